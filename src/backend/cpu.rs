@@ -1,0 +1,174 @@
+//! CPU matrix product C = op(A)·B for f32, f64, Complex32 and Complex64.
+//!
+//! Products with at most [`SMALL_PRODUCT`] multiply-adds (m·k·n) run a plain loop
+//! that the compiler unrolls for static sizes: the cost of packing panels would
+//! dominate there. Larger products of the four built-in element types go to the
+//! `gemm` crate (with the `std` feature), multi-threaded above its threading
+//! threshold; other element types always take the plain loop.
+
+#[cfg(feature = "std")]
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::scalar::Scalar;
+
+/// Products with at most this many multiply-adds use the plain loop.
+pub const SMALL_PRODUCT: usize = 16 * 16 * 16;
+
+/// A read-only strided view of an m×n matrix: element (i, j) is
+/// `data[i·row_stride + j·col_stride]`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a, T> {
+    /// The elements.
+    pub data: &'a [T],
+    /// Distance between consecutive rows.
+    pub row_stride: usize,
+    /// Distance between consecutive columns.
+    pub col_stride: usize,
+}
+
+impl<'a, T> MatRef<'a, T> {
+    /// A row-major matrix with `cols` columns.
+    #[inline(always)]
+    pub fn row_major(data: &'a [T], cols: usize) -> Self {
+        MatRef { data, row_stride: cols, col_stride: 1 }
+    }
+
+    /// The transpose of a row-major matrix with `cols` columns, without copying.
+    #[inline(always)]
+    pub fn transposed(data: &'a [T], cols: usize) -> Self {
+        MatRef { data, row_stride: 1, col_stride: cols }
+    }
+
+    #[inline(always)]
+    fn at(&self, i: usize, j: usize) -> &T {
+        &self.data[i * self.row_stride + j * self.col_stride]
+    }
+}
+
+#[cfg(feature = "std")]
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets how many threads large matrix products may use; `0` (the default) means
+/// every thread of rayon's global pool, `1` means single-threaded.
+#[cfg(feature = "std")]
+pub fn set_num_threads(threads: usize) {
+    THREADS.store(threads, Ordering::Relaxed);
+}
+
+/// The thread setting of [`set_num_threads`].
+#[cfg(feature = "std")]
+pub fn num_threads() -> usize {
+    THREADS.load(Ordering::Relaxed)
+}
+
+/// `out` (row-major m×n) ← op(a)·b, where a is m×k, b is k×n and op conjugates the
+/// elements of `a` when `conj_a` is set (the identity on reals).
+///
+/// # Panics
+/// When a view is too short for its dimensions or `out` is not m·n long.
+#[inline(always)]
+pub fn matmul_into<T: Scalar>(
+    (m, k, n): (usize, usize, usize),
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    conj_a: bool,
+    out: &mut [T],
+) {
+    assert_eq!(out.len(), m * n, "matmul_into: output length");
+    if m * n == 0 {
+        return;
+    }
+    assert!(
+        span(a, m, k) <= a.data.len() && span(b, k, n) <= b.data.len(),
+        "matmul_into: operand views are too short"
+    );
+    #[cfg(feature = "std")]
+    if m * k * n > SMALL_PRODUCT && has_gemm_kernel::<T>() {
+        gemm_crate(m, k, n, a, b, conj_a, out);
+        return;
+    }
+    plain_loop(k, n, a, b, conj_a, out);
+}
+
+/// One past the largest offset a view of an r×c matrix touches.
+fn span<T>(view: MatRef<'_, T>, rows: usize, cols: usize) -> usize {
+    if rows == 0 || cols == 0 { 0 } else { (rows - 1) * view.row_stride + (cols - 1) * view.col_stride + 1 }
+}
+
+/// i-p-j order: each row of `out` accumulates `a[i, p] · b[p, :]`, which vectorises
+/// over j for row-major `b`.
+#[inline(always)]
+fn plain_loop<T: Scalar>(
+    k: usize,
+    n: usize,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    conj_a: bool,
+    out: &mut [T],
+) {
+    for (i, out_row) in out.chunks_exact_mut(n).enumerate() {
+        out_row.fill(T::zero());
+        for p in 0..k {
+            let a_ip = if conj_a { a.at(i, p).conj() } else { *a.at(i, p) };
+            for (j, out_ij) in out_row.iter_mut().enumerate() {
+                *out_ij += a_ip * *b.at(p, j);
+            }
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+fn has_gemm_kernel<T: 'static>() -> bool {
+    use core::any::TypeId;
+    let id = TypeId::of::<T>();
+    id == TypeId::of::<f32>()
+        || id == TypeId::of::<f64>()
+        || id == TypeId::of::<num_complex::Complex32>()
+        || id == TypeId::of::<num_complex::Complex64>()
+}
+
+#[cfg(feature = "std")]
+fn gemm_crate<T: Scalar>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    conj_a: bool,
+    out: &mut [T],
+) {
+    let parallelism = match num_threads() {
+        1 => gemm::Parallelism::None,
+        threads => gemm::Parallelism::Rayon(threads),
+    };
+    let stride = |s: usize| s as isize;
+    // SAFETY: `T` is one of the four types `gemm` supports (checked by
+    // `has_gemm_kernel`). `out` is an exclusively borrowed, contiguous m×n row-major
+    // buffer (length asserted by the caller). Both operand views were checked by the
+    // caller to cover every offset (i·row_stride + j·col_stride) of their m×k and k×n
+    // index ranges, and they are shared borrows that cannot alias `out`. With
+    // `read_dst = false` the previous contents of `out` are never read.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            stride(n),
+            false,
+            a.data.as_ptr(),
+            stride(a.col_stride),
+            stride(a.row_stride),
+            b.data.as_ptr(),
+            stride(b.col_stride),
+            stride(b.row_stride),
+            T::zero(),
+            T::one(),
+            false,
+            conj_a,
+            false,
+            parallelism,
+        );
+    }
+}

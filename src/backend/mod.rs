@@ -1,0 +1,3 @@
+//! Compute kernels that the operations call: the CPU matrix product.
+
+pub mod cpu;

@@ -1,0 +1,47 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Concept map
+//!
+//! | module | what it holds |
+//! | --- | --- |
+//! | [`shape`] | dimensions ([`Const`], [`Dyn`]), shapes, constraint traits |
+//! | [`scalar`] | element types and the real/complex distinction |
+//! | [`tensor`] | [`Tensor`], its storage kinds ([`Inline`], [`Heap`]), aliases |
+//! | [`product`] | `dot`, `inner`, `dotu`, `hadamard`, `matmul`, `outer` |
+//! | [`ops`] | elementwise maps, reductions, softmax, layout changes |
+//! | [`backend`] | the CPU matrix-product kernel |
+//!
+//! # Features
+//!
+//! - `std` (default): multi-threaded GEMM through the `gemm` crate, seeded random
+//!   initialisation. Implies `alloc`.
+//! - `alloc`: heap storage and dynamic dimensions.
+//! - `nalgebra`: conversions to and from nalgebra's `SMatrix` and `SVector`.
+//!
+//! Without default features the crate is `no_std` and needs no allocator: inline
+//! tensors of static shape and every operation on them still work.
+#![no_std]
+#![deny(missing_docs)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod backend;
+pub mod error;
+pub mod ops;
+pub mod prelude;
+pub mod product;
+pub mod scalar;
+pub mod shape;
+pub mod tensor;
+
+pub use error::ShapeError;
+pub use product::MatMul;
+pub use scalar::{Complex32, Complex64, ComplexScalar, RealScalar, Scalar};
+pub use shape::constraint::Axis;
+pub use shape::{Const, Dim, Dyn, Shape, StaticShape};
+#[cfg(feature = "alloc")]
+pub use tensor::{DMatrix, DVector};
+pub use tensor::{Heap, Inline, Matrix, Storage, Tensor, Tensor0, Tensor3, Tensor4, Vector};

@@ -1,0 +1,239 @@
+//! Layout changes: transpose, reshape, flatten, broadcast, concatenation and static
+//! slicing. None of them changes an element's value; each only moves it.
+//!
+//! - `transpose`: yᵢⱼ = xⱼᵢ for a matrix.
+//! - `reshape`: the same row-major sequence of elements under another shape of equal
+//!   element count (checked by `cargo check` for static shapes).
+//! - `broadcast`: prepends axes, repeating the whole tensor along them.
+//! - `concat` along axis k: the other axes must agree; the lengths along k add up.
+//! - `narrow::<AXIS, START, LEN>`: the `LEN` entries from `START` along `AXIS`.
+
+use crate::error::{ShapeError, or_panic};
+use crate::shape::constraint::{AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis, SameElementCount};
+use crate::shape::{Const, Dim, Dims, Shape, StaticShape};
+use crate::tensor::{Storage, Tensor};
+
+impl<T: Copy, R: Dim, C: Dim, K> Tensor<T, (R, C), K>
+where
+    K: Storage<T, (R, C)> + Storage<T, (C, R)>,
+{
+    /// The transposed matrix, yᵢⱼ = xⱼᵢ (no conjugation).
+    #[inline(always)]
+    pub fn transpose(&self) -> Tensor<T, (C, R), K> {
+        let (rows, cols) = (self.shape().0.size(), self.shape().1.size());
+        let data = self.as_slice();
+        Tensor::from_flat_fn((self.shape().1, self.shape().0), |flat| {
+            let (i, j) = (flat / rows, flat % rows);
+            data[j * cols + i]
+        })
+    }
+}
+
+impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
+    /// The same elements under the static shape `Target`; the element counts are
+    /// compared by the compiler.
+    ///
+    /// ```
+    /// use fluxion::prelude::*;
+    /// let a: Matrix<f64, 2, 3> = Matrix::from_array([[1., 2., 3.], [4., 5., 6.]]);
+    /// let r: Matrix<f64, 3, 2> = a.reshape();
+    /// assert_eq!(r.to_array(), [[1., 2.], [3., 4.], [5., 6.]]);
+    /// ```
+    ///
+    /// ```compile_fail
+    /// use fluxion::prelude::*;
+    /// let a: Matrix<f64, 2, 3> = Matrix::zeros();
+    /// let r: Matrix<f64, 4, 2> = a.reshape();
+    /// ```
+    pub fn reshape<Target>(&self) -> Tensor<T, Target, K>
+    where
+        Target: StaticShape,
+        S: SameElementCount<Target>,
+        K: Storage<T, Target>,
+    {
+        let data = self.as_slice();
+        Tensor::from_flat_fn(Target::default(), |i| data[i])
+    }
+
+    /// The same elements under `shape`; an error names both shapes when the element
+    /// counts differ.
+    pub fn try_reshape<Target: Shape>(&self, shape: Target) -> Result<Tensor<T, Target, K>, ShapeError>
+    where
+        K: Storage<T, Target>,
+    {
+        if shape.num_elements() != self.len() {
+            return Err(ShapeError::new(
+                "reshape",
+                self.dims(),
+                shape.dims(),
+                "the element counts must be equal",
+            ));
+        }
+        let data = self.as_slice();
+        Ok(Tensor::from_flat_fn(shape, |i| data[i]))
+    }
+
+    /// The elements as a vector of static length `N` (row-major order).
+    pub fn flatten<const N: usize>(&self) -> Tensor<T, (Const<N>,), K>
+    where
+        S: SameElementCount<(Const<N>,)>,
+        K: Storage<T, (Const<N>,)>,
+    {
+        self.reshape()
+    }
+
+    /// The tensor repeated along new leading axes to the static shape `Target`.
+    ///
+    /// ```
+    /// use fluxion::prelude::*;
+    /// let bias: Vector<f64, 2> = Vector::from_array([1., 2.]);
+    /// let rows: Matrix<f64, 3, 2> = bias.broadcast();
+    /// assert_eq!(rows.to_array(), [[1., 2.], [1., 2.], [1., 2.]]);
+    /// ```
+    pub fn broadcast<Target>(&self) -> Tensor<T, Target, K>
+    where
+        Target: StaticShape,
+        S: Broadcastable<Target>,
+        K: Storage<T, Target>,
+    {
+        or_panic(self.try_broadcast_to(Target::default()))
+    }
+
+    /// The tensor repeated along new leading axes to `shape`; an error names both shapes
+    /// when a dynamic trailing dimension differs.
+    pub fn try_broadcast_to<Target>(&self, shape: Target) -> Result<Tensor<T, Target, K>, ShapeError>
+    where
+        Target: Shape,
+        S: Broadcastable<Target>,
+        K: Storage<T, Target>,
+    {
+        let (source, target) = (self.dims(), shape.dims());
+        let trailing = &target.as_slice()[Target::RANK - S::RANK..];
+        if trailing != source.as_slice() {
+            return Err(ShapeError::new(
+                "broadcast",
+                source,
+                target,
+                "the trailing dimensions of the target must equal the source's",
+            ));
+        }
+        let data = self.as_slice();
+        let len = data.len();
+        Ok(Tensor::from_flat_fn(shape, |i| data[i % len]))
+    }
+
+    /// Concatenation with `other` along `AXIS`; an error names both shapes when another
+    /// axis differs at run time.
+    pub fn try_concat<const AXIS: usize, B: Dim, C: Dim>(
+        &self,
+        axis: Axis<AXIS>,
+        other: &Tensor<T, S::Replaced<B>, K>,
+    ) -> Result<Tensor<T, S::Replaced<C>, K>, ShapeError>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: AddsUpTo<B, C>,
+        K: Storage<T, S::Replaced<B>> + Storage<T, S::Replaced<C>>,
+    {
+        let _ = axis;
+        let (lhs, rhs) = (self.dims(), other.dims());
+        let others_agree = lhs
+            .as_slice()
+            .iter()
+            .zip(rhs.as_slice())
+            .enumerate()
+            .all(|(index, (a, b))| index == AXIS || a == b);
+        if !others_agree {
+            return Err(ShapeError::new(
+                "concat",
+                lhs,
+                rhs,
+                "every axis except the concatenated one must agree",
+            ));
+        }
+        let out_shape =
+            self.shape().replaced(self.shape().axis_dim().add_dims(S::axis_of_replaced(&other.shape())));
+        let (_, len_a, inner) = lhs.split_at_axis(AXIS);
+        let len_b = rhs.as_slice()[AXIS];
+        let (a, b) = (self.as_slice(), other.as_slice());
+        Ok(Tensor::from_flat_fn(out_shape, |flat| {
+            let block = len_a + len_b;
+            let (outer, rest) = (flat / (block * inner), flat % (block * inner));
+            let (k, i) = (rest / inner, rest % inner);
+            if k < len_a {
+                a[(outer * len_a + k) * inner + i]
+            } else {
+                b[(outer * len_b + k - len_a) * inner + i]
+            }
+        }))
+    }
+
+    /// Concatenation with `other` along `AXIS`. For static lengths the output length is
+    /// checked by the compiler.
+    ///
+    /// ```
+    /// use fluxion::prelude::*;
+    /// let a: Vector<f64, 2> = Vector::from_array([1., 2.]);
+    /// let b: Vector<f64, 3> = Vector::from_array([3., 4., 5.]);
+    /// let c: Vector<f64, 5> = a.concat(Axis::<0>, &b);
+    /// assert_eq!(c.to_array(), [1., 2., 3., 4., 5.]);
+    /// ```
+    #[track_caller]
+    pub fn concat<const AXIS: usize, B: Dim, C: Dim>(
+        &self,
+        axis: Axis<AXIS>,
+        other: &Tensor<T, S::Replaced<B>, K>,
+    ) -> Tensor<T, S::Replaced<C>, K>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: AddsUpTo<B, C>,
+        K: Storage<T, S::Replaced<B>> + Storage<T, S::Replaced<C>>,
+    {
+        or_panic(self.try_concat(axis, other))
+    }
+
+    /// The `LEN` entries starting at `START` along `AXIS`; for a static axis the bounds
+    /// are checked by the compiler, for a dynamic one an error names the shape.
+    pub fn try_narrow<const AXIS: usize, const START: usize, const LEN: usize>(
+        &self,
+    ) -> Result<Tensor<T, S::Replaced<Const<LEN>>, K>, ShapeError>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: FitsSlice<START, LEN>,
+        K: Storage<T, S::Replaced<Const<LEN>>>,
+    {
+        if !self.shape().axis_dim().fits() {
+            return Err(ShapeError::new(
+                "narrow",
+                self.dims(),
+                Dims::new(&[START, LEN]),
+                "the slice [start, len] must fit inside the axis",
+            ));
+        }
+        let (_, len, inner) = self.dims().split_at_axis(AXIS);
+        let data = self.as_slice();
+        Ok(Tensor::from_flat_fn(self.shape().replaced(Const::<LEN>), |flat| {
+            let (outer, rest) = (flat / (LEN * inner), flat % (LEN * inner));
+            data[(outer * len + START) * inner + rest]
+        }))
+    }
+
+    /// [`Tensor::try_narrow`] that panics when a dynamic axis is too short.
+    ///
+    /// ```
+    /// use fluxion::prelude::*;
+    /// let m: Matrix<f64, 2, 3> = Matrix::from_array([[1., 2., 3.], [4., 5., 6.]]);
+    /// let right: Matrix<f64, 2, 2> = m.narrow::<1, 1, 2>();
+    /// assert_eq!(right.to_array(), [[2., 3.], [5., 6.]]);
+    /// ```
+    #[track_caller]
+    pub fn narrow<const AXIS: usize, const START: usize, const LEN: usize>(
+        &self,
+    ) -> Tensor<T, S::Replaced<Const<LEN>>, K>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: FitsSlice<START, LEN>,
+        K: Storage<T, S::Replaced<Const<LEN>>>,
+    {
+        or_panic(self.try_narrow::<AXIS, START, LEN>())
+    }
+}

@@ -1,0 +1,7 @@
+//! Primitive operations other than products: elementwise maps and arithmetic,
+//! reductions, normalisations along an axis, and layout changes.
+
+pub mod elementwise;
+pub mod layout;
+pub mod reduce;
+pub mod softmax;

@@ -1,0 +1,10 @@
+//! Everything a typical program needs: `use fluxion::prelude::*;`.
+
+pub use crate::error::ShapeError;
+pub use crate::product::MatMul;
+pub use crate::scalar::{Complex32, Complex64, ComplexScalar, RealScalar, Scalar};
+pub use crate::shape::constraint::Axis;
+pub use crate::shape::{Const, Dim, Dyn, Shape, StaticShape};
+#[cfg(feature = "alloc")]
+pub use crate::tensor::{DMatrix, DVector};
+pub use crate::tensor::{Heap, Inline, Matrix, Storage, Tensor, Tensor0, Tensor3, Tensor4, Vector};

@@ -1,0 +1,150 @@
+//! `matmul`: (AB)ᵢⱼ = Σₖ AᵢₖBₖⱼ for [M, K]×[K, N] → [M, N]; matrix × vector
+//! [M, K]×[K] → [M]; and batched [B, M, K]×[B, K, N] → [B, M, N], one product per
+//! batch entry. Never an outer product: use [`outer`](crate::Tensor::outer).
+//!
+//! The inner dimensions are one type parameter repeated, so a static mismatch is a
+//! compile error; a dynamic mismatch is a [`ShapeError`].
+
+use crate::backend::cpu::{MatRef, matmul_into};
+use crate::error::{ShapeError, or_panic};
+use crate::scalar::Scalar;
+use crate::shape::{Dim, Shape};
+use crate::tensor::{Storage, Tensor};
+
+/// The matrix product of `Self` by `Rhs`.
+#[diagnostic::on_unimplemented(
+    message = "cannot matmul `{Self}` by `{Rhs}`",
+    label = "the inner dimensions must agree",
+    note = "matmul takes [M, K]×[K, N] → [M, N], [M, K]×[K] → [M] and [B, M, K]×[B, K, N] → [B, M, N]: the left's last dimension must equal the right's first matrix dimension"
+)]
+pub trait MatMul<Rhs> {
+    /// The product's type.
+    type Output;
+
+    /// The product, or an error naming both shapes when a dynamic inner or batch
+    /// dimension differs.
+    fn try_matmul(&self, rhs: &Rhs) -> Result<Self::Output, ShapeError>;
+}
+
+impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
+    /// The matrix product (see [`MatMul`] for the shapes it takes).
+    ///
+    /// ```
+    /// use fluxion::prelude::*;
+    /// let a: Matrix<f64, 2, 3> = Matrix::from_array([[1., 2., 3.], [4., 5., 6.]]);
+    /// let x: Vector<f64, 3> = Vector::from_array([1., 0., -1.]);
+    /// let y: Vector<f64, 2> = a.matmul(&x);
+    /// assert_eq!(y.to_array(), [-2., -2.]);
+    /// ```
+    ///
+    /// ```compile_fail
+    /// use fluxion::prelude::*;
+    /// let a: Matrix<f64, 2, 3> = Matrix::zeros();
+    /// a.matmul(&a); // inner dimensions 3 and 2 differ
+    /// ```
+    #[track_caller]
+    #[inline(always)]
+    pub fn matmul<Rhs>(&self, rhs: &Rhs) -> <Self as MatMul<Rhs>>::Output
+    where
+        Self: MatMul<Rhs>,
+    {
+        or_panic(MatMul::try_matmul(self, rhs))
+    }
+
+    /// [`Tensor::matmul`] that returns an error naming both shapes on a dynamic
+    /// mismatch.
+    #[inline(always)]
+    pub fn try_matmul<Rhs>(&self, rhs: &Rhs) -> Result<<Self as MatMul<Rhs>>::Output, ShapeError>
+    where
+        Self: MatMul<Rhs>,
+    {
+        MatMul::try_matmul(self, rhs)
+    }
+}
+
+fn inner_mismatch<A: Shape, B: Shape>(lhs: &A, rhs: &B) -> ShapeError {
+    ShapeError::new(
+        "matmul",
+        lhs.dims(),
+        rhs.dims(),
+        "the left's last dimension must equal the right's first matrix dimension, and batch sizes must agree",
+    )
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, M: Dim, I: Dim, N: Dim, K> MatMul<Tensor<T, (I, N), K>> for Tensor<T, (M, I), K>
+where
+    K: Storage<T, (M, I)> + Storage<T, (I, N)> + Storage<T, (M, N)>,
+{
+    type Output = Tensor<T, (M, N), K>;
+
+    #[inline(always)]
+    fn try_matmul(&self, rhs: &Tensor<T, (I, N), K>) -> Result<Self::Output, ShapeError> {
+        let ((m, i), (i2, n)) = (self.shape(), rhs.shape());
+        if i != i2 {
+            return Err(inner_mismatch(&self.shape(), &rhs.shape()));
+        }
+        let mut out = Tensor::zeros_shaped((m, n));
+        let (m, k, n) = (m.size(), i.size(), n.size());
+        matmul_into(
+            (m, k, n),
+            MatRef::row_major(self.as_slice(), k),
+            MatRef::row_major(rhs.as_slice(), n),
+            false,
+            out.as_mut_slice(),
+        );
+        Ok(out)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, M: Dim, I: Dim, K> MatMul<Tensor<T, (I,), K>> for Tensor<T, (M, I), K>
+where
+    K: Storage<T, (M, I)> + Storage<T, (I,)> + Storage<T, (M,)>,
+{
+    type Output = Tensor<T, (M,), K>;
+
+    #[inline(always)]
+    fn try_matmul(&self, rhs: &Tensor<T, (I,), K>) -> Result<Self::Output, ShapeError> {
+        let ((m, i), (i2,)) = (self.shape(), rhs.shape());
+        if i != i2 {
+            return Err(inner_mismatch(&self.shape(), &rhs.shape()));
+        }
+        let mut out = Tensor::zeros_shaped((m,));
+        let (m, k) = (m.size(), i.size());
+        matmul_into(
+            (m, k, 1),
+            MatRef::row_major(self.as_slice(), k),
+            MatRef::row_major(rhs.as_slice(), 1),
+            false,
+            out.as_mut_slice(),
+        );
+        Ok(out)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, B: Dim, M: Dim, I: Dim, N: Dim, K> MatMul<Tensor<T, (B, I, N), K>> for Tensor<T, (B, M, I), K>
+where
+    K: Storage<T, (B, M, I)> + Storage<T, (B, I, N)> + Storage<T, (B, M, N)>,
+{
+    type Output = Tensor<T, (B, M, N), K>;
+
+    fn try_matmul(&self, rhs: &Tensor<T, (B, I, N), K>) -> Result<Self::Output, ShapeError> {
+        let ((b, m, i), (b2, i2, n)) = (self.shape(), rhs.shape());
+        if i != i2 || b != b2 {
+            return Err(inner_mismatch(&self.shape(), &rhs.shape()));
+        }
+        let mut out = Tensor::zeros_shaped((b, m, n));
+        let (m, k, n) = (m.size(), i.size(), n.size());
+        if m * k == 0 || k * n == 0 {
+            return Ok(out);
+        }
+        let lhs_batches = self.as_slice().chunks_exact(m * k);
+        let rhs_batches = rhs.as_slice().chunks_exact(k * n);
+        for ((a, b), c) in lhs_batches.zip(rhs_batches).zip(out.as_mut_slice().chunks_exact_mut(m * n)) {
+            matmul_into((m, k, n), MatRef::row_major(a, k), MatRef::row_major(b, n), false, c);
+        }
+        Ok(out)
+    }
+}

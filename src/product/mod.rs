@@ -1,0 +1,75 @@
+//! Products, one name per meaning. `*` and `/` take a tensor and a scalar only.
+//!
+//! | method | meaning | shapes |
+//! | --- | --- | --- |
+//! | [`dot`](crate::Tensor::dot) | Σ aᵢbᵢ, real data only | same shape → scalar |
+//! | [`inner`](crate::Tensor::inner) | ⟨a, b⟩ = Σ conj(aᵢ)·bᵢ (conjugates the left) | same shape → scalar |
+//! | [`dotu`](crate::Tensor::dotu) | Σ aᵢbᵢ on complex data, unconjugated | same shape → scalar |
+//! | [`hadamard`](crate::Tensor::hadamard) | (a ⊙ b)ᵢ = aᵢbᵢ | same shape → same shape |
+//! | [`matmul`](MatMul::matmul) | (AB)ᵢⱼ = Σₖ AᵢₖBₖⱼ | [M,K]×[K,N], [M,K]×[K], [B,M,K]×[B,K,N] |
+//! | [`outer`](crate::Tensor::outer) | (a ⊗ b)ᵢⱼ = aᵢbⱼ (no conjugation) | [M], [N] → [M,N] |
+//!
+//! On real data `dot`, `inner` and `dotu` agree; on complex data ⟨a, b⟩ = conj⟨b, a⟩.
+
+mod dot;
+mod hadamard;
+mod inner;
+mod matmul;
+mod outer;
+
+pub use matmul::MatMul;
+
+use crate::error::ShapeError;
+use crate::scalar::{Complex32, Complex64, Scalar};
+use crate::shape::Shape;
+use crate::tensor::{Storage, Tensor};
+
+/// A value that `*` and `/` accept beside a tensor of `T`: a scalar `T` (or a real
+/// scalar beside a complex tensor).
+#[diagnostic::on_unimplemented(
+    message = "cannot scale a tensor of `{T}` by `{Self}`: `*` and `/` take a tensor and a scalar",
+    label = "expected a scalar here",
+    note = "to multiply two tensors, say which product you mean: `.hadamard()` (elementwise), `.matmul()` (matrix product), `.dot()` or `.inner()` (inner products), `.outer()`"
+)]
+pub trait ScalarFactor<T> {
+    /// The factor as an element of the tensor.
+    fn into_element(self) -> T;
+}
+
+impl<T: Scalar> ScalarFactor<T> for T {
+    #[inline(always)]
+    fn into_element(self) -> T {
+        self
+    }
+}
+
+impl ScalarFactor<Complex32> for f32 {
+    #[inline(always)]
+    fn into_element(self) -> Complex32 {
+        Complex32::new(self, 0.0)
+    }
+}
+
+impl ScalarFactor<Complex64> for f64 {
+    #[inline(always)]
+    fn into_element(self) -> Complex64 {
+        Complex64::new(self, 0.0)
+    }
+}
+
+impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
+    /// Σ op(aᵢ)·bᵢ where op conjugates when `conjugate_left` is set.
+    #[inline(always)]
+    fn try_sum_of_products(
+        &self,
+        other: &Self,
+        conjugate_left: bool,
+        operation: &'static str,
+    ) -> Result<T, ShapeError> {
+        self.check_same_shape(other, operation)?;
+        Ok(self.iter().zip(other.iter()).fold(T::zero(), |acc, (&a, &b)| {
+            let left = if conjugate_left { a.conj() } else { a };
+            acc + left * b
+        }))
+    }
+}

@@ -1,0 +1,263 @@
+//! Element types: [`Scalar`] covers `f32`, `f64`, [`Complex32`] and [`Complex64`];
+//! [`RealScalar`] and [`ComplexScalar`] tell the two kinds apart in the type system.
+//!
+//! Every scalar has an associated real type (`Scalar::Real`): itself for reals, the
+//! component type for complex numbers. `conj` is the identity on reals, so generic code
+//! can write the conjugating inner product ⟨a, b⟩ = Σ conj(aᵢ) bᵢ once for both kinds.
+//! Elementary functions go through num-traits / num-complex, which fall back to `libm`
+//! without `std`.
+
+use core::fmt;
+use core::ops::Neg;
+
+use num_complex::Complex;
+use num_traits::{Float, NumAssign};
+
+/// Single-precision complex number, `Complex<f32>` (re-exported from num-complex).
+pub type Complex32 = Complex<f32>;
+/// Double-precision complex number, `Complex<f64>` (re-exported from num-complex).
+pub type Complex64 = Complex<f64>;
+
+/// An element of a tensor: `f32`, `f64`, [`Complex32`] or [`Complex64`].
+pub trait Scalar:
+    Copy + PartialEq + fmt::Debug + fmt::Display + Send + Sync + 'static + NumAssign + Neg<Output = Self>
+{
+    /// The real type underlying this scalar (`Self` for reals).
+    type Real: RealScalar;
+
+    /// `true` for complex element types.
+    const IS_COMPLEX: bool;
+
+    /// Embeds a real number.
+    fn from_real(re: Self::Real) -> Self;
+    /// Builds `re + i·im`; real types ignore `im`.
+    fn from_parts(re: Self::Real, im: Self::Real) -> Self;
+    /// Complex conjugate (identity on reals).
+    fn conj(self) -> Self;
+    /// Real part.
+    fn re(self) -> Self::Real;
+    /// Imaginary part (zero for reals).
+    fn im(self) -> Self::Real;
+    /// Modulus |z|.
+    fn abs(self) -> Self::Real;
+    /// Squared modulus |z|² = re² + im².
+    fn norm_sqr(self) -> Self::Real;
+    /// eᶻ.
+    fn exp(self) -> Self;
+    /// Natural logarithm (principal branch for complex numbers).
+    fn ln(self) -> Self;
+    /// Sine.
+    fn sin(self) -> Self;
+    /// Cosine.
+    fn cos(self) -> Self;
+    /// Hyperbolic tangent.
+    fn tanh(self) -> Self;
+    /// Square root (principal branch for complex numbers).
+    fn sqrt(self) -> Self;
+    /// Integer power.
+    fn powi(self, n: i32) -> Self;
+    /// Real power.
+    fn powf(self, p: Self::Real) -> Self;
+}
+
+/// A real element type: `f32` or `f64`.
+///
+/// Operations that need an order or a real result (`dot`, `relu`, `max`, `softmax`)
+/// require it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a real scalar type",
+    label = "this operation is defined for real (f32, f64) data only",
+    note = "for complex data use `.inner()` (⟨a, b⟩ = Σ conj(aᵢ)·bᵢ) or `.dotu()` (Σ aᵢ·bᵢ, unconjugated) instead of `.dot()`"
+)]
+pub trait RealScalar: Scalar<Real = Self> + PartialOrd {
+    /// Converts from `f64` (rounding for `f32`).
+    fn from_f64(x: f64) -> Self;
+    /// Converts to `f64`.
+    fn to_f64(self) -> f64;
+    /// Negative infinity, the identity of `max`.
+    fn neg_infinity() -> Self;
+    /// The larger of two values (NaN-propagating: a NaN argument gives NaN).
+    fn max(self, other: Self) -> Self;
+    /// Machine epsilon.
+    fn epsilon() -> Self;
+}
+
+/// A complex element type: [`Complex32`] or [`Complex64`].
+pub trait ComplexScalar: Scalar {}
+
+macro_rules! impl_real {
+    ($t:ty) => {
+        impl Scalar for $t {
+            type Real = $t;
+            const IS_COMPLEX: bool = false;
+
+            #[inline(always)]
+            fn from_real(re: $t) -> $t {
+                re
+            }
+            #[inline(always)]
+            fn from_parts(re: $t, _im: $t) -> $t {
+                re
+            }
+            #[inline(always)]
+            fn conj(self) -> $t {
+                self
+            }
+            #[inline(always)]
+            fn re(self) -> $t {
+                self
+            }
+            #[inline(always)]
+            fn im(self) -> $t {
+                0.0
+            }
+            #[inline(always)]
+            fn abs(self) -> $t {
+                Float::abs(self)
+            }
+            #[inline(always)]
+            fn norm_sqr(self) -> $t {
+                self * self
+            }
+            #[inline(always)]
+            fn exp(self) -> $t {
+                Float::exp(self)
+            }
+            #[inline(always)]
+            fn ln(self) -> $t {
+                Float::ln(self)
+            }
+            #[inline(always)]
+            fn sin(self) -> $t {
+                Float::sin(self)
+            }
+            #[inline(always)]
+            fn cos(self) -> $t {
+                Float::cos(self)
+            }
+            #[inline(always)]
+            fn tanh(self) -> $t {
+                Float::tanh(self)
+            }
+            #[inline(always)]
+            fn sqrt(self) -> $t {
+                Float::sqrt(self)
+            }
+            #[inline(always)]
+            fn powi(self, n: i32) -> $t {
+                Float::powi(self, n)
+            }
+            #[inline(always)]
+            fn powf(self, p: $t) -> $t {
+                Float::powf(self, p)
+            }
+        }
+
+        impl RealScalar for $t {
+            #[inline(always)]
+            fn from_f64(x: f64) -> $t {
+                x as $t
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn neg_infinity() -> $t {
+                <$t>::NEG_INFINITY
+            }
+            #[inline(always)]
+            fn max(self, other: $t) -> $t {
+                if self.is_nan() || other.is_nan() {
+                    <$t>::NAN
+                } else if self >= other {
+                    self
+                } else {
+                    other
+                }
+            }
+            #[inline(always)]
+            fn epsilon() -> $t {
+                <$t>::EPSILON
+            }
+        }
+    };
+}
+
+impl_real!(f32);
+impl_real!(f64);
+
+macro_rules! impl_complex {
+    ($r:ty) => {
+        impl Scalar for Complex<$r> {
+            type Real = $r;
+            const IS_COMPLEX: bool = true;
+
+            #[inline(always)]
+            fn from_real(re: $r) -> Self {
+                Complex::new(re, 0.0)
+            }
+            #[inline(always)]
+            fn from_parts(re: $r, im: $r) -> Self {
+                Complex::new(re, im)
+            }
+            #[inline(always)]
+            fn conj(self) -> Self {
+                Complex::conj(&self)
+            }
+            #[inline(always)]
+            fn re(self) -> $r {
+                self.re
+            }
+            #[inline(always)]
+            fn im(self) -> $r {
+                self.im
+            }
+            #[inline(always)]
+            fn abs(self) -> $r {
+                Complex::norm(self)
+            }
+            #[inline(always)]
+            fn norm_sqr(self) -> $r {
+                Complex::norm_sqr(&self)
+            }
+            #[inline(always)]
+            fn exp(self) -> Self {
+                Complex::exp(self)
+            }
+            #[inline(always)]
+            fn ln(self) -> Self {
+                Complex::ln(self)
+            }
+            #[inline(always)]
+            fn sin(self) -> Self {
+                Complex::sin(self)
+            }
+            #[inline(always)]
+            fn cos(self) -> Self {
+                Complex::cos(self)
+            }
+            #[inline(always)]
+            fn tanh(self) -> Self {
+                Complex::tanh(self)
+            }
+            #[inline(always)]
+            fn sqrt(self) -> Self {
+                Complex::sqrt(self)
+            }
+            #[inline(always)]
+            fn powi(self, n: i32) -> Self {
+                Complex::powi(&self, n)
+            }
+            #[inline(always)]
+            fn powf(self, p: $r) -> Self {
+                Complex::powf(self, p)
+            }
+        }
+
+        impl ComplexScalar for Complex<$r> {}
+    };
+}
+
+impl_complex!(f32);
+impl_complex!(f64);

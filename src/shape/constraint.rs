@@ -1,0 +1,267 @@
+//! Constraint traits for shape relations that type unification cannot express.
+//!
+//! Equality of dimensions is never a trait: it is written by repeating a type
+//! parameter, and rustc reports `expected …, found …`. The traits here cover the rest:
+//!
+//! | trait | relation |
+//! | --- | --- |
+//! | [`HasAxis<AXIS>`] | the shape has an axis `AXIS` (0-based) |
+//! | [`SameElementCount<Target>`] | Π dims(Self) = Π dims(Target), for reshape and flatten |
+//! | [`AddsUpTo<Rhs, Out>`] | `Self + Rhs = Out` along one axis, for concat |
+//! | [`FitsSlice<START, LEN>`] | `START + LEN ≤ Self`, for static slicing |
+//! | [`Broadcastable<Target>`] | `Target` is `Self` with leading axes prepended |
+//!
+//! Static arithmetic uses typenum as a calculator behind the scenes (dimensions up to
+//! 1024, and powers of two up to 4096); the messages show only plain numbers.
+//! Wherever a [`Dyn`] takes part, the relation is checked when the operation runs.
+
+use core::ops::{Add, Mul};
+
+use typenum::{Const as TConst, IsEqual, IsLessOrEqual, Prod, Sum, ToUInt, True, U, U1};
+
+use super::{Const, Dim, Dyn, Shape};
+
+/// Names an axis in an operation: `t.sum_axis(Axis::<1>)` sums over axis 1.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Axis<const N: usize>;
+
+/// The shape has an axis `AXIS`; gives the shapes with that axis removed or replaced.
+#[diagnostic::on_unimplemented(
+    message = "axis {AXIS} is out of range for a tensor of shape `{Self}`",
+    label = "this shape has no axis {AXIS}",
+    note = "axes are numbered from 0; a rank-r shape has axes 0 to r-1"
+)]
+pub trait HasAxis<const AXIS: usize>: Shape {
+    /// The dimension at `AXIS`.
+    type Axis: Dim;
+    /// The shape without `AXIS`.
+    type Removed: Shape;
+    /// The shape with `AXIS` replaced by `New`.
+    type Replaced<New: Dim>: Shape;
+
+    /// The dimension at `AXIS`.
+    fn axis_dim(&self) -> Self::Axis;
+    /// The shape without `AXIS`.
+    fn removed(&self) -> Self::Removed;
+    /// The shape with `AXIS` replaced by `new`.
+    fn replaced<New: Dim>(&self, new: New) -> Self::Replaced<New>;
+    /// The dimension at `AXIS` of a shape built by [`HasAxis::replaced`].
+    fn axis_of_replaced<New: Dim>(replaced: &Self::Replaced<New>) -> New;
+}
+
+macro_rules! impl_has_axis {
+    ($axis:literal; $($pre:ident $pi:tt),*; $X:ident $xi:tt; $($post:ident $qi:tt),*) => {
+        #[diagnostic::do_not_recommend]
+        impl<$($pre: Dim,)* $X: Dim, $($post: Dim),*> HasAxis<$axis> for ($($pre,)* $X, $($post,)*) {
+            type Axis = $X;
+            type Removed = ($($pre,)* $($post,)*);
+            type Replaced<New: Dim> = ($($pre,)* New, $($post,)*);
+
+            #[inline(always)]
+            fn axis_dim(&self) -> $X {
+                self.$xi
+            }
+            #[inline(always)]
+            #[allow(clippy::unused_unit)]
+            fn removed(&self) -> Self::Removed {
+                ($(self.$pi,)* $(self.$qi,)*)
+            }
+            #[inline(always)]
+            fn replaced<New: Dim>(&self, new: New) -> Self::Replaced<New> {
+                ($(self.$pi,)* new, $(self.$qi,)*)
+            }
+            #[inline(always)]
+            fn axis_of_replaced<New: Dim>(replaced: &Self::Replaced<New>) -> New {
+                replaced.$xi
+            }
+        }
+    };
+}
+
+impl_has_axis!(0; ; A 0; );
+impl_has_axis!(0; ; A 0; B 1);
+impl_has_axis!(1; A 0; B 1; );
+impl_has_axis!(0; ; A 0; B 1, C 2);
+impl_has_axis!(1; A 0; B 1; C 2);
+impl_has_axis!(2; A 0, B 1; C 2; );
+impl_has_axis!(0; ; A 0; B 1, C 2, D 3);
+impl_has_axis!(1; A 0; B 1; C 2, D 3);
+impl_has_axis!(2; A 0, B 1; C 2; D 3);
+impl_has_axis!(3; A 0, B 1, C 2; D 3; );
+
+/// The element count of a fully static shape, as a typenum number (a calculator only;
+/// it never appears in a message).
+#[doc(hidden)]
+pub trait StaticElementCount {
+    type Count;
+}
+
+impl StaticElementCount for () {
+    type Count = U1;
+}
+
+impl<const A: usize> StaticElementCount for (Const<A>,)
+where
+    TConst<A>: ToUInt,
+{
+    type Count = U<A>;
+}
+
+impl<const A: usize, const B: usize> StaticElementCount for (Const<A>, Const<B>)
+where
+    TConst<A>: ToUInt,
+    TConst<B>: ToUInt,
+    U<A>: Mul<U<B>>,
+{
+    type Count = Prod<U<A>, U<B>>;
+}
+
+impl<const A: usize, const B: usize, const C: usize> StaticElementCount for (Const<A>, Const<B>, Const<C>)
+where
+    TConst<A>: ToUInt,
+    TConst<B>: ToUInt,
+    TConst<C>: ToUInt,
+    U<A>: Mul<U<B>>,
+    Prod<U<A>, U<B>>: Mul<U<C>>,
+{
+    type Count = Prod<Prod<U<A>, U<B>>, U<C>>;
+}
+
+impl<const A: usize, const B: usize, const C: usize, const D: usize> StaticElementCount
+    for (Const<A>, Const<B>, Const<C>, Const<D>)
+where
+    TConst<A>: ToUInt,
+    TConst<B>: ToUInt,
+    TConst<C>: ToUInt,
+    TConst<D>: ToUInt,
+    U<A>: Mul<U<B>>,
+    Prod<U<A>, U<B>>: Mul<U<C>>,
+    Prod<Prod<U<A>, U<B>>, U<C>>: Mul<U<D>>,
+{
+    type Count = Prod<Prod<Prod<U<A>, U<B>>, U<C>>, U<D>>;
+}
+
+/// Both static shapes hold the same number of elements, so one can be reshaped into
+/// the other.
+#[diagnostic::on_unimplemented(
+    message = "cannot reshape `{Self}` into `{Target}`: the element counts differ",
+    label = "the product of the dimensions must be the same on both sides",
+    note = "reshape keeps every element in row-major order; for shapes with `Dyn` dimensions use `try_reshape`"
+)]
+pub trait SameElementCount<Target> {}
+
+#[diagnostic::do_not_recommend]
+impl<Source, Target> SameElementCount<Target> for Source
+where
+    Source: StaticElementCount,
+    Target: StaticElementCount,
+    Source::Count: IsEqual<Target::Count, Output = True>,
+{
+}
+
+/// Concatenating an axis of length `Self` with one of length `Rhs` gives length `Out`.
+#[diagnostic::on_unimplemented(
+    message = "cannot concatenate an axis of length `{Self}` with one of length `{Rhs}` into length `{Out}`",
+    label = "the output length must be the sum of the input lengths",
+    note = "mixing a `Dyn` length with any other gives a `Dyn` length"
+)]
+pub trait AddsUpTo<Rhs: Dim, Out: Dim>: Dim {
+    /// The concatenated dimension.
+    fn add_dims(self, rhs: Rhs) -> Out;
+}
+
+#[diagnostic::do_not_recommend]
+impl<const A: usize, const B: usize, const C: usize> AddsUpTo<Const<B>, Const<C>> for Const<A>
+where
+    TConst<A>: ToUInt,
+    TConst<B>: ToUInt,
+    TConst<C>: ToUInt,
+    U<A>: Add<U<B>>,
+    Sum<U<A>, U<B>>: IsEqual<U<C>, Output = True>,
+{
+    #[inline(always)]
+    fn add_dims(self, _: Const<B>) -> Const<C> {
+        Const
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<const B: usize> AddsUpTo<Const<B>, Dyn> for Dyn {
+    fn add_dims(self, _: Const<B>) -> Dyn {
+        Dyn(self.0 + B)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<const A: usize> AddsUpTo<Dyn, Dyn> for Const<A> {
+    fn add_dims(self, rhs: Dyn) -> Dyn {
+        Dyn(A + rhs.0)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl AddsUpTo<Dyn, Dyn> for Dyn {
+    fn add_dims(self, rhs: Dyn) -> Dyn {
+        Dyn(self.0 + rhs.0)
+    }
+}
+
+/// `LEN` elements starting at index `START` fit inside an axis of length `Self`.
+#[diagnostic::on_unimplemented(
+    message = "cannot take {LEN} elements starting at index {START} from an axis of length `{Self}`",
+    label = "the slice runs past the end of the axis",
+    note = "a static slice needs START + LEN ≤ the axis length"
+)]
+pub trait FitsSlice<const START: usize, const LEN: usize>: Dim {
+    /// Whether the slice fits (always `true` for static lengths).
+    fn fits(self) -> bool;
+}
+
+#[diagnostic::do_not_recommend]
+impl<const N: usize, const START: usize, const LEN: usize> FitsSlice<START, LEN> for Const<N>
+where
+    TConst<N>: ToUInt,
+    TConst<START>: ToUInt,
+    TConst<LEN>: ToUInt,
+    U<START>: Add<U<LEN>>,
+    Sum<U<START>, U<LEN>>: IsLessOrEqual<U<N>, Output = True>,
+{
+    #[inline(always)]
+    fn fits(self) -> bool {
+        true
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<const START: usize, const LEN: usize> FitsSlice<START, LEN> for Dyn {
+    fn fits(self) -> bool {
+        START + LEN <= self.0
+    }
+}
+
+/// `Target` is `Self` with one or more leading axes prepended (NumPy's rule for
+/// missing axes): every element of `Self` is repeated along the new axes.
+#[diagnostic::on_unimplemented(
+    message = "cannot broadcast a tensor of shape `{Self}` to shape `{Target}`",
+    label = "the trailing dimensions of the target must equal the source's",
+    note = "broadcasting prepends axes: `(N,)` broadcasts to `(M, N)` and `(B, M, N)`"
+)]
+pub trait Broadcastable<Target: Shape>: Shape {}
+
+macro_rules! impl_broadcastable {
+    ([$($lead:ident),+] [$($d:ident),*]) => {
+        #[diagnostic::do_not_recommend]
+        impl<$($lead: Dim,)+ $($d: Dim),*> Broadcastable<($($lead,)+ $($d,)*)> for ($($d,)*) {}
+    };
+}
+
+impl_broadcastable!([L1] []);
+impl_broadcastable!([L1, L2] []);
+impl_broadcastable!([L1, L2, L3] []);
+impl_broadcastable!([L1, L2, L3, L4] []);
+impl_broadcastable!([L1][A]);
+impl_broadcastable!([L1, L2][A]);
+impl_broadcastable!([L1, L2, L3][A]);
+impl_broadcastable!([L1] [A, B]);
+impl_broadcastable!([L1, L2] [A, B]);
+impl_broadcastable!([L1] [A, B, C]);

@@ -1,0 +1,67 @@
+//! Where a tensor's elements live: [`Inline`] (a nested array inside the value, no
+//! heap; `Copy` when the element is) or [`Heap`] (a `Vec`, for large or dynamic
+//! shapes). Every operation is written once over [`Storage`] and works on both.
+
+#[cfg(feature = "alloc")]
+use alloc::vec::Vec;
+
+use crate::shape::{FlatArray, Shape, StaticShape};
+
+/// A storage kind for elements `T` of a tensor of shape `S`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` storage cannot hold a tensor of shape `{S}`",
+    note = "`Inline` storage needs every dimension to be `Const`; use `Heap` for shapes with `Dyn` dimensions"
+)]
+pub trait Storage<T, S: Shape>: Sized + 'static {
+    /// The container of the elements.
+    type Buffer: Clone;
+
+    /// Builds a buffer for `shape` from its flat (row-major) elements.
+    fn from_flat_fn(shape: &S, f: impl FnMut(usize) -> T) -> Self::Buffer;
+    /// The elements, row-major.
+    fn as_slice(buffer: &Self::Buffer) -> &[T];
+    /// The elements, row-major, mutably.
+    fn as_mut_slice(buffer: &mut Self::Buffer) -> &mut [T];
+}
+
+/// Elements stored inside the tensor value, as a nested array: no heap allocation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Inline;
+
+/// Elements stored in a heap-allocated `Vec`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Heap;
+
+impl<T: Copy, S: StaticShape> Storage<T, S> for Inline {
+    type Buffer = S::Array<T>;
+
+    #[inline(always)]
+    fn from_flat_fn(_: &S, f: impl FnMut(usize) -> T) -> Self::Buffer {
+        <S::Array<T>>::from_flat_fn(f)
+    }
+    #[inline(always)]
+    fn as_slice(buffer: &Self::Buffer) -> &[T] {
+        buffer.as_flat()
+    }
+    #[inline(always)]
+    fn as_mut_slice(buffer: &mut Self::Buffer) -> &mut [T] {
+        buffer.as_flat_mut()
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<T: Copy, S: Shape> Storage<T, S> for Heap {
+    type Buffer = Vec<T>;
+
+    fn from_flat_fn(shape: &S, f: impl FnMut(usize) -> T) -> Vec<T> {
+        (0..shape.num_elements()).map(f).collect()
+    }
+    #[inline(always)]
+    fn as_slice(buffer: &Vec<T>) -> &[T] {
+        buffer
+    }
+    #[inline(always)]
+    fn as_mut_slice(buffer: &mut Vec<T>) -> &mut [T] {
+        buffer
+    }
+}
