@@ -1,7 +1,9 @@
 //! Constructors: filled, from a function of the index, from nested arrays, from
 //! slices and vectors (run-time checked), and seeded random initialisation.
 
-use super::{Heap, Storage, Tensor};
+#[cfg(feature = "alloc")]
+use super::Heap;
+use super::{Storage, Tensor};
 use crate::error::ShapeError;
 use crate::scalar::Scalar;
 use crate::shape::{Dims, FlatArray, Shape, StaticShape};
