@@ -61,8 +61,8 @@ pub fn num_threads() -> usize {
     THREADS.load(Ordering::Relaxed)
 }
 
-/// `out` (row-major m×n) ← op(a)·b, where a is m×k, b is k×n and op conjugates the
-/// elements of `a` when `conj_a` is set (the identity on reals).
+/// `out` (row-major m×n) ← op(a)·op(b), where a is m×k, b is k×n and `op` conjugates
+/// the elements of an operand whose flag in `conjugate` is set (the identity on reals).
 ///
 /// # Panics
 /// When a view is too short for its dimensions or `out` is not m·n long.
@@ -71,7 +71,7 @@ pub fn matmul_into<T: Scalar>(
     (m, k, n): (usize, usize, usize),
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
-    conj_a: bool,
+    conjugate: (bool, bool),
     out: &mut [T],
 ) {
     assert_eq!(out.len(), m * n, "matmul_into: output length");
@@ -84,10 +84,10 @@ pub fn matmul_into<T: Scalar>(
     );
     #[cfg(feature = "std")]
     if m * k * n > SMALL_PRODUCT && has_gemm_kernel::<T>() {
-        gemm_crate(m, k, n, a, b, conj_a, out);
+        gemm_crate(m, k, n, a, b, conjugate, out);
         return;
     }
-    plain_loop(k, n, a, b, conj_a, out);
+    plain_loop(k, n, a, b, conjugate, out);
 }
 
 /// One past the largest offset a view of an r×c matrix touches.
@@ -103,15 +103,21 @@ fn plain_loop<T: Scalar>(
     n: usize,
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
-    conj_a: bool,
+    (conj_a, conj_b): (bool, bool),
     out: &mut [T],
 ) {
     for (i, out_row) in out.chunks_exact_mut(n).enumerate() {
         out_row.fill(T::zero());
         for p in 0..k {
             let a_ip = if conj_a { a.at(i, p).conj() } else { *a.at(i, p) };
-            for (j, out_ij) in out_row.iter_mut().enumerate() {
-                *out_ij += a_ip * *b.at(p, j);
+            if conj_b {
+                for (j, out_ij) in out_row.iter_mut().enumerate() {
+                    *out_ij += a_ip * b.at(p, j).conj();
+                }
+            } else {
+                for (j, out_ij) in out_row.iter_mut().enumerate() {
+                    *out_ij += a_ip * *b.at(p, j);
+                }
             }
         }
     }
@@ -134,7 +140,7 @@ fn gemm_crate<T: Scalar>(
     n: usize,
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
-    conj_a: bool,
+    (conj_a, conj_b): (bool, bool),
     out: &mut [T],
 ) {
     let parallelism = match num_threads() {
@@ -167,7 +173,7 @@ fn gemm_crate<T: Scalar>(
             T::one(),
             false,
             conj_a,
-            false,
+            conj_b,
             parallelism,
         );
     }

@@ -7,6 +7,8 @@
 
 use core::ops::{Add, AddAssign, Div, Mul, Neg, Sub, SubAssign};
 
+use num_traits::Zero;
+
 use crate::error::{ShapeError, or_panic};
 use crate::product::ScalarFactor;
 use crate::scalar::{Complex32, Complex64, RealScalar, Scalar};
@@ -40,6 +42,22 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         Ok(Tensor::from_flat_fn(self.shape(), |i| f(a[i], b[i])))
     }
 
+    /// [`Tensor::zip_map`] whose function also receives the flat index.
+    #[inline(always)]
+    #[track_caller]
+    pub fn zip_map_indexed<U: Copy, V>(
+        &self,
+        other: &Tensor<U, S, K>,
+        mut f: impl FnMut(usize, T, U) -> V,
+    ) -> Tensor<V, S, K>
+    where
+        K: Storage<U, S> + Storage<V, S>,
+    {
+        or_panic(self.check_same_shape(other, "zip_map"));
+        let (a, b) = (self.as_slice(), other.as_slice());
+        Tensor::from_flat_fn(self.shape(), |i| f(i, a[i], b[i]))
+    }
+
     /// [`Tensor::try_zip_map`] that panics on a shape mismatch.
     #[inline(always)]
     #[track_caller]
@@ -51,48 +69,119 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     }
 }
 
-macro_rules! unary_ops {
-    ($($(#[$doc:meta])* $name:ident => $f:expr;)*) => {
+/// The elementary functions with their derivatives, written once: every mode of
+/// differentiation uses [`Elementary::derivative`].
+///
+/// For complex arguments these are holomorphic, and `derivative` is the complex
+/// derivative f′(x); reverse mode uses x̄ = conj(f′(x))·ȳ, forward mode ẏ = f′(x)·ẋ.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Elementary<R> {
+    /// eˣ, f′ = eˣ.
+    Exp,
+    /// ln x, f′ = 1/x.
+    Ln,
+    /// sin x, f′ = cos x.
+    Sin,
+    /// cos x, f′ = −sin x.
+    Cos,
+    /// tanh x, f′ = 1 − tanh² x.
+    Tanh,
+    /// √x, f′ = 1/(2√x).
+    Sqrt,
+    /// σ(x) = 1/(1 + e⁻ˣ), f′ = σ(1 − σ).
+    Sigmoid,
+    /// xⁿ, f′ = n·xⁿ⁻¹.
+    Powi(i32),
+    /// xᵖ for real p, f′ = p·xᵖ⁻¹.
+    Powf(R),
+}
+
+impl<R: RealScalar> Elementary<R> {
+    /// f(x).
+    #[inline(always)]
+    pub fn apply<T: Scalar<Real = R>>(self, x: T) -> T {
+        match self {
+            Elementary::Exp => x.exp(),
+            Elementary::Ln => x.ln(),
+            Elementary::Sin => x.sin(),
+            Elementary::Cos => x.cos(),
+            Elementary::Tanh => x.tanh(),
+            Elementary::Sqrt => x.sqrt(),
+            Elementary::Sigmoid => T::one() / (T::one() + (-x).exp()),
+            Elementary::Powi(n) => x.powi(n),
+            Elementary::Powf(p) => x.powf(p),
+        }
+    }
+
+    /// f′(x), given also y = f(x) (several derivatives are cheapest in terms of y).
+    #[inline(always)]
+    pub fn derivative<T: Scalar<Real = R>>(self, x: T, y: T) -> T {
+        match self {
+            Elementary::Exp => y,
+            Elementary::Ln => T::one() / x,
+            Elementary::Sin => x.cos(),
+            Elementary::Cos => -x.sin(),
+            Elementary::Tanh => T::one() - y * y,
+            Elementary::Sqrt => T::one() / (y + y),
+            Elementary::Sigmoid => y * (T::one() - y),
+            Elementary::Powi(0) => T::zero(),
+            Elementary::Powi(n) => T::from_real(R::from_f64(f64::from(n))) * x.powi(n - 1),
+            Elementary::Powf(p) => T::from_real(p) * x.powf(p - R::one()),
+        }
+    }
+}
+
+macro_rules! elementary_ops {
+    ($($(#[$doc:meta])* $name:ident => $f:ident;)*) => {
         impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
             $(
                 $(#[$doc])*
                 #[inline(always)]
                 pub fn $name(&self) -> Self {
-                    self.map($f)
+                    self.elementary(Elementary::$f)
                 }
             )*
         }
     };
 }
 
-unary_ops! {
+elementary_ops! {
     /// eˣ elementwise.
-    exp => Scalar::exp;
+    exp => Exp;
     /// Natural logarithm elementwise.
-    ln => Scalar::ln;
+    ln => Ln;
     /// Sine elementwise.
-    sin => Scalar::sin;
+    sin => Sin;
     /// Cosine elementwise.
-    cos => Scalar::cos;
+    cos => Cos;
     /// Hyperbolic tangent elementwise.
-    tanh => Scalar::tanh;
+    tanh => Tanh;
     /// Square root elementwise.
-    sqrt => Scalar::sqrt;
+    sqrt => Sqrt;
     /// Logistic sigmoid 1/(1 + e⁻ˣ) elementwise.
-    sigmoid => |x: T| T::one() / (T::one() + (-x).exp());
-    /// Complex conjugate elementwise (the identity on real tensors).
-    conj => Scalar::conj;
+    sigmoid => Sigmoid;
 }
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
+    /// f(x) elementwise for an elementary function `f`.
+    #[inline(always)]
+    pub fn elementary(&self, f: Elementary<T::Real>) -> Self {
+        self.map(|x| f.apply(x))
+    }
+
     /// xⁿ elementwise.
     pub fn powi(&self, n: i32) -> Self {
-        self.map(|x| x.powi(n))
+        self.elementary(Elementary::Powi(n))
     }
 
     /// xᵖ elementwise, for a real exponent.
     pub fn powf(&self, p: T::Real) -> Self {
-        self.map(|x| x.powf(p))
+        self.elementary(Elementary::Powf(p))
+    }
+
+    /// Complex conjugate elementwise (the identity on real tensors).
+    pub fn conj(&self) -> Self {
+        self.map(Scalar::conj)
     }
 }
 
@@ -121,9 +210,12 @@ real_valued_ops! {
     norm_sqr => Scalar::norm_sqr;
 }
 
-impl<T: RealScalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
+impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// max(x, 0) elementwise.
-    pub fn relu(&self) -> Self {
+    pub fn relu(&self) -> Self
+    where
+        T: RealScalar,
+    {
         self.map(|x| if x > T::zero() { x } else { T::zero() })
     }
 }
@@ -256,3 +348,63 @@ macro_rules! scalar_times_tensor {
 }
 
 scalar_times_tensor!(f32, f64, Complex32, Complex64);
+
+// Reverse-mode rules. With the complex convention of the crate (the cotangent of
+// z = x + iy is ∂L/∂x + i·∂L/∂y), a holomorphic f has x̄ = conj(f′(x))·ȳ.
+
+/// x̄ = conj(f′(x))·ȳ for y = f(x) elementwise.
+pub fn elementary_pullback<T: Scalar, S: Shape, K: Storage<T, S>>(
+    f: Elementary<T::Real>,
+    x: &Tensor<T, S, K>,
+    y: &Tensor<T, S, K>,
+    y_bar: &Tensor<T, S, K>,
+) -> Tensor<T, S, K> {
+    let y = y.as_slice();
+    x.zip_map_indexed(y_bar, |i, x, y_bar| f.derivative(x, y[i]).conj() * y_bar)
+}
+
+/// x̄ = ȳ where x > 0, else 0 (the subgradient 0 at x = 0).
+pub fn relu_pullback<T: RealScalar, S: Shape, K: Storage<T, S>>(
+    x: &Tensor<T, S, K>,
+    y_bar: &Tensor<T, S, K>,
+) -> Tensor<T, S, K> {
+    x.zip_map(y_bar, |x, y_bar| if x > T::zero() { y_bar } else { T::zero() })
+}
+
+/// x̄ = conj(ȳ) for y = conj(x).
+pub fn conj_pullback<T: Scalar, S: Shape, K: Storage<T, S>>(y_bar: &Tensor<T, S, K>) -> Tensor<T, S, K> {
+    y_bar.conj()
+}
+
+/// x̄ = ȳ·x/|x| for the real y = |x| (0 where x = 0).
+pub fn abs_pullback<T: Scalar, S: Shape, K: Storage<T, S> + Storage<T::Real, S>>(
+    x: &Tensor<T, S, K>,
+    y_bar: &Tensor<T::Real, S, K>,
+) -> Tensor<T, S, K> {
+    x.zip_map(y_bar, |x, y_bar| {
+        let modulus = x.abs();
+        if modulus == T::Real::zero() { T::zero() } else { x * T::from_real(y_bar / modulus) }
+    })
+}
+
+/// x̄ = ȳ (a real cotangent embedded) for y = Re x.
+pub fn re_pullback<T: Scalar, S: Shape, K: Storage<T, S> + Storage<T::Real, S>>(
+    y_bar: &Tensor<T::Real, S, K>,
+) -> Tensor<T, S, K> {
+    y_bar.map(T::from_real)
+}
+
+/// x̄ = i·ȳ for y = Im x (zero on real tensors, whose imaginary part is constant).
+pub fn im_pullback<T: Scalar, S: Shape, K: Storage<T, S> + Storage<T::Real, S>>(
+    y_bar: &Tensor<T::Real, S, K>,
+) -> Tensor<T, S, K> {
+    y_bar.map(|y_bar| T::from_parts(T::Real::zero(), y_bar))
+}
+
+/// x̄ = 2ȳ·x for y = |x|².
+pub fn norm_sqr_pullback<T: Scalar, S: Shape, K: Storage<T, S> + Storage<T::Real, S>>(
+    x: &Tensor<T, S, K>,
+    y_bar: &Tensor<T::Real, S, K>,
+) -> Tensor<T, S, K> {
+    x.zip_map(y_bar, |x, y_bar| x * T::from_real(y_bar + y_bar))
+}

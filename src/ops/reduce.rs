@@ -71,15 +71,19 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     }
 }
 
-impl<T: RealScalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
+impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// The largest element (NaN if any element is NaN, −∞ for an empty tensor).
-    pub fn max(&self) -> T {
+    pub fn max(&self) -> T
+    where
+        T: RealScalar,
+    {
         self.iter().fold(T::neg_infinity(), |acc, &x| acc.max(x))
     }
 
     /// The largest element along `AXIS`.
     pub fn max_axis<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Tensor<T, S::Removed, K>
     where
+        T: RealScalar,
         S: HasAxis<AXIS>,
         K: Storage<T, S::Removed>,
     {

@@ -7,12 +7,12 @@
 //! No intermediate overflows for inputs of any magnitude (e.g. 1000). A line whose
 //! maximum is −∞ gives logsumexp −∞.
 
-use crate::scalar::RealScalar;
+use crate::scalar::{RealScalar, Scalar};
 use crate::shape::Shape;
 use crate::shape::constraint::{Axis, HasAxis};
 use crate::tensor::{Storage, Tensor};
 
-impl<T: RealScalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
+impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// ln Σ exp along `AXIS`, removing it.
     ///
     /// ```
@@ -23,6 +23,7 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// ```
     pub fn logsumexp<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Tensor<T, S::Removed, K>
     where
+        T: RealScalar,
         S: HasAxis<AXIS>,
         K: Storage<T, S::Removed>,
     {
@@ -44,6 +45,7 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// x − logsumexp(x) along `AXIS`.
     pub fn log_softmax<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Self
     where
+        T: RealScalar,
         S: HasAxis<AXIS>,
         K: Storage<T, S::Removed>,
     {
@@ -54,6 +56,7 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// exp(x − logsumexp(x)) along `AXIS`: every line along the axis sums to 1.
     pub fn softmax<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Self
     where
+        T: RealScalar,
         S: HasAxis<AXIS>,
         K: Storage<T, S::Removed>,
     {
@@ -63,7 +66,10 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
 
     /// Applies `f(x, per_line[line])` where `line` indexes the tensor with `axis`
     /// removed.
-    fn shifted_along(&self, axis: usize, per_line: &[T], f: impl Fn(T, T) -> T) -> Self {
+    fn shifted_along(&self, axis: usize, per_line: &[T], f: impl Fn(T, T) -> T) -> Self
+    where
+        T: RealScalar,
+    {
         let (_, len, inner) = self.dims().split_at_axis(axis);
         let data = self.as_slice();
         Tensor::from_flat_fn(self.shape(), |flat| {

@@ -2,7 +2,7 @@
 //! without conjugation (a bilinear form, not an inner product).
 
 use crate::error::{ShapeError, or_panic};
-use crate::scalar::{RealScalar, Scalar};
+use crate::scalar::{RealDot, Scalar};
 use crate::shape::Shape;
 use crate::tensor::{Storage, Tensor};
 
@@ -23,7 +23,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     #[track_caller]
     pub fn dot(&self, other: &Self) -> T
     where
-        T: RealScalar,
+        T: RealDot,
     {
         or_panic(self.try_dot(other))
     }
@@ -32,7 +32,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// dimension differs.
     pub fn try_dot(&self, other: &Self) -> Result<T, ShapeError>
     where
-        T: RealScalar,
+        T: RealDot,
     {
         self.try_sum_of_products(other, false, "dot")
     }

@@ -24,6 +24,24 @@ pub trait MatMul<Rhs> {
     /// The product, or an error naming both shapes when a dynamic inner or batch
     /// dimension differs.
     fn try_matmul(&self, rhs: &Rhs) -> Result<Self::Output, ShapeError>;
+
+    /// Reverse-mode rule: given the output's cotangent Ȳ, the cotangents
+    /// (Ā, B̄) = (Ȳ·Bᴴ, Aᴴ·Ȳ) of both operands.
+    fn matmul_pullback(&self, rhs: &Rhs, out_bar: &Self::Output) -> (Self, Rhs)
+    where
+        Self: Sized,
+        Rhs: Sized;
+}
+
+/// Ā ← Ȳ·Bᴴ and B̄ ← Aᴴ·Ȳ for one m×k by k×n product (row-major slices).
+fn pullback_2d<T: Scalar>(
+    (m, k, n): (usize, usize, usize),
+    (a, b, out_bar): (&[T], &[T], &[T]),
+    a_bar: &mut [T],
+    b_bar: &mut [T],
+) {
+    matmul_into((m, n, k), MatRef::row_major(out_bar, n), MatRef::transposed(b, n), (false, true), a_bar);
+    matmul_into((k, m, n), MatRef::transposed(a, k), MatRef::row_major(out_bar, n), (true, false), b_bar);
 }
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
@@ -62,6 +80,33 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     }
 }
 
+/// Never implemented: makes `vector.matmul(&vector)` a compile error that names the
+/// products that are meant instead.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "matmul of two vectors is not defined",
+    label = "both operands are vectors",
+    note = "for the scalar Σ xᵢyᵢ use `.dot()` (or `.inner()` on complex data); for the matrix xᵢyⱼ use `.outer()`"
+)]
+pub trait NotVectorTimesVector {}
+
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, M: Dim, N: Dim, K> MatMul<Tensor<T, (N,), K>> for Tensor<T, (M,), K>
+where
+    K: Storage<T, (M,)> + Storage<T, (N,)>,
+    Self: NotVectorTimesVector,
+{
+    type Output = T;
+
+    fn try_matmul(&self, _: &Tensor<T, (N,), K>) -> Result<T, ShapeError> {
+        unreachable!("vector × vector matmul is rejected at compile time")
+    }
+
+    fn matmul_pullback(&self, _: &Tensor<T, (N,), K>, _: &T) -> (Self, Tensor<T, (N,), K>) {
+        unreachable!("vector × vector matmul is rejected at compile time")
+    }
+}
+
 fn inner_mismatch<A: Shape, B: Shape>(lhs: &A, rhs: &B) -> ShapeError {
     ShapeError::new(
         "matmul",
@@ -90,10 +135,26 @@ where
             (m, k, n),
             MatRef::row_major(self.as_slice(), k),
             MatRef::row_major(rhs.as_slice(), n),
-            false,
+            (false, false),
             out.as_mut_slice(),
         );
         Ok(out)
+    }
+
+    fn matmul_pullback(
+        &self,
+        rhs: &Tensor<T, (I, N), K>,
+        out_bar: &Self::Output,
+    ) -> (Self, Tensor<T, (I, N), K>) {
+        let (mut a_bar, mut b_bar) = (Tensor::zeros_shaped(self.shape()), Tensor::zeros_shaped(rhs.shape()));
+        let (m, k) = (self.shape().0.size(), self.shape().1.size());
+        pullback_2d(
+            (m, k, rhs.shape().1.size()),
+            (self.as_slice(), rhs.as_slice(), out_bar.as_slice()),
+            a_bar.as_mut_slice(),
+            b_bar.as_mut_slice(),
+        );
+        (a_bar, b_bar)
     }
 }
 
@@ -116,10 +177,26 @@ where
             (m, k, 1),
             MatRef::row_major(self.as_slice(), k),
             MatRef::row_major(rhs.as_slice(), 1),
-            false,
+            (false, false),
             out.as_mut_slice(),
         );
         Ok(out)
+    }
+
+    fn matmul_pullback(
+        &self,
+        rhs: &Tensor<T, (I,), K>,
+        out_bar: &Self::Output,
+    ) -> (Self, Tensor<T, (I,), K>) {
+        let (mut a_bar, mut b_bar) = (Tensor::zeros_shaped(self.shape()), Tensor::zeros_shaped(rhs.shape()));
+        let (m, k) = (self.shape().0.size(), self.shape().1.size());
+        pullback_2d(
+            (m, k, 1),
+            (self.as_slice(), rhs.as_slice(), out_bar.as_slice()),
+            a_bar.as_mut_slice(),
+            b_bar.as_mut_slice(),
+        );
+        (a_bar, b_bar)
     }
 }
 
@@ -143,8 +220,30 @@ where
         let lhs_batches = self.as_slice().chunks_exact(m * k);
         let rhs_batches = rhs.as_slice().chunks_exact(k * n);
         for ((a, b), c) in lhs_batches.zip(rhs_batches).zip(out.as_mut_slice().chunks_exact_mut(m * n)) {
-            matmul_into((m, k, n), MatRef::row_major(a, k), MatRef::row_major(b, n), false, c);
+            matmul_into((m, k, n), MatRef::row_major(a, k), MatRef::row_major(b, n), (false, false), c);
         }
         Ok(out)
+    }
+
+    fn matmul_pullback(
+        &self,
+        rhs: &Tensor<T, (B, I, N), K>,
+        out_bar: &Self::Output,
+    ) -> (Self, Tensor<T, (B, I, N), K>) {
+        let (mut a_bar, mut b_bar) = (Tensor::zeros_shaped(self.shape()), Tensor::zeros_shaped(rhs.shape()));
+        let (_, m, k) = self.shape();
+        let (m, k, n) = (m.size(), k.size(), rhs.shape().2.size());
+        if m * k == 0 || k * n == 0 {
+            return (a_bar, b_bar);
+        }
+        let operands = self.as_slice().chunks_exact(m * k).zip(rhs.as_slice().chunks_exact(k * n));
+        let cotangents =
+            a_bar.as_mut_slice().chunks_exact_mut(m * k).zip(b_bar.as_mut_slice().chunks_exact_mut(k * n));
+        for (((a, b), y_bar), (a_bar, b_bar)) in
+            operands.zip(out_bar.as_slice().chunks_exact(m * n)).zip(cotangents)
+        {
+            pullback_2d((m, k, n), (a, b, y_bar), a_bar, b_bar);
+        }
+        (a_bar, b_bar)
     }
 }

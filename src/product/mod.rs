@@ -43,6 +43,7 @@ impl<T: Scalar> ScalarFactor<T> for T {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl ScalarFactor<Complex32> for f32 {
     #[inline(always)]
     fn into_element(self) -> Complex32 {
@@ -50,6 +51,7 @@ impl ScalarFactor<Complex32> for f32 {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl ScalarFactor<Complex64> for f64 {
     #[inline(always)]
     fn into_element(self) -> Complex64 {

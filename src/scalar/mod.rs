@@ -67,7 +67,7 @@ pub trait Scalar:
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a real scalar type",
     label = "this operation is defined for real (f32, f64) data only",
-    note = "for complex data use `.inner()` (⟨a, b⟩ = Σ conj(aᵢ)·bᵢ) or `.dotu()` (Σ aᵢ·bᵢ, unconjugated) instead of `.dot()`"
+    note = "complex numbers have no order: `relu`, `max`, `softmax` and the like need f32 or f64 data (take `.re()`, `.abs()` or `.norm_sqr()` first)"
 )]
 pub trait RealScalar: Scalar<Real = Self> + PartialOrd {
     /// Converts from `f64` (rounding for `f32`).
@@ -81,6 +81,18 @@ pub trait RealScalar: Scalar<Real = Self> + PartialOrd {
     /// Machine epsilon.
     fn epsilon() -> Self;
 }
+
+/// The element type of [`dot`](crate::Tensor::dot): a real scalar. Complex data
+/// must say which product it means: `inner` (conjugating) or `dotu`.
+#[diagnostic::on_unimplemented(
+    message = "`dot` is the real inner product; `{Self}` is complex",
+    label = "`dot` needs f32 or f64 data",
+    note = "for complex data use `.inner()` (⟨a, b⟩ = Σ conj(aᵢ)·bᵢ) or `.dotu()` (Σ aᵢ·bᵢ, unconjugated)"
+)]
+pub trait RealDot: RealScalar {}
+
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar> RealDot for T {}
 
 /// A complex element type: [`Complex32`] or [`Complex64`].
 pub trait ComplexScalar: Scalar {}

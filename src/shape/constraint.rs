@@ -17,7 +17,7 @@
 
 use core::ops::{Add, Mul};
 
-use typenum::{Const as TConst, IsEqual, IsLessOrEqual, Prod, Sum, ToUInt, True, U, U1};
+use typenum::{Const as TConst, IsEqual, IsLessOrEqual, Prod, Sum, ToUInt, True, U, U0, U1};
 
 use super::{Const, Dim, Dyn, Shape};
 
@@ -78,7 +78,33 @@ macro_rules! impl_has_axis {
     };
 }
 
-impl_has_axis!(0; ; A 0; );
+// Rank 1 is written for every AXIS (and bounded to 0) so that a wrong axis reaches
+// the `HasAxis` message instead of being inferred away as a type mismatch.
+#[diagnostic::do_not_recommend]
+impl<A: Dim, const AXIS: usize> HasAxis<AXIS> for (A,)
+where
+    TConst<AXIS>: ToUInt,
+    U<AXIS>: IsEqual<U0, Output = True>,
+{
+    type Axis = A;
+    type Removed = ();
+    type Replaced<New: Dim> = (New,);
+
+    #[inline(always)]
+    fn axis_dim(&self) -> A {
+        self.0
+    }
+    #[inline(always)]
+    fn removed(&self) {}
+    #[inline(always)]
+    fn replaced<New: Dim>(&self, new: New) -> (New,) {
+        (new,)
+    }
+    #[inline(always)]
+    fn axis_of_replaced<New: Dim>(replaced: &(New,)) -> New {
+        replaced.0
+    }
+}
 impl_has_axis!(0; ; A 0; B 1);
 impl_has_axis!(1; A 0; B 1; );
 impl_has_axis!(0; ; A 0; B 1, C 2);
@@ -163,7 +189,7 @@ where
 #[diagnostic::on_unimplemented(
     message = "cannot concatenate an axis of length `{Self}` with one of length `{Rhs}` into length `{Out}`",
     label = "the output length must be the sum of the input lengths",
-    note = "mixing a `Dyn` length with any other gives a `Dyn` length"
+    note = "static lengths must add up: `Const<A>` with `Const<B>` gives `Const<A + B>`; a `Dyn` on either side gives `Dyn`"
 )]
 pub trait AddsUpTo<Rhs: Dim, Out: Dim>: Dim {
     /// The concatenated dimension.

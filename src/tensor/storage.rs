@@ -32,6 +32,7 @@ pub struct Inline;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Heap;
 
+#[diagnostic::do_not_recommend]
 impl<T: Copy, S: StaticShape> Storage<T, S> for Inline {
     type Buffer = S::Array<T>;
 

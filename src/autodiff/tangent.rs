@@ -1,0 +1,356 @@
+//! Differentiable types and their tangent spaces.
+//!
+//! A [`Differentiable`] value `x` has a tangent type whose values are directions in
+//! which `x` can move (`x.move_by(&v)` is x + v). Tangents form a [`VectorSpace`]
+//! over the reals. For complex leaves the tangent is complex and the real inner
+//! product of two tangents is ⟨u, v⟩ = Re Σ conj(uᵢ)·vᵢ, summed over all leaves.
+//!
+//! [`RealLeaves`] walks every real coordinate of a tangent in a fixed order (a
+//! complex leaf gives its real part, then its imaginary part): optimisers that need
+//! elementwise work and the gradient checker use it; the vector-space operations do
+//! not need it.
+
+#[cfg(feature = "alloc")]
+use alloc::vec::Vec;
+
+use crate::error::{ShapeError, or_panic};
+use crate::scalar::{Complex32, Complex64, RealScalar, Scalar};
+use crate::shape::Shape;
+use crate::tensor::{Storage, Tensor};
+
+/// Visits or rewrites every real coordinate of a value, in a fixed order.
+pub trait RealLeaves {
+    /// Calls `f` with each real coordinate.
+    fn for_each_real(&self, f: &mut dyn FnMut(f64));
+
+    /// Replaces each real coordinate `c` by `f(c)`.
+    fn map_reals(&mut self, f: &mut dyn FnMut(f64) -> f64);
+
+    /// The number of real coordinates.
+    fn real_len(&self) -> usize {
+        let mut len = 0;
+        self.for_each_real(&mut |_| len += 1);
+        len
+    }
+}
+
+/// A real vector space: zero, addition, subtraction, negation and scaling by a real.
+///
+/// Elementwise multiplication is deliberately absent.
+pub trait VectorSpace: Clone + RealLeaves + 'static {
+    /// The zero vector of the same (run-time) size as `self`.
+    fn zero_like(&self) -> Self;
+    /// `self += other`, or an error naming both shapes when a dynamic size differs.
+    fn try_add_assign(&mut self, other: &Self) -> Result<(), ShapeError>;
+    /// `self *= factor`.
+    fn scale(&mut self, factor: f64);
+
+    /// `self += other`.
+    ///
+    /// # Panics
+    /// When a dynamic size differs (see [`VectorSpace::try_add_assign`]).
+    #[track_caller]
+    fn add_assign(&mut self, other: &Self) {
+        or_panic(self.try_add_assign(other));
+    }
+
+    /// `self -= other`.
+    ///
+    /// # Panics
+    /// When a dynamic size differs.
+    #[track_caller]
+    fn sub_assign(&mut self, other: &Self) {
+        self.add_assign(&other.negated());
+    }
+
+    /// −self.
+    fn negated(&self) -> Self {
+        let mut out = self.clone();
+        out.scale(-1.0);
+        out
+    }
+
+    /// self + other.
+    fn added(&self, other: &Self) -> Self {
+        let mut out = self.clone();
+        out.add_assign(other);
+        out
+    }
+
+    /// self − other.
+    fn subtracted(&self, other: &Self) -> Self {
+        let mut out = self.clone();
+        out.sub_assign(other);
+        out
+    }
+
+    /// factor · self.
+    fn scaled(&self, factor: f64) -> Self {
+        let mut out = self.clone();
+        out.scale(factor);
+        out
+    }
+}
+
+/// A value that can be differentiated: it has a tangent space and moves along it.
+///
+/// # Examples
+/// ```
+/// use fluxion::prelude::*;
+/// let mut x: Vector<f64, 2> = Vector::from_array([1.0, 2.0]);
+/// let step: Vector<f64, 2> = Vector::from_array([0.5, -1.0]);
+/// x.move_by(&step);
+/// assert_eq!(x.to_array(), [1.5, 1.0]);
+/// ```
+pub trait Differentiable {
+    /// The type of directions in which a value moves (a tangent's tangent is itself).
+    type Tangent: VectorSpace;
+
+    /// self ← self + offset, or an error naming both shapes when a dynamic size of
+    /// `offset` differs from `self`'s (never a silent broadcast).
+    fn try_move_by(&mut self, offset: &Self::Tangent) -> Result<(), ShapeError>;
+
+    /// self ← self + offset.
+    ///
+    /// # Panics
+    /// When a dynamic size of `offset` differs from `self`'s (see
+    /// [`Differentiable::try_move_by`]).
+    #[track_caller]
+    fn move_by(&mut self, offset: &Self::Tangent) {
+        or_panic(self.try_move_by(offset));
+    }
+
+    /// The zero tangent at `self` (it knows `self`'s dynamic sizes).
+    fn zero_tangent(&self) -> Self::Tangent;
+}
+
+/// Converts an `f64` coordinate to the real type of a leaf.
+fn real_from_f64<R: RealScalar>(x: f64) -> R {
+    R::from_f64(x)
+}
+
+macro_rules! scalar_tangent {
+    ($($t:ty),*) => {$(
+        impl RealLeaves for $t {
+            fn for_each_real(&self, f: &mut dyn FnMut(f64)) {
+                f(Scalar::re(*self).to_f64());
+                if <$t as Scalar>::IS_COMPLEX {
+                    f(Scalar::im(*self).to_f64());
+                }
+            }
+            fn map_reals(&mut self, f: &mut dyn FnMut(f64) -> f64) {
+                let re = real_from_f64(f(Scalar::re(*self).to_f64()));
+                let im = if <$t as Scalar>::IS_COMPLEX {
+                    real_from_f64(f(Scalar::im(*self).to_f64()))
+                } else {
+                    re
+                };
+                *self = <$t as Scalar>::from_parts(re, im);
+            }
+        }
+
+        impl VectorSpace for $t {
+            fn zero_like(&self) -> Self {
+                <$t as num_traits::Zero>::zero()
+            }
+            fn try_add_assign(&mut self, other: &Self) -> Result<(), ShapeError> {
+                *self += *other;
+                Ok(())
+            }
+            fn scale(&mut self, factor: f64) {
+                *self = *self * <$t as Scalar>::from_real(real_from_f64(factor));
+            }
+        }
+
+        impl Differentiable for $t {
+            type Tangent = $t;
+            fn try_move_by(&mut self, offset: &$t) -> Result<(), ShapeError> {
+                *self += *offset;
+                Ok(())
+            }
+            fn zero_tangent(&self) -> $t {
+                <$t as num_traits::Zero>::zero()
+            }
+        }
+    )*};
+}
+
+scalar_tangent!(f32, f64, Complex32, Complex64);
+
+impl<T: Scalar + RealLeaves, S: Shape, K: Storage<T, S>> RealLeaves for Tensor<T, S, K> {
+    fn for_each_real(&self, f: &mut dyn FnMut(f64)) {
+        self.iter().for_each(|x| x.for_each_real(f));
+    }
+    fn map_reals(&mut self, f: &mut dyn FnMut(f64) -> f64) {
+        self.iter_mut().for_each(|x| x.map_reals(f));
+    }
+}
+
+impl<T: Scalar + RealLeaves, S: Shape, K: Storage<T, S>> VectorSpace for Tensor<T, S, K> {
+    fn zero_like(&self) -> Self {
+        Tensor::zeros_shaped(self.shape())
+    }
+    fn try_add_assign(&mut self, other: &Self) -> Result<(), ShapeError> {
+        self.check_same_shape(other, "add_assign")?;
+        self.iter_mut().zip(other.iter()).for_each(|(a, &b)| *a += b);
+        Ok(())
+    }
+    fn scale(&mut self, factor: f64) {
+        let factor = T::from_real(real_from_f64(factor));
+        self.iter_mut().for_each(|x| *x *= factor);
+    }
+}
+
+impl<T: Scalar + RealLeaves, S: Shape, K: Storage<T, S>> Differentiable for Tensor<T, S, K> {
+    type Tangent = Self;
+
+    fn try_move_by(&mut self, offset: &Self) -> Result<(), ShapeError> {
+        self.try_add_assign(offset)
+    }
+    fn zero_tangent(&self) -> Self {
+        self.zero_like()
+    }
+}
+
+impl RealLeaves for () {
+    fn for_each_real(&self, _: &mut dyn FnMut(f64)) {}
+    fn map_reals(&mut self, _: &mut dyn FnMut(f64) -> f64) {}
+}
+
+impl VectorSpace for () {
+    fn zero_like(&self) {}
+    fn try_add_assign(&mut self, _: &()) -> Result<(), ShapeError> {
+        Ok(())
+    }
+    fn scale(&mut self, _: f64) {}
+}
+
+impl Differentiable for () {
+    type Tangent = ();
+    fn try_move_by(&mut self, _: &()) -> Result<(), ShapeError> {
+        Ok(())
+    }
+    fn zero_tangent(&self) {}
+}
+
+impl<V: RealLeaves, const N: usize> RealLeaves for [V; N] {
+    fn for_each_real(&self, f: &mut dyn FnMut(f64)) {
+        self.iter().for_each(|v| v.for_each_real(f));
+    }
+    fn map_reals(&mut self, f: &mut dyn FnMut(f64) -> f64) {
+        self.iter_mut().for_each(|v| v.map_reals(f));
+    }
+}
+
+impl<V: VectorSpace, const N: usize> VectorSpace for [V; N] {
+    fn zero_like(&self) -> Self {
+        core::array::from_fn(|i| self[i].zero_like())
+    }
+    fn try_add_assign(&mut self, other: &Self) -> Result<(), ShapeError> {
+        self.iter_mut().zip(other).try_for_each(|(a, b)| a.try_add_assign(b))
+    }
+    fn scale(&mut self, factor: f64) {
+        self.iter_mut().for_each(|v| v.scale(factor));
+    }
+}
+
+impl<D: Differentiable, const N: usize> Differentiable for [D; N] {
+    type Tangent = [D::Tangent; N];
+    fn try_move_by(&mut self, offset: &Self::Tangent) -> Result<(), ShapeError> {
+        self.iter_mut().zip(offset).try_for_each(|(x, v)| x.try_move_by(v))
+    }
+    fn zero_tangent(&self) -> Self::Tangent {
+        core::array::from_fn(|i| self[i].zero_tangent())
+    }
+}
+
+#[cfg(feature = "alloc")]
+mod vec_impls {
+    use super::*;
+    use crate::shape::Dims;
+
+    fn length_mismatch(operation: &'static str, lhs: usize, rhs: usize) -> ShapeError {
+        ShapeError::new(operation, Dims::new(&[lhs]), Dims::new(&[rhs]), "the lengths must be equal")
+    }
+
+    impl<V: RealLeaves> RealLeaves for Vec<V> {
+        fn for_each_real(&self, f: &mut dyn FnMut(f64)) {
+            self.iter().for_each(|v| v.for_each_real(f));
+        }
+        fn map_reals(&mut self, f: &mut dyn FnMut(f64) -> f64) {
+            self.iter_mut().for_each(|v| v.map_reals(f));
+        }
+    }
+
+    impl<V: VectorSpace> VectorSpace for Vec<V> {
+        fn zero_like(&self) -> Self {
+            self.iter().map(VectorSpace::zero_like).collect()
+        }
+        fn try_add_assign(&mut self, other: &Self) -> Result<(), ShapeError> {
+            if self.len() != other.len() {
+                return Err(length_mismatch("add_assign", self.len(), other.len()));
+            }
+            self.iter_mut().zip(other).try_for_each(|(a, b)| a.try_add_assign(b))
+        }
+        fn scale(&mut self, factor: f64) {
+            self.iter_mut().for_each(|v| v.scale(factor));
+        }
+    }
+
+    impl<D: Differentiable> Differentiable for Vec<D> {
+        type Tangent = Vec<D::Tangent>;
+        fn try_move_by(&mut self, offset: &Self::Tangent) -> Result<(), ShapeError> {
+            if self.len() != offset.len() {
+                return Err(length_mismatch("move_by", self.len(), offset.len()));
+            }
+            self.iter_mut().zip(offset).try_for_each(|(x, v)| x.try_move_by(v))
+        }
+        fn zero_tangent(&self) -> Self::Tangent {
+            self.iter().map(Differentiable::zero_tangent).collect()
+        }
+    }
+}
+
+macro_rules! tuple_tangent {
+    ($($V:ident $i:tt),+) => {
+        impl<$($V: RealLeaves),+> RealLeaves for ($($V,)+) {
+            fn for_each_real(&self, f: &mut dyn FnMut(f64)) {
+                $(self.$i.for_each_real(f);)+
+            }
+            fn map_reals(&mut self, f: &mut dyn FnMut(f64) -> f64) {
+                $(self.$i.map_reals(f);)+
+            }
+        }
+
+        impl<$($V: VectorSpace),+> VectorSpace for ($($V,)+) {
+            fn zero_like(&self) -> Self {
+                ($(self.$i.zero_like(),)+)
+            }
+            fn try_add_assign(&mut self, other: &Self) -> Result<(), ShapeError> {
+                $(self.$i.try_add_assign(&other.$i)?;)+
+                Ok(())
+            }
+            fn scale(&mut self, factor: f64) {
+                $(self.$i.scale(factor);)+
+            }
+        }
+
+        impl<$($V: Differentiable),+> Differentiable for ($($V,)+) {
+            type Tangent = ($($V::Tangent,)+);
+            fn try_move_by(&mut self, offset: &Self::Tangent) -> Result<(), ShapeError> {
+                $(self.$i.try_move_by(&offset.$i)?;)+
+                Ok(())
+            }
+            fn zero_tangent(&self) -> Self::Tangent {
+                ($(self.$i.zero_tangent(),)+)
+            }
+        }
+    };
+}
+
+tuple_tangent!(A 0);
+tuple_tangent!(A 0, B 1);
+tuple_tangent!(A 0, B 1, C 2);
+tuple_tangent!(A 0, B 1, C 2, D 3);
+tuple_tangent!(A 0, B 1, C 2, D 3, E 4);
+tuple_tangent!(A 0, B 1, C 2, D 3, E 4, F 5);
