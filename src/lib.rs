@@ -28,6 +28,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod autodiff;
 pub mod backend;
 pub mod error;
 pub mod ops;

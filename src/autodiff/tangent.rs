@@ -14,7 +14,7 @@
 use alloc::vec::Vec;
 
 use crate::error::{ShapeError, or_panic};
-use crate::scalar::{Complex32, Complex64, RealScalar, Scalar};
+use crate::scalar::{RealScalar, Scalar};
 use crate::shape::Shape;
 use crate::tensor::{Storage, Tensor};
 
@@ -129,55 +129,46 @@ fn real_from_f64<R: RealScalar>(x: f64) -> R {
     R::from_f64(x)
 }
 
-macro_rules! scalar_tangent {
-    ($($t:ty),*) => {$(
-        impl RealLeaves for $t {
-            fn for_each_real(&self, f: &mut dyn FnMut(f64)) {
-                f(Scalar::re(*self).to_f64());
-                if <$t as Scalar>::IS_COMPLEX {
-                    f(Scalar::im(*self).to_f64());
-                }
-            }
-            fn map_reals(&mut self, f: &mut dyn FnMut(f64) -> f64) {
-                let re = real_from_f64(f(Scalar::re(*self).to_f64()));
-                let im = if <$t as Scalar>::IS_COMPLEX {
-                    real_from_f64(f(Scalar::im(*self).to_f64()))
-                } else {
-                    re
-                };
-                *self = <$t as Scalar>::from_parts(re, im);
-            }
+impl<T: Scalar> RealLeaves for T {
+    fn for_each_real(&self, f: &mut dyn FnMut(f64)) {
+        f(self.re().to_f64());
+        if T::IS_COMPLEX {
+            f(self.im().to_f64());
         }
-
-        impl VectorSpace for $t {
-            fn zero_like(&self) -> Self {
-                <$t as num_traits::Zero>::zero()
-            }
-            fn try_add_assign(&mut self, other: &Self) -> Result<(), ShapeError> {
-                *self += *other;
-                Ok(())
-            }
-            fn scale(&mut self, factor: f64) {
-                *self = *self * <$t as Scalar>::from_real(real_from_f64(factor));
-            }
-        }
-
-        impl Differentiable for $t {
-            type Tangent = $t;
-            fn try_move_by(&mut self, offset: &$t) -> Result<(), ShapeError> {
-                *self += *offset;
-                Ok(())
-            }
-            fn zero_tangent(&self) -> $t {
-                <$t as num_traits::Zero>::zero()
-            }
-        }
-    )*};
+    }
+    fn map_reals(&mut self, f: &mut dyn FnMut(f64) -> f64) {
+        let re = real_from_f64(f(self.re().to_f64()));
+        let im = if T::IS_COMPLEX { real_from_f64(f(self.im().to_f64())) } else { re };
+        *self = T::from_parts(re, im);
+    }
 }
 
-scalar_tangent!(f32, f64, Complex32, Complex64);
+impl<T: Scalar> VectorSpace for T {
+    fn zero_like(&self) -> Self {
+        T::zero()
+    }
+    fn try_add_assign(&mut self, other: &Self) -> Result<(), ShapeError> {
+        *self += *other;
+        Ok(())
+    }
+    fn scale(&mut self, factor: f64) {
+        *self *= T::from_real(real_from_f64(factor));
+    }
+}
 
-impl<T: Scalar + RealLeaves, S: Shape, K: Storage<T, S>> RealLeaves for Tensor<T, S, K> {
+/// Every scalar is differentiable and is its own tangent.
+impl<T: Scalar> Differentiable for T {
+    type Tangent = T;
+    fn try_move_by(&mut self, offset: &T) -> Result<(), ShapeError> {
+        *self += *offset;
+        Ok(())
+    }
+    fn zero_tangent(&self) -> T {
+        T::zero()
+    }
+}
+
+impl<T: Scalar, S: Shape, K: Storage<T, S>> RealLeaves for Tensor<T, S, K> {
     fn for_each_real(&self, f: &mut dyn FnMut(f64)) {
         self.iter().for_each(|x| x.for_each_real(f));
     }
@@ -186,7 +177,7 @@ impl<T: Scalar + RealLeaves, S: Shape, K: Storage<T, S>> RealLeaves for Tensor<T
     }
 }
 
-impl<T: Scalar + RealLeaves, S: Shape, K: Storage<T, S>> VectorSpace for Tensor<T, S, K> {
+impl<T: Scalar, S: Shape, K: Storage<T, S>> VectorSpace for Tensor<T, S, K> {
     fn zero_like(&self) -> Self {
         Tensor::zeros_shaped(self.shape())
     }
@@ -201,7 +192,7 @@ impl<T: Scalar + RealLeaves, S: Shape, K: Storage<T, S>> VectorSpace for Tensor<
     }
 }
 
-impl<T: Scalar + RealLeaves, S: Shape, K: Storage<T, S>> Differentiable for Tensor<T, S, K> {
+impl<T: Scalar, S: Shape, K: Storage<T, S>> Differentiable for Tensor<T, S, K> {
     type Tangent = Self;
 
     fn try_move_by(&mut self, offset: &Self) -> Result<(), ShapeError> {

@@ -9,6 +9,7 @@
 //! - `narrow::<AXIS, START, LEN>`: the `LEN` entries from `START` along `AXIS`.
 
 use crate::error::{ShapeError, or_panic};
+use crate::scalar::Scalar;
 use crate::shape::constraint::{AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis, SameElementCount};
 use crate::shape::{Const, Dim, Dims, Shape, StaticShape};
 use crate::tensor::{Storage, Tensor};
@@ -236,4 +237,79 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     {
         or_panic(self.try_narrow::<AXIS, START, LEN>())
     }
+}
+
+// Reverse-mode rules: each moves the cotangent back to where the element came from.
+
+/// x̄ = ȳᵀ for y = xᵀ.
+pub fn transpose_pullback<T: Copy, R: Dim, C: Dim, K>(y_bar: &Tensor<T, (C, R), K>) -> Tensor<T, (R, C), K>
+where
+    K: Storage<T, (R, C)> + Storage<T, (C, R)>,
+{
+    y_bar.transpose()
+}
+
+/// x̄ = ȳ under x's shape, for any reshape (and flatten) of x.
+#[track_caller]
+pub fn reshape_pullback<T: Copy, S: Shape, Target: Shape, K>(
+    x: &Tensor<T, S, K>,
+    y_bar: &Tensor<T, Target, K>,
+) -> Tensor<T, S, K>
+where
+    K: Storage<T, S> + Storage<T, Target>,
+{
+    or_panic(y_bar.try_reshape(x.shape()))
+}
+
+/// x̄ⱼ = Σ over the prepended axes of ȳ, for y = broadcast(x).
+pub fn broadcast_pullback<T: Scalar, S: Shape, Target: Shape, K>(
+    x: &Tensor<T, S, K>,
+    y_bar: &Tensor<T, Target, K>,
+) -> Tensor<T, S, K>
+where
+    K: Storage<T, S> + Storage<T, Target>,
+{
+    let len = x.len();
+    let tiles = y_bar.as_slice();
+    Tensor::from_flat_fn(x.shape(), |j| {
+        tiles.iter().skip(j).step_by(len.max(1)).fold(T::zero(), |acc, &g| acc + g)
+    })
+}
+
+/// (ā, b̄): the two parts of ȳ along `AXIS`, for y = concat(a, b).
+pub fn concat_pullback<const AXIS: usize, T: Copy, S: HasAxis<AXIS>, B: Dim, C: Dim, K>(
+    a: &Tensor<T, S, K>,
+    b: &Tensor<T, S::Replaced<B>, K>,
+    y_bar: &Tensor<T, S::Replaced<C>, K>,
+) -> (Tensor<T, S, K>, Tensor<T, S::Replaced<B>, K>)
+where
+    K: Storage<T, S> + Storage<T, S::Replaced<B>> + Storage<T, S::Replaced<C>>,
+{
+    let (_, len_a, inner) = a.dims().split_at_axis(AXIS);
+    let len_b = b.dims().as_slice()[AXIS];
+    let g = y_bar.as_slice();
+    let part = |offset: usize, len: usize| {
+        move |flat: usize| {
+            let (outer, rest) = (flat / (len * inner), flat % (len * inner));
+            g[outer * (len_a + len_b) * inner + offset * inner + rest]
+        }
+    };
+    (Tensor::from_flat_fn(a.shape(), part(0, len_a)), Tensor::from_flat_fn(b.shape(), part(len_a, len_b)))
+}
+
+/// x̄ = ȳ inside the slice `[START, START + LEN)` along `AXIS`, zero elsewhere.
+pub fn narrow_pullback<const AXIS: usize, const START: usize, const LEN: usize, T: Scalar, S, K>(
+    x: &Tensor<T, S, K>,
+    y_bar: &Tensor<T, S::Replaced<Const<LEN>>, K>,
+) -> Tensor<T, S, K>
+where
+    S: HasAxis<AXIS>,
+    K: Storage<T, S> + Storage<T, S::Replaced<Const<LEN>>>,
+{
+    let (_, len, inner) = x.dims().split_at_axis(AXIS);
+    let g = y_bar.as_slice();
+    Tensor::from_flat_fn(x.shape(), |flat| {
+        let (outer, k, i) = (flat / (len * inner), flat / inner % len, flat % inner);
+        if (START..START + LEN).contains(&k) { g[(outer * LEN + k - START) * inner + i] } else { T::zero() }
+    })
 }

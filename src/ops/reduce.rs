@@ -95,3 +95,97 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
 fn count<R: RealScalar>(n: usize) -> R {
     R::from_f64(n as f64)
 }
+
+// Reverse-mode rules.
+
+/// x̄ᵢ = s̄ for s = Σ xᵢ.
+pub fn sum_pullback<T: Scalar, S: Shape, K: Storage<T, S>>(x: &Tensor<T, S, K>, s_bar: T) -> Tensor<T, S, K> {
+    Tensor::full_shaped(x.shape(), s_bar)
+}
+
+/// x̄ᵢ = s̄/n for the mean of n elements.
+pub fn mean_pullback<T: Scalar, S: Shape, K: Storage<T, S>>(
+    x: &Tensor<T, S, K>,
+    s_bar: T,
+) -> Tensor<T, S, K> {
+    Tensor::full_shaped(x.shape(), s_bar / T::from_real(count::<T::Real>(x.len())))
+}
+
+/// s̄ flows to the first largest element of x.
+pub fn max_pullback<T: RealScalar, S: Shape, K: Storage<T, S>>(
+    x: &Tensor<T, S, K>,
+    s_bar: T,
+) -> Tensor<T, S, K> {
+    let winner = first_argmax(x.as_slice(), 0, x.len(), 1);
+    Tensor::from_flat_fn(x.shape(), |i| if Some(i) == winner { s_bar } else { T::zero() })
+}
+
+/// x̄[o, k, i] = ȳ[o, i] for y = Σ along `AXIS` (ȳ repeated along the axis).
+pub fn sum_axis_pullback<const AXIS: usize, T: Scalar, S: HasAxis<AXIS>, K>(
+    x: &Tensor<T, S, K>,
+    y_bar: &Tensor<T, S::Removed, K>,
+) -> Tensor<T, S, K>
+where
+    K: Storage<T, S> + Storage<T, S::Removed>,
+{
+    spread_along(x, AXIS, y_bar.as_slice(), |_, _, _, g| g)
+}
+
+/// x̄[o, k, i] = ȳ[o, i]/len for the mean along `AXIS`.
+pub fn mean_axis_pullback<const AXIS: usize, T: Scalar, S: HasAxis<AXIS>, K>(
+    x: &Tensor<T, S, K>,
+    y_bar: &Tensor<T, S::Removed, K>,
+) -> Tensor<T, S, K>
+where
+    K: Storage<T, S> + Storage<T, S::Removed>,
+{
+    let len = T::from_real(count::<T::Real>(x.shape().axis_dim().size()));
+    spread_along(x, AXIS, y_bar.as_slice(), |_, _, _, g| g / len)
+}
+
+/// ȳ[o, i] flows to the first largest element of each line along `AXIS`.
+pub fn max_axis_pullback<const AXIS: usize, T: RealScalar, S: HasAxis<AXIS>, K>(
+    x: &Tensor<T, S, K>,
+    y_bar: &Tensor<T, S::Removed, K>,
+) -> Tensor<T, S, K>
+where
+    K: Storage<T, S> + Storage<T, S::Removed> + Storage<(usize, usize, T), S::Removed>,
+{
+    // Per line: (elements seen, position of the first maximum, the maximum).
+    let winners = x.fold_axis(Axis::<AXIS>, (0, 0, T::neg_infinity()), |(seen, best_k, best), v| {
+        if seen == 0 || v > best { (seen + 1, seen, v) } else { (seen + 1, best_k, best) }
+    });
+    let y_bar = y_bar.as_slice();
+    spread_along(
+        x,
+        AXIS,
+        winners.as_slice(),
+        |_, line, k, (_, best_k, _)| {
+            if k == best_k { y_bar[line] } else { T::zero() }
+        },
+    )
+}
+
+/// The flat index of the first largest of `len` elements starting at `start`, `stride`
+/// apart (`None` when empty).
+fn first_argmax<T: RealScalar>(data: &[T], start: usize, len: usize, stride: usize) -> Option<usize> {
+    (0..len).map(|k| start + k * stride).reduce(|best, i| if data[i] > data[best] { i } else { best })
+}
+
+/// A tensor of x's shape whose element at flat index `flat`, entry `k` of line `line`
+/// along `axis`, is `f(flat, line, k, per_line[line])`; `line` indexes the shape
+/// without the axis.
+pub(crate) fn spread_along<T: Copy, U: Copy, S: Shape, K: Storage<T, S>>(
+    x: &Tensor<T, S, K>,
+    axis: usize,
+    per_line: &[U],
+    mut f: impl FnMut(usize, usize, usize, U) -> T,
+) -> Tensor<T, S, K> {
+    let (_, len, inner) = x.dims().split_at_axis(axis);
+    Tensor::from_flat_fn(x.shape(), |flat| {
+        let (block, i) = (flat / inner, flat % inner);
+        let (outer, k) = (block / len, block % len);
+        let line = outer * inner + i;
+        f(flat, line, k, per_line[line])
+    })
+}

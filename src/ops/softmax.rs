@@ -7,6 +7,7 @@
 //! No intermediate overflows for inputs of any magnitude (e.g. 1000). A line whose
 //! maximum is −∞ gives logsumexp −∞.
 
+use crate::ops::reduce::spread_along;
 use crate::scalar::{RealScalar, Scalar};
 use crate::shape::Shape;
 use crate::shape::constraint::{Axis, HasAxis};
@@ -77,4 +78,45 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
             f(data[flat], per_line[line])
         })
     }
+}
+
+// Reverse-mode rules; `ȳ` is summed along the axis through `sum_axis`.
+
+/// x̄ = ȳ (repeated along the axis) ⊙ softmax(x), for y = logsumexp(x).
+pub fn logsumexp_pullback<const AXIS: usize, T: RealScalar, S: HasAxis<AXIS>, K>(
+    x: &Tensor<T, S, K>,
+    y: &Tensor<T, S::Removed, K>,
+    y_bar: &Tensor<T, S::Removed, K>,
+) -> Tensor<T, S, K>
+where
+    K: Storage<T, S> + Storage<T, S::Removed>,
+{
+    let (data, y_bar) = (x.as_slice(), y_bar.as_slice());
+    spread_along(x, AXIS, y.as_slice(), |flat, line, _, lse| y_bar[line] * (data[flat] - lse).exp())
+}
+
+/// x̄ = ȳ − softmax(x) ⊙ Σ ȳ, for y = log_softmax(x).
+pub fn log_softmax_pullback<const AXIS: usize, T: RealScalar, S: HasAxis<AXIS>, K>(
+    y: &Tensor<T, S, K>,
+    y_bar: &Tensor<T, S, K>,
+) -> Tensor<T, S, K>
+where
+    K: Storage<T, S> + Storage<T, S::Removed>,
+{
+    let totals = y_bar.sum_axis(Axis::<AXIS>);
+    let (y, g) = (y.as_slice(), y_bar.as_slice());
+    spread_along(y_bar, AXIS, totals.as_slice(), |flat, _, _, total| g[flat] - y[flat].exp() * total)
+}
+
+/// x̄ = y ⊙ (ȳ − Σ ȳ ⊙ y), for y = softmax(x).
+pub fn softmax_pullback<const AXIS: usize, T: RealScalar, S: HasAxis<AXIS>, K>(
+    y: &Tensor<T, S, K>,
+    y_bar: &Tensor<T, S, K>,
+) -> Tensor<T, S, K>
+where
+    K: Storage<T, S> + Storage<T, S::Removed>,
+{
+    let totals = y_bar.hadamard(y).sum_axis(Axis::<AXIS>);
+    let (y, g) = (y.as_slice(), y_bar.as_slice());
+    spread_along(y_bar, AXIS, totals.as_slice(), |flat, _, _, total| y[flat] * (g[flat] - total))
 }

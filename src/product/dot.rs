@@ -48,3 +48,12 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         self.try_sum_of_products(other, false, "dotu")
     }
 }
+
+/// Reverse-mode rule of `dot` and `dotu` (s = Σ aᵢbᵢ): ā = conj(b)·s̄, b̄ = conj(a)·s̄.
+pub fn dotu_pullback<T: Scalar, S: Shape, K: Storage<T, S>>(
+    a: &Tensor<T, S, K>,
+    b: &Tensor<T, S, K>,
+    s_bar: T,
+) -> (Tensor<T, S, K>, Tensor<T, S, K>) {
+    (b.map(|b| b.conj() * s_bar), a.map(|a| a.conj() * s_bar))
+}

@@ -17,3 +17,12 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         self.try_zip_map(other, |a, b| a * b)
     }
 }
+
+/// Reverse-mode rule of `hadamard` (y = a ⊙ b): ā = ȳ ⊙ conj(b), b̄ = ȳ ⊙ conj(a).
+pub fn hadamard_pullback<T: Scalar, S: Shape, K: Storage<T, S>>(
+    a: &Tensor<T, S, K>,
+    b: &Tensor<T, S, K>,
+    y_bar: &Tensor<T, S, K>,
+) -> (Tensor<T, S, K>, Tensor<T, S, K>) {
+    (y_bar.zip_map(b, |g, b| g * b.conj()), y_bar.zip_map(a, |g, a| g * a.conj()))
+}

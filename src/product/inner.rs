@@ -24,3 +24,12 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         self.try_sum_of_products(other, true, "inner")
     }
 }
+
+/// Reverse-mode rule of `inner` (s = Σ conj(aᵢ)·bᵢ): ā = b·conj(s̄), b̄ = a·s̄.
+pub fn inner_pullback<T: Scalar, S: Shape, K: Storage<T, S>>(
+    a: &Tensor<T, S, K>,
+    b: &Tensor<T, S, K>,
+    s_bar: T,
+) -> (Tensor<T, S, K>, Tensor<T, S, K>) {
+    (b.map(|b| b * s_bar.conj()), a.map(|a| a * s_bar))
+}

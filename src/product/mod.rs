@@ -11,11 +11,11 @@
 //!
 //! On real data `dot`, `inner` and `dotu` agree; on complex data ⟨a, b⟩ = conj⟨b, a⟩.
 
-mod dot;
-mod hadamard;
-mod inner;
-mod matmul;
-mod outer;
+pub mod dot;
+pub mod hadamard;
+pub mod inner;
+pub mod matmul;
+pub mod outer;
 
 pub use matmul::MatMul;
 

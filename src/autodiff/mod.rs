@@ -1,0 +1,35 @@
+//! Automatic differentiation.
+//!
+//! - [`tangent`]: [`Differentiable`] values, their [`VectorSpace`] tangents and the
+//!   [`RealLeaves`] coordinate walk.
+//! - Reverse mode on a tape (with `std`): [`Var`], [`grad`], [`value_and_grad`],
+//!   [`vjp`], auxiliary outputs, [`stop_gradient`], and [`record_unary`] /
+//!   [`record_binary`] for new primitives with their own rules.
+//! - [`check`]: the finite-difference gradient checker.
+//!
+//! # Complex numbers
+//!
+//! fluxion follows PyTorch: the tangent inner product is ⟨u, v⟩ = Re Σ conj(uᵢ)·vᵢ,
+//! and for a real loss L of z = x + iy the gradient is ∂L/∂x + i·∂L/∂y, so that
+//! `z − lr·grad` descends. Every pullback is the adjoint of the differential under
+//! that inner product; for a holomorphic f it is x̄ = conj(f′(x))·ȳ.
+
+pub mod tangent;
+
+#[cfg(feature = "std")]
+pub mod check;
+#[cfg(feature = "std")]
+mod operators;
+#[cfg(feature = "std")]
+mod tape;
+#[cfg(feature = "std")]
+mod var_ops;
+
+#[cfg(feature = "std")]
+pub use operators::{
+    Pullback, RealOutput, Trace, grad, grad_with_aux, value_and_grad, value_and_grad_with_aux, vjp,
+    vjp_with_aux,
+};
+pub use tangent::{Differentiable, RealLeaves, VectorSpace};
+#[cfg(feature = "std")]
+pub use tape::{Tape, Var, record_binary, record_unary, stop_gradient};

@@ -1,0 +1,237 @@
+//! The operators of reverse mode, with JAX's names: [`grad`], [`value_and_grad`],
+//! [`vjp`], and `*_with_aux` forms whose function also returns values that are passed
+//! through undifferentiated.
+//!
+//! The function receives its input *traced* ([`Trace::Traced`]): a tensor or scalar
+//! becomes a [`Var`], a tuple becomes a tuple of traced parts, a derived struct its
+//! `…Traced` twin. The gradient comes back as the input's `Tangent` type. To
+//! differentiate with respect to some inputs only, pass those as the input and
+//! capture the others (wrapped in [`Var::constant`] where an operation needs a `Var`).
+
+use std::vec::Vec;
+
+use super::tangent::Differentiable;
+use super::tape::{Tape, Var, leaf};
+use crate::scalar::Scalar;
+use crate::shape::Shape;
+use crate::tensor::{Storage, Tensor};
+
+/// A value whose leaves can be placed on the tape as differentiated inputs.
+///
+/// Implemented for scalars, tensors, arrays, tuples, `Vec` and `()`, and derived for
+/// structs by `#[derive(Differentiable)]`.
+pub trait Trace: Differentiable {
+    /// The input as the differentiated function sees it.
+    type Traced;
+
+    /// Puts every leaf on the active tape, in a fixed order.
+    fn trace(&self) -> Self::Traced;
+
+    /// Reads the gradient back from the tape, leaf by leaf in the order of
+    /// [`Trace::trace`]; `next_leaf` counts the leaves consumed so far.
+    fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize) -> Self::Tangent;
+}
+
+/// The real scalar types a gradient can be taken of.
+#[diagnostic::on_unimplemented(
+    message = "`grad` needs a function returning a real scalar, not `{Self}`",
+    label = "the output must be `Var<f32>` or `Var<f64>`",
+    note = "reduce the output first (`.sum()`, `.dot()`, `.norm_sqr().sum()`), or use `vjp` for vector and complex outputs"
+)]
+pub trait RealOutput: Scalar {}
+
+impl RealOutput for f32 {}
+impl RealOutput for f64 {}
+
+impl<T: Scalar> Trace for T {
+    type Traced = Var<T>;
+    fn trace(&self) -> Var<T> {
+        leaf(*self)
+    }
+    fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize) -> T {
+        *next_leaf += 1;
+        tape.adjoint(*next_leaf - 1).unwrap_or_else(T::zero)
+    }
+}
+
+impl<T: Scalar, S: Shape, K: Storage<T, S>> Trace for Tensor<T, S, K> {
+    type Traced = Var<Self>;
+    fn trace(&self) -> Var<Self> {
+        leaf(self.clone())
+    }
+    fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize) -> Self {
+        *next_leaf += 1;
+        tape.adjoint(*next_leaf - 1).unwrap_or_else(|| self.zero_tangent())
+    }
+}
+
+impl Trace for () {
+    type Traced = ();
+    fn trace(&self) {}
+    fn collect_gradient(&self, _: &mut Tape, _: &mut usize) {}
+}
+
+impl<X: Trace, const N: usize> Trace for [X; N] {
+    type Traced = [X::Traced; N];
+    fn trace(&self) -> Self::Traced {
+        core::array::from_fn(|i| self[i].trace())
+    }
+    fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize) -> Self::Tangent {
+        core::array::from_fn(|i| self[i].collect_gradient(tape, next_leaf))
+    }
+}
+
+impl<X: Trace> Trace for Vec<X> {
+    type Traced = Vec<X::Traced>;
+    fn trace(&self) -> Self::Traced {
+        self.iter().map(Trace::trace).collect()
+    }
+    fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize) -> Self::Tangent {
+        self.iter().map(|x| x.collect_gradient(tape, next_leaf)).collect()
+    }
+}
+
+macro_rules! tuple_trace {
+    ($($X:ident $i:tt),+) => {
+        impl<$($X: Trace),+> Trace for ($($X,)+) {
+            type Traced = ($($X::Traced,)+);
+            fn trace(&self) -> Self::Traced {
+                ($(self.$i.trace(),)+)
+            }
+            fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize) -> Self::Tangent {
+                ($(self.$i.collect_gradient(tape, next_leaf),)+)
+            }
+        }
+    };
+}
+
+tuple_trace!(A 0);
+tuple_trace!(A 0, B 1);
+tuple_trace!(A 0, B 1, C 2);
+tuple_trace!(A 0, B 1, C 2, D 3);
+tuple_trace!(A 0, B 1, C 2, D 3, E 4);
+tuple_trace!(A 0, B 1, C 2, D 3, E 4, F 5);
+
+/// Runs `f` on the traced `x` while recording; the tape is taken back even if `f`
+/// panics.
+fn record<X: Trace, Out>(f: impl FnOnce(X::Traced) -> Out, x: &X) -> (Tape, Out) {
+    struct Recording(bool);
+    impl Drop for Recording {
+        fn drop(&mut self) {
+            if self.0 {
+                drop(Tape::finish());
+            }
+        }
+    }
+    Tape::start();
+    let mut recording = Recording(true);
+    let out = f(x.trace());
+    recording.0 = false;
+    (Tape::finish(), out)
+}
+
+/// The value of `f` at `x`, computed through the traced path (nothing is kept).
+pub(crate) fn evaluate<X: Trace, Y>(f: impl FnOnce(X::Traced) -> Var<Y>, x: &X) -> Y {
+    record(f, x).1.into_value()
+}
+
+/// The value of `f` at `x` and its gradient, plus auxiliary outputs of `f` that are
+/// returned as they are.
+pub fn value_and_grad_with_aux<X: Trace, R: RealOutput, Aux>(
+    f: impl FnOnce(X::Traced) -> (Var<R>, Aux),
+    x: &X,
+) -> (R, Aux, X::Tangent) {
+    let (mut tape, (output, aux)) = record(f, x);
+    tape.backward(&output, R::one());
+    (*output.value(), aux, x.collect_gradient(&mut tape, &mut 0))
+}
+
+/// The value of `f` at `x` and its gradient ∇f(x), typed as `X::Tangent`.
+///
+/// ```
+/// use fluxion::prelude::*;
+/// use fluxion::autodiff::value_and_grad;
+/// let x: Vector<f64, 3> = Vector::from_array([1., 2., 3.]);
+/// let (value, gradient) = value_and_grad(|x: Var<Vector<f64, 3>>| x.dot(&x), &x);
+/// assert_eq!(value, 14.0);
+/// assert_eq!(gradient.to_array(), [2., 4., 6.]);
+/// ```
+pub fn value_and_grad<X: Trace, R: RealOutput>(
+    f: impl FnOnce(X::Traced) -> Var<R>,
+    x: &X,
+) -> (R, X::Tangent) {
+    let (value, (), gradient) = value_and_grad_with_aux(|traced| (f(traced), ()), x);
+    (value, gradient)
+}
+
+/// The gradient ∇f(x) of a real scalar function, typed as `X::Tangent`.
+///
+/// For a complex input z = a + ib the gradient is ∂f/∂a + i·∂f/∂b, so `z − lr·grad`
+/// descends.
+///
+/// ```
+/// use fluxion::prelude::*;
+/// use fluxion::autodiff::grad;
+/// let g = grad(|z: Var<Complex64>| z.norm_sqr(), &Complex64::new(3., 4.));
+/// assert_eq!(g, Complex64::new(6., 8.));
+/// ```
+pub fn grad<X: Trace, R: RealOutput>(f: impl FnOnce(X::Traced) -> Var<R>, x: &X) -> X::Tangent {
+    value_and_grad(f, x).1
+}
+
+/// The gradient of `f` and its auxiliary outputs.
+pub fn grad_with_aux<X: Trace, R: RealOutput, Aux>(
+    f: impl FnOnce(X::Traced) -> (Var<R>, Aux),
+    x: &X,
+) -> (X::Tangent, Aux) {
+    let (_, aux, gradient) = value_and_grad_with_aux(f, x);
+    (gradient, aux)
+}
+
+/// The pullback of a recorded function: maps an output cotangent ȳ to the input
+/// cotangent x̄ = J(x)ᴴ·ȳ. It can be called any number of times.
+pub struct Pullback<X: Trace, Y: Differentiable> {
+    tape: Tape,
+    input: X,
+    output: Var<Y>,
+}
+
+impl<X: Trace, Y: Differentiable> Pullback<X, Y> {
+    /// x̄ = J(x)ᴴ·ȳ.
+    pub fn call(&mut self, y_bar: &Y::Tangent) -> X::Tangent {
+        self.tape.backward(&self.output, y_bar.clone());
+        self.input.collect_gradient(&mut self.tape, &mut 0)
+    }
+}
+
+/// The value of `f` at `x` and its pullback ȳ ↦ J(x)ᴴ·ȳ, for outputs of any
+/// differentiable type (vectors, complex numbers, tuples).
+///
+/// ```
+/// use fluxion::prelude::*;
+/// use fluxion::autodiff::vjp;
+/// let x: Vector<f64, 2> = Vector::from_array([1., 2.]);
+/// let (y, mut pullback) = vjp(|x: Var<Vector<f64, 2>>| x.exp(), &x);
+/// let ones: Vector<f64, 2> = Vector::ones();
+/// assert_eq!(pullback.call(&ones), y);           // d/dx eˣ = eˣ
+/// assert_eq!(pullback.call(&ones.scale(2.)), y.scale(2.)); // callable again
+/// ```
+pub fn vjp<X, Y>(f: impl FnOnce(X::Traced) -> Var<Y>, x: &X) -> (Y, Pullback<X, Y>)
+where
+    X: Trace + Clone,
+    Y: Differentiable + Clone,
+{
+    let (value, (), pullback) = vjp_with_aux(|traced| (f(traced), ()), x);
+    (value, pullback)
+}
+
+/// [`vjp`] for a function that also returns auxiliary outputs.
+pub fn vjp_with_aux<X, Y, Aux>(f: impl FnOnce(X::Traced) -> (Var<Y>, Aux), x: &X) -> (Y, Aux, Pullback<X, Y>)
+where
+    X: Trace + Clone,
+    Y: Differentiable + Clone,
+{
+    let (tape, (output, aux)) = record(f, x);
+    let value = output.value().clone();
+    (value, aux, Pullback { tape, input: x.clone(), output })
+}

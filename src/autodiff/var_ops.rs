@@ -1,0 +1,554 @@
+//! Operations on [`Var`]: each computes the value with the tensor operation and
+//! records the reverse-mode rule that sits beside that operation's kernel.
+
+use core::ops::{Add, Div, Mul, Neg, Sub};
+
+use super::tangent::Differentiable;
+use super::tape::{Var, record_binary, record_unary};
+use crate::ops::elementwise::{
+    Elementary, abs_pullback, conj_pullback, elementary_pullback, im_pullback, norm_sqr_pullback,
+    re_pullback, relu_pullback,
+};
+use crate::ops::layout::{
+    broadcast_pullback, concat_pullback, narrow_pullback, reshape_pullback, transpose_pullback,
+};
+use crate::ops::reduce::{
+    max_axis_pullback, max_pullback, mean_axis_pullback, mean_pullback, sum_axis_pullback, sum_pullback,
+};
+use crate::ops::softmax::{log_softmax_pullback, logsumexp_pullback, softmax_pullback};
+use crate::product::MatMul;
+use crate::product::dot::dotu_pullback;
+use crate::product::hadamard::hadamard_pullback;
+use crate::product::inner::inner_pullback;
+use crate::product::outer::outer_pullback;
+use crate::scalar::{RealDot, RealScalar, Scalar};
+use crate::shape::constraint::{AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis, SameElementCount};
+use crate::shape::{Const, Dim, Shape, StaticShape};
+use crate::tensor::{Storage, Tensor};
+
+macro_rules! elementary_methods {
+    ($($(#[$doc:meta])* $name:ident => $f:ident;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(&self) -> Self {
+            self.elementary(Elementary::$f)
+        }
+    )*};
+}
+
+impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
+    /// f(x) elementwise, with x̄ = conj(f′(x))·ȳ.
+    pub fn elementary(&self, f: Elementary<T::Real>) -> Self {
+        let x = self.value().clone();
+        let y = x.elementary(f);
+        let y_kept = y.clone();
+        record_unary(self, y, move |y_bar| elementary_pullback(f, &x, &y_kept, y_bar))
+    }
+
+    elementary_methods! {
+        /// eˣ elementwise.
+        exp => Exp;
+        /// ln x elementwise.
+        ln => Ln;
+        /// sin x elementwise.
+        sin => Sin;
+        /// cos x elementwise.
+        cos => Cos;
+        /// tanh x elementwise.
+        tanh => Tanh;
+        /// √x elementwise.
+        sqrt => Sqrt;
+        /// 1/(1 + e⁻ˣ) elementwise.
+        sigmoid => Sigmoid;
+    }
+
+    /// xⁿ elementwise.
+    pub fn powi(&self, n: i32) -> Self {
+        self.elementary(Elementary::Powi(n))
+    }
+
+    /// xᵖ elementwise.
+    pub fn powf(&self, p: T::Real) -> Self {
+        self.elementary(Elementary::Powf(p))
+    }
+
+    /// max(x, 0) elementwise.
+    pub fn relu(&self) -> Self
+    where
+        T: RealScalar,
+    {
+        let x = self.value().clone();
+        record_unary(self, x.relu(), move |y_bar| relu_pullback(&x, y_bar))
+    }
+
+    /// conj(x) elementwise.
+    pub fn conj(&self) -> Self {
+        record_unary(self, self.value().conj(), conj_pullback)
+    }
+
+    /// `factor`·x.
+    pub fn scale(&self, factor: T) -> Self {
+        record_unary(self, self.value().scale(factor), move |y_bar: &Tensor<T, S, K>| {
+            y_bar.scale(factor.conj())
+        })
+    }
+
+    /// s·x for a differentiated scalar s: x̄ = conj(s)·ȳ, s̄ = ⟨x, ȳ⟩.
+    pub fn scale_by(&self, s: &Var<T>) -> Self {
+        let (x, factor) = (self.value().clone(), *s.value());
+        record_binary(self, s, x.scale(factor), move |y_bar: &Tensor<T, S, K>| {
+            (y_bar.scale(factor.conj()), x.inner(y_bar))
+        })
+    }
+
+    /// Elementwise sum (panics naming both shapes on a dynamic mismatch).
+    #[track_caller]
+    pub fn add(&self, other: &Self) -> Self {
+        record_binary(self, other, self.value() + other.value(), |y_bar: &Tensor<T, S, K>| {
+            (y_bar.clone(), y_bar.clone())
+        })
+    }
+
+    /// Elementwise difference (panics naming both shapes on a dynamic mismatch).
+    #[track_caller]
+    pub fn sub(&self, other: &Self) -> Self {
+        record_binary(self, other, self.value() - other.value(), |y_bar: &Tensor<T, S, K>| {
+            (y_bar.clone(), -y_bar)
+        })
+    }
+
+    /// Elementwise product.
+    #[track_caller]
+    pub fn hadamard(&self, other: &Self) -> Self {
+        let (a, b) = (self.value().clone(), other.value().clone());
+        record_binary(self, other, a.hadamard(&b), move |y_bar| hadamard_pullback(&a, &b, y_bar))
+    }
+
+    /// Σ aᵢbᵢ on real data.
+    #[track_caller]
+    pub fn dot(&self, other: &Self) -> Var<T>
+    where
+        T: RealDot,
+    {
+        let (a, b) = (self.value().clone(), other.value().clone());
+        record_binary(self, other, a.dot(&b), move |&s_bar| dotu_pullback(&a, &b, s_bar))
+    }
+
+    /// Σ aᵢbᵢ without conjugation.
+    #[track_caller]
+    pub fn dotu(&self, other: &Self) -> Var<T> {
+        let (a, b) = (self.value().clone(), other.value().clone());
+        record_binary(self, other, a.dotu(&b), move |&s_bar| dotu_pullback(&a, &b, s_bar))
+    }
+
+    /// ⟨a, b⟩ = Σ conj(aᵢ)·bᵢ.
+    #[track_caller]
+    pub fn inner(&self, other: &Self) -> Var<T> {
+        let (a, b) = (self.value().clone(), other.value().clone());
+        record_binary(self, other, a.inner(&b), move |&s_bar| inner_pullback(&a, &b, s_bar))
+    }
+
+    /// The matrix product (see [`MatMul`]).
+    #[track_caller]
+    pub fn matmul<Rhs>(&self, other: &Var<Rhs>) -> Var<<Tensor<T, S, K> as MatMul<Rhs>>::Output>
+    where
+        Tensor<T, S, K>: MatMul<Rhs>,
+        Rhs: Differentiable<Tangent = Rhs> + Clone + 'static,
+        <Tensor<T, S, K> as MatMul<Rhs>>::Output:
+            Differentiable<Tangent = <Tensor<T, S, K> as MatMul<Rhs>>::Output>,
+    {
+        let (a, b) = (self.value().clone(), other.value().clone());
+        let y = a.matmul(&b);
+        record_binary(self, other, y, move |y_bar| a.matmul_pullback(&b, y_bar))
+    }
+
+    /// Σ of all elements.
+    pub fn sum(&self) -> Var<T> {
+        let x = self.value().clone();
+        record_unary(self, x.sum(), move |&s_bar| sum_pullback(&x, s_bar))
+    }
+
+    /// Mean of all elements.
+    pub fn mean(&self) -> Var<T> {
+        let x = self.value().clone();
+        record_unary(self, x.mean(), move |&s_bar| mean_pullback(&x, s_bar))
+    }
+
+    /// The largest element; its cotangent flows to the first maximum.
+    pub fn max(&self) -> Var<T>
+    where
+        T: RealScalar,
+    {
+        let x = self.value().clone();
+        record_unary(self, x.max(), move |&s_bar| max_pullback(&x, s_bar))
+    }
+
+    /// Σ along `AXIS`.
+    pub fn sum_axis<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Var<Tensor<T, S::Removed, K>>
+    where
+        S: HasAxis<AXIS>,
+        K: Storage<T, S::Removed>,
+    {
+        let x = self.value().clone();
+        record_unary(self, x.sum_axis(axis), move |y_bar| sum_axis_pullback(&x, y_bar))
+    }
+
+    /// Mean along `AXIS`.
+    pub fn mean_axis<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Var<Tensor<T, S::Removed, K>>
+    where
+        S: HasAxis<AXIS>,
+        K: Storage<T, S::Removed>,
+    {
+        let x = self.value().clone();
+        record_unary(self, x.mean_axis(axis), move |y_bar| mean_axis_pullback(&x, y_bar))
+    }
+
+    /// Largest element along `AXIS`.
+    pub fn max_axis<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Var<Tensor<T, S::Removed, K>>
+    where
+        T: RealScalar,
+        S: HasAxis<AXIS>,
+        K: Storage<T, S::Removed> + Storage<(usize, usize, T), S::Removed>,
+    {
+        let x = self.value().clone();
+        record_unary(self, x.max_axis(axis), move |y_bar| max_axis_pullback(&x, y_bar))
+    }
+
+    /// ln Σ exp along `AXIS`.
+    pub fn logsumexp<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Var<Tensor<T, S::Removed, K>>
+    where
+        T: RealScalar,
+        S: HasAxis<AXIS>,
+        K: Storage<T, S::Removed>,
+    {
+        let x = self.value().clone();
+        let y = x.logsumexp(axis);
+        let y_kept = y.clone();
+        record_unary(self, y, move |y_bar| logsumexp_pullback(&x, &y_kept, y_bar))
+    }
+
+    /// Softmax along `AXIS`.
+    pub fn softmax<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Self
+    where
+        T: RealScalar,
+        S: HasAxis<AXIS>,
+        K: Storage<T, S::Removed>,
+    {
+        let y = self.value().softmax(axis);
+        let y_kept = y.clone();
+        record_unary(self, y, move |y_bar| softmax_pullback::<AXIS, _, _, _>(&y_kept, y_bar))
+    }
+
+    /// Log-softmax along `AXIS`.
+    pub fn log_softmax<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Self
+    where
+        T: RealScalar,
+        S: HasAxis<AXIS>,
+        K: Storage<T, S::Removed>,
+    {
+        let y = self.value().log_softmax(axis);
+        let y_kept = y.clone();
+        record_unary(self, y, move |y_bar| log_softmax_pullback::<AXIS, _, _, _>(&y_kept, y_bar))
+    }
+
+    /// The same elements under the static shape `Target`.
+    pub fn reshape<Target>(&self) -> Var<Tensor<T, Target, K>>
+    where
+        Target: StaticShape,
+        S: SameElementCount<Target>,
+        K: Storage<T, Target>,
+    {
+        let x = self.value().clone();
+        record_unary(self, x.reshape(), move |y_bar| reshape_pullback(&x, y_bar))
+    }
+
+    /// The elements as a vector of static length `N`.
+    pub fn flatten<const N: usize>(&self) -> Var<Tensor<T, (Const<N>,), K>>
+    where
+        S: SameElementCount<(Const<N>,)>,
+        K: Storage<T, (Const<N>,)>,
+    {
+        self.reshape()
+    }
+
+    /// Repeated along new leading axes to the static shape `Target`.
+    pub fn broadcast<Target>(&self) -> Var<Tensor<T, Target, K>>
+    where
+        Target: StaticShape,
+        S: Broadcastable<Target>,
+        K: Storage<T, Target>,
+    {
+        let x = self.value().clone();
+        record_unary(self, x.broadcast(), move |y_bar| broadcast_pullback(&x, y_bar))
+    }
+
+    /// Concatenation with `other` along `AXIS`.
+    #[track_caller]
+    pub fn concat<const AXIS: usize, B: Dim, C: Dim>(
+        &self,
+        axis: Axis<AXIS>,
+        other: &Var<Tensor<T, S::Replaced<B>, K>>,
+    ) -> Var<Tensor<T, S::Replaced<C>, K>>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: AddsUpTo<B, C>,
+        K: Storage<T, S::Replaced<B>> + Storage<T, S::Replaced<C>>,
+    {
+        let (a, b) = (self.value().clone(), other.value().clone());
+        let y = a.concat(axis, &b);
+        record_binary(self, other, y, move |y_bar| concat_pullback::<AXIS, _, _, _, _, _>(&a, &b, y_bar))
+    }
+
+    /// The `LEN` entries from `START` along `AXIS`.
+    #[track_caller]
+    pub fn narrow<const AXIS: usize, const START: usize, const LEN: usize>(
+        &self,
+    ) -> Var<Tensor<T, S::Replaced<Const<LEN>>, K>>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: FitsSlice<START, LEN>,
+        K: Storage<T, S::Replaced<Const<LEN>>>,
+    {
+        let x = self.value().clone();
+        let y = x.narrow::<AXIS, START, LEN>();
+        record_unary(self, y, move |y_bar| narrow_pullback::<AXIS, START, LEN, _, _, _>(&x, y_bar))
+    }
+}
+
+impl<T: Scalar, S: Shape, K> Var<Tensor<T, S, K>>
+where
+    K: Storage<T, S> + Storage<T::Real, S>,
+{
+    /// |x| elementwise.
+    pub fn abs(&self) -> Var<Tensor<T::Real, S, K>> {
+        let x = self.value().clone();
+        record_unary(self, x.abs(), move |y_bar| abs_pullback(&x, y_bar))
+    }
+
+    /// Re x elementwise.
+    pub fn re(&self) -> Var<Tensor<T::Real, S, K>> {
+        record_unary(self, self.value().re(), re_pullback)
+    }
+
+    /// Im x elementwise.
+    pub fn im(&self) -> Var<Tensor<T::Real, S, K>> {
+        record_unary(self, self.value().im(), im_pullback)
+    }
+
+    /// |x|² elementwise.
+    pub fn norm_sqr(&self) -> Var<Tensor<T::Real, S, K>> {
+        let x = self.value().clone();
+        record_unary(self, x.norm_sqr(), move |y_bar| norm_sqr_pullback(&x, y_bar))
+    }
+}
+
+impl<T: Scalar, R: Dim, C: Dim, K> Var<Tensor<T, (R, C), K>>
+where
+    K: Storage<T, (R, C)> + Storage<T, (C, R)>,
+{
+    /// The transpose.
+    pub fn transpose(&self) -> Var<Tensor<T, (C, R), K>> {
+        record_unary(self, self.value().transpose(), transpose_pullback)
+    }
+}
+
+impl<T: Scalar, M: Dim, K: Storage<T, (M,)>> Var<Tensor<T, (M,), K>> {
+    /// The outer product aᵢbⱼ.
+    pub fn outer<N: Dim>(&self, other: &Var<Tensor<T, (N,), K>>) -> Var<Tensor<T, (M, N), K>>
+    where
+        K: Storage<T, (N,)> + Storage<T, (M, N)>,
+    {
+        let (a, b) = (self.value().clone(), other.value().clone());
+        record_binary(self, other, a.outer(&b), move |y_bar| outer_pullback(&a, &b, y_bar))
+    }
+}
+
+// Scalars.
+
+impl<T: Scalar> Var<T> {
+    /// f(x) for an elementary function, with x̄ = conj(f′(x))·ȳ.
+    pub fn elementary(&self, f: Elementary<T::Real>) -> Self {
+        let x = *self.value();
+        let y = f.apply(x);
+        record_unary(self, y, move |&y_bar| f.derivative(x, y).conj() * y_bar)
+    }
+
+    elementary_methods! {
+        /// eˣ.
+        exp => Exp;
+        /// ln x.
+        ln => Ln;
+        /// sin x.
+        sin => Sin;
+        /// cos x.
+        cos => Cos;
+        /// tanh x.
+        tanh => Tanh;
+        /// √x.
+        sqrt => Sqrt;
+        /// 1/(1 + e⁻ˣ).
+        sigmoid => Sigmoid;
+    }
+
+    /// xⁿ.
+    pub fn powi(&self, n: i32) -> Self {
+        self.elementary(Elementary::Powi(n))
+    }
+
+    /// xᵖ.
+    pub fn powf(&self, p: T::Real) -> Self {
+        self.elementary(Elementary::Powf(p))
+    }
+
+    /// conj(x), with x̄ = conj(ȳ).
+    pub fn conj(&self) -> Self {
+        record_unary(self, self.value().conj(), |y_bar: &T| y_bar.conj())
+    }
+}
+
+impl<T: Scalar> Var<T> {
+    /// |x|, with x̄ = ȳ·x/|x| (0 at x = 0).
+    pub fn abs(&self) -> Var<T::Real> {
+        let x = *self.value();
+        record_unary(self, x.abs(), move |&y_bar: &T::Real| {
+            if x.abs() == T::Real::zero() { T::zero() } else { x * T::from_real(y_bar / x.abs()) }
+        })
+    }
+
+    /// |x|², with x̄ = 2ȳ·x.
+    pub fn norm_sqr(&self) -> Var<T::Real> {
+        let x = *self.value();
+        record_unary(self, x.norm_sqr(), move |&y_bar: &T::Real| x * T::from_real(y_bar + y_bar))
+    }
+
+    /// Re x, with x̄ = ȳ.
+    pub fn re(&self) -> Var<T::Real> {
+        record_unary(self, self.value().re(), |&y_bar: &T::Real| T::from_real(y_bar))
+    }
+
+    /// Im x, with x̄ = i·ȳ.
+    pub fn im(&self) -> Var<T::Real> {
+        record_unary(self, self.value().im(), |&y_bar: &T::Real| T::from_parts(T::Real::zero(), y_bar))
+    }
+}
+
+use num_traits::Zero;
+
+// Operators: `+`, `−` between Vars of one type; `*` and `/` by a constant scalar;
+// `*` and `/` between scalar Vars.
+
+macro_rules! var_binary_operator {
+    ($Trait:ident, $method:ident, $inherent:ident) => {
+        impl<T: Scalar, S: Shape, K: Storage<T, S>> $Trait<&Var<Tensor<T, S, K>>> for &Var<Tensor<T, S, K>>
+        where
+            Tensor<T, S, K>: Differentiable<Tangent = Tensor<T, S, K>>,
+        {
+            type Output = Var<Tensor<T, S, K>>;
+            #[track_caller]
+            fn $method(self, rhs: &Var<Tensor<T, S, K>>) -> Self::Output {
+                Var::$inherent(self, rhs)
+            }
+        }
+
+        impl<T: Scalar, S: Shape, K: Storage<T, S>> $Trait for Var<Tensor<T, S, K>>
+        where
+            Tensor<T, S, K>: Differentiable<Tangent = Tensor<T, S, K>>,
+        {
+            type Output = Var<Tensor<T, S, K>>;
+            #[track_caller]
+            fn $method(self, rhs: Var<Tensor<T, S, K>>) -> Self::Output {
+                Var::$inherent(&self, &rhs)
+            }
+        }
+    };
+}
+
+var_binary_operator!(Add, add, add);
+var_binary_operator!(Sub, sub, sub);
+
+impl<T: Scalar, S: Shape, K: Storage<T, S>> Neg for &Var<Tensor<T, S, K>> {
+    type Output = Var<Tensor<T, S, K>>;
+    fn neg(self) -> Self::Output {
+        self.scale(-T::one())
+    }
+}
+
+impl<T: Scalar, S: Shape, K: Storage<T, S>> Mul<T> for &Var<Tensor<T, S, K>> {
+    type Output = Var<Tensor<T, S, K>>;
+    fn mul(self, factor: T) -> Self::Output {
+        self.scale(factor)
+    }
+}
+
+impl<T: Scalar, S: Shape, K: Storage<T, S>> Div<T> for &Var<Tensor<T, S, K>> {
+    type Output = Var<Tensor<T, S, K>>;
+    fn div(self, divisor: T) -> Self::Output {
+        self.scale(T::one() / divisor)
+    }
+}
+
+impl<T: Scalar> Add for &Var<T> {
+    type Output = Var<T>;
+    fn add(self, rhs: &Var<T>) -> Var<T> {
+        record_binary(self, rhs, *self.value() + *rhs.value(), |&g: &T| (g, g))
+    }
+}
+
+impl<T: Scalar> Sub for &Var<T> {
+    type Output = Var<T>;
+    fn sub(self, rhs: &Var<T>) -> Var<T> {
+        record_binary(self, rhs, *self.value() - *rhs.value(), |&g: &T| (g, -g))
+    }
+}
+
+impl<T: Scalar> Mul for &Var<T> {
+    type Output = Var<T>;
+    /// ā = ȳ·conj(b), b̄ = ȳ·conj(a).
+    fn mul(self, rhs: &Var<T>) -> Var<T> {
+        let (a, b) = (*self.value(), *rhs.value());
+        record_binary(self, rhs, a * b, move |&g: &T| (g * b.conj(), g * a.conj()))
+    }
+}
+
+impl<T: Scalar> Div for &Var<T> {
+    type Output = Var<T>;
+    /// y = a/b: ā = ȳ/conj(b), b̄ = −ȳ·conj(y/b).
+    fn div(self, rhs: &Var<T>) -> Var<T> {
+        let (a, b) = (*self.value(), *rhs.value());
+        let y = a / b;
+        record_binary(self, rhs, y, move |&g: &T| (g / b.conj(), -g * (y / b).conj()))
+    }
+}
+
+impl<T: Scalar> Neg for &Var<T> {
+    type Output = Var<T>;
+    fn neg(self) -> Var<T> {
+        record_unary(self, -*self.value(), |&g: &T| -g)
+    }
+}
+
+impl<T: Scalar> Mul<T> for &Var<T> {
+    type Output = Var<T>;
+    fn mul(self, factor: T) -> Var<T> {
+        record_unary(self, *self.value() * factor, move |&g: &T| g * factor.conj())
+    }
+}
+
+impl<T: Scalar> Add<T> for &Var<T> {
+    type Output = Var<T>;
+    fn add(self, constant: T) -> Var<T> {
+        record_unary(self, *self.value() + constant, |&g: &T| g)
+    }
+}
+
+macro_rules! owned_scalar_operators {
+    ($($Trait:ident $method:ident),*) => {$(
+        impl<T: Scalar> $Trait for Var<T> {
+            type Output = Var<T>;
+            fn $method(self, rhs: Var<T>) -> Var<T> {
+                $Trait::$method(&self, &rhs)
+            }
+        }
+    )*};
+}
+
+owned_scalar_operators!(Add add, Sub sub, Mul mul, Div div);
