@@ -38,6 +38,39 @@ pub mod scalar;
 pub mod shape;
 pub mod tensor;
 
+/// Paths used by the code that `fluxion-derive` generates; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::autodiff::{Differentiable, RealLeaves, VectorSpace};
+    pub use crate::error::ShapeError;
+    pub use core::clone::Clone;
+    pub use core::fmt::{Debug, Formatter, Result as FmtResult};
+    pub use core::result::Result;
+
+    #[cfg(feature = "std")]
+    pub use crate::autodiff::{Tape, Trace};
+
+    /// Expands to its input when reverse mode is available (`std`), to nothing
+    /// otherwise, so derived code compiles either way.
+    #[cfg(feature = "std")]
+    #[macro_export]
+    #[doc(hidden)]
+    macro_rules! __with_reverse_mode {
+        ($($tokens:tt)*) => { $($tokens)* };
+    }
+
+    /// Expands to its input when reverse mode is available (`std`), to nothing
+    /// otherwise, so derived code compiles either way.
+    #[cfg(not(feature = "std"))]
+    #[macro_export]
+    #[doc(hidden)]
+    macro_rules! __with_reverse_mode {
+        ($($tokens:tt)*) => {};
+    }
+
+    pub use crate::__with_reverse_mode as with_reverse_mode;
+}
+
 pub use error::ShapeError;
 pub use product::MatMul;
 pub use scalar::{Complex32, Complex64, ComplexScalar, RealScalar, Scalar};

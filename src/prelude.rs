@@ -1,5 +1,8 @@
 //! Everything a typical program needs: `use fluxion::prelude::*;`.
 
+pub use crate::autodiff::{Differentiable, RealLeaves, VectorSpace};
+#[cfg(feature = "std")]
+pub use crate::autodiff::{Trace, Var};
 pub use crate::error::ShapeError;
 pub use crate::product::MatMul;
 pub use crate::scalar::{Complex32, Complex64, ComplexScalar, RealScalar, Scalar};

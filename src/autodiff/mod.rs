@@ -25,6 +25,7 @@ mod tape;
 #[cfg(feature = "std")]
 mod var_ops;
 
+pub use fluxion_derive::Differentiable;
 #[cfg(feature = "std")]
 pub use operators::{
     Pullback, RealOutput, Trace, grad, grad_with_aux, value_and_grad, value_and_grad_with_aux, vjp,

@@ -122,6 +122,11 @@ pub trait Differentiable {
 
     /// The zero tangent at `self` (it knows `self`'s dynamic sizes).
     fn zero_tangent(&self) -> Self::Tangent;
+
+    /// Walks every real coordinate of `self` together with the matching coordinate of
+    /// `tangent`, replacing the value's coordinate `c` by `f(c, t)`: the elementwise
+    /// capability that optimisers such as Adam build on.
+    fn map_leaves_with(&mut self, tangent: &Self::Tangent, f: &mut dyn FnMut(f64, f64) -> f64);
 }
 
 /// Converts an `f64` coordinate to the real type of a leaf.
@@ -166,6 +171,11 @@ impl<T: Scalar> Differentiable for T {
     fn zero_tangent(&self) -> T {
         T::zero()
     }
+    fn map_leaves_with(&mut self, tangent: &T, f: &mut dyn FnMut(f64, f64) -> f64) {
+        let re = real_from_f64(f(self.re().to_f64(), tangent.re().to_f64()));
+        let im = if T::IS_COMPLEX { real_from_f64(f(self.im().to_f64(), tangent.im().to_f64())) } else { re };
+        *self = T::from_parts(re, im);
+    }
 }
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>> RealLeaves for Tensor<T, S, K> {
@@ -201,6 +211,11 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Differentiable for Tensor<T, S, K> {
     fn zero_tangent(&self) -> Self {
         self.zero_like()
     }
+    #[track_caller]
+    fn map_leaves_with(&mut self, tangent: &Self, f: &mut dyn FnMut(f64, f64) -> f64) {
+        or_panic(self.check_same_shape(tangent, "map_leaves_with"));
+        self.iter_mut().zip(tangent.iter()).for_each(|(x, t)| x.map_leaves_with(t, f));
+    }
 }
 
 impl RealLeaves for () {
@@ -222,6 +237,7 @@ impl Differentiable for () {
         Ok(())
     }
     fn zero_tangent(&self) {}
+    fn map_leaves_with(&mut self, _: &(), _: &mut dyn FnMut(f64, f64) -> f64) {}
 }
 
 impl<V: RealLeaves, const N: usize> RealLeaves for [V; N] {
@@ -252,6 +268,9 @@ impl<D: Differentiable, const N: usize> Differentiable for [D; N] {
     }
     fn zero_tangent(&self) -> Self::Tangent {
         core::array::from_fn(|i| self[i].zero_tangent())
+    }
+    fn map_leaves_with(&mut self, tangent: &Self::Tangent, f: &mut dyn FnMut(f64, f64) -> f64) {
+        self.iter_mut().zip(tangent).for_each(|(x, t)| x.map_leaves_with(t, f));
     }
 }
 
@@ -299,6 +318,13 @@ mod vec_impls {
         fn zero_tangent(&self) -> Self::Tangent {
             self.iter().map(Differentiable::zero_tangent).collect()
         }
+        #[track_caller]
+        fn map_leaves_with(&mut self, tangent: &Self::Tangent, f: &mut dyn FnMut(f64, f64) -> f64) {
+            if self.len() != tangent.len() {
+                panic!("{}", length_mismatch("map_leaves_with", self.len(), tangent.len()));
+            }
+            self.iter_mut().zip(tangent).for_each(|(x, t)| x.map_leaves_with(t, f));
+        }
     }
 }
 
@@ -334,6 +360,9 @@ macro_rules! tuple_tangent {
             }
             fn zero_tangent(&self) -> Self::Tangent {
                 ($(self.$i.zero_tangent(),)+)
+            }
+            fn map_leaves_with(&mut self, tangent: &Self::Tangent, f: &mut dyn FnMut(f64, f64) -> f64) {
+                $(self.$i.map_leaves_with(&tangent.$i, f);)+
             }
         }
     };

@@ -1,0 +1,295 @@
+//! Code generation for `#[derive(Differentiable)]`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote};
+use syn::{Ident, Index, Member, WhereClause, parse_quote};
+
+use crate::ast::{Field, Input, Style};
+
+pub fn differentiable(input: &Input) -> TokenStream {
+    let tangent = tangent_struct(input);
+    let tangent_impls = tangent_impls(input);
+    let differentiable_impl = differentiable_impl(input);
+    let traced = traced(input);
+    quote! {
+        #tangent
+        #tangent_impls
+        #differentiable_impl
+        ::fluxion::__private::with_reverse_mode! { #traced }
+    }
+}
+
+fn tangent_ident(input: &Input) -> Ident {
+    format_ident!("{}Tangent", input.ident)
+}
+
+fn traced_ident(input: &Input) -> Ident {
+    format_ident!("{}Traced", input.ident)
+}
+
+/// The original where clause plus `bound` for every field type that `filter` keeps.
+fn where_with(input: &Input, filter: impl Fn(&Field) -> Option<TokenStream>) -> WhereClause {
+    let mut clause = input.generics.where_clause.clone().unwrap_or_else(|| parse_quote!(where));
+    for field in &input.fields {
+        if let Some(bound) = filter(field) {
+            let ty = field.ty;
+            clause.predicates.push(parse_quote!(#ty: #bound));
+        }
+    }
+    clause
+}
+
+fn differentiable_bounds(input: &Input) -> WhereClause {
+    where_with(input, |field| field.differentiable.then(|| quote!(::fluxion::__private::Differentiable)))
+}
+
+/// The member of a differentiable field in the tangent struct (tuple positions skip
+/// `#[no_derivative]` fields).
+fn tangent_members<'a>(input: &'a Input) -> impl Iterator<Item = (&'a Field<'a>, Member)> + 'a {
+    input.differentiable_fields().enumerate().map(|(position, field)| {
+        let member = match &field.member {
+            Member::Named(ident) => Member::Named(ident.clone()),
+            Member::Unnamed(_) => Member::Unnamed(Index { index: position as u32, span: Span::call_site() }),
+        };
+        (field, member)
+    })
+}
+
+/// `Name { a: e, b: e }`, `Name(e, e)` or `Name`, from (member, expression) pairs.
+fn construct(ident: &Ident, style: Style, parts: Vec<(Member, TokenStream)>) -> TokenStream {
+    match style {
+        Style::Named => {
+            let fields = parts.into_iter().map(|(member, value)| quote!(#member: #value));
+            quote!(#ident { #(#fields),* })
+        }
+        Style::Tuple => {
+            let values = parts.into_iter().map(|(_, value)| value);
+            quote!(#ident(#(#values),*))
+        }
+        Style::Unit => quote!(#ident),
+    }
+}
+
+/// A struct definition with the input's generics and style.
+fn define(
+    input: &Input,
+    ident: &Ident,
+    doc: &str,
+    where_clause: &WhereClause,
+    fields: Vec<(Option<Ident>, TokenStream, TokenStream)>,
+) -> TokenStream {
+    let vis = input.vis;
+    let params = &input.generics.params;
+    let fields = fields.into_iter().map(|(name, field_vis, ty)| match name {
+        Some(name) => {
+            let field_doc = format!("The `{name}` part.");
+            quote!(#[doc = #field_doc] #field_vis #name: #ty)
+        }
+        None => quote!(#field_vis #ty),
+    });
+    match input.style {
+        Style::Named => quote! {
+            #[doc = #doc]
+            #vis struct #ident<#params> #where_clause { #(#fields),* }
+        },
+        Style::Tuple => quote! {
+            #[doc = #doc]
+            #vis struct #ident<#params>(#(#fields),*) #where_clause;
+        },
+        Style::Unit => quote! {
+            #[doc = #doc]
+            #vis struct #ident<#params> #where_clause;
+        },
+    }
+}
+
+fn field_name(field: &Field) -> Option<Ident> {
+    match &field.member {
+        Member::Named(ident) => Some(ident.clone()),
+        Member::Unnamed(_) => None,
+    }
+}
+
+fn tangent_struct(input: &Input) -> TokenStream {
+    let doc = format!("The tangent of [`{}`]: one tangent per differentiable field.", input.ident);
+    let fields = input
+        .differentiable_fields()
+        .map(|field| {
+            let (vis, ty) = (field.vis, field.ty);
+            (field_name(field), quote!(#vis), quote!(<#ty as ::fluxion::__private::Differentiable>::Tangent))
+        })
+        .collect();
+    define(input, &tangent_ident(input), &doc, &differentiable_bounds(input), fields)
+}
+
+fn tangent_impls(input: &Input) -> TokenStream {
+    let tangent = tangent_ident(input);
+    let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
+    let bounds = differentiable_bounds(input);
+    let mut debug_bounds = bounds.clone();
+    for field in input.differentiable_fields() {
+        let ty = field.ty;
+        debug_bounds.predicates.push(
+            parse_quote!(<#ty as ::fluxion::__private::Differentiable>::Tangent: ::fluxion::__private::Debug),
+        );
+    }
+    let members: Vec<Member> = tangent_members(input).map(|(_, member)| member).collect();
+    let map = |f: &dyn Fn(&Member) -> TokenStream| -> TokenStream {
+        construct(&tangent, input.style, members.iter().map(|m| (m.clone(), f(m))).collect())
+    };
+    let clone = map(&|m| quote!(::fluxion::__private::Clone::clone(&self.#m)));
+    let zero = map(&|m| quote!(::fluxion::__private::VectorSpace::zero_like(&self.#m)));
+    let name = tangent.to_string();
+    let debug_fields = members.iter().map(|m| {
+        let label = match m {
+            Member::Named(ident) => ident.to_string(),
+            Member::Unnamed(index) => index.index.to_string(),
+        };
+        quote!(.field(#label, &self.#m))
+    });
+    quote! {
+        impl #impl_generics ::fluxion::__private::Clone for #tangent #ty_generics #bounds {
+            fn clone(&self) -> Self {
+                #clone
+            }
+        }
+
+        impl #impl_generics ::fluxion::__private::Debug for #tangent #ty_generics #debug_bounds {
+            fn fmt(&self, f: &mut ::fluxion::__private::Formatter<'_>) -> ::fluxion::__private::FmtResult {
+                f.debug_struct(#name) #(#debug_fields)* .finish()
+            }
+        }
+
+        impl #impl_generics ::fluxion::__private::RealLeaves for #tangent #ty_generics #bounds {
+            fn for_each_real(&self, f: &mut dyn FnMut(f64)) {
+                #( ::fluxion::__private::RealLeaves::for_each_real(&self.#members, f); )*
+            }
+            fn map_reals(&mut self, f: &mut dyn FnMut(f64) -> f64) {
+                #( ::fluxion::__private::RealLeaves::map_reals(&mut self.#members, f); )*
+            }
+        }
+
+        impl #impl_generics ::fluxion::__private::VectorSpace for #tangent #ty_generics #bounds {
+            fn zero_like(&self) -> Self {
+                #zero
+            }
+            fn try_add_assign(&mut self, other: &Self) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
+                #( ::fluxion::__private::VectorSpace::try_add_assign(&mut self.#members, &other.#members)?; )*
+                ::fluxion::__private::Result::Ok(())
+            }
+            fn scale(&mut self, factor: f64) {
+                #( ::fluxion::__private::VectorSpace::scale(&mut self.#members, factor); )*
+            }
+        }
+    }
+}
+
+fn differentiable_impl(input: &Input) -> TokenStream {
+    let ident = input.ident;
+    let tangent = tangent_ident(input);
+    let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
+    let bounds = differentiable_bounds(input);
+    let pairs: Vec<(Member, Member)> =
+        tangent_members(input).map(|(field, member)| (field.member.clone(), member)).collect();
+    let zero = construct(
+        &tangent,
+        input.style,
+        pairs
+            .iter()
+            .map(|(own, theirs)| {
+                (theirs.clone(), quote!(::fluxion::__private::Differentiable::zero_tangent(&self.#own)))
+            })
+            .collect(),
+    );
+    let own: Vec<&Member> = pairs.iter().map(|(own, _)| own).collect();
+    let theirs: Vec<&Member> = pairs.iter().map(|(_, theirs)| theirs).collect();
+    quote! {
+        impl #impl_generics ::fluxion::__private::Differentiable for #ident #ty_generics #bounds {
+            type Tangent = #tangent #ty_generics;
+
+            fn try_move_by(&mut self, offset: &Self::Tangent) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
+                #( ::fluxion::__private::Differentiable::try_move_by(&mut self.#own, &offset.#theirs)?; )*
+                ::fluxion::__private::Result::Ok(())
+            }
+
+            fn zero_tangent(&self) -> Self::Tangent {
+                #zero
+            }
+
+            fn map_leaves_with(&mut self, tangent: &Self::Tangent, f: &mut dyn FnMut(f64, f64) -> f64) {
+                #( ::fluxion::__private::Differentiable::map_leaves_with(&mut self.#own, &tangent.#theirs, f); )*
+            }
+        }
+    }
+}
+
+fn traced(input: &Input) -> TokenStream {
+    let ident = input.ident;
+    let traced = traced_ident(input);
+    let tangent = tangent_ident(input);
+    let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
+    let bounds = where_with(input, |field| {
+        Some(if field.differentiable {
+            quote!(::fluxion::__private::Trace)
+        } else {
+            quote!(::fluxion::__private::Clone)
+        })
+    });
+    let doc = format!("[`{ident}`] as a differentiated function sees it: every differentiable field traced.");
+    let fields = input
+        .fields
+        .iter()
+        .map(|field| {
+            let (vis, ty) = (field.vis, field.ty);
+            let ty = if field.differentiable {
+                quote!(<#ty as ::fluxion::__private::Trace>::Traced)
+            } else {
+                quote!(#ty)
+            };
+            (field_name(field), quote!(#vis), ty)
+        })
+        .collect();
+    let definition = define(input, &traced, &doc, &bounds, fields);
+    let trace = construct(
+        &traced,
+        input.style,
+        input
+            .fields
+            .iter()
+            .map(|field| {
+                let member = &field.member;
+                let value = if field.differentiable {
+                    quote!(::fluxion::__private::Trace::trace(&self.#member))
+                } else {
+                    quote!(::fluxion::__private::Clone::clone(&self.#member))
+                };
+                (member.clone(), value)
+            })
+            .collect(),
+    );
+    let collect = construct(
+        &tangent,
+        input.style,
+        tangent_members(input)
+            .map(|(field, member)| {
+                let own = &field.member;
+                (member, quote!(::fluxion::__private::Trace::collect_gradient(&self.#own, tape, next_leaf)))
+            })
+            .collect(),
+    );
+    quote! {
+        #definition
+
+        impl #impl_generics ::fluxion::__private::Trace for #ident #ty_generics #bounds {
+            type Traced = #traced #ty_generics;
+
+            fn trace(&self) -> Self::Traced {
+                #trace
+            }
+
+            fn collect_gradient(&self, tape: &mut ::fluxion::__private::Tape, next_leaf: &mut usize) -> Self::Tangent {
+                #collect
+            }
+        }
+    }
+}

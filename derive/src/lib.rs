@@ -1,0 +1,32 @@
+//! Derive macros of fluxion. Use them through the `fluxion` crate:
+//! `#[derive(fluxion::Differentiable)]`.
+//!
+//! The generated code names only `::fluxion::__private` paths.
+
+mod ast;
+mod attr;
+mod expand;
+mod fallback;
+
+use proc_macro::TokenStream;
+use syn::{DeriveInput, parse_macro_input};
+
+/// Derives `Differentiable` for a struct whose fields are differentiable.
+///
+/// Generates, for `struct Name { … }`:
+/// - `NameTangent`, with the same field names and visibility, each field of the
+///   field's tangent type, implementing `VectorSpace` and `RealLeaves`;
+/// - `impl Differentiable for Name` (`move_by`, `zero_tangent`, `map_leaves_with`);
+/// - with reverse mode (`std`): `NameTraced`, the struct as a differentiated function
+///   sees it (each field traced), and `impl Trace for Name`.
+///
+/// Fields marked `#[no_derivative]` are left out of the tangent: they are carried as
+/// constants (and must be `Clone`).
+#[proc_macro_derive(Differentiable, attributes(no_derivative))]
+pub fn derive_differentiable(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    match ast::Input::from_syn(&input) {
+        Ok(parsed) => expand::differentiable(&parsed).into(),
+        Err(error) => fallback::differentiable(&input, error).into(),
+    }
+}
