@@ -164,8 +164,8 @@ where
             (0..n_out).map(|j| coordinates(&pullback.call(&with_coordinates(&y, &unit(n_out, j))))).collect();
         for k in 0..n_in {
             let column = directional(&unit(n_in, k));
-            for j in 0..n_out {
-                compare(&|| std::format!("Jacobian entry (output {j}, input {k})"), rows[j][k], column[j])?;
+            for (j, (row, &numeric)) in rows.iter().zip(&column).enumerate() {
+                compare(&|| std::format!("Jacobian entry (output {j}, input {k})"), row[k], numeric)?;
             }
         }
     }

@@ -512,6 +512,7 @@ impl<T: Scalar> Mul for &Var<T> {
 impl<T: Scalar> Div for &Var<T> {
     type Output = Var<T>;
     /// y = a/b: ā = ȳ/conj(b), b̄ = −ȳ·conj(y/b).
+    #[allow(clippy::suspicious_arithmetic_impl)] // the quotient rule multiplies
     fn div(self, rhs: &Var<T>) -> Var<T> {
         let (a, b) = (*self.value(), *rhs.value());
         let y = a / b;

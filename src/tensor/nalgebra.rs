@@ -15,7 +15,7 @@ where
     K: Storage<T, (Const<R>, Const<C>)>,
 {
     fn from(m: SMatrix<T, R, C>) -> Self {
-        Tensor::from_fn(|[i, j]| m[(i, j)])
+        Tensor::from_fn(|[i, j]: [usize; 2]| m[(i, j)])
     }
 }
 
@@ -35,7 +35,7 @@ where
     K: Storage<T, (Const<N>,)>,
 {
     fn from(v: SVector<T, N>) -> Self {
-        Tensor::from_fn(|[i]| v[i])
+        Tensor::from_fn(|[i]: [usize; 1]| v[i])
     }
 }
 
