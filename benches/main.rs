@@ -1,1 +1,19 @@
-fn main() {}
+//! fluxion's benchmarks, in one Criterion binary:
+//!
+//! - `gemm/{f32,f64}/{1thread,2threads}` and `gemm/c64/1thread`: square matrix products
+//!   beside the `gemm` and `matrixmultiply` crates, a naive loop and a handwritten one;
+//! - `products/{dot,inner,hadamard,outer,matvec}`: the other products beside loops;
+//! - `elementwise/{exp,tanh,relu,add,scale,sum,softmax}`: maps and reductions beside loops.
+//!
+//! Run one group with e.g. `cargo bench --bench main -- gemm/f32/1thread`; smoke-test
+//! everything (one iteration each) with `cargo test --benches`.
+//!
+//! The modules live in subdirectories (`gemm/mod.rs`, …) because Cargo would take any
+//! `benches/*.rs` file for a bench target of its own.
+
+mod common;
+mod elementwise;
+mod gemm;
+mod products;
+
+criterion::criterion_main!(gemm::benches, products::benches, elementwise::benches);

@@ -50,7 +50,7 @@ impl<T: Scalar> Trace for T {
     }
     fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize) -> T {
         *next_leaf += 1;
-        tape.adjoint(*next_leaf - 1).unwrap_or_else(T::zero)
+        tape.take_adjoint(*next_leaf - 1).unwrap_or_else(T::zero)
     }
 }
 
@@ -61,7 +61,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Trace for Tensor<T, S, K> {
     }
     fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize) -> Self {
         *next_leaf += 1;
-        tape.adjoint(*next_leaf - 1).unwrap_or_else(|| self.zero_tangent())
+        tape.take_adjoint(*next_leaf - 1).unwrap_or_else(|| self.zero_tangent())
     }
 }
 
@@ -131,7 +131,7 @@ fn record<X: Trace, Out>(f: impl FnOnce(X::Traced) -> Out, x: &X) -> (Tape, Out)
 }
 
 /// The value of `f` at `x`, computed through the traced path (nothing is kept).
-pub(crate) fn evaluate<X: Trace, Y>(f: impl FnOnce(X::Traced) -> Var<Y>, x: &X) -> Y {
+pub(crate) fn evaluate<X: Trace, Y: Clone>(f: impl FnOnce(X::Traced) -> Var<Y>, x: &X) -> Y {
     record(f, x).1.into_value()
 }
 

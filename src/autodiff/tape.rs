@@ -11,6 +11,7 @@ use core::any::Any;
 use core::cell::RefCell;
 use core::sync::atomic::{AtomicU64, Ordering};
 use std::boxed::Box;
+use std::rc::Rc;
 use std::vec::Vec;
 
 use super::tangent::{Differentiable, VectorSpace};
@@ -22,7 +23,7 @@ use super::tangent::{Differentiable, VectorSpace};
 /// pullbacks. A `Var` made by [`Var::constant`] carries no node: gradients do not flow
 /// into it.
 pub struct Var<V> {
-    value: V,
+    value: Rc<V>,
     node: Option<NodeRef>,
 }
 
@@ -32,9 +33,10 @@ struct NodeRef {
     index: usize,
 }
 
-impl<V: Clone> Clone for Var<V> {
+impl<V> Clone for Var<V> {
+    /// Shares the value (no copy).
     fn clone(&self) -> Self {
-        Var { value: self.value.clone(), node: self.node }
+        Var { value: Rc::clone(&self.value), node: self.node }
     }
 }
 
@@ -47,7 +49,7 @@ impl<V: core::fmt::Debug> core::fmt::Debug for Var<V> {
 impl<V> Var<V> {
     /// A value that gradients do not flow into.
     pub fn constant(value: V) -> Self {
-        Var { value, node: None }
+        Var { value: Rc::new(value), node: None }
     }
 
     /// The value.
@@ -55,9 +57,17 @@ impl<V> Var<V> {
         &self.value
     }
 
-    /// The value, consuming the `Var`.
-    pub fn into_value(self) -> V {
-        self.value
+    /// The value, consuming the `Var` (copied only if it is still shared).
+    pub fn into_value(self) -> V
+    where
+        V: Clone,
+    {
+        Rc::unwrap_or_clone(self.value)
+    }
+
+    /// The value, shared: what pullbacks capture instead of copying it.
+    pub fn shared_value(&self) -> Rc<V> {
+        Rc::clone(&self.value)
     }
 
     /// Whether the value depends on a differentiated input.
@@ -67,8 +77,8 @@ impl<V> Var<V> {
 }
 
 /// The same value with gradients stopped: later uses do not propagate into `x`.
-pub fn stop_gradient<V: Clone>(x: &Var<V>) -> Var<V> {
-    Var::constant(x.value.clone())
+pub fn stop_gradient<V>(x: &Var<V>) -> Var<V> {
+    Var { value: Rc::clone(&x.value), node: None }
 }
 
 trait Node {
@@ -141,9 +151,10 @@ impl Tape {
         }
     }
 
-    /// The adjoint of leaf `index` after [`Tape::backward`], if any cotangent reached it.
-    pub(crate) fn adjoint<T: VectorSpace>(&mut self, index: usize) -> Option<T> {
-        self.nodes[index].adjoint().downcast_mut::<Option<T>>().expect("adjoint type").clone()
+    /// Takes the adjoint of leaf `index` after [`Tape::backward`], if any cotangent
+    /// reached it.
+    pub(crate) fn take_adjoint<T: VectorSpace>(&mut self, index: usize) -> Option<T> {
+        self.nodes[index].adjoint().downcast_mut::<Option<T>>().expect("adjoint type").take()
     }
 }
 
@@ -183,7 +194,7 @@ pub(crate) fn leaf<V: Differentiable>(value: V) -> Var<V> {
         adjoint: None,
         pullback: |_: &V::Tangent, _: &mut [Box<dyn Node>]| {},
     }));
-    Var { value, node: Some(node) }
+    Var { value: Rc::new(value), node: Some(node) }
 }
 
 /// Records `y = f(x)` with the pullback `x̄ = pullback(ȳ)`.
@@ -217,7 +228,7 @@ where
             accumulate(earlier, parent.index, pullback(y_bar));
         },
     };
-    Var { value: y, node: Some(push(Box::new(node))) }
+    Var { value: Rc::new(y), node: Some(push(Box::new(node))) }
 }
 
 /// Records `y = f(a, b)` with the pullback `(ā, b̄) = pullback(ȳ)`; a constant input
@@ -250,5 +261,5 @@ where
             }
         },
     };
-    Var { value: y, node: Some(push(Box::new(node))) }
+    Var { value: Rc::new(y), node: Some(push(Box::new(node))) }
 }

@@ -38,7 +38,7 @@ macro_rules! elementary_methods {
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     /// f(x) elementwise, with x̄ = conj(f′(x))·ȳ.
     pub fn elementary(&self, f: Elementary<T::Real>) -> Self {
-        let x = self.value().clone();
+        let x = self.shared_value();
         let y = x.elementary(f);
         let y_kept = y.clone();
         record_unary(self, y, move |y_bar| elementary_pullback(f, &x, &y_kept, y_bar))
@@ -76,7 +76,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     where
         T: RealScalar,
     {
-        let x = self.value().clone();
+        let x = self.shared_value();
         record_unary(self, x.relu(), move |y_bar| relu_pullback(&x, y_bar))
     }
 
@@ -94,7 +94,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
 
     /// s·x for a differentiated scalar s: x̄ = conj(s)·ȳ, s̄ = ⟨x, ȳ⟩.
     pub fn scale_by(&self, s: &Var<T>) -> Self {
-        let (x, factor) = (self.value().clone(), *s.value());
+        let (x, factor) = (self.shared_value(), *s.value());
         record_binary(self, s, x.scale(factor), move |y_bar: &Tensor<T, S, K>| {
             (y_bar.scale(factor.conj()), x.inner(y_bar))
         })
@@ -119,7 +119,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     /// Elementwise product.
     #[track_caller]
     pub fn hadamard(&self, other: &Self) -> Self {
-        let (a, b) = (self.value().clone(), other.value().clone());
+        let (a, b) = (self.shared_value(), other.shared_value());
         record_binary(self, other, a.hadamard(&b), move |y_bar| hadamard_pullback(&a, &b, y_bar))
     }
 
@@ -129,21 +129,21 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     where
         T: RealDot,
     {
-        let (a, b) = (self.value().clone(), other.value().clone());
+        let (a, b) = (self.shared_value(), other.shared_value());
         record_binary(self, other, a.dot(&b), move |&s_bar| dotu_pullback(&a, &b, s_bar))
     }
 
     /// Σ aᵢbᵢ without conjugation.
     #[track_caller]
     pub fn dotu(&self, other: &Self) -> Var<T> {
-        let (a, b) = (self.value().clone(), other.value().clone());
+        let (a, b) = (self.shared_value(), other.shared_value());
         record_binary(self, other, a.dotu(&b), move |&s_bar| dotu_pullback(&a, &b, s_bar))
     }
 
     /// ⟨a, b⟩ = Σ conj(aᵢ)·bᵢ.
     #[track_caller]
     pub fn inner(&self, other: &Self) -> Var<T> {
-        let (a, b) = (self.value().clone(), other.value().clone());
+        let (a, b) = (self.shared_value(), other.shared_value());
         record_binary(self, other, a.inner(&b), move |&s_bar| inner_pullback(&a, &b, s_bar))
     }
 
@@ -156,20 +156,20 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         <Tensor<T, S, K> as MatMul<Rhs>>::Output:
             Differentiable<Tangent = <Tensor<T, S, K> as MatMul<Rhs>>::Output>,
     {
-        let (a, b) = (self.value().clone(), other.value().clone());
+        let (a, b) = (self.shared_value(), other.shared_value());
         let y = a.matmul(&b);
         record_binary(self, other, y, move |y_bar| a.matmul_pullback(&b, y_bar))
     }
 
     /// Σ of all elements.
     pub fn sum(&self) -> Var<T> {
-        let x = self.value().clone();
+        let x = self.shared_value();
         record_unary(self, x.sum(), move |&s_bar| sum_pullback(&x, s_bar))
     }
 
     /// Mean of all elements.
     pub fn mean(&self) -> Var<T> {
-        let x = self.value().clone();
+        let x = self.shared_value();
         record_unary(self, x.mean(), move |&s_bar| mean_pullback(&x, s_bar))
     }
 
@@ -178,7 +178,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     where
         T: RealScalar,
     {
-        let x = self.value().clone();
+        let x = self.shared_value();
         record_unary(self, x.max(), move |&s_bar| max_pullback(&x, s_bar))
     }
 
@@ -188,7 +188,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         S: HasAxis<AXIS>,
         K: Storage<T, S::Removed>,
     {
-        let x = self.value().clone();
+        let x = self.shared_value();
         record_unary(self, x.sum_axis(axis), move |y_bar| sum_axis_pullback(&x, y_bar))
     }
 
@@ -198,7 +198,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         S: HasAxis<AXIS>,
         K: Storage<T, S::Removed>,
     {
-        let x = self.value().clone();
+        let x = self.shared_value();
         record_unary(self, x.mean_axis(axis), move |y_bar| mean_axis_pullback(&x, y_bar))
     }
 
@@ -209,7 +209,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         S: HasAxis<AXIS>,
         K: Storage<T, S::Removed> + Storage<(usize, usize, T), S::Removed>,
     {
-        let x = self.value().clone();
+        let x = self.shared_value();
         record_unary(self, x.max_axis(axis), move |y_bar| max_axis_pullback(&x, y_bar))
     }
 
@@ -220,10 +220,8 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         S: HasAxis<AXIS>,
         K: Storage<T, S::Removed>,
     {
-        let x = self.value().clone();
-        let y = x.logsumexp(axis);
-        let y_kept = y.clone();
-        record_unary(self, y, move |y_bar| logsumexp_pullback(&x, &y_kept, y_bar))
+        let x = self.shared_value();
+        record_unary(self, x.logsumexp(axis), move |y_bar| logsumexp_pullback(&x, y_bar))
     }
 
     /// Softmax along `AXIS`.
@@ -257,7 +255,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         S: SameElementCount<Target>,
         K: Storage<T, Target>,
     {
-        let x = self.value().clone();
+        let x = self.shared_value();
         record_unary(self, x.reshape(), move |y_bar| reshape_pullback(&x, y_bar))
     }
 
@@ -277,7 +275,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         S: Broadcastable<Target>,
         K: Storage<T, Target>,
     {
-        let x = self.value().clone();
+        let x = self.shared_value();
         record_unary(self, x.broadcast(), move |y_bar| broadcast_pullback(&x, y_bar))
     }
 
@@ -293,7 +291,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         S::Axis: AddsUpTo<B, C>,
         K: Storage<T, S::Replaced<B>> + Storage<T, S::Replaced<C>>,
     {
-        let (a, b) = (self.value().clone(), other.value().clone());
+        let (a, b) = (self.shared_value(), other.shared_value());
         let y = a.concat(axis, &b);
         record_binary(self, other, y, move |y_bar| concat_pullback::<AXIS, _, _, _, _, _>(&a, &b, y_bar))
     }
@@ -308,7 +306,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         S::Axis: FitsSlice<START, LEN>,
         K: Storage<T, S::Replaced<Const<LEN>>>,
     {
-        let x = self.value().clone();
+        let x = self.shared_value();
         let y = x.narrow::<AXIS, START, LEN>();
         record_unary(self, y, move |y_bar| narrow_pullback::<AXIS, START, LEN, _, _, _>(&x, y_bar))
     }
@@ -320,7 +318,7 @@ where
 {
     /// |x| elementwise.
     pub fn abs(&self) -> Var<Tensor<T::Real, S, K>> {
-        let x = self.value().clone();
+        let x = self.shared_value();
         record_unary(self, x.abs(), move |y_bar| abs_pullback(&x, y_bar))
     }
 
@@ -336,7 +334,7 @@ where
 
     /// |x|² elementwise.
     pub fn norm_sqr(&self) -> Var<Tensor<T::Real, S, K>> {
-        let x = self.value().clone();
+        let x = self.shared_value();
         record_unary(self, x.norm_sqr(), move |y_bar| norm_sqr_pullback(&x, y_bar))
     }
 }
@@ -357,7 +355,7 @@ impl<T: Scalar, M: Dim, K: Storage<T, (M,)>> Var<Tensor<T, (M,), K>> {
     where
         K: Storage<T, (N,)> + Storage<T, (M, N)>,
     {
-        let (a, b) = (self.value().clone(), other.value().clone());
+        let (a, b) = (self.shared_value(), other.shared_value());
         record_binary(self, other, a.outer(&b), move |y_bar| outer_pullback(&a, &b, y_bar))
     }
 }

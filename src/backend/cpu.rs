@@ -95,8 +95,13 @@ fn span<T>(view: MatRef<'_, T>, rows: usize, cols: usize) -> usize {
     if rows == 0 || cols == 0 { 0 } else { (rows - 1) * view.row_stride + (cols - 1) * view.col_stride + 1 }
 }
 
-/// i-p-j order: each row of `out` accumulates `a[i, p] · b[p, :]`, which vectorises
-/// over j for row-major `b`.
+/// The plain kernel. It picks the loop order whose innermost loop runs over
+/// contiguous memory, so that the compiler vectorises it:
+/// - rows of `a` and columns of `b` contiguous: out[i, j] = a[i, :] · b[:, j]
+///   (matrix × vector);
+/// - rows of `b` contiguous: out[i, :] += a[i, p] · b[p, :] (row-major products);
+/// - columns of `a` contiguous and n = 1: out[:] += a[:, p] · b[p] (transposed
+///   matrix × vector, as in the matrix × vector pullback).
 #[inline(always)]
 fn plain_loop<T: Scalar>(
     k: usize,
@@ -106,18 +111,41 @@ fn plain_loop<T: Scalar>(
     (conj_a, conj_b): (bool, bool),
     out: &mut [T],
 ) {
-    for (i, out_row) in out.chunks_exact_mut(n).enumerate() {
-        out_row.fill(T::zero());
+    let op_a = |x: T| if conj_a { x.conj() } else { x };
+    let op_b = |x: T| if conj_b { x.conj() } else { x };
+    let m = out.len() / n;
+    if a.col_stride == 1 && b.row_stride == 1 && n <= 4 {
+        for (i, out_row) in out.chunks_exact_mut(n).enumerate() {
+            let a_row = &a.data[i * a.row_stride..][..k];
+            for (j, out_ij) in out_row.iter_mut().enumerate() {
+                let b_col = &b.data[j * b.col_stride..][..k];
+                *out_ij = a_row.iter().zip(b_col).fold(T::zero(), |acc, (&x, &y)| acc + op_a(x) * op_b(y));
+            }
+        }
+    } else if a.row_stride == 1 && n == 1 {
+        out.fill(T::zero());
         for p in 0..k {
-            let a_ip = if conj_a { a.at(i, p).conj() } else { *a.at(i, p) };
-            if conj_b {
-                for (j, out_ij) in out_row.iter_mut().enumerate() {
-                    *out_ij += a_ip * b.at(p, j).conj();
+            let b_p = op_b(b.data[p * b.row_stride]);
+            let a_col = &a.data[p * a.col_stride..][..m];
+            for (out_i, &x) in out.iter_mut().zip(a_col) {
+                *out_i += op_a(x) * b_p;
+            }
+        }
+    } else if b.col_stride == 1 {
+        for (i, out_row) in out.chunks_exact_mut(n).enumerate() {
+            out_row.fill(T::zero());
+            for p in 0..k {
+                let a_ip = op_a(*a.at(i, p));
+                let b_row = &b.data[p * b.row_stride..][..n];
+                for (out_ij, &y) in out_row.iter_mut().zip(b_row) {
+                    *out_ij += a_ip * op_b(y);
                 }
-            } else {
-                for (j, out_ij) in out_row.iter_mut().enumerate() {
-                    *out_ij += a_ip * *b.at(p, j);
-                }
+            }
+        }
+    } else {
+        for (i, out_row) in out.chunks_exact_mut(n).enumerate() {
+            for (j, out_ij) in out_row.iter_mut().enumerate() {
+                *out_ij = (0..k).fold(T::zero(), |acc, p| acc + op_a(*a.at(i, p)) * op_b(*b.at(p, j)));
             }
         }
     }

@@ -32,12 +32,26 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     pub fn try_zip_map<U: Copy, V>(
         &self,
         other: &Tensor<U, S, K>,
+        f: impl FnMut(T, U) -> V,
+    ) -> Result<Tensor<V, S, K>, ShapeError>
+    where
+        K: Storage<U, S> + Storage<V, S>,
+    {
+        self.try_zip_map_named(other, "zip_map", f)
+    }
+
+    /// [`Tensor::try_zip_map`] whose error names `operation`.
+    #[inline(always)]
+    pub(crate) fn try_zip_map_named<U: Copy, V>(
+        &self,
+        other: &Tensor<U, S, K>,
+        operation: &'static str,
         mut f: impl FnMut(T, U) -> V,
     ) -> Result<Tensor<V, S, K>, ShapeError>
     where
         K: Storage<U, S> + Storage<V, S>,
     {
-        self.check_same_shape(other, "zip_map")?;
+        self.check_same_shape(other, operation)?;
         let (a, b) = (self.as_slice(), other.as_slice());
         Ok(Tensor::from_flat_fn(self.shape(), |i| f(a[i], b[i])))
     }
@@ -216,20 +230,20 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     where
         T: RealScalar,
     {
-        self.map(|x| if x > T::zero() { x } else { T::zero() })
+        self.map(|x| x.max(T::zero()))
     }
 }
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// Elementwise sum; an error names both shapes when a dynamic dimension differs.
     pub fn try_add(&self, other: &Self) -> Result<Self, ShapeError> {
-        self.try_zip_map(other, |a, b| a + b)
+        self.try_zip_map_named(other, "add", |a, b| a + b)
     }
 
     /// Elementwise difference; an error names both shapes when a dynamic dimension
     /// differs.
     pub fn try_sub(&self, other: &Self) -> Result<Self, ShapeError> {
-        self.try_zip_map(other, |a, b| a - b)
+        self.try_zip_map_named(other, "sub", |a, b| a - b)
     }
 
     /// Multiplies every element by `factor`.
@@ -286,6 +300,20 @@ macro_rules! binary_operator {
 }
 
 binary_operator!(Add, add, try_add, AddAssign, add_assign, +);
+
+impl<T: Scalar, S: Shape, K: Storage<T, S>> AddAssign for Tensor<T, S, K> {
+    #[track_caller]
+    fn add_assign(&mut self, rhs: Tensor<T, S, K>) {
+        *self += &rhs;
+    }
+}
+
+impl<T: Scalar, S: Shape, K: Storage<T, S>> SubAssign for Tensor<T, S, K> {
+    #[track_caller]
+    fn sub_assign(&mut self, rhs: Tensor<T, S, K>) {
+        *self -= &rhs;
+    }
+}
 binary_operator!(Sub, sub, try_sub, SubAssign, sub_assign, -);
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Neg for Tensor<T, S, K> {

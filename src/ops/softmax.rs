@@ -1,11 +1,11 @@
 //! Normalisations along an axis, computed stably by shifting by the maximum:
 //!
 //! - `logsumexp(x) = m + ln Σ exp(xᵢ − m)` with m = maxᵢ xᵢ (the axis is removed);
-//! - `log_softmax(x)ᵢ = xᵢ − logsumexp(x)`;
-//! - `softmax(x)ᵢ = exp(xᵢ − logsumexp(x))`, so each line sums to 1.
+//! - `log_softmax(x)ᵢ = (xᵢ − m) − ln Σ exp(xⱼ − m)`;
+//! - `softmax(x)ᵢ = exp(xᵢ − m) / Σ exp(xⱼ − m)`, so each line sums to 1.
 //!
-//! No intermediate overflows for inputs of any magnitude (e.g. 1000). A line whose
-//! maximum is −∞ gives logsumexp −∞.
+//! Nothing overflows for inputs of any magnitude (e.g. 1000), and the shifted forms
+//! keep full relative precision there. A line whose maximum is ±∞ gives logsumexp ±∞.
 
 use crate::ops::reduce::spread_along;
 use crate::scalar::{RealScalar, Scalar};
@@ -14,6 +14,24 @@ use crate::shape::constraint::{Axis, HasAxis};
 use crate::tensor::{Storage, Tensor};
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
+    /// Per line along `AXIS`: the maximum m and Σ exp(xᵢ − m) (1 ≤ Σ ≤ len when m is
+    /// finite).
+    fn shifted_totals<const AXIS: usize>(&self) -> (Tensor<T, S::Removed, K>, Tensor<T, S::Removed, K>)
+    where
+        T: RealScalar,
+        S: HasAxis<AXIS>,
+        K: Storage<T, S::Removed>,
+    {
+        let max = self.max_axis(Axis::<AXIS>);
+        let (_, len, inner) = self.dims().split_at_axis(AXIS);
+        let (data, max_data) = (self.as_slice(), max.as_slice());
+        let totals = Tensor::from_flat_fn(max.shape(), |line| {
+            let start = (line / inner) * len * inner + line % inner;
+            (0..len).fold(T::zero(), |acc, k| acc + (data[start + k * inner] - max_data[line]).exp())
+        });
+        (max, totals)
+    }
+
     /// ln Σ exp along `AXIS`, removing it.
     ///
     /// ```
@@ -22,61 +40,41 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// let lse = x.logsumexp(Axis::<0>);
     /// assert!((lse[[]] - (1000.0 + 2f64.ln())).abs() < 1e-12);
     /// ```
-    pub fn logsumexp<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Tensor<T, S::Removed, K>
+    pub fn logsumexp<const AXIS: usize>(&self, _: Axis<AXIS>) -> Tensor<T, S::Removed, K>
     where
         T: RealScalar,
         S: HasAxis<AXIS>,
         K: Storage<T, S::Removed>,
     {
-        let max = self.max_axis(axis);
-        let (_, len, inner) = self.dims().split_at_axis(AXIS);
-        let data = self.as_slice();
-        let max_data = max.as_slice();
-        Tensor::from_flat_fn(max.shape(), |flat| {
-            let shift = max_data[flat];
-            if shift == T::neg_infinity() {
-                return shift;
-            }
-            let start = (flat / inner) * len * inner + flat % inner;
-            let total = (0..len).fold(T::zero(), |acc, k| acc + (data[start + k * inner] - shift).exp());
-            shift + total.ln()
+        let (max, totals) = self.shifted_totals::<AXIS>();
+        max.zip_map(&totals, |m, total| {
+            // An infinite maximum is the answer (and would make x − m NaN).
+            if m == T::neg_infinity() || m == -T::neg_infinity() { m } else { m + total.ln() }
         })
     }
 
-    /// x − logsumexp(x) along `AXIS`.
-    pub fn log_softmax<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Self
+    /// (x − m) − ln Σ exp(x − m) along `AXIS`, with m the line's maximum.
+    pub fn log_softmax<const AXIS: usize>(&self, _: Axis<AXIS>) -> Self
     where
         T: RealScalar,
         S: HasAxis<AXIS>,
         K: Storage<T, S::Removed>,
     {
-        let lse = self.logsumexp(axis);
-        self.shifted_along(AXIS, lse.as_slice(), |x, shift| x - shift)
+        let (max, totals) = self.shifted_totals::<AXIS>();
+        let (max, totals) = (max.as_slice(), totals.as_slice());
+        spread_along(self, AXIS, max, |flat, line, _, m| (self.as_slice()[flat] - m) - totals[line].ln())
     }
 
-    /// exp(x − logsumexp(x)) along `AXIS`: every line along the axis sums to 1.
-    pub fn softmax<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Self
+    /// exp(x − m) / Σ exp(x − m) along `AXIS`: every line along the axis sums to 1.
+    pub fn softmax<const AXIS: usize>(&self, _: Axis<AXIS>) -> Self
     where
         T: RealScalar,
         S: HasAxis<AXIS>,
         K: Storage<T, S::Removed>,
     {
-        let lse = self.logsumexp(axis);
-        self.shifted_along(AXIS, lse.as_slice(), |x, shift| (x - shift).exp())
-    }
-
-    /// Applies `f(x, per_line[line])` where `line` indexes the tensor with `axis`
-    /// removed.
-    fn shifted_along(&self, axis: usize, per_line: &[T], f: impl Fn(T, T) -> T) -> Self
-    where
-        T: RealScalar,
-    {
-        let (_, len, inner) = self.dims().split_at_axis(axis);
-        let data = self.as_slice();
-        Tensor::from_flat_fn(self.shape(), |flat| {
-            let line = (flat / (len * inner)) * inner + flat % inner;
-            f(data[flat], per_line[line])
-        })
+        let (max, totals) = self.shifted_totals::<AXIS>();
+        let (max, totals) = (max.as_slice(), totals.as_slice());
+        spread_along(self, AXIS, max, |flat, line, _, m| (self.as_slice()[flat] - m).exp() / totals[line])
     }
 }
 
@@ -85,14 +83,14 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
 /// x̄ = ȳ (repeated along the axis) ⊙ softmax(x), for y = logsumexp(x).
 pub fn logsumexp_pullback<const AXIS: usize, T: RealScalar, S: HasAxis<AXIS>, K>(
     x: &Tensor<T, S, K>,
-    y: &Tensor<T, S::Removed, K>,
     y_bar: &Tensor<T, S::Removed, K>,
 ) -> Tensor<T, S, K>
 where
     K: Storage<T, S> + Storage<T, S::Removed>,
 {
-    let (data, y_bar) = (x.as_slice(), y_bar.as_slice());
-    spread_along(x, AXIS, y.as_slice(), |flat, line, _, lse| y_bar[line] * (data[flat] - lse).exp())
+    let probabilities = x.softmax(Axis::<AXIS>);
+    let probabilities = probabilities.as_slice();
+    spread_along(x, AXIS, y_bar.as_slice(), |flat, _, _, g| g * probabilities[flat])
 }
 
 /// x̄ = ȳ − softmax(x) ⊙ Σ ȳ, for y = log_softmax(x).

@@ -14,7 +14,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
 
     /// [`Tensor::hadamard`] that returns an error naming both shapes on a mismatch.
     pub fn try_hadamard(&self, other: &Self) -> Result<Self, ShapeError> {
-        self.try_zip_map(other, |a, b| a * b)
+        self.try_zip_map_named(other, "hadamard", |a, b| a * b)
     }
 }
 

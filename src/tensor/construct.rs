@@ -66,7 +66,7 @@ fn check_len<S: Shape>(shape: &S, len: usize) -> Result<(), ShapeError> {
         Ok(())
     } else {
         Err(ShapeError::new(
-            "from_shape_slice",
+            "from_shape",
             shape.dims(),
             Dims::new(&[len]),
             "the data must hold exactly one element per position of the shape",
@@ -133,7 +133,14 @@ mod random {
         pub fn random_uniform_shaped(shape: S, low: T::Real, high: T::Real, seed: u64) -> Self {
             let mut rng = StdRng::seed_from_u64(seed);
             let (low, high) = (low.to_f64(), high.to_f64());
-            let mut draw = move || <T::Real>::from_f64(low + (high - low) * rng.random::<f64>());
+            let high_real = <T::Real>::from_f64(high);
+            // Redraw the rare values that round up to `high` in a narrower type.
+            let mut draw = move || loop {
+                let value = <T::Real>::from_f64(low + (high - low) * rng.random::<f64>());
+                if value < high_real || low >= high {
+                    break value;
+                }
+            };
             Self::from_flat_fn(shape, |_| {
                 let re = draw();
                 T::from_parts(re, if T::IS_COMPLEX { draw() } else { re })

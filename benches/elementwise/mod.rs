@@ -1,0 +1,192 @@
+//! Elementwise maps and reductions beside handwritten loops over arrays and `Vec`s, on
+//! f32: `exp`, `tanh`, `relu`, `add` (`&a + &b`), `scale` (`a * 2.0`), `sum` and
+//! `softmax` along axis 1.
+//!
+//! Groups `elementwise/{exp,tanh,relu,add,scale,sum,softmax}`, ids
+//! `{ours,handwritten}/{inline-16,heap-1024,heap-65536}`; softmax uses square matrices,
+//! `{inline-4x4,heap-32x32,heap-256x256}`. Throughput counts elements.
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, black_box, criterion_group};
+use fluxion::prelude::*;
+
+use crate::common::{HEAP_LENS, compare, config, heap_matrix, heap_vector, inline_tensor};
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = exp, tanh, relu, add, scale, sum, softmax
+}
+
+/// Length of the inline vectors.
+const SMALL: usize = 16;
+/// Side of the inline softmax matrix (`SIDE`² = [`SMALL`] elements).
+const SIDE: usize = 4;
+/// Sides of the heap softmax matrices: 32² = 1024 and 256² = 65536 elements.
+const HEAP_SIDES: [usize; 2] = [32, 256];
+/// The factor of `scale`.
+const FACTOR: f32 = 2.0;
+
+/// An inline input vector.
+type Small = Vector<f32, SMALL>;
+
+/// `elementwise/exp`: eˣ.
+fn exp(c: &mut Criterion) {
+    unary(c, "exp", |t| t.exp(), |t| t.exp(), f32::exp);
+}
+
+/// `elementwise/tanh`: tanh x.
+fn tanh(c: &mut Criterion) {
+    unary(c, "tanh", |t| t.tanh(), |t| t.tanh(), f32::tanh);
+}
+
+/// `elementwise/relu`: max(x, 0).
+fn relu(c: &mut Criterion) {
+    unary(c, "relu", |t| t.relu(), |t| t.relu(), |x| if x > 0.0 { x } else { 0.0 });
+}
+
+/// `elementwise/scale`: `t * 2.0`.
+fn scale(c: &mut Criterion) {
+    unary(c, "scale", |t| t * FACTOR, |t| t * FACTOR, |x| x * FACTOR);
+}
+
+/// Benchmarks a map group `elementwise/{name}`: `inline` and `heap` (fluxion on the
+/// inline and heap tensors) beside `f` mapped over an array and a `Vec`.
+fn unary(
+    c: &mut Criterion,
+    name: &str,
+    inline: impl Fn(&Small) -> Small,
+    heap: impl Fn(&DVector<f32>) -> DVector<f32>,
+    f: impl Fn(f32) -> f32 + Copy,
+) {
+    let mut group = c.benchmark_group(format!("elementwise/{name}"));
+    let small: Small = inline_tensor(1);
+    let plain = small.to_array();
+    compare(
+        &mut group,
+        &format!("inline-{SMALL}"),
+        SMALL,
+        || inline(black_box(&small)),
+        || black_box(plain).map(f),
+    );
+    for len in HEAP_LENS {
+        let tensor = heap_vector::<f32>(len, 1);
+        let plain = tensor.to_vec();
+        compare(
+            &mut group,
+            &format!("heap-{len}"),
+            len,
+            || heap(black_box(&tensor)),
+            || black_box(&plain).iter().map(|&x| f(x)).collect::<Vec<_>>(),
+        );
+    }
+    group.finish();
+}
+
+/// `elementwise/add`: `&a + &b`.
+fn add(c: &mut Criterion) {
+    let mut group = c.benchmark_group("elementwise/add");
+    let (a, b): (Small, Small) = (inline_tensor(1), inline_tensor(2));
+    let (pa, pb) = (a.to_array(), b.to_array());
+    compare(
+        &mut group,
+        &format!("inline-{SMALL}"),
+        SMALL,
+        || black_box(&a) + black_box(&b),
+        || {
+            let (pa, pb) = (black_box(&pa), black_box(&pb));
+            core::array::from_fn::<f32, SMALL, _>(|i| pa[i] + pb[i])
+        },
+    );
+    for len in HEAP_LENS {
+        let (a, b) = (heap_vector::<f32>(len, 1), heap_vector::<f32>(len, 2));
+        let (pa, pb) = (a.to_vec(), b.to_vec());
+        compare(
+            &mut group,
+            &format!("heap-{len}"),
+            len,
+            || black_box(&a) + black_box(&b),
+            || black_box(&pa).iter().zip(black_box(&pb)).map(|(x, y)| x + y).collect::<Vec<_>>(),
+        );
+    }
+    group.finish();
+}
+
+/// `elementwise/sum`: Σ xᵢ.
+fn sum(c: &mut Criterion) {
+    let mut group = c.benchmark_group("elementwise/sum");
+    let small: Small = inline_tensor(1);
+    let plain = small.to_array();
+    compare(
+        &mut group,
+        &format!("inline-{SMALL}"),
+        SMALL,
+        || black_box(&small).sum(),
+        || black_box(&plain).iter().sum::<f32>(),
+    );
+    for len in HEAP_LENS {
+        let tensor = heap_vector::<f32>(len, 1);
+        let plain = tensor.to_vec();
+        compare(
+            &mut group,
+            &format!("heap-{len}"),
+            len,
+            || black_box(&tensor).sum(),
+            || black_box(&plain).iter().sum::<f32>(),
+        );
+    }
+    group.finish();
+}
+
+/// `elementwise/softmax`: softmax along axis 1 (each row sums to 1).
+fn softmax(c: &mut Criterion) {
+    let mut group = c.benchmark_group("elementwise/softmax");
+    softmax_inline(&mut group);
+    for side in HEAP_SIDES {
+        let tensor = heap_matrix::<f32>(side, side, 1);
+        let plain = tensor.to_vec();
+        compare(
+            &mut group,
+            &format!("heap-{side}x{side}"),
+            side * side,
+            || black_box(&tensor).softmax(Axis::<1>),
+            || {
+                let mut out = black_box(&plain).clone();
+                out.chunks_exact_mut(side).for_each(softmax_row);
+                out
+            },
+        );
+    }
+    group.finish();
+}
+
+/// Softmax on an inline `Matrix<f32, SIDE, SIDE>` beside a loop over the rows of an
+/// array.
+fn softmax_inline(group: &mut BenchmarkGroup<'_, WallTime>) {
+    let tensor: Matrix<f32, SIDE, SIDE> = inline_tensor(1);
+    let plain = tensor.to_array();
+    compare(
+        group,
+        &format!("inline-{SIDE}x{SIDE}"),
+        SIDE * SIDE,
+        || black_box(&tensor).softmax(Axis::<1>),
+        || {
+            let mut out = *black_box(&plain);
+            out.iter_mut().for_each(|row| softmax_row(row));
+            out
+        },
+    );
+}
+
+/// Replaces `row` by its softmax, shifting by the maximum for stability.
+fn softmax_row(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut total = 0.0;
+    for x in row.iter_mut() {
+        *x = (*x - max).exp();
+        total += *x;
+    }
+    for x in row.iter_mut() {
+        *x /= total;
+    }
+}

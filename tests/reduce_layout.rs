@@ -1,0 +1,438 @@
+//! Reductions (sum, mean, max), normalisations (softmax, log_softmax, logsumexp) and
+//! layout changes (transpose, reshape, flatten, broadcast, concat, narrow).
+
+mod common;
+
+use common::{TestRng, assert_all_close, assert_close, assert_names_shapes};
+use fluxion::prelude::*;
+
+const RTOL: f64 = 8.0 * f64::EPSILON;
+
+/// A 2×3×4 tensor with element (i, j, k) = 100i + 10j + k, so every position is
+/// recognisable in a failure message, plus its data.
+fn labelled3() -> (Tensor3<f64, 2, 3, 4>, [[[f64; 4]; 3]; 2]) {
+    let array = std::array::from_fn(|i| {
+        std::array::from_fn(|j| std::array::from_fn(|k| (100 * i + 10 * j + k) as f64))
+    });
+    (Tensor3::from_array(array), array)
+}
+
+fn random_matrix(seed: u64) -> [[f64; 4]; 3] {
+    let mut rng = TestRng::new(seed);
+    std::array::from_fn(|_| std::array::from_fn(|_| 10.0 * rng.signed_unit()))
+}
+
+#[test]
+fn total_sum_mean_max() {
+    let m: Matrix<f64, 2, 3> = Matrix::from_array([[1., -2., 3.], [4., 5., -6.]]);
+    assert_eq!(m.sum(), 5.0);
+    assert_eq!(m.mean(), 5.0 / 6.0);
+    assert_eq!(m.max(), 5.0);
+    let (t, array) = labelled3();
+    let flat = array.as_flattened().as_flattened();
+    let total: f64 = flat.iter().sum();
+    assert_eq!(t.sum(), total);
+    assert_close(t.mean(), total / 24.0, RTOL);
+    assert_eq!(t.max(), 123.0);
+    let z: Vector<Complex64, 2> = Vector::from_array([Complex64::new(1., 2.), Complex64::new(3., -4.)]);
+    assert_eq!(z.sum(), Complex64::new(4., -2.));
+    assert_eq!(z.mean(), Complex64::new(2., -1.));
+    let d = DVector::from_shape_vec((Dyn(4),), vec![-3.0f32, -1.0, -2.0, -7.0]).unwrap();
+    assert_eq!(d.max(), -1.0);
+    assert_eq!(d.sum(), -13.0);
+}
+
+#[test]
+fn max_propagates_nan_and_is_negative_infinity_when_empty() {
+    let v: Vector<f64, 3> = Vector::from_array([1.0, f64::NAN, 2.0]);
+    assert!(v.max().is_nan());
+    let m: Matrix<f64, 2, 2> = Matrix::from_array([[1.0, f64::NAN], [3.0, 2.0]]);
+    let rows = m.max_axis(Axis::<1>);
+    assert!(rows[[0]].is_nan());
+    assert_eq!(rows[[1]], 3.0);
+    let empty = DVector::<f64>::zeros_shaped((Dyn(0),));
+    assert_eq!(empty.max(), f64::NEG_INFINITY);
+    assert_eq!(empty.sum(), 0.0);
+}
+
+#[test]
+fn matrix_reductions_along_each_axis() {
+    let data = random_matrix(1);
+    let m: Matrix<f64, 3, 4> = Matrix::from_array(data);
+    let col_sum: Vector<f64, 4> = m.sum_axis(Axis::<0>);
+    let row_sum: Vector<f64, 3> = m.sum_axis(Axis::<1>);
+    let col_mean: Vector<f64, 4> = m.mean_axis(Axis::<0>);
+    let row_mean: Vector<f64, 3> = m.mean_axis(Axis::<1>);
+    let col_max: Vector<f64, 4> = m.max_axis(Axis::<0>);
+    let row_max: Vector<f64, 3> = m.max_axis(Axis::<1>);
+    for j in 0..4 {
+        let column: Vec<f64> = (0..3).map(|i| data[i][j]).collect();
+        assert_close(col_sum[[j]], column.iter().sum(), RTOL);
+        assert_close(col_mean[[j]], column.iter().sum::<f64>() / 3.0, RTOL);
+        assert_eq!(col_max[[j]], column.iter().copied().fold(f64::MIN, f64::max));
+    }
+    for i in 0..3 {
+        assert_close(row_sum[[i]], data[i].iter().sum(), RTOL);
+        assert_close(row_mean[[i]], data[i].iter().sum::<f64>() / 4.0, RTOL);
+        assert_eq!(row_max[[i]], data[i].iter().copied().fold(f64::MIN, f64::max));
+    }
+
+    // The same reductions on dynamic and mixed shapes keep the remaining axes' kinds.
+    let d = DMatrix::from_shape_slice((Dyn(3), Dyn(4)), data.as_flattened()).unwrap();
+    let d_rows: DVector<f64> = d.sum_axis(Axis::<1>);
+    assert_eq!(d_rows.as_slice(), row_sum.as_slice());
+    let mixed =
+        Tensor::<f64, (Dyn, Const<4>), Heap>::from_shape_slice((Dyn(3), Const), data.as_flattened()).unwrap();
+    let mixed_cols: Vector<f64, 4, Heap> = mixed.max_axis(Axis::<0>);
+    assert_eq!(mixed_cols.as_slice(), col_max.as_slice());
+    let mixed_rows: DVector<f64> = mixed.mean_axis(Axis::<1>);
+    assert_eq!(mixed_rows.as_slice(), row_mean.as_slice());
+}
+
+#[test]
+fn rank3_reductions_along_each_axis() {
+    let (t, a) = labelled3();
+    let s0: Matrix<f64, 3, 4> = t.sum_axis(Axis::<0>);
+    let s1: Matrix<f64, 2, 4> = t.sum_axis(Axis::<1>);
+    let s2: Matrix<f64, 2, 3> = t.sum_axis(Axis::<2>);
+    let m1: Matrix<f64, 2, 4> = t.mean_axis(Axis::<1>);
+    let x0: Matrix<f64, 3, 4> = t.max_axis(Axis::<0>);
+    let x2: Matrix<f64, 2, 3> = t.max_axis(Axis::<2>);
+    for j in 0..3 {
+        for k in 0..4 {
+            assert_eq!(s0[[j, k]], a[0][j][k] + a[1][j][k]);
+            assert_eq!(x0[[j, k]], a[1][j][k]);
+        }
+    }
+    for i in 0..2 {
+        for k in 0..4 {
+            let sum = a[i][0][k] + a[i][1][k] + a[i][2][k];
+            assert_eq!(s1[[i, k]], sum);
+            assert_close(m1[[i, k]], sum / 3.0, RTOL);
+        }
+        for j in 0..3 {
+            assert_eq!(s2[[i, j]], a[i][j].iter().sum::<f64>());
+            assert_eq!(x2[[i, j]], a[i][j][3]);
+        }
+    }
+    let v: Vector<f64, 3> = Vector::from_array([1., 2., 4.]);
+    let total: Tensor0<f64> = v.sum_axis(Axis::<0>);
+    assert_eq!(total[[]], 7.0);
+}
+
+/// softmax, log_softmax and logsumexp of one line, by the shifted closed form.
+fn reference_line(x: &[f64]) -> (Vec<f64>, Vec<f64>, f64) {
+    let m = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let total: f64 = x.iter().map(|&v| (v - m).exp()).sum();
+    let lse = m + total.ln();
+    let softmax = x.iter().map(|&v| (v - m).exp() / total).collect();
+    let log_softmax = x.iter().map(|&v| (v - m) - total.ln()).collect();
+    (softmax, log_softmax, lse)
+}
+
+/// Rows of moderate values, of values near 1000 and of values at −1000.
+const SOFTMAX_DATA: [[f64; 4]; 3] =
+    [[0.5, -2., 3., 0.], [1000., 1001., 1002., 999.], [-1000., -1000., -1000., -1000.]];
+
+#[test]
+fn softmax_family_along_rows_and_columns() {
+    let data = SOFTMAX_DATA;
+    let m: Matrix<f64, 3, 4> = Matrix::from_array(data);
+    let sm = m.softmax(Axis::<1>);
+    let lsm = m.log_softmax(Axis::<1>);
+    let lse: Vector<f64, 3> = m.logsumexp(Axis::<1>);
+    // No overflow to ∞ or NaN at ±1000.
+    assert!(sm.iter().chain(lsm.iter()).chain(lse.iter()).all(|x| x.is_finite()));
+    for (i, row) in data.iter().enumerate() {
+        let (softmax, log_softmax, logsumexp) = reference_line(row);
+        // The current implementation rounds logsumexp at the magnitude of the inputs
+        // before subtracting it (see `softmax_keeps_full_precision_at_large_inputs`),
+        // so the tolerance here scales with that magnitude.
+        let rtol = RTOL * row.iter().fold(1.0, |acc: f64, x| acc.max(x.abs()));
+        for j in 0..4 {
+            assert_close(sm[[i, j]], softmax[j], rtol);
+            assert_close(lsm[[i, j]], log_softmax[j], rtol);
+        }
+        assert_close(lse[[i]], logsumexp, RTOL);
+        assert_close((0..4).map(|j| sm[[i, j]]).sum::<f64>(), 1.0, rtol);
+    }
+    // Moderate values are exact to a few ulps.
+    let (softmax, log_softmax, _) = reference_line(&data[0]);
+    assert_all_close(&sm.as_slice()[..4], &softmax, RTOL);
+    assert_all_close(&lsm.as_slice()[..4], &log_softmax, RTOL);
+    // Equal inputs of −1000 give ln 4 − 1000.
+    assert_close(lse[[2]], 4f64.ln() - 1000.0, RTOL);
+
+    // Along columns.
+    let sm0 = m.softmax(Axis::<0>);
+    let lse0: Vector<f64, 4> = m.logsumexp(Axis::<0>);
+    for j in 0..4 {
+        let column: Vec<f64> = (0..3).map(|i| data[i][j]).collect();
+        let (softmax, _, logsumexp) = reference_line(&column);
+        let rtol = RTOL * 1000.0;
+        for i in 0..3 {
+            assert_close(sm0[[i, j]], softmax[i], rtol);
+        }
+        assert_close(lse0[[j]], logsumexp, RTOL);
+        assert_close((0..3).map(|i| sm0[[i, j]]).sum::<f64>(), 1.0, rtol);
+    }
+}
+
+/// softmax and log_softmax compute `x − logsumexp(x)`, where logsumexp = m + ln Σ
+/// has already been rounded at the magnitude of the maximum m: the result carries an
+/// absolute error of about |m|·ε, so at inputs of 1000 an `f32` softmax is off by
+/// ~250 ulps and its lines no longer sum to 1 in `f32`. The shifted closed form
+/// `(x − m) − ln Σ exp(x − m)` has no such error.
+#[test]
+fn softmax_keeps_full_precision_at_large_inputs() {
+    let v: Vector<f32, 3> = Vector::from_array([1000.0, 1000.0, -1000.0]);
+    let sm = v.softmax(Axis::<0>);
+    assert_all_close(sm.as_slice(), &[0.5f32, 0.5, 0.0], 4.0 * f64::from(f32::EPSILON));
+    assert_close(sm.sum(), 1.0, 4.0 * f64::from(f32::EPSILON));
+    let lsm = v.log_softmax(Axis::<0>);
+    assert_close(lsm[[0]], -std::f32::consts::LN_2, 4.0 * f64::from(f32::EPSILON));
+
+    let m: Matrix<f64, 3, 4> = Matrix::from_array(SOFTMAX_DATA);
+    let (softmax, log_softmax, _) = reference_line(&SOFTMAX_DATA[1]);
+    assert_all_close(&m.softmax(Axis::<1>).as_slice()[4..8], &softmax, RTOL);
+    assert_all_close(&m.log_softmax(Axis::<1>).as_slice()[4..8], &log_softmax, RTOL);
+}
+
+#[test]
+fn softmax_along_the_middle_axis_of_a_rank3_tensor() {
+    let mut rng = TestRng::new(2);
+    let data: Vec<f64> = (0..24).map(|_| 50.0 * rng.signed_unit()).collect();
+    let t =
+        Tensor::<f64, (Dyn, Dyn, Const<4>), Heap>::from_shape_slice((Dyn(2), Dyn(3), Const), &data).unwrap();
+    let sm = t.softmax(Axis::<1>);
+    let lse: Tensor<f64, (Dyn, Const<4>), Heap> = t.logsumexp(Axis::<1>);
+    assert_eq!(lse.dims().as_slice(), &[2, 4]);
+    for i in 0..2 {
+        for k in 0..4 {
+            let line: Vec<f64> = (0..3).map(|j| data[(i * 3 + j) * 4 + k]).collect();
+            let (softmax, log_softmax, logsumexp) = reference_line(&line);
+            // Inputs up to 50 in magnitude: see `softmax_keeps_full_precision_at_large_inputs`.
+            let rtol = 50.0 * RTOL;
+            for j in 0..3 {
+                assert_close(sm[[i, j, k]], softmax[j], rtol);
+                assert_close(t.log_softmax(Axis::<1>)[[i, j, k]], log_softmax[j], rtol);
+            }
+            assert_close(lse[[i, k]], logsumexp, RTOL);
+        }
+    }
+}
+
+#[test]
+fn softmax_in_f32_does_not_overflow_at_large_inputs() {
+    let v: Vector<f32, 3> = Vector::from_array([1000.0, 1000.0, -1000.0]);
+    let sm = v.softmax(Axis::<0>);
+    // Up to the |max|·ε error described in `softmax_keeps_full_precision_at_large_inputs`.
+    let rtol = 1000.0 * 4.0 * f64::from(f32::EPSILON);
+    assert_all_close(sm.as_slice(), &[0.5, 0.5, 0.0], rtol);
+    assert_close(sm.sum(), 1.0, rtol);
+    assert_close(v.logsumexp(Axis::<0>)[[]], 1000.0 + std::f32::consts::LN_2, 4.0 * f64::from(f32::EPSILON));
+    // A line of −∞ has logsumexp −∞ rather than NaN.
+    let minus_inf: Vector<f64, 2> = Vector::full(f64::NEG_INFINITY);
+    assert_eq!(minus_inf.logsumexp(Axis::<0>)[[]], f64::NEG_INFINITY);
+}
+
+/// ln(e^∞ + e⁰) = ∞, but shifting by the maximum computes ∞ − ∞ = NaN inside the sum.
+/// The module documents the −∞ case; +∞ is the same kind of special case (SciPy and
+/// PyTorch return +∞).
+#[test]
+fn logsumexp_of_a_line_with_positive_infinity_is_infinity() {
+    let v: Vector<f64, 2> = Vector::from_array([f64::INFINITY, 0.0]);
+    assert_eq!(v.logsumexp(Axis::<0>)[[]], f64::INFINITY);
+}
+
+#[test]
+fn transpose_swaps_indices() {
+    let m: Matrix<f64, 2, 3> = Matrix::from_array([[1., 2., 3.], [4., 5., 6.]]);
+    let t: Matrix<f64, 3, 2> = m.transpose();
+    assert_eq!(t.to_array(), [[1., 4.], [2., 5.], [3., 6.]]);
+    assert_eq!(t.transpose(), m);
+    let d = DMatrix::from_shape_fn((Dyn(4), Dyn(7)), |[i, j]| (10 * i + j) as f64);
+    let dt = d.transpose();
+    assert_eq!(dt.dims().as_slice(), &[7, 4]);
+    for i in 0..4 {
+        for j in 0..7 {
+            assert_eq!(dt[[j, i]], d[[i, j]]);
+        }
+    }
+    let mixed =
+        Tensor::<f64, (Dyn, Const<3>), Heap>::from_shape_fn((Dyn(5), Const), |[i, j]| (i * 3 + j) as f64);
+    let mt: Tensor<f64, (Const<3>, Dyn), Heap> = mixed.transpose();
+    assert_eq!(mt[[2, 4]], 14.0);
+    // No conjugation.
+    let z: Matrix<Complex64, 1, 2> = Matrix::from_array([[Complex64::new(1., 1.), Complex64::new(0., -2.)]]);
+    assert_eq!(z.transpose().to_array(), [[Complex64::new(1., 1.)], [Complex64::new(0., -2.)]]);
+}
+
+#[test]
+fn reshape_and_flatten_keep_row_major_order() {
+    let (t, a) = labelled3();
+    let flat: Vector<f64, 24> = t.flatten();
+    assert_eq!(flat.as_slice(), a.as_flattened().as_flattened());
+    let m: Matrix<f64, 6, 4> = t.reshape();
+    // Element (i, j, k) of 2×3×4 is row 3i + j of the 6×4 matrix.
+    assert_eq!(m[[3 + 2, 1]], a[1][2][1]);
+    let t4: Tensor4<f64, 2, 2, 3, 2> = t.reshape();
+    // Flat offset of (1, 0, 2, 1) in 2×2×3×2 is ((1·2 + 0)·3 + 2)·2 + 1 = 17 = (1, 1, 1) in 2×3×4.
+    assert_eq!(t4[[1, 0, 2, 1]], a[1][1][1]);
+    let back: Tensor3<f64, 2, 3, 4> = t4.reshape();
+    assert_eq!(back, t);
+    let heap: Matrix<f64, 2, 3, Heap> = Matrix::from_array([[1., 2., 3.], [4., 5., 6.]]);
+    let column: Matrix<f64, 6, 1, Heap> = heap.reshape();
+    assert_eq!(column.as_slice(), heap.as_slice());
+    let scalar: Tensor0<f64> = Vector::<f64, 1>::from_array([9.0]).reshape();
+    assert_eq!(scalar[[]], 9.0);
+}
+
+#[test]
+fn try_reshape_checks_element_counts() {
+    let d = DMatrix::from_shape_vec((Dyn(2), Dyn(3)), vec![1., 2., 3., 4., 5., 6.]).unwrap();
+    let r = d.try_reshape((Dyn(3), Dyn(2))).unwrap();
+    assert_eq!(r.to_vec(), d.to_vec());
+    assert_eq!(r[[2, 0]], 5.0);
+    let v = d.try_reshape((Dyn(6),)).unwrap();
+    assert_eq!(v.dims().as_slice(), &[6]);
+    let s: Matrix<f64, 1, 6, Heap> = d.try_reshape(Default::default()).unwrap();
+    assert_eq!(s[[0, 5]], 6.0);
+    let error = d.try_reshape((Dyn(4), Dyn(2))).unwrap_err();
+    assert_names_shapes(&error, &[2, 3], &[4, 2]);
+    let error = d.try_reshape((Dyn(7),)).unwrap_err();
+    assert_names_shapes(&error, &[2, 3], &[7]);
+}
+
+#[test]
+fn broadcast_repeats_along_new_leading_axes() {
+    let bias: Vector<f64, 2> = Vector::from_array([1., 2.]);
+    let rows: Matrix<f64, 3, 2> = bias.broadcast();
+    assert_eq!(rows.to_array(), [[1., 2.]; 3]);
+    let cube: Tensor3<f64, 2, 3, 2> = bias.broadcast();
+    assert_eq!(cube.to_array(), [[[1., 2.]; 3]; 2]);
+    let m: Matrix<f64, 2, 2> = Matrix::from_array([[1., 2.], [3., 4.]]);
+    let batch: Tensor3<f64, 3, 2, 2> = m.broadcast();
+    for b in 0..3 {
+        for i in 0..2 {
+            for j in 0..2 {
+                assert_eq!(batch[[b, i, j]], m[[i, j]]);
+            }
+        }
+    }
+    let s: Tensor0<f64> = Tensor0::from_array([5.0]);
+    let filled: Vector<f64, 4> = s.broadcast();
+    assert_eq!(filled.to_array(), [5.0; 4]);
+}
+
+#[test]
+fn try_broadcast_to_checks_dynamic_trailing_dimensions() {
+    let v = DVector::from_shape_vec((Dyn(3),), vec![1., 2., 3.]).unwrap();
+    let b = v.try_broadcast_to((Dyn(2), Dyn(3))).unwrap();
+    assert_eq!(b.to_vec(), vec![1., 2., 3., 1., 2., 3.]);
+    let c = v.try_broadcast_to((Const::<2>, Dyn(1), Dyn(3))).unwrap();
+    assert_eq!(c.dims().as_slice(), &[2, 1, 3]);
+    assert_eq!(c.to_vec(), vec![1., 2., 3., 1., 2., 3.]);
+    let error = v.try_broadcast_to((Dyn(2), Dyn(4))).unwrap_err();
+    assert_names_shapes(&error, &[3], &[2, 4]);
+    let m = DMatrix::<f64>::zeros_shaped((Dyn(2), Dyn(3)));
+    let error = m.try_broadcast_to((Dyn(5), Dyn(3), Dyn(2))).unwrap_err();
+    assert_names_shapes(&error, &[2, 3], &[5, 3, 2]);
+}
+
+#[test]
+fn static_concat_along_both_axes() {
+    let a: Matrix<f64, 2, 3> = Matrix::from_array([[1., 2., 3.], [4., 5., 6.]]);
+    let b: Matrix<f64, 1, 3> = Matrix::from_array([[7., 8., 9.]]);
+    let c: Matrix<f64, 2, 2> = Matrix::from_array([[-1., -2.], [-3., -4.]]);
+    let below: Matrix<f64, 3, 3> = a.concat(Axis::<0>, &b);
+    assert_eq!(below.to_array(), [[1., 2., 3.], [4., 5., 6.], [7., 8., 9.]]);
+    let beside: Matrix<f64, 2, 5> = a.concat(Axis::<1>, &c);
+    assert_eq!(beside.to_array(), [[1., 2., 3., -1., -2.], [4., 5., 6., -3., -4.]]);
+    let v: Vector<f64, 2> = Vector::from_array([1., 2.]);
+    let w: Vector<f64, 1> = Vector::from_array([3.]);
+    let vw: Vector<f64, 3> = v.concat(Axis::<0>, &w);
+    assert_eq!(vw.to_array(), [1., 2., 3.]);
+    let (t, arr) = labelled3();
+    let u: Tensor3<f64, 2, 1, 4> = Tensor3::full(-1.0);
+    let tu: Tensor3<f64, 2, 4, 4> = t.concat(Axis::<1>, &u);
+    for i in 0..2 {
+        for k in 0..4 {
+            for j in 0..3 {
+                assert_eq!(tu[[i, j, k]], arr[i][j][k]);
+            }
+            assert_eq!(tu[[i, 3, k]], -1.0);
+        }
+    }
+}
+
+#[test]
+fn dynamic_concat_along_both_axes() {
+    let a = DMatrix::from_shape_vec((Dyn(2), Dyn(2)), vec![1., 2., 3., 4.]).unwrap();
+    let b = DMatrix::from_shape_vec((Dyn(1), Dyn(2)), vec![5., 6.]).unwrap();
+    let rows = a.concat(Axis::<0>, &b);
+    assert_eq!(rows.dims().as_slice(), &[3, 2]);
+    assert_eq!(rows.to_vec(), vec![1., 2., 3., 4., 5., 6.]);
+    let c = DMatrix::from_shape_vec((Dyn(2), Dyn(3)), vec![7., 8., 9., 10., 11., 12.]).unwrap();
+    let cols = a.try_concat(Axis::<1>, &c).unwrap();
+    assert_eq!(cols.dims().as_slice(), &[2, 5]);
+    assert_eq!(cols.to_vec(), vec![1., 2., 7., 8., 9., 3., 4., 10., 11., 12.]);
+    // A dynamic length concatenated with a static one.
+    let mixed = Tensor::<f64, (Dyn, Const<2>), Heap>::from_shape_vec((Dyn(1), Const), vec![0., -1.]).unwrap();
+    let fixed: Matrix<f64, 2, 2, Heap> = Matrix::from_array([[1., 2.], [3., 4.]]);
+    let joined: Tensor<f64, (Dyn, Const<2>), Heap> = mixed.concat(Axis::<0>, &fixed);
+    assert_eq!(joined.to_vec(), vec![0., -1., 1., 2., 3., 4.]);
+}
+
+#[test]
+fn dynamic_concat_rejects_a_mismatch_of_the_other_axis() {
+    let a = DMatrix::<f64>::zeros_shaped((Dyn(2), Dyn(3)));
+    let b = DMatrix::<f64>::zeros_shaped((Dyn(4), Dyn(2)));
+    let error = a.try_concat(Axis::<0>, &b).unwrap_err();
+    assert_names_shapes(&error, &[2, 3], &[4, 2]);
+    let error = a.try_concat(Axis::<1>, &b).unwrap_err();
+    assert_names_shapes(&error, &[2, 3], &[4, 2]);
+    // Only the other axis matters: different lengths along the concatenated axis are fine.
+    let c = DMatrix::<f64>::zeros_shaped((Dyn(2), Dyn(7)));
+    assert_eq!(a.try_concat(Axis::<1>, &c).unwrap().dims().as_slice(), &[2, 10]);
+}
+
+#[test]
+fn narrow_takes_a_static_window() {
+    let (t, a) = labelled3();
+    let middle: Tensor3<f64, 2, 2, 4> = t.narrow::<1, 1, 2>();
+    let last: Tensor3<f64, 2, 3, 1> = t.narrow::<2, 3, 1>();
+    let first: Tensor3<f64, 1, 3, 4> = t.narrow::<0, 0, 1>();
+    for i in 0..2 {
+        for j in 0..3 {
+            for k in 0..4 {
+                if (1..3).contains(&j) {
+                    assert_eq!(middle[[i, j - 1, k]], a[i][j][k]);
+                }
+                if k == 3 {
+                    assert_eq!(last[[i, j, 0]], a[i][j][k]);
+                }
+                if i == 0 {
+                    assert_eq!(first[[i, j, k]], a[i][j][k]);
+                }
+            }
+        }
+    }
+    let v: Vector<f64, 5> = Vector::from_array([0., 1., 2., 3., 4.]);
+    let whole: Vector<f64, 5> = v.narrow::<0, 0, 5>();
+    assert_eq!(whole, v);
+    assert_eq!(v.narrow::<0, 2, 3>().to_array(), [2., 3., 4.]);
+}
+
+#[test]
+fn try_narrow_checks_dynamic_axes() {
+    let d = DMatrix::from_shape_fn((Dyn(4), Dyn(3)), |[i, j]| (10 * i + j) as f64);
+    let rows: Tensor<f64, (Const<2>, Dyn), Heap> = d.try_narrow::<0, 2, 2>().unwrap();
+    assert_eq!(rows.to_vec(), vec![20., 21., 22., 30., 31., 32.]);
+    let cols: Tensor<f64, (Dyn, Const<1>), Heap> = d.narrow::<1, 1, 1>();
+    assert_eq!(cols.to_vec(), vec![1., 11., 21., 31.]);
+    let error = d.try_narrow::<0, 3, 2>().unwrap_err();
+    assert!(error.to_string().contains("[4, 3]"), "{error}");
+    assert!(d.try_narrow::<1, 0, 4>().is_err());
+    assert!(d.try_narrow::<1, 0, 3>().is_ok());
+}
