@@ -3,7 +3,8 @@
 //! - `gemm/{f32,f64}/{1thread,2threads}` and `gemm/c64/1thread`: square matrix products
 //!   beside the `gemm` and `matrixmultiply` crates, a naive loop and a handwritten one;
 //! - `products/{dot,inner,hadamard,outer,matvec}`: the other products beside loops;
-//! - `elementwise/{exp,tanh,relu,add,scale,sum,softmax}`: maps and reductions beside loops.
+//! - `elementwise/{exp,tanh,relu,add,scale,sum,softmax}`: maps and reductions beside loops;
+//! - `w1/mlp_gradient`: reverse mode on an MLP beside hand-written backpropagation.
 //!
 //! Run one group with e.g. `cargo bench --bench main -- gemm/f32/1thread`; smoke-test
 //! everything (one iteration each) with `cargo test --benches`.
@@ -15,5 +16,6 @@ mod common;
 mod elementwise;
 mod gemm;
 mod products;
+mod w1;
 
-criterion::criterion_main!(gemm::benches, products::benches, elementwise::benches);
+criterion::criterion_main!(gemm::benches, products::benches, elementwise::benches, w1::benches);

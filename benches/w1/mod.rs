@@ -1,0 +1,30 @@
+//! Workload W1 (see `model.rs`): the gradient of a 6→32→32→3 MLP's loss with respect
+//! to its 1379 parameters, by fluxion's reverse mode (`ours`) beside hand-written
+//! backpropagation over fixed-size arrays (`handwritten`). Group `w1/mlp_gradient`.
+
+pub mod model;
+
+use criterion::{Criterion, black_box, criterion_group};
+
+use self::model::{ArrayMlp, Mlp, fluxion_gradient, handwritten_gradient, sample};
+use crate::common::config;
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = mlp_gradient
+}
+
+fn mlp_gradient(c: &mut Criterion) {
+    let model = Mlp::new(1);
+    let (x, t) = sample();
+    let arrays = ArrayMlp::from(&model);
+    let (x_array, t_array) = (x.to_array(), t.to_array());
+    let mut gradient = ArrayMlp::default();
+    let mut group = c.benchmark_group("w1/mlp_gradient");
+    group.bench_function("ours", |b| b.iter(|| fluxion_gradient(black_box(&model), &x, &t)));
+    group.bench_function("handwritten", |b| {
+        b.iter(|| handwritten_gradient(black_box(&arrays), &x_array, &t_array, &mut gradient))
+    });
+    group.finish();
+}
