@@ -2,7 +2,8 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
-use syn::{Ident, Index, Member, WhereClause, parse_quote};
+use syn::spanned::Spanned;
+use syn::{Ident, Index, Member, WhereClause, parse_quote, parse_quote_spanned};
 
 use crate::ast::{Field, Input, Style};
 
@@ -33,7 +34,7 @@ fn where_with(input: &Input, filter: impl Fn(&Field) -> Option<TokenStream>) -> 
     for field in &input.fields {
         if let Some(bound) = filter(field) {
             let ty = field.ty;
-            clause.predicates.push(parse_quote!(#ty: #bound));
+            clause.predicates.push(parse_quote_spanned!(ty.span()=> #ty: #bound));
         }
     }
     clause

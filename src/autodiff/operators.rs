@@ -43,6 +43,7 @@ pub trait RealOutput: Scalar {}
 impl RealOutput for f32 {}
 impl RealOutput for f64 {}
 
+#[diagnostic::do_not_recommend]
 impl<T: Scalar> Trace for T {
     type Traced = Var<T>;
     fn trace(&self) -> Var<T> {

@@ -102,6 +102,11 @@ pub trait VectorSpace: Clone + RealLeaves + 'static {
 /// x.move_by(&step);
 /// assert_eq!(x.to_array(), [1.5, 1.0]);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not differentiable",
+    label = "no tangent space for this type",
+    note = "scalars, tensors, arrays, tuples, `Vec`s and `#[derive(Differentiable)]` structs are; mark a constant struct field `#[no_derivative]`"
+)]
 pub trait Differentiable {
     /// The type of directions in which a value moves (a tangent's tangent is itself).
     type Tangent: VectorSpace;
@@ -134,6 +139,7 @@ fn real_from_f64<R: RealScalar>(x: f64) -> R {
     R::from_f64(x)
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: Scalar> RealLeaves for T {
     fn for_each_real(&self, f: &mut dyn FnMut(f64)) {
         f(self.re().to_f64());
@@ -148,6 +154,7 @@ impl<T: Scalar> RealLeaves for T {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: Scalar> VectorSpace for T {
     fn zero_like(&self) -> Self {
         T::zero()
@@ -162,6 +169,7 @@ impl<T: Scalar> VectorSpace for T {
 }
 
 /// Every scalar is differentiable and is its own tangent.
+#[diagnostic::do_not_recommend]
 impl<T: Scalar> Differentiable for T {
     type Tangent = T;
     fn try_move_by(&mut self, offset: &T) -> Result<(), ShapeError> {
