@@ -23,7 +23,8 @@ fn main() {
     let x: Vector<f64, 3> = Vector::from_array([0.5, -1.0, 2.0]);
     let target: Vector<f64, 2> = Vector::from_array([0.25, -0.5]);
     for step in 0..50 {
-        let (value, gradient): (f64, LayerTangent) = value_and_grad(|l: LayerTraced| loss(l, &x, &target), &layer);
+        let (value, gradient): (f64, LayerTangent) =
+            value_and_grad(|l: LayerTraced| loss(l, &x, &target), &layer);
         if step % 10 == 0 {
             println!("step {step:2}: loss {value:.6}");
         }

@@ -5,29 +5,32 @@
 mod model;
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use fluxion::autodiff::check::{CheckOptions, check_grad};
 use fluxion::prelude::*;
 use model::{ArrayMlp, Mlp, MlpTraced, fluxion_gradient, handwritten_gradient, loss, sample};
 
-/// Counts allocations and live bytes, to measure what one gradient allocates.
+/// Counts allocations and live bytes per thread, to measure what one gradient
+/// allocates while other tests run on other threads.
 struct CountingAllocator;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    static LIVE_BYTES: Cell<isize> = const { Cell::new(0) };
+}
 
 // SAFETY: every method forwards to the system allocator with the same arguments; the
 // counters have no effect on the memory handed out.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        ALLOCATIONS.set(ALLOCATIONS.get() + 1);
+        LIVE_BYTES.set(LIVE_BYTES.get() + layout.size() as isize);
         // SAFETY: the caller's contract for `layout` is passed on unchanged.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        LIVE_BYTES.set(LIVE_BYTES.get() - layout.size() as isize);
         // SAFETY: `ptr` was allocated by `System` with this `layout` (through `alloc`).
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -71,19 +74,17 @@ fn repeated_gradients_do_not_grow_memory() {
     for _ in 0..10 {
         fluxion_gradient(&model, &x, &t);
     }
-    let live_before = LIVE_BYTES.load(Ordering::Relaxed);
-    let allocations_before = ALLOCATIONS.load(Ordering::Relaxed);
+    let live_before = LIVE_BYTES.get();
+    let allocations_before = ALLOCATIONS.get();
     let rounds = 200;
     for _ in 0..rounds {
         std::hint::black_box(fluxion_gradient(&model, &x, &t));
     }
-    let per_gradient = (ALLOCATIONS.load(Ordering::Relaxed) - allocations_before) / rounds;
-    let growth = LIVE_BYTES.load(Ordering::Relaxed) - live_before;
+    let per_gradient = (ALLOCATIONS.get() - allocations_before) / rounds;
+    let growth = LIVE_BYTES.get() - live_before;
     println!(
         "W1: {per_gradient} allocations per gradient, live-byte growth over {rounds} gradients: {growth}"
     );
-    // Other test threads may allocate concurrently; a leak of one gradient's tape would
-    // be tens of kilobytes per round, millions over the run.
-    assert!(growth < 64 * 1024, "memory grew by {growth} bytes over {rounds} gradients");
+    assert_eq!(growth, 0, "memory grew by {growth} bytes over {rounds} gradients");
     assert!(per_gradient < 64, "{per_gradient} allocations per gradient");
 }

@@ -90,6 +90,30 @@ pub fn matmul_into<T: Scalar>(
     plain_loop(k, n, a, b, conjugate, out);
 }
 
+/// The pullback of y = A·x for a row-major m×k matrix A, in one pass over A:
+/// Ā = ȳ ⊗ conj(x) (written into `a_bar`) and x̄ = Aᴴ·ȳ (written into `x_bar`).
+///
+/// # Panics
+/// When a slice's length does not match m and k.
+#[inline(always)]
+pub fn matvec_pullback<T: Scalar>(a: &[T], x: &[T], y_bar: &[T], a_bar: &mut [T], x_bar: &mut [T]) {
+    let k = x.len();
+    assert!(
+        a.len() == y_bar.len() * k && a_bar.len() == a.len() && x_bar.len() == k,
+        "matvec_pullback: lengths"
+    );
+    x_bar.fill(T::zero());
+    if k == 0 {
+        return;
+    }
+    for ((a_row, a_bar_row), &g) in a.chunks_exact(k).zip(a_bar.chunks_exact_mut(k)).zip(y_bar) {
+        for (((&a_ij, a_bar_ij), &x_j), x_bar_j) in a_row.iter().zip(a_bar_row).zip(x).zip(x_bar.iter_mut()) {
+            *a_bar_ij = g * x_j.conj();
+            *x_bar_j += a_ij.conj() * g;
+        }
+    }
+}
+
 /// One past the largest offset a view of an r×c matrix touches.
 fn span<T>(view: MatRef<'_, T>, rows: usize, cols: usize) -> usize {
     if rows == 0 || cols == 0 { 0 } else { (rows - 1) * view.row_stride + (cols - 1) * view.col_stride + 1 }

@@ -5,7 +5,7 @@
 //! The inner dimensions are one type parameter repeated, so a static mismatch is a
 //! compile error; a dynamic mismatch is a [`ShapeError`].
 
-use crate::backend::cpu::{MatRef, matmul_into};
+use crate::backend::cpu::{MatRef, matmul_into, matvec_pullback};
 use crate::error::{ShapeError, or_panic};
 use crate::scalar::Scalar;
 use crate::shape::{Dim, Shape};
@@ -188,15 +188,15 @@ where
         rhs: &Tensor<T, (I,), K>,
         out_bar: &Self::Output,
     ) -> (Self, Tensor<T, (I,), K>) {
-        let (mut a_bar, mut b_bar) = (Tensor::zeros_shaped(self.shape()), Tensor::zeros_shaped(rhs.shape()));
-        let (m, k) = (self.shape().0.size(), self.shape().1.size());
-        pullback_2d(
-            (m, k, 1),
-            (self.as_slice(), rhs.as_slice(), out_bar.as_slice()),
+        let (mut a_bar, mut x_bar) = (Tensor::zeros_shaped(self.shape()), Tensor::zeros_shaped(rhs.shape()));
+        matvec_pullback(
+            self.as_slice(),
+            rhs.as_slice(),
+            out_bar.as_slice(),
             a_bar.as_mut_slice(),
-            b_bar.as_mut_slice(),
+            x_bar.as_mut_slice(),
         );
-        (a_bar, b_bar)
+        (a_bar, x_bar)
     }
 }
 

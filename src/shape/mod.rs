@@ -118,10 +118,25 @@ pub trait FlatArray<T>: Copy {
     fn as_flat_mut(&mut self) -> &mut [T];
 }
 
+/// Writes `f(i)` into every element after the first. Filling an array with its first
+/// element and then writing the rest is a plain loop the compiler vectorises, where
+/// nested `array::from_fn` closures are not inlined.
+#[inline(always)]
+fn fill_rest<T>(flat: &mut [T], mut f: impl FnMut(usize) -> T) {
+    for (i, x) in flat.iter_mut().enumerate().skip(1) {
+        *x = f(i);
+    }
+}
+
 impl<T: Copy, const A: usize> FlatArray<T> for [T; A] {
     #[inline(always)]
-    fn from_flat_fn(f: impl FnMut(usize) -> T) -> Self {
-        core::array::from_fn(f)
+    fn from_flat_fn(mut f: impl FnMut(usize) -> T) -> Self {
+        if A == 0 {
+            return core::array::from_fn(f);
+        }
+        let mut array = [f(0); A];
+        fill_rest(&mut array, f);
+        array
     }
     #[inline(always)]
     fn as_flat(&self) -> &[T] {
@@ -136,7 +151,12 @@ impl<T: Copy, const A: usize> FlatArray<T> for [T; A] {
 impl<T: Copy, const A: usize, const B: usize> FlatArray<T> for [[T; B]; A] {
     #[inline(always)]
     fn from_flat_fn(mut f: impl FnMut(usize) -> T) -> Self {
-        core::array::from_fn(|i| core::array::from_fn(|j| f(i * B + j)))
+        if A * B == 0 {
+            return core::array::from_fn(|i| core::array::from_fn(|j| f(i * B + j)));
+        }
+        let mut array = [[f(0); B]; A];
+        fill_rest(array.as_flat_mut(), f);
+        array
     }
     #[inline(always)]
     fn as_flat(&self) -> &[T] {
@@ -151,7 +171,14 @@ impl<T: Copy, const A: usize, const B: usize> FlatArray<T> for [[T; B]; A] {
 impl<T: Copy, const A: usize, const B: usize, const C: usize> FlatArray<T> for [[[T; C]; B]; A] {
     #[inline(always)]
     fn from_flat_fn(mut f: impl FnMut(usize) -> T) -> Self {
-        core::array::from_fn(|i| core::array::from_fn(|j| core::array::from_fn(|k| f((i * B + j) * C + k))))
+        if A * B * C == 0 {
+            return core::array::from_fn(|i| {
+                core::array::from_fn(|j| core::array::from_fn(|k| f((i * B + j) * C + k)))
+            });
+        }
+        let mut array = [[[f(0); C]; B]; A];
+        fill_rest(array.as_flat_mut(), f);
+        array
     }
     #[inline(always)]
     fn as_flat(&self) -> &[T] {
@@ -168,11 +195,16 @@ impl<T: Copy, const A: usize, const B: usize, const C: usize, const D: usize> Fl
 {
     #[inline(always)]
     fn from_flat_fn(mut f: impl FnMut(usize) -> T) -> Self {
-        core::array::from_fn(|i| {
-            core::array::from_fn(|j| {
-                core::array::from_fn(|k| core::array::from_fn(|l| f(((i * B + j) * C + k) * D + l)))
-            })
-        })
+        if A * B * C * D == 0 {
+            return core::array::from_fn(|i| {
+                core::array::from_fn(|j| {
+                    core::array::from_fn(|k| core::array::from_fn(|l| f(((i * B + j) * C + k) * D + l)))
+                })
+            });
+        }
+        let mut array = [[[[f(0); D]; C]; B]; A];
+        fill_rest(array.as_flat_mut(), f);
+        array
     }
     #[inline(always)]
     fn as_flat(&self) -> &[T] {
