@@ -4,7 +4,9 @@
 //!   beside the `gemm` and `matrixmultiply` crates, a naive loop and a handwritten one;
 //! - `products/{dot,inner,hadamard,outer,matvec}`: the other products beside loops;
 //! - `elementwise/{exp,tanh,relu,add,scale,sum,softmax}`: maps and reductions beside loops;
-//! - `w1/mlp_gradient`: reverse mode on an MLP beside hand-written backpropagation.
+//! - `w1/mlp_gradient`: reverse mode on an MLP beside hand-written backpropagation;
+//! - `w6/ur5_jacobian`, `w6/distance_hessian`: forward mode on a robot arm beside a
+//!   hand-written Jacobian and num-dual.
 //!
 //! Run one group with e.g. `cargo bench --bench main -- gemm/f32/1thread`; smoke-test
 //! everything (one iteration each) with `cargo test --benches`.
@@ -17,5 +19,6 @@ mod elementwise;
 mod gemm;
 mod products;
 mod w1;
+mod w6;
 
-criterion::criterion_main!(gemm::benches, products::benches, elementwise::benches, w1::benches);
+criterion::criterion_main!(gemm::benches, products::benches, elementwise::benches, w1::benches, w6::benches);

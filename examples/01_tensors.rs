@@ -1,6 +1,9 @@
 //! A tour of fluxion's tensors: static shapes, the product table, reductions and
 //! layout changes, and dynamic shapes with run-time checks.
 
+// The first lines are the README's quickstart verbatim, `clone` and `&` included.
+#![allow(clippy::clone_on_copy, clippy::op_ref)]
+
 use fluxion::prelude::*;
 
 fn main() {

@@ -5,6 +5,9 @@
 //! - Reverse mode on a tape (with `std`): [`Var`], [`grad`], [`value_and_grad`],
 //!   [`vjp`], auxiliary outputs, [`stop_gradient`], and [`record_unary`] /
 //!   [`record_binary`] for new primitives with their own rules.
+//! - Forward mode: [`Dual`] numbers (a [`Scalar`](crate::Scalar), so tensors of
+//!   duals and scalar-generic code compute Jacobian-vector products), and with `std`
+//!   [`jvp`], [`linearize`], [`jacfwd`], [`jacrev`], [`hessian`], [`hvp`].
 //! - [`check`]: the finite-difference gradient checker.
 //!
 //! # Complex numbers
@@ -14,10 +17,13 @@
 //! `z − lr·grad` descends. Every pullback is the adjoint of the differential under
 //! that inner product; for a holomorphic f it is x̄ = conj(f′(x))·ȳ.
 
+mod dual;
 pub mod tangent;
 
 #[cfg(feature = "std")]
 pub mod check;
+#[cfg(feature = "std")]
+mod forward;
 #[cfg(feature = "std")]
 mod operators;
 #[cfg(feature = "std")]
@@ -25,7 +31,10 @@ mod tape;
 #[cfg(feature = "std")]
 mod var_ops;
 
+pub use dual::Dual;
 pub use fluxion_derive::Differentiable;
+#[cfg(feature = "std")]
+pub use forward::{Lift, Unlift, hessian, hvp, jacfwd, jacrev, jvp, linearize};
 #[cfg(feature = "std")]
 pub use operators::{
     Pullback, RealOutput, Trace, grad, grad_with_aux, value_and_grad, value_and_grad_with_aux, vjp,

@@ -42,6 +42,8 @@ pub trait RealOutput: Scalar {}
 
 impl RealOutput for f32 {}
 impl RealOutput for f64 {}
+/// Reverse mode over duals (forward-over-reverse) differentiates dual outputs.
+impl<T: RealOutput, const N: usize> RealOutput for super::dual::Dual<T, N> {}
 
 #[diagnostic::do_not_recommend]
 impl<T: Scalar> Trace for T {

@@ -58,6 +58,11 @@ pub trait Scalar:
     fn powi(self, n: i32) -> Self;
     /// Real power.
     fn powf(self, p: Self::Real) -> Self;
+
+    /// (sin x, cos x), computed together where that is cheaper.
+    fn sin_cos(self) -> (Self, Self) {
+        (self.sin(), self.cos())
+    }
 }
 
 /// A real element type: `f32` or `f64`.
@@ -162,6 +167,10 @@ macro_rules! impl_real {
             #[inline(always)]
             fn powf(self, p: $t) -> $t {
                 Float::powf(self, p)
+            }
+            #[inline(always)]
+            fn sin_cos(self) -> ($t, $t) {
+                Float::sin_cos(self)
             }
         }
 

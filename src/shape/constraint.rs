@@ -172,7 +172,7 @@ where
 #[diagnostic::on_unimplemented(
     message = "cannot reshape `{Self}` into `{Target}`: the element counts differ",
     label = "the product of the dimensions must be the same on both sides",
-    note = "reshape keeps every element in row-major order; for shapes with `Dyn` dimensions use `try_reshape`"
+    note = "reshape keeps every element in row-major order; static dimensions are checked up to 1024 each (and powers of two up to 4096): beyond that, or with `Dyn` dimensions, use `try_reshape`"
 )]
 pub trait SameElementCount<Target> {}
 
@@ -189,7 +189,7 @@ where
 #[diagnostic::on_unimplemented(
     message = "cannot concatenate an axis of length `{Self}` with one of length `{Rhs}` into length `{Out}`",
     label = "the output length must be the sum of the input lengths",
-    note = "static lengths must add up: `Const<A>` with `Const<B>` gives `Const<A + B>`; a `Dyn` on either side gives `Dyn`"
+    note = "static lengths must add up: `Const<A>` with `Const<B>` gives `Const<A + B>` (checked up to 1024); a `Dyn` on either side gives `Dyn`"
 )]
 pub trait AddsUpTo<Rhs: Dim, Out: Dim>: Dim {
     /// The concatenated dimension.
@@ -236,7 +236,7 @@ impl AddsUpTo<Dyn, Dyn> for Dyn {
 #[diagnostic::on_unimplemented(
     message = "cannot take {LEN} elements starting at index {START} from an axis of length `{Self}`",
     label = "the slice runs past the end of the axis",
-    note = "a static slice needs START + LEN ≤ the axis length"
+    note = "a static slice needs START + LEN ≤ the axis length; static lengths are checked up to 1024 (and powers of two up to 4096): beyond that, use a `Dyn` axis"
 )]
 pub trait FitsSlice<const START: usize, const LEN: usize>: Dim {
     /// Whether the slice fits (always `true` for static lengths).

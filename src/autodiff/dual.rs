@@ -1,0 +1,337 @@
+//! Forward mode: dual numbers x + Σₖ ẋₖ·εₖ with εₖεⱼ = 0, carrying `N` tangent
+//! directions at once.
+//!
+//! [`Dual<T, N>`] is itself a [`Scalar`] (and a [`RealScalar`] when `T` is), so every
+//! tensor operation, and any code generic over the scalar type, computes its
+//! Jacobian-vector products when run on duals: the forward kernels are the JVP rules,
+//! applied to dual elements. Elementary functions take their derivatives from the one
+//! table, [`Elementary::derivative`]: ẏ = f′(x)·ẋ. Duals nest: `Dual<Dual<f64>>`
+//! carries second derivatives, and `Var<Tensor<Dual<f64>, …>>` runs reverse mode over
+//! duals (forward-over-reverse, for Hessian-vector products).
+//!
+//! # Complex numbers
+//!
+//! On `Dual<Complex64>` the tangent is complex. For a holomorphic f (exp, sin,
+//! polynomials, …), seeding ẋ = 1 gives the complex derivative f′(z) as the output
+//! tangent. This is the forward view of the same convention as reverse mode, where a
+//! holomorphic f has the pullback x̄ = conj(f′(x))·ȳ.
+//!
+//! # Examples
+//! ```
+//! use fluxion::autodiff::Dual;
+//! use fluxion::prelude::*;
+//!
+//! fn cube<S: RealScalar>(x: S) -> S {
+//!     x * x * x
+//! }
+//! let y = cube(Dual::variable(2.0));
+//! assert_eq!((y.value(), y.tangent()[0]), (8.0, 12.0));
+//! ```
+
+// The product and quotient rules mix `+`, `−` and `*` inside `Mul` and `Div`.
+#![allow(clippy::suspicious_arithmetic_impl)]
+
+use core::fmt;
+use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Rem, RemAssign, Sub, SubAssign};
+
+use num_traits::{Num, One, Zero};
+
+use crate::ops::elementwise::Elementary;
+use crate::scalar::{RealScalar, Scalar};
+
+/// A dual number: a value and `N` tangents (directional derivatives).
+#[derive(Clone, Copy, PartialEq)]
+pub struct Dual<T, const N: usize = 1> {
+    value: T,
+    tangent: [T; N],
+}
+
+impl<T: Scalar, const N: usize> Dual<T, N> {
+    /// The dual with this value and these tangents.
+    pub fn new(value: T, tangent: [T; N]) -> Self {
+        Dual { value, tangent }
+    }
+
+    /// A constant: all tangents zero.
+    pub fn constant(value: T) -> Self {
+        Dual { value, tangent: [T::zero(); N] }
+    }
+
+    /// The value.
+    pub fn value(&self) -> T {
+        self.value
+    }
+
+    /// The tangents.
+    pub fn tangent(&self) -> [T; N] {
+        self.tangent
+    }
+
+    /// y = f(x) for an elementary f, with ẏ = f′(x)·ẋ from the derivative table.
+    #[inline(always)]
+    pub fn elementary(self, f: Elementary<T::Real>) -> Self {
+        let y = f.apply(self.value);
+        let slope = f.derivative(self.value, y);
+        Dual { value: y, tangent: self.tangent.map(|t| slope * t) }
+    }
+
+    /// c·x for a constant c (cheaper than multiplying by `Dual::constant(c)`).
+    #[inline(always)]
+    pub fn scale(self, c: T) -> Self {
+        self.map_parts(|x| x * c)
+    }
+
+    fn map_parts<U>(self, f: impl Fn(T) -> U) -> Dual<U, N> {
+        Dual { value: f(self.value), tangent: self.tangent.map(f) }
+    }
+}
+
+impl<T: Scalar> Dual<T, 1> {
+    /// The variable x itself: value `value`, tangent 1.
+    pub fn variable(value: T) -> Self {
+        Dual { value, tangent: [T::one()] }
+    }
+}
+
+impl<T: fmt::Debug, const N: usize> fmt::Debug for Dual<T, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Dual({:?}, {:?})", self.value, self.tangent)
+    }
+}
+
+impl<T: fmt::Display, const N: usize> fmt::Display for Dual<T, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.value)?;
+        for (k, t) in self.tangent.iter().enumerate() {
+            write!(f, " + ({t})ε{k}")?;
+        }
+        Ok(())
+    }
+}
+
+impl<T: Scalar, const N: usize> Add for Dual<T, N> {
+    type Output = Self;
+    #[inline(always)]
+    fn add(self, rhs: Self) -> Self {
+        Dual {
+            value: self.value + rhs.value,
+            tangent: core::array::from_fn(|k| self.tangent[k] + rhs.tangent[k]),
+        }
+    }
+}
+
+impl<T: Scalar, const N: usize> Sub for Dual<T, N> {
+    type Output = Self;
+    #[inline(always)]
+    fn sub(self, rhs: Self) -> Self {
+        Dual {
+            value: self.value - rhs.value,
+            tangent: core::array::from_fn(|k| self.tangent[k] - rhs.tangent[k]),
+        }
+    }
+}
+
+impl<T: Scalar, const N: usize> Mul for Dual<T, N> {
+    type Output = Self;
+    /// (a + ȧε)(b + ḃε) = ab + (aḃ + ȧb)ε.
+    #[inline(always)]
+    fn mul(self, rhs: Self) -> Self {
+        Dual {
+            value: self.value * rhs.value,
+            tangent: core::array::from_fn(|k| self.value * rhs.tangent[k] + self.tangent[k] * rhs.value),
+        }
+    }
+}
+
+impl<T: Scalar, const N: usize> Div for Dual<T, N> {
+    type Output = Self;
+    /// y = a/b, ẏ = (ȧ − y·ḃ)/b.
+    #[inline(always)]
+    fn div(self, rhs: Self) -> Self {
+        let y = self.value / rhs.value;
+        Dual {
+            value: y,
+            tangent: core::array::from_fn(|k| (self.tangent[k] - y * rhs.tangent[k]) / rhs.value),
+        }
+    }
+}
+
+impl<T: Scalar, const N: usize> Rem for Dual<T, N> {
+    type Output = Self;
+    /// r = a − q·b with q = trunc(a/b) locally constant: ṙ = ȧ − q·ḃ.
+    fn rem(self, rhs: Self) -> Self {
+        let r = self.value % rhs.value;
+        let quotient = (self.value - r) / rhs.value;
+        Dual { value: r, tangent: core::array::from_fn(|k| self.tangent[k] - quotient * rhs.tangent[k]) }
+    }
+}
+
+impl<T: Scalar, const N: usize> Neg for Dual<T, N> {
+    type Output = Self;
+    #[inline(always)]
+    fn neg(self) -> Self {
+        self.map_parts(|x| -x)
+    }
+}
+
+macro_rules! reference_operators {
+    ($($Trait:ident $method:ident),*) => {$(
+        impl<T: Scalar, const N: usize> $Trait<&Dual<T, N>> for &Dual<T, N> {
+            type Output = Dual<T, N>;
+            #[inline(always)]
+            fn $method(self, rhs: &Dual<T, N>) -> Dual<T, N> {
+                $Trait::$method(*self, *rhs)
+            }
+        }
+    )*};
+}
+
+reference_operators!(Add add, Sub sub, Mul mul, Div div);
+
+impl<T: Scalar, const N: usize> Neg for &Dual<T, N> {
+    type Output = Dual<T, N>;
+    #[inline(always)]
+    fn neg(self) -> Dual<T, N> {
+        -*self
+    }
+}
+
+macro_rules! assign_operators {
+    ($($Assign:ident $assign:ident $op:tt),*) => {$(
+        impl<T: Scalar, const N: usize> $Assign for Dual<T, N> {
+            #[inline(always)]
+            fn $assign(&mut self, rhs: Self) {
+                *self = *self $op rhs;
+            }
+        }
+    )*};
+}
+
+assign_operators!(AddAssign add_assign +, SubAssign sub_assign -, MulAssign mul_assign *, DivAssign div_assign /, RemAssign rem_assign %);
+
+impl<T: Scalar, const N: usize> Zero for Dual<T, N> {
+    fn zero() -> Self {
+        Dual::constant(T::zero())
+    }
+    fn is_zero(&self) -> bool {
+        self.value.is_zero() && self.tangent.iter().all(Zero::is_zero)
+    }
+}
+
+impl<T: Scalar, const N: usize> One for Dual<T, N> {
+    fn one() -> Self {
+        Dual::constant(T::one())
+    }
+}
+
+impl<T: Scalar, const N: usize> Num for Dual<T, N> {
+    type FromStrRadixErr = T::FromStrRadixErr;
+    /// Parses the value; the tangents are zero.
+    fn from_str_radix(text: &str, radix: u32) -> Result<Self, Self::FromStrRadixErr> {
+        T::from_str_radix(text, radix).map(Dual::constant)
+    }
+}
+
+impl<T: Scalar, const N: usize> Scalar for Dual<T, N> {
+    type Real = Dual<T::Real, N>;
+    const IS_COMPLEX: bool = T::IS_COMPLEX;
+
+    fn from_real(re: Self::Real) -> Self {
+        re.map_parts(T::from_real)
+    }
+    fn from_parts(re: Self::Real, im: Self::Real) -> Self {
+        Dual {
+            value: T::from_parts(re.value, im.value),
+            tangent: core::array::from_fn(|k| T::from_parts(re.tangent[k], im.tangent[k])),
+        }
+    }
+    fn conj(self) -> Self {
+        self.map_parts(Scalar::conj)
+    }
+    fn re(self) -> Self::Real {
+        self.map_parts(Scalar::re)
+    }
+    fn im(self) -> Self::Real {
+        self.map_parts(Scalar::im)
+    }
+    /// |x|, with d|x| = Re(conj(x)·ẋ)/|x| (0 at x = 0).
+    fn abs(self) -> Self::Real {
+        let modulus = self.value.abs();
+        let tangent = self.tangent.map(|t| {
+            if modulus.is_zero() { T::Real::zero() } else { (self.value.conj() * t).re() / modulus }
+        });
+        Dual { value: modulus, tangent }
+    }
+    /// |x|², with d|x|² = 2·Re(conj(x)·ẋ).
+    fn norm_sqr(self) -> Self::Real {
+        let tangent = self.tangent.map(|t| {
+            let half = (self.value.conj() * t).re();
+            half + half
+        });
+        Dual { value: self.value.norm_sqr(), tangent }
+    }
+    fn exp(self) -> Self {
+        self.elementary(Elementary::Exp)
+    }
+    fn ln(self) -> Self {
+        self.elementary(Elementary::Ln)
+    }
+    fn sin(self) -> Self {
+        self.elementary(Elementary::Sin)
+    }
+    fn cos(self) -> Self {
+        self.elementary(Elementary::Cos)
+    }
+    fn tanh(self) -> Self {
+        self.elementary(Elementary::Tanh)
+    }
+    fn sqrt(self) -> Self {
+        self.elementary(Elementary::Sqrt)
+    }
+    fn powi(self, n: i32) -> Self {
+        self.elementary(Elementary::Powi(n))
+    }
+    /// (sin x, cos x) from one evaluation of each: ṡ = cos x·ẋ, ċ = −sin x·ẋ.
+    fn sin_cos(self) -> (Self, Self) {
+        let (s, c) = self.value.sin_cos();
+        (
+            Dual { value: s, tangent: self.tangent.map(|t| c * t) },
+            Dual { value: c, tangent: self.tangent.map(|t| -s * t) },
+        )
+    }
+    /// xᵖ; when the exponent itself carries tangents, x^p = exp(p·ln x).
+    fn powf(self, p: Self::Real) -> Self {
+        if p.tangent.iter().all(Zero::is_zero) {
+            self.elementary(Elementary::Powf(p.value))
+        } else {
+            (self.ln() * Self::from_real(p)).exp()
+        }
+    }
+}
+
+impl<T: RealScalar, const N: usize> PartialOrd for Dual<T, N> {
+    /// Orders by value only (the tangents do not take part).
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        self.value.partial_cmp(&other.value)
+    }
+}
+
+impl<T: RealScalar, const N: usize> RealScalar for Dual<T, N> {
+    fn from_f64(x: f64) -> Self {
+        Dual::constant(T::from_f64(x))
+    }
+    fn to_f64(self) -> f64 {
+        self.value.to_f64()
+    }
+    fn neg_infinity() -> Self {
+        Dual::constant(T::neg_infinity())
+    }
+    /// The argument with the larger value, tangents included (NaN-propagating).
+    fn max(self, other: Self) -> Self {
+        let is_nan = |x: T| x.partial_cmp(&x).is_none();
+        if is_nan(self.value) || (!is_nan(other.value) && self.value >= other.value) { self } else { other }
+    }
+    fn epsilon() -> Self {
+        Dual::constant(T::epsilon())
+    }
+}

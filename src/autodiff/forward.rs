@@ -1,0 +1,211 @@
+//! The operators of forward mode and of higher order: [`jvp`], [`linearize`],
+//! [`jacfwd`], [`jacrev`], [`hessian`] and [`hvp`].
+//!
+//! A forward-mode function takes its input *lifted* ([`Lift::Lifted`]): every scalar
+//! becomes a [`Dual`] carrying one tangent. Write the function over tensors of duals
+//! (or generic over the scalar type) and the operators seed and read the tangents.
+//!
+//! - `jvp(f, x, v)` = (f(x), J(x)·v) in one evaluation.
+//! - `jacfwd` builds J column by column (n forward passes), `jacrev` row by row (m
+//!   reverse passes); for f: Tⁿ → Tᵐ both return the m×n matrix Jᵢⱼ = ∂fᵢ/∂xⱼ.
+//! - `hessian` and `hvp` run reverse mode over duals (forward-over-reverse):
+//!   ∇f(x + εv) = ∇f(x) + ε·H·v.
+
+use std::vec::Vec;
+
+use super::dual::Dual;
+use super::operators::{RealOutput, value_and_grad, vjp};
+use super::tangent::Differentiable;
+use super::tape::Var;
+use crate::scalar::Scalar;
+use crate::shape::{Dim, Shape};
+use crate::tensor::{Storage, Tensor};
+
+/// A value that can be lifted to dual numbers carrying one tangent.
+pub trait Lift: Differentiable {
+    /// The same structure with [`Dual`] scalars.
+    type Lifted: Unlift<Primal = Self>;
+
+    /// `self + ε·tangent`.
+    fn lift(&self, tangent: &Self::Tangent) -> Self::Lifted;
+}
+
+/// A value of dual numbers, split back into its value and its tangent.
+pub trait Unlift {
+    /// The value's type.
+    type Primal: Differentiable;
+
+    /// (value, tangent).
+    fn unlift(&self) -> (Self::Primal, <Self::Primal as Differentiable>::Tangent);
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Scalar> Lift for T {
+    type Lifted = Dual<T>;
+    fn lift(&self, tangent: &T) -> Dual<T> {
+        Dual::new(*self, [*tangent])
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Scalar> Unlift for Dual<T> {
+    type Primal = T;
+    fn unlift(&self) -> (T, T) {
+        (self.value(), self.tangent()[0])
+    }
+}
+
+impl<T: Scalar, S: Shape, K: Storage<T, S> + Storage<Dual<T>, S>> Lift for Tensor<T, S, K> {
+    type Lifted = Tensor<Dual<T>, S, K>;
+    #[track_caller]
+    fn lift(&self, tangent: &Self) -> Self::Lifted {
+        self.zip_map(tangent, |x, t| Dual::new(x, [t]))
+    }
+}
+
+impl<T: Scalar, S: Shape, K: Storage<T, S> + Storage<Dual<T>, S>> Unlift for Tensor<Dual<T>, S, K> {
+    type Primal = Tensor<T, S, K>;
+    fn unlift(&self) -> (Tensor<T, S, K>, Tensor<T, S, K>) {
+        (self.map(|d| d.value()), self.map(|d| d.tangent()[0]))
+    }
+}
+
+macro_rules! tuple_lift {
+    ($($X:ident $i:tt),+) => {
+        impl<$($X: Lift),+> Lift for ($($X,)+) {
+            type Lifted = ($($X::Lifted,)+);
+            fn lift(&self, tangent: &Self::Tangent) -> Self::Lifted {
+                ($(self.$i.lift(&tangent.$i),)+)
+            }
+        }
+
+        impl<$($X: Unlift),+> Unlift for ($($X,)+) {
+            type Primal = ($($X::Primal,)+);
+            fn unlift(&self) -> (Self::Primal, <Self::Primal as Differentiable>::Tangent) {
+                let parts = ($(self.$i.unlift(),)+);
+                (($(parts.$i.0,)+), ($(parts.$i.1,)+))
+            }
+        }
+    };
+}
+
+tuple_lift!(A 0);
+tuple_lift!(A 0, B 1);
+tuple_lift!(A 0, B 1, C 2);
+tuple_lift!(A 0, B 1, C 2, D 3);
+
+/// (f(x), J(x)·v): the value and the directional derivative along `v`, in one
+/// evaluation of `f` on duals.
+///
+/// ```
+/// use fluxion::autodiff::{Dual, jvp};
+/// use fluxion::prelude::*;
+/// let x: Vector<f64, 2> = Vector::from_array([1.0, 2.0]);
+/// let v: Vector<f64, 2> = Vector::from_array([1.0, 0.0]);
+/// let (y, dy) = jvp(|x: Vector<Dual<f64>, 2>| x.hadamard(&x).sum(), &x, &v);
+/// assert_eq!((y, dy), (5.0, 2.0));
+/// ```
+pub fn jvp<X: Lift, L: Unlift>(
+    f: impl FnOnce(X::Lifted) -> L,
+    x: &X,
+    v: &X::Tangent,
+) -> (L::Primal, <L::Primal as Differentiable>::Tangent) {
+    f(x.lift(v)).unlift()
+}
+
+/// f(x) and the linear map v ↦ J(x)·v. Each call of the map evaluates `f` on duals
+/// once more (nothing is stored between calls).
+pub fn linearize<X: Lift + Clone, L: Unlift>(
+    f: impl Fn(X::Lifted) -> L,
+    x: &X,
+) -> (L::Primal, impl Fn(&X::Tangent) -> <L::Primal as Differentiable>::Tangent) {
+    let value = f(x.lift(&x.zero_tangent())).unlift().0;
+    let point = x.clone();
+    (value, move |v: &X::Tangent| jvp(&f, &point, v).1)
+}
+
+/// The m×n Jacobian Jᵢⱼ = ∂fᵢ/∂xⱼ of f: Tⁿ → Tᵐ, one forward pass per column.
+///
+/// ```
+/// use fluxion::autodiff::{Dual, jacfwd};
+/// use fluxion::prelude::*;
+/// let x: Vector<f64, 2> = Vector::from_array([2.0, 3.0]);
+/// let j: Matrix<f64, 1, 2> = jacfwd(|x: Vector<Dual<f64>, 2>| Vector::from_array([x[[0]] * x[[1]]]), &x);
+/// assert_eq!(j.to_array(), [[3.0, 2.0]]);
+/// ```
+pub fn jacfwd<T, N, M, K>(
+    f: impl Fn(Tensor<Dual<T>, (N,), K>) -> Tensor<Dual<T>, (M,), K>,
+    x: &Tensor<T, (N,), K>,
+) -> Tensor<T, (M, N), K>
+where
+    T: Scalar,
+    N: Dim,
+    M: Dim,
+    K: Storage<T, (N,)>
+        + Storage<Dual<T>, (N,)>
+        + Storage<Dual<T>, (M,)>
+        + Storage<T, (M,)>
+        + Storage<T, (M, N)>,
+{
+    let columns: Vec<Tensor<T, (M,), K>> = (0..x.len()).map(|j| jvp(&f, x, &basis(x, j)).1).collect();
+    let out_dim = match columns.first() {
+        Some(column) => column.shape().0,
+        None => f(x.lift(&x.zero_tangent())).shape().0,
+    };
+    Tensor::from_shape_fn((out_dim, x.shape().0), |[i, j]| columns[j].as_slice()[i])
+}
+
+/// The m×n Jacobian of f: Tⁿ → Tᵐ by reverse mode, one pullback per row.
+pub fn jacrev<T, N, M, K>(
+    f: impl FnOnce(Var<Tensor<T, (N,), K>>) -> Var<Tensor<T, (M,), K>>,
+    x: &Tensor<T, (N,), K>,
+) -> Tensor<T, (M, N), K>
+where
+    T: Scalar,
+    N: Dim,
+    M: Dim,
+    K: Storage<T, (N,)> + Storage<T, (M,)> + Storage<T, (M, N)>,
+{
+    let (y, mut pullback) = vjp(f, x);
+    let rows: Vec<Tensor<T, (N,), K>> = (0..y.len()).map(|i| pullback.call(&basis(&y, i))).collect();
+    Tensor::from_shape_fn((y.shape().0, x.shape().0), |[i, j]| rows[i].as_slice()[j])
+}
+
+/// The Hessian Hᵢⱼ = ∂²f/∂xᵢ∂xⱼ of a real scalar function, by reverse mode over duals
+/// (forward-over-reverse): column j is the tangent of ∇f(x + ε·eⱼ).
+///
+/// `f` is written for `Var`s of dual tensors; code generic over the element type
+/// serves both.
+pub fn hessian<T, N, K>(
+    f: impl Fn(Var<Tensor<Dual<T>, (N,), K>>) -> Var<Dual<T>>,
+    x: &Tensor<T, (N,), K>,
+) -> Tensor<T, (N, N), K>
+where
+    T: RealOutput,
+    N: Dim,
+    K: Storage<T, (N,)> + Storage<Dual<T>, (N,)> + Storage<T, (N, N)>,
+{
+    let columns: Vec<Tensor<T, (N,), K>> = (0..x.len()).map(|j| hvp(&f, x, &basis(x, j))).collect();
+    Tensor::from_shape_fn((x.shape().0, x.shape().0), |[i, j]| columns[j].as_slice()[i])
+}
+
+/// The Hessian-vector product H(x)·v of a real scalar function, in one reverse pass
+/// over duals.
+pub fn hvp<T, S, K>(
+    f: impl FnOnce(Var<Tensor<Dual<T>, S, K>>) -> Var<Dual<T>>,
+    x: &Tensor<T, S, K>,
+    v: &Tensor<T, S, K>,
+) -> Tensor<T, S, K>
+where
+    T: RealOutput,
+    S: Shape,
+    K: Storage<T, S> + Storage<Dual<T>, S>,
+{
+    let (_, gradient) = value_and_grad(f, &x.lift(v));
+    gradient.map(|g| g.tangent()[0])
+}
+
+/// The unit tangent at `x` along coordinate `k`.
+fn basis<T: Scalar, S: Shape, K: Storage<T, S>>(x: &Tensor<T, S, K>, k: usize) -> Tensor<T, S, K> {
+    Tensor::from_flat_fn(x.shape(), |i| if i == k { T::one() } else { T::zero() })
+}

@@ -1,0 +1,359 @@
+//! Forward mode and higher order: jvp against vjp (the adjoint identity) for every
+//! primitive, real and complex; jacfwd = jacrev; Hessians against finite differences
+//! of the gradient; nested duals for third derivatives; complex derivatives of
+//! holomorphic functions.
+
+// One closure body serves both modes: `Var`s need the references that duals do not.
+#![allow(clippy::op_ref)]
+
+use fluxion::autodiff::check::coordinates;
+use fluxion::autodiff::{
+    Dual, Lift, Trace, Unlift, grad, hessian, hvp, jacfwd, jacrev, jvp, linearize, value_and_grad, vjp,
+};
+use fluxion::prelude::*;
+use fluxion::tensor::Storage;
+
+/// Random coordinates in [-1, 1), the same for the same seed.
+fn coordinates_like<V: RealLeaves + Clone>(prototype: &V, seed: u64) -> V {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut out = prototype.clone();
+    out.map_reals(&mut |_| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    });
+    out
+}
+
+/// ⟨vjp(w), v⟩ = ⟨w, jvp(v)⟩ for random v and w, with the real inner product of
+/// coordinates (Re Σ conj(a)·b on complex data). Also checks that both modes compute
+/// the same value.
+fn adjoint_identity<X, Y, L>(reverse: impl Fn(X::Traced) -> Var<Y>, forward: impl Fn(X::Lifted) -> L, x: &X)
+where
+    X: Trace + Lift + Clone,
+    Y: Differentiable<Tangent = Y> + VectorSpace,
+    L: Unlift<Primal = Y>,
+{
+    let v = coordinates_like(&x.zero_tangent(), 11);
+    let (y, y_dot) = jvp(&forward, x, &v);
+    let (y_reverse, mut pullback) = vjp(&reverse, x);
+    let w = coordinates_like(&y, 23);
+    let lhs: f64 = coordinates(&pullback.call(&w)).iter().zip(coordinates(&v)).map(|(a, b)| a * b).sum();
+    let rhs: f64 = coordinates(&w).iter().zip(coordinates(&y_dot)).map(|(a, b)| a * b).sum();
+    assert!((lhs - rhs).abs() <= 1e-10 * (1.0 + lhs.abs()), "⟨vjp(w), v⟩ = {lhs} but ⟨w, jvp(v)⟩ = {rhs}");
+    let same = coordinates(&y)
+        .iter()
+        .zip(coordinates(&y_reverse))
+        .all(|(a, b)| (a - b).abs() <= 1e-12 * (1.0 + a.abs()));
+    assert!(same, "forward and reverse values differ");
+}
+
+/// Runs [`adjoint_identity`] with one closure body written once for both modes.
+macro_rules! adjoint {
+    ($x:expr, |$arg:pat_param| $body:expr) => {
+        adjoint_identity(|$arg| $body, |$arg| $body, &$x)
+    };
+}
+
+fn matrix<const R: usize, const C: usize>(seed: u64) -> Matrix<f64, R, C> {
+    Matrix::random_uniform(0.2, 1.5, seed)
+}
+
+fn complex_matrix<const R: usize, const C: usize>(seed: u64) -> Matrix<Complex64, R, C> {
+    Matrix::random_uniform(0.2, 1.5, seed)
+}
+
+#[test]
+fn adjoint_identity_holds_for_every_real_primitive() {
+    let a: Matrix<f64, 2, 3> = matrix(1);
+    let b: Matrix<f64, 2, 3> = matrix(2);
+    let c: Matrix<f64, 3, 4> = matrix(3);
+    let v: Vector<f64, 3> = Vector::random_uniform(0.2, 1.5, 4);
+    let u: Vector<f64, 2> = Vector::random_uniform(0.2, 1.5, 5);
+    let batch: Tensor3<f64, 2, 2, 3> = Tensor3::random_uniform(0.2, 1.5, 6);
+    let batch_rhs: Tensor3<f64, 2, 3, 2> = Tensor3::random_uniform(0.2, 1.5, 7);
+    adjoint!(a, |x| x.exp());
+    adjoint!(a, |x| x.ln());
+    adjoint!(a, |x| x.sin());
+    adjoint!(a, |x| x.cos());
+    adjoint!(a, |x| x.tanh());
+    adjoint!(a, |x| x.sqrt());
+    adjoint!(a, |x| x.sigmoid());
+    adjoint!(a, |x| x.powi(3));
+    adjoint!(a, |x| x.relu());
+    adjoint!(a, |x| x.abs());
+    adjoint!(a, |x| x.conj());
+    adjoint!(a, |x| x.norm_sqr());
+    adjoint!(a, |x| -&x);
+    adjoint!((a, b), |(x, y)| &x + &y);
+    adjoint!((a, b), |(x, y)| &x - &y);
+    adjoint!((a, b), |(x, y)| x.hadamard(&y));
+    adjoint!((a, b), |(x, y)| x.dot(&y));
+    adjoint!((a, b), |(x, y)| x.inner(&y));
+    adjoint!((a, b), |(x, y)| x.dotu(&y));
+    adjoint!((a, c), |(x, y)| x.matmul(&y));
+    adjoint!((a, v), |(x, y)| x.matmul(&y));
+    adjoint!((batch, batch_rhs), |(x, y)| x.matmul(&y));
+    adjoint!((u, v), |(x, y)| x.outer(&y));
+    adjoint!(a, |x| x.sum());
+    adjoint!(a, |x| x.mean());
+    adjoint!(a, |x| x.max());
+    adjoint!(a, |x| x.sum_axis(Axis::<0>));
+    adjoint!(a, |x| x.mean_axis(Axis::<1>));
+    adjoint!(a, |x| x.max_axis(Axis::<1>));
+    adjoint!(a, |x| x.softmax(Axis::<1>));
+    adjoint!(a, |x| x.log_softmax(Axis::<0>));
+    adjoint!(a, |x| x.logsumexp(Axis::<1>));
+    adjoint!(a, |x| x.transpose());
+    adjoint!(a, |x| x.reshape::<(Const<3>, Const<2>)>());
+    adjoint!(a, |x| x.flatten::<6>());
+    adjoint!(v, |x| x.broadcast::<(Const<2>, Const<3>)>());
+    adjoint!((a, b), |(x, y)| x.concat::<0, Const<2>, Const<4>>(Axis::<0>, &y));
+    adjoint!(a, |x| x.narrow::<1, 1, 2>());
+}
+
+#[test]
+fn adjoint_identity_holds_for_every_complex_primitive() {
+    let a: Matrix<Complex64, 2, 3> = complex_matrix(1);
+    let b: Matrix<Complex64, 2, 3> = complex_matrix(2);
+    let c: Matrix<Complex64, 3, 2> = complex_matrix(3);
+    let v: Vector<Complex64, 3> = Vector::random_uniform(0.2, 1.5, 4);
+    let u: Vector<Complex64, 2> = Vector::random_uniform(0.2, 1.5, 5);
+    adjoint!(a, |x| x.exp());
+    adjoint!(a, |x| x.ln());
+    adjoint!(a, |x| x.sin());
+    adjoint!(a, |x| x.cos());
+    adjoint!(a, |x| x.tanh());
+    adjoint!(a, |x| x.sqrt());
+    adjoint!(a, |x| x.sigmoid());
+    adjoint!(a, |x| x.powi(3));
+    adjoint!(a, |x| x.conj());
+    adjoint!(a, |x| x.abs());
+    adjoint!(a, |x| x.re());
+    adjoint!(a, |x| x.im());
+    adjoint!(a, |x| x.norm_sqr());
+    adjoint!((a, b), |(x, y)| &x + &y);
+    adjoint!((a, b), |(x, y)| x.hadamard(&y));
+    adjoint!((a, b), |(x, y)| x.inner(&y));
+    adjoint!((a, b), |(x, y)| x.dotu(&y));
+    adjoint!((a, c), |(x, y)| x.matmul(&y));
+    adjoint!((a, v), |(x, y)| x.matmul(&y));
+    adjoint!((u, v), |(x, y)| x.outer(&y));
+    adjoint!(a, |x| x.sum());
+    adjoint!(a, |x| x.transpose());
+    adjoint!(a, |x| x.reshape::<(Const<6>,)>());
+    adjoint!(a, |x| x.narrow::<0, 1, 1>());
+}
+
+#[test]
+fn adjoint_identity_holds_for_scalar_operations() {
+    let x = 0.7f64;
+    let z = Complex64::new(0.4, -0.9);
+    adjoint!((x, 1.3), |(a, b)| &(&a * &b) / &(&a + &b));
+    adjoint!(x, |a| a.exp().sin().tanh());
+    adjoint!((z, Complex64::new(1.1, 0.2)), |(a, b)| &(&a * &b) / &(&a - &b));
+    adjoint!(z, |a| a.exp().cos().sqrt());
+    adjoint!(z, |a| a.norm_sqr());
+}
+
+/// y = tanh(W·x) ⊙ x₀..ₘ + (x·x)·1, written once for both modes.
+macro_rules! mixed_body {
+    ($x:expr, $w:expr) => {{
+        let x = $x;
+        let hidden = $w.matmul(&x).tanh();
+        let head = x.narrow::<0, 0, 3>();
+        let square = x.hadamard(&x).sum_axis(Axis::<0>).broadcast::<(Const<3>,)>();
+        &hidden.hadamard(&head) + &square
+    }};
+}
+
+#[test]
+fn jacfwd_equals_jacrev_on_random_functions() {
+    for seed in 0..5 {
+        let w: Matrix<f64, 3, 4> = Matrix::random_uniform(-1.0, 1.0, seed);
+        let x: Vector<f64, 4> = Vector::random_uniform(-1.0, 1.0, seed + 100);
+        let w_dual = w.map(Dual::constant);
+        let forward: Matrix<f64, 3, 4> = jacfwd(|x| mixed_body!(x, w_dual), &x);
+        let reverse: Matrix<f64, 3, 4> = jacrev(|x| mixed_body!(x, Var::constant(w)), &x);
+        for (f, r) in forward.iter().zip(reverse.iter()) {
+            assert!((f - r).abs() < 1e-12, "{forward} vs {reverse}");
+        }
+    }
+}
+
+#[test]
+fn jvp_of_a_dynamic_function_matches_the_jacobian() {
+    let x = DVector::from_shape_vec((Dyn(3),), vec![0.3, -0.4, 1.2]).unwrap();
+    let v = DVector::from_shape_vec((Dyn(3),), vec![1.0, 2.0, -1.0]).unwrap();
+    let (y, y_dot) = jvp(|x: DVector<Dual<f64>>| x.sin().hadamard(&x), &x, &v);
+    let (_, linear) = linearize(|x: DVector<Dual<f64>>| x.sin().hadamard(&x), &x);
+    for i in 0..3 {
+        let (xi, vi) = (x[[i]], v[[i]]);
+        assert!((y[[i]] - xi.sin() * xi).abs() < 1e-15);
+        assert!((y_dot[[i]] - (xi.cos() * xi + xi.sin()) * vi).abs() < 1e-15);
+    }
+    assert_eq!(linear(&v), y_dot);
+}
+
+/// Rosenbrock, generic over the element type so that it runs on duals too.
+fn rosenbrock<T: RealScalar, const N: usize>(x: Var<Vector<T, N, Heap>>) -> Var<T> {
+    let one = T::from_f64(1.0);
+    let hundred = T::from_f64(100.0);
+    let head = Var::constant(Vector::<T, N, Heap>::from_fn(
+        |[i]: [usize; 1]| if i + 1 < N { one } else { T::zero() },
+    ));
+    // Σ_{i<N−1} 100 (x_{i+1} − x_i²)² + (1 − x_i)², with next = S·x for the shift S and
+    // the mask `head` dropping the last term.
+    let shift = Var::constant(Matrix::<T, N, N, Heap>::from_fn(
+        |[i, j]: [usize; 2]| {
+            if j == i + 1 { one } else { T::zero() }
+        },
+    ));
+    let next = shift.matmul(&x);
+    let square = x.hadamard(&x).hadamard(&head);
+    let valley = (&next - &square).hadamard(&head);
+    let slope = (&head - &x).hadamard(&head);
+    &(&valley.dot(&valley) * hundred) + &slope.dot(&slope)
+}
+
+fn check_hessian_against_gradient_differences<const N: usize>(x: &Vector<f64, N, Heap>) {
+    let h = hessian(rosenbrock::<Dual<f64>, N>, x);
+    let step = 1e-6;
+    for j in 0..N {
+        let mut plus = x.clone();
+        let mut minus = x.clone();
+        plus[[j]] += step;
+        minus[[j]] -= step;
+        let g_plus = grad(rosenbrock::<f64, N>, &plus);
+        let g_minus = grad(rosenbrock::<f64, N>, &minus);
+        for i in 0..N {
+            let numeric = (g_plus[[i]] - g_minus[[i]]) / (2.0 * step);
+            assert!(
+                (h[[i, j]] - numeric).abs() < 1e-4 * (1.0 + numeric.abs()),
+                "H[{i},{j}] = {} vs {numeric}",
+                h[[i, j]]
+            );
+        }
+    }
+}
+
+#[test]
+fn rosenbrock_hessian_matches_closed_form_and_finite_differences() {
+    let x: Vector<f64, 2, Heap> = Vector::from_array([-1.2, 1.0]);
+    let h = hessian(rosenbrock::<Dual<f64>, 2>, &x);
+    let (a, b) = (x[[0]], x[[1]]);
+    let expected = [[1200.0 * a * a - 400.0 * b + 2.0, -400.0 * a], [-400.0 * a, 200.0]];
+    for i in 0..2 {
+        for j in 0..2 {
+            assert!((h[[i, j]] - expected[i][j]).abs() < 1e-9, "{h}");
+        }
+    }
+    check_hessian_against_gradient_differences(&x);
+    let x10: Vector<f64, 10, Heap> = Vector::random_uniform(-1.5, 1.5, 3);
+    check_hessian_against_gradient_differences(&x10);
+    let v: Vector<f64, 10, Heap> = Vector::random_uniform(-1.0, 1.0, 4);
+    let h10 = hessian(rosenbrock::<Dual<f64>, 10>, &x10);
+    assert_eq!(h10.transpose(), h10, "a Hessian is symmetric");
+    let product = hvp(rosenbrock::<Dual<f64>, 10>, &x10, &v);
+    let expected_product = h10.matmul(&v);
+    for (p, e) in product.iter().zip(expected_product.iter()) {
+        assert!((p - e).abs() < 1e-9);
+    }
+}
+
+/// The W1 MLP (6→32→32→3, tanh, ½‖y − t‖²) over a flat vector of its 1379
+/// parameters, generic over the element type. (A static length of 1379 is beyond the
+/// compile-time slice check, so the vector's length is `Dyn`.)
+fn mlp_loss<T: RealScalar>(p: Var<DVector<T>>, x: &[f64; 6], t: &[f64; 3]) -> Var<T> {
+    let w1: Var<Matrix<T, 32, 6, Heap>> = p.narrow::<0, 0, 192>().reshape();
+    let b1 = p.narrow::<0, 192, 32>();
+    let w2: Var<Matrix<T, 32, 32, Heap>> = p.narrow::<0, 224, 1024>().reshape();
+    let b2 = p.narrow::<0, 1248, 32>();
+    let w3: Var<Matrix<T, 3, 32, Heap>> = p.narrow::<0, 1280, 96>().reshape();
+    let b3 = p.narrow::<0, 1376, 3>();
+    let x = Var::constant(Vector::<T, 6, Heap>::from_fn(|[i]: [usize; 1]| T::from_f64(x[i])));
+    let t = Var::constant(Vector::<T, 3, Heap>::from_fn(|[i]: [usize; 1]| T::from_f64(t[i])));
+    let h1 = (&w1.matmul(&x) + &b1).tanh();
+    let h2 = (&w2.matmul(&h1) + &b2).tanh();
+    let residual = &(&w3.matmul(&h2) + &b3) - &t;
+    &residual.dot(&residual) * T::from_f64(0.5)
+}
+
+#[test]
+fn mlp_hessian_matches_finite_differences_of_the_gradient() {
+    let p: DVector<f64> = Tensor::random_normal_shaped((Dyn(1379),), 0.0, 0.3, 9);
+    let (x, t) = ([0.5, -0.3, 0.8, 0.1, -0.7, 0.2], [0.3, -0.2, 0.6]);
+    // Columns of the Hessian at a spread of parameters (one per block), each against
+    // central differences of the reverse-mode gradient.
+    for j in [0, 100, 200, 700, 1300, 1378] {
+        let e_j = DVector::from_shape_fn((Dyn(1379),), |[i]| if i == j { 1.0 } else { 0.0 });
+        let column = hvp(|p| mlp_loss::<Dual<f64>>(p, &x, &t), &p, &e_j);
+        let step = 1e-5;
+        let (mut plus, mut minus) = (p.clone(), p.clone());
+        plus[[j]] += step;
+        minus[[j]] -= step;
+        let g_plus = grad(|p| mlp_loss::<f64>(p, &x, &t), &plus);
+        let g_minus = grad(|p| mlp_loss::<f64>(p, &x, &t), &minus);
+        for i in 0..1379 {
+            let numeric = (g_plus[[i]] - g_minus[[i]]) / (2.0 * step);
+            assert!((column[[i]] - numeric).abs() < 1e-6 * (1.0 + numeric.abs()), "H[{i},{j}]");
+        }
+    }
+    let (value, _) = value_and_grad(|p| mlp_loss::<f64>(p, &x, &t), &p);
+    assert!(value > 0.0);
+}
+
+/// f(x) = x³·sin x, generic over the scalar.
+fn cubic_sine<S: RealScalar>(x: S) -> S {
+    x * x * x * x.sin()
+}
+
+#[test]
+fn nested_duals_give_the_third_derivative() {
+    type Third = Dual<Dual<Dual<f64>>>;
+    let x0 = 0.8f64;
+    // x = x0 + ε₁ + ε₂ + ε₃: the ε₁ε₂ε₃ coefficient is f‴(x0).
+    let x: Third = Dual::new(
+        Dual::new(Dual::variable(x0), [Dual::constant(1.0)]),
+        [Dual::constant(Dual::constant(1.0))],
+    );
+    let y = cubic_sine(x);
+    let third = y.tangent()[0].tangent()[0].tangent()[0];
+    let second = y.tangent()[0].tangent()[0].value();
+    let first = y.tangent()[0].value().value();
+    let (s, c) = (x0.sin(), x0.cos());
+    let expected_first = 3.0 * x0 * x0 * s + x0.powi(3) * c;
+    let expected_second = 6.0 * x0 * s + 6.0 * x0 * x0 * c - x0.powi(3) * s;
+    let expected_third = 6.0 * s + 18.0 * x0 * c - 9.0 * x0 * x0 * s - x0.powi(3) * c;
+    assert!((first - expected_first).abs() < 1e-13);
+    assert!((second - expected_second).abs() < 1e-13);
+    assert!((third - expected_third).abs() < 1e-12);
+    assert!((y.value().value().value() - cubic_sine(x0)).abs() < 1e-15);
+}
+
+#[test]
+fn forward_mode_gives_complex_derivatives_of_holomorphic_functions() {
+    let z = Complex64::new(0.3, -1.1);
+    let at = |f: fn(Dual<Complex64>) -> Dual<Complex64>| f(Dual::variable(z)).tangent()[0];
+    let close = |a: Complex64, b: Complex64| (a - b).norm() < 1e-13;
+    assert!(close(at(|w| w.exp()), z.exp()));
+    assert!(close(at(|w| w.sin()), z.cos()));
+    assert!(close(at(|w| w * w * w + w * Dual::constant(Complex64::new(2.0, 0.0))), z * z * 3.0 + 2.0));
+    assert!(close(at(|w| w.tanh()), Complex64::new(1.0, 0.0) - z.tanh() * z.tanh()));
+    // The same derivative through a complex tensor.
+    let x: Vector<Complex64, 2> = Vector::from_array([z, Complex64::new(1.0, 0.5)]);
+    let ones: Vector<Complex64, 2> = Vector::ones();
+    let (_, derivative) = jvp(|x: Vector<Dual<Complex64>, 2>| x.exp(), &x, &ones);
+    assert_eq!(derivative, x.exp());
+}
+
+#[test]
+fn generic_storage_lifts_and_unlifts() {
+    fn round_trip<S: Shape, K: Storage<f64, S> + Storage<Dual<f64>, S>>(x: &Tensor<f64, S, K>) {
+        let tangent = x.scale(2.0);
+        let (value, back) = x.lift(&tangent).unlift();
+        assert_eq!(&value, x);
+        assert_eq!(back, tangent);
+    }
+    round_trip(&Matrix::<f64, 2, 2>::from_array([[1.0, 2.0], [3.0, 4.0]]));
+    round_trip(&DVector::from_shape_vec((Dyn(2),), vec![1.0, -1.0]).unwrap());
+}

@@ -1,0 +1,74 @@
+//! Workload W6 (the benchmark's UR5 arm): the forward-mode Jacobian equals the
+//! hand-written geometric Jacobian and finite differences, needs no heap, and the
+//! nested-dual Hessian of the squared distance matches finite differences of its
+//! gradient.
+
+#[path = "../benches/w6/model.rs"]
+mod model;
+
+use model::{Ur5, joint_angles};
+
+fn finite_difference_jacobian(arm: &Ur5, q: [f64; 6]) -> [[f64; 6]; 3] {
+    let step = 1e-6;
+    let mut jacobian = [[0.0; 6]; 3];
+    for k in 0..6 {
+        let (mut plus, mut minus) = (q, q);
+        plus[k] += step;
+        minus[k] -= step;
+        let (p, m) = (arm.end_effector(plus), arm.end_effector(minus));
+        for r in 0..3 {
+            jacobian[r][k] = (p[r] - m[r]) / (2.0 * step);
+        }
+    }
+    jacobian
+}
+
+#[test]
+fn forward_jacobian_equals_the_geometric_jacobian_and_finite_differences() {
+    let arm = Ur5::default();
+    for q in [joint_angles(), [0.0; 6], [1.0, -0.5, 2.0, 0.3, -1.2, 0.7]] {
+        let forward = arm.jacobian_forward(q);
+        let analytic = arm.jacobian_analytic(q);
+        let numeric = finite_difference_jacobian(&arm, q);
+        for r in 0..3 {
+            for k in 0..6 {
+                assert!((forward[r][k] - analytic[r][k]).abs() < 1e-12, "J[{r}][{k}]");
+                assert!((forward[r][k] - numeric[r][k]).abs() < 1e-8, "J[{r}][{k}] vs finite differences");
+            }
+        }
+    }
+}
+
+#[test]
+fn position_at_zero_matches_the_dh_parameters() {
+    // At q = 0 the UR5 is stretched along −x: p = (a₂ + a₃, −(d₄ + d₆), d₁ − d₅).
+    let p = Ur5::default().end_effector([0.0; 6]);
+    let expected = [-0.425 - 0.39225, -(0.10915 + 0.0823), 0.089159 - 0.09465];
+    for (a, b) in p.iter().zip(expected) {
+        assert!((a - b).abs() < 1e-12, "{p:?}");
+    }
+}
+
+#[test]
+fn distance_hessian_matches_finite_differences_of_the_gradient() {
+    let arm = Ur5::default();
+    let (q, target) = (joint_angles(), [0.3, -0.2, 0.5]);
+    let hessian = arm.distance_hessian(q, target);
+    // ∇‖p − t‖² = 2 Jᵀ (p − t), from the forward-mode Jacobian.
+    let gradient = |q: [f64; 6]| -> [f64; 6] {
+        let (p, j) = (arm.end_effector(q), arm.jacobian_forward(q));
+        core::array::from_fn(|k| (0..3).map(|r| 2.0 * j[r][k] * (p[r] - target[r])).sum())
+    };
+    let step = 1e-6;
+    for k in 0..6 {
+        let (mut plus, mut minus) = (q, q);
+        plus[k] += step;
+        minus[k] -= step;
+        let (gp, gm) = (gradient(plus), gradient(minus));
+        for i in 0..6 {
+            let numeric = (gp[i] - gm[i]) / (2.0 * step);
+            assert!((hessian[i][k] - numeric).abs() < 1e-7, "H[{i}][{k}] = {} vs {numeric}", hessian[i][k]);
+            assert!((hessian[i][k] - hessian[k][i]).abs() < 1e-12, "symmetry");
+        }
+    }
+}
