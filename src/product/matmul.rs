@@ -1,5 +1,5 @@
-//! `matmul`: (AB)ᵢⱼ = Σₖ AᵢₖBₖⱼ for [M, K]×[K, N] → [M, N]; matrix × vector
-//! [M, K]×[K] → [M]; and batched [B, M, K]×[B, K, N] → [B, M, N], one product per
+//! `matmul`: (AB)ᵢⱼ = Σₖ AᵢₖBₖⱼ for `[M, K]×[K, N] → [M, N]`; matrix × vector
+//! `[M, K]×[K] → [M]`; and batched `[B, M, K]×[B, K, N] → [B, M, N]`, one product per
 //! batch entry. Never an outer product: use [`outer`](crate::Tensor::outer).
 //!
 //! The inner dimensions are one type parameter repeated, so a static mismatch is a

@@ -6,8 +6,8 @@
 //! | [`inner`](crate::Tensor::inner) | ⟨a, b⟩ = Σ conj(aᵢ)·bᵢ (conjugates the left) | same shape → scalar |
 //! | [`dotu`](crate::Tensor::dotu) | Σ aᵢbᵢ on complex data, unconjugated | same shape → scalar |
 //! | [`hadamard`](crate::Tensor::hadamard) | (a ⊙ b)ᵢ = aᵢbᵢ | same shape → same shape |
-//! | [`matmul`](MatMul::matmul) | (AB)ᵢⱼ = Σₖ AᵢₖBₖⱼ | [M,K]×[K,N], [M,K]×[K], [B,M,K]×[B,K,N] |
-//! | [`outer`](crate::Tensor::outer) | (a ⊗ b)ᵢⱼ = aᵢbⱼ (no conjugation) | [M], [N] → [M,N] |
+//! | [`matmul`](crate::Tensor::matmul) | (AB)ᵢⱼ = Σₖ AᵢₖBₖⱼ | `[M, K]×[K, N]`, `[M, K]×[K]`, `[B, M, K]×[B, K, N]` |
+//! | [`outer`](crate::Tensor::outer) | (a ⊗ b)ᵢⱼ = aᵢbⱼ (no conjugation) | `[M]`, `[N]` → `[M, N]` |
 //!
 //! On real data `dot`, `inner` and `dotu` agree; on complex data ⟨a, b⟩ = conj⟨b, a⟩.
 
