@@ -3,7 +3,8 @@
 //! static sizes, a handwritten loop over nested arrays.
 //!
 //! One group per element type and thread count, `gemm/{f32,f64}/{1thread,2threads}`,
-//! with ids `{ours,gemm,matrixmultiply,naive,handwritten}/n`, plus `gemm/c64/1thread`
+//! with ids `{ours,ours_into,gemm,matrixmultiply,naive,handwritten}/n` (`ours_into`
+//! writes into a reused output, as the raw kernels do), plus `gemm/c64/1thread`
 //! (ours and gemm only). Throughput counts floating-point operations: 2n³ for real
 //! products, 8n³ for complex ones (a complex multiply-add is eight real operations).
 
@@ -104,6 +105,10 @@ fn real_group<T: Real>(c: &mut Criterion, threads: usize) {
         let (a, b) = (heap_matrix::<T>(n, n, 1), heap_matrix::<T>(n, n, 2));
         real_size(&mut group, n, threads, (a.as_slice(), b.as_slice()), || {
             black_box(&a).matmul(black_box(&b))
+        });
+        let mut out = a.matmul(&b);
+        group.bench_function(BenchmarkId::new("ours_into", n), |bencher| {
+            bencher.iter(|| black_box(&a).matmul_into(black_box(&b), &mut out))
         });
     }
     group.finish();

@@ -6,8 +6,8 @@ use core::ops::{Add, Div, Mul, Neg, Sub};
 use super::tangent::Differentiable;
 use super::tape::{Var, record_binary, record_unary};
 use crate::ops::elementwise::{
-    Elementary, abs_pullback, conj_pullback, elementary_pullback, im_pullback, norm_sqr_pullback,
-    re_pullback, relu_pullback,
+    Elementary, abs_pullback, conj_pullback, elementary_methods, elementary_pullback, im_pullback,
+    norm_sqr_pullback, re_pullback, relu_pullback,
 };
 use crate::ops::layout::{
     broadcast_pullback, concat_pullback, narrow_pullback, reshape_pullback, transpose_pullback,
@@ -26,15 +26,6 @@ use crate::shape::constraint::{AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis
 use crate::shape::{Const, Dim, Shape, StaticShape};
 use crate::tensor::{Storage, Tensor};
 
-macro_rules! elementary_methods {
-    ($($(#[$doc:meta])* $name:ident => $f:ident;)*) => {$(
-        $(#[$doc])*
-        pub fn $name(&self) -> Self {
-            self.elementary(Elementary::$f)
-        }
-    )*};
-}
-
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     /// f(x) elementwise, with x̄ = conj(f′(x))·ȳ.
     pub fn elementary(&self, f: Elementary<T::Real>) -> Self {
@@ -44,32 +35,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         record_unary(self, y, move |y_bar| elementary_pullback(f, &x, &y_kept, y_bar))
     }
 
-    elementary_methods! {
-        /// eˣ elementwise.
-        exp => Exp;
-        /// ln x elementwise.
-        ln => Ln;
-        /// sin x elementwise.
-        sin => Sin;
-        /// cos x elementwise.
-        cos => Cos;
-        /// tanh x elementwise.
-        tanh => Tanh;
-        /// √x elementwise.
-        sqrt => Sqrt;
-        /// 1/(1 + e⁻ˣ) elementwise.
-        sigmoid => Sigmoid;
-    }
-
-    /// xⁿ elementwise.
-    pub fn powi(&self, n: i32) -> Self {
-        self.elementary(Elementary::Powi(n))
-    }
-
-    /// xᵖ elementwise.
-    pub fn powf(&self, p: T::Real) -> Self {
-        self.elementary(Elementary::Powf(p))
-    }
+    elementary_methods!();
 
     /// max(x, 0) elementwise.
     pub fn relu(&self) -> Self
@@ -370,32 +336,7 @@ impl<T: Scalar> Var<T> {
         record_unary(self, y, move |&y_bar| f.derivative(x, y).conj() * y_bar)
     }
 
-    elementary_methods! {
-        /// eˣ.
-        exp => Exp;
-        /// ln x.
-        ln => Ln;
-        /// sin x.
-        sin => Sin;
-        /// cos x.
-        cos => Cos;
-        /// tanh x.
-        tanh => Tanh;
-        /// √x.
-        sqrt => Sqrt;
-        /// 1/(1 + e⁻ˣ).
-        sigmoid => Sigmoid;
-    }
-
-    /// xⁿ.
-    pub fn powi(&self, n: i32) -> Self {
-        self.elementary(Elementary::Powi(n))
-    }
-
-    /// xᵖ.
-    pub fn powf(&self, p: T::Real) -> Self {
-        self.elementary(Elementary::Powf(p))
-    }
+    elementary_methods!();
 
     /// conj(x), with x̄ = conj(ȳ).
     pub fn conj(&self) -> Self {

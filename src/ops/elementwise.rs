@@ -145,36 +145,60 @@ impl<R: RealScalar> Elementary<R> {
     }
 }
 
-macro_rules! elementary_ops {
-    ($($(#[$doc:meta])* $name:ident => $f:ident;)*) => {
-        impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
-            $(
-                $(#[$doc])*
-                #[inline(always)]
-                pub fn $name(&self) -> Self {
-                    self.elementary(Elementary::$f)
-                }
-            )*
+/// The methods `exp`, `ln`, `sin`, `cos`, `tanh`, `sqrt`, `sigmoid`, `powi` and `powf`,
+/// each a call of the type's own `elementary(f)` (elementwise on tensors): one list
+/// for tensors, their traced `Var`s and scalar `Var`s.
+macro_rules! elementary_methods {
+    () => {
+        /// eˣ (elementwise on tensors).
+        #[inline(always)]
+        pub fn exp(&self) -> Self {
+            self.elementary(Elementary::Exp)
+        }
+        /// Natural logarithm (elementwise on tensors).
+        #[inline(always)]
+        pub fn ln(&self) -> Self {
+            self.elementary(Elementary::Ln)
+        }
+        /// Sine (elementwise on tensors).
+        #[inline(always)]
+        pub fn sin(&self) -> Self {
+            self.elementary(Elementary::Sin)
+        }
+        /// Cosine (elementwise on tensors).
+        #[inline(always)]
+        pub fn cos(&self) -> Self {
+            self.elementary(Elementary::Cos)
+        }
+        /// Hyperbolic tangent (elementwise on tensors).
+        #[inline(always)]
+        pub fn tanh(&self) -> Self {
+            self.elementary(Elementary::Tanh)
+        }
+        /// Square root (elementwise on tensors).
+        #[inline(always)]
+        pub fn sqrt(&self) -> Self {
+            self.elementary(Elementary::Sqrt)
+        }
+        /// Logistic sigmoid 1/(1 + e⁻ˣ) (elementwise on tensors).
+        #[inline(always)]
+        pub fn sigmoid(&self) -> Self {
+            self.elementary(Elementary::Sigmoid)
+        }
+        /// xⁿ (elementwise on tensors).
+        #[inline(always)]
+        pub fn powi(&self, n: i32) -> Self {
+            self.elementary(Elementary::Powi(n))
+        }
+        /// xᵖ for a real p (elementwise on tensors).
+        #[inline(always)]
+        pub fn powf(&self, p: T::Real) -> Self {
+            self.elementary(Elementary::Powf(p))
         }
     };
 }
 
-elementary_ops! {
-    /// eˣ elementwise.
-    exp => Exp;
-    /// Natural logarithm elementwise.
-    ln => Ln;
-    /// Sine elementwise.
-    sin => Sin;
-    /// Cosine elementwise.
-    cos => Cos;
-    /// Hyperbolic tangent elementwise.
-    tanh => Tanh;
-    /// Square root elementwise.
-    sqrt => Sqrt;
-    /// Logistic sigmoid 1/(1 + e⁻ˣ) elementwise.
-    sigmoid => Sigmoid;
-}
+pub(crate) use elementary_methods;
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// f(x) elementwise for an elementary function `f`.
@@ -183,15 +207,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         self.map(|x| f.apply(x))
     }
 
-    /// xⁿ elementwise.
-    pub fn powi(&self, n: i32) -> Self {
-        self.elementary(Elementary::Powi(n))
-    }
-
-    /// xᵖ elementwise, for a real exponent.
-    pub fn powf(&self, p: T::Real) -> Self {
-        self.elementary(Elementary::Powf(p))
-    }
+    elementary_methods!();
 
     /// Complex conjugate elementwise (the identity on real tensors).
     pub fn conj(&self) -> Self {

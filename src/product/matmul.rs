@@ -25,6 +25,10 @@ pub trait MatMul<Rhs> {
     /// dimension differs.
     fn try_matmul(&self, rhs: &Rhs) -> Result<Self::Output, ShapeError>;
 
+    /// Writes the product into `out` (no allocation), or returns an error naming the
+    /// shapes when a dynamic inner, batch or output dimension differs.
+    fn try_matmul_into(&self, rhs: &Rhs, out: &mut Self::Output) -> Result<(), ShapeError>;
+
     /// Reverse-mode rule: given the output's cotangent Ȳ, the cotangents
     /// (Ā, B̄) = (Ȳ·Bᴴ, Aᴴ·Ȳ) of both operands.
     fn matmul_pullback(&self, rhs: &Rhs, out_bar: &Self::Output) -> (Self, Rhs)
@@ -69,6 +73,25 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         or_panic(MatMul::try_matmul(self, rhs))
     }
 
+    /// The matrix product written into `out`, which is overwritten: no allocation, for
+    /// loops that reuse their buffers.
+    ///
+    /// ```
+    /// use fluxion::prelude::*;
+    /// let a: Matrix<f64, 2, 2> = Matrix::from_array([[1., 2.], [3., 4.]]);
+    /// let mut out: Matrix<f64, 2, 2> = Matrix::zeros();
+    /// a.matmul_into(&a, &mut out);
+    /// assert_eq!(out.to_array(), [[7., 10.], [15., 22.]]);
+    /// ```
+    #[track_caller]
+    #[inline(always)]
+    pub fn matmul_into<Rhs>(&self, rhs: &Rhs, out: &mut <Self as MatMul<Rhs>>::Output)
+    where
+        Self: MatMul<Rhs>,
+    {
+        or_panic(MatMul::try_matmul_into(self, rhs, out));
+    }
+
     /// [`Tensor::matmul`] that returns an error naming both shapes on a dynamic
     /// mismatch.
     #[inline(always)]
@@ -102,8 +125,26 @@ where
         unreachable!("vector × vector matmul is rejected at compile time")
     }
 
+    fn try_matmul_into(&self, _: &Tensor<T, (N,), K>, _: &mut T) -> Result<(), ShapeError> {
+        unreachable!("vector × vector matmul is rejected at compile time")
+    }
+
     fn matmul_pullback(&self, _: &Tensor<T, (N,), K>, _: &T) -> (Self, Tensor<T, (N,), K>) {
         unreachable!("vector × vector matmul is rejected at compile time")
+    }
+}
+
+/// Checks that `out` has the product's shape.
+fn check_output<T, S: Shape, K: Storage<T, S>>(out: &Tensor<T, S, K>, expected: S) -> Result<(), ShapeError> {
+    if out.shape() == expected {
+        Ok(())
+    } else {
+        Err(ShapeError::new(
+            "matmul_into",
+            out.dims(),
+            expected.dims(),
+            "the output must have the product's shape",
+        ))
     }
 }
 
@@ -125,11 +166,18 @@ where
 
     #[inline(always)]
     fn try_matmul(&self, rhs: &Tensor<T, (I, N), K>) -> Result<Self::Output, ShapeError> {
+        let mut out = Tensor::zeros_shaped((self.shape().0, rhs.shape().1));
+        self.try_matmul_into(rhs, &mut out)?;
+        Ok(out)
+    }
+
+    #[inline(always)]
+    fn try_matmul_into(&self, rhs: &Tensor<T, (I, N), K>, out: &mut Self::Output) -> Result<(), ShapeError> {
         let ((m, i), (i2, n)) = (self.shape(), rhs.shape());
         if i != i2 {
             return Err(inner_mismatch(&self.shape(), &rhs.shape()));
         }
-        let mut out = Tensor::zeros_shaped((m, n));
+        check_output(out, (m, n))?;
         let (m, k, n) = (m.size(), i.size(), n.size());
         matmul_into(
             (m, k, n),
@@ -138,7 +186,7 @@ where
             (false, false),
             out.as_mut_slice(),
         );
-        Ok(out)
+        Ok(())
     }
 
     fn matmul_pullback(
@@ -167,11 +215,18 @@ where
 
     #[inline(always)]
     fn try_matmul(&self, rhs: &Tensor<T, (I,), K>) -> Result<Self::Output, ShapeError> {
+        let mut out = Tensor::zeros_shaped((self.shape().0,));
+        self.try_matmul_into(rhs, &mut out)?;
+        Ok(out)
+    }
+
+    #[inline(always)]
+    fn try_matmul_into(&self, rhs: &Tensor<T, (I,), K>, out: &mut Self::Output) -> Result<(), ShapeError> {
         let ((m, i), (i2,)) = (self.shape(), rhs.shape());
         if i != i2 {
             return Err(inner_mismatch(&self.shape(), &rhs.shape()));
         }
-        let mut out = Tensor::zeros_shaped((m,));
+        check_output(out, (m,))?;
         let (m, k) = (m.size(), i.size());
         matmul_into(
             (m, k, 1),
@@ -180,7 +235,7 @@ where
             (false, false),
             out.as_mut_slice(),
         );
-        Ok(out)
+        Ok(())
     }
 
     fn matmul_pullback(
@@ -208,21 +263,32 @@ where
     type Output = Tensor<T, (B, M, N), K>;
 
     fn try_matmul(&self, rhs: &Tensor<T, (B, I, N), K>) -> Result<Self::Output, ShapeError> {
+        let mut out = Tensor::zeros_shaped((self.shape().0, self.shape().1, rhs.shape().2));
+        self.try_matmul_into(rhs, &mut out)?;
+        Ok(out)
+    }
+
+    fn try_matmul_into(
+        &self,
+        rhs: &Tensor<T, (B, I, N), K>,
+        out: &mut Self::Output,
+    ) -> Result<(), ShapeError> {
         let ((b, m, i), (b2, i2, n)) = (self.shape(), rhs.shape());
         if i != i2 || b != b2 {
             return Err(inner_mismatch(&self.shape(), &rhs.shape()));
         }
-        let mut out = Tensor::zeros_shaped((b, m, n));
+        check_output(out, (b, m, n))?;
         let (m, k, n) = (m.size(), i.size(), n.size());
         if m * k == 0 || k * n == 0 {
-            return Ok(out);
+            out.as_mut_slice().fill(T::zero());
+            return Ok(());
         }
         let lhs_batches = self.as_slice().chunks_exact(m * k);
         let rhs_batches = rhs.as_slice().chunks_exact(k * n);
         for ((a, b), c) in lhs_batches.zip(rhs_batches).zip(out.as_mut_slice().chunks_exact_mut(m * n)) {
             matmul_into((m, k, n), MatRef::row_major(a, k), MatRef::row_major(b, n), (false, false), c);
         }
-        Ok(out)
+        Ok(())
     }
 
     fn matmul_pullback(

@@ -11,7 +11,7 @@ use crate::shape::{Dims, FlatArray, Shape, StaticShape};
 impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// A tensor of `shape` with every element `value`.
     pub fn full_shaped(shape: S, value: T) -> Self {
-        Self::from_flat_fn(shape, |_| value)
+        Tensor::from_buffer(shape, K::filled(&shape, value))
     }
 
     /// A tensor of `shape` whose element at index `i` is `f(i)`.

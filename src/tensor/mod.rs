@@ -65,6 +65,11 @@ impl<T, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         Tensor { shape, data: K::from_flat_fn(&shape, f) }
     }
 
+    #[inline(always)]
+    fn from_buffer(shape: S, data: K::Buffer) -> Self {
+        Tensor { shape, data }
+    }
+
     /// The shape.
     #[inline(always)]
     pub fn shape(&self) -> S {

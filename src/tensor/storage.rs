@@ -18,6 +18,14 @@ pub trait Storage<T, S: Shape>: Sized + 'static {
 
     /// Builds a buffer for `shape` from its flat (row-major) elements.
     fn from_flat_fn(shape: &S, f: impl FnMut(usize) -> T) -> Self::Buffer;
+
+    /// A buffer for `shape` with every element `value`.
+    fn filled(shape: &S, value: T) -> Self::Buffer
+    where
+        T: Copy,
+    {
+        Self::from_flat_fn(shape, |_| value)
+    }
     /// The elements, row-major.
     fn as_slice(buffer: &Self::Buffer) -> &[T];
     /// The elements, row-major, mutably.
@@ -56,6 +64,11 @@ impl<T: Copy, S: Shape> Storage<T, S> for Heap {
 
     fn from_flat_fn(shape: &S, f: impl FnMut(usize) -> T) -> Vec<T> {
         (0..shape.num_elements()).map(f).collect()
+    }
+    /// `vec![value; n]`, which the standard library turns into a zeroed allocation
+    /// (no fill pass) when `value` is zero.
+    fn filled(shape: &S, value: T) -> Vec<T> {
+        alloc::vec![value; shape.num_elements()]
     }
     #[inline(always)]
     fn as_slice(buffer: &Vec<T>) -> &[T] {
