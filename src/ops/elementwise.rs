@@ -22,8 +22,7 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     where
         K: Storage<U, S>,
     {
-        let data = self.as_slice();
-        Tensor::from_flat_fn(self.shape(), |i| f(data[i]))
+        Tensor::from_elements(self.shape(), self.iter().map(|&x| f(x)))
     }
 
     /// Combines two tensors of the same shape element by element; an error names both
@@ -52,8 +51,7 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         K: Storage<U, S> + Storage<V, S>,
     {
         self.check_same_shape(other, operation)?;
-        let (a, b) = (self.as_slice(), other.as_slice());
-        Ok(Tensor::from_flat_fn(self.shape(), |i| f(a[i], b[i])))
+        Ok(Tensor::from_elements(self.shape(), self.iter().zip(other.iter()).map(|(&a, &b)| f(a, b))))
     }
 
     /// [`Tensor::zip_map`] whose function also receives the flat index.
@@ -246,7 +244,8 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     where
         T: RealScalar,
     {
-        self.map(|x| x.max(T::zero()))
+        // `x < 0` is false for NaN, which passes through; a select the compiler vectorises.
+        self.map(|x| if x < T::zero() { T::zero() } else { x })
     }
 }
 

@@ -11,9 +11,16 @@ impl<T: Scalar, M: Dim, K: Storage<T, (M,)>> Tensor<T, (M,), K> {
     where
         K: Storage<T, (N,)> + Storage<T, (M, N)>,
     {
-        let (a, b) = (self.as_slice(), other.as_slice());
-        let n = b.len();
-        Tensor::from_flat_fn((self.shape().0, other.shape().0), |flat| a[flat / n] * b[flat % n])
+        let mut out = Tensor::zeros_shaped((self.shape().0, other.shape().0));
+        if other.is_empty() {
+            return out;
+        }
+        for (row, &a_i) in out.as_mut_slice().chunks_exact_mut(other.len()).zip(self.iter()) {
+            for (out_ij, &b_j) in row.iter_mut().zip(other.iter()) {
+                *out_ij = a_i * b_j;
+            }
+        }
+        out
     }
 }
 

@@ -70,6 +70,15 @@ impl<T, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         Tensor { shape, data }
     }
 
+    /// Builds a tensor of `shape` from exactly one element per position, row-major.
+    ///
+    /// # Panics
+    /// When `elements` yields a different number of elements.
+    #[inline(always)]
+    pub fn from_elements(shape: S, elements: impl Iterator<Item = T>) -> Self {
+        Tensor { shape, data: K::from_elements(&shape, elements) }
+    }
+
     /// The shape.
     #[inline(always)]
     pub fn shape(&self) -> S {

@@ -19,6 +19,19 @@ pub trait Storage<T, S: Shape>: Sized + 'static {
     /// Builds a buffer for `shape` from its flat (row-major) elements.
     fn from_flat_fn(shape: &S, f: impl FnMut(usize) -> T) -> Self::Buffer;
 
+    /// A buffer for `shape` from exactly `shape.num_elements()` elements in row-major
+    /// order. A plain iterator over slices compiles to a vectorised loop, where an
+    /// index-based closure would check bounds.
+    ///
+    /// # Panics
+    /// When `elements` yields a different number of elements.
+    fn from_elements(shape: &S, mut elements: impl Iterator<Item = T>) -> Self::Buffer {
+        let buffer =
+            Self::from_flat_fn(shape, |_| elements.next().expect("one element per position of the shape"));
+        assert!(elements.next().is_none(), "more elements than positions of the shape");
+        buffer
+    }
+
     /// A buffer for `shape` with every element `value`.
     fn filled(shape: &S, value: T) -> Self::Buffer
     where
@@ -64,6 +77,11 @@ impl<T: Copy, S: Shape> Storage<T, S> for Heap {
 
     fn from_flat_fn(shape: &S, f: impl FnMut(usize) -> T) -> Vec<T> {
         (0..shape.num_elements()).map(f).collect()
+    }
+    fn from_elements(shape: &S, elements: impl Iterator<Item = T>) -> Vec<T> {
+        let buffer: Vec<T> = elements.collect();
+        assert_eq!(buffer.len(), shape.num_elements(), "one element per position of the shape");
+        buffer
     }
     /// `vec![value; n]`, which the standard library turns into a zeroed allocation
     /// (no fill pass) when `value` is zero.
