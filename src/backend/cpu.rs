@@ -1,8 +1,9 @@
 //! CPU matrix product C = op(A)·B for f32, f64, Complex32 and Complex64.
 //!
-//! Products with at most [`SMALL_PRODUCT`] multiply-adds (m·k·n) run a plain loop
-//! that the compiler unrolls for static sizes: the cost of packing panels would
-//! dominate there. Larger products of the four built-in element types go to the
+//! Products with at most [`SMALL_PRODUCT`] multiply-adds (m·k·n) and some dimension
+//! below 16 run a plain loop that the compiler unrolls for static sizes: the cost of
+//! packing panels would dominate there (measured: the plain loop wins at 8×8×8, the
+//! AVX-512 kernels from 16×16×16). Larger products of the four built-in element types go to the
 //! `gemm` crate (with the `std` feature), multi-threaded above its threading
 //! threshold; other element types always take the plain loop.
 
@@ -83,7 +84,7 @@ pub fn matmul_into<T: Scalar>(
         "matmul_into: operand views are too short"
     );
     #[cfg(feature = "std")]
-    if m * k * n > SMALL_PRODUCT && has_gemm_kernel::<T>() {
+    if (m * k * n > SMALL_PRODUCT || m.min(k).min(n) >= 16) && has_gemm_kernel::<T>() {
         gemm_crate(m, k, n, a, b, conjugate, out);
         return;
     }

@@ -61,6 +61,21 @@ impl<T: Copy, S: StaticShape> Storage<T, S> for Inline {
     fn from_flat_fn(_: &S, f: impl FnMut(usize) -> T) -> Self::Buffer {
         <S::Array<T>>::from_flat_fn(f)
     }
+    /// Fills the array with the first element, then writes the rest in one zipped
+    /// loop (no per-element checks).
+    #[inline(always)]
+    fn from_elements(_: &S, mut elements: impl Iterator<Item = T>) -> Self::Buffer {
+        let first = elements.next();
+        let mut buffer =
+            <S::Array<T>>::from_flat_fn(|_| first.expect("one element per position of the shape"));
+        let slots = buffer.as_flat_mut();
+        let written = slots.iter_mut().skip(1).zip(&mut elements).map(|(slot, x)| *slot = x).count();
+        assert!(
+            written + usize::from(first.is_some()) == slots.len() && elements.next().is_none(),
+            "one element per position of the shape"
+        );
+        buffer
+    }
     #[inline(always)]
     fn as_slice(buffer: &Self::Buffer) -> &[T] {
         buffer.as_flat()
