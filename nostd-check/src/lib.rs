@@ -6,7 +6,7 @@ use fluxion::prelude::*;
 
 /// One dense layer with tanh, `y = tanh(W x + b)`, entirely on the stack.
 pub fn dense_tanh(w: &Matrix<f32, 2, 3>, b: &Vector<f32, 2>, x: &Vector<f32, 3>) -> Vector<f32, 2> {
-    (&w.matmul(x) + b).tanh()
+    (w.matmul(x) + b).tanh()
 }
 
 #[cfg(test)]
