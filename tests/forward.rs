@@ -357,3 +357,22 @@ fn generic_storage_lifts_and_unlifts() {
     round_trip(&Matrix::<f64, 2, 2>::from_array([[1.0, 2.0], [3.0, 4.0]]));
     round_trip(&DVector::from_shape_vec((Dyn(2),), vec![1.0, -1.0]).unwrap());
 }
+
+#[test]
+fn jacobians_of_tensor_functions_have_shape_out_then_in() {
+    let w: Matrix<f64, 2, 3> = Matrix::random_uniform(-1.0, 1.0, 8);
+    let x: Vector<f64, 3> = Vector::from_array([0.5, -0.25, 1.0]);
+    // ∂(W·x)/∂W is a 2×(2×3) tensor: J[i, k, l] = δᵢₖ·xₗ.
+    let x_dual = x.map(Dual::constant);
+    let forward: Tensor3<f64, 2, 2, 3> = jacfwd(|w: Matrix<Dual<f64>, 2, 3>| w.matmul(&x_dual), &w);
+    let reverse: Tensor3<f64, 2, 2, 3> = jacrev(|w: Var<Matrix<f64, 2, 3>>| w.matmul(&Var::constant(x)), &w);
+    assert_eq!(forward, reverse);
+    for [i, k, l] in (0..12).map(|flat| forward.shape().unravel(flat)) {
+        let expected = if i == k { x[[l]] } else { 0.0 };
+        assert_eq!(forward[[i, k, l]], expected);
+    }
+    // A scalar output: the Jacobian has the input's shape and is the gradient.
+    let gradient: Matrix<f64, 2, 3> =
+        jacfwd(|w: Matrix<Dual<f64>, 2, 3>| Tensor0::from_array([w.hadamard(&w).sum()]), &w);
+    assert_eq!(gradient, w.scale(2.0));
+}

@@ -6,8 +6,9 @@
 //! (or generic over the scalar type) and the operators seed and read the tangents.
 //!
 //! - `jvp(f, x, v)` = (f(x), J(x)·v) in one evaluation.
-//! - `jacfwd` builds J column by column (n forward passes), `jacrev` row by row (m
-//!   reverse passes); for f: Tⁿ → Tᵐ both return the m×n matrix Jᵢⱼ = ∂fᵢ/∂xⱼ.
+//! - `jacfwd` builds J column by column (one forward pass per input coordinate),
+//!   `jacrev` row by row (one reverse pass per output coordinate); both return a tensor
+//!   of shape `Out ++ In`, e.g. the m×n matrix Jᵢⱼ = ∂fᵢ/∂xⱼ for f: Tⁿ → Tᵐ.
 //! - `hessian` and `hvp` run reverse mode over duals (forward-over-reverse):
 //!   ∇f(x + εv) = ∇f(x) + ε·H·v.
 
@@ -18,6 +19,7 @@ use super::operators::{RealOutput, value_and_grad, vjp};
 use super::tangent::Differentiable;
 use super::tape::Var;
 use crate::scalar::Scalar;
+use crate::shape::constraint::ConcatShapes;
 use crate::shape::{Dim, Shape};
 use crate::tensor::{Storage, Tensor};
 
@@ -124,7 +126,9 @@ pub fn linearize<X: Lift + Clone, L: Unlift>(
     (value, move |v: &X::Tangent| jvp(&f, &point, v).1)
 }
 
-/// The m×n Jacobian Jᵢⱼ = ∂fᵢ/∂xⱼ of f: Tⁿ → Tᵐ, one forward pass per column.
+/// The Jacobian ∂f/∂x of a tensor function, one forward pass per input coordinate,
+/// typed as a tensor of shape `Out ++ In` (for f: Tⁿ → Tᵐ, the m×n matrix
+/// Jᵢⱼ = ∂fᵢ/∂xⱼ; for a matrix input and vector output, a rank-3 tensor).
 ///
 /// ```
 /// use fluxion::autodiff::{Dual, jacfwd};
@@ -133,42 +137,45 @@ pub fn linearize<X: Lift + Clone, L: Unlift>(
 /// let j: Matrix<f64, 1, 2> = jacfwd(|x: Vector<Dual<f64>, 2>| Vector::from_array([x[[0]] * x[[1]]]), &x);
 /// assert_eq!(j.to_array(), [[3.0, 2.0]]);
 /// ```
-pub fn jacfwd<T, N, M, K>(
-    f: impl Fn(Tensor<Dual<T>, (N,), K>) -> Tensor<Dual<T>, (M,), K>,
-    x: &Tensor<T, (N,), K>,
-) -> Tensor<T, (M, N), K>
+pub fn jacfwd<T, In, Out, K>(
+    f: impl Fn(Tensor<Dual<T>, In, K>) -> Tensor<Dual<T>, Out, K>,
+    x: &Tensor<T, In, K>,
+) -> Tensor<T, Out::Output, K>
 where
     T: Scalar,
-    N: Dim,
-    M: Dim,
-    K: Storage<T, (N,)>
-        + Storage<Dual<T>, (N,)>
-        + Storage<Dual<T>, (M,)>
-        + Storage<T, (M,)>
-        + Storage<T, (M, N)>,
+    In: Shape,
+    Out: ConcatShapes<In>,
+    K: Storage<T, In>
+        + Storage<Dual<T>, In>
+        + Storage<Dual<T>, Out>
+        + Storage<T, Out>
+        + Storage<T, Out::Output>,
 {
-    let columns: Vec<Tensor<T, (M,), K>> = (0..x.len()).map(|j| jvp(&f, x, &basis(x, j)).1).collect();
-    let out_dim = match columns.first() {
-        Some(column) => column.shape().0,
-        None => f(x.lift(&x.zero_tangent())).shape().0,
+    let columns: Vec<Tensor<T, Out, K>> = (0..x.len()).map(|j| jvp(&f, x, &basis(x, j)).1).collect();
+    let out_shape = match columns.first() {
+        Some(column) => column.shape(),
+        None => f(x.lift(&x.zero_tangent())).shape(),
     };
-    Tensor::from_shape_fn((out_dim, x.shape().0), |[i, j]| columns[j].as_slice()[i])
+    let n = x.len();
+    Tensor::from_flat_fn(out_shape.concat_shapes(&x.shape()), |flat| columns[flat % n].as_slice()[flat / n])
 }
 
-/// The m×n Jacobian of f: Tⁿ → Tᵐ by reverse mode, one pullback per row.
-pub fn jacrev<T, N, M, K>(
-    f: impl FnOnce(Var<Tensor<T, (N,), K>>) -> Var<Tensor<T, (M,), K>>,
-    x: &Tensor<T, (N,), K>,
-) -> Tensor<T, (M, N), K>
+/// The Jacobian ∂f/∂x by reverse mode, one pullback per output coordinate, typed as
+/// a tensor of shape `Out ++ In` like [`jacfwd`].
+pub fn jacrev<T, In, Out, K>(
+    f: impl FnOnce(Var<Tensor<T, In, K>>) -> Var<Tensor<T, Out, K>>,
+    x: &Tensor<T, In, K>,
+) -> Tensor<T, Out::Output, K>
 where
     T: Scalar,
-    N: Dim,
-    M: Dim,
-    K: Storage<T, (N,)> + Storage<T, (M,)> + Storage<T, (M, N)>,
+    In: Shape,
+    Out: ConcatShapes<In>,
+    K: Storage<T, In> + Storage<T, Out> + Storage<T, Out::Output>,
 {
     let (y, mut pullback) = vjp(f, x);
-    let rows: Vec<Tensor<T, (N,), K>> = (0..y.len()).map(|i| pullback.call(&basis(&y, i))).collect();
-    Tensor::from_shape_fn((y.shape().0, x.shape().0), |[i, j]| rows[i].as_slice()[j])
+    let rows: Vec<Tensor<T, In, K>> = (0..y.len()).map(|i| pullback.call(&basis(&y, i))).collect();
+    let n = x.len();
+    Tensor::from_flat_fn(y.shape().concat_shapes(&x.shape()), |flat| rows[flat / n].as_slice()[flat % n])
 }
 
 /// The Hessian Hᵢⱼ = ∂²f/∂xᵢ∂xⱼ of a real scalar function, by reverse mode over duals

@@ -196,6 +196,8 @@ macro_rules! elementary_methods {
     };
 }
 
+// Used by the reverse-mode `Var`s, which exist only with `std`.
+#[cfg_attr(not(feature = "std"), allow(unused_imports))]
 pub(crate) use elementary_methods;
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {

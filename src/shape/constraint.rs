@@ -291,3 +291,48 @@ impl_broadcastable!([L1, L2, L3][A]);
 impl_broadcastable!([L1] [A, B]);
 impl_broadcastable!([L1, L2] [A, B]);
 impl_broadcastable!([L1] [A, B, C]);
+
+/// The shape `Self ++ Rhs` (the axes of `Self`, then those of `Rhs`), of rank at most 4:
+/// the shape of a Jacobian ∂out/∂in is `Out ++ In`.
+#[diagnostic::on_unimplemented(
+    message = "the shapes `{Self}` and `{Rhs}` together have more than 4 axes",
+    label = "a Jacobian of this function would exceed rank 4",
+    note = "flatten the input or the output first (`.flatten()` / `.try_reshape(…)`)"
+)]
+pub trait ConcatShapes<Rhs: Shape>: Shape {
+    /// `Self ++ Rhs`.
+    type Output: Shape;
+
+    /// The joined shape.
+    fn concat_shapes(&self, rhs: &Rhs) -> Self::Output;
+}
+
+macro_rules! impl_concat_shapes {
+    ([$($a:ident $ai:tt),*] [$($b:ident $bi:tt),*]) => {
+        #[diagnostic::do_not_recommend]
+        impl<$($a: Dim,)* $($b: Dim),*> ConcatShapes<($($b,)*)> for ($($a,)*) {
+            type Output = ($($a,)* $($b,)*);
+
+            #[allow(clippy::unused_unit, unused_variables)]
+            fn concat_shapes(&self, rhs: &($($b,)*)) -> Self::Output {
+                ($(self.$ai,)* $(rhs.$bi,)*)
+            }
+        }
+    };
+}
+
+impl_concat_shapes!([] []);
+impl_concat_shapes!([] [B0 0]);
+impl_concat_shapes!([] [B0 0, B1 1]);
+impl_concat_shapes!([] [B0 0, B1 1, B2 2]);
+impl_concat_shapes!([] [B0 0, B1 1, B2 2, B3 3]);
+impl_concat_shapes!([A0 0] []);
+impl_concat_shapes!([A0 0] [B0 0]);
+impl_concat_shapes!([A0 0] [B0 0, B1 1]);
+impl_concat_shapes!([A0 0] [B0 0, B1 1, B2 2]);
+impl_concat_shapes!([A0 0, A1 1] []);
+impl_concat_shapes!([A0 0, A1 1] [B0 0]);
+impl_concat_shapes!([A0 0, A1 1] [B0 0, B1 1]);
+impl_concat_shapes!([A0 0, A1 1, A2 2] []);
+impl_concat_shapes!([A0 0, A1 1, A2 2] [B0 0]);
+impl_concat_shapes!([A0 0, A1 1, A2 2, A3 3] []);
