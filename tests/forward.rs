@@ -376,3 +376,28 @@ fn jacobians_of_tensor_functions_have_shape_out_then_in() {
         jacfwd(|w: Matrix<Dual<f64>, 2, 3>| Tensor0::from_array([w.hadamard(&w).sum()]), &w);
     assert_eq!(gradient, w.scale(2.0));
 }
+
+#[test]
+fn jacfwd_and_jacrev_agree_on_holomorphic_complex_functions() {
+    let z: Vector<Complex64, 2> = Vector::from_array([Complex64::new(0.3, -0.7), Complex64::new(-1.1, 0.4)]);
+    let m: Matrix<Complex64, 2, 2> = Matrix::random_uniform(-1.0, 1.0, 12);
+    let m_dual = m.map(Dual::constant);
+    let forward: Matrix<Complex64, 2, 2> =
+        jacfwd(|z: Vector<Dual<Complex64>, 2>| m_dual.matmul(&z.exp()), &z);
+    let reverse: Matrix<Complex64, 2, 2> =
+        jacrev(|z: Var<Vector<Complex64, 2>>| Var::constant(m).matmul(&z.exp()), &z);
+    for i in 0..2 {
+        for j in 0..2 {
+            let expected = m[[i, j]] * z[[j]].exp();
+            assert!((forward[[i, j]] - expected).norm() < 1e-14);
+            assert!((reverse[[i, j]] - expected).norm() < 1e-14);
+        }
+    }
+}
+
+#[test]
+fn duals_compare_by_value() {
+    let a = Dual::new(1.0, [2.0]);
+    assert_eq!(a, Dual::constant(1.0));
+    assert!(Dual::new(1.0, [5.0]) < Dual::new(2.0, [-5.0]));
+}

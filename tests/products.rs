@@ -329,3 +329,13 @@ fn gemm_results_do_not_depend_on_the_thread_setting() {
     assert_matmul_close(single.as_slice(), &a, &b, (m, k, n), sum_rtol::<f64>(k));
     assert_all_close(multi.as_slice(), single.as_slice(), sum_rtol::<f64>(k));
 }
+
+/// Dimensions whose products overflow are rejected before any kernel runs.
+#[test]
+#[should_panic(expected = "matmul_into: output length")]
+fn overflowing_kernel_dimensions_panic() {
+    use fluxion::backend::cpu::{MatRef, matmul_into};
+    let (a, b, mut out) = ([0.0f64; 16], [0.0f64; 256], [0.0f64; 16]);
+    let a = MatRef { data: &a, row_stride: 0, col_stride: 1 };
+    matmul_into(((1 << 60) + 1, 16, 16), a, MatRef::row_major(&b, 16), (false, false), &mut out);
+}

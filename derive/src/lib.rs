@@ -21,7 +21,10 @@ use syn::{DeriveInput, parse_macro_input};
 ///   sees it (each field traced), and `impl Trace for Name`.
 ///
 /// Fields marked `#[no_derivative]` are left out of the tangent: they are carried as
-/// constants (and must be `Clone`).
+/// constants (and must be `Clone`). In a tuple struct the tangent keeps the
+/// differentiable fields in order, so positions after a skipped field shift down
+/// (`struct P(f64, #[no_derivative] u8, f64)` has `PTangent(f64, f64)`). Every generic
+/// parameter of the struct must appear in some differentiable field.
 #[proc_macro_derive(Differentiable, attributes(no_derivative))]
 pub fn derive_differentiable(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

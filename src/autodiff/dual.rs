@@ -40,7 +40,12 @@ use crate::ops::elementwise::Elementary;
 use crate::scalar::{RealScalar, Scalar};
 
 /// A dual number: a value and `N` tangents (directional derivatives).
-#[derive(Clone, Copy, PartialEq)]
+///
+/// `==` and the ordering compare values only (as for num-dual's duals), so that code
+/// branching on values behaves the same on duals. [`RealLeaves`](super::RealLeaves)
+/// and [`Differentiable::map_leaves_with`](super::Differentiable::map_leaves_with) see
+/// a dual's value only; rewriting it through them drops its tangents.
+#[derive(Clone, Copy)]
 pub struct Dual<T, const N: usize = 1> {
     value: T,
     tangent: [T; N],
@@ -90,6 +95,12 @@ impl<T: Scalar> Dual<T, 1> {
     /// The variable x itself: value `value`, tangent 1.
     pub fn variable(value: T) -> Self {
         Dual { value, tangent: [T::one()] }
+    }
+}
+
+impl<T: PartialEq, const N: usize> PartialEq for Dual<T, N> {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
     }
 }
 

@@ -161,7 +161,9 @@ where
 }
 
 /// The Jacobian ∂f/∂x by reverse mode, one pullback per output coordinate, typed as
-/// a tensor of shape `Out ++ In` like [`jacfwd`].
+/// a tensor of shape `Out ++ In` like [`jacfwd`]. Row i of the pullback is
+/// conj(∂fᵢ/∂x) under the complex convention; it is conjugated back, so for a
+/// holomorphic f both operators return the complex derivative.
 pub fn jacrev<T, In, Out, K>(
     f: impl FnOnce(Var<Tensor<T, In, K>>) -> Var<Tensor<T, Out, K>>,
     x: &Tensor<T, In, K>,
@@ -175,7 +177,9 @@ where
     let (y, mut pullback) = vjp(f, x);
     let rows: Vec<Tensor<T, In, K>> = (0..y.len()).map(|i| pullback.call(&basis(&y, i))).collect();
     let n = x.len();
-    Tensor::from_flat_fn(y.shape().concat_shapes(&x.shape()), |flat| rows[flat / n].as_slice()[flat % n])
+    Tensor::from_flat_fn(y.shape().concat_shapes(&x.shape()), |flat| {
+        rows[flat / n].as_slice()[flat % n].conj()
+    })
 }
 
 /// The Hessian Hᵢⱼ = ∂²f/∂xᵢ∂xⱼ of a real scalar function, by reverse mode over duals

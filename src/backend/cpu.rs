@@ -75,14 +75,16 @@ pub fn matmul_into<T: Scalar>(
     conjugate: (bool, bool),
     out: &mut [T],
 ) {
-    assert_eq!(out.len(), m * n, "matmul_into: output length");
-    if m * n == 0 {
+    assert_eq!(Some(out.len()), m.checked_mul(n), "matmul_into: output length");
+    if out.is_empty() {
         return;
     }
-    assert!(
-        span(a, m, k) <= a.data.len() && span(b, k, n) <= b.data.len(),
-        "matmul_into: operand views are too short"
-    );
+    let fits = |view: MatRef<'_, T>, rows: usize, cols: usize| {
+        span(view, rows, cols).is_some_and(|end| end <= view.data.len())
+            && isize::try_from(view.row_stride).is_ok()
+            && isize::try_from(view.col_stride).is_ok()
+    };
+    assert!(fits(a, m, k) && fits(b, k, n), "matmul_into: operand views are too short");
     #[cfg(feature = "std")]
     if (m * k * n > SMALL_PRODUCT || m.min(k).min(n) >= 16) && has_gemm_kernel::<T>() {
         gemm_crate(m, k, n, a, b, conjugate, out);
@@ -116,8 +118,14 @@ pub fn matvec_pullback<T: Scalar>(a: &[T], x: &[T], y_bar: &[T], a_bar: &mut [T]
 }
 
 /// One past the largest offset a view of an r×c matrix touches.
-fn span<T>(view: MatRef<'_, T>, rows: usize, cols: usize) -> usize {
-    if rows == 0 || cols == 0 { 0 } else { (rows - 1) * view.row_stride + (cols - 1) * view.col_stride + 1 }
+/// `None` when the offsets overflow `usize`.
+fn span<T>(view: MatRef<'_, T>, rows: usize, cols: usize) -> Option<usize> {
+    if rows == 0 || cols == 0 {
+        return Some(0);
+    }
+    let last_row = (rows - 1).checked_mul(view.row_stride)?;
+    let last_col = (cols - 1).checked_mul(view.col_stride)?;
+    last_row.checked_add(last_col)?.checked_add(1)
 }
 
 /// The plain kernel. It picks the loop order whose innermost loop runs over
@@ -203,10 +211,12 @@ fn gemm_crate<T: Scalar>(
     let stride = |s: usize| s as isize;
     // SAFETY: `T` is one of the four types `gemm` supports (checked by
     // `has_gemm_kernel`). `out` is an exclusively borrowed, contiguous m×n row-major
-    // buffer (length asserted by the caller). Both operand views were checked by the
-    // caller to cover every offset (i·row_stride + j·col_stride) of their m×k and k×n
-    // index ranges, and they are shared borrows that cannot alias `out`. With
-    // `read_dst = false` the previous contents of `out` are never read.
+    // buffer: `matmul_into` asserted out.len() = m·n without overflow. `matmul_into`
+    // also asserted, with checked arithmetic, that every offset i·row_stride +
+    // j·col_stride of the m×k and k×n index ranges lies inside each operand slice and
+    // that every stride fits in `isize`, so no pointer offset overflows. The operands
+    // are shared borrows that cannot alias `out`. With `read_dst = false` the previous
+    // contents of `out` are never read.
     unsafe {
         gemm::gemm(
             m,

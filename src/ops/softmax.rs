@@ -5,7 +5,8 @@
 //! - `softmax(x)ᵢ = exp(xᵢ − m) / Σ exp(xⱼ − m)`, so each line sums to 1.
 //!
 //! Nothing overflows for inputs of any magnitude (e.g. 1000), and the shifted forms
-//! keep full relative precision there. A line whose maximum is ±∞ gives logsumexp ±∞.
+//! keep full relative precision there. A line whose maximum is ±∞ gives logsumexp ±∞;
+//! softmax and log_softmax of such a line are NaN, as in NumPy and PyTorch.
 
 use crate::ops::reduce::spread_along;
 use crate::scalar::{RealScalar, Scalar};
@@ -49,7 +50,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         let (max, totals) = self.shifted_totals::<AXIS>();
         max.zip_map(&totals, |m, total| {
             // An infinite maximum is the answer (and would make x − m NaN).
-            if m == T::neg_infinity() || m == -T::neg_infinity() { m } else { m + total.ln() }
+            if m <= T::neg_infinity() || m >= -T::neg_infinity() { m } else { m + total.ln() }
         })
     }
 

@@ -130,9 +130,16 @@ mod random {
         /// Elements drawn uniformly from `[low, high)` with a generator seeded by
         /// `seed` (the same seed gives the same tensor). Complex elements draw the real
         /// and imaginary parts independently.
+        ///
+        /// # Panics
+        /// When a bound is not finite.
         pub fn random_uniform_shaped(shape: S, low: T::Real, high: T::Real, seed: u64) -> Self {
             let mut rng = StdRng::seed_from_u64(seed);
             let (low, high) = (low.to_f64(), high.to_f64());
+            assert!(
+                low.is_finite() && high.is_finite(),
+                "random_uniform: the bounds {low} and {high} must be finite"
+            );
             let high_real = <T::Real>::from_f64(high);
             // Redraw the rare values that round up to `high` in a narrower type.
             let mut draw = move || loop {
