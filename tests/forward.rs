@@ -401,3 +401,23 @@ fn duals_compare_by_value() {
     assert_eq!(a, Dual::constant(1.0));
     assert!(Dual::new(1.0, [5.0]) < Dual::new(2.0, [-5.0]));
 }
+
+#[test]
+fn jvp_lifts_arrays_vectors_and_long_tuples() {
+    let (y, dy) = jvp(|[a, b]: [Dual<f64>; 2]| a * b, &[2.0, 3.0], &[1.0, 0.0]);
+    assert_eq!((y, dy), (6.0, 3.0));
+    let (y, dy) = jvp(
+        |v: Vec<Dual<f64>>| v.iter().fold(Dual::constant(0.0), |acc, &x| acc + x * x),
+        &vec![1.0, 2.0],
+        &vec![1.0, 1.0],
+    );
+    assert_eq!((y, dy), (5.0, 6.0));
+    let (y, dy) = jvp(
+        |(a, b, c, d, e): (Dual<f64>, Dual<f64>, Dual<f64>, Dual<f64>, Dual<f64>)| a + b + c + d * e,
+        &(1.0, 1.0, 1.0, 2.0, 3.0),
+        &(0.0, 0.0, 0.0, 1.0, 0.0),
+    );
+    assert_eq!((y, dy), (9.0, 3.0));
+    let ([y0, y1], [d0, d1]) = jvp(|[a, b]: [Dual<f64>; 2]| [a.sin(), b.cos()], &[0.0, 0.0], &[1.0, 1.0]);
+    assert_eq!((y0, y1, d0, d1), (0.0, 1.0, 1.0, 0.0));
+}

@@ -612,3 +612,43 @@ fn gradient_descent_with_move_by() {
     }
     assert_close_slices(x.as_slice(), target.as_slice(), 1e-8);
 }
+
+/// Every operator form on `Var`s: owned and borrowed operands, constants on either
+/// side; the gradient of each against its closed form.
+#[test]
+fn operators_accept_owned_borrowed_and_constant_operands() {
+    let g = grad(|x: Var<f64>| 2.0 * (x.clone() - 1.0) * x.clone() / 4.0 + (-x) - &Var::constant(3.0), &5.0);
+    // f(x) = (x − 1)·x/2 − x − 3, f′(x) = x − 1/2 − 1.
+    assert!((g - 3.5).abs() < 1e-15);
+    let v: Vector<f64, 2> = Vector::from_array([1.0, -2.0]);
+    let g =
+        grad(|x: Var<Vector<f64, 2>>| (2.0 * (x.clone() + x.clone()) / 4.0 - (-x.clone()) * 3.0).sum(), &v);
+    assert_eq!(g.to_array(), [4.0, 4.0]);
+}
+
+/// `try_reshape` and `try_broadcast_to` differentiate dynamic shapes.
+#[test]
+fn dynamic_reshape_and_broadcast_differentiate() {
+    let bias = DVector::from_shape_vec((Dyn(3),), vec![0.5, -1.0, 2.0]).unwrap();
+    let g = grad(
+        |b: Var<DVector<f64>>| {
+            let rows = b.try_broadcast_to((Dyn(2), Dyn(3))).unwrap();
+            let flat = rows.try_reshape((Dyn(6),)).unwrap();
+            flat.hadamard(&flat).sum()
+        },
+        &bias,
+    );
+    // Σ over two copies of b²: ∇ = 4b.
+    assert_eq!(g.to_vec(), vec![2.0, -4.0, 8.0]);
+    let error = grad(
+        |b: Var<DVector<f64>>| match b.try_reshape((Dyn(4),)) {
+            Ok(_) => unreachable!("3 elements cannot be 4"),
+            Err(error) => {
+                assert!(error.to_string().contains("[3]") && error.to_string().contains("[4]"));
+                b.sum()
+            }
+        },
+        &bias,
+    );
+    assert_eq!(error.to_vec(), vec![1.0; 3]);
+}

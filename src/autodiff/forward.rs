@@ -95,6 +95,39 @@ tuple_lift!(A 0);
 tuple_lift!(A 0, B 1);
 tuple_lift!(A 0, B 1, C 2);
 tuple_lift!(A 0, B 1, C 2, D 3);
+tuple_lift!(A 0, B 1, C 2, D 3, E 4);
+tuple_lift!(A 0, B 1, C 2, D 3, E 4, F 5);
+
+impl<X: Lift, const N: usize> Lift for [X; N] {
+    type Lifted = [X::Lifted; N];
+    fn lift(&self, tangent: &Self::Tangent) -> Self::Lifted {
+        core::array::from_fn(|i| self[i].lift(&tangent[i]))
+    }
+}
+
+impl<L: Unlift, const N: usize> Unlift for [L; N] {
+    type Primal = [L::Primal; N];
+    fn unlift(&self) -> (Self::Primal, <Self::Primal as Differentiable>::Tangent) {
+        let (values, tangents): (Vec<_>, Vec<_>) = self.iter().map(Unlift::unlift).unzip();
+        (into_array(values), into_array(tangents))
+    }
+}
+
+impl<X: Lift> Lift for Vec<X> {
+    type Lifted = Vec<X::Lifted>;
+    #[track_caller]
+    fn lift(&self, tangent: &Self::Tangent) -> Self::Lifted {
+        assert_eq!(self.len(), tangent.len(), "lift: the value and its tangent differ in length");
+        self.iter().zip(tangent).map(|(x, t)| x.lift(t)).collect()
+    }
+}
+
+impl<L: Unlift> Unlift for Vec<L> {
+    type Primal = Vec<L::Primal>;
+    fn unlift(&self) -> (Self::Primal, <Self::Primal as Differentiable>::Tangent) {
+        self.iter().map(Unlift::unlift).unzip()
+    }
+}
 
 /// (f(x), J(x)·v): the value and the directional derivative along `v`, in one
 /// evaluation of `f` on duals.
@@ -214,6 +247,11 @@ where
 {
     let (_, gradient) = value_and_grad(f, &x.lift(v));
     gradient.map(|g| g.tangent()[0])
+}
+
+/// A vector of exactly `N` elements as an array.
+fn into_array<T, const N: usize>(parts: Vec<T>) -> [T; N] {
+    parts.try_into().ok().expect("one part per element")
 }
 
 /// The unit tangent at `x` along coordinate `k`.

@@ -3,8 +3,11 @@
 
 use core::ops::{Add, Div, Mul, Neg, Sub};
 
+use num_traits::Zero;
+
 use super::tangent::Differentiable;
 use super::tape::{Var, record_binary, record_unary};
+use crate::error::ShapeError;
 use crate::ops::elementwise::{
     Elementary, abs_pullback, conj_pullback, elementary_methods, elementary_pullback, im_pullback,
     norm_sqr_pullback, re_pullback, relu_pullback,
@@ -225,6 +228,29 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         record_unary(self, x.reshape(), move |y_bar| reshape_pullback(&x, y_bar))
     }
 
+    /// The same elements under `shape` (any shapes, checked when it runs); an error
+    /// names both shapes when the element counts differ.
+    pub fn try_reshape<Target: Shape>(&self, shape: Target) -> Result<Var<Tensor<T, Target, K>>, ShapeError>
+    where
+        K: Storage<T, Target>,
+    {
+        let x = self.shared_value();
+        let y = x.try_reshape(shape)?;
+        Ok(record_unary(self, y, move |y_bar| reshape_pullback(&x, y_bar)))
+    }
+
+    /// Repeated along new leading axes to `shape` (any shapes, checked when it runs).
+    pub fn try_broadcast_to<Target>(&self, shape: Target) -> Result<Var<Tensor<T, Target, K>>, ShapeError>
+    where
+        Target: Shape,
+        S: Broadcastable<Target>,
+        K: Storage<T, Target>,
+    {
+        let x = self.shared_value();
+        let y = x.try_broadcast_to(shape)?;
+        Ok(record_unary(self, y, move |y_bar| broadcast_pullback(&x, y_bar)))
+    }
+
     /// The elements as a vector of static length `N`.
     pub fn flatten<const N: usize>(&self) -> Var<Tensor<T, (Const<N>,), K>>
     where
@@ -370,39 +396,25 @@ impl<T: Scalar> Var<T> {
     }
 }
 
-use num_traits::Zero;
+// Operators. The work is done on references: `+` and `−` between Vars of one type,
+// `*` and `/` between scalar Vars, and every arithmetic operator with a constant
+// scalar. Owned operands and a constant on the left forward to those.
 
-// Operators: `+`, `−` between Vars of one type; `*` and `/` by a constant scalar;
-// `*` and `/` between scalar Vars.
-
-macro_rules! var_binary_operator {
-    ($Trait:ident, $method:ident, $inherent:ident) => {
-        impl<T: Scalar, S: Shape, K: Storage<T, S>> $Trait<&Var<Tensor<T, S, K>>> for &Var<Tensor<T, S, K>>
-        where
-            Tensor<T, S, K>: Differentiable<Tangent = Tensor<T, S, K>>,
-        {
-            type Output = Var<Tensor<T, S, K>>;
-            #[track_caller]
-            fn $method(self, rhs: &Var<Tensor<T, S, K>>) -> Self::Output {
-                Var::$inherent(self, rhs)
-            }
-        }
-
-        impl<T: Scalar, S: Shape, K: Storage<T, S>> $Trait for Var<Tensor<T, S, K>>
-        where
-            Tensor<T, S, K>: Differentiable<Tangent = Tensor<T, S, K>>,
-        {
-            type Output = Var<Tensor<T, S, K>>;
-            #[track_caller]
-            fn $method(self, rhs: Var<Tensor<T, S, K>>) -> Self::Output {
-                Var::$inherent(&self, &rhs)
-            }
-        }
-    };
+impl<T: Scalar, S: Shape, K: Storage<T, S>> Add for &Var<Tensor<T, S, K>> {
+    type Output = Var<Tensor<T, S, K>>;
+    #[track_caller]
+    fn add(self, rhs: Self) -> Self::Output {
+        Var::add(self, rhs)
+    }
 }
 
-var_binary_operator!(Add, add, add);
-var_binary_operator!(Sub, sub, sub);
+impl<T: Scalar, S: Shape, K: Storage<T, S>> Sub for &Var<Tensor<T, S, K>> {
+    type Output = Var<Tensor<T, S, K>>;
+    #[track_caller]
+    fn sub(self, rhs: Self) -> Self::Output {
+        Var::sub(self, rhs)
+    }
+}
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Neg for &Var<Tensor<T, S, K>> {
     type Output = Var<Tensor<T, S, K>>;
@@ -466,13 +478,6 @@ impl<T: Scalar> Neg for &Var<T> {
     }
 }
 
-impl<T: Scalar> Mul<T> for &Var<T> {
-    type Output = Var<T>;
-    fn mul(self, factor: T) -> Var<T> {
-        record_unary(self, *self.value() * factor, move |&g: &T| g * factor.conj())
-    }
-}
-
 impl<T: Scalar> Add<T> for &Var<T> {
     type Output = Var<T>;
     fn add(self, constant: T) -> Var<T> {
@@ -480,15 +485,139 @@ impl<T: Scalar> Add<T> for &Var<T> {
     }
 }
 
-macro_rules! owned_scalar_operators {
-    ($($Trait:ident $method:ident),*) => {$(
-        impl<T: Scalar> $Trait for Var<T> {
-            type Output = Var<T>;
-            fn $method(self, rhs: Var<T>) -> Var<T> {
+impl<T: Scalar> Sub<T> for &Var<T> {
+    type Output = Var<T>;
+    fn sub(self, constant: T) -> Var<T> {
+        record_unary(self, *self.value() - constant, |&g: &T| g)
+    }
+}
+
+impl<T: Scalar> Mul<T> for &Var<T> {
+    type Output = Var<T>;
+    fn mul(self, factor: T) -> Var<T> {
+        record_unary(self, *self.value() * factor, move |&g: &T| g * factor.conj())
+    }
+}
+
+impl<T: Scalar> Div<T> for &Var<T> {
+    type Output = Var<T>;
+    fn div(self, divisor: T) -> Var<T> {
+        let factor = T::one() / divisor;
+        record_unary(self, *self.value() * factor, move |&g: &T| g * factor.conj())
+    }
+}
+
+/// `Var op Var`, `Var op &Var` and `&Var op Var` for a value type `$V`, forwarding to
+/// `&Var op &Var`.
+macro_rules! owned_binary_operator {
+    ([$($generics:tt)*] $V:ty; $Trait:ident $method:ident) => {
+        impl<$($generics)*> $Trait for Var<$V> {
+            type Output = Var<$V>;
+            #[track_caller]
+            fn $method(self, rhs: Var<$V>) -> Var<$V> {
                 $Trait::$method(&self, &rhs)
+            }
+        }
+
+        impl<$($generics)*> $Trait<&Var<$V>> for Var<$V> {
+            type Output = Var<$V>;
+            #[track_caller]
+            fn $method(self, rhs: &Var<$V>) -> Var<$V> {
+                $Trait::$method(&self, rhs)
+            }
+        }
+
+        impl<$($generics)*> $Trait<Var<$V>> for &Var<$V> {
+            type Output = Var<$V>;
+            #[track_caller]
+            fn $method(self, rhs: Var<$V>) -> Var<$V> {
+                $Trait::$method(self, &rhs)
+            }
+        }
+    };
+}
+
+/// `-Var`, `Var * constant` and `Var / constant`, forwarding to the reference forms.
+macro_rules! owned_unary_operators {
+    ([$($generics:tt)*] $V:ty, $T:ty) => {
+        impl<$($generics)*> Neg for Var<$V> {
+            type Output = Var<$V>;
+            fn neg(self) -> Var<$V> {
+                -&self
+            }
+        }
+
+        impl<$($generics)*> Mul<$T> for Var<$V> {
+            type Output = Var<$V>;
+            fn mul(self, factor: $T) -> Var<$V> {
+                &self * factor
+            }
+        }
+
+        impl<$($generics)*> Div<$T> for Var<$V> {
+            type Output = Var<$V>;
+            fn div(self, divisor: $T) -> Var<$V> {
+                &self / divisor
+            }
+        }
+    };
+}
+
+owned_binary_operator!([T: Scalar, S: Shape, K: Storage<T, S>] Tensor<T, S, K>; Add add);
+owned_binary_operator!([T: Scalar, S: Shape, K: Storage<T, S>] Tensor<T, S, K>; Sub sub);
+owned_unary_operators!([T: Scalar, S: Shape, K: Storage<T, S>] Tensor<T, S, K>, T);
+owned_binary_operator!([T: Scalar] T; Add add);
+owned_binary_operator!([T: Scalar] T; Sub sub);
+owned_binary_operator!([T: Scalar] T; Mul mul);
+owned_binary_operator!([T: Scalar] T; Div div);
+owned_unary_operators!([T: Scalar] T, T);
+
+impl<T: Scalar> Add<T> for Var<T> {
+    type Output = Var<T>;
+    fn add(self, constant: T) -> Var<T> {
+        &self + constant
+    }
+}
+
+impl<T: Scalar> Sub<T> for Var<T> {
+    type Output = Var<T>;
+    fn sub(self, constant: T) -> Var<T> {
+        &self - constant
+    }
+}
+
+/// `constant * Var` for the built-in scalar types (a generic impl on the left operand
+/// is not allowed for foreign types).
+macro_rules! constant_times_var {
+    ($($t:ty),*) => {$(
+        impl Mul<&Var<$t>> for $t {
+            type Output = Var<$t>;
+            fn mul(self, var: &Var<$t>) -> Var<$t> {
+                var * self
+            }
+        }
+
+        impl Mul<Var<$t>> for $t {
+            type Output = Var<$t>;
+            fn mul(self, var: Var<$t>) -> Var<$t> {
+                &var * self
+            }
+        }
+
+        impl<S: Shape, K: Storage<$t, S>> Mul<&Var<Tensor<$t, S, K>>> for $t {
+            type Output = Var<Tensor<$t, S, K>>;
+            fn mul(self, var: &Var<Tensor<$t, S, K>>) -> Var<Tensor<$t, S, K>> {
+                var * self
+            }
+        }
+
+        impl<S: Shape, K: Storage<$t, S>> Mul<Var<Tensor<$t, S, K>>> for $t {
+            type Output = Var<Tensor<$t, S, K>>;
+            fn mul(self, var: Var<Tensor<$t, S, K>>) -> Var<Tensor<$t, S, K>> {
+                &var * self
             }
         }
     )*};
 }
 
-owned_scalar_operators!(Add add, Sub sub, Mul mul, Div div);
+constant_times_var!(f32, f64, crate::scalar::Complex32, crate::scalar::Complex64);
