@@ -112,6 +112,8 @@ pub trait StaticShape: Shape + Default {
 pub trait FlatArray<T>: Copy {
     /// Builds the array from its flat (row-major) elements.
     fn from_flat_fn(f: impl FnMut(usize) -> T) -> Self;
+    /// The array with every element `value`.
+    fn filled(value: T) -> Self;
     /// The elements, row-major.
     fn as_flat(&self) -> &[T];
     /// The elements, row-major, mutably.
@@ -129,6 +131,10 @@ fn fill_rest<T>(flat: &mut [T], mut f: impl FnMut(usize) -> T) {
 }
 
 impl<T: Copy, const A: usize> FlatArray<T> for [T; A] {
+    #[inline(always)]
+    fn filled(value: T) -> Self {
+        [value; A]
+    }
     #[inline(always)]
     fn from_flat_fn(mut f: impl FnMut(usize) -> T) -> Self {
         if A == 0 {
@@ -150,6 +156,10 @@ impl<T: Copy, const A: usize> FlatArray<T> for [T; A] {
 
 impl<T: Copy, const A: usize, const B: usize> FlatArray<T> for [[T; B]; A] {
     #[inline(always)]
+    fn filled(value: T) -> Self {
+        [[value; B]; A]
+    }
+    #[inline(always)]
     fn from_flat_fn(mut f: impl FnMut(usize) -> T) -> Self {
         if A * B == 0 {
             return core::array::from_fn(|i| core::array::from_fn(|j| f(i * B + j)));
@@ -169,6 +179,10 @@ impl<T: Copy, const A: usize, const B: usize> FlatArray<T> for [[T; B]; A] {
 }
 
 impl<T: Copy, const A: usize, const B: usize, const C: usize> FlatArray<T> for [[[T; C]; B]; A] {
+    #[inline(always)]
+    fn filled(value: T) -> Self {
+        [[[value; C]; B]; A]
+    }
     #[inline(always)]
     fn from_flat_fn(mut f: impl FnMut(usize) -> T) -> Self {
         if A * B * C == 0 {
@@ -193,6 +207,10 @@ impl<T: Copy, const A: usize, const B: usize, const C: usize> FlatArray<T> for [
 impl<T: Copy, const A: usize, const B: usize, const C: usize, const D: usize> FlatArray<T>
     for [[[[T; D]; C]; B]; A]
 {
+    #[inline(always)]
+    fn filled(value: T) -> Self {
+        [[[[value; D]; C]; B]; A]
+    }
     #[inline(always)]
     fn from_flat_fn(mut f: impl FnMut(usize) -> T) -> Self {
         if A * B * C * D == 0 {

@@ -61,6 +61,10 @@ impl<T: Copy, S: StaticShape> Storage<T, S> for Inline {
     fn from_flat_fn(_: &S, f: impl FnMut(usize) -> T) -> Self::Buffer {
         <S::Array<T>>::from_flat_fn(f)
     }
+    #[inline(always)]
+    fn filled(_: &S, value: T) -> Self::Buffer {
+        <S::Array<T>>::filled(value)
+    }
     /// Fills the array with the first element, then writes the rest in one zipped
     /// loop (no per-element checks).
     #[inline(always)]
