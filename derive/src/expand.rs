@@ -284,10 +284,12 @@ fn traced(input: &Input) -> TokenStream {
         impl #impl_generics ::fluxion::__private::Trace for #ident #ty_generics #bounds {
             type Traced = #traced #ty_generics;
 
+            #[inline]
             fn trace(&self) -> Self::Traced {
                 #trace
             }
 
+            #[inline]
             fn collect_gradient(&self, tape: &mut ::fluxion::__private::Tape, next_leaf: &mut usize) -> Self::Tangent {
                 #collect
             }

@@ -51,6 +51,7 @@ impl<T: Scalar> Trace for T {
     fn trace(&self) -> Var<T> {
         leaf(*self)
     }
+    #[inline]
     fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize) -> T {
         *next_leaf += 1;
         tape.take_adjoint(*next_leaf - 1).unwrap_or_else(T::zero)
@@ -62,6 +63,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Trace for Tensor<T, S, K> {
     fn trace(&self) -> Var<Self> {
         leaf(self.clone())
     }
+    #[inline]
     fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize) -> Self {
         *next_leaf += 1;
         tape.take_adjoint(*next_leaf - 1).unwrap_or_else(|| self.zero_tangent())
@@ -117,6 +119,7 @@ tuple_trace!(A 0, B 1, C 2, D 3, E 4, F 5);
 
 /// Runs `f` on the traced `x` while recording; the tape is taken back even if `f`
 /// panics.
+#[inline]
 fn record<X: Trace, Out>(f: impl FnOnce(X::Traced) -> Out, x: &X) -> (Tape, Out) {
     struct Recording(bool);
     impl Drop for Recording {
@@ -140,6 +143,7 @@ pub(crate) fn evaluate<X: Trace, Y: Clone>(f: impl FnOnce(X::Traced) -> Var<Y>, 
 
 /// The value of `f` at `x` and its gradient, plus auxiliary outputs of `f` that are
 /// returned as they are.
+#[inline]
 pub fn value_and_grad_with_aux<X: Trace, R: RealOutput, Aux>(
     f: impl FnOnce(X::Traced) -> (Var<R>, Aux),
     x: &X,
@@ -159,6 +163,7 @@ pub fn value_and_grad_with_aux<X: Trace, R: RealOutput, Aux>(
 /// assert_eq!(value, 14.0);
 /// assert_eq!(gradient.to_array(), [2., 4., 6.]);
 /// ```
+#[inline]
 pub fn value_and_grad<X: Trace, R: RealOutput>(
     f: impl FnOnce(X::Traced) -> Var<R>,
     x: &X,
@@ -178,11 +183,13 @@ pub fn value_and_grad<X: Trace, R: RealOutput>(
 /// let g = grad(|z: Var<Complex64>| z.norm_sqr(), &Complex64::new(3., 4.));
 /// assert_eq!(g, Complex64::new(6., 8.));
 /// ```
+#[inline]
 pub fn grad<X: Trace, R: RealOutput>(f: impl FnOnce(X::Traced) -> Var<R>, x: &X) -> X::Tangent {
     value_and_grad(f, x).1
 }
 
 /// The gradient of `f` and its auxiliary outputs.
+#[inline]
 pub fn grad_with_aux<X: Trace, R: RealOutput, Aux>(
     f: impl FnOnce(X::Traced) -> (Var<R>, Aux),
     x: &X,

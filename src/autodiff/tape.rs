@@ -153,6 +153,7 @@ impl Tape {
 
     /// Takes the adjoint of leaf `index` after [`Tape::backward`], if any cotangent
     /// reached it.
+    #[inline]
     pub(crate) fn take_adjoint<T: VectorSpace>(&mut self, index: usize) -> Option<T> {
         self.nodes[index].adjoint().downcast_mut::<Option<T>>().expect("adjoint type").take()
     }
@@ -189,6 +190,7 @@ fn accumulate<T: VectorSpace>(earlier: &mut [Box<dyn Node>], index: usize, tange
 }
 
 /// Creates a leaf: a differentiated input on the active tape.
+#[inline]
 pub(crate) fn leaf<V: Differentiable>(value: V) -> Var<V> {
     let node = push(Box::new(TypedNode::<V::Tangent, _> {
         adjoint: None,
