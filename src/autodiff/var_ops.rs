@@ -176,7 +176,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     where
         T: RealScalar,
         S: HasAxis<AXIS>,
-        K: Storage<T, S::Removed> + Storage<(usize, usize, T), S::Removed>,
+        K: Storage<T, S::Removed>,
     {
         let x = self.shared_value();
         record_unary(self, x.max_axis(axis), move |y_bar| max_axis_pullback(&x, y_bar))

@@ -144,25 +144,24 @@ where
 }
 
 /// ȳ[o, i] flows to the first largest element of each line along `AXIS`.
+#[cfg(feature = "alloc")]
 pub fn max_axis_pullback<const AXIS: usize, T: RealScalar, S: HasAxis<AXIS>, K>(
     x: &Tensor<T, S, K>,
     y_bar: &Tensor<T, S::Removed, K>,
 ) -> Tensor<T, S, K>
 where
-    K: Storage<T, S> + Storage<T, S::Removed> + Storage<(usize, usize, T), S::Removed>,
+    K: Storage<T, S> + Storage<T, S::Removed>,
 {
-    // Per line: (elements seen, position of the first maximum, the maximum).
-    let winners = x.fold_axis(Axis::<AXIS>, (0, 0, T::neg_infinity()), |(seen, best_k, best), v| {
-        if seen == 0 || v > best { (seen + 1, seen, v) } else { (seen + 1, best_k, best) }
-    });
-    let y_bar = y_bar.as_slice();
+    let (outer, len, inner) = x.dims().split_at_axis(AXIS);
+    let data = x.as_slice();
+    let winners: alloc::vec::Vec<Option<usize>> = (0..outer * inner)
+        .map(|line| first_argmax(data, (line / inner) * len * inner + line % inner, len, inner))
+        .collect();
     spread_along(
         x,
         AXIS,
-        winners.as_slice(),
-        |_, line, k, (_, best_k, _)| {
-            if k == best_k { y_bar[line] } else { T::zero() }
-        },
+        y_bar.as_slice(),
+        |flat, line, _, g| if winners[line] == Some(flat) { g } else { T::zero() },
     )
 }
 
