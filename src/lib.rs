@@ -48,7 +48,7 @@ pub mod __private {
     pub use core::result::Result;
 
     #[cfg(feature = "std")]
-    pub use crate::autodiff::{Tape, Trace};
+    pub use crate::autodiff::{Lift, Tape, Trace, Unlift};
 
     /// Expands to its input when reverse mode is available (`std`), to nothing
     /// otherwise, so derived code compiles either way.

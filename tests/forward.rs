@@ -421,3 +421,39 @@ fn jvp_lifts_arrays_vectors_and_long_tuples() {
     let ([y0, y1], [d0, d1]) = jvp(|[a, b]: [Dual<f64>; 2]| [a.sin(), b.cos()], &[0.0, 0.0], &[1.0, 1.0]);
     assert_eq!((y0, y1, d0, d1), (0.0, 1.0, 1.0, 0.0));
 }
+
+/// y = W·x + b over a derived struct, with a constant field.
+#[derive(Differentiable, Clone, Debug)]
+struct Affine {
+    w: Matrix<f64, 2, 2>,
+    b: Vector<f64, 2>,
+    #[no_derivative]
+    label: u8,
+}
+
+#[test]
+fn jvp_runs_on_derived_structs() {
+    let model = Affine {
+        w: Matrix::from_array([[1.0, 2.0], [3.0, 4.0]]),
+        b: Vector::from_array([0.5, -0.5]),
+        label: 7,
+    };
+    let direction =
+        AffineTangent { w: Matrix::from_array([[1.0, 0.0], [0.0, 1.0]]), b: Vector::from_array([1.0, 2.0]) };
+    let x: Vector<f64, 2> = Vector::from_array([2.0, -1.0]);
+    let x_dual = x.map(Dual::constant);
+    let (y, y_dot) = jvp(
+        |m: AffineLifted| {
+            assert_eq!(m.label, 7);
+            &m.w.matmul(&x_dual) + &m.b
+        },
+        &model,
+        &direction,
+    );
+    assert_eq!(y.to_array(), [0.5, 1.5]);
+    // ẏ = Ẇ·x + ḃ = x + ḃ.
+    assert_eq!(y_dot.to_array(), [3.0, 1.0]);
+    let (back, tangent): (Affine, AffineTangent) = model.lift(&direction).unlift();
+    assert_eq!((back.w, back.b, back.label), (model.w, model.b, 7));
+    assert_eq!((tangent.w, tangent.b), (direction.w, direction.b));
+}

@@ -12,11 +12,12 @@ pub fn differentiable(input: &Input) -> TokenStream {
     let tangent_impls = tangent_impls(input);
     let differentiable_impl = differentiable_impl(input);
     let traced = traced(input);
+    let lifted = lifted(input);
     quote! {
         #tangent
         #tangent_impls
         #differentiable_impl
-        ::fluxion::__private::with_reverse_mode! { #traced }
+        ::fluxion::__private::with_reverse_mode! { #traced #lifted }
     }
 }
 
@@ -26,6 +27,10 @@ fn tangent_ident(input: &Input) -> Ident {
 
 fn traced_ident(input: &Input) -> Ident {
     format_ident!("{}Traced", input.ident)
+}
+
+fn lifted_ident(input: &Input) -> Ident {
+    format_ident!("{}Lifted", input.ident)
 }
 
 /// The original where clause plus `bound` for every field type that `filter` keeps.
@@ -292,6 +297,110 @@ fn traced(input: &Input) -> TokenStream {
             #[inline]
             fn collect_gradient(&self, tape: &mut ::fluxion::__private::Tape, next_leaf: &mut usize) -> Self::Tangent {
                 #collect
+            }
+        }
+    }
+}
+
+/// `NameLifted` (every differentiable field lifted to dual numbers) with `Lift` for
+/// the struct and `Unlift` back, for forward mode.
+fn lifted(input: &Input) -> TokenStream {
+    let ident = input.ident;
+    let lifted = lifted_ident(input);
+    let tangent = tangent_ident(input);
+    let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
+    let bounds = where_with(input, |field| {
+        Some(if field.differentiable {
+            quote!(::fluxion::__private::Lift)
+        } else {
+            quote!(::fluxion::__private::Clone)
+        })
+    });
+    let doc = format!("[`{ident}`] in forward mode: every differentiable field lifted to dual numbers.");
+    let fields = input
+        .fields
+        .iter()
+        .map(|field| {
+            let (vis, ty) = (field.vis, field.ty);
+            let ty = if field.differentiable {
+                quote!(<#ty as ::fluxion::__private::Lift>::Lifted)
+            } else {
+                quote!(#ty)
+            };
+            (field_name(field), quote!(#vis), ty)
+        })
+        .collect();
+    let definition = define(input, &lifted, &doc, &bounds, fields);
+    let lift = construct(
+        &lifted,
+        input.style,
+        input
+            .fields
+            .iter()
+            .map(|field| {
+                let member = &field.member;
+                let value = if field.differentiable {
+                    let theirs =
+                        tangent_members(input).find(|(f, _)| f.member == field.member).map(|(_, m)| m);
+                    quote!(::fluxion::__private::Lift::lift(&self.#member, &tangent.#theirs))
+                } else {
+                    quote!(::fluxion::__private::Clone::clone(&self.#member))
+                };
+                (member.clone(), value)
+            })
+            .collect(),
+    );
+    let parts: Vec<Ident> = (0..input.fields.len()).map(|i| format_ident!("part_{}", i)).collect();
+    let split = input.fields.iter().zip(&parts).map(|(field, part)| {
+        let member = &field.member;
+        if field.differentiable {
+            quote!(let #part = ::fluxion::__private::Unlift::unlift(&self.#member);)
+        } else {
+            quote!(let #part = ::fluxion::__private::Clone::clone(&self.#member);)
+        }
+    });
+    let value = construct(
+        ident,
+        input.style,
+        input
+            .fields
+            .iter()
+            .zip(&parts)
+            .map(|(field, part)| {
+                let value = if field.differentiable { quote!(#part.0) } else { quote!(#part) };
+                (field.member.clone(), value)
+            })
+            .collect(),
+    );
+    let tangent_value = construct(
+        &tangent,
+        input.style,
+        tangent_members(input)
+            .map(|(field, member)| {
+                let position =
+                    input.fields.iter().position(|f| f.member == field.member).expect("a field of the input");
+                let part = &parts[position];
+                (member, quote!(#part.1))
+            })
+            .collect(),
+    );
+    quote! {
+        #definition
+
+        impl #impl_generics ::fluxion::__private::Lift for #ident #ty_generics #bounds {
+            type Lifted = #lifted #ty_generics;
+
+            fn lift(&self, tangent: &Self::Tangent) -> Self::Lifted {
+                #lift
+            }
+        }
+
+        impl #impl_generics ::fluxion::__private::Unlift for #lifted #ty_generics #bounds {
+            type Primal = #ident #ty_generics;
+
+            fn unlift(&self) -> (Self::Primal, <Self::Primal as ::fluxion::__private::Differentiable>::Tangent) {
+                #(#split)*
+                (#value, #tangent_value)
             }
         }
     }

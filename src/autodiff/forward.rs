@@ -24,6 +24,11 @@ use crate::shape::{Dim, Shape};
 use crate::tensor::{Storage, Tensor};
 
 /// A value that can be lifted to dual numbers carrying one tangent.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not differentiable",
+    label = "no tangent space for this type",
+    note = "scalars, tensors, arrays, tuples, `Vec`s and `#[derive(Differentiable)]` structs are; mark a constant struct field `#[no_derivative]`"
+)]
 pub trait Lift: Differentiable {
     /// The same structure with [`Dual`] scalars.
     type Lifted: Unlift<Primal = Self>;

@@ -20,6 +20,11 @@ use crate::tensor::{Storage, Tensor};
 ///
 /// Implemented for scalars, tensors, arrays, tuples, `Vec` and `()`, and derived for
 /// structs by `#[derive(Differentiable)]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not differentiable",
+    label = "no tangent space for this type",
+    note = "scalars, tensors, arrays, tuples, `Vec`s and `#[derive(Differentiable)]` structs are; mark a constant struct field `#[no_derivative]`"
+)]
 pub trait Trace: Differentiable {
     /// The input as the differentiated function sees it.
     type Traced;
