@@ -229,35 +229,35 @@ fn differentiable_impl(input: &Input) -> TokenStream {
     }
 }
 
-fn traced(input: &Input) -> TokenStream {
-    let ident = input.ident;
-    let traced = traced_ident(input);
-    let tangent = tangent_ident(input);
-    let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
+/// A twin of the input struct for one mode: each differentiable field of type `F`
+/// becomes `<F as $trait_path>::$assoc`, each `#[no_derivative]` field keeps its type.
+/// Returns the where clause (`F: $trait_path`, constants `Clone`), the definition,
+/// and the construction of the twin from `self`, where `convert` turns a
+/// differentiable field into its twin and constants are cloned.
+fn twin(
+    input: &Input,
+    twin_ident: &Ident,
+    doc: &str,
+    trait_path: TokenStream,
+    assoc: &str,
+    convert: impl Fn(&Field) -> TokenStream,
+) -> (WhereClause, TokenStream, TokenStream) {
+    let assoc = format_ident!("{assoc}");
     let bounds = where_with(input, |field| {
-        Some(if field.differentiable {
-            quote!(::fluxion::__private::Trace)
-        } else {
-            quote!(::fluxion::__private::Clone)
-        })
+        Some(if field.differentiable { trait_path.clone() } else { quote!(::fluxion::__private::Clone) })
     });
-    let doc = format!("[`{ident}`] as a differentiated function sees it: every differentiable field traced.");
     let fields = input
         .fields
         .iter()
         .map(|field| {
             let (vis, ty) = (field.vis, field.ty);
-            let ty = if field.differentiable {
-                quote!(<#ty as ::fluxion::__private::Trace>::Traced)
-            } else {
-                quote!(#ty)
-            };
+            let ty = if field.differentiable { quote!(<#ty as #trait_path>::#assoc) } else { quote!(#ty) };
             (field_name(field), quote!(#vis), ty)
         })
         .collect();
-    let definition = define(input, &traced, &doc, &bounds, fields);
-    let trace = construct(
-        &traced,
+    let definition = define(input, twin_ident, doc, &bounds, fields);
+    let construction = construct(
+        twin_ident,
         input.style,
         input
             .fields
@@ -265,7 +265,7 @@ fn traced(input: &Input) -> TokenStream {
             .map(|field| {
                 let member = &field.member;
                 let value = if field.differentiable {
-                    quote!(::fluxion::__private::Trace::trace(&self.#member))
+                    convert(field)
                 } else {
                     quote!(::fluxion::__private::Clone::clone(&self.#member))
                 };
@@ -273,6 +273,20 @@ fn traced(input: &Input) -> TokenStream {
             })
             .collect(),
     );
+    (bounds, definition, construction)
+}
+
+fn traced(input: &Input) -> TokenStream {
+    let ident = input.ident;
+    let traced = traced_ident(input);
+    let tangent = tangent_ident(input);
+    let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
+    let doc = format!("[`{ident}`] as a differentiated function sees it: every differentiable field traced.");
+    let (bounds, definition, trace) =
+        twin(input, &traced, &doc, quote!(::fluxion::__private::Trace), "Traced", |field| {
+            let member = &field.member;
+            quote!(::fluxion::__private::Trace::trace(&self.#member))
+        });
     let collect = construct(
         &tangent,
         input.style,
@@ -309,47 +323,13 @@ fn lifted(input: &Input) -> TokenStream {
     let lifted = lifted_ident(input);
     let tangent = tangent_ident(input);
     let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
-    let bounds = where_with(input, |field| {
-        Some(if field.differentiable {
-            quote!(::fluxion::__private::Lift)
-        } else {
-            quote!(::fluxion::__private::Clone)
-        })
-    });
     let doc = format!("[`{ident}`] in forward mode: every differentiable field lifted to dual numbers.");
-    let fields = input
-        .fields
-        .iter()
-        .map(|field| {
-            let (vis, ty) = (field.vis, field.ty);
-            let ty = if field.differentiable {
-                quote!(<#ty as ::fluxion::__private::Lift>::Lifted)
-            } else {
-                quote!(#ty)
-            };
-            (field_name(field), quote!(#vis), ty)
-        })
-        .collect();
-    let definition = define(input, &lifted, &doc, &bounds, fields);
-    let lift = construct(
-        &lifted,
-        input.style,
-        input
-            .fields
-            .iter()
-            .map(|field| {
-                let member = &field.member;
-                let value = if field.differentiable {
-                    let theirs =
-                        tangent_members(input).find(|(f, _)| f.member == field.member).map(|(_, m)| m);
-                    quote!(::fluxion::__private::Lift::lift(&self.#member, &tangent.#theirs))
-                } else {
-                    quote!(::fluxion::__private::Clone::clone(&self.#member))
-                };
-                (member.clone(), value)
-            })
-            .collect(),
-    );
+    let (bounds, definition, lift) =
+        twin(input, &lifted, &doc, quote!(::fluxion::__private::Lift), "Lifted", |field| {
+            let member = &field.member;
+            let theirs = tangent_members(input).find(|(f, _)| f.member == field.member).map(|(_, m)| m);
+            quote!(::fluxion::__private::Lift::lift(&self.#member, &tangent.#theirs))
+        });
     let parts: Vec<Ident> = (0..input.fields.len()).map(|i| format_ident!("part_{}", i)).collect();
     let split = input.fields.iter().zip(&parts).map(|(field, part)| {
         let member = &field.member;
