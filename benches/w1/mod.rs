@@ -6,7 +6,7 @@ pub mod model;
 
 use criterion::{Criterion, black_box, criterion_group};
 
-use self::model::{ArrayMlp, Mlp, fluxion_gradient, handwritten_gradient, sample};
+use self::model::{ArrayMlp, Mlp, fluxion_gradient, fluxion_gradient_into, handwritten_gradient, sample};
 use crate::common::config;
 
 criterion_group! {
@@ -23,6 +23,10 @@ fn mlp_gradient(c: &mut Criterion) {
     let mut gradient = ArrayMlp::default();
     let mut group = c.benchmark_group("w1/mlp_gradient");
     group.bench_function("ours", |b| b.iter(|| fluxion_gradient(black_box(&model), &x, &t)));
+    let mut tangent = fluxion_gradient(&model, &x, &t).1;
+    group.bench_function("ours_into", |b| {
+        b.iter(|| fluxion_gradient_into(black_box(&model), &x, &t, &mut tangent))
+    });
     group.bench_function("handwritten", |b| {
         b.iter(|| handwritten_gradient(black_box(&arrays), &x_array, &t_array, &mut gradient))
     });

@@ -5,7 +5,7 @@
 //! fluxion model (a derived struct of inline tensors, reverse mode) and a hand-written
 //! backpropagation over fixed-size arrays.
 
-use fluxion::autodiff::value_and_grad;
+use fluxion::autodiff::{value_and_grad, value_and_grad_into};
 use fluxion::prelude::*;
 
 /// The MLP's parameters.
@@ -56,6 +56,17 @@ pub fn loss(model: MlpTraced, x: &Vector<f64, 6>, t: &Vector<f64, 3>) -> Var<f64
 /// Loss and gradient by fluxion's reverse mode.
 pub fn fluxion_gradient(model: &Mlp, x: &Vector<f64, 6>, t: &Vector<f64, 3>) -> (f64, MlpTangent) {
     value_and_grad(|m: MlpTraced| loss(m, x, t), model)
+}
+
+/// Loss by fluxion's reverse mode, with the gradient written into `gradient` (its
+/// memory reused, as the hand-written version reuses its arrays).
+pub fn fluxion_gradient_into(
+    model: &Mlp,
+    x: &Vector<f64, 6>,
+    t: &Vector<f64, 3>,
+    gradient: &mut MlpTangent,
+) -> f64 {
+    value_and_grad_into(|m: MlpTraced| loss(m, x, t), model, gradient)
 }
 
 /// Parameters as plain arrays, for the hand-written baseline.

@@ -279,7 +279,6 @@ fn twin(
 fn traced(input: &Input) -> TokenStream {
     let ident = input.ident;
     let traced = traced_ident(input);
-    let tangent = tangent_ident(input);
     let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
     let doc = format!("[`{ident}`] as a differentiated function sees it: every differentiable field traced.");
     let (bounds, definition, trace) =
@@ -287,16 +286,8 @@ fn traced(input: &Input) -> TokenStream {
             let member = &field.member;
             quote!(::fluxion::__private::Trace::trace(&self.#member))
         });
-    let collect = construct(
-        &tangent,
-        input.style,
-        tangent_members(input)
-            .map(|(field, member)| {
-                let own = &field.member;
-                (member, quote!(::fluxion::__private::Trace::collect_gradient(&self.#own, tape, next_leaf)))
-            })
-            .collect(),
-    );
+    let (own, theirs): (Vec<_>, Vec<_>) =
+        tangent_members(input).map(|(field, member)| (&field.member, member)).unzip();
     quote! {
         #definition
 
@@ -309,8 +300,13 @@ fn traced(input: &Input) -> TokenStream {
             }
 
             #[inline]
-            fn collect_gradient(&self, tape: &mut ::fluxion::__private::Tape, next_leaf: &mut usize) -> Self::Tangent {
-                #collect
+            fn collect_gradient(
+                &self,
+                tape: &mut ::fluxion::__private::Tape,
+                next_leaf: &mut usize,
+                gradient: &mut Self::Tangent,
+            ) {
+                #( ::fluxion::__private::Trace::collect_gradient(&self.#own, tape, next_leaf, &mut gradient.#theirs); )*
             }
         }
     }

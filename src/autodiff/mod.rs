@@ -37,9 +37,12 @@ pub use fluxion_derive::Differentiable;
 pub use forward::{Lift, Unlift, hessian, hvp, jacfwd, jacrev, jvp, linearize};
 #[cfg(feature = "std")]
 pub use operators::{
-    Pullback, RealOutput, Trace, grad, grad_with_aux, value_and_grad, value_and_grad_with_aux, vjp,
-    vjp_with_aux,
+    Pullback, RealOutput, Trace, grad, grad_with_aux, value_and_grad, value_and_grad_into,
+    value_and_grad_into_with_aux, value_and_grad_with_aux, vjp, vjp_with_aux,
 };
 pub use tangent::{Differentiable, RealLeaves, VectorSpace};
 #[cfg(feature = "std")]
-pub use tape::{Tape, Var, record_binary, record_unary, stop_gradient};
+pub use tape::{
+    Adjoint, BinaryAdjoints, Tape, Var, record_binary, record_binary_in_place, record_unary,
+    record_unary_in_place, stop_gradient,
+};

@@ -32,9 +32,10 @@ pub trait Trace: Differentiable {
     /// Puts every leaf on the active tape, in a fixed order.
     fn trace(&self) -> Self::Traced;
 
-    /// Reads the gradient back from the tape, leaf by leaf in the order of
-    /// [`Trace::trace`]; `next_leaf` counts the leaves consumed so far.
-    fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize) -> Self::Tangent;
+    /// Writes the gradient from the tape into `gradient` (whatever it held before),
+    /// leaf by leaf in the order of [`Trace::trace`]; `next_leaf` counts the leaves
+    /// consumed so far.
+    fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize, gradient: &mut Self::Tangent);
 }
 
 /// The real scalar types a gradient can be taken of.
@@ -54,31 +55,31 @@ impl<T: RealOutput, const N: usize> RealOutput for super::dual::Dual<T, N> {}
 impl<T: Scalar> Trace for T {
     type Traced = Var<T>;
     fn trace(&self) -> Var<T> {
-        leaf(*self)
+        leaf(self)
     }
     #[inline]
-    fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize) -> T {
+    fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize, gradient: &mut T) {
         *next_leaf += 1;
-        tape.take_adjoint(*next_leaf - 1).unwrap_or_else(T::zero)
+        tape.copy_adjoint_into(*next_leaf - 1, gradient, T::zero);
     }
 }
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Trace for Tensor<T, S, K> {
     type Traced = Var<Self>;
     fn trace(&self) -> Var<Self> {
-        leaf(self.clone())
+        leaf(self)
     }
     #[inline]
-    fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize) -> Self {
+    fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize, gradient: &mut Self) {
         *next_leaf += 1;
-        tape.take_adjoint(*next_leaf - 1).unwrap_or_else(|| self.zero_tangent())
+        tape.copy_adjoint_into(*next_leaf - 1, gradient, || self.zero_tangent());
     }
 }
 
 impl Trace for () {
     type Traced = ();
     fn trace(&self) {}
-    fn collect_gradient(&self, _: &mut Tape, _: &mut usize) {}
+    fn collect_gradient(&self, _: &mut Tape, _: &mut usize, _: &mut ()) {}
 }
 
 impl<X: Trace, const N: usize> Trace for [X; N] {
@@ -86,8 +87,10 @@ impl<X: Trace, const N: usize> Trace for [X; N] {
     fn trace(&self) -> Self::Traced {
         core::array::from_fn(|i| self[i].trace())
     }
-    fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize) -> Self::Tangent {
-        core::array::from_fn(|i| self[i].collect_gradient(tape, next_leaf))
+    fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize, gradient: &mut Self::Tangent) {
+        for (x, gradient) in self.iter().zip(gradient) {
+            x.collect_gradient(tape, next_leaf, gradient);
+        }
     }
 }
 
@@ -96,8 +99,13 @@ impl<X: Trace> Trace for Vec<X> {
     fn trace(&self) -> Self::Traced {
         self.iter().map(Trace::trace).collect()
     }
-    fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize) -> Self::Tangent {
-        self.iter().map(|x| x.collect_gradient(tape, next_leaf)).collect()
+    fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize, gradient: &mut Self::Tangent) {
+        if gradient.len() != self.len() {
+            *gradient = self.zero_tangent();
+        }
+        for (x, gradient) in self.iter().zip(gradient) {
+            x.collect_gradient(tape, next_leaf, gradient);
+        }
     }
 }
 
@@ -108,8 +116,8 @@ macro_rules! tuple_trace {
             fn trace(&self) -> Self::Traced {
                 ($(self.$i.trace(),)+)
             }
-            fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize) -> Self::Tangent {
-                ($(self.$i.collect_gradient(tape, next_leaf),)+)
+            fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize, gradient: &mut Self::Tangent) {
+                $(self.$i.collect_gradient(tape, next_leaf, &mut gradient.$i);)+
             }
         }
     };
@@ -153,9 +161,44 @@ pub fn value_and_grad_with_aux<X: Trace, R: RealOutput, Aux>(
     f: impl FnOnce(X::Traced) -> (Var<R>, Aux),
     x: &X,
 ) -> (R, Aux, X::Tangent) {
+    let mut gradient = x.zero_tangent();
+    let (value, aux) = value_and_grad_into_with_aux(f, x, &mut gradient);
+    (value, aux, gradient)
+}
+
+/// [`value_and_grad_with_aux`] writing the gradient into `gradient`, whatever it
+/// held: repeated gradients then reuse its memory.
+#[inline]
+pub fn value_and_grad_into_with_aux<X: Trace, R: RealOutput, Aux>(
+    f: impl FnOnce(X::Traced) -> (Var<R>, Aux),
+    x: &X,
+    gradient: &mut X::Tangent,
+) -> (R, Aux) {
     let (mut tape, (output, aux)) = record(f, x);
     tape.backward(&output, R::one());
-    (*output.value(), aux, x.collect_gradient(&mut tape, &mut 0))
+    x.collect_gradient(&mut tape, &mut 0, gradient);
+    (*output.value(), aux)
+}
+
+/// [`value_and_grad`] writing the gradient into `gradient`, whatever it held: the
+/// form for loops that take many gradients, as an optimiser does, without building a
+/// new tangent each time.
+///
+/// ```
+/// use fluxion::prelude::*;
+/// use fluxion::autodiff::value_and_grad_into;
+/// let x: Vector<f64, 2> = Vector::from_array([1., 2.]);
+/// let mut gradient = Vector::zeros();
+/// let value = value_and_grad_into(|x: Var<Vector<f64, 2>>| x.dot(&x), &x, &mut gradient);
+/// assert_eq!((value, gradient.to_array()), (5.0, [2., 4.]));
+/// ```
+#[inline]
+pub fn value_and_grad_into<X: Trace, R: RealOutput>(
+    f: impl FnOnce(X::Traced) -> Var<R>,
+    x: &X,
+    gradient: &mut X::Tangent,
+) -> R {
+    value_and_grad_into_with_aux(|traced| (f(traced), ()), x, gradient).0
 }
 
 /// The value of `f` at `x` and its gradient ∇f(x), typed as `X::Tangent`.
@@ -215,7 +258,9 @@ impl<X: Trace, Y: Differentiable> Pullback<X, Y> {
     /// x̄ = J(x)ᴴ·ȳ.
     pub fn call(&mut self, y_bar: &Y::Tangent) -> X::Tangent {
         self.tape.backward(&self.output, y_bar.clone());
-        self.input.collect_gradient(&mut self.tape, &mut 0)
+        let mut x_bar = self.input.zero_tangent();
+        self.input.collect_gradient(&mut self.tape, &mut 0, &mut x_bar);
+        x_bar
     }
 }
 

@@ -128,6 +128,12 @@ pub trait Differentiable {
     /// The zero tangent at `self` (it knows `self`'s dynamic sizes).
     fn zero_tangent(&self) -> Self::Tangent;
 
+    /// Sets `tangent` to the zero tangent at `self`, in place when its sizes already
+    /// match (no allocation, no copy).
+    fn zero_tangent_into(&self, tangent: &mut Self::Tangent) {
+        *tangent = self.zero_tangent();
+    }
+
     /// Walks every real coordinate of `self` together with the matching coordinate of
     /// `tangent`, replacing the value's coordinate `c` by `f(c, t)`: the elementwise
     /// capability that optimisers such as Adam build on.
@@ -196,6 +202,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> RealLeaves for Tensor<T, S, K> {
 }
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>> VectorSpace for Tensor<T, S, K> {
+    #[inline]
     fn zero_like(&self) -> Self {
         Tensor::zeros_shaped(self.shape())
     }
@@ -216,8 +223,17 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Differentiable for Tensor<T, S, K> {
     fn try_move_by(&mut self, offset: &Self) -> Result<(), ShapeError> {
         self.try_add_assign(offset)
     }
+    #[inline]
     fn zero_tangent(&self) -> Self {
         self.zero_like()
+    }
+    #[inline]
+    fn zero_tangent_into(&self, tangent: &mut Self) {
+        if tangent.shape() == self.shape() {
+            tangent.as_mut_slice().fill(T::zero());
+        } else {
+            *tangent = self.zero_tangent();
+        }
     }
     #[track_caller]
     fn map_leaves_with(&mut self, tangent: &Self, f: &mut dyn FnMut(f64, f64) -> f64) {

@@ -9,6 +9,7 @@
 
 use core::any::Any;
 use core::cell::RefCell;
+use core::marker::PhantomData;
 use core::sync::atomic::{AtomicU64, Ordering};
 use std::boxed::Box;
 use std::rc::Rc;
@@ -81,35 +82,83 @@ pub fn stop_gradient<V>(x: &Var<V>) -> Var<V> {
     Var { value: Rc::clone(&x.value), node: None }
 }
 
-trait Node {
-    /// `&mut Option<Tangent>` of this node's value, type-erased.
+trait Node: Any {
+    /// The [`AdjointSlot`] of this node's value, type-erased.
     fn adjoint(&mut self) -> &mut dyn Any;
     /// Adds this node's inputs' cotangents into the adjoints of `earlier` nodes.
     fn backward(&mut self, earlier: &mut [Box<dyn Node>]);
-    /// Forgets the adjoint, before another sweep.
+    /// Resets the adjoint to zero (or to nothing, if it has no memory yet) before a
+    /// sweep.
     fn clear(&mut self);
+    /// Drops the pullback and the values it captured, keeping the node's memory for
+    /// the next tape.
+    fn release(&mut self);
 }
 
-struct TypedNode<Tangent, Pullback> {
-    adjoint: Option<Tangent>,
-    pullback: Pullback,
+/// The adjoint of one node. Its memory is kept across sweeps and, when the node is
+/// reused, across tapes; `current` says whether `tangent` holds this sweep's
+/// accumulation (zero counts).
+struct AdjointSlot<T> {
+    tangent: Option<T>,
+    current: bool,
 }
 
-impl<Tangent, Pullback> Node for TypedNode<Tangent, Pullback>
+impl<T: VectorSpace> AdjointSlot<T> {
+    fn add(&mut self, cotangent: T) {
+        match &mut self.tangent {
+            Some(total) if self.current => total.add_assign(&cotangent),
+            _ => self.tangent = Some(cotangent),
+        }
+        self.current = true;
+    }
+
+    /// The accumulation, set to `zero()` first if nothing has reached it.
+    fn in_place(&mut self, zero: impl FnOnce() -> T) -> &mut T {
+        if !self.current {
+            self.current = true;
+            return self.tangent.insert(zero());
+        }
+        self.tangent.get_or_insert_with(zero)
+    }
+
+    fn get(&self) -> Option<&T> {
+        self.tangent.as_ref().filter(|_| self.current)
+    }
+}
+
+/// A recorded value with its adjoint and its pullback (`None` for leaves and for
+/// nodes kept for reuse).
+struct TypedNode<V: Differentiable, Pullback> {
+    value: Rc<V>,
+    adjoint: AdjointSlot<V::Tangent>,
+    pullback: Option<Pullback>,
+}
+
+impl<V, Pullback> Node for TypedNode<V, Pullback>
 where
-    Tangent: VectorSpace,
-    Pullback: Fn(&Tangent, &mut [Box<dyn Node>]),
+    V: Differentiable + 'static,
+    Pullback: Fn(&V::Tangent, &mut [Box<dyn Node>]) + 'static,
 {
     fn adjoint(&mut self) -> &mut dyn Any {
         &mut self.adjoint
     }
     fn backward(&mut self, earlier: &mut [Box<dyn Node>]) {
-        if let Some(adjoint) = &self.adjoint {
-            (self.pullback)(adjoint, earlier);
+        if let (Some(adjoint), Some(pullback)) = (self.adjoint.get(), &self.pullback) {
+            pullback(adjoint, earlier);
         }
     }
     fn clear(&mut self) {
-        self.adjoint = None;
+        let adjoint = &mut self.adjoint;
+        adjoint.current = match &mut adjoint.tangent {
+            Some(tangent) => {
+                self.value.zero_tangent_into(tangent);
+                true
+            }
+            None => false,
+        };
+    }
+    fn release(&mut self) {
+        self.pullback = None;
     }
 }
 
@@ -117,18 +166,41 @@ where
 pub struct Tape {
     id: u64,
     nodes: Vec<Box<dyn Node>>,
+    /// The previous tape's nodes, released, last position first: recording at
+    /// position i reuses the node that tape recorded there when its type matches.
+    spare: Vec<Box<dyn Node>>,
 }
 
 static NEXT_TAPE_ID: AtomicU64 = AtomicU64::new(1);
 
 std::thread_local! {
     static ACTIVE_TAPES: RefCell<Vec<Tape>> = const { RefCell::new(Vec::new()) };
+    /// The released nodes of the last tape dropped on this thread, for the next one,
+    /// and an empty list with the capacity to record them.
+    static SPARE: RefCell<(Vec<Box<dyn Node>>, Vec<Box<dyn Node>>)> =
+        const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+impl Drop for Tape {
+    /// Keeps the nodes (their allocations, values and adjoint memory) for the next
+    /// tape on this thread; repeated gradients of the same computation then allocate
+    /// nothing for them.
+    fn drop(&mut self) {
+        let mut nodes = core::mem::take(&mut self.nodes);
+        nodes.iter_mut().for_each(|node| node.release());
+        let mut spare = core::mem::take(&mut self.spare);
+        spare.clear();
+        spare.extend(nodes.drain(..).rev());
+        // A thread being torn down has nowhere to keep them; they are freed.
+        let _ = SPARE.try_with(|kept| *kept.borrow_mut() = (spare, nodes));
+    }
 }
 
 impl Tape {
     /// Starts recording on a new tape on this thread; [`Tape::finish`] takes it back.
     pub(crate) fn start() {
-        let tape = Tape { id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed), nodes: Vec::new() };
+        let (spare, nodes) = SPARE.with_borrow_mut(core::mem::take);
+        let tape = Tape { id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed), nodes, spare };
         ACTIVE_TAPES.with_borrow_mut(|tapes| tapes.push(tape));
     }
 
@@ -138,34 +210,81 @@ impl Tape {
     }
 
     /// Sets the adjoint of `output` to `seed`, sweeps backward and leaves every
-    /// node's adjoint in place for [`Tape::adjoint`].
+    /// node's adjoint in place for [`Tape::copy_adjoint_into`].
     pub(crate) fn backward<V: Differentiable>(&mut self, output: &Var<V>, seed: V::Tangent) {
-        self.nodes.iter_mut().for_each(|node| node.clear());
         let Some(node) = output.node else { return };
         assert_eq!(node.tape, self.id, "the output was not computed on this tape");
-        *self.nodes[node.index].adjoint().downcast_mut::<Option<V::Tangent>>().expect("adjoint type") =
-            Some(seed);
+        self.nodes[..=node.index].iter_mut().for_each(|node| node.clear());
+        adjoint_slot(&mut self.nodes[node.index]).add(seed);
         for index in (0..=node.index).rev() {
             let (earlier, rest) = self.nodes.split_at_mut(index);
             rest[0].backward(earlier);
         }
     }
 
-    /// Takes the adjoint of leaf `index` after [`Tape::backward`], if any cotangent
-    /// reached it.
+    /// Copies the adjoint of leaf `index` into `gradient` after [`Tape::backward`],
+    /// or sets `gradient` to `zero()` when no cotangent reached the leaf.
     #[inline]
-    pub(crate) fn take_adjoint<T: VectorSpace>(&mut self, index: usize) -> Option<T> {
-        self.nodes[index].adjoint().downcast_mut::<Option<T>>().expect("adjoint type").take()
+    pub(crate) fn copy_adjoint_into<T: VectorSpace>(
+        &mut self,
+        index: usize,
+        gradient: &mut T,
+        zero: impl FnOnce() -> T,
+    ) {
+        match adjoint_slot(&mut self.nodes[index]).get() {
+            Some(adjoint) => gradient.clone_from(adjoint),
+            None => *gradient = zero(),
+        }
     }
 }
 
-/// Pushes a node onto the active tape and returns a reference to it.
-fn push(node: Box<dyn Node>) -> NodeRef {
+/// Records a node with `pullback` on the active tape and returns its `Var`. The
+/// node the previous tape recorded at this position is reused when it has the same
+/// type; `store` then writes the value into that node's value when nothing else
+/// holds it (and returns `None`), and otherwise returns the value for a new `Rc`.
+#[inline]
+fn push_node<V, Pullback>(pullback: Option<Pullback>, store: impl FnOnce(Option<&mut V>) -> Option<V>) -> Var<V>
+where
+    V: Differentiable + 'static,
+    Pullback: Fn(&V::Tangent, &mut [Box<dyn Node>]) + 'static,
+{
     ACTIVE_TAPES.with_borrow_mut(|tapes| {
         let tape = tapes.last_mut().expect("an active Var exists only while its tape records");
+        let reused = tape.spare.pop().and_then(|node| {
+            let node: Box<dyn Any> = node;
+            node.downcast::<TypedNode<V, Pullback>>().ok()
+        });
+        let node = match reused {
+            Some(mut node) => {
+                if let Some(value) = store(Rc::get_mut(&mut node.value)) {
+                    node.value = Rc::new(value);
+                }
+                node.adjoint.current = false;
+                node.pullback = pullback;
+                node
+            }
+            None => Box::new(TypedNode {
+                value: Rc::new(store(None).expect("with nowhere to write, `store` returns the value")),
+                adjoint: AdjointSlot { tangent: None, current: false },
+                pullback,
+            }),
+        };
+        let value = Rc::clone(&node.value);
         tape.nodes.push(node);
-        NodeRef { tape: tape.id, index: tape.nodes.len() - 1 }
+        Var { value, node: Some(NodeRef { tape: tape.id, index: tape.nodes.len() - 1 }) }
     })
+}
+
+/// A `store` for [`push_node`] that moves `value` in.
+#[inline]
+fn moved<V>(value: V) -> impl FnOnce(Option<&mut V>) -> Option<V> {
+    move |slot| match slot {
+        Some(slot) => {
+            *slot = value;
+            None
+        }
+        None => Some(value),
+    }
 }
 
 /// Checks that `node` belongs to the active tape (a `Var` must not outlive or cross
@@ -180,23 +299,110 @@ fn check_active(node: NodeRef) {
     );
 }
 
-/// Adds `tangent` into the adjoint of the node at `index`.
-fn accumulate<T: VectorSpace>(earlier: &mut [Box<dyn Node>], index: usize, tangent: T) {
-    let slot = earlier[index].adjoint().downcast_mut::<Option<T>>().expect("adjoint type");
-    match slot {
-        Some(total) => total.add_assign(&tangent),
-        None => *slot = Some(tangent),
+/// The adjoint of one input of a recorded operation, during the backward sweep: a
+/// rule adds its cotangent for that input here. It is inert when the input is a
+/// constant, so the rule's closures are not even called then.
+pub struct Adjoint<'a, T> {
+    slot: Option<&'a mut AdjointSlot<T>>,
+}
+
+impl<T: VectorSpace> Adjoint<'_, T> {
+    /// Whether gradients flow into this input.
+    pub fn is_active(&self) -> bool {
+        self.slot.is_some()
+    }
+
+    /// Adds the cotangent that `cotangent` computes.
+    #[inline]
+    pub fn add(self, cotangent: impl FnOnce() -> T) {
+        if let Some(slot) = self.slot {
+            slot.add(cotangent());
+        }
+    }
+
+    /// Lets `add` accumulate into the adjoint in place, which first holds `zero()`
+    /// if nothing has reached it yet: no temporary cotangent is built or moved.
+    #[inline]
+    pub fn add_in_place(self, zero: impl FnOnce() -> T, add: impl FnOnce(&mut T)) {
+        if let Some(slot) = self.slot {
+            add(slot.in_place(zero));
+        }
     }
 }
 
-/// Creates a leaf: a differentiated input on the active tape.
+/// The adjoint of `node`'s value, whose tangent type is `T`.
+fn adjoint_slot<T: 'static>(node: &mut Box<dyn Node>) -> &mut AdjointSlot<T> {
+    node.adjoint().downcast_mut::<AdjointSlot<T>>().expect("adjoint type")
+}
+
+/// The adjoint of the input at `parent` among the `earlier` nodes.
+fn adjoint_of<T: 'static>(earlier: &mut [Box<dyn Node>], parent: Option<NodeRef>) -> Adjoint<'_, T> {
+    Adjoint { slot: parent.map(|parent| adjoint_slot(&mut earlier[parent.index])) }
+}
+
+/// The adjoints of both inputs of a binary operation, one at a time (both inputs may
+/// be the same value).
+pub struct BinaryAdjoints<'a, A, B> {
+    earlier: &'a mut [Box<dyn Node>],
+    parents: (Option<NodeRef>, Option<NodeRef>),
+    tangents: PhantomData<(A, B)>,
+}
+
+impl<A: VectorSpace, B: VectorSpace> BinaryAdjoints<'_, A, B> {
+    /// The left input's adjoint.
+    #[inline]
+    pub fn lhs(&mut self) -> Adjoint<'_, A> {
+        adjoint_of(self.earlier, self.parents.0)
+    }
+
+    /// The right input's adjoint.
+    #[inline]
+    pub fn rhs(&mut self) -> Adjoint<'_, B> {
+        adjoint_of(self.earlier, self.parents.1)
+    }
+
+    /// Lets `add` accumulate into both adjoints in one call, for rules that compute
+    /// both cotangents in one pass. Each adjoint is `None` when its input is a
+    /// constant, and first holds its zero (`zero_lhs()`, `zero_rhs()`) if nothing has
+    /// reached it yet. When both inputs are the same value, `add` runs once per side.
+    #[inline]
+    pub fn add_in_place(
+        &mut self,
+        zero_lhs: impl FnOnce() -> A,
+        zero_rhs: impl FnOnce() -> B,
+        mut add: impl FnMut(Option<&mut A>, Option<&mut B>),
+    ) {
+        let (lhs, rhs) = match self.parents {
+            (Some(a), Some(b)) if a.index == b.index => {
+                self.lhs().add_in_place(zero_lhs, |a_bar| add(Some(a_bar), None));
+                self.rhs().add_in_place(zero_rhs, |b_bar| add(None, Some(b_bar)));
+                return;
+            }
+            (Some(a), Some(b)) => {
+                let [lhs, rhs] = self.earlier.get_disjoint_mut([a.index, b.index]).expect("distinct inputs");
+                (Some(lhs), Some(rhs))
+            }
+            (Some(a), None) => (Some(&mut self.earlier[a.index]), None),
+            (None, Some(b)) => (None, Some(&mut self.earlier[b.index])),
+            (None, None) => return,
+        };
+        let a_bar = lhs.map(|node| adjoint_slot(node).in_place(zero_lhs));
+        let b_bar = rhs.map(|node| adjoint_slot(node).in_place(zero_rhs));
+        add(a_bar, b_bar);
+    }
+}
+
+/// Creates a leaf: a differentiated input on the active tape, holding a copy of
+/// `value`.
 #[inline]
-pub(crate) fn leaf<V: Differentiable>(value: V) -> Var<V> {
-    let node = push(Box::new(TypedNode::<V::Tangent, _> {
-        adjoint: None,
-        pullback: |_: &V::Tangent, _: &mut [Box<dyn Node>]| {},
-    }));
-    Var { value: Rc::new(value), node: Some(node) }
+pub(crate) fn leaf<V: Differentiable + Clone + 'static>(value: &V) -> Var<V> {
+    push_node(None::<fn(&V::Tangent, &mut [Box<dyn Node>])>, |slot: Option<&mut V>| match slot {
+        Some(slot) => {
+            slot.clone_from(value);
+            None
+        }
+        None => Some(value.clone()),
+    })
 }
 
 /// Records `y = f(x)` with the pullback `x̄ = pullback(ȳ)`.
@@ -217,24 +423,40 @@ pub(crate) fn leaf<V: Differentiable>(value: V) -> Var<V> {
 /// let g = grad(|x: Var<f64>| softplus(&x), &0.0);
 /// assert!((g - 0.5).abs() < 1e-12);
 /// ```
+#[inline]
 pub fn record_unary<X, Y>(x: &Var<X>, y: Y, pullback: impl Fn(&Y::Tangent) -> X::Tangent + 'static) -> Var<Y>
 where
     X: Differentiable,
-    Y: Differentiable,
+    Y: Differentiable + 'static,
+{
+    record_unary_in_place(x, y, move |y_bar: &Y::Tangent, x_bar: Adjoint<'_, X::Tangent>| {
+        x_bar.add(|| pullback(y_bar))
+    })
+}
+
+/// [`record_unary`] for a rule that adds its cotangent into the input's [`Adjoint`]
+/// itself, e.g. in place with [`Adjoint::add_in_place`] to spare large temporaries.
+#[inline]
+pub fn record_unary_in_place<X, Y>(
+    x: &Var<X>,
+    y: Y,
+    pullback: impl Fn(&Y::Tangent, Adjoint<'_, X::Tangent>) + 'static,
+) -> Var<Y>
+where
+    X: Differentiable,
+    Y: Differentiable + 'static,
 {
     let Some(parent) = x.node else { return Var::constant(y) };
     check_active(parent);
-    let node = TypedNode::<Y::Tangent, _> {
-        adjoint: None,
-        pullback: move |y_bar: &Y::Tangent, earlier: &mut [Box<dyn Node>]| {
-            accumulate(earlier, parent.index, pullback(y_bar));
-        },
+    let pullback = move |y_bar: &Y::Tangent, earlier: &mut [Box<dyn Node>]| {
+        pullback(y_bar, adjoint_of(earlier, Some(parent)));
     };
-    Var { value: Rc::new(y), node: Some(push(Box::new(node))) }
+    push_node(Some(pullback), moved(y))
 }
 
 /// Records `y = f(a, b)` with the pullback `(ā, b̄) = pullback(ȳ)`; a constant input
 /// receives nothing.
+#[inline]
 pub fn record_binary<A, B, Y>(
     a: &Var<A>,
     b: &Var<B>,
@@ -244,24 +466,37 @@ pub fn record_binary<A, B, Y>(
 where
     A: Differentiable,
     B: Differentiable,
-    Y: Differentiable,
+    Y: Differentiable + 'static,
 {
-    let (parent_a, parent_b) = (a.node, b.node);
-    if parent_a.is_none() && parent_b.is_none() {
+    record_binary_in_place(a, b, y, move |y_bar: &Y::Tangent, mut adjoints: BinaryAdjoints<'_, _, _>| {
+        let (a_bar, b_bar) = pullback(y_bar);
+        adjoints.lhs().add(|| a_bar);
+        adjoints.rhs().add(|| b_bar);
+    })
+}
+
+/// [`record_binary`] for a rule that adds its cotangents into the inputs' adjoints
+/// itself ([`BinaryAdjoints::lhs`], [`BinaryAdjoints::rhs`]); the cotangent of a
+/// constant input is then not computed at all.
+#[inline]
+pub fn record_binary_in_place<A, B, Y>(
+    a: &Var<A>,
+    b: &Var<B>,
+    y: Y,
+    pullback: impl Fn(&Y::Tangent, BinaryAdjoints<'_, A::Tangent, B::Tangent>) + 'static,
+) -> Var<Y>
+where
+    A: Differentiable,
+    B: Differentiable,
+    Y: Differentiable + 'static,
+{
+    let parents = (a.node, b.node);
+    if parents.0.is_none() && parents.1.is_none() {
         return Var::constant(y);
     }
-    parent_a.into_iter().chain(parent_b).for_each(check_active);
-    let node = TypedNode::<Y::Tangent, _> {
-        adjoint: None,
-        pullback: move |y_bar: &Y::Tangent, earlier: &mut [Box<dyn Node>]| {
-            let (a_bar, b_bar) = pullback(y_bar);
-            if let Some(parent) = parent_a {
-                accumulate(earlier, parent.index, a_bar);
-            }
-            if let Some(parent) = parent_b {
-                accumulate(earlier, parent.index, b_bar);
-            }
-        },
+    parents.0.into_iter().chain(parents.1).for_each(check_active);
+    let pullback = move |y_bar: &Y::Tangent, earlier: &mut [Box<dyn Node>]| {
+        pullback(y_bar, BinaryAdjoints { earlier, parents, tangents: PhantomData });
     };
-    Var { value: Rc::new(y), node: Some(push(Box::new(node))) }
+    push_node(Some(pullback), moved(y))
 }

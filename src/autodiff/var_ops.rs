@@ -5,8 +5,8 @@ use core::ops::{Add, Div, Mul, Neg, Sub};
 
 use num_traits::Zero;
 
-use super::tangent::Differentiable;
-use super::tape::{Var, record_binary, record_unary};
+use super::tangent::{Differentiable, VectorSpace};
+use super::tape::{Var, record_binary, record_binary_in_place, record_unary};
 use crate::error::ShapeError;
 use crate::ops::elementwise::{
     Elementary, abs_pullback, conj_pullback, elementary_methods, elementary_pullback, im_pullback,
@@ -121,13 +121,19 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     pub fn matmul<Rhs>(&self, other: &Var<Rhs>) -> Var<<Tensor<T, S, K> as MatMul<Rhs>>::Output>
     where
         Tensor<T, S, K>: MatMul<Rhs>,
-        Rhs: Differentiable<Tangent = Rhs> + Clone + 'static,
+        Rhs: Differentiable<Tangent = Rhs> + VectorSpace,
         <Tensor<T, S, K> as MatMul<Rhs>>::Output:
             Differentiable<Tangent = <Tensor<T, S, K> as MatMul<Rhs>>::Output>,
     {
         let (a, b) = (self.shared_value(), other.shared_value());
         let y = a.matmul(&b);
-        record_binary(self, other, y, move |y_bar| a.matmul_pullback(&b, y_bar))
+        record_binary_in_place(self, other, y, move |y_bar, mut adjoints| {
+            adjoints.add_in_place(
+                || a.zero_tangent(),
+                || b.zero_tangent(),
+                |a_bar, b_bar| a.matmul_pullback_add(&b, y_bar, a_bar, b_bar),
+            );
+        })
     }
 
     /// Σ of all elements.

@@ -69,13 +69,52 @@ pub fn num_threads() -> usize {
 /// When a view is too short for its dimensions or `out` is not m·n long.
 #[inline(always)]
 pub fn matmul_into<T: Scalar>(
-    (m, k, n): (usize, usize, usize),
+    dims: (usize, usize, usize),
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
     conjugate: (bool, bool),
     out: &mut [T],
 ) {
-    assert_eq!(Some(out.len()), m.checked_mul(n), "matmul_into: output length");
+    product(dims, a, b, conjugate, Write::Overwrite, out);
+}
+
+/// `out` ← `out` + op(a)·op(b), as [`matmul_into`] but accumulating: what pullbacks
+/// use to add a cotangent into an adjoint without a temporary.
+///
+/// # Panics
+/// When a view is too short for its dimensions or `out` is not m·n long.
+#[inline(always)]
+pub fn matmul_add_into<T: Scalar>(
+    dims: (usize, usize, usize),
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    conjugate: (bool, bool),
+    out: &mut [T],
+) {
+    product(dims, a, b, conjugate, Write::Accumulate, out);
+}
+
+/// Whether a product replaces the output or is added to it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Write {
+    Overwrite,
+    Accumulate,
+}
+
+#[inline(always)]
+fn product<T: Scalar>(
+    (m, k, n): (usize, usize, usize),
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    conjugate: (bool, bool),
+    write: Write,
+    out: &mut [T],
+) {
+    let name = match write {
+        Write::Overwrite => "matmul_into",
+        Write::Accumulate => "matmul_add_into",
+    };
+    assert_eq!(Some(out.len()), m.checked_mul(n), "{name}: output length");
     if out.is_empty() {
         return;
     }
@@ -84,34 +123,32 @@ pub fn matmul_into<T: Scalar>(
             && isize::try_from(view.row_stride).is_ok()
             && isize::try_from(view.col_stride).is_ok()
     };
-    assert!(fits(a, m, k) && fits(b, k, n), "matmul_into: operand views are too short");
+    assert!(fits(a, m, k) && fits(b, k, n), "{name}: operand views are too short");
     #[cfg(feature = "std")]
     if (m * k * n > SMALL_PRODUCT || m.min(k).min(n) >= 16) && has_gemm_kernel::<T>() {
-        gemm_crate(m, k, n, a, b, conjugate, out);
+        gemm_crate(m, k, n, a, b, conjugate, write, out);
         return;
     }
-    plain_loop(k, n, a, b, conjugate, out);
+    plain_loop(k, n, a, b, conjugate, write, out);
 }
 
-/// The pullback of y = A·x for a row-major m×k matrix A, in one pass over A:
-/// Ā = ȳ ⊗ conj(x) (written into `a_bar`) and x̄ = Aᴴ·ȳ (written into `x_bar`).
+/// The pullback of y = A·x for a row-major m×k matrix A, accumulating both
+/// cotangents in one pass over A: Ā += ȳ ⊗ conj(x) and x̄ += Aᴴ·ȳ.
 ///
 /// # Panics
 /// When a slice's length does not match m and k.
-#[inline(always)]
-pub fn matvec_pullback<T: Scalar>(a: &[T], x: &[T], y_bar: &[T], a_bar: &mut [T], x_bar: &mut [T]) {
+pub fn matvec_pullback_add<T: Scalar>(a: &[T], x: &[T], y_bar: &[T], a_bar: &mut [T], x_bar: &mut [T]) {
     let k = x.len();
     assert!(
         a.len() == y_bar.len() * k && a_bar.len() == a.len() && x_bar.len() == k,
-        "matvec_pullback: lengths"
+        "matvec_pullback_add: lengths"
     );
-    x_bar.fill(T::zero());
     if k == 0 {
         return;
     }
     for ((a_row, a_bar_row), &g) in a.chunks_exact(k).zip(a_bar.chunks_exact_mut(k)).zip(y_bar) {
         for (((&a_ij, a_bar_ij), &x_j), x_bar_j) in a_row.iter().zip(a_bar_row).zip(x).zip(x_bar.iter_mut()) {
-            *a_bar_ij = g * x_j.conj();
+            *a_bar_ij += g * x_j.conj();
             *x_bar_j += a_ij.conj() * g;
         }
     }
@@ -142,21 +179,29 @@ fn plain_loop<T: Scalar>(
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
     (conj_a, conj_b): (bool, bool),
+    write: Write,
     out: &mut [T],
 ) {
     let op_a = |x: T| if conj_a { x.conj() } else { x };
     let op_b = |x: T| if conj_b { x.conj() } else { x };
+    let start = |previous: T| if write == Write::Accumulate { previous } else { T::zero() };
+    let clear = |out: &mut [T]| {
+        if write == Write::Overwrite {
+            out.fill(T::zero());
+        }
+    };
     let m = out.len() / n;
     if a.col_stride == 1 && b.row_stride == 1 && n <= 4 {
         for (i, out_row) in out.chunks_exact_mut(n).enumerate() {
             let a_row = &a.data[i * a.row_stride..][..k];
             for (j, out_ij) in out_row.iter_mut().enumerate() {
                 let b_col = &b.data[j * b.col_stride..][..k];
-                *out_ij = a_row.iter().zip(b_col).fold(T::zero(), |acc, (&x, &y)| acc + op_a(x) * op_b(y));
+                *out_ij =
+                    a_row.iter().zip(b_col).fold(start(*out_ij), |acc, (&x, &y)| acc + op_a(x) * op_b(y));
             }
         }
     } else if a.row_stride == 1 && n == 1 {
-        out.fill(T::zero());
+        clear(out);
         for p in 0..k {
             let b_p = op_b(b.data[p * b.row_stride]);
             let a_col = &a.data[p * a.col_stride..][..m];
@@ -166,7 +211,7 @@ fn plain_loop<T: Scalar>(
         }
     } else if b.col_stride == 1 {
         for (i, out_row) in out.chunks_exact_mut(n).enumerate() {
-            out_row.fill(T::zero());
+            clear(out_row);
             for p in 0..k {
                 let a_ip = op_a(*a.at(i, p));
                 let b_row = &b.data[p * b.row_stride..][..n];
@@ -178,7 +223,7 @@ fn plain_loop<T: Scalar>(
     } else {
         for (i, out_row) in out.chunks_exact_mut(n).enumerate() {
             for (j, out_ij) in out_row.iter_mut().enumerate() {
-                *out_ij = (0..k).fold(T::zero(), |acc, p| acc + op_a(*a.at(i, p)) * op_b(*b.at(p, j)));
+                *out_ij = (0..k).fold(start(*out_ij), |acc, p| acc + op_a(*a.at(i, p)) * op_b(*b.at(p, j)));
             }
         }
     }
@@ -202,6 +247,7 @@ fn gemm_crate<T: Scalar>(
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
     (conj_a, conj_b): (bool, bool),
+    write: Write,
     out: &mut [T],
 ) {
     let parallelism = match num_threads() {
@@ -211,12 +257,13 @@ fn gemm_crate<T: Scalar>(
     let stride = |s: usize| s as isize;
     // SAFETY: `T` is one of the four types `gemm` supports (checked by
     // `has_gemm_kernel`). `out` is an exclusively borrowed, contiguous m×n row-major
-    // buffer: `matmul_into` asserted out.len() = m·n without overflow. `matmul_into`
-    // also asserted, with checked arithmetic, that every offset i·row_stride +
+    // buffer: `product` asserted out.len() = m·n without overflow. `product` also
+    // asserted, with checked arithmetic, that every offset i·row_stride +
     // j·col_stride of the m×k and k×n index ranges lies inside each operand slice and
     // that every stride fits in `isize`, so no pointer offset overflows. The operands
-    // are shared borrows that cannot alias `out`. With `read_dst = false` the previous
-    // contents of `out` are never read.
+    // are shared borrows that cannot alias `out`. With `read_dst = false` (overwrite) the
+    // previous contents of `out` are never read; when accumulating they are the
+    // caller's initialised elements.
     unsafe {
         gemm::gemm(
             m,
@@ -225,14 +272,14 @@ fn gemm_crate<T: Scalar>(
             out.as_mut_ptr(),
             1,
             stride(n),
-            false,
+            write == Write::Accumulate,
             a.data.as_ptr(),
             stride(a.col_stride),
             stride(a.row_stride),
             b.data.as_ptr(),
             stride(b.col_stride),
             stride(b.row_stride),
-            T::zero(),
+            T::one(),
             T::one(),
             false,
             conj_a,

@@ -5,7 +5,7 @@
 //! The inner dimensions are one type parameter repeated, so a static mismatch is a
 //! compile error; a dynamic mismatch is a [`ShapeError`].
 
-use crate::backend::cpu::{MatRef, matmul_into, matvec_pullback};
+use crate::backend::cpu::{MatRef, matmul_add_into, matmul_into, matvec_pullback_add};
 use crate::error::{ShapeError, or_panic};
 use crate::scalar::Scalar;
 use crate::shape::{Dim, Shape};
@@ -29,23 +29,49 @@ pub trait MatMul<Rhs> {
     /// shapes when a dynamic inner, batch or output dimension differs.
     fn try_matmul_into(&self, rhs: &Rhs, out: &mut Self::Output) -> Result<(), ShapeError>;
 
-    /// Reverse-mode rule: given the output's cotangent Ȳ, the cotangents
-    /// (Ā, B̄) = (Ȳ·Bᴴ, Aᴴ·Ȳ) of both operands.
-    fn matmul_pullback(&self, rhs: &Rhs, out_bar: &Self::Output) -> (Self, Rhs)
-    where
+    /// Reverse-mode rule, accumulating: given the output's cotangent Ȳ, adds the
+    /// cotangents Ā = Ȳ·Bᴴ into `lhs_bar` and B̄ = Aᴴ·Ȳ into `rhs_bar`, each only
+    /// when it is wanted. (A vector operand counts as a one-column matrix.)
+    ///
+    /// # Panics
+    /// When a cotangent's size differs from its operand's.
+    fn matmul_pullback_add(
+        &self,
+        rhs: &Rhs,
+        out_bar: &Self::Output,
+        lhs_bar: Option<&mut Self>,
+        rhs_bar: Option<&mut Rhs>,
+    ) where
         Self: Sized,
         Rhs: Sized;
 }
 
-/// Ā ← Ȳ·Bᴴ and B̄ ← Aᴴ·Ȳ for one m×k by k×n product (row-major slices).
-fn pullback_2d<T: Scalar>(
+/// Ā += Ȳ·Bᴴ and B̄ += Aᴴ·Ȳ, each when wanted, for one m×k by k×n product
+/// (row-major slices).
+fn pullback_add_2d<T: Scalar>(
     (m, k, n): (usize, usize, usize),
     (a, b, out_bar): (&[T], &[T], &[T]),
-    a_bar: &mut [T],
-    b_bar: &mut [T],
+    a_bar: Option<&mut [T]>,
+    b_bar: Option<&mut [T]>,
 ) {
-    matmul_into((m, n, k), MatRef::row_major(out_bar, n), MatRef::transposed(b, n), (false, true), a_bar);
-    matmul_into((k, m, n), MatRef::transposed(a, k), MatRef::row_major(out_bar, n), (true, false), b_bar);
+    if let Some(a_bar) = a_bar {
+        matmul_add_into(
+            (m, n, k),
+            MatRef::row_major(out_bar, n),
+            MatRef::transposed(b, n),
+            (false, true),
+            a_bar,
+        );
+    }
+    if let Some(b_bar) = b_bar {
+        matmul_add_into(
+            (k, m, n),
+            MatRef::transposed(a, k),
+            MatRef::row_major(out_bar, n),
+            (true, false),
+            b_bar,
+        );
+    }
 }
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
@@ -129,7 +155,13 @@ where
         unreachable!("vector × vector matmul is rejected at compile time")
     }
 
-    fn matmul_pullback(&self, _: &Tensor<T, (N,), K>, _: &T) -> (Self, Tensor<T, (N,), K>) {
+    fn matmul_pullback_add(
+        &self,
+        _: &Tensor<T, (N,), K>,
+        _: &T,
+        _: Option<&mut Self>,
+        _: Option<&mut Tensor<T, (N,), K>>,
+    ) {
         unreachable!("vector × vector matmul is rejected at compile time")
     }
 }
@@ -189,20 +221,20 @@ where
         Ok(())
     }
 
-    fn matmul_pullback(
+    fn matmul_pullback_add(
         &self,
         rhs: &Tensor<T, (I, N), K>,
         out_bar: &Self::Output,
-    ) -> (Self, Tensor<T, (I, N), K>) {
-        let (mut a_bar, mut b_bar) = (Tensor::zeros_shaped(self.shape()), Tensor::zeros_shaped(rhs.shape()));
+        lhs_bar: Option<&mut Self>,
+        rhs_bar: Option<&mut Tensor<T, (I, N), K>>,
+    ) {
         let (m, k) = (self.shape().0.size(), self.shape().1.size());
-        pullback_2d(
+        pullback_add_2d(
             (m, k, rhs.shape().1.size()),
             (self.as_slice(), rhs.as_slice(), out_bar.as_slice()),
-            a_bar.as_mut_slice(),
-            b_bar.as_mut_slice(),
+            lhs_bar.map(Tensor::as_mut_slice),
+            rhs_bar.map(Tensor::as_mut_slice),
         );
-        (a_bar, b_bar)
     }
 }
 
@@ -238,20 +270,25 @@ where
         Ok(())
     }
 
-    fn matmul_pullback(
+    fn matmul_pullback_add(
         &self,
         rhs: &Tensor<T, (I,), K>,
         out_bar: &Self::Output,
-    ) -> (Self, Tensor<T, (I,), K>) {
-        let (mut a_bar, mut x_bar) = (Tensor::zeros_shaped(self.shape()), Tensor::zeros_shaped(rhs.shape()));
-        matvec_pullback(
-            self.as_slice(),
-            rhs.as_slice(),
-            out_bar.as_slice(),
-            a_bar.as_mut_slice(),
-            x_bar.as_mut_slice(),
-        );
-        (a_bar, x_bar)
+        lhs_bar: Option<&mut Self>,
+        rhs_bar: Option<&mut Tensor<T, (I,), K>>,
+    ) {
+        let (a, x, y_bar) = (self.as_slice(), rhs.as_slice(), out_bar.as_slice());
+        match (lhs_bar, rhs_bar) {
+            (Some(a_bar), Some(x_bar)) => {
+                matvec_pullback_add(a, x, y_bar, a_bar.as_mut_slice(), x_bar.as_mut_slice())
+            }
+            (a_bar, x_bar) => pullback_add_2d(
+                (y_bar.len(), x.len(), 1),
+                (a, x, y_bar),
+                a_bar.map(Tensor::as_mut_slice),
+                x_bar.map(Tensor::as_mut_slice),
+            ),
+        }
     }
 }
 
@@ -291,25 +328,29 @@ where
         Ok(())
     }
 
-    fn matmul_pullback(
+    fn matmul_pullback_add(
         &self,
         rhs: &Tensor<T, (B, I, N), K>,
         out_bar: &Self::Output,
-    ) -> (Self, Tensor<T, (B, I, N), K>) {
-        let (mut a_bar, mut b_bar) = (Tensor::zeros_shaped(self.shape()), Tensor::zeros_shaped(rhs.shape()));
-        let (_, m, k) = self.shape();
-        let (m, k, n) = (m.size(), k.size(), rhs.shape().2.size());
-        if m * k == 0 || k * n == 0 {
-            return (a_bar, b_bar);
+        mut lhs_bar: Option<&mut Self>,
+        mut rhs_bar: Option<&mut Tensor<T, (B, I, N), K>>,
+    ) {
+        let (batches, m, k) = self.shape();
+        let (batches, m, k, n) = (batches.size(), m.size(), k.size(), rhs.shape().2.size());
+        fn batch<T>(data: &[T], size: usize, index: usize) -> &[T] {
+            &data[index * size..][..size]
         }
-        let operands = self.as_slice().chunks_exact(m * k).zip(rhs.as_slice().chunks_exact(k * n));
-        let cotangents =
-            a_bar.as_mut_slice().chunks_exact_mut(m * k).zip(b_bar.as_mut_slice().chunks_exact_mut(k * n));
-        for (((a, b), y_bar), (a_bar, b_bar)) in
-            operands.zip(out_bar.as_slice().chunks_exact(m * n)).zip(cotangents)
-        {
-            pullback_2d((m, k, n), (a, b, y_bar), a_bar, b_bar);
+        for index in 0..batches {
+            pullback_add_2d(
+                (m, k, n),
+                (
+                    batch(self.as_slice(), m * k, index),
+                    batch(rhs.as_slice(), k * n, index),
+                    batch(out_bar.as_slice(), m * n, index),
+                ),
+                lhs_bar.as_deref_mut().map(|a_bar| &mut a_bar.as_mut_slice()[index * m * k..][..m * k]),
+                rhs_bar.as_deref_mut().map(|b_bar| &mut b_bar.as_mut_slice()[index * k * n..][..k * n]),
+            );
         }
-        (a_bar, b_bar)
     }
 }

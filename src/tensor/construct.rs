@@ -10,6 +10,7 @@ use crate::shape::{Dims, FlatArray, Shape, StaticShape};
 
 impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// A tensor of `shape` with every element `value`.
+    #[inline]
     pub fn full_shaped(shape: S, value: T) -> Self {
         Tensor::from_buffer(shape, K::filled(&shape, value))
     }
@@ -36,6 +37,7 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// A tensor of `shape` filled with zeros.
+    #[inline]
     pub fn zeros_shaped(shape: S) -> Self {
         Self::full_shaped(shape, T::zero())
     }

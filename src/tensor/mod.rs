@@ -54,6 +54,13 @@ impl<T, S: Shape, K: Storage<T, S>> Clone for Tensor<T, S, K> {
     fn clone(&self) -> Self {
         Tensor { shape: self.shape, data: self.data.clone() }
     }
+
+    /// Copies `source` into `self`, reusing a heap buffer's allocation.
+    #[inline(always)]
+    fn clone_from(&mut self, source: &Self) {
+        self.shape = source.shape;
+        self.data.clone_from(&source.data);
+    }
 }
 
 impl<T, S: Shape, K: Storage<T, S>> Copy for Tensor<T, S, K> where K::Buffer: Copy {}
