@@ -137,14 +137,14 @@ struct TypedNode<V: Differentiable, Pullback> {
 impl<V, Pullback> Node for TypedNode<V, Pullback>
 where
     V: Differentiable + 'static,
-    Pullback: Fn(&V::Tangent, &mut [Box<dyn Node>]) + 'static,
+    Pullback: Fn(&V, &V::Tangent, &mut [Box<dyn Node>]) + 'static,
 {
     fn adjoint(&mut self) -> &mut dyn Any {
         &mut self.adjoint
     }
     fn backward(&mut self, earlier: &mut [Box<dyn Node>]) {
         if let (Some(adjoint), Some(pullback)) = (self.adjoint.get(), &self.pullback) {
-            pullback(adjoint, earlier);
+            pullback(&self.value, adjoint, earlier);
         }
     }
     fn clear(&mut self) {
@@ -238,41 +238,57 @@ impl Tape {
     }
 }
 
-/// Records a node with `pullback` on the active tape and returns its `Var`. The
-/// node the previous tape recorded at this position is reused when it has the same
-/// type; `store` then writes the value into that node's value when nothing else
-/// holds it (and returns `None`), and otherwise returns the value for a new `Rc`.
+/// Records a node with `pullback` on the active tape and returns its `Var`, after
+/// checking that its `parents` belong to that tape (a `Var` must not outlive or cross
+/// gradient computations). The node the previous tape recorded at this position is
+/// reused when it has the same type; `store` then writes the value into that node's
+/// value when nothing else holds it (and returns `None`), and otherwise returns the
+/// value for a new `Rc`.
 #[inline]
-fn push_node<V, Pullback>(pullback: Option<Pullback>, store: impl FnOnce(Option<&mut V>) -> Option<V>) -> Var<V>
+fn push_node<V, Pullback>(
+    parents: &[NodeRef],
+    pullback: Option<Pullback>,
+    store: impl FnOnce(Option<&mut V>) -> Option<V>,
+) -> Var<V>
 where
     V: Differentiable + 'static,
-    Pullback: Fn(&V::Tangent, &mut [Box<dyn Node>]) + 'static,
+    Pullback: Fn(&V, &V::Tangent, &mut [Box<dyn Node>]) + 'static,
 {
-    ACTIVE_TAPES.with_borrow_mut(|tapes| {
+    let (tape, reused) = ACTIVE_TAPES.with_borrow_mut(|tapes| {
         let tape = tapes.last_mut().expect("an active Var exists only while its tape records");
+        assert!(
+            parents.iter().all(|parent| parent.tape == tape.id),
+            "a Var from another gradient computation was used; wrap values that should not be \
+             differentiated in `Var::constant`"
+        );
         let reused = tape.spare.pop().and_then(|node| {
             let node: Box<dyn Any> = node;
             node.downcast::<TypedNode<V, Pullback>>().ok()
         });
-        let node = match reused {
-            Some(mut node) => {
-                if let Some(value) = store(Rc::get_mut(&mut node.value)) {
-                    node.value = Rc::new(value);
-                }
-                node.adjoint.current = false;
-                node.pullback = pullback;
-                node
+        (tape.id, reused)
+    });
+    let node = match reused {
+        Some(mut node) => {
+            if let Some(value) = store(Rc::get_mut(&mut node.value)) {
+                node.value = Rc::new(value);
             }
-            None => Box::new(TypedNode {
-                value: Rc::new(store(None).expect("with nowhere to write, `store` returns the value")),
-                adjoint: AdjointSlot { tangent: None, current: false },
-                pullback,
-            }),
-        };
-        let value = Rc::clone(&node.value);
-        tape.nodes.push(node);
-        Var { value, node: Some(NodeRef { tape: tape.id, index: tape.nodes.len() - 1 }) }
-    })
+            node.adjoint.current = false;
+            node.pullback = pullback;
+            node
+        }
+        None => Box::new(TypedNode {
+            value: Rc::new(store(None).expect("with nowhere to write, `store` returns the value")),
+            adjoint: AdjointSlot { tangent: None, current: false },
+            pullback,
+        }),
+    };
+    let value = Rc::clone(&node.value);
+    let index = ACTIVE_TAPES.with_borrow_mut(|tapes| {
+        let nodes = &mut tapes.last_mut().expect("the tape is still recording").nodes;
+        nodes.push(node);
+        nodes.len() - 1
+    });
+    Var { value, node: Some(NodeRef { tape, index }) }
 }
 
 /// A `store` for [`push_node`] that moves `value` in.
@@ -285,18 +301,6 @@ fn moved<V>(value: V) -> impl FnOnce(Option<&mut V>) -> Option<V> {
         }
         None => Some(value),
     }
-}
-
-/// Checks that `node` belongs to the active tape (a `Var` must not outlive or cross
-/// gradient computations).
-fn check_active(node: NodeRef) {
-    let active = ACTIVE_TAPES.with_borrow(|tapes| tapes.last().map(|tape| tape.id));
-    assert_eq!(
-        active,
-        Some(node.tape),
-        "a Var from another gradient computation was used; wrap values that should not be \
-         differentiated in `Var::constant`"
-    );
 }
 
 /// The adjoint of one input of a recorded operation, during the backward sweep: a
@@ -396,7 +400,7 @@ impl<A: VectorSpace, B: VectorSpace> BinaryAdjoints<'_, A, B> {
 /// `value`.
 #[inline]
 pub(crate) fn leaf<V: Differentiable + Clone + 'static>(value: &V) -> Var<V> {
-    push_node(None::<fn(&V::Tangent, &mut [Box<dyn Node>])>, |slot: Option<&mut V>| match slot {
+    push_node(&[], None::<fn(&V, &V::Tangent, &mut [Box<dyn Node>])>, |slot: Option<&mut V>| match slot {
         Some(slot) => {
             slot.clone_from(value);
             None
@@ -429,29 +433,30 @@ where
     X: Differentiable,
     Y: Differentiable + 'static,
 {
-    record_unary_in_place(x, y, move |y_bar: &Y::Tangent, x_bar: Adjoint<'_, X::Tangent>| {
+    record_unary_in_place(x, y, move |_: &Y, y_bar: &Y::Tangent, x_bar: Adjoint<'_, X::Tangent>| {
         x_bar.add(|| pullback(y_bar))
     })
 }
 
 /// [`record_unary`] for a rule that adds its cotangent into the input's [`Adjoint`]
 /// itself, e.g. in place with [`Adjoint::add_in_place`] to spare large temporaries.
+/// The rule also receives the output value y, which the tape keeps anyway (so the
+/// rule need not capture a copy of it).
 #[inline]
 pub fn record_unary_in_place<X, Y>(
     x: &Var<X>,
     y: Y,
-    pullback: impl Fn(&Y::Tangent, Adjoint<'_, X::Tangent>) + 'static,
+    pullback: impl Fn(&Y, &Y::Tangent, Adjoint<'_, X::Tangent>) + 'static,
 ) -> Var<Y>
 where
     X: Differentiable,
     Y: Differentiable + 'static,
 {
     let Some(parent) = x.node else { return Var::constant(y) };
-    check_active(parent);
-    let pullback = move |y_bar: &Y::Tangent, earlier: &mut [Box<dyn Node>]| {
-        pullback(y_bar, adjoint_of(earlier, Some(parent)));
+    let pullback = move |y: &Y, y_bar: &Y::Tangent, earlier: &mut [Box<dyn Node>]| {
+        pullback(y, y_bar, adjoint_of(earlier, Some(parent)));
     };
-    push_node(Some(pullback), moved(y))
+    push_node(&[parent], Some(pullback), moved(y))
 }
 
 /// Records `y = f(a, b)` with the pullback `(ā, b̄) = pullback(ȳ)`; a constant input
@@ -468,7 +473,7 @@ where
     B: Differentiable,
     Y: Differentiable + 'static,
 {
-    record_binary_in_place(a, b, y, move |y_bar: &Y::Tangent, mut adjoints: BinaryAdjoints<'_, _, _>| {
+    record_binary_in_place(a, b, y, move |_: &Y, y_bar: &Y::Tangent, mut adjoints: BinaryAdjoints<'_, _, _>| {
         let (a_bar, b_bar) = pullback(y_bar);
         adjoints.lhs().add(|| a_bar);
         adjoints.rhs().add(|| b_bar);
@@ -477,13 +482,14 @@ where
 
 /// [`record_binary`] for a rule that adds its cotangents into the inputs' adjoints
 /// itself ([`BinaryAdjoints::lhs`], [`BinaryAdjoints::rhs`]); the cotangent of a
-/// constant input is then not computed at all.
+/// constant input is then not computed at all. The rule also receives the output
+/// value y.
 #[inline]
 pub fn record_binary_in_place<A, B, Y>(
     a: &Var<A>,
     b: &Var<B>,
     y: Y,
-    pullback: impl Fn(&Y::Tangent, BinaryAdjoints<'_, A::Tangent, B::Tangent>) + 'static,
+    pullback: impl Fn(&Y, &Y::Tangent, BinaryAdjoints<'_, A::Tangent, B::Tangent>) + 'static,
 ) -> Var<Y>
 where
     A: Differentiable,
@@ -491,12 +497,13 @@ where
     Y: Differentiable + 'static,
 {
     let parents = (a.node, b.node);
-    if parents.0.is_none() && parents.1.is_none() {
-        return Var::constant(y);
-    }
-    parents.0.into_iter().chain(parents.1).for_each(check_active);
-    let pullback = move |y_bar: &Y::Tangent, earlier: &mut [Box<dyn Node>]| {
-        pullback(y_bar, BinaryAdjoints { earlier, parents, tangents: PhantomData });
+    let (active, count) = match parents {
+        (Some(a), Some(b)) => ([a, b], 2),
+        (Some(parent), None) | (None, Some(parent)) => ([parent; 2], 1),
+        (None, None) => return Var::constant(y),
     };
-    push_node(Some(pullback), moved(y))
+    let pullback = move |y: &Y, y_bar: &Y::Tangent, earlier: &mut [Box<dyn Node>]| {
+        pullback(y, y_bar, BinaryAdjoints { earlier, parents, tangents: PhantomData });
+    };
+    push_node(&active[..count], Some(pullback), moved(y))
 }

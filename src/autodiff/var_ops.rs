@@ -6,7 +6,7 @@ use core::ops::{Add, Div, Mul, Neg, Sub};
 use num_traits::Zero;
 
 use super::tangent::{Differentiable, VectorSpace};
-use super::tape::{Var, record_binary, record_binary_in_place, record_unary};
+use super::tape::{Var, record_binary, record_binary_in_place, record_unary, record_unary_in_place};
 use crate::error::ShapeError;
 use crate::ops::elementwise::{
     Elementary, abs_pullback, conj_pullback, elementary_methods, elementary_pullback, im_pullback,
@@ -33,9 +33,9 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     /// f(x) elementwise, with x̄ = conj(f′(x))·ȳ.
     pub fn elementary(&self, f: Elementary<T::Real>) -> Self {
         let x = self.shared_value();
-        let y = x.elementary(f);
-        let y_kept = y.clone();
-        record_unary(self, y, move |y_bar| elementary_pullback(f, &x, &y_kept, y_bar))
+        record_unary_in_place(self, x.elementary(f), move |y, y_bar, x_bar| {
+            x_bar.add(|| elementary_pullback(f, &x, y, y_bar))
+        })
     }
 
     elementary_methods!();
@@ -127,7 +127,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     {
         let (a, b) = (self.shared_value(), other.shared_value());
         let y = a.matmul(&b);
-        record_binary_in_place(self, other, y, move |y_bar, mut adjoints| {
+        record_binary_in_place(self, other, y, move |_, y_bar, mut adjoints| {
             adjoints.add_in_place(
                 || a.zero_tangent(),
                 || b.zero_tangent(),
@@ -207,8 +207,9 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         K: Storage<T, S::Removed>,
     {
         let y = self.value().softmax(axis);
-        let y_kept = y.clone();
-        record_unary(self, y, move |y_bar| softmax_pullback::<AXIS, _, _, _>(&y_kept, y_bar))
+        record_unary_in_place(self, y, |y, y_bar, x_bar| {
+            x_bar.add(|| softmax_pullback::<AXIS, _, _, _>(y, y_bar))
+        })
     }
 
     /// Log-softmax along `AXIS`.
@@ -219,8 +220,9 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         K: Storage<T, S::Removed>,
     {
         let y = self.value().log_softmax(axis);
-        let y_kept = y.clone();
-        record_unary(self, y, move |y_bar| log_softmax_pullback::<AXIS, _, _, _>(&y_kept, y_bar))
+        record_unary_in_place(self, y, |y, y_bar, x_bar| {
+            x_bar.add(|| log_softmax_pullback::<AXIS, _, _, _>(y, y_bar))
+        })
     }
 
     /// The same elements under the static shape `Target`.

@@ -48,6 +48,7 @@ pub trait MatMul<Rhs> {
 
 /// Ā += Ȳ·Bᴴ and B̄ += Aᴴ·Ȳ, each when wanted, for one m×k by k×n product
 /// (row-major slices).
+#[inline(always)]
 fn pullback_add_2d<T: Scalar>(
     (m, k, n): (usize, usize, usize),
     (a, b, out_bar): (&[T], &[T], &[T]),
@@ -155,6 +156,7 @@ where
         unreachable!("vector × vector matmul is rejected at compile time")
     }
 
+    #[inline(always)]
     fn matmul_pullback_add(
         &self,
         _: &Tensor<T, (N,), K>,
@@ -221,6 +223,7 @@ where
         Ok(())
     }
 
+    #[inline(always)]
     fn matmul_pullback_add(
         &self,
         rhs: &Tensor<T, (I, N), K>,
@@ -270,6 +273,7 @@ where
         Ok(())
     }
 
+    #[inline(always)]
     fn matmul_pullback_add(
         &self,
         rhs: &Tensor<T, (I,), K>,
@@ -328,6 +332,7 @@ where
         Ok(())
     }
 
+    #[inline(always)]
     fn matmul_pullback_add(
         &self,
         rhs: &Tensor<T, (B, I, N), K>,
