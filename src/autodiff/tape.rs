@@ -473,11 +473,16 @@ where
     B: Differentiable,
     Y: Differentiable + 'static,
 {
-    record_binary_in_place(a, b, y, move |_: &Y, y_bar: &Y::Tangent, mut adjoints: BinaryAdjoints<'_, _, _>| {
-        let (a_bar, b_bar) = pullback(y_bar);
-        adjoints.lhs().add(|| a_bar);
-        adjoints.rhs().add(|| b_bar);
-    })
+    record_binary_in_place(
+        a,
+        b,
+        y,
+        move |_: &Y, y_bar: &Y::Tangent, mut adjoints: BinaryAdjoints<'_, _, _>| {
+            let (a_bar, b_bar) = pullback(y_bar);
+            adjoints.lhs().add(|| a_bar);
+            adjoints.rhs().add(|| b_bar);
+        },
+    )
 }
 
 /// [`record_binary`] for a rule that adds its cotangents into the inputs' adjoints

@@ -141,6 +141,25 @@ impl<R: RealScalar> Elementary<R> {
             Elementary::Powf(p) => T::from_real(p) * x.powf(p - R::one()),
         }
     }
+
+    /// Calls `kernel` with `self` rebuilt in each branch of a `match`, so that in an
+    /// inlined kernel the compiler knows which function it is: the `match` inside
+    /// [`Elementary::apply`] and [`Elementary::derivative`] then folds away and the
+    /// kernel's loop runs one straight formula per element.
+    #[inline(always)]
+    pub(crate) fn specialize<Out>(self, kernel: impl FnOnce(Self) -> Out) -> Out {
+        match self {
+            Elementary::Exp => kernel(Elementary::Exp),
+            Elementary::Ln => kernel(Elementary::Ln),
+            Elementary::Sin => kernel(Elementary::Sin),
+            Elementary::Cos => kernel(Elementary::Cos),
+            Elementary::Tanh => kernel(Elementary::Tanh),
+            Elementary::Sqrt => kernel(Elementary::Sqrt),
+            Elementary::Sigmoid => kernel(Elementary::Sigmoid),
+            Elementary::Powi(n) => kernel(Elementary::Powi(n)),
+            Elementary::Powf(p) => kernel(Elementary::Powf(p)),
+        }
+    }
 }
 
 /// The methods `exp`, `ln`, `sin`, `cos`, `tanh`, `sqrt`, `sigmoid`, `powi` and `powf`,
@@ -204,7 +223,10 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// f(x) elementwise for an elementary function `f`.
     #[inline(always)]
     pub fn elementary(&self, f: Elementary<T::Real>) -> Self {
-        self.map(|x| f.apply(x))
+        f.specialize(
+            #[inline(always)]
+            |f| self.map(|x| f.apply(x)),
+        )
     }
 
     elementary_methods!();
@@ -404,8 +426,17 @@ pub fn elementary_pullback<T: Scalar, S: Shape, K: Storage<T, S>>(
     y: &Tensor<T, S, K>,
     y_bar: &Tensor<T, S, K>,
 ) -> Tensor<T, S, K> {
-    let y = y.as_slice();
-    x.zip_map_indexed(y_bar, |i, x, y_bar| f.derivative(x, y[i]).conj() * y_bar)
+    or_panic(x.check_same_shape(y_bar, "elementary_pullback"));
+    f.specialize(
+        #[inline(always)]
+        |f| {
+            let cotangents = x.iter().zip(y.iter()).zip(y_bar.iter());
+            Tensor::from_elements(
+                x.shape(),
+                cotangents.map(|((&x, &y), &y_bar)| f.derivative(x, y).conj() * y_bar),
+            )
+        },
+    )
 }
 
 /// x̄ = ȳ where x > 0, else 0 (the subgradient 0 at x = 0).
