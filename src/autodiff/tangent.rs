@@ -128,12 +128,6 @@ pub trait Differentiable {
     /// The zero tangent at `self` (it knows `self`'s dynamic sizes).
     fn zero_tangent(&self) -> Self::Tangent;
 
-    /// Sets `tangent` to the zero tangent at `self`, in place when its sizes already
-    /// match (no allocation, no copy).
-    fn zero_tangent_into(&self, tangent: &mut Self::Tangent) {
-        *tangent = self.zero_tangent();
-    }
-
     /// Walks every real coordinate of `self` together with the matching coordinate of
     /// `tangent`, replacing the value's coordinate `c` by `f(c, t)`: the elementwise
     /// capability that optimisers such as Adam build on.
@@ -226,14 +220,6 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Differentiable for Tensor<T, S, K> {
     #[inline]
     fn zero_tangent(&self) -> Self {
         self.zero_like()
-    }
-    #[inline]
-    fn zero_tangent_into(&self, tangent: &mut Self) {
-        if tangent.shape() == self.shape() {
-            tangent.as_mut_slice().fill(T::zero());
-        } else {
-            *tangent = self.zero_tangent();
-        }
     }
     #[track_caller]
     fn map_leaves_with(&mut self, tangent: &Self, f: &mut dyn FnMut(f64, f64) -> f64) {

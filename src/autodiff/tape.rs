@@ -16,6 +16,10 @@ use std::rc::Rc;
 use std::vec::Vec;
 
 use super::tangent::{Differentiable, VectorSpace};
+use crate::backend::cpu::Write;
+use crate::scalar::Scalar;
+use crate::shape::Shape;
+use crate::tensor::{Storage, Tensor};
 
 /// A value being differentiated: the value itself and, when it depends on a
 /// differentiated input, its node on the active tape.
@@ -87,8 +91,7 @@ trait Node: Any {
     fn adjoint(&mut self) -> &mut dyn Any;
     /// Adds this node's inputs' cotangents into the adjoints of `earlier` nodes.
     fn backward(&mut self, earlier: &mut [Box<dyn Node>]);
-    /// Resets the adjoint to zero (or to nothing, if it has no memory yet) before a
-    /// sweep.
+    /// Forgets the adjoint (keeping its memory) before a sweep.
     fn clear(&mut self);
     /// Drops the pullback and the values it captured, keeping the node's memory for
     /// the next tape.
@@ -97,7 +100,7 @@ trait Node: Any {
 
 /// The adjoint of one node. Its memory is kept across sweeps and, when the node is
 /// reused, across tapes; `current` says whether `tangent` holds this sweep's
-/// accumulation (zero counts).
+/// accumulation (otherwise it is stale memory to be overwritten).
 struct AdjointSlot<T> {
     tangent: Option<T>,
     current: bool,
@@ -119,6 +122,22 @@ impl<T: VectorSpace> AdjointSlot<T> {
             return self.tangent.insert(zero());
         }
         self.tangent.get_or_insert_with(zero)
+    }
+
+    /// Memory for a cotangent that a kernel writes or adds as the returned [`Write`]
+    /// says: to be overwritten when nothing has reached the adjoint in this sweep
+    /// (the stale memory if it `fits`, else `fresh()`), else added to.
+    fn prepare(&mut self, fits: impl FnOnce(&T) -> bool, fresh: impl FnOnce() -> T) -> (&mut T, Write) {
+        let write = if self.current {
+            Write::Accumulate
+        } else {
+            if !self.tangent.as_ref().is_some_and(fits) {
+                self.tangent = None;
+            }
+            self.current = true;
+            Write::Overwrite
+        };
+        (self.tangent.get_or_insert_with(fresh), write)
     }
 
     fn get(&self) -> Option<&T> {
@@ -148,14 +167,7 @@ where
         }
     }
     fn clear(&mut self) {
-        let adjoint = &mut self.adjoint;
-        adjoint.current = match &mut adjoint.tangent {
-            Some(tangent) => {
-                self.value.zero_tangent_into(tangent);
-                true
-            }
-            None => false,
-        };
+        self.adjoint.current = false;
     }
     fn release(&mut self) {
         self.pullback = None;
@@ -255,11 +267,10 @@ where
     Pullback: Fn(&V, &V::Tangent, &mut [Box<dyn Node>]) + 'static,
 {
     let (tape, reused) = ACTIVE_TAPES.with_borrow_mut(|tapes| {
-        let tape = tapes.last_mut().expect("an active Var exists only while its tape records");
-        assert!(
-            parents.iter().all(|parent| parent.tape == tape.id),
+        let tape = tapes.last_mut().filter(|tape| parents.iter().all(|parent| parent.tape == tape.id));
+        let tape = tape.expect(
             "a Var from another gradient computation was used; wrap values that should not be \
-             differentiated in `Var::constant`"
+             differentiated in `Var::constant`",
         );
         let reused = tape.spare.pop().and_then(|node| {
             let node: Box<dyn Any> = node;
@@ -364,22 +375,52 @@ impl<A: VectorSpace, B: VectorSpace> BinaryAdjoints<'_, A, B> {
     pub fn rhs(&mut self) -> Adjoint<'_, B> {
         adjoint_of(self.earlier, self.parents.1)
     }
+}
 
-    /// Lets `add` accumulate into both adjoints in one call, for rules that compute
-    /// both cotangents in one pass. Each adjoint is `None` when its input is a
-    /// constant, and first holds its zero (`zero_lhs()`, `zero_rhs()`) if nothing has
-    /// reached it yet. When both inputs are the same value, `add` runs once per side.
+/// The cotangent buffer of a tensor adjoint: its memory shaped `shape` (kept from
+/// before when it has that shape) and whether to overwrite or add to it.
+fn tensor_buffer<T: Scalar, S: Shape, K: Storage<T, S>>(
+    slot: &mut AdjointSlot<Tensor<T, S, K>>,
+    shape: S,
+) -> (&mut Tensor<T, S, K>, Write) {
+    slot.prepare(|stale| stale.shape() == shape, || Tensor::zeros_shaped(shape))
+}
+
+impl<T: Scalar, S: Shape, K: Storage<T, S>> Adjoint<'_, Tensor<T, S, K>> {
+    /// For rules that write their cotangent straight into the adjoint: `kernel`
+    /// receives the adjoint's memory, shaped `shape`, with [`Write::Overwrite`] when
+    /// nothing has reached it in this sweep (every element must then be written) and
+    /// [`Write::Accumulate`] otherwise. Nothing runs for a constant input.
     #[inline]
-    pub fn add_in_place(
+    pub fn write_or_add(self, shape: S, kernel: impl FnOnce(&mut Tensor<T, S, K>, Write)) {
+        if let Some(slot) = self.slot {
+            let (buffer, write) = tensor_buffer(slot, shape);
+            kernel(buffer, write);
+        }
+    }
+}
+
+impl<T, SA, SB, KA, KB> BinaryAdjoints<'_, Tensor<T, SA, KA>, Tensor<T, SB, KB>>
+where
+    T: Scalar,
+    SA: Shape,
+    SB: Shape,
+    KA: Storage<T, SA>,
+    KB: Storage<T, SB>,
+{
+    /// [`Adjoint::write_or_add`] for both inputs in one call, for rules that compute
+    /// both cotangents in one pass; an input's buffer is `None` when it is a
+    /// constant. When both inputs are the same value, `kernel` runs once per side.
+    #[inline]
+    pub fn write_or_add(
         &mut self,
-        zero_lhs: impl FnOnce() -> A,
-        zero_rhs: impl FnOnce() -> B,
-        mut add: impl FnMut(Option<&mut A>, Option<&mut B>),
+        (lhs_shape, rhs_shape): (SA, SB),
+        mut kernel: impl FnMut(Option<(&mut Tensor<T, SA, KA>, Write)>, Option<(&mut Tensor<T, SB, KB>, Write)>),
     ) {
         let (lhs, rhs) = match self.parents {
             (Some(a), Some(b)) if a.index == b.index => {
-                self.lhs().add_in_place(zero_lhs, |a_bar| add(Some(a_bar), None));
-                self.rhs().add_in_place(zero_rhs, |b_bar| add(None, Some(b_bar)));
+                self.lhs().write_or_add(lhs_shape, |a_bar, write| kernel(Some((a_bar, write)), None));
+                self.rhs().write_or_add(rhs_shape, |b_bar, write| kernel(None, Some((b_bar, write))));
                 return;
             }
             (Some(a), Some(b)) => {
@@ -390,9 +431,9 @@ impl<A: VectorSpace, B: VectorSpace> BinaryAdjoints<'_, A, B> {
             (None, Some(b)) => (None, Some(&mut self.earlier[b.index])),
             (None, None) => return,
         };
-        let a_bar = lhs.map(|node| adjoint_slot(node).in_place(zero_lhs));
-        let b_bar = rhs.map(|node| adjoint_slot(node).in_place(zero_rhs));
-        add(a_bar, b_bar);
+        let a_bar = lhs.map(|node| tensor_buffer(adjoint_slot(node), lhs_shape));
+        let b_bar = rhs.map(|node| tensor_buffer(adjoint_slot(node), rhs_shape));
+        kernel(a_bar, b_bar);
     }
 }
 

@@ -5,7 +5,7 @@ use core::ops::{Add, Div, Mul, Neg, Sub};
 
 use num_traits::Zero;
 
-use super::tangent::{Differentiable, VectorSpace};
+use super::tangent::Differentiable;
 use super::tape::{Var, record_binary, record_binary_in_place, record_unary, record_unary_in_place};
 use crate::error::ShapeError;
 use crate::ops::elementwise::{
@@ -118,21 +118,22 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
 
     /// The matrix product (see [`MatMul`]).
     #[track_caller]
-    pub fn matmul<Rhs>(&self, other: &Var<Rhs>) -> Var<<Tensor<T, S, K> as MatMul<Rhs>>::Output>
+    pub fn matmul<S2: Shape>(
+        &self,
+        other: &Var<Tensor<T, S2, K>>,
+    ) -> Var<<Tensor<T, S, K> as MatMul<Tensor<T, S2, K>>>::Output>
     where
-        Tensor<T, S, K>: MatMul<Rhs>,
-        Rhs: Differentiable<Tangent = Rhs> + VectorSpace,
-        <Tensor<T, S, K> as MatMul<Rhs>>::Output:
-            Differentiable<Tangent = <Tensor<T, S, K> as MatMul<Rhs>>::Output>,
+        K: Storage<T, S2>,
+        Tensor<T, S, K>: MatMul<Tensor<T, S2, K>>,
+        <Tensor<T, S, K> as MatMul<Tensor<T, S2, K>>>::Output:
+            Differentiable<Tangent = <Tensor<T, S, K> as MatMul<Tensor<T, S2, K>>>::Output>,
     {
         let (a, b) = (self.shared_value(), other.shared_value());
         let y = a.matmul(&b);
         record_binary_in_place(self, other, y, move |_, y_bar, mut adjoints| {
-            adjoints.add_in_place(
-                || a.zero_tangent(),
-                || b.zero_tangent(),
-                |a_bar, b_bar| a.matmul_pullback_add(&b, y_bar, a_bar, b_bar),
-            );
+            adjoints.write_or_add((a.shape(), b.shape()), |a_bar, b_bar| {
+                a.matmul_pullback(&b, y_bar, a_bar, b_bar)
+            });
         })
     }
 

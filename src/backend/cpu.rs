@@ -75,44 +75,35 @@ pub fn matmul_into<T: Scalar>(
     conjugate: (bool, bool),
     out: &mut [T],
 ) {
-    product(dims, a, b, conjugate, Write::Overwrite, out);
+    matmul_write(Write::Overwrite, dims, a, b, conjugate, out);
 }
 
-/// `out` ← `out` + op(a)·op(b), as [`matmul_into`] but accumulating: what pullbacks
-/// use to add a cotangent into an adjoint without a temporary.
+/// Whether a kernel replaces its output or adds to it: what pullbacks use to write a
+/// cotangent straight into an adjoint, with no temporary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// `out ← result`; every element is written, the old contents are never read.
+    Overwrite,
+    /// `out ← out + result`.
+    Accumulate,
+}
+
+/// [`matmul_into`], replacing `out` or adding the product to it as `write` says.
 ///
 /// # Panics
 /// When a view is too short for its dimensions or `out` is not m·n long.
 #[inline(always)]
-pub fn matmul_add_into<T: Scalar>(
-    dims: (usize, usize, usize),
-    a: MatRef<'_, T>,
-    b: MatRef<'_, T>,
-    conjugate: (bool, bool),
-    out: &mut [T],
-) {
-    product(dims, a, b, conjugate, Write::Accumulate, out);
-}
-
-/// Whether a product replaces the output or is added to it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Write {
-    Overwrite,
-    Accumulate,
-}
-
-#[inline(always)]
-fn product<T: Scalar>(
+pub fn matmul_write<T: Scalar>(
+    write: Write,
     (m, k, n): (usize, usize, usize),
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
     conjugate: (bool, bool),
-    write: Write,
     out: &mut [T],
 ) {
     let name = match write {
         Write::Overwrite => "matmul_into",
-        Write::Accumulate => "matmul_add_into",
+        Write::Accumulate => "matmul_write",
     };
     assert_eq!(Some(out.len()), m.checked_mul(n), "{name}: output length");
     if out.is_empty() {
@@ -132,23 +123,31 @@ fn product<T: Scalar>(
     plain_loop(k, n, a, b, conjugate, write, out);
 }
 
-/// The pullback of y = A·x for a row-major m×k matrix A, accumulating both
-/// cotangents in one pass over A: Ā += ȳ ⊗ conj(x) and x̄ += Aᴴ·ȳ.
+/// The pullback of y = A·x for a row-major m×k matrix A, in one pass over A:
+/// Ā = ȳ ⊗ conj(x) and x̄ = Aᴴ·ȳ, each written or added as its [`Write`] says.
 ///
 /// # Panics
 /// When a slice's length does not match m and k.
-pub fn matvec_pullback_add<T: Scalar>(a: &[T], x: &[T], y_bar: &[T], a_bar: &mut [T], x_bar: &mut [T]) {
+pub fn matvec_pullback<T: Scalar>(
+    (a, x, y_bar): (&[T], &[T], &[T]),
+    (a_bar, a_write): (&mut [T], Write),
+    (x_bar, x_write): (&mut [T], Write),
+) {
     let k = x.len();
     assert!(
         a.len() == y_bar.len() * k && a_bar.len() == a.len() && x_bar.len() == k,
-        "matvec_pullback_add: lengths"
+        "matvec_pullback: lengths"
     );
+    if x_write == Write::Overwrite {
+        x_bar.fill(T::zero());
+    }
     if k == 0 {
         return;
     }
     for ((a_row, a_bar_row), &g) in a.chunks_exact(k).zip(a_bar.chunks_exact_mut(k)).zip(y_bar) {
         for (((&a_ij, a_bar_ij), &x_j), x_bar_j) in a_row.iter().zip(a_bar_row).zip(x).zip(x_bar.iter_mut()) {
-            *a_bar_ij += g * x_j.conj();
+            let cotangent = g * x_j.conj();
+            *a_bar_ij = if a_write == Write::Overwrite { cotangent } else { *a_bar_ij + cotangent };
             *x_bar_j += a_ij.conj() * g;
         }
     }
@@ -257,7 +256,7 @@ fn gemm_crate<T: Scalar>(
     let stride = |s: usize| s as isize;
     // SAFETY: `T` is one of the four types `gemm` supports (checked by
     // `has_gemm_kernel`). `out` is an exclusively borrowed, contiguous m×n row-major
-    // buffer: `product` asserted out.len() = m·n without overflow. `product` also
+    // buffer: `matmul_write` asserted out.len() = m·n without overflow. It also
     // asserted, with checked arithmetic, that every offset i·row_stride +
     // j·col_stride of the m×k and k×n index ranges lies inside each operand slice and
     // that every stride fits in `isize`, so no pointer offset overflows. The operands

@@ -5,7 +5,7 @@
 //! The inner dimensions are one type parameter repeated, so a static mismatch is a
 //! compile error; a dynamic mismatch is a [`ShapeError`].
 
-use crate::backend::cpu::{MatRef, matmul_add_into, matmul_into, matvec_pullback_add};
+use crate::backend::cpu::{MatRef, Write, matmul_into, matmul_write, matvec_pullback};
 use crate::error::{ShapeError, or_panic};
 use crate::scalar::Scalar;
 use crate::shape::{Dim, Shape};
@@ -29,49 +29,40 @@ pub trait MatMul<Rhs> {
     /// shapes when a dynamic inner, batch or output dimension differs.
     fn try_matmul_into(&self, rhs: &Rhs, out: &mut Self::Output) -> Result<(), ShapeError>;
 
-    /// Reverse-mode rule, accumulating: given the output's cotangent Ȳ, adds the
-    /// cotangents Ā = Ȳ·Bᴴ into `lhs_bar` and B̄ = Aᴴ·Ȳ into `rhs_bar`, each only
-    /// when it is wanted. (A vector operand counts as a one-column matrix.)
+    /// Reverse-mode rule: given the output's cotangent Ȳ, the cotangents
+    /// Ā = Ȳ·Bᴴ and B̄ = Aᴴ·Ȳ, each computed only when it is wanted and then written
+    /// into its buffer or added to it as its [`Write`] says. (A vector operand counts
+    /// as a one-column matrix.)
     ///
     /// # Panics
     /// When a cotangent's size differs from its operand's.
-    fn matmul_pullback_add(
+    fn matmul_pullback(
         &self,
         rhs: &Rhs,
         out_bar: &Self::Output,
-        lhs_bar: Option<&mut Self>,
-        rhs_bar: Option<&mut Rhs>,
+        lhs_bar: Option<(&mut Self, Write)>,
+        rhs_bar: Option<(&mut Rhs, Write)>,
     ) where
         Self: Sized,
         Rhs: Sized;
 }
 
-/// Ā += Ȳ·Bᴴ and B̄ += Aᴴ·Ȳ, each when wanted, for one m×k by k×n product
-/// (row-major slices).
+/// Ā = Ȳ·Bᴴ and B̄ = Aᴴ·Ȳ, each when wanted, for one m×k by k×n product (row-major
+/// slices).
 #[inline(always)]
-fn pullback_add_2d<T: Scalar>(
+fn pullback_2d<T: Scalar>(
     (m, k, n): (usize, usize, usize),
     (a, b, out_bar): (&[T], &[T], &[T]),
-    a_bar: Option<&mut [T]>,
-    b_bar: Option<&mut [T]>,
+    a_bar: Option<(&mut [T], Write)>,
+    b_bar: Option<(&mut [T], Write)>,
 ) {
-    if let Some(a_bar) = a_bar {
-        matmul_add_into(
-            (m, n, k),
-            MatRef::row_major(out_bar, n),
-            MatRef::transposed(b, n),
-            (false, true),
-            a_bar,
-        );
+    if let Some((a_bar, write)) = a_bar {
+        let (y, b) = (MatRef::row_major(out_bar, n), MatRef::transposed(b, n));
+        matmul_write(write, (m, n, k), y, b, (false, true), a_bar);
     }
-    if let Some(b_bar) = b_bar {
-        matmul_add_into(
-            (k, m, n),
-            MatRef::transposed(a, k),
-            MatRef::row_major(out_bar, n),
-            (true, false),
-            b_bar,
-        );
+    if let Some((b_bar, write)) = b_bar {
+        let (a, y) = (MatRef::transposed(a, k), MatRef::row_major(out_bar, n));
+        matmul_write(write, (k, m, n), a, y, (true, false), b_bar);
     }
 }
 
@@ -140,6 +131,13 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
 )]
 pub trait NotVectorTimesVector {}
 
+/// A cotangent buffer with its [`Write`], as a slice.
+fn elements<T: Scalar, S: Shape, K: Storage<T, S>>(
+    cotangent: Option<(&mut Tensor<T, S, K>, Write)>,
+) -> Option<(&mut [T], Write)> {
+    cotangent.map(|(tensor, write)| (tensor.as_mut_slice(), write))
+}
+
 #[diagnostic::do_not_recommend]
 impl<T: Scalar, M: Dim, N: Dim, K> MatMul<Tensor<T, (N,), K>> for Tensor<T, (M,), K>
 where
@@ -156,13 +154,12 @@ where
         unreachable!("vector × vector matmul is rejected at compile time")
     }
 
-    #[inline(always)]
-    fn matmul_pullback_add(
+    fn matmul_pullback(
         &self,
         _: &Tensor<T, (N,), K>,
         _: &T,
-        _: Option<&mut Self>,
-        _: Option<&mut Tensor<T, (N,), K>>,
+        _: Option<(&mut Self, Write)>,
+        _: Option<(&mut Tensor<T, (N,), K>, Write)>,
     ) {
         unreachable!("vector × vector matmul is rejected at compile time")
     }
@@ -224,19 +221,19 @@ where
     }
 
     #[inline(always)]
-    fn matmul_pullback_add(
+    fn matmul_pullback(
         &self,
         rhs: &Tensor<T, (I, N), K>,
         out_bar: &Self::Output,
-        lhs_bar: Option<&mut Self>,
-        rhs_bar: Option<&mut Tensor<T, (I, N), K>>,
+        lhs_bar: Option<(&mut Self, Write)>,
+        rhs_bar: Option<(&mut Tensor<T, (I, N), K>, Write)>,
     ) {
         let (m, k) = (self.shape().0.size(), self.shape().1.size());
-        pullback_add_2d(
+        pullback_2d(
             (m, k, rhs.shape().1.size()),
             (self.as_slice(), rhs.as_slice(), out_bar.as_slice()),
-            lhs_bar.map(Tensor::as_mut_slice),
-            rhs_bar.map(Tensor::as_mut_slice),
+            elements(lhs_bar),
+            elements(rhs_bar),
         );
     }
 }
@@ -274,24 +271,17 @@ where
     }
 
     #[inline(always)]
-    fn matmul_pullback_add(
+    fn matmul_pullback(
         &self,
         rhs: &Tensor<T, (I,), K>,
         out_bar: &Self::Output,
-        lhs_bar: Option<&mut Self>,
-        rhs_bar: Option<&mut Tensor<T, (I,), K>>,
+        lhs_bar: Option<(&mut Self, Write)>,
+        rhs_bar: Option<(&mut Tensor<T, (I,), K>, Write)>,
     ) {
         let (a, x, y_bar) = (self.as_slice(), rhs.as_slice(), out_bar.as_slice());
-        match (lhs_bar, rhs_bar) {
-            (Some(a_bar), Some(x_bar)) => {
-                matvec_pullback_add(a, x, y_bar, a_bar.as_mut_slice(), x_bar.as_mut_slice())
-            }
-            (a_bar, x_bar) => pullback_add_2d(
-                (y_bar.len(), x.len(), 1),
-                (a, x, y_bar),
-                a_bar.map(Tensor::as_mut_slice),
-                x_bar.map(Tensor::as_mut_slice),
-            ),
+        match (elements(lhs_bar), elements(rhs_bar)) {
+            (Some(a_bar), Some(x_bar)) => matvec_pullback((a, x, y_bar), a_bar, x_bar),
+            (a_bar, x_bar) => pullback_2d((y_bar.len(), x.len(), 1), (a, x, y_bar), a_bar, x_bar),
         }
     }
 }
@@ -333,28 +323,36 @@ where
     }
 
     #[inline(always)]
-    fn matmul_pullback_add(
+    fn matmul_pullback(
         &self,
         rhs: &Tensor<T, (B, I, N), K>,
         out_bar: &Self::Output,
-        mut lhs_bar: Option<&mut Self>,
-        mut rhs_bar: Option<&mut Tensor<T, (B, I, N), K>>,
+        lhs_bar: Option<(&mut Self, Write)>,
+        rhs_bar: Option<(&mut Tensor<T, (B, I, N), K>, Write)>,
     ) {
         let (batches, m, k) = self.shape();
         let (batches, m, k, n) = (batches.size(), m.size(), k.size(), rhs.shape().2.size());
         fn batch<T>(data: &[T], size: usize, index: usize) -> &[T] {
             &data[index * size..][..size]
         }
+        fn batch_mut<'a, T>(
+            cotangent: &'a mut Option<(&mut [T], Write)>,
+            size: usize,
+            index: usize,
+        ) -> Option<(&'a mut [T], Write)> {
+            cotangent.as_mut().map(|(data, write)| (&mut data[index * size..][..size], *write))
+        }
+        let (mut lhs_bar, mut rhs_bar) = (elements(lhs_bar), elements(rhs_bar));
         for index in 0..batches {
-            pullback_add_2d(
+            pullback_2d(
                 (m, k, n),
                 (
                     batch(self.as_slice(), m * k, index),
                     batch(rhs.as_slice(), k * n, index),
                     batch(out_bar.as_slice(), m * n, index),
                 ),
-                lhs_bar.as_deref_mut().map(|a_bar| &mut a_bar.as_mut_slice()[index * m * k..][..m * k]),
-                rhs_bar.as_deref_mut().map(|b_bar| &mut b_bar.as_mut_slice()[index * k * n..][..k * n]),
+                batch_mut(&mut lhs_bar, m * k, index),
+                batch_mut(&mut rhs_bar, k * n, index),
             );
         }
     }
