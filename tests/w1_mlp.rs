@@ -9,7 +9,9 @@ use std::cell::Cell;
 
 use fluxion::autodiff::check::{CheckOptions, check_grad};
 use fluxion::prelude::*;
-use model::{ArrayMlp, Mlp, MlpTraced, fluxion_gradient, handwritten_gradient, loss, sample};
+use model::{
+    ArrayMlp, Mlp, MlpTraced, fluxion_gradient, fluxion_gradient_into, handwritten_gradient, loss, sample,
+};
 
 /// Counts allocations and live bytes per thread, to measure what one gradient
 /// allocates while other tests run on other threads.
@@ -67,24 +69,52 @@ fn gradient_matches_finite_differences() {
     assert_eq!(comparisons, 1379 + 4);
 }
 
-#[test]
-fn repeated_gradients_do_not_grow_memory() {
-    let model = Mlp::new(7);
-    let (x, t) = sample();
+/// Allocations per gradient and live-byte growth over `rounds` gradients by
+/// `gradient`, after a warm-up.
+fn allocations_and_growth(rounds: usize, mut gradient: impl FnMut()) -> (usize, isize) {
     for _ in 0..10 {
-        fluxion_gradient(&model, &x, &t);
+        gradient();
     }
     let live_before = LIVE_BYTES.get();
     let allocations_before = ALLOCATIONS.get();
-    let rounds = 200;
     for _ in 0..rounds {
-        std::hint::black_box(fluxion_gradient(&model, &x, &t));
+        gradient();
     }
-    let per_gradient = (ALLOCATIONS.get() - allocations_before) / rounds;
-    let growth = LIVE_BYTES.get() - live_before;
+    ((ALLOCATIONS.get() - allocations_before) / rounds, LIVE_BYTES.get() - live_before)
+}
+
+#[test]
+fn repeated_gradients_reuse_the_tape_and_do_not_grow_memory() {
+    let model = Mlp::new(7);
+    let (x, t) = sample();
+    let rounds = 200;
+    let (returned, returned_growth) = allocations_and_growth(rounds, || {
+        std::hint::black_box(fluxion_gradient(&model, &x, &t));
+    });
+    let mut tangent = fluxion_gradient(&model, &x, &t).1;
+    let (into, into_growth) = allocations_and_growth(rounds, || {
+        std::hint::black_box(fluxion_gradient_into(&model, &x, &t, &mut tangent));
+    });
     println!(
-        "W1: {per_gradient} allocations per gradient, live-byte growth over {rounds} gradients: {growth}"
+        "W1: {returned} allocations per gradient ({into} written into a tangent), live-byte growth over \
+         {rounds} gradients: {returned_growth} ({into_growth})"
     );
-    assert_eq!(growth, 0, "memory grew by {growth} bytes over {rounds} gradients");
-    assert!(per_gradient < 64, "{per_gradient} allocations per gradient");
+    assert_eq!((returned_growth, into_growth), (0, 0), "memory grew over {rounds} gradients");
+    // The tape's nodes, values and adjoints are reused; what remains is the two
+    // `Var::constant`s (input and target) that `loss` wraps on each call.
+    assert_eq!((returned, into), (2, 2), "allocations per gradient");
+}
+
+#[test]
+fn gradient_into_a_reused_tangent_matches_the_returned_one() {
+    let (x, t) = sample();
+    let mut tangent = fluxion_gradient(&Mlp::new(3), &x, &t).1;
+    for seed in [4, 5] {
+        let model = Mlp::new(seed);
+        let (value, expected) = fluxion_gradient(&model, &x, &t);
+        assert_eq!(fluxion_gradient_into(&model, &x, &t, &mut tangent), value);
+        assert_eq!(tangent.w1, expected.w1);
+        assert_eq!(tangent.w2, expected.w2);
+        assert_eq!(tangent.b3, expected.b3);
+    }
 }

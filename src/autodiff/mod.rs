@@ -4,7 +4,8 @@
 //!   [`RealLeaves`] coordinate walk.
 //! - Reverse mode on a tape (with `std`): [`Var`], [`grad`], [`value_and_grad`],
 //!   [`vjp`], auxiliary outputs, [`stop_gradient`], and [`record_unary`] /
-//!   [`record_binary`] for new primitives with their own rules.
+//!   [`record_binary`] for new primitives with their own rules (with `_in_place`
+//!   forms whose rules [`Write`] their cotangents straight into the adjoints).
 //! - Forward mode: [`Dual`] numbers (a [`Scalar`](crate::Scalar), so tensors of
 //!   duals and scalar-generic code compute Jacobian-vector products), and with `std`
 //!   [`jvp`], [`linearize`], [`jacfwd`], [`jacrev`], [`hessian`], [`hvp`].
@@ -31,6 +32,8 @@ mod tape;
 #[cfg(feature = "std")]
 mod var_ops;
 
+#[cfg(feature = "std")]
+pub use crate::backend::cpu::Write;
 pub use dual::Dual;
 pub use fluxion_derive::Differentiable;
 #[cfg(feature = "std")]

@@ -117,7 +117,7 @@ pub fn matmul_write<T: Scalar>(
     assert!(fits(a, m, k) && fits(b, k, n), "{name}: operand views are too short");
     #[cfg(feature = "std")]
     if (m * k * n > SMALL_PRODUCT || m.min(k).min(n) >= 16) && has_gemm_kernel::<T>() {
-        gemm_crate(m, k, n, a, b, conjugate, write, out);
+        gemm_crate((m, k, n), a, b, conjugate, write, out);
         return;
     }
     plain_loop(k, n, a, b, conjugate, write, out);
@@ -240,9 +240,7 @@ fn has_gemm_kernel<T: 'static>() -> bool {
 
 #[cfg(feature = "std")]
 fn gemm_crate<T: Scalar>(
-    m: usize,
-    k: usize,
-    n: usize,
+    (m, k, n): (usize, usize, usize),
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
     (conj_a, conj_b): (bool, bool),
