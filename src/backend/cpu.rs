@@ -128,6 +128,7 @@ pub fn matmul_write<T: Scalar>(
 ///
 /// # Panics
 /// When a slice's length does not match m and k.
+#[inline(always)]
 pub fn matvec_pullback<T: Scalar>(
     (a, x, y_bar): (&[T], &[T], &[T]),
     (a_bar, a_write): (&mut [T], Write),
@@ -144,12 +145,19 @@ pub fn matvec_pullback<T: Scalar>(
     if k == 0 {
         return;
     }
-    for ((a_row, a_bar_row), &g) in a.chunks_exact(k).zip(a_bar.chunks_exact_mut(k)).zip(y_bar) {
-        for (((&a_ij, a_bar_ij), &x_j), x_bar_j) in a_row.iter().zip(a_bar_row).zip(x).zip(x_bar.iter_mut()) {
-            let cotangent = g * x_j.conj();
-            *a_bar_ij = if a_write == Write::Overwrite { cotangent } else { *a_bar_ij + cotangent };
-            *x_bar_j += a_ij.conj() * g;
+    let mut sweep = |put: fn(&mut T, T)| {
+        for ((a_row, a_bar_row), &g) in a.chunks_exact(k).zip(a_bar.chunks_exact_mut(k)).zip(y_bar) {
+            for (((&a_ij, a_bar_ij), &x_j), x_bar_j) in
+                a_row.iter().zip(a_bar_row).zip(x).zip(x_bar.iter_mut())
+            {
+                *x_bar_j += a_ij.conj() * g;
+                put(a_bar_ij, g * x_j.conj());
+            }
         }
+    };
+    match a_write {
+        Write::Overwrite => sweep(|slot, cotangent| *slot = cotangent),
+        Write::Accumulate => sweep(|slot, cotangent| *slot += cotangent),
     }
 }
 
