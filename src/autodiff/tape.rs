@@ -12,6 +12,7 @@ use core::cell::RefCell;
 use core::marker::PhantomData;
 use core::sync::atomic::{AtomicU64, Ordering};
 use std::boxed::Box;
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::vec::Vec;
 
@@ -178,9 +179,11 @@ where
 pub struct Tape {
     id: u64,
     nodes: Vec<Box<dyn Node>>,
-    /// The previous tape's nodes, released, last position first: recording at
+    /// The previous tape's nodes, released, in recording order: recording at
     /// position i reuses the node that tape recorded there when its type matches.
-    spare: Vec<Box<dyn Node>>,
+    spare: VecDeque<Box<dyn Node>>,
+    /// Whether a backward sweep has run (the next one must first forget adjoints).
+    swept: bool,
 }
 
 static NEXT_TAPE_ID: AtomicU64 = AtomicU64::new(1);
@@ -189,8 +192,8 @@ std::thread_local! {
     static ACTIVE_TAPES: RefCell<Vec<Tape>> = const { RefCell::new(Vec::new()) };
     /// The released nodes of the last tape dropped on this thread, for the next one,
     /// and an empty list with the capacity to record them.
-    static SPARE: RefCell<(Vec<Box<dyn Node>>, Vec<Box<dyn Node>>)> =
-        const { RefCell::new((Vec::new(), Vec::new())) };
+    static SPARE: RefCell<(VecDeque<Box<dyn Node>>, Vec<Box<dyn Node>>)> =
+        const { RefCell::new((VecDeque::new(), Vec::new())) };
 }
 
 impl Drop for Tape {
@@ -200,11 +203,12 @@ impl Drop for Tape {
     fn drop(&mut self) {
         let mut nodes = core::mem::take(&mut self.nodes);
         nodes.iter_mut().for_each(|node| node.release());
-        let mut spare = core::mem::take(&mut self.spare);
-        spare.clear();
-        spare.extend(nodes.drain(..).rev());
+        let mut unused = core::mem::take(&mut self.spare);
+        unused.clear();
+        // Both conversions keep the buffers: no copying, no allocation.
+        let (spare, next_nodes) = (VecDeque::from(nodes), Vec::from(unused));
         // A thread being torn down has nowhere to keep them; they are freed.
-        let _ = SPARE.try_with(|kept| *kept.borrow_mut() = (spare, nodes));
+        let _ = SPARE.try_with(|kept| *kept.borrow_mut() = (spare, next_nodes));
     }
 }
 
@@ -212,7 +216,7 @@ impl Tape {
     /// Starts recording on a new tape on this thread; [`Tape::finish`] takes it back.
     pub(crate) fn start() {
         let (spare, nodes) = SPARE.with_borrow_mut(core::mem::take);
-        let tape = Tape { id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed), nodes, spare };
+        let tape = Tape { id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed), nodes, spare, swept: false };
         ACTIVE_TAPES.with_borrow_mut(|tapes| tapes.push(tape));
     }
 
@@ -226,7 +230,10 @@ impl Tape {
     pub(crate) fn backward<V: Differentiable>(&mut self, output: &Var<V>, seed: V::Tangent) {
         let Some(node) = output.node else { return };
         assert_eq!(node.tape, self.id, "the output was not computed on this tape");
-        self.nodes[..=node.index].iter_mut().for_each(|node| node.clear());
+        if self.swept {
+            self.nodes[..=node.index].iter_mut().for_each(|node| node.clear());
+        }
+        self.swept = true;
         adjoint_slot(&mut self.nodes[node.index]).add(seed);
         for index in (0..=node.index).rev() {
             let (earlier, rest) = self.nodes.split_at_mut(index);
@@ -272,7 +279,7 @@ where
             "a Var from another gradient computation was used; wrap values that should not be \
              differentiated in `Var::constant`",
         );
-        let reused = tape.spare.pop().and_then(|node| {
+        let reused = tape.spare.pop_front().and_then(|node| {
             let node: Box<dyn Any> = node;
             node.downcast::<TypedNode<V, Pullback>>().ok()
         });

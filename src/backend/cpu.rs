@@ -203,8 +203,7 @@ fn plain_loop<T: Scalar>(
             let a_row = &a.data[i * a.row_stride..][..k];
             for (j, out_ij) in out_row.iter_mut().enumerate() {
                 let b_col = &b.data[j * b.col_stride..][..k];
-                *out_ij =
-                    a_row.iter().zip(b_col).fold(start(*out_ij), |acc, (&x, &y)| acc + op_a(x) * op_b(y));
+                *out_ij = start(*out_ij) + dot(a_row, b_col, op_a, op_b);
             }
         }
     } else if a.row_stride == 1 && n == 1 {
@@ -234,6 +233,24 @@ fn plain_loop<T: Scalar>(
             }
         }
     }
+}
+
+/// Σ op_a(aᵢ)·op_b(bᵢ) over equally long slices, in four interleaved partial sums:
+/// independent chains of additions that the processor overlaps (one chain would wait
+/// for each addition in turn) and that the compiler vectorises.
+#[inline(always)]
+fn dot<T: Scalar>(a: &[T], b: &[T], op_a: impl Fn(T) -> T, op_b: impl Fn(T) -> T) -> T {
+    const LANES: usize = 4;
+    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail = a_chunks.remainder().iter().zip(b_chunks.remainder());
+    let mut partial = [T::zero(); LANES];
+    for (a_chunk, b_chunk) in a_chunks.zip(b_chunks) {
+        for ((sum, &x), &y) in partial.iter_mut().zip(a_chunk).zip(b_chunk) {
+            *sum += op_a(x) * op_b(y);
+        }
+    }
+    let head = (partial[0] + partial[1]) + (partial[2] + partial[3]);
+    tail.fold(head, |sum, (&x, &y)| sum + op_a(x) * op_b(y))
 }
 
 #[cfg(feature = "std")]
