@@ -48,7 +48,11 @@ pub mod __private {
     pub use core::result::Result;
 
     #[cfg(feature = "std")]
-    pub use crate::autodiff::{Lift, Tape, Trace, Unlift};
+    pub use crate::autodiff::{Lift, Trace, Unlift};
+    #[cfg(feature = "std")]
+    pub use core::any::Any;
+    #[cfg(feature = "std")]
+    pub use std::vec::Vec;
 
     /// Expands to its input when reverse mode is available (`std`), to nothing
     /// otherwise, so derived code compiles either way.

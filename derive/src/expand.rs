@@ -300,13 +300,12 @@ fn traced(input: &Input) -> TokenStream {
             }
 
             #[inline]
-            fn collect_gradient(
+            fn gradient_buffers<'fluxion_gradient>(
                 &self,
-                tape: &mut ::fluxion::__private::Tape,
-                next_leaf: &mut usize,
-                gradient: &mut Self::Tangent,
+                gradient: &'fluxion_gradient mut Self::Tangent,
+                buffers: &mut ::fluxion::__private::Vec<&'fluxion_gradient mut dyn ::fluxion::__private::Any>,
             ) {
-                #( ::fluxion::__private::Trace::collect_gradient(&self.#own, tape, next_leaf, &mut gradient.#theirs); )*
+                #( ::fluxion::__private::Trace::gradient_buffers(&self.#own, &mut gradient.#theirs, buffers); )*
             }
         }
     }

@@ -8,6 +8,7 @@
 //! differentiate with respect to some inputs only, pass those as the input and
 //! capture the others (wrapped in [`Var::constant`] where an operation needs a `Var`).
 
+use core::any::Any;
 use std::vec::Vec;
 
 use super::tangent::Differentiable;
@@ -32,10 +33,10 @@ pub trait Trace: Differentiable {
     /// Puts every leaf on the active tape, in a fixed order.
     fn trace(&self) -> Self::Traced;
 
-    /// Writes the gradient from the tape into `gradient` (whatever it held before),
-    /// leaf by leaf in the order of [`Trace::trace`]; `next_leaf` counts the leaves
-    /// consumed so far.
-    fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize, gradient: &mut Self::Tangent);
+    /// Lists the leaf tangents of `gradient` in the order of [`Trace::trace`]: the
+    /// buffers the backward sweep writes the gradient into, whatever they held. (A
+    /// `Vec` gradient of another length is first resized.)
+    fn gradient_buffers<'g>(&self, gradient: &'g mut Self::Tangent, buffers: &mut Vec<&'g mut dyn Any>);
 }
 
 /// The real scalar types a gradient can be taken of.
@@ -58,9 +59,8 @@ impl<T: Scalar> Trace for T {
         leaf(self)
     }
     #[inline]
-    fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize, gradient: &mut T) {
-        *next_leaf += 1;
-        tape.copy_adjoint_into(*next_leaf - 1, gradient, T::zero);
+    fn gradient_buffers<'g>(&self, gradient: &'g mut T, buffers: &mut Vec<&'g mut dyn Any>) {
+        buffers.push(gradient);
     }
 }
 
@@ -70,16 +70,15 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Trace for Tensor<T, S, K> {
         leaf(self)
     }
     #[inline]
-    fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize, gradient: &mut Self) {
-        *next_leaf += 1;
-        tape.copy_adjoint_into(*next_leaf - 1, gradient, || self.zero_tangent());
+    fn gradient_buffers<'g>(&self, gradient: &'g mut Self, buffers: &mut Vec<&'g mut dyn Any>) {
+        buffers.push(gradient);
     }
 }
 
 impl Trace for () {
     type Traced = ();
     fn trace(&self) {}
-    fn collect_gradient(&self, _: &mut Tape, _: &mut usize, _: &mut ()) {}
+    fn gradient_buffers<'g>(&self, _: &'g mut (), _: &mut Vec<&'g mut dyn Any>) {}
 }
 
 impl<X: Trace, const N: usize> Trace for [X; N] {
@@ -87,9 +86,9 @@ impl<X: Trace, const N: usize> Trace for [X; N] {
     fn trace(&self) -> Self::Traced {
         core::array::from_fn(|i| self[i].trace())
     }
-    fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize, gradient: &mut Self::Tangent) {
+    fn gradient_buffers<'g>(&self, gradient: &'g mut Self::Tangent, buffers: &mut Vec<&'g mut dyn Any>) {
         for (x, gradient) in self.iter().zip(gradient) {
-            x.collect_gradient(tape, next_leaf, gradient);
+            x.gradient_buffers(gradient, buffers);
         }
     }
 }
@@ -99,12 +98,12 @@ impl<X: Trace> Trace for Vec<X> {
     fn trace(&self) -> Self::Traced {
         self.iter().map(Trace::trace).collect()
     }
-    fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize, gradient: &mut Self::Tangent) {
+    fn gradient_buffers<'g>(&self, gradient: &'g mut Self::Tangent, buffers: &mut Vec<&'g mut dyn Any>) {
         if gradient.len() != self.len() {
             *gradient = self.zero_tangent();
         }
         for (x, gradient) in self.iter().zip(gradient) {
-            x.collect_gradient(tape, next_leaf, gradient);
+            x.gradient_buffers(gradient, buffers);
         }
     }
 }
@@ -116,8 +115,8 @@ macro_rules! tuple_trace {
             fn trace(&self) -> Self::Traced {
                 ($(self.$i.trace(),)+)
             }
-            fn collect_gradient(&self, tape: &mut Tape, next_leaf: &mut usize, gradient: &mut Self::Tangent) {
-                $(self.$i.collect_gradient(tape, next_leaf, &mut gradient.$i);)+
+            fn gradient_buffers<'g>(&self, gradient: &'g mut Self::Tangent, buffers: &mut Vec<&'g mut dyn Any>) {
+                $(self.$i.gradient_buffers(&mut gradient.$i, buffers);)+
             }
         }
     };
@@ -144,9 +143,18 @@ fn record<X: Trace, Out>(f: impl FnOnce(X::Traced) -> Out, x: &X) -> (Tape, Out)
     }
     Tape::start();
     let mut recording = Recording(true);
-    let out = f(x.trace());
+    let traced = x.trace();
+    Tape::inputs_traced();
+    let out = f(traced);
     recording.0 = false;
     (Tape::finish(), out)
+}
+
+/// The leaf tangents of `gradient`, one per leaf of `tape` (recorded from `x`).
+fn gradient_buffers<'g, X: Trace>(x: &X, tape: &Tape, gradient: &'g mut X::Tangent) -> Vec<&'g mut dyn Any> {
+    let mut buffers = Vec::with_capacity(tape.leaf_count());
+    x.gradient_buffers(gradient, &mut buffers);
+    buffers
 }
 
 /// The value of `f` at `x`, computed through the traced path (nothing is kept).
@@ -175,8 +183,7 @@ pub fn value_and_grad_into_with_aux<X: Trace, R: RealOutput, Aux>(
     gradient: &mut X::Tangent,
 ) -> (R, Aux) {
     let (mut tape, (output, aux)) = record(f, x);
-    tape.backward(&output, R::one());
-    x.collect_gradient(&mut tape, &mut 0, gradient);
+    tape.backward(&output, R::one(), &mut gradient_buffers(x, &tape, gradient));
     (*output.value(), aux)
 }
 
@@ -257,9 +264,9 @@ pub struct Pullback<X: Trace, Y: Differentiable> {
 impl<X: Trace, Y: Differentiable> Pullback<X, Y> {
     /// x̄ = J(x)ᴴ·ȳ.
     pub fn call(&mut self, y_bar: &Y::Tangent) -> X::Tangent {
-        self.tape.backward(&self.output, y_bar.clone());
         let mut x_bar = self.input.zero_tangent();
-        self.input.collect_gradient(&mut self.tape, &mut 0, &mut x_bar);
+        let mut buffers = gradient_buffers(&self.input, &self.tape, &mut x_bar);
+        self.tape.backward(&self.output, y_bar.clone(), &mut buffers);
         x_bar
     }
 }

@@ -91,7 +91,9 @@ trait Node: Any {
     /// The [`AdjointSlot`] of this node's value, type-erased.
     fn adjoint(&mut self) -> &mut dyn Any;
     /// Adds this node's inputs' cotangents into the adjoints of `earlier` nodes.
-    fn backward(&mut self, earlier: &mut [Box<dyn Node>]);
+    fn backward(&mut self, earlier: &mut Earlier<'_, '_>);
+    /// For a leaf: sets its gradient buffer to zero if no cotangent reached it.
+    fn zero_if_unreached(&mut self, gradient: &mut dyn Any);
     /// Forgets the adjoint (keeping its memory) before a sweep.
     fn clear(&mut self);
     /// Drops the pullback and the values it captured, keeping the node's memory for
@@ -99,50 +101,124 @@ trait Node: Any {
     fn release(&mut self);
 }
 
-/// The adjoint of one node. Its memory is kept across sweeps and, when the node is
-/// reused, across tapes; `current` says whether `tangent` holds this sweep's
-/// accumulation (otherwise it is stale memory to be overwritten).
+/// The adjoint of one node: `current` says whether this sweep has reached it. For
+/// an inner node `tangent` holds the accumulation, its memory kept across sweeps
+/// and, when the node is reused, across tapes (stale memory is overwritten); a
+/// leaf's accumulation lives in the caller's gradient buffer instead.
 struct AdjointSlot<T> {
     tangent: Option<T>,
     current: bool,
 }
 
-impl<T: VectorSpace> AdjointSlot<T> {
-    fn add(&mut self, cotangent: T) {
-        match &mut self.tangent {
-            Some(total) if self.current => total.add_assign(&cotangent),
-            _ => self.tangent = Some(cotangent),
+impl<T> AdjointSlot<T> {
+    fn get(&self) -> Option<&T> {
+        self.tangent.as_ref().filter(|_| self.current)
+    }
+}
+
+/// Where an adjoint accumulates during a sweep.
+enum Memory<'a, T> {
+    /// An inner node's own memory.
+    Node(&'a mut Option<T>),
+    /// The caller's gradient buffer, for a leaf.
+    Caller(&'a mut T),
+}
+
+/// An adjoint being accumulated: its memory and whether the sweep reached it yet.
+struct Slot<'a, T> {
+    current: &'a mut bool,
+    memory: Memory<'a, T>,
+}
+
+impl<'a, T: VectorSpace> Slot<'a, T> {
+    fn add(self, cotangent: T) {
+        let current = core::mem::replace(self.current, true);
+        match self.memory {
+            Memory::Node(Some(total)) if current => total.add_assign(&cotangent),
+            Memory::Node(memory) => *memory = Some(cotangent),
+            Memory::Caller(total) if current => total.add_assign(&cotangent),
+            Memory::Caller(memory) => *memory = cotangent,
         }
-        self.current = true;
     }
 
     /// The accumulation, set to `zero()` first if nothing has reached it.
-    fn in_place(&mut self, zero: impl FnOnce() -> T) -> &mut T {
-        if !self.current {
-            self.current = true;
-            return self.tangent.insert(zero());
+    fn in_place(self, zero: impl FnOnce() -> T) -> &'a mut T {
+        let current = core::mem::replace(self.current, true);
+        match self.memory {
+            Memory::Node(memory) if current => memory.get_or_insert_with(zero),
+            Memory::Node(memory) => memory.insert(zero()),
+            Memory::Caller(memory) => {
+                if !current {
+                    *memory = zero();
+                }
+                memory
+            }
         }
-        self.tangent.get_or_insert_with(zero)
     }
 
     /// Memory for a cotangent that a kernel writes or adds as the returned [`Write`]
     /// says: to be overwritten when nothing has reached the adjoint in this sweep
-    /// (the stale memory if it `fits`, else `fresh()`), else added to.
-    fn prepare(&mut self, fits: impl FnOnce(&T) -> bool, fresh: impl FnOnce() -> T) -> (&mut T, Write) {
-        let write = if self.current {
-            Write::Accumulate
-        } else {
-            if !self.tangent.as_ref().is_some_and(fits) {
-                self.tangent = None;
+    /// (the memory it has if that `fits`, else `fresh()`), else added to.
+    fn prepare(self, fits: impl FnOnce(&T) -> bool, fresh: impl FnOnce() -> T) -> (&'a mut T, Write) {
+        let current = core::mem::replace(self.current, true);
+        let write = if current { Write::Accumulate } else { Write::Overwrite };
+        let memory = match self.memory {
+            Memory::Node(memory) => {
+                if !current && !memory.as_ref().is_some_and(fits) {
+                    *memory = None;
+                }
+                memory.get_or_insert_with(fresh)
             }
-            self.current = true;
-            Write::Overwrite
+            Memory::Caller(memory) => {
+                if !current && !fits(memory) {
+                    *memory = fresh();
+                }
+                memory
+            }
         };
-        (self.tangent.get_or_insert_with(fresh), write)
+        (memory, write)
+    }
+}
+
+/// What a pullback sees during the sweep: the nodes recorded before its own, and the
+/// caller's gradient buffers, which hold the adjoints of the leaves (the first
+/// nodes of the tape).
+struct Earlier<'a, 'g> {
+    nodes: &'a mut [Box<dyn Node>],
+    leaves: &'a mut [&'g mut dyn Any],
+}
+
+/// The slot of `node`, whose tangent type is `T`, accumulating in `leaf` when the
+/// node is a leaf.
+fn slot_of<'a, T: 'static>(node: &'a mut Box<dyn Node>, leaf: Option<&'a mut &mut dyn Any>) -> Slot<'a, T> {
+    let AdjointSlot { tangent, current } = node.adjoint().downcast_mut::<AdjointSlot<T>>().expect("adjoint type");
+    let memory = match leaf {
+        Some(buffer) => Memory::Caller(buffer.downcast_mut::<T>().expect("gradient buffer type")),
+        None => Memory::Node(tangent),
+    };
+    Slot { current, memory }
+}
+
+impl Earlier<'_, '_> {
+    /// The slot of node `index`.
+    fn slot<T: 'static>(&mut self, index: usize) -> Slot<'_, T> {
+        slot_of(&mut self.nodes[index], self.leaves.get_mut(index))
     }
 
-    fn get(&self) -> Option<&T> {
-        self.tangent.as_ref().filter(|_| self.current)
+    /// The slots of two different nodes.
+    fn two_slots<A: 'static, B: 'static>(&mut self, a: usize, b: usize) -> (Slot<'_, A>, Slot<'_, B>) {
+        let [node_a, node_b] = self.nodes.get_disjoint_mut([a, b]).expect("distinct inputs");
+        let leaves = self.leaves.len();
+        let (leaf_a, leaf_b) = match (a < leaves, b < leaves) {
+            (true, true) => {
+                let [leaf_a, leaf_b] = self.leaves.get_disjoint_mut([a, b]).expect("distinct inputs");
+                (Some(leaf_a), Some(leaf_b))
+            }
+            (true, false) => (self.leaves.get_mut(a), None),
+            (false, true) => (None, self.leaves.get_mut(b)),
+            (false, false) => (None, None),
+        };
+        (slot_of(node_a, leaf_a), slot_of(node_b, leaf_b))
     }
 }
 
@@ -157,14 +233,19 @@ struct TypedNode<V: Differentiable, Pullback> {
 impl<V, Pullback> Node for TypedNode<V, Pullback>
 where
     V: Differentiable + 'static,
-    Pullback: Fn(&V, &V::Tangent, &mut [Box<dyn Node>]) + 'static,
+    Pullback: Fn(&V, &V::Tangent, &mut Earlier<'_, '_>) + 'static,
 {
     fn adjoint(&mut self) -> &mut dyn Any {
         &mut self.adjoint
     }
-    fn backward(&mut self, earlier: &mut [Box<dyn Node>]) {
+    fn backward(&mut self, earlier: &mut Earlier<'_, '_>) {
         if let (Some(adjoint), Some(pullback)) = (self.adjoint.get(), &self.pullback) {
             pullback(&self.value, adjoint, earlier);
+        }
+    }
+    fn zero_if_unreached(&mut self, gradient: &mut dyn Any) {
+        if !self.adjoint.current {
+            *gradient.downcast_mut::<V::Tangent>().expect("gradient buffer type") = self.value.zero_tangent();
         }
     }
     fn clear(&mut self) {
@@ -184,6 +265,8 @@ pub struct Tape {
     spare: VecDeque<Box<dyn Node>>,
     /// Whether a backward sweep has run (the next one must first forget adjoints).
     swept: bool,
+    /// How many nodes are leaves (the differentiated inputs, recorded first).
+    leaves: usize,
 }
 
 static NEXT_TAPE_ID: AtomicU64 = AtomicU64::new(1);
@@ -216,7 +299,7 @@ impl Tape {
     /// Starts recording on a new tape on this thread; [`Tape::finish`] takes it back.
     pub(crate) fn start() {
         let (spare, nodes) = SPARE.with_borrow_mut(core::mem::take);
-        let tape = Tape { id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed), nodes, spare, swept: false };
+        let tape = Tape { id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed), nodes, spare, swept: false, leaves: 0 };
         ACTIVE_TAPES.with_borrow_mut(|tapes| tapes.push(tape));
     }
 
@@ -225,34 +308,44 @@ impl Tape {
         ACTIVE_TAPES.with_borrow_mut(|tapes| tapes.pop()).expect("a tape was started on this thread")
     }
 
-    /// Sets the adjoint of `output` to `seed`, sweeps backward and leaves every
-    /// node's adjoint in place for [`Tape::copy_adjoint_into`].
-    pub(crate) fn backward<V: Differentiable>(&mut self, output: &Var<V>, seed: V::Tangent) {
-        let Some(node) = output.node else { return };
-        assert_eq!(node.tape, self.id, "the output was not computed on this tape");
-        if self.swept {
-            self.nodes[..=node.index].iter_mut().for_each(|node| node.clear());
-        }
-        self.swept = true;
-        adjoint_slot(&mut self.nodes[node.index]).add(seed);
-        for index in (0..=node.index).rev() {
-            let (earlier, rest) = self.nodes.split_at_mut(index);
-            rest[0].backward(earlier);
-        }
+    /// Marks the nodes recorded so far as the leaves: called once the input is
+    /// traced, before the function runs.
+    pub(crate) fn inputs_traced() {
+        ACTIVE_TAPES.with_borrow_mut(|tapes| {
+            let tape = tapes.last_mut().expect("a tape was started on this thread");
+            tape.leaves = tape.nodes.len();
+        });
     }
 
-    /// Copies the adjoint of leaf `index` into `gradient` after [`Tape::backward`],
-    /// or sets `gradient` to `zero()` when no cotangent reached the leaf.
-    #[inline]
-    pub(crate) fn copy_adjoint_into<T: VectorSpace>(
+    /// How many leaves the tape has.
+    pub(crate) fn leaf_count(&self) -> usize {
+        self.leaves
+    }
+
+    /// Sets the adjoint of `output` to `seed` and sweeps backward, accumulating the
+    /// adjoint of each leaf in its buffer in `leaves` (one per leaf, in order); a
+    /// leaf that no cotangent reaches gets zero.
+    pub(crate) fn backward<V: Differentiable>(
         &mut self,
-        index: usize,
-        gradient: &mut T,
-        zero: impl FnOnce() -> T,
+        output: &Var<V>,
+        seed: V::Tangent,
+        leaves: &mut [&mut dyn Any],
     ) {
-        match adjoint_slot(&mut self.nodes[index]).get() {
-            Some(adjoint) => gradient.clone_from(adjoint),
-            None => *gradient = zero(),
+        assert_eq!(leaves.len(), self.leaves, "one gradient buffer per leaf");
+        if self.swept {
+            self.nodes.iter_mut().for_each(|node| node.clear());
+        }
+        self.swept = true;
+        if let Some(node) = output.node {
+            assert_eq!(node.tape, self.id, "the output was not computed on this tape");
+            Earlier { nodes: &mut self.nodes, leaves }.slot(node.index).add(seed);
+            for index in (self.leaves..=node.index).rev() {
+                let (earlier, rest) = self.nodes.split_at_mut(index);
+                rest[0].backward(&mut Earlier { nodes: earlier, leaves });
+            }
+        }
+        for (node, gradient) in self.nodes.iter_mut().zip(leaves) {
+            node.zero_if_unreached(&mut **gradient);
         }
     }
 }
@@ -271,7 +364,7 @@ fn push_node<V, Pullback>(
 ) -> Var<V>
 where
     V: Differentiable + 'static,
-    Pullback: Fn(&V, &V::Tangent, &mut [Box<dyn Node>]) + 'static,
+    Pullback: Fn(&V, &V::Tangent, &mut Earlier<'_, '_>) + 'static,
 {
     let (tape, reused) = ACTIVE_TAPES.with_borrow_mut(|tapes| {
         let tape = tapes.last_mut().filter(|tape| parents.iter().all(|parent| parent.tape == tape.id));
@@ -325,7 +418,7 @@ fn moved<V>(value: V) -> impl FnOnce(Option<&mut V>) -> Option<V> {
 /// rule adds its cotangent for that input here. It is inert when the input is a
 /// constant, so the rule's closures are not even called then.
 pub struct Adjoint<'a, T> {
-    slot: Option<&'a mut AdjointSlot<T>>,
+    slot: Option<Slot<'a, T>>,
 }
 
 impl<T: VectorSpace> Adjoint<'_, T> {
@@ -352,25 +445,20 @@ impl<T: VectorSpace> Adjoint<'_, T> {
     }
 }
 
-/// The adjoint of `node`'s value, whose tangent type is `T`.
-fn adjoint_slot<T: 'static>(node: &mut Box<dyn Node>) -> &mut AdjointSlot<T> {
-    node.adjoint().downcast_mut::<AdjointSlot<T>>().expect("adjoint type")
-}
-
 /// The adjoint of the input at `parent` among the `earlier` nodes.
-fn adjoint_of<T: 'static>(earlier: &mut [Box<dyn Node>], parent: Option<NodeRef>) -> Adjoint<'_, T> {
-    Adjoint { slot: parent.map(|parent| adjoint_slot(&mut earlier[parent.index])) }
+fn adjoint_of<'a, T: 'static>(earlier: &'a mut Earlier<'_, '_>, parent: Option<NodeRef>) -> Adjoint<'a, T> {
+    Adjoint { slot: parent.map(|parent| earlier.slot(parent.index)) }
 }
 
 /// The adjoints of both inputs of a binary operation, one at a time (both inputs may
 /// be the same value).
-pub struct BinaryAdjoints<'a, A, B> {
-    earlier: &'a mut [Box<dyn Node>],
+pub struct BinaryAdjoints<'a, 'e, 'g, A, B> {
+    earlier: &'a mut Earlier<'e, 'g>,
     parents: (Option<NodeRef>, Option<NodeRef>),
     tangents: PhantomData<(A, B)>,
 }
 
-impl<A: VectorSpace, B: VectorSpace> BinaryAdjoints<'_, A, B> {
+impl<A: VectorSpace, B: VectorSpace> BinaryAdjoints<'_, '_, '_, A, B> {
     /// The left input's adjoint.
     #[inline]
     pub fn lhs(&mut self) -> Adjoint<'_, A> {
@@ -387,7 +475,7 @@ impl<A: VectorSpace, B: VectorSpace> BinaryAdjoints<'_, A, B> {
 /// The cotangent buffer of a tensor adjoint: its memory shaped `shape` (kept from
 /// before when it has that shape) and whether to overwrite or add to it.
 fn tensor_buffer<T: Scalar, S: Shape, K: Storage<T, S>>(
-    slot: &mut AdjointSlot<Tensor<T, S, K>>,
+    slot: Slot<'_, Tensor<T, S, K>>,
     shape: S,
 ) -> (&mut Tensor<T, S, K>, Write) {
     slot.prepare(|stale| stale.shape() == shape, || Tensor::zeros_shaped(shape))
@@ -407,7 +495,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Adjoint<'_, Tensor<T, S, K>> {
     }
 }
 
-impl<T, SA, SB, KA, KB> BinaryAdjoints<'_, Tensor<T, SA, KA>, Tensor<T, SB, KB>>
+impl<T, SA, SB, KA, KB> BinaryAdjoints<'_, '_, '_, Tensor<T, SA, KA>, Tensor<T, SB, KB>>
 where
     T: Scalar,
     SA: Shape,
@@ -431,16 +519,14 @@ where
                 return;
             }
             (Some(a), Some(b)) => {
-                let [lhs, rhs] = self.earlier.get_disjoint_mut([a.index, b.index]).expect("distinct inputs");
+                let (lhs, rhs) = self.earlier.two_slots(a.index, b.index);
                 (Some(lhs), Some(rhs))
             }
-            (Some(a), None) => (Some(&mut self.earlier[a.index]), None),
-            (None, Some(b)) => (None, Some(&mut self.earlier[b.index])),
+            (Some(a), None) => (Some(self.earlier.slot(a.index)), None),
+            (None, Some(b)) => (None, Some(self.earlier.slot(b.index))),
             (None, None) => return,
         };
-        let a_bar = lhs.map(|node| tensor_buffer(adjoint_slot(node), lhs_shape));
-        let b_bar = rhs.map(|node| tensor_buffer(adjoint_slot(node), rhs_shape));
-        kernel(a_bar, b_bar);
+        kernel(lhs.map(|slot| tensor_buffer(slot, lhs_shape)), rhs.map(|slot| tensor_buffer(slot, rhs_shape)));
     }
 }
 
@@ -448,7 +534,7 @@ where
 /// `value`.
 #[inline]
 pub(crate) fn leaf<V: Differentiable + Clone + 'static>(value: &V) -> Var<V> {
-    push_node(&[], None::<fn(&V, &V::Tangent, &mut [Box<dyn Node>])>, |slot: Option<&mut V>| match slot {
+    push_node(&[], None::<fn(&V, &V::Tangent, &mut Earlier<'_, '_>)>, |slot: Option<&mut V>| match slot {
         Some(slot) => {
             slot.clone_from(value);
             None
@@ -501,7 +587,7 @@ where
     Y: Differentiable + 'static,
 {
     let Some(parent) = x.node else { return Var::constant(y) };
-    let pullback = move |y: &Y, y_bar: &Y::Tangent, earlier: &mut [Box<dyn Node>]| {
+    let pullback = move |y: &Y, y_bar: &Y::Tangent, earlier: &mut Earlier<'_, '_>| {
         pullback(y, y_bar, adjoint_of(earlier, Some(parent)));
     };
     push_node(&[parent], Some(pullback), moved(y))
@@ -525,7 +611,7 @@ where
         a,
         b,
         y,
-        move |_: &Y, y_bar: &Y::Tangent, mut adjoints: BinaryAdjoints<'_, _, _>| {
+        move |_: &Y, y_bar: &Y::Tangent, mut adjoints: BinaryAdjoints<'_, '_, '_, _, _>| {
             let (a_bar, b_bar) = pullback(y_bar);
             adjoints.lhs().add(|| a_bar);
             adjoints.rhs().add(|| b_bar);
@@ -542,7 +628,7 @@ pub fn record_binary_in_place<A, B, Y>(
     a: &Var<A>,
     b: &Var<B>,
     y: Y,
-    pullback: impl Fn(&Y, &Y::Tangent, BinaryAdjoints<'_, A::Tangent, B::Tangent>) + 'static,
+    pullback: impl Fn(&Y, &Y::Tangent, BinaryAdjoints<'_, '_, '_, A::Tangent, B::Tangent>) + 'static,
 ) -> Var<Y>
 where
     A: Differentiable,
@@ -555,7 +641,7 @@ where
         (Some(parent), None) | (None, Some(parent)) => ([parent; 2], 1),
         (None, None) => return Var::constant(y),
     };
-    let pullback = move |y: &Y, y_bar: &Y::Tangent, earlier: &mut [Box<dyn Node>]| {
+    let pullback = move |y: &Y, y_bar: &Y::Tangent, earlier: &mut Earlier<'_, '_>| {
         pullback(y, y_bar, BinaryAdjoints { earlier, parents, tangents: PhantomData });
     };
     push_node(&active[..count], Some(pullback), moved(y))
