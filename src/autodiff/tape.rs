@@ -191,7 +191,8 @@ struct Earlier<'a, 'g> {
 /// The slot of `node`, whose tangent type is `T`, accumulating in `leaf` when the
 /// node is a leaf.
 fn slot_of<'a, T: 'static>(node: &'a mut Box<dyn Node>, leaf: Option<&'a mut &mut dyn Any>) -> Slot<'a, T> {
-    let AdjointSlot { tangent, current } = node.adjoint().downcast_mut::<AdjointSlot<T>>().expect("adjoint type");
+    let AdjointSlot { tangent, current } =
+        node.adjoint().downcast_mut::<AdjointSlot<T>>().expect("adjoint type");
     let memory = match leaf {
         Some(buffer) => Memory::Caller(buffer.downcast_mut::<T>().expect("gradient buffer type")),
         None => Memory::Node(tangent),
@@ -299,7 +300,8 @@ impl Tape {
     /// Starts recording on a new tape on this thread; [`Tape::finish`] takes it back.
     pub(crate) fn start() {
         let (spare, nodes) = SPARE.with_borrow_mut(core::mem::take);
-        let tape = Tape { id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed), nodes, spare, swept: false, leaves: 0 };
+        let tape =
+            Tape { id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed), nodes, spare, swept: false, leaves: 0 };
         ACTIVE_TAPES.with_borrow_mut(|tapes| tapes.push(tape));
     }
 
@@ -526,7 +528,10 @@ where
             (None, Some(b)) => (None, Some(self.earlier.slot(b.index))),
             (None, None) => return,
         };
-        kernel(lhs.map(|slot| tensor_buffer(slot, lhs_shape)), rhs.map(|slot| tensor_buffer(slot, rhs_shape)));
+        kernel(
+            lhs.map(|slot| tensor_buffer(slot, lhs_shape)),
+            rhs.map(|slot| tensor_buffer(slot, rhs_shape)),
+        );
     }
 }
 

@@ -7,6 +7,7 @@ use num_traits::Zero;
 
 use super::tangent::Differentiable;
 use super::tape::{Var, record_binary, record_binary_in_place, record_unary, record_unary_in_place};
+use crate::backend::cpu::write_elements;
 use crate::error::ShapeError;
 use crate::ops::elementwise::{
     Elementary, abs_pullback, conj_pullback, elementary_methods, elementary_pullback, im_pullback,
@@ -34,7 +35,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     pub fn elementary(&self, f: Elementary<T::Real>) -> Self {
         let x = self.shared_value();
         record_unary_in_place(self, x.elementary(f), move |y, y_bar, x_bar| {
-            x_bar.add(|| elementary_pullback(f, &x, y, y_bar))
+            x_bar.write_or_add(x.shape(), |x_bar, write| elementary_pullback(f, (&x, y, y_bar), x_bar, write))
         })
     }
 
@@ -72,16 +73,28 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     /// Elementwise sum (panics naming both shapes on a dynamic mismatch).
     #[track_caller]
     pub fn add(&self, other: &Self) -> Self {
-        record_binary(self, other, self.value() + other.value(), |y_bar: &Tensor<T, S, K>| {
-            (y_bar.clone(), y_bar.clone())
-        })
+        self.sum_or_difference(other, self.value() + other.value(), T::one())
     }
 
     /// Elementwise difference (panics naming both shapes on a dynamic mismatch).
     #[track_caller]
     pub fn sub(&self, other: &Self) -> Self {
-        record_binary(self, other, self.value() - other.value(), |y_bar: &Tensor<T, S, K>| {
-            (y_bar.clone(), -y_bar)
+        self.sum_or_difference(other, self.value() - other.value(), -T::one())
+    }
+
+    /// Records y = a ± b (the sign of b is `sign`): ā = ȳ and b̄ = sign·ȳ, written
+    /// straight into the adjoints.
+    fn sum_or_difference(&self, other: &Self, y: Tensor<T, S, K>, sign: T) -> Self {
+        let shapes = (self.value().shape(), other.value().shape());
+        record_binary_in_place(self, other, y, move |_, y_bar: &Tensor<T, S, K>, mut adjoints| {
+            adjoints.write_or_add(shapes, |a_bar, b_bar| {
+                if let Some((a_bar, write)) = a_bar {
+                    write_elements(write, a_bar.as_mut_slice(), y_bar.iter().copied());
+                }
+                if let Some((b_bar, write)) = b_bar {
+                    write_elements(write, b_bar.as_mut_slice(), y_bar.iter().map(|&g| sign * g));
+                }
+            })
         })
     }
 

@@ -88,6 +88,16 @@ pub enum Write {
     Accumulate,
 }
 
+/// `out ← values` or `out ← out + values`, as `write` says: how a pullback puts an
+/// elementwise cotangent into an adjoint. `values` yields one value per element.
+#[inline(always)]
+pub fn write_elements<T: Scalar>(write: Write, out: &mut [T], values: impl Iterator<Item = T>) {
+    match write {
+        Write::Overwrite => out.iter_mut().zip(values).for_each(|(out, value)| *out = value),
+        Write::Accumulate => out.iter_mut().zip(values).for_each(|(out, value)| *out += value),
+    }
+}
+
 /// [`matmul_into`], replacing `out` or adding the product to it as `write` says.
 ///
 /// # Panics

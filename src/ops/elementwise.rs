@@ -9,6 +9,7 @@ use core::ops::{Add, AddAssign, Div, Mul, Neg, Sub, SubAssign};
 
 use num_traits::Zero;
 
+use crate::backend::cpu::{Write, write_elements};
 use crate::error::{ShapeError, or_panic};
 use crate::product::ScalarFactor;
 use crate::scalar::{Complex32, Complex64, RealScalar, Scalar};
@@ -419,22 +420,26 @@ scalar_times_tensor!(f32, f64, Complex32, Complex64);
 // Reverse-mode rules. With the complex convention of the crate (the cotangent of
 // z = x + iy is ∂L/∂x + i·∂L/∂y), a holomorphic f has x̄ = conj(f′(x))·ȳ.
 
-/// x̄ = conj(f′(x))·ȳ for y = f(x) elementwise.
+/// x̄ = conj(f′(x))·ȳ for y = f(x) elementwise, written into `x_bar` or added to it
+/// as `write` says.
+///
+/// # Panics
+/// When the shapes of `x`, `ȳ` and `x̄` differ.
+#[track_caller]
 pub fn elementary_pullback<T: Scalar, S: Shape, K: Storage<T, S>>(
     f: Elementary<T::Real>,
-    x: &Tensor<T, S, K>,
-    y: &Tensor<T, S, K>,
-    y_bar: &Tensor<T, S, K>,
-) -> Tensor<T, S, K> {
+    (x, y, y_bar): (&Tensor<T, S, K>, &Tensor<T, S, K>, &Tensor<T, S, K>),
+    x_bar: &mut Tensor<T, S, K>,
+    write: Write,
+) {
     or_panic(x.check_same_shape(y_bar, "elementary_pullback"));
+    or_panic(x.check_same_shape(x_bar, "elementary_pullback"));
     f.specialize(
         #[inline(always)]
         |f| {
             let cotangents = x.iter().zip(y.iter()).zip(y_bar.iter());
-            Tensor::from_elements(
-                x.shape(),
-                cotangents.map(|((&x, &y), &y_bar)| f.derivative(x, y).conj() * y_bar),
-            )
+            let cotangents = cotangents.map(|((&x, &y), &y_bar)| f.derivative(x, y).conj() * y_bar);
+            write_elements(write, x_bar.as_mut_slice(), cotangents);
         },
     )
 }
