@@ -47,5 +47,5 @@ pub use tangent::{Differentiable, RealLeaves, VectorSpace};
 #[cfg(feature = "std")]
 pub use tape::{
     Adjoint, BinaryAdjoints, Var, record_binary, record_binary_in_place, record_unary, record_unary_in_place,
-    stop_gradient,
+    release_tape_memory, stop_gradient,
 };

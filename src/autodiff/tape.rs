@@ -6,7 +6,22 @@
 //! ([`crate::autodiff::grad`] and friends push it, run the function, and take it back).
 //! Operations whose inputs are all constants record nothing. Any Rust control flow
 //! works: the tape sees only the operations that actually ran.
-
+//!
+//! # Memory
+//!
+//! Gradients are taken again and again (an optimiser's loop), so a finished tape
+//! keeps its nodes for the next one on the same thread: recording at position i
+//! reuses the node recorded there last time when it has the same type, with its
+//! allocation, its value's allocation and its adjoint's memory. A repeated
+//! computation therefore allocates nothing for its nodes after the first gradient,
+//! and changed control flow or dynamic shapes only cost fresh allocations where
+//! they differ. The memory of one tape stays held per thread until the thread ends
+//! or [`release_tape_memory`] is called.
+//!
+//! Adjoints are written rather than zeroed and then added to: a rule learns through
+//! [`Write`] whether the adjoint already holds a cotangent of this sweep. The
+//! adjoints of the leaves (the differentiated inputs) live in the caller's gradient
+//! buffers, so the gradient is never copied out of the tape.
 use core::any::Any;
 use core::cell::RefCell;
 use core::marker::PhantomData;
@@ -296,6 +311,14 @@ impl Drop for Tape {
     }
 }
 
+/// Frees the nodes that the last gradient computation on this thread left for reuse
+/// (their values and adjoint buffers). The next gradient then allocates them anew;
+/// call this after the last of a series of gradients to give their memory back.
+pub fn release_tape_memory() {
+    let kept = SPARE.with_borrow_mut(core::mem::take);
+    drop(kept);
+}
+
 impl Tape {
     /// Starts recording on a new tape on this thread; [`Tape::finish`] takes it back.
     pub(crate) fn start() {
@@ -368,17 +391,18 @@ where
     V: Differentiable + 'static,
     Pullback: Fn(&V, &V::Tangent, &mut Earlier<'_, '_>) + 'static,
 {
-    let (tape, reused) = ACTIVE_TAPES.with_borrow_mut(|tapes| {
+    let (tape, spare) = ACTIVE_TAPES.with_borrow_mut(|tapes| {
         let tape = tapes.last_mut().filter(|tape| parents.iter().all(|parent| parent.tape == tape.id));
         let tape = tape.expect(
             "a Var from another gradient computation was used; wrap values that should not be \
              differentiated in `Var::constant`",
         );
-        let reused = tape.spare.pop_front().and_then(|node| {
-            let node: Box<dyn Any> = node;
-            node.downcast::<TypedNode<V, Pullback>>().ok()
-        });
-        (tape.id, reused)
+        (tape.id, tape.spare.pop_front())
+    });
+    // A spare node of another type (the control flow changed) is dropped here.
+    let reused = spare.and_then(|node| {
+        let node: Box<dyn Any> = node;
+        node.downcast::<TypedNode<V, Pullback>>().ok()
     });
     let node = match reused {
         Some(mut node) => {
