@@ -601,10 +601,31 @@ where
     })
 }
 
-/// [`record_unary`] for a rule that adds its cotangent into the input's [`Adjoint`]
-/// itself, e.g. in place with [`Adjoint::add_in_place`] to spare large temporaries.
-/// The rule also receives the output value y, which the tape keeps anyway (so the
-/// rule need not capture a copy of it).
+/// [`record_unary`] for a rule that puts its cotangent into the input's [`Adjoint`]
+/// itself: on tensors straight into the adjoint's memory with
+/// [`Adjoint::write_or_add`] (no temporary is built or moved), on any type with
+/// [`Adjoint::add`] or [`Adjoint::add_in_place`]. The rule also receives the output
+/// value y, which the tape keeps anyway (so the rule need not capture a copy of it).
+///
+/// ```
+/// use fluxion::prelude::*;
+/// use fluxion::autodiff::{Write, grad, record_unary_in_place};
+///
+/// // y = eˣ elementwise, with x̄ = y·ȳ computed from the output the tape hands over.
+/// fn exp<S: Shape, K: Storage<f64, S>>(x: &Var<Tensor<f64, S, K>>) -> Var<Tensor<f64, S, K>> {
+///     let shape = x.value().shape();
+///     record_unary_in_place(x, x.value().map(f64::exp), move |y, y_bar, x_bar| {
+///         x_bar.write_or_add(shape, |x_bar, write| {
+///             for ((out, &y), &g) in x_bar.iter_mut().zip(y.iter()).zip(y_bar.iter()) {
+///                 *out = if write == Write::Overwrite { y * g } else { *out + y * g };
+///             }
+///         })
+///     })
+/// }
+/// let x: Vector<f64, 2> = Vector::from_array([0.0, 1.0]);
+/// let g = grad(|x: Var<Vector<f64, 2>>| exp(&x).sum(), &x);
+/// assert_eq!(g.to_array(), [1.0, 1f64.exp()]);
+/// ```
 #[inline]
 pub fn record_unary_in_place<X, Y>(
     x: &Var<X>,
