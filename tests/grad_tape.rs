@@ -9,7 +9,8 @@ mod common_grad;
 use common_grad::{assert_close_slices, mixed_values, ok, static_tensor};
 use fluxion::autodiff::check::{CheckOptions, check_grad};
 use fluxion::autodiff::{
-    Var, Write, grad, record_binary_in_place, record_unary_in_place, value_and_grad, value_and_grad_into, vjp,
+    Var, grad, record_binary_in_place, record_unary_in_place, value_and_grad, value_and_grad_into, vjp,
+    write_elements,
 };
 use fluxion::prelude::*;
 
@@ -129,11 +130,9 @@ fn softsign<S: Shape, K: Storage<f64, S>>(x: &Var<Tensor<f64, S, K>>) -> Var<Ten
     let value = x.shared_value();
     let y = value.map(|v| v / (1.0 + v.abs()));
     record_unary_in_place(x, y, move |_, y_bar, x_bar| {
+        let cotangents = value.iter().zip(y_bar.iter()).map(|(&v, &g)| g / (1.0 + v.abs()).powi(2));
         x_bar.write_or_add(value.shape(), |buffer, write| {
-            let cotangents = value.iter().zip(y_bar.iter()).map(|(&v, &g)| g / (1.0 + v.abs()).powi(2));
-            for (slot, cotangent) in buffer.iter_mut().zip(cotangents) {
-                *slot = if write == Write::Overwrite { cotangent } else { *slot + cotangent };
-            }
+            write_elements(write, buffer.as_mut_slice(), cotangents)
         })
     })
 }
@@ -161,4 +160,17 @@ fn in_place_custom_rules_pass_the_checker() {
     ok("product rule", check_grad(|(a, b): (Var<V3>, Var<V3>)| product_rule(&a, &b).sum(), &pair, options));
     // The same value on both sides: ā and b̄ land in one adjoint.
     ok("product rule, x ⊙ x", check_grad(|a: Var<V3>| product_rule(&a, &a).sum(), &pair.1, options));
+}
+
+/// A cotangent of the wrong length given to a pullback is an error naming the shapes,
+/// also on the second call of a pullback whose adjoints hold the first call's values.
+#[test]
+#[should_panic(expected = "incompatible")]
+fn a_wrong_length_cotangent_panics_instead_of_leaving_stale_elements() {
+    let x = DVector::<f64>::from_shape_slice((Dyn(3),), &mixed_values(3)).unwrap();
+    let c = x.clone();
+    let (_, mut pullback) = vjp(|x: Var<DVector<f64>>| x.sin().add(&Var::constant(c.clone())), &x);
+    let tens = DVector::<f64>::full_shaped((Dyn(3),), 10.0);
+    pullback.call(&tens);
+    pullback.call(&DVector::<f64>::full_shaped((Dyn(1),), 1.0));
 }

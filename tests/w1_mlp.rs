@@ -134,3 +134,41 @@ fn releasing_the_tape_memory_frees_the_kept_nodes() {
     let (again, regradient) = fluxion_gradient(&model, &x, &t);
     assert_eq!((again, regradient.w2), (value, gradient.w2));
 }
+
+#[test]
+fn a_smaller_computation_frees_the_nodes_it_does_not_reuse() {
+    let model = Mlp::new(9);
+    let (x, t) = sample();
+    fluxion_gradient(&model, &x, &t);
+    let live = LIVE_BYTES.get();
+    // A vjp of another computation keeps its tape (in the pullback) but not the W1 nodes.
+    let (_, pullback) = fluxion::autodiff::vjp(|v: Var<Vector<f64, 2>>| v.sin(), &Vector::<f64, 2>::ones());
+    let freed = live - LIVE_BYTES.get();
+    assert!(freed >= 11_032, "{freed} bytes freed while the pullback is alive");
+    drop(pullback);
+}
+
+/// The W1 loss with one more operation at the start when `extra` is set.
+fn loss_with_optional_first_step(model: MlpTraced, extra: bool) -> Var<f64> {
+    let (x, t) = sample();
+    let w1 = if extra { model.w1.scale(1.0) } else { model.w1.clone() };
+    loss(MlpTraced { w1, ..model }, &x, &t)
+}
+
+#[test]
+fn an_operation_inserted_or_skipped_costs_one_node() {
+    let model = Mlp::new(10);
+    let mut gradient = fluxion_gradient(&model, &sample().0, &sample().1).1;
+    let mut extra = false;
+    let (per_gradient, growth) = allocations_and_growth(100, || {
+        extra = !extra;
+        fluxion::autodiff::value_and_grad_into(
+            |m| loss_with_optional_first_step(m, extra),
+            &model,
+            &mut gradient,
+        );
+    });
+    // 3 as in the plain loop, plus the node of the inserted operation when it is new.
+    assert!(per_gradient <= 5, "{per_gradient} allocations per gradient");
+    assert_eq!(growth, 0);
+}

@@ -33,7 +33,7 @@ mod tape;
 mod var_ops;
 
 #[cfg(feature = "std")]
-pub use crate::backend::cpu::Write;
+pub use crate::backend::cpu::{Write, write_elements};
 pub use dual::Dual;
 pub use fluxion_derive::Differentiable;
 #[cfg(feature = "std")]

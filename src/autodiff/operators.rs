@@ -36,6 +36,9 @@ pub trait Trace: Differentiable {
     /// Lists the leaf tangents of `gradient` in the order of [`Trace::trace`]: the
     /// buffers the backward sweep writes the gradient into, whatever they held. (A
     /// `Vec` gradient of another length is first resized.)
+    ///
+    /// The contract, which the derive keeps: exactly one buffer per leaf that
+    /// `trace` creates, in the same order, each the tangent of that leaf.
     fn gradient_buffers<'g>(&self, gradient: &'g mut Self::Tangent, buffers: &mut Vec<&'g mut dyn Any>);
 }
 
@@ -189,7 +192,9 @@ pub fn value_and_grad_into_with_aux<X: Trace, R: RealOutput, Aux>(
 
 /// [`value_and_grad`] writing the gradient into `gradient`, whatever it held: the
 /// form for loops that take many gradients, as an optimiser does, without building a
-/// new tangent each time.
+/// new tangent each time. The backward sweep accumulates straight into `gradient`'s
+/// tensors (their memory is reused when their shapes fit) and no copy of the
+/// gradient is made.
 ///
 /// ```
 /// use fluxion::prelude::*;

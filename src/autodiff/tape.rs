@@ -10,13 +10,17 @@
 //! # Memory
 //!
 //! Gradients are taken again and again (an optimiser's loop), so a finished tape
-//! keeps its nodes for the next one on the same thread: recording at position i
-//! reuses the node recorded there last time when it has the same type, with its
+//! keeps its nodes for the next one on the same thread, and recording goes through
+//! them in order: an operation reuses the next kept node when it has the same type
+//! (one operation inserted or skipped since last time is tolerated), with the node's
 //! allocation, its value's allocation and its adjoint's memory. A repeated
-//! computation therefore allocates nothing for its nodes after the first gradient,
-//! and changed control flow or dynamic shapes only cost fresh allocations where
-//! they differ. The memory of one tape stays held per thread until the thread ends
-//! or [`release_tape_memory`] is called.
+//! computation on inline tensors therefore allocates nothing for its nodes after the
+//! first gradient (on heap tensors each operation still allocates its result, as
+//! outside a gradient); a changed dynamic shape reallocates only that adjoint. Only
+//! the last tape's nodes are kept, so alternating between two computations reuses
+//! little. They stay held (values, adjoints) per thread, each thread of a pool
+//! keeping its own, until the next gradient, the end of the thread, or
+//! [`release_tape_memory`].
 //!
 //! Adjoints are written rather than zeroed and then added to: a rule learns through
 //! [`Write`] whether the adjoint already holds a cotangent of this sweep. The
@@ -174,12 +178,14 @@ impl<'a, T: VectorSpace> Slot<'a, T> {
     /// Memory for a cotangent that a kernel writes or adds as the returned [`Write`]
     /// says: to be overwritten when nothing has reached the adjoint in this sweep
     /// (the memory it has if that `fits`, else `fresh()`), else added to.
-    fn prepare(self, fits: impl FnOnce(&T) -> bool, fresh: impl FnOnce() -> T) -> (&'a mut T, Write) {
+    ///
+    /// # Panics
+    /// When the accumulation so far does not `fit` (its shape differs).
+    fn prepare(self, fits: impl Fn(&T) -> bool, fresh: impl FnOnce() -> T) -> (&'a mut T, Write) {
         let current = core::mem::replace(self.current, true);
-        let write = if current { Write::Accumulate } else { Write::Overwrite };
         let memory = match self.memory {
             Memory::Node(memory) => {
-                if !current && !memory.as_ref().is_some_and(fits) {
+                if !current && !memory.as_ref().is_some_and(&fits) {
                     *memory = None;
                 }
                 memory.get_or_insert_with(fresh)
@@ -191,7 +197,11 @@ impl<'a, T: VectorSpace> Slot<'a, T> {
                 memory
             }
         };
-        (memory, write)
+        if !current {
+            return (memory, Write::Overwrite);
+        }
+        assert!(fits(memory), "a cotangent's shape differs from that of the adjoint it is added to");
+        (memory, Write::Accumulate)
     }
 }
 
@@ -328,9 +338,13 @@ impl Tape {
         ACTIVE_TAPES.with_borrow_mut(|tapes| tapes.push(tape));
     }
 
-    /// Stops recording and returns the tape.
+    /// Stops recording and returns the tape, without the previous tape's nodes that
+    /// this one did not reuse (they are freed here).
     pub(crate) fn finish() -> Tape {
-        ACTIVE_TAPES.with_borrow_mut(|tapes| tapes.pop()).expect("a tape was started on this thread")
+        let mut tape =
+            ACTIVE_TAPES.with_borrow_mut(|tapes| tapes.pop()).expect("a tape was started on this thread");
+        tape.spare.clear();
+        tape
     }
 
     /// Marks the nodes recorded so far as the leaves: called once the input is
@@ -392,17 +406,24 @@ where
     Pullback: Fn(&V, &V::Tangent, &mut Earlier<'_, '_>) + 'static,
 {
     let (tape, spare) = ACTIVE_TAPES.with_borrow_mut(|tapes| {
-        let tape = tapes.last_mut().filter(|tape| parents.iter().all(|parent| parent.tape == tape.id));
-        let tape = tape.expect(
-            "a Var from another gradient computation was used; wrap values that should not be \
-             differentiated in `Var::constant`",
-        );
-        (tape.id, tape.spare.pop_front())
+        let tape = match tapes.last_mut() {
+            Some(tape) if parents.iter().all(|parent| parent.tape == tape.id) => tape,
+            None if parents.is_empty() => panic!(
+                "no gradient is being recorded on this thread: inputs are traced by `grad`, \
+                 `value_and_grad` or `vjp`"
+            ),
+            _ => panic!(
+                "a Var from another gradient computation was used; wrap values that should not be \
+                 differentiated in `Var::constant`"
+            ),
+        };
+        (tape.id, take_spare::<TypedNode<V, Pullback>>(&mut tape.spare))
     });
-    // A spare node of another type (the control flow changed) is dropped here.
-    let reused = spare.and_then(|node| {
+    // A skipped spare node is dropped here, outside the tape's borrow.
+    let (spare, _skipped) = spare;
+    let reused = spare.map(|node| {
         let node: Box<dyn Any> = node;
-        node.downcast::<TypedNode<V, Pullback>>().ok()
+        node.downcast::<TypedNode<V, Pullback>>().expect("a spare node of the type asked for")
     });
     let node = match reused {
         Some(mut node) => {
@@ -426,6 +447,28 @@ where
         nodes.len() - 1
     });
     Var { value, node: Some(NodeRef { tape, index }) }
+}
+
+/// A node of the previous tape, if any.
+type SpareNode = Option<Box<dyn Node>>;
+
+/// The previous tape's node for the position being recorded, if it has type `N`,
+/// and a spare node skipped on the way. When the front spare node has another type
+/// but the one after it matches, the previous computation had an operation here
+/// that this one skips: the front one is skipped. When neither matches, this
+/// computation has an operation the previous one did not, and the spare nodes wait
+/// for the next position. Either way one changed operation costs one fresh node, not
+/// all the later ones.
+fn take_spare<N: Any>(spare: &mut VecDeque<Box<dyn Node>>) -> (SpareNode, SpareNode) {
+    let has_type = |node: Option<&Box<dyn Node>>| node.is_some_and(|node| (&**node as &dyn Any).is::<N>());
+    if has_type(spare.front()) {
+        (spare.pop_front(), None)
+    } else if has_type(spare.get(1)) {
+        let skipped = spare.pop_front();
+        (spare.pop_front(), skipped)
+    } else {
+        (None, None)
+    }
 }
 
 /// A `store` for [`push_node`] that moves `value` in.
@@ -609,17 +652,15 @@ where
 ///
 /// ```
 /// use fluxion::prelude::*;
-/// use fluxion::autodiff::{Write, grad, record_unary_in_place};
+/// use fluxion::autodiff::{grad, record_unary_in_place, write_elements};
 ///
 /// // y = eˣ elementwise, with x̄ = y·ȳ computed from the output the tape hands over.
 /// fn exp<S: Shape, K: Storage<f64, S>>(x: &Var<Tensor<f64, S, K>>) -> Var<Tensor<f64, S, K>> {
 ///     let shape = x.value().shape();
 ///     record_unary_in_place(x, x.value().map(f64::exp), move |y, y_bar, x_bar| {
-///         x_bar.write_or_add(shape, |x_bar, write| {
-///             for ((out, &y), &g) in x_bar.iter_mut().zip(y.iter()).zip(y_bar.iter()) {
-///                 *out = if write == Write::Overwrite { y * g } else { *out + y * g };
-///             }
-///         })
+///         // `write_elements` panics unless there is one value per element.
+///         let cotangent = y.iter().zip(y_bar.iter()).map(|(&y, &g)| y * g);
+///         x_bar.write_or_add(shape, |x_bar, write| write_elements(write, x_bar.as_mut_slice(), cotangent))
 ///     })
 /// }
 /// let x: Vector<f64, 2> = Vector::from_array([0.0, 1.0]);

@@ -8,7 +8,7 @@ use num_traits::Zero;
 use super::tangent::Differentiable;
 use super::tape::{Var, record_binary, record_binary_in_place, record_unary, record_unary_in_place};
 use crate::backend::cpu::write_elements;
-use crate::error::ShapeError;
+use crate::error::{ShapeError, or_panic};
 use crate::ops::elementwise::{
     Elementary, abs_pullback, conj_pullback, elementary_methods, elementary_pullback, im_pullback,
     norm_sqr_pullback, re_pullback, relu_pullback,
@@ -86,7 +86,8 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     /// straight into the adjoints.
     fn sum_or_difference(&self, other: &Self, y: Tensor<T, S, K>, sign: T) -> Self {
         let shapes = (self.value().shape(), other.value().shape());
-        record_binary_in_place(self, other, y, move |_, y_bar: &Tensor<T, S, K>, mut adjoints| {
+        record_binary_in_place(self, other, y, move |y, y_bar: &Tensor<T, S, K>, mut adjoints| {
+            or_panic(y.check_same_shape(y_bar, "add/sub pullback"));
             adjoints.write_or_add(shapes, |a_bar, b_bar| {
                 if let Some((a_bar, write)) = a_bar {
                     write_elements(write, a_bar.as_mut_slice(), y_bar.iter().copied());

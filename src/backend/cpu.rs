@@ -75,7 +75,7 @@ pub fn matmul_into<T: Scalar>(
     conjugate: (bool, bool),
     out: &mut [T],
 ) {
-    matmul_write(Write::Overwrite, dims, a, b, conjugate, out);
+    product("matmul_into", Write::Overwrite, dims, a, b, conjugate, out);
 }
 
 /// Whether a kernel replaces its output or adds to it: what pullbacks use to write a
@@ -89,9 +89,15 @@ pub enum Write {
 }
 
 /// `out ← values` or `out ← out + values`, as `write` says: how a pullback puts an
-/// elementwise cotangent into an adjoint. `values` yields one value per element.
+/// elementwise cotangent into an adjoint.
+///
+/// # Panics
+/// When `values` does not yield exactly one value per element of `out` (a partial
+/// write would leave stale elements behind).
 #[inline(always)]
-pub fn write_elements<T: Scalar>(write: Write, out: &mut [T], values: impl Iterator<Item = T>) {
+#[track_caller]
+pub fn write_elements<T: Scalar>(write: Write, out: &mut [T], values: impl ExactSizeIterator<Item = T>) {
+    assert_eq!(values.len(), out.len(), "write_elements: {} values for {} elements", values.len(), out.len());
     match write {
         Write::Overwrite => out.iter_mut().zip(values).for_each(|(out, value)| *out = value),
         Write::Accumulate => out.iter_mut().zip(values).for_each(|(out, value)| *out += value),
@@ -105,16 +111,27 @@ pub fn write_elements<T: Scalar>(write: Write, out: &mut [T], values: impl Itera
 #[inline(always)]
 pub fn matmul_write<T: Scalar>(
     write: Write,
+    dims: (usize, usize, usize),
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    conjugate: (bool, bool),
+    out: &mut [T],
+) {
+    product("matmul_write", write, dims, a, b, conjugate, out);
+}
+
+/// The product behind [`matmul_into`] and [`matmul_write`]; `name` is the one the
+/// caller called, for the panic messages.
+#[inline(always)]
+fn product<T: Scalar>(
+    name: &str,
+    write: Write,
     (m, k, n): (usize, usize, usize),
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
     conjugate: (bool, bool),
     out: &mut [T],
 ) {
-    let name = match write {
-        Write::Overwrite => "matmul_into",
-        Write::Accumulate => "matmul_write",
-    };
     assert_eq!(Some(out.len()), m.checked_mul(n), "{name}: output length");
     if out.is_empty() {
         return;
@@ -289,7 +306,7 @@ fn gemm_crate<T: Scalar>(
     let stride = |s: usize| s as isize;
     // SAFETY: `T` is one of the four types `gemm` supports (checked by
     // `has_gemm_kernel`). `out` is an exclusively borrowed, contiguous m×n row-major
-    // buffer: `matmul_write` asserted out.len() = m·n without overflow. It also
+    // buffer: `product` asserted out.len() = m·n without overflow. It also
     // asserted, with checked arithmetic, that every offset i·row_stride +
     // j·col_stride of the m×k and k×n index ranges lies inside each operand slice and
     // that every stride fits in `isize`, so no pointer offset overflows. The operands

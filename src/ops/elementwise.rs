@@ -432,8 +432,9 @@ pub fn elementary_pullback<T: Scalar, S: Shape, K: Storage<T, S>>(
     x_bar: &mut Tensor<T, S, K>,
     write: Write,
 ) {
-    or_panic(x.check_same_shape(y_bar, "elementary_pullback"));
-    or_panic(x.check_same_shape(x_bar, "elementary_pullback"));
+    for other in [y, y_bar, &*x_bar] {
+        or_panic(x.check_same_shape(other, "elementary_pullback"));
+    }
     f.specialize(
         #[inline(always)]
         |f| {
