@@ -288,7 +288,8 @@ pub struct Tape {
     nodes: Vec<Box<dyn Node>>,
     /// The previous tape's nodes, released, in recording order: recording at
     /// position i reuses the node that tape recorded there when its type matches.
-    spare: VecDeque<Box<dyn Node>>,
+    /// (As `dyn Any`, so that a node of another type can be put back.)
+    spare: VecDeque<Box<dyn Any>>,
     /// Whether a backward sweep has run (the next one must first forget adjoints).
     swept: bool,
     /// How many nodes are leaves (the differentiated inputs, recorded first).
@@ -301,7 +302,7 @@ std::thread_local! {
     static ACTIVE_TAPES: RefCell<Vec<Tape>> = const { RefCell::new(Vec::new()) };
     /// The released nodes of the last tape dropped on this thread, for the next one,
     /// and an empty list with the capacity to record them.
-    static SPARE: RefCell<(VecDeque<Box<dyn Node>>, Vec<Box<dyn Node>>)> =
+    static SPARE: RefCell<(VecDeque<Box<dyn Any>>, Vec<Box<dyn Node>>)> =
         const { RefCell::new((VecDeque::new(), Vec::new())) };
 }
 
@@ -312,12 +313,11 @@ impl Drop for Tape {
     fn drop(&mut self) {
         let mut nodes = core::mem::take(&mut self.nodes);
         nodes.iter_mut().for_each(|node| node.release());
-        let mut unused = core::mem::take(&mut self.spare);
-        unused.clear();
-        // Both conversions keep the buffers: no copying, no allocation.
-        let (spare, next_nodes) = (VecDeque::from(nodes), Vec::from(unused));
+        let mut spare = core::mem::take(&mut self.spare);
+        spare.clear();
+        spare.extend(nodes.drain(..).map(|node| -> Box<dyn Any> { node }));
         // A thread being torn down has nowhere to keep them; they are freed.
-        let _ = SPARE.try_with(|kept| *kept.borrow_mut() = (spare, next_nodes));
+        let _ = SPARE.try_with(|kept| *kept.borrow_mut() = (spare, nodes));
     }
 }
 
@@ -420,11 +420,7 @@ where
         (tape.id, take_spare::<TypedNode<V, Pullback>>(&mut tape.spare))
     });
     // A skipped spare node is dropped here, outside the tape's borrow.
-    let (spare, _skipped) = spare;
-    let reused = spare.map(|node| {
-        let node: Box<dyn Any> = node;
-        node.downcast::<TypedNode<V, Pullback>>().expect("a spare node of the type asked for")
-    });
+    let (reused, _skipped) = spare;
     let node = match reused {
         Some(mut node) => {
             if let Some(value) = store(Rc::get_mut(&mut node.value)) {
@@ -449,9 +445,6 @@ where
     Var { value, node: Some(NodeRef { tape, index }) }
 }
 
-/// A node of the previous tape, if any.
-type SpareNode = Option<Box<dyn Node>>;
-
 /// The previous tape's node for the position being recorded, if it has type `N`,
 /// and a spare node skipped on the way. When the front spare node has another type
 /// but the one after it matches, the previous computation had an operation here
@@ -459,16 +452,20 @@ type SpareNode = Option<Box<dyn Node>>;
 /// computation has an operation the previous one did not, and the spare nodes wait
 /// for the next position. Either way one changed operation costs one fresh node, not
 /// all the later ones.
-fn take_spare<N: Any>(spare: &mut VecDeque<Box<dyn Node>>) -> (SpareNode, SpareNode) {
-    let has_type = |node: Option<&Box<dyn Node>>| node.is_some_and(|node| (&**node as &dyn Any).is::<N>());
-    if has_type(spare.front()) {
-        (spare.pop_front(), None)
-    } else if has_type(spare.get(1)) {
-        let skipped = spare.pop_front();
-        (spare.pop_front(), skipped)
-    } else {
-        (None, None)
+fn take_spare<N: Any>(spare: &mut VecDeque<Box<dyn Any>>) -> (Option<Box<N>>, Option<Box<dyn Any>>) {
+    let Some(front) = spare.pop_front() else { return (None, None) };
+    let front = match front.downcast::<N>() {
+        Ok(node) => return (Some(node), None),
+        Err(front) => front,
+    };
+    if let Some(second) = spare.pop_front() {
+        match second.downcast::<N>() {
+            Ok(node) => return (Some(node), Some(front)),
+            Err(second) => spare.push_front(second),
+        }
     }
+    spare.push_front(front);
+    (None, None)
 }
 
 /// A `store` for [`push_node`] that moves `value` in.
