@@ -488,11 +488,6 @@ pub struct Adjoint<'a, T> {
 }
 
 impl<T: VectorSpace> Adjoint<'_, T> {
-    /// Whether gradients flow into this input.
-    pub fn is_active(&self) -> bool {
-        self.slot.is_some()
-    }
-
     /// Adds the cotangent that `cotangent` computes.
     #[inline]
     pub fn add(self, cotangent: impl FnOnce() -> T) {
