@@ -9,7 +9,7 @@
 //! | [`tensor`] | [`Tensor`], its storage kinds ([`Inline`], [`Heap`]), aliases |
 //! | [`product`] | `dot`, `inner`, `dotu`, `hadamard`, `matmul`, `outer` |
 //! | [`ops`] | elementwise maps, reductions, softmax, layout changes |
-//! | [`backend`] | the CPU matrix-product kernel |
+//! | [`backend`] | the CPU matrix-product kernel; the GPU device and its generated kernels (`cuda`) |
 //!
 //! # Features
 //!
@@ -17,6 +17,8 @@
 //!   initialisation. Implies `alloc`.
 //! - `alloc`: heap storage and dynamic dimensions.
 //! - `nalgebra`: conversions to and from nalgebra's `SMatrix` and `SVector`.
+//! - `cuda`: the [`Cuda`] storage kind, tensors in NVIDIA GPU memory (see
+//!   [`backend::cuda`]). CUDA is loaded at run time: the build needs none.
 //!
 //! Without default features the crate is `no_std` and needs no allocator: inline
 //! tensors of static shape and every operation on them still work.
@@ -82,4 +84,7 @@ pub use shape::constraint::Axis;
 pub use shape::{Const, Dim, Dyn, Shape, StaticShape};
 #[cfg(feature = "alloc")]
 pub use tensor::{DMatrix, DVector};
-pub use tensor::{Heap, Inline, Matrix, Storage, Tensor, Tensor0, Tensor3, Tensor4, Vector};
+pub use tensor::{Heap, Inline, Matrix, Storage, StorageKind, Tensor, Tensor0, Tensor3, Tensor4, Vector};
+
+#[cfg(feature = "cuda")]
+pub use backend::cuda::Cuda;

@@ -10,4 +10,6 @@ pub use crate::shape::constraint::Axis;
 pub use crate::shape::{Const, Dim, Dyn, Shape, StaticShape};
 #[cfg(feature = "alloc")]
 pub use crate::tensor::{DMatrix, DVector};
-pub use crate::tensor::{Heap, Inline, Matrix, Storage, Tensor, Tensor0, Tensor3, Tensor4, Vector};
+pub use crate::tensor::{Heap, Inline, Matrix, Storage, StorageKind, Tensor, Tensor0, Tensor3, Tensor4, Vector};
+#[cfg(feature = "cuda")]
+pub use crate::backend::cuda::Cuda;

@@ -163,6 +163,65 @@ impl<R: RealScalar> Elementary<R> {
     }
 }
 
+/// An elementwise function of a real scalar, written once for every real type, with
+/// its derivative: a library author's own elementwise operation.
+///
+/// The host runs [`ScalarFunction::value`] on `f32` or `f64`; a GPU tensor (feature
+/// `cuda`) evaluates the same definition on a symbolic scalar and compiles the
+/// recorded formula into a kernel, so the operation needs no GPU code of its own. A
+/// chain of steps written in one function is one fused kernel there. Write the
+/// function without comparisons (`RealScalar::max` is recorded; `if x < y` is not).
+///
+/// ```
+/// use fluxion::prelude::*;
+/// use fluxion::ops::elementwise::ScalarFunction;
+///
+/// /// softplus(x) = ln(1 + eˣ), softplus′(x) = σ(x).
+/// #[derive(Clone, Copy, Debug)]
+/// struct Softplus;
+///
+/// impl ScalarFunction for Softplus {
+///     fn value<T: RealScalar>(&self, x: T) -> T {
+///         (T::one() + x.exp()).ln()
+///     }
+///     fn derivative<T: RealScalar>(&self, x: T, _y: T) -> T {
+///         T::one() / (T::one() + (-x).exp())
+///     }
+/// }
+///
+/// let x: Vector<f64, 2> = Vector::from_array([0.0, 1.0]);
+/// let y = x.map_function(Softplus);
+/// assert!((y[[0]] - 2f64.ln()).abs() < 1e-15);
+/// ```
+pub trait ScalarFunction: Copy + core::fmt::Debug + 'static {
+    /// f(x).
+    fn value<T: RealScalar>(&self, x: T) -> T;
+    /// f′(x), given also y = f(x).
+    fn derivative<T: RealScalar>(&self, x: T, y: T) -> T;
+}
+
+impl<T: RealScalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
+    /// `f` applied to every element.
+    #[inline(always)]
+    pub fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
+        self.map(|x| f.value(x))
+    }
+}
+
+/// x̄ = f′(x)·ȳ for y = f(x) elementwise, for a [`ScalarFunction`] `f`.
+///
+/// # Panics
+/// When the shapes of `x`, `y` and `ȳ` differ.
+#[track_caller]
+pub fn function_pullback<T: RealScalar, S: Shape, K: Storage<T, S>, F: ScalarFunction>(
+    f: F,
+    (x, y, y_bar): (&Tensor<T, S, K>, &Tensor<T, S, K>, &Tensor<T, S, K>),
+) -> Tensor<T, S, K> {
+    or_panic(x.check_same_shape(y, "function_pullback"));
+    let derivative = x.zip_map(y, |x, y| f.derivative(x, y));
+    derivative.zip_map(y_bar, |d, g| d * g)
+}
+
 /// The methods `exp`, `ln`, `sin`, `cos`, `tanh`, `sqrt`, `sigmoid`, `powi` and `powf`,
 /// each a call of the type's own `elementary(f)` (elementwise on tensors): one list
 /// for tensors, their traced `Var`s and scalar `Var`s.

@@ -9,7 +9,7 @@ use crate::backend::cpu::{MatRef, Write, matmul_into, matmul_write, matvec_pullb
 use crate::error::{ShapeError, or_panic};
 use crate::scalar::Scalar;
 use crate::shape::{Dim, Shape};
-use crate::tensor::{Storage, Tensor};
+use crate::tensor::{Storage, StorageKind, Tensor};
 
 /// The matrix product of `Self` by `Rhs`.
 #[diagnostic::on_unimplemented(
@@ -66,7 +66,7 @@ fn pullback_2d<T: Scalar>(
     }
 }
 
-impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
+impl<T: Scalar, S: Shape, K: StorageKind<T, S>> Tensor<T, S, K> {
     /// The matrix product (see [`MatMul`] for the shapes it takes).
     ///
     /// ```

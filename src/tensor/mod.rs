@@ -8,12 +8,12 @@
 mod construct;
 #[cfg(feature = "nalgebra")]
 mod nalgebra;
-mod show;
+pub(crate) mod show;
 mod storage;
 
 use core::ops::{Index, IndexMut};
 
-pub use storage::{Heap, Inline, Storage};
+pub use storage::{Heap, HostMemory, Inline, Storage, StorageKind};
 
 use crate::error::ShapeError;
 use crate::shape::{Const, Dims, Dyn, Shape};
@@ -27,7 +27,7 @@ use crate::shape::{Const, Dims, Dyn, Shape};
 /// assert_eq!(m[[1, 0]], 3.0);
 /// assert_eq!(m.dims().as_slice(), &[2, 2]);
 /// ```
-pub struct Tensor<T, S: Shape, K: Storage<T, S>> {
+pub struct Tensor<T, S: Shape, K: StorageKind<T, S>> {
     shape: S,
     data: K::Buffer,
 }
@@ -49,7 +49,7 @@ pub type DVector<T> = Tensor<T, (Dyn,), Heap>;
 /// A matrix whose dimensions are known at run time.
 pub type DMatrix<T> = Tensor<T, (Dyn, Dyn), Heap>;
 
-impl<T, S: Shape, K: Storage<T, S>> Clone for Tensor<T, S, K> {
+impl<T, S: Shape, K: StorageKind<T, S>> Clone for Tensor<T, S, K> {
     #[inline(always)]
     fn clone(&self) -> Self {
         Tensor { shape: self.shape, data: self.data.clone() }
@@ -63,27 +63,25 @@ impl<T, S: Shape, K: Storage<T, S>> Clone for Tensor<T, S, K> {
     }
 }
 
-impl<T, S: Shape, K: Storage<T, S>> Copy for Tensor<T, S, K> where K::Buffer: Copy {}
+impl<T, S: Shape, K: StorageKind<T, S>> Copy for Tensor<T, S, K> where K::Buffer: Copy {}
 
-impl<T, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
-    /// Builds a tensor of `shape` from its flat (row-major) elements.
+impl<T, S: Shape, K: StorageKind<T, S>> Tensor<T, S, K> {
+    /// A tensor of `shape` over a buffer of `K` that holds its elements, row-major.
     #[inline(always)]
-    pub fn from_flat_fn(shape: S, f: impl FnMut(usize) -> T) -> Self {
-        Tensor { shape, data: K::from_flat_fn(&shape, f) }
-    }
-
-    #[inline(always)]
-    fn from_buffer(shape: S, data: K::Buffer) -> Self {
+    pub(crate) fn from_buffer(shape: S, data: K::Buffer) -> Self {
         Tensor { shape, data }
     }
 
-    /// Builds a tensor of `shape` from exactly one element per position, row-major.
-    ///
-    /// # Panics
-    /// When `elements` yields a different number of elements.
+    /// The buffer that holds the elements.
     #[inline(always)]
-    pub fn from_elements(shape: S, elements: impl Iterator<Item = T>) -> Self {
-        Tensor { shape, data: K::from_elements(&shape, elements) }
+    pub(crate) fn buffer(&self) -> &K::Buffer {
+        &self.data
+    }
+
+    /// The buffer that holds the elements, mutably.
+    #[inline(always)]
+    pub(crate) fn buffer_mut(&mut self) -> &mut K::Buffer {
+        &mut self.data
     }
 
     /// The shape.
@@ -95,6 +93,37 @@ impl<T, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// The run-time sizes of the shape.
     pub fn dims(&self) -> Dims {
         self.shape.dims()
+    }
+
+    /// Checks that `other` has the same run-time shape (only [`Dyn`] dimensions can
+    /// differ once the types agree).
+    pub(crate) fn check_same_shape<U, K2: StorageKind<U, S>>(
+        &self,
+        other: &Tensor<U, S, K2>,
+        operation: &'static str,
+    ) -> Result<(), ShapeError> {
+        if self.shape == other.shape {
+            Ok(())
+        } else {
+            Err(ShapeError::new(operation, self.dims(), other.dims(), "the shapes must be equal"))
+        }
+    }
+}
+
+impl<T, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
+    /// Builds a tensor of `shape` from its flat (row-major) elements.
+    #[inline(always)]
+    pub fn from_flat_fn(shape: S, f: impl FnMut(usize) -> T) -> Self {
+        Tensor { shape, data: K::from_flat_fn(&shape, f) }
+    }
+
+    /// Builds a tensor of `shape` from exactly one element per position, row-major.
+    ///
+    /// # Panics
+    /// When `elements` yields a different number of elements.
+    #[inline(always)]
+    pub fn from_elements(shape: S, elements: impl Iterator<Item = T>) -> Self {
+        Tensor { shape, data: K::from_elements(&shape, elements) }
     }
 
     /// The number of elements.
@@ -133,20 +162,6 @@ impl<T, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// The element at `index`, or `None` when it is out of bounds.
     pub fn get(&self, index: S::Index) -> Option<&T> {
         self.shape.offset(index).map(|offset| &self.as_slice()[offset])
-    }
-
-    /// Checks that `other` has the same run-time shape (only [`Dyn`] dimensions can
-    /// differ once the types agree).
-    pub(crate) fn check_same_shape<U, K2: Storage<U, S>>(
-        &self,
-        other: &Tensor<U, S, K2>,
-        operation: &'static str,
-    ) -> Result<(), ShapeError> {
-        if self.shape == other.shape {
-            Ok(())
-        } else {
-            Err(ShapeError::new(operation, self.dims(), other.dims(), "the shapes must be equal"))
-        }
     }
 }
 

@@ -7,7 +7,7 @@ use crate::shape::Shape;
 
 /// Writes `data` (row-major, shape `sizes`) as nested brackets, formatting each
 /// element with `element`.
-fn write_nested<T>(
+pub(crate) fn write_nested<T>(
     f: &mut fmt::Formatter<'_>,
     sizes: &[usize],
     data: &[T],

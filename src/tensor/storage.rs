@@ -1,20 +1,46 @@
-//! Where a tensor's elements live: [`Inline`] (a nested array inside the value, no
-//! heap; `Copy` when the element is) or [`Heap`] (a `Vec`, for large or dynamic
-//! shapes). Every operation is written once over [`Storage`] and works on both.
+//! Where a tensor's elements live.
+//!
+//! [`StorageKind`] is what every kind has: a buffer type. [`Storage`] adds what host
+//! memory gives: the elements as a slice. The host kinds are [`Inline`] (a nested
+//! array inside the value, no heap; `Copy` when the element is) and [`Heap`] (a `Vec`,
+//! for large or dynamic shapes); every host operation is written once over
+//! [`Storage`] and works on both. A device kind (the `Cuda` kind of the `cuda`
+//! feature) implements [`StorageKind`] only and brings its own kernels: the same
+//! operations, under the same names, launched on the device.
 
 #[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 
 use crate::shape::{FlatArray, Shape, StaticShape};
 
-/// A storage kind for elements `T` of a tensor of shape `S`.
+/// A storage kind for elements `T` of a tensor of shape `S`: host memory or a device.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` storage cannot hold a tensor of shape `{S}`",
     note = "`Inline` storage needs every dimension to be `Const`; use `Heap` for shapes with `Dyn` dimensions"
 )]
-pub trait Storage<T, S: Shape>: Sized + 'static {
+pub trait StorageKind<T, S: Shape>: Sized + 'static {
     /// The container of the elements.
     type Buffer: Clone;
+}
+
+/// Marks the storage kinds whose elements are in host memory.
+///
+/// It takes no parameters on purpose: no other crate can implement it for a device
+/// kind, so the compiler knows that a device kind is never [`Storage`], and a device
+/// kind's operations can carry the same names as the host ones.
+pub trait HostMemory {}
+
+impl HostMemory for Inline {}
+impl HostMemory for Heap {}
+
+/// A host storage kind: the elements are a row-major slice in memory, so every
+/// slice-based operation (iteration, indexing, `map` with a closure) works on it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` storage cannot hold a tensor of shape `{S}` in host memory",
+    note = "`Inline` storage needs every dimension to be `Const`; use `Heap` for shapes with `Dyn` dimensions",
+    note = "a device tensor's elements are not in host memory: copy it with `.to_host()` first"
+)]
+pub trait Storage<T, S: Shape>: StorageKind<T, S> + HostMemory {
 
     /// Builds a buffer for `shape` from its flat (row-major) elements.
     fn from_flat_fn(shape: &S, f: impl FnMut(usize) -> T) -> Self::Buffer;
@@ -54,8 +80,12 @@ pub struct Inline;
 pub struct Heap;
 
 #[diagnostic::do_not_recommend]
-impl<T: Copy, S: StaticShape> Storage<T, S> for Inline {
+impl<T: Copy, S: StaticShape> StorageKind<T, S> for Inline {
     type Buffer = S::Array<T>;
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Copy, S: StaticShape> Storage<T, S> for Inline {
 
     #[inline(always)]
     fn from_flat_fn(_: &S, f: impl FnMut(usize) -> T) -> Self::Buffer {
@@ -91,8 +121,12 @@ impl<T: Copy, S: StaticShape> Storage<T, S> for Inline {
 }
 
 #[cfg(feature = "alloc")]
-impl<T: Copy, S: Shape> Storage<T, S> for Heap {
+impl<T: Copy, S: Shape> StorageKind<T, S> for Heap {
     type Buffer = Vec<T>;
+}
+
+#[cfg(feature = "alloc")]
+impl<T: Copy, S: Shape> Storage<T, S> for Heap {
 
     fn from_flat_fn(shape: &S, f: impl FnMut(usize) -> T) -> Vec<T> {
         (0..shape.num_elements()).map(f).collect()

@@ -1,0 +1,388 @@
+//! CUDA C for the GPU kernels, generated from recorded [`Expression`]s.
+//!
+//! Two families cover every elementwise and reducing operation:
+//!
+//! | family | computes | used for |
+//! | --- | --- | --- |
+//! | elementwise | `out[i] = f(in₀[·], in₁[·], …; p₀, p₁, …)` | maps, `+`, `−`, scaling, fills, broadcasting a removed axis back, the elementwise pullbacks, softmax and its relatives' last pass |
+//! | reduction | `out[l] = ⊕ₖ f(in₀[·], …)` over line `l` of one axis, ⊕ = Σ or max | `sum_axis`, `max_axis`, `sum`, softmax's max and totals, broadcast pullbacks |
+//!
+//! Each input is read either at the element (`in[i]`) or at the element's line along
+//! an axis (`in[line(i)]`, one value per line, as a tensor with that axis removed). A
+//! tensor of dims `[outer, len, inner]` around the axis has `outer·inner` lines;
+//! element `i` lies on line `(i / (len·inner))·inner + i mod inner`. Scalars `p` are
+//! kernel arguments, so one compiled kernel serves every value (a learning rate, the
+//! exponent of `powf`). The matrix transpose is the one kernel written out by hand.
+//!
+//! Every kernel is `extern "C"`, so its name in the compiled module is the name given
+//! here.
+
+use core::fmt::Write as _;
+use std::format;
+use std::borrow::ToOwned;
+use std::string::String;
+use std::vec;
+use std::vec::Vec;
+
+use super::symbolic::{BinaryOp, Expression, Node, UnaryOp};
+
+/// The element types kernels are generated for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CType {
+    /// `float`.
+    F32,
+    /// `double`.
+    F64,
+}
+
+impl CType {
+    /// The type's name in CUDA C.
+    pub fn name(self) -> &'static str {
+        match self {
+            CType::F32 => "float",
+            CType::F64 => "double",
+        }
+    }
+
+    /// The suffix of the math library's functions for this type (`expf`, `exp`).
+    fn math_suffix(self) -> &'static str {
+        match self {
+            CType::F32 => "f",
+            CType::F64 => "",
+        }
+    }
+
+    /// `value` as an exact literal of this type.
+    fn literal(self, value: f64) -> String {
+        match self {
+            CType::F32 => {
+                let value = value as f32;
+                if value.is_finite() {
+                    format!("({value:?}f)")
+                } else {
+                    format!("__int_as_float(0x{:08x})", value.to_bits())
+                }
+            }
+            CType::F64 => {
+                if value.is_finite() {
+                    format!("({value:?})")
+                } else {
+                    format!("__longlong_as_double(0x{:016x}LL)", value.to_bits())
+                }
+            }
+        }
+    }
+}
+
+/// Where a kernel reads an input for element `i`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Indexing {
+    /// At the element itself: `in[i]`.
+    Element,
+    /// At the element's line along the axis: `in[line(i)]`.
+    Line,
+}
+
+/// How a kernel stores its result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Store {
+    /// `out = value`.
+    Overwrite,
+    /// `out += value`.
+    Accumulate,
+}
+
+/// How a reduction combines the values along a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Combine {
+    /// Σ, starting from 0.
+    Sum,
+    /// max, starting from −∞, NaN when any value is NaN.
+    Max,
+}
+
+/// The C expression for the maximum of `a` and `b` that propagates NaN, as
+/// `RealScalar::max` does on the CPU (`a + b` is NaN when either is).
+fn max_expression(a: &str, b: &str) -> String {
+    format!("(({a} != {a} || {b} != {b}) ? ({a} + {b}) : ({a} >= {b} ? {a} : {b}))")
+}
+
+/// Statements computing `expression`, with `inputs[k]` the C expression of input `k`;
+/// returns them and the names of the outputs.
+fn emit_body(expression: &Expression, ctype: CType, inputs: &[String]) -> (String, Vec<String>) {
+    let mut used = vec![false; expression.nodes.len()];
+    for &output in &expression.outputs {
+        used[output as usize] = true;
+    }
+    for index in (0..expression.nodes.len()).rev() {
+        if !used[index] {
+            continue;
+        }
+        match expression.nodes[index] {
+            Node::Unary(_, a) | Node::Powi(a, _) => used[a as usize] = true,
+            Node::Binary(_, a, b) | Node::WherePositive { condition: a, value: b } => {
+                used[a as usize] = true;
+                used[b as usize] = true;
+            }
+            Node::WhereFinite { condition, finite, otherwise } => {
+                for id in [condition, finite, otherwise] {
+                    used[id as usize] = true;
+                }
+            }
+            Node::Input(_) | Node::Param(_) | Node::Constant(_) => {}
+        }
+    }
+    let (t, suffix) = (ctype.name(), ctype.math_suffix());
+    let mut body = String::new();
+    for (index, node) in expression.nodes.iter().enumerate().filter(|&(index, _)| used[index]) {
+        let v = |id: u32| format!("v{id}");
+        let value = match *node {
+            Node::Input(k) => inputs[k].clone(),
+            Node::Param(k) => format!("p{k}"),
+            Node::Constant(c) => ctype.literal(c),
+            Node::Unary(op, a) => {
+                let a = v(a);
+                match op {
+                    UnaryOp::Neg => format!("-{a}"),
+                    UnaryOp::Abs => format!("fabs{suffix}({a})"),
+                    UnaryOp::Exp => format!("exp{suffix}({a})"),
+                    UnaryOp::Ln => format!("log{suffix}({a})"),
+                    UnaryOp::Sin => format!("sin{suffix}({a})"),
+                    UnaryOp::Cos => format!("cos{suffix}({a})"),
+                    UnaryOp::Tanh => format!("tanh{suffix}({a})"),
+                    UnaryOp::Sqrt => format!("sqrt{suffix}({a})"),
+                }
+            }
+            Node::Binary(op, a, b) => {
+                let (a, b) = (v(a), v(b));
+                match op {
+                    BinaryOp::Add => format!("{a} + {b}"),
+                    BinaryOp::Sub => format!("{a} - {b}"),
+                    BinaryOp::Mul => format!("{a} * {b}"),
+                    BinaryOp::Div => format!("{a} / {b}"),
+                    BinaryOp::Rem => format!("fmod{suffix}({a}, {b})"),
+                    BinaryOp::Pow => format!("pow{suffix}({a}, {b})"),
+                    BinaryOp::Max => max_expression(&a, &b),
+                }
+            }
+            Node::Powi(a, n) => format!("pow{suffix}(v{a}, ({t})({n}))"),
+            Node::WherePositive { condition, value } => {
+                format!("(v{condition} > ({t})0 ? v{value} : ({t})0)")
+            }
+            Node::WhereFinite { condition, finite, otherwise } => {
+                format!("(isfinite(v{condition}) ? v{finite} : v{otherwise})")
+            }
+        };
+        writeln!(body, "        const {t} v{index} = {value};").expect("writing to a String");
+    }
+    let outputs = expression.outputs.iter().map(|id| format!("v{id}")).collect();
+    (body, outputs)
+}
+
+/// The kernel's parameter list: the inputs, the output, the scalar parameters, then
+/// `extra` (sizes).
+fn parameters(ctype: CType, inputs: usize, params: usize, extra: &str) -> String {
+    let t = ctype.name();
+    let mut list: Vec<String> = (0..inputs).map(|k| format!("const {t}* __restrict__ in{k}")).collect();
+    list.push(format!("{t}* __restrict__ out"));
+    list.extend((0..params).map(|k| format!("const {t} p{k}")));
+    list.push(extra.into());
+    list.join(", ")
+}
+
+/// Reads of each input at element `i` (`in[i]`) or at its line (`in[line]`).
+fn input_reads(indexing: &[Indexing]) -> Vec<String> {
+    indexing
+        .iter()
+        .enumerate()
+        .map(|(k, indexing)| match indexing {
+            Indexing::Element => format!("in{k}[i]"),
+            Indexing::Line => format!("in{k}[line]"),
+        })
+        .collect()
+}
+
+/// An elementwise kernel `name(in…, out, p…, n, len, inner)`: one thread per element
+/// in a grid-stride loop; `len` and `inner` locate the element's line for
+/// [`Indexing::Line`] inputs (pass 1 and 1 when there are none).
+pub fn elementwise_source(
+    name: &str,
+    ctype: CType,
+    expression: &Expression,
+    indexing: &[Indexing],
+    params: usize,
+    store: Store,
+) -> String {
+    let (body, outputs) = emit_body(expression, ctype, &input_reads(indexing));
+    let parameters = parameters(
+        ctype,
+        indexing.len(),
+        params,
+        "const unsigned long long n, const unsigned long long len, const unsigned long long inner",
+    );
+    let line = if indexing.contains(&Indexing::Line) {
+        "        const unsigned long long line = (i / (len * inner)) * inner + i % inner;\n"
+    } else {
+        ""
+    };
+    let store = match store {
+        Store::Overwrite => "=",
+        Store::Accumulate => "+=",
+    };
+    format!(
+        "extern \"C\" __global__ void {name}({parameters}) {{
+    const unsigned long long stride = (unsigned long long)blockDim.x * gridDim.x;
+    for (unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {{
+{line}{body}        out[i] {store} {output};
+    }}
+}}
+",
+        output = outputs[0]
+    )
+}
+
+/// A reduction kernel `name(in…, out, p…, outer, len, inner)` for blocks of
+/// `blockDim.x` lines × `blockDim.y` lanes (a power of two, at most 256 threads in
+/// all): each lane folds every `blockDim.y`-th value of its line, then the lanes are
+/// combined in shared memory.
+pub fn reduction_source(
+    name: &str,
+    ctype: CType,
+    expression: &Expression,
+    indexing: &[Indexing],
+    params: usize,
+    combine: Combine,
+    store: Store,
+) -> String {
+    let t = ctype.name();
+    let (body, outputs) = emit_body(expression, ctype, &input_reads(indexing));
+    let parameters = parameters(
+        ctype,
+        indexing.len(),
+        params,
+        "const unsigned long long outer, const unsigned long long len, const unsigned long long inner",
+    );
+    let (identity, fold) = match combine {
+        Combine::Sum => (ctype.literal(0.0), "acc + value".to_owned()),
+        Combine::Max => (ctype.literal(f64::NEG_INFINITY), max_expression("acc", "value")),
+    };
+    let merge = match combine {
+        Combine::Sum => "mine + theirs".to_owned(),
+        Combine::Max => max_expression("mine", "theirs"),
+    };
+    let store = match store {
+        Store::Overwrite => "=",
+        Store::Accumulate => "+=",
+    };
+    format!(
+        "extern \"C\" __global__ void {name}({parameters}) {{
+    __shared__ {t} partial[256];
+    const unsigned long long line = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    const unsigned int slot = threadIdx.y * blockDim.x + threadIdx.x;
+    {t} acc = {identity};
+    if (line < outer * inner) {{
+        const unsigned long long start = (line / inner) * len * inner + line % inner;
+        for (unsigned long long k = threadIdx.y; k < len; k += blockDim.y) {{
+            const unsigned long long i = start + k * inner;
+{body}            const {t} value = {output};
+            acc = {fold};
+        }}
+    }}
+    partial[slot] = acc;
+    __syncthreads();
+    for (unsigned int half = blockDim.y / 2; half > 0; half /= 2) {{
+        if (threadIdx.y < half) {{
+            const {t} mine = partial[slot];
+            const {t} theirs = partial[slot + half * blockDim.x];
+            partial[slot] = {merge};
+        }}
+        __syncthreads();
+    }}
+    if (threadIdx.y == 0 && line < outer * inner) {{
+        out[line] {store} partial[threadIdx.x];
+    }}
+}}
+",
+        output = outputs[0]
+    )
+}
+
+/// The tile transpose `name(in, out, rows, cols)`: `out[c, r] = in[r, c]` through a
+/// 32×33 shared tile (the extra column avoids bank conflicts), for blocks of 32×8
+/// threads over a grid of ⌈cols/32⌉ × ⌈rows/32⌉ (× batch) tiles.
+pub fn transpose_source(name: &str, ctype: CType) -> String {
+    let t = ctype.name();
+    format!(
+        "extern \"C\" __global__ void {name}(const {t}* __restrict__ in, {t}* __restrict__ out, const unsigned long long rows, const unsigned long long cols) {{
+    __shared__ {t} tile[32][33];
+    const unsigned long long offset = (unsigned long long)blockIdx.z * rows * cols;
+    const unsigned long long column = (unsigned long long)blockIdx.x * 32 + threadIdx.x;
+    for (unsigned int j = threadIdx.y; j < 32; j += 8) {{
+        const unsigned long long row = (unsigned long long)blockIdx.y * 32 + j;
+        if (row < rows && column < cols) tile[j][threadIdx.x] = in[offset + row * cols + column];
+    }}
+    __syncthreads();
+    const unsigned long long out_column = (unsigned long long)blockIdx.y * 32 + threadIdx.x;
+    for (unsigned int j = threadIdx.y; j < 32; j += 8) {{
+        const unsigned long long out_row = (unsigned long long)blockIdx.x * 32 + j;
+        if (out_row < cols && out_column < rows) out[offset + out_row * rows + out_column] = tile[threadIdx.x][j];
+    }}
+}}
+"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scalar::Scalar;
+    use crate::backend::cuda::symbolic::record;
+    use crate::ops::elementwise::Elementary;
+
+    #[test]
+    fn elementwise_kernel_prints_the_recorded_formula() {
+        let expression = record(1, 0, |x, _| vec![Elementary::Tanh.apply(x[0])]).unwrap();
+        let source = elementwise_source("tanh_f32", CType::F32, &expression, &[Indexing::Element], 0, Store::Overwrite);
+        assert!(source.contains("extern \"C\" __global__ void tanh_f32(const float* __restrict__ in0, float* __restrict__ out,"));
+        assert!(source.contains("const float v1 = tanhf(v0);"), "{source}");
+        assert!(source.contains("out[i] = v1;"), "{source}");
+    }
+
+    #[test]
+    fn literals_are_exact_and_non_finite_values_are_bit_patterns() {
+        assert_eq!(CType::F64.literal(0.1), "(0.1)");
+        assert_eq!(CType::F32.literal(-2.5), "(-2.5f)");
+        assert_eq!(CType::F32.literal(f64::NEG_INFINITY), "__int_as_float(0xff800000)");
+        assert_eq!(CType::F64.literal(f64::INFINITY), "__longlong_as_double(0x7ff0000000000000LL)");
+    }
+
+    #[test]
+    fn line_inputs_are_read_at_the_line_and_unused_nodes_are_dropped() {
+        let expression = record(2, 1, |x, p| {
+            let _unused = x[0].exp();
+            vec![(x[0] - x[1]).exp() * p[0]]
+        })
+        .unwrap();
+        let source = elementwise_source(
+            "shifted_exp",
+            CType::F64,
+            &expression,
+            &[Indexing::Element, Indexing::Line],
+            1,
+            Store::Accumulate,
+        );
+        assert!(source.contains("const double v1 = in1[line];"), "{source}");
+        assert!(source.contains("const double p0"), "{source}");
+        assert!(source.contains("out[i] += "), "{source}");
+        assert_eq!(source.matches("= exp(").count(), 1, "{source}");
+    }
+
+    #[test]
+    fn reductions_fold_with_the_nan_propagating_max() {
+        let expression = record(1, 0, |x, _| vec![x[0]]).unwrap();
+        let source =
+            reduction_source("max_rows", CType::F32, &expression, &[Indexing::Element], 0, Combine::Max, Store::Overwrite);
+        assert!(source.contains("acc != acc"), "{source}");
+        assert!(source.contains("__int_as_float(0xff800000)"), "{source}");
+    }
+}

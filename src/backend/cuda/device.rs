@@ -1,0 +1,329 @@
+//! The GPU: one context and stream per process, cuBLAS, and the cache of compiled
+//! kernels.
+
+use std::boxed::Box;
+use std::collections::HashMap;
+use std::format;
+use std::string::{String, ToString};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::vec::Vec;
+
+use cudarc::cublas::{CudaBlas, Gemm, GemmConfig, StridedBatchedConfig, sys as cublas_sys};
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, DeviceRepr, LaunchArgs, LaunchConfig, ValidAsZeroBits,
+    sys as driver_sys,
+};
+use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
+
+use super::codegen::CType;
+use crate::scalar::RealScalar;
+
+/// What went wrong on the GPU, with CUDA's own name for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CudaError {
+    /// No GPU can be used: the CUDA libraries are missing or no device answers.
+    Unavailable(String),
+    /// A CUDA driver call failed (the name is CUDA's, e.g. `CUDA_ERROR_OUT_OF_MEMORY`).
+    Driver(String),
+    /// NVRTC rejected a generated kernel; the log is the compiler's.
+    Compile {
+        /// The kernel's name.
+        kernel: String,
+        /// NVRTC's message and log.
+        log: String,
+    },
+    /// A cuBLAS call failed (e.g. `CUBLAS_STATUS_NOT_SUPPORTED`).
+    Blas(String),
+    /// A function given for a kernel cannot be evaluated symbolically.
+    Unrecordable(String),
+}
+
+impl core::fmt::Display for CudaError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CudaError::Unavailable(why) => write!(f, "no CUDA device can be used: {why}"),
+            CudaError::Driver(error) => write!(f, "CUDA driver error: {error}"),
+            CudaError::Compile { kernel, log } => write!(f, "NVRTC could not compile kernel `{kernel}`: {log}"),
+            CudaError::Blas(error) => write!(f, "cuBLAS error: {error}"),
+            CudaError::Unrecordable(why) => write!(f, "{why}"),
+        }
+    }
+}
+
+impl std::error::Error for CudaError {}
+
+impl From<cudarc::driver::DriverError> for CudaError {
+    fn from(error: cudarc::driver::DriverError) -> Self {
+        CudaError::Driver(format!("{error:?}"))
+    }
+}
+
+impl From<cudarc::cublas::result::CublasError> for CudaError {
+    fn from(error: cudarc::cublas::result::CublasError) -> Self {
+        CudaError::Blas(format!("{:?}", error.0))
+    }
+}
+
+/// Unwraps a GPU result in an operation that is infallible by design (an operator, a
+/// `Clone`), panicking with the CUDA error's message.
+#[track_caller]
+pub(crate) fn or_panic_cuda<T>(result: Result<T, CudaError>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(error) => panic!("{error}"),
+    }
+}
+
+/// Element types that live on the GPU: `f32` and `f64`.
+pub trait CudaElement: RealScalar + DeviceRepr + ValidAsZeroBits + Default + Unpin {
+    /// The element type of the generated kernels.
+    const C_TYPE: CType;
+
+    /// cuBLAS's matrix product for this type (column-major, as cuBLAS sees it).
+    #[doc(hidden)]
+    fn gemm(
+        blas: &CudaBlas,
+        config: StridedBatchedConfig<Self>,
+        a: &CudaSlice<Self>,
+        b: &CudaSlice<Self>,
+        c: &mut CudaSlice<Self>,
+    ) -> Result<(), CudaError>;
+}
+
+macro_rules! cuda_element {
+    ($t:ty, $c:ident) => {
+        impl CudaElement for $t {
+            const C_TYPE: CType = CType::$c;
+
+            fn gemm(
+                blas: &CudaBlas,
+                config: StridedBatchedConfig<$t>,
+                a: &CudaSlice<$t>,
+                b: &CudaSlice<$t>,
+                c: &mut CudaSlice<$t>,
+            ) -> Result<(), CudaError> {
+                // SAFETY: the caller (`Device::gemm`) checked that the three buffers hold
+                // `batch_size` matrices of the sizes and leading dimensions in `config`.
+                unsafe {
+                    if config.batch_size == 1 {
+                        blas.gemm(config.gemm, a, b, c)?;
+                    } else {
+                        blas.gemm_strided_batched(config, a, b, c)?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+cuda_element!(f32, F32);
+cuda_element!(f64, F64);
+
+/// How cuBLAS may compute `f32` matrix products.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MatmulPrecision {
+    /// Full `f32` arithmetic (the default).
+    #[default]
+    Full,
+    /// TensorFloat-32 tensor cores: inputs rounded to a 10-bit mantissa, several times
+    /// faster on Ampere and later. Only when asked for.
+    Tf32,
+}
+
+/// The GPU that `Cuda` tensors live on: device 0, one stream, cuBLAS and the kernels
+/// compiled so far. Every operation is queued on the one stream, in order; reading a
+/// tensor back to the host waits for it.
+pub struct Device {
+    context: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    blas: Mutex<CudaBlas>,
+    kernels: Mutex<HashMap<String, CudaFunction>>,
+    multiprocessors: u32,
+    arch: &'static str,
+}
+
+static DEVICE: OnceLock<Result<Device, CudaError>> = OnceLock::new();
+
+impl Device {
+    /// The GPU, opened on first use; an error says why there is none (no CUDA
+    /// library, no device).
+    pub fn get() -> Result<&'static Device, CudaError> {
+        DEVICE.get_or_init(Device::open).as_ref().map_err(Clone::clone)
+    }
+
+    fn open() -> Result<Device, CudaError> {
+        // SAFETY: these only try to load the shared libraries; nothing is called yet.
+        let present = unsafe {
+            [
+                ("libcuda (the NVIDIA driver)", driver_sys::is_culib_present()),
+                ("libnvrtc", cudarc::nvrtc::sys::is_culib_present()),
+                ("libcublas", cublas_sys::is_culib_present()),
+            ]
+        };
+        if let Some((missing, _)) = present.iter().find(|(_, found)| !found) {
+            return Err(CudaError::Unavailable(format!(
+                "{missing} is not found; install the NVIDIA driver and CUDA 13 libraries, or add their folder to LD_LIBRARY_PATH"
+            )));
+        }
+        let count = CudaContext::device_count().map_err(|e| CudaError::Unavailable(format!("{e:?}")))?;
+        if count < 1 {
+            return Err(CudaError::Unavailable("the driver reports no CUDA device".to_string()));
+        }
+        let context = CudaContext::new(0)?;
+        let stream = context.default_stream();
+        let blas = CudaBlas::new(stream.clone())?;
+        let multiprocessors =
+            context.attribute(driver_sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)? as u32;
+        let arch = match context.compute_capability()? {
+            (major, minor) => Box::leak(format!("compute_{major}{minor}").into_boxed_str()),
+        };
+        Ok(Device { context, stream, blas: Mutex::new(blas), kernels: Mutex::new(HashMap::new()), multiprocessors, arch })
+    }
+
+    /// The device's name, e.g. "NVIDIA H200".
+    pub fn name(&self) -> Result<String, CudaError> {
+        Ok(self.context.name()?)
+    }
+
+    /// The stream every operation is queued on.
+    pub(crate) fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    /// Waits until every queued operation has finished.
+    pub fn synchronize(&self) -> Result<(), CudaError> {
+        Ok(self.stream.synchronize()?)
+    }
+
+    /// Lets cuBLAS use TF32 tensor cores for `f32` products, or not (the default).
+    pub fn set_matmul_precision(&self, precision: MatmulPrecision) -> Result<(), CudaError> {
+        let mode = match precision {
+            MatmulPrecision::Full => cublas_sys::cublasMath_t::CUBLAS_DEFAULT_MATH,
+            MatmulPrecision::Tf32 => cublas_sys::cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH,
+        };
+        let blas = self.blas.lock().expect("the cuBLAS handle is not poisoned");
+        // SAFETY: the handle is valid for as long as `blas` lives, and the lock keeps
+        // other threads from using it meanwhile.
+        unsafe { cublas_sys::cublasSetMathMode(*blas.handle(), mode) }.result()?;
+        Ok(())
+    }
+
+    /// A zeroed buffer of `len` elements.
+    pub(crate) fn zeros<T: CudaElement>(&self, len: usize) -> Result<CudaSlice<T>, CudaError> {
+        Ok(self.stream.alloc_zeros(len.max(1))?)
+    }
+
+    /// A buffer of `len` elements whose contents the caller overwrites in full before
+    /// reading.
+    pub(crate) fn uninitialized<T: CudaElement>(&self, len: usize) -> Result<CudaSlice<T>, CudaError> {
+        // SAFETY: every caller launches a kernel that writes all `len` elements before
+        // anything reads them (elementwise kernels, reductions, gemm with beta = 0).
+        Ok(unsafe { self.stream.alloc(len.max(1)) }?)
+    }
+
+    /// Copies host elements to a new device buffer.
+    pub(crate) fn upload<T: CudaElement>(&self, elements: &[T]) -> Result<CudaSlice<T>, CudaError> {
+        if elements.is_empty() {
+            return self.zeros(0);
+        }
+        Ok(self.stream.clone_htod(elements)?)
+    }
+
+    /// Copies the first `len` elements of a device buffer to the host (waits for the
+    /// stream).
+    pub(crate) fn download<T: CudaElement>(&self, buffer: &CudaSlice<T>, len: usize) -> Result<Vec<T>, CudaError> {
+        let mut all = self.stream.clone_dtoh(buffer)?;
+        all.truncate(len);
+        Ok(all)
+    }
+
+    /// The compiled kernel `name`, compiled from `source()` on first use.
+    pub(crate) fn kernel(
+        &self,
+        name: &str,
+        source: impl FnOnce() -> Result<String, CudaError>,
+    ) -> Result<CudaFunction, CudaError> {
+        let mut kernels = self.kernels.lock().expect("the kernel cache is not poisoned");
+        if let Some(kernel) = kernels.get(name) {
+            return Ok(kernel.clone());
+        }
+        let source = source()?;
+        let options = CompileOptions { arch: Some(self.arch), ..CompileOptions::default() };
+        let ptx = compile_ptx_with_opts(&source, options)
+            .map_err(|error| CudaError::Compile { kernel: name.to_string(), log: format!("{error}") })?;
+        let module = self.context.load_module(ptx)?;
+        let kernel = module.load_function(name)?;
+        kernels.insert(name.to_string(), kernel.clone());
+        Ok(kernel)
+    }
+
+    /// The launch shape of a grid-stride loop over `n` elements: 256 threads a block,
+    /// at most 32 blocks per multiprocessor.
+    pub(crate) fn grid_stride(&self, n: usize) -> LaunchConfig {
+        let blocks = n.div_ceil(256).clamp(1, 32 * self.multiprocessors as usize) as u32;
+        LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 }
+    }
+
+    /// Launches a kernel whose arguments are pushed on `arguments`.
+    pub(crate) fn launch(&self, mut arguments: LaunchArgs<'_>, config: LaunchConfig) -> Result<(), CudaError> {
+        // SAFETY: every kernel is generated in `codegen` together with the argument list
+        // its callers push (buffers, then scalars, then sizes as u64), and each caller
+        // passes buffers of at least the sizes it passes.
+        unsafe { arguments.launch(config) }?;
+        Ok(())
+    }
+
+    /// C = op(A)·op(B) for `batch` row-major matrices (A: m×k, B: k×n, C: m×n, each
+    /// stored transposed when its flag says so), `C = alpha·A·B + beta·C`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn gemm<T: CudaElement>(
+        &self,
+        (m, k, n, batch): (usize, usize, usize, usize),
+        (a, a_transposed): (&CudaSlice<T>, bool),
+        (b, b_transposed): (&CudaSlice<T>, bool),
+        c: &mut CudaSlice<T>,
+        (alpha, beta): (T, T),
+    ) -> Result<(), CudaError> {
+        let fits = |buffer_len: usize, needed: usize| buffer_len >= needed.max(1);
+        assert!(
+            fits(a.len(), batch * m * k) && fits(b.len(), batch * k * n) && fits(c.len(), batch * m * n),
+            "gemm buffers are smaller than their shapes"
+        );
+        if m == 0 || n == 0 || batch == 0 {
+            return Ok(());
+        }
+        let int = |x: usize| i32::try_from(x).map_err(|_| CudaError::Blas(format!("dimension {x} exceeds cuBLAS's 32-bit sizes")));
+        let operation = |transposed| {
+            if transposed { cublas_sys::cublasOperation_t::CUBLAS_OP_T } else { cublas_sys::cublasOperation_t::CUBLAS_OP_N }
+        };
+        // Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: swap the operands.
+        let gemm = GemmConfig {
+            transa: operation(b_transposed),
+            transb: operation(a_transposed),
+            m: int(n)?,
+            n: int(m)?,
+            k: int(k)?,
+            alpha,
+            lda: int(if b_transposed { k } else { n })?,
+            ldb: int(if a_transposed { m } else { k })?,
+            beta,
+            ldc: int(n)?,
+        };
+        let config = StridedBatchedConfig {
+            gemm,
+            batch_size: int(batch)?,
+            stride_a: (k * n) as i64,
+            stride_b: (m * k) as i64,
+            stride_c: (m * n) as i64,
+        };
+        let blas = self.blas.lock().expect("the cuBLAS handle is not poisoned");
+        T::gemm(&blas, config, b, a, c)
+    }
+}
+
+impl core::fmt::Debug for Device {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Device").field("arch", &self.arch).field("multiprocessors", &self.multiprocessors).finish()
+    }
+}

@@ -1,0 +1,259 @@
+//! The GPU storage kind [`Cuda`] and the kernels behind its operations.
+//!
+//! `Tensor<T, S, Cuda>` keeps its elements in GPU memory (`T` is `f32` or `f64`), with
+//! the same static and dynamic shapes as the host kinds. Transfers are explicit:
+//! [`Tensor::to_device`](crate::Tensor::to_device) and
+//! [`Tensor::to_host`](crate::Tensor::to_host). Its operations carry the host names
+//! (`exp`, `+`, `matmul`, `sum_axis`, `log_softmax`, …) and launch GPU kernels:
+//!
+//! | operation | kernel |
+//! | --- | --- |
+//! | elementary functions, `relu`, `+`, `−`, scaling, user [`ScalarFunction`](crate::ops::ScalarFunction)s | generated: the generic Rust definition evaluated on a symbolic scalar, printed as CUDA C |
+//! | their pullbacks | generated from the same derivative table (`Elementary::derivative`) |
+//! | `sum_axis`, `max_axis`, `sum`, `mean` | generated reduction along one axis |
+//! | `softmax`, `log_softmax`, `logsumexp` | reductions (max, shifted totals) + one generated elementwise pass |
+//! | `broadcast` of a removed axis, bias rows | generated elementwise kernel reading one value per line |
+//! | `transpose` | a tiled shared-memory transpose |
+//! | `matmul` (matrix, matrix × vector, batched) | cuBLAS `sgemm`/`dgemm` (TF32 only when [`Device::set_matmul_precision`] asks) |
+//!
+//! Kernels are compiled by NVRTC on first use and cached for the process, keyed by
+//! name (the operation, how its inputs are read, the element type). A chain of
+//! elementwise steps written as one [`ScalarFunction`](crate::ops::ScalarFunction) is
+//! one kernel: that is how elementwise work fuses.
+//!
+//! The CUDA libraries are loaded at run time: a build needs no CUDA, and without a GPU
+//! [`Device::get`] returns [`CudaError::Unavailable`] saying why.
+
+mod codegen;
+mod device;
+mod symbolic;
+
+use std::boxed::Box;
+use std::format;
+use std::string::String;
+use std::vec;
+use std::vec::Vec;
+
+use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+
+pub use codegen::{CType, Combine, Indexing, Store};
+pub use device::{CudaElement, CudaError, Device, MatmulPrecision};
+pub(crate) use device::or_panic_cuda;
+pub use symbolic::{Sym, Unrecordable};
+
+use crate::shape::Shape;
+use crate::tensor::StorageKind;
+
+/// Elements stored in GPU memory (see the [module docs](self)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cuda;
+
+impl<T: CudaElement, S: Shape> StorageKind<T, S> for Cuda {
+    type Buffer = DeviceBuffer<T>;
+}
+
+/// A buffer of GPU memory holding a tensor's elements.
+pub struct DeviceBuffer<T: CudaElement> {
+    pub(crate) slice: CudaSlice<T>,
+}
+
+/// A device-to-device copy.
+///
+/// # Panics
+/// When the GPU cannot allocate the copy (the message names the CUDA error).
+impl<T: CudaElement> Clone for DeviceBuffer<T> {
+    fn clone(&self) -> Self {
+        DeviceBuffer { slice: or_panic_cuda(self.slice.try_clone().map_err(CudaError::from)) }
+    }
+}
+
+impl<T: CudaElement> core::fmt::Debug for DeviceBuffer<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "DeviceBuffer<{}>({} elements)", T::C_TYPE.name(), self.slice.len())
+    }
+}
+
+/// The geometry of an axis: `(outer, len, inner)` as in
+/// [`Dims::split_at_axis`](crate::shape::Dims::split_at_axis); `(1, n, 1)` for a
+/// tensor seen as one line.
+pub type AxisSplit = (usize, usize, usize);
+
+/// A generated kernel: a scalar function of its inputs and parameters, and how it is
+/// applied (elementwise, or folded along each line of an axis).
+pub struct Kernel {
+    /// The operation's name, e.g. `"add"`; the compiled kernel's name adds how each
+    /// input is read, the store and the element type.
+    pub name: String,
+    /// How each input is read.
+    pub indexing: Vec<Indexing>,
+    /// The number of scalar parameters.
+    pub params: usize,
+    /// How the result is stored.
+    pub store: Store,
+    /// `None` for an elementwise kernel, else how each line is folded.
+    pub combine: Option<Combine>,
+    /// The function of the inputs and parameters, evaluated on symbols.
+    pub function: Box<dyn Fn(&[Sym], &[Sym]) -> Sym>,
+}
+
+impl Kernel {
+    /// An elementwise kernel: `out[i] (=|+=) function(inputs; params)`.
+    pub fn elementwise(
+        name: impl Into<String>,
+        indexing: &[Indexing],
+        params: usize,
+        store: Store,
+        function: impl Fn(&[Sym], &[Sym]) -> Sym + 'static,
+    ) -> Kernel {
+        Kernel {
+            name: name.into(),
+            indexing: indexing.to_vec(),
+            params,
+            store,
+            combine: None,
+            function: Box::new(function),
+        }
+    }
+
+    /// A reduction: `out[line] (=|+=) ⊕ₖ function(inputs; params)` along each line.
+    pub fn reduction(
+        name: impl Into<String>,
+        indexing: &[Indexing],
+        params: usize,
+        combine: Combine,
+        store: Store,
+        function: impl Fn(&[Sym], &[Sym]) -> Sym + 'static,
+    ) -> Kernel {
+        Kernel { combine: Some(combine), ..Kernel::elementwise(name, indexing, params, store, function) }
+    }
+
+    /// The compiled kernel's name for element type `ctype`.
+    pub fn compiled_name(&self, ctype: CType) -> String {
+        let reads: String = self.indexing.iter().map(|i| if *i == Indexing::Element { 'e' } else { 'l' }).collect();
+        let store = if self.store == Store::Overwrite { 'w' } else { 'a' };
+        let combine = match self.combine {
+            None => "",
+            Some(Combine::Sum) => "_sum",
+            Some(Combine::Max) => "_max",
+        };
+        format!("{}{combine}_{reads}{store}_{}", self.name, ctype.name())
+    }
+
+    /// The kernel's CUDA C for element type `ctype`.
+    pub fn source(&self, ctype: CType) -> Result<String, CudaError> {
+        let name = self.compiled_name(ctype);
+        let expression = symbolic::record(self.indexing.len(), self.params, |x, p| vec![(self.function)(x, p)])
+            .map_err(|e| CudaError::Unrecordable(format!("kernel `{name}`: {e}")))?;
+        Ok(match self.combine {
+            None => codegen::elementwise_source(&name, ctype, &expression, &self.indexing, self.params, self.store),
+            Some(combine) => {
+                codegen::reduction_source(&name, ctype, &expression, &self.indexing, self.params, combine, self.store)
+            }
+        })
+    }
+
+    /// Runs the kernel on `inputs` (one per [`Kernel::indexing`], each holding the
+    /// elements or the lines it is read at) and `params`, over the axis split `axis`
+    /// of the tensor being computed or reduced, into `out`.
+    ///
+    /// # Panics
+    /// When the number of inputs or parameters differs from the kernel's.
+    pub fn launch<T: CudaElement>(
+        &self,
+        inputs: &[&CudaSlice<T>],
+        params: &[T],
+        axis: AxisSplit,
+        out: &mut CudaSlice<T>,
+    ) -> Result<(), CudaError> {
+        assert!(
+            inputs.len() == self.indexing.len() && params.len() == self.params,
+            "kernel `{}` takes {} inputs and {} parameters",
+            self.name,
+            self.indexing.len(),
+            self.params
+        );
+        let (outer, len, inner) = axis;
+        let (work, config) = match self.combine {
+            None => (outer * len * inner, None),
+            Some(_) => (outer * inner, Some(reduction_launch(axis))),
+        };
+        if work == 0 {
+            return Ok(());
+        }
+        let device = Device::get()?;
+        let name = self.compiled_name(T::C_TYPE);
+        let kernel = device.kernel(&name, || self.source(T::C_TYPE))?;
+        let sizes = match self.combine {
+            None => [work as u64, len.max(1) as u64, inner.max(1) as u64],
+            Some(_) => [outer as u64, len as u64, inner as u64],
+        };
+        let mut arguments = device.stream().launch_builder(&kernel);
+        for input in inputs {
+            arguments.arg(*input);
+        }
+        arguments.arg(out);
+        for param in params {
+            arguments.arg(param);
+        }
+        for size in &sizes {
+            arguments.arg(size);
+        }
+        device.launch(arguments, config.unwrap_or_else(|| device.grid_stride(work)))
+    }
+}
+
+/// The launch shape of a reduction over the lines of `axis`: for lines along the last
+/// axis up to 256 lanes per line, else 32 neighbouring lines (coalesced reads) × 8
+/// lanes.
+fn reduction_launch((outer, len, inner): AxisSplit) -> LaunchConfig {
+    let (lines_per_block, lanes) = if inner == 1 {
+        let lanes = len.next_power_of_two().clamp(1, 256);
+        (256 / lanes, lanes)
+    } else {
+        (32, 8)
+    };
+    LaunchConfig {
+        grid_dim: ((outer * inner).div_ceil(lines_per_block) as u32, 1, 1),
+        block_dim: (lines_per_block as u32, lanes as u32, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+/// The name of the transpose kernel for `ctype`.
+fn transpose_name(ctype: CType) -> String {
+    format!("transpose_{}", ctype.name())
+}
+
+/// `out[b, c, r] = x[b, r, c]` for `batch` row-major `rows × cols` matrices.
+pub fn transpose<T: CudaElement>(
+    x: &CudaSlice<T>,
+    (batch, rows, cols): (usize, usize, usize),
+    out: &mut CudaSlice<T>,
+) -> Result<(), CudaError> {
+    if batch * rows * cols == 0 {
+        return Ok(());
+    }
+    let device = Device::get()?;
+    let name = transpose_name(T::C_TYPE);
+    let kernel = device.kernel(&name, || Ok(codegen::transpose_source(&name, T::C_TYPE)))?;
+    let config = LaunchConfig {
+        grid_dim: (cols.div_ceil(32) as u32, rows.div_ceil(32) as u32, batch as u32),
+        block_dim: (32, 8, 1),
+        shared_mem_bytes: 0,
+    };
+    let sizes = [rows as u64, cols as u64];
+    let mut arguments = device.stream().launch_builder(&kernel);
+    arguments.arg(x).arg(out).arg(&sizes[0]).arg(&sizes[1]);
+    device.launch(arguments, config)
+}
+
+/// Every kernel that fluxion's own operations generate, as `(name, CUDA C)` for
+/// element type `ctype`: what the offline check compiles without a GPU.
+pub fn builtin_kernel_sources(ctype: CType) -> Vec<(String, String)> {
+    let mut sources: Vec<(String, String)> = crate::ops::cuda::builtin_kernels()
+        .iter()
+        .map(|kernel| (kernel.compiled_name(ctype), kernel.source(ctype).expect("fluxion's own kernels record")))
+        .collect();
+    sources.push((transpose_name(ctype), codegen::transpose_source(&transpose_name(ctype), ctype)));
+    sources
+}

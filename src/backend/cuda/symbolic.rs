@@ -1,0 +1,358 @@
+//! A symbolic real scalar: generic Rust code evaluated on [`Sym`] records the
+//! expression it computes instead of a number.
+//!
+//! `Sym` implements [`Scalar`] and [`RealScalar`], so the same generic definitions the
+//! CPU runs on `f32` and `f64` (for example [`Elementary::apply`] and
+//! [`Elementary::derivative`]) run on it unchanged. [`record`] evaluates a function
+//! on symbolic inputs and returns the [`Expression`] it built; the kernel generator
+//! prints that expression as CUDA C.
+//!
+//! What cannot be recorded is reported, not guessed: a symbolic value has no number,
+//! so comparing two of them, asking for one as `f64` or parsing one from text makes
+//! [`record`] fail with [`Unrecordable`], naming what was asked. A function that
+//! branches on its input must use `RealScalar::max` (or a kernel of its own).
+//!
+//! [`Elementary::apply`]: crate::ops::elementwise::Elementary::apply
+//! [`Elementary::derivative`]: crate::ops::elementwise::Elementary::derivative
+
+use core::cell::RefCell;
+use core::cmp::Ordering;
+use core::fmt;
+use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Rem, RemAssign, Sub, SubAssign};
+use std::vec::Vec;
+
+use num_traits::{Num, One, Zero};
+
+use crate::scalar::{RealScalar, Scalar};
+
+/// A node's position in the expression being recorded.
+type NodeId = u32;
+
+/// One operation of a recorded expression.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Node {
+    /// The `k`-th elementwise input.
+    Input(usize),
+    /// The `k`-th scalar parameter (a kernel argument, the same for every element).
+    Param(usize),
+    /// A constant.
+    Constant(f64),
+    /// A function of one value.
+    Unary(UnaryOp, NodeId),
+    /// A function of two values.
+    Binary(BinaryOp, NodeId, NodeId),
+    /// xⁿ for an integer n.
+    Powi(NodeId, i32),
+    /// `value` where `condition > 0`, else 0 (the derivative of `max(x, 0)`).
+    WherePositive { condition: NodeId, value: NodeId },
+    /// `finite` where `condition` is finite, else `otherwise`.
+    WhereFinite { condition: NodeId, finite: NodeId, otherwise: NodeId },
+}
+
+/// Functions of one value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UnaryOp {
+    Neg,
+    Abs,
+    Exp,
+    Ln,
+    Sin,
+    Cos,
+    Tanh,
+    Sqrt,
+}
+
+/// Functions of two values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+    Pow,
+    /// `RealScalar::max`: NaN when either side is NaN.
+    Max,
+}
+
+/// What a recorded function asked of a symbolic value that has no number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unrecordable(pub &'static str);
+
+impl fmt::Display for Unrecordable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the function cannot run on the GPU: it {}, which needs a number, not an expression \
+             (use `RealScalar::max` instead of a comparison)",
+            self.0
+        )
+    }
+}
+
+/// The operations recorded by one evaluation, and which of them are the results.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Expression {
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) outputs: Vec<NodeId>,
+}
+
+struct Recording {
+    nodes: Vec<Node>,
+    unrecordable: Option<&'static str>,
+}
+
+std::thread_local! {
+    static RECORDING: RefCell<Option<Recording>> = const { RefCell::new(None) };
+}
+
+/// A real scalar that records what is computed with it (see the module docs).
+#[derive(Clone, Copy)]
+pub struct Sym(NodeId);
+
+impl Sym {
+    fn push(node: Node) -> Sym {
+        RECORDING.with_borrow_mut(|recording| {
+            let recording = recording.as_mut().expect("a symbolic scalar is used only inside `record`");
+            recording.nodes.push(node);
+            Sym((recording.nodes.len() - 1) as NodeId)
+        })
+    }
+
+    fn node(self) -> Node {
+        RECORDING.with_borrow(|recording| {
+            recording.as_ref().expect("a symbolic scalar is used only inside `record`").nodes[self.0 as usize]
+        })
+    }
+
+    fn unrecordable(what: &'static str) {
+        RECORDING.with_borrow_mut(|recording| {
+            if let Some(recording) = recording.as_mut() {
+                recording.unrecordable.get_or_insert(what);
+            }
+        })
+    }
+
+    /// A constant.
+    pub(crate) fn constant(value: f64) -> Sym {
+        Sym::push(Node::Constant(value))
+    }
+
+    /// `value` where `self > 0`, else 0.
+    pub(crate) fn where_positive(self, value: Sym) -> Sym {
+        Sym::push(Node::WherePositive { condition: self.0, value: value.0 })
+    }
+
+    /// `finite` where `self` is finite, else `otherwise`.
+    pub(crate) fn where_finite(self, finite: Sym, otherwise: Sym) -> Sym {
+        Sym::push(Node::WhereFinite { condition: self.0, finite: finite.0, otherwise: otherwise.0 })
+    }
+
+    fn unary(self, op: UnaryOp) -> Sym {
+        Sym::push(Node::Unary(op, self.0))
+    }
+
+    fn binary(self, op: BinaryOp, rhs: Sym) -> Sym {
+        Sym::push(Node::Binary(op, self.0, rhs.0))
+    }
+}
+
+/// Evaluates `f` on `inputs` symbolic elementwise inputs and `params` symbolic scalar
+/// parameters, and returns the expression of its results.
+pub(crate) fn record(
+    inputs: usize,
+    params: usize,
+    f: impl FnOnce(&[Sym], &[Sym]) -> Vec<Sym>,
+) -> Result<Expression, Unrecordable> {
+    RECORDING.with_borrow_mut(|recording| *recording = Some(Recording { nodes: Vec::new(), unrecordable: None }));
+    let input_syms: Vec<Sym> = (0..inputs).map(|k| Sym::push(Node::Input(k))).collect();
+    let param_syms: Vec<Sym> = (0..params).map(|k| Sym::push(Node::Param(k))).collect();
+    let outputs = f(&input_syms, &param_syms);
+    let recording = RECORDING.with_borrow_mut(Option::take).expect("the recording is still open");
+    match recording.unrecordable {
+        Some(what) => Err(Unrecordable(what)),
+        None => Ok(Expression { nodes: recording.nodes, outputs: outputs.iter().map(|s| s.0).collect() }),
+    }
+}
+
+impl fmt::Debug for Sym {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "v{}", self.0)
+    }
+}
+
+impl fmt::Display for Sym {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "v{}", self.0)
+    }
+}
+
+/// Two symbols are equal when they are the same recorded value; anything else would
+/// need numbers, so it is reported.
+impl PartialEq for Sym {
+    fn eq(&self, other: &Sym) -> bool {
+        if self.0 != other.0 {
+            Sym::unrecordable("compares two values");
+        }
+        self.0 == other.0
+    }
+}
+
+impl PartialOrd for Sym {
+    fn partial_cmp(&self, other: &Sym) -> Option<Ordering> {
+        (self.0 == other.0).then_some(Ordering::Equal).or_else(|| {
+            Sym::unrecordable("compares two values");
+            None
+        })
+    }
+}
+
+macro_rules! binary_operators {
+    ($($Trait:ident $method:ident $Assign:ident $assign:ident => $op:ident;)*) => {$(
+        impl $Trait for Sym {
+            type Output = Sym;
+            fn $method(self, rhs: Sym) -> Sym {
+                self.binary(BinaryOp::$op, rhs)
+            }
+        }
+        impl $Assign for Sym {
+            fn $assign(&mut self, rhs: Sym) {
+                *self = self.binary(BinaryOp::$op, rhs);
+            }
+        }
+    )*};
+}
+
+binary_operators! {
+    Add add AddAssign add_assign => Add;
+    Sub sub SubAssign sub_assign => Sub;
+    Mul mul MulAssign mul_assign => Mul;
+    Div div DivAssign div_assign => Div;
+    Rem rem RemAssign rem_assign => Rem;
+}
+
+impl Neg for Sym {
+    type Output = Sym;
+    fn neg(self) -> Sym {
+        self.unary(UnaryOp::Neg)
+    }
+}
+
+impl Zero for Sym {
+    fn zero() -> Sym {
+        Sym::constant(0.0)
+    }
+    fn is_zero(&self) -> bool {
+        self.node() == Node::Constant(0.0)
+    }
+}
+
+impl One for Sym {
+    fn one() -> Sym {
+        Sym::constant(1.0)
+    }
+}
+
+impl Num for Sym {
+    type FromStrRadixErr = Unrecordable;
+    fn from_str_radix(_: &str, _: u32) -> Result<Sym, Unrecordable> {
+        Sym::unrecordable("parses a number from text");
+        Err(Unrecordable("parses a number from text"))
+    }
+}
+
+impl Scalar for Sym {
+    type Real = Sym;
+    const IS_COMPLEX: bool = false;
+
+    fn from_real(re: Sym) -> Sym {
+        re
+    }
+    fn from_parts(re: Sym, _im: Sym) -> Sym {
+        re
+    }
+    fn conj(self) -> Sym {
+        self
+    }
+    fn re(self) -> Sym {
+        self
+    }
+    fn im(self) -> Sym {
+        Sym::zero()
+    }
+    fn abs(self) -> Sym {
+        self.unary(UnaryOp::Abs)
+    }
+    fn norm_sqr(self) -> Sym {
+        self * self
+    }
+    fn exp(self) -> Sym {
+        self.unary(UnaryOp::Exp)
+    }
+    fn ln(self) -> Sym {
+        self.unary(UnaryOp::Ln)
+    }
+    fn sin(self) -> Sym {
+        self.unary(UnaryOp::Sin)
+    }
+    fn cos(self) -> Sym {
+        self.unary(UnaryOp::Cos)
+    }
+    fn tanh(self) -> Sym {
+        self.unary(UnaryOp::Tanh)
+    }
+    fn sqrt(self) -> Sym {
+        self.unary(UnaryOp::Sqrt)
+    }
+    fn powi(self, n: i32) -> Sym {
+        Sym::push(Node::Powi(self.0, n))
+    }
+    fn powf(self, p: Sym) -> Sym {
+        self.binary(BinaryOp::Pow, p)
+    }
+}
+
+impl RealScalar for Sym {
+    fn from_f64(x: f64) -> Sym {
+        Sym::constant(x)
+    }
+    fn to_f64(self) -> f64 {
+        Sym::unrecordable("converts a value to `f64`");
+        f64::NAN
+    }
+    fn neg_infinity() -> Sym {
+        Sym::constant(f64::NEG_INFINITY)
+    }
+    fn max(self, other: Sym) -> Sym {
+        self.binary(BinaryOp::Max, other)
+    }
+    fn epsilon() -> Sym {
+        Sym::unrecordable("asks for the machine epsilon, which depends on the element type");
+        Sym::constant(f64::NAN)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::string::ToString;
+    use std::vec;
+
+    use super::*;
+    use crate::ops::elementwise::Elementary;
+
+    #[test]
+    fn records_the_generic_definition() {
+        let expression = record(1, 0, |x, _| vec![Elementary::<Sym>::Sigmoid.apply(x[0])]).unwrap();
+        // 1 / (1 + exp(-x)): input, one, neg, exp, add, one... in evaluation order.
+        let ops: Vec<_> = expression.nodes.iter().filter(|n| matches!(n, Node::Unary(..) | Node::Binary(..))).collect();
+        assert_eq!(ops.len(), 4, "{:?}", expression.nodes);
+        assert!(matches!(expression.nodes[*expression.outputs.first().unwrap() as usize], Node::Binary(BinaryOp::Div, ..)));
+    }
+
+    #[test]
+    fn comparisons_are_reported() {
+        let error = record(2, 0, |x, _| vec![if x[0] < x[1] { x[0] } else { x[1] }]).unwrap_err();
+        assert_eq!(error, Unrecordable("compares two values"));
+        assert!(error.to_string().contains("RealScalar::max"));
+    }
+}

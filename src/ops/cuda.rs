@@ -1,0 +1,865 @@
+//! The operations of `Tensor<T, S, Cuda>`: the host operations under the same names,
+//! each launching a generated kernel (see [`crate::backend::cuda`]), and the
+//! reverse-mode rules of the elementwise, reducing and normalising primitives.
+//!
+//! The formulas are the host's: elementary functions and their derivatives come from
+//! [`Elementary::apply`] and [`Elementary::derivative`] evaluated on a symbolic scalar,
+//! `relu` is `RealScalar::max(x, 0)`, and softmax and its relatives shift by the
+//! line's maximum as on the host. Shapes are checked as on the host: a dynamic
+//! mismatch is an error naming both shapes (`try_*`) or a panic with that message.
+//! A GPU failure (out of memory, no device) panics with CUDA's error in the infallible
+//! forms and is returned by [`Tensor::try_to_device`] and [`Tensor::try_to_host`].
+
+use core::ops::{Add, AddAssign, Div, Mul, Neg, Sub, SubAssign};
+use std::format;
+use std::vec::Vec;
+
+use cudarc::driver::CudaSlice;
+use num_traits::Zero;
+
+use crate::backend::cpu::Write;
+use crate::backend::cuda::{
+    AxisSplit, Combine, Cuda, CudaElement, CudaError, Device, DeviceBuffer, Indexing, Kernel, Store, Sym, or_panic_cuda,
+    transpose as transpose_kernel,
+};
+use crate::error::{ShapeError, or_panic};
+use crate::ops::elementwise::{Elementary, ScalarFunction, elementary_methods};
+use crate::product::MatMul;
+use crate::scalar::{RealScalar, Scalar};
+use crate::shape::constraint::{Axis, Broadcastable, HasAxis};
+use crate::shape::{Dim, Shape};
+use crate::tensor::show::write_nested;
+use crate::tensor::{Storage, Tensor};
+
+use Indexing::{Element, Line};
+
+/// A device tensor of GPU operations: the element type and shape stay, the storage is
+/// [`Cuda`].
+type OnDevice<T, S> = Tensor<T, S, Cuda>;
+
+/// Stores a kernel result as `write` says.
+fn store(write: Write) -> Store {
+    match write {
+        Write::Overwrite => Store::Overwrite,
+        Write::Accumulate => Store::Accumulate,
+    }
+}
+
+/// The elementary function `f` on symbols, its real parameter (the exponent of `powf`)
+/// taken from the kernel parameter `p`.
+fn symbolic<R>(f: Elementary<R>, p: Sym) -> Elementary<Sym> {
+    match f {
+        Elementary::Exp => Elementary::Exp,
+        Elementary::Ln => Elementary::Ln,
+        Elementary::Sin => Elementary::Sin,
+        Elementary::Cos => Elementary::Cos,
+        Elementary::Tanh => Elementary::Tanh,
+        Elementary::Sqrt => Elementary::Sqrt,
+        Elementary::Sigmoid => Elementary::Sigmoid,
+        Elementary::Powi(n) => Elementary::Powi(n),
+        Elementary::Powf(_) => Elementary::Powf(p),
+    }
+}
+
+/// The kernel's name for `f` (`powi` names its exponent, compiled once per n; `powf`
+/// passes its exponent as a parameter).
+fn elementary_name<R>(f: &Elementary<R>) -> std::string::String {
+    match f {
+        Elementary::Exp => "exp".into(),
+        Elementary::Ln => "ln".into(),
+        Elementary::Sin => "sin".into(),
+        Elementary::Cos => "cos".into(),
+        Elementary::Tanh => "tanh".into(),
+        Elementary::Sqrt => "sqrt".into(),
+        Elementary::Sigmoid => "sigmoid".into(),
+        Elementary::Powi(n) if *n < 0 => format!("powi_m{}", n.unsigned_abs()),
+        Elementary::Powi(n) => format!("powi_{n}"),
+        Elementary::Powf(_) => "powf".into(),
+    }
+}
+
+/// The exponent parameter of `f`, for its kernel (unused except by `powf`).
+fn elementary_param<T: RealScalar>(f: &Elementary<T>) -> T {
+    match f {
+        Elementary::Powf(p) => *p,
+        _ => T::zero(),
+    }
+}
+
+// The kernels of the built-in operations, one function each: the operations launch
+// them and `builtin_kernels` lists them for the offline check.
+
+fn fill_kernel(write: Write) -> Kernel {
+    Kernel::elementwise("fill", &[], 1, store(write), |_, p| p[0])
+}
+fn scale_kernel() -> Kernel {
+    Kernel::elementwise("scale", &[Element], 1, Store::Overwrite, |x, p| x[0] * p[0])
+}
+fn add_scaled_kernel() -> Kernel {
+    Kernel::elementwise("add_scaled", &[Element], 1, Store::Accumulate, |x, p| x[0] * p[0])
+}
+fn add_kernel() -> Kernel {
+    Kernel::elementwise("add", &[Element, Element], 0, Store::Overwrite, |x, _| x[0] + x[1])
+}
+fn sub_kernel() -> Kernel {
+    Kernel::elementwise("sub", &[Element, Element], 0, Store::Overwrite, |x, _| x[0] - x[1])
+}
+fn hadamard_kernel(write: Write) -> Kernel {
+    Kernel::elementwise("hadamard", &[Element, Element], 0, store(write), |x, _| x[0] * x[1])
+}
+fn elementary_kernel<R: 'static + Copy>(f: Elementary<R>) -> Kernel {
+    Kernel::elementwise(elementary_name(&f), &[Element], 1, Store::Overwrite, move |x, p| {
+        symbolic(f, p[0]).apply(x[0])
+    })
+}
+/// x̄ (=|+=) conj(f′(x))·ȳ from x, y = f(x) and ȳ.
+fn elementary_pullback_kernel<R: 'static + Copy>(f: Elementary<R>, write: Write) -> Kernel {
+    let name = format!("{}_pullback", elementary_name(&f));
+    Kernel::elementwise(name, &[Element, Element, Element], 1, store(write), move |x, p| {
+        symbolic(f, p[0]).derivative(x[0], x[1]).conj() * x[2]
+    })
+}
+fn relu_kernel() -> Kernel {
+    Kernel::elementwise("relu", &[Element], 0, Store::Overwrite, |x, _| x[0].max(Sym::zero()))
+}
+/// x̄ (=|+=) ȳ where x > 0, else 0.
+fn relu_pullback_kernel(write: Write) -> Kernel {
+    Kernel::elementwise("relu_pullback", &[Element, Element], 0, store(write), |x, _| x[0].where_positive(x[1]))
+}
+fn function_kernel<F: ScalarFunction>(f: F) -> Kernel {
+    Kernel::elementwise(function_name(&f, "value"), &[Element], 0, Store::Overwrite, move |x, _| f.value(x[0]))
+}
+fn function_pullback_kernel<F: ScalarFunction>(f: F, write: Write) -> Kernel {
+    Kernel::elementwise(function_name(&f, "pullback"), &[Element, Element, Element], 0, store(write), move |x, _| {
+        f.derivative(x[0], x[1]) * x[2]
+    })
+}
+/// `out[line] = Σ x` along each line.
+fn sum_kernel(write: Write) -> Kernel {
+    Kernel::reduction("reduce", &[Element], 0, Combine::Sum, store(write), |x, _| x[0])
+}
+fn max_kernel() -> Kernel {
+    Kernel::reduction("reduce", &[Element], 0, Combine::Max, Store::Overwrite, |x, _| x[0])
+}
+/// `out[i] (=|+=) p·v[line(i)]`: a line value spread over its line (broadcasting, the
+/// pullback of a sum or mean).
+fn spread_kernel(write: Write) -> Kernel {
+    Kernel::elementwise("spread", &[Line], 1, store(write), |x, p| x[0] * p[0])
+}
+/// Σ exp(x − m) along each line, m the line's maximum.
+fn shifted_total_kernel() -> Kernel {
+    Kernel::reduction("shifted_total", &[Element, Line], 0, Combine::Sum, Store::Overwrite, |x, _| (x[0] - x[1]).exp())
+}
+/// logsumexp = m + ln Σ exp(x − m), or m itself when m is ±∞ (as on the host).
+fn logsumexp_kernel() -> Kernel {
+    Kernel::elementwise("logsumexp", &[Element, Element], 0, Store::Overwrite, |x, _| {
+        let (m, total) = (x[0], x[1]);
+        m.where_finite(m + total.ln(), m)
+    })
+}
+fn log_softmax_kernel() -> Kernel {
+    Kernel::elementwise("log_softmax", &[Element, Line, Line], 0, Store::Overwrite, |x, _| (x[0] - x[1]) - x[2].ln())
+}
+fn softmax_kernel() -> Kernel {
+    Kernel::elementwise("softmax", &[Element, Line, Line], 0, Store::Overwrite, |x, _| (x[0] - x[1]).exp() / x[2])
+}
+/// x̄ = ȳ − exp(y)·Σȳ for y = log_softmax(x).
+fn log_softmax_pullback_kernel(write: Write) -> Kernel {
+    Kernel::elementwise("log_softmax_pullback", &[Element, Element, Line], 0, store(write), |x, _| x[1] - x[0].exp() * x[2])
+}
+/// Σ ȳ·y along each line.
+fn dot_along_kernel() -> Kernel {
+    Kernel::reduction("dot_along", &[Element, Element], 0, Combine::Sum, Store::Overwrite, |x, _| x[0] * x[1])
+}
+/// x̄ = y·(ȳ − Σȳ·y) for y = softmax(x).
+fn softmax_pullback_kernel(write: Write) -> Kernel {
+    Kernel::elementwise("softmax_pullback", &[Element, Element, Line], 0, store(write), |x, _| x[0] * (x[1] - x[2]))
+}
+/// x̄ = softmax(x)·s̄ for s = logsumexp(x): exp(x − s)·s̄.
+fn logsumexp_pullback_kernel(write: Write) -> Kernel {
+    Kernel::elementwise("logsumexp_pullback", &[Element, Line, Line], 0, store(write), |x, _| (x[0] - x[1]).exp() * x[2])
+}
+
+/// A C identifier for a user function's kernel: its type and value (the value's
+/// `Debug` form, so two parameter values compile two kernels), hashed.
+fn function_name<F: ScalarFunction>(f: &F, role: &str) -> std::string::String {
+    let key = format!("{}:{f:?}", core::any::type_name::<F>());
+    // FNV-1a: a stable 64-bit name for the key.
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("user_{hash:016x}_{role}")
+}
+
+/// Every kernel the built-in operations generate, for both stores where an operation
+/// takes a [`Write`]: what the offline check compiles.
+pub(crate) fn builtin_kernels() -> Vec<Kernel> {
+    let functions = [
+        Elementary::Exp,
+        Elementary::Ln,
+        Elementary::Sin,
+        Elementary::Cos,
+        Elementary::Tanh,
+        Elementary::Sqrt,
+        Elementary::Sigmoid,
+        Elementary::Powi(3),
+        Elementary::Powi(-2),
+        Elementary::Powf(0.5f64),
+    ];
+    let mut kernels = std::vec![
+        scale_kernel(),
+        add_scaled_kernel(),
+        add_kernel(),
+        sub_kernel(),
+        relu_kernel(),
+        max_kernel(),
+        shifted_total_kernel(),
+        logsumexp_kernel(),
+        log_softmax_kernel(),
+        softmax_kernel(),
+        dot_along_kernel(),
+    ];
+    kernels.extend(functions.iter().map(|&f| elementary_kernel(f)));
+    for write in [Write::Overwrite, Write::Accumulate] {
+        kernels.extend(functions.iter().map(|&f| elementary_pullback_kernel(f, write)));
+        kernels.extend([
+            fill_kernel(write),
+            hadamard_kernel(write),
+            relu_pullback_kernel(write),
+            sum_kernel(write),
+            spread_kernel(write),
+            log_softmax_pullback_kernel(write),
+            softmax_pullback_kernel(write),
+            logsumexp_pullback_kernel(write),
+        ]);
+    }
+    kernels
+}
+
+/// The whole tensor as one line: `(1, n, 1)`.
+fn one_line(n: usize) -> AxisSplit {
+    (1, n, 1)
+}
+
+impl<T: CudaElement, S: Shape> OnDevice<T, S> {
+    /// A tensor of `shape` on the GPU whose buffer `fill` writes in full.
+    fn try_new(shape: S, fill: impl FnOnce(&mut CudaSlice<T>) -> Result<(), CudaError>) -> Result<Self, CudaError> {
+        let mut slice = Device::get()?.uninitialized(shape.num_elements())?;
+        fill(&mut slice)?;
+        Ok(Tensor::from_buffer(shape, DeviceBuffer { slice }))
+    }
+
+    /// [`OnDevice::try_new`] that panics with the CUDA error.
+    #[track_caller]
+    fn new(shape: S, fill: impl FnOnce(&mut CudaSlice<T>) -> Result<(), CudaError>) -> Self {
+        or_panic_cuda(Self::try_new(shape, fill))
+    }
+
+    pub(crate) fn slice(&self) -> &CudaSlice<T> {
+        &self.buffer().slice
+    }
+
+    fn slice_mut(&mut self) -> &mut CudaSlice<T> {
+        &mut self.buffer_mut().slice
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.shape().num_elements()
+    }
+
+    /// Whether the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A tensor of `shape` on the GPU with every element zero. (Constructors of device
+    /// tensors carry their own names: an associated function of the same name as a
+    /// host one would make `Tensor::zeros_shaped(…)` ambiguous where the storage kind
+    /// is inferred later.)
+    pub fn device_zeros(shape: S) -> Self {
+        let slice = or_panic_cuda(Device::get().and_then(|device| device.zeros(shape.num_elements())));
+        Tensor::from_buffer(shape, DeviceBuffer { slice })
+    }
+
+    /// A tensor of `shape` on the GPU with every element `value`.
+    pub fn device_full(shape: S, value: T) -> Self {
+        Self::new(shape, |out| fill_kernel(Write::Overwrite).launch(&[], &[value], one_line(shape.num_elements()), out))
+    }
+
+    /// The elements copied to host storage `K` (waits for the GPU).
+    #[track_caller]
+    pub fn to_host<K: Storage<T, S>>(&self) -> Tensor<T, S, K> {
+        or_panic_cuda(self.try_to_host())
+    }
+
+    /// [`Tensor::to_host`] that returns the CUDA error.
+    pub fn try_to_host<K: Storage<T, S>>(&self) -> Result<Tensor<T, S, K>, CudaError> {
+        let elements = self.try_to_vec()?;
+        Ok(Tensor::from_elements(self.shape(), elements.into_iter()))
+    }
+
+    /// The elements, row-major, copied into a `Vec` (waits for the GPU).
+    #[track_caller]
+    pub fn to_vec(&self) -> Vec<T> {
+        or_panic_cuda(self.try_to_vec())
+    }
+
+    fn try_to_vec(&self) -> Result<Vec<T>, CudaError> {
+        Device::get()?.download(self.slice(), self.len())
+    }
+
+    /// `out = f(self)` for a kernel of one elementwise input.
+    fn unary(&self, kernel: Kernel, params: &[T]) -> Self {
+        Self::new(self.shape(), |out| kernel.launch(&[self.slice()], params, one_line(self.len()), out))
+    }
+
+    /// `out = f(self, other)` for a kernel of two elementwise inputs, shapes checked.
+    fn binary(&self, other: &Self, operation: &'static str, kernel: Kernel) -> Result<Self, ShapeError> {
+        self.check_same_shape(other, operation)?;
+        Ok(Self::new(self.shape(), |out| kernel.launch(&[self.slice(), other.slice()], &[], one_line(self.len()), out)))
+    }
+
+    /// f(x) elementwise for an elementary function `f`.
+    pub fn elementary(&self, f: Elementary<T>) -> Self {
+        self.unary(elementary_kernel(f), &[elementary_param(&f)])
+    }
+
+    elementary_methods!();
+
+    /// max(x, 0) elementwise.
+    pub fn relu(&self) -> Self {
+        self.unary(relu_kernel(), &[])
+    }
+
+    /// `f` applied to every element, by a kernel generated from `f`'s definition.
+    pub fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
+        self.unary(function_kernel(f), &[])
+    }
+
+    /// Multiplies every element by `factor`.
+    pub fn scale(&self, factor: T) -> Self {
+        self.unary(scale_kernel(), &[factor])
+    }
+
+    /// `self += factor·other` in place (an SGD step is `w.add_scaled(-lr, &g)`).
+    #[track_caller]
+    pub fn add_scaled(&mut self, factor: T, other: &Self) {
+        or_panic(self.check_same_shape(other, "add_scaled"));
+        let len = self.len();
+        or_panic_cuda(add_scaled_kernel().launch(&[other.slice()], &[factor], one_line(len), self.slice_mut()));
+    }
+
+    /// Elementwise sum; an error names both shapes when a dynamic dimension differs.
+    pub fn try_add(&self, other: &Self) -> Result<Self, ShapeError> {
+        self.binary(other, "add", add_kernel())
+    }
+
+    /// Elementwise difference; an error names both shapes when a dynamic dimension
+    /// differs.
+    pub fn try_sub(&self, other: &Self) -> Result<Self, ShapeError> {
+        self.binary(other, "sub", sub_kernel())
+    }
+
+    /// (self ⊙ other)ᵢ = selfᵢ·otherᵢ.
+    #[track_caller]
+    pub fn hadamard(&self, other: &Self) -> Self {
+        or_panic(self.try_hadamard(other))
+    }
+
+    /// [`Tensor::hadamard`] that returns an error naming both shapes on a mismatch.
+    pub fn try_hadamard(&self, other: &Self) -> Result<Self, ShapeError> {
+        self.binary(other, "hadamard", hadamard_kernel(Write::Overwrite))
+    }
+
+    /// A reduction of each line of `axis` into a tensor of shape `shape`.
+    fn reduced<R: Shape>(&self, shape: R, axis: AxisSplit, kernel: Kernel, params: &[T]) -> OnDevice<T, R> {
+        OnDevice::new(shape, |out| kernel.launch(&[self.slice()], params, axis, out))
+    }
+
+    /// One value for the whole tensor, copied to the host.
+    fn reduced_to_host(&self, kernel: Kernel) -> T {
+        let total: OnDevice<T, ()> = self.reduced((), one_line(self.len()), kernel, &[]);
+        total.to_vec()[0]
+    }
+
+    /// Σ of all elements (waits for the GPU).
+    pub fn sum(&self) -> T {
+        self.reduced_to_host(sum_kernel(Write::Overwrite))
+    }
+
+    /// Mean of all elements (NaN for an empty tensor; waits for the GPU).
+    pub fn mean(&self) -> T {
+        self.sum() / T::from_f64(self.len() as f64)
+    }
+
+    /// The largest element (NaN if any element is NaN, −∞ for an empty tensor; waits
+    /// for the GPU).
+    pub fn max(&self) -> T {
+        if self.is_empty() { T::neg_infinity() } else { self.reduced_to_host(max_kernel()) }
+    }
+
+    /// Σ along `AXIS`.
+    pub fn sum_axis<const AXIS: usize>(&self, _: Axis<AXIS>) -> OnDevice<T, S::Removed>
+    where
+        S: HasAxis<AXIS>,
+    {
+        self.reduced(self.shape().removed(), self.dims().split_at_axis(AXIS), sum_kernel(Write::Overwrite), &[])
+    }
+
+    /// Mean along `AXIS`.
+    pub fn mean_axis<const AXIS: usize>(&self, axis: Axis<AXIS>) -> OnDevice<T, S::Removed>
+    where
+        S: HasAxis<AXIS>,
+    {
+        let len = self.shape().axis_dim().size();
+        self.sum_axis(axis).scale(T::one() / T::from_f64(len as f64))
+    }
+
+    /// The largest element along `AXIS` (NaN propagates; −∞ for an empty axis).
+    pub fn max_axis<const AXIS: usize>(&self, _: Axis<AXIS>) -> OnDevice<T, S::Removed>
+    where
+        S: HasAxis<AXIS>,
+    {
+        self.reduced(self.shape().removed(), self.dims().split_at_axis(AXIS), max_kernel(), &[])
+    }
+
+    /// Each line's maximum m and Σ exp(x − m).
+    fn shifted_totals<const AXIS: usize>(&self) -> (OnDevice<T, S::Removed>, OnDevice<T, S::Removed>)
+    where
+        S: HasAxis<AXIS>,
+    {
+        let max = self.max_axis(Axis::<AXIS>);
+        let axis = self.dims().split_at_axis(AXIS);
+        let totals =
+            OnDevice::new(max.shape(), |out| shifted_total_kernel().launch(&[self.slice(), max.slice()], &[], axis, out));
+        (max, totals)
+    }
+
+    /// ln Σ exp along `AXIS`, shifted by the maximum (see [`crate::ops::softmax`]).
+    pub fn logsumexp<const AXIS: usize>(&self, _: Axis<AXIS>) -> OnDevice<T, S::Removed>
+    where
+        S: HasAxis<AXIS>,
+    {
+        let (max, totals) = self.shifted_totals::<AXIS>();
+        or_panic(max.binary(&totals, "logsumexp", logsumexp_kernel()))
+    }
+
+    /// (x − m) − ln Σ exp(x − m) along `AXIS`.
+    pub fn log_softmax<const AXIS: usize>(&self, _: Axis<AXIS>) -> Self
+    where
+        S: HasAxis<AXIS>,
+    {
+        self.normalised::<AXIS>(log_softmax_kernel())
+    }
+
+    /// exp(x − m) / Σ exp(x − m) along `AXIS`.
+    pub fn softmax<const AXIS: usize>(&self, _: Axis<AXIS>) -> Self
+    where
+        S: HasAxis<AXIS>,
+    {
+        self.normalised::<AXIS>(softmax_kernel())
+    }
+
+    fn normalised<const AXIS: usize>(&self, kernel: Kernel) -> Self
+    where
+        S: HasAxis<AXIS>,
+    {
+        let (max, totals) = self.shifted_totals::<AXIS>();
+        let axis = self.dims().split_at_axis(AXIS);
+        Self::new(self.shape(), |out| kernel.launch(&[self.slice(), max.slice(), totals.slice()], &[], axis, out))
+    }
+
+    /// The tensor repeated along new leading axes to the static shape `Target`.
+    pub fn broadcast<Target>(&self) -> OnDevice<T, Target>
+    where
+        Target: crate::shape::StaticShape,
+        S: Broadcastable<Target>,
+    {
+        or_panic(self.try_broadcast_to(Target::default()))
+    }
+
+    /// The tensor repeated along new leading axes to `shape`; an error names both shapes
+    /// when a dynamic trailing dimension differs.
+    pub fn try_broadcast_to<Target: Shape>(&self, shape: Target) -> Result<OnDevice<T, Target>, ShapeError>
+    where
+        S: Broadcastable<Target>,
+    {
+        let (source, target) = (self.dims(), shape.dims());
+        if &target.as_slice()[Target::RANK - S::RANK..] != source.as_slice() {
+            return Err(ShapeError::new(
+                "broadcast",
+                source,
+                target,
+                "the trailing dimensions of the target must equal the source's",
+            ));
+        }
+        let axis = (1, shape.num_elements() / self.len().max(1), self.len());
+        Ok(OnDevice::new(shape, |out| spread_kernel(Write::Overwrite).launch(&[self.slice()], &[T::one()], axis, out)))
+    }
+
+    /// The same elements in another shape with as many elements; an error names both
+    /// shapes otherwise.
+    pub fn try_reshape<Target: Shape>(&self, shape: Target) -> Result<OnDevice<T, Target>, ShapeError> {
+        if shape.num_elements() != self.len() {
+            return Err(ShapeError::new("reshape", self.dims(), shape.dims(), "the element counts must be equal"));
+        }
+        Ok(Tensor::from_buffer(shape, self.buffer().clone()))
+    }
+}
+
+/// The shape, then the elements (copied from the GPU) nested by axis.
+impl<T: CudaElement, S: Shape> core::fmt::Debug for OnDevice<T, S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Tensor {} on the GPU ", self.dims())?;
+        match self.try_to_vec() {
+            Ok(elements) => write_nested(f, self.dims().as_slice(), &elements, &|x, f| core::fmt::Debug::fmt(x, f)),
+            Err(error) => write!(f, "(unreadable: {error})"),
+        }
+    }
+}
+
+impl<T: CudaElement, R: Dim, C: Dim> OnDevice<T, (R, C)> {
+    /// The transposed matrix.
+    pub fn transpose(&self) -> OnDevice<T, (C, R)> {
+        let (rows, cols) = self.shape();
+        OnDevice::new((cols, rows), |out| transpose_kernel(self.slice(), (1, rows.size(), cols.size()), out))
+    }
+}
+
+impl<T: Scalar + CudaElement, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
+    /// The elements copied to GPU memory.
+    ///
+    /// # Panics
+    /// When there is no GPU or it cannot hold the tensor (the message names the CUDA
+    /// error); [`Tensor::try_to_device`] returns the error instead.
+    #[track_caller]
+    pub fn to_device(&self) -> OnDevice<T, S> {
+        or_panic_cuda(self.try_to_device())
+    }
+
+    /// The elements copied to GPU memory, or the CUDA error.
+    pub fn try_to_device(&self) -> Result<OnDevice<T, S>, CudaError> {
+        let slice = Device::get()?.upload(self.as_slice())?;
+        Ok(Tensor::from_buffer(self.shape(), DeviceBuffer { slice }))
+    }
+}
+
+macro_rules! binary_operator {
+    ($Trait:ident, $method:ident, $try_method:ident, $Assign:ident, $assign:ident) => {
+        impl<T: CudaElement, S: Shape> $Trait<&OnDevice<T, S>> for &OnDevice<T, S> {
+            type Output = OnDevice<T, S>;
+            #[track_caller]
+            fn $method(self, rhs: &OnDevice<T, S>) -> OnDevice<T, S> {
+                or_panic(self.$try_method(rhs))
+            }
+        }
+        impl<T: CudaElement, S: Shape> $Trait<OnDevice<T, S>> for OnDevice<T, S> {
+            type Output = OnDevice<T, S>;
+            #[track_caller]
+            fn $method(self, rhs: OnDevice<T, S>) -> OnDevice<T, S> {
+                or_panic(self.$try_method(&rhs))
+            }
+        }
+        impl<T: CudaElement, S: Shape> $Trait<&OnDevice<T, S>> for OnDevice<T, S> {
+            type Output = OnDevice<T, S>;
+            #[track_caller]
+            fn $method(self, rhs: &OnDevice<T, S>) -> OnDevice<T, S> {
+                or_panic(self.$try_method(rhs))
+            }
+        }
+        impl<T: CudaElement, S: Shape> $Assign<&OnDevice<T, S>> for OnDevice<T, S> {
+            #[track_caller]
+            fn $assign(&mut self, rhs: &OnDevice<T, S>) {
+                *self = or_panic(self.$try_method(rhs));
+            }
+        }
+        impl<T: CudaElement, S: Shape> $Assign for OnDevice<T, S> {
+            #[track_caller]
+            fn $assign(&mut self, rhs: OnDevice<T, S>) {
+                *self = or_panic(self.$try_method(&rhs));
+            }
+        }
+    };
+}
+
+binary_operator!(Add, add, try_add, AddAssign, add_assign);
+binary_operator!(Sub, sub, try_sub, SubAssign, sub_assign);
+
+impl<T: CudaElement, S: Shape> Neg for &OnDevice<T, S> {
+    type Output = OnDevice<T, S>;
+    fn neg(self) -> OnDevice<T, S> {
+        self.scale(-T::one())
+    }
+}
+
+impl<T: CudaElement, S: Shape> Neg for OnDevice<T, S> {
+    type Output = OnDevice<T, S>;
+    fn neg(self) -> OnDevice<T, S> {
+        self.scale(-T::one())
+    }
+}
+
+impl<T: CudaElement, S: Shape> Mul<T> for &OnDevice<T, S> {
+    type Output = OnDevice<T, S>;
+    fn mul(self, factor: T) -> OnDevice<T, S> {
+        self.scale(factor)
+    }
+}
+
+impl<T: CudaElement, S: Shape> Mul<T> for OnDevice<T, S> {
+    type Output = OnDevice<T, S>;
+    fn mul(self, factor: T) -> OnDevice<T, S> {
+        self.scale(factor)
+    }
+}
+
+impl<T: CudaElement, S: Shape> Div<T> for &OnDevice<T, S> {
+    type Output = OnDevice<T, S>;
+    fn div(self, divisor: T) -> OnDevice<T, S> {
+        self.scale(T::one() / divisor)
+    }
+}
+
+impl<T: CudaElement, S: Shape> Div<T> for OnDevice<T, S> {
+    type Output = OnDevice<T, S>;
+    fn div(self, divisor: T) -> OnDevice<T, S> {
+        self.scale(T::one() / divisor)
+    }
+}
+
+// Matrix products through cuBLAS.
+
+/// The matrix product `(m, k, n, batch)`: out (=|+=) op(a)·op(b).
+#[allow(clippy::too_many_arguments)]
+fn gemm_into<T: CudaElement>(
+    sizes: (usize, usize, usize, usize),
+    a: (&CudaSlice<T>, bool),
+    b: (&CudaSlice<T>, bool),
+    out: &mut CudaSlice<T>,
+    write: Write,
+) {
+    let beta = if write == Write::Accumulate { T::one() } else { T::zero() };
+    or_panic_cuda(Device::get().and_then(|device| device.gemm(sizes, a, b, out, (T::one(), beta))));
+}
+
+/// The cotangents of C = A·B for `batch` products of sizes (m, k, n):
+/// Ā = C̄·Bᵀ and B̄ = Aᵀ·C̄, each written or added as asked.
+fn gemm_pullback<T: CudaElement>(
+    (m, k, n, batch): (usize, usize, usize, usize),
+    (a, b, out_bar): (&CudaSlice<T>, &CudaSlice<T>, &CudaSlice<T>),
+    a_bar: Option<(&mut CudaSlice<T>, Write)>,
+    b_bar: Option<(&mut CudaSlice<T>, Write)>,
+) {
+    if let Some((a_bar, write)) = a_bar {
+        gemm_into((m, n, k, batch), (out_bar, false), (b, true), a_bar, write);
+    }
+    if let Some((b_bar, write)) = b_bar {
+        gemm_into((k, m, n, batch), (a, true), (out_bar, false), b_bar, write);
+    }
+}
+
+fn inner_mismatch(lhs: crate::shape::Dims, rhs: crate::shape::Dims) -> ShapeError {
+    ShapeError::new(
+        "matmul",
+        lhs,
+        rhs,
+        "the left's last dimension must equal the right's first matrix dimension, and batch sizes must agree",
+    )
+}
+
+fn check_output<T: CudaElement, S: Shape>(out: &OnDevice<T, S>, expected: S) -> Result<(), ShapeError> {
+    if out.shape() == expected {
+        Ok(())
+    } else {
+        Err(ShapeError::new("matmul_into", out.dims(), expected.dims(), "the output must have the product's shape"))
+    }
+}
+
+/// Implements [`MatMul`] for device tensors of the given shapes: `$sizes` gives
+/// `(m, k, n, batch)` and `$out` the product's shape from the operand shapes.
+macro_rules! device_matmul {
+    (<$($d:ident),*> $lhs:ty, $rhs:ty => $output:ty, |$a:ident, $b:ident| $inner_ok:expr, $out_shape:expr, $sizes:expr) => {
+        #[diagnostic::do_not_recommend]
+        impl<T: CudaElement, $($d: Dim),*> MatMul<OnDevice<T, $rhs>> for OnDevice<T, $lhs> {
+            type Output = OnDevice<T, $output>;
+
+            fn try_matmul(&self, rhs: &OnDevice<T, $rhs>) -> Result<Self::Output, ShapeError> {
+                let ($a, $b) = (self.shape(), rhs.shape());
+                if !$inner_ok {
+                    return Err(inner_mismatch(self.dims(), rhs.dims()));
+                }
+                let sizes = $sizes;
+                Ok(OnDevice::new($out_shape, |out| {
+                    gemm_into(sizes, (self.slice(), false), (rhs.slice(), false), out, Write::Overwrite);
+                    Ok(())
+                }))
+            }
+
+            fn try_matmul_into(&self, rhs: &OnDevice<T, $rhs>, out: &mut Self::Output) -> Result<(), ShapeError> {
+                let ($a, $b) = (self.shape(), rhs.shape());
+                if !$inner_ok {
+                    return Err(inner_mismatch(self.dims(), rhs.dims()));
+                }
+                check_output(out, $out_shape)?;
+                gemm_into($sizes, (self.slice(), false), (rhs.slice(), false), out.slice_mut(), Write::Overwrite);
+                Ok(())
+            }
+
+            fn matmul_pullback(
+                &self,
+                rhs: &OnDevice<T, $rhs>,
+                out_bar: &Self::Output,
+                lhs_bar: Option<(&mut Self, Write)>,
+                rhs_bar: Option<(&mut OnDevice<T, $rhs>, Write)>,
+            ) {
+                let ($a, $b) = (self.shape(), rhs.shape());
+                gemm_pullback(
+                    $sizes,
+                    (self.slice(), rhs.slice(), out_bar.slice()),
+                    lhs_bar.map(|(x, write)| (x.slice_mut(), write)),
+                    rhs_bar.map(|(x, write)| (x.slice_mut(), write)),
+                );
+            }
+        }
+    };
+}
+
+device_matmul!(<M, I, N> (M, I), (I, N) => (M, N), |a, b| a.1 == b.0, (a.0, b.1), (a.0.size(), a.1.size(), b.1.size(), 1));
+device_matmul!(<M, I> (M, I), (I,) => (M,), |a, b| a.1 == b.0, (a.0,), (a.0.size(), a.1.size(), 1 + 0 * b.0.size(), 1));
+device_matmul!(<B, M, I, N> (B, M, I), (B, I, N) => (B, M, N), |a, b| a.2 == b.1 && a.0 == b.0, (a.0, a.1, b.2),
+    (a.1.size(), a.2.size(), b.2.size(), a.0.size()));
+
+// Reverse-mode rules, the device forms of the host's `*_pullback` functions: each
+// writes its cotangent into `x_bar` or adds it there, as `write` says.
+
+/// Checks that every tensor has `expected`'s shape.
+#[track_caller]
+fn check_shapes<T: CudaElement, S: Shape>(operation: &'static str, expected: &OnDevice<T, S>, others: &[&OnDevice<T, S>]) {
+    for other in others {
+        or_panic(expected.check_same_shape(other, operation));
+    }
+}
+
+/// x̄ = conj(f′(x))·ȳ for y = f(x) elementwise.
+#[track_caller]
+pub fn elementary_pullback<T: CudaElement, S: Shape>(
+    f: Elementary<T>,
+    (x, y, y_bar): (&OnDevice<T, S>, &OnDevice<T, S>, &OnDevice<T, S>),
+    x_bar: &mut OnDevice<T, S>,
+    write: Write,
+) {
+    check_shapes("elementary_pullback", x, &[y, y_bar, x_bar]);
+    let kernel = elementary_pullback_kernel(f, write);
+    let len = x.len();
+    or_panic_cuda(kernel.launch(&[x.slice(), y.slice(), y_bar.slice()], &[elementary_param(&f)], one_line(len), x_bar.slice_mut()));
+}
+
+/// x̄ = f′(x)·ȳ for y = f(x) elementwise, with f′ from `f`'s own derivative.
+#[track_caller]
+pub fn function_pullback<T: CudaElement, S: Shape, F: ScalarFunction>(
+    f: F,
+    (x, y, y_bar): (&OnDevice<T, S>, &OnDevice<T, S>, &OnDevice<T, S>),
+    x_bar: &mut OnDevice<T, S>,
+    write: Write,
+) {
+    check_shapes("function_pullback", x, &[y, y_bar, x_bar]);
+    let len = x.len();
+    or_panic_cuda(function_pullback_kernel(f, write).launch(&[x.slice(), y.slice(), y_bar.slice()], &[], one_line(len), x_bar.slice_mut()));
+}
+
+/// x̄ = ȳ where x > 0, else 0.
+#[track_caller]
+pub fn relu_pullback<T: CudaElement, S: Shape>(x: &OnDevice<T, S>, y_bar: &OnDevice<T, S>, x_bar: &mut OnDevice<T, S>, write: Write) {
+    check_shapes("relu_pullback", x, &[y_bar, x_bar]);
+    let len = x.len();
+    or_panic_cuda(relu_pullback_kernel(write).launch(&[x.slice(), y_bar.slice()], &[], one_line(len), x_bar.slice_mut()));
+}
+
+/// ā = ȳ ⊙ b and b̄ = ȳ ⊙ a for y = a ⊙ b (real data: no conjugates).
+#[track_caller]
+pub fn hadamard_pullback<T: CudaElement, S: Shape>(
+    (a, b, y_bar): (&OnDevice<T, S>, &OnDevice<T, S>, &OnDevice<T, S>),
+    a_bar: Option<(&mut OnDevice<T, S>, Write)>,
+    b_bar: Option<(&mut OnDevice<T, S>, Write)>,
+) {
+    check_shapes("hadamard_pullback", a, &[b, y_bar]);
+    let len = a.len();
+    for (other, bar) in [(b, a_bar), (a, b_bar)] {
+        if let Some((bar, write)) = bar {
+            check_shapes("hadamard_pullback", a, &[bar]);
+            or_panic_cuda(hadamard_kernel(write).launch(&[y_bar.slice(), other.slice()], &[], one_line(len), bar.slice_mut()));
+        }
+    }
+}
+
+/// x̄[o, k, i] = factor·ȳ[o, i]: ȳ spread along `AXIS` (factor 1 for `sum_axis`, 1/len
+/// for `mean_axis`).
+#[track_caller]
+pub fn spread_along_pullback<const AXIS: usize, T: CudaElement, S: HasAxis<AXIS>>(
+    y_bar: &OnDevice<T, S::Removed>,
+    factor: T,
+    x_bar: &mut OnDevice<T, S>,
+    write: Write,
+) {
+    let axis = x_bar.dims().split_at_axis(AXIS);
+    or_panic_cuda(spread_kernel(write).launch(&[y_bar.slice()], &[factor], axis, x_bar.slice_mut()));
+}
+
+/// x̄ = factor·s̄ everywhere, for s = Σ x (factor 1) or the mean (factor 1/n).
+pub fn fill_pullback<T: CudaElement, S: Shape>(s_bar: T, factor: T, x_bar: &mut OnDevice<T, S>, write: Write) {
+    let len = x_bar.len();
+    or_panic_cuda(fill_kernel(write).launch(&[], &[s_bar * factor], one_line(len), x_bar.slice_mut()));
+}
+
+/// b̄ = Σ over the leading axes of ȳ, for y = b broadcast to `Target`.
+#[track_caller]
+pub fn broadcast_pullback<T: CudaElement, S: Shape, Target: Shape>(
+    y_bar: &OnDevice<T, Target>,
+    b_bar: &mut OnDevice<T, S>,
+    write: Write,
+) {
+    let axis = (1, y_bar.len() / b_bar.len().max(1), b_bar.len());
+    or_panic_cuda(sum_kernel(write).launch(&[y_bar.slice()], &[], axis, b_bar.slice_mut()));
+}
+
+/// x̄ = ȳ − exp(y)·Σȳ along `AXIS`, for y = log_softmax(x).
+#[track_caller]
+pub fn log_softmax_pullback<const AXIS: usize, T: CudaElement, S: HasAxis<AXIS>>(
+    y: &OnDevice<T, S>,
+    y_bar: &OnDevice<T, S>,
+    x_bar: &mut OnDevice<T, S>,
+    write: Write,
+) {
+    check_shapes("log_softmax_pullback", y, &[y_bar, x_bar]);
+    let totals = y_bar.sum_axis(Axis::<AXIS>);
+    let axis = y.dims().split_at_axis(AXIS);
+    or_panic_cuda(log_softmax_pullback_kernel(write).launch(&[y.slice(), y_bar.slice(), totals.slice()], &[], axis, x_bar.slice_mut()));
+}
+
+/// x̄ = y·(ȳ − Σȳ·y) along `AXIS`, for y = softmax(x).
+#[track_caller]
+pub fn softmax_pullback<const AXIS: usize, T: CudaElement, S: HasAxis<AXIS>>(
+    y: &OnDevice<T, S>,
+    y_bar: &OnDevice<T, S>,
+    x_bar: &mut OnDevice<T, S>,
+    write: Write,
+) {
+    check_shapes("softmax_pullback", y, &[y_bar, x_bar]);
+    let axis = y.dims().split_at_axis(AXIS);
+    let totals: OnDevice<T, S::Removed> = OnDevice::new(y.shape().removed(), |out| {
+        dot_along_kernel().launch(&[y_bar.slice(), y.slice()], &[], axis, out)
+    });
+    or_panic_cuda(softmax_pullback_kernel(write).launch(&[y.slice(), y_bar.slice(), totals.slice()], &[], axis, x_bar.slice_mut()));
+}
+
+/// x̄ = exp(x − s)·s̄ along `AXIS` (softmax(x)·s̄), for s = logsumexp(x).
+#[track_caller]
+pub fn logsumexp_pullback<const AXIS: usize, T: CudaElement, S: HasAxis<AXIS>>(
+    x: &OnDevice<T, S>,
+    (s, s_bar): (&OnDevice<T, S::Removed>, &OnDevice<T, S::Removed>),
+    x_bar: &mut OnDevice<T, S>,
+    write: Write,
+) {
+    check_shapes("logsumexp_pullback", x, &[x_bar]);
+    let axis = x.dims().split_at_axis(AXIS);
+    or_panic_cuda(logsumexp_pullback_kernel(write).launch(&[x.slice(), s.slice(), s_bar.slice()], &[], axis, x_bar.slice_mut()));
+}

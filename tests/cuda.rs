@@ -1,0 +1,302 @@
+//! GPU parity: every primitive of `Tensor<_, _, Cuda>` gives the host's forward result
+//! and cotangents, within 1e-12 relative in f64 and 1e-5 in f32, and a training loop
+//! on the GPU follows the host's loss curve.
+//!
+//! Without a GPU each test prints why it skips; with `FLUXION_REQUIRE_GPU=1` (set by
+//! `scripts/gpu-checks.sh` on the GPU machine) a missing GPU fails instead.
+#![cfg(feature = "cuda")]
+
+use fluxion::autodiff::Write;
+use fluxion::backend::cuda::Device;
+use fluxion::ops::cuda as device_rules;
+use fluxion::ops::elementwise::{self as host_rules, Elementary, ScalarFunction};
+use fluxion::ops::{reduce, softmax};
+use fluxion::prelude::*;
+
+#[path = "common/cuda_mlp.rs"]
+mod cuda_mlp;
+
+/// Whether a GPU is here; prints why not (and fails when one is required).
+fn gpu() -> bool {
+    match Device::get() {
+        Ok(_) => true,
+        Err(error) => {
+            assert!(std::env::var_os("FLUXION_REQUIRE_GPU").is_none(), "a GPU is required here: {error}");
+            eprintln!("skipping a GPU test: {error}");
+            false
+        }
+    }
+}
+
+/// Asserts |a − b| ≤ tol·max(1, |b|) elementwise (NaN only where the host has NaN).
+#[track_caller]
+fn assert_close<T: RealScalar>(device: &[T], host: &[T], tol: f64) {
+    assert_eq!(device.len(), host.len());
+    for (i, (&d, &h)) in device.iter().zip(host).enumerate() {
+        let (d, h) = (d.to_f64(), h.to_f64());
+        if h.is_nan() || d.is_nan() {
+            assert!(h.is_nan() && d.is_nan(), "element {i}: device {d}, host {h}");
+        } else if h.is_infinite() {
+            assert_eq!(d, h, "element {i}");
+        } else {
+            assert!((d - h).abs() <= tol * h.abs().max(1.0), "element {i}: device {d}, host {h}");
+        }
+    }
+}
+
+const F64_TOL: f64 = 1e-12;
+const F32_TOL: f64 = 1e-5;
+
+fn positive<const A: usize, const B: usize, const C: usize>(seed: u64) -> Tensor3<f64, A, B, C, Heap> {
+    Tensor3::random_uniform(0.2, 2.0, seed)
+}
+
+fn signed<const A: usize, const B: usize, const C: usize>(seed: u64) -> Tensor3<f64, A, B, C, Heap> {
+    Tensor3::random_uniform(-2.0, 2.0, seed)
+}
+
+#[test]
+fn elementary_functions_and_their_pullbacks_match_the_host() {
+    if !gpu() {
+        return;
+    }
+    let functions = [
+        Elementary::Exp,
+        Elementary::Ln,
+        Elementary::Sin,
+        Elementary::Cos,
+        Elementary::Tanh,
+        Elementary::Sqrt,
+        Elementary::Sigmoid,
+        Elementary::Powi(3),
+        Elementary::Powi(-2),
+        Elementary::Powf(0.7),
+    ];
+    let x = positive::<3, 40, 70>(1);
+    let y_bar = signed::<3, 40, 70>(2);
+    let earlier = signed::<3, 40, 70>(3);
+    let (dx, dy_bar) = (x.to_device(), y_bar.to_device());
+    for f in functions {
+        let y = x.elementary(f);
+        let dy = dx.elementary(f);
+        assert_close(&dy.to_vec(), y.as_slice(), F64_TOL);
+        for write in [Write::Overwrite, Write::Accumulate] {
+            let mut x_bar = earlier.clone();
+            host_rules::elementary_pullback(f, (&x, &y, &y_bar), &mut x_bar, write);
+            let mut dx_bar = earlier.to_device();
+            device_rules::elementary_pullback(f, (&dx, &dy, &dy_bar), &mut dx_bar, write);
+            assert_close(&dx_bar.to_vec(), x_bar.as_slice(), F64_TOL);
+        }
+        // f32 against the host's f32.
+        let x32: Tensor3<f32, 3, 40, 70, Heap> = x.map(|v| v as f32);
+        let f32_function = match f {
+            Elementary::Powf(p) => Elementary::Powf(p as f32),
+            Elementary::Powi(n) => Elementary::Powi(n),
+            Elementary::Exp => Elementary::Exp,
+            Elementary::Ln => Elementary::Ln,
+            Elementary::Sin => Elementary::Sin,
+            Elementary::Cos => Elementary::Cos,
+            Elementary::Tanh => Elementary::Tanh,
+            Elementary::Sqrt => Elementary::Sqrt,
+            Elementary::Sigmoid => Elementary::Sigmoid,
+        };
+        assert_close(&x32.to_device().elementary(f32_function).to_vec(), x32.elementary(f32_function).as_slice(), F32_TOL);
+    }
+}
+
+#[test]
+fn arithmetic_relu_and_scaling_match_the_host() {
+    if !gpu() {
+        return;
+    }
+    let (a, b) = (signed::<2, 33, 65>(4), signed::<2, 33, 65>(5));
+    let (da, db) = (a.to_device(), b.to_device());
+    assert_close(&(&da + &db).to_vec(), (&a + &b).as_slice(), F64_TOL);
+    assert_close(&(&da - &db).to_vec(), (&a - &b).as_slice(), F64_TOL);
+    assert_close(&da.hadamard(&db).to_vec(), a.hadamard(&b).as_slice(), F64_TOL);
+    assert_close(&(&da * 2.5).to_vec(), (&a * 2.5).as_slice(), F64_TOL);
+    assert_close(&(-&da).to_vec(), (-&a).as_slice(), F64_TOL);
+    assert_close(&da.relu().to_vec(), a.relu().as_slice(), 0.0);
+
+    let mut x_bar = b.clone();
+    x_bar += &host_rules::relu_pullback(&a, &b);
+    let mut dx_bar = db.clone();
+    device_rules::relu_pullback(&da, &db, &mut dx_bar, Write::Accumulate);
+    assert_close(&dx_bar.to_vec(), x_bar.as_slice(), 0.0);
+
+    let (a_bar, b_bar) = fluxion::product::hadamard::hadamard_pullback(&a, &b, &b);
+    let (mut da_bar, mut db_bar) = (da.clone(), da.clone());
+    device_rules::hadamard_pullback((&da, &db, &db), Some((&mut da_bar, Write::Overwrite)), Some((&mut db_bar, Write::Overwrite)));
+    assert_close(&da_bar.to_vec(), a_bar.as_slice(), F64_TOL);
+    assert_close(&db_bar.to_vec(), b_bar.as_slice(), F64_TOL);
+
+    let mut w = da.clone();
+    w.add_scaled(-0.5, &db);
+    assert_close(&w.to_vec(), (&a - &(&b * 0.5)).as_slice(), F64_TOL);
+}
+
+/// softplus(x) = ln(1 + eˣ): a library author's function, one definition for both.
+#[derive(Clone, Copy, Debug)]
+struct Softplus;
+
+impl ScalarFunction for Softplus {
+    fn value<T: RealScalar>(&self, x: T) -> T {
+        (T::one() + x.exp()).ln()
+    }
+    fn derivative<T: RealScalar>(&self, x: T, _y: T) -> T {
+        T::one() / (T::one() + (-x).exp())
+    }
+}
+
+#[test]
+fn a_user_scalar_function_runs_as_a_generated_kernel() {
+    if !gpu() {
+        return;
+    }
+    let (x, y_bar) = (signed::<2, 10, 300>(6), signed::<2, 10, 300>(7));
+    let (dx, dy_bar) = (x.to_device(), y_bar.to_device());
+    let (y, dy) = (x.map_function(Softplus), dx.map_function(Softplus));
+    assert_close(&dy.to_vec(), y.as_slice(), F64_TOL);
+    let x_bar = host_rules::function_pullback(Softplus, (&x, &y, &y_bar));
+    let mut dx_bar = dx.clone();
+    device_rules::function_pullback(Softplus, (&dx, &dy, &dy_bar), &mut dx_bar, Write::Overwrite);
+    assert_close(&dx_bar.to_vec(), x_bar.as_slice(), F64_TOL);
+}
+
+#[test]
+fn reductions_along_every_axis_match_the_host() {
+    if !gpu() {
+        return;
+    }
+    let mut x = signed::<5, 300, 7>(8);
+    x[[1, 2, 3]] = f64::NAN;
+    let dx = x.to_device();
+    assert_close(&dx.sum_axis(Axis::<0>).to_vec(), x.sum_axis(Axis::<0>).as_slice(), F64_TOL);
+    assert_close(&dx.sum_axis(Axis::<1>).to_vec(), x.sum_axis(Axis::<1>).as_slice(), F64_TOL);
+    assert_close(&dx.sum_axis(Axis::<2>).to_vec(), x.sum_axis(Axis::<2>).as_slice(), F64_TOL);
+    assert_close(&dx.mean_axis(Axis::<1>).to_vec(), x.mean_axis(Axis::<1>).as_slice(), F64_TOL);
+    assert_close(&dx.max_axis(Axis::<0>).to_vec(), x.max_axis(Axis::<0>).as_slice(), 0.0);
+    assert_close(&dx.max_axis(Axis::<2>).to_vec(), x.max_axis(Axis::<2>).as_slice(), 0.0);
+    assert!(dx.max().is_nan());
+
+    let big: Tensor<f64, (Dyn,), Heap> = Tensor::random_uniform_shaped((Dyn(1 << 20),), -1.0, 1.0, 9);
+    let d_big = big.to_device();
+    assert!((d_big.sum() - big.sum()).abs() <= 1e-9 * big.iter().map(|v| v.abs()).sum::<f64>());
+    assert_eq!(d_big.max(), big.max());
+    assert!((d_big.mean() - big.mean()).abs() < 1e-12);
+
+    // Pullbacks of sum, mean and sum_axis: the host's spread, written or added.
+    let y_bar = signed::<5, 1, 7>(10).reshape::<(Const<5>, Const<7>)>();
+    let mut dx_bar = dx.clone();
+    device_rules::spread_along_pullback::<1, f64, (Const<5>, Const<300>, Const<7>)>(&y_bar.to_device(), 1.0, &mut dx_bar, Write::Overwrite);
+    assert_close(&dx_bar.to_vec(), reduce::sum_axis_pullback::<1, _, _, _>(&x, &y_bar).as_slice(), 0.0);
+    device_rules::fill_pullback(2.0, 1.0 / x.len() as f64, &mut dx_bar, Write::Overwrite);
+    assert_close(&dx_bar.to_vec(), reduce::mean_pullback(&x, 2.0).as_slice(), F64_TOL);
+}
+
+#[test]
+fn softmax_family_and_pullbacks_match_the_host() {
+    if !gpu() {
+        return;
+    }
+    let mut x = signed::<4, 10, 6>(11) * 30.0;
+    x[[0, 0, 0]] = f64::INFINITY;
+    x[[1, 2, 3]] = 1000.0;
+    let dx = x.to_device();
+    let y_bar = signed::<4, 10, 6>(12);
+    let dy_bar = y_bar.to_device();
+    macro_rules! along {
+        ($axis:literal) => {{
+            let axis = Axis::<$axis>;
+            assert_close(&dx.logsumexp(axis).to_vec(), x.logsumexp(axis).as_slice(), F64_TOL);
+            assert_close(&dx.log_softmax(axis).to_vec(), x.log_softmax(axis).as_slice(), F64_TOL);
+            assert_close(&dx.softmax(axis).to_vec(), x.softmax(axis).as_slice(), F64_TOL);
+            // Pullbacks on finite data.
+            let x = signed::<4, 10, 6>(13) * 5.0;
+            let dx = x.to_device();
+            let (y, dy) = (x.log_softmax(axis), dx.log_softmax(axis));
+            let mut dx_bar = dx.clone();
+            device_rules::log_softmax_pullback::<$axis, _, _>(&dy, &dy_bar, &mut dx_bar, Write::Overwrite);
+            assert_close(&dx_bar.to_vec(), softmax::log_softmax_pullback::<$axis, _, _, _>(&y, &y_bar).as_slice(), F64_TOL);
+            let (y, dy) = (x.softmax(axis), dx.softmax(axis));
+            device_rules::softmax_pullback::<$axis, _, _>(&dy, &dy_bar, &mut dx_bar, Write::Overwrite);
+            assert_close(&dx_bar.to_vec(), softmax::softmax_pullback::<$axis, _, _, _>(&y, &y_bar).as_slice(), F64_TOL);
+            let s_bar = x.logsumexp(axis).map(|v| v.sin());
+            let (s, ds) = (x.logsumexp(axis), dx.logsumexp(axis));
+            device_rules::logsumexp_pullback::<$axis, _, _>(&dx, (&ds, &s_bar.to_device()), &mut dx_bar, Write::Overwrite);
+            let _ = s;
+            assert_close(&dx_bar.to_vec(), softmax::logsumexp_pullback::<$axis, _, _, _>(&x, &s_bar).as_slice(), F64_TOL);
+        }};
+    }
+    along!(0);
+    along!(1);
+    along!(2);
+}
+
+#[test]
+fn layout_changes_match_the_host() {
+    if !gpu() {
+        return;
+    }
+    let m: Matrix<f64, 37, 70, Heap> = Matrix::random_uniform(-1.0, 1.0, 14);
+    let dm = m.to_device();
+    assert_close(&dm.transpose().to_vec(), m.transpose().as_slice(), 0.0);
+    let bias: Vector<f64, 70, Heap> = Vector::random_uniform(-1.0, 1.0, 15);
+    let rows: Matrix<f64, 37, 70, Heap> = bias.broadcast();
+    assert_close(&bias.to_device().broadcast::<(Const<37>, Const<70>)>().to_vec(), rows.as_slice(), 0.0);
+    let mut b_bar = bias.to_device();
+    device_rules::broadcast_pullback(&dm, &mut b_bar, Write::Overwrite);
+    assert_close(&b_bar.to_vec(), m.sum_axis(Axis::<0>).as_slice(), F64_TOL);
+    let flat: Tensor<f64, (Dyn,), Heap> = m.try_reshape((Dyn(37 * 70),)).unwrap();
+    assert_close(&dm.try_reshape((Dyn(37 * 70),)).unwrap().to_vec(), flat.as_slice(), 0.0);
+    let error = dm.try_reshape((Dyn(5),)).unwrap_err();
+    assert_eq!(error.to_string(), "reshape: shapes [37, 70] and [5] are incompatible (the element counts must be equal)");
+}
+
+#[test]
+fn matrix_products_and_their_pullbacks_match_the_host() {
+    if !gpu() {
+        return;
+    }
+    let a: Matrix<f64, 65, 33, Heap> = Matrix::random_uniform(-1.0, 1.0, 16);
+    let b: Matrix<f64, 33, 47, Heap> = Matrix::random_uniform(-1.0, 1.0, 17);
+    let v: Vector<f64, 33, Heap> = Vector::random_uniform(-1.0, 1.0, 18);
+    let (da, db, dv) = (a.to_device(), b.to_device(), v.to_device());
+    let c = a.matmul(&b);
+    assert_close(&da.matmul(&db).to_vec(), c.as_slice(), F64_TOL);
+    assert_close(&da.matmul(&dv).to_vec(), a.matmul(&v).as_slice(), F64_TOL);
+    let c_bar: Matrix<f64, 65, 47, Heap> = Matrix::random_uniform(-1.0, 1.0, 19);
+    for write in [Write::Overwrite, Write::Accumulate] {
+        let (mut a_bar, mut b_bar) = (a.clone(), b.clone());
+        a.matmul_pullback(&b, &c_bar, Some((&mut a_bar, write)), Some((&mut b_bar, write)));
+        let (mut da_bar, mut db_bar) = (da.clone(), db.clone());
+        da.matmul_pullback(&db, &c_bar.to_device(), Some((&mut da_bar, write)), Some((&mut db_bar, write)));
+        assert_close(&da_bar.to_vec(), a_bar.as_slice(), F64_TOL);
+        assert_close(&db_bar.to_vec(), b_bar.as_slice(), F64_TOL);
+    }
+    let x: Tensor3<f64, 3, 20, 30, Heap> = Tensor3::random_uniform(-1.0, 1.0, 20);
+    let y: Tensor3<f64, 3, 30, 10, Heap> = Tensor3::random_uniform(-1.0, 1.0, 21);
+    assert_close(&x.to_device().matmul(&y.to_device()).to_vec(), x.matmul(&y).as_slice(), F64_TOL);
+
+    // f32 through sgemm; dynamic shapes checked at run time, both shapes named.
+    let a32: Tensor<f32, (Dyn, Dyn), Heap> = Tensor::random_uniform_shaped((Dyn(64), Dyn(128)), -1.0, 1.0, 22);
+    let b32: Tensor<f32, (Dyn, Dyn), Heap> = Tensor::random_uniform_shaped((Dyn(128), Dyn(32)), -1.0, 1.0, 23);
+    assert_close(&a32.to_device().matmul(&b32.to_device()).to_vec(), a32.matmul(&b32).as_slice(), F32_TOL);
+    let error = a32.to_device().try_matmul(&a32.to_device()).unwrap_err();
+    assert!(error.to_string().starts_with("matmul: shapes [64, 128] and [64, 128] are incompatible"), "{error}");
+}
+
+#[test]
+fn training_on_the_gpu_follows_the_host_loss_curve() {
+    if !gpu() {
+        return;
+    }
+    let data = cuda_mlp::Batch::<f64, 64>::random(24);
+    let mut host = cuda_mlp::Mlp::<f64, 32, 48, 10>::init(25);
+    let mut device = host.to_device();
+    for step in 0..20 {
+        let host_loss = host.sgd_step(&data, 0.5);
+        let device_loss = device.sgd_step(&data.to_device(), 0.5);
+        assert!((host_loss - device_loss).abs() <= 1e-12 * host_loss.abs(), "step {step}: host {host_loss}, GPU {device_loss}");
+    }
+}
