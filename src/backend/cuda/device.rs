@@ -234,6 +234,7 @@ impl Device {
     /// stream).
     pub(crate) fn download<T: CudaElement>(&self, buffer: &CudaSlice<T>, len: usize) -> Result<Vec<T>, CudaError> {
         let mut all = self.stream.clone_dtoh(buffer)?;
+        self.stream.synchronize()?;
         all.truncate(len);
         Ok(all)
     }

@@ -1,0 +1,100 @@
+//! GPU benchmarks (feature `cuda`), one Criterion binary; each measurement waits for
+//! the GPU inside `iter_custom`:
+//!
+//! - `w4/train_step`: the W2 classifier (784 → 256 → 10, ReLU, softmax cross-entropy,
+//!   SGD) at batch 4096 in f32, one whole training step;
+//! - `gpu_gemm/sgemm_4096`: a 4096³ f32 product through `matmul_into` (cuBLAS), with
+//!   full f32 and with TF32 asked for; throughput in floating-point operations;
+//! - `gpu_elementwise/add_16m`: `a + b` on 16 M f32 elements; throughput in bytes
+//!   moved (two reads, one write).
+//!
+//! Without a GPU it prints why and measures nothing. PyTorch and JAX run the same W4
+//! step in `benches/gpu/w4_baselines.py` on the same card.
+
+#[path = "../../tests/common/cuda_mlp.rs"]
+mod cuda_mlp;
+
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_main};
+use fluxion::backend::cuda::{Device, MatmulPrecision};
+use fluxion::prelude::*;
+
+/// The GPU, or `None` after printing why there is none.
+fn device() -> Option<&'static Device> {
+    Device::get().map_err(|error| eprintln!("skipping the GPU benchmarks: {error}")).ok()
+}
+
+/// Times `iterations` runs of `step`, waiting for the GPU before and after.
+fn timed(device: &Device, iterations: u64, mut step: impl FnMut()) -> Duration {
+    device.synchronize().unwrap();
+    let start = Instant::now();
+    for _ in 0..iterations {
+        step();
+    }
+    device.synchronize().unwrap();
+    start.elapsed()
+}
+
+fn w4(c: &mut Criterion) {
+    let Some(device) = device() else { return };
+    eprintln!("device: {}", device.name().unwrap());
+    let batch = cuda_mlp::Batch::<f32, 4096, 784, 10>::random(1).to_device();
+    let mut model = cuda_mlp::Mlp::<f32, 784, 256, 10>::init(2).to_device();
+    let mut group = c.benchmark_group("w4");
+    group.bench_function("train_step", |b| {
+        b.iter_custom(|iterations| {
+            timed(device, iterations, || {
+                model.sgd_step_queued(&batch, 0.1);
+            })
+        })
+    });
+    group.finish();
+}
+
+fn gemm(c: &mut Criterion) {
+    let Some(device) = device() else { return };
+    const N: usize = 4096;
+    let a: Tensor<f32, (Dyn, Dyn), Heap> = Tensor::random_uniform_shaped((Dyn(N), Dyn(N)), -1.0, 1.0, 3);
+    let (a, b) = (a.to_device(), a.transpose().to_device());
+    let mut out = Tensor::<f32, (Dyn, Dyn), Cuda>::device_zeros((Dyn(N), Dyn(N)));
+    let mut group = c.benchmark_group("gpu_gemm");
+    group.throughput(Throughput::Elements(2 * (N as u64).pow(3)));
+    for (name, precision) in [("sgemm_4096", MatmulPrecision::Full), ("sgemm_4096_tf32", MatmulPrecision::Tf32)] {
+        device.set_matmul_precision(precision).unwrap();
+        group.bench_function(name, |bencher| bencher.iter_custom(|iterations| timed(device, iterations, || a.matmul_into(&b, &mut out))));
+    }
+    device.set_matmul_precision(MatmulPrecision::Full).unwrap();
+    group.finish();
+}
+
+fn elementwise(c: &mut Criterion) {
+    let Some(device) = device() else { return };
+    const N: usize = 16 << 20;
+    let a: Tensor<f32, (Dyn,), Heap> = Tensor::random_uniform_shaped((Dyn(N),), -1.0, 1.0, 4);
+    let (a, b) = (a.to_device(), a.to_device());
+    let mut group = c.benchmark_group("gpu_elementwise");
+    group.throughput(Throughput::Bytes(3 * 4 * N as u64));
+    group.bench_function("add_16m", |bencher| {
+        bencher.iter_custom(|iterations| {
+            timed(device, iterations, || {
+                criterion::black_box(&a + &b);
+            })
+        })
+    });
+    group.finish();
+}
+
+/// The Criterion group, in a module of its own (its generated function has no docs).
+mod group {
+    use std::time::Duration;
+
+    criterion::criterion_group! {
+        name = benches;
+        // GPU time is scarce: short warm-ups and measurements, ample for µs-scale kernels.
+        config = criterion::Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(20);
+        targets = super::gemm, super::elementwise, super::w4
+    }
+}
+
+criterion_main!(group::benches);
