@@ -300,3 +300,66 @@ fn training_on_the_gpu_follows_the_host_loss_curve() {
         assert!((host_loss - device_loss).abs() <= 1e-12 * host_loss.abs(), "step {step}: host {host_loss}, GPU {device_loss}");
     }
 }
+
+/// One model definition, instantiated for a storage kind: the same code trains on
+/// the host and on the GPU.
+macro_rules! classifier {
+    ($model:ident, $kind:ty) => {
+        #[derive(Clone, Debug, fluxion::autodiff::Differentiable)]
+        struct $model {
+            w1: Matrix<f64, 32, 48, $kind>,
+            b1: Vector<f64, 48, $kind>,
+            w2: Matrix<f64, 48, 10, $kind>,
+            b2: Vector<f64, 10, $kind>,
+        }
+
+        impl $model {
+            /// −mean Σ labels ⊙ log softmax(relu(x·W₁ + b₁)·W₂ + b₂).
+            fn loss(
+                model: &<$model as Trace>::Traced,
+                x: &Var<Matrix<f64, 64, 32, $kind>>,
+                labels: &Var<Matrix<f64, 64, 10, $kind>>,
+            ) -> Var<f64> {
+                let pre = &x.matmul(&model.w1) + &model.b1.broadcast::<(Const<64>, Const<48>)>();
+                let logits = &pre.relu().matmul(&model.w2) + &model.b2.broadcast::<(Const<64>, Const<10>)>();
+                let picked = logits.log_softmax(Axis::<1>).hadamard(labels).sum();
+                -&(&picked / 64.0)
+            }
+
+            /// Twenty SGD steps; the loss before each.
+            fn train(&mut self, x: &Matrix<f64, 64, 32, $kind>, labels: &Matrix<f64, 64, 10, $kind>) -> Vec<f64> {
+                let (x, labels) = (Var::constant(x.clone()), Var::constant(labels.clone()));
+                (0..20)
+                    .map(|_| {
+                        let (loss, mut step) = fluxion::autodiff::value_and_grad(|m| $model::loss(&m, &x, &labels), &*self);
+                        step.scale(-0.5);
+                        self.move_by(&step);
+                        loss
+                    })
+                    .collect()
+            }
+        }
+    };
+}
+
+classifier!(HostClassifier, Heap);
+classifier!(GpuClassifier, Cuda);
+
+#[test]
+fn a_derived_model_trains_on_the_gpu_with_the_host_loss_curve() {
+    if !gpu() {
+        return;
+    }
+    let data = cuda_mlp::Batch::<f64, 64>::random(26);
+    let init = cuda_mlp::Mlp::<f64, 32, 48, 10>::init(27);
+    let mut host = HostClassifier { w1: init.w1.clone(), b1: init.b1.clone(), w2: init.w2.clone(), b2: init.b2.clone() };
+    let mut device = GpuClassifier { w1: init.w1.to_device(), b1: init.b1.to_device(), w2: init.w2.to_device(), b2: init.b2.to_device() };
+    let host_curve = host.train(&data.inputs, &data.labels);
+    let device_curve = device.train(&data.inputs.to_device(), &data.labels.to_device());
+    assert!(host_curve[19] < 0.5 * host_curve[0], "the model learns: {host_curve:?}");
+    for (step, (h, d)) in host_curve.iter().zip(&device_curve).enumerate() {
+        assert!((h - d).abs() <= 1e-12 * h.abs(), "step {step}: host {h}, GPU {d}");
+    }
+    // The trained parameters agree too.
+    assert_close(&device.w1.to_vec(), host.w1.as_slice(), 1e-10);
+}

@@ -18,6 +18,8 @@
 //! `z − lr·grad` descends. Every pullback is the adjoint of the differential under
 //! that inner product; for a holomorphic f it is x̄ = conj(f′(x))·ȳ.
 
+#[cfg(feature = "cuda")]
+mod cuda;
 mod dual;
 pub mod tangent;
 
@@ -34,6 +36,8 @@ mod var_ops;
 
 #[cfg(feature = "std")]
 pub use crate::backend::cpu::{Write, write_elements};
+#[cfg(feature = "cuda")]
+pub use cuda::CudaDual;
 pub use dual::Dual;
 pub use fluxion_derive::Differentiable;
 #[cfg(feature = "std")]

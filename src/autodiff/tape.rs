@@ -39,7 +39,7 @@ use super::tangent::{Differentiable, VectorSpace};
 use crate::backend::cpu::Write;
 use crate::scalar::Scalar;
 use crate::shape::Shape;
-use crate::tensor::{Storage, Tensor};
+use crate::tensor::{Tensor, Zeros};
 
 /// A value being differentiated: the value itself and, when it depends on a
 /// differentiated input, its node on the active tape.
@@ -535,14 +535,20 @@ impl<A: VectorSpace, B: VectorSpace> BinaryAdjoints<'_, '_, '_, A, B> {
 
 /// The cotangent buffer of a tensor adjoint: its memory shaped `shape` (kept from
 /// before when it has that shape) and whether to overwrite or add to it.
-fn tensor_buffer<T: Scalar, S: Shape, K: Storage<T, S>>(
+fn tensor_buffer<T: Scalar, S: Shape, K: Zeros<T, S>>(
     slot: Slot<'_, Tensor<T, S, K>>,
     shape: S,
-) -> (&mut Tensor<T, S, K>, Write) {
-    slot.prepare(|stale| stale.shape() == shape, || Tensor::zeros_shaped(shape))
+) -> (&mut Tensor<T, S, K>, Write)
+where
+    Tensor<T, S, K>: VectorSpace,
+{
+    slot.prepare(|stale| stale.shape() == shape, || K::zeros_shaped(shape))
 }
 
-impl<T: Scalar, S: Shape, K: Storage<T, S>> Adjoint<'_, Tensor<T, S, K>> {
+impl<T: Scalar, S: Shape, K: Zeros<T, S>> Adjoint<'_, Tensor<T, S, K>>
+where
+    Tensor<T, S, K>: VectorSpace,
+{
     /// For rules that write their cotangent straight into the adjoint: `kernel`
     /// receives the adjoint's memory, shaped `shape`, with [`Write::Overwrite`] when
     /// nothing has reached it in this sweep (every element must then be written) and
@@ -561,8 +567,10 @@ where
     T: Scalar,
     SA: Shape,
     SB: Shape,
-    KA: Storage<T, SA>,
-    KB: Storage<T, SB>,
+    KA: Zeros<T, SA>,
+    KB: Zeros<T, SB>,
+    Tensor<T, SA, KA>: VectorSpace,
+    Tensor<T, SB, KB>: VectorSpace,
 {
     /// [`Adjoint::write_or_add`] for both inputs in one call, for rules that compute
     /// both cotangents in one pass; an input's buffer is `None` when it is a

@@ -5,7 +5,7 @@ use core::ops::{Add, Div, Mul, Neg, Sub};
 
 use num_traits::Zero;
 
-use super::tangent::Differentiable;
+use super::tangent::{Differentiable, VectorSpace};
 use super::tape::{Var, record_binary, record_binary_in_place, record_unary, record_unary_in_place};
 use crate::backend::cpu::write_elements;
 use crate::error::{ShapeError, or_panic};
@@ -28,7 +28,7 @@ use crate::product::outer::outer_pullback;
 use crate::scalar::{RealDot, RealScalar, Scalar};
 use crate::shape::constraint::{AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis, SameElementCount};
 use crate::shape::{Const, Dim, Shape, StaticShape};
-use crate::tensor::{Storage, Tensor};
+use crate::tensor::{Storage, Tensor, Zeros};
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     /// f(x) elementwise, with x̄ = conj(f′(x))·ȳ.
@@ -128,27 +128,6 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     pub fn inner(&self, other: &Self) -> Var<T> {
         let (a, b) = (self.shared_value(), other.shared_value());
         record_binary(self, other, a.inner(&b), move |&s_bar| inner_pullback(&a, &b, s_bar))
-    }
-
-    /// The matrix product (see [`MatMul`]).
-    #[track_caller]
-    pub fn matmul<S2: Shape>(
-        &self,
-        other: &Var<Tensor<T, S2, K>>,
-    ) -> Var<<Tensor<T, S, K> as MatMul<Tensor<T, S2, K>>>::Output>
-    where
-        K: Storage<T, S2>,
-        Tensor<T, S, K>: MatMul<Tensor<T, S2, K>>,
-        <Tensor<T, S, K> as MatMul<Tensor<T, S2, K>>>::Output:
-            Differentiable<Tangent = <Tensor<T, S, K> as MatMul<Tensor<T, S2, K>>>::Output>,
-    {
-        let (a, b) = (self.shared_value(), other.shared_value());
-        let y = a.matmul(&b);
-        record_binary_in_place(self, other, y, move |_, y_bar, mut adjoints| {
-            adjoints.write_or_add((a.shape(), b.shape()), |a_bar, b_bar| {
-                a.matmul_pullback(&b, y_bar, a_bar, b_bar)
-            });
-        })
     }
 
     /// Σ of all elements.
@@ -327,6 +306,35 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     }
 }
 
+/// The matrix product on every storage kind: the kind's [`MatMul`] computes the value
+/// and its rule.
+impl<T: Scalar, S: Shape, K: Zeros<T, S>> Var<Tensor<T, S, K>>
+where
+    Tensor<T, S, K>: Differentiable<Tangent = Tensor<T, S, K>> + VectorSpace,
+{
+    /// The matrix product (see [`MatMul`]).
+    #[track_caller]
+    pub fn matmul<S2: Shape>(
+        &self,
+        other: &Var<Tensor<T, S2, K>>,
+    ) -> Var<<Tensor<T, S, K> as MatMul<Tensor<T, S2, K>>>::Output>
+    where
+        K: Zeros<T, S2>,
+        Tensor<T, S2, K>: Differentiable<Tangent = Tensor<T, S2, K>> + VectorSpace,
+        Tensor<T, S, K>: MatMul<Tensor<T, S2, K>>,
+        <Tensor<T, S, K> as MatMul<Tensor<T, S2, K>>>::Output:
+            Differentiable<Tangent = <Tensor<T, S, K> as MatMul<Tensor<T, S2, K>>>::Output>,
+    {
+        let (a, b) = (self.shared_value(), other.shared_value());
+        let y = a.matmul(&b);
+        record_binary_in_place(self, other, y, move |_, y_bar, mut adjoints| {
+            adjoints.write_or_add((a.shape(), b.shape()), |a_bar, b_bar| {
+                a.matmul_pullback(&b, y_bar, a_bar, b_bar)
+            });
+        })
+    }
+}
+
 impl<T: Scalar, S: Shape, K> Var<Tensor<T, S, K>>
 where
     K: Storage<T, S> + Storage<T::Real, S>,
@@ -427,7 +435,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Add for &Var<Tensor<T, S, K>> {
     type Output = Var<Tensor<T, S, K>>;
     #[track_caller]
     fn add(self, rhs: Self) -> Self::Output {
-        Var::add(self, rhs)
+        self.add(rhs)
     }
 }
 
@@ -435,7 +443,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Sub for &Var<Tensor<T, S, K>> {
     type Output = Var<Tensor<T, S, K>>;
     #[track_caller]
     fn sub(self, rhs: Self) -> Self::Output {
-        Var::sub(self, rhs)
+        self.sub(rhs)
     }
 }
 

@@ -29,7 +29,7 @@ use crate::scalar::{RealScalar, Scalar};
 use crate::shape::constraint::{Axis, Broadcastable, HasAxis};
 use crate::shape::{Dim, Shape};
 use crate::tensor::show::write_nested;
-use crate::tensor::{Storage, Tensor};
+use crate::tensor::{Storage, Tensor, Zeros};
 
 use Indexing::{Element, Line};
 
@@ -251,6 +251,14 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
     #[track_caller]
     fn new(shape: S, fill: impl FnOnce(&mut CudaSlice<T>) -> Result<(), CudaError>) -> Self {
         or_panic_cuda(Self::try_new(shape, fill))
+    }
+
+    /// A tensor of `shape` holding `elements` (row-major, one per position), copied
+    /// to the GPU.
+    pub(crate) fn try_from_elements(shape: S, elements: &[T]) -> Result<Self, CudaError> {
+        assert_eq!(elements.len(), shape.num_elements(), "one element per position of the shape");
+        let slice = Device::get()?.upload(elements)?;
+        Ok(Tensor::from_buffer(shape, DeviceBuffer { slice }))
     }
 
     pub(crate) fn slice(&self) -> &CudaSlice<T> {
@@ -506,6 +514,12 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
     }
 }
 
+impl<T: CudaElement, S: Shape> Zeros<T, S> for Cuda {
+    fn zeros_shaped(shape: S) -> OnDevice<T, S> {
+        OnDevice::device_zeros(shape)
+    }
+}
+
 /// The shape, then the elements (copied from the GPU) nested by axis.
 impl<T: CudaElement, S: Shape> core::fmt::Debug for OnDevice<T, S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -538,8 +552,7 @@ impl<T: Scalar + CudaElement, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
 
     /// The elements copied to GPU memory, or the CUDA error.
     pub fn try_to_device(&self) -> Result<OnDevice<T, S>, CudaError> {
-        let slice = Device::get()?.upload(self.as_slice())?;
-        Ok(Tensor::from_buffer(self.shape(), DeviceBuffer { slice }))
+        OnDevice::try_from_elements(self.shape(), self.as_slice())
     }
 }
 
@@ -764,6 +777,18 @@ pub fn function_pullback<T: CudaElement, S: Shape, F: ScalarFunction>(
     check_shapes("function_pullback", x, &[y, y_bar, x_bar]);
     let len = x.len();
     or_panic_cuda(function_pullback_kernel(f, write).launch(&[x.slice(), y.slice(), y_bar.slice()], &[], one_line(len), x_bar.slice_mut()));
+}
+
+/// x̄ = factor·ȳ: the rule of scaling, and of `+` and `−` (factor ±1).
+#[track_caller]
+pub fn scaled_pullback<T: CudaElement, S: Shape>(y_bar: &OnDevice<T, S>, factor: T, x_bar: &mut OnDevice<T, S>, write: Write) {
+    check_shapes("scaled_pullback", y_bar, &[x_bar]);
+    let len = y_bar.len();
+    let kernel = match write {
+        Write::Overwrite => scale_kernel(),
+        Write::Accumulate => add_scaled_kernel(),
+    };
+    or_panic_cuda(kernel.launch(&[y_bar.slice()], &[factor], one_line(len), x_bar.slice_mut()));
 }
 
 /// x̄ = ȳ where x > 0, else 0.

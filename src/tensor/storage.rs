@@ -11,6 +11,8 @@
 #[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 
+use super::Tensor;
+use crate::scalar::Scalar;
 use crate::shape::{FlatArray, Shape, StaticShape};
 
 /// A storage kind for elements `T` of a tensor of shape `S`: host memory or a device.
@@ -69,6 +71,20 @@ pub trait Storage<T, S: Shape>: StorageKind<T, S> + HostMemory {
     fn as_slice(buffer: &Self::Buffer) -> &[T];
     /// The elements, row-major, mutably.
     fn as_mut_slice(buffer: &mut Self::Buffer) -> &mut [T];
+}
+
+/// A storage kind that makes a zero tensor of a given shape: where reverse mode starts
+/// an adjoint. Every host kind is one; a device kind fills its own memory.
+pub trait Zeros<T, S: Shape>: StorageKind<T, S> {
+    /// A tensor of `shape` with every element zero.
+    fn zeros_shaped(shape: S) -> Tensor<T, S, Self>;
+}
+
+impl<T: Scalar, S: Shape, K: Storage<T, S>> Zeros<T, S> for K {
+    #[inline]
+    fn zeros_shaped(shape: S) -> Tensor<T, S, K> {
+        Tensor::zeros_shaped(shape)
+    }
 }
 
 /// Elements stored inside the tensor value, as a nested array: no heap allocation.

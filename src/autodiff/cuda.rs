@@ -1,0 +1,334 @@
+//! Reverse mode on GPU tensors: `Tensor<T, S, Cuda>` is [`Differentiable`] (its own
+//! tangent), [`Trace`]s as a leaf, and `Var<Tensor<T, S, Cuda>>` has the operations
+//! of the host `Var`s under the same names, each recording the device rule of
+//! [`crate::ops::cuda`]. The tape itself stays on the host; the values and adjoints
+//! it holds live on the GPU, and every rule writes its cotangent straight into the
+//! adjoint's GPU memory. So a model written for `Heap` tensors trains on the GPU when
+//! its storage type says `Cuda`.
+//!
+//! The coordinate walks ([`RealLeaves`], [`Differentiable::map_leaves_with`]) copy
+//! the elements to the host and back: they serve checkers and elementwise
+//! optimisers, not the training step.
+
+use core::any::Any;
+use core::ops::{Add, Div, Mul, Neg, Sub};
+use std::vec::Vec;
+
+use super::forward::{Lift, Unlift};
+use super::operators::Trace;
+use super::tangent::{Differentiable, RealLeaves, VectorSpace};
+use super::tape::{Var, leaf, record_binary_in_place, record_unary_in_place};
+use crate::backend::cuda::{Cuda, CudaElement, or_panic_cuda};
+use crate::error::{ShapeError, or_panic};
+use crate::ops::cuda as rules;
+use crate::ops::elementwise::{Elementary, ScalarFunction, elementary_methods};
+use crate::shape::constraint::{Axis, Broadcastable, HasAxis};
+use crate::shape::{Dim, Shape, StaticShape};
+use crate::tensor::Tensor;
+
+type OnDevice<T, S> = Tensor<T, S, Cuda>;
+
+impl<T: CudaElement, S: Shape> RealLeaves for OnDevice<T, S> {
+    fn for_each_real(&self, f: &mut dyn FnMut(f64)) {
+        self.to_vec().into_iter().for_each(|x| f(x.to_f64()));
+    }
+    fn map_reals(&mut self, f: &mut dyn FnMut(f64) -> f64) {
+        let mapped: Vec<T> = self.to_vec().into_iter().map(|x| T::from_f64(f(x.to_f64()))).collect();
+        *self = or_panic_cuda(OnDevice::try_from_elements(self.shape(), &mapped));
+    }
+}
+
+impl<T: CudaElement, S: Shape> VectorSpace for OnDevice<T, S> {
+    fn zero_like(&self) -> Self {
+        Tensor::device_zeros(self.shape())
+    }
+    fn try_add_assign(&mut self, other: &Self) -> Result<(), ShapeError> {
+        self.check_same_shape(other, "add_assign")?;
+        self.add_scaled(T::one(), other);
+        Ok(())
+    }
+    fn scale(&mut self, factor: f64) {
+        *self = OnDevice::<T, S>::scale(self, T::from_f64(factor));
+    }
+}
+
+impl<T: CudaElement, S: Shape> Differentiable for OnDevice<T, S> {
+    type Tangent = Self;
+
+    fn try_move_by(&mut self, offset: &Self) -> Result<(), ShapeError> {
+        self.try_add_assign(offset)
+    }
+    fn zero_tangent(&self) -> Self {
+        self.zero_like()
+    }
+    #[track_caller]
+    fn map_leaves_with(&mut self, tangent: &Self, f: &mut dyn FnMut(f64, f64) -> f64) {
+        or_panic(self.check_same_shape(tangent, "map_leaves_with"));
+        let tangent = tangent.to_vec();
+        let mapped: Vec<T> = self
+            .to_vec()
+            .into_iter()
+            .zip(tangent)
+            .map(|(x, t)| T::from_f64(f(x.to_f64(), t.to_f64())))
+            .collect();
+        *self = or_panic_cuda(OnDevice::try_from_elements(self.shape(), &mapped));
+    }
+}
+
+impl<T: CudaElement, S: Shape> Trace for OnDevice<T, S> {
+    type Traced = Var<Self>;
+    fn trace(&self) -> Var<Self> {
+        leaf(self)
+    }
+    fn gradient_buffers<'g>(&self, gradient: &'g mut Self, buffers: &mut Vec<&'g mut dyn Any>) {
+        buffers.push(gradient);
+    }
+}
+
+/// A GPU tensor with one tangent beside it: what [`Lift`] makes of a device tensor
+/// (so a derived model with `Cuda` fields has its forward-mode twin). Forward-mode
+/// operations on it are not written yet: [`jvp`](super::jvp) through GPU code needs
+/// them.
+#[derive(Clone, Debug)]
+pub struct CudaDual<T: CudaElement, S: Shape> {
+    /// The primal value.
+    pub value: OnDevice<T, S>,
+    /// Its tangent.
+    pub tangent: OnDevice<T, S>,
+}
+
+impl<T: CudaElement, S: Shape> Lift for OnDevice<T, S> {
+    type Lifted = CudaDual<T, S>;
+    #[track_caller]
+    fn lift(&self, tangent: &Self) -> CudaDual<T, S> {
+        or_panic(self.check_same_shape(tangent, "lift"));
+        CudaDual { value: self.clone(), tangent: tangent.clone() }
+    }
+}
+
+impl<T: CudaElement, S: Shape> Unlift for CudaDual<T, S> {
+    type Primal = OnDevice<T, S>;
+    fn unlift(&self) -> (OnDevice<T, S>, OnDevice<T, S>) {
+        (self.value.clone(), self.tangent.clone())
+    }
+}
+
+impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
+    /// f(x) elementwise, with x̄ = f′(x)·ȳ.
+    pub fn elementary(&self, f: Elementary<T>) -> Self {
+        let x = self.shared_value();
+        record_unary_in_place(self, x.elementary(f), move |y, y_bar, x_bar| {
+            x_bar.write_or_add(x.shape(), |x_bar, write| rules::elementary_pullback(f, (&x, y, y_bar), x_bar, write))
+        })
+    }
+
+    elementary_methods!();
+
+    /// `f` elementwise for a library author's [`ScalarFunction`], with x̄ = f′(x)·ȳ.
+    pub fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
+        let x = self.shared_value();
+        record_unary_in_place(self, x.map_function(f), move |y, y_bar, x_bar| {
+            x_bar.write_or_add(x.shape(), |x_bar, write| rules::function_pullback(f, (&x, y, y_bar), x_bar, write))
+        })
+    }
+
+    /// max(x, 0) elementwise.
+    pub fn relu(&self) -> Self {
+        let x = self.shared_value();
+        record_unary_in_place(self, x.relu(), move |_, y_bar, x_bar| {
+            x_bar.write_or_add(x.shape(), |x_bar, write| rules::relu_pullback(&x, y_bar, x_bar, write))
+        })
+    }
+
+    /// `factor`·x.
+    pub fn scale(&self, factor: T) -> Self {
+        let shape = self.value().shape();
+        record_unary_in_place(self, self.value().scale(factor), move |_, y_bar, x_bar| {
+            x_bar.write_or_add(shape, |x_bar, write| rules::scaled_pullback(y_bar, factor, x_bar, write))
+        })
+    }
+
+    /// Elementwise sum (panics naming both shapes on a dynamic mismatch).
+    #[track_caller]
+    pub fn add(&self, other: &Self) -> Self {
+        self.sum_or_difference(other, self.value() + other.value(), T::one())
+    }
+
+    /// Elementwise difference (panics naming both shapes on a dynamic mismatch).
+    #[track_caller]
+    pub fn sub(&self, other: &Self) -> Self {
+        self.sum_or_difference(other, self.value() - other.value(), -T::one())
+    }
+
+    /// Records y = a ± b: ā = ȳ and b̄ = sign·ȳ, written into the adjoints.
+    fn sum_or_difference(&self, other: &Self, y: OnDevice<T, S>, sign: T) -> Self {
+        let shapes = (self.value().shape(), other.value().shape());
+        record_binary_in_place(self, other, y, move |_, y_bar: &OnDevice<T, S>, mut adjoints| {
+            adjoints.write_or_add(shapes, |a_bar, b_bar| {
+                if let Some((a_bar, write)) = a_bar {
+                    rules::scaled_pullback(y_bar, T::one(), a_bar, write);
+                }
+                if let Some((b_bar, write)) = b_bar {
+                    rules::scaled_pullback(y_bar, sign, b_bar, write);
+                }
+            })
+        })
+    }
+
+    /// Elementwise product.
+    #[track_caller]
+    pub fn hadamard(&self, other: &Self) -> Self {
+        let (a, b) = (self.shared_value(), other.shared_value());
+        let shapes = (a.shape(), b.shape());
+        record_binary_in_place(self, other, a.hadamard(&b), move |_, y_bar: &OnDevice<T, S>, mut adjoints| {
+            adjoints.write_or_add(shapes, |a_bar, b_bar| rules::hadamard_pullback((&a, &b, y_bar), a_bar, b_bar))
+        })
+    }
+
+    /// Σ of all elements (its value is read back to the host).
+    pub fn sum(&self) -> Var<T> {
+        self.total(T::one())
+    }
+
+    /// Mean of all elements (its value is read back to the host).
+    pub fn mean(&self) -> Var<T> {
+        let x = self.value();
+        self.total(T::one() / T::from_f64(x.len() as f64))
+    }
+
+    /// `factor`·Σ x, with x̄ = factor·s̄ everywhere.
+    fn total(&self, factor: T) -> Var<T> {
+        let shape = self.value().shape();
+        record_unary_in_place(self, self.value().sum() * factor, move |_, &s_bar, x_bar| {
+            x_bar.write_or_add(shape, |x_bar, write| rules::fill_pullback(s_bar, factor, x_bar, write))
+        })
+    }
+
+    /// Σ along `AXIS`.
+    pub fn sum_axis<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Var<OnDevice<T, S::Removed>>
+    where
+        S: HasAxis<AXIS>,
+    {
+        self.spread_reduction(self.value().sum_axis(axis), T::one())
+    }
+
+    /// Mean along `AXIS`.
+    pub fn mean_axis<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Var<OnDevice<T, S::Removed>>
+    where
+        S: HasAxis<AXIS>,
+    {
+        let len = self.value().shape().axis_dim().size();
+        self.spread_reduction(self.value().mean_axis(axis), T::one() / T::from_f64(len as f64))
+    }
+
+    /// Records a reduction along `AXIS` whose pullback spreads factor·ȳ along it.
+    fn spread_reduction<const AXIS: usize>(&self, y: OnDevice<T, S::Removed>, factor: T) -> Var<OnDevice<T, S::Removed>>
+    where
+        S: HasAxis<AXIS>,
+    {
+        let shape = self.value().shape();
+        record_unary_in_place(self, y, move |_, y_bar, x_bar| {
+            x_bar.write_or_add(shape, |x_bar, write| rules::spread_along_pullback::<AXIS, T, S>(y_bar, factor, x_bar, write))
+        })
+    }
+
+    /// ln Σ exp along `AXIS`.
+    pub fn logsumexp<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Var<OnDevice<T, S::Removed>>
+    where
+        S: HasAxis<AXIS>,
+    {
+        let x = self.shared_value();
+        record_unary_in_place(self, x.logsumexp(axis), move |s, s_bar, x_bar| {
+            x_bar.write_or_add(x.shape(), |x_bar, write| rules::logsumexp_pullback::<AXIS, T, S>(&x, (s, s_bar), x_bar, write))
+        })
+    }
+
+    /// Softmax along `AXIS`.
+    pub fn softmax<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Self
+    where
+        S: HasAxis<AXIS>,
+    {
+        let shape = self.value().shape();
+        record_unary_in_place(self, self.value().softmax(axis), move |y, y_bar, x_bar| {
+            x_bar.write_or_add(shape, |x_bar, write| rules::softmax_pullback::<AXIS, T, S>(y, y_bar, x_bar, write))
+        })
+    }
+
+    /// Log-softmax along `AXIS`.
+    pub fn log_softmax<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Self
+    where
+        S: HasAxis<AXIS>,
+    {
+        let shape = self.value().shape();
+        record_unary_in_place(self, self.value().log_softmax(axis), move |y, y_bar, x_bar| {
+            x_bar.write_or_add(shape, |x_bar, write| rules::log_softmax_pullback::<AXIS, T, S>(y, y_bar, x_bar, write))
+        })
+    }
+
+    /// Repeated along new leading axes to the static shape `Target`.
+    pub fn broadcast<Target>(&self) -> Var<OnDevice<T, Target>>
+    where
+        Target: StaticShape,
+        S: Broadcastable<Target>,
+    {
+        or_panic(self.try_broadcast_to(Target::default()))
+    }
+
+    /// Repeated along new leading axes to `shape` (checked when it runs).
+    pub fn try_broadcast_to<Target: Shape>(&self, shape: Target) -> Result<Var<OnDevice<T, Target>>, ShapeError>
+    where
+        S: Broadcastable<Target>,
+    {
+        let source = self.value().shape();
+        let y = self.value().try_broadcast_to(shape)?;
+        Ok(record_unary_in_place(self, y, move |_, y_bar, x_bar| {
+            x_bar.write_or_add(source, |x_bar, write| rules::broadcast_pullback(y_bar, x_bar, write))
+        }))
+    }
+}
+
+impl<T: CudaElement, R: Dim, C: Dim> Var<OnDevice<T, (R, C)>> {
+    /// The transposed matrix.
+    pub fn transpose(&self) -> Var<OnDevice<T, (C, R)>> {
+        record_unary_in_place(self, self.value().transpose(), |_, y_bar: &OnDevice<T, (C, R)>, x_bar| {
+            x_bar.add(|| y_bar.transpose())
+        })
+    }
+}
+
+impl<T: CudaElement, S: Shape> Add for &Var<OnDevice<T, S>> {
+    type Output = Var<OnDevice<T, S>>;
+    #[track_caller]
+    fn add(self, rhs: Self) -> Self::Output {
+        self.add(rhs)
+    }
+}
+
+impl<T: CudaElement, S: Shape> Sub for &Var<OnDevice<T, S>> {
+    type Output = Var<OnDevice<T, S>>;
+    #[track_caller]
+    fn sub(self, rhs: Self) -> Self::Output {
+        self.sub(rhs)
+    }
+}
+
+impl<T: CudaElement, S: Shape> Neg for &Var<OnDevice<T, S>> {
+    type Output = Var<OnDevice<T, S>>;
+    fn neg(self) -> Self::Output {
+        self.scale(-T::one())
+    }
+}
+
+impl<T: CudaElement, S: Shape> Mul<T> for &Var<OnDevice<T, S>> {
+    type Output = Var<OnDevice<T, S>>;
+    fn mul(self, factor: T) -> Self::Output {
+        self.scale(factor)
+    }
+}
+
+impl<T: CudaElement, S: Shape> Div<T> for &Var<OnDevice<T, S>> {
+    type Output = Var<OnDevice<T, S>>;
+    fn div(self, divisor: T) -> Self::Output {
+        self.scale(T::one() / divisor)
+    }
+}
