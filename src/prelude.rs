@@ -3,6 +3,8 @@
 pub use crate::autodiff::{Differentiable, RealLeaves, VectorSpace};
 #[cfg(feature = "std")]
 pub use crate::autodiff::{Trace, Var};
+#[cfg(feature = "cuda")]
+pub use crate::backend::cuda::Cuda;
 pub use crate::error::ShapeError;
 pub use crate::product::MatMul;
 pub use crate::scalar::{Complex32, Complex64, ComplexScalar, RealScalar, Scalar};
@@ -10,6 +12,6 @@ pub use crate::shape::constraint::Axis;
 pub use crate::shape::{Const, Dim, Dyn, Shape, StaticShape};
 #[cfg(feature = "alloc")]
 pub use crate::tensor::{DMatrix, DVector};
-pub use crate::tensor::{Heap, Inline, Matrix, Storage, StorageKind, Tensor, Tensor0, Tensor3, Tensor4, Vector};
-#[cfg(feature = "cuda")]
-pub use crate::backend::cuda::Cuda;
+pub use crate::tensor::{
+    Heap, Inline, Matrix, Storage, StorageKind, Tensor, Tensor0, Tensor3, Tensor4, Vector,
+};

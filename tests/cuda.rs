@@ -100,7 +100,11 @@ fn elementary_functions_and_their_pullbacks_match_the_host() {
             Elementary::Sqrt => Elementary::Sqrt,
             Elementary::Sigmoid => Elementary::Sigmoid,
         };
-        assert_close(&x32.to_device().elementary(f32_function).to_vec(), x32.elementary(f32_function).as_slice(), F32_TOL);
+        assert_close(
+            &x32.to_device().elementary(f32_function).to_vec(),
+            x32.elementary(f32_function).as_slice(),
+            F32_TOL,
+        );
     }
 }
 
@@ -126,7 +130,11 @@ fn arithmetic_relu_and_scaling_match_the_host() {
 
     let (a_bar, b_bar) = fluxion::product::hadamard::hadamard_pullback(&a, &b, &b);
     let (mut da_bar, mut db_bar) = (da.clone(), da.clone());
-    device_rules::hadamard_pullback((&da, &db, &db), Some((&mut da_bar, Write::Overwrite)), Some((&mut db_bar, Write::Overwrite)));
+    device_rules::hadamard_pullback(
+        (&da, &db, &db),
+        Some((&mut da_bar, Write::Overwrite)),
+        Some((&mut db_bar, Write::Overwrite)),
+    );
     assert_close(&da_bar.to_vec(), a_bar.as_slice(), F64_TOL);
     assert_close(&db_bar.to_vec(), b_bar.as_slice(), F64_TOL);
 
@@ -188,7 +196,12 @@ fn reductions_along_every_axis_match_the_host() {
     // Pullbacks of sum, mean and sum_axis: the host's spread, written or added.
     let y_bar = signed::<5, 1, 7>(10).reshape::<(Const<5>, Const<7>)>();
     let mut dx_bar = dx.clone();
-    device_rules::spread_along_pullback::<1, f64, (Const<5>, Const<300>, Const<7>)>(&y_bar.to_device(), 1.0, &mut dx_bar, Write::Overwrite);
+    device_rules::spread_along_pullback::<1, f64, (Const<5>, Const<300>, Const<7>)>(
+        &y_bar.to_device(),
+        1.0,
+        &mut dx_bar,
+        Write::Overwrite,
+    );
     assert_close(&dx_bar.to_vec(), reduce::sum_axis_pullback::<1, _, _, _>(&x, &y_bar).as_slice(), 0.0);
     device_rules::fill_pullback(2.0, 1.0 / x.len() as f64, &mut dx_bar, Write::Overwrite);
     assert_close(&dx_bar.to_vec(), reduce::mean_pullback(&x, 2.0).as_slice(), F64_TOL);
@@ -217,15 +230,32 @@ fn softmax_family_and_pullbacks_match_the_host() {
             let (y, dy) = (x.log_softmax(axis), dx.log_softmax(axis));
             let mut dx_bar = dx.clone();
             device_rules::log_softmax_pullback::<$axis, _, _>(&dy, &dy_bar, &mut dx_bar, Write::Overwrite);
-            assert_close(&dx_bar.to_vec(), softmax::log_softmax_pullback::<$axis, _, _, _>(&y, &y_bar).as_slice(), F64_TOL);
+            assert_close(
+                &dx_bar.to_vec(),
+                softmax::log_softmax_pullback::<$axis, _, _, _>(&y, &y_bar).as_slice(),
+                F64_TOL,
+            );
             let (y, dy) = (x.softmax(axis), dx.softmax(axis));
             device_rules::softmax_pullback::<$axis, _, _>(&dy, &dy_bar, &mut dx_bar, Write::Overwrite);
-            assert_close(&dx_bar.to_vec(), softmax::softmax_pullback::<$axis, _, _, _>(&y, &y_bar).as_slice(), F64_TOL);
+            assert_close(
+                &dx_bar.to_vec(),
+                softmax::softmax_pullback::<$axis, _, _, _>(&y, &y_bar).as_slice(),
+                F64_TOL,
+            );
             let s_bar = x.logsumexp(axis).map(|v| v.sin());
             let (s, ds) = (x.logsumexp(axis), dx.logsumexp(axis));
-            device_rules::logsumexp_pullback::<$axis, _, _>(&dx, (&ds, &s_bar.to_device()), &mut dx_bar, Write::Overwrite);
+            device_rules::logsumexp_pullback::<$axis, _, _>(
+                &dx,
+                (&ds, &s_bar.to_device()),
+                &mut dx_bar,
+                Write::Overwrite,
+            );
             let _ = s;
-            assert_close(&dx_bar.to_vec(), softmax::logsumexp_pullback::<$axis, _, _, _>(&x, &s_bar).as_slice(), F64_TOL);
+            assert_close(
+                &dx_bar.to_vec(),
+                softmax::logsumexp_pullback::<$axis, _, _, _>(&x, &s_bar).as_slice(),
+                F64_TOL,
+            );
         }};
     }
     along!(0);
@@ -250,7 +280,10 @@ fn layout_changes_match_the_host() {
     let flat: Tensor<f64, (Dyn,), Heap> = m.try_reshape((Dyn(37 * 70),)).unwrap();
     assert_close(&dm.try_reshape((Dyn(37 * 70),)).unwrap().to_vec(), flat.as_slice(), 0.0);
     let error = dm.try_reshape((Dyn(5),)).unwrap_err();
-    assert_eq!(error.to_string(), "reshape: shapes [37, 70] and [5] are incompatible (the element counts must be equal)");
+    assert_eq!(
+        error.to_string(),
+        "reshape: shapes [37, 70] and [5] are incompatible (the element counts must be equal)"
+    );
 }
 
 #[test]
@@ -279,11 +312,16 @@ fn matrix_products_and_their_pullbacks_match_the_host() {
     assert_close(&x.to_device().matmul(&y.to_device()).to_vec(), x.matmul(&y).as_slice(), F64_TOL);
 
     // f32 through sgemm; dynamic shapes checked at run time, both shapes named.
-    let a32: Tensor<f32, (Dyn, Dyn), Heap> = Tensor::random_uniform_shaped((Dyn(64), Dyn(128)), -1.0, 1.0, 22);
-    let b32: Tensor<f32, (Dyn, Dyn), Heap> = Tensor::random_uniform_shaped((Dyn(128), Dyn(32)), -1.0, 1.0, 23);
+    let a32: Tensor<f32, (Dyn, Dyn), Heap> =
+        Tensor::random_uniform_shaped((Dyn(64), Dyn(128)), -1.0, 1.0, 22);
+    let b32: Tensor<f32, (Dyn, Dyn), Heap> =
+        Tensor::random_uniform_shaped((Dyn(128), Dyn(32)), -1.0, 1.0, 23);
     assert_close(&a32.to_device().matmul(&b32.to_device()).to_vec(), a32.matmul(&b32).as_slice(), F32_TOL);
     let error = a32.to_device().try_matmul(&a32.to_device()).unwrap_err();
-    assert!(error.to_string().starts_with("matmul: shapes [64, 128] and [64, 128] are incompatible"), "{error}");
+    assert!(
+        error.to_string().starts_with("matmul: shapes [64, 128] and [64, 128] are incompatible"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -297,7 +335,10 @@ fn training_on_the_gpu_follows_the_host_loss_curve() {
     for step in 0..20 {
         let host_loss = host.sgd_step(&data, 0.5);
         let device_loss = device.sgd_step(&data.to_device(), 0.5);
-        assert!((host_loss - device_loss).abs() <= 1e-12 * host_loss.abs(), "step {step}: host {host_loss}, GPU {device_loss}");
+        assert!(
+            (host_loss - device_loss).abs() <= 1e-12 * host_loss.abs(),
+            "step {step}: host {host_loss}, GPU {device_loss}"
+        );
     }
 }
 
@@ -327,11 +368,16 @@ macro_rules! classifier {
             }
 
             /// Twenty SGD steps; the loss before each.
-            fn train(&mut self, x: &Matrix<f64, 64, 32, $kind>, labels: &Matrix<f64, 64, 10, $kind>) -> Vec<f64> {
+            fn train(
+                &mut self,
+                x: &Matrix<f64, 64, 32, $kind>,
+                labels: &Matrix<f64, 64, 10, $kind>,
+            ) -> Vec<f64> {
                 let (x, labels) = (Var::constant(x.clone()), Var::constant(labels.clone()));
                 (0..20)
                     .map(|_| {
-                        let (loss, mut step) = fluxion::autodiff::value_and_grad(|m| $model::loss(&m, &x, &labels), &*self);
+                        let (loss, mut step) =
+                            fluxion::autodiff::value_and_grad(|m| $model::loss(&m, &x, &labels), &*self);
                         step.scale(-0.5);
                         self.move_by(&step);
                         loss
@@ -352,8 +398,14 @@ fn a_derived_model_trains_on_the_gpu_with_the_host_loss_curve() {
     }
     let data = cuda_mlp::Batch::<f64, 64>::random(26);
     let init = cuda_mlp::Mlp::<f64, 32, 48, 10>::init(27);
-    let mut host = HostClassifier { w1: init.w1.clone(), b1: init.b1.clone(), w2: init.w2.clone(), b2: init.b2.clone() };
-    let mut device = GpuClassifier { w1: init.w1.to_device(), b1: init.b1.to_device(), w2: init.w2.to_device(), b2: init.b2.to_device() };
+    let mut host =
+        HostClassifier { w1: init.w1.clone(), b1: init.b1.clone(), w2: init.w2.clone(), b2: init.b2.clone() };
+    let mut device = GpuClassifier {
+        w1: init.w1.to_device(),
+        b1: init.b1.to_device(),
+        w2: init.w2.to_device(),
+        b2: init.b2.to_device(),
+    };
     let host_curve = host.train(&data.inputs, &data.labels);
     let device_curve = device.train(&data.inputs.to_device(), &data.labels.to_device());
     assert!(host_curve[19] < 0.5 * host_curve[0], "the model learns: {host_curve:?}");

@@ -23,7 +23,10 @@ fn compilers() -> Option<PathBuf> {
         (true, Some(ptxas)) => Some(ptxas),
         (nvrtc, ptxas) => {
             let why = format!("NVRTC found: {nvrtc}; FLUXION_PTXAS names a file: {}", ptxas.is_some());
-            assert!(std::env::var_os("FLUXION_REQUIRE_NVRTC").is_none(), "the kernel compilers are required here ({why})");
+            assert!(
+                std::env::var_os("FLUXION_REQUIRE_NVRTC").is_none(),
+                "the kernel compilers are required here ({why})"
+            );
             eprintln!("skipping the offline kernel compilation ({why})");
             None
         }
@@ -44,8 +47,18 @@ fn every_generated_kernel_compiles_to_an_sm90_cubin() {
             let ptx_path = folder.join(format!("{name}.ptx"));
             let cubin_path = folder.join(format!("{name}.cubin"));
             std::fs::write(&ptx_path, ptx.to_src()).unwrap();
-            let output = Command::new(&ptxas).arg("-arch=sm_90").arg(&ptx_path).arg("-o").arg(&cubin_path).output().unwrap();
-            assert!(output.status.success(), "ptxas rejects `{name}`: {}", String::from_utf8_lossy(&output.stderr));
+            let output = Command::new(&ptxas)
+                .arg("-arch=sm_90")
+                .arg(&ptx_path)
+                .arg("-o")
+                .arg(&cubin_path)
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "ptxas rejects `{name}`: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
             assert!(std::fs::metadata(&cubin_path).unwrap().len() > 0, "`{name}` gave an empty cubin");
             compiled += 1;
         }

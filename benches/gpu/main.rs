@@ -1,8 +1,10 @@
 //! GPU benchmarks (feature `cuda`), one Criterion binary; each measurement waits for
 //! the GPU inside `iter_custom`:
 //!
-//! - `w4/train_step`: the W2 classifier (784 → 256 → 10, ReLU, softmax cross-entropy,
-//!   SGD) at batch 4096 in f32, one whole training step;
+//! - `w4/{train_step,train_step_tape,handwritten}`: the W2 classifier (784 → 256 → 10,
+//!   ReLU, softmax cross-entropy, SGD) at batch 4096 in f32, one whole training step:
+//!   with fluxion's device rules called in order, through the tape (`value_and_grad`
+//!   on a derived model), and hand-written (cuBLAS + fused CUDA C kernels);
 //! - `gpu_gemm/sgemm_4096`: a 4096³ f32 product through `matmul_into` (cuBLAS), with
 //!   full f32 and with TF32 asked for; throughput in floating-point operations;
 //! - `gpu_elementwise/add_16m`: `a + b` on 16 M f32 elements; throughput in bytes
@@ -13,6 +15,7 @@
 
 #[path = "../../tests/common/cuda_mlp.rs"]
 mod cuda_mlp;
+mod handwritten;
 
 use std::time::{Duration, Instant};
 
@@ -39,14 +42,59 @@ fn timed(device: &Device, iterations: u64, mut step: impl FnMut()) -> Duration {
 fn w4(c: &mut Criterion) {
     let Some(device) = device() else { return };
     eprintln!("device: {}", device.name().unwrap());
-    let batch = cuda_mlp::Batch::<f32, 4096, 784, 10>::random(1).to_device();
-    let mut model = cuda_mlp::Mlp::<f32, 784, 256, 10>::init(2).to_device();
+    let host_batch = cuda_mlp::Batch::<f32, 4096, 784, 10>::random(1);
+    let host_model = cuda_mlp::Mlp::<f32, 784, 256, 10>::init(2);
+    let (batch, mut model) = (host_batch.to_device(), host_model.to_device());
+    let mut tape_model = cuda_mlp::TapeMlp::new(&model);
+    let (inputs, labels) = (Var::constant(batch.inputs.clone()), Var::constant(batch.labels.clone()));
+    let parameters = [
+        host_model.w1.as_slice(),
+        host_model.b1.as_slice(),
+        host_model.w2.as_slice(),
+        host_model.b2.as_slice(),
+    ];
+    let mut baseline =
+        handwritten::HandWritten::new((4096, 784, 256, 10), host_batch.inputs.as_slice(), parameters);
+
+    // The three steps compute the same update: compare W₁ after one step of each.
+    model.sgd_step_queued(&batch, 0.1);
+    tape_model.sgd_step(&inputs, &labels, 0.1);
+    baseline.step(0.1);
+    let (ours, tape, theirs) = (model.w1.to_vec(), tape_model.w1.to_vec(), baseline.w1());
+    let largest_gap = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    eprintln!(
+        "W1 after one step: |fluxion − hand-written| ≤ {:e}, |tape − hand-written| ≤ {:e}",
+        largest_gap(&ours, &theirs),
+        largest_gap(&tape, &theirs)
+    );
+    assert!(
+        largest_gap(&ours, &theirs) < 1e-5 && largest_gap(&tape, &theirs) < 1e-5,
+        "the W4 steps disagree"
+    );
     let mut group = c.benchmark_group("w4");
     group.bench_function("train_step", |b| {
         b.iter_custom(|iterations| {
             timed(device, iterations, || {
                 model.sgd_step_queued(&batch, 0.1);
             })
+        })
+    });
+    group.bench_function("train_step_tape", |b| {
+        b.iter_custom(|iterations| {
+            timed(device, iterations, || {
+                tape_model.sgd_step(&inputs, &labels, 0.1);
+            })
+        })
+    });
+    group.bench_function("handwritten", |b| {
+        b.iter_custom(|iterations| {
+            baseline.synchronize();
+            let start = Instant::now();
+            for _ in 0..iterations {
+                baseline.step(0.1);
+            }
+            baseline.synchronize();
+            start.elapsed()
         })
     });
     group.finish();
@@ -60,9 +108,13 @@ fn gemm(c: &mut Criterion) {
     let mut out = Tensor::<f32, (Dyn, Dyn), Cuda>::device_zeros((Dyn(N), Dyn(N)));
     let mut group = c.benchmark_group("gpu_gemm");
     group.throughput(Throughput::Elements(2 * (N as u64).pow(3)));
-    for (name, precision) in [("sgemm_4096", MatmulPrecision::Full), ("sgemm_4096_tf32", MatmulPrecision::Tf32)] {
+    for (name, precision) in
+        [("sgemm_4096", MatmulPrecision::Full), ("sgemm_4096_tf32", MatmulPrecision::Tf32)]
+    {
         device.set_matmul_precision(precision).unwrap();
-        group.bench_function(name, |bencher| bencher.iter_custom(|iterations| timed(device, iterations, || a.matmul_into(&b, &mut out))));
+        group.bench_function(name, |bencher| {
+            bencher.iter_custom(|iterations| timed(device, iterations, || a.matmul_into(&b, &mut out)))
+        });
     }
     device.set_matmul_precision(MatmulPrecision::Full).unwrap();
     group.finish();

@@ -10,14 +10,12 @@
 //! the elements to the host and back: they serve checkers and elementwise
 //! optimisers, not the training step.
 
-use core::any::Any;
 use core::ops::{Add, Div, Mul, Neg, Sub};
 use std::vec::Vec;
 
 use super::forward::{Lift, Unlift};
-use super::operators::Trace;
 use super::tangent::{Differentiable, RealLeaves, VectorSpace};
-use super::tape::{Var, leaf, record_binary_in_place, record_unary_in_place};
+use super::tape::{Var, record_binary_in_place, record_unary_in_place};
 use crate::backend::cuda::{Cuda, CudaElement, or_panic_cuda};
 use crate::error::{ShapeError, or_panic};
 use crate::ops::cuda as rules;
@@ -75,16 +73,6 @@ impl<T: CudaElement, S: Shape> Differentiable for OnDevice<T, S> {
     }
 }
 
-impl<T: CudaElement, S: Shape> Trace for OnDevice<T, S> {
-    type Traced = Var<Self>;
-    fn trace(&self) -> Var<Self> {
-        leaf(self)
-    }
-    fn gradient_buffers<'g>(&self, gradient: &'g mut Self, buffers: &mut Vec<&'g mut dyn Any>) {
-        buffers.push(gradient);
-    }
-}
-
 /// A GPU tensor with one tangent beside it: what [`Lift`] makes of a device tensor
 /// (so a derived model with `Cuda` fields has its forward-mode twin). Forward-mode
 /// operations on it are not written yet: [`jvp`](super::jvp) through GPU code needs
@@ -118,7 +106,9 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
     pub fn elementary(&self, f: Elementary<T>) -> Self {
         let x = self.shared_value();
         record_unary_in_place(self, x.elementary(f), move |y, y_bar, x_bar| {
-            x_bar.write_or_add(x.shape(), |x_bar, write| rules::elementary_pullback(f, (&x, y, y_bar), x_bar, write))
+            x_bar.write_or_add(x.shape(), |x_bar, write| {
+                rules::elementary_pullback(f, (&x, y, y_bar), x_bar, write)
+            })
         })
     }
 
@@ -128,7 +118,9 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
     pub fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
         let x = self.shared_value();
         record_unary_in_place(self, x.map_function(f), move |y, y_bar, x_bar| {
-            x_bar.write_or_add(x.shape(), |x_bar, write| rules::function_pullback(f, (&x, y, y_bar), x_bar, write))
+            x_bar.write_or_add(x.shape(), |x_bar, write| {
+                rules::function_pullback(f, (&x, y, y_bar), x_bar, write)
+            })
         })
     }
 
@@ -181,7 +173,8 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
         let (a, b) = (self.shared_value(), other.shared_value());
         let shapes = (a.shape(), b.shape());
         record_binary_in_place(self, other, a.hadamard(&b), move |_, y_bar: &OnDevice<T, S>, mut adjoints| {
-            adjoints.write_or_add(shapes, |a_bar, b_bar| rules::hadamard_pullback((&a, &b, y_bar), a_bar, b_bar))
+            adjoints
+                .write_or_add(shapes, |a_bar, b_bar| rules::hadamard_pullback((&a, &b, y_bar), a_bar, b_bar))
         })
     }
 
@@ -222,13 +215,19 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
     }
 
     /// Records a reduction along `AXIS` whose pullback spreads factor·ȳ along it.
-    fn spread_reduction<const AXIS: usize>(&self, y: OnDevice<T, S::Removed>, factor: T) -> Var<OnDevice<T, S::Removed>>
+    fn spread_reduction<const AXIS: usize>(
+        &self,
+        y: OnDevice<T, S::Removed>,
+        factor: T,
+    ) -> Var<OnDevice<T, S::Removed>>
     where
         S: HasAxis<AXIS>,
     {
         let shape = self.value().shape();
         record_unary_in_place(self, y, move |_, y_bar, x_bar| {
-            x_bar.write_or_add(shape, |x_bar, write| rules::spread_along_pullback::<AXIS, T, S>(y_bar, factor, x_bar, write))
+            x_bar.write_or_add(shape, |x_bar, write| {
+                rules::spread_along_pullback::<AXIS, T, S>(y_bar, factor, x_bar, write)
+            })
         })
     }
 
@@ -239,7 +238,9 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
     {
         let x = self.shared_value();
         record_unary_in_place(self, x.logsumexp(axis), move |s, s_bar, x_bar| {
-            x_bar.write_or_add(x.shape(), |x_bar, write| rules::logsumexp_pullback::<AXIS, T, S>(&x, (s, s_bar), x_bar, write))
+            x_bar.write_or_add(x.shape(), |x_bar, write| {
+                rules::logsumexp_pullback::<AXIS, T, S>(&x, (s, s_bar), x_bar, write)
+            })
         })
     }
 
@@ -250,7 +251,9 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
     {
         let shape = self.value().shape();
         record_unary_in_place(self, self.value().softmax(axis), move |y, y_bar, x_bar| {
-            x_bar.write_or_add(shape, |x_bar, write| rules::softmax_pullback::<AXIS, T, S>(y, y_bar, x_bar, write))
+            x_bar.write_or_add(shape, |x_bar, write| {
+                rules::softmax_pullback::<AXIS, T, S>(y, y_bar, x_bar, write)
+            })
         })
     }
 
@@ -261,7 +264,9 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
     {
         let shape = self.value().shape();
         record_unary_in_place(self, self.value().log_softmax(axis), move |y, y_bar, x_bar| {
-            x_bar.write_or_add(shape, |x_bar, write| rules::log_softmax_pullback::<AXIS, T, S>(y, y_bar, x_bar, write))
+            x_bar.write_or_add(shape, |x_bar, write| {
+                rules::log_softmax_pullback::<AXIS, T, S>(y, y_bar, x_bar, write)
+            })
         })
     }
 
@@ -275,7 +280,10 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
     }
 
     /// Repeated along new leading axes to `shape` (checked when it runs).
-    pub fn try_broadcast_to<Target: Shape>(&self, shape: Target) -> Result<Var<OnDevice<T, Target>>, ShapeError>
+    pub fn try_broadcast_to<Target: Shape>(
+        &self,
+        shape: Target,
+    ) -> Result<Var<OnDevice<T, Target>>, ShapeError>
     where
         S: Broadcastable<Target>,
     {

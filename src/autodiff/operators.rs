@@ -15,7 +15,7 @@ use super::tangent::Differentiable;
 use super::tape::{Tape, Var, leaf};
 use crate::scalar::Scalar;
 use crate::shape::Shape;
-use crate::tensor::{Storage, Tensor};
+use crate::tensor::{Tensor, Zeros};
 
 /// A value whose leaves can be placed on the tape as differentiated inputs.
 ///
@@ -67,7 +67,12 @@ impl<T: Scalar> Trace for T {
     }
 }
 
-impl<T: Scalar, S: Shape, K: Storage<T, S>> Trace for Tensor<T, S, K> {
+/// One impl for every storage kind (host or device), so that `Traced = Var<Self>` is
+/// known before the kind is.
+impl<T: Scalar, S: Shape, K: Zeros<T, S>> Trace for Tensor<T, S, K>
+where
+    Self: Differentiable<Tangent = Self>,
+{
     type Traced = Var<Self>;
     fn trace(&self) -> Var<Self> {
         leaf(self)

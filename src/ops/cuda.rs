@@ -19,8 +19,8 @@ use num_traits::Zero;
 
 use crate::backend::cpu::Write;
 use crate::backend::cuda::{
-    AxisSplit, Combine, Cuda, CudaElement, CudaError, Device, DeviceBuffer, Indexing, Kernel, Store, Sym, or_panic_cuda,
-    transpose as transpose_kernel,
+    AxisSplit, Combine, Cuda, CudaElement, CudaError, Device, DeviceBuffer, Indexing, Kernel, Store, Sym,
+    or_panic_cuda, transpose as transpose_kernel,
 };
 use crate::error::{ShapeError, or_panic};
 use crate::ops::elementwise::{Elementary, ScalarFunction, elementary_methods};
@@ -124,22 +124,30 @@ fn relu_kernel() -> Kernel {
 }
 /// x̄ (=|+=) ȳ where x > 0, else 0.
 fn relu_pullback_kernel(write: Write) -> Kernel {
-    Kernel::elementwise("relu_pullback", &[Element, Element], 0, store(write), |x, _| x[0].where_positive(x[1]))
+    Kernel::elementwise("relu_pullback", &[Element, Element], 0, store(write), |x, _| {
+        x[0].where_positive(x[1])
+    })
 }
 fn function_kernel<F: ScalarFunction>(f: F) -> Kernel {
-    Kernel::elementwise(function_name(&f, "value"), &[Element], 0, Store::Overwrite, move |x, _| f.value(x[0]))
+    Kernel::elementwise(function_name(&f, "value"), &[Element], 0, Store::Overwrite, move |x, _| {
+        f.value(x[0])
+    })
 }
 fn function_pullback_kernel<F: ScalarFunction>(f: F, write: Write) -> Kernel {
-    Kernel::elementwise(function_name(&f, "pullback"), &[Element, Element, Element], 0, store(write), move |x, _| {
-        f.derivative(x[0], x[1]) * x[2]
-    })
+    Kernel::elementwise(
+        function_name(&f, "pullback"),
+        &[Element, Element, Element],
+        0,
+        store(write),
+        move |x, _| f.derivative(x[0], x[1]) * x[2],
+    )
 }
 /// `out[line] = Σ x` along each line.
 fn sum_kernel(write: Write) -> Kernel {
-    Kernel::reduction("reduce", &[Element], 0, Combine::Sum, store(write), |x, _| x[0])
+    Kernel::fold(Combine::Sum, store(write))
 }
 fn max_kernel() -> Kernel {
-    Kernel::reduction("reduce", &[Element], 0, Combine::Max, Store::Overwrite, |x, _| x[0])
+    Kernel::fold(Combine::Max, Store::Overwrite)
 }
 /// `out[i] (=|+=) p·v[line(i)]`: a line value spread over its line (broadcasting, the
 /// pullback of a sum or mean).
@@ -148,7 +156,9 @@ fn spread_kernel(write: Write) -> Kernel {
 }
 /// Σ exp(x − m) along each line, m the line's maximum.
 fn shifted_total_kernel() -> Kernel {
-    Kernel::reduction("shifted_total", &[Element, Line], 0, Combine::Sum, Store::Overwrite, |x, _| (x[0] - x[1]).exp())
+    Kernel::reduction("shifted_total", &[Element, Line], 0, Combine::Sum, Store::Overwrite, |x, _| {
+        (x[0] - x[1]).exp()
+    })
 }
 /// logsumexp = m + ln Σ exp(x − m), or m itself when m is ±∞ (as on the host).
 fn logsumexp_kernel() -> Kernel {
@@ -158,14 +168,20 @@ fn logsumexp_kernel() -> Kernel {
     })
 }
 fn log_softmax_kernel() -> Kernel {
-    Kernel::elementwise("log_softmax", &[Element, Line, Line], 0, Store::Overwrite, |x, _| (x[0] - x[1]) - x[2].ln())
+    Kernel::elementwise("log_softmax", &[Element, Line, Line], 0, Store::Overwrite, |x, _| {
+        (x[0] - x[1]) - x[2].ln()
+    })
 }
 fn softmax_kernel() -> Kernel {
-    Kernel::elementwise("softmax", &[Element, Line, Line], 0, Store::Overwrite, |x, _| (x[0] - x[1]).exp() / x[2])
+    Kernel::elementwise("softmax", &[Element, Line, Line], 0, Store::Overwrite, |x, _| {
+        (x[0] - x[1]).exp() / x[2]
+    })
 }
 /// x̄ = ȳ − exp(y)·Σȳ for y = log_softmax(x).
 fn log_softmax_pullback_kernel(write: Write) -> Kernel {
-    Kernel::elementwise("log_softmax_pullback", &[Element, Element, Line], 0, store(write), |x, _| x[1] - x[0].exp() * x[2])
+    Kernel::elementwise("log_softmax_pullback", &[Element, Element, Line], 0, store(write), |x, _| {
+        x[1] - x[0].exp() * x[2]
+    })
 }
 /// Σ ȳ·y along each line.
 fn dot_along_kernel() -> Kernel {
@@ -173,11 +189,15 @@ fn dot_along_kernel() -> Kernel {
 }
 /// x̄ = y·(ȳ − Σȳ·y) for y = softmax(x).
 fn softmax_pullback_kernel(write: Write) -> Kernel {
-    Kernel::elementwise("softmax_pullback", &[Element, Element, Line], 0, store(write), |x, _| x[0] * (x[1] - x[2]))
+    Kernel::elementwise("softmax_pullback", &[Element, Element, Line], 0, store(write), |x, _| {
+        x[0] * (x[1] - x[2])
+    })
 }
 /// x̄ = softmax(x)·s̄ for s = logsumexp(x): exp(x − s)·s̄.
 fn logsumexp_pullback_kernel(write: Write) -> Kernel {
-    Kernel::elementwise("logsumexp_pullback", &[Element, Line, Line], 0, store(write), |x, _| (x[0] - x[1]).exp() * x[2])
+    Kernel::elementwise("logsumexp_pullback", &[Element, Line, Line], 0, store(write), |x, _| {
+        (x[0] - x[1]).exp() * x[2]
+    })
 }
 
 /// A C identifier for a user function's kernel: its type and value (the value's
@@ -185,7 +205,8 @@ fn logsumexp_pullback_kernel(write: Write) -> Kernel {
 fn function_name<F: ScalarFunction>(f: &F, role: &str) -> std::string::String {
     let key = format!("{}:{f:?}", core::any::type_name::<F>());
     // FNV-1a: a stable 64-bit name for the key.
-    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let hash =
+        key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     format!("user_{hash:016x}_{role}")
 }
 
@@ -241,7 +262,10 @@ fn one_line(n: usize) -> AxisSplit {
 
 impl<T: CudaElement, S: Shape> OnDevice<T, S> {
     /// A tensor of `shape` on the GPU whose buffer `fill` writes in full.
-    fn try_new(shape: S, fill: impl FnOnce(&mut CudaSlice<T>) -> Result<(), CudaError>) -> Result<Self, CudaError> {
+    fn try_new(
+        shape: S,
+        fill: impl FnOnce(&mut CudaSlice<T>) -> Result<(), CudaError>,
+    ) -> Result<Self, CudaError> {
         let mut slice = Device::get()?.uninitialized(shape.num_elements())?;
         fill(&mut slice)?;
         Ok(Tensor::from_buffer(shape, DeviceBuffer { slice }))
@@ -290,7 +314,9 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
 
     /// A tensor of `shape` on the GPU with every element `value`.
     pub fn device_full(shape: S, value: T) -> Self {
-        Self::new(shape, |out| fill_kernel(Write::Overwrite).launch(&[], &[value], one_line(shape.num_elements()), out))
+        Self::new(shape, |out| {
+            fill_kernel(Write::Overwrite).launch(&[], &[value], one_line(shape.num_elements()), out)
+        })
     }
 
     /// The elements copied to host storage `K` (waits for the GPU).
@@ -323,7 +349,9 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
     /// `out = f(self, other)` for a kernel of two elementwise inputs, shapes checked.
     fn binary(&self, other: &Self, operation: &'static str, kernel: Kernel) -> Result<Self, ShapeError> {
         self.check_same_shape(other, operation)?;
-        Ok(Self::new(self.shape(), |out| kernel.launch(&[self.slice(), other.slice()], &[], one_line(self.len()), out)))
+        Ok(Self::new(self.shape(), |out| {
+            kernel.launch(&[self.slice(), other.slice()], &[], one_line(self.len()), out)
+        }))
     }
 
     /// f(x) elementwise for an elementary function `f`.
@@ -353,7 +381,12 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
     pub fn add_scaled(&mut self, factor: T, other: &Self) {
         or_panic(self.check_same_shape(other, "add_scaled"));
         let len = self.len();
-        or_panic_cuda(add_scaled_kernel().launch(&[other.slice()], &[factor], one_line(len), self.slice_mut()));
+        or_panic_cuda(add_scaled_kernel().launch(
+            &[other.slice()],
+            &[factor],
+            one_line(len),
+            self.slice_mut(),
+        ));
     }
 
     /// Elementwise sum; an error names both shapes when a dynamic dimension differs.
@@ -410,7 +443,12 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
     where
         S: HasAxis<AXIS>,
     {
-        self.reduced(self.shape().removed(), self.dims().split_at_axis(AXIS), sum_kernel(Write::Overwrite), &[])
+        self.reduced(
+            self.shape().removed(),
+            self.dims().split_at_axis(AXIS),
+            sum_kernel(Write::Overwrite),
+            &[],
+        )
     }
 
     /// Mean along `AXIS`.
@@ -437,8 +475,9 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
     {
         let max = self.max_axis(Axis::<AXIS>);
         let axis = self.dims().split_at_axis(AXIS);
-        let totals =
-            OnDevice::new(max.shape(), |out| shifted_total_kernel().launch(&[self.slice(), max.slice()], &[], axis, out));
+        let totals = OnDevice::new(max.shape(), |out| {
+            shifted_total_kernel().launch(&[self.slice(), max.slice()], &[], axis, out)
+        });
         (max, totals)
     }
 
@@ -473,7 +512,9 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
     {
         let (max, totals) = self.shifted_totals::<AXIS>();
         let axis = self.dims().split_at_axis(AXIS);
-        Self::new(self.shape(), |out| kernel.launch(&[self.slice(), max.slice(), totals.slice()], &[], axis, out))
+        Self::new(self.shape(), |out| {
+            kernel.launch(&[self.slice(), max.slice(), totals.slice()], &[], axis, out)
+        })
     }
 
     /// The tensor repeated along new leading axes to the static shape `Target`.
@@ -501,14 +542,21 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
             ));
         }
         let axis = (1, shape.num_elements() / self.len().max(1), self.len());
-        Ok(OnDevice::new(shape, |out| spread_kernel(Write::Overwrite).launch(&[self.slice()], &[T::one()], axis, out)))
+        Ok(OnDevice::new(shape, |out| {
+            spread_kernel(Write::Overwrite).launch(&[self.slice()], &[T::one()], axis, out)
+        }))
     }
 
     /// The same elements in another shape with as many elements; an error names both
     /// shapes otherwise.
     pub fn try_reshape<Target: Shape>(&self, shape: Target) -> Result<OnDevice<T, Target>, ShapeError> {
         if shape.num_elements() != self.len() {
-            return Err(ShapeError::new("reshape", self.dims(), shape.dims(), "the element counts must be equal"));
+            return Err(ShapeError::new(
+                "reshape",
+                self.dims(),
+                shape.dims(),
+                "the element counts must be equal",
+            ));
         }
         Ok(Tensor::from_buffer(shape, self.buffer().clone()))
     }
@@ -525,7 +573,9 @@ impl<T: CudaElement, S: Shape> core::fmt::Debug for OnDevice<T, S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "Tensor {} on the GPU ", self.dims())?;
         match self.try_to_vec() {
-            Ok(elements) => write_nested(f, self.dims().as_slice(), &elements, &|x, f| core::fmt::Debug::fmt(x, f)),
+            Ok(elements) => {
+                write_nested(f, self.dims().as_slice(), &elements, &|x, f| core::fmt::Debug::fmt(x, f))
+            }
             Err(error) => write!(f, "(unreadable: {error})"),
         }
     }
@@ -683,7 +733,12 @@ fn check_output<T: CudaElement, S: Shape>(out: &OnDevice<T, S>, expected: S) -> 
     if out.shape() == expected {
         Ok(())
     } else {
-        Err(ShapeError::new("matmul_into", out.dims(), expected.dims(), "the output must have the product's shape"))
+        Err(ShapeError::new(
+            "matmul_into",
+            out.dims(),
+            expected.dims(),
+            "the output must have the product's shape",
+        ))
     }
 }
 
@@ -746,7 +801,11 @@ device_matmul!(<B, M, I, N> (B, M, I), (B, I, N) => (B, M, N), |a, b| a.2 == b.1
 
 /// Checks that every tensor has `expected`'s shape.
 #[track_caller]
-fn check_shapes<T: CudaElement, S: Shape>(operation: &'static str, expected: &OnDevice<T, S>, others: &[&OnDevice<T, S>]) {
+fn check_shapes<T: CudaElement, S: Shape>(
+    operation: &'static str,
+    expected: &OnDevice<T, S>,
+    others: &[&OnDevice<T, S>],
+) {
     for other in others {
         or_panic(expected.check_same_shape(other, operation));
     }
@@ -763,7 +822,12 @@ pub fn elementary_pullback<T: CudaElement, S: Shape>(
     check_shapes("elementary_pullback", x, &[y, y_bar, x_bar]);
     let kernel = elementary_pullback_kernel(f, write);
     let len = x.len();
-    or_panic_cuda(kernel.launch(&[x.slice(), y.slice(), y_bar.slice()], &[elementary_param(&f)], one_line(len), x_bar.slice_mut()));
+    or_panic_cuda(kernel.launch(
+        &[x.slice(), y.slice(), y_bar.slice()],
+        &[elementary_param(&f)],
+        one_line(len),
+        x_bar.slice_mut(),
+    ));
 }
 
 /// x̄ = f′(x)·ȳ for y = f(x) elementwise, with f′ from `f`'s own derivative.
@@ -776,12 +840,22 @@ pub fn function_pullback<T: CudaElement, S: Shape, F: ScalarFunction>(
 ) {
     check_shapes("function_pullback", x, &[y, y_bar, x_bar]);
     let len = x.len();
-    or_panic_cuda(function_pullback_kernel(f, write).launch(&[x.slice(), y.slice(), y_bar.slice()], &[], one_line(len), x_bar.slice_mut()));
+    or_panic_cuda(function_pullback_kernel(f, write).launch(
+        &[x.slice(), y.slice(), y_bar.slice()],
+        &[],
+        one_line(len),
+        x_bar.slice_mut(),
+    ));
 }
 
 /// x̄ = factor·ȳ: the rule of scaling, and of `+` and `−` (factor ±1).
 #[track_caller]
-pub fn scaled_pullback<T: CudaElement, S: Shape>(y_bar: &OnDevice<T, S>, factor: T, x_bar: &mut OnDevice<T, S>, write: Write) {
+pub fn scaled_pullback<T: CudaElement, S: Shape>(
+    y_bar: &OnDevice<T, S>,
+    factor: T,
+    x_bar: &mut OnDevice<T, S>,
+    write: Write,
+) {
     check_shapes("scaled_pullback", y_bar, &[x_bar]);
     let len = y_bar.len();
     let kernel = match write {
@@ -793,10 +867,20 @@ pub fn scaled_pullback<T: CudaElement, S: Shape>(y_bar: &OnDevice<T, S>, factor:
 
 /// x̄ = ȳ where x > 0, else 0.
 #[track_caller]
-pub fn relu_pullback<T: CudaElement, S: Shape>(x: &OnDevice<T, S>, y_bar: &OnDevice<T, S>, x_bar: &mut OnDevice<T, S>, write: Write) {
+pub fn relu_pullback<T: CudaElement, S: Shape>(
+    x: &OnDevice<T, S>,
+    y_bar: &OnDevice<T, S>,
+    x_bar: &mut OnDevice<T, S>,
+    write: Write,
+) {
     check_shapes("relu_pullback", x, &[y_bar, x_bar]);
     let len = x.len();
-    or_panic_cuda(relu_pullback_kernel(write).launch(&[x.slice(), y_bar.slice()], &[], one_line(len), x_bar.slice_mut()));
+    or_panic_cuda(relu_pullback_kernel(write).launch(
+        &[x.slice(), y_bar.slice()],
+        &[],
+        one_line(len),
+        x_bar.slice_mut(),
+    ));
 }
 
 /// ā = ȳ ⊙ b and b̄ = ȳ ⊙ a for y = a ⊙ b (real data: no conjugates).
@@ -811,7 +895,12 @@ pub fn hadamard_pullback<T: CudaElement, S: Shape>(
     for (other, bar) in [(b, a_bar), (a, b_bar)] {
         if let Some((bar, write)) = bar {
             check_shapes("hadamard_pullback", a, &[bar]);
-            or_panic_cuda(hadamard_kernel(write).launch(&[y_bar.slice(), other.slice()], &[], one_line(len), bar.slice_mut()));
+            or_panic_cuda(hadamard_kernel(write).launch(
+                &[y_bar.slice(), other.slice()],
+                &[],
+                one_line(len),
+                bar.slice_mut(),
+            ));
         }
     }
 }
@@ -830,7 +919,12 @@ pub fn spread_along_pullback<const AXIS: usize, T: CudaElement, S: HasAxis<AXIS>
 }
 
 /// x̄ = factor·s̄ everywhere, for s = Σ x (factor 1) or the mean (factor 1/n).
-pub fn fill_pullback<T: CudaElement, S: Shape>(s_bar: T, factor: T, x_bar: &mut OnDevice<T, S>, write: Write) {
+pub fn fill_pullback<T: CudaElement, S: Shape>(
+    s_bar: T,
+    factor: T,
+    x_bar: &mut OnDevice<T, S>,
+    write: Write,
+) {
     let len = x_bar.len();
     or_panic_cuda(fill_kernel(write).launch(&[], &[s_bar * factor], one_line(len), x_bar.slice_mut()));
 }
@@ -857,7 +951,12 @@ pub fn log_softmax_pullback<const AXIS: usize, T: CudaElement, S: HasAxis<AXIS>>
     check_shapes("log_softmax_pullback", y, &[y_bar, x_bar]);
     let totals = y_bar.sum_axis(Axis::<AXIS>);
     let axis = y.dims().split_at_axis(AXIS);
-    or_panic_cuda(log_softmax_pullback_kernel(write).launch(&[y.slice(), y_bar.slice(), totals.slice()], &[], axis, x_bar.slice_mut()));
+    or_panic_cuda(log_softmax_pullback_kernel(write).launch(
+        &[y.slice(), y_bar.slice(), totals.slice()],
+        &[],
+        axis,
+        x_bar.slice_mut(),
+    ));
 }
 
 /// x̄ = y·(ȳ − Σȳ·y) along `AXIS`, for y = softmax(x).
@@ -873,7 +972,12 @@ pub fn softmax_pullback<const AXIS: usize, T: CudaElement, S: HasAxis<AXIS>>(
     let totals: OnDevice<T, S::Removed> = OnDevice::new(y.shape().removed(), |out| {
         dot_along_kernel().launch(&[y_bar.slice(), y.slice()], &[], axis, out)
     });
-    or_panic_cuda(softmax_pullback_kernel(write).launch(&[y.slice(), y_bar.slice(), totals.slice()], &[], axis, x_bar.slice_mut()));
+    or_panic_cuda(softmax_pullback_kernel(write).launch(
+        &[y.slice(), y_bar.slice(), totals.slice()],
+        &[],
+        axis,
+        x_bar.slice_mut(),
+    ));
 }
 
 /// x̄ = exp(x − s)·s̄ along `AXIS` (softmax(x)·s̄), for s = logsumexp(x).
@@ -886,5 +990,10 @@ pub fn logsumexp_pullback<const AXIS: usize, T: CudaElement, S: HasAxis<AXIS>>(
 ) {
     check_shapes("logsumexp_pullback", x, &[x_bar]);
     let axis = x.dims().split_at_axis(AXIS);
-    or_panic_cuda(logsumexp_pullback_kernel(write).launch(&[x.slice(), s.slice(), s_bar.slice()], &[], axis, x_bar.slice_mut()));
+    or_panic_cuda(logsumexp_pullback_kernel(write).launch(
+        &[x.slice(), s.slice(), s_bar.slice()],
+        &[],
+        axis,
+        x_bar.slice_mut(),
+    ));
 }

@@ -43,7 +43,6 @@ impl HostMemory for Heap {}
     note = "a device tensor's elements are not in host memory: copy it with `.to_host()` first"
 )]
 pub trait Storage<T, S: Shape>: StorageKind<T, S> + HostMemory {
-
     /// Builds a buffer for `shape` from its flat (row-major) elements.
     fn from_flat_fn(shape: &S, f: impl FnMut(usize) -> T) -> Self::Buffer;
 
@@ -102,7 +101,6 @@ impl<T: Copy, S: StaticShape> StorageKind<T, S> for Inline {
 
 #[diagnostic::do_not_recommend]
 impl<T: Copy, S: StaticShape> Storage<T, S> for Inline {
-
     #[inline(always)]
     fn from_flat_fn(_: &S, f: impl FnMut(usize) -> T) -> Self::Buffer {
         <S::Array<T>>::from_flat_fn(f)
@@ -143,7 +141,6 @@ impl<T: Copy, S: Shape> StorageKind<T, S> for Heap {
 
 #[cfg(feature = "alloc")]
 impl<T: Copy, S: Shape> Storage<T, S> for Heap {
-
     fn from_flat_fn(shape: &S, f: impl FnMut(usize) -> T) -> Vec<T> {
         (0..shape.num_elements()).map(f).collect()
     }

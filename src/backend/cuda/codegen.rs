@@ -18,8 +18,8 @@
 //! here.
 
 use core::fmt::Write as _;
-use std::format;
 use std::borrow::ToOwned;
+use std::format;
 use std::string::String;
 use std::vec;
 use std::vec::Vec;
@@ -173,7 +173,7 @@ fn emit_body(expression: &Expression, ctype: CType, inputs: &[String]) -> (Strin
                 format!("(isfinite(v{condition}) ? v{finite} : v{otherwise})")
             }
         };
-        writeln!(body, "        const {t} v{index} = {value};").expect("writing to a String");
+        writeln!(body, "            const {t} v{index} = {value};").expect("writing to a String");
     }
     let outputs = expression.outputs.iter().map(|id| format!("v{id}")).collect();
     (body, outputs)
@@ -202,8 +202,13 @@ fn input_reads(indexing: &[Indexing]) -> Vec<String> {
         .collect()
 }
 
-/// An elementwise kernel `name(in…, out, p…, n, len, inner)`: one thread per element
-/// in a grid-stride loop; `len` and `inner` locate the element's line for
+/// Elements each thread handles per round of an elementwise kernel: independent loads
+/// in flight, for memory bandwidth.
+pub const UNROLL: usize = 4;
+
+/// An elementwise kernel `name(in…, out, p…, n, len, inner)`: each thread handles
+/// [`UNROLL`] elements a block-width apart per round of a grid-stride loop (coalesced
+/// reads, several in flight); `len` and `inner` locate the element's line for
 /// [`Indexing::Line`] inputs (pass 1 and 1 when there are none).
 pub fn elementwise_source(
     name: &str,
@@ -221,7 +226,7 @@ pub fn elementwise_source(
         "const unsigned long long n, const unsigned long long len, const unsigned long long inner",
     );
     let line = if indexing.contains(&Indexing::Line) {
-        "        const unsigned long long line = (i / (len * inner)) * inner + i % inner;\n"
+        "            const unsigned long long line = (i / (len * inner)) * inner + i % inner;\n"
     } else {
         ""
     };
@@ -231,9 +236,14 @@ pub fn elementwise_source(
     };
     format!(
         "extern \"C\" __global__ void {name}({parameters}) {{
-    const unsigned long long stride = (unsigned long long)blockDim.x * gridDim.x;
-    for (unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {{
-{line}{body}        out[i] {store} {output};
+    const unsigned long long stride = (unsigned long long)blockDim.x * gridDim.x * {UNROLL};
+    for (unsigned long long base = (unsigned long long)blockIdx.x * blockDim.x * {UNROLL} + threadIdx.x; base < n; base += stride) {{
+#pragma unroll
+        for (unsigned int step = 0; step < {UNROLL}; ++step) {{
+            const unsigned long long i = base + step * blockDim.x;
+            if (i >= n) break;
+{line}{body}            out[i] {store} {output};
+        }}
     }}
 }}
 ",
@@ -241,10 +251,13 @@ pub fn elementwise_source(
     )
 }
 
-/// A reduction kernel `name(in…, out, p…, outer, len, inner)` for blocks of
+/// A reduction kernel `name(in…, out, p…, outer, len, inner, chunk)` for blocks of
 /// `blockDim.x` lines × `blockDim.y` lanes (a power of two, at most 256 threads in
-/// all): each lane folds every `blockDim.y`-th value of its line, then the lanes are
-/// combined in shared memory.
+/// all). Block row `blockIdx.y` folds the values `k` of its lines with
+/// `blockIdx.y·chunk ≤ k < (blockIdx.y + 1)·chunk`, each lane every `blockDim.y`-th of
+/// them, then combines its lanes in shared memory and stores the result for chunk
+/// `blockIdx.y` at `out[blockIdx.y·lines + line]` (with one chunk: `out[line]`). A
+/// second reduction over the chunks finishes a split line.
 pub fn reduction_source(
     name: &str,
     ctype: CType,
@@ -260,7 +273,7 @@ pub fn reduction_source(
         ctype,
         indexing.len(),
         params,
-        "const unsigned long long outer, const unsigned long long len, const unsigned long long inner",
+        "const unsigned long long outer, const unsigned long long len, const unsigned long long inner, const unsigned long long chunk",
     );
     let (identity, fold) = match combine {
         Combine::Sum => (ctype.literal(0.0), "acc + value".to_owned()),
@@ -277,12 +290,15 @@ pub fn reduction_source(
     format!(
         "extern \"C\" __global__ void {name}({parameters}) {{
     __shared__ {t} partial[256];
+    const unsigned long long lines = outer * inner;
     const unsigned long long line = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
     const unsigned int slot = threadIdx.y * blockDim.x + threadIdx.x;
+    const unsigned long long first = (unsigned long long)blockIdx.y * chunk;
+    const unsigned long long end = first + chunk < len ? first + chunk : len;
     {t} acc = {identity};
-    if (line < outer * inner) {{
+    if (line < lines) {{
         const unsigned long long start = (line / inner) * len * inner + line % inner;
-        for (unsigned long long k = threadIdx.y; k < len; k += blockDim.y) {{
+        for (unsigned long long k = first + threadIdx.y; k < end; k += blockDim.y) {{
             const unsigned long long i = start + k * inner;
 {body}            const {t} value = {output};
             acc = {fold};
@@ -298,8 +314,8 @@ pub fn reduction_source(
         }}
         __syncthreads();
     }}
-    if (threadIdx.y == 0 && line < outer * inner) {{
-        out[line] {store} partial[threadIdx.x];
+    if (threadIdx.y == 0 && line < lines) {{
+        out[(unsigned long long)blockIdx.y * lines + line] {store} partial[threadIdx.x];
     }}
 }}
 ",
@@ -335,15 +351,24 @@ pub fn transpose_source(name: &str, ctype: CType) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scalar::Scalar;
     use crate::backend::cuda::symbolic::record;
     use crate::ops::elementwise::Elementary;
+    use crate::scalar::Scalar;
 
     #[test]
     fn elementwise_kernel_prints_the_recorded_formula() {
         let expression = record(1, 0, |x, _| vec![Elementary::Tanh.apply(x[0])]).unwrap();
-        let source = elementwise_source("tanh_f32", CType::F32, &expression, &[Indexing::Element], 0, Store::Overwrite);
-        assert!(source.contains("extern \"C\" __global__ void tanh_f32(const float* __restrict__ in0, float* __restrict__ out,"));
+        let source = elementwise_source(
+            "tanh_f32",
+            CType::F32,
+            &expression,
+            &[Indexing::Element],
+            0,
+            Store::Overwrite,
+        );
+        assert!(source.contains(
+            "extern \"C\" __global__ void tanh_f32(const float* __restrict__ in0, float* __restrict__ out,"
+        ));
         assert!(source.contains("const float v1 = tanhf(v0);"), "{source}");
         assert!(source.contains("out[i] = v1;"), "{source}");
     }
@@ -380,8 +405,15 @@ mod tests {
     #[test]
     fn reductions_fold_with_the_nan_propagating_max() {
         let expression = record(1, 0, |x, _| vec![x[0]]).unwrap();
-        let source =
-            reduction_source("max_rows", CType::F32, &expression, &[Indexing::Element], 0, Combine::Max, Store::Overwrite);
+        let source = reduction_source(
+            "max_rows",
+            CType::F32,
+            &expression,
+            &[Indexing::Element],
+            0,
+            Combine::Max,
+            Store::Overwrite,
+        );
         assert!(source.contains("acc != acc"), "{source}");
         assert!(source.contains("__int_as_float(0xff800000)"), "{source}");
     }

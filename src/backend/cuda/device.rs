@@ -43,7 +43,9 @@ impl core::fmt::Display for CudaError {
         match self {
             CudaError::Unavailable(why) => write!(f, "no CUDA device can be used: {why}"),
             CudaError::Driver(error) => write!(f, "CUDA driver error: {error}"),
-            CudaError::Compile { kernel, log } => write!(f, "NVRTC could not compile kernel `{kernel}`: {log}"),
+            CudaError::Compile { kernel, log } => {
+                write!(f, "NVRTC could not compile kernel `{kernel}`: {log}")
+            }
             CudaError::Blas(error) => write!(f, "cuBLAS error: {error}"),
             CudaError::Unrecordable(why) => write!(f, "{why}"),
         }
@@ -173,17 +175,30 @@ impl Device {
         let context = CudaContext::new(0)?;
         let stream = context.default_stream();
         let blas = CudaBlas::new(stream.clone())?;
-        let multiprocessors =
-            context.attribute(driver_sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)? as u32;
+        let multiprocessors = context
+            .attribute(driver_sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)?
+            as u32;
         let arch = match context.compute_capability()? {
             (major, minor) => Box::leak(format!("compute_{major}{minor}").into_boxed_str()),
         };
-        Ok(Device { context, stream, blas: Mutex::new(blas), kernels: Mutex::new(HashMap::new()), multiprocessors, arch })
+        Ok(Device {
+            context,
+            stream,
+            blas: Mutex::new(blas),
+            kernels: Mutex::new(HashMap::new()),
+            multiprocessors,
+            arch,
+        })
     }
 
     /// The device's name, e.g. "NVIDIA H200".
     pub fn name(&self) -> Result<String, CudaError> {
         Ok(self.context.name()?)
+    }
+
+    /// The number of streaming multiprocessors.
+    pub(crate) fn multiprocessors(&self) -> usize {
+        self.multiprocessors as usize
     }
 
     /// The stream every operation is queued on.
@@ -232,7 +247,11 @@ impl Device {
 
     /// Copies the first `len` elements of a device buffer to the host (waits for the
     /// stream).
-    pub(crate) fn download<T: CudaElement>(&self, buffer: &CudaSlice<T>, len: usize) -> Result<Vec<T>, CudaError> {
+    pub(crate) fn download<T: CudaElement>(
+        &self,
+        buffer: &CudaSlice<T>,
+        len: usize,
+    ) -> Result<Vec<T>, CudaError> {
         let mut all = self.stream.clone_dtoh(buffer)?;
         self.stream.synchronize()?;
         all.truncate(len);
@@ -259,15 +278,12 @@ impl Device {
         Ok(kernel)
     }
 
-    /// The launch shape of a grid-stride loop over `n` elements: 256 threads a block,
-    /// at most 32 blocks per multiprocessor.
-    pub(crate) fn grid_stride(&self, n: usize) -> LaunchConfig {
-        let blocks = n.div_ceil(256).clamp(1, 32 * self.multiprocessors as usize) as u32;
-        LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 }
-    }
-
     /// Launches a kernel whose arguments are pushed on `arguments`.
-    pub(crate) fn launch(&self, mut arguments: LaunchArgs<'_>, config: LaunchConfig) -> Result<(), CudaError> {
+    pub(crate) fn launch(
+        &self,
+        mut arguments: LaunchArgs<'_>,
+        config: LaunchConfig,
+    ) -> Result<(), CudaError> {
         // SAFETY: every kernel is generated in `codegen` together with the argument list
         // its callers push (buffers, then scalars, then sizes as u64), and each caller
         // passes buffers of at least the sizes it passes.
@@ -294,9 +310,16 @@ impl Device {
         if m == 0 || n == 0 || batch == 0 {
             return Ok(());
         }
-        let int = |x: usize| i32::try_from(x).map_err(|_| CudaError::Blas(format!("dimension {x} exceeds cuBLAS's 32-bit sizes")));
+        let int = |x: usize| {
+            i32::try_from(x)
+                .map_err(|_| CudaError::Blas(format!("dimension {x} exceeds cuBLAS's 32-bit sizes")))
+        };
         let operation = |transposed| {
-            if transposed { cublas_sys::cublasOperation_t::CUBLAS_OP_T } else { cublas_sys::cublasOperation_t::CUBLAS_OP_N }
+            if transposed {
+                cublas_sys::cublasOperation_t::CUBLAS_OP_T
+            } else {
+                cublas_sys::cublasOperation_t::CUBLAS_OP_N
+            }
         };
         // Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: swap the operands.
         let gemm = GemmConfig {
@@ -325,6 +348,9 @@ impl Device {
 
 impl core::fmt::Debug for Device {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Device").field("arch", &self.arch).field("multiprocessors", &self.multiprocessors).finish()
+        f.debug_struct("Device")
+            .field("arch", &self.arch)
+            .field("multiprocessors", &self.multiprocessors)
+            .finish()
     }
 }

@@ -37,8 +37,8 @@ use std::vec::Vec;
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
 pub use codegen::{CType, Combine, Indexing, Store};
-pub use device::{CudaElement, CudaError, Device, MatmulPrecision};
 pub(crate) use device::or_panic_cuda;
+pub use device::{CudaElement, CudaError, Device, MatmulPrecision};
 pub use symbolic::{Sym, Unrecordable};
 
 use crate::shape::Shape;
@@ -129,7 +129,8 @@ impl Kernel {
 
     /// The compiled kernel's name for element type `ctype`.
     pub fn compiled_name(&self, ctype: CType) -> String {
-        let reads: String = self.indexing.iter().map(|i| if *i == Indexing::Element { 'e' } else { 'l' }).collect();
+        let reads: String =
+            self.indexing.iter().map(|i| if *i == Indexing::Element { 'e' } else { 'l' }).collect();
         let store = if self.store == Store::Overwrite { 'w' } else { 'a' };
         let combine = match self.combine {
             None => "",
@@ -142,14 +143,34 @@ impl Kernel {
     /// The kernel's CUDA C for element type `ctype`.
     pub fn source(&self, ctype: CType) -> Result<String, CudaError> {
         let name = self.compiled_name(ctype);
-        let expression = symbolic::record(self.indexing.len(), self.params, |x, p| vec![(self.function)(x, p)])
-            .map_err(|e| CudaError::Unrecordable(format!("kernel `{name}`: {e}")))?;
+        let expression =
+            symbolic::record(self.indexing.len(), self.params, |x, p| vec![(self.function)(x, p)])
+                .map_err(|e| CudaError::Unrecordable(format!("kernel `{name}`: {e}")))?;
         Ok(match self.combine {
-            None => codegen::elementwise_source(&name, ctype, &expression, &self.indexing, self.params, self.store),
-            Some(combine) => {
-                codegen::reduction_source(&name, ctype, &expression, &self.indexing, self.params, combine, self.store)
-            }
+            None => codegen::elementwise_source(
+                &name,
+                ctype,
+                &expression,
+                &self.indexing,
+                self.params,
+                self.store,
+            ),
+            Some(combine) => codegen::reduction_source(
+                &name,
+                ctype,
+                &expression,
+                &self.indexing,
+                self.params,
+                combine,
+                self.store,
+            ),
         })
+    }
+
+    /// The reduction that folds values unchanged: the second pass over the chunks of
+    /// split lines, and `sum`/`max` themselves.
+    pub fn fold(combine: Combine, store: Store) -> Kernel {
+        Kernel::reduction("reduce", &[Indexing::Element], 0, combine, store, |x, _| x[0])
     }
 
     /// Runs the kernel on `inputs` (one per [`Kernel::indexing`], each holding the
@@ -172,21 +193,65 @@ impl Kernel {
             self.indexing.len(),
             self.params
         );
-        let (outer, len, inner) = axis;
-        let (work, config) = match self.combine {
-            None => (outer * len * inner, None),
-            Some(_) => (outer * inner, Some(reduction_launch(axis))),
-        };
-        if work == 0 {
+        let device = Device::get()?;
+        match self.combine {
+            None => {
+                let n = axis.0 * axis.1 * axis.2;
+                if n == 0 {
+                    return Ok(());
+                }
+                let sizes = [n as u64, axis.1.max(1) as u64, axis.2.max(1) as u64];
+                self.run(device, inputs, params, &sizes, out, elementwise_launch(n, device.multiprocessors()))
+            }
+            Some(combine) => {
+                let (config, chunks) = reduction_launch(axis, device.multiprocessors());
+                self.reduce(device, inputs, params, axis, (config, chunks), out, combine)
+            }
+        }
+    }
+
+    /// Runs a reduction in `chunks` pieces per line, then folds the pieces.
+    #[allow(clippy::too_many_arguments)]
+    fn reduce<T: CudaElement>(
+        &self,
+        device: &Device,
+        inputs: &[&CudaSlice<T>],
+        params: &[T],
+        (outer, len, inner): AxisSplit,
+        (config, chunks): (LaunchConfig, usize),
+        out: &mut CudaSlice<T>,
+        combine: Combine,
+    ) -> Result<(), CudaError> {
+        let lines = outer * inner;
+        if lines == 0 {
             return Ok(());
         }
-        let device = Device::get()?;
+        let chunk = len.div_ceil(chunks).max(1);
+        let sizes = [outer as u64, len as u64, inner as u64, chunk as u64];
+        if chunks == 1 {
+            return self.run(device, inputs, params, &sizes, out, config);
+        }
+        // Pieces start from zero, so an accumulating kernel stores them unchanged.
+        let mut pieces = device.zeros::<T>(chunks * lines)?;
+        self.run(device, inputs, params, &sizes, &mut pieces, config)?;
+        let folded = (1, chunks, lines);
+        let (config, _) = reduction_launch(folded, 0);
+        Kernel::fold(combine, self.store).reduce(device, &[&pieces], &[], folded, (config, 1), out, combine)
+    }
+
+    /// Compiles the kernel if needed and launches it with the buffers, parameters and
+    /// sizes in the order of its parameter list.
+    fn run<T: CudaElement>(
+        &self,
+        device: &Device,
+        inputs: &[&CudaSlice<T>],
+        params: &[T],
+        sizes: &[u64],
+        out: &mut CudaSlice<T>,
+        config: LaunchConfig,
+    ) -> Result<(), CudaError> {
         let name = self.compiled_name(T::C_TYPE);
         let kernel = device.kernel(&name, || self.source(T::C_TYPE))?;
-        let sizes = match self.combine {
-            None => [work as u64, len.max(1) as u64, inner.max(1) as u64],
-            Some(_) => [outer as u64, len as u64, inner as u64],
-        };
         let mut arguments = device.stream().launch_builder(&kernel);
         for input in inputs {
             arguments.arg(*input);
@@ -195,28 +260,41 @@ impl Kernel {
         for param in params {
             arguments.arg(param);
         }
-        for size in &sizes {
+        for size in sizes {
             arguments.arg(size);
         }
-        device.launch(arguments, config.unwrap_or_else(|| device.grid_stride(work)))
+        device.launch(arguments, config)
     }
 }
 
-/// The launch shape of a reduction over the lines of `axis`: for lines along the last
-/// axis up to 256 lanes per line, else 32 neighbouring lines (coalesced reads) × 8
-/// lanes.
-fn reduction_launch((outer, len, inner): AxisSplit) -> LaunchConfig {
+/// The launch shape of an elementwise kernel over `n` elements: blocks of 256 threads,
+/// each thread [`codegen::UNROLL`] elements a round, at most 32 blocks per
+/// multiprocessor (more elements take more rounds).
+fn elementwise_launch(n: usize, multiprocessors: usize) -> LaunchConfig {
+    let blocks = n.div_ceil(256 * codegen::UNROLL).clamp(1, 32 * multiprocessors.max(1));
+    LaunchConfig { grid_dim: (blocks as u32, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 }
+}
+
+/// The launch shape of a reduction over the lines of `axis`, and how many chunks each
+/// line is split into: for lines along the last axis up to 256 lanes per line, else
+/// 32 neighbouring lines (coalesced reads) × 8 lanes; lines are split when there are
+/// too few blocks to fill the `multiprocessors` twice over, in chunks of at least 64
+/// values.
+fn reduction_launch((outer, len, inner): AxisSplit, multiprocessors: usize) -> (LaunchConfig, usize) {
     let (lines_per_block, lanes) = if inner == 1 {
         let lanes = len.next_power_of_two().clamp(1, 256);
         (256 / lanes, lanes)
     } else {
         (32, 8)
     };
-    LaunchConfig {
-        grid_dim: ((outer * inner).div_ceil(lines_per_block) as u32, 1, 1),
+    let blocks = (outer * inner).div_ceil(lines_per_block).max(1);
+    let chunks = (2 * multiprocessors).div_ceil(blocks).clamp(1, len.div_ceil(64).max(1));
+    let config = LaunchConfig {
+        grid_dim: (blocks as u32, chunks as u32, 1),
         block_dim: (lines_per_block as u32, lanes as u32, 1),
         shared_mem_bytes: 0,
-    }
+    };
+    (config, chunks)
 }
 
 /// The name of the transpose kernel for `ctype`.
@@ -252,8 +330,81 @@ pub fn transpose<T: CudaElement>(
 pub fn builtin_kernel_sources(ctype: CType) -> Vec<(String, String)> {
     let mut sources: Vec<(String, String)> = crate::ops::cuda::builtin_kernels()
         .iter()
-        .map(|kernel| (kernel.compiled_name(ctype), kernel.source(ctype).expect("fluxion's own kernels record")))
+        .map(|kernel| {
+            (kernel.compiled_name(ctype), kernel.source(ctype).expect("fluxion's own kernels record"))
+        })
         .collect();
     sources.push((transpose_name(ctype), codegen::transpose_source(&transpose_name(ctype), ctype)));
     sources
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Replays the elementwise kernel's loops (block, thread, round, step) on the host:
+    /// every element is visited exactly once.
+    #[test]
+    fn elementwise_launches_visit_every_element_once() {
+        for (n, multiprocessors) in [(1, 132), (1000, 132), (4096 * 256, 132), (1 << 20, 2), (1023, 1)] {
+            let config = elementwise_launch(n, multiprocessors);
+            let (blocks, threads) = (config.grid_dim.0 as usize, config.block_dim.0 as usize);
+            let mut visits = vec![0u8; n];
+            let stride = threads * blocks * codegen::UNROLL;
+            for block in 0..blocks {
+                for thread in 0..threads {
+                    let mut base = block * threads * codegen::UNROLL + thread;
+                    while base < n {
+                        for step in 0..codegen::UNROLL {
+                            let i = base + step * threads;
+                            if i >= n {
+                                break;
+                            }
+                            visits[i] += 1;
+                        }
+                        base += stride;
+                    }
+                }
+            }
+            assert!(visits.iter().all(|&v| v == 1), "n = {n}");
+        }
+    }
+
+    /// Replays the reduction kernel's loops: every value of every line is folded
+    /// exactly once, into the piece of its chunk, and blocks stay within 256 threads.
+    #[test]
+    fn reduction_launches_fold_every_value_once() {
+        for axis in
+            [(1, 16 << 20, 1), (1, 4096, 256), (4096, 10, 1), (5, 300, 7), (3, 0, 4), (1, 100, 1), (2, 1, 3)]
+        {
+            for multiprocessors in [0, 2, 132] {
+                let (config, chunks) = reduction_launch(axis, multiprocessors);
+                let (outer, len, inner) = axis;
+                let lines = outer * inner;
+                let (lines_per_block, lanes) = (config.block_dim.0 as usize, config.block_dim.1 as usize);
+                assert!(lanes.is_power_of_two() && lines_per_block * lanes <= 256);
+                assert_eq!(config.grid_dim.1 as usize, chunks);
+                assert!(config.grid_dim.0 as usize * lines_per_block >= lines);
+                if len > 64 * 1024 {
+                    continue; // the coverage replay below is for moderate sizes
+                }
+                let chunk = len.div_ceil(chunks).max(1);
+                let mut visits = vec![0u8; outer * len * inner];
+                for piece in 0..chunks {
+                    let (first, end) = (piece * chunk, ((piece + 1) * chunk).min(len));
+                    for line in 0..lines {
+                        let start = (line / inner) * len * inner + line % inner;
+                        for lane in 0..lanes {
+                            let mut k = first + lane;
+                            while k < end {
+                                visits[start + k * inner] += 1;
+                                k += lanes;
+                            }
+                        }
+                    }
+                }
+                assert!(visits.iter().all(|&v| v == 1), "axis {axis:?} on {multiprocessors} multiprocessors");
+            }
+        }
+    }
 }

@@ -164,7 +164,8 @@ pub(crate) fn record(
     params: usize,
     f: impl FnOnce(&[Sym], &[Sym]) -> Vec<Sym>,
 ) -> Result<Expression, Unrecordable> {
-    RECORDING.with_borrow_mut(|recording| *recording = Some(Recording { nodes: Vec::new(), unrecordable: None }));
+    RECORDING
+        .with_borrow_mut(|recording| *recording = Some(Recording { nodes: Vec::new(), unrecordable: None }));
     let input_syms: Vec<Sym> = (0..inputs).map(|k| Sym::push(Node::Input(k))).collect();
     let param_syms: Vec<Sym> = (0..params).map(|k| Sym::push(Node::Param(k))).collect();
     let outputs = f(&input_syms, &param_syms);
@@ -344,9 +345,13 @@ mod tests {
     fn records_the_generic_definition() {
         let expression = record(1, 0, |x, _| vec![Elementary::<Sym>::Sigmoid.apply(x[0])]).unwrap();
         // 1 / (1 + exp(-x)): input, one, neg, exp, add, one... in evaluation order.
-        let ops: Vec<_> = expression.nodes.iter().filter(|n| matches!(n, Node::Unary(..) | Node::Binary(..))).collect();
+        let ops: Vec<_> =
+            expression.nodes.iter().filter(|n| matches!(n, Node::Unary(..) | Node::Binary(..))).collect();
         assert_eq!(ops.len(), 4, "{:?}", expression.nodes);
-        assert!(matches!(expression.nodes[*expression.outputs.first().unwrap() as usize], Node::Binary(BinaryOp::Div, ..)));
+        assert!(matches!(
+            expression.nodes[*expression.outputs.first().unwrap() as usize],
+            Node::Binary(BinaryOp::Div, ..)
+        ));
     }
 
     #[test]
