@@ -14,8 +14,9 @@ use crate::tensor::{Storage, StorageKind, Tensor};
 /// The matrix product of `Self` by `Rhs`.
 #[diagnostic::on_unimplemented(
     message = "cannot matmul `{Self}` by `{Rhs}`",
-    label = "the inner dimensions must agree",
-    note = "matmul takes [M, K]×[K, N] → [M, N], [M, K]×[K] → [M] and [B, M, K]×[B, K, N] → [B, M, N]: the left's last dimension must equal the right's first matrix dimension"
+    label = "the inner dimensions must agree, and both operands be on one device",
+    note = "matmul takes [M, K]×[K, N] → [M, N], [M, K]×[K] → [M] and [B, M, K]×[B, K, N] → [B, M, N]: the left's last dimension must equal the right's first matrix dimension",
+    note = "both operands must be in the same storage kind (a GPU tensor multiplies only a GPU tensor: copy one with `.to_device()` or `.to_host()`)"
 )]
 pub trait MatMul<Rhs> {
     /// The product's type.
