@@ -415,3 +415,34 @@ fn a_derived_model_trains_on_the_gpu_with_the_host_loss_curve() {
     // The trained parameters agree too.
     assert_close(&device.w1.to_vec(), host.w1.as_slice(), 1e-10);
 }
+
+#[test]
+fn gpu_rules_agree_with_finite_differences_and_the_adjoint_identity() {
+    use fluxion::autodiff::check::{CheckOptions, check_vjp};
+    if !gpu() {
+        return;
+    }
+    type D = Matrix<f64, 4, 6, Cuda>;
+    let x = signed::<1, 4, 6>(28).reshape::<(Const<4>, Const<6>)>().to_device();
+    let w = signed::<1, 6, 3>(29).reshape::<(Const<6>, Const<3>)>().to_device();
+    let options = CheckOptions::f64();
+    macro_rules! check {
+        ($name:literal, $f:expr) => {
+            if let Err(error) = check_vjp($f, &x, options.clone()) {
+                panic!("{}: {error}", $name);
+            }
+        };
+    }
+    check!("tanh", |x: Var<D>| x.tanh());
+    check!("map_function", |x: Var<D>| x.map_function(Softplus));
+    check!("log_softmax", |x: Var<D>| x.log_softmax(Axis::<1>));
+    check!("softmax", |x: Var<D>| x.softmax(Axis::<0>));
+    check!("logsumexp", |x: Var<D>| x.logsumexp(Axis::<1>));
+    check!("sum_axis", |x: Var<D>| x.sum_axis(Axis::<0>));
+    check!("mean_axis", |x: Var<D>| x.mean_axis(Axis::<1>));
+    check!("hadamard", |x: Var<D>| x.hadamard(&x));
+    check!("transpose", |x: Var<D>| x.transpose());
+    check!("broadcast", |x: Var<D>| x.broadcast::<(Const<2>, Const<4>, Const<6>)>());
+    let w = Var::constant(w);
+    check!("matmul", move |x: Var<D>| x.matmul(&w));
+}

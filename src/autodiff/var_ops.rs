@@ -10,8 +10,8 @@ use super::tape::{Var, record_binary, record_binary_in_place, record_unary, reco
 use crate::backend::cpu::write_elements;
 use crate::error::{ShapeError, or_panic};
 use crate::ops::elementwise::{
-    Elementary, abs_pullback, conj_pullback, elementary_methods, elementary_pullback, im_pullback,
-    norm_sqr_pullback, re_pullback, relu_pullback,
+    Elementary, ScalarFunction, abs_pullback, conj_pullback, elementary_methods, elementary_pullback,
+    function_pullback, im_pullback, norm_sqr_pullback, re_pullback, relu_pullback,
 };
 use crate::ops::layout::{
     broadcast_pullback, concat_pullback, narrow_pullback, reshape_pullback, transpose_pullback,
@@ -48,6 +48,17 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     {
         let x = self.shared_value();
         record_unary(self, x.relu(), move |y_bar| relu_pullback(&x, y_bar))
+    }
+
+    /// `f` elementwise for a library author's [`ScalarFunction`], with x̄ = f′(x)·ȳ.
+    pub fn map_function<F: ScalarFunction>(&self, f: F) -> Self
+    where
+        T: RealScalar,
+    {
+        let x = self.shared_value();
+        record_unary_in_place(self, x.map_function(f), move |y, y_bar, x_bar| {
+            x_bar.add(|| function_pullback(f, (&x, y, y_bar)))
+        })
     }
 
     /// conj(x) elementwise.
