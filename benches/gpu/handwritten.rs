@@ -57,6 +57,17 @@ extern "C" __global__ void sgd(float* __restrict__ w, const float* __restrict__ 
 }
 "#;
 
+/// Launches `kernel` on `stream` with `config` and the arguments in order.
+macro_rules! launch {
+    ($stream:expr, $kernel:expr, $config:expr; $($arg:expr),* $(,)?) => {{
+        let mut arguments = $stream.launch_builder($kernel);
+        $(arguments.arg($arg);)*
+        // SAFETY: every call passes the arguments of the kernel's signature in
+        // `KERNELS`, in order, with buffers holding the elements its sizes say.
+        unsafe { arguments.launch($config) }.unwrap();
+    }};
+}
+
 fn elementwise(n: usize) -> LaunchConfig {
     LaunchConfig { grid_dim: (n.div_ceil(256) as u32, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 }
 }
@@ -132,54 +143,25 @@ impl HandWritten {
         let (ib, ih, io) = (b as i32, h as i32, o as i32);
         // Forward: hidden = relu(x·W1 + b1); logits = hidden·W2.
         gemm(&self.blas, (b, i, h), (&self.x, false), (w1, false), &mut self.hidden);
-        // SAFETY (every launch below): arguments match the kernel signatures above and
-        // every buffer holds the elements the sizes say.
-        unsafe {
-            s.launch_builder(bias_relu)
-                .arg(&mut self.hidden)
-                .arg(&*b1)
-                .arg(&ib)
-                .arg(&ih)
-                .launch(elementwise(b * h))
-        }
-        .unwrap();
+        launch!(s, bias_relu, elementwise(b * h); &mut self.hidden, &*b1, &ib, &ih);
         gemm(&self.blas, (b, h, o), (&self.hidden, false), (w2, false), &mut self.logits);
         // Loss gradient in place of the logits.
         let inv_batch = 1.0f32 / b as f32;
         let rows = elementwise(b);
         let logits_grad = &mut self.logits_grad;
-        unsafe {
-            s.launch_builder(softmax_xent)
-                .arg(&self.logits)
-                .arg(&*b2)
-                .arg(&self.labels)
-                .arg(&mut *logits_grad)
-                .arg(&ib)
-                .arg(&io)
-                .arg(&inv_batch)
-                .launch(rows)
-        }
-        .unwrap();
+        launch!(s, softmax_xent, rows; &self.logits, &*b2, &self.labels, &mut *logits_grad, &ib, &io, &inv_batch);
         // Backward.
         gemm(&self.blas, (h, b, o), (&self.hidden, true), (&*logits_grad, false), gw2);
         column_sum(s, column_sums, logits_grad, gb2, (b, o));
         gemm(&self.blas, (b, o, h), (&*logits_grad, false), (w2, true), &mut self.hidden_grad);
         let n = b * h;
         let n32 = n as i32;
-        unsafe {
-            s.launch_builder(relu_backward)
-                .arg(&mut self.hidden_grad)
-                .arg(&self.hidden)
-                .arg(&n32)
-                .launch(elementwise(n))
-        }
-        .unwrap();
+        launch!(s, relu_backward, elementwise(n); &mut self.hidden_grad, &self.hidden, &n32);
         gemm(&self.blas, (i, b, h), (&self.x, true), (&self.hidden_grad, false), gw1);
         column_sum(s, column_sums, &self.hidden_grad, gb1, (b, h));
         for (w, g) in [(w1, &*gw1), (b1, &*gb1), (w2, &*gw2), (b2, &*gb2)] {
             let n = w.len() as i32;
-            unsafe { s.launch_builder(sgd).arg(w).arg(g).arg(&rate).arg(&n).launch(elementwise(n as usize)) }
-                .unwrap();
+            launch!(s, sgd, elementwise(n as usize); w, g, &rate, &n);
         }
     }
 }
@@ -200,8 +182,7 @@ fn column_sum(
         shared_mem_bytes: 0,
     };
     let (r, c, p) = (rows as i32, cols as i32, rows_per_block as i32);
-    // SAFETY: as in `step`.
-    unsafe { s.launch_builder(kernel).arg(g).arg(out).arg(&r).arg(&c).arg(&p).launch(config) }.unwrap();
+    launch!(s, kernel, config; g, out, &r, &c, &p);
 }
 
 /// Row-major C[m×n] = op(A)·op(B) (A: m×k, B: k×n, each stored transposed when flagged).

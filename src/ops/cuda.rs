@@ -751,6 +751,7 @@ macro_rules! device_matmul {
             type Output = OnDevice<T, $output>;
 
             fn try_matmul(&self, rhs: &OnDevice<T, $rhs>) -> Result<Self::Output, ShapeError> {
+                #[allow(unused_variables)] // a matrix × vector product's sizes ignore the vector's
                 let ($a, $b) = (self.shape(), rhs.shape());
                 if !$inner_ok {
                     return Err(inner_mismatch(self.dims(), rhs.dims()));
@@ -763,6 +764,7 @@ macro_rules! device_matmul {
             }
 
             fn try_matmul_into(&self, rhs: &OnDevice<T, $rhs>, out: &mut Self::Output) -> Result<(), ShapeError> {
+                #[allow(unused_variables)] // a matrix × vector product's sizes ignore the vector's
                 let ($a, $b) = (self.shape(), rhs.shape());
                 if !$inner_ok {
                     return Err(inner_mismatch(self.dims(), rhs.dims()));
@@ -779,6 +781,7 @@ macro_rules! device_matmul {
                 lhs_bar: Option<(&mut Self, Write)>,
                 rhs_bar: Option<(&mut OnDevice<T, $rhs>, Write)>,
             ) {
+                #[allow(unused_variables)] // a matrix × vector product's sizes ignore the vector's
                 let ($a, $b) = (self.shape(), rhs.shape());
                 gemm_pullback(
                     $sizes,
@@ -792,7 +795,7 @@ macro_rules! device_matmul {
 }
 
 device_matmul!(<M, I, N> (M, I), (I, N) => (M, N), |a, b| a.1 == b.0, (a.0, b.1), (a.0.size(), a.1.size(), b.1.size(), 1));
-device_matmul!(<M, I> (M, I), (I,) => (M,), |a, b| a.1 == b.0, (a.0,), (a.0.size(), a.1.size(), 1 + 0 * b.0.size(), 1));
+device_matmul!(<M, I> (M, I), (I,) => (M,), |a, b| a.1 == b.0, (a.0,), (a.0.size(), a.1.size(), 1, 1));
 device_matmul!(<B, M, I, N> (B, M, I), (B, I, N) => (B, M, N), |a, b| a.2 == b.1 && a.0 == b.0, (a.0, a.1, b.2),
     (a.1.size(), a.2.size(), b.2.size(), a.0.size()));
 

@@ -178,9 +178,8 @@ impl Device {
         let multiprocessors = context
             .attribute(driver_sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)?
             as u32;
-        let arch = match context.compute_capability()? {
-            (major, minor) => Box::leak(format!("compute_{major}{minor}").into_boxed_str()),
-        };
+        let (major, minor) = context.compute_capability()?;
+        let arch: &'static str = Box::leak(format!("compute_{major}{minor}").into_boxed_str());
         Ok(Device {
             context,
             stream,
