@@ -24,7 +24,9 @@ use crate::backend::cuda::{
 };
 use crate::error::{ShapeError, or_panic};
 use crate::ops::elementwise::{Elementary, ScalarFunction, elementary_methods};
+use crate::ops::layout::check_element_count;
 use crate::product::MatMul;
+use crate::product::matmul::{check_output, inner_mismatch};
 use crate::scalar::{RealScalar, Scalar};
 use crate::shape::constraint::{Axis, Broadcastable, HasAxis};
 use crate::shape::{Dim, Shape};
@@ -550,14 +552,7 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
     /// The same elements in another shape with as many elements; an error names both
     /// shapes otherwise.
     pub fn try_reshape<Target: Shape>(&self, shape: Target) -> Result<OnDevice<T, Target>, ShapeError> {
-        if shape.num_elements() != self.len() {
-            return Err(ShapeError::new(
-                "reshape",
-                self.dims(),
-                shape.dims(),
-                "the element counts must be equal",
-            ));
-        }
+        check_element_count(self.dims(), shape.dims())?;
         Ok(Tensor::from_buffer(shape, self.buffer().clone()))
     }
 }
@@ -720,28 +715,6 @@ fn gemm_pullback<T: CudaElement>(
     }
 }
 
-fn inner_mismatch(lhs: crate::shape::Dims, rhs: crate::shape::Dims) -> ShapeError {
-    ShapeError::new(
-        "matmul",
-        lhs,
-        rhs,
-        "the left's last dimension must equal the right's first matrix dimension, and batch sizes must agree",
-    )
-}
-
-fn check_output<T: CudaElement, S: Shape>(out: &OnDevice<T, S>, expected: S) -> Result<(), ShapeError> {
-    if out.shape() == expected {
-        Ok(())
-    } else {
-        Err(ShapeError::new(
-            "matmul_into",
-            out.dims(),
-            expected.dims(),
-            "the output must have the product's shape",
-        ))
-    }
-}
-
 /// Implements [`MatMul`] for device tensors of the given shapes: `$sizes` gives
 /// `(m, k, n, batch)` and `$out` the product's shape from the operand shapes.
 macro_rules! device_matmul {
@@ -754,7 +727,7 @@ macro_rules! device_matmul {
                 #[allow(unused_variables)] // a matrix × vector product's sizes ignore the vector's
                 let ($a, $b) = (self.shape(), rhs.shape());
                 if !$inner_ok {
-                    return Err(inner_mismatch(self.dims(), rhs.dims()));
+                    return Err(inner_mismatch(&self.shape(), &rhs.shape()));
                 }
                 let sizes = $sizes;
                 Ok(OnDevice::new($out_shape, |out| {
@@ -767,7 +740,7 @@ macro_rules! device_matmul {
                 #[allow(unused_variables)] // a matrix × vector product's sizes ignore the vector's
                 let ($a, $b) = (self.shape(), rhs.shape());
                 if !$inner_ok {
-                    return Err(inner_mismatch(self.dims(), rhs.dims()));
+                    return Err(inner_mismatch(&self.shape(), &rhs.shape()));
                 }
                 check_output(out, $out_shape)?;
                 gemm_into($sizes, (self.slice(), false), (rhs.slice(), false), out.slice_mut(), Write::Overwrite);

@@ -62,14 +62,7 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     where
         K: Storage<T, Target>,
     {
-        if shape.num_elements() != self.len() {
-            return Err(ShapeError::new(
-                "reshape",
-                self.dims(),
-                shape.dims(),
-                "the element counts must be equal",
-            ));
-        }
+        check_element_count(self.dims(), shape.dims())?;
         let data = self.as_slice();
         Ok(Tensor::from_flat_fn(shape, |i| data[i]))
     }
@@ -236,6 +229,15 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         K: Storage<T, S::Replaced<Const<LEN>>>,
     {
         or_panic(self.try_narrow::<AXIS, START, LEN>())
+    }
+}
+
+/// Checks that a reshape from `from` to `to` keeps the number of elements.
+pub(crate) fn check_element_count(from: Dims, to: Dims) -> Result<(), ShapeError> {
+    if from.as_slice().iter().product::<usize>() == to.as_slice().iter().product::<usize>() {
+        Ok(())
+    } else {
+        Err(ShapeError::new("reshape", from, to, "the element counts must be equal"))
     }
 }
 

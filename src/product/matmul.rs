@@ -167,7 +167,10 @@ where
 }
 
 /// Checks that `out` has the product's shape.
-fn check_output<T, S: Shape, K: Storage<T, S>>(out: &Tensor<T, S, K>, expected: S) -> Result<(), ShapeError> {
+pub(crate) fn check_output<T, S: Shape, K: StorageKind<T, S>>(
+    out: &Tensor<T, S, K>,
+    expected: S,
+) -> Result<(), ShapeError> {
     if out.shape() == expected {
         Ok(())
     } else {
@@ -180,7 +183,8 @@ fn check_output<T, S: Shape, K: Storage<T, S>>(out: &Tensor<T, S, K>, expected: 
     }
 }
 
-fn inner_mismatch<A: Shape, B: Shape>(lhs: &A, rhs: &B) -> ShapeError {
+/// The error of a product whose inner (or batch) dimensions differ.
+pub(crate) fn inner_mismatch<A: Shape, B: Shape>(lhs: &A, rhs: &B) -> ShapeError {
     ShapeError::new(
         "matmul",
         lhs.dims(),

@@ -73,12 +73,14 @@ impl<T, S: Shape, K: StorageKind<T, S>> Tensor<T, S, K> {
     }
 
     /// The buffer that holds the elements.
+    #[cfg(feature = "cuda")]
     #[inline(always)]
     pub(crate) fn buffer(&self) -> &K::Buffer {
         &self.data
     }
 
     /// The buffer that holds the elements, mutably.
+    #[cfg(feature = "cuda")]
     #[inline(always)]
     pub(crate) fn buffer_mut(&mut self) -> &mut K::Buffer {
         &mut self.data
