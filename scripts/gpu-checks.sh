@@ -12,17 +12,18 @@ case "${1:-}" in
 build)
     rm -rf gpu-bin && mkdir -p gpu-bin
     executables() {
-        cargo "$@" --features cuda --no-run --message-format=json \
+        cargo "$@" --features cuda --message-format=json \
             | python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m.get("executable"):
         print(m["executable"])'
     }
-    cp "$(executables test --release --test cuda)" gpu-bin/cuda-tests
-    cp "$(executables bench --bench gpu)" gpu-bin/gpu-bench
+    cp "$(executables test --release --no-run --test cuda)" gpu-bin/cuda-tests
+    cp "$(executables bench --no-run --bench gpu)" gpu-bin/gpu-bench
+    cp "$(executables build --release --example cuda_custom_op)" gpu-bin/cuda-custom-op
     cp benches/gpu/w4_baselines.py gpu-bin/
-    strip gpu-bin/cuda-tests gpu-bin/gpu-bench
+    strip gpu-bin/cuda-tests gpu-bin/gpu-bench gpu-bin/cuda-custom-op
     ls -l gpu-bin
     ;;
 run)
@@ -34,6 +35,8 @@ run)
         echo "== $(date -u) $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
         echo "== parity tests"
         gpu-bin/cuda-tests --test-threads=1 2>&1 || echo "PARITY TESTS FAILED"
+        echo "== example: a library author's op on the GPU"
+        gpu-bin/cuda-custom-op 2>&1 || echo "EXAMPLE FAILED"
         echo "== benchmarks (fluxion)"
         gpu-bin/gpu-bench --bench 2>&1 || echo "BENCHMARKS FAILED"
         echo "== baselines (PyTorch, JAX)"

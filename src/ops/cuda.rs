@@ -20,7 +20,7 @@ use num_traits::Zero;
 use crate::backend::cpu::Write;
 use crate::backend::cuda::{
     AxisSplit, Combine, Cuda, CudaElement, CudaError, Device, DeviceBuffer, Indexing, Kernel, Store, Sym,
-    or_panic_cuda, transpose as transpose_kernel,
+    expression_hash, or_panic_cuda, transpose as transpose_kernel,
 };
 use crate::error::{ShapeError, or_panic};
 use crate::ops::elementwise::{Elementary, ScalarFunction, elementary_methods};
@@ -131,13 +131,17 @@ fn relu_pullback_kernel(write: Write) -> Kernel {
     })
 }
 fn function_kernel<F: ScalarFunction>(f: F) -> Kernel {
-    Kernel::elementwise(function_name(&f, "value"), &[Element], 0, Store::Overwrite, move |x, _| {
-        f.value(x[0])
-    })
+    Kernel::elementwise(
+        function_name("value", 1, |x| f.value(x[0])),
+        &[Element],
+        0,
+        Store::Overwrite,
+        move |x, _| f.value(x[0]),
+    )
 }
 fn function_pullback_kernel<F: ScalarFunction>(f: F, write: Write) -> Kernel {
     Kernel::elementwise(
-        function_name(&f, "pullback"),
+        function_name("pullback", 3, |x| f.derivative(x[0], x[1]) * x[2]),
         &[Element, Element, Element],
         0,
         store(write),
@@ -202,14 +206,11 @@ fn logsumexp_pullback_kernel(write: Write) -> Kernel {
     })
 }
 
-/// A C identifier for a user function's kernel: its type and value (the value's
-/// `Debug` form, so two parameter values compile two kernels), hashed.
-fn function_name<F: ScalarFunction>(f: &F, role: &str) -> std::string::String {
-    let key = format!("{}:{f:?}", core::any::type_name::<F>());
-    // FNV-1a: a stable 64-bit name for the key.
-    let hash =
-        key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    format!("user_{hash:016x}_{role}")
+/// A C identifier for a user function's kernel: a hash of the formula it records, so
+/// that two functions (or two parameter values) share a compiled kernel exactly when
+/// they compute the same thing.
+fn function_name(role: &str, inputs: usize, f: impl FnOnce(&[Sym]) -> Sym) -> std::string::String {
+    format!("user_{:016x}_{role}", expression_hash(inputs, f))
 }
 
 /// Every kernel the built-in operations generate, for both stores where an operation
@@ -787,6 +788,26 @@ fn check_shapes<T: CudaElement, S: Shape>(
     }
 }
 
+/// Checks that `reduced` has the shape of `x` with `AXIS` removed.
+#[track_caller]
+fn check_removed<const AXIS: usize, T: CudaElement, S: HasAxis<AXIS>>(
+    operation: &'static str,
+    x: &OnDevice<T, S>,
+    reduced: &OnDevice<T, S::Removed>,
+) {
+    if x.shape().removed() != reduced.shape() {
+        panic!(
+            "{}",
+            ShapeError::new(
+                operation,
+                x.dims(),
+                reduced.dims(),
+                "the second must be the first without the axis"
+            )
+        );
+    }
+}
+
 /// x̄ = conj(f′(x))·ȳ for y = f(x) elementwise.
 #[track_caller]
 pub fn elementary_pullback<T: CudaElement, S: Shape>(
@@ -890,6 +911,7 @@ pub fn spread_along_pullback<const AXIS: usize, T: CudaElement, S: HasAxis<AXIS>
     x_bar: &mut OnDevice<T, S>,
     write: Write,
 ) {
+    check_removed::<AXIS, T, S>("spread_along_pullback", x_bar, y_bar);
     let axis = x_bar.dims().split_at_axis(AXIS);
     or_panic_cuda(spread_kernel(write).launch(&[y_bar.slice()], &[factor], axis, x_bar.slice_mut()));
 }
@@ -912,6 +934,20 @@ pub fn broadcast_pullback<T: CudaElement, S: Shape, Target: Shape>(
     b_bar: &mut OnDevice<T, S>,
     write: Write,
 ) {
+    let (source, target) = (b_bar.dims(), y_bar.dims());
+    if target.as_slice().len() < source.as_slice().len()
+        || &target.as_slice()[target.as_slice().len() - source.as_slice().len()..] != source.as_slice()
+    {
+        panic!(
+            "{}",
+            ShapeError::new(
+                "broadcast_pullback",
+                source,
+                target,
+                "the trailing dimensions of the target must equal the source's"
+            )
+        );
+    }
     let axis = (1, y_bar.len() / b_bar.len().max(1), b_bar.len());
     or_panic_cuda(sum_kernel(write).launch(&[y_bar.slice()], &[], axis, b_bar.slice_mut()));
 }
@@ -965,6 +1001,8 @@ pub fn logsumexp_pullback<const AXIS: usize, T: CudaElement, S: HasAxis<AXIS>>(
     write: Write,
 ) {
     check_shapes("logsumexp_pullback", x, &[x_bar]);
+    check_removed::<AXIS, T, S>("logsumexp_pullback", x, s);
+    check_removed::<AXIS, T, S>("logsumexp_pullback", x, s_bar);
     let axis = x.dims().split_at_axis(AXIS);
     or_panic_cuda(logsumexp_pullback_kernel(write).launch(
         &[x.slice(), s.slice(), s_bar.slice()],

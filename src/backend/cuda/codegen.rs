@@ -323,25 +323,32 @@ pub fn reduction_source(
     )
 }
 
-/// The tile transpose `name(in, out, rows, cols)`: `out[c, r] = in[r, c]` through a
-/// 32×33 shared tile (the extra column avoids bank conflicts), for blocks of 32×8
-/// threads over a grid of ⌈cols/32⌉ × ⌈rows/32⌉ (× batch) tiles.
+/// The tile transpose `name(in, out, batch, rows, cols)`: `out[b, c, r] = in[b, r, c]`
+/// through a 32×33 shared tile (the extra column avoids bank conflicts), for blocks of
+/// 32×8 threads; `blockIdx.x` numbers the tiles row by row, and `blockIdx.z` steps
+/// through the batch (`gridDim.z` matrices apart).
 pub fn transpose_source(name: &str, ctype: CType) -> String {
     let t = ctype.name();
     format!(
-        "extern \"C\" __global__ void {name}(const {t}* __restrict__ in, {t}* __restrict__ out, const unsigned long long rows, const unsigned long long cols) {{
+        "extern \"C\" __global__ void {name}(const {t}* __restrict__ in, {t}* __restrict__ out, const unsigned long long batch, const unsigned long long rows, const unsigned long long cols) {{
     __shared__ {t} tile[32][33];
-    const unsigned long long offset = (unsigned long long)blockIdx.z * rows * cols;
-    const unsigned long long column = (unsigned long long)blockIdx.x * 32 + threadIdx.x;
-    for (unsigned int j = threadIdx.y; j < 32; j += 8) {{
-        const unsigned long long row = (unsigned long long)blockIdx.y * 32 + j;
-        if (row < rows && column < cols) tile[j][threadIdx.x] = in[offset + row * cols + column];
-    }}
-    __syncthreads();
-    const unsigned long long out_column = (unsigned long long)blockIdx.y * 32 + threadIdx.x;
-    for (unsigned int j = threadIdx.y; j < 32; j += 8) {{
-        const unsigned long long out_row = (unsigned long long)blockIdx.x * 32 + j;
-        if (out_row < cols && out_column < rows) out[offset + out_row * rows + out_column] = tile[threadIdx.x][j];
+    const unsigned long long column_tiles = (cols + 31) / 32;
+    const unsigned long long tile_row = blockIdx.x / column_tiles;
+    const unsigned long long tile_column = blockIdx.x % column_tiles;
+    for (unsigned long long b = blockIdx.z; b < batch; b += gridDim.z) {{
+        const unsigned long long offset = b * rows * cols;
+        const unsigned long long column = tile_column * 32 + threadIdx.x;
+        for (unsigned int j = threadIdx.y; j < 32; j += 8) {{
+            const unsigned long long row = tile_row * 32 + j;
+            if (row < rows && column < cols) tile[j][threadIdx.x] = in[offset + row * cols + column];
+        }}
+        __syncthreads();
+        const unsigned long long out_column = tile_row * 32 + threadIdx.x;
+        for (unsigned int j = threadIdx.y; j < 32; j += 8) {{
+            const unsigned long long out_row = tile_column * 32 + j;
+            if (out_row < cols && out_column < rows) out[offset + out_row * rows + out_column] = tile[threadIdx.x][j];
+        }}
+        __syncthreads();
     }}
 }}
 "

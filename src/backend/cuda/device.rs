@@ -173,6 +173,9 @@ impl Device {
             return Err(CudaError::Unavailable("the driver reports no CUDA device".to_string()));
         }
         let context = CudaContext::new(0)?;
+        // SAFETY: fluxion queues everything on one stream, so no buffer is ever used by
+        // two streams and the per-buffer events that order streams are not needed.
+        unsafe { context.disable_event_tracking() };
         let stream = context.default_stream();
         let blas = CudaBlas::new(stream.clone())?;
         let multiprocessors = context
@@ -216,7 +219,7 @@ impl Device {
             MatmulPrecision::Full => cublas_sys::cublasMath_t::CUBLAS_DEFAULT_MATH,
             MatmulPrecision::Tf32 => cublas_sys::cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH,
         };
-        let blas = self.blas.lock().expect("the cuBLAS handle is not poisoned");
+        let blas = self.blas.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         // SAFETY: the handle is valid for as long as `blas` lives, and the lock keeps
         // other threads from using it meanwhile.
         unsafe { cublas_sys::cublasSetMathMode(*blas.handle(), mode) }.result()?;
@@ -263,18 +266,24 @@ impl Device {
         name: &str,
         source: impl FnOnce() -> Result<String, CudaError>,
     ) -> Result<CudaFunction, CudaError> {
-        let mut kernels = self.kernels.lock().expect("the kernel cache is not poisoned");
-        if let Some(kernel) = kernels.get(name) {
+        if let Some(kernel) = self.cached_kernels().get(name) {
             return Ok(kernel.clone());
         }
+        // Generated and compiled outside the lock: the generator runs a user's function,
+        // which may panic; a kernel compiled twice by racing threads is only work lost.
         let source = source()?;
         let options = CompileOptions { arch: Some(self.arch), ..CompileOptions::default() };
         let ptx = compile_ptx_with_opts(&source, options)
             .map_err(|error| CudaError::Compile { kernel: name.to_string(), log: format!("{error}") })?;
         let module = self.context.load_module(ptx)?;
         let kernel = module.load_function(name)?;
-        kernels.insert(name.to_string(), kernel.clone());
+        self.cached_kernels().insert(name.to_string(), kernel.clone());
         Ok(kernel)
+    }
+
+    /// The compiled kernels; the map stays valid if a thread panicked holding it.
+    fn cached_kernels(&self) -> std::sync::MutexGuard<'_, HashMap<String, CudaFunction>> {
+        self.kernels.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Launches a kernel whose arguments are pushed on `arguments`.
@@ -328,10 +337,11 @@ impl Device {
             n: int(m)?,
             k: int(k)?,
             alpha,
-            lda: int(if b_transposed { k } else { n })?,
-            ldb: int(if a_transposed { m } else { k })?,
+            // cuBLAS wants every leading dimension ≥ 1, also for an empty inner size.
+            lda: int(if b_transposed { k } else { n }.max(1))?,
+            ldb: int(if a_transposed { m } else { k }.max(1))?,
             beta,
-            ldc: int(n)?,
+            ldc: int(n.max(1))?,
         };
         let config = StridedBatchedConfig {
             gemm,
@@ -340,7 +350,7 @@ impl Device {
             stride_b: (m * k) as i64,
             stride_c: (m * n) as i64,
         };
-        let blas = self.blas.lock().expect("the cuBLAS handle is not poisoned");
+        let blas = self.blas.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         T::gemm(&blas, config, b, a, c)
     }
 }

@@ -8,7 +8,7 @@
 //!
 //! | operation | kernel |
 //! | --- | --- |
-//! | elementary functions, `relu`, `+`, `−`, scaling, user [`ScalarFunction`](crate::ops::ScalarFunction)s | generated: the generic Rust definition evaluated on a symbolic scalar, printed as CUDA C |
+//! | elementary functions, `relu`, `+`, `−`, scaling, user [`ScalarFunction`](crate::ops::elementwise::ScalarFunction)s | generated: the generic Rust definition evaluated on a symbolic scalar, printed as CUDA C |
 //! | their pullbacks | generated from the same derivative table (`Elementary::derivative`) |
 //! | `sum_axis`, `max_axis`, `sum`, `mean` | generated reduction along one axis |
 //! | `softmax`, `log_softmax`, `logsumexp` | reductions (max, shifted totals) + one generated elementwise pass |
@@ -18,7 +18,7 @@
 //!
 //! Kernels are compiled by NVRTC on first use and cached for the process, keyed by
 //! name (the operation, how its inputs are read, the element type). A chain of
-//! elementwise steps written as one [`ScalarFunction`](crate::ops::ScalarFunction) is
+//! elementwise steps written as one [`ScalarFunction`](crate::ops::elementwise::ScalarFunction) is
 //! one kernel: that is how elementwise work fuses.
 //!
 //! The CUDA libraries are loaded at run time: a build needs no CUDA, and without a GPU
@@ -178,7 +178,9 @@ impl Kernel {
     /// of the tensor being computed or reduced, into `out`.
     ///
     /// # Panics
-    /// When the number of inputs or parameters differs from the kernel's.
+    /// When the number of inputs or parameters differs from the kernel's, or a buffer
+    /// is shorter than the axis split says (checked here, so that no kernel reads or
+    /// writes past a buffer).
     pub fn launch<T: CudaElement>(
         &self,
         inputs: &[&CudaSlice<T>],
@@ -192,6 +194,25 @@ impl Kernel {
             self.name,
             self.indexing.len(),
             self.params
+        );
+        let (outer, len, inner) = axis;
+        let (elements, lines) = (outer * len * inner, outer * inner);
+        let short = |buffer_len: usize, needed: usize| buffer_len < needed.max(1);
+        for (input, indexing) in inputs.iter().zip(&self.indexing) {
+            let needed = if *indexing == Indexing::Element { elements } else { lines };
+            assert!(
+                !short(input.len(), needed),
+                "kernel `{}`: an input holds {} elements, not {needed}",
+                self.name,
+                input.len()
+            );
+        }
+        let needed = if self.combine.is_none() { elements } else { lines };
+        assert!(
+            !short(out.len(), needed),
+            "kernel `{}`: the output holds {} elements, not {needed}",
+            self.name,
+            out.len()
         );
         let device = Device::get()?;
         match self.combine {
@@ -231,8 +252,11 @@ impl Kernel {
         if chunks == 1 {
             return self.run(device, inputs, params, &sizes, out, config);
         }
-        // Pieces start from zero, so an accumulating kernel stores them unchanged.
-        let mut pieces = device.zeros::<T>(chunks * lines)?;
+        // Every piece is stored; an accumulating kernel adds it to a zero.
+        let mut pieces = match self.store {
+            Store::Overwrite => device.uninitialized::<T>(chunks * lines)?,
+            Store::Accumulate => device.zeros::<T>(chunks * lines)?,
+        };
         self.run(device, inputs, params, &sizes, &mut pieces, config)?;
         let folded = (1, chunks, lines);
         let (config, _) = reduction_launch(folded, 0);
@@ -278,8 +302,8 @@ fn elementwise_launch(n: usize, multiprocessors: usize) -> LaunchConfig {
 /// The launch shape of a reduction over the lines of `axis`, and how many chunks each
 /// line is split into: for lines along the last axis up to 256 lanes per line, else
 /// 32 neighbouring lines (coalesced reads) × 8 lanes; lines are split when there are
-/// too few blocks to fill the `multiprocessors` twice over, in chunks of at least 64
-/// values.
+/// too few blocks to give each of the `multiprocessors` eight, in chunks of at least
+/// 64 values.
 fn reduction_launch((outer, len, inner): AxisSplit, multiprocessors: usize) -> (LaunchConfig, usize) {
     let (lines_per_block, lanes) = if inner == 1 {
         let lanes = len.next_power_of_two().clamp(1, 256);
@@ -288,7 +312,7 @@ fn reduction_launch((outer, len, inner): AxisSplit, multiprocessors: usize) -> (
         (32, 8)
     };
     let blocks = (outer * inner).div_ceil(lines_per_block).max(1);
-    let chunks = (2 * multiprocessors).div_ceil(blocks).clamp(1, len.div_ceil(64).max(1));
+    let chunks = (8 * multiprocessors).div_ceil(blocks).clamp(1, (len / 64).max(1));
     let config = LaunchConfig {
         grid_dim: (blocks as u32, chunks as u32, 1),
         block_dim: (lines_per_block as u32, lanes as u32, 1),
@@ -297,31 +321,51 @@ fn reduction_launch((outer, len, inner): AxisSplit, multiprocessors: usize) -> (
     (config, chunks)
 }
 
+/// A stable 64-bit hash (FNV-1a) of the formula `f` records on `inputs` symbolic
+/// inputs; 0 when it cannot be recorded (its kernel then reports why when built).
+pub(crate) fn expression_hash(inputs: usize, f: impl FnOnce(&[Sym]) -> Sym) -> u64 {
+    let Ok(expression) = symbolic::record(inputs, 0, |x, _| vec![f(x)]) else { return 0 };
+    format!("{expression:?}")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
+}
+
 /// The name of the transpose kernel for `ctype`.
 fn transpose_name(ctype: CType) -> String {
     format!("transpose_{}", ctype.name())
 }
 
 /// `out[b, c, r] = x[b, r, c]` for `batch` row-major `rows × cols` matrices.
+///
+/// # Panics
+/// When `x` or `out` holds fewer than `batch·rows·cols` elements.
 pub fn transpose<T: CudaElement>(
     x: &CudaSlice<T>,
     (batch, rows, cols): (usize, usize, usize),
     out: &mut CudaSlice<T>,
 ) -> Result<(), CudaError> {
-    if batch * rows * cols == 0 {
+    let n = batch * rows * cols;
+    assert!(
+        x.len() >= n && out.len() >= n,
+        "transpose: buffers of {} and {} elements for {n}",
+        x.len(),
+        out.len()
+    );
+    if n == 0 {
         return Ok(());
     }
     let device = Device::get()?;
     let name = transpose_name(T::C_TYPE);
     let kernel = device.kernel(&name, || Ok(codegen::transpose_source(&name, T::C_TYPE)))?;
+    let tiles = rows.div_ceil(32) * cols.div_ceil(32);
     let config = LaunchConfig {
-        grid_dim: (cols.div_ceil(32) as u32, rows.div_ceil(32) as u32, batch as u32),
+        grid_dim: (u32::try_from(tiles).expect("fewer than 2³² tiles of 32×32"), 1, batch.min(65535) as u32),
         block_dim: (32, 8, 1),
         shared_mem_bytes: 0,
     };
-    let sizes = [rows as u64, cols as u64];
+    let sizes = [batch as u64, rows as u64, cols as u64];
     let mut arguments = device.stream().launch_builder(&kernel);
-    arguments.arg(x).arg(out).arg(&sizes[0]).arg(&sizes[1]);
+    arguments.arg(x).arg(out).arg(&sizes[0]).arg(&sizes[1]).arg(&sizes[2]);
     device.launch(arguments, config)
 }
 
@@ -404,6 +448,54 @@ mod tests {
                     }
                 }
                 assert!(visits.iter().all(|&v| v == 1), "axis {axis:?} on {multiprocessors} multiprocessors");
+            }
+        }
+    }
+
+    /// Replays the transpose kernel's tiles on the host: every output element is
+    /// written once, with the transposed input element.
+    #[test]
+    fn transpose_tiles_write_every_element_once() {
+        for (batch, rows, cols) in [(1, 1, 1), (1, 33, 65), (3, 64, 31), (2, 100, 7)] {
+            let input: Vec<usize> = (0..batch * rows * cols).collect();
+            let mut output = vec![usize::MAX; batch * rows * cols];
+            let column_tiles = cols.div_ceil(32);
+            let tiles = rows.div_ceil(32) * column_tiles;
+            let grid_z = batch.min(65535);
+            for tile in 0..tiles {
+                let (tile_row, tile_column) = (tile / column_tiles, tile % column_tiles);
+                for z in 0..grid_z {
+                    for b in (z..batch).step_by(grid_z) {
+                        let offset = b * rows * cols;
+                        // The tile as the kernel loads it: tile[j][x] = in[row j, column x].
+                        let at = |j: usize, x: usize| {
+                            let (row, column) = (tile_row * 32 + j, tile_column * 32 + x);
+                            (row < rows && column < cols).then(|| input[offset + row * cols + column])
+                        };
+                        for j in 0..32 {
+                            for x in 0..32 {
+                                let (out_row, out_column) = (tile_column * 32 + j, tile_row * 32 + x);
+                                if out_row < cols && out_column < rows {
+                                    assert_eq!(
+                                        output[offset + out_row * rows + out_column],
+                                        usize::MAX,
+                                        "written twice"
+                                    );
+                                    output[offset + out_row * rows + out_column] =
+                                        at(x, j).expect("read inside the input");
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for b in 0..batch {
+                for r in 0..rows {
+                    for c in 0..cols {
+                        let offset = b * rows * cols;
+                        assert_eq!(output[offset + c * rows + r], input[offset + r * cols + c]);
+                    }
+                }
             }
         }
     }

@@ -188,23 +188,38 @@ impl fmt::Display for Sym {
     }
 }
 
-/// Two symbols are equal when they are the same recorded value; anything else would
-/// need numbers, so it is reported.
+impl Sym {
+    /// The value when the symbol is a constant.
+    fn constant_value(self) -> Option<f64> {
+        match self.node() {
+            Node::Constant(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The ordering of two constants; any comparison that involves a value only known
+    /// when the kernel runs is reported (even of a symbol with itself: `x != x` is a
+    /// NaN test, true for some elements and false for others).
+    fn compare(self, other: Sym) -> Option<Ordering> {
+        match (self.constant_value(), other.constant_value()) {
+            (Some(a), Some(b)) => a.partial_cmp(&b),
+            _ => {
+                Sym::unrecordable("compares values");
+                None
+            }
+        }
+    }
+}
+
 impl PartialEq for Sym {
     fn eq(&self, other: &Sym) -> bool {
-        if self.0 != other.0 {
-            Sym::unrecordable("compares two values");
-        }
-        self.0 == other.0
+        self.compare(*other) == Some(Ordering::Equal)
     }
 }
 
 impl PartialOrd for Sym {
     fn partial_cmp(&self, other: &Sym) -> Option<Ordering> {
-        (self.0 == other.0).then_some(Ordering::Equal).or_else(|| {
-            Sym::unrecordable("compares two values");
-            None
-        })
+        self.compare(*other)
     }
 }
 
@@ -244,7 +259,7 @@ impl Zero for Sym {
         Sym::constant(0.0)
     }
     fn is_zero(&self) -> bool {
-        self.node() == Node::Constant(0.0)
+        *self == Sym::zero()
     }
 }
 
@@ -357,7 +372,15 @@ mod tests {
     #[test]
     fn comparisons_are_reported() {
         let error = record(2, 0, |x, _| vec![if x[0] < x[1] { x[0] } else { x[1] }]).unwrap_err();
-        assert_eq!(error, Unrecordable("compares two values"));
+        assert_eq!(error, Unrecordable("compares values"));
+        // A NaN test compares a value with itself: also only known when it runs.
+        let nan_test = record(1, 0, |x, _| vec![if x[0] != x[0] { Sym::zero() } else { x[0] }]);
+        assert_eq!(nan_test.unwrap_err(), Unrecordable("compares values"));
+        // Constants compare exactly.
+        let constants = record(1, 0, |x, _| {
+            vec![if Sym::constant(1.0) < Sym::constant(2.0) { x[0] } else { Sym::zero() }]
+        });
+        assert!(constants.is_ok());
         assert!(error.to_string().contains("RealScalar::max"));
     }
 }
