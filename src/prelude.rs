@@ -1,8 +1,10 @@
 //! Everything a typical program needs: `use fluxion::prelude::*;`.
 
-pub use crate::autodiff::{Differentiable, RealLeaves, VectorSpace};
+pub use crate::autodiff::{Differentiable, Dual, RealLeaves, VectorSpace};
 #[cfg(feature = "std")]
-pub use crate::autodiff::{Trace, Var};
+pub use crate::autodiff::{
+    Trace, Var, grad, hessian, hvp, jacfwd, jacrev, jvp, linearize, value_and_grad, value_and_grad_into, vjp,
+};
 #[cfg(feature = "cuda")]
 pub use crate::backend::cuda::Cuda;
 pub use crate::error::ShapeError;

@@ -37,7 +37,10 @@ use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Rem, RemAss
 use num_traits::{Num, One, Zero};
 
 use crate::ops::elementwise::Elementary;
+use crate::product::ScalarFactor;
 use crate::scalar::{RealScalar, Scalar};
+use crate::shape::Shape;
+use crate::tensor::{Storage, Tensor};
 
 /// A dual number: a value and `N` tangents (directional derivatives).
 ///
@@ -346,3 +349,91 @@ impl<T: RealScalar, const N: usize> RealScalar for Dual<T, N> {
         Dual::constant(T::epsilon())
     }
 }
+
+/// A plain scalar scales a tensor of duals (`duals * 2.0`): value and tangents alike.
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, const N: usize> ScalarFactor<Dual<T, N>> for T {
+    #[inline(always)]
+    fn into_element(self) -> Dual<T, N> {
+        Dual::constant(self)
+    }
+}
+
+/// `2.0 * duals` for the built-in scalar types (a generic impl on the left operand is
+/// not allowed for foreign types).
+macro_rules! scalar_times_dual_tensor {
+    ($($t:ty),*) => {$(
+        impl<S: Shape, K: Storage<Dual<$t, N>, S>, const N: usize> Mul<Tensor<Dual<$t, N>, S, K>> for $t {
+            type Output = Tensor<Dual<$t, N>, S, K>;
+            #[inline(always)]
+            fn mul(self, rhs: Tensor<Dual<$t, N>, S, K>) -> Self::Output {
+                rhs * self
+            }
+        }
+
+        impl<S: Shape, K: Storage<Dual<$t, N>, S>, const N: usize> Mul<&Tensor<Dual<$t, N>, S, K>> for $t {
+            type Output = Tensor<Dual<$t, N>, S, K>;
+            #[inline(always)]
+            fn mul(self, rhs: &Tensor<Dual<$t, N>, S, K>) -> Self::Output {
+                rhs * self
+            }
+        }
+    )*};
+}
+
+scalar_times_dual_tensor!(f32, f64);
+
+/// A dual and a plain scalar, `d ⊕ c`: the scalar is a constant (zero tangents).
+macro_rules! dual_with_constant {
+    ($Trait:ident $method:ident) => {
+        impl<T: Scalar, const N: usize> $Trait<T> for Dual<T, N> {
+            type Output = Self;
+            #[inline(always)]
+            fn $method(self, constant: T) -> Self {
+                $Trait::$method(self, Dual::constant(constant))
+            }
+        }
+    };
+}
+
+dual_with_constant!(Add add);
+dual_with_constant!(Sub sub);
+dual_with_constant!(Mul mul);
+dual_with_constant!(Div div);
+
+/// `c ⊕ d` for the built-in scalar types (a generic impl on the left operand is not
+/// allowed for foreign types): `1.0 - d` as in maths.
+macro_rules! constant_with_dual {
+    ($($t:ty),*) => {$(
+        impl<const N: usize> Add<Dual<$t, N>> for $t {
+            type Output = Dual<$t, N>;
+            #[inline(always)]
+            fn add(self, dual: Dual<$t, N>) -> Dual<$t, N> {
+                Dual::constant(self) + dual
+            }
+        }
+        impl<const N: usize> Sub<Dual<$t, N>> for $t {
+            type Output = Dual<$t, N>;
+            #[inline(always)]
+            fn sub(self, dual: Dual<$t, N>) -> Dual<$t, N> {
+                Dual::constant(self) - dual
+            }
+        }
+        impl<const N: usize> Mul<Dual<$t, N>> for $t {
+            type Output = Dual<$t, N>;
+            #[inline(always)]
+            fn mul(self, dual: Dual<$t, N>) -> Dual<$t, N> {
+                dual.scale(self)
+            }
+        }
+        impl<const N: usize> Div<Dual<$t, N>> for $t {
+            type Output = Dual<$t, N>;
+            #[inline(always)]
+            fn div(self, dual: Dual<$t, N>) -> Dual<$t, N> {
+                Dual::constant(self) / dual
+            }
+        }
+    )*};
+}
+
+constant_with_dual!(f32, f64, crate::scalar::Complex32, crate::scalar::Complex64);

@@ -84,10 +84,11 @@ pub trait VectorSpace: Clone + RealLeaves + 'static {
         out
     }
 
-    /// factor · self.
-    fn scaled(&self, factor: f64) -> Self {
+    /// factor · self, for a factor of the model's own real type (`f32` or `f64`):
+    /// `gradient.scaled(-learning_rate)`.
+    fn scaled(&self, factor: impl Into<f64>) -> Self {
         let mut out = self.clone();
-        out.scale(factor);
+        out.scale(factor.into());
         out
     }
 }

@@ -663,3 +663,104 @@ macro_rules! constant_times_var {
 }
 
 constant_times_var!(f32, f64, crate::scalar::Complex32, crate::scalar::Complex64);
+
+/// `constant + Var`, `constant − Var` and `constant / Var` for scalar `Var`s of the
+/// built-in types, as in maths: `1.0 - x`.
+macro_rules! constant_op_scalar_var {
+    ($($t:ty),*) => {$(
+        impl Add<&Var<$t>> for $t {
+            type Output = Var<$t>;
+            fn add(self, var: &Var<$t>) -> Var<$t> {
+                var + self
+            }
+        }
+
+        impl Add<Var<$t>> for $t {
+            type Output = Var<$t>;
+            fn add(self, var: Var<$t>) -> Var<$t> {
+                &var + self
+            }
+        }
+
+        impl Sub<&Var<$t>> for $t {
+            type Output = Var<$t>;
+            /// c − x, with x̄ = −ȳ.
+            fn sub(self, var: &Var<$t>) -> Var<$t> {
+                record_unary(var, self - *var.value(), |&g: &$t| -g)
+            }
+        }
+
+        impl Sub<Var<$t>> for $t {
+            type Output = Var<$t>;
+            fn sub(self, var: Var<$t>) -> Var<$t> {
+                self - &var
+            }
+        }
+
+        impl Div<&Var<$t>> for $t {
+            type Output = Var<$t>;
+            /// y = c/x, with x̄ = −ȳ·conj(y/x).
+            fn div(self, var: &Var<$t>) -> Var<$t> {
+                let x = *var.value();
+                let y = self / x;
+                record_unary(var, y, move |&g: &$t| -g * (y / x).conj())
+            }
+        }
+
+        impl Div<Var<$t>> for $t {
+            type Output = Var<$t>;
+            fn div(self, var: Var<$t>) -> Var<$t> {
+                self / &var
+            }
+        }
+    )*};
+}
+
+constant_op_scalar_var!(f32, f64, crate::scalar::Complex32, crate::scalar::Complex64);
+
+/// A traced tensor beside a plain one of the same shape, in either order: `x + c`,
+/// `c + x`, `x − c`, `c − x` (the plain tensor is a constant: it receives nothing).
+/// Each panics naming both shapes when a dynamic dimension differs.
+macro_rules! var_with_constant_tensor {
+    ($Trait:ident $method:ident, $sign_of_var_on_right:expr) => {
+        impl<T: Scalar, S: Shape, K: Storage<T, S>> $Trait<&Tensor<T, S, K>> for &Var<Tensor<T, S, K>> {
+            type Output = Var<Tensor<T, S, K>>;
+            #[track_caller]
+            fn $method(self, constant: &Tensor<T, S, K>) -> Var<Tensor<T, S, K>> {
+                record_unary(self, $Trait::$method(self.value(), constant), |y_bar: &Tensor<T, S, K>| {
+                    y_bar.clone()
+                })
+            }
+        }
+
+        impl<T: Scalar, S: Shape, K: Storage<T, S>> $Trait<&Var<Tensor<T, S, K>>> for &Tensor<T, S, K> {
+            type Output = Var<Tensor<T, S, K>>;
+            #[track_caller]
+            fn $method(self, var: &Var<Tensor<T, S, K>>) -> Var<Tensor<T, S, K>> {
+                let sign: T = $sign_of_var_on_right;
+                record_unary(var, $Trait::$method(self, var.value()), move |y_bar: &Tensor<T, S, K>| {
+                    y_bar.scale(sign)
+                })
+            }
+        }
+
+        impl<T: Scalar, S: Shape, K: Storage<T, S>> $Trait<Tensor<T, S, K>> for Var<Tensor<T, S, K>> {
+            type Output = Var<Tensor<T, S, K>>;
+            #[track_caller]
+            fn $method(self, constant: Tensor<T, S, K>) -> Var<Tensor<T, S, K>> {
+                $Trait::$method(&self, &constant)
+            }
+        }
+
+        impl<T: Scalar, S: Shape, K: Storage<T, S>> $Trait<Var<Tensor<T, S, K>>> for Tensor<T, S, K> {
+            type Output = Var<Tensor<T, S, K>>;
+            #[track_caller]
+            fn $method(self, var: Var<Tensor<T, S, K>>) -> Var<Tensor<T, S, K>> {
+                $Trait::$method(&self, &var)
+            }
+        }
+    };
+}
+
+var_with_constant_tensor!(Add add, T::one());
+var_with_constant_tensor!(Sub sub, -T::one());
