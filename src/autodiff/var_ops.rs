@@ -700,6 +700,7 @@ macro_rules! constant_op_scalar_var {
         impl Div<&Var<$t>> for $t {
             type Output = Var<$t>;
             /// y = c/x, with x̄ = −ȳ·conj(y/x).
+            #[allow(clippy::suspicious_arithmetic_impl)] // the quotient rule multiplies
             fn div(self, var: &Var<$t>) -> Var<$t> {
                 let x = *var.value();
                 let y = self / x;
