@@ -15,9 +15,9 @@ type M23 = Matrix<f64, 2, 3>;
 #[test]
 fn a_constant_on_the_left_of_a_scalar_var() {
     let opts = CheckOptions::f64();
-    ok("1 − x", check_grad(|x: Var<f64>| 1.0 - x, &0.3, opts.clone()));
-    ok("2 + x", check_grad(|x: Var<f64>| 2.0 + &x, &0.3, opts.clone()));
-    ok("3 / x", check_grad(|x: Var<f64>| 3.0 / x, &0.7, opts.clone()));
+    ok("1 − x", check_grad(|x: Var<f64>| 1.0 - x, &0.3, opts));
+    ok("2 + x", check_grad(|x: Var<f64>| 2.0 + &x, &0.3, opts));
+    ok("3 / x", check_grad(|x: Var<f64>| 3.0 / x, &0.7, opts));
     assert_close(grad(|x: Var<f64>| 1.0 - x, &0.3), -1.0, 0.0);
     assert_close(grad(|x: Var<f64>| 3.0 / x, &0.5), -12.0, 1e-15);
     // f32 and complex values too.
@@ -34,10 +34,10 @@ fn a_plain_tensor_beside_a_traced_one() {
     let x: M23 = static_tensor(&[0.5, -1.0, 2.0, 0.25, 3.0, -0.75]);
     let c: M23 = static_tensor(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
     let opts = CheckOptions::f64();
-    ok("x + c", check_vjp(|x: Var<M23>| &x + &c, &x, opts.clone()));
-    ok("c + x", check_vjp(|x: Var<M23>| &c + &x, &x, opts.clone()));
-    ok("x − c", check_vjp(|x: Var<M23>| x - c, &x, opts.clone()));
-    ok("c − x", check_vjp(|x: Var<M23>| c - x, &x, opts.clone()));
+    ok("x + c", check_vjp(|x: Var<M23>| &x + &c, &x, opts));
+    ok("c + x", check_vjp(|x: Var<M23>| &c + &x, &x, opts));
+    ok("x − c", check_vjp(|x: Var<M23>| x - c, &x, opts));
+    ok("c − x", check_vjp(|x: Var<M23>| c - x, &x, opts));
     let g = grad(|x: Var<M23>| (&c - &x).hadamard(&(&c - &x)).sum(), &x);
     // d/dx Σ (c − x)² = −2(c − x).
     assert_eq!(g.to_array(), (&(&c - &x) * -2.0).to_array());

@@ -428,7 +428,7 @@ fn gpu_rules_agree_with_finite_differences_and_the_adjoint_identity() {
     let options = CheckOptions::f64();
     macro_rules! check {
         ($name:literal, $f:expr) => {
-            if let Err(error) = check_vjp($f, &x, options.clone()) {
+            if let Err(error) = check_vjp($f, &x, options) {
                 panic!("{}: {error}", $name);
             }
         };
