@@ -40,7 +40,7 @@ fn a_plain_tensor_beside_a_traced_one() {
     ok("c − x", check_vjp(|x: Var<M23>| c - x, &x, opts));
     let g = grad(|x: Var<M23>| (&c - &x).hadamard(&(&c - &x)).sum(), &x);
     // d/dx Σ (c − x)² = −2(c − x).
-    assert_eq!(g.to_array(), (&(&c - &x) * -2.0).to_array());
+    assert_eq!(g.to_array(), ((c - x) * -2.0).to_array());
 }
 
 #[test]
