@@ -20,11 +20,11 @@ use crate::ops::reduce::{
     max_axis_pullback, max_pullback, mean_axis_pullback, mean_pullback, sum_axis_pullback, sum_pullback,
 };
 use crate::ops::softmax::{log_softmax_pullback, logsumexp_pullback, softmax_pullback};
-use crate::product::MatMul;
 use crate::product::dot::dotu_pullback;
 use crate::product::hadamard::hadamard_pullback;
 use crate::product::inner::inner_pullback;
 use crate::product::outer::outer_pullback;
+use crate::product::{MatMul, ScalarFactor};
 use crate::scalar::{RealDot, RealScalar, Scalar};
 use crate::shape::constraint::{AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis, SameElementCount};
 use crate::shape::{Const, Dim, Shape, StaticShape};
@@ -465,17 +465,20 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Neg for &Var<Tensor<T, S, K>> {
     }
 }
 
-impl<T: Scalar, S: Shape, K: Storage<T, S>> Mul<T> for &Var<Tensor<T, S, K>> {
+/// `x * c` and `x / c` for a scalar `c` (a real one beside complex data too); a
+/// second tensor there is a compile error that names the products to choose from,
+/// as on plain tensors.
+impl<T: Scalar, S: Shape, K: Storage<T, S>, R: ScalarFactor<T>> Mul<R> for &Var<Tensor<T, S, K>> {
     type Output = Var<Tensor<T, S, K>>;
-    fn mul(self, factor: T) -> Self::Output {
-        self.scale(factor)
+    fn mul(self, factor: R) -> Self::Output {
+        self.scale(factor.into_element())
     }
 }
 
-impl<T: Scalar, S: Shape, K: Storage<T, S>> Div<T> for &Var<Tensor<T, S, K>> {
+impl<T: Scalar, S: Shape, K: Storage<T, S>, R: ScalarFactor<T>> Div<R> for &Var<Tensor<T, S, K>> {
     type Output = Var<Tensor<T, S, K>>;
-    fn div(self, divisor: T) -> Self::Output {
-        self.scale(T::one() / divisor)
+    fn div(self, divisor: R) -> Self::Output {
+        self.scale(T::one() / divisor.into_element())
     }
 }
 
@@ -607,7 +610,27 @@ macro_rules! owned_unary_operators {
 
 owned_binary_operator!([T: Scalar, S: Shape, K: Storage<T, S>] Tensor<T, S, K>; Add add);
 owned_binary_operator!([T: Scalar, S: Shape, K: Storage<T, S>] Tensor<T, S, K>; Sub sub);
-owned_unary_operators!([T: Scalar, S: Shape, K: Storage<T, S>] Tensor<T, S, K>, T);
+
+impl<T: Scalar, S: Shape, K: Storage<T, S>> Neg for Var<Tensor<T, S, K>> {
+    type Output = Var<Tensor<T, S, K>>;
+    fn neg(self) -> Self::Output {
+        -&self
+    }
+}
+
+impl<T: Scalar, S: Shape, K: Storage<T, S>, R: ScalarFactor<T>> Mul<R> for Var<Tensor<T, S, K>> {
+    type Output = Var<Tensor<T, S, K>>;
+    fn mul(self, factor: R) -> Self::Output {
+        &self * factor
+    }
+}
+
+impl<T: Scalar, S: Shape, K: Storage<T, S>, R: ScalarFactor<T>> Div<R> for Var<Tensor<T, S, K>> {
+    type Output = Var<Tensor<T, S, K>>;
+    fn div(self, divisor: R) -> Self::Output {
+        &self / divisor
+    }
+}
 owned_binary_operator!([T: Scalar] T; Add add);
 owned_binary_operator!([T: Scalar] T; Sub sub);
 owned_binary_operator!([T: Scalar] T; Mul mul);
