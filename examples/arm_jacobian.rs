@@ -39,8 +39,9 @@ fn main() {
     let theta = [0.3, -0.5, 1.1];
 
     // One forward pass: angle k carries the unit tangent e_k.
-    let seeded: [Dual<f64, 3>; 3] =
-        core::array::from_fn(|k| Dual::new(theta[k], core::array::from_fn(|j| if j == k { 1.0 } else { 0.0 })));
+    let seeded: [Dual<f64, 3>; 3] = core::array::from_fn(|k| {
+        Dual::new(theta[k], core::array::from_fn(|j| if j == k { 1.0 } else { 0.0 }))
+    });
     let [x, y] = hand(seeded);
     let jacobian: Matrix<f64, 2, 3> = Matrix::from_array([x.tangent(), y.tangent()]);
     println!("hand at ({:.4}, {:.4})", x.value(), y.value());

@@ -44,14 +44,14 @@ pub mod tensor;
 /// Paths used by the code that `fluxion-derive` generates; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::autodiff::{Differentiable, RealLeaves, VectorSpace};
+    pub use crate::autodiff::{Differentiable, Lift, RealLeaves, Unlift, VectorSpace};
     pub use crate::error::ShapeError;
     pub use core::clone::Clone;
     pub use core::fmt::{Debug, Formatter, Result as FmtResult};
     pub use core::result::Result;
 
     #[cfg(feature = "std")]
-    pub use crate::autodiff::{Lift, Trace, Unlift};
+    pub use crate::autodiff::Trace;
     #[cfg(feature = "std")]
     pub use core::any::Any;
     #[cfg(feature = "std")]

@@ -2,9 +2,8 @@
 
 pub use crate::autodiff::{Differentiable, Dual, RealLeaves, VectorSpace};
 #[cfg(feature = "std")]
-pub use crate::autodiff::{
-    Trace, Var, grad, hessian, hvp, jacfwd, jacrev, jvp, linearize, value_and_grad, value_and_grad_into, vjp,
-};
+pub use crate::autodiff::{Trace, Var, grad, hessian, hvp, jacrev, value_and_grad, value_and_grad_into, vjp};
+pub use crate::autodiff::{jacfwd, jvp, linearize};
 #[cfg(feature = "cuda")]
 pub use crate::backend::cuda::Cuda;
 pub use crate::error::ShapeError;

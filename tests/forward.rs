@@ -171,8 +171,12 @@ fn jacfwd_equals_jacrev_on_random_functions() {
     for seed in 0..5 {
         let w: Matrix<f64, 3, 4> = Matrix::random_uniform(-1.0, 1.0, seed);
         let x: Vector<f64, 4> = Vector::random_uniform(-1.0, 1.0, seed + 100);
-        let w_dual = w.map(Dual::constant);
+        // One coordinate per pass, and all four in one pass.
+        let w_dual = w.map(Dual::<f64>::constant);
         let forward: Matrix<f64, 3, 4> = jacfwd(|x| mixed_body!(x, w_dual), &x);
+        let w_dual4 = w.map(Dual::<f64, 4>::constant);
+        let one_pass: Matrix<f64, 3, 4> = jacfwd(|x| mixed_body!(x, w_dual4), &x);
+        assert_eq!(one_pass.to_array(), forward.to_array());
         let reverse: Matrix<f64, 3, 4> = jacrev(|x| mixed_body!(x, Var::constant(w)), &x);
         for (f, r) in forward.iter().zip(reverse.iter()) {
             assert!((f - r).abs() < 1e-12, "{forward} vs {reverse}");

@@ -17,7 +17,8 @@ pub fn differentiable(input: &Input) -> TokenStream {
         #tangent
         #tangent_impls
         #differentiable_impl
-        ::fluxion::__private::with_reverse_mode! { #traced #lifted }
+        #lifted
+        ::fluxion::__private::with_reverse_mode! { #traced }
     }
 }
 

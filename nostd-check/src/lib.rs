@@ -1,5 +1,6 @@
 //! A `#![no_std]` crate without an allocator that uses fluxion with default features
-//! off: it proves the core builds and works for embedded, real-time code.
+//! off: it proves the core builds and works for embedded, real-time code, forward-mode
+//! derivatives included.
 #![no_std]
 
 use fluxion::prelude::*;
@@ -7,6 +8,34 @@ use fluxion::prelude::*;
 /// One dense layer with tanh, `y = tanh(W x + b)`, entirely on the stack.
 pub fn dense_tanh(w: &Matrix<f32, 2, 3>, b: &Vector<f32, 2>, x: &Vector<f32, 3>) -> Vector<f32, 2> {
     (w.matmul(x) + b).tanh()
+}
+
+/// Link lengths of a planar three-link arm, metres.
+const LENGTHS: [f32; 3] = [1.0, 0.8, 0.5];
+
+/// The hand's position (x, y) for joint angles θ, generic over the real scalar.
+pub fn hand<S: RealScalar>(theta: Vector<S, 3>) -> Vector<S, 2> {
+    let (mut angle, mut x, mut y) = (S::zero(), S::zero(), S::zero());
+    for (joint, length) in theta.to_array().into_iter().zip(LENGTHS) {
+        angle += joint;
+        x += S::from_f64(f64::from(length)) * angle.cos();
+        y += S::from_f64(f64::from(length)) * angle.sin();
+    }
+    Vector::from_array([x, y])
+}
+
+/// The arm's Jacobian in one forward pass (three tangents per dual).
+pub fn arm_jacobian(theta: &Vector<f32, 3>) -> Matrix<f32, 2, 3> {
+    jacfwd(|theta: Vector<Dual<f32, 3>, 3>| hand(theta), theta)
+}
+
+/// A layer's parameters, derived: its tangent and forward-mode twins need no heap.
+#[derive(Clone, Differentiable)]
+pub struct Layer {
+    /// Weights.
+    pub w: Matrix<f32, 2, 3>,
+    /// Bias.
+    pub b: Vector<f32, 2>,
 }
 
 #[cfg(test)]
@@ -21,5 +50,26 @@ mod tests {
         let y = dense_tanh(&w, &b, &x);
         assert!((y[[0]] - 0.25f32.tanh()).abs() < 1e-6);
         assert_eq!(y[[1]], 0.0);
+    }
+
+    #[test]
+    fn forward_mode_runs_without_std_or_a_heap() {
+        let theta: Vector<f32, 3> = Vector::from_array([0.3, -0.5, 1.1]);
+        let jacobian = arm_jacobian(&theta);
+        // ∂x/∂θ₃ = −l₃·sin(θ₁ + θ₂ + θ₃), ∂y/∂θ₃ = l₃·cos(θ₁ + θ₂ + θ₃).
+        assert!((jacobian[[0, 2]] + 0.5 * 0.9f32.sin()).abs() < 1e-6);
+        assert!((jacobian[[1, 2]] - 0.5 * 0.9f32.cos()).abs() < 1e-6);
+        // A directional derivative is the Jacobian times the direction.
+        let v: Vector<f32, 3> = Vector::from_array([1.0, 0.0, 0.0]);
+        let (_, along_v) = jvp(|theta: Vector<Dual<f32>, 3>| hand(theta), &theta, &v);
+        assert!((along_v[[0]] - jacobian[[0, 0]]).abs() < 1e-6);
+        let (_, linear) = linearize(|theta: Vector<Dual<f32>, 3>| hand(theta), &theta);
+        assert_eq!(linear(&v).to_array(), along_v.to_array());
+        // A derived struct lifts to its forward-mode twin.
+        let layer = Layer { w: Matrix::ones(), b: Vector::zeros() };
+        let direction = LayerTangent { w: Matrix::zeros(), b: Vector::ones() };
+        let x: Vector<f32, 3> = Vector::from_array([1.0, 2.0, 3.0]);
+        let (y, dy) = jvp(|l: LayerLifted| l.w.matmul(&x.map(Dual::constant)) + l.b, &layer, &direction);
+        assert_eq!((y.to_array(), dy.to_array()), ([6.0, 6.0], [1.0, 1.0]));
     }
 }

@@ -12,15 +12,20 @@
 //! - `hessian` and `hvp` run reverse mode over duals (forward-over-reverse):
 //!   ∇f(x + εv) = ∇f(x) + ε·H·v.
 
-use std::vec::Vec;
+#[cfg(feature = "alloc")]
+use alloc::vec::Vec;
 
 use super::dual::Dual;
+#[cfg(feature = "std")]
 use super::operators::{RealOutput, value_and_grad, vjp};
 use super::tangent::Differentiable;
+#[cfg(feature = "std")]
 use super::tape::Var;
 use crate::scalar::Scalar;
+#[cfg(feature = "std")]
+use crate::shape::Dim;
+use crate::shape::Shape;
 use crate::shape::constraint::ConcatShapes;
-use crate::shape::{Dim, Shape};
 use crate::tensor::{Storage, Tensor};
 
 /// A value that can be lifted to dual numbers carrying one tangent.
@@ -113,11 +118,18 @@ impl<X: Lift, const N: usize> Lift for [X; N] {
 impl<L: Unlift, const N: usize> Unlift for [L; N] {
     type Primal = [L::Primal; N];
     fn unlift(&self) -> (Self::Primal, <Self::Primal as Differentiable>::Tangent) {
-        let (values, tangents): (Vec<_>, Vec<_>) = self.iter().map(Unlift::unlift).unzip();
-        (into_array(values), into_array(tangents))
+        let mut tangents: [Option<<L::Primal as Differentiable>::Tangent>; N] =
+            core::array::from_fn(|_| None);
+        let values = core::array::from_fn(|i| {
+            let (value, tangent) = self[i].unlift();
+            tangents[i] = Some(tangent);
+            value
+        });
+        (values, tangents.map(|tangent| tangent.expect("every element was unlifted")))
     }
 }
 
+#[cfg(feature = "alloc")]
 impl<X: Lift> Lift for Vec<X> {
     type Lifted = Vec<X::Lifted>;
     #[track_caller]
@@ -127,6 +139,7 @@ impl<X: Lift> Lift for Vec<X> {
     }
 }
 
+#[cfg(feature = "alloc")]
 impl<L: Unlift> Unlift for Vec<L> {
     type Primal = Vec<L::Primal>;
     fn unlift(&self) -> (Self::Primal, <Self::Primal as Differentiable>::Tangent) {
@@ -164,40 +177,69 @@ pub fn linearize<X: Lift + Clone, L: Unlift>(
     (value, move |v: &X::Tangent| jvp(&f, &point, v).1)
 }
 
-/// The Jacobian ∂f/∂x of a tensor function, one forward pass per input coordinate,
-/// typed as a tensor of shape `Out ++ In` (for f: Tⁿ → Tᵐ, the m×n matrix
-/// Jᵢⱼ = ∂fᵢ/∂xⱼ; for a matrix input and vector output, a rank-3 tensor).
+/// The Jacobian ∂f/∂x of a tensor function by forward mode, typed as a tensor of
+/// shape `Out ++ In` (for f: Tⁿ → Tᵐ, the m×n matrix Jᵢⱼ = ∂fᵢ/∂xⱼ; for a matrix
+/// input and vector output, a rank-3 tensor).
+///
+/// `f` takes duals carrying `N` tangents, and `N` is the number of input coordinates
+/// seeded per pass: with `Dual<T, N>` for N = the input's length, one pass gives the
+/// whole Jacobian (as fast as seeding the duals by hand); with `Dual<T>` it takes one
+/// pass per coordinate. Nothing is allocated beyond what `f` and the output's storage
+/// allocate: on inline tensors, nothing at all, also without `std`.
 ///
 /// ```
 /// use fluxion::autodiff::{Dual, jacfwd};
 /// use fluxion::prelude::*;
 /// let x: Vector<f64, 2> = Vector::from_array([2.0, 3.0]);
+/// // Both coordinates in one pass:
+/// let j: Matrix<f64, 1, 2> = jacfwd(|x: Vector<Dual<f64, 2>, 2>| Vector::from_array([x[[0]] * x[[1]]]), &x);
+/// assert_eq!(j.to_array(), [[3.0, 2.0]]);
+/// // One coordinate per pass:
 /// let j: Matrix<f64, 1, 2> = jacfwd(|x: Vector<Dual<f64>, 2>| Vector::from_array([x[[0]] * x[[1]]]), &x);
 /// assert_eq!(j.to_array(), [[3.0, 2.0]]);
 /// ```
-pub fn jacfwd<T, In, Out, K>(
-    f: impl Fn(Tensor<Dual<T>, In, K>) -> Tensor<Dual<T>, Out, K>,
+pub fn jacfwd<T, const N: usize, In, Out, K>(
+    f: impl Fn(Tensor<Dual<T, N>, In, K>) -> Tensor<Dual<T, N>, Out, K>,
     x: &Tensor<T, In, K>,
 ) -> Tensor<T, Out::Output, K>
 where
     T: Scalar,
     In: Shape,
     Out: ConcatShapes<In>,
-    K: Storage<T, In>
-        + Storage<Dual<T>, In>
-        + Storage<Dual<T>, Out>
-        + Storage<T, Out>
-        + Storage<T, Out::Output>,
+    K: Storage<T, In> + Storage<Dual<T, N>, In> + Storage<Dual<T, N>, Out> + Storage<T, Out::Output>,
 {
-    let columns: Vec<Tensor<T, Out, K>> = (0..x.len()).map(|j| jvp(&f, x, &basis(x, j)).1).collect();
-    let out_shape = match columns.first() {
-        Some(column) => column.shape(),
-        None => f(x.lift(&x.zero_tangent())).shape(),
-    };
+    const { assert!(N > 0, "jacfwd needs duals with at least one tangent") };
     let n = x.len();
-    Tensor::from_flat_fn(out_shape.concat_shapes(&x.shape()), |flat| columns[flat % n].as_slice()[flat / n])
+    let elements = x.as_slice();
+    // The input with coordinates first..first + N seeded along their own directions.
+    let seeded = |first: usize| {
+        Tensor::from_flat_fn(x.shape(), |i| {
+            Dual::new(
+                elements[i],
+                core::array::from_fn(|k| if i == first + k { T::one() } else { T::zero() }),
+            )
+        })
+    };
+    let first_pass = f(seeded(0));
+    let mut jacobian = Tensor::from_flat_fn(first_pass.shape().concat_shapes(&x.shape()), |_| T::zero());
+    let mut write = |pass: &Tensor<Dual<T, N>, Out, K>, first: usize| {
+        let columns = N.min(n - first);
+        let out = jacobian.as_mut_slice();
+        for (i, y) in pass.iter().enumerate() {
+            let tangent = y.tangent();
+            out[i * n + first..i * n + first + columns].copy_from_slice(&tangent[..columns]);
+        }
+    };
+    if n > 0 {
+        write(&first_pass, 0);
+    }
+    for first in (N..n).step_by(N) {
+        write(&f(seeded(first)), first);
+    }
+    jacobian
 }
 
+#[cfg(feature = "std")]
 /// The Jacobian ∂f/∂x by reverse mode, one pullback per output coordinate, typed as
 /// a tensor of shape `Out ++ In` like [`jacfwd`]. Row i of the pullback is
 /// conj(∂fᵢ/∂x) under the complex convention; it is conjugated back, so for a
@@ -220,6 +262,7 @@ where
     })
 }
 
+#[cfg(feature = "std")]
 /// The Hessian Hᵢⱼ = ∂²f/∂xᵢ∂xⱼ of a real scalar function, by reverse mode over duals
 /// (forward-over-reverse): column j is the tangent of ∇f(x + ε·eⱼ).
 ///
@@ -238,6 +281,7 @@ where
     Tensor::from_shape_fn((x.shape().0, x.shape().0), |[i, j]| columns[j].as_slice()[i])
 }
 
+#[cfg(feature = "std")]
 /// The Hessian-vector product H(x)·v of a real scalar function, in one reverse pass
 /// over duals.
 pub fn hvp<T, S, K>(
@@ -254,12 +298,8 @@ where
     gradient.map(|g| g.tangent()[0])
 }
 
-/// A vector of exactly `N` elements as an array.
-fn into_array<T, const N: usize>(parts: Vec<T>) -> [T; N] {
-    parts.try_into().ok().expect("one part per element")
-}
-
 /// The unit tangent at `x` along coordinate `k`.
+#[cfg(feature = "std")]
 fn basis<T: Scalar, S: Shape, K: Storage<T, S>>(x: &Tensor<T, S, K>, k: usize) -> Tensor<T, S, K> {
     Tensor::from_flat_fn(x.shape(), |i| if i == k { T::one() } else { T::zero() })
 }

@@ -6,9 +6,10 @@
 //!   [`vjp`], auxiliary outputs, [`stop_gradient`], and [`record_unary`] /
 //!   [`record_binary`] for new primitives with their own rules (with `_in_place`
 //!   forms whose rules [`Write`] their cotangents straight into the adjoints).
-//! - Forward mode: [`Dual`] numbers (a [`Scalar`](crate::Scalar), so tensors of
-//!   duals and scalar-generic code compute Jacobian-vector products), and with `std`
-//!   [`jvp`], [`linearize`], [`jacfwd`], [`jacrev`], [`hessian`], [`hvp`].
+//! - Forward mode, with no heap and no `std`: [`Dual`] numbers (a
+//!   [`Scalar`](crate::Scalar), so tensors of duals and scalar-generic code compute
+//!   Jacobian-vector products), [`jvp`], [`linearize`], [`jacfwd`]; with `std` also
+//!   [`jacrev`], [`hessian`], [`hvp`] (they use the tape).
 //! - [`check`]: the finite-difference gradient checker.
 //!
 //! # Complex numbers
@@ -25,7 +26,6 @@ pub mod tangent;
 
 #[cfg(feature = "std")]
 pub mod check;
-#[cfg(feature = "std")]
 mod forward;
 #[cfg(feature = "std")]
 mod operators;
@@ -40,8 +40,9 @@ pub use crate::backend::cpu::{Write, write_elements};
 pub use cuda::CudaDual;
 pub use dual::Dual;
 pub use fluxion_derive::Differentiable;
+pub use forward::{Lift, Unlift, jacfwd, jvp, linearize};
 #[cfg(feature = "std")]
-pub use forward::{Lift, Unlift, hessian, hvp, jacfwd, jacrev, jvp, linearize};
+pub use forward::{hessian, hvp, jacrev};
 #[cfg(feature = "std")]
 pub use operators::{
     Pullback, RealOutput, Trace, grad, grad_with_aux, value_and_grad, value_and_grad_into,
