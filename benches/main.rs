@@ -4,6 +4,8 @@
 //!   beside the `gemm` and `matrixmultiply` crates, a naive loop and a handwritten one;
 //! - `products/{dot,inner,hadamard,outer,matvec}`: the other products beside loops;
 //! - `elementwise/{exp,tanh,relu,add,scale,sum,softmax}`: maps and reductions beside loops;
+//! - `construction/{from_fn,zeros,ones,full,from_array,to_array}`: small static
+//!   tensors beside the arrays built directly;
 //! - `w1/mlp_gradient`: reverse mode on an MLP beside hand-written backpropagation;
 //! - `w6/ur5_jacobian`, `w6/distance_hessian`: forward mode on a robot arm beside a
 //!   hand-written Jacobian and num-dual.
@@ -15,10 +17,18 @@
 //! `benches/*.rs` file for a bench target of its own.
 
 mod common;
+mod construction;
 mod elementwise;
 mod gemm;
 mod products;
 mod w1;
 mod w6;
 
-criterion::criterion_main!(gemm::benches, products::benches, elementwise::benches, w1::benches, w6::benches);
+criterion::criterion_main!(
+    gemm::benches,
+    products::benches,
+    elementwise::benches,
+    construction::benches,
+    w1::benches,
+    w6::benches
+);

@@ -265,14 +265,17 @@ macro_rules! impl_shape {
                 Some(offset)
             }
 
+            /// Divides by each size from the last axis: for `Const` dimensions the
+            /// sizes are constants and the divisions become multiplications.
+            #[inline(always)]
             #[allow(unused_mut, unused_variables)]
             fn unravel(&self, offset: usize) -> [usize; $rank] {
-                let sizes = self.dims();
+                let sizes: [usize; $rank] = [$(self.$i.size()),*];
                 let mut index = [0; $rank];
                 let mut rest = offset;
                 for axis in (0..$rank).rev() {
-                    index[axis] = rest % sizes.as_slice()[axis];
-                    rest /= sizes.as_slice()[axis];
+                    index[axis] = rest % sizes[axis];
+                    rest /= sizes[axis];
                 }
                 index
             }
