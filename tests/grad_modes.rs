@@ -652,3 +652,32 @@ fn dynamic_reshape_and_broadcast_differentiate() {
     );
     assert_eq!(error.to_vec(), vec![1.0; 3]);
 }
+
+/// A model whose forward pass is written once, over its traced twin.
+#[derive(Clone, Differentiable)]
+struct Affine {
+    w: Matrix<f64, 2, 3>,
+    b: Vector<f64, 2>,
+}
+
+fn predict(model: &AffineTraced, x: &Vector<f64, 3>) -> Var<Vector<f64, 2>> {
+    &model.w.matmul(&Var::constant(*x)) + &model.b
+}
+
+#[test]
+fn one_forward_definition_serves_training_and_inference() {
+    let model = Affine {
+        w: Matrix::from_array([[1.0, 2.0, 3.0], [-1.0, 0.5, 0.0]]),
+        b: Vector::from_array([0.5, -2.0]),
+    };
+    let x: Vector<f64, 3> = Vector::from_array([1.0, -1.0, 2.0]);
+    // Inference: the same function on the model's constants, outside any gradient.
+    let y = predict(&model.as_constant(), &x);
+    assert!(!y.is_active(), "constants record nothing");
+    assert_eq!(y.value().to_array(), (model.w.matmul(&x) + model.b).to_array());
+    // Training: the same function inside a gradient.
+    let (loss, gradient) = value_and_grad(|m: AffineTraced| predict(&m, &x).sum(), &model);
+    assert_eq!(loss, y.value().sum());
+    assert_eq!(gradient.b.to_array(), [1.0, 1.0]);
+    assert_eq!(gradient.w.to_array(), [x.to_array(), x.to_array()]);
+}

@@ -287,6 +287,11 @@ fn traced(input: &Input) -> TokenStream {
             let member = &field.member;
             quote!(::fluxion::__private::Trace::trace(&self.#member))
         });
+    let (_, _, as_constant) =
+        twin(input, &traced, &doc, quote!(::fluxion::__private::Trace), "Traced", |field| {
+            let member = &field.member;
+            quote!(::fluxion::__private::Trace::as_constant(&self.#member))
+        });
     let (own, theirs): (Vec<_>, Vec<_>) =
         tangent_members(input).map(|(field, member)| (&field.member, member)).unzip();
     quote! {
@@ -298,6 +303,11 @@ fn traced(input: &Input) -> TokenStream {
             #[inline]
             fn trace(&self) -> Self::Traced {
                 #trace
+            }
+
+            #[inline]
+            fn as_constant(&self) -> Self::Traced {
+                #as_constant
             }
 
             #[inline]

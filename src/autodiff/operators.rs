@@ -33,6 +33,11 @@ pub trait Trace: Differentiable {
     /// Puts every leaf on the active tape, in a fixed order.
     fn trace(&self) -> Self::Traced;
 
+    /// The value as a differentiated function sees it, with every leaf a constant:
+    /// nothing is recorded, so one forward definition written over `Traced` serves
+    /// training (inside `value_and_grad`) and inference (on `model.as_constant()`).
+    fn as_constant(&self) -> Self::Traced;
+
     /// Lists the leaf tangents of `gradient` in the order of [`Trace::trace`]: the
     /// buffers the backward sweep writes the gradient into, whatever they held. (A
     /// `Vec` gradient of another length is first resized.)
@@ -61,6 +66,9 @@ impl<T: Scalar> Trace for T {
     fn trace(&self) -> Var<T> {
         leaf(self)
     }
+    fn as_constant(&self) -> Var<T> {
+        Var::constant(*self)
+    }
     #[inline]
     fn gradient_buffers<'g>(&self, gradient: &'g mut T, buffers: &mut Vec<&'g mut dyn Any>) {
         buffers.push(gradient);
@@ -77,6 +85,9 @@ where
     fn trace(&self) -> Var<Self> {
         leaf(self)
     }
+    fn as_constant(&self) -> Var<Self> {
+        Var::constant(self.clone())
+    }
     #[inline]
     fn gradient_buffers<'g>(&self, gradient: &'g mut Self, buffers: &mut Vec<&'g mut dyn Any>) {
         buffers.push(gradient);
@@ -86,6 +97,7 @@ where
 impl Trace for () {
     type Traced = ();
     fn trace(&self) {}
+    fn as_constant(&self) {}
     fn gradient_buffers<'g>(&self, _: &'g mut (), _: &mut Vec<&'g mut dyn Any>) {}
 }
 
@@ -93,6 +105,9 @@ impl<X: Trace, const N: usize> Trace for [X; N] {
     type Traced = [X::Traced; N];
     fn trace(&self) -> Self::Traced {
         core::array::from_fn(|i| self[i].trace())
+    }
+    fn as_constant(&self) -> Self::Traced {
+        core::array::from_fn(|i| self[i].as_constant())
     }
     fn gradient_buffers<'g>(&self, gradient: &'g mut Self::Tangent, buffers: &mut Vec<&'g mut dyn Any>) {
         for (x, gradient) in self.iter().zip(gradient) {
@@ -105,6 +120,9 @@ impl<X: Trace> Trace for Vec<X> {
     type Traced = Vec<X::Traced>;
     fn trace(&self) -> Self::Traced {
         self.iter().map(Trace::trace).collect()
+    }
+    fn as_constant(&self) -> Self::Traced {
+        self.iter().map(Trace::as_constant).collect()
     }
     fn gradient_buffers<'g>(&self, gradient: &'g mut Self::Tangent, buffers: &mut Vec<&'g mut dyn Any>) {
         if gradient.len() != self.len() {
@@ -122,6 +140,9 @@ macro_rules! tuple_trace {
             type Traced = ($($X::Traced,)+);
             fn trace(&self) -> Self::Traced {
                 ($(self.$i.trace(),)+)
+            }
+            fn as_constant(&self) -> Self::Traced {
+                ($(self.$i.as_constant(),)+)
             }
             fn gradient_buffers<'g>(&self, gradient: &'g mut Self::Tangent, buffers: &mut Vec<&'g mut dyn Any>) {
                 $(self.$i.gradient_buffers(&mut gradient.$i, buffers);)+
