@@ -461,3 +461,21 @@ fn jvp_runs_on_derived_structs() {
     assert_eq!((back.w, back.b, back.label), (model.w, model.b, 7));
     assert_eq!((tangent.w, tangent.b), (direction.w, direction.b));
 }
+
+#[test]
+fn the_hessian_of_a_matrix_input_is_typed_s_plus_s_and_matches_the_flattened_one() {
+    let w: Matrix<f64, 2, 3> = Matrix::random_uniform(-1.0, 1.0, 7);
+    let x: Vector<Dual<f64>, 3> = Vector::from_array([0.5, -1.0, 2.0]).map(Dual::constant);
+    // f(W) = Σ tanh(W·x)ᵢ³: coordinates of W interact through the cube and tanh.
+    let f = |w: Var<Matrix<Dual<f64>, 2, 3>>| w.matmul(&Var::constant(x)).tanh().powi(3).sum();
+    let h: Tensor4<f64, 2, 3, 2, 3> = hessian(f, &w);
+    let flat: Vector<f64, 6> = w.reshape();
+    let h_flat: Matrix<f64, 6, 6> =
+        hessian(|v: Var<Vector<Dual<f64>, 6>>| f(v.reshape::<(Const<2>, Const<3>)>()), &flat);
+    for (a, b) in h.iter().zip(h_flat.iter()) {
+        assert!((a - b).abs() < 1e-14, "{a} vs {b}");
+    }
+    // Symmetric, and not diagonal (the coordinates interact).
+    assert!((h[[0, 1, 1, 2]] - h[[1, 2, 0, 1]]).abs() < 1e-14);
+    assert!(h[[0, 0, 0, 1]].abs() > 1e-3);
+}

@@ -22,8 +22,6 @@ use super::tangent::Differentiable;
 #[cfg(feature = "std")]
 use super::tape::Var;
 use crate::scalar::Scalar;
-#[cfg(feature = "std")]
-use crate::shape::Dim;
 use crate::shape::Shape;
 use crate::shape::constraint::ConcatShapes;
 use crate::tensor::{Storage, Tensor};
@@ -263,22 +261,35 @@ where
 }
 
 #[cfg(feature = "std")]
-/// The Hessian Hᵢⱼ = ∂²f/∂xᵢ∂xⱼ of a real scalar function, by reverse mode over duals
-/// (forward-over-reverse): column j is the tangent of ∇f(x + ε·eⱼ).
+/// The Hessian ∂²f/∂x∂x of a real scalar function of a tensor of any shape `S`, by
+/// reverse mode over duals (forward-over-reverse), typed as a tensor of shape
+/// `S ++ S`: for a vector input the n×n matrix Hᵢⱼ = ∂²f/∂xᵢ∂xⱼ, for a 2×3 matrix
+/// input a 2×3×2×3 tensor. Column j (all the trailing axes at coordinate j) is the
+/// tangent of ∇f(x + ε·eⱼ).
 ///
 /// `f` is written for `Var`s of dual tensors; code generic over the element type
 /// serves both.
-pub fn hessian<T, N, K>(
-    f: impl Fn(Var<Tensor<Dual<T>, (N,), K>>) -> Var<Dual<T>>,
-    x: &Tensor<T, (N,), K>,
-) -> Tensor<T, (N, N), K>
+///
+/// ```
+/// use fluxion::prelude::*;
+/// // f(W) = Σ Wᵢⱼ²: its Hessian is 2 where both indices name the same coordinate, else 0.
+/// let w: Matrix<f64, 2, 3> = Matrix::from_array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
+/// let h: Tensor4<f64, 2, 3, 2, 3> = hessian(|w: Var<Matrix<Dual<f64>, 2, 3>>| w.hadamard(&w).sum(), &w);
+/// assert_eq!(h[[1, 2, 1, 2]], 2.0);
+/// assert_eq!(h[[0, 1, 1, 2]], 0.0);
+/// ```
+pub fn hessian<T, S, K>(
+    f: impl Fn(Var<Tensor<Dual<T>, S, K>>) -> Var<Dual<T>>,
+    x: &Tensor<T, S, K>,
+) -> Tensor<T, S::Output, K>
 where
     T: RealOutput,
-    N: Dim,
-    K: Storage<T, (N,)> + Storage<Dual<T>, (N,)> + Storage<T, (N, N)>,
+    S: ConcatShapes<S>,
+    K: Storage<T, S> + Storage<Dual<T>, S> + Storage<T, S::Output>,
 {
-    let columns: Vec<Tensor<T, (N,), K>> = (0..x.len()).map(|j| hvp(&f, x, &basis(x, j))).collect();
-    Tensor::from_shape_fn((x.shape().0, x.shape().0), |[i, j]| columns[j].as_slice()[i])
+    let n = x.len();
+    let columns: Vec<Tensor<T, S, K>> = (0..n).map(|j| hvp(&f, x, &basis(x, j))).collect();
+    Tensor::from_flat_fn(x.shape().concat_shapes(&x.shape()), |flat| columns[flat % n].as_slice()[flat / n])
 }
 
 #[cfg(feature = "std")]
