@@ -681,3 +681,37 @@ fn one_forward_definition_serves_training_and_inference() {
     assert_eq!(gradient.b.to_array(), [1.0, 1.0]);
     assert_eq!(gradient.w.to_array(), [x.to_array(), x.to_array()]);
 }
+
+#[test]
+fn elements_of_a_traced_tensor_and_stacked_scalars_have_their_rules() {
+    let x: Vector<f64, 3> = Vector::from_array([0.5, -1.25, 2.0]);
+    // A planar "hand" assembled from traced scalars: (x₂·x₀, sin x₁).
+    let f = |x: Var<Vector<f64, 3>>| -> Var<Vector<f64, 2>> {
+        let (a, b, c) = (x.at([0]), x.at([1]), x.at([2]));
+        Var::stack([&(&c * &a), &b.sin()])
+    };
+    ok("at + stack", check_vjp(f, &x, CheckOptions::f64()));
+    let g = grad(|x: Var<Vector<f64, 3>>| f(x).sum(), &x);
+    assert_eq!(g.to_array(), [2.0, (-1.25f64).cos(), 0.5]);
+    // An element used twice accumulates.
+    let twice = grad(|x: Var<Vector<f64, 3>>| &x.at([1]) + &x.at([1]), &x);
+    assert_eq!(twice.to_array(), [0.0, 2.0, 0.0]);
+}
+
+#[test]
+fn a_rule_of_three_inputs_is_one_node_checked_by_finite_differences() {
+    use fluxion::autodiff::record_many;
+    // y = x₁·x₂ + sin x₃.
+    let f = |x: [Var<f64>; 3]| {
+        let v = [*x[0].value(), *x[1].value(), *x[2].value()];
+        record_many([&x[0], &x[1], &x[2]], v[0] * v[1] + v[2].sin(), move |_, &y_bar, mut adjoints| {
+            adjoints.input(0).add(|| y_bar * v[1]);
+            adjoints.input(1).add(|| y_bar * v[0]);
+            adjoints.input(2).add(|| y_bar * v[2].cos());
+        })
+    };
+    ok("record_many", check_grad(f, &[0.5, -2.0, 1.0], CheckOptions::f64()));
+    // The same Var in two input positions receives both cotangents.
+    let g = grad(|x: Var<f64>| f([x.clone(), x.clone(), Var::constant(0.0)]), &3.0);
+    assert_eq!(g, 6.0);
+}

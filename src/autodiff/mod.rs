@@ -4,8 +4,10 @@
 //!   [`RealLeaves`] coordinate walk.
 //! - Reverse mode on a tape (with `std`): [`Var`], [`grad`], [`value_and_grad`],
 //!   [`vjp`], auxiliary outputs, [`stop_gradient`], and [`record_unary`] /
-//!   [`record_binary`] for new primitives with their own rules (with `_in_place`
-//!   forms whose rules [`Write`] their cotangents straight into the adjoints).
+//!   [`record_binary`] / [`record_many`] (any number of inputs) for new primitives
+//!   with their own rules (with `_in_place` forms whose rules [`Write`] their
+//!   cotangents straight into the adjoints). `Var::at` reads an element of a traced
+//!   tensor and `Var::stack` assembles traced scalars into one.
 //! - Forward mode, with no heap and no `std`: [`Dual`] numbers (a
 //!   [`Scalar`](crate::Scalar), so tensors of duals and scalar-generic code compute
 //!   Jacobian-vector products), [`jvp`], [`linearize`], [`jacfwd`]; with `std` also
@@ -51,6 +53,6 @@ pub use operators::{
 pub use tangent::{Differentiable, RealLeaves, VectorSpace};
 #[cfg(feature = "std")]
 pub use tape::{
-    Adjoint, BinaryAdjoints, Var, record_binary, record_binary_in_place, record_unary, record_unary_in_place,
-    release_tape_memory, stop_gradient,
+    Adjoint, BinaryAdjoints, ManyAdjoints, Var, record_binary, record_binary_in_place, record_many,
+    record_unary, record_unary_in_place, release_tape_memory, stop_gradient,
 };

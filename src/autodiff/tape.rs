@@ -737,3 +737,66 @@ where
     };
     push_node(&active[..count], Some(pullback), moved(y))
 }
+
+/// The adjoints of the `N` inputs of an operation recorded with [`record_many`], one
+/// at a time (an input may appear more than once; each use adds its cotangent).
+pub struct ManyAdjoints<'a, 'e, 'g, T, const N: usize> {
+    earlier: &'a mut Earlier<'e, 'g>,
+    parents: [Option<NodeRef>; N],
+    tangents: PhantomData<T>,
+}
+
+impl<T: VectorSpace, const N: usize> ManyAdjoints<'_, '_, '_, T, N> {
+    /// The adjoint of input `k`.
+    ///
+    /// # Panics
+    /// When `k ≥ N`.
+    #[inline]
+    pub fn input(&mut self, k: usize) -> Adjoint<'_, T> {
+        adjoint_of(self.earlier, self.parents[k])
+    }
+}
+
+/// Records `y = f(x₁, …, x_N)` for `N` inputs of one type, with a rule that adds each
+/// input's cotangent through [`ManyAdjoints::input`]; constant inputs receive nothing.
+/// This is how a primitive of any number of inputs gets its own rule in one node.
+///
+/// ```
+/// use fluxion::autodiff::{grad, record_many};
+/// use fluxion::prelude::*;
+///
+/// // y = x₁·x₂·x₃ with x̄ₖ = ȳ·Π_{j≠k} xⱼ, one node on the tape.
+/// fn product3(x: [&Var<f64>; 3]) -> Var<f64> {
+///     let v = x.map(|x| *x.value());
+///     record_many(x, v[0] * v[1] * v[2], move |_, &y_bar, mut adjoints| {
+///         for k in 0..3 {
+///             let others: f64 = (0..3).filter(|&j| j != k).map(|j| v[j]).product();
+///             adjoints.input(k).add(|| y_bar * others);
+///         }
+///     })
+/// }
+/// let g = grad(|x: [Var<f64>; 3]| product3([&x[0], &x[1], &x[2]]), &[2.0, 3.0, 4.0]);
+/// assert_eq!(g, [12.0, 8.0, 6.0]);
+/// ```
+pub fn record_many<X, Y, const N: usize>(
+    inputs: [&Var<X>; N],
+    y: Y,
+    pullback: impl Fn(&Y, &Y::Tangent, ManyAdjoints<'_, '_, '_, X::Tangent, N>) + 'static,
+) -> Var<Y>
+where
+    X: Differentiable,
+    Y: Differentiable + 'static,
+{
+    let parents: [Option<NodeRef>; N] = inputs.map(|x| x.node);
+    let Some(first) = parents.iter().flatten().next().copied() else { return Var::constant(y) };
+    let mut active = [first; N];
+    let mut count = 0;
+    for parent in parents.iter().flatten() {
+        active[count] = *parent;
+        count += 1;
+    }
+    let pullback = move |y: &Y, y_bar: &Y::Tangent, earlier: &mut Earlier<'_, '_>| {
+        pullback(y, y_bar, ManyAdjoints { earlier, parents, tangents: PhantomData });
+    };
+    push_node(&active[..count], Some(pullback), moved(y))
+}

@@ -6,7 +6,9 @@ use core::ops::{Add, Div, Mul, Neg, Sub};
 use num_traits::Zero;
 
 use super::tangent::{Differentiable, VectorSpace};
-use super::tape::{Var, record_binary, record_binary_in_place, record_unary, record_unary_in_place};
+use super::tape::{
+    Var, record_binary, record_binary_in_place, record_many, record_unary, record_unary_in_place,
+};
 use crate::backend::cpu::write_elements;
 use crate::error::{ShapeError, or_panic};
 use crate::ops::elementwise::{
@@ -314,6 +316,48 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         let x = self.shared_value();
         let y = x.narrow::<AXIS, START, LEN>();
         record_unary(self, y, move |y_bar| narrow_pullback::<AXIS, START, LEN, _, _, _>(&x, y_bar))
+    }
+}
+
+impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
+    /// The element at `index`, with x̄ = ȳ at that position and 0 elsewhere.
+    ///
+    /// # Panics
+    /// When `index` is out of bounds (the message names the index and the shape).
+    #[track_caller]
+    pub fn at(&self, index: S::Index) -> Var<T> {
+        let (shape, value) = (self.value().shape(), self.value()[index]);
+        let offset = shape.offset(index).expect("the index was checked by the read above");
+        record_unary_in_place(self, value, move |_, &y_bar: &T, x_bar| {
+            x_bar.add_in_place(|| Tensor::zeros_shaped(shape), |x_bar| x_bar.as_mut_slice()[offset] += y_bar)
+        })
+    }
+}
+
+impl<T: Scalar> Var<T> {
+    /// The vector of `parts`, in order, with x̄ₖ = ȳₖ: scalar results assembled into a
+    /// tensor (say, a hand position's coordinates).
+    ///
+    /// ```
+    /// use fluxion::prelude::*;
+    /// let g = grad(
+    ///     |x: Var<f64>| {
+    ///         let p: Var<Vector<f64, 2>> = Var::stack([&x.cos(), &x.sin()]);
+    ///         p.dot(&Var::constant(Vector::from_array([1.0, 2.0])))
+    ///     },
+    ///     &0.0,
+    /// );
+    /// assert_eq!(g, 2.0); // d/dx (cos x + 2 sin x) at 0
+    /// ```
+    pub fn stack<const N: usize, K: Storage<T, (Const<N>,)>>(
+        parts: [&Var<T>; N],
+    ) -> Var<Tensor<T, (Const<N>,), K>> {
+        let value = Tensor::from_flat_fn((Const,), |k| *parts[k].value());
+        record_many(parts, value, |_, y_bar: &Tensor<T, (Const<N>,), K>, mut adjoints| {
+            for (k, &g) in y_bar.iter().enumerate() {
+                adjoints.input(k).add(|| g);
+            }
+        })
     }
 }
 
