@@ -2,6 +2,9 @@
 //!
 //! # Concept map
 //!
+//! Start with the [`guide`]: one page per topic (reverse mode, forward mode, higher
+//! order, custom rules, complex numbers, `no_std`, GPU), each with examples.
+//!
 //! | module | what it holds |
 //! | --- | --- |
 //! | [`shape`] | dimensions ([`Const`], [`Dyn`]), shapes, constraint traits |
@@ -18,8 +21,9 @@
 //!   initialisation. Implies `alloc`.
 //! - `alloc`: heap storage and dynamic dimensions.
 //! - `nalgebra`: conversions to and from nalgebra's `SMatrix` and `SVector`.
-//! - `cuda`: the [`Cuda`] storage kind, tensors in NVIDIA GPU memory (see
-//!   [`backend::cuda`]). CUDA is loaded at run time: the build needs none.
+//! - `cuda`: the `Cuda` storage kind, tensors in NVIDIA GPU memory (module
+//!   `backend::cuda`, and the [GPU guide](guide::gpu)). CUDA is loaded at run time:
+//!   the build needs none.
 //!
 //! Without default features the crate is `no_std` and needs no allocator: inline
 //! tensors of static shape and every operation on them still work.
@@ -34,6 +38,7 @@ extern crate std;
 pub mod autodiff;
 pub mod backend;
 pub mod error;
+pub mod guide;
 pub mod ops;
 pub mod prelude;
 pub mod product;

@@ -1,0 +1,31 @@
+//! # Custom rules: a new primitive with its own derivative
+//!
+//! A library author adds an operation by computing its value with any code and
+//! stating its rule; fluxion's own primitives use the same mechanism.
+//!
+//! - **Reverse mode:** [`record_unary`](crate::autodiff::record_unary),
+//!   [`record_binary`](crate::autodiff::record_binary) and
+//!   [`record_many`](crate::autodiff::record_many) (any number of inputs) record the
+//!   value with its pullback; the `_in_place` forms let the rule write straight into
+//!   the adjoints.
+//! - **An elementwise function**, written once over `RealScalar` with its derivative
+//!   as a [`ScalarFunction`](crate::ops::elementwise::ScalarFunction), works on host
+//!   tensors, on traced tensors (`map_function`) and on GPU tensors, where its kernel
+//!   is generated from the same definition.
+//! - **Forward mode:** a function generic over the scalar runs on duals as is.
+//!
+//! ```
+//! use fluxion::autodiff::check::{CheckOptions, check_grad};
+//! use fluxion::autodiff::record_unary;
+//! use fluxion::prelude::*;
+//!
+//! // softplus(x) = ln(1 + eˣ) with the rule x̄ = ȳ·σ(x).
+//! fn softplus(x: &Var<f64>) -> Var<f64> {
+//!     let v = *x.value();
+//!     record_unary(x, v.max(0.0) + (-v.abs()).exp().ln_1p(), move |y_bar: &f64| y_bar / (1.0 + (-v).exp()))
+//! }
+//! // The checker compares the rule with finite differences and the adjoint identity.
+//! check_grad(|x: Var<f64>| softplus(&x), &0.7, CheckOptions::f64()).unwrap();
+//! ```
+//!
+//! `examples/custom_op.rs` and `examples/cuda_custom_op.rs` show both forms.

@@ -1,0 +1,25 @@
+//! # Higher order: Hessians
+//!
+//! Duals nest and run under reverse mode, so second derivatives come from reverse
+//! mode over duals (forward-over-reverse): the gradient at x + ε·v carries H·v in its
+//! tangent. [`hvp`](crate::autodiff::hvp) takes one such pass;
+//! [`hessian`](crate::autodiff::hessian) takes one per input coordinate and types the
+//! result as a tensor of shape `S ++ S` for an input of shape `S`.
+//!
+//! ```
+//! use fluxion::prelude::*;
+//!
+//! // f(x) = x₀²·x₁ + x₁³: H = [[2x₁, 2x₀], [2x₀, 6x₁]].
+//! fn f<S: Scalar>(x: Var<Vector<S, 2>>) -> Var<S> {
+//!     let (a, b) = (x.at([0]), x.at([1]));
+//!     &(&(&a * &a) * &b) + &(&(&b * &b) * &b)
+//! }
+//! let x: Vector<f64, 2> = Vector::from_array([1.0, 2.0]);
+//! let h: Matrix<f64, 2, 2> = hessian(f::<Dual<f64>>, &x);
+//! assert_eq!(h.to_array(), [[4.0, 2.0], [2.0, 12.0]]);
+//! let hv = hvp(f::<Dual<f64>>, &x, &Vector::from_array([1.0, 0.0]));
+//! assert_eq!(hv.to_array(), [4.0, 2.0]);
+//! ```
+//!
+//! Nested duals (`Dual<Dual<f64, N>, N>`) give Hessians in forward mode alone, with
+//! no heap.

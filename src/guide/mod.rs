@@ -1,0 +1,21 @@
+//! Guides, one per topic, with examples that run as tests. They only hold
+//! documentation: the API lives in [`crate::autodiff`], [`crate::tensor`] and the
+//! other modules.
+//!
+//! | guide | for |
+//! | --- | --- |
+//! | [`reverse_mode`] | gradients of a scalar loss: `grad`, `value_and_grad`, models, the tape |
+//! | [`forward_mode`] | Jacobian-vector products and Jacobians with dual numbers, no heap |
+//! | [`higher_order`] | Hessians and Hessian-vector products |
+//! | [`custom_rules`] | a new primitive with its own derivative, for every mode |
+//! | [`complex_numbers`] | what a gradient of a complex input means |
+//! | [`no_std`] | what works without the standard library or an allocator |
+//! | [`gpu`] | `Cuda` tensors: moving data, kernels, training on the GPU |
+
+pub mod complex_numbers;
+pub mod custom_rules;
+pub mod forward_mode;
+pub mod gpu;
+pub mod higher_order;
+pub mod no_std;
+pub mod reverse_mode;

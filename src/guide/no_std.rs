@@ -1,0 +1,13 @@
+//! # Without `std` or an allocator
+//!
+//! With `default-features = false` the crate is `no_std` and needs no allocator:
+//!
+//! - inline tensors of static shape and every operation on them;
+//! - `#[derive(Differentiable)]`, with the tangent and forward-mode twins;
+//! - forward mode: `Dual`, `jvp`, `linearize`, `jacfwd` (nothing is allocated on
+//!   inline tensors, which a counting allocator asserts in the tests).
+//!
+//! Reverse mode (`Var`, `grad`, `hessian`) needs `std`: the tape lives in the heap,
+//! per thread. The feature `alloc` adds heap tensors and dynamic dimensions without
+//! `std`. The `nostd-check` crate in the repository is a `#![no_std]` user without an
+//! allocator; CI builds and tests it.

@@ -1,0 +1,69 @@
+//! # Reverse mode: gradients of a scalar loss
+//!
+//! Write the loss over [`Var`](crate::autodiff::Var)s, the traced form of your
+//! values, and ask for its gradient. The gradient comes back typed as the input's
+//! tangent: for a tensor, a tensor of the same shape; for a derived struct, its
+//! `…Tangent` twin with the same field names.
+//!
+//! ```
+//! use fluxion::prelude::*;
+//!
+//! // d/dx Σ tanh(x)² = 2·tanh(x)·(1 − tanh²(x)), elementwise.
+//! let x: Vector<f64, 3> = Vector::from_array([0.5, -1.0, 2.0]);
+//! let g = grad(|x: Var<Vector<f64, 3>>| x.tanh().hadamard(&x.tanh()).sum(), &x);
+//! let t = 0.5f64.tanh();
+//! assert!((g[[0]] - 2.0 * t * (1.0 - t * t)).abs() < 1e-15);
+//! ```
+//!
+//! ## Models
+//!
+//! `#[derive(Differentiable)]` on a struct of parameters writes its tangent
+//! (`LayerTangent`), its traced form (`LayerTraced`, every field a `Var`) and its
+//! forward-mode form (`LayerLifted`). Write the forward pass once over the traced
+//! form; it serves training inside `value_and_grad` and inference on
+//! `model.as_constant()`, which records nothing.
+//!
+//! ```
+//! use fluxion::prelude::*;
+//!
+//! #[derive(Clone, Differentiable)]
+//! struct Layer {
+//!     w: Matrix<f64, 2, 3>,
+//!     b: Vector<f64, 2>,
+//! }
+//!
+//! fn predict(layer: &LayerTraced, x: &Vector<f64, 3>) -> Var<Vector<f64, 2>> {
+//!     (&layer.w.matmul(&Var::constant(*x)) + &layer.b).tanh()
+//! }
+//!
+//! let mut layer = Layer { w: Matrix::full(0.1), b: Vector::zeros() };
+//! let (x, target) = (Vector::from_array([1.0, 2.0, -1.0]), Vector::from_array([0.5, -0.5]));
+//! let loss = |l: LayerTraced| {
+//!     let error = &predict(&l, &x) - &target; // a plain tensor beside a traced one
+//!     error.hadamard(&error).sum()
+//! };
+//! let (first, _) = value_and_grad(loss, &layer);
+//! for _ in 0..200 {
+//!     let (_, gradient) = value_and_grad(loss, &layer);
+//!     layer.move_by(&gradient.scaled(-0.2));
+//! }
+//! let (last, _) = value_and_grad(loss, &layer);
+//! assert!(last < 1e-3 * first);
+//! // Inference with the same forward definition, no tape:
+//! let y = predict(&layer.as_constant(), &x);
+//! assert!((y.value()[[0]] - 0.5).abs() < 0.05);
+//! ```
+//!
+//! ## The tape
+//!
+//! Every operation on a `Var` whose inputs are traced records one node with its
+//! pullback; the backward sweep visits the nodes in reverse. Any Rust control flow
+//! works, since the tape sees only the operations that ran. The tape is per thread and
+//! exists while `grad` and friends run. A finished tape keeps its nodes for the next
+//! gradient on the same thread, so a training loop on inline tensors allocates almost
+//! nothing after the first step; `release_tape_memory` frees them. In loops,
+//! `value_and_grad_into` writes the gradient into a tangent you keep.
+//!
+//! Constants mix in as in maths: `1.0 - x`, `2.0 / x`, `&x + &c` and `c - x` with a
+//! plain tensor `c`, `x * 0.5`. A value that should not be differentiated is wrapped
+//! in `Var::constant`, or cut with `stop_gradient`.
