@@ -30,7 +30,7 @@ use crate::product::{MatMul, ScalarFactor};
 use crate::scalar::{RealDot, RealScalar, Scalar};
 use crate::shape::constraint::{AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis, SameElementCount};
 use crate::shape::{Const, Dim, Shape, StaticShape};
-use crate::tensor::{Storage, Tensor, Zeros};
+use crate::tensor::{Storage, StorageKind, Tensor, Zeros};
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     /// f(x) elementwise, with x̄ = conj(f′(x))·ȳ.
@@ -486,19 +486,48 @@ impl<T: Scalar> Var<T> {
 // `*` and `/` between scalar Vars, and every arithmetic operator with a constant
 // scalar. Owned operands and a constant on the left forward to those.
 
-impl<T: Scalar, S: Shape, K: Storage<T, S>> Add for &Var<Tensor<T, S, K>> {
-    type Output = Var<Tensor<T, S, K>>;
-    #[track_caller]
-    fn add(self, rhs: Self) -> Self::Output {
-        self.add(rhs)
+/// Two shapes that `+` and `−` on traced tensors accept together: one shape (see
+/// [`SameShape`](crate::ops::elementwise::SameShape), its host form).
+#[diagnostic::on_unimplemented(
+    message = "the shapes `{Self}` and `{Rhs}` differ",
+    label = "`+` and `-` need operands of one shape",
+    note = "transpose, reshape or broadcast one operand first"
+)]
+pub trait SameTracedShape<Rhs: Shape>: Shape {
+    /// `rhs` as a traced tensor of shape `Self` (the shapes are one type).
+    fn same_var<T, K: StorageKind<T, Rhs> + StorageKind<T, Self>>(
+        rhs: &Var<Tensor<T, Rhs, K>>,
+    ) -> &Var<Tensor<T, Self, K>>;
+}
+
+#[diagnostic::do_not_recommend]
+impl<S: Shape> SameTracedShape<S> for S {
+    #[inline(always)]
+    fn same_var<T, K: StorageKind<T, S>>(rhs: &Var<Tensor<T, S, K>>) -> &Var<Tensor<T, S, K>> {
+        rhs
     }
 }
 
-impl<T: Scalar, S: Shape, K: Storage<T, S>> Sub for &Var<Tensor<T, S, K>> {
+/// `&a + &b` on traced tensors; operands of two different shapes are a compile error
+/// that names both.
+impl<T: Scalar, S: SameTracedShape<S2>, S2: Shape, K: Storage<T, S> + Storage<T, S2>>
+    Add<&Var<Tensor<T, S2, K>>> for &Var<Tensor<T, S, K>>
+{
     type Output = Var<Tensor<T, S, K>>;
     #[track_caller]
-    fn sub(self, rhs: Self) -> Self::Output {
-        self.sub(rhs)
+    fn add(self, rhs: &Var<Tensor<T, S2, K>>) -> Self::Output {
+        self.add(S::same_var(rhs))
+    }
+}
+
+/// `&a - &b` on traced tensors, shapes checked as for `+`.
+impl<T: Scalar, S: SameTracedShape<S2>, S2: Shape, K: Storage<T, S> + Storage<T, S2>>
+    Sub<&Var<Tensor<T, S2, K>>> for &Var<Tensor<T, S, K>>
+{
+    type Output = Var<Tensor<T, S, K>>;
+    #[track_caller]
+    fn sub(self, rhs: &Var<Tensor<T, S2, K>>) -> Self::Output {
+        self.sub(S::same_var(rhs))
     }
 }
 

@@ -14,7 +14,7 @@ use crate::error::{ShapeError, or_panic};
 use crate::product::ScalarFactor;
 use crate::scalar::{Complex32, Complex64, RealScalar, Scalar};
 use crate::shape::Shape;
-use crate::tensor::{Storage, Tensor};
+use crate::tensor::{Storage, StorageKind, Tensor};
 
 impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// Applies `f` to every element.
@@ -352,37 +352,67 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     }
 }
 
+/// Two shapes that `+` and `−` accept together: one shape. Written as a bound so
+/// that operands of two shapes are an error naming both, not a list of impls.
+#[diagnostic::on_unimplemented(
+    message = "the shapes `{Self}` and `{Rhs}` differ",
+    label = "`+` and `-` need operands of one shape",
+    note = "transpose, reshape or broadcast one operand first"
+)]
+pub trait SameShape<Rhs: Shape>: Shape {
+    /// `rhs` as a tensor of shape `Self` (the shapes are one type).
+    fn same_shape<T, K: StorageKind<T, Rhs> + StorageKind<T, Self>>(
+        rhs: &Tensor<T, Rhs, K>,
+    ) -> &Tensor<T, Self, K>;
+}
+
+#[diagnostic::do_not_recommend]
+impl<S: Shape> SameShape<S> for S {
+    #[inline(always)]
+    fn same_shape<T, K: StorageKind<T, S>>(rhs: &Tensor<T, S, K>) -> &Tensor<T, S, K> {
+        rhs
+    }
+}
+
 macro_rules! binary_operator {
     ($Trait:ident, $method:ident, $try_method:ident, $Assign:ident, $assign:ident, $op:tt) => {
-        impl<T: Scalar, S: Shape, K: Storage<T, S>> $Trait<&Tensor<T, S, K>> for &Tensor<T, S, K> {
+        impl<T: Scalar, S: SameShape<S2>, S2: Shape, K: Storage<T, S> + Storage<T, S2>> $Trait<&Tensor<T, S2, K>>
+            for &Tensor<T, S, K>
+        {
             type Output = Tensor<T, S, K>;
             #[track_caller]
-            fn $method(self, rhs: &Tensor<T, S, K>) -> Tensor<T, S, K> {
-                or_panic(self.$try_method(rhs))
+            fn $method(self, rhs: &Tensor<T, S2, K>) -> Tensor<T, S, K> {
+                or_panic(self.$try_method(S::same_shape(rhs)))
             }
         }
 
-        impl<T: Scalar, S: Shape, K: Storage<T, S>> $Trait<Tensor<T, S, K>> for Tensor<T, S, K> {
+        impl<T: Scalar, S: SameShape<S2>, S2: Shape, K: Storage<T, S> + Storage<T, S2>> $Trait<Tensor<T, S2, K>>
+            for Tensor<T, S, K>
+        {
             type Output = Tensor<T, S, K>;
             #[track_caller]
-            fn $method(self, rhs: Tensor<T, S, K>) -> Tensor<T, S, K> {
-                or_panic(self.$try_method(&rhs))
+            fn $method(self, rhs: Tensor<T, S2, K>) -> Tensor<T, S, K> {
+                or_panic(self.$try_method(S::same_shape(&rhs)))
             }
         }
 
-        impl<T: Scalar, S: Shape, K: Storage<T, S>> $Trait<&Tensor<T, S, K>> for Tensor<T, S, K> {
+        impl<T: Scalar, S: SameShape<S2>, S2: Shape, K: Storage<T, S> + Storage<T, S2>> $Trait<&Tensor<T, S2, K>>
+            for Tensor<T, S, K>
+        {
             type Output = Tensor<T, S, K>;
             #[track_caller]
-            fn $method(self, rhs: &Tensor<T, S, K>) -> Tensor<T, S, K> {
-                or_panic(self.$try_method(rhs))
+            fn $method(self, rhs: &Tensor<T, S2, K>) -> Tensor<T, S, K> {
+                or_panic(self.$try_method(S::same_shape(rhs)))
             }
         }
 
-        impl<T: Scalar, S: Shape, K: Storage<T, S>> $Trait<Tensor<T, S, K>> for &Tensor<T, S, K> {
+        impl<T: Scalar, S: SameShape<S2>, S2: Shape, K: Storage<T, S> + Storage<T, S2>> $Trait<Tensor<T, S2, K>>
+            for &Tensor<T, S, K>
+        {
             type Output = Tensor<T, S, K>;
             #[track_caller]
-            fn $method(self, rhs: Tensor<T, S, K>) -> Tensor<T, S, K> {
-                or_panic(self.$try_method(&rhs))
+            fn $method(self, rhs: Tensor<T, S2, K>) -> Tensor<T, S, K> {
+                or_panic(self.$try_method(S::same_shape(&rhs)))
             }
         }
 
