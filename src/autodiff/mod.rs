@@ -52,9 +52,9 @@ pub use operators::{
 };
 pub use tangent::{Differentiable, RealLeaves, VectorSpace};
 #[cfg(feature = "std")]
-pub use var_ops::SameTracedShape;
-#[cfg(feature = "std")]
 pub use tape::{
     Adjoint, BinaryAdjoints, ManyAdjoints, Var, record_binary, record_binary_in_place, record_many,
     record_unary, record_unary_in_place, release_tape_memory, stop_gradient,
 };
+#[cfg(feature = "std")]
+pub use var_ops::SameTracedShape;
