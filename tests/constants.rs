@@ -1,7 +1,9 @@
-//! Traced and dual values mix with constants as in maths: a plain scalar or a plain
-//! tensor of the same shape on either side of `+`, `−`, `*` and `/`, and gradients
-//! scaled by the model's own real type. Every rule is checked against finite
-//! differences and the adjoint identity.
+//! Traced and dual values mix with constants as in maths: a plain scalar on either
+//! side of `+`, `−`, `*` and `/` beside a scalar `Var` or a dual, a plain tensor of
+//! the same shape on either side of `+` and `−` beside a traced tensor, a plain
+//! scalar scaling a tensor of duals, and gradients scaled by the model's own real
+//! type. The reverse-mode rules are checked against finite differences and the
+//! adjoint identity; the dual results against their closed forms.
 
 mod common_grad;
 
@@ -38,6 +40,11 @@ fn a_plain_tensor_beside_a_traced_one() {
     ok("c + x", check_vjp(|x: Var<M23>| &c + &x, &x, opts));
     ok("x − c", check_vjp(|x: Var<M23>| x - c, &x, opts));
     ok("c − x", check_vjp(|x: Var<M23>| c - x, &x, opts));
+    // Every mix of owned and borrowed operands compiles.
+    ok("&x + c", check_vjp(|x: Var<M23>| &x + c, &x, opts));
+    ok("x − &c", check_vjp(|x: Var<M23>| x - &c, &x, opts));
+    ok("&c − x", check_vjp(|x: Var<M23>| &c - x, &x, opts));
+    ok("c + &x", check_vjp(|x: Var<M23>| c + &x, &x, opts));
     let g = grad(|x: Var<M23>| (&c - &x).hadamard(&(&c - &x)).sum(), &x);
     // d/dx Σ (c − x)² = −2(c − x).
     assert_eq!(g.to_array(), ((c - x) * -2.0).to_array());

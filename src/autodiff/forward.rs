@@ -2,13 +2,15 @@
 //! [`jacfwd`], [`jacrev`], [`hessian`] and [`hvp`].
 //!
 //! A forward-mode function takes its input *lifted* ([`Lift::Lifted`]): every scalar
-//! becomes a [`Dual`] carrying one tangent. Write the function over tensors of duals
-//! (or generic over the scalar type) and the operators seed and read the tangents.
+//! becomes a [`Dual`] carrying one tangent (`jacfwd`: as many as its closure's duals
+//! carry). Write the function over tensors of duals (or generic over the scalar type)
+//! and the operators seed and read the tangents.
 //!
 //! - `jvp(f, x, v)` = (f(x), J(x)·v) in one evaluation.
-//! - `jacfwd` builds J column by column (one forward pass per input coordinate),
-//!   `jacrev` row by row (one reverse pass per output coordinate); both return a tensor
-//!   of shape `Out ++ In`, e.g. the m×n matrix Jᵢⱼ = ∂fᵢ/∂xⱼ for f: Tⁿ → Tᵐ.
+//! - `jacfwd` builds J column by column, N input coordinates per forward pass for
+//!   duals of N tangents; `jacrev` row by row (one reverse pass per output
+//!   coordinate); both return a tensor of shape `Out ++ In`, e.g. the m×n matrix
+//!   Jᵢⱼ = ∂fᵢ/∂xⱼ for f: Tⁿ → Tᵐ.
 //! - `hessian` and `hvp` run reverse mode over duals (forward-over-reverse):
 //!   ∇f(x + εv) = ∇f(x) + ε·H·v.
 
@@ -182,8 +184,10 @@ pub fn linearize<X: Lift + Clone, L: Unlift>(
 /// `f` takes duals carrying `N` tangents, and `N` is the number of input coordinates
 /// seeded per pass: with `Dual<T, N>` for N = the input's length, one pass gives the
 /// whole Jacobian (as fast as seeding the duals by hand); with `Dual<T>` it takes one
-/// pass per coordinate. Nothing is allocated beyond what `f` and the output's storage
-/// allocate: on inline tensors, nothing at all, also without `std`.
+/// pass per coordinate. On inline tensors nothing is allocated, also without `std`;
+/// on heap tensors each pass allocates its seeded input (and `f` its results), and
+/// the output is allocated once. Name the dual type in the closure (as below): `N`
+/// is read from it and cannot be inferred from a scalar-generic body alone.
 ///
 /// ```
 /// use fluxion::autodiff::{Dual, jacfwd};
@@ -261,7 +265,8 @@ where
 }
 
 #[cfg(feature = "std")]
-/// The Hessian ∂²f/∂x∂x of a real scalar function of a tensor of any shape `S`, by
+/// The Hessian ∂²f/∂x∂x of a real scalar function of a tensor of shape `S` (rank 0
+/// to 2, since `S ++ S` has at most four axes; flatten a larger input first), by
 /// reverse mode over duals (forward-over-reverse), typed as a tensor of shape
 /// `S ++ S`: for a vector input the n×n matrix Hᵢⱼ = ∂²f/∂xᵢ∂xⱼ, for a 2×3 matrix
 /// input a 2×3×2×3 tensor. Column j (all the trailing axes at coordinate j) is the

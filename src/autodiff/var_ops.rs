@@ -9,7 +9,7 @@ use super::tangent::{Differentiable, VectorSpace};
 use super::tape::{
     Var, record_binary, record_binary_in_place, record_many, record_unary, record_unary_in_place,
 };
-use crate::backend::cpu::write_elements;
+use crate::backend::cpu::{Write, write_elements};
 use crate::error::{ShapeError, or_panic};
 use crate::ops::elementwise::{
     Elementary, ScalarFunction, abs_pullback, conj_pullback, elementary_methods, elementary_pullback,
@@ -329,7 +329,13 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         let (shape, value) = (self.value().shape(), self.value()[index]);
         let offset = shape.offset(index).expect("the index was checked by the read above");
         record_unary_in_place(self, value, move |_, &y_bar: &T, x_bar| {
-            x_bar.add_in_place(|| Tensor::zeros_shaped(shape), |x_bar| x_bar.as_mut_slice()[offset] += y_bar)
+            x_bar.write_or_add(shape, |x_bar, write| {
+                let elements = x_bar.as_mut_slice();
+                if write == Write::Overwrite {
+                    elements.fill(T::zero());
+                }
+                elements[offset] += y_bar;
+            })
         })
     }
 }
@@ -854,6 +860,38 @@ macro_rules! var_with_constant_tensor {
             #[track_caller]
             fn $method(self, var: Var<Tensor<T, S, K>>) -> Var<Tensor<T, S, K>> {
                 $Trait::$method(&self, &var)
+            }
+        }
+
+        impl<T: Scalar, S: Shape, K: Storage<T, S>> $Trait<Tensor<T, S, K>> for &Var<Tensor<T, S, K>> {
+            type Output = Var<Tensor<T, S, K>>;
+            #[track_caller]
+            fn $method(self, constant: Tensor<T, S, K>) -> Var<Tensor<T, S, K>> {
+                $Trait::$method(self, &constant)
+            }
+        }
+
+        impl<T: Scalar, S: Shape, K: Storage<T, S>> $Trait<&Tensor<T, S, K>> for Var<Tensor<T, S, K>> {
+            type Output = Var<Tensor<T, S, K>>;
+            #[track_caller]
+            fn $method(self, constant: &Tensor<T, S, K>) -> Var<Tensor<T, S, K>> {
+                $Trait::$method(&self, constant)
+            }
+        }
+
+        impl<T: Scalar, S: Shape, K: Storage<T, S>> $Trait<&Var<Tensor<T, S, K>>> for Tensor<T, S, K> {
+            type Output = Var<Tensor<T, S, K>>;
+            #[track_caller]
+            fn $method(self, var: &Var<Tensor<T, S, K>>) -> Var<Tensor<T, S, K>> {
+                $Trait::$method(&self, var)
+            }
+        }
+
+        impl<T: Scalar, S: Shape, K: Storage<T, S>> $Trait<Var<Tensor<T, S, K>>> for &Tensor<T, S, K> {
+            type Output = Var<Tensor<T, S, K>>;
+            #[track_caller]
+            fn $method(self, var: Var<Tensor<T, S, K>>) -> Var<Tensor<T, S, K>> {
+                $Trait::$method(self, &var)
             }
         }
     };

@@ -3,9 +3,9 @@
 //! A library author adds an operation by computing its value with any code and
 //! stating its rule; fluxion's own primitives use the same mechanism.
 //!
-//! - **Reverse mode:** [`record_unary`](crate::autodiff::record_unary),
-//!   [`record_binary`](crate::autodiff::record_binary) and
-//!   [`record_many`](crate::autodiff::record_many) (any number of inputs) record the
+//! - **Reverse mode:** `record_unary`,
+//!   `record_binary` and
+//!   `record_many` (any number of inputs) record the
 //!   value with its pullback; the `_in_place` forms let the rule write straight into
 //!   the adjoints.
 //! - **An elementwise function**, written once over `RealScalar` with its derivative

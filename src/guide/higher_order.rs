@@ -2,8 +2,8 @@
 //!
 //! Duals nest and run under reverse mode, so second derivatives come from reverse
 //! mode over duals (forward-over-reverse): the gradient at x + ε·v carries H·v in its
-//! tangent. [`hvp`](crate::autodiff::hvp) takes one such pass;
-//! [`hessian`](crate::autodiff::hessian) takes one per input coordinate and types the
+//! tangent. `hvp` takes one such pass;
+//! `hessian` takes one per input coordinate and types the
 //! result as a tensor of shape `S ++ S` for an input of shape `S`.
 //!
 //! ```

@@ -1,6 +1,6 @@
 //! # Reverse mode: gradients of a scalar loss
 //!
-//! Write the loss over [`Var`](crate::autodiff::Var)s, the traced form of your
+//! Write the loss over `Var`s, the traced form of your
 //! values, and ask for its gradient. The gradient comes back typed as the input's
 //! tangent: for a tensor, a tensor of the same shape; for a derived struct, its
 //! `…Tangent` twin with the same field names.
