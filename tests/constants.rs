@@ -5,6 +5,9 @@
 //! type. The reverse-mode rules are checked against finite differences and the
 //! adjoint identity; the dual results against their closed forms.
 
+// Every owned and borrowed form of the operators is exercised on purpose.
+#![allow(clippy::op_ref)]
+
 mod common_grad;
 
 use common_grad::{assert_close, ok, static_tensor};
