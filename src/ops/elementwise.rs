@@ -14,7 +14,7 @@ use crate::error::{ShapeError, or_panic};
 use crate::product::ScalarFactor;
 use crate::scalar::{Complex32, Complex64, RealScalar, Scalar};
 use crate::shape::Shape;
-use crate::tensor::{Storage, StorageKind, Tensor};
+use crate::tensor::{SameKind, Storage, StorageKind, Tensor};
 
 impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// Applies `f` to every element.
@@ -376,13 +376,18 @@ impl<S: Shape> SameShape<S> for S {
 
 macro_rules! binary_operator {
     ($Trait:ident, $method:ident, $try_method:ident, $Assign:ident, $assign:ident, $op:tt) => {
-        impl<T: Scalar, S: SameShape<S2>, S2: Shape, K: Storage<T, S> + Storage<T, S2>> $Trait<&Tensor<T, S2, K>>
-            for &Tensor<T, S, K>
+        impl<T, S, S2, K, K2> $Trait<&Tensor<T, S2, K2>> for &Tensor<T, S, K>
+        where
+            T: Scalar,
+            S: SameShape<S2>,
+            S2: Shape,
+            K: Storage<T, S> + Storage<T, S2> + SameKind<K2>,
+            K2: StorageKind<T, S2>,
         {
             type Output = Tensor<T, S, K>;
             #[track_caller]
-            fn $method(self, rhs: &Tensor<T, S2, K>) -> Tensor<T, S, K> {
-                or_panic(self.$try_method(S::same_shape(rhs)))
+            fn $method(self, rhs: &Tensor<T, S2, K2>) -> Tensor<T, S, K> {
+                or_panic(self.$try_method(S::same_shape(K::same_kind(rhs))))
             }
         }
 

@@ -13,7 +13,7 @@ mod storage;
 
 use core::ops::{Index, IndexMut};
 
-pub use storage::{Heap, HostMemory, Inline, Storage, StorageKind, Zeros};
+pub use storage::{Heap, HostMemory, Inline, SameKind, Storage, StorageKind, Zeros};
 
 use crate::error::ShapeError;
 use crate::shape::{Const, Dims, Dyn, Shape};

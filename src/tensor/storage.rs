@@ -86,6 +86,32 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Zeros<T, S> for K {
     }
 }
 
+/// Two storage kinds that elementwise operators accept together: one kind. A host
+/// tensor and a GPU tensor do not mix; copying is explicit.
+#[diagnostic::on_unimplemented(
+    message = "a `{Self}` tensor and a `{Other}` tensor do not mix",
+    label = "both operands must be in one storage kind",
+    note = "copy one first: `.to_device()` to the GPU, `.to_host()` back, `.to_storage()` between host kinds"
+)]
+pub trait SameKind<Other> {
+    /// `tensor` as a tensor of kind `Self` (the kinds are one type).
+    fn same_kind<T, S: Shape>(tensor: &Tensor<T, S, Other>) -> &Tensor<T, S, Self>
+    where
+        Self: StorageKind<T, S> + Sized,
+        Other: StorageKind<T, S>;
+}
+
+#[diagnostic::do_not_recommend]
+impl<K> SameKind<K> for K {
+    #[inline(always)]
+    fn same_kind<T, S: Shape>(tensor: &Tensor<T, S, K>) -> &Tensor<T, S, K>
+    where
+        K: StorageKind<T, S>,
+    {
+        tensor
+    }
+}
+
 /// Elements stored inside the tensor value, as a nested array: no heap allocation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Inline;
