@@ -107,3 +107,18 @@ fn a_dual_and_a_plain_scalar_on_either_side() {
     let (y, dy) = jvp(|x: Dual<f64>| 1.0 - logistic(x), &0.0, &1.0);
     assert_eq!((y, dy), (0.5, -0.25));
 }
+
+#[test]
+fn a_plain_tensor_as_the_right_operand_of_a_product() {
+    let x: M23 = static_tensor(&[0.5, -1.0, 2.0, 0.25, 3.0, -0.75]);
+    let c: M23 = static_tensor(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let w: Matrix<f64, 3, 2> = static_tensor(&[0.5, 1.0, -1.0, 2.0, 0.25, -0.5]);
+    let opts = CheckOptions::f64();
+    ok("x ⊙ c", check_vjp(|x: Var<M23>| x.hadamard(&c), &x, opts));
+    ok("x·w", check_vjp(|x: Var<M23>| x.matmul(&w), &x, opts));
+    ok("⟨x, c⟩", check_vjp(|x: Var<M23>| x.dot(&c), &x, opts));
+    // The same gradient as with the constant wrapped by hand.
+    let plain = grad(|x: Var<M23>| x.matmul(&w).sum(), &x);
+    let wrapped = grad(|x: Var<M23>| x.matmul(&Var::constant(w)).sum(), &x);
+    assert_eq!(plain.to_array(), wrapped.to_array());
+}

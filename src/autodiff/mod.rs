@@ -57,4 +57,4 @@ pub use tape::{
     record_unary, record_unary_in_place, release_tape_memory, stop_gradient,
 };
 #[cfg(feature = "std")]
-pub use var_ops::SameTracedShape;
+pub use var_ops::{Operand, SameTracedShape};

@@ -114,19 +114,21 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
 
     /// Elementwise product.
     #[track_caller]
-    pub fn hadamard(&self, other: &Self) -> Self {
+    pub fn hadamard(&self, other: &impl Operand<Tensor<T, S, K>>) -> Self {
+        let other = other.to_var();
         let (a, b) = (self.shared_value(), other.shared_value());
-        record_binary(self, other, a.hadamard(&b), move |y_bar| hadamard_pullback(&a, &b, y_bar))
+        record_binary(self, &other, a.hadamard(&b), move |y_bar| hadamard_pullback(&a, &b, y_bar))
     }
 
     /// Σ aᵢbᵢ on real data.
     #[track_caller]
-    pub fn dot(&self, other: &Self) -> Var<T>
+    pub fn dot(&self, other: &impl Operand<Tensor<T, S, K>>) -> Var<T>
     where
         T: RealDot,
     {
+        let other = other.to_var();
         let (a, b) = (self.shared_value(), other.shared_value());
-        record_binary(self, other, a.dot(&b), move |&s_bar| dotu_pullback(&a, &b, s_bar))
+        record_binary(self, &other, a.dot(&b), move |&s_bar| dotu_pullback(&a, &b, s_bar))
     }
 
     /// Σ aᵢbᵢ without conjugation.
@@ -319,6 +321,33 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     }
 }
 
+/// The right operand of a product of traced tensors: a `Var`, or a plain tensor,
+/// which takes part as a constant (`x.matmul(&w)` with a plain `w` needs no
+/// `Var::constant`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the right operand here",
+    label = "expected a `Var` or a plain value of type `{V}`",
+    note = "a plain tensor takes part as a constant; it must have the same element type, shape and storage"
+)]
+pub trait Operand<V> {
+    /// The operand as a `Var`: itself, or a constant holding a copy.
+    fn to_var(&self) -> Var<V>;
+}
+
+impl<V> Operand<V> for Var<V> {
+    #[inline]
+    fn to_var(&self) -> Var<V> {
+        self.clone()
+    }
+}
+
+impl<T, S: Shape, K: StorageKind<T, S>> Operand<Tensor<T, S, K>> for Tensor<T, S, K> {
+    #[inline]
+    fn to_var(&self) -> Var<Tensor<T, S, K>> {
+        Var::constant(self.clone())
+    }
+}
+
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     /// The element at `index`, with x̄ = ȳ at that position and 0 elsewhere.
     ///
@@ -377,7 +406,7 @@ where
     #[track_caller]
     pub fn matmul<S2: Shape>(
         &self,
-        other: &Var<Tensor<T, S2, K>>,
+        other: &impl Operand<Tensor<T, S2, K>>,
     ) -> Var<<Tensor<T, S, K> as MatMul<Tensor<T, S2, K>>>::Output>
     where
         K: Zeros<T, S2>,
@@ -386,9 +415,10 @@ where
         <Tensor<T, S, K> as MatMul<Tensor<T, S2, K>>>::Output:
             Differentiable<Tangent = <Tensor<T, S, K> as MatMul<Tensor<T, S2, K>>>::Output>,
     {
+        let other = other.to_var();
         let (a, b) = (self.shared_value(), other.shared_value());
         let y = a.matmul(&b);
-        record_binary_in_place(self, other, y, move |_, y_bar, mut adjoints| {
+        record_binary_in_place(self, &other, y, move |_, y_bar, mut adjoints| {
             adjoints.write_or_add((a.shape(), b.shape()), |a_bar, b_bar| {
                 a.matmul_pullback(&b, y_bar, a_bar, b_bar)
             });
