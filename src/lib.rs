@@ -52,6 +52,7 @@ pub mod __private {
     pub use crate::autodiff::{Differentiable, Lift, RealLeaves, Unlift, VectorSpace};
     pub use crate::error::ShapeError;
     pub use core::clone::Clone;
+    pub use core::convert::Into;
     pub use core::fmt::{Debug, Formatter, Result as FmtResult};
     pub use core::result::Result;
 

@@ -78,8 +78,10 @@ fn gradients_scale_by_the_models_own_real_type() {
     let learning_rate: f32 = 0.1;
     let g = grad(|w: Var<Vector<f32, 3>>| w.hadamard(&w).sum(), &w);
     let step = g.scaled(-learning_rate);
-    for ((s, g), _) in step.iter().zip(g.iter()).zip(0..) {
-        assert!((s + 0.1 * g).abs() < 1e-6);
+    let mut in_place = g;
+    VectorSpace::scale(&mut in_place, -learning_rate);
+    for ((s, t), g) in step.iter().zip(in_place.iter()).zip(g.iter()) {
+        assert!((s + 0.1 * g).abs() < 1e-6 && s == t);
     }
 }
 
@@ -121,4 +123,12 @@ fn a_plain_tensor_as_the_right_operand_of_a_product() {
     let plain = grad(|x: Var<M23>| x.matmul(&w).sum(), &x);
     let wrapped = grad(|x: Var<M23>| x.matmul(&Var::constant(w)).sum(), &x);
     assert_eq!(plain.to_array(), wrapped.to_array());
+}
+
+#[test]
+fn a_scalar_divided_by_a_traced_tensor() {
+    let x: M23 = static_tensor(&[0.5, -1.0, 2.0, 0.25, 3.0, -0.75]);
+    ok("2 / x", check_vjp(|x: Var<M23>| 2.0 / x, &x, CheckOptions::f64()));
+    let g = grad(|x: Var<M23>| (2.0 / &x).sum(), &x);
+    assert_close(g[[0, 0]], -2.0 / (0.5 * 0.5), 1e-15);
 }

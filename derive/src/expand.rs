@@ -184,7 +184,9 @@ fn tangent_impls(input: &Input) -> TokenStream {
                 #( ::fluxion::__private::VectorSpace::try_add_assign(&mut self.#members, &other.#members)?; )*
                 ::fluxion::__private::Result::Ok(())
             }
-            fn scale(&mut self, factor: f64) {
+            #[allow(unused_variables)] // a struct may have no differentiable field
+            fn scale(&mut self, factor: impl ::fluxion::__private::Into<f64>) {
+                let factor: f64 = ::fluxion::__private::Into::into(factor);
                 #( ::fluxion::__private::VectorSpace::scale(&mut self.#members, factor); )*
             }
         }

@@ -45,7 +45,8 @@ impl<T: CudaElement, S: Shape> VectorSpace for OnDevice<T, S> {
         self.add_scaled(T::one(), other);
         Ok(())
     }
-    fn scale(&mut self, factor: f64) {
+    fn scale(&mut self, factor: impl Into<f64>) {
+        let factor: f64 = factor.into();
         *self = OnDevice::<T, S>::scale(self, T::from_f64(factor));
     }
 }

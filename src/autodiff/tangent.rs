@@ -42,8 +42,8 @@ pub trait VectorSpace: Clone + RealLeaves + 'static {
     fn zero_like(&self) -> Self;
     /// `self += other`, or an error naming both shapes when a dynamic size differs.
     fn try_add_assign(&mut self, other: &Self) -> Result<(), ShapeError>;
-    /// `self *= factor`.
-    fn scale(&mut self, factor: f64);
+    /// `self *= factor`, for a factor of the model's own real type (`f32` or `f64`).
+    fn scale(&mut self, factor: impl Into<f64>);
 
     /// `self += other`.
     ///
@@ -164,7 +164,8 @@ impl<T: Scalar> VectorSpace for T {
         *self += *other;
         Ok(())
     }
-    fn scale(&mut self, factor: f64) {
+    fn scale(&mut self, factor: impl Into<f64>) {
+        let factor: f64 = factor.into();
         *self *= T::from_real(real_from_f64(factor));
     }
 }
@@ -206,7 +207,8 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> VectorSpace for Tensor<T, S, K> {
         self.iter_mut().zip(other.iter()).for_each(|(a, &b)| *a += b);
         Ok(())
     }
-    fn scale(&mut self, factor: f64) {
+    fn scale(&mut self, factor: impl Into<f64>) {
+        let factor: f64 = factor.into();
         let factor = T::from_real(real_from_f64(factor));
         self.iter_mut().for_each(|x| *x *= factor);
     }
@@ -239,7 +241,7 @@ impl VectorSpace for () {
     fn try_add_assign(&mut self, _: &()) -> Result<(), ShapeError> {
         Ok(())
     }
-    fn scale(&mut self, _: f64) {}
+    fn scale(&mut self, _: impl Into<f64>) {}
 }
 
 impl Differentiable for () {
@@ -267,7 +269,8 @@ impl<V: VectorSpace, const N: usize> VectorSpace for [V; N] {
     fn try_add_assign(&mut self, other: &Self) -> Result<(), ShapeError> {
         self.iter_mut().zip(other).try_for_each(|(a, b)| a.try_add_assign(b))
     }
-    fn scale(&mut self, factor: f64) {
+    fn scale(&mut self, factor: impl Into<f64>) {
+        let factor: f64 = factor.into();
         self.iter_mut().for_each(|v| v.scale(factor));
     }
 }
@@ -313,7 +316,8 @@ mod vec_impls {
             }
             self.iter_mut().zip(other).try_for_each(|(a, b)| a.try_add_assign(b))
         }
-        fn scale(&mut self, factor: f64) {
+        fn scale(&mut self, factor: impl Into<f64>) {
+            let factor: f64 = factor.into();
             self.iter_mut().for_each(|v| v.scale(factor));
         }
     }
@@ -358,7 +362,8 @@ macro_rules! tuple_tangent {
                 $(self.$i.try_add_assign(&other.$i)?;)+
                 Ok(())
             }
-            fn scale(&mut self, factor: f64) {
+            fn scale(&mut self, factor: impl Into<f64>) {
+        let factor: f64 = factor.into();
                 $(self.$i.scale(factor);)+
             }
         }

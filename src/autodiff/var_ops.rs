@@ -791,6 +791,21 @@ macro_rules! constant_times_var {
                 &var * self
             }
         }
+
+        impl<S: Shape, K: Storage<$t, S>> Div<&Var<Tensor<$t, S, K>>> for $t {
+            type Output = Var<Tensor<$t, S, K>>;
+            /// c / x elementwise: c·x⁻¹, through the rule of `powi(-1)`.
+            fn div(self, var: &Var<Tensor<$t, S, K>>) -> Var<Tensor<$t, S, K>> {
+                &var.powi(-1) * self
+            }
+        }
+
+        impl<S: Shape, K: Storage<$t, S>> Div<Var<Tensor<$t, S, K>>> for $t {
+            type Output = Var<Tensor<$t, S, K>>;
+            fn div(self, var: Var<Tensor<$t, S, K>>) -> Var<Tensor<$t, S, K>> {
+                self / &var
+            }
+        }
     )*};
 }
 

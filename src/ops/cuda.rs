@@ -374,7 +374,8 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
         self.unary(function_kernel(f), &[])
     }
 
-    /// Multiplies every element by `factor`.
+    /// Multiplies every element by `factor`, into a new tensor.
+    #[must_use = "`scale` returns the scaled tensor and leaves `self` as it is"]
     pub fn scale(&self, factor: T) -> Self {
         self.unary(scale_kernel(), &[factor])
     }

@@ -345,8 +345,10 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         self.try_zip_map_named(other, "sub", |a, b| a - b)
     }
 
-    /// Multiplies every element by `factor`.
+    /// Multiplies every element by `factor`, into a new tensor (for tangents scaled in
+    /// place, see `VectorSpace::scale`).
     #[inline(always)]
+    #[must_use = "`scale` returns the scaled tensor and leaves `self` as it is"]
     pub fn scale(&self, factor: T) -> Self {
         self.map(|x| x * factor)
     }
