@@ -479,3 +479,30 @@ fn the_hessian_of_a_matrix_input_is_typed_s_plus_s_and_matches_the_flattened_one
     assert!((h[[0, 1, 1, 2]] - h[[1, 2, 0, 1]]).abs() < 1e-14);
     assert!(h[[0, 0, 0, 1]].abs() > 1e-3);
 }
+
+/// f(w, b) = Σ tanh(w·b)³ for a layer's parameters, generic over the scalar.
+fn layer_loss<S: Scalar>((w, b): (Var<Matrix<S, 2, 3>>, Var<Vector<S, 3>>)) -> Var<S> {
+    w.matmul(&b).tanh().powi(3).sum()
+}
+
+#[test]
+fn hvp_on_a_tuple_of_parameters_matches_finite_differences_of_the_gradient() {
+    let w: Matrix<f64, 2, 3> = Matrix::random_uniform(-1.0, 1.0, 11);
+    let b: Vector<f64, 3> = Vector::random_uniform(-1.0, 1.0, 12);
+    let v: (Matrix<f64, 2, 3>, Vector<f64, 3>) =
+        (Matrix::random_uniform(-1.0, 1.0, 13), Vector::random_uniform(-1.0, 1.0, 14));
+    let (hw, hb) = hvp(layer_loss::<Dual<f64>>, &(w, b), &v);
+    // (∇f(x + εv) − ∇f(x − εv)) / 2ε.
+    let eps = 1e-6;
+    let gradient_at = |sign: f64| {
+        let x = (w + v.0 * (sign * eps), b + v.1 * (sign * eps));
+        grad(layer_loss::<f64>, &x)
+    };
+    let ((w_plus, b_plus), (w_minus, b_minus)) = (gradient_at(1.0), gradient_at(-1.0));
+    for (h, (p, m)) in hw.iter().zip(w_plus.iter().zip(w_minus.iter())) {
+        assert!((h - (p - m) / (2.0 * eps)).abs() < 1e-7, "{h} vs {}", (p - m) / (2.0 * eps));
+    }
+    for (h, (p, m)) in hb.iter().zip(b_plus.iter().zip(b_minus.iter())) {
+        assert!((h - (p - m) / (2.0 * eps)).abs() < 1e-7);
+    }
+}

@@ -19,7 +19,7 @@ use alloc::vec::Vec;
 
 use super::dual::Dual;
 #[cfg(feature = "std")]
-use super::operators::{RealOutput, value_and_grad, vjp};
+use super::operators::{RealOutput, Trace, value_and_grad, vjp};
 use super::tangent::Differentiable;
 #[cfg(feature = "std")]
 use super::tape::Var;
@@ -299,19 +299,37 @@ where
 
 #[cfg(feature = "std")]
 /// The Hessian-vector product H(x)·v of a real scalar function, in one reverse pass
-/// over duals.
-pub fn hvp<T, S, K>(
-    f: impl FnOnce(Var<Tensor<Dual<T>, S, K>>) -> Var<Dual<T>>,
-    x: &Tensor<T, S, K>,
-    v: &Tensor<T, S, K>,
-) -> Tensor<T, S, K>
+/// over duals, typed as the input's tangent. The input can be any value whose lifted
+/// form is its own tangent: a scalar, a tensor, or an array or tuple of them (say a
+/// layer's `(w, b)`); `f` takes that input traced, as `value_and_grad` would give it.
+///
+/// ```
+/// use fluxion::prelude::*;
+/// // f(w, b) = Σ (w·b)² for a 2×2 matrix w and a 2-vector b.
+/// let w: Matrix<f64, 2, 2> = Matrix::from_array([[1.0, 2.0], [0.5, -1.0]]);
+/// let b: Vector<f64, 2> = Vector::from_array([1.0, 1.0]);
+/// let f = |(w, b): (Var<Matrix<Dual<f64>, 2, 2>>, Var<Vector<Dual<f64>, 2>>)| {
+///     let y = w.matmul(&b);
+///     y.hadamard(&y).sum()
+/// };
+/// // Along v = (0, e₀): the b part of H·v is 2·wᵀw·e₀; the w part is
+/// // 2·(wᵢ₀·bⱼ + yᵢ·δⱼ₀) with y = w·b = (3, −0.5).
+/// let (hw, hb) = hvp(f, &(w, b), &(Matrix::zeros(), Vector::from_array([1.0, 0.0])));
+/// assert_eq!(hb.to_array(), [2.0 * (1.0 + 0.25), 2.0 * (2.0 - 0.5)]);
+/// assert_eq!(hw.to_array(), [[2.0 * (1.0 + 3.0), 2.0 * 1.0], [2.0 * (0.5 - 0.5), 2.0 * 0.5]]);
+/// ```
+pub fn hvp<X, R>(
+    f: impl FnOnce(<X::Lifted as Trace>::Traced) -> Var<Dual<R>>,
+    x: &X,
+    v: &X::Tangent,
+) -> X::Tangent
 where
-    T: RealOutput,
-    S: Shape,
-    K: Storage<T, S> + Storage<Dual<T>, S>,
+    X: Lift,
+    X::Lifted: Trace + Differentiable<Tangent = X::Lifted>,
+    R: RealOutput,
 {
     let (_, gradient) = value_and_grad(f, &x.lift(v));
-    gradient.map(|g| g.tangent()[0])
+    gradient.unlift().1
 }
 
 /// The unit tangent at `x` along coordinate `k`.

@@ -21,5 +21,6 @@
 //! assert_eq!(hv.to_array(), [4.0, 2.0]);
 //! ```
 //!
-//! Nested duals (`Dual<Dual<f64, N>, N>`) give Hessians in forward mode alone, with
-//! no heap.
+//! `hvp` also takes a tuple or array of tensors (a layer's `(w, b)`) and returns the
+//! same tuple of tangents. Nested duals (`Dual<Dual<f64, N>, N>`) give Hessians in
+//! forward mode alone, with no heap.
