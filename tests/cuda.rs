@@ -446,3 +446,46 @@ fn gpu_rules_agree_with_finite_differences_and_the_adjoint_identity() {
     let w = Var::constant(w);
     check!("matmul", move |x: Var<D>| x.matmul(&w));
 }
+
+#[test]
+fn products_and_real_valued_maps_match_the_host() {
+    if !gpu() {
+        return;
+    }
+    let a = signed::<2, 10, 7>(30);
+    let b = signed::<2, 10, 7>(31);
+    let (da, db) = (a.to_device(), b.to_device());
+    assert!((da.dot(&db) - a.dot(&b)).abs() <= F64_TOL * a.dot(&b).abs().max(1.0));
+    assert_eq!(da.inner(&db), da.dot(&db));
+    assert_close(&da.abs().to_vec(), a.abs().as_slice(), 0.0);
+    assert_close(&da.norm_sqr().to_vec(), a.norm_sqr().as_slice(), F64_TOL);
+    assert_close(&da.re().to_vec(), a.re().as_slice(), 0.0);
+    assert_close(&da.im().to_vec(), a.im().as_slice(), 0.0);
+    let flat: Vector<f64, 140, Heap> = a.flatten();
+    assert_close(&da.flatten::<140>().to_vec(), flat.as_slice(), 0.0);
+    let reshaped: Matrix<f64, 14, 10, Heap> = a.reshape();
+    assert_close(&da.reshape::<(Const<14>, Const<10>)>().to_vec(), reshaped.as_slice(), 0.0);
+    let u: Vector<f64, 5, Heap> = Vector::random_uniform(-1.0, 1.0, 32);
+    let v: Vector<f64, 4, Heap> = Vector::random_uniform(-1.0, 1.0, 33);
+    assert_close(&u.to_device().outer(&v.to_device()).to_vec(), u.outer(&v).as_slice(), F64_TOL);
+}
+
+#[test]
+fn traced_dot_and_reshape_agree_with_finite_differences_on_the_gpu() {
+    use fluxion::autodiff::check::{CheckOptions, check_grad, check_vjp};
+    if !gpu() {
+        return;
+    }
+    type D = Matrix<f64, 4, 6, Cuda>;
+    let x = signed::<1, 4, 6>(34).reshape::<(Const<4>, Const<6>)>().to_device();
+    let c = Var::constant(signed::<1, 4, 6>(35).reshape::<(Const<4>, Const<6>)>().to_device());
+    if let Err(error) = check_grad(|x: Var<D>| x.dot(&c), &x, CheckOptions::f64()) {
+        panic!("dot: {error}");
+    }
+    if let Err(error) = check_grad(|x: Var<D>| x.dot(&x), &x, CheckOptions::f64()) {
+        panic!("dot with itself: {error}");
+    }
+    if let Err(error) = check_vjp(|x: Var<D>| x.reshape::<(Const<24>,)>(), &x, CheckOptions::f64()) {
+        panic!("reshape: {error}");
+    }
+}

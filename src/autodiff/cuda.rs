@@ -20,7 +20,7 @@ use crate::backend::cuda::{Cuda, CudaElement, or_panic_cuda};
 use crate::error::{ShapeError, or_panic};
 use crate::ops::cuda as rules;
 use crate::ops::elementwise::{Elementary, ScalarFunction, elementary_methods};
-use crate::shape::constraint::{Axis, Broadcastable, HasAxis};
+use crate::shape::constraint::{Axis, Broadcastable, HasAxis, SameElementCount};
 use crate::shape::{Dim, Shape, StaticShape};
 use crate::tensor::Tensor;
 
@@ -176,6 +176,35 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
         record_binary_in_place(self, other, a.hadamard(&b), move |_, y_bar: &OnDevice<T, S>, mut adjoints| {
             adjoints
                 .write_or_add(shapes, |a_bar, b_bar| rules::hadamard_pullback((&a, &b, y_bar), a_bar, b_bar))
+        })
+    }
+
+    /// Σ aᵢbᵢ, with ā = s̄·b and b̄ = s̄·a (its value is read back to the host).
+    #[track_caller]
+    pub fn dot(&self, other: &Self) -> Var<T> {
+        let (a, b) = (self.shared_value(), other.shared_value());
+        let shapes = (a.shape(), b.shape());
+        record_binary_in_place(self, other, a.dot(&b), move |_, &s_bar: &T, mut adjoints| {
+            adjoints.write_or_add(shapes, |a_bar, b_bar| {
+                if let Some((a_bar, write)) = a_bar {
+                    rules::scaled_pullback(&b, s_bar, a_bar, write);
+                }
+                if let Some((b_bar, write)) = b_bar {
+                    rules::scaled_pullback(&a, s_bar, b_bar, write);
+                }
+            })
+        })
+    }
+
+    /// The same elements under the static shape `Target`.
+    pub fn reshape<Target>(&self) -> Var<OnDevice<T, Target>>
+    where
+        Target: StaticShape,
+        S: SameElementCount<Target>,
+    {
+        let shape = self.value().shape();
+        record_unary_in_place(self, self.value().reshape(), move |_, y_bar: &OnDevice<T, Target>, x_bar| {
+            x_bar.add(|| or_panic(y_bar.try_reshape(shape)))
         })
     }
 

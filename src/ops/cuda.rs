@@ -28,8 +28,8 @@ use crate::ops::layout::check_element_count;
 use crate::product::MatMul;
 use crate::product::matmul::{check_output, inner_mismatch};
 use crate::scalar::{RealScalar, Scalar};
-use crate::shape::constraint::{Axis, Broadcastable, HasAxis};
-use crate::shape::{Dim, Shape};
+use crate::shape::constraint::{Axis, Broadcastable, HasAxis, SameElementCount};
+use crate::shape::{Const, Dim, Shape};
 use crate::tensor::show::write_nested;
 use crate::tensor::{Storage, Tensor, Zeros};
 
@@ -120,6 +120,12 @@ fn elementary_pullback_kernel<R: 'static + Copy>(f: Elementary<R>, write: Write)
     Kernel::elementwise(name, &[Element, Element, Element], 1, store(write), move |x, p| {
         symbolic(f, p[0]).derivative(x[0], x[1]).conj() * x[2]
     })
+}
+fn abs_kernel() -> Kernel {
+    Kernel::elementwise("abs", &[Element], 0, Store::Overwrite, |x, _| x[0].abs())
+}
+fn square_kernel() -> Kernel {
+    Kernel::elementwise("square", &[Element], 0, Store::Overwrite, |x, _| x[0].norm_sqr())
 }
 fn relu_kernel() -> Kernel {
     Kernel::elementwise("relu", &[Element], 0, Store::Overwrite, |x, _| x[0].max(Sym::zero()))
@@ -229,6 +235,8 @@ pub(crate) fn builtin_kernels() -> Vec<Kernel> {
         Elementary::Powf(0.5f64),
     ];
     let mut kernels = std::vec![
+        abs_kernel(),
+        square_kernel(),
         scale_kernel(),
         add_scaled_kernel(),
         add_kernel(),
@@ -556,6 +564,93 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
     pub fn try_reshape<Target: Shape>(&self, shape: Target) -> Result<OnDevice<T, Target>, ShapeError> {
         check_element_count(self.dims(), shape.dims())?;
         Ok(Tensor::from_buffer(shape, self.buffer().clone()))
+    }
+
+    /// The same elements under the static shape `Target` (element counts checked by
+    /// the compiler, as on the host).
+    pub fn reshape<Target>(&self) -> OnDevice<T, Target>
+    where
+        Target: crate::shape::StaticShape,
+        S: SameElementCount<Target>,
+    {
+        Tensor::from_buffer(Target::default(), self.buffer().clone())
+    }
+
+    /// The elements as a vector of static length `N`.
+    pub fn flatten<const N: usize>(&self) -> OnDevice<T, (Const<N>,)>
+    where
+        S: SameElementCount<(Const<N>,)>,
+    {
+        self.reshape()
+    }
+
+    /// Σ aᵢbᵢ (real data: also `inner` and `dotu`); waits for the GPU.
+    #[track_caller]
+    pub fn dot(&self, other: &Self) -> T {
+        or_panic(self.try_dot(other))
+    }
+
+    /// [`Tensor::dot`] that returns an error naming both shapes on a mismatch.
+    pub fn try_dot(&self, other: &Self) -> Result<T, ShapeError> {
+        self.check_same_shape(other, "dot")?;
+        let total: OnDevice<T, ()> = OnDevice::new((), |out| {
+            dot_along_kernel().launch(&[self.slice(), other.slice()], &[], one_line(self.len()), out)
+        });
+        Ok(total.to_vec()[0])
+    }
+
+    /// ⟨a, b⟩ = Σ conj(aᵢ)·bᵢ, which is `dot` on real data.
+    #[track_caller]
+    pub fn inner(&self, other: &Self) -> T {
+        self.dot(other)
+    }
+
+    /// Σ aᵢbᵢ, which is `dot` on real data.
+    #[track_caller]
+    pub fn dotu(&self, other: &Self) -> T {
+        self.dot(other)
+    }
+
+    /// |x| elementwise.
+    pub fn abs(&self) -> Self {
+        self.unary(abs_kernel(), &[])
+    }
+
+    /// |x|² elementwise.
+    pub fn norm_sqr(&self) -> Self {
+        self.unary(square_kernel(), &[])
+    }
+
+    /// The real part: the tensor itself on real data.
+    pub fn re(&self) -> Self {
+        self.clone()
+    }
+
+    /// The imaginary part: zeros on real data.
+    pub fn im(&self) -> Self {
+        OnDevice::device_zeros(self.shape())
+    }
+
+    /// The complex conjugate: the tensor itself on real data.
+    pub fn conj(&self) -> Self {
+        self.clone()
+    }
+}
+
+impl<T: CudaElement, M: Dim> OnDevice<T, (M,)> {
+    /// a ⊗ b → the M×N matrix aᵢbⱼ (cuBLAS, inner size 1).
+    pub fn outer<N: Dim>(&self, other: &OnDevice<T, (N,)>) -> OnDevice<T, (M, N)> {
+        let (m, n) = (self.shape().0, other.shape().0);
+        OnDevice::new((m, n), |out| {
+            gemm_into(
+                (m.size(), 1, n.size(), 1),
+                (self.slice(), false),
+                (other.slice(), false),
+                out,
+                Write::Overwrite,
+            );
+            Ok(())
+        })
     }
 }
 
