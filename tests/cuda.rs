@@ -489,3 +489,47 @@ fn traced_dot_and_reshape_agree_with_finite_differences_on_the_gpu() {
         panic!("reshape: {error}");
     }
 }
+
+#[test]
+fn concat_and_narrow_match_the_host_with_their_rules() {
+    use fluxion::autodiff::check::{CheckOptions, check_vjp};
+    use fluxion::ops::layout as host_layout;
+    if !gpu() {
+        return;
+    }
+    let a = signed::<2, 3, 4>(36);
+    let b: Tensor3<f64, 2, 5, 4, Heap> = Tensor3::random_uniform(-1.0, 1.0, 37);
+    let joined: Tensor3<f64, 2, 8, 4, Heap> = a.concat(Axis::<1>, &b);
+    let (da, db) = (a.to_device(), b.to_device());
+    let d_joined: Tensor3<f64, 2, 8, 4, Cuda> = da.concat(Axis::<1>, &db);
+    assert_close(&d_joined.to_vec(), joined.as_slice(), 0.0);
+    let slice: Tensor3<f64, 2, 3, 4, Heap> = joined.narrow::<1, 4, 3>();
+    assert_close(&d_joined.narrow::<1, 4, 3>().to_vec(), slice.as_slice(), 0.0);
+
+    // Pullbacks against the host's, written and added.
+    let (a_bar, b_bar) = host_layout::concat_pullback::<1, _, _, _, _, _>(&a, &b, &joined);
+    let (mut da_bar, mut db_bar) = (da.clone(), db.clone());
+    device_rules::concat_pullback::<1, f64, _, _, _>(
+        &d_joined,
+        Some((&mut da_bar, Write::Overwrite)),
+        Some((&mut db_bar, Write::Accumulate)),
+        (3, 5),
+    );
+    assert_close(&da_bar.to_vec(), a_bar.as_slice(), 0.0);
+    assert_close(&db_bar.to_vec(), (&b + &b_bar).as_slice(), F64_TOL);
+    let x_bar = host_layout::narrow_pullback::<1, 4, 3, _, _, _>(&joined, &slice);
+    let mut dx_bar = d_joined.clone();
+    device_rules::narrow_pullback::<1, 4, 3, f64, _>(&slice.to_device(), &mut dx_bar, Write::Overwrite);
+    assert_close(&dx_bar.to_vec(), x_bar.as_slice(), 0.0);
+
+    // Traced forms against finite differences.
+    type A = Tensor3<f64, 2, 3, 4, Cuda>;
+    let db_var = Var::constant(db.clone());
+    let concat = |a: Var<A>| -> Var<Tensor3<f64, 2, 8, 4, Cuda>> { a.concat(Axis::<1>, &db_var) };
+    if let Err(error) = check_vjp(concat, &da, CheckOptions::f64()) {
+        panic!("concat: {error}");
+    }
+    if let Err(error) = check_vjp(|a: Var<A>| a.narrow::<2, 1, 2>(), &da, CheckOptions::f64()) {
+        panic!("narrow: {error}");
+    }
+}

@@ -20,8 +20,8 @@ use crate::backend::cuda::{Cuda, CudaElement, or_panic_cuda};
 use crate::error::{ShapeError, or_panic};
 use crate::ops::cuda as rules;
 use crate::ops::elementwise::{Elementary, ScalarFunction, elementary_methods};
-use crate::shape::constraint::{Axis, Broadcastable, HasAxis, SameElementCount};
-use crate::shape::{Dim, Shape, StaticShape};
+use crate::shape::constraint::{AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis, SameElementCount};
+use crate::shape::{Const, Dim, Shape, StaticShape};
 use crate::tensor::Tensor;
 
 type OnDevice<T, S> = Tensor<T, S, Cuda>;
@@ -192,6 +192,45 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
                 if let Some((b_bar, write)) = b_bar {
                     rules::scaled_pullback(&a, s_bar, b_bar, write);
                 }
+            })
+        })
+    }
+
+    /// Concatenation with `other` along `AXIS` (panics naming both shapes when
+    /// another axis differs).
+    #[track_caller]
+    pub fn concat<const AXIS: usize, B: Dim, C: Dim>(
+        &self,
+        axis: Axis<AXIS>,
+        other: &Var<OnDevice<T, S::Replaced<B>>>,
+    ) -> Var<OnDevice<T, S::Replaced<C>>>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: AddsUpTo<B, C>,
+    {
+        let shapes = (self.value().shape(), other.value().shape());
+        let lengths = (shapes.0.dims().as_slice()[AXIS], shapes.1.dims().as_slice()[AXIS]);
+        let y = self.value().concat(axis, other.value());
+        record_binary_in_place(self, other, y, move |_, y_bar, mut adjoints| {
+            adjoints.write_or_add(shapes, |a_bar, b_bar| {
+                rules::concat_pullback::<AXIS, T, S, B, C>(y_bar, a_bar, b_bar, lengths)
+            })
+        })
+    }
+
+    /// The slice `[START, START + LEN)` along `AXIS`.
+    #[track_caller]
+    pub fn narrow<const AXIS: usize, const START: usize, const LEN: usize>(
+        &self,
+    ) -> Var<OnDevice<T, S::Replaced<Const<LEN>>>>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: FitsSlice<START, LEN>,
+    {
+        let shape = self.value().shape();
+        record_unary_in_place(self, self.value().narrow::<AXIS, START, LEN>(), move |_, y_bar, x_bar| {
+            x_bar.write_or_add(shape, |x_bar, write| {
+                rules::narrow_pullback::<AXIS, START, LEN, T, S>(y_bar, x_bar, write)
             })
         })
     }

@@ -19,8 +19,8 @@ use num_traits::Zero;
 
 use crate::backend::cpu::Write;
 use crate::backend::cuda::{
-    AxisSplit, Combine, Cuda, CudaElement, CudaError, Device, DeviceBuffer, Indexing, Kernel, Store, Sym,
-    expression_hash, or_panic_cuda, transpose as transpose_kernel,
+    AxisRange, AxisSplit, Combine, Cuda, CudaElement, CudaError, Device, DeviceBuffer, Indexing, Kernel,
+    Store, Sym, copy_block, expression_hash, or_panic_cuda, transpose as transpose_kernel,
 };
 use crate::error::{ShapeError, or_panic};
 use crate::ops::elementwise::{Elementary, ScalarFunction, elementary_methods};
@@ -28,7 +28,7 @@ use crate::ops::layout::check_element_count;
 use crate::product::MatMul;
 use crate::product::matmul::{check_output, inner_mismatch};
 use crate::scalar::{RealScalar, Scalar};
-use crate::shape::constraint::{Axis, Broadcastable, HasAxis, SameElementCount};
+use crate::shape::constraint::{AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis, SameElementCount};
 use crate::shape::{Const, Dim, Shape};
 use crate::tensor::show::write_nested;
 use crate::tensor::{Storage, Tensor, Zeros};
@@ -637,6 +637,110 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
     }
 }
 
+impl<T: CudaElement, S: Shape> OnDevice<T, S> {
+    /// Concatenation with `other` along `AXIS`; an error names both shapes when
+    /// another axis differs.
+    pub fn try_concat<const AXIS: usize, B: Dim, C: Dim>(
+        &self,
+        _: Axis<AXIS>,
+        other: &OnDevice<T, S::Replaced<B>>,
+    ) -> Result<OnDevice<T, S::Replaced<C>>, ShapeError>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: AddsUpTo<B, C>,
+    {
+        let (lhs, rhs) = (self.dims(), other.dims());
+        let others_agree = lhs
+            .as_slice()
+            .iter()
+            .zip(rhs.as_slice())
+            .enumerate()
+            .all(|(index, (a, b))| index == AXIS || a == b);
+        if !others_agree {
+            return Err(ShapeError::new(
+                "concat",
+                lhs,
+                rhs,
+                "every axis except the concatenated one must agree",
+            ));
+        }
+        let out_shape =
+            self.shape().replaced(self.shape().axis_dim().add_dims(S::axis_of_replaced(&other.shape())));
+        let (outer, len_a, inner) = lhs.split_at_axis(AXIS);
+        let len_b = rhs.as_slice()[AXIS];
+        let total = len_a + len_b;
+        Ok(OnDevice::new(out_shape, |out| {
+            let at = |len, start| AxisRange { len, start };
+            copy_block(
+                self.slice(),
+                out,
+                (outer, len_a, inner),
+                at(len_a, 0),
+                at(total, 0),
+                Store::Overwrite,
+            )?;
+            copy_block(
+                other.slice(),
+                out,
+                (outer, len_b, inner),
+                at(len_b, 0),
+                at(total, len_a),
+                Store::Overwrite,
+            )
+        }))
+    }
+
+    /// [`Tensor::try_concat`] that panics on a mismatch.
+    #[track_caller]
+    pub fn concat<const AXIS: usize, B: Dim, C: Dim>(
+        &self,
+        axis: Axis<AXIS>,
+        other: &OnDevice<T, S::Replaced<B>>,
+    ) -> OnDevice<T, S::Replaced<C>>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: AddsUpTo<B, C>,
+    {
+        or_panic(self.try_concat(axis, other))
+    }
+
+    /// The slice `[START, START + LEN)` along `AXIS`; an error names the axis and the
+    /// slice when it does not fit (a `Dyn` axis).
+    pub fn try_narrow<const AXIS: usize, const START: usize, const LEN: usize>(
+        &self,
+    ) -> Result<OnDevice<T, S::Replaced<Const<LEN>>>, ShapeError>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: FitsSlice<START, LEN>,
+    {
+        if !self.shape().axis_dim().fits() {
+            return Err(ShapeError::new(
+                "narrow",
+                self.dims(),
+                crate::shape::Dims::new(&[START, LEN]),
+                "the slice [start, len] must fit inside the axis",
+            ));
+        }
+        let (outer, len, inner) = self.dims().split_at_axis(AXIS);
+        Ok(OnDevice::new(self.shape().replaced(Const::<LEN>), |out| {
+            let (from, to) = (AxisRange { len, start: START }, AxisRange { len: LEN, start: 0 });
+            copy_block(self.slice(), out, (outer, LEN, inner), from, to, Store::Overwrite)
+        }))
+    }
+
+    /// [`Tensor::try_narrow`] that panics when the slice does not fit.
+    #[track_caller]
+    pub fn narrow<const AXIS: usize, const START: usize, const LEN: usize>(
+        &self,
+    ) -> OnDevice<T, S::Replaced<Const<LEN>>>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: FitsSlice<START, LEN>,
+    {
+        or_panic(self.try_narrow::<AXIS, START, LEN>())
+    }
+}
+
 impl<T: CudaElement, M: Dim> OnDevice<T, (M,)> {
     /// a ⊗ b → the M×N matrix aᵢbⱼ (cuBLAS, inner size 1).
     pub fn outer<N: Dim>(&self, other: &OnDevice<T, (N,)>) -> OnDevice<T, (M, N)> {
@@ -1105,5 +1209,69 @@ pub fn logsumexp_pullback<const AXIS: usize, T: CudaElement, S: HasAxis<AXIS>>(
         &[],
         axis,
         x_bar.slice_mut(),
+    ));
+}
+
+/// ā, b̄ = the two parts of ȳ along `AXIS`, for y = concat(a, b), each written or
+/// added as asked.
+#[track_caller]
+pub fn concat_pullback<const AXIS: usize, T: CudaElement, S: HasAxis<AXIS>, B: Dim, C: Dim>(
+    y_bar: &OnDevice<T, S::Replaced<C>>,
+    a_bar: Option<(&mut OnDevice<T, S>, Write)>,
+    b_bar: Option<(&mut OnDevice<T, S::Replaced<B>>, Write)>,
+    (len_a, len_b): (usize, usize),
+) {
+    let (outer, total, inner) = y_bar.dims().split_at_axis(AXIS);
+    assert_eq!(total, len_a + len_b, "concat_pullback: the cotangent's axis is not the sum of the parts");
+    if let Some((a_bar, write)) = a_bar {
+        let (from, to) = (AxisRange { len: total, start: 0 }, AxisRange { len: len_a, start: 0 });
+        or_panic_cuda(copy_block(
+            y_bar.slice(),
+            a_bar.slice_mut(),
+            (outer, len_a, inner),
+            from,
+            to,
+            store(write),
+        ));
+    }
+    if let Some((b_bar, write)) = b_bar {
+        let (from, to) = (AxisRange { len: total, start: len_a }, AxisRange { len: len_b, start: 0 });
+        or_panic_cuda(copy_block(
+            y_bar.slice(),
+            b_bar.slice_mut(),
+            (outer, len_b, inner),
+            from,
+            to,
+            store(write),
+        ));
+    }
+}
+
+/// x̄ = ȳ inside the slice `[START, START + LEN)` along `AXIS` and 0 elsewhere, written
+/// or added as asked.
+#[track_caller]
+pub fn narrow_pullback<
+    const AXIS: usize,
+    const START: usize,
+    const LEN: usize,
+    T: CudaElement,
+    S: HasAxis<AXIS>,
+>(
+    y_bar: &OnDevice<T, S::Replaced<Const<LEN>>>,
+    x_bar: &mut OnDevice<T, S>,
+    write: Write,
+) {
+    let (outer, len, inner) = x_bar.dims().split_at_axis(AXIS);
+    if write == Write::Overwrite {
+        fill_pullback(T::zero(), T::zero(), x_bar, Write::Overwrite);
+    }
+    let (from, to) = (AxisRange { len: LEN, start: 0 }, AxisRange { len, start: START });
+    or_panic_cuda(copy_block(
+        y_bar.slice(),
+        x_bar.slice_mut(),
+        (outer, LEN, inner),
+        from,
+        to,
+        Store::Accumulate,
     ));
 }

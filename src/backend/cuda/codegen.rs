@@ -323,6 +323,32 @@ pub fn reduction_source(
     )
 }
 
+/// The block copy `name(src, dst, outer, count, inner, src_len, src_start, dst_len,
+/// dst_start)`: for every outer index o, `count` positions k along the axis and inner
+/// index i, `dst[(o·dst_len + dst_start + k)·inner + i] (=|+=) src[(o·src_len +
+/// src_start + k)·inner + i]` — concatenation, narrowing and their pullbacks, in a
+/// grid-stride loop over the `outer·count·inner` copied elements.
+pub fn copy_block_source(name: &str, ctype: CType, store: Store) -> String {
+    let t = ctype.name();
+    let store = match store {
+        Store::Overwrite => "=",
+        Store::Accumulate => "+=",
+    };
+    format!(
+        "extern \"C\" __global__ void {name}(const {t}* __restrict__ src, {t}* __restrict__ dst, const unsigned long long outer, const unsigned long long count, const unsigned long long inner, const unsigned long long src_len, const unsigned long long src_start, const unsigned long long dst_len, const unsigned long long dst_start) {{
+    const unsigned long long n = outer * count * inner;
+    const unsigned long long stride = (unsigned long long)blockDim.x * gridDim.x;
+    for (unsigned long long e = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += stride) {{
+        const unsigned long long i = e % inner;
+        const unsigned long long k = (e / inner) % count;
+        const unsigned long long o = e / (inner * count);
+        dst[(o * dst_len + dst_start + k) * inner + i] {store} src[(o * src_len + src_start + k) * inner + i];
+    }}
+}}
+"
+    )
+}
+
 /// The tile transpose `name(in, out, batch, rows, cols)`: `out[b, c, r] = in[b, r, c]`
 /// through a 32×33 shared tile (the extra column avoids bank conflicts), for blocks of
 /// 32×8 threads; `blockIdx.x` numbers the tiles row by row, and `blockIdx.z` steps

@@ -14,6 +14,7 @@
 //! | `softmax`, `log_softmax`, `logsumexp` | reductions (max, shifted totals) + one generated elementwise pass |
 //! | `broadcast` of a removed axis, bias rows | generated elementwise kernel reading one value per line |
 //! | `transpose` | a tiled shared-memory transpose |
+//! | `concat`, `narrow` and their pullbacks | a block copy along one axis |
 //! | `matmul` (matrix, matrix × vector, batched) | cuBLAS `sgemm`/`dgemm` (TF32 only when [`Device::set_matmul_precision`] asks) |
 //!
 //! Kernels are compiled by NVRTC on first use and cached for the process, keyed by
@@ -369,6 +370,68 @@ pub fn transpose<T: CudaElement>(
     device.launch(arguments, config)
 }
 
+/// The name of the block-copy kernel for `ctype` and `store`.
+fn copy_block_name(ctype: CType, store: Store) -> String {
+    let store = if store == Store::Overwrite { 'w' } else { 'a' };
+    format!("copy_block_{store}_{}", ctype.name())
+}
+
+/// Where a block copy reads and writes along the axis: `len` is the axis length of
+/// the tensor, `start` the first position copied.
+#[derive(Clone, Copy, Debug)]
+pub struct AxisRange {
+    /// The axis length of the tensor.
+    pub len: usize,
+    /// The first position along the axis.
+    pub start: usize,
+}
+
+/// Copies `count` positions along an axis, for each of `outer` × `inner` lines, from
+/// `src` (at `from`) into `dst` (at `to`), overwriting or adding as `store` says.
+///
+/// # Panics
+/// When a range falls outside its tensor's axis or a buffer is too short for it.
+#[allow(clippy::too_many_arguments)]
+pub fn copy_block<T: CudaElement>(
+    src: &CudaSlice<T>,
+    dst: &mut CudaSlice<T>,
+    (outer, count, inner): (usize, usize, usize),
+    from: AxisRange,
+    to: AxisRange,
+    store: Store,
+) -> Result<(), CudaError> {
+    for (range, buffer_len, side) in [(from, src.len(), "source"), (to, dst.len(), "destination")] {
+        assert!(
+            range.start + count <= range.len && buffer_len >= (outer * range.len * inner).max(1),
+            "copy_block: the {side} range {}..{} does not fit an axis of {} in a buffer of {buffer_len}",
+            range.start,
+            range.start + count,
+            range.len
+        );
+    }
+    let n = outer * count * inner;
+    if n == 0 {
+        return Ok(());
+    }
+    let device = Device::get()?;
+    let name = copy_block_name(T::C_TYPE, store);
+    let kernel = device.kernel(&name, || Ok(codegen::copy_block_source(&name, T::C_TYPE, store)))?;
+    let sizes = [outer, count, inner, from.len, from.start, to.len, to.start].map(|size| size as u64);
+    let mut arguments = device.stream().launch_builder(&kernel);
+    arguments.arg(src).arg(dst);
+    for size in &sizes {
+        arguments.arg(size);
+    }
+    device.launch(
+        arguments,
+        LaunchConfig {
+            grid_dim: (n.div_ceil(256).clamp(1, 32 * device.multiprocessors().max(1)) as u32, 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        },
+    )
+}
+
 /// Every kernel that fluxion's own operations generate, as `(name, CUDA C)` for
 /// element type `ctype`: what the offline check compiles without a GPU.
 pub fn builtin_kernel_sources(ctype: CType) -> Vec<(String, String)> {
@@ -379,6 +442,10 @@ pub fn builtin_kernel_sources(ctype: CType) -> Vec<(String, String)> {
         })
         .collect();
     sources.push((transpose_name(ctype), codegen::transpose_source(&transpose_name(ctype), ctype)));
+    for store in [Store::Overwrite, Store::Accumulate] {
+        let name = copy_block_name(ctype, store);
+        sources.push((name.clone(), codegen::copy_block_source(&name, ctype, store)));
+    }
     sources
 }
 
