@@ -468,6 +468,13 @@ fn products_and_real_valued_maps_match_the_host() {
     let u: Vector<f64, 5, Heap> = Vector::random_uniform(-1.0, 1.0, 32);
     let v: Vector<f64, 4, Heap> = Vector::random_uniform(-1.0, 1.0, 33);
     assert_close(&u.to_device().outer(&v.to_device()).to_vec(), u.outer(&v).as_slice(), F64_TOL);
+    // Traced outer product against finite differences.
+    use fluxion::autodiff::check::{CheckOptions, check_vjp};
+    let dv = Var::constant(v.to_device());
+    let outer = |u: Var<Vector<f64, 5, Cuda>>| -> Var<Matrix<f64, 5, 4, Cuda>> { u.outer(&dv) };
+    if let Err(error) = check_vjp(outer, &u.to_device(), CheckOptions::f64()) {
+        panic!("outer: {error}");
+    }
 }
 
 #[test]
@@ -531,5 +538,39 @@ fn concat_and_narrow_match_the_host_with_their_rules() {
     }
     if let Err(error) = check_vjp(|a: Var<A>| a.narrow::<2, 1, 2>(), &da, CheckOptions::f64()) {
         panic!("narrow: {error}");
+    }
+}
+
+#[test]
+fn the_rules_of_max_send_the_cotangent_to_the_first_maximum_as_on_the_host() {
+    use fluxion::autodiff::check::{CheckOptions, check_grad, check_vjp};
+    if !gpu() {
+        return;
+    }
+    let mut x = signed::<3, 6, 5>(38);
+    // Ties: the first maximum of a line receives the cotangent.
+    x[[1, 2, 3]] = 5.0;
+    x[[1, 4, 3]] = 5.0;
+    let dx = x.to_device();
+    let y_bar = signed::<3, 1, 5>(39).reshape::<(Const<3>, Const<5>)>();
+    let host = reduce::max_axis_pullback::<1, _, _, _>(&x, &y_bar);
+    for write in [Write::Overwrite, Write::Accumulate] {
+        let mut dx_bar = dx.clone();
+        device_rules::max_axis_pullback::<1, f64, _>(&dx, &y_bar.to_device(), &mut dx_bar, write);
+        let expected = if write == Write::Overwrite { host.clone() } else { &host + &x };
+        assert_close(&dx_bar.to_vec(), expected.as_slice(), F64_TOL);
+    }
+    let mut dx_bar = dx.clone();
+    device_rules::max_pullback(&dx, 2.0, &mut dx_bar, Write::Overwrite);
+    assert_close(&dx_bar.to_vec(), reduce::max_pullback(&x, 2.0).as_slice(), 0.0);
+
+    // Traced forms against finite differences (no ties there).
+    type D = Matrix<f64, 4, 6, Cuda>;
+    let y = signed::<1, 4, 6>(40).reshape::<(Const<4>, Const<6>)>().to_device();
+    if let Err(error) = check_vjp(|y: Var<D>| y.max_axis(Axis::<0>), &y, CheckOptions::f64()) {
+        panic!("max_axis: {error}");
+    }
+    if let Err(error) = check_grad(|y: Var<D>| y.max(), &y, CheckOptions::f64()) {
+        panic!("max: {error}");
     }
 }

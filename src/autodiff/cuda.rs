@@ -266,6 +266,29 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
         })
     }
 
+    /// The largest element; its cotangent flows to the first maximum (its value is
+    /// read back to the host).
+    pub fn max(&self) -> Var<T> {
+        let x = self.shared_value();
+        record_unary_in_place(self, x.max(), move |_, &s_bar: &T, x_bar| {
+            x_bar.write_or_add(x.shape(), |x_bar, write| rules::max_pullback(&x, s_bar, x_bar, write))
+        })
+    }
+
+    /// The largest element along `AXIS`; each line's cotangent flows to its first
+    /// maximum.
+    pub fn max_axis<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Var<OnDevice<T, S::Removed>>
+    where
+        S: HasAxis<AXIS>,
+    {
+        let x = self.shared_value();
+        record_unary_in_place(self, x.max_axis(axis), move |_, y_bar, x_bar| {
+            x_bar.write_or_add(x.shape(), |x_bar, write| {
+                rules::max_axis_pullback::<AXIS, T, S>(&x, y_bar, x_bar, write)
+            })
+        })
+    }
+
     /// Σ along `AXIS`.
     pub fn sum_axis<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Var<OnDevice<T, S::Removed>>
     where
@@ -361,6 +384,17 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
         Ok(record_unary_in_place(self, y, move |_, y_bar, x_bar| {
             x_bar.write_or_add(source, |x_bar, write| rules::broadcast_pullback(y_bar, x_bar, write))
         }))
+    }
+}
+
+impl<T: CudaElement, M: Dim> Var<OnDevice<T, (M,)>> {
+    /// a ⊗ b → the matrix aᵢbⱼ, with ā = Ȳ·b and b̄ = Ȳᵀ·a.
+    pub fn outer<N: Dim>(&self, other: &Var<OnDevice<T, (N,)>>) -> Var<OnDevice<T, (M, N)>> {
+        let (a, b) = (self.shared_value(), other.shared_value());
+        let shapes = (a.shape(), b.shape());
+        record_binary_in_place(self, other, a.outer(&b), move |_, y_bar, mut adjoints| {
+            adjoints.write_or_add(shapes, |a_bar, b_bar| rules::outer_pullback((&a, &b, y_bar), a_bar, b_bar))
+        })
     }
 }
 

@@ -20,7 +20,8 @@ use num_traits::Zero;
 use crate::backend::cpu::Write;
 use crate::backend::cuda::{
     AxisRange, AxisSplit, Combine, Cuda, CudaElement, CudaError, Device, DeviceBuffer, Indexing, Kernel,
-    Store, Sym, copy_block, expression_hash, or_panic_cuda, transpose as transpose_kernel,
+    Store, Sym, copy_block, expression_hash, max_pullback as max_pullback_kernel, or_panic_cuda,
+    transpose as transpose_kernel,
 };
 use crate::error::{ShapeError, or_panic};
 use crate::ops::elementwise::{Elementary, ScalarFunction, elementary_methods};
@@ -1274,4 +1275,50 @@ pub fn narrow_pullback<
         to,
         Store::Accumulate,
     ));
+}
+
+/// ā = Ȳ·b and b̄ = Ȳᵀ·a for Y = a ⊗ b (cuBLAS), each written or added as asked.
+#[track_caller]
+pub fn outer_pullback<T: CudaElement, M: Dim, N: Dim>(
+    (a, b, y_bar): (&OnDevice<T, (M,)>, &OnDevice<T, (N,)>, &OnDevice<T, (M, N)>),
+    a_bar: Option<(&mut OnDevice<T, (M,)>, Write)>,
+    b_bar: Option<(&mut OnDevice<T, (N,)>, Write)>,
+) {
+    let (m, n) = (a.len(), b.len());
+    assert_eq!(y_bar.dims().as_slice(), &[m, n], "outer_pullback: the cotangent must be {m}×{n}");
+    if let Some((a_bar, write)) = a_bar {
+        gemm_into((m, n, 1, 1), (y_bar.slice(), false), (b.slice(), false), a_bar.slice_mut(), write);
+    }
+    if let Some((b_bar, write)) = b_bar {
+        gemm_into((n, m, 1, 1), (y_bar.slice(), true), (a.slice(), false), b_bar.slice_mut(), write);
+    }
+}
+
+/// x̄ = ȳ at each line's first largest element along `AXIS`, 0 elsewhere, written or
+/// added as asked.
+#[track_caller]
+pub fn max_axis_pullback<const AXIS: usize, T: CudaElement, S: HasAxis<AXIS>>(
+    x: &OnDevice<T, S>,
+    y_bar: &OnDevice<T, S::Removed>,
+    x_bar: &mut OnDevice<T, S>,
+    write: Write,
+) {
+    check_shapes("max_axis_pullback", x, &[x_bar]);
+    check_removed::<AXIS, T, S>("max_axis_pullback", x, y_bar);
+    let axis = x.dims().split_at_axis(AXIS);
+    or_panic_cuda(max_pullback_kernel(x.slice(), y_bar.slice(), x_bar.slice_mut(), axis, store(write)));
+}
+
+/// x̄ = s̄ at the first largest element of `x`, 0 elsewhere, for s = max(x).
+#[track_caller]
+pub fn max_pullback<T: CudaElement, S: Shape>(
+    x: &OnDevice<T, S>,
+    s_bar: T,
+    x_bar: &mut OnDevice<T, S>,
+    write: Write,
+) {
+    check_shapes("max_pullback", x, &[x_bar]);
+    let s_bar: OnDevice<T, ()> = or_panic_cuda(OnDevice::try_from_elements((), &[s_bar]));
+    let axis = one_line(x.len());
+    or_panic_cuda(max_pullback_kernel(x.slice(), s_bar.slice(), x_bar.slice_mut(), axis, store(write)));
 }

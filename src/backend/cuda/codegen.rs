@@ -349,6 +349,36 @@ pub fn copy_block_source(name: &str, ctype: CType, store: Store) -> String {
     )
 }
 
+/// The pullback of a maximum along an axis, `name(x, y_bar, x_bar, outer, len,
+/// inner)`: one thread per line finds the line's first largest element (the first
+/// `k` with no earlier element greater, as on the host, so NaN never wins after the
+/// first position) and writes ȳ there and 0 elsewhere (or adds them).
+pub fn max_pullback_source(name: &str, ctype: CType, store: Store) -> String {
+    let t = ctype.name();
+    let store = match store {
+        Store::Overwrite => "=",
+        Store::Accumulate => "+=",
+    };
+    format!(
+        "extern \"C\" __global__ void {name}(const {t}* __restrict__ x, const {t}* __restrict__ y_bar, {t}* __restrict__ x_bar, const unsigned long long outer, const unsigned long long len, const unsigned long long inner) {{
+    const unsigned long long stride = (unsigned long long)blockDim.x * gridDim.x;
+    for (unsigned long long line = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; line < outer * inner; line += stride) {{
+        const unsigned long long start = (line / inner) * len * inner + line % inner;
+        unsigned long long best = start;
+        for (unsigned long long k = 1; k < len; ++k) {{
+            const unsigned long long i = start + k * inner;
+            if (x[i] > x[best]) best = i;
+        }}
+        for (unsigned long long k = 0; k < len; ++k) {{
+            const unsigned long long i = start + k * inner;
+            x_bar[i] {store} (i == best ? y_bar[line] : ({t})0);
+        }}
+    }}
+}}
+"
+    )
+}
+
 /// The tile transpose `name(in, out, batch, rows, cols)`: `out[b, c, r] = in[b, r, c]`
 /// through a 32×33 shared tile (the extra column avoids bank conflicts), for blocks of
 /// 32×8 threads; `blockIdx.x` numbers the tiles row by row, and `blockIdx.z` steps

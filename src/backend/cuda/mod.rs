@@ -15,6 +15,7 @@
 //! | `broadcast` of a removed axis, bias rows | generated elementwise kernel reading one value per line |
 //! | `transpose` | a tiled shared-memory transpose |
 //! | `concat`, `narrow` and their pullbacks | a block copy along one axis |
+//! | the pullbacks of `max`, `max_axis` | one thread per line: its first largest element |
 //! | `matmul` (matrix, matrix × vector, batched) | cuBLAS `sgemm`/`dgemm` (TF32 only when [`Device::set_matmul_precision`] asks) |
 //!
 //! Kernels are compiled by NVRTC on first use and cached for the process, keyed by
@@ -432,6 +433,48 @@ pub fn copy_block<T: CudaElement>(
     )
 }
 
+/// The name of the max-pullback kernel for `ctype` and `store`.
+fn max_pullback_name(ctype: CType, store: Store) -> String {
+    let store = if store == Store::Overwrite { 'w' } else { 'a' };
+    format!("max_pullback_{store}_{}", ctype.name())
+}
+
+/// x̄ (=|+=) ȳ[line] at each line's first largest element of `x` along the axis split
+/// `axis`, 0 elsewhere.
+///
+/// # Panics
+/// When a buffer is shorter than the axis split says.
+pub fn max_pullback<T: CudaElement>(
+    x: &CudaSlice<T>,
+    y_bar: &CudaSlice<T>,
+    x_bar: &mut CudaSlice<T>,
+    (outer, len, inner): AxisSplit,
+    store: Store,
+) -> Result<(), CudaError> {
+    let (elements, lines) = (outer * len * inner, outer * inner);
+    assert!(
+        x.len() >= elements.max(1) && x_bar.len() >= elements.max(1) && y_bar.len() >= lines.max(1),
+        "max_pullback: buffers shorter than the axis split"
+    );
+    if elements == 0 {
+        return Ok(());
+    }
+    let device = Device::get()?;
+    let name = max_pullback_name(T::C_TYPE, store);
+    let kernel = device.kernel(&name, || Ok(codegen::max_pullback_source(&name, T::C_TYPE, store)))?;
+    let sizes = [outer as u64, len as u64, inner as u64];
+    let mut arguments = device.stream().launch_builder(&kernel);
+    arguments.arg(x).arg(y_bar).arg(x_bar).arg(&sizes[0]).arg(&sizes[1]).arg(&sizes[2]);
+    device.launch(
+        arguments,
+        LaunchConfig {
+            grid_dim: (lines.div_ceil(256).clamp(1, 32 * device.multiprocessors().max(1)) as u32, 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        },
+    )
+}
+
 /// Every kernel that fluxion's own operations generate, as `(name, CUDA C)` for
 /// element type `ctype`: what the offline check compiles without a GPU.
 pub fn builtin_kernel_sources(ctype: CType) -> Vec<(String, String)> {
@@ -445,6 +488,8 @@ pub fn builtin_kernel_sources(ctype: CType) -> Vec<(String, String)> {
     for store in [Store::Overwrite, Store::Accumulate] {
         let name = copy_block_name(ctype, store);
         sources.push((name.clone(), codegen::copy_block_source(&name, ctype, store)));
+        let name = max_pullback_name(ctype, store);
+        sources.push((name.clone(), codegen::max_pullback_source(&name, ctype, store)));
     }
     sources
 }
