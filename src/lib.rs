@@ -13,6 +13,7 @@
 //! | [`product`] | `dot`, `inner`, `dotu`, `hadamard`, `matmul`, `outer` |
 //! | [`ops`] | elementwise maps, reductions, softmax, layout changes |
 //! | [`autodiff`] | `Differentiable` types, reverse mode (`Var`, `grad`, `value_and_grad`, `vjp`), forward mode (`Dual`, `jvp`, `jacfwd`), higher order (`hessian`, `hvp`), custom rules, the gradient checker |
+//! | `nn` (with `std`) | losses (MSE, cross-entropies), `argmax`, accuracy |
 //! | [`backend`] | the CPU matrix-product kernel; the GPU device and its generated kernels (`cuda`) |
 //!
 //! # Features
@@ -39,6 +40,8 @@ pub mod autodiff;
 pub mod backend;
 pub mod error;
 pub mod guide;
+#[cfg(feature = "std")]
+pub mod nn;
 pub mod ops;
 pub mod prelude;
 pub mod product;

@@ -1,0 +1,172 @@
+//! Losses of traced predictions against plain targets, each reduced by
+//! [`Reduction::Mean`] (over every element, or every row for cross-entropy) or
+//! [`Reduction::Sum`]:
+//!
+//! | loss | value per element or row |
+//! | --- | --- |
+//! | [`mse`] | (yᵢ − tᵢ)² |
+//! | [`cross_entropy`] | −log softmax(z)\[b, class_b\] for class indices |
+//! | [`cross_entropy_one_hot`] | −Σ_c t\[b, c\]·log softmax(z)\[b, c\] for one-hot or probability targets |
+//! | [`binary_cross_entropy`] | −t·log σ(z) − (1 − t)·log(1 − σ(z)) = softplus(z) − z·t |
+//!
+//! Cross-entropies take logits (no softmax before them) and are stable at any
+//! magnitude: `log_softmax` shifts by the row maximum, and softplus(z) =
+//! max(z, 0) + ln(1 + e^−|z|).
+//!
+//! ```
+//! use fluxion::nn::loss::{Reduction, accuracy, cross_entropy};
+//! use fluxion::prelude::*;
+//!
+//! let logits: Matrix<f64, 2, 3> = Matrix::from_array([[2.0, 0.5, -1.0], [0.0, 3.0, 1.0]]);
+//! let classes = [0, 1];
+//! let (loss, gradient) =
+//!     value_and_grad(|z: Var<Matrix<f64, 2, 3>>| cross_entropy(&z, &classes, Reduction::Mean), &logits);
+//! assert!(loss > 0.0 && loss < 0.5);
+//! // The gradient of the mean cross-entropy is (softmax(z) − one_hot) / rows.
+//! let p = logits.softmax(Axis::<1>);
+//! assert!((gradient[[0, 0]] - (p[[0, 0]] - 1.0) / 2.0).abs() < 1e-15);
+//! assert_eq!(accuracy(&logits, &classes), 1.0);
+//! ```
+
+use alloc::vec::Vec;
+
+use crate::autodiff::Var;
+use crate::ops::elementwise::ScalarFunction;
+use crate::scalar::RealScalar;
+use crate::shape::constraint::Axis;
+use crate::shape::{Dim, Shape};
+use crate::tensor::{Storage, Tensor};
+
+/// How a loss combines its per-element (or per-row) values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Reduction {
+    /// The mean (over elements, or over rows for the cross-entropies).
+    #[default]
+    Mean,
+    /// The sum.
+    Sum,
+}
+
+/// Σ or mean of `values`, `count` being what the mean divides by.
+fn reduce<T: RealScalar>(total: Var<T>, count: usize, reduction: Reduction) -> Var<T> {
+    match reduction {
+        Reduction::Mean => &total / T::from_f64(count as f64),
+        Reduction::Sum => total,
+    }
+}
+
+/// Mean squared error (yᵢ − tᵢ)², reduced.
+///
+/// # Panics
+/// When a dynamic dimension of the target differs from the prediction's.
+#[track_caller]
+pub fn mse<T: RealScalar, S: Shape, K: Storage<T, S>>(
+    prediction: &Var<Tensor<T, S, K>>,
+    target: &Tensor<T, S, K>,
+    reduction: Reduction,
+) -> Var<T> {
+    let error = prediction - target;
+    reduce(error.hadamard(&error).sum(), prediction.value().len(), reduction)
+}
+
+/// Cross-entropy of logits `[B, C]` against one-hot (or probability) targets of the
+/// same shape: −Σ_c t\[b, c\]·log softmax(z)\[b, c\] per row, reduced over rows.
+#[track_caller]
+pub fn cross_entropy_one_hot<T: RealScalar, B: Dim, C: Dim, K>(
+    logits: &Var<Tensor<T, (B, C), K>>,
+    targets: &Tensor<T, (B, C), K>,
+    reduction: Reduction,
+) -> Var<T>
+where
+    K: Storage<T, (B, C)> + Storage<T, (B,)>,
+{
+    let picked = logits.log_softmax(Axis::<1>).hadamard(targets).sum();
+    reduce(-&picked, logits.value().shape().0.size(), reduction)
+}
+
+/// Cross-entropy of logits `[B, C]` against class indices, one per row:
+/// −log softmax(z)\[b, class_b\], reduced over rows.
+///
+/// # Panics
+/// When `classes` does not hold one index per row, or an index is not below `C`.
+#[track_caller]
+pub fn cross_entropy<T: RealScalar, B: Dim, C: Dim, K>(
+    logits: &Var<Tensor<T, (B, C), K>>,
+    classes: &[usize],
+    reduction: Reduction,
+) -> Var<T>
+where
+    K: Storage<T, (B, C)> + Storage<T, (B,)>,
+{
+    let shape = logits.value().shape();
+    let (rows, columns) = (shape.0.size(), shape.1.size());
+    assert_eq!(classes.len(), rows, "cross_entropy: {} class indices for {rows} rows", classes.len());
+    if let Some(&bad) = classes.iter().find(|&&class| class >= columns) {
+        panic!("cross_entropy: class index {bad} is out of range for {columns} classes");
+    }
+    let one_hot = Tensor::from_shape_fn(shape, |[b, c]| if classes[b] == c { T::one() } else { T::zero() });
+    cross_entropy_one_hot(logits, &one_hot, reduction)
+}
+
+/// softplus(z) = ln(1 + eᶻ), computed as max(z, 0) + ln(1 + e^−|z|); its derivative
+/// is σ(z).
+#[derive(Clone, Copy, Debug)]
+struct Softplus;
+
+impl ScalarFunction for Softplus {
+    fn value<T: RealScalar>(&self, z: T) -> T {
+        // max(z, 0) + ln(1 + e^(−|z|)), with |z| = 2·max(z, 0) − z.
+        let positive = z.max(T::zero());
+        positive + (T::one() + (z - positive - positive).exp()).ln()
+    }
+    fn derivative<T: RealScalar>(&self, z: T, _: T) -> T {
+        T::one() / (T::one() + (-z).exp())
+    }
+}
+
+/// Binary cross-entropy of logits against targets in [0, 1] of the same shape:
+/// softplus(z) − z·t per element (−t·log σ(z) − (1 − t)·log(1 − σ(z)), stable),
+/// reduced.
+#[track_caller]
+pub fn binary_cross_entropy<T: RealScalar, S: Shape, K: Storage<T, S>>(
+    logits: &Var<Tensor<T, S, K>>,
+    targets: &Tensor<T, S, K>,
+    reduction: Reduction,
+) -> Var<T> {
+    let per_element = &logits.map_function(Softplus) - &logits.hadamard(targets);
+    reduce(per_element.sum(), logits.value().len(), reduction)
+}
+
+/// The index of each row's largest value (the first one on ties), for logits or
+/// probabilities `[B, C]`.
+pub fn argmax<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)>>(
+    scores: &Tensor<T, (B, C), K>,
+) -> Vec<usize> {
+    let columns = scores.shape().1.size();
+    scores
+        .as_slice()
+        .chunks(columns.max(1))
+        .map(|row| (0..row.len()).reduce(|best, c| if row[c] > row[best] { c } else { best }).unwrap_or(0))
+        .collect()
+}
+
+/// The fraction of rows whose [`argmax`] is the given class (NaN for no rows).
+///
+/// # Panics
+/// When `classes` does not hold one index per row.
+#[track_caller]
+pub fn accuracy<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)>>(
+    scores: &Tensor<T, (B, C), K>,
+    classes: &[usize],
+) -> f64 {
+    let predicted = argmax(scores);
+    assert_eq!(
+        classes.len(),
+        predicted.len(),
+        "accuracy: {} classes for {} rows",
+        classes.len(),
+        predicted.len()
+    );
+    let correct = predicted.iter().zip(classes).filter(|(p, c)| p == c).count();
+    correct as f64 / predicted.len() as f64
+}

@@ -1,0 +1,92 @@
+//! The losses against their formulas computed directly, against finite differences
+//! (gradients) and at extreme logits (stability).
+
+mod common_grad;
+
+use common_grad::{assert_close, ok};
+use fluxion::autodiff::check::{CheckOptions, check_grad};
+use fluxion::nn::loss::{
+    Reduction, accuracy, argmax, binary_cross_entropy, cross_entropy, cross_entropy_one_hot, mse,
+};
+use fluxion::prelude::*;
+
+type M = Matrix<f64, 3, 4>;
+
+fn logits() -> M {
+    Matrix::from_array([[2.0, -1.0, 0.5, 0.0], [-0.5, 1.5, 1.0, -2.0], [0.25, 0.25, -1.0, 3.0]])
+}
+
+#[test]
+fn mse_is_the_mean_or_sum_of_squared_errors() {
+    let (y, t) = (logits(), Matrix::full(0.5));
+    let direct: f64 = y.iter().zip(t.iter()).map(|(a, b)| (a - b) * (a - b)).sum();
+    let (mean, _) = value_and_grad(|y: Var<M>| mse(&y, &t, Reduction::Mean), &y);
+    let (sum, _) = value_and_grad(|y: Var<M>| mse(&y, &t, Reduction::Sum), &y);
+    assert_close(mean, direct / 12.0, 1e-15);
+    assert_close(sum, direct, 1e-15);
+    ok("mse", check_grad(|y: Var<M>| mse(&y, &t, Reduction::Mean), &y, CheckOptions::f64()));
+}
+
+#[test]
+fn cross_entropy_from_class_indices_equals_the_one_hot_form_and_the_formula() {
+    let z = logits();
+    let classes = [0, 2, 3];
+    let one_hot = Matrix::from_fn(|[b, c]| if classes[b] == c { 1.0 } else { 0.0 });
+    let (by_index, _) = value_and_grad(|z: Var<M>| cross_entropy(&z, &classes, Reduction::Mean), &z);
+    let (by_one_hot, _) =
+        value_and_grad(|z: Var<M>| cross_entropy_one_hot(&z, &one_hot, Reduction::Mean), &z);
+    let direct: f64 = (0..3)
+        .map(|b| {
+            let row: Vec<f64> = (0..4).map(|c| z[[b, c]]).collect();
+            let total: f64 = row.iter().map(|v| v.exp()).sum();
+            total.ln() - row[classes[b]]
+        })
+        .sum::<f64>()
+        / 3.0;
+    assert_close(by_index, direct, 1e-15);
+    assert_close(by_one_hot, direct, 1e-15);
+    ok(
+        "cross_entropy",
+        check_grad(|z: Var<M>| cross_entropy(&z, &classes, Reduction::Sum), &z, CheckOptions::f64()),
+    );
+}
+
+#[test]
+fn binary_cross_entropy_matches_its_formula_and_is_stable() {
+    let z = logits();
+    let t: M = Matrix::from_fn(|[b, c]| ((b + c) % 2) as f64);
+    let sigma = |v: f64| 1.0 / (1.0 + (-v).exp());
+    let direct: f64 =
+        z.iter().zip(t.iter()).map(|(&z, &t)| -(t * sigma(z).ln() + (1.0 - t) * (1.0 - sigma(z)).ln())).sum();
+    let (sum, _) = value_and_grad(|z: Var<M>| binary_cross_entropy(&z, &t, Reduction::Sum), &z);
+    assert_close(sum, direct, 1e-13);
+    ok(
+        "binary_cross_entropy",
+        check_grad(|z: Var<M>| binary_cross_entropy(&z, &t, Reduction::Mean), &z, CheckOptions::f64()),
+    );
+    // Logits of ±1000 give finite losses and gradients.
+    let extreme: Vector<f64, 2> = Vector::from_array([1000.0, -1000.0]);
+    let targets: Vector<f64, 2> = Vector::from_array([0.0, 1.0]);
+    let (loss, gradient) =
+        value_and_grad(|z: Var<Vector<f64, 2>>| binary_cross_entropy(&z, &targets, Reduction::Sum), &extreme);
+    assert_close(loss, 2000.0, 1e-12);
+    assert_eq!(gradient.to_array(), [1.0, -1.0]);
+    let wide: Matrix<f64, 1, 3> = Matrix::from_array([[1000.0, 0.0, -1000.0]]);
+    let (loss, _) =
+        value_and_grad(|z: Var<Matrix<f64, 1, 3>>| cross_entropy(&z, &[2], Reduction::Sum), &wide);
+    assert_close(loss, 2000.0, 1e-12);
+}
+
+#[test]
+fn argmax_takes_the_first_largest_and_accuracy_counts_matches() {
+    let scores: Matrix<f64, 3, 3> =
+        Matrix::from_array([[0.1, 0.7, 0.7], [2.0, 1.0, 0.0], [-1.0, -3.0, -0.5]]);
+    assert_eq!(argmax(&scores), vec![1, 0, 2]);
+    assert_close(accuracy(&scores, &[1, 0, 0]), 2.0 / 3.0, 1e-15);
+}
+
+#[test]
+#[should_panic(expected = "class index 4 is out of range for 4 classes")]
+fn a_class_index_out_of_range_is_reported() {
+    let _ = value_and_grad(|z: Var<M>| cross_entropy(&z, &[0, 4, 1], Reduction::Mean), &logits());
+}
