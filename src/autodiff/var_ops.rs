@@ -717,8 +717,44 @@ macro_rules! owned_unary_operators {
     };
 }
 
-owned_binary_operator!([T: Scalar, S: Shape, K: Storage<T, S>] Tensor<T, S, K>; Add add);
-owned_binary_operator!([T: Scalar, S: Shape, K: Storage<T, S>] Tensor<T, S, K>; Sub sub);
+/// `Var ± Var`, `Var ± &Var` and `&Var ± Var` on traced tensors, forwarding to the
+/// reference form; two shapes are an error naming both, as there.
+macro_rules! owned_tensor_operator {
+    ($Trait:ident $method:ident) => {
+        impl<T: Scalar, S: SameTracedShape<S2>, S2: Shape, K: Storage<T, S> + Storage<T, S2>>
+            $Trait<Var<Tensor<T, S2, K>>> for Var<Tensor<T, S, K>>
+        {
+            type Output = Var<Tensor<T, S, K>>;
+            #[track_caller]
+            fn $method(self, rhs: Var<Tensor<T, S2, K>>) -> Self::Output {
+                $Trait::$method(&self, &rhs)
+            }
+        }
+
+        impl<T: Scalar, S: SameTracedShape<S2>, S2: Shape, K: Storage<T, S> + Storage<T, S2>>
+            $Trait<&Var<Tensor<T, S2, K>>> for Var<Tensor<T, S, K>>
+        {
+            type Output = Var<Tensor<T, S, K>>;
+            #[track_caller]
+            fn $method(self, rhs: &Var<Tensor<T, S2, K>>) -> Self::Output {
+                $Trait::$method(&self, rhs)
+            }
+        }
+
+        impl<T: Scalar, S: SameTracedShape<S2>, S2: Shape, K: Storage<T, S> + Storage<T, S2>>
+            $Trait<Var<Tensor<T, S2, K>>> for &Var<Tensor<T, S, K>>
+        {
+            type Output = Var<Tensor<T, S, K>>;
+            #[track_caller]
+            fn $method(self, rhs: Var<Tensor<T, S2, K>>) -> Self::Output {
+                $Trait::$method(self, &rhs)
+            }
+        }
+    };
+}
+
+owned_tensor_operator!(Add add);
+owned_tensor_operator!(Sub sub);
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Neg for Var<Tensor<T, S, K>> {
     type Output = Var<Tensor<T, S, K>>;
