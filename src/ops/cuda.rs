@@ -25,7 +25,7 @@ use crate::backend::cuda::{
 };
 use crate::error::{ShapeError, or_panic};
 use crate::ops::elementwise::{Elementary, ScalarFunction, elementary_methods};
-use crate::ops::layout::check_element_count;
+use crate::ops::layout::{check_concat, check_element_count};
 use crate::product::MatMul;
 use crate::product::matmul::{check_output, inner_mismatch};
 use crate::scalar::{RealScalar, Scalar};
@@ -651,20 +651,7 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
         S::Axis: AddsUpTo<B, C>,
     {
         let (lhs, rhs) = (self.dims(), other.dims());
-        let others_agree = lhs
-            .as_slice()
-            .iter()
-            .zip(rhs.as_slice())
-            .enumerate()
-            .all(|(index, (a, b))| index == AXIS || a == b);
-        if !others_agree {
-            return Err(ShapeError::new(
-                "concat",
-                lhs,
-                rhs,
-                "every axis except the concatenated one must agree",
-            ));
-        }
+        check_concat(AXIS, lhs, rhs)?;
         let out_shape =
             self.shape().replaced(self.shape().axis_dim().add_dims(S::axis_of_replaced(&other.shape())));
         let (outer, len_a, inner) = lhs.split_at_axis(AXIS);

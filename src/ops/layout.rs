@@ -130,20 +130,7 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     {
         let _ = axis;
         let (lhs, rhs) = (self.dims(), other.dims());
-        let others_agree = lhs
-            .as_slice()
-            .iter()
-            .zip(rhs.as_slice())
-            .enumerate()
-            .all(|(index, (a, b))| index == AXIS || a == b);
-        if !others_agree {
-            return Err(ShapeError::new(
-                "concat",
-                lhs,
-                rhs,
-                "every axis except the concatenated one must agree",
-            ));
-        }
+        check_concat(AXIS, lhs, rhs)?;
         let out_shape =
             self.shape().replaced(self.shape().axis_dim().add_dims(S::axis_of_replaced(&other.shape())));
         let (_, len_a, inner) = lhs.split_at_axis(AXIS);
@@ -229,6 +216,18 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         K: Storage<T, S::Replaced<Const<LEN>>>,
     {
         or_panic(self.try_narrow::<AXIS, START, LEN>())
+    }
+}
+
+/// Checks that two shapes agree on every axis except `axis`, as concatenation along
+/// it needs.
+pub(crate) fn check_concat(axis: usize, lhs: Dims, rhs: Dims) -> Result<(), ShapeError> {
+    let others_agree =
+        lhs.as_slice().iter().zip(rhs.as_slice()).enumerate().all(|(index, (a, b))| index == axis || a == b);
+    if others_agree {
+        Ok(())
+    } else {
+        Err(ShapeError::new("concat", lhs, rhs, "every axis except the concatenated one must agree"))
     }
 }
 

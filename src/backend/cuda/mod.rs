@@ -297,7 +297,13 @@ impl Kernel {
 /// each thread [`codegen::UNROLL`] elements a round, at most 32 blocks per
 /// multiprocessor (more elements take more rounds).
 fn elementwise_launch(n: usize, multiprocessors: usize) -> LaunchConfig {
-    let blocks = n.div_ceil(256 * codegen::UNROLL).clamp(1, 32 * multiprocessors.max(1));
+    grid_stride_launch(n.div_ceil(codegen::UNROLL), multiprocessors)
+}
+
+/// The launch shape of a grid-stride loop wanting `threads` threads: blocks of 256, at
+/// most 32 blocks per multiprocessor (more work takes more rounds).
+fn grid_stride_launch(threads: usize, multiprocessors: usize) -> LaunchConfig {
+    let blocks = threads.div_ceil(256).clamp(1, 32 * multiprocessors.max(1));
     LaunchConfig { grid_dim: (blocks as u32, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 }
 }
 
@@ -423,14 +429,7 @@ pub fn copy_block<T: CudaElement>(
     for size in &sizes {
         arguments.arg(size);
     }
-    device.launch(
-        arguments,
-        LaunchConfig {
-            grid_dim: (n.div_ceil(256).clamp(1, 32 * device.multiprocessors().max(1)) as u32, 1, 1),
-            block_dim: (256, 1, 1),
-            shared_mem_bytes: 0,
-        },
-    )
+    device.launch(arguments, grid_stride_launch(n, device.multiprocessors()))
 }
 
 /// The name of the max-pullback kernel for `ctype` and `store`.
@@ -465,14 +464,7 @@ pub fn max_pullback<T: CudaElement>(
     let sizes = [outer as u64, len as u64, inner as u64];
     let mut arguments = device.stream().launch_builder(&kernel);
     arguments.arg(x).arg(y_bar).arg(x_bar).arg(&sizes[0]).arg(&sizes[1]).arg(&sizes[2]);
-    device.launch(
-        arguments,
-        LaunchConfig {
-            grid_dim: (lines.div_ceil(256).clamp(1, 32 * device.multiprocessors().max(1)) as u32, 1, 1),
-            block_dim: (256, 1, 1),
-            shared_mem_bytes: 0,
-        },
-    )
+    device.launch(arguments, grid_stride_launch(lines, device.multiprocessors()))
 }
 
 /// Every kernel that fluxion's own operations generate, as `(name, CUDA C)` for
