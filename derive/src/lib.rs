@@ -19,8 +19,8 @@ use syn::{DeriveInput, parse_macro_input};
 /// - `impl Differentiable for Name` (`move_by`, `zero_tangent`, `map_leaves_with`);
 /// - with reverse mode (`std`): `NameTraced`, the struct as a differentiated function
 ///   sees it (each field traced), and `impl Trace for Name`;
-/// - with forward mode (`std`): `NameLifted` (each field lifted to dual numbers),
-///   `impl Lift for Name` and `impl Unlift for NameLifted`.
+/// - for forward mode (also without `std`): `NameLifted` (each field lifted to dual
+///   numbers), `impl Lift for Name` and `impl Unlift for NameLifted`.
 ///
 /// Fields marked `#[no_derivative]` are left out of the tangent: they are carried as
 /// constants (and must be `Clone`). In a tuple struct the tangent keeps the

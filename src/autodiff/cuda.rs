@@ -3,8 +3,10 @@
 //! of the host `Var`s under the same names, each recording the device rule of
 //! [`crate::ops::cuda`]. The tape itself stays on the host; the values and adjoints
 //! it holds live on the GPU, and every rule writes its cotangent straight into the
-//! adjoint's GPU memory. So a model written for `Heap` tensors trains on the GPU when
-//! its storage type says `Cuda`.
+//! adjoint's GPU memory. So a model written for `Heap` tensors with `Var` operations
+//! trains on the GPU when its storage type says `Cuda`. Not yet on the GPU: the
+//! `nn::loss` functions, plain tensors beside traced ones in `+`, `−` and `hadamard`
+//! (wrap them in `Var::constant`), and `c / x`.
 //!
 //! The coordinate walks ([`RealLeaves`], [`Differentiable::map_leaves_with`]) copy
 //! the elements to the host and back: they serve checkers and elementwise

@@ -299,7 +299,8 @@ where
 
 #[cfg(feature = "std")]
 /// The Hessian-vector product H(x)·v of a real scalar function, in one reverse pass
-/// over duals, typed as the input's tangent. The input can be any value whose lifted
+/// over duals, typed as the input's tangent (plain data used inside `f` enters as
+/// `Var::constant(t.map(Dual::constant))`). The input can be any value whose lifted
 /// form is its own tangent: a scalar, a tensor, or an array or tuple of them (say a
 /// layer's `(w, b)`); `f` takes that input traced, as `value_and_grad` would give it.
 ///

@@ -33,4 +33,5 @@
 //! (`Dual::new(value, tangents)`) works as well; see `examples/arm_jacobian.rs`.
 //!
 //! Plain scalars mix with duals on either side (`1.0 - d`, `d * 2.0`), and tensors of
-//! duals scale by plain scalars.
+//! duals scale by plain scalars. A plain tensor enters a dual function as constants
+//! with `x.map(Dual::constant)`.

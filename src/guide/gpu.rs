@@ -4,7 +4,10 @@
 //! same shapes, products and compile-time errors as the host kinds. Data moves only
 //! when asked (`to_device`, `to_host`); mixing a host and a GPU tensor in one
 //! operation does not compile. Operations keep their names, and `Var`s of GPU tensors
-//! record GPU rules, so a model whose storage type says `Cuda` trains on the GPU.
+//! record GPU rules, so a model whose storage type says `Cuda` trains on the GPU
+//! (written with `Var` operations: the `nn::loss` functions and plain tensors beside
+//! traced ones in `+`, `−`, `hadamard` are host-only still; wrap such a tensor in
+//! `Var::constant`).
 //!
 //! Elementwise kernels are generated from the Rust definitions the CPU runs (the
 //! elementary functions' table, a `ScalarFunction`): the definition runs once on a
