@@ -5,6 +5,7 @@
 
 mod ast;
 mod attr;
+mod differentiable;
 mod expand;
 mod fallback;
 
@@ -34,4 +35,11 @@ pub fn derive_differentiable(input: TokenStream) -> TokenStream {
         Ok(parsed) => expand::differentiable(&parsed).into(),
         Err(error) => fallback::differentiable(&input, error).into(),
     }
+}
+
+/// Differentiates an ordinary function at compile time (static mode): see
+/// `fluxion::autodiff::differentiable` for what it generates and what it accepts.
+#[proc_macro_attribute]
+pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
+    differentiable::expand(attr.into(), item.into()).into()
 }

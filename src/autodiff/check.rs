@@ -192,7 +192,7 @@ pub fn check_grad<X, R>(
 ) -> Result<usize, GradientError>
 where
     X: Trace + Clone,
-    R: super::operators::RealOutput,
+    R: super::tangent::RealOutput,
 {
     check_vjp(f, x, options)
 }

@@ -19,8 +19,9 @@ use alloc::vec::Vec;
 
 use super::dual::Dual;
 #[cfg(feature = "std")]
-use super::operators::{RealOutput, Trace, value_and_grad, vjp};
+use super::operators::{Trace, value_and_grad, vjp};
 use super::tangent::Differentiable;
+use super::tangent::RealOutput;
 #[cfg(feature = "std")]
 use super::tape::Var;
 use crate::scalar::Scalar;

@@ -31,6 +31,7 @@ pub mod check;
 mod forward;
 #[cfg(feature = "std")]
 mod operators;
+pub mod rules;
 #[cfg(feature = "std")]
 mod tape;
 #[cfg(feature = "std")]
@@ -41,16 +42,16 @@ pub use crate::backend::cpu::{Write, write_elements};
 #[cfg(feature = "cuda")]
 pub use cuda::CudaDual;
 pub use dual::Dual;
-pub use fluxion_derive::Differentiable;
+pub use fluxion_derive::{Differentiable, differentiable};
 pub use forward::{Lift, Unlift, jacfwd, jvp, linearize};
 #[cfg(feature = "std")]
 pub use forward::{hessian, hvp, jacrev};
 #[cfg(feature = "std")]
 pub use operators::{
-    Pullback, RealOutput, Trace, grad, grad_with_aux, value_and_grad, value_and_grad_into,
-    value_and_grad_into_with_aux, value_and_grad_with_aux, vjp, vjp_with_aux,
+    Pullback, Trace, grad, grad_with_aux, value_and_grad, value_and_grad_into, value_and_grad_into_with_aux,
+    value_and_grad_with_aux, vjp, vjp_with_aux,
 };
-pub use tangent::{Differentiable, RealLeaves, VectorSpace};
+pub use tangent::{Differentiable, RealLeaves, RealOutput, VectorSpace};
 #[cfg(feature = "std")]
 pub use tape::{
     Adjoint, BinaryAdjoints, ManyAdjoints, Var, record_binary, record_binary_in_place, record_many,

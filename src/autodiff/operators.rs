@@ -12,6 +12,7 @@ use core::any::Any;
 use std::vec::Vec;
 
 use super::tangent::Differentiable;
+use super::tangent::RealOutput;
 use super::tape::{Tape, Var, leaf};
 use crate::scalar::Scalar;
 use crate::shape::Shape;
@@ -46,19 +47,6 @@ pub trait Trace: Differentiable {
     /// `trace` creates, in the same order, each the tangent of that leaf.
     fn gradient_buffers<'g>(&self, gradient: &'g mut Self::Tangent, buffers: &mut Vec<&'g mut dyn Any>);
 }
-
-/// The real scalar types a gradient can be taken of.
-#[diagnostic::on_unimplemented(
-    message = "`grad` needs a function returning a real scalar, not `{Self}`",
-    label = "the output must be `Var<f32>` or `Var<f64>`",
-    note = "reduce the output first (`.sum()`, `.dot()`, `.norm_sqr().sum()`), or use `vjp` for vector and complex outputs"
-)]
-pub trait RealOutput: Scalar {}
-
-impl RealOutput for f32 {}
-impl RealOutput for f64 {}
-/// Reverse mode over duals (forward-over-reverse) differentiates dual outputs.
-impl<T: RealOutput, const N: usize> RealOutput for super::dual::Dual<T, N> {}
 
 #[diagnostic::do_not_recommend]
 impl<T: Scalar> Trace for T {

@@ -135,6 +135,19 @@ pub trait Differentiable {
     fn map_leaves_with(&mut self, tangent: &Self::Tangent, f: &mut dyn FnMut(f64, f64) -> f64);
 }
 
+/// The real scalar types a gradient can be taken of.
+#[diagnostic::on_unimplemented(
+    message = "`grad` needs a function returning a real scalar, not `{Self}`",
+    label = "the output must be `f32` or `f64` (on the tape `Var<f32>` or `Var<f64>`)",
+    note = "reduce the output first (`.sum()`, `.dot()`, `.norm_sqr().sum()`), or use `vjp` for vector and complex outputs"
+)]
+pub trait RealOutput: Scalar {}
+
+impl RealOutput for f32 {}
+impl RealOutput for f64 {}
+/// Reverse mode over duals (forward-over-reverse) differentiates dual outputs.
+impl<T: RealOutput, const N: usize> RealOutput for super::dual::Dual<T, N> {}
+
 /// Converts an `f64` coordinate to the real type of a leaf.
 fn real_from_f64<R: RealScalar>(x: f64) -> R {
     R::from_f64(x)

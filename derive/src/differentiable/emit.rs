@@ -1,0 +1,367 @@
+//! Code generation from a lowered body: the joint reverse-mode function (forward
+//! sweep, then the reverse sweep with one adjoint local per active value) and the
+//! tangent (forward-mode) function.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::Index;
+
+use super::lower::{Body, CallArg, Callee, Def, Lowered, Op, OpKind, Operand, Stmt, value_reference};
+
+const RULES: &str = "::fluxion::autodiff::rules";
+
+fn rules() -> TokenStream {
+    RULES.parse().expect("a path")
+}
+
+fn value_name(id: usize) -> syn::Ident {
+    format_ident!("__v{}", id)
+}
+
+fn rule_name(op: usize) -> syn::Ident {
+    format_ident!("__r{}", op)
+}
+
+fn adjoint_name(id: usize) -> syn::Ident {
+    format_ident!("__a{}", id)
+}
+
+fn tangent_name(id: usize) -> syn::Ident {
+    format_ident!("__t{}", id)
+}
+
+fn operand_reference(body: &Body, operand: &Operand) -> TokenStream {
+    match operand {
+        Operand::Active(id) => value_reference(&body.values, *id),
+        Operand::Constant(name) => quote!(#name),
+    }
+}
+
+/// The arguments of a call as the callee receives them: by reference where the user
+/// wrote `&x`, else a clone of the value (the reverse sweep still reads it).
+fn call_arguments(body: &Body, args: &[CallArg]) -> Vec<TokenStream> {
+    args.iter()
+        .map(|arg| {
+            let reference = operand_reference(body, &arg.operand);
+            if arg.by_ref { reference } else { quote!(::core::clone::Clone::clone(#reference)) }
+        })
+        .collect()
+}
+
+/// `callee(args)` (`companion` None) or its companion `callee::companion(args)` /
+/// `receiver.companion_name(args)`.
+fn call_expression(
+    body: &Body,
+    callee: &Callee,
+    args: &[CallArg],
+    companion: Option<&str>,
+    extra: TokenStream,
+) -> TokenStream {
+    let arguments = call_arguments(body, args);
+    match callee {
+        Callee::Function(path) => match companion {
+            None => quote!(#path(#(#arguments),*)),
+            Some(companion) => {
+                let companion = format_ident!("{}", companion);
+                quote!(#path::#companion(#(#arguments,)* #extra))
+            }
+        },
+        Callee::Method(name) => {
+            let receiver = &arguments[0];
+            let rest = &arguments[1..];
+            match companion {
+                None => quote!((#receiver).#name(#(#rest),*)),
+                Some(companion) => {
+                    let companion = format_ident!("{}_{}", companion, name);
+                    quote!((#receiver).#companion(#(#rest,)* #extra))
+                }
+            }
+        }
+    }
+}
+
+/// The primal value of each operation, in program order, with the user's own
+/// statements between them.
+fn forward_statements(body: &Body, tangents: bool) -> TokenStream {
+    let rules = rules();
+    let mut out = TokenStream::new();
+    for stmt in &body.stmts {
+        let Stmt::Op(index) = stmt else {
+            let Stmt::Plain(tokens) = stmt else { unreachable!() };
+            out.extend(tokens.clone());
+            continue;
+        };
+        let Op { out: result, kind, span } = &body.ops[*index];
+        let (value, rule) = (value_name(*result), rule_name(*index));
+        let tangent = tangent_name(*result);
+        match kind {
+            OpKind::Unary { rule: rule_expression, x } => {
+                let x_ref = value_reference(&body.values, *x);
+                out.extend(quote_spanned! {*span=>
+                    let #rule = #rule_expression;
+                    let #value = #rules::UnaryRule::value(&#rule, #x_ref);
+                });
+                if tangents {
+                    let x_dot = tangent_reference(body, *x);
+                    out.extend(quote_spanned! {*span=>
+                        let #tangent = #rules::UnaryRule::push(&#rule, #x_ref, &#value, #x_dot);
+                    });
+                }
+            }
+            OpKind::Binary { rule: rule_expression, a, b } => {
+                let (a_ref, b_ref) = (operand_reference(body, a), operand_reference(body, b));
+                out.extend(quote_spanned! {*span=>
+                    let #rule = #rule_expression;
+                    let #value = #rules::BinaryRule::value(&#rule, #a_ref, #b_ref);
+                });
+                if tangents {
+                    let args = quote!((#a_ref, #b_ref, &#value));
+                    let push = match (a, b) {
+                        (Operand::Active(a), Operand::Active(b)) => {
+                            let (a_dot, b_dot) = (tangent_reference(body, *a), tangent_reference(body, *b));
+                            quote_spanned!(*span=> #rules::BinaryRule::push_both(&#rule, #args, #a_dot, #b_dot))
+                        }
+                        (Operand::Active(a), _) => {
+                            let a_dot = tangent_reference(body, *a);
+                            quote_spanned!(*span=> #rules::BinaryRule::push_lhs(&#rule, #args, #a_dot))
+                        }
+                        (_, Operand::Active(b)) => {
+                            let b_dot = tangent_reference(body, *b);
+                            quote_spanned!(*span=> #rules::BinaryRule::push_rhs(&#rule, #args, #b_dot))
+                        }
+                        _ => unreachable!("an active operation has an active operand"),
+                    };
+                    out.extend(quote!(let #tangent = #push;));
+                }
+            }
+            OpKind::Call { callee, args } if tangents => {
+                let seeds = args.iter().map(|arg| match arg.operand {
+                    Operand::Active(id) => {
+                        let dot = tangent_reference(body, id);
+                        quote!(::core::option::Option::Some(#dot))
+                    }
+                    Operand::Constant(_) => quote!(::core::option::Option::None),
+                });
+                let call = call_expression(body, callee, args, Some("__jvp"), quote!((#(#seeds,)*)));
+                out.extend(quote_spanned!(*span=> let (#value, #tangent) = #call;));
+            }
+            OpKind::Call { callee, args } => {
+                let call = call_expression(body, callee, args, None, TokenStream::new());
+                out.extend(quote_spanned!(*span=> let #value = #call;));
+            }
+        }
+    }
+    out
+}
+
+/// A `&Tangent` expression for active value `id` in the tangent code.
+fn tangent_reference(body: &Body, id: usize) -> TokenStream {
+    match &body.values[id] {
+        Def::Param { .. } => {
+            let name = tangent_name(id);
+            quote!(#name)
+        }
+        Def::Op => {
+            let name = tangent_name(id);
+            quote!(&#name)
+        }
+        Def::Field { base, member } => {
+            let base = tangent_reference(body, *base);
+            quote!(&(*#base).#member)
+        }
+    }
+}
+
+/// The reverse sweep's bookkeeping: which adjoints exist yet.
+struct Reverse<'a> {
+    body: &'a Body,
+    started: Vec<bool>,
+    out: TokenStream,
+}
+
+impl Reverse<'_> {
+    /// adjoint(target) += contribution (the first contribution defines it).
+    fn accumulate(&mut self, target: usize, contribution: TokenStream) {
+        let adjoint = adjoint_name(target);
+        if self.started[target] {
+            self.out.extend(quote! {
+                ::fluxion::__private::VectorSpace::add_assign(&mut #adjoint, &#contribution);
+            });
+        } else {
+            self.started[target] = true;
+            self.out.extend(quote!(let mut #adjoint = #contribution;));
+        }
+    }
+
+    /// Adds the adjoints gathered by `id`'s fields into `id`'s own adjoint.
+    fn gather_fields(&mut self, id: usize) {
+        let fields = self.body.fields[id].clone();
+        let mut zeroed = false;
+        for field in fields {
+            self.gather_fields(field);
+            if !self.started[field] {
+                continue;
+            }
+            let Def::Field { member, .. } = &self.body.values[field] else { unreachable!("a field") };
+            let (adjoint, field_adjoint) = (adjoint_name(id), adjoint_name(field));
+            if !self.started[id] {
+                let reference = value_reference(&self.body.values, id);
+                self.out.extend(quote! {
+                    let mut #adjoint = ::fluxion::__private::Differentiable::zero_tangent(#reference);
+                });
+                self.started[id] = true;
+                zeroed = true;
+            }
+            if zeroed {
+                self.out.extend(quote!(#adjoint.#member = #field_adjoint;));
+            } else {
+                self.out.extend(quote! {
+                    ::fluxion::__private::VectorSpace::add_assign(&mut #adjoint.#member, &#field_adjoint);
+                });
+            }
+        }
+    }
+
+    fn operation(&mut self, index: usize) {
+        let body = self.body;
+        let rules = rules();
+        let Op { out: result, kind, span } = &body.ops[index];
+        self.gather_fields(*result);
+        if !self.started[*result] {
+            return;
+        }
+        let (value, rule, adjoint) = (value_name(*result), rule_name(index), adjoint_name(*result));
+        match kind {
+            OpKind::Unary { x, .. } => {
+                let x_ref = value_reference(&body.values, *x);
+                let pull =
+                    quote_spanned!(*span=> #rules::UnaryRule::pull(&#rule, #x_ref, &#value, &#adjoint));
+                self.accumulate(*x, pull);
+            }
+            OpKind::Binary { a, b, .. } => {
+                let (a_ref, b_ref) = (operand_reference(body, a), operand_reference(body, b));
+                let args = quote!((#a_ref, #b_ref, &#value));
+                match (a, b) {
+                    (Operand::Active(a), Operand::Active(b)) => {
+                        let pulled = format_ident!("__pulled{}", index);
+                        self.out.extend(quote_spanned! {*span=>
+                            let #pulled = #rules::BinaryRule::pull_both(&#rule, #args, &#adjoint);
+                        });
+                        self.accumulate(*a, quote!(#pulled.0));
+                        self.accumulate(*b, quote!(#pulled.1));
+                    }
+                    (Operand::Active(a), _) => {
+                        let pull =
+                            quote_spanned!(*span=> #rules::BinaryRule::pull_lhs(&#rule, #args, &#adjoint));
+                        self.accumulate(*a, pull);
+                    }
+                    (_, Operand::Active(b)) => {
+                        let pull =
+                            quote_spanned!(*span=> #rules::BinaryRule::pull_rhs(&#rule, #args, &#adjoint));
+                        self.accumulate(*b, pull);
+                    }
+                    _ => unreachable!("an active operation has an active operand"),
+                }
+            }
+            OpKind::Call { callee, args } => {
+                let pulled = format_ident!("__pulled{}", index);
+                let call = call_expression(body, callee, args, Some("__joint"), quote!(#adjoint));
+                self.out.extend(quote_spanned!(*span=> let #pulled = #call.1;));
+                for (position, arg) in args.iter().enumerate() {
+                    if let Operand::Active(id) = arg.operand {
+                        let position = Index::from(position);
+                        self.accumulate(id, quote!(#pulled.#position));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The body of the joint function: the forward sweep, the seed `__seed` on the
+/// output, the reverse sweep, and `(value, (tangent of each parameter,))` where
+/// `params[i]` is `Some(id)` for a differentiated parameter (`()` otherwise).
+pub fn joint_body(body: &Body, params: &[Option<usize>]) -> TokenStream {
+    let mut reverse = Reverse { body, started: vec![false; body.values.len()], out: TokenStream::new() };
+    let forward = forward_statements(body, false);
+    let value = match &body.output {
+        Lowered::Active(id) => {
+            reverse.accumulate(*id, quote!(__seed));
+            output_value(body, *id)
+        }
+        Lowered::Inactive { tokens, .. } => quote!(#tokens),
+    };
+    for index in (0..body.ops.len()).rev() {
+        reverse.operation(index);
+    }
+    let tangents: Vec<_> = params
+        .iter()
+        .map(|param| match param {
+            None => quote!(()),
+            Some(id) => {
+                reverse.gather_fields(*id);
+                if reverse.started[*id] {
+                    let adjoint = adjoint_name(*id);
+                    quote!(#adjoint)
+                } else {
+                    let reference = value_reference(&body.values, *id);
+                    quote!(::fluxion::__private::Differentiable::zero_tangent(#reference))
+                }
+            }
+        })
+        .collect();
+    let reverse = reverse.out;
+    quote! {
+        #forward
+        let __value = #value;
+        let _ = &__seed;
+        #reverse
+        (__value, (#(#tangents,)*))
+    }
+}
+
+/// The output value: an operation's result moves out; a parameter or field is cloned.
+fn output_value(body: &Body, id: usize) -> TokenStream {
+    let reference = value_reference(&body.values, id);
+    quote!(::core::clone::Clone::clone(#reference))
+}
+
+/// The body of the tangent function: each differentiated parameter's tangent from
+/// `__tangents` (zero when `None`), the forward sweep with tangents, and
+/// `(value, tangent)`.
+pub fn tangent_body(body: &Body, params: &[Option<usize>]) -> TokenStream {
+    let mut seeds = TokenStream::new();
+    for (position, param) in params.iter().enumerate() {
+        let Some(id) = param else { continue };
+        let (tangent, zero) = (tangent_name(*id), format_ident!("__zero{}", id));
+        let position = Index::from(position);
+        let reference = value_reference(&body.values, *id);
+        seeds.extend(quote! {
+            let #zero;
+            let #tangent = match __tangents.#position {
+                ::core::option::Option::Some(tangent) => tangent,
+                ::core::option::Option::None => {
+                    #zero = ::fluxion::__private::Differentiable::zero_tangent(#reference);
+                    &#zero
+                }
+            };
+        });
+    }
+    let forward = forward_statements(body, true);
+    let result = match &body.output {
+        Lowered::Active(id) => {
+            let (value, tangent) = (output_value(body, *id), tangent_reference(body, *id));
+            quote!((#value, ::core::clone::Clone::clone(#tangent)))
+        }
+        Lowered::Inactive { tokens, .. } => quote! {{
+            let __value = #tokens;
+            let __tangent = ::fluxion::__private::Differentiable::zero_tangent(&__value);
+            (__value, __tangent)
+        }},
+    };
+    quote! {
+        #seeds
+        #forward
+        #result
+    }
+}

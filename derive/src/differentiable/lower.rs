@@ -1,0 +1,660 @@
+//! Lowering of a function body to single-assignment form with activity analysis.
+//!
+//! A value is *active* when it depends on a differentiated argument. Every active
+//! operation becomes one [`Op`] whose output is a fresh active value; everything else
+//! stays the user's own Rust, kept verbatim as a [`Stmt::Plain`] or inlined as a
+//! constant operand. Field accesses of active values are places, not copies.
+
+use std::collections::HashMap;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{BinOp, Expr, Ident, Member, Pat, Stmt as SynStmt, UnOp};
+
+/// Where an active value comes from.
+pub enum Def {
+    /// A function parameter (`by_ref`: its type is a reference).
+    Param { ident: Ident, by_ref: bool },
+    /// The output of the operation with this index.
+    Op,
+    /// A field of another active value.
+    Field { base: usize, member: Member },
+}
+
+/// An operand of an active operation.
+#[derive(Clone)]
+pub enum Operand {
+    /// An active value.
+    Active(usize),
+    /// A constant, bound to this local.
+    Constant(Ident),
+}
+
+/// An argument of a call of another differentiable function.
+pub struct CallArg {
+    pub operand: Operand,
+    /// Written `&x` by the user (passed by reference), else passed by value (a clone
+    /// of an active value, which the reverse sweep still needs).
+    pub by_ref: bool,
+}
+
+/// What an active operation does.
+pub enum OpKind {
+    /// A primitive with a `UnaryRule`.
+    Unary { rule: TokenStream, x: usize },
+    /// A primitive with a `BinaryRule`.
+    Binary { rule: TokenStream, a: Operand, b: Operand },
+    /// A call of a `#[differentiable]` function (`callee` names its companions'
+    /// prefix) or method (`method`, with the receiver as the first argument).
+    Call { callee: Callee, args: Vec<CallArg> },
+}
+
+/// The function or method a [`OpKind::Call`] calls.
+pub enum Callee {
+    /// `path::to::f`: companions `path::to::f::__vjp` and `__jvp`.
+    Function(syn::Path),
+    /// `receiver.name(…)`: companions `__vjp_name` and `__jvp_name`.
+    Method(Ident),
+}
+
+/// One active operation.
+pub struct Op {
+    pub out: usize,
+    pub kind: OpKind,
+    pub span: Span,
+}
+
+/// One statement of the forward program.
+pub enum Stmt {
+    /// The user's own code, not differentiated.
+    Plain(TokenStream),
+    /// An active operation (index into [`Body::ops`]).
+    Op(usize),
+}
+
+/// A lowered function body.
+pub struct Body {
+    pub stmts: Vec<Stmt>,
+    pub ops: Vec<Op>,
+    pub values: Vec<Def>,
+    /// Fields of each active value, in the order they were first read.
+    pub fields: Vec<Vec<usize>>,
+    /// The result.
+    pub output: Lowered,
+}
+
+/// A lowered expression.
+#[derive(Clone)]
+pub enum Lowered {
+    Active(usize),
+    /// Not differentiated: this expression, evaluated where it stands; `by_ref` when
+    /// it evaluates to a reference to the value (a reference parameter, `&e`).
+    Inactive {
+        tokens: TokenStream,
+        by_ref: bool,
+    },
+}
+
+impl Lowered {
+    fn plain(tokens: TokenStream) -> Self {
+        Lowered::Inactive { tokens, by_ref: false }
+    }
+
+    fn is_inactive(&self) -> bool {
+        matches!(self, Lowered::Inactive { .. })
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Binding {
+    Active(usize),
+    Inactive,
+    /// A parameter of reference type that is not differentiated: read as `(*name)`.
+    InactiveReference,
+}
+
+/// A parameter as the lowering sees it.
+pub struct Param {
+    pub ident: Ident,
+    pub by_ref: bool,
+    pub differentiated: bool,
+}
+
+struct Lowering {
+    stmts: Vec<Stmt>,
+    ops: Vec<Op>,
+    values: Vec<Def>,
+    fields: Vec<Vec<usize>>,
+    field_ids: HashMap<(usize, String), usize>,
+    names: HashMap<String, Binding>,
+    constants: usize,
+}
+
+/// Lowers `block`, whose parameters are `params` (each bound to active value `i`
+/// when differentiated).
+pub fn lower(params: &[Param], block: &syn::Block) -> syn::Result<Body> {
+    let mut lowering = Lowering {
+        stmts: Vec::new(),
+        ops: Vec::new(),
+        values: Vec::new(),
+        fields: Vec::new(),
+        field_ids: HashMap::new(),
+        names: HashMap::new(),
+        constants: 0,
+    };
+    for param in params {
+        let binding = if param.differentiated {
+            let id = lowering.new_value(Def::Param { ident: param.ident.clone(), by_ref: param.by_ref });
+            Binding::Active(id)
+        } else if param.by_ref {
+            Binding::InactiveReference
+        } else {
+            Binding::Inactive
+        };
+        lowering.names.insert(param.ident.to_string(), binding);
+    }
+    let output = lowering.block(block)?;
+    Ok(Body {
+        stmts: lowering.stmts,
+        ops: lowering.ops,
+        values: lowering.values,
+        fields: lowering.fields,
+        output,
+    })
+}
+
+/// The elementwise functions with a rule in `Elementary`, by method name.
+const ELEMENTARY: &[(&str, &str)] = &[
+    ("exp", "Exp"),
+    ("ln", "Ln"),
+    ("sin", "Sin"),
+    ("cos", "Cos"),
+    ("tanh", "Tanh"),
+    ("sqrt", "Sqrt"),
+    ("sigmoid", "Sigmoid"),
+];
+
+/// Methods of one operand with a marker rule.
+const UNARY_METHODS: &[(&str, &str)] =
+    &[("relu", "Relu"), ("sum", "Summation"), ("mean", "Mean"), ("transpose", "Transposition")];
+
+/// Methods of two operands with a marker rule.
+const BINARY_METHODS: &[(&str, &str)] = &[
+    ("matmul", "MatrixProduct"),
+    ("hadamard", "HadamardProduct"),
+    ("dot", "DotProduct"),
+    ("scale", "Multiplication"),
+];
+
+fn rule_path(name: &str, span: Span) -> TokenStream {
+    let name = Ident::new(name, span);
+    quote_spanned!(span=> ::fluxion::autodiff::rules::#name)
+}
+
+impl Lowering {
+    fn new_value(&mut self, def: Def) -> usize {
+        self.values.push(def);
+        self.fields.push(Vec::new());
+        self.values.len() - 1
+    }
+
+    fn block(&mut self, block: &syn::Block) -> syn::Result<Lowered> {
+        let count = block.stmts.len();
+        for (index, stmt) in block.stmts.iter().enumerate() {
+            let last = index + 1 == count;
+            match stmt {
+                SynStmt::Local(local) => self.local(local)?,
+                SynStmt::Item(item) => self.stmts.push(Stmt::Plain(item.to_token_stream())),
+                SynStmt::Expr(expr, None) if last => return self.expr(expr),
+                SynStmt::Expr(Expr::Return(ret), _) if last => {
+                    return match &ret.expr {
+                        Some(expr) => self.expr(expr),
+                        None => Ok(Lowered::plain(quote!(()))),
+                    };
+                }
+                SynStmt::Expr(expr, semi) => self.statement(expr, semi.is_some())?,
+                SynStmt::Macro(mac) => {
+                    self.reject_if_active(mac.to_token_stream(), mac.span(), "a macro")?;
+                    self.stmts.push(Stmt::Plain(mac.to_token_stream()));
+                }
+            }
+        }
+        Ok(Lowered::plain(quote!(())))
+    }
+
+    fn local(&mut self, local: &syn::Local) -> syn::Result<()> {
+        let Some(init) = &local.init else {
+            return Err(syn::Error::new(local.span(), "`#[differentiable]` needs `let` to have a value"));
+        };
+        if let Some((_, diverge)) = &init.diverge {
+            self.reject_if_active(diverge.to_token_stream(), diverge.span(), "`let … else`")?;
+        }
+        let lowered = self.expr(&init.expr)?;
+        match (&local.pat, lowered) {
+            (pat, Lowered::Inactive { tokens, by_ref }) => {
+                let mut names = Vec::new();
+                collect_pattern_names(pat, &mut names);
+                let binding = if by_ref { Binding::InactiveReference } else { Binding::Inactive };
+                for name in names {
+                    self.names.insert(name, binding);
+                }
+                let attrs = &local.attrs;
+                let eq = &init.eq_token;
+                let else_branch = init.diverge.as_ref().map(|(e, d)| quote!(#e #d));
+                self.stmts.push(Stmt::Plain(quote!(#(#attrs)* let #pat #eq #tokens #else_branch;)));
+            }
+            (pat, Lowered::Active(id)) => {
+                let name = binding_name(pat).ok_or_else(|| {
+                    syn::Error::new(
+                        pat.span(),
+                        "`#[differentiable]` binds a differentiated value to a plain name only (`let y = …;`); destructuring is not supported",
+                    )
+                })?;
+                self.names.insert(name, Binding::Active(id));
+            }
+        }
+        Ok(())
+    }
+
+    fn statement(&mut self, expr: &Expr, semicolon: bool) -> syn::Result<()> {
+        if let Expr::Assign(assign) = expr {
+            if let Some(name) = plain_name(&assign.left) {
+                if let Lowered::Active(id) = self.expr(&assign.right)? {
+                    self.names.insert(name, Binding::Active(id));
+                    return Ok(());
+                }
+                if let Some(Binding::Active(_)) = self.names.get(&name) {
+                    self.names.insert(name, Binding::Inactive);
+                }
+            }
+        }
+        if let Expr::Binary(binary) = expr {
+            if let (Some(op), Some(name)) = (compound_assignment(&binary.op), plain_name(&binary.left)) {
+                if let Some(Binding::Active(_)) = self.names.get(&name) {
+                    let lowered = self.binary(op, &binary.left, &binary.right, expr.span())?;
+                    if let Lowered::Active(id) = lowered {
+                        self.names.insert(name, Binding::Active(id));
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        self.reject_if_active(expr.to_token_stream(), expr.span(), construct_name(expr))?;
+        let semicolon = semicolon.then(|| quote!(;));
+        self.stmts.push(Stmt::Plain(quote!(#expr #semicolon)));
+        Ok(())
+    }
+
+    /// An error when `tokens` mention a differentiated value: `what` is a construct
+    /// static mode does not differentiate through.
+    fn reject_if_active(&self, tokens: TokenStream, span: Span, what: &str) -> syn::Result<()> {
+        match self.first_active_name(tokens) {
+            Some(name) => Err(syn::Error::new(
+                span,
+                format!(
+                    "`#[differentiable]` does not differentiate through {what}, and `{name}` here is differentiated; compute it outside, or use `stop_gradient({name})` if no derivative should flow through it"
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn first_active_name(&self, tokens: TokenStream) -> Option<String> {
+        for token in tokens {
+            match token {
+                proc_macro2::TokenTree::Ident(ident) => {
+                    let name = ident.to_string();
+                    if let Some(Binding::Active(_)) = self.names.get(&name) {
+                        return Some(name);
+                    }
+                }
+                proc_macro2::TokenTree::Group(group) => {
+                    if let Some(name) = self.first_active_name(group.stream()) {
+                        return Some(name);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    fn constant(&mut self, tokens: TokenStream, by_ref: bool, span: Span) -> Operand {
+        let name = format_ident!("__c{}", self.constants, span = span);
+        self.constants += 1;
+        let reference = if by_ref { tokens } else { quote!(&(#tokens)) };
+        self.stmts.push(Stmt::Plain(quote_spanned!(span=> let #name = #reference;)));
+        Operand::Constant(name)
+    }
+
+    fn operand(&mut self, lowered: Lowered, span: Span) -> Operand {
+        match lowered {
+            Lowered::Active(id) => Operand::Active(id),
+            Lowered::Inactive { tokens, by_ref } => self.constant(tokens, by_ref, span),
+        }
+    }
+
+    fn push_op(&mut self, kind: OpKind, span: Span) -> Lowered {
+        let out = self.new_value(Def::Op);
+        self.stmts.push(Stmt::Op(self.ops.len()));
+        self.ops.push(Op { out, kind, span });
+        Lowered::Active(out)
+    }
+
+    fn unary(&mut self, rule: TokenStream, x: usize, span: Span) -> Lowered {
+        self.push_op(OpKind::Unary { rule, x }, span)
+    }
+
+    fn binary(&mut self, op: &BinOp, left: &Expr, right: &Expr, span: Span) -> syn::Result<Lowered> {
+        let (a, b) = (self.expr(left)?, self.expr(right)?);
+        if a.is_inactive() && b.is_inactive() {
+            let (a, b) = (self.value_expression(&a), self.value_expression(&b));
+            return Ok(Lowered::plain(quote!(#a #op #b)));
+        }
+        let rule = match op {
+            BinOp::Add(_) | BinOp::AddAssign(_) => "Addition",
+            BinOp::Sub(_) | BinOp::SubAssign(_) => "Subtraction",
+            BinOp::Mul(_) | BinOp::MulAssign(_) => "Multiplication",
+            BinOp::Div(_) | BinOp::DivAssign(_) => "Division",
+            BinOp::Eq(_) | BinOp::Ne(_) | BinOp::Lt(_) | BinOp::Le(_) | BinOp::Gt(_) | BinOp::Ge(_) => {
+                let (a, b) = (self.value_expression(&a), self.value_expression(&b));
+                return Ok(Lowered::plain(quote!((#a #op #b))));
+            }
+            _ => {
+                return Err(syn::Error::new(
+                    span,
+                    format!(
+                        "`#[differentiable]` has no derivative rule for `{}` on differentiated values",
+                        op.to_token_stream()
+                    ),
+                ));
+            }
+        };
+        let (a, b) = (self.operand(a, left.span()), self.operand(b, right.span()));
+        Ok(self.push_op(OpKind::Binary { rule: rule_path(rule, span), a, b }, span))
+    }
+
+    /// The value of `lowered` as an expression (for comparisons, which are not
+    /// differentiated).
+    fn value_expression(&self, lowered: &Lowered) -> TokenStream {
+        match lowered {
+            Lowered::Active(id) => {
+                let reference = self.reference(*id);
+                quote!((*#reference))
+            }
+            Lowered::Inactive { tokens, by_ref: true } => quote!((*#tokens)),
+            Lowered::Inactive { tokens, by_ref: false } => quote!((#tokens)),
+        }
+    }
+
+    /// An inactive argument as the user passes it (by reference when they wrote
+    /// `&e` or name a reference parameter).
+    fn argument_expression(&self, lowered: &Lowered) -> TokenStream {
+        match lowered {
+            Lowered::Inactive { tokens, .. } => quote!(#tokens),
+            Lowered::Active(id) => self.reference(*id),
+        }
+    }
+
+    /// A `&X` expression for active value `id` in the forward code.
+    fn reference(&self, id: usize) -> TokenStream {
+        value_reference(&self.values, id)
+    }
+
+    fn expr(&mut self, expr: &Expr) -> syn::Result<Lowered> {
+        let span = expr.span();
+        match expr {
+            Expr::Lit(_) => Ok(Lowered::plain(expr.to_token_stream())),
+            Expr::Path(_) => match plain_name(expr).and_then(|name| self.names.get(&name).copied()) {
+                Some(Binding::Active(id)) => Ok(Lowered::Active(id)),
+                Some(Binding::InactiveReference) => {
+                    Ok(Lowered::Inactive { tokens: expr.to_token_stream(), by_ref: true })
+                }
+                _ => Ok(Lowered::plain(expr.to_token_stream())),
+            },
+            Expr::Paren(inner) => self.expr(&inner.expr),
+            Expr::Group(inner) => self.expr(&inner.expr),
+            // `&x` stands for x's value: operands are passed by reference anyway.
+            Expr::Reference(reference) if reference.mutability.is_none() => {
+                Ok(match self.expr(&reference.expr)? {
+                    Lowered::Inactive { tokens, by_ref: false } => {
+                        Lowered::Inactive { tokens: quote!(&(#tokens)), by_ref: true }
+                    }
+                    lowered => lowered,
+                })
+            }
+            Expr::Unary(unary) => match unary.op {
+                UnOp::Deref(_) => Ok(match self.expr(&unary.expr)? {
+                    Lowered::Inactive { tokens, .. } => Lowered::plain(quote!((*#tokens))),
+                    active => active,
+                }),
+                UnOp::Neg(_) => match self.expr(&unary.expr)? {
+                    Lowered::Active(x) => Ok(self.unary(rule_path("Negation", span), x, span)),
+                    inactive => {
+                        let value = self.value_expression(&inactive);
+                        Ok(Lowered::plain(quote!(-#value)))
+                    }
+                },
+                _ => self.verbatim(expr, "this operator"),
+            },
+            Expr::Binary(binary) => self.binary(&binary.op, &binary.left, &binary.right, span),
+            Expr::MethodCall(call) => self.method_call(call),
+            Expr::Call(call) => self.call(call, expr),
+            Expr::Field(field) => match self.expr(&field.base)? {
+                Lowered::Active(base) => Ok(Lowered::Active(self.field(base, &field.member))),
+                inactive => {
+                    let (base, member) = (self.value_expression(&inactive), &field.member);
+                    Ok(Lowered::plain(quote!(#base.#member)))
+                }
+            },
+            _ => self.verbatim(expr, construct_name(expr)),
+        }
+    }
+
+    /// `expr` kept as it is, provided it reads no differentiated value.
+    fn verbatim(&self, expr: &Expr, what: &str) -> syn::Result<Lowered> {
+        self.reject_if_active(expr.to_token_stream(), expr.span(), what)?;
+        Ok(Lowered::plain(expr.to_token_stream()))
+    }
+
+    fn field(&mut self, base: usize, member: &Member) -> usize {
+        let key = (base, member.to_token_stream().to_string());
+        if let Some(&id) = self.field_ids.get(&key) {
+            return id;
+        }
+        let id = self.new_value(Def::Field { base, member: member.clone() });
+        self.fields[base].push(id);
+        self.field_ids.insert(key, id);
+        id
+    }
+
+    fn method_call(&mut self, call: &syn::ExprMethodCall) -> syn::Result<Lowered> {
+        let span = call.method.span();
+        let receiver = self.expr(&call.receiver)?;
+        let args = call.args.iter().map(|arg| self.expr(arg)).collect::<syn::Result<Vec<_>>>()?;
+        if receiver.is_inactive() && args.iter().all(Lowered::is_inactive) {
+            let receiver = self.value_expression(&receiver);
+            let args = args.iter().map(|arg| self.argument_expression(arg));
+            let (method, turbofish) = (&call.method, &call.turbofish);
+            return Ok(Lowered::plain(quote!(#receiver.#method #turbofish(#(#args),*))));
+        }
+        let name = call.method.to_string();
+        let wrong_arity =
+            |expected: usize| syn::Error::new(span, format!("`{name}` takes {expected} argument(s) here"));
+        let active_receiver = |what: &str| match receiver {
+            Lowered::Active(id) => Ok(id),
+            Lowered::Inactive { .. } => Err(syn::Error::new(
+                span,
+                format!(
+                    "`#[differentiable]` differentiates `{name}` with respect to its receiver only; {what}"
+                ),
+            )),
+        };
+        if name == "clone" && args.is_empty() {
+            return Ok(receiver);
+        }
+        if let Some((_, variant)) = ELEMENTARY.iter().find(|(method, _)| *method == name) {
+            if !args.is_empty() {
+                return Err(wrong_arity(0));
+            }
+            let x = active_receiver("")?;
+            let variant = Ident::new(variant, span);
+            let rule = quote_spanned!(span=> ::fluxion::ops::elementwise::Elementary::#variant);
+            return Ok(self.unary(rule, x, span));
+        }
+        if name == "powi" || name == "powf" {
+            let [exponent @ Lowered::Inactive { .. }] = args.as_slice() else {
+                return Err(syn::Error::new(
+                    span,
+                    format!(
+                        "`#[differentiable]` differentiates `{name}` with respect to the base only: the exponent must not be differentiated (write `(p * x.ln()).exp()` for a differentiated exponent)"
+                    ),
+                ));
+            };
+            let x = active_receiver("")?;
+            let exponent = self.value_expression(exponent);
+            let variant = Ident::new(if name == "powi" { "Powi" } else { "Powf" }, span);
+            let rule = quote_spanned!(span=> ::fluxion::ops::elementwise::Elementary::#variant(#exponent));
+            return Ok(self.unary(rule, x, span));
+        }
+        if let Some((_, rule)) = UNARY_METHODS.iter().find(|(method, _)| *method == name) {
+            if !args.is_empty() {
+                return Err(wrong_arity(0));
+            }
+            let x = active_receiver("")?;
+            return Ok(self.unary(rule_path(rule, span), x, span));
+        }
+        if let Some((_, rule)) = BINARY_METHODS.iter().find(|(method, _)| *method == name) {
+            let [arg] = args.as_slice() else {
+                return Err(wrong_arity(1));
+            };
+            let a = self.operand(receiver, call.receiver.span());
+            let b = self.operand(arg.clone(), call.args[0].span());
+            return Ok(self.push_op(OpKind::Binary { rule: rule_path(rule, span), a, b }, span));
+        }
+        let mut call_args =
+            vec![CallArg { operand: self.operand(receiver, call.receiver.span()), by_ref: true }];
+        for (lowered, arg) in args.into_iter().zip(&call.args) {
+            call_args.push(CallArg { operand: self.operand(lowered, arg.span()), by_ref: is_reference(arg) });
+        }
+        Ok(self.push_op(OpKind::Call { callee: Callee::Method(call.method.clone()), args: call_args }, span))
+    }
+
+    fn call(&mut self, call: &syn::ExprCall, expr: &Expr) -> syn::Result<Lowered> {
+        let Expr::Path(function) = &*call.func else {
+            return self.verbatim(expr, "a call of a computed function");
+        };
+        let args = call.args.iter().map(|arg| self.expr(arg)).collect::<syn::Result<Vec<_>>>()?;
+        if args.iter().all(Lowered::is_inactive) {
+            let args = args.iter().map(|arg| self.argument_expression(arg));
+            let function = &call.func;
+            return Ok(Lowered::plain(quote!(#function(#(#args),*))));
+        }
+        let span = call.func.span();
+        let last = function.path.segments.last().map(|segment| segment.ident.to_string());
+        if last.as_deref() == Some("stop_gradient") {
+            let [Lowered::Active(id)] = args.as_slice() else {
+                return Err(syn::Error::new(span, "`stop_gradient` takes one argument"));
+            };
+            return Ok(Lowered::Inactive { tokens: self.reference(*id), by_ref: true });
+        }
+        if function.qself.is_some() {
+            return Err(syn::Error::new(
+                span,
+                "`#[differentiable]` calls functions by path only (`f(x)` or `module::f(x)`)",
+            ));
+        }
+        let mut call_args = Vec::new();
+        for (lowered, arg) in args.into_iter().zip(&call.args) {
+            call_args.push(CallArg { operand: self.operand(lowered, arg.span()), by_ref: is_reference(arg) });
+        }
+        Ok(self
+            .push_op(OpKind::Call { callee: Callee::Function(function.path.clone()), args: call_args }, span))
+    }
+}
+
+/// A `&X` expression for active value `id`.
+pub fn value_reference(values: &[Def], id: usize) -> TokenStream {
+    match &values[id] {
+        Def::Param { ident, by_ref: true } => quote!(#ident),
+        Def::Param { ident, by_ref: false } => quote!(&#ident),
+        Def::Op => {
+            let name = format_ident!("__v{}", id);
+            quote!(&#name)
+        }
+        Def::Field { base, member } => {
+            let base = value_reference(values, *base);
+            quote!(&(*#base).#member)
+        }
+    }
+}
+
+fn plain_name(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Path(path) if path.qself.is_none() => path.path.get_ident().map(Ident::to_string),
+        _ => None,
+    }
+}
+
+fn binding_name(pat: &Pat) -> Option<String> {
+    match pat {
+        Pat::Ident(ident) if ident.subpat.is_none() && ident.by_ref.is_none() => {
+            Some(ident.ident.to_string())
+        }
+        Pat::Type(typed) => binding_name(&typed.pat),
+        _ => None,
+    }
+}
+
+fn collect_pattern_names(pat: &Pat, names: &mut Vec<String>) {
+    match pat {
+        Pat::Ident(ident) => {
+            names.push(ident.ident.to_string());
+            if let Some((_, sub)) = &ident.subpat {
+                collect_pattern_names(sub, names);
+            }
+        }
+        Pat::Type(typed) => collect_pattern_names(&typed.pat, names),
+        Pat::Tuple(tuple) => tuple.elems.iter().for_each(|p| collect_pattern_names(p, names)),
+        Pat::TupleStruct(tuple) => tuple.elems.iter().for_each(|p| collect_pattern_names(p, names)),
+        Pat::Struct(pat) => pat.fields.iter().for_each(|f| collect_pattern_names(&f.pat, names)),
+        Pat::Slice(slice) => slice.elems.iter().for_each(|p| collect_pattern_names(p, names)),
+        Pat::Reference(reference) => collect_pattern_names(&reference.pat, names),
+        Pat::Paren(paren) => collect_pattern_names(&paren.pat, names),
+        Pat::Or(or) => or.cases.iter().for_each(|p| collect_pattern_names(p, names)),
+        _ => {}
+    }
+}
+
+fn compound_assignment(op: &BinOp) -> Option<&BinOp> {
+    matches!(op, BinOp::AddAssign(_) | BinOp::SubAssign(_) | BinOp::MulAssign(_) | BinOp::DivAssign(_))
+        .then_some(op)
+}
+
+fn is_reference(expr: &Expr) -> bool {
+    matches!(expr, Expr::Reference(_))
+}
+
+/// The name of a construct in an error message.
+fn construct_name(expr: &Expr) -> &'static str {
+    match expr {
+        Expr::If(_) => "`if`",
+        Expr::Match(_) => "`match`",
+        Expr::ForLoop(_) => "`for` loops",
+        Expr::While(_) => "`while` loops",
+        Expr::Loop(_) => "`loop`",
+        Expr::Return(_) => "an early `return`",
+        Expr::Closure(_) => "closures",
+        Expr::Index(_) => "indexing",
+        Expr::Cast(_) => "`as` casts",
+        Expr::Macro(_) => "a macro",
+        Expr::Tuple(_) => "tuples",
+        Expr::Array(_) => "arrays",
+        Expr::Struct(_) => "struct literals",
+        Expr::Assign(_) => "assignments to places",
+        Expr::Unsafe(_) => "`unsafe` blocks",
+        Expr::Block(_) => "nested blocks",
+        _ => "this expression",
+    }
+}

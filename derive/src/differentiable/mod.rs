@@ -1,0 +1,454 @@
+//! `#[differentiable]`: static-mode differentiation of one ordinary function.
+//!
+//! The body is lowered to single-assignment form ([`lower`]) and two functions are
+//! generated from it ([`emit`]): a joint reverse-mode function (`__joint`: forward
+//! sweep, then the reverse sweep with adjoints in locals, returning the value and
+//! one tangent per parameter) and a tangent function (`__jvp`). The public
+//! companions (`value_and_grad`, `grad`, `value_and_grad_into`, `vjp`, `jvp`) are thin
+//! wrappers. A free function `f` gets them in a module `f` beside it (types and
+//! values live in different namespaces, so `use a::f;` imports both); a method `m`
+//! gets inherent methods `m_grad`, … beside it. A call of another differentiable
+//! function runs it plainly in the forward sweep and through its `__joint` in the
+//! reverse sweep (recomputing its forward pass: checkpointing at function
+//! boundaries), and through its `__jvp` in forward mode.
+
+mod emit;
+mod lower;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote};
+use syn::spanned::Spanned;
+use syn::{FnArg, Ident, ItemFn, Pat, ReturnType, Type, Visibility};
+
+use self::lower::Param;
+
+/// A parameter of the user's function.
+struct Parameter {
+    ident: Ident,
+    /// The value's type (`T` for a parameter `&T`).
+    ty: Type,
+    by_ref: bool,
+    differentiated: bool,
+    /// As declared (a receiver's `&self`, or `name: Type`).
+    declaration: TokenStream,
+    /// As declared in `vjp`, with an elided reference lifetime named `'__l`.
+    declaration_with_lifetime: TokenStream,
+}
+
+/// Expands the attribute, or reports every error beside the untouched item.
+pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    match expand_function(attr, item.clone()) {
+        Ok(tokens) => tokens,
+        Err(error) => {
+            let error = error.to_compile_error();
+            quote!(#item #error)
+        }
+    }
+}
+
+fn parse_wrt(attr: TokenStream) -> syn::Result<Option<Vec<Ident>>> {
+    if attr.is_empty() {
+        return Ok(None);
+    }
+    let mut wrt = None;
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("wrt") {
+            let content;
+            syn::parenthesized!(content in meta.input);
+            let names = content.parse_terminated(Ident::parse_any_ident, syn::Token![,])?;
+            wrt = Some(names.into_iter().collect());
+            Ok(())
+        } else {
+            Err(meta.error("`#[differentiable]` takes `wrt(a, b, …)`: the arguments to differentiate"))
+        }
+    });
+    syn::parse::Parser::parse2(parser, attr)?;
+    Ok(wrt)
+}
+
+trait ParseAnyIdent {
+    fn parse_any_ident(input: syn::parse::ParseStream<'_>) -> syn::Result<Ident>;
+}
+
+impl ParseAnyIdent for Ident {
+    fn parse_any_ident(input: syn::parse::ParseStream<'_>) -> syn::Result<Ident> {
+        syn::ext::IdentExt::parse_any(input)
+    }
+}
+
+fn parameters(function: &ItemFn, wrt: &Option<Vec<Ident>>) -> syn::Result<Vec<Parameter>> {
+    let mut parameters = Vec::new();
+    for input in &function.sig.inputs {
+        let parameter = match input {
+            FnArg::Receiver(receiver) => {
+                if receiver.mutability.is_some() || receiver.colon_token.is_some() {
+                    return Err(syn::Error::new(
+                        receiver.span(),
+                        "`#[differentiable]` methods take `&self` or `self`",
+                    ));
+                }
+                let by_ref = receiver.reference.is_some();
+                let declaration = if by_ref { quote!(&self) } else { quote!(self) };
+                Parameter {
+                    ident: Ident::new("self", receiver.self_token.span),
+                    ty: syn::parse_quote!(Self),
+                    by_ref,
+                    differentiated: true,
+                    declaration_with_lifetime: if by_ref { quote!(&'__l self) } else { quote!(self) },
+                    declaration,
+                }
+            }
+            FnArg::Typed(typed) => {
+                let Pat::Ident(pat) = &*typed.pat else {
+                    return Err(syn::Error::new(
+                        typed.pat.span(),
+                        "`#[differentiable]` needs each parameter bound to a name (`x: T`)",
+                    ));
+                };
+                let ident = pat.ident.clone();
+                let (ty, by_ref, with_lifetime) = match &*typed.ty {
+                    Type::Reference(reference) if reference.mutability.is_some() => {
+                        return Err(syn::Error::new(
+                            typed.ty.span(),
+                            "`#[differentiable]` functions take values or shared references, not `&mut`",
+                        ));
+                    }
+                    Type::Reference(reference) => {
+                        let mut with_lifetime = reference.clone();
+                        if with_lifetime.lifetime.is_none() {
+                            with_lifetime.lifetime = Some(syn::Lifetime::new("'__l", Span::call_site()));
+                        }
+                        ((*reference.elem).clone(), true, quote!(#with_lifetime))
+                    }
+                    other => (other.clone(), false, quote!(#other)),
+                };
+                let declared = &typed.ty;
+                Parameter {
+                    declaration: quote!(#ident: #declared),
+                    declaration_with_lifetime: quote!(#ident: #with_lifetime),
+                    ident,
+                    ty,
+                    by_ref,
+                    differentiated: true,
+                }
+            }
+        };
+        parameters.push(parameter);
+    }
+    if let Some(wrt) = wrt {
+        for name in wrt {
+            if !parameters.iter().any(|p| p.ident == *name) {
+                return Err(syn::Error::new(
+                    name.span(),
+                    format!("`{name}` is not a parameter of this function"),
+                ));
+            }
+        }
+        for parameter in &mut parameters {
+            parameter.differentiated = wrt.iter().any(|name| *name == parameter.ident);
+        }
+    }
+    Ok(parameters)
+}
+
+fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let function: ItemFn = syn::parse2(item)?;
+    let wrt = parse_wrt(attr)?;
+    let sig = &function.sig;
+    for (present, what) in [
+        (sig.asyncness.is_some(), "`async` functions"),
+        (sig.constness.is_some(), "`const` functions"),
+        (sig.unsafety.is_some(), "`unsafe` functions"),
+        (sig.variadic.is_some(), "variadic functions"),
+    ] {
+        if present {
+            return Err(syn::Error::new(sig.span(), format!("`#[differentiable]` does not apply to {what}")));
+        }
+    }
+    let ReturnType::Type(_, output) = &sig.output else {
+        return Err(syn::Error::new(
+            sig.ident.span(),
+            "`#[differentiable]` needs a function that returns a value",
+        ));
+    };
+    let parameters = parameters(&function, &wrt)?;
+    if !parameters.iter().any(|p| p.differentiated) {
+        return Err(syn::Error::new(
+            sig.ident.span(),
+            "`#[differentiable]` needs at least one differentiated parameter",
+        ));
+    }
+    let lowered_params: Vec<Param> = parameters
+        .iter()
+        .map(|p| Param { ident: p.ident.clone(), by_ref: p.by_ref, differentiated: p.differentiated })
+        .collect();
+    let body = lower::lower(&lowered_params, &function.block)?;
+    let mut next = 0;
+    let ids: Vec<Option<usize>> = parameters
+        .iter()
+        .map(|p| {
+            p.differentiated.then(|| {
+                next += 1;
+                next - 1
+            })
+        })
+        .collect();
+    let joint_body = emit::joint_body(&body, &ids);
+    let tangent_body = emit::tangent_body(&body, &ids);
+    let is_method = parameters.first().is_some_and(|p| p.ident == "self");
+    let companions = Companions { function: &function, parameters: &parameters, output, is_method };
+    let generated = companions.generate(joint_body, tangent_body);
+    Ok(quote! {
+        #function
+        #generated
+    })
+}
+
+struct Companions<'a> {
+    function: &'a ItemFn,
+    parameters: &'a [Parameter],
+    output: &'a Type,
+    is_method: bool,
+}
+
+fn tangent_of(ty: &Type) -> TokenStream {
+    quote!(<#ty as ::fluxion::__private::Differentiable>::Tangent)
+}
+
+impl Companions<'_> {
+    /// A companion's name: `name` in the module of a free function, `method_name`
+    /// beside a method (`__joint` and `__jvp` become prefixes there).
+    fn name(&self, name: &str) -> Ident {
+        let function = &self.function.sig.ident;
+        if !self.is_method {
+            format_ident!("{}", name)
+        } else if name.starts_with("__") {
+            format_ident!("{}_{}", name, function)
+        } else {
+            format_ident!("{}_{}", function, name)
+        }
+    }
+
+    /// A call of companion `name` (or of the function itself) with `args` after the
+    /// parameters.
+    fn call(&self, name: Option<&str>, arguments: &[TokenStream], extra: TokenStream) -> TokenStream {
+        let extra = if extra.is_empty() { quote!() } else { quote!(#extra,) };
+        let function = &self.function.sig.ident;
+        let callee = match name {
+            Some(name) => {
+                let name = self.name(name);
+                quote!(#name)
+            }
+            None if self.is_method => quote!(#function),
+            None => quote!(super::#function),
+        };
+        if self.is_method {
+            let (receiver, rest) = arguments.split_first().expect("a receiver");
+            let _ = receiver;
+            quote!(self.#callee(#(#rest,)* #extra))
+        } else {
+            quote!(#callee(#(#arguments,)* #extra))
+        }
+    }
+
+    fn arguments(&self, cloned: bool) -> Vec<TokenStream> {
+        self.parameters
+            .iter()
+            .map(|p| {
+                let ident = &p.ident;
+                if cloned && !p.by_ref {
+                    quote!(::core::clone::Clone::clone(&#ident))
+                } else {
+                    quote!(#ident)
+                }
+            })
+            .collect()
+    }
+
+    fn differentiated(&self) -> Vec<(usize, &Parameter)> {
+        self.parameters.iter().enumerate().filter(|(_, p)| p.differentiated).collect()
+    }
+
+    /// The gradient's type: the one differentiated parameter's tangent, or a tuple.
+    fn gradient_type(&self) -> TokenStream {
+        let types: Vec<_> = self.differentiated().iter().map(|(_, p)| tangent_of(&p.ty)).collect();
+        if types.len() == 1 { types[0].clone() } else { quote!((#(#types,)*)) }
+    }
+
+    /// The gradient taken out of the joint function's tuple `tangents`.
+    fn select_gradient(&self, tangents: TokenStream) -> TokenStream {
+        let parts: Vec<_> = self
+            .differentiated()
+            .iter()
+            .map(|(position, _)| {
+                let position = syn::Index::from(*position);
+                quote!(#tangents.#position)
+            })
+            .collect();
+        if parts.len() == 1 { parts[0].clone() } else { quote!((#(#parts,)*)) }
+    }
+
+    fn generate(&self, joint_body: TokenStream, tangent_body: TokenStream) -> TokenStream {
+        let function = self.function;
+        let ident = &function.sig.ident;
+        let (impl_generics, _, where_clause) = function.sig.generics.split_for_impl();
+        let generic_params = &function.sig.generics.params;
+        let output = self.output;
+        let output_tangent = tangent_of(output);
+        let declarations: Vec<_> = self.parameters.iter().map(|p| &p.declaration).collect();
+        let all_tangents: Vec<_> = self
+            .parameters
+            .iter()
+            .map(|p| if p.differentiated { tangent_of(&p.ty) } else { quote!(()) })
+            .collect();
+        let seeds: Vec<_> = self
+            .parameters
+            .iter()
+            .map(|p| {
+                let tangent = if p.differentiated { tangent_of(&p.ty) } else { quote!(()) };
+                quote!(::core::option::Option<&#tangent>)
+            })
+            .collect();
+        let vis = match (&function.vis, self.is_method) {
+            (Visibility::Inherited, false) => quote!(pub(super)),
+            (vis, _) => quote!(#vis),
+        };
+        let (joint, jvp_inner) = (self.name("__joint"), self.name("__jvp"));
+        let gradient = self.gradient_type();
+        let arguments = self.arguments(false);
+        let joint_call = |seed: TokenStream| self.call(Some("__joint"), &arguments, seed);
+        let select = self.select_gradient(quote!(__tangents));
+        let rules = quote!(::fluxion::autodiff::rules);
+        let with_y = if generic_params.is_empty() { quote!(<__Y>) } else { quote!(<#generic_params, __Y>) };
+        let y_bounds = quote! {
+            __Y: ::fluxion::autodiff::RealOutput + #rules::Is<#output_tangent>,
+            #output: #rules::Is<__Y>,
+        };
+        let where_y = match where_clause {
+            Some(clause) => {
+                let predicates = &clause.predicates;
+                quote!(where #predicates, #y_bounds)
+            }
+            None => quote!(where #y_bounds),
+        };
+        let seed = quote!(#rules::Is::cast(#rules::seed::<__Y>()));
+        let gradient_call = joint_call(seed);
+        let (value_and_grad, grad, into, vjp, jvp) = (
+            self.name("value_and_grad"),
+            self.name("grad"),
+            self.name("value_and_grad_into"),
+            self.name("vjp"),
+            self.name("jvp"),
+        );
+        // `vjp`: the pullback recomputes the forward sweep from the captured arguments.
+        let mut vjp_generics = function.sig.generics.clone();
+        vjp_generics.params.insert(0, syn::parse_quote!('__l));
+        let type_params: Vec<_> = function.sig.generics.type_params().map(|t| &t.ident).collect();
+        let (vjp_impl_generics, _, _) = vjp_generics.split_for_impl();
+        let vjp_where = {
+            let predicates = where_clause.map(|clause| &clause.predicates);
+            let comma = predicates.filter(|p| !p.empty_or_trailing()).map(|_| quote!(,));
+            quote!(where #predicates #comma #(#type_params: '__l,)* Self: '__l)
+        };
+        let vjp_where = if self.is_method {
+            vjp_where
+        } else {
+            let predicates = where_clause.map(|clause| &clause.predicates);
+            let comma = predicates.filter(|p| !p.empty_or_trailing()).map(|_| quote!(,));
+            quote!(where #predicates #comma #(#type_params: '__l,)*)
+        };
+        let vjp_declarations: Vec<_> = self.parameters.iter().map(|p| &p.declaration_with_lifetime).collect();
+        let forward_call = self.call(None, &self.arguments(true), TokenStream::new());
+        let captured_call =
+            self.call(Some("__joint"), &self.arguments(true), quote!(::core::clone::Clone::clone(__seed)));
+        let vjp_select = self.select_gradient(quote!(__tangents));
+        let dots: Vec<_> = self
+            .differentiated()
+            .iter()
+            .map(|(_, p)| format_ident!("{}_dot", p.ident.to_string().trim_start_matches("r#")))
+            .collect();
+        let dot_types: Vec<_> = self.differentiated().iter().map(|(_, p)| tangent_of(&p.ty)).collect();
+        let dot_seeds: Vec<_> = {
+            let mut dots = dots.iter();
+            self.parameters
+                .iter()
+                .map(|p| {
+                    if p.differentiated {
+                        let dot = dots.next().expect("one tangent per differentiated parameter");
+                        quote!(::core::option::Option::Some(#dot))
+                    } else {
+                        quote!(::core::option::Option::None)
+                    }
+                })
+                .collect()
+        };
+        let jvp_call = self.call(Some("__jvp"), &arguments, quote!((#(#dot_seeds,)*)));
+        let items = quote! {
+            #[doc(hidden)]
+            #[inline]
+            #[allow(unused_mut, unused_variables, clippy::all)]
+            #vis fn #joint #impl_generics (#(#declarations,)* __seed: #output_tangent) -> (#output, (#(#all_tangents,)*)) #where_clause {
+                #joint_body
+            }
+
+            #[doc(hidden)]
+            #[inline]
+            #[allow(unused_mut, unused_variables, clippy::all)]
+            #vis fn #jvp_inner #impl_generics (#(#declarations,)* __tangents: (#(#seeds,)*)) -> (#output, #output_tangent) #where_clause {
+                #tangent_body
+            }
+
+            #[doc = concat!("The value of `", stringify!(#ident), "` and its gradient (static mode).")]
+            #[inline]
+            #vis fn #value_and_grad #with_y (#(#declarations,)*) -> (__Y, #gradient) #where_y {
+                let (__value, __tangents) = #gradient_call;
+                (#rules::Is::cast(__value), #select)
+            }
+
+            #[doc = concat!("The gradient of `", stringify!(#ident), "` (static mode).")]
+            #[inline]
+            #vis fn #grad #with_y (#(#declarations,)*) -> #gradient #where_y {
+                let (_, __tangents) = #gradient_call;
+                #select
+            }
+
+            #[doc = concat!("The value of `", stringify!(#ident), "`, with its gradient written into `gradient` (static mode).")]
+            #[inline]
+            #vis fn #into #with_y (#(#declarations,)* gradient: &mut #gradient) -> __Y #where_y {
+                let (__value, __tangents) = #gradient_call;
+                *gradient = #select;
+                #rules::Is::cast(__value)
+            }
+
+            #[doc = concat!("The value of `", stringify!(#ident), "` and its pullback ȳ ↦ x̄ (static mode; the pullback recomputes the forward sweep).")]
+            #[inline]
+            #vis fn #vjp #vjp_impl_generics (#(#vjp_declarations,)*) -> (#output, impl Fn(&#output_tangent) -> #gradient + '__l) #vjp_where {
+                let __value = #forward_call;
+                (__value, move |__seed: &#output_tangent| {
+                    let (_, __tangents) = #captured_call;
+                    #vjp_select
+                })
+            }
+
+            #[doc = concat!("The value of `", stringify!(#ident), "` and its derivative along the given tangents (static forward mode).")]
+            #[inline]
+            #vis fn #jvp #impl_generics (#(#declarations,)* #(#dots: &#dot_types,)*) -> (#output, #output_tangent) #where_clause {
+                #jvp_call
+            }
+        };
+        if self.is_method {
+            items
+        } else {
+            let module_vis = &function.vis;
+            quote! {
+                #[doc = concat!("Derivatives of [`", stringify!(#ident), "`](fn@", stringify!(#ident), ") by static mode: `value_and_grad`, `grad`, `value_and_grad_into`, `vjp`, `jvp`.")]
+                #[allow(non_snake_case)]
+                #module_vis mod #ident {
+                    #[allow(unused_imports)]
+                    use super::*;
+                    #items
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,779 @@
+//! Per-primitive rules of static mode ([`differentiable`](crate::autodiff::differentiable)):
+//! each primitive's value, its pushforward (JVP) and its pullback (VJP).
+//!
+//! A primitive is named by a small value (an *operation*: [`Addition`],
+//! [`MatrixProduct`], an [`Elementary`] function, …) that implements [`UnaryRule`] or
+//! [`BinaryRule`] for the types it accepts. For y = f(x) the rule gives
+//!
+//! - `value(x)`: y;
+//! - `push(x, y, ẋ)`: ẏ = f′(x)·ẋ, the derivative applied to a tangent;
+//! - `pull(x, y, ȳ)`: x̄ = f′(x)ᴴ·ȳ, its adjoint under the real inner product
+//!   ⟨u, v⟩ = Re Σ conj(uᵢ)·vᵢ (the crate's complex convention).
+//!
+//! A binary rule has the two partial maps of each kind, and fused forms
+//! (`push_both`, `pull_both`) that a rule overrides when one pass computes both (a
+//! matrix–vector product reads the matrix once for Ā and x̄).
+//!
+//! The pullbacks call the same rule functions as the tape (`ops::*::*_pullback`,
+//! `MatMul::matmul_pullback`), so the two reverse modes share one source of truth per
+//! primitive. Rules take every operand by reference and own nothing: the generated
+//! code keeps the primal values alive and hands them back to the rule in the
+//! reverse sweep, so no residual is copied.
+//!
+//! A library author gives a new primitive a rule by implementing [`UnaryRule`] or
+//! [`BinaryRule`] for an operation type of their own and calling it with
+//! [`unary`] / [`binary`] from plain code, or from `#[differentiable]` code through a
+//! function marked `#[derivative]`; see the module docs of
+//! [`differentiable`](crate::autodiff::differentiable).
+
+use crate::autodiff::tangent::{Differentiable, VectorSpace};
+use crate::backend::cpu::Write;
+use crate::error::or_panic;
+use crate::ops::elementwise::{Elementary, elementary_pullback, relu_pullback};
+use crate::ops::layout::transpose_pullback;
+use crate::ops::reduce::{mean_pullback, sum_pullback};
+use crate::product::MatMul;
+use crate::product::dot::dotu_pullback;
+use crate::product::hadamard::hadamard_pullback;
+use crate::scalar::{RealDot, RealScalar, Scalar};
+use crate::shape::{Dim, Shape};
+use crate::tensor::{Storage, Tensor};
+
+/// `Self` is `T`: lets a generated gradient function name its output type both as
+/// written and as a real scalar (only the identity implements it).
+pub trait Is<T> {
+    /// `self` as a `T`.
+    fn cast(self) -> T;
+}
+
+impl<T> Is<T> for T {
+    #[inline(always)]
+    fn cast(self) -> T {
+        self
+    }
+}
+
+/// The seed of a gradient: ∂L/∂L = 1.
+#[inline(always)]
+pub fn seed<Y: crate::autodiff::RealOutput>() -> Y {
+    Y::one()
+}
+
+/// The tangent type of `X`.
+pub type TangentOf<X> = <X as Differentiable>::Tangent;
+
+/// The operands and the result of a binary primitive, as its rule receives them.
+pub type Operands<'a, A, B, Y> = (&'a A, &'a B, &'a Y);
+
+/// Operands and result of one type.
+type Same<'a, X> = Operands<'a, X, X, X>;
+
+/// The rule of a one-operand primitive y = f(x).
+#[diagnostic::on_unimplemented(
+    message = "no derivative rule `{Self}` for `{X}`",
+    label = "static mode has no rule for this operation on this type",
+    note = "give it one: implement `fluxion::autodiff::rules::UnaryRule<{X}>` for the operation, or wrap the code in a function with `#[derivative(...)]`"
+)]
+pub trait UnaryRule<X: Differentiable> {
+    /// The result's type.
+    type Output: Differentiable;
+    /// y = f(x).
+    fn value(&self, x: &X) -> Self::Output;
+    /// ẏ = f′(x)·ẋ.
+    fn push(&self, x: &X, y: &Self::Output, x_dot: &TangentOf<X>) -> TangentOf<Self::Output>;
+    /// x̄ = f′(x)ᴴ·ȳ.
+    fn pull(&self, x: &X, y: &Self::Output, y_bar: &TangentOf<Self::Output>) -> TangentOf<X>;
+}
+
+/// The rule of a two-operand primitive y = f(a, b).
+#[diagnostic::on_unimplemented(
+    message = "no derivative rule `{Self}` for `{A}` and `{B}`",
+    label = "static mode has no rule for this operation on these types",
+    note = "give it one: implement `fluxion::autodiff::rules::BinaryRule<{A}, {B}>` for the operation, or wrap the code in a function with `#[derivative(...)]`"
+)]
+pub trait BinaryRule<A: Differentiable, B: Differentiable> {
+    /// The result's type.
+    type Output: Differentiable;
+    /// y = f(a, b).
+    fn value(&self, a: &A, b: &B) -> Self::Output;
+    /// ẏ = ∂f/∂a·ȧ.
+    fn push_lhs(
+        &self,
+        args: Operands<'_, A, B, Self::Output>,
+        a_dot: &TangentOf<A>,
+    ) -> TangentOf<Self::Output>;
+    /// ẏ = ∂f/∂b·ḃ.
+    fn push_rhs(
+        &self,
+        args: Operands<'_, A, B, Self::Output>,
+        b_dot: &TangentOf<B>,
+    ) -> TangentOf<Self::Output>;
+    /// ā = (∂f/∂a)ᴴ·ȳ.
+    fn pull_lhs(
+        &self,
+        args: Operands<'_, A, B, Self::Output>,
+        y_bar: &TangentOf<Self::Output>,
+    ) -> TangentOf<A>;
+    /// b̄ = (∂f/∂b)ᴴ·ȳ.
+    fn pull_rhs(
+        &self,
+        args: Operands<'_, A, B, Self::Output>,
+        y_bar: &TangentOf<Self::Output>,
+    ) -> TangentOf<B>;
+
+    /// ẏ = ∂f/∂a·ȧ + ∂f/∂b·ḃ.
+    #[inline(always)]
+    fn push_both(
+        &self,
+        args: Operands<'_, A, B, Self::Output>,
+        a_dot: &TangentOf<A>,
+        b_dot: &TangentOf<B>,
+    ) -> TangentOf<Self::Output> {
+        let mut y_dot = self.push_lhs(args, a_dot);
+        y_dot.add_assign(&self.push_rhs(args, b_dot));
+        y_dot
+    }
+
+    /// (ā, b̄) together.
+    #[inline(always)]
+    fn pull_both(
+        &self,
+        args: Operands<'_, A, B, Self::Output>,
+        y_bar: &TangentOf<Self::Output>,
+    ) -> (TangentOf<A>, TangentOf<B>) {
+        (self.pull_lhs(args, y_bar), self.pull_rhs(args, y_bar))
+    }
+}
+
+/// `op(x)`: the value of a one-operand primitive.
+#[inline(always)]
+pub fn unary<X: Differentiable, Op: UnaryRule<X>>(op: Op, x: &X) -> Op::Output {
+    op.value(x)
+}
+
+/// `op(a, b)`: the value of a two-operand primitive.
+#[inline(always)]
+pub fn binary<A: Differentiable, B: Differentiable, Op: BinaryRule<A, B>>(
+    op: Op,
+    a: &A,
+    b: &B,
+) -> Op::Output {
+    op.value(a, b)
+}
+
+/// a + b.
+#[derive(Clone, Copy, Debug)]
+pub struct Addition;
+/// a − b.
+#[derive(Clone, Copy, Debug)]
+pub struct Subtraction;
+/// a·b: scalar by scalar, tensor by scalar or scalar by tensor (never tensor by
+/// tensor: that is [`HadamardProduct`] or [`MatrixProduct`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Multiplication;
+/// a / b for a scalar b.
+#[derive(Clone, Copy, Debug)]
+pub struct Division;
+/// −x.
+#[derive(Clone, Copy, Debug)]
+pub struct Negation;
+/// max(x, 0) elementwise.
+#[derive(Clone, Copy, Debug)]
+pub struct Relu;
+/// Σ xᵢ.
+#[derive(Clone, Copy, Debug)]
+pub struct Summation;
+/// (Σ xᵢ)/n.
+#[derive(Clone, Copy, Debug)]
+pub struct Mean;
+/// xᵀ of a matrix.
+#[derive(Clone, Copy, Debug)]
+pub struct Transposition;
+/// `a.matmul(&b)` (see [`MatMul`]).
+#[derive(Clone, Copy, Debug)]
+pub struct MatrixProduct;
+/// `a.hadamard(&b)`: the elementwise product.
+#[derive(Clone, Copy, Debug)]
+pub struct HadamardProduct;
+/// `a.dot(&b)`: Σ aᵢbᵢ of real tensors.
+#[derive(Clone, Copy, Debug)]
+pub struct DotProduct;
+
+// Scalars. Every scalar is its own tangent; a holomorphic f pulls back by conj(f′).
+
+impl<T: Scalar> BinaryRule<T, T> for Addition {
+    type Output = T;
+    #[inline(always)]
+    fn value(&self, a: &T, b: &T) -> T {
+        *a + *b
+    }
+    #[inline(always)]
+    fn push_lhs(&self, _: Same<'_, T>, a_dot: &T) -> T {
+        *a_dot
+    }
+    #[inline(always)]
+    fn push_rhs(&self, _: Same<'_, T>, b_dot: &T) -> T {
+        *b_dot
+    }
+    #[inline(always)]
+    fn pull_lhs(&self, _: Same<'_, T>, y_bar: &T) -> T {
+        *y_bar
+    }
+    #[inline(always)]
+    fn pull_rhs(&self, _: Same<'_, T>, y_bar: &T) -> T {
+        *y_bar
+    }
+}
+
+impl<T: Scalar> BinaryRule<T, T> for Subtraction {
+    type Output = T;
+    #[inline(always)]
+    fn value(&self, a: &T, b: &T) -> T {
+        *a - *b
+    }
+    #[inline(always)]
+    fn push_lhs(&self, _: Same<'_, T>, a_dot: &T) -> T {
+        *a_dot
+    }
+    #[inline(always)]
+    fn push_rhs(&self, _: Same<'_, T>, b_dot: &T) -> T {
+        -*b_dot
+    }
+    #[inline(always)]
+    fn pull_lhs(&self, _: Same<'_, T>, y_bar: &T) -> T {
+        *y_bar
+    }
+    #[inline(always)]
+    fn pull_rhs(&self, _: Same<'_, T>, y_bar: &T) -> T {
+        -*y_bar
+    }
+}
+
+impl<T: Scalar> BinaryRule<T, T> for Multiplication {
+    type Output = T;
+    #[inline(always)]
+    fn value(&self, a: &T, b: &T) -> T {
+        *a * *b
+    }
+    #[inline(always)]
+    fn push_lhs(&self, (_, b, _): Same<'_, T>, a_dot: &T) -> T {
+        *a_dot * *b
+    }
+    #[inline(always)]
+    fn push_rhs(&self, (a, _, _): Same<'_, T>, b_dot: &T) -> T {
+        *a * *b_dot
+    }
+    #[inline(always)]
+    fn pull_lhs(&self, (_, b, _): Same<'_, T>, y_bar: &T) -> T {
+        *y_bar * b.conj()
+    }
+    #[inline(always)]
+    fn pull_rhs(&self, (a, _, _): Same<'_, T>, y_bar: &T) -> T {
+        *y_bar * a.conj()
+    }
+}
+
+impl<T: Scalar> BinaryRule<T, T> for Division {
+    type Output = T;
+    #[inline(always)]
+    fn value(&self, a: &T, b: &T) -> T {
+        *a / *b
+    }
+    #[inline(always)]
+    fn push_lhs(&self, (_, b, _): Same<'_, T>, a_dot: &T) -> T {
+        *a_dot / *b
+    }
+    #[inline(always)]
+    fn push_rhs(&self, (_, b, y): Same<'_, T>, b_dot: &T) -> T {
+        -*b_dot * (*y / *b)
+    }
+    #[inline(always)]
+    fn pull_lhs(&self, (_, b, _): Same<'_, T>, y_bar: &T) -> T {
+        *y_bar / b.conj()
+    }
+    #[inline(always)]
+    fn pull_rhs(&self, (_, b, y): Same<'_, T>, y_bar: &T) -> T {
+        -*y_bar * (*y / *b).conj()
+    }
+}
+
+impl<T: Scalar> UnaryRule<T> for Negation {
+    type Output = T;
+    #[inline(always)]
+    fn value(&self, x: &T) -> T {
+        -*x
+    }
+    #[inline(always)]
+    fn push(&self, _: &T, _: &T, x_dot: &T) -> T {
+        -*x_dot
+    }
+    #[inline(always)]
+    fn pull(&self, _: &T, _: &T, y_bar: &T) -> T {
+        -*y_bar
+    }
+}
+
+impl<T: Scalar> UnaryRule<T> for Elementary<T::Real> {
+    type Output = T;
+    #[inline(always)]
+    fn value(&self, x: &T) -> T {
+        self.apply(*x)
+    }
+    #[inline(always)]
+    fn push(&self, x: &T, y: &T, x_dot: &T) -> T {
+        self.derivative(*x, *y) * *x_dot
+    }
+    #[inline(always)]
+    fn pull(&self, x: &T, y: &T, y_bar: &T) -> T {
+        self.derivative(*x, *y).conj() * *y_bar
+    }
+}
+
+impl<T: RealScalar> UnaryRule<T> for Relu {
+    type Output = T;
+    #[inline(always)]
+    fn value(&self, x: &T) -> T {
+        if *x < T::zero() { T::zero() } else { *x }
+    }
+    #[inline(always)]
+    fn push(&self, x: &T, _: &T, x_dot: &T) -> T {
+        if *x > T::zero() { *x_dot } else { T::zero() }
+    }
+    #[inline(always)]
+    fn pull(&self, x: &T, y: &T, y_bar: &T) -> T {
+        self.push(x, y, y_bar)
+    }
+}
+
+// Tensors. A host tensor is its own tangent; shapes are checked by the operations.
+
+impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, Tensor<T, S, K>> for Addition {
+    type Output = Tensor<T, S, K>;
+    #[inline(always)]
+    #[track_caller]
+    fn value(&self, a: &Self::Output, b: &Self::Output) -> Self::Output {
+        or_panic(a.try_add(b))
+    }
+    #[inline(always)]
+    fn push_lhs(&self, _: Same<'_, Self::Output>, a_dot: &Self::Output) -> Self::Output {
+        a_dot.clone()
+    }
+    #[inline(always)]
+    fn push_rhs(&self, _: Same<'_, Self::Output>, b_dot: &Self::Output) -> Self::Output {
+        b_dot.clone()
+    }
+    #[inline(always)]
+    #[track_caller]
+    fn push_both(
+        &self,
+        _: Same<'_, Self::Output>,
+        a_dot: &Self::Output,
+        b_dot: &Self::Output,
+    ) -> Self::Output {
+        or_panic(a_dot.try_add(b_dot))
+    }
+    #[inline(always)]
+    fn pull_lhs(&self, _: Same<'_, Self::Output>, y_bar: &Self::Output) -> Self::Output {
+        y_bar.clone()
+    }
+    #[inline(always)]
+    fn pull_rhs(&self, _: Same<'_, Self::Output>, y_bar: &Self::Output) -> Self::Output {
+        y_bar.clone()
+    }
+}
+
+impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, Tensor<T, S, K>> for Subtraction {
+    type Output = Tensor<T, S, K>;
+    #[inline(always)]
+    #[track_caller]
+    fn value(&self, a: &Self::Output, b: &Self::Output) -> Self::Output {
+        or_panic(a.try_sub(b))
+    }
+    #[inline(always)]
+    fn push_lhs(&self, _: Same<'_, Self::Output>, a_dot: &Self::Output) -> Self::Output {
+        a_dot.clone()
+    }
+    #[inline(always)]
+    fn push_rhs(&self, _: Same<'_, Self::Output>, b_dot: &Self::Output) -> Self::Output {
+        b_dot.map(|v| -v)
+    }
+    #[inline(always)]
+    #[track_caller]
+    fn push_both(
+        &self,
+        _: Same<'_, Self::Output>,
+        a_dot: &Self::Output,
+        b_dot: &Self::Output,
+    ) -> Self::Output {
+        or_panic(a_dot.try_sub(b_dot))
+    }
+    #[inline(always)]
+    fn pull_lhs(&self, _: Same<'_, Self::Output>, y_bar: &Self::Output) -> Self::Output {
+        y_bar.clone()
+    }
+    #[inline(always)]
+    fn pull_rhs(&self, _: Same<'_, Self::Output>, y_bar: &Self::Output) -> Self::Output {
+        y_bar.map(|v| -v)
+    }
+}
+
+impl<T: Scalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Negation {
+    type Output = Tensor<T, S, K>;
+    #[inline(always)]
+    fn value(&self, x: &Self::Output) -> Self::Output {
+        x.map(|v| -v)
+    }
+    #[inline(always)]
+    fn push(&self, _: &Self::Output, _: &Self::Output, x_dot: &Self::Output) -> Self::Output {
+        x_dot.map(|v| -v)
+    }
+    #[inline(always)]
+    fn pull(&self, _: &Self::Output, _: &Self::Output, y_bar: &Self::Output) -> Self::Output {
+        y_bar.map(|v| -v)
+    }
+}
+
+/// y = s·x (x a tensor, s a scalar): ẏ = ṡ·x + s·ẋ, x̄ = conj(s)·ȳ, s̄ = ⟨x, ȳ⟩.
+impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, T> for Multiplication {
+    type Output = Tensor<T, S, K>;
+    #[inline(always)]
+    fn value(&self, x: &Self::Output, s: &T) -> Self::Output {
+        x.scale(*s)
+    }
+    #[inline(always)]
+    fn push_lhs(
+        &self,
+        (_, s, _): Operands<'_, Self::Output, T, Self::Output>,
+        x_dot: &Self::Output,
+    ) -> Self::Output {
+        x_dot.scale(*s)
+    }
+    #[inline(always)]
+    fn push_rhs(&self, (x, _, _): Operands<'_, Self::Output, T, Self::Output>, s_dot: &T) -> Self::Output {
+        x.scale(*s_dot)
+    }
+    #[inline(always)]
+    fn pull_lhs(
+        &self,
+        (_, s, _): Operands<'_, Self::Output, T, Self::Output>,
+        y_bar: &Self::Output,
+    ) -> Self::Output {
+        y_bar.scale(s.conj())
+    }
+    #[inline(always)]
+    fn pull_rhs(&self, (x, _, _): Operands<'_, Self::Output, T, Self::Output>, y_bar: &Self::Output) -> T {
+        x.inner(y_bar)
+    }
+}
+
+/// y = s·x with the scalar on the left: the rule above with the operands swapped.
+impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<T, Tensor<T, S, K>> for Multiplication {
+    type Output = Tensor<T, S, K>;
+    #[inline(always)]
+    fn value(&self, s: &T, x: &Self::Output) -> Self::Output {
+        x.scale(*s)
+    }
+    #[inline(always)]
+    fn push_lhs(&self, (s, x, y): Operands<'_, T, Self::Output, Self::Output>, s_dot: &T) -> Self::Output {
+        self.push_rhs((x, s, y), s_dot)
+    }
+    #[inline(always)]
+    fn push_rhs(
+        &self,
+        (s, x, y): Operands<'_, T, Self::Output, Self::Output>,
+        x_dot: &Self::Output,
+    ) -> Self::Output {
+        self.push_lhs((x, s, y), x_dot)
+    }
+    #[inline(always)]
+    fn pull_lhs(&self, (s, x, y): Operands<'_, T, Self::Output, Self::Output>, y_bar: &Self::Output) -> T {
+        self.pull_rhs((x, s, y), y_bar)
+    }
+    #[inline(always)]
+    fn pull_rhs(
+        &self,
+        (s, x, y): Operands<'_, T, Self::Output, Self::Output>,
+        y_bar: &Self::Output,
+    ) -> Self::Output {
+        self.pull_lhs((x, s, y), y_bar)
+    }
+}
+
+/// y = x/s: ẏ = ẋ/s − ṡ·y/s, x̄ = ȳ/conj(s), s̄ = −⟨y, ȳ⟩/conj(s).
+impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, T> for Division {
+    type Output = Tensor<T, S, K>;
+    #[inline(always)]
+    fn value(&self, x: &Self::Output, s: &T) -> Self::Output {
+        x.scale(T::one() / *s)
+    }
+    #[inline(always)]
+    fn push_lhs(
+        &self,
+        (_, s, _): Operands<'_, Self::Output, T, Self::Output>,
+        x_dot: &Self::Output,
+    ) -> Self::Output {
+        x_dot.scale(T::one() / *s)
+    }
+    #[inline(always)]
+    fn push_rhs(&self, (_, s, y): Operands<'_, Self::Output, T, Self::Output>, s_dot: &T) -> Self::Output {
+        y.scale(-*s_dot / *s)
+    }
+    #[inline(always)]
+    fn pull_lhs(
+        &self,
+        (_, s, _): Operands<'_, Self::Output, T, Self::Output>,
+        y_bar: &Self::Output,
+    ) -> Self::Output {
+        y_bar.scale(T::one() / s.conj())
+    }
+    #[inline(always)]
+    fn pull_rhs(&self, (_, s, y): Operands<'_, Self::Output, T, Self::Output>, y_bar: &Self::Output) -> T {
+        -y.inner(y_bar) / s.conj()
+    }
+}
+
+impl<T: Scalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Elementary<T::Real> {
+    type Output = Tensor<T, S, K>;
+    #[inline(always)]
+    fn value(&self, x: &Self::Output) -> Self::Output {
+        x.elementary(*self)
+    }
+    #[inline(always)]
+    fn push(&self, x: &Self::Output, y: &Self::Output, x_dot: &Self::Output) -> Self::Output {
+        let f = *self;
+        Tensor::from_flat_fn(x.shape(), |i| {
+            let (x, y, x_dot) = (x.as_slice()[i], y.as_slice()[i], x_dot.as_slice()[i]);
+            f.derivative(x, y) * x_dot
+        })
+    }
+    #[inline(always)]
+    fn pull(&self, x: &Self::Output, y: &Self::Output, y_bar: &Self::Output) -> Self::Output {
+        let mut x_bar = y_bar.clone();
+        elementary_pullback(*self, (x, y, y_bar), &mut x_bar, Write::Overwrite);
+        x_bar
+    }
+}
+
+impl<T: RealScalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Relu {
+    type Output = Tensor<T, S, K>;
+    #[inline(always)]
+    fn value(&self, x: &Self::Output) -> Self::Output {
+        x.relu()
+    }
+    #[inline(always)]
+    fn push(&self, x: &Self::Output, _: &Self::Output, x_dot: &Self::Output) -> Self::Output {
+        relu_pullback(x, x_dot)
+    }
+    #[inline(always)]
+    fn pull(&self, x: &Self::Output, _: &Self::Output, y_bar: &Self::Output) -> Self::Output {
+        relu_pullback(x, y_bar)
+    }
+}
+
+impl<T: Scalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Summation {
+    type Output = T;
+    #[inline(always)]
+    fn value(&self, x: &Tensor<T, S, K>) -> T {
+        x.sum()
+    }
+    #[inline(always)]
+    fn push(&self, _: &Tensor<T, S, K>, _: &T, x_dot: &Tensor<T, S, K>) -> T {
+        x_dot.sum()
+    }
+    #[inline(always)]
+    fn pull(&self, x: &Tensor<T, S, K>, _: &T, y_bar: &T) -> Tensor<T, S, K> {
+        sum_pullback(x, *y_bar)
+    }
+}
+
+impl<T: Scalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Mean {
+    type Output = T;
+    #[inline(always)]
+    fn value(&self, x: &Tensor<T, S, K>) -> T {
+        x.mean()
+    }
+    #[inline(always)]
+    fn push(&self, _: &Tensor<T, S, K>, _: &T, x_dot: &Tensor<T, S, K>) -> T {
+        x_dot.mean()
+    }
+    #[inline(always)]
+    fn pull(&self, x: &Tensor<T, S, K>, _: &T, y_bar: &T) -> Tensor<T, S, K> {
+        mean_pullback(x, *y_bar)
+    }
+}
+
+impl<T: Scalar, R: Dim, C: Dim, K> UnaryRule<Tensor<T, (R, C), K>> for Transposition
+where
+    K: Storage<T, (R, C)> + Storage<T, (C, R)>,
+{
+    type Output = Tensor<T, (C, R), K>;
+    #[inline(always)]
+    fn value(&self, x: &Tensor<T, (R, C), K>) -> Self::Output {
+        x.transpose()
+    }
+    #[inline(always)]
+    fn push(&self, _: &Tensor<T, (R, C), K>, _: &Self::Output, x_dot: &Tensor<T, (R, C), K>) -> Self::Output {
+        x_dot.transpose()
+    }
+    #[inline(always)]
+    fn pull(&self, _: &Tensor<T, (R, C), K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, (R, C), K> {
+        transpose_pullback(y_bar)
+    }
+}
+
+/// Y = A·B: Ẏ = Ȧ·B + A·Ḃ, Ā = Ȳ·Bᴴ, B̄ = Aᴴ·Ȳ (through [`MatMul::matmul_pullback`],
+/// which reads A once for both when B is a vector).
+impl<T, SA, SB, K> BinaryRule<Tensor<T, SA, K>, Tensor<T, SB, K>> for MatrixProduct
+where
+    T: Scalar,
+    SA: Shape,
+    SB: Shape,
+    K: Storage<T, SA> + Storage<T, SB>,
+    Tensor<T, SA, K>: MatMul<Tensor<T, SB, K>>,
+    <Tensor<T, SA, K> as MatMul<Tensor<T, SB, K>>>::Output:
+        Differentiable<Tangent = <Tensor<T, SA, K> as MatMul<Tensor<T, SB, K>>>::Output>,
+{
+    type Output = <Tensor<T, SA, K> as MatMul<Tensor<T, SB, K>>>::Output;
+    #[inline(always)]
+    #[track_caller]
+    fn value(&self, a: &Tensor<T, SA, K>, b: &Tensor<T, SB, K>) -> Self::Output {
+        or_panic(a.try_matmul(b))
+    }
+    #[inline(always)]
+    #[track_caller]
+    fn push_lhs(
+        &self,
+        (_, b, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
+        a_dot: &Tensor<T, SA, K>,
+    ) -> Self::Output {
+        or_panic(a_dot.try_matmul(b))
+    }
+    #[inline(always)]
+    #[track_caller]
+    fn push_rhs(
+        &self,
+        (a, _, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
+        b_dot: &Tensor<T, SB, K>,
+    ) -> Self::Output {
+        or_panic(a.try_matmul(b_dot))
+    }
+    #[inline(always)]
+    fn pull_lhs(
+        &self,
+        (a, b, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
+        y_bar: &Self::Output,
+    ) -> Tensor<T, SA, K> {
+        let mut a_bar = Tensor::zeros_shaped(a.shape());
+        a.matmul_pullback(b, y_bar, Some((&mut a_bar, Write::Overwrite)), None);
+        a_bar
+    }
+    #[inline(always)]
+    fn pull_rhs(
+        &self,
+        (a, b, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
+        y_bar: &Self::Output,
+    ) -> Tensor<T, SB, K> {
+        let mut b_bar = Tensor::zeros_shaped(b.shape());
+        a.matmul_pullback(b, y_bar, None, Some((&mut b_bar, Write::Overwrite)));
+        b_bar
+    }
+    #[inline(always)]
+    fn pull_both(
+        &self,
+        (a, b, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
+        y_bar: &Self::Output,
+    ) -> (Tensor<T, SA, K>, Tensor<T, SB, K>) {
+        let (mut a_bar, mut b_bar) = (Tensor::zeros_shaped(a.shape()), Tensor::zeros_shaped(b.shape()));
+        a.matmul_pullback(
+            b,
+            y_bar,
+            Some((&mut a_bar, Write::Overwrite)),
+            Some((&mut b_bar, Write::Overwrite)),
+        );
+        (a_bar, b_bar)
+    }
+}
+
+/// y = a ⊙ b: ẏ = ȧ ⊙ b + a ⊙ ḃ, ā = ȳ ⊙ conj(b), b̄ = ȳ ⊙ conj(a).
+impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, Tensor<T, S, K>> for HadamardProduct {
+    type Output = Tensor<T, S, K>;
+    #[inline(always)]
+    #[track_caller]
+    fn value(&self, a: &Self::Output, b: &Self::Output) -> Self::Output {
+        a.hadamard(b)
+    }
+    #[inline(always)]
+    fn push_lhs(&self, (_, b, _): Same<'_, Self::Output>, a_dot: &Self::Output) -> Self::Output {
+        a_dot.hadamard(b)
+    }
+    #[inline(always)]
+    fn push_rhs(&self, (a, _, _): Same<'_, Self::Output>, b_dot: &Self::Output) -> Self::Output {
+        a.hadamard(b_dot)
+    }
+    #[inline(always)]
+    fn pull_lhs(&self, (_, b, _): Same<'_, Self::Output>, y_bar: &Self::Output) -> Self::Output {
+        y_bar.zip_map(b, |g, b| g * b.conj())
+    }
+    #[inline(always)]
+    fn pull_rhs(&self, (a, _, _): Same<'_, Self::Output>, y_bar: &Self::Output) -> Self::Output {
+        y_bar.zip_map(a, |g, a| g * a.conj())
+    }
+    #[inline(always)]
+    fn pull_both(
+        &self,
+        (a, b, _): Same<'_, Self::Output>,
+        y_bar: &Self::Output,
+    ) -> (Self::Output, Self::Output) {
+        hadamard_pullback(a, b, y_bar)
+    }
+}
+
+/// s = Σ aᵢbᵢ (real): ṡ = ⟨ȧ, b⟩ + ⟨a, ḃ⟩, ā = s̄·b, b̄ = s̄·a.
+impl<T: RealDot, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, Tensor<T, S, K>> for DotProduct {
+    type Output = T;
+    #[inline(always)]
+    #[track_caller]
+    fn value(&self, a: &Tensor<T, S, K>, b: &Tensor<T, S, K>) -> T {
+        a.dot(b)
+    }
+    #[inline(always)]
+    fn push_lhs(
+        &self,
+        (_, b, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
+        a_dot: &Tensor<T, S, K>,
+    ) -> T {
+        a_dot.dot(b)
+    }
+    #[inline(always)]
+    fn push_rhs(
+        &self,
+        (a, _, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
+        b_dot: &Tensor<T, S, K>,
+    ) -> T {
+        a.dot(b_dot)
+    }
+    #[inline(always)]
+    fn pull_lhs(
+        &self,
+        (_, b, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
+        s_bar: &T,
+    ) -> Tensor<T, S, K> {
+        b.scale(*s_bar)
+    }
+    #[inline(always)]
+    fn pull_rhs(
+        &self,
+        (a, _, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
+        s_bar: &T,
+    ) -> Tensor<T, S, K> {
+        a.scale(*s_bar)
+    }
+    #[inline(always)]
+    fn pull_both(
+        &self,
+        (a, b, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
+        s_bar: &T,
+    ) -> (Tensor<T, S, K>, Tensor<T, S, K>) {
+        dotu_pullback(a, b, *s_bar)
+    }
+}
