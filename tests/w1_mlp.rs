@@ -172,3 +172,51 @@ fn an_operation_inserted_or_skipped_costs_one_node() {
     assert!(per_gradient <= 5, "{per_gradient} allocations per gradient");
     assert_eq!(growth, 0);
 }
+
+#[test]
+fn static_mode_gradient_equals_the_tape_and_allocates_nothing() {
+    let model = Mlp::new(11);
+    let (x, t) = sample();
+    let (value, expected) = fluxion_gradient(&model, &x, &t);
+    assert_eq!(model::static_loss(&model, &x, &t), value);
+    let (static_value, gradient) = model::static_loss::value_and_grad(&model, &x, &t);
+    assert!((static_value - value).abs() < 1e-14);
+    let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(a, b)| (a - b).abs() < 1e-13);
+    assert!(close(gradient.w1.as_slice(), expected.w1.as_slice()));
+    assert!(close(gradient.b1.as_slice(), expected.b1.as_slice()));
+    assert!(close(gradient.w2.as_slice(), expected.w2.as_slice()));
+    assert!(close(gradient.b2.as_slice(), expected.b2.as_slice()));
+    assert!(close(gradient.w3.as_slice(), expected.w3.as_slice()));
+    assert!(close(gradient.b3.as_slice(), expected.b3.as_slice()));
+    let mut into = model.zero_tangent();
+    let (allocations, growth) = allocations_and_growth(100, || {
+        std::hint::black_box(model::static_loss::value_and_grad_into(&model, &x, &t, &mut into));
+    });
+    assert_eq!((allocations, growth), (0, 0), "static mode allocated");
+    assert_eq!(into.w2, gradient.w2);
+}
+
+#[test]
+fn static_mode_pullback_and_tangent_agree_with_the_gradient() {
+    let model = Mlp::new(12);
+    let (x, t) = sample();
+    let gradient = model::static_loss::grad(&model, &x, &t);
+    let (value, pullback) = model::static_loss::vjp(&model, &x, &t);
+    assert_eq!(value, model::static_loss(&model, &x, &t));
+    let pulled = pullback(&2.0);
+    assert!(pulled.w2.iter().zip(gradient.w2.iter()).all(|(p, g)| (p - 2.0 * g).abs() < 1e-13));
+    // The adjoint identity ⟨∇L, v⟩ = L′(x)·v along a direction v.
+    let direction = Mlp::new(13).zero_tangent().added(&gradient.scaled(0.5));
+    let mut v = direction.clone();
+    v.w1 = Matrix::random_normal(0.0, 1.0, 14);
+    let (_, derivative) = model::static_loss::jvp(&model, &x, &t, &v);
+    let mut inner = 0.0;
+    let mut coordinates = Vec::new();
+    v.for_each_real(&mut |c| coordinates.push(c));
+    let mut index = 0;
+    gradient.for_each_real(&mut |g| {
+        inner += g * coordinates[index];
+        index += 1;
+    });
+    assert!((derivative - inner).abs() < 1e-12 * inner.abs().max(1.0), "{derivative} {inner}");
+}

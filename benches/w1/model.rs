@@ -2,10 +2,10 @@
 //! one sample, loss ½‖y − t‖², gradient with respect to all 1379 parameters.
 //!
 //! Shared by the benchmark (`benches/w1/mod.rs`) and the tests (`tests/w1_mlp.rs`): the
-//! fluxion model (a derived struct of inline tensors, reverse mode) and a hand-written
+//! fluxion model (a derived struct of inline tensors; the tape and static mode) and a hand-written
 //! backpropagation over fixed-size arrays.
 
-use fluxion::autodiff::{value_and_grad, value_and_grad_into};
+use fluxion::autodiff::{differentiable, value_and_grad, value_and_grad_into};
 use fluxion::prelude::*;
 
 /// The MLP's parameters.
@@ -51,6 +51,17 @@ pub fn loss(model: MlpTraced, x: &Vector<f64, 6>, t: &Vector<f64, 3>) -> Var<f64
     let y = &model.w3.matmul(&h2) + &model.b3;
     let residual = &y - &Var::constant(*t);
     &residual.dot(&residual) * 0.5
+}
+
+/// ½‖y − t‖², written once as ordinary Rust over the model; `#[differentiable]`
+/// generates its gradient at compile time (static mode: `static_loss::value_and_grad`).
+#[differentiable(wrt(model))]
+pub fn static_loss(model: &Mlp, x: &Vector<f64, 6>, t: &Vector<f64, 3>) -> f64 {
+    let h1 = (model.w1.matmul(x) + model.b1).tanh();
+    let h2 = (model.w2.matmul(&h1) + model.b2).tanh();
+    let y = model.w3.matmul(&h2) + model.b3;
+    let residual = y - t;
+    residual.dot(&residual) * 0.5
 }
 
 /// Loss and gradient by fluxion's reverse mode.
