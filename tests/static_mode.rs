@@ -32,3 +32,15 @@ fn scalar_gradient_matches_the_tape() {
     let (_, dy) = scalar::jvp(x, y, &0.0, &1.0);
     assert!((dx - gx).abs() < 1e-13 && (dy - gy).abs() < 1e-13);
 }
+
+#[derive(Differentiable, Clone, Debug)]
+struct Pair {
+    a: f64,
+    b: Vector<f64, 2>,
+}
+
+#[test]
+fn derived_tangents_count_their_fields() {
+    assert_eq!(<PairTangent as VectorSpace>::FIELDS, 2);
+    assert_eq!(<(f64, f64, f64) as VectorSpace>::FIELDS, 3);
+}

@@ -147,6 +147,7 @@ fn tangent_impls(input: &Input) -> TokenStream {
     let clone = map(&|m| quote!(::fluxion::__private::Clone::clone(&self.#m)));
     let zero = map(&|m| quote!(::fluxion::__private::VectorSpace::zero_like(&self.#m)));
     let name = tangent.to_string();
+    let field_count = members.len();
     let debug_fields = members.iter().map(|m| {
         let label = match m {
             Member::Named(ident) => ident.to_string(),
@@ -177,6 +178,7 @@ fn tangent_impls(input: &Input) -> TokenStream {
         }
 
         impl #impl_generics ::fluxion::__private::VectorSpace for #tangent #ty_generics #bounds {
+            const FIELDS: usize = #field_count;
             fn zero_like(&self) -> Self {
                 #zero
             }

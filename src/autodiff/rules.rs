@@ -27,7 +27,8 @@
 //! [`differentiable`](crate::autodiff::differentiable).
 
 use crate::autodiff::tangent::{Differentiable, VectorSpace};
-use crate::backend::cpu::Write;
+pub use crate::backend::cpu::Write;
+use crate::backend::cpu::write_elements;
 use crate::error::or_panic;
 use crate::ops::elementwise::{Elementary, elementary_pullback, relu_pullback};
 use crate::ops::layout::transpose_pullback;
@@ -59,6 +60,13 @@ pub fn seed<Y: crate::autodiff::RealOutput>() -> Y {
     Y::one()
 }
 
+/// The number of fields of a tangent (see [`VectorSpace::FIELDS`]), read from a
+/// value so generated code need not name its type.
+#[inline(always)]
+pub fn field_count<V: VectorSpace>(_: &V) -> usize {
+    V::FIELDS
+}
+
 /// The tangent type of `X`.
 pub type TangentOf<X> = <X as Differentiable>::Tangent;
 
@@ -83,6 +91,29 @@ pub trait UnaryRule<X: Differentiable> {
     fn push(&self, x: &X, y: &Self::Output, x_dot: &TangentOf<X>) -> TangentOf<Self::Output>;
     /// x̄ = f′(x)ᴴ·ȳ.
     fn pull(&self, x: &X, y: &Self::Output, y_bar: &TangentOf<Self::Output>) -> TangentOf<X>;
+
+    /// x̄ written into `x_bar` or added to it, as `write` says.
+    #[inline(always)]
+    fn pull_into(
+        &self,
+        x: &X,
+        y: &Self::Output,
+        y_bar: &TangentOf<Self::Output>,
+        x_bar: &mut TangentOf<X>,
+        write: Write,
+    ) {
+        write_tangent(x_bar, self.pull(x, y, y_bar), write);
+    }
+}
+
+/// `destination ← value` or `destination ← destination + value`.
+#[inline(always)]
+#[track_caller]
+pub fn write_tangent<V: VectorSpace>(destination: &mut V, value: V, write: Write) {
+    match write {
+        Write::Overwrite => *destination = value,
+        Write::Accumulate => destination.add_assign(&value),
+    }
 }
 
 /// The rule of a two-operand primitive y = f(a, b).
@@ -142,6 +173,43 @@ pub trait BinaryRule<A: Differentiable, B: Differentiable> {
         y_bar: &TangentOf<Self::Output>,
     ) -> (TangentOf<A>, TangentOf<B>) {
         (self.pull_lhs(args, y_bar), self.pull_rhs(args, y_bar))
+    }
+
+    /// ā written into `a_bar` or added to it, as `write` says.
+    #[inline(always)]
+    fn pull_lhs_into(
+        &self,
+        args: Operands<'_, A, B, Self::Output>,
+        y_bar: &TangentOf<Self::Output>,
+        a_bar: &mut TangentOf<A>,
+        write: Write,
+    ) {
+        write_tangent(a_bar, self.pull_lhs(args, y_bar), write);
+    }
+
+    /// b̄ written into `b_bar` or added to it, as `write` says.
+    #[inline(always)]
+    fn pull_rhs_into(
+        &self,
+        args: Operands<'_, A, B, Self::Output>,
+        y_bar: &TangentOf<Self::Output>,
+        b_bar: &mut TangentOf<B>,
+        write: Write,
+    ) {
+        write_tangent(b_bar, self.pull_rhs(args, y_bar), write);
+    }
+
+    /// ā and b̄ written or added, each as its `Write` says.
+    #[inline(always)]
+    fn pull_both_into(
+        &self,
+        args: Operands<'_, A, B, Self::Output>,
+        y_bar: &TangentOf<Self::Output>,
+        (a_bar, a_write): (&mut TangentOf<A>, Write),
+        (b_bar, b_write): (&mut TangentOf<B>, Write),
+    ) {
+        self.pull_lhs_into(args, y_bar, a_bar, a_write);
+        self.pull_rhs_into(args, y_bar, b_bar, b_write);
     }
 }
 
@@ -380,6 +448,28 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, Tensor<T
     fn pull_rhs(&self, _: Same<'_, Self::Output>, y_bar: &Self::Output) -> Self::Output {
         y_bar.clone()
     }
+    #[inline(always)]
+    #[track_caller]
+    fn pull_lhs_into(
+        &self,
+        _: Same<'_, Self::Output>,
+        y_bar: &Self::Output,
+        a_bar: &mut Self::Output,
+        write: Write,
+    ) {
+        write_elements(write, a_bar.as_mut_slice(), y_bar.iter().copied());
+    }
+    #[inline(always)]
+    #[track_caller]
+    fn pull_rhs_into(
+        &self,
+        _: Same<'_, Self::Output>,
+        y_bar: &Self::Output,
+        b_bar: &mut Self::Output,
+        write: Write,
+    ) {
+        write_elements(write, b_bar.as_mut_slice(), y_bar.iter().copied());
+    }
 }
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, Tensor<T, S, K>> for Subtraction {
@@ -552,6 +642,18 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Eleme
         elementary_pullback(*self, (x, y, y_bar), &mut x_bar, Write::Overwrite);
         x_bar
     }
+    #[inline(always)]
+    #[track_caller]
+    fn pull_into(
+        &self,
+        x: &Self::Output,
+        y: &Self::Output,
+        y_bar: &Self::Output,
+        x_bar: &mut Self::Output,
+        write: Write,
+    ) {
+        elementary_pullback(*self, (x, y, y_bar), x_bar, write);
+    }
 }
 
 impl<T: RealScalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Relu {
@@ -692,6 +794,36 @@ where
         );
         (a_bar, b_bar)
     }
+    #[inline(always)]
+    fn pull_lhs_into(
+        &self,
+        (a, b, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
+        y_bar: &Self::Output,
+        a_bar: &mut Tensor<T, SA, K>,
+        write: Write,
+    ) {
+        a.matmul_pullback(b, y_bar, Some((a_bar, write)), None);
+    }
+    #[inline(always)]
+    fn pull_rhs_into(
+        &self,
+        (a, b, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
+        y_bar: &Self::Output,
+        b_bar: &mut Tensor<T, SB, K>,
+        write: Write,
+    ) {
+        a.matmul_pullback(b, y_bar, None, Some((b_bar, write)));
+    }
+    #[inline(always)]
+    fn pull_both_into(
+        &self,
+        (a, b, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
+        y_bar: &Self::Output,
+        a_bar: (&mut Tensor<T, SA, K>, Write),
+        b_bar: (&mut Tensor<T, SB, K>, Write),
+    ) {
+        a.matmul_pullback(b, y_bar, Some(a_bar), Some(b_bar));
+    }
 }
 
 /// y = a ⊙ b: ẏ = ȧ ⊙ b + a ⊙ ḃ, ā = ȳ ⊙ conj(b), b̄ = ȳ ⊙ conj(a).
@@ -775,5 +907,27 @@ impl<T: RealDot, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, Tensor<
         s_bar: &T,
     ) -> (Tensor<T, S, K>, Tensor<T, S, K>) {
         dotu_pullback(a, b, *s_bar)
+    }
+    #[inline(always)]
+    #[track_caller]
+    fn pull_lhs_into(
+        &self,
+        (_, b, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
+        s_bar: &T,
+        a_bar: &mut Tensor<T, S, K>,
+        write: Write,
+    ) {
+        write_elements(write, a_bar.as_mut_slice(), b.iter().map(|&b| b * *s_bar));
+    }
+    #[inline(always)]
+    #[track_caller]
+    fn pull_rhs_into(
+        &self,
+        (a, _, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
+        s_bar: &T,
+        b_bar: &mut Tensor<T, S, K>,
+        write: Write,
+    ) {
+        write_elements(write, b_bar.as_mut_slice(), a.iter().map(|&a| a * *s_bar));
     }
 }

@@ -38,6 +38,11 @@ pub trait RealLeaves {
 ///
 /// Elementwise multiplication is deliberately absent.
 pub trait VectorSpace: Clone + RealLeaves + 'static {
+    /// The number of fields of a struct or tuple tangent (0 for anything else): code
+    /// that writes a tangent field by field (static mode) knows from it whether its
+    /// writes cover the whole value.
+    const FIELDS: usize = 0;
+
     /// The zero vector of the same (run-time) size as `self`.
     fn zero_like(&self) -> Self;
     /// `self += other`, or an error naming both shapes when a dynamic size differs.
@@ -368,6 +373,7 @@ macro_rules! tuple_tangent {
         }
 
         impl<$($V: VectorSpace),+> VectorSpace for ($($V,)+) {
+            const FIELDS: usize = [$($i),+].len();
             fn zero_like(&self) -> Self {
                 ($(self.$i.zero_like(),)+)
             }

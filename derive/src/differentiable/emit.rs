@@ -172,28 +172,195 @@ fn tangent_reference(body: &Body, id: usize) -> TokenStream {
     }
 }
 
-/// The reverse sweep's bookkeeping: which adjoints exist yet.
+/// Where the reverse sweep gathers a value's adjoint.
+enum Target {
+    /// A local `__a{id}`, defined by its first contribution.
+    Local,
+    /// A place in the caller's gradient (`(*__out0).w1`): a differentiated parameter
+    /// or a field of one.
+    Place(TokenStream),
+}
+
+/// The reverse sweep's bookkeeping: which adjoints exist or have been written yet.
 struct Reverse<'a> {
     body: &'a Body,
+    /// A local's adjoint is defined; a place has been written (its old contents, the
+    /// caller's or zeros, are replaced by the first write and added to after).
     started: Vec<bool>,
+    places: Vec<Option<TokenStream>>,
+    parents: Vec<Option<usize>>,
+    /// A place written whole at least once (so its first write covered it).
+    written_whole: Vec<bool>,
     out: TokenStream,
 }
 
-impl Reverse<'_> {
-    /// adjoint(target) += contribution (the first contribution defines it).
-    fn accumulate(&mut self, target: usize, contribution: TokenStream) {
-        let adjoint = adjoint_name(target);
-        if self.started[target] {
-            self.out.extend(quote! {
-                ::fluxion::__private::VectorSpace::add_assign(&mut #adjoint, &#contribution);
-            });
-        } else {
-            self.started[target] = true;
-            self.out.extend(quote!(let mut #adjoint = #contribution;));
+impl<'a> Reverse<'a> {
+    fn new(body: &'a Body, params: &[Option<usize>]) -> Self {
+        let count = body.values.len();
+        let mut places = vec![None; count];
+        let mut parents = vec![None; count];
+        for (position, param) in params.iter().enumerate() {
+            if let Some(id) = param {
+                let out = format_ident!("__out{}", position);
+                places[*id] = Some(quote!((*#out)));
+            }
+        }
+        // Fields are created after their base, so one pass in id order reaches them all.
+        for id in 0..count {
+            for &field in &body.fields[id] {
+                parents[field] = Some(id);
+                if let (Some(base), Def::Field { member, .. }) = (&places[id], &body.values[field]) {
+                    places[field] = Some(quote!(#base.#member));
+                }
+            }
+        }
+        Reverse {
+            body,
+            started: vec![false; count],
+            places,
+            parents,
+            written_whole: vec![false; count],
+            out: TokenStream::new(),
         }
     }
 
-    /// Adds the adjoints gathered by `id`'s fields into `id`'s own adjoint.
+    fn target(&self, id: usize) -> Target {
+        match &self.places[id] {
+            Some(place) => Target::Place(place.clone()),
+            None => Target::Local,
+        }
+    }
+
+    /// Marks a place written: itself, the places around it and the places in it.
+    fn touch(&mut self, id: usize) {
+        self.written_whole[id] = true;
+        self.started[id] = true;
+        let mut parent = self.parents[id];
+        while let Some(base) = parent {
+            self.started[base] = true;
+            parent = self.parents[base];
+        }
+        let mut stack = self.body.fields[id].clone();
+        while let Some(field) = stack.pop() {
+            self.started[field] = true;
+            stack.extend(self.body.fields[field].iter().copied());
+        }
+    }
+
+    fn write_mode(&self, id: usize) -> TokenStream {
+        if self.started[id] {
+            quote!(::fluxion::autodiff::rules::Write::Accumulate)
+        } else {
+            quote!(::fluxion::autodiff::rules::Write::Overwrite)
+        }
+    }
+
+    /// adjoint(target) ← or += `value`.
+    fn write_value(&mut self, target: usize, value: TokenStream) {
+        let adjoint = adjoint_name(target);
+        match self.target(target) {
+            Target::Place(place) => {
+                let write = self.write_mode(target);
+                self.out
+                    .extend(quote!(::fluxion::autodiff::rules::write_tangent(&mut #place, #value, #write);));
+                self.touch(target);
+            }
+            Target::Local if self.started[target] => self.out.extend(quote! {
+                ::fluxion::__private::VectorSpace::add_assign(&mut #adjoint, &#value);
+            }),
+            Target::Local => {
+                self.started[target] = true;
+                self.out.extend(quote!(let mut #adjoint = #value;));
+            }
+        }
+    }
+
+    /// adjoint(target) ← or += a rule's pullback: `value` computes it, `into(dest,
+    /// write)` writes it into an existing adjoint.
+    fn write_rule(
+        &mut self,
+        target: usize,
+        value: TokenStream,
+        into: impl Fn(TokenStream, TokenStream) -> TokenStream,
+    ) {
+        match self.target(target) {
+            Target::Place(place) => {
+                let write = self.write_mode(target);
+                self.out.extend(into(quote!(&mut #place), write));
+                self.out.extend(quote!(;));
+                self.touch(target);
+            }
+            Target::Local if self.started[target] => {
+                let adjoint = adjoint_name(target);
+                self.out.extend(into(
+                    quote!(&mut #adjoint),
+                    quote!(::fluxion::autodiff::rules::Write::Accumulate),
+                ));
+                self.out.extend(quote!(;));
+            }
+            Target::Local => {
+                let adjoint = adjoint_name(target);
+                self.started[target] = true;
+                self.out.extend(quote!(let mut #adjoint = #value;));
+            }
+        }
+    }
+
+    /// A `(&mut adjoint, Write)` destination for `target`, defining a zero local first
+    /// when it has none yet.
+    fn destination(&mut self, target: usize) -> TokenStream {
+        match self.target(target) {
+            Target::Place(place) => {
+                let write = self.write_mode(target);
+                self.touch(target);
+                quote!((&mut #place, #write))
+            }
+            Target::Local => {
+                let adjoint = adjoint_name(target);
+                let write = self.write_mode(target);
+                if !self.started[target] {
+                    let reference = value_reference(&self.body.values, target);
+                    self.out.extend(quote! {
+                        let mut #adjoint = ::fluxion::__private::Differentiable::zero_tangent(#reference);
+                    });
+                    self.started[target] = true;
+                }
+                quote!((&mut #adjoint, #write))
+            }
+        }
+    }
+
+    /// Whether the adjoints of `a` and `b` share memory (one holds the other).
+    fn overlap(&self, a: usize, b: usize) -> bool {
+        let holds = |outer: usize, mut inner: usize| loop {
+            if inner == outer {
+                return true;
+            }
+            match self.parents[inner] {
+                Some(parent) => inner = parent,
+                None => return false,
+            }
+        };
+        holds(a, b) || holds(b, a)
+    }
+
+    /// A constant condition: the writes of the sweep cover the place of `id` whole
+    /// (written whole, or every field of it covered).
+    fn covered(&self, id: usize) -> TokenStream {
+        if self.written_whole[id] {
+            return quote!(true);
+        }
+        let fields = &self.body.fields[id];
+        let Some(place) = &self.places[id] else { return quote!(false) };
+        if fields.is_empty() {
+            return quote!(false);
+        }
+        let count = fields.len();
+        let covered = fields.iter().map(|&field| self.covered(field));
+        quote!((::fluxion::autodiff::rules::field_count(&#place) == #count #(&& #covered)*))
+    }
+
+    /// Adds the adjoints gathered by a local value's fields into its own adjoint.
     fn gather_fields(&mut self, id: usize) {
         let fields = self.body.fields[id].clone();
         let mut zeroed = false;
@@ -236,29 +403,41 @@ impl Reverse<'_> {
                 let x_ref = value_reference(&body.values, *x);
                 let pull =
                     quote_spanned!(*span=> #rules::UnaryRule::pull(&#rule, #x_ref, &#value, &#adjoint));
-                self.accumulate(*x, pull);
+                self.write_rule(*x, pull, |destination, write| {
+                    quote_spanned!(*span=> #rules::UnaryRule::pull_into(&#rule, #x_ref, &#value, &#adjoint, #destination, #write))
+                });
             }
             OpKind::Binary { a, b, .. } => {
                 let (a_ref, b_ref) = (operand_reference(body, a), operand_reference(body, b));
                 let args = quote!((#a_ref, #b_ref, &#value));
                 match (a, b) {
+                    (Operand::Active(a), Operand::Active(b)) if !self.overlap(*a, *b) => {
+                        let (a_destination, b_destination) = (self.destination(*a), self.destination(*b));
+                        self.out.extend(quote_spanned! {*span=>
+                            #rules::BinaryRule::pull_both_into(&#rule, #args, &#adjoint, #a_destination, #b_destination);
+                        });
+                    }
                     (Operand::Active(a), Operand::Active(b)) => {
                         let pulled = format_ident!("__pulled{}", index);
                         self.out.extend(quote_spanned! {*span=>
                             let #pulled = #rules::BinaryRule::pull_both(&#rule, #args, &#adjoint);
                         });
-                        self.accumulate(*a, quote!(#pulled.0));
-                        self.accumulate(*b, quote!(#pulled.1));
+                        self.write_value(*a, quote!(#pulled.0));
+                        self.write_value(*b, quote!(#pulled.1));
                     }
                     (Operand::Active(a), _) => {
                         let pull =
                             quote_spanned!(*span=> #rules::BinaryRule::pull_lhs(&#rule, #args, &#adjoint));
-                        self.accumulate(*a, pull);
+                        self.write_rule(*a, pull, |destination, write| {
+                            quote_spanned!(*span=> #rules::BinaryRule::pull_lhs_into(&#rule, #args, &#adjoint, #destination, #write))
+                        });
                     }
                     (_, Operand::Active(b)) => {
                         let pull =
                             quote_spanned!(*span=> #rules::BinaryRule::pull_rhs(&#rule, #args, &#adjoint));
-                        self.accumulate(*b, pull);
+                        self.write_rule(*b, pull, |destination, write| {
+                            quote_spanned!(*span=> #rules::BinaryRule::pull_rhs_into(&#rule, #args, &#adjoint, #destination, #write))
+                        });
                     }
                     _ => unreachable!("an active operation has an active operand"),
                 }
@@ -270,7 +449,7 @@ impl Reverse<'_> {
                 for (position, arg) in args.iter().enumerate() {
                     if let Operand::Active(id) = arg.operand {
                         let position = Index::from(position);
-                        self.accumulate(id, quote!(#pulled.#position));
+                        self.write_value(id, quote!(#pulled.#position));
                     }
                 }
             }
@@ -279,14 +458,14 @@ impl Reverse<'_> {
 }
 
 /// The body of the joint function: the forward sweep, the seed `__seed` on the
-/// output, the reverse sweep, and `(value, (tangent of each parameter,))` where
-/// `params[i]` is `Some(id)` for a differentiated parameter (`()` otherwise).
+/// output, the reverse sweep writing each differentiated parameter's tangent into
+/// `__out{position}` (`params[position]` is its value id), and the value.
 pub fn joint_body(body: &Body, params: &[Option<usize>]) -> TokenStream {
-    let mut reverse = Reverse { body, started: vec![false; body.values.len()], out: TokenStream::new() };
+    let mut reverse = Reverse::new(body, params);
     let forward = forward_statements(body, false);
     let value = match &body.output {
         Lowered::Active(id) => {
-            reverse.accumulate(*id, quote!(__seed));
+            reverse.write_value(*id, quote!(__seed));
             output_value(body, *id)
         }
         Lowered::Inactive { tokens, .. } => quote!(#tokens),
@@ -294,29 +473,29 @@ pub fn joint_body(body: &Body, params: &[Option<usize>]) -> TokenStream {
     for index in (0..body.ops.len()).rev() {
         reverse.operation(index);
     }
-    let tangents: Vec<_> = params
-        .iter()
-        .map(|param| match param {
-            None => quote!(()),
-            Some(id) => {
-                reverse.gather_fields(*id);
-                if reverse.started[*id] {
-                    let adjoint = adjoint_name(*id);
-                    quote!(#adjoint)
-                } else {
-                    let reference = value_reference(&body.values, *id);
-                    quote!(::fluxion::__private::Differentiable::zero_tangent(#reference))
-                }
+    // A parameter not covered by the sweep's writes starts from zero (a constant
+    // condition: with every field of a struct written, no zeroing is compiled in).
+    let mut zeroing = TokenStream::new();
+    for (position, param) in params.iter().enumerate() {
+        if let Some(id) = param {
+            let (out, reference) = (format_ident!("__out{}", position), value_reference(&body.values, *id));
+            let zero = quote!(*#out = ::fluxion::__private::Differentiable::zero_tangent(#reference););
+            if !reverse.started[*id] {
+                reverse.out.extend(zero);
+            } else if !reverse.written_whole[*id] {
+                let covered = reverse.covered(*id);
+                zeroing.extend(quote!(if !#covered { #zero }));
             }
-        })
-        .collect();
+        }
+    }
     let reverse = reverse.out;
     quote! {
         #forward
         let __value = #value;
         let _ = &__seed;
+        #zeroing
         #reverse
-        (__value, (#(#tangents,)*))
+        __value
     }
 }
 

@@ -198,10 +198,14 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
     let is_method = parameters.first().is_some_and(|p| p.ident == "self");
     let companions = Companions { function: &function, parameters: &parameters, output, is_method };
     let generated = companions.generate(joint_body, tangent_body);
-    Ok(quote! {
+    let result = quote! {
         #function
         #generated
-    })
+    };
+    if std::env::var("FLUXION_DEBUG_EXPAND").is_ok() {
+        eprintln!("{result}");
+    }
+    Ok(result)
 }
 
 struct Companions<'a> {
@@ -313,7 +317,47 @@ impl Companions<'_> {
             (Visibility::Inherited, false) => quote!(pub(super)),
             (vis, _) => quote!(#vis),
         };
-        let (joint, jvp_inner) = (self.name("__joint"), self.name("__jvp"));
+        let (joint, joint_into, jvp_inner) =
+            (self.name("__joint"), self.name("__joint_into"), self.name("__jvp"));
+        let outs: Vec<_> =
+            (0..self.parameters.len()).map(|position| format_ident!("__out{}", position)).collect();
+        let zeros: Vec<_> = self
+            .parameters
+            .iter()
+            .map(|p| {
+                if !p.differentiated {
+                    return quote!(());
+                }
+                let ident = &p.ident;
+                let reference = if p.by_ref { quote!(#ident) } else { quote!(&#ident) };
+                quote!(::fluxion::__private::Differentiable::zero_tangent(#reference))
+            })
+            .collect();
+        let out_arguments: Vec<_> = outs.iter().map(|out| quote!(&mut #out)).collect();
+        let joint_into_call =
+            self.call(Some("__joint_into"), &self.arguments(false), quote!(__seed, #(#out_arguments),*));
+        // `value_and_grad_into` writes straight into the caller's gradient.
+        let wrt_count = self.differentiated().len();
+        let mut unused_outs = Vec::new();
+        let mut wrt_index = 0;
+        let gradient_outs: Vec<_> = self
+            .parameters
+            .iter()
+            .zip(&outs)
+            .map(|(p, out)| {
+                if !p.differentiated {
+                    unused_outs.push(out.clone());
+                    return quote!(#out);
+                }
+                let index = syn::Index::from(wrt_index);
+                wrt_index += 1;
+                if wrt_count == 1 { quote!(gradient) } else { quote!(&mut gradient.#index) }
+            })
+            .collect();
+        let seed_value =
+            quote!(::fluxion::autodiff::rules::Is::cast(::fluxion::autodiff::rules::seed::<__Y>()));
+        let into_call =
+            self.call(Some("__joint_into"), &self.arguments(false), quote!(#seed_value, #(#gradient_outs),*));
         let gradient = self.gradient_type();
         let arguments = self.arguments(false);
         let joint_call = |seed: TokenStream| self.call(Some("__joint"), &arguments, seed);
@@ -387,8 +431,16 @@ impl Companions<'_> {
             #[doc(hidden)]
             #[inline]
             #[allow(unused_mut, unused_variables, clippy::all)]
-            #vis fn #joint #impl_generics (#(#declarations,)* __seed: #output_tangent) -> (#output, (#(#all_tangents,)*)) #where_clause {
+            #vis fn #joint_into #impl_generics (#(#declarations,)* __seed: #output_tangent, #(#outs: &mut #all_tangents,)*) -> #output #where_clause {
                 #joint_body
+            }
+
+            #[doc(hidden)]
+            #[inline]
+            #vis fn #joint #impl_generics (#(#declarations,)* __seed: #output_tangent) -> (#output, (#(#all_tangents,)*)) #where_clause {
+                #(let mut #outs = #zeros;)*
+                let __value = #joint_into_call;
+                (__value, (#(#outs,)*))
             }
 
             #[doc(hidden)]
@@ -415,9 +467,8 @@ impl Companions<'_> {
             #[doc = concat!("The value of `", stringify!(#ident), "`, with its gradient written into `gradient` (static mode).")]
             #[inline]
             #vis fn #into #with_y (#(#declarations,)* gradient: &mut #gradient) -> __Y #where_y {
-                let (__value, __tangents) = #gradient_call;
-                *gradient = #select;
-                #rules::Is::cast(__value)
+                #(let #unused_outs = &mut ();)*
+                #rules::Is::cast(#into_call)
             }
 
             #[doc = concat!("The value of `", stringify!(#ident), "` and its pullback ȳ ↦ x̄ (static mode; the pullback recomputes the forward sweep).")]
