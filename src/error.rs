@@ -51,6 +51,7 @@ impl core::error::Error for ShapeError {}
 
 /// Unwraps a checked result, panicking with the error's message.
 #[track_caller]
+#[inline(always)]
 pub(crate) fn or_panic<T>(result: Result<T, ShapeError>) -> T {
     match result {
         Ok(value) => value,

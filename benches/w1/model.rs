@@ -110,7 +110,24 @@ impl From<&Mlp> for ArrayMlp {
     }
 }
 
+/// Σ wᵢxᵢ in four interleaved partial sums, which the compiler keeps in vector
+/// registers (one running sum would serialise every addition).
+#[inline(always)]
+fn dot<const I: usize>(w: &[f64; I], x: &[f64; I]) -> f64 {
+    let (w_chunks, w_rest) = w.as_chunks::<4>();
+    let (x_chunks, x_rest) = x.as_chunks::<4>();
+    let mut partial = [0.0; 4];
+    for (w, x) in w_chunks.iter().zip(x_chunks) {
+        for lane in 0..4 {
+            partial[lane] += w[lane] * x[lane];
+        }
+    }
+    let tail: f64 = w_rest.iter().zip(x_rest).map(|(w, x)| w * x).sum();
+    (partial[0] + partial[1]) + (partial[2] + partial[3]) + tail
+}
+
 /// z = W·x + b, then tanh when `activate`.
+#[inline(always)]
 fn dense<const I: usize, const O: usize>(
     w: &[[f64; I]; O],
     b: &[f64; O],
@@ -118,12 +135,14 @@ fn dense<const I: usize, const O: usize>(
     activate: bool,
 ) -> [f64; O] {
     core::array::from_fn(|o| {
-        let z = b[o] + w[o].iter().zip(x).map(|(w, x)| w * x).sum::<f64>();
+        let z = b[o] + dot(&w[o], x);
         if activate { z.tanh() } else { z }
     })
 }
 
-/// Backward through one dense layer: writes W̄ = δ ⊗ x and b̄ = δ, returns Wᵀ·δ.
+/// Backward through one dense layer: writes W̄ = δ ⊗ x and b̄ = δ, returns Wᵀ·δ, in
+/// one pass over W.
+#[inline(always)]
 fn dense_backward<const I: usize, const O: usize>(
     w: &[[f64; I]; O],
     x: &[f64; I],

@@ -638,9 +638,11 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Eleme
     }
     #[inline(always)]
     fn pull(&self, x: &Self::Output, y: &Self::Output, y_bar: &Self::Output) -> Self::Output {
-        let mut x_bar = y_bar.clone();
-        elementary_pullback(*self, (x, y, y_bar), &mut x_bar, Write::Overwrite);
-        x_bar
+        let f = *self;
+        Tensor::from_flat_fn(x.shape(), |i| {
+            let (x, y, y_bar) = (x.as_slice()[i], y.as_slice()[i], y_bar.as_slice()[i]);
+            f.derivative(x, y).conj() * y_bar
+        })
     }
     #[inline(always)]
     #[track_caller]
