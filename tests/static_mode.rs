@@ -39,8 +39,80 @@ struct Pair {
     b: Vector<f64, 2>,
 }
 
+/// A derived struct read through its fields.
+#[differentiable]
+fn weighted(p: &Pair) -> f64 {
+    p.a * p.b.sum() + p.b.dot(&p.b)
+}
+
+#[test]
+fn fields_of_a_derived_struct_gather_into_its_tangent() {
+    let p = Pair { a: 1.5, b: Vector::from_array([2.0, -1.0]) };
+    let gradient = weighted::grad(&p);
+    assert_eq!(gradient.a, 1.0);
+    assert_eq!(gradient.b.to_array(), [1.5 + 4.0, 1.5 - 2.0]);
+}
+
 #[test]
 fn derived_tangents_count_their_fields() {
     assert_eq!(<PairTangent as VectorSpace>::FIELDS, 2);
     assert_eq!(<(f64, f64, f64) as VectorSpace>::FIELDS, 3);
+}
+
+/// A branch on a condition that is not differentiated, with values from outside
+/// added to in one arm only.
+#[differentiable]
+fn piecewise(x: f64, y: f64) -> f64 {
+    let s = x * y;
+    let z = if x > 0.0 {
+        let t = s.sin();
+        t * y
+    } else if y > 1.0 {
+        x * 3.0
+    } else {
+        s
+    };
+    z * x
+}
+
+/// Finite-difference derivative of `f` along `direction` at `point`.
+fn central_difference(f: impl Fn(f64, f64) -> f64, (x, y): (f64, f64), (dx, dy): (f64, f64)) -> f64 {
+    let h = 1e-6;
+    (f(x + h * dx, y + h * dy) - f(x - h * dx, y - h * dy)) / (2.0 * h)
+}
+
+#[test]
+fn branches_differentiate_the_arm_that_ran() {
+    for point in [(0.8, -0.4), (-0.6, 1.7), (-0.6, 0.3)] {
+        let (value, (gx, gy)) = piecewise::value_and_grad(point.0, point.1);
+        assert_eq!(value, piecewise(point.0, point.1));
+        let fx = central_difference(piecewise, point, (1.0, 0.0));
+        let fy = central_difference(piecewise, point, (0.0, 1.0));
+        assert!((gx - fx).abs() < 1e-7 && (gy - fy).abs() < 1e-7, "{point:?}: {gx} {fx} {gy} {fy}");
+        let (_, dx) = piecewise::jvp(point.0, point.1, &1.0, &0.0);
+        let (_, dy) = piecewise::jvp(point.0, point.1, &0.0, &1.0);
+        assert!((dx - gx).abs() < 1e-13 && (dy - gy).abs() < 1e-13);
+    }
+}
+
+/// A `match` on a plain integer picks the formula.
+#[differentiable(wrt(x))]
+fn by_mode(x: f64, mode: u8) -> f64 {
+    match mode {
+        0 => x.exp(),
+        1 | 2 => {
+            let c = x.cos();
+            c * c
+        }
+        _ => 2.0,
+    }
+}
+
+#[test]
+fn match_arms_differentiate_the_arm_that_ran() {
+    let x = 0.3;
+    assert!((by_mode::grad(x, 0) - x.exp()).abs() < 1e-15);
+    assert!((by_mode::grad(x, 2) + 2.0 * x.cos() * x.sin()).abs() < 1e-15);
+    assert_eq!(by_mode::grad(x, 7), 0.0);
+    assert_eq!(by_mode::jvp(x, 1, &1.0).1, by_mode::grad(x, 1));
 }

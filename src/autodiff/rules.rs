@@ -933,3 +933,13 @@ impl<T: RealDot, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, Tensor<
         write_elements(write, b_bar.as_mut_slice(), a.iter().map(|&a| a * *s_bar));
     }
 }
+
+/// Which arm of an `if` or `match` ran, holding what the reverse sweep needs of it
+/// (an arm of three or more is `Second(Branch<…>)`).
+#[derive(Clone, Debug)]
+pub enum Branch<A, B> {
+    /// The first arm.
+    First(A),
+    /// Any later arm.
+    Second(B),
+}

@@ -6,7 +6,9 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::Index;
 
-use super::lower::{Body, CallArg, Callee, Def, Lowered, Op, OpKind, Operand, Stmt, value_reference};
+use super::lower::{
+    Arm, Body, CallArg, Callee, Def, Lowered, Op, OpKind, Operand, Selector, Stmt, value_reference,
+};
 
 const RULES: &str = "::fluxion::autodiff::rules";
 
@@ -33,7 +35,8 @@ fn tangent_name(id: usize) -> syn::Ident {
 fn operand_reference(body: &Body, operand: &Operand) -> TokenStream {
     match operand {
         Operand::Active(id) => value_reference(&body.values, *id),
-        Operand::Constant(name) => quote!(#name),
+        Operand::Constant { name, owned: false } => quote!(#name),
+        Operand::Constant { name, owned: true } => quote!(&#name),
     }
 }
 
@@ -80,16 +83,101 @@ fn call_expression(
     }
 }
 
+/// `value` wrapped as arm `arm` of `count` in nested `Branch`es (one arm: bare).
+fn encode_arm(arm: usize, count: usize, value: TokenStream) -> TokenStream {
+    let rules = rules();
+    match (arm, count) {
+        (_, 1) => value,
+        (0, _) => quote!(#rules::Branch::First(#value)),
+        _ => {
+            let inner = encode_arm(arm - 1, count - 1, value);
+            quote!(#rules::Branch::Second(#inner))
+        }
+    }
+}
+
+/// The value of an arm's result (an owned value, as the branch's result).
+fn arm_output(body: &Body, output: &Lowered) -> TokenStream {
+    match output {
+        Lowered::Active(id) => output_value(body, *id),
+        Lowered::Inactive { tokens, by_ref: true } => quote!(::core::clone::Clone::clone(#tokens)),
+        Lowered::Inactive { tokens, by_ref: false } => quote!(#tokens),
+    }
+}
+
+/// The tangent of an arm's result.
+fn arm_output_tangent(body: &Body, output: &Lowered, value: TokenStream) -> TokenStream {
+    match output {
+        Lowered::Active(id) => {
+            let tangent = tangent_reference(body, *id);
+            quote!(::core::clone::Clone::clone(#tangent))
+        }
+        Lowered::Inactive { .. } => quote!(::fluxion::__private::Differentiable::zero_tangent(&#value)),
+    }
+}
+
+/// `if` or `match` over the arms, each arm's code from `arm_code(position, arm)`.
+fn select(
+    selector: &Selector,
+    arms: &[Arm],
+    mut arm_code: impl FnMut(usize, &Arm) -> TokenStream,
+) -> TokenStream {
+    match selector {
+        Selector::If(condition) => {
+            let (then_code, else_code) = (arm_code(0, &arms[0]), arm_code(1, &arms[1]));
+            quote!(if #condition { #then_code } else { #else_code })
+        }
+        Selector::Match { scrutinee, patterns } => {
+            let codes: Vec<_> =
+                arms.iter().enumerate().map(|(position, arm)| arm_code(position, arm)).collect();
+            quote!(match #scrutinee { #(#patterns => { #codes })* })
+        }
+    }
+}
+
+/// The forward sweep of a branch: each arm runs its statements and gives the
+/// branch's result with the record of the arm that ran (reverse mode), or the result
+/// with its tangent (`tangents`).
+fn forward_branch(body: &Body, index: usize, tangents: bool) -> TokenStream {
+    let branch = &body.branches[index];
+    let (record, value, tangent) =
+        (format_ident!("__b{}", index), value_name(branch.result), tangent_name(branch.result));
+    let count = branch.arms.len();
+    let selected = select(&branch.selector, &branch.arms, |position, arm| {
+        let statements = forward_statements(body, &arm.stmts, tangents);
+        let output = arm_output(body, &arm.output);
+        if tangents {
+            let output_tangent = arm_output_tangent(body, &arm.output, quote!(__value));
+            quote!(#statements let __value = #output; let __tangent = #output_tangent; (__value, __tangent))
+        } else {
+            let stored = &arm.stored;
+            let kept = encode_arm(position, count, quote!((#(#stored,)*)));
+            quote!(#statements (#kept, #output))
+        }
+    });
+    if tangents {
+        quote!(let (#value, #tangent) = #selected;)
+    } else {
+        quote!(let (#record, #value) = #selected;)
+    }
+}
+
 /// The primal value of each operation, in program order, with the user's own
 /// statements between them.
-fn forward_statements(body: &Body, tangents: bool) -> TokenStream {
+fn forward_statements(body: &Body, stmts: &[Stmt], tangents: bool) -> TokenStream {
     let rules = rules();
     let mut out = TokenStream::new();
-    for stmt in &body.stmts {
-        let Stmt::Op(index) = stmt else {
-            let Stmt::Plain(tokens) = stmt else { unreachable!() };
-            out.extend(tokens.clone());
-            continue;
+    for stmt in stmts {
+        let index = match stmt {
+            Stmt::Plain(tokens) => {
+                out.extend(tokens.clone());
+                continue;
+            }
+            Stmt::Branch(index) => {
+                out.extend(forward_branch(body, *index, tangents));
+                continue;
+            }
+            Stmt::Op(index) => index,
         };
         let Op { out: result, kind, span } = &body.ops[*index];
         let (value, rule) = (value_name(*result), rule_name(*index));
@@ -140,7 +228,7 @@ fn forward_statements(body: &Body, tangents: bool) -> TokenStream {
                         let dot = tangent_reference(body, id);
                         quote!(::core::option::Option::Some(#dot))
                     }
-                    Operand::Constant(_) => quote!(::core::option::Option::None),
+                    Operand::Constant { .. } => quote!(::core::option::Option::None),
                 });
                 let call = call_expression(body, callee, args, Some("__jvp"), quote!((#(#seeds,)*)));
                 out.extend(quote_spanned!(*span=> let (#value, #tangent) = #call;));
@@ -389,6 +477,93 @@ impl<'a> Reverse<'a> {
         }
     }
 
+    /// The reverse sweep of `stmts`, last first.
+    fn statements(&mut self, stmts: &[Stmt]) {
+        for stmt in stmts.iter().rev() {
+            match stmt {
+                Stmt::Plain(_) => {}
+                Stmt::Op(index) => self.operation(*index),
+                Stmt::Branch(index) => self.branch(*index),
+            }
+        }
+    }
+
+    /// A sweep that starts where this one stands, for one arm of a branch.
+    fn fork(&self) -> Self {
+        Reverse {
+            body: self.body,
+            started: self.started.clone(),
+            places: self.places.clone(),
+            parents: self.parents.clone(),
+            written_whole: self.written_whole.clone(),
+            out: TokenStream::new(),
+        }
+    }
+
+    /// One arm's reverse sweep: its result's adjoint seeds its output, then its
+    /// statements, last first.
+    fn arm(&mut self, arm: &Arm, result: usize) {
+        if let Lowered::Active(id) = arm.output {
+            let adjoint = adjoint_name(result);
+            self.write_value(id, quote!(#adjoint));
+        }
+        self.statements(&arm.stmts);
+    }
+
+    /// The reverse sweep of the arm that ran: a `match` on the branch's record.
+    /// Adjoints of values from outside that some arm adds to are defined (as zero)
+    /// first, so that every arm adds to them.
+    fn branch(&mut self, index: usize) {
+        let body = self.body;
+        let branch = &body.branches[index];
+        self.gather_fields(branch.result);
+        if !self.started[branch.result] {
+            return;
+        }
+        // A dry run finds the outer adjoints the arms write.
+        let mut written = Vec::new();
+        for arm in &branch.arms {
+            let mut dry = self.fork();
+            dry.arm(arm, branch.result);
+            for id in 0..body.values.len() {
+                let outer = !branch.arms.iter().any(|arm| arm.values.contains(&id));
+                if outer && dry.started[id] && !self.started[id] && !written.contains(&id) {
+                    written.push(id);
+                }
+            }
+        }
+        for id in written {
+            if self.started[id] {
+                continue;
+            }
+            let reference = value_reference(&body.values, id);
+            let zero = quote!(::fluxion::__private::Differentiable::zero_tangent(#reference));
+            match self.target(id) {
+                Target::Place(place) => {
+                    self.out.extend(quote!(#place = #zero;));
+                    self.touch(id);
+                }
+                Target::Local => {
+                    let adjoint = adjoint_name(id);
+                    self.out.extend(quote!(let mut #adjoint = #zero;));
+                    self.started[id] = true;
+                }
+            }
+        }
+        let count = branch.arms.len();
+        let record = format_ident!("__b{}", index);
+        let mut arms = Vec::new();
+        for (position, arm) in branch.arms.iter().enumerate() {
+            let mut reverse = self.fork();
+            reverse.arm(arm, branch.result);
+            let stored = &arm.stored;
+            let pattern = encode_arm(position, count, quote!((#(#stored,)*)));
+            let code = reverse.out;
+            arms.push(quote!(#pattern => { #code }));
+        }
+        self.out.extend(quote!(match #record { #(#arms)* }));
+    }
+
     fn operation(&mut self, index: usize) {
         let body = self.body;
         let rules = rules();
@@ -462,7 +637,7 @@ impl<'a> Reverse<'a> {
 /// `__out{position}` (`params[position]` is its value id), and the value.
 pub fn joint_body(body: &Body, params: &[Option<usize>]) -> TokenStream {
     let mut reverse = Reverse::new(body, params);
-    let forward = forward_statements(body, false);
+    let forward = forward_statements(body, &body.stmts, false);
     let value = match &body.output {
         Lowered::Active(id) => {
             reverse.write_value(*id, quote!(__seed));
@@ -470,9 +645,7 @@ pub fn joint_body(body: &Body, params: &[Option<usize>]) -> TokenStream {
         }
         Lowered::Inactive { tokens, .. } => quote!(#tokens),
     };
-    for index in (0..body.ops.len()).rev() {
-        reverse.operation(index);
-    }
+    reverse.statements(&body.stmts);
     // A parameter not covered by the sweep's writes starts from zero (a constant
     // condition: with every field of a struct written, no zeroing is compiled in).
     let mut zeroing = TokenStream::new();
@@ -526,7 +699,7 @@ pub fn tangent_body(body: &Body, params: &[Option<usize>]) -> TokenStream {
             };
         });
     }
-    let forward = forward_statements(body, true);
+    let forward = forward_statements(body, &body.stmts, true);
     let result = match &body.output {
         Lowered::Active(id) => {
             let (value, tangent) = (output_value(body, *id), tangent_reference(body, *id));

@@ -27,8 +27,10 @@ pub enum Def {
 pub enum Operand {
     /// An active value.
     Active(usize),
-    /// A constant, bound to this local.
-    Constant(Ident),
+    /// A constant, bound to this local: a reference to the value, or the value itself
+    /// when `owned` (inside an `if` or `match` arm, whose locals the reverse sweep
+    /// reads after the arm has ended).
+    Constant { name: Ident, owned: bool },
 }
 
 /// An argument of a call of another differentiable function.
@@ -71,12 +73,40 @@ pub enum Stmt {
     Plain(TokenStream),
     /// An active operation (index into [`Body::ops`]).
     Op(usize),
+    /// An `if` or `match` with differentiated values in its arms (index into
+    /// [`Body::branches`]).
+    Branch(usize),
+}
+
+/// How a branch picks its arm: a condition not differentiated, or a `match` on a
+/// scrutinee not differentiated (each arm's pattern with its guard).
+pub enum Selector {
+    If(TokenStream),
+    Match { scrutinee: TokenStream, patterns: Vec<TokenStream> },
+}
+
+/// One arm of a branch.
+pub struct Arm {
+    pub stmts: Vec<Stmt>,
+    pub output: Lowered,
+    /// The generated locals the arm defines, kept for the reverse sweep.
+    pub stored: Vec<Ident>,
+    /// The values the arm defines (ids `values.start..values.end`).
+    pub values: core::ops::Range<usize>,
+}
+
+/// An `if` or `match` whose value (`result`) is differentiated.
+pub struct Branch {
+    pub selector: Selector,
+    pub arms: Vec<Arm>,
+    pub result: usize,
 }
 
 /// A lowered function body.
 pub struct Body {
     pub stmts: Vec<Stmt>,
     pub ops: Vec<Op>,
+    pub branches: Vec<Branch>,
     pub values: Vec<Def>,
     /// Fields of each active value, in the order they were first read.
     pub fields: Vec<Vec<usize>>,
@@ -124,6 +154,9 @@ pub struct Param {
 struct Lowering {
     stmts: Vec<Stmt>,
     ops: Vec<Op>,
+    branches: Vec<Branch>,
+    /// The generated locals of each arm being lowered (innermost last).
+    arm_locals: Vec<Vec<Ident>>,
     values: Vec<Def>,
     fields: Vec<Vec<usize>>,
     field_ids: HashMap<(usize, String), usize>,
@@ -137,6 +170,8 @@ pub fn lower(params: &[Param], block: &syn::Block) -> syn::Result<Body> {
     let mut lowering = Lowering {
         stmts: Vec::new(),
         ops: Vec::new(),
+        branches: Vec::new(),
+        arm_locals: Vec::new(),
         values: Vec::new(),
         fields: Vec::new(),
         field_ids: HashMap::new(),
@@ -158,6 +193,7 @@ pub fn lower(params: &[Param], block: &syn::Block) -> syn::Result<Body> {
     Ok(Body {
         stmts: lowering.stmts,
         ops: lowering.ops,
+        branches: lowering.branches,
         values: lowering.values,
         fields: lowering.fields,
         output,
@@ -324,8 +360,18 @@ impl Lowering {
         let name = format_ident!("__c{}", self.constants, span = span);
         self.constants += 1;
         let reference = if by_ref { tokens } else { quote!(&(#tokens)) };
-        self.stmts.push(Stmt::Plain(quote_spanned!(span=> let #name = #reference;)));
-        Operand::Constant(name)
+        let owned = !self.arm_locals.is_empty();
+        let value = if owned { quote!(::core::clone::Clone::clone(#reference)) } else { reference };
+        self.stmts.push(Stmt::Plain(quote_spanned!(span=> let #name = #value;)));
+        self.remember(name.clone());
+        Operand::Constant { name, owned }
+    }
+
+    /// Records a generated local of the arm being lowered.
+    fn remember(&mut self, name: Ident) {
+        if let Some(locals) = self.arm_locals.last_mut() {
+            locals.push(name);
+        }
     }
 
     fn operand(&mut self, lowered: Lowered, span: Span) -> Operand {
@@ -337,6 +383,10 @@ impl Lowering {
 
     fn push_op(&mut self, kind: OpKind, span: Span) -> Lowered {
         let out = self.new_value(Def::Op);
+        if !matches!(kind, OpKind::Call { .. }) {
+            self.remember(format_ident!("__r{}", self.ops.len()));
+        }
+        self.remember(format_ident!("__v{}", out));
         self.stmts.push(Stmt::Op(self.ops.len()));
         self.ops.push(Op { out, kind, span });
         Lowered::Active(out)
@@ -440,6 +490,12 @@ impl Lowering {
             },
             Expr::Binary(binary) => self.binary(&binary.op, &binary.left, &binary.right, span),
             Expr::MethodCall(call) => self.method_call(call),
+            Expr::If(branch) if self.first_active_name(expr.to_token_stream()).is_some() => {
+                self.if_expression(branch)
+            }
+            Expr::Match(branch) if self.first_active_name(expr.to_token_stream()).is_some() => {
+                self.match_expression(branch)
+            }
             Expr::Call(call) => self.call(call, expr),
             Expr::Field(field) => match self.expr(&field.base)? {
                 Lowered::Active(base) => Ok(Lowered::Active(self.field(base, &field.member))),
@@ -456,6 +512,90 @@ impl Lowering {
     fn verbatim(&self, expr: &Expr, what: &str) -> syn::Result<Lowered> {
         self.reject_if_active(expr.to_token_stream(), expr.span(), what)?;
         Ok(Lowered::plain(expr.to_token_stream()))
+    }
+
+    /// Lowers one arm: its own statements, names and generated locals.
+    fn arm(&mut self, lower: impl FnOnce(&mut Self) -> syn::Result<Lowered>) -> syn::Result<Arm> {
+        let outer_stmts = core::mem::take(&mut self.stmts);
+        let outer_names = self.names.clone();
+        let first_value = self.values.len();
+        self.arm_locals.push(Vec::new());
+        let output = lower(self);
+        let stored = self.arm_locals.pop().expect("the arm's locals");
+        self.names = outer_names;
+        let stmts = core::mem::replace(&mut self.stmts, outer_stmts);
+        Ok(Arm { stmts, output: output?, stored, values: first_value..self.values.len() })
+    }
+
+    fn push_branch(&mut self, selector: Selector, arms: Vec<Arm>) -> Lowered {
+        let result = self.new_value(Def::Op);
+        let index = self.branches.len();
+        self.remember(format_ident!("__b{}", index));
+        self.remember(format_ident!("__v{}", result));
+        self.branches.push(Branch { selector, arms, result });
+        self.stmts.push(Stmt::Branch(index));
+        Lowered::Active(result)
+    }
+
+    fn condition(&mut self, condition: &Expr) -> syn::Result<TokenStream> {
+        if let Expr::Let(_) = condition {
+            return Err(syn::Error::new(
+                condition.span(),
+                "`#[differentiable]` does not differentiate through `if let`; use `match`",
+            ));
+        }
+        match self.expr(condition)? {
+            Lowered::Active(_) => {
+                Err(syn::Error::new(condition.span(), "a condition cannot be a differentiated value"))
+            }
+            inactive => Ok(self.value_expression(&inactive)),
+        }
+    }
+
+    fn if_expression(&mut self, branch: &syn::ExprIf) -> syn::Result<Lowered> {
+        let condition = self.condition(&branch.cond)?;
+        let Some((_, otherwise)) = &branch.else_branch else {
+            return Err(syn::Error::new(
+                branch.if_token.span,
+                "an `if` that reads differentiated values needs an `else`, and both arms give the value",
+            ));
+        };
+        let then_arm = self.arm(|lowering| lowering.block(&branch.then_branch))?;
+        let else_arm = self.arm(|lowering| match &**otherwise {
+            Expr::Block(block) => lowering.block(&block.block),
+            other => lowering.expr(other),
+        })?;
+        Ok(self.push_branch(Selector::If(condition), vec![then_arm, else_arm]))
+    }
+
+    fn match_expression(&mut self, branch: &syn::ExprMatch) -> syn::Result<Lowered> {
+        let scrutinee = match self.expr(&branch.expr)? {
+            Lowered::Active(_) => {
+                return Err(syn::Error::new(
+                    branch.expr.span(),
+                    "`match` on a differentiated value is not supported",
+                ));
+            }
+            inactive => self.value_expression(&inactive),
+        };
+        let mut arms = Vec::new();
+        let mut patterns = Vec::new();
+        for arm in &branch.arms {
+            let (pat, guard) = (&arm.pat, arm.guard.as_ref().map(|(token, guard)| quote!(#token #guard)));
+            patterns.push(quote!(#pat #guard));
+            let mut names = Vec::new();
+            collect_pattern_names(pat, &mut names);
+            arms.push(self.arm(|lowering| {
+                for name in names {
+                    lowering.names.insert(name, Binding::Inactive);
+                }
+                match &*arm.body {
+                    Expr::Block(block) => lowering.block(&block.block),
+                    other => lowering.expr(other),
+                }
+            })?);
+        }
+        Ok(self.push_branch(Selector::Match { scrutinee, patterns }, arms))
     }
 
     fn field(&mut self, base: usize, member: &Member) -> usize {
