@@ -116,3 +116,27 @@ fn match_arms_differentiate_the_arm_that_ran() {
     assert_eq!(by_mode::grad(x, 7), 0.0);
     assert_eq!(by_mode::jvp(x, 1, &1.0).1, by_mode::grad(x, 1));
 }
+
+/// A map from the plane to three coordinates.
+#[differentiable]
+fn lift(v: &Vector<f64, 2>) -> Vector<f64, 3> {
+    let w: Matrix<f64, 3, 2> = Matrix::from_array([[1.0, 2.0], [0.5, -1.0], [3.0, 0.0]]);
+    w.matmul(v).tanh() * v.dot(v)
+}
+
+#[test]
+fn jacobians_by_both_modes_agree_with_forward_duals() {
+    let v = Vector::from_array([0.3, -0.7]);
+    let forward: Matrix<f64, 3, 2> = lift::jacfwd(&v);
+    let reverse: Matrix<f64, 3, 2> = lift::jacrev(&v);
+    let duals: Matrix<f64, 3, 2> = fluxion::autodiff::jacrev(
+        |v: Var<Vector<f64, 2>>| {
+            let w: Matrix<f64, 3, 2> = Matrix::from_array([[1.0, 2.0], [0.5, -1.0], [3.0, 0.0]]);
+            Var::constant(w).matmul(&v).tanh().scale_by(&v.dot(&v))
+        },
+        &v,
+    );
+    for (a, b) in forward.iter().zip(duals.iter()).chain(reverse.iter().zip(duals.iter())) {
+        assert!((a - b).abs() < 1e-14, "{forward:?} {reverse:?} {duals:?}");
+    }
+}

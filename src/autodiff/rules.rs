@@ -37,6 +37,7 @@ use crate::product::MatMul;
 use crate::product::dot::dotu_pullback;
 use crate::product::hadamard::hadamard_pullback;
 use crate::scalar::{RealDot, RealScalar, Scalar};
+use crate::shape::constraint::ConcatShapes;
 use crate::shape::{Dim, Shape};
 use crate::tensor::{Storage, Tensor};
 
@@ -942,4 +943,77 @@ pub enum Branch<A, B> {
     First(A),
     /// Any later arm.
     Second(B),
+}
+
+/// Jacobians of functions of one tensor, assembled from a function's pushforward or
+/// pullback: ∂y/∂x typed as a tensor of shape `Out ++ In` (as [`jacfwd`] types it),
+/// with no allocation on inline tensors.
+///
+/// [`jacfwd`]: crate::autodiff::jacfwd
+pub trait Jacobian<Y>: Sized {
+    /// The Jacobian's type.
+    type Matrix;
+    /// One pushforward per input coordinate: column j is `push(eⱼ)`.
+    fn jacobian_forward(&self, push: impl FnMut(&Self) -> Y) -> Self::Matrix;
+    /// One pullback per output coordinate: row i is conj(`pull(eᵢ)`), `output` the
+    /// function's value (it gives the output's shape).
+    fn jacobian_reverse(&self, output: &Y, pull: impl FnMut(&Y) -> Self) -> Self::Matrix;
+}
+
+impl<T, In, Out, K> Jacobian<Tensor<T, Out, K>> for Tensor<T, In, K>
+where
+    T: Scalar,
+    In: Shape,
+    Out: ConcatShapes<In>,
+    K: Storage<T, In> + Storage<T, Out> + Storage<T, Out::Output>,
+{
+    type Matrix = Tensor<T, Out::Output, K>;
+
+    fn jacobian_forward(&self, mut push: impl FnMut(&Self) -> Tensor<T, Out, K>) -> Self::Matrix {
+        let n = self.len();
+        let mut direction = Tensor::zeros_shaped(self.shape());
+        let mut column = |j: usize| {
+            direction.as_mut_slice()[j] = T::one();
+            let column = push(&direction);
+            direction.as_mut_slice()[j] = T::zero();
+            column
+        };
+        if n == 0 {
+            let output = push(&Tensor::zeros_shaped(self.shape()));
+            return Tensor::zeros_shaped(output.shape().concat_shapes(&self.shape()));
+        }
+        let first = column(0);
+        let mut jacobian = Tensor::zeros_shaped(first.shape().concat_shapes(&self.shape()));
+        let mut write = |j: usize, column: &Tensor<T, Out, K>| {
+            let out = jacobian.as_mut_slice();
+            for (i, &value) in column.iter().enumerate() {
+                out[i * n + j] = value;
+            }
+        };
+        write(0, &first);
+        for j in 1..n {
+            write(j, &column(j));
+        }
+        jacobian
+    }
+
+    fn jacobian_reverse(
+        &self,
+        output: &Tensor<T, Out, K>,
+        mut pull: impl FnMut(&Tensor<T, Out, K>) -> Self,
+    ) -> Self::Matrix {
+        let n = self.len();
+        let mut jacobian = Tensor::zeros_shaped(output.shape().concat_shapes(&self.shape()));
+        let mut seed = Tensor::zeros_shaped(output.shape());
+        for i in 0..output.len() {
+            seed.as_mut_slice()[i] = T::one();
+            let row = pull(&seed);
+            seed.as_mut_slice()[i] = T::zero();
+            let out = &mut jacobian.as_mut_slice()[i * n..(i + 1) * n];
+            for (slot, value) in out.iter_mut().zip(row.iter()) {
+                *slot = value.conj();
+            }
+        }
+        jacobian
+    }
 }

@@ -294,6 +294,91 @@ impl Companions<'_> {
         if parts.len() == 1 { parts[0].clone() } else { quote!((#(#parts,)*)) }
     }
 
+    /// `jacfwd` and `jacrev`, for a function of one differentiated tensor (their
+    /// bounds are checked where they are called, so other functions compile).
+    fn jacobians(&self) -> TokenStream {
+        let [(position, parameter)] = self.differentiated()[..] else {
+            return TokenStream::new();
+        };
+        let function = &self.function.sig.ident;
+        let (_, _, where_clause) = self.function.sig.generics.split_for_impl();
+        let generic_params = &self.function.sig.generics.params;
+        let with_j = if generic_params.is_empty() {
+            quote!(<__X, __Y, __J>)
+        } else {
+            quote!(<#generic_params, __X, __Y, __J>)
+        };
+        let (input, output) = (&parameter.ty, self.output);
+        let (input_tangent, output_tangent) = (tangent_of(input), tangent_of(output));
+        // A tensor input and output, each its own tangent; named through `__X` and
+        // `__Y` so the bounds are checked where `jacfwd` is called.
+        let bounds = quote! {
+            #input: ::fluxion::autodiff::rules::Is<__X>,
+            #input_tangent: ::fluxion::autodiff::rules::Is<__X>,
+            #output: ::fluxion::autodiff::rules::Is<__Y>,
+            #output_tangent: ::fluxion::autodiff::rules::Is<__Y>,
+            __X: ::core::clone::Clone + ::fluxion::autodiff::rules::Is<#input_tangent>
+                + ::fluxion::autodiff::rules::Jacobian<__Y, Matrix = __J>,
+            __Y: ::core::clone::Clone + ::fluxion::autodiff::rules::Is<#output_tangent>,
+        };
+        let where_j = match where_clause {
+            Some(clause) => {
+                let predicates = &clause.predicates;
+                quote!(where #predicates, #bounds)
+            }
+            None => quote!(where #bounds),
+        };
+        let vis = match (&self.function.vis, self.is_method) {
+            (Visibility::Inherited, false) => quote!(pub(super)),
+            (vis, _) => quote!(#vis),
+        };
+        let declarations: Vec<_> = self.parameters.iter().map(|p| &p.declaration).collect();
+        let ident = &parameter.ident;
+        let reference = if parameter.by_ref { quote!(#ident) } else { quote!(&#ident) };
+        let point =
+            quote!(::fluxion::autodiff::rules::Is::<__X>::cast(::core::clone::Clone::clone(#reference)));
+        // Inside the closures: the differentiated input as given, the rest cloned per pass.
+        let arguments = self.arguments(true);
+        let seeds: Vec<_> = self
+            .parameters
+            .iter()
+            .map(|p| {
+                if p.ident == *ident {
+                    quote!(::core::option::Option::Some(&__direction))
+                } else {
+                    quote!(::core::option::Option::None)
+                }
+            })
+            .collect();
+        let jvp_call = self.call(Some("__jvp"), &arguments, quote!((#(#seeds,)*)));
+        let joint_call = self.call(Some("__joint"), &arguments, quote!(__seed));
+        let forward_call = self.call(None, &arguments, TokenStream::new());
+        let position = syn::Index::from(position);
+        let (jacfwd, jacrev) = (self.name("jacfwd"), self.name("jacrev"));
+        quote! {
+            #[doc = concat!("The Jacobian of `", stringify!(#function), "` by static forward mode (one pass per input coordinate), of shape `Out ++ In`.")]
+            #[inline]
+            #vis fn #jacfwd #with_j (#(#declarations,)*) -> __J #where_j {
+                let __point = #point;
+                ::fluxion::autodiff::rules::Jacobian::jacobian_forward(&__point, |__direction: &__X| {
+                    let __direction: #input_tangent = ::fluxion::autodiff::rules::Is::cast(::core::clone::Clone::clone(__direction));
+                    ::fluxion::autodiff::rules::Is::<__Y>::cast(#jvp_call.1)
+                })
+            }
+
+            #[doc = concat!("The Jacobian of `", stringify!(#function), "` by static reverse mode (one pass per output coordinate), of shape `Out ++ In`.")]
+            #[inline]
+            #vis fn #jacrev #with_j (#(#declarations,)*) -> __J #where_j {
+                let __point = #point;
+                let __output = ::fluxion::autodiff::rules::Is::<__Y>::cast(#forward_call);
+                ::fluxion::autodiff::rules::Jacobian::jacobian_reverse(&__point, &__output, |__seed: &__Y| {
+                    let __seed: #output_tangent = ::fluxion::autodiff::rules::Is::cast(::core::clone::Clone::clone(__seed));
+                    ::fluxion::autodiff::rules::Is::<__X>::cast(#joint_call.1.#position)
+                })
+            }
+        }
+    }
+
     fn generate(&self, joint_body: TokenStream, tangent_body: TokenStream) -> TokenStream {
         let function = self.function;
         let ident = &function.sig.ident;
@@ -429,6 +514,7 @@ impl Companions<'_> {
                 .collect()
         };
         let jvp_call = self.call(Some("__jvp"), &arguments, quote!((#(#dot_seeds,)*)));
+        let jacobians = self.jacobians();
         let items = quote! {
             #[doc(hidden)]
             #[inline]
@@ -489,6 +575,7 @@ impl Companions<'_> {
                 #jvp_call
             }
         };
+        let items = quote!(#items #jacobians);
         if self.is_method {
             items
         } else {
