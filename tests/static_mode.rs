@@ -140,3 +140,66 @@ fn jacobians_by_both_modes_agree_with_forward_duals() {
         assert!((a - b).abs() < 1e-14, "{forward:?} {reverse:?} {duals:?}");
     }
 }
+
+/// A loop that carries a differentiated value and a plain counter, and makes a
+/// plain accumulator differentiated.
+#[differentiable]
+fn power_series(x: f64, y: f64) -> f64 {
+    let mut term = y;
+    let mut sum = 0.0;
+    let mut factor = 1.0;
+    for k in 1..6 {
+        term = term * x / (k as f64);
+        sum += term * factor;
+        factor = -factor;
+    }
+    sum + term.sin()
+}
+
+#[test]
+fn loops_differentiate_every_iteration() {
+    for point in [(0.7, 1.3), (-1.2, 0.4)] {
+        let (value, (gx, gy)) = power_series::value_and_grad(point.0, point.1);
+        assert_eq!(value, power_series(point.0, point.1));
+        let fx = central_difference(power_series, point, (1.0, 0.0));
+        let fy = central_difference(power_series, point, (0.0, 1.0));
+        assert!((gx - fx).abs() < 1e-7 && (gy - fy).abs() < 1e-7, "{point:?}: {gx} {fx} {gy} {fy}");
+        let (_, dx) = power_series::jvp(point.0, point.1, &1.0, &0.0);
+        let (_, dy) = power_series::jvp(point.0, point.1, &0.0, &1.0);
+        assert!((dx - gx).abs() < 1e-13 && (dy - gy).abs() < 1e-13, "{dx} {gx} {dy} {gy}");
+    }
+}
+
+/// A loop with a trip count known only at run time, over a tensor.
+#[differentiable(wrt(v))]
+fn repeated_rotation(v: &Vector<f64, 2>, angle: f64, turns: usize) -> f64 {
+    let rotation: Matrix<f64, 2, 2> =
+        Matrix::from_array([[angle.cos(), -angle.sin()], [angle.sin(), angle.cos()]]);
+    let mut w = v.tanh();
+    for _ in 0..turns {
+        w = rotation.matmul(&w).tanh();
+    }
+    w.sum()
+}
+
+#[test]
+fn loops_with_a_run_time_trip_count() {
+    let v = Vector::from_array([0.4, -0.9]);
+    for turns in [0, 1, 4] {
+        let gradient = repeated_rotation::grad(&v, 0.3, turns);
+        let h = 1e-6;
+        for i in 0..2 {
+            let mut plus = v;
+            let mut minus = v;
+            plus[[i]] += h;
+            minus[[i]] -= h;
+            let fd =
+                (repeated_rotation(&plus, 0.3, turns) - repeated_rotation(&minus, 0.3, turns)) / (2.0 * h);
+            assert!((gradient[[i]] - fd).abs() < 1e-8, "{turns} turns: {gradient:?} {fd}");
+        }
+        let mut direction = Vector::zeros();
+        direction[[0]] = 1.0;
+        let (_, derivative) = repeated_rotation::jvp(&v, 0.3, turns, &direction);
+        assert!((derivative - gradient[[0]]).abs() < 1e-13);
+    }
+}

@@ -7,7 +7,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::Index;
 
 use super::lower::{
-    Arm, Body, CallArg, Callee, Def, Lowered, Op, OpKind, Operand, Selector, Stmt, value_reference,
+    Arm, Body, CallArg, Callee, Def, Loop, Lowered, Op, OpKind, Operand, Selector, Stmt, value_reference,
 };
 
 const RULES: &str = "::fluxion::autodiff::rules";
@@ -162,6 +162,85 @@ fn forward_branch(body: &Body, index: usize, tangents: bool) -> TokenStream {
     }
 }
 
+/// Each carried value and plain state variable back at the loop's entry.
+fn restore_state(body: &Body, looped: &Loop, index: usize) -> TokenStream {
+    let mut out = TokenStream::new();
+    for (position, carried) in looped.carried.iter().enumerate() {
+        let (carry, entry) =
+            (format_ident!("__carry{}_{}", index, position), value_reference(&body.values, carried.entry));
+        out.extend(quote!(let mut #carry = ::core::clone::Clone::clone(#entry);));
+    }
+    for (position, name) in looped.plain_state.iter().enumerate() {
+        let state = format_ident!("__state{}_{}", index, position);
+        out.extend(quote!(let mut #name = ::core::clone::Clone::clone(&#state);));
+    }
+    out
+}
+
+/// One iteration's forward code, split: binding the carried values at its start,
+/// then its statements and the update of the carried values.
+fn iteration_parts(body: &Body, looped: &Loop, index: usize, tangents: bool) -> (TokenStream, TokenStream) {
+    let mut start = TokenStream::new();
+    let mut end = TokenStream::new();
+    for (position, carried) in looped.carried.iter().enumerate() {
+        let (carry, tangent_carry) =
+            (format_ident!("__carry{}_{}", index, position), format_ident!("__tcarry{}_{}", index, position));
+        let (inner, exit) = (value_name(carried.inner), value_reference(&body.values, carried.exit));
+        start.extend(quote!(let #inner = ::core::clone::Clone::clone(&#carry);));
+        end.extend(quote!(#carry = ::core::clone::Clone::clone(#exit);));
+        if tangents {
+            let (inner_tangent, exit_tangent) =
+                (tangent_name(carried.inner), tangent_reference(body, carried.exit));
+            start.extend(quote!(let #inner_tangent = ::core::clone::Clone::clone(&#tangent_carry);));
+            end.extend(quote!(#tangent_carry = ::core::clone::Clone::clone(#exit_tangent);));
+        }
+    }
+    let statements = forward_statements(body, &looped.body, tangents);
+    (start, quote!(#statements #end))
+}
+
+/// One whole iteration's forward code.
+fn iteration_forward(body: &Body, looped: &Loop, index: usize, tangents: bool) -> TokenStream {
+    let (start, rest) = iteration_parts(body, looped, index, tangents);
+    quote!(#start #rest)
+}
+
+/// A loop's forward sweep: the iterator and plain state kept for the reverse sweep,
+/// the carried values (and tangents) updated by each iteration.
+fn forward_loop(body: &Body, index: usize, tangents: bool) -> TokenStream {
+    let looped = &body.loops[index];
+    let (range, range_expression, pattern) =
+        (format_ident!("__range{}", index), &looped.range, &looped.pattern);
+    let mut setup = quote!(let #range = #range_expression;);
+    for (position, name) in looped.plain_state.iter().enumerate() {
+        let state = format_ident!("__state{}_{}", index, position);
+        setup.extend(quote!(let #state = ::core::clone::Clone::clone(&#name);));
+    }
+    let mut results = TokenStream::new();
+    for (position, carried) in looped.carried.iter().enumerate() {
+        let (carry, tangent_carry) =
+            (format_ident!("__carry{}_{}", index, position), format_ident!("__tcarry{}_{}", index, position));
+        let entry = value_reference(&body.values, carried.entry);
+        setup.extend(quote!(let mut #carry = ::core::clone::Clone::clone(#entry);));
+        let result = value_name(carried.result);
+        results.extend(quote!(let #result = #carry;));
+        if tangents {
+            let (entry_tangent, result_tangent) =
+                (tangent_reference(body, carried.entry), tangent_name(carried.result));
+            setup.extend(quote!(let mut #tangent_carry = ::core::clone::Clone::clone(#entry_tangent);));
+            results.extend(quote!(let #result_tangent = #tangent_carry;));
+        }
+    }
+    let iteration = iteration_forward(body, looped, index, tangents);
+    quote! {
+        #setup
+        for #pattern in ::core::clone::Clone::clone(&#range) {
+            #iteration
+        }
+        #results
+    }
+}
+
 /// The primal value of each operation, in program order, with the user's own
 /// statements between them.
 fn forward_statements(body: &Body, stmts: &[Stmt], tangents: bool) -> TokenStream {
@@ -177,12 +256,24 @@ fn forward_statements(body: &Body, stmts: &[Stmt], tangents: bool) -> TokenStrea
                 out.extend(forward_branch(body, *index, tangents));
                 continue;
             }
+            Stmt::Loop(index) => {
+                out.extend(forward_loop(body, *index, tangents));
+                continue;
+            }
             Stmt::Op(index) => index,
         };
         let Op { out: result, kind, span } = &body.ops[*index];
         let (value, rule) = (value_name(*result), rule_name(*index));
         let tangent = tangent_name(*result);
         match kind {
+            OpKind::Lift(value_expression) => {
+                out.extend(quote!(let #value = #value_expression;));
+                if tangents {
+                    out.extend(
+                        quote!(let #tangent = ::fluxion::__private::Differentiable::zero_tangent(&#value);),
+                    );
+                }
+            }
             OpKind::Unary { rule: rule_expression, x } => {
                 let x_ref = value_reference(&body.values, *x);
                 out.extend(quote_spanned! {*span=>
@@ -484,6 +575,7 @@ impl<'a> Reverse<'a> {
                 Stmt::Plain(_) => {}
                 Stmt::Op(index) => self.operation(*index),
                 Stmt::Branch(index) => self.branch(*index),
+                Stmt::Loop(index) => self.for_loop(*index),
             }
         }
     }
@@ -521,35 +613,12 @@ impl<'a> Reverse<'a> {
             return;
         }
         // A dry run finds the outer adjoints the arms write.
-        let mut written = Vec::new();
-        for arm in &branch.arms {
-            let mut dry = self.fork();
-            dry.arm(arm, branch.result);
-            for id in 0..body.values.len() {
-                let outer = !branch.arms.iter().any(|arm| arm.values.contains(&id));
-                if outer && dry.started[id] && !self.started[id] && !written.contains(&id) {
-                    written.push(id);
-                }
-            }
-        }
-        for id in written {
-            if self.started[id] {
-                continue;
-            }
-            let reference = value_reference(&body.values, id);
-            let zero = quote!(::fluxion::__private::Differentiable::zero_tangent(#reference));
-            match self.target(id) {
-                Target::Place(place) => {
-                    self.out.extend(quote!(#place = #zero;));
-                    self.touch(id);
-                }
-                Target::Local => {
-                    let adjoint = adjoint_name(id);
-                    self.out.extend(quote!(let mut #adjoint = #zero;));
-                    self.started[id] = true;
-                }
-            }
-        }
+        let written = self.written_by(
+            &branch.arms.iter().map(|arm| arm.values.clone()).collect::<Vec<_>>(),
+            |dry, position| dry.arm(&branch.arms[position], branch.result),
+            branch.arms.len(),
+        );
+        self.define_zero_adjoints(written);
         let count = branch.arms.len();
         let record = format_ident!("__b{}", index);
         let mut arms = Vec::new();
@@ -564,6 +633,130 @@ impl<'a> Reverse<'a> {
         self.out.extend(quote!(match #record { #(#arms)* }));
     }
 
+    /// The outer values (defined in none of `inner`) whose adjoints some of `count`
+    /// dry runs of `sweep` writes for the first time.
+    fn written_by(
+        &self,
+        inner: &[core::ops::Range<usize>],
+        mut sweep: impl FnMut(&mut Self, usize),
+        count: usize,
+    ) -> Vec<usize> {
+        let mut written = Vec::new();
+        for position in 0..count {
+            let mut dry = self.fork();
+            sweep(&mut dry, position);
+            for id in 0..self.body.values.len() {
+                let outer = !inner.iter().any(|values| values.contains(&id));
+                if outer && dry.started[id] && !self.started[id] && !written.contains(&id) {
+                    written.push(id);
+                }
+            }
+        }
+        written
+    }
+
+    /// Defines the adjoints of `ids` as zero (locals) or writes zero (places).
+    fn define_zero_adjoints(&mut self, ids: Vec<usize>) {
+        for id in ids {
+            if self.started[id] {
+                continue;
+            }
+            let reference = value_reference(&self.body.values, id);
+            let zero = quote!(::fluxion::__private::Differentiable::zero_tangent(#reference));
+            match self.target(id) {
+                Target::Place(place) => {
+                    self.out.extend(quote!(#place = #zero;));
+                    self.touch(id);
+                }
+                Target::Local => {
+                    let adjoint = adjoint_name(id);
+                    self.out.extend(quote!(let mut #adjoint = #zero;));
+                    self.started[id] = true;
+                }
+            }
+        }
+    }
+
+    /// One iteration's reverse sweep: the carried adjoints seed the iteration's end
+    /// values, then its statements, last first.
+    fn iteration(&mut self, looped: &Loop, index: usize) {
+        for (position, carried) in looped.carried.iter().enumerate() {
+            let adjoint = format_ident!("__ca{}_{}", index, position);
+            self.write_value(carried.exit, quote!(#adjoint));
+        }
+        self.statements(&looped.body);
+    }
+
+    /// The reverse sweep of a loop, by recomputation: for k = n − 1 down to 0 the
+    /// loop runs again from its entry state for k iterations, then iteration k runs
+    /// with its values kept and is swept back. No storage (O(n²) forward work).
+    fn for_loop(&mut self, index: usize) {
+        let body = self.body;
+        let looped = &body.loops[index];
+        for carried in &looped.carried {
+            self.gather_fields(carried.result);
+        }
+        if !looped.carried.iter().any(|carried| self.started[carried.result]) {
+            return;
+        }
+        let written = self.written_by(&[looped.values.clone()], |dry, _| dry.iteration(looped, index), 1);
+        self.define_zero_adjoints(written);
+        let mut carried_adjoints = TokenStream::new();
+        let mut updates = TokenStream::new();
+        let mut sweep = self.fork();
+        sweep.iteration(looped, index);
+        for (position, carried) in looped.carried.iter().enumerate() {
+            let adjoint = format_ident!("__ca{}_{}", index, position);
+            let initial = if self.started[carried.result] {
+                let result = adjoint_name(carried.result);
+                quote!(#result)
+            } else {
+                let value = value_name(carried.result);
+                quote!(::fluxion::__private::Differentiable::zero_tangent(&#value))
+            };
+            carried_adjoints.extend(quote!(let mut #adjoint = #initial;));
+            let next = if sweep.started[carried.inner] {
+                let inner = adjoint_name(carried.inner);
+                quote!(#inner)
+            } else {
+                let value = value_name(carried.inner);
+                quote!(::fluxion::__private::Differentiable::zero_tangent(&#value))
+            };
+            updates.extend(quote!(#adjoint = #next;));
+        }
+        let reverse = sweep.out;
+        let (range, count, step) = (
+            format_ident!("__range{}", index),
+            format_ident!("__count{}", index),
+            format_ident!("__k{}", index),
+        );
+        let restore = restore_state(body, looped, index);
+        let pattern = &looped.pattern;
+        let replay = iteration_forward(body, looped, index, false);
+        let (start, forward) = iteration_parts(body, looped, index, false);
+        self.out.extend(quote! {
+            #carried_adjoints
+            let #count = ::core::iter::Iterator::count(::core::clone::Clone::clone(&#range));
+            for #step in (0..#count).rev() {
+                #restore
+                let mut __iterations = ::core::clone::Clone::clone(&#range);
+                for #pattern in ::core::iter::Iterator::take(::core::iter::Iterator::by_ref(&mut __iterations), #step) {
+                    #replay
+                }
+                let #pattern = ::core::iter::Iterator::next(&mut __iterations)
+                    .expect("a loop's iterator gives the same items when cloned");
+                #start
+                #forward
+                #reverse
+                #updates
+            }
+        });
+        for (position, carried) in looped.carried.iter().enumerate() {
+            let adjoint = format_ident!("__ca{}_{}", index, position);
+            self.write_value(carried.entry, quote!(#adjoint));
+        }
+    }
+
     fn operation(&mut self, index: usize) {
         let body = self.body;
         let rules = rules();
@@ -574,6 +767,7 @@ impl<'a> Reverse<'a> {
         }
         let (value, rule, adjoint) = (value_name(*result), rule_name(index), adjoint_name(*result));
         match kind {
+            OpKind::Lift(_) => {}
             OpKind::Unary { x, .. } => {
                 let x_ref = value_reference(&body.values, *x);
                 let pull =

@@ -13,6 +13,7 @@ use syn::spanned::Spanned;
 use syn::{BinOp, Expr, Ident, Member, Pat, Stmt as SynStmt, UnOp};
 
 /// Where an active value comes from.
+#[derive(Clone)]
 pub enum Def {
     /// A function parameter (`by_ref`: its type is a reference).
     Param { ident: Ident, by_ref: bool },
@@ -34,6 +35,7 @@ pub enum Operand {
 }
 
 /// An argument of a call of another differentiable function.
+#[derive(Clone)]
 pub struct CallArg {
     pub operand: Operand,
     /// Written `&x` by the user (passed by reference), else passed by value (a clone
@@ -42,17 +44,22 @@ pub struct CallArg {
 }
 
 /// What an active operation does.
+#[derive(Clone)]
 pub enum OpKind {
     /// A primitive with a `UnaryRule`.
     Unary { rule: TokenStream, x: usize },
     /// A primitive with a `BinaryRule`.
     Binary { rule: TokenStream, a: Operand, b: Operand },
+    /// A plain value taken as a differentiated one (zero tangent, no pullback): a
+    /// plain variable that a loop makes differentiated.
+    Lift(TokenStream),
     /// A call of a `#[differentiable]` function (`callee` names its companions'
     /// prefix) or method (`method`, with the receiver as the first argument).
     Call { callee: Callee, args: Vec<CallArg> },
 }
 
 /// The function or method a [`OpKind::Call`] calls.
+#[derive(Clone)]
 pub enum Callee {
     /// `path::to::f`: companions `path::to::f::__vjp` and `__jvp`.
     Function(syn::Path),
@@ -61,6 +68,7 @@ pub enum Callee {
 }
 
 /// One active operation.
+#[derive(Clone)]
 pub struct Op {
     pub out: usize,
     pub kind: OpKind,
@@ -68,6 +76,7 @@ pub struct Op {
 }
 
 /// One statement of the forward program.
+#[derive(Clone)]
 pub enum Stmt {
     /// The user's own code, not differentiated.
     Plain(TokenStream),
@@ -76,16 +85,21 @@ pub enum Stmt {
     /// An `if` or `match` with differentiated values in its arms (index into
     /// [`Body::branches`]).
     Branch(usize),
+    /// A `for` loop with differentiated values in its body (index into
+    /// [`Body::loops`]).
+    Loop(usize),
 }
 
 /// How a branch picks its arm: a condition not differentiated, or a `match` on a
 /// scrutinee not differentiated (each arm's pattern with its guard).
+#[derive(Clone)]
 pub enum Selector {
     If(TokenStream),
     Match { scrutinee: TokenStream, patterns: Vec<TokenStream> },
 }
 
 /// One arm of a branch.
+#[derive(Clone)]
 pub struct Arm {
     pub stmts: Vec<Stmt>,
     pub output: Lowered,
@@ -95,7 +109,42 @@ pub struct Arm {
     pub values: core::ops::Range<usize>,
 }
 
+/// A differentiated value a loop carries from one iteration to the next.
+#[derive(Clone)]
+pub struct Carried {
+    /// Its value before the loop.
+    pub entry: usize,
+    /// Its value at the start of an iteration.
+    pub inner: usize,
+    /// Its value at the end of an iteration.
+    pub exit: usize,
+    /// Its value after the loop.
+    pub result: usize,
+}
+
+/// A `for` loop whose body reads differentiated values.
+#[derive(Clone)]
+pub struct Loop {
+    pub pattern: TokenStream,
+    /// The iterator (not differentiated), kept to run the loop again.
+    pub range: TokenStream,
+    pub carried: Vec<Carried>,
+    /// Plain variables the body assigns, copied at the loop's entry.
+    pub plain_state: Vec<Ident>,
+    pub body: Vec<Stmt>,
+    /// The values the body defines.
+    pub values: core::ops::Range<usize>,
+}
+
+/// A lowered loop body (see `Lowering::loop_body`).
+struct LoweredBody {
+    stmts: Vec<Stmt>,
+    carried: Vec<(usize, usize)>,
+    assigned_ends: Vec<Option<usize>>,
+}
+
 /// An `if` or `match` whose value (`result`) is differentiated.
+#[derive(Clone)]
 pub struct Branch {
     pub selector: Selector,
     pub arms: Vec<Arm>,
@@ -107,6 +156,7 @@ pub struct Body {
     pub stmts: Vec<Stmt>,
     pub ops: Vec<Op>,
     pub branches: Vec<Branch>,
+    pub loops: Vec<Loop>,
     pub values: Vec<Def>,
     /// Fields of each active value, in the order they were first read.
     pub fields: Vec<Vec<usize>>,
@@ -151,10 +201,12 @@ pub struct Param {
     pub differentiated: bool,
 }
 
+#[derive(Clone)]
 struct Lowering {
     stmts: Vec<Stmt>,
     ops: Vec<Op>,
     branches: Vec<Branch>,
+    loops: Vec<Loop>,
     /// The generated locals of each arm being lowered (innermost last).
     arm_locals: Vec<Vec<Ident>>,
     values: Vec<Def>,
@@ -171,6 +223,7 @@ pub fn lower(params: &[Param], block: &syn::Block) -> syn::Result<Body> {
         stmts: Vec::new(),
         ops: Vec::new(),
         branches: Vec::new(),
+        loops: Vec::new(),
         arm_locals: Vec::new(),
         values: Vec::new(),
         fields: Vec::new(),
@@ -194,6 +247,7 @@ pub fn lower(params: &[Param], block: &syn::Block) -> syn::Result<Body> {
         stmts: lowering.stmts,
         ops: lowering.ops,
         branches: lowering.branches,
+        loops: lowering.loops,
         values: lowering.values,
         fields: lowering.fields,
         output,
@@ -296,30 +350,178 @@ impl Lowering {
     fn statement(&mut self, expr: &Expr, semicolon: bool) -> syn::Result<()> {
         if let Expr::Assign(assign) = expr {
             if let Some(name) = plain_name(&assign.left) {
-                if let Lowered::Active(id) = self.expr(&assign.right)? {
-                    self.names.insert(name, Binding::Active(id));
-                    return Ok(());
+                match self.expr(&assign.right)? {
+                    Lowered::Active(id) => {
+                        self.names.insert(name, Binding::Active(id));
+                    }
+                    inactive => {
+                        let (ident, value) = (&assign.left, self.value_expression(&inactive));
+                        if let Some(Binding::Active(_)) = self.names.get(&name) {
+                            // The differentiated value had no variable of its own.
+                            self.stmts.push(Stmt::Plain(quote!(let mut #ident = #value;)));
+                            self.names.insert(name, Binding::Inactive);
+                        } else {
+                            self.stmts.push(Stmt::Plain(quote!(#ident = #value;)));
+                        }
+                    }
                 }
-                if let Some(Binding::Active(_)) = self.names.get(&name) {
-                    self.names.insert(name, Binding::Inactive);
-                }
+                return Ok(());
             }
         }
         if let Expr::Binary(binary) = expr {
             if let (Some(op), Some(name)) = (compound_assignment(&binary.op), plain_name(&binary.left)) {
-                if let Some(Binding::Active(_)) = self.names.get(&name) {
-                    let lowered = self.binary(op, &binary.left, &binary.right, expr.span())?;
-                    if let Lowered::Active(id) = lowered {
-                        self.names.insert(name, Binding::Active(id));
-                    }
+                if let Lowered::Active(id) = self.binary(op, &binary.left, &binary.right, expr.span())? {
+                    self.names.insert(name, Binding::Active(id));
                     return Ok(());
                 }
+            }
+        }
+        if let Expr::ForLoop(for_loop) = expr {
+            if self.first_active_name(expr.to_token_stream()).is_some() {
+                return self.for_loop(for_loop);
             }
         }
         self.reject_if_active(expr.to_token_stream(), expr.span(), construct_name(expr))?;
         let semicolon = semicolon.then(|| quote!(;));
         self.stmts.push(Stmt::Plain(quote!(#expr #semicolon)));
         Ok(())
+    }
+
+    /// A `for` loop whose body reads differentiated values. Outer variables the body
+    /// assigns are its state: differentiated ones are carried from one iteration to
+    /// the next as values of their own; plain ones are copied at the loop's entry, so
+    /// that the reverse sweep can rerun the loop from there.
+    fn for_loop(&mut self, for_loop: &syn::ExprForLoop) -> syn::Result<()> {
+        if let Some(label) = &for_loop.label {
+            return Err(syn::Error::new(label.span(), "`#[differentiable]` does not support loop labels"));
+        }
+        let range = match self.expr(&for_loop.expr)? {
+            Lowered::Active(_) => {
+                return Err(syn::Error::new(
+                    for_loop.expr.span(),
+                    "`#[differentiable]` loops over values that are not differentiated (a range, say)",
+                ));
+            }
+            inactive => self.value_expression(&inactive),
+        };
+        let mut assigned = Vec::new();
+        collect_assigned(&for_loop.body.stmts, &mut assigned);
+        assigned.retain(|name| self.names.contains_key(name));
+        // A plain variable becomes differentiated when the body assigns it a
+        // differentiated value: find those by lowering the body once on a copy.
+        let mut carried_names: Vec<String> = assigned
+            .iter()
+            .filter(|name| matches!(self.names.get(*name), Some(Binding::Active(_))))
+            .cloned()
+            .collect();
+        loop {
+            let mut trial = self.clone();
+            let trial_body = trial.loop_body(for_loop, &carried_names)?;
+            let promoted: Vec<String> = assigned
+                .iter()
+                .zip(&trial_body.assigned_ends)
+                .filter(|(name, exit)| exit.is_some() && !carried_names.contains(name))
+                .map(|(name, _)| name.clone())
+                .collect();
+            if promoted.is_empty() {
+                break;
+            }
+            carried_names.extend(promoted);
+        }
+        let index = self.loops.len();
+        let range_name = format_ident!("__range{}", index);
+        self.remember(range_name.clone());
+        let mut entries = Vec::new();
+        for name in &carried_names {
+            let entry = match self.names.get(name).copied() {
+                Some(Binding::Active(id)) => id,
+                _ => self.lift(name),
+            };
+            entries.push(entry);
+        }
+        let plain_state: Vec<Ident> = assigned
+            .iter()
+            .filter(|name| !carried_names.contains(name))
+            .map(|name| Ident::new(name, Span::call_site()))
+            .collect();
+        for (position, _) in plain_state.iter().enumerate() {
+            self.remember(format_ident!("__state{}_{}", index, position));
+        }
+        let first_value = self.values.len();
+        let body = self.loop_body(for_loop, &carried_names)?;
+        let values = first_value..self.values.len();
+        let mut carried = Vec::new();
+        for ((name, entry), (inner, exit)) in carried_names.iter().zip(entries).zip(body.carried) {
+            let result = self.new_value(Def::Op);
+            self.remember(format_ident!("__v{}", result));
+            self.names.insert(name.clone(), Binding::Active(result));
+            carried.push(Carried { entry, inner, exit, result });
+        }
+        let pattern = &for_loop.pat;
+        self.loops.push(Loop {
+            pattern: quote!(#pattern),
+            range,
+            carried,
+            plain_state,
+            body: body.stmts,
+            values,
+        });
+        self.stmts.push(Stmt::Loop(index));
+        Ok(())
+    }
+
+    /// Lowers the loop body with each `carried` name bound to a fresh value (its
+    /// value at the start of an iteration). Returns the statements, per carried name
+    /// its (start, end) values — a plain end value lifted to a differentiated one —
+    /// and per outer name the body assigns, its end value when differentiated.
+    fn loop_body(&mut self, for_loop: &syn::ExprForLoop, carried: &[String]) -> syn::Result<LoweredBody> {
+        let mut assigned = Vec::new();
+        collect_assigned(&for_loop.body.stmts, &mut assigned);
+        assigned.retain(|name| self.names.contains_key(name));
+        let outer_stmts = core::mem::take(&mut self.stmts);
+        let outer_names = self.names.clone();
+        self.arm_locals.push(Vec::new());
+        let mut names = Vec::new();
+        collect_pattern_names(&for_loop.pat, &mut names);
+        for name in names {
+            self.names.insert(name, Binding::Inactive);
+        }
+        let starts: Vec<usize> = carried
+            .iter()
+            .map(|name| {
+                let id = self.new_value(Def::Op);
+                self.names.insert(name.clone(), Binding::Active(id));
+                id
+            })
+            .collect();
+        let result = self.block(&for_loop.body);
+        let active_end = |lowering: &Self, name: &String| match lowering.names.get(name) {
+            Some(Binding::Active(id)) => Some(*id),
+            _ => None,
+        };
+        let assigned_ends = assigned.iter().map(|name| active_end(self, name)).collect();
+        let mut carried_pairs = Vec::new();
+        for (name, &start) in carried.iter().zip(&starts) {
+            let end = match active_end(self, name) {
+                Some(id) => id,
+                None => self.lift(name),
+            };
+            carried_pairs.push((start, end));
+        }
+        self.arm_locals.pop();
+        self.names = outer_names;
+        let stmts = core::mem::replace(&mut self.stmts, outer_stmts);
+        result?;
+        Ok(LoweredBody { stmts, carried: carried_pairs, assigned_ends })
+    }
+
+    /// The plain variable `name` as a differentiated value (with a zero tangent).
+    fn lift(&mut self, name: &str) -> usize {
+        let ident = Ident::new(name, Span::call_site());
+        match self.push_op(OpKind::Lift(quote!(::core::clone::Clone::clone(&#ident))), Span::call_site()) {
+            Lowered::Active(id) => id,
+            Lowered::Inactive { .. } => unreachable!("an operation is differentiated"),
+        }
     }
 
     /// An error when `tokens` mention a differentiated value: `what` is a construct
@@ -763,6 +965,47 @@ fn collect_pattern_names(pat: &Pat, names: &mut Vec<String>) {
         Pat::Reference(reference) => collect_pattern_names(&reference.pat, names),
         Pat::Paren(paren) => collect_pattern_names(&paren.pat, names),
         Pat::Or(or) => or.cases.iter().for_each(|p| collect_pattern_names(p, names)),
+        _ => {}
+    }
+}
+
+/// The plain names that `stmts` assign (`x = …`, `x += …`), in nested blocks too.
+fn collect_assigned(stmts: &[SynStmt], names: &mut Vec<String>) {
+    for stmt in stmts {
+        match stmt {
+            SynStmt::Expr(expr, _) => collect_assigned_in(expr, names),
+            SynStmt::Local(local) => {
+                if let Some(init) = &local.init {
+                    collect_assigned_in(&init.expr, names);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn collect_assigned_in(expr: &Expr, names: &mut Vec<String>) {
+    let mut add = |target: &Expr| {
+        if let Some(name) = plain_name(target) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    };
+    match expr {
+        Expr::Assign(assign) => add(&assign.left),
+        Expr::Binary(binary) if compound_assignment(&binary.op).is_some() => add(&binary.left),
+        Expr::Block(block) => collect_assigned(&block.block.stmts, names),
+        Expr::If(branch) => {
+            collect_assigned(&branch.then_branch.stmts, names);
+            if let Some((_, otherwise)) = &branch.else_branch {
+                collect_assigned_in(otherwise, names);
+            }
+        }
+        Expr::Match(branch) => branch.arms.iter().for_each(|arm| collect_assigned_in(&arm.body, names)),
+        Expr::ForLoop(inner) => collect_assigned(&inner.body.stmts, names),
+        Expr::While(inner) => collect_assigned(&inner.body.stmts, names),
+        Expr::Loop(inner) => collect_assigned(&inner.body.stmts, names),
         _ => {}
     }
 }

@@ -204,8 +204,8 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
         #function
         #generated
     };
-    if std::env::var("FLUXION_DEBUG_EXPAND").is_ok() {
-        eprintln!("{result}");
+    if let Ok(folder) = std::env::var("FLUXION_DEBUG_EXPAND") {
+        let _ = std::fs::write(format!("{folder}/{}.rs", sig.ident), result.to_string());
     }
     Ok(result)
 }
