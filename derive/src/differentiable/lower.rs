@@ -348,38 +348,37 @@ impl Lowering {
     }
 
     fn statement(&mut self, expr: &Expr, semicolon: bool) -> syn::Result<()> {
-        if let Expr::Assign(assign) = expr {
-            if let Some(name) = plain_name(&assign.left) {
-                match self.expr(&assign.right)? {
-                    Lowered::Active(id) => {
-                        self.names.insert(name, Binding::Active(id));
-                    }
-                    inactive => {
-                        let (ident, value) = (&assign.left, self.value_expression(&inactive));
-                        if let Some(Binding::Active(_)) = self.names.get(&name) {
-                            // The differentiated value had no variable of its own.
-                            self.stmts.push(Stmt::Plain(quote!(let mut #ident = #value;)));
-                            self.names.insert(name, Binding::Inactive);
-                        } else {
-                            self.stmts.push(Stmt::Plain(quote!(#ident = #value;)));
-                        }
-                    }
-                }
-                return Ok(());
-            }
-        }
-        if let Expr::Binary(binary) = expr {
-            if let (Some(op), Some(name)) = (compound_assignment(&binary.op), plain_name(&binary.left)) {
-                if let Lowered::Active(id) = self.binary(op, &binary.left, &binary.right, expr.span())? {
+        if let Expr::Assign(assign) = expr
+            && let Some(name) = plain_name(&assign.left)
+        {
+            match self.expr(&assign.right)? {
+                Lowered::Active(id) => {
                     self.names.insert(name, Binding::Active(id));
-                    return Ok(());
+                }
+                inactive => {
+                    let (ident, value) = (&assign.left, self.value_expression(&inactive));
+                    if let Some(Binding::Active(_)) = self.names.get(&name) {
+                        // The differentiated value had no variable of its own.
+                        self.stmts.push(Stmt::Plain(quote!(let mut #ident = #value;)));
+                        self.names.insert(name, Binding::Inactive);
+                    } else {
+                        self.stmts.push(Stmt::Plain(quote!(#ident = #value;)));
+                    }
                 }
             }
+            return Ok(());
         }
-        if let Expr::ForLoop(for_loop) = expr {
-            if self.first_active_name(expr.to_token_stream()).is_some() {
-                return self.for_loop(for_loop);
-            }
+        if let Expr::Binary(binary) = expr
+            && let (Some(op), Some(name)) = (compound_assignment(&binary.op), plain_name(&binary.left))
+            && let Lowered::Active(id) = self.binary(op, &binary.left, &binary.right, expr.span())?
+        {
+            self.names.insert(name, Binding::Active(id));
+            return Ok(());
+        }
+        if let Expr::ForLoop(for_loop) = expr
+            && self.first_active_name(expr.to_token_stream()).is_some()
+        {
+            return self.for_loop(for_loop);
         }
         self.reject_if_active(expr.to_token_stream(), expr.span(), construct_name(expr))?;
         let semicolon = semicolon.then(|| quote!(;));
@@ -986,10 +985,10 @@ fn collect_assigned(stmts: &[SynStmt], names: &mut Vec<String>) {
 
 fn collect_assigned_in(expr: &Expr, names: &mut Vec<String>) {
     let mut add = |target: &Expr| {
-        if let Some(name) = plain_name(target) {
-            if !names.contains(&name) {
-                names.push(name);
-            }
+        if let Some(name) = plain_name(target)
+            && !names.contains(&name)
+        {
+            names.push(name);
         }
     };
     match expr {

@@ -145,7 +145,7 @@ fn parameters(function: &ItemFn, wrt: &Option<Vec<Ident>>) -> syn::Result<Vec<Pa
             }
         }
         for parameter in &mut parameters {
-            parameter.differentiated = wrt.iter().any(|name| *name == parameter.ident);
+            parameter.differentiated = wrt.contains(&parameter.ident);
         }
     }
     Ok(parameters)
