@@ -46,24 +46,47 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-fn parse_wrt(attr: TokenStream) -> syn::Result<Option<Vec<Ident>>> {
+/// What the attribute says: the differentiated parameters, and a derivative given
+/// by hand (`vjp = path, jvp = path`).
+#[derive(Default)]
+struct Options {
+    wrt: Option<Vec<Ident>>,
+    vjp: Option<syn::Path>,
+    jvp: Option<syn::Path>,
+}
+
+fn parse_options(attr: TokenStream) -> syn::Result<Options> {
+    let mut options = Options::default();
     if attr.is_empty() {
-        return Ok(None);
+        return Ok(options);
     }
-    let mut wrt = None;
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("wrt") {
             let content;
             syn::parenthesized!(content in meta.input);
             let names = content.parse_terminated(Ident::parse_any_ident, syn::Token![,])?;
-            wrt = Some(names.into_iter().collect());
+            options.wrt = Some(names.into_iter().collect());
+            Ok(())
+        } else if meta.path.is_ident("vjp") {
+            options.vjp = Some(meta.value()?.parse()?);
+            Ok(())
+        } else if meta.path.is_ident("jvp") {
+            options.jvp = Some(meta.value()?.parse()?);
             Ok(())
         } else {
-            Err(meta.error("`#[differentiable]` takes `wrt(a, b, …)`: the arguments to differentiate"))
+            Err(meta.error(
+                "`#[differentiable]` takes `wrt(a, b, …)` (the arguments to differentiate) and, for a derivative given by hand, `vjp = path, jvp = path`",
+            ))
         }
     });
-    syn::parse::Parser::parse2(parser, attr)?;
-    Ok(wrt)
+    syn::parse::Parser::parse2(parser, attr.clone())?;
+    if options.vjp.is_some() != options.jvp.is_some() {
+        return Err(syn::Error::new_spanned(
+            attr,
+            "a derivative given by hand needs both `vjp = …` and `jvp = …`, so that both modes can use it",
+        ));
+    }
+    Ok(options)
 }
 
 trait ParseAnyIdent {
@@ -76,7 +99,7 @@ impl ParseAnyIdent for Ident {
     }
 }
 
-fn parameters(function: &ItemFn, wrt: &Option<Vec<Ident>>) -> syn::Result<Vec<Parameter>> {
+fn parameters(function: &ItemFn, wrt: Option<&Vec<Ident>>) -> syn::Result<Vec<Parameter>> {
     let mut parameters = Vec::new();
     for input in &function.sig.inputs {
         let parameter = match input {
@@ -153,7 +176,7 @@ fn parameters(function: &ItemFn, wrt: &Option<Vec<Ident>>) -> syn::Result<Vec<Pa
 
 fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let function: ItemFn = syn::parse2(item)?;
-    let wrt = parse_wrt(attr)?;
+    let options = parse_options(attr)?;
     let sig = &function.sig;
     for (present, what) in [
         (sig.asyncness.is_some(), "`async` functions"),
@@ -171,18 +194,13 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
             "`#[differentiable]` needs a function that returns a value",
         ));
     };
-    let parameters = parameters(&function, &wrt)?;
+    let parameters = parameters(&function, options.wrt.as_ref())?;
     if !parameters.iter().any(|p| p.differentiated) {
         return Err(syn::Error::new(
             sig.ident.span(),
             "`#[differentiable]` needs at least one differentiated parameter",
         ));
     }
-    let lowered_params: Vec<Param> = parameters
-        .iter()
-        .map(|p| Param { ident: p.ident.clone(), by_ref: p.by_ref, differentiated: p.differentiated })
-        .collect();
-    let body = lower::lower(&lowered_params, &function.block)?;
     let mut next = 0;
     let ids: Vec<Option<usize>> = parameters
         .iter()
@@ -193,9 +211,18 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
             })
         })
         .collect();
-    let joint_body = emit::joint_body(&body, &ids);
-    let tangent_body = emit::tangent_body(&body, &ids);
     let is_method = parameters.first().is_some_and(|p| p.ident == "self");
+    let (joint_body, tangent_body) = match (&options.vjp, &options.jvp) {
+        (Some(vjp), Some(jvp)) => given_derivative(&function, &parameters, is_method, (vjp, jvp)),
+        _ => {
+            let lowered_params: Vec<Param> = parameters
+                .iter()
+                .map(|p| Param { ident: p.ident.clone(), by_ref: p.by_ref, differentiated: p.differentiated })
+                .collect();
+            let body = lower::lower(&lowered_params, &function.block)?;
+            (emit::joint_body(&body, &ids), emit::tangent_body(&body, &ids))
+        }
+    };
     let companions = Companions { function: &function, parameters: &parameters, output, is_method };
     let generated = companions.generate(joint_body, tangent_body);
     // Used through its companions only, the function itself is not dead code.
@@ -208,6 +235,70 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
         let _ = std::fs::write(format!("{folder}/{}.rs", sig.ident), result.to_string());
     }
     Ok(result)
+}
+
+/// The joint and tangent bodies of a function whose derivative is given by hand:
+/// `vjp(args…, ȳ)` returns the differentiated parameters' tangents (one, or a tuple
+/// in order) and `jvp(args…, &ẋ…)` the output's tangent.
+fn given_derivative(
+    function: &ItemFn,
+    parameters: &[Parameter],
+    is_method: bool,
+    (vjp, jvp): (&syn::Path, &syn::Path),
+) -> (TokenStream, TokenStream) {
+    let ident = &function.sig.ident;
+    let cloned: Vec<_> = parameters
+        .iter()
+        .map(|p| {
+            let name = &p.ident;
+            if p.by_ref { quote!(#name) } else { quote!(::core::clone::Clone::clone(&#name)) }
+        })
+        .collect();
+    let plain_call = if is_method {
+        let rest = &cloned[1..];
+        quote!(self.#ident(#(#rest),*))
+    } else {
+        quote!(super::#ident(#(#cloned),*))
+    };
+    let names: Vec<_> = parameters.iter().map(|p| &p.ident).collect();
+    let differentiated: Vec<_> = parameters.iter().enumerate().filter(|(_, p)| p.differentiated).collect();
+    let writes = differentiated.iter().enumerate().map(|(k, (position, _))| {
+        let (out, k) = (format_ident!("__out{}", position), syn::Index::from(k));
+        quote!(*#out = __tangents.#k;)
+    });
+    let wrap = if differentiated.len() == 1 { quote!((__tangents,)) } else { quote!(__tangents) };
+    let joint = quote! {
+        let __value = #plain_call;
+        let __tangents = #vjp(#(#cloned,)* __seed);
+        let __tangents = #wrap;
+        #(#writes)*
+        __value
+    };
+    let mut seeds = TokenStream::new();
+    let mut dots = Vec::new();
+    for (position, parameter) in &differentiated {
+        let name = &parameter.ident;
+        let (dot, zero, position) = (format_ident!("__dot{}", position), format_ident!("__zero{}", position), syn::Index::from(*position));
+        let reference = if parameter.by_ref { quote!(#name) } else { quote!(&#name) };
+        seeds.extend(quote! {
+            let #zero;
+            let #dot = match __tangents.#position {
+                ::core::option::Option::Some(tangent) => tangent,
+                ::core::option::Option::None => {
+                    #zero = ::fluxion::__private::Differentiable::zero_tangent(#reference);
+                    &#zero
+                }
+            };
+        });
+        dots.push(dot);
+    }
+    let tangent = quote! {
+        #seeds
+        let __value = #plain_call;
+        let __tangent = #jvp(#(#names,)* #(#dots),*);
+        (__value, __tangent)
+    };
+    (joint, tangent)
 }
 
 struct Companions<'a> {
