@@ -66,7 +66,9 @@ fn main() {
     let h = 1e-6;
     let fd_w = (smooth_hinge(w + h, b) - smooth_hinge(w - h, b)) / (2.0 * h);
     let fd_b = (smooth_hinge(w, b + h) - smooth_hinge(w, b - h)) / (2.0 * h);
-    println!("static mode: loss {loss:.6}, gradient ({dw:.6}, {db:.6}), finite differences ({fd_w:.6}, {fd_b:.6})");
+    println!(
+        "static mode: loss {loss:.6}, gradient ({dw:.6}, {db:.6}), finite differences ({fd_w:.6}, {fd_b:.6})"
+    );
     assert!((dw - fd_w).abs() < 1e-8 && (db - fd_b).abs() < 1e-8);
     let (_, along_w) = smooth_hinge::jvp(w, b, &1.0, &0.0);
     assert!((along_w - dw).abs() < 1e-15, "forward and reverse mode agree");

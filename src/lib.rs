@@ -12,7 +12,7 @@
 //! | [`tensor`] | [`Tensor`], its storage kinds ([`Inline`], [`Heap`]), aliases |
 //! | [`product`] | `dot`, `inner`, `dotu`, `hadamard`, `matmul`, `outer` |
 //! | [`ops`] | elementwise maps, reductions, softmax, layout changes |
-//! | [`autodiff`] | `Differentiable` types, reverse mode (`Var`, `grad`, `value_and_grad`, `vjp`), forward mode (`Dual`, `jvp`, `jacfwd`), higher order (`hessian`, `hvp`), custom rules, the gradient checker |
+//! | [`autodiff`] | `Differentiable` types, static mode (`#[differentiable]`: every mode from one ordinary function, compiled), reverse mode (`Var`, `grad`, `value_and_grad`, `vjp`), forward mode (`Dual`, `jvp`, `jacfwd`), higher order (`hessian`, `hvp`), custom rules, the gradient checker |
 //! | `nn` (with `std`) | losses (MSE, cross-entropies), `argmax`, accuracy |
 //! | [`backend`] | the CPU matrix-product kernel; the GPU device and its generated kernels (`cuda`) |
 //!

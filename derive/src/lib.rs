@@ -37,8 +37,16 @@ pub fn derive_differentiable(input: TokenStream) -> TokenStream {
     }
 }
 
-/// Differentiates an ordinary function at compile time (static mode): see
-/// `fluxion::autodiff::differentiable` for what it generates and what it accepts.
+/// Differentiates an ordinary function at compile time (static mode).
+///
+/// On `fn f(…) -> Y`, generates beside it a module `f` (on a method `m`: methods
+/// `m_grad`, …) with `value_and_grad`, `grad`, `value_and_grad_into`, `vjp`, `jvp`,
+/// and for a function of one tensor `jacfwd` and `jacrev`. Options:
+/// `wrt(a, b)` differentiates those parameters only; `vjp = path, jvp = path` gives
+/// the derivative by hand. The body may use `let`, operators and the primitive
+/// methods with rules, fields, calls of other differentiable functions, `if`/`match`
+/// on plain conditions and `for` loops; anything else is a compile error naming the
+/// construct. The static-mode guide in `fluxion::guide` has the details.
 #[proc_macro_attribute]
 pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
     differentiable::expand(attr.into(), item.into()).into()

@@ -2,6 +2,10 @@
 //!
 //! - [`tangent`]: [`Differentiable`] values, their [`VectorSpace`] tangents and the
 //!   [`RealLeaves`] coordinate walk.
+//! - Static mode, with no heap and no `std`: [`differentiable`], an attribute that
+//!   differentiates an ordinary function at compile time (reverse and forward mode,
+//!   Jacobians), from the per-primitive [`rules`] (see the
+//!   [static-mode guide](crate::guide::static_mode)).
 //! - Reverse mode on a tape (with `std`): [`Var`], [`grad`], [`value_and_grad`],
 //!   [`vjp`], auxiliary outputs, [`stop_gradient`], and [`record_unary`] /
 //!   [`record_binary`] / [`record_many`] (any number of inputs) for new primitives

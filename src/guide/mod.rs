@@ -4,6 +4,7 @@
 //!
 //! | guide | for |
 //! | --- | --- |
+//! | [`static_mode`] | `#[differentiable]`: one ordinary function, every mode, compiled, no heap |
 //! | [`reverse_mode`] | gradients of a scalar loss: `grad`, `value_and_grad`, models, the tape |
 //! | [`forward_mode`] | Jacobian-vector products and Jacobians with dual numbers, no heap |
 //! | [`higher_order`] | Hessians and Hessian-vector products |
@@ -19,3 +20,4 @@ pub mod gpu;
 pub mod higher_order;
 pub mod no_std;
 pub mod reverse_mode;
+pub mod static_mode;

@@ -699,7 +699,8 @@ impl<'a> Reverse<'a> {
         if !looped.carried.iter().any(|carried| self.started[carried.result]) {
             return;
         }
-        let written = self.written_by(core::slice::from_ref(&looped.values), |dry, _| dry.iteration(looped, index), 1);
+        let written =
+            self.written_by(core::slice::from_ref(&looped.values), |dry, _| dry.iteration(looped, index), 1);
         self.define_zero_adjoints(written);
         let mut carried_adjoints = TokenStream::new();
         let mut updates = TokenStream::new();

@@ -258,7 +258,7 @@ fn given_derivative(
         let rest = &cloned[1..];
         quote!(self.#ident(#(#rest),*))
     } else {
-        quote!(super::#ident(#(#cloned),*))
+        quote!(#ident(#(#cloned),*))
     };
     let names: Vec<_> = parameters.iter().map(|p| &p.ident).collect();
     let differentiated: Vec<_> = parameters.iter().enumerate().filter(|(_, p)| p.differentiated).collect();
@@ -278,7 +278,11 @@ fn given_derivative(
     let mut dots = Vec::new();
     for (position, parameter) in &differentiated {
         let name = &parameter.ident;
-        let (dot, zero, position) = (format_ident!("__dot{}", position), format_ident!("__zero{}", position), syn::Index::from(*position));
+        let (dot, zero, position) = (
+            format_ident!("__dot{}", position),
+            format_ident!("__zero{}", position),
+            syn::Index::from(*position),
+        );
         let reference = if parameter.by_ref { quote!(#name) } else { quote!(&#name) };
         seeds.extend(quote! {
             let #zero;
@@ -334,14 +338,12 @@ impl Companions<'_> {
         let callee = match name {
             Some(name) => {
                 let name = self.name(name);
-                quote!(#name)
+                if self.is_method { quote!(#name) } else { quote!(Self::#name) }
             }
-            None if self.is_method => quote!(#function),
-            None => quote!(super::#function),
+            None => quote!(#function),
         };
         if self.is_method {
-            let (receiver, rest) = arguments.split_first().expect("a receiver");
-            let _ = receiver;
+            let rest = &arguments[1..];
             quote!(self.#callee(#(#rest,)* #extra))
         } else {
             quote!(#callee(#(#arguments,)* #extra))
@@ -420,7 +422,7 @@ impl Companions<'_> {
             None => quote!(where #bounds),
         };
         let vis = match (&self.function.vis, self.is_method) {
-            (Visibility::Inherited, false) => quote!(pub(super)),
+            (_, false) => quote!(pub),
             (vis, _) => quote!(#vis),
         };
         let declarations: Vec<_> = self.parameters.iter().map(|p| &p.declaration).collect();
@@ -492,7 +494,7 @@ impl Companions<'_> {
             })
             .collect();
         let vis = match (&function.vis, self.is_method) {
-            (Visibility::Inherited, false) => quote!(pub(super)),
+            (_, false) => quote!(pub),
             (vis, _) => quote!(#vis),
         };
         let (joint, joint_into, jvp_inner) =
@@ -670,13 +672,16 @@ impl Companions<'_> {
         if self.is_method {
             items
         } else {
-            let module_vis = &function.vis;
+            // A braced struct lives in the type namespace only, beside the function
+            // in the value namespace: `f::grad` finds it wherever `f` is in scope,
+            // in a module or inside a block.
+            let struct_vis = &function.vis;
             quote! {
                 #[doc = concat!("Derivatives of [`", stringify!(#ident), "`](fn@", stringify!(#ident), ") by static mode: `value_and_grad`, `grad`, `value_and_grad_into`, `vjp`, `jvp`.")]
-                #[allow(non_snake_case)]
-                #module_vis mod #ident {
-                    #[allow(unused_imports)]
-                    use super::*;
+                #[allow(non_camel_case_types)]
+                #struct_vis struct #ident {}
+
+                impl #ident {
                     #items
                 }
             }

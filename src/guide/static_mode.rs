@@ -1,0 +1,147 @@
+//! # Static mode: `#[differentiable]` on ordinary functions
+//!
+//! Write a function once, over ordinary values — scalars, tensors, derived structs,
+//! references to them — and put `#[differentiable]` on it. The function stays plain
+//! Rust at plain speed; beside it the attribute generates, at compile time, its
+//! derivatives in every mode, with adjoints in local variables: no tape, no heap
+//! (on inline tensors), no `std`.
+//!
+//! ```
+//! use fluxion::autodiff::differentiable;
+//! use fluxion::prelude::*;
+//!
+//! #[differentiable]
+//! fn f(x: f64, y: f64) -> f64 {
+//!     let s = x * y + x.sin();
+//!     s * s / (1.0 + y * y)
+//! }
+//!
+//! let (value, (dx, dy)) = f::value_and_grad(0.5, 2.0); // reverse mode
+//! let (_, along_x) = f::jvp(0.5, 2.0, &1.0, &0.0); // forward mode
+//! assert_eq!(value, f(0.5, 2.0));
+//! assert!((along_x - dx).abs() < 1e-15);
+//! # let _ = dy;
+//! ```
+//!
+//! A free function `f` gets a module `f` beside it (types and values live in
+//! different namespaces, so `use path::f;` brings both); a method `m` gets methods
+//! `m_grad`, `m_value_and_grad`, … beside it. With the tape operators' call shapes:
+//!
+//! | companion | gives |
+//! | --- | --- |
+//! | `f::value_and_grad(args)` | the value and the gradient (real scalar output) |
+//! | `f::grad(args)` | the gradient |
+//! | `f::value_and_grad_into(args, &mut g)` | the value, the gradient written into `g` (no allocation) |
+//! | `f::vjp(args)` | the value and its pullback `ȳ ↦ x̄` |
+//! | `f::jvp(args, &ẋ…)` | the value and its derivative along the tangents |
+//! | `f::jacfwd(args)`, `f::jacrev(args)` | the Jacobian (one tensor in, one out), shape `Out ++ In` |
+//!
+//! The gradient is the differentiated parameter's tangent, or a tuple of them in
+//! order. `#[differentiable(wrt(model))]` picks the parameters to differentiate; the
+//! others are constants. Moving a function from the tape to static mode is adding
+//! the attribute and writing the body over plain values instead of `Var`s:
+//!
+//! ```
+//! use fluxion::autodiff::differentiable;
+//! use fluxion::prelude::*;
+//!
+//! #[derive(Differentiable, Clone, Debug)]
+//! struct Layer {
+//!     w: Matrix<f64, 2, 3>,
+//!     b: Vector<f64, 2>,
+//! }
+//!
+//! #[differentiable(wrt(layer))]
+//! fn loss(layer: &Layer, x: &Vector<f64, 3>, t: &Vector<f64, 2>) -> f64 {
+//!     let y = (layer.w.matmul(x) + layer.b).tanh();
+//!     let r = y - t;
+//!     r.dot(&r) * 0.5
+//! }
+//!
+//! let layer = Layer { w: Matrix::ones(), b: Vector::zeros() };
+//! let (x, t) = (Vector::from_array([0.1, 0.2, 0.3]), Vector::from_array([0.0, 1.0]));
+//! let gradient: LayerTangent = loss::grad(&layer, &x, &t);
+//! assert_eq!(gradient.b.len(), 2);
+//! ```
+//!
+//! ## What works inside
+//!
+//! - `let` and shadowing, nested expressions, `+ − × ÷` and unary `−` (scalar by
+//!   scalar, tensor by scalar either way, tensor ± tensor), compound assignment;
+//!   `exp`, `ln`, `sin`, `cos`, `tanh`, `sqrt`, `sigmoid`, `powi(n)`, `powf(p)`,
+//!   `relu`, `sum`, `mean`, `transpose`, `matmul`, `hadamard`, `dot`, `scale`,
+//!   `clone`; fields of differentiated structs (`self.w.matmul(&x)`).
+//! - Calls of other `#[differentiable]` functions (by path, in other modules and
+//!   crates too) and methods; functions with a derivative given by hand (below).
+//! - Constants and values that do not depend on a differentiated argument: plain
+//!   Rust, not differentiated (activity analysis). `stop_gradient(x)` makes a value
+//!   a constant.
+//! - `if`/`else` and `match` on conditions that are not differentiated
+//!   (comparisons of differentiated values are fine: a condition is not
+//!   differentiated); the arm that ran is differentiated.
+//! - `for` loops over plain iterators (ranges, with constant or run-time trip
+//!   counts). Variables the body assigns are carried from one iteration to the next.
+//!   The reverse sweep runs the loop again from its entry for each iteration (no
+//!   storage, O(n²) forward work for n iterations; forward mode runs it once), so the
+//!   iterator must give the same items when cloned and the body must not have side
+//!   effects beyond its variables.
+//! - A trailing expression or a final `return`.
+//!
+//! Not supported (each a compile error at the construct, naming it): `while` and
+//! `loop`, early `return`, `if let`, closures, indexing, `as` casts of
+//! differentiated values, `&mut` parameters, destructuring `let` of differentiated
+//! values, method calls on differentiated values outside the list above (give
+//! them a rule). Fields marked `#[no_derivative]` cannot be read as differentiated
+//! values; read them through a plain parameter instead.
+//!
+//! ## How it works
+//!
+//! The body is lowered to single assignment: each operation on a differentiated
+//! value becomes one call of its rule (a [`UnaryRule`] or [`BinaryRule`] in
+//! [`autodiff::rules`](crate::autodiff::rules)), spanned at the user's expression so
+//! that a type with no rule is reported there. Two functions are generated: a joint
+//! reverse-mode function (the forward sweep, then the reverse sweep, each
+//! adjoint a local or a field of the caller's gradient, written in place by the
+//! rules' `_into` pullbacks) and a tangent function. The pullbacks call the same rule
+//! functions as the tape, so both reverse modes agree by construction. A call of
+//! another differentiable function runs it plainly in the forward sweep and through
+//! its own joint function in the reverse sweep (checkpointing at function
+//! boundaries: its forward sweep runs twice).
+//!
+//! ## Rules for new operations
+//!
+//! A function can bring its own derivative: `#[differentiable(vjp = g_vjp, jvp =
+//! g_jvp)]` on `g` (both, so that both modes work) generates the same companions from
+//! hand-written code, and callers cannot tell the difference. `g_vjp(args…, ȳ)`
+//! returns the differentiated parameters' tangents (one, or a tuple); `g_jvp(args…,
+//! &ẋ…)` returns the output's tangent. A new operation on new types implements
+//! [`UnaryRule`] or [`BinaryRule`] for an operation type of its own.
+//!
+//! ```
+//! use fluxion::autodiff::differentiable;
+//!
+//! /// softplus with its derivative σ(x) given by hand.
+//! #[differentiable(vjp = softplus_vjp, jvp = softplus_jvp)]
+//! fn softplus(x: f64) -> f64 {
+//!     x.max(0.0) + (-x.abs()).exp().ln_1p()
+//! }
+//! fn softplus_vjp(x: f64, y_bar: f64) -> f64 {
+//!     y_bar / (1.0 + (-x).exp())
+//! }
+//! fn softplus_jvp(x: f64, x_dot: &f64) -> f64 {
+//!     x_dot / (1.0 + (-x).exp())
+//! }
+//!
+//! #[differentiable]
+//! fn uses_it(x: f64) -> f64 {
+//!     softplus(2.0 * x) * x
+//! }
+//! let expected = 2.0 / (1.0 + (-1.0f64).exp()) * 0.5 + softplus(1.0);
+//! assert!((uses_it::grad(0.5) - expected).abs() < 1e-15);
+//! ```
+//!
+//! `examples/custom_op.rs` shows a rule for the tape and for static mode side by
+//! side.
+//!
+//! [`UnaryRule`]: crate::autodiff::rules::UnaryRule
+//! [`BinaryRule`]: crate::autodiff::rules::BinaryRule
