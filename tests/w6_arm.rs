@@ -72,3 +72,21 @@ fn distance_hessian_matches_finite_differences_of_the_gradient() {
         }
     }
 }
+
+#[test]
+fn static_mode_jacobians_equal_the_geometric_jacobian() {
+    let arm = Ur5::default();
+    for q in [joint_angles(), [0.0; 6], [1.0, -0.5, 2.0, 0.3, -1.2, 0.7]] {
+        let analytic = arm.jacobian_analytic(q);
+        let q_vector = fluxion::Vector::from_array(q);
+        assert_eq!(arm.static_end_effector(&q_vector).to_array(), arm.end_effector(q));
+        let forward: fluxion::Matrix<f64, 3, 6> = arm.static_end_effector_jacfwd(&q_vector);
+        let reverse: fluxion::Matrix<f64, 3, 6> = arm.static_end_effector_jacrev(&q_vector);
+        for r in 0..3 {
+            for k in 0..6 {
+                assert!((forward[[r, k]] - analytic[r][k]).abs() < 1e-12, "jacfwd J[{r}][{k}]");
+                assert!((reverse[[r, k]] - analytic[r][k]).abs() < 1e-12, "jacrev J[{r}][{k}]");
+            }
+        }
+    }
+}

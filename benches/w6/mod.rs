@@ -3,7 +3,8 @@
 //! seeded by hand), `jacfwd` (the operator, seeding all six joints in one pass),
 //! `analytic` (hand-written geometric Jacobian), `num_dual` (`DualSVec64<6>` on the
 //! same kinematics), `primal` (plain f64 position) and `jvp` (one direction,
-//! `Dual<f64>`). Group `w6/distance_hessian`: the 6×6 Hessian of the squared distance
+//! `Dual<f64>`), and static mode (`#[differentiable]`): `static_jacfwd`,
+//! `static_jacrev`, `static_primal` (the plain function itself). Group `w6/distance_hessian`: the 6×6 Hessian of the squared distance
 //! to a target by nested duals.
 
 pub mod model;
@@ -70,7 +71,15 @@ fn ur5_jacobian(c: &mut Criterion) {
     group.bench_function("jacfwd", |b| b.iter(|| jacfwd_jacobian(&arm, black_box(q))));
     group.bench_function("analytic", |b| b.iter(|| arm.jacobian_analytic(black_box(q))));
     group.bench_function("num_dual", |b| b.iter(|| num_dual_jacobian(&arm, black_box(q))));
+    let q_vector = fluxion::Vector::from_array(q);
+    group.bench_function("static_jacfwd", |b| {
+        b.iter(|| -> fluxion::Matrix<f64, 3, 6> { arm.static_end_effector_jacfwd(black_box(&q_vector)) })
+    });
+    group.bench_function("static_jacrev", |b| {
+        b.iter(|| -> fluxion::Matrix<f64, 3, 6> { arm.static_end_effector_jacrev(black_box(&q_vector)) })
+    });
     group.bench_function("primal", |b| b.iter(|| arm.end_effector(black_box(q))));
+    group.bench_function("static_primal", |b| b.iter(|| arm.static_end_effector(black_box(&q_vector))));
     group.bench_function("jvp", |b| {
         b.iter(|| {
             let direction = [1.0, 0.5, -0.25, 0.0, 2.0, 1.0];

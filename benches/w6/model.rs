@@ -4,12 +4,13 @@
 //! Shared by the benchmark (`benches/w6/mod.rs`) and the tests (`tests/w6_arm.rs`):
 //! one forward-kinematics routine generic over the scalar (plain f64, fluxion's
 //! `Dual<f64, 6>`, num-dual's `DualSVec64<6>`, nested duals for the Hessian), and a
-//! hand-written geometric Jacobian Jₖ = zₖ₋₁ × (p − oₖ₋₁).
+//! hand-written geometric Jacobian Jₖ = zₖ₋₁ × (p − oₖ₋₁). The same kinematics
+//! written once over plain values for static mode (`static_end_effector`).
 
 use core::f64::consts::FRAC_PI_2;
 use core::ops::{Add, Mul, Sub};
 
-use fluxion::autodiff::Dual;
+use fluxion::autodiff::{Dual, differentiable};
 use fluxion::prelude::*;
 
 /// Link offsets d.
@@ -139,6 +140,25 @@ impl Ur5 {
             }
         }
         jacobian
+    }
+
+    /// p(q) written over plain values for static mode, as `end_effector` computes it;
+    /// `#[differentiable]` gives `static_end_effector_jacfwd` and `_jacrev`.
+    #[differentiable(wrt(q))]
+    pub fn static_end_effector(&self, q: &Vector<f64, 6>) -> Vector<f64, 3> {
+        let (mut x, mut y, mut z) = (0.0, 0.0, 0.0);
+        for i in (0..6).rev() {
+            let angle = q[[i]];
+            let (s, c) = (angle.sin(), angle.cos());
+            let shifted = x + A[i];
+            let twisted = y * self.cos_alpha[i] - z * self.sin_alpha[i];
+            let next_x = c * shifted - s * twisted;
+            let next_y = s * shifted + c * twisted;
+            z = y * self.sin_alpha[i] + z * self.cos_alpha[i] + D[i];
+            x = next_x;
+            y = next_y;
+        }
+        Vector::from_array([x, y, z])
     }
 
     /// ‖p(q) − target‖², generic over the scalar.

@@ -945,6 +945,10 @@ pub enum Branch<A, B> {
     Second(B),
 }
 
+/// The number of directions a static-mode `jacfwd` pushes in one pass (unused ones
+/// are zero): eight `f64` tangents fill one AVX-512 register.
+pub const JACOBIAN_LANES: usize = 8;
+
 /// Jacobians of functions of one tensor, assembled from a function's pushforward or
 /// pullback: ∂y/∂x typed as a tensor of shape `Out ++ In` (as [`jacfwd`] types it),
 /// with no allocation on inline tensors.
@@ -953,8 +957,12 @@ pub enum Branch<A, B> {
 pub trait Jacobian<Y>: Sized {
     /// The Jacobian's type.
     type Matrix;
-    /// One pushforward per input coordinate: column j is `push(eⱼ)`.
-    fn jacobian_forward(&self, push: impl FnMut(&Self) -> Y) -> Self::Matrix;
+    /// [`JACOBIAN_LANES`] pushforwards per pass: columns j..j + 8 are
+    /// `push([eⱼ, …, eⱼ₊₇])` (directions past the last coordinate are zero).
+    fn jacobian_forward(
+        &self,
+        push: impl FnMut(&[Self; JACOBIAN_LANES]) -> [Y; JACOBIAN_LANES],
+    ) -> Self::Matrix;
     /// One pullback per output coordinate: row i is conj(`pull(eᵢ)`), `output` the
     /// function's value (it gives the output's shape).
     fn jacobian_reverse(&self, output: &Y, pull: impl FnMut(&Y) -> Self) -> Self::Matrix;
@@ -969,32 +977,40 @@ where
 {
     type Matrix = Tensor<T, Out::Output, K>;
 
-    fn jacobian_forward(&self, mut push: impl FnMut(&Self) -> Tensor<T, Out, K>) -> Self::Matrix {
+    fn jacobian_forward(
+        &self,
+        mut push: impl FnMut(&[Self; JACOBIAN_LANES]) -> [Tensor<T, Out, K>; JACOBIAN_LANES],
+    ) -> Self::Matrix {
         let n = self.len();
-        let mut direction = Tensor::zeros_shaped(self.shape());
-        let mut column = |j: usize| {
-            direction.as_mut_slice()[j] = T::one();
-            let column = push(&direction);
-            direction.as_mut_slice()[j] = T::zero();
-            column
-        };
-        if n == 0 {
-            let output = push(&Tensor::zeros_shaped(self.shape()));
-            return Tensor::zeros_shaped(output.shape().concat_shapes(&self.shape()));
-        }
-        let first = column(0);
-        let mut jacobian = Tensor::zeros_shaped(first.shape().concat_shapes(&self.shape()));
-        let mut write = |j: usize, column: &Tensor<T, Out, K>| {
-            let out = jacobian.as_mut_slice();
-            for (i, &value) in column.iter().enumerate() {
-                out[i * n + j] = value;
+        let mut directions: [Self; JACOBIAN_LANES] =
+            core::array::from_fn(|_| Tensor::zeros_shaped(self.shape()));
+        // The directions eⱼ, …, eⱼ₊₇ (zero past the last coordinate).
+        let seed = |directions: &mut [Self; JACOBIAN_LANES], first: usize, value: T| {
+            for (lane, direction) in directions.iter_mut().enumerate() {
+                if first + lane < n {
+                    direction.as_mut_slice()[first + lane] = value;
+                }
             }
         };
-        write(0, &first);
-        for j in 1..n {
-            write(j, &column(j));
+        let mut jacobian: Option<Self::Matrix> = None;
+        let mut first = 0;
+        loop {
+            seed(&mut directions, first, T::one());
+            let columns = push(&directions);
+            seed(&mut directions, first, T::zero());
+            let out = jacobian
+                .get_or_insert_with(|| Tensor::zeros_shaped(columns[0].shape().concat_shapes(&self.shape())));
+            let out = out.as_mut_slice();
+            for (lane, column) in columns.iter().enumerate().take(n.saturating_sub(first)) {
+                for (i, &value) in column.iter().enumerate() {
+                    out[i * n + first + lane] = value;
+                }
+            }
+            first += JACOBIAN_LANES;
+            if first >= n {
+                return jacobian.expect("one pass made the Jacobian");
+            }
         }
-        jacobian
     }
 
     fn jacobian_reverse(
@@ -1015,5 +1031,104 @@ where
             }
         }
         jacobian
+    }
+}
+
+/// `x[index]`: one element of a tensor (`index` its multi-index) or of an array.
+/// ẏ = ẋ[index]; x̄ is ȳ at `index`, zero elsewhere.
+#[derive(Clone, Copy, Debug)]
+pub struct Element<I>(pub I);
+
+impl<T: Scalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Element<S::Index> {
+    type Output = T;
+    #[inline(always)]
+    #[track_caller]
+    fn value(&self, x: &Tensor<T, S, K>) -> T {
+        x[self.0]
+    }
+    #[inline(always)]
+    #[track_caller]
+    fn push(&self, _: &Tensor<T, S, K>, _: &T, x_dot: &Tensor<T, S, K>) -> T {
+        x_dot[self.0]
+    }
+    #[inline(always)]
+    #[track_caller]
+    fn pull(&self, x: &Tensor<T, S, K>, _: &T, y_bar: &T) -> Tensor<T, S, K> {
+        let mut x_bar = Tensor::zeros_shaped(x.shape());
+        x_bar[self.0] = *y_bar;
+        x_bar
+    }
+    #[inline(always)]
+    #[track_caller]
+    fn pull_into(&self, _: &Tensor<T, S, K>, _: &T, y_bar: &T, x_bar: &mut Tensor<T, S, K>, write: Write) {
+        match write {
+            Write::Overwrite => {
+                x_bar.as_mut_slice().fill(T::zero());
+                x_bar[self.0] = *y_bar;
+            }
+            Write::Accumulate => x_bar[self.0] += *y_bar,
+        }
+    }
+}
+
+impl<D: Differentiable + Clone, const N: usize> UnaryRule<[D; N]> for Element<usize>
+where
+    D::Tangent: Clone,
+{
+    type Output = D;
+    #[inline(always)]
+    #[track_caller]
+    fn value(&self, x: &[D; N]) -> D {
+        x[self.0].clone()
+    }
+    #[inline(always)]
+    #[track_caller]
+    fn push(&self, _: &[D; N], _: &D, x_dot: &[D::Tangent; N]) -> D::Tangent {
+        x_dot[self.0].clone()
+    }
+    #[inline(always)]
+    #[track_caller]
+    fn pull(&self, x: &[D; N], _: &D, y_bar: &D::Tangent) -> [D::Tangent; N] {
+        let mut x_bar: [D::Tangent; N] = core::array::from_fn(|i| x[i].zero_tangent());
+        x_bar[self.0] = y_bar.clone();
+        x_bar
+    }
+}
+
+/// `Tensor::from_array(a)` on an array of differentiated scalars: a vector from
+/// `[T; N]` or a matrix from `[[T; C]; R]` (inline storage). Its derivative moves
+/// tangents between the two layouts.
+#[derive(Clone, Copy, Debug)]
+pub struct FromArray;
+
+impl<T: Scalar, const N: usize> UnaryRule<[T; N]> for FromArray {
+    type Output = crate::tensor::Vector<T, N>;
+    #[inline(always)]
+    fn value(&self, x: &[T; N]) -> Self::Output {
+        Tensor::from_array(*x)
+    }
+    #[inline(always)]
+    fn push(&self, _: &[T; N], _: &Self::Output, x_dot: &[T; N]) -> Self::Output {
+        Tensor::from_array(*x_dot)
+    }
+    #[inline(always)]
+    fn pull(&self, _: &[T; N], _: &Self::Output, y_bar: &Self::Output) -> [T; N] {
+        y_bar.to_array()
+    }
+}
+
+impl<T: Scalar, const R: usize, const C: usize> UnaryRule<[[T; C]; R]> for FromArray {
+    type Output = crate::tensor::Matrix<T, R, C>;
+    #[inline(always)]
+    fn value(&self, x: &[[T; C]; R]) -> Self::Output {
+        Tensor::from_array(*x)
+    }
+    #[inline(always)]
+    fn push(&self, _: &[[T; C]; R], _: &Self::Output, x_dot: &[[T; C]; R]) -> Self::Output {
+        Tensor::from_array(*x_dot)
+    }
+    #[inline(always)]
+    fn pull(&self, _: &[[T; C]; R], _: &Self::Output, y_bar: &Self::Output) -> [[T; C]; R] {
+        y_bar.to_array()
     }
 }

@@ -16,6 +16,30 @@ fn rules() -> TokenStream {
     RULES.parse().expect("a path")
 }
 
+/// Which sweep forward code serves: the reverse sweep's forward pass (values only),
+/// tangents (one direction), or lanes (`__N` directions at once, each tangent an
+/// array `[Tangent; __N]`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Reverse,
+    Tangent,
+    Lanes,
+}
+
+impl Mode {
+    fn tangents(self) -> bool {
+        self != Mode::Reverse
+    }
+
+    /// `expression` once per lane (`__lane`) into an array in lanes mode, else as is.
+    fn per_lane(self, expression: TokenStream) -> TokenStream {
+        match self {
+            Mode::Lanes => quote!(::core::array::from_fn::<_, __N, _>(|__lane| #expression)),
+            _ => expression,
+        }
+    }
+}
+
 fn value_name(id: usize) -> syn::Ident {
     format_ident!("__v{}", id)
 }
@@ -57,16 +81,16 @@ fn call_expression(
     body: &Body,
     callee: &Callee,
     args: &[CallArg],
-    companion: Option<&str>,
+    companion: Option<(&str, TokenStream)>,
     extra: TokenStream,
 ) -> TokenStream {
     let arguments = call_arguments(body, args);
     match callee {
         Callee::Function(path) => match companion {
             None => quote!(#path(#(#arguments),*)),
-            Some(companion) => {
+            Some((companion, turbofish)) => {
                 let companion = format_ident!("{}", companion);
-                quote!(#path::#companion(#(#arguments,)* #extra))
+                quote!(#path::#companion #turbofish(#(#arguments,)* #extra))
             }
         },
         Callee::Method(name) => {
@@ -74,9 +98,9 @@ fn call_expression(
             let rest = &arguments[1..];
             match companion {
                 None => quote!((#receiver).#name(#(#rest),*)),
-                Some(companion) => {
+                Some((companion, turbofish)) => {
                     let companion = format_ident!("{}_{}", companion, name);
-                    quote!((#receiver).#companion(#(#rest,)* #extra))
+                    quote!((#receiver).#companion #turbofish(#(#rest,)* #extra))
                 }
             }
         }
@@ -106,13 +130,15 @@ fn arm_output(body: &Body, output: &Lowered) -> TokenStream {
 }
 
 /// The tangent of an arm's result.
-fn arm_output_tangent(body: &Body, output: &Lowered, value: TokenStream) -> TokenStream {
+fn arm_output_tangent(body: &Body, mode: Mode, output: &Lowered, value: TokenStream) -> TokenStream {
     match output {
         Lowered::Active(id) => {
-            let tangent = tangent_reference(body, *id);
+            let tangent = tangent_reference(body, mode, *id);
             quote!(::core::clone::Clone::clone(#tangent))
         }
-        Lowered::Inactive { .. } => quote!(::fluxion::__private::Differentiable::zero_tangent(&#value)),
+        Lowered::Inactive { .. } => {
+            mode.per_lane(quote!(::fluxion::__private::Differentiable::zero_tangent(&#value)))
+        }
     }
 }
 
@@ -138,16 +164,16 @@ fn select(
 /// The forward sweep of a branch: each arm runs its statements and gives the
 /// branch's result with the record of the arm that ran (reverse mode), or the result
 /// with its tangent (`tangents`).
-fn forward_branch(body: &Body, index: usize, tangents: bool) -> TokenStream {
+fn forward_branch(body: &Body, index: usize, mode: Mode) -> TokenStream {
     let branch = &body.branches[index];
     let (record, value, tangent) =
         (format_ident!("__b{}", index), value_name(branch.result), tangent_name(branch.result));
     let count = branch.arms.len();
     let selected = select(&branch.selector, &branch.arms, |position, arm| {
-        let statements = forward_statements(body, &arm.stmts, tangents);
+        let statements = forward_statements(body, &arm.stmts, mode);
         let output = arm_output(body, &arm.output);
-        if tangents {
-            let output_tangent = arm_output_tangent(body, &arm.output, quote!(__value));
+        if mode.tangents() {
+            let output_tangent = arm_output_tangent(body, mode, &arm.output, quote!(__value));
             quote!(#statements let __value = #output; let __tangent = #output_tangent; (__value, __tangent))
         } else {
             let stored = &arm.stored;
@@ -155,7 +181,7 @@ fn forward_branch(body: &Body, index: usize, tangents: bool) -> TokenStream {
             quote!(#statements (#kept, #output))
         }
     });
-    if tangents {
+    if mode.tangents() {
         quote!(let (#value, #tangent) = #selected;)
     } else {
         quote!(let (#record, #value) = #selected;)
@@ -179,7 +205,7 @@ fn restore_state(body: &Body, looped: &Loop, index: usize) -> TokenStream {
 
 /// One iteration's forward code, split: binding the carried values at its start,
 /// then its statements and the update of the carried values.
-fn iteration_parts(body: &Body, looped: &Loop, index: usize, tangents: bool) -> (TokenStream, TokenStream) {
+fn iteration_parts(body: &Body, looped: &Loop, index: usize, mode: Mode) -> (TokenStream, TokenStream) {
     let mut start = TokenStream::new();
     let mut end = TokenStream::new();
     for (position, carried) in looped.carried.iter().enumerate() {
@@ -188,26 +214,26 @@ fn iteration_parts(body: &Body, looped: &Loop, index: usize, tangents: bool) -> 
         let (inner, exit) = (value_name(carried.inner), value_reference(&body.values, carried.exit));
         start.extend(quote!(let #inner = ::core::clone::Clone::clone(&#carry);));
         end.extend(quote!(#carry = ::core::clone::Clone::clone(#exit);));
-        if tangents {
+        if mode.tangents() {
             let (inner_tangent, exit_tangent) =
-                (tangent_name(carried.inner), tangent_reference(body, carried.exit));
+                (tangent_name(carried.inner), tangent_reference(body, mode, carried.exit));
             start.extend(quote!(let #inner_tangent = ::core::clone::Clone::clone(&#tangent_carry);));
             end.extend(quote!(#tangent_carry = ::core::clone::Clone::clone(#exit_tangent);));
         }
     }
-    let statements = forward_statements(body, &looped.body, tangents);
+    let statements = forward_statements(body, &looped.body, mode);
     (start, quote!(#statements #end))
 }
 
 /// One whole iteration's forward code.
-fn iteration_forward(body: &Body, looped: &Loop, index: usize, tangents: bool) -> TokenStream {
-    let (start, rest) = iteration_parts(body, looped, index, tangents);
+fn iteration_forward(body: &Body, looped: &Loop, index: usize, mode: Mode) -> TokenStream {
+    let (start, rest) = iteration_parts(body, looped, index, mode);
     quote!(#start #rest)
 }
 
 /// A loop's forward sweep: the iterator and plain state kept for the reverse sweep,
 /// the carried values (and tangents) updated by each iteration.
-fn forward_loop(body: &Body, index: usize, tangents: bool) -> TokenStream {
+fn forward_loop(body: &Body, index: usize, mode: Mode) -> TokenStream {
     let looped = &body.loops[index];
     let (range, range_expression, pattern) =
         (format_ident!("__range{}", index), &looped.range, &looped.pattern);
@@ -224,14 +250,14 @@ fn forward_loop(body: &Body, index: usize, tangents: bool) -> TokenStream {
         setup.extend(quote!(let mut #carry = ::core::clone::Clone::clone(#entry);));
         let result = value_name(carried.result);
         results.extend(quote!(let #result = #carry;));
-        if tangents {
+        if mode.tangents() {
             let (entry_tangent, result_tangent) =
-                (tangent_reference(body, carried.entry), tangent_name(carried.result));
+                (tangent_reference(body, mode, carried.entry), tangent_name(carried.result));
             setup.extend(quote!(let mut #tangent_carry = ::core::clone::Clone::clone(#entry_tangent);));
             results.extend(quote!(let #result_tangent = #tangent_carry;));
         }
     }
-    let iteration = iteration_forward(body, looped, index, tangents);
+    let iteration = iteration_forward(body, looped, index, mode);
     quote! {
         #setup
         for #pattern in ::core::clone::Clone::clone(&#range) {
@@ -243,7 +269,7 @@ fn forward_loop(body: &Body, index: usize, tangents: bool) -> TokenStream {
 
 /// The primal value of each operation, in program order, with the user's own
 /// statements between them.
-fn forward_statements(body: &Body, stmts: &[Stmt], tangents: bool) -> TokenStream {
+fn forward_statements(body: &Body, stmts: &[Stmt], mode: Mode) -> TokenStream {
     let rules = rules();
     let mut out = TokenStream::new();
     for stmt in stmts {
@@ -253,11 +279,11 @@ fn forward_statements(body: &Body, stmts: &[Stmt], tangents: bool) -> TokenStrea
                 continue;
             }
             Stmt::Branch(index) => {
-                out.extend(forward_branch(body, *index, tangents));
+                out.extend(forward_branch(body, *index, mode));
                 continue;
             }
             Stmt::Loop(index) => {
-                out.extend(forward_loop(body, *index, tangents));
+                out.extend(forward_loop(body, *index, mode));
                 continue;
             }
             Stmt::Op(index) => index,
@@ -266,12 +292,41 @@ fn forward_statements(body: &Body, stmts: &[Stmt], tangents: bool) -> TokenStrea
         let (value, rule) = (value_name(*result), rule_name(*index));
         let tangent = tangent_name(*result);
         match kind {
+            OpKind::Gather { tuple, elements } => {
+                let values = elements.iter().map(|element| {
+                    let reference = operand_reference(body, element);
+                    quote!(::core::clone::Clone::clone(#reference))
+                });
+                out.extend(if *tuple {
+                    quote!(let #value = (#(#values,)*);)
+                } else {
+                    quote!(let #value = [#(#values),*];)
+                });
+                if mode.tangents() {
+                    let dots: Vec<_> = elements
+                        .iter()
+                        .map(|element| match element {
+                            Operand::Active(id) => {
+                                let dot = dot(body, mode, *id);
+                                quote!(::core::clone::Clone::clone(#dot))
+                            }
+                            constant => {
+                                let reference = operand_reference(body, constant);
+                                quote!(::fluxion::__private::Differentiable::zero_tangent(#reference))
+                            }
+                        })
+                        .collect();
+                    let gathered = if *tuple { quote!((#(#dots,)*)) } else { quote!([#(#dots),*]) };
+                    let gathered = mode.per_lane(gathered);
+                    out.extend(quote!(let #tangent = #gathered;));
+                }
+            }
             OpKind::Lift(value_expression) => {
                 out.extend(quote!(let #value = #value_expression;));
-                if tangents {
-                    out.extend(
-                        quote!(let #tangent = ::fluxion::__private::Differentiable::zero_tangent(&#value);),
-                    );
+                if mode.tangents() {
+                    let zero =
+                        mode.per_lane(quote!(::fluxion::__private::Differentiable::zero_tangent(&#value)));
+                    out.extend(quote!(let #tangent = #zero;));
                 }
             }
             OpKind::Unary { rule: rule_expression, x } => {
@@ -280,11 +335,12 @@ fn forward_statements(body: &Body, stmts: &[Stmt], tangents: bool) -> TokenStrea
                     let #rule = #rule_expression;
                     let #value = #rules::UnaryRule::value(&#rule, #x_ref);
                 });
-                if tangents {
-                    let x_dot = tangent_reference(body, *x);
-                    out.extend(quote_spanned! {*span=>
-                        let #tangent = #rules::UnaryRule::push(&#rule, #x_ref, &#value, #x_dot);
-                    });
+                if mode.tangents() {
+                    let x_dot = dot(body, mode, *x);
+                    let push = mode.per_lane(
+                        quote_spanned!(*span=> #rules::UnaryRule::push(&#rule, #x_ref, &#value, #x_dot)),
+                    );
+                    out.extend(quote!(let #tangent = #push;));
                 }
             }
             OpKind::Binary { rule: rule_expression, a, b } => {
@@ -293,35 +349,40 @@ fn forward_statements(body: &Body, stmts: &[Stmt], tangents: bool) -> TokenStrea
                     let #rule = #rule_expression;
                     let #value = #rules::BinaryRule::value(&#rule, #a_ref, #b_ref);
                 });
-                if tangents {
+                if mode.tangents() {
                     let args = quote!((#a_ref, #b_ref, &#value));
                     let push = match (a, b) {
                         (Operand::Active(a), Operand::Active(b)) => {
-                            let (a_dot, b_dot) = (tangent_reference(body, *a), tangent_reference(body, *b));
+                            let (a_dot, b_dot) = (dot(body, mode, *a), dot(body, mode, *b));
                             quote_spanned!(*span=> #rules::BinaryRule::push_both(&#rule, #args, #a_dot, #b_dot))
                         }
                         (Operand::Active(a), _) => {
-                            let a_dot = tangent_reference(body, *a);
+                            let a_dot = dot(body, mode, *a);
                             quote_spanned!(*span=> #rules::BinaryRule::push_lhs(&#rule, #args, #a_dot))
                         }
                         (_, Operand::Active(b)) => {
-                            let b_dot = tangent_reference(body, *b);
+                            let b_dot = dot(body, mode, *b);
                             quote_spanned!(*span=> #rules::BinaryRule::push_rhs(&#rule, #args, #b_dot))
                         }
                         _ => unreachable!("an active operation has an active operand"),
                     };
+                    let push = mode.per_lane(push);
                     out.extend(quote!(let #tangent = #push;));
                 }
             }
-            OpKind::Call { callee, args } if tangents => {
+            OpKind::Call { callee, args } if mode.tangents() => {
                 let seeds = args.iter().map(|arg| match arg.operand {
                     Operand::Active(id) => {
-                        let dot = tangent_reference(body, id);
+                        let dot = tangent_reference(body, mode, id);
                         quote!(::core::option::Option::Some(#dot))
                     }
                     Operand::Constant { .. } => quote!(::core::option::Option::None),
                 });
-                let call = call_expression(body, callee, args, Some("__jvp"), quote!((#(#seeds,)*)));
+                let companion = match mode {
+                    Mode::Lanes => ("__jvp_lanes", quote!(::<__N>)),
+                    _ => ("__jvp", TokenStream::new()),
+                };
+                let call = call_expression(body, callee, args, Some(companion), quote!((#(#seeds,)*)));
                 out.extend(quote_spanned!(*span=> let (#value, #tangent) = #call;));
             }
             OpKind::Call { callee, args } => {
@@ -333,8 +394,9 @@ fn forward_statements(body: &Body, stmts: &[Stmt], tangents: bool) -> TokenStrea
     out
 }
 
-/// A `&Tangent` expression for active value `id` in the tangent code.
-fn tangent_reference(body: &Body, id: usize) -> TokenStream {
+/// A `&Tangent` expression for active value `id` in the tangent code (in lanes
+/// mode a `&[Tangent; __N]`; a field's is gathered lane by lane).
+fn tangent_reference(body: &Body, mode: Mode, id: usize) -> TokenStream {
     match &body.values[id] {
         Def::Param { .. } => {
             let name = tangent_name(id);
@@ -344,10 +406,36 @@ fn tangent_reference(body: &Body, id: usize) -> TokenStream {
             let name = tangent_name(id);
             quote!(&#name)
         }
+        Def::Field { .. } if mode == Mode::Lanes => {
+            let lane = lane_reference(body, id);
+            quote!(&::core::array::from_fn::<_, __N, _>(|__lane| ::core::clone::Clone::clone(#lane)))
+        }
         Def::Field { base, member } => {
-            let base = tangent_reference(body, *base);
+            let base = tangent_reference(body, mode, *base);
             quote!(&(*#base).#member)
         }
+    }
+}
+
+/// A `&Tangent` of lane `__lane` of active value `id` (lanes mode).
+fn lane_reference(body: &Body, id: usize) -> TokenStream {
+    match &body.values[id] {
+        Def::Param { .. } | Def::Op => {
+            let name = tangent_name(id);
+            quote!(&#name[__lane])
+        }
+        Def::Field { base, member } => {
+            let base = lane_reference(body, *base);
+            quote!(&(*#base).#member)
+        }
+    }
+}
+
+/// The tangent of `id` inside a per-lane expression: one lane's in lanes mode.
+fn dot(body: &Body, mode: Mode, id: usize) -> TokenStream {
+    match mode {
+        Mode::Lanes => lane_reference(body, id),
+        _ => tangent_reference(body, mode, id),
     }
 }
 
@@ -733,8 +821,8 @@ impl<'a> Reverse<'a> {
         );
         let restore = restore_state(body, looped, index);
         let pattern = &looped.pattern;
-        let replay = iteration_forward(body, looped, index, false);
-        let (start, forward) = iteration_parts(body, looped, index, false);
+        let replay = iteration_forward(body, looped, index, Mode::Reverse);
+        let (start, forward) = iteration_parts(body, looped, index, Mode::Reverse);
         self.out.extend(quote! {
             #carried_adjoints
             let #count = ::core::iter::Iterator::count(::core::clone::Clone::clone(&#range));
@@ -769,6 +857,19 @@ impl<'a> Reverse<'a> {
         let (value, rule, adjoint) = (value_name(*result), rule_name(index), adjoint_name(*result));
         match kind {
             OpKind::Lift(_) => {}
+            OpKind::Gather { tuple, elements } => {
+                for (position, element) in elements.iter().enumerate() {
+                    if let Operand::Active(id) = element {
+                        let part = if *tuple {
+                            let position = Index::from(position);
+                            quote!(#adjoint.#position)
+                        } else {
+                            quote!(#adjoint[#position])
+                        };
+                        self.write_value(*id, quote!(::core::clone::Clone::clone(&#part)));
+                    }
+                }
+            }
             OpKind::Unary { x, .. } => {
                 let x_ref = value_reference(&body.values, *x);
                 let pull =
@@ -814,7 +915,13 @@ impl<'a> Reverse<'a> {
             }
             OpKind::Call { callee, args } => {
                 let pulled = format_ident!("__pulled{}", index);
-                let call = call_expression(body, callee, args, Some("__joint"), quote!(#adjoint));
+                let call = call_expression(
+                    body,
+                    callee,
+                    args,
+                    Some(("__joint", TokenStream::new())),
+                    quote!(#adjoint),
+                );
                 self.out.extend(quote_spanned!(*span=> let #pulled = #call.1;));
                 for (position, arg) in args.iter().enumerate() {
                     if let Operand::Active(id) = arg.operand {
@@ -832,7 +939,7 @@ impl<'a> Reverse<'a> {
 /// `__out{position}` (`params[position]` is its value id), and the value.
 pub fn joint_body(body: &Body, params: &[Option<usize>]) -> TokenStream {
     let mut reverse = Reverse::new(body, params);
-    let forward = forward_statements(body, &body.stmts, false);
+    let forward = forward_statements(body, &body.stmts, Mode::Reverse);
     let value = match &body.output {
         Lowered::Active(id) => {
             reverse.write_value(*id, quote!(__seed));
@@ -876,35 +983,40 @@ fn output_value(body: &Body, id: usize) -> TokenStream {
 /// The body of the tangent function: each differentiated parameter's tangent from
 /// `__tangents` (zero when `None`), the forward sweep with tangents, and
 /// `(value, tangent)`.
-pub fn tangent_body(body: &Body, params: &[Option<usize>]) -> TokenStream {
+pub fn tangent_body(body: &Body, params: &[Option<usize>], mode: Mode) -> TokenStream {
     let mut seeds = TokenStream::new();
     for (position, param) in params.iter().enumerate() {
         let Some(id) = param else { continue };
         let (tangent, zero) = (tangent_name(*id), format_ident!("__zero{}", id));
         let position = Index::from(position);
         let reference = value_reference(&body.values, *id);
+        let zero_value =
+            mode.per_lane(quote!(::fluxion::__private::Differentiable::zero_tangent(#reference)));
         seeds.extend(quote! {
             let #zero;
             let #tangent = match __tangents.#position {
                 ::core::option::Option::Some(tangent) => tangent,
                 ::core::option::Option::None => {
-                    #zero = ::fluxion::__private::Differentiable::zero_tangent(#reference);
+                    #zero = #zero_value;
                     &#zero
                 }
             };
         });
     }
-    let forward = forward_statements(body, &body.stmts, true);
+    let forward = forward_statements(body, &body.stmts, mode);
     let result = match &body.output {
         Lowered::Active(id) => {
-            let (value, tangent) = (output_value(body, *id), tangent_reference(body, *id));
+            let (value, tangent) = (output_value(body, *id), tangent_reference(body, mode, *id));
             quote!((#value, ::core::clone::Clone::clone(#tangent)))
         }
-        Lowered::Inactive { tokens, .. } => quote! {{
-            let __value = #tokens;
-            let __tangent = ::fluxion::__private::Differentiable::zero_tangent(&__value);
-            (__value, __tangent)
-        }},
+        Lowered::Inactive { tokens, .. } => {
+            let zero = mode.per_lane(quote!(::fluxion::__private::Differentiable::zero_tangent(&__value)));
+            quote! {{
+                let __value = #tokens;
+                let __tangent = #zero;
+                (__value, __tangent)
+            }}
+        }
     };
     quote! {
         #seeds

@@ -50,6 +50,8 @@ pub enum OpKind {
     Unary { rule: TokenStream, x: usize },
     /// A primitive with a `BinaryRule`.
     Binary { rule: TokenStream, a: Operand, b: Operand },
+    /// An array (`tuple` false) or tuple of values, some differentiated.
+    Gather { tuple: bool, elements: Vec<Operand> },
     /// A plain value taken as a differentiated one (zero tangent, no pullback): a
     /// plain variable that a loop makes differentiated.
     Lift(TokenStream),
@@ -320,7 +322,26 @@ impl Lowering {
         if let Some((_, diverge)) = &init.diverge {
             self.reject_if_active(diverge.to_token_stream(), diverge.span(), "`let … else`")?;
         }
+        // `let (a, b) = (e1, e2);` binds element by element.
+        if let (Pat::Tuple(pattern), Expr::Tuple(values)) = (&local.pat, &*init.expr)
+            && pattern.elems.len() == values.elems.len()
+            && init.diverge.is_none()
+            && self.first_active_name(values.to_token_stream()).is_some()
+        {
+            for (pat, value) in pattern.elems.iter().zip(&values.elems) {
+                self.bind(pat, value)?;
+            }
+            return Ok(());
+        }
         let lowered = self.expr(&init.expr)?;
+        if let (Pat::Tuple(pattern), Lowered::Active(id)) = (&local.pat, &lowered) {
+            for (position, pat) in pattern.elems.iter().enumerate() {
+                let member = Member::Unnamed(syn::Index::from(position));
+                let field = self.field(*id, &member);
+                self.bind_value(pat, field)?;
+            }
+            return Ok(());
+        }
         match (&local.pat, lowered) {
             (pat, Lowered::Inactive { tokens, by_ref }) => {
                 let mut names = Vec::new();
@@ -334,16 +355,40 @@ impl Lowering {
                 let else_branch = init.diverge.as_ref().map(|(e, d)| quote!(#e #d));
                 self.stmts.push(Stmt::Plain(quote!(#(#attrs)* let #pat #eq #tokens #else_branch;)));
             }
-            (pat, Lowered::Active(id)) => {
-                let name = binding_name(pat).ok_or_else(|| {
-                    syn::Error::new(
-                        pat.span(),
-                        "`#[differentiable]` binds a differentiated value to a plain name only (`let y = …;`); destructuring is not supported",
-                    )
-                })?;
-                self.names.insert(name, Binding::Active(id));
+            (pat, Lowered::Active(id)) => self.bind_value(pat, id)?,
+        }
+        Ok(())
+    }
+
+    /// `let pat = value;` for one element of a destructured tuple.
+    fn bind(&mut self, pat: &Pat, value: &Expr) -> syn::Result<()> {
+        match self.expr(value)? {
+            Lowered::Active(id) => self.bind_value(pat, id),
+            Lowered::Inactive { tokens, by_ref } => {
+                let mut names = Vec::new();
+                collect_pattern_names(pat, &mut names);
+                let binding = if by_ref { Binding::InactiveReference } else { Binding::Inactive };
+                for name in names {
+                    self.names.insert(name, binding);
+                }
+                self.stmts.push(Stmt::Plain(quote!(let #pat = #tokens;)));
+                Ok(())
             }
         }
+    }
+
+    /// Names a differentiated value (`_` drops it).
+    fn bind_value(&mut self, pat: &Pat, id: usize) -> syn::Result<()> {
+        if let Pat::Wild(_) = pat {
+            return Ok(());
+        }
+        let name = binding_name(pat).ok_or_else(|| {
+            syn::Error::new(
+                pat.span(),
+                "`#[differentiable]` binds a differentiated value to a name or a tuple of names; other patterns are not supported",
+            )
+        })?;
+        self.names.insert(name, Binding::Active(id));
         Ok(())
     }
 
@@ -639,6 +684,24 @@ impl Lowering {
         }
     }
 
+    /// An array or tuple expression: one operation when an element is differentiated.
+    fn gather<'e>(
+        &mut self,
+        tuple: bool,
+        elements: impl Iterator<Item = &'e Expr>,
+        expr: &Expr,
+    ) -> syn::Result<Lowered> {
+        let elements: Vec<(&Expr, Lowered)> =
+            elements.map(|element| Ok((element, self.expr(element)?))).collect::<syn::Result<_>>()?;
+        if elements.iter().all(|(_, lowered)| lowered.is_inactive()) {
+            let values = elements.iter().map(|(_, lowered)| self.value_expression(lowered));
+            return Ok(Lowered::plain(if tuple { quote!((#(#values,)*)) } else { quote!([#(#values),*]) }));
+        }
+        let operands =
+            elements.into_iter().map(|(element, lowered)| self.operand(lowered, element.span())).collect();
+        Ok(self.push_op(OpKind::Gather { tuple, elements: operands }, expr.span()))
+    }
+
     /// An inactive argument as the user passes it (by reference when they wrote
     /// `&e` or name a reference parameter).
     fn argument_expression(&self, lowered: &Lowered) -> TokenStream {
@@ -691,6 +754,27 @@ impl Lowering {
             },
             Expr::Binary(binary) => self.binary(&binary.op, &binary.left, &binary.right, span),
             Expr::MethodCall(call) => self.method_call(call),
+            Expr::Index(index) => match self.expr(&index.expr)? {
+                Lowered::Active(x) => {
+                    let position = match self.expr(&index.index)? {
+                        Lowered::Active(_) => {
+                            return Err(syn::Error::new(
+                                index.index.span(),
+                                "an index cannot be a differentiated value",
+                            ));
+                        }
+                        inactive => self.value_expression(&inactive),
+                    };
+                    let rule = quote_spanned!(span=> ::fluxion::autodiff::rules::Element(#position));
+                    Ok(self.unary(rule, x, span))
+                }
+                inactive => {
+                    let (base, position) = (self.value_expression(&inactive), &index.index);
+                    Ok(Lowered::plain(quote!(#base[#position])))
+                }
+            },
+            Expr::Array(array) => self.gather(false, array.elems.iter(), expr),
+            Expr::Tuple(tuple) if !tuple.elems.is_empty() => self.gather(true, tuple.elems.iter(), expr),
             Expr::If(branch) if self.first_active_name(expr.to_token_stream()).is_some() => {
                 self.if_expression(branch)
             }
@@ -894,6 +978,12 @@ impl Lowering {
         }
         let span = call.func.span();
         let last = function.path.segments.last().map(|segment| segment.ident.to_string());
+        if last.as_deref() == Some("from_array") {
+            let [Lowered::Active(x)] = args.as_slice() else {
+                return Err(syn::Error::new(span, "`from_array` takes one array"));
+            };
+            return Ok(self.unary(rule_path("FromArray", span), *x, span));
+        }
         if last.as_deref() == Some("stop_gradient") {
             let [Lowered::Active(id)] = args.as_slice() else {
                 return Err(syn::Error::new(span, "`stop_gradient` takes one argument"));

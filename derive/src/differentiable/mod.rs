@@ -18,7 +18,7 @@ mod lower;
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::spanned::Spanned;
-use syn::{FnArg, Ident, ItemFn, Pat, ReturnType, Type, Visibility};
+use syn::{FnArg, Ident, ItemFn, Pat, ReturnType, Type};
 
 use self::lower::Param;
 
@@ -212,7 +212,7 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
         })
         .collect();
     let is_method = parameters.first().is_some_and(|p| p.ident == "self");
-    let (joint_body, tangent_body) = match (&options.vjp, &options.jvp) {
+    let (joint_body, tangent_body, lanes_body) = match (&options.vjp, &options.jvp) {
         (Some(vjp), Some(jvp)) => given_derivative(&function, &parameters, is_method, (vjp, jvp)),
         _ => {
             let lowered_params: Vec<Param> = parameters
@@ -220,11 +220,15 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
                 .map(|p| Param { ident: p.ident.clone(), by_ref: p.by_ref, differentiated: p.differentiated })
                 .collect();
             let body = lower::lower(&lowered_params, &function.block)?;
-            (emit::joint_body(&body, &ids), emit::tangent_body(&body, &ids))
+            (
+                emit::joint_body(&body, &ids),
+                emit::tangent_body(&body, &ids, emit::Mode::Tangent),
+                emit::tangent_body(&body, &ids, emit::Mode::Lanes),
+            )
         }
     };
     let companions = Companions { function: &function, parameters: &parameters, output, is_method };
-    let generated = companions.generate(joint_body, tangent_body);
+    let generated = companions.generate(joint_body, tangent_body, lanes_body);
     // Used through its companions only, the function itself is not dead code.
     let result = quote! {
         #[allow(dead_code)]
@@ -237,7 +241,7 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
     Ok(result)
 }
 
-/// The joint and tangent bodies of a function whose derivative is given by hand:
+/// The joint, tangent and lanes bodies of a function whose derivative is given by hand:
 /// `vjp(args…, ȳ)` returns the differentiated parameters' tangents (one, or a tuple
 /// in order) and `jvp(args…, &ẋ…)` the output's tangent.
 fn given_derivative(
@@ -245,7 +249,7 @@ fn given_derivative(
     parameters: &[Parameter],
     is_method: bool,
     (vjp, jvp): (&syn::Path, &syn::Path),
-) -> (TokenStream, TokenStream) {
+) -> (TokenStream, TokenStream, TokenStream) {
     let ident = &function.sig.ident;
     let cloned: Vec<_> = parameters
         .iter()
@@ -275,6 +279,7 @@ fn given_derivative(
         __value
     };
     let mut seeds = TokenStream::new();
+    let mut lane_seeds = TokenStream::new();
     let mut dots = Vec::new();
     for (position, parameter) in &differentiated {
         let name = &parameter.ident;
@@ -284,16 +289,21 @@ fn given_derivative(
             syn::Index::from(*position),
         );
         let reference = if parameter.by_ref { quote!(#name) } else { quote!(&#name) };
-        seeds.extend(quote! {
-            let #zero;
-            let #dot = match __tangents.#position {
-                ::core::option::Option::Some(tangent) => tangent,
-                ::core::option::Option::None => {
-                    #zero = ::fluxion::__private::Differentiable::zero_tangent(#reference);
-                    &#zero
-                }
-            };
-        });
+        let zero_tangent = quote!(::fluxion::__private::Differentiable::zero_tangent(#reference));
+        let seed = |zero_value: TokenStream| {
+            quote! {
+                let #zero;
+                let #dot = match __tangents.#position {
+                    ::core::option::Option::Some(tangent) => tangent,
+                    ::core::option::Option::None => {
+                        #zero = #zero_value;
+                        &#zero
+                    }
+                };
+            }
+        };
+        seeds.extend(seed(zero_tangent.clone()));
+        lane_seeds.extend(seed(quote!(::core::array::from_fn::<_, __N, _>(|_| #zero_tangent))));
         dots.push(dot);
     }
     let tangent = quote! {
@@ -302,7 +312,13 @@ fn given_derivative(
         let __tangent = #jvp(#(#names,)* #(#dots),*);
         (__value, __tangent)
     };
-    (joint, tangent)
+    let lanes = quote! {
+        #lane_seeds
+        let __value = #plain_call;
+        let __tangent = ::core::array::from_fn::<_, __N, _>(|__lane| #jvp(#(#cloned,)* #(&#dots[__lane]),*));
+        (__value, __tangent)
+    };
+    (joint, tangent, lanes)
 }
 
 struct Companions<'a> {
@@ -337,8 +353,10 @@ impl Companions<'_> {
         let function = &self.function.sig.ident;
         let callee = match name {
             Some(name) => {
+                let turbofish = (name == "__jvp_lanes")
+                    .then(|| quote!(::<{ ::fluxion::autodiff::rules::JACOBIAN_LANES }>));
                 let name = self.name(name);
-                if self.is_method { quote!(#name) } else { quote!(Self::#name) }
+                if self.is_method { quote!(#name #turbofish) } else { quote!(Self::#name #turbofish) }
             }
             None => quote!(#function),
         };
@@ -437,13 +455,13 @@ impl Companions<'_> {
             .iter()
             .map(|p| {
                 if p.ident == *ident {
-                    quote!(::core::option::Option::Some(&__direction))
+                    quote!(::core::option::Option::Some(&__directions))
                 } else {
                     quote!(::core::option::Option::None)
                 }
             })
             .collect();
-        let jvp_call = self.call(Some("__jvp"), &arguments, quote!((#(#seeds,)*)));
+        let jvp_call = self.call(Some("__jvp_lanes"), &arguments, quote!((#(#seeds,)*)));
         let joint_call = self.call(Some("__joint"), &arguments, quote!(__seed));
         let forward_call = self.call(None, &arguments, TokenStream::new());
         let position = syn::Index::from(position);
@@ -453,9 +471,10 @@ impl Companions<'_> {
             #[inline]
             #vis fn #jacfwd #with_j (#(#declarations,)*) -> __J #where_j {
                 let __point = #point;
-                ::fluxion::autodiff::rules::Jacobian::jacobian_forward(&__point, |__direction: &__X| {
-                    let __direction: #input_tangent = ::fluxion::autodiff::rules::Is::cast(::core::clone::Clone::clone(__direction));
-                    ::fluxion::autodiff::rules::Is::<__Y>::cast(#jvp_call.1)
+                ::fluxion::autodiff::rules::Jacobian::jacobian_forward(&__point, |__directions: &[__X; ::fluxion::autodiff::rules::JACOBIAN_LANES]| {
+                    let __directions: [#input_tangent; ::fluxion::autodiff::rules::JACOBIAN_LANES] =
+                        ::core::clone::Clone::clone(__directions).map(::fluxion::autodiff::rules::Is::cast);
+                    #jvp_call.1.map(::fluxion::autodiff::rules::Is::<__Y>::cast)
                 })
             }
 
@@ -472,7 +491,12 @@ impl Companions<'_> {
         }
     }
 
-    fn generate(&self, joint_body: TokenStream, tangent_body: TokenStream) -> TokenStream {
+    fn generate(
+        &self,
+        joint_body: TokenStream,
+        tangent_body: TokenStream,
+        lanes_body: TokenStream,
+    ) -> TokenStream {
         let function = self.function;
         let ident = &function.sig.ident;
         let (impl_generics, _, where_clause) = function.sig.generics.split_for_impl();
@@ -497,8 +521,21 @@ impl Companions<'_> {
             (_, false) => quote!(pub),
             (vis, _) => quote!(#vis),
         };
-        let (joint, joint_into, jvp_inner) =
-            (self.name("__joint"), self.name("__joint_into"), self.name("__jvp"));
+        let (joint, joint_into, jvp_inner, jvp_lanes) =
+            (self.name("__joint"), self.name("__joint_into"), self.name("__jvp"), self.name("__jvp_lanes"));
+        let with_lanes = if generic_params.is_empty() {
+            quote!(<const __N: usize>)
+        } else {
+            quote!(<#generic_params, const __N: usize>)
+        };
+        let lane_seeds: Vec<_> = self
+            .parameters
+            .iter()
+            .map(|p| {
+                let tangent = if p.differentiated { tangent_of(&p.ty) } else { quote!(()) };
+                quote!(::core::option::Option<&[#tangent; __N]>)
+            })
+            .collect();
         let outs: Vec<_> =
             (0..self.parameters.len()).map(|position| format_ident!("__out{}", position)).collect();
         let zeros: Vec<_> = self
@@ -629,6 +666,13 @@ impl Companions<'_> {
             #[allow(unused_mut, unused_variables, clippy::all)]
             #vis fn #jvp_inner #impl_generics (#(#declarations,)* __tangents: (#(#seeds,)*)) -> (#output, #output_tangent) #where_clause {
                 #tangent_body
+            }
+
+            #[doc(hidden)]
+            #[inline]
+            #[allow(unused_mut, unused_variables, clippy::all)]
+            #vis fn #jvp_lanes #with_lanes (#(#declarations,)* __tangents: (#(#lane_seeds,)*)) -> (#output, [#output_tangent; __N]) #where_clause {
+                #lanes_body
             }
 
             #[doc = concat!("The value of `", stringify!(#ident), "` and its gradient (static mode).")]
