@@ -1,6 +1,6 @@
 //! A `#![no_std]` crate without an allocator that uses fluxion with default features
 //! off: it proves the core builds and works for embedded, real-time code, forward-mode
-//! derivatives included.
+//! derivatives and static mode (`#[differentiable]`) included.
 #![no_std]
 
 use fluxion::prelude::*;
@@ -38,6 +38,25 @@ pub struct Layer {
     pub b: Vector<f32, 2>,
 }
 
+/// The planar arm's hand position, written over plain values for static mode.
+#[differentiable]
+pub fn static_hand(theta: &Vector<f32, 3>) -> Vector<f32, 2> {
+    let (mut angle, mut x, mut y) = (0.0, 0.0, 0.0);
+    for joint in 0..3 {
+        angle += theta[[joint]];
+        x += LENGTHS[joint] * angle.cos();
+        y += LENGTHS[joint] * angle.sin();
+    }
+    Vector::from_array([x, y])
+}
+
+/// ½‖tanh(W x + b) − t‖² of a layer, differentiated at compile time.
+#[differentiable(wrt(layer))]
+pub fn static_layer_loss(layer: &Layer, x: &Vector<f32, 3>, t: &Vector<f32, 2>) -> f32 {
+    let r = (layer.w.matmul(x) + layer.b).tanh() - t;
+    r.dot(&r) * 0.5
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +90,20 @@ mod tests {
         let x: Vector<f32, 3> = Vector::from_array([1.0, 2.0, 3.0]);
         let (y, dy) = jvp(|l: LayerLifted| l.w.matmul(&x.map(Dual::constant)) + l.b, &layer, &direction);
         assert_eq!((y.to_array(), dy.to_array()), ([6.0, 6.0], [1.0, 1.0]));
+    }
+
+    #[test]
+    fn static_mode_runs_without_std_or_a_heap() {
+        let theta: Vector<f32, 3> = Vector::from_array([0.3, -0.5, 1.1]);
+        let jacobian: Matrix<f32, 2, 3> = static_hand::jacfwd(&theta);
+        let expected = arm_jacobian(&theta);
+        assert!(jacobian.iter().zip(expected.iter()).all(|(a, b)| (a - b).abs() < 1e-6));
+        let layer = Layer { w: Matrix::ones(), b: Vector::zeros() };
+        let (x, t) = (Vector::from_array([0.1, 0.2, 0.3]), Vector::from_array([0.0, 1.0]));
+        let (loss, gradient) = static_layer_loss::value_and_grad(&layer, &x, &t);
+        // ∂L/∂b = (y − t) ⊙ (1 − y²) with y = tanh(0.6) in both rows.
+        let y = 0.6f32.tanh();
+        assert!((loss - 0.5 * (y * y + (y - 1.0) * (y - 1.0))).abs() < 1e-6);
+        assert!((gradient.b[[1]] - (y - 1.0) * (1.0 - y * y)).abs() < 1e-6);
     }
 }

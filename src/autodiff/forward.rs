@@ -21,6 +21,7 @@ use super::dual::Dual;
 #[cfg(feature = "std")]
 use super::operators::{Trace, value_and_grad, vjp};
 use super::tangent::Differentiable;
+#[cfg(feature = "std")]
 use super::tangent::RealOutput;
 #[cfg(feature = "std")]
 use super::tape::Var;
