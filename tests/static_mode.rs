@@ -203,3 +203,66 @@ fn loops_with_a_run_time_trip_count() {
         assert!((derivative - gradient[[0]]).abs() < 1e-13);
     }
 }
+
+/// Rosenbrock's function, generic over the real scalar: its static-mode gradient then
+/// runs on dual numbers too (forward over reverse).
+#[differentiable]
+fn rosenbrock<T: RealScalar>(v: &Vector<T, 2>) -> T {
+    let (a, b) = (v[[0]], v[[1]]);
+    let hundred = T::from_f64(100.0);
+    (T::one() - a).powi(2) + (b - a * a).powi(2) * hundred
+}
+
+#[test]
+fn second_order_by_forward_over_static_reverse() {
+    use fluxion::autodiff::Dual;
+    let x = Vector::from_array([0.7, -0.2]);
+    let (a, b) = (0.7, -0.2);
+    let expected = [[2.0 - 400.0 * (b - a * a) + 800.0 * a * a, -400.0 * a], [-400.0 * a, 200.0]];
+    let hessian: Matrix<f64, 2, 2> =
+        fluxion::autodiff::jacfwd(|v: Vector<Dual<f64, 2>, 2>| rosenbrock::grad(&v), &x);
+    for (row, expected_row) in expected.iter().enumerate() {
+        for (column, value) in expected_row.iter().enumerate() {
+            assert!((hessian[[row, column]] - value).abs() < 1e-10, "{hessian:?}");
+        }
+    }
+    let direction = Vector::from_array([1.0, -2.0]);
+    let (gradient, hvp) =
+        fluxion::autodiff::jvp(|v: Vector<Dual<f64>, 2>| rosenbrock::grad(&v), &x, &direction);
+    assert_eq!(gradient.to_array(), rosenbrock::grad(&x).to_array());
+    assert!((hvp[[0]] - (expected[0][0] - 2.0 * expected[0][1])).abs() < 1e-10);
+    assert!((hvp[[1]] - (expected[1][0] - 2.0 * expected[1][1])).abs() < 1e-10);
+}
+
+/// Calls another differentiable function, generic, from a generic one.
+#[differentiable]
+fn shifted_rosenbrock<T: RealScalar>(v: &Vector<T, 2>) -> T {
+    let w = v.scale(T::from_f64(0.5));
+    rosenbrock(&w) * T::from_f64(2.0) + v.sum()
+}
+
+#[test]
+fn calls_compose_in_every_mode() {
+    let v = Vector::from_array([0.9, 0.4]);
+    let w = v.scale(0.5);
+    let inner = rosenbrock::grad(&w);
+    // ∇(2·r(v/2) + Σv) = ∇r(v/2) + 1.
+    let expected = [inner[[0]] + 1.0, inner[[1]] + 1.0];
+    assert_eq!(shifted_rosenbrock::grad(&v).to_array(), expected);
+    let jacobian: Matrix<f64, 1, 2> = shifted_gradient_row(&v);
+    assert!((jacobian[[0, 0]] - expected[0]).abs() < 1e-12 && (jacobian[[0, 1]] - expected[1]).abs() < 1e-12);
+    let (_, along) = shifted_rosenbrock::jvp(&v, &Vector::from_array([1.0, 0.0]));
+    assert!((along - expected[0]).abs() < 1e-12);
+}
+
+/// The gradient as a 1×2 Jacobian, by static forward mode through the call.
+fn shifted_gradient_row(v: &Vector<f64, 2>) -> Matrix<f64, 1, 2> {
+    let jacobian: Matrix<f64, 1, 2> = shifted_as_vector::jacfwd(v);
+    jacobian
+}
+
+/// The shifted function with a one-element vector output, so `jacfwd` applies.
+#[differentiable]
+fn shifted_as_vector(v: &Vector<f64, 2>) -> Vector<f64, 1> {
+    Vector::from_array([shifted_rosenbrock(v)])
+}

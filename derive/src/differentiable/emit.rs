@@ -378,8 +378,9 @@ fn forward_statements(body: &Body, stmts: &[Stmt], mode: Mode) -> TokenStream {
                     }
                     Operand::Constant { .. } => quote!(::core::option::Option::None),
                 });
+                // In lanes mode the number of lanes is inferred from the tangents.
                 let companion = match mode {
-                    Mode::Lanes => ("__jvp_lanes", quote!(::<__N>)),
+                    Mode::Lanes => ("__jvp_lanes", TokenStream::new()),
                     _ => ("__jvp", TokenStream::new()),
                 };
                 let call = call_expression(body, callee, args, Some(companion), quote!((#(#seeds,)*)));

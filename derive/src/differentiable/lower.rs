@@ -702,6 +702,15 @@ impl Lowering {
         Ok(self.push_op(OpKind::Gather { tuple, elements: operands }, expr.span()))
     }
 
+    /// Whether `expr` names a parameter of reference type (passed on as a reference).
+    fn names_a_reference(&self, expr: &Expr) -> bool {
+        match plain_name(expr).and_then(|name| self.names.get(&name).copied()) {
+            Some(Binding::Active(id)) => matches!(self.values[id], Def::Param { by_ref: true, .. }),
+            Some(Binding::InactiveReference) => true,
+            _ => false,
+        }
+    }
+
     /// An inactive argument as the user passes it (by reference when they wrote
     /// `&e` or name a reference parameter).
     fn argument_expression(&self, lowered: &Lowered) -> TokenStream {
@@ -961,7 +970,8 @@ impl Lowering {
         let mut call_args =
             vec![CallArg { operand: self.operand(receiver, call.receiver.span()), by_ref: true }];
         for (lowered, arg) in args.into_iter().zip(&call.args) {
-            call_args.push(CallArg { operand: self.operand(lowered, arg.span()), by_ref: is_reference(arg) });
+            let by_ref = is_reference(arg) || self.names_a_reference(arg);
+            call_args.push(CallArg { operand: self.operand(lowered, arg.span()), by_ref });
         }
         Ok(self.push_op(OpKind::Call { callee: Callee::Method(call.method.clone()), args: call_args }, span))
     }
@@ -998,7 +1008,8 @@ impl Lowering {
         }
         let mut call_args = Vec::new();
         for (lowered, arg) in args.into_iter().zip(&call.args) {
-            call_args.push(CallArg { operand: self.operand(lowered, arg.span()), by_ref: is_reference(arg) });
+            let by_ref = is_reference(arg) || self.names_a_reference(arg);
+            call_args.push(CallArg { operand: self.operand(lowered, arg.span()), by_ref });
         }
         Ok(self
             .push_op(OpKind::Call { callee: Callee::Function(function.path.clone()), args: call_args }, span))

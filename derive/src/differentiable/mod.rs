@@ -353,10 +353,8 @@ impl Companions<'_> {
         let function = &self.function.sig.ident;
         let callee = match name {
             Some(name) => {
-                let turbofish = (name == "__jvp_lanes")
-                    .then(|| quote!(::<{ ::fluxion::autodiff::rules::JACOBIAN_LANES }>));
                 let name = self.name(name);
-                if self.is_method { quote!(#name #turbofish) } else { quote!(Self::#name #turbofish) }
+                if self.is_method { quote!(#name) } else { quote!(Self::#name) }
             }
             None => quote!(#function),
         };
