@@ -74,7 +74,7 @@ fn main() {
         let jacobian_t = jacobian.transpose();
         let system = jacobian.matmul(&jacobian_t)
             + Matrix::<f64, 3, 3>::from_fn(|[r, c]| if r == c { damping * damping } else { 0.0 });
-        q = q + jacobian_t.matmul(&solve3(&system, &residual));
+        q += jacobian_t.matmul(&solve3(&system, &residual));
     }
     assert!(error < 1e-9, "the solver reached the target: error {error:e}");
     println!("joint angles: {q}");

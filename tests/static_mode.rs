@@ -243,7 +243,7 @@ fn shifted_rosenbrock<T: RealScalar>(v: &Vector<T, 2>) -> T {
 
 #[test]
 fn calls_compose_in_every_mode() {
-    let v = Vector::from_array([0.9, 0.4]);
+    let v: Vector<f64, 2> = Vector::from_array([0.9, 0.4]);
     let w = v.scale(0.5);
     let inner = rosenbrock::grad(&w);
     // ∇(2·r(v/2) + Σv) = ∇r(v/2) + 1.

@@ -81,7 +81,7 @@ type Same<'a, X> = Operands<'a, X, X, X>;
 #[diagnostic::on_unimplemented(
     message = "no derivative rule `{Self}` for `{X}`",
     label = "static mode has no rule for this operation on this type",
-    note = "give it one: implement `fluxion::autodiff::rules::UnaryRule<{X}>` for the operation, or wrap the code in a function with `#[derivative(...)]`"
+    note = "give it one: implement `fluxion::autodiff::rules::UnaryRule<{X}>` for the operation, or give a function that computes it a derivative by hand, `#[differentiable(vjp = …, jvp = …)]`"
 )]
 pub trait UnaryRule<X: Differentiable> {
     /// The result's type.
@@ -121,7 +121,7 @@ pub fn write_tangent<V: VectorSpace>(destination: &mut V, value: V, write: Write
 #[diagnostic::on_unimplemented(
     message = "no derivative rule `{Self}` for `{A}` and `{B}`",
     label = "static mode has no rule for this operation on these types",
-    note = "give it one: implement `fluxion::autodiff::rules::BinaryRule<{A}, {B}>` for the operation, or wrap the code in a function with `#[derivative(...)]`"
+    note = "give it one: implement `fluxion::autodiff::rules::BinaryRule<{A}, {B}>` for the operation, or give a function that computes it a derivative by hand, `#[differentiable(vjp = …, jvp = …)]`"
 )]
 pub trait BinaryRule<A: Differentiable, B: Differentiable> {
     /// The result's type.
@@ -270,6 +270,7 @@ pub struct DotProduct;
 
 // Scalars. Every scalar is its own tangent; a holomorphic f pulls back by conj(f′).
 
+#[diagnostic::do_not_recommend]
 impl<T: Scalar> BinaryRule<T, T> for Addition {
     type Output = T;
     #[inline(always)]
@@ -294,6 +295,7 @@ impl<T: Scalar> BinaryRule<T, T> for Addition {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: Scalar> BinaryRule<T, T> for Subtraction {
     type Output = T;
     #[inline(always)]
@@ -318,6 +320,7 @@ impl<T: Scalar> BinaryRule<T, T> for Subtraction {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: Scalar> BinaryRule<T, T> for Multiplication {
     type Output = T;
     #[inline(always)]
@@ -342,6 +345,7 @@ impl<T: Scalar> BinaryRule<T, T> for Multiplication {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: Scalar> BinaryRule<T, T> for Division {
     type Output = T;
     #[inline(always)]
@@ -366,6 +370,7 @@ impl<T: Scalar> BinaryRule<T, T> for Division {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: Scalar> UnaryRule<T> for Negation {
     type Output = T;
     #[inline(always)]
@@ -382,6 +387,7 @@ impl<T: Scalar> UnaryRule<T> for Negation {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: Scalar> UnaryRule<T> for Elementary<T::Real> {
     type Output = T;
     #[inline(always)]
@@ -398,6 +404,7 @@ impl<T: Scalar> UnaryRule<T> for Elementary<T::Real> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: RealScalar> UnaryRule<T> for Relu {
     type Output = T;
     #[inline(always)]
@@ -416,6 +423,7 @@ impl<T: RealScalar> UnaryRule<T> for Relu {
 
 // Tensors. A host tensor is its own tangent; shapes are checked by the operations.
 
+#[diagnostic::do_not_recommend]
 impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, Tensor<T, S, K>> for Addition {
     type Output = Tensor<T, S, K>;
     #[inline(always)]
@@ -473,6 +481,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, Tensor<T
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, Tensor<T, S, K>> for Subtraction {
     type Output = Tensor<T, S, K>;
     #[inline(always)]
@@ -508,6 +517,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, Tensor<T
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: Scalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Negation {
     type Output = Tensor<T, S, K>;
     #[inline(always)]
@@ -525,6 +535,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Negat
 }
 
 /// y = s·x (x a tensor, s a scalar): ẏ = ṡ·x + s·ẋ, x̄ = conj(s)·ȳ, s̄ = ⟨x, ȳ⟩.
+#[diagnostic::do_not_recommend]
 impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, T> for Multiplication {
     type Output = Tensor<T, S, K>;
     #[inline(always)]
@@ -558,6 +569,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, T> for M
 }
 
 /// y = s·x with the scalar on the left: the rule above with the operands swapped.
+#[diagnostic::do_not_recommend]
 impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<T, Tensor<T, S, K>> for Multiplication {
     type Output = Tensor<T, S, K>;
     #[inline(always)]
@@ -591,6 +603,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<T, Tensor<T, S, K>> for M
 }
 
 /// y = x/s: ẏ = ẋ/s − ṡ·y/s, x̄ = ȳ/conj(s), s̄ = −⟨y, ȳ⟩/conj(s).
+#[diagnostic::do_not_recommend]
 impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, T> for Division {
     type Output = Tensor<T, S, K>;
     #[inline(always)]
@@ -623,6 +636,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, T> for D
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: Scalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Elementary<T::Real> {
     type Output = Tensor<T, S, K>;
     #[inline(always)]
@@ -659,6 +673,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Eleme
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: RealScalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Relu {
     type Output = Tensor<T, S, K>;
     #[inline(always)]
@@ -675,6 +690,7 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for R
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: Scalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Summation {
     type Output = T;
     #[inline(always)]
@@ -691,6 +707,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Summa
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: Scalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Mean {
     type Output = T;
     #[inline(always)]
@@ -707,6 +724,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Mean 
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: Scalar, R: Dim, C: Dim, K> UnaryRule<Tensor<T, (R, C), K>> for Transposition
 where
     K: Storage<T, (R, C)> + Storage<T, (C, R)>,
@@ -728,6 +746,7 @@ where
 
 /// Y = A·B: Ẏ = Ȧ·B + A·Ḃ, Ā = Ȳ·Bᴴ, B̄ = Aᴴ·Ȳ (through [`MatMul::matmul_pullback`],
 /// which reads A once for both when B is a vector).
+#[diagnostic::do_not_recommend]
 impl<T, SA, SB, K> BinaryRule<Tensor<T, SA, K>, Tensor<T, SB, K>> for MatrixProduct
 where
     T: Scalar,
@@ -830,6 +849,7 @@ where
 }
 
 /// y = a ⊙ b: ẏ = ȧ ⊙ b + a ⊙ ḃ, ā = ȳ ⊙ conj(b), b̄ = ȳ ⊙ conj(a).
+#[diagnostic::do_not_recommend]
 impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, Tensor<T, S, K>> for HadamardProduct {
     type Output = Tensor<T, S, K>;
     #[inline(always)]
@@ -864,6 +884,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, Tensor<T
 }
 
 /// s = Σ aᵢbᵢ (real): ṡ = ⟨ȧ, b⟩ + ⟨a, ḃ⟩, ā = s̄·b, b̄ = s̄·a.
+#[diagnostic::do_not_recommend]
 impl<T: RealDot, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, Tensor<T, S, K>> for DotProduct {
     type Output = T;
     #[inline(always)]
@@ -1039,6 +1060,7 @@ where
 #[derive(Clone, Copy, Debug)]
 pub struct Element<I>(pub I);
 
+#[diagnostic::do_not_recommend]
 impl<T: Scalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Element<S::Index> {
     type Output = T;
     #[inline(always)]
@@ -1071,6 +1093,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Eleme
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<D: Differentiable + Clone, const N: usize> UnaryRule<[D; N]> for Element<usize>
 where
     D::Tangent: Clone,
@@ -1101,6 +1124,7 @@ where
 #[derive(Clone, Copy, Debug)]
 pub struct FromArray;
 
+#[diagnostic::do_not_recommend]
 impl<T: Scalar, const N: usize> UnaryRule<[T; N]> for FromArray {
     type Output = crate::tensor::Vector<T, N>;
     #[inline(always)]
@@ -1117,6 +1141,7 @@ impl<T: Scalar, const N: usize> UnaryRule<[T; N]> for FromArray {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: Scalar, const R: usize, const C: usize> UnaryRule<[[T; C]; R]> for FromArray {
     type Output = crate::tensor::Matrix<T, R, C>;
     #[inline(always)]

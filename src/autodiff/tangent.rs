@@ -148,9 +148,12 @@ pub trait Differentiable {
 )]
 pub trait RealOutput: Scalar {}
 
+#[diagnostic::do_not_recommend]
 impl RealOutput for f32 {}
+#[diagnostic::do_not_recommend]
 impl RealOutput for f64 {}
 /// Reverse mode over duals (forward-over-reverse) differentiates dual outputs.
+#[diagnostic::do_not_recommend]
 impl<T: RealOutput, const N: usize> RealOutput for super::dual::Dual<T, N> {}
 
 /// Converts an `f64` coordinate to the real type of a leaf.

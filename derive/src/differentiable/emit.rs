@@ -16,6 +16,25 @@ fn rules() -> TokenStream {
     RULES.parse().expect("a path")
 }
 
+/// `tokens` located at `span`, each keeping how its names resolve (an operation's code
+/// points at the user's expression, and the compiler reports one error there instead
+/// of one per use).
+fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let proc_macro2::TokenTree::Group(group) = &token {
+                let mut inner = proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(group.span().located_at(span));
+                token = proc_macro2::TokenTree::Group(inner);
+            } else {
+                token.set_span(token.span().located_at(span));
+            }
+            token
+        })
+        .collect()
+}
+
 /// Which sweep forward code serves: the reverse sweep's forward pass (values only),
 /// tangents (one direction), or lanes (`__N` directions at once, each tangent an
 /// array `[Tangent; __N]`).
@@ -270,25 +289,28 @@ fn forward_loop(body: &Body, index: usize, mode: Mode) -> TokenStream {
 /// The primal value of each operation, in program order, with the user's own
 /// statements between them.
 fn forward_statements(body: &Body, stmts: &[Stmt], mode: Mode) -> TokenStream {
-    let rules = rules();
-    let mut out = TokenStream::new();
+    let mut outer = TokenStream::new();
     for stmt in stmts {
         let index = match stmt {
             Stmt::Plain(tokens) => {
-                out.extend(tokens.clone());
+                outer.extend(tokens.clone());
                 continue;
             }
             Stmt::Branch(index) => {
-                out.extend(forward_branch(body, *index, mode));
+                outer.extend(forward_branch(body, *index, mode));
                 continue;
             }
             Stmt::Loop(index) => {
-                out.extend(forward_loop(body, *index, mode));
+                outer.extend(forward_loop(body, *index, mode));
                 continue;
             }
             Stmt::Op(index) => index,
         };
+        let mut out_op = TokenStream::new();
+        let out = &mut out_op;
         let Op { out: result, kind, span } = &body.ops[*index];
+        // Spanned at the user's expression: a missing rule is reported there.
+        let rules = quote_spanned!(*span=> ::fluxion::autodiff::rules);
         let (value, rule) = (value_name(*result), rule_name(*index));
         let tangent = tangent_name(*result);
         match kind {
@@ -391,8 +413,9 @@ fn forward_statements(body: &Body, stmts: &[Stmt], mode: Mode) -> TokenStream {
                 out.extend(quote_spanned!(*span=> let #value = #call;));
             }
         }
+        outer.extend(respan(out_op, *span));
     }
-    out
+    outer
 }
 
 /// A `&Tangent` expression for active value `id` in the tangent code (in lanes
@@ -848,9 +871,16 @@ impl<'a> Reverse<'a> {
     }
 
     fn operation(&mut self, index: usize) {
+        let outer = core::mem::take(&mut self.out);
+        self.operation_sweep(index);
+        let code = core::mem::replace(&mut self.out, outer);
+        self.out.extend(respan(code, self.body.ops[index].span));
+    }
+
+    fn operation_sweep(&mut self, index: usize) {
         let body = self.body;
-        let rules = rules();
         let Op { out: result, kind, span } = &body.ops[index];
+        let rules = quote_spanned!(*span=> ::fluxion::autodiff::rules);
         self.gather_fields(*result);
         if !self.started[*result] {
             return;

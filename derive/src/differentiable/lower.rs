@@ -279,6 +279,58 @@ const BINARY_METHODS: &[(&str, &str)] = &[
     ("scale", "Multiplication"),
 ];
 
+/// Methods of scalars and tensors that have no rule in static mode yet: a call on a
+/// differentiated value is an error naming the method (any other method is taken
+/// for a `#[differentiable]` method of the receiver's type).
+const WITHOUT_RULE: &[&str] = &[
+    "abs",
+    "acos",
+    "asin",
+    "atan",
+    "atan2",
+    "broadcast",
+    "ceil",
+    "clamp",
+    "concat",
+    "conj",
+    "cosh",
+    "dotu",
+    "exp2",
+    "exp_m1",
+    "floor",
+    "fract",
+    "hypot",
+    "im",
+    "inner",
+    "iter",
+    "len",
+    "ln_1p",
+    "log10",
+    "log2",
+    "logsumexp",
+    "log_softmax",
+    "max",
+    "max_axis",
+    "mean_axis",
+    "min",
+    "narrow",
+    "norm_sqr",
+    "outer",
+    "re",
+    "reshape",
+    "round",
+    "shape",
+    "signum",
+    "sin_cos",
+    "sinh",
+    "softmax",
+    "sum_axis",
+    "tan",
+    "to_array",
+    "to_vec",
+    "trunc",
+];
+
 fn rule_path(name: &str, span: Span) -> TokenStream {
     let name = Ident::new(name, span);
     quote_spanned!(span=> ::fluxion::autodiff::rules::#name)
@@ -424,6 +476,16 @@ impl Lowering {
             && self.first_active_name(expr.to_token_stream()).is_some()
         {
             return self.for_loop(for_loop);
+        }
+        if let Expr::If(branch) = expr
+            && let Some(name) = self.first_active_name(expr.to_token_stream())
+        {
+            return Err(syn::Error::new(
+                branch.if_token.span,
+                format!(
+                    "an `if` that reads differentiated values (`{name}`) gives its value from both arms: write `let y = if … {{ … }} else {{ … }};` (assignments inside the arms are not differentiated)"
+                ),
+            ));
         }
         self.reject_if_active(expr.to_token_stream(), expr.span(), construct_name(expr))?;
         let semicolon = semicolon.then(|| quote!(;));
@@ -966,6 +1028,14 @@ impl Lowering {
             let a = self.operand(receiver, call.receiver.span());
             let b = self.operand(arg.clone(), call.args[0].span());
             return Ok(self.push_op(OpKind::Binary { rule: rule_path(rule, span), a, b }, span));
+        }
+        if WITHOUT_RULE.contains(&name.as_str()) {
+            return Err(syn::Error::new(
+                span,
+                format!(
+                    "`{name}` has no derivative rule in static mode; give it one (a function with `#[differentiable(vjp = …, jvp = …)]`, or an operation implementing `fluxion::autodiff::rules::UnaryRule`), or apply it to a value that is not differentiated (`stop_gradient`)"
+                ),
+            ));
         }
         let mut call_args =
             vec![CallArg { operand: self.operand(receiver, call.receiver.span()), by_ref: true }];

@@ -16,7 +16,7 @@ mod emit;
 mod lower;
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, Ident, ItemFn, Pat, ReturnType, Type};
 
@@ -158,6 +158,9 @@ fn parameters(function: &ItemFn, wrt: Option<&Vec<Ident>>) -> syn::Result<Vec<Pa
         };
         parameters.push(parameter);
     }
+    for parameter in &mut parameters {
+        parameter.differentiated = !plain_type(&parameter.ty);
+    }
     if let Some(wrt) = wrt {
         for name in wrt {
             if !parameters.iter().any(|p| p.ident == *name) {
@@ -169,6 +172,17 @@ fn parameters(function: &ItemFn, wrt: Option<&Vec<Ident>>) -> syn::Result<Vec<Pa
         }
         for parameter in &mut parameters {
             parameter.differentiated = wrt.contains(&parameter.ident);
+            if parameter.differentiated && plain_type(&parameter.ty) {
+                let ty = &parameter.ty;
+                return Err(syn::Error::new(
+                    ty.span(),
+                    format!(
+                        "`{}` cannot be differentiated: `{}` has no tangent space; leave it out of `wrt(…)`",
+                        parameter.ident,
+                        quote!(#ty)
+                    ),
+                ));
+            }
         }
     }
     Ok(parameters)
@@ -328,8 +342,26 @@ struct Companions<'a> {
     is_method: bool,
 }
 
+/// `Ty::Tangent`, spanned at the type so that a type with no tangent is reported there.
 fn tangent_of(ty: &Type) -> TokenStream {
-    quote!(<#ty as ::fluxion::__private::Differentiable>::Tangent)
+    quote_spanned!(ty.span()=> <#ty as ::fluxion::__private::Differentiable>::Tangent)
+}
+
+/// Types that are never differentiated (integers, `bool`, `char`, strings): without
+/// `wrt`, parameters of these types are constants.
+fn plain_type(ty: &Type) -> bool {
+    const PLAIN: &[&str] = &[
+        "bool", "char", "str", "String", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
+        "i64", "i128", "isize",
+    ];
+    match ty {
+        Type::Path(path) => {
+            path.path.segments.last().is_some_and(|last| PLAIN.contains(&last.ident.to_string().as_str()))
+        }
+        Type::Reference(reference) => plain_type(&reference.elem),
+        Type::Paren(inner) => plain_type(&inner.elem),
+        _ => false,
+    }
 }
 
 impl Companions<'_> {
@@ -467,6 +499,7 @@ impl Companions<'_> {
         quote! {
             #[doc = concat!("The Jacobian of `", stringify!(#function), "` by static forward mode (one pass per input coordinate), of shape `Out ++ In`.")]
             #[inline]
+            #[allow(clippy::multiple_bound_locations)]
             #vis fn #jacfwd #with_j (#(#declarations,)*) -> __J #where_j {
                 let __point = #point;
                 ::fluxion::autodiff::rules::Jacobian::jacobian_forward(&__point, |__directions: &[__X; ::fluxion::autodiff::rules::JACOBIAN_LANES]| {
@@ -478,6 +511,7 @@ impl Companions<'_> {
 
             #[doc = concat!("The Jacobian of `", stringify!(#function), "` by static reverse mode (one pass per output coordinate), of shape `Out ++ In`.")]
             #[inline]
+            #[allow(clippy::multiple_bound_locations)]
             #vis fn #jacrev #with_j (#(#declarations,)*) -> __J #where_j {
                 let __point = #point;
                 let __output = ::fluxion::autodiff::rules::Is::<__Y>::cast(#forward_call);
@@ -675,6 +709,7 @@ impl Companions<'_> {
 
             #[doc = concat!("The value of `", stringify!(#ident), "` and its gradient (static mode).")]
             #[inline]
+            #[allow(clippy::multiple_bound_locations)]
             #vis fn #value_and_grad #with_y (#(#declarations,)*) -> (__Y, #gradient) #where_y {
                 let (__value, __tangents) = #gradient_call;
                 (#rules::Is::cast(__value), #select)
@@ -682,6 +717,7 @@ impl Companions<'_> {
 
             #[doc = concat!("The gradient of `", stringify!(#ident), "` (static mode).")]
             #[inline]
+            #[allow(clippy::multiple_bound_locations)]
             #vis fn #grad #with_y (#(#declarations,)*) -> #gradient #where_y {
                 let (_, __tangents) = #gradient_call;
                 #select
@@ -689,6 +725,7 @@ impl Companions<'_> {
 
             #[doc = concat!("The value of `", stringify!(#ident), "`, with its gradient written into `gradient` (static mode).")]
             #[inline]
+            #[allow(clippy::multiple_bound_locations)]
             #vis fn #into #with_y (#(#declarations,)* gradient: &mut #gradient) -> __Y #where_y {
                 #(let #unused_outs = &mut ();)*
                 #rules::Is::cast(#into_call)
@@ -696,6 +733,7 @@ impl Companions<'_> {
 
             #[doc = concat!("The value of `", stringify!(#ident), "` and its pullback ȳ ↦ x̄ (static mode; the pullback recomputes the forward sweep).")]
             #[inline]
+            #[allow(clippy::multiple_bound_locations)]
             #vis fn #vjp #vjp_impl_generics (#(#vjp_declarations,)*) -> (#output, impl Fn(&#output_tangent) -> #gradient + '__l) #vjp_where {
                 let __value = #forward_call;
                 (__value, move |__seed: &#output_tangent| {
@@ -728,5 +766,85 @@ impl Companions<'_> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand;
+    use proc_macro2::TokenStream;
+
+    fn tokens(text: &str) -> TokenStream {
+        text.parse().expect("tokens")
+    }
+
+    /// Whether the expansion reports an error (a `compile_error!`).
+    fn reports_error(attribute: &str, item: &str) -> bool {
+        expand(tokens(attribute), tokens(item)).to_string().contains("compile_error")
+    }
+
+    #[test]
+    fn odd_and_malformed_input_gives_errors_never_panics() {
+        let items = [
+            "",
+            "struct S;",
+            "fn f() {}",
+            "fn f(x: f64) {}",
+            "async fn f(x: f64) -> f64 { x }",
+            "const fn f(x: f64) -> f64 { x }",
+            "unsafe fn f(x: f64) -> f64 { x }",
+            "fn f((a, b): (f64, f64)) -> f64 { a }",
+            "fn f(x: &mut f64) -> f64 { *x }",
+            "fn f(x: f64) -> f64 { while x > 0.0 { } x }",
+            "fn f(x: f64) -> f64 { loop { return x; } }",
+            "fn f(x: f64) -> f64 { if x > 0.0 { return x; } x }",
+            "fn f(x: f64) -> f64 { let g = |y: f64| y * x; g(1.0) }",
+            "fn f(x: f64) -> f64 { x as f32 as f64 }",
+            "fn f(x: f64) -> f64 { if let Some(y) = Some(x) { y } else { x } }",
+            "fn f(x: f64) -> f64 { let [a] = [x]; a }",
+            "fn f(x: f64) -> f64 { x.floor() }",
+            "fn f(x: f64) -> f64 { x.powf(x) }",
+            "fn f(x: f64) -> f64 { x.exp(1.0) }",
+            "fn f(x: f64) -> f64 { x % 2.0 }",
+            "fn f(x: f64) -> f64 { !x }",
+            "fn f(x: f64) -> f64 { match x { _ if x > 0.0 => x, _ => -x } }",
+            "fn f(x: f64) -> f64 { for v in [x] { } x }",
+            "fn f(x: f64) -> f64 { unsafe { x } }",
+            "fn f(x: f64) -> f64 { (|| x)() }",
+            "fn f(x: f64) -> f64 { let y; y = x; y }",
+            "fn f(x: f64, y: f64) -> f64 { x[y] }",
+            "fn f(n: usize) -> f64 { 1.0 }",
+            "fn f(x: f64) -> f64 { {{{ x }}} }",
+            "fn f(x: f64) -> f64 { stop_gradient(x, x) }",
+        ];
+        let attributes = [
+            "",
+            "wrt(x)",
+            "wrt(q)",
+            "wrt",
+            "wrt = x",
+            "vjp = a",
+            "vjp = a, jvp = b",
+            "jvp",
+            "nonsense(1)",
+            "wrt(x), wrt(x)",
+        ];
+        for item in items {
+            for attribute in attributes {
+                // Every combination expands (to code or to errors) without panicking.
+                let _ = expand(tokens(attribute), tokens(item));
+            }
+        }
+        assert!(reports_error("", "struct S;"));
+        assert!(reports_error("", "fn f(x: f64) {}"));
+        assert!(reports_error("", "fn f(n: usize) -> f64 { 1.0 }"));
+        assert!(reports_error("", "fn f(x: f64) -> f64 { while x > 0.0 { } x }"));
+        assert!(reports_error("", "fn f(x: f64) -> f64 { x.floor() }"));
+        assert!(reports_error("", "fn f(x: f64) -> f64 { x.powf(x) }"));
+        assert!(reports_error("", "fn f(x: &mut f64) -> f64 { *x }"));
+        assert!(reports_error("wrt(q)", "fn f(x: f64) -> f64 { x }"));
+        assert!(reports_error("vjp = a", "fn f(x: f64) -> f64 { x }"));
+        assert!(reports_error("nonsense(1)", "fn f(x: f64) -> f64 { x }"));
+        assert!(!reports_error("", "fn f(x: f64) -> f64 { let y = x * x; y.sin() }"));
     }
 }
