@@ -266,3 +266,58 @@ fn shifted_gradient_row(v: &Vector<f64, 2>) -> Matrix<f64, 1, 2> {
 fn shifted_as_vector(v: &Vector<f64, 2>) -> Vector<f64, 1> {
     Vector::from_array([shifted_rosenbrock(v)])
 }
+
+/// Differentiable functions in another module, called by path.
+mod geometry {
+    use fluxion::prelude::*;
+
+    /// ‖v‖².
+    #[differentiable]
+    pub fn norm_squared(v: &Vector<f64, 3>) -> f64 {
+        v.dot(v)
+    }
+}
+
+/// A layer whose forward pass is a differentiable method, used by another method.
+#[derive(Differentiable, Clone, Debug)]
+struct Dense {
+    w: Matrix<f64, 3, 2>,
+    b: Vector<f64, 3>,
+}
+
+impl Dense {
+    /// tanh(W x + b).
+    #[differentiable]
+    fn forward(&self, x: &Vector<f64, 2>) -> Vector<f64, 3> {
+        (self.w.matmul(x) + self.b).tanh()
+    }
+
+    /// ‖forward(x)‖², through the method and a function in another module.
+    #[differentiable(wrt(self))]
+    fn energy(&self, x: &Vector<f64, 2>) -> f64 {
+        let y = self.forward(x);
+        geometry::norm_squared(&y)
+    }
+}
+
+#[test]
+fn methods_and_functions_in_modules_compose() {
+    let layer = Dense {
+        w: Matrix::from_array([[0.5, -1.0], [0.25, 0.75], [-0.5, 0.1]]),
+        b: Vector::from_array([0.1, -0.2, 0.3]),
+    };
+    let x = Vector::from_array([0.8, -0.6]);
+    let (value, gradient) = layer.energy_value_and_grad(&x);
+    let traced = |l: DenseTraced| {
+        let y = (&l.w.matmul(&Var::constant(x)) + &l.b).tanh();
+        y.dot(&y)
+    };
+    let (expected_value, expected) = fluxion::autodiff::value_and_grad(traced, &layer);
+    assert!((value - expected_value).abs() < 1e-15);
+    assert!(gradient.w.iter().zip(expected.w.iter()).all(|(a, b)| (a - b).abs() < 1e-14));
+    assert!(gradient.b.iter().zip(expected.b.iter()).all(|(a, b)| (a - b).abs() < 1e-14));
+    let direction = DenseTangent { w: Matrix::ones(), b: Vector::zeros() };
+    let (_, derivative) = layer.energy_jvp(&x, &direction);
+    let inner: f64 = gradient.w.iter().sum();
+    assert!((derivative - inner).abs() < 1e-13);
+}

@@ -8,7 +8,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use fluxion::autodiff::check::{CheckOptions, check_grad};
-use fluxion::autodiff::release_tape_memory;
+use fluxion::autodiff::{Dual, differentiable, release_tape_memory};
 use fluxion::prelude::*;
 use model::{
     ArrayMlp, Mlp, MlpTraced, fluxion_gradient, fluxion_gradient_into, handwritten_gradient, loss, sample,
@@ -219,4 +219,71 @@ fn static_mode_pullback_and_tangent_agree_with_the_gradient() {
         index += 1;
     });
     assert!((derivative - inner).abs() < 1e-12 * inner.abs().max(1.0), "{derivative} {inner}");
+}
+
+/// The W1 network generic over the scalar: its static-mode gradient runs on dual
+/// numbers too, which gives Hessian-vector products (forward over reverse).
+#[derive(Differentiable, Clone, Debug)]
+struct GenericMlp<T: RealScalar> {
+    w1: Matrix<T, 32, 6>,
+    b1: Vector<T, 32>,
+    w2: Matrix<T, 32, 32>,
+    b2: Vector<T, 32>,
+    w3: Matrix<T, 3, 32>,
+    b3: Vector<T, 3>,
+}
+
+/// The W1 loss over the generic network.
+#[differentiable(wrt(model))]
+fn generic_loss<T: RealScalar>(model: &GenericMlp<T>, x: &Vector<T, 6>, t: &Vector<T, 3>) -> T {
+    let h1 = (model.w1.matmul(x) + model.b1).tanh();
+    let h2 = (model.w2.matmul(&h1) + model.b2).tanh();
+    let residual = model.w3.matmul(&h2) + model.b3 - t;
+    residual.dot(&residual) * T::from_f64(0.5)
+}
+
+/// The model as duals: each parameter carries its coordinate of `direction`.
+fn seeded(model: &GenericMlp<f64>, direction: &GenericMlpTangent<f64>) -> GenericMlp<Dual<f64>> {
+    let pair = |a: f64, d: f64| Dual::new(a, [d]);
+    GenericMlp {
+        w1: model.w1.zip_map(&direction.w1, pair),
+        b1: model.b1.zip_map(&direction.b1, pair),
+        w2: model.w2.zip_map(&direction.w2, pair),
+        b2: model.b2.zip_map(&direction.b2, pair),
+        w3: model.w3.zip_map(&direction.w3, pair),
+        b3: model.b3.zip_map(&direction.b3, pair),
+    }
+}
+
+#[test]
+fn static_mode_hessian_vector_product_matches_finite_differences() {
+    let m = Mlp::new(21);
+    let model = GenericMlp { w1: m.w1, b1: m.b1, w2: m.w2, b2: m.b2, w3: m.w3, b3: m.b3 };
+    let d = Mlp::new(22);
+    let direction = GenericMlpTangent { w1: d.w1, b1: d.b1, w2: d.w2, b2: d.b2, w3: d.w3, b3: d.b3 };
+    // H·v: the tangent of the static-mode gradient at the model seeded along v.
+    let (x, t) = sample();
+    let dual_gradient =
+        generic_loss::grad(&seeded(&model, &direction), &x.map(Dual::constant), &t.map(Dual::constant));
+    let hv: Vec<f64> = dual_gradient.w2.iter().map(|d| d.tangent()[0]).collect();
+    // Central differences of the f64 gradient along the direction.
+    let h = 1e-5;
+    let mut plus = model.clone();
+    let mut minus = model.clone();
+    plus.move_by(&direction.scaled(h));
+    minus.move_by(&direction.scaled(-h));
+    let (g_plus, g_minus) = (generic_loss::grad(&plus, &x, &t), generic_loss::grad(&minus, &x, &t));
+    for ((a, p), m) in hv.iter().zip(g_plus.w2.iter()).zip(g_minus.w2.iter()) {
+        let fd = (p - m) / (2.0 * h);
+        assert!((a - fd).abs() < 1e-6 * (1.0 + fd.abs()), "{a} {fd}");
+    }
+    // The value part of the dual gradient is the gradient itself.
+    let plain = generic_loss::grad(&model, &x, &t);
+    assert!(dual_gradient.b1.iter().zip(plain.b1.iter()).all(|(d, g)| (d.value() - g).abs() < 1e-15));
+    // No heap: the whole product lives on the stack.
+    let seeded_model = seeded(&model, &direction);
+    let (x_dual, t_dual) = (x.map(Dual::constant), t.map(Dual::constant));
+    let before = ALLOCATIONS.get();
+    std::hint::black_box(generic_loss::grad(&seeded_model, &x_dual, &t_dual));
+    assert_eq!(ALLOCATIONS.get(), before, "the Hessian-vector product allocated");
 }

@@ -90,3 +90,42 @@ fn static_mode_jacobians_equal_the_geometric_jacobian() {
         }
     }
 }
+
+#[test]
+fn static_mode_jacobian_allocates_nothing() {
+    let arm = Ur5::default();
+    let q = fluxion::Vector::from_array(joint_angles());
+    let before = allocations();
+    let jacobian: fluxion::Matrix<f64, 3, 6> = std::hint::black_box(arm.static_end_effector_jacfwd(&q));
+    let reverse: fluxion::Matrix<f64, 3, 6> = std::hint::black_box(arm.static_end_effector_jacrev(&q));
+    assert_eq!(allocations(), before, "a static-mode Jacobian allocated");
+    assert_eq!(jacobian.to_array().len() + reverse.to_array().len(), 6);
+}
+
+/// Counts this thread's allocations.
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn allocations() -> usize {
+    ALLOCATIONS.get()
+}
+
+// SAFETY: every method forwards to the system allocator with the same arguments; the
+// counter has no effect on the memory handed out.
+unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.set(ALLOCATIONS.get() + 1);
+        // SAFETY: the caller's contract for `layout` is passed on unchanged.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: `ptr` was allocated by `System` with this `layout` (through `alloc`).
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
