@@ -321,3 +321,28 @@ fn methods_and_functions_in_modules_compose() {
     let inner: f64 = gradient.w.iter().sum();
     assert!((derivative - inner).abs() < 1e-13);
 }
+
+/// A long loop with a literal trip count: its iterations are kept as records.
+#[differentiable]
+fn logistic_orbit(r: f64, x0: f64) -> f64 {
+    let mut x = x0;
+    for _ in 0..40 {
+        x = r * x * (1.0 - x);
+    }
+    x
+}
+
+#[test]
+fn long_loops_keep_records_and_agree_with_finite_differences() {
+    let (r, x0) = (2.9, 0.3);
+    let (value, (dr, dx0)) = logistic_orbit::value_and_grad(r, x0);
+    assert_eq!(value, logistic_orbit(r, x0));
+    let fr = central_difference(logistic_orbit, (r, x0), (1.0, 0.0));
+    let fx = central_difference(logistic_orbit, (r, x0), (0.0, 1.0));
+    assert!(
+        (dr - fr).abs() < 1e-6 * (1.0 + fr.abs()) && (dx0 - fx).abs() < 1e-6 * (1.0 + fx.abs()),
+        "{dr} {fr} {dx0} {fx}"
+    );
+    let (_, along_r) = logistic_orbit::jvp(r, x0, &1.0, &0.0);
+    assert!((along_r - dr).abs() < 1e-12 * (1.0 + dr.abs()));
+}

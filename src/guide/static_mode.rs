@@ -81,10 +81,12 @@
 //!   differentiated); the arm that ran is differentiated.
 //! - `for` loops over plain iterators (ranges, with constant or run-time trip
 //!   counts). Variables the body assigns are carried from one iteration to the next.
-//!   The reverse sweep runs the loop again from its entry for each iteration (no
-//!   storage, O(n²) forward work for n iterations; forward mode runs it once), so the
-//!   iterator must give the same items when cloned and the body must not have side
-//!   effects beyond its variables.
+//!   A loop whose trip count is spelled with integer literals and exceeds 16
+//!   (`0..100`, `(1..=40).rev()`) keeps each iteration's values for the reverse
+//!   sweep, on the stack; any other loop is run again from its entry for each
+//!   iteration (no storage, O(n²) forward work for n iterations; forward mode runs it
+//!   once), so its iterator must give the same items when cloned and its body must
+//!   not have side effects beyond its variables.
 //! - A trailing expression or a final `return`.
 //!
 //! Not supported (each a compile error at the construct, naming it): `while` and

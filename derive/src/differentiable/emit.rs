@@ -277,6 +277,21 @@ fn forward_loop(body: &Body, index: usize, mode: Mode) -> TokenStream {
         }
     }
     let iteration = iteration_forward(body, looped, index, mode);
+    if let (Some(count), Mode::Reverse) = (looped.trip_count, mode) {
+        // Each iteration's values kept, in order, for the reverse sweep.
+        let (records, stored) = (format_ident!("__records{}", index), &looped.stored);
+        return quote! {
+            #setup
+            let mut __iterations = ::core::clone::Clone::clone(&#range);
+            let #records: [_; #count] = ::core::array::from_fn(|_| {
+                let #pattern = ::core::iter::Iterator::next(&mut __iterations)
+                    .expect("the loop's iterator gives as many items as its range spells");
+                #iteration
+                (#(#stored,)*)
+            });
+            #results
+        };
+    }
     quote! {
         #setup
         for #pattern in ::core::clone::Clone::clone(&#range) {
@@ -838,6 +853,22 @@ impl<'a> Reverse<'a> {
             updates.extend(quote!(#adjoint = #next;));
         }
         let reverse = sweep.out;
+        if looped.trip_count.is_some() {
+            let (records, stored) = (format_ident!("__records{}", index), &looped.stored);
+            self.out.extend(quote! {
+                #carried_adjoints
+                for __record in ::core::iter::Iterator::rev(::core::iter::IntoIterator::into_iter(#records)) {
+                    let (#(#stored,)*) = __record;
+                    #reverse
+                    #updates
+                }
+            });
+            for (position, carried) in looped.carried.iter().enumerate() {
+                let adjoint = format_ident!("__ca{}_{}", index, position);
+                self.write_value(carried.entry, quote!(#adjoint));
+            }
+            return;
+        }
         let (range, count, step) = (
             format_ident!("__range{}", index),
             format_ident!("__count{}", index),

@@ -136,6 +136,13 @@ pub struct Loop {
     pub body: Vec<Stmt>,
     /// The values the body defines.
     pub values: core::ops::Range<usize>,
+    /// The number of iterations when the iterator spells it with integer literals
+    /// (`0..64`, `(1..=40).rev()`) and it exceeds `RECOMPUTED_TRIP_COUNT`: the
+    /// forward sweep then keeps each iteration's values (`stored`) in an array for
+    /// the reverse sweep, which needs no recomputation.
+    pub trip_count: Option<usize>,
+    /// The generated locals of one iteration.
+    pub stored: Vec<Ident>,
 }
 
 /// A lowered loop body (see `Lowering::loop_body`).
@@ -143,6 +150,7 @@ struct LoweredBody {
     stmts: Vec<Stmt>,
     carried: Vec<(usize, usize)>,
     assigned_ends: Vec<Option<usize>>,
+    stored: Vec<Ident>,
 }
 
 /// An `if` or `match` whose value (`result`) is differentiated.
@@ -564,6 +572,12 @@ impl Lowering {
             carried.push(Carried { entry, inner, exit, result });
         }
         let pattern = &for_loop.pat;
+        // Short loops rerun from their entry (cheaper than moving their records);
+        // longer ones keep one record per iteration.
+        let trip_count = trip_count(&for_loop.expr).filter(|&count| count > RECOMPUTED_TRIP_COUNT);
+        if trip_count.is_some() {
+            self.remember(format_ident!("__records{}", index));
+        }
         self.loops.push(Loop {
             pattern: quote!(#pattern),
             range,
@@ -571,6 +585,8 @@ impl Lowering {
             plain_state,
             body: body.stmts,
             values,
+            trip_count,
+            stored: body.stored,
         });
         self.stmts.push(Stmt::Loop(index));
         Ok(())
@@ -596,6 +612,7 @@ impl Lowering {
             .iter()
             .map(|name| {
                 let id = self.new_value(Def::Op);
+                self.remember(format_ident!("__v{}", id));
                 self.names.insert(name.clone(), Binding::Active(id));
                 id
             })
@@ -614,11 +631,11 @@ impl Lowering {
             };
             carried_pairs.push((start, end));
         }
-        self.arm_locals.pop();
+        let stored = self.arm_locals.pop().expect("the body's locals");
         self.names = outer_names;
         let stmts = core::mem::replace(&mut self.stmts, outer_stmts);
         result?;
-        Ok(LoweredBody { stmts, carried: carried_pairs, assigned_ends })
+        Ok(LoweredBody { stmts, carried: carried_pairs, assigned_ends, stored })
     }
 
     /// The plain variable `name` as a differentiated value (with a zero tangent).
@@ -1136,6 +1153,33 @@ fn collect_pattern_names(pat: &Pat, names: &mut Vec<String>) {
         Pat::Paren(paren) => collect_pattern_names(&paren.pat, names),
         Pat::Or(or) => or.cases.iter().for_each(|p| collect_pattern_names(p, names)),
         _ => {}
+    }
+}
+
+/// Loops with at most this many iterations are swept back by recomputation from
+/// their entry (O(n²) forward work but no copies of per-iteration records; for the
+/// six joints of an arm twice as fast as keeping records).
+const RECOMPUTED_TRIP_COUNT: usize = 16;
+
+/// The number of items of `a..b`, `a..=b` or their `.rev()` for integer literals.
+fn trip_count(iterator: &Expr) -> Option<usize> {
+    let literal = |expr: &Option<Box<Expr>>| -> Option<usize> {
+        match expr.as_deref() {
+            None => Some(0),
+            Some(Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(int), .. })) => int.base10_parse().ok(),
+            _ => None,
+        }
+    };
+    match iterator {
+        Expr::Range(range) if range.end.is_some() => {
+            let (start, end) = (literal(&range.start)?, literal(&range.end)?);
+            let end =
+                if matches!(range.limits, syn::RangeLimits::Closed(_)) { end.checked_add(1)? } else { end };
+            Some(end.saturating_sub(start))
+        }
+        Expr::MethodCall(call) if call.method == "rev" && call.args.is_empty() => trip_count(&call.receiver),
+        Expr::Paren(inner) => trip_count(&inner.expr),
+        _ => None,
     }
 }
 
