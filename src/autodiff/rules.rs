@@ -1157,3 +1157,16 @@ impl<T: Scalar, const R: usize, const C: usize> UnaryRule<[[T; C]; R]> for FromA
         y_bar.to_array()
     }
 }
+
+/// The Hessian's type of a real function of a tensor of shape `S`: shape `S ++ S`
+/// (as [`hessian`](crate::autodiff::hessian) types it).
+pub trait HessianShape {
+    /// The Hessian's type.
+    type Matrix;
+}
+
+impl<T: Scalar, S: ConcatShapes<S>, K: Storage<T, S> + Storage<T, S::Output>> HessianShape
+    for Tensor<T, S, K>
+{
+    type Matrix = Tensor<T, S::Output, K>;
+}

@@ -35,6 +35,7 @@
 //! | `f::vjp(args)` | the value and its pullback `ȳ ↦ x̄` |
 //! | `f::jvp(args, &ẋ…)` | the value and its derivative along the tangents |
 //! | `f::jacfwd(args)`, `f::jacrev(args)` | the Jacobian (one tensor in, one out), shape `Out ++ In` |
+//! | `f::hvp(args, &v)`, `f::hessian(args)` | second order, for a function generic over its scalar |
 //!
 //! The gradient is the differentiated parameter's tangent, or a tuple of them in
 //! order. `#[differentiable(wrt(model))]` picks the parameters to differentiate; the
@@ -63,6 +64,12 @@
 //! let gradient: LayerTangent = loss::grad(&layer, &x, &t);
 //! assert_eq!(gradient.b.len(), 2);
 //! ```
+//!
+//! For a function generic over its scalar (`fn f<T: RealScalar>(…)`, with one
+//! differentiated parameter), `f::hvp(args, &v)` and `f::hessian(args)` come too:
+//! forward mode over the static gradient, instantiated at dual numbers (a Hessian of
+//! shape `S ++ S`, eight directions per pass). The same works by hand for any such
+//! function: `jvp(|x| f::grad(&x), &x, &v)`.
 //!
 //! ## What works inside
 //!

@@ -342,6 +342,15 @@ struct Companions<'a> {
     is_method: bool,
 }
 
+/// Whether `tokens` mention the identifier `name`, in nested groups too.
+fn contains_ident(tokens: TokenStream, name: &Ident) -> bool {
+    tokens.into_iter().any(|token| match token {
+        proc_macro2::TokenTree::Ident(ident) => ident == *name,
+        proc_macro2::TokenTree::Group(group) => contains_ident(group.stream(), name),
+        _ => false,
+    })
+}
+
 /// `Ty::Tangent`, spanned at the type so that a type with no tangent is reported there.
 fn tangent_of(ty: &Type) -> TokenStream {
     quote_spanned!(ty.span()=> <#ty as ::fluxion::__private::Differentiable>::Tangent)
@@ -433,6 +442,104 @@ impl Companions<'_> {
             })
             .collect();
         if parts.len() == 1 { parts[0].clone() } else { quote!((#(#parts,)*)) }
+    }
+
+    /// `hvp` and `hessian`, for a function generic over one type parameter (its real
+    /// scalar) with one differentiated parameter: forward mode over the static
+    /// gradient, instantiated at dual numbers (`Dual<T>` for `hvp`, eight tangents
+    /// per pass for `hessian`). Other parameters that mention the scalar type are
+    /// lifted to duals with zero tangents.
+    fn second_order(&self) -> TokenStream {
+        let [(_, parameter)] = self.differentiated()[..] else {
+            return TokenStream::new();
+        };
+        let generics = &self.function.sig.generics;
+        let types: Vec<_> = generics.type_params().collect();
+        let ([scalar], 0) = (types.as_slice(), generics.const_params().count()) else {
+            return TokenStream::new();
+        };
+        // Only a parameter bounded by `RealScalar` alone, so that `Dual<T>` meets
+        // every bound the function asks of it.
+        let real_scalar_only = scalar.bounds.len() == 1
+            && matches!(scalar.bounds.first(), Some(syn::TypeParamBound::Trait(bound))
+                if bound.path.segments.last().is_some_and(|last| last.ident == "RealScalar"));
+        let scalar = &scalar.ident;
+        let where_mentions =
+            generics.where_clause.as_ref().is_some_and(|clause| contains_ident(quote!(#clause), scalar));
+        if !real_scalar_only || where_mentions {
+            return TokenStream::new();
+        }
+        let mentions_scalar = |ty: &Type| contains_ident(quote!(#ty), scalar);
+        let (impl_generics, _, where_clause) = generics.split_for_impl();
+        let real_output = quote!(#scalar: ::fluxion::autodiff::RealOutput);
+        let where_real = match where_clause {
+            Some(clause) => {
+                let predicates = &clause.predicates;
+                quote!(where #predicates, #real_output)
+            }
+            None => quote!(where #real_output),
+        };
+        let declarations: Vec<_> = self.parameters.iter().map(|p| &p.declaration).collect();
+        let input = &parameter.ty;
+        let input_tangent = tangent_of(input);
+        let ident = &parameter.ident;
+        let reference = if parameter.by_ref { quote!(#ident) } else { quote!(&#ident) };
+        // The arguments at the dual point: the differentiated one is the closure's,
+        // the others lifted (constants) when their type mentions the scalar.
+        let mut lifts = TokenStream::new();
+        let arguments: Vec<_> = self
+            .parameters
+            .iter()
+            .enumerate()
+            .map(|(position, p)| {
+                let name = &p.ident;
+                let by_ref = if p.by_ref { quote!(&) } else { quote!() };
+                if p.ident == *ident {
+                    return quote!(#by_ref __point);
+                }
+                if !mentions_scalar(&p.ty) {
+                    return if p.by_ref { quote!(#name) } else { quote!(::core::clone::Clone::clone(&#name)) };
+                }
+                let lifted = format_ident!("__lifted{}", position);
+                let reference = if p.by_ref { quote!(#name) } else { quote!(&#name) };
+                lifts.extend(quote! {
+                    let #lifted = ::fluxion::__private::Lift::lift(#reference, &::fluxion::__private::Differentiable::zero_tangent(#reference));
+                });
+                quote!(#by_ref #lifted)
+            })
+            .collect();
+        let grad = self.name("grad");
+        let call = |dual: TokenStream| {
+            if self.is_method {
+                let rest = &arguments[1..];
+                quote!(Self::#grad::<#dual, _>(self, #(#rest),*))
+            } else {
+                quote!(Self::#grad::<#dual, _>(#(#arguments),*))
+            }
+        };
+        let (hvp_call, hessian_call) = (
+            call(quote!(::fluxion::autodiff::Dual<#scalar>)),
+            call(quote!(::fluxion::autodiff::Dual<#scalar, { ::fluxion::autodiff::rules::JACOBIAN_LANES }>)),
+        );
+        let vis = match (&self.function.vis, self.is_method) {
+            (_, false) => quote!(pub),
+            (vis, _) => quote!(#vis),
+        };
+        let function = &self.function.sig.ident;
+        let (hvp, hessian) = (self.name("hvp"), self.name("hessian"));
+        quote! {
+            #[doc = concat!("H·v for `", stringify!(#function), "`: forward mode over its static gradient, at `Dual` numbers.")]
+            #[inline]
+            #vis fn #hvp #impl_generics (#(#declarations,)* direction: &#input_tangent) -> #input_tangent #where_real {
+                ::fluxion::autodiff::jvp(|__point| { #lifts #hvp_call }, #reference, direction).1
+            }
+
+            #[doc = concat!("The Hessian of `", stringify!(#function), "` (shape `S ++ S`): forward mode over its static gradient, eight directions per pass.")]
+            #[inline]
+            #vis fn #hessian #impl_generics (#(#declarations,)*) -> <#input as ::fluxion::autodiff::rules::HessianShape>::Matrix #where_real {
+                ::fluxion::autodiff::jacfwd(|__point| { #lifts #hessian_call }, #reference)
+            }
+        }
     }
 
     /// `jacfwd` and `jacrev`, for a function of one differentiated tensor (their
@@ -677,6 +784,7 @@ impl Companions<'_> {
         };
         let jvp_call = self.call(Some("__jvp"), &arguments, quote!((#(#dot_seeds,)*)));
         let jacobians = self.jacobians();
+        let second_order = self.second_order();
         let items = quote! {
             #[doc(hidden)]
             #[inline]
@@ -748,7 +856,7 @@ impl Companions<'_> {
                 #jvp_call
             }
         };
-        let items = quote!(#items #jacobians);
+        let items = quote!(#items #jacobians #second_order);
         if self.is_method {
             items
         } else {
