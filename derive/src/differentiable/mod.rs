@@ -466,7 +466,18 @@ impl Companions<'_> {
         let scalar = &scalar.ident;
         let where_mentions =
             generics.where_clause.as_ref().is_some_and(|clause| contains_ident(quote!(#clause), scalar));
-        if !real_scalar_only || where_mentions {
+        // A tensor or the scalar itself: the types whose dual twin is the same type at
+        // `Dual<T>` (a derived struct's is its `…Lifted` twin).
+        let tensor_or_scalar = match &parameter.ty {
+            Type::Path(path) => path.path.segments.last().is_some_and(|last| {
+                last.ident == *scalar
+                    || ["Tensor", "Tensor0", "Vector", "Matrix", "Tensor3", "Tensor4", "DVector", "DMatrix"]
+                        .iter()
+                        .any(|name| last.ident == name)
+            }),
+            _ => false,
+        };
+        if !real_scalar_only || where_mentions || !tensor_or_scalar {
             return TokenStream::new();
         }
         let mentions_scalar = |ty: &Type| contains_ident(quote!(#ty), scalar);
