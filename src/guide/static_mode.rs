@@ -65,11 +65,13 @@
 //! assert_eq!(gradient.b.len(), 2);
 //! ```
 //!
-//! For a function generic over its scalar (`fn f<T: RealScalar>(…)`, with one
-//! differentiated parameter), `f::hvp(args, &v)` and `f::hessian(args)` come too:
-//! forward mode over the static gradient, instantiated at dual numbers (a Hessian of
-//! shape `S ++ S`, eight directions per pass). The same works by hand for any such
-//! function: `jvp(|x| f::grad(&x), &x, &v)`.
+//! For a function generic over its scalar (`fn f<T: RealScalar>(…)`, bounded by
+//! `RealScalar` alone, with one differentiated tensor or scalar), `f::hvp(args, &v)`
+//! and `f::hessian(args)` come too: forward mode over the static gradient,
+//! instantiated at dual numbers (a Hessian of shape `S ++ S`, eight directions per
+//! pass). For other scalar-generic functions (a derived struct generic over its
+//! scalar, say) the same works by hand: seed the struct at `Dual<f64>` and read the
+//! tangent of `f::grad`.
 //!
 //! ## What works inside
 //!
