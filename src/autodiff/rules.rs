@@ -68,6 +68,28 @@ pub fn field_count<V: VectorSpace>(_: &V) -> usize {
     V::FIELDS
 }
 
+/// The tangent slot of a parameter that a `#[differentiable]` function does not
+/// differentiate (left out of its `wrt(…)`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NotDifferentiated;
+
+/// A cotangent that a call gives back for one of its arguments.
+#[diagnostic::on_unimplemented(
+    message = "a differentiated value is passed to a parameter that the called function does not differentiate",
+    label = "this call's function leaves that parameter out of its `wrt(…)`",
+    note = "add the parameter to the called function's `wrt(…)`, or pass `stop_gradient(value)`"
+)]
+pub trait ArgumentCotangent {}
+
+#[diagnostic::do_not_recommend]
+impl<V: VectorSpace> ArgumentCotangent for V {}
+
+/// `cotangent`, checked to be one (not the slot of a parameter left out of `wrt`).
+#[inline(always)]
+pub fn argument_cotangent<V: ArgumentCotangent>(cotangent: V) -> V {
+    cotangent
+}
+
 /// The tangent type of `X`.
 pub type TangentOf<X> = <X as Differentiable>::Tangent;
 
@@ -1056,7 +1078,7 @@ where
 }
 
 /// `x[index]`: one element of a tensor (`index` its multi-index) or of an array.
-/// ẏ = ẋ[index]; x̄ is ȳ at `index`, zero elsewhere.
+/// ẏ = `ẋ[index]`; x̄ is ȳ at `index`, zero elsewhere.
 #[derive(Clone, Copy, Debug)]
 pub struct Element<I>(pub I);
 

@@ -988,7 +988,8 @@ impl<'a> Reverse<'a> {
                 for (position, arg) in args.iter().enumerate() {
                     if let Operand::Active(id) = arg.operand {
                         let position = Index::from(position);
-                        self.write_value(id, quote!(#pulled.#position));
+                        let cotangent = quote_spanned!(*span=> #rules::argument_cotangent(#pulled.#position));
+                        self.write_value(id, cotangent);
                     }
                 }
             }

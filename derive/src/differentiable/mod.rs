@@ -657,13 +657,23 @@ impl Companions<'_> {
         let all_tangents: Vec<_> = self
             .parameters
             .iter()
-            .map(|p| if p.differentiated { tangent_of(&p.ty) } else { quote!(()) })
+            .map(|p| {
+                if p.differentiated {
+                    tangent_of(&p.ty)
+                } else {
+                    quote!(::fluxion::autodiff::rules::NotDifferentiated)
+                }
+            })
             .collect();
         let seeds: Vec<_> = self
             .parameters
             .iter()
             .map(|p| {
-                let tangent = if p.differentiated { tangent_of(&p.ty) } else { quote!(()) };
+                let tangent = if p.differentiated {
+                    tangent_of(&p.ty)
+                } else {
+                    quote!(::fluxion::autodiff::rules::NotDifferentiated)
+                };
                 quote!(::core::option::Option<&#tangent>)
             })
             .collect();
@@ -682,7 +692,11 @@ impl Companions<'_> {
             .parameters
             .iter()
             .map(|p| {
-                let tangent = if p.differentiated { tangent_of(&p.ty) } else { quote!(()) };
+                let tangent = if p.differentiated {
+                    tangent_of(&p.ty)
+                } else {
+                    quote!(::fluxion::autodiff::rules::NotDifferentiated)
+                };
                 quote!(::core::option::Option<&[#tangent; __N]>)
             })
             .collect();
@@ -693,7 +707,7 @@ impl Companions<'_> {
             .iter()
             .map(|p| {
                 if !p.differentiated {
-                    return quote!(());
+                    return quote!(::fluxion::autodiff::rules::NotDifferentiated);
                 }
                 let ident = &p.ident;
                 let reference = if p.by_ref { quote!(#ident) } else { quote!(&#ident) };
@@ -846,7 +860,7 @@ impl Companions<'_> {
             #[inline]
             #[allow(clippy::multiple_bound_locations)]
             #vis fn #into #with_y (#(#declarations,)* gradient: &mut #gradient) -> __Y #where_y {
-                #(let #unused_outs = &mut ();)*
+                #(let #unused_outs = &mut ::fluxion::autodiff::rules::NotDifferentiated;)*
                 #rules::Is::cast(#into_call)
             }
 
