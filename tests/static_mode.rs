@@ -346,3 +346,21 @@ fn long_loops_keep_records_and_agree_with_finite_differences() {
     let (_, along_r) = logistic_orbit::jvp(r, x0, &1.0, &0.0);
     assert!((along_r - dr).abs() < 1e-12 * (1.0 + dr.abs()));
 }
+
+/// |x|, max and min: piecewise derivatives (the larger operand's for max).
+#[differentiable]
+fn hinge_mix(x: f64, y: f64) -> f64 {
+    x.abs() * y.max(x) + (x - y).min(0.5)
+}
+
+#[test]
+fn abs_max_and_min_follow_the_operand_they_pick() {
+    for point in [(0.8, -0.4), (-0.6, 1.7), (0.3, 0.1), (-2.0, -3.0)] {
+        let (gx, gy) = hinge_mix::grad(point.0, point.1);
+        let fx = central_difference(hinge_mix, point, (1.0, 0.0));
+        let fy = central_difference(hinge_mix, point, (0.0, 1.0));
+        assert!((gx - fx).abs() < 1e-7 && (gy - fy).abs() < 1e-7, "{point:?}: {gx} {fx} {gy} {fy}");
+        let (_, dx) = hinge_mix::jvp(point.0, point.1, &1.0, &0.0);
+        assert_eq!(dx, gx);
+    }
+}

@@ -1192,3 +1192,82 @@ impl<T: Scalar, S: ConcatShapes<S>, K: Storage<T, S> + Storage<T, S::Output>> He
 {
     type Matrix = Tensor<T, S::Output, K>;
 }
+
+/// |x| of a real scalar: ẏ = sign(x)·ẋ, x̄ = sign(x)·ȳ (the subgradient 0 at x = 0).
+#[derive(Clone, Copy, Debug)]
+pub struct Absolute;
+
+/// max(a, b) of real scalars: the derivative of the larger operand (of `a` on a tie).
+#[derive(Clone, Copy, Debug)]
+pub struct Maximum;
+
+/// min(a, b) of real scalars: the derivative of the smaller operand (of `a` on a tie).
+#[derive(Clone, Copy, Debug)]
+pub struct Minimum;
+
+/// sign(x) with sign(0) = 0.
+#[inline(always)]
+fn sign<T: RealScalar>(x: T) -> T {
+    if x > T::zero() {
+        T::one()
+    } else if x < T::zero() {
+        -T::one()
+    } else {
+        T::zero()
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar> UnaryRule<T> for Absolute {
+    type Output = T;
+    #[inline(always)]
+    fn value(&self, x: &T) -> T {
+        x.abs()
+    }
+    #[inline(always)]
+    fn push(&self, x: &T, _: &T, x_dot: &T) -> T {
+        sign(*x) * *x_dot
+    }
+    #[inline(always)]
+    fn pull(&self, x: &T, _: &T, y_bar: &T) -> T {
+        sign(*x) * *y_bar
+    }
+}
+
+/// Whether `a` is the operand that `max` (when `larger`) or `min` picks.
+#[inline(always)]
+fn picks_lhs<T: RealScalar>(larger: bool, a: T, b: T) -> bool {
+    if larger { a >= b } else { a <= b }
+}
+
+macro_rules! extremum_rule {
+    ($rule:ident, $larger:expr) => {
+        #[diagnostic::do_not_recommend]
+        impl<T: RealScalar> BinaryRule<T, T> for $rule {
+            type Output = T;
+            #[inline(always)]
+            fn value(&self, a: &T, b: &T) -> T {
+                if picks_lhs($larger, *a, *b) { *a } else { *b }
+            }
+            #[inline(always)]
+            fn push_lhs(&self, (a, b, _): Same<'_, T>, a_dot: &T) -> T {
+                if picks_lhs($larger, *a, *b) { *a_dot } else { T::zero() }
+            }
+            #[inline(always)]
+            fn push_rhs(&self, (a, b, _): Same<'_, T>, b_dot: &T) -> T {
+                if picks_lhs($larger, *a, *b) { T::zero() } else { *b_dot }
+            }
+            #[inline(always)]
+            fn pull_lhs(&self, args: Same<'_, T>, y_bar: &T) -> T {
+                self.push_lhs(args, y_bar)
+            }
+            #[inline(always)]
+            fn pull_rhs(&self, args: Same<'_, T>, y_bar: &T) -> T {
+                self.push_rhs(args, y_bar)
+            }
+        }
+    };
+}
+
+extremum_rule!(Maximum, true);
+extremum_rule!(Minimum, false);

@@ -79,7 +79,10 @@
 //!   scalar, tensor by scalar either way, tensor ± tensor), compound assignment;
 //!   `exp`, `ln`, `sin`, `cos`, `tanh`, `sqrt`, `sigmoid`, `powi(n)`, `powf(p)`,
 //!   `relu`, `sum`, `mean`, `transpose`, `matmul`, `hadamard`, `dot`, `scale`,
-//!   `clone`; fields of differentiated structs (`self.w.matmul(&x)`).
+//!   `clone`, and on real scalars `abs`, `max`, `min` (the picked operand's
+//!   derivative); fields of differentiated structs (`self.w.matmul(&x)`), element
+//!   access (`v[[i]]`), arrays and tuples of values, `Vector::from_array([…])`,
+//!   `let (a, b) = …`.
 //! - Calls of other `#[differentiable]` functions (by path, in other modules and
 //!   crates too) and methods; functions with a derivative given by hand (below).
 //! - Constants and values that do not depend on a differentiated argument: plain

@@ -276,8 +276,13 @@ const ELEMENTARY: &[(&str, &str)] = &[
 ];
 
 /// Methods of one operand with a marker rule.
-const UNARY_METHODS: &[(&str, &str)] =
-    &[("relu", "Relu"), ("sum", "Summation"), ("mean", "Mean"), ("transpose", "Transposition")];
+const UNARY_METHODS: &[(&str, &str)] = &[
+    ("relu", "Relu"),
+    ("sum", "Summation"),
+    ("mean", "Mean"),
+    ("transpose", "Transposition"),
+    ("abs", "Absolute"),
+];
 
 /// Methods of two operands with a marker rule.
 const BINARY_METHODS: &[(&str, &str)] = &[
@@ -285,13 +290,14 @@ const BINARY_METHODS: &[(&str, &str)] = &[
     ("hadamard", "HadamardProduct"),
     ("dot", "DotProduct"),
     ("scale", "Multiplication"),
+    ("max", "Maximum"),
+    ("min", "Minimum"),
 ];
 
 /// Methods of scalars and tensors that have no rule in static mode yet: a call on a
 /// differentiated value is an error naming the method (any other method is taken
 /// for a `#[differentiable]` method of the receiver's type).
 const WITHOUT_RULE: &[&str] = &[
-    "abs",
     "acos",
     "asin",
     "atan",
@@ -317,10 +323,8 @@ const WITHOUT_RULE: &[&str] = &[
     "log2",
     "logsumexp",
     "log_softmax",
-    "max",
     "max_axis",
     "mean_axis",
-    "min",
     "narrow",
     "norm_sqr",
     "outer",
