@@ -1,0 +1,108 @@
+//! Second order in static mode, one test per primitive family: the Hessian of a
+//! function generic over its scalar (`hessian`, forward mode over the static
+//! gradient at dual numbers) equals central finite differences of the gradient, and
+//! `hvp` equals the Hessian times the direction.
+
+use fluxion::prelude::*;
+
+/// Central differences of `gradient` along each coordinate: a finite-difference
+/// Hessian, row i = ∂∇f/∂xᵢ.
+fn finite_difference_hessian<const N: usize>(
+    gradient: impl Fn(&Vector<f64, N>) -> Vector<f64, N>,
+    x: &Vector<f64, N>,
+) -> [[f64; N]; N] {
+    let h = 1e-5;
+    core::array::from_fn(|i| {
+        let (mut plus, mut minus) = (*x, *x);
+        plus[[i]] += h;
+        minus[[i]] -= h;
+        let (g_plus, g_minus) = (gradient(&plus), gradient(&minus));
+        core::array::from_fn(|j| (g_plus[[j]] - g_minus[[j]]) / (2.0 * h))
+    })
+}
+
+/// Checks `hessian` and `hvp` of a function against the finite differences of its
+/// gradient at `x`.
+fn check<const N: usize>(
+    hessian: Matrix<f64, N, N>,
+    hvp: impl Fn(&Vector<f64, N>) -> Vector<f64, N>,
+    gradient: impl Fn(&Vector<f64, N>) -> Vector<f64, N>,
+    x: &Vector<f64, N>,
+) {
+    let expected = finite_difference_hessian(gradient, x);
+    for i in 0..N {
+        for j in 0..N {
+            let (value, fd) = (hessian[[i, j]], expected[i][j]);
+            assert!(
+                (value - fd).abs() < 1e-6 * (1.0 + fd.abs()),
+                "H[{i}][{j}] = {value}, finite differences {fd}"
+            );
+        }
+    }
+    let direction = Vector::from_fn(|[i]| 1.0 - 0.5 * i as f64);
+    let product = hvp(&direction);
+    for i in 0..N {
+        let expected: f64 = (0..N).map(|j| hessian[[i, j]] * direction[[j]]).sum();
+        assert!((product[[i]] - expected).abs() < 1e-12 * (1.0 + expected.abs()));
+    }
+}
+
+/// Arithmetic: + − × ÷ and negation.
+#[differentiable]
+fn arithmetic<T: RealScalar>(v: &Vector<T, 3>) -> T {
+    let (a, b, c) = (v[[0]], v[[1]], v[[2]]);
+    (a * b - c) / (T::one() + a * a) + -(b * c * c)
+}
+
+/// The elementary functions.
+#[differentiable]
+fn elementary<T: RealScalar>(v: &Vector<T, 3>) -> T {
+    let (a, b, c) = (v[[0]], v[[1]], v[[2]]);
+    a.exp() * b.sin()
+        + c.cos() * a.tanh()
+        + b.sqrt() * c.ln()
+        + b.powi(3)
+        + c.powf(T::from_f64(1.5))
+        + v.sigmoid().sum()
+}
+
+/// Products of tensors: dot, hadamard, matmul, scaling.
+#[differentiable]
+fn products<T: RealScalar>(v: &Vector<T, 3>) -> T {
+    let w: Matrix<T, 2, 3> = Matrix::from_fn(|[i, j]| T::from_f64(0.5 * i as f64 - 0.25 * j as f64 + 0.1));
+    let y = w.matmul(v).tanh();
+    let z = v.hadamard(v).scale(T::from_f64(0.3));
+    y.dot(&y) * z.sum()
+}
+
+/// Reductions, layout and elementwise maps on tensors.
+#[differentiable]
+fn layout<T: RealScalar>(v: &Vector<T, 3>) -> T {
+    let m: Matrix<T, 2, 2> = Matrix::from_array([[v[[0]], v[[1]]], [v[[2]], v[[0]] * v[[1]]]]);
+    let t = m.transpose().matmul(&m);
+    t.sin().mean() + m.sum() * v.exp().sum()
+}
+
+#[test]
+fn arithmetic_second_order() {
+    let x = Vector::from_array([0.7, -0.4, 1.3]);
+    check(arithmetic::hessian(&x), |d| arithmetic::hvp(&x, d), arithmetic::grad, &x);
+}
+
+#[test]
+fn elementary_second_order() {
+    let x = Vector::from_array([0.7, 0.4, 1.3]);
+    check(elementary::hessian(&x), |d| elementary::hvp(&x, d), elementary::grad, &x);
+}
+
+#[test]
+fn products_second_order() {
+    let x = Vector::from_array([0.7, -0.4, 1.3]);
+    check(products::hessian(&x), |d| products::hvp(&x, d), products::grad, &x);
+}
+
+#[test]
+fn layout_second_order() {
+    let x = Vector::from_array([0.7, -0.4, 1.3]);
+    check(layout::hessian(&x), |d| layout::hvp(&x, d), layout::grad, &x);
+}
