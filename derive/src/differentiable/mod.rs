@@ -541,12 +541,14 @@ impl Companions<'_> {
         quote! {
             #[doc = concat!("H·v for `", stringify!(#function), "`: forward mode over its static gradient, at `Dual` numbers.")]
             #[inline]
+            #[allow(clippy::multiple_bound_locations)]
             #vis fn #hvp #impl_generics (#(#declarations,)* direction: &#input_tangent) -> #input_tangent #where_real {
                 ::fluxion::autodiff::jvp(|__point| { #lifts #hvp_call }, #reference, direction).1
             }
 
             #[doc = concat!("The Hessian of `", stringify!(#function), "` (shape `S ++ S`): forward mode over its static gradient, eight directions per pass.")]
             #[inline]
+            #[allow(clippy::multiple_bound_locations)]
             #vis fn #hessian #impl_generics (#(#declarations,)*) -> <#input as ::fluxion::autodiff::rules::HessianShape>::Matrix #where_real {
                 ::fluxion::autodiff::jacfwd(|__point| { #lifts #hessian_call }, #reference)
             }
