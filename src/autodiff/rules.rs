@@ -1006,9 +1006,14 @@ pub trait Jacobian<Y>: Sized {
         &self,
         push: impl FnMut(&[Self; JACOBIAN_LANES]) -> [Y; JACOBIAN_LANES],
     ) -> Self::Matrix;
-    /// One pullback per output coordinate: row i is conj(`pull(eᵢ)`), `output` the
-    /// function's value (it gives the output's shape).
-    fn jacobian_reverse(&self, output: &Y, pull: impl FnMut(&Y) -> Self) -> Self::Matrix;
+    /// [`JACOBIAN_LANES`] pullbacks per pass: rows i..i + 8 are conj(`pull([eᵢ, …,
+    /// eᵢ₊₇])`) (seeds past the last coordinate are zero); `output` is the function's
+    /// value (it gives the output's shape).
+    fn jacobian_reverse(
+        &self,
+        output: &Y,
+        pull: impl FnMut(&[Y; JACOBIAN_LANES]) -> [Self; JACOBIAN_LANES],
+    ) -> Self::Matrix;
 }
 
 impl<T, In, Out, K> Jacobian<Tensor<T, Out, K>> for Tensor<T, In, K>
@@ -1059,18 +1064,30 @@ where
     fn jacobian_reverse(
         &self,
         output: &Tensor<T, Out, K>,
-        mut pull: impl FnMut(&Tensor<T, Out, K>) -> Self,
+        mut pull: impl FnMut(&[Tensor<T, Out, K>; JACOBIAN_LANES]) -> [Self; JACOBIAN_LANES],
     ) -> Self::Matrix {
-        let n = self.len();
+        let (n, m) = (self.len(), output.len());
         let mut jacobian = Tensor::zeros_shaped(output.shape().concat_shapes(&self.shape()));
-        let mut seed = Tensor::zeros_shaped(output.shape());
-        for i in 0..output.len() {
-            seed.as_mut_slice()[i] = T::one();
-            let row = pull(&seed);
-            seed.as_mut_slice()[i] = T::zero();
-            let out = &mut jacobian.as_mut_slice()[i * n..(i + 1) * n];
-            for (slot, value) in out.iter_mut().zip(row.iter()) {
-                *slot = value.conj();
+        let mut seeds: [Tensor<T, Out, K>; JACOBIAN_LANES] =
+            core::array::from_fn(|_| Tensor::zeros_shaped(output.shape()));
+        // The seeds eᵢ, …, eᵢ₊₇ (zero past the last coordinate).
+        let seed = |seeds: &mut [Tensor<T, Out, K>; JACOBIAN_LANES], first: usize, value: T| {
+            for (lane, seed) in seeds.iter_mut().enumerate() {
+                if first + lane < m {
+                    seed.as_mut_slice()[first + lane] = value;
+                }
+            }
+        };
+        for first in (0..m).step_by(JACOBIAN_LANES) {
+            seed(&mut seeds, first, T::one());
+            let rows = pull(&seeds);
+            seed(&mut seeds, first, T::zero());
+            for (lane, row) in rows.iter().enumerate().take(m - first) {
+                let i = first + lane;
+                let out = &mut jacobian.as_mut_slice()[i * n..(i + 1) * n];
+                for (slot, value) in out.iter_mut().zip(row.iter()) {
+                    *slot = value.conj();
+                }
             }
         }
         jacobian

@@ -482,9 +482,14 @@ fn dot(body: &Body, mode: Mode, id: usize) -> TokenStream {
 enum Target {
     /// A local `__a{id}`, defined by its first contribution.
     Local,
-    /// A place in the caller's gradient (`(*__out0).w1`): a differentiated parameter
-    /// or a field of one.
+    /// A place in the caller's gradient (`(*__out0).w1`, in lanes mode
+    /// `(*__out0)[__lane].w1`): a differentiated parameter or a field of one.
     Place(TokenStream),
+}
+
+/// `expression` (which reads lane `__lane`) for every lane, as an array.
+fn lane_array(expression: TokenStream) -> TokenStream {
+    quote!(::core::array::from_fn::<_, __N, _>(|__lane| #expression))
 }
 
 /// The reverse sweep's bookkeeping: which adjoints exist or have been written yet.
@@ -493,30 +498,34 @@ struct Reverse<'a> {
     /// A local's adjoint is defined; a place has been written (its old contents, the
     /// caller's or zeros, are replaced by the first write and added to after).
     started: Vec<bool>,
-    places: Vec<Option<TokenStream>>,
+    /// Each place: the gradient it belongs to (`__out{position}`) and the fields
+    /// leading to it.
+    places: Vec<Option<(syn::Ident, TokenStream)>>,
     parents: Vec<Option<usize>>,
     /// A place written whole at least once (so its first write covered it).
     written_whole: Vec<bool>,
+    /// Lanes mode: every adjoint is an array of `__N` (one per cotangent pulled at
+    /// once); writes run lane by lane.
+    lanes: bool,
     out: TokenStream,
 }
 
 impl<'a> Reverse<'a> {
-    fn new(body: &'a Body, params: &[Option<usize>]) -> Self {
+    fn new(body: &'a Body, params: &[Option<usize>], lanes: bool) -> Self {
         let count = body.values.len();
-        let mut places = vec![None; count];
+        let mut places: Vec<Option<(syn::Ident, TokenStream)>> = vec![None; count];
         let mut parents = vec![None; count];
         for (position, param) in params.iter().enumerate() {
             if let Some(id) = param {
-                let out = format_ident!("__out{}", position);
-                places[*id] = Some(quote!((*#out)));
+                places[*id] = Some((format_ident!("__out{}", position), TokenStream::new()));
             }
         }
         // Fields are created after their base, so one pass in id order reaches them all.
         for id in 0..count {
             for &field in &body.fields[id] {
                 parents[field] = Some(id);
-                if let (Some(base), Def::Field { member, .. }) = (&places[id], &body.values[field]) {
-                    places[field] = Some(quote!(#base.#member));
+                if let (Some((out, path)), Def::Field { member, .. }) = (&places[id], &body.values[field]) {
+                    places[field] = Some((out.clone(), quote!(#path.#member)));
                 }
             }
         }
@@ -526,15 +535,43 @@ impl<'a> Reverse<'a> {
             places,
             parents,
             written_whole: vec![false; count],
+            lanes,
             out: TokenStream::new(),
         }
     }
 
+    /// The place of `id`; in lanes mode, its lane `__lane` (or `lane` when given).
+    fn place(&self, id: usize, lane: Option<TokenStream>) -> Option<TokenStream> {
+        let (out, path) = self.places[id].as_ref()?;
+        Some(if self.lanes {
+            let lane = lane.unwrap_or_else(|| quote!(__lane));
+            quote!((*#out)[#lane] #path)
+        } else {
+            quote!((*#out) #path)
+        })
+    }
+
     fn target(&self, id: usize) -> Target {
-        match &self.places[id] {
-            Some(place) => Target::Place(place.clone()),
+        match self.place(id, None) {
+            Some(place) => Target::Place(place),
             None => Target::Local,
         }
+    }
+
+    /// The adjoint of `id` as read inside a lane (`__a{id}[__lane]`) or whole.
+    fn read(&self, id: usize) -> TokenStream {
+        let adjoint = adjoint_name(id);
+        if self.lanes { quote!(#adjoint[__lane]) } else { quote!(#adjoint) }
+    }
+
+    /// `expression` once per lane into an array in lanes mode, else as is.
+    fn per_lane(&self, expression: TokenStream) -> TokenStream {
+        if self.lanes { lane_array(expression) } else { expression }
+    }
+
+    /// `statement` run for every lane in lanes mode, else once.
+    fn each_lane(&self, statement: TokenStream) -> TokenStream {
+        if self.lanes { quote!(for __lane in 0..__N { #statement }) } else { statement }
     }
 
     /// Marks a place written: itself, the places around it and the places in it.
@@ -561,16 +598,31 @@ impl<'a> Reverse<'a> {
         }
     }
 
-    /// adjoint(target) ← or += `value`.
+    /// adjoint(target) ← or += `value` (in lanes mode an array, one per lane).
     fn write_value(&mut self, target: usize, value: TokenStream) {
         let adjoint = adjoint_name(target);
+        let lanes = self.lanes;
+        // In lanes mode, write element by element: `__value` is lane `__lane`'s.
+        let by_lane = |write: TokenStream| {
+            quote! {
+                for (__lane, __value) in ::core::iter::Iterator::enumerate(::core::iter::IntoIterator::into_iter(#value)) {
+                    #write
+                }
+            }
+        };
         match self.target(target) {
             Target::Place(place) => {
                 let write = self.write_mode(target);
-                self.out
-                    .extend(quote!(::fluxion::autodiff::rules::write_tangent(&mut #place, #value, #write);));
+                self.out.extend(if lanes {
+                    by_lane(quote!(::fluxion::autodiff::rules::write_tangent(&mut #place, __value, #write);))
+                } else {
+                    quote!(::fluxion::autodiff::rules::write_tangent(&mut #place, #value, #write);)
+                });
                 self.touch(target);
             }
+            Target::Local if self.started[target] && lanes => self.out.extend(by_lane(quote! {
+                ::fluxion::__private::VectorSpace::add_assign(&mut #adjoint[__lane], &__value);
+            })),
             Target::Local if self.started[target] => self.out.extend(quote! {
                 ::fluxion::__private::VectorSpace::add_assign(&mut #adjoint, &#value);
             }),
@@ -592,21 +644,19 @@ impl<'a> Reverse<'a> {
         match self.target(target) {
             Target::Place(place) => {
                 let write = self.write_mode(target);
-                self.out.extend(into(quote!(&mut #place), write));
-                self.out.extend(quote!(;));
+                let call = into(quote!(&mut #place), write);
+                self.out.extend(self.each_lane(quote!(#call;)));
                 self.touch(target);
             }
             Target::Local if self.started[target] => {
-                let adjoint = adjoint_name(target);
-                self.out.extend(into(
-                    quote!(&mut #adjoint),
-                    quote!(::fluxion::autodiff::rules::Write::Accumulate),
-                ));
-                self.out.extend(quote!(;));
+                let adjoint = self.read(target);
+                let call = into(quote!(&mut #adjoint), quote!(::fluxion::autodiff::rules::Write::Accumulate));
+                self.out.extend(self.each_lane(quote!(#call;)));
             }
             Target::Local => {
                 let adjoint = adjoint_name(target);
                 self.started[target] = true;
+                let value = self.per_lane(value);
                 self.out.extend(quote!(let mut #adjoint = #value;));
             }
         }
@@ -626,11 +676,12 @@ impl<'a> Reverse<'a> {
                 let write = self.write_mode(target);
                 if !self.started[target] {
                     let reference = value_reference(&self.body.values, target);
-                    self.out.extend(quote! {
-                        let mut #adjoint = ::fluxion::__private::Differentiable::zero_tangent(#reference);
-                    });
+                    let zero =
+                        self.per_lane(quote!(::fluxion::__private::Differentiable::zero_tangent(#reference)));
+                    self.out.extend(quote!(let mut #adjoint = #zero;));
                     self.started[target] = true;
                 }
+                let adjoint = self.read(target);
                 quote!((&mut #adjoint, #write))
             }
         }
@@ -657,7 +708,7 @@ impl<'a> Reverse<'a> {
             return quote!(true);
         }
         let fields = &self.body.fields[id];
-        let Some(place) = &self.places[id] else { return quote!(false) };
+        let Some(place) = self.place(id, Some(quote!(0))) else { return quote!(false) };
         if fields.is_empty() {
             return quote!(false);
         }
@@ -679,19 +730,20 @@ impl<'a> Reverse<'a> {
             let (adjoint, field_adjoint) = (adjoint_name(id), adjoint_name(field));
             if !self.started[id] {
                 let reference = value_reference(&self.body.values, id);
-                self.out.extend(quote! {
-                    let mut #adjoint = ::fluxion::__private::Differentiable::zero_tangent(#reference);
-                });
+                let zero =
+                    self.per_lane(quote!(::fluxion::__private::Differentiable::zero_tangent(#reference)));
+                self.out.extend(quote!(let mut #adjoint = #zero;));
                 self.started[id] = true;
                 zeroed = true;
             }
-            if zeroed {
-                self.out.extend(quote!(#adjoint.#member = #field_adjoint;));
+            let (whole, part) = (self.read(id), self.read(field));
+            let gather = if zeroed {
+                quote!(#whole.#member = ::core::clone::Clone::clone(&#part);)
             } else {
-                self.out.extend(quote! {
-                    ::fluxion::__private::VectorSpace::add_assign(&mut #adjoint.#member, &#field_adjoint);
-                });
-            }
+                quote!(::fluxion::__private::VectorSpace::add_assign(&mut #whole.#member, &#part);)
+            };
+            let _ = field_adjoint;
+            self.out.extend(self.each_lane(gather));
         }
     }
 
@@ -715,6 +767,7 @@ impl<'a> Reverse<'a> {
             places: self.places.clone(),
             parents: self.parents.clone(),
             written_whole: self.written_whole.clone(),
+            lanes: self.lanes,
             out: TokenStream::new(),
         }
     }
@@ -792,11 +845,12 @@ impl<'a> Reverse<'a> {
             let zero = quote!(::fluxion::__private::Differentiable::zero_tangent(#reference));
             match self.target(id) {
                 Target::Place(place) => {
-                    self.out.extend(quote!(#place = #zero;));
+                    self.out.extend(self.each_lane(quote!(#place = #zero;)));
                     self.touch(id);
                 }
                 Target::Local => {
                     let adjoint = adjoint_name(id);
+                    let zero = self.per_lane(zero);
                     self.out.extend(quote!(let mut #adjoint = #zero;));
                     self.started[id] = true;
                 }
@@ -840,7 +894,7 @@ impl<'a> Reverse<'a> {
                 quote!(#result)
             } else {
                 let value = value_name(carried.result);
-                quote!(::fluxion::__private::Differentiable::zero_tangent(&#value))
+                self.per_lane(quote!(::fluxion::__private::Differentiable::zero_tangent(&#value)))
             };
             carried_adjoints.extend(quote!(let mut #adjoint = #initial;));
             let next = if sweep.started[carried.inner] {
@@ -848,7 +902,7 @@ impl<'a> Reverse<'a> {
                 quote!(#inner)
             } else {
                 let value = value_name(carried.inner);
-                quote!(::fluxion::__private::Differentiable::zero_tangent(&#value))
+                self.per_lane(quote!(::fluxion::__private::Differentiable::zero_tangent(&#value)))
             };
             updates.extend(quote!(#adjoint = #next;));
         }
@@ -916,7 +970,9 @@ impl<'a> Reverse<'a> {
         if !self.started[*result] {
             return;
         }
-        let (value, rule, adjoint) = (value_name(*result), rule_name(index), adjoint_name(*result));
+        let (value, rule) = (value_name(*result), rule_name(index));
+        // The output's adjoint as the rules read it: whole, or lane `__lane`'s.
+        let adjoint = self.read(*result);
         match kind {
             OpKind::Lift(_) => {}
             OpKind::Gather { tuple, elements } => {
@@ -928,7 +984,8 @@ impl<'a> Reverse<'a> {
                         } else {
                             quote!(#adjoint[#position])
                         };
-                        self.write_value(*id, quote!(::core::clone::Clone::clone(&#part)));
+                        let part = self.per_lane(quote!(::core::clone::Clone::clone(&#part)));
+                        self.write_value(*id, part);
                     }
                 }
             }
@@ -946,9 +1003,20 @@ impl<'a> Reverse<'a> {
                 match (a, b) {
                     (Operand::Active(a), Operand::Active(b)) if !self.overlap(*a, *b) => {
                         let (a_destination, b_destination) = (self.destination(*a), self.destination(*b));
-                        self.out.extend(quote_spanned! {*span=>
+                        let call = quote_spanned! {*span=>
                             #rules::BinaryRule::pull_both_into(&#rule, #args, &#adjoint, #a_destination, #b_destination);
-                        });
+                        };
+                        self.out.extend(self.each_lane(call));
+                    }
+                    (Operand::Active(a), Operand::Active(b)) if self.lanes => {
+                        let lhs = lane_array(
+                            quote_spanned!(*span=> #rules::BinaryRule::pull_lhs(&#rule, #args, &#adjoint)),
+                        );
+                        let rhs = lane_array(
+                            quote_spanned!(*span=> #rules::BinaryRule::pull_rhs(&#rule, #args, &#adjoint)),
+                        );
+                        self.write_value(*a, lhs);
+                        self.write_value(*b, rhs);
                     }
                     (Operand::Active(a), Operand::Active(b)) => {
                         let pulled = format_ident!("__pulled{}", index);
@@ -977,12 +1045,14 @@ impl<'a> Reverse<'a> {
             }
             OpKind::Call { callee, args } => {
                 let pulled = format_ident!("__pulled{}", index);
+                let companion = if self.lanes { "__joint_lanes" } else { "__joint" };
+                let whole = adjoint_name(*result);
                 let call = call_expression(
                     body,
                     callee,
                     args,
-                    Some(("__joint", TokenStream::new())),
-                    quote!(#adjoint),
+                    Some((companion, TokenStream::new())),
+                    quote!(#whole),
                 );
                 self.out.extend(quote_spanned!(*span=> let #pulled = #call.1;));
                 for (position, arg) in args.iter().enumerate() {
@@ -1000,8 +1070,8 @@ impl<'a> Reverse<'a> {
 /// The body of the joint function: the forward sweep, the seed `__seed` on the
 /// output, the reverse sweep writing each differentiated parameter's tangent into
 /// `__out{position}` (`params[position]` is its value id), and the value.
-pub fn joint_body(body: &Body, params: &[Option<usize>]) -> TokenStream {
-    let mut reverse = Reverse::new(body, params);
+pub fn joint_body(body: &Body, params: &[Option<usize>], lanes: bool) -> TokenStream {
+    let mut reverse = Reverse::new(body, params, lanes);
     let forward = forward_statements(body, &body.stmts, Mode::Reverse);
     let value = match &body.output {
         Lowered::Active(id) => {
@@ -1017,7 +1087,9 @@ pub fn joint_body(body: &Body, params: &[Option<usize>]) -> TokenStream {
     for (position, param) in params.iter().enumerate() {
         if let Some(id) = param {
             let (out, reference) = (format_ident!("__out{}", position), value_reference(&body.values, *id));
-            let zero = quote!(*#out = ::fluxion::__private::Differentiable::zero_tangent(#reference););
+            let zero_value = quote!(::fluxion::__private::Differentiable::zero_tangent(#reference));
+            let zero_value = if lanes { lane_array(zero_value) } else { zero_value };
+            let zero = quote!(*#out = #zero_value;);
             if !reverse.started[*id] {
                 reverse.out.extend(zero);
             } else if !reverse.written_whole[*id] {

@@ -226,7 +226,7 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
         })
         .collect();
     let is_method = parameters.first().is_some_and(|p| p.ident == "self");
-    let (joint_body, tangent_body, lanes_body) = match (&options.vjp, &options.jvp) {
+    let (joint_body, joint_lanes_body, tangent_body, lanes_body) = match (&options.vjp, &options.jvp) {
         (Some(vjp), Some(jvp)) => given_derivative(&function, &parameters, is_method, (vjp, jvp)),
         _ => {
             let lowered_params: Vec<Param> = parameters
@@ -235,14 +235,15 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
                 .collect();
             let body = lower::lower(&lowered_params, &function.block)?;
             (
-                emit::joint_body(&body, &ids),
+                emit::joint_body(&body, &ids, false),
+                emit::joint_body(&body, &ids, true),
                 emit::tangent_body(&body, &ids, emit::Mode::Tangent),
                 emit::tangent_body(&body, &ids, emit::Mode::Lanes),
             )
         }
     };
     let companions = Companions { function: &function, parameters: &parameters, output, is_method };
-    let generated = companions.generate(joint_body, tangent_body, lanes_body);
+    let generated = companions.generate([joint_body, joint_lanes_body, tangent_body, lanes_body]);
     // Used through its companions only, the function itself is not dead code.
     let result = quote! {
         #[allow(dead_code)]
@@ -263,7 +264,7 @@ fn given_derivative(
     parameters: &[Parameter],
     is_method: bool,
     (vjp, jvp): (&syn::Path, &syn::Path),
-) -> (TokenStream, TokenStream, TokenStream) {
+) -> (TokenStream, TokenStream, TokenStream, TokenStream) {
     let ident = &function.sig.ident;
     let cloned: Vec<_> = parameters
         .iter()
@@ -290,6 +291,19 @@ fn given_derivative(
         let __tangents = #vjp(#(#cloned,)* __seed);
         let __tangents = #wrap;
         #(#writes)*
+        __value
+    };
+    let lane_writes = differentiated.iter().enumerate().map(|(k, (position, _))| {
+        let (out, k) = (format_ident!("__out{}", position), syn::Index::from(k));
+        quote!((*#out)[__lane] = __tangents.#k;)
+    });
+    let joint_lanes = quote! {
+        let __value = #plain_call;
+        for (__lane, __seed) in ::core::iter::Iterator::enumerate(::core::iter::IntoIterator::into_iter(__seed)) {
+            let __tangents = #vjp(#(#cloned,)* __seed);
+            let __tangents = #wrap;
+            #(#lane_writes)*
+        }
         __value
     };
     let mut seeds = TokenStream::new();
@@ -332,7 +346,7 @@ fn given_derivative(
         let __tangent = ::core::array::from_fn::<_, __N, _>(|__lane| #jvp(#(#cloned,)* #(&#dots[__lane]),*));
         (__value, __tangent)
     };
-    (joint, tangent, lanes)
+    (joint, joint_lanes, tangent, lanes)
 }
 
 struct Companions<'a> {
@@ -612,7 +626,7 @@ impl Companions<'_> {
             })
             .collect();
         let jvp_call = self.call(Some("__jvp_lanes"), &arguments, quote!((#(#seeds,)*)));
-        let joint_call = self.call(Some("__joint"), &arguments, quote!(__seed));
+        let joint_call = self.call(Some("__joint_lanes"), &arguments, quote!(__seeds));
         let forward_call = self.call(None, &arguments, TokenStream::new());
         let position = syn::Index::from(position);
         let (jacfwd, jacrev) = (self.name("jacfwd"), self.name("jacrev"));
@@ -635,19 +649,19 @@ impl Companions<'_> {
             #vis fn #jacrev #with_j (#(#declarations,)*) -> __J #where_j {
                 let __point = #point;
                 let __output = ::fluxion::autodiff::rules::Is::<__Y>::cast(#forward_call);
-                ::fluxion::autodiff::rules::Jacobian::jacobian_reverse(&__point, &__output, |__seed: &__Y| {
-                    let __seed: #output_tangent = ::fluxion::autodiff::rules::Is::cast(::core::clone::Clone::clone(__seed));
-                    ::fluxion::autodiff::rules::Is::<__X>::cast(#joint_call.1.#position)
+                ::fluxion::autodiff::rules::Jacobian::jacobian_reverse(&__point, &__output, |__seeds: &[__Y; ::fluxion::autodiff::rules::JACOBIAN_LANES]| {
+                    let __seeds: [#output_tangent; ::fluxion::autodiff::rules::JACOBIAN_LANES] =
+                        ::core::clone::Clone::clone(__seeds).map(::fluxion::autodiff::rules::Is::cast);
+                    #joint_call.1.#position.map(::fluxion::autodiff::rules::Is::<__X>::cast)
                 })
             }
         }
     }
 
+    /// The companions, from the joint, joint-lanes, tangent and tangent-lanes bodies.
     fn generate(
         &self,
-        joint_body: TokenStream,
-        tangent_body: TokenStream,
-        lanes_body: TokenStream,
+        [joint_body, joint_lanes_body, tangent_body, lanes_body]: [TokenStream; 4],
     ) -> TokenStream {
         let function = self.function;
         let ident = &function.sig.ident;
@@ -717,6 +731,14 @@ impl Companions<'_> {
             })
             .collect();
         let out_arguments: Vec<_> = outs.iter().map(|out| quote!(&mut #out)).collect();
+        let lane_zeros: Vec<_> =
+            zeros.iter().map(|zero| quote!(::core::array::from_fn::<_, __N, _>(|_| #zero))).collect();
+        let (joint_lanes, joint_lanes_into) = (self.name("__joint_lanes"), self.name("__joint_lanes_into"));
+        let joint_lanes_into_call = self.call(
+            Some("__joint_lanes_into"),
+            &self.arguments(false),
+            quote!(__seed, #(#out_arguments),*),
+        );
         let joint_into_call =
             self.call(Some("__joint_into"), &self.arguments(false), quote!(__seed, #(#out_arguments),*));
         // `value_and_grad_into` writes straight into the caller's gradient.
@@ -825,6 +847,21 @@ impl Companions<'_> {
             #vis fn #joint #impl_generics (#(#declarations,)* __seed: #output_tangent) -> (#output, (#(#all_tangents,)*)) #where_clause {
                 #(let mut #outs = #zeros;)*
                 let __value = #joint_into_call;
+                (__value, (#(#outs,)*))
+            }
+
+            #[doc(hidden)]
+            #[inline]
+            #[allow(unused_mut, unused_variables, clippy::all)]
+            #vis fn #joint_lanes_into #with_lanes (#(#declarations,)* __seed: [#output_tangent; __N], #(#outs: &mut [#all_tangents; __N],)*) -> #output #where_clause {
+                #joint_lanes_body
+            }
+
+            #[doc(hidden)]
+            #[inline]
+            #vis fn #joint_lanes #with_lanes (#(#declarations,)* __seed: [#output_tangent; __N]) -> (#output, (#([#all_tangents; __N],)*)) #where_clause {
+                #(let mut #outs = #lane_zeros;)*
+                let __value = #joint_lanes_into_call;
                 (__value, (#(#outs,)*))
             }
 
