@@ -1,5 +1,6 @@
 //! Everything a typical program needs: `use fluxion::prelude::*;`.
 
+pub use crate::autodiff::rules::stop_gradient;
 pub use crate::autodiff::{Differentiable, Dual, RealLeaves, VectorSpace, differentiable};
 #[cfg(feature = "std")]
 pub use crate::autodiff::{Trace, Var, grad, hessian, hvp, jacrev, value_and_grad, value_and_grad_into, vjp};

@@ -421,3 +421,50 @@ fn reverse_lanes_agree_with_forward_lanes_and_finite_differences() {
         }
     }
 }
+
+/// A scalar function generic over its scalar: `hvp` along 1 is its second derivative.
+#[differentiable]
+fn exp_times<T: RealScalar>(x: T) -> T {
+    x.exp() * x
+}
+
+/// Nested loops, a loop over an array by value, a loop bounded by a differentiated
+/// heap vector's length, and a constant made with `stop_gradient`.
+#[differentiable(wrt(v))]
+fn nested(v: &DVector<f64>, weights: [f64; 3]) -> f64 {
+    let mut total = 0.0;
+    for i in 0..v.len() {
+        for j in 0..v.len() {
+            total += v[[i]] * v[[j]] * ((i + j) as f64 + 1.0);
+        }
+    }
+    let mut series = 0.0;
+    for w in weights {
+        series = series * v[[0]] + w;
+    }
+    let frozen = stop_gradient(v[[1]]);
+    total + series * frozen
+}
+
+#[test]
+fn scalar_generics_nested_loops_array_loops_and_stop_gradient() {
+    let x = 0.4;
+    // d²/dx² (x eˣ) = (x + 2) eˣ.
+    assert!((exp_times::hvp(x, &1.0) - (x + 2.0) * x.exp()).abs() < 1e-14);
+    let v = DVector::from_shape_vec((Dyn(2),), vec![0.3, -0.7]).unwrap();
+    let weights = [0.5, -1.0, 2.0];
+    let gradient = nested::grad(&v, weights);
+    let h = 1e-6;
+    for k in 0..2 {
+        let (mut plus, mut minus) = (v.clone(), v.clone());
+        plus[[k]] += h;
+        minus[[k]] -= h;
+        let mut fd = (nested(&plus, weights) - nested(&minus, weights)) / (2.0 * h);
+        if k == 1 {
+            // `frozen` is a constant: remove its derivative from the finite difference.
+            let series = (0.5 * v[[0]] - 1.0) * v[[0]] + 2.0;
+            fd -= series;
+        }
+        assert!((gradient[[k]] - fd).abs() < 1e-7, "{k}: {} {fd}", gradient[[k]]);
+    }
+}

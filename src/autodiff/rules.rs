@@ -90,6 +90,13 @@ pub fn argument_cotangent<V: ArgumentCotangent>(cotangent: V) -> V {
     cotangent
 }
 
+/// `x` itself, read as a constant: inside `#[differentiable]` code no derivative
+/// flows through it (the plain function computes the same value).
+#[inline(always)]
+pub fn stop_gradient<T>(x: T) -> T {
+    x
+}
+
 /// The tangent type of `X`.
 pub type TangentOf<X> = <X as Differentiable>::Tangent;
 

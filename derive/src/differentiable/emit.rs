@@ -256,7 +256,7 @@ fn forward_loop(body: &Body, index: usize, mode: Mode) -> TokenStream {
     let looped = &body.loops[index];
     let (range, range_expression, pattern) =
         (format_ident!("__range{}", index), &looped.range, &looped.pattern);
-    let mut setup = quote!(let #range = #range_expression;);
+    let mut setup = quote!(let #range = ::core::iter::IntoIterator::into_iter(#range_expression););
     for (position, name) in looped.plain_state.iter().enumerate() {
         let state = format_ident!("__state{}_{}", index, position);
         setup.extend(quote!(let #state = ::core::clone::Clone::clone(&#name);));

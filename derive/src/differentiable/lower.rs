@@ -294,6 +294,10 @@ const BINARY_METHODS: &[(&str, &str)] = &[
     ("min", "Minimum"),
 ];
 
+/// Methods that read a size, not a value: plain results even on a differentiated
+/// value.
+const PLAIN_QUERIES: &[&str] = &["len", "is_empty", "shape", "dims"];
+
 /// Methods of scalars and tensors that have no rule in static mode yet: a call on a
 /// differentiated value is an error naming the method (any other method is taken
 /// for a `#[differentiable]` method of the receiver's type).
@@ -317,7 +321,6 @@ const WITHOUT_RULE: &[&str] = &[
     "im",
     "inner",
     "iter",
-    "len",
     "ln_1p",
     "log10",
     "log2",
@@ -331,7 +334,6 @@ const WITHOUT_RULE: &[&str] = &[
     "re",
     "reshape",
     "round",
-    "shape",
     "signum",
     "sin_cos",
     "sinh",
@@ -362,6 +364,14 @@ impl Lowering {
             match stmt {
                 SynStmt::Local(local) => self.local(local)?,
                 SynStmt::Item(item) => self.stmts.push(Stmt::Plain(item.to_token_stream())),
+                SynStmt::Expr(expr @ (Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_)), None) if last => {
+                    self.statement(expr, false)?;
+                    return Ok(Lowered::plain(quote!(())));
+                }
+                SynStmt::Expr(Expr::If(branch), None) if last && branch.else_branch.is_none() => {
+                    self.statement(&Expr::If(branch.clone()), false)?;
+                    return Ok(Lowered::plain(quote!(())));
+                }
                 SynStmt::Expr(expr, None) if last => return self.expr(expr),
                 SynStmt::Expr(Expr::Return(ret), _) if last => {
                     return match &ret.expr {
@@ -492,6 +502,12 @@ impl Lowering {
         if let Expr::If(branch) = expr
             && let Some(name) = self.first_active_name(expr.to_token_stream())
         {
+            if contains_keyword(expr.to_token_stream(), "return") {
+                return Err(syn::Error::new(
+                    branch.if_token.span,
+                    "`#[differentiable]` does not support an early `return`: give the branch a value, `let y = if … { … } else { … };`, and return at the end",
+                ));
+            }
             return Err(syn::Error::new(
                 branch.if_token.span,
                 format!(
@@ -522,6 +538,16 @@ impl Lowering {
             }
             inactive => self.value_expression(&inactive),
         };
+        for keyword in ["break", "continue", "return"] {
+            if contains_keyword(for_loop.body.to_token_stream(), keyword) {
+                return Err(syn::Error::new(
+                    for_loop.for_token.span,
+                    format!(
+                        "`#[differentiable]` loops run every iteration: `{keyword}` in a loop over differentiated values is not supported (compute the condition into the carried values instead)"
+                    ),
+                ));
+            }
+        }
         let mut assigned = Vec::new();
         collect_assigned(&for_loop.body.stmts, &mut assigned);
         assigned.retain(|name| self.names.contains_key(name));
@@ -546,9 +572,6 @@ impl Lowering {
             }
             carried_names.extend(promoted);
         }
-        let index = self.loops.len();
-        let range_name = format_ident!("__range{}", index);
-        self.remember(range_name.clone());
         let mut entries = Vec::new();
         for name in &carried_names {
             let entry = match self.names.get(name).copied() {
@@ -562,12 +585,15 @@ impl Lowering {
             .filter(|name| !carried_names.contains(name))
             .map(|name| Ident::new(name, Span::call_site()))
             .collect();
-        for (position, _) in plain_state.iter().enumerate() {
-            self.remember(format_ident!("__state{}_{}", index, position));
-        }
         let first_value = self.values.len();
         let body = self.loop_body(for_loop, &carried_names)?;
         let values = first_value..self.values.len();
+        // Numbered after the body, whose own loops come first.
+        let index = self.loops.len();
+        self.remember(format_ident!("__range{}", index));
+        for (position, _) in plain_state.iter().enumerate() {
+            self.remember(format_ident!("__state{}_{}", index, position));
+        }
         let mut carried = Vec::new();
         for ((name, entry), (inner, exit)) in carried_names.iter().zip(entries).zip(body.carried) {
             let result = self.new_value(Def::Op);
@@ -866,6 +892,22 @@ impl Lowering {
                 }
             },
             Expr::Array(array) => self.gather(false, array.elems.iter(), expr),
+            Expr::Range(range) => {
+                let mut bound = |part: &Option<Box<Expr>>| -> syn::Result<TokenStream> {
+                    match part {
+                        None => Ok(TokenStream::new()),
+                        Some(part) => match self.expr(part)? {
+                            Lowered::Active(_) => Err(syn::Error::new(
+                                part.span(),
+                                "a range bound cannot be a differentiated value",
+                            )),
+                            inactive => Ok(self.value_expression(&inactive)),
+                        },
+                    }
+                };
+                let (start, end, limits) = (bound(&range.start)?, bound(&range.end)?, &range.limits);
+                Ok(Lowered::plain(quote!(#start #limits #end)))
+            }
             Expr::Tuple(tuple) if !tuple.elems.is_empty() => self.gather(true, tuple.elems.iter(), expr),
             Expr::If(branch) if self.first_active_name(expr.to_token_stream()).is_some() => {
                 self.if_expression(branch)
@@ -892,13 +934,36 @@ impl Lowering {
     }
 
     /// Lowers one arm: its own statements, names and generated locals.
-    fn arm(&mut self, lower: impl FnOnce(&mut Self) -> syn::Result<Lowered>) -> syn::Result<Arm> {
+    /// Lowers one arm (`assigned`: the names its statements assign, `span`: the
+    /// branch's, for errors).
+    fn arm(
+        &mut self,
+        assigned: &[String],
+        span: Span,
+        lower: impl FnOnce(&mut Self) -> syn::Result<Lowered>,
+    ) -> syn::Result<Arm> {
         let outer_stmts = core::mem::take(&mut self.stmts);
         let outer_names = self.names.clone();
         let first_value = self.values.len();
         self.arm_locals.push(Vec::new());
         let output = lower(self);
         let stored = self.arm_locals.pop().expect("the arm's locals");
+        // An outer variable given a differentiated value inside the arm would not
+        // reach outside: refuse it rather than lose its derivative.
+        for name in assigned {
+            if let (Some(Binding::Active(inner)), Some(outer)) = (self.names.get(name), outer_names.get(name))
+                && !matches!(outer, Binding::Active(id) if id == inner)
+            {
+                self.names = outer_names;
+                self.stmts = outer_stmts;
+                return Err(syn::Error::new(
+                    span,
+                    format!(
+                        "`{name}` is given a differentiated value inside an arm of this `if`/`match`: give the branch a value instead, `let {name} = if … {{ … }} else {{ … }};`"
+                    ),
+                ));
+            }
+        }
         self.names = outer_names;
         let stmts = core::mem::replace(&mut self.stmts, outer_stmts);
         Ok(Arm { stmts, output: output?, stored, values: first_value..self.values.len() })
@@ -937,8 +1002,13 @@ impl Lowering {
                 "an `if` that reads differentiated values needs an `else`, and both arms give the value",
             ));
         };
-        let then_arm = self.arm(|lowering| lowering.block(&branch.then_branch))?;
-        let else_arm = self.arm(|lowering| match &**otherwise {
+        let span = branch.if_token.span;
+        let mut assigned = Vec::new();
+        collect_assigned(&branch.then_branch.stmts, &mut assigned);
+        let then_arm = self.arm(&assigned, span, |lowering| lowering.block(&branch.then_branch))?;
+        let mut assigned = Vec::new();
+        collect_assigned_in(otherwise, &mut assigned);
+        let else_arm = self.arm(&assigned, span, |lowering| match &**otherwise {
             Expr::Block(block) => lowering.block(&block.block),
             other => lowering.expr(other),
         })?;
@@ -962,7 +1032,9 @@ impl Lowering {
             patterns.push(quote!(#pat #guard));
             let mut names = Vec::new();
             collect_pattern_names(pat, &mut names);
-            arms.push(self.arm(|lowering| {
+            let mut assigned = Vec::new();
+            collect_assigned_in(&arm.body, &mut assigned);
+            arms.push(self.arm(&assigned, branch.match_token.span, |lowering| {
                 for name in names {
                     lowering.names.insert(name, Binding::Inactive);
                 }
@@ -1010,6 +1082,21 @@ impl Lowering {
         };
         if name == "clone" && args.is_empty() {
             return Ok(receiver);
+        }
+        if PLAIN_QUERIES.contains(&name.as_str()) && args.iter().all(Lowered::is_inactive) {
+            // A size is not differentiated: read it from the value.
+            let receiver = self.value_expression(&receiver);
+            let args = args.iter().map(|arg| self.argument_expression(arg));
+            let method = &call.method;
+            return Ok(Lowered::plain(quote!(#receiver.#method(#(#args),*))));
+        }
+        if (name == "max" || name == "min") && args.is_empty() {
+            return Err(syn::Error::new(
+                span,
+                format!(
+                    "the `{name}` reduction of a tensor has no derivative rule in static mode yet (`a.{name}(b)` of two real scalars has one)"
+                ),
+            ));
         }
         if let Some((_, variant)) = ELEMENTARY.iter().find(|(method, _)| *method == name) {
             if !args.is_empty() {
@@ -1226,6 +1313,15 @@ fn collect_assigned_in(expr: &Expr, names: &mut Vec<String>) {
         Expr::Loop(inner) => collect_assigned(&inner.body.stmts, names),
         _ => {}
     }
+}
+
+/// Whether `tokens` hold the keyword `keyword`, in nested groups too.
+fn contains_keyword(tokens: TokenStream, keyword: &str) -> bool {
+    tokens.into_iter().any(|token| match token {
+        proc_macro2::TokenTree::Ident(ident) => ident == keyword,
+        proc_macro2::TokenTree::Group(group) => contains_keyword(group.stream(), keyword),
+        _ => false,
+    })
 }
 
 fn compound_assignment(op: &BinOp) -> Option<&BinOp> {

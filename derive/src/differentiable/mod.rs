@@ -552,6 +552,17 @@ impl Companions<'_> {
         };
         let function = &self.function.sig.ident;
         let (hvp, hessian) = (self.name("hvp"), self.name("hessian"));
+        // A scalar's second derivative is its `hvp` along 1; the Hessian companion is
+        // for tensors.
+        let scalar_input = matches!(&parameter.ty, Type::Path(path) if path.path.is_ident(scalar));
+        let hessian_item = (!scalar_input).then(|| quote! {
+            #[doc = concat!("The Hessian of `", stringify!(#function), "` (shape `S ++ S`): forward mode over its static gradient, eight directions per pass.")]
+            #[inline]
+            #[allow(clippy::multiple_bound_locations)]
+            #vis fn #hessian #impl_generics (#(#declarations,)*) -> <#input as ::fluxion::autodiff::rules::HessianShape>::Matrix #where_real {
+                ::fluxion::autodiff::jacfwd(|__point| { #lifts #hessian_call }, #reference)
+            }
+        });
         quote! {
             #[doc = concat!("H·v for `", stringify!(#function), "`: forward mode over its static gradient, at `Dual` numbers.")]
             #[inline]
@@ -560,12 +571,7 @@ impl Companions<'_> {
                 ::fluxion::autodiff::jvp(|__point| { #lifts #hvp_call }, #reference, direction).1
             }
 
-            #[doc = concat!("The Hessian of `", stringify!(#function), "` (shape `S ++ S`): forward mode over its static gradient, eight directions per pass.")]
-            #[inline]
-            #[allow(clippy::multiple_bound_locations)]
-            #vis fn #hessian #impl_generics (#(#declarations,)*) -> <#input as ::fluxion::autodiff::rules::HessianShape>::Matrix #where_real {
-                ::fluxion::autodiff::jacfwd(|__point| { #lifts #hessian_call }, #reference)
-            }
+            #hessian_item
         }
     }
 
@@ -1018,5 +1024,20 @@ mod tests {
         assert!(reports_error("vjp = a", "fn f(x: f64) -> f64 { x }"));
         assert!(reports_error("nonsense(1)", "fn f(x: f64) -> f64 { x }"));
         assert!(!reports_error("", "fn f(x: f64) -> f64 { let y = x * x; y.sin() }"));
+        // Assignments inside arms would lose their derivative: refused, in loops too.
+        let in_loop = "fn f(x: f64) -> f64 { let mut y = x; for _ in 0..1 { if x > 0.0 { y = y * 2.0; } else { y = y * 3.0; } } y }";
+        assert!(reports_error("", in_loop));
+        let in_match = "fn f(x: f64, k: usize) -> f64 { let mut y = x; for _ in 0..3 { match k { 0 => { y = y * y; } _ => { y = y.sin(); } } } y }";
+        assert!(reports_error("", in_match));
+        assert!(reports_error(
+            "",
+            "fn f(x: f64) -> f64 { let mut y = x; for i in 0..10 { if i > 3 { break; } y = y.sin(); } y }"
+        ));
+        assert!(reports_error("", "fn f(x: f64) -> f64 { if x > 0.0 { return x; } x * 2.0 }"));
+        // Plain bookkeeping inside arms stays allowed.
+        assert!(!reports_error(
+            "",
+            "fn f(x: f64) -> f64 { let mut n = 0; let y = if x > 0.0 { n += 1; x } else { x * 2.0 }; y * (n as f64) }"
+        ));
     }
 }
