@@ -38,8 +38,11 @@
 //! | `f::hvp(args, &v)`, `f::hessian(args)` | second order, for a function generic over its scalar |
 //!
 //! The gradient is the differentiated parameter's tangent, or a tuple of them in
-//! order. `#[differentiable(wrt(model))]` picks the parameters to differentiate; the
-//! others are constants. Moving a function from the tape to static mode is adding
+//! order. By default every parameter is differentiated except those of an integer
+//! type, `bool`, `char`, `str` or `String` (constants by nature); `#[differentiable(
+//! wrt(model))]` picks the parameters to differentiate, and the others are constants.
+//! `vjp`'s pullback borrows the arguments, so they must outlive it (bind a temporary
+//! argument to a variable first). Moving a function from the tape to static mode is adding
 //! the attribute and writing the body over plain values instead of `Var`s:
 //!
 //! ```
@@ -77,22 +80,29 @@
 //!
 //! - `let` and shadowing, nested expressions, `+ − × ÷` and unary `−` (scalar by
 //!   scalar, tensor by scalar either way, tensor ± tensor), compound assignment;
-//!   `exp`, `ln`, `sin`, `cos`, `tanh`, `sqrt`, `sigmoid`, `powi(n)`, `powf(p)`,
-//!   `relu`, `sum`, `mean`, `transpose`, `matmul`, `hadamard`, `dot`, `scale`,
-//!   `clone`, and on real scalars `abs`, `max`, `min` (the picked operand's
-//!   derivative); fields of differentiated structs (`self.w.matmul(&x)`), element
-//!   access (`v[[i]]`), arrays and tuples of values, `Vector::from_array([…])`,
-//!   `let (a, b) = …`.
+//!   `exp`, `ln`, `sin`, `cos`, `tanh`, `sqrt`, `powi(n)`, `powf(p)` (scalars and
+//!   tensors), `sigmoid` and `relu` (tensors), `sum`, `mean`, `transpose`, `matmul`,
+//!   `hadamard`, `dot`, `scale`, `clone`, and on real scalars `abs` and the binary
+//!   `a.max(b)`, `a.min(b)` (the picked operand's derivative); `len`, `shape`,
+//!   `dims`, `is_empty` read plain sizes. Fields of differentiated structs
+//!   (`self.w.matmul(&x)`), element access (`v[[i]]`), arrays and tuples of values,
+//!   `Vector::from_array([…])`, `let (a, b) = …` (of a tuple expression or a
+//!   differentiated tuple).
 //! - Calls of other `#[differentiable]` functions (by path, in other modules and
 //!   crates too) and methods; functions with a derivative given by hand (below).
 //! - Constants and values that do not depend on a differentiated argument: plain
-//!   Rust, not differentiated (activity analysis). `stop_gradient(x)` makes a value
-//!   a constant.
+//!   Rust, not differentiated (activity analysis). `stop_gradient(x)` (in the
+//!   prelude: the identity in plain code) makes a value a constant.
 //! - `if`/`else` and `match` on conditions that are not differentiated
 //!   (comparisons of differentiated values are fine: a condition is not
-//!   differentiated); the arm that ran is differentiated.
-//! - `for` loops over plain iterators (ranges, with constant or run-time trip
-//!   counts). Variables the body assigns are carried from one iteration to the next.
+//!   differentiated), as expressions: `let y = if c { … } else { … };`. The arm that
+//!   ran is differentiated. Arms may update plain variables (counters) but not give
+//!   an outer variable a differentiated value (a compile error says to give the
+//!   branch a value instead).
+//! - `for` loops over plain iterators (ranges, arrays, `.iter()`, `.rev()`,
+//!   `step_by`; constant or run-time trip counts), nested too. Variables the body
+//!   assigns are carried from one iteration to the next. Every iteration runs:
+//!   `break`, `continue` and `return` inside are compile errors.
 //!   A loop whose trip count is spelled with integer literals and exceeds 16
 //!   (`0..100`, `(1..=40).rev()`) keeps each iteration's values for the reverse
 //!   sweep, on the stack; any other loop is run again from its entry for each
@@ -101,12 +111,15 @@
 //!   not have side effects beyond its variables.
 //! - A trailing expression or a final `return`.
 //!
-//! Not supported (each a compile error at the construct, naming it): `while` and
-//! `loop`, early `return`, `if let`, closures, indexing, `as` casts of
-//! differentiated values, `&mut` parameters, destructuring `let` of differentiated
-//! values, method calls on differentiated values outside the list above (give
-//! them a rule). Fields marked `#[no_derivative]` cannot be read as differentiated
-//! values; read them through a plain parameter instead.
+//! Not supported (a compile error at the construct, naming it): `while` and
+//! `loop`, early `return`, `if let`, `as` casts of differentiated values, `&mut`
+//! parameters, assignment into an element or a field, patterns other than names and
+//! tuples of names in `let`, methods with no rule (the error lists how to give one).
+//! Two cases the macro cannot tell from a valid call, so the compiler reports them
+//! in its own words: a call of a function or method that is not `#[differentiable]`
+//! ("cannot find … `__joint`…": add the attribute), and a closure called on
+//! differentiated values. Fields marked `#[no_derivative]` cannot be read as
+//! differentiated values; read them through a plain parameter instead.
 //!
 //! ## How it works
 //!
