@@ -719,39 +719,31 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for R
     }
 }
 
-#[diagnostic::do_not_recommend]
-impl<T: Scalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Summation {
-    type Output = T;
-    #[inline(always)]
-    fn value(&self, x: &Tensor<T, S, K>) -> T {
-        x.sum()
-    }
-    #[inline(always)]
-    fn push(&self, _: &Tensor<T, S, K>, _: &T, x_dot: &Tensor<T, S, K>) -> T {
-        x_dot.sum()
-    }
-    #[inline(always)]
-    fn pull(&self, x: &Tensor<T, S, K>, _: &T, y_bar: &T) -> Tensor<T, S, K> {
-        sum_pullback(x, *y_bar)
-    }
+/// A reduction to a scalar (Σ xᵢ or their mean): ẏ reduces ẋ the same way, x̄ comes
+/// from the reduction's pullback.
+macro_rules! reduction_rule {
+    ($rule:ident, $reduce:ident, $pullback:ident) => {
+        #[diagnostic::do_not_recommend]
+        impl<T: Scalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for $rule {
+            type Output = T;
+            #[inline(always)]
+            fn value(&self, x: &Tensor<T, S, K>) -> T {
+                x.$reduce()
+            }
+            #[inline(always)]
+            fn push(&self, _: &Tensor<T, S, K>, _: &T, x_dot: &Tensor<T, S, K>) -> T {
+                x_dot.$reduce()
+            }
+            #[inline(always)]
+            fn pull(&self, x: &Tensor<T, S, K>, _: &T, y_bar: &T) -> Tensor<T, S, K> {
+                $pullback(x, *y_bar)
+            }
+        }
+    };
 }
 
-#[diagnostic::do_not_recommend]
-impl<T: Scalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Mean {
-    type Output = T;
-    #[inline(always)]
-    fn value(&self, x: &Tensor<T, S, K>) -> T {
-        x.mean()
-    }
-    #[inline(always)]
-    fn push(&self, _: &Tensor<T, S, K>, _: &T, x_dot: &Tensor<T, S, K>) -> T {
-        x_dot.mean()
-    }
-    #[inline(always)]
-    fn pull(&self, x: &Tensor<T, S, K>, _: &T, y_bar: &T) -> Tensor<T, S, K> {
-        mean_pullback(x, *y_bar)
-    }
-}
+reduction_rule!(Summation, sum, sum_pullback);
+reduction_rule!(Mean, mean, mean_pullback);
 
 #[diagnostic::do_not_recommend]
 impl<T: Scalar, R: Dim, C: Dim, K> UnaryRule<Tensor<T, (R, C), K>> for Transposition

@@ -676,6 +676,7 @@ impl Companions<'_> {
         let output = self.output;
         let output_tangent = tangent_of(output);
         let declarations: Vec<_> = self.parameters.iter().map(|p| &p.declaration).collect();
+        // Each parameter's tangent slot (a marker for one not differentiated).
         let all_tangents: Vec<_> = self
             .parameters
             .iter()
@@ -687,18 +688,8 @@ impl Companions<'_> {
                 }
             })
             .collect();
-        let seeds: Vec<_> = self
-            .parameters
-            .iter()
-            .map(|p| {
-                let tangent = if p.differentiated {
-                    tangent_of(&p.ty)
-                } else {
-                    quote!(::fluxion::autodiff::rules::NotDifferentiated)
-                };
-                quote!(::core::option::Option<&#tangent>)
-            })
-            .collect();
+        let seeds: Vec<_> =
+            all_tangents.iter().map(|tangent| quote!(::core::option::Option<&#tangent>)).collect();
         let vis = match (&function.vis, self.is_method) {
             (_, false) => quote!(pub),
             (vis, _) => quote!(#vis),
@@ -710,18 +701,8 @@ impl Companions<'_> {
         } else {
             quote!(<#generic_params, const __N: usize>)
         };
-        let lane_seeds: Vec<_> = self
-            .parameters
-            .iter()
-            .map(|p| {
-                let tangent = if p.differentiated {
-                    tangent_of(&p.ty)
-                } else {
-                    quote!(::fluxion::autodiff::rules::NotDifferentiated)
-                };
-                quote!(::core::option::Option<&[#tangent; __N]>)
-            })
-            .collect();
+        let lane_seeds: Vec<_> =
+            all_tangents.iter().map(|tangent| quote!(::core::option::Option<&[#tangent; __N]>)).collect();
         let outs: Vec<_> =
             (0..self.parameters.len()).map(|position| format_ident!("__out{}", position)).collect();
         let zeros: Vec<_> = self
