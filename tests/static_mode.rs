@@ -468,3 +468,30 @@ fn scalar_generics_nested_loops_array_loops_and_stop_gradient() {
         assert!((gradient[[k]] - fd).abs() < 1e-7, "{k}: {} {fd}", gradient[[k]]);
     }
 }
+
+/// `*=` and `/=` by a scalar on a tensor, in plain code and in static mode.
+#[differentiable]
+fn rescaled(v: &Vector<f64, 2>, s: f64) -> f64 {
+    let mut w = v.tanh();
+    w *= s;
+    w /= 1.0 + s * s;
+    w.sum()
+}
+
+#[test]
+fn compound_scaling_of_tensors() {
+    let mut plain: Vector<f64, 2> = Vector::from_array([1.0, -2.0]);
+    plain *= 3.0;
+    plain /= 2.0;
+    assert_eq!(plain.to_array(), [1.5, -3.0]);
+    let v = Vector::from_array([0.3, -0.6]);
+    let (gv, gs) = rescaled::grad(&v, 0.7);
+    let h = 1e-6;
+    let fd_s = (rescaled(&v, 0.7 + h) - rescaled(&v, 0.7 - h)) / (2.0 * h);
+    assert!((gs - fd_s).abs() < 1e-8, "{gs} {fd_s}");
+    let (mut plus, mut minus) = (v, v);
+    plus[[0]] += h;
+    minus[[0]] -= h;
+    let fd_v = (rescaled(&plus, 0.7) - rescaled(&minus, 0.7)) / (2.0 * h);
+    assert!((gv[[0]] - fd_v).abs() < 1e-8);
+}

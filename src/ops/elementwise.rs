@@ -5,7 +5,7 @@
 //! `sin`, `cos`, `tanh`, `sqrt` and `powf` are the principal-branch complex functions;
 //! `abs`, `re`, `im` and `norm_sqr` return real tensors.
 
-use core::ops::{Add, AddAssign, Div, Mul, Neg, Sub, SubAssign};
+use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
 use num_traits::Zero;
 
@@ -467,7 +467,16 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Neg for &Tensor<T, S, K> {
 }
 
 macro_rules! scalar_operator {
-    ($Trait:ident, $method:ident, $op:tt) => {
+    ($Trait:ident, $method:ident, $AssignTrait:ident, $assign:ident, $op:tt) => {
+        /// In place, element by element.
+        impl<T: Scalar, S: Shape, K: Storage<T, S>, R: ScalarFactor<T>> $AssignTrait<R> for Tensor<T, S, K> {
+            #[inline(always)]
+            fn $assign(&mut self, rhs: R) {
+                let factor = rhs.into_element();
+                self.iter_mut().for_each(|x| *x = *x $op factor);
+            }
+        }
+
         impl<T: Scalar, S: Shape, K: Storage<T, S>, R: ScalarFactor<T>> $Trait<R> for Tensor<T, S, K> {
             type Output = Tensor<T, S, K>;
             #[inline(always)]
@@ -488,8 +497,8 @@ macro_rules! scalar_operator {
     };
 }
 
-scalar_operator!(Mul, mul, *);
-scalar_operator!(Div, div, /);
+scalar_operator!(Mul, mul, MulAssign, mul_assign, *);
+scalar_operator!(Div, div, DivAssign, div_assign, /);
 
 macro_rules! scalar_times_tensor {
     ($($t:ty),*) => {$(
