@@ -495,3 +495,23 @@ fn compound_scaling_of_tensors() {
     let fd_v = (rescaled(&plus, 0.7) - rescaled(&minus, 0.7)) / (2.0 * h);
     assert!((gv[[0]] - fd_v).abs() < 1e-8);
 }
+
+/// Six outputs: `jacrev` takes two sweeps of its lanes, `jacfwd` one pass.
+#[differentiable]
+fn six_outputs(v: &Vector<f64, 6>) -> Vector<f64, 6> {
+    v.tanh().scale(v.sum()) + v.hadamard(v)
+}
+
+#[test]
+fn jacobians_with_more_outputs_than_lanes() {
+    let v = Vector::from_array([0.1, -0.4, 0.7, 0.2, -0.9, 0.5]);
+    let forward: Matrix<f64, 6, 6> = six_outputs::jacfwd(&v);
+    let reverse: Matrix<f64, 6, 6> = six_outputs::jacrev(&v);
+    for (a, b) in forward.iter().zip(reverse.iter()) {
+        assert!((a - b).abs() < 1e-13, "{forward:?} {reverse:?}");
+    }
+    // ∂yᵢ/∂vᵢ = (1 − tanh² vᵢ)·Σv + tanh vᵢ + 2vᵢ.
+    let sum: f64 = v.iter().sum();
+    let expected = (1.0 - v[[2]].tanh().powi(2)) * sum + v[[2]].tanh() + 2.0 * v[[2]];
+    assert!((reverse[[2, 2]] - expected).abs() < 1e-13);
+}

@@ -991,6 +991,11 @@ pub enum Branch<A, B> {
 /// are zero): eight `f64` tangents fill one AVX-512 register.
 pub const JACOBIAN_LANES: usize = 8;
 
+/// The number of cotangents a static-mode `jacrev` pulls in one sweep (unused ones
+/// are zero): fewer than [`JACOBIAN_LANES`], since a pullback carries an adjoint per
+/// lane for every value and outputs are usually few.
+pub const REVERSE_LANES: usize = 4;
+
 /// Jacobians of functions of one tensor, assembled from a function's pushforward or
 /// pullback: ∂y/∂x typed as a tensor of shape `Out ++ In` (as [`jacfwd`] types it),
 /// with no allocation on inline tensors.
@@ -1005,13 +1010,13 @@ pub trait Jacobian<Y>: Sized {
         &self,
         push: impl FnMut(&[Self; JACOBIAN_LANES]) -> [Y; JACOBIAN_LANES],
     ) -> Self::Matrix;
-    /// [`JACOBIAN_LANES`] pullbacks per pass: rows i..i + 8 are conj(`pull([eᵢ, …,
-    /// eᵢ₊₇])`) (seeds past the last coordinate are zero); `output` is the function's
+    /// [`REVERSE_LANES`] pullbacks per pass: rows i..i + 4 are conj(`pull([eᵢ, …,
+    /// eᵢ₊₃])`) (seeds past the last coordinate are zero); `output` is the function's
     /// value (it gives the output's shape).
     fn jacobian_reverse(
         &self,
         output: &Y,
-        pull: impl FnMut(&[Y; JACOBIAN_LANES]) -> [Self; JACOBIAN_LANES],
+        pull: impl FnMut(&[Y; REVERSE_LANES]) -> [Self; REVERSE_LANES],
     ) -> Self::Matrix;
 }
 
@@ -1063,21 +1068,21 @@ where
     fn jacobian_reverse(
         &self,
         output: &Tensor<T, Out, K>,
-        mut pull: impl FnMut(&[Tensor<T, Out, K>; JACOBIAN_LANES]) -> [Self; JACOBIAN_LANES],
+        mut pull: impl FnMut(&[Tensor<T, Out, K>; REVERSE_LANES]) -> [Self; REVERSE_LANES],
     ) -> Self::Matrix {
         let (n, m) = (self.len(), output.len());
         let mut jacobian = Tensor::zeros_shaped(output.shape().concat_shapes(&self.shape()));
-        let mut seeds: [Tensor<T, Out, K>; JACOBIAN_LANES] =
+        let mut seeds: [Tensor<T, Out, K>; REVERSE_LANES] =
             core::array::from_fn(|_| Tensor::zeros_shaped(output.shape()));
-        // The seeds eᵢ, …, eᵢ₊₇ (zero past the last coordinate).
-        let seed = |seeds: &mut [Tensor<T, Out, K>; JACOBIAN_LANES], first: usize, value: T| {
+        // The seeds eᵢ, …, eᵢ₊₃ (zero past the last coordinate).
+        let seed = |seeds: &mut [Tensor<T, Out, K>; REVERSE_LANES], first: usize, value: T| {
             for (lane, seed) in seeds.iter_mut().enumerate() {
                 if first + lane < m {
                     seed.as_mut_slice()[first + lane] = value;
                 }
             }
         };
-        for first in (0..m).step_by(JACOBIAN_LANES) {
+        for first in (0..m).step_by(REVERSE_LANES) {
             seed(&mut seeds, first, T::one());
             let rows = pull(&seeds);
             seed(&mut seeds, first, T::zero());
