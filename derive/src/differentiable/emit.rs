@@ -672,19 +672,23 @@ impl<'a> Reverse<'a> {
                 quote!((&mut #place, #write))
             }
             Target::Local => {
-                let adjoint = adjoint_name(target);
                 let write = self.write_mode(target);
                 if !self.started[target] {
-                    let reference = value_reference(&self.body.values, target);
-                    let zero =
-                        self.per_lane(quote!(::fluxion::__private::Differentiable::zero_tangent(#reference)));
-                    self.out.extend(quote!(let mut #adjoint = #zero;));
-                    self.started[target] = true;
+                    self.define_zero_local(target);
                 }
                 let adjoint = self.read(target);
                 quote!((&mut #adjoint, #write))
             }
         }
+    }
+
+    /// `let mut __a{id} = 0` (per lane in lanes mode): a local adjoint about to be
+    /// written into.
+    fn define_zero_local(&mut self, id: usize) {
+        let (adjoint, reference) = (adjoint_name(id), value_reference(&self.body.values, id));
+        let zero = self.per_lane(quote!(::fluxion::__private::Differentiable::zero_tangent(#reference)));
+        self.out.extend(quote!(let mut #adjoint = #zero;));
+        self.started[id] = true;
     }
 
     /// Whether the adjoints of `a` and `b` share memory (one holds the other).
@@ -727,13 +731,8 @@ impl<'a> Reverse<'a> {
                 continue;
             }
             let Def::Field { member, .. } = &self.body.values[field] else { unreachable!("a field") };
-            let (adjoint, field_adjoint) = (adjoint_name(id), adjoint_name(field));
             if !self.started[id] {
-                let reference = value_reference(&self.body.values, id);
-                let zero =
-                    self.per_lane(quote!(::fluxion::__private::Differentiable::zero_tangent(#reference)));
-                self.out.extend(quote!(let mut #adjoint = #zero;));
-                self.started[id] = true;
+                self.define_zero_local(id);
                 zeroed = true;
             }
             let (whole, part) = (self.read(id), self.read(field));
@@ -742,7 +741,6 @@ impl<'a> Reverse<'a> {
             } else {
                 quote!(::fluxion::__private::VectorSpace::add_assign(&mut #whole.#member, &#part);)
             };
-            let _ = field_adjoint;
             self.out.extend(self.each_lane(gather));
         }
     }
@@ -848,12 +846,7 @@ impl<'a> Reverse<'a> {
                     self.out.extend(self.each_lane(quote!(#place = #zero;)));
                     self.touch(id);
                 }
-                Target::Local => {
-                    let adjoint = adjoint_name(id);
-                    let zero = self.per_lane(zero);
-                    self.out.extend(quote!(let mut #adjoint = #zero;));
-                    self.started[id] = true;
-                }
+                Target::Local => self.define_zero_local(id),
             }
         }
     }
@@ -1109,6 +1102,26 @@ pub fn joint_body(body: &Body, params: &[Option<usize>], lanes: bool) -> TokenSt
     }
 }
 
+/// `let dot = the given tangent, or zero when `None``: a parameter's tangent from
+/// `__tangents.position` in a tangent function (`zero` holds the zero when needed).
+pub fn tangent_seed(
+    dot: &syn::Ident,
+    zero: &syn::Ident,
+    position: &Index,
+    zero_value: TokenStream,
+) -> TokenStream {
+    quote! {
+        let #zero;
+        let #dot = match __tangents.#position {
+            ::core::option::Option::Some(tangent) => tangent,
+            ::core::option::Option::None => {
+                #zero = #zero_value;
+                &#zero
+            }
+        };
+    }
+}
+
 /// The output value: an operation's result moves out; a parameter or field is cloned.
 fn output_value(body: &Body, id: usize) -> TokenStream {
     let reference = value_reference(&body.values, id);
@@ -1127,16 +1140,7 @@ pub fn tangent_body(body: &Body, params: &[Option<usize>], mode: Mode) -> TokenS
         let reference = value_reference(&body.values, *id);
         let zero_value =
             mode.per_lane(quote!(::fluxion::__private::Differentiable::zero_tangent(#reference)));
-        seeds.extend(quote! {
-            let #zero;
-            let #tangent = match __tangents.#position {
-                ::core::option::Option::Some(tangent) => tangent,
-                ::core::option::Option::None => {
-                    #zero = #zero_value;
-                    &#zero
-                }
-            };
-        });
+        seeds.extend(tangent_seed(&tangent, &zero, &position, zero_value));
     }
     let forward = forward_statements(body, &body.stmts, mode);
     let result = match &body.output {

@@ -502,7 +502,7 @@ impl Lowering {
         if let Expr::If(branch) = expr
             && let Some(name) = self.first_active_name(expr.to_token_stream())
         {
-            if contains_keyword(expr.to_token_stream(), "return") {
+            if contains_word(expr.to_token_stream(), "return") {
                 return Err(syn::Error::new(
                     branch.if_token.span,
                     "`#[differentiable]` does not support an early `return`: give the branch a value, `let y = if … { … } else { … };`, and return at the end",
@@ -539,7 +539,7 @@ impl Lowering {
             inactive => self.value_expression(&inactive),
         };
         for keyword in ["break", "continue", "return"] {
-            if contains_keyword(for_loop.body.to_token_stream(), keyword) {
+            if contains_word(for_loop.body.to_token_stream(), keyword) {
                 return Err(syn::Error::new(
                     for_loop.for_token.span,
                     format!(
@@ -1315,11 +1315,11 @@ fn collect_assigned_in(expr: &Expr, names: &mut Vec<String>) {
     }
 }
 
-/// Whether `tokens` hold the keyword `keyword`, in nested groups too.
-fn contains_keyword(tokens: TokenStream, keyword: &str) -> bool {
+/// Whether `tokens` hold the identifier or keyword `word`, in nested groups too.
+pub fn contains_word(tokens: TokenStream, word: &str) -> bool {
     tokens.into_iter().any(|token| match token {
-        proc_macro2::TokenTree::Ident(ident) => ident == keyword,
-        proc_macro2::TokenTree::Group(group) => contains_keyword(group.stream(), keyword),
+        proc_macro2::TokenTree::Ident(ident) => ident == word,
+        proc_macro2::TokenTree::Group(group) => contains_word(group.stream(), word),
         _ => false,
     })
 }

@@ -149,17 +149,14 @@ fn parameters(function: &ItemFn, wrt: Option<&Vec<Ident>>) -> syn::Result<Vec<Pa
                 Parameter {
                     declaration: quote!(#ident: #declared),
                     declaration_with_lifetime: quote!(#ident: #with_lifetime),
+                    differentiated: !plain_type(&ty),
                     ident,
                     ty,
                     by_ref,
-                    differentiated: true,
                 }
             }
         };
         parameters.push(parameter);
-    }
-    for parameter in &mut parameters {
-        parameter.differentiated = !plain_type(&parameter.ty);
     }
     if let Some(wrt) = wrt {
         for name in wrt {
@@ -250,9 +247,6 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
         #function
         #generated
     };
-    if let Ok(folder) = std::env::var("FLUXION_DEBUG_EXPAND") {
-        let _ = std::fs::write(format!("{folder}/{}.rs", sig.ident), result.to_string());
-    }
     Ok(result)
 }
 
@@ -318,18 +312,7 @@ fn given_derivative(
         );
         let reference = if parameter.by_ref { quote!(#name) } else { quote!(&#name) };
         let zero_tangent = quote!(::fluxion::__private::Differentiable::zero_tangent(#reference));
-        let seed = |zero_value: TokenStream| {
-            quote! {
-                let #zero;
-                let #dot = match __tangents.#position {
-                    ::core::option::Option::Some(tangent) => tangent,
-                    ::core::option::Option::None => {
-                        #zero = #zero_value;
-                        &#zero
-                    }
-                };
-            }
-        };
+        let seed = |zero_value: TokenStream| emit::tangent_seed(&dot, &zero, &position, zero_value);
         seeds.extend(seed(zero_tangent.clone()));
         lane_seeds.extend(seed(quote!(::core::array::from_fn::<_, __N, _>(|_| #zero_tangent))));
         dots.push(dot);
@@ -354,15 +337,6 @@ struct Companions<'a> {
     parameters: &'a [Parameter],
     output: &'a Type,
     is_method: bool,
-}
-
-/// Whether `tokens` mention the identifier `name`, in nested groups too.
-fn contains_ident(tokens: TokenStream, name: &Ident) -> bool {
-    tokens.into_iter().any(|token| match token {
-        proc_macro2::TokenTree::Ident(ident) => ident == *name,
-        proc_macro2::TokenTree::Group(group) => contains_ident(group.stream(), name),
-        _ => false,
-    })
 }
 
 /// `Ty::Tangent`, spanned at the type so that a type with no tangent is reported there.
@@ -478,8 +452,10 @@ impl Companions<'_> {
             && matches!(scalar.bounds.first(), Some(syn::TypeParamBound::Trait(bound))
                 if bound.path.segments.last().is_some_and(|last| last.ident == "RealScalar"));
         let scalar = &scalar.ident;
-        let where_mentions =
-            generics.where_clause.as_ref().is_some_and(|clause| contains_ident(quote!(#clause), scalar));
+        let where_mentions = generics
+            .where_clause
+            .as_ref()
+            .is_some_and(|clause| lower::contains_word(quote!(#clause), &scalar.to_string()));
         // A tensor or the scalar itself: the types whose dual twin is the same type at
         // `Dual<T>` (a derived struct's is its `…Lifted` twin).
         let tensor_or_scalar = match &parameter.ty {
@@ -494,7 +470,7 @@ impl Companions<'_> {
         if !real_scalar_only || where_mentions || !tensor_or_scalar {
             return TokenStream::new();
         }
-        let mentions_scalar = |ty: &Type| contains_ident(quote!(#ty), scalar);
+        let mentions_scalar = |ty: &Type| lower::contains_word(quote!(#ty), &scalar.to_string());
         let (impl_generics, _, where_clause) = generics.split_for_impl();
         let real_output = quote!(#scalar: ::fluxion::autodiff::RealOutput);
         let where_real = match where_clause {
