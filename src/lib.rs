@@ -40,7 +40,6 @@ pub mod autodiff;
 pub mod backend;
 pub mod error;
 pub mod guide;
-#[cfg(feature = "std")]
 pub mod nn;
 pub mod ops;
 pub mod prelude;
@@ -52,7 +51,7 @@ pub mod tensor;
 /// Paths used by the code that `fluxion-derive` generates; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::autodiff::{Differentiable, Lift, RealLeaves, Unlift, VectorSpace};
+    pub use crate::autodiff::{Differentiable, LeafVisitor, Lift, RealLeaves, Unlift, VectorSpace};
     pub use crate::error::ShapeError;
     pub use core::clone::Clone;
     pub use core::convert::Into;

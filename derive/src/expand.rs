@@ -191,6 +191,19 @@ fn tangent_impls(input: &Input) -> TokenStream {
                 let factor: f64 = ::fluxion::__private::Into::into(factor);
                 #( ::fluxion::__private::VectorSpace::scale(&mut self.#members, factor); )*
             }
+            #[allow(unused_mut, unused_variables)] // a struct may have no differentiable field
+            fn zip_leaves<const W: usize, const R: usize, V: ::fluxion::__private::LeafVisitor<W, R>>(
+                mut written: [&mut Self; W],
+                read: [&Self; R],
+                visitor: &mut V,
+            ) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
+                #( ::fluxion::__private::VectorSpace::zip_leaves(
+                    written.each_mut().map(|w| &mut w.#members),
+                    read.map(|r| &r.#members),
+                    visitor,
+                )?; )*
+                ::fluxion::__private::Result::Ok(())
+            }
         }
     }
 }
@@ -229,6 +242,22 @@ fn differentiable_impl(input: &Input) -> TokenStream {
 
             fn map_leaves_with(&mut self, tangent: &Self::Tangent, f: &mut dyn FnMut(f64, f64) -> f64) {
                 #( ::fluxion::__private::Differentiable::map_leaves_with(&mut self.#own, &tangent.#theirs, f); )*
+            }
+
+            #[allow(unused_mut, unused_variables)] // a struct may have no differentiable field
+            fn zip_leaves_with<const W: usize, const R: usize, V: ::fluxion::__private::LeafVisitor<W, R>>(
+                &mut self,
+                mut written: [&mut Self::Tangent; W],
+                read: [&Self::Tangent; R],
+                visitor: &mut V,
+            ) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
+                #( ::fluxion::__private::Differentiable::zip_leaves_with(
+                    &mut self.#own,
+                    written.each_mut().map(|w| &mut w.#theirs),
+                    read.map(|r| &r.#theirs),
+                    visitor,
+                )?; )*
+                ::fluxion::__private::Result::Ok(())
             }
         }
     }

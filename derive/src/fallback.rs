@@ -18,6 +18,14 @@ pub fn differentiable(input: &DeriveInput, error: Error) -> TokenStream {
             }
             fn zero_tangent(&self) {}
             fn map_leaves_with(&mut self, _: &(), _: &mut dyn FnMut(f64, f64) -> f64) {}
+            fn zip_leaves_with<const W: usize, const R: usize, V: ::fluxion::__private::LeafVisitor<W, R>>(
+                &mut self,
+                _: [&mut (); W],
+                _: [&(); R],
+                _: &mut V,
+            ) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
+                ::fluxion::__private::Result::Ok(())
+            }
         }
     }
 }

@@ -16,7 +16,7 @@ use core::ops::{Add, Div, Mul, Neg, Sub};
 use std::vec::Vec;
 
 use super::forward::{Lift, Unlift};
-use super::tangent::{Differentiable, RealLeaves, VectorSpace};
+use super::tangent::{Differentiable, Leaf, LeafVisitor, RealLeaves, VectorSpace};
 use super::tape::{Var, record_binary_in_place, record_unary_in_place};
 use crate::backend::cuda::{Cuda, CudaElement, or_panic_cuda};
 use crate::error::{ShapeError, or_panic};
@@ -51,6 +51,43 @@ impl<T: CudaElement, S: Shape> VectorSpace for OnDevice<T, S> {
         let factor: f64 = factor.into();
         *self = OnDevice::<T, S>::scale(self, T::from_f64(factor));
     }
+    fn zip_leaves<const W: usize, const R: usize, V: LeafVisitor<W, R>>(
+        written: [&mut Self; W],
+        read: [&Self; R],
+        visitor: &mut V,
+    ) -> Result<(), ShapeError> {
+        visitor.visit(None, written, read)
+    }
+}
+
+/// The fused update runs on host copies of the leaves (one copy each way); the
+/// optimisers' device kernels are still to come.
+impl<T: CudaElement, S: Shape> Leaf for OnDevice<T, S> {
+    type Real = T;
+    fn check_same_shape_as(&self, other: &Self, operation: &'static str) -> Result<(), ShapeError> {
+        self.check_same_shape(other, operation)
+    }
+    #[track_caller]
+    fn zip_reals<const W: usize, const R: usize>(
+        written: [&mut Self; W],
+        read: [&Self; R],
+        mut f: impl FnMut([T; W], [T; R]) -> [T; W],
+    ) {
+        let mut host_written = written.each_ref().map(|leaf| leaf.to_vec());
+        let host_read = read.map(|leaf| leaf.to_vec());
+        let len = host_written.iter().chain(&host_read).map(Vec::len).max().unwrap_or(0);
+        assert!(
+            host_written.iter().chain(&host_read).all(|leaf| leaf.len() == len),
+            "zip_reals: the leaves' shapes differ"
+        );
+        for i in 0..len {
+            let updated = f(host_written.each_ref().map(|w| w[i]), host_read.each_ref().map(|r| r[i]));
+            host_written.iter_mut().zip(updated).for_each(|(w, x)| w[i] = x);
+        }
+        for (leaf, host) in written.into_iter().zip(host_written) {
+            *leaf = or_panic_cuda(OnDevice::try_from_elements(leaf.shape(), &host));
+        }
+    }
 }
 
 impl<T: CudaElement, S: Shape> Differentiable for OnDevice<T, S> {
@@ -73,6 +110,14 @@ impl<T: CudaElement, S: Shape> Differentiable for OnDevice<T, S> {
             .map(|(x, t)| T::from_f64(f(x.to_f64(), t.to_f64())))
             .collect();
         *self = or_panic_cuda(OnDevice::try_from_elements(self.shape(), &mapped));
+    }
+    fn zip_leaves_with<const W: usize, const R: usize, V: LeafVisitor<W, R>>(
+        &mut self,
+        written: [&mut Self; W],
+        read: [&Self; R],
+        visitor: &mut V,
+    ) -> Result<(), ShapeError> {
+        visitor.visit(Some(self), written, read)
     }
 }
 

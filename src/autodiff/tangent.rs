@@ -9,13 +9,19 @@
 //! complex leaf gives its real part, then its imaginary part): optimisers that need
 //! elementwise work and the gradient checker use it; the vector-space operations do
 //! not need it.
+//!
+//! [`VectorSpace::zip_leaves`] and [`Differentiable::zip_leaves_with`] walk several
+//! values of the same structure together, one [`Leaf`] (a scalar or a whole tensor) at
+//! a time, handing each group of matching leaves to a [`LeafVisitor`]: an optimiser's
+//! update is one fused pass over each tensor (parameter, gradient and state side by
+//! side), not a callback per coordinate.
 
 #[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 
 use crate::error::{ShapeError, or_panic};
 use crate::scalar::{RealScalar, Scalar};
-use crate::shape::Shape;
+use crate::shape::{Dims, Shape};
 use crate::tensor::{Storage, Tensor};
 
 /// Visits or rewrites every real coordinate of a value, in a fixed order.
@@ -49,6 +55,15 @@ pub trait VectorSpace: Clone + RealLeaves + 'static {
     fn try_add_assign(&mut self, other: &Self) -> Result<(), ShapeError>;
     /// `self *= factor`, for a factor of the model's own real type (`f32` or `f64`).
     fn scale(&mut self, factor: impl Into<f64>);
+
+    /// Hands each group of matching leaves of `written` and `read` (values of the same
+    /// structure) to `visitor`, in a fixed order, with no parameter beside them; stops
+    /// at the first error (a `Vec` of another length, or the visitor's own).
+    fn zip_leaves<const W: usize, const R: usize, V: LeafVisitor<W, R>>(
+        written: [&mut Self; W],
+        read: [&Self; R],
+        visitor: &mut V,
+    ) -> Result<(), ShapeError>;
 
     /// `self += other`.
     ///
@@ -138,6 +153,77 @@ pub trait Differentiable {
     /// `tangent`, replacing the value's coordinate `c` by `f(c, t)`: the elementwise
     /// capability that optimisers such as Adam build on.
     fn map_leaves_with(&mut self, tangent: &Self::Tangent, f: &mut dyn FnMut(f64, f64) -> f64);
+
+    /// Hands each leaf of `self`, with the matching leaves of the tangents `written`
+    /// and `read`, to `visitor` (as its `parameter`), in a fixed order; stops at the
+    /// first error. A hand-written `Differentiable` type forwards this to its fields.
+    fn zip_leaves_with<const W: usize, const R: usize, V: LeafVisitor<W, R>>(
+        &mut self,
+        written: [&mut Self::Tangent; W],
+        read: [&Self::Tangent; R],
+        visitor: &mut V,
+    ) -> Result<(), ShapeError>;
+}
+
+/// One leaf of a value: a scalar or a tensor (its own tangent), whose real
+/// coordinates are updated together with those of matching leaves in one pass.
+pub trait Leaf: VectorSpace {
+    /// The real type of the coordinates (`f32` or `f64`).
+    type Real: RealScalar;
+
+    /// An error naming both shapes when `other`'s shape differs from `self`'s.
+    fn check_same_shape_as(&self, other: &Self, operation: &'static str) -> Result<(), ShapeError>;
+
+    /// For every real coordinate i (a complex element gives its real part, then its
+    /// imaginary part), sets the written leaves' coordinates to
+    /// `f([wᵢ of each written leaf], [rᵢ of each read leaf])`.
+    ///
+    /// # Panics
+    /// When the leaves' shapes differ: check them first with
+    /// [`Leaf::check_same_shape_as`].
+    fn zip_reals<const W: usize, const R: usize>(
+        written: [&mut Self; W],
+        read: [&Self; R],
+        f: impl FnMut([Self::Real; W], [Self::Real; R]) -> [Self::Real; W],
+    );
+}
+
+/// Work done on each group of matching leaves by [`VectorSpace::zip_leaves`] and
+/// [`Differentiable::zip_leaves_with`]: `W` tangent leaves written, `R` read, and the
+/// parameter leaf itself when the walk is over a differentiable value.
+pub trait LeafVisitor<const W: usize, const R: usize> {
+    /// Visits one group of matching leaves.
+    fn visit<L: Leaf>(
+        &mut self,
+        parameter: Option<&mut L>,
+        written: [&mut L; W],
+        read: [&L; R],
+    ) -> Result<(), ShapeError>;
+}
+
+/// Checks that every leaf of the values walked has the shape of the first one read
+/// (or written, when nothing is read): a dry run before an update that must apply to
+/// all leaves or to none.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SameShapes {
+    /// The operation named in the error.
+    pub operation: &'static str,
+}
+
+impl<const W: usize, const R: usize> LeafVisitor<W, R> for SameShapes {
+    fn visit<L: Leaf>(
+        &mut self,
+        parameter: Option<&mut L>,
+        written: [&mut L; W],
+        read: [&L; R],
+    ) -> Result<(), ShapeError> {
+        let written = written.map(|leaf| &*leaf);
+        let mut leaves = parameter.map(|leaf| &*leaf).into_iter().chain(written).chain(read);
+        match leaves.next() {
+            Some(first) => leaves.try_for_each(|leaf| first.check_same_shape_as(leaf, self.operation)),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The real scalar types a gradient can be taken of.
@@ -189,6 +275,33 @@ impl<T: Scalar> VectorSpace for T {
         let factor: f64 = factor.into();
         *self *= T::from_real(real_from_f64(factor));
     }
+    fn zip_leaves<const W: usize, const R: usize, V: LeafVisitor<W, R>>(
+        written: [&mut Self; W],
+        read: [&Self; R],
+        visitor: &mut V,
+    ) -> Result<(), ShapeError> {
+        visitor.visit(None, written, read)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Scalar> Leaf for T {
+    type Real = T::Real;
+    fn check_same_shape_as(&self, _: &Self, _: &'static str) -> Result<(), ShapeError> {
+        Ok(())
+    }
+    #[inline]
+    fn zip_reals<const W: usize, const R: usize>(
+        written: [&mut Self; W],
+        read: [&Self; R],
+        mut f: impl FnMut([T::Real; W], [T::Real; R]) -> [T::Real; W],
+    ) {
+        let re = f(written.each_ref().map(|w| w.re()), read.map(|r| r.re()));
+        let im = if T::IS_COMPLEX { f(written.each_ref().map(|w| w.im()), read.map(|r| r.im())) } else { re };
+        for ((w, re), im) in written.into_iter().zip(re).zip(im) {
+            *w = T::from_parts(re, im);
+        }
+    }
 }
 
 /// Every scalar is differentiable and is its own tangent.
@@ -206,6 +319,14 @@ impl<T: Scalar> Differentiable for T {
         let re = real_from_f64(f(self.re().to_f64(), tangent.re().to_f64()));
         let im = if T::IS_COMPLEX { real_from_f64(f(self.im().to_f64(), tangent.im().to_f64())) } else { re };
         *self = T::from_parts(re, im);
+    }
+    fn zip_leaves_with<const W: usize, const R: usize, V: LeafVisitor<W, R>>(
+        &mut self,
+        written: [&mut T; W],
+        read: [&T; R],
+        visitor: &mut V,
+    ) -> Result<(), ShapeError> {
+        visitor.visit(Some(self), written, read)
     }
 }
 
@@ -233,6 +354,37 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> VectorSpace for Tensor<T, S, K> {
         let factor = T::from_real(real_from_f64(factor));
         self.iter_mut().for_each(|x| *x *= factor);
     }
+    fn zip_leaves<const W: usize, const R: usize, V: LeafVisitor<W, R>>(
+        written: [&mut Self; W],
+        read: [&Self; R],
+        visitor: &mut V,
+    ) -> Result<(), ShapeError> {
+        visitor.visit(None, written, read)
+    }
+}
+
+impl<T: Scalar, S: Shape, K: Storage<T, S>> Leaf for Tensor<T, S, K> {
+    type Real = T::Real;
+    fn check_same_shape_as(&self, other: &Self, operation: &'static str) -> Result<(), ShapeError> {
+        self.check_same_shape(other, operation)
+    }
+    #[track_caller]
+    fn zip_reals<const W: usize, const R: usize>(
+        written: [&mut Self; W],
+        read: [&Self; R],
+        mut f: impl FnMut([T::Real; W], [T::Real; R]) -> [T::Real; W],
+    ) {
+        let mut written = written.map(|leaf| leaf.as_mut_slice());
+        let read = read.map(|leaf| leaf.as_slice());
+        let len = written.first().map(|w| w.len()).or(read.first().map(|r| r.len())).unwrap_or(0);
+        let lengths = written.iter().map(|w| w.len()).chain(read.iter().map(|r| r.len()));
+        assert!(lengths.into_iter().all(|l| l == len), "zip_reals: the leaves' shapes differ");
+        for i in 0..len {
+            let mut element = written.each_mut().map(|w| &mut w[i]);
+            let elements = read.map(|r| &r[i]);
+            T::zip_reals(element.each_mut().map(|w| &mut **w), elements, &mut f);
+        }
+    }
 }
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Differentiable for Tensor<T, S, K> {
@@ -250,6 +402,14 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Differentiable for Tensor<T, S, K> {
         or_panic(self.check_same_shape(tangent, "map_leaves_with"));
         self.iter_mut().zip(tangent.iter()).for_each(|(x, t)| x.map_leaves_with(t, f));
     }
+    fn zip_leaves_with<const W: usize, const R: usize, V: LeafVisitor<W, R>>(
+        &mut self,
+        written: [&mut Self; W],
+        read: [&Self; R],
+        visitor: &mut V,
+    ) -> Result<(), ShapeError> {
+        visitor.visit(Some(self), written, read)
+    }
 }
 
 impl RealLeaves for () {
@@ -263,6 +423,13 @@ impl VectorSpace for () {
         Ok(())
     }
     fn scale(&mut self, _: impl Into<f64>) {}
+    fn zip_leaves<const W: usize, const R: usize, V: LeafVisitor<W, R>>(
+        _: [&mut (); W],
+        _: [&(); R],
+        _: &mut V,
+    ) -> Result<(), ShapeError> {
+        Ok(())
+    }
 }
 
 impl Differentiable for () {
@@ -272,6 +439,14 @@ impl Differentiable for () {
     }
     fn zero_tangent(&self) {}
     fn map_leaves_with(&mut self, _: &(), _: &mut dyn FnMut(f64, f64) -> f64) {}
+    fn zip_leaves_with<const W: usize, const R: usize, V: LeafVisitor<W, R>>(
+        &mut self,
+        _: [&mut (); W],
+        _: [&(); R],
+        _: &mut V,
+    ) -> Result<(), ShapeError> {
+        Ok(())
+    }
 }
 
 impl<V: RealLeaves, const N: usize> RealLeaves for [V; N] {
@@ -281,6 +456,44 @@ impl<V: RealLeaves, const N: usize> RealLeaves for [V; N] {
     fn map_reals(&mut self, f: &mut dyn FnMut(f64) -> f64) {
         self.iter_mut().for_each(|v| v.map_reals(f));
     }
+}
+
+fn length_mismatch(operation: &'static str, lhs: usize, rhs: usize) -> ShapeError {
+    ShapeError::new(operation, Dims::new(&[lhs]), Dims::new(&[rhs]), "the lengths must be equal")
+}
+
+/// The common length of the slices, or an error naming the first two that differ.
+fn common_length(lengths: impl IntoIterator<Item = usize>) -> Result<usize, ShapeError> {
+    let mut lengths = lengths.into_iter();
+    let first = lengths.next().unwrap_or(0);
+    match lengths.find(|&len| len != first) {
+        Some(other) => Err(length_mismatch("zip_leaves", first, other)),
+        None => Ok(first),
+    }
+}
+
+/// [`VectorSpace::zip_leaves`] over matching elements of slices (arrays and `Vec`s).
+fn zip_elements<V: VectorSpace, const W: usize, const R: usize, Vis: LeafVisitor<W, R>>(
+    mut written: [&mut [V]; W],
+    read: [&[V]; R],
+    visitor: &mut Vis,
+) -> Result<(), ShapeError> {
+    let len = common_length(written.iter().map(|w| w.len()).chain(read.iter().map(|r| r.len())))?;
+    (0..len).try_for_each(|i| V::zip_leaves(written.each_mut().map(|w| &mut w[i]), read.map(|r| &r[i]), visitor))
+}
+
+/// [`Differentiable::zip_leaves_with`] over matching elements of slices.
+fn zip_elements_with<D: Differentiable, const W: usize, const R: usize, Vis: LeafVisitor<W, R>>(
+    parameters: &mut [D],
+    mut written: [&mut [D::Tangent]; W],
+    read: [&[D::Tangent]; R],
+    visitor: &mut Vis,
+) -> Result<(), ShapeError> {
+    let lengths = written.iter().map(|w| w.len()).chain(read.iter().map(|r| r.len()));
+    let len = common_length(core::iter::once(parameters.len()).chain(lengths))?;
+    (0..len).try_for_each(|i| {
+        parameters[i].zip_leaves_with(written.each_mut().map(|w| &mut w[i]), read.map(|r| &r[i]), visitor)
+    })
 }
 
 impl<V: VectorSpace, const N: usize> VectorSpace for [V; N] {
@@ -293,6 +506,13 @@ impl<V: VectorSpace, const N: usize> VectorSpace for [V; N] {
     fn scale(&mut self, factor: impl Into<f64>) {
         let factor: f64 = factor.into();
         self.iter_mut().for_each(|v| v.scale(factor));
+    }
+    fn zip_leaves<const W: usize, const R: usize, Vis: LeafVisitor<W, R>>(
+        written: [&mut Self; W],
+        read: [&Self; R],
+        visitor: &mut Vis,
+    ) -> Result<(), ShapeError> {
+        zip_elements(written.map(|w| w.as_mut_slice()), read.map(|r| r.as_slice()), visitor)
     }
 }
 
@@ -307,16 +527,19 @@ impl<D: Differentiable, const N: usize> Differentiable for [D; N] {
     fn map_leaves_with(&mut self, tangent: &Self::Tangent, f: &mut dyn FnMut(f64, f64) -> f64) {
         self.iter_mut().zip(tangent).for_each(|(x, t)| x.map_leaves_with(t, f));
     }
+    fn zip_leaves_with<const W: usize, const R: usize, Vis: LeafVisitor<W, R>>(
+        &mut self,
+        written: [&mut Self::Tangent; W],
+        read: [&Self::Tangent; R],
+        visitor: &mut Vis,
+    ) -> Result<(), ShapeError> {
+        zip_elements_with(self, written.map(|w| w.as_mut_slice()), read.map(|r| r.as_slice()), visitor)
+    }
 }
 
 #[cfg(feature = "alloc")]
 mod vec_impls {
     use super::*;
-    use crate::shape::Dims;
-
-    fn length_mismatch(operation: &'static str, lhs: usize, rhs: usize) -> ShapeError {
-        ShapeError::new(operation, Dims::new(&[lhs]), Dims::new(&[rhs]), "the lengths must be equal")
-    }
 
     impl<V: RealLeaves> RealLeaves for Vec<V> {
         fn for_each_real(&self, f: &mut dyn FnMut(f64)) {
@@ -341,6 +564,13 @@ mod vec_impls {
             let factor: f64 = factor.into();
             self.iter_mut().for_each(|v| v.scale(factor));
         }
+        fn zip_leaves<const W: usize, const R: usize, Vis: LeafVisitor<W, R>>(
+            written: [&mut Self; W],
+            read: [&Self; R],
+            visitor: &mut Vis,
+        ) -> Result<(), ShapeError> {
+            zip_elements(written.map(|w| w.as_mut_slice()), read.map(|r| r.as_slice()), visitor)
+        }
     }
 
     impl<D: Differentiable> Differentiable for Vec<D> {
@@ -360,6 +590,14 @@ mod vec_impls {
                 panic!("{}", length_mismatch("map_leaves_with", self.len(), tangent.len()));
             }
             self.iter_mut().zip(tangent).for_each(|(x, t)| x.map_leaves_with(t, f));
+        }
+        fn zip_leaves_with<const W: usize, const R: usize, Vis: LeafVisitor<W, R>>(
+            &mut self,
+            written: [&mut Self::Tangent; W],
+            read: [&Self::Tangent; R],
+            visitor: &mut Vis,
+        ) -> Result<(), ShapeError> {
+            zip_elements_with(self, written.map(|w| w.as_mut_slice()), read.map(|r| r.as_slice()), visitor)
         }
     }
 }
@@ -385,8 +623,16 @@ macro_rules! tuple_tangent {
                 Ok(())
             }
             fn scale(&mut self, factor: impl Into<f64>) {
-        let factor: f64 = factor.into();
+                let factor: f64 = factor.into();
                 $(self.$i.scale(factor);)+
+            }
+            fn zip_leaves<const W: usize, const R: usize, Vis: LeafVisitor<W, R>>(
+                mut written: [&mut Self; W],
+                read: [&Self; R],
+                visitor: &mut Vis,
+            ) -> Result<(), ShapeError> {
+                $($V::zip_leaves(written.each_mut().map(|w| &mut w.$i), read.map(|r| &r.$i), visitor)?;)+
+                Ok(())
             }
         }
 
@@ -401,6 +647,15 @@ macro_rules! tuple_tangent {
             }
             fn map_leaves_with(&mut self, tangent: &Self::Tangent, f: &mut dyn FnMut(f64, f64) -> f64) {
                 $(self.$i.map_leaves_with(&tangent.$i, f);)+
+            }
+            fn zip_leaves_with<const W: usize, const R: usize, Vis: LeafVisitor<W, R>>(
+                &mut self,
+                mut written: [&mut Self::Tangent; W],
+                read: [&Self::Tangent; R],
+                visitor: &mut Vis,
+            ) -> Result<(), ShapeError> {
+                $(self.$i.zip_leaves_with(written.each_mut().map(|w| &mut w.$i), read.map(|r| &r.$i), visitor)?;)+
+                Ok(())
             }
         }
     };
