@@ -196,3 +196,29 @@ fn schedules_give_the_documented_rates() {
     sgd.set_learning_rate(cosine.rate(50));
     assert_eq!(sgd.learning_rate(), cosine.rate(50));
 }
+
+#[derive(Differentiable, Clone, Debug, PartialEq)]
+struct Layers {
+    first: DVector<f64>,
+    second: DVector<f64>,
+}
+
+#[test]
+fn compound_moves_and_additions_apply_to_every_leaf_or_none() {
+    let vector = |n: usize| DVector::<f64>::full_shaped((Dyn(n),), 1.0);
+    let mut layers = Layers { first: vector(2), second: vector(3) };
+    let before = layers.clone();
+    let offset = LayersTangent { first: vector(2), second: vector(4) };
+    assert!(layers.try_move_by(&offset).is_err());
+    assert_eq!(layers, before, "the first field was not moved");
+    let mut tuple = (vector(2), vector(3));
+    assert!(tuple.try_move_by(&(vector(2), vector(1))).is_err());
+    assert_eq!(tuple, (vector(2), vector(3)));
+    let mut tangent = LayersTangent { first: vector(2), second: vector(3) };
+    assert!(tangent.try_add_assign(&offset).is_err());
+    assert_eq!(tangent.first, vector(2));
+    let mut list = vec![vector(1), vector(2)];
+    assert!(list.try_add_assign(&vec![vector(1), vector(2), vector(3)]).is_err());
+    assert!(list.try_move_by(&vec![vector(1), vector(5)]).is_err());
+    assert_eq!(list, vec![vector(1), vector(2)]);
+}

@@ -183,8 +183,7 @@ fn tangent_impls(input: &Input) -> TokenStream {
                 #zero
             }
             fn try_add_assign(&mut self, other: &Self) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
-                #( ::fluxion::__private::VectorSpace::try_add_assign(&mut self.#members, &other.#members)?; )*
-                ::fluxion::__private::Result::Ok(())
+                ::fluxion::__private::try_add_assign_leaves(self, other)
             }
             #[allow(unused_variables)] // a struct may have no differentiable field
             fn scale(&mut self, factor: impl ::fluxion::__private::Into<f64>) {
@@ -232,8 +231,7 @@ fn differentiable_impl(input: &Input) -> TokenStream {
             type Tangent = #tangent #ty_generics;
 
             fn try_move_by(&mut self, offset: &Self::Tangent) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
-                #( ::fluxion::__private::Differentiable::try_move_by(&mut self.#own, &offset.#theirs)?; )*
-                ::fluxion::__private::Result::Ok(())
+                ::fluxion::__private::try_move_by_leaves(self, offset)
             }
 
             fn zero_tangent(&self) -> Self::Tangent {

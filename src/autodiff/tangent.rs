@@ -496,12 +496,46 @@ fn zip_elements_with<D: Differentiable, const W: usize, const R: usize, Vis: Lea
     })
 }
 
+/// Adds each read leaf to its written leaf.
+struct AddLeaves;
+
+impl LeafVisitor<1, 1> for AddLeaves {
+    fn visit<L: Leaf>(&mut self, _: Option<&mut L>, [sum]: [&mut L; 1], [term]: [&L; 1]) -> Result<(), ShapeError> {
+        sum.try_add_assign(term)
+    }
+}
+
+/// Moves each parameter leaf by its tangent leaf.
+struct MoveLeaves;
+
+impl LeafVisitor<0, 1> for MoveLeaves {
+    fn visit<L: Leaf>(&mut self, parameter: Option<&mut L>, _: [&mut L; 0], [offset]: [&L; 1]) -> Result<(), ShapeError> {
+        parameter.map_or(Ok(()), |parameter| parameter.try_add_assign(offset))
+    }
+}
+
+/// `value += other` for a compound value (array, `Vec`, tuple, derived struct): every
+/// leaf's shape is checked before any leaf changes, so an error leaves `value` as it
+/// was.
+#[doc(hidden)]
+pub fn try_add_assign_leaves<V: VectorSpace>(value: &mut V, other: &V) -> Result<(), ShapeError> {
+    V::zip_leaves([], [&*value, other], &mut SameShapes { operation: "add_assign" })?;
+    V::zip_leaves([value], [other], &mut AddLeaves)
+}
+
+/// `value.move_by(offset)` for a compound value, checked on every leaf first.
+#[doc(hidden)]
+pub fn try_move_by_leaves<D: Differentiable>(value: &mut D, offset: &D::Tangent) -> Result<(), ShapeError> {
+    value.zip_leaves_with([], [offset], &mut SameShapes { operation: "move_by" })?;
+    value.zip_leaves_with([], [offset], &mut MoveLeaves)
+}
+
 impl<V: VectorSpace, const N: usize> VectorSpace for [V; N] {
     fn zero_like(&self) -> Self {
         core::array::from_fn(|i| self[i].zero_like())
     }
     fn try_add_assign(&mut self, other: &Self) -> Result<(), ShapeError> {
-        self.iter_mut().zip(other).try_for_each(|(a, b)| a.try_add_assign(b))
+        try_add_assign_leaves(self, other)
     }
     fn scale(&mut self, factor: impl Into<f64>) {
         let factor: f64 = factor.into();
@@ -519,7 +553,7 @@ impl<V: VectorSpace, const N: usize> VectorSpace for [V; N] {
 impl<D: Differentiable, const N: usize> Differentiable for [D; N] {
     type Tangent = [D::Tangent; N];
     fn try_move_by(&mut self, offset: &Self::Tangent) -> Result<(), ShapeError> {
-        self.iter_mut().zip(offset).try_for_each(|(x, v)| x.try_move_by(v))
+        try_move_by_leaves(self, offset)
     }
     fn zero_tangent(&self) -> Self::Tangent {
         core::array::from_fn(|i| self[i].zero_tangent())
@@ -555,10 +589,7 @@ mod vec_impls {
             self.iter().map(VectorSpace::zero_like).collect()
         }
         fn try_add_assign(&mut self, other: &Self) -> Result<(), ShapeError> {
-            if self.len() != other.len() {
-                return Err(length_mismatch("add_assign", self.len(), other.len()));
-            }
-            self.iter_mut().zip(other).try_for_each(|(a, b)| a.try_add_assign(b))
+            try_add_assign_leaves(self, other)
         }
         fn scale(&mut self, factor: impl Into<f64>) {
             let factor: f64 = factor.into();
@@ -576,10 +607,7 @@ mod vec_impls {
     impl<D: Differentiable> Differentiable for Vec<D> {
         type Tangent = Vec<D::Tangent>;
         fn try_move_by(&mut self, offset: &Self::Tangent) -> Result<(), ShapeError> {
-            if self.len() != offset.len() {
-                return Err(length_mismatch("move_by", self.len(), offset.len()));
-            }
-            self.iter_mut().zip(offset).try_for_each(|(x, v)| x.try_move_by(v))
+            try_move_by_leaves(self, offset)
         }
         fn zero_tangent(&self) -> Self::Tangent {
             self.iter().map(Differentiable::zero_tangent).collect()
@@ -619,8 +647,7 @@ macro_rules! tuple_tangent {
                 ($(self.$i.zero_like(),)+)
             }
             fn try_add_assign(&mut self, other: &Self) -> Result<(), ShapeError> {
-                $(self.$i.try_add_assign(&other.$i)?;)+
-                Ok(())
+                try_add_assign_leaves(self, other)
             }
             fn scale(&mut self, factor: impl Into<f64>) {
                 let factor: f64 = factor.into();
@@ -639,8 +666,7 @@ macro_rules! tuple_tangent {
         impl<$($V: Differentiable),+> Differentiable for ($($V,)+) {
             type Tangent = ($($V::Tangent,)+);
             fn try_move_by(&mut self, offset: &Self::Tangent) -> Result<(), ShapeError> {
-                $(self.$i.try_move_by(&offset.$i)?;)+
-                Ok(())
+                try_move_by_leaves(self, offset)
             }
             fn zero_tangent(&self) -> Self::Tangent {
                 ($(self.$i.zero_tangent(),)+)
