@@ -31,6 +31,9 @@
 #![no_std]
 #![deny(missing_docs)]
 
+/// The derive macros name `::fluxion` paths, inside this crate too.
+extern crate self as fluxion;
+
 #[cfg(feature = "alloc")]
 extern crate alloc;
 #[cfg(feature = "std")]

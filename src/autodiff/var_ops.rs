@@ -12,7 +12,7 @@ use super::tape::{
 use crate::backend::cpu::{Write, write_elements};
 use crate::error::{ShapeError, or_panic};
 use crate::ops::elementwise::{
-    Elementary, ScalarFunction, abs_pullback, conj_pullback, elementary_methods, elementary_pullback,
+    Elementary, ScalarFunction, abs_pullback, add_rows_pullback, conj_pullback, elementary_methods, elementary_pullback,
     function_pullback, im_pullback, norm_sqr_pullback, re_pullback, relu_pullback,
 };
 use crate::ops::layout::{
@@ -980,3 +980,17 @@ macro_rules! var_with_constant_tensor {
 
 var_with_constant_tensor!(Add add, T::one());
 var_with_constant_tensor!(Sub sub, -T::one());
+
+impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>> Var<Tensor<T, (R, C), K>> {
+    /// yᵢⱼ = xᵢⱼ + bⱼ: `row` added to every row (a bias added to each example of a
+    /// batch), with x̄ = ȳ and b̄ = the column sums of ȳ.
+    ///
+    /// # Panics
+    /// When a dynamic column count differs from the row's length.
+    #[track_caller]
+    pub fn add_rows(&self, row: &impl Operand<Tensor<T, (C,), K>>) -> Self {
+        let row = row.to_var();
+        let y = self.value().add_rows(row.value());
+        record_binary(self, &row, y, add_rows_pullback)
+    }
+}

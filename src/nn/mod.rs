@@ -4,5 +4,7 @@
 //! the primitives' own, checked one by one.
 
 #[cfg(feature = "std")]
+pub mod layer;
+#[cfg(feature = "std")]
 pub mod loss;
 pub mod optim;

@@ -1,0 +1,309 @@
+//! Layers with typed shapes, composed into models whose sizes the compiler checks.
+//!
+//! A layer is a struct deriving [`Differentiable`](crate::autodiff::Differentiable):
+//! its parameters, whose gradient is its `Tangent`. [`Module`] is the forward pass,
+//! implemented for the plain layer on plain tensors (inference) and for its traced
+//! twin on traced tensors (training on the tape), from one definition of the forward
+//! expression. Inputs are batches `(B, Const<F>)` (examples in rows), with `B` static
+//! or [`Dyn`](crate::shape::Dyn):
+//!
+//! | layer | y for a row x |
+//! | --- | --- |
+//! | [`Linear<T, I, O, K>`] | W·x + b, with W of shape `[O, I]` (PyTorch's layout) |
+//! | [`Relu`], [`Tanh`], [`Sigmoid`] | max(x, 0), tanh x, 1/(1 + e⁻ˣ) elementwise |
+//! | [`Gelu`] | ½x(1 + tanh(√(2/π)(x + 0.044715x³))) elementwise (PyTorch's `approximate="tanh"`) |
+//! | [`Softmax`] | e^{xⱼ}/Σₖ e^{xₖ} along the row |
+//!
+//! A tuple `(a, b, c)` of layers is a layer: a then b then c. Its input is the first
+//! layer's, and each next layer must take the previous one's output, or the model
+//! does not compile:
+//!
+//! ```
+//! use fluxion::nn::layer::{Linear, Module, Relu};
+//! use fluxion::prelude::*;
+//!
+//! type Mlp = (Linear<f32, 4, 8>, Relu, Linear<f32, 8, 3>);
+//! let model: Mlp = (Linear::new(1), Relu, Linear::new(2));
+//! let batch: Tensor<f32, (Dyn, Const<4>), Heap> = Tensor::full_shaped((Dyn(5), Const), 0.5);
+//! // Inference on plain tensors.
+//! let logits = model.forward(&batch);
+//! assert_eq!(logits.shape(), (Dyn(5), Const::<3>));
+//! // Training: the same forward pass on the traced model, inside a gradient.
+//! let (loss, gradient) = value_and_grad(
+//!     |m: <Mlp as Trace>::Traced| m.forward(&Var::constant(batch.clone())).sum(),
+//!     &model,
+//! );
+//! assert!((loss - logits.sum()).abs() < 1e-4);
+//! assert_eq!(gradient.0.weight.shape(), (Const::<8>, Const::<4>));
+//! ```
+//!
+//! A chain whose sizes do not fit is a compile error that names the layer and the
+//! input it was given:
+//!
+//! ```compile_fail
+//! use fluxion::nn::layer::{Linear, Module, Relu};
+//! use fluxion::prelude::*;
+//!
+//! let model = (Linear::<f32, 4, 8>::new(1), Relu, Linear::<f32, 6, 3>::new(2));
+//! let batch: Tensor<f32, (Dyn, Const<4>), Heap> = Tensor::full_shaped((Dyn(5), Const), 0.5);
+//! model.forward(&batch); // the second Linear takes 6 features, the first gives 8
+//! ```
+
+#[cfg(feature = "std")]
+use std::{any::Any, vec::Vec};
+
+#[cfg(feature = "std")]
+use crate::autodiff::{Trace, Var};
+use crate::autodiff::{Differentiable, LeafVisitor};
+use crate::error::ShapeError;
+use crate::ops::elementwise::ScalarFunction;
+use crate::scalar::RealScalar;
+use crate::shape::constraint::Axis;
+use crate::shape::{Const, Dim, Shape};
+use crate::tensor::{Heap, Storage, Tensor};
+
+/// A forward pass: the output of `self` on the input `X`.
+#[diagnostic::on_unimplemented(
+    message = "the layer `{Self}` does not take `{X}` as its input",
+    label = "this layer's input size (or element or storage type) differs",
+    note = "in a sequence `(a, b, …)` each layer must take the previous layer's output: compare the sizes"
+)]
+pub trait Module<X> {
+    /// The output's type.
+    type Output;
+
+    /// The output on `x`.
+    fn forward(&self, x: &X) -> Self::Output;
+}
+
+/// A fully connected layer y = W·x + b on each row x of a batch: W of shape
+/// `[O, I]`, b of length O, storage `K` (`Heap` by default; `Inline` for a fixed-size
+/// net with no heap).
+#[derive(Differentiable, Clone, Debug, PartialEq)]
+pub struct Linear<T, const I: usize, const O: usize, K = Heap>
+where
+    T: RealScalar,
+    K: Storage<T, (Const<O>, Const<I>)> + Storage<T, (Const<O>,)>,
+{
+    /// W, of shape `[O, I]`.
+    pub weight: Tensor<T, (Const<O>, Const<I>), K>,
+    /// b, of length O.
+    pub bias: Tensor<T, (Const<O>,), K>,
+}
+
+#[cfg(feature = "std")]
+impl<T, const I: usize, const O: usize, K> Linear<T, I, O, K>
+where
+    T: RealScalar,
+    K: Storage<T, (Const<O>, Const<I>)> + Storage<T, (Const<O>,)>,
+{
+    /// PyTorch's initialisation: W and b uniform in ±1/√I, seeded.
+    pub fn new(seed: u64) -> Self {
+        let bound = T::from_f64(1.0 / (I as f64).sqrt());
+        Linear {
+            weight: Tensor::random_uniform(-bound, bound, seed),
+            bias: Tensor::random_uniform(-bound, bound, seed.wrapping_add(1)),
+        }
+    }
+}
+
+/// One forward expression for the plain layer and its traced twin: `$x` is the input
+/// and `$layer` the layer, of `Tensor`s or of `Var`s, whose operations carry the
+/// same names.
+macro_rules! linear_forward {
+    ($layer:expr, $x:expr) => {
+        $x.matmul(&$layer.weight.transpose()).add_rows(&$layer.bias)
+    };
+}
+
+impl<T, B: Dim, const I: usize, const O: usize, K> Module<Tensor<T, (B, Const<I>), K>> for Linear<T, I, O, K>
+where
+    T: RealScalar,
+    K: Storage<T, (Const<O>, Const<I>)>
+        + Storage<T, (Const<I>, Const<O>)>
+        + Storage<T, (Const<O>,)>
+        + Storage<T, (B, Const<I>)>
+        + Storage<T, (B, Const<O>)>,
+{
+    type Output = Tensor<T, (B, Const<O>), K>;
+
+    #[track_caller]
+    fn forward(&self, x: &Tensor<T, (B, Const<I>), K>) -> Self::Output {
+        linear_forward!(self, x)
+    }
+}
+
+#[cfg(feature = "std")]
+impl<T, B: Dim, const I: usize, const O: usize, K> Module<Var<Tensor<T, (B, Const<I>), K>>> for LinearTraced<T, I, O, K>
+where
+    T: RealScalar,
+    K: Storage<T, (Const<O>, Const<I>)>
+        + Storage<T, (Const<I>, Const<O>)>
+        + Storage<T, (Const<O>,)>
+        + Storage<T, (B, Const<I>)>
+        + Storage<T, (B, Const<O>)>,
+{
+    type Output = Var<Tensor<T, (B, Const<O>), K>>;
+
+    #[track_caller]
+    fn forward(&self, x: &Var<Tensor<T, (B, Const<I>), K>>) -> Self::Output {
+        linear_forward!(self, x)
+    }
+}
+
+/// GELU, ½x(1 + tanh(√(2/π)(x + 0.044715x³))), as a scalar function with its
+/// derivative (so it also gets a GPU kernel from the same definition).
+#[derive(Clone, Copy, Debug)]
+pub struct GeluFunction;
+
+impl GeluFunction {
+    /// √(2/π).
+    const SCALE: f64 = 0.797_884_560_802_865_4;
+    /// The cubic coefficient.
+    const CUBIC: f64 = 0.044_715;
+}
+
+impl ScalarFunction for GeluFunction {
+    fn value<T: RealScalar>(&self, x: T) -> T {
+        let u = T::from_f64(Self::SCALE) * (x + T::from_f64(Self::CUBIC) * x * x * x);
+        T::from_f64(0.5) * x * (T::one() + u.tanh())
+    }
+
+    /// ½(1 + tanh u) + ½x(1 − tanh²u)·√(2/π)(1 + 3·0.044715x²).
+    fn derivative<T: RealScalar>(&self, x: T, _: T) -> T {
+        let half = T::from_f64(0.5);
+        let cubic = T::from_f64(Self::CUBIC);
+        let scale = T::from_f64(Self::SCALE);
+        let t = (scale * (x + cubic * x * x * x)).tanh();
+        half * (T::one() + t) + half * x * (T::one() - t * t) * scale * (T::one() + T::from_f64(3.0) * cubic * x * x)
+    }
+}
+
+/// A parameter-free layer: no tangent (`()`), and it is its own traced twin, so it
+/// takes plain and traced tensors alike.
+macro_rules! parameter_free {
+    ($name:ident) => {
+        impl Differentiable for $name {
+            type Tangent = ();
+            fn try_move_by(&mut self, _: &()) -> Result<(), ShapeError> {
+                Ok(())
+            }
+            fn zero_tangent(&self) {}
+            fn map_leaves_with(&mut self, _: &(), _: &mut dyn FnMut(f64, f64) -> f64) {}
+            fn zip_leaves_with<const W: usize, const R: usize, V: LeafVisitor<W, R>>(
+                &mut self,
+                _: [&mut (); W],
+                _: [&(); R],
+                _: &mut V,
+            ) -> Result<(), ShapeError> {
+                Ok(())
+            }
+        }
+
+        #[cfg(feature = "std")]
+        impl Trace for $name {
+            type Traced = $name;
+            fn trace(&self) -> $name {
+                $name
+            }
+            fn as_constant(&self) -> $name {
+                $name
+            }
+            fn gradient_buffers<'g>(&self, _: &'g mut (), _: &mut Vec<&'g mut dyn Any>) {}
+        }
+    };
+}
+
+/// An elementwise, parameter-free layer on tensors of any shape.
+macro_rules! elementwise_layer {
+    ($(#[$doc:meta])* $name:ident, |$x:ident| $forward:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct $name;
+
+        parameter_free!($name);
+
+        impl<T: RealScalar, S: Shape, K: Storage<T, S>> Module<Tensor<T, S, K>> for $name {
+            type Output = Tensor<T, S, K>;
+            fn forward(&self, $x: &Tensor<T, S, K>) -> Self::Output {
+                $forward
+            }
+        }
+
+        #[cfg(feature = "std")]
+        impl<T: RealScalar, S: Shape, K: Storage<T, S>> Module<Var<Tensor<T, S, K>>> for $name {
+            type Output = Var<Tensor<T, S, K>>;
+            fn forward(&self, $x: &Var<Tensor<T, S, K>>) -> Self::Output {
+                $forward
+            }
+        }
+    };
+}
+
+elementwise_layer!(
+    /// max(x, 0) elementwise.
+    Relu,
+    |x| x.relu()
+);
+elementwise_layer!(
+    /// tanh x elementwise.
+    Tanh,
+    |x| x.tanh()
+);
+elementwise_layer!(
+    /// 1/(1 + e⁻ˣ) elementwise.
+    Sigmoid,
+    |x| x.sigmoid()
+);
+elementwise_layer!(
+    /// GELU elementwise ([`GeluFunction`]).
+    Gelu,
+    |x| x.map_function(GeluFunction)
+);
+
+/// Softmax along each row of a batch `(B, C)`: e^{xⱼ}/Σₖ e^{xₖ} (shifted by the row
+/// maximum, stable at any magnitude). For a loss, give the logits to
+/// [`cross_entropy`](crate::nn::loss::cross_entropy) instead.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Softmax;
+
+parameter_free!(Softmax);
+
+impl<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)> + Storage<T, (B,)>> Module<Tensor<T, (B, C), K>> for Softmax {
+    type Output = Tensor<T, (B, C), K>;
+    fn forward(&self, x: &Tensor<T, (B, C), K>) -> Self::Output {
+        x.softmax(Axis::<1>)
+    }
+}
+
+#[cfg(feature = "std")]
+impl<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)> + Storage<T, (B,)>> Module<Var<Tensor<T, (B, C), K>>>
+    for Softmax
+{
+    type Output = Var<Tensor<T, (B, C), K>>;
+    fn forward(&self, x: &Var<Tensor<T, (B, C), K>>) -> Self::Output {
+        x.softmax(Axis::<1>)
+    }
+}
+
+/// A tuple of layers applied in order: each must take the previous one's output.
+macro_rules! sequential {
+    ($first:ident $first_index:tt $(, $layer:ident after $previous:ident $index:tt)+; last $last:ident) => {
+        impl<X, $first: Module<X>, $($layer: Module<$previous::Output>),+> Module<X> for ($first, $($layer),+) {
+            type Output = $last::Output;
+
+            #[track_caller]
+            fn forward(&self, x: &X) -> Self::Output {
+                let y = self.$first_index.forward(x);
+                $(let y = self.$index.forward(&y);)+
+                y
+            }
+        }
+    };
+}
+
+sequential!(A 0, B after A 1; last B);
+sequential!(A 0, B after A 1, C after B 2; last C);
+sequential!(A 0, B after A 1, C after B 2, D after C 3; last D);
+sequential!(A 0, B after A 1, C after B 2, D after C 3, E after D 4; last E);
+sequential!(A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5; last F);

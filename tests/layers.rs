@@ -1,0 +1,127 @@
+//! Layers: values against their formulas row by row, gradients of composed models
+//! against finite differences and the adjoint identity, plain and traced forward
+//! passes agreeing, and a small model trained with an optimiser.
+
+mod common_grad;
+
+use common_grad::{assert_close, ok};
+use fluxion::autodiff::check::{CheckOptions, check_grad};
+use fluxion::nn::layer::{Gelu, GeluFunction, Linear, Module, Relu, Sigmoid, Softmax, Tanh};
+use fluxion::nn::loss::{Reduction, cross_entropy};
+use fluxion::nn::optim::{Adam, AdamConfig, Optimizer};
+use fluxion::ops::elementwise::ScalarFunction;
+use fluxion::prelude::*;
+
+type Batch<const F: usize> = Tensor<f64, (Dyn, Const<F>), Heap>;
+
+fn batch<const F: usize>(rows: usize, seed: u64) -> Batch<F> {
+    Tensor::random_normal_shaped((Dyn(rows), Const), 0.0, 1.0, seed)
+}
+
+#[test]
+fn linear_is_w_x_plus_b_on_every_row() {
+    let layer: Linear<f64, 3, 2> = Linear::new(7);
+    let x = batch::<3>(4, 1);
+    let y = layer.forward(&x);
+    assert_eq!(y.shape(), (Dyn(4), Const::<2>));
+    for r in 0..4 {
+        for o in 0..2 {
+            let expected = layer.bias[[o]] + (0..3).map(|i| layer.weight[[o, i]] * x[[r, i]]).sum::<f64>();
+            assert_close(y[[r, o]], expected, 1e-15);
+        }
+    }
+    // PyTorch's initialisation bound, ±1/√I.
+    assert!(layer.weight.iter().all(|w| w.abs() <= 1.0 / 3f64.sqrt()));
+}
+
+#[test]
+fn a_fixed_size_net_runs_on_inline_tensors_with_a_static_batch() {
+    let model: (Linear<f32, 2, 4, Inline>, Tanh, Linear<f32, 4, 1, Inline>) = (Linear::new(1), Tanh, Linear::new(2));
+    let x: Matrix<f32, 3, 2> = Matrix::from_array([[0.5, -1.0], [0.0, 0.25], [1.0, 1.0]]);
+    let y: Matrix<f32, 3, 1> = model.forward(&x);
+    let hidden = model.1.forward(&model.0.forward(&x));
+    assert_eq!(y, model.2.forward(&hidden));
+}
+
+#[test]
+fn activations_follow_their_formulas() {
+    let x = batch::<5>(3, 2);
+    let each = |y: &Batch<5>, f: &dyn Fn(f64) -> f64| {
+        x.iter().zip(y.iter()).for_each(|(&x, &y)| assert_close(y, f(x), 1e-15));
+    };
+    each(&Relu.forward(&x), &|v| v.max(0.0));
+    each(&Tanh.forward(&x), &|v| v.tanh());
+    each(&Sigmoid.forward(&x), &|v| 1.0 / (1.0 + (-v).exp()));
+    let gelu = |v: f64| 0.5 * v * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v.powi(3))).tanh());
+    each(&Gelu.forward(&x), &gelu);
+    // PyTorch: gelu(1.0, approximate="tanh") = 0.8411919906082768.
+    assert_close(GeluFunction.value(1.0f64), 0.8411919906082768, 1e-15);
+    for v in [-3.0, -0.5, 0.0, 0.7, 2.5] {
+        let h = 1e-6;
+        let numeric = (GeluFunction.value(v + h) - GeluFunction.value(v - h)) / (2.0 * h);
+        assert_close(GeluFunction.derivative(v, GeluFunction.value(v)), numeric, 1e-9);
+    }
+    let p = Softmax.forward(&x);
+    for r in 0..3 {
+        let total: f64 = (0..5).map(|c| x[[r, c]].exp()).sum();
+        (0..5).for_each(|c| assert_close(p[[r, c]], x[[r, c]].exp() / total, 1e-15));
+    }
+}
+
+type Mlp = (Linear<f64, 3, 4>, Gelu, Linear<f64, 4, 4>, Sigmoid, Linear<f64, 4, 3>, Softmax);
+
+#[test]
+fn a_composed_model_has_gradients_that_match_finite_differences() {
+    let model: Mlp = (Linear::new(1), Gelu, Linear::new(2), Sigmoid, Linear::new(3), Softmax);
+    let x = batch::<3>(5, 3);
+    let target: Batch<3> = batch::<3>(5, 4);
+    let loss = |m: <Mlp as Trace>::Traced| {
+        let y = m.forward(&Var::constant(x.clone()));
+        let error = &y - &target;
+        error.hadamard(&error).sum()
+    };
+    ok("mlp", check_grad(loss, &model, CheckOptions::f64()));
+    let relu_tanh = (Linear::<f64, 3, 4>::new(5), Relu, Linear::<f64, 4, 2>::new(6), Tanh);
+    ok(
+        "relu-tanh",
+        check_grad(
+            |m: <(Linear<f64, 3, 4>, Relu, Linear<f64, 4, 2>, Tanh) as Trace>::Traced| {
+                m.forward(&Var::constant(x.clone())).sum()
+            },
+            &relu_tanh,
+            CheckOptions::f64(),
+        ),
+    );
+}
+
+#[test]
+fn the_plain_and_traced_forward_passes_agree() {
+    let model: Mlp = (Linear::new(1), Gelu, Linear::new(2), Sigmoid, Linear::new(3), Softmax);
+    let x = batch::<3>(6, 5);
+    let plain = model.forward(&x);
+    let traced = model.as_constant().forward(&Var::constant(x.clone()));
+    assert_eq!(&plain, traced.value());
+}
+
+#[test]
+fn a_small_classifier_learns_with_adam() {
+    // Two Gaussian blobs per class along the first feature.
+    let x = Batch::<2>::from_shape_fn((Dyn(64), Const), |[r, c]| {
+        let class = (r % 2) as f64;
+        let jitter = ((r * 7 + c * 3) % 11) as f64 / 11.0 - 0.5;
+        if c == 0 { 2.0 * class - 1.0 + 0.3 * jitter } else { jitter }
+    });
+    let labels: Vec<usize> = (0..64).map(|r| r % 2).collect();
+    type Net = (Linear<f64, 2, 8>, Relu, Linear<f64, 8, 2>);
+    let mut model: Net = (Linear::new(11), Relu, Linear::new(12));
+    let mut adam = Adam::new(AdamConfig { learning_rate: 0.05, ..AdamConfig::default() });
+    let loss_of = |m: <Net as Trace>::Traced| cross_entropy(&m.forward(&Var::constant(x.clone())), &labels, Reduction::Mean);
+    let (first, _) = value_and_grad(loss_of, &model);
+    for _ in 0..60 {
+        let (_, gradient) = value_and_grad(loss_of, &model);
+        adam.step(&mut model, &gradient);
+    }
+    let (last, _) = value_and_grad(loss_of, &model);
+    assert!(last < 0.1 * first, "loss {first} -> {last}");
+    assert_eq!(fluxion::nn::loss::accuracy(&model.forward(&x), &labels), 1.0);
+}
