@@ -14,16 +14,16 @@
 //! | [`Gelu`] | ½x(1 + tanh(√(2/π)(x + 0.044715x³))) elementwise (PyTorch's `approximate="tanh"`) |
 //! | [`Softmax`] | e^{xⱼ}/Σₖ e^{xₖ} along the row |
 //!
-//! A tuple `(a, b, c)` of layers is a layer: a then b then c. Its input is the first
-//! layer's, and each next layer must take the previous one's output, or the model
-//! does not compile:
+//! A tuple `(a, b, c)` of layers is a layer: a then b then c. [`Sequential`] wraps
+//! one: its input is the first layer's, and each next layer must take the previous
+//! one's output, or the model does not compile.
 //!
 //! ```
-//! use fluxion::nn::layer::{Linear, Module, Relu};
+//! use fluxion::nn::layer::{Linear, Relu, Sequential};
 //! use fluxion::prelude::*;
 //!
-//! type Mlp = (Linear<f32, 4, 8>, Relu, Linear<f32, 8, 3>);
-//! let model: Mlp = (Linear::new(1), Relu, Linear::new(2));
+//! type Mlp = Sequential<(Linear<f32, 4, 8>, Relu, Linear<f32, 8, 3>)>;
+//! let model: Mlp = Sequential((Linear::new(1), Relu, Linear::new(2)));
 //! let batch: Tensor<f32, (Dyn, Const<4>), Heap> = Tensor::full_shaped((Dyn(5), Const), 0.5);
 //! // Inference on plain tensors.
 //! let logits = model.forward(&batch);
@@ -34,17 +34,17 @@
 //!     &model,
 //! );
 //! assert!((loss - logits.sum()).abs() < 1e-4);
-//! assert_eq!(gradient.0.weight.shape(), (Const::<8>, Const::<4>));
+//! assert_eq!(gradient.0.0.weight.shape(), (Const::<8>, Const::<4>));
 //! ```
 //!
-//! A chain whose sizes do not fit is a compile error that names the layer and the
-//! input it was given:
+//! A chain whose sizes do not fit is a compile error naming both sizes
+//! (`Const<8>: SameFeatureCount<Const<6>>` is not satisfied):
 //!
 //! ```compile_fail
-//! use fluxion::nn::layer::{Linear, Module, Relu};
+//! use fluxion::nn::layer::{Linear, Relu, Sequential};
 //! use fluxion::prelude::*;
 //!
-//! let model = (Linear::<f32, 4, 8>::new(1), Relu, Linear::<f32, 6, 3>::new(2));
+//! let model = Sequential((Linear::<f32, 4, 8>::new(1), Relu, Linear::<f32, 6, 3>::new(2)));
 //! let batch: Tensor<f32, (Dyn, Const<4>), Heap> = Tensor::full_shaped((Dyn(5), Const), 0.5);
 //! model.forward(&batch); // the second Linear takes 6 features, the first gives 8
 //! ```
@@ -60,7 +60,7 @@ use crate::ops::elementwise::ScalarFunction;
 use crate::scalar::RealScalar;
 use crate::shape::constraint::Axis;
 use crate::shape::{Const, Dim, Shape};
-use crate::tensor::{Heap, Storage, Tensor};
+use crate::tensor::{Heap, Storage, StorageKind, Tensor};
 
 /// A forward pass: the output of `self` on the input `X`.
 #[diagnostic::on_unimplemented(
@@ -116,38 +116,84 @@ macro_rules! linear_forward {
     };
 }
 
-impl<T, B: Dim, const I: usize, const O: usize, K> Module<Tensor<T, (B, Const<I>), K>> for Linear<T, I, O, K>
+/// The feature count `Self` of an input, which must be the layer's `Expected`:
+/// written as a bound so that a mismatch is one error naming both counts.
+#[diagnostic::on_unimplemented(
+    message = "this layer takes `{Expected}` features per example, but its input has `{Self}`",
+    label = "the input's feature count differs from the layer's",
+    note = "in a sequence `(a, b, …)` each layer's input size must equal the previous layer's output size"
+)]
+pub trait SameFeatureCount<Expected> {
+    /// A batch with these features, seen with the expected ones (one type).
+    fn fit<T, B: Dim, K>(x: &Tensor<T, (B, Self), K>) -> &Tensor<T, (B, Expected), K>
+    where
+        Self: Dim + Sized,
+        Expected: Dim,
+        K: StorageKind<T, (B, Self)> + StorageKind<T, (B, Expected)>;
+
+    /// A traced batch with these features, seen with the expected ones.
+    #[cfg(feature = "std")]
+    fn fit_traced<T, B: Dim, K>(x: &Var<Tensor<T, (B, Self), K>>) -> &Var<Tensor<T, (B, Expected), K>>
+    where
+        Self: Dim + Sized,
+        Expected: Dim,
+        K: StorageKind<T, (B, Self)> + StorageKind<T, (B, Expected)>;
+}
+
+#[diagnostic::do_not_recommend]
+impl<const N: usize> SameFeatureCount<Const<N>> for Const<N> {
+    fn fit<T, B: Dim, K>(x: &Tensor<T, (B, Self), K>) -> &Tensor<T, (B, Self), K>
+    where
+        K: StorageKind<T, (B, Self)>,
+    {
+        x
+    }
+
+    #[cfg(feature = "std")]
+    fn fit_traced<T, B: Dim, K>(x: &Var<Tensor<T, (B, Self), K>>) -> &Var<Tensor<T, (B, Self), K>>
+    where
+        K: StorageKind<T, (B, Self)>,
+    {
+        x
+    }
+}
+
+impl<T, B: Dim, F: Dim, const I: usize, const O: usize, K> Module<Tensor<T, (B, F), K>> for Linear<T, I, O, K>
 where
     T: RealScalar,
+    F: SameFeatureCount<Const<I>>,
     K: Storage<T, (Const<O>, Const<I>)>
         + Storage<T, (Const<I>, Const<O>)>
         + Storage<T, (Const<O>,)>
+        + Storage<T, (B, F)>
         + Storage<T, (B, Const<I>)>
         + Storage<T, (B, Const<O>)>,
 {
     type Output = Tensor<T, (B, Const<O>), K>;
 
     #[track_caller]
-    fn forward(&self, x: &Tensor<T, (B, Const<I>), K>) -> Self::Output {
-        linear_forward!(self, x)
+    fn forward(&self, x: &Tensor<T, (B, F), K>) -> Self::Output {
+        linear_forward!(self, F::fit(x))
     }
 }
 
 #[cfg(feature = "std")]
-impl<T, B: Dim, const I: usize, const O: usize, K> Module<Var<Tensor<T, (B, Const<I>), K>>> for LinearTraced<T, I, O, K>
+impl<T, B: Dim, F: Dim, const I: usize, const O: usize, K> Module<Var<Tensor<T, (B, F), K>>> for LinearTraced<T, I, O, K>
 where
     T: RealScalar,
+    F: SameFeatureCount<Const<I>>,
     K: Storage<T, (Const<O>, Const<I>)>
         + Storage<T, (Const<I>, Const<O>)>
         + Storage<T, (Const<O>,)>
+        + Storage<T, (B, F)>
         + Storage<T, (B, Const<I>)>
         + Storage<T, (B, Const<O>)>,
 {
     type Output = Var<Tensor<T, (B, Const<O>), K>>;
 
     #[track_caller]
-    fn forward(&self, x: &Var<Tensor<T, (B, Const<I>), K>>) -> Self::Output {
-        linear_forward!(self, x)
+    fn forward(&self, x: &Var<Tensor<T, (B, F), K>>) -> Self::Output {
+        linear_forward!(self, F::fit_traced(x))
     }
 }
 
@@ -307,3 +353,33 @@ sequential!(A 0, B after A 1, C after B 2; last C);
 sequential!(A 0, B after A 1, C after B 2, D after C 3; last D);
 sequential!(A 0, B after A 1, C after B 2, D after C 3, E after D 4; last E);
 sequential!(A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5; last F);
+
+/// Layers applied in order: `Sequential((a, b, c))` is a then b then c, each taking
+/// the previous one's output. A chain whose sizes do not fit is one short compile
+/// error naming both sizes (on a bare tuple, which is also a [`Module`], the
+/// compiler's message is longer and names the whole tuple).
+#[derive(Differentiable, Clone, Debug, PartialEq)]
+pub struct Sequential<L: 'static>(pub L);
+
+impl<L: 'static> Sequential<L> {
+    /// The output of the layers in order on `x`.
+    #[track_caller]
+    pub fn forward<X>(&self, x: &X) -> L::Output
+    where
+        L: Module<X>,
+    {
+        self.0.forward(x)
+    }
+}
+
+#[cfg(feature = "std")]
+impl<L: Trace> SequentialTraced<L> {
+    /// The output of the traced layers in order on `x`.
+    #[track_caller]
+    pub fn forward<X>(&self, x: &X) -> <L::Traced as Module<X>>::Output
+    where
+        L::Traced: Module<X>,
+    {
+        self.0.forward(x)
+    }
+}
