@@ -125,3 +125,24 @@ fn a_small_classifier_learns_with_adam() {
     assert!(last < 0.1 * first, "loss {first} -> {last}");
     assert_eq!(fluxion::nn::loss::accuracy(&model.forward(&x), &labels), 1.0);
 }
+
+#[test]
+fn initialisers_draw_from_their_distributions() {
+    use fluxion::nn::init::Init;
+    let std_dev = |w: &[f64]| (w.iter().map(|x| x * x).sum::<f64>() / w.len() as f64).sqrt();
+    let kaiming: Linear<f64, 256, 128> = Linear::init(Init::KaimingNormal, 3);
+    assert!((std_dev(kaiming.weight.as_slice()) / (2.0 / 256.0f64).sqrt() - 1.0).abs() < 0.02);
+    assert!(kaiming.bias.iter().all(|&b| b == 0.0));
+    let xavier: Linear<f64, 256, 128> = Linear::init(Init::XavierUniform, 3);
+    let bound = (6.0 / 384.0f64).sqrt();
+    let largest = xavier.weight.iter().fold(0.0f64, |m, w| m.max(w.abs()));
+    assert!(largest <= bound && largest > 0.99 * bound);
+    // U(−a, a) has standard deviation a/√3.
+    assert!((std_dev(xavier.weight.as_slice()) / (bound / 3f64.sqrt()) - 1.0).abs() < 0.02);
+    let normal: Linear<f64, 256, 128> = Linear::init(Init::XavierNormal, 3);
+    assert!((std_dev(normal.weight.as_slice()) / (2.0 / 384.0f64).sqrt() - 1.0).abs() < 0.02);
+    let uniform: Linear<f64, 256, 128> = Linear::init(Init::KaimingUniform, 3);
+    assert!(uniform.weight.iter().all(|w| w.abs() <= (6.0 / 256.0f64).sqrt()));
+    assert_eq!(Linear::<f64, 256, 128>::init(Init::KaimingNormal, 3), kaiming, "seeded");
+    assert_ne!(Linear::<f64, 256, 128>::init(Init::KaimingNormal, 4), kaiming);
+}

@@ -56,6 +56,8 @@ use std::{any::Any, vec::Vec};
 use crate::autodiff::{Trace, Var};
 use crate::autodiff::{Differentiable, LeafVisitor};
 use crate::error::ShapeError;
+#[cfg(feature = "std")]
+use crate::nn::init::Init;
 use crate::ops::elementwise::ScalarFunction;
 use crate::scalar::RealScalar;
 use crate::shape::constraint::Axis;
@@ -104,6 +106,11 @@ where
             weight: Tensor::random_uniform(-bound, bound, seed),
             bias: Tensor::random_uniform(-bound, bound, seed.wrapping_add(1)),
         }
+    }
+
+    /// W drawn by `init` (fan-in I, fan-out O), seeded; b zero.
+    pub fn init(init: Init, seed: u64) -> Self {
+        Linear { weight: init.tensor(Default::default(), I, O, seed), bias: Tensor::zeros() }
     }
 }
 

@@ -4,6 +4,8 @@
 //! the primitives' own, checked one by one.
 
 #[cfg(feature = "std")]
+#[cfg(feature = "std")]
+pub mod init;
 pub mod layer;
 #[cfg(feature = "std")]
 pub mod loss;

@@ -1,0 +1,58 @@
+//! Seeded initialisers for weights of fan-in I and fan-out O:
+//!
+//! | [`Init`] | distribution |
+//! | --- | --- |
+//! | `KaimingNormal` | N(0, σ²), σ = √(2/I) (He et al., for ReLU nets) |
+//! | `KaimingUniform` | U(−a, a), a = √(6/I) |
+//! | `XavierNormal` | N(0, σ²), σ = √(2/(I + O)) (Glorot and Bengio, for tanh and sigmoid) |
+//! | `XavierUniform` | U(−a, a), a = √(6/(I + O)) |
+//!
+//! ```
+//! use fluxion::nn::init::Init;
+//! use fluxion::nn::layer::Linear;
+//!
+//! let layer: Linear<f32, 64, 32> = Linear::init(Init::KaimingNormal, 7);
+//! assert!(layer.bias.iter().all(|&b| b == 0.0));
+//! ```
+
+use crate::scalar::RealScalar;
+use crate::shape::Shape;
+use crate::tensor::{Storage, Tensor};
+
+/// A seeded weight initialisation (see the module docs for the distributions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Init {
+    /// N(0, 2/I).
+    KaimingNormal,
+    /// U(±√(6/I)).
+    KaimingUniform,
+    /// N(0, 2/(I + O)).
+    XavierNormal,
+    /// U(±√(6/(I + O))).
+    XavierUniform,
+}
+
+impl Init {
+    /// A tensor of `shape` for weights of fan-in `fan_in` and fan-out `fan_out`, drawn
+    /// from a generator seeded with `seed`.
+    pub fn tensor<T: RealScalar, S: Shape, K: Storage<T, S>>(
+        self,
+        shape: S,
+        fan_in: usize,
+        fan_out: usize,
+        seed: u64,
+    ) -> Tensor<T, S, K> {
+        let (fan_in, fan_sum) = (fan_in as f64, (fan_in + fan_out) as f64);
+        let normal = |variance: f64| Tensor::random_normal_shaped(shape, T::zero(), T::from_f64(variance.sqrt()), seed);
+        let uniform = |bound: f64| {
+            let bound = T::from_f64(bound.sqrt());
+            Tensor::random_uniform_shaped(shape, -bound, bound, seed)
+        };
+        match self {
+            Init::KaimingNormal => normal(2.0 / fan_in),
+            Init::KaimingUniform => uniform(6.0 / fan_in),
+            Init::XavierNormal => normal(2.0 / fan_sum),
+            Init::XavierUniform => uniform(6.0 / fan_sum),
+        }
+    }
+}
