@@ -13,12 +13,55 @@ pub fn differentiable(input: &Input) -> TokenStream {
     let differentiable_impl = differentiable_impl(input);
     let traced = traced(input);
     let lifted = lifted(input);
+    let parameters = parameters(input);
     quote! {
         #tangent
         #tangent_impls
         #differentiable_impl
         #lifted
-        ::fluxion::__private::with_reverse_mode! { #traced }
+        ::fluxion::__private::with_reverse_mode! { #traced #parameters }
+    }
+}
+
+/// `Parameters`: each differentiable field's leaves, named by the field.
+fn parameters(input: &Input) -> TokenStream {
+    let ident = input.ident;
+    let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
+    let bounds =
+        where_with(input, |field| field.differentiable.then(|| quote!(::fluxion::__private::Parameters)));
+    let fields: Vec<&Field> = input.differentiable_fields().collect();
+    let members = fields.iter().map(|field| &field.member);
+    let members_mut = members.clone();
+    let labels: Vec<String> = fields
+        .iter()
+        .map(|field| match &field.member {
+            Member::Named(ident) => ident.to_string(),
+            Member::Unnamed(index) => index.index.to_string(),
+        })
+        .collect();
+    quote! {
+        impl #impl_generics ::fluxion::__private::Parameters for #ident #ty_generics #bounds {
+            #[allow(unused_variables)] // a struct may have no differentiable field
+            fn visit_parameters(
+                &self,
+                path: &mut ::fluxion::__private::String,
+                f: &mut dyn FnMut(&str, ::fluxion::__private::ParameterLeaf<'_>),
+            ) {
+                #( ::fluxion::__private::with_segment(path, &#labels, |path| {
+                    ::fluxion::__private::Parameters::visit_parameters(&self.#members, path, f)
+                }); )*
+            }
+            #[allow(unused_variables)]
+            fn visit_parameters_mut(
+                &mut self,
+                path: &mut ::fluxion::__private::String,
+                f: &mut dyn FnMut(&str, ::fluxion::__private::ParameterLeafMut<'_>),
+            ) {
+                #( ::fluxion::__private::with_segment(path, &#labels, |path| {
+                    ::fluxion::__private::Parameters::visit_parameters_mut(&mut self.#members_mut, path, f)
+                }); )*
+            }
+        }
     }
 }
 

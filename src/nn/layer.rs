@@ -34,7 +34,7 @@
 //!     &model,
 //! );
 //! assert!((loss - logits.sum()).abs() < 1e-4);
-//! assert_eq!(gradient.0.0.weight.shape(), (Const::<8>, Const::<4>));
+//! assert_eq!(gradient.0.weight.shape(), (Const::<8>, Const::<4>));
 //! ```
 //!
 //! A chain whose sizes do not fit is a compile error naming both sizes
@@ -50,7 +50,7 @@
 //! ```
 
 #[cfg(feature = "std")]
-use std::{any::Any, vec::Vec};
+use std::{any::Any, string::String, vec::Vec};
 
 #[cfg(feature = "std")]
 use crate::autodiff::{Trace, Var};
@@ -58,6 +58,8 @@ use crate::autodiff::{Differentiable, LeafVisitor};
 use crate::error::ShapeError;
 #[cfg(feature = "std")]
 use crate::nn::init::Init;
+#[cfg(feature = "std")]
+use crate::nn::params::{Leaf as ParameterLeaf, LeafMut as ParameterLeafMut, Parameters};
 use crate::ops::elementwise::ScalarFunction;
 use crate::scalar::RealScalar;
 use crate::shape::constraint::Axis;
@@ -264,6 +266,12 @@ macro_rules! parameter_free {
             }
             fn gradient_buffers<'g>(&self, _: &'g mut (), _: &mut Vec<&'g mut dyn Any>) {}
         }
+
+        #[cfg(feature = "std")]
+        impl Parameters for $name {
+            fn visit_parameters(&self, _: &mut String, _: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {}
+            fn visit_parameters_mut(&mut self, _: &mut String, _: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {}
+        }
     };
 }
 
@@ -365,10 +373,13 @@ sequential!(A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5
 /// the previous one's output. A chain whose sizes do not fit is one short compile
 /// error naming both sizes (on a bare tuple, which is also a [`Module`], the
 /// compiler's message is longer and names the whole tuple).
-#[derive(Differentiable, Clone, Debug, PartialEq)]
-pub struct Sequential<L: 'static>(pub L);
+///
+/// It is transparent: its tangent is the tuple's, its traced twin is
+/// `Sequential<L::Traced>`, and its parameters are named as the tuple's (`0.weight`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Sequential<L>(pub L);
 
-impl<L: 'static> Sequential<L> {
+impl<L> Sequential<L> {
     /// The output of the layers in order on `x`.
     #[track_caller]
     pub fn forward<X>(&self, x: &X) -> L::Output
@@ -379,14 +390,47 @@ impl<L: 'static> Sequential<L> {
     }
 }
 
+impl<L: Differentiable> Differentiable for Sequential<L> {
+    type Tangent = L::Tangent;
+    fn try_move_by(&mut self, offset: &L::Tangent) -> Result<(), ShapeError> {
+        self.0.try_move_by(offset)
+    }
+    fn zero_tangent(&self) -> L::Tangent {
+        self.0.zero_tangent()
+    }
+    fn map_leaves_with(&mut self, tangent: &L::Tangent, f: &mut dyn FnMut(f64, f64) -> f64) {
+        self.0.map_leaves_with(tangent, f);
+    }
+    fn zip_leaves_with<const W: usize, const R: usize, V: LeafVisitor<W, R>>(
+        &mut self,
+        written: [&mut L::Tangent; W],
+        read: [&L::Tangent; R],
+        visitor: &mut V,
+    ) -> Result<(), ShapeError> {
+        self.0.zip_leaves_with(written, read, visitor)
+    }
+}
+
 #[cfg(feature = "std")]
-impl<L: Trace> SequentialTraced<L> {
-    /// The output of the traced layers in order on `x`.
-    #[track_caller]
-    pub fn forward<X>(&self, x: &X) -> <L::Traced as Module<X>>::Output
-    where
-        L::Traced: Module<X>,
-    {
-        self.0.forward(x)
+impl<L: Trace> Trace for Sequential<L> {
+    type Traced = Sequential<L::Traced>;
+    fn trace(&self) -> Self::Traced {
+        Sequential(self.0.trace())
+    }
+    fn as_constant(&self) -> Self::Traced {
+        Sequential(self.0.as_constant())
+    }
+    fn gradient_buffers<'g>(&self, gradient: &'g mut L::Tangent, buffers: &mut Vec<&'g mut dyn Any>) {
+        self.0.gradient_buffers(gradient, buffers);
+    }
+}
+
+#[cfg(feature = "std")]
+impl<L: Parameters> Parameters for Sequential<L> {
+    fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
+        self.0.visit_parameters(path, f);
+    }
+    fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
+        self.0.visit_parameters_mut(path, f);
     }
 }

@@ -1,12 +1,24 @@
-//! Building blocks for models: the [`loss`] functions with `argmax` and accuracy
-//! (reverse mode, `std`), and the [`optim`]isers over tangents (also without std or
-//! a heap). Losses are compositions of traced operations, so every rule they use is
-//! the primitives' own, checked one by one.
+//! Building blocks for models:
+//!
+//! - [`layer`]: layers with typed shapes and their composition (`Sequential`), one
+//!   forward definition for inference and for the tape;
+//! - [`optim`]: optimisers over tangents, gradient clipping and learning-rate
+//!   schedules (also without std or a heap);
+//! - [`loss`]: losses from logits, `argmax` and accuracy (reverse mode, `std`);
+//! - [`init`]: seeded Kaiming and Xavier initialisers (`std`);
+//! - [`params`]: every parameter of a model with its name (`std`), and [`io`] on it:
+//!   parameter files in the safetensors format (feature `safetensors`).
+//!
+//! Losses and layers are compositions of traced operations, so every rule they use
+//! is the primitives' own, checked one by one.
 
 #[cfg(feature = "std")]
-#[cfg(feature = "std")]
 pub mod init;
+#[cfg(feature = "safetensors")]
+pub mod io;
 pub mod layer;
 #[cfg(feature = "std")]
 pub mod loss;
 pub mod optim;
+#[cfg(feature = "std")]
+pub mod params;
