@@ -65,11 +65,13 @@ pub mod __private {
     #[cfg(feature = "std")]
     pub use crate::autodiff::Trace;
     #[cfg(feature = "std")]
-    pub use crate::nn::params::{Leaf as ParameterLeaf, LeafMut as ParameterLeafMut, Parameters, with_segment};
-    #[cfg(feature = "std")]
-    pub use std::string::String;
+    pub use crate::nn::params::{
+        Leaf as ParameterLeaf, LeafMut as ParameterLeafMut, Parameters, with_segment,
+    };
     #[cfg(feature = "std")]
     pub use core::any::Any;
+    #[cfg(feature = "std")]
+    pub use std::string::String;
     #[cfg(feature = "std")]
     pub use std::vec::Vec;
 

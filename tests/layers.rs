@@ -36,7 +36,8 @@ fn linear_is_w_x_plus_b_on_every_row() {
 
 #[test]
 fn a_fixed_size_net_runs_on_inline_tensors_with_a_static_batch() {
-    let model: (Linear<f32, 2, 4, Inline>, Tanh, Linear<f32, 4, 1, Inline>) = (Linear::new(1), Tanh, Linear::new(2));
+    let model: (Linear<f32, 2, 4, Inline>, Tanh, Linear<f32, 4, 1, Inline>) =
+        (Linear::new(1), Tanh, Linear::new(2));
     let x: Matrix<f32, 3, 2> = Matrix::from_array([[0.5, -1.0], [0.0, 0.25], [1.0, 1.0]]);
     let y: Matrix<f32, 3, 1> = model.forward(&x);
     let hidden = model.1.forward(&model.0.forward(&x));
@@ -52,7 +53,8 @@ fn activations_follow_their_formulas() {
     each(&Relu.forward(&x), &|v| v.max(0.0));
     each(&Tanh.forward(&x), &|v| v.tanh());
     each(&Sigmoid.forward(&x), &|v| 1.0 / (1.0 + (-v).exp()));
-    let gelu = |v: f64| 0.5 * v * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v.powi(3))).tanh());
+    let gelu =
+        |v: f64| 0.5 * v * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v.powi(3))).tanh());
     each(&Gelu.forward(&x), &gelu);
     // PyTorch: gelu(1.0, approximate="tanh") = 0.8411919906082768.
     assert_close(GeluFunction.value(1.0f64), 0.8411919906082768, 1e-15);
@@ -115,7 +117,9 @@ fn a_small_classifier_learns_with_adam() {
     type Net = (Linear<f64, 2, 8>, Relu, Linear<f64, 8, 2>);
     let mut model: Net = (Linear::new(11), Relu, Linear::new(12));
     let mut adam = Adam::new(AdamConfig { learning_rate: 0.05, ..AdamConfig::default() });
-    let loss_of = |m: <Net as Trace>::Traced| cross_entropy(&m.forward(&Var::constant(x.clone())), &labels, Reduction::Mean);
+    let loss_of = |m: <Net as Trace>::Traced| {
+        cross_entropy(&m.forward(&Var::constant(x.clone())), &labels, Reduction::Mean)
+    };
     let (first, _) = value_and_grad(loss_of, &model);
     for _ in 0..60 {
         let (_, gradient) = value_and_grad(loss_of, &model);

@@ -3,8 +3,8 @@
 //! and a failed update changes nothing.
 
 use fluxion::nn::optim::{
-    Adam, AdamConfig, CosineDecay, LearningRateSchedule, Optimizer, Sgd, SgdConfig, StepDecay, clip_grad_norm,
-    global_norm,
+    Adam, AdamConfig, CosineDecay, LearningRateSchedule, Optimizer, Sgd, SgdConfig, StepDecay,
+    clip_grad_norm, global_norm,
 };
 use fluxion::prelude::*;
 

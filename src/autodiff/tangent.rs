@@ -479,7 +479,8 @@ fn zip_elements<V: VectorSpace, const W: usize, const R: usize, Vis: LeafVisitor
     visitor: &mut Vis,
 ) -> Result<(), ShapeError> {
     let len = common_length(written.iter().map(|w| w.len()).chain(read.iter().map(|r| r.len())))?;
-    (0..len).try_for_each(|i| V::zip_leaves(written.each_mut().map(|w| &mut w[i]), read.map(|r| &r[i]), visitor))
+    (0..len)
+        .try_for_each(|i| V::zip_leaves(written.each_mut().map(|w| &mut w[i]), read.map(|r| &r[i]), visitor))
 }
 
 /// [`Differentiable::zip_leaves_with`] over matching elements of slices.
@@ -500,7 +501,12 @@ fn zip_elements_with<D: Differentiable, const W: usize, const R: usize, Vis: Lea
 struct AddLeaves;
 
 impl LeafVisitor<1, 1> for AddLeaves {
-    fn visit<L: Leaf>(&mut self, _: Option<&mut L>, [sum]: [&mut L; 1], [term]: [&L; 1]) -> Result<(), ShapeError> {
+    fn visit<L: Leaf>(
+        &mut self,
+        _: Option<&mut L>,
+        [sum]: [&mut L; 1],
+        [term]: [&L; 1],
+    ) -> Result<(), ShapeError> {
         sum.try_add_assign(term)
     }
 }
@@ -509,7 +515,12 @@ impl LeafVisitor<1, 1> for AddLeaves {
 struct MoveLeaves;
 
 impl LeafVisitor<0, 1> for MoveLeaves {
-    fn visit<L: Leaf>(&mut self, parameter: Option<&mut L>, _: [&mut L; 0], [offset]: [&L; 1]) -> Result<(), ShapeError> {
+    fn visit<L: Leaf>(
+        &mut self,
+        parameter: Option<&mut L>,
+        _: [&mut L; 0],
+        [offset]: [&L; 1],
+    ) -> Result<(), ShapeError> {
         parameter.map_or(Ok(()), |parameter| parameter.try_add_assign(offset))
     }
 }

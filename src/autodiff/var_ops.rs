@@ -12,8 +12,8 @@ use super::tape::{
 use crate::backend::cpu::{Write, write_elements};
 use crate::error::{ShapeError, or_panic};
 use crate::ops::elementwise::{
-    Elementary, ScalarFunction, abs_pullback, add_rows_pullback, conj_pullback, elementary_methods, elementary_pullback,
-    function_pullback, im_pullback, norm_sqr_pullback, re_pullback, relu_pullback,
+    Elementary, ScalarFunction, abs_pullback, add_rows_pullback, conj_pullback, elementary_methods,
+    elementary_pullback, function_pullback, im_pullback, norm_sqr_pullback, re_pullback, relu_pullback,
 };
 use crate::ops::layout::{
     broadcast_pullback, concat_pullback, narrow_pullback, reshape_pullback, transpose_pullback,

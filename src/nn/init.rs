@@ -43,7 +43,9 @@ impl Init {
         seed: u64,
     ) -> Tensor<T, S, K> {
         let (fan_in, fan_sum) = (fan_in as f64, (fan_in + fan_out) as f64);
-        let normal = |variance: f64| Tensor::random_normal_shaped(shape, T::zero(), T::from_f64(variance.sqrt()), seed);
+        let normal = |variance: f64| {
+            Tensor::random_normal_shaped(shape, T::zero(), T::from_f64(variance.sqrt()), seed)
+        };
         let uniform = |bound: f64| {
             let bound = T::from_f64(bound.sqrt());
             Tensor::random_uniform_shaped(shape, -bound, bound, seed)

@@ -26,10 +26,10 @@
 //! # Ok::<(), io::ParameterFileError>(())
 //! ```
 
+use std::borrow::ToOwned;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
-use std::borrow::ToOwned;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
@@ -85,7 +85,9 @@ impl fmt::Display for ParameterFileError {
             ParameterFileError::ElementType { name, model, file } => {
                 write!(f, "parameter `{name}`: the model holds {model:?}, the file {file:?}")
             }
-            ParameterFileError::DuplicateName(name) => write!(f, "two parameters of the model are named `{name}`"),
+            ParameterFileError::DuplicateName(name) => {
+                write!(f, "two parameters of the model are named `{name}`")
+            }
         }
     }
 }
@@ -141,7 +143,9 @@ pub fn to_bytes<M: Parameters>(model: &M) -> Result<Vec<u8>, ParameterFileError>
     }
     let views = encoded
         .iter()
-        .map(|(name, dtype, shape, bytes)| Ok((name.as_str(), TensorView::new(*dtype, shape.clone(), bytes)?)))
+        .map(|(name, dtype, shape, bytes)| {
+            Ok((name.as_str(), TensorView::new(*dtype, shape.clone(), bytes)?))
+        })
         .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()
         .map_err(format_error)?;
     safetensors::serialize(views, None).map_err(format_error)
@@ -166,7 +170,9 @@ pub fn load_bytes<M: Parameters>(model: &mut M, bytes: &[u8]) -> Result<(), Para
         let model_dtype = dtype(&leaf.elements);
         problem = match file.tensor(name) {
             Err(_) => Some(ParameterFileError::Missing(name.to_owned())),
-            Ok(_) if !seen.insert(name.to_owned()) => Some(ParameterFileError::DuplicateName(name.to_owned())),
+            Ok(_) if !seen.insert(name.to_owned()) => {
+                Some(ParameterFileError::DuplicateName(name.to_owned()))
+            }
             Ok(tensor) if tensor.dtype() != model_dtype => Some(ParameterFileError::ElementType {
                 name: name.to_owned(),
                 model: model_dtype,

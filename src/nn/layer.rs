@@ -52,9 +52,9 @@
 #[cfg(feature = "std")]
 use std::{any::Any, string::String, vec::Vec};
 
+use crate::autodiff::{Differentiable, LeafVisitor};
 #[cfg(feature = "std")]
 use crate::autodiff::{Trace, Var};
-use crate::autodiff::{Differentiable, LeafVisitor};
 use crate::error::ShapeError;
 #[cfg(feature = "std")]
 use crate::nn::init::Init;
@@ -187,7 +187,8 @@ where
 }
 
 #[cfg(feature = "std")]
-impl<T, B: Dim, F: Dim, const I: usize, const O: usize, K> Module<Var<Tensor<T, (B, F), K>>> for LinearTraced<T, I, O, K>
+impl<T, B: Dim, F: Dim, const I: usize, const O: usize, K> Module<Var<Tensor<T, (B, F), K>>>
+    for LinearTraced<T, I, O, K>
 where
     T: RealScalar,
     F: SameFeatureCount<Const<I>>,
@@ -230,7 +231,8 @@ impl ScalarFunction for GeluFunction {
         let cubic = T::from_f64(Self::CUBIC);
         let scale = T::from_f64(Self::SCALE);
         let t = (scale * (x + cubic * x * x * x)).tanh();
-        half * (T::one() + t) + half * x * (T::one() - t * t) * scale * (T::one() + T::from_f64(3.0) * cubic * x * x)
+        half * (T::one() + t)
+            + half * x * (T::one() - t * t) * scale * (T::one() + T::from_f64(3.0) * cubic * x * x)
     }
 }
 
@@ -270,7 +272,12 @@ macro_rules! parameter_free {
         #[cfg(feature = "std")]
         impl Parameters for $name {
             fn visit_parameters(&self, _: &mut String, _: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {}
-            fn visit_parameters_mut(&mut self, _: &mut String, _: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {}
+            fn visit_parameters_mut(
+                &mut self,
+                _: &mut String,
+                _: &mut dyn FnMut(&str, ParameterLeafMut<'_>),
+            ) {
+            }
         }
     };
 }
@@ -330,7 +337,9 @@ pub struct Softmax;
 
 parameter_free!(Softmax);
 
-impl<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)> + Storage<T, (B,)>> Module<Tensor<T, (B, C), K>> for Softmax {
+impl<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)> + Storage<T, (B,)>> Module<Tensor<T, (B, C), K>>
+    for Softmax
+{
     type Output = Tensor<T, (B, C), K>;
     fn forward(&self, x: &Tensor<T, (B, C), K>) -> Self::Output {
         x.softmax(Axis::<1>)
@@ -338,8 +347,8 @@ impl<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)> + Storage<T, (B,)>> Mo
 }
 
 #[cfg(feature = "std")]
-impl<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)> + Storage<T, (B,)>> Module<Var<Tensor<T, (B, C), K>>>
-    for Softmax
+impl<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)> + Storage<T, (B,)>>
+    Module<Var<Tensor<T, (B, C), K>>> for Softmax
 {
     type Output = Var<Tensor<T, (B, C), K>>;
     fn forward(&self, x: &Var<Tensor<T, (B, C), K>>) -> Self::Output {

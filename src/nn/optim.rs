@@ -142,10 +142,16 @@ impl LeafVisitor<0, 1> for SgdUpdate {
 }
 
 impl LeafVisitor<1, 1> for SgdUpdate {
-    fn visit<L: Leaf>(&mut self, x: Option<&mut L>, [v]: [&mut L; 1], [g]: [&L; 1]) -> Result<(), ShapeError> {
+    fn visit<L: Leaf>(
+        &mut self,
+        x: Option<&mut L>,
+        [v]: [&mut L; 1],
+        [g]: [&L; 1],
+    ) -> Result<(), ShapeError> {
         let real = |c: f64| L::Real::from_f64(c);
         let SgdConfig { learning_rate, momentum, dampening, nesterov, weight_decay } = self.config;
-        let (rate, decay, mu, kept) = (real(learning_rate), real(weight_decay), real(momentum), real(1.0 - dampening));
+        let (rate, decay, mu, kept) =
+            (real(learning_rate), real(weight_decay), real(momentum), real(1.0 - dampening));
         let first_step = self.first_step;
         L::zip_reals([parameter(x), v], [g], |[x, v], [g]| {
             let g = g + decay * x;
@@ -162,7 +168,11 @@ impl<M: Differentiable> Optimizer<M> for Sgd<M> {
         let check = &mut SameShapes { operation: "Sgd::step" };
         if self.config.momentum == 0.0 {
             model.zip_leaves_with([], [gradient], check)?;
-            return model.zip_leaves_with([], [gradient], &mut SgdUpdate { config: self.config, first_step: false });
+            return model.zip_leaves_with(
+                [],
+                [gradient],
+                &mut SgdUpdate { config: self.config, first_step: false },
+            );
         }
         let first_step = self.velocity.is_none();
         match &mut self.velocity {
@@ -258,9 +268,15 @@ struct AdamUpdate {
 }
 
 impl LeafVisitor<2, 1> for AdamUpdate {
-    fn visit<L: Leaf>(&mut self, x: Option<&mut L>, [m, v]: [&mut L; 2], [g]: [&L; 1]) -> Result<(), ShapeError> {
+    fn visit<L: Leaf>(
+        &mut self,
+        x: Option<&mut L>,
+        [m, v]: [&mut L; 2],
+        [g]: [&L; 1],
+    ) -> Result<(), ShapeError> {
         let real = |c: f64| L::Real::from_f64(c);
-        let AdamConfig { learning_rate, beta1, beta2, epsilon, weight_decay, decoupled_weight_decay } = self.config;
+        let AdamConfig { learning_rate, beta1, beta2, epsilon, weight_decay, decoupled_weight_decay } =
+            self.config;
         let (coupled, shrink) = match decoupled_weight_decay {
             true => (0.0, 1.0 - learning_rate * weight_decay),
             false => (weight_decay, 1.0),

@@ -146,7 +146,11 @@ fn visit_elements<P: Parameters>(items: &[P], path: &mut String, f: &mut dyn FnM
 }
 
 /// Elements of a slice named by their positions, writable.
-fn visit_elements_mut<P: Parameters>(items: &mut [P], path: &mut String, f: &mut dyn FnMut(&str, LeafMut<'_>)) {
+fn visit_elements_mut<P: Parameters>(
+    items: &mut [P],
+    path: &mut String,
+    f: &mut dyn FnMut(&str, LeafMut<'_>),
+) {
     for (i, item) in items.iter_mut().enumerate() {
         with_segment(path, &i, |path| item.visit_parameters_mut(path, f));
     }

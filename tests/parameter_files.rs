@@ -1,0 +1,127 @@
+//! Parameter files: names from field paths, bit-exact round trips, and every kind of
+//! mismatch or damage refused with the model left as it was.
+
+use fluxion::nn::io::{self, ParameterFileError};
+use fluxion::nn::layer::{Linear, Relu, Sequential};
+use fluxion::nn::params::Parameters;
+use fluxion::prelude::*;
+
+#[derive(Differentiable, Clone, Debug, PartialEq)]
+struct Encoder {
+    layers: Vec<Linear<f64, 3, 3>>,
+    scale: f64,
+    projection: Matrix<f32, 2, 3, Heap>,
+    #[no_derivative]
+    label: String,
+}
+
+fn encoder(seed: u64, layers: usize) -> Encoder {
+    Encoder {
+        layers: (0..layers as u64).map(|i| Linear::new(seed + 10 * i)).collect(),
+        scale: 0.5 + seed as f64,
+        projection: Matrix::random_normal(0.0, 1.0, seed + 99),
+        label: format!("encoder {seed}"),
+    }
+}
+
+fn names<P: Parameters>(model: &P) -> Vec<String> {
+    let mut names = Vec::new();
+    model.visit_parameters(&mut String::new(), &mut |name, _| names.push(name.to_owned()));
+    names
+}
+
+#[test]
+fn names_follow_the_field_paths() {
+    assert_eq!(
+        names(&encoder(1, 2)),
+        ["layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias", "scale", "projection"]
+    );
+    let sequential = Sequential((Linear::<f32, 2, 2>::new(1), Relu, Linear::<f32, 2, 1>::new(2)));
+    assert_eq!(names(&sequential), ["0.weight", "0.bias", "2.weight", "2.bias"]);
+}
+
+#[test]
+fn a_round_trip_is_bit_exact() {
+    let mut model = encoder(1, 2);
+    // Values whose bits a decimal round trip would lose or change.
+    model.scale = f64::from_bits(0x3FB9_9999_9999_999A);
+    model.layers[0].bias[[0]] = -0.0;
+    model.layers[0].bias[[1]] = f64::NAN;
+    model.projection[[1, 2]] = f32::MIN_POSITIVE / 3.0;
+    let path = std::env::temp_dir().join(format!("fluxion-round-trip-{}.safetensors", std::process::id()));
+    io::save(&model, &path).unwrap();
+    let mut restored = encoder(2, 2);
+    io::load(&mut restored, &path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let bits = |m: &Encoder| {
+        let mut bits = Vec::new();
+        m.visit_parameters(&mut String::new(), &mut |_, leaf| match leaf.elements {
+            fluxion::nn::params::Elements::F32(v) => bits.extend(v.iter().map(|x| x.to_bits() as u64)),
+            fluxion::nn::params::Elements::F64(v) => bits.extend(v.iter().map(|x| x.to_bits())),
+        });
+        bits
+    };
+    assert_eq!(bits(&restored), bits(&model));
+    assert_eq!(restored.label, "encoder 2", "constants are not parameters");
+}
+
+/// Loads `bytes` into a fresh model and checks that the model did not change.
+fn refused(bytes: &[u8], mut model: Encoder) -> ParameterFileError {
+    let before = model.clone();
+    let error = io::load_bytes(&mut model, bytes).unwrap_err();
+    assert_eq!(format!("{model:?}"), format!("{before:?}"), "the model changed on {error}");
+    error
+}
+
+#[test]
+fn a_missing_or_extra_tensor_is_named() {
+    let two = io::to_bytes(&encoder(1, 2)).unwrap();
+    let three = io::to_bytes(&encoder(1, 3)).unwrap();
+    let missing = refused(&two, encoder(5, 3));
+    assert!(matches!(&missing, ParameterFileError::Missing(name) if name == "layers.2.weight"), "{missing}");
+    let extra = refused(&three, encoder(5, 2));
+    assert!(
+        matches!(&extra, ParameterFileError::Unexpected(name) if name.starts_with("layers.2.")),
+        "{extra}"
+    );
+}
+
+#[test]
+fn another_shape_or_element_type_is_named() {
+    let small = Sequential((Linear::<f64, 3, 3>::new(1), Linear::<f64, 3, 3>::new(2)));
+    let bytes = io::to_bytes(&small).unwrap();
+    let mut wider = Sequential((Linear::<f64, 3, 4>::new(1), Linear::<f64, 4, 3>::new(2)));
+    let error = io::load_bytes(&mut wider, &bytes).unwrap_err();
+    assert_eq!(error.to_string(), "parameter `0.weight`: the model has shape [4, 3], the file [3, 3]");
+    let mut single = Sequential((Linear::<f32, 3, 3>::new(1), Linear::<f32, 3, 3>::new(2)));
+    let before = single.clone();
+    let error = io::load_bytes(&mut single, &bytes).unwrap_err();
+    assert_eq!(error.to_string(), "parameter `0.weight`: the model holds F32, the file F64");
+    assert_eq!(single, before);
+}
+
+#[test]
+fn a_truncated_or_corrupted_file_is_refused() {
+    let bytes = io::to_bytes(&encoder(1, 2)).unwrap();
+    for cut in [0, 4, 8, 20, bytes.len() / 2, bytes.len() - 1] {
+        let error = refused(&bytes[..cut], encoder(3, 2));
+        assert!(matches!(error, ParameterFileError::Format(_)), "cut at {cut}: {error}");
+    }
+    // The header's length field is damage the format sees; a changed byte in the
+    // JSON header may instead rename a tensor, seen as a missing parameter.
+    for position in [0, 7] {
+        let mut corrupted = bytes.clone();
+        corrupted[position] ^= 0x5A;
+        let error = refused(&corrupted, encoder(3, 2));
+        assert!(matches!(error, ParameterFileError::Format(_)), "byte {position}: {error}");
+    }
+    for position in 8..40 {
+        let mut corrupted = bytes.clone();
+        corrupted[position] ^= 0x5A;
+        refused(&corrupted, encoder(3, 2));
+    }
+    assert!(matches!(
+        io::load(&mut encoder(3, 2), "/nonexistent/fluxion.safetensors"),
+        Err(ParameterFileError::Io(_))
+    ));
+}
