@@ -1,8 +1,9 @@
 //! A `#![no_std]` crate without an allocator that uses fluxion with default features
 //! off: it proves the core builds and works for embedded, real-time code, forward-mode
-//! derivatives and static mode (`#[differentiable]`) included.
+//! derivatives, static mode (`#[differentiable]`), layers and optimisers included.
 #![no_std]
 
+use fluxion::nn::layer::Linear;
 use fluxion::prelude::*;
 
 /// One dense layer with tanh, `y = tanh(W x + b)`, entirely on the stack.
@@ -57,8 +58,29 @@ pub fn static_layer_loss(layer: &Layer, x: &Vector<f32, 3>, t: &Vector<f32, 2>) 
     r.dot(&r) * 0.5
 }
 
+/// A fixed-size net of two layers, inline: what a controller carries.
+#[derive(Differentiable, Clone, Debug)]
+pub struct Net {
+    /// 2 → 4.
+    pub hidden: Linear<f32, 2, 4, Inline>,
+    /// 4 → 1.
+    pub output: Linear<f32, 4, 1, Inline>,
+}
+
+/// ½(net(x) − t)² for one example, differentiated at compile time.
+#[differentiable(wrt(net))]
+pub fn net_loss(net: &Net, x: &Vector<f32, 2>, t: f32) -> f32 {
+    let h = (net.hidden.weight.matmul(x) + net.hidden.bias).tanh();
+    let y = net.output.weight.matmul(&h) + net.output.bias;
+    let r = y[[0]] - t;
+    r * r * 0.5
+}
+
 #[cfg(test)]
 mod tests {
+    use fluxion::nn::layer::{Module, Sequential, Tanh};
+    use fluxion::nn::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
+
     use super::*;
 
     #[test]
@@ -105,5 +127,39 @@ mod tests {
         let y = 0.6f32.tanh();
         assert!((loss - 0.5 * (y * y + (y - 1.0) * (y - 1.0))).abs() < 1e-6);
         assert!((gradient.b[[1]] - (y - 1.0) * (1.0 - y * y)).abs() < 1e-6);
+    }
+
+    fn net() -> Net {
+        Net {
+            hidden: Linear {
+                weight: Matrix::from_array([[0.5, -0.3], [0.2, 0.8], [-0.6, 0.1], [0.4, 0.4]]),
+                bias: Vector::from_array([0.1, -0.1, 0.0, 0.2]),
+            },
+            output: Linear { weight: Matrix::from_array([[0.3, -0.5, 0.7, 0.2]]), bias: Vector::from_array([0.0]) },
+        }
+    }
+
+    #[test]
+    fn a_fixed_size_net_evaluates_and_trains_without_std_or_a_heap() {
+        // Inference on a static batch, through the layers.
+        let model = Sequential((net().hidden, Tanh, net().output));
+        let batch: Matrix<f32, 3, 2> = Matrix::from_array([[1.0, 0.0], [0.0, 1.0], [0.5, -0.5]]);
+        let y: Matrix<f32, 3, 1> = model.forward(&batch);
+        let x: Vector<f32, 2> = Vector::from_array([0.5, -0.5]);
+        let h = (net().hidden.weight.matmul(&x) + net().hidden.bias).tanh();
+        assert!((y[[2, 0]] - (net().output.weight.matmul(&h) + net().output.bias)[[0]]).abs() < 1e-6);
+        // Training: Adam's state is a pair of inline tangents of the net.
+        let mut trained = net();
+        let mut adam = Adam::new(AdamConfig { learning_rate: 0.05, ..AdamConfig::default() });
+        let (first, _) = net_loss::value_and_grad(&trained, &x, 1.0);
+        for _ in 0..50 {
+            let (_, gradient) = net_loss::value_and_grad(&trained, &x, 1.0);
+            adam.step(&mut trained, &gradient);
+        }
+        let (last, _) = net_loss::value_and_grad(&trained, &x, 1.0);
+        assert!(last < 0.01 * first, "loss {first} -> {last}");
+        let mut sgd = Sgd::new(SgdConfig { learning_rate: 0.1, momentum: 0.9, ..SgdConfig::default() });
+        let (_, gradient) = net_loss::value_and_grad(&trained, &x, 1.0);
+        sgd.step(&mut trained, &gradient);
     }
 }
