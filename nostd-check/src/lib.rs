@@ -78,7 +78,7 @@ pub fn net_loss(net: &Net, x: &Vector<f32, 2>, t: f32) -> f32 {
 
 #[cfg(test)]
 mod tests {
-    use fluxion::nn::layer::{Module, Sequential, Tanh};
+    use fluxion::nn::layer::{Sequential, Tanh};
     use fluxion::nn::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
 
     use super::*;
