@@ -150,3 +150,85 @@ fn initialisers_draw_from_their_distributions() {
     assert_eq!(Linear::<f64, 256, 128>::init(Init::KaimingNormal, 3), kaiming, "seeded");
     assert_ne!(Linear::<f64, 256, 128>::init(Init::KaimingNormal, 4), kaiming);
 }
+
+#[test]
+fn row_operations_have_gradients_that_match_finite_differences() {
+    let x = batch::<4>(3, 21);
+    let row: Vector<f64, 4, Heap> = Tensor::random_normal(0.0, 1.0, 22);
+    let weights = batch::<4>(3, 23);
+    ok(
+        "add_rows and mul_rows",
+        check_grad(
+            |(x, g): (Var<Batch<4>>, Var<Vector<f64, 4, Heap>>)| {
+                x.mul_rows(&g).add_rows(&g).hadamard(&weights).sum()
+            },
+            &(x.clone(), row.clone()),
+            CheckOptions::f64(),
+        ),
+    );
+    ok(
+        "normalize_rows",
+        check_grad(
+            |x: Var<Batch<4>>| x.normalize_rows(1e-5).hadamard(&weights).sum(),
+            &x,
+            CheckOptions::f64(),
+        ),
+    );
+    let table: Matrix<f64, 5, 4, Heap> = Tensor::random_normal(0.0, 1.0, 24);
+    let picked = [4, 0, 4, 2];
+    ok(
+        "gather_rows",
+        check_grad(
+            |t: Var<Matrix<f64, 5, 4, Heap>>| t.gather_rows(&picked).tanh().sum(),
+            &table,
+            CheckOptions::f64(),
+        ),
+    );
+}
+
+#[test]
+fn layer_norm_embedding_and_dropout_follow_their_definitions() {
+    use fluxion::nn::layer::{Dropout, Embedding, LayerNorm};
+    let x = batch::<4>(3, 31);
+    let mut norm: LayerNorm<f64, 4> = LayerNorm::default();
+    norm.weight = Tensor::random_normal(1.0, 0.1, 32);
+    norm.bias = Tensor::random_normal(0.0, 0.1, 33);
+    let y = norm.forward(&x);
+    for r in 0..3 {
+        let mean = (0..4).map(|c| x[[r, c]]).sum::<f64>() / 4.0;
+        let variance = (0..4).map(|c| (x[[r, c]] - mean).powi(2)).sum::<f64>() / 4.0;
+        for c in 0..4 {
+            let expected = norm.weight[[c]] * (x[[r, c]] - mean) / (variance + 1e-5).sqrt() + norm.bias[[c]];
+            assert_close(y[[r, c]], expected, 1e-14);
+        }
+    }
+    ok(
+        "layer norm",
+        check_grad(
+            |n: <LayerNorm<f64, 4> as Trace>::Traced| n.forward(&Var::constant(x.clone())).tanh().sum(),
+            &norm,
+            CheckOptions::f64(),
+        ),
+    );
+
+    let embedding: Embedding<f64, 6, 3> = Embedding::new(34);
+    let rows = embedding.forward(&[5, 1, 5][..]);
+    assert_eq!(rows.shape(), (Dyn(3), Const::<3>));
+    (0..3).for_each(|c| assert_eq!(rows[[0, c]], embedding.weight[[5, c]]));
+    let gradient =
+        grad(|e: <Embedding<f64, 6, 3> as Trace>::Traced| e.forward(&[5, 1, 5][..]).sum(), &embedding);
+    // Row 5 was read twice, row 1 once, the others never.
+    assert_eq!((gradient.weight[[5, 0]], gradient.weight[[1, 2]], gradient.weight[[0, 0]]), (2.0, 1.0, 0.0));
+
+    let dropout = Dropout::new(0.25, 35);
+    let ones: Batch<4> = Tensor::full_shaped((Dyn(2000), Const), 1.0);
+    let (first, second) = (dropout.forward(&ones), dropout.forward(&ones));
+    assert_ne!(first, second, "a fresh mask per call");
+    let kept = first.iter().filter(|&&v| v != 0.0).count() as f64 / 8000.0;
+    assert!((kept - 0.75).abs() < 0.02, "kept {kept}");
+    assert!(first.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.75).abs() < 1e-12));
+    let (_, traced_gradient) =
+        value_and_grad(|x: Var<Batch<4>>| Dropout::new(0.25, 35).forward(&x).sum(), &ones);
+    assert_eq!(traced_gradient, first, "the gradient is the mask");
+    assert_eq!(dropout.clone().eval().forward(&ones), ones);
+}

@@ -234,10 +234,10 @@ fn tangent_impls(input: &Input) -> TokenStream {
                 #( ::fluxion::__private::VectorSpace::scale(&mut self.#members, factor); )*
             }
             #[allow(unused_mut, unused_variables)] // a struct may have no differentiable field
-            fn zip_leaves<const W: usize, const R: usize, V: ::fluxion::__private::LeafVisitor<W, R>>(
-                mut written: [&mut Self; W],
-                read: [&Self; R],
-                visitor: &mut V,
+            fn zip_leaves<const FLUXION_W: usize, const FLUXION_R: usize, FluxionVisitor: ::fluxion::__private::LeafVisitor<FLUXION_W, FLUXION_R>>(
+                mut written: [&mut Self; FLUXION_W],
+                read: [&Self; FLUXION_R],
+                visitor: &mut FluxionVisitor,
             ) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
                 #( ::fluxion::__private::VectorSpace::zip_leaves(
                     written.each_mut().map(|w| &mut w.#members),
@@ -286,11 +286,11 @@ fn differentiable_impl(input: &Input) -> TokenStream {
             }
 
             #[allow(unused_mut, unused_variables)] // a struct may have no differentiable field
-            fn zip_leaves_with<const W: usize, const R: usize, V: ::fluxion::__private::LeafVisitor<W, R>>(
+            fn zip_leaves_with<const FLUXION_W: usize, const FLUXION_R: usize, FluxionVisitor: ::fluxion::__private::LeafVisitor<FLUXION_W, FLUXION_R>>(
                 &mut self,
-                mut written: [&mut Self::Tangent; W],
-                read: [&Self::Tangent; R],
-                visitor: &mut V,
+                mut written: [&mut Self::Tangent; FLUXION_W],
+                read: [&Self::Tangent; FLUXION_R],
+                visitor: &mut FluxionVisitor,
             ) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
                 #( ::fluxion::__private::Differentiable::zip_leaves_with(
                     &mut self.#own,

@@ -18,11 +18,11 @@ pub fn differentiable(input: &DeriveInput, error: Error) -> TokenStream {
             }
             fn zero_tangent(&self) {}
             fn map_leaves_with(&mut self, _: &(), _: &mut dyn FnMut(f64, f64) -> f64) {}
-            fn zip_leaves_with<const W: usize, const R: usize, V: ::fluxion::__private::LeafVisitor<W, R>>(
+            fn zip_leaves_with<const FLUXION_W: usize, const FLUXION_R: usize, FluxionVisitor: ::fluxion::__private::LeafVisitor<FLUXION_W, FLUXION_R>>(
                 &mut self,
-                _: [&mut (); W],
-                _: [&(); R],
-                _: &mut V,
+                _: [&mut (); FLUXION_W],
+                _: [&(); FLUXION_R],
+                _: &mut FluxionVisitor,
             ) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
                 ::fluxion::__private::Result::Ok(())
             }

@@ -135,7 +135,10 @@ mod tests {
                 weight: Matrix::from_array([[0.5, -0.3], [0.2, 0.8], [-0.6, 0.1], [0.4, 0.4]]),
                 bias: Vector::from_array([0.1, -0.1, 0.0, 0.2]),
             },
-            output: Linear { weight: Matrix::from_array([[0.3, -0.5, 0.7, 0.2]]), bias: Vector::from_array([0.0]) },
+            output: Linear {
+                weight: Matrix::from_array([[0.3, -0.5, 0.7, 0.2]]),
+                bias: Vector::from_array([0.0]),
+            },
         }
     }
 

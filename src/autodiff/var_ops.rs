@@ -12,8 +12,8 @@ use super::tape::{
 use crate::backend::cpu::{Write, write_elements};
 use crate::error::{ShapeError, or_panic};
 use crate::ops::elementwise::{
-    Elementary, ScalarFunction, abs_pullback, add_rows_pullback, conj_pullback, elementary_methods,
-    elementary_pullback, function_pullback, im_pullback, norm_sqr_pullback, re_pullback, relu_pullback,
+    Elementary, ScalarFunction, abs_pullback, conj_pullback, elementary_methods, elementary_pullback,
+    function_pullback, im_pullback, norm_sqr_pullback, re_pullback, relu_pullback,
 };
 use crate::ops::layout::{
     broadcast_pullback, concat_pullback, narrow_pullback, reshape_pullback, transpose_pullback,
@@ -21,6 +21,7 @@ use crate::ops::layout::{
 use crate::ops::reduce::{
     max_axis_pullback, max_pullback, mean_axis_pullback, mean_pullback, sum_axis_pullback, sum_pullback,
 };
+use crate::ops::rows::{add_rows_pullback, gather_rows_pullback, mul_rows_pullback, normalize_rows_pullback};
 use crate::ops::softmax::{log_softmax_pullback, logsumexp_pullback, softmax_pullback};
 use crate::product::dot::dotu_pullback;
 use crate::product::hadamard::hadamard_pullback;
@@ -29,7 +30,7 @@ use crate::product::outer::outer_pullback;
 use crate::product::{MatMul, ScalarFactor};
 use crate::scalar::{RealDot, RealScalar, Scalar};
 use crate::shape::constraint::{AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis, SameElementCount};
-use crate::shape::{Const, Dim, Shape, StaticShape};
+use crate::shape::{Const, Dim, Dyn, Shape, StaticShape};
 use crate::tensor::{Storage, StorageKind, Tensor, Zeros};
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
@@ -982,8 +983,8 @@ var_with_constant_tensor!(Add add, T::one());
 var_with_constant_tensor!(Sub sub, -T::one());
 
 impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>> Var<Tensor<T, (R, C), K>> {
-    /// yᵢⱼ = xᵢⱼ + bⱼ: `row` added to every row (a bias added to each example of a
-    /// batch), with x̄ = ȳ and b̄ = the column sums of ȳ.
+    /// yᵢⱼ = xᵢⱼ + bⱼ: `row` added to every row (a bias on each example of a batch),
+    /// with x̄ = ȳ and b̄ = the column sums of ȳ.
     ///
     /// # Panics
     /// When a dynamic column count differs from the row's length.
@@ -992,5 +993,50 @@ impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>> Var<Te
         let row = row.to_var();
         let y = self.value().add_rows(row.value());
         record_binary(self, &row, y, add_rows_pullback)
+    }
+
+    /// yᵢⱼ = xᵢⱼ·gⱼ: every row multiplied by `row` elementwise (a per-feature gain),
+    /// with x̄ᵢⱼ = ȳᵢⱼgⱼ and ḡⱼ = Σᵢ ȳᵢⱼxᵢⱼ.
+    ///
+    /// # Panics
+    /// When a dynamic column count differs from the row's length.
+    #[track_caller]
+    pub fn mul_rows(&self, row: &impl Operand<Tensor<T, (C,), K>>) -> Self
+    where
+        T: RealScalar,
+    {
+        let row = row.to_var();
+        let (x, g) = (self.shared_value(), row.shared_value());
+        record_binary(self, &row, x.mul_rows(&g), move |y_bar| mul_rows_pullback(&x, &g, y_bar))
+    }
+}
+
+impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)>> Var<Tensor<T, (R, C), K>> {
+    /// The rows at `indices`, in order (an embedding lookup); each row of ȳ flows
+    /// back to the row it was read from.
+    ///
+    /// # Panics
+    /// When an index is not a row.
+    #[track_caller]
+    pub fn gather_rows(&self, indices: &[usize]) -> Var<Tensor<T, (Dyn, C), K>>
+    where
+        K: Storage<T, (Dyn, C)>,
+    {
+        let y = self.value().gather_rows(indices);
+        let (shape, indices) = (self.value().shape(), indices.to_vec());
+        record_unary(self, y, move |y_bar| gather_rows_pullback(shape, &indices, y_bar))
+    }
+
+    /// Each row normalised to mean 0 and variance 1: (xᵢⱼ − μᵢ)/√(σᵢ² + ε), with the
+    /// pullback of the whole normalisation in one rule.
+    pub fn normalize_rows(&self, epsilon: T) -> Self
+    where
+        T: RealScalar,
+        K: Storage<T, (R,)>,
+    {
+        let (y, scales) = self.value().normalized_rows(epsilon);
+        record_unary_in_place(self, y, move |y, y_bar, x_bar| {
+            x_bar.add(|| normalize_rows_pullback(y, &scales, y_bar))
+        })
     }
 }

@@ -13,6 +13,9 @@
 //! | [`Relu`], [`Tanh`], [`Sigmoid`] | max(x, 0), tanh x, 1/(1 + e⁻ˣ) elementwise |
 //! | [`Gelu`] | ½x(1 + tanh(√(2/π)(x + 0.044715x³))) elementwise (PyTorch's `approximate="tanh"`) |
 //! | [`Softmax`] | e^{xⱼ}/Σₖ e^{xₖ} along the row |
+//! | [`LayerNorm<T, D, K>`] | γ ⊙ (x − μ)/√(σ² + ε) + β, with the row's mean μ and variance σ² |
+//! | [`Dropout`] | x ⊙ m/(1 − p), m a fresh seeded Bernoulli(1 − p) mask per call, in training only |
+//! | [`Embedding<T, V, D, K>`] | row i of a table `[V, D]` for each index i (input: `[usize]`) |
 //!
 //! A tuple `(a, b, c)` of layers is a layer: a then b then c. [`Sequential`] wraps
 //! one: its input is the first layer's, and each next layer must take the previous
@@ -62,6 +65,8 @@ use crate::nn::init::Init;
 use crate::nn::params::{Leaf as ParameterLeaf, LeafMut as ParameterLeafMut, Parameters};
 use crate::ops::elementwise::ScalarFunction;
 use crate::scalar::RealScalar;
+#[cfg(feature = "alloc")]
+use crate::shape::Dyn;
 use crate::shape::constraint::Axis;
 use crate::shape::{Const, Dim, Shape};
 use crate::tensor::{Heap, Storage, StorageKind, Tensor};
@@ -72,7 +77,7 @@ use crate::tensor::{Heap, Storage, StorageKind, Tensor};
     label = "this layer's input size (or element or storage type) differs",
     note = "in a sequence `(a, b, …)` each layer must take the previous layer's output: compare the sizes"
 )]
-pub trait Module<X> {
+pub trait Module<X: ?Sized> {
     /// The output's type.
     type Output;
 
@@ -261,10 +266,10 @@ macro_rules! parameter_free {
         impl Trace for $name {
             type Traced = $name;
             fn trace(&self) -> $name {
-                $name
+                self.clone()
             }
             fn as_constant(&self) -> $name {
-                $name
+                self.clone()
             }
             fn gradient_buffers<'g>(&self, _: &'g mut (), _: &mut Vec<&'g mut dyn Any>) {}
         }
@@ -441,5 +446,201 @@ impl<L: Parameters> Parameters for Sequential<L> {
     }
     fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
         self.0.visit_parameters_mut(path, f);
+    }
+}
+
+/// Layer normalisation over the features of each row: γ ⊙ (x − μ)/√(σ² + ε) + β,
+/// with μ and σ² the row's mean and biased variance, and ε = 10⁻⁵ by default
+/// (PyTorch's `LayerNorm`; γ is `weight`, β is `bias`).
+#[derive(Differentiable, Clone, Debug, PartialEq)]
+pub struct LayerNorm<T, const D: usize, K = Heap>
+where
+    T: RealScalar,
+    K: Storage<T, (Const<D>,)>,
+{
+    /// γ, the gain per feature (ones at first).
+    pub weight: Tensor<T, (Const<D>,), K>,
+    /// β, the shift per feature (zeros at first).
+    pub bias: Tensor<T, (Const<D>,), K>,
+    /// ε.
+    #[no_derivative]
+    pub epsilon: T,
+}
+
+impl<T: RealScalar, const D: usize, K: Storage<T, (Const<D>,)>> Default for LayerNorm<T, D, K> {
+    fn default() -> Self {
+        LayerNorm { weight: Tensor::full(T::one()), bias: Tensor::zeros(), epsilon: T::from_f64(1e-5) }
+    }
+}
+
+/// One forward expression for the plain layer and its traced twin.
+macro_rules! layer_norm_forward {
+    ($layer:expr, $x:expr) => {
+        $x.normalize_rows($layer.epsilon).mul_rows(&$layer.weight).add_rows(&$layer.bias)
+    };
+}
+
+impl<T, B: Dim, F: Dim, const D: usize, K> Module<Tensor<T, (B, F), K>> for LayerNorm<T, D, K>
+where
+    T: RealScalar,
+    F: SameFeatureCount<Const<D>>,
+    K: Storage<T, (Const<D>,)> + Storage<T, (B, F)> + Storage<T, (B, Const<D>)> + Storage<T, (B,)>,
+{
+    type Output = Tensor<T, (B, Const<D>), K>;
+
+    #[track_caller]
+    fn forward(&self, x: &Tensor<T, (B, F), K>) -> Self::Output {
+        layer_norm_forward!(self, F::fit(x))
+    }
+}
+
+#[cfg(feature = "std")]
+impl<T, B: Dim, F: Dim, const D: usize, K> Module<Var<Tensor<T, (B, F), K>>> for LayerNormTraced<T, D, K>
+where
+    T: RealScalar,
+    F: SameFeatureCount<Const<D>>,
+    K: Storage<T, (Const<D>,)> + Storage<T, (B, F)> + Storage<T, (B, Const<D>)> + Storage<T, (B,)>,
+{
+    type Output = Var<Tensor<T, (B, Const<D>), K>>;
+
+    #[track_caller]
+    fn forward(&self, x: &Var<Tensor<T, (B, F), K>>) -> Self::Output {
+        layer_norm_forward!(self, F::fit_traced(x))
+    }
+}
+
+/// A table of V vectors of length D, `weight` of shape `[V, D]`; its input is a
+/// slice of indices, its output the rows they pick, `(Dyn, D)`.
+#[derive(Differentiable, Clone, Debug, PartialEq)]
+pub struct Embedding<T, const V: usize, const D: usize, K = Heap>
+where
+    T: RealScalar,
+    K: Storage<T, (Const<V>, Const<D>)>,
+{
+    /// The table, one row per index.
+    pub weight: Tensor<T, (Const<V>, Const<D>), K>,
+}
+
+#[cfg(feature = "std")]
+impl<T: RealScalar, const V: usize, const D: usize, K: Storage<T, (Const<V>, Const<D>)>>
+    Embedding<T, V, D, K>
+{
+    /// Rows drawn from N(0, 1), seeded (PyTorch's initialisation).
+    pub fn new(seed: u64) -> Self {
+        Embedding { weight: Tensor::random_normal(T::zero(), T::one(), seed) }
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<T, const V: usize, const D: usize, K> Module<[usize]> for Embedding<T, V, D, K>
+where
+    T: RealScalar,
+    K: Storage<T, (Const<V>, Const<D>)> + Storage<T, (Dyn, Const<D>)>,
+{
+    type Output = Tensor<T, (Dyn, Const<D>), K>;
+
+    /// # Panics
+    /// When an index is V or more.
+    #[track_caller]
+    fn forward(&self, indices: &[usize]) -> Self::Output {
+        self.weight.gather_rows(indices)
+    }
+}
+
+#[cfg(feature = "std")]
+impl<T, const V: usize, const D: usize, K> Module<[usize]> for EmbeddingTraced<T, V, D, K>
+where
+    T: RealScalar,
+    K: Storage<T, (Const<V>, Const<D>)> + Storage<T, (Dyn, Const<D>)>,
+{
+    type Output = Var<Tensor<T, (Dyn, Const<D>), K>>;
+
+    #[track_caller]
+    fn forward(&self, indices: &[usize]) -> Self::Output {
+        self.weight.gather_rows(indices)
+    }
+}
+
+/// Dropout: in training, each element is kept with probability 1 − p and scaled by
+/// 1/(1 − p) (so the expectation is unchanged), with a fresh mask per call drawn
+/// from a generator seeded by `seed` and the call count; in evaluation
+/// ([`Dropout::eval`]) it is the identity. No parameters.
+#[cfg(feature = "std")]
+#[derive(Clone, Debug)]
+pub struct Dropout {
+    probability: f64,
+    training: bool,
+    seed: u64,
+    calls: core::cell::Cell<u64>,
+}
+
+#[cfg(feature = "std")]
+impl Dropout {
+    /// Dropout with probability `probability` of zeroing an element, in training.
+    ///
+    /// # Panics
+    /// When `probability` is not in [0, 1).
+    #[track_caller]
+    pub fn new(probability: f64, seed: u64) -> Self {
+        assert!((0.0..1.0).contains(&probability), "dropout probability {probability} is not in [0, 1)");
+        Dropout { probability, training: true, seed, calls: core::cell::Cell::new(0) }
+    }
+
+    /// Switches to training (masks drawn) or evaluation (identity).
+    pub fn set_training(&mut self, training: bool) {
+        self.training = training;
+    }
+
+    /// The same layer in evaluation mode.
+    pub fn eval(mut self) -> Self {
+        self.training = false;
+        self
+    }
+
+    /// Whether masks are drawn.
+    pub fn is_training(&self) -> bool {
+        self.training
+    }
+
+    /// The next mask, m/(1 − p) with m ~ Bernoulli(1 − p) per element.
+    fn mask<T: RealScalar, S: Shape, K: Storage<T, S>>(&self, shape: S) -> Tensor<T, S, K> {
+        let call = self.calls.get();
+        self.calls.set(call + 1);
+        let seed = self.seed ^ call.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let uniform: Tensor<T, S, K> = Tensor::random_uniform_shaped(shape, T::zero(), T::one(), seed);
+        let (threshold, scale) = (T::from_f64(self.probability), T::from_f64(1.0 / (1.0 - self.probability)));
+        uniform.map(|u| if u < threshold { T::zero() } else { scale })
+    }
+}
+
+#[cfg(feature = "std")]
+impl PartialEq for Dropout {
+    fn eq(&self, other: &Self) -> bool {
+        (self.probability, self.training, self.seed) == (other.probability, other.training, other.seed)
+    }
+}
+
+#[cfg(feature = "std")]
+parameter_free!(Dropout);
+
+#[cfg(feature = "std")]
+impl<T: RealScalar, S: Shape, K: Storage<T, S>> Module<Tensor<T, S, K>> for Dropout {
+    type Output = Tensor<T, S, K>;
+    fn forward(&self, x: &Tensor<T, S, K>) -> Self::Output {
+        match self.training {
+            true => x.hadamard(&self.mask(x.shape())),
+            false => x.clone(),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl<T: RealScalar, S: Shape, K: Storage<T, S>> Module<Var<Tensor<T, S, K>>> for Dropout {
+    type Output = Var<Tensor<T, S, K>>;
+    fn forward(&self, x: &Var<Tensor<T, S, K>>) -> Self::Output {
+        match self.training {
+            true => x.hadamard(&self.mask(x.value().shape())),
+            false => x.clone(),
+        }
     }
 }

@@ -13,7 +13,7 @@ use crate::backend::cpu::{Write, write_elements};
 use crate::error::{ShapeError, or_panic};
 use crate::product::ScalarFactor;
 use crate::scalar::{Complex32, Complex64, RealScalar, Scalar};
-use crate::shape::{Dim, Shape};
+use crate::shape::Shape;
 use crate::tensor::{SameKind, Storage, StorageKind, Tensor};
 
 impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
@@ -352,37 +352,6 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     pub fn scale(&self, factor: T) -> Self {
         self.map(|x| x * factor)
     }
-}
-
-impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>> Tensor<T, (R, C), K> {
-    /// yᵢⱼ = xᵢⱼ + bⱼ: `row` added to every row (a bias added to each example of a
-    /// batch); an error names both shapes when a dynamic column count differs.
-    pub fn try_add_rows(&self, row: &Tensor<T, (C,), K>) -> Result<Self, ShapeError> {
-        let (_, columns) = self.shape();
-        if columns.size() != row.shape().0.size() {
-            return Err(ShapeError::new(
-                "add_rows",
-                self.shape().dims(),
-                row.shape().dims(),
-                "the row's length must equal the column count",
-            ));
-        }
-        let (x, b) = (self.as_slice(), row.as_slice());
-        Ok(Tensor::from_flat_fn(self.shape(), |i| x[i] + b[i % b.len()]))
-    }
-
-    /// [`Tensor::try_add_rows`] that panics on a mismatch.
-    #[track_caller]
-    pub fn add_rows(&self, row: &Tensor<T, (C,), K>) -> Self {
-        or_panic(self.try_add_rows(row))
-    }
-}
-
-/// The pullback of y = x + 1·bᵀ (`add_rows`): x̄ = ȳ, b̄ = Σᵢ ȳᵢ (column sums).
-pub fn add_rows_pullback<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>>(
-    y_bar: &Tensor<T, (R, C), K>,
-) -> (Tensor<T, (R, C), K>, Tensor<T, (C,), K>) {
-    (y_bar.clone(), y_bar.sum_axis(crate::shape::constraint::Axis::<0>))
 }
 
 /// Two shapes that `+` and `−` accept together: one shape. Written as a bound so

@@ -1,9 +1,11 @@
 //! Primitive operations other than products: elementwise maps and arithmetic,
-//! reductions, normalisations along an axis, and layout changes.
+//! reductions, normalisations along an axis, row-wise operations on batches, and
+//! layout changes.
 
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod elementwise;
 pub mod layout;
 pub mod reduce;
+pub mod rows;
 pub mod softmax;

@@ -1,0 +1,45 @@
+//! Workload W2 in fluxion: an MLP 784→256→10 with ReLU (`nn::layer`, weights `[out,
+//! in]` as PyTorch stores them), batch 128, f32, mean softmax cross-entropy from the
+//! logits, and one SGD step (η = 0.01): forward, backward on the tape, update.
+//!
+//! Shared by the benchmark (`benches/w2/mod.rs`) and the tests (`tests/w2.rs`).
+
+use fluxion::autodiff::value_and_grad_into;
+use fluxion::nn::layer::{Linear, Relu, Sequential};
+use fluxion::nn::loss::{Reduction, cross_entropy};
+use fluxion::nn::optim::{Optimizer, Sgd, SgdConfig};
+use fluxion::prelude::*;
+
+/// The model.
+pub type Mlp = Sequential<(Linear<f32, 784, 256>, Relu, Linear<f32, 256, 10>)>;
+/// Its parameters' gradient.
+pub type MlpGradient = <Mlp as Differentiable>::Tangent;
+/// A batch of 128 inputs.
+pub type Batch = Tensor<f32, (Const<128>, Const<784>), Heap>;
+
+/// The model with the gradient buffer and the optimiser of its training loop.
+pub struct Trainer {
+    /// The parameters.
+    pub model: Mlp,
+    gradient: MlpGradient,
+    sgd: Sgd<Mlp>,
+}
+
+impl Trainer {
+    /// A model of `layers`, trained by SGD with η = 0.01.
+    pub fn new(model: Mlp) -> Self {
+        let gradient = model.zero_tangent();
+        Trainer { model, gradient, sgd: Sgd::new(SgdConfig { learning_rate: 0.01, ..SgdConfig::default() }) }
+    }
+
+    /// One training step on `(x, labels)`; the loss before the update.
+    pub fn step(&mut self, x: &Var<Batch>, labels: &[usize]) -> f32 {
+        let loss = value_and_grad_into(
+            |m: <Mlp as Trace>::Traced| cross_entropy(&m.forward(x), labels, Reduction::Mean),
+            &self.model,
+            &mut self.gradient,
+        );
+        self.sgd.step(&mut self.model, &self.gradient);
+        loss
+    }
+}

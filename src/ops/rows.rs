@@ -1,0 +1,160 @@
+//! Row-wise operations on a batch `(R, C)` (one example per row), the pieces of
+//! layers whose batch size may be dynamic:
+//!
+//! - `add_rows(b)`: yᵢⱼ = xᵢⱼ + bⱼ (a bias on every example);
+//! - `mul_rows(g)`: yᵢⱼ = xᵢⱼ·gⱼ (a per-feature gain);
+//! - `normalize_rows(ε)`: yᵢⱼ = (xᵢⱼ − μᵢ)/√(σᵢ² + ε), with μᵢ and σᵢ² the mean and
+//!   (biased) variance of row i;
+//! - `gather_rows(indices)`: yₖⱼ = x_{indices[k], j} (an embedding lookup).
+//!
+//! Their pullbacks: for `add_rows`, x̄ = ȳ and b̄ = Σᵢ ȳᵢ; for `mul_rows`, x̄ᵢⱼ = ȳᵢⱼgⱼ
+//! and ḡⱼ = Σᵢ ȳᵢⱼxᵢⱼ; for `normalize_rows`, with r = 1/√(σ² + ε),
+//! x̄ = r·(ȳ − mean(ȳ) − y·mean(ȳ ⊙ y)) per row; for `gather_rows`, each ȳ row is
+//! added to the row it was read from.
+
+use crate::error::{ShapeError, or_panic};
+use crate::scalar::{RealScalar, Scalar};
+#[cfg(feature = "alloc")]
+use crate::shape::Dyn;
+use crate::shape::constraint::Axis;
+use crate::shape::{Dim, Shape};
+use crate::tensor::{Storage, Tensor};
+
+impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>> Tensor<T, (R, C), K> {
+    /// An error naming both shapes unless `row` has one element per column.
+    fn check_row(&self, row: &Tensor<T, (C,), K>, operation: &'static str) -> Result<(), ShapeError> {
+        if self.shape().1.size() == row.shape().0.size() {
+            return Ok(());
+        }
+        let requirement = "the row's length must equal the column count";
+        Err(ShapeError::new(operation, self.shape().dims(), row.shape().dims(), requirement))
+    }
+
+    /// yᵢⱼ = xᵢⱼ + bⱼ: `row` added to every row; an error names both shapes when a
+    /// dynamic column count differs.
+    pub fn try_add_rows(&self, row: &Tensor<T, (C,), K>) -> Result<Self, ShapeError> {
+        self.check_row(row, "add_rows")?;
+        let (x, b) = (self.as_slice(), row.as_slice());
+        Ok(Tensor::from_flat_fn(self.shape(), |i| x[i] + b[i % b.len()]))
+    }
+
+    /// [`Tensor::try_add_rows`] that panics on a mismatch.
+    #[track_caller]
+    pub fn add_rows(&self, row: &Tensor<T, (C,), K>) -> Self {
+        or_panic(self.try_add_rows(row))
+    }
+
+    /// yᵢⱼ = xᵢⱼ·gⱼ: every row multiplied by `row` elementwise; an error names both
+    /// shapes when a dynamic column count differs.
+    pub fn try_mul_rows(&self, row: &Tensor<T, (C,), K>) -> Result<Self, ShapeError> {
+        self.check_row(row, "mul_rows")?;
+        let (x, g) = (self.as_slice(), row.as_slice());
+        Ok(Tensor::from_flat_fn(self.shape(), |i| x[i] * g[i % g.len()]))
+    }
+
+    /// [`Tensor::try_mul_rows`] that panics on a mismatch.
+    #[track_caller]
+    pub fn mul_rows(&self, row: &Tensor<T, (C,), K>) -> Self {
+        or_panic(self.try_mul_rows(row))
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)>> Tensor<T, (R, C), K> {
+    /// yₖⱼ = x_{indices[k], j}: the rows at `indices`, in order (repeats allowed).
+    ///
+    /// # Panics
+    /// When an index is not a row of `self` (the message names it and the row count).
+    #[track_caller]
+    pub fn gather_rows(&self, indices: &[usize]) -> Tensor<T, (Dyn, C), K>
+    where
+        K: Storage<T, (Dyn, C)>,
+    {
+        let (rows, columns) = (self.shape().0.size(), self.shape().1.size());
+        if let Some(&bad) = indices.iter().find(|&&index| index >= rows) {
+            panic!("gather_rows: index {bad} is out of range for {rows} rows");
+        }
+        let x = self.as_slice();
+        Tensor::from_flat_fn((Dyn(indices.len()), self.shape().1), |i| {
+            x[indices[i / columns] * columns + i % columns]
+        })
+    }
+}
+
+impl<T: RealScalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (R,)>> Tensor<T, (R, C), K> {
+    /// yᵢⱼ = (xᵢⱼ − μᵢ)/√(σᵢ² + ε) with the mean μᵢ and the biased variance σᵢ² of
+    /// row i.
+    pub fn normalize_rows(&self, epsilon: T) -> Self {
+        self.normalized_rows(epsilon).0
+    }
+
+    /// The normalised rows and 1/√(σᵢ² + ε) per row (what the pullback needs).
+    pub(crate) fn normalized_rows(&self, epsilon: T) -> (Self, Tensor<T, (R,), K>) {
+        let columns = self.shape().1.size();
+        let count = T::from_f64(columns as f64);
+        let means = self.mean_axis(Axis::<1>);
+        let (x, mean) = (self.as_slice(), means.as_slice());
+        let scales = Tensor::from_flat_fn((self.shape().0,), |i| {
+            let row = &x[i * columns..(i + 1) * columns];
+            let variance =
+                row.iter().fold(T::zero(), |total, &v| total + (v - mean[i]) * (v - mean[i])) / count;
+            T::one() / (variance + epsilon).sqrt()
+        });
+        let scale = scales.as_slice();
+        let y = Tensor::from_flat_fn(self.shape(), |i| (x[i] - mean[i / columns]) * scale[i / columns]);
+        (y, scales)
+    }
+}
+
+/// The pullback of `add_rows`: x̄ = ȳ, b̄ = Σᵢ ȳᵢ (column sums).
+pub fn add_rows_pullback<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>>(
+    y_bar: &Tensor<T, (R, C), K>,
+) -> (Tensor<T, (R, C), K>, Tensor<T, (C,), K>) {
+    (y_bar.clone(), y_bar.sum_axis(Axis::<0>))
+}
+
+/// The pullback of `mul_rows(g)` at x: x̄ᵢⱼ = ȳᵢⱼ·gⱼ, ḡⱼ = Σᵢ ȳᵢⱼ·xᵢⱼ (no
+/// conjugation: real data).
+pub fn mul_rows_pullback<T: RealScalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>>(
+    x: &Tensor<T, (R, C), K>,
+    row: &Tensor<T, (C,), K>,
+    y_bar: &Tensor<T, (R, C), K>,
+) -> (Tensor<T, (R, C), K>, Tensor<T, (C,), K>) {
+    (y_bar.mul_rows(row), y_bar.hadamard(x).sum_axis(Axis::<0>))
+}
+
+/// The pullback of `normalize_rows` given its output y and the scales r per row:
+/// x̄ = r·(ȳ − mean(ȳ) − y·mean(ȳ ⊙ y)) on each row.
+pub fn normalize_rows_pullback<T: RealScalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (R,)>>(
+    y: &Tensor<T, (R, C), K>,
+    scales: &Tensor<T, (R,), K>,
+    y_bar: &Tensor<T, (R, C), K>,
+) -> Tensor<T, (R, C), K> {
+    let mean_g = y_bar.mean_axis(Axis::<1>);
+    let mean_gy = y_bar.hadamard(y).mean_axis(Axis::<1>);
+    let columns = y.shape().1.size();
+    let (y, g, scale) = (y.as_slice(), y_bar.as_slice(), scales.as_slice());
+    let (mean_g, mean_gy) = (mean_g.as_slice(), mean_gy.as_slice());
+    Tensor::from_flat_fn(y_bar.shape(), |i| {
+        let row = i / columns;
+        scale[row] * (g[i] - mean_g[row] - y[i] * mean_gy[row])
+    })
+}
+
+#[cfg(feature = "alloc")]
+/// The pullback of `gather_rows(indices)` on a tensor of `shape`: each row of ȳ
+/// added to the row of x it was read from.
+pub fn gather_rows_pullback<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (Dyn, C)>>(
+    shape: (R, C),
+    indices: &[usize],
+    y_bar: &Tensor<T, (Dyn, C), K>,
+) -> Tensor<T, (R, C), K> {
+    let columns = shape.1.size();
+    let mut x_bar = Tensor::zeros_shaped(shape);
+    let (target, source) = (x_bar.as_mut_slice(), y_bar.as_slice());
+    for (k, &index) in indices.iter().enumerate() {
+        let row = &mut target[index * columns..(index + 1) * columns];
+        row.iter_mut().zip(&source[k * columns..(k + 1) * columns]).for_each(|(t, &s)| *t += s);
+    }
+    x_bar
+}
