@@ -6,6 +6,7 @@
 //! | --- | --- |
 //! | [`static_mode`] | `#[differentiable]`: one ordinary function, every mode, compiled, no heap |
 //! | [`reverse_mode`] | gradients of a scalar loss: `grad`, `value_and_grad`, models, the tape |
+//! | [`models`] | layers, losses, optimisers, parameter files |
 //! | [`forward_mode`] | Jacobian-vector products and Jacobians with dual numbers, no heap |
 //! | [`higher_order`] | Hessians and Hessian-vector products |
 //! | [`custom_rules`] | a new primitive with its own derivative, for every mode |
@@ -18,6 +19,7 @@ pub mod custom_rules;
 pub mod forward_mode;
 pub mod gpu;
 pub mod higher_order;
+pub mod models;
 pub mod no_std;
 pub mod reverse_mode;
 pub mod static_mode;

@@ -1,0 +1,79 @@
+//! # Models: layers, losses, optimisers and parameter files
+//!
+//! A model is a value deriving [`Differentiable`](crate::autodiff::Differentiable):
+//! its gradient is its `Tangent`, with the same fields. The pieces in
+//! [`crate::nn`] are built that way, so they compose with your own structs.
+//!
+//! ## Layers and their sizes
+//!
+//! [`Linear<T, I, O>`](crate::nn::layer::Linear) takes batches `(B, Const<I>)` (one
+//! example per row; `B` static or `Dyn`) and gives `(B, Const<O>)`. A
+//! [`Sequential`](crate::nn::layer::Sequential) of a tuple applies layers in order;
+//! the compiler checks that each layer takes the previous one's output. One forward
+//! pass serves inference (on plain tensors) and training (on the traced model, inside
+//! `value_and_grad`):
+//!
+//! ```
+//! use fluxion::nn::layer::{Linear, Relu, Sequential};
+//! use fluxion::nn::loss::{Reduction, accuracy, cross_entropy};
+//! use fluxion::nn::optim::{Adam, AdamConfig, Optimizer};
+//! use fluxion::prelude::*;
+//!
+//! type Classifier = Sequential<(Linear<f64, 2, 16>, Relu, Linear<f64, 16, 2>)>;
+//! let mut model: Classifier = Sequential((Linear::new(1), Relu, Linear::new(2)));
+//!
+//! // Two classes: the sign of the first feature.
+//! let x = Tensor::<f64, (Dyn, Const<2>), Heap>::from_shape_fn((Dyn(32), Const), |[r, c]| {
+//!     let v = (r as f64 * 0.37 + c as f64 * 1.3).sin();
+//!     if c == 0 && r % 2 == 0 { v.abs() + 0.2 } else if c == 0 { -v.abs() - 0.2 } else { v }
+//! });
+//! let labels: Vec<usize> = (0..32).map(|r| r % 2).collect();
+//!
+//! let mut adam = Adam::new(AdamConfig { learning_rate: 0.05, ..AdamConfig::default() });
+//! let inputs = Var::constant(x.clone()); // a constant, shared by every step
+//! for _ in 0..50 {
+//!     let (_, gradient) = value_and_grad(
+//!         |m: <Classifier as Trace>::Traced| cross_entropy(&m.forward(&inputs), &labels, Reduction::Mean),
+//!         &model,
+//!     );
+//!     adam.step(&mut model, &gradient);
+//! }
+//! assert_eq!(accuracy(&model.forward(&x), &labels), 1.0);
+//! ```
+//!
+//! A layer of the wrong size is a compile error that names both sizes:
+//! `Sequential((Linear::<f32, 4, 8>::new(1), Relu, Linear::<f32, 6, 3>::new(2)))`
+//! applied to a batch reports that `Const<8>: SameFeatureCount<Const<6>>` does not
+//! hold. Your own struct of layers works the same way: derive `Differentiable` and
+//! write the forward pass over its traced twin (`MyModelTraced`), or keep it generic
+//! over [`Module`](crate::nn::layer::Module) inputs.
+//!
+//! ## Optimisers
+//!
+//! [`Sgd`](crate::nn::optim::Sgd) (momentum, Nesterov, weight decay) and
+//! [`Adam`](crate::nn::optim::Adam) (Adam, AdamW) keep their state as tangents of the
+//! model and update each tensor in one fused pass. A step either applies to every
+//! parameter or returns an error and changes nothing; `try_step` reports it, `step`
+//! panics with it. [`clip_grad_norm`](crate::nn::optim::clip_grad_norm) bounds the
+//! gradient's global norm, and [`StepDecay`](crate::nn::optim::StepDecay) and
+//! [`CosineDecay`](crate::nn::optim::CosineDecay) give a learning rate per epoch,
+//! set with `set_learning_rate`. None of this needs std or a heap: a fixed-size net
+//! of `Inline` tensors trains in static mode on a microcontroller (the `nostd-check`
+//! crate does it).
+//!
+//! ## Parameter files
+//!
+//! With the `safetensors` feature, `nn::io::save` writes every
+//! parameter under its field path ([`nn::params`](crate::nn::params): `0.weight`,
+//! `encoder.layers.2.bias`) and
+//! `nn::io::load` reads them back, bit for bit, after checking every name, shape and
+//! element type: a mismatch, a truncated or a corrupted file is an error that names
+//! it, and the model is left as it was.
+//!
+//! ## Not yet
+//!
+//! Conv2d and MaxPool2d; `Linear` without a bias; layers on `Cuda` tensors through
+//! `Sequential` (the tape's `Cuda` operations exist; the row-wise operations have no
+//! GPU kernels yet); a layer's static-mode (`#[differentiable]`) forward pass on
+//! batches (static mode differentiates single examples written with `matmul` and
+//! `+`, as the `nostd-check` crate's net does).
