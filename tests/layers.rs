@@ -232,3 +232,27 @@ fn layer_norm_embedding_and_dropout_follow_their_definitions() {
     assert_eq!(traced_gradient, first, "the gradient is the mask");
     assert_eq!(dropout.clone().eval().forward(&ones), ones);
 }
+
+#[test]
+fn a_linear_layer_without_bias_is_w_x() {
+    use fluxion::nn::layer::NoBias;
+    use fluxion::nn::params::Parameters;
+    let layer: Linear<f64, 3, 2, Heap, NoBias> = Linear::new(7);
+    let with_bias: Linear<f64, 3, 2> = Linear::new(7);
+    assert_eq!(layer.weight, with_bias.weight);
+    let x = batch::<3>(4, 1);
+    assert_eq!(layer.forward(&x), x.matmul(&layer.weight.transpose()));
+    ok(
+        "no bias",
+        check_grad(
+            |l: <Linear<f64, 3, 2, Heap, NoBias> as Trace>::Traced| {
+                l.forward(&Var::constant(x.clone())).tanh().sum()
+            },
+            &layer,
+            CheckOptions::f64(),
+        ),
+    );
+    let mut names = Vec::new();
+    layer.visit_parameters(&mut String::new(), &mut |name, _| names.push(name.to_owned()));
+    assert_eq!(names, ["weight"]);
+}

@@ -64,7 +64,7 @@ use crate::nn::init::Init;
 #[cfg(feature = "std")]
 use crate::nn::params::{Leaf as ParameterLeaf, LeafMut as ParameterLeafMut, Parameters};
 use crate::ops::elementwise::ScalarFunction;
-use crate::scalar::RealScalar;
+use crate::scalar::{RealScalar, Scalar};
 #[cfg(feature = "alloc")]
 use crate::shape::Dyn;
 use crate::shape::constraint::Axis;
@@ -86,38 +86,108 @@ pub trait Module<X: ?Sized> {
 }
 
 /// A fully connected layer y = W·x + b on each row x of a batch: W of shape
-/// `[O, I]`, b of length O, storage `K` (`Heap` by default; `Inline` for a fixed-size
-/// net with no heap).
+/// `[O, I]`, b of length O (or none, with `B = NoBias`), storage `K` (`Heap` by
+/// default; `Inline` for a fixed-size net with no heap).
 #[derive(Differentiable, Clone, Debug, PartialEq)]
-pub struct Linear<T, const I: usize, const O: usize, K = Heap>
+pub struct Linear<T, const I: usize, const O: usize, K = Heap, B = WithBias>
 where
     T: RealScalar,
-    K: Storage<T, (Const<O>, Const<I>)> + Storage<T, (Const<O>,)>,
+    K: Storage<T, (Const<O>, Const<I>)>,
+    B: BiasKind<T, O, K>,
 {
     /// W, of shape `[O, I]`.
     pub weight: Tensor<T, (Const<O>, Const<I>), K>,
-    /// b, of length O.
-    pub bias: Tensor<T, (Const<O>,), K>,
+    /// b, of length O (`()` without a bias).
+    pub bias: B::Bias,
+}
+
+/// Whether a [`Linear`] layer adds a bias: [`WithBias`] or [`NoBias`].
+pub trait BiasKind<T: RealScalar, const O: usize, K>: Clone + core::fmt::Debug + PartialEq + 'static {
+    /// The bias parameter: a tensor of length O, or `()`.
+    type Bias: Differentiable + Clone + core::fmt::Debug + PartialEq;
+    /// A zero bias.
+    fn zeros() -> Self::Bias;
+    /// A bias drawn uniformly in ±`bound`, seeded.
+    #[cfg(feature = "std")]
+    fn uniform(bound: T, seed: u64) -> Self::Bias;
+}
+
+/// A [`Linear`] layer with a bias b (the default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WithBias;
+
+/// A [`Linear`] layer without a bias: y = W·x (PyTorch's `bias=False`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoBias;
+
+impl<T: RealScalar, const O: usize, K: Storage<T, (Const<O>,)>> BiasKind<T, O, K> for WithBias {
+    type Bias = Tensor<T, (Const<O>,), K>;
+    fn zeros() -> Self::Bias {
+        Tensor::zeros()
+    }
+    #[cfg(feature = "std")]
+    fn uniform(bound: T, seed: u64) -> Self::Bias {
+        Tensor::random_uniform(-bound, bound, seed)
+    }
+}
+
+impl<T: RealScalar, const O: usize, K: 'static> BiasKind<T, O, K> for NoBias {
+    type Bias = ();
+    fn zeros() {}
+    #[cfg(feature = "std")]
+    fn uniform(_: T, _: u64) {}
+}
+
+/// A bias added to a batch of rows: `add_rows` for a bias vector, nothing for `()`.
+pub trait AddBias<X> {
+    /// `x` with the bias added to each row.
+    fn add_to(&self, x: X) -> X;
+}
+
+impl<X> AddBias<X> for () {
+    fn add_to(&self, x: X) -> X {
+        x
+    }
+}
+
+impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>> AddBias<Tensor<T, (R, C), K>>
+    for Tensor<T, (C,), K>
+{
+    #[track_caller]
+    fn add_to(&self, x: Tensor<T, (R, C), K>) -> Tensor<T, (R, C), K> {
+        x.add_rows(self)
+    }
 }
 
 #[cfg(feature = "std")]
-impl<T, const I: usize, const O: usize, K> Linear<T, I, O, K>
+impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>> AddBias<Var<Tensor<T, (R, C), K>>>
+    for Var<Tensor<T, (C,), K>>
+{
+    #[track_caller]
+    fn add_to(&self, x: Var<Tensor<T, (R, C), K>>) -> Var<Tensor<T, (R, C), K>> {
+        x.add_rows(self)
+    }
+}
+
+#[cfg(feature = "std")]
+impl<T, const I: usize, const O: usize, K, B> Linear<T, I, O, K, B>
 where
     T: RealScalar,
-    K: Storage<T, (Const<O>, Const<I>)> + Storage<T, (Const<O>,)>,
+    K: Storage<T, (Const<O>, Const<I>)>,
+    B: BiasKind<T, O, K>,
 {
     /// PyTorch's initialisation: W and b uniform in ±1/√I, seeded.
     pub fn new(seed: u64) -> Self {
         let bound = T::from_f64(1.0 / (I as f64).sqrt());
         Linear {
             weight: Tensor::random_uniform(-bound, bound, seed),
-            bias: Tensor::random_uniform(-bound, bound, seed.wrapping_add(1)),
+            bias: B::uniform(bound, seed.wrapping_add(1)),
         }
     }
 
     /// W drawn by `init` (fan-in I, fan-out O), seeded; b zero.
     pub fn init(init: Init, seed: u64) -> Self {
-        Linear { weight: init.tensor(Default::default(), I, O, seed), bias: Tensor::zeros() }
+        Linear { weight: init.tensor(Default::default(), I, O, seed), bias: B::zeros() }
     }
 }
 
@@ -126,7 +196,7 @@ where
 /// same names.
 macro_rules! linear_forward {
     ($layer:expr, $x:expr) => {
-        $x.matmul(&$layer.weight.transpose()).add_rows(&$layer.bias)
+        $layer.bias.add_to($x.matmul(&$layer.weight.transpose()))
     };
 }
 
@@ -172,42 +242,43 @@ impl<const N: usize> SameFeatureCount<Const<N>> for Const<N> {
     }
 }
 
-impl<T, B: Dim, F: Dim, const I: usize, const O: usize, K> Module<Tensor<T, (B, F), K>> for Linear<T, I, O, K>
+impl<T, R: Dim, F: Dim, const I: usize, const O: usize, K, B> Module<Tensor<T, (R, F), K>>
+    for Linear<T, I, O, K, B>
 where
     T: RealScalar,
     F: SameFeatureCount<Const<I>>,
+    B: BiasKind<T, O, K, Bias: AddBias<Tensor<T, (R, Const<O>), K>>>,
     K: Storage<T, (Const<O>, Const<I>)>
         + Storage<T, (Const<I>, Const<O>)>
-        + Storage<T, (Const<O>,)>
-        + Storage<T, (B, F)>
-        + Storage<T, (B, Const<I>)>
-        + Storage<T, (B, Const<O>)>,
+        + Storage<T, (R, F)>
+        + Storage<T, (R, Const<I>)>
+        + Storage<T, (R, Const<O>)>,
 {
-    type Output = Tensor<T, (B, Const<O>), K>;
+    type Output = Tensor<T, (R, Const<O>), K>;
 
     #[track_caller]
-    fn forward(&self, x: &Tensor<T, (B, F), K>) -> Self::Output {
+    fn forward(&self, x: &Tensor<T, (R, F), K>) -> Self::Output {
         linear_forward!(self, F::fit(x))
     }
 }
 
 #[cfg(feature = "std")]
-impl<T, B: Dim, F: Dim, const I: usize, const O: usize, K> Module<Var<Tensor<T, (B, F), K>>>
-    for LinearTraced<T, I, O, K>
+impl<T, R: Dim, F: Dim, const I: usize, const O: usize, K, B> Module<Var<Tensor<T, (R, F), K>>>
+    for LinearTraced<T, I, O, K, B>
 where
     T: RealScalar,
     F: SameFeatureCount<Const<I>>,
+    B: BiasKind<T, O, K, Bias: Trace<Traced: AddBias<Var<Tensor<T, (R, Const<O>), K>>>>>,
     K: Storage<T, (Const<O>, Const<I>)>
         + Storage<T, (Const<I>, Const<O>)>
-        + Storage<T, (Const<O>,)>
-        + Storage<T, (B, F)>
-        + Storage<T, (B, Const<I>)>
-        + Storage<T, (B, Const<O>)>,
+        + Storage<T, (R, F)>
+        + Storage<T, (R, Const<I>)>
+        + Storage<T, (R, Const<O>)>,
 {
-    type Output = Var<Tensor<T, (B, Const<O>), K>>;
+    type Output = Var<Tensor<T, (R, Const<O>), K>>;
 
     #[track_caller]
-    fn forward(&self, x: &Var<Tensor<T, (B, F), K>>) -> Self::Output {
+    fn forward(&self, x: &Var<Tensor<T, (R, F), K>>) -> Self::Output {
         linear_forward!(self, F::fit_traced(x))
     }
 }
