@@ -125,3 +125,30 @@ fn a_truncated_or_corrupted_file_is_refused() {
         Err(ParameterFileError::Io(_))
     ));
 }
+
+#[derive(Differentiable, Clone, Debug, PartialEq)]
+struct Filter {
+    taps: Vector<Complex64, 3, Heap>,
+    gain: Complex32,
+}
+
+#[test]
+fn complex_parameters_are_pairs_of_reals() {
+    let filter = Filter {
+        taps: Vector::from_array([
+            Complex64::new(1.0, -2.0),
+            Complex64::new(0.5, 0.25),
+            Complex64::new(-3.0, 4.0),
+        ]),
+        gain: Complex32::new(0.1, -0.7),
+    };
+    let mut shapes = Vec::new();
+    filter.visit_parameters(&mut String::new(), &mut |name, leaf| {
+        shapes.push((name.to_owned(), leaf.shape.to_vec()))
+    });
+    assert_eq!(shapes, [("taps".to_owned(), vec![3, 2]), ("gain".to_owned(), vec![2])]);
+    let bytes = io::to_bytes(&filter).unwrap();
+    let mut restored = Filter { taps: Vector::zeros(), gain: Complex32::new(0.0, 0.0) };
+    io::load_bytes(&mut restored, &bytes).unwrap();
+    assert_eq!(restored, filter);
+}

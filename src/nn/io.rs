@@ -1,6 +1,7 @@
 //! Parameter files in the [safetensors](https://github.com/huggingface/safetensors)
 //! format: one tensor per parameter leaf, named by its path ([`crate::nn::params`]),
-//! `F32` or `F64`, little-endian, bit-exact both ways.
+//! `F32` or `F64` (a complex leaf as its real and imaginary parts, with a last axis of
+//! 2), little-endian, bit-exact both ways.
 //!
 //! Loading checks the file against the model's own types before it writes anything:
 //! every parameter present with its shape and element type, no tensor left over. A

@@ -1,6 +1,8 @@
-//! Named parameters: every real leaf of a model with its path, the field names from
-//! the root joined by dots (`layers.0.weight`; tuple and array positions are numbers;
-//! a leaf at the root has the empty name). Parameter files ([`crate::nn::io`]) and
+//! Named parameters: every leaf of a model with its path, the field names from the
+//! root joined by dots (`layers.0.weight`; tuple and array positions are numbers; a
+//! leaf at the root has the empty name). A complex leaf is seen as its real and
+//! imaginary parts, interleaved, with a last axis of 2 (as PyTorch's
+//! `view_as_real`). Parameter files ([`crate::nn::io`]) and
 //! summaries are written over this walk; `#[derive(Differentiable)]` implements it
 //! for a struct whose differentiable fields do (constants marked `#[no_derivative]`
 //! are not parameters).
@@ -19,8 +21,10 @@
 use std::string::String;
 use std::vec::Vec;
 
-use crate::scalar::RealScalar;
-use crate::shape::Shape;
+use num_complex::Complex;
+
+use crate::scalar::{RealScalar, Scalar};
+use crate::shape::{MAX_RANK, Shape};
 use crate::tensor::{Storage, Tensor};
 
 /// The elements of a parameter leaf, by element type.
@@ -59,15 +63,24 @@ pub struct LeafMut<'a> {
     pub elements: ElementsMut<'a>,
 }
 
-/// The element types a parameter file holds: `f32` and `f64`.
-pub trait ParameterElement: RealScalar {
+/// The element types of parameters: `f32` and `f64`, and their complex numbers as
+/// pairs of them.
+pub trait ParameterElement: Scalar<Real: RealElement> {
+    /// The elements as reals: each complex element its real and imaginary parts.
+    fn reals(slice: &[Self]) -> &[Self::Real];
+    /// The elements as reals, writable.
+    fn reals_mut(slice: &mut [Self]) -> &mut [Self::Real];
+}
+
+/// `f32` and `f64`, as a parameter file holds them.
+pub trait RealElement: RealScalar {
     /// A slice of them as [`Elements`].
     fn elements(slice: &[Self]) -> Elements<'_>;
     /// A mutable slice of them as [`ElementsMut`].
     fn elements_mut(slice: &mut [Self]) -> ElementsMut<'_>;
 }
 
-impl ParameterElement for f32 {
+impl RealElement for f32 {
     fn elements(slice: &[f32]) -> Elements<'_> {
         Elements::F32(slice)
     }
@@ -76,7 +89,7 @@ impl ParameterElement for f32 {
     }
 }
 
-impl ParameterElement for f64 {
+impl RealElement for f64 {
     fn elements(slice: &[f64]) -> Elements<'_> {
         Elements::F64(slice)
     }
@@ -85,10 +98,49 @@ impl ParameterElement for f64 {
     }
 }
 
-/// A value whose real parameter leaves can be listed by name.
+#[diagnostic::do_not_recommend]
+impl<R: RealElement> ParameterElement for R {
+    fn reals(slice: &[R]) -> &[R] {
+        slice
+    }
+    fn reals_mut(slice: &mut [R]) -> &mut [R] {
+        slice
+    }
+}
+
+impl<R: RealElement> ParameterElement for Complex<R>
+where
+    Complex<R>: Scalar<Real = R>,
+{
+    fn reals(slice: &[Complex<R>]) -> &[R] {
+        // SAFETY: `Complex<R>` is `repr(C)` with the fields `re` and `im` of type `R`,
+        // so n complex numbers are 2n values of `R` in the same memory, aligned for
+        // `R`; the returned slice borrows `slice` for its lifetime.
+        unsafe { core::slice::from_raw_parts(slice.as_ptr().cast::<R>(), 2 * slice.len()) }
+    }
+    fn reals_mut(slice: &mut [Complex<R>]) -> &mut [R] {
+        // SAFETY: as in `reals`; the mutable borrow of `slice` is moved into the
+        // returned slice, so the memory has one writer.
+        unsafe { core::slice::from_raw_parts_mut(slice.as_mut_ptr().cast::<R>(), 2 * slice.len()) }
+    }
+}
+
+/// The shape of a leaf of `dims` with elements `T`: a last axis of 2 for complex
+/// elements (at most rank 5).
+fn leaf_shape<T: Scalar>(dims: &[usize], buffer: &mut [usize; MAX_RANK + 1]) -> usize {
+    buffer[..dims.len()].copy_from_slice(dims);
+    if T::IS_COMPLEX {
+        buffer[dims.len()] = 2;
+        dims.len() + 1
+    } else {
+        dims.len()
+    }
+}
+
+/// A value whose parameter leaves can be listed by name.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` has no named real parameters",
-    note = "parameter files hold `f32` and `f64` scalars and host tensors, and tuples, arrays, `Vec`s and derived structs of them"
+    message = "`{Self}` has no named parameters",
+    note = "parameters are real or complex scalars and host tensors, and tuples, arrays, `Vec`s and derived structs of them"
 )]
 pub trait Parameters {
     /// Calls `f` with each leaf's name (`path` is the prefix so far, restored on
@@ -113,23 +165,33 @@ pub fn with_segment(path: &mut String, segment: &dyn core::fmt::Display, visit: 
     path.truncate(length);
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: ParameterElement> Parameters for T {
     fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, Leaf<'_>)) {
-        f(path, Leaf { shape: &[], elements: T::elements(core::slice::from_ref(self)) });
+        let mut shape = [0; MAX_RANK + 1];
+        let rank = leaf_shape::<T>(&[], &mut shape);
+        let elements = T::Real::elements(T::reals(core::slice::from_ref(self)));
+        f(path, Leaf { shape: &shape[..rank], elements });
     }
     fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, LeafMut<'_>)) {
-        f(path, LeafMut { shape: &[], elements: T::elements_mut(core::slice::from_mut(self)) });
+        let mut shape = [0; MAX_RANK + 1];
+        let rank = leaf_shape::<T>(&[], &mut shape);
+        let elements = T::Real::elements_mut(T::reals_mut(core::slice::from_mut(self)));
+        f(path, LeafMut { shape: &shape[..rank], elements });
     }
 }
 
 impl<T: ParameterElement, S: Shape, K: Storage<T, S>> Parameters for Tensor<T, S, K> {
     fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, Leaf<'_>)) {
-        let dims = self.shape().dims();
-        f(path, Leaf { shape: dims.as_slice(), elements: T::elements(self.as_slice()) });
+        let mut shape = [0; MAX_RANK + 1];
+        let rank = leaf_shape::<T>(self.shape().dims().as_slice(), &mut shape);
+        f(path, Leaf { shape: &shape[..rank], elements: T::Real::elements(T::reals(self.as_slice())) });
     }
     fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, LeafMut<'_>)) {
-        let dims = self.shape().dims();
-        f(path, LeafMut { shape: dims.as_slice(), elements: T::elements_mut(self.as_mut_slice()) });
+        let mut shape = [0; MAX_RANK + 1];
+        let rank = leaf_shape::<T>(self.shape().dims().as_slice(), &mut shape);
+        let elements = T::Real::elements_mut(T::reals_mut(self.as_mut_slice()));
+        f(path, LeafMut { shape: &shape[..rank], elements });
     }
 }
 
