@@ -195,6 +195,21 @@ impl<T: ParameterElement, S: Shape, K: Storage<T, S>> Parameters for Tensor<T, S
     }
 }
 
+/// A GPU tensor's parameters pass through host copies: `visit_parameters` reads a
+/// copy, `visit_parameters_mut` writes the copy back to the device afterwards.
+#[cfg(feature = "cuda")]
+impl<T: crate::backend::cuda::CudaElement + RealElement, S: Shape> Parameters for Tensor<T, S, crate::backend::cuda::Cuda> {
+    fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, Leaf<'_>)) {
+        let host = self.to_vec();
+        f(path, Leaf { shape: self.shape().dims().as_slice(), elements: T::elements(&host) });
+    }
+    fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, LeafMut<'_>)) {
+        let mut host = self.to_vec();
+        f(path, LeafMut { shape: self.shape().dims().as_slice(), elements: T::elements_mut(&mut host) });
+        *self = crate::backend::cuda::or_panic_cuda(Tensor::try_from_elements(self.shape(), &host));
+    }
+}
+
 impl Parameters for () {
     fn visit_parameters(&self, _: &mut String, _: &mut dyn FnMut(&str, Leaf<'_>)) {}
     fn visit_parameters_mut(&mut self, _: &mut String, _: &mut dyn FnMut(&str, LeafMut<'_>)) {}
