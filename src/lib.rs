@@ -41,6 +41,8 @@ extern crate std;
 
 pub mod autodiff;
 pub mod backend;
+#[cfg(feature = "std")]
+pub mod data;
 pub mod error;
 pub mod guide;
 pub mod nn;
