@@ -190,9 +190,11 @@ fn row_operations_have_gradients_that_match_finite_differences() {
 fn layer_norm_embedding_and_dropout_follow_their_definitions() {
     use fluxion::nn::layer::{Dropout, Embedding, LayerNorm};
     let x = batch::<4>(3, 31);
-    let mut norm: LayerNorm<f64, 4> = LayerNorm::default();
-    norm.weight = Tensor::random_normal(1.0, 0.1, 32);
-    norm.bias = Tensor::random_normal(0.0, 0.1, 33);
+    let norm: LayerNorm<f64, 4> = LayerNorm {
+        weight: Tensor::random_normal(1.0, 0.1, 32),
+        bias: Tensor::random_normal(0.0, 0.1, 33),
+        ..LayerNorm::default()
+    };
     let y = norm.forward(&x);
     for r in 0..3 {
         let mean = (0..4).map(|c| x[[r, c]]).sum::<f64>() / 4.0;

@@ -198,7 +198,9 @@ impl<T: ParameterElement, S: Shape, K: Storage<T, S>> Parameters for Tensor<T, S
 /// A GPU tensor's parameters pass through host copies: `visit_parameters` reads a
 /// copy, `visit_parameters_mut` writes the copy back to the device afterwards.
 #[cfg(feature = "cuda")]
-impl<T: crate::backend::cuda::CudaElement + RealElement, S: Shape> Parameters for Tensor<T, S, crate::backend::cuda::Cuda> {
+impl<T: crate::backend::cuda::CudaElement + RealElement, S: Shape> Parameters
+    for Tensor<T, S, crate::backend::cuda::Cuda>
+{
     fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, Leaf<'_>)) {
         let host = self.to_vec();
         f(path, Leaf { shape: self.shape().dims().as_slice(), elements: T::elements(&host) });
