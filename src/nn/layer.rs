@@ -1,11 +1,11 @@
 //! Layers with typed shapes, composed into models whose sizes the compiler checks.
 //!
-//! A layer is a struct deriving [`Differentiable`](crate::autodiff::Differentiable):
+//! A layer is a struct deriving [`Differentiable`]:
 //! its parameters, whose gradient is its `Tangent`. [`Module`] is the forward pass,
 //! implemented for the plain layer on plain tensors (inference) and for its traced
 //! twin on traced tensors (training on the tape), from one definition of the forward
 //! expression. Inputs are batches `(B, Const<F>)` (examples in rows), with `B` static
-//! or [`Dyn`](crate::shape::Dyn):
+//! or [`Dyn`]:
 //!
 //! | layer | y for a row x |
 //! | --- | --- |

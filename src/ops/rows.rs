@@ -5,7 +5,7 @@
 //! - `mul_rows(g)`: yᵢⱼ = xᵢⱼ·gⱼ (a per-feature gain);
 //! - `normalize_rows(ε)`: yᵢⱼ = (xᵢⱼ − μᵢ)/√(σᵢ² + ε), with μᵢ and σᵢ² the mean and
 //!   (biased) variance of row i;
-//! - `gather_rows(indices)`: yₖⱼ = x_{indices[k], j} (an embedding lookup).
+//! - `gather_rows(indices)`: yₖⱼ = x_{indices\[k\], j} (an embedding lookup).
 //!
 //! Their pullbacks: for `add_rows`, x̄ = ȳ and b̄ = Σᵢ ȳᵢ; for `mul_rows`, x̄ᵢⱼ = ȳᵢⱼgⱼ
 //! and ḡⱼ = Σᵢ ȳᵢⱼxᵢⱼ; for `normalize_rows`, with r = 1/√(σ² + ε),
@@ -61,7 +61,7 @@ impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>> Tensor
 
 #[cfg(feature = "alloc")]
 impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)>> Tensor<T, (R, C), K> {
-    /// yₖⱼ = x_{indices[k], j}: the rows at `indices`, in order (repeats allowed).
+    /// yₖⱼ = x_{indices\[k\], j}: the rows at `indices`, in order (repeats allowed).
     ///
     /// # Panics
     /// When an index is not a row of `self` (the message names it and the row count).
