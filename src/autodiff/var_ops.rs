@@ -11,6 +11,7 @@ use super::tape::{
 };
 use crate::backend::cpu::{Write, write_elements};
 use crate::error::{ShapeError, or_panic};
+use crate::ops::conv::{add_channels_pullback, conv2d_pullback, max_pool2d_pullback};
 use crate::ops::elementwise::{
     Elementary, ScalarFunction, abs_pullback, conj_pullback, elementary_methods, elementary_pullback,
     function_pullback, im_pullback, norm_sqr_pullback, re_pullback, relu_pullback,
@@ -29,7 +30,9 @@ use crate::product::inner::inner_pullback;
 use crate::product::outer::outer_pullback;
 use crate::product::{MatMul, ScalarFactor};
 use crate::scalar::{RealDot, RealScalar, Scalar};
-use crate::shape::constraint::{AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis, SameElementCount};
+use crate::shape::constraint::{
+    AddsUpTo, Axis, Broadcastable, ConvolvesTo, FitsSlice, HasAxis, PoolsTo, SameElementCount,
+};
 use crate::shape::{Const, Dim, Dyn, Shape, StaticShape};
 use crate::tensor::{Storage, StorageKind, Tensor, Zeros};
 
@@ -1038,5 +1041,70 @@ impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)>> Var<Tensor<T, (R, C), K>>
         record_unary_in_place(self, y, move |y, y_bar, x_bar| {
             x_bar.add(|| normalize_rows_pullback(y, &scales, y_bar))
         })
+    }
+}
+
+impl<T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, K>
+    Var<Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>>
+where
+    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)>,
+{
+    /// The valid cross-correlation with `kernels` `[O, C, KH, KW]` (stride 1, no
+    /// padding); the output size `(H − KH + 1, W − KW + 1)` is checked at compile time.
+    pub fn conv2d<const O: usize, const KH: usize, const KW: usize, const HO: usize, const WO: usize>(
+        &self,
+        kernels: &impl Operand<Tensor<T, (Const<O>, Const<C>, Const<KH>, Const<KW>), K>>,
+    ) -> Var<Tensor<T, (B, Const<O>, Const<HO>, Const<WO>), K>>
+    where
+        Const<H>: ConvolvesTo<KH, HO>,
+        Const<W>: ConvolvesTo<KW, WO>,
+        K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
+            + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
+    {
+        let kernels = kernels.to_var();
+        let (x, w) = (self.shared_value(), kernels.shared_value());
+        record_binary(self, &kernels, x.conv2d(&w), move |y_bar| conv2d_pullback(&x, &w, y_bar))
+    }
+
+    /// The maximum of each S×S window with stride S; the output size
+    /// `(⌊H/S⌋, ⌊W/S⌋)` is checked at compile time.
+    pub fn max_pool2d<const S: usize, const HO: usize, const WO: usize>(
+        &self,
+    ) -> Var<Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), K>>
+    where
+        Const<H>: PoolsTo<S, HO>,
+        Const<W>: PoolsTo<S, WO>,
+        K: Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
+    {
+        let x = self.shared_value();
+        record_unary(self, x.max_pool2d::<S, HO, WO>(), move |y_bar| {
+            max_pool2d_pullback::<T, B, C, H, W, S, HO, WO, K>(&x, y_bar)
+        })
+    }
+
+    /// Each example's C·H·W values as one row (F = C·H·W, checked when the program
+    /// is built).
+    pub fn flatten_images<const F: usize>(&self) -> Var<Tensor<T, (B, Const<F>), K>>
+    where
+        K: Storage<T, (B, Const<F>)>,
+    {
+        let x = self.shared_value();
+        record_unary(self, x.flatten_images(), move |y_bar| reshape_pullback(&x, y_bar))
+    }
+}
+
+impl<T: RealScalar, B: Dim, C: Dim, H: Dim, W: Dim, K> Var<Tensor<T, (B, C, H, W), K>>
+where
+    K: Storage<T, (B, C, H, W)> + Storage<T, (C,)>,
+{
+    /// y_{b c i j} = x_{b c i j} + b_c, a bias per channel, with b̄_c = Σ_{b i j} ȳ_{b c i j}.
+    ///
+    /// # Panics
+    /// When a dynamic channel count differs from the bias length.
+    #[track_caller]
+    pub fn add_channels(&self, bias: &impl Operand<Tensor<T, (C,), K>>) -> Self {
+        let bias = bias.to_var();
+        let y = self.value().add_channels(bias.value());
+        record_binary(self, &bias, y, add_channels_pullback)
     }
 }

@@ -16,6 +16,13 @@
 //! | [`LayerNorm<T, D, K>`] | γ ⊙ (x − μ)/√(σ² + ε) + β, with the row's mean μ and variance σ² |
 //! | [`Dropout`] | x ⊙ m/(1 − p), m a fresh seeded Bernoulli(1 − p) mask per call, in training only |
 //! | [`Embedding<T, V, D, K>`] | row i of a table `[V, D]` for each index i (input: `[usize]`) |
+//! | [`Conv2d<T, C, O, KH, KW, HO, WO, K>`] | valid cross-correlation of `(B, C, H, W)` images with `[O, C, KH, KW]` kernels, plus a bias per channel: `(B, O, HO, WO)`, HO = H − KH + 1 |
+//! | [`MaxPool2d<S, HO, WO>`] | the maximum of each S×S window, stride S: HO = ⌊H/S⌋ |
+//! | [`Flatten<F>`] | each image `(C, H, W)` as one row of F = C·H·W features |
+//!
+//! Image layers carry their output size in their type (`Conv2d<f32, 1, 8, 3, 3, 26,
+//! 26>` on 28×28 inputs); the compiler checks it against the input size, so a network
+//! whose sizes do not fit does not compile.
 //!
 //! A tuple `(a, b, c)` of layers is a layer: a then b then c. [`Sequential`] wraps
 //! one: its input is the first layer's, and each next layer must take the previous
@@ -67,7 +74,7 @@ use crate::ops::elementwise::ScalarFunction;
 use crate::scalar::{RealScalar, Scalar};
 #[cfg(feature = "alloc")]
 use crate::shape::Dyn;
-use crate::shape::constraint::Axis;
+use crate::shape::constraint::{Axis, ConvolvesTo, PoolsTo};
 use crate::shape::{Const, Dim, Shape};
 use crate::tensor::{Heap, Storage, StorageKind, Tensor};
 
@@ -313,20 +320,20 @@ impl ScalarFunction for GeluFunction {
 }
 
 /// A parameter-free layer: no tangent (`()`), and it is its own traced twin, so it
-/// takes plain and traced tensors alike.
+/// takes plain and traced tensors alike. `[generics] Type`.
 macro_rules! parameter_free {
-    ($name:ident) => {
-        impl Differentiable for $name {
+    ([$($generics:tt)*] $layer:ty) => {
+        impl<$($generics)*> Differentiable for $layer {
             type Tangent = ();
             fn try_move_by(&mut self, _: &()) -> Result<(), ShapeError> {
                 Ok(())
             }
             fn zero_tangent(&self) {}
             fn map_leaves_with(&mut self, _: &(), _: &mut dyn FnMut(f64, f64) -> f64) {}
-            fn zip_leaves_with<const W: usize, const R: usize, V: LeafVisitor<W, R>>(
+            fn zip_leaves_with<const FW: usize, const FR: usize, V: LeafVisitor<FW, FR>>(
                 &mut self,
-                _: [&mut (); W],
-                _: [&(); R],
+                _: [&mut (); FW],
+                _: [&(); FR],
                 _: &mut V,
             ) -> Result<(), ShapeError> {
                 Ok(())
@@ -334,26 +341,21 @@ macro_rules! parameter_free {
         }
 
         #[cfg(feature = "std")]
-        impl Trace for $name {
-            type Traced = $name;
-            fn trace(&self) -> $name {
+        impl<$($generics)*> Trace for $layer {
+            type Traced = Self;
+            fn trace(&self) -> Self {
                 self.clone()
             }
-            fn as_constant(&self) -> $name {
+            fn as_constant(&self) -> Self {
                 self.clone()
             }
             fn gradient_buffers<'g>(&self, _: &'g mut (), _: &mut Vec<&'g mut dyn Any>) {}
         }
 
         #[cfg(feature = "std")]
-        impl Parameters for $name {
+        impl<$($generics)*> Parameters for $layer {
             fn visit_parameters(&self, _: &mut String, _: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {}
-            fn visit_parameters_mut(
-                &mut self,
-                _: &mut String,
-                _: &mut dyn FnMut(&str, ParameterLeafMut<'_>),
-            ) {
-            }
+            fn visit_parameters_mut(&mut self, _: &mut String, _: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {}
         }
     };
 }
@@ -365,7 +367,7 @@ macro_rules! elementwise_layer {
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
         pub struct $name;
 
-        parameter_free!($name);
+        parameter_free!([] $name);
 
         impl<T: RealScalar, S: Shape, K: Storage<T, S>> Module<Tensor<T, S, K>> for $name {
             type Output = Tensor<T, S, K>;
@@ -411,7 +413,7 @@ elementwise_layer!(
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Softmax;
 
-parameter_free!(Softmax);
+parameter_free!([] Softmax);
 
 impl<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)> + Storage<T, (B,)>> Module<Tensor<T, (B, C), K>>
     for Softmax
@@ -692,7 +694,7 @@ impl PartialEq for Dropout {
 }
 
 #[cfg(feature = "std")]
-parameter_free!(Dropout);
+parameter_free!([] Dropout);
 
 #[cfg(feature = "std")]
 impl<T: RealScalar, S: Shape, K: Storage<T, S>> Module<Tensor<T, S, K>> for Dropout {
@@ -713,5 +715,199 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> Module<Var<Tensor<T, S, K>>> for
             true => x.hadamard(&self.mask(x.value().shape())),
             false => x.clone(),
         }
+    }
+}
+
+/// A 2-D convolution layer on `(B, C, H, W)` images: O kernels of shape
+/// `[C, KH, KW]` (valid, stride 1, no padding) and a bias per output channel, giving
+/// `(B, O, HO, WO)` with HO = H − KH + 1 and WO = W − KW + 1, checked at compile time.
+#[derive(Differentiable, Clone, Debug, PartialEq)]
+pub struct Conv2d<
+    T,
+    const C: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const HO: usize,
+    const WO: usize,
+    K = Heap,
+> where
+    T: RealScalar,
+    K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)> + Storage<T, (Const<O>,)>,
+{
+    /// The kernels, `[O, C, KH, KW]`.
+    pub weight: Tensor<T, (Const<O>, Const<C>, Const<KH>, Const<KW>), K>,
+    /// The bias per output channel.
+    pub bias: Tensor<T, (Const<O>,), K>,
+}
+
+#[cfg(feature = "std")]
+impl<T, const C: usize, const O: usize, const KH: usize, const KW: usize, const HO: usize, const WO: usize, K>
+    Conv2d<T, C, O, KH, KW, HO, WO, K>
+where
+    T: RealScalar,
+    K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)> + Storage<T, (Const<O>,)>,
+{
+    /// PyTorch's initialisation: kernels and bias uniform in ±1/√(C·KH·KW), seeded.
+    pub fn new(seed: u64) -> Self {
+        let bound = T::from_f64(1.0 / ((C * KH * KW) as f64).sqrt());
+        Conv2d {
+            weight: Tensor::random_uniform(-bound, bound, seed),
+            bias: Tensor::random_uniform(-bound, bound, seed.wrapping_add(1)),
+        }
+    }
+}
+
+/// One forward expression for the plain layer and its traced twin.
+macro_rules! conv2d_forward {
+    ($layer:expr, $x:expr) => {
+        $x.conv2d(&$layer.weight).add_channels(&$layer.bias)
+    };
+}
+
+impl<
+    T,
+    B: Dim,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const HO: usize,
+    const WO: usize,
+    K,
+> Module<Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>> for Conv2d<T, C, O, KH, KW, HO, WO, K>
+where
+    T: RealScalar,
+    Const<H>: ConvolvesTo<KH, HO>,
+    Const<W>: ConvolvesTo<KW, WO>,
+    K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
+        + Storage<T, (Const<O>,)>
+        + Storage<T, (B, Const<C>, Const<H>, Const<W>)>
+        + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
+{
+    type Output = Tensor<T, (B, Const<O>, Const<HO>, Const<WO>), K>;
+
+    fn forward(&self, x: &Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>) -> Self::Output {
+        conv2d_forward!(self, x)
+    }
+}
+
+#[cfg(feature = "std")]
+impl<
+    T,
+    B: Dim,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const HO: usize,
+    const WO: usize,
+    K,
+> Module<Var<Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>>> for Conv2dTraced<T, C, O, KH, KW, HO, WO, K>
+where
+    T: RealScalar,
+    Const<H>: ConvolvesTo<KH, HO>,
+    Const<W>: ConvolvesTo<KW, WO>,
+    K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
+        + Storage<T, (Const<O>,)>
+        + Storage<T, (B, Const<C>, Const<H>, Const<W>)>
+        + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
+{
+    type Output = Var<Tensor<T, (B, Const<O>, Const<HO>, Const<WO>), K>>;
+
+    fn forward(&self, x: &Var<Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>>) -> Self::Output {
+        conv2d_forward!(self, x)
+    }
+}
+
+/// Max pooling over S×S windows with stride S on `(B, C, H, W)` images, giving
+/// `(B, C, HO, WO)` with HO = ⌊H/S⌋ and WO = ⌊W/S⌋, checked at compile time. No
+/// parameters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MaxPool2d<const S: usize, const HO: usize, const WO: usize>;
+
+parameter_free!([const S: usize, const HO: usize, const WO: usize] MaxPool2d<S, HO, WO>);
+
+impl<
+    T: RealScalar,
+    B: Dim,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const S: usize,
+    const HO: usize,
+    const WO: usize,
+    K,
+> Module<Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>> for MaxPool2d<S, HO, WO>
+where
+    Const<H>: PoolsTo<S, HO>,
+    Const<W>: PoolsTo<S, WO>,
+    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
+{
+    type Output = Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), K>;
+
+    fn forward(&self, x: &Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>) -> Self::Output {
+        x.max_pool2d::<S, HO, WO>()
+    }
+}
+
+#[cfg(feature = "std")]
+impl<
+    T: RealScalar,
+    B: Dim,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const S: usize,
+    const HO: usize,
+    const WO: usize,
+    K,
+> Module<Var<Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>>> for MaxPool2d<S, HO, WO>
+where
+    Const<H>: PoolsTo<S, HO>,
+    Const<W>: PoolsTo<S, WO>,
+    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
+{
+    type Output = Var<Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), K>>;
+
+    fn forward(&self, x: &Var<Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>>) -> Self::Output {
+        x.max_pool2d::<S, HO, WO>()
+    }
+}
+
+/// Each image `(C, H, W)` of a batch as one row of F = C·H·W features, between
+/// image layers and [`Linear`]. No parameters. F = C·H·W is checked when the program
+/// is built (`cargo build` or `cargo test` report it; `cargo check` does not).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flatten<const F: usize>;
+
+parameter_free!([const F: usize] Flatten<F>);
+
+impl<T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, const F: usize, K>
+    Module<Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>> for Flatten<F>
+where
+    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<F>)>,
+{
+    type Output = Tensor<T, (B, Const<F>), K>;
+
+    fn forward(&self, x: &Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>) -> Self::Output {
+        x.flatten_images()
+    }
+}
+
+#[cfg(feature = "std")]
+impl<T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, const F: usize, K>
+    Module<Var<Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>>> for Flatten<F>
+where
+    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<F>)>,
+{
+    type Output = Var<Tensor<T, (B, Const<F>), K>>;
+
+    fn forward(&self, x: &Var<Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>>) -> Self::Output {
+        x.flatten_images()
     }
 }

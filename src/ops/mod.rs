@@ -1,7 +1,8 @@
 //! Primitive operations other than products: elementwise maps and arithmetic,
-//! reductions, normalisations along an axis, row-wise operations on batches, and
-//! layout changes.
+//! reductions, normalisations along an axis, row-wise operations on batches, image
+//! operations (convolution, pooling), and layout changes.
 
+pub mod conv;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod elementwise;

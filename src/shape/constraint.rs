@@ -10,6 +10,8 @@
 //! | [`AddsUpTo<Rhs, Out>`] | `Self + Rhs = Out` along one axis, for concat |
 //! | [`FitsSlice<START, LEN>`] | `START + LEN ≤ Self`, for static slicing |
 //! | [`Broadcastable<Target>`] | `Target` is `Self` with leading axes prepended |
+//! | [`ConvolvesTo<K, OUT>`] | `Self − K + 1 = OUT`: a valid convolution's output length |
+//! | [`PoolsTo<S, OUT>`] | `OUT = ⌊Self / S⌋`: a pooling window of S with stride S |
 //!
 //! Static arithmetic uses typenum as a calculator behind the scenes (dimensions up to
 //! 1024, and powers of two up to 4096); the messages show only plain numbers.
@@ -17,7 +19,7 @@
 
 use core::ops::{Add, Mul};
 
-use typenum::{Const as TConst, IsEqual, IsLessOrEqual, Prod, Sum, ToUInt, True, U, U0, U1};
+use typenum::{Const as TConst, IsEqual, IsLess, IsLessOrEqual, Prod, Sum, ToUInt, True, U, U0, U1};
 
 use super::{Const, Dim, Dyn, Shape};
 
@@ -336,3 +338,46 @@ impl_concat_shapes!([A0 0, A1 1] [B0 0, B1 1]);
 impl_concat_shapes!([A0 0, A1 1, A2 2] []);
 impl_concat_shapes!([A0 0, A1 1, A2 2] [B0 0]);
 impl_concat_shapes!([A0 0, A1 1, A2 2, A3 3] []);
+
+/// A kernel of length `K` slid over an axis of length `Self` without padding, with
+/// stride 1, fits at `OUT` positions: `Self − K + 1 = OUT`.
+#[diagnostic::on_unimplemented(
+    message = "a kernel of {K} over an axis of length `{Self}` does not give {OUT} outputs",
+    label = "the output length must be the input length − kernel + 1",
+    note = "a valid convolution (stride 1, no padding) of length N with a kernel of K has N − K + 1 outputs; static lengths are checked up to 1024"
+)]
+pub trait ConvolvesTo<const K: usize, const OUT: usize>: Dim {}
+
+#[diagnostic::do_not_recommend]
+impl<const N: usize, const K: usize, const OUT: usize> ConvolvesTo<K, OUT> for Const<N>
+where
+    TConst<N>: ToUInt,
+    TConst<K>: ToUInt,
+    TConst<OUT>: ToUInt,
+    U<OUT>: Add<U<K>>,
+    U<N>: Add<U1>,
+    Sum<U<OUT>, U<K>>: IsEqual<Sum<U<N>, U1>, Output = True>,
+{
+}
+
+/// Windows of `S` with stride `S` over an axis of length `Self` fit `OUT` times:
+/// `OUT = ⌊Self / S⌋` (the rest is dropped, as PyTorch's pooling does).
+#[diagnostic::on_unimplemented(
+    message = "pooling windows of {S} over an axis of length `{Self}` do not give {OUT} outputs",
+    label = "the output length must be ⌊input length / window⌋",
+    note = "non-overlapping windows of S over N elements give ⌊N / S⌋ outputs; static lengths are checked up to 1024"
+)]
+pub trait PoolsTo<const S: usize, const OUT: usize>: Dim {}
+
+#[diagnostic::do_not_recommend]
+impl<const N: usize, const S: usize, const OUT: usize> PoolsTo<S, OUT> for Const<N>
+where
+    TConst<N>: ToUInt,
+    TConst<S>: ToUInt,
+    TConst<OUT>: ToUInt,
+    U<OUT>: Mul<U<S>> + Add<U1>,
+    Sum<U<OUT>, U1>: Mul<U<S>>,
+    Prod<U<OUT>, U<S>>: IsLessOrEqual<U<N>, Output = True>,
+    U<N>: IsLess<Prod<Sum<U<OUT>, U1>, U<S>>, Output = True>,
+{
+}

@@ -1,0 +1,248 @@
+//! Image operations on batches `(B, C, H, W)` (batch, channels, height, width), with
+//! every static size checked at compile time:
+//!
+//! - `conv2d(w)`: the valid cross-correlation with kernels w of shape `[O, C, KH, KW]`
+//!   (stride 1, no padding), yᵦₒᵢⱼ = Σ_c Σ_p Σ_q w_{o c p q}·x_{b c (i+p) (j+q)}, of
+//!   shape `(B, O, H − KH + 1, W − KW + 1)`;
+//! - `add_channels(b)`: y_{b c i j} = x_{b c i j} + b_c (a bias per channel);
+//! - `max_pool2d::<S, HO, WO>()`: the maximum of each S×S window with stride S,
+//!   `HO = ⌊H/S⌋`, `WO = ⌊W/S⌋`;
+//! - `flatten_images::<F>()`: each example's `C·H·W` values as one row, F = C·H·W
+//!   (checked when the program is built, for any size).
+//!
+//! Pullbacks: for `conv2d`, x̄_{b c (i+p) (j+q)} += w_{o c p q}·ȳ_{b o i j} and
+//! w̄_{o c p q} = Σ_{b i j} x_{b c (i+p) (j+q)}·ȳ_{b o i j}; for `add_channels`,
+//! b̄_c = Σ_{b i j} ȳ_{b c i j}; for `max_pool2d`, each ȳ goes to the first maximum
+//! of its window; `flatten_images` only reshapes.
+
+use crate::scalar::RealScalar;
+use crate::shape::constraint::{ConvolvesTo, PoolsTo};
+use crate::shape::{Const, Dim};
+use crate::tensor::{Storage, Tensor};
+
+/// A batch of images.
+type Images<T, B, const C: usize, const H: usize, const W: usize, K> =
+    Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>;
+/// Convolution kernels `[O, C, KH, KW]`.
+type Kernels<T, const O: usize, const C: usize, const KH: usize, const KW: usize, K> =
+    Tensor<T, (Const<O>, Const<C>, Const<KH>, Const<KW>), K>;
+
+impl<T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, K> Images<T, B, C, H, W, K>
+where
+    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)>,
+{
+    /// The valid cross-correlation with `kernels` (stride 1, no padding); the output
+    /// size `(HO, WO) = (H − KH + 1, W − KW + 1)` is checked at compile time.
+    pub fn conv2d<const O: usize, const KH: usize, const KW: usize, const HO: usize, const WO: usize>(
+        &self,
+        kernels: &Kernels<T, O, C, KH, KW, K>,
+    ) -> Images<T, B, O, HO, WO, K>
+    where
+        Const<H>: ConvolvesTo<KH, HO>,
+        Const<W>: ConvolvesTo<KW, WO>,
+        K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
+            + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
+    {
+        let batch = self.shape().0;
+        let mut y = Tensor::zeros_shaped((batch, Const, Const, Const));
+        let (x, w, out) = (self.as_slice(), kernels.as_slice(), y.as_mut_slice());
+        for b in 0..batch.size() {
+            for o in 0..O {
+                let plane = &mut out[(b * O + o) * HO * WO..][..HO * WO];
+                for c in 0..C {
+                    let image = &x[(b * C + c) * H * W..][..H * W];
+                    for p in 0..KH {
+                        for q in 0..KW {
+                            let weight = w[((o * C + c) * KH + p) * KW + q];
+                            for i in 0..HO {
+                                let row = &image[(i + p) * W + q..][..WO];
+                                plane[i * WO..][..WO]
+                                    .iter_mut()
+                                    .zip(row)
+                                    .for_each(|(y, &x)| *y += weight * x);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    /// The maximum of each S×S window, with stride S; `(HO, WO) = (⌊H/S⌋, ⌊W/S⌋)` is
+    /// checked at compile time.
+    pub fn max_pool2d<const S: usize, const HO: usize, const WO: usize>(&self) -> Images<T, B, C, HO, WO, K>
+    where
+        Const<H>: PoolsTo<S, HO>,
+        Const<W>: PoolsTo<S, WO>,
+        K: Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
+    {
+        let x = self.as_slice();
+        Tensor::from_flat_fn((self.shape().0, Const, Const, Const), |flat| {
+            x[window_maximum::<T, C, H, W, S, HO, WO>(x, flat)]
+        })
+    }
+
+    /// Each example's C·H·W values as one row (row-major: channel, then row, then
+    /// column). F = C·H·W is checked when the program is built (a constant
+    /// evaluated for each use, so `cargo build` reports it and `cargo check` does
+    /// not): feature counts of image layers exceed what the trait-level arithmetic
+    /// covers.
+    pub fn flatten_images<const F: usize>(&self) -> Tensor<T, (B, Const<F>), K>
+    where
+        K: Storage<T, (B, Const<F>)>,
+    {
+        const { assert!(C * H * W == F, "flatten_images: the row length F must be C·H·W") };
+        let x = self.as_slice();
+        Tensor::from_flat_fn((self.shape().0, Const), |i| x[i])
+    }
+}
+
+impl<T: RealScalar, B: Dim, C: Dim, H: Dim, W: Dim, K> Tensor<T, (B, C, H, W), K>
+where
+    K: Storage<T, (B, C, H, W)> + Storage<T, (C,)>,
+{
+    /// y_{b c i j} = x_{b c i j} + b_c: a bias per channel.
+    ///
+    /// # Panics
+    /// When a dynamic channel count differs from the bias length.
+    #[track_caller]
+    pub fn add_channels(&self, bias: &Tensor<T, (C,), K>) -> Self {
+        let (_, channels, height, width) = self.shape();
+        assert_eq!(
+            channels.size(),
+            bias.len(),
+            "add_channels: {} channels, bias of {}",
+            channels.size(),
+            bias.len()
+        );
+        let (x, b, plane) = (self.as_slice(), bias.as_slice(), height.size() * width.size());
+        Tensor::from_flat_fn(self.shape(), |i| x[i] + b[(i / plane) % b.len()])
+    }
+}
+
+/// The flat index in x of the first maximum of the pooling window of output `flat`.
+fn window_maximum<
+    T: RealScalar,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const S: usize,
+    const HO: usize,
+    const WO: usize,
+>(
+    x: &[T],
+    flat: usize,
+) -> usize {
+    let (image, i, j) = (flat / (HO * WO), (flat / WO) % HO, flat % WO);
+    let mut best = image * H * W + i * S * W + j * S;
+    for p in 0..S {
+        for q in 0..S {
+            let index = image * H * W + (i * S + p) * W + j * S + q;
+            if x[index] > x[best] {
+                best = index;
+            }
+        }
+    }
+    best
+}
+
+/// The pullback of `conv2d`: (x̄, w̄) from x, w and ȳ.
+pub fn conv2d_pullback<
+    T: RealScalar,
+    B: Dim,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const HO: usize,
+    const WO: usize,
+    K,
+>(
+    x: &Images<T, B, C, H, W, K>,
+    kernels: &Kernels<T, O, C, KH, KW, K>,
+    y_bar: &Images<T, B, O, HO, WO, K>,
+) -> (Images<T, B, C, H, W, K>, Kernels<T, O, C, KH, KW, K>)
+where
+    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)>
+        + Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
+        + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
+{
+    let mut x_bar = Tensor::zeros_shaped(x.shape());
+    let mut w_bar = Tensor::zeros_shaped(kernels.shape());
+    let (xs, w, g) = (x.as_slice(), kernels.as_slice(), y_bar.as_slice());
+    let (xs_bar, w_bar_slice) = (x_bar.as_mut_slice(), w_bar.as_mut_slice());
+    for b in 0..x.shape().0.size() {
+        for o in 0..O {
+            let plane = &g[(b * O + o) * HO * WO..][..HO * WO];
+            for c in 0..C {
+                let offset = (b * C + c) * H * W;
+                for p in 0..KH {
+                    for q in 0..KW {
+                        let k = ((o * C + c) * KH + p) * KW + q;
+                        let mut total = T::zero();
+                        for i in 0..HO {
+                            let start = offset + (i + p) * W + q;
+                            let gradient_row = &plane[i * WO..][..WO];
+                            total += xs[start..][..WO]
+                                .iter()
+                                .zip(gradient_row)
+                                .fold(T::zero(), |t, (&x, &g)| t + x * g);
+                            xs_bar[start..][..WO]
+                                .iter_mut()
+                                .zip(gradient_row)
+                                .for_each(|(x_bar, &g)| *x_bar += w[k] * g);
+                        }
+                        w_bar_slice[k] += total;
+                    }
+                }
+            }
+        }
+    }
+    (x_bar, w_bar)
+}
+
+/// The pullback of `add_channels`: x̄ = ȳ, b̄_c = Σ_{b i j} ȳ_{b c i j}.
+pub fn add_channels_pullback<T: RealScalar, B: Dim, C: Dim, H: Dim, W: Dim, K>(
+    y_bar: &Tensor<T, (B, C, H, W), K>,
+) -> (Tensor<T, (B, C, H, W), K>, Tensor<T, (C,), K>)
+where
+    K: Storage<T, (B, C, H, W)> + Storage<T, (C,)>,
+{
+    let (_, channels, height, width) = y_bar.shape();
+    let (g, plane) = (y_bar.as_slice(), height.size() * width.size());
+    let mut bias_bar = Tensor::zeros_shaped((channels,));
+    let totals = bias_bar.as_mut_slice();
+    g.chunks_exact(plane.max(1)).enumerate().for_each(|(k, chunk)| {
+        totals[k % channels.size()] += chunk.iter().fold(T::zero(), |t, &v| t + v);
+    });
+    (y_bar.clone(), bias_bar)
+}
+
+/// The pullback of `max_pool2d`: each ȳ added at the first maximum of its window.
+pub fn max_pool2d_pullback<
+    T: RealScalar,
+    B: Dim,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const S: usize,
+    const HO: usize,
+    const WO: usize,
+    K,
+>(
+    x: &Images<T, B, C, H, W, K>,
+    y_bar: &Images<T, B, C, HO, WO, K>,
+) -> Images<T, B, C, H, W, K>
+where
+    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
+{
+    let mut x_bar = Tensor::zeros_shaped(x.shape());
+    let (xs, target) = (x.as_slice(), x_bar.as_mut_slice());
+    for (flat, &g) in y_bar.as_slice().iter().enumerate() {
+        target[window_maximum::<T, C, H, W, S, HO, WO>(xs, flat)] += g;
+    }
+    x_bar
+}

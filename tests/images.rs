@@ -1,0 +1,116 @@
+//! Image operations and layers: convolution, per-channel bias, max pooling and
+//! flattening against their formulas, their gradients against finite differences and
+//! the adjoint identity, and a small convolutional network end to end.
+
+mod common_grad;
+
+use common_grad::{assert_close, ok};
+use fluxion::autodiff::check::{CheckOptions, check_grad};
+use fluxion::nn::layer::{Conv2d, Flatten, Linear, MaxPool2d, Relu, Sequential};
+use fluxion::prelude::*;
+
+type Images<const C: usize, const H: usize, const W: usize> =
+    Tensor<f64, (Dyn, Const<C>, Const<H>, Const<W>), Heap>;
+type Kernels = Tensor<f64, (Const<3>, Const<2>, Const<3>, Const<2>), Heap>;
+
+fn images<const C: usize, const H: usize, const W: usize>(batch: usize, seed: u64) -> Images<C, H, W> {
+    Tensor::random_normal_shaped((Dyn(batch), Const, Const, Const), 0.0, 1.0, seed)
+}
+
+#[test]
+fn conv2d_is_the_valid_cross_correlation() {
+    let x = images::<2, 5, 6>(2, 1);
+    let w: Kernels = Tensor::random_normal(0.0, 1.0, 2);
+    let y: Images<3, 3, 5> = x.conv2d(&w);
+    for [b, o, i, j] in [[0, 0, 0, 0], [1, 2, 2, 4], [0, 1, 1, 3], [1, 0, 2, 0]] {
+        let mut expected = 0.0;
+        for c in 0..2 {
+            for p in 0..3 {
+                for q in 0..2 {
+                    expected += w[[o, c, p, q]] * x[[b, c, i + p, j + q]];
+                }
+            }
+        }
+        assert_close(y[[b, o, i, j]], expected, 1e-14);
+    }
+    let bias: Tensor<f64, (Const<3>,), Heap> = Tensor::from_array([1.0, -2.0, 0.5]);
+    let shifted = y.add_channels(&bias);
+    assert_close(shifted[[1, 1, 2, 3]], y[[1, 1, 2, 3]] - 2.0, 1e-15);
+}
+
+#[test]
+fn max_pooling_and_flattening_follow_their_definitions() {
+    let x = images::<2, 5, 4>(2, 3);
+    let y: Images<2, 2, 2> = x.max_pool2d::<2, 2, 2>();
+    for [b, c, i, j] in [[0, 0, 0, 0], [1, 1, 1, 1], [0, 1, 1, 0]] {
+        let window = [
+            x[[b, c, 2 * i, 2 * j]],
+            x[[b, c, 2 * i, 2 * j + 1]],
+            x[[b, c, 2 * i + 1, 2 * j]],
+            x[[b, c, 2 * i + 1, 2 * j + 1]],
+        ];
+        assert_eq!(y[[b, c, i, j]], window.into_iter().fold(f64::NEG_INFINITY, f64::max));
+    }
+    let rows: Tensor<f64, (Dyn, Const<40>), Heap> = x.flatten_images();
+    assert_eq!(rows[[1, 2 * 5 * 4 - 1]], x[[1, 1, 4, 3]]);
+    assert_eq!(rows[[0, 4 + 1]], x[[0, 0, 1, 1]]);
+}
+
+#[test]
+fn image_operations_have_gradients_that_match_finite_differences() {
+    let x = images::<2, 5, 6>(2, 4);
+    let w: Kernels = Tensor::random_normal(0.0, 1.0, 5);
+    let bias: Tensor<f64, (Const<3>,), Heap> = Tensor::random_normal(0.0, 1.0, 6);
+    let weights = images::<3, 3, 5>(2, 7);
+    ok(
+        "conv2d and add_channels",
+        check_grad(
+            |(x, w, b): (Var<Images<2, 5, 6>>, Var<Kernels>, Var<Tensor<f64, (Const<3>,), Heap>>)| {
+                let y: Var<Images<3, 3, 5>> = x.conv2d(&w);
+                y.add_channels(&b).tanh().hadamard(&weights).sum()
+            },
+            &(x.clone(), w, bias),
+            CheckOptions::f64(),
+        ),
+    );
+    let pooled_weights = images::<2, 2, 3>(2, 8);
+    ok(
+        "max_pool2d",
+        check_grad(
+            |x: Var<Images<2, 5, 6>>| x.max_pool2d::<2, 2, 3>().hadamard(&pooled_weights).sum(),
+            &x,
+            CheckOptions::f64(),
+        ),
+    );
+    let row_weights: Tensor<f64, (Dyn, Const<60>), Heap> =
+        Tensor::random_normal_shaped((Dyn(2), Const), 0.0, 1.0, 9);
+    ok(
+        "flatten_images",
+        check_grad(
+            |x: Var<Images<2, 5, 6>>| x.flatten_images().hadamard(&row_weights).sum(),
+            &x,
+            CheckOptions::f64(),
+        ),
+    );
+}
+
+type Cnn =
+    Sequential<(Conv2d<f64, 1, 2, 3, 3, 4, 4>, Relu, MaxPool2d<2, 2, 2>, Flatten<8>, Linear<f64, 8, 3>)>;
+
+#[test]
+fn a_small_convolutional_network_trains_end_to_end() {
+    let model: Cnn = Sequential((Conv2d::new(1), Relu, MaxPool2d, Flatten, Linear::new(2)));
+    let x = images::<1, 6, 6>(3, 10);
+    let logits = model.forward(&x);
+    assert_eq!(logits.shape(), (Dyn(3), Const::<3>));
+    ok(
+        "cnn",
+        check_grad(
+            |m: <Cnn as Trace>::Traced| m.forward(&Var::constant(x.clone())).tanh().sum(),
+            &model,
+            CheckOptions::f64(),
+        ),
+    );
+    let traced = model.as_constant().forward(&Var::constant(x.clone()));
+    assert_eq!(traced.value(), &logits);
+}
