@@ -11,9 +11,10 @@
 //! | [`scalar`] | element types and the real/complex distinction |
 //! | [`tensor`] | [`Tensor`], its storage kinds ([`Inline`], [`Heap`]), aliases |
 //! | [`product`] | `dot`, `inner`, `dotu`, `hadamard`, `matmul`, `outer` |
-//! | [`ops`] | elementwise maps, reductions, softmax, layout changes |
+//! | [`ops`] | elementwise maps, reductions, softmax, row-wise and image operations, layout changes |
 //! | [`autodiff`] | `Differentiable` types, static mode (`#[differentiable]`: every mode from one ordinary function, compiled), reverse mode (`Var`, `grad`, `value_and_grad`, `vjp`), forward mode (`Dual`, `jvp`, `jacfwd`), higher order (`hessian`, `hvp`), custom rules, the gradient checker |
-//! | `nn` (with `std`) | losses (MSE, cross-entropies), `argmax`, accuracy |
+//! | [`nn`] | layers with typed shapes, optimisers (also without std), losses, initialisers, named parameters and safetensors files |
+//! | `data` (with `std`) | in-memory data sets: stratified split, mini-batches |
 //! | [`backend`] | the CPU matrix-product kernel; the GPU device and its generated kernels (`cuda`) |
 //!
 //! # Features
