@@ -258,3 +258,24 @@ fn a_linear_layer_without_bias_is_w_x() {
     layer.visit_parameters(&mut String::new(), &mut |name, _| names.push(name.to_owned()));
     assert_eq!(names, ["weight"]);
 }
+
+/// A loss through the layer's static-mode forward pass (`Linear::apply`).
+#[fluxion::autodiff::differentiable(wrt(layer))]
+fn static_loss(layer: &Linear<f64, 3, 2, Inline>, x: &Vector<f64, 3>) -> f64 {
+    layer.apply(x).tanh().sum()
+}
+
+#[test]
+fn static_mode_differentiates_through_a_layer_as_the_tape_does() {
+    let layer: Linear<f64, 3, 2, Inline> = Linear::new(3);
+    let x: Vector<f64, 3> = Vector::from_array([0.5, -1.0, 2.0]);
+    let (value, gradient) = static_loss::value_and_grad(&layer, &x);
+    let row: Matrix<f64, 1, 3> = Matrix::from_array([[0.5, -1.0, 2.0]]);
+    let (tape_value, tape_gradient) = value_and_grad(
+        |l: <Linear<f64, 3, 2, Inline> as Trace>::Traced| l.forward(&Var::constant(row)).tanh().sum(),
+        &layer,
+    );
+    assert_close(value, tape_value, 1e-15);
+    gradient.weight.iter().zip(tape_gradient.weight.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-15));
+    gradient.bias.iter().zip(tape_gradient.bias.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-15));
+}

@@ -67,12 +67,12 @@ pub struct Net {
     pub output: Linear<f32, 4, 1, Inline>,
 }
 
-/// ½(net(x) − t)² for one example, differentiated at compile time.
+/// ½(net(x) − t)² for one example, differentiated at compile time through the
+/// layers' own static-mode forward pass (`Linear::apply`).
 #[differentiable(wrt(net))]
 pub fn net_loss(net: &Net, x: &Vector<f32, 2>, t: f32) -> f32 {
-    let h = (net.hidden.weight.matmul(x) + net.hidden.bias).tanh();
-    let y = net.output.weight.matmul(&h) + net.output.bias;
-    let r = y[[0]] - t;
+    let h = net.hidden.apply(x).tanh();
+    let r = net.output.apply(&h)[[0]] - t;
     r * r * 0.5
 }
 

@@ -72,8 +72,27 @@
 //!
 //! ## Not yet
 //!
-//! Conv2d and MaxPool2d; `Linear` without a bias; layers on `Cuda` tensors through
-//! `Sequential` (the tape's `Cuda` operations exist; the row-wise operations have no
-//! GPU kernels yet); a layer's static-mode (`#[differentiable]`) forward pass on
-//! batches (static mode differentiates single examples written with `matmul` and
-//! `+`, as the `nostd-check` crate's net does).
+//! Layers on `Cuda` tensors (the tape's `Cuda` operations exist; the row-wise and
+//! image operations have no GPU kernels yet); strides and padding in `Conv2d`; a
+//! static-mode (`#[differentiable]`) forward pass on batches: static mode takes a
+//! layer one example at a time through `Linear::apply` on inline storage, as the
+//! `nostd-check` crate's net does.
+//!
+//! ## Image layers
+//!
+//! [`Conv2d`](crate::nn::layer::Conv2d), [`MaxPool2d`](crate::nn::layer::MaxPool2d)
+//! and [`Flatten`](crate::nn::layer::Flatten) take batches `(B, C, H, W)` and carry
+//! their output size in their type; the compiler checks each against its input
+//! (`Flatten`'s F = C·H·W when the program is built, since image feature counts
+//! exceed the trait-level arithmetic's 1024):
+//!
+//! ```
+//! use fluxion::nn::layer::{Conv2d, Flatten, Linear, MaxPool2d, Relu, Sequential};
+//! use fluxion::prelude::*;
+//!
+//! // 1×12×12 images → 4 channels of 10×10 → pooled to 5×5 → 100 features → 10 classes.
+//! type Cnn = Sequential<(Conv2d<f32, 1, 4, 3, 3, 10, 10>, Relu, MaxPool2d<2, 5, 5>, Flatten<100>, Linear<f32, 100, 10>)>;
+//! let model: Cnn = Sequential((Conv2d::new(1), Relu, MaxPool2d, Flatten, Linear::new(2)));
+//! let images = Tensor::<f32, (Dyn, Const<1>, Const<12>, Const<12>), Heap>::zeros_shaped((Dyn(8), Const, Const, Const));
+//! assert_eq!(model.forward(&images).shape(), (Dyn(8), Const::<10>));
+//! ```

@@ -62,7 +62,7 @@
 #[cfg(feature = "std")]
 use std::{any::Any, string::String, vec::Vec};
 
-use crate::autodiff::{Differentiable, LeafVisitor};
+use crate::autodiff::{Differentiable, LeafVisitor, differentiable};
 #[cfg(feature = "std")]
 use crate::autodiff::{Trace, Var};
 use crate::error::ShapeError;
@@ -76,7 +76,7 @@ use crate::scalar::{RealScalar, Scalar};
 use crate::shape::Dyn;
 use crate::shape::constraint::{Axis, ConvolvesTo, PoolsTo};
 use crate::shape::{Const, Dim, Shape};
-use crate::tensor::{Heap, Storage, StorageKind, Tensor};
+use crate::tensor::{Heap, Inline, Storage, StorageKind, Tensor};
 
 /// A forward pass: the output of `self` on the input `X`.
 #[diagnostic::on_unimplemented(
@@ -195,6 +195,16 @@ where
     /// W drawn by `init` (fan-in I, fan-out O), seeded; b zero.
     pub fn init(init: Init, seed: u64) -> Self {
         Linear { weight: init.tensor(Default::default(), I, O, seed), bias: B::zeros() }
+    }
+}
+
+impl<T: RealScalar, const I: usize, const O: usize> Linear<T, I, O, Inline, WithBias> {
+    /// W·x + b for one example on inline storage, written for static mode: inside a
+    /// `#[differentiable]` function, `layer.apply(&x)` is differentiated with the
+    /// rest (also without std or a heap).
+    #[differentiable]
+    pub fn apply(&self, x: &Tensor<T, (Const<I>,), Inline>) -> Tensor<T, (Const<O>,), Inline> {
+        self.weight.matmul(x) + self.bias
     }
 }
 
