@@ -7,6 +7,8 @@
 //! - `construction/{from_fn,zeros,ones,full,from_array,to_array}`: small static
 //!   tensors beside the arrays built directly;
 //! - `w1/mlp_gradient`: reverse mode on an MLP beside hand-written backpropagation;
+//! - `w2/train_step`: one SGD step of a 784→256→10 MLP on a batch of 128, written by
+//!   hand with the `gemm` crate;
 //! - `w6/ur5_jacobian`, `w6/distance_hessian`: forward mode on a robot arm beside a
 //!   hand-written Jacobian and num-dual.
 //!
@@ -22,6 +24,7 @@ mod elementwise;
 mod gemm;
 mod products;
 mod w1;
+mod w2;
 mod w6;
 
 criterion::criterion_main!(
@@ -30,5 +33,6 @@ criterion::criterion_main!(
     elementwise::benches,
     construction::benches,
     w1::benches,
+    w2::benches,
     w6::benches
 );

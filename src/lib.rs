@@ -10,7 +10,7 @@
 //! | [`shape`] | dimensions ([`Const`], [`Dyn`]), shapes, constraint traits |
 //! | [`scalar`] | element types and the real/complex distinction |
 //! | [`tensor`] | [`Tensor`], its storage kinds ([`Inline`], [`Heap`]), aliases |
-//! | [`product`] | `dot`, `inner`, `dotu`, `hadamard`, `matmul`, `outer` |
+//! | [`product`] | `dot`, `inner`, `dotu`, `hadamard`, `matmul` (also `matmul_transposed`, `transposed_matmul`), `outer` |
 //! | [`ops`] | elementwise maps, reductions, softmax, row-wise and image operations, layout changes |
 //! | [`autodiff`] | `Differentiable` types, static mode (`#[differentiable]`: every mode from one ordinary function, compiled), reverse mode (`Var`, `grad`, `value_and_grad`, `vjp`), forward mode (`Dual`, `jvp`, `jacfwd`), higher order (`hessian`, `hvp`), custom rules, the gradient checker |
 //! | [`nn`] | layers with typed shapes, optimisers (also without std), losses, initialisers, named parameters and safetensors files |
@@ -100,7 +100,7 @@ pub mod __private {
 }
 
 pub use error::ShapeError;
-pub use product::MatMul;
+pub use product::{MatMul, MatMulTransposed, TransposedMatMul};
 pub use scalar::{Complex32, Complex64, ComplexScalar, RealScalar, Scalar};
 pub use shape::constraint::Axis;
 pub use shape::{Const, Dim, Dyn, Shape, StaticShape};

@@ -8,7 +8,7 @@ pub use crate::autodiff::{jacfwd, jvp, linearize};
 #[cfg(feature = "cuda")]
 pub use crate::backend::cuda::Cuda;
 pub use crate::error::ShapeError;
-pub use crate::product::MatMul;
+pub use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};
 pub use crate::scalar::{Complex32, Complex64, ComplexScalar, RealScalar, Scalar};
 pub use crate::shape::constraint::Axis;
 pub use crate::shape::{Const, Dim, Dyn, Shape, StaticShape};

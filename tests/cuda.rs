@@ -325,6 +325,61 @@ fn matrix_products_and_their_pullbacks_match_the_host() {
 }
 
 #[test]
+fn transposed_products_and_their_pullbacks_match_the_host() {
+    if !gpu() {
+        return;
+    }
+    // A·Bᵀ: [65, 33]×[47, 33]; Aᵀ·B: [33, 65]×[33, 47].
+    let a: Matrix<f64, 65, 33, Heap> = Matrix::random_uniform(-1.0, 1.0, 40);
+    let b: Matrix<f64, 47, 33, Heap> = Matrix::random_uniform(-1.0, 1.0, 41);
+    let (da, db) = (a.to_device(), b.to_device());
+    assert_close(&da.matmul_transposed(&db).to_vec(), a.matmul_transposed(&b).as_slice(), F64_TOL);
+    let (at, bt): (Matrix<f64, 33, 65, Heap>, Matrix<f64, 33, 47, Heap>) = (a.transpose(), b.transpose());
+    let (dat, dbt) = (at.to_device(), bt.to_device());
+    assert_close(&dat.transposed_matmul(&dbt).to_vec(), at.transposed_matmul(&bt).as_slice(), F64_TOL);
+    let c_bar: Matrix<f64, 65, 47, Heap> = Matrix::random_uniform(-1.0, 1.0, 42);
+    let dc_bar = c_bar.to_device();
+    for write in [Write::Overwrite, Write::Accumulate] {
+        let (mut a_bar, mut b_bar) = (a.clone(), b.clone());
+        a.matmul_transposed_pullback(&b, &c_bar, Some((&mut a_bar, write)), Some((&mut b_bar, write)));
+        let (mut da_bar, mut db_bar) = (da.clone(), db.clone());
+        da.matmul_transposed_pullback(&db, &dc_bar, Some((&mut da_bar, write)), Some((&mut db_bar, write)));
+        assert_close(&da_bar.to_vec(), a_bar.as_slice(), F64_TOL);
+        assert_close(&db_bar.to_vec(), b_bar.as_slice(), F64_TOL);
+
+        let (mut a_bar, mut b_bar) = (at.clone(), bt.clone());
+        at.transposed_matmul_pullback(&bt, &c_bar, Some((&mut a_bar, write)), Some((&mut b_bar, write)));
+        let (mut da_bar, mut db_bar) = (dat.clone(), dbt.clone());
+        dat.transposed_matmul_pullback(&dbt, &dc_bar, Some((&mut da_bar, write)), Some((&mut db_bar, write)));
+        assert_close(&da_bar.to_vec(), a_bar.as_slice(), F64_TOL);
+        assert_close(&db_bar.to_vec(), b_bar.as_slice(), F64_TOL);
+    }
+
+    // f32 at an MLP layer's sizes through sgemm; dynamic shapes checked, both named.
+    let x: Tensor<f32, (Dyn, Dyn), Heap> = Tensor::random_uniform_shaped((Dyn(128), Dyn(784)), -1.0, 1.0, 43);
+    let w: Tensor<f32, (Dyn, Dyn), Heap> = Tensor::random_uniform_shaped((Dyn(256), Dyn(784)), -1.0, 1.0, 44);
+    let (dx, dw) = (x.to_device(), w.to_device());
+    assert_close(&dx.matmul_transposed(&dw).to_vec(), x.matmul_transposed(&w).as_slice(), F32_TOL);
+    let y_bar: Tensor<f32, (Dyn, Dyn), Heap> =
+        Tensor::random_uniform_shaped((Dyn(128), Dyn(256)), -1.0, 1.0, 45);
+    assert_close(
+        &y_bar.to_device().transposed_matmul(&dx).to_vec(),
+        y_bar.transposed_matmul(&x).as_slice(),
+        F32_TOL,
+    );
+    let error = dx.try_matmul_transposed(&y_bar.to_device()).unwrap_err();
+    assert!(
+        error.to_string().starts_with("matmul_transposed: shapes [128, 784] and [128, 256] are incompatible"),
+        "{error}"
+    );
+    let error = dx.try_transposed_matmul(&dw).unwrap_err();
+    assert!(
+        error.to_string().starts_with("transposed_matmul: shapes [128, 784] and [256, 784] are incompatible"),
+        "{error}"
+    );
+}
+
+#[test]
 fn training_on_the_gpu_follows_the_host_loss_curve() {
     if !gpu() {
         return;
@@ -443,8 +498,12 @@ fn gpu_rules_agree_with_finite_differences_and_the_adjoint_identity() {
     check!("hadamard", |x: Var<D>| x.hadamard(&x));
     check!("transpose", |x: Var<D>| x.transpose());
     check!("broadcast", |x: Var<D>| x.broadcast::<(Const<2>, Const<4>, Const<6>)>());
+    let w_t = Var::constant(signed::<1, 6, 3>(29).reshape::<(Const<6>, Const<3>)>().transpose().to_device());
+    let w_rows = Var::constant(signed::<1, 4, 5>(30).reshape::<(Const<4>, Const<5>)>().to_device());
     let w = Var::constant(w);
     check!("matmul", move |x: Var<D>| x.matmul(&w));
+    check!("matmul_transposed", move |x: Var<D>| x.matmul_transposed(&w_t));
+    check!("transposed_matmul", move |x: Var<D>| x.transposed_matmul(&w_rows));
 }
 
 #[test]

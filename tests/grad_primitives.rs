@@ -384,6 +384,117 @@ fn f64_matmul_all_forms() {
 }
 
 #[test]
+fn f64_matmul_transposed_and_transposed_matmul() {
+    let o = f64_opts();
+    let a = wave(600);
+    let b: Vec<f64> = (0..600).map(|i| (1.3 * i as f64 - 0.4).cos()).collect();
+    type M43 = Matrix<f64, 4, 3>;
+    type M24 = Matrix<f64, 2, 4>;
+    // A·Bᵀ: [2, 3]×[4, 3]; Aᵀ·B: [2, 3]×[2, 4].
+    let ab: (M23, M43) = (static_tensor(&a[..6]), static_tensor(&b[..12]));
+    ok("M23 · M43ᵀ", check_vjp(|(a, b): (Var<M23>, Var<M43>)| a.matmul_transposed(&b), &ab, o));
+    let ab: (M23, M24) = (static_tensor(&a[..6]), static_tensor(&b[..8]));
+    ok("M23ᵀ · M24", check_vjp(|(a, b): (Var<M23>, Var<M24>)| a.transposed_matmul(&b), &ab, o));
+    type Heap23 = Matrix<f64, 2, 3, Heap>;
+    type Heap43 = Matrix<f64, 4, 3, Heap>;
+    let heap: (Heap23, Heap43) = (static_tensor(&a[..6]), static_tensor(&b[..12]));
+    ok(
+        "heap 2×3 · (4×3)ᵀ",
+        check_vjp(|(a, b): (Var<Heap23>, Var<Heap43>)| a.matmul_transposed(&b), &heap, o),
+    );
+    let dd = (dmatrix(2, 3, &a), dmatrix(5, 3, &b));
+    ok(
+        "DMatrix 2×3 · (5×3)ᵀ",
+        check_vjp(|(a, b): (Var<DMatrix<f64>>, Var<DMatrix<f64>>)| a.matmul_transposed(&b), &dd, o),
+    );
+    let dd = (dmatrix(3, 2, &a), dmatrix(3, 5, &b));
+    ok(
+        "DMatrix (3×2)ᵀ · 3×5",
+        check_vjp(|(a, b): (Var<DMatrix<f64>>, Var<DMatrix<f64>>)| a.transposed_matmul(&b), &dd, o),
+    );
+    // A `Linear` layer's form: rows of a run-time count through static [out, in] weights.
+    type W23 = Tensor<f64, (Const<2>, Const<3>), Heap>;
+    let layer: (Rows3<f64>, W23) = (rows3(4, &a), static_tensor(&b[..6]));
+    ok(
+        "(Dyn,3) · (2,3)ᵀ",
+        check_vjp(|(x, w): (Var<Rows3<f64>>, Var<W23>)| x.matmul_transposed(&w), &layer, o),
+    );
+    type R3x2 = Tensor<f64, (Dyn, Const<2>), Heap>;
+    let r = Tensor::from_shape_vec((Dyn(4), Const::<2>), b[..8].to_vec()).unwrap();
+    let weight_form: (Rows3<f64>, R3x2) = (rows3(4, &a), r);
+    ok(
+        "(Dyn,3)ᵀ · (Dyn,2)",
+        check_vjp(|(x, y): (Var<Rows3<f64>>, Var<R3x2>)| x.transposed_matmul(&y), &weight_form, o),
+    );
+    // Above SMALL_PRODUCT (16³ multiply-adds): the `gemm` crate's kernel, Jacobian in full.
+    let full = CheckOptions { max_full_entries: 200_000, ..o };
+    let large = (dmatrix(17, 16, &a), dmatrix(16, 16, &b[100..]));
+    ok(
+        "gemm 17×16 · (16×16)ᵀ",
+        check_vjp(|(a, b): (Var<DMatrix<f64>>, Var<DMatrix<f64>>)| a.matmul_transposed(&b), &large, full),
+    );
+    let large = (dmatrix(16, 17, &a), dmatrix(16, 16, &b[100..]));
+    ok(
+        "gemm (16×17)ᵀ · 16×16",
+        check_vjp(|(a, b): (Var<DMatrix<f64>>, Var<DMatrix<f64>>)| a.transposed_matmul(&b), &large, full),
+    );
+    // One operand constant (a plain tensor): only the other receives a cotangent.
+    let w: M43 = static_tensor(&b[..12]);
+    ok("M23 · constant M43ᵀ", check_vjp(|x: Var<M23>| x.matmul_transposed(&w), &static_tensor(&a[..6]), o));
+    let x: M23 = static_tensor(&a[..6]);
+    ok(
+        "constant M23ᵀ · M24",
+        check_vjp(|y: Var<M24>| Var::constant(x).transposed_matmul(&y), &static_tensor(&b[..8]), o),
+    );
+}
+
+/// Second order: Hessian-vector products through both products (a reverse pass over
+/// duals) equal those through the copying forms.
+#[test]
+fn transposed_products_inside_hessian_vector_products() {
+    type D = Dual<f64>;
+    type M43 = Matrix<f64, 4, 3>;
+    let (a, b): (M23, M43) = (static_tensor(&wave(6)), static_tensor(&mixed_values(12)));
+    let v: (M23, M43) = (static_tensor(&mixed_values(6)), static_tensor(&wave(12)));
+    let square = |y: Var<Matrix<D, 2, 4>>| y.hadamard(&y).sum();
+    let (ha, hb) = hvp(
+        |(a, b): (Var<Matrix<D, 2, 3>>, Var<Matrix<D, 4, 3>>)| square(a.matmul_transposed(&b)),
+        &(a, b),
+        &v,
+    );
+    let (ca, cb) = hvp(
+        |(a, b): (Var<Matrix<D, 2, 3>>, Var<Matrix<D, 4, 3>>)| square(a.matmul(&b.transpose())),
+        &(a, b),
+        &v,
+    );
+    assert_close_slices(ha.as_slice(), ca.as_slice(), 1e-13);
+    assert_close_slices(hb.as_slice(), cb.as_slice(), 1e-13);
+    assert!(
+        ha.iter().chain(hb.iter()).any(|&h| h.abs() > 0.1),
+        "a vanishing Hessian-vector product proves nothing"
+    );
+
+    let (a, b): (M32, M43) = (static_tensor(&wave(6)), static_tensor(&mixed_values(12)));
+    let c: M32 = static_tensor(&mixed_values(6));
+    let v: (M32, M43) = (c, static_tensor(&wave(12)));
+    let b2: Matrix<f64, 3, 4> = b.transpose();
+    let v2 = (v.0, v.1.transpose());
+    let square = |y: Var<Matrix<D, 2, 4>>| y.hadamard(&y).sum();
+    let (ha, hb) = hvp(
+        |(a, b): (Var<Matrix<D, 3, 2>>, Var<Matrix<D, 3, 4>>)| square(a.transposed_matmul(&b)),
+        &(a, b2),
+        &v2,
+    );
+    let (ca, cb) = hvp(
+        |(a, b): (Var<Matrix<D, 3, 2>>, Var<Matrix<D, 3, 4>>)| square(a.transpose().matmul(&b)),
+        &(a, b2),
+        &v2,
+    );
+    assert_close_slices(ha.as_slice(), ca.as_slice(), 1e-13);
+    assert_close_slices(hb.as_slice(), cb.as_slice(), 1e-13);
+}
+
+#[test]
 fn f64_outer() {
     let o = f64_opts();
     let (a, b) = (mixed_values(8), positive_values(8));
@@ -682,6 +793,34 @@ fn complex_matmul_all_forms() {
 }
 
 #[test]
+fn complex_matmul_transposed_and_transposed_matmul() {
+    // Plain transposes on complex data: the pullbacks conjugate the other operand
+    // (Ā = Ȳ·conj(B) for A·Bᵀ), which the real and imaginary perturbations check.
+    let o = f64_opts();
+    let (a, b) = (complex_wave(600), complex_values(12));
+    let b: Vec<C64> =
+        b.iter().cycle().take(600).enumerate().map(|(i, z)| z * (0.1 * i as f64).cos()).collect();
+    type CM23 = Matrix<C64, 2, 3>;
+    type CM43 = Matrix<C64, 4, 3>;
+    type CM24 = Matrix<C64, 2, 4>;
+    let ab: (CM23, CM43) = (static_tensor(&a[..6]), static_tensor(&b[..12]));
+    ok("C M23 · M43ᵀ", check_vjp(|(a, b): (Var<CM23>, Var<CM43>)| a.matmul_transposed(&b), &ab, o));
+    let ab: (CM23, CM24) = (static_tensor(&a[..6]), static_tensor(&b[..8]));
+    ok("C M23ᵀ · M24", check_vjp(|(a, b): (Var<CM23>, Var<CM24>)| a.transposed_matmul(&b), &ab, o));
+    let full = CheckOptions { max_full_entries: 600_000, ..o };
+    let large = (dmatrix(17, 16, &a), dmatrix(16, 16, &b));
+    ok(
+        "C gemm 17×16 · (16×16)ᵀ",
+        check_vjp(|(a, b): (Var<DMatrix<C64>>, Var<DMatrix<C64>>)| a.matmul_transposed(&b), &large, full),
+    );
+    let large = (dmatrix(16, 17, &a), dmatrix(16, 16, &b));
+    ok(
+        "C gemm (16×17)ᵀ · 16×16",
+        check_vjp(|(a, b): (Var<DMatrix<C64>>, Var<DMatrix<C64>>)| a.transposed_matmul(&b), &large, full),
+    );
+}
+
+#[test]
 fn complex_outer() {
     let o = f64_opts();
     let (a, b) = (complex_values(6), complex_right_half_plane(6));
@@ -842,6 +981,15 @@ fn f32_handful() {
     let mm: (FM23, FM32) = (x, static_tensor(&p[..6]));
     ok("f32 matmul", check_vjp(|(a, b): (Var<FM23>, Var<FM32>)| a.matmul(&b), &mm, o));
     ok("f32 transpose", check_vjp(|x: Var<FM23>| x.transpose(), &x, o));
+    let (xt, yt): (FM23, FM23) = (x, static_tensor(&p[..6]));
+    ok(
+        "f32 matmul_transposed",
+        check_vjp(|(a, b): (Var<FM23>, Var<FM23>)| a.matmul_transposed(&b), &(xt, yt), o),
+    );
+    ok(
+        "f32 transposed_matmul",
+        check_vjp(|(a, b): (Var<FM23>, Var<FM23>)| a.transposed_matmul(&b), &(xt, yt), o),
+    );
 
     // Complex32.
     type Z3 = Vector<Complex32, 3>;

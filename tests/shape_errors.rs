@@ -77,6 +77,42 @@ fn matmul_batched() {
 }
 
 #[test]
+fn matmul_transposed() {
+    // [M, K]×[N, K]: column counts 3 and 4 differ.
+    let (a, b) = (dmatrix(2, 3), dmatrix(5, 4));
+    let op = Some("matmul_transposed");
+    assert_fails_alike(op, a.try_matmul_transposed(&b), || a.matmul_transposed(&b), &[2, 3], &[5, 4]);
+    // Two static rows of a run-time length.
+    let r = Tensor::<f64, (Const<2>, Dyn), Heap>::zeros_shaped((Const, Dyn(3)));
+    assert_fails_alike(op, r.try_matmul_transposed(&b), || r.matmul_transposed(&b), &[2, 3], &[5, 4]);
+    assert_eq!(r.try_matmul_transposed(&dmatrix(5, 3)).unwrap().dims().as_slice(), &[2, 5]);
+    // The shapes a matmul would accept are the wrong ones here.
+    let c = dmatrix(3, 5);
+    assert_fails_alike(op, a.try_matmul_transposed(&c), || a.matmul_transposed(&c), &[2, 3], &[3, 5]);
+    // The output of the `_into` form must have the product's shape, [2, 5].
+    let mut out = dmatrix(5, 2);
+    let error = a.try_matmul_transposed_into(&dmatrix(5, 3), &mut out).unwrap_err();
+    assert_eq!(error.operation(), "matmul_transposed_into");
+    assert_names_shapes(&error, &[5, 2], &[2, 5]);
+}
+
+#[test]
+fn transposed_matmul() {
+    // [K, M]×[K, N]: row counts 2 and 3 differ.
+    let (a, b) = (dmatrix(2, 4), dmatrix(3, 4));
+    let op = Some("transposed_matmul");
+    assert_fails_alike(op, a.try_transposed_matmul(&b), || a.transposed_matmul(&b), &[2, 4], &[3, 4]);
+    let r = rows3(5);
+    assert_fails_alike(op, r.try_transposed_matmul(&a), || r.transposed_matmul(&a), &[5, 3], &[2, 4]);
+    assert_eq!(r.try_transposed_matmul(&dmatrix(5, 2)).unwrap().dims().as_slice(), &[3, 2]);
+    // The output of the `_into` form must have the product's shape, [4, 3].
+    let mut out = dmatrix(3, 4);
+    let error = a.try_transposed_matmul_into(&dmatrix(2, 3), &mut out).unwrap_err();
+    assert_eq!(error.operation(), "transposed_matmul_into");
+    assert_names_shapes(&error, &[3, 4], &[4, 3]);
+}
+
+#[test]
 fn add_and_sub_operators() {
     let (a, b) = (dmatrix(2, 3), dmatrix(4, 3));
     assert_fails_alike(None, a.try_add(&b), || &a + &b, &[2, 3], &[4, 3]);

@@ -28,7 +28,7 @@ use crate::product::dot::dotu_pullback;
 use crate::product::hadamard::hadamard_pullback;
 use crate::product::inner::inner_pullback;
 use crate::product::outer::outer_pullback;
-use crate::product::{MatMul, ScalarFactor};
+use crate::product::{MatMul, MatMulTransposed, ScalarFactor, TransposedMatMul};
 use crate::scalar::{RealDot, RealScalar, Scalar};
 use crate::shape::constraint::{
     AddsUpTo, Axis, Broadcastable, ConvolvesTo, FitsSlice, HasAxis, PoolsTo, SameElementCount,
@@ -400,8 +400,8 @@ impl<T: Scalar> Var<T> {
     }
 }
 
-/// The matrix product on every storage kind: the kind's [`MatMul`] computes the value
-/// and its rule.
+/// The matrix products on every storage kind: the kind's [`MatMul`],
+/// [`MatMulTransposed`] or [`TransposedMatMul`] computes the value and its rule.
 impl<T: Scalar, S: Shape, K: Zeros<T, S>> Var<Tensor<T, S, K>>
 where
     Tensor<T, S, K>: Differentiable<Tangent = Tensor<T, S, K>> + VectorSpace,
@@ -425,6 +425,66 @@ where
         record_binary_in_place(self, &other, y, move |_, y_bar, mut adjoints| {
             adjoints.write_or_add((a.shape(), b.shape()), |a_bar, b_bar| {
                 a.matmul_pullback(&b, y_bar, a_bar, b_bar)
+            });
+        })
+    }
+
+    /// A·Bᵀ for A of shape `[M, K]` and B of shape `[N, K]` (see [`MatMulTransposed`]),
+    /// with Ā = Ȳ·conj(B) and B̄ = Ȳᵀ·conj(A): neither the product nor its pullback
+    /// copies a transpose.
+    ///
+    /// ```
+    /// use fluxion::prelude::*;
+    /// // A batch of 2 rows through weights stored [out, in] = [3, 2].
+    /// let x: Matrix<f64, 2, 2> = Matrix::from_array([[1., 2.], [3., 4.]]);
+    /// let w: Matrix<f64, 3, 2> = Matrix::from_array([[1., 0.], [0., 1.], [1., 1.]]);
+    /// let (gx, gw) = grad(|(x, w): (Var<Matrix<f64, 2, 2>>, Var<Matrix<f64, 3, 2>>)| x.matmul_transposed(&w).sum(), &(x, w));
+    /// assert_eq!(gx.to_array(), [[2., 2.], [2., 2.]]); // each row: Σ over the rows of w
+    /// assert_eq!(gw.to_array(), [[4., 6.], [4., 6.], [4., 6.]]); // each row: Σ over the rows of x
+    /// ```
+    #[track_caller]
+    pub fn matmul_transposed<S2: Shape>(
+        &self,
+        other: &impl Operand<Tensor<T, S2, K>>,
+    ) -> Var<<Tensor<T, S, K> as MatMulTransposed<Tensor<T, S2, K>>>::Output>
+    where
+        K: Zeros<T, S2>,
+        Tensor<T, S2, K>: Differentiable<Tangent = Tensor<T, S2, K>> + VectorSpace,
+        Tensor<T, S, K>: MatMulTransposed<Tensor<T, S2, K>>,
+        <Tensor<T, S, K> as MatMulTransposed<Tensor<T, S2, K>>>::Output:
+            Differentiable<Tangent = <Tensor<T, S, K> as MatMulTransposed<Tensor<T, S2, K>>>::Output>,
+    {
+        let other = other.to_var();
+        let (a, b) = (self.shared_value(), other.shared_value());
+        let y = a.matmul_transposed(&b);
+        record_binary_in_place(self, &other, y, move |_, y_bar, mut adjoints| {
+            adjoints.write_or_add((a.shape(), b.shape()), |a_bar, b_bar| {
+                a.matmul_transposed_pullback(&b, y_bar, a_bar, b_bar)
+            });
+        })
+    }
+
+    /// Aᵀ·B for A of shape `[K, M]` and B of shape `[K, N]` (see [`TransposedMatMul`]),
+    /// with Ā = conj(B)·Ȳᵀ and B̄ = conj(A)·Ȳ: neither the product nor its pullback
+    /// copies a transpose.
+    #[track_caller]
+    pub fn transposed_matmul<S2: Shape>(
+        &self,
+        other: &impl Operand<Tensor<T, S2, K>>,
+    ) -> Var<<Tensor<T, S, K> as TransposedMatMul<Tensor<T, S2, K>>>::Output>
+    where
+        K: Zeros<T, S2>,
+        Tensor<T, S2, K>: Differentiable<Tangent = Tensor<T, S2, K>> + VectorSpace,
+        Tensor<T, S, K>: TransposedMatMul<Tensor<T, S2, K>>,
+        <Tensor<T, S, K> as TransposedMatMul<Tensor<T, S2, K>>>::Output:
+            Differentiable<Tangent = <Tensor<T, S, K> as TransposedMatMul<Tensor<T, S2, K>>>::Output>,
+    {
+        let other = other.to_var();
+        let (a, b) = (self.shared_value(), other.shared_value());
+        let y = a.transposed_matmul(&b);
+        record_binary_in_place(self, &other, y, move |_, y_bar, mut adjoints| {
+            adjoints.write_or_add((a.shape(), b.shape()), |a_bar, b_bar| {
+                a.transposed_matmul_pullback(&b, y_bar, a_bar, b_bar)
             });
         })
     }

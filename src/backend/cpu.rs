@@ -202,7 +202,8 @@ fn span<T>(view: MatRef<'_, T>, rows: usize, cols: usize) -> Option<usize> {
 /// The plain kernel. It picks the loop order whose innermost loop runs over
 /// contiguous memory, so that the compiler vectorises it:
 /// - rows of `a` and columns of `b` contiguous: out[i, j] = a[i, :] · b[:, j]
-///   (matrix × vector);
+///   (matrix × vector, and a·bᵀ with `b` read in place), unless n > 4 and the rows of
+///   `b` are contiguous too;
 /// - rows of `b` contiguous: out[i, :] += a[i, p] · b[p, :] (row-major products);
 /// - columns of `a` contiguous and n = 1: out[:] += a[:, p] · b[p] (transposed
 ///   matrix × vector, as in the matrix × vector pullback).
@@ -225,7 +226,7 @@ fn plain_loop<T: Scalar>(
         }
     };
     let m = out.len() / n;
-    if a.col_stride == 1 && b.row_stride == 1 && n <= 4 {
+    if a.col_stride == 1 && b.row_stride == 1 && (n <= 4 || b.col_stride != 1) {
         for (i, out_row) in out.chunks_exact_mut(n).enumerate() {
             let a_row = &a.data[i * a.row_stride..][..k];
             for (j, out_ij) in out_row.iter_mut().enumerate() {

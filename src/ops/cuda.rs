@@ -26,8 +26,9 @@ use crate::backend::cuda::{
 use crate::error::{ShapeError, or_panic};
 use crate::ops::elementwise::{Elementary, ScalarFunction, elementary_methods};
 use crate::ops::layout::{check_concat, check_element_count};
-use crate::product::MatMul;
 use crate::product::matmul::{check_output, inner_mismatch};
+use crate::product::transposed::{columns_mismatch, rows_mismatch};
+use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};
 use crate::scalar::{RealScalar, Scalar};
 use crate::shape::constraint::{AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis, SameElementCount};
 use crate::shape::{Const, Dim, Shape};
@@ -931,7 +932,7 @@ macro_rules! device_matmul {
                 if !$inner_ok {
                     return Err(inner_mismatch(&self.shape(), &rhs.shape()));
                 }
-                check_output(out, $out_shape)?;
+                check_output("matmul_into", out, $out_shape)?;
                 gemm_into($sizes, (self.slice(), false), (rhs.slice(), false), out.slice_mut(), Write::Overwrite);
                 Ok(())
             }
@@ -960,6 +961,116 @@ device_matmul!(<M, I, N> (M, I), (I, N) => (M, N), |a, b| a.1 == b.0, (a.0, b.1)
 device_matmul!(<M, I> (M, I), (I,) => (M,), |a, b| a.1 == b.0, (a.0,), (a.0.size(), a.1.size(), 1, 1));
 device_matmul!(<B, M, I, N> (B, M, I), (B, I, N) => (B, M, N), |a, b| a.2 == b.1 && a.0 == b.0, (a.0, a.1, b.2),
     (a.1.size(), a.2.size(), b.2.size(), a.0.size()));
+
+/// A·Bᵀ through cuBLAS's transpose flag (B is read in place). Ā = Ȳ·B and B̄ = Ȳᵀ·A:
+/// the elements are real, so nothing is conjugated.
+#[diagnostic::do_not_recommend]
+impl<T: CudaElement, M: Dim, I: Dim, N: Dim> MatMulTransposed<OnDevice<T, (N, I)>> for OnDevice<T, (M, I)> {
+    type Output = OnDevice<T, (M, N)>;
+
+    fn try_matmul_transposed(&self, rhs: &OnDevice<T, (N, I)>) -> Result<Self::Output, ShapeError> {
+        let ((m, i), (n, i2)) = (self.shape(), rhs.shape());
+        if i != i2 {
+            return Err(columns_mismatch(&self.shape(), &rhs.shape()));
+        }
+        Ok(OnDevice::new((m, n), |out| {
+            let sizes = (m.size(), i.size(), n.size(), 1);
+            gemm_into(sizes, (self.slice(), false), (rhs.slice(), true), out, Write::Overwrite);
+            Ok(())
+        }))
+    }
+
+    fn try_matmul_transposed_into(
+        &self,
+        rhs: &OnDevice<T, (N, I)>,
+        out: &mut Self::Output,
+    ) -> Result<(), ShapeError> {
+        let ((m, i), (n, i2)) = (self.shape(), rhs.shape());
+        if i != i2 {
+            return Err(columns_mismatch(&self.shape(), &rhs.shape()));
+        }
+        check_output("matmul_transposed_into", out, (m, n))?;
+        let sizes = (m.size(), i.size(), n.size(), 1);
+        gemm_into(sizes, (self.slice(), false), (rhs.slice(), true), out.slice_mut(), Write::Overwrite);
+        Ok(())
+    }
+
+    fn matmul_transposed_pullback(
+        &self,
+        rhs: &OnDevice<T, (N, I)>,
+        out_bar: &Self::Output,
+        lhs_bar: Option<(&mut Self, Write)>,
+        rhs_bar: Option<(&mut OnDevice<T, (N, I)>, Write)>,
+    ) {
+        let (m, k, n) = (self.shape().0.size(), self.shape().1.size(), rhs.shape().0.size());
+        if let Some((a_bar, write)) = lhs_bar {
+            // Ā (m×k) = Ȳ (m×n) · B (n×k).
+            gemm_into((m, n, k, 1), (out_bar.slice(), false), (rhs.slice(), false), a_bar.slice_mut(), write);
+        }
+        if let Some((b_bar, write)) = rhs_bar {
+            // B̄ (n×k) = Ȳᵀ (n×m) · A (m×k).
+            gemm_into((n, m, k, 1), (out_bar.slice(), true), (self.slice(), false), b_bar.slice_mut(), write);
+        }
+    }
+}
+
+/// Aᵀ·B through cuBLAS's transpose flag (A is read in place). Ā = B·Ȳᵀ and B̄ = A·Ȳ:
+/// the elements are real, so nothing is conjugated.
+#[diagnostic::do_not_recommend]
+impl<T: CudaElement, I: Dim, M: Dim, N: Dim> TransposedMatMul<OnDevice<T, (I, N)>> for OnDevice<T, (I, M)> {
+    type Output = OnDevice<T, (M, N)>;
+
+    fn try_transposed_matmul(&self, rhs: &OnDevice<T, (I, N)>) -> Result<Self::Output, ShapeError> {
+        let ((i, m), (i2, n)) = (self.shape(), rhs.shape());
+        if i != i2 {
+            return Err(rows_mismatch(&self.shape(), &rhs.shape()));
+        }
+        Ok(OnDevice::new((m, n), |out| {
+            let sizes = (m.size(), i.size(), n.size(), 1);
+            gemm_into(sizes, (self.slice(), true), (rhs.slice(), false), out, Write::Overwrite);
+            Ok(())
+        }))
+    }
+
+    fn try_transposed_matmul_into(
+        &self,
+        rhs: &OnDevice<T, (I, N)>,
+        out: &mut Self::Output,
+    ) -> Result<(), ShapeError> {
+        let ((i, m), (i2, n)) = (self.shape(), rhs.shape());
+        if i != i2 {
+            return Err(rows_mismatch(&self.shape(), &rhs.shape()));
+        }
+        check_output("transposed_matmul_into", out, (m, n))?;
+        let sizes = (m.size(), i.size(), n.size(), 1);
+        gemm_into(sizes, (self.slice(), true), (rhs.slice(), false), out.slice_mut(), Write::Overwrite);
+        Ok(())
+    }
+
+    fn transposed_matmul_pullback(
+        &self,
+        rhs: &OnDevice<T, (I, N)>,
+        out_bar: &Self::Output,
+        lhs_bar: Option<(&mut Self, Write)>,
+        rhs_bar: Option<(&mut OnDevice<T, (I, N)>, Write)>,
+    ) {
+        let (k, m, n) = (self.shape().0.size(), self.shape().1.size(), rhs.shape().1.size());
+        if let Some((a_bar, write)) = lhs_bar {
+            // Ā (k×m) = B (k×n) · Ȳᵀ (n×m).
+            gemm_into((k, n, m, 1), (rhs.slice(), false), (out_bar.slice(), true), a_bar.slice_mut(), write);
+        }
+        if let Some((b_bar, write)) = rhs_bar {
+            // B̄ (k×n) = A (k×m) · Ȳ (m×n).
+            gemm_into(
+                (k, m, n, 1),
+                (self.slice(), false),
+                (out_bar.slice(), false),
+                b_bar.slice_mut(),
+                write,
+            );
+        }
+    }
+}
 
 // Reverse-mode rules, the device forms of the host's `*_pullback` functions: each
 // writes its cotangent into `x_bar` or adds it there, as `write` says.

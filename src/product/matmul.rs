@@ -133,7 +133,7 @@ impl<T: Scalar, S: Shape, K: StorageKind<T, S>> Tensor<T, S, K> {
 pub trait NotVectorTimesVector {}
 
 /// A cotangent buffer with its [`Write`], as a slice.
-fn elements<T: Scalar, S: Shape, K: Storage<T, S>>(
+pub(crate) fn elements<T: Scalar, S: Shape, K: Storage<T, S>>(
     cotangent: Option<(&mut Tensor<T, S, K>, Write)>,
 ) -> Option<(&mut [T], Write)> {
     cotangent.map(|(tensor, write)| (tensor.as_mut_slice(), write))
@@ -166,8 +166,9 @@ where
     }
 }
 
-/// Checks that `out` has the product's shape.
+/// Checks that `out` has the product's shape; the error names `operation`.
 pub(crate) fn check_output<T, S: Shape, K: StorageKind<T, S>>(
+    operation: &'static str,
     out: &Tensor<T, S, K>,
     expected: S,
 ) -> Result<(), ShapeError> {
@@ -175,7 +176,7 @@ pub(crate) fn check_output<T, S: Shape, K: StorageKind<T, S>>(
         Ok(())
     } else {
         Err(ShapeError::new(
-            "matmul_into",
+            operation,
             out.dims(),
             expected.dims(),
             "the output must have the product's shape",
@@ -213,7 +214,7 @@ where
         if i != i2 {
             return Err(inner_mismatch(&self.shape(), &rhs.shape()));
         }
-        check_output(out, (m, n))?;
+        check_output("matmul_into", out, (m, n))?;
         let (m, k, n) = (m.size(), i.size(), n.size());
         matmul_into(
             (m, k, n),
@@ -263,7 +264,7 @@ where
         if i != i2 {
             return Err(inner_mismatch(&self.shape(), &rhs.shape()));
         }
-        check_output(out, (m,))?;
+        check_output("matmul_into", out, (m,))?;
         let (m, k) = (m.size(), i.size());
         matmul_into(
             (m, k, 1),
@@ -313,7 +314,7 @@ where
         if i != i2 || b != b2 {
             return Err(inner_mismatch(&self.shape(), &rhs.shape()));
         }
-        check_output(out, (b, m, n))?;
+        check_output("matmul_into", out, (b, m, n))?;
         let (m, k, n) = (m.size(), i.size(), n.size());
         if m * k == 0 || k * n == 0 {
             out.as_mut_slice().fill(T::zero());

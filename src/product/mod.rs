@@ -7,6 +7,8 @@
 //! | [`dotu`](crate::Tensor::dotu) | Σ aᵢbᵢ on complex data, unconjugated | same shape → scalar |
 //! | [`hadamard`](crate::Tensor::hadamard) | (a ⊙ b)ᵢ = aᵢbᵢ | same shape → same shape |
 //! | [`matmul`](crate::Tensor::matmul) | (AB)ᵢⱼ = Σₖ AᵢₖBₖⱼ | `[M, K]×[K, N]`, `[M, K]×[K]`, `[B, M, K]×[B, K, N]` |
+//! | [`matmul_transposed`](crate::Tensor::matmul_transposed) | (ABᵀ)ᵢⱼ = Σₖ AᵢₖBⱼₖ, B read in place | `[M, K]×[N, K]` → `[M, N]` |
+//! | [`transposed_matmul`](crate::Tensor::transposed_matmul) | (AᵀB)ᵢⱼ = Σₖ AₖᵢBₖⱼ, A read in place | `[K, M]×[K, N]` → `[M, N]` |
 //! | [`outer`](crate::Tensor::outer) | (a ⊗ b)ᵢⱼ = aᵢbⱼ (no conjugation) | `[M]`, `[N]` → `[M, N]` |
 //!
 //! On real data `dot`, `inner` and `dotu` agree; on complex data ⟨a, b⟩ = conj⟨b, a⟩.
@@ -16,8 +18,10 @@ pub mod hadamard;
 pub mod inner;
 pub mod matmul;
 pub mod outer;
+pub mod transposed;
 
 pub use matmul::MatMul;
+pub use transposed::{MatMulTransposed, TransposedMatMul};
 
 use crate::error::ShapeError;
 use crate::scalar::{Complex32, Complex64, Scalar};

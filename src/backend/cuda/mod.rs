@@ -17,6 +17,7 @@
 //! | `concat`, `narrow` and their pullbacks | a block copy along one axis |
 //! | the pullbacks of `max`, `max_axis` | one thread per line: its first largest element |
 //! | `matmul` (matrix, matrix × vector, batched) | cuBLAS `sgemm`/`dgemm` (TF32 only when [`Device::set_matmul_precision`] asks) |
+//! | `matmul_transposed`, `transposed_matmul` and their pullbacks | the same, with cuBLAS's transpose flag instead of a copy |
 //!
 //! Kernels are compiled by NVRTC on first use and cached for the process, keyed by
 //! name (the operation, how its inputs are read, the element type). A chain of
