@@ -2,8 +2,9 @@
 //! in]` as PyTorch stores them), batch 128, f32, mean softmax cross-entropy from the
 //! logits, and one SGD step (η = 0.01): forward, backward on the tape, update.
 //!
-//! Shared by the benchmark (`benches/w2/mod.rs`) and the tests (`tests/w2.rs`).
+//! Shared by the benchmark (`benches/w2/mod.rs`) and the tests (`tests/w2_handwritten.rs`).
 
+use super::handwritten::W2Tensors;
 use fluxion::autodiff::value_and_grad_into;
 use fluxion::nn::layer::{Linear, Relu, Sequential};
 use fluxion::nn::loss::{Reduction, cross_entropy};
@@ -17,6 +18,25 @@ pub type MlpGradient = <Mlp as Differentiable>::Tangent;
 /// A batch of 128 inputs.
 pub type Batch = Tensor<f32, (Const<128>, Const<784>), Heap>;
 
+/// The model with the hand-written baseline's parameters.
+pub fn from_handwritten(tensors: &W2Tensors) -> Mlp {
+    Sequential((
+        Linear { weight: tensor(&tensors.w1), bias: tensor(&tensors.b1) },
+        Relu,
+        Linear { weight: tensor(&tensors.w2), bias: tensor(&tensors.b2) },
+    ))
+}
+
+/// A static-shape heap tensor of `values`.
+fn tensor<S: StaticShape>(values: &[f32]) -> Tensor<f32, S, Heap> {
+    Tensor::from_shape_vec(S::default(), values.to_vec()).expect("the sizes agree")
+}
+
+/// A batch of the baseline's inputs, as a constant of the tape (made once).
+pub fn batch(inputs: &[f32]) -> Var<Batch> {
+    Var::constant(tensor(inputs))
+}
+
 /// The model with the gradient buffer and the optimiser of its training loop.
 pub struct Trainer {
     /// The parameters.
@@ -26,7 +46,7 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// A model of `layers`, trained by SGD with η = 0.01.
+    /// `model`, trained by SGD with η = 0.01.
     pub fn new(model: Mlp) -> Self {
         let gradient = model.zero_tangent();
         Trainer { model, gradient, sgd: Sgd::new(SgdConfig { learning_rate: 0.01, ..SgdConfig::default() }) }

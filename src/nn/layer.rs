@@ -213,7 +213,7 @@ impl<T: RealScalar, const I: usize, const O: usize> Linear<T, I, O, Inline, With
 /// same names.
 macro_rules! linear_forward {
     ($layer:expr, $x:expr) => {
-        $layer.bias.add_to($x.matmul(&$layer.weight.transpose()))
+        $layer.bias.add_to($x.matmul_transposed(&$layer.weight))
     };
 }
 
@@ -266,7 +266,6 @@ where
     F: SameFeatureCount<Const<I>>,
     B: BiasKind<T, O, K, Bias: AddBias<Tensor<T, (R, Const<O>), K>>>,
     K: Storage<T, (Const<O>, Const<I>)>
-        + Storage<T, (Const<I>, Const<O>)>
         + Storage<T, (R, F)>
         + Storage<T, (R, Const<I>)>
         + Storage<T, (R, Const<O>)>,
@@ -287,7 +286,6 @@ where
     F: SameFeatureCount<Const<I>>,
     B: BiasKind<T, O, K, Bias: Trace<Traced: AddBias<Var<Tensor<T, (R, Const<O>), K>>>>>,
     K: Storage<T, (Const<O>, Const<I>)>
-        + Storage<T, (Const<I>, Const<O>)>
         + Storage<T, (R, F)>
         + Storage<T, (R, Const<I>)>
         + Storage<T, (R, Const<O>)>,

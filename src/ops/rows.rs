@@ -34,8 +34,7 @@ impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>> Tensor
     /// dynamic column count differs.
     pub fn try_add_rows(&self, row: &Tensor<T, (C,), K>) -> Result<Self, ShapeError> {
         self.check_row(row, "add_rows")?;
-        let (x, b) = (self.as_slice(), row.as_slice());
-        Ok(Tensor::from_flat_fn(self.shape(), |i| x[i] + b[i % b.len()]))
+        Ok(self.each_row_with(row, |y, &b| *y += b))
     }
 
     /// [`Tensor::try_add_rows`] that panics on a mismatch.
@@ -48,8 +47,20 @@ impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>> Tensor
     /// shapes when a dynamic column count differs.
     pub fn try_mul_rows(&self, row: &Tensor<T, (C,), K>) -> Result<Self, ShapeError> {
         self.check_row(row, "mul_rows")?;
-        let (x, g) = (self.as_slice(), row.as_slice());
-        Ok(Tensor::from_flat_fn(self.shape(), |i| x[i] * g[i % g.len()]))
+        Ok(self.each_row_with(row, |y, &g| *y *= g))
+    }
+
+    /// A copy with `f(yᵢⱼ, rⱼ)` applied to each element: one pass per row, which the
+    /// compiler vectorises (an index modulo the row length per element would not be).
+    fn each_row_with(&self, row: &Tensor<T, (C,), K>, mut f: impl FnMut(&mut T, &T)) -> Self {
+        let mut y = self.clone();
+        let columns = row.len();
+        if columns > 0 {
+            for y_row in y.as_mut_slice().chunks_exact_mut(columns) {
+                y_row.iter_mut().zip(row.as_slice()).for_each(|(y, r)| f(y, r));
+            }
+        }
+        y
     }
 
     /// [`Tensor::try_mul_rows`] that panics on a mismatch.
