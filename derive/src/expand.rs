@@ -1,7 +1,7 @@
 //! Code generation for `#[derive(Differentiable)]`.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Ident, Index, Member, WhereClause, parse_quote, parse_quote_spanned};
 
@@ -14,7 +14,9 @@ pub fn differentiable(input: &Input) -> TokenStream {
     let traced = traced(input);
     let lifted = lifted(input);
     let parameters = parameters(input);
+    let checks = field_checks(input);
     quote! {
+        #checks
         #tangent
         #tangent_impls
         #differentiable_impl
@@ -83,10 +85,70 @@ fn where_with(input: &Input, filter: impl Fn(&Field) -> Option<TokenStream>) -> 
     for field in &input.fields {
         if let Some(bound) = filter(field) {
             let ty = field.ty;
-            clause.predicates.push(parse_quote_spanned!(ty.span()=> #ty: #bound));
+            clause.predicates.push(field_predicate(input, field, quote!(#ty), bound));
         }
     }
     clause
+}
+
+/// `subject: bound` for a field's type. On a field whose type names none of the
+/// struct's generic parameters the predicate is written for all lifetimes
+/// (`for<'fluxion_field>`): the compiler then takes it as an assumption rather than
+/// rejecting every generated item when the field's type lacks the trait, and the one
+/// error is [`field_checks`]'s, at the field.
+fn field_predicate(
+    input: &Input,
+    field: &Field,
+    subject: TokenStream,
+    bound: TokenStream,
+) -> syn::WherePredicate {
+    let span = field.ty.span();
+    if mentions_generics(input, field.ty) {
+        parse_quote_spanned!(span=> #subject: #bound)
+    } else {
+        parse_quote_spanned!(span=> for<'fluxion_field> #subject: #bound)
+    }
+}
+
+/// Whether `ty` names one of the struct's generic parameters.
+fn mentions_generics(input: &Input, ty: &syn::Type) -> bool {
+    let names: Vec<String> = input
+        .generics
+        .params
+        .iter()
+        .map(|param| match param {
+            syn::GenericParam::Type(param) => param.ident.to_string(),
+            syn::GenericParam::Const(param) => param.ident.to_string(),
+            syn::GenericParam::Lifetime(param) => param.lifetime.to_string(),
+        })
+        .collect();
+    fn any_ident(tokens: TokenStream, names: &[String]) -> bool {
+        tokens.into_iter().any(|token| match token {
+            proc_macro2::TokenTree::Ident(ident) => names.contains(&ident.to_string()),
+            proc_macro2::TokenTree::Group(group) => any_ident(group.stream(), names),
+            _ => false,
+        })
+    }
+    any_ident(quote!(#ty), &names)
+}
+
+/// One check per differentiable field whose type names no generic parameter: a
+/// field of a type that is not differentiable is one error, at the field.
+fn field_checks(input: &Input) -> TokenStream {
+    let checks =
+        input.differentiable_fields().filter(|field| !mentions_generics(input, field.ty)).map(|field| {
+            let ty = field.ty;
+            quote_spanned!(ty.span()=> differentiable::<#ty>();)
+        });
+    quote! {
+        const _: () = {
+            fn differentiable<T: ?Sized + ::fluxion::__private::Differentiable>() {}
+            #[allow(dead_code)]
+            fn check_fields() {
+                #(#checks)*
+            }
+        };
+    }
 }
 
 fn differentiable_bounds(input: &Input) -> WhereClause {
@@ -179,9 +241,12 @@ fn tangent_impls(input: &Input) -> TokenStream {
     let mut debug_bounds = bounds.clone();
     for field in input.differentiable_fields() {
         let ty = field.ty;
-        debug_bounds.predicates.push(
-            parse_quote!(<#ty as ::fluxion::__private::Differentiable>::Tangent: ::fluxion::__private::Debug),
-        );
+        debug_bounds.predicates.push(field_predicate(
+            input,
+            field,
+            quote!(<#ty as ::fluxion::__private::Differentiable>::Tangent),
+            quote!(::fluxion::__private::Debug),
+        ));
     }
     let members: Vec<Member> = tangent_members(input).map(|(_, member)| member).collect();
     let map = |f: &dyn Fn(&Member) -> TokenStream| -> TokenStream {
@@ -270,6 +335,7 @@ fn differentiable_impl(input: &Input) -> TokenStream {
     let own: Vec<&Member> = pairs.iter().map(|(own, _)| own).collect();
     let theirs: Vec<&Member> = pairs.iter().map(|(_, theirs)| theirs).collect();
     quote! {
+        #[diagnostic::do_not_recommend]
         impl #impl_generics ::fluxion::__private::Differentiable for #ident #ty_generics #bounds {
             type Tangent = #tangent #ty_generics;
 

@@ -90,6 +90,7 @@ impl<T: CudaElement, S: Shape> Leaf for OnDevice<T, S> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: CudaElement, S: Shape> Differentiable for OnDevice<T, S> {
     type Tangent = Self;
 

@@ -387,6 +387,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Leaf for Tensor<T, S, K> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Differentiable for Tensor<T, S, K> {
     type Tangent = Self;
 
@@ -432,6 +433,7 @@ impl VectorSpace for () {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl Differentiable for () {
     type Tangent = ();
     fn try_move_by(&mut self, _: &()) -> Result<(), ShapeError> {
@@ -561,6 +563,7 @@ impl<V: VectorSpace, const N: usize> VectorSpace for [V; N] {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<D: Differentiable, const N: usize> Differentiable for [D; N] {
     type Tangent = [D::Tangent; N];
     fn try_move_by(&mut self, offset: &Self::Tangent) -> Result<(), ShapeError> {
@@ -615,6 +618,7 @@ mod vec_impls {
         }
     }
 
+    #[diagnostic::do_not_recommend]
     impl<D: Differentiable> Differentiable for Vec<D> {
         type Tangent = Vec<D::Tangent>;
         fn try_move_by(&mut self, offset: &Self::Tangent) -> Result<(), ShapeError> {
@@ -674,6 +678,7 @@ macro_rules! tuple_tangent {
             }
         }
 
+        #[diagnostic::do_not_recommend]
         impl<$($V: Differentiable),+> Differentiable for ($($V,)+) {
             type Tangent = ($($V::Tangent,)+);
             fn try_move_by(&mut self, offset: &Self::Tangent) -> Result<(), ShapeError> {

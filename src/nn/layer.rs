@@ -331,6 +331,7 @@ impl ScalarFunction for GeluFunction {
 /// takes plain and traced tensors alike. `[generics] Type`.
 macro_rules! parameter_free {
     ([$($generics:tt)*] $layer:ty) => {
+        #[diagnostic::do_not_recommend]
         impl<$($generics)*> Differentiable for $layer {
             type Tangent = ();
             fn try_move_by(&mut self, _: &()) -> Result<(), ShapeError> {
@@ -485,6 +486,7 @@ impl<L> Sequential<L> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<L: Differentiable> Differentiable for Sequential<L> {
     type Tangent = L::Tangent;
     fn try_move_by(&mut self, offset: &L::Tangent) -> Result<(), ShapeError> {
