@@ -3,7 +3,8 @@
 //! finite differences.
 //!
 //! 1. For every rule of `fluxion::autodiff::rules` (`+`, `−`, `*`, `/`, negation,
-//!    the elementary functions, relu, sum, mean, transpose, matmul, hadamard, dot) on
+//!    the elementary functions, relu, sum, mean, transpose, the reductions and
+//!    normalisations along an axis, matmul, hadamard, dot) on
 //!    scalars and on tensors, with both operands differentiated, with a constant on
 //!    either side and with one operand used twice, at random points: static mode's
 //!    value and pullback of a random cotangent equal the tape's, its tangent along a
@@ -449,6 +450,19 @@ mod tensors {
         matrix_mean((a, a_dot): M23 in real()) -> f64 { a.mean() }
         /// aᵀ.
         transpose((a, a_dot): M23 in real()) -> M32 { a.transpose() }
+        /// Column sums.
+        sum_axis_0((a, a_dot): M23 in real()) -> V3 { a.sum_axis(Axis::<0>) }
+        /// Row means.
+        mean_axis_1((a, a_dot): M23 in real()) -> V2 { a.mean_axis(Axis::<1>) }
+        /// log Σ exp of each row.
+        logsumexp_rows((a, a_dot): M23 in real()) -> V2 { a.logsumexp(Axis::<1>) }
+        /// softmax down each column.
+        softmax_columns((a, a_dot): M23 in real()) -> M23 { a.softmax(Axis::<0>) }
+        /// log_softmax of each row.
+        log_softmax_rows((a, a_dot): M23 in real()) -> M23 { a.log_softmax(Axis::<1>) }
+        /// Cross-entropy of a vector of logits against class 2, through log_softmax.
+        cross_entropy((a, a_dot): V3 in real()) -> f64 { -a.log_softmax(Axis::<0>)[[2]] }
+            tape { -a.log_softmax(Axis::<0>).dot(&V3::from_array([0.0, 0.0, 1.0])) }
         /// A·B, matrix by matrix.
         matmul((a, a_dot): M23 in real(), (b, b_dot): M32 in real()) -> M22 { a.matmul(&b) }
         /// A·x, matrix by vector.

@@ -32,12 +32,13 @@ use crate::backend::cpu::write_elements;
 use crate::error::or_panic;
 use crate::ops::elementwise::{Elementary, elementary_pullback, relu_pullback};
 use crate::ops::layout::transpose_pullback;
-use crate::ops::reduce::{mean_pullback, sum_pullback};
+use crate::ops::reduce::{mean_axis_pullback, mean_pullback, sum_axis_pullback, sum_pullback};
+use crate::ops::softmax::{log_softmax_pullback, log_softmax_push, logsumexp_pullback, softmax_pullback};
 use crate::product::MatMul;
 use crate::product::dot::dotu_pullback;
 use crate::product::hadamard::hadamard_pullback;
 use crate::scalar::{RealDot, RealScalar, Scalar};
-use crate::shape::constraint::ConcatShapes;
+use crate::shape::constraint::{Axis, ConcatShapes, HasAxis};
 use crate::shape::{Dim, Shape};
 use crate::tensor::{Storage, Tensor};
 
@@ -744,6 +745,89 @@ macro_rules! reduction_rule {
 
 reduction_rule!(Summation, sum, sum_pullback);
 reduction_rule!(Mean, mean, mean_pullback);
+
+/// Operations along one axis, each named by its method and built from the method's
+/// [`Axis`] argument: `x.sum_axis(Axis::<1>)` is the rule `SumAxis::<1>`.
+macro_rules! axis_rules {
+    ($($(#[$doc:meta])* $rule:ident;)+) => {
+        $(
+            $(#[$doc])*
+            #[derive(Clone, Copy, Debug, Default)]
+            pub struct $rule<const AXIS: usize>;
+
+            impl<const AXIS: usize> From<Axis<AXIS>> for $rule<AXIS> {
+                fn from(_: Axis<AXIS>) -> Self {
+                    $rule
+                }
+            }
+        )+
+    };
+}
+
+axis_rules! {
+    /// Σ along an axis: ẏ = Σ ẋ along it; x̄ = ȳ repeated along it.
+    SumAxis;
+    /// The mean along an axis.
+    MeanAxis;
+    /// log Σ exp along an axis: ẏ = Σ softmax(x) ⊙ ẋ; x̄ = ȳ ⊙ softmax(x).
+    LogSumExp;
+    /// softmax along an axis: its Jacobian diag(y) − y·yᵀ is symmetric, so ẏ and x̄
+    /// are the same map, y ⊙ (v − Σ y ⊙ v).
+    SoftmaxAlong;
+    /// log_softmax along an axis: ẏ = ẋ − Σ softmax(x) ⊙ ẋ; x̄ = ȳ − softmax(x)·Σ ȳ.
+    LogSoftmaxAlong;
+}
+
+/// The rule of an axis reduction or normalisation `$method` of `$rule`.
+macro_rules! axis_rule_impl {
+    ($rule:ident, $method:ident, $output:ty, |$x:ident, $y:ident, $x_dot:ident| $push:expr, |$xp:ident, $yp:ident, $y_bar:ident| $pull:expr) => {
+        #[diagnostic::do_not_recommend]
+        impl<T: RealScalar, S: HasAxis<AXIS>, K, const AXIS: usize> UnaryRule<Tensor<T, S, K>> for $rule<AXIS>
+        where
+            K: Storage<T, S> + Storage<T, S::Removed>,
+        {
+            type Output = $output;
+            #[inline(always)]
+            fn value(&self, x: &Tensor<T, S, K>) -> Self::Output {
+                x.$method(Axis::<AXIS>)
+            }
+            #[inline(always)]
+            fn push(
+                &self,
+                $x: &Tensor<T, S, K>,
+                $y: &Self::Output,
+                $x_dot: &Tensor<T, S, K>,
+            ) -> Self::Output {
+                $push
+            }
+            #[inline(always)]
+            fn pull(
+                &self,
+                $xp: &Tensor<T, S, K>,
+                $yp: &Self::Output,
+                $y_bar: &Self::Output,
+            ) -> Tensor<T, S, K> {
+                $pull
+            }
+        }
+    };
+}
+
+axis_rule_impl!(SumAxis, sum_axis, Tensor<T, S::Removed, K>,
+    |_x, _y, x_dot| x_dot.sum_axis(Axis::<AXIS>),
+    |x, _y, y_bar| sum_axis_pullback::<AXIS, _, _, _>(x, y_bar));
+axis_rule_impl!(MeanAxis, mean_axis, Tensor<T, S::Removed, K>,
+    |_x, _y, x_dot| x_dot.mean_axis(Axis::<AXIS>),
+    |x, _y, y_bar| mean_axis_pullback::<AXIS, _, _, _>(x, y_bar));
+axis_rule_impl!(LogSumExp, logsumexp, Tensor<T, S::Removed, K>,
+    |x, _y, x_dot| x.softmax(Axis::<AXIS>).hadamard(x_dot).sum_axis(Axis::<AXIS>),
+    |x, _y, y_bar| logsumexp_pullback::<AXIS, _, _, _>(x, y_bar));
+axis_rule_impl!(SoftmaxAlong, softmax, Tensor<T, S, K>,
+    |_x, y, x_dot| softmax_pullback::<AXIS, _, _, _>(y, x_dot),
+    |_x, y, y_bar| softmax_pullback::<AXIS, _, _, _>(y, y_bar));
+axis_rule_impl!(LogSoftmaxAlong, log_softmax, Tensor<T, S, K>,
+    |_x, y, x_dot| log_softmax_push::<AXIS, _, _, _>(y, x_dot),
+    |_x, y, y_bar| log_softmax_pullback::<AXIS, _, _, _>(y, y_bar));
 
 #[diagnostic::do_not_recommend]
 impl<T: Scalar, R: Dim, C: Dim, K> UnaryRule<Tensor<T, (R, C), K>> for Transposition

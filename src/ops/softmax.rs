@@ -107,6 +107,20 @@ where
     spread_along(y_bar, AXIS, totals.as_slice(), |flat, _, _, total| g[flat] - y[flat].exp() * total)
 }
 
+/// ẏ = ẋ − Σ softmax(x) ⊙ ẋ along the axis, for y = log_softmax(x) (softmax(x) =
+/// e^y): the forward-mode rule.
+pub fn log_softmax_push<const AXIS: usize, T: RealScalar, S: HasAxis<AXIS>, K>(
+    y: &Tensor<T, S, K>,
+    x_dot: &Tensor<T, S, K>,
+) -> Tensor<T, S, K>
+where
+    K: Storage<T, S> + Storage<T, S::Removed>,
+{
+    let totals = y.map(|v| v.exp()).hadamard(x_dot).sum_axis(Axis::<AXIS>);
+    let x_dot_values = x_dot.as_slice();
+    spread_along(x_dot, AXIS, totals.as_slice(), |flat, _, _, total| x_dot_values[flat] - total)
+}
+
 /// x̄ = y ⊙ (ȳ − Σ ȳ ⊙ y), for y = softmax(x).
 pub fn softmax_pullback<const AXIS: usize, T: RealScalar, S: HasAxis<AXIS>, K>(
     y: &Tensor<T, S, K>,

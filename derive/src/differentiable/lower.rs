@@ -284,6 +284,15 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("abs", "Absolute"),
 ];
 
+/// Methods of one operand along an axis, with the rule built from the axis argument.
+const AXIS_METHODS: &[(&str, &str)] = &[
+    ("sum_axis", "SumAxis"),
+    ("mean_axis", "MeanAxis"),
+    ("logsumexp", "LogSumExp"),
+    ("softmax", "SoftmaxAlong"),
+    ("log_softmax", "LogSoftmaxAlong"),
+];
+
 /// Methods of two operands with a marker rule.
 const BINARY_METHODS: &[(&str, &str)] = &[
     ("matmul", "MatrixProduct"),
@@ -324,10 +333,7 @@ const WITHOUT_RULE: &[&str] = &[
     "ln_1p",
     "log10",
     "log2",
-    "logsumexp",
-    "log_softmax",
     "max_axis",
-    "mean_axis",
     "narrow",
     "norm_sqr",
     "outer",
@@ -337,8 +343,6 @@ const WITHOUT_RULE: &[&str] = &[
     "signum",
     "sin_cos",
     "sinh",
-    "softmax",
-    "sum_axis",
     "tan",
     "to_array",
     "to_vec",
@@ -1121,6 +1125,18 @@ impl Lowering {
             let variant = Ident::new(if name == "powi" { "Powi" } else { "Powf" }, span);
             let rule = quote_spanned!(span=> ::fluxion::ops::elementwise::Elementary::#variant(#exponent));
             return Ok(self.unary(rule, x, span));
+        }
+        if let Some((_, rule)) = AXIS_METHODS.iter().find(|(method, _)| *method == name) {
+            let [axis @ Lowered::Inactive { .. }] = args.as_slice() else {
+                return Err(syn::Error::new(
+                    span,
+                    format!("`{name}` takes one axis, `Axis::<N>`, which must not be differentiated"),
+                ));
+            };
+            let x = active_receiver("")?;
+            let axis = self.value_expression(axis);
+            let rule = rule_path(rule, span);
+            return Ok(self.unary(quote_spanned!(span=> #rule::from(#axis)), x, span));
         }
         if let Some((_, rule)) = UNARY_METHODS.iter().find(|(method, _)| *method == name) {
             if !args.is_empty() {
