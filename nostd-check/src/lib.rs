@@ -76,6 +76,13 @@ pub fn net_loss(net: &Net, x: &Vector<f32, 2>, t: f32) -> f32 {
     r * r * 0.5
 }
 
+/// The cross-entropy of a linear classifier's logits for one example, through the
+/// library's per-example loss (static mode, no std).
+#[differentiable(wrt(classifier))]
+pub fn classifier_loss(classifier: &Linear<f32, 2, 2, Inline>, x: &Vector<f32, 2>, class: usize) -> f32 {
+    fluxion::nn::per_example::cross_entropy(&classifier.apply(x), class)
+}
+
 #[cfg(test)]
 mod tests {
     use fluxion::nn::layer::{Sequential, Tanh};
@@ -164,5 +171,23 @@ mod tests {
         let mut sgd = Sgd::new(SgdConfig { learning_rate: 0.1, momentum: 0.9, ..SgdConfig::default() });
         let (_, gradient) = net_loss::value_and_grad(&trained, &x, 1.0);
         sgd.step(&mut trained, &gradient);
+    }
+
+    #[test]
+    fn a_classifier_trains_with_cross_entropy_without_std_or_a_heap() {
+        let mut classifier = Linear { weight: Matrix::zeros(), bias: Vector::zeros() };
+        let examples = [(Vector::from_array([1.0, 0.2]), 0), (Vector::from_array([-0.5, 1.0]), 1)];
+        let mut adam = Adam::new(AdamConfig { learning_rate: 0.1, ..AdamConfig::default() });
+        let total = |c: &Linear<f32, 2, 2, Inline>| {
+            examples.iter().map(|(x, k)| classifier_loss(c, x, *k)).sum::<f32>()
+        };
+        let first = total(&classifier);
+        for _ in 0..40 {
+            for (x, class) in &examples {
+                let (_, gradient) = classifier_loss::value_and_grad(&classifier, x, *class);
+                adam.step(&mut classifier, &gradient);
+            }
+        }
+        assert!(total(&classifier) < 0.1 * first, "loss {first} -> {}", total(&classifier));
     }
 }

@@ -58,8 +58,9 @@
 //! gradient's global norm, and [`StepDecay`](crate::nn::optim::StepDecay) and
 //! [`CosineDecay`](crate::nn::optim::CosineDecay) give a learning rate per epoch,
 //! set with `set_learning_rate`. None of this needs std or a heap: a fixed-size net
-//! of `Inline` tensors trains in static mode on a microcontroller (the `nostd-check`
-//! crate does it).
+//! of `Inline` tensors trains in static mode on a microcontroller, through
+//! `Linear::apply` and the losses of [`nn::per_example`](crate::nn::per_example) (the
+//! `nostd-check` crate does it).
 //!
 //! ## Parameter files
 //!

@@ -4,7 +4,8 @@
 //!   forward definition for inference and for the tape;
 //! - [`optim`]: optimisers over tangents, gradient clipping and learning-rate
 //!   schedules (also without std or a heap);
-//! - [`loss`]: losses from logits, `argmax` and accuracy (reverse mode, `std`);
+//! - [`loss`]: losses from logits, `argmax` and accuracy (reverse mode, `std`), and
+//!   [`per_example`] losses for static mode (also without std or a heap);
 //! - [`init`]: seeded Kaiming and Xavier initialisers (`std`);
 //! - [`params`]: every parameter of a model with its name (`std`), and [`io`] on it:
 //!   parameter files in the safetensors format (feature `safetensors`).
@@ -22,3 +23,4 @@ pub mod loss;
 pub mod optim;
 #[cfg(feature = "std")]
 pub mod params;
+pub mod per_example;

@@ -1,0 +1,57 @@
+//! Losses of one example, written for static mode: call them from a
+//! `#[differentiable]` function and they are differentiated with it, with no tape, no
+//! heap and no std (a fixed-size net's training step on a controller). For batches
+//! on the tape, see [`loss`](crate::nn::loss) (with `std`).
+//!
+//! | loss | value |
+//! | --- | --- |
+//! | [`squared_error`] | ½‖y − t‖² |
+//! | [`cross_entropy`] | −log softmax(z)\[class\], from logits z |
+//!
+//! ```
+//! use fluxion::autodiff::differentiable;
+//! use fluxion::nn::per_example::cross_entropy;
+//! use fluxion::prelude::*;
+//!
+//! #[differentiable(wrt(w))]
+//! fn loss(w: &Matrix<f64, 3, 2>, x: &Vector<f64, 2>, class: usize) -> f64 {
+//!     cross_entropy(&w.matmul(x), class)
+//! }
+//!
+//! let w: Matrix<f64, 3, 2> = Matrix::from_array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]]);
+//! let x: Vector<f64, 2> = Vector::from_array([2.0, -1.0]);
+//! let (value, gradient) = loss::value_and_grad(&w, &x, 0);
+//! // ∂/∂W = (softmax(z) − e₀)·xᵀ.
+//! let p = w.matmul(&x).softmax(Axis::<0>);
+//! assert!((value + p[[0]].ln()).abs() < 1e-15);
+//! assert!((gradient[[0, 0]] - (p[[0]] - 1.0) * 2.0).abs() < 1e-15);
+//! ```
+
+use crate::autodiff::differentiable;
+use crate::scalar::RealScalar;
+use crate::shape::constraint::Axis;
+use crate::shape::{Const, Shape};
+use crate::tensor::{Storage, Tensor};
+
+/// ½‖y − t‖² of a prediction y against a target t.
+#[differentiable(wrt(prediction))]
+pub fn squared_error<T: RealScalar, S: Shape, K: Storage<T, S>>(
+    prediction: &Tensor<T, S, K>,
+    target: &Tensor<T, S, K>,
+) -> T {
+    let residual = prediction - target;
+    residual.dot(&residual) * T::from_f64(0.5)
+}
+
+/// −log softmax(z)\[class\] of logits z (stable at any magnitude: `log_softmax`
+/// shifts by the maximum).
+///
+/// # Panics
+/// When `class` is C or more.
+#[differentiable(wrt(logits))]
+pub fn cross_entropy<T: RealScalar, const C: usize, K: Storage<T, (Const<C>,)> + Storage<T, ()>>(
+    logits: &Tensor<T, (Const<C>,), K>,
+    class: usize,
+) -> T {
+    -logits.log_softmax(Axis::<0>)[[class]]
+}
