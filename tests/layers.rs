@@ -279,3 +279,21 @@ fn static_mode_differentiates_through_a_layer_as_the_tape_does() {
     gradient.weight.iter().zip(tape_gradient.weight.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-15));
     gradient.bias.iter().zip(tape_gradient.bias.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-15));
 }
+
+/// The same loss on heap storage.
+#[fluxion::autodiff::differentiable(wrt(layer))]
+fn static_heap_loss(layer: &Linear<f64, 3, 2>, x: &Tensor<f64, (Const<3>,), Heap>) -> f64 {
+    layer.apply(x).tanh().sum()
+}
+
+#[test]
+fn static_mode_takes_a_heap_layer_too() {
+    let inline: Linear<f64, 3, 2, Inline> = Linear::new(3);
+    let heap: Linear<f64, 3, 2> = Linear::new(3);
+    let x: Vector<f64, 3> = Vector::from_array([0.5, -1.0, 2.0]);
+    let x_heap: Tensor<f64, (Const<3>,), Heap> = Tensor::from_array([0.5, -1.0, 2.0]);
+    let (value, gradient) = static_loss::value_and_grad(&inline, &x);
+    let (heap_value, heap_gradient) = static_heap_loss::value_and_grad(&heap, &x_heap);
+    assert_close(value, heap_value, 1e-15);
+    assert_eq!(gradient.weight.as_slice(), heap_gradient.weight.as_slice());
+}

@@ -76,7 +76,7 @@ use crate::scalar::{RealScalar, Scalar};
 use crate::shape::Dyn;
 use crate::shape::constraint::{Axis, ConvolvesTo, PoolsTo};
 use crate::shape::{Const, Dim, Shape};
-use crate::tensor::{Heap, Inline, Storage, StorageKind, Tensor};
+use crate::tensor::{Heap, Storage, StorageKind, Tensor};
 
 /// A forward pass: the output of `self` on the input `X`.
 #[diagnostic::on_unimplemented(
@@ -198,13 +198,17 @@ where
     }
 }
 
-impl<T: RealScalar, const I: usize, const O: usize> Linear<T, I, O, Inline, WithBias> {
-    /// W·x + b for one example on inline storage, written for static mode: inside a
-    /// `#[differentiable]` function, `layer.apply(&x)` is differentiated with the
-    /// rest (also without std or a heap).
+impl<T, const I: usize, const O: usize, K> Linear<T, I, O, K, WithBias>
+where
+    T: RealScalar,
+    K: Storage<T, (Const<O>, Const<I>)> + Storage<T, (Const<O>,)> + Storage<T, (Const<I>,)>,
+{
+    /// W·x + b for one example, written for static mode: inside a `#[differentiable]`
+    /// function, `layer.apply(&x)` is differentiated with the rest (on inline storage
+    /// also without std or a heap).
     #[differentiable]
-    pub fn apply(&self, x: &Tensor<T, (Const<I>,), Inline>) -> Tensor<T, (Const<O>,), Inline> {
-        self.weight.matmul(x) + self.bias
+    pub fn apply(&self, x: &Tensor<T, (Const<I>,), K>) -> Tensor<T, (Const<O>,), K> {
+        self.weight.matmul(x) + &self.bias
     }
 }
 
