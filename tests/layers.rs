@@ -297,3 +297,26 @@ fn static_mode_takes_a_heap_layer_too() {
     assert_close(value, heap_value, 1e-15);
     assert_eq!(gradient.weight.as_slice(), heap_gradient.weight.as_slice());
 }
+
+/// A batch through a layer in static mode, with a where clause on the generic batch.
+#[fluxion::autodiff::differentiable(wrt(layer))]
+fn static_batch_loss(layer: &Linear<f64, 3, 2>, x: &Batch<3>, target: &Batch<2>) -> f64 {
+    fluxion::nn::per_example::squared_error(&layer.apply_batch(x).tanh(), target)
+}
+
+#[test]
+fn static_mode_runs_a_batch_through_a_layer_as_the_tape_does() {
+    let layer: Linear<f64, 3, 2> = Linear::new(5);
+    let (x, target) = (batch::<3>(4, 6), batch::<2>(4, 7));
+    let (value, gradient) = static_batch_loss::value_and_grad(&layer, &x, &target);
+    let (tape_value, tape_gradient) = value_and_grad(
+        |l: <Linear<f64, 3, 2> as Trace>::Traced| {
+            let residual = &l.forward(&Var::constant(x.clone())).tanh() - &target;
+            residual.dot(&residual) * 0.5
+        },
+        &layer,
+    );
+    assert_close(value, tape_value, 1e-14);
+    gradient.weight.iter().zip(tape_gradient.weight.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-13));
+    gradient.bias.iter().zip(tape_gradient.bias.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-13));
+}

@@ -450,6 +450,12 @@ mod tensors {
         matrix_mean((a, a_dot): M23 in real()) -> f64 { a.mean() }
         /// aᵀ.
         transpose((a, a_dot): M23 in real()) -> M32 { a.transpose() }
+        /// A·Bᵀ.
+        matmul_transposed((a, a_dot): M23 in real(), (b, b_dot): M23 in real()) -> M22 { a.matmul_transposed(&b) }
+        /// Aᵀ·B.
+        transposed_matmul((a, a_dot): M23 in real(), (b, b_dot): M22 in real()) -> M32 { a.transposed_matmul(&b) }
+        /// A bias on every row.
+        add_rows((a, a_dot): M23 in real(), (b, b_dot): V3 in real()) -> M23 { a.add_rows(&b) }
         /// Column sums.
         sum_axis_0((a, a_dot): M23 in real()) -> V3 { a.sum_axis(Axis::<0>) }
         /// Row means.

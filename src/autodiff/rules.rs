@@ -34,9 +34,9 @@ use crate::ops::elementwise::{Elementary, elementary_pullback, relu_pullback};
 use crate::ops::layout::transpose_pullback;
 use crate::ops::reduce::{mean_axis_pullback, mean_pullback, sum_axis_pullback, sum_pullback};
 use crate::ops::softmax::{log_softmax_pullback, log_softmax_push, logsumexp_pullback, softmax_pullback};
-use crate::product::MatMul;
 use crate::product::dot::dotu_pullback;
 use crate::product::hadamard::hadamard_pullback;
+use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};
 use crate::scalar::{RealDot, RealScalar, Scalar};
 use crate::shape::constraint::{Axis, ConcatShapes, HasAxis};
 use crate::shape::{Dim, Shape};
@@ -288,9 +288,21 @@ pub struct Mean;
 /// xᵀ of a matrix.
 #[derive(Clone, Copy, Debug)]
 pub struct Transposition;
-/// `a.matmul(&b)` (see [`MatMul`]).
+/// `a.matmul(&b)` (see [`MatMul`]): Y = A·B, Ẏ = Ȧ·B + A·Ḃ, Ā = Ȳ·Bᴴ, B̄ = Aᴴ·Ȳ
+/// (through [`MatMul::matmul_pullback`], which reads A once for both when B is a
+/// vector).
 #[derive(Clone, Copy, Debug)]
 pub struct MatrixProduct;
+/// `a.matmul_transposed(&b)` (see [`MatMulTransposed`]): Y = A·Bᵀ, no operand copied
+/// in either direction.
+#[derive(Clone, Copy, Debug)]
+pub struct MatrixTransposedProduct;
+/// `a.transposed_matmul(&b)` (see [`TransposedMatMul`]): Y = Aᵀ·B.
+#[derive(Clone, Copy, Debug)]
+pub struct TransposedMatrixProduct;
+/// `x.add_rows(&b)`: yᵢⱼ = xᵢⱼ + bⱼ, ẏ = ẋ + 1·ḃᵀ, x̄ = ȳ, b̄ = the column sums of ȳ.
+#[derive(Clone, Copy, Debug)]
+pub struct RowAddition;
 /// `a.hadamard(&b)`: the elementwise product.
 #[derive(Clone, Copy, Debug)]
 pub struct HadamardProduct;
@@ -849,107 +861,162 @@ where
     }
 }
 
-/// Y = A·B: Ẏ = Ȧ·B + A·Ḃ, Ā = Ȳ·Bᴴ, B̄ = Aᴴ·Ȳ (through [`MatMul::matmul_pullback`],
-/// which reads A once for both when B is a vector).
+/// The rule of a matrix product `$rule` through its product trait: Y = op(A, B) is
+/// bilinear, so Ẏ = op(Ȧ, B) + op(A, Ḃ), and Ā, B̄ come from the trait's pullback
+/// (which writes or adds in place).
+macro_rules! product_rule {
+    ($rule:ident, $Product:ident, $try:ident, $pullback:ident) => {
+        #[diagnostic::do_not_recommend]
+        impl<T, SA, SB, K> BinaryRule<Tensor<T, SA, K>, Tensor<T, SB, K>> for $rule
+        where
+            T: Scalar,
+            SA: Shape,
+            SB: Shape,
+            K: Storage<T, SA> + Storage<T, SB>,
+            Tensor<T, SA, K>: $Product<Tensor<T, SB, K>>,
+            <Tensor<T, SA, K> as $Product<Tensor<T, SB, K>>>::Output:
+                Differentiable<Tangent = <Tensor<T, SA, K> as $Product<Tensor<T, SB, K>>>::Output>,
+        {
+            type Output = <Tensor<T, SA, K> as $Product<Tensor<T, SB, K>>>::Output;
+            #[inline(always)]
+            #[track_caller]
+            fn value(&self, a: &Tensor<T, SA, K>, b: &Tensor<T, SB, K>) -> Self::Output {
+                or_panic(a.$try(b))
+            }
+            #[inline(always)]
+            #[track_caller]
+            fn push_lhs(
+                &self,
+                (_, b, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
+                a_dot: &Tensor<T, SA, K>,
+            ) -> Self::Output {
+                or_panic(a_dot.$try(b))
+            }
+            #[inline(always)]
+            #[track_caller]
+            fn push_rhs(
+                &self,
+                (a, _, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
+                b_dot: &Tensor<T, SB, K>,
+            ) -> Self::Output {
+                or_panic(a.$try(b_dot))
+            }
+            #[inline(always)]
+            fn pull_lhs(
+                &self,
+                (a, b, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
+                y_bar: &Self::Output,
+            ) -> Tensor<T, SA, K> {
+                let mut a_bar = Tensor::zeros_shaped(a.shape());
+                a.$pullback(b, y_bar, Some((&mut a_bar, Write::Overwrite)), None);
+                a_bar
+            }
+            #[inline(always)]
+            fn pull_rhs(
+                &self,
+                (a, b, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
+                y_bar: &Self::Output,
+            ) -> Tensor<T, SB, K> {
+                let mut b_bar = Tensor::zeros_shaped(b.shape());
+                a.$pullback(b, y_bar, None, Some((&mut b_bar, Write::Overwrite)));
+                b_bar
+            }
+            #[inline(always)]
+            fn pull_both(
+                &self,
+                (a, b, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
+                y_bar: &Self::Output,
+            ) -> (Tensor<T, SA, K>, Tensor<T, SB, K>) {
+                let (mut a_bar, mut b_bar) =
+                    (Tensor::zeros_shaped(a.shape()), Tensor::zeros_shaped(b.shape()));
+                a.$pullback(
+                    b,
+                    y_bar,
+                    Some((&mut a_bar, Write::Overwrite)),
+                    Some((&mut b_bar, Write::Overwrite)),
+                );
+                (a_bar, b_bar)
+            }
+            #[inline(always)]
+            fn pull_lhs_into(
+                &self,
+                (a, b, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
+                y_bar: &Self::Output,
+                a_bar: &mut Tensor<T, SA, K>,
+                write: Write,
+            ) {
+                a.$pullback(b, y_bar, Some((a_bar, write)), None);
+            }
+            #[inline(always)]
+            fn pull_rhs_into(
+                &self,
+                (a, b, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
+                y_bar: &Self::Output,
+                b_bar: &mut Tensor<T, SB, K>,
+                write: Write,
+            ) {
+                a.$pullback(b, y_bar, None, Some((b_bar, write)));
+            }
+            #[inline(always)]
+            fn pull_both_into(
+                &self,
+                (a, b, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
+                y_bar: &Self::Output,
+                a_bar: (&mut Tensor<T, SA, K>, Write),
+                b_bar: (&mut Tensor<T, SB, K>, Write),
+            ) {
+                a.$pullback(b, y_bar, Some(a_bar), Some(b_bar));
+            }
+        }
+    };
+}
+
+product_rule!(MatrixProduct, MatMul, try_matmul, matmul_pullback);
+product_rule!(MatrixTransposedProduct, MatMulTransposed, try_matmul_transposed, matmul_transposed_pullback);
+product_rule!(TransposedMatrixProduct, TransposedMatMul, try_transposed_matmul, transposed_matmul_pullback);
+
 #[diagnostic::do_not_recommend]
-impl<T, SA, SB, K> BinaryRule<Tensor<T, SA, K>, Tensor<T, SB, K>> for MatrixProduct
+impl<T: Scalar, R: Dim, C: Dim, K> BinaryRule<Tensor<T, (R, C), K>, Tensor<T, (C,), K>> for RowAddition
 where
-    T: Scalar,
-    SA: Shape,
-    SB: Shape,
-    K: Storage<T, SA> + Storage<T, SB>,
-    Tensor<T, SA, K>: MatMul<Tensor<T, SB, K>>,
-    <Tensor<T, SA, K> as MatMul<Tensor<T, SB, K>>>::Output:
-        Differentiable<Tangent = <Tensor<T, SA, K> as MatMul<Tensor<T, SB, K>>>::Output>,
+    K: Storage<T, (R, C)> + Storage<T, (C,)>,
 {
-    type Output = <Tensor<T, SA, K> as MatMul<Tensor<T, SB, K>>>::Output;
+    type Output = Tensor<T, (R, C), K>;
     #[inline(always)]
     #[track_caller]
-    fn value(&self, a: &Tensor<T, SA, K>, b: &Tensor<T, SB, K>) -> Self::Output {
-        or_panic(a.try_matmul(b))
+    fn value(&self, x: &Self::Output, b: &Tensor<T, (C,), K>) -> Self::Output {
+        x.add_rows(b)
     }
     #[inline(always)]
-    #[track_caller]
     fn push_lhs(
         &self,
-        (_, b, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
-        a_dot: &Tensor<T, SA, K>,
+        _: Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
+        x_dot: &Self::Output,
     ) -> Self::Output {
-        or_panic(a_dot.try_matmul(b))
+        x_dot.clone()
     }
     #[inline(always)]
-    #[track_caller]
     fn push_rhs(
         &self,
-        (a, _, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
-        b_dot: &Tensor<T, SB, K>,
+        (x, _, _): Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
+        b_dot: &Tensor<T, (C,), K>,
     ) -> Self::Output {
-        or_panic(a.try_matmul(b_dot))
+        Tensor::zeros_shaped(x.shape()).add_rows(b_dot)
     }
     #[inline(always)]
     fn pull_lhs(
         &self,
-        (a, b, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
+        _: Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
         y_bar: &Self::Output,
-    ) -> Tensor<T, SA, K> {
-        let mut a_bar = Tensor::zeros_shaped(a.shape());
-        a.matmul_pullback(b, y_bar, Some((&mut a_bar, Write::Overwrite)), None);
-        a_bar
+    ) -> Self::Output {
+        y_bar.clone()
     }
     #[inline(always)]
     fn pull_rhs(
         &self,
-        (a, b, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
+        _: Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
         y_bar: &Self::Output,
-    ) -> Tensor<T, SB, K> {
-        let mut b_bar = Tensor::zeros_shaped(b.shape());
-        a.matmul_pullback(b, y_bar, None, Some((&mut b_bar, Write::Overwrite)));
-        b_bar
-    }
-    #[inline(always)]
-    fn pull_both(
-        &self,
-        (a, b, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
-        y_bar: &Self::Output,
-    ) -> (Tensor<T, SA, K>, Tensor<T, SB, K>) {
-        let (mut a_bar, mut b_bar) = (Tensor::zeros_shaped(a.shape()), Tensor::zeros_shaped(b.shape()));
-        a.matmul_pullback(
-            b,
-            y_bar,
-            Some((&mut a_bar, Write::Overwrite)),
-            Some((&mut b_bar, Write::Overwrite)),
-        );
-        (a_bar, b_bar)
-    }
-    #[inline(always)]
-    fn pull_lhs_into(
-        &self,
-        (a, b, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
-        y_bar: &Self::Output,
-        a_bar: &mut Tensor<T, SA, K>,
-        write: Write,
-    ) {
-        a.matmul_pullback(b, y_bar, Some((a_bar, write)), None);
-    }
-    #[inline(always)]
-    fn pull_rhs_into(
-        &self,
-        (a, b, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
-        y_bar: &Self::Output,
-        b_bar: &mut Tensor<T, SB, K>,
-        write: Write,
-    ) {
-        a.matmul_pullback(b, y_bar, None, Some((b_bar, write)));
-    }
-    #[inline(always)]
-    fn pull_both_into(
-        &self,
-        (a, b, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
-        y_bar: &Self::Output,
-        a_bar: (&mut Tensor<T, SA, K>, Write),
-        b_bar: (&mut Tensor<T, SB, K>, Write),
-    ) {
-        a.matmul_pullback(b, y_bar, Some(a_bar), Some(b_bar));
+    ) -> Tensor<T, (C,), K> {
+        y_bar.sum_axis(Axis::<0>)
     }
 }
 

@@ -74,10 +74,11 @@
 //! ## Not yet
 //!
 //! Layers on `Cuda` tensors (the tape's `Cuda` operations exist; the row-wise and
-//! image operations have no GPU kernels yet); strides and padding in `Conv2d`; a
-//! static-mode (`#[differentiable]`) forward pass on batches: static mode takes a
-//! layer one example at a time through `Linear::apply` on inline storage, as the
-//! `nostd-check` crate's net does.
+//! image operations have no GPU kernels yet); strides and padding in `Conv2d`; the
+//! layers other than `Linear` in static mode (`#[differentiable]`): there a layer is
+//! called through `Linear::apply` (one example) or `Linear::apply_batch`, with the
+//! activations and losses as plain method calls, as the `nostd-check` crate's net
+//! does.
 //!
 //! ## Image layers
 //!

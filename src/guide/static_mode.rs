@@ -82,7 +82,8 @@
 //!   scalar, tensor by scalar either way, tensor ± tensor), compound assignment;
 //!   `exp`, `ln`, `sin`, `cos`, `tanh`, `sqrt`, `powi(n)`, `powf(p)` (scalars and
 //!   tensors), `sigmoid` and `relu` (tensors), `sum`, `mean`, `transpose`, `matmul`,
-//!   `hadamard`, `dot`, `scale`, `clone`, along an axis `sum_axis`, `mean_axis`,
+//!   `matmul_transposed`, `transposed_matmul`, `add_rows`, `hadamard`, `dot`,
+//!   `scale`, `clone`, along an axis `sum_axis`, `mean_axis`,
 //!   `logsumexp`, `softmax` and `log_softmax` (a cross-entropy is
 //!   `-z.log_softmax(Axis::<0>)[[class]]`), and on real scalars `abs` and the binary
 //!   `a.max(b)`, `a.min(b)` (the picked operand's derivative); `len`, `shape`,

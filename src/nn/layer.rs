@@ -210,6 +210,16 @@ where
     pub fn apply(&self, x: &Tensor<T, (Const<I>,), K>) -> Tensor<T, (Const<O>,), K> {
         self.weight.matmul(x) + &self.bias
     }
+
+    /// x·Wᵀ + 1·bᵀ for a batch (one example per row), written for static mode: the
+    /// forward pass of [`Module::forward`] as a `#[differentiable]` method.
+    #[differentiable]
+    pub fn apply_batch<R: Dim>(&self, x: &Tensor<T, (R, Const<I>), K>) -> Tensor<T, (R, Const<O>), K>
+    where
+        K: Storage<T, (R, Const<I>)> + Storage<T, (R, Const<O>)>,
+    {
+        x.matmul_transposed(&self.weight).add_rows(&self.bias)
+    }
 }
 
 /// One forward expression for the plain layer and its traced twin: `$x` is the input

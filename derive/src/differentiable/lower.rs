@@ -296,6 +296,9 @@ const AXIS_METHODS: &[(&str, &str)] = &[
 /// Methods of two operands with a marker rule.
 const BINARY_METHODS: &[(&str, &str)] = &[
     ("matmul", "MatrixProduct"),
+    ("matmul_transposed", "MatrixTransposedProduct"),
+    ("transposed_matmul", "TransposedMatrixProduct"),
+    ("add_rows", "RowAddition"),
     ("hadamard", "HadamardProduct"),
     ("dot", "DotProduct"),
     ("scale", "Multiplication"),

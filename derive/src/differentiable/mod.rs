@@ -474,10 +474,7 @@ impl Companions<'_> {
         let (impl_generics, _, where_clause) = generics.split_for_impl();
         let real_output = quote!(#scalar: ::fluxion::autodiff::RealOutput);
         let where_real = match where_clause {
-            Some(clause) => {
-                let predicates = &clause.predicates;
-                quote!(where #predicates, #real_output)
-            }
+            Some(clause) => extended_where(&clause.predicates, &real_output),
             None => quote!(where #real_output),
         };
         let declarations: Vec<_> = self.parameters.iter().map(|p| &p.declaration).collect();
@@ -579,10 +576,7 @@ impl Companions<'_> {
             __Y: ::core::clone::Clone + ::fluxion::autodiff::rules::Is<#output_tangent>,
         };
         let where_j = match where_clause {
-            Some(clause) => {
-                let predicates = &clause.predicates;
-                quote!(where #predicates, #bounds)
-            }
+            Some(clause) => extended_where(&clause.predicates, &bounds),
             None => quote!(where #bounds),
         };
         let vis = match (&self.function.vis, self.is_method) {
@@ -737,10 +731,7 @@ impl Companions<'_> {
             #output: #rules::Is<__Y>,
         };
         let where_y = match where_clause {
-            Some(clause) => {
-                let predicates = &clause.predicates;
-                quote!(where #predicates, #y_bounds)
-            }
+            Some(clause) => extended_where(&clause.predicates, &y_bounds),
             None => quote!(where #y_bounds),
         };
         let seed = quote!(#rules::Is::cast(#rules::seed::<__Y>()));
@@ -997,4 +988,14 @@ mod tests {
             "fn f(x: f64) -> f64 { let mut n = 0; let y = if x > 0.0 { n += 1; x } else { x * 2.0 }; y * (n as f64) }"
         ));
     }
+}
+
+/// `where <predicates>, <extra>`, with one comma whether or not the predicates end
+/// with one.
+fn extended_where(
+    predicates: &syn::punctuated::Punctuated<syn::WherePredicate, syn::token::Comma>,
+    extra: &TokenStream,
+) -> TokenStream {
+    let comma = (!predicates.empty_or_trailing()).then(|| quote!(,));
+    quote!(where #predicates #comma #extra)
 }
