@@ -5,14 +5,16 @@
 //! Shared by the benchmark (`benches/w2/mod.rs`) and the tests (`tests/w2_handwritten.rs`).
 
 use super::handwritten::W2Tensors;
-use fluxion::autodiff::value_and_grad_into;
+use fluxion::autodiff::{differentiable, value_and_grad_into};
 use fluxion::nn::layer::{Linear, Relu, Sequential};
 use fluxion::nn::loss::{Reduction, cross_entropy};
 use fluxion::nn::optim::{Optimizer, Sgd, SgdConfig};
 use fluxion::prelude::*;
 
+/// The model's layers.
+pub type Layers = (Linear<f32, 784, 256>, Relu, Linear<f32, 256, 10>);
 /// The model.
-pub type Mlp = Sequential<(Linear<f32, 784, 256>, Relu, Linear<f32, 256, 10>)>;
+pub type Mlp = Sequential<Layers>;
 /// Its parameters' gradient.
 pub type MlpGradient = <Mlp as Differentiable>::Tangent;
 /// A batch of 128 inputs.
@@ -37,6 +39,20 @@ pub fn batch(inputs: &[f32]) -> Var<Batch> {
     Var::constant(tensor(inputs))
 }
 
+/// The one-hot rows of `labels`, for the static-mode loss.
+pub fn one_hot(labels: &[usize]) -> Tensor<f32, (Const<128>, Const<10>), Heap> {
+    Tensor::from_shape_fn(Default::default(), |[row, class]| if labels[row] == class { 1.0 } else { 0.0 })
+}
+
+/// The same loss written once as an ordinary function over the model; static mode
+/// generates its gradient at compile time (`static_loss::value_and_grad_into`).
+#[differentiable(wrt(model))]
+pub fn static_loss(model: &Layers, x: &Batch, one_hot: &Tensor<f32, (Const<128>, Const<10>), Heap>) -> f32 {
+    let hidden = model.0.apply_batch(x).relu();
+    let logits = model.2.apply_batch(&hidden);
+    -logits.log_softmax(Axis::<1>).hadamard(one_hot).sum() / 128.0
+}
+
 /// The model with the gradient buffer and the optimiser of its training loop.
 pub struct Trainer {
     /// The parameters.
@@ -59,6 +75,14 @@ impl Trainer {
             &self.model,
             &mut self.gradient,
         );
+        self.sgd.step(&mut self.model, &self.gradient);
+        loss
+    }
+
+    /// One training step with the static-mode gradient; the loss before the update.
+    pub fn static_step(&mut self, x: &Batch, one_hot: &Tensor<f32, (Const<128>, Const<10>), Heap>) -> f32 {
+        // `Sequential` is transparent: the layers' gradient is the model's.
+        let loss = static_loss::value_and_grad_into(&self.model.0, x, one_hot, &mut self.gradient);
         self.sgd.step(&mut self.model, &self.gradient);
         loss
     }
