@@ -68,9 +68,7 @@ pub mod __private {
     #[cfg(feature = "std")]
     pub use crate::autodiff::Trace;
     #[cfg(feature = "std")]
-    pub use crate::nn::params::{
-        Leaf as ParameterLeaf, LeafMut as ParameterLeafMut, Parameters, with_segment,
-    };
+    pub use crate::nn::params::{ParameterLeaf, ParameterLeafMut, Parameters, with_segment};
     #[cfg(feature = "std")]
     pub use core::any::Any;
     #[cfg(feature = "std")]

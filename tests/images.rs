@@ -98,7 +98,7 @@ type Cnn =
     Sequential<(Conv2d<f64, 1, 2, 3, 3, 4, 4>, Relu, MaxPool2d<2, 2, 2>, Flatten<8>, Linear<f64, 8, 3>)>;
 
 #[test]
-fn a_small_convolutional_network_trains_end_to_end() {
+fn a_small_convolutional_network_has_checked_gradients_end_to_end() {
     let model: Cnn = Sequential((Conv2d::new(1), Relu, MaxPool2d, Flatten, Linear::new(2)));
     let x = images::<1, 6, 6>(3, 10);
     let logits = model.forward(&x);

@@ -6,7 +6,7 @@ mod common_grad;
 
 use common_grad::{assert_close, ok};
 use fluxion::autodiff::check::{CheckOptions, check_grad};
-use fluxion::nn::layer::{Gelu, GeluFunction, Linear, Module, Relu, Sigmoid, Softmax, Tanh};
+use fluxion::nn::layer::{GeluTanh, GeluTanhFunction, Linear, Module, Relu, Sigmoid, Softmax, Tanh};
 use fluxion::nn::loss::{Reduction, cross_entropy};
 use fluxion::nn::optim::{Adam, AdamConfig, Optimizer};
 use fluxion::ops::elementwise::ScalarFunction;
@@ -32,6 +32,11 @@ fn linear_is_w_x_plus_b_on_every_row() {
     }
     // PyTorch's initialisation bound, ±1/√I.
     assert!(layer.weight.iter().all(|w| w.abs() <= 1.0 / 3f64.sqrt()));
+    // Layers seeded 7 and 8 share no random stream (a bias is no row of the next
+    // layer's weights).
+    let next: Linear<f64, 3, 2> = Linear::new(8);
+    assert!((0..2).all(|row| (0..2).any(|c| next.weight[[row, c]] != layer.bias[[c]])));
+    assert_ne!(next.weight, layer.weight);
 }
 
 #[test]
@@ -55,13 +60,13 @@ fn activations_follow_their_formulas() {
     each(&Sigmoid.forward(&x), &|v| 1.0 / (1.0 + (-v).exp()));
     let gelu =
         |v: f64| 0.5 * v * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v.powi(3))).tanh());
-    each(&Gelu.forward(&x), &gelu);
+    each(&GeluTanh.forward(&x), &gelu);
     // PyTorch: gelu(1.0, approximate="tanh") = 0.8411919906082768.
-    assert_close(GeluFunction.value(1.0f64), 0.8411919906082768, 1e-15);
+    assert_close(GeluTanhFunction.value(1.0f64), 0.8411919906082768, 1e-15);
     for v in [-3.0, -0.5, 0.0, 0.7, 2.5] {
         let h = 1e-6;
-        let numeric = (GeluFunction.value(v + h) - GeluFunction.value(v - h)) / (2.0 * h);
-        assert_close(GeluFunction.derivative(v, GeluFunction.value(v)), numeric, 1e-9);
+        let numeric = (GeluTanhFunction.value(v + h) - GeluTanhFunction.value(v - h)) / (2.0 * h);
+        assert_close(GeluTanhFunction.derivative(v, GeluTanhFunction.value(v)), numeric, 1e-9);
     }
     let p = Softmax.forward(&x);
     for r in 0..3 {
@@ -70,11 +75,11 @@ fn activations_follow_their_formulas() {
     }
 }
 
-type Mlp = (Linear<f64, 3, 4>, Gelu, Linear<f64, 4, 4>, Sigmoid, Linear<f64, 4, 3>, Softmax);
+type Mlp = (Linear<f64, 3, 4>, GeluTanh, Linear<f64, 4, 4>, Sigmoid, Linear<f64, 4, 3>, Softmax);
 
 #[test]
 fn a_composed_model_has_gradients_that_match_finite_differences() {
-    let model: Mlp = (Linear::new(1), Gelu, Linear::new(2), Sigmoid, Linear::new(3), Softmax);
+    let model: Mlp = (Linear::new(1), GeluTanh, Linear::new(2), Sigmoid, Linear::new(3), Softmax);
     let x = batch::<3>(5, 3);
     let target: Batch<3> = batch::<3>(5, 4);
     let loss = |m: <Mlp as Trace>::Traced| {
@@ -98,7 +103,7 @@ fn a_composed_model_has_gradients_that_match_finite_differences() {
 
 #[test]
 fn the_plain_and_traced_forward_passes_agree() {
-    let model: Mlp = (Linear::new(1), Gelu, Linear::new(2), Sigmoid, Linear::new(3), Softmax);
+    let model: Mlp = (Linear::new(1), GeluTanh, Linear::new(2), Sigmoid, Linear::new(3), Softmax);
     let x = batch::<3>(6, 5);
     let plain = model.forward(&x);
     let traced = model.as_constant().forward(&Var::constant(x.clone()));
@@ -319,4 +324,10 @@ fn static_mode_runs_a_batch_through_a_layer_as_the_tape_does() {
     assert_close(value, tape_value, 1e-14);
     gradient.weight.iter().zip(tape_gradient.weight.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-13));
     gradient.bias.iter().zip(tape_gradient.bias.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-13));
+}
+
+#[test]
+#[should_panic(expected = "Linear::new: a layer needs at least one input")]
+fn a_linear_layer_without_inputs_is_refused() {
+    let _: Linear<f64, 0, 2> = Linear::new(1);
 }

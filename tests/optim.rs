@@ -159,6 +159,10 @@ fn a_failed_update_changes_neither_the_model_nor_the_state() {
     assert_eq!(adam.moments().map(|(m, v)| (m.clone(), v.clone())), moments_before);
     assert_eq!(adam.steps(), 1);
 
+    let mut fresh = Adam::new(AdamConfig::default());
+    assert!(fresh.try_step(&mut model, &bad).is_err());
+    assert!(fresh.moments().is_none() && fresh.steps() == 0, "no state is made by a failed first step");
+
     let mut sgd = Sgd::new(SgdConfig { momentum: 0.9, ..SgdConfig::default() });
     assert!(sgd.try_step(&mut model, &bad).is_err());
     assert!(sgd.velocity().is_none(), "no state is made by a failed first step");
@@ -181,6 +185,9 @@ fn clipping_rescales_to_the_global_norm() {
     assert!((global_norm(&g) - norm).abs() < 1e-14, "a gradient inside the ball is kept");
     assert_eq!(clip_grad_norm(&mut g, 1.0), norm);
     assert!((global_norm(&g) - 1.0).abs() < 1e-5);
+    // The sum of squares is taken in f64: f32 coordinates near 1e20 do not overflow it.
+    let huge: Vector<f32, 2> = Vector::from_array([3e19, 4e19]);
+    assert!((global_norm(&huge) / 5e19 - 1.0).abs() < 1e-6);
 }
 
 #[test]
@@ -192,6 +199,8 @@ fn schedules_give_the_documented_rates() {
     assert!((cosine.rate(50) - 0.55).abs() < 1e-12);
     assert!((cosine.rate(100) - 0.1).abs() < 1e-12);
     assert!((cosine.rate(1000) - 0.1).abs() < 1e-12);
+    let instant = CosineDecay { initial: 1.0, minimum: 0.1, steps: 0 };
+    assert_eq!((instant.rate(0), instant.rate(5)), (0.1, 0.1), "a decay of no steps is over");
     let mut sgd = Sgd::<f64>::new(SgdConfig::default());
     sgd.set_learning_rate(cosine.rate(50));
     assert_eq!(sgd.learning_rate(), cosine.rate(50));

@@ -2,7 +2,7 @@
 //! in]` as PyTorch stores them), batch 128, f32, mean softmax cross-entropy from the
 //! logits, and one SGD step (η = 0.01): forward, backward on the tape, update.
 //!
-//! Shared by the benchmark (`benches/w2/mod.rs`) and the tests (`tests/w2_handwritten.rs`).
+//! Shared by the benchmark (`benches/w2/mod.rs`) and the tests (`tests/w2.rs`).
 
 use super::handwritten::W2Tensors;
 use fluxion::autodiff::{differentiable, value_and_grad_into};

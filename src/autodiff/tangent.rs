@@ -201,9 +201,9 @@ pub trait LeafVisitor<const W: usize, const R: usize> {
     ) -> Result<(), ShapeError>;
 }
 
-/// Checks that every leaf of the values walked has the shape of the first one read
-/// (or written, when nothing is read): a dry run before an update that must apply to
-/// all leaves or to none.
+/// Checks that every leaf of the values walked has the shape of the first of them
+/// (the parameter, else the first written, else the first read): a dry run before an
+/// update that must apply to all leaves or to none.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SameShapes {
     /// The operation named in the error.

@@ -68,7 +68,7 @@
 //! parameter under its field path ([`nn::params`](crate::nn::params): `0.weight`,
 //! `encoder.layers.2.bias`) and
 //! `nn::io::load` reads them back, bit for bit, after checking every name, shape and
-//! element type: a mismatch, a truncated or a corrupted file is an error that names
+//! element type: a mismatch, a truncated or a malformed file is an error that names
 //! it, and the model is left as it was.
 //!
 //! ## Not yet

@@ -32,9 +32,21 @@ pub enum Init {
     XavierUniform,
 }
 
+/// An independent seed for the `stream`-th tensor of a layer seeded with `seed`
+/// (splitmix64 of both), so that layers seeded 1, 2, … share no stream.
+pub fn sub_seed(seed: u64, stream: u64) -> u64 {
+    let mut z = seed ^ stream.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 impl Init {
     /// A tensor of `shape` for weights of fan-in `fan_in` and fan-out `fan_out`, drawn
     /// from a generator seeded with `seed`.
+    ///
+    /// # Panics
+    /// When `fan_in` is 0.
     pub fn tensor<T: RealScalar, S: Shape, K: Storage<T, S>>(
         self,
         shape: S,
@@ -42,6 +54,7 @@ impl Init {
         fan_out: usize,
         seed: u64,
     ) -> Tensor<T, S, K> {
+        assert!(fan_in > 0, "Init::tensor: a layer needs at least one input (fan-in 0)");
         let (fan_in, fan_sum) = (fan_in as f64, (fan_in + fan_out) as f64);
         let normal = |variance: f64| {
             Tensor::random_normal_shaped(shape, T::zero(), T::from_f64(variance.sqrt()), seed)

@@ -5,8 +5,10 @@
 //!
 //! Loading checks the file against the model's own types before it writes anything:
 //! every parameter present with its shape and element type, no tensor left over. A
-//! mismatch, a truncated or corrupted file, returns a [`ParameterFileError`] naming
-//! it, and the model is left as it was.
+//! mismatch, or a truncated or malformed file, returns a [`ParameterFileError`]
+//! naming it, and the model is left as it was. (The format has no checksum: a changed
+//! byte inside a tensor's data loads as a different value. On `Cuda` tensors the
+//! parameters pass through host copies, leaf by leaf.)
 //!
 //! ```
 //! use fluxion::nn::io;

@@ -11,7 +11,7 @@
 //! | --- | --- |
 //! | [`Linear<T, I, O, K>`] | W·x + b, with W of shape `[O, I]` (PyTorch's layout) |
 //! | [`Relu`], [`Tanh`], [`Sigmoid`] | max(x, 0), tanh x, 1/(1 + e⁻ˣ) elementwise |
-//! | [`Gelu`] | ½x(1 + tanh(√(2/π)(x + 0.044715x³))) elementwise (PyTorch's `approximate="tanh"`) |
+//! | [`GeluTanh`] | ½x(1 + tanh(√(2/π)(x + 0.044715x³))) elementwise: PyTorch's `GELU(approximate="tanh")` (its default, with erf, differs by up to about 10⁻³) |
 //! | [`Softmax`] | e^{xⱼ}/Σₖ e^{xₖ} along the row |
 //! | [`LayerNorm<T, D, K>`] | γ ⊙ (x − μ)/√(σ² + ε) + β, with the row's mean μ and variance σ² |
 //! | [`Dropout`] | x ⊙ m/(1 − p), m a fresh seeded Bernoulli(1 − p) mask per call, in training only |
@@ -67,9 +67,9 @@ use crate::autodiff::{Differentiable, LeafVisitor, differentiable};
 use crate::autodiff::{Trace, Var};
 use crate::error::ShapeError;
 #[cfg(feature = "std")]
-use crate::nn::init::Init;
+use crate::nn::init::{Init, sub_seed};
 #[cfg(feature = "std")]
-use crate::nn::params::{Leaf as ParameterLeaf, LeafMut as ParameterLeafMut, Parameters};
+use crate::nn::params::{ParameterLeaf, ParameterLeafMut, Parameters};
 use crate::ops::elementwise::ScalarFunction;
 use crate::scalar::{RealScalar, Scalar};
 #[cfg(feature = "alloc")]
@@ -184,11 +184,15 @@ where
     B: BiasKind<T, O, K>,
 {
     /// PyTorch's initialisation: W and b uniform in ±1/√I, seeded.
+    ///
+    /// # Panics
+    /// When I is 0.
     pub fn new(seed: u64) -> Self {
+        assert!(I > 0, "Linear::new: a layer needs at least one input");
         let bound = T::from_f64(1.0 / (I as f64).sqrt());
         Linear {
-            weight: Tensor::random_uniform(-bound, bound, seed),
-            bias: B::uniform(bound, seed.wrapping_add(1)),
+            weight: Tensor::random_uniform(-bound, bound, sub_seed(seed, 0)),
+            bias: B::uniform(bound, sub_seed(seed, 1)),
         }
     }
 
@@ -315,16 +319,16 @@ where
 /// GELU, ½x(1 + tanh(√(2/π)(x + 0.044715x³))), as a scalar function with its
 /// derivative (so it also gets a GPU kernel from the same definition).
 #[derive(Clone, Copy, Debug)]
-pub struct GeluFunction;
+pub struct GeluTanhFunction;
 
-impl GeluFunction {
+impl GeluTanhFunction {
     /// √(2/π).
     const SCALE: f64 = 0.797_884_560_802_865_4;
     /// The cubic coefficient.
     const CUBIC: f64 = 0.044_715;
 }
 
-impl ScalarFunction for GeluFunction {
+impl ScalarFunction for GeluTanhFunction {
     fn value<T: RealScalar>(&self, x: T) -> T {
         let u = T::from_f64(Self::SCALE) * (x + T::from_f64(Self::CUBIC) * x * x * x);
         T::from_f64(0.5) * x * (T::one() + u.tanh())
@@ -425,9 +429,9 @@ elementwise_layer!(
     |x| x.sigmoid()
 );
 elementwise_layer!(
-    /// GELU elementwise ([`GeluFunction`]).
-    Gelu,
-    |x| x.map_function(GeluFunction)
+    /// GELU elementwise ([`GeluTanhFunction`]).
+    GeluTanh,
+    |x| x.map_function(GeluTanhFunction)
 );
 
 /// Softmax along each row of a batch `(B, C)`: e^{xⱼ}/Σₖ e^{xₖ} (shifted by the row
@@ -668,7 +672,9 @@ pub struct Dropout {
     probability: f64,
     training: bool,
     seed: u64,
-    calls: core::cell::Cell<u64>,
+    /// Masks drawn so far, shared with the traced copies the tape makes of the layer,
+    /// so every training step draws a fresh mask.
+    calls: std::sync::Arc<core::sync::atomic::AtomicU64>,
 }
 
 #[cfg(feature = "std")]
@@ -680,7 +686,12 @@ impl Dropout {
     #[track_caller]
     pub fn new(probability: f64, seed: u64) -> Self {
         assert!((0.0..1.0).contains(&probability), "dropout probability {probability} is not in [0, 1)");
-        Dropout { probability, training: true, seed, calls: core::cell::Cell::new(0) }
+        Dropout {
+            probability,
+            training: true,
+            seed,
+            calls: std::sync::Arc::new(core::sync::atomic::AtomicU64::new(0)),
+        }
     }
 
     /// Switches to training (masks drawn) or evaluation (identity).
@@ -701,8 +712,7 @@ impl Dropout {
 
     /// The next mask, m/(1 − p) with m ~ Bernoulli(1 − p) per element.
     fn mask<T: RealScalar, S: Shape, K: Storage<T, S>>(&self, shape: S) -> Tensor<T, S, K> {
-        let call = self.calls.get();
-        self.calls.set(call + 1);
+        let call = self.calls.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
         let seed = self.seed ^ call.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let uniform: Tensor<T, S, K> = Tensor::random_uniform_shaped(shape, T::zero(), T::one(), seed);
         let (threshold, scale) = (T::from_f64(self.probability), T::from_f64(1.0 / (1.0 - self.probability)));
@@ -774,10 +784,14 @@ where
 {
     /// PyTorch's initialisation: kernels and bias uniform in ±1/√(C·KH·KW), seeded.
     pub fn new(seed: u64) -> Self {
+        assert!(
+            C * KH * KW > 0,
+            "Conv2d::new: a layer needs at least one input channel and a kernel of at least 1×1"
+        );
         let bound = T::from_f64(1.0 / ((C * KH * KW) as f64).sqrt());
         Conv2d {
-            weight: Tensor::random_uniform(-bound, bound, seed),
-            bias: Tensor::random_uniform(-bound, bound, seed.wrapping_add(1)),
+            weight: Tensor::random_uniform(-bound, bound, sub_seed(seed, 0)),
+            bias: Tensor::random_uniform(-bound, bound, sub_seed(seed, 1)),
         }
     }
 }

@@ -19,7 +19,8 @@
 //! An update applies to every leaf or to none: the shapes of the model, the gradient
 //! and the state are checked first, and a mismatch (a gradient with another dynamic
 //! shape) returns an error naming both shapes and leaves the model and the state as
-//! they were.
+//! they were. (On `Cuda` tensors the update goes through host copies, leaf by leaf; a
+//! device error there panics and can leave earlier leaves updated.)
 //!
 //! [`clip_grad_norm`] rescales a gradient to a maximal global norm, and the
 //! [`LearningRateSchedule`]s [`StepDecay`] and [`CosineDecay`] give η per epoch or
@@ -67,7 +68,25 @@ pub trait Optimizer<M: Differentiable> {
     fn set_learning_rate(&mut self, learning_rate: f64);
 }
 
-/// The parameter leaf that a walk over a model always hands to the visitors below.
+/// Checks the shapes of the model, the gradient and the state (when there is one yet)
+/// before an update changes anything, then returns the state, made from the gradient
+/// at the first step.
+fn checked_state<'s, M: Differentiable, const N: usize>(
+    model: &mut M,
+    gradient: &M::Tangent,
+    state: &'s mut Option<[M::Tangent; N]>,
+    operation: &'static str,
+) -> Result<&'s mut [M::Tangent; N], ShapeError> {
+    let check = &mut SameShapes { operation };
+    match state {
+        Some(state) => model.zip_leaves_with(state.each_mut(), [gradient], check)?,
+        None => model.zip_leaves_with([], [gradient], check)?,
+    }
+    Ok(state.get_or_insert_with(|| core::array::from_fn(|_| gradient.zero_like())))
+}
+
+/// The parameter leaf that a walk over a model hands to the visitors below
+/// (`Differentiable::zip_leaves_with` gives every leaf of `self` as the parameter).
 fn parameter<L>(parameter: Option<&mut L>) -> &mut L {
     parameter.expect("an optimiser's update walks the model's own leaves")
 }
@@ -98,7 +117,7 @@ impl Default for SgdConfig {
 #[derive(Clone, Debug)]
 pub struct Sgd<M: Differentiable> {
     config: SgdConfig,
-    velocity: Option<M::Tangent>,
+    velocity: Option<[M::Tangent; 1]>,
 }
 
 impl<M: Differentiable> Sgd<M> {
@@ -122,7 +141,7 @@ impl<M: Differentiable> Sgd<M> {
 
     /// The velocity v (after the first step with momentum).
     pub fn velocity(&self) -> Option<&M::Tangent> {
-        self.velocity.as_ref()
+        self.velocity.as_ref().map(|[velocity]| velocity)
     }
 }
 
@@ -165,21 +184,13 @@ impl LeafVisitor<1, 1> for SgdUpdate {
 
 impl<M: Differentiable> Optimizer<M> for Sgd<M> {
     fn try_step(&mut self, model: &mut M, gradient: &M::Tangent) -> Result<(), ShapeError> {
-        let check = &mut SameShapes { operation: "Sgd::step" };
         if self.config.momentum == 0.0 {
-            model.zip_leaves_with([], [gradient], check)?;
-            return model.zip_leaves_with(
-                [],
-                [gradient],
-                &mut SgdUpdate { config: self.config, first_step: false },
-            );
+            model.zip_leaves_with([], [gradient], &mut SameShapes { operation: "Sgd::step" })?;
+            let plain = &mut SgdUpdate { config: self.config, first_step: false };
+            return model.zip_leaves_with([], [gradient], plain);
         }
         let first_step = self.velocity.is_none();
-        match &mut self.velocity {
-            Some(velocity) => model.zip_leaves_with([velocity], [gradient], check)?,
-            None => model.zip_leaves_with([], [gradient], check)?,
-        }
-        let velocity = self.velocity.get_or_insert_with(|| gradient.zero_like());
+        let [velocity] = checked_state(model, gradient, &mut self.velocity, "Sgd::step")?;
         model.zip_leaves_with([velocity], [gradient], &mut SgdUpdate { config: self.config, first_step })
     }
 
@@ -236,7 +247,7 @@ impl AdamConfig {
 pub struct Adam<M: Differentiable> {
     config: AdamConfig,
     moments: Option<[M::Tangent; 2]>,
-    steps: i32,
+    steps: u64,
 }
 
 impl<M: Differentiable> Adam<M> {
@@ -251,8 +262,8 @@ impl<M: Differentiable> Adam<M> {
     }
 
     /// The number of steps taken.
-    pub fn steps(&self) -> usize {
-        self.steps as usize
+    pub fn steps(&self) -> u64 {
+        self.steps
     }
 
     /// The first and second moment estimates m and v (after the first step).
@@ -264,7 +275,7 @@ impl<M: Differentiable> Adam<M> {
 /// One Adam update of a leaf at step t, in the leaf's real type.
 struct AdamUpdate {
     config: AdamConfig,
-    step: i32,
+    step: u64,
 }
 
 impl LeafVisitor<2, 1> for AdamUpdate {
@@ -285,8 +296,9 @@ impl LeafVisitor<2, 1> for AdamUpdate {
         let (b1, b2) = (real(beta1), real(beta2));
         let (one_minus_b1, one_minus_b2) = (real(1.0 - beta1), real(1.0 - beta2));
         // η·m̂/(√v̂ + ε) = (η/(1 − β₁ᵗ))·m / (√v/√(1 − β₂ᵗ) + ε)
-        let corrected_rate = real(learning_rate / (1.0 - beta1.powi(self.step)));
-        let second_correction = real((1.0 - beta2.powi(self.step)).sqrt());
+        let t = self.step as f64;
+        let corrected_rate = real(learning_rate / (1.0 - beta1.powf(t)));
+        let second_correction = real((1.0 - beta2.powf(t)).sqrt());
         L::zip_reals([parameter(x), m, v], [g], |[x, m, v], [g]| {
             let g = g + coupled * x;
             let m = b1 * m + one_minus_b1 * g;
@@ -299,12 +311,7 @@ impl LeafVisitor<2, 1> for AdamUpdate {
 
 impl<M: Differentiable> Optimizer<M> for Adam<M> {
     fn try_step(&mut self, model: &mut M, gradient: &M::Tangent) -> Result<(), ShapeError> {
-        let check = &mut SameShapes { operation: "Adam::step" };
-        match &mut self.moments {
-            Some([m, v]) => model.zip_leaves_with([m, v], [gradient], check)?,
-            None => model.zip_leaves_with([], [gradient], check)?,
-        }
-        let [m, v] = self.moments.get_or_insert_with(|| [gradient.zero_like(), gradient.zero_like()]);
+        let [m, v] = checked_state(model, gradient, &mut self.moments, "Adam::step")?;
         self.steps += 1;
         model.zip_leaves_with([m, v], [gradient], &mut AdamUpdate { config: self.config, step: self.steps })
     }
@@ -318,17 +325,17 @@ impl<M: Differentiable> Optimizer<M> for Adam<M> {
     }
 }
 
-/// Σ of the squares of the real coordinates visited.
+/// Σ of the squares of the real coordinates visited, in f64 (an f32 sum of squares
+/// overflows from coordinates of about 2⁶⁴ and loses digits on large tensors).
 struct SquaredNorm(f64);
 
 impl LeafVisitor<0, 1> for SquaredNorm {
     fn visit<L: Leaf>(&mut self, _: Option<&mut L>, _: [&mut L; 0], [g]: [&L; 1]) -> Result<(), ShapeError> {
-        let mut sum = L::Real::from_f64(0.0);
         L::zip_reals([], [g], |[], [g]| {
-            sum += g * g;
+            let g = g.to_f64();
+            self.0 += g * g;
             []
         });
-        self.0 += sum.to_f64();
         Ok(())
     }
 }
@@ -392,7 +399,10 @@ pub struct CosineDecay {
 
 impl LearningRateSchedule for CosineDecay {
     fn rate(&self, step: usize) -> f64 {
-        let progress = step.min(self.steps) as f64 / self.steps.max(1) as f64;
+        if self.steps == 0 {
+            return self.minimum;
+        }
+        let progress = step.min(self.steps) as f64 / self.steps as f64;
         let cosine = (core::f64::consts::PI * progress).cos();
         self.minimum + (self.initial - self.minimum) * (1.0 + cosine) / 2.0
     }

@@ -47,7 +47,7 @@ pub enum ElementsMut<'a> {
 
 /// One parameter leaf: its shape (row-major) and elements.
 #[derive(Debug)]
-pub struct Leaf<'a> {
+pub struct ParameterLeaf<'a> {
     /// The sizes of its axes (empty for a scalar).
     pub shape: &'a [usize],
     /// The elements, row-major.
@@ -56,7 +56,7 @@ pub struct Leaf<'a> {
 
 /// One parameter leaf, writable in place (its shape is fixed).
 #[derive(Debug)]
-pub struct LeafMut<'a> {
+pub struct ParameterLeafMut<'a> {
     /// The sizes of its axes (empty for a scalar).
     pub shape: &'a [usize],
     /// The elements, row-major.
@@ -145,10 +145,10 @@ fn leaf_shape<T: Scalar>(dims: &[usize], buffer: &mut [usize; MAX_RANK + 1]) -> 
 pub trait Parameters {
     /// Calls `f` with each leaf's name (`path` is the prefix so far, restored on
     /// return) and the leaf, in a fixed order.
-    fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, Leaf<'_>));
+    fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>));
 
     /// Calls `f` with each leaf's name and the leaf, writable, in the same order.
-    fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, LeafMut<'_>));
+    fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>));
 }
 
 /// Extends `path` by `.segment` (or `segment` at the root), runs `visit`, and restores
@@ -167,31 +167,34 @@ pub fn with_segment(path: &mut String, segment: &dyn core::fmt::Display, visit: 
 
 #[diagnostic::do_not_recommend]
 impl<T: ParameterElement> Parameters for T {
-    fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, Leaf<'_>)) {
+    fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
         let mut shape = [0; MAX_RANK + 1];
         let rank = leaf_shape::<T>(&[], &mut shape);
         let elements = T::Real::elements(T::reals(core::slice::from_ref(self)));
-        f(path, Leaf { shape: &shape[..rank], elements });
+        f(path, ParameterLeaf { shape: &shape[..rank], elements });
     }
-    fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, LeafMut<'_>)) {
+    fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
         let mut shape = [0; MAX_RANK + 1];
         let rank = leaf_shape::<T>(&[], &mut shape);
         let elements = T::Real::elements_mut(T::reals_mut(core::slice::from_mut(self)));
-        f(path, LeafMut { shape: &shape[..rank], elements });
+        f(path, ParameterLeafMut { shape: &shape[..rank], elements });
     }
 }
 
 impl<T: ParameterElement, S: Shape, K: Storage<T, S>> Parameters for Tensor<T, S, K> {
-    fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, Leaf<'_>)) {
+    fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
         let mut shape = [0; MAX_RANK + 1];
         let rank = leaf_shape::<T>(self.shape().dims().as_slice(), &mut shape);
-        f(path, Leaf { shape: &shape[..rank], elements: T::Real::elements(T::reals(self.as_slice())) });
+        f(
+            path,
+            ParameterLeaf { shape: &shape[..rank], elements: T::Real::elements(T::reals(self.as_slice())) },
+        );
     }
-    fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, LeafMut<'_>)) {
+    fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
         let mut shape = [0; MAX_RANK + 1];
         let rank = leaf_shape::<T>(self.shape().dims().as_slice(), &mut shape);
         let elements = T::Real::elements_mut(T::reals_mut(self.as_mut_slice()));
-        f(path, LeafMut { shape: &shape[..rank], elements });
+        f(path, ParameterLeafMut { shape: &shape[..rank], elements });
     }
 }
 
@@ -201,24 +204,27 @@ impl<T: ParameterElement, S: Shape, K: Storage<T, S>> Parameters for Tensor<T, S
 impl<T: crate::backend::cuda::CudaElement + RealElement, S: Shape> Parameters
     for Tensor<T, S, crate::backend::cuda::Cuda>
 {
-    fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, Leaf<'_>)) {
+    fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
         let host = self.to_vec();
-        f(path, Leaf { shape: self.shape().dims().as_slice(), elements: T::elements(&host) });
+        f(path, ParameterLeaf { shape: self.shape().dims().as_slice(), elements: T::elements(&host) });
     }
-    fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, LeafMut<'_>)) {
+    fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
         let mut host = self.to_vec();
-        f(path, LeafMut { shape: self.shape().dims().as_slice(), elements: T::elements_mut(&mut host) });
+        f(
+            path,
+            ParameterLeafMut { shape: self.shape().dims().as_slice(), elements: T::elements_mut(&mut host) },
+        );
         *self = crate::backend::cuda::or_panic_cuda(Tensor::try_from_elements(self.shape(), &host));
     }
 }
 
 impl Parameters for () {
-    fn visit_parameters(&self, _: &mut String, _: &mut dyn FnMut(&str, Leaf<'_>)) {}
-    fn visit_parameters_mut(&mut self, _: &mut String, _: &mut dyn FnMut(&str, LeafMut<'_>)) {}
+    fn visit_parameters(&self, _: &mut String, _: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {}
+    fn visit_parameters_mut(&mut self, _: &mut String, _: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {}
 }
 
 /// Elements of a slice named by their positions.
-fn visit_elements<P: Parameters>(items: &[P], path: &mut String, f: &mut dyn FnMut(&str, Leaf<'_>)) {
+fn visit_elements<P: Parameters>(items: &[P], path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
     for (i, item) in items.iter().enumerate() {
         with_segment(path, &i, |path| item.visit_parameters(path, f));
     }
@@ -228,7 +234,7 @@ fn visit_elements<P: Parameters>(items: &[P], path: &mut String, f: &mut dyn FnM
 fn visit_elements_mut<P: Parameters>(
     items: &mut [P],
     path: &mut String,
-    f: &mut dyn FnMut(&str, LeafMut<'_>),
+    f: &mut dyn FnMut(&str, ParameterLeafMut<'_>),
 ) {
     for (i, item) in items.iter_mut().enumerate() {
         with_segment(path, &i, |path| item.visit_parameters_mut(path, f));
@@ -236,19 +242,19 @@ fn visit_elements_mut<P: Parameters>(
 }
 
 impl<P: Parameters, const N: usize> Parameters for [P; N] {
-    fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, Leaf<'_>)) {
+    fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
         visit_elements(self, path, f);
     }
-    fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, LeafMut<'_>)) {
+    fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
         visit_elements_mut(self, path, f);
     }
 }
 
 impl<P: Parameters> Parameters for Vec<P> {
-    fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, Leaf<'_>)) {
+    fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
         visit_elements(self, path, f);
     }
-    fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, LeafMut<'_>)) {
+    fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
         visit_elements_mut(self, path, f);
     }
 }
@@ -256,10 +262,10 @@ impl<P: Parameters> Parameters for Vec<P> {
 macro_rules! tuple_parameters {
     ($($P:ident $i:tt),+) => {
         impl<$($P: Parameters),+> Parameters for ($($P,)+) {
-            fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, Leaf<'_>)) {
+            fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
                 $(with_segment(path, &$i, |path| self.$i.visit_parameters(path, f));)+
             }
-            fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, LeafMut<'_>)) {
+            fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
                 $(with_segment(path, &$i, |path| self.$i.visit_parameters_mut(path, f));)+
             }
         }

@@ -19,7 +19,9 @@
 
 use core::ops::{Add, Mul};
 
-use typenum::{Const as TConst, IsEqual, IsLess, IsLessOrEqual, Prod, Sum, ToUInt, True, U, U0, U1};
+use typenum::{
+    Const as TConst, IsEqual, IsGreaterOrEqual, IsLess, IsLessOrEqual, Prod, Sum, ToUInt, True, U, U0, U1,
+};
 
 use super::{Const, Dim, Dyn, Shape};
 
@@ -340,7 +342,7 @@ impl_concat_shapes!([A0 0, A1 1, A2 2] [B0 0]);
 impl_concat_shapes!([A0 0, A1 1, A2 2, A3 3] []);
 
 /// A kernel of length `K` slid over an axis of length `Self` without padding, with
-/// stride 1, fits at `OUT` positions: `Self − K + 1 = OUT`.
+/// stride 1, fits at `OUT` positions: `Self − K + 1 = OUT`, with K ≥ 1.
 #[diagnostic::on_unimplemented(
     message = "a kernel of {K} over an axis of length `{Self}` does not give {OUT} outputs",
     label = "the output length must be the input length − kernel + 1",
@@ -354,6 +356,7 @@ where
     TConst<N>: ToUInt,
     TConst<K>: ToUInt,
     TConst<OUT>: ToUInt,
+    U<K>: IsGreaterOrEqual<U1, Output = True>,
     U<OUT>: Add<U<K>>,
     U<N>: Add<U1>,
     Sum<U<OUT>, U<K>>: IsEqual<Sum<U<N>, U1>, Output = True>,
