@@ -387,6 +387,43 @@ macro_rules! parameter_free {
     };
 }
 
+/// The forward pass of a layer, twice from one expression: `Module<$input>` for the
+/// plain layer and `Module<Var<$input>>` for its traced twin (the same type for a
+/// parameter-free layer); the operations carry the same names on tensors and `Var`s.
+macro_rules! forward_pass {
+    (
+        impl[$($generics:tt)*] $plain:ty, traced $traced:ty;
+        $input:ty => $output:ty;
+        where [$($bounds:tt)*]
+        |$layer:ident, $x:ident| $body:expr
+    ) => {
+        impl<$($generics)*> Module<$input> for $plain
+        where
+            $($bounds)*
+        {
+            type Output = $output;
+            #[track_caller]
+            fn forward(&self, $x: &$input) -> $output {
+                let $layer = self;
+                $body
+            }
+        }
+
+        #[cfg(feature = "std")]
+        impl<$($generics)*> Module<Var<$input>> for $traced
+        where
+            $($bounds)*
+        {
+            type Output = Var<$output>;
+            #[track_caller]
+            fn forward(&self, $x: &Var<$input>) -> Var<$output> {
+                let $layer = self;
+                $body
+            }
+        }
+    };
+}
+
 /// An elementwise, parameter-free layer on tensors of any shape.
 macro_rules! elementwise_layer {
     ($(#[$doc:meta])* $name:ident, |$x:ident| $forward:expr) => {
@@ -396,19 +433,11 @@ macro_rules! elementwise_layer {
 
         parameter_free!([] $name);
 
-        impl<T: RealScalar, S: Shape, K: Storage<T, S>> Module<Tensor<T, S, K>> for $name {
-            type Output = Tensor<T, S, K>;
-            fn forward(&self, $x: &Tensor<T, S, K>) -> Self::Output {
-                $forward
-            }
-        }
-
-        #[cfg(feature = "std")]
-        impl<T: RealScalar, S: Shape, K: Storage<T, S>> Module<Var<Tensor<T, S, K>>> for $name {
-            type Output = Var<Tensor<T, S, K>>;
-            fn forward(&self, $x: &Var<Tensor<T, S, K>>) -> Self::Output {
-                $forward
-            }
+        forward_pass! {
+            impl[T: RealScalar, S: Shape, K: Storage<T, S>] $name, traced $name;
+            Tensor<T, S, K> => Tensor<T, S, K>;
+            where []
+            |_layer, $x| $forward
         }
     };
 }
@@ -442,23 +471,11 @@ pub struct Softmax;
 
 parameter_free!([] Softmax);
 
-impl<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)> + Storage<T, (B,)>> Module<Tensor<T, (B, C), K>>
-    for Softmax
-{
-    type Output = Tensor<T, (B, C), K>;
-    fn forward(&self, x: &Tensor<T, (B, C), K>) -> Self::Output {
-        x.softmax(Axis::<1>)
-    }
-}
-
-#[cfg(feature = "std")]
-impl<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)> + Storage<T, (B,)>>
-    Module<Var<Tensor<T, (B, C), K>>> for Softmax
-{
-    type Output = Var<Tensor<T, (B, C), K>>;
-    fn forward(&self, x: &Var<Tensor<T, (B, C), K>>) -> Self::Output {
-        x.softmax(Axis::<1>)
-    }
+forward_pass! {
+    impl[T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)> + Storage<T, (B,)>] Softmax, traced Softmax;
+    Tensor<T, (B, C), K> => Tensor<T, (B, C), K>;
+    where []
+    |_layer, x| x.softmax(Axis::<1>)
 }
 
 /// A tuple of layers applied in order: each must take the previous one's output.
@@ -796,70 +813,22 @@ where
     }
 }
 
-/// One forward expression for the plain layer and its traced twin.
-macro_rules! conv2d_forward {
-    ($layer:expr, $x:expr) => {
-        $x.conv2d(&$layer.weight).add_channels(&$layer.bias)
-    };
-}
-
-impl<
-    T,
-    B: Dim,
-    const C: usize,
-    const H: usize,
-    const W: usize,
-    const O: usize,
-    const KH: usize,
-    const KW: usize,
-    const HO: usize,
-    const WO: usize,
-    K,
-> Module<Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>> for Conv2d<T, C, O, KH, KW, HO, WO, K>
-where
-    T: RealScalar,
-    Const<H>: ConvolvesTo<KH, HO>,
-    Const<W>: ConvolvesTo<KW, WO>,
-    K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
-        + Storage<T, (Const<O>,)>
-        + Storage<T, (B, Const<C>, Const<H>, Const<W>)>
-        + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
-{
-    type Output = Tensor<T, (B, Const<O>, Const<HO>, Const<WO>), K>;
-
-    fn forward(&self, x: &Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>) -> Self::Output {
-        conv2d_forward!(self, x)
-    }
-}
-
-#[cfg(feature = "std")]
-impl<
-    T,
-    B: Dim,
-    const C: usize,
-    const H: usize,
-    const W: usize,
-    const O: usize,
-    const KH: usize,
-    const KW: usize,
-    const HO: usize,
-    const WO: usize,
-    K,
-> Module<Var<Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>>> for Conv2dTraced<T, C, O, KH, KW, HO, WO, K>
-where
-    T: RealScalar,
-    Const<H>: ConvolvesTo<KH, HO>,
-    Const<W>: ConvolvesTo<KW, WO>,
-    K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
-        + Storage<T, (Const<O>,)>
-        + Storage<T, (B, Const<C>, Const<H>, Const<W>)>
-        + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
-{
-    type Output = Var<Tensor<T, (B, Const<O>, Const<HO>, Const<WO>), K>>;
-
-    fn forward(&self, x: &Var<Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>>) -> Self::Output {
-        conv2d_forward!(self, x)
-    }
+forward_pass! {
+    impl[
+        T, B: Dim, const C: usize, const H: usize, const W: usize, const O: usize,
+        const KH: usize, const KW: usize, const HO: usize, const WO: usize, K
+    ] Conv2d<T, C, O, KH, KW, HO, WO, K>, traced Conv2dTraced<T, C, O, KH, KW, HO, WO, K>;
+    Tensor<T, (B, Const<C>, Const<H>, Const<W>), K> => Tensor<T, (B, Const<O>, Const<HO>, Const<WO>), K>;
+    where [
+        T: RealScalar,
+        Const<H>: ConvolvesTo<KH, HO>,
+        Const<W>: ConvolvesTo<KW, WO>,
+        K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
+            + Storage<T, (Const<O>,)>
+            + Storage<T, (B, Const<C>, Const<H>, Const<W>)>
+            + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
+    ]
+    |layer, x| x.conv2d(&layer.weight).add_channels(&layer.bias)
 }
 
 /// Max pooling over S×S windows with stride S on `(B, C, H, W)` images, giving
@@ -870,51 +839,18 @@ pub struct MaxPool2d<const S: usize, const HO: usize, const WO: usize>;
 
 parameter_free!([const S: usize, const HO: usize, const WO: usize] MaxPool2d<S, HO, WO>);
 
-impl<
-    T: RealScalar,
-    B: Dim,
-    const C: usize,
-    const H: usize,
-    const W: usize,
-    const S: usize,
-    const HO: usize,
-    const WO: usize,
-    K,
-> Module<Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>> for MaxPool2d<S, HO, WO>
-where
-    Const<H>: PoolsTo<S, HO>,
-    Const<W>: PoolsTo<S, WO>,
-    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
-{
-    type Output = Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), K>;
-
-    fn forward(&self, x: &Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>) -> Self::Output {
-        x.max_pool2d::<S, HO, WO>()
-    }
-}
-
-#[cfg(feature = "std")]
-impl<
-    T: RealScalar,
-    B: Dim,
-    const C: usize,
-    const H: usize,
-    const W: usize,
-    const S: usize,
-    const HO: usize,
-    const WO: usize,
-    K,
-> Module<Var<Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>>> for MaxPool2d<S, HO, WO>
-where
-    Const<H>: PoolsTo<S, HO>,
-    Const<W>: PoolsTo<S, WO>,
-    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
-{
-    type Output = Var<Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), K>>;
-
-    fn forward(&self, x: &Var<Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>>) -> Self::Output {
-        x.max_pool2d::<S, HO, WO>()
-    }
+forward_pass! {
+    impl[
+        T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize,
+        const S: usize, const HO: usize, const WO: usize, K
+    ] MaxPool2d<S, HO, WO>, traced MaxPool2d<S, HO, WO>;
+    Tensor<T, (B, Const<C>, Const<H>, Const<W>), K> => Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), K>;
+    where [
+        Const<H>: PoolsTo<S, HO>,
+        Const<W>: PoolsTo<S, WO>,
+        K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
+    ]
+    |_layer, x| x.max_pool2d::<S, HO, WO>()
 }
 
 /// Each image `(C, H, W)` of a batch as one row of F = C·H·W features, between
@@ -925,27 +861,10 @@ pub struct Flatten<const F: usize>;
 
 parameter_free!([const F: usize] Flatten<F>);
 
-impl<T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, const F: usize, K>
-    Module<Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>> for Flatten<F>
-where
-    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<F>)>,
-{
-    type Output = Tensor<T, (B, Const<F>), K>;
-
-    fn forward(&self, x: &Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>) -> Self::Output {
-        x.flatten_images()
-    }
-}
-
-#[cfg(feature = "std")]
-impl<T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, const F: usize, K>
-    Module<Var<Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>>> for Flatten<F>
-where
-    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<F>)>,
-{
-    type Output = Var<Tensor<T, (B, Const<F>), K>>;
-
-    fn forward(&self, x: &Var<Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>>) -> Self::Output {
-        x.flatten_images()
-    }
+forward_pass! {
+    impl[T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, const F: usize, K]
+        Flatten<F>, traced Flatten<F>;
+    Tensor<T, (B, Const<C>, Const<H>, Const<W>), K> => Tensor<T, (B, Const<F>), K>;
+    where [K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<F>)>,]
+    |_layer, x| x.flatten_images()
 }

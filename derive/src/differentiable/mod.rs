@@ -895,6 +895,16 @@ impl Companions<'_> {
     }
 }
 
+/// `where <predicates>, <extra>`, with one comma whether or not the predicates end
+/// with one.
+fn extended_where(
+    predicates: &syn::punctuated::Punctuated<syn::WherePredicate, syn::token::Comma>,
+    extra: &TokenStream,
+) -> TokenStream {
+    let comma = (!predicates.empty_or_trailing()).then(|| quote!(,));
+    quote!(where #predicates #comma #extra)
+}
+
 #[cfg(test)]
 mod tests {
     use super::expand;
@@ -988,14 +998,4 @@ mod tests {
             "fn f(x: f64) -> f64 { let mut n = 0; let y = if x > 0.0 { n += 1; x } else { x * 2.0 }; y * (n as f64) }"
         ));
     }
-}
-
-/// `where <predicates>, <extra>`, with one comma whether or not the predicates end
-/// with one.
-fn extended_where(
-    predicates: &syn::punctuated::Punctuated<syn::WherePredicate, syn::token::Comma>,
-    extra: &TokenStream,
-) -> TokenStream {
-    let comma = (!predicates.empty_or_trailing()).then(|| quote!(,));
-    quote!(where #predicates #comma #extra)
 }
