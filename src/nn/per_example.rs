@@ -5,8 +5,8 @@
 //!
 //! | loss | value |
 //! | --- | --- |
-//! | [`squared_error`] | ½‖y − t‖² |
-//! | [`cross_entropy`] | −log softmax(z)\[class\], from logits z |
+//! | [`squared_error`](fn@squared_error) | ½‖y − t‖² |
+//! | [`cross_entropy`](fn@cross_entropy) | −log softmax(z)\[class\], from logits z |
 //!
 //! ```
 //! use fluxion::autodiff::differentiable;
