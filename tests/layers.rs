@@ -331,3 +331,63 @@ fn static_mode_runs_a_batch_through_a_layer_as_the_tape_does() {
 fn a_linear_layer_without_inputs_is_refused() {
     let _: Linear<f64, 0, 2> = Linear::new(1);
 }
+
+/// A direction with every real coordinate in [−0.5, 0.5), deterministic.
+fn some_direction<V: VectorSpace>(zero: V) -> V {
+    let mut direction = zero;
+    let mut seed = 0.3f64;
+    direction.map_reals(&mut |_| {
+        seed = (seed * 7.1 + 0.13).fract();
+        seed - 0.5
+    });
+    direction
+}
+
+/// ⟨a, b⟩ over every real coordinate.
+fn inner<V: RealLeaves>(a: &V, b: &V) -> f64 {
+    let (mut left, mut right) = (Vec::new(), Vec::new());
+    a.for_each_real(&mut |c| left.push(c));
+    b.for_each_real(&mut |c| right.push(c));
+    left.iter().zip(&right).map(|(a, b)| a * b).sum()
+}
+
+#[test]
+fn forward_mode_runs_through_layers() {
+    use fluxion::autodiff::{Dual, Lift, jvp};
+    use fluxion::nn::layer::{Conv2d, Flatten, LayerNorm, MaxPool2d, NoBias, Sequential};
+    // The directional derivative from forward mode is ⟨∇f, v⟩ with the gradient from
+    // reverse mode.
+    type Net = Sequential<(Linear<f64, 3, 4>, Tanh, Linear<f64, 4, 2, Heap, NoBias>, Relu)>;
+    let model: Net = Sequential((Linear::new(1), Tanh, Linear::new(2), Relu));
+    let x = batch::<3>(5, 3);
+    let x_dual = x.map(Dual::constant);
+    let direction = some_direction(model.zero_tangent());
+    let (value, derivative) = jvp(|m: <Net as Lift>::Lifted| m.forward(&x_dual).sum(), &model, &direction);
+    let (tape_value, gradient) =
+        value_and_grad(|m: <Net as Trace>::Traced| m.forward(&Var::constant(x.clone())).sum(), &model);
+    assert_close(value, tape_value, 1e-14);
+    assert_close(derivative, inner(&gradient, &direction), 1e-13);
+
+    type Images = Tensor<f64, (Dyn, Const<1>, Const<6>, Const<6>), Heap>;
+    type Cnn = Sequential<(
+        Conv2d<f64, 1, 2, 3, 3, 4, 4>,
+        Tanh,
+        MaxPool2d<2, 2, 2>,
+        Flatten<8>,
+        LayerNorm<f64, 8>,
+        Linear<f64, 8, 3>,
+    )>;
+    let cnn: Cnn =
+        Sequential((Conv2d::new(3), Tanh, MaxPool2d, Flatten, LayerNorm::default(), Linear::new(4)));
+    let images: Images = Tensor::random_normal_shaped((Dyn(2), Const, Const, Const), 0.0, 1.0, 5);
+    let images_dual = images.map(Dual::constant);
+    let direction = some_direction(cnn.zero_tangent());
+    let (value, derivative) =
+        jvp(|m: <Cnn as Lift>::Lifted| m.forward(&images_dual).tanh().sum(), &cnn, &direction);
+    let (tape_value, gradient) = value_and_grad(
+        |m: <Cnn as Trace>::Traced| m.forward(&Var::constant(images.clone())).tanh().sum(),
+        &cnn,
+    );
+    assert_close(value, tape_value, 1e-14);
+    assert_close(derivative, inner(&gradient, &direction), 1e-12);
+}

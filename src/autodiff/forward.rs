@@ -84,6 +84,20 @@ impl<T: Scalar, S: Shape, K: Storage<T, S> + Storage<Dual<T>, S>> Unlift for Ten
     }
 }
 
+/// No parameters, no tangent: `()` lifts to itself (a `Linear` layer without a
+/// bias has the bias `()`).
+impl Lift for () {
+    type Lifted = ();
+    fn lift(&self, _: &()) {}
+}
+
+impl Unlift for () {
+    type Primal = ();
+    fn unlift(&self) -> ((), ()) {
+        ((), ())
+    }
+}
+
 macro_rules! tuple_lift {
     ($($X:ident $i:tt),+) => {
         impl<$($X: Lift),+> Lift for ($($X,)+) {

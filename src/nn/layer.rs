@@ -2,9 +2,11 @@
 //!
 //! A layer is a struct deriving [`Differentiable`]:
 //! its parameters, whose gradient is its `Tangent`. [`Module`] is the forward pass,
-//! implemented for the plain layer on plain tensors (inference) and for its traced
-//! twin on traced tensors (training on the tape), from one definition of the forward
-//! expression. Inputs are batches `(B, Const<F>)` (examples in rows), with `B` static
+//! implemented for the plain layer on plain tensors (inference), for its traced twin
+//! on traced tensors (training on the tape) and for its lifted twin on tensors of
+//! dual numbers (forward mode: `jvp`, `jacfwd`), each from the layer's one forward
+//! expression; `Linear::apply` and `Linear::apply_batch` take a layer into static
+//! mode (`#[differentiable]`). Inputs are batches `(B, Const<F>)` (examples in rows), with `B` static
 //! or [`Dyn`]:
 //!
 //! | layer | y for a row x |
@@ -62,7 +64,7 @@
 #[cfg(feature = "std")]
 use std::{any::Any, string::String, vec::Vec};
 
-use crate::autodiff::{Differentiable, LeafVisitor, differentiable};
+use crate::autodiff::{Differentiable, Dual, LeafVisitor, Lift, Unlift, differentiable};
 #[cfg(feature = "std")]
 use crate::autodiff::{Trace, Var};
 use crate::error::ShapeError;
@@ -316,6 +318,28 @@ where
     }
 }
 
+/// Forward mode: the lifted layer (every parameter a dual number) on a batch of
+/// duals, from the same expression.
+impl<T, R: Dim, F: Dim, const I: usize, const O: usize, K, B> Module<Tensor<Dual<T>, (R, F), K>>
+    for LinearLifted<T, I, O, K, B>
+where
+    T: RealScalar,
+    F: SameFeatureCount<Const<I>>,
+    B: BiasKind<T, O, K, Bias: Lift<Lifted: AddBias<Tensor<Dual<T>, (R, Const<O>), K>>>>,
+    K: Storage<T, (Const<O>, Const<I>)>
+        + Storage<Dual<T>, (Const<O>, Const<I>)>
+        + Storage<Dual<T>, (R, F)>
+        + Storage<Dual<T>, (R, Const<I>)>
+        + Storage<Dual<T>, (R, Const<O>)>,
+{
+    type Output = Tensor<Dual<T>, (R, Const<O>), K>;
+
+    #[track_caller]
+    fn forward(&self, x: &Tensor<Dual<T>, (R, F), K>) -> Self::Output {
+        linear_forward!(self, F::fit(x))
+    }
+}
+
 /// GELU, ½x(1 + tanh(√(2/π)(x + 0.044715x³))), as a scalar function with its
 /// derivative (so it also gets a GPU kernel from the same definition).
 #[derive(Clone, Copy, Debug)]
@@ -377,6 +401,20 @@ macro_rules! parameter_free {
                 self.clone()
             }
             fn gradient_buffers<'g>(&self, _: &'g mut (), _: &mut Vec<&'g mut dyn Any>) {}
+        }
+
+        impl<$($generics)*> Lift for $layer {
+            type Lifted = Self;
+            fn lift(&self, _: &()) -> Self {
+                self.clone()
+            }
+        }
+
+        impl<$($generics)*> Unlift for $layer {
+            type Primal = Self;
+            fn unlift(&self) -> (Self, ()) {
+                (self.clone(), ())
+            }
         }
 
         #[cfg(feature = "std")]
@@ -543,6 +581,21 @@ impl<L: Differentiable> Differentiable for Sequential<L> {
     }
 }
 
+impl<L: Lift> Lift for Sequential<L> {
+    type Lifted = Sequential<L::Lifted>;
+    fn lift(&self, tangent: &L::Tangent) -> Self::Lifted {
+        Sequential(self.0.lift(tangent))
+    }
+}
+
+impl<L: Unlift> Unlift for Sequential<L> {
+    type Primal = Sequential<L::Primal>;
+    fn unlift(&self) -> (Self::Primal, <L::Primal as Differentiable>::Tangent) {
+        let (value, tangent) = self.0.unlift();
+        (Sequential(value), tangent)
+    }
+}
+
 #[cfg(feature = "std")]
 impl<L: Trace> Trace for Sequential<L> {
     type Traced = Sequential<L::Traced>;
@@ -624,6 +677,25 @@ where
     #[track_caller]
     fn forward(&self, x: &Var<Tensor<T, (B, F), K>>) -> Self::Output {
         layer_norm_forward!(self, F::fit_traced(x))
+    }
+}
+
+/// Forward mode: the lifted layer on a batch of duals.
+impl<T, B: Dim, F: Dim, const D: usize, K> Module<Tensor<Dual<T>, (B, F), K>> for LayerNormLifted<T, D, K>
+where
+    T: RealScalar,
+    F: SameFeatureCount<Const<D>>,
+    K: Storage<T, (Const<D>,)>
+        + Storage<Dual<T>, (Const<D>,)>
+        + Storage<Dual<T>, (B, F)>
+        + Storage<Dual<T>, (B, Const<D>)>
+        + Storage<Dual<T>, (B,)>,
+{
+    type Output = Tensor<Dual<T>, (B, Const<D>), K>;
+
+    #[track_caller]
+    fn forward(&self, x: &Tensor<Dual<T>, (B, F), K>) -> Self::Output {
+        F::fit(x).normalize_rows(Dual::constant(self.epsilon)).mul_rows(&self.weight).add_rows(&self.bias)
     }
 }
 
@@ -829,6 +901,38 @@ forward_pass! {
             + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
     ]
     |layer, x| x.conv2d(&layer.weight).add_channels(&layer.bias)
+}
+
+/// Forward mode: the lifted layer on a batch of dual images.
+impl<
+    T,
+    B: Dim,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const HO: usize,
+    const WO: usize,
+    K,
+> Module<Tensor<Dual<T>, (B, Const<C>, Const<H>, Const<W>), K>> for Conv2dLifted<T, C, O, KH, KW, HO, WO, K>
+where
+    T: RealScalar,
+    Const<H>: ConvolvesTo<KH, HO>,
+    Const<W>: ConvolvesTo<KW, WO>,
+    K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
+        + Storage<T, (Const<O>,)>
+        + Storage<Dual<T>, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
+        + Storage<Dual<T>, (Const<O>,)>
+        + Storage<Dual<T>, (B, Const<C>, Const<H>, Const<W>)>
+        + Storage<Dual<T>, (B, Const<O>, Const<HO>, Const<WO>)>,
+{
+    type Output = Tensor<Dual<T>, (B, Const<O>, Const<HO>, Const<WO>), K>;
+
+    fn forward(&self, x: &Tensor<Dual<T>, (B, Const<C>, Const<H>, Const<W>), K>) -> Self::Output {
+        x.conv2d(&self.weight).add_channels(&self.bias)
+    }
 }
 
 /// Max pooling over S×S windows with stride S on `(B, C, H, W)` images, giving
