@@ -73,8 +73,7 @@
 //!
 //! ## Not yet
 //!
-//! Forward mode through `Embedding` (the other layers take duals: `jvp` over a
-//! `Sequential` works); layers on `Cuda` tensors (the tape's `Cuda` operations exist; the row-wise and
+//! Layers on `Cuda` tensors (the tape's `Cuda` operations exist; the row-wise and
 //! image operations have no GPU kernels yet); strides and padding in `Conv2d`; the
 //! layers other than `Linear` in static mode (`#[differentiable]`): there a layer is
 //! called through `Linear::apply` (one example) or `Linear::apply_batch`, with the

@@ -751,6 +751,23 @@ where
     }
 }
 
+/// Forward mode: the lifted table's rows, as duals.
+#[cfg(feature = "alloc")]
+impl<T, const V: usize, const D: usize, K> Module<[usize]> for EmbeddingLifted<T, V, D, K>
+where
+    T: RealScalar,
+    K: Storage<T, (Const<V>, Const<D>)>
+        + Storage<Dual<T>, (Const<V>, Const<D>)>
+        + Storage<Dual<T>, (Dyn, Const<D>)>,
+{
+    type Output = Tensor<Dual<T>, (Dyn, Const<D>), K>;
+
+    #[track_caller]
+    fn forward(&self, indices: &[usize]) -> Self::Output {
+        self.weight.gather_rows(indices)
+    }
+}
+
 /// Dropout: in training, each element is kept with probability 1 − p and scaled by
 /// 1/(1 − p) (so the expectation is unchanged), with a fresh mask per call drawn
 /// from a generator seeded by `seed` and the call count; in evaluation
