@@ -124,7 +124,8 @@ pub(crate) fn rows_mismatch<A: Shape, B: Shape>(lhs: &A, rhs: &B) -> ShapeError 
 
 impl<T: Scalar, S: Shape, K: StorageKind<T, S>> Tensor<T, S, K> {
     /// A·Bᵀ for A of shape `[M, K]` and B of shape `[N, K]`, reading B in place (see
-    /// [`MatMulTransposed`]).
+    /// [`MatMulTransposed`]): the transpose is on the right, as in `x·Wᵀ` for weights
+    /// stored `[out, in]`. For Aᵀ·B, see [`Tensor::transposed_matmul`].
     ///
     /// ```
     /// use fluxion::prelude::*;
@@ -183,7 +184,8 @@ impl<T: Scalar, S: Shape, K: StorageKind<T, S>> Tensor<T, S, K> {
     }
 
     /// Aᵀ·B for A of shape `[K, M]` and B of shape `[K, N]`, reading A in place (see
-    /// [`TransposedMatMul`]).
+    /// [`TransposedMatMul`]): the transpose is on the left, as in the weight gradient
+    /// `Ȳᵀ·X`. For A·Bᵀ, see [`Tensor::matmul_transposed`].
     ///
     /// ```
     /// use fluxion::prelude::*;
