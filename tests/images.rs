@@ -6,7 +6,9 @@ mod common_grad;
 
 use common_grad::{assert_close, ok};
 use fluxion::autodiff::check::{CheckOptions, check_grad};
+use fluxion::nn::layer::Module;
 use fluxion::nn::layer::{Conv2d, Flatten, Linear, MaxPool2d, Relu, Sequential};
+use fluxion::ops::conv::Padding;
 use fluxion::prelude::*;
 
 type Images<const C: usize, const H: usize, const W: usize> =
@@ -36,6 +38,51 @@ fn conv2d_is_the_valid_cross_correlation() {
     let bias: Tensor<f64, (Const<3>,), Heap> = Tensor::from_array([1.0, -2.0, 0.5]);
     let shifted = y.add_channels(&bias);
     assert_close(shifted[[1, 1, 2, 3]], y[[1, 1, 2, 3]] - 2.0, 1e-15);
+}
+
+#[test]
+fn padded_convolution_reads_zeros_beyond_the_edges() {
+    let x = images::<2, 4, 5>(2, 11);
+    let w: Kernels = Tensor::random_normal(0.0, 1.0, 12);
+    // Padding 1 with a 3×2 kernel: 4 + 2 − 3 + 1 = 4 rows, 5 + 2 − 2 + 1 = 6 columns.
+    let y: Images<3, 4, 6> = x.conv2d_padded(&w, Padding::<1>);
+    let padded = |b: usize, c: usize, r: isize, q: isize| {
+        if (0..4).contains(&r) && (0..5).contains(&q) { x[[b, c, r as usize, q as usize]] } else { 0.0 }
+    };
+    for b in 0..2 {
+        for o in 0..3 {
+            for i in 0..4 {
+                for j in 0..6 {
+                    let mut expected = 0.0;
+                    for c in 0..2 {
+                        for p in 0..3 {
+                            for q in 0..2 {
+                                expected += w[[o, c, p, q]]
+                                    * padded(b, c, (i + p) as isize - 1, (j + q) as isize - 1);
+                            }
+                        }
+                    }
+                    assert_close(y[[b, o, i, j]], expected, 1e-14);
+                }
+            }
+        }
+    }
+    let weights = images::<3, 4, 6>(2, 13);
+    ok(
+        "conv2d_padded",
+        check_grad(
+            |(x, w): (Var<Images<2, 4, 5>>, Var<Kernels>)| {
+                let y: Var<Images<3, 4, 6>> = x.conv2d_padded(&w, Padding::<1>);
+                y.tanh().hadamard(&weights).sum()
+            },
+            &(x, w),
+            CheckOptions::f64(),
+        ),
+    );
+    // A "same" layer: 3×3 kernels padded by 1 keep 6×6.
+    let same: Conv2d<f64, 1, 2, 3, 3, 6, 6, Heap, 1> = Conv2d::new(14);
+    let out = same.forward(&images::<1, 6, 6>(1, 15));
+    assert_eq!(out.shape(), (Dyn(1), Const::<2>, Const::<6>, Const::<6>));
 }
 
 #[test]

@@ -11,7 +11,7 @@ use super::tape::{
 };
 use crate::backend::cpu::{Write, write_elements};
 use crate::error::{ShapeError, or_panic};
-use crate::ops::conv::{add_channels_pullback, conv2d_pullback, max_pool2d_pullback};
+use crate::ops::conv::{Padding, add_channels_pullback, conv2d_pullback, max_pool2d_pullback};
 use crate::ops::elementwise::{
     Elementary, ScalarFunction, abs_pullback, conj_pullback, elementary_methods, elementary_pullback,
     function_pullback, im_pullback, norm_sqr_pullback, re_pullback, relu_pullback,
@@ -1116,14 +1116,41 @@ where
         kernels: &impl Operand<Tensor<T, (Const<O>, Const<C>, Const<KH>, Const<KW>), K>>,
     ) -> Var<Tensor<T, (B, Const<O>, Const<HO>, Const<WO>), K>>
     where
-        Const<H>: ConvolvesTo<KH, HO>,
-        Const<W>: ConvolvesTo<KW, WO>,
+        Const<H>: ConvolvesTo<KH, 0, HO>,
+        Const<W>: ConvolvesTo<KW, 0, WO>,
+        K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
+            + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
+    {
+        self.conv2d_padded(kernels, Padding::<0>)
+    }
+
+    /// The cross-correlation with `kernels` over the images padded with P zeros on
+    /// every side (stride 1); the output size `(H + 2P − KH + 1, W + 2P − KW + 1)` is
+    /// checked at compile time.
+    pub fn conv2d_padded<
+        const P: usize,
+        const O: usize,
+        const KH: usize,
+        const KW: usize,
+        const HO: usize,
+        const WO: usize,
+    >(
+        &self,
+        kernels: &impl Operand<Tensor<T, (Const<O>, Const<C>, Const<KH>, Const<KW>), K>>,
+        padding: Padding<P>,
+    ) -> Var<Tensor<T, (B, Const<O>, Const<HO>, Const<WO>), K>>
+    where
+        Const<H>: ConvolvesTo<KH, P, HO>,
+        Const<W>: ConvolvesTo<KW, P, WO>,
         K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
             + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
     {
         let kernels = kernels.to_var();
         let (x, w) = (self.shared_value(), kernels.shared_value());
-        record_binary(self, &kernels, x.conv2d(&w), move |y_bar| conv2d_pullback(&x, &w, y_bar))
+        let y = x.conv2d_padded(&w, padding);
+        record_binary(self, &kernels, y, move |y_bar| {
+            conv2d_pullback::<P, _, _, C, H, W, O, KH, KW, HO, WO, K>(&x, &w, y_bar)
+        })
     }
 
     /// The maximum of each S×S window with stride S; the output size

@@ -74,7 +74,7 @@
 //! ## Not yet
 //!
 //! Layers on `Cuda` tensors (the tape's `Cuda` operations exist; the row-wise and
-//! image operations have no GPU kernels yet); strides and padding in `Conv2d`; the
+//! image operations have no GPU kernels yet); strides in `Conv2d`; the
 //! layers other than `Linear` in static mode (`#[differentiable]`): there a layer is
 //! called through `Linear::apply` (one example) or `Linear::apply_batch`, with the
 //! activations and losses as plain method calls, as the `nostd-check` crate's net

@@ -18,7 +18,7 @@
 //! | [`LayerNorm<T, D, K>`] | γ ⊙ (x − μ)/√(σ² + ε) + β, with the row's mean μ and variance σ² |
 //! | [`Dropout`] | x ⊙ m/(1 − p), m a fresh seeded Bernoulli(1 − p) mask per call, in training only |
 //! | [`Embedding<T, V, D, K>`] | row i of a table `[V, D]` for each index i (input: `[usize]`) |
-//! | [`Conv2d<T, C, O, KH, KW, HO, WO, K>`] | valid cross-correlation of `(B, C, H, W)` images with `[O, C, KH, KW]` kernels, plus a bias per channel: `(B, O, HO, WO)`, HO = H − KH + 1 |
+//! | [`Conv2d<T, C, O, KH, KW, HO, WO, K, P>`] | cross-correlation of `(B, C, H, W)` images padded by P (0 by default) with `[O, C, KH, KW]` kernels, plus a bias per channel: `(B, O, HO, WO)`, HO = H + 2P − KH + 1 |
 //! | [`MaxPool2d<S, HO, WO>`] | the maximum of each S×S window, stride S: HO = ⌊H/S⌋ |
 //! | [`Flatten<F>`] | each image `(C, H, W)` as one row of F = C·H·W features |
 //!
@@ -72,6 +72,7 @@ use crate::error::ShapeError;
 use crate::nn::init::{Init, sub_seed};
 #[cfg(feature = "std")]
 use crate::nn::params::{ParameterLeaf, ParameterLeafMut, Parameters};
+use crate::ops::conv::Padding;
 use crate::ops::elementwise::ScalarFunction;
 use crate::scalar::{RealScalar, Scalar};
 #[cfg(feature = "alloc")]
@@ -859,8 +860,9 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> Module<Var<Tensor<T, S, K>>> for
 }
 
 /// A 2-D convolution layer on `(B, C, H, W)` images: O kernels of shape
-/// `[C, KH, KW]` (valid, stride 1, no padding) and a bias per output channel, giving
-/// `(B, O, HO, WO)` with HO = H − KH + 1 and WO = W − KW + 1, checked at compile time.
+/// `[C, KH, KW]` (stride 1, P zeros of padding on every side, none by default) and a
+/// bias per output channel, giving `(B, O, HO, WO)` with HO = H + 2P − KH + 1 and
+/// WO = W + 2P − KW + 1, checked at compile time.
 #[derive(Differentiable, Clone, Debug, PartialEq)]
 pub struct Conv2d<
     T,
@@ -871,6 +873,7 @@ pub struct Conv2d<
     const HO: usize,
     const WO: usize,
     K = Heap,
+    const P: usize = 0,
 > where
     T: RealScalar,
     K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)> + Storage<T, (Const<O>,)>,
@@ -882,8 +885,17 @@ pub struct Conv2d<
 }
 
 #[cfg(feature = "std")]
-impl<T, const C: usize, const O: usize, const KH: usize, const KW: usize, const HO: usize, const WO: usize, K>
-    Conv2d<T, C, O, KH, KW, HO, WO, K>
+impl<
+    T,
+    const C: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const HO: usize,
+    const WO: usize,
+    K,
+    const P: usize,
+> Conv2d<T, C, O, KH, KW, HO, WO, K, P>
 where
     T: RealScalar,
     K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)> + Storage<T, (Const<O>,)>,
@@ -905,19 +917,19 @@ where
 forward_pass! {
     impl[
         T, B: Dim, const C: usize, const H: usize, const W: usize, const O: usize,
-        const KH: usize, const KW: usize, const HO: usize, const WO: usize, K
-    ] Conv2d<T, C, O, KH, KW, HO, WO, K>, traced Conv2dTraced<T, C, O, KH, KW, HO, WO, K>;
+        const KH: usize, const KW: usize, const HO: usize, const WO: usize, K, const P: usize
+    ] Conv2d<T, C, O, KH, KW, HO, WO, K, P>, traced Conv2dTraced<T, C, O, KH, KW, HO, WO, K, P>;
     Tensor<T, (B, Const<C>, Const<H>, Const<W>), K> => Tensor<T, (B, Const<O>, Const<HO>, Const<WO>), K>;
     where [
         T: RealScalar,
-        Const<H>: ConvolvesTo<KH, HO>,
-        Const<W>: ConvolvesTo<KW, WO>,
+        Const<H>: ConvolvesTo<KH, P, HO>,
+        Const<W>: ConvolvesTo<KW, P, WO>,
         K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
             + Storage<T, (Const<O>,)>
             + Storage<T, (B, Const<C>, Const<H>, Const<W>)>
             + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
     ]
-    |layer, x| x.conv2d(&layer.weight).add_channels(&layer.bias)
+    |layer, x| x.conv2d_padded(&layer.weight, Padding::<P>).add_channels(&layer.bias)
 }
 
 /// Forward mode: the lifted layer on a batch of dual images.
@@ -933,11 +945,13 @@ impl<
     const HO: usize,
     const WO: usize,
     K,
-> Module<Tensor<Dual<T>, (B, Const<C>, Const<H>, Const<W>), K>> for Conv2dLifted<T, C, O, KH, KW, HO, WO, K>
+    const P: usize,
+> Module<Tensor<Dual<T>, (B, Const<C>, Const<H>, Const<W>), K>>
+    for Conv2dLifted<T, C, O, KH, KW, HO, WO, K, P>
 where
     T: RealScalar,
-    Const<H>: ConvolvesTo<KH, HO>,
-    Const<W>: ConvolvesTo<KW, WO>,
+    Const<H>: ConvolvesTo<KH, P, HO>,
+    Const<W>: ConvolvesTo<KW, P, WO>,
     K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
         + Storage<T, (Const<O>,)>
         + Storage<Dual<T>, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
@@ -948,7 +962,7 @@ where
     type Output = Tensor<Dual<T>, (B, Const<O>, Const<HO>, Const<WO>), K>;
 
     fn forward(&self, x: &Tensor<Dual<T>, (B, Const<C>, Const<H>, Const<W>), K>) -> Self::Output {
-        x.conv2d(&self.weight).add_channels(&self.bias)
+        x.conv2d_padded(&self.weight, Padding::<P>).add_channels(&self.bias)
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! - `conv2d(w)`: the valid cross-correlation with kernels w of shape `[O, C, KH, KW]`
 //!   (stride 1, no padding), yᵦₒᵢⱼ = Σ_c Σ_p Σ_q w_{o c p q}·x_{b c (i+p) (j+q)}, of
-//!   shape `(B, O, H − KH + 1, W − KW + 1)`;
+//!   shape `(B, O, H − KH + 1, W − KW + 1)`; `conv2d_padded(w, Padding::<P>)` reads
+//!   zeros P positions beyond every edge (x at i + p − P), giving `H + 2P − KH + 1`;
 //! - `add_channels(b)`: y_{b c i j} = x_{b c i j} + b_c (a bias per channel);
 //! - `max_pool2d::<S, HO, WO>()`: the maximum of each S×S window with stride S,
 //!   `HO = ⌊H/S⌋`, `WO = ⌊W/S⌋`;
@@ -38,8 +39,32 @@ where
         kernels: &Kernels<T, O, C, KH, KW, K>,
     ) -> Images<T, B, O, HO, WO, K>
     where
-        Const<H>: ConvolvesTo<KH, HO>,
-        Const<W>: ConvolvesTo<KW, WO>,
+        Const<H>: ConvolvesTo<KH, 0, HO>,
+        Const<W>: ConvolvesTo<KW, 0, WO>,
+        K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
+            + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
+    {
+        self.conv2d_padded(kernels, Padding::<0>)
+    }
+
+    /// The cross-correlation with `kernels` over the images padded with P zeros on
+    /// every side (stride 1); the output size `(H + 2P − KH + 1, W + 2P − KW + 1)` is
+    /// checked at compile time (P = (K − 1)/2 keeps the size for an odd K).
+    pub fn conv2d_padded<
+        const P: usize,
+        const O: usize,
+        const KH: usize,
+        const KW: usize,
+        const HO: usize,
+        const WO: usize,
+    >(
+        &self,
+        kernels: &Kernels<T, O, C, KH, KW, K>,
+        _: Padding<P>,
+    ) -> Images<T, B, O, HO, WO, K>
+    where
+        Const<H>: ConvolvesTo<KH, P, HO>,
+        Const<W>: ConvolvesTo<KW, P, WO>,
         K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
             + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
     {
@@ -54,9 +79,11 @@ where
                     for p in 0..KH {
                         for q in 0..KW {
                             let weight = w[((o * C + c) * KH + p) * KW + q];
-                            for i in 0..HO {
-                                let row = &image[(i + p) * W + q..][..WO];
-                                plane[i * WO..][..WO]
+                            let (rows, columns) = (overlap(H, HO, p, P), overlap(W, WO, q, P));
+                            for i in rows.outputs {
+                                let r = i + rows.shift_in - rows.shift_out;
+                                let row = &image[r * W + columns.first_input()..][..columns.len()];
+                                plane[i * WO + columns.outputs.start..][..columns.len()]
                                     .iter_mut()
                                     .zip(row)
                                     .for_each(|(y, &x)| *y += weight * x);
@@ -121,6 +148,38 @@ where
     }
 }
 
+/// Zero padding of P on every side of an image, as an argument:
+/// `x.conv2d_padded(&w, Padding::<1>)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Padding<const P: usize>;
+
+/// For a kernel offset along one axis: the outputs i whose input i + offset − P lies
+/// inside the image (the others read padding zeros).
+struct Overlap {
+    outputs: core::ops::Range<usize>,
+    shift_in: usize,
+    shift_out: usize,
+}
+
+impl Overlap {
+    /// The input position of the first output in range.
+    fn first_input(&self) -> usize {
+        self.outputs.start + self.shift_in - self.shift_out
+    }
+
+    fn len(&self) -> usize {
+        self.outputs.len()
+    }
+}
+
+/// The outputs (of `outputs`) at kernel `offset` that read inside an axis of `inputs`
+/// padded by `padding`: i + offset − padding ∈ [0, inputs).
+fn overlap(inputs: usize, outputs: usize, offset: usize, padding: usize) -> Overlap {
+    let start = padding.saturating_sub(offset);
+    let end = outputs.min((inputs + padding).saturating_sub(offset)).max(start);
+    Overlap { outputs: start..end, shift_in: offset, shift_out: padding }
+}
+
 /// The flat index in x of the first maximum of the pooling window of output `flat`.
 fn window_maximum<
     T: RealScalar,
@@ -147,8 +206,10 @@ fn window_maximum<
     best
 }
 
-/// The pullback of `conv2d`: (x̄, w̄) from x, w and ȳ.
+/// The pullback of `conv2d_padded` (and of `conv2d`, P = 0): (x̄, w̄) from x, w and
+/// ȳ.
 pub fn conv2d_pullback<
+    const P: usize,
     T: RealScalar,
     B: Dim,
     const C: usize,
@@ -182,15 +243,17 @@ where
                 for p in 0..KH {
                     for q in 0..KW {
                         let k = ((o * C + c) * KH + p) * KW + q;
+                        let (rows, columns) = (overlap(H, HO, p, P), overlap(W, WO, q, P));
                         let mut total = T::zero();
-                        for i in 0..HO {
-                            let start = offset + (i + p) * W + q;
-                            let gradient_row = &plane[i * WO..][..WO];
-                            total += xs[start..][..WO]
+                        for i in rows.outputs.clone() {
+                            let start =
+                                offset + (i + rows.shift_in - rows.shift_out) * W + columns.first_input();
+                            let gradient_row = &plane[i * WO + columns.outputs.start..][..columns.len()];
+                            total += xs[start..][..columns.len()]
                                 .iter()
                                 .zip(gradient_row)
                                 .fold(T::zero(), |t, (&x, &g)| t + x * g);
-                            xs_bar[start..][..WO]
+                            xs_bar[start..][..columns.len()]
                                 .iter_mut()
                                 .zip(gradient_row)
                                 .for_each(|(x_bar, &g)| *x_bar += w[k] * g);

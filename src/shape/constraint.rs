@@ -10,7 +10,7 @@
 //! | [`AddsUpTo<Rhs, Out>`] | `Self + Rhs = Out` along one axis, for concat |
 //! | [`FitsSlice<START, LEN>`] | `START + LEN ≤ Self`, for static slicing |
 //! | [`Broadcastable<Target>`] | `Target` is `Self` with leading axes prepended |
-//! | [`ConvolvesTo<K, OUT>`] | `Self − K + 1 = OUT`: a valid convolution's output length |
+//! | [`ConvolvesTo<K, P, OUT>`] | `Self + 2P − K + 1 = OUT`: a convolution's output length |
 //! | [`PoolsTo<S, OUT>`] | `OUT = ⌊Self / S⌋`: a pooling window of S with stride S |
 //!
 //! Static arithmetic uses typenum as a calculator behind the scenes (dimensions up to
@@ -341,25 +341,29 @@ impl_concat_shapes!([A0 0, A1 1, A2 2] []);
 impl_concat_shapes!([A0 0, A1 1, A2 2] [B0 0]);
 impl_concat_shapes!([A0 0, A1 1, A2 2, A3 3] []);
 
-/// A kernel of length `K` slid over an axis of length `Self` without padding, with
-/// stride 1, fits at `OUT` positions: `Self − K + 1 = OUT`, with K ≥ 1.
+/// A kernel of length `K` slid with stride 1 over an axis of length `Self` padded
+/// with `P` zeros at both ends fits at `OUT` positions: `Self + 2P − K + 1 = OUT`,
+/// with K ≥ 1.
 #[diagnostic::on_unimplemented(
-    message = "a kernel of {K} over an axis of length `{Self}` does not give {OUT} outputs",
-    label = "the output length must be the input length − kernel + 1",
-    note = "a valid convolution (stride 1, no padding) of length N with a kernel of K has N − K + 1 outputs; static lengths are checked up to 1024"
+    message = "a kernel of {K} over an axis of length `{Self}` padded by {P} does not give {OUT} outputs",
+    label = "the output length must be the input length + 2·padding − kernel + 1",
+    note = "a convolution (stride 1) of length N padded by P with a kernel of K ≥ 1 has N + 2P − K + 1 outputs; static lengths are checked up to 1024"
 )]
-pub trait ConvolvesTo<const K: usize, const OUT: usize>: Dim {}
+pub trait ConvolvesTo<const K: usize, const P: usize, const OUT: usize>: Dim {}
 
 #[diagnostic::do_not_recommend]
-impl<const N: usize, const K: usize, const OUT: usize> ConvolvesTo<K, OUT> for Const<N>
+impl<const N: usize, const K: usize, const P: usize, const OUT: usize> ConvolvesTo<K, P, OUT> for Const<N>
 where
     TConst<N>: ToUInt,
     TConst<K>: ToUInt,
+    TConst<P>: ToUInt,
     TConst<OUT>: ToUInt,
     U<K>: IsGreaterOrEqual<U1, Output = True>,
     U<OUT>: Add<U<K>>,
-    U<N>: Add<U1>,
-    Sum<U<OUT>, U<K>>: IsEqual<Sum<U<N>, U1>, Output = True>,
+    U<N>: Add<Sum<U<P>, U<P>>>,
+    U<P>: Add<U<P>>,
+    Sum<U<N>, Sum<U<P>, U<P>>>: Add<U1>,
+    Sum<U<OUT>, U<K>>: IsEqual<Sum<Sum<U<N>, Sum<U<P>, U<P>>>, U1>, Output = True>,
 {
 }
 
