@@ -391,3 +391,32 @@ fn forward_mode_runs_through_layers() {
     assert_close(value, tape_value, 1e-14);
     assert_close(derivative, inner(&gradient, &direction), 1e-12);
 }
+
+/// Layer normalisation of a batch in static mode.
+#[fluxion::autodiff::differentiable(wrt(norm))]
+fn static_norm_loss(norm: &fluxion::nn::layer::LayerNorm<f64, 4>, x: &Batch<4>) -> f64 {
+    norm.apply_batch(x).tanh().sum()
+}
+
+#[test]
+fn static_mode_runs_layer_norm_as_the_tape_does() {
+    use fluxion::nn::layer::LayerNorm;
+    let norm: LayerNorm<f64, 4> = LayerNorm {
+        weight: Tensor::random_normal(1.0, 0.1, 41),
+        bias: Tensor::random_normal(0.0, 0.1, 42),
+        ..LayerNorm::default()
+    };
+    let x = batch::<4>(3, 43);
+    let (value, gradient) = static_norm_loss::value_and_grad(&norm, &x);
+    let (tape_value, tape_gradient) = value_and_grad(
+        |n: <LayerNorm<f64, 4> as Trace>::Traced| n.forward(&Var::constant(x.clone())).tanh().sum(),
+        &norm,
+    );
+    assert_close(value, tape_value, 1e-14);
+    assert_close(
+        inner(&gradient, &some_direction(gradient.zero_like())),
+        inner(&tape_gradient, &some_direction(gradient.zero_like())),
+        1e-13,
+    );
+    gradient.weight.iter().zip(tape_gradient.weight.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-13));
+}

@@ -42,6 +42,7 @@ type M22 = Matrix<f64, 2, 2>;
 type M23 = Matrix<f64, 2, 3>;
 type M32 = Matrix<f64, 3, 2>;
 type M33 = Matrix<f64, 3, 3>;
+type T4 = Tensor<f64, (Const<2>, Const<3>, Const<2>, Const<2>), Inline>;
 type CV2 = Vector<C64, 2>;
 type CM22 = Matrix<C64, 2, 2>;
 
@@ -456,6 +457,13 @@ mod tensors {
         transposed_matmul((a, a_dot): M23 in real(), (b, b_dot): M22 in real()) -> M32 { a.transposed_matmul(&b) }
         /// A bias on every row.
         add_rows((a, a_dot): M23 in real(), (b, b_dot): V3 in real()) -> M23 { a.add_rows(&b) }
+        /// A gain on every row.
+        mul_rows((a, a_dot): M23 in real(), (g, g_dot): V3 in real()) -> M23 { a.mul_rows(&g) }
+        /// Each row normalised.
+        normalize_rows((a, a_dot): M23 in real()) -> M23 { a.normalize_rows(1e-5) }
+            forward { a.normalize_rows(D::constant(1e-5)) }
+        /// A bias per channel of a batch of images.
+        add_channels((a, a_dot): T4 in real(), (b, b_dot): V3 in real()) -> T4 { a.add_channels(&b) }
         /// Column sums.
         sum_axis_0((a, a_dot): M23 in real()) -> V3 { a.sum_axis(Axis::<0>) }
         /// Row means.

@@ -30,9 +30,11 @@ use crate::autodiff::tangent::{Differentiable, VectorSpace};
 pub use crate::backend::cpu::Write;
 use crate::backend::cpu::write_elements;
 use crate::error::or_panic;
+use crate::ops::conv::add_channels_pullback;
 use crate::ops::elementwise::{Elementary, elementary_pullback, relu_pullback};
 use crate::ops::layout::transpose_pullback;
 use crate::ops::reduce::{mean_axis_pullback, mean_pullback, sum_axis_pullback, sum_pullback};
+use crate::ops::rows::{mul_rows_pullback, normalize_rows_pullback};
 use crate::ops::softmax::{log_softmax_pullback, log_softmax_push, logsumexp_pullback, softmax_pullback};
 use crate::product::dot::dotu_pullback;
 use crate::product::hadamard::hadamard_pullback;
@@ -303,6 +305,24 @@ pub struct TransposedMatrixProduct;
 /// `x.add_rows(&b)`: yᵢⱼ = xᵢⱼ + bⱼ, ẏ = ẋ + 1·ḃᵀ, x̄ = ȳ, b̄ = the column sums of ȳ.
 #[derive(Clone, Copy, Debug)]
 pub struct RowAddition;
+/// `x.mul_rows(&g)`: yᵢⱼ = xᵢⱼ·gⱼ, ẏ = ẋ·g + x·ġ per row, x̄ = ȳ·g, ḡ = Σᵢ ȳᵢⱼxᵢⱼ.
+#[derive(Clone, Copy, Debug)]
+pub struct RowMultiplication;
+/// `x.add_channels(&b)`: y_{b c i j} = x_{b c i j} + b_c; b̄ sums ȳ over all but the
+/// channel axis.
+#[derive(Clone, Copy, Debug)]
+pub struct ChannelAddition;
+/// `x.normalize_rows(ε)`: its Jacobian r·(I − 11ᵀ/n − y·yᵀ/n) per row is symmetric,
+/// so ẏ and x̄ are the same map of ẋ or ȳ.
+#[derive(Clone, Copy, Debug)]
+pub struct RowNormalization<T> {
+    epsilon: T,
+}
+impl<T> From<T> for RowNormalization<T> {
+    fn from(epsilon: T) -> Self {
+        RowNormalization { epsilon }
+    }
+}
 /// `a.hadamard(&b)`: the elementwise product.
 #[derive(Clone, Copy, Debug)]
 pub struct HadamardProduct;
@@ -1017,6 +1037,118 @@ where
         y_bar: &Self::Output,
     ) -> Tensor<T, (C,), K> {
         y_bar.sum_axis(Axis::<0>)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar, R: Dim, C: Dim, K> BinaryRule<Tensor<T, (R, C), K>, Tensor<T, (C,), K>>
+    for RowMultiplication
+where
+    K: Storage<T, (R, C)> + Storage<T, (C,)>,
+{
+    type Output = Tensor<T, (R, C), K>;
+    #[inline(always)]
+    #[track_caller]
+    fn value(&self, x: &Self::Output, g: &Tensor<T, (C,), K>) -> Self::Output {
+        x.mul_rows(g)
+    }
+    #[inline(always)]
+    fn push_lhs(
+        &self,
+        (_, g, _): Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
+        x_dot: &Self::Output,
+    ) -> Self::Output {
+        x_dot.mul_rows(g)
+    }
+    #[inline(always)]
+    fn push_rhs(
+        &self,
+        (x, _, _): Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
+        g_dot: &Tensor<T, (C,), K>,
+    ) -> Self::Output {
+        x.mul_rows(g_dot)
+    }
+    #[inline(always)]
+    fn pull_lhs(
+        &self,
+        (x, g, _): Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
+        y_bar: &Self::Output,
+    ) -> Self::Output {
+        mul_rows_pullback(x, g, y_bar).0
+    }
+    #[inline(always)]
+    fn pull_rhs(
+        &self,
+        (x, g, _): Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
+        y_bar: &Self::Output,
+    ) -> Tensor<T, (C,), K> {
+        mul_rows_pullback(x, g, y_bar).1
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar, B: Dim, C: Dim, H: Dim, W: Dim, K>
+    BinaryRule<Tensor<T, (B, C, H, W), K>, Tensor<T, (C,), K>> for ChannelAddition
+where
+    K: Storage<T, (B, C, H, W)> + Storage<T, (C,)>,
+{
+    type Output = Tensor<T, (B, C, H, W), K>;
+    #[inline(always)]
+    #[track_caller]
+    fn value(&self, x: &Self::Output, b: &Tensor<T, (C,), K>) -> Self::Output {
+        x.add_channels(b)
+    }
+    #[inline(always)]
+    fn push_lhs(
+        &self,
+        _: Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
+        x_dot: &Self::Output,
+    ) -> Self::Output {
+        x_dot.clone()
+    }
+    #[inline(always)]
+    fn push_rhs(
+        &self,
+        (x, _, _): Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
+        b_dot: &Tensor<T, (C,), K>,
+    ) -> Self::Output {
+        Tensor::zeros_shaped(x.shape()).add_channels(b_dot)
+    }
+    #[inline(always)]
+    fn pull_lhs(
+        &self,
+        _: Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
+        y_bar: &Self::Output,
+    ) -> Self::Output {
+        y_bar.clone()
+    }
+    #[inline(always)]
+    fn pull_rhs(
+        &self,
+        _: Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
+        y_bar: &Self::Output,
+    ) -> Tensor<T, (C,), K> {
+        add_channels_pullback(y_bar).1
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar, R: Dim, C: Dim, K> UnaryRule<Tensor<T, (R, C), K>> for RowNormalization<T>
+where
+    K: Storage<T, (R, C)> + Storage<T, (R,)>,
+{
+    type Output = Tensor<T, (R, C), K>;
+    #[inline(always)]
+    fn value(&self, x: &Self::Output) -> Self::Output {
+        x.normalize_rows(self.epsilon)
+    }
+    #[inline(always)]
+    fn push(&self, x: &Self::Output, y: &Self::Output, x_dot: &Self::Output) -> Self::Output {
+        normalize_rows_pullback(y, &x.normalized_rows(self.epsilon).1, x_dot)
+    }
+    #[inline(always)]
+    fn pull(&self, x: &Self::Output, y: &Self::Output, y_bar: &Self::Output) -> Self::Output {
+        normalize_rows_pullback(y, &x.normalized_rows(self.epsilon).1, y_bar)
     }
 }
 

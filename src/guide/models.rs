@@ -74,11 +74,11 @@
 //! ## Not yet
 //!
 //! Layers on `Cuda` tensors (the tape's `Cuda` operations exist; the row-wise and
-//! image operations have no GPU kernels yet); strides in `Conv2d`; the
-//! layers other than `Linear` in static mode (`#[differentiable]`): there a layer is
-//! called through `Linear::apply` (one example) or `Linear::apply_batch`, with the
-//! activations and losses as plain method calls, as the `nostd-check` crate's net
-//! does.
+//! image operations have no GPU kernels yet); strides in `Conv2d`; the image layers
+//! and `Embedding` in static mode (`#[differentiable]`): there a model calls
+//! `Linear::apply` (one example), `Linear::apply_batch` or `LayerNorm::apply_batch`,
+//! with the activations and losses as plain method calls, as the `nostd-check`
+//! crate's net does.
 //!
 //! ## Image layers
 //!

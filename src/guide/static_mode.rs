@@ -82,7 +82,8 @@
 //!   scalar, tensor by scalar either way, tensor ± tensor), compound assignment;
 //!   `exp`, `ln`, `sin`, `cos`, `tanh`, `sqrt`, `powi(n)`, `powf(p)` (scalars and
 //!   tensors), `sigmoid` and `relu` (tensors), `sum`, `mean`, `transpose`, `matmul`,
-//!   `matmul_transposed`, `transposed_matmul`, `add_rows`, `hadamard`, `dot`,
+//!   `matmul_transposed`, `transposed_matmul`, `add_rows`, `mul_rows`, `add_channels`,
+//!   `normalize_rows(ε)`, `hadamard`, `dot`,
 //!   `scale`, `clone`, along an axis `sum_axis`, `mean_axis`,
 //!   `logsumexp`, `softmax` and `log_softmax` (a cross-entropy is
 //!   `-z.log_softmax(Axis::<0>)[[class]]`), and on real scalars `abs` and the binary

@@ -64,7 +64,7 @@
 #[cfg(feature = "std")]
 use std::{any::Any, string::String, vec::Vec};
 
-use crate::autodiff::{Differentiable, Dual, LeafVisitor, Lift, Unlift, differentiable};
+use crate::autodiff::{Differentiable, Dual, LeafVisitor, Lift, Unlift, differentiable, rules};
 #[cfg(feature = "std")]
 use crate::autodiff::{Trace, Var};
 use crate::error::ShapeError;
@@ -642,6 +642,18 @@ where
 impl<T: RealScalar, const D: usize, K: Storage<T, (Const<D>,)>> Default for LayerNorm<T, D, K> {
     fn default() -> Self {
         LayerNorm { weight: Tensor::full(T::one()), bias: Tensor::zeros(), epsilon: T::from_f64(1e-5) }
+    }
+}
+
+impl<T: RealScalar, const D: usize, K: Storage<T, (Const<D>,)>> LayerNorm<T, D, K> {
+    /// The forward pass on a batch, written for static mode (`#[differentiable]`).
+    #[differentiable]
+    pub fn apply_batch<R: Dim>(&self, x: &Tensor<T, (R, Const<D>), K>) -> Tensor<T, (R, Const<D>), K>
+    where
+        K: Storage<T, (R, Const<D>)> + Storage<T, (R,)>,
+    {
+        // ε is a constant (`#[no_derivative]`), which the macro cannot see from here.
+        x.normalize_rows(rules::stop_gradient(self.epsilon)).mul_rows(&self.weight).add_rows(&self.bias)
     }
 }
 

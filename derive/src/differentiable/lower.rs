@@ -284,8 +284,10 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("abs", "Absolute"),
 ];
 
-/// Methods of one operand along an axis, with the rule built from the axis argument.
-const AXIS_METHODS: &[(&str, &str)] = &[
+/// Methods of one operand and one plain argument (an axis, ε), with the rule
+/// built from the argument.
+const ARGUMENT_METHODS: &[(&str, &str)] = &[
+    ("normalize_rows", "RowNormalization"),
     ("sum_axis", "SumAxis"),
     ("mean_axis", "MeanAxis"),
     ("logsumexp", "LogSumExp"),
@@ -299,6 +301,8 @@ const BINARY_METHODS: &[(&str, &str)] = &[
     ("matmul_transposed", "MatrixTransposedProduct"),
     ("transposed_matmul", "TransposedMatrixProduct"),
     ("add_rows", "RowAddition"),
+    ("mul_rows", "RowMultiplication"),
+    ("add_channels", "ChannelAddition"),
     ("hadamard", "HadamardProduct"),
     ("dot", "DotProduct"),
     ("scale", "Multiplication"),
@@ -315,6 +319,11 @@ const PLAIN_QUERIES: &[&str] = &["len", "is_empty", "shape", "dims"];
 /// for a `#[differentiable]` method of the receiver's type).
 const WITHOUT_RULE: &[&str] = &[
     "acos",
+    "conv2d",
+    "conv2d_padded",
+    "flatten_images",
+    "gather_rows",
+    "max_pool2d",
     "asin",
     "atan",
     "atan2",
@@ -1129,11 +1138,11 @@ impl Lowering {
             let rule = quote_spanned!(span=> ::fluxion::ops::elementwise::Elementary::#variant(#exponent));
             return Ok(self.unary(rule, x, span));
         }
-        if let Some((_, rule)) = AXIS_METHODS.iter().find(|(method, _)| *method == name) {
+        if let Some((_, rule)) = ARGUMENT_METHODS.iter().find(|(method, _)| *method == name) {
             let [axis @ Lowered::Inactive { .. }] = args.as_slice() else {
                 return Err(syn::Error::new(
                     span,
-                    format!("`{name}` takes one axis, `Axis::<N>`, which must not be differentiated"),
+                    format!("`{name}` takes one argument, which must not be differentiated"),
                 ));
             };
             let x = active_receiver("")?;
