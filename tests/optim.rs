@@ -231,3 +231,22 @@ fn compound_moves_and_additions_apply_to_every_leaf_or_none() {
     assert!(list.try_move_by(&vec![vector(1), vector(5)]).is_err());
     assert_eq!(list, vec![vector(1), vector(2)]);
 }
+
+#[test]
+fn map_leaves_with_pairs_every_real_coordinate_with_the_tangent() {
+    let mut mapped = model();
+    let step = gradient(1);
+    mapped.map_leaves_with(&step, &mut |x, t| x - 0.1 * t);
+    let mut moved = model();
+    moved.move_by(&step.scaled(-0.1));
+    assert_close(&parameters(&mapped), &parameters(&moved), 1e-15);
+    // A mismatch is found before anything changes.
+    let vector = |n: usize| DVector::<f64>::full_shaped((Dyn(n),), 1.0);
+    let mut list = vec![vector(2), vector(3)];
+    let bad = vec![vector(2), vector(4)];
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        list.map_leaves_with(&bad, &mut |x, t| x + t);
+    }));
+    assert!(outcome.is_err());
+    assert_eq!(list, vec![vector(2), vector(3)]);
+}

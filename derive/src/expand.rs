@@ -347,9 +347,6 @@ fn differentiable_impl(input: &Input) -> TokenStream {
                 #zero
             }
 
-            fn map_leaves_with(&mut self, tangent: &Self::Tangent, f: &mut dyn FnMut(f64, f64) -> f64) {
-                #( ::fluxion::__private::Differentiable::map_leaves_with(&mut self.#own, &tangent.#theirs, f); )*
-            }
 
             #[allow(unused_mut, unused_variables)] // a struct may have no differentiable field
             fn zip_leaves_with<const FLUXION_W: usize, const FLUXION_R: usize, FluxionVisitor: ::fluxion::__private::LeafVisitor<FLUXION_W, FLUXION_R>>(

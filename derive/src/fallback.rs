@@ -17,7 +17,6 @@ pub fn differentiable(input: &DeriveInput, error: Error) -> TokenStream {
                 ::fluxion::__private::Result::Ok(())
             }
             fn zero_tangent(&self) {}
-            fn map_leaves_with(&mut self, _: &(), _: &mut dyn FnMut(f64, f64) -> f64) {}
             fn zip_leaves_with<const FLUXION_W: usize, const FLUXION_R: usize, FluxionVisitor: ::fluxion::__private::LeafVisitor<FLUXION_W, FLUXION_R>>(
                 &mut self,
                 _: [&mut (); FLUXION_W],

@@ -17,7 +17,7 @@ use syn::{DeriveInput, parse_macro_input};
 /// Generates, for `struct Name { … }`:
 /// - `NameTangent`, with the same field names and visibility, each field of the
 ///   field's tangent type, implementing `VectorSpace` and `RealLeaves`;
-/// - `impl Differentiable for Name` (`move_by`, `zero_tangent`, `map_leaves_with`);
+/// - `impl Differentiable for Name` (`move_by`, `zero_tangent`, `zip_leaves_with`);
 /// - with reverse mode (`std`): `NameTraced`, the struct as a differentiated function
 ///   sees it (each field traced), and `impl Trace for Name`;
 /// - for forward mode (also without `std`): `NameLifted` (each field lifted to dual

@@ -100,18 +100,6 @@ impl<T: CudaElement, S: Shape> Differentiable for OnDevice<T, S> {
     fn zero_tangent(&self) -> Self {
         self.zero_like()
     }
-    #[track_caller]
-    fn map_leaves_with(&mut self, tangent: &Self, f: &mut dyn FnMut(f64, f64) -> f64) {
-        or_panic(self.check_same_shape(tangent, "map_leaves_with"));
-        let tangent = tangent.to_vec();
-        let mapped: Vec<T> = self
-            .to_vec()
-            .into_iter()
-            .zip(tangent)
-            .map(|(x, t)| T::from_f64(f(x.to_f64(), t.to_f64())))
-            .collect();
-        *self = or_panic_cuda(OnDevice::try_from_elements(self.shape(), &mapped));
-    }
     fn zip_leaves_with<const W: usize, const R: usize, V: LeafVisitor<W, R>>(
         &mut self,
         written: [&mut Self; W],

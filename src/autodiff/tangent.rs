@@ -150,9 +150,22 @@ pub trait Differentiable {
     fn zero_tangent(&self) -> Self::Tangent;
 
     /// Walks every real coordinate of `self` together with the matching coordinate of
-    /// `tangent`, replacing the value's coordinate `c` by `f(c, t)`: the elementwise
-    /// capability that optimisers such as Adam build on.
-    fn map_leaves_with(&mut self, tangent: &Self::Tangent, f: &mut dyn FnMut(f64, f64) -> f64);
+    /// `tangent`, replacing the value's coordinate `c` by `f(c, t)`, in f64 (a complex
+    /// leaf gives its real part, then its imaginary part). A walk over
+    /// [`Differentiable::zip_leaves_with`], which is the faster form for code generic
+    /// over the real type (the optimisers use it).
+    ///
+    /// # Panics
+    /// When a dynamic size of `tangent` differs from `self`'s (nothing is changed
+    /// before the panic).
+    #[track_caller]
+    fn map_leaves_with(&mut self, tangent: &Self::Tangent, f: &mut dyn FnMut(f64, f64) -> f64)
+    where
+        Self: Sized,
+    {
+        or_panic(self.zip_leaves_with([], [tangent], &mut SameShapes { operation: "map_leaves_with" }));
+        or_panic(self.zip_leaves_with([], [tangent], &mut MapReals(f)));
+    }
 
     /// Hands each leaf of `self`, with the matching leaves of the tangents `written`
     /// and `read`, to `visitor` (as its `parameter`), in a fixed order; stops at the
@@ -199,6 +212,24 @@ pub trait LeafVisitor<const W: usize, const R: usize> {
         written: [&mut L; W],
         read: [&L; R],
     ) -> Result<(), ShapeError>;
+}
+
+/// Replaces each parameter coordinate c by f(c, t) for the tangent coordinate t, in
+/// f64 (`Differentiable::map_leaves_with`).
+struct MapReals<'f>(&'f mut dyn FnMut(f64, f64) -> f64);
+
+impl LeafVisitor<0, 1> for MapReals<'_> {
+    fn visit<L: Leaf>(
+        &mut self,
+        parameter: Option<&mut L>,
+        _: [&mut L; 0],
+        [t]: [&L; 1],
+    ) -> Result<(), ShapeError> {
+        if let Some(x) = parameter {
+            L::zip_reals([x], [t], |[x], [t]| [L::Real::from_f64((self.0)(x.to_f64(), t.to_f64()))]);
+        }
+        Ok(())
+    }
 }
 
 /// Checks that every leaf of the values walked has the shape of the first of them
@@ -315,11 +346,6 @@ impl<T: Scalar> Differentiable for T {
     fn zero_tangent(&self) -> T {
         T::zero()
     }
-    fn map_leaves_with(&mut self, tangent: &T, f: &mut dyn FnMut(f64, f64) -> f64) {
-        let re = real_from_f64(f(self.re().to_f64(), tangent.re().to_f64()));
-        let im = if T::IS_COMPLEX { real_from_f64(f(self.im().to_f64(), tangent.im().to_f64())) } else { re };
-        *self = T::from_parts(re, im);
-    }
     fn zip_leaves_with<const W: usize, const R: usize, V: LeafVisitor<W, R>>(
         &mut self,
         written: [&mut T; W],
@@ -398,11 +424,6 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Differentiable for Tensor<T, S, K> {
     fn zero_tangent(&self) -> Self {
         self.zero_like()
     }
-    #[track_caller]
-    fn map_leaves_with(&mut self, tangent: &Self, f: &mut dyn FnMut(f64, f64) -> f64) {
-        or_panic(self.check_same_shape(tangent, "map_leaves_with"));
-        self.iter_mut().zip(tangent.iter()).for_each(|(x, t)| x.map_leaves_with(t, f));
-    }
     fn zip_leaves_with<const W: usize, const R: usize, V: LeafVisitor<W, R>>(
         &mut self,
         written: [&mut Self; W],
@@ -440,7 +461,6 @@ impl Differentiable for () {
         Ok(())
     }
     fn zero_tangent(&self) {}
-    fn map_leaves_with(&mut self, _: &(), _: &mut dyn FnMut(f64, f64) -> f64) {}
     fn zip_leaves_with<const W: usize, const R: usize, V: LeafVisitor<W, R>>(
         &mut self,
         _: [&mut (); W],
@@ -572,9 +592,6 @@ impl<D: Differentiable, const N: usize> Differentiable for [D; N] {
     fn zero_tangent(&self) -> Self::Tangent {
         core::array::from_fn(|i| self[i].zero_tangent())
     }
-    fn map_leaves_with(&mut self, tangent: &Self::Tangent, f: &mut dyn FnMut(f64, f64) -> f64) {
-        self.iter_mut().zip(tangent).for_each(|(x, t)| x.map_leaves_with(t, f));
-    }
     fn zip_leaves_with<const W: usize, const R: usize, Vis: LeafVisitor<W, R>>(
         &mut self,
         written: [&mut Self::Tangent; W],
@@ -626,13 +643,6 @@ mod vec_impls {
         }
         fn zero_tangent(&self) -> Self::Tangent {
             self.iter().map(Differentiable::zero_tangent).collect()
-        }
-        #[track_caller]
-        fn map_leaves_with(&mut self, tangent: &Self::Tangent, f: &mut dyn FnMut(f64, f64) -> f64) {
-            if self.len() != tangent.len() {
-                panic!("{}", length_mismatch("map_leaves_with", self.len(), tangent.len()));
-            }
-            self.iter_mut().zip(tangent).for_each(|(x, t)| x.map_leaves_with(t, f));
         }
         fn zip_leaves_with<const W: usize, const R: usize, Vis: LeafVisitor<W, R>>(
             &mut self,
@@ -686,9 +696,6 @@ macro_rules! tuple_tangent {
             }
             fn zero_tangent(&self) -> Self::Tangent {
                 ($(self.$i.zero_tangent(),)+)
-            }
-            fn map_leaves_with(&mut self, tangent: &Self::Tangent, f: &mut dyn FnMut(f64, f64) -> f64) {
-                $(self.$i.map_leaves_with(&tangent.$i, f);)+
             }
             fn zip_leaves_with<const W: usize, const R: usize, Vis: LeafVisitor<W, R>>(
                 &mut self,

@@ -381,7 +381,6 @@ macro_rules! parameter_free {
                 Ok(())
             }
             fn zero_tangent(&self) {}
-            fn map_leaves_with(&mut self, _: &(), _: &mut dyn FnMut(f64, f64) -> f64) {}
             fn zip_leaves_with<const FW: usize, const FR: usize, V: LeafVisitor<FW, FR>>(
                 &mut self,
                 _: [&mut (); FW],
@@ -568,9 +567,6 @@ impl<L: Differentiable> Differentiable for Sequential<L> {
     }
     fn zero_tangent(&self) -> L::Tangent {
         self.0.zero_tangent()
-    }
-    fn map_leaves_with(&mut self, tangent: &L::Tangent, f: &mut dyn FnMut(f64, f64) -> f64) {
-        self.0.map_leaves_with(tangent, f);
     }
     fn zip_leaves_with<const W: usize, const R: usize, V: LeafVisitor<W, R>>(
         &mut self,
