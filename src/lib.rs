@@ -58,7 +58,7 @@ pub mod tensor;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::autodiff::tangent::{try_add_assign_leaves, try_move_by_leaves};
-    pub use crate::autodiff::{Differentiable, LeafVisitor, Lift, RealLeaves, Unlift, VectorSpace};
+    pub use crate::autodiff::{Differentiable, LeafVisitor, Lift, Unlift, VectorSpace};
     pub use crate::error::ShapeError;
     pub use core::clone::Clone;
     pub use core::convert::Into;

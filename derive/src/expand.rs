@@ -276,15 +276,6 @@ fn tangent_impls(input: &Input) -> TokenStream {
             }
         }
 
-        impl #impl_generics ::fluxion::__private::RealLeaves for #tangent #ty_generics #bounds {
-            fn for_each_real(&self, f: &mut dyn FnMut(f64)) {
-                #( ::fluxion::__private::RealLeaves::for_each_real(&self.#members, f); )*
-            }
-            fn map_reals(&mut self, f: &mut dyn FnMut(f64) -> f64) {
-                #( ::fluxion::__private::RealLeaves::map_reals(&mut self.#members, f); )*
-            }
-        }
-
         impl #impl_generics ::fluxion::__private::VectorSpace for #tangent #ty_generics #bounds {
             const FIELDS: usize = #field_count;
             fn zero_like(&self) -> Self {

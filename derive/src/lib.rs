@@ -16,7 +16,7 @@ use syn::{DeriveInput, parse_macro_input};
 ///
 /// Generates, for `struct Name { … }`:
 /// - `NameTangent`, with the same field names and visibility, each field of the
-///   field's tangent type, implementing `VectorSpace` and `RealLeaves`;
+///   field's tangent type, implementing `VectorSpace` (and so `RealLeaves`);
 /// - `impl Differentiable for Name` (`move_by`, `zero_tangent`, `zip_leaves_with`);
 /// - with reverse mode (`std`): `NameTraced`, the struct as a differentiated function
 ///   sees it (each field traced), and `impl Trace for Name`;

@@ -16,7 +16,7 @@ use core::ops::{Add, Div, Mul, Neg, Sub};
 use std::vec::Vec;
 
 use super::forward::{Lift, Unlift};
-use super::tangent::{Differentiable, Leaf, LeafVisitor, RealLeaves, VectorSpace};
+use super::tangent::{Differentiable, Leaf, LeafVisitor, VectorSpace};
 use super::tape::{Var, record_binary_in_place, record_unary_in_place};
 use crate::backend::cuda::{Cuda, CudaElement, or_panic_cuda};
 use crate::error::{ShapeError, or_panic};
@@ -27,16 +27,6 @@ use crate::shape::{Const, Dim, Shape, StaticShape};
 use crate::tensor::Tensor;
 
 type OnDevice<T, S> = Tensor<T, S, Cuda>;
-
-impl<T: CudaElement, S: Shape> RealLeaves for OnDevice<T, S> {
-    fn for_each_real(&self, f: &mut dyn FnMut(f64)) {
-        self.to_vec().into_iter().for_each(|x| f(x.to_f64()));
-    }
-    fn map_reals(&mut self, f: &mut dyn FnMut(f64) -> f64) {
-        let mapped: Vec<T> = self.to_vec().into_iter().map(|x| T::from_f64(f(x.to_f64()))).collect();
-        *self = or_panic_cuda(OnDevice::try_from_elements(self.shape(), &mapped));
-    }
-}
 
 impl<T: CudaElement, S: Shape> VectorSpace for OnDevice<T, S> {
     fn zero_like(&self) -> Self {

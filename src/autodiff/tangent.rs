@@ -43,7 +43,7 @@ pub trait RealLeaves {
 /// A real vector space: zero, addition, subtraction, negation and scaling by a real.
 ///
 /// Elementwise multiplication is deliberately absent.
-pub trait VectorSpace: Clone + RealLeaves + 'static {
+pub trait VectorSpace: Clone + 'static {
     /// The number of fields of a struct or tuple tangent (0 for anything else): code
     /// that writes a tangent field by field (static mode) knows from it whether its
     /// writes cover the whole value.
@@ -214,6 +214,40 @@ pub trait LeafVisitor<const W: usize, const R: usize> {
     ) -> Result<(), ShapeError>;
 }
 
+/// Every vector space walks its real coordinates through its leaves.
+impl<V: VectorSpace> RealLeaves for V {
+    fn for_each_real(&self, f: &mut dyn FnMut(f64)) {
+        // A walk over one value cannot fail: no lengths to compare, no check here.
+        or_panic(V::zip_leaves([], [self], &mut EachReal(f)));
+    }
+    fn map_reals(&mut self, f: &mut dyn FnMut(f64) -> f64) {
+        or_panic(V::zip_leaves([self], [], &mut MapEachReal(f)));
+    }
+}
+
+/// Calls f with each real coordinate read.
+struct EachReal<'f>(&'f mut dyn FnMut(f64));
+
+impl LeafVisitor<0, 1> for EachReal<'_> {
+    fn visit<L: Leaf>(&mut self, _: Option<&mut L>, _: [&mut L; 0], [x]: [&L; 1]) -> Result<(), ShapeError> {
+        L::zip_reals([], [x], |[], [c]| {
+            (self.0)(c.to_f64());
+            []
+        });
+        Ok(())
+    }
+}
+
+/// Replaces each real coordinate c written by f(c).
+struct MapEachReal<'f>(&'f mut dyn FnMut(f64) -> f64);
+
+impl LeafVisitor<1, 0> for MapEachReal<'_> {
+    fn visit<L: Leaf>(&mut self, _: Option<&mut L>, [x]: [&mut L; 1], _: [&L; 0]) -> Result<(), ShapeError> {
+        L::zip_reals([x], [], |[c], []| [L::Real::from_f64((self.0)(c.to_f64()))]);
+        Ok(())
+    }
+}
+
 /// Replaces each parameter coordinate c by f(c, t) for the tangent coordinate t, in
 /// f64 (`Differentiable::map_leaves_with`).
 struct MapReals<'f>(&'f mut dyn FnMut(f64, f64) -> f64);
@@ -279,21 +313,6 @@ fn real_from_f64<R: RealScalar>(x: f64) -> R {
 }
 
 #[diagnostic::do_not_recommend]
-impl<T: Scalar> RealLeaves for T {
-    fn for_each_real(&self, f: &mut dyn FnMut(f64)) {
-        f(self.re().to_f64());
-        if T::IS_COMPLEX {
-            f(self.im().to_f64());
-        }
-    }
-    fn map_reals(&mut self, f: &mut dyn FnMut(f64) -> f64) {
-        let re = real_from_f64(f(self.re().to_f64()));
-        let im = if T::IS_COMPLEX { real_from_f64(f(self.im().to_f64())) } else { re };
-        *self = T::from_parts(re, im);
-    }
-}
-
-#[diagnostic::do_not_recommend]
 impl<T: Scalar> VectorSpace for T {
     fn zero_like(&self) -> Self {
         T::zero()
@@ -353,15 +372,6 @@ impl<T: Scalar> Differentiable for T {
         visitor: &mut V,
     ) -> Result<(), ShapeError> {
         visitor.visit(Some(self), written, read)
-    }
-}
-
-impl<T: Scalar, S: Shape, K: Storage<T, S>> RealLeaves for Tensor<T, S, K> {
-    fn for_each_real(&self, f: &mut dyn FnMut(f64)) {
-        self.iter().for_each(|x| x.for_each_real(f));
-    }
-    fn map_reals(&mut self, f: &mut dyn FnMut(f64) -> f64) {
-        self.iter_mut().for_each(|x| x.map_reals(f));
     }
 }
 
@@ -434,11 +444,6 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Differentiable for Tensor<T, S, K> {
     }
 }
 
-impl RealLeaves for () {
-    fn for_each_real(&self, _: &mut dyn FnMut(f64)) {}
-    fn map_reals(&mut self, _: &mut dyn FnMut(f64) -> f64) {}
-}
-
 impl VectorSpace for () {
     fn zero_like(&self) {}
     fn try_add_assign(&mut self, _: &()) -> Result<(), ShapeError> {
@@ -468,15 +473,6 @@ impl Differentiable for () {
         _: &mut V,
     ) -> Result<(), ShapeError> {
         Ok(())
-    }
-}
-
-impl<V: RealLeaves, const N: usize> RealLeaves for [V; N] {
-    fn for_each_real(&self, f: &mut dyn FnMut(f64)) {
-        self.iter().for_each(|v| v.for_each_real(f));
-    }
-    fn map_reals(&mut self, f: &mut dyn FnMut(f64) -> f64) {
-        self.iter_mut().for_each(|v| v.map_reals(f));
     }
 }
 
@@ -606,15 +602,6 @@ impl<D: Differentiable, const N: usize> Differentiable for [D; N] {
 mod vec_impls {
     use super::*;
 
-    impl<V: RealLeaves> RealLeaves for Vec<V> {
-        fn for_each_real(&self, f: &mut dyn FnMut(f64)) {
-            self.iter().for_each(|v| v.for_each_real(f));
-        }
-        fn map_reals(&mut self, f: &mut dyn FnMut(f64) -> f64) {
-            self.iter_mut().for_each(|v| v.map_reals(f));
-        }
-    }
-
     impl<V: VectorSpace> VectorSpace for Vec<V> {
         fn zero_like(&self) -> Self {
             self.iter().map(VectorSpace::zero_like).collect()
@@ -657,14 +644,6 @@ mod vec_impls {
 
 macro_rules! tuple_tangent {
     ($($V:ident $i:tt),+) => {
-        impl<$($V: RealLeaves),+> RealLeaves for ($($V,)+) {
-            fn for_each_real(&self, f: &mut dyn FnMut(f64)) {
-                $(self.$i.for_each_real(f);)+
-            }
-            fn map_reals(&mut self, f: &mut dyn FnMut(f64) -> f64) {
-                $(self.$i.map_reals(f);)+
-            }
-        }
 
         impl<$($V: VectorSpace),+> VectorSpace for ($($V,)+) {
             const FIELDS: usize = [$($i),+].len();
