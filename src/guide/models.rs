@@ -41,6 +41,10 @@
 //! assert_eq!(accuracy(&model.forward(&x), &labels), 1.0);
 //! ```
 //!
+//! The closure's annotation (`m: <Classifier as Trace>::Traced`) is optional: the
+//! compiler infers the traced model from the value passed. Inside it, plain data
+//! enters the tape as `Var::constant(x)` (made once, outside the loop, as here).
+//!
 //! A layer of the wrong size is a compile error that names both sizes:
 //! `Sequential((Linear::<f32, 4, 8>::new(1), Relu, Linear::<f32, 6, 3>::new(2)))`
 //! applied to a batch reports that `Const<8>: SameFeatureCount<Const<6>>` does not

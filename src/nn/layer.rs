@@ -243,7 +243,7 @@ macro_rules! linear_forward {
 #[diagnostic::on_unimplemented(
     message = "this layer takes `{Expected}` features per example, but its input has `{Self}`",
     label = "the input's feature count differs from the layer's",
-    note = "in a sequence `(a, b, …)` each layer's input size must equal the previous layer's output size"
+    note = "a batch must have the first layer's input size as its feature count, and in a sequence `(a, b, …)` each layer's input size must equal the previous layer's output size"
 )]
 pub trait SameFeatureCount<Expected> {
     /// A batch with these features, seen with the expected ones (one type).

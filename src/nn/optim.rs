@@ -24,7 +24,19 @@
 //!
 //! [`clip_grad_norm`] rescales a gradient to a maximal global norm, and the
 //! [`LearningRateSchedule`]s [`StepDecay`] and [`CosineDecay`] give η per epoch or
-//! step.
+//! step, set before the epoch's steps:
+//!
+//! ```
+//! use fluxion::nn::optim::{CosineDecay, LearningRateSchedule, Optimizer, Sgd, SgdConfig};
+//!
+//! let mut sgd = Sgd::<f64>::new(SgdConfig::default());
+//! let schedule = CosineDecay { initial: 0.1, minimum: 0.001, steps: 30 };
+//! for epoch in 0..30 {
+//!     sgd.set_learning_rate(schedule.rate(epoch));
+//!     // … the epoch's `sgd.step(&mut model, &gradient)` calls …
+//! }
+//! assert_eq!(sgd.learning_rate(), schedule.rate(29));
+//! ```
 //!
 //! ```
 //! use fluxion::nn::optim::{Adam, AdamConfig, Optimizer};
