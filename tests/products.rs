@@ -339,3 +339,40 @@ fn overflowing_kernel_dimensions_panic() {
     let a = MatRef { data: &a, row_stride: 0, col_stride: 1 };
     matmul_into(((1 << 60) + 1, 16, 16), a, MatRef::row_major(&b, 16), (false, false), &mut out);
 }
+
+/// Large products are split into one block of output rows (m ≥ n) or columns (n > m)
+/// per thread: with three threads, uneven blocks, transposed and conjugated operands
+/// and an accumulating write, every element still equals the naive sum.
+#[test]
+fn products_split_across_threads_equal_the_naive_sums() {
+    use fluxion::backend::cpu::{MatRef, Write, matmul_write, set_num_threads};
+    // Rows split (100 ≥ 97) and columns split (101 > 70), each above 2²⁰ multiply-adds.
+    for (case, (m, k, n)) in [(100, 110, 97), (70, 150, 101)].into_iter().enumerate() {
+        let mut rng = TestRng::new(50 + case as u64);
+        // `a` stored transposed (k×m row-major), `b` row-major k×n.
+        let (a, b) = (rng.elements::<Complex64>(k * m), rng.elements::<Complex64>(k * n));
+        let start = rng.elements::<Complex64>(m * n);
+        let mut out = start.clone();
+        set_num_threads(3);
+        matmul_write(
+            Write::Accumulate,
+            (m, k, n),
+            MatRef::transposed(&a, m),
+            MatRef::row_major(&b, n),
+            (true, false),
+            &mut out,
+        );
+        set_num_threads(0);
+        for i in 0..m {
+            for j in 0..n {
+                let a_row: Vec<_> = (0..k).map(|p| a[p * m + i]).collect();
+                let b_col: Vec<_> = (0..k).map(|p| b[p * n + j]).collect();
+                let expected = start[i * n + j] + naive_sum_of_products(&a_row, &b_col, true);
+                assert!(
+                    (out[i * n + j] - expected).norm() <= 1e-12 * k as f64,
+                    "({m}, {k}, {n}) at ({i}, {j})"
+                );
+            }
+        }
+    }
+}

@@ -10,14 +10,17 @@
 //!   H̄ = (Z̄·W₂) ⊙ [H > 0], W̄₁ = H̄ᵀ·X, b̄₁ = Σᵢ H̄ᵢ;
 //! - update: θ ← θ − η·θ̄, in place.
 //!
-//! The four matrix products go to the `gemm` crate, each transposed operand read in
-//! place through its strides; the bias, the ReLU, the loss and the row sums are fused
-//! into one pass each; every buffer is allocated once, in [`W2Params::new`]. The
-//! products use the threads that fluxion's own products use
-//! (`fluxion::backend::cpu::num_threads`), so both sides of the benchmark run under one
-//! setting.
+//! The four matrix products go to fluxion's CPU matrix kernel (the `gemm` crate, split
+//! into one block of the output per thread), each transposed operand read in place
+//! through its strides; the bias, the ReLU, the loss and the row sums are fused
+//! into one pass each; every buffer is allocated once, in [`W2Params::new`]. Both
+//! sides of the benchmark thus run the same products under one thread setting
+//! (`fluxion::backend::cpu::set_num_threads`): the ratio is the cost of the layers,
+//! the tape and the optimiser.
 //!
 //! Shared by the benchmark (`benches/w2/mod.rs`) and the tests (`tests/w2_handwritten.rs`).
+
+use fluxion::backend::cpu::{MatRef, matmul_into};
 
 /// The batch size.
 pub const BATCH: usize = 128;
@@ -138,8 +141,8 @@ pub fn loss_and_gradient(params: &mut W2Params, x: &[f32], labels: &[usize]) -> 
     let W2Params { value, grad, hidden, hidden_bar, logits } = params;
 
     // H = relu(X·W₁ᵀ + b₁): W₁ᵀ read in place (row stride 1, column stride 784).
-    let x_view = Strided::row_major(x, INPUTS);
-    product((BATCH, INPUTS, HIDDEN), x_view, Strided::transposed(&value.w1, INPUTS), hidden);
+    let x_view = MatRef::row_major(x, INPUTS);
+    product((BATCH, INPUTS, HIDDEN), x_view, MatRef::transposed(&value.w1, INPUTS), hidden);
     for row in hidden.chunks_exact_mut(HIDDEN) {
         for (h, &b) in row.iter_mut().zip(&value.b1) {
             *h = (*h + b).max(0.0);
@@ -149,8 +152,8 @@ pub fn loss_and_gradient(params: &mut W2Params, x: &[f32], labels: &[usize]) -> 
     // Z = H·W₂ᵀ + b₂, then per row: the loss term and Z̄ = (softmax(Z) − onehot)/B.
     product(
         (BATCH, HIDDEN, CLASSES),
-        Strided::row_major(hidden, HIDDEN),
-        Strided::transposed(&value.w2, HIDDEN),
+        MatRef::row_major(hidden, HIDDEN),
+        MatRef::transposed(&value.w2, HIDDEN),
         logits,
     );
     let scale = 1.0 / BATCH as f32;
@@ -174,8 +177,8 @@ pub fn loss_and_gradient(params: &mut W2Params, x: &[f32], labels: &[usize]) -> 
     // W̄₂ = Z̄ᵀ·H (Z̄ᵀ read in place) and b̄₂ = Σᵢ Z̄ᵢ.
     product(
         (CLASSES, BATCH, HIDDEN),
-        Strided::transposed(z_bar, CLASSES),
-        Strided::row_major(hidden, HIDDEN),
+        MatRef::transposed(z_bar, CLASSES),
+        MatRef::row_major(hidden, HIDDEN),
         &mut grad.w2,
     );
     grad.b2.fill(0.0);
@@ -188,8 +191,8 @@ pub fn loss_and_gradient(params: &mut W2Params, x: &[f32], labels: &[usize]) -> 
     // H̄ = (Z̄·W₂) ⊙ [H > 0] and b̄₁ = Σᵢ H̄ᵢ, the mask fused into the row sums.
     product(
         (BATCH, CLASSES, HIDDEN),
-        Strided::row_major(z_bar, CLASSES),
-        Strided::row_major(&value.w2, HIDDEN),
+        MatRef::row_major(z_bar, CLASSES),
+        MatRef::row_major(&value.w2, HIDDEN),
         hidden_bar,
     );
     grad.b1.fill(0.0);
@@ -203,78 +206,15 @@ pub fn loss_and_gradient(params: &mut W2Params, x: &[f32], labels: &[usize]) -> 
     }
 
     // W̄₁ = H̄ᵀ·X (H̄ᵀ read in place).
-    product((HIDDEN, BATCH, INPUTS), Strided::transposed(hidden_bar, HIDDEN), x_view, &mut grad.w1);
+    product((HIDDEN, BATCH, INPUTS), MatRef::transposed(hidden_bar, HIDDEN), x_view, &mut grad.w1);
     loss * scale
 }
 
-/// A read-only strided view of a matrix: element (i, j) is
-/// `data[i·row_stride + j·col_stride]`.
-#[derive(Clone, Copy)]
-struct Strided<'a> {
-    data: &'a [f32],
-    row_stride: usize,
-    col_stride: usize,
-}
-
-impl<'a> Strided<'a> {
-    /// A row-major matrix with `cols` columns.
-    fn row_major(data: &'a [f32], cols: usize) -> Self {
-        Strided { data, row_stride: cols, col_stride: 1 }
-    }
-
-    /// The transpose of a row-major matrix with `cols` columns, read in place.
-    fn transposed(data: &'a [f32], cols: usize) -> Self {
-        Strided { data, row_stride: 1, col_stride: cols }
-    }
-
-    /// Whether every element (i, j) of a `rows`×`cols` view lies inside `data`.
-    fn fits(&self, rows: usize, cols: usize) -> bool {
-        rows == 0
-            || cols == 0
-            || (rows - 1) * self.row_stride + (cols - 1) * self.col_stride < self.data.len()
-    }
-}
-
-/// `out` (row-major m×n) ← a·b for an m×k view `a` and a k×n view `b`, by the `gemm`
-/// crate, with fluxion's thread setting.
-fn product((m, k, n): (usize, usize, usize), a: Strided<'_>, b: Strided<'_>, out: &mut [f32]) {
-    assert!(
-        a.fits(m, k) && b.fits(k, n) && out.len() == m * n,
-        "product: views too short for {m}×{k}·{k}×{n}"
-    );
-    let parallelism = match fluxion::backend::cpu::num_threads() {
-        1 => gemm::Parallelism::None,
-        threads => gemm::Parallelism::Rayon(threads),
-    };
-    // SAFETY: `gemm` supports f32. `out` is an exclusively borrowed, contiguous m×n
-    // row-major buffer (column stride 1, row stride n), and the assertion above checked
-    // that every offset i·row_stride + j·col_stride of the m×k and k×n index ranges lies
-    // inside its operand's slice; the strides are at most 784, far below isize::MAX.
-    // The operands are shared borrows that cannot alias `out`. With `read_dst = false`
-    // the previous contents of `out` are never read.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.data.as_ptr(),
-            a.col_stride as isize,
-            a.row_stride as isize,
-            b.data.as_ptr(),
-            b.col_stride as isize,
-            b.row_stride as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
+/// `out` (row-major m×n) ← a·b for an m×k view `a` and a k×n view `b`: fluxion's CPU
+/// matrix kernel (the `gemm` crate, split into one block per thread), with none of
+/// its tensors or tracing around it.
+fn product(dims: (usize, usize, usize), a: MatRef<'_, f32>, b: MatRef<'_, f32>, out: &mut [f32]) {
+    matmul_into(dims, a, b, (false, false), out);
 }
 
 /// SplitMix64: a small deterministic generator, so that the baseline's data depends on
