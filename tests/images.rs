@@ -161,3 +161,73 @@ fn a_small_convolutional_network_has_checked_gradients_end_to_end() {
     let traced = model.as_constant().forward(&Var::constant(x.clone()));
     assert_eq!(traced.value(), &logits);
 }
+
+/// The same kind of network in static mode: its layers' `apply_batch` methods.
+type Layers =
+    (Conv2d<f64, 1, 2, 3, 3, 6, 6, Heap, 1>, Relu, MaxPool2d<2, 3, 3>, Flatten<18>, Linear<f64, 18, 3>);
+
+#[fluxion::autodiff::differentiable(wrt(model))]
+fn static_cnn_loss(model: &Layers, x: &Images<1, 6, 6>) -> f64 {
+    let features = model.0.apply_batch(x).relu();
+    let pooled = model.2.apply_batch(&features);
+    model.4.apply_batch(&model.3.apply_batch(&pooled)).tanh().sum()
+}
+
+#[test]
+fn static_mode_differentiates_a_convolutional_network_as_the_tape_does() {
+    let model: Layers = (Conv2d::new(11), Relu, MaxPool2d, Flatten, Linear::new(12));
+    let x = images::<1, 6, 6>(3, 13);
+    let (value, gradient) = static_cnn_loss::value_and_grad(&model, &x);
+    let sequential = Sequential(model.clone());
+    let (tape_value, tape_gradient) = value_and_grad(
+        |m: <Sequential<Layers> as Trace>::Traced| m.forward(&Var::constant(x.clone())).tanh().sum(),
+        &sequential,
+    );
+    assert_close(value, tape_value, 1e-14);
+    let pairs = [
+        (gradient.0.weight.as_slice(), tape_gradient.0.weight.as_slice()),
+        (gradient.0.bias.as_slice(), tape_gradient.0.bias.as_slice()),
+        (gradient.4.weight.as_slice(), tape_gradient.4.weight.as_slice()),
+        (gradient.4.bias.as_slice(), tape_gradient.4.bias.as_slice()),
+    ];
+    for (ours, tape) in pairs {
+        assert_eq!(ours.len(), tape.len());
+        ours.iter().zip(tape).for_each(|(a, b)| assert_close(*a, *b, 1e-13));
+    }
+    // Forward mode from the same definition: ⟨∇f, v⟩ along the gradient itself.
+    let (_, derivative) = static_cnn_loss::jvp(&model, &x, &gradient);
+    let squared_norm: f64 = pairs.iter().flat_map(|(ours, _)| ours.iter()).map(|g| g * g).sum();
+    assert_close(derivative, squared_norm, 1e-12);
+}
+
+/// An embedding's rows in static mode; the indices are plain.
+#[fluxion::autodiff::differentiable(wrt(table))]
+fn static_embedding_loss(table: &fluxion::nn::layer::Embedding<f64, 5, 3>, indices: &[usize]) -> f64 {
+    table.apply(indices).tanh().sum()
+}
+
+#[test]
+fn static_mode_differentiates_an_embedding_as_the_tape_does() {
+    use fluxion::nn::layer::Embedding;
+    let table: Embedding<f64, 5, 3> = Embedding::new(14);
+    let indices = [4, 0, 4, 2];
+    let (value, gradient) = static_embedding_loss::value_and_grad(&table, &indices);
+    let (tape_value, tape_gradient) = value_and_grad(
+        |t: <Embedding<f64, 5, 3> as Trace>::Traced| t.forward(&indices[..]).tanh().sum(),
+        &table,
+    );
+    assert_close(value, tape_value, 1e-14);
+    gradient.weight.iter().zip(tape_gradient.weight.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-14));
+    // Row 1 and row 3 are never picked; row 4 twice.
+    assert!(gradient.weight.as_slice()[3..6].iter().all(|&g| g == 0.0));
+    let (_, derivative) = static_embedding_loss::jvp(&table, &indices, &gradient);
+    assert_close(derivative, gradient.weight.iter().map(|g| g * g).sum(), 1e-13);
+    ok(
+        "embedding",
+        check_grad(
+            |t: <Embedding<f64, 5, 3> as Trace>::Traced| t.forward(&indices[..]).tanh().sum(),
+            &table,
+            CheckOptions::f64(),
+        ),
+    );
+}

@@ -4,7 +4,8 @@
 //!
 //! 1. For every rule of `fluxion::autodiff::rules` (`+`, `−`, `*`, `/`, negation,
 //!    the elementary functions, relu, sum, mean, transpose, the reductions and
-//!    normalisations along an axis, matmul, hadamard, dot) on
+//!    normalisations along an axis, matmul, hadamard, dot, the row and image
+//!    operations) on
 //!    scalars and on tensors, with both operands differentiated, with a constant on
 //!    either side and with one operand used twice, at random points: static mode's
 //!    value and pullback of a random cotangent equal the tape's, its tangent along a
@@ -29,6 +30,7 @@ use fluxion::autodiff::rules::{
     Negation, Relu, Subtraction, Summation, TangentOf, Transposition, UnaryRule, Write,
 };
 use fluxion::autodiff::{Lift, differentiable, jvp, vjp};
+use fluxion::ops::conv::Padding;
 use fluxion::ops::elementwise::Elementary;
 use fluxion::prelude::*;
 use proptest::collection::vec;
@@ -43,6 +45,18 @@ type M23 = Matrix<f64, 2, 3>;
 type M32 = Matrix<f64, 3, 2>;
 type M33 = Matrix<f64, 3, 3>;
 type T4 = Tensor<f64, (Const<2>, Const<3>, Const<2>, Const<2>), Inline>;
+/// A batch of 2 images of 2 channels, 4×4.
+type Images = Tensor<f64, (Const<2>, Const<2>, Const<4>, Const<4>), Inline>;
+/// 3 kernels of 2 channels, 3×3.
+type Kernels = Tensor<f64, (Const<3>, Const<2>, Const<3>, Const<3>), Inline>;
+/// `Images` convolved with `Kernels`, no padding.
+type Convolved = Tensor<f64, (Const<2>, Const<3>, Const<2>, Const<2>), Inline>;
+/// `Images` convolved with `Kernels`, padded by 1.
+type PaddedConvolved = Tensor<f64, (Const<2>, Const<3>, Const<4>, Const<4>), Inline>;
+/// `Images` pooled 2×2.
+type Pooled = Tensor<f64, (Const<2>, Const<2>, Const<2>, Const<2>), Inline>;
+/// `T4` flattened: a row of 12 per image.
+type Rows12 = Matrix<f64, 2, 12>;
 type CV2 = Vector<C64, 2>;
 type CM22 = Matrix<C64, 2, 2>;
 
@@ -464,6 +478,20 @@ mod tensors {
             forward { a.normalize_rows(D::constant(1e-5)) }
         /// A bias per channel of a batch of images.
         add_channels((a, a_dot): T4 in real(), (b, b_dot): V3 in real()) -> T4 { a.add_channels(&b) }
+        /// A valid convolution of a batch of images, images and kernels differentiated.
+        conv2d((x, x_dot): Images in real(), (w, w_dot): Kernels in real()) -> Convolved { x.conv2d::<3, 3, 3, 2, 2>(&w) }
+        /// A convolution with fixed kernels.
+        conv2d_constant_kernels((x, x_dot): Images in real(); w: Kernels in real()) -> Convolved { x.conv2d::<3, 3, 3, 2, 2>(&w) }
+        /// A convolution of fixed images.
+        conv2d_constant_images((w, w_dot): Kernels in real(); x: Images in real()) -> Convolved { x.conv2d::<3, 3, 3, 2, 2>(&w) }
+        /// A convolution with one pixel of zero padding.
+        conv2d_padded((x, x_dot): Images in real(), (w, w_dot): Kernels in real()) -> PaddedConvolved {
+            x.conv2d_padded::<1, 3, 3, 3, 4, 4>(&w, Padding::<1>)
+        }
+        /// 2×2 max pooling, stride 2.
+        max_pool2d((x, x_dot): Images in real()) -> Pooled { x.max_pool2d::<2, 2, 2>() }
+        /// Each image as one row.
+        flatten_images((x, x_dot): T4 in real()) -> Rows12 { x.flatten_images::<12>() }
         /// Column sums.
         sum_axis_0((a, a_dot): M23 in real()) -> V3 { a.sum_axis(Axis::<0>) }
         /// Row means.

@@ -30,18 +30,24 @@ use crate::autodiff::tangent::{Differentiable, VectorSpace};
 pub use crate::backend::cpu::Write;
 use crate::backend::cpu::write_elements;
 use crate::error::or_panic;
-use crate::ops::conv::add_channels_pullback;
+use crate::ops::conv::{
+    Padding, add_channels_pullback, conv2d_pullback, max_pool2d_pullback, max_pool2d_push,
+};
 use crate::ops::elementwise::{Elementary, elementary_pullback, relu_pullback};
-use crate::ops::layout::transpose_pullback;
+use crate::ops::layout::{reshape_pullback, transpose_pullback};
 use crate::ops::reduce::{mean_axis_pullback, mean_pullback, sum_axis_pullback, sum_pullback};
+#[cfg(feature = "alloc")]
+use crate::ops::rows::gather_rows_pullback;
 use crate::ops::rows::{mul_rows_pullback, normalize_rows_pullback};
 use crate::ops::softmax::{log_softmax_pullback, log_softmax_push, logsumexp_pullback, softmax_pullback};
 use crate::product::dot::dotu_pullback;
 use crate::product::hadamard::hadamard_pullback;
 use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};
 use crate::scalar::{RealDot, RealScalar, Scalar};
-use crate::shape::constraint::{Axis, ConcatShapes, HasAxis};
-use crate::shape::{Dim, Shape};
+#[cfg(feature = "alloc")]
+use crate::shape::Dyn;
+use crate::shape::constraint::{Axis, ConcatShapes, ConvolvesTo, HasAxis, PoolsTo};
+use crate::shape::{Const, Dim, Shape};
 use crate::tensor::{Storage, Tensor};
 
 /// `Self` is `T`: lets a generated gradient function name its output type both as
@@ -312,6 +318,35 @@ pub struct RowMultiplication;
 /// channel axis.
 #[derive(Clone, Copy, Debug)]
 pub struct ChannelAddition;
+/// `x.conv2d_padded(&w, Padding::<P>)` (and `x.conv2d(&w)`, P = 0) with output size
+/// HO×WO: bilinear, so ẏ = conv(ẋ, w) + conv(x, ẇ); x̄ and w̄ come from one pass of
+/// the tape's pullback.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Convolution<const P: usize, const HO: usize, const WO: usize>;
+impl<const P: usize, const HO: usize, const WO: usize> From<Padding<P>> for Convolution<P, HO, WO> {
+    fn from(_: Padding<P>) -> Self {
+        Convolution
+    }
+}
+/// `x.max_pool2d::<S, HO, WO>()`: ẏ and x̄ follow the first maximum of each window.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MaxPooling<const S: usize, const HO: usize, const WO: usize>;
+/// `x.flatten_images::<F>()`: a reshape, so ẏ is ẋ flattened and x̄ is ȳ unflattened.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ImageFlattening<const F: usize>;
+/// `table.gather_rows(indices)`: row k of y is row indices\[k\] of the table; ẏ gathers
+/// ẋ the same way, and x̄ adds each row of ȳ into the row it came from.
+#[cfg(feature = "alloc")]
+#[derive(Clone, Copy, Debug)]
+pub struct RowGathering<'a> {
+    indices: &'a [usize],
+}
+#[cfg(feature = "alloc")]
+impl<'a, I: AsRef<[usize]> + ?Sized> From<&'a I> for RowGathering<'a> {
+    fn from(indices: &'a I) -> Self {
+        RowGathering { indices: indices.as_ref() }
+    }
+}
 /// `x.normalize_rows(ε)`: its Jacobian r·(I − 11ᵀ/n − y·yᵀ/n) per row is symmetric,
 /// so ẏ and x̄ are the same map of ẋ or ȳ.
 #[derive(Clone, Copy, Debug)]
@@ -1129,6 +1164,199 @@ where
         y_bar: &Self::Output,
     ) -> Tensor<T, (C,), K> {
         add_channels_pullback(y_bar).1
+    }
+}
+
+/// A batch of images.
+type Images<T, B, const C: usize, const H: usize, const W: usize, K> =
+    Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>;
+/// Convolution kernels `[O, C, KH, KW]`.
+type Kernels<T, const O: usize, const C: usize, const KH: usize, const KW: usize, K> =
+    Tensor<T, (Const<O>, Const<C>, Const<KH>, Const<KW>), K>;
+
+#[diagnostic::do_not_recommend]
+impl<
+    T: RealScalar,
+    B: Dim,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const P: usize,
+    const HO: usize,
+    const WO: usize,
+    K,
+> BinaryRule<Images<T, B, C, H, W, K>, Kernels<T, O, C, KH, KW, K>> for Convolution<P, HO, WO>
+where
+    Const<H>: ConvolvesTo<KH, P, HO>,
+    Const<W>: ConvolvesTo<KW, P, WO>,
+    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)>
+        + Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
+        + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
+{
+    type Output = Images<T, B, O, HO, WO, K>;
+    #[inline(always)]
+    fn value(&self, x: &Images<T, B, C, H, W, K>, w: &Kernels<T, O, C, KH, KW, K>) -> Self::Output {
+        x.conv2d_padded(w, Padding::<P>)
+    }
+    #[inline(always)]
+    fn push_lhs(
+        &self,
+        (_, w, _): Operands<'_, Images<T, B, C, H, W, K>, Kernels<T, O, C, KH, KW, K>, Self::Output>,
+        x_dot: &Images<T, B, C, H, W, K>,
+    ) -> Self::Output {
+        x_dot.conv2d_padded(w, Padding::<P>)
+    }
+    #[inline(always)]
+    fn push_rhs(
+        &self,
+        (x, _, _): Operands<'_, Images<T, B, C, H, W, K>, Kernels<T, O, C, KH, KW, K>, Self::Output>,
+        w_dot: &Kernels<T, O, C, KH, KW, K>,
+    ) -> Self::Output {
+        x.conv2d_padded(w_dot, Padding::<P>)
+    }
+    #[inline(always)]
+    fn pull_lhs(
+        &self,
+        args: Operands<'_, Images<T, B, C, H, W, K>, Kernels<T, O, C, KH, KW, K>, Self::Output>,
+        y_bar: &Self::Output,
+    ) -> Images<T, B, C, H, W, K> {
+        self.pull_both(args, y_bar).0
+    }
+    #[inline(always)]
+    fn pull_rhs(
+        &self,
+        args: Operands<'_, Images<T, B, C, H, W, K>, Kernels<T, O, C, KH, KW, K>, Self::Output>,
+        y_bar: &Self::Output,
+    ) -> Kernels<T, O, C, KH, KW, K> {
+        self.pull_both(args, y_bar).1
+    }
+    #[inline(always)]
+    fn pull_both(
+        &self,
+        (x, w, _): Operands<'_, Images<T, B, C, H, W, K>, Kernels<T, O, C, KH, KW, K>, Self::Output>,
+        y_bar: &Self::Output,
+    ) -> (Images<T, B, C, H, W, K>, Kernels<T, O, C, KH, KW, K>) {
+        conv2d_pullback::<P, _, _, C, H, W, O, KH, KW, HO, WO, _>(x, w, y_bar)
+    }
+    #[inline(always)]
+    fn pull_both_into(
+        &self,
+        args: Operands<'_, Images<T, B, C, H, W, K>, Kernels<T, O, C, KH, KW, K>, Self::Output>,
+        y_bar: &Self::Output,
+        (x_bar, x_write): (&mut Images<T, B, C, H, W, K>, Write),
+        (w_bar, w_write): (&mut Kernels<T, O, C, KH, KW, K>, Write),
+    ) {
+        let (x_cotangent, w_cotangent) = self.pull_both(args, y_bar);
+        write_tangent(x_bar, x_cotangent, x_write);
+        write_tangent(w_bar, w_cotangent, w_write);
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<
+    T: RealScalar,
+    B: Dim,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const S: usize,
+    const HO: usize,
+    const WO: usize,
+    K,
+> UnaryRule<Images<T, B, C, H, W, K>> for MaxPooling<S, HO, WO>
+where
+    Const<H>: PoolsTo<S, HO>,
+    Const<W>: PoolsTo<S, WO>,
+    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
+{
+    type Output = Images<T, B, C, HO, WO, K>;
+    #[inline(always)]
+    fn value(&self, x: &Images<T, B, C, H, W, K>) -> Self::Output {
+        x.max_pool2d::<S, HO, WO>()
+    }
+    #[inline(always)]
+    fn push(
+        &self,
+        x: &Images<T, B, C, H, W, K>,
+        _: &Self::Output,
+        x_dot: &Images<T, B, C, H, W, K>,
+    ) -> Self::Output {
+        max_pool2d_push::<T, B, C, H, W, S, HO, WO, K>(x, x_dot)
+    }
+    #[inline(always)]
+    fn pull(
+        &self,
+        x: &Images<T, B, C, H, W, K>,
+        _: &Self::Output,
+        y_bar: &Self::Output,
+    ) -> Images<T, B, C, H, W, K> {
+        max_pool2d_pullback::<T, B, C, H, W, S, HO, WO, K>(x, y_bar)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, const F: usize, K>
+    UnaryRule<Images<T, B, C, H, W, K>> for ImageFlattening<F>
+where
+    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<F>)>,
+{
+    type Output = Tensor<T, (B, Const<F>), K>;
+    #[inline(always)]
+    fn value(&self, x: &Images<T, B, C, H, W, K>) -> Self::Output {
+        x.flatten_images::<F>()
+    }
+    #[inline(always)]
+    fn push(
+        &self,
+        _: &Images<T, B, C, H, W, K>,
+        _: &Self::Output,
+        x_dot: &Images<T, B, C, H, W, K>,
+    ) -> Self::Output {
+        x_dot.flatten_images::<F>()
+    }
+    #[inline(always)]
+    fn pull(
+        &self,
+        x: &Images<T, B, C, H, W, K>,
+        _: &Self::Output,
+        y_bar: &Self::Output,
+    ) -> Images<T, B, C, H, W, K> {
+        reshape_pullback(x, y_bar)
+    }
+}
+
+#[cfg(feature = "alloc")]
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, R: Dim, C: Dim, K> UnaryRule<Tensor<T, (R, C), K>> for RowGathering<'_>
+where
+    K: Storage<T, (R, C)> + Storage<T, (Dyn, C)>,
+{
+    type Output = Tensor<T, (Dyn, C), K>;
+    #[inline(always)]
+    #[track_caller]
+    fn value(&self, table: &Tensor<T, (R, C), K>) -> Self::Output {
+        table.gather_rows(self.indices)
+    }
+    #[inline(always)]
+    fn push(
+        &self,
+        _: &Tensor<T, (R, C), K>,
+        _: &Self::Output,
+        table_dot: &Tensor<T, (R, C), K>,
+    ) -> Self::Output {
+        table_dot.gather_rows(self.indices)
+    }
+    #[inline(always)]
+    fn pull(
+        &self,
+        table: &Tensor<T, (R, C), K>,
+        _: &Self::Output,
+        y_bar: &Self::Output,
+    ) -> Tensor<T, (R, C), K> {
+        gather_rows_pullback(table.shape(), self.indices, y_bar)
     }
 }
 

@@ -78,11 +78,12 @@
 //! ## Not yet
 //!
 //! Layers on `Cuda` tensors (the tape's `Cuda` operations exist; the row-wise and
-//! image operations have no GPU kernels yet); strides in `Conv2d`; the image layers
-//! and `Embedding` in static mode (`#[differentiable]`): there a model calls
-//! `Linear::apply` (one example), `Linear::apply_batch` or `LayerNorm::apply_batch`,
-//! with the activations and losses as plain method calls, as the `nostd-check`
-//! crate's net does.
+//! image operations have no GPU kernels yet); strides in `Conv2d`; `Module::forward`
+//! inside static mode (`#[differentiable]`; a trait method cannot carry the generated
+//! derivative functions). There a model calls each layer's static-mode method:
+//! `Linear::apply` (one example), `apply_batch` of `Linear`, `LayerNorm`, `Conv2d`,
+//! `MaxPool2d` and `Flatten`, `Embedding::apply`, with the activations and losses as
+//! plain method calls, as the `nostd-check` crate's net does.
 //!
 //! ## Image layers
 //!

@@ -5,8 +5,8 @@
 //! implemented for the plain layer on plain tensors (inference), for its traced twin
 //! on traced tensors (training on the tape) and for its lifted twin on tensors of
 //! dual numbers (forward mode: `jvp`, `jacfwd`), each from the layer's one forward
-//! expression; `Linear::apply` and `Linear::apply_batch` take a layer into static
-//! mode (`#[differentiable]`). Inputs are batches `(B, Const<F>)` (examples in rows), with `B` static
+//! expression; each layer's `apply_batch` (`apply` for one example of `Linear`, and
+//! for `Embedding`) takes it into static mode (`#[differentiable]`). Inputs are batches `(B, Const<F>)` (examples in rows), with `B` static
 //! or [`Dyn`]:
 //!
 //! | layer | y for a row x |
@@ -731,6 +731,25 @@ impl<T: RealScalar, const V: usize, const D: usize, K: Storage<T, (Const<V>, Con
 }
 
 #[cfg(feature = "alloc")]
+impl<T: RealScalar, const V: usize, const D: usize, K> Embedding<T, V, D, K>
+where
+    K: Storage<T, (Const<V>, Const<D>)> + Clone,
+{
+    /// The rows of `indices`, written for static mode (`#[differentiable]`; the
+    /// indices are not differentiated).
+    ///
+    /// # Panics
+    /// When an index is V or more.
+    #[differentiable(wrt(self))]
+    pub fn apply(&self, indices: &[usize]) -> Tensor<T, (Dyn, Const<D>), K>
+    where
+        K: Storage<T, (Dyn, Const<D>)>,
+    {
+        self.weight.gather_rows(indices)
+    }
+}
+
+#[cfg(feature = "alloc")]
 impl<T, const V: usize, const D: usize, K> Module<[usize]> for Embedding<T, V, D, K>
 where
     T: RealScalar,
@@ -940,6 +959,37 @@ forward_pass! {
     |layer, x| x.conv2d_padded(&layer.weight, Padding::<P>).add_channels(&layer.bias)
 }
 
+impl<
+    T,
+    const C: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const HO: usize,
+    const WO: usize,
+    K,
+    const P: usize,
+> Conv2d<T, C, O, KH, KW, HO, WO, K, P>
+where
+    T: RealScalar,
+    K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)> + Storage<T, (Const<O>,)>,
+{
+    /// The forward pass on a batch of images, written for static mode
+    /// (`#[differentiable]`).
+    #[differentiable]
+    pub fn apply_batch<B: Dim, const H: usize, const W: usize>(
+        &self,
+        x: &Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>,
+    ) -> Tensor<T, (B, Const<O>, Const<HO>, Const<WO>), K>
+    where
+        Const<H>: ConvolvesTo<KH, P, HO>,
+        Const<W>: ConvolvesTo<KW, P, WO>,
+        K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
+    {
+        x.conv2d_padded(&self.weight, Padding::<P>).add_channels(&self.bias)
+    }
+}
+
 /// Forward mode: the lifted layer on a batch of dual images.
 impl<
     T,
@@ -982,6 +1032,23 @@ pub struct MaxPool2d<const S: usize, const HO: usize, const WO: usize>;
 
 parameter_free!([const S: usize, const HO: usize, const WO: usize] MaxPool2d<S, HO, WO>);
 
+impl<const S: usize, const HO: usize, const WO: usize> MaxPool2d<S, HO, WO> {
+    /// The forward pass on a batch of images, written for static mode
+    /// (`#[differentiable]`; the layer's tangent is `()`).
+    #[differentiable]
+    pub fn apply_batch<T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, K>(
+        &self,
+        x: &Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>,
+    ) -> Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), K>
+    where
+        Const<H>: PoolsTo<S, HO>,
+        Const<W>: PoolsTo<S, WO>,
+        K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
+    {
+        x.max_pool2d::<S, HO, WO>()
+    }
+}
+
 forward_pass! {
     impl[
         T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize,
@@ -1003,6 +1070,21 @@ forward_pass! {
 pub struct Flatten<const F: usize>;
 
 parameter_free!([const F: usize] Flatten<F>);
+
+impl<const F: usize> Flatten<F> {
+    /// The forward pass on a batch of images, written for static mode
+    /// (`#[differentiable]`; the layer's tangent is `()`).
+    #[differentiable]
+    pub fn apply_batch<T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, K>(
+        &self,
+        x: &Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>,
+    ) -> Tensor<T, (B, Const<F>), K>
+    where
+        K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<F>)>,
+    {
+        x.flatten_images::<F>()
+    }
+}
 
 forward_pass! {
     impl[T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, const F: usize, K]

@@ -284,6 +284,30 @@ where
     (y_bar.clone(), bias_bar)
 }
 
+/// The pushforward of `max_pool2d`: each ẏ is ẋ at the first maximum of its window.
+pub fn max_pool2d_push<
+    T: RealScalar,
+    B: Dim,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const S: usize,
+    const HO: usize,
+    const WO: usize,
+    K,
+>(
+    x: &Images<T, B, C, H, W, K>,
+    x_dot: &Images<T, B, C, H, W, K>,
+) -> Images<T, B, C, HO, WO, K>
+where
+    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
+{
+    let (xs, tangent) = (x.as_slice(), x_dot.as_slice());
+    Tensor::from_flat_fn((x.shape().0, Const, Const, Const), |flat| {
+        tangent[window_maximum::<T, C, H, W, S, HO, WO>(xs, flat)]
+    })
+}
+
 /// The pullback of `max_pool2d`: each ȳ added at the first maximum of its window.
 pub fn max_pool2d_pullback<
     T: RealScalar,

@@ -282,6 +282,8 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("mean", "Mean"),
     ("transpose", "Transposition"),
     ("abs", "Absolute"),
+    ("max_pool2d", "MaxPooling"),
+    ("flatten_images", "ImageFlattening"),
 ];
 
 /// Methods of one operand and one plain argument (an axis, ε), with the rule
@@ -293,6 +295,7 @@ const ARGUMENT_METHODS: &[(&str, &str)] = &[
     ("logsumexp", "LogSumExp"),
     ("softmax", "SoftmaxAlong"),
     ("log_softmax", "LogSoftmaxAlong"),
+    ("gather_rows", "RowGathering"),
 ];
 
 /// Methods of two operands with a marker rule.
@@ -308,6 +311,7 @@ const BINARY_METHODS: &[(&str, &str)] = &[
     ("scale", "Multiplication"),
     ("max", "Maximum"),
     ("min", "Minimum"),
+    ("conv2d_padded", "Convolution"),
 ];
 
 /// Methods that read a size, not a value: plain results even on a differentiated
@@ -319,11 +323,6 @@ const PLAIN_QUERIES: &[&str] = &["len", "is_empty", "shape", "dims"];
 /// for a `#[differentiable]` method of the receiver's type).
 const WITHOUT_RULE: &[&str] = &[
     "acos",
-    "conv2d",
-    "conv2d_padded",
-    "flatten_images",
-    "gather_rows",
-    "max_pool2d",
     "asin",
     "atan",
     "atan2",
@@ -360,6 +359,21 @@ const WITHOUT_RULE: &[&str] = &[
     "to_vec",
     "trunc",
 ];
+
+/// The sizes given to a convolution method (`conv2d::<O, KH, KW, HO, WO>` or
+/// `conv2d_padded::<P, O, KH, KW, HO, WO>`) that its rule `Convolution<P, HO, WO>`
+/// takes: (P if given, HO, WO); `None` without a turbofish.
+type ConvolutionSizes<'a> =
+    (Option<&'a syn::GenericArgument>, &'a syn::GenericArgument, &'a syn::GenericArgument);
+
+fn convolution_sizes(call: &syn::ExprMethodCall) -> Option<ConvolutionSizes<'_>> {
+    let sizes: Vec<_> = call.turbofish.as_ref()?.args.iter().collect();
+    match sizes.as_slice() {
+        [_, _, _, ho, wo] => Some((None, ho, wo)),
+        [p, _, _, _, ho, wo] => Some((Some(p), ho, wo)),
+        _ => None,
+    }
+}
 
 fn rule_path(name: &str, span: Span) -> TokenStream {
     let name = Ident::new(name, span);
@@ -1139,31 +1153,68 @@ impl Lowering {
             return Ok(self.unary(rule, x, span));
         }
         if let Some((_, rule)) = ARGUMENT_METHODS.iter().find(|(method, _)| *method == name) {
-            let [axis @ Lowered::Inactive { .. }] = args.as_slice() else {
+            let [argument @ Lowered::Inactive { .. }] = args.as_slice() else {
                 return Err(syn::Error::new(
                     span,
                     format!("`{name}` takes one argument, which must not be differentiated"),
                 ));
             };
             let x = active_receiver("")?;
-            let axis = self.value_expression(axis);
+            let value = self.value_expression(argument);
+            // The indices of `gather_rows` are borrowed (a slice); the other arguments
+            // are small values (an axis, ε).
+            let argument = if name == "gather_rows" { quote!(&#value) } else { value };
             let rule = rule_path(rule, span);
-            return Ok(self.unary(quote_spanned!(span=> #rule::from(#axis)), x, span));
+            return Ok(self.unary(quote_spanned!(span=> #rule::from(#argument)), x, span));
         }
         if let Some((_, rule)) = UNARY_METHODS.iter().find(|(method, _)| *method == name) {
             if !args.is_empty() {
                 return Err(wrong_arity(0));
             }
             let x = active_receiver("")?;
-            return Ok(self.unary(rule_path(rule, span), x, span));
+            // Sizes given to the method (`max_pool2d::<2, 14, 14>()`) are the rule's.
+            let (rule, turbofish) = (rule_path(rule, span), &call.turbofish);
+            return Ok(self.unary(quote_spanned!(span=> #rule #turbofish), x, span));
         }
-        if let Some((_, rule)) = BINARY_METHODS.iter().find(|(method, _)| *method == name) {
-            let [arg] = args.as_slice() else {
-                return Err(wrong_arity(1));
+        let binary_rule = match BINARY_METHODS.iter().find(|(method, _)| *method == name) {
+            Some((_, rule)) if name == "conv2d_padded" => {
+                let rule = rule_path(rule, span);
+                Some(match convolution_sizes(call) {
+                    Some((Some(p), ho, wo)) => quote_spanned!(span=> #rule::<#p, #ho, #wo>),
+                    _ => rule,
+                })
+            }
+            Some((_, rule)) => Some(rule_path(rule, span)),
+            // `conv2d(w)` is `conv2d_padded(w, Padding::<0>)`.
+            None if name == "conv2d" => {
+                let rule = rule_path("Convolution", span);
+                Some(match convolution_sizes(call) {
+                    Some((None, ho, wo)) => quote_spanned!(span=> #rule::<0, #ho, #wo>),
+                    _ => quote_spanned!(span=> #rule::<0, _, _>),
+                })
+            }
+            None => None,
+        };
+        if let Some(rule) = binary_rule {
+            // A convolution's padding is a plain argument after the kernels.
+            let padded = name == "conv2d_padded";
+            let (arg, rule) = match (args.as_slice(), padded) {
+                ([arg], false) => (arg, rule),
+                ([arg, padding @ Lowered::Inactive { .. }], true) => {
+                    let padding = self.value_expression(padding);
+                    (arg, quote_spanned!(span=> #rule::from(#padding)))
+                }
+                _ if padded => {
+                    return Err(syn::Error::new(
+                        span,
+                        "`conv2d_padded` takes the kernels and a `Padding`, which must not be differentiated",
+                    ));
+                }
+                _ => return Err(wrong_arity(1)),
             };
             let a = self.operand(receiver, call.receiver.span());
             let b = self.operand(arg.clone(), call.args[0].span());
-            return Ok(self.push_op(OpKind::Binary { rule: rule_path(rule, span), a, b }, span));
+            return Ok(self.push_op(OpKind::Binary { rule, a, b }, span));
         }
         if WITHOUT_RULE.contains(&name.as_str()) {
             return Err(syn::Error::new(
