@@ -363,3 +363,23 @@ fn shape_and_dims_report_run_time_sizes() {
     assert_eq!(s.dims().as_slice(), &[] as &[usize]);
     assert_eq!(s.dims().num_elements(), 1);
 }
+
+/// Heap tensors share their elements between clones until one of them writes: every
+/// clone still behaves as an independent value.
+#[test]
+fn heap_clones_are_independent_values() {
+    let original: DMatrix<f64> = DMatrix::from_shape_vec((Dyn(2), Dyn(2)), vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+    let mut written = original.clone();
+    written.as_mut_slice()[0] = 10.0;
+    written[[1, 1]] = 40.0;
+    assert_eq!(original.as_slice(), &[1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(written.as_slice(), &[10.0, 2.0, 3.0, 40.0]);
+    let shared = original.clone();
+    assert_eq!(shared.into_vec(), vec![1.0, 2.0, 3.0, 4.0]);
+    let mut target = written.clone();
+    target.clone_from(&original);
+    target.as_mut_slice()[3] = -1.0;
+    assert_eq!(original.as_slice(), &[1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(target.as_slice(), &[1.0, 2.0, 3.0, -1.0]);
+    assert_eq!(original.into_vec(), vec![1.0, 2.0, 3.0, 4.0]);
+}

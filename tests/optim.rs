@@ -250,3 +250,38 @@ fn map_leaves_with_pairs_every_real_coordinate_with_the_tangent() {
     assert!(outcome.is_err());
     assert_eq!(list, vec![vector(2), vector(3)]);
 }
+
+/// Tracing a heap model shares its buffers with the tape instead of copying them, and
+/// the tape lets go of them when the gradient is done: the update then writes in place
+/// (the buffers keep their addresses, no copy on write).
+#[test]
+fn a_training_step_on_a_heap_model_updates_its_buffers_in_place() {
+    use fluxion::nn::layer::{Linear, Module};
+    let mut layer: Linear<f64, 3, 2> = Linear::new(3);
+    let x: Tensor<f64, (Dyn, Const<3>), Heap> = Tensor::full_shaped((Dyn(4), Const), 0.5);
+    let addresses =
+        |layer: &Linear<f64, 3, 2>| (layer.weight.as_slice().as_ptr(), layer.bias.as_slice().as_ptr());
+    let mut gradient = layer.zero_tangent();
+    let mut sgd = Sgd::new(SgdConfig::default());
+    for _ in 0..3 {
+        let weight = layer.weight.clone();
+        value_and_grad_into(
+            |l: <Linear<f64, 3, 2> as Trace>::Traced| l.forward(&Var::constant(x.clone())).sum(),
+            &layer,
+            &mut gradient,
+        );
+        sgd.step(&mut layer, &gradient);
+        // The clone taken before the step kept the old values: copy on write.
+        assert_ne!(weight, layer.weight);
+        drop(weight);
+    }
+    let mut sgd = Sgd::new(SgdConfig::default());
+    value_and_grad_into(
+        |l: <Linear<f64, 3, 2> as Trace>::Traced| l.forward(&Var::constant(x.clone())).sum(),
+        &layer,
+        &mut gradient,
+    );
+    let shared_before_step = addresses(&layer);
+    sgd.step(&mut layer, &gradient);
+    assert_eq!(addresses(&layer), shared_before_step, "the update copied the parameters");
+}

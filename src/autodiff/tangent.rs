@@ -410,11 +410,15 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Leaf for Tensor<T, S, K> {
         read: [&Self; R],
         mut f: impl FnMut([T::Real; W], [T::Real; R]) -> [T::Real; W],
     ) {
-        let mut written = written.map(|leaf| leaf.as_mut_slice());
+        let written = written.map(|leaf| leaf.as_mut_slice());
         let read = read.map(|leaf| leaf.as_slice());
         let len = written.first().map(|w| w.len()).or(read.first().map(|r| r.len())).unwrap_or(0);
         let lengths = written.iter().map(|w| w.len()).chain(read.iter().map(|r| r.len()));
         assert!(lengths.into_iter().all(|l| l == len), "zip_reals: the leaves' shapes differ");
+        // Every slice cut to `len` in view of the loop: the index checks fold away and
+        // the loop vectorises.
+        let mut written = written.map(|w| &mut w[..len]);
+        let read = read.map(|r| &r[..len]);
         for i in 0..len {
             let mut element = written.each_mut().map(|w| &mut w[i]);
             let elements = read.map(|r| &r[i]);

@@ -118,6 +118,9 @@ trait Node: Any {
     /// Drops the pullback and the values it captured, keeping the node's memory for
     /// the next tape.
     fn release(&mut self);
+    /// Whether the value owns resources (a heap buffer, shared with the traced input
+    /// when this node is a leaf), rather than being plain data.
+    fn owns_resources(&self) -> bool;
 }
 
 /// The adjoint of one node: `current` says whether this sweep has reached it. For
@@ -280,6 +283,9 @@ where
     fn release(&mut self) {
         self.pullback = None;
     }
+    fn owns_resources(&self) -> bool {
+        core::mem::needs_drop::<V>()
+    }
 }
 
 /// One recorded computation.
@@ -309,9 +315,16 @@ std::thread_local! {
 impl Drop for Tape {
     /// Keeps the nodes (their allocations, values and adjoint memory) for the next
     /// tape on this thread; repeated gradients of the same computation then allocate
-    /// nothing for them.
+    /// nothing for them. A leaf whose value owns a heap buffer is dropped instead: it
+    /// shares that buffer with the caller's input (heap tensors are copied on write),
+    /// which then stays unshared, so updating the input in place copies nothing.
     fn drop(&mut self) {
         let mut nodes = core::mem::take(&mut self.nodes);
+        let mut position = 0;
+        nodes.retain(|node| {
+            position += 1;
+            position > self.leaves || !node.owns_resources()
+        });
         nodes.iter_mut().for_each(|node| node.release());
         let mut spare = core::mem::take(&mut self.spare);
         spare.clear();

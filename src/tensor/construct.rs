@@ -55,12 +55,13 @@ impl<T: Copy, S: Shape> Tensor<T, S, Heap> {
     /// names both shapes when the lengths differ.
     pub fn from_shape_vec(shape: S, data: alloc::vec::Vec<T>) -> Result<Self, ShapeError> {
         check_len(&shape, data.len())?;
-        Ok(Tensor { shape, data })
+        Ok(Tensor { shape, data: alloc::sync::Arc::new(data) })
     }
 
-    /// The elements in row-major order, without copying.
+    /// The elements in row-major order, without copying unless a clone of this
+    /// tensor still shares them.
     pub fn into_vec(self) -> alloc::vec::Vec<T> {
-        self.data
+        alloc::sync::Arc::unwrap_or_clone(self.data)
     }
 }
 

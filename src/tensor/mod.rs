@@ -55,7 +55,7 @@ impl<T, S: Shape, K: StorageKind<T, S>> Clone for Tensor<T, S, K> {
         Tensor { shape: self.shape, data: self.data.clone() }
     }
 
-    /// Copies `source` into `self`, reusing a heap buffer's allocation.
+    /// Copies `source` into `self` (a heap buffer is shared, as by `clone`).
     #[inline(always)]
     fn clone_from(&mut self, source: &Self) {
         self.shape = source.shape;

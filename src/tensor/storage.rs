@@ -2,12 +2,15 @@
 //!
 //! [`StorageKind`] is what every kind has: a buffer type. [`Storage`] adds what host
 //! memory gives: the elements as a slice. The host kinds are [`Inline`] (a nested
-//! array inside the value, no heap; `Copy` when the element is) and [`Heap`] (a `Vec`,
-//! for large or dynamic shapes); every host operation is written once over
+//! array inside the value, no heap; `Copy` when the element is) and [`Heap`] (a `Vec`
+//! shared by clones until one of them writes, for large or dynamic shapes); every
+//! host operation is written once over
 //! [`Storage`] and works on both. A device kind (the `Cuda` kind of the `cuda`
 //! feature) implements [`StorageKind`] only and brings its own kernels: the same
 //! operations, under the same names, launched on the device.
 
+#[cfg(feature = "alloc")]
+use alloc::sync::Arc;
 #[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 
@@ -116,7 +119,10 @@ impl<K> SameKind<K> for K {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Inline;
 
-/// Elements stored in a heap-allocated `Vec`.
+/// Elements stored in a heap-allocated `Vec`, shared by a tensor's clones until one
+/// of them writes (copy on write): cloning a heap tensor, as tracing a model does,
+/// copies no elements, and a write to a tensor whose elements nothing else shares
+/// copies nothing either.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Heap;
 
@@ -162,30 +168,31 @@ impl<T: Copy, S: StaticShape> Storage<T, S> for Inline {
 
 #[cfg(feature = "alloc")]
 impl<T: Copy, S: Shape> StorageKind<T, S> for Heap {
-    type Buffer = Vec<T>;
+    type Buffer = Arc<Vec<T>>;
 }
 
 #[cfg(feature = "alloc")]
 impl<T: Copy, S: Shape> Storage<T, S> for Heap {
-    fn from_flat_fn(shape: &S, f: impl FnMut(usize) -> T) -> Vec<T> {
-        (0..shape.num_elements()).map(f).collect()
+    fn from_flat_fn(shape: &S, f: impl FnMut(usize) -> T) -> Arc<Vec<T>> {
+        Arc::new((0..shape.num_elements()).map(f).collect())
     }
-    fn from_elements(shape: &S, elements: impl Iterator<Item = T>) -> Vec<T> {
+    fn from_elements(shape: &S, elements: impl Iterator<Item = T>) -> Arc<Vec<T>> {
         let buffer: Vec<T> = elements.collect();
         assert_eq!(buffer.len(), shape.num_elements(), "one element per position of the shape");
-        buffer
+        Arc::new(buffer)
     }
     /// `vec![value; n]`, which the standard library turns into a zeroed allocation
     /// (no fill pass) when `value` is zero.
-    fn filled(shape: &S, value: T) -> Vec<T> {
-        alloc::vec![value; shape.num_elements()]
+    fn filled(shape: &S, value: T) -> Arc<Vec<T>> {
+        Arc::new(alloc::vec![value; shape.num_elements()])
     }
     #[inline(always)]
-    fn as_slice(buffer: &Vec<T>) -> &[T] {
+    fn as_slice(buffer: &Arc<Vec<T>>) -> &[T] {
         buffer
     }
+    /// The elements to write: copied first when another tensor shares them.
     #[inline(always)]
-    fn as_mut_slice(buffer: &mut Vec<T>) -> &mut [T] {
-        buffer
+    fn as_mut_slice(buffer: &mut Arc<Vec<T>>) -> &mut [T] {
+        Arc::make_mut(buffer).as_mut_slice()
     }
 }
