@@ -50,8 +50,8 @@ impl<'a, T> MatRef<'a, T> {
 #[cfg(feature = "std")]
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
-/// Sets how many threads large matrix products may use; `0` (the default) means
-/// every thread of rayon's global pool, `1` means single-threaded.
+/// Sets how many threads large matrix products may use, the calling thread included;
+/// `0` (the default) means one per processor, `1` means single-threaded.
 #[cfg(feature = "std")]
 pub fn set_num_threads(threads: usize) {
     THREADS.store(threads, Ordering::Relaxed);
@@ -333,7 +333,7 @@ fn gemm_crate<T: Scalar>(
     out: &mut [T],
 ) {
     let threads = match num_threads() {
-        0 => rayon::current_num_threads(),
+        0 => product_pool().current_num_threads() + 1,
         threads => threads,
     };
     let along_rows = m >= n;
@@ -359,13 +359,30 @@ fn gemm_crate<T: Scalar>(
     if blocks == 1 {
         block(0);
     } else {
-        rayon::in_place_scope(|scope| {
+        product_pool().in_place_scope(|scope| {
             for index in 1..blocks {
                 scope.spawn(move |_| block(index));
             }
             block(0);
         });
     }
+}
+
+/// The threads that compute the blocks of split products beside the calling thread:
+/// one per processor but one. (Not rayon's global pool, which has one per processor:
+/// with the caller that would be one thread too many, and an idle worker spinning
+/// beside the caller's serial work between products slows it.)
+#[cfg(feature = "std")]
+fn product_pool() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let processors = std::thread::available_parallelism().map_or(1, usize::from);
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(processors.saturating_sub(1).max(1))
+            .thread_name(|index| alloc::format!("fluxion-product-{index}"))
+            .build()
+            .expect("the product threads start")
+    })
 }
 
 /// One single-threaded `gemm` call: the m×n block at `out_offset` of a row-major output
