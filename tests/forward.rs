@@ -506,3 +506,72 @@ fn hvp_on_a_tuple_of_parameters_matches_finite_differences_of_the_gradient() {
         assert!((h - (p - m) / (2.0 * eps)).abs() < 1e-7);
     }
 }
+
+/// The Hessian of a tuple input over its coordinates: each column equals central
+/// differences of the gradient, the matrix is symmetric, its (w, w) block equals the
+/// typed Hessian in w alone, and every coordinate maps back to its leaf.
+#[test]
+fn coordinate_hessian_of_a_tuple_matches_finite_differences_and_the_typed_blocks() {
+    use fluxion::autodiff::coordinate_hessian;
+    let w: Matrix<f64, 2, 3> = Matrix::random_uniform(-1.0, 1.0, 21);
+    let b: Vector<f64, 3> = Vector::random_uniform(-1.0, 1.0, 22);
+    let h = coordinate_hessian(layer_loss::<Dual<f64>>, &(w, b));
+    assert_eq!(h.matrix.dims().as_slice(), &[9, 9]);
+    let names: Vec<_> =
+        h.leaves.iter().map(|leaf| (leaf.name.as_str(), leaf.shape.clone(), leaf.range.clone())).collect();
+    assert_eq!(names, vec![("0", vec![2, 3], 0..6), ("1", vec![3], 6..9)]);
+    let eps = 1e-5;
+    for k in 0..9 {
+        let shifted = |sign: f64| {
+            let (mut w, mut b) = (w, b);
+            if k < 6 {
+                w.as_mut_slice()[k] += sign * eps
+            } else {
+                b.as_mut_slice()[k - 6] += sign * eps
+            }
+            let (gw, gb) = grad(layer_loss::<f64>, &(w, b));
+            gw.iter().chain(gb.iter()).copied().collect::<Vec<f64>>()
+        };
+        let (plus, minus) = (shifted(1.0), shifted(-1.0));
+        for i in 0..9 {
+            let difference = (plus[i] - minus[i]) / (2.0 * eps);
+            assert!(
+                (h.matrix[[i, k]] - difference).abs() < 1e-7,
+                "H[{i}, {k}] = {} vs {difference}",
+                h.matrix[[i, k]]
+            );
+            assert!((h.matrix[[i, k]] - h.matrix[[k, i]]).abs() < 1e-13, "symmetry at ({i}, {k})");
+        }
+    }
+    let typed: Tensor4<f64, 2, 3, 2, 3> =
+        hessian(|w: Var<Matrix<Dual<f64>, 2, 3>>| layer_loss((w, Var::constant(b.map(Dual::constant)))), &w);
+    assert_eq!(h.block("0", "0").unwrap().as_slice(), typed.as_slice());
+    assert_eq!(h.block("0", "1").unwrap().dims().as_slice(), &[6, 3]);
+    assert!(h.block("0", "2").is_none());
+    let (leaf, position) = h.coordinate(4).unwrap();
+    assert_eq!((leaf.name.as_str(), position), ("0", 4));
+    assert!(h.coordinate(9).is_none());
+}
+
+#[test]
+fn coordinate_hessian_of_a_nested_tuple_names_its_leaves_by_position() {
+    use fluxion::autodiff::coordinate_hessian;
+    let w: Matrix<f64, 2, 2> = Matrix::from_array([[1.0, 2.0], [3.0, 4.0]]);
+    let (b, scale): (Vector<f64, 2>, f64) = (Vector::from_array([0.5, -0.5]), 1.5);
+    let x: Vector<Dual<f64>, 2> = Vector::from_array([2.0, -1.0]).map(Dual::constant);
+    // f = s·Σ (W·x + b)ᵢ²: ∂²f/∂b∂b = 2s·I, ∂²f/∂bᵢ∂Wᵢⱼ = 2s·xⱼ, ∂²f/∂s∂bᵢ = 2yᵢ.
+    let h = coordinate_hessian(
+        |((w, b), s): ((Var<Matrix<Dual<f64>, 2, 2>>, Var<Vector<Dual<f64>, 2>>), Var<Dual<f64>>)| {
+            let y = &w.matmul(&Var::constant(x)) + &b;
+            y.hadamard(&y).sum() * &s
+        },
+        &((w, b), scale),
+    );
+    assert_eq!(h.leaf("0.0").unwrap().range, 0..4);
+    assert_eq!(h.leaf("1").unwrap().shape, Vec::<usize>::new());
+    assert_eq!(h.block("0.1", "0.1").unwrap().to_vec(), vec![3.0, 0.0, 0.0, 3.0]);
+    assert_eq!(h.block("0.1", "0.0").unwrap().to_vec(), vec![6.0, -3.0, 0.0, 0.0, 0.0, 0.0, 6.0, -3.0]);
+    // y = W·x + b = (0.5, 1.5).
+    assert_eq!(h.block("1", "0.1").unwrap().to_vec(), vec![1.0, 3.0]);
+    assert_eq!(h.block("1", "1").unwrap().to_vec(), vec![0.0]);
+}

@@ -12,7 +12,9 @@
 //!   coordinate); both return a tensor of shape `Out ++ In`, e.g. the m×n matrix
 //!   Jᵢⱼ = ∂fᵢ/∂xⱼ for f: Tⁿ → Tᵐ.
 //! - `hessian` and `hvp` run reverse mode over duals (forward-over-reverse):
-//!   ∇f(x + εv) = ∇f(x) + ε·H·v.
+//!   ∇f(x + εv) = ∇f(x) + ε·H·v. `hessian` types the Hessian of a tensor input of
+//!   shape `S` as a tensor of shape `S ++ S`; `coordinate_hessian` takes tuples too and
+//!   gives a dense matrix over the real coordinates with each leaf's name and range.
 
 #[cfg(feature = "alloc")]
 use alloc::vec::Vec;
@@ -347,6 +349,142 @@ where
 {
     let (_, gradient) = value_and_grad(f, &x.lift(v));
     gradient.unlift().1
+}
+
+/// The Hessian of a real function of a structured input over its real coordinates,
+/// from [`coordinate_hessian`]: `matrix[[i, j]]` = ∂²f/∂xᵢ∂xⱼ, the coordinates
+/// numbered leaf after leaf as [`RealLeaves`](super::RealLeaves) walks the input (a
+/// complex element as its real then imaginary part), and `leaves` giving each leaf's
+/// name (its field path, as [`Parameters`] names it: `0`, `weight`, `layers.1.bias`),
+/// shape and range of coordinates.
+#[cfg(feature = "std")]
+#[derive(Clone, Debug, PartialEq)]
+pub struct CoordinateHessian {
+    /// The n×n matrix of second derivatives, symmetric.
+    pub matrix: crate::tensor::DMatrix<f64>,
+    /// The input's leaves in coordinate order.
+    pub leaves: Vec<LeafCoordinates>,
+}
+
+/// Where one leaf of the input lies among the coordinates of a [`CoordinateHessian`].
+#[cfg(feature = "std")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeafCoordinates {
+    /// The field path (empty for an input that is one tensor).
+    pub name: std::string::String,
+    /// The leaf's shape (a complex leaf has a last axis of 2: real, imaginary).
+    pub shape: Vec<usize>,
+    /// Its coordinates, row-major.
+    pub range: core::ops::Range<usize>,
+}
+
+#[cfg(feature = "std")]
+impl CoordinateHessian {
+    /// The leaf named `name`.
+    pub fn leaf(&self, name: &str) -> Option<&LeafCoordinates> {
+        self.leaves.iter().find(|leaf| leaf.name == name)
+    }
+
+    /// The block ∂²f/∂a∂b of leaves `a` (rows) and `b` (columns), each flattened
+    /// row-major; `None` when either name is not a leaf.
+    pub fn block(&self, a: &str, b: &str) -> Option<crate::tensor::DMatrix<f64>> {
+        use crate::shape::Dyn;
+        let (rows, columns) = (self.leaf(a)?.range.clone(), self.leaf(b)?.range.clone());
+        Some(crate::tensor::DMatrix::from_shape_fn((Dyn(rows.len()), Dyn(columns.len())), |[i, j]| {
+            self.matrix[[rows.start + i, columns.start + j]]
+        }))
+    }
+
+    /// The leaf that coordinate `index` belongs to, and its position inside the
+    /// leaf (row-major); `None` past the last coordinate.
+    pub fn coordinate(&self, index: usize) -> Option<(&LeafCoordinates, usize)> {
+        let leaf = self.leaves.iter().find(|leaf| leaf.range.contains(&index))?;
+        Some((leaf, index - leaf.range.start))
+    }
+}
+
+#[cfg(feature = "std")]
+/// The Hessian of a real scalar function of any input that [`hvp`] takes (a scalar,
+/// a tensor, an array or a tuple such as a layer's `(w, b)`, nested as deep as
+/// needed; a derived struct's lifted form is not its own tangent, so pass the tuple
+/// of its fields), as a [`CoordinateHessian`]:
+/// a dense matrix over the input's real coordinates with each leaf's name and range,
+/// so that a block per pair of leaves, or the leaf of any row, is one call away. Column
+/// k is the Hessian-vector product along the k-th unit coordinate (one reverse pass
+/// over duals per coordinate).
+///
+/// ```
+/// use fluxion::autodiff::coordinate_hessian;
+/// use fluxion::prelude::*;
+///
+/// // f(w, b) = Σ (w·b)² for a 2×2 matrix w and a 2-vector b.
+/// let w: Matrix<f64, 2, 2> = Matrix::from_array([[1.0, 2.0], [0.5, -1.0]]);
+/// let b: Vector<f64, 2> = Vector::from_array([1.0, 1.0]);
+/// let h = coordinate_hessian(
+///     |(w, b): (Var<Matrix<Dual<f64>, 2, 2>>, Var<Vector<Dual<f64>, 2>>)| {
+///         let y = w.matmul(&b);
+///         y.hadamard(&y).sum()
+///     },
+///     &(w, b),
+/// );
+/// assert_eq!(h.matrix.dims().as_slice(), &[6, 6]);
+/// // ∂²f/∂b∂b = 2·wᵀw.
+/// let bb = h.block("1", "1").unwrap();
+/// assert_eq!(bb.to_vec(), vec![2.0 * 1.25, 2.0 * 1.5, 2.0 * 1.5, 2.0 * 5.0]);
+/// // Coordinate 5 is b[1].
+/// let (leaf, position) = h.coordinate(5).unwrap();
+/// assert_eq!((leaf.name.as_str(), position), ("1", 1));
+/// ```
+///
+/// # Panics
+/// When the input's parameter walk and its tangent's coordinate walk disagree on the
+/// number of coordinates (a hand-written `Parameters` that skips a differentiable
+/// leaf).
+pub fn coordinate_hessian<X, R>(
+    f: impl Fn(<X::Lifted as Trace>::Traced) -> Var<Dual<R>>,
+    x: &X,
+) -> CoordinateHessian
+where
+    X: Lift + crate::nn::params::Parameters,
+    X::Lifted: Trace + Differentiable<Tangent = X::Lifted>,
+    R: RealOutput,
+{
+    use super::tangent::RealLeaves;
+    use crate::nn::params::Elements;
+    use crate::shape::Dyn;
+
+    let zero = x.zero_tangent();
+    let n = zero.real_len();
+    let mut matrix = crate::tensor::DMatrix::<f64>::zeros_shaped((Dyn(n), Dyn(n)));
+    for k in 0..n {
+        let mut direction = zero.clone();
+        let mut index = 0;
+        direction.map_reals(&mut |_| {
+            index += 1;
+            if index - 1 == k { 1.0 } else { 0.0 }
+        });
+        let mut row = 0;
+        hvp(&f, x, &direction).for_each_real(&mut |value| {
+            matrix[[row, k]] = value;
+            row += 1;
+        });
+    }
+    let mut leaves = Vec::new();
+    let mut offset = 0;
+    x.visit_parameters(&mut std::string::String::new(), &mut |name, leaf| {
+        let len = match leaf.elements {
+            Elements::F32(elements) => elements.len(),
+            Elements::F64(elements) => elements.len(),
+        };
+        leaves.push(LeafCoordinates {
+            name: name.into(),
+            shape: leaf.shape.to_vec(),
+            range: offset..offset + len,
+        });
+        offset += len;
+    });
+    assert_eq!(offset, n, "coordinate_hessian: the parameters have {offset} coordinates, the tangent {n}");
+    CoordinateHessian { matrix, leaves }
 }
 
 /// The unit tangent at `x` along coordinate `k`.

@@ -47,9 +47,9 @@ pub use crate::backend::cpu::{Write, write_elements};
 pub use cuda::CudaDual;
 pub use dual::Dual;
 pub use fluxion_derive::{Differentiable, differentiable};
-pub use forward::{Lift, Unlift, jacfwd, jvp, linearize};
 #[cfg(feature = "std")]
-pub use forward::{hessian, hvp, jacrev};
+pub use forward::{CoordinateHessian, LeafCoordinates, coordinate_hessian, hessian, hvp, jacrev};
+pub use forward::{Lift, Unlift, jacfwd, jvp, linearize};
 #[cfg(feature = "std")]
 pub use operators::{
     Pullback, Trace, grad, grad_with_aux, value_and_grad, value_and_grad_into, value_and_grad_into_with_aux,

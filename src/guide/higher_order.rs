@@ -22,5 +22,8 @@
 //! ```
 //!
 //! `hvp` also takes a tuple or array of tensors (a layer's `(w, b)`) and returns the
-//! same tuple of tangents. Nested duals (`Dual<Dual<f64, N>, N>`) give Hessians in
+//! same tuple of tangents. For such an input, `coordinate_hessian` gives the whole
+//! Hessian as a dense matrix over the real coordinates, with each leaf's name (`0`,
+//! `1`, `0.1` for nested tuples), shape and range: `h.block("0", "1")` is ∂²f/∂w∂b,
+//! and `h.coordinate(k)` names the leaf of row k. Nested duals (`Dual<Dual<f64, N>, N>`) give Hessians in
 //! forward mode alone, with no heap.
