@@ -90,3 +90,39 @@ fn argmax_takes_the_first_largest_and_accuracy_counts_matches() {
 fn a_class_index_out_of_range_is_reported() {
     let _ = value_and_grad(|z: Var<M>| cross_entropy(&z, &[0, 4, 1], Reduction::Mean), &logits());
 }
+
+/// The per-example losses of static mode equal the tape's batch losses with a sum
+/// over the same elements, value and gradient, and stay finite at extreme logits.
+#[test]
+fn static_mode_per_example_losses_equal_the_tape_losses() {
+    use fluxion::nn::per_example;
+    let z = logits();
+    let t: M = Matrix::from_fn(|[b, c]| ((b + c) % 2) as f64);
+    let (value, gradient) = per_example::binary_cross_entropy::value_and_grad(&z, &t);
+    let (tape_value, tape_gradient) =
+        value_and_grad(|z: Var<M>| binary_cross_entropy(&z, &t, Reduction::Sum), &z);
+    assert_close(value, tape_value, 1e-13);
+    gradient.iter().zip(tape_gradient.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-14));
+    let extreme: Vector<f64, 2> = Vector::from_array([1000.0, -1000.0]);
+    let targets: Vector<f64, 2> = Vector::from_array([0.0, 1.0]);
+    let (loss, gradient) = per_example::binary_cross_entropy::value_and_grad(&extreme, &targets);
+    assert_close(loss, 2000.0, 1e-12);
+    assert_eq!(gradient.to_array(), [1.0, -1.0]);
+
+    let row: Vector<f64, 4> = Vector::from_array([-0.5, 1.5, 1.0, -2.0]);
+    let probabilities: Vector<f64, 4> = Vector::from_array([0.1, 0.6, 0.3, 0.0]);
+    let (value, gradient) = per_example::cross_entropy_one_hot::value_and_grad(&row, &probabilities);
+    let as_matrix = |v: &Vector<f64, 4>| Matrix::<f64, 1, 4>::from_fn(|[_, c]| v[[c]]);
+    let (tape_value, tape_gradient) = value_and_grad(
+        |z: Var<Matrix<f64, 1, 4>>| cross_entropy_one_hot(&z, &as_matrix(&probabilities), Reduction::Sum),
+        &as_matrix(&row),
+    );
+    assert_close(value, tape_value, 1e-15);
+    gradient.iter().zip(tape_gradient.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-15));
+    // With a one-hot target it is the class-index form.
+    let one_hot: Vector<f64, 4> = Vector::from_array([0.0, 0.0, 1.0, 0.0]);
+    let by_index = per_example::cross_entropy::value_and_grad(&row, 2);
+    let by_one_hot = per_example::cross_entropy_one_hot::value_and_grad(&row, &one_hot);
+    assert_close(by_index.0, by_one_hot.0, 1e-15);
+    by_index.1.iter().zip(by_one_hot.1.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-15));
+}

@@ -63,8 +63,10 @@
 //! [`CosineDecay`](crate::nn::optim::CosineDecay) give a learning rate per epoch,
 //! set with `set_learning_rate`. None of this needs std or a heap: a fixed-size net
 //! of `Inline` tensors trains in static mode on a microcontroller, through
-//! `Linear::apply` and the losses of [`nn::per_example`](crate::nn::per_example) (the
-//! `nostd-check` crate does it).
+//! `Linear::apply` and the losses of [`nn::per_example`](crate::nn::per_example)
+//! (squared error, cross-entropy from a class index or from one-hot or probability
+//! targets, binary cross-entropy from logits; sum a batch's with a loop or take its
+//! mean by dividing) — the `nostd-check` crate does it.
 //!
 //! ## Parameter files
 //!

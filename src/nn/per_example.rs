@@ -7,6 +7,8 @@
 //! | --- | --- |
 //! | [`squared_error`](fn@squared_error) | ½‖y − t‖² |
 //! | [`cross_entropy`](fn@cross_entropy) | −log softmax(z)\[class\], from logits z |
+//! | [`cross_entropy_one_hot`](fn@cross_entropy_one_hot) | −Σ_c t_c·log softmax(z)_c, from logits z |
+//! | [`binary_cross_entropy`](fn@binary_cross_entropy) | Σᵢ softplus(zᵢ) − zᵢtᵢ, from logits z (independent labels) |
 //!
 //! ```
 //! use fluxion::autodiff::differentiable;
@@ -54,4 +56,27 @@ pub fn cross_entropy<T: RealScalar, const C: usize, K: Storage<T, (Const<C>,)> +
     class: usize,
 ) -> T {
     -logits.log_softmax(Axis::<0>)[[class]]
+}
+
+/// −Σ_c t_c·log softmax(z)_c of logits z against one-hot or probability targets t.
+#[differentiable(wrt(logits))]
+pub fn cross_entropy_one_hot<T: RealScalar, const C: usize, K: Storage<T, (Const<C>,)> + Storage<T, ()>>(
+    logits: &Tensor<T, (Const<C>,), K>,
+    targets: &Tensor<T, (Const<C>,), K>,
+) -> T {
+    -logits.log_softmax(Axis::<0>).dot(targets)
+}
+
+/// Σᵢ −tᵢ·log σ(zᵢ) − (1 − tᵢ)·log(1 − σ(zᵢ)) of logits z against targets t in [0, 1]
+/// of the same shape (one logit per independent label), as softplus(z) − z·t with
+/// softplus(z) = max(z, 0) + ln(1 + e^−|z|): stable at any magnitude.
+#[differentiable(wrt(logits))]
+pub fn binary_cross_entropy<T: RealScalar, S: Shape, K: Storage<T, S>>(
+    logits: &Tensor<T, S, K>,
+    targets: &Tensor<T, S, K>,
+) -> T {
+    // −|z| = z − 2·max(z, 0).
+    let (positive, ones) = (logits.relu(), Tensor::full_shaped(logits.shape(), T::one()));
+    let softplus = &positive + ((logits - &positive * T::from_f64(2.0)).exp() + ones).ln();
+    softplus.sum() - logits.dot(targets)
 }
