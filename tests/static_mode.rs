@@ -515,3 +515,51 @@ fn jacobians_with_more_outputs_than_lanes() {
     let expected = (1.0 - v[[2]].tanh().powi(2)) * sum + v[[2]].tanh() + 2.0 * v[[2]];
     assert!((reverse[[2, 2]] - expected).abs() < 1e-13);
 }
+
+std::thread_local! {
+    /// How many times `counted_cube`'s pullback ran on this thread.
+    static CUBE_PULLBACKS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// x³ with a hand-written pullback that counts its calls.
+#[differentiable(vjp = counted_cube_vjp, jvp = custom_cube_jvp)]
+fn counted_cube(x: f64) -> f64 {
+    x * x * x
+}
+
+fn counted_cube_vjp(x: f64, y_bar: f64) -> f64 {
+    CUBE_PULLBACKS.with(|count| count.set(count.get() + 1));
+    3.0 * x * x * y_bar
+}
+
+/// w·x³.
+#[differentiable]
+fn weighted_cube(w: f64, x: f64) -> f64 {
+    w * counted_cube(x)
+}
+
+/// 2·w·x³, differentiated in w only.
+#[differentiable(wrt(w))]
+fn twice_weighted_cube(w: f64, x: f64) -> f64 {
+    weighted_cube(w, x) * 2.0
+}
+
+/// 2·w·x³, differentiated in both.
+#[differentiable]
+fn twice_weighted_cube_both(w: f64, x: f64) -> f64 {
+    weighted_cube(w, x) * 2.0
+}
+
+/// A call keeps its callee's pullback from the forward sweep and tells it which
+/// arguments the caller differentiates: the cotangent of an argument the caller does
+/// not differentiate is never computed (here, the pullback of x³ never runs).
+#[test]
+fn a_call_computes_only_the_cotangents_its_caller_differentiates() {
+    let before = CUBE_PULLBACKS.with(|count| count.get());
+    let (value, gradient) = twice_weighted_cube::value_and_grad(1.5, 2.0);
+    assert_eq!((value, gradient), (24.0, 16.0));
+    assert_eq!(CUBE_PULLBACKS.with(|count| count.get()), before, "x's cotangent was computed");
+    let (value, (w_bar, x_bar)) = twice_weighted_cube_both::value_and_grad(1.5, 2.0);
+    assert_eq!((value, w_bar, x_bar), (24.0, 16.0, 36.0));
+    assert_eq!(CUBE_PULLBACKS.with(|count| count.get()), before + 1);
+}

@@ -134,10 +134,18 @@
 //! reverse-mode function (the forward sweep, then the reverse sweep, each
 //! adjoint a local or a field of the caller's gradient, written in place by the
 //! rules' `_into` pullbacks) and a tangent function. The pullbacks call the same rule
-//! functions as the tape, so both reverse modes agree by construction. A call of
-//! another differentiable function runs it plainly in the forward sweep and through
-//! its own joint function in the reverse sweep (checkpointing at function
-//! boundaries: its forward sweep runs twice).
+//! functions as the tape, so both reverse modes agree by construction.
+//!
+//! A call of another differentiable function at the top level of the body runs the
+//! callee's forward sweep once and keeps its reverse sweep as a closure over what
+//! that sweep needs (a stack value, no heap); the caller's reverse sweep calls it.
+//! The call also tells the callee which of its arguments the caller differentiates,
+//! and the callee skips every pullback that leads only to the others: a layer's
+//! `apply_batch(&x)` on a batch that is not differentiated never computes the batch's
+//! cotangent (a whole matrix product). A call inside a branch or a loop, and any call
+//! in forward mode or with several cotangents at once (`jacrev`), runs the callee
+//! plainly forward and through its joint function in the reverse sweep
+//! (checkpointing: its forward sweep runs twice, and every cotangent is computed).
 //!
 //! ## Rules for new operations
 //!

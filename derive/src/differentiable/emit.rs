@@ -304,6 +304,33 @@ fn forward_loop(body: &Body, index: usize, mode: Mode) -> TokenStream {
 /// The primal value of each operation, in program order, with the user's own
 /// statements between them.
 fn forward_statements(body: &Body, stmts: &[Stmt], mode: Mode) -> TokenStream {
+    forward_sweep(body, stmts, mode, &[])
+}
+
+/// Which operations of the joint function's forward sweep are calls whose pullback
+/// is kept (`recorded[op]`): those at the top level of the body, outside branches and
+/// loops, so that the reverse sweep sees the pullback's name. (A call inside a branch
+/// or a loop recomputes its forward pass in the reverse sweep instead.)
+fn recorded_calls(body: &Body) -> Vec<bool> {
+    let mut recorded = vec![false; body.ops.len()];
+    for stmt in &body.stmts {
+        if let Stmt::Op(index) = stmt
+            && matches!(body.ops[*index].kind, OpKind::Call { .. })
+        {
+            recorded[*index] = true;
+        }
+    }
+    recorded
+}
+
+fn pullback_name(op: usize) -> syn::Ident {
+    format_ident!("__pb{}", op)
+}
+
+/// [`forward_statements`], with the calls marked in `recorded` run through their
+/// `__record` companion, which returns the value and the pullback to call in the
+/// reverse sweep (no forward pass recomputed there).
+fn forward_sweep(body: &Body, stmts: &[Stmt], mode: Mode, recorded: &[bool]) -> TokenStream {
     let mut outer = TokenStream::new();
     for stmt in stmts {
         let index = match stmt {
@@ -423,6 +450,19 @@ fn forward_statements(body: &Body, stmts: &[Stmt], mode: Mode) -> TokenStream {
                 let call = call_expression(body, callee, args, Some(companion), quote!((#(#seeds,)*)));
                 out.extend(quote_spanned!(*span=> let (#value, #tangent) = #call;));
             }
+            OpKind::Call { callee, args } if recorded.get(*index).copied().unwrap_or(false) => {
+                let pullback = pullback_name(*index);
+                // Which arguments this caller differentiates: the callee skips the rest.
+                let wanted = args.iter().map(|arg| matches!(arg.operand, Operand::Active(_)));
+                let call = call_expression(
+                    body,
+                    callee,
+                    args,
+                    Some(("__record", TokenStream::new())),
+                    quote!([#(#wanted),*]),
+                );
+                out.extend(quote_spanned!(*span=> let (#value, #pullback) = #call;));
+            }
             OpKind::Call { callee, args } => {
                 let call = call_expression(body, callee, args, None, TokenStream::new());
                 out.extend(quote_spanned!(*span=> let #value = #call;));
@@ -507,6 +547,12 @@ struct Reverse<'a> {
     /// Lanes mode: every adjoint is an array of `__N` (one per cotangent pulled at
     /// once); writes run lane by lane.
     lanes: bool,
+    /// The calls whose pullback the forward sweep kept (see [`recorded_calls`]).
+    recorded: Vec<bool>,
+    /// In a `__record` companion: for each value, the condition on `__wanted` (the
+    /// caller's differentiated arguments) under which its adjoint is needed; `None`
+    /// where it always is.
+    guards: Vec<Option<TokenStream>>,
     out: TokenStream,
 }
 
@@ -536,8 +582,16 @@ impl<'a> Reverse<'a> {
             parents,
             written_whole: vec![false; count],
             lanes,
+            // Lanes pull many cotangents per sweep: calls recompute their forward pass.
+            recorded: if lanes { Vec::new() } else { recorded_calls(body) },
+            guards: Vec::new(),
             out: TokenStream::new(),
         }
+    }
+
+    /// The condition under which `id`'s adjoint is needed, if it is not always.
+    fn guard(&self, id: usize) -> Option<TokenStream> {
+        self.guards.get(id).cloned().flatten()
     }
 
     /// The place of `id`; in lanes mode, its lane `__lane` (or `lane` when given).
@@ -641,22 +695,36 @@ impl<'a> Reverse<'a> {
         value: TokenStream,
         into: impl Fn(TokenStream, TokenStream) -> TokenStream,
     ) {
+        let guard = self.guard(target);
+        let guarded = |code: TokenStream| match &guard {
+            Some(condition) => quote!(if #condition { #code }),
+            None => code,
+        };
         match self.target(target) {
             Target::Place(place) => {
                 let write = self.write_mode(target);
                 let call = into(quote!(&mut #place), write);
-                self.out.extend(self.each_lane(quote!(#call;)));
+                self.out.extend(guarded(self.each_lane(quote!(#call;))));
                 self.touch(target);
             }
             Target::Local if self.started[target] => {
                 let adjoint = self.read(target);
                 let call = into(quote!(&mut #adjoint), quote!(::fluxion::autodiff::rules::Write::Accumulate));
-                self.out.extend(self.each_lane(quote!(#call;)));
+                self.out.extend(guarded(self.each_lane(quote!(#call;))));
             }
             Target::Local => {
                 let adjoint = adjoint_name(target);
                 self.started[target] = true;
                 let value = self.per_lane(value);
+                let value = match &guard {
+                    Some(condition) => {
+                        let reference = value_reference(&self.body.values, target);
+                        quote! {
+                            if #condition { #value } else { ::fluxion::__private::Differentiable::zero_tangent(#reference) }
+                        }
+                    }
+                    None => value,
+                };
                 self.out.extend(quote!(let mut #adjoint = #value;));
             }
         }
@@ -766,6 +834,8 @@ impl<'a> Reverse<'a> {
             parents: self.parents.clone(),
             written_whole: self.written_whole.clone(),
             lanes: self.lanes,
+            recorded: self.recorded.clone(),
+            guards: self.guards.clone(),
             out: TokenStream::new(),
         }
     }
@@ -995,9 +1065,32 @@ impl<'a> Reverse<'a> {
                 let args = quote!((#a_ref, #b_ref, &#value));
                 match (a, b) {
                     (Operand::Active(a), Operand::Active(b)) if !self.overlap(*a, *b) => {
+                        let (a_guard, b_guard) = (self.guard(*a), self.guard(*b));
                         let (a_destination, b_destination) = (self.destination(*a), self.destination(*b));
-                        let call = quote_spanned! {*span=>
+                        let both = quote_spanned! {*span=>
                             #rules::BinaryRule::pull_both_into(&#rule, #args, &#adjoint, #a_destination, #b_destination);
+                        };
+                        let call = if a_guard.is_none() && b_guard.is_none() {
+                            both
+                        } else {
+                            // Only the cotangents the caller wants (a skipped one can be
+                            // a whole matrix product).
+                            let (a_guard, b_guard) =
+                                (a_guard.unwrap_or(quote!(true)), b_guard.unwrap_or(quote!(true)));
+                            quote_spanned! {*span=>
+                                match (#a_guard, #b_guard) {
+                                    (true, true) => { #both }
+                                    (true, false) => {
+                                        let (__destination, __write) = #a_destination;
+                                        #rules::BinaryRule::pull_lhs_into(&#rule, #args, &#adjoint, __destination, __write);
+                                    }
+                                    (false, true) => {
+                                        let (__destination, __write) = #b_destination;
+                                        #rules::BinaryRule::pull_rhs_into(&#rule, #args, &#adjoint, __destination, __write);
+                                    }
+                                    (false, false) => {}
+                                }
+                            }
                         };
                         self.out.extend(self.each_lane(call));
                     }
@@ -1037,17 +1130,37 @@ impl<'a> Reverse<'a> {
                 }
             }
             OpKind::Call { callee, args } => {
+                // In a `__record` companion, a call whose result no wanted parameter
+                // depends on is skipped whole; the adjoints it would add to are
+                // defined first, so that they exist either way.
+                let condition = self.guard(*result);
+                if condition.is_some() {
+                    for arg in args {
+                        if let Operand::Active(id) = arg.operand
+                            && matches!(self.target(id), Target::Local)
+                            && !self.started[id]
+                        {
+                            self.define_zero_local(id);
+                        }
+                    }
+                }
+                let outer = core::mem::take(&mut self.out);
                 let pulled = format_ident!("__pulled{}", index);
-                let companion = if self.lanes { "__joint_lanes" } else { "__joint" };
                 let whole = adjoint_name(*result);
-                let call = call_expression(
-                    body,
-                    callee,
-                    args,
-                    Some((companion, TokenStream::new())),
-                    quote!(#whole),
-                );
-                self.out.extend(quote_spanned!(*span=> let #pulled = #call.1;));
+                if self.recorded.get(index).copied().unwrap_or(false) {
+                    let pullback = pullback_name(index);
+                    self.out.extend(quote_spanned!(*span=> let #pulled = #pullback(#whole);));
+                } else {
+                    let companion = if self.lanes { "__joint_lanes" } else { "__joint" };
+                    let call = call_expression(
+                        body,
+                        callee,
+                        args,
+                        Some((companion, TokenStream::new())),
+                        quote!(#whole),
+                    );
+                    self.out.extend(quote_spanned!(*span=> let #pulled = #call.1;));
+                }
                 for (position, arg) in args.iter().enumerate() {
                     if let Operand::Active(id) = arg.operand {
                         let position = Index::from(position);
@@ -1055,6 +1168,11 @@ impl<'a> Reverse<'a> {
                         self.write_value(id, cotangent);
                     }
                 }
+                let code = core::mem::replace(&mut self.out, outer);
+                self.out.extend(match condition {
+                    Some(condition) => quote!(if #condition { #code }),
+                    None => code,
+                });
             }
         }
     }
@@ -1064,41 +1182,162 @@ impl<'a> Reverse<'a> {
 /// output, the reverse sweep writing each differentiated parameter's tangent into
 /// `__out{position}` (`params[position]` is its value id), and the value.
 pub fn joint_body(body: &Body, params: &[Option<usize>], lanes: bool) -> TokenStream {
+    let JointParts { forward, reverse } = joint_parts(body, params, lanes, false);
+    quote! {
+        #forward
+        #reverse
+        __value
+    }
+}
+
+/// The joint function in two parts: `forward` runs the forward sweep and defines
+/// `__value`; `reverse` runs the reverse sweep from `__seed`, writing each
+/// differentiated parameter's tangent into `__out{position}`. The `__record`
+/// companion returns `__value` with a closure over `reverse`.
+#[derive(Clone)]
+pub struct JointParts {
+    pub forward: TokenStream,
+    pub reverse: TokenStream,
+}
+
+/// The two parts of the joint function (see [`JointParts`]); with `recording`, the
+/// top-level calls keep their pullbacks from the forward sweep (see
+/// [`recorded_calls`]). A `__record` companion does not record its own calls: its
+/// pullback closure cannot hold closures that borrow its locals.
+pub fn joint_parts(body: &Body, params: &[Option<usize>], lanes: bool, recording: bool) -> JointParts {
     let mut reverse = Reverse::new(body, params, lanes);
-    let forward = forward_statements(body, &body.stmts, Mode::Reverse);
-    let value = match &body.output {
-        Lowered::Active(id) => {
-            reverse.write_value(*id, quote!(__seed));
-            output_value(body, *id)
-        }
-        Lowered::Inactive { tokens, .. } => quote!(#tokens),
-    };
-    reverse.statements(&body.stmts);
-    // A parameter not covered by the sweep's writes starts from zero (a constant
-    // condition: with every field of a struct written, no zeroing is compiled in).
-    let mut zeroing = TokenStream::new();
+    if !recording {
+        reverse.recorded.clear();
+    }
+    JointParts::from_sweep(body, params, lanes, reverse)
+}
+
+/// The parts of a `__record` companion: the joint function's, with every pullback
+/// whose adjoint leads only to parameters the caller does not differentiate skipped
+/// (`__wanted[position]` says which it does).
+pub fn record_parts(body: &Body, params: &[Option<usize>]) -> JointParts {
+    let mut reverse = Reverse::new(body, params, false);
+    reverse.recorded.clear();
+    reverse.guards = dependency_guards(body, params);
+    JointParts::from_sweep(body, params, false, reverse)
+}
+
+/// For each value, the condition under which a caller needs its adjoint: some
+/// parameter it depends on is wanted (`__wanted[position]`). `None` (always) for a
+/// value whose dependencies are not followed here: the results of branches and loops.
+fn dependency_guards(body: &Body, params: &[Option<usize>]) -> Vec<Option<TokenStream>> {
+    let count = body.values.len();
+    let mut producer = vec![None; count];
+    for (index, op) in body.ops.iter().enumerate() {
+        producer[op.out] = Some(index);
+    }
+    // Each value's parameter positions, or `None` for unknown.
+    let mut depends: Vec<Option<Vec<usize>>> = vec![None; count];
     for (position, param) in params.iter().enumerate() {
         if let Some(id) = param {
-            let (out, reference) = (format_ident!("__out{}", position), value_reference(&body.values, *id));
-            let zero_value = quote!(::fluxion::__private::Differentiable::zero_tangent(#reference));
-            let zero_value = if lanes { lane_array(zero_value) } else { zero_value };
-            let zero = quote!(*#out = #zero_value;);
-            if !reverse.started[*id] {
-                reverse.out.extend(zero);
-            } else if !reverse.written_whole[*id] {
-                let covered = reverse.covered(*id);
-                zeroing.extend(quote!(if !#covered { #zero }));
+            depends[*id] = Some(vec![position]);
+        }
+    }
+    let union =
+        |depends: &[Option<Vec<usize>>], ids: &mut dyn Iterator<Item = usize>| -> Option<Vec<usize>> {
+            let mut all = Vec::new();
+            for id in ids {
+                for position in depends[id].as_ref()? {
+                    if !all.contains(position) {
+                        all.push(*position);
+                    }
+                }
+            }
+            Some(all)
+        };
+    for id in 0..count {
+        match &body.values[id] {
+            Def::Param { .. } => {}
+            Def::Field { base, .. } => depends[id] = depends[*base].clone(),
+            Def::Op => {
+                let Some(index) = producer[id] else { continue };
+                let actives = |operands: &[&Operand]| -> Vec<usize> {
+                    operands
+                        .iter()
+                        .filter_map(|operand| match operand {
+                            Operand::Active(id) => Some(*id),
+                            Operand::Constant { .. } => None,
+                        })
+                        .collect()
+                };
+                let operands = match &body.ops[index].kind {
+                    OpKind::Unary { x, .. } => vec![*x],
+                    OpKind::Binary { a, b, .. } => actives(&[a, b]),
+                    OpKind::Gather { elements, .. } => actives(&elements.iter().collect::<Vec<_>>()),
+                    OpKind::Lift(_) => Vec::new(),
+                    OpKind::Call { args, .. } => {
+                        actives(&args.iter().map(|arg| &arg.operand).collect::<Vec<_>>())
+                    }
+                };
+                // Operands come before the value they make, except around loops.
+                if operands.iter().all(|operand| *operand < id) {
+                    depends[id] = union(&depends, &mut operands.into_iter());
+                }
             }
         }
     }
-    let reverse = reverse.out;
-    quote! {
-        #forward
-        let __value = #value;
-        let _ = &__seed;
-        #zeroing
-        #reverse
-        __value
+    depends
+        .into_iter()
+        .map(|positions| {
+            let positions = positions?;
+            let wanted = positions.iter().map(|position| quote!(__wanted[#position]));
+            Some(quote!((false #(|| #wanted)*)))
+        })
+        .collect()
+}
+
+impl JointParts {
+    /// The parts from a reverse sweep set up for `body`.
+    fn from_sweep(
+        body: &Body,
+        params: &[Option<usize>],
+        lanes: bool,
+        mut reverse: Reverse<'_>,
+    ) -> JointParts {
+        let forward = forward_sweep(body, &body.stmts, Mode::Reverse, &reverse.recorded);
+        let value = match &body.output {
+            Lowered::Active(id) => {
+                reverse.write_value(*id, quote!(__seed));
+                output_value(body, *id)
+            }
+            Lowered::Inactive { tokens, .. } => quote!(#tokens),
+        };
+        reverse.statements(&body.stmts);
+        // A parameter not covered by the sweep's writes starts from zero (a constant
+        // condition: with every field of a struct written, no zeroing is compiled in).
+        let mut zeroing = TokenStream::new();
+        for (position, param) in params.iter().enumerate() {
+            if let Some(id) = param {
+                let (out, reference) =
+                    (format_ident!("__out{}", position), value_reference(&body.values, *id));
+                let zero_value = quote!(::fluxion::__private::Differentiable::zero_tangent(#reference));
+                let zero_value = if lanes { lane_array(zero_value) } else { zero_value };
+                let zero = quote!(*#out = #zero_value;);
+                if !reverse.started[*id] {
+                    reverse.out.extend(zero);
+                } else if !reverse.written_whole[*id] {
+                    let covered = reverse.covered(*id);
+                    zeroing.extend(quote!(if !#covered { #zero }));
+                }
+            }
+        }
+        let reverse = reverse.out;
+        JointParts {
+            forward: quote! {
+                #forward
+                let __value = #value;
+            },
+            reverse: quote! {
+                let _ = &__seed;
+                #zeroing
+                #reverse
+            },
+        }
     }
 }
 

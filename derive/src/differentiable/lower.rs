@@ -5,7 +5,7 @@
 //! stays the user's own Rust, kept verbatim as a [`Stmt::Plain`] or inlined as a
 //! constant operand. Field accesses of active values are places, not copies.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
@@ -224,12 +224,21 @@ struct Lowering {
     field_ids: HashMap<(usize, String), usize>,
     names: HashMap<String, Binding>,
     constants: usize,
+    /// Every constant operand held as an owned clone, not a reference, except a
+    /// reference parameter's (which outlives the call): for a `__record` companion,
+    /// whose pullback closure outlives the function's locals.
+    owned_constants: bool,
+    /// The parameters taken by reference and not differentiated, while no local
+    /// shadows them.
+    reference_params: HashSet<String>,
 }
 
 /// Lowers `block`, whose parameters are `params` (each bound to active value `i`
-/// when differentiated).
-pub fn lower(params: &[Param], block: &syn::Block) -> syn::Result<Body> {
+/// when differentiated); `owned_constants` as for a `__record` companion.
+pub fn lower(params: &[Param], block: &syn::Block, owned_constants: bool) -> syn::Result<Body> {
     let mut lowering = Lowering {
+        owned_constants,
+        reference_params: HashSet::new(),
         stmts: Vec::new(),
         ops: Vec::new(),
         branches: Vec::new(),
@@ -251,6 +260,9 @@ pub fn lower(params: &[Param], block: &syn::Block) -> syn::Result<Body> {
             Binding::Inactive
         };
         lowering.names.insert(param.ident.to_string(), binding);
+        if param.by_ref && !param.differentiated {
+            lowering.reference_params.insert(param.ident.to_string());
+        }
     }
     let output = lowering.block(block)?;
     Ok(Body {
@@ -452,7 +464,7 @@ impl Lowering {
                 collect_pattern_names(pat, &mut names);
                 let binding = if by_ref { Binding::InactiveReference } else { Binding::Inactive };
                 for name in names {
-                    self.names.insert(name, binding);
+                    self.bind_name(name, binding);
                 }
                 let attrs = &local.attrs;
                 let eq = &init.eq_token;
@@ -473,7 +485,7 @@ impl Lowering {
                 collect_pattern_names(pat, &mut names);
                 let binding = if by_ref { Binding::InactiveReference } else { Binding::Inactive };
                 for name in names {
-                    self.names.insert(name, binding);
+                    self.bind_name(name, binding);
                 }
                 self.stmts.push(Stmt::Plain(quote!(let #pat = #tokens;)));
                 Ok(())
@@ -492,7 +504,7 @@ impl Lowering {
                 "`#[differentiable]` binds a differentiated value to a name or a tuple of names; other patterns are not supported",
             )
         })?;
-        self.names.insert(name, Binding::Active(id));
+        self.bind_name(name, Binding::Active(id));
         Ok(())
     }
 
@@ -502,14 +514,14 @@ impl Lowering {
         {
             match self.expr(&assign.right)? {
                 Lowered::Active(id) => {
-                    self.names.insert(name, Binding::Active(id));
+                    self.bind_name(name, Binding::Active(id));
                 }
                 inactive => {
                     let (ident, value) = (&assign.left, self.value_expression(&inactive));
                     if let Some(Binding::Active(_)) = self.names.get(&name) {
                         // The differentiated value had no variable of its own.
                         self.stmts.push(Stmt::Plain(quote!(let mut #ident = #value;)));
-                        self.names.insert(name, Binding::Inactive);
+                        self.bind_name(name, Binding::Inactive);
                     } else {
                         self.stmts.push(Stmt::Plain(quote!(#ident = #value;)));
                     }
@@ -521,7 +533,7 @@ impl Lowering {
             && let (Some(op), Some(name)) = (compound_assignment(&binary.op), plain_name(&binary.left))
             && let Lowered::Active(id) = self.binary(op, &binary.left, &binary.right, expr.span())?
         {
-            self.names.insert(name, Binding::Active(id));
+            self.bind_name(name, Binding::Active(id));
             return Ok(());
         }
         if let Expr::ForLoop(for_loop) = expr
@@ -628,7 +640,7 @@ impl Lowering {
         for ((name, entry), (inner, exit)) in carried_names.iter().zip(entries).zip(body.carried) {
             let result = self.new_value(Def::Op);
             self.remember(format_ident!("__v{}", result));
-            self.names.insert(name.clone(), Binding::Active(result));
+            self.bind_name(name.clone(), Binding::Active(result));
             carried.push(Carried { entry, inner, exit, result });
         }
         let pattern = &for_loop.pat;
@@ -666,14 +678,14 @@ impl Lowering {
         let mut names = Vec::new();
         collect_pattern_names(&for_loop.pat, &mut names);
         for name in names {
-            self.names.insert(name, Binding::Inactive);
+            self.bind_name(name, Binding::Inactive);
         }
         let starts: Vec<usize> = carried
             .iter()
             .map(|name| {
                 let id = self.new_value(Def::Op);
                 self.remember(format_ident!("__v{}", id));
-                self.names.insert(name.clone(), Binding::Active(id));
+                self.bind_name(name.clone(), Binding::Active(id));
                 id
             })
             .collect();
@@ -744,12 +756,19 @@ impl Lowering {
     fn constant(&mut self, tokens: TokenStream, by_ref: bool, span: Span) -> Operand {
         let name = format_ident!("__c{}", self.constants, span = span);
         self.constants += 1;
+        let reference_param = by_ref && self.reference_params.contains(&tokens.to_string());
         let reference = if by_ref { tokens } else { quote!(&(#tokens)) };
-        let owned = !self.arm_locals.is_empty();
+        let owned = (self.owned_constants && !reference_param) || !self.arm_locals.is_empty();
         let value = if owned { quote!(::core::clone::Clone::clone(#reference)) } else { reference };
         self.stmts.push(Stmt::Plain(quote_spanned!(span=> let #name = #value;)));
         self.remember(name.clone());
         Operand::Constant { name, owned }
+    }
+
+    /// Binds a name of the user's code (a parameter shadowed by it is no longer one).
+    fn bind_name(&mut self, name: String, binding: Binding) {
+        self.reference_params.remove(&name);
+        self.names.insert(name, binding);
     }
 
     /// Records a generated local of the arm being lowered.
@@ -1066,7 +1085,7 @@ impl Lowering {
             collect_assigned_in(&arm.body, &mut assigned);
             arms.push(self.arm(&assigned, branch.match_token.span, |lowering| {
                 for name in names {
-                    lowering.names.insert(name, Binding::Inactive);
+                    lowering.bind_name(name, Binding::Inactive);
                 }
                 match &*arm.body {
                     Expr::Block(block) => lowering.block(&block.block),

@@ -8,9 +8,12 @@
 //! wrappers. A free function `f` gets them in a module `f` beside it (types and
 //! values live in different namespaces, so `use a::f;` imports both); a method `m`
 //! gets inherent methods `m_grad`, … beside it. A call of another differentiable
-//! function runs it plainly in the forward sweep and through its `__joint` in the
-//! reverse sweep (recomputing its forward pass: checkpointing at function
-//! boundaries), and through its `__jvp` in forward mode.
+//! function at the top level of a joint function runs through its `__record`
+//! companion (the forward sweep, returning the value and the reverse sweep as a
+//! closure; the caller says which arguments it differentiates, and the callee skips
+//! the pullbacks that lead only to the others); a call inside a branch or a loop, or
+//! in a `__record` or lanes body, runs plainly forward and through its `__joint` in
+//! the reverse sweep (recomputing its forward pass). Forward mode calls `__jvp`.
 
 mod emit;
 mod lower;
@@ -223,16 +226,22 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
         })
         .collect();
     let is_method = parameters.first().is_some_and(|p| p.ident == "self");
-    let (joint_body, joint_lanes_body, tangent_body, lanes_body) = match (&options.vjp, &options.jvp) {
-        (Some(vjp), Some(jvp)) => given_derivative(&function, &parameters, is_method, (vjp, jvp)),
+    let (joint, record, joint_lanes_body, tangent_body, lanes_body) = match (&options.vjp, &options.jvp) {
+        (Some(vjp), Some(jvp)) => {
+            let (joint, joint_lanes, tangent, lanes) =
+                given_derivative(&function, &parameters, is_method, (vjp, jvp));
+            (joint.clone(), joint, joint_lanes, tangent, lanes)
+        }
         _ => {
             let lowered_params: Vec<Param> = parameters
                 .iter()
                 .map(|p| Param { ident: p.ident.clone(), by_ref: p.by_ref, differentiated: p.differentiated })
                 .collect();
-            let body = lower::lower(&lowered_params, &function.block)?;
+            let body = lower::lower(&lowered_params, &function.block, false)?;
+            let record_body = lower::lower(&lowered_params, &function.block, true)?;
             (
-                emit::joint_body(&body, &ids, false),
+                emit::joint_parts(&body, &ids, false, true),
+                emit::record_parts(&record_body, &ids),
                 emit::joint_body(&body, &ids, true),
                 emit::tangent_body(&body, &ids, emit::Mode::Tangent),
                 emit::tangent_body(&body, &ids, emit::Mode::Lanes),
@@ -240,7 +249,7 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
         }
     };
     let companions = Companions { function: &function, parameters: &parameters, output, is_method };
-    let generated = companions.generate([joint_body, joint_lanes_body, tangent_body, lanes_body]);
+    let generated = companions.generate(joint, record, [joint_lanes_body, tangent_body, lanes_body]);
     // Used through its companions only, the function itself is not dead code.
     let result = quote! {
         #[allow(dead_code)]
@@ -250,7 +259,8 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
     Ok(result)
 }
 
-/// The joint, tangent and lanes bodies of a function whose derivative is given by hand:
+/// The joint function's parts and the joint-lanes, tangent and lanes bodies of a
+/// function whose derivative is given by hand:
 /// `vjp(args…, ȳ)` returns the differentiated parameters' tangents (one, or a tuple
 /// in order) and `jvp(args…, &ẋ…)` the output's tangent.
 fn given_derivative(
@@ -258,7 +268,7 @@ fn given_derivative(
     parameters: &[Parameter],
     is_method: bool,
     (vjp, jvp): (&syn::Path, &syn::Path),
-) -> (TokenStream, TokenStream, TokenStream, TokenStream) {
+) -> (emit::JointParts, TokenStream, TokenStream, TokenStream) {
     let ident = &function.sig.ident;
     let cloned: Vec<_> = parameters
         .iter()
@@ -280,12 +290,13 @@ fn given_derivative(
         quote!(*#out = __tangents.#k;)
     });
     let wrap = if differentiated.len() == 1 { quote!((__tangents,)) } else { quote!(__tangents) };
-    let joint = quote! {
-        let __value = #plain_call;
-        let __tangents = #vjp(#(#cloned,)* __seed);
-        let __tangents = #wrap;
-        #(#writes)*
-        __value
+    let joint = emit::JointParts {
+        forward: quote!(let __value = #plain_call;),
+        reverse: quote! {
+            let __tangents = #vjp(#(#cloned,)* __seed);
+            let __tangents = #wrap;
+            #(#writes)*
+        },
     };
     let lane_writes = differentiated.iter().enumerate().map(|(k, (position, _))| {
         let (out, k) = (format_ident!("__out{}", position), syn::Index::from(k));
@@ -634,11 +645,16 @@ impl Companions<'_> {
         }
     }
 
-    /// The companions, from the joint, joint-lanes, tangent and tangent-lanes bodies.
+    /// The companions, from the parts of the joint function and of the `__record`
+    /// companion and the joint-lanes, tangent and tangent-lanes bodies.
     fn generate(
         &self,
-        [joint_body, joint_lanes_body, tangent_body, lanes_body]: [TokenStream; 4],
+        joint: emit::JointParts,
+        record: emit::JointParts,
+        [joint_lanes_body, tangent_body, lanes_body]: [TokenStream; 3],
     ) -> TokenStream {
+        let emit::JointParts { forward: joint_forward, reverse: joint_reverse } = joint;
+        let emit::JointParts { forward: record_forward, reverse: record_reverse } = record;
         let function = self.function;
         let ident = &function.sig.ident;
         let (impl_generics, _, where_clause) = function.sig.generics.split_for_impl();
@@ -666,6 +682,14 @@ impl Companions<'_> {
         };
         let (joint, joint_into, jvp_inner, jvp_lanes) =
             (self.name("__joint"), self.name("__joint_into"), self.name("__jvp"), self.name("__jvp_lanes"));
+        // `__record`: the forward sweep, returning the value and the reverse sweep as a
+        // closure over what it keeps (a caller's reverse sweep calls it: no forward
+        // pass recomputed); `__wanted` says which arguments the caller differentiates,
+        // and pullbacks that lead only to the others are skipped.
+        let record = self.name("__record");
+        let parameter_count = self.parameters.len();
+        let stores: Vec<_> =
+            (0..self.parameters.len()).map(|position| format_ident!("__store{}", position)).collect();
         let with_lanes = if generic_params.is_empty() {
             quote!(<const __N: usize>)
         } else {
@@ -793,7 +817,24 @@ impl Companions<'_> {
             #[inline]
             #[allow(unused_mut, unused_variables, clippy::all)]
             #vis fn #joint_into #impl_generics (#(#declarations,)* __seed: #output_tangent, #(#outs: &mut #all_tangents,)*) -> #output #where_clause {
-                #joint_body
+                #joint_forward
+                #joint_reverse
+                __value
+            }
+
+            #[doc(hidden)]
+            #[inline]
+            #[allow(unused_mut, unused_variables, clippy::all)]
+            #vis fn #record #vjp_impl_generics (#(#vjp_declarations,)* __wanted: [bool; #parameter_count]) -> (#output, impl FnOnce(#output_tangent) -> (#(#all_tangents,)*) + '__l) #vjp_where {
+                #record_forward
+                (__value, move |__seed: #output_tangent| {
+                    #(let mut #stores = #zeros;)*
+                    {
+                        #(let #outs = &mut #stores;)*
+                        #record_reverse
+                    }
+                    (#(#stores,)*)
+                })
             }
 
             #[doc(hidden)]
