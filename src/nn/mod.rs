@@ -1,4 +1,5 @@
-//! Building blocks for models:
+//! Building blocks for models (the common names in one import:
+//! `use fluxion::nn::prelude::*`):
 //!
 //! - [`layer`]: layers with typed shapes and their composition (`Sequential`), one
 //!   forward definition for inference and for the tape;
@@ -24,3 +25,4 @@ pub mod optim;
 #[cfg(feature = "std")]
 pub mod params;
 pub mod per_example;
+pub mod prelude;

@@ -1,0 +1,42 @@
+//! The names a model needs, in one import beside the crate's own prelude:
+//!
+//! ```
+//! use fluxion::nn::prelude::*;
+//! use fluxion::prelude::*;
+//!
+//! type Mlp = Sequential<(Linear<f32, 4, 8>, Relu, Linear<f32, 8, 3>)>;
+//! let mut model: Mlp = Sequential((Linear::new(1), Relu, Linear::new(2)));
+//! let x: Tensor<f32, (Dyn, Const<4>), Heap> = Tensor::full_shaped((Dyn(2), Const), 0.5);
+//! let mut adam = Adam::new(AdamConfig::default());
+//! let (loss, gradient) = value_and_grad(
+//!     |m: <Mlp as Trace>::Traced| cross_entropy(&m.forward(&Var::constant(x.clone())), &[0, 2], Reduction::Mean),
+//!     &model,
+//! );
+//! adam.step(&mut model, &gradient);
+//! assert!(loss > 0.0);
+//! ```
+//!
+//! Layers, `Module` and `Sequential`; the optimisers with their settings, gradient
+//! clipping and learning-rate schedules; with `std`, the batch losses, `argmax` and
+//! `accuracy`, the initialisers, `Dropout` and the parameter walk. The per-example
+//! losses of static mode stay under [`nn::per_example`](crate::nn::per_example), whose
+//! `cross_entropy` differs from the batch one.
+
+#[cfg(feature = "std")]
+pub use super::init::Init;
+#[cfg(feature = "std")]
+pub use super::layer::Dropout;
+pub use super::layer::{
+    Conv2d, Embedding, Flatten, GeluTanh, LayerNorm, Linear, MaxPool2d, Module, NoBias, Relu, Sequential,
+    Sigmoid, Softmax, Tanh, WithBias,
+};
+#[cfg(feature = "std")]
+pub use super::loss::{
+    Reduction, accuracy, argmax, binary_cross_entropy, cross_entropy, cross_entropy_one_hot, mse,
+};
+pub use super::optim::{
+    Adam, AdamConfig, CosineDecay, LearningRateSchedule, Optimizer, Sgd, SgdConfig, StepDecay,
+    clip_grad_norm, global_norm,
+};
+#[cfg(feature = "std")]
+pub use super::params::Parameters;
