@@ -11,12 +11,11 @@
 //! [`Sequential`](crate::nn::layer::Sequential) of a tuple applies layers in order;
 //! the compiler checks that each layer takes the previous one's output. One forward
 //! pass serves inference (on plain tensors) and training (on the traced model, inside
-//! `value_and_grad`):
+//! `value_and_grad`). [`nn::prelude`](crate::nn::prelude) brings the layers, losses
+//! and optimisers in one import:
 //!
 //! ```
-//! use fluxion::nn::layer::{Linear, Relu, Sequential};
-//! use fluxion::nn::loss::{Reduction, accuracy, cross_entropy};
-//! use fluxion::nn::optim::{Adam, AdamConfig, Optimizer};
+//! use fluxion::nn::prelude::*;
 //! use fluxion::prelude::*;
 //!
 //! type Classifier = Sequential<(Linear<f64, 2, 16>, Relu, Linear<f64, 16, 2>)>;
