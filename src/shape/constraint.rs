@@ -346,8 +346,7 @@ impl_concat_shapes!([A0 0, A1 1, A2 2, A3 3] []);
 /// with K ≥ 1.
 #[diagnostic::on_unimplemented(
     message = "a kernel of {K} over an axis of length `{Self}` padded by {P} does not give {OUT} outputs",
-    label = "the output length must be the input length + 2·padding − kernel + 1",
-    note = "a convolution (stride 1) of length N padded by P with a kernel of K ≥ 1 has N + 2P − K + 1 outputs; static lengths are checked up to 1024"
+    label = "a kernel of K ≥ 1 over N padded by P gives N + 2P − K + 1 (stride 1; static lengths checked up to 1024)"
 )]
 pub trait ConvolvesTo<const K: usize, const P: usize, const OUT: usize>: Dim {}
 
