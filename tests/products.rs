@@ -346,8 +346,8 @@ fn overflowing_kernel_dimensions_panic() {
 #[test]
 fn products_split_across_threads_equal_the_naive_sums() {
     use fluxion::backend::cpu::{MatRef, Write, matmul_write, set_num_threads};
-    // Rows split (100 ≥ 97) and columns split (101 > 70), each above 2²⁰ multiply-adds.
-    for (case, (m, k, n)) in [(100, 110, 97), (70, 150, 101)].into_iter().enumerate() {
+    // Rows split (200 ≥ 193) and columns split (202 > 140), each above 2²³ multiply-adds.
+    for (case, (m, k, n)) in [(200, 220, 193), (140, 300, 202)].into_iter().enumerate() {
         let mut rng = TestRng::new(50 + case as u64);
         // `a` stored transposed (k×m row-major), `b` row-major k×n.
         let (a, b) = (rng.elements::<Complex64>(k * m), rng.elements::<Complex64>(k * n));
@@ -365,9 +365,8 @@ fn products_split_across_threads_equal_the_naive_sums() {
         set_num_threads(0);
         for i in 0..m {
             for j in 0..n {
-                let a_row: Vec<_> = (0..k).map(|p| a[p * m + i]).collect();
-                let b_col: Vec<_> = (0..k).map(|p| b[p * n + j]).collect();
-                let expected = start[i * n + j] + naive_sum_of_products(&a_row, &b_col, true);
+                let product: Complex64 = (0..k).map(|p| a[p * m + i].conj() * b[p * n + j]).sum();
+                let expected = start[i * n + j] + product;
                 assert!(
                     (out[i * n + j] - expected).norm() <= 1e-12 * k as f64,
                     "({m}, {k}, {n}) at ({i}, {j})"

@@ -4,9 +4,10 @@
 //! below 16 run a plain loop that the compiler unrolls for static sizes: the cost of
 //! packing panels would dominate there (measured: the plain loop wins at 8×8×8, the
 //! AVX-512 kernels from 16×16×16). Larger products of the four built-in element types go to the
-//! `gemm` crate (with the `std` feature); from 2²⁰ multiply-adds they are split into
-//! one block of output rows or columns per thread (see [`set_num_threads`]). Other
-//! element types always take the plain loop.
+//! `gemm` crate (with the `std` feature); from 2²³ multiply-adds they are split into
+//! one block of output rows or columns per thread (see [`set_num_threads`]; below
+//! that, waking a second thread costs about what it saves). Other element types
+//! always take the plain loop.
 
 #[cfg(feature = "std")]
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -294,7 +295,7 @@ fn has_gemm_kernel<T: 'static>() -> bool {
 
 /// Products with at least this many multiply-adds are split across threads.
 #[cfg(feature = "std")]
-const PARALLEL_PRODUCT: usize = 1 << 20;
+const PARALLEL_PRODUCT: usize = 1 << 23;
 
 /// Each thread's block of a split product has at least this many rows (or columns).
 #[cfg(feature = "std")]
