@@ -911,7 +911,6 @@ pub struct Conv2d<
     pub bias: Tensor<T, (Const<O>,), K>,
 }
 
-#[cfg(feature = "std")]
 impl<
     T,
     const C: usize,
@@ -928,6 +927,7 @@ where
     K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)> + Storage<T, (Const<O>,)>,
 {
     /// PyTorch's initialisation: kernels and bias uniform in ±1/√(C·KH·KW), seeded.
+    #[cfg(feature = "std")]
     pub fn new(seed: u64) -> Self {
         assert!(
             C * KH * KW > 0,
@@ -938,6 +938,21 @@ where
             weight: Tensor::random_uniform(-bound, bound, sub_seed(seed, 0)),
             bias: Tensor::random_uniform(-bound, bound, sub_seed(seed, 1)),
         }
+    }
+
+    /// The forward pass on a batch of images, written for static mode
+    /// (`#[differentiable]`).
+    #[differentiable]
+    pub fn apply_batch<B: Dim, const H: usize, const W: usize>(
+        &self,
+        x: &Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>,
+    ) -> Tensor<T, (B, Const<O>, Const<HO>, Const<WO>), K>
+    where
+        Const<H>: ConvolvesTo<KH, P, HO>,
+        Const<W>: ConvolvesTo<KW, P, WO>,
+        K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
+    {
+        x.conv2d_padded(&self.weight, Padding::<P>).add_channels(&self.bias)
     }
 }
 
@@ -957,37 +972,6 @@ forward_pass! {
             + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
     ]
     |layer, x| x.conv2d_padded(&layer.weight, Padding::<P>).add_channels(&layer.bias)
-}
-
-impl<
-    T,
-    const C: usize,
-    const O: usize,
-    const KH: usize,
-    const KW: usize,
-    const HO: usize,
-    const WO: usize,
-    K,
-    const P: usize,
-> Conv2d<T, C, O, KH, KW, HO, WO, K, P>
-where
-    T: RealScalar,
-    K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)> + Storage<T, (Const<O>,)>,
-{
-    /// The forward pass on a batch of images, written for static mode
-    /// (`#[differentiable]`).
-    #[differentiable]
-    pub fn apply_batch<B: Dim, const H: usize, const W: usize>(
-        &self,
-        x: &Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>,
-    ) -> Tensor<T, (B, Const<O>, Const<HO>, Const<WO>), K>
-    where
-        Const<H>: ConvolvesTo<KH, P, HO>,
-        Const<W>: ConvolvesTo<KW, P, WO>,
-        K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
-    {
-        x.conv2d_padded(&self.weight, Padding::<P>).add_channels(&self.bias)
-    }
 }
 
 /// Forward mode: the lifted layer on a batch of dual images.
