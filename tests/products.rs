@@ -314,10 +314,16 @@ fn matmul_with_an_empty_inner_dimension_is_zero() {
     assert_eq!(a.matmul(&v).to_vec(), vec![0.0, 0.0]);
 }
 
+/// Held by the tests that change the global thread setting, so that they do not
+/// race (the tests of one file run on parallel threads).
+static THREAD_SETTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn gemm_results_do_not_depend_on_the_thread_setting() {
+    let _setting = THREAD_SETTING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut rng = TestRng::new(29);
-    let (m, k, n) = (64, 48, 80);
+    // Above the size from which products are split across threads.
+    let (m, k, n) = (256, 160, 256);
     let (a, b) = (rng.elements::<f64>(m * k), rng.elements::<f64>(k * n));
     let am = DMatrix::from_shape_slice((Dyn(m), Dyn(k)), &a).unwrap();
     let bm = DMatrix::from_shape_slice((Dyn(k), Dyn(n)), &b).unwrap();
@@ -341,11 +347,12 @@ fn overflowing_kernel_dimensions_panic() {
 }
 
 /// Large products are split into one block of output rows (m ≥ n) or columns (n > m)
-/// per thread: with three threads, uneven blocks, transposed and conjugated operands
-/// and an accumulating write, every element still equals the naive sum.
+/// per thread: with uneven blocks, transposed and conjugated operands and an
+/// accumulating write, every element still equals the naive sum.
 #[test]
 fn products_split_across_threads_equal_the_naive_sums() {
     use fluxion::backend::cpu::{MatRef, Write, matmul_write, set_num_threads};
+    let _setting = THREAD_SETTING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     // Rows split (200 ≥ 193) and columns split (202 > 140), each above 2²³ multiply-adds.
     for (case, (m, k, n)) in [(200, 220, 193), (140, 300, 202)].into_iter().enumerate() {
         let mut rng = TestRng::new(50 + case as u64);

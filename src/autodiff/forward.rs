@@ -438,8 +438,8 @@ impl CoordinateHessian {
 ///
 /// # Panics
 /// When the input's parameter walk and its tangent's coordinate walk disagree on the
-/// number of coordinates (a hand-written `Parameters` that skips a differentiable
-/// leaf).
+/// leaves' sizes or order (a hand-written `Parameters` that skips or reorders a
+/// differentiable leaf).
 pub fn coordinate_hessian<X, R>(
     f: impl Fn(<X::Lifted as Trace>::Traced) -> Var<Dual<R>>,
     x: &X,
@@ -455,7 +455,8 @@ where
 
     let zero = x.zero_tangent();
     let n = zero.real_len();
-    let mut matrix = crate::tensor::DMatrix::<f64>::zeros_shaped((Dyn(n), Dyn(n)));
+    // Column k is the product along the k-th coordinate.
+    let mut columns = Vec::with_capacity(n * n);
     for k in 0..n {
         let mut direction = zero.clone();
         let mut index = 0;
@@ -463,12 +464,9 @@ where
             index += 1;
             if index - 1 == k { 1.0 } else { 0.0 }
         });
-        let mut row = 0;
-        hvp(&f, x, &direction).for_each_real(&mut |value| {
-            matrix[[row, k]] = value;
-            row += 1;
-        });
+        hvp(&f, x, &direction).for_each_real(&mut |value| columns.push(value));
     }
+    let matrix = crate::tensor::DMatrix::from_shape_fn((Dyn(n), Dyn(n)), |[i, j]| columns[j * n + i]);
     let mut leaves = Vec::new();
     let mut offset = 0;
     x.visit_parameters(&mut std::string::String::new(), &mut |name, leaf| {
@@ -483,8 +481,42 @@ where
         });
         offset += len;
     });
-    assert_eq!(offset, n, "coordinate_hessian: the parameters have {offset} coordinates, the tangent {n}");
+    // The names come from the parameter walk, the coordinates from the tangent's
+    // walk: they must visit leaves of the same sizes in the same order.
+    let mut tangent_leaves = LeafLengths(Vec::new());
+    crate::error::or_panic(<X::Tangent as super::tangent::VectorSpace>::zip_leaves(
+        [],
+        [&zero],
+        &mut tangent_leaves,
+    ));
+    let parameter_leaves: Vec<usize> = leaves.iter().map(|leaf| leaf.range.len()).collect();
+    assert_eq!(
+        parameter_leaves, tangent_leaves.0,
+        "coordinate_hessian: the parameters' leaf sizes differ from the tangent's"
+    );
     CoordinateHessian { matrix, leaves }
+}
+
+/// The number of real coordinates of each leaf, in walk order.
+#[cfg(feature = "std")]
+struct LeafLengths(Vec<usize>);
+
+#[cfg(feature = "std")]
+impl super::tangent::LeafVisitor<0, 1> for LeafLengths {
+    fn visit<L: super::tangent::Leaf>(
+        &mut self,
+        _: Option<&mut L>,
+        _: [&mut L; 0],
+        [leaf]: [&L; 1],
+    ) -> Result<(), crate::error::ShapeError> {
+        let mut count = 0;
+        L::zip_reals([], [leaf], |[], [_]| {
+            count += 1;
+            []
+        });
+        self.0.push(count);
+        Ok(())
+    }
 }
 
 /// The unit tangent at `x` along coordinate `k`.

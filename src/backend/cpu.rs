@@ -52,7 +52,8 @@ impl<'a, T> MatRef<'a, T> {
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
 /// Sets how many threads large matrix products may use, the calling thread included;
-/// `0` (the default) means one per processor, `1` means single-threaded.
+/// `0` (the default) means one per processor, `1` means single-threaded. A product
+/// uses at most one thread per processor (two on a single processor, if asked).
 #[cfg(feature = "std")]
 pub fn set_num_threads(threads: usize) {
     THREADS.store(threads, Ordering::Relaxed);
@@ -333,13 +334,20 @@ fn gemm_crate<T: Scalar>(
     write: Write,
     out: &mut [T],
 ) {
-    let threads = match num_threads() {
-        0 => product_pool().current_num_threads() + 1,
-        threads => threads,
-    };
     let along_rows = m >= n;
     let length = if along_rows { m } else { n };
-    let blocks = if m * k * n >= PARALLEL_PRODUCT { threads.min(length / MIN_BLOCK).max(1) } else { 1 };
+    let wanted = match num_threads() {
+        0 => processors(),
+        threads => threads,
+    };
+    // The pool is only started (and only consulted) for a product worth splitting.
+    let pool =
+        (m * k * n >= PARALLEL_PRODUCT && wanted > 1 && length >= 2 * MIN_BLOCK).then(product_pool).flatten();
+    let blocks = match pool {
+        // One block per thread that can run at once, each at least MIN_BLOCK long.
+        Some(pool) => wanted.min(pool.current_num_threads() + 1).min(length / MIN_BLOCK),
+        None => 1,
+    };
     let output = OutputBlocks(out.as_mut_ptr());
     let block = |index: usize| {
         let (start, end) = (index * length / blocks, (index + 1) * length / blocks);
@@ -357,33 +365,42 @@ fn gemm_crate<T: Scalar>(
             gemm_block((rows, k, cols), a, a_offset, b, b_offset, conjugate, write, output, out_offset, n)
         };
     };
-    if blocks == 1 {
-        block(0);
-    } else {
-        product_pool().in_place_scope(|scope| {
+    match pool {
+        Some(pool) if blocks > 1 => pool.in_place_scope(|scope| {
             for index in 1..blocks {
                 scope.spawn(move |_| block(index));
             }
             block(0);
-        });
+        }),
+        _ => block(0),
     }
 }
 
-/// The threads that compute the blocks of split products beside the calling thread:
-/// one per processor but one. (Not rayon's global pool, which has one per processor:
-/// with the caller that would be one thread too many, and an idle worker spinning
-/// beside the caller's serial work between products slows it.)
+/// The number of processors this process may use (1 when it cannot be read).
 #[cfg(feature = "std")]
-fn product_pool() -> &'static rayon::ThreadPool {
-    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+fn processors() -> usize {
+    static PROCESSORS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PROCESSORS.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
+/// The threads that compute the blocks of split products beside the calling thread:
+/// one per processor but one (at least one, for an explicit thread count on a single
+/// processor), started at the first product worth splitting; `None` when they could
+/// not be started (products then run on the calling thread). Not rayon's global pool,
+/// which has one per processor: with the caller that would be one thread too many,
+/// and an idle worker spinning beside the caller's serial work between products slows
+/// it.
+#[cfg(feature = "std")]
+fn product_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {
-        let processors = std::thread::available_parallelism().map_or(1, usize::from);
         rayon::ThreadPoolBuilder::new()
-            .num_threads(processors.saturating_sub(1).max(1))
+            .num_threads(processors().saturating_sub(1).max(1))
             .thread_name(|index| alloc::format!("fluxion-product-{index}"))
             .build()
-            .expect("the product threads start")
+            .ok()
     })
+    .as_ref()
 }
 
 /// One single-threaded `gemm` call: the m×n block at `out_offset` of a row-major output

@@ -231,6 +231,35 @@ where
         + Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
         + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
 {
+    conv2d_pullback_parts::<P, T, B, C, H, W, O, KH, KW, HO, WO, K>(x, kernels, y_bar, (true, true))
+}
+
+/// [`conv2d_pullback`] computing only the parts `wanted` says, (x̄, w̄); a part not
+/// wanted is zero (static mode skips the cotangent of an input nobody differentiates).
+pub fn conv2d_pullback_parts<
+    const P: usize,
+    T: RealScalar,
+    B: Dim,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const HO: usize,
+    const WO: usize,
+    K,
+>(
+    x: &Images<T, B, C, H, W, K>,
+    kernels: &Kernels<T, O, C, KH, KW, K>,
+    y_bar: &Images<T, B, O, HO, WO, K>,
+    (want_x, want_w): (bool, bool),
+) -> (Images<T, B, C, H, W, K>, Kernels<T, O, C, KH, KW, K>)
+where
+    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)>
+        + Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
+        + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
+{
     let mut x_bar = Tensor::zeros_shaped(x.shape());
     let mut w_bar = Tensor::zeros_shaped(kernels.shape());
     let (xs, w, g) = (x.as_slice(), kernels.as_slice(), y_bar.as_slice());
@@ -249,14 +278,18 @@ where
                             let start =
                                 offset + (i + rows.shift_in - rows.shift_out) * W + columns.first_input();
                             let gradient_row = &plane[i * WO + columns.outputs.start..][..columns.len()];
-                            total += xs[start..][..columns.len()]
-                                .iter()
-                                .zip(gradient_row)
-                                .fold(T::zero(), |t, (&x, &g)| t + x * g);
-                            xs_bar[start..][..columns.len()]
-                                .iter_mut()
-                                .zip(gradient_row)
-                                .for_each(|(x_bar, &g)| *x_bar += w[k] * g);
+                            if want_w {
+                                total += xs[start..][..columns.len()]
+                                    .iter()
+                                    .zip(gradient_row)
+                                    .fold(T::zero(), |t, (&x, &g)| t + x * g);
+                            }
+                            if want_x {
+                                xs_bar[start..][..columns.len()]
+                                    .iter_mut()
+                                    .zip(gradient_row)
+                                    .for_each(|(x_bar, &g)| *x_bar += w[k] * g);
+                            }
                         }
                         w_bar_slice[k] += total;
                     }

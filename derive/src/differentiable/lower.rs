@@ -172,6 +172,11 @@ pub struct Body {
     pub fields: Vec<Vec<usize>>,
     /// The result.
     pub output: Lowered,
+    /// The forward sweep keeps something that may borrow the function's own locals
+    /// (a loop's iterator over a local, indices or a constant call argument held by
+    /// reference): a `__record` companion, whose pullback outlives the function,
+    /// recomputes its forward sweep from the arguments instead of keeping it.
+    pub keeps_borrows: bool,
 }
 
 /// A lowered expression.
@@ -231,6 +236,8 @@ struct Lowering {
     /// The parameters taken by reference and not differentiated, while no local
     /// shadows them.
     reference_params: HashSet<String>,
+    /// See [`Body::keeps_borrows`].
+    keeps_borrows: bool,
 }
 
 /// Lowers `block`, whose parameters are `params` (each bound to active value `i`
@@ -239,6 +246,7 @@ pub fn lower(params: &[Param], block: &syn::Block, owned_constants: bool) -> syn
     let mut lowering = Lowering {
         owned_constants,
         reference_params: HashSet::new(),
+        keeps_borrows: false,
         stmts: Vec::new(),
         ops: Vec::new(),
         branches: Vec::new(),
@@ -273,6 +281,7 @@ pub fn lower(params: &[Param], block: &syn::Block, owned_constants: bool) -> syn
         values: lowering.values,
         fields: lowering.fields,
         output,
+        keeps_borrows: lowering.keeps_borrows,
     })
 }
 
@@ -580,6 +589,10 @@ impl Lowering {
             }
             inactive => self.value_expression(&inactive),
         };
+        // An integer range owns its bounds; another iterator may borrow a local.
+        if !is_range(&for_loop.expr) {
+            self.keeps_borrows = true;
+        }
         for keyword in ["break", "continue", "return"] {
             if contains_word(for_loop.body.to_token_stream(), keyword) {
                 return Err(syn::Error::new(
@@ -627,6 +640,8 @@ impl Lowering {
             .filter(|name| !carried_names.contains(name))
             .map(|name| Ident::new(name, Span::call_site()))
             .collect();
+        // Plain state kept for the reverse sweep may itself be a borrow.
+        self.keeps_borrows |= !plain_state.is_empty();
         let first_value = self.values.len();
         let body = self.loop_body(for_loop, &carried_names)?;
         let values = first_value..self.values.len();
@@ -757,12 +772,28 @@ impl Lowering {
         let name = format_ident!("__c{}", self.constants, span = span);
         self.constants += 1;
         let reference_param = by_ref && self.reference_params.contains(&tokens.to_string());
-        let reference = if by_ref { tokens } else { quote!(&(#tokens)) };
         let owned = (self.owned_constants && !reference_param) || !self.arm_locals.is_empty();
-        let value = if owned { quote!(::core::clone::Clone::clone(#reference)) } else { reference };
+        // A computed value (not a place) is kept as it is, not computed and copied.
+        let place = matches!(
+            syn::parse2::<Expr>(tokens.clone()),
+            Ok(Expr::Path(_) | Expr::Field(_) | Expr::Index(_) | Expr::Unary(_)) | Err(_)
+        );
+        let value = match (owned, by_ref) {
+            (true, false) if !place => quote!((#tokens)),
+            (true, false) => quote!(::core::clone::Clone::clone(&(#tokens))),
+            (true, true) => quote!(::core::clone::Clone::clone(#tokens)),
+            (false, true) => tokens,
+            (false, false) => quote!(&(#tokens)),
+        };
         self.stmts.push(Stmt::Plain(quote_spanned!(span=> let #name = #value;)));
         self.remember(name.clone());
         Operand::Constant { name, owned }
+    }
+
+    /// Whether `lowered` is a parameter taken by reference (which outlives a call's
+    /// pullback), by its name.
+    fn names_a_reference_parameter(&self, lowered: &Lowered) -> bool {
+        matches!(lowered, Lowered::Inactive { tokens, by_ref: true } if self.reference_params.contains(&tokens.to_string()))
     }
 
     /// Binds a name of the user's code (a parameter shadowed by it is no longer one).
@@ -1179,6 +1210,9 @@ impl Lowering {
                 ));
             };
             let x = active_receiver("")?;
+            if name == "gather_rows" && !self.names_a_reference_parameter(argument) {
+                self.keeps_borrows = true;
+            }
             let value = self.value_expression(argument);
             // The indices of `gather_rows` are borrowed (a slice); the other arguments
             // are small values (an axis, ε).
@@ -1247,6 +1281,9 @@ impl Lowering {
             vec![CallArg { operand: self.operand(receiver, call.receiver.span()), by_ref: true }];
         for (lowered, arg) in args.into_iter().zip(&call.args) {
             let by_ref = is_reference(arg) || self.names_a_reference(arg);
+            if !self.names_a_reference_parameter(&lowered) && !is_literal(arg) {
+                self.keeps_borrows |= lowered.is_inactive();
+            }
             call_args.push(CallArg { operand: self.operand(lowered, arg.span()), by_ref });
         }
         Ok(self.push_op(OpKind::Call { callee: Callee::Method(call.method.clone()), args: call_args }, span))
@@ -1285,6 +1322,9 @@ impl Lowering {
         let mut call_args = Vec::new();
         for (lowered, arg) in args.into_iter().zip(&call.args) {
             let by_ref = is_reference(arg) || self.names_a_reference(arg);
+            if !self.names_a_reference_parameter(&lowered) && !is_literal(arg) {
+                self.keeps_borrows |= lowered.is_inactive();
+            }
             call_args.push(CallArg { operand: self.operand(lowered, arg.span()), by_ref });
         }
         Ok(self
@@ -1349,6 +1389,27 @@ fn collect_pattern_names(pat: &Pat, names: &mut Vec<String>) {
 /// their entry (O(n²) forward work but no copies of per-iteration records; for the
 /// six joints of an arm twice as fast as keeping records).
 const RECOMPUTED_TRIP_COUNT: usize = 16;
+
+/// Whether `iterator` is a range (`a..b`, `a..=b`), maybe reversed: it owns its
+/// bounds.
+fn is_range(iterator: &Expr) -> bool {
+    match iterator {
+        Expr::Range(_) => true,
+        Expr::MethodCall(call) if call.method == "rev" && call.args.is_empty() => is_range(&call.receiver),
+        Expr::Paren(inner) => is_range(&inner.expr),
+        _ => false,
+    }
+}
+
+/// Whether `expr` is a literal (or a reference to one): a constant that owns nothing.
+fn is_literal(expr: &Expr) -> bool {
+    match expr {
+        Expr::Lit(_) => true,
+        Expr::Reference(reference) => is_literal(&reference.expr),
+        Expr::Paren(inner) => is_literal(&inner.expr),
+        _ => false,
+    }
+}
 
 /// The number of items of `a..b`, `a..=b` or their `.rev()` for integer literals.
 fn trip_count(iterator: &Expr) -> Option<usize> {

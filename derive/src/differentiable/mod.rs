@@ -230,7 +230,7 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
         (Some(vjp), Some(jvp)) => {
             let (joint, joint_lanes, tangent, lanes) =
                 given_derivative(&function, &parameters, is_method, (vjp, jvp));
-            (joint.clone(), joint, joint_lanes, tangent, lanes)
+            (joint.clone(), Some(joint), joint_lanes, tangent, lanes)
         }
         _ => {
             let lowered_params: Vec<Param> = parameters
@@ -241,7 +241,7 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
             let record_body = lower::lower(&lowered_params, &function.block, true)?;
             (
                 emit::joint_parts(&body, &ids, false, true),
-                emit::record_parts(&record_body, &ids),
+                (!record_body.keeps_borrows).then(|| emit::record_parts(&record_body, &ids)),
                 emit::joint_body(&body, &ids, true),
                 emit::tangent_body(&body, &ids, emit::Mode::Tangent),
                 emit::tangent_body(&body, &ids, emit::Mode::Lanes),
@@ -646,15 +646,15 @@ impl Companions<'_> {
     }
 
     /// The companions, from the parts of the joint function and of the `__record`
-    /// companion and the joint-lanes, tangent and tangent-lanes bodies.
+    /// companion (`None`: it recomputes) and the joint-lanes, tangent and
+    /// tangent-lanes bodies.
     fn generate(
         &self,
         joint: emit::JointParts,
-        record: emit::JointParts,
+        record: Option<emit::JointParts>,
         [joint_lanes_body, tangent_body, lanes_body]: [TokenStream; 3],
     ) -> TokenStream {
         let emit::JointParts { forward: joint_forward, reverse: joint_reverse } = joint;
-        let emit::JointParts { forward: record_forward, reverse: record_reverse } = record;
         let function = self.function;
         let ident = &function.sig.ident;
         let (impl_generics, _, where_clause) = function.sig.generics.split_for_impl();
@@ -686,7 +686,7 @@ impl Companions<'_> {
         // closure over what it keeps (a caller's reverse sweep calls it: no forward
         // pass recomputed); `__wanted` says which arguments the caller differentiates,
         // and pullbacks that lead only to the others are skipped.
-        let record = self.name("__record");
+        let record_name = self.name("__record");
         let parameter_count = self.parameters.len();
         let stores: Vec<_> =
             (0..self.parameters.len()).map(|position| format_ident!("__store{}", position)).collect();
@@ -786,6 +786,28 @@ impl Companions<'_> {
         };
         let vjp_declarations: Vec<_> = self.parameters.iter().map(|p| &p.declaration_with_lifetime).collect();
         let forward_call = self.call(None, &self.arguments(true), TokenStream::new());
+        let record_body = match record {
+            Some(emit::JointParts { forward, reverse }) => quote! {
+                #forward
+                (__value, move |__seed: #output_tangent| {
+                    #(let mut #stores = #zeros;)*
+                    {
+                        #(let #outs = &mut #stores;)*
+                        #reverse
+                    }
+                    (#(#stores,)*)
+                })
+            },
+            // The forward sweep may borrow the function's locals: the pullback
+            // recomputes it from the arguments, as `vjp`'s does.
+            None => {
+                let recomputed = self.call(Some("__joint"), &self.arguments(true), quote!(__seed));
+                quote! {
+                    let __value = #forward_call;
+                    (__value, move |__seed: #output_tangent| #recomputed.1)
+                }
+            }
+        };
         let captured_call =
             self.call(Some("__joint"), &self.arguments(true), quote!(::core::clone::Clone::clone(__seed)));
         let vjp_select = self.select_gradient(quote!(__tangents));
@@ -825,16 +847,8 @@ impl Companions<'_> {
             #[doc(hidden)]
             #[inline]
             #[allow(unused_mut, unused_variables, clippy::all)]
-            #vis fn #record #vjp_impl_generics (#(#vjp_declarations,)* __wanted: [bool; #parameter_count]) -> (#output, impl FnOnce(#output_tangent) -> (#(#all_tangents,)*) + '__l) #vjp_where {
-                #record_forward
-                (__value, move |__seed: #output_tangent| {
-                    #(let mut #stores = #zeros;)*
-                    {
-                        #(let #outs = &mut #stores;)*
-                        #record_reverse
-                    }
-                    (#(#stores,)*)
-                })
+            #vis fn #record_name #vjp_impl_generics (#(#vjp_declarations,)* __wanted: [bool; #parameter_count]) -> (#output, impl FnOnce(#output_tangent) -> (#(#all_tangents,)*) + '__l) #vjp_where {
+                #record_body
             }
 
             #[doc(hidden)]
