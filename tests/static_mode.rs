@@ -582,7 +582,7 @@ fn over_local_iterators(x: f64) -> f64 {
     let weights = [0.5, 2.0];
     let mut total = x * 0.0;
     for w in weights.iter() {
-        total = total + x * *w;
+        total += x * *w;
     }
     let settings = Settings { scale: 3.0 };
     total + scaled_square(x, &settings)
