@@ -355,8 +355,8 @@ where
 /// from [`coordinate_hessian`]: `matrix[[i, j]]` = ∂²f/∂xᵢ∂xⱼ, the coordinates
 /// numbered leaf after leaf as [`RealLeaves`](super::RealLeaves) walks the input (a
 /// complex element as its real then imaginary part), and `leaves` giving each leaf's
-/// name (its field path, as [`Parameters`] names it: `0`, `weight`, `layers.1.bias`),
-/// shape and range of coordinates.
+/// name (its field path, as [`Parameters`](crate::nn::params::Parameters) names it:
+/// `0`, `weight`, `layers.1.bias`), shape and range of coordinates.
 #[cfg(feature = "std")]
 #[derive(Clone, Debug, PartialEq)]
 pub struct CoordinateHessian {
