@@ -420,3 +420,32 @@ fn static_mode_runs_layer_norm_as_the_tape_does() {
     );
     gradient.weight.iter().zip(tape_gradient.weight.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-13));
 }
+
+/// A traced model takes a plain batch as a constant of the tape: the same value and
+/// gradient as with the batch wrapped in `Var::constant` by hand, through a dense
+/// stack and through a convolutional one.
+#[test]
+fn traced_models_take_plain_batches() {
+    use fluxion::nn::layer::{Conv2d, Flatten, LayerNorm, MaxPool2d, Sequential};
+    type Mlp = Sequential<(Linear<f64, 3, 4>, LayerNorm<f64, 4>, Tanh, Linear<f64, 4, 2>)>;
+    let model: Mlp = Sequential((Linear::new(1), LayerNorm::default(), Tanh, Linear::new(2)));
+    let x = batch::<3>(5, 3);
+    let plain = value_and_grad(|m: <Mlp as Trace>::Traced| m.forward(&x).sum(), &model);
+    let wrapped =
+        value_and_grad(|m: <Mlp as Trace>::Traced| m.forward(&Var::constant(x.clone())).sum(), &model);
+    assert_eq!(plain.0, wrapped.0);
+    assert_eq!(plain.1.0.weight, wrapped.1.0.weight);
+    assert_eq!(plain.1.3.bias, wrapped.1.3.bias);
+
+    type Cnn = Sequential<(Conv2d<f64, 1, 2, 3, 3, 4, 4>, MaxPool2d<2, 2, 2>, Flatten<8>, Linear<f64, 8, 1>)>;
+    let cnn: Cnn = Sequential((Conv2d::new(4), MaxPool2d, Flatten, Linear::new(5)));
+    let images: Tensor<f64, (Dyn, Const<1>, Const<6>, Const<6>), Heap> =
+        Tensor::from_shape_fn((Dyn(2), Const, Const, Const), |[b, _, i, j]| {
+            ((b * 36 + i * 6 + j) as f64 * 0.37).sin()
+        });
+    let plain = value_and_grad(|m: <Cnn as Trace>::Traced| m.forward(&images).sum(), &cnn);
+    let wrapped =
+        value_and_grad(|m: <Cnn as Trace>::Traced| m.forward(&Var::constant(images.clone())).sum(), &cnn);
+    assert_eq!(plain.0, wrapped.0);
+    assert_eq!(plain.1.0.weight, wrapped.1.0.weight);
+}

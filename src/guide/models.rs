@@ -29,10 +29,10 @@
 //! let labels: Vec<usize> = (0..32).map(|r| r % 2).collect();
 //!
 //! let mut adam = Adam::new(AdamConfig { learning_rate: 0.05, ..AdamConfig::default() });
-//! let inputs = Var::constant(x.clone()); // a constant, shared by every step
 //! for _ in 0..50 {
+//!     // A plain batch enters the traced model as a constant of the tape.
 //!     let (_, gradient) = value_and_grad(
-//!         |m: <Classifier as Trace>::Traced| cross_entropy(&m.forward(&inputs), &labels, Reduction::Mean),
+//!         |m: <Classifier as Trace>::Traced| cross_entropy(&m.forward(&x), &labels, Reduction::Mean),
 //!         &model,
 //!     );
 //!     adam.step(&mut model, &gradient);

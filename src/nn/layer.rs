@@ -40,11 +40,9 @@
 //! // Inference on plain tensors.
 //! let logits = model.forward(&batch);
 //! assert_eq!(logits.shape(), (Dyn(5), Const::<3>));
-//! // Training: the same forward pass on the traced model, inside a gradient.
-//! let (loss, gradient) = value_and_grad(
-//!     |m: <Mlp as Trace>::Traced| m.forward(&Var::constant(batch.clone())).sum(),
-//!     &model,
-//! );
+//! // Training: the same forward pass on the traced model, inside a gradient (a plain
+//! // batch enters the tape as a constant).
+//! let (loss, gradient) = value_and_grad(|m: <Mlp as Trace>::Traced| m.forward(&batch).sum(), &model);
 //! assert!((loss - logits.sum()).abs() < 1e-4);
 //! assert_eq!(gradient.0.weight.shape(), (Const::<8>, Const::<4>));
 //! ```
@@ -461,6 +459,45 @@ macro_rules! forward_pass {
         }
     };
 }
+
+/// A plain input to a traced layer: taken as a constant of the tape, so that
+/// `traced_model.forward(&batch)` needs no `Var::constant` around the batch.
+macro_rules! constant_input {
+    ([$($generics:tt)*] $traced:ty, $input:ty; where [$($bounds:tt)*]) => {
+        #[cfg(feature = "std")]
+        impl<$($generics)*> Module<$input> for $traced
+        where
+            $($bounds)*
+            $traced: Module<Var<$input>>,
+        {
+            type Output = <$traced as Module<Var<$input>>>::Output;
+            #[track_caller]
+            fn forward(&self, x: &$input) -> Self::Output {
+                <$traced as Module<Var<$input>>>::forward(self, &Var::constant(x.clone()))
+            }
+        }
+    };
+}
+
+constant_input!(
+    [T: RealScalar, R: Dim, F: Dim, const I: usize, const O: usize, K: Storage<T, (R, F)>, B]
+    LinearTraced<T, I, O, K, B>, Tensor<T, (R, F), K>;
+    where [K: Storage<T, (Const<O>, Const<I>)>, B: BiasKind<T, O, K, Bias: Trace>,]
+);
+constant_input!(
+    [T: RealScalar, R: Dim, F: Dim, const D: usize, K: Storage<T, (R, F)>]
+    LayerNormTraced<T, D, K>, Tensor<T, (R, F), K>;
+    where [K: Storage<T, (Const<D>,)>,]
+);
+constant_input!(
+    [
+        T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, const O: usize,
+        const KH: usize, const KW: usize, const HO: usize, const WO: usize,
+        K: Storage<T, (B, Const<C>, Const<H>, Const<W>)>, const P: usize
+    ]
+    Conv2dTraced<T, C, O, KH, KW, HO, WO, K, P>, Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>;
+    where [K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)> + Storage<T, (Const<O>,)>,]
+);
 
 /// An elementwise, parameter-free layer on tensors of any shape.
 macro_rules! elementwise_layer {

@@ -9,7 +9,7 @@
 //! let x: Tensor<f32, (Dyn, Const<4>), Heap> = Tensor::full_shaped((Dyn(2), Const), 0.5);
 //! let mut adam = Adam::new(AdamConfig::default());
 //! let (loss, gradient) = value_and_grad(
-//!     |m: <Mlp as Trace>::Traced| cross_entropy(&m.forward(&Var::constant(x.clone())), &[0, 2], Reduction::Mean),
+//!     |m: <Mlp as Trace>::Traced| cross_entropy(&m.forward(&x), &[0, 2], Reduction::Mean),
 //!     &model,
 //! );
 //! adam.step(&mut model, &gradient);
