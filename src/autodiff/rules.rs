@@ -31,7 +31,7 @@ pub use crate::backend::cpu::Write;
 use crate::backend::cpu::write_elements;
 use crate::error::or_panic;
 use crate::ops::conv::{
-    Padding, add_channels_pullback, conv2d_pullback_parts, max_pool2d_pullback, max_pool2d_push,
+    Padding, add_channels_pullback, conv2d_pullback, max_pool2d_pullback, max_pool2d_push,
 };
 use crate::ops::elementwise::{Elementary, elementary_pullback, relu_pullback};
 use crate::ops::layout::{reshape_pullback, transpose_pullback};
@@ -1223,7 +1223,7 @@ where
         (x, w, _): Operands<'_, Images<T, B, C, H, W, K>, Kernels<T, O, C, KH, KW, K>, Self::Output>,
         y_bar: &Self::Output,
     ) -> Images<T, B, C, H, W, K> {
-        conv2d_pullback_parts::<P, _, _, C, H, W, O, KH, KW, HO, WO, _>(x, w, y_bar, (true, false)).0
+        conv2d_pullback::<P, _, _, C, H, W, O, KH, KW, HO, WO, _>(x, w, y_bar, (true, false)).0
     }
     #[inline(always)]
     fn pull_rhs(
@@ -1231,7 +1231,7 @@ where
         (x, w, _): Operands<'_, Images<T, B, C, H, W, K>, Kernels<T, O, C, KH, KW, K>, Self::Output>,
         y_bar: &Self::Output,
     ) -> Kernels<T, O, C, KH, KW, K> {
-        conv2d_pullback_parts::<P, _, _, C, H, W, O, KH, KW, HO, WO, _>(x, w, y_bar, (false, true)).1
+        conv2d_pullback::<P, _, _, C, H, W, O, KH, KW, HO, WO, _>(x, w, y_bar, (false, true)).1
     }
     #[inline(always)]
     fn pull_both(
@@ -1239,7 +1239,7 @@ where
         (x, w, _): Operands<'_, Images<T, B, C, H, W, K>, Kernels<T, O, C, KH, KW, K>, Self::Output>,
         y_bar: &Self::Output,
     ) -> (Images<T, B, C, H, W, K>, Kernels<T, O, C, KH, KW, K>) {
-        conv2d_pullback_parts::<P, _, _, C, H, W, O, KH, KW, HO, WO, _>(x, w, y_bar, (true, true))
+        conv2d_pullback::<P, _, _, C, H, W, O, KH, KW, HO, WO, _>(x, w, y_bar, (true, true))
     }
     #[inline(always)]
     fn pull_both_into(

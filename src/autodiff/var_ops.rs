@@ -1148,8 +1148,10 @@ where
         let kernels = kernels.to_var();
         let (x, w) = (self.shared_value(), kernels.shared_value());
         let y = x.conv2d_padded(&w, padding);
+        // Only the cotangents of traced operands are computed.
+        let wanted = (self.is_active(), kernels.is_active());
         record_binary(self, &kernels, y, move |y_bar| {
-            conv2d_pullback::<P, _, _, C, H, W, O, KH, KW, HO, WO, K>(&x, &w, y_bar)
+            conv2d_pullback::<P, _, _, C, H, W, O, KH, KW, HO, WO, K>(&x, &w, y_bar, wanted)
         })
     }
 

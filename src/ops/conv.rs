@@ -207,36 +207,9 @@ fn window_maximum<
 }
 
 /// The pullback of `conv2d_padded` (and of `conv2d`, P = 0): (x̄, w̄) from x, w and
-/// ȳ.
+/// ȳ, computing only the parts `(want_x, want_w)` asks for; a part not asked for is
+/// zero (the cotangent of an input nobody differentiates is skipped).
 pub fn conv2d_pullback<
-    const P: usize,
-    T: RealScalar,
-    B: Dim,
-    const C: usize,
-    const H: usize,
-    const W: usize,
-    const O: usize,
-    const KH: usize,
-    const KW: usize,
-    const HO: usize,
-    const WO: usize,
-    K,
->(
-    x: &Images<T, B, C, H, W, K>,
-    kernels: &Kernels<T, O, C, KH, KW, K>,
-    y_bar: &Images<T, B, O, HO, WO, K>,
-) -> (Images<T, B, C, H, W, K>, Kernels<T, O, C, KH, KW, K>)
-where
-    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)>
-        + Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
-        + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
-{
-    conv2d_pullback_parts::<P, T, B, C, H, W, O, KH, KW, HO, WO, K>(x, kernels, y_bar, (true, true))
-}
-
-/// [`conv2d_pullback`] computing only the parts `wanted` says, (x̄, w̄); a part not
-/// wanted is zero (static mode skips the cotangent of an input nobody differentiates).
-pub fn conv2d_pullback_parts<
     const P: usize,
     T: RealScalar,
     B: Dim,
