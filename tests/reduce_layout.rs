@@ -436,3 +436,36 @@ fn try_narrow_checks_dynamic_axes() {
     assert!(d.try_narrow::<1, 0, 4>().is_err());
     assert!(d.try_narrow::<1, 0, 3>().is_ok());
 }
+
+/// Static sizes far past any table: a 50×64 batch flattened to 3200, joined with
+/// 1500 more and cut back, on plain and on traced tensors.
+#[test]
+fn static_layout_changes_of_any_size() {
+    let batch = Tensor::<f64, (Const<50>, Const<64>), Heap>::from_fn(|[i, j]| (64 * i + j) as f64);
+    let flat: Vector<f64, 3200, Heap> = batch.flatten();
+    assert!(flat.as_slice().iter().enumerate().all(|(index, &value)| value == index as f64));
+    let back: Tensor<f64, (Const<64>, Const<50>), Heap> = flat.reshape();
+    assert_eq!(back.as_slice(), batch.as_slice());
+    let tail = Vector::<f64, 1500, Heap>::from_fn(|[k]| (3200 + k) as f64);
+    let joined: Vector<f64, 4700, Heap> = flat.concat(Axis::<0>, &tail);
+    assert!(joined.as_slice().iter().enumerate().all(|(index, &value)| value == index as f64));
+    let window: Vector<f64, 2000, Heap> = joined.narrow::<0, 2700, 2000>();
+    assert_eq!(window.as_slice()[0], 2700.0);
+    assert_eq!(window.as_slice()[1999], 4699.0);
+
+    // Traced: y = Σ wₖ·window(concat(flatten(x), t))ₖ, so ∂y/∂x is w placed back at
+    // the positions of x that the window keeps (2700…3199), zero elsewhere.
+    let weights = Vector::<f64, 2000, Heap>::from_fn(|[k]| 1.0 + k as f64);
+    let (value, gradient) = fluxion::autodiff::value_and_grad(
+        |x: Var<Tensor<f64, (Const<50>, Const<64>), Heap>>| {
+            let joined: Var<Vector<f64, 4700, Heap>> =
+                x.flatten::<3200>().concat(Axis::<0>, &Var::constant(tail.clone()));
+            joined.narrow::<0, 2700, 2000>().dot(&weights)
+        },
+        &batch,
+    );
+    assert_eq!(value, window.dot(&weights));
+    let expected: Vec<f64> =
+        (0..3200).map(|index| if index >= 2700 { (index - 2699) as f64 } else { 0.0 }).collect();
+    assert_eq!(gradient.as_slice(), expected.as_slice());
+}

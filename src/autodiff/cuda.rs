@@ -234,9 +234,10 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
         S: HasAxis<AXIS>,
         S::Axis: AddsUpTo<B, C>,
     {
+        let () = <S::Axis as AddsUpTo<B, C>>::CHECK;
         let shapes = (self.value().shape(), other.value().shape());
         let lengths = (shapes.0.dims().as_slice()[AXIS], shapes.1.dims().as_slice()[AXIS]);
-        let y = self.value().concat(axis, other.value());
+        let y = or_panic(self.value().join_along(axis, other.value()));
         record_binary_in_place(self, other, y, move |_, y_bar, mut adjoints| {
             adjoints.write_or_add(shapes, |a_bar, b_bar| {
                 rules::concat_pullback::<AXIS, T, S, B, C>(y_bar, a_bar, b_bar, lengths)
@@ -253,12 +254,17 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
         S: HasAxis<AXIS>,
         S::Axis: FitsSlice<START, LEN>,
     {
+        let () = <S::Axis as FitsSlice<START, LEN>>::CHECK;
         let shape = self.value().shape();
-        record_unary_in_place(self, self.value().narrow::<AXIS, START, LEN>(), move |_, y_bar, x_bar| {
-            x_bar.write_or_add(shape, |x_bar, write| {
-                rules::narrow_pullback::<AXIS, START, LEN, T, S>(y_bar, x_bar, write)
-            })
-        })
+        record_unary_in_place(
+            self,
+            or_panic(self.value().window_along::<AXIS, START, LEN>()),
+            move |_, y_bar, x_bar| {
+                x_bar.write_or_add(shape, |x_bar, write| {
+                    rules::narrow_pullback::<AXIS, START, LEN, T, S>(y_bar, x_bar, write)
+                })
+            },
+        )
     }
 
     /// The same elements under the static shape `Target`.
@@ -267,10 +273,13 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
         Target: StaticShape,
         S: SameElementCount<Target>,
     {
+        let () = <S as SameElementCount<Target>>::CHECK;
         let shape = self.value().shape();
-        record_unary_in_place(self, self.value().reshape(), move |_, y_bar: &OnDevice<T, Target>, x_bar| {
-            x_bar.add(|| or_panic(y_bar.try_reshape(shape)))
-        })
+        record_unary_in_place(
+            self,
+            self.value().relabelled(),
+            move |_, y_bar: &OnDevice<T, Target>, x_bar| x_bar.add(|| or_panic(y_bar.try_reshape(shape))),
+        )
     }
 
     /// Σ of all elements (its value is read back to the host).

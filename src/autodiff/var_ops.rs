@@ -245,8 +245,9 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         S: SameElementCount<Target>,
         K: Storage<T, Target>,
     {
+        let () = <S as SameElementCount<Target>>::CHECK;
         let x = self.shared_value();
-        record_unary(self, x.reshape(), move |y_bar| reshape_pullback(&x, y_bar))
+        record_unary(self, x.relabelled(), move |y_bar| reshape_pullback(&x, y_bar))
     }
 
     /// The same elements under `shape` (any shapes, checked when it runs); an error
@@ -278,7 +279,9 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         S: SameElementCount<(Const<N>,)>,
         K: Storage<T, (Const<N>,)>,
     {
-        self.reshape()
+        let () = <S as SameElementCount<(Const<N>,)>>::CHECK;
+        let x = self.shared_value();
+        record_unary(self, x.relabelled(), move |y_bar| reshape_pullback(&x, y_bar))
     }
 
     /// Repeated along new leading axes to the static shape `Target`.
@@ -304,8 +307,9 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         S::Axis: AddsUpTo<B, C>,
         K: Storage<T, S::Replaced<B>> + Storage<T, S::Replaced<C>>,
     {
+        let () = <S::Axis as AddsUpTo<B, C>>::CHECK;
         let (a, b) = (self.shared_value(), other.shared_value());
-        let y = a.concat(axis, &b);
+        let y = or_panic(a.join_along(axis, &b));
         record_binary(self, other, y, move |y_bar| concat_pullback::<AXIS, _, _, _, _, _>(&a, &b, y_bar))
     }
 
@@ -319,8 +323,9 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         S::Axis: FitsSlice<START, LEN>,
         K: Storage<T, S::Replaced<Const<LEN>>>,
     {
+        let () = <S::Axis as FitsSlice<START, LEN>>::CHECK;
         let x = self.shared_value();
-        let y = x.narrow::<AXIS, START, LEN>();
+        let y = or_panic(x.window_along::<AXIS, START, LEN>());
         record_unary(self, y, move |y_bar| narrow_pullback::<AXIS, START, LEN, _, _, _>(&x, y_bar))
     }
 }

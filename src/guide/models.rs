@@ -91,8 +91,7 @@
 //! [`Conv2d`](crate::nn::layer::Conv2d), [`MaxPool2d`](crate::nn::layer::MaxPool2d)
 //! and [`Flatten`](crate::nn::layer::Flatten) take batches `(B, C, H, W)` and carry
 //! their output size in their type; the compiler checks each against its input
-//! (`Flatten`'s F = C·H·W when the program is built, since image feature counts
-//! exceed the trait-level arithmetic's 1024):
+//! (`Flatten`'s F = C·H·W when the program is built, as for every static reshape):
 //!
 //! ```
 //! use fluxion::nn::layer::{Conv2d, Flatten, Linear, MaxPool2d, Relu, Sequential};

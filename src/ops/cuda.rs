@@ -575,6 +575,12 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
         Target: crate::shape::StaticShape,
         S: SameElementCount<Target>,
     {
+        let () = <S as SameElementCount<Target>>::CHECK;
+        self.relabelled()
+    }
+
+    /// The same elements under `Target`, whose element count its callers have checked.
+    pub(crate) fn relabelled<Target: crate::shape::StaticShape>(&self) -> OnDevice<T, Target> {
         Tensor::from_buffer(Target::default(), self.buffer().clone())
     }
 
@@ -583,7 +589,8 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
     where
         S: SameElementCount<(Const<N>,)>,
     {
-        self.reshape()
+        let () = <S as SameElementCount<(Const<N>,)>>::CHECK;
+        self.relabelled()
     }
 
     /// Σ aᵢbᵢ (real data: also `inner` and `dotu`); waits for the GPU.
@@ -644,6 +651,21 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
     /// another axis differs.
     pub fn try_concat<const AXIS: usize, B: Dim, C: Dim>(
         &self,
+        axis: Axis<AXIS>,
+        other: &OnDevice<T, S::Replaced<B>>,
+    ) -> Result<OnDevice<T, S::Replaced<C>>, ShapeError>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: AddsUpTo<B, C>,
+    {
+        let () = <S::Axis as AddsUpTo<B, C>>::CHECK;
+        self.join_along(axis, other)
+    }
+
+    /// [`Self::try_concat`] once the static lengths are known to agree (its callers
+    /// check them).
+    pub(crate) fn join_along<const AXIS: usize, B: Dim, C: Dim>(
+        &self,
         _: Axis<AXIS>,
         other: &OnDevice<T, S::Replaced<B>>,
     ) -> Result<OnDevice<T, S::Replaced<C>>, ShapeError>
@@ -690,12 +712,26 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
         S: HasAxis<AXIS>,
         S::Axis: AddsUpTo<B, C>,
     {
-        or_panic(self.try_concat(axis, other))
+        let () = <S::Axis as AddsUpTo<B, C>>::CHECK;
+        or_panic(self.join_along(axis, other))
     }
 
     /// The slice `[START, START + LEN)` along `AXIS`; an error names the axis and the
     /// slice when it does not fit (a `Dyn` axis).
     pub fn try_narrow<const AXIS: usize, const START: usize, const LEN: usize>(
+        &self,
+    ) -> Result<OnDevice<T, S::Replaced<Const<LEN>>>, ShapeError>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: FitsSlice<START, LEN>,
+    {
+        let () = <S::Axis as FitsSlice<START, LEN>>::CHECK;
+        self.window_along::<AXIS, START, LEN>()
+    }
+
+    /// [`Self::try_narrow`] once the static lengths are known to agree (its callers
+    /// check them).
+    pub(crate) fn window_along<const AXIS: usize, const START: usize, const LEN: usize>(
         &self,
     ) -> Result<OnDevice<T, S::Replaced<Const<LEN>>>, ShapeError>
     where
@@ -726,7 +762,8 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
         S: HasAxis<AXIS>,
         S::Axis: FitsSlice<START, LEN>,
     {
-        or_panic(self.try_narrow::<AXIS, START, LEN>())
+        let () = <S::Axis as FitsSlice<START, LEN>>::CHECK;
+        or_panic(self.window_along::<AXIS, START, LEN>())
     }
 }
 

@@ -31,8 +31,8 @@ where
 }
 
 impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
-    /// The same elements under the static shape `Target`; the element counts are
-    /// compared by the compiler.
+    /// The same elements under the static shape `Target`, of any size; the element
+    /// counts are compared by the compiler when it builds the program.
     ///
     /// ```
     /// use fluxion::prelude::*;
@@ -50,6 +50,16 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     where
         Target: StaticShape,
         S: SameElementCount<Target>,
+        K: Storage<T, Target>,
+    {
+        let () = <S as SameElementCount<Target>>::CHECK;
+        self.relabelled()
+    }
+
+    /// The same elements under `Target`, whose element count its callers have checked.
+    pub(crate) fn relabelled<Target>(&self) -> Tensor<T, Target, K>
+    where
+        Target: StaticShape,
         K: Storage<T, Target>,
     {
         let data = self.as_slice();
@@ -73,7 +83,8 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         S: SameElementCount<(Const<N>,)>,
         K: Storage<T, (Const<N>,)>,
     {
-        self.reshape()
+        let () = <S as SameElementCount<(Const<N>,)>>::CHECK;
+        self.relabelled()
     }
 
     /// The tensor repeated along new leading axes to the static shape `Target`.
@@ -128,6 +139,22 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         S::Axis: AddsUpTo<B, C>,
         K: Storage<T, S::Replaced<B>> + Storage<T, S::Replaced<C>>,
     {
+        let () = <S::Axis as AddsUpTo<B, C>>::CHECK;
+        self.join_along(axis, other)
+    }
+
+    /// [`Self::try_concat`] once the static lengths are known to agree (its callers
+    /// check them).
+    pub(crate) fn join_along<const AXIS: usize, B: Dim, C: Dim>(
+        &self,
+        axis: Axis<AXIS>,
+        other: &Tensor<T, S::Replaced<B>, K>,
+    ) -> Result<Tensor<T, S::Replaced<C>, K>, ShapeError>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: AddsUpTo<B, C>,
+        K: Storage<T, S::Replaced<B>> + Storage<T, S::Replaced<C>>,
+    {
         let _ = axis;
         let (lhs, rhs) = (self.dims(), other.dims());
         check_concat(AXIS, lhs, rhs)?;
@@ -169,12 +196,27 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         S::Axis: AddsUpTo<B, C>,
         K: Storage<T, S::Replaced<B>> + Storage<T, S::Replaced<C>>,
     {
-        or_panic(self.try_concat(axis, other))
+        let () = <S::Axis as AddsUpTo<B, C>>::CHECK;
+        or_panic(self.join_along(axis, other))
     }
 
     /// The `LEN` entries starting at `START` along `AXIS`; for a static axis the bounds
     /// are checked by the compiler, for a dynamic one an error names the shape.
     pub fn try_narrow<const AXIS: usize, const START: usize, const LEN: usize>(
+        &self,
+    ) -> Result<Tensor<T, S::Replaced<Const<LEN>>, K>, ShapeError>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: FitsSlice<START, LEN>,
+        K: Storage<T, S::Replaced<Const<LEN>>>,
+    {
+        let () = <S::Axis as FitsSlice<START, LEN>>::CHECK;
+        self.window_along::<AXIS, START, LEN>()
+    }
+
+    /// [`Self::try_narrow`] once the static lengths are known to agree (its callers
+    /// check them).
+    pub(crate) fn window_along<const AXIS: usize, const START: usize, const LEN: usize>(
         &self,
     ) -> Result<Tensor<T, S::Replaced<Const<LEN>>, K>, ShapeError>
     where
@@ -215,7 +257,8 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         S::Axis: FitsSlice<START, LEN>,
         K: Storage<T, S::Replaced<Const<LEN>>>,
     {
-        or_panic(self.try_narrow::<AXIS, START, LEN>())
+        let () = <S::Axis as FitsSlice<START, LEN>>::CHECK;
+        or_panic(self.window_along::<AXIS, START, LEN>())
     }
 }
 

@@ -13,8 +13,12 @@
 //! | [`ConvolvesTo<K, P, OUT>`] | `Self + 2P − K + 1 = OUT`: a convolution's output length |
 //! | [`PoolsTo<S, OUT>`] | `OUT = ⌊Self / S⌋`: a pooling window of S with stride S |
 //!
-//! Static arithmetic uses typenum as a calculator behind the scenes (dimensions up to
-//! 1024, and powers of two up to 4096); the messages show only plain numbers.
+//! Reshape, concat and slice relations hold for static sizes of any magnitude: they
+//! are compared in constants evaluated when the program is built (`cargo build`,
+//! `cargo test`; `cargo check` stops before that step), and a mismatch stops the
+//! build with a message in plain numbers ("cannot reshape 6 elements into 8"). The
+//! convolution and pooling relations are trait-level arithmetic (typenum as a
+//! calculator behind the scenes, lengths up to 1024), which `cargo check` reports.
 //! Wherever a [`Dyn`] takes part, the relation is checked when the operation runs.
 
 use core::ops::{Add, Mul};
@@ -23,7 +27,7 @@ use typenum::{
     Const as TConst, IsEqual, IsGreaterOrEqual, IsLess, IsLessOrEqual, Prod, Sum, ToUInt, True, U, U0, U1,
 };
 
-use super::{Const, Dim, Dyn, Shape};
+use super::{Const, Dim, Dyn, Shape, StaticShape};
 
 /// Names an axis in an operation: `t.sum_axis(Axis::<1>)` sums over axis 1.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -119,96 +123,59 @@ impl_has_axis!(1; A 0; B 1; C 2, D 3);
 impl_has_axis!(2; A 0, B 1; C 2; D 3);
 impl_has_axis!(3; A 0, B 1, C 2; D 3; );
 
-/// The element count of a fully static shape, as a typenum number (a calculator only;
-/// it never appears in a message).
-#[doc(hidden)]
-pub trait StaticElementCount {
-    type Count;
-}
-
-impl StaticElementCount for () {
-    type Count = U1;
-}
-
-impl<const A: usize> StaticElementCount for (Const<A>,)
-where
-    TConst<A>: ToUInt,
-{
-    type Count = U<A>;
-}
-
-impl<const A: usize, const B: usize> StaticElementCount for (Const<A>, Const<B>)
-where
-    TConst<A>: ToUInt,
-    TConst<B>: ToUInt,
-    U<A>: Mul<U<B>>,
-{
-    type Count = Prod<U<A>, U<B>>;
-}
-
-impl<const A: usize, const B: usize, const C: usize> StaticElementCount for (Const<A>, Const<B>, Const<C>)
-where
-    TConst<A>: ToUInt,
-    TConst<B>: ToUInt,
-    TConst<C>: ToUInt,
-    U<A>: Mul<U<B>>,
-    Prod<U<A>, U<B>>: Mul<U<C>>,
-{
-    type Count = Prod<Prod<U<A>, U<B>>, U<C>>;
-}
-
-impl<const A: usize, const B: usize, const C: usize, const D: usize> StaticElementCount
-    for (Const<A>, Const<B>, Const<C>, Const<D>)
-where
-    TConst<A>: ToUInt,
-    TConst<B>: ToUInt,
-    TConst<C>: ToUInt,
-    TConst<D>: ToUInt,
-    U<A>: Mul<U<B>>,
-    Prod<U<A>, U<B>>: Mul<U<C>>,
-    Prod<Prod<U<A>, U<B>>, U<C>>: Mul<U<D>>,
-{
-    type Count = Prod<Prod<Prod<U<A>, U<B>>, U<C>>, U<D>>;
-}
-
 /// Both static shapes hold the same number of elements, so one can be reshaped into
-/// the other.
+/// the other. The counts are compared when the program is built (any sizes; `cargo
+/// check` does not evaluate the comparison): a mismatch stops the build with "cannot
+/// reshape 6 elements into 8".
 #[diagnostic::on_unimplemented(
-    message = "cannot reshape `{Self}` into `{Target}`: the element counts differ",
-    label = "the product of the dimensions must be the same on both sides",
-    note = "reshape keeps every element in row-major order; static dimensions are checked up to 1024 each (and powers of two up to 4096): beyond that, or with `Dyn` dimensions, use `try_reshape`"
+    message = "cannot reshape `{Self}` into `{Target}` with a static reshape",
+    label = "both shapes must be static",
+    note = "with `Dyn` dimensions, use `try_reshape`, which compares the element counts when it runs"
 )]
-pub trait SameElementCount<Target> {}
+pub trait SameElementCount<Target>: Shape {
+    /// Evaluated where a reshape is compiled: fails the build when the counts differ.
+    #[doc(hidden)]
+    const CHECK: ();
+}
 
 #[diagnostic::do_not_recommend]
-impl<Source, Target> SameElementCount<Target> for Source
-where
-    Source: StaticElementCount,
-    Target: StaticElementCount,
-    Source::Count: IsEqual<Target::Count, Output = True>,
-{
+impl<Source: StaticShape, Target: StaticShape> SameElementCount<Target> for Source {
+    const CHECK: () = {
+        let (from, to) = (Source::NUM_ELEMENTS, Target::NUM_ELEMENTS);
+        let message =
+            BuildMessage::new().text("cannot reshape ").number(from).text(" elements into ").number(to);
+        assert!(from == to, "{}", message.text(": the element counts differ").as_str());
+    };
 }
 
 /// Concatenating an axis of length `Self` with one of length `Rhs` gives length `Out`.
 #[diagnostic::on_unimplemented(
     message = "cannot concatenate an axis of length `{Self}` with one of length `{Rhs}` into length `{Out}`",
     label = "the output length must be the sum of the input lengths",
-    note = "static lengths must add up: `Const<A>` with `Const<B>` gives `Const<A + B>` (checked up to 1024); a `Dyn` on either side gives `Dyn`"
+    note = "static lengths must add up: `Const<A>` with `Const<B>` gives `Const<A + B>` (compared when the program is built); a `Dyn` on either side gives `Dyn`"
 )]
 pub trait AddsUpTo<Rhs: Dim, Out: Dim>: Dim {
+    /// Evaluated where a concatenation is compiled: fails the build when static
+    /// lengths do not add up.
+    #[doc(hidden)]
+    const CHECK: () = ();
+
     /// The concatenated dimension.
     fn add_dims(self, rhs: Rhs) -> Out;
 }
 
 #[diagnostic::do_not_recommend]
-impl<const A: usize, const B: usize, const C: usize> AddsUpTo<Const<B>, Const<C>> for Const<A>
-where
-    TConst<A>: ToUInt,
-    TConst<B>: ToUInt,
-    TConst<C>: ToUInt,
-    U<A>: Add<U<B>>,
-    Sum<U<A>, U<B>>: IsEqual<U<C>, Output = True>,
-{
+impl<const A: usize, const B: usize, const C: usize> AddsUpTo<Const<B>, Const<C>> for Const<A> {
+    const CHECK: () = {
+        let message =
+            BuildMessage::new().text("cannot concatenate lengths ").number(A).text(" and ").number(B);
+        assert!(
+            A + B == C,
+            "{}",
+            message.text(" into ").number(C).text(": the lengths must add up").as_str()
+        );
+    };
+
     #[inline(always)]
     fn add_dims(self, _: Const<B>) -> Const<C> {
         Const
@@ -240,22 +207,26 @@ impl AddsUpTo<Dyn, Dyn> for Dyn {
 #[diagnostic::on_unimplemented(
     message = "cannot take {LEN} elements starting at index {START} from an axis of length `{Self}`",
     label = "the slice runs past the end of the axis",
-    note = "a static slice needs START + LEN ≤ the axis length; static lengths are checked up to 1024 (and powers of two up to 4096): beyond that, use a `Dyn` axis"
+    note = "a static slice needs START + LEN ≤ the axis length (compared when the program is built)"
 )]
 pub trait FitsSlice<const START: usize, const LEN: usize>: Dim {
+    /// Evaluated where a slice is compiled: fails the build when it runs past the
+    /// end of a static axis.
+    #[doc(hidden)]
+    const CHECK: () = ();
+
     /// Whether the slice fits (always `true` for static lengths).
     fn fits(self) -> bool;
 }
 
 #[diagnostic::do_not_recommend]
-impl<const N: usize, const START: usize, const LEN: usize> FitsSlice<START, LEN> for Const<N>
-where
-    TConst<N>: ToUInt,
-    TConst<START>: ToUInt,
-    TConst<LEN>: ToUInt,
-    U<START>: Add<U<LEN>>,
-    Sum<U<START>, U<LEN>>: IsLessOrEqual<U<N>, Output = True>,
-{
+impl<const N: usize, const START: usize, const LEN: usize> FitsSlice<START, LEN> for Const<N> {
+    const CHECK: () = {
+        let message =
+            BuildMessage::new().text("cannot take ").number(LEN).text(" elements from index ").number(START);
+        assert!(START + LEN <= N, "{}", message.text(" of an axis of length ").number(N).as_str());
+    };
+
     #[inline(always)]
     fn fits(self) -> bool {
         true
@@ -386,4 +357,58 @@ where
     Prod<U<OUT>, U<S>>: IsLessOrEqual<U<N>, Output = True>,
     U<N>: IsLess<Prod<Sum<U<OUT>, U1>, U<S>>, Output = True>,
 {
+}
+
+/// A message with numbers in it, assembled in a constant for a build-time shape
+/// check (`panic!` in a constant takes only a ready string).
+#[doc(hidden)]
+pub struct BuildMessage {
+    bytes: [u8; Self::CAPACITY],
+    len: usize,
+}
+
+impl BuildMessage {
+    const CAPACITY: usize = 160;
+
+    const fn new() -> Self {
+        Self { bytes: [0; Self::CAPACITY], len: 0 }
+    }
+
+    const fn text(mut self, text: &str) -> Self {
+        let text = text.as_bytes();
+        let mut index = 0;
+        while index < text.len() {
+            self.bytes[self.len] = text[index];
+            self.len += 1;
+            index += 1;
+        }
+        self
+    }
+
+    const fn number(mut self, value: usize) -> Self {
+        let mut digits = [0u8; 20];
+        let (mut count, mut rest) = (0, value);
+        loop {
+            digits[count] = b'0' + (rest % 10) as u8;
+            count += 1;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        while count > 0 {
+            count -= 1;
+            self.bytes[self.len] = digits[count];
+            self.len += 1;
+        }
+        self
+    }
+
+    #[doc(hidden)]
+    pub const fn as_str(&self) -> &str {
+        match core::str::from_utf8(self.bytes.split_at(self.len).0) {
+            Ok(text) => text,
+            Err(_) => "a shape check failed",
+        }
+    }
 }

@@ -1,6 +1,6 @@
 use fluxion::prelude::*;
 
 fn main() {
-    let a: Matrix<f64, 2, 3> = Matrix::zeros();
-    let _f: Vector<f64, 5> = a.flatten(); // 6 elements are not 5
+    let batch: Matrix<f32, 50, 64, Heap> = Matrix::zeros();
+    let _f: Vector<f32, 3201, Heap> = batch.flatten(); // 3200 elements are not 3201
 }
