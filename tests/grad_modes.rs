@@ -715,3 +715,77 @@ fn a_rule_of_three_inputs_is_one_node_checked_by_finite_differences() {
     let g = grad(|x: Var<f64>| f([x.clone(), x.clone(), Var::constant(0.0)]), &3.0);
     assert_eq!(g, 6.0);
 }
+
+/// A point in polar form: a derived struct whose tangent is another type
+/// (`PolarTangent`), with a field that carries no derivative.
+#[derive(Differentiable, Clone, Debug)]
+struct Polar {
+    radius: f64,
+    angle: f64,
+    #[no_derivative]
+    label: u32,
+}
+
+/// (x, y) ↦ (r, θ) in one node: r̄ carries (x, y)/r, θ̄ carries (−y, x)/r²; `wrong`
+/// flips the sign of the angle's part.
+fn to_polar(point: &Var<Vector<f64, 2>>, wrong: bool) -> Var<Polar> {
+    let [x, y] = point.value().to_array();
+    let r = x.hypot(y);
+    let sign = if wrong { -1.0 } else { 1.0 };
+    let polar = Polar { radius: r, angle: y.atan2(x), label: 7 };
+    record_unary(point, polar, move |bar: &PolarTangent| {
+        let angle_part = sign * bar.angle / (r * r);
+        Vector::from_array([x / r * bar.radius - y * angle_part, y / r * bar.radius + x * angle_part])
+    })
+}
+
+#[test]
+fn check_vjp_takes_outputs_whose_tangent_is_another_type() {
+    let point: Vector<f64, 2> = Vector::from_array([0.6, -1.3]);
+    let comparisons = check_vjp(|p: Var<Vector<f64, 2>>| to_polar(&p, false), &point, CheckOptions::f64());
+    // Two outputs × two inputs, plus the adjoint identity on three directions.
+    assert_eq!(comparisons, Ok(4 + 3));
+    assert_eq!(to_polar(&Var::constant(point), false).value().label, 7);
+    let error =
+        check_vjp(|p: Var<Vector<f64, 2>>| to_polar(&p, true), &point, CheckOptions::f64()).unwrap_err();
+    assert!(error.what.contains("Jacobian entry (output 1"), "{error}");
+}
+
+/// A library author's vector type: every field is its own tangent.
+#[derive(Differentiable, Clone, Debug, PartialEq)]
+struct Point3 {
+    x: f64,
+    y: f64,
+    z: f64,
+}
+
+/// Fields that are their own tangents, generic and in a tuple struct.
+#[derive(Differentiable, Clone, Debug, PartialEq)]
+struct Frame<T: fluxion::Scalar + fluxion::autodiff::RealOutput>(Vector<T, 3>, T);
+
+/// A field that is not its own tangent (a derived struct): no conversion is
+/// usable, but the type itself derives.
+#[derive(Differentiable, Clone, Debug)]
+struct Segment {
+    start: Point3,
+    length: f64,
+}
+
+#[test]
+fn a_struct_of_own_tangents_converts_to_and_from_its_tangent() {
+    let v = Point3 { x: 1.0, y: -2.0, z: 0.5 };
+    let t: Point3Tangent = v.clone().into();
+    assert_eq!((t.x, t.y, t.z), (1.0, -2.0, 0.5));
+    // A gradient becomes a value: one step of gradient descent on |v|².
+    let g = grad(|v: Point3Traced| &(&v.x * &v.x + &v.y * &v.y) + &v.z * &v.z, &v);
+    let g_value = Point3::from(g);
+    assert_eq!(g_value, Point3 { x: 2.0, y: -4.0, z: 1.0 });
+    assert_eq!(Point3::from(Point3Tangent::from(v.clone())), v);
+
+    let frame = Frame(Vector::from_array([1.0f32, 2.0, 3.0]), 4.0f32);
+    let tangent: FrameTangent<f32> = frame.clone().into();
+    assert_eq!((tangent.0.to_array(), tangent.1), ([1.0, 2.0, 3.0], 4.0));
+    assert_eq!(Frame::from(tangent), frame);
+    let segment = Segment { start: v, length: 2.0 };
+    assert_eq!(segment.zero_tangent().length, 0.0);
+}

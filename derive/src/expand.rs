@@ -13,6 +13,7 @@ pub fn differentiable(input: &Input) -> TokenStream {
     let differentiable_impl = differentiable_impl(input);
     let traced = traced(input);
     let lifted = lifted(input);
+    let conversions = tangent_conversions(input);
     let parameters = parameters(input);
     let checks = field_checks(input);
     quote! {
@@ -20,6 +21,7 @@ pub fn differentiable(input: &Input) -> TokenStream {
         #tangent
         #tangent_impls
         #differentiable_impl
+        #conversions
         #lifted
         ::fluxion::__private::with_reverse_mode! { #traced #parameters }
     }
@@ -232,6 +234,54 @@ fn tangent_struct(input: &Input) -> TokenStream {
         })
         .collect();
     define(input, &tangent_ident(input), &doc, &differentiable_bounds(input), fields)
+}
+
+/// `From` both ways between the struct and its tangent, for a struct whose every
+/// field is differentiable. Each field must be its own tangent; the bound is written
+/// through `Deferred` so that a struct with another field still compiles and the
+/// conversion is refused where it is used, naming the field's type.
+fn tangent_conversions(input: &Input) -> TokenStream {
+    if input.fields.iter().any(|field| !field.differentiable) {
+        return TokenStream::new();
+    }
+    let (ident, tangent) = (input.ident, tangent_ident(input));
+    let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
+    let mut bounds = differentiable_bounds(input);
+    for field in &input.fields {
+        let ty = field.ty;
+        bounds.predicates.push(parse_quote!(
+            for<'fluxion_deferred> <#ty as ::fluxion::__private::Deferred<'fluxion_deferred>>::Itself:
+                ::fluxion::__private::OwnTangent
+        ));
+    }
+    let parts = |source: &Ident, method: Ident| {
+        input
+            .fields
+            .iter()
+            .map(|field| {
+                let member = &field.member;
+                (member.clone(), quote!(::fluxion::__private::OwnTangent::#method(#source.#member)))
+            })
+            .collect()
+    };
+    let value = format_ident!("value");
+    let into_tangent = construct(&tangent, input.style, parts(&value, format_ident!("into_tangent")));
+    let from_tangent = construct(ident, input.style, parts(&value, format_ident!("from_tangent")));
+    quote! {
+        impl #impl_generics ::fluxion::__private::From<#ident #ty_generics> for #tangent #ty_generics #bounds {
+            #[allow(unused_variables)]
+            fn from(value: #ident #ty_generics) -> Self {
+                #into_tangent
+            }
+        }
+
+        impl #impl_generics ::fluxion::__private::From<#tangent #ty_generics> for #ident #ty_generics #bounds {
+            #[allow(unused_variables)]
+            fn from(value: #tangent #ty_generics) -> Self {
+                #from_tangent
+            }
+        }
+    }
 }
 
 fn tangent_impls(input: &Input) -> TokenStream {

@@ -18,6 +18,9 @@ use syn::{DeriveInput, parse_macro_input};
 /// - `NameTangent`, with the same field names and visibility, each field of the
 ///   field's tangent type, implementing `VectorSpace` (and so `RealLeaves`);
 /// - `impl Differentiable for Name` (`move_by`, `zero_tangent`, `zip_leaves_with`);
+/// - when no field is `#[no_derivative]`: `From<Name> for NameTangent` and back,
+///   usable when every field is its own tangent (scalars, tensors; `OwnTangent`), so
+///   a gradient converts to a value and a value to a direction (`V3` ↔ `V3Tangent`);
 /// - with reverse mode (`std`): `NameTraced`, the struct as a differentiated function
 ///   sees it (each field traced), and `impl Trace for Name`;
 /// - for forward mode (also without `std`): `NameLifted` (each field lifted to dual

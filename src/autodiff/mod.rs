@@ -55,7 +55,9 @@ pub use operators::{
     Pullback, Trace, grad, grad_with_aux, value_and_grad, value_and_grad_into, value_and_grad_into_with_aux,
     value_and_grad_with_aux, vjp, vjp_with_aux,
 };
-pub use tangent::{Differentiable, Leaf, LeafVisitor, RealLeaves, RealOutput, SameShapes, VectorSpace};
+pub use tangent::{
+    Differentiable, Leaf, LeafVisitor, OwnTangent, RealLeaves, RealOutput, SameShapes, VectorSpace,
+};
 #[cfg(feature = "std")]
 pub use tape::{
     Adjoint, BinaryAdjoints, ManyAdjoints, Var, record_binary, record_binary_in_place, record_many,

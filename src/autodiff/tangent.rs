@@ -699,3 +699,43 @@ tuple_tangent!(A 0, B 1, C 2);
 tuple_tangent!(A 0, B 1, C 2, D 3);
 tuple_tangent!(A 0, B 1, C 2, D 3, E 4);
 tuple_tangent!(A 0, B 1, C 2, D 3, E 4, F 5);
+
+/// A value that is its own tangent (a real or complex scalar, a tensor, an array or
+/// a tuple of them). A derived struct whose every field is its own tangent converts
+/// to and from its tangent struct with `From`/`Into` (`V3` ↔ `V3Tangent`), through
+/// this trait.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not its own tangent",
+    label = "a struct converts to its tangent only when every field is its own tangent",
+    note = "scalars, tensors, arrays and tuples of them are; a field of dual numbers, of a derived struct or marked `#[no_derivative]` is not"
+)]
+pub trait OwnTangent: Differentiable {
+    /// The value as a tangent.
+    fn into_tangent(self) -> Self::Tangent;
+    /// The tangent as a value.
+    fn from_tangent(tangent: Self::Tangent) -> Self;
+}
+
+#[diagnostic::do_not_recommend]
+impl<X: Differentiable<Tangent = X>> OwnTangent for X {
+    #[inline(always)]
+    fn into_tangent(self) -> X {
+        self
+    }
+    #[inline(always)]
+    fn from_tangent(tangent: X) -> X {
+        tangent
+    }
+}
+
+/// `Self`, seen under a lifetime: a bound on `<T as Deferred<'a>>::Itself` for every
+/// `'a` is checked where it is used, not where it is written, so a derived impl can
+/// name a bound that holds for some structs and not others.
+#[doc(hidden)]
+pub trait Deferred<'a> {
+    type Itself: ?Sized;
+}
+
+impl<T: ?Sized> Deferred<'_> for T {
+    type Itself = T;
+}

@@ -28,4 +28,34 @@
 //! check_grad(|x: Var<f64>| softplus(&x), &0.7, CheckOptions::f64()).unwrap();
 //! ```
 //!
+//! A rule's output can be a derived struct, a value of its own on the tape whose
+//! cotangent is the struct's tangent; the checker takes such outputs too. A struct
+//! whose every field is its own tangent converts to and from that tangent:
+//!
+//! ```
+//! use fluxion::autodiff::check::{CheckOptions, check_vjp};
+//! use fluxion::autodiff::{Differentiable, record_unary};
+//! use fluxion::prelude::*;
+//!
+//! #[derive(Differentiable, Clone, Debug, PartialEq)]
+//! struct Polar {
+//!     radius: f64,
+//!     angle: f64,
+//! }
+//!
+//! // (x, y) ↦ (r, θ) in one node: r̄ pulls back to (x, y)·r̄/r, θ̄ to (−y, x)·θ̄/r².
+//! fn to_polar(p: &Var<Vector<f64, 2>>) -> Var<Polar> {
+//!     let [x, y] = p.value().to_array();
+//!     let r = x.hypot(y);
+//!     record_unary(p, Polar { radius: r, angle: y.atan2(x) }, move |bar: &PolarTangent| {
+//!         let (radial, angular) = (bar.radius / r, bar.angle / (r * r));
+//!         Vector::from_array([x * radial - y * angular, y * radial + x * angular])
+//!     })
+//! }
+//! let p = Vector::from_array([3.0, 4.0]);
+//! check_vjp(|p: Var<Vector<f64, 2>>| to_polar(&p), &p, CheckOptions::f64()).unwrap();
+//! let direction: PolarTangent = Polar { radius: 1.0, angle: 0.0 }.into();
+//! assert_eq!(Polar::from(direction.clone()), Polar { radius: 1.0, angle: 0.0 });
+//! ```
+//!
 //! `examples/custom_op.rs` and `examples/cuda_custom_op.rs` show both forms.

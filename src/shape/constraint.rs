@@ -169,11 +169,8 @@ impl<const A: usize, const B: usize, const C: usize> AddsUpTo<Const<B>, Const<C>
     const CHECK: () = {
         let message =
             BuildMessage::new().text("cannot concatenate lengths ").number(A).text(" and ").number(B);
-        assert!(
-            A + B == C,
-            "{}",
-            message.text(" into ").number(C).text(": the lengths must add up").as_str()
-        );
+        let message = message.text(" into ").number(C);
+        assert!(A + B == C, "{}", message.text(": the lengths must add up").as_str());
     };
 
     #[inline(always)]
