@@ -789,3 +789,43 @@ fn a_struct_of_own_tangents_converts_to_and_from_its_tangent() {
     let segment = Segment { start: v, length: 2.0 };
     assert_eq!(segment.zero_tangent().length, 0.0);
 }
+
+/// a × b for whole `Point3`s in one node: ā = b × ȳ, b̄ = ȳ × a.
+fn cross(a: &Var<Point3>, b: &Var<Point3>) -> Var<Point3> {
+    let (u, v) = (a.value().clone(), b.value().clone());
+    let product = |p: [f64; 3], q: [f64; 3]| {
+        [p[1] * q[2] - p[2] * q[1], p[2] * q[0] - p[0] * q[2], p[0] * q[1] - p[1] * q[0]]
+    };
+    let [x, y, z] = product([u.x, u.y, u.z], [v.x, v.y, v.z]);
+    record_binary(a, b, Point3 { x, y, z }, move |bar: &Point3Tangent| {
+        let bar = [bar.x, bar.y, bar.z];
+        let [ax, ay, az] = product([v.x, v.y, v.z], bar);
+        let [bx, by, bz] = product(bar, [u.x, u.y, u.z]);
+        (Point3Tangent { x: ax, y: ay, z: az }, Point3Tangent { x: bx, y: by, z: bz })
+    })
+}
+
+#[test]
+fn a_derived_struct_traced_as_one_value_takes_its_own_rule() {
+    use fluxion::autodiff::Whole;
+    let a = Point3 { x: 0.3, y: -1.1, z: 2.0 };
+    let b = Point3 { x: 1.5, y: 0.4, z: -0.7 };
+    let pair = (Whole(a.clone()), Whole(b.clone()));
+    let comparisons =
+        check_vjp(|(a, b): (Var<Point3>, Var<Point3>)| cross(&a, &b), &pair, CheckOptions::f64());
+    assert_eq!(comparisons, Ok(3 * 6 + 3));
+    // d/da ⟨a × b, c⟩ = b × c: the gradient arrives as `a`'s tangent.
+    let c = Point3 { x: 2.0, y: 0.0, z: 1.0 };
+    let g = grad(
+        |(a, b): (Var<Point3>, Var<Point3>)| {
+            let n = cross(&a, &b);
+            let c = c.clone();
+            record_unary(&n, n.value().x * c.x + n.value().y * c.y + n.value().z * c.z, move |bar: &f64| {
+                Point3Tangent { x: c.x * bar, y: c.y * bar, z: c.z * bar }
+            })
+        },
+        &pair,
+    );
+    let expected = Point3 { x: b.y * c.z - b.z * c.y, y: b.z * c.x - b.x * c.z, z: b.x * c.y - b.y * c.x };
+    assert_eq!(Point3::from(g.0), expected);
+}

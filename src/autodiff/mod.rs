@@ -52,8 +52,8 @@ pub use forward::{CoordinateHessian, LeafCoordinates, coordinate_hessian, hessia
 pub use forward::{Lift, Unlift, jacfwd, jvp, linearize};
 #[cfg(feature = "std")]
 pub use operators::{
-    Pullback, Trace, grad, grad_with_aux, value_and_grad, value_and_grad_into, value_and_grad_into_with_aux,
-    value_and_grad_with_aux, vjp, vjp_with_aux,
+    Pullback, Trace, Whole, grad, grad_with_aux, value_and_grad, value_and_grad_into,
+    value_and_grad_into_with_aux, value_and_grad_with_aux, vjp, vjp_with_aux,
 };
 pub use tangent::{
     Differentiable, Leaf, LeafVisitor, OwnTangent, RealLeaves, RealOutput, SameShapes, VectorSpace,

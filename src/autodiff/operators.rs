@@ -11,9 +11,10 @@
 use core::any::Any;
 use std::vec::Vec;
 
-use super::tangent::Differentiable;
 use super::tangent::RealOutput;
+use super::tangent::{Differentiable, LeafVisitor};
 use super::tape::{Tape, Var, leaf};
+use crate::error::ShapeError;
 use crate::scalar::Scalar;
 use crate::shape::Shape;
 use crate::tensor::{Tensor, Zeros};
@@ -119,6 +120,66 @@ impl<X: Trace> Trace for Vec<X> {
         for (x, gradient) in self.iter().zip(gradient) {
             x.gradient_buffers(gradient, buffers);
         }
+    }
+}
+
+/// A value traced as one leaf: a function handed `&Whole(v)` sees a single
+/// `Var<V>` instead of `V`'s fields traced one by one (a derived struct's `Traced`
+/// form), so a library author's rules can take and give the whole type
+/// ([`record_unary`](super::record_unary) from a `Var<V>`). The gradient is `V`'s
+/// tangent.
+///
+/// ```
+/// use fluxion::autodiff::{Differentiable, Whole, grad, record_unary};
+/// use fluxion::prelude::*;
+///
+/// #[derive(Differentiable, Clone, Debug)]
+/// struct V3 {
+///     x: f64,
+///     y: f64,
+///     z: f64,
+/// }
+///
+/// // |v|² as one node on the whole struct, with the rule v̄ = 2v·ȳ.
+/// fn norm_squared(v: &Var<V3>) -> Var<f64> {
+///     let &V3 { x, y, z } = v.value();
+///     record_unary(v, x * x + y * y + z * z, move |y_bar: &f64| V3Tangent { x: 2.0 * x * y_bar, y: 2.0 * y * y_bar, z: 2.0 * z * y_bar })
+/// }
+/// let g = grad(|v: Var<V3>| norm_squared(&v), &Whole(V3 { x: 1.0, y: 2.0, z: 3.0 }));
+/// assert_eq!((g.x, g.y, g.z), (2.0, 4.0, 6.0));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Whole<V>(pub V);
+
+impl<V: Differentiable> Differentiable for Whole<V> {
+    type Tangent = V::Tangent;
+    fn try_move_by(&mut self, offset: &V::Tangent) -> Result<(), ShapeError> {
+        self.0.try_move_by(offset)
+    }
+    fn zero_tangent(&self) -> V::Tangent {
+        self.0.zero_tangent()
+    }
+    fn zip_leaves_with<const W: usize, const R: usize, Vis: LeafVisitor<W, R>>(
+        &mut self,
+        written: [&mut V::Tangent; W],
+        read: [&V::Tangent; R],
+        visitor: &mut Vis,
+    ) -> Result<(), ShapeError> {
+        self.0.zip_leaves_with(written, read, visitor)
+    }
+}
+
+impl<V: Differentiable + Clone + 'static> Trace for Whole<V> {
+    type Traced = Var<V>;
+    fn trace(&self) -> Var<V> {
+        leaf(&self.0)
+    }
+    fn as_constant(&self) -> Var<V> {
+        Var::constant(self.0.clone())
+    }
+    #[inline]
+    fn gradient_buffers<'g>(&self, gradient: &'g mut V::Tangent, buffers: &mut Vec<&'g mut dyn Any>) {
+        buffers.push(gradient);
     }
 }
 
