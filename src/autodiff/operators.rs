@@ -151,6 +151,7 @@ impl<X: Trace> Trace for Vec<X> {
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Whole<V>(pub V);
 
+#[diagnostic::do_not_recommend]
 impl<V: Differentiable> Differentiable for Whole<V> {
     type Tangent = V::Tangent;
     fn try_move_by(&mut self, offset: &V::Tangent) -> Result<(), ShapeError> {
@@ -169,6 +170,7 @@ impl<V: Differentiable> Differentiable for Whole<V> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<V: Differentiable + Clone + 'static> Trace for Whole<V> {
     type Traced = Var<V>;
     fn trace(&self) -> Var<V> {
