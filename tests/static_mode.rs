@@ -170,6 +170,41 @@ fn loops_differentiate_every_iteration() {
     }
 }
 
+/// A loop with a literal trip count carrying a tensor and a scalar: the reverse
+/// sweep reruns the loop from its entry for each iteration.
+#[differentiable(wrt(v))]
+fn rotations_with_a_running_product(v: &Vector<f64, 2>, angle: f64) -> f64 {
+    let rotation: Matrix<f64, 2, 2> =
+        Matrix::from_array([[angle.cos(), -angle.sin()], [angle.sin(), angle.cos()]]);
+    let mut w = v.tanh();
+    let mut product = v[[1]];
+    for k in (0..5).rev() {
+        w = rotation.matmul(&w).tanh();
+        product = product * w[[0]] + (k as f64) * 0.1;
+    }
+    w.sum() * product
+}
+
+#[test]
+fn loops_with_a_literal_trip_count_carrying_a_tensor_and_a_scalar() {
+    let v = Vector::from_array([0.4, -0.9]);
+    let (value, gradient) = rotations_with_a_running_product::value_and_grad(&v, 0.3);
+    assert_eq!(value, rotations_with_a_running_product(&v, 0.3));
+    let h = 1e-6;
+    for i in 0..2 {
+        let (mut plus, mut minus) = (v, v);
+        plus[[i]] += h;
+        minus[[i]] -= h;
+        let fd = (rotations_with_a_running_product(&plus, 0.3) - rotations_with_a_running_product(&minus, 0.3))
+            / (2.0 * h);
+        assert!((gradient[[i]] - fd).abs() < 1e-8, "{i}: {gradient:?} {fd}");
+        let mut direction = Vector::zeros();
+        direction[[i]] = 1.0;
+        let (_, derivative) = rotations_with_a_running_product::jvp(&v, 0.3, &direction);
+        assert!((derivative - gradient[[i]]).abs() < 1e-14, "{derivative} {gradient:?}");
+    }
+}
+
 /// A loop with a trip count known only at run time, over a tensor.
 #[differentiable(wrt(v))]
 fn repeated_rotation(v: &Vector<f64, 2>, angle: f64, turns: usize) -> f64 {
