@@ -195,7 +195,8 @@ fn loops_with_a_literal_trip_count_carrying_a_tensor_and_a_scalar() {
         let (mut plus, mut minus) = (v, v);
         plus[[i]] += h;
         minus[[i]] -= h;
-        let fd = (rotations_with_a_running_product(&plus, 0.3) - rotations_with_a_running_product(&minus, 0.3))
+        let fd = (rotations_with_a_running_product(&plus, 0.3)
+            - rotations_with_a_running_product(&minus, 0.3))
             / (2.0 * h);
         assert!((gradient[[i]] - fd).abs() < 1e-8, "{i}: {gradient:?} {fd}");
         let mut direction = Vector::zeros();
@@ -549,6 +550,25 @@ fn jacobians_with_more_outputs_than_lanes() {
     let sum: f64 = v.iter().sum();
     let expected = (1.0 - v[[2]].tanh().powi(2)) * sum + v[[2]].tanh() + 2.0 * v[[2]];
     assert!((reverse[[2, 2]] - expected).abs() < 1e-13);
+}
+
+/// A dynamic output: `jacrev` runs the function once for the output's length.
+#[differentiable]
+fn six_outputs_on_the_heap(v: &DVector<f64>) -> DVector<f64> {
+    v.tanh().scale(v.sum()) + v.hadamard(v)
+}
+
+#[test]
+fn jacobians_of_dynamic_shapes() {
+    let values = [0.1, -0.4, 0.7, 0.2, -0.9, 0.5];
+    let v = DVector::from_shape_vec((Dyn(6),), values.to_vec()).unwrap();
+    let reverse: DMatrix<f64> = six_outputs_on_the_heap::jacrev(&v);
+    let forward: DMatrix<f64> = six_outputs_on_the_heap::jacfwd(&v);
+    let inline: Matrix<f64, 6, 6> = six_outputs::jacrev(&Vector::from_array(values));
+    assert_eq!(reverse.dims().as_slice(), &[6, 6]);
+    for ((a, b), c) in forward.iter().zip(reverse.iter()).zip(inline.iter()) {
+        assert!((a - b).abs() < 1e-13 && (b - c).abs() < 1e-13, "{forward:?} {reverse:?} {inline:?}");
+    }
 }
 
 std::thread_local! {

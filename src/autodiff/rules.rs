@@ -1522,11 +1522,11 @@ pub trait Jacobian<Y>: Sized {
         push: impl FnMut(&[Self; JACOBIAN_LANES]) -> [Y; JACOBIAN_LANES],
     ) -> Self::Matrix;
     /// [`REVERSE_LANES`] pullbacks per pass: rows i..i + 4 are conj(`pull([eᵢ, …,
-    /// eᵢ₊₃])`) (seeds past the last coordinate are zero); `output` is the function's
-    /// value (it gives the output's shape).
+    /// eᵢ₊₃])`) (seeds past the last coordinate are zero); `output` computes the
+    /// function's value, called only when the output's shape is not static.
     fn jacobian_reverse(
         &self,
-        output: &Y,
+        output: impl FnOnce() -> Y,
         pull: impl FnMut(&[Y; REVERSE_LANES]) -> [Self; REVERSE_LANES],
     ) -> Self::Matrix;
 }
@@ -1578,13 +1578,14 @@ where
 
     fn jacobian_reverse(
         &self,
-        output: &Tensor<T, Out, K>,
+        output: impl FnOnce() -> Tensor<T, Out, K>,
         mut pull: impl FnMut(&[Tensor<T, Out, K>; REVERSE_LANES]) -> [Self; REVERSE_LANES],
     ) -> Self::Matrix {
-        let (n, m) = (self.len(), output.len());
-        let mut jacobian = Tensor::zeros_shaped(output.shape().concat_shapes(&self.shape()));
+        let output_shape = Out::known().unwrap_or_else(|| output().shape());
+        let (n, m) = (self.len(), output_shape.num_elements());
+        let mut jacobian = Tensor::zeros_shaped(output_shape.concat_shapes(&self.shape()));
         let mut seeds: [Tensor<T, Out, K>; REVERSE_LANES] =
-            core::array::from_fn(|_| Tensor::zeros_shaped(output.shape()));
+            core::array::from_fn(|_| Tensor::zeros_shaped(output_shape));
         // The seeds eᵢ, …, eᵢ₊₃ (zero past the last coordinate).
         let seed = |seeds: &mut [Tensor<T, Out, K>; REVERSE_LANES], first: usize, value: T| {
             for (lane, seed) in seeds.iter_mut().enumerate() {

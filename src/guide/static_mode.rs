@@ -107,12 +107,13 @@
 //!   `step_by`; constant or run-time trip counts), nested too. Variables the body
 //!   assigns are carried from one iteration to the next. Every iteration runs:
 //!   `break`, `continue` and `return` inside are compile errors.
-//!   A loop whose trip count is spelled with integer literals and exceeds 16
-//!   (`0..100`, `(1..=40).rev()`) keeps each iteration's values for the reverse
-//!   sweep, on the stack; any other loop is run again from its entry for each
-//!   iteration (no storage, O(n²) forward work for n iterations; forward mode runs it
-//!   once), so its iterator must give the same items when cloned and its body must
-//!   not have side effects beyond its variables.
+//!   A loop whose trip count is spelled with integer literals (`0..6`,
+//!   `(1..=40).rev()`) keeps each iteration's values for the reverse sweep, on the
+//!   stack (up to 16 iterations the reverse-mode code is unrolled, each
+//!   iteration's values locals of their own); any other loop is run again from its
+//!   entry for each iteration (no storage, O(n²) forward work for n iterations;
+//!   forward mode runs it once). Either way its iterator must give the same items
+//!   when cloned, and its body must not have side effects beyond its variables.
 //! - A trailing expression or a final `return`.
 //!
 //! Not supported (a compile error at the construct, naming it): `while` and

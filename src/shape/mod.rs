@@ -84,6 +84,10 @@ pub trait Shape: Copy + Eq + fmt::Debug + Send + Sync + 'static {
     /// dimension disagrees.
     fn from_dims(sizes: &[usize]) -> Option<Self>;
 
+    /// The shape when the compiler knows every dimension (all [`Const`]), else
+    /// `None`.
+    fn known() -> Option<Self>;
+
     /// Row-major flat offset of `index`, or `None` when it is out of bounds.
     fn offset(&self, index: Self::Index) -> Option<usize>;
 
@@ -250,6 +254,11 @@ macro_rules! impl_shape {
                     return None;
                 }
                 Some(($($D::from_size(sizes[$i])?,)*))
+            }
+
+            #[inline(always)]
+            fn known() -> Option<Self> {
+                Some(($($D::from_size($D::STATIC?)?,)*))
             }
 
             #[inline(always)]

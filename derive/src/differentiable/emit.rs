@@ -7,7 +7,8 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::Index;
 
 use super::lower::{
-    Arm, Body, CallArg, Callee, Def, Loop, Lowered, Op, OpKind, Operand, Selector, Stmt, value_reference,
+    Arm, Body, CallArg, Callee, Def, Loop, Lowered, Op, OpKind, Operand, Selector, Stmt, UNROLLED_TRIP_COUNT,
+    value_reference,
 };
 
 const RULES: &str = "::fluxion::autodiff::rules";
@@ -277,6 +278,25 @@ fn forward_loop(body: &Body, index: usize, mode: Mode) -> TokenStream {
         }
     }
     let iteration = iteration_forward(body, looped, index, mode);
+    if let (Some(count), Mode::Reverse) = (looped.trip_count, mode)
+        && count <= UNROLLED_TRIP_COUNT
+    {
+        // Unrolled: iteration k's values in the k-th field of a tuple of locals.
+        let (records, stored) = (format_ident!("__records{}", index), &looped.stored);
+        let iterations = (0..count).map(|k| {
+            quote! {{
+                let #pattern = ::core::iter::Iterator::nth(&mut ::core::clone::Clone::clone(&#range), #k)
+                    .expect("the loop's iterator gives as many items as its range spells");
+                #iteration
+                (#(#stored,)*)
+            }}
+        });
+        return quote! {
+            #setup
+            let #records = (#(#iterations,)*);
+            #results
+        };
+    }
     if let (Some(count), Mode::Reverse) = (looped.trip_count, mode) {
         // Each iteration's values kept, in order, for the reverse sweep.
         let (records, stored) = (format_ident!("__records{}", index), &looped.stored);
@@ -970,6 +990,28 @@ impl<'a> Reverse<'a> {
             updates.extend(quote!(#adjoint = #next;));
         }
         let reverse = sweep.out;
+        if let Some(count) = looped.trip_count
+            && count <= UNROLLED_TRIP_COUNT
+        {
+            let (records, stored) = (format_ident!("__records{}", index), &looped.stored);
+            let iterations = (0..count).rev().map(|k| {
+                let k = syn::Index::from(k);
+                quote! {{
+                    let (#(#stored,)*) = #records.#k;
+                    #reverse
+                    #updates
+                }}
+            });
+            self.out.extend(quote! {
+                #carried_adjoints
+                #(#iterations)*
+            });
+            for (position, carried) in looped.carried.iter().enumerate() {
+                let adjoint = format_ident!("__ca{}_{}", index, position);
+                self.write_value(carried.entry, quote!(#adjoint));
+            }
+            return;
+        }
         if looped.trip_count.is_some() {
             let (records, stored) = (format_ident!("__records{}", index), &looped.stored);
             self.out.extend(quote! {

@@ -137,9 +137,10 @@ pub struct Loop {
     /// The values the body defines.
     pub values: core::ops::Range<usize>,
     /// The number of iterations when the iterator spells it with integer literals
-    /// (`0..64`, `(1..=40).rev()`) and it exceeds `RECOMPUTED_TRIP_COUNT`: the
-    /// forward sweep then keeps each iteration's values (`stored`) in an array for
-    /// the reverse sweep, which needs no recomputation.
+    /// (`0..64`, `(1..=40).rev()`): the forward sweep then keeps each iteration's
+    /// values (`stored`) for the reverse sweep, which needs no recomputation — in
+    /// one local per iteration, unrolled, up to `UNROLLED_TRIP_COUNT` iterations,
+    /// and in an array beyond.
     pub trip_count: Option<usize>,
     /// The generated locals of one iteration.
     pub stored: Vec<Ident>,
@@ -659,9 +660,9 @@ impl Lowering {
             carried.push(Carried { entry, inner, exit, result });
         }
         let pattern = &for_loop.pat;
-        // Short loops rerun from their entry (cheaper than moving their records);
-        // longer ones keep one record per iteration.
-        let trip_count = trip_count(&for_loop.expr).filter(|&count| count > RECOMPUTED_TRIP_COUNT);
+        // A trip count spelled in literals: the iterations' values are kept (unrolled
+        // into locals when short); otherwise the reverse sweep reruns the loop.
+        let trip_count = trip_count(&for_loop.expr);
         if trip_count.is_some() {
             self.remember(format_ident!("__records{}", index));
         }
@@ -1385,10 +1386,10 @@ fn collect_pattern_names(pat: &Pat, names: &mut Vec<String>) {
     }
 }
 
-/// Loops with at most this many iterations are swept back by recomputation from
-/// their entry (O(n²) forward work but no copies of per-iteration records; for the
-/// six joints of an arm twice as fast as keeping records).
-const RECOMPUTED_TRIP_COUNT: usize = 16;
+/// Loops with a literal trip count up to this are unrolled in the reverse-mode code:
+/// each iteration's values stay in locals of their own (no array to copy them
+/// through, no recomputation).
+pub const UNROLLED_TRIP_COUNT: usize = 16;
 
 /// Whether `iterator` is a range (`a..b`, `a..=b`), maybe reversed: it owns its
 /// bounds.

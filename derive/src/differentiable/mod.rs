@@ -635,8 +635,8 @@ impl Companions<'_> {
             #[allow(clippy::multiple_bound_locations)]
             #vis fn #jacrev #with_j (#(#declarations,)*) -> __J #where_j {
                 let __point = #point;
-                let __output = ::fluxion::autodiff::rules::Is::<__Y>::cast(#forward_call);
-                ::fluxion::autodiff::rules::Jacobian::jacobian_reverse(&__point, &__output, |__seeds: &[__Y; ::fluxion::autodiff::rules::REVERSE_LANES]| {
+                let __output = || ::fluxion::autodiff::rules::Is::<__Y>::cast(#forward_call);
+                ::fluxion::autodiff::rules::Jacobian::jacobian_reverse(&__point, __output, |__seeds: &[__Y; ::fluxion::autodiff::rules::REVERSE_LANES]| {
                     let __seeds: [#output_tangent; ::fluxion::autodiff::rules::REVERSE_LANES] =
                         ::core::clone::Clone::clone(__seeds).map(::fluxion::autodiff::rules::Is::cast);
                     #joint_call.1.#position.map(::fluxion::autodiff::rules::Is::<__X>::cast)
