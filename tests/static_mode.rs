@@ -170,6 +170,56 @@ fn loops_differentiate_every_iteration() {
     }
 }
 
+/// Early returns: a guard clause, returns in an `if`/`else if` chain (one arm with
+/// statements of its own), a `match` whose arms return or fall through, and a final
+/// `return`.
+#[differentiable(wrt(x, y))]
+fn early_returns(x: f64, y: f64, mode: u8) -> f64 {
+    if mode == 0 {
+        return x * y;
+    }
+    let s = x.sin();
+    if mode == 1 {
+        let t = s * y;
+        return t + 1.0;
+    } else if mode == 2 {
+        return s - y;
+    }
+    match mode {
+        3 => return y.exp() * x,
+        4 => {
+            let w = s * s;
+            return w * y;
+        }
+        _ => {}
+    }
+    let z = s * y * x;
+    if mode == 5 {
+        z.tanh()
+    } else {
+        return z + y;
+    }
+}
+
+#[test]
+fn early_returns_differentiate_the_path_that_ran() {
+    for mode in 0..7 {
+        let f = |x: f64, y: f64| early_returns(x, y, mode);
+        for point in [(0.8, -0.4), (-0.6, 1.7)] {
+            let (value, (gx, gy)) = early_returns::value_and_grad(point.0, point.1, mode);
+            assert_eq!(value, f(point.0, point.1), "mode {mode}");
+            let fx = central_difference(f, point, (1.0, 0.0));
+            let fy = central_difference(f, point, (0.0, 1.0));
+            assert!(
+                (gx - fx).abs() < 1e-7 && (gy - fy).abs() < 1e-7,
+                "mode {mode} {point:?}: {gx} {fx} {gy} {fy}"
+            );
+            let (_, dx) = early_returns::jvp(point.0, point.1, mode, &1.0, &0.0);
+            assert!((dx - gx).abs() < 1e-13, "mode {mode}: {dx} {gx}");
+        }
+    }
+}
+
 /// A loop with a literal trip count carrying a tensor and a scalar: the reverse
 /// sweep reruns the loop from its entry for each iteration.
 #[differentiable(wrt(v))]

@@ -48,8 +48,9 @@ pub fn derive_differentiable(input: TokenStream) -> TokenStream {
 /// `wrt(a, b)` differentiates those parameters only; `vjp = path, jvp = path` gives
 /// the derivative by hand. The body may use `let`, operators and the primitive
 /// methods with rules, fields, calls of other differentiable functions, `if`/`match`
-/// on plain conditions and `for` loops; anything else is a compile error naming the
-/// construct. The static-mode guide in `fluxion::guide` has the details.
+/// on plain conditions (early `return`s from their arms too) and `for` loops;
+/// anything else is a compile error naming the construct. The static-mode guide in
+/// `fluxion::guide` has the details.
 #[proc_macro_attribute]
 pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
     differentiable::expand(attr.into(), item.into()).into()

@@ -114,10 +114,14 @@
 //!   entry for each iteration (no storage, O(n²) forward work for n iterations;
 //!   forward mode runs it once). Either way its iterator must give the same items
 //!   when cloned, and its body must not have side effects beyond its variables.
-//! - A trailing expression or a final `return`.
+//! - A trailing expression or a final `return`, and early `return`s from `if`/`else`
+//!   and `match` arms (a guard clause, `match k { 0 => return a, _ => {} }`): the
+//!   statements after them move into the arms that do not return, so each return
+//!   becomes the value of its branch.
 //!
 //! Not supported (a compile error at the construct, naming it): `while` and
-//! `loop`, early `return`, `if let`, `as` casts of differentiated values, `&mut`
+//! `loop`, a `return` inside a loop or inside a `let`'s value, or from an arm that
+//! binds (with `let`) a name the statements after it read, `if let`, `as` casts of differentiated values, `&mut`
 //! parameters, assignment into an element or a field, patterns other than names and
 //! tuples of names in `let`, methods with no rule (the error lists how to give one).
 //! Two cases the macro cannot tell from a valid call, so the compiler reports them

@@ -425,11 +425,13 @@ impl Lowering {
                     return Ok(Lowered::plain(quote!(())));
                 }
                 SynStmt::Expr(expr, None) if last => return self.expr(expr),
-                SynStmt::Expr(Expr::Return(ret), _) if last => {
-                    return match &ret.expr {
-                        Some(expr) => self.expr(expr),
-                        None => Ok(Lowered::plain(quote!(()))),
-                    };
+                // Returns that can become branch values are rewritten before lowering
+                // (`returns`); one left here would leave from inside a value.
+                SynStmt::Expr(Expr::Return(ret), _) => {
+                    return Err(syn::Error::new(
+                        ret.return_token.span,
+                        "`#[differentiable]` does not support a `return` here (inside a loop or a `let`'s value): give the branch a value, `let y = if … { … } else { … };`, and return at the end",
+                    ));
                 }
                 SynStmt::Expr(expr, semi) => self.statement(expr, semi.is_some())?,
                 SynStmt::Macro(mac) => {

@@ -17,6 +17,7 @@
 
 mod emit;
 mod lower;
+mod returns;
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -237,8 +238,9 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
                 .iter()
                 .map(|p| Param { ident: p.ident.clone(), by_ref: p.by_ref, differentiated: p.differentiated })
                 .collect();
-            let body = lower::lower(&lowered_params, &function.block, false)?;
-            let record_body = lower::lower(&lowered_params, &function.block, true)?;
+            let block = returns::without_early_returns(&function.block);
+            let body = lower::lower(&lowered_params, &block, false)?;
+            let record_body = lower::lower(&lowered_params, &block, true)?;
             (
                 emit::joint_parts(&body, &ids, false, true),
                 (!record_body.keeps_borrows).then(|| emit::record_parts(&record_body, &ids)),
@@ -989,6 +991,9 @@ mod tests {
             "fn f(x: f64) -> f64 { while x > 0.0 { } x }",
             "fn f(x: f64) -> f64 { loop { return x; } }",
             "fn f(x: f64) -> f64 { if x > 0.0 { return x; } x }",
+            "fn f(x: f64) -> f64 { if x > 0.0 { return; } x }",
+            "fn f(x: f64) -> f64 { return x; x }",
+            "fn f(x: f64) -> f64 { match x { _ => return x } }",
             "fn f(x: f64) -> f64 { let g = |y: f64| y * x; g(1.0) }",
             "fn f(x: f64) -> f64 { x as f32 as f64 }",
             "fn f(x: f64) -> f64 { if let Some(y) = Some(x) { y } else { x } }",
@@ -1046,7 +1051,19 @@ mod tests {
             "",
             "fn f(x: f64) -> f64 { let mut y = x; for i in 0..10 { if i > 3 { break; } y = y.sin(); } y }"
         ));
-        assert!(reports_error("", "fn f(x: f64) -> f64 { if x > 0.0 { return x; } x * 2.0 }"));
+        // Early returns become branch values; one that cannot (the arm binds a name
+        // the rest reads, or it sits in a loop or a `let`'s value) is refused.
+        assert!(!reports_error("", "fn f(x: f64) -> f64 { if x > 0.0 { return x; } x * 2.0 }"));
+        assert!(!reports_error(
+            "",
+            "fn f(x: f64, k: u8) -> f64 { match k { 0 => return x, _ => {} } x.sin() }"
+        ));
+        assert!(reports_error(
+            "",
+            "fn f(x: f64) -> f64 { let y = x; if x > 0.0 { let y = 2.0; } else { return x; } y }"
+        ));
+        assert!(reports_error("", "fn f(x: f64) -> f64 { for _ in 0..2 { if x > 0.0 { return x; } } x }"));
+        assert!(reports_error("", "fn f(x: f64) -> f64 { let y = if x > 0.0 { return x; } else { x }; y }"));
         // Plain bookkeeping inside arms stays allowed.
         assert!(!reports_error(
             "",

@@ -1,0 +1,144 @@
+//! Early `return`s, rewritten away before lowering so that the function's value is
+//! the tail of one expression:
+//!
+//! - `if c { …; return a; } rest` becomes `if c { …; a } else { rest }`; an arm that
+//!   does not return gets `rest` after its own statements, and a missing `else` is
+//!   `rest` alone;
+//! - `match x { P => return a, Q => { … } } rest` becomes `match x { P => a, Q => {
+//!   …; rest } }`;
+//! - the statements after a `return` are dropped (they never run).
+//!
+//! Moving `rest` into an arm must not change what its names mean: when the arm
+//! binds (with `let`) a name that `rest` reads, the statement is left as written and
+//! the lowering reports the early `return`. Returns inside loops, closures or a
+//! `let`'s value are left as written too (and reported).
+
+use proc_macro2::{TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::{Block, Expr, ExprBlock, ExprIf, ExprMatch, Pat, Stmt, Token, parse_quote};
+
+/// `block` with its early returns rewritten as branch values.
+pub fn without_early_returns(block: &Block) -> Block {
+    Block { brace_token: block.brace_token, stmts: rewrite(block.stmts.clone()) }
+}
+
+/// The statements of one block, each early return turned into a branch value.
+fn rewrite(stmts: Vec<Stmt>) -> Vec<Stmt> {
+    for (index, stmt) in stmts.iter().enumerate() {
+        let rest = &stmts[index + 1..];
+        let replacement = match stmt {
+            Stmt::Expr(Expr::Return(ret), _) => Some(match &ret.expr {
+                Some(value) => (**value).clone(),
+                None => parse_quote!(()),
+            }),
+            Stmt::Expr(Expr::If(branch), _) if returns_inside(&branch.to_token_stream()) => {
+                rewrite_if(branch, rest).map(Expr::If)
+            }
+            Stmt::Expr(Expr::Match(matched), _) if returns_inside(&matched.to_token_stream()) => {
+                rewrite_match(matched, rest).map(Expr::Match)
+            }
+            _ => None,
+        };
+        if let Some(tail) = replacement {
+            let mut out = stmts[..index].to_vec();
+            out.push(Stmt::Expr(tail, None));
+            return out;
+        }
+    }
+    stmts
+}
+
+/// Both arms of `branch` followed by `rest` (an arm that returns drops it).
+fn rewrite_if(branch: &ExprIf, rest: &[Stmt]) -> Option<ExprIf> {
+    let then_branch = continued(&branch.then_branch.stmts, rest)?;
+    let otherwise: Vec<Stmt> = match &branch.else_branch {
+        Some((_, expr)) => continued(&arm_statements(expr), rest)?,
+        None => rest.to_vec(),
+    };
+    let else_block: Expr = Expr::Block(ExprBlock {
+        attrs: Vec::new(),
+        label: None,
+        block: Block { brace_token: Default::default(), stmts: rewrite(otherwise) },
+    });
+    Some(ExprIf {
+        then_branch: Block { brace_token: branch.then_branch.brace_token, stmts: rewrite(then_branch) },
+        else_branch: Some((<Token![else]>::default(), Box::new(else_block))),
+        ..branch.clone()
+    })
+}
+
+/// Every arm of `matched` followed by `rest` (an arm that returns drops it).
+fn rewrite_match(matched: &ExprMatch, rest: &[Stmt]) -> Option<ExprMatch> {
+    let mut arms = Vec::with_capacity(matched.arms.len());
+    for arm in &matched.arms {
+        let stmts = continued(&arm_statements(&arm.body), rest)?;
+        let body: Expr = Expr::Block(ExprBlock {
+            attrs: Vec::new(),
+            label: None,
+            block: Block { brace_token: Default::default(), stmts: rewrite(stmts) },
+        });
+        arms.push(syn::Arm { body: Box::new(body), comma: Some(Default::default()), ..arm.clone() });
+    }
+    Some(ExprMatch { arms, ..matched.clone() })
+}
+
+/// The statements of an arm: a block's own, or the expression alone.
+fn arm_statements(body: &Expr) -> Vec<Stmt> {
+    match body {
+        Expr::Block(block) if block.label.is_none() && block.attrs.is_empty() => block.block.stmts.clone(),
+        other => vec![Stmt::Expr(other.clone(), None)],
+    }
+}
+
+/// `stmts` (an arm's) then `rest`, or `None` when the arm binds a name that `rest`
+/// reads (moving `rest` in would change what that name means).
+fn continued(stmts: &[Stmt], rest: &[Stmt]) -> Option<Vec<Stmt>> {
+    let mut bound = Vec::new();
+    for stmt in stmts {
+        if let Stmt::Local(local) = stmt {
+            pattern_names(&local.pat, &mut bound);
+        }
+    }
+    let rest_tokens: TokenStream = rest.iter().map(ToTokens::to_token_stream).collect();
+    if bound.iter().any(|name| mentions(&rest_tokens, name)) {
+        return None;
+    }
+    let mut out: Vec<Stmt> = stmts.to_vec();
+    // The arm's own value (a unit, since it is followed by more) becomes a statement.
+    if !rest.is_empty()
+        && let Some(Stmt::Expr(_, semicolon @ None)) = out.last_mut()
+    {
+        *semicolon = Some(Default::default());
+    }
+    out.extend_from_slice(rest);
+    Some(out)
+}
+
+/// Whether `tokens` hold a `return` anywhere (one inside a loop or a closure is
+/// left in place by the rewrite, which then only moves `rest` into the arms).
+fn returns_inside(tokens: &TokenStream) -> bool {
+    mentions(tokens, "return")
+}
+
+fn mentions(tokens: &TokenStream, name: &str) -> bool {
+    tokens.clone().into_iter().any(|token| match token {
+        TokenTree::Ident(ident) => ident == name,
+        TokenTree::Group(group) => mentions(&group.stream(), name),
+        _ => false,
+    })
+}
+
+fn pattern_names(pat: &Pat, names: &mut Vec<String>) {
+    match pat {
+        Pat::Ident(ident) => names.push(ident.ident.to_string()),
+        Pat::Type(typed) => pattern_names(&typed.pat, names),
+        Pat::Tuple(tuple) => tuple.elems.iter().for_each(|pat| pattern_names(pat, names)),
+        Pat::TupleStruct(tuple) => tuple.elems.iter().for_each(|pat| pattern_names(pat, names)),
+        Pat::Struct(record) => record.fields.iter().for_each(|field| pattern_names(&field.pat, names)),
+        Pat::Slice(slice) => slice.elems.iter().for_each(|pat| pattern_names(pat, names)),
+        Pat::Reference(reference) => pattern_names(&reference.pat, names),
+        Pat::Paren(paren) => pattern_names(&paren.pat, names),
+        Pat::Or(or) => or.cases.iter().for_each(|pat| pattern_names(pat, names)),
+        _ => {}
+    }
+}
