@@ -174,6 +174,7 @@ fn loops_differentiate_every_iteration() {
 /// statements of its own), a `match` whose arms return or fall through, and a final
 /// `return`.
 #[differentiable(wrt(x, y))]
+#[allow(clippy::needless_return)] // the final `return` in an arm is one of the forms tested
 fn early_returns(x: f64, y: f64, mode: u8) -> f64 {
     if mode == 0 {
         return x * y;
