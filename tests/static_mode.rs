@@ -217,6 +217,11 @@ fn early_returns_differentiate_the_path_that_ran() {
             );
             let (_, dx) = early_returns::jvp(point.0, point.1, mode, &1.0, &0.0);
             assert!((dx - gx).abs() < 1e-13, "mode {mode}: {dx} {gx}");
+            let (linear_value, map) = early_returns::linearize(point.0, point.1, mode);
+            assert_eq!(linear_value, value);
+            assert!(
+                (map(&0.0, &1.0) - gy).abs() < 1e-13 && (map(&2.0, &-1.0) - (2.0 * gx - gy)).abs() < 1e-12
+            );
         }
     }
 }
@@ -254,6 +259,8 @@ fn loops_with_a_literal_trip_count_carrying_a_tensor_and_a_scalar() {
         direction[[i]] = 1.0;
         let (_, derivative) = rotations_with_a_running_product::jvp(&v, 0.3, &direction);
         assert!((derivative - gradient[[i]]).abs() < 1e-14, "{derivative} {gradient:?}");
+        let (_, map) = rotations_with_a_running_product::linearize(&v, 0.3);
+        assert!((map(&direction) - gradient[[i]]).abs() < 1e-14);
     }
 }
 

@@ -82,10 +82,16 @@ fn static_mode_jacobians_equal_the_geometric_jacobian() {
         assert_eq!(arm.static_end_effector(&q_vector).to_array(), arm.end_effector(q));
         let forward: fluxion::Matrix<f64, 3, 6> = arm.static_end_effector_jacfwd(&q_vector);
         let reverse: fluxion::Matrix<f64, 3, 6> = arm.static_end_effector_jacrev(&q_vector);
-        for r in 0..3 {
-            for k in 0..6 {
+        // The linear map of a method: column k is J·eₖ.
+        let (_, map) = arm.static_end_effector_linearize(&q_vector);
+        for k in 0..6 {
+            let mut unit = fluxion::Vector::<f64, 6>::zeros();
+            unit[[k]] = 1.0;
+            let column = map(&unit);
+            for r in 0..3 {
                 assert!((forward[[r, k]] - analytic[r][k]).abs() < 1e-12, "jacfwd J[{r}][{k}]");
                 assert!((reverse[[r, k]] - analytic[r][k]).abs() < 1e-12, "jacrev J[{r}][{k}]");
+                assert!((column[[r]] - analytic[r][k]).abs() < 1e-12, "linearize J[{r}][{k}]");
             }
         }
     }

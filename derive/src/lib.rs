@@ -44,7 +44,7 @@ pub fn derive_differentiable(input: TokenStream) -> TokenStream {
 ///
 /// On `fn f(…) -> Y`, generates beside it a module `f` (on a method `m`: methods
 /// `m_grad`, …) with `value_and_grad`, `grad`, `value_and_grad_into`, `vjp`, `jvp`,
-/// and for a function of one tensor `jacfwd` and `jacrev`. Options:
+/// `linearize`, and for a function of one tensor `jacfwd` and `jacrev`. Options:
 /// `wrt(a, b)` differentiates those parameters only; `vjp = path, jvp = path` gives
 /// the derivative by hand. The body may use `let`, operators and the primitive
 /// methods with rules, fields, calls of other differentiable functions, `if`/`match`

@@ -34,6 +34,7 @@
 //! | `f::value_and_grad_into(args, &mut g)` | the value, the gradient written into `g` (no allocation) |
 //! | `f::vjp(args)` | the value and its pullback `ȳ ↦ x̄` |
 //! | `f::jvp(args, &ẋ…)` | the value and its derivative along the tangents |
+//! | `f::linearize(args)` | the value and the linear map `(&ẋ…) ↦ ẏ` (each call runs the tangent code) |
 //! | `f::jacfwd(args)`, `f::jacrev(args)` | the Jacobian (one tensor in, one out), shape `Out ++ In` |
 //! | `f::hvp(args, &v)`, `f::hessian(args)` | second order, for a function generic over its scalar |
 //!

@@ -4,8 +4,8 @@
 //! generated from it ([`emit`]): a joint reverse-mode function (`__joint`: forward
 //! sweep, then the reverse sweep with adjoints in locals, returning the value and
 //! one tangent per parameter) and a tangent function (`__jvp`). The public
-//! companions (`value_and_grad`, `grad`, `value_and_grad_into`, `vjp`, `jvp`) are thin
-//! wrappers. A free function `f` gets them in a module `f` beside it (types and
+//! companions (`value_and_grad`, `grad`, `value_and_grad_into`, `vjp`, `jvp`,
+//! `linearize`) are thin wrappers. A free function `f` gets them in a module `f` beside it (types and
 //! values live in different namespaces, so `use a::f;` imports both); a method `m`
 //! gets inherent methods `m_grad`, … beside it. A call of another differentiable
 //! function at the top level of a joint function runs through its `__record`
@@ -834,6 +834,8 @@ impl Companions<'_> {
                 .collect()
         };
         let jvp_call = self.call(Some("__jvp"), &arguments, quote!((#(#dot_seeds,)*)));
+        let linearize = self.name("linearize");
+        let linear_map_call = self.call(Some("__jvp"), &self.arguments(true), quote!((#(#dot_seeds,)*)));
         let jacobians = self.jacobians();
         let second_order = self.second_order();
         let items = quote! {
@@ -930,6 +932,14 @@ impl Companions<'_> {
             #vis fn #jvp #impl_generics (#(#declarations,)* #(#dots: &#dot_types,)*) -> (#output, #output_tangent) #where_clause {
                 #jvp_call
             }
+
+            #[doc = concat!("The value of `", stringify!(#ident), "` and its linear map, the differentiated parameters' tangents ↦ the output's (static forward mode; each call of the map runs the tangent code once more).")]
+            #[inline]
+            #[allow(clippy::multiple_bound_locations)]
+            #vis fn #linearize #vjp_impl_generics (#(#vjp_declarations,)*) -> (#output, impl Fn(#(&#dot_types,)*) -> #output_tangent + '__l) #vjp_where {
+                let __value = #forward_call;
+                (__value, move |#(#dots: &#dot_types,)*| #linear_map_call.1)
+            }
         };
         let items = quote!(#items #jacobians #second_order);
         if self.is_method {
@@ -940,7 +950,7 @@ impl Companions<'_> {
             // in a module or inside a block.
             let struct_vis = &function.vis;
             quote! {
-                #[doc = concat!("Derivatives of [`", stringify!(#ident), "`](fn@", stringify!(#ident), ") by static mode: `value_and_grad`, `grad`, `value_and_grad_into`, `vjp`, `jvp`.")]
+                #[doc = concat!("Derivatives of [`", stringify!(#ident), "`](fn@", stringify!(#ident), ") by static mode: `value_and_grad`, `grad`, `value_and_grad_into`, `vjp`, `jvp`, `linearize`.")]
                 #[allow(non_camel_case_types)]
                 #struct_vis struct #ident {}
 
