@@ -1368,7 +1368,8 @@ fn binding_name(pat: &Pat) -> Option<String> {
     }
 }
 
-fn collect_pattern_names(pat: &Pat, names: &mut Vec<String>) {
+/// The names a pattern binds.
+pub fn collect_pattern_names(pat: &Pat, names: &mut Vec<String>) {
     match pat {
         Pat::Ident(ident) => {
             names.push(ident.ident.to_string());

@@ -15,7 +15,9 @@
 
 use proc_macro2::{TokenStream, TokenTree};
 use quote::ToTokens;
-use syn::{Block, Expr, ExprBlock, ExprIf, ExprMatch, Pat, Stmt, Token, parse_quote};
+use syn::{Block, Expr, ExprBlock, ExprIf, ExprMatch, Stmt, Token, parse_quote};
+
+use super::lower::collect_pattern_names;
 
 /// `block` with its early returns rewritten as branch values.
 pub fn without_early_returns(block: &Block) -> Block {
@@ -96,7 +98,7 @@ fn continued(stmts: &[Stmt], rest: &[Stmt]) -> Option<Vec<Stmt>> {
     let mut bound = Vec::new();
     for stmt in stmts {
         if let Stmt::Local(local) = stmt {
-            pattern_names(&local.pat, &mut bound);
+            collect_pattern_names(&local.pat, &mut bound);
         }
     }
     let rest_tokens: TokenStream = rest.iter().map(ToTokens::to_token_stream).collect();
@@ -126,19 +128,4 @@ fn mentions(tokens: &TokenStream, name: &str) -> bool {
         TokenTree::Group(group) => mentions(&group.stream(), name),
         _ => false,
     })
-}
-
-fn pattern_names(pat: &Pat, names: &mut Vec<String>) {
-    match pat {
-        Pat::Ident(ident) => names.push(ident.ident.to_string()),
-        Pat::Type(typed) => pattern_names(&typed.pat, names),
-        Pat::Tuple(tuple) => tuple.elems.iter().for_each(|pat| pattern_names(pat, names)),
-        Pat::TupleStruct(tuple) => tuple.elems.iter().for_each(|pat| pattern_names(pat, names)),
-        Pat::Struct(record) => record.fields.iter().for_each(|field| pattern_names(&field.pat, names)),
-        Pat::Slice(slice) => slice.elems.iter().for_each(|pat| pattern_names(pat, names)),
-        Pat::Reference(reference) => pattern_names(&reference.pat, names),
-        Pat::Paren(paren) => pattern_names(&paren.pat, names),
-        Pat::Or(or) => or.cases.iter().for_each(|pat| pattern_names(pat, names)),
-        _ => {}
-    }
 }
