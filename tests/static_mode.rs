@@ -226,8 +226,30 @@ fn early_returns_differentiate_the_path_that_ran() {
     }
 }
 
+/// An arm that returns binds a name that the statements after it bind again, and
+/// an item is declared after the return.
+#[differentiable]
+fn returns_beside_an_item(x: f64) -> f64 {
+    if x > 1.0 {
+        let y = x.ln();
+        return y * y * SCALE;
+    }
+    const SCALE: f64 = 2.0;
+    let y = x * x;
+    y * SCALE
+}
+
+#[test]
+fn early_returns_keep_names_and_items_as_written() {
+    for (x, derivative) in [(1.5f64, 4.0 * 1.5f64.ln() / 1.5), (0.5, 2.0)] {
+        let (value, gradient) = returns_beside_an_item::value_and_grad(x);
+        assert_eq!(value, returns_beside_an_item(x));
+        assert!((gradient - derivative).abs() < 1e-14, "{x}: {gradient} {derivative}");
+    }
+}
+
 /// A loop with a literal trip count carrying a tensor and a scalar: the reverse
-/// sweep reruns the loop from its entry for each iteration.
+/// sweep is unrolled, each iteration's values kept.
 #[differentiable(wrt(v))]
 fn rotations_with_a_running_product(v: &Vector<f64, 2>, angle: f64) -> f64 {
     let rotation: Matrix<f64, 2, 2> =
@@ -261,6 +283,31 @@ fn loops_with_a_literal_trip_count_carrying_a_tensor_and_a_scalar() {
         assert!((derivative - gradient[[i]]).abs() < 1e-14, "{derivative} {gradient:?}");
         let (_, map) = rotations_with_a_running_product::linearize(&v, 0.3);
         assert!((map(&direction) - gradient[[i]]).abs() < 1e-14);
+    }
+}
+
+/// Nested loops with literal trip counts: the inner one unrolled, the outer one
+/// keeping an array of its iterations.
+#[differentiable]
+fn nested_literal_loops(x: f64) -> f64 {
+    let mut s = x;
+    for i in 0..3 {
+        for j in 0..2 {
+            s = (s * x).sin() + ((i + j) as f64) * 0.1;
+        }
+    }
+    s
+}
+
+#[test]
+fn nested_loops_with_literal_trip_counts() {
+    for x in [0.3, -0.8, 1.4] {
+        let (value, gradient) = nested_literal_loops::value_and_grad(x);
+        assert_eq!(value, nested_literal_loops(x));
+        let h = 1e-6;
+        let fd = (nested_literal_loops(x + h) - nested_literal_loops(x - h)) / (2.0 * h);
+        assert!((gradient - fd).abs() < 1e-8, "{x}: {gradient} {fd}");
+        assert!((nested_literal_loops::jvp(x, &1.0).1 - gradient).abs() < 1e-13);
     }
 }
 

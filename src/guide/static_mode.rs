@@ -110,15 +110,16 @@
 //!   `break`, `continue` and `return` inside are compile errors.
 //!   A loop whose trip count is spelled with integer literals (`0..6`,
 //!   `(1..=40).rev()`) keeps each iteration's values for the reverse sweep, on the
-//!   stack (up to 16 iterations the reverse-mode code is unrolled, each
-//!   iteration's values locals of their own); any other loop is run again from its
+//!   stack (up to 16 iterations of an innermost loop the reverse-mode code is
+//!   unrolled, each iteration's values locals of their own); any other loop is run again from its
 //!   entry for each iteration (no storage, O(n²) forward work for n iterations;
 //!   forward mode runs it once). Either way its iterator must give the same items
 //!   when cloned, and its body must not have side effects beyond its variables.
 //! - A trailing expression or a final `return`, and early `return`s from `if`/`else`
 //!   and `match` arms (a guard clause, `match k { 0 => return a, _ => {} }`): the
 //!   statements after them move into the arms that do not return, so each return
-//!   becomes the value of its branch.
+//!   becomes the value of its branch (those statements then cannot assign to
+//!   variables declared before the `if`, as inside any arm).
 //!
 //! Not supported (a compile error at the construct, naming it): `while` and
 //! `loop`, a `return` inside a loop or inside a `let`'s value, or from an arm that

@@ -251,6 +251,14 @@ fn iteration_forward(body: &Body, looped: &Loop, index: usize, mode: Mode) -> To
     quote!(#start #rest)
 }
 
+/// The trip count of a loop whose reverse-mode code is unrolled: a literal one up to
+/// `UNROLLED_TRIP_COUNT`, for a loop with no loop directly inside (unrolling both
+/// would multiply the inner body's copies).
+fn unrolled_trip_count(looped: &Loop) -> Option<usize> {
+    let nested = looped.body.iter().any(|stmt| matches!(stmt, Stmt::Loop(_)));
+    looped.trip_count.filter(|&count| count <= UNROLLED_TRIP_COUNT && !nested)
+}
+
 /// A loop's forward sweep: the iterator and plain state kept for the reverse sweep,
 /// the carried values (and tangents) updated by each iteration.
 fn forward_loop(body: &Body, index: usize, mode: Mode) -> TokenStream {
@@ -278,9 +286,7 @@ fn forward_loop(body: &Body, index: usize, mode: Mode) -> TokenStream {
         }
     }
     let iteration = iteration_forward(body, looped, index, mode);
-    if let (Some(count), Mode::Reverse) = (looped.trip_count, mode)
-        && count <= UNROLLED_TRIP_COUNT
-    {
+    if let (Some(count), Mode::Reverse) = (unrolled_trip_count(looped), mode) {
         // Unrolled: iteration k's values in the k-th field of a tuple of locals.
         let (records, stored) = (format_ident!("__records{}", index), &looped.stored);
         let iterations = (0..count).map(|k| {
@@ -951,9 +957,11 @@ impl<'a> Reverse<'a> {
         self.statements(&looped.body);
     }
 
-    /// The reverse sweep of a loop, by recomputation: for k = n − 1 down to 0 the
-    /// loop runs again from its entry state for k iterations, then iteration k runs
-    /// with its values kept and is swept back. No storage (O(n²) forward work).
+    /// The reverse sweep of a loop, iteration n − 1 down to 0. With a literal trip
+    /// count the forward sweep kept each iteration's values (unrolled into a tuple up
+    /// to `UNROLLED_TRIP_COUNT` iterations, an array beyond); otherwise, for each k,
+    /// the loop runs again from its entry state for k iterations, then iteration k
+    /// runs with its values kept and is swept back (no storage, O(n²) forward work).
     fn for_loop(&mut self, index: usize) {
         let body = self.body;
         let looped = &body.loops[index];
@@ -990,9 +998,7 @@ impl<'a> Reverse<'a> {
             updates.extend(quote!(#adjoint = #next;));
         }
         let reverse = sweep.out;
-        if let Some(count) = looped.trip_count
-            && count <= UNROLLED_TRIP_COUNT
-        {
+        if let Some(count) = unrolled_trip_count(looped) {
             let (records, stored) = (format_ident!("__records{}", index), &looped.stored);
             let iterations = (0..count).rev().map(|k| {
                 let k = syn::Index::from(k);

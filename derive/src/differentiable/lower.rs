@@ -139,8 +139,8 @@ pub struct Loop {
     /// The number of iterations when the iterator spells it with integer literals
     /// (`0..64`, `(1..=40).rev()`): the forward sweep then keeps each iteration's
     /// values (`stored`) for the reverse sweep, which needs no recomputation — in
-    /// one local per iteration, unrolled, up to `UNROLLED_TRIP_COUNT` iterations,
-    /// and in an array beyond.
+    /// one local per iteration, unrolled, up to `UNROLLED_TRIP_COUNT` iterations of
+    /// a loop with no loop directly inside, and in an array otherwise.
     pub trip_count: Option<usize>,
     /// The generated locals of one iteration.
     pub stored: Vec<Ident>,
@@ -428,10 +428,7 @@ impl Lowering {
                 // Returns that can become branch values are rewritten before lowering
                 // (`returns`); one left here would leave from inside a value.
                 SynStmt::Expr(Expr::Return(ret), _) => {
-                    return Err(syn::Error::new(
-                        ret.return_token.span,
-                        "`#[differentiable]` does not support a `return` here (inside a loop or a `let`'s value): give the branch a value, `let y = if … { … } else { … };`, and return at the end",
-                    ));
+                    return Err(syn::Error::new(ret.return_token.span, RETURN_UNSUPPORTED));
                 }
                 SynStmt::Expr(expr, semi) => self.statement(expr, semi.is_some())?,
                 SynStmt::Macro(mac) => {
@@ -447,6 +444,9 @@ impl Lowering {
         let Some(init) = &local.init else {
             return Err(syn::Error::new(local.span(), "`#[differentiable]` needs `let` to have a value"));
         };
+        if contains_word(init.expr.to_token_stream(), "return") {
+            return Err(syn::Error::new(init.expr.span(), RETURN_UNSUPPORTED));
+        }
         if let Some((_, diverge)) = &init.diverge {
             self.reject_if_active(diverge.to_token_stream(), diverge.span(), "`let … else`")?;
         }
@@ -557,10 +557,7 @@ impl Lowering {
             && let Some(name) = self.first_active_name(expr.to_token_stream())
         {
             if contains_word(expr.to_token_stream(), "return") {
-                return Err(syn::Error::new(
-                    branch.if_token.span,
-                    "`#[differentiable]` does not support an early `return`: give the branch a value, `let y = if … { … } else { … };`, and return at the end",
-                ));
+                return Err(syn::Error::new(branch.if_token.span, RETURN_UNSUPPORTED));
             }
             return Err(syn::Error::new(
                 branch.if_token.span,
@@ -1368,6 +1365,9 @@ fn binding_name(pat: &Pat) -> Option<String> {
     }
 }
 
+/// Why a `return` left after the rewrite of early returns (`returns`) is refused.
+const RETURN_UNSUPPORTED: &str = "`#[differentiable]` supports early `return`s from `if` and `match` arms only where the statements after them can move into the other arms: not inside a loop, a block or a `let`'s value, nor from an arm that binds a name those statements read; give the branch a value, `let y = if … { … } else { … };`, and return at the end";
+
 /// The names a pattern binds.
 pub fn collect_pattern_names(pat: &Pat, names: &mut Vec<String>) {
     match pat {
@@ -1389,9 +1389,9 @@ pub fn collect_pattern_names(pat: &Pat, names: &mut Vec<String>) {
     }
 }
 
-/// Loops with a literal trip count up to this are unrolled in the reverse-mode code:
-/// each iteration's values stay in locals of their own (no array to copy them
-/// through, no recomputation).
+/// Loops with a literal trip count up to this, and no loop directly inside, are
+/// unrolled in the reverse-mode code: each iteration's values stay in locals of their
+/// own (no array to copy them through, no recomputation).
 pub const UNROLLED_TRIP_COUNT: usize = 16;
 
 /// Whether `iterator` is a range (`a..b`, `a..=b`), maybe reversed: it owns its

@@ -1074,6 +1074,28 @@ mod tests {
         ));
         assert!(reports_error("", "fn f(x: f64) -> f64 { for _ in 0..2 { if x > 0.0 { return x; } } x }"));
         assert!(reports_error("", "fn f(x: f64) -> f64 { let y = if x > 0.0 { return x; } else { x }; y }"));
+        assert!(reports_error(
+            "",
+            "fn f(x: f64, c: bool) -> f64 { let y = if c { return 0.0 } else { x }; y }"
+        ));
+        assert!(reports_error(
+            "",
+            "fn f(x: f64, k: u8) -> f64 { let y = match k { 0 => return 0.0, _ => x }; y }"
+        ));
+        // A match pattern (or an `if let`) that binds a name the rest reads.
+        assert!(reports_error(
+            "wrt(x)",
+            "fn f(x: f64, s: f64) -> f64 { let y = x * 3.0; match s { y if y > 0.0 => {}, _ => return x } y * 2.0 }"
+        ));
+        assert!(reports_error(
+            "",
+            "fn f(x: f64, o: Option<f64>) -> f64 { let y = x; if let Some(y) = o { y; } else { return x; } y }"
+        ));
+        // An arm that returns may bind what the rest binds again.
+        assert!(!reports_error(
+            "",
+            "fn f(x: f64) -> f64 { if x > 1.0 { let y = x.ln(); return y * y; } let y = x * x; y }"
+        ));
         // Plain bookkeeping inside arms stays allowed.
         assert!(!reports_error(
             "",

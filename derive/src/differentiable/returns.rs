@@ -9,9 +9,10 @@
 //! - the statements after a `return` are dropped (they never run).
 //!
 //! Moving `rest` into an arm must not change what its names mean: when the arm
-//! binds (with `let`) a name that `rest` reads, the statement is left as written and
-//! the lowering reports the early `return`. Returns inside loops, closures or a
-//! `let`'s value are left as written too (and reported).
+//! binds a name that `rest` reads (with `let`, its `match` pattern or an `if let`),
+//! the statement is left as written and the lowering reports the early `return`.
+//! Items (`const`, `fn`) stay in the outer block. Returns inside loops, closures,
+//! blocks or a `let`'s value are left as written too (and reported).
 
 use proc_macro2::{TokenStream, TokenTree};
 use quote::ToTokens;
@@ -27,7 +28,10 @@ pub fn without_early_returns(block: &Block) -> Block {
 /// The statements of one block, each early return turned into a branch value.
 fn rewrite(stmts: Vec<Stmt>) -> Vec<Stmt> {
     for (index, stmt) in stmts.iter().enumerate() {
-        let rest = &stmts[index + 1..];
+        // Items (`const`, `fn`, …) are seen by the whole block: they stay outside.
+        let (items, rest): (Vec<Stmt>, Vec<Stmt>) =
+            stmts[index + 1..].iter().cloned().partition(|stmt| matches!(stmt, Stmt::Item(_)));
+        let rest = rest.as_slice();
         let replacement = match stmt {
             Stmt::Expr(Expr::Return(ret), _) => Some(match &ret.expr {
                 Some(value) => (**value).clone(),
@@ -43,6 +47,7 @@ fn rewrite(stmts: Vec<Stmt>) -> Vec<Stmt> {
         };
         if let Some(tail) = replacement {
             let mut out = stmts[..index].to_vec();
+            out.extend(items);
             out.push(Stmt::Expr(tail, None));
             return out;
         }
@@ -52,9 +57,13 @@ fn rewrite(stmts: Vec<Stmt>) -> Vec<Stmt> {
 
 /// Both arms of `branch` followed by `rest` (an arm that returns drops it).
 fn rewrite_if(branch: &ExprIf, rest: &[Stmt]) -> Option<ExprIf> {
-    let then_branch = continued(&branch.then_branch.stmts, rest)?;
+    // `if let` binds names that `rest` would see inside the arm.
+    if mentions(&branch.cond.to_token_stream(), "let") {
+        return None;
+    }
+    let then_branch = continued(&branch.then_branch.stmts, &[], rest)?;
     let otherwise: Vec<Stmt> = match &branch.else_branch {
-        Some((_, expr)) => continued(&arm_statements(expr), rest)?,
+        Some((_, expr)) => continued(&arm_statements(expr), &[], rest)?,
         None => rest.to_vec(),
     };
     let else_block: Expr = Expr::Block(ExprBlock {
@@ -73,7 +82,9 @@ fn rewrite_if(branch: &ExprIf, rest: &[Stmt]) -> Option<ExprIf> {
 fn rewrite_match(matched: &ExprMatch, rest: &[Stmt]) -> Option<ExprMatch> {
     let mut arms = Vec::with_capacity(matched.arms.len());
     for arm in &matched.arms {
-        let stmts = continued(&arm_statements(&arm.body), rest)?;
+        let mut pattern_names = Vec::new();
+        collect_pattern_names(&arm.pat, &mut pattern_names);
+        let stmts = continued(&arm_statements(&arm.body), &pattern_names, rest)?;
         let body: Expr = Expr::Block(ExprBlock {
             attrs: Vec::new(),
             label: None,
@@ -92,10 +103,14 @@ fn arm_statements(body: &Expr) -> Vec<Stmt> {
     }
 }
 
-/// `stmts` (an arm's) then `rest`, or `None` when the arm binds a name that `rest`
-/// reads (moving `rest` in would change what that name means).
-fn continued(stmts: &[Stmt], rest: &[Stmt]) -> Option<Vec<Stmt>> {
-    let mut bound = Vec::new();
+/// `stmts` (an arm's, whose pattern binds `pattern_names`) then `rest`, or `None`
+/// when the arm binds a name that `rest` reads (moving `rest` in would change what
+/// that name means). An arm that returns at its top level keeps its statements alone.
+fn continued(stmts: &[Stmt], pattern_names: &[String], rest: &[Stmt]) -> Option<Vec<Stmt>> {
+    if stmts.iter().any(|stmt| matches!(stmt, Stmt::Expr(Expr::Return(_), _))) {
+        return Some(stmts.to_vec());
+    }
+    let mut bound = pattern_names.to_vec();
     for stmt in stmts {
         if let Stmt::Local(local) = stmt {
             collect_pattern_names(&local.pat, &mut bound);
