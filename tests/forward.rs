@@ -575,3 +575,47 @@ fn coordinate_hessian_of_a_nested_tuple_names_its_leaves_by_position() {
     assert_eq!(h.block("1", "0.1").unwrap().to_vec(), vec![1.0, 3.0]);
     assert_eq!(h.block("1", "1").unwrap().to_vec(), vec![0.0]);
 }
+
+/// A derived struct: its parameters are named by field, and the closure takes the
+/// struct lifted to duals and traced (a `ScaledAffineLiftedTraced`).
+#[derive(Differentiable, Clone, Debug)]
+struct ScaledAffine {
+    w: Matrix<f64, 2, 2>,
+    b: Vector<f64, 2>,
+    scale: f64,
+}
+
+#[test]
+fn second_order_of_a_derived_struct_names_its_leaves_by_field() {
+    use fluxion::autodiff::coordinate_hessian;
+    let model = ScaledAffine {
+        w: Matrix::from_array([[1.0, 2.0], [3.0, 4.0]]),
+        b: Vector::from_array([0.5, -0.5]),
+        scale: 1.5,
+    };
+    let x: Vector<Dual<f64>, 2> = Vector::from_array([2.0, -1.0]).map(Dual::constant);
+    // f = s·Σ (W·x + b)ᵢ², as in the nested-tuple test above.
+    let f = |m: <<ScaledAffine as Lift>::Lifted as Trace>::Traced| {
+        let y = &m.w.matmul(&Var::constant(x)) + &m.b;
+        y.hadamard(&y).sum() * &m.scale
+    };
+    let h = coordinate_hessian(f, &model);
+    assert_eq!(h.leaf("w").unwrap().range, 0..4);
+    assert_eq!(h.leaf("scale").unwrap().shape, Vec::<usize>::new());
+    assert_eq!(h.block("b", "b").unwrap().to_vec(), vec![3.0, 0.0, 0.0, 3.0]);
+    assert_eq!(h.block("b", "w").unwrap().to_vec(), vec![6.0, -3.0, 0.0, 0.0, 0.0, 0.0, 6.0, -3.0]);
+    assert_eq!(h.block("scale", "b").unwrap().to_vec(), vec![1.0, 3.0]);
+    // H·v from `hvp` is the struct's tangent and equals the matrix times v's coordinates.
+    let v = ScaledAffineTangent {
+        w: Matrix::from_array([[0.3, -0.2], [0.1, 0.4]]),
+        b: Vector::from_array([-0.7, 0.2]),
+        scale: 0.5,
+    };
+    let hv = hvp(f, &model, &v);
+    let v_coordinates = coordinates(&v);
+    let hv_coordinates = coordinates(&hv);
+    for (i, value) in hv_coordinates.iter().enumerate() {
+        let expected: f64 = (0..7).map(|j| h.matrix[[i, j]] * v_coordinates[j]).sum();
+        assert!((value - expected).abs() < 1e-13, "(H·v)[{i}] = {value} vs {expected}");
+    }
+}

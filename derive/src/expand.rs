@@ -13,6 +13,7 @@ pub fn differentiable(input: &Input) -> TokenStream {
     let differentiable_impl = differentiable_impl(input);
     let traced = traced(input);
     let lifted = lifted(input);
+    let lifted_traced = lifted_traced(input);
     let conversions = tangent_conversions(input);
     let parameters = parameters(input);
     let checks = field_checks(input);
@@ -23,7 +24,7 @@ pub fn differentiable(input: &Input) -> TokenStream {
         #differentiable_impl
         #conversions
         #lifted
-        ::fluxion::__private::with_reverse_mode! { #traced #parameters }
+        ::fluxion::__private::with_reverse_mode! { #traced #parameters #lifted_traced }
     }
 }
 
@@ -495,6 +496,172 @@ fn traced(input: &Input) -> TokenStream {
                 buffers: &mut ::fluxion::__private::Vec<&'fluxion_gradient mut dyn ::fluxion::__private::Any>,
             ) {
                 #( ::fluxion::__private::Trace::gradient_buffers(&self.#own, &mut gradient.#theirs, buffers); )*
+            }
+        }
+    }
+}
+
+/// Second order (reverse mode over dual numbers: `hvp`, `coordinate_hessian`) for a
+/// struct whose every field is differentiable: `NameLifted` becomes a value that is
+/// its own tangent (as a tensor of duals is), and a function takes it traced as
+/// `NameLiftedTraced` (generic over its fields' traced types, so that its definition
+/// holds for any struct). Every bound names the fields' lifted types, so a struct
+/// whose lifted fields are not their own tangents (a layer's) still compiles and only
+/// the second-order call is refused.
+fn lifted_traced(input: &Input) -> TokenStream {
+    if input.fields.iter().any(|field| !field.differentiable) || input.style == Style::Unit {
+        return TokenStream::new();
+    }
+    let (ident, lifted, traced) =
+        (input.ident, lifted_ident(input), format_ident!("{}LiftedTraced", input.ident));
+    let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
+    let lifted_types: Vec<TokenStream> = input
+        .fields
+        .iter()
+        .map(|field| {
+            let ty = field.ty;
+            quote!(<#ty as ::fluxion::__private::Lift>::Lifted)
+        })
+        .collect();
+    let bounds_with = |bound: &dyn Fn(&TokenStream) -> TokenStream| -> WhereClause {
+        let mut clause = where_with(input, |_| Some(quote!(::fluxion::__private::Lift)));
+        for (field, lifted_ty) in input.fields.iter().zip(&lifted_types) {
+            clause.predicates.push(field_predicate(input, field, lifted_ty.clone(), bound(lifted_ty)));
+        }
+        clause
+    };
+    let clone_bounds = bounds_with(&|_| quote!(::fluxion::__private::Clone));
+    let own_tangent_bounds = bounds_with(
+        &|ty| quote!(::fluxion::__private::Differentiable<Tangent = #ty> + ::fluxion::__private::VectorSpace),
+    );
+    let trace_bounds = bounds_with(
+        &|ty| quote!(::fluxion::__private::Trace + ::fluxion::__private::Differentiable<Tangent = #ty> + ::fluxion::__private::VectorSpace),
+    );
+    let members: Vec<&Member> = input.fields.iter().map(|field| &field.member).collect();
+    let map = |f: &dyn Fn(&Member) -> TokenStream| -> TokenStream {
+        construct(&lifted, input.style, members.iter().map(|m| ((*m).clone(), f(m))).collect())
+    };
+    let clone = map(&|m| quote!(::fluxion::__private::Clone::clone(&self.#m)));
+    let zero = map(&|m| quote!(::fluxion::__private::VectorSpace::zero_like(&self.#m)));
+    let field_count = members.len();
+    // The traced twin: one type parameter per field.
+    let parameters: Vec<Ident> = (0..field_count).map(|i| format_ident!("FluxionField{}", i)).collect();
+    let vis = input.vis;
+    let doc =
+        format!("[`{ident}`] lifted to dual numbers and traced: the argument of a second-order function.");
+    let field_docs: Vec<String> = input
+        .fields
+        .iter()
+        .map(|field| match &field.member {
+            Member::Named(name) => format!("The `{name}` part."),
+            Member::Unnamed(index) => format!("Part {}.", index.index),
+        })
+        .collect();
+    let field_vis = input.fields.iter().map(|field| field.vis);
+    let traced_definition = match input.style {
+        Style::Named => {
+            let names = input.fields.iter().map(field_name);
+            quote!(#[doc = #doc] #[allow(dead_code)] #vis struct #traced<#(#parameters),*> { #(#[doc = #field_docs] #field_vis #names: #parameters),* })
+        }
+        _ => {
+            quote!(#[doc = #doc] #[allow(dead_code)] #vis struct #traced<#(#parameters),*>(#(#[doc = #field_docs] #field_vis #parameters),*);)
+        }
+    };
+    let traced_types = lifted_types.iter().map(|ty| quote!(<#ty as ::fluxion::__private::Trace>::Traced));
+    let trace_parts = |method: TokenStream| {
+        construct(
+            &traced,
+            input.style,
+            members
+                .iter()
+                .map(|m| ((*m).clone(), quote!(::fluxion::__private::Trace::#method(&self.#m))))
+                .collect(),
+        )
+    };
+    let (trace, as_constant) = (trace_parts(quote!(trace)), trace_parts(quote!(as_constant)));
+    quote! {
+        impl #impl_generics ::fluxion::__private::Clone for #lifted #ty_generics #clone_bounds {
+            fn clone(&self) -> Self {
+                #clone
+            }
+        }
+
+        impl #impl_generics ::fluxion::__private::VectorSpace for #lifted #ty_generics #own_tangent_bounds {
+            const FIELDS: usize = #field_count;
+            fn zero_like(&self) -> Self {
+                #zero
+            }
+            fn try_add_assign(&mut self, other: &Self) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
+                ::fluxion::__private::try_add_assign_leaves(self, other)
+            }
+            fn scale(&mut self, factor: impl ::fluxion::__private::Into<f64>) {
+                let factor: f64 = ::fluxion::__private::Into::into(factor);
+                #( ::fluxion::__private::VectorSpace::scale(&mut self.#members, factor); )*
+            }
+            fn zip_leaves<const FLUXION_W: usize, const FLUXION_R: usize, FluxionVisitor: ::fluxion::__private::LeafVisitor<FLUXION_W, FLUXION_R>>(
+                mut written: [&mut Self; FLUXION_W],
+                read: [&Self; FLUXION_R],
+                visitor: &mut FluxionVisitor,
+            ) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
+                #( ::fluxion::__private::VectorSpace::zip_leaves(
+                    written.each_mut().map(|w| &mut w.#members),
+                    read.map(|r| &r.#members),
+                    visitor,
+                )?; )*
+                ::fluxion::__private::Result::Ok(())
+            }
+        }
+
+        #[diagnostic::do_not_recommend]
+        impl #impl_generics ::fluxion::__private::Differentiable for #lifted #ty_generics #own_tangent_bounds {
+            type Tangent = Self;
+
+            fn try_move_by(&mut self, offset: &Self) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
+                ::fluxion::__private::VectorSpace::try_add_assign(self, offset)
+            }
+
+            fn zero_tangent(&self) -> Self {
+                ::fluxion::__private::VectorSpace::zero_like(self)
+            }
+
+            fn zip_leaves_with<const FLUXION_W: usize, const FLUXION_R: usize, FluxionVisitor: ::fluxion::__private::LeafVisitor<FLUXION_W, FLUXION_R>>(
+                &mut self,
+                mut written: [&mut Self; FLUXION_W],
+                read: [&Self; FLUXION_R],
+                visitor: &mut FluxionVisitor,
+            ) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
+                #( ::fluxion::__private::Differentiable::zip_leaves_with(
+                    &mut self.#members,
+                    written.each_mut().map(|w| &mut w.#members),
+                    read.map(|r| &r.#members),
+                    visitor,
+                )?; )*
+                ::fluxion::__private::Result::Ok(())
+            }
+        }
+
+        #traced_definition
+
+        impl #impl_generics ::fluxion::__private::Trace for #lifted #ty_generics #trace_bounds {
+            type Traced = #traced<#(#traced_types),*>;
+
+            #[inline]
+            fn trace(&self) -> Self::Traced {
+                #trace
+            }
+
+            #[inline]
+            fn as_constant(&self) -> Self::Traced {
+                #as_constant
+            }
+
+            #[inline]
+            fn gradient_buffers<'fluxion_gradient>(
+                &self,
+                gradient: &'fluxion_gradient mut Self,
+                buffers: &mut ::fluxion::__private::Vec<&'fluxion_gradient mut dyn ::fluxion::__private::Any>,
+            ) {
+                #( ::fluxion::__private::Trace::gradient_buffers(&self.#members, &mut gradient.#members, buffers); )*
             }
         }
     }

@@ -24,7 +24,11 @@ use syn::{DeriveInput, parse_macro_input};
 /// - with reverse mode (`std`): `NameTraced`, the struct as a differentiated function
 ///   sees it (each field traced), and `impl Trace for Name`;
 /// - for forward mode (also without `std`): `NameLifted` (each field lifted to dual
-///   numbers), `impl Lift for Name` and `impl Unlift for NameLifted`.
+///   numbers), `impl Lift for Name` and `impl Unlift for NameLifted`;
+/// - for second order (`std`), when no field is `#[no_derivative]`: `NameLifted` as
+///   its own tangent and `NameLiftedTraced` (generic over its fields' traced types),
+///   so `hvp` and `coordinate_hessian` take the struct, usable when every lifted
+///   field is its own tangent (tensors, scalars, such structs).
 ///
 /// Fields marked `#[no_derivative]` are left out of the tangent: they are carried as
 /// constants (and must be `Clone`). In a tuple struct the tangent keeps the

@@ -319,8 +319,10 @@ where
 /// The Hessian-vector product H(x)·v of a real scalar function, in one reverse pass
 /// over duals, typed as the input's tangent (plain data used inside `f` enters as
 /// `Var::constant(t.map(Dual::constant))`). The input can be any value whose lifted
-/// form is its own tangent: a scalar, a tensor, or an array or tuple of them (say a
-/// layer's `(w, b)`); `f` takes that input traced, as `value_and_grad` would give it.
+/// form is its own tangent: a scalar, a tensor, an array or tuple of them (say a
+/// layer's `(w, b)`), or a derived struct of them (lifted, it is `NameLifted`, and
+/// `f` takes `NameLiftedTraced`, spelled `<<Name as Lift>::Lifted as Trace>::Traced`);
+/// `f` takes that input traced, as `value_and_grad` would give it.
 ///
 /// ```
 /// use fluxion::prelude::*;
@@ -406,8 +408,8 @@ impl CoordinateHessian {
 #[cfg(feature = "std")]
 /// The Hessian of a real scalar function of any input that [`hvp`] takes (a scalar,
 /// a tensor, an array or a tuple such as a layer's `(w, b)`, nested as deep as
-/// needed; a derived struct's lifted form is not its own tangent, so pass the tuple
-/// of its fields), as a [`CoordinateHessian`]:
+/// needed, or a derived struct of them, whose leaves are named by field), as a
+/// [`CoordinateHessian`]:
 /// a dense matrix over the input's real coordinates with each leaf's name and range,
 /// so that a block per pair of leaves, or the leaf of any row, is one call away. Column
 /// k is the Hessian-vector product along the k-th unit coordinate (one reverse pass

@@ -21,9 +21,33 @@
 //! assert_eq!(hv.to_array(), [4.0, 2.0]);
 //! ```
 //!
-//! `hvp` also takes a tuple or array of tensors (a layer's `(w, b)`) and returns the
-//! same tuple of tangents. For such an input, `coordinate_hessian` gives the whole
-//! Hessian as a dense matrix over the real coordinates, with each leaf's name (`0`,
-//! `1`, `0.1` for nested tuples), shape and range: `h.block("0", "1")` is ∂²f/∂w∂b,
-//! and `h.coordinate(k)` names the leaf of row k. Nested duals (`Dual<Dual<f64, N>, N>`) give Hessians in
-//! forward mode alone, with no heap.
+//! `hvp` also takes a tuple or array of tensors (a layer's `(w, b)`), or a derived
+//! struct of tensors and scalars, and returns its tangent. For such an input,
+//! `coordinate_hessian` gives the whole Hessian as a dense matrix over the real
+//! coordinates, with each leaf's name (`0`, `1`, `0.1` for nested tuples, the field
+//! path for a struct), shape and range: `h.block("0", "1")` is ∂²f/∂w∂b, and
+//! `h.coordinate(k)` names the leaf of row k. A derived struct `Name` reaches `f`
+//! lifted to duals and traced, as `NameLiftedTraced` (its fields `Var`s of duals):
+//!
+//! ```
+//! use fluxion::autodiff::{Differentiable, Lift, Trace, coordinate_hessian};
+//! use fluxion::prelude::*;
+//!
+//! #[derive(Differentiable, Clone, Debug)]
+//! struct Arm {
+//!     lengths: Vector<f64, 2>,
+//!     gain: f64,
+//! }
+//!
+//! // f = gain · |lengths|²: ∂²f/∂lengths² = 2·gain·I, ∂²f/∂gain∂lengths = 2·lengths.
+//! let arm = Arm { lengths: Vector::from_array([1.0, 2.0]), gain: 3.0 };
+//! let h = coordinate_hessian(
+//!     |a: <<Arm as Lift>::Lifted as Trace>::Traced| a.lengths.dot(&a.lengths) * &a.gain,
+//!     &arm,
+//! );
+//! assert_eq!(h.block("lengths", "lengths").unwrap().to_vec(), vec![6.0, 0.0, 0.0, 6.0]);
+//! assert_eq!(h.block("gain", "lengths").unwrap().to_vec(), vec![2.0, 4.0]);
+//! ```
+//!
+//! Nested duals (`Dual<Dual<f64, N>, N>`) give Hessians in forward mode alone, with
+//! no heap.
