@@ -305,8 +305,8 @@ fn tangent_impls(input: &Input) -> TokenStream {
     };
     let clone = map(&|m| quote!(::fluxion::__private::Clone::clone(&self.#m)));
     let zero = map(&|m| quote!(::fluxion::__private::VectorSpace::zero_like(&self.#m)));
+    let vector_space = vector_space_methods(zero, &members);
     let name = tangent.to_string();
-    let field_count = members.len();
     let debug_fields = members.iter().map(|m| {
         let label = match m {
             Member::Named(ident) => ident.to_string(),
@@ -328,31 +328,87 @@ fn tangent_impls(input: &Input) -> TokenStream {
         }
 
         impl #impl_generics ::fluxion::__private::VectorSpace for #tangent #ty_generics #bounds {
-            const FIELDS: usize = #field_count;
-            fn zero_like(&self) -> Self {
-                #zero
-            }
-            fn try_add_assign(&mut self, other: &Self) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
-                ::fluxion::__private::try_add_assign_leaves(self, other)
-            }
-            #[allow(unused_variables)] // a struct may have no differentiable field
-            fn scale(&mut self, factor: impl ::fluxion::__private::Into<f64>) {
-                let factor: f64 = ::fluxion::__private::Into::into(factor);
-                #( ::fluxion::__private::VectorSpace::scale(&mut self.#members, factor); )*
-            }
-            #[allow(unused_mut, unused_variables)] // a struct may have no differentiable field
-            fn zip_leaves<const FLUXION_W: usize, const FLUXION_R: usize, FluxionVisitor: ::fluxion::__private::LeafVisitor<FLUXION_W, FLUXION_R>>(
-                mut written: [&mut Self; FLUXION_W],
-                read: [&Self; FLUXION_R],
-                visitor: &mut FluxionVisitor,
-            ) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
-                #( ::fluxion::__private::VectorSpace::zip_leaves(
-                    written.each_mut().map(|w| &mut w.#members),
-                    read.map(|r| &r.#members),
-                    visitor,
-                )?; )*
-                ::fluxion::__private::Result::Ok(())
-            }
+            #vector_space
+        }
+    }
+}
+
+/// The methods of `VectorSpace` for a struct of `members`, `zero` building its zero.
+fn vector_space_methods(zero: TokenStream, members: &[Member]) -> TokenStream {
+    let field_count = members.len();
+    quote! {
+        const FIELDS: usize = #field_count;
+        fn zero_like(&self) -> Self {
+            #zero
+        }
+        fn try_add_assign(&mut self, other: &Self) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
+            ::fluxion::__private::try_add_assign_leaves(self, other)
+        }
+        #[allow(unused_variables)] // a struct may have no differentiable field
+        fn scale(&mut self, factor: impl ::fluxion::__private::Into<f64>) {
+            let factor: f64 = ::fluxion::__private::Into::into(factor);
+            #( ::fluxion::__private::VectorSpace::scale(&mut self.#members, factor); )*
+        }
+        #[allow(unused_mut, unused_variables)] // a struct may have no differentiable field
+        fn zip_leaves<const FLUXION_W: usize, const FLUXION_R: usize, FluxionVisitor: ::fluxion::__private::LeafVisitor<FLUXION_W, FLUXION_R>>(
+            mut written: [&mut Self; FLUXION_W],
+            read: [&Self; FLUXION_R],
+            visitor: &mut FluxionVisitor,
+        ) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
+            #( ::fluxion::__private::VectorSpace::zip_leaves(
+                written.each_mut().map(|w| &mut w.#members),
+                read.map(|r| &r.#members),
+                visitor,
+            )?; )*
+            ::fluxion::__private::Result::Ok(())
+        }
+    }
+}
+
+/// `Differentiable::zip_leaves_with` for a struct: each (own field, tangent field) pair.
+fn zip_leaves_with_method(pairs: &[(Member, Member)]) -> TokenStream {
+    let (own, theirs): (Vec<&Member>, Vec<&Member>) = pairs.iter().map(|(own, theirs)| (own, theirs)).unzip();
+    quote! {
+        #[allow(unused_mut, unused_variables)] // a struct may have no differentiable field
+        fn zip_leaves_with<const FLUXION_W: usize, const FLUXION_R: usize, FluxionVisitor: ::fluxion::__private::LeafVisitor<FLUXION_W, FLUXION_R>>(
+            &mut self,
+            mut written: [&mut Self::Tangent; FLUXION_W],
+            read: [&Self::Tangent; FLUXION_R],
+            visitor: &mut FluxionVisitor,
+        ) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
+            #( ::fluxion::__private::Differentiable::zip_leaves_with(
+                &mut self.#own,
+                written.each_mut().map(|w| &mut w.#theirs),
+                read.map(|r| &r.#theirs),
+                visitor,
+            )?; )*
+            ::fluxion::__private::Result::Ok(())
+        }
+    }
+}
+
+/// The methods of `Trace` for a struct, from its traced and constant forms and its
+/// (own field, tangent field) pairs.
+fn trace_methods(trace: TokenStream, as_constant: TokenStream, pairs: &[(Member, Member)]) -> TokenStream {
+    let (own, theirs): (Vec<&Member>, Vec<&Member>) = pairs.iter().map(|(own, theirs)| (own, theirs)).unzip();
+    quote! {
+        #[inline]
+        fn trace(&self) -> Self::Traced {
+            #trace
+        }
+
+        #[inline]
+        fn as_constant(&self) -> Self::Traced {
+            #as_constant
+        }
+
+        #[inline]
+        fn gradient_buffers<'fluxion_gradient>(
+            &self,
+            gradient: &'fluxion_gradient mut Self::Tangent,
+            buffers: &mut ::fluxion::__private::Vec<&'fluxion_gradient mut dyn ::fluxion::__private::Any>,
+        ) {
+            #( ::fluxion::__private::Trace::gradient_buffers(&self.#own, &mut gradient.#theirs, buffers); )*
         }
     }
 }
@@ -374,8 +430,7 @@ fn differentiable_impl(input: &Input) -> TokenStream {
             })
             .collect(),
     );
-    let own: Vec<&Member> = pairs.iter().map(|(own, _)| own).collect();
-    let theirs: Vec<&Member> = pairs.iter().map(|(_, theirs)| theirs).collect();
+    let zip_leaves_with = zip_leaves_with_method(&pairs);
     quote! {
         #[diagnostic::do_not_recommend]
         impl #impl_generics ::fluxion::__private::Differentiable for #ident #ty_generics #bounds {
@@ -390,21 +445,7 @@ fn differentiable_impl(input: &Input) -> TokenStream {
             }
 
 
-            #[allow(unused_mut, unused_variables)] // a struct may have no differentiable field
-            fn zip_leaves_with<const FLUXION_W: usize, const FLUXION_R: usize, FluxionVisitor: ::fluxion::__private::LeafVisitor<FLUXION_W, FLUXION_R>>(
-                &mut self,
-                mut written: [&mut Self::Tangent; FLUXION_W],
-                read: [&Self::Tangent; FLUXION_R],
-                visitor: &mut FluxionVisitor,
-            ) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
-                #( ::fluxion::__private::Differentiable::zip_leaves_with(
-                    &mut self.#own,
-                    written.each_mut().map(|w| &mut w.#theirs),
-                    read.map(|r| &r.#theirs),
-                    visitor,
-                )?; )*
-                ::fluxion::__private::Result::Ok(())
-            }
+            #zip_leaves_with
         }
     }
 }
@@ -471,32 +512,16 @@ fn traced(input: &Input) -> TokenStream {
             let member = &field.member;
             quote!(::fluxion::__private::Trace::as_constant(&self.#member))
         });
-    let (own, theirs): (Vec<_>, Vec<_>) =
-        tangent_members(input).map(|(field, member)| (&field.member, member)).unzip();
+    let pairs: Vec<(Member, Member)> =
+        tangent_members(input).map(|(field, member)| (field.member.clone(), member)).collect();
+    let trace_methods = trace_methods(trace, as_constant, &pairs);
     quote! {
         #definition
 
         impl #impl_generics ::fluxion::__private::Trace for #ident #ty_generics #bounds {
             type Traced = #traced #ty_generics;
 
-            #[inline]
-            fn trace(&self) -> Self::Traced {
-                #trace
-            }
-
-            #[inline]
-            fn as_constant(&self) -> Self::Traced {
-                #as_constant
-            }
-
-            #[inline]
-            fn gradient_buffers<'fluxion_gradient>(
-                &self,
-                gradient: &'fluxion_gradient mut Self::Tangent,
-                buffers: &mut ::fluxion::__private::Vec<&'fluxion_gradient mut dyn ::fluxion::__private::Any>,
-            ) {
-                #( ::fluxion::__private::Trace::gradient_buffers(&self.#own, &mut gradient.#theirs, buffers); )*
-            }
+            #trace_methods
         }
     }
 }
@@ -537,12 +562,15 @@ fn lifted_traced(input: &Input) -> TokenStream {
     let trace_bounds = bounds_with(
         &|ty| quote!(::fluxion::__private::Trace + ::fluxion::__private::Differentiable<Tangent = #ty> + ::fluxion::__private::VectorSpace),
     );
-    let members: Vec<&Member> = input.fields.iter().map(|field| &field.member).collect();
+    let members: Vec<Member> = input.fields.iter().map(|field| field.member.clone()).collect();
     let map = |f: &dyn Fn(&Member) -> TokenStream| -> TokenStream {
-        construct(&lifted, input.style, members.iter().map(|m| ((*m).clone(), f(m))).collect())
+        construct(&lifted, input.style, members.iter().map(|m| (m.clone(), f(m))).collect())
     };
     let clone = map(&|m| quote!(::fluxion::__private::Clone::clone(&self.#m)));
     let zero = map(&|m| quote!(::fluxion::__private::VectorSpace::zero_like(&self.#m)));
+    let vector_space = vector_space_methods(zero, &members);
+    let pairs: Vec<(Member, Member)> = members.iter().map(|m| (m.clone(), m.clone())).collect();
+    let zip_leaves_with = zip_leaves_with_method(&pairs);
     let field_count = members.len();
     // The traced twin: one type parameter per field.
     let parameters: Vec<Ident> = (0..field_count).map(|i| format_ident!("FluxionField{}", i)).collect();
@@ -574,11 +602,11 @@ fn lifted_traced(input: &Input) -> TokenStream {
             input.style,
             members
                 .iter()
-                .map(|m| ((*m).clone(), quote!(::fluxion::__private::Trace::#method(&self.#m))))
+                .map(|m| (m.clone(), quote!(::fluxion::__private::Trace::#method(&self.#m))))
                 .collect(),
         )
     };
-    let (trace, as_constant) = (trace_parts(quote!(trace)), trace_parts(quote!(as_constant)));
+    let trace_methods = trace_methods(trace_parts(quote!(trace)), trace_parts(quote!(as_constant)), &pairs);
     quote! {
         impl #impl_generics ::fluxion::__private::Clone for #lifted #ty_generics #clone_bounds {
             fn clone(&self) -> Self {
@@ -587,29 +615,7 @@ fn lifted_traced(input: &Input) -> TokenStream {
         }
 
         impl #impl_generics ::fluxion::__private::VectorSpace for #lifted #ty_generics #own_tangent_bounds {
-            const FIELDS: usize = #field_count;
-            fn zero_like(&self) -> Self {
-                #zero
-            }
-            fn try_add_assign(&mut self, other: &Self) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
-                ::fluxion::__private::try_add_assign_leaves(self, other)
-            }
-            fn scale(&mut self, factor: impl ::fluxion::__private::Into<f64>) {
-                let factor: f64 = ::fluxion::__private::Into::into(factor);
-                #( ::fluxion::__private::VectorSpace::scale(&mut self.#members, factor); )*
-            }
-            fn zip_leaves<const FLUXION_W: usize, const FLUXION_R: usize, FluxionVisitor: ::fluxion::__private::LeafVisitor<FLUXION_W, FLUXION_R>>(
-                mut written: [&mut Self; FLUXION_W],
-                read: [&Self; FLUXION_R],
-                visitor: &mut FluxionVisitor,
-            ) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
-                #( ::fluxion::__private::VectorSpace::zip_leaves(
-                    written.each_mut().map(|w| &mut w.#members),
-                    read.map(|r| &r.#members),
-                    visitor,
-                )?; )*
-                ::fluxion::__private::Result::Ok(())
-            }
+            #vector_space
         }
 
         #[diagnostic::do_not_recommend]
@@ -624,20 +630,7 @@ fn lifted_traced(input: &Input) -> TokenStream {
                 ::fluxion::__private::VectorSpace::zero_like(self)
             }
 
-            fn zip_leaves_with<const FLUXION_W: usize, const FLUXION_R: usize, FluxionVisitor: ::fluxion::__private::LeafVisitor<FLUXION_W, FLUXION_R>>(
-                &mut self,
-                mut written: [&mut Self; FLUXION_W],
-                read: [&Self; FLUXION_R],
-                visitor: &mut FluxionVisitor,
-            ) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
-                #( ::fluxion::__private::Differentiable::zip_leaves_with(
-                    &mut self.#members,
-                    written.each_mut().map(|w| &mut w.#members),
-                    read.map(|r| &r.#members),
-                    visitor,
-                )?; )*
-                ::fluxion::__private::Result::Ok(())
-            }
+            #zip_leaves_with
         }
 
         #traced_definition
@@ -645,24 +638,7 @@ fn lifted_traced(input: &Input) -> TokenStream {
         impl #impl_generics ::fluxion::__private::Trace for #lifted #ty_generics #trace_bounds {
             type Traced = #traced<#(#traced_types),*>;
 
-            #[inline]
-            fn trace(&self) -> Self::Traced {
-                #trace
-            }
-
-            #[inline]
-            fn as_constant(&self) -> Self::Traced {
-                #as_constant
-            }
-
-            #[inline]
-            fn gradient_buffers<'fluxion_gradient>(
-                &self,
-                gradient: &'fluxion_gradient mut Self,
-                buffers: &mut ::fluxion::__private::Vec<&'fluxion_gradient mut dyn ::fluxion::__private::Any>,
-            ) {
-                #( ::fluxion::__private::Trace::gradient_buffers(&self.#members, &mut gradient.#members, buffers); )*
-            }
+            #trace_methods
         }
     }
 }
