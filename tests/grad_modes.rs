@@ -829,3 +829,27 @@ fn a_derived_struct_traced_as_one_value_takes_its_own_rule() {
     let expected = Point3 { x: b.y * c.z - b.z * c.y, y: b.z * c.x - b.x * c.z, z: b.x * c.y - b.y * c.x };
     assert_eq!(Point3::from(g.0), expected);
 }
+
+#[test]
+fn generic_and_nested_derived_structs_have_hessians() {
+    use fluxion::autodiff::{Lift, Trace, coordinate_hessian, hvp};
+    // f = t·|v|² for Frame(v, t): ∂²f/∂v² = 2t·I, ∂²f/∂t∂v = 2v, ∂²f/∂t² = 0.
+    let frame = Frame(Vector::from_array([1.0, -2.0, 0.5]), 3.0);
+    let f = |m: <<Frame<f64> as Lift>::Lifted as Trace>::Traced| m.0.dot(&m.0) * &m.1;
+    let h = coordinate_hessian(f, &frame);
+    assert_eq!(h.block("0", "0").unwrap().to_vec(), vec![6.0, 0.0, 0.0, 0.0, 6.0, 0.0, 0.0, 0.0, 6.0]);
+    assert_eq!(h.block("1", "0").unwrap().to_vec(), vec![2.0, -4.0, 1.0]);
+    assert_eq!(h.block("1", "1").unwrap().to_vec(), vec![0.0]);
+    let hv = hvp(f, &frame, &FrameTangent(Vector::zeros(), 1.0));
+    assert_eq!((hv.0.to_array(), hv.1), ([2.0, -4.0, 1.0], 0.0));
+    // A struct of structs: leaves named by field path. f = x²·length.
+    let segment = Segment { start: Point3 { x: 0.5, y: 1.0, z: 2.0 }, length: 4.0 };
+    let h = coordinate_hessian(
+        |s: <<Segment as Lift>::Lifted as Trace>::Traced| &(&s.start.x * &s.start.x) * &s.length,
+        &segment,
+    );
+    let names: Vec<&str> = h.leaves.iter().map(|leaf| leaf.name.as_str()).collect();
+    assert_eq!(names, ["start.x", "start.y", "start.z", "length"]);
+    assert_eq!(h.block("start.x", "start.x").unwrap().to_vec(), vec![8.0]);
+    assert_eq!(h.block("length", "start.x").unwrap().to_vec(), vec![1.0]);
+}
