@@ -529,8 +529,8 @@ fn traced(input: &Input) -> TokenStream {
 /// Second order (reverse mode over dual numbers: `hvp`, `coordinate_hessian`) for a
 /// struct whose every field is differentiable: `NameLifted` becomes a value that is
 /// its own tangent (as a tensor of duals is), and a function takes it traced as
-/// `NameLiftedTraced` (generic over its fields' traced types, so that its definition
-/// holds for any struct). Every bound names the fields' lifted types, so a struct
+/// `NameLiftedTraced` (each field's lifted type traced; the associated type names
+/// only the generated struct, so private field types stay private). Every bound names the fields' lifted types, so a struct
 /// whose lifted fields are not their own tangents (a layer's) still compiles and only
 /// the second-order call is refused.
 fn lifted_traced(input: &Input) -> TokenStream {
@@ -571,31 +571,26 @@ fn lifted_traced(input: &Input) -> TokenStream {
     let vector_space = vector_space_methods(zero, &members);
     let pairs: Vec<(Member, Member)> = members.iter().map(|m| (m.clone(), m.clone())).collect();
     let zip_leaves_with = zip_leaves_with_method(&pairs);
-    let field_count = members.len();
-    // The traced twin: one type parameter per field.
-    let parameters: Vec<Ident> = (0..field_count).map(|i| format_ident!("FluxionField{}", i)).collect();
-    let vis = input.vis;
+    // The traced twin, with the struct's generics: each field's lifted type traced.
     let doc =
         format!("[`{ident}`] lifted to dual numbers and traced: the argument of a second-order function.");
-    let field_docs: Vec<String> = input
+    let traced_fields = input
         .fields
         .iter()
-        .map(|field| match &field.member {
-            Member::Named(name) => format!("The `{name}` part."),
-            Member::Unnamed(index) => format!("Part {}.", index.index),
+        .zip(&lifted_types)
+        .map(|(field, ty)| {
+            (
+                field_name(field),
+                {
+                    let vis = field.vis;
+                    quote!(#vis)
+                },
+                quote!(<#ty as ::fluxion::__private::Trace>::Traced),
+            )
         })
         .collect();
-    let field_vis = input.fields.iter().map(|field| field.vis);
-    let traced_definition = match input.style {
-        Style::Named => {
-            let names = input.fields.iter().map(field_name);
-            quote!(#[doc = #doc] #[allow(dead_code)] #vis struct #traced<#(#parameters),*> { #(#[doc = #field_docs] #field_vis #names: #parameters),* })
-        }
-        _ => {
-            quote!(#[doc = #doc] #[allow(dead_code)] #vis struct #traced<#(#parameters),*>(#(#[doc = #field_docs] #field_vis #parameters),*);)
-        }
-    };
-    let traced_types = lifted_types.iter().map(|ty| quote!(<#ty as ::fluxion::__private::Trace>::Traced));
+    let traced_definition =
+        define(input, &traced, &doc, &bounds_with(&|_| quote!(::fluxion::__private::Trace)), traced_fields);
     let trace_parts = |method: TokenStream| {
         construct(
             &traced,
@@ -623,7 +618,7 @@ fn lifted_traced(input: &Input) -> TokenStream {
             type Tangent = Self;
 
             fn try_move_by(&mut self, offset: &Self) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
-                ::fluxion::__private::VectorSpace::try_add_assign(self, offset)
+                ::fluxion::__private::try_move_by_leaves(self, offset)
             }
 
             fn zero_tangent(&self) -> Self {
@@ -633,10 +628,11 @@ fn lifted_traced(input: &Input) -> TokenStream {
             #zip_leaves_with
         }
 
+        #[allow(dead_code)] // the fields are for the user's function
         #traced_definition
 
         impl #impl_generics ::fluxion::__private::Trace for #lifted #ty_generics #trace_bounds {
-            type Traced = #traced<#(#traced_types),*>;
+            type Traced = #traced #ty_generics;
 
             #trace_methods
         }

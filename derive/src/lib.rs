@@ -26,9 +26,9 @@ use syn::{DeriveInput, parse_macro_input};
 /// - for forward mode (also without `std`): `NameLifted` (each field lifted to dual
 ///   numbers), `impl Lift for Name` and `impl Unlift for NameLifted`;
 /// - for second order (`std`), when no field is `#[no_derivative]`: `NameLifted` as
-///   its own tangent and `NameLiftedTraced` (generic over its fields' traced types),
-///   so `hvp` and `coordinate_hessian` take the struct, usable when every lifted
-///   field is its own tangent (tensors, scalars, such structs).
+///   its own tangent (`Clone`, `VectorSpace`, `Differentiable`, `Trace`) and
+///   `NameLiftedTraced`, so `hvp` and `coordinate_hessian` take the struct, usable
+///   when every lifted field is its own tangent (tensors, scalars, such structs).
 ///
 /// Fields marked `#[no_derivative]` are left out of the tangent: they are carried as
 /// constants (and must be `Clone`). In a tuple struct the tangent keeps the
