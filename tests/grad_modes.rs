@@ -852,4 +852,15 @@ fn generic_and_nested_derived_structs_have_hessians() {
     assert_eq!(names, ["start.x", "start.y", "start.z", "length"]);
     assert_eq!(h.block("start.x", "start.x").unwrap().to_vec(), vec![8.0]);
     assert_eq!(h.block("length", "start.x").unwrap().to_vec(), vec![1.0]);
+    // A `#[no_derivative]` field rides along: f = r²·θ has ∂²/∂r² = 2θ, ∂²/∂r∂θ = 2r.
+    let polar = Polar { radius: 2.0, angle: 0.5, label: 3 };
+    let f = |p: <<Polar as Lift>::Lifted as Trace>::Traced| {
+        assert_eq!(p.label, 3);
+        &(&p.radius * &p.radius) * &p.angle
+    };
+    let h = coordinate_hessian(f, &polar);
+    assert_eq!(h.matrix.to_vec(), vec![1.0, 4.0, 4.0, 0.0]);
+    assert_eq!(h.leaves.iter().map(|leaf| leaf.name.as_str()).collect::<Vec<_>>(), ["radius", "angle"]);
+    let hv = hvp(f, &polar, &PolarTangent { radius: 1.0, angle: 0.0 });
+    assert_eq!((hv.radius, hv.angle), (1.0, 4.0));
 }

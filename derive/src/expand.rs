@@ -526,15 +526,15 @@ fn traced(input: &Input) -> TokenStream {
     }
 }
 
-/// Second order (reverse mode over dual numbers: `hvp`, `coordinate_hessian`) for a
-/// struct whose every field is differentiable: `NameLifted` becomes a value that is
-/// its own tangent (as a tensor of duals is), and a function takes it traced as
+/// Second order (reverse mode over dual numbers: `hvp`, `coordinate_hessian`):
+/// `NameLifted` becomes a value that is its own tangent (as a tensor of duals is;
+/// `#[no_derivative]` fields ride along unchanged), and a function takes it traced as
 /// `NameLiftedTraced` (each field's lifted type traced; the associated type names
 /// only the generated struct, so private field types stay private). Every bound names the fields' lifted types, so a struct
 /// whose lifted fields are not their own tangents (a layer's) still compiles and only
 /// the second-order call is refused.
 fn lifted_traced(input: &Input) -> TokenStream {
-    if input.fields.iter().any(|field| !field.differentiable) || input.style == Style::Unit {
+    if input.style == Style::Unit {
         return TokenStream::new();
     }
     let (ident, lifted, traced) =
@@ -545,13 +545,21 @@ fn lifted_traced(input: &Input) -> TokenStream {
         .iter()
         .map(|field| {
             let ty = field.ty;
-            quote!(<#ty as ::fluxion::__private::Lift>::Lifted)
+            if field.differentiable {
+                quote!(<#ty as ::fluxion::__private::Lift>::Lifted)
+            } else {
+                quote!(#ty)
+            }
         })
         .collect();
+    // `bound` on each differentiable field's lifted type; constants are cloned.
     let bounds_with = |bound: &dyn Fn(&TokenStream) -> TokenStream| -> WhereClause {
-        let mut clause = where_with(input, |_| Some(quote!(::fluxion::__private::Lift)));
+        let mut clause =
+            where_with(input, |field| field.differentiable.then(|| quote!(::fluxion::__private::Lift)));
         for (field, lifted_ty) in input.fields.iter().zip(&lifted_types) {
-            clause.predicates.push(field_predicate(input, field, lifted_ty.clone(), bound(lifted_ty)));
+            let bound =
+                if field.differentiable { bound(lifted_ty) } else { quote!(::fluxion::__private::Clone) };
+            clause.predicates.push(field_predicate(input, field, lifted_ty.clone(), bound));
         }
         clause
     };
@@ -562,12 +570,22 @@ fn lifted_traced(input: &Input) -> TokenStream {
     let trace_bounds = bounds_with(
         &|ty| quote!(::fluxion::__private::Trace + ::fluxion::__private::Differentiable<Tangent = #ty> + ::fluxion::__private::VectorSpace),
     );
-    let members: Vec<Member> = input.fields.iter().map(|field| field.member.clone()).collect();
-    let map = |f: &dyn Fn(&Member) -> TokenStream| -> TokenStream {
-        construct(&lifted, input.style, members.iter().map(|m| (m.clone(), f(m))).collect())
+    // Each field built by `differentiable` (a differentiable one) or cloned (a constant).
+    let each_field = |name: &Ident, differentiable: &dyn Fn(&Member) -> TokenStream| -> TokenStream {
+        let parts = input.fields.iter().map(|field| {
+            let m = &field.member;
+            let value = if field.differentiable {
+                differentiable(m)
+            } else {
+                quote!(::fluxion::__private::Clone::clone(&self.#m))
+            };
+            (m.clone(), value)
+        });
+        construct(name, input.style, parts.collect())
     };
-    let clone = map(&|m| quote!(::fluxion::__private::Clone::clone(&self.#m)));
-    let zero = map(&|m| quote!(::fluxion::__private::VectorSpace::zero_like(&self.#m)));
+    let clone = each_field(&lifted, &|m| quote!(::fluxion::__private::Clone::clone(&self.#m)));
+    let zero = each_field(&lifted, &|m| quote!(::fluxion::__private::VectorSpace::zero_like(&self.#m)));
+    let members: Vec<Member> = input.differentiable_fields().map(|field| field.member.clone()).collect();
     let vector_space = vector_space_methods(zero, &members);
     let pairs: Vec<(Member, Member)> = members.iter().map(|m| (m.clone(), m.clone())).collect();
     let zip_leaves_with = zip_leaves_with_method(&pairs);
@@ -585,21 +603,18 @@ fn lifted_traced(input: &Input) -> TokenStream {
                     let vis = field.vis;
                     quote!(#vis)
                 },
-                quote!(<#ty as ::fluxion::__private::Trace>::Traced),
+                if field.differentiable {
+                    quote!(<#ty as ::fluxion::__private::Trace>::Traced)
+                } else {
+                    ty.clone()
+                },
             )
         })
         .collect();
     let traced_definition =
         define(input, &traced, &doc, &bounds_with(&|_| quote!(::fluxion::__private::Trace)), traced_fields);
     let trace_parts = |method: TokenStream| {
-        construct(
-            &traced,
-            input.style,
-            members
-                .iter()
-                .map(|m| (m.clone(), quote!(::fluxion::__private::Trace::#method(&self.#m))))
-                .collect(),
-        )
+        each_field(&traced, &|m| quote!(::fluxion::__private::Trace::#method(&self.#m)))
     };
     let trace_methods = trace_methods(trace_parts(quote!(trace)), trace_parts(quote!(as_constant)), &pairs);
     quote! {

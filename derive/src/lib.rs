@@ -25,8 +25,8 @@ use syn::{DeriveInput, parse_macro_input};
 ///   sees it (each field traced), and `impl Trace for Name`;
 /// - for forward mode (also without `std`): `NameLifted` (each field lifted to dual
 ///   numbers), `impl Lift for Name` and `impl Unlift for NameLifted`;
-/// - for second order (`std`), when no field is `#[no_derivative]`: `NameLifted` as
-///   its own tangent (`Clone`, `VectorSpace`, `Differentiable`, `Trace`) and
+/// - for second order (`std`): `NameLifted` as its own tangent (`Clone`,
+///   `VectorSpace`, `Differentiable`, `Trace`; constants ride along) and
 ///   `NameLiftedTraced`, so `hvp` and `coordinate_hessian` take the struct, usable
 ///   when every lifted field is its own tangent (tensors, scalars, such structs).
 ///
