@@ -1182,6 +1182,7 @@ where
     where
         K: Storage<T, (B, Const<F>)>,
     {
+        let () = <(Const<C>, Const<H>, Const<W>) as SameElementCount<(Const<F>,)>>::CHECK;
         let x = self.shared_value();
         record_unary(self, x.flatten_images(), move |y_bar| reshape_pullback(&x, y_bar))
     }

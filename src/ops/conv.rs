@@ -17,7 +17,7 @@
 //! of its window; `flatten_images` only reshapes.
 
 use crate::scalar::RealScalar;
-use crate::shape::constraint::{ConvolvesTo, PoolsTo};
+use crate::shape::constraint::{ConvolvesTo, PoolsTo, SameElementCount};
 use crate::shape::{Const, Dim};
 use crate::tensor::{Storage, Tensor};
 
@@ -111,15 +111,13 @@ where
     }
 
     /// Each example's C·H·W values as one row (row-major: channel, then row, then
-    /// column). F = C·H·W is checked when the program is built (a constant
-    /// evaluated for each use, so `cargo build` reports it and `cargo check` does
-    /// not): feature counts of image layers exceed what the trait-level arithmetic
-    /// covers.
+    /// column). F = C·H·W is checked when the program is built, as for every static
+    /// reshape (`cargo build` reports it, `cargo check` does not).
     pub fn flatten_images<const F: usize>(&self) -> Tensor<T, (B, Const<F>), K>
     where
         K: Storage<T, (B, Const<F>)>,
     {
-        const { assert!(C * H * W == F, "flatten_images: the row length F must be C·H·W") };
+        let () = <(Const<C>, Const<H>, Const<W>) as SameElementCount<(Const<F>,)>>::CHECK;
         let x = self.as_slice();
         Tensor::from_flat_fn((self.shape().0, Const), |i| x[i])
     }
