@@ -28,6 +28,14 @@ pub fn without_early_returns(block: &Block) -> Block {
 /// The statements of one block, each early return turned into a branch value.
 fn rewrite(stmts: Vec<Stmt>) -> Vec<Stmt> {
     for (index, stmt) in stmts.iter().enumerate() {
+        let returns = match stmt {
+            Stmt::Expr(Expr::Return(_), _) => true,
+            Stmt::Expr(expr @ (Expr::If(_) | Expr::Match(_)), _) => returns_inside(&expr.to_token_stream()),
+            _ => false,
+        };
+        if !returns {
+            continue;
+        }
         // Items (`const`, `fn`, …) are seen by the whole block: they stay outside.
         let (items, rest): (Vec<Stmt>, Vec<Stmt>) =
             stmts[index + 1..].iter().cloned().partition(|stmt| matches!(stmt, Stmt::Item(_)));
@@ -37,12 +45,8 @@ fn rewrite(stmts: Vec<Stmt>) -> Vec<Stmt> {
                 Some(value) => (**value).clone(),
                 None => parse_quote!(()),
             }),
-            Stmt::Expr(Expr::If(branch), _) if returns_inside(&branch.to_token_stream()) => {
-                rewrite_if(branch, rest).map(Expr::If)
-            }
-            Stmt::Expr(Expr::Match(matched), _) if returns_inside(&matched.to_token_stream()) => {
-                rewrite_match(matched, rest).map(Expr::Match)
-            }
+            Stmt::Expr(Expr::If(branch), _) => rewrite_if(branch, rest).map(Expr::If),
+            Stmt::Expr(Expr::Match(matched), _) => rewrite_match(matched, rest).map(Expr::Match),
             _ => None,
         };
         if let Some(tail) = replacement {
@@ -66,14 +70,9 @@ fn rewrite_if(branch: &ExprIf, rest: &[Stmt]) -> Option<ExprIf> {
         Some((_, expr)) => continued(&arm_statements(expr), &[], rest)?,
         None => rest.to_vec(),
     };
-    let else_block: Expr = Expr::Block(ExprBlock {
-        attrs: Vec::new(),
-        label: None,
-        block: Block { brace_token: Default::default(), stmts: rewrite(otherwise) },
-    });
     Some(ExprIf {
         then_branch: Block { brace_token: branch.then_branch.brace_token, stmts: rewrite(then_branch) },
-        else_branch: Some((<Token![else]>::default(), Box::new(else_block))),
+        else_branch: Some((<Token![else]>::default(), Box::new(rewritten_block(otherwise)))),
         ..branch.clone()
     })
 }
@@ -85,14 +84,22 @@ fn rewrite_match(matched: &ExprMatch, rest: &[Stmt]) -> Option<ExprMatch> {
         let mut pattern_names = Vec::new();
         collect_pattern_names(&arm.pat, &mut pattern_names);
         let stmts = continued(&arm_statements(&arm.body), &pattern_names, rest)?;
-        let body: Expr = Expr::Block(ExprBlock {
-            attrs: Vec::new(),
-            label: None,
-            block: Block { brace_token: Default::default(), stmts: rewrite(stmts) },
+        arms.push(syn::Arm {
+            body: Box::new(rewritten_block(stmts)),
+            comma: Some(Default::default()),
+            ..arm.clone()
         });
-        arms.push(syn::Arm { body: Box::new(body), comma: Some(Default::default()), ..arm.clone() });
     }
     Some(ExprMatch { arms, ..matched.clone() })
+}
+
+/// `{ stmts }`, its early returns rewritten.
+fn rewritten_block(stmts: Vec<Stmt>) -> Expr {
+    Expr::Block(ExprBlock {
+        attrs: Vec::new(),
+        label: None,
+        block: Block { brace_token: Default::default(), stmts: rewrite(stmts) },
+    })
 }
 
 /// The statements of an arm: a block's own, or the expression alone.
