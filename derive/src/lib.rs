@@ -19,7 +19,8 @@ use syn::{DeriveInput, parse_macro_input};
 ///   field's tangent type, implementing `VectorSpace` (and so `RealLeaves`);
 /// - `impl Differentiable for Name` (`move_by`, `zero_tangent`, `zip_leaves_with`);
 /// - when no field is `#[no_derivative]`: `From<Name> for NameTangent` and back,
-///   usable when every field is its own tangent (scalars, tensors; `OwnTangent`), so
+///   usable when every field is its own tangent (scalars, tensors; `OwnTangent`; not
+///   a field of another derived struct: convert that one field by field), so
 ///   a gradient converts to a value and a value to a direction (`V3` ↔ `V3Tangent`);
 /// - with reverse mode (`std`): `NameTraced`, the struct as a differentiated function
 ///   sees it (each field traced), and `impl Trace for Name`;

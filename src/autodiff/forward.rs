@@ -321,7 +321,7 @@ where
 /// `Var::constant(t.map(Dual::constant))`). The input can be any value whose lifted
 /// form is its own tangent: a scalar, a tensor, an array or tuple of them (say a
 /// layer's `(w, b)`), or a derived struct of them (lifted, it is `NameLifted`, and
-/// `f` takes `NameLiftedTraced`, spelled `<<Name as Lift>::Lifted as Trace>::Traced`);
+/// `f` takes `NameLiftedTraced`, with the struct's generic arguments if it has any);
 /// `f` takes that input traced, as `value_and_grad` would give it.
 ///
 /// ```

@@ -707,7 +707,7 @@ tuple_tangent!(A 0, B 1, C 2, D 3, E 4, F 5);
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not its own tangent",
     label = "a struct converts to its tangent only when every field is its own tangent",
-    note = "scalars, tensors, arrays and tuples of them are; a field of dual numbers, of a derived struct or marked `#[no_derivative]` is not"
+    note = "scalars, tensors, arrays and tuples of them are; a field of dual numbers, of a derived struct or marked `#[no_derivative]` is not: build the tangent field by field (`ATangent {{ inner: a.inner.into(), … }}`)"
 )]
 pub trait OwnTangent: Differentiable {
     /// The value as a tangent.

@@ -30,7 +30,7 @@
 //! lifted to duals and traced, as `NameLiftedTraced` (its fields `Var`s of duals):
 //!
 //! ```
-//! use fluxion::autodiff::{Differentiable, Lift, Trace, coordinate_hessian};
+//! use fluxion::autodiff::{Differentiable, coordinate_hessian};
 //! use fluxion::prelude::*;
 //!
 //! #[derive(Differentiable, Clone, Debug)]
@@ -42,7 +42,7 @@
 //! // f = gain · |lengths|²: ∂²f/∂lengths² = 2·gain·I, ∂²f/∂gain∂lengths = 2·lengths.
 //! let arm = Arm { lengths: Vector::from_array([1.0, 2.0]), gain: 3.0 };
 //! let h = coordinate_hessian(
-//!     |a: <<Arm as Lift>::Lifted as Trace>::Traced| a.lengths.dot(&a.lengths) * &a.gain,
+//!     |a: ArmLiftedTraced| a.lengths.dot(&a.lengths) * &a.gain,
 //!     &arm,
 //! );
 //! assert_eq!(h.block("lengths", "lengths").unwrap().to_vec(), vec![6.0, 0.0, 0.0, 6.0]);

@@ -69,6 +69,26 @@
 //! assert_eq!(gradient.b.len(), 2);
 //! ```
 //!
+//! A guard clause returns early; `linearize` gives the linear map of the
+//! differentiated parameters' tangents, one argument per parameter:
+//!
+//! ```
+//! use fluxion::autodiff::differentiable;
+//!
+//! #[differentiable]
+//! fn guarded(x: f64, y: f64) -> f64 {
+//!     if x < 0.0 {
+//!         return y * y;
+//!     }
+//!     x * y
+//! }
+//!
+//! let (value, (dx, dy)) = guarded::value_and_grad(-1.0, 3.0);
+//! assert_eq!((value, dx, dy), (9.0, 0.0, 6.0));
+//! let (_, map) = guarded::linearize(2.0, 3.0);
+//! assert_eq!(map(&1.0, &0.0), 3.0); // ∂/∂x = y
+//! ```
+//!
 //! For a function generic over its scalar (`fn f<T: RealScalar>(…)`, bounded by
 //! `RealScalar` alone, with one differentiated tensor or scalar), `f::hvp(args, &v)`
 //! and `f::hessian(args)` come too: forward mode over the static gradient,
