@@ -7,8 +7,8 @@ mod common_grad;
 use common_grad::{assert_close, ok};
 use fluxion::autodiff::check::{CheckOptions, check_grad};
 use fluxion::nn::layer::Module;
-use fluxion::nn::layer::{Conv2d, Flatten, Linear, MaxPool2d, Relu, Sequential};
-use fluxion::ops::conv::Padding;
+use fluxion::nn::layer::{Conv2d, Flatten, Linear, MaxPool2d, Relu, Sequential, Tanh};
+use fluxion::ops::conv::{Padding, Stride};
 use fluxion::prelude::*;
 
 type Images<const C: usize, const H: usize, const W: usize> =
@@ -40,25 +40,29 @@ fn conv2d_is_the_valid_cross_correlation() {
     assert_close(shifted[[1, 1, 2, 3]], y[[1, 1, 2, 3]] - 2.0, 1e-15);
 }
 
-#[test]
-fn padded_convolution_reads_zeros_beyond_the_edges() {
-    let x = images::<2, 4, 5>(2, 11);
-    let w: Kernels = Tensor::random_normal(0.0, 1.0, 12);
-    // Padding 1 with a 3×2 kernel: 4 + 2 − 3 + 1 = 4 rows, 5 + 2 − 2 + 1 = 6 columns.
-    let y: Images<3, 4, 6> = x.conv2d_padded(&w, Padding::<1>);
-    let padded = |b: usize, c: usize, r: isize, q: isize| {
-        if (0..4).contains(&r) && (0..5).contains(&q) { x[[b, c, r as usize, q as usize]] } else { 0.0 }
-    };
-    for b in 0..2 {
+/// Asserts y_{b o i j} = Σ_{c p q} w_{o c p q}·x_{b c (S·i + p − P) (S·j + q − P)}
+/// for every output, x read as zero outside the image.
+fn assert_is_reference_convolution<const H: usize, const W: usize, const HO: usize, const WO: usize>(
+    x: &Images<2, H, W>,
+    w: &Kernels,
+    y: &Images<3, HO, WO>,
+    stride: usize,
+    padding: usize,
+) {
+    let padded =
+        |b: usize, c: usize, r: usize, q: usize| match (r.checked_sub(padding), q.checked_sub(padding)) {
+            (Some(r), Some(q)) if r < H && q < W => x[[b, c, r, q]],
+            _ => 0.0,
+        };
+    for b in 0..x.shape().0.size() {
         for o in 0..3 {
-            for i in 0..4 {
-                for j in 0..6 {
+            for i in 0..HO {
+                for j in 0..WO {
                     let mut expected = 0.0;
                     for c in 0..2 {
                         for p in 0..3 {
                             for q in 0..2 {
-                                expected += w[[o, c, p, q]]
-                                    * padded(b, c, (i + p) as isize - 1, (j + q) as isize - 1);
+                                expected += w[[o, c, p, q]] * padded(b, c, stride * i + p, stride * j + q);
                             }
                         }
                     }
@@ -67,6 +71,15 @@ fn padded_convolution_reads_zeros_beyond_the_edges() {
             }
         }
     }
+}
+
+#[test]
+fn padded_convolution_reads_zeros_beyond_the_edges() {
+    let x = images::<2, 4, 5>(2, 11);
+    let w: Kernels = Tensor::random_normal(0.0, 1.0, 12);
+    // Padding 1 with a 3×2 kernel: 4 + 2 − 3 + 1 = 4 rows, 5 + 2 − 2 + 1 = 6 columns.
+    let y: Images<3, 4, 6> = x.conv2d_padded(&w, Padding::<1>);
+    assert_is_reference_convolution(&x, &w, &y, 1, 1);
     let weights = images::<3, 4, 6>(2, 13);
     ok(
         "conv2d_padded",
@@ -83,6 +96,46 @@ fn padded_convolution_reads_zeros_beyond_the_edges() {
     let same: Conv2d<f64, 1, 2, 3, 3, 6, 6, Heap, 1> = Conv2d::new(14);
     let out = same.forward(&images::<1, 6, 6>(1, 15));
     assert_eq!(out.shape(), (Dyn(1), Const::<2>, Const::<6>, Const::<6>));
+}
+
+#[test]
+fn strided_convolution_moves_the_kernel_by_its_stride() {
+    let x = images::<2, 7, 6>(2, 21);
+    let w: Kernels = Tensor::random_normal(0.0, 1.0, 22);
+    // Stride 2, padding 1: ⌊(7 + 2 − 3)/2⌋ + 1 = 4 rows, ⌊(6 + 2 − 2)/2⌋ + 1 = 4 columns.
+    let y: Images<3, 4, 4> = x.conv2d_strided(&w, Stride::<2>, Padding::<1>);
+    assert_is_reference_convolution(&x, &w, &y, 2, 1);
+    // Stride 3, no padding, the last input row unread: ⌊(7 − 3)/3⌋ + 1 = 2, ⌊(6 − 2)/3⌋ + 1 = 2.
+    let z: Images<3, 2, 2> = x.conv2d_strided(&w, Stride::<3>, Padding::<0>);
+    assert_is_reference_convolution(&x, &w, &z, 3, 0);
+    // Stride 1 is `conv2d_padded`.
+    let same: Images<3, 7, 7> = x.conv2d_strided(&w, Stride::<1>, Padding::<1>);
+    assert_eq!(same, x.conv2d_padded(&w, Padding::<1>));
+
+    let weights = images::<3, 4, 4>(2, 23);
+    ok(
+        "conv2d_strided",
+        check_grad(
+            |(x, w): (Var<Images<2, 7, 6>>, Var<Kernels>)| {
+                let y: Var<Images<3, 4, 4>> = x.conv2d_strided(&w, Stride::<2>, Padding::<1>);
+                y.tanh().hadamard(&weights).sum()
+            },
+            &(x.clone(), w.clone()),
+            CheckOptions::f64(),
+        ),
+    );
+    let weights = images::<3, 2, 2>(2, 24);
+    ok(
+        "conv2d_strided without padding",
+        check_grad(
+            |(x, w): (Var<Images<2, 7, 6>>, Var<Kernels>)| {
+                let z: Var<Images<3, 2, 2>> = x.conv2d_strided(&w, Stride::<3>, Padding::<0>);
+                z.tanh().hadamard(&weights).sum()
+            },
+            &(x, w),
+            CheckOptions::f64(),
+        ),
+    );
 }
 
 #[test]
@@ -190,14 +243,54 @@ fn static_mode_differentiates_a_convolutional_network_as_the_tape_does() {
         (gradient.4.weight.as_slice(), tape_gradient.4.weight.as_slice()),
         (gradient.4.bias.as_slice(), tape_gradient.4.bias.as_slice()),
     ];
-    for (ours, tape) in pairs {
-        assert_eq!(ours.len(), tape.len());
-        ours.iter().zip(tape).for_each(|(a, b)| assert_close(*a, *b, 1e-13));
-    }
+    assert_same_gradients(&pairs);
     // Forward mode from the same definition: ⟨∇f, v⟩ along the gradient itself.
     let (_, derivative) = static_cnn_loss::jvp(&model, &x, &gradient);
-    let squared_norm: f64 = pairs.iter().flat_map(|(ours, _)| ours.iter()).map(|g| g * g).sum();
-    assert_close(derivative, squared_norm, 1e-12);
+    assert_close(derivative, squared_norm(&pairs), 1e-12);
+}
+
+/// Each static-mode gradient slice equals the tape's.
+fn assert_same_gradients(pairs: &[(&[f64], &[f64])]) {
+    for (ours, tape) in pairs {
+        assert_eq!(ours.len(), tape.len());
+        ours.iter().zip(*tape).for_each(|(a, b)| assert_close(*a, *b, 1e-13));
+    }
+}
+
+/// ‖g‖² over the static-mode slices of `pairs`.
+fn squared_norm(pairs: &[(&[f64], &[f64])]) -> f64 {
+    pairs.iter().flat_map(|(ours, _)| ours.iter()).map(|g| g * g).sum()
+}
+
+/// A downsampling network: 3×3 kernels with stride 2 and padding 1 take 6×6 to 3×3.
+type StridedLayers = (Conv2d<f64, 1, 2, 3, 3, 3, 3, Heap, 1, 2>, Tanh, Flatten<18>, Linear<f64, 18, 2>);
+
+#[fluxion::autodiff::differentiable(wrt(model))]
+fn static_strided_cnn_loss(model: &StridedLayers, x: &Images<1, 6, 6>) -> f64 {
+    let features = model.0.apply_batch(x).tanh();
+    model.3.apply_batch(&model.2.apply_batch(&features)).tanh().sum()
+}
+
+#[test]
+fn a_strided_convolution_layer_differentiates_alike_in_every_mode() {
+    let model: StridedLayers = (Conv2d::new(31), Tanh, Flatten, Linear::new(32));
+    let x = images::<1, 6, 6>(2, 33);
+    let sequential = Sequential(model.clone());
+    let constant = Var::constant(x.clone());
+    let tape_loss = |m: <Sequential<StridedLayers> as Trace>::Traced| m.forward(&constant).tanh().sum();
+    ok("strided cnn", check_grad(tape_loss, &sequential, CheckOptions::f64()));
+    let (tape_value, tape_gradient) = value_and_grad(tape_loss, &sequential);
+    let (value, gradient) = static_strided_cnn_loss::value_and_grad(&model, &x);
+    assert_close(value, tape_value, 1e-14);
+    let pairs = [
+        (gradient.0.weight.as_slice(), tape_gradient.0.weight.as_slice()),
+        (gradient.0.bias.as_slice(), tape_gradient.0.bias.as_slice()),
+        (gradient.3.weight.as_slice(), tape_gradient.3.weight.as_slice()),
+    ];
+    assert_same_gradients(&pairs);
+    let (_, derivative) = static_strided_cnn_loss::jvp(&model, &x, &gradient);
+    let full_norm = squared_norm(&pairs) + gradient.3.bias.iter().map(|g| g * g).sum::<f64>();
+    assert_close(derivative, full_norm, 1e-12);
 }
 
 /// An embedding's rows in static mode; the indices are plain.

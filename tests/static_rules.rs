@@ -30,7 +30,7 @@ use fluxion::autodiff::rules::{
     Negation, Relu, Subtraction, Summation, TangentOf, Transposition, UnaryRule, Write,
 };
 use fluxion::autodiff::{Lift, differentiable, jvp, vjp};
-use fluxion::ops::conv::Padding;
+use fluxion::ops::conv::{Padding, Stride};
 use fluxion::ops::elementwise::Elementary;
 use fluxion::prelude::*;
 use proptest::collection::vec;
@@ -487,6 +487,10 @@ mod tensors {
         /// A convolution with one pixel of zero padding.
         conv2d_padded((x, x_dot): Images in real(), (w, w_dot): Kernels in real()) -> PaddedConvolved {
             x.conv2d_padded::<1, 3, 3, 3, 4, 4>(&w, Padding::<1>)
+        }
+        /// A convolution with stride 2 and padding 1: ⌊(4 + 2 − 3)/2⌋ + 1 = 2.
+        conv2d_strided((x, x_dot): Images in real(), (w, w_dot): Kernels in real()) -> Convolved {
+            x.conv2d_strided::<2, 1, 3, 3, 3, 2, 2>(&w, Stride::<2>, Padding::<1>)
         }
         /// 2×2 max pooling, stride 2.
         max_pool2d((x, x_dot): Images in real()) -> Pooled { x.max_pool2d::<2, 2, 2>() }

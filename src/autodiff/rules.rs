@@ -31,7 +31,7 @@ pub use crate::backend::cpu::Write;
 use crate::backend::cpu::write_elements;
 use crate::error::or_panic;
 use crate::ops::conv::{
-    Padding, add_channels_pullback, conv2d_pullback, max_pool2d_pullback, max_pool2d_push,
+    Padding, Stride, add_channels_pullback, conv2d_pullback, max_pool2d_pullback, max_pool2d_push,
 };
 use crate::ops::elementwise::{Elementary, elementary_pullback, relu_pullback};
 use crate::ops::layout::{reshape_pullback, transpose_pullback};
@@ -318,13 +318,21 @@ pub struct RowMultiplication;
 /// channel axis.
 #[derive(Clone, Copy, Debug)]
 pub struct ChannelAddition;
-/// `x.conv2d_padded(&w, Padding::<P>)` (and `x.conv2d(&w)`, P = 0) with output size
-/// HO×WO: bilinear, so ẏ = conv(ẋ, w) + conv(x, ẇ); x̄ and w̄ come from one pass of
-/// the tape's pullback.
+/// `x.conv2d_strided(&w, Stride::<S>, Padding::<P>)` (and `x.conv2d_padded(&w,
+/// Padding::<P>)`, S = 1, and `x.conv2d(&w)`, S = 1 and P = 0) with output size HO×WO:
+/// bilinear, so ẏ = conv(ẋ, w) + conv(x, ẇ); x̄ and w̄ come from one pass of the tape's
+/// pullback.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Convolution<const P: usize, const HO: usize, const WO: usize>;
+pub struct Convolution<const P: usize, const HO: usize, const WO: usize, const S: usize = 1>;
 impl<const P: usize, const HO: usize, const WO: usize> From<Padding<P>> for Convolution<P, HO, WO> {
     fn from(_: Padding<P>) -> Self {
+        Convolution
+    }
+}
+impl<const P: usize, const HO: usize, const WO: usize, const S: usize> From<(Stride<S>, Padding<P>)>
+    for Convolution<P, HO, WO, S>
+{
+    fn from(_: (Stride<S>, Padding<P>)) -> Self {
         Convolution
     }
 }
@@ -1187,11 +1195,12 @@ impl<
     const P: usize,
     const HO: usize,
     const WO: usize,
+    const S: usize,
     K,
-> BinaryRule<Images<T, B, C, H, W, K>, Kernels<T, O, C, KH, KW, K>> for Convolution<P, HO, WO>
+> BinaryRule<Images<T, B, C, H, W, K>, Kernels<T, O, C, KH, KW, K>> for Convolution<P, HO, WO, S>
 where
-    Const<H>: ConvolvesTo<KH, P, HO>,
-    Const<W>: ConvolvesTo<KW, P, WO>,
+    Const<H>: ConvolvesTo<KH, P, HO, S>,
+    Const<W>: ConvolvesTo<KW, P, WO, S>,
     K: Storage<T, (B, Const<C>, Const<H>, Const<W>)>
         + Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
         + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
@@ -1199,7 +1208,7 @@ where
     type Output = Images<T, B, O, HO, WO, K>;
     #[inline(always)]
     fn value(&self, x: &Images<T, B, C, H, W, K>, w: &Kernels<T, O, C, KH, KW, K>) -> Self::Output {
-        x.conv2d_padded(w, Padding::<P>)
+        x.conv2d_strided(w, Stride::<S>, Padding::<P>)
     }
     #[inline(always)]
     fn push_lhs(
@@ -1207,7 +1216,7 @@ where
         (_, w, _): Operands<'_, Images<T, B, C, H, W, K>, Kernels<T, O, C, KH, KW, K>, Self::Output>,
         x_dot: &Images<T, B, C, H, W, K>,
     ) -> Self::Output {
-        x_dot.conv2d_padded(w, Padding::<P>)
+        x_dot.conv2d_strided(w, Stride::<S>, Padding::<P>)
     }
     #[inline(always)]
     fn push_rhs(
@@ -1215,7 +1224,7 @@ where
         (x, _, _): Operands<'_, Images<T, B, C, H, W, K>, Kernels<T, O, C, KH, KW, K>, Self::Output>,
         w_dot: &Kernels<T, O, C, KH, KW, K>,
     ) -> Self::Output {
-        x.conv2d_padded(w_dot, Padding::<P>)
+        x.conv2d_strided(w_dot, Stride::<S>, Padding::<P>)
     }
     #[inline(always)]
     fn pull_lhs(
@@ -1223,7 +1232,7 @@ where
         (x, w, _): Operands<'_, Images<T, B, C, H, W, K>, Kernels<T, O, C, KH, KW, K>, Self::Output>,
         y_bar: &Self::Output,
     ) -> Images<T, B, C, H, W, K> {
-        conv2d_pullback::<P, _, _, C, H, W, O, KH, KW, HO, WO, _>(x, w, y_bar, (true, false)).0
+        conv2d_pullback::<S, P, _, _, C, H, W, O, KH, KW, HO, WO, _>(x, w, y_bar, (true, false)).0
     }
     #[inline(always)]
     fn pull_rhs(
@@ -1231,7 +1240,7 @@ where
         (x, w, _): Operands<'_, Images<T, B, C, H, W, K>, Kernels<T, O, C, KH, KW, K>, Self::Output>,
         y_bar: &Self::Output,
     ) -> Kernels<T, O, C, KH, KW, K> {
-        conv2d_pullback::<P, _, _, C, H, W, O, KH, KW, HO, WO, _>(x, w, y_bar, (false, true)).1
+        conv2d_pullback::<S, P, _, _, C, H, W, O, KH, KW, HO, WO, _>(x, w, y_bar, (false, true)).1
     }
     #[inline(always)]
     fn pull_both(
@@ -1239,7 +1248,7 @@ where
         (x, w, _): Operands<'_, Images<T, B, C, H, W, K>, Kernels<T, O, C, KH, KW, K>, Self::Output>,
         y_bar: &Self::Output,
     ) -> (Images<T, B, C, H, W, K>, Kernels<T, O, C, KH, KW, K>) {
-        conv2d_pullback::<P, _, _, C, H, W, O, KH, KW, HO, WO, _>(x, w, y_bar, (true, true))
+        conv2d_pullback::<S, P, _, _, C, H, W, O, KH, KW, HO, WO, _>(x, w, y_bar, (true, true))
     }
     #[inline(always)]
     fn pull_both_into(

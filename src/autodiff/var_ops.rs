@@ -11,7 +11,7 @@ use super::tape::{
 };
 use crate::backend::cpu::{Write, write_elements};
 use crate::error::{ShapeError, or_panic};
-use crate::ops::conv::{Padding, add_channels_pullback, conv2d_pullback, max_pool2d_pullback};
+use crate::ops::conv::{Padding, Stride, add_channels_pullback, conv2d_pullback, max_pool2d_pullback};
 use crate::ops::elementwise::{
     Elementary, ScalarFunction, abs_pullback, conj_pullback, elementary_methods, elementary_pullback,
     function_pullback, im_pullback, norm_sqr_pullback, re_pullback, relu_pullback,
@@ -1150,13 +1150,39 @@ where
         K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
             + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
     {
+        self.conv2d_strided(kernels, Stride::<1>, padding)
+    }
+
+    /// The cross-correlation with `kernels` moved S positions per output, over the
+    /// images padded with P zeros on every side; the output size
+    /// `(⌊(H + 2P − KH)/S⌋ + 1, ⌊(W + 2P − KW)/S⌋ + 1)` is checked at compile time.
+    pub fn conv2d_strided<
+        const S: usize,
+        const P: usize,
+        const O: usize,
+        const KH: usize,
+        const KW: usize,
+        const HO: usize,
+        const WO: usize,
+    >(
+        &self,
+        kernels: &impl Operand<Tensor<T, (Const<O>, Const<C>, Const<KH>, Const<KW>), K>>,
+        stride: Stride<S>,
+        padding: Padding<P>,
+    ) -> Var<Tensor<T, (B, Const<O>, Const<HO>, Const<WO>), K>>
+    where
+        Const<H>: ConvolvesTo<KH, P, HO, S>,
+        Const<W>: ConvolvesTo<KW, P, WO, S>,
+        K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
+            + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
+    {
         let kernels = kernels.to_var();
         let (x, w) = (self.shared_value(), kernels.shared_value());
-        let y = x.conv2d_padded(&w, padding);
+        let y = x.conv2d_strided(&w, stride, padding);
         // Only the cotangents of traced operands are computed.
         let wanted = (self.is_active(), kernels.is_active());
         record_binary(self, &kernels, y, move |y_bar| {
-            conv2d_pullback::<P, _, _, C, H, W, O, KH, KW, HO, WO, K>(&x, &w, y_bar, wanted)
+            conv2d_pullback::<S, P, _, _, C, H, W, O, KH, KW, HO, WO, K>(&x, &w, y_bar, wanted)
         })
     }
 

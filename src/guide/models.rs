@@ -79,7 +79,7 @@
 //! ## Not yet
 //!
 //! Layers on `Cuda` tensors (the tape's `Cuda` operations exist; the row-wise and
-//! image operations have no GPU kernels yet); strides in `Conv2d`; `Module::forward`
+//! image operations have no GPU kernels yet); `Module::forward`
 //! inside static mode (`#[differentiable]`; a trait method cannot carry the generated
 //! derivative functions). There a model calls each layer's static-mode method:
 //! `Linear::apply` (one example), `apply_batch` of `Linear`, `LayerNorm`, `Conv2d`,
@@ -91,7 +91,10 @@
 //! [`Conv2d`](crate::nn::layer::Conv2d), [`MaxPool2d`](crate::nn::layer::MaxPool2d)
 //! and [`Flatten`](crate::nn::layer::Flatten) take batches `(B, C, H, W)` and carry
 //! their output size in their type; the compiler checks each against its input
-//! (`Flatten`'s F = C·H·W when the program is built, as for every static reshape):
+//! (`Flatten`'s F = C·H·W when the program is built, as for every static reshape).
+//! `Conv2d`'s last two parameters are its padding P and stride S (0 and 1 unless
+//! given), as PyTorch's `padding` and `stride`: `Conv2d<f32, 1, 8, 3, 3, 14, 14, Heap,
+//! 1, 2>` takes 28×28 images to ⌊(28 + 2·1 − 3)/2⌋ + 1 = 14.
 //!
 //! ```
 //! use fluxion::nn::layer::{Conv2d, Flatten, Linear, MaxPool2d, Relu, Sequential};

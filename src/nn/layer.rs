@@ -70,7 +70,7 @@ use crate::error::ShapeError;
 use crate::nn::init::{Init, sub_seed};
 #[cfg(feature = "std")]
 use crate::nn::params::{ParameterLeaf, ParameterLeafMut, Parameters};
-use crate::ops::conv::Padding;
+use crate::ops::conv::{Padding, Stride};
 use crate::ops::elementwise::ScalarFunction;
 use crate::scalar::{RealScalar, Scalar};
 #[cfg(feature = "alloc")]
@@ -924,9 +924,21 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> Module<Var<Tensor<T, S, K>>> for
 }
 
 /// A 2-D convolution layer on `(B, C, H, W)` images: O kernels of shape
-/// `[C, KH, KW]` (stride 1, P zeros of padding on every side, none by default) and a
-/// bias per output channel, giving `(B, O, HO, WO)` with HO = H + 2P − KH + 1 and
-/// WO = W + 2P − KW + 1, checked at compile time.
+/// `[C, KH, KW]` moved S positions per output (1 by default) over the images padded
+/// by P zeros on every side (none by default), and a bias per output channel, giving
+/// `(B, O, HO, WO)` with HO = ⌊(H + 2P − KH)/S⌋ + 1 and WO = ⌊(W + 2P − KW)/S⌋ + 1,
+/// checked at compile time (for S = 1, HO = H + 2P − KH + 1).
+///
+/// ```
+/// use fluxion::nn::layer::{Conv2d, Module};
+/// use fluxion::prelude::*;
+///
+/// // 3×3 kernels, stride 2, padding 1: 28×28 images give ⌊(28 + 2 − 3)/2⌋ + 1 = 14.
+/// let downsample: Conv2d<f32, 1, 8, 3, 3, 14, 14, Heap, 1, 2> = Conv2d::new(7);
+/// let images: Tensor<f32, (Dyn, Const<1>, Const<28>, Const<28>), Heap> =
+///     Tensor::zeros_shaped((Dyn(4), Const, Const, Const));
+/// assert_eq!(downsample.forward(&images).shape(), (Dyn(4), Const::<8>, Const::<14>, Const::<14>));
+/// ```
 #[derive(Differentiable, Clone, Debug, PartialEq)]
 pub struct Conv2d<
     T,
@@ -938,6 +950,7 @@ pub struct Conv2d<
     const WO: usize,
     K = Heap,
     const P: usize = 0,
+    const S: usize = 1,
 > where
     T: RealScalar,
     K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)> + Storage<T, (Const<O>,)>,
@@ -958,7 +971,8 @@ impl<
     const WO: usize,
     K,
     const P: usize,
-> Conv2d<T, C, O, KH, KW, HO, WO, K, P>
+    const S: usize,
+> Conv2d<T, C, O, KH, KW, HO, WO, K, P, S>
 where
     T: RealScalar,
     K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)> + Storage<T, (Const<O>,)>,
@@ -985,30 +999,31 @@ where
         x: &Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>,
     ) -> Tensor<T, (B, Const<O>, Const<HO>, Const<WO>), K>
     where
-        Const<H>: ConvolvesTo<KH, P, HO>,
-        Const<W>: ConvolvesTo<KW, P, WO>,
+        Const<H>: ConvolvesTo<KH, P, HO, S>,
+        Const<W>: ConvolvesTo<KW, P, WO, S>,
         K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
     {
-        x.conv2d_padded(&self.weight, Padding::<P>).add_channels(&self.bias)
+        x.conv2d_strided(&self.weight, Stride::<S>, Padding::<P>).add_channels(&self.bias)
     }
 }
 
 forward_pass! {
     impl[
         T, B: Dim, const C: usize, const H: usize, const W: usize, const O: usize,
-        const KH: usize, const KW: usize, const HO: usize, const WO: usize, K, const P: usize
-    ] Conv2d<T, C, O, KH, KW, HO, WO, K, P>, traced Conv2dTraced<T, C, O, KH, KW, HO, WO, K, P>;
+        const KH: usize, const KW: usize, const HO: usize, const WO: usize, K, const P: usize,
+        const S: usize
+    ] Conv2d<T, C, O, KH, KW, HO, WO, K, P, S>, traced Conv2dTraced<T, C, O, KH, KW, HO, WO, K, P, S>;
     Tensor<T, (B, Const<C>, Const<H>, Const<W>), K> => Tensor<T, (B, Const<O>, Const<HO>, Const<WO>), K>;
     where [
         T: RealScalar,
-        Const<H>: ConvolvesTo<KH, P, HO>,
-        Const<W>: ConvolvesTo<KW, P, WO>,
+        Const<H>: ConvolvesTo<KH, P, HO, S>,
+        Const<W>: ConvolvesTo<KW, P, WO, S>,
         K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
             + Storage<T, (Const<O>,)>
             + Storage<T, (B, Const<C>, Const<H>, Const<W>)>
             + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
     ]
-    |layer, x| x.conv2d_padded(&layer.weight, Padding::<P>).add_channels(&layer.bias)
+    |layer, x| x.conv2d_strided(&layer.weight, Stride::<S>, Padding::<P>).add_channels(&layer.bias)
 }
 
 /// Forward mode: the lifted layer on a batch of dual images.
@@ -1025,12 +1040,13 @@ impl<
     const WO: usize,
     K,
     const P: usize,
+    const S: usize,
 > Module<Tensor<Dual<T>, (B, Const<C>, Const<H>, Const<W>), K>>
-    for Conv2dLifted<T, C, O, KH, KW, HO, WO, K, P>
+    for Conv2dLifted<T, C, O, KH, KW, HO, WO, K, P, S>
 where
     T: RealScalar,
-    Const<H>: ConvolvesTo<KH, P, HO>,
-    Const<W>: ConvolvesTo<KW, P, WO>,
+    Const<H>: ConvolvesTo<KH, P, HO, S>,
+    Const<W>: ConvolvesTo<KW, P, WO, S>,
     K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
         + Storage<T, (Const<O>,)>
         + Storage<Dual<T>, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
@@ -1041,7 +1057,7 @@ where
     type Output = Tensor<Dual<T>, (B, Const<O>, Const<HO>, Const<WO>), K>;
 
     fn forward(&self, x: &Tensor<Dual<T>, (B, Const<C>, Const<H>, Const<W>), K>) -> Self::Output {
-        x.conv2d_padded(&self.weight, Padding::<P>).add_channels(&self.bias)
+        x.conv2d_strided(&self.weight, Stride::<S>, Padding::<P>).add_channels(&self.bias)
     }
 }
 

@@ -5,6 +5,8 @@
 //!   (stride 1, no padding), yᵦₒᵢⱼ = Σ_c Σ_p Σ_q w_{o c p q}·x_{b c (i+p) (j+q)}, of
 //!   shape `(B, O, H − KH + 1, W − KW + 1)`; `conv2d_padded(w, Padding::<P>)` reads
 //!   zeros P positions beyond every edge (x at i + p − P), giving `H + 2P − KH + 1`;
+//!   `conv2d_strided(w, Stride::<S>, Padding::<P>)` moves the kernel S positions per
+//!   output (x at S·i + p − P), giving `⌊(H + 2P − KH)/S⌋ + 1`, as PyTorch's `stride`;
 //! - `add_channels(b)`: y_{b c i j} = x_{b c i j} + b_c (a bias per channel);
 //! - `max_pool2d::<S, HO, WO>()`: the maximum of each S×S window with stride S,
 //!   `HO = ⌊H/S⌋`, `WO = ⌊W/S⌋`;
@@ -12,7 +14,8 @@
 //!   (checked when the program is built, for any size).
 //!
 //! Pullbacks: for `conv2d`, x̄_{b c (i+p) (j+q)} += w_{o c p q}·ȳ_{b o i j} and
-//! w̄_{o c p q} = Σ_{b i j} x_{b c (i+p) (j+q)}·ȳ_{b o i j}; for `add_channels`,
+//! w̄_{o c p q} = Σ_{b i j} x_{b c (i+p) (j+q)}·ȳ_{b o i j} (with S·i + p − P for
+//! i + p under stride and padding); for `add_channels`,
 //! b̄_c = Σ_{b i j} ȳ_{b c i j}; for `max_pool2d`, each ȳ goes to the first maximum
 //! of its window; `flatten_images` only reshapes.
 
@@ -60,11 +63,39 @@ where
     >(
         &self,
         kernels: &Kernels<T, O, C, KH, KW, K>,
-        _: Padding<P>,
+        padding: Padding<P>,
     ) -> Images<T, B, O, HO, WO, K>
     where
         Const<H>: ConvolvesTo<KH, P, HO>,
         Const<W>: ConvolvesTo<KW, P, WO>,
+        K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
+            + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
+    {
+        self.conv2d_strided(kernels, Stride::<1>, padding)
+    }
+
+    /// The cross-correlation with `kernels` moved S positions per output, over the
+    /// images padded with P zeros on every side (PyTorch's `stride` and `padding`):
+    /// y_{b o i j} = Σ_{c p q} w_{o c p q}·x_{b c (S·i + p − P) (S·j + q − P)}. The
+    /// output size `(⌊(H + 2P − KH)/S⌋ + 1, ⌊(W + 2P − KW)/S⌋ + 1)` is checked at
+    /// compile time.
+    pub fn conv2d_strided<
+        const S: usize,
+        const P: usize,
+        const O: usize,
+        const KH: usize,
+        const KW: usize,
+        const HO: usize,
+        const WO: usize,
+    >(
+        &self,
+        kernels: &Kernels<T, O, C, KH, KW, K>,
+        _: Stride<S>,
+        _: Padding<P>,
+    ) -> Images<T, B, O, HO, WO, K>
+    where
+        Const<H>: ConvolvesTo<KH, P, HO, S>,
+        Const<W>: ConvolvesTo<KW, P, WO, S>,
         K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
             + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
     {
@@ -79,14 +110,13 @@ where
                     for p in 0..KH {
                         for q in 0..KW {
                             let weight = w[((o * C + c) * KH + p) * KW + q];
-                            let (rows, columns) = (overlap(H, HO, p, P), overlap(W, WO, q, P));
-                            for i in rows.outputs {
-                                let r = i + rows.shift_in - rows.shift_out;
-                                let row = &image[r * W + columns.first_input()..][..columns.len()];
-                                plane[i * WO + columns.outputs.start..][..columns.len()]
-                                    .iter_mut()
-                                    .zip(row)
-                                    .for_each(|(y, &x)| *y += weight * x);
+                            let (rows, columns) = (overlap::<S>(H, HO, p, P), overlap::<S>(W, WO, q, P));
+                            for i in rows.outputs.clone() {
+                                let row = &image[rows.input(i) * W..][..W];
+                                let outputs = &mut plane[i * WO..][columns.outputs.clone()];
+                                zip_strided::<S, _, _>(&row[columns.first_input()..], outputs, |&x, y| {
+                                    *y += weight * x
+                                });
                             }
                         }
                     }
@@ -151,31 +181,52 @@ where
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Padding<const P: usize>;
 
-/// For a kernel offset along one axis: the outputs i whose input i + offset − P lies
-/// inside the image (the others read padding zeros).
-struct Overlap {
+/// A convolution's step of S positions between outputs, as an argument:
+/// `x.conv2d_strided(&w, Stride::<2>, Padding::<1>)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stride<const S: usize>;
+
+/// For a kernel offset along one axis: the outputs i whose input S·i + offset − P
+/// lies inside the image (the others read padding zeros).
+struct Overlap<const S: usize> {
     outputs: core::ops::Range<usize>,
-    shift_in: usize,
-    shift_out: usize,
+    offset: usize,
+    padding: usize,
 }
 
-impl Overlap {
-    /// The input position of the first output in range.
-    fn first_input(&self) -> usize {
-        self.outputs.start + self.shift_in - self.shift_out
+impl<const S: usize> Overlap<S> {
+    /// The input position read by output `i` (in range).
+    fn input(&self, i: usize) -> usize {
+        S * i + self.offset - self.padding
     }
 
-    fn len(&self) -> usize {
-        self.outputs.len()
+    /// The input position of the first output in range.
+    fn first_input(&self) -> usize {
+        self.input(self.outputs.start)
     }
 }
 
 /// The outputs (of `outputs`) at kernel `offset` that read inside an axis of `inputs`
-/// padded by `padding`: i + offset − padding ∈ [0, inputs).
-fn overlap(inputs: usize, outputs: usize, offset: usize, padding: usize) -> Overlap {
-    let start = padding.saturating_sub(offset);
-    let end = outputs.min((inputs + padding).saturating_sub(offset)).max(start);
-    Overlap { outputs: start..end, shift_in: offset, shift_out: padding }
+/// padded by `padding` with stride S: S·i + offset − padding ∈ [0, inputs).
+fn overlap<const S: usize>(inputs: usize, outputs: usize, offset: usize, padding: usize) -> Overlap<S> {
+    let start = padding.saturating_sub(offset).div_ceil(S);
+    let end = outputs.min((inputs + padding).saturating_sub(offset).div_ceil(S)).max(start);
+    Overlap { outputs: start..end, offset, padding }
+}
+
+/// `f` on the pairs of `strided`'s elements S apart, from its first, and `plain`'s
+/// elements, until either runs out; for S = 1 a plain `zip`, so the common case
+/// stays a contiguous, vectorised loop.
+#[inline(always)]
+fn zip_strided<const S: usize, X: IntoIterator, Y: IntoIterator>(
+    strided: X,
+    plain: Y,
+    mut f: impl FnMut(X::Item, Y::Item),
+) {
+    match S {
+        1 => strided.into_iter().zip(plain).for_each(|(x, y)| f(x, y)),
+        _ => strided.into_iter().step_by(S).zip(plain).for_each(|(x, y)| f(x, y)),
+    }
 }
 
 /// The flat index in x of the first maximum of the pooling window of output `flat`.
@@ -204,10 +255,12 @@ fn window_maximum<
     best
 }
 
-/// The pullback of `conv2d_padded` (and of `conv2d`, P = 0): (x̄, w̄) from x, w and
-/// ȳ, computing only the parts `(want_x, want_w)` asks for; a part not asked for is
-/// zero (the cotangent of an input nobody differentiates is skipped).
+/// The pullback of `conv2d_strided` with stride S and padding P (and of `conv2d`
+/// and `conv2d_padded`, S = 1): (x̄, w̄) from x, w and ȳ, computing only the parts
+/// `(want_x, want_w)` asks for; a part not asked for is zero (the cotangent of an
+/// input nobody differentiates is skipped).
 pub fn conv2d_pullback<
+    const S: usize,
     const P: usize,
     T: RealScalar,
     B: Dim,
@@ -227,6 +280,8 @@ pub fn conv2d_pullback<
     (want_x, want_w): (bool, bool),
 ) -> (Images<T, B, C, H, W, K>, Kernels<T, O, C, KH, KW, K>)
 where
+    Const<H>: ConvolvesTo<KH, P, HO, S>,
+    Const<W>: ConvolvesTo<KW, P, WO, S>,
     K: Storage<T, (B, Const<C>, Const<H>, Const<W>)>
         + Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
         + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
@@ -243,23 +298,22 @@ where
                 for p in 0..KH {
                     for q in 0..KW {
                         let k = ((o * C + c) * KH + p) * KW + q;
-                        let (rows, columns) = (overlap(H, HO, p, P), overlap(W, WO, q, P));
+                        let (rows, columns) = (overlap::<S>(H, HO, p, P), overlap::<S>(W, WO, q, P));
                         let mut total = T::zero();
                         for i in rows.outputs.clone() {
-                            let start =
-                                offset + (i + rows.shift_in - rows.shift_out) * W + columns.first_input();
-                            let gradient_row = &plane[i * WO + columns.outputs.start..][..columns.len()];
+                            let start = offset + rows.input(i) * W + columns.first_input();
+                            let gradient_row = &plane[i * WO..][columns.outputs.clone()];
                             if want_w {
-                                total += xs[start..][..columns.len()]
-                                    .iter()
-                                    .zip(gradient_row)
-                                    .fold(T::zero(), |t, (&x, &g)| t + x * g);
+                                let mut row_total = T::zero();
+                                zip_strided::<S, _, _>(&xs[start..], gradient_row, |&x, &g| {
+                                    row_total += x * g
+                                });
+                                total += row_total;
                             }
                             if want_x {
-                                xs_bar[start..][..columns.len()]
-                                    .iter_mut()
-                                    .zip(gradient_row)
-                                    .for_each(|(x_bar, &g)| *x_bar += w[k] * g);
+                                zip_strided::<S, _, _>(&mut xs_bar[start..], gradient_row, |x_bar, &g| {
+                                    *x_bar += w[k] * g
+                                });
                             }
                         }
                         w_bar_slice[k] += total;

@@ -10,7 +10,7 @@
 //! | [`AddsUpTo<Rhs, Out>`] | `Self + Rhs = Out` along one axis, for concat |
 //! | [`FitsSlice<START, LEN>`] | `START + LEN ≤ Self`, for static slicing |
 //! | [`Broadcastable<Target>`] | `Target` is `Self` with leading axes prepended |
-//! | [`ConvolvesTo<K, P, OUT>`] | `Self + 2P − K + 1 = OUT`: a convolution's output length |
+//! | [`ConvolvesTo<K, P, OUT, S>`] | `OUT = ⌊(Self + 2P − K)/S⌋ + 1`: a convolution's output length (stride S, 1 unless given) |
 //! | [`PoolsTo<S, OUT>`] | `OUT = ⌊Self / S⌋`: a pooling window of S with stride S |
 //!
 //! Reshape, concat and slice relations hold for static sizes of any magnitude: they
@@ -309,28 +309,39 @@ impl_concat_shapes!([A0 0, A1 1, A2 2] []);
 impl_concat_shapes!([A0 0, A1 1, A2 2] [B0 0]);
 impl_concat_shapes!([A0 0, A1 1, A2 2, A3 3] []);
 
-/// A kernel of length `K` slid with stride 1 over an axis of length `Self` padded
-/// with `P` zeros at both ends fits at `OUT` positions: `Self + 2P − K + 1 = OUT`,
-/// with K ≥ 1.
+/// A kernel of length `K` slid with stride `S` (1 unless given) over an axis of
+/// length `Self` padded with `P` zeros at both ends fits at `OUT` positions:
+/// `OUT = ⌊(Self + 2P − K)/S⌋ + 1`, with 1 ≤ K ≤ Self + 2P and S ≥ 1. Checked as
+/// `S·(OUT − 1) + K ≤ Self + 2P < S·OUT + K`, which for S = 1 is
+/// `Self + 2P − K + 1 = OUT`.
 #[diagnostic::on_unimplemented(
-    message = "a kernel of {K} over an axis of length `{Self}` padded by {P} does not give {OUT} outputs",
-    label = "a kernel of K ≥ 1 over N padded by P gives N + 2P − K + 1 (stride 1; static lengths checked up to 1024)"
+    message = "a kernel of {K} with stride {S} over an axis of length `{Self}` padded by {P} does not give {OUT} outputs",
+    label = "a kernel of K over N padded by P with stride S gives ⌊(N + 2P − K)/S⌋ + 1 (static lengths checked up to 1024)"
 )]
-pub trait ConvolvesTo<const K: usize, const P: usize, const OUT: usize>: Dim {}
+pub trait ConvolvesTo<const K: usize, const P: usize, const OUT: usize, const S: usize = 1>: Dim {}
 
 #[diagnostic::do_not_recommend]
-impl<const N: usize, const K: usize, const P: usize, const OUT: usize> ConvolvesTo<K, P, OUT> for Const<N>
+impl<const N: usize, const K: usize, const P: usize, const OUT: usize, const S: usize>
+    ConvolvesTo<K, P, OUT, S> for Const<N>
 where
     TConst<N>: ToUInt,
     TConst<K>: ToUInt,
     TConst<P>: ToUInt,
     TConst<OUT>: ToUInt,
+    TConst<S>: ToUInt,
     U<K>: IsGreaterOrEqual<U1, Output = True>,
-    U<OUT>: Add<U<K>>,
-    U<N>: Add<Sum<U<P>, U<P>>>,
+    U<S>: IsGreaterOrEqual<U1, Output = True>,
     U<P>: Add<U<P>>,
-    Sum<U<N>, Sum<U<P>, U<P>>>: Add<U1>,
-    Sum<U<OUT>, U<K>>: IsEqual<Sum<Sum<U<N>, Sum<U<P>, U<P>>>, U1>, Output = True>,
+    U<N>: Add<Sum<U<P>, U<P>>>,
+    // K ≤ N + 2P: the kernel fits at least once.
+    U<K>: IsLessOrEqual<Sum<U<N>, Sum<U<P>, U<P>>>, Output = True>,
+    U<S>: Mul<U<OUT>>,
+    Prod<U<S>, U<OUT>>: Add<U<K>>,
+    Sum<U<N>, Sum<U<P>, U<P>>>: Add<U<S>>,
+    // S·OUT + K ≤ N + 2P + S: the last output's window ends inside.
+    Sum<Prod<U<S>, U<OUT>>, U<K>>: IsLessOrEqual<Sum<Sum<U<N>, Sum<U<P>, U<P>>>, U<S>>, Output = True>,
+    // N + 2P < S·OUT + K: one output more would not fit.
+    Sum<U<N>, Sum<U<P>, U<P>>>: IsLess<Sum<Prod<U<S>, U<OUT>>, U<K>>, Output = True>,
 {
 }
 

@@ -333,7 +333,6 @@ const BINARY_METHODS: &[(&str, &str)] = &[
     ("scale", "Multiplication"),
     ("max", "Maximum"),
     ("min", "Minimum"),
-    ("conv2d_padded", "Convolution"),
 ];
 
 /// Methods that read a size, not a value: plain results even on a differentiated
@@ -382,18 +381,25 @@ const WITHOUT_RULE: &[&str] = &[
     "trunc",
 ];
 
-/// The sizes given to a convolution method (`conv2d::<O, KH, KW, HO, WO>` or
-/// `conv2d_padded::<P, O, KH, KW, HO, WO>`) that its rule `Convolution<P, HO, WO>`
-/// takes: (P if given, HO, WO); `None` without a turbofish.
-type ConvolutionSizes<'a> =
-    (Option<&'a syn::GenericArgument>, &'a syn::GenericArgument, &'a syn::GenericArgument);
+/// The convolution methods (rule `Convolution<P, HO, WO, S>`) and the plain arguments
+/// each takes after the kernels: none for `conv2d(w)` (S = 1, P = 0), a `Padding`
+/// for `conv2d_padded(w, padding)` (S = 1), a `Stride` and a `Padding` for
+/// `conv2d_strided(w, stride, padding)`.
+const CONVOLUTIONS: &[(&str, usize)] = &[("conv2d", 0), ("conv2d_padded", 1), ("conv2d_strided", 2)];
 
-fn convolution_sizes(call: &syn::ExprMethodCall) -> Option<ConvolutionSizes<'_>> {
-    let sizes: Vec<_> = call.turbofish.as_ref()?.args.iter().collect();
-    match sizes.as_slice() {
-        [_, _, _, ho, wo] => Some((None, ho, wo)),
-        [p, _, _, _, ho, wo] => Some((Some(p), ho, wo)),
-        _ => None,
+/// The rule of a convolution call with `plain_arguments` plain arguments after the
+/// kernels, with the sizes its turbofish gives (`conv2d::<O, KH, KW, HO, WO>`,
+/// `conv2d_padded::<P, …>`, `conv2d_strided::<S, P, …>`) or left to inference; the
+/// plain arguments then build it (`Convolution::from((stride, padding))`).
+fn convolution_rule(call: &syn::ExprMethodCall, plain_arguments: usize, span: Span) -> TokenStream {
+    let rule = rule_path("Convolution", span);
+    let sizes: Vec<_> = call.turbofish.iter().flat_map(|turbofish| &turbofish.args).collect();
+    match (plain_arguments, sizes.as_slice()) {
+        (0, [_, _, _, ho, wo]) => quote_spanned!(span=> #rule::<0, #ho, #wo, 1>),
+        (0, _) => quote_spanned!(span=> #rule::<0, _, _, 1>),
+        (1, [p, _, _, _, ho, wo]) => quote_spanned!(span=> #rule::<#p, #ho, #wo, 1>),
+        (2, [s, p, _, _, _, ho, wo]) => quote_spanned!(span=> #rule::<#p, #ho, #wo, #s>),
+        _ => rule,
     }
 }
 
@@ -1229,42 +1235,42 @@ impl Lowering {
             let (rule, turbofish) = (rule_path(rule, span), &call.turbofish);
             return Ok(self.unary(quote_spanned!(span=> #rule #turbofish), x, span));
         }
-        let binary_rule = match BINARY_METHODS.iter().find(|(method, _)| *method == name) {
-            Some((_, rule)) if name == "conv2d_padded" => {
-                let rule = rule_path(rule, span);
-                Some(match convolution_sizes(call) {
-                    Some((Some(p), ho, wo)) => quote_spanned!(span=> #rule::<#p, #ho, #wo>),
-                    _ => rule,
-                })
-            }
-            Some((_, rule)) => Some(rule_path(rule, span)),
-            // `conv2d(w)` is `conv2d_padded(w, Padding::<0>)`.
-            None if name == "conv2d" => {
-                let rule = rule_path("Convolution", span);
-                Some(match convolution_sizes(call) {
-                    Some((None, ho, wo)) => quote_spanned!(span=> #rule::<0, #ho, #wo>),
-                    _ => quote_spanned!(span=> #rule::<0, _, _>),
-                })
-            }
-            None => None,
-        };
-        if let Some(rule) = binary_rule {
-            // A convolution's padding is a plain argument after the kernels.
-            let padded = name == "conv2d_padded";
-            let (arg, rule) = match (args.as_slice(), padded) {
-                ([arg], false) => (arg, rule),
-                ([arg, padding @ Lowered::Inactive { .. }], true) => {
+        if let Some(&(_, plain_arguments)) = CONVOLUTIONS.iter().find(|(method, _)| *method == name) {
+            let rule = convolution_rule(call, plain_arguments, span);
+            let (kernels, rule) = match args.as_slice() {
+                [kernels] if plain_arguments == 0 => (kernels, rule),
+                [kernels, padding @ Lowered::Inactive { .. }] if plain_arguments == 1 => {
                     let padding = self.value_expression(padding);
-                    (arg, quote_spanned!(span=> #rule::from(#padding)))
+                    (kernels, quote_spanned!(span=> #rule::from(#padding)))
                 }
-                _ if padded => {
-                    return Err(syn::Error::new(
-                        span,
-                        "`conv2d_padded` takes the kernels and a `Padding`, which must not be differentiated",
-                    ));
+                [kernels, stride @ Lowered::Inactive { .. }, padding @ Lowered::Inactive { .. }]
+                    if plain_arguments == 2 =>
+                {
+                    let (stride, padding) = (self.value_expression(stride), self.value_expression(padding));
+                    (kernels, quote_spanned!(span=> #rule::from((#stride, #padding))))
                 }
-                _ => return Err(wrong_arity(1)),
+                _ => {
+                    let message = match plain_arguments {
+                        0 => "`conv2d` takes the kernels",
+                        1 => {
+                            "`conv2d_padded` takes the kernels and a `Padding`, which must not be differentiated"
+                        }
+                        _ => {
+                            "`conv2d_strided` takes the kernels, a `Stride` and a `Padding`, which must not be differentiated"
+                        }
+                    };
+                    return Err(syn::Error::new(span, message));
+                }
             };
+            let a = self.operand(receiver, call.receiver.span());
+            let b = self.operand(kernels.clone(), call.args[0].span());
+            return Ok(self.push_op(OpKind::Binary { rule, a, b }, span));
+        }
+        if let Some((_, rule)) = BINARY_METHODS.iter().find(|(method, _)| *method == name) {
+            let [arg] = args.as_slice() else {
+                return Err(wrong_arity(1));
+            };
+            let rule = rule_path(rule, span);
             let a = self.operand(receiver, call.receiver.span());
             let b = self.operand(arg.clone(), call.args[0].span());
             return Ok(self.push_op(OpKind::Binary { rule, a, b }, span));
