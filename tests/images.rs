@@ -280,6 +280,12 @@ fn a_strided_convolution_layer_differentiates_alike_in_every_mode() {
     let tape_loss = |m: <Sequential<StridedLayers> as Trace>::Traced| m.forward(&constant).tanh().sum();
     ok("strided cnn", check_grad(tape_loss, &sequential, CheckOptions::f64()));
     let (tape_value, tape_gradient) = value_and_grad(tape_loss, &sequential);
+    // The traced layer also takes the plain batch.
+    let (plain_value, _) = value_and_grad(
+        |m: <Sequential<StridedLayers> as Trace>::Traced| m.forward(&x).tanh().sum(),
+        &sequential,
+    );
+    assert_eq!(plain_value, tape_value);
     let (value, gradient) = static_strided_cnn_loss::value_and_grad(&model, &x);
     assert_close(value, tape_value, 1e-14);
     let pairs = [

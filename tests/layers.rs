@@ -101,6 +101,28 @@ fn a_composed_model_has_gradients_that_match_finite_differences() {
     );
 }
 
+/// A `Sequential` is a layer too: sequences nest, plain and traced, with the same
+/// output as the flat chain and a checked gradient.
+#[test]
+fn sequences_nest() {
+    use fluxion::nn::layer::Sequential;
+    type Block = Sequential<(Linear<f64, 3, 4>, Tanh)>;
+    type Nested = Sequential<(Block, Sequential<(Linear<f64, 4, 2>, Sigmoid)>)>;
+    let nested: Nested =
+        Sequential((Sequential((Linear::new(1), Tanh)), Sequential((Linear::new(2), Sigmoid))));
+    let flat = (Linear::<f64, 3, 4>::new(1), Tanh, Linear::<f64, 4, 2>::new(2), Sigmoid);
+    let x = batch::<3>(5, 7);
+    assert_eq!(nested.forward(&x), flat.forward(&x));
+    ok(
+        "nested",
+        check_grad(
+            |m: <Nested as Trace>::Traced| m.forward(&Var::constant(x.clone())).sum(),
+            &nested,
+            CheckOptions::f64(),
+        ),
+    );
+}
+
 #[test]
 fn the_plain_and_traced_forward_passes_agree() {
     let model: Mlp = (Linear::new(1), GeluTanh, Linear::new(2), Sigmoid, Linear::new(3), Softmax);

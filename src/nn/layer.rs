@@ -18,7 +18,7 @@
 //! | [`LayerNorm<T, D, K>`] | γ ⊙ (x − μ)/√(σ² + ε) + β, with the row's mean μ and variance σ² |
 //! | [`Dropout`] | x ⊙ m/(1 − p), m a fresh seeded Bernoulli(1 − p) mask per call, in training only |
 //! | [`Embedding<T, V, D, K>`] | row i of a table `[V, D]` for each index i (input: `[usize]`) |
-//! | [`Conv2d<T, C, O, KH, KW, HO, WO, K, P>`] | cross-correlation of `(B, C, H, W)` images padded by P (0 by default) with `[O, C, KH, KW]` kernels, plus a bias per channel: `(B, O, HO, WO)`, HO = H + 2P − KH + 1 |
+//! | [`Conv2d<T, C, O, KH, KW, HO, WO, K, P, S>`] | cross-correlation of `(B, C, H, W)` images padded by P (0 by default) with `[O, C, KH, KW]` kernels moved S positions per output (1 by default), plus a bias per channel: `(B, O, HO, WO)`, HO = ⌊(H + 2P − KH)/S⌋ + 1 |
 //! | [`MaxPool2d<S, HO, WO>`] | the maximum of each S×S window, stride S: HO = ⌊H/S⌋ |
 //! | [`Flatten<F>`] | each image `(C, H, W)` as one row of F = C·H·W features |
 //!
@@ -493,9 +493,9 @@ constant_input!(
     [
         T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, const O: usize,
         const KH: usize, const KW: usize, const HO: usize, const WO: usize,
-        K: Storage<T, (B, Const<C>, Const<H>, Const<W>)>, const P: usize
+        K: Storage<T, (B, Const<C>, Const<H>, Const<W>)>, const P: usize, const S: usize
     ]
-    Conv2dTraced<T, C, O, KH, KW, HO, WO, K, P>, Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>;
+    Conv2dTraced<T, C, O, KH, KW, HO, WO, K, P, S>, Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>;
     where [K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)> + Storage<T, (Const<O>,)>,]
 );
 
@@ -592,6 +592,16 @@ impl<L> Sequential<L> {
     where
         L: Module<X>,
     {
+        self.0.forward(x)
+    }
+}
+
+/// A `Sequential` is itself a layer, so sequences nest: `Sequential((Sequential((a,
+/// b)), c))`.
+impl<X, L: Module<X>> Module<X> for Sequential<L> {
+    type Output = L::Output;
+    #[track_caller]
+    fn forward(&self, x: &X) -> L::Output {
         self.0.forward(x)
     }
 }
