@@ -330,6 +330,7 @@ impl<T: RealScalar, const N: usize> PartialOrd for Dual<T, N> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: RealScalar, const N: usize> RealScalar for Dual<T, N> {
     fn from_f64(x: f64) -> Self {
         Dual::constant(T::from_f64(x))

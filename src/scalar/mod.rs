@@ -174,6 +174,7 @@ macro_rules! impl_real {
             }
         }
 
+        #[diagnostic::do_not_recommend]
         impl RealScalar for $t {
             #[inline(always)]
             fn from_f64(x: f64) -> $t {

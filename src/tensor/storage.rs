@@ -167,6 +167,7 @@ impl<T: Copy, S: StaticShape> Storage<T, S> for Inline {
 }
 
 #[cfg(feature = "alloc")]
+#[diagnostic::do_not_recommend]
 impl<T: Copy, S: Shape> StorageKind<T, S> for Heap {
     type Buffer = Arc<Vec<T>>;
 }

@@ -2,7 +2,7 @@
 //! sweep, then the reverse sweep with one adjoint local per active value) and the
 //! tangent (forward-mode) function.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::Index;
 
@@ -64,8 +64,10 @@ fn value_name(id: usize) -> syn::Ident {
     format_ident!("__v{}", id)
 }
 
-fn rule_name(op: usize) -> syn::Ident {
-    format_ident!("__r{}", op)
+/// The local holding operation `op`'s rule, spanned at the user's expression so that
+/// a missing rule is reported there, once.
+fn rule_name(op: usize, span: Span) -> syn::Ident {
+    syn::Ident::new(&format!("__r{op}"), span)
 }
 
 fn adjoint_name(id: usize) -> syn::Ident {
@@ -379,7 +381,7 @@ fn forward_sweep(body: &Body, stmts: &[Stmt], mode: Mode, recorded: &[bool]) -> 
         let Op { out: result, kind, span } = &body.ops[*index];
         // Spanned at the user's expression: a missing rule is reported there.
         let rules = quote_spanned!(*span=> ::fluxion::autodiff::rules);
-        let (value, rule) = (value_name(*result), rule_name(*index));
+        let (value, rule) = (value_name(*result), rule_name(*index, *span));
         let tangent = tangent_name(*result);
         match kind {
             OpKind::Gather { tuple, elements } => {
@@ -1081,7 +1083,7 @@ impl<'a> Reverse<'a> {
         if !self.started[*result] {
             return;
         }
-        let (value, rule) = (value_name(*result), rule_name(index));
+        let (value, rule) = (value_name(*result), rule_name(index, *span));
         // The output's adjoint as the rules read it: whole, or lane `__lane`'s.
         let adjoint = self.read(*result);
         match kind {

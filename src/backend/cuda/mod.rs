@@ -51,6 +51,7 @@ use crate::tensor::StorageKind;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Cuda;
 
+#[diagnostic::do_not_recommend]
 impl<T: CudaElement, S: Shape> StorageKind<T, S> for Cuda {
     type Buffer = DeviceBuffer<T>;
 }

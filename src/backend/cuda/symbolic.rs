@@ -328,6 +328,7 @@ impl Scalar for Sym {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl RealScalar for Sym {
     fn from_f64(x: f64) -> Sym {
         Sym::constant(x)
