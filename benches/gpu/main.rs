@@ -1,10 +1,12 @@
 //! GPU benchmarks (feature `cuda`), one Criterion binary; each measurement waits for
 //! the GPU inside `iter_custom`:
 //!
-//! - `w4/{train_step,train_step_tape,handwritten}`: the W2 classifier (784 → 256 → 10,
-//!   ReLU, softmax cross-entropy, SGD) at batch 4096 in f32, one whole training step:
-//!   with fluxion's device rules called in order, through the tape (`value_and_grad`
-//!   on a derived model), and hand-written (cuBLAS + fused CUDA C kernels);
+//! - `w4/{train_step,train_step_tape,train_step_layers,handwritten}`: the W2
+//!   classifier (784 → 256 → 10, ReLU, softmax cross-entropy, SGD) at batch 4096 in
+//!   f32, one whole training step: with fluxion's device rules called in order,
+//!   through the tape (`value_and_grad` on a derived model), through the library's
+//!   layers, loss and optimiser (`Sequential` of `Linear`s, `cross_entropy_one_hot`,
+//!   `Sgd`), and hand-written (cuBLAS + fused CUDA C kernels);
 //! - `gpu_gemm/sgemm_4096`: a 4096³ f32 product through `matmul_into` (cuBLAS), with
 //!   full f32 and with TF32 asked for; throughput in floating-point operations;
 //! - `gpu_elementwise/add_16m`: `a + b` on 16 M f32 elements; throughput in bytes
@@ -20,8 +22,14 @@ mod handwritten;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_main};
-use fluxion::backend::cuda::{Device, MatmulPrecision};
+use fluxion::backend::cuda::{Cuda, Device, MatmulPrecision};
+use fluxion::nn::layer::{Linear, Relu, Sequential};
+use fluxion::nn::loss::{Reduction, cross_entropy_one_hot};
+use fluxion::nn::optim::{Optimizer, Sgd, SgdConfig};
 use fluxion::prelude::*;
+
+/// The W4 model from the library's layers (weights stored [out, in]).
+type Layers = Sequential<(Linear<f32, 784, 256, Cuda>, Relu, Linear<f32, 256, 10, Cuda>)>;
 
 /// The GPU, or `None` after printing why there is none.
 fn device() -> Option<&'static Device> {
@@ -37,6 +45,20 @@ fn timed(device: &Device, iterations: u64, mut step: impl FnMut()) -> Duration {
     }
     device.synchronize().unwrap();
     start.elapsed()
+}
+
+/// One W4 step through the library's layers, loss and optimiser.
+fn layers_step(
+    layers: &mut Layers,
+    sgd: &mut Sgd<Layers>,
+    inputs: &Var<Tensor<f32, (Const<4096>, Const<784>), Cuda>>,
+    labels: &Tensor<f32, (Const<4096>, Const<10>), Cuda>,
+) {
+    let (_, gradient) = value_and_grad(
+        |m: <Layers as Trace>::Traced| cross_entropy_one_hot(&m.forward(inputs), labels, Reduction::Mean),
+        &*layers,
+    );
+    sgd.step(layers, &gradient);
 }
 
 fn w4(c: &mut Criterion) {
@@ -56,19 +78,30 @@ fn w4(c: &mut Criterion) {
     let mut baseline =
         handwritten::HandWritten::new((4096, 784, 256, 10), host_batch.inputs.as_slice(), parameters);
 
-    // The three steps compute the same update: compare W₁ after one step of each.
+    let mut layers: Layers = Sequential((
+        Linear { weight: host_model.w1.transpose().to_device(), bias: host_model.b1.to_device() },
+        Relu,
+        Linear { weight: host_model.w2.transpose().to_device(), bias: host_model.b2.to_device() },
+    ));
+    let mut sgd = Sgd::new(SgdConfig { learning_rate: 0.1, ..SgdConfig::default() });
+
+    // The four steps compute the same update: compare W₁ after one step of each.
     model.sgd_step_queued(&batch, 0.1);
     tape_model.sgd_step(&inputs, &labels, 0.1);
+    layers_step(&mut layers, &mut sgd, &inputs, &batch.labels);
     baseline.step(0.1);
+    let layers_w1: Tensor<f32, (Const<256>, Const<784>), Heap> = layers.0.0.weight.to_host();
     let (ours, tape, theirs) = (model.w1.to_vec(), tape_model.w1.to_vec(), baseline.w1());
+    let from_layers = layers_w1.transpose().to_vec();
     let largest_gap = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
     eprintln!(
-        "W1 after one step: |fluxion − hand-written| ≤ {:e}, |tape − hand-written| ≤ {:e}",
+        "W1 after one step: |fluxion − hand-written| ≤ {:e}, |tape − hand-written| ≤ {:e}, |layers − hand-written| ≤ {:e}",
         largest_gap(&ours, &theirs),
-        largest_gap(&tape, &theirs)
+        largest_gap(&tape, &theirs),
+        largest_gap(&from_layers, &theirs)
     );
     assert!(
-        largest_gap(&ours, &theirs) < 1e-5 && largest_gap(&tape, &theirs) < 1e-5,
+        [&ours, &tape, &from_layers].iter().all(|w1| largest_gap(w1, &theirs) < 1e-5),
         "the W4 steps disagree"
     );
     let mut group = c.benchmark_group("w4");
@@ -84,6 +117,11 @@ fn w4(c: &mut Criterion) {
             timed(device, iterations, || {
                 tape_model.sgd_step(&inputs, &labels, 0.1);
             })
+        })
+    });
+    group.bench_function("train_step_layers", |b| {
+        b.iter_custom(|iterations| {
+            timed(device, iterations, || layers_step(&mut layers, &mut sgd, &inputs, &batch.labels))
         })
     });
     group.bench_function("handwritten", |b| {

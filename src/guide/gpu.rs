@@ -5,9 +5,38 @@
 //! when asked (`to_device`, `to_host`); mixing a host and a GPU tensor in one
 //! operation does not compile. Operations keep their names, and `Var`s of GPU tensors
 //! record GPU rules, so a model whose storage type says `Cuda` trains on the GPU
-//! (written with `Var` operations: the `nn::loss` functions and plain tensors beside
-//! traced ones in `+`, `−`, `hadamard` are host-only still; wrap such a tensor in
-//! `Var::constant`).
+//! (plain tensors beside traced ones in `+`, `−`, `hadamard` are host-only still;
+//! wrap such a tensor in `Var::constant`).
+//!
+//! ## Library layers on the GPU
+//!
+//! `Linear`, the elementwise layers (`Relu`, `Tanh`, `Sigmoid`, `GeluTanh`),
+//! `Softmax` and `Sequential` take GPU batches, plain and traced; the `nn::loss`
+//! losses and the optimisers take GPU models. A host layer moves with
+//! `to_device()`, so one training loop, written once for a storage kind, runs on
+//! either (`tests/cuda.rs` checks that both give the same loss curve):
+//!
+//! ```no_run
+//! use fluxion::backend::cuda::Cuda;
+//! use fluxion::nn::layer::{Linear, Relu, Sequential};
+//! use fluxion::nn::loss::{Reduction, cross_entropy};
+//! use fluxion::nn::optim::{Optimizer, Sgd, SgdConfig};
+//! use fluxion::prelude::*;
+//!
+//! type Mlp = Sequential<(Linear<f32, 784, 256, Cuda>, Relu, Linear<f32, 256, 10, Cuda>)>;
+//! let mut model: Mlp =
+//!     Sequential((Linear::<f32, 784, 256>::new(1).to_device(), Relu, Linear::<f32, 256, 10>::new(2).to_device()));
+//! let batch = Var::constant(Tensor::<f32, (Dyn, Const<784>), Heap>::zeros_shaped((Dyn(128), Const)).to_device());
+//! let classes = vec![0; 128];
+//! let mut sgd = Sgd::new(SgdConfig { learning_rate: 0.01, ..SgdConfig::default() });
+//! let (loss, gradient) =
+//!     value_and_grad(|m: <Mlp as Trace>::Traced| cross_entropy(&m.forward(&batch), &classes, Reduction::Mean), &model);
+//! sgd.step(&mut model, &gradient);
+//! ```
+//!
+//! Not on the GPU yet: `LayerNorm`, `Dropout`, `Embedding` and the image layers
+//! (their row-wise and image operations have no GPU kernels), and the optimisers'
+//! update, which goes through host copies of each parameter.
 //!
 //! Elementwise kernels are generated from the Rust definitions the CPU runs (the
 //! elementary functions' table, a `ScalarFunction`): the definition runs once on a

@@ -78,8 +78,10 @@
 //!
 //! ## Not yet
 //!
-//! Layers on `Cuda` tensors (the tape's `Cuda` operations exist; the row-wise and
-//! image operations have no GPU kernels yet); `Module::forward`
+//! `LayerNorm`, `Dropout`, `Embedding` and the image layers on `Cuda` tensors (their
+//! row-wise and image operations have no GPU kernels yet; `Linear`, the elementwise
+//! layers, `Softmax`, `Sequential` and the losses run there, see
+//! [the GPU guide](crate::guide::gpu)); `Module::forward`
 //! inside static mode (`#[differentiable]`; a trait method cannot carry the generated
 //! derivative functions). There a model calls each layer's static-mode method:
 //! `Linear::apply` (one example), `apply_batch` of `Linear`, `LayerNorm`, `Conv2d`,

@@ -62,21 +62,30 @@
 #[cfg(feature = "std")]
 use std::{any::Any, string::String, vec::Vec};
 
+#[cfg(feature = "std")]
+use crate::autodiff::VectorSpace;
 use crate::autodiff::{Differentiable, Dual, LeafVisitor, Lift, Unlift, differentiable, rules};
 #[cfg(feature = "std")]
 use crate::autodiff::{Trace, Var};
+#[cfg(feature = "cuda")]
+use crate::backend::cuda::{Cuda, CudaElement};
 use crate::error::ShapeError;
+#[cfg(feature = "cuda")]
+use crate::error::or_panic;
 #[cfg(feature = "std")]
 use crate::nn::init::{Init, sub_seed};
 #[cfg(feature = "std")]
 use crate::nn::params::{ParameterLeaf, ParameterLeafMut, Parameters};
 use crate::ops::conv::{Padding, Stride};
 use crate::ops::elementwise::ScalarFunction;
+use crate::product::MatMulTransposed;
 use crate::scalar::{RealScalar, Scalar};
 #[cfg(feature = "alloc")]
 use crate::shape::Dyn;
 use crate::shape::constraint::{Axis, ConvolvesTo, PoolsTo};
 use crate::shape::{Const, Dim, Shape};
+#[cfg(feature = "std")]
+use crate::tensor::Zeros;
 use crate::tensor::{Heap, Storage, StorageKind, Tensor};
 
 /// A forward pass: the output of `self` on the input `X`.
@@ -95,12 +104,13 @@ pub trait Module<X: ?Sized> {
 
 /// A fully connected layer y = W·x + b on each row x of a batch: W of shape
 /// `[O, I]`, b of length O (or none, with `B = NoBias`), storage `K` (`Heap` by
-/// default; `Inline` for a fixed-size net with no heap).
-#[derive(Differentiable, Clone, Debug, PartialEq)]
+/// default; `Inline` for a fixed-size net with no heap; `Cuda` on the GPU, with the
+/// `cuda` feature).
+#[derive(Differentiable, Clone)]
 pub struct Linear<T, const I: usize, const O: usize, K = Heap, B = WithBias>
 where
     T: RealScalar,
-    K: Storage<T, (Const<O>, Const<I>)>,
+    K: StorageKind<T, (Const<O>, Const<I>)>,
     B: BiasKind<T, O, K>,
 {
     /// W, of shape `[O, I]`.
@@ -109,10 +119,38 @@ where
     pub bias: B::Bias,
 }
 
+// By hand: the derived forms would ask `K` itself for `Debug` and `PartialEq`, where
+// the tensors' own impls are what counts (a GPU tensor prints but has no `==`).
+impl<T, const I: usize, const O: usize, K, B> core::fmt::Debug for Linear<T, I, O, K, B>
+where
+    T: RealScalar,
+    K: StorageKind<T, (Const<O>, Const<I>)>,
+    B: BiasKind<T, O, K>,
+    Tensor<T, (Const<O>, Const<I>), K>: core::fmt::Debug,
+    B::Bias: core::fmt::Debug,
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Linear").field("weight", &self.weight).field("bias", &self.bias).finish()
+    }
+}
+
+impl<T, const I: usize, const O: usize, K, B> PartialEq for Linear<T, I, O, K, B>
+where
+    T: RealScalar,
+    K: StorageKind<T, (Const<O>, Const<I>)>,
+    B: BiasKind<T, O, K>,
+    Tensor<T, (Const<O>, Const<I>), K>: PartialEq,
+    B::Bias: PartialEq,
+{
+    fn eq(&self, other: &Self) -> bool {
+        self.weight == other.weight && self.bias == other.bias
+    }
+}
+
 /// Whether a [`Linear`] layer adds a bias: [`WithBias`] or [`NoBias`].
 pub trait BiasKind<T: RealScalar, const O: usize, K>: Clone + core::fmt::Debug + PartialEq + 'static {
     /// The bias parameter: a tensor of length O, or `()`.
-    type Bias: Differentiable + Clone + core::fmt::Debug + PartialEq;
+    type Bias: Differentiable + Clone;
     /// A zero bias.
     fn zeros() -> Self::Bias;
     /// A bias drawn uniformly in ±`bound`, seeded.
@@ -203,6 +241,65 @@ where
     }
 }
 
+/// A bias on the GPU: the same values as on the host (drawn there, then copied).
+#[cfg(feature = "cuda")]
+impl<T: CudaElement, const O: usize> BiasKind<T, O, Cuda> for WithBias {
+    type Bias = Tensor<T, (Const<O>,), Cuda>;
+    fn zeros() -> Self::Bias {
+        Tensor::device_zeros((Const,))
+    }
+    fn uniform(bound: T, seed: u64) -> Self::Bias {
+        <WithBias as BiasKind<T, O, Heap>>::uniform(bound, seed).to_device()
+    }
+}
+
+/// A bias kind whose host bias can be copied to the GPU: [`WithBias`] (a tensor) and
+/// [`NoBias`] (nothing).
+#[cfg(feature = "cuda")]
+pub trait DeviceBias<T: CudaElement, const O: usize>: BiasKind<T, O, Heap> + BiasKind<T, O, Cuda> {
+    /// The host bias `bias` on the GPU.
+    fn bias_to_device(bias: &<Self as BiasKind<T, O, Heap>>::Bias) -> <Self as BiasKind<T, O, Cuda>>::Bias;
+}
+
+#[cfg(feature = "cuda")]
+impl<T: CudaElement, const O: usize> DeviceBias<T, O> for WithBias {
+    fn bias_to_device(bias: &Tensor<T, (Const<O>,), Heap>) -> Tensor<T, (Const<O>,), Cuda> {
+        bias.to_device()
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl<T: CudaElement, const O: usize> DeviceBias<T, O> for NoBias {
+    fn bias_to_device(_: &()) {}
+}
+
+#[cfg(feature = "cuda")]
+impl<T: CudaElement, const I: usize, const O: usize, B: DeviceBias<T, O>> Linear<T, I, O, Heap, B> {
+    /// The layer with its parameters copied to the GPU: `Linear::new(seed).to_device()`
+    /// holds the same values as the host layer of that seed.
+    pub fn to_device(&self) -> Linear<T, I, O, Cuda, B> {
+        Linear { weight: self.weight.to_device(), bias: B::bias_to_device(&self.bias) }
+    }
+}
+
+/// x + 1·bᵀ on the GPU: the bias broadcast to the batch's rows, then added (its
+/// gradient, the sum over rows, is the broadcast's pullback).
+#[cfg(feature = "cuda")]
+impl<T: CudaElement, R: Dim, C: Dim> AddBias<Tensor<T, (R, C), Cuda>> for Tensor<T, (C,), Cuda> {
+    #[track_caller]
+    fn add_to(&self, x: Tensor<T, (R, C), Cuda>) -> Tensor<T, (R, C), Cuda> {
+        &x + &or_panic(self.try_broadcast_to(x.shape()))
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl<T: CudaElement, R: Dim, C: Dim> AddBias<Var<Tensor<T, (R, C), Cuda>>> for Var<Tensor<T, (C,), Cuda>> {
+    #[track_caller]
+    fn add_to(&self, x: Var<Tensor<T, (R, C), Cuda>>) -> Var<Tensor<T, (R, C), Cuda>> {
+        &x + &or_panic(self.try_broadcast_to(x.value().shape()))
+    }
+}
+
 impl<T, const I: usize, const O: usize, K> Linear<T, I, O, K, WithBias>
 where
     T: RealScalar,
@@ -278,16 +375,20 @@ impl<const N: usize> SameFeatureCount<Const<N>> for Const<N> {
     }
 }
 
+/// The plain layer on any storage kind whose tensors have the product x·Wᵀ and a
+/// bias addition (host kinds and, with the `cuda` feature, `Cuda`).
 impl<T, R: Dim, F: Dim, const I: usize, const O: usize, K, B> Module<Tensor<T, (R, F), K>>
     for Linear<T, I, O, K, B>
 where
     T: RealScalar,
     F: SameFeatureCount<Const<I>>,
     B: BiasKind<T, O, K, Bias: AddBias<Tensor<T, (R, Const<O>), K>>>,
-    K: Storage<T, (Const<O>, Const<I>)>
-        + Storage<T, (R, F)>
-        + Storage<T, (R, Const<I>)>
-        + Storage<T, (R, Const<O>)>,
+    K: StorageKind<T, (Const<O>, Const<I>)>
+        + StorageKind<T, (R, F)>
+        + StorageKind<T, (R, Const<I>)>
+        + StorageKind<T, (R, Const<O>)>,
+    Tensor<T, (R, Const<I>), K>:
+        MatMulTransposed<Tensor<T, (Const<O>, Const<I>), K>, Output = Tensor<T, (R, Const<O>), K>>,
 {
     type Output = Tensor<T, (R, Const<O>), K>;
 
@@ -297,6 +398,7 @@ where
     }
 }
 
+/// The traced layer on any storage kind, as the plain one.
 #[cfg(feature = "std")]
 impl<T, R: Dim, F: Dim, const I: usize, const O: usize, K, B> Module<Var<Tensor<T, (R, F), K>>>
     for LinearTraced<T, I, O, K, B>
@@ -304,10 +406,16 @@ where
     T: RealScalar,
     F: SameFeatureCount<Const<I>>,
     B: BiasKind<T, O, K, Bias: Trace<Traced: AddBias<Var<Tensor<T, (R, Const<O>), K>>>>>,
-    K: Storage<T, (Const<O>, Const<I>)>
-        + Storage<T, (R, F)>
-        + Storage<T, (R, Const<I>)>
-        + Storage<T, (R, Const<O>)>,
+    K: Zeros<T, (Const<O>, Const<I>)>
+        + StorageKind<T, (R, F)>
+        + Zeros<T, (R, Const<I>)>
+        + StorageKind<T, (R, Const<O>)>,
+    Tensor<T, (Const<O>, Const<I>), K>:
+        Differentiable<Tangent = Tensor<T, (Const<O>, Const<I>), K>> + VectorSpace,
+    Tensor<T, (R, Const<I>), K>: Differentiable<Tangent = Tensor<T, (R, Const<I>), K>> + VectorSpace,
+    Tensor<T, (R, Const<I>), K>:
+        MatMulTransposed<Tensor<T, (Const<O>, Const<I>), K>, Output = Tensor<T, (R, Const<O>), K>>,
+    Tensor<T, (R, Const<O>), K>: Differentiable<Tangent = Tensor<T, (R, Const<O>), K>>,
 {
     type Output = Var<Tensor<T, (R, Const<O>), K>>;
 
@@ -428,11 +536,13 @@ macro_rules! parameter_free {
 /// parameter-free layer); the operations carry the same names on tensors and `Var`s.
 macro_rules! forward_pass {
     (
+        $(#[$attribute:meta])*
         impl[$($generics:tt)*] $plain:ty, traced $traced:ty;
         $input:ty => $output:ty;
         where [$($bounds:tt)*]
         |$layer:ident, $x:ident| $body:expr
     ) => {
+        $(#[$attribute])*
         impl<$($generics)*> Module<$input> for $plain
         where
             $($bounds)*
@@ -446,6 +556,7 @@ macro_rules! forward_pass {
         }
 
         #[cfg(feature = "std")]
+        $(#[$attribute])*
         impl<$($generics)*> Module<Var<$input>> for $traced
         where
             $($bounds)*
@@ -514,6 +625,14 @@ macro_rules! elementwise_layer {
             where []
             |_layer, $x| $forward
         }
+
+        forward_pass! {
+            #[cfg(feature = "cuda")]
+            impl[T: CudaElement, S: Shape] $name, traced $name;
+            Tensor<T, S, Cuda> => Tensor<T, S, Cuda>;
+            where []
+            |_layer, $x| $forward
+        }
     };
 }
 
@@ -549,6 +668,14 @@ parameter_free!([] Softmax);
 forward_pass! {
     impl[T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)> + Storage<T, (B,)>] Softmax, traced Softmax;
     Tensor<T, (B, C), K> => Tensor<T, (B, C), K>;
+    where []
+    |_layer, x| x.softmax(Axis::<1>)
+}
+
+forward_pass! {
+    #[cfg(feature = "cuda")]
+    impl[T: CudaElement, B: Dim, C: Dim] Softmax, traced Softmax;
+    Tensor<T, (B, C), Cuda> => Tensor<T, (B, C), Cuda>;
     where []
     |_layer, x| x.softmax(Axis::<1>)
 }

@@ -13,6 +13,10 @@
 //! magnitude: `log_softmax` shifts by the row maximum, and softplus(z) =
 //! max(z, 0) + ln(1 + e^−|z|).
 //!
+//! The losses take tensors of every storage kind, `Cuda` included (with the `cuda`
+//! feature), so one training loop serves host and GPU models; [`argmax`] and
+//! [`accuracy`] read host tensors (`.to_host()` first on the GPU).
+//!
 //! ```
 //! use fluxion::nn::loss::{Reduction, accuracy, cross_entropy};
 //! use fluxion::prelude::*;
@@ -31,11 +35,15 @@
 use alloc::vec::Vec;
 
 use crate::autodiff::Var;
+#[cfg(feature = "cuda")]
+use crate::backend::cuda::{Cuda, CudaElement};
 use crate::ops::elementwise::ScalarFunction;
 use crate::scalar::RealScalar;
 use crate::shape::constraint::Axis;
 use crate::shape::{Dim, Shape};
-use crate::tensor::{Storage, Tensor};
+#[cfg(feature = "cuda")]
+use crate::tensor::Heap;
+use crate::tensor::{Storage, StorageKind, Tensor};
 
 /// How a loss combines its per-element (or per-row) values.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -60,28 +68,23 @@ fn reduce<T: RealScalar>(total: Var<T>, count: usize, reduction: Reduction) -> V
 /// # Panics
 /// When a dynamic dimension of the target differs from the prediction's.
 #[track_caller]
-pub fn mse<T: RealScalar, S: Shape, K: Storage<T, S>>(
+pub fn mse<T: RealScalar, S: Shape, K: ElementLosses<T, S>>(
     prediction: &Var<Tensor<T, S, K>>,
     target: &Tensor<T, S, K>,
     reduction: Reduction,
 ) -> Var<T> {
-    let error = prediction - target;
-    reduce(error.hadamard(&error).sum(), prediction.value().len(), reduction)
+    reduce(K::squared_error_sum(prediction, target), prediction.value().shape().num_elements(), reduction)
 }
 
 /// Cross-entropy of logits `[B, C]` against one-hot (or probability) targets of the
 /// same shape: −Σ_c t\[b, c\]·log softmax(z)\[b, c\] per row, reduced over rows.
 #[track_caller]
-pub fn cross_entropy_one_hot<T: RealScalar, B: Dim, C: Dim, K>(
+pub fn cross_entropy_one_hot<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C>>(
     logits: &Var<Tensor<T, (B, C), K>>,
     targets: &Tensor<T, (B, C), K>,
     reduction: Reduction,
-) -> Var<T>
-where
-    K: Storage<T, (B, C)> + Storage<T, (B,)>,
-{
-    let picked = logits.log_softmax(Axis::<1>).hadamard(targets).sum();
-    reduce(-&picked, logits.value().shape().0.size(), reduction)
+) -> Var<T> {
+    reduce(-&K::picked_log_probabilities(logits, targets), logits.value().shape().0.size(), reduction)
 }
 
 /// Cross-entropy of logits `[B, C]` against class indices, one per row:
@@ -90,22 +93,18 @@ where
 /// # Panics
 /// When `classes` does not hold one index per row, or an index is not below `C`.
 #[track_caller]
-pub fn cross_entropy<T: RealScalar, B: Dim, C: Dim, K>(
+pub fn cross_entropy<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C>>(
     logits: &Var<Tensor<T, (B, C), K>>,
     classes: &[usize],
     reduction: Reduction,
-) -> Var<T>
-where
-    K: Storage<T, (B, C)> + Storage<T, (B,)>,
-{
+) -> Var<T> {
     let shape = logits.value().shape();
     let (rows, columns) = (shape.0.size(), shape.1.size());
     assert_eq!(classes.len(), rows, "cross_entropy: {} class indices for {rows} rows", classes.len());
     if let Some(&bad) = classes.iter().find(|&&class| class >= columns) {
         panic!("cross_entropy: class index {bad} is out of range for {columns} classes");
     }
-    let one_hot = Tensor::from_shape_fn(shape, |[b, c]| if classes[b] == c { T::one() } else { T::zero() });
-    cross_entropy_one_hot(logits, &one_hot, reduction)
+    cross_entropy_one_hot(logits, &K::one_hot(shape, classes), reduction)
 }
 
 /// softplus(z) = ln(1 + eᶻ), computed as max(z, 0) + ln(1 + e^−|z|); its derivative
@@ -128,13 +127,91 @@ impl ScalarFunction for Softplus {
 /// softplus(z) − z·t per element (−t·log σ(z) − (1 − t)·log(1 − σ(z)), stable),
 /// reduced.
 #[track_caller]
-pub fn binary_cross_entropy<T: RealScalar, S: Shape, K: Storage<T, S>>(
+pub fn binary_cross_entropy<T: RealScalar, S: Shape, K: ElementLosses<T, S>>(
     logits: &Var<Tensor<T, S, K>>,
     targets: &Tensor<T, S, K>,
     reduction: Reduction,
 ) -> Var<T> {
-    let per_element = &logits.map_function(Softplus) - &logits.hadamard(targets);
-    reduce(per_element.sum(), logits.value().len(), reduction)
+    reduce(K::binary_cross_entropy_sum(logits, targets), logits.value().shape().num_elements(), reduction)
+}
+
+/// The elementwise losses' sums over a storage kind's own operations: every host
+/// kind, and `Cuda` with the `cuda` feature (the same expressions, below).
+pub trait ElementLosses<T: RealScalar, S: Shape>: StorageKind<T, S> {
+    /// Σ (yᵢ − tᵢ)².
+    #[doc(hidden)]
+    fn squared_error_sum(prediction: &Var<Tensor<T, S, Self>>, target: &Tensor<T, S, Self>) -> Var<T>;
+    /// Σ softplus(zᵢ) − zᵢ·tᵢ.
+    #[doc(hidden)]
+    fn binary_cross_entropy_sum(logits: &Var<Tensor<T, S, Self>>, targets: &Tensor<T, S, Self>) -> Var<T>;
+}
+
+/// The row losses over a storage kind's own operations, as [`ElementLosses`].
+pub trait RowLosses<T: RealScalar, B: Dim, C: Dim>: StorageKind<T, (B, C)> {
+    /// Σ_b Σ_c t\[b, c\]·log softmax(z)\[b, c\].
+    #[doc(hidden)]
+    fn picked_log_probabilities(
+        logits: &Var<Tensor<T, (B, C), Self>>,
+        targets: &Tensor<T, (B, C), Self>,
+    ) -> Var<T>;
+    /// The one-hot rows of `classes` (checked by the caller).
+    #[doc(hidden)]
+    fn one_hot(shape: (B, C), classes: &[usize]) -> Tensor<T, (B, C), Self>;
+}
+
+/// 1 where column `c` is row `b`'s class, else 0.
+fn one_hot_element<T: RealScalar>(classes: &[usize], [b, c]: [usize; 2]) -> T {
+    if classes[b] == c { T::one() } else { T::zero() }
+}
+
+/// The losses' expressions, once, for the storage kinds named: the targets enter the
+/// tape as constants.
+macro_rules! loss_kernels {
+    (
+        $(#[$attribute:meta])*
+        element [$($element_generics:tt)*] $element_kind:ty;
+        row [$($row_generics:tt)*] $row_kind:ty;
+        one_hot |$shape:ident, $classes:ident| $one_hot:expr
+    ) => {
+        $(#[$attribute])*
+        impl<$($element_generics)*> ElementLosses<T, S> for $element_kind {
+            fn squared_error_sum(prediction: &Var<Tensor<T, S, Self>>, target: &Tensor<T, S, Self>) -> Var<T> {
+                let error = prediction - &Var::constant(target.clone());
+                error.hadamard(&error).sum()
+            }
+            fn binary_cross_entropy_sum(logits: &Var<Tensor<T, S, Self>>, targets: &Tensor<T, S, Self>) -> Var<T> {
+                (&logits.map_function(Softplus) - &logits.hadamard(&Var::constant(targets.clone()))).sum()
+            }
+        }
+
+        $(#[$attribute])*
+        impl<$($row_generics)*> RowLosses<T, B, C> for $row_kind {
+            fn picked_log_probabilities(
+                logits: &Var<Tensor<T, (B, C), Self>>,
+                targets: &Tensor<T, (B, C), Self>,
+            ) -> Var<T> {
+                logits.log_softmax(Axis::<1>).hadamard(&Var::constant(targets.clone())).sum()
+            }
+            fn one_hot($shape: (B, C), $classes: &[usize]) -> Tensor<T, (B, C), Self> {
+                $one_hot
+            }
+        }
+    };
+}
+
+loss_kernels! {
+    element [T: RealScalar, S: Shape, K: Storage<T, S>] K;
+    row [T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)> + Storage<T, (B,)>] K;
+    one_hot |shape, classes| Tensor::from_shape_fn(shape, |index| one_hot_element(classes, index))
+}
+
+loss_kernels! {
+    #[cfg(feature = "cuda")]
+    element [T: CudaElement, S: Shape] Cuda;
+    row [T: CudaElement, B: Dim, C: Dim] Cuda;
+    one_hot |shape, classes| {
+        Tensor::<T, (B, C), Heap>::from_shape_fn(shape, |index| one_hot_element(classes, index)).to_device()
+    }
 }
 
 /// The index of each row's largest value (the first one on ties), for logits or
