@@ -41,8 +41,12 @@
 //! ```
 //!
 //! The closure's annotation (`m: <Classifier as Trace>::Traced`) is optional: the
-//! compiler infers the traced model from the value passed. Inside it, plain data
-//! enters the tape as `Var::constant(x)` (made once, outside the loop, as here).
+//! compiler infers the traced model from the value passed. A traced model takes a
+//! plain batch as a constant of the tape, as here; other plain data enters it as
+//! `Var::constant(t)`, best made once outside the loop. `Linear::new(seed)` and the
+//! other constructors draw PyTorch's initialisation from a seeded stream: the same
+//! seed gives the same parameters. `autodiff::check::check_grad(loss, &model,
+//! CheckOptions::f64())` compares a model's gradient with finite differences.
 //!
 //! A layer of the wrong size is a compile error that names both sizes:
 //! `Sequential((Linear::<f32, 4, 8>::new(1), Relu, Linear::<f32, 6, 3>::new(2)))`

@@ -222,7 +222,8 @@ where
     K: Storage<T, (Const<O>, Const<I>)>,
     B: BiasKind<T, O, K>,
 {
-    /// PyTorch's initialisation: W and b uniform in ±1/√I, seeded.
+    /// PyTorch's initialisation: W and b uniform in ±1/√I, drawn from the stream of
+    /// `seed` (the same seed, the same parameters).
     ///
     /// # Panics
     /// When I is 0.

@@ -16,7 +16,7 @@
 //! assert!(loss > 0.0);
 //! ```
 //!
-//! Layers, `Module` and `Sequential`; the optimisers with their settings, gradient
+//! Layers, `Module` and `Sequential` (and the convolutions' `Padding` and `Stride`); the optimisers with their settings, gradient
 //! clipping and learning-rate schedules; with `std`, the batch losses, `argmax` and
 //! `accuracy`, the initialisers, `Dropout` and the parameter walk. The per-example
 //! losses of static mode stay under [`nn::per_example`](crate::nn::per_example), whose
@@ -40,3 +40,4 @@ pub use super::optim::{
 };
 #[cfg(feature = "std")]
 pub use super::params::Parameters;
+pub use crate::ops::conv::{Padding, Stride};

@@ -13,6 +13,11 @@
 //! - `flatten_images::<F>()`: each example's `C·H·W` values as one row, F = C·H·W
 //!   (checked when the program is built, for any size).
 //!
+//! Every output size is written by the caller (in the result's type, a `let`
+//! annotation or the next layer) and checked, not worked out: stable Rust cannot
+//! compute a const generic from others. `Padding` and `Stride` are here and in
+//! `fluxion::nn::prelude`.
+//!
 //! Pullbacks: for `conv2d`, x̄_{b c (i+p) (j+q)} += w_{o c p q}·ȳ_{b o i j} and
 //! w̄_{o c p q} = Σ_{b i j} x_{b c (i+p) (j+q)}·ȳ_{b o i j} (with S·i + p − P for
 //! i + p under stride and padding); for `add_channels`,
