@@ -8,7 +8,7 @@
 
 use fluxion::autodiff::Write;
 use fluxion::backend::cuda::Device;
-use fluxion::nn::layer::{Linear, Relu, Sequential};
+use fluxion::nn::layer::{Dropout, Linear, Relu, Sequential};
 use fluxion::nn::loss::{Reduction, cross_entropy};
 use fluxion::nn::optim::{Optimizer, Sgd, SgdConfig};
 use fluxion::ops::cuda as device_rules;
@@ -475,17 +475,17 @@ fn a_derived_model_trains_on_the_gpu_with_the_host_loss_curve() {
 }
 
 /// The same training code over the library's layers, loss and optimiser, written
-/// once and instantiated for a storage kind: a `Sequential` MLP, `cross_entropy` from
-/// class indices, SGD with momentum. Returns the loss before each of 20 steps and the
-/// trained model.
+/// once and instantiated for a storage kind: a `Sequential` MLP with dropout,
+/// `cross_entropy` from class indices, SGD with momentum. Returns the loss before each
+/// of 20 steps and the trained model.
 macro_rules! layered_training {
     ($train:ident, $kind:ty) => {
         fn $train(
-            mut model: Sequential<(Linear<f64, 32, 48, $kind>, Relu, Linear<f64, 48, 10, $kind>)>,
+            mut model: Sequential<(Linear<f64, 32, 48, $kind>, Relu, Dropout, Linear<f64, 48, 10, $kind>)>,
             x: &Tensor<f64, (Dyn, Const<32>), $kind>,
             classes: &[usize],
-        ) -> (Vec<f64>, Sequential<(Linear<f64, 32, 48, $kind>, Relu, Linear<f64, 48, 10, $kind>)>) {
-            type Model = Sequential<(Linear<f64, 32, 48, $kind>, Relu, Linear<f64, 48, 10, $kind>)>;
+        ) -> (Vec<f64>, Sequential<(Linear<f64, 32, 48, $kind>, Relu, Dropout, Linear<f64, 48, 10, $kind>)>) {
+            type Model = Sequential<(Linear<f64, 32, 48, $kind>, Relu, Dropout, Linear<f64, 48, 10, $kind>)>;
             let mut sgd: Sgd<Model> =
                 Sgd::new(SgdConfig { learning_rate: 0.2, momentum: 0.9, ..SgdConfig::default() });
             let x = Var::constant(x.clone());
@@ -513,21 +513,25 @@ fn a_model_of_library_layers_trains_on_the_gpu_as_on_the_host() {
     let x: Tensor<f64, (Dyn, Const<32>), Heap> = Tensor::from_shape_fn((Dyn(64), Const), |[b, f]| {
         ((b * 32 + f) as f64 * 0.37).sin() + if f % 10 == classes[b] { 1.0 } else { 0.0 }
     });
-    let host = Sequential((Linear::new(31), Relu, Linear::new(32)));
+    // Dropout draws its masks from its seed's stream: the same on host and GPU.
+    let host = Sequential((Linear::new(31), Relu, Dropout::new(0.2, 33), Linear::new(32)));
     let (host_curve, host_model) = train_layers_on_the_host(host.clone(), &x, &classes);
     assert!(host_curve[19] < 0.5 * host_curve[0], "the model learns: {host_curve:?}");
     if !gpu() {
         return;
     }
     // The same seeds drawn on the host and copied: the same starting parameters.
-    let device = Sequential((host.0.0.to_device(), Relu, host.0.2.to_device()));
+    let device = Sequential((host.0.0.to_device(), Relu, Dropout::new(0.2, 33), host.0.3.to_device()));
     let (device_curve, device_model) = train_layers_on_the_gpu(device, &x.to_device(), &classes);
     for (step, (h, d)) in host_curve.iter().zip(&device_curve).enumerate() {
         assert!((h - d).abs() <= 1e-12 * h.abs(), "step {step}: host {h}, GPU {d}");
     }
     assert_close(&device_model.0.0.weight.to_vec(), host_model.0.0.weight.as_slice(), 1e-10);
-    assert_close(&device_model.0.2.bias.to_vec(), host_model.0.2.bias.as_slice(), 1e-10);
-    // The plain forward pass (inference) on the GPU gives the host's logits.
+    assert_close(&device_model.0.3.bias.to_vec(), host_model.0.3.bias.as_slice(), 1e-10);
+    // The plain forward pass (inference, dropout off) on the GPU gives the host's logits.
+    let (mut device_model, mut host_model) = (device_model, host_model);
+    device_model.0.2.set_training(false);
+    host_model.0.2.set_training(false);
     let logits = device_model.forward(&x.to_device()).to_vec();
     assert_close(&logits, host_model.forward(&x).as_slice(), 1e-10);
 }

@@ -11,7 +11,8 @@
 //! ## Library layers on the GPU
 //!
 //! `Linear`, the elementwise layers (`Relu`, `Tanh`, `Sigmoid`, `GeluTanh`),
-//! `Softmax` and `Sequential` take GPU batches, plain and traced; the `nn::loss`
+//! `Softmax`, `Dropout` (the host's mask stream, copied) and `Sequential` take GPU
+//! batches, plain and traced; the `nn::loss`
 //! losses and the optimisers take GPU models. A host layer moves with
 //! `to_device()`, so one training loop, written once for a storage kind, runs on
 //! either (`tests/cuda.rs` checks that both give the same loss curve):
@@ -34,7 +35,7 @@
 //! sgd.step(&mut model, &gradient);
 //! ```
 //!
-//! Not on the GPU yet: `LayerNorm`, `Dropout`, `Embedding` and the image layers
+//! Not on the GPU yet: `LayerNorm`, `Embedding` and the image layers
 //! (their row-wise and image operations have no GPU kernels), and the optimisers'
 //! update, which goes through host copies of each parameter.
 //!

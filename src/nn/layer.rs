@@ -1061,6 +1061,30 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> Module<Var<Tensor<T, S, K>>> for
     }
 }
 
+/// On the GPU: the host's mask stream (the same seed drops the same elements), copied
+/// to the device.
+#[cfg(feature = "cuda")]
+impl<T: CudaElement, S: Shape> Module<Tensor<T, S, Cuda>> for Dropout {
+    type Output = Tensor<T, S, Cuda>;
+    fn forward(&self, x: &Tensor<T, S, Cuda>) -> Self::Output {
+        match self.training {
+            true => x.hadamard(&self.mask::<T, S, Heap>(x.shape()).to_device()),
+            false => x.clone(),
+        }
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl<T: CudaElement, S: Shape> Module<Var<Tensor<T, S, Cuda>>> for Dropout {
+    type Output = Var<Tensor<T, S, Cuda>>;
+    fn forward(&self, x: &Var<Tensor<T, S, Cuda>>) -> Self::Output {
+        match self.training {
+            true => x.hadamard(&Var::constant(self.mask::<T, S, Heap>(x.value().shape()).to_device())),
+            false => x.clone(),
+        }
+    }
+}
+
 /// A 2-D convolution layer on `(B, C, H, W)` images: O kernels of shape
 /// `[C, KH, KW]` moved S positions per output (1 by default) over the images padded
 /// by P zeros on every side (none by default), and a bias per output channel, giving
