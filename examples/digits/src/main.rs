@@ -6,8 +6,10 @@
 //! model for the final evaluation.
 //!
 //! ```sh
-//! cargo run --release --example digits --features safetensors
+//! cargo run --release -p fluxion-digits
 //! ```
+//!
+//! A package of its own (`examples/digits`), so that this builds only what it uses.
 
 use std::error::Error;
 use std::fs::File;
@@ -69,7 +71,7 @@ fn draw_loss_curve(losses: &[f32], path: &Path) -> Result<(), Box<dyn Error>> {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let digits = read_digits(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv.gz")))?;
+    let digits = read_digits(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/digits.csv.gz")))?;
     let (train, test) = digits.train_test_split(0.2, SEED);
     println!("{} training images, {} test images", train.len(), test.len());
 
@@ -102,7 +104,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     progress.finish();
 
-    let target = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/target"));
+    let target = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target"));
     std::fs::create_dir_all(target)?;
     draw_loss_curve(&losses, &target.join("digits-loss.png"))?;
     let parameters = target.join("digits.safetensors");
