@@ -13,6 +13,7 @@
 
 use std::error::Error;
 use std::fs::File;
+use std::io::BufWriter;
 use std::path::Path;
 
 use flate2::read::GzDecoder;
@@ -51,22 +52,34 @@ fn read_digits(path: &Path) -> Result<Dataset<f32, PIXELS>, Box<dyn Error>> {
     Ok(Dataset::new(images, labels)?)
 }
 
-/// The loss curve as a PNG (no text: x is the epoch, y the mean training loss).
+/// The loss curve's size in pixels.
+const PLOT_SIZE: (u32, u32) = (640, 400);
+
+/// The loss curve as a PNG (no text: x is the epoch, y the mean training loss):
+/// plotters draws into an RGB buffer and the `png` crate encodes it.
 fn draw_loss_curve(losses: &[f32], path: &Path) -> Result<(), Box<dyn Error>> {
-    let root = BitMapBackend::new(path, (640, 400)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let top = losses.iter().cloned().fold(0.0f32, f32::max) * 1.05;
-    let mut chart =
-        ChartBuilder::on(&root).margin(20).build_cartesian_2d(0f32..losses.len() as f32, 0f32..top)?;
-    chart.draw_series(LineSeries::new(
-        [(0.0, 0.0), (0.0, top), (0.0, 0.0), (losses.len() as f32, 0.0)],
-        BLACK.stroke_width(1),
-    ))?;
-    chart.draw_series(LineSeries::new(
-        losses.iter().enumerate().map(|(epoch, &loss)| ((epoch + 1) as f32, loss)),
-        BLUE.stroke_width(2),
-    ))?;
-    root.present()?;
+    let (width, height) = PLOT_SIZE;
+    let mut pixels = vec![0u8; 3 * width as usize * height as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, PLOT_SIZE).into_drawing_area();
+        root.fill(&WHITE)?;
+        let top = losses.iter().cloned().fold(0.0f32, f32::max) * 1.05;
+        let mut chart =
+            ChartBuilder::on(&root).margin(20).build_cartesian_2d(0f32..losses.len() as f32, 0f32..top)?;
+        chart.draw_series(LineSeries::new(
+            [(0.0, 0.0), (0.0, top), (0.0, 0.0), (losses.len() as f32, 0.0)],
+            BLACK.stroke_width(1),
+        ))?;
+        chart.draw_series(LineSeries::new(
+            losses.iter().enumerate().map(|(epoch, &loss)| ((epoch + 1) as f32, loss)),
+            BLUE.stroke_width(2),
+        ))?;
+        root.present()?;
+    }
+    let mut encoder = png::Encoder::new(BufWriter::new(File::create(path)?), width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.write_header()?.write_image_data(&pixels)?;
     Ok(())
 }
 
@@ -104,8 +117,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     progress.finish();
 
+    // The workspace's `target/`, two levels above this package.
     let target = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target"));
     std::fs::create_dir_all(target)?;
+    let target = &target.canonicalize()?;
     draw_loss_curve(&losses, &target.join("digits-loss.png"))?;
     let parameters = target.join("digits.safetensors");
     io::save(&model, &parameters)?;
