@@ -474,6 +474,37 @@ fn a_derived_model_trains_on_the_gpu_with_the_host_loss_curve() {
     assert_close(&device.w1.to_vec(), host.w1.as_slice(), 1e-10);
 }
 
+#[test]
+fn row_operations_and_their_pullbacks_match_the_host() {
+    if !gpu() {
+        return;
+    }
+    type Rows<K> = Tensor<f64, (Dyn, Const<5>), K>;
+    type Row<K> = Tensor<f64, (Const<5>,), K>;
+    let x: Rows<Heap> = Tensor::random_normal_shaped((Dyn(7), Const), 0.0, 1.0, 41);
+    let row: Row<Heap> = Tensor::random_normal(0.0, 1.0, 42);
+    let weights: Rows<Heap> = Tensor::random_normal_shaped((Dyn(7), Const), 0.0, 1.0, 43);
+    let (x_d, row_d, weights_d) = (x.to_device(), row.to_device(), Var::constant(weights.to_device()));
+    assert_close(&x_d.add_rows(&row_d).to_vec(), x.add_rows(&row).as_slice(), F64_TOL);
+    assert_close(&x_d.mul_rows(&row_d).to_vec(), x.mul_rows(&row).as_slice(), F64_TOL);
+    // One row as gain and bias: both pullbacks reach it.
+    let host = grad(
+        |(x, g): (Var<Rows<Heap>>, Var<Row<Heap>>)| x.mul_rows(&g).add_rows(&g).hadamard(&weights).sum(),
+        &(x.clone(), row.clone()),
+    );
+    let device = grad(
+        |(x, g): (Var<Rows<Cuda>>, Var<Row<Cuda>>)| x.mul_rows(&g).add_rows(&g).hadamard(&weights_d).sum(),
+        &(x_d, row_d),
+    );
+    assert_close(&device.0.to_vec(), host.0.as_slice(), F64_TOL);
+    assert_close(&device.1.to_vec(), host.1.as_slice(), F64_TOL);
+    // A dynamic column count that differs is an error naming both shapes.
+    let wide: Tensor<f64, (Dyn, Dyn), Heap> = Tensor::zeros_shaped((Dyn(7), Dyn(5)));
+    let short: Tensor<f64, (Dyn,), Heap> = Tensor::zeros_shaped((Dyn(4),));
+    let error = wide.to_device().try_add_rows(&short.to_device()).unwrap_err();
+    assert_eq!(error.to_string(), wide.try_add_rows(&short).unwrap_err().to_string());
+}
+
 /// The same training code over the library's layers, loss and optimiser, written
 /// once and instantiated for a storage kind: a `Sequential` MLP with dropout,
 /// `cross_entropy` from class indices, SGD with momentum. Returns the loss before each

@@ -434,6 +434,51 @@ impl<T: CudaElement, M: Dim> Var<OnDevice<T, (M,)>> {
 }
 
 impl<T: CudaElement, R: Dim, C: Dim> Var<OnDevice<T, (R, C)>> {
+    /// yᵢⱼ = xᵢⱼ + bⱼ, with x̄ = ȳ and b̄ = Σᵢ ȳᵢ (panics naming both shapes when a
+    /// dynamic column count differs).
+    #[track_caller]
+    pub fn add_rows(&self, row: &Var<OnDevice<T, (C,)>>) -> Self {
+        let shapes = (self.value().shape(), row.value().shape());
+        record_binary_in_place(
+            self,
+            row,
+            self.value().add_rows(row.value()),
+            move |_, y_bar, mut adjoints| {
+                adjoints.write_or_add(shapes, |x_bar, row_bar| {
+                    if let Some((x_bar, write)) = x_bar {
+                        rules::scaled_pullback(y_bar, T::one(), x_bar, write);
+                    }
+                    if let Some((row_bar, write)) = row_bar {
+                        rules::broadcast_pullback(y_bar, row_bar, write);
+                    }
+                })
+            },
+        )
+    }
+
+    /// yᵢⱼ = xᵢⱼ·gⱼ, with x̄ᵢⱼ = ȳᵢⱼ·gⱼ and ḡⱼ = Σᵢ ȳᵢⱼ·xᵢⱼ (panics naming both shapes
+    /// when a dynamic column count differs).
+    #[track_caller]
+    pub fn mul_rows(&self, row: &Var<OnDevice<T, (C,)>>) -> Self {
+        let (x, g) = (self.shared_value(), row.shared_value());
+        let shapes = (x.shape(), g.shape());
+        record_binary_in_place(
+            self,
+            row,
+            x.mul_rows(&g),
+            move |_, y_bar: &OnDevice<T, (R, C)>, mut adjoints| {
+                adjoints.write_or_add(shapes, |x_bar, row_bar| {
+                    if let Some((x_bar, write)) = x_bar {
+                        rules::mul_rows_pullback(y_bar, &g, x_bar, write);
+                    }
+                    if let Some((row_bar, write)) = row_bar {
+                        rules::broadcast_pullback(&y_bar.hadamard(&x), row_bar, write);
+                    }
+                })
+            },
+        )
+    }
+
     /// The transposed matrix.
     pub fn transpose(&self) -> Var<OnDevice<T, (C, R)>> {
         record_unary_in_place(self, self.value().transpose(), |_, y_bar: &OnDevice<T, (C, R)>, x_bar| {

@@ -1063,7 +1063,7 @@ where
         (x, _, _): Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
         b_dot: &Tensor<T, (C,), K>,
     ) -> Self::Output {
-        Tensor::zeros_shaped(x.shape()).add_rows(b_dot)
+        Self::Output::zeros_shaped(x.shape()).add_rows(b_dot)
     }
     #[inline(always)]
     fn pull_lhs(

@@ -70,8 +70,6 @@ use crate::autodiff::{Trace, Var};
 #[cfg(feature = "cuda")]
 use crate::backend::cuda::{Cuda, CudaElement};
 use crate::error::ShapeError;
-#[cfg(feature = "cuda")]
-use crate::error::or_panic;
 #[cfg(feature = "std")]
 use crate::nn::init::{Init, sub_seed};
 #[cfg(feature = "std")]
@@ -283,13 +281,12 @@ impl<T: CudaElement, const I: usize, const O: usize, B: DeviceBias<T, O>> Linear
     }
 }
 
-/// x + 1·bᵀ on the GPU: the bias broadcast to the batch's rows, then added (its
-/// gradient, the sum over rows, is the broadcast's pullback).
+/// x + 1·bᵀ on the GPU: one `add_rows` kernel.
 #[cfg(feature = "cuda")]
 impl<T: CudaElement, R: Dim, C: Dim> AddBias<Tensor<T, (R, C), Cuda>> for Tensor<T, (C,), Cuda> {
     #[track_caller]
     fn add_to(&self, x: Tensor<T, (R, C), Cuda>) -> Tensor<T, (R, C), Cuda> {
-        &x + &or_panic(self.try_broadcast_to(x.shape()))
+        x.add_rows(self)
     }
 }
 
@@ -297,7 +294,7 @@ impl<T: CudaElement, R: Dim, C: Dim> AddBias<Tensor<T, (R, C), Cuda>> for Tensor
 impl<T: CudaElement, R: Dim, C: Dim> AddBias<Var<Tensor<T, (R, C), Cuda>>> for Var<Tensor<T, (C,), Cuda>> {
     #[track_caller]
     fn add_to(&self, x: Var<Tensor<T, (R, C), Cuda>>) -> Var<Tensor<T, (R, C), Cuda>> {
-        &x + &or_panic(self.try_broadcast_to(x.value().shape()))
+        x.add_rows(self)
     }
 }
 

@@ -26,6 +26,7 @@ use crate::backend::cuda::{
 use crate::error::{ShapeError, or_panic};
 use crate::ops::elementwise::{Elementary, ScalarFunction, elementary_methods};
 use crate::ops::layout::{check_concat, check_element_count};
+use crate::ops::rows::check_row;
 use crate::product::matmul::{check_output, inner_mismatch};
 use crate::product::transposed::{columns_mismatch, rows_mismatch};
 use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};
@@ -156,6 +157,15 @@ fn function_pullback_kernel<F: ScalarFunction>(f: F, write: Write) -> Kernel {
         move |x, _| f.derivative(x[0], x[1]) * x[2],
     )
 }
+/// x + b[column]: a row added to every row of a matrix (its columns are the lines of
+/// axis 0).
+fn add_rows_kernel() -> Kernel {
+    Kernel::elementwise("add_rows", &[Element, Line], 0, Store::Overwrite, |x, _| x[0] + x[1])
+}
+/// x·g[column] (=|+=): every row multiplied by a row; also x̄ = ȳ·g[column].
+fn mul_rows_kernel(write: Write) -> Kernel {
+    Kernel::elementwise("mul_rows", &[Element, Line], 0, store(write), |x, _| x[0] * x[1])
+}
 /// `out[line] = Σ x` along each line.
 fn sum_kernel(write: Write) -> Kernel {
     Kernel::fold(Combine::Sum, store(write))
@@ -238,6 +248,7 @@ pub(crate) fn builtin_kernels() -> Vec<Kernel> {
     ];
     let mut kernels = std::vec![
         abs_kernel(),
+        add_rows_kernel(),
         square_kernel(),
         scale_kernel(),
         add_scaled_kernel(),
@@ -257,6 +268,7 @@ pub(crate) fn builtin_kernels() -> Vec<Kernel> {
         kernels.extend([
             fill_kernel(write),
             hadamard_kernel(write),
+            mul_rows_kernel(write),
             relu_pullback_kernel(write),
             sum_kernel(write),
             spread_kernel(write),
@@ -804,6 +816,38 @@ impl<T: CudaElement, S: Shape> core::fmt::Debug for OnDevice<T, S> {
 }
 
 impl<T: CudaElement, R: Dim, C: Dim> OnDevice<T, (R, C)> {
+    /// yᵢⱼ = xᵢⱼ + bⱼ: `row` added to every row; an error names both shapes when a
+    /// dynamic column count differs.
+    pub fn try_add_rows(&self, row: &OnDevice<T, (C,)>) -> Result<Self, ShapeError> {
+        check_row(self.shape(), row.shape(), "add_rows")?;
+        let axis = self.dims().split_at_axis(0);
+        Ok(Self::new(self.shape(), |out| {
+            add_rows_kernel().launch(&[self.slice(), row.slice()], &[], axis, out)
+        }))
+    }
+
+    /// [`Tensor::try_add_rows`] that panics on a mismatch.
+    #[track_caller]
+    pub fn add_rows(&self, row: &OnDevice<T, (C,)>) -> Self {
+        or_panic(self.try_add_rows(row))
+    }
+
+    /// yᵢⱼ = xᵢⱼ·gⱼ: every row multiplied by `row` elementwise; an error names both
+    /// shapes when a dynamic column count differs.
+    pub fn try_mul_rows(&self, row: &OnDevice<T, (C,)>) -> Result<Self, ShapeError> {
+        check_row(self.shape(), row.shape(), "mul_rows")?;
+        let axis = self.dims().split_at_axis(0);
+        Ok(Self::new(self.shape(), |out| {
+            mul_rows_kernel(Write::Overwrite).launch(&[self.slice(), row.slice()], &[], axis, out)
+        }))
+    }
+
+    /// [`Tensor::try_mul_rows`] that panics on a mismatch.
+    #[track_caller]
+    pub fn mul_rows(&self, row: &OnDevice<T, (C,)>) -> Self {
+        or_panic(self.try_mul_rows(row))
+    }
+
     /// The transposed matrix.
     pub fn transpose(&self) -> OnDevice<T, (C, R)> {
         let (rows, cols) = self.shape();
@@ -1286,6 +1330,20 @@ pub fn broadcast_pullback<T: CudaElement, S: Shape, Target: Shape>(
     }
     let axis = (1, y_bar.len() / b_bar.len().max(1), b_bar.len());
     or_panic_cuda(sum_kernel(write).launch(&[y_bar.slice()], &[], axis, b_bar.slice_mut()));
+}
+
+/// x̄ (=|+=) ȳᵢⱼ·gⱼ, the input's cotangent of `x.mul_rows(g)`.
+#[track_caller]
+pub fn mul_rows_pullback<T: CudaElement, R: Dim, C: Dim>(
+    y_bar: &OnDevice<T, (R, C)>,
+    row: &OnDevice<T, (C,)>,
+    x_bar: &mut OnDevice<T, (R, C)>,
+    write: Write,
+) {
+    check_shapes("mul_rows_pullback", y_bar, &[x_bar]);
+    or_panic(check_row(y_bar.shape(), row.shape(), "mul_rows_pullback"));
+    let axis = y_bar.dims().split_at_axis(0);
+    or_panic_cuda(mul_rows_kernel(write).launch(&[y_bar.slice(), row.slice()], &[], axis, x_bar.slice_mut()));
 }
 
 /// x̄ = ȳ − exp(y)·Σȳ along `AXIS`, for y = log_softmax(x).

@@ -20,20 +20,25 @@ use crate::shape::constraint::Axis;
 use crate::shape::{Dim, Shape};
 use crate::tensor::{Storage, Tensor};
 
-impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>> Tensor<T, (R, C), K> {
-    /// An error naming both shapes unless `row` has one element per column.
-    fn check_row(&self, row: &Tensor<T, (C,), K>, operation: &'static str) -> Result<(), ShapeError> {
-        if self.shape().1.size() == row.shape().0.size() {
-            return Ok(());
-        }
-        let requirement = "the row's length must equal the column count";
-        Err(ShapeError::new(operation, self.shape().dims(), row.shape().dims(), requirement))
+/// An error naming both shapes unless a row of `row`'s shape has one element per
+/// column of `matrix`'s (on every storage kind).
+pub(crate) fn check_row<R: Dim, C: Dim>(
+    matrix: (R, C),
+    row: (C,),
+    operation: &'static str,
+) -> Result<(), ShapeError> {
+    if matrix.1.size() == row.0.size() {
+        return Ok(());
     }
+    let requirement = "the row's length must equal the column count";
+    Err(ShapeError::new(operation, matrix.dims(), row.dims(), requirement))
+}
 
+impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>> Tensor<T, (R, C), K> {
     /// yᵢⱼ = xᵢⱼ + bⱼ: `row` added to every row; an error names both shapes when a
     /// dynamic column count differs.
     pub fn try_add_rows(&self, row: &Tensor<T, (C,), K>) -> Result<Self, ShapeError> {
-        self.check_row(row, "add_rows")?;
+        check_row(self.shape(), row.shape(), "add_rows")?;
         Ok(self.each_row_with(row, |y, &b| *y += b))
     }
 
@@ -46,7 +51,7 @@ impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>> Tensor
     /// yᵢⱼ = xᵢⱼ·gⱼ: every row multiplied by `row` elementwise; an error names both
     /// shapes when a dynamic column count differs.
     pub fn try_mul_rows(&self, row: &Tensor<T, (C,), K>) -> Result<Self, ShapeError> {
-        self.check_row(row, "mul_rows")?;
+        check_row(self.shape(), row.shape(), "mul_rows")?;
         Ok(self.each_row_with(row, |y, &g| *y *= g))
     }
 
