@@ -8,7 +8,7 @@
 
 use fluxion::autodiff::Write;
 use fluxion::backend::cuda::Device;
-use fluxion::nn::layer::{Dropout, Linear, Relu, Sequential};
+use fluxion::nn::layer::{Dropout, LayerNorm, Linear, Relu, Sequential};
 use fluxion::nn::loss::{Reduction, cross_entropy};
 use fluxion::nn::optim::{Optimizer, Sgd, SgdConfig};
 use fluxion::ops::cuda as device_rules;
@@ -487,13 +487,19 @@ fn row_operations_and_their_pullbacks_match_the_host() {
     let (x_d, row_d, weights_d) = (x.to_device(), row.to_device(), Var::constant(weights.to_device()));
     assert_close(&x_d.add_rows(&row_d).to_vec(), x.add_rows(&row).as_slice(), F64_TOL);
     assert_close(&x_d.mul_rows(&row_d).to_vec(), x.mul_rows(&row).as_slice(), F64_TOL);
-    // One row as gain and bias: both pullbacks reach it.
+    assert_close(&x_d.normalize_rows(1e-5).to_vec(), x.normalize_rows(1e-5).as_slice(), F64_TOL);
+    // Layer normalisation's three operations, one row as gain and bias: every
+    // pullback reaches x or the row.
     let host = grad(
-        |(x, g): (Var<Rows<Heap>>, Var<Row<Heap>>)| x.mul_rows(&g).add_rows(&g).hadamard(&weights).sum(),
+        |(x, g): (Var<Rows<Heap>>, Var<Row<Heap>>)| {
+            x.normalize_rows(1e-5).mul_rows(&g).add_rows(&g).hadamard(&weights).sum()
+        },
         &(x.clone(), row.clone()),
     );
     let device = grad(
-        |(x, g): (Var<Rows<Cuda>>, Var<Row<Cuda>>)| x.mul_rows(&g).add_rows(&g).hadamard(&weights_d).sum(),
+        |(x, g): (Var<Rows<Cuda>>, Var<Row<Cuda>>)| {
+            x.normalize_rows(1e-5).mul_rows(&g).add_rows(&g).hadamard(&weights_d).sum()
+        },
         &(x_d, row_d),
     );
     assert_close(&device.0.to_vec(), host.0.as_slice(), F64_TOL);
@@ -506,24 +512,34 @@ fn row_operations_and_their_pullbacks_match_the_host() {
 }
 
 /// The same training code over the library's layers, loss and optimiser, written
-/// once and instantiated for a storage kind: a `Sequential` MLP with dropout,
+/// once and instantiated for a storage kind: a `Sequential` MLP with layer
+/// normalisation and dropout,
 /// `cross_entropy` from class indices, SGD with momentum. Returns the loss before each
 /// of 20 steps and the trained model.
 macro_rules! layered_training {
-    ($train:ident, $kind:ty) => {
+    ($train:ident, $model:ident, $kind:ty) => {
+        type $model = Sequential<(
+            Linear<f64, 32, 48, $kind>,
+            LayerNorm<f64, 48, $kind>,
+            Relu,
+            Dropout,
+            Linear<f64, 48, 10, $kind>,
+        )>;
+
         fn $train(
-            mut model: Sequential<(Linear<f64, 32, 48, $kind>, Relu, Dropout, Linear<f64, 48, 10, $kind>)>,
+            mut model: $model,
             x: &Tensor<f64, (Dyn, Const<32>), $kind>,
             classes: &[usize],
-        ) -> (Vec<f64>, Sequential<(Linear<f64, 32, 48, $kind>, Relu, Dropout, Linear<f64, 48, 10, $kind>)>) {
-            type Model = Sequential<(Linear<f64, 32, 48, $kind>, Relu, Dropout, Linear<f64, 48, 10, $kind>)>;
-            let mut sgd: Sgd<Model> =
+        ) -> (Vec<f64>, $model) {
+            let mut sgd: Sgd<$model> =
                 Sgd::new(SgdConfig { learning_rate: 0.2, momentum: 0.9, ..SgdConfig::default() });
             let x = Var::constant(x.clone());
             let curve = (0..20)
                 .map(|_| {
                     let (loss, gradient) = value_and_grad(
-                        |m: <Model as Trace>::Traced| cross_entropy(&m.forward(&x), classes, Reduction::Mean),
+                        |m: <$model as Trace>::Traced| {
+                            cross_entropy(&m.forward(&x), classes, Reduction::Mean)
+                        },
                         &model,
                     );
                     sgd.step(&mut model, &gradient);
@@ -535,8 +551,8 @@ macro_rules! layered_training {
     };
 }
 
-layered_training!(train_layers_on_the_host, Heap);
-layered_training!(train_layers_on_the_gpu, Cuda);
+layered_training!(train_layers_on_the_host, HostLayers, Heap);
+layered_training!(train_layers_on_the_gpu, GpuLayers, Cuda);
 
 #[test]
 fn a_model_of_library_layers_trains_on_the_gpu_as_on_the_host() {
@@ -545,24 +561,32 @@ fn a_model_of_library_layers_trains_on_the_gpu_as_on_the_host() {
         ((b * 32 + f) as f64 * 0.37).sin() + if f % 10 == classes[b] { 1.0 } else { 0.0 }
     });
     // Dropout draws its masks from its seed's stream: the same on host and GPU.
-    let host = Sequential((Linear::new(31), Relu, Dropout::new(0.2, 33), Linear::new(32)));
+    let host =
+        Sequential((Linear::new(31), LayerNorm::default(), Relu, Dropout::new(0.2, 33), Linear::new(32)));
     let (host_curve, host_model) = train_layers_on_the_host(host.clone(), &x, &classes);
     assert!(host_curve[19] < 0.5 * host_curve[0], "the model learns: {host_curve:?}");
     if !gpu() {
         return;
     }
     // The same seeds drawn on the host and copied: the same starting parameters.
-    let device = Sequential((host.0.0.to_device(), Relu, Dropout::new(0.2, 33), host.0.3.to_device()));
+    let device = Sequential((
+        host.0.0.to_device(),
+        host.0.1.to_device(),
+        Relu,
+        Dropout::new(0.2, 33),
+        host.0.4.to_device(),
+    ));
     let (device_curve, device_model) = train_layers_on_the_gpu(device, &x.to_device(), &classes);
     for (step, (h, d)) in host_curve.iter().zip(&device_curve).enumerate() {
         assert!((h - d).abs() <= 1e-12 * h.abs(), "step {step}: host {h}, GPU {d}");
     }
     assert_close(&device_model.0.0.weight.to_vec(), host_model.0.0.weight.as_slice(), 1e-10);
-    assert_close(&device_model.0.3.bias.to_vec(), host_model.0.3.bias.as_slice(), 1e-10);
+    assert_close(&device_model.0.1.weight.to_vec(), host_model.0.1.weight.as_slice(), 1e-10);
+    assert_close(&device_model.0.4.bias.to_vec(), host_model.0.4.bias.as_slice(), 1e-10);
     // The plain forward pass (inference, dropout off) on the GPU gives the host's logits.
     let (mut device_model, mut host_model) = (device_model, host_model);
-    device_model.0.2.set_training(false);
-    host_model.0.2.set_training(false);
+    device_model.0.3.set_training(false);
+    host_model.0.3.set_training(false);
     let logits = device_model.forward(&x.to_device()).to_vec();
     assert_close(&logits, host_model.forward(&x).as_slice(), 1e-10);
 }

@@ -479,6 +479,18 @@ impl<T: CudaElement, R: Dim, C: Dim> Var<OnDevice<T, (R, C)>> {
         )
     }
 
+    /// Each row normalised, yᵢⱼ = (xᵢⱼ − μᵢ)/√(σᵢ² + ε), with
+    /// x̄ = r·(ȳ − mean(ȳ) − y·mean(ȳ ⊙ y)) per row (ε a constant).
+    pub fn normalize_rows(&self, epsilon: T) -> Self {
+        let (y, scales) = self.value().normalized_rows(epsilon);
+        let shape = y.shape();
+        record_unary_in_place(self, y, move |y, y_bar, x_bar| {
+            x_bar.write_or_add(shape, |x_bar, write| {
+                rules::normalize_rows_pullback((y, &scales, y_bar), x_bar, write)
+            })
+        })
+    }
+
     /// The transposed matrix.
     pub fn transpose(&self) -> Var<OnDevice<T, (C, R)>> {
         record_unary_in_place(self, self.value().transpose(), |_, y_bar: &OnDevice<T, (C, R)>, x_bar| {

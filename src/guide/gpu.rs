@@ -11,10 +11,10 @@
 //! ## Library layers on the GPU
 //!
 //! `Linear`, the elementwise layers (`Relu`, `Tanh`, `Sigmoid`, `GeluTanh`),
-//! `Softmax`, `Dropout` (the host's mask stream, copied) and `Sequential` take GPU
-//! batches, plain and traced; the `nn::loss`
+//! `Softmax`, `LayerNorm`, `Dropout` (the host's mask stream, copied) and
+//! `Sequential` take GPU batches, plain and traced; the `nn::loss`
 //! losses and the optimisers take GPU models. A host layer moves with
-//! `to_device()`, so one training loop, written once for a storage kind, runs on
+//! `to_device()` (`Linear`, `LayerNorm`), so one training loop, written once for a storage kind, runs on
 //! either (`tests/cuda.rs` checks that both give the same loss curve):
 //!
 //! ```no_run
@@ -35,7 +35,7 @@
 //! sgd.step(&mut model, &gradient);
 //! ```
 //!
-//! Not on the GPU yet: `LayerNorm`, `Embedding` and the image layers
+//! Not on the GPU yet: `Embedding` and the image layers
 //! (their row-wise and image operations have no GPU kernels), and the optimisers'
 //! update, which goes through host copies of each parameter.
 //!

@@ -82,9 +82,9 @@
 //!
 //! ## Not yet
 //!
-//! `LayerNorm`, `Embedding` and the image layers on `Cuda` tensors (their row-wise
-//! and image operations have no GPU kernels yet; `Linear`, the elementwise layers,
-//! `Softmax`, `Dropout`, `Sequential` and the losses run there, see
+//! `Embedding` and the image layers on `Cuda` tensors (their gather and image
+//! operations have no GPU kernels yet; `Linear`, `LayerNorm`, the elementwise
+//! layers, `Softmax`, `Dropout`, `Sequential` and the losses run there, see
 //! [the GPU guide](crate::guide::gpu)); `Module::forward`
 //! inside static mode (`#[differentiable]`; a trait method cannot carry the generated
 //! derivative functions). There a model calls each layer's static-mode method:

@@ -792,11 +792,11 @@ impl<L: Parameters> Parameters for Sequential<L> {
 /// Layer normalisation over the features of each row: γ ⊙ (x − μ)/√(σ² + ε) + β,
 /// with μ and σ² the row's mean and biased variance, and ε = 10⁻⁵ by default
 /// (PyTorch's `LayerNorm`; γ is `weight`, β is `bias`).
-#[derive(Differentiable, Clone, Debug, PartialEq)]
+#[derive(Differentiable, Clone)]
 pub struct LayerNorm<T, const D: usize, K = Heap>
 where
     T: RealScalar,
-    K: Storage<T, (Const<D>,)>,
+    K: StorageKind<T, (Const<D>,)>,
 {
     /// γ, the gain per feature (ones at first).
     pub weight: Tensor<T, (Const<D>,), K>,
@@ -826,6 +826,37 @@ impl<T: RealScalar, const D: usize, K: Storage<T, (Const<D>,)>> LayerNorm<T, D, 
 }
 
 /// One forward expression for the plain layer and its traced twin.
+// By hand, as for `Linear`: a GPU layer prints but has no `==`.
+impl<T: RealScalar, const D: usize, K: StorageKind<T, (Const<D>,)>> core::fmt::Debug for LayerNorm<T, D, K>
+where
+    Tensor<T, (Const<D>,), K>: core::fmt::Debug,
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("LayerNorm")
+            .field("weight", &self.weight)
+            .field("bias", &self.bias)
+            .field("epsilon", &self.epsilon)
+            .finish()
+    }
+}
+
+impl<T: RealScalar, const D: usize, K: StorageKind<T, (Const<D>,)>> PartialEq for LayerNorm<T, D, K>
+where
+    Tensor<T, (Const<D>,), K>: PartialEq,
+{
+    fn eq(&self, other: &Self) -> bool {
+        self.weight == other.weight && self.bias == other.bias && self.epsilon == other.epsilon
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl<T: CudaElement, const D: usize> LayerNorm<T, D, Heap> {
+    /// The layer with its parameters copied to the GPU.
+    pub fn to_device(&self) -> LayerNorm<T, D, Cuda> {
+        LayerNorm { weight: self.weight.to_device(), bias: self.bias.to_device(), epsilon: self.epsilon }
+    }
+}
+
 macro_rules! layer_norm_forward {
     ($layer:expr, $x:expr) => {
         $x.normalize_rows($layer.epsilon).mul_rows(&$layer.weight).add_rows(&$layer.bias)
@@ -857,6 +888,31 @@ where
 
     #[track_caller]
     fn forward(&self, x: &Var<Tensor<T, (B, F), K>>) -> Self::Output {
+        layer_norm_forward!(self, F::fit_traced(x))
+    }
+}
+
+/// On the GPU, from the same expression (generated kernels for the row statistics).
+#[cfg(feature = "cuda")]
+impl<T: CudaElement, B: Dim, F: Dim + SameFeatureCount<Const<D>>, const D: usize>
+    Module<Tensor<T, (B, F), Cuda>> for LayerNorm<T, D, Cuda>
+{
+    type Output = Tensor<T, (B, Const<D>), Cuda>;
+
+    #[track_caller]
+    fn forward(&self, x: &Tensor<T, (B, F), Cuda>) -> Self::Output {
+        layer_norm_forward!(self, F::fit(x))
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl<T: CudaElement, B: Dim, F: Dim + SameFeatureCount<Const<D>>, const D: usize>
+    Module<Var<Tensor<T, (B, F), Cuda>>> for LayerNormTraced<T, D, Cuda>
+{
+    type Output = Var<Tensor<T, (B, Const<D>), Cuda>>;
+
+    #[track_caller]
+    fn forward(&self, x: &Var<Tensor<T, (B, F), Cuda>>) -> Self::Output {
         layer_norm_forward!(self, F::fit_traced(x))
     }
 }

@@ -15,7 +15,7 @@ use std::format;
 use std::vec::Vec;
 
 use cudarc::driver::CudaSlice;
-use num_traits::Zero;
+use num_traits::{One, Zero};
 
 use crate::backend::cpu::Write;
 use crate::backend::cuda::{
@@ -166,6 +166,33 @@ fn add_rows_kernel() -> Kernel {
 fn mul_rows_kernel(write: Write) -> Kernel {
     Kernel::elementwise("mul_rows", &[Element, Line], 0, store(write), |x, _| x[0] * x[1])
 }
+/// Σ (x − μ[line])² along each line: a row's variance times its length.
+fn centered_squares_kernel() -> Kernel {
+    Kernel::reduction("centered_squares", &[Element, Line], 0, Combine::Sum, Store::Overwrite, |x, _| {
+        let centered = x[0] - x[1];
+        centered * centered
+    })
+}
+/// r = 1/√(s·p₀ + p₁) for s = Σ (x − μ)² of a row, p₀ = 1/n and p₁ = ε.
+fn row_scale_kernel() -> Kernel {
+    Kernel::elementwise("row_scale", &[Element], 2, Store::Overwrite, |x, p| {
+        Sym::one() / (x[0] * p[0] + p[1]).sqrt()
+    })
+}
+/// (x − μ[line])·r[line]: a normalised row.
+fn normalize_rows_kernel() -> Kernel {
+    Kernel::elementwise("normalize_rows", &[Element, Line, Line], 0, Store::Overwrite, |x, _| {
+        (x[0] - x[1]) * x[2]
+    })
+}
+/// x̄ (=|+=) r·(ȳ − p₀·Σȳ − p₀·y·Σȳy), from ȳ, y, r[line], Σȳ[line] and Σȳy[line],
+/// p₀ = 1/n.
+fn normalize_rows_pullback_kernel(write: Write) -> Kernel {
+    let inputs = [Element, Element, Line, Line, Line];
+    Kernel::elementwise("normalize_rows_pullback", &inputs, 1, store(write), |x, p| {
+        x[2] * (x[0] - x[3] * p[0] - x[1] * x[4] * p[0])
+    })
+}
 /// `out[line] = Σ x` along each line.
 fn sum_kernel(write: Write) -> Kernel {
     Kernel::fold(Combine::Sum, store(write))
@@ -249,6 +276,9 @@ pub(crate) fn builtin_kernels() -> Vec<Kernel> {
     let mut kernels = std::vec![
         abs_kernel(),
         add_rows_kernel(),
+        centered_squares_kernel(),
+        row_scale_kernel(),
+        normalize_rows_kernel(),
         square_kernel(),
         scale_kernel(),
         add_scaled_kernel(),
@@ -269,6 +299,7 @@ pub(crate) fn builtin_kernels() -> Vec<Kernel> {
             fill_kernel(write),
             hadamard_kernel(write),
             mul_rows_kernel(write),
+            normalize_rows_pullback_kernel(write),
             relu_pullback_kernel(write),
             sum_kernel(write),
             spread_kernel(write),
@@ -848,6 +879,34 @@ impl<T: CudaElement, R: Dim, C: Dim> OnDevice<T, (R, C)> {
         or_panic(self.try_mul_rows(row))
     }
 
+    /// yᵢⱼ = (xᵢⱼ − μᵢ)/√(σᵢ² + ε), with μᵢ and σᵢ² the mean and (biased) variance of
+    /// row i.
+    pub fn normalize_rows(&self, epsilon: T) -> Self {
+        self.normalized_rows(epsilon).0
+    }
+
+    /// The normalised rows and 1/√(σᵢ² + ε) per row (what the pullback needs).
+    pub(crate) fn normalized_rows(&self, epsilon: T) -> (Self, OnDevice<T, (R,)>) {
+        let inverse_count = T::from_f64(1.0 / self.shape().1.size() as f64);
+        let means = self.mean_axis(Axis::<1>);
+        let axis = self.dims().split_at_axis(1);
+        let squares = OnDevice::new(means.shape(), |out| {
+            centered_squares_kernel().launch(&[self.slice(), means.slice()], &[], axis, out)
+        });
+        let scales = OnDevice::new(squares.shape(), |out| {
+            row_scale_kernel().launch(
+                &[squares.slice()],
+                &[inverse_count, epsilon],
+                one_line(squares.len()),
+                out,
+            )
+        });
+        let y = Self::new(self.shape(), |out| {
+            normalize_rows_kernel().launch(&[self.slice(), means.slice(), scales.slice()], &[], axis, out)
+        });
+        (y, scales)
+    }
+
     /// The transposed matrix.
     pub fn transpose(&self) -> OnDevice<T, (C, R)> {
         let (rows, cols) = self.shape();
@@ -1344,6 +1403,30 @@ pub fn mul_rows_pullback<T: CudaElement, R: Dim, C: Dim>(
     or_panic(check_row(y_bar.shape(), row.shape(), "mul_rows_pullback"));
     let axis = y_bar.dims().split_at_axis(0);
     or_panic_cuda(mul_rows_kernel(write).launch(&[y_bar.slice(), row.slice()], &[], axis, x_bar.slice_mut()));
+}
+
+/// x̄ (=|+=) r·(ȳ − mean(ȳ) − y·mean(ȳ ⊙ y)) on each row, the pullback of
+/// `normalize_rows` from its output y and the scales r = 1/√(σ² + ε).
+#[track_caller]
+pub fn normalize_rows_pullback<T: CudaElement, R: Dim, C: Dim>(
+    (y, scales, y_bar): (&OnDevice<T, (R, C)>, &OnDevice<T, (R,)>, &OnDevice<T, (R, C)>),
+    x_bar: &mut OnDevice<T, (R, C)>,
+    write: Write,
+) {
+    check_shapes("normalize_rows_pullback", y, &[y_bar, x_bar]);
+    assert_eq!(scales.len(), y.shape().0.size(), "normalize_rows_pullback: one scale per row");
+    let totals = y_bar.sum_axis(Axis::<1>);
+    let axis = y.dims().split_at_axis(1);
+    let products: OnDevice<T, (R,)> = OnDevice::new(totals.shape(), |out| {
+        dot_along_kernel().launch(&[y_bar.slice(), y.slice()], &[], axis, out)
+    });
+    let inverse_count = T::from_f64(1.0 / y.shape().1.size() as f64);
+    or_panic_cuda(normalize_rows_pullback_kernel(write).launch(
+        &[y_bar.slice(), y.slice(), scales.slice(), totals.slice(), products.slice()],
+        &[inverse_count],
+        axis,
+        x_bar.slice_mut(),
+    ));
 }
 
 /// x̄ = ȳ − exp(y)·Σȳ along `AXIS`, for y = log_softmax(x).
