@@ -825,7 +825,6 @@ impl<T: RealScalar, const D: usize, K: Storage<T, (Const<D>,)>> LayerNorm<T, D, 
     }
 }
 
-/// One forward expression for the plain layer and its traced twin.
 // By hand, as for `Linear`: a GPU layer prints but has no `==`.
 impl<T: RealScalar, const D: usize, K: StorageKind<T, (Const<D>,)>> core::fmt::Debug for LayerNorm<T, D, K>
 where
@@ -857,6 +856,7 @@ impl<T: CudaElement, const D: usize> LayerNorm<T, D, Heap> {
     }
 }
 
+/// One forward expression for the plain layer and its traced twin.
 macro_rules! layer_norm_forward {
     ($layer:expr, $x:expr) => {
         $x.normalize_rows($layer.epsilon).mul_rows(&$layer.weight).add_rows(&$layer.bias)
