@@ -8,17 +8,17 @@
 //! `nn::loss` functions, plain tensors beside traced ones in `+`, `−` and `hadamard`
 //! (wrap them in `Var::constant`), and `c / x`.
 //!
-//! The coordinate walks ([`RealLeaves`], [`Differentiable::map_leaves_with`]) copy
-//! the elements to the host and back: they serve checkers and elementwise
-//! optimisers, not the training step.
+//! The optimisers' updates ([`Leaf::update`]) run as generated kernels on the GPU. The
+//! coordinate walks ([`RealLeaves`], [`Differentiable::map_leaves_with`]) copy the
+//! elements to the host and back: they serve checkers, not the training step.
 
 use core::ops::{Add, Div, Mul, Neg, Sub};
 use std::vec::Vec;
 
 use super::forward::{Lift, Unlift};
-use super::tangent::{Differentiable, Leaf, LeafVisitor, VectorSpace};
+use super::tangent::{CoordinateUpdate, Differentiable, Leaf, LeafVisitor, VectorSpace};
 use super::tape::{Var, record_binary_in_place, record_unary_in_place};
-use crate::backend::cuda::{Cuda, CudaElement, or_panic_cuda};
+use crate::backend::cuda::{Cuda, CudaElement, UpdateKernel, or_panic_cuda};
 use crate::error::{ShapeError, or_panic};
 use crate::ops::cuda as rules;
 use crate::ops::elementwise::{Elementary, ScalarFunction, elementary_methods};
@@ -50,8 +50,8 @@ impl<T: CudaElement, S: Shape> VectorSpace for OnDevice<T, S> {
     }
 }
 
-/// The fused update runs on host copies of the leaves (one copy each way); the
-/// optimisers' device kernels are still to come.
+/// [`Leaf::update`] runs as one generated kernel on the GPU buffers; the coordinate
+/// walk [`Leaf::zip_reals`] (for checkers) goes through host copies.
 impl<T: CudaElement, S: Shape> Leaf for OnDevice<T, S> {
     type Real = T;
     fn check_same_shape_as(&self, other: &Self, operation: &'static str) -> Result<(), ShapeError> {
@@ -77,6 +77,20 @@ impl<T: CudaElement, S: Shape> Leaf for OnDevice<T, S> {
         for (leaf, host) in written.into_iter().zip(host_written) {
             *leaf = or_panic_cuda(OnDevice::try_from_elements(leaf.shape(), &host));
         }
+    }
+    #[track_caller]
+    fn update<const W: usize, const R: usize, const P: usize, U: CoordinateUpdate<W, R, P>>(
+        written: [&mut Self; W],
+        read: [&Self; R],
+        update: &U,
+    ) {
+        let shapes = written.iter().map(|leaf| leaf.shape()).chain(read.iter().map(|leaf| leaf.shape()));
+        let first = written.first().map(|leaf| leaf.shape()).or(read.first().map(|leaf| leaf.shape()));
+        assert!(shapes.into_iter().all(|shape| Some(shape) == first), "update: the leaves' shapes differ");
+        let kernel = or_panic_cuda(UpdateKernel::new(update));
+        let params = update.parameters().map(T::from_f64);
+        let mut written = written.map(|leaf| leaf.slice_mut());
+        or_panic_cuda(kernel.launch(&mut written, &read.map(|leaf| leaf.slice()), &params));
     }
 }
 

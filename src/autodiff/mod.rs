@@ -56,7 +56,8 @@ pub use operators::{
     value_and_grad_into_with_aux, value_and_grad_with_aux, vjp, vjp_with_aux,
 };
 pub use tangent::{
-    Differentiable, Leaf, LeafVisitor, OwnTangent, RealLeaves, RealOutput, SameShapes, VectorSpace,
+    CoordinateUpdate, Differentiable, Leaf, LeafVisitor, OwnTangent, RealLeaves, RealOutput, SameShapes,
+    VectorSpace,
 };
 #[cfg(feature = "std")]
 pub use tape::{

@@ -199,6 +199,42 @@ pub trait Leaf: VectorSpace {
         read: [&Self; R],
         f: impl FnMut([Self::Real; W], [Self::Real; R]) -> [Self::Real; W],
     );
+
+    /// Applies `update` to every real coordinate of the written and read leaves, as
+    /// [`Leaf::zip_reals`] with `update`'s parameters. A host leaf runs it in that one
+    /// pass; a GPU leaf records it as one kernel that updates its buffers in place.
+    ///
+    /// # Panics
+    /// When the leaves' shapes differ (check them first), or, on the GPU, when the
+    /// device fails.
+    #[track_caller]
+    fn update<const W: usize, const R: usize, const P: usize, U: CoordinateUpdate<W, R, P>>(
+        written: [&mut Self; W],
+        read: [&Self; R],
+        update: &U,
+    ) {
+        let parameters = update.parameters().map(Self::Real::from_f64);
+        Self::zip_reals(written, read, |w, r| update.apply(w, r, parameters));
+    }
+}
+
+/// An update of `W` coordinates from their old values, `R` read coordinates and `P`
+/// parameters that are the same for every coordinate (a learning rate, a decay):
+/// written once over any real scalar, so the host runs it on `f32` or `f64` and a GPU
+/// leaf evaluates it on a symbolic scalar and runs it as a generated kernel, with the
+/// parameters as kernel arguments (one compiled kernel serves every learning rate).
+///
+/// `apply` may branch on `self` (a setting such as Nesterov momentum gives another
+/// kernel) but not on the coordinates: a GPU leaf reports a comparison of them.
+pub trait CoordinateUpdate<const W: usize, const R: usize, const P: usize> {
+    /// The start of the GPU kernel's name.
+    const NAME: &'static str;
+
+    /// The parameters p.
+    fn parameters(&self) -> [f64; P];
+
+    /// The new written coordinates.
+    fn apply<X: RealScalar>(&self, written: [X; W], read: [X; R], parameters: [X; P]) -> [X; W];
 }
 
 /// Work done on each group of matching leaves by [`VectorSpace::zip_leaves`] and

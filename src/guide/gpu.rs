@@ -35,9 +35,12 @@
 //! sgd.step(&mut model, &gradient);
 //! ```
 //!
-//! Not on the GPU yet: `Embedding` and the image layers
-//! (their row-wise and image operations have no GPU kernels), and the optimisers'
-//! update, which goes through host copies of each parameter.
+//! The optimisers' updates run on the GPU too: each is written once over any real
+//! scalar (a `CoordinateUpdate`), run in one loop on the host and recorded as one
+//! in-place kernel per parameter tensor on the GPU.
+//!
+//! Not on the GPU yet: `Embedding` and the image layers (their row-wise and image
+//! operations have no GPU kernels).
 //!
 //! Elementwise kernels are generated from the Rust definitions the CPU runs (the
 //! elementary functions' table, a `ScalarFunction`): the definition runs once on a

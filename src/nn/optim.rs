@@ -13,14 +13,15 @@
 //!
 //! where m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ): the definitions of PyTorch's `SGD`,
 //! `Adam` and `AdamW`. Each update is one fused pass over each tensor of the model
-//! (parameter, gradient and state side by side, [`Leaf::zip_reals`]), not a callback
-//! per coordinate.
+//! (parameter, gradient and state side by side), not a callback per coordinate: a
+//! [`CoordinateUpdate`] written once over any real scalar, which a host tensor runs
+//! in one loop and a GPU tensor as one generated kernel ([`Leaf::update`]).
 //!
 //! An update applies to every leaf or to none: the shapes of the model, the gradient
 //! and the state are checked first, and a mismatch (a gradient with another dynamic
 //! shape) returns an error naming both shapes and leaves the model and the state as
-//! they were. (On `Cuda` tensors the update goes through host copies, leaf by leaf; a
-//! device error there panics and can leave earlier leaves updated.)
+//! they were. (On `Cuda` tensors a device error panics, and can leave earlier leaves
+//! updated.)
 //!
 //! [`clip_grad_norm`] rescales a gradient to a maximal global norm, and the
 //! [`LearningRateSchedule`]s [`StepDecay`] and [`CosineDecay`] give η per epoch or
@@ -53,7 +54,7 @@
 //! assert!((x - target).as_slice().iter().all(|e| e.abs() < 1e-3));
 //! ```
 
-use crate::autodiff::{Differentiable, Leaf, LeafVisitor, SameShapes, VectorSpace};
+use crate::autodiff::{CoordinateUpdate, Differentiable, Leaf, LeafVisitor, SameShapes, VectorSpace};
 use crate::error::{ShapeError, or_panic};
 use crate::scalar::{RealScalar, Scalar};
 
@@ -157,17 +158,42 @@ impl<M: Differentiable> Sgd<M> {
     }
 }
 
-/// One SGD update of a leaf, in the leaf's real type.
+/// One SGD update of a leaf: a [`CoordinateUpdate`] of the parameter (and the velocity).
 struct SgdUpdate {
     config: SgdConfig,
     first_step: bool,
 }
 
+/// Without momentum: x ← x − η(g + λx), with p = (η, λ).
+impl CoordinateUpdate<1, 1, 2> for SgdUpdate {
+    const NAME: &'static str = "sgd";
+    fn parameters(&self) -> [f64; 2] {
+        [self.config.learning_rate, self.config.weight_decay]
+    }
+    fn apply<X: RealScalar>(&self, [x]: [X; 1], [g]: [X; 1], [rate, decay]: [X; 2]) -> [X; 1] {
+        [x - rate * (g + decay * x)]
+    }
+}
+
+/// With momentum, p = (η, λ, μ, 1 − τ); the first step and Nesterov momentum are
+/// kernels of their own.
+impl CoordinateUpdate<2, 1, 4> for SgdUpdate {
+    const NAME: &'static str = "sgd_momentum";
+    fn parameters(&self) -> [f64; 4] {
+        let SgdConfig { learning_rate, momentum, dampening, weight_decay, .. } = self.config;
+        [learning_rate, weight_decay, momentum, 1.0 - dampening]
+    }
+    fn apply<X: RealScalar>(&self, [x, v]: [X; 2], [g]: [X; 1], [rate, decay, mu, kept]: [X; 4]) -> [X; 2] {
+        let g = g + decay * x;
+        let v = if self.first_step { g } else { mu * v + kept * g };
+        let direction = if self.config.nesterov { g + mu * v } else { v };
+        [x - rate * direction, v]
+    }
+}
+
 impl LeafVisitor<0, 1> for SgdUpdate {
     fn visit<L: Leaf>(&mut self, x: Option<&mut L>, _: [&mut L; 0], [g]: [&L; 1]) -> Result<(), ShapeError> {
-        let real = |c: f64| L::Real::from_f64(c);
-        let (rate, decay) = (real(self.config.learning_rate), real(self.config.weight_decay));
-        L::zip_reals([parameter(x)], [g], |[x], [g]| [x - rate * (g + decay * x)]);
+        L::update([parameter(x)], [g], self);
         Ok(())
     }
 }
@@ -179,17 +205,7 @@ impl LeafVisitor<1, 1> for SgdUpdate {
         [v]: [&mut L; 1],
         [g]: [&L; 1],
     ) -> Result<(), ShapeError> {
-        let real = |c: f64| L::Real::from_f64(c);
-        let SgdConfig { learning_rate, momentum, dampening, nesterov, weight_decay } = self.config;
-        let (rate, decay, mu, kept) =
-            (real(learning_rate), real(weight_decay), real(momentum), real(1.0 - dampening));
-        let first_step = self.first_step;
-        L::zip_reals([parameter(x), v], [g], |[x, v], [g]| {
-            let g = g + decay * x;
-            let v = if first_step { g } else { mu * v + kept * g };
-            let direction = if nesterov { g + mu * v } else { v };
-            [x - rate * direction, v]
-        });
+        L::update([parameter(x), v], [g], self);
         Ok(())
     }
 }
@@ -284,10 +300,38 @@ impl<M: Differentiable> Adam<M> {
     }
 }
 
-/// One Adam update of a leaf at step t, in the leaf's real type.
+/// One Adam update of a leaf at step t: a [`CoordinateUpdate`] of the parameter and
+/// both moments.
 struct AdamUpdate {
     config: AdamConfig,
     step: u64,
+}
+
+/// p = (coupled λ, decoupled shrink 1 − ηλ, ε, β₁, β₂, 1 − β₁, 1 − β₂, η/(1 − β₁ᵗ),
+/// √(1 − β₂ᵗ)), with η·m̂/(√v̂ + ε) = (η/(1 − β₁ᵗ))·m / (√v/√(1 − β₂ᵗ) + ε).
+impl CoordinateUpdate<3, 1, 9> for AdamUpdate {
+    const NAME: &'static str = "adam";
+    fn parameters(&self) -> [f64; 9] {
+        let AdamConfig { learning_rate, beta1, beta2, epsilon, weight_decay, decoupled_weight_decay } =
+            self.config;
+        let (coupled, shrink) = match decoupled_weight_decay {
+            true => (0.0, 1.0 - learning_rate * weight_decay),
+            false => (weight_decay, 1.0),
+        };
+        // `Scalar`'s methods: without std, `f64` has no `powf` or `sqrt` of its own.
+        let t = self.step as f64;
+        let corrected_rate = learning_rate / (1.0 - Scalar::powf(beta1, t));
+        let second_correction = Scalar::sqrt(1.0 - Scalar::powf(beta2, t));
+        [coupled, shrink, epsilon, beta1, beta2, 1.0 - beta1, 1.0 - beta2, corrected_rate, second_correction]
+    }
+    fn apply<X: RealScalar>(&self, [x, m, v]: [X; 3], [g]: [X; 1], parameters: [X; 9]) -> [X; 3] {
+        let [coupled, shrink, epsilon, b1, b2, one_minus_b1, one_minus_b2, corrected_rate, second_correction] =
+            parameters;
+        let g = g + coupled * x;
+        let m = b1 * m + one_minus_b1 * g;
+        let v = b2 * v + one_minus_b2 * g * g;
+        [x * shrink - corrected_rate * m / (v.sqrt() / second_correction + epsilon), m, v]
+    }
 }
 
 impl LeafVisitor<2, 1> for AdamUpdate {
@@ -297,26 +341,7 @@ impl LeafVisitor<2, 1> for AdamUpdate {
         [m, v]: [&mut L; 2],
         [g]: [&L; 1],
     ) -> Result<(), ShapeError> {
-        let real = |c: f64| L::Real::from_f64(c);
-        let AdamConfig { learning_rate, beta1, beta2, epsilon, weight_decay, decoupled_weight_decay } =
-            self.config;
-        let (coupled, shrink) = match decoupled_weight_decay {
-            true => (0.0, 1.0 - learning_rate * weight_decay),
-            false => (weight_decay, 1.0),
-        };
-        let (coupled, shrink, epsilon) = (real(coupled), real(shrink), real(epsilon));
-        let (b1, b2) = (real(beta1), real(beta2));
-        let (one_minus_b1, one_minus_b2) = (real(1.0 - beta1), real(1.0 - beta2));
-        // η·m̂/(√v̂ + ε) = (η/(1 − β₁ᵗ))·m / (√v/√(1 − β₂ᵗ) + ε)
-        let t = self.step as f64;
-        let corrected_rate = real(learning_rate / (1.0 - beta1.powf(t)));
-        let second_correction = real((1.0 - beta2.powf(t)).sqrt());
-        L::zip_reals([parameter(x), m, v], [g], |[x, m, v], [g]| {
-            let g = g + coupled * x;
-            let m = b1 * m + one_minus_b1 * g;
-            let v = b2 * v + one_minus_b2 * g * g;
-            [x * shrink - corrected_rate * m / (v.sqrt() / second_correction + epsilon), m, v]
-        });
+        L::update([parameter(x), m, v], [g], self);
         Ok(())
     }
 }
@@ -335,6 +360,26 @@ impl<M: Differentiable> Optimizer<M> for Adam<M> {
     fn set_learning_rate(&mut self, learning_rate: f64) {
         self.config.learning_rate = learning_rate;
     }
+}
+
+/// The GPU kernels of every optimiser's update: plain SGD, SGD with momentum (first
+/// and later steps, classical and Nesterov) and Adam. What the offline check compiles.
+#[cfg(feature = "cuda")]
+pub(crate) fn update_kernels() -> std::vec::Vec<crate::backend::cuda::UpdateKernel> {
+    use crate::backend::cuda::{CudaError, UpdateKernel};
+    let sgd = |momentum: f64, nesterov: bool, first_step: bool| SgdUpdate {
+        config: SgdConfig { momentum, nesterov, ..SgdConfig::default() },
+        first_step,
+    };
+    let kernels: [Result<UpdateKernel, CudaError>; 6] = [
+        UpdateKernel::new::<1, 1, 2, _>(&sgd(0.0, false, false)),
+        UpdateKernel::new::<2, 1, 4, _>(&sgd(0.9, false, true)),
+        UpdateKernel::new::<2, 1, 4, _>(&sgd(0.9, false, false)),
+        UpdateKernel::new::<2, 1, 4, _>(&sgd(0.9, true, true)),
+        UpdateKernel::new::<2, 1, 4, _>(&sgd(0.9, true, false)),
+        UpdateKernel::new(&AdamUpdate { config: AdamConfig::default(), step: 1 }),
+    ];
+    kernels.into_iter().map(|kernel| kernel.expect("the optimisers' updates record")).collect()
 }
 
 /// Σ of the squares of the real coordinates visited, in f64 (an f32 sum of squares
@@ -417,5 +462,58 @@ impl LearningRateSchedule for CosineDecay {
         let progress = step.min(self.steps) as f64 / self.steps as f64;
         let cosine = (core::f64::consts::PI * progress).cos();
         self.minimum + (self.initial - self.minimum) * (1.0 + cosine) / 2.0
+    }
+}
+
+#[cfg(all(test, feature = "cuda"))]
+mod tests {
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::backend::cuda::{CType, UpdateKernel};
+
+    /// The GPU kernel of `update`, evaluated on the host as its CUDA C computes, gives
+    /// what the host update gives, at a few points (with λ ≠ 0 and t > 1, so that
+    /// every parameter counts).
+    fn kernel_matches_host<const W: usize, const P: usize, U: CoordinateUpdate<W, 1, P>>(update: U) {
+        let kernel = UpdateKernel::new(&update).unwrap();
+        for point in [[0.5, -0.25, 0.125, 2.0], [-3.0, 1.5, 0.75, -0.5], [0.0, 0.0, 1e-3, 1e3]] {
+            let written: [f64; W] = core::array::from_fn(|k| point[k]);
+            let gradient = point[3];
+            let host = update.apply(written, [gradient], update.parameters());
+            let inputs: Vec<f64> = written.iter().copied().chain([gradient]).collect();
+            let device = kernel.evaluate(&inputs, &update.parameters());
+            assert_eq!(device, host.to_vec(), "{} at {point:?}", U::NAME);
+        }
+    }
+
+    #[test]
+    fn the_update_kernels_compute_the_host_updates() {
+        let config =
+            SgdConfig { learning_rate: 0.1, weight_decay: 0.01, dampening: 0.25, ..SgdConfig::default() };
+        kernel_matches_host::<1, 2, _>(SgdUpdate { config, first_step: false });
+        for (nesterov, dampening) in [(false, 0.25), (true, 0.0)] {
+            for first_step in [true, false] {
+                let config = SgdConfig { momentum: 0.9, nesterov, dampening, ..config };
+                kernel_matches_host::<2, 4, _>(SgdUpdate { config, first_step });
+            }
+        }
+        for config in [AdamConfig { weight_decay: 0.05, ..AdamConfig::default() }, AdamConfig::adamw()] {
+            kernel_matches_host(AdamUpdate { config, step: 3 });
+        }
+    }
+
+    #[test]
+    fn settings_that_change_the_formula_get_kernels_of_their_own() {
+        let names: Vec<_> = update_kernels().iter().map(|kernel| kernel.compiled_name(CType::F32)).collect();
+        let distinct: std::collections::BTreeSet<_> = names.iter().collect();
+        assert_eq!(distinct.len(), names.len(), "{names:?}");
+        // A learning rate is a kernel argument: another rate, the same kernel.
+        let rate = |learning_rate| SgdUpdate {
+            config: SgdConfig { learning_rate, ..SgdConfig::default() },
+            first_step: false,
+        };
+        let name = |update| UpdateKernel::new::<1, 1, 2, _>(&update).unwrap().compiled_name(CType::F64);
+        assert_eq!(name(rate(0.1)), name(rate(0.5)));
     }
 }

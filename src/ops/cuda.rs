@@ -345,7 +345,7 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
         &self.buffer().slice
     }
 
-    fn slice_mut(&mut self) -> &mut CudaSlice<T> {
+    pub(crate) fn slice_mut(&mut self) -> &mut CudaSlice<T> {
         &mut self.buffer_mut().slice
     }
 

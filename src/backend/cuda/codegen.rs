@@ -6,6 +6,7 @@
 //! | --- | --- | --- |
 //! | elementwise | `out[i] = f(in₀[·], in₁[·], …; p₀, p₁, …)` | maps, `+`, `−`, scaling, fills, broadcasting a removed axis back, the elementwise pullbacks, softmax and its relatives' last pass |
 //! | reduction | `out[l] = ⊕ₖ f(in₀[·], …)` over line `l` of one axis, ⊕ = Σ or max | `sum_axis`, `max_axis`, `sum`, softmax's max and totals, broadcast pullbacks |
+//! | in-place update | `(w₀[i], w₁[i], …) = f(w₀[i], …, r₀[i], …; p₀, …)` | the optimisers' fused updates (a [`CoordinateUpdate`](crate::autodiff::CoordinateUpdate)) |
 //!
 //! Each input is read either at the element (`in[i]`) or at the element's line along
 //! an axis (`in[line(i)]`, one value per line, as a tensor with that axis removed). A
@@ -206,10 +207,9 @@ fn input_reads(indexing: &[Indexing]) -> Vec<String> {
 /// in flight, for memory bandwidth.
 pub const UNROLL: usize = 4;
 
-/// An elementwise kernel `name(in…, out, p…, n, len, inner)`: each thread handles
-/// [`UNROLL`] elements a block-width apart per round of a grid-stride loop (coalesced
-/// reads, several in flight); `len` and `inner` locate the element's line for
-/// [`Indexing::Line`] inputs (pass 1 and 1 when there are none).
+/// An elementwise kernel `name(in…, out, p…, n, len, inner)` ([`element_loop`]);
+/// `len` and `inner` locate the element's line for [`Indexing::Line`] inputs (pass 1
+/// and 1 when there are none).
 pub fn elementwise_source(
     name: &str,
     ctype: CType,
@@ -234,6 +234,14 @@ pub fn elementwise_source(
         Store::Overwrite => "=",
         Store::Accumulate => "+=",
     };
+    let output = &outputs[0];
+    element_loop(name, &parameters, &format!("{line}{body}            out[i] {store} {output};\n"))
+}
+
+/// A kernel `name(parameters)` running `body` for every element `i < n`: each thread
+/// handles [`UNROLL`] elements a block-width apart per round of a grid-stride loop
+/// (coalesced reads, several in flight).
+fn element_loop(name: &str, parameters: &str, body: &str) -> String {
     format!(
         "extern \"C\" __global__ void {name}({parameters}) {{
     const unsigned long long stride = (unsigned long long)blockDim.x * gridDim.x * {UNROLL};
@@ -242,13 +250,38 @@ pub fn elementwise_source(
         for (unsigned int step = 0; step < {UNROLL}; ++step) {{
             const unsigned long long i = base + step * blockDim.x;
             if (i >= n) break;
-{line}{body}            out[i] {store} {output};
-        }}
+{body}        }}
     }}
 }}
-",
-        output = outputs[0]
+"
     )
+}
+
+/// An in-place update kernel `name(w…, r…, p…, n)`: for every element `i`, the
+/// expression's outputs (one per written buffer) computed from `w₀[i], …, r₀[i], …`
+/// (written buffers first) are stored back into `w₀[i], …`. Every element is read
+/// before it is written, by the one thread that owns it.
+pub fn update_source(
+    name: &str,
+    ctype: CType,
+    expression: &Expression,
+    (written, read): (usize, usize),
+    params: usize,
+) -> String {
+    let t = ctype.name();
+    let reads: Vec<String> =
+        (0..written).map(|k| format!("w{k}[i]")).chain((0..read).map(|k| format!("r{k}[i]"))).collect();
+    let (mut body, outputs) = emit_body(expression, ctype, &reads);
+    for (k, output) in outputs.iter().enumerate() {
+        writeln!(body, "            w{k}[i] = {output};").expect("writing to a String");
+    }
+    let parameters: Vec<String> = (0..written)
+        .map(|k| format!("{t}* __restrict__ w{k}"))
+        .chain((0..read).map(|k| format!("const {t}* __restrict__ r{k}")))
+        .chain((0..params).map(|k| format!("const {t} p{k}")))
+        .chain(["const unsigned long long n".into()])
+        .collect();
+    element_loop(name, &parameters.join(", "), &body)
 }
 
 /// A reduction kernel `name(in…, out, p…, outer, len, inner, chunk)` for blocks of
@@ -434,6 +467,29 @@ mod tests {
         ));
         assert!(source.contains("const float v1 = tanhf(v0);"), "{source}");
         assert!(source.contains("out[i] = v1;"), "{source}");
+    }
+
+    #[test]
+    fn update_kernels_read_every_buffer_before_storing_into_the_written_ones() {
+        // (x, v) ← (x − p₀·v′, v′) with v′ = p₁·v + g.
+        let expression = record(3, 2, |x, p| {
+            let velocity = p[1] * x[1] + x[2];
+            vec![x[0] - p[0] * velocity, velocity]
+        })
+        .unwrap();
+        let source = update_source("step_f64", CType::F64, &expression, (2, 1), 2);
+        assert!(
+            source.contains(
+                "step_f64(double* __restrict__ w0, double* __restrict__ w1, const double* __restrict__ r0, \
+                 const double p0, const double p1, const unsigned long long n)"
+            ),
+            "{source}"
+        );
+        let position = |text: &str| source.find(text).unwrap_or_else(|| panic!("no `{text}` in\n{source}"));
+        assert!(position("= w0[i];") < position("w0[i] = v"));
+        assert!(position("= w1[i];") < position("w0[i] = v"));
+        assert!(position("= r0[i];") < position("w0[i] = v"));
+        assert!(position("w0[i] = v") < position("w1[i] = v"));
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub(crate) use device::or_panic_cuda;
 pub use device::{CudaElement, CudaError, Device, MatmulPrecision};
 pub use symbolic::{Sym, Unrecordable};
 
+use crate::autodiff::CoordinateUpdate;
 use crate::shape::Shape;
 use crate::tensor::StorageKind;
 
@@ -334,10 +335,103 @@ fn reduction_launch((outer, len, inner): AxisSplit, multiprocessors: usize) -> (
 /// A stable 64-bit hash (FNV-1a) of the formula `f` records on `inputs` symbolic
 /// inputs; 0 when it cannot be recorded (its kernel then reports why when built).
 pub(crate) fn expression_hash(inputs: usize, f: impl FnOnce(&[Sym]) -> Sym) -> u64 {
-    let Ok(expression) = symbolic::record(inputs, 0, |x, _| vec![f(x)]) else { return 0 };
+    symbolic::record(inputs, 0, |x, _| vec![f(x)]).map_or(0, |expression| hash(&expression))
+}
+
+/// A stable 64-bit hash (FNV-1a) of a recorded expression.
+fn hash(expression: &symbolic::Expression) -> u64 {
     format!("{expression:?}")
         .bytes()
         .fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The in-place kernel of a [`CoordinateUpdate`]: its `apply` recorded on symbols,
+/// named by the update's name and a hash of the formula (so a setting that changes the
+/// formula, such as Nesterov momentum, gets a kernel of its own, while the parameters
+/// are arguments of one kernel).
+pub struct UpdateKernel {
+    name: String,
+    buffers: (usize, usize),
+    params: usize,
+    expression: symbolic::Expression,
+}
+
+impl UpdateKernel {
+    /// Records `update`.
+    pub fn new<const W: usize, const R: usize, const P: usize, U: CoordinateUpdate<W, R, P>>(
+        update: &U,
+    ) -> Result<UpdateKernel, CudaError> {
+        let expression = symbolic::record(W + R, P, |x, p| {
+            let written = core::array::from_fn(|k| x[k]);
+            let read = core::array::from_fn(|k| x[W + k]);
+            update.apply(written, read, core::array::from_fn(|k| p[k])).to_vec()
+        })
+        .map_err(|e| CudaError::Unrecordable(format!("update `{}`: {e}", U::NAME)))?;
+        let name = format!("{}_{:016x}", U::NAME, hash(&expression));
+        Ok(UpdateKernel { name, buffers: (W, R), params: P, expression })
+    }
+
+    /// The compiled kernel's name for element type `ctype`.
+    pub fn compiled_name(&self, ctype: CType) -> String {
+        format!("{}_{}", self.name, ctype.name())
+    }
+
+    /// The recorded update evaluated on the host (see [`symbolic::Expression::evaluate`]).
+    #[cfg(test)]
+    pub(crate) fn evaluate(&self, inputs: &[f64], params: &[f64]) -> Vec<f64> {
+        self.expression.evaluate(inputs, params)
+    }
+
+    /// The kernel's CUDA C for element type `ctype`.
+    pub fn source(&self, ctype: CType) -> String {
+        codegen::update_source(&self.compiled_name(ctype), ctype, &self.expression, self.buffers, self.params)
+    }
+
+    /// Updates the `written` buffers in place from themselves, `read` and `params`.
+    ///
+    /// # Panics
+    /// When the numbers of buffers or parameters differ from the update's, or the
+    /// buffers' lengths differ (checked here, so that no kernel reads or writes past a
+    /// buffer).
+    pub fn launch<T: CudaElement>(
+        &self,
+        written: &mut [&mut CudaSlice<T>],
+        read: &[&CudaSlice<T>],
+        params: &[T],
+    ) -> Result<(), CudaError> {
+        assert!(
+            (written.len(), read.len()) == self.buffers && params.len() == self.params,
+            "update `{}` takes {:?} buffers and {} parameters",
+            self.name,
+            self.buffers,
+            self.params
+        );
+        let n = written.first().map_or(0, |w| w.len());
+        assert!(
+            written.iter().map(|w| w.len()).chain(read.iter().map(|r| r.len())).all(|len| len == n),
+            "update `{}`: the buffers' lengths differ",
+            self.name
+        );
+        if n == 0 {
+            return Ok(());
+        }
+        let device = Device::get()?;
+        let name = self.compiled_name(T::C_TYPE);
+        let kernel = device.kernel(&name, || Ok(self.source(T::C_TYPE)))?;
+        let mut arguments = device.stream().launch_builder(&kernel);
+        for buffer in written.iter_mut() {
+            arguments.arg(&mut **buffer);
+        }
+        for buffer in read {
+            arguments.arg(*buffer);
+        }
+        for param in params {
+            arguments.arg(param);
+        }
+        let n = n as u64;
+        arguments.arg(&n);
+        device.launch(arguments, elementwise_launch(n as usize, device.multiprocessors()))
+    }
 }
 
 /// The name of the transpose kernel for `ctype`.
@@ -478,6 +572,11 @@ pub fn builtin_kernel_sources(ctype: CType) -> Vec<(String, String)> {
             (kernel.compiled_name(ctype), kernel.source(ctype).expect("fluxion's own kernels record"))
         })
         .collect();
+    sources.extend(
+        crate::nn::optim::update_kernels()
+            .iter()
+            .map(|kernel| (kernel.compiled_name(ctype), kernel.source(ctype))),
+    );
     sources.push((transpose_name(ctype), codegen::transpose_source(&transpose_name(ctype), ctype)));
     for store in [Store::Overwrite, Store::Accumulate] {
         let name = copy_block_name(ctype, store);

@@ -97,6 +97,59 @@ pub(crate) struct Expression {
     pub(crate) outputs: Vec<NodeId>,
 }
 
+#[cfg(test)]
+impl Expression {
+    /// The outputs' values for these inputs and parameters, computed on the host as
+    /// the generated CUDA C computes them: a check of what was recorded.
+    pub(crate) fn evaluate(&self, inputs: &[f64], params: &[f64]) -> Vec<f64> {
+        let mut values: Vec<f64> = Vec::with_capacity(self.nodes.len());
+        for node in &self.nodes {
+            let v = |id: NodeId| values[id as usize];
+            let value = match *node {
+                Node::Input(k) => inputs[k],
+                Node::Param(k) => params[k],
+                Node::Constant(c) => c,
+                Node::Unary(op, a) => match op {
+                    UnaryOp::Neg => -v(a),
+                    UnaryOp::Abs => v(a).abs(),
+                    UnaryOp::Exp => v(a).exp(),
+                    UnaryOp::Ln => v(a).ln(),
+                    UnaryOp::Sin => v(a).sin(),
+                    UnaryOp::Cos => v(a).cos(),
+                    UnaryOp::Tanh => v(a).tanh(),
+                    UnaryOp::Sqrt => v(a).sqrt(),
+                },
+                Node::Binary(op, a, b) => match op {
+                    BinaryOp::Add => v(a) + v(b),
+                    BinaryOp::Sub => v(a) - v(b),
+                    BinaryOp::Mul => v(a) * v(b),
+                    BinaryOp::Div => v(a) / v(b),
+                    BinaryOp::Rem => v(a) % v(b),
+                    BinaryOp::Pow => v(a).powf(v(b)),
+                    BinaryOp::Max => RealScalar::max(v(a), v(b)),
+                },
+                Node::Powi(a, n) => v(a).powi(n),
+                Node::WherePositive { condition, value } => {
+                    if v(condition) > 0.0 {
+                        v(value)
+                    } else {
+                        0.0
+                    }
+                }
+                Node::WhereFinite { condition, finite, otherwise } => {
+                    if v(condition).is_finite() {
+                        v(finite)
+                    } else {
+                        v(otherwise)
+                    }
+                }
+            };
+            values.push(value);
+        }
+        self.outputs.iter().map(|&id| values[id as usize]).collect()
+    }
+}
+
 struct Recording {
     nodes: Vec<Node>,
     unrecordable: Option<&'static str>,
