@@ -10,7 +10,7 @@ use fluxion::autodiff::Write;
 use fluxion::backend::cuda::Device;
 use fluxion::nn::layer::{Dropout, LayerNorm, Linear, Module, Relu, Sequential};
 use fluxion::nn::loss::{Reduction, cross_entropy};
-use fluxion::nn::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
+use fluxion::nn::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig, clip_grad_norm, global_norm};
 use fluxion::ops::cuda as device_rules;
 use fluxion::ops::elementwise::{self as host_rules, Elementary, ScalarFunction};
 use fluxion::ops::{reduce, softmax};
@@ -649,6 +649,15 @@ fn every_optimiser_updates_a_gpu_model_in_its_kernel_as_on_the_host() {
     compare!(Sgd, sgd(0.9, 0.0, true));
     compare!(Adam, adam);
     compare!(Adam, AdamConfig { learning_rate: 0.05, ..AdamConfig::adamw() });
+    // The global norm is a reduction on the GPU, and clipping a scaling there.
+    let norm = global_norm(&x);
+    assert!(norm > 1.0);
+    if on_gpu {
+        let mut clipped = x.to_device();
+        assert!((global_norm(&clipped) - norm).abs() <= F32_TOL * norm);
+        assert!((clip_grad_norm(&mut clipped, 1.0) - norm).abs() <= F32_TOL * norm);
+        assert_close(&clipped.to_vec(), x.scale(1.0 / (norm + 1e-6) as f32).as_slice(), F32_TOL);
+    }
 }
 
 #[test]

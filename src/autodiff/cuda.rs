@@ -50,8 +50,9 @@ impl<T: CudaElement, S: Shape> VectorSpace for OnDevice<T, S> {
     }
 }
 
-/// [`Leaf::update`] runs as one generated kernel on the GPU buffers; the coordinate
-/// walk [`Leaf::zip_reals`] (for checkers) goes through host copies.
+/// [`Leaf::update`] runs as one generated kernel on the GPU buffers and
+/// [`Leaf::squared_norm`] as a reduction there; the coordinate walk
+/// [`Leaf::zip_reals`] (for checkers) goes through host copies.
 impl<T: CudaElement, S: Shape> Leaf for OnDevice<T, S> {
     type Real = T;
     fn check_same_shape_as(&self, other: &Self, operation: &'static str) -> Result<(), ShapeError> {
@@ -91,6 +92,9 @@ impl<T: CudaElement, S: Shape> Leaf for OnDevice<T, S> {
         let params = update.parameters().map(T::from_f64);
         let mut written = written.map(|leaf| leaf.slice_mut());
         or_panic_cuda(kernel.launch(&mut written, &read.map(|leaf| leaf.slice()), &params));
+    }
+    fn squared_norm(&self) -> f64 {
+        self.dot(self).to_f64()
     }
 }
 

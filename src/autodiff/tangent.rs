@@ -216,6 +216,19 @@ pub trait Leaf: VectorSpace {
         let parameters = update.parameters().map(Self::Real::from_f64);
         Self::zip_reals(written, read, |w, r| update.apply(w, r, parameters));
     }
+
+    /// Σ of the squares of the real coordinates. A host leaf sums in `f64` (an `f32`
+    /// sum of squares overflows from coordinates of about 2⁶⁴ and loses digits on
+    /// large tensors); a GPU leaf reduces on the device in its own element type.
+    fn squared_norm(&self) -> f64 {
+        let mut total = 0.0;
+        Self::zip_reals([], [self], |[], [c]| {
+            let c = c.to_f64();
+            total += c * c;
+            []
+        });
+        total
+    }
 }
 
 /// An update of `W` coordinates from their old values, `R` read coordinates and `P`

@@ -382,17 +382,12 @@ pub(crate) fn update_kernels() -> std::vec::Vec<crate::backend::cuda::UpdateKern
     kernels.into_iter().map(|kernel| kernel.expect("the optimisers' updates record")).collect()
 }
 
-/// Σ of the squares of the real coordinates visited, in f64 (an f32 sum of squares
-/// overflows from coordinates of about 2⁶⁴ and loses digits on large tensors).
+/// Σ of the squares of the real coordinates visited ([`Leaf::squared_norm`]).
 struct SquaredNorm(f64);
 
 impl LeafVisitor<0, 1> for SquaredNorm {
     fn visit<L: Leaf>(&mut self, _: Option<&mut L>, _: [&mut L; 0], [g]: [&L; 1]) -> Result<(), ShapeError> {
-        L::zip_reals([], [g], |[], [g]| {
-            let g = g.to_f64();
-            self.0 += g * g;
-            []
-        });
+        self.0 += g.squared_norm();
         Ok(())
     }
 }
