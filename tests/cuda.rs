@@ -313,6 +313,22 @@ fn matrix_products_and_their_pullbacks_match_the_host() {
     let x: Tensor3<f64, 3, 20, 30, Heap> = Tensor3::random_uniform(-1.0, 1.0, 20);
     let y: Tensor3<f64, 3, 30, 10, Heap> = Tensor3::random_uniform(-1.0, 1.0, 21);
     assert_close(&x.to_device().matmul(&y.to_device()).to_vec(), x.matmul(&y).as_slice(), F64_TOL);
+    // A batch by one matrix, and its pullback (B̄ summed over the batch).
+    let w: Matrix<f64, 30, 10, Heap> = Matrix::random_uniform(-1.0, 1.0, 24);
+    let xw = x.matmul(&w);
+    assert_close(&x.to_device().matmul(&w.to_device()).to_vec(), xw.as_slice(), F64_TOL);
+    let (mut x_bar, mut w_bar) = (x.clone(), w.clone());
+    x.matmul_pullback(&w, &xw, Some((&mut x_bar, Write::Overwrite)), Some((&mut w_bar, Write::Overwrite)));
+    let (mut dx_bar, mut dw_bar) = (x.to_device(), w.to_device());
+    let (dx, dw) = (x.to_device(), w.to_device());
+    dx.matmul_pullback(
+        &dw,
+        &xw.to_device(),
+        Some((&mut dx_bar, Write::Overwrite)),
+        Some((&mut dw_bar, Write::Overwrite)),
+    );
+    assert_close(&dx_bar.to_vec(), x_bar.as_slice(), F64_TOL);
+    assert_close(&dw_bar.to_vec(), w_bar.as_slice(), F64_TOL);
 
     // f32 through sgemm; dynamic shapes checked at run time, both shapes named.
     let a32: Tensor<f32, (Dyn, Dyn), Heap> =

@@ -355,6 +355,14 @@ fn f64_matmul_all_forms() {
     );
     let db = (dbatch((3, 2, 2), &a), dbatch((3, 2, 3), &b));
     ok("dynamic batched", check_vjp(|(a, b): (Var<DynBatch<f64>>, Var<DynBatch<f64>>)| a.matmul(&b), &db, o));
+    // A batch by one matrix: B̄ sums over the batch.
+    let by_one: (T223, M32) = (static_tensor(&a[..12]), static_tensor(&b[..6]));
+    ok("2×(2×3) × 3×2", check_vjp(|(a, b): (Var<T223>, Var<M32>)| a.matmul(&b), &by_one, o));
+    let dyn_by_one = (dbatch((3, 2, 2), &a), dmatrix(2, 3, &b));
+    ok(
+        "dynamic batch × DMatrix",
+        check_vjp(|(a, b): (Var<DynBatch<f64>>, Var<DMatrix<f64>>)| a.matmul(&b), &dyn_by_one, o),
+    );
     type R3x2 = Tensor<f64, (Const<3>, Const<2>), Heap>;
     let mixed: (Rows3<f64>, R3x2) = (rows3(4, &a), static_tensor(&b[..6]));
     ok("(Dyn,3) × (3,2)", check_vjp(|(a, b): (Var<Rows3<f64>>, Var<R3x2>)| a.matmul(&b), &mixed, o));

@@ -87,6 +87,25 @@ fn dynamic_batched<T: Scalar>((batch, m, k, n): (usize, usize, usize, usize), se
     }
 }
 
+/// A batch by one matrix, [B, M, K]×[K, N] on dynamic shapes: each batch entry
+/// against the naive product of its slice by the one matrix; a dynamic inner
+/// mismatch names both shapes.
+fn dynamic_batch_by_matrix<T: Scalar>((batch, m, k, n): (usize, usize, usize, usize), seed: u64) {
+    let mut rng = TestRng::new(seed);
+    let (a, b) = (rng.elements::<T>(batch * m * k), rng.elements::<T>(k * n));
+    let at = Tensor::<T, (Dyn, Dyn, Dyn), Heap>::from_shape_slice((Dyn(batch), Dyn(m), Dyn(k)), &a).unwrap();
+    let bm = DMatrix::from_shape_slice((Dyn(k), Dyn(n)), &b).unwrap();
+    let c = at.matmul(&bm);
+    assert_eq!(c.dims().as_slice(), &[batch, m, n]);
+    for p in 0..batch {
+        let entry = &c.as_slice()[p * m * n..(p + 1) * m * n];
+        assert_matmul_close(entry, &a[p * m * k..(p + 1) * m * k], &b, (m, k, n), sum_rtol::<T>(k));
+    }
+    let error = at.try_matmul(&DMatrix::<T>::zeros_shaped((Dyn(k + 1), Dyn(n)))).unwrap_err();
+    let expected = format!("matmul: shapes [{batch}, {m}, {k}] and [{}, {n}] are incompatible", k + 1);
+    assert!(error.to_string().starts_with(&expected), "{error}");
+}
+
 /// Static batched product, inline storage.
 fn static_batched<T: Scalar, const B: usize, const M: usize, const K: usize, const N: usize>(seed: u64) {
     let mut rng = TestRng::new(seed);
@@ -202,6 +221,19 @@ macro_rules! product_tests {
                 // 20·15·25 = 7500 multiply-adds per batch entry: gemm for each.
                 dynamic_batched::<$t>((3, 20, 15, 25), 24);
                 dynamic_batched::<$t>((2, 1, 4096, 2), 25);
+            }
+
+            #[test]
+            fn batch_by_one_matrix() {
+                dynamic_batch_by_matrix::<$t>((3, 2, 4, 5), 27);
+                // 4·20 rows × 15 × 25: one gemm product for the whole batch.
+                dynamic_batch_by_matrix::<$t>((4, 20, 15, 25), 28);
+                let mut rng = TestRng::new(29);
+                let (a, b) = (rng.elements::<$t>(2 * 3 * 4), rng.elements::<$t>(4 * 2));
+                let at: Tensor3<$t, 2, 3, 4> = Tensor3::from_shape_slice(Default::default(), &a).unwrap();
+                let bm: Matrix<$t, 4, 2> = Matrix::from_shape_slice(Default::default(), &b).unwrap();
+                let c: Tensor3<$t, 2, 3, 2> = at.matmul(&bm);
+                assert_matmul_close(c.as_slice(), &a, &b, (6, 4, 2), sum_rtol::<$t>(4));
             }
 
             #[test]

@@ -76,7 +76,7 @@ use crate::nn::init::{Init, sub_seed};
 use crate::nn::params::{ParameterLeaf, ParameterLeafMut, Parameters};
 use crate::ops::conv::{Padding, Stride};
 use crate::ops::elementwise::ScalarFunction;
-use crate::product::MatMulTransposed;
+use crate::product::{MatMul, MatMulTransposed};
 use crate::scalar::{RealScalar, Scalar};
 #[cfg(feature = "alloc")]
 use crate::shape::Dyn;

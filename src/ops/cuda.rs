@@ -1101,6 +1101,9 @@ device_matmul!(<M, I, N> (M, I), (I, N) => (M, N), |a, b| a.1 == b.0, (a.0, b.1)
 device_matmul!(<M, I> (M, I), (I,) => (M,), |a, b| a.1 == b.0, (a.0,), (a.0.size(), a.1.size(), 1, 1));
 device_matmul!(<B, M, I, N> (B, M, I), (B, I, N) => (B, M, N), |a, b| a.2 == b.1 && a.0 == b.0, (a.0, a.1, b.2),
     (a.1.size(), a.2.size(), b.2.size(), a.0.size()));
+// A batch by one matrix is one [B·M, K]×[K, N] product (B̄ sums over the batch in it).
+device_matmul!(<B, M, I, N> (B, M, I), (I, N) => (B, M, N), |a, b| a.2 == b.0, (a.0, a.1, b.1),
+    (a.0.size() * a.1.size(), a.2.size(), b.1.size(), 1));
 
 /// A·Bᵀ through cuBLAS's transpose flag (B is read in place). Ā = Ȳ·B and B̄ = Ȳᵀ·A:
 /// the elements are real, so nothing is conjugated.

@@ -15,7 +15,7 @@ use crate::tensor::{Storage, StorageKind, Tensor};
 #[diagnostic::on_unimplemented(
     message = "cannot matmul `{Self}` by `{Rhs}`",
     label = "the inner dimensions must agree, and both operands be on one device",
-    note = "matmul takes [M, K]×[K, N] → [M, N], [M, K]×[K] → [M] and [B, M, K]×[B, K, N] → [B, M, N]: the left's last dimension must equal the right's first matrix dimension",
+    note = "matmul takes [M, K]×[K, N] → [M, N], [M, K]×[K] → [M], [B, M, K]×[B, K, N] → [B, M, N] and [B, M, K]×[K, N] → [B, M, N]: the left's last dimension must equal the right's first matrix dimension, and batch sizes must agree",
     note = "both operands must be in the same storage kind (a GPU tensor multiplies only a GPU tensor: copy one with `.to_device()` or `.to_host()`)"
 )]
 pub trait MatMul<Rhs> {
@@ -25,6 +25,31 @@ pub trait MatMul<Rhs> {
     /// The product, or an error naming both shapes when a dynamic inner or batch
     /// dimension differs.
     fn try_matmul(&self, rhs: &Rhs) -> Result<Self::Output, ShapeError>;
+
+    /// The product (a method of this trait, in the prelude, so that a product of the
+    /// wrong sizes is reported as that, in one error).
+    ///
+    /// ```
+    /// use fluxion::prelude::*;
+    /// let a: Matrix<f64, 2, 3> = Matrix::from_array([[1., 2., 3.], [4., 5., 6.]]);
+    /// let x: Vector<f64, 3> = Vector::from_array([1., 0., -1.]);
+    /// let y: Vector<f64, 2> = a.matmul(&x);
+    /// assert_eq!(y.to_array(), [-2., -2.]);
+    /// ```
+    ///
+    /// ```compile_fail
+    /// use fluxion::prelude::*;
+    /// let a: Matrix<f64, 2, 3> = Matrix::zeros();
+    /// a.matmul(&a); // inner dimensions 3 and 2 differ
+    /// ```
+    ///
+    /// # Panics
+    /// When a dynamic inner or batch dimension differs (the message names both shapes).
+    #[track_caller]
+    #[inline(always)]
+    fn matmul(&self, rhs: &Rhs) -> Self::Output {
+        or_panic(self.try_matmul(rhs))
+    }
 
     /// Writes the product into `out` (no allocation), or returns an error naming the
     /// shapes when a dynamic inner, batch or output dimension differs.
@@ -68,30 +93,6 @@ fn pullback_2d<T: Scalar>(
 }
 
 impl<T: Scalar, S: Shape, K: StorageKind<T, S>> Tensor<T, S, K> {
-    /// The matrix product (see [`MatMul`] for the shapes it takes).
-    ///
-    /// ```
-    /// use fluxion::prelude::*;
-    /// let a: Matrix<f64, 2, 3> = Matrix::from_array([[1., 2., 3.], [4., 5., 6.]]);
-    /// let x: Vector<f64, 3> = Vector::from_array([1., 0., -1.]);
-    /// let y: Vector<f64, 2> = a.matmul(&x);
-    /// assert_eq!(y.to_array(), [-2., -2.]);
-    /// ```
-    ///
-    /// ```compile_fail
-    /// use fluxion::prelude::*;
-    /// let a: Matrix<f64, 2, 3> = Matrix::zeros();
-    /// a.matmul(&a); // inner dimensions 3 and 2 differ
-    /// ```
-    #[track_caller]
-    #[inline(always)]
-    pub fn matmul<Rhs>(&self, rhs: &Rhs) -> <Self as MatMul<Rhs>>::Output
-    where
-        Self: MatMul<Rhs>,
-    {
-        or_panic(MatMul::try_matmul(self, rhs))
-    }
-
     /// The matrix product written into `out`, which is overwritten: no allocation, for
     /// loops that reuse their buffers.
     ///
@@ -111,7 +112,7 @@ impl<T: Scalar, S: Shape, K: StorageKind<T, S>> Tensor<T, S, K> {
         or_panic(MatMul::try_matmul_into(self, rhs, out));
     }
 
-    /// [`Tensor::matmul`] that returns an error naming both shapes on a dynamic
+    /// [`MatMul::matmul`] that returns an error naming both shapes on a dynamic
     /// mismatch.
     #[inline(always)]
     pub fn try_matmul<Rhs>(&self, rhs: &Rhs) -> Result<<Self as MatMul<Rhs>>::Output, ShapeError>
@@ -126,9 +127,8 @@ impl<T: Scalar, S: Shape, K: StorageKind<T, S>> Tensor<T, S, K> {
 /// products that are meant instead.
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(
-    message = "matmul of two vectors is not defined",
-    label = "both operands are vectors",
-    note = "for the scalar Σ xᵢyᵢ use `.dot()` (or `.inner()` on complex data); for the matrix xᵢyⱼ use `.outer()`"
+    message = "matmul of two vectors is not defined: for the scalar Σ xᵢyᵢ use `.dot()` (or `.inner()` on complex data), for the matrix xᵢyⱼ `.outer()`",
+    label = "both operands are vectors"
 )]
 pub trait NotVectorTimesVector {}
 
@@ -289,6 +289,57 @@ where
             (Some(a_bar), Some(x_bar)) => matvec_pullback((a, x, y_bar), a_bar, x_bar),
             (a_bar, x_bar) => pullback_2d((y_bar.len(), x.len(), 1), (a, x, y_bar), a_bar, x_bar),
         }
+    }
+}
+
+/// A batch of matrices by one matrix, [B, M, K]×[K, N] → [B, M, N] (PyTorch's
+/// broadcasting `@`): row-major, the batch is one [B·M, K] matrix, so this is one
+/// product, and its pullback's B̄ = Aᵀ·Ȳ sums over the batch in that same product.
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, B: Dim, M: Dim, I: Dim, N: Dim, K> MatMul<Tensor<T, (I, N), K>> for Tensor<T, (B, M, I), K>
+where
+    K: Storage<T, (B, M, I)> + Storage<T, (I, N)> + Storage<T, (B, M, N)>,
+{
+    type Output = Tensor<T, (B, M, N), K>;
+
+    fn try_matmul(&self, rhs: &Tensor<T, (I, N), K>) -> Result<Self::Output, ShapeError> {
+        let mut out = Tensor::zeros_shaped((self.shape().0, self.shape().1, rhs.shape().1));
+        self.try_matmul_into(rhs, &mut out)?;
+        Ok(out)
+    }
+
+    fn try_matmul_into(&self, rhs: &Tensor<T, (I, N), K>, out: &mut Self::Output) -> Result<(), ShapeError> {
+        let ((b, m, i), (i2, n)) = (self.shape(), rhs.shape());
+        if i != i2 {
+            return Err(inner_mismatch(&self.shape(), &rhs.shape()));
+        }
+        check_output("matmul_into", out, (b, m, n))?;
+        let (rows, k, n) = (b.size() * m.size(), i.size(), n.size());
+        matmul_into(
+            (rows, k, n),
+            MatRef::row_major(self.as_slice(), k),
+            MatRef::row_major(rhs.as_slice(), n),
+            (false, false),
+            out.as_mut_slice(),
+        );
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn matmul_pullback(
+        &self,
+        rhs: &Tensor<T, (I, N), K>,
+        out_bar: &Self::Output,
+        lhs_bar: Option<(&mut Self, Write)>,
+        rhs_bar: Option<(&mut Tensor<T, (I, N), K>, Write)>,
+    ) {
+        let (b, m, k) = self.shape();
+        pullback_2d(
+            (b.size() * m.size(), k.size(), rhs.shape().1.size()),
+            (self.as_slice(), rhs.as_slice(), out_bar.as_slice()),
+            elements(lhs_bar),
+            elements(rhs_bar),
+        );
     }
 }
 

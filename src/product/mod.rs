@@ -6,7 +6,7 @@
 //! | [`inner`](crate::Tensor::inner) | ⟨a, b⟩ = Σ conj(aᵢ)·bᵢ (conjugates the left) | same shape → scalar |
 //! | [`dotu`](crate::Tensor::dotu) | Σ aᵢbᵢ on complex data, unconjugated | same shape → scalar |
 //! | [`hadamard`](crate::Tensor::hadamard) | (a ⊙ b)ᵢ = aᵢbᵢ | same shape → same shape |
-//! | [`matmul`](crate::Tensor::matmul) | (AB)ᵢⱼ = Σₖ AᵢₖBₖⱼ | `[M, K]×[K, N]`, `[M, K]×[K]`, `[B, M, K]×[B, K, N]` |
+//! | [`matmul`](MatMul::matmul) | (AB)ᵢⱼ = Σₖ AᵢₖBₖⱼ | `[M, K]×[K, N]`, `[M, K]×[K]`, `[B, M, K]×[B, K, N]`, `[B, M, K]×[K, N]` |
 //! | [`matmul_transposed`](crate::Tensor::matmul_transposed) | (ABᵀ)ᵢⱼ = Σₖ AᵢₖBⱼₖ, B read in place | `[M, K]×[N, K]` → `[M, N]` |
 //! | [`transposed_matmul`](crate::Tensor::transposed_matmul) | (AᵀB)ᵢⱼ = Σₖ AₖᵢBₖⱼ, A read in place | `[K, M]×[K, N]` → `[M, N]` |
 //! | [`outer`](crate::Tensor::outer) | (a ⊗ b)ᵢⱼ = aᵢbⱼ (no conjugation) | `[M]`, `[N]` → `[M, N]` |
