@@ -29,6 +29,8 @@
 
 mod codegen;
 mod device;
+#[cfg(test)]
+mod emulator;
 mod symbolic;
 
 use std::boxed::Box;
@@ -193,6 +195,18 @@ impl Kernel {
         axis: AxisSplit,
         out: &mut CudaSlice<T>,
     ) -> Result<(), CudaError> {
+        self.launch_on(Device::get()?, inputs, params, axis, out)
+    }
+
+    /// [`Kernel::launch`] on `runner`.
+    fn launch_on<T: CudaElement, R: Runner<T>>(
+        &self,
+        runner: &R,
+        inputs: &[&R::Buffer],
+        params: &[T],
+        axis: AxisSplit,
+        out: &mut R::Buffer,
+    ) -> Result<(), CudaError> {
         assert!(
             inputs.len() == self.indexing.len() && params.len() == self.params,
             "kernel `{}` takes {} inputs and {} parameters",
@@ -206,20 +220,19 @@ impl Kernel {
         for (input, indexing) in inputs.iter().zip(&self.indexing) {
             let needed = if *indexing == Indexing::Element { elements } else { lines };
             assert!(
-                !short(input.len(), needed),
+                !short(R::len(input), needed),
                 "kernel `{}`: an input holds {} elements, not {needed}",
                 self.name,
-                input.len()
+                R::len(input)
             );
         }
         let needed = if self.combine.is_none() { elements } else { lines };
         assert!(
-            !short(out.len(), needed),
+            !short(R::len(out), needed),
             "kernel `{}`: the output holds {} elements, not {needed}",
             self.name,
-            out.len()
+            R::len(out)
         );
-        let device = Device::get()?;
         match self.combine {
             None => {
                 let n = axis.0 * axis.1 * axis.2;
@@ -227,25 +240,25 @@ impl Kernel {
                     return Ok(());
                 }
                 let sizes = [n as u64, axis.1.max(1) as u64, axis.2.max(1) as u64];
-                self.run(device, inputs, params, &sizes, out, elementwise_launch(n, device.multiprocessors()))
+                runner.run(self, inputs, params, &sizes, out, elementwise_launch(n, runner.multiprocessors()))
             }
             Some(combine) => {
-                let (config, chunks) = reduction_launch(axis, device.multiprocessors());
-                self.reduce(device, inputs, params, axis, (config, chunks), out, combine)
+                let (config, chunks) = reduction_launch(axis, runner.multiprocessors());
+                self.reduce(runner, inputs, params, axis, (config, chunks), out, combine)
             }
         }
     }
 
     /// Runs a reduction in `chunks` pieces per line, then folds the pieces.
     #[allow(clippy::too_many_arguments)]
-    fn reduce<T: CudaElement>(
+    fn reduce<T: CudaElement, R: Runner<T>>(
         &self,
-        device: &Device,
-        inputs: &[&CudaSlice<T>],
+        runner: &R,
+        inputs: &[&R::Buffer],
         params: &[T],
         (outer, len, inner): AxisSplit,
         (config, chunks): (LaunchConfig, usize),
-        out: &mut CudaSlice<T>,
+        out: &mut R::Buffer,
         combine: Combine,
     ) -> Result<(), CudaError> {
         let lines = outer * inner;
@@ -255,33 +268,84 @@ impl Kernel {
         let chunk = len.div_ceil(chunks).max(1);
         let sizes = [outer as u64, len as u64, inner as u64, chunk as u64];
         if chunks == 1 {
-            return self.run(device, inputs, params, &sizes, out, config);
+            return runner.run(self, inputs, params, &sizes, out, config);
         }
         // Every piece is stored; an accumulating kernel adds it to a zero.
-        let mut pieces = match self.store {
-            Store::Overwrite => device.uninitialized::<T>(chunks * lines)?,
-            Store::Accumulate => device.zeros::<T>(chunks * lines)?,
-        };
-        self.run(device, inputs, params, &sizes, &mut pieces, config)?;
+        let mut pieces = runner.buffer(chunks * lines, self.store == Store::Accumulate)?;
+        runner.run(self, inputs, params, &sizes, &mut pieces, config)?;
         let folded = (1, chunks, lines);
         let (config, _) = reduction_launch(folded, 0);
-        Kernel::fold(combine, self.store).reduce(device, &[&pieces], &[], folded, (config, 1), out, combine)
+        Kernel::fold(combine, self.store).reduce(runner, &[&pieces], &[], folded, (config, 1), out, combine)
+    }
+}
+
+/// What runs a generated kernel: the GPU through cudarc (a [`Device`]), or, in the
+/// tests, the same CUDA C compiled for the host.
+trait Runner<T: CudaElement> {
+    /// A buffer of elements.
+    type Buffer;
+
+    /// The number of elements in `buffer`.
+    fn len(buffer: &Self::Buffer) -> usize;
+
+    /// A new buffer of `len` elements, zeroed when `zeroed` (else every element is
+    /// written before it is read).
+    fn buffer(&self, len: usize, zeroed: bool) -> Result<Self::Buffer, CudaError>;
+
+    /// The number of multiprocessors the launch shapes are sized for.
+    fn multiprocessors(&self) -> usize;
+
+    /// Compiles `kernel` if needed and launches it with the buffers, parameters and
+    /// sizes in the order of its parameter list.
+    fn run(
+        &self,
+        kernel: &Kernel,
+        inputs: &[&Self::Buffer],
+        params: &[T],
+        sizes: &[u64],
+        out: &mut Self::Buffer,
+        config: LaunchConfig,
+    ) -> Result<(), CudaError>;
+
+    /// Compiles the update `kernel` if needed and launches it over `n` elements.
+    fn run_update(
+        &self,
+        kernel: &UpdateKernel,
+        written: &mut [&mut Self::Buffer],
+        read: &[&Self::Buffer],
+        params: &[T],
+        n: u64,
+        config: LaunchConfig,
+    ) -> Result<(), CudaError>;
+}
+
+impl<T: CudaElement> Runner<T> for Device {
+    type Buffer = CudaSlice<T>;
+
+    fn len(buffer: &CudaSlice<T>) -> usize {
+        buffer.len()
     }
 
-    /// Compiles the kernel if needed and launches it with the buffers, parameters and
-    /// sizes in the order of its parameter list.
-    fn run<T: CudaElement>(
+    fn buffer(&self, len: usize, zeroed: bool) -> Result<CudaSlice<T>, CudaError> {
+        if zeroed { self.zeros(len) } else { self.uninitialized(len) }
+    }
+
+    fn multiprocessors(&self) -> usize {
+        Device::multiprocessors(self)
+    }
+
+    fn run(
         &self,
-        device: &Device,
+        kernel: &Kernel,
         inputs: &[&CudaSlice<T>],
         params: &[T],
         sizes: &[u64],
         out: &mut CudaSlice<T>,
         config: LaunchConfig,
     ) -> Result<(), CudaError> {
-        let name = self.compiled_name(T::C_TYPE);
-        let kernel = device.kernel(&name, || self.source(T::C_TYPE))?;
-        let mut arguments = device.stream().launch_builder(&kernel);
+        let name = kernel.compiled_name(T::C_TYPE);
+        let function = self.kernel(&name, || kernel.source(T::C_TYPE))?;
+        let mut arguments = self.stream().launch_builder(&function);
         for input in inputs {
             arguments.arg(*input);
         }
@@ -292,7 +356,32 @@ impl Kernel {
         for size in sizes {
             arguments.arg(size);
         }
-        device.launch(arguments, config)
+        self.launch(arguments, config)
+    }
+
+    fn run_update(
+        &self,
+        kernel: &UpdateKernel,
+        written: &mut [&mut CudaSlice<T>],
+        read: &[&CudaSlice<T>],
+        params: &[T],
+        n: u64,
+        config: LaunchConfig,
+    ) -> Result<(), CudaError> {
+        let name = kernel.compiled_name(T::C_TYPE);
+        let function = self.kernel(&name, || Ok(kernel.source(T::C_TYPE)))?;
+        let mut arguments = self.stream().launch_builder(&function);
+        for buffer in written.iter_mut() {
+            arguments.arg(&mut **buffer);
+        }
+        for buffer in read {
+            arguments.arg(*buffer);
+        }
+        for param in params {
+            arguments.arg(param);
+        }
+        arguments.arg(&n);
+        self.launch(arguments, config)
     }
 }
 
@@ -399,6 +488,17 @@ impl UpdateKernel {
         read: &[&CudaSlice<T>],
         params: &[T],
     ) -> Result<(), CudaError> {
+        self.launch_on(Device::get()?, written, read, params)
+    }
+
+    /// [`UpdateKernel::launch`] on `runner`.
+    fn launch_on<T: CudaElement, R: Runner<T>>(
+        &self,
+        runner: &R,
+        written: &mut [&mut R::Buffer],
+        read: &[&R::Buffer],
+        params: &[T],
+    ) -> Result<(), CudaError> {
         assert!(
             (written.len(), read.len()) == self.buffers && params.len() == self.params,
             "update `{}` takes {:?} buffers and {} parameters",
@@ -406,31 +506,23 @@ impl UpdateKernel {
             self.buffers,
             self.params
         );
-        let n = written.first().map_or(0, |w| w.len());
+        let n = written.first().map_or(0, |w| R::len(w));
         assert!(
-            written.iter().map(|w| w.len()).chain(read.iter().map(|r| r.len())).all(|len| len == n),
+            written.iter().map(|w| R::len(w)).chain(read.iter().map(|r| R::len(r))).all(|len| len == n),
             "update `{}`: the buffers' lengths differ",
             self.name
         );
         if n == 0 {
             return Ok(());
         }
-        let device = Device::get()?;
-        let name = self.compiled_name(T::C_TYPE);
-        let kernel = device.kernel(&name, || Ok(self.source(T::C_TYPE)))?;
-        let mut arguments = device.stream().launch_builder(&kernel);
-        for buffer in written.iter_mut() {
-            arguments.arg(&mut **buffer);
-        }
-        for buffer in read {
-            arguments.arg(*buffer);
-        }
-        for param in params {
-            arguments.arg(param);
-        }
-        let n = n as u64;
-        arguments.arg(&n);
-        device.launch(arguments, elementwise_launch(n as usize, device.multiprocessors()))
+        runner.run_update(
+            self,
+            written,
+            read,
+            params,
+            n as u64,
+            elementwise_launch(n, runner.multiprocessors()),
+        )
     }
 }
 
