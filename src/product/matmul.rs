@@ -73,6 +73,12 @@ pub trait MatMul<Rhs> {
         Rhs: Sized;
 }
 
+/// out = A·B for one m×k by k×n product of row-major slices.
+#[inline(always)]
+fn row_major_product<T: Scalar>((m, k, n): (usize, usize, usize), a: &[T], b: &[T], out: &mut [T]) {
+    matmul_into((m, k, n), MatRef::row_major(a, k), MatRef::row_major(b, n), (false, false), out);
+}
+
 /// Ā = Ȳ·Bᴴ and B̄ = Aᴴ·Ȳ, each when wanted, for one m×k by k×n product (row-major
 /// slices).
 #[inline(always)]
@@ -215,12 +221,10 @@ where
             return Err(inner_mismatch(&self.shape(), &rhs.shape()));
         }
         check_output("matmul_into", out, (m, n))?;
-        let (m, k, n) = (m.size(), i.size(), n.size());
-        matmul_into(
-            (m, k, n),
-            MatRef::row_major(self.as_slice(), k),
-            MatRef::row_major(rhs.as_slice(), n),
-            (false, false),
+        row_major_product(
+            (m.size(), i.size(), n.size()),
+            self.as_slice(),
+            rhs.as_slice(),
             out.as_mut_slice(),
         );
         Ok(())
@@ -265,14 +269,7 @@ where
             return Err(inner_mismatch(&self.shape(), &rhs.shape()));
         }
         check_output("matmul_into", out, (m,))?;
-        let (m, k) = (m.size(), i.size());
-        matmul_into(
-            (m, k, 1),
-            MatRef::row_major(self.as_slice(), k),
-            MatRef::row_major(rhs.as_slice(), 1),
-            (false, false),
-            out.as_mut_slice(),
-        );
+        row_major_product((m.size(), i.size(), 1), self.as_slice(), rhs.as_slice(), out.as_mut_slice());
         Ok(())
     }
 
@@ -314,14 +311,8 @@ where
             return Err(inner_mismatch(&self.shape(), &rhs.shape()));
         }
         check_output("matmul_into", out, (b, m, n))?;
-        let (rows, k, n) = (b.size() * m.size(), i.size(), n.size());
-        matmul_into(
-            (rows, k, n),
-            MatRef::row_major(self.as_slice(), k),
-            MatRef::row_major(rhs.as_slice(), n),
-            (false, false),
-            out.as_mut_slice(),
-        );
+        let sizes = (b.size() * m.size(), i.size(), n.size());
+        row_major_product(sizes, self.as_slice(), rhs.as_slice(), out.as_mut_slice());
         Ok(())
     }
 
@@ -374,7 +365,7 @@ where
         let lhs_batches = self.as_slice().chunks_exact(m * k);
         let rhs_batches = rhs.as_slice().chunks_exact(k * n);
         for ((a, b), c) in lhs_batches.zip(rhs_batches).zip(out.as_mut_slice().chunks_exact_mut(m * n)) {
-            matmul_into((m, k, n), MatRef::row_major(a, k), MatRef::row_major(b, n), (false, false), c);
+            row_major_product((m, k, n), a, b, c);
         }
         Ok(())
     }
