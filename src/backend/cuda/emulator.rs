@@ -14,13 +14,13 @@ use std::format;
 use std::path::PathBuf;
 use std::process::Command;
 use std::string::String;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::vec::Vec;
 
 use cudarc::driver::LaunchConfig;
 
 use super::codegen::CType;
-use super::{CudaElement, CudaError, Kernel, Runner, UpdateKernel};
+use super::{BufferArg, CudaElement, CudaError, Runner};
 
 /// CUDA's names for the host: see the module docs.
 const PRELUDE: &str = r#"
@@ -64,21 +64,44 @@ template <class Body> static void launch(const unsigned* grid, const unsigned* b
 "#;
 
 /// The entry point `run_<name>(grid, block, buffers, params, sizes)` that launches
-/// kernel `name` with `buffers` cast to its pointer types, then its scalar parameters,
-/// then `sizes`.
-fn entry_point(name: &str, t: &str, buffers: &[&str], params: usize, sizes: usize) -> String {
-    let arguments: Vec<String> = buffers
-        .iter()
-        .enumerate()
-        .map(|(k, pointer)| format!("({pointer})buffers[{k}]"))
-        .chain((0..params).map(|k| format!("params[{k}]")))
-        .chain((0..sizes).map(|k| format!("sizes[{k}]")))
+/// the kernel `signature` declares, passing its pointer parameters from `buffers`,
+/// its `unsigned long long` ones from `sizes` and the others from `params`, each in
+/// turn (every kernel lists buffers, then scalars, then sizes).
+fn entry_point(name: &str, t: &str, signature: &str) -> String {
+    let mut counts = [0usize; 3]; // buffers, sizes, params
+    let arguments: Vec<String> = signature
+        .split(',')
+        .map(|parameter| {
+            let kind = if parameter.contains('*') {
+                0
+            } else if parameter.contains("unsigned long long") {
+                1
+            } else {
+                2
+            };
+            let index = counts[kind];
+            counts[kind] += 1;
+            match kind {
+                0 => format!("({t}*)buffers[{index}]"),
+                1 => format!("sizes[{index}]"),
+                _ => format!("params[{index}]"),
+            }
+        })
         .collect();
     format!(
         "extern \"C\" void run_{name}(const unsigned* grid, const unsigned* block, void** buffers, const {t}* params, \
          const unsigned long long* sizes) {{\n    launch(grid, block, [=] {{ {name}({}); }});\n}}\n",
         arguments.join(", ")
     )
+}
+
+/// The parameter list of kernel `name` in `source`.
+fn signature<'s>(name: &str, source: &'s str) -> &'s str {
+    let declaration = format!("void {name}(");
+    let start = source.find(&declaration).unwrap_or_else(|| panic!("no kernel `{name}` in its source"))
+        + declaration.len();
+    let end = start + source[start..].find(')').expect("a closed parameter list");
+    &source[start..end]
 }
 
 /// The generated kernels, compiled for the host into a shared library.
@@ -98,34 +121,27 @@ impl Drop for TempFolder {
 }
 
 impl Emulator {
-    /// Compiles `kernels` and `updates` for both element types.
-    pub(super) fn new(kernels: &[Kernel], updates: &[UpdateKernel]) -> Emulator {
+    /// The process's emulator, compiled on first use. Its launch state (the block's
+    /// barrier, `gridDim`) is global, so one launch runs at a time: tests side by
+    /// side wait for the lock.
+    pub(super) fn get() -> MutexGuard<'static, Emulator> {
+        static EMULATOR: OnceLock<Mutex<Emulator>> = OnceLock::new();
+        let emulator = EMULATOR.get_or_init(|| Mutex::new(Emulator::new()));
+        emulator.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Compiles every kernel that fluxion generates, for both element types.
+    fn new() -> Emulator {
         let mut source = String::from(PRELUDE);
         for ctype in [CType::F32, CType::F64] {
-            let t = ctype.name();
-            let (input, output) = (format!("const {t}*"), format!("{t}*"));
-            for kernel in kernels {
-                let name = kernel.compiled_name(ctype);
-                source += &kernel.source(ctype).expect("fluxion's own kernels record");
-                let mut buffers: Vec<&str> = kernel.indexing.iter().map(|_| input.as_str()).collect();
-                buffers.push(&output);
-                let sizes = if kernel.combine.is_some() { 4 } else { 3 };
-                source += &entry_point(&name, t, &buffers, kernel.params, sizes);
-            }
-            for update in updates {
-                let (written, read) = update.buffers;
-                source += &update.source(ctype);
-                let buffers: Vec<&str> =
-                    (0..written).map(|_| output.as_str()).chain((0..read).map(|_| input.as_str())).collect();
-                source += &entry_point(&update.compiled_name(ctype), t, &buffers, update.params, 1);
+            for (name, kernel) in super::builtin_kernel_sources(ctype) {
+                let entry = entry_point(&name, ctype.name(), signature(&name, &kernel));
+                source += &kernel;
+                source += &entry;
             }
         }
-        // One library per emulator: its launch state (the block's barrier, `gridDim`)
-        // is the library's own, so tests running side by side do not share it.
-        static EMULATORS: AtomicUsize = AtomicUsize::new(0);
-        let id = EMULATORS.fetch_add(1, Ordering::Relaxed);
-        let folder = std::env::temp_dir().join(format!("fluxion-emulator-{}-{id}", std::process::id()));
-        let folder = TempFolder(folder);
+        let folder =
+            TempFolder(std::env::temp_dir().join(format!("fluxion-emulator-{}", std::process::id())));
         std::fs::create_dir_all(&folder.0).expect("a temporary folder");
         let (source_path, library_path) = (folder.0.join("kernels.cpp"), folder.0.join("kernels.so"));
         std::fs::write(&source_path, source).expect("the kernels' source written");
@@ -145,29 +161,6 @@ impl Emulator {
         let library = unsafe { libloading::Library::new(&library_path) }.expect("the kernels' library loads");
         Emulator { library, _folder: folder }
     }
-
-    /// Calls `run_<name>` with the launch shape, buffers, parameters and sizes.
-    fn call<T: CudaElement>(
-        &self,
-        name: &str,
-        config: LaunchConfig,
-        buffers: &[*mut c_void],
-        params: &[T],
-        sizes: &[u64],
-    ) {
-        type Entry<T> =
-            unsafe extern "C" fn(*const u32, *const u32, *const *mut c_void, *const T, *const u64);
-        let grid = [config.grid_dim.0, config.grid_dim.1, config.grid_dim.2];
-        let block = [config.block_dim.0, config.block_dim.1, config.block_dim.2];
-        // SAFETY: `run_<name>` was generated by `entry_point` with exactly this
-        // signature for element type `T`.
-        let entry = unsafe { self.library.get::<Entry<T>>(format!("run_{name}").as_bytes()) }
-            .unwrap_or_else(|error| panic!("no entry point for `{name}`: {error}"));
-        // SAFETY: the kernel reads and writes the buffers within the sizes passed, which
-        // `Kernel::launch_on` and `UpdateKernel::launch_on` check against the buffers'
-        // lengths; parameters and sizes are as many as the kernel takes.
-        unsafe { entry(grid.as_ptr(), block.as_ptr(), buffers.as_ptr(), params.as_ptr(), sizes.as_ptr()) }
-    }
 }
 
 impl<T: CudaElement> Runner<T> for Emulator {
@@ -185,37 +178,35 @@ impl<T: CudaElement> Runner<T> for Emulator {
         2
     }
 
-    fn run(
+    fn launch(
         &self,
-        kernel: &Kernel,
-        inputs: &[&Vec<T>],
+        name: &str,
+        _source: &dyn Fn() -> Result<String, CudaError>,
+        buffers: &mut [BufferArg<'_, Vec<T>>],
         params: &[T],
         sizes: &[u64],
-        out: &mut Vec<T>,
         config: LaunchConfig,
     ) -> Result<(), CudaError> {
-        let mut buffers: Vec<*mut c_void> =
-            inputs.iter().map(|input| input.as_ptr() as *mut c_void).collect();
-        buffers.push(out.as_mut_ptr() as *mut c_void);
-        self.call(&kernel.compiled_name(T::C_TYPE), config, &buffers, params, sizes);
-        Ok(())
-    }
-
-    fn run_update(
-        &self,
-        kernel: &UpdateKernel,
-        written: &mut [&mut Vec<T>],
-        read: &[&Vec<T>],
-        params: &[T],
-        n: u64,
-        config: LaunchConfig,
-    ) -> Result<(), CudaError> {
-        let buffers: Vec<*mut c_void> = written
+        type Entry<T> =
+            unsafe extern "C" fn(*const u32, *const u32, *const *mut c_void, *const T, *const u64);
+        let pointers: Vec<*mut c_void> = buffers
             .iter_mut()
-            .map(|buffer| buffer.as_mut_ptr() as *mut c_void)
-            .chain(read.iter().map(|buffer| buffer.as_ptr() as *mut c_void))
+            .map(|buffer| match buffer {
+                BufferArg::Read(buffer) => buffer.as_ptr() as *mut c_void,
+                BufferArg::Write(buffer) => buffer.as_mut_ptr() as *mut c_void,
+            })
             .collect();
-        self.call(&kernel.compiled_name(T::C_TYPE), config, &buffers, params, &[n]);
+        let grid = [config.grid_dim.0, config.grid_dim.1, config.grid_dim.2];
+        let block = [config.block_dim.0, config.block_dim.1, config.block_dim.2];
+        // SAFETY: `run_<name>` was generated by `entry_point` with exactly this
+        // signature for element type `T` (the name ends in the type).
+        let entry = unsafe { self.library.get::<Entry<T>>(format!("run_{name}").as_bytes()) }
+            .unwrap_or_else(|error| panic!("no entry point for `{name}`: {error}"));
+        // SAFETY: the kernel reads and writes the buffers within the sizes passed, which
+        // every launcher checks against the buffers' lengths (as on the GPU), and only
+        // writes the buffers passed as `Write`; parameters and sizes are as many as its
+        // parameter list takes.
+        unsafe { entry(grid.as_ptr(), block.as_ptr(), pointers.as_ptr(), params.as_ptr(), sizes.as_ptr()) };
         Ok(())
     }
 }
@@ -224,9 +215,11 @@ impl<T: CudaElement> Runner<T> for Emulator {
 mod tests {
     use std::vec;
 
-    use super::super::AxisSplit;
     use super::super::codegen::{Combine, Indexing, Store};
     use super::super::symbolic::record;
+    use super::super::{
+        AxisRange, AxisSplit, Kernel, UpdateKernel, copy_block_on, max_pullback_on, transpose_on,
+    };
     use super::*;
     use crate::scalar::RealScalar;
 
@@ -336,8 +329,7 @@ mod tests {
     #[test]
     fn every_generated_kernel_computes_its_formula() {
         let kernels = crate::ops::cuda::builtin_kernels();
-        let updates = crate::nn::optim::update_kernels();
-        let emulator = Emulator::new(&kernels, &updates);
+        let emulator = Emulator::get();
         let elementwise_shapes = [(3, 5, 7), (1, 9, 1)];
         // Lines along the last axis and across it; the last two are split into chunks
         // (with two multiprocessors) and folded by a second pass.
@@ -349,19 +341,19 @@ mod tests {
             let shapes: &[AxisSplit] =
                 if kernel.combine.is_none() { &elementwise_shapes } else { &reduction_shapes };
             for &axis in shapes {
-                check_kernel::<f64>(&emulator, kernel, axis, 1e-12, index as u64 + 1);
-                check_kernel::<f32>(&emulator, kernel, axis, 1e-4, index as u64 + 1);
+                check_kernel::<f64>(&*emulator, kernel, axis, 1e-12, index as u64 + 1);
+                check_kernel::<f32>(&*emulator, kernel, axis, 1e-4, index as u64 + 1);
             }
         }
         // More elements than a full grid's threads hold: the grid-stride loop's rounds.
         let add = kernels.iter().find(|kernel| kernel.name == "add").expect("an `add` kernel");
-        check_kernel::<f32>(&emulator, add, (1, 70_001, 1), 1e-6, 99);
+        check_kernel::<f32>(&*emulator, add, (1, 70_001, 1), 1e-6, 99);
     }
 
     #[test]
     fn every_update_kernel_updates_in_place_by_its_formula() {
-        let updates = crate::nn::optim::update_kernels();
-        let emulator = Emulator::new(&[], &updates);
+        let updates: Vec<UpdateKernel> = crate::nn::optim::update_kernels();
+        let emulator = Emulator::get();
         for (index, update) in updates.iter().enumerate() {
             let (written, read) = update.buffers;
             let n = 1000;
@@ -377,7 +369,7 @@ mod tests {
                 .collect();
             let mut written_refs: Vec<&mut Vec<f64>> = buffers.iter_mut().collect();
             let read_refs: Vec<&Vec<f64>> = reads.iter().collect();
-            update.launch_on(&emulator, &mut written_refs, &read_refs, &params).unwrap();
+            update.launch_on(&*emulator, &mut written_refs, &read_refs, &params).unwrap();
             for (k, buffer) in buffers.iter().enumerate() {
                 let column: Vec<f64> = want.iter().map(|outputs| outputs[k]).collect();
                 assert_close(
@@ -385,6 +377,71 @@ mod tests {
                     &column,
                     1e-12,
                     &format!("`{}`, buffer {k}", update.compiled_name(CType::F64)),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_written_out_kernels_transpose_copy_blocks_and_route_the_max_cotangent() {
+        let emulator = Emulator::get();
+        let mut values = Values(11);
+        // Transpose: 3 matrices of 37×70 (partial tiles on both edges).
+        let (batch, rows, cols) = (3, 37, 70);
+        let x: Vec<f64> = values.take(batch * rows * cols);
+        let mut out = vec![0.0; x.len()];
+        transpose_on(&*emulator, &x, (batch, rows, cols), &mut out).unwrap();
+        for (b, r, c) in
+            (0..batch).flat_map(|b| (0..rows).flat_map(move |r| (0..cols).map(move |c| (b, r, c))))
+        {
+            assert_eq!(
+                out[(b * cols + c) * rows + r],
+                x[(b * rows + r) * cols + c],
+                "transpose at {b}, {r}, {c}"
+            );
+        }
+        // Block copy: positions 2..6 of an axis of 7 added to positions 1..5 of an axis of 9.
+        let (outer, count, inner) = (4, 4, 3);
+        let (from, to) = (AxisRange { len: 7, start: 2 }, AxisRange { len: 9, start: 1 });
+        let src: Vec<f32> = values.take(outer * from.len * inner);
+        let before: Vec<f32> = values.take(outer * to.len * inner);
+        let mut dst = before.clone();
+        copy_block_on(&*emulator, &src, &mut dst, (outer, count, inner), from, to, Store::Accumulate)
+            .unwrap();
+        for o in 0..outer {
+            for k in 0..to.len {
+                for i in 0..inner {
+                    let at = (o * to.len + k) * inner + i;
+                    let copied = (to.start..to.start + count).contains(&k);
+                    let added = if copied {
+                        src[(o * from.len + from.start + k - to.start) * inner + i]
+                    } else {
+                        0.0
+                    };
+                    assert_eq!(dst[at], before[at] + added, "copy_block at {o}, {k}, {i}");
+                }
+            }
+        }
+        // Max pullback: the cotangent goes to each line's first largest element.
+        let axis = (2, 5, 3);
+        let mut x: Vec<f64> = values.take(30);
+        // A tie along line 0 (elements 0, 3, …, 12): the first of 3 and 6 wins.
+        (x[3], x[6]) = (10.0, 10.0);
+        let y_bar: Vec<f64> = values.take(6);
+        let mut x_bar = vec![0.0; 30];
+        max_pullback_on(&*emulator, &x, &y_bar, &mut x_bar, axis, Store::Overwrite).unwrap();
+        for line in 0..6 {
+            let start = (line / 3) * 15 + line % 3;
+            let positions: Vec<usize> = (0..5).map(|k| start + k * 3).collect();
+            let first_max = positions
+                .iter()
+                .copied()
+                .fold(positions[0], |best, at| if x[at] > x[best] { at } else { best });
+            for at in positions {
+                assert_eq!(
+                    x_bar[at],
+                    if at == first_max { y_bar[line] } else { 0.0 },
+                    "max_pullback at {at}"
                 );
             }
         }

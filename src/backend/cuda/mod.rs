@@ -240,7 +240,7 @@ impl Kernel {
                     return Ok(());
                 }
                 let sizes = [n as u64, axis.1.max(1) as u64, axis.2.max(1) as u64];
-                runner.run(self, inputs, params, &sizes, out, elementwise_launch(n, runner.multiprocessors()))
+                self.run(runner, inputs, params, &sizes, out, elementwise_launch(n, runner.multiprocessors()))
             }
             Some(combine) => {
                 let (config, chunks) = reduction_launch(axis, runner.multiprocessors());
@@ -268,14 +268,31 @@ impl Kernel {
         let chunk = len.div_ceil(chunks).max(1);
         let sizes = [outer as u64, len as u64, inner as u64, chunk as u64];
         if chunks == 1 {
-            return runner.run(self, inputs, params, &sizes, out, config);
+            return self.run(runner, inputs, params, &sizes, out, config);
         }
         // Every piece is stored; an accumulating kernel adds it to a zero.
         let mut pieces = runner.buffer(chunks * lines, self.store == Store::Accumulate)?;
-        runner.run(self, inputs, params, &sizes, &mut pieces, config)?;
+        self.run(runner, inputs, params, &sizes, &mut pieces, config)?;
         let folded = (1, chunks, lines);
         let (config, _) = reduction_launch(folded, 0);
         Kernel::fold(combine, self.store).reduce(runner, &[&pieces], &[], folded, (config, 1), out, combine)
+    }
+
+    /// Launches the kernel with its inputs, output, parameters and sizes.
+    fn run<T: CudaElement, R: Runner<T>>(
+        &self,
+        runner: &R,
+        inputs: &[&R::Buffer],
+        params: &[T],
+        sizes: &[u64],
+        out: &mut R::Buffer,
+        config: LaunchConfig,
+    ) -> Result<(), CudaError> {
+        let mut buffers: Vec<BufferArg<'_, R::Buffer>> =
+            inputs.iter().map(|input| BufferArg::Read(*input)).collect();
+        buffers.push(BufferArg::Write(out));
+        let name = self.compiled_name(T::C_TYPE);
+        runner.launch(&name, &|| self.source(T::C_TYPE), &mut buffers, params, sizes, config)
     }
 }
 
@@ -295,28 +312,26 @@ trait Runner<T: CudaElement> {
     /// The number of multiprocessors the launch shapes are sized for.
     fn multiprocessors(&self) -> usize;
 
-    /// Compiles `kernel` if needed and launches it with the buffers, parameters and
-    /// sizes in the order of its parameter list.
-    fn run(
+    /// Compiles kernel `name` from `source()` if needed and launches it with
+    /// `buffers`, then `params`, then `sizes`: the order of every kernel's parameter
+    /// list.
+    fn launch(
         &self,
-        kernel: &Kernel,
-        inputs: &[&Self::Buffer],
+        name: &str,
+        source: &dyn Fn() -> Result<String, CudaError>,
+        buffers: &mut [BufferArg<'_, Self::Buffer>],
         params: &[T],
         sizes: &[u64],
-        out: &mut Self::Buffer,
         config: LaunchConfig,
     ) -> Result<(), CudaError>;
+}
 
-    /// Compiles the update `kernel` if needed and launches it over `n` elements.
-    fn run_update(
-        &self,
-        kernel: &UpdateKernel,
-        written: &mut [&mut Self::Buffer],
-        read: &[&Self::Buffer],
-        params: &[T],
-        n: u64,
-        config: LaunchConfig,
-    ) -> Result<(), CudaError>;
+/// A buffer argument of a kernel launch.
+enum BufferArg<'a, B> {
+    /// Read only.
+    Read(&'a B),
+    /// Written (and possibly read).
+    Write(&'a mut B),
 }
 
 impl<T: CudaElement> Runner<T> for Device {
@@ -334,54 +349,30 @@ impl<T: CudaElement> Runner<T> for Device {
         Device::multiprocessors(self)
     }
 
-    fn run(
+    fn launch(
         &self,
-        kernel: &Kernel,
-        inputs: &[&CudaSlice<T>],
+        name: &str,
+        source: &dyn Fn() -> Result<String, CudaError>,
+        buffers: &mut [BufferArg<'_, CudaSlice<T>>],
         params: &[T],
         sizes: &[u64],
-        out: &mut CudaSlice<T>,
         config: LaunchConfig,
     ) -> Result<(), CudaError> {
-        let name = kernel.compiled_name(T::C_TYPE);
-        let function = self.kernel(&name, || kernel.source(T::C_TYPE))?;
+        let function = self.kernel(name, source)?;
         let mut arguments = self.stream().launch_builder(&function);
-        for input in inputs {
-            arguments.arg(*input);
+        for buffer in buffers.iter_mut() {
+            match buffer {
+                BufferArg::Read(buffer) => arguments.arg(*buffer),
+                BufferArg::Write(buffer) => arguments.arg(&mut **buffer),
+            };
         }
-        arguments.arg(out);
         for param in params {
             arguments.arg(param);
         }
         for size in sizes {
             arguments.arg(size);
         }
-        self.launch(arguments, config)
-    }
-
-    fn run_update(
-        &self,
-        kernel: &UpdateKernel,
-        written: &mut [&mut CudaSlice<T>],
-        read: &[&CudaSlice<T>],
-        params: &[T],
-        n: u64,
-        config: LaunchConfig,
-    ) -> Result<(), CudaError> {
-        let name = kernel.compiled_name(T::C_TYPE);
-        let function = self.kernel(&name, || Ok(kernel.source(T::C_TYPE)))?;
-        let mut arguments = self.stream().launch_builder(&function);
-        for buffer in written.iter_mut() {
-            arguments.arg(&mut **buffer);
-        }
-        for buffer in read {
-            arguments.arg(*buffer);
-        }
-        for param in params {
-            arguments.arg(param);
-        }
-        arguments.arg(&n);
-        self.launch(arguments, config)
+        Device::launch(self, arguments, config)
     }
 }
 
@@ -515,14 +506,14 @@ impl UpdateKernel {
         if n == 0 {
             return Ok(());
         }
-        runner.run_update(
-            self,
-            written,
-            read,
-            params,
-            n as u64,
-            elementwise_launch(n, runner.multiprocessors()),
-        )
+        let mut buffers: Vec<BufferArg<'_, R::Buffer>> = written
+            .iter_mut()
+            .map(|buffer| BufferArg::Write(&mut **buffer))
+            .chain(read.iter().map(|buffer| BufferArg::Read(*buffer)))
+            .collect();
+        let name = self.compiled_name(T::C_TYPE);
+        let config = elementwise_launch(n, runner.multiprocessors());
+        runner.launch(&name, &|| Ok(self.source(T::C_TYPE)), &mut buffers, params, &[n as u64], config)
     }
 }
 
@@ -550,9 +541,17 @@ pub fn transpose<T: CudaElement>(
     if n == 0 {
         return Ok(());
     }
-    let device = Device::get()?;
+    transpose_on(Device::get()?, x, (batch, rows, cols), out)
+}
+
+/// [`transpose`] on `runner`, of checked buffers.
+fn transpose_on<T: CudaElement, R: Runner<T>>(
+    runner: &R,
+    x: &R::Buffer,
+    (batch, rows, cols): (usize, usize, usize),
+    out: &mut R::Buffer,
+) -> Result<(), CudaError> {
     let name = transpose_name(T::C_TYPE);
-    let kernel = device.kernel(&name, || Ok(codegen::transpose_source(&name, T::C_TYPE)))?;
     let tiles = rows.div_ceil(32) * cols.div_ceil(32);
     let config = LaunchConfig {
         grid_dim: (u32::try_from(tiles).expect("fewer than 2³² tiles of 32×32"), 1, batch.min(65535) as u32),
@@ -560,9 +559,8 @@ pub fn transpose<T: CudaElement>(
         shared_mem_bytes: 0,
     };
     let sizes = [batch as u64, rows as u64, cols as u64];
-    let mut arguments = device.stream().launch_builder(&kernel);
-    arguments.arg(x).arg(out).arg(&sizes[0]).arg(&sizes[1]).arg(&sizes[2]);
-    device.launch(arguments, config)
+    let source = || Ok(codegen::transpose_source(&name, T::C_TYPE));
+    runner.launch(&name, &source, &mut [BufferArg::Read(x), BufferArg::Write(out)], &[], &sizes, config)
 }
 
 /// The name of the block-copy kernel for `ctype` and `store`.
@@ -604,20 +602,27 @@ pub fn copy_block<T: CudaElement>(
             range.len
         );
     }
-    let n = outer * count * inner;
-    if n == 0 {
+    if outer * count * inner == 0 {
         return Ok(());
     }
-    let device = Device::get()?;
+    copy_block_on(Device::get()?, src, dst, (outer, count, inner), from, to, store)
+}
+
+/// [`copy_block`] on `runner`, of checked ranges.
+fn copy_block_on<T: CudaElement, R: Runner<T>>(
+    runner: &R,
+    src: &R::Buffer,
+    dst: &mut R::Buffer,
+    (outer, count, inner): (usize, usize, usize),
+    from: AxisRange,
+    to: AxisRange,
+    store: Store,
+) -> Result<(), CudaError> {
     let name = copy_block_name(T::C_TYPE, store);
-    let kernel = device.kernel(&name, || Ok(codegen::copy_block_source(&name, T::C_TYPE, store)))?;
     let sizes = [outer, count, inner, from.len, from.start, to.len, to.start].map(|size| size as u64);
-    let mut arguments = device.stream().launch_builder(&kernel);
-    arguments.arg(src).arg(dst);
-    for size in &sizes {
-        arguments.arg(size);
-    }
-    device.launch(arguments, grid_stride_launch(n, device.multiprocessors()))
+    let config = grid_stride_launch(outer * count * inner, runner.multiprocessors());
+    let source = || Ok(codegen::copy_block_source(&name, T::C_TYPE, store));
+    runner.launch(&name, &source, &mut [BufferArg::Read(src), BufferArg::Write(dst)], &[], &sizes, config)
 }
 
 /// The name of the max-pullback kernel for `ctype` and `store`.
@@ -646,13 +651,24 @@ pub fn max_pullback<T: CudaElement>(
     if elements == 0 {
         return Ok(());
     }
-    let device = Device::get()?;
+    max_pullback_on(Device::get()?, x, y_bar, x_bar, (outer, len, inner), store)
+}
+
+/// [`max_pullback`] on `runner`, of checked buffers.
+fn max_pullback_on<T: CudaElement, R: Runner<T>>(
+    runner: &R,
+    x: &R::Buffer,
+    y_bar: &R::Buffer,
+    x_bar: &mut R::Buffer,
+    (outer, len, inner): AxisSplit,
+    store: Store,
+) -> Result<(), CudaError> {
     let name = max_pullback_name(T::C_TYPE, store);
-    let kernel = device.kernel(&name, || Ok(codegen::max_pullback_source(&name, T::C_TYPE, store)))?;
     let sizes = [outer as u64, len as u64, inner as u64];
-    let mut arguments = device.stream().launch_builder(&kernel);
-    arguments.arg(x).arg(y_bar).arg(x_bar).arg(&sizes[0]).arg(&sizes[1]).arg(&sizes[2]);
-    device.launch(arguments, grid_stride_launch(lines, device.multiprocessors()))
+    let config = grid_stride_launch(outer * inner, runner.multiprocessors());
+    let source = || Ok(codegen::max_pullback_source(&name, T::C_TYPE, store));
+    let mut buffers = [BufferArg::Read(x), BufferArg::Read(y_bar), BufferArg::Write(x_bar)];
+    runner.launch(&name, &source, &mut buffers, &[], &sizes, config)
 }
 
 /// Every kernel that fluxion's own operations generate, as `(name, CUDA C)` for
