@@ -341,13 +341,13 @@ mod tests {
             let shapes: &[AxisSplit] =
                 if kernel.combine.is_none() { &elementwise_shapes } else { &reduction_shapes };
             for &axis in shapes {
-                check_kernel::<f64>(&*emulator, kernel, axis, 1e-12, index as u64 + 1);
-                check_kernel::<f32>(&*emulator, kernel, axis, 1e-4, index as u64 + 1);
+                check_kernel::<f64>(&emulator, kernel, axis, 1e-12, index as u64 + 1);
+                check_kernel::<f32>(&emulator, kernel, axis, 1e-4, index as u64 + 1);
             }
         }
         // More elements than a full grid's threads hold: the grid-stride loop's rounds.
         let add = kernels.iter().find(|kernel| kernel.name == "add").expect("an `add` kernel");
-        check_kernel::<f32>(&*emulator, add, (1, 70_001, 1), 1e-6, 99);
+        check_kernel::<f32>(&emulator, add, (1, 70_001, 1), 1e-6, 99);
     }
 
     #[test]
@@ -430,7 +430,7 @@ mod tests {
         let y_bar: Vec<f64> = values.take(6);
         let mut x_bar = vec![0.0; 30];
         max_pullback_on(&*emulator, &x, &y_bar, &mut x_bar, axis, Store::Overwrite).unwrap();
-        for line in 0..6 {
+        for (line, &cotangent) in y_bar.iter().enumerate() {
             let start = (line / 3) * 15 + line % 3;
             let positions: Vec<usize> = (0..5).map(|k| start + k * 3).collect();
             let first_max = positions
@@ -438,11 +438,7 @@ mod tests {
                 .copied()
                 .fold(positions[0], |best, at| if x[at] > x[best] { at } else { best });
             for at in positions {
-                assert_eq!(
-                    x_bar[at],
-                    if at == first_max { y_bar[line] } else { 0.0 },
-                    "max_pullback at {at}"
-                );
+                assert_eq!(x_bar[at], if at == first_max { cotangent } else { 0.0 }, "max_pullback at {at}");
             }
         }
     }
