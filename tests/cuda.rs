@@ -741,6 +741,41 @@ fn products_and_real_valued_maps_match_the_host() {
     }
 }
 
+/// `x + c`, `c − x`, `x ⊙ c` and `2 / x` with a plain tensor c, written once and
+/// instantiated for a storage kind: the value and gradient of their sum.
+macro_rules! with_constants {
+    ($name:ident, $kind:ty) => {
+        fn $name(x: &Tensor3<f64, 2, 3, 4, $kind>, c: &Tensor3<f64, 2, 3, 4, $kind>) -> (f64, Vec<f64>) {
+            let (value, gradient) = value_and_grad(
+                |x: Var<Tensor3<f64, 2, 3, 4, $kind>>| {
+                    let terms = &(&(&x + c) + &(c - &x)) + &(&x.hadamard(c) + &(2.0 / &x));
+                    terms.sum()
+                },
+                x,
+            );
+            (value, gradient.to_vec())
+        }
+    };
+}
+
+with_constants!(with_constants_on_the_host, Heap);
+with_constants!(with_constants_on_the_gpu, Cuda);
+
+#[test]
+fn plain_tensors_beside_traced_ones_and_c_over_x_match_the_host() {
+    let (x, c) = (positive::<2, 3, 4>(34), signed::<2, 3, 4>(35));
+    let (value, gradient) = with_constants_on_the_host(&x, &c);
+    // d/dx of x + c + c − x + x·c + 2/x is c − 2/x².
+    let expected: Vec<f64> = x.as_slice().iter().zip(c.as_slice()).map(|(x, c)| c - 2.0 / (x * x)).collect();
+    assert_close(&gradient, &expected, F64_TOL);
+    if !gpu() {
+        return;
+    }
+    let (device_value, device_gradient) = with_constants_on_the_gpu(&x.to_device(), &c.to_device());
+    assert!((device_value - value).abs() <= F64_TOL * value.abs().max(1.0));
+    assert_close(&device_gradient, &gradient, F64_TOL);
+}
+
 #[test]
 fn traced_dot_and_reshape_agree_with_finite_differences_on_the_gpu() {
     use fluxion::autodiff::check::{CheckOptions, check_grad, check_vjp};

@@ -4,9 +4,8 @@
 //! [`crate::ops::cuda`]. The tape itself stays on the host; the values and adjoints
 //! it holds live on the GPU, and every rule writes its cotangent straight into the
 //! adjoint's GPU memory. So a model written for `Heap` tensors with `Var` operations
-//! trains on the GPU when its storage type says `Cuda`. Not yet on the GPU: the
-//! `nn::loss` functions, plain tensors beside traced ones in `+`, `−` and `hadamard`
-//! (wrap them in `Var::constant`), and `c / x`.
+//! trains on the GPU when its storage type says `Cuda`. A plain GPU tensor
+//! beside a traced one in `+`, `−` and `hadamard` is a constant, as on the host.
 //!
 //! The optimisers' updates ([`Leaf::update`]) run as generated kernels on the GPU. The
 //! coordinate walks ([`RealLeaves`], [`Differentiable::map_leaves_with`]) copy the
@@ -17,7 +16,8 @@ use std::vec::Vec;
 
 use super::forward::{Lift, Unlift};
 use super::tangent::{CoordinateUpdate, Differentiable, Leaf, LeafVisitor, VectorSpace};
-use super::tape::{Var, record_binary_in_place, record_unary_in_place};
+use super::tape::{Var, record_binary_in_place, record_unary, record_unary_in_place};
+use super::var_ops::{Operand, var_with_constant_tensor};
 use crate::backend::cuda::{Cuda, CudaElement, UpdateKernel, or_panic_cuda};
 use crate::error::{ShapeError, or_panic};
 use crate::ops::cuda as rules;
@@ -212,15 +212,22 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
         })
     }
 
-    /// Elementwise product.
+    /// Elementwise product (with a `Var` or a plain tensor, a constant).
     #[track_caller]
-    pub fn hadamard(&self, other: &Self) -> Self {
+    pub fn hadamard(&self, other: &impl Operand<OnDevice<T, S>>) -> Self {
+        let other = other.to_var();
         let (a, b) = (self.shared_value(), other.shared_value());
         let shapes = (a.shape(), b.shape());
-        record_binary_in_place(self, other, a.hadamard(&b), move |_, y_bar: &OnDevice<T, S>, mut adjoints| {
-            adjoints
-                .write_or_add(shapes, |a_bar, b_bar| rules::hadamard_pullback((&a, &b, y_bar), a_bar, b_bar))
-        })
+        record_binary_in_place(
+            self,
+            &other,
+            a.hadamard(&b),
+            move |_, y_bar: &OnDevice<T, S>, mut adjoints| {
+                adjoints.write_or_add(shapes, |a_bar, b_bar| {
+                    rules::hadamard_pullback((&a, &b, y_bar), a_bar, b_bar)
+                })
+            },
+        )
     }
 
     /// Σ aᵢbᵢ, with ā = s̄·b and b̄ = s̄·a (its value is read back to the host).
@@ -553,3 +560,27 @@ impl<T: CudaElement, S: Shape> Div<T> for &Var<OnDevice<T, S>> {
         self.scale(T::one() / divisor)
     }
 }
+
+var_with_constant_tensor!([T: CudaElement, S: Shape] OnDevice<T, S>, T; Add add, T::one());
+var_with_constant_tensor!([T: CudaElement, S: Shape] OnDevice<T, S>, T; Sub sub, -T::one());
+
+/// c / x elementwise for a real c: c·x⁻¹, through the rule of `powi(-1)`.
+macro_rules! constant_over_var {
+    ($($t:ty),*) => {$(
+        impl<S: Shape> Div<&Var<OnDevice<$t, S>>> for $t {
+            type Output = Var<OnDevice<$t, S>>;
+            fn div(self, var: &Var<OnDevice<$t, S>>) -> Var<OnDevice<$t, S>> {
+                &var.powi(-1) * self
+            }
+        }
+
+        impl<S: Shape> Div<Var<OnDevice<$t, S>>> for $t {
+            type Output = Var<OnDevice<$t, S>>;
+            fn div(self, var: Var<OnDevice<$t, S>>) -> Var<OnDevice<$t, S>> {
+                self / &var
+            }
+        }
+    )*};
+}
+
+constant_over_var!(f32, f64);

@@ -975,80 +975,82 @@ constant_op_scalar_var!(f32, f64, crate::scalar::Complex32, crate::scalar::Compl
 /// `c + x`, `x − c`, `c − x` (the plain tensor is a constant: it receives nothing).
 /// Each panics naming both shapes when a dynamic dimension differs.
 macro_rules! var_with_constant_tensor {
-    ($Trait:ident $method:ident, $sign_of_var_on_right:expr) => {
-        impl<T: Scalar, S: Shape, K: Storage<T, S>> $Trait<&Tensor<T, S, K>> for &Var<Tensor<T, S, K>> {
-            type Output = Var<Tensor<T, S, K>>;
+    ([$($generics:tt)*] $Tensor:ty, $T:ty; $Trait:ident $method:ident, $sign_of_var_on_right:expr) => {
+        impl<$($generics)*> $Trait<&$Tensor> for &Var<$Tensor> {
+            type Output = Var<$Tensor>;
             #[track_caller]
-            fn $method(self, constant: &Tensor<T, S, K>) -> Var<Tensor<T, S, K>> {
-                record_unary(self, $Trait::$method(self.value(), constant), |y_bar: &Tensor<T, S, K>| {
+            fn $method(self, constant: &$Tensor) -> Var<$Tensor> {
+                record_unary(self, $Trait::$method(self.value(), constant), |y_bar: &$Tensor| {
                     y_bar.clone()
                 })
             }
         }
 
-        impl<T: Scalar, S: Shape, K: Storage<T, S>> $Trait<&Var<Tensor<T, S, K>>> for &Tensor<T, S, K> {
-            type Output = Var<Tensor<T, S, K>>;
+        impl<$($generics)*> $Trait<&Var<$Tensor>> for &$Tensor {
+            type Output = Var<$Tensor>;
             #[track_caller]
-            fn $method(self, var: &Var<Tensor<T, S, K>>) -> Var<Tensor<T, S, K>> {
-                let sign: T = $sign_of_var_on_right;
-                record_unary(var, $Trait::$method(self, var.value()), move |y_bar: &Tensor<T, S, K>| {
+            fn $method(self, var: &Var<$Tensor>) -> Var<$Tensor> {
+                let sign: $T = $sign_of_var_on_right;
+                record_unary(var, $Trait::$method(self, var.value()), move |y_bar: &$Tensor| {
                     y_bar.scale(sign)
                 })
             }
         }
 
-        impl<T: Scalar, S: Shape, K: Storage<T, S>> $Trait<Tensor<T, S, K>> for Var<Tensor<T, S, K>> {
-            type Output = Var<Tensor<T, S, K>>;
+        impl<$($generics)*> $Trait<$Tensor> for Var<$Tensor> {
+            type Output = Var<$Tensor>;
             #[track_caller]
-            fn $method(self, constant: Tensor<T, S, K>) -> Var<Tensor<T, S, K>> {
+            fn $method(self, constant: $Tensor) -> Var<$Tensor> {
                 $Trait::$method(&self, &constant)
             }
         }
 
-        impl<T: Scalar, S: Shape, K: Storage<T, S>> $Trait<Var<Tensor<T, S, K>>> for Tensor<T, S, K> {
-            type Output = Var<Tensor<T, S, K>>;
+        impl<$($generics)*> $Trait<Var<$Tensor>> for $Tensor {
+            type Output = Var<$Tensor>;
             #[track_caller]
-            fn $method(self, var: Var<Tensor<T, S, K>>) -> Var<Tensor<T, S, K>> {
+            fn $method(self, var: Var<$Tensor>) -> Var<$Tensor> {
                 $Trait::$method(&self, &var)
             }
         }
 
-        impl<T: Scalar, S: Shape, K: Storage<T, S>> $Trait<Tensor<T, S, K>> for &Var<Tensor<T, S, K>> {
-            type Output = Var<Tensor<T, S, K>>;
+        impl<$($generics)*> $Trait<$Tensor> for &Var<$Tensor> {
+            type Output = Var<$Tensor>;
             #[track_caller]
-            fn $method(self, constant: Tensor<T, S, K>) -> Var<Tensor<T, S, K>> {
+            fn $method(self, constant: $Tensor) -> Var<$Tensor> {
                 $Trait::$method(self, &constant)
             }
         }
 
-        impl<T: Scalar, S: Shape, K: Storage<T, S>> $Trait<&Tensor<T, S, K>> for Var<Tensor<T, S, K>> {
-            type Output = Var<Tensor<T, S, K>>;
+        impl<$($generics)*> $Trait<&$Tensor> for Var<$Tensor> {
+            type Output = Var<$Tensor>;
             #[track_caller]
-            fn $method(self, constant: &Tensor<T, S, K>) -> Var<Tensor<T, S, K>> {
+            fn $method(self, constant: &$Tensor) -> Var<$Tensor> {
                 $Trait::$method(&self, constant)
             }
         }
 
-        impl<T: Scalar, S: Shape, K: Storage<T, S>> $Trait<&Var<Tensor<T, S, K>>> for Tensor<T, S, K> {
-            type Output = Var<Tensor<T, S, K>>;
+        impl<$($generics)*> $Trait<&Var<$Tensor>> for $Tensor {
+            type Output = Var<$Tensor>;
             #[track_caller]
-            fn $method(self, var: &Var<Tensor<T, S, K>>) -> Var<Tensor<T, S, K>> {
+            fn $method(self, var: &Var<$Tensor>) -> Var<$Tensor> {
                 $Trait::$method(&self, var)
             }
         }
 
-        impl<T: Scalar, S: Shape, K: Storage<T, S>> $Trait<Var<Tensor<T, S, K>>> for &Tensor<T, S, K> {
-            type Output = Var<Tensor<T, S, K>>;
+        impl<$($generics)*> $Trait<Var<$Tensor>> for &$Tensor {
+            type Output = Var<$Tensor>;
             #[track_caller]
-            fn $method(self, var: Var<Tensor<T, S, K>>) -> Var<Tensor<T, S, K>> {
+            fn $method(self, var: Var<$Tensor>) -> Var<$Tensor> {
                 $Trait::$method(self, &var)
             }
         }
     };
 }
 
-var_with_constant_tensor!(Add add, T::one());
-var_with_constant_tensor!(Sub sub, -T::one());
+var_with_constant_tensor!([T: Scalar, S: Shape, K: Storage<T, S>] Tensor<T, S, K>, T; Add add, T::one());
+var_with_constant_tensor!([T: Scalar, S: Shape, K: Storage<T, S>] Tensor<T, S, K>, T; Sub sub, -T::one());
+#[cfg(feature = "cuda")]
+pub(super) use var_with_constant_tensor;
 
 impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>> Var<Tensor<T, (R, C), K>> {
     /// yᵢⱼ = xᵢⱼ + bⱼ: `row` added to every row (a bias on each example of a batch),
