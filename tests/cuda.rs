@@ -673,6 +673,12 @@ fn every_optimiser_updates_a_gpu_model_in_its_kernel_as_on_the_host() {
         assert!((global_norm(&clipped) - norm).abs() <= F32_TOL * norm);
         assert!((clip_grad_norm(&mut clipped, 1.0) - norm).abs() <= F32_TOL * norm);
         assert_close(&clipped.to_vec(), x.scale(1.0 / (norm + 1e-6) as f32).as_slice(), F32_TOL);
+        // Squares of 1e20 overflow f32: the device scales by the largest |x| first.
+        let huge = x.scale(1e20);
+        let huge_norm = global_norm(&huge);
+        assert!(huge_norm.is_finite());
+        assert!((global_norm(&huge.to_device()) - huge_norm).abs() <= F32_TOL * huge_norm);
+        assert_eq!(global_norm(&Tensor::<f32, (Dyn,), Cuda>::device_zeros((Dyn(0),))), 0.0);
     }
 }
 

@@ -88,13 +88,30 @@ impl<T: CudaElement, S: Shape> Leaf for OnDevice<T, S> {
         let shapes = written.iter().map(|leaf| leaf.shape()).chain(read.iter().map(|leaf| leaf.shape()));
         let first = written.first().map(|leaf| leaf.shape()).or(read.first().map(|leaf| leaf.shape()));
         assert!(shapes.into_iter().all(|shape| Some(shape) == first), "update: the leaves' shapes differ");
+        if first.is_none_or(|shape| shape.num_elements() == 0) {
+            return;
+        }
         let kernel = or_panic_cuda(UpdateKernel::new(update));
         let params = update.parameters().map(T::from_f64);
         let mut written = written.map(|leaf| leaf.slice_mut());
         or_panic_cuda(kernel.launch(&mut written, &read.map(|leaf| leaf.slice()), &params));
     }
+    /// ‖x‖² = m²·‖x/m‖² with m the largest |xᵢ| (when m > 1), reduced on the device
+    /// in the element type: scaled so that no square overflows, as the host's `f64`
+    /// sum would not.
     fn squared_norm(&self) -> f64 {
-        self.dot(self).to_f64()
+        if self.is_empty() {
+            return 0.0;
+        }
+        let largest = self.abs().max().to_f64();
+        if !largest.is_finite() {
+            return largest * largest; // NaN or ∞, as the host's sum gives
+        }
+        if largest <= 1.0 {
+            return self.dot(self).to_f64();
+        }
+        let scaled = self.scale(T::from_f64(1.0 / largest));
+        largest * largest * scaled.dot(&scaled).to_f64()
     }
 }
 

@@ -238,7 +238,10 @@ pub trait Leaf: VectorSpace {
 /// parameters as kernel arguments (one compiled kernel serves every learning rate).
 ///
 /// `apply` may branch on `self` (a setting such as Nesterov momentum gives another
-/// kernel) but not on the coordinates: a GPU leaf reports a comparison of them.
+/// kernel) but not on the coordinates: a GPU leaf reports a comparison of them. A
+/// value that changes between steps belongs in the parameters: written into `apply`
+/// (`X::from_f64(self.rate)`) it becomes a constant of the kernel, compiled anew for
+/// every value. `NAME` must be a C identifier.
 pub trait CoordinateUpdate<const W: usize, const R: usize, const P: usize> {
     /// The start of the GPU kernel's name.
     const NAME: &'static str;

@@ -510,5 +510,8 @@ mod tests {
         };
         let name = |update| UpdateKernel::new::<1, 1, 2, _>(&update).unwrap().compiled_name(CType::F64);
         assert_eq!(name(rate(0.1)), name(rate(0.5)));
+        // Adam's bias corrections change every step: arguments too.
+        let adam = |step| UpdateKernel::new(&AdamUpdate { config: AdamConfig::default(), step }).unwrap();
+        assert_eq!(adam(1).compiled_name(CType::F32), adam(3).compiled_name(CType::F32));
     }
 }

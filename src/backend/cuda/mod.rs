@@ -292,7 +292,9 @@ impl Kernel {
             inputs.iter().map(|input| BufferArg::Read(*input)).collect();
         buffers.push(BufferArg::Write(out));
         let name = self.compiled_name(T::C_TYPE);
-        runner.launch(&name, &|| self.source(T::C_TYPE), &mut buffers, params, sizes, config)
+        // SAFETY: the inputs, output, parameters and sizes of the kernel's parameter
+        // list, in its order; `launch_on` checked the buffers against the axis split.
+        unsafe { runner.launch(&name, &|| self.source(T::C_TYPE), &mut buffers, params, sizes, config) }
     }
 }
 
@@ -315,7 +317,12 @@ trait Runner<T: CudaElement> {
     /// Compiles kernel `name` from `source()` if needed and launches it with
     /// `buffers`, then `params`, then `sizes`: the order of every kernel's parameter
     /// list.
-    fn launch(
+    ///
+    /// # Safety
+    /// The arguments must be those of the kernel's parameter list, and each buffer
+    /// must hold every element the kernel reads or writes for these sizes (the
+    /// kernels index without bounds checks); only `Write` buffers are written.
+    unsafe fn launch(
         &self,
         name: &str,
         source: &dyn Fn() -> Result<String, CudaError>,
@@ -349,7 +356,7 @@ impl<T: CudaElement> Runner<T> for Device {
         Device::multiprocessors(self)
     }
 
-    fn launch(
+    unsafe fn launch(
         &self,
         name: &str,
         source: &dyn Fn() -> Result<String, CudaError>,
@@ -513,7 +520,11 @@ impl UpdateKernel {
             .collect();
         let name = self.compiled_name(T::C_TYPE);
         let config = elementwise_launch(n, runner.multiprocessors());
-        runner.launch(&name, &|| Ok(self.source(T::C_TYPE)), &mut buffers, params, &[n as u64], config)
+        // SAFETY: the written, read, parameter and size arguments of `update_source`'s
+        // list, in its order, each buffer of the `n` elements checked above.
+        unsafe {
+            runner.launch(&name, &|| Ok(self.source(T::C_TYPE)), &mut buffers, params, &[n as u64], config)
+        }
     }
 }
 
@@ -528,29 +539,25 @@ fn transpose_name(ctype: CType) -> String {
 /// When `x` or `out` holds fewer than `batch·rows·cols` elements.
 pub fn transpose<T: CudaElement>(
     x: &CudaSlice<T>,
-    (batch, rows, cols): (usize, usize, usize),
+    sizes: (usize, usize, usize),
     out: &mut CudaSlice<T>,
 ) -> Result<(), CudaError> {
-    let n = batch * rows * cols;
-    assert!(
-        x.len() >= n && out.len() >= n,
-        "transpose: buffers of {} and {} elements for {n}",
-        x.len(),
-        out.len()
-    );
-    if n == 0 {
-        return Ok(());
-    }
-    transpose_on(Device::get()?, x, (batch, rows, cols), out)
+    transpose_on(Device::get()?, x, sizes, out)
 }
 
-/// [`transpose`] on `runner`, of checked buffers.
+/// [`transpose`] on `runner`.
 fn transpose_on<T: CudaElement, R: Runner<T>>(
     runner: &R,
     x: &R::Buffer,
     (batch, rows, cols): (usize, usize, usize),
     out: &mut R::Buffer,
 ) -> Result<(), CudaError> {
+    let n = batch * rows * cols;
+    let (x_len, out_len) = (R::len(x), R::len(out));
+    assert!(x_len >= n && out_len >= n, "transpose: buffers of {x_len} and {out_len} elements for {n}");
+    if n == 0 {
+        return Ok(());
+    }
     let name = transpose_name(T::C_TYPE);
     let tiles = rows.div_ceil(32) * cols.div_ceil(32);
     let config = LaunchConfig {
@@ -560,7 +567,10 @@ fn transpose_on<T: CudaElement, R: Runner<T>>(
     };
     let sizes = [batch as u64, rows as u64, cols as u64];
     let source = || Ok(codegen::transpose_source(&name, T::C_TYPE));
-    runner.launch(&name, &source, &mut [BufferArg::Read(x), BufferArg::Write(out)], &[], &sizes, config)
+    let mut buffers = [BufferArg::Read(x), BufferArg::Write(out)];
+    // SAFETY: `transpose_source`'s parameter list, both buffers checked above to hold
+    // batch·rows·cols elements.
+    unsafe { runner.launch(&name, &source, &mut buffers, &[], &sizes, config) }
 }
 
 /// The name of the block-copy kernel for `ctype` and `store`.
@@ -584,16 +594,29 @@ pub struct AxisRange {
 ///
 /// # Panics
 /// When a range falls outside its tensor's axis or a buffer is too short for it.
-#[allow(clippy::too_many_arguments)]
 pub fn copy_block<T: CudaElement>(
     src: &CudaSlice<T>,
     dst: &mut CudaSlice<T>,
+    sizes: (usize, usize, usize),
+    from: AxisRange,
+    to: AxisRange,
+    store: Store,
+) -> Result<(), CudaError> {
+    copy_block_on(Device::get()?, src, dst, sizes, from, to, store)
+}
+
+/// [`copy_block`] on `runner`.
+#[allow(clippy::too_many_arguments)]
+fn copy_block_on<T: CudaElement, R: Runner<T>>(
+    runner: &R,
+    src: &R::Buffer,
+    dst: &mut R::Buffer,
     (outer, count, inner): (usize, usize, usize),
     from: AxisRange,
     to: AxisRange,
     store: Store,
 ) -> Result<(), CudaError> {
-    for (range, buffer_len, side) in [(from, src.len(), "source"), (to, dst.len(), "destination")] {
+    for (range, buffer_len, side) in [(from, R::len(src), "source"), (to, R::len(dst), "destination")] {
         assert!(
             range.start + count <= range.len && buffer_len >= (outer * range.len * inner).max(1),
             "copy_block: the {side} range {}..{} does not fit an axis of {} in a buffer of {buffer_len}",
@@ -605,24 +628,14 @@ pub fn copy_block<T: CudaElement>(
     if outer * count * inner == 0 {
         return Ok(());
     }
-    copy_block_on(Device::get()?, src, dst, (outer, count, inner), from, to, store)
-}
-
-/// [`copy_block`] on `runner`, of checked ranges.
-fn copy_block_on<T: CudaElement, R: Runner<T>>(
-    runner: &R,
-    src: &R::Buffer,
-    dst: &mut R::Buffer,
-    (outer, count, inner): (usize, usize, usize),
-    from: AxisRange,
-    to: AxisRange,
-    store: Store,
-) -> Result<(), CudaError> {
     let name = copy_block_name(T::C_TYPE, store);
     let sizes = [outer, count, inner, from.len, from.start, to.len, to.start].map(|size| size as u64);
     let config = grid_stride_launch(outer * count * inner, runner.multiprocessors());
     let source = || Ok(codegen::copy_block_source(&name, T::C_TYPE, store));
-    runner.launch(&name, &source, &mut [BufferArg::Read(src), BufferArg::Write(dst)], &[], &sizes, config)
+    let mut buffers = [BufferArg::Read(src), BufferArg::Write(dst)];
+    // SAFETY: `copy_block_source`'s parameter list, both ranges checked above to fit
+    // their axes and buffers.
+    unsafe { runner.launch(&name, &source, &mut buffers, &[], &sizes, config) }
 }
 
 /// The name of the max-pullback kernel for `ctype` and `store`.
@@ -640,21 +653,13 @@ pub fn max_pullback<T: CudaElement>(
     x: &CudaSlice<T>,
     y_bar: &CudaSlice<T>,
     x_bar: &mut CudaSlice<T>,
-    (outer, len, inner): AxisSplit,
+    axis: AxisSplit,
     store: Store,
 ) -> Result<(), CudaError> {
-    let (elements, lines) = (outer * len * inner, outer * inner);
-    assert!(
-        x.len() >= elements.max(1) && x_bar.len() >= elements.max(1) && y_bar.len() >= lines.max(1),
-        "max_pullback: buffers shorter than the axis split"
-    );
-    if elements == 0 {
-        return Ok(());
-    }
-    max_pullback_on(Device::get()?, x, y_bar, x_bar, (outer, len, inner), store)
+    max_pullback_on(Device::get()?, x, y_bar, x_bar, axis, store)
 }
 
-/// [`max_pullback`] on `runner`, of checked buffers.
+/// [`max_pullback`] on `runner`.
 fn max_pullback_on<T: CudaElement, R: Runner<T>>(
     runner: &R,
     x: &R::Buffer,
@@ -663,12 +668,22 @@ fn max_pullback_on<T: CudaElement, R: Runner<T>>(
     (outer, len, inner): AxisSplit,
     store: Store,
 ) -> Result<(), CudaError> {
+    let (elements, lines) = (outer * len * inner, outer * inner);
+    assert!(
+        R::len(x) >= elements.max(1) && R::len(x_bar) >= elements.max(1) && R::len(y_bar) >= lines.max(1),
+        "max_pullback: buffers shorter than the axis split"
+    );
+    if elements == 0 {
+        return Ok(());
+    }
     let name = max_pullback_name(T::C_TYPE, store);
     let sizes = [outer as u64, len as u64, inner as u64];
-    let config = grid_stride_launch(outer * inner, runner.multiprocessors());
+    let config = grid_stride_launch(lines, runner.multiprocessors());
     let source = || Ok(codegen::max_pullback_source(&name, T::C_TYPE, store));
     let mut buffers = [BufferArg::Read(x), BufferArg::Read(y_bar), BufferArg::Write(x_bar)];
-    runner.launch(&name, &source, &mut buffers, &[], &sizes, config)
+    // SAFETY: `max_pullback_source`'s parameter list, the buffers checked above
+    // against the axis split.
+    unsafe { runner.launch(&name, &source, &mut buffers, &[], &sizes, config) }
 }
 
 /// Every kernel that fluxion's own operations generate, as `(name, CUDA C)` for
