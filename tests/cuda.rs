@@ -783,6 +783,49 @@ fn plain_tensors_beside_traced_ones_and_c_over_x_match_the_host() {
 }
 
 #[test]
+fn forward_mode_on_the_gpu_agrees_with_reverse_mode_and_finite_differences() {
+    if !gpu() {
+        return;
+    }
+    use fluxion::autodiff::{CudaDual, jvp};
+    type X = Matrix<f64, 6, 5, Cuda>;
+    let x: X = Matrix::<f64, 6, 5, Heap>::random_uniform(-1.0, 1.0, 36).to_device();
+    let v: X = Matrix::<f64, 6, 5, Heap>::random_uniform(-1.0, 1.0, 37).to_device();
+    let w: Matrix<f64, 5, 4, Cuda> = Matrix::<f64, 5, 4, Heap>::random_uniform(-1.0, 1.0, 38).to_device();
+    // f(x) = Σ relu(x·W) ⊙ tanh(x·W) + x·exp(x) − 3·sin(x), written for duals and for Vars.
+    let dual_w = CudaDual::constant(w.clone());
+    let on_duals = |x: CudaDual<f64, (Const<6>, Const<5>)>| {
+        let h = x.matmul(&dual_w);
+        let first = h.relu().hadamard(&h.tanh()).sum();
+        let second = (&x.hadamard(&x.exp()) - &x.sin().scale(3.0)).sum();
+        first + second
+    };
+    let var_w = Var::constant(w.clone());
+    let on_vars = |x: Var<X>| {
+        let h = x.matmul(&var_w);
+        let first = h.relu().hadamard(&h.tanh()).sum();
+        let second = (&x.hadamard(&x.exp()) - &(&x.sin() * 3.0)).sum();
+        &first + &second
+    };
+    let (value, derivative) = jvp(on_duals, &x, &v);
+    let (reverse_value, gradient) = value_and_grad(on_vars, &x);
+    assert!((value - reverse_value).abs() <= F64_TOL * value.abs().max(1.0));
+    let adjoint = gradient.dot(&v);
+    assert!(
+        (derivative - adjoint).abs() <= 1e-10 * adjoint.abs().max(1.0),
+        "jvp {derivative}, ⟨∇f, v⟩ {adjoint}"
+    );
+    // Central differences along v.
+    let at = |t: f64| on_duals(CudaDual::constant(&x + &v.scale(t))).value();
+    let h = 1e-5;
+    let central = (at(h) - at(-h)) / (2.0 * h);
+    assert!(
+        (derivative - central).abs() <= 1e-6 * central.abs().max(1.0),
+        "jvp {derivative}, differences {central}"
+    );
+}
+
+#[test]
 fn traced_dot_and_reshape_agree_with_finite_differences_on_the_gpu() {
     use fluxion::autodiff::check::{CheckOptions, check_grad, check_vjp};
     if !gpu() {

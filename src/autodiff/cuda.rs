@@ -14,14 +14,17 @@
 use core::ops::{Add, Div, Mul, Neg, Sub};
 use std::vec::Vec;
 
+use super::dual::Dual;
 use super::forward::{Lift, Unlift};
 use super::tangent::{CoordinateUpdate, Differentiable, Leaf, LeafVisitor, VectorSpace};
 use super::tape::{Var, record_binary_in_place, record_unary, record_unary_in_place};
 use super::var_ops::{Operand, var_with_constant_tensor};
+use crate::backend::cpu::Write;
 use crate::backend::cuda::{Cuda, CudaElement, UpdateKernel, or_panic_cuda};
 use crate::error::{ShapeError, or_panic};
 use crate::ops::cuda as rules;
 use crate::ops::elementwise::{Elementary, ScalarFunction, elementary_methods};
+use crate::product::MatMul;
 use crate::shape::constraint::{AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis, SameElementCount};
 use crate::shape::{Const, Dim, Shape, StaticShape};
 use crate::tensor::Tensor;
@@ -135,10 +138,21 @@ impl<T: CudaElement, S: Shape> Differentiable for OnDevice<T, S> {
     }
 }
 
-/// A GPU tensor with one tangent beside it: what [`Lift`] makes of a device tensor
-/// (so a derived model with `Cuda` fields has its forward-mode twin). Forward-mode
-/// operations on it are not written yet: [`jvp`](super::jvp) through GPU code needs
-/// them.
+/// A GPU tensor with one tangent beside it: what [`Lift`] makes of a device tensor,
+/// so [`jvp`](super::jvp) and [`linearize`](super::linearize) run on the GPU. Its
+/// operations carry the tensor's names and push the tangent forward with the device
+/// rules: an elementwise function's Jacobian is diagonal, so its pullback kernel
+/// applied to ẋ is ẏ = f′(x)·ẋ; products follow the product rule.
+///
+/// ```no_run
+/// use fluxion::autodiff::{CudaDual, jvp};
+/// use fluxion::prelude::*;
+///
+/// let x: Vector<f32, 3, Cuda> = Vector::<f32, 3, Heap>::from_array([0.5, 1.0, 2.0]).to_device();
+/// let v = x.clone();
+/// // d/dε Σ exp(x + εv)·x at ε = 0, on the GPU.
+/// let (value, derivative) = jvp(|x: CudaDual<f32, (Const<3>,)>| x.exp().hadamard(&x).sum(), &x, &v);
+/// ```
 #[derive(Clone, Debug)]
 pub struct CudaDual<T: CudaElement, S: Shape> {
     /// The primal value.
@@ -160,6 +174,87 @@ impl<T: CudaElement, S: Shape> Unlift for CudaDual<T, S> {
     type Primal = OnDevice<T, S>;
     fn unlift(&self) -> (OnDevice<T, S>, OnDevice<T, S>) {
         (self.value.clone(), self.tangent.clone())
+    }
+}
+
+impl<T: CudaElement, S: Shape> CudaDual<T, S> {
+    /// A value whose tangent is 0 (a constant of the function).
+    pub fn constant(value: OnDevice<T, S>) -> Self {
+        let tangent = value.zero_like();
+        CudaDual { value, tangent }
+    }
+
+    /// `value` y with the tangent ẏ that `push(y, ẏ)` writes into a zeroed buffer.
+    fn pushed(&self, value: OnDevice<T, S>, push: impl FnOnce(&OnDevice<T, S>, &mut OnDevice<T, S>)) -> Self {
+        let mut tangent = OnDevice::device_zeros(value.shape());
+        push(&value, &mut tangent);
+        CudaDual { value, tangent }
+    }
+
+    /// f(x) elementwise, with ẏ = f′(x)·ẋ.
+    pub fn elementary(&self, f: Elementary<T>) -> Self {
+        self.pushed(self.value.elementary(f), |y, y_dot| {
+            rules::elementary_pullback(f, (&self.value, y, &self.tangent), y_dot, Write::Overwrite)
+        })
+    }
+
+    elementary_methods!();
+
+    /// max(x, 0) elementwise, with ẏ = ẋ where x > 0, else 0.
+    pub fn relu(&self) -> Self {
+        self.pushed(self.value.relu(), |_, y_dot| {
+            rules::relu_pullback(&self.value, &self.tangent, y_dot, Write::Overwrite)
+        })
+    }
+
+    /// c·x.
+    pub fn scale(&self, factor: T) -> Self {
+        CudaDual { value: self.value.scale(factor), tangent: self.tangent.scale(factor) }
+    }
+
+    /// a ⊙ b, with ẏ = ȧ ⊙ b + a ⊙ ḃ.
+    #[track_caller]
+    pub fn hadamard(&self, other: &Self) -> Self {
+        let tangent = &self.tangent.hadamard(&other.value) + &self.value.hadamard(&other.tangent);
+        CudaDual { value: self.value.hadamard(&other.value), tangent }
+    }
+
+    /// The matrix product (the shapes of [`MatMul`]), with ẏ = ȧ·b + a·ḃ.
+    #[track_caller]
+    pub fn matmul<S2: Shape, S3: Shape>(&self, other: &CudaDual<T, S2>) -> CudaDual<T, S3>
+    where
+        OnDevice<T, S>: MatMul<OnDevice<T, S2>, Output = OnDevice<T, S3>>,
+    {
+        let tangent = &self.tangent.matmul(&other.value) + &self.value.matmul(&other.tangent);
+        CudaDual { value: self.value.matmul(&other.value), tangent }
+    }
+
+    /// Σ xᵢ (read back to the host), with its tangent Σ ẋᵢ.
+    pub fn sum(&self) -> Dual<T> {
+        Dual::new(self.value.sum(), [self.tangent.sum()])
+    }
+
+    /// Σ aᵢbᵢ (read back to the host), with its tangent Σ ȧᵢbᵢ + aᵢḃᵢ.
+    #[track_caller]
+    pub fn dot(&self, other: &Self) -> Dual<T> {
+        let tangent = self.tangent.dot(&other.value) + self.value.dot(&other.tangent);
+        Dual::new(self.value.dot(&other.value), [tangent])
+    }
+}
+
+impl<T: CudaElement, S: Shape> Add for &CudaDual<T, S> {
+    type Output = CudaDual<T, S>;
+    #[track_caller]
+    fn add(self, other: Self) -> CudaDual<T, S> {
+        CudaDual { value: &self.value + &other.value, tangent: &self.tangent + &other.tangent }
+    }
+}
+
+impl<T: CudaElement, S: Shape> Sub for &CudaDual<T, S> {
+    type Output = CudaDual<T, S>;
+    #[track_caller]
+    fn sub(self, other: Self) -> CudaDual<T, S> {
+        CudaDual { value: &self.value - &other.value, tangent: &self.tangent - &other.tangent }
     }
 }
 
