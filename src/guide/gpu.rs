@@ -4,9 +4,11 @@
 //! same shapes, products and compile-time errors as the host kinds. Data moves only
 //! when asked (`to_device`, `to_host`); mixing a host and a GPU tensor in one
 //! operation does not compile. Operations keep their names, and `Var`s of GPU tensors
-//! record GPU rules, so a model whose storage type says `Cuda` trains on the GPU
-//! (plain tensors beside traced ones in `+`, `−`, `hadamard` are host-only still;
-//! wrap such a tensor in `Var::constant`).
+//! record GPU rules, so a model whose storage type says `Cuda` trains on the GPU (a
+//! plain GPU tensor beside a traced one in `+`, `−` and `hadamard` is a constant, as
+//! on the host). `jvp` and `linearize` take GPU tensors too: the lifted `CudaDual`
+//! has the elementary functions, `relu`, `+`, `−`, `scale`, `hadamard`, `matmul`,
+//! `sum` and `dot`.
 //!
 //! ## Library layers on the GPU
 //!
