@@ -8,7 +8,8 @@
 //! GPU it prints the generated kernel and says why it stops there.
 
 use fluxion::autodiff::{grad, value_and_grad};
-use fluxion::backend::cuda::{CType, Device, Indexing, Kernel, Store};
+use fluxion::backend::cuda::{CType, Device};
+use fluxion::ops::cuda::function_kernel_source;
 use fluxion::ops::elementwise::ScalarFunction;
 use fluxion::prelude::*;
 
@@ -31,10 +32,10 @@ fn main() {
     let host = x.map_function(Swish);
     println!("swish on the host: {host}");
 
-    // The kernel the GPU compiles, from the definition above.
-    let kernel =
-        Kernel::elementwise("swish", &[Indexing::Element], 0, Store::Overwrite, |x, _| Swish.value(x[0]));
-    println!("generated kernel:\n{}", kernel.source(CType::F32).expect("Swish records"));
+    // The kernel the GPU compiles, from the definition above (named by a hash of the
+    // recorded formula).
+    let (name, source) = function_kernel_source(Swish, CType::F32).expect("Swish records");
+    println!("generated kernel `{name}`:\n{source}");
 
     let device = match Device::get() {
         Ok(device) => device,

@@ -678,7 +678,12 @@ fn every_optimiser_updates_a_gpu_model_in_its_kernel_as_on_the_host() {
         let huge_norm = global_norm(&huge);
         assert!(huge_norm.is_finite());
         assert!((global_norm(&huge.to_device()) - huge_norm).abs() <= F32_TOL * huge_norm);
-        assert_eq!(global_norm(&Tensor::<f32, (Dyn,), Cuda>::device_zeros((Dyn(0),))), 0.0);
+        // An empty parameter: the update launches nothing, the norm is 0.
+        let mut empty = Tensor::<f32, (Dyn,), Cuda>::device_zeros((Dyn(0),));
+        assert_eq!(global_norm(&empty), 0.0);
+        let gradient = empty.clone();
+        Adam::new(AdamConfig::default()).step(&mut empty, &gradient);
+        assert!(empty.to_vec().is_empty());
     }
 }
 
@@ -792,20 +797,23 @@ fn forward_mode_on_the_gpu_agrees_with_reverse_mode_and_finite_differences() {
     let x: X = Matrix::<f64, 6, 5, Heap>::random_uniform(-1.0, 1.0, 36).to_device();
     let v: X = Matrix::<f64, 6, 5, Heap>::random_uniform(-1.0, 1.0, 37).to_device();
     let w: Matrix<f64, 5, 4, Cuda> = Matrix::<f64, 5, 4, Heap>::random_uniform(-1.0, 1.0, 38).to_device();
-    // f(x) = Σ relu(x·W) ⊙ tanh(x·W) + x·exp(x) − 3·sin(x), written for duals and for Vars.
+    // f(x) = Σ relu(x·W) ⊙ tanh(x·W) + Σ (x·exp(x) − 3·sin(x) + x³ + √eˣ + ln σ(x))
+    // + ⟨x, x⟩, written for duals and for Vars.
     let dual_w = CudaDual::constant(w.clone());
     let on_duals = |x: CudaDual<f64, (Const<6>, Const<5>)>| {
         let h = x.matmul(&dual_w);
         let first = h.relu().hadamard(&h.tanh()).sum();
-        let second = (&x.hadamard(&x.exp()) - &x.sin().scale(3.0)).sum();
-        first + second
+        let terms = &(&x.hadamard(&x.exp()) - &x.sin().scale(3.0)) + &x.powi(3);
+        let second = (&(&terms + &x.exp().sqrt()) + &x.sigmoid().ln()).sum();
+        first + second + x.dot(&x)
     };
     let var_w = Var::constant(w.clone());
     let on_vars = |x: Var<X>| {
         let h = x.matmul(&var_w);
         let first = h.relu().hadamard(&h.tanh()).sum();
-        let second = (&x.hadamard(&x.exp()) - &(&x.sin() * 3.0)).sum();
-        &first + &second
+        let terms = &(&x.hadamard(&x.exp()) - &(&x.sin() * 3.0)) + &x.powi(3);
+        let second = (&(&terms + &x.exp().sqrt()) + &x.sigmoid().ln()).sum();
+        &(&first + &second) + &x.dot(&x)
     };
     let (value, derivative) = jvp(on_duals, &x, &v);
     let (reverse_value, gradient) = value_and_grad(on_vars, &x);

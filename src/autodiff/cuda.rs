@@ -20,7 +20,7 @@ use super::tangent::{CoordinateUpdate, Differentiable, Leaf, LeafVisitor, Vector
 use super::tape::{Var, record_binary_in_place, record_unary, record_unary_in_place};
 use super::var_ops::{Operand, var_with_constant_tensor};
 use crate::backend::cpu::Write;
-use crate::backend::cuda::{Cuda, CudaElement, UpdateKernel, or_panic_cuda};
+use crate::backend::cuda::{CType, Cuda, CudaElement, UpdateKernel, or_panic_cuda};
 use crate::error::{ShapeError, or_panic};
 use crate::ops::cuda as rules;
 use crate::ops::elementwise::{Elementary, ScalarFunction, elementary_methods};
@@ -99,22 +99,22 @@ impl<T: CudaElement, S: Shape> Leaf for OnDevice<T, S> {
         let mut written = written.map(|leaf| leaf.slice_mut());
         or_panic_cuda(kernel.launch(&mut written, &read.map(|leaf| leaf.slice()), &params));
     }
-    /// ‖x‖² = m²·‖x/m‖² with m the largest |xᵢ| (when m > 1), reduced on the device
-    /// in the element type: scaled so that no square overflows, as the host's `f64`
-    /// sum would not.
+    /// ‖x‖² = ‖x·2⁻ᵉ‖²·4ᵉ with 2ᵉ ≤ m < 2ᵉ⁺¹ for the largest |xᵢ| = m (e kept within the
+    /// element type's normal exponents): reduced on the device in the element type,
+    /// scaled exactly so that no square overflows and the largest do not underflow,
+    /// as the host's `f64` sum.
     fn squared_norm(&self) -> f64 {
         if self.is_empty() {
             return 0.0;
         }
         let largest = self.abs().max().to_f64();
-        if !largest.is_finite() {
-            return largest * largest; // NaN or ∞, as the host's sum gives
+        if !largest.is_finite() || largest == 0.0 {
+            return largest * largest; // NaN, ∞ or 0, as the host's sum gives
         }
-        if largest <= 1.0 {
-            return self.dot(self).to_f64();
-        }
-        let scaled = self.scale(T::from_f64(1.0 / largest));
-        largest * largest * scaled.dot(&scaled).to_f64()
+        let limit = if T::C_TYPE == CType::F32 { 126 } else { 1022 };
+        let exponent = (largest.log2().floor() as i32).clamp(-limit, limit);
+        let scaled = self.scale(T::from_f64(2f64.powi(-exponent)));
+        scaled.dot(&scaled).to_f64() * 2f64.powi(exponent) * 2f64.powi(exponent)
     }
 }
 
@@ -150,7 +150,7 @@ impl<T: CudaElement, S: Shape> Differentiable for OnDevice<T, S> {
 ///
 /// let x: Vector<f32, 3, Cuda> = Vector::<f32, 3, Heap>::from_array([0.5, 1.0, 2.0]).to_device();
 /// let v = x.clone();
-/// // d/dε Σ exp(x + εv)·x at ε = 0, on the GPU.
+/// // d/dε Σ exp(x + εv)·(x + εv) at ε = 0, on the GPU.
 /// let (value, derivative) = jvp(|x: CudaDual<f32, (Const<3>,)>| x.exp().hadamard(&x).sum(), &x, &v);
 /// ```
 #[derive(Clone, Debug)]

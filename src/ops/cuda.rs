@@ -12,6 +12,7 @@
 
 use core::ops::{Add, AddAssign, Div, Mul, Neg, Sub, SubAssign};
 use std::format;
+use std::string::String;
 use std::vec::Vec;
 
 use cudarc::driver::CudaSlice;
@@ -19,8 +20,8 @@ use num_traits::{One, Zero};
 
 use crate::backend::cpu::Write;
 use crate::backend::cuda::{
-    AxisRange, AxisSplit, Combine, Cuda, CudaElement, CudaError, Device, DeviceBuffer, Indexing, Kernel,
-    Store, Sym, copy_block, expression_hash, max_pullback as max_pullback_kernel, or_panic_cuda,
+    AxisRange, AxisSplit, CType, Combine, Cuda, CudaElement, CudaError, Device, DeviceBuffer, Indexing,
+    Kernel, Store, Sym, copy_block, expression_hash, max_pullback as max_pullback_kernel, or_panic_cuda,
     transpose as transpose_kernel,
 };
 use crate::error::{ShapeError, or_panic};
@@ -139,6 +140,13 @@ fn relu_pullback_kernel(write: Write) -> Kernel {
         x[0].where_positive(x[1])
     })
 }
+/// The CUDA C of the kernel that computes `f` elementwise on `ctype` data (what
+/// [`map_function`](OnDevice::map_function) compiles on first use), and its name.
+pub fn function_kernel_source<F: ScalarFunction>(f: F, ctype: CType) -> Result<(String, String), CudaError> {
+    let kernel = function_kernel(f);
+    Ok((kernel.compiled_name(ctype), kernel.source(ctype)?))
+}
+
 fn function_kernel<F: ScalarFunction>(f: F) -> Kernel {
     Kernel::elementwise(
         function_name("value", 1, |x| f.value(x[0])),

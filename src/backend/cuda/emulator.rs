@@ -11,7 +11,6 @@
 
 use std::ffi::c_void;
 use std::format;
-use std::path::PathBuf;
 use std::process::Command;
 use std::string::String;
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -107,17 +106,6 @@ fn signature<'s>(name: &str, source: &'s str) -> &'s str {
 /// The generated kernels, compiled for the host into a shared library.
 pub(super) struct Emulator {
     library: libloading::Library,
-    _folder: TempFolder,
-}
-
-/// A folder removed when dropped.
-struct TempFolder(PathBuf);
-
-impl Drop for TempFolder {
-    fn drop(&mut self) {
-        // Best effort: a folder left behind in the temporary directory harms nothing.
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 impl Emulator {
@@ -149,10 +137,9 @@ impl Emulator {
                 source += &entry;
             }
         }
-        let folder =
-            TempFolder(std::env::temp_dir().join(format!("fluxion-emulator-{}", std::process::id())));
-        std::fs::create_dir_all(&folder.0).expect("a temporary folder");
-        let (source_path, library_path) = (folder.0.join("kernels.cpp"), folder.0.join("kernels.so"));
+        let folder = std::env::temp_dir().join(format!("fluxion-emulator-{}", std::process::id()));
+        std::fs::create_dir_all(&folder).expect("a temporary folder");
+        let (source_path, library_path) = (folder.join("kernels.cpp"), folder.join("kernels.so"));
         std::fs::write(&source_path, source).expect("the kernels' source written");
         let output = Command::new("g++")
             .args(["-std=c++20", "-O1", "-shared", "-fPIC", "-pthread", "-o"])
@@ -168,7 +155,10 @@ impl Emulator {
         // SAFETY: the library was just built from the source above; loading runs no
         // initialisers other than the C++ runtime's.
         let library = unsafe { libloading::Library::new(&library_path) }.expect("the kernels' library loads");
-        Emulator { library, _folder: folder }
+        // The loaded library stays mapped; its files are no longer needed (best effort:
+        // a folder left in the temporary directory harms nothing).
+        let _ = std::fs::remove_dir_all(&folder);
+        Emulator { library }
     }
 }
 

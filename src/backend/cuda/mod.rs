@@ -87,7 +87,7 @@ pub type AxisSplit = (usize, usize, usize);
 
 /// A generated kernel: a scalar function of its inputs and parameters, and how it is
 /// applied (elementwise, or folded along each line of an axis).
-pub struct Kernel {
+pub(crate) struct Kernel {
     /// The operation's name, e.g. `"add"`; the compiled kernel's name adds how each
     /// input is read, the store and the element type.
     pub name: String,
@@ -240,18 +240,26 @@ impl Kernel {
                     return Ok(());
                 }
                 let sizes = [n as u64, axis.1.max(1) as u64, axis.2.max(1) as u64];
-                self.run(runner, inputs, params, &sizes, out, elementwise_launch(n, runner.multiprocessors()))
+                let config = elementwise_launch(n, runner.multiprocessors());
+                // SAFETY: the buffers were checked above against the axis split that
+                // `sizes` describes.
+                unsafe { self.run(runner, inputs, params, &sizes, out, config) }
             }
             Some(combine) => {
                 let (config, chunks) = reduction_launch(axis, runner.multiprocessors());
-                self.reduce(runner, inputs, params, axis, (config, chunks), out, combine)
+                // SAFETY: the buffers were checked above against the axis split.
+                unsafe { self.reduce(runner, inputs, params, axis, (config, chunks), out, combine) }
             }
         }
     }
 
     /// Runs a reduction in `chunks` pieces per line, then folds the pieces.
+    ///
+    /// # Safety
+    /// Each input holds the elements or lines of the axis split it is read at, and
+    /// `out` one element per line.
     #[allow(clippy::too_many_arguments)]
-    fn reduce<T: CudaElement, R: Runner<T>>(
+    unsafe fn reduce<T: CudaElement, R: Runner<T>>(
         &self,
         runner: &R,
         inputs: &[&R::Buffer],
@@ -268,18 +276,27 @@ impl Kernel {
         let chunk = len.div_ceil(chunks).max(1);
         let sizes = [outer as u64, len as u64, inner as u64, chunk as u64];
         if chunks == 1 {
-            return self.run(runner, inputs, params, &sizes, out, config);
+            // SAFETY: this function's contract.
+            return unsafe { self.run(runner, inputs, params, &sizes, out, config) };
         }
         // Every piece is stored; an accumulating kernel adds it to a zero.
         let mut pieces = runner.buffer(chunks * lines, self.store == Store::Accumulate)?;
-        self.run(runner, inputs, params, &sizes, &mut pieces, config)?;
+        // SAFETY: this function's contract for the inputs; `pieces` holds one element
+        // per line and chunk, where chunk c of line l is stored at c·lines + l.
+        unsafe { self.run(runner, inputs, params, &sizes, &mut pieces, config)? };
         let folded = (1, chunks, lines);
         let (config, _) = reduction_launch(folded, 0);
-        Kernel::fold(combine, self.store).reduce(runner, &[&pieces], &[], folded, (config, 1), out, combine)
+        let fold = Kernel::fold(combine, self.store);
+        // SAFETY: `pieces` is the one input, of `chunks` lines' values for each of
+        // `lines` lines, folded along the chunks into `out`, one element per line.
+        unsafe { fold.reduce(runner, &[&pieces], &[], folded, (config, 1), out, combine) }
     }
 
     /// Launches the kernel with its inputs, output, parameters and sizes.
-    fn run<T: CudaElement, R: Runner<T>>(
+    ///
+    /// # Safety
+    /// The buffers hold every element the kernel reads or writes for `sizes`.
+    unsafe fn run<T: CudaElement, R: Runner<T>>(
         &self,
         runner: &R,
         inputs: &[&R::Buffer],
@@ -293,7 +310,7 @@ impl Kernel {
         buffers.push(BufferArg::Write(out));
         let name = self.compiled_name(T::C_TYPE);
         // SAFETY: the inputs, output, parameters and sizes of the kernel's parameter
-        // list, in its order; `launch_on` checked the buffers against the axis split.
+        // list, in its order; the buffers as this function's contract says.
         unsafe { runner.launch(&name, &|| self.source(T::C_TYPE), &mut buffers, params, sizes, config) }
     }
 }
@@ -319,9 +336,11 @@ trait Runner<T: CudaElement> {
     /// list.
     ///
     /// # Safety
-    /// The arguments must be those of the kernel's parameter list, and each buffer
-    /// must hold every element the kernel reads or writes for these sizes (the
-    /// kernels index without bounds checks); only `Write` buffers are written.
+    /// `name` must always denote the kernel `source()` gives (names are made from
+    /// everything that shapes the source), the arguments must be those of its
+    /// parameter list, and each buffer must hold every element the kernel reads or
+    /// writes for these sizes (kernels index without bounds checks); only `Write`
+    /// buffers are written.
     unsafe fn launch(
         &self,
         name: &str,
@@ -436,7 +455,7 @@ fn hash(expression: &symbolic::Expression) -> u64 {
 /// named by the update's name and a hash of the formula (so a setting that changes the
 /// formula, such as Nesterov momentum, gets a kernel of its own, while the parameters
 /// are arguments of one kernel).
-pub struct UpdateKernel {
+pub(crate) struct UpdateKernel {
     name: String,
     buffers: (usize, usize),
     params: usize,
@@ -454,7 +473,7 @@ impl UpdateKernel {
             update.apply(written, read, core::array::from_fn(|k| p[k])).to_vec()
         })
         .map_err(|e| CudaError::Unrecordable(format!("update `{}`: {e}", U::NAME)))?;
-        let name = format!("{}_{:016x}", U::NAME, hash(&expression));
+        let name = format!("update_{}_{:016x}", U::NAME, hash(&expression));
         Ok(UpdateKernel { name, buffers: (W, R), params: P, expression })
     }
 
