@@ -608,7 +608,8 @@ fn a_model_of_library_layers_trains_on_the_gpu_as_on_the_host() {
 }
 
 /// Six steps of an optimiser on a linear classifier in f32, written once and
-/// instantiated for a storage kind; returns the trained model.
+/// instantiated for a storage kind (the traced layer takes the plain batch); returns
+/// the trained model.
 macro_rules! optimised {
     ($train:ident, $kind:ty) => {
         fn $train<O: Optimizer<Linear<f32, 8, 4, $kind>>>(
@@ -617,11 +618,11 @@ macro_rules! optimised {
             mut optimizer: O,
         ) -> Linear<f32, 8, 4, $kind> {
             let classes: Vec<usize> = (0..16).map(|b| b % 4).collect();
-            let x = Var::constant(x.clone());
             for _ in 0..6 {
+                // The traced layer takes the plain batch (a constant), on either kind.
                 let (_, gradient) = value_and_grad(
                     |m: <Linear<f32, 8, 4, $kind> as Trace>::Traced| {
-                        cross_entropy(&m.forward(&x), &classes, Reduction::Mean)
+                        cross_entropy(&m.forward(x), &classes, Reduction::Mean)
                     },
                     &model,
                 );

@@ -258,6 +258,20 @@ impl<T: CudaElement, S: Shape> Sub for &CudaDual<T, S> {
     }
 }
 
+impl<T: CudaElement, S: Shape> Mul<T> for &CudaDual<T, S> {
+    type Output = CudaDual<T, S>;
+    fn mul(self, factor: T) -> CudaDual<T, S> {
+        self.scale(factor)
+    }
+}
+
+impl<T: CudaElement, S: Shape> Div<T> for &CudaDual<T, S> {
+    type Output = CudaDual<T, S>;
+    fn div(self, divisor: T) -> CudaDual<T, S> {
+        self.scale(T::one() / divisor)
+    }
+}
+
 impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
     /// f(x) elementwise, with x̄ = f′(x)·ȳ.
     pub fn elementary(&self, f: Elementary<T>) -> Self {

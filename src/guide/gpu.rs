@@ -6,9 +6,11 @@
 //! operation does not compile. Operations keep their names, and `Var`s of GPU tensors
 //! record GPU rules, so a model whose storage type says `Cuda` trains on the GPU (a
 //! plain GPU tensor beside a traced one in `+`, `−` and `hadamard` is a constant, as
-//! on the host). `jvp` and `linearize` take GPU tensors too: the lifted `CudaDual`
-//! has the elementary functions, `relu`, `+`, `−`, `scale`, `hadamard`, `matmul`,
-//! `sum` and `dot`.
+//! on the host; so is a plain batch given to a traced `Linear` or `LayerNorm`). `jvp`
+//! and `linearize` take GPU tensors too: the lifted `fluxion::autodiff::CudaDual`
+//! has the elementary functions, `relu`, `&a + &b`, `&a − &b`, `&a * c`, `&a / c`,
+//! `hadamard`, `matmul`, `sum` and `dot`; a constant operand is
+//! `CudaDual::constant(tensor)`.
 //!
 //! ## Library layers on the GPU
 //!

@@ -589,14 +589,18 @@ macro_rules! constant_input {
 }
 
 constant_input!(
-    [T: RealScalar, R: Dim, F: Dim, const I: usize, const O: usize, K: Storage<T, (R, F)>, B]
+    [T: RealScalar, R: Dim, F: Dim, const I: usize, const O: usize, K: StorageKind<T, (R, F)>, B]
     LinearTraced<T, I, O, K, B>, Tensor<T, (R, F), K>;
-    where [K: Storage<T, (Const<O>, Const<I>)>, B: BiasKind<T, O, K, Bias: Trace>,]
+    where [
+        K: StorageKind<T, (Const<O>, Const<I>)>,
+        Tensor<T, (Const<O>, Const<I>), K>: Trace,
+        B: BiasKind<T, O, K, Bias: Trace>,
+    ]
 );
 constant_input!(
-    [T: RealScalar, R: Dim, F: Dim, const D: usize, K: Storage<T, (R, F)>]
+    [T: RealScalar, R: Dim, F: Dim, const D: usize, K: StorageKind<T, (R, F)>]
     LayerNormTraced<T, D, K>, Tensor<T, (R, F), K>;
-    where [K: Storage<T, (Const<D>,)>,]
+    where [K: StorageKind<T, (Const<D>,)>, Tensor<T, (Const<D>,), K>: Trace,]
 );
 constant_input!(
     [

@@ -30,6 +30,7 @@
 //! ```
 //! use fluxion::nn::optim::{CosineDecay, LearningRateSchedule, Optimizer, Sgd, SgdConfig};
 //!
+//! // The type parameter is the model's type (here a single `f64` parameter).
 //! let mut sgd = Sgd::<f64>::new(SgdConfig::default());
 //! let schedule = CosineDecay { initial: 0.1, minimum: 0.001, steps: 30 };
 //! for epoch in 0..30 {

@@ -140,8 +140,9 @@ fn relu_pullback_kernel(write: Write) -> Kernel {
         x[0].where_positive(x[1])
     })
 }
-/// The CUDA C of the kernel that computes `f` elementwise on `ctype` data (what
-/// [`map_function`](OnDevice::map_function) compiles on first use), and its name.
+/// The name and CUDA C of the kernel that computes `f` elementwise on `ctype` data
+/// (what [`map_function`](OnDevice::map_function) compiles on first use; its
+/// pullback's kernel comes from `f.derivative` the same way). Needs no GPU.
 pub fn function_kernel_source<F: ScalarFunction>(f: F, ctype: CType) -> Result<(String, String), CudaError> {
     let kernel = function_kernel(f);
     Ok((kernel.compiled_name(ctype), kernel.source(ctype)?))
