@@ -93,6 +93,8 @@ fn adjoint_identity_holds_for_every_real_primitive() {
     adjoint!((a, c), |(x, y)| x.matmul(&y));
     adjoint!((a, v), |(x, y)| x.matmul(&y));
     adjoint!((batch, batch_rhs), |(x, y)| x.matmul(&y));
+    // A batch by one matrix: [2, 2, 3]×[3, 4].
+    adjoint!((batch, c), |(x, y)| x.matmul(&y));
     adjoint!((u, v), |(x, y)| x.outer(&y));
     adjoint!(a, |x| x.sum());
     adjoint!(a, |x| x.mean());
