@@ -20,7 +20,7 @@ extern "C" __global__ void softmax_xent(const float* __restrict__ logits, const 
     int r = blockIdx.x * blockDim.x + threadIdx.x;
     if (r >= rows) return;
     const float* z = logits + r * classes;
-    float m = -INFINITY;
+    float m = __int_as_float(0xff800000);  // -inf (NVRTC has no math.h)
     for (int c = 0; c < classes; ++c) m = fmaxf(m, z[c] + b[c]);
     float s = 0.f;
     for (int c = 0; c < classes; ++c) s += __expf(z[c] + b[c] - m);
