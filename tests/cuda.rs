@@ -8,9 +8,10 @@
 
 use fluxion::autodiff::Write;
 use fluxion::backend::cuda::Device;
-use fluxion::nn::layer::{Dropout, LayerNorm, Linear, Module, Relu, Sequential};
+use fluxion::nn::layer::{Conv2d, Dropout, Flatten, LayerNorm, Linear, MaxPool2d, Module, Relu, Sequential};
 use fluxion::nn::loss::{Reduction, cross_entropy};
 use fluxion::nn::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig, clip_grad_norm, global_norm};
+use fluxion::ops::conv::{Padding, Stride};
 use fluxion::ops::cuda as device_rules;
 use fluxion::ops::elementwise::{self as host_rules, Elementary, ScalarFunction};
 use fluxion::ops::{reduce, softmax};
@@ -933,4 +934,201 @@ fn the_rules_of_max_send_the_cotangent_to_the_first_maximum_as_on_the_host() {
     if let Err(error) = check_grad(|y: Var<D>| y.max(), &y, CheckOptions::f64()) {
         panic!("max: {error}");
     }
+}
+
+/// Two images of 3 channels, 9×8, as f64 in [−2, 2).
+type Images = Tensor<f64, (Const<2>, Const<3>, Const<9>, Const<8>), Heap>;
+
+#[test]
+fn image_operations_and_their_pullbacks_match_the_host() {
+    use fluxion::ops::conv as host_image;
+    if !gpu() {
+        return;
+    }
+    let x: Images = Tensor::random_uniform(-2.0, 2.0, 50);
+    let w: Tensor<f64, (Const<4>, Const<3>, Const<3>, Const<2>), Heap> =
+        Tensor::random_uniform(-1.0, 1.0, 51);
+    let (dx, dw) = (x.to_device(), w.to_device());
+    let write_modes = [Write::Overwrite, Write::Accumulate];
+
+    // Stride 1 without padding: 7×7 outputs; the pullback written and added.
+    let y: Tensor<f64, (Const<2>, Const<4>, Const<7>, Const<7>), Heap> = x.conv2d(&w);
+    let dy: Tensor<f64, (Const<2>, Const<4>, Const<7>, Const<7>), Cuda> = dx.conv2d(&dw);
+    assert_close(&dy.to_vec(), y.as_slice(), F64_TOL);
+    let y_bar = Tensor::random_uniform(-1.0, 1.0, 52);
+    let (x_bar, w_bar) =
+        host_image::conv2d_pullback::<1, 0, _, _, 3, 9, 8, 4, 3, 2, 7, 7, _>(&x, &w, &y_bar, (true, true));
+    for write in write_modes {
+        let (mut dx_bar, mut dw_bar) = (dx.clone(), dw.clone());
+        device_rules::conv2d_pullback::<1, 0, _, _, 3, 9, 8, 4, 3, 2, 7, 7>(
+            &dx,
+            &dw,
+            &y_bar.to_device(),
+            Some((&mut dx_bar, write)),
+            Some((&mut dw_bar, write)),
+        );
+        let (x_before, w_before) =
+            if write == Write::Accumulate { (x.clone(), w.clone()) } else { (x.scale(0.0), w.scale(0.0)) };
+        assert_close(&dx_bar.to_vec(), (&x_before + &x_bar).as_slice(), F64_TOL);
+        assert_close(&dw_bar.to_vec(), (&w_before + &w_bar).as_slice(), F64_TOL);
+    }
+    // Stride 2 with padding 1: ⌊(9 + 2 − 3)/2⌋ + 1 = 5 by ⌊(8 + 2 − 2)/2⌋ + 1 = 5.
+    let y: Tensor<f64, (Const<2>, Const<4>, Const<5>, Const<5>), Heap> =
+        x.conv2d_strided(&w, Stride::<2>, Padding::<1>);
+    let dy: Tensor<f64, (Const<2>, Const<4>, Const<5>, Const<5>), Cuda> =
+        dx.conv2d_strided(&dw, Stride::<2>, Padding::<1>);
+    assert_close(&dy.to_vec(), y.as_slice(), F64_TOL);
+    let y_bar = Tensor::random_uniform(-1.0, 1.0, 53);
+    let (x_bar, w_bar) =
+        host_image::conv2d_pullback::<2, 1, _, _, 3, 9, 8, 4, 3, 2, 5, 5, _>(&x, &w, &y_bar, (true, true));
+    let (mut dx_bar, mut dw_bar) = (dx.clone(), dw.clone());
+    device_rules::conv2d_pullback::<2, 1, _, _, 3, 9, 8, 4, 3, 2, 5, 5>(
+        &dx,
+        &dw,
+        &y_bar.to_device(),
+        Some((&mut dx_bar, Write::Overwrite)),
+        Some((&mut dw_bar, Write::Overwrite)),
+    );
+    assert_close(&dx_bar.to_vec(), x_bar.as_slice(), F64_TOL);
+    assert_close(&dw_bar.to_vec(), w_bar.as_slice(), F64_TOL);
+
+    // A bias per channel and its pullback, on a dynamic batch.
+    let b: Tensor<f64, (Const<3>,), Heap> = Tensor::random_uniform(-1.0, 1.0, 54);
+    let xd: Tensor<f64, (Dyn, Const<3>, Const<9>, Const<8>), Heap> =
+        Tensor::from_shape_slice((Dyn(2), Const, Const, Const), x.as_slice()).unwrap();
+    assert_close(
+        &xd.to_device().add_channels(&b.to_device()).to_vec(),
+        xd.add_channels(&b).as_slice(),
+        F64_TOL,
+    );
+    let (_, b_bar) = host_image::add_channels_pullback(&x);
+    for write in write_modes {
+        let mut db_bar = b.to_device();
+        device_rules::add_channels_pullback(&dx, &mut db_bar, write);
+        let before = if write == Write::Accumulate { b.clone() } else { b.scale(0.0) };
+        assert_close(&db_bar.to_vec(), (&before + &b_bar).as_slice(), F64_TOL);
+    }
+
+    // Max pooling 2×2: 9×8 gives 4×4 (the last row in no window); ties go to the first.
+    let mut tied = x.clone();
+    tied.as_mut_slice()[1] = 10.0;
+    tied.as_mut_slice()[8] = 10.0;
+    let pooled: Tensor<f64, (Const<2>, Const<3>, Const<4>, Const<4>), Heap> = tied.max_pool2d::<2, 4, 4>();
+    assert_close(&tied.to_device().max_pool2d::<2, 4, 4>().to_vec(), pooled.as_slice(), 0.0);
+    let y_bar = Tensor::random_uniform(-1.0, 1.0, 55);
+    let x_bar = host_image::max_pool2d_pullback::<_, _, 3, 9, 8, 2, 4, 4, _>(&tied, &y_bar);
+    for write in write_modes {
+        let mut dx_bar = x.to_device();
+        device_rules::max_pool2d_pullback::<_, _, 3, 9, 8, 2, 4, 4>(
+            &tied.to_device(),
+            &y_bar.to_device(),
+            &mut dx_bar,
+            write,
+        );
+        let before = if write == Write::Accumulate { x.clone() } else { x.scale(0.0) };
+        assert_close(&dx_bar.to_vec(), (&before + &x_bar).as_slice(), F64_TOL);
+    }
+    let rows: Tensor<f64, (Const<2>, Const<216>), Heap> = x.flatten_images();
+    assert_close(&dx.flatten_images::<216>().to_vec(), rows.as_slice(), 0.0);
+}
+
+#[test]
+fn traced_image_operations_agree_with_finite_differences_on_the_gpu() {
+    use fluxion::autodiff::check::{CheckOptions, check_vjp};
+    if !gpu() {
+        return;
+    }
+    type D = Tensor<f64, (Const<2>, Const<3>, Const<9>, Const<8>), Cuda>;
+    let x: Images = Tensor::random_uniform(-2.0, 2.0, 56);
+    let x = x.to_device();
+    let w: Tensor<f64, (Const<4>, Const<3>, Const<3>, Const<2>), Heap> =
+        Tensor::random_uniform(-1.0, 1.0, 57);
+    let (w, options) = (w.to_device(), CheckOptions::f64());
+    macro_rules! check {
+        ($name:literal, $input:expr, $f:expr) => {
+            if let Err(error) = check_vjp($f, $input, options) {
+                panic!("{}: {error}", $name);
+            }
+        };
+    }
+    let constant_w = Var::constant(w.clone());
+    check!("conv2d_strided in x", &x, move |x: Var<D>| -> Var<
+        Tensor<f64, (Const<2>, Const<4>, Const<5>, Const<5>), Cuda>,
+    > { x.conv2d_strided(&constant_w, Stride::<2>, Padding::<1>) });
+    let constant_x = Var::constant(x.clone());
+    check!("conv2d_padded in w", &w, move |w: Var<
+        Tensor<f64, (Const<4>, Const<3>, Const<3>, Const<2>), Cuda>,
+    >|
+          -> Var<
+        Tensor<f64, (Const<2>, Const<4>, Const<9>, Const<9>), Cuda>,
+    > { constant_x.conv2d_padded(&w, Padding::<1>) });
+    let bias: Tensor<f64, (Const<3>,), Heap> = Tensor::random_uniform(-1.0, 1.0, 58);
+    let bias = Var::constant(bias.to_device());
+    check!("add_channels", &x, move |x: Var<D>| x.add_channels(&bias));
+    check!("max_pool2d", &x, |x: Var<D>| x.max_pool2d::<2, 4, 4>());
+    check!("flatten_images", &x, |x: Var<D>| x.flatten_images::<216>());
+}
+
+macro_rules! convolutional_training {
+    ($train:ident, $model:ident, $kind:ty) => {
+        type $model = Sequential<(
+            Conv2d<f64, 1, 4, 3, 3, 6, 6, $kind>,
+            Relu,
+            MaxPool2d<2, 3, 3>,
+            Flatten<36>,
+            Linear<f64, 36, 3, $kind>,
+        )>;
+
+        fn $train(
+            mut model: $model,
+            x: &Tensor<f64, (Dyn, Const<1>, Const<8>, Const<8>), $kind>,
+            classes: &[usize],
+        ) -> (Vec<f64>, $model) {
+            let mut sgd: Sgd<$model> = Sgd::new(SgdConfig { learning_rate: 0.1, ..SgdConfig::default() });
+            let curve = (0..10)
+                .map(|_| {
+                    let (loss, gradient) = value_and_grad(
+                        |m: <$model as Trace>::Traced| cross_entropy(&m.forward(x), classes, Reduction::Mean),
+                        &model,
+                    );
+                    sgd.step(&mut model, &gradient);
+                    loss
+                })
+                .collect();
+            (curve, model)
+        }
+    };
+}
+
+convolutional_training!(train_convolutions_on_the_host, HostConvolutional, Heap);
+convolutional_training!(train_convolutions_on_the_gpu, GpuConvolutional, Cuda);
+
+#[test]
+fn a_convolutional_model_trains_on_the_gpu_as_on_the_host() {
+    let classes: Vec<usize> = (0..12).map(|b| b % 3).collect();
+    // A bright row, column or diagonal for class 0, 1 or 2, over a faint pattern.
+    let x: Tensor<f64, (Dyn, Const<1>, Const<8>, Const<8>), Heap> =
+        Tensor::from_shape_fn((Dyn(12), Const, Const, Const), |[b, _, i, j]| {
+            let on = match classes[b] {
+                0 => i == 2 + b % 4,
+                1 => j == 2 + b % 4,
+                _ => i == j,
+            };
+            ((b * 64 + i * 8 + j) as f64 * 0.31).sin() * 0.2 + if on { 1.0 } else { 0.0 }
+        });
+    let host = Sequential((Conv2d::new(41), Relu, MaxPool2d, Flatten, Linear::new(42)));
+    let (host_curve, host_model) = train_convolutions_on_the_host(host.clone(), &x, &classes);
+    assert!(host_curve[9] < 0.9 * host_curve[0], "the model learns: {host_curve:?}");
+    if !gpu() {
+        return;
+    }
+    let device = Sequential((host.0.0.to_device(), Relu, MaxPool2d, Flatten, host.0.4.to_device()));
+    let (device_curve, device_model) = train_convolutions_on_the_gpu(device, &x.to_device(), &classes);
+    for (step, (h, d)) in host_curve.iter().zip(&device_curve).enumerate() {
+        assert!((h - d).abs() <= 1e-12 * h.abs(), "step {step}: host {h}, GPU {d}");
+    }
+    assert_close(&device_model.0.0.weight.to_vec(), host_model.0.0.weight.as_slice(), 1e-10);
+    assert_close(&device_model.0.0.bias.to_vec(), host_model.0.0.bias.as_slice(), 1e-10);
+    // Inference on plain tensors gives the host's logits.
+    assert_close(&device_model.forward(&x.to_device()).to_vec(), host_model.forward(&x).as_slice(), 1e-10);
 }

@@ -22,10 +22,13 @@ use super::var_ops::{Operand, var_with_constant_tensor};
 use crate::backend::cpu::Write;
 use crate::backend::cuda::{CType, Cuda, CudaElement, UpdateKernel, or_panic_cuda};
 use crate::error::{ShapeError, or_panic};
+use crate::ops::conv::{Padding, Stride};
 use crate::ops::cuda as rules;
 use crate::ops::elementwise::{Elementary, ScalarFunction, elementary_methods};
 use crate::product::MatMul;
-use crate::shape::constraint::{AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis, SameElementCount};
+use crate::shape::constraint::{
+    AddsUpTo, Axis, Broadcastable, ConvolvesTo, FitsSlice, HasAxis, PoolsTo, SameElementCount,
+};
 use crate::shape::{Const, Dim, Shape, StaticShape};
 use crate::tensor::Tensor;
 
@@ -646,6 +649,137 @@ impl<T: CudaElement, R: Dim, C: Dim> Var<OnDevice<T, (R, C)>> {
     pub fn transpose(&self) -> Var<OnDevice<T, (C, R)>> {
         record_unary_in_place(self, self.value().transpose(), |_, y_bar: &OnDevice<T, (C, R)>, x_bar| {
             x_bar.add(|| y_bar.transpose())
+        })
+    }
+}
+
+impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize>
+    Var<OnDevice<T, (B, Const<C>, Const<H>, Const<W>)>>
+{
+    /// The valid cross-correlation with `kernels` `[O, C, KH, KW]` (a `Var` or a plain
+    /// tensor, a constant); the output size `(H − KH + 1, W − KW + 1)` is checked at
+    /// compile time.
+    pub fn conv2d<const O: usize, const KH: usize, const KW: usize, const HO: usize, const WO: usize>(
+        &self,
+        kernels: &impl Operand<OnDevice<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>>,
+    ) -> Var<OnDevice<T, (B, Const<O>, Const<HO>, Const<WO>)>>
+    where
+        Const<H>: ConvolvesTo<KH, 0, HO>,
+        Const<W>: ConvolvesTo<KW, 0, WO>,
+    {
+        self.conv2d_strided(kernels, Stride::<1>, Padding::<0>)
+    }
+
+    /// The cross-correlation with `kernels` over the images padded with P zeros on
+    /// every side (stride 1).
+    pub fn conv2d_padded<
+        const P: usize,
+        const O: usize,
+        const KH: usize,
+        const KW: usize,
+        const HO: usize,
+        const WO: usize,
+    >(
+        &self,
+        kernels: &impl Operand<OnDevice<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>>,
+        padding: Padding<P>,
+    ) -> Var<OnDevice<T, (B, Const<O>, Const<HO>, Const<WO>)>>
+    where
+        Const<H>: ConvolvesTo<KH, P, HO>,
+        Const<W>: ConvolvesTo<KW, P, WO>,
+    {
+        self.conv2d_strided(kernels, Stride::<1>, padding)
+    }
+
+    /// The cross-correlation with `kernels` moved S positions per output over the
+    /// images padded with P zeros on every side, with x̄ and w̄ from
+    /// [`rules::conv2d_pullback`] (only the traced operands' are computed).
+    pub fn conv2d_strided<
+        const S: usize,
+        const P: usize,
+        const O: usize,
+        const KH: usize,
+        const KW: usize,
+        const HO: usize,
+        const WO: usize,
+    >(
+        &self,
+        kernels: &impl Operand<OnDevice<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>>,
+        stride: Stride<S>,
+        padding: Padding<P>,
+    ) -> Var<OnDevice<T, (B, Const<O>, Const<HO>, Const<WO>)>>
+    where
+        Const<H>: ConvolvesTo<KH, P, HO, S>,
+        Const<W>: ConvolvesTo<KW, P, WO, S>,
+    {
+        let kernels = kernels.to_var();
+        let (x, w) = (self.shared_value(), kernels.shared_value());
+        let shapes = (x.shape(), w.shape());
+        record_binary_in_place(
+            self,
+            &kernels,
+            x.conv2d_strided(&w, stride, padding),
+            move |_, y_bar, mut adjoints| {
+                adjoints.write_or_add(shapes, |x_bar, w_bar| {
+                    rules::conv2d_pullback::<S, P, T, B, C, H, W, O, KH, KW, HO, WO>(
+                        &x, &w, y_bar, x_bar, w_bar,
+                    )
+                })
+            },
+        )
+    }
+
+    /// The maximum of each S×S window with stride S; ȳ goes to each window's first
+    /// maximum.
+    pub fn max_pool2d<const S: usize, const HO: usize, const WO: usize>(
+        &self,
+    ) -> Var<OnDevice<T, (B, Const<C>, Const<HO>, Const<WO>)>>
+    where
+        Const<H>: PoolsTo<S, HO>,
+        Const<W>: PoolsTo<S, WO>,
+    {
+        let x = self.shared_value();
+        record_unary_in_place(self, x.max_pool2d::<S, HO, WO>(), move |_, y_bar, x_bar| {
+            x_bar.write_or_add(x.shape(), |x_bar, write| {
+                rules::max_pool2d_pullback::<T, B, C, H, W, S, HO, WO>(&x, y_bar, x_bar, write)
+            })
+        })
+    }
+
+    /// Each example's C·H·W values as one row (F = C·H·W, checked when the program
+    /// is built).
+    pub fn flatten_images<const F: usize>(&self) -> Var<OnDevice<T, (B, Const<F>)>> {
+        let shape = self.value().shape();
+        record_unary_in_place(
+            self,
+            self.value().flatten_images::<F>(),
+            move |_, y_bar: &OnDevice<T, (B, Const<F>)>, x_bar| {
+                x_bar.add(|| or_panic(y_bar.try_reshape(shape)))
+            },
+        )
+    }
+}
+
+impl<T: CudaElement, B: Dim, C: Dim, H: Dim, W: Dim> Var<OnDevice<T, (B, C, H, W)>> {
+    /// y_{b c i j} = x_{b c i j} + b_c (the bias a `Var` or a plain tensor), with
+    /// x̄ = ȳ and b̄_c = Σ_{b i j} ȳ_{b c i j}.
+    ///
+    /// # Panics
+    /// When a dynamic channel count differs from the bias length.
+    #[track_caller]
+    pub fn add_channels(&self, bias: &impl Operand<OnDevice<T, (C,)>>) -> Self {
+        let bias = bias.to_var();
+        let shapes = (self.value().shape(), bias.value().shape());
+        let y = self.value().add_channels(bias.value());
+        record_binary_in_place(self, &bias, y, move |_, y_bar, mut adjoints| {
+            adjoints.write_or_add(shapes, |x_bar, bias_bar| {
+                if let Some((x_bar, write)) = x_bar {
+                    rules::scaled_pullback(y_bar, T::one(), x_bar, write);
+                }
+                if let Some((bias_bar, write)) = bias_bar {
+                    rules::add_channels_pullback(y_bar, bias_bar, write);
+                }
+            })
         })
     }
 }

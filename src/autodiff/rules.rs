@@ -1155,7 +1155,7 @@ where
         (x, _, _): Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
         b_dot: &Tensor<T, (C,), K>,
     ) -> Self::Output {
-        Tensor::zeros_shaped(x.shape()).add_channels(b_dot)
+        Tensor::<T, _, K>::zeros_shaped(x.shape()).add_channels(b_dot)
     }
     #[inline(always)]
     fn pull_lhs(

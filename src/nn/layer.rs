@@ -606,10 +606,15 @@ constant_input!(
     [
         T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, const O: usize,
         const KH: usize, const KW: usize, const HO: usize, const WO: usize,
-        K: Storage<T, (B, Const<C>, Const<H>, Const<W>)>, const P: usize, const S: usize
+        K: StorageKind<T, (B, Const<C>, Const<H>, Const<W>)>, const P: usize, const S: usize
     ]
     Conv2dTraced<T, C, O, KH, KW, HO, WO, K, P, S>, Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>;
-    where [K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)> + Storage<T, (Const<O>,)>,]
+    where [
+        K: StorageKind<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)> + StorageKind<T, (Const<O>,)>,
+        Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>: Trace,
+        Tensor<T, (Const<O>, Const<C>, Const<KH>, Const<KW>), K>: Trace,
+        Tensor<T, (Const<O>,), K>: Trace,
+    ]
 );
 
 /// An elementwise, parameter-free layer on tensors of any shape.
@@ -1158,7 +1163,7 @@ impl<T: CudaElement, S: Shape> Module<Var<Tensor<T, S, Cuda>>> for Dropout {
 ///     Tensor::zeros_shaped((Dyn(4), Const, Const, Const));
 /// assert_eq!(downsample.forward(&images).shape(), (Dyn(4), Const::<8>, Const::<14>, Const::<14>));
 /// ```
-#[derive(Differentiable, Clone, Debug, PartialEq)]
+#[derive(Differentiable, Clone)]
 pub struct Conv2d<
     T,
     const C: usize,
@@ -1172,12 +1177,78 @@ pub struct Conv2d<
     const S: usize = 1,
 > where
     T: RealScalar,
-    K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)> + Storage<T, (Const<O>,)>,
+    K: StorageKind<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)> + StorageKind<T, (Const<O>,)>,
 {
     /// The kernels, `[O, C, KH, KW]`.
     pub weight: Tensor<T, (Const<O>, Const<C>, Const<KH>, Const<KW>), K>,
     /// The bias per output channel.
     pub bias: Tensor<T, (Const<O>,), K>,
+}
+
+// By hand, as for `Linear`: the tensors' own `Debug` and `PartialEq` are what counts.
+impl<
+    T,
+    const C: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const HO: usize,
+    const WO: usize,
+    K,
+    const P: usize,
+    const S: usize,
+> core::fmt::Debug for Conv2d<T, C, O, KH, KW, HO, WO, K, P, S>
+where
+    T: RealScalar,
+    K: StorageKind<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)> + StorageKind<T, (Const<O>,)>,
+    Tensor<T, (Const<O>, Const<C>, Const<KH>, Const<KW>), K>: core::fmt::Debug,
+    Tensor<T, (Const<O>,), K>: core::fmt::Debug,
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Conv2d").field("weight", &self.weight).field("bias", &self.bias).finish()
+    }
+}
+
+impl<
+    T,
+    const C: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const HO: usize,
+    const WO: usize,
+    K,
+    const P: usize,
+    const S: usize,
+> PartialEq for Conv2d<T, C, O, KH, KW, HO, WO, K, P, S>
+where
+    T: RealScalar,
+    K: StorageKind<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)> + StorageKind<T, (Const<O>,)>,
+    Tensor<T, (Const<O>, Const<C>, Const<KH>, Const<KW>), K>: PartialEq,
+    Tensor<T, (Const<O>,), K>: PartialEq,
+{
+    fn eq(&self, other: &Self) -> bool {
+        self.weight == other.weight && self.bias == other.bias
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl<
+    T: CudaElement,
+    const C: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const HO: usize,
+    const WO: usize,
+    const P: usize,
+    const S: usize,
+> Conv2d<T, C, O, KH, KW, HO, WO, Heap, P, S>
+{
+    /// The layer with its parameters copied to the GPU.
+    pub fn to_device(&self) -> Conv2d<T, C, O, KH, KW, HO, WO, Cuda, P, S> {
+        Conv2d { weight: self.weight.to_device(), bias: self.bias.to_device() }
+    }
 }
 
 impl<
@@ -1242,6 +1313,17 @@ forward_pass! {
             + Storage<T, (B, Const<C>, Const<H>, Const<W>)>
             + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
     ]
+    |layer, x| x.conv2d_strided(&layer.weight, Stride::<S>, Padding::<P>).add_channels(&layer.bias)
+}
+
+forward_pass! {
+    #[cfg(feature = "cuda")]
+    impl[
+        T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize, const O: usize,
+        const KH: usize, const KW: usize, const HO: usize, const WO: usize, const P: usize, const S: usize
+    ] Conv2d<T, C, O, KH, KW, HO, WO, Cuda, P, S>, traced Conv2dTraced<T, C, O, KH, KW, HO, WO, Cuda, P, S>;
+    Tensor<T, (B, Const<C>, Const<H>, Const<W>), Cuda> => Tensor<T, (B, Const<O>, Const<HO>, Const<WO>), Cuda>;
+    where [Const<H>: ConvolvesTo<KH, P, HO, S>, Const<W>: ConvolvesTo<KW, P, WO, S>,]
     |layer, x| x.conv2d_strided(&layer.weight, Stride::<S>, Padding::<P>).add_channels(&layer.bias)
 }
 
@@ -1319,6 +1401,17 @@ forward_pass! {
     |_layer, x| x.max_pool2d::<S, HO, WO>()
 }
 
+forward_pass! {
+    #[cfg(feature = "cuda")]
+    impl[
+        T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize,
+        const S: usize, const HO: usize, const WO: usize
+    ] MaxPool2d<S, HO, WO>, traced MaxPool2d<S, HO, WO>;
+    Tensor<T, (B, Const<C>, Const<H>, Const<W>), Cuda> => Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), Cuda>;
+    where [Const<H>: PoolsTo<S, HO>, Const<W>: PoolsTo<S, WO>,]
+    |_layer, x| x.max_pool2d::<S, HO, WO>()
+}
+
 /// Each image `(C, H, W)` of a batch as one row of F = C·H·W features, between
 /// image layers and [`Linear`]. No parameters. F = C·H·W is checked when the program
 /// is built (`cargo build` or `cargo test` report it; `cargo check` does not).
@@ -1347,5 +1440,14 @@ forward_pass! {
         Flatten<F>, traced Flatten<F>;
     Tensor<T, (B, Const<C>, Const<H>, Const<W>), K> => Tensor<T, (B, Const<F>), K>;
     where [K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<F>)>,]
+    |_layer, x| x.flatten_images()
+}
+
+forward_pass! {
+    #[cfg(feature = "cuda")]
+    impl[T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize, const F: usize]
+        Flatten<F>, traced Flatten<F>;
+    Tensor<T, (B, Const<C>, Const<H>, Const<W>), Cuda> => Tensor<T, (B, Const<F>), Cuda>;
+    where []
     |_layer, x| x.flatten_images()
 }

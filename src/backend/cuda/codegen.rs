@@ -93,6 +93,16 @@ pub enum Store {
     Accumulate,
 }
 
+impl Store {
+    /// The C assignment operator that stores this way.
+    pub fn operator(self) -> &'static str {
+        match self {
+            Store::Overwrite => "=",
+            Store::Accumulate => "+=",
+        }
+    }
+}
+
 /// How a reduction combines the values along a line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Combine {
@@ -230,10 +240,7 @@ pub fn elementwise_source(
     } else {
         ""
     };
-    let store = match store {
-        Store::Overwrite => "=",
-        Store::Accumulate => "+=",
-    };
+    let store = store.operator();
     let output = &outputs[0];
     element_loop(name, &parameters, &format!("{line}{body}            out[i] {store} {output};\n"))
 }
@@ -316,10 +323,7 @@ pub fn reduction_source(
         Combine::Sum => "mine + theirs".to_owned(),
         Combine::Max => max_expression("mine", "theirs"),
     };
-    let store = match store {
-        Store::Overwrite => "=",
-        Store::Accumulate => "+=",
-    };
+    let store = store.operator();
     format!(
         "extern \"C\" __global__ void {name}({parameters}) {{
     __shared__ {t} partial[256];
@@ -363,10 +367,7 @@ pub fn reduction_source(
 /// grid-stride loop over the `outer·count·inner` copied elements.
 pub fn copy_block_source(name: &str, ctype: CType, store: Store) -> String {
     let t = ctype.name();
-    let store = match store {
-        Store::Overwrite => "=",
-        Store::Accumulate => "+=",
-    };
+    let store = store.operator();
     format!(
         "extern \"C\" __global__ void {name}(const {t}* __restrict__ src, {t}* __restrict__ dst, const unsigned long long outer, const unsigned long long count, const unsigned long long inner, const unsigned long long src_len, const unsigned long long src_start, const unsigned long long dst_len, const unsigned long long dst_start) {{
     const unsigned long long n = outer * count * inner;
@@ -388,10 +389,7 @@ pub fn copy_block_source(name: &str, ctype: CType, store: Store) -> String {
 /// first position) and writes ȳ there and 0 elsewhere (or adds them).
 pub fn max_pullback_source(name: &str, ctype: CType, store: Store) -> String {
     let t = ctype.name();
-    let store = match store {
-        Store::Overwrite => "=",
-        Store::Accumulate => "+=",
-    };
+    let store = store.operator();
     format!(
         "extern \"C\" __global__ void {name}(const {t}* __restrict__ x, const {t}* __restrict__ y_bar, {t}* __restrict__ x_bar, const unsigned long long outer, const unsigned long long len, const unsigned long long inner) {{
     const unsigned long long stride = (unsigned long long)blockDim.x * gridDim.x;

@@ -218,9 +218,11 @@ mod tests {
     use std::vec;
 
     use super::super::codegen::{Combine, Indexing, Store};
+    use super::super::image::{col2im_on, im2col_on, max_pool_on, max_pool_pullback_on};
     use super::super::symbolic::record;
     use super::super::{
-        AxisRange, AxisSplit, Kernel, UpdateKernel, copy_block_on, max_pullback_on, transpose_on,
+        AxisRange, AxisSplit, ConvGeometry, Kernel, PoolGeometry, UpdateKernel, copy_block_on,
+        max_pullback_on, transpose_on,
     };
     use super::*;
     use crate::scalar::RealScalar;
@@ -449,5 +451,90 @@ mod tests {
                 assert_eq!(x_bar[at], if at == first_max { cotangent } else { 0.0 }, "max_pullback at {at}");
             }
         }
+    }
+
+    #[test]
+    fn the_image_kernels_unfold_fold_back_and_pool_as_the_loops_do() {
+        let Some(emulator) = Emulator::get() else { return };
+        let mut values = Values(12);
+        // 2 images of 3 channels, 5×7, a 3×2 kernel with stride 2 and padding 1:
+        // outputs ⌊(5 + 2 − 3)/2⌋ + 1 = 3 by ⌊(7 + 2 − 2)/2⌋ + 1 = 4.
+        let geometry = ConvGeometry {
+            batch: 2,
+            channels: 3,
+            height: 5,
+            width: 7,
+            kernel: (3, 2),
+            output: (3, 4),
+            stride: 2,
+            padding: 1,
+        };
+        let x: Vec<f64> = values.take(geometry.image_elements());
+        let mut cols = vec![f64::NAN; geometry.positions() * geometry.taps()];
+        im2col_on(&*emulator, &x, &mut cols, geometry).unwrap();
+        let mut expected = Vec::new();
+        for (b, i, j) in (0..2).flat_map(|b| (0..3).flat_map(move |i| (0..4).map(move |j| (b, i, j)))) {
+            for (c, p, q) in (0..3).flat_map(|c| (0..3).flat_map(move |p| (0..2).map(move |q| (c, p, q)))) {
+                let (row, column) = ((2 * i + p) as isize - 1, (2 * j + q) as isize - 1);
+                let inside = (0..5).contains(&row) && (0..7).contains(&column);
+                expected.push(if inside {
+                    x[((b * 3 + c) * 5 + row as usize) * 7 + column as usize]
+                } else {
+                    0.0
+                });
+            }
+        }
+        assert_eq!(cols, expected, "im2col");
+        // col2im is im2col's adjoint: ⟨im2col(x), ḡ⟩ = ⟨x, col2im(ḡ)⟩, and it adds when asked.
+        let g: Vec<f64> = values.take(cols.len());
+        let before: Vec<f64> = values.take(x.len());
+        let mut folded = before.clone();
+        col2im_on(&*emulator, &g, &mut folded, geometry, Store::Accumulate).unwrap();
+        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f64>();
+        let added: Vec<f64> = folded.iter().zip(&before).map(|(f, b)| f - b).collect();
+        assert!((dot(&cols, &g) - dot(&x, &added)).abs() < 1e-12, "col2im is not im2col's adjoint");
+        // Every input element's sum, by its own loop, for the overwriting kernel in f32.
+        let g32: Vec<f32> = g.iter().map(|&v| v as f32).collect();
+        let mut folded32 = vec![f32::NAN; x.len()];
+        col2im_on(&*emulator, &g32, &mut folded32, geometry, Store::Overwrite).unwrap();
+        let mut sums = vec![0.0f64; x.len()];
+        for (position, row) in expected.chunks(18).enumerate() {
+            let (b, i, j) = (position / 12, position / 4 % 3, position % 4);
+            for (tap, _) in row.iter().enumerate() {
+                let (c, p, q) = (tap / 6, tap / 2 % 3, tap % 2);
+                let (h, w) = ((2 * i + p) as isize - 1, (2 * j + q) as isize - 1);
+                if (0..5).contains(&h) && (0..7).contains(&w) {
+                    sums[((b * 3 + c) * 5 + h as usize) * 7 + w as usize] += g[position * 18 + tap];
+                }
+            }
+        }
+        let folded32: Vec<f64> = folded32.iter().map(|&v| v as f64).collect();
+        assert_close(&folded32, &sums, 1e-5, "col2im");
+
+        // Max pooling 2×2 on 3 images of 5×7 (the last row and column in no window),
+        // with a tie in the first window: the first of the tied elements wins.
+        let pool = PoolGeometry { images: 3, height: 5, width: 7, size: 2, output: (2, 3) };
+        let mut x: Vec<f64> = values.take(3 * 35);
+        (x[1], x[7]) = (10.0, 10.0);
+        let mut y = vec![f64::NAN; 3 * 6];
+        max_pool_on(&*emulator, &x, &mut y, pool).unwrap();
+        let y_bar: Vec<f64> = values.take(y.len());
+        let mut x_bar = vec![f64::NAN; x.len()];
+        max_pool_pullback_on(&*emulator, &x, &y_bar, &mut x_bar, pool, Store::Overwrite).unwrap();
+        let mut expected_bar = vec![0.0; x.len()];
+        for (window, (&pooled, &cotangent)) in y.iter().zip(&y_bar).enumerate() {
+            let (image, i, j) = (window / 6, window / 3 % 2, window % 3);
+            let at = |p: usize, q: usize| image * 35 + (2 * i + p) * 7 + 2 * j + q;
+            let first_max = [(0, 0), (0, 1), (1, 0), (1, 1)].map(|(p, q)| at(p, q)).into_iter().fold(
+                at(0, 0),
+                |best, at| {
+                    if x[at] > x[best] { at } else { best }
+                },
+            );
+            assert_eq!(pooled, x[first_max], "max_pool, window {window}");
+            expected_bar[first_max] = cotangent;
+        }
+        assert_eq!(x_bar, expected_bar, "max_pool_pullback");
+        assert_eq!(x_bar[1], y_bar[0], "the tie goes to the first maximum");
     }
 }

@@ -18,6 +18,10 @@
 //! | the pullbacks of `max`, `max_axis` | one thread per line: its first largest element |
 //! | `matmul` (matrix, matrix × vector, batched) | cuBLAS `sgemm`/`dgemm` (TF32 only when [`Device::set_matmul_precision`] asks) |
 //! | `matmul_transposed`, `transposed_matmul` and their pullbacks | the same, with cuBLAS's transpose flag instead of a copy |
+//! | `conv2d`, `conv2d_padded`, `conv2d_strided` | the images unfolded (`im2col`, one row per output position), one cuBLAS product, a transpose per image |
+//! | their pullbacks | two cuBLAS products, then the unfolded cotangent folded back (`col2im`, one thread per input element, no atomics) |
+//! | `max_pool2d` and its pullback | one thread per window; one thread per input element (windows do not overlap) |
+//! | `add_channels` and its pullback | the bias read once per line of H·W; sums over each plane, then over the batch |
 //!
 //! Kernels are compiled by NVRTC on first use and cached for the process, keyed by
 //! name (the operation, how its inputs are read, the element type). A chain of
@@ -31,6 +35,7 @@ mod codegen;
 mod device;
 #[cfg(test)]
 mod emulator;
+mod image;
 mod symbolic;
 
 use std::boxed::Box;
@@ -44,6 +49,7 @@ use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 pub use codegen::{CType, Combine, Indexing, Store};
 pub(crate) use device::or_panic_cuda;
 pub use device::{CudaElement, CudaError, Device, MatmulPrecision};
+pub(crate) use image::{ConvGeometry, PoolGeometry, col2im, im2col, max_pool, max_pool_pullback};
 pub use symbolic::{Sym, Unrecordable};
 
 use crate::autodiff::CoordinateUpdate;
@@ -726,6 +732,7 @@ pub fn builtin_kernel_sources(ctype: CType) -> Vec<(String, String)> {
         let name = max_pullback_name(ctype, store);
         sources.push((name.clone(), codegen::max_pullback_source(&name, ctype, store)));
     }
+    sources.extend(image::sources(ctype));
     sources
 }
 

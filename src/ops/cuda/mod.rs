@@ -39,6 +39,10 @@ use crate::tensor::{Storage, Tensor, Zeros};
 
 use Indexing::{Element, Line};
 
+mod image;
+
+pub use image::{add_channels_pullback, conv2d_pullback, max_pool2d_pullback};
+
 /// A device tensor of GPU operations: the element type and shape stay, the storage is
 /// [`Cuda`].
 type OnDevice<T, S> = Tensor<T, S, Cuda>;

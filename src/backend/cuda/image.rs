@@ -1,0 +1,436 @@
+//! The written-out kernels of the image operations on `(B, C, H, W)` batches.
+//!
+//! A convolution runs as a product: `im2col` unfolds the images into a matrix with one
+//! row per output position (b, i, j) and one column per kernel tap (c, p, q),
+//! `cols[(b, i, j), (c, p, q)] = x[b, c, S·i + p − P, S·j + q − P]` (zero outside the
+//! image), so that `y = cols · Wᵀ` through cuBLAS. Its pullback folds a cotangent of
+//! that matrix back: `col2im` gives every input element the sum of the entries that
+//! read it, one thread per element (no atomics, so the result does not depend on
+//! scheduling). Max pooling over S×S windows with stride S reads each window's first
+//! largest element, as the host does; its pullback gives each input element the
+//! window's cotangent when it is that element, one thread per element (windows do
+//! not overlap).
+
+use std::format;
+use std::string::String;
+
+use cudarc::driver::CudaSlice;
+
+use super::codegen::{CType, Store};
+use super::{BufferArg, CudaElement, CudaError, Device, Runner, grid_stride_launch};
+
+/// The sizes of a convolution on a batch of images: `batch` images of `channels` ×
+/// `height` × `width`, a kernel of `kernel.0 × kernel.1` taps moved `stride` positions
+/// per output over the images padded by `padding`, giving `output.0 × output.1`
+/// positions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ConvGeometry {
+    pub batch: usize,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub kernel: (usize, usize),
+    pub output: (usize, usize),
+    pub stride: usize,
+    pub padding: usize,
+}
+
+impl ConvGeometry {
+    /// Elements of the images.
+    pub fn image_elements(&self) -> usize {
+        self.batch * self.channels * self.height * self.width
+    }
+
+    /// Output positions over the batch: the rows of the unfolded matrix.
+    pub fn positions(&self) -> usize {
+        self.batch * self.output.0 * self.output.1
+    }
+
+    /// Kernel taps per output channel: the columns of the unfolded matrix.
+    pub fn taps(&self) -> usize {
+        self.channels * self.kernel.0 * self.kernel.1
+    }
+
+    /// The kernels' size arguments, in their parameter lists' order.
+    fn sizes(&self) -> [u64; 10] {
+        [
+            self.batch,
+            self.channels,
+            self.height,
+            self.width,
+            self.kernel.0,
+            self.kernel.1,
+            self.output.0,
+            self.output.1,
+            self.stride,
+            self.padding,
+        ]
+        .map(|size| size as u64)
+    }
+
+    /// Every output position reads inside the padded image, as the shape checks at
+    /// compile time promise; checked again here, since the kernels index by these
+    /// sizes.
+    fn check(&self, operation: &str) {
+        let fits = |input: usize, kernel: usize, output: usize| {
+            self.stride > 0
+                && (output == 0 || self.stride * (output - 1) + kernel <= input + 2 * self.padding)
+        };
+        assert!(
+            fits(self.height, self.kernel.0, self.output.0) && fits(self.width, self.kernel.1, self.output.1),
+            "{operation}: {self:?} reads outside the padded images"
+        );
+    }
+}
+
+/// The parameter list shared by `im2col` and `col2im`: two buffers, then the sizes.
+fn conv_parameters(t: &str, first: &str, second: &str) -> String {
+    let sizes = ["batch", "channels", "height", "width", "kh", "kw", "ho", "wo", "stride", "padding"]
+        .map(|size| format!("const unsigned long long {size}"))
+        .join(", ");
+    format!("const {t}* __restrict__ {first}, {t}* __restrict__ {second}, {sizes}")
+}
+
+/// `name(x, cols, sizes…)`: the unfolded matrix of the module docs, one element per
+/// round of a grid-stride loop (consecutive threads write consecutive taps).
+fn im2col_source(name: &str, ctype: CType) -> String {
+    let t = ctype.name();
+    let parameters = conv_parameters(t, "x", "cols");
+    format!(
+        "extern \"C\" __global__ void {name}({parameters}) {{
+    const unsigned long long taps = channels * kh * kw;
+    const unsigned long long n = batch * ho * wo * taps;
+    const unsigned long long step = (unsigned long long)blockDim.x * gridDim.x;
+    for (unsigned long long e = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += step) {{
+        const unsigned long long tap = e % taps, position = e / taps;
+        const unsigned long long q = tap % kw, p = (tap / kw) % kh, c = tap / (kw * kh);
+        const unsigned long long j = position % wo, i = (position / wo) % ho, b = position / (wo * ho);
+        const unsigned long long row = stride * i + p, column = stride * j + q;
+        {t} value = ({t})0;
+        if (row >= padding && row - padding < height && column >= padding && column - padding < width) {{
+            value = x[((b * channels + c) * height + row - padding) * width + column - padding];
+        }}
+        cols[e] = value;
+    }}
+}}
+"
+    )
+}
+
+/// `name(cols_bar, x_bar, sizes…)`: x̄ (=|+=) the sum of the unfolded cotangent's
+/// entries that read each input element, one element per thread.
+fn col2im_source(name: &str, ctype: CType, store: Store) -> String {
+    let t = ctype.name();
+    let parameters = conv_parameters(t, "cols_bar", "x_bar");
+    let store = store.operator();
+    format!(
+        "extern \"C\" __global__ void {name}({parameters}) {{
+    const unsigned long long taps = channels * kh * kw;
+    const unsigned long long n = batch * channels * height * width;
+    const unsigned long long step = (unsigned long long)blockDim.x * gridDim.x;
+    for (unsigned long long e = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += step) {{
+        const unsigned long long w = e % width, h = (e / width) % height;
+        const unsigned long long c = (e / (width * height)) % channels, b = e / (width * height * channels);
+        {t} total = ({t})0;
+        for (unsigned long long p = 0; p < kh && p <= h + padding; ++p) {{
+            const unsigned long long row = h + padding - p;
+            if (row % stride != 0 || row / stride >= ho) continue;
+            for (unsigned long long q = 0; q < kw && q <= w + padding; ++q) {{
+                const unsigned long long column = w + padding - q;
+                if (column % stride != 0 || column / stride >= wo) continue;
+                const unsigned long long position = (b * ho + row / stride) * wo + column / stride;
+                total += cols_bar[position * taps + (c * kh + p) * kw + q];
+            }}
+        }}
+        x_bar[e] {store} total;
+    }}
+}}
+"
+    )
+}
+
+/// The loop that finds the first largest element `best` (an offset into the image
+/// `xi`) of window (i, j), as the host's `window_maximum`.
+fn window_maximum(indent: &str) -> String {
+    format!(
+        "{indent}unsigned long long best = i * size * width + j * size;
+{indent}for (unsigned long long p = 0; p < size; ++p) {{
+{indent}    for (unsigned long long q = 0; q < size; ++q) {{
+{indent}        const unsigned long long at = (i * size + p) * width + j * size + q;
+{indent}        if (xi[at] > xi[best]) best = at;
+{indent}    }}
+{indent}}}
+"
+    )
+}
+
+/// The parameter list shared by the pooling kernels: buffers, then the sizes.
+fn pool_parameters(t: &str, buffers: &[(&str, bool)]) -> String {
+    let buffers = buffers.iter().map(|&(name, written)| {
+        if written { format!("{t}* __restrict__ {name}") } else { format!("const {t}* __restrict__ {name}") }
+    });
+    let sizes = ["images", "height", "width", "size", "ho", "wo"]
+        .map(|size| format!("const unsigned long long {size}"))
+        .into_iter();
+    buffers.chain(sizes).collect::<std::vec::Vec<_>>().join(", ")
+}
+
+/// `name(x, y, sizes…)`: each window's first largest element, one output per thread.
+fn max_pool_source(name: &str, ctype: CType) -> String {
+    let t = ctype.name();
+    let parameters = pool_parameters(t, &[("x", false), ("y", true)]);
+    let search = window_maximum("        ");
+    format!(
+        "extern \"C\" __global__ void {name}({parameters}) {{
+    const unsigned long long n = images * ho * wo;
+    const unsigned long long step = (unsigned long long)blockDim.x * gridDim.x;
+    for (unsigned long long e = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += step) {{
+        const unsigned long long j = e % wo, i = (e / wo) % ho;
+        const {t}* xi = x + (e / (wo * ho)) * height * width;
+{search}        y[e] = xi[best];
+    }}
+}}
+"
+    )
+}
+
+/// `name(x, y_bar, x_bar, sizes…)`: x̄ (=|+=) ȳ of the element's window where the
+/// element is the window's first largest, else 0; one input element per thread.
+fn max_pool_pullback_source(name: &str, ctype: CType, store: Store) -> String {
+    let t = ctype.name();
+    let parameters = pool_parameters(t, &[("x", false), ("y_bar", false), ("x_bar", true)]);
+    let search = window_maximum("            ");
+    let store = store.operator();
+    format!(
+        "extern \"C\" __global__ void {name}({parameters}) {{
+    const unsigned long long n = images * height * width;
+    const unsigned long long step = (unsigned long long)blockDim.x * gridDim.x;
+    for (unsigned long long e = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += step) {{
+        const unsigned long long image = e / (height * width), offset = e % (height * width);
+        const unsigned long long i = offset / width / size, j = offset % width / size;
+        const {t}* xi = x + image * height * width;
+        {t} value = ({t})0;
+        if (i < ho && j < wo) {{
+{search}            if (best == offset) value = y_bar[(image * ho + i) * wo + j];
+        }}
+        x_bar[e] {store} value;
+    }}
+}}
+"
+    )
+}
+
+/// A kernel's name: the operation, the store where it has one, the element type.
+fn name(operation: &str, store: Option<Store>, ctype: CType) -> String {
+    match store {
+        None => format!("{operation}_{}", ctype.name()),
+        Some(Store::Overwrite) => format!("{operation}_w_{}", ctype.name()),
+        Some(Store::Accumulate) => format!("{operation}_a_{}", ctype.name()),
+    }
+}
+
+/// Every image kernel, as `(name, CUDA C)` for `ctype`: for the offline check.
+pub(super) fn sources(ctype: CType) -> std::vec::Vec<(String, String)> {
+    let mut sources = std::vec::Vec::new();
+    let plain = [("im2col", im2col_source as fn(&str, CType) -> String), ("max_pool", max_pool_source)];
+    for (operation, source) in plain {
+        let name = name(operation, None, ctype);
+        sources.push((name.clone(), source(&name, ctype)));
+    }
+    for store in [Store::Overwrite, Store::Accumulate] {
+        let stored = [
+            ("col2im", col2im_source as fn(&str, CType, Store) -> String),
+            ("max_pool_pullback", max_pool_pullback_source),
+        ];
+        for (operation, source) in stored {
+            let name = name(operation, Some(store), ctype);
+            sources.push((name.clone(), source(&name, ctype, store)));
+        }
+    }
+    sources
+}
+
+/// The unfolded matrix `[positions, taps]` of the images `x` (module docs).
+///
+/// # Panics
+/// When a buffer is shorter than `geometry` says, or the geometry reads outside the
+/// padded images.
+pub(crate) fn im2col<T: CudaElement>(
+    x: &CudaSlice<T>,
+    cols: &mut CudaSlice<T>,
+    geometry: ConvGeometry,
+) -> Result<(), CudaError> {
+    im2col_on(Device::get()?, x, cols, geometry)
+}
+
+/// [`im2col`] on `runner`.
+pub(super) fn im2col_on<T: CudaElement, R: Runner<T>>(
+    runner: &R,
+    x: &R::Buffer,
+    cols: &mut R::Buffer,
+    geometry: ConvGeometry,
+) -> Result<(), CudaError> {
+    geometry.check("im2col");
+    let n = geometry.positions() * geometry.taps();
+    assert!(
+        R::len(x) >= geometry.image_elements() && R::len(cols) >= n,
+        "im2col: buffers of {} and {} elements for {geometry:?}",
+        R::len(x),
+        R::len(cols)
+    );
+    if n == 0 {
+        return Ok(());
+    }
+    let name = name("im2col", None, T::C_TYPE);
+    let source = || Ok(im2col_source(&name, T::C_TYPE));
+    let mut buffers = [BufferArg::Read(x), BufferArg::Write(cols)];
+    let config = grid_stride_launch(n, runner.multiprocessors());
+    // SAFETY: `im2col_source`'s parameter list; the buffers were checked above to hold
+    // the images and the unfolded matrix, and every read lies inside an image.
+    unsafe { runner.launch(&name, &source, &mut buffers, &[], &geometry.sizes(), config) }
+}
+
+/// x̄ (=|+=) the cotangent `cols_bar` of the unfolded matrix folded back onto the
+/// images (module docs).
+///
+/// # Panics
+/// As [`im2col`].
+pub(crate) fn col2im<T: CudaElement>(
+    cols_bar: &CudaSlice<T>,
+    x_bar: &mut CudaSlice<T>,
+    geometry: ConvGeometry,
+    store: Store,
+) -> Result<(), CudaError> {
+    col2im_on(Device::get()?, cols_bar, x_bar, geometry, store)
+}
+
+/// [`col2im`] on `runner`.
+pub(super) fn col2im_on<T: CudaElement, R: Runner<T>>(
+    runner: &R,
+    cols_bar: &R::Buffer,
+    x_bar: &mut R::Buffer,
+    geometry: ConvGeometry,
+    store: Store,
+) -> Result<(), CudaError> {
+    geometry.check("col2im");
+    let n = geometry.image_elements();
+    assert!(
+        R::len(cols_bar) >= geometry.positions() * geometry.taps() && R::len(x_bar) >= n,
+        "col2im: buffers of {} and {} elements for {geometry:?}",
+        R::len(cols_bar),
+        R::len(x_bar)
+    );
+    if n == 0 {
+        return Ok(());
+    }
+    let name = name("col2im", Some(store), T::C_TYPE);
+    let source = || Ok(col2im_source(&name, T::C_TYPE, store));
+    let mut buffers = [BufferArg::Read(cols_bar), BufferArg::Write(x_bar)];
+    let config = grid_stride_launch(n, runner.multiprocessors());
+    // SAFETY: `col2im_source`'s parameter list; the buffers were checked above, and
+    // every entry read is a position < ho·wo of the batch and a tap < taps.
+    unsafe { runner.launch(&name, &source, &mut buffers, &[], &geometry.sizes(), config) }
+}
+
+/// The sizes of a max pooling: `images` (batch × channels) of `height × width`,
+/// windows of `size × size` with stride `size`, `output` windows per axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PoolGeometry {
+    pub images: usize,
+    pub height: usize,
+    pub width: usize,
+    pub size: usize,
+    pub output: (usize, usize),
+}
+
+impl PoolGeometry {
+    fn sizes(&self) -> [u64; 6] {
+        [self.images, self.height, self.width, self.size, self.output.0, self.output.1]
+            .map(|size| size as u64)
+    }
+
+    /// Checks the buffers' lengths and that every window lies inside its image.
+    fn check(&self, operation: &str, image_buffers: &[usize], pooled_buffers: &[usize]) {
+        let (inputs, outputs) =
+            (self.images * self.height * self.width, self.images * self.output.0 * self.output.1);
+        assert!(
+            self.size * self.output.0 <= self.height && self.size * self.output.1 <= self.width,
+            "{operation}: {self:?} has windows outside the images"
+        );
+        assert!(
+            image_buffers.iter().all(|&len| len >= inputs)
+                && pooled_buffers.iter().all(|&len| len >= outputs),
+            "{operation}: buffers of {image_buffers:?} and {pooled_buffers:?} elements for {self:?}"
+        );
+    }
+}
+
+/// `y` = the first largest element of each window of `x`.
+///
+/// # Panics
+/// When a buffer is shorter than `geometry` says or a window lies outside its image.
+pub(crate) fn max_pool<T: CudaElement>(
+    x: &CudaSlice<T>,
+    y: &mut CudaSlice<T>,
+    geometry: PoolGeometry,
+) -> Result<(), CudaError> {
+    max_pool_on(Device::get()?, x, y, geometry)
+}
+
+/// [`max_pool`] on `runner`.
+pub(super) fn max_pool_on<T: CudaElement, R: Runner<T>>(
+    runner: &R,
+    x: &R::Buffer,
+    y: &mut R::Buffer,
+    geometry: PoolGeometry,
+) -> Result<(), CudaError> {
+    geometry.check("max_pool", &[R::len(x)], &[R::len(y)]);
+    let n = geometry.images * geometry.output.0 * geometry.output.1;
+    if n == 0 {
+        return Ok(());
+    }
+    let name = name("max_pool", None, T::C_TYPE);
+    let source = || Ok(max_pool_source(&name, T::C_TYPE));
+    let mut buffers = [BufferArg::Read(x), BufferArg::Write(y)];
+    let config = grid_stride_launch(n, runner.multiprocessors());
+    // SAFETY: `max_pool_source`'s parameter list, the buffers and windows checked above.
+    unsafe { runner.launch(&name, &source, &mut buffers, &[], &geometry.sizes(), config) }
+}
+
+/// x̄ (=|+=) each window's cotangent at the window's first largest element of `x`, 0
+/// elsewhere.
+///
+/// # Panics
+/// As [`max_pool`].
+pub(crate) fn max_pool_pullback<T: CudaElement>(
+    x: &CudaSlice<T>,
+    y_bar: &CudaSlice<T>,
+    x_bar: &mut CudaSlice<T>,
+    geometry: PoolGeometry,
+    store: Store,
+) -> Result<(), CudaError> {
+    max_pool_pullback_on(Device::get()?, x, y_bar, x_bar, geometry, store)
+}
+
+/// [`max_pool_pullback`] on `runner`.
+pub(super) fn max_pool_pullback_on<T: CudaElement, R: Runner<T>>(
+    runner: &R,
+    x: &R::Buffer,
+    y_bar: &R::Buffer,
+    x_bar: &mut R::Buffer,
+    geometry: PoolGeometry,
+    store: Store,
+) -> Result<(), CudaError> {
+    geometry.check("max_pool_pullback", &[R::len(x), R::len(x_bar)], &[R::len(y_bar)]);
+    let n = geometry.images * geometry.height * geometry.width;
+    if n == 0 {
+        return Ok(());
+    }
+    let name = name("max_pool_pullback", Some(store), T::C_TYPE);
+    let source = || Ok(max_pool_pullback_source(&name, T::C_TYPE, store));
+    let mut buffers = [BufferArg::Read(x), BufferArg::Read(y_bar), BufferArg::Write(x_bar)];
+    let config = grid_stride_launch(n, runner.multiprocessors());
+    // SAFETY: `max_pool_pullback_source`'s parameter list, the buffers and windows
+    // checked above.
+    unsafe { runner.launch(&name, &source, &mut buffers, &[], &geometry.sizes(), config) }
+}

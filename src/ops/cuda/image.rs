@@ -1,0 +1,298 @@
+//! The image operations of `Tensor<T, (B, C, H, W), Cuda>` under the host's names
+//! ([`crate::ops::conv`]), with the same compile-time size checks, and their
+//! reverse-mode rules.
+//!
+//! A convolution is one product through cuBLAS on the unfolded images
+//! ([`crate::backend::cuda`]'s `im2col`): with U the `[B·HO·WO, C·KH·KW]` matrix of
+//! the patches each output reads and W the kernels as `[O, C·KH·KW]`, the outputs
+//! are U·Wᵀ, one row per output position, transposed per image into `(O, HO, WO)`.
+//! The pullback takes Ȳ (the cotangent in the same rows): W̄ = Ȳᵀ·U, Ū = Ȳ·W, and x̄
+//! is Ū folded back onto the images. Max pooling and its pullback, and the bias per
+//! channel, are kernels of their own; `flatten_images` only relabels the shape.
+
+use super::{OnDevice, add_rows_kernel, check_shapes, gemm_into, store, sum_kernel};
+use crate::backend::cpu::Write;
+use crate::backend::cuda::{
+    ConvGeometry, CudaElement, PoolGeometry, col2im, im2col, max_pool, max_pool_pullback, or_panic_cuda,
+    transpose as transpose_kernel,
+};
+use crate::error::or_panic;
+use crate::ops::conv::{Padding, Stride};
+use crate::shape::constraint::{ConvolvesTo, PoolsTo, SameElementCount};
+use crate::shape::{Const, Dim, Dyn, Shape};
+
+/// A batch of images on the GPU.
+type Images<T, B, const C: usize, const H: usize, const W: usize> =
+    OnDevice<T, (B, Const<C>, Const<H>, Const<W>)>;
+/// Convolution kernels `[O, C, KH, KW]` on the GPU.
+type Kernels<T, const O: usize, const C: usize, const KH: usize, const KW: usize> =
+    OnDevice<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>;
+/// A matrix of run-time size on the GPU (the unfolded images and their cotangents).
+type Matrix<T> = OnDevice<T, (Dyn, Dyn)>;
+
+/// The geometry of a convolution of `batch` images `(C, H, W)` with `KH × KW` kernels,
+/// `stride` and `padding`, giving `output` positions per axis.
+fn geometry<const C: usize, const H: usize, const W: usize, const KH: usize, const KW: usize>(
+    batch: usize,
+    output: (usize, usize),
+    stride: usize,
+    padding: usize,
+) -> ConvGeometry {
+    ConvGeometry { batch, channels: C, height: H, width: W, kernel: (KH, KW), output, stride, padding }
+}
+
+/// Checks that a cotangent's batch size is its input's.
+#[track_caller]
+fn check_batch(operation: &str, input: usize, cotangent: usize) {
+    assert_eq!(input, cotangent, "{operation}: a batch of {input} images, a cotangent for {cotangent}");
+}
+
+/// The unfolded images U, `[B·HO·WO, C·KH·KW]`.
+fn unfold<T: CudaElement, S: Shape>(x: &OnDevice<T, S>, geometry: ConvGeometry) -> Matrix<T> {
+    OnDevice::new((Dyn(geometry.positions()), Dyn(geometry.taps())), |cols| im2col(x.slice(), cols, geometry))
+}
+
+impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize> Images<T, B, C, H, W> {
+    /// The valid cross-correlation with `kernels` (stride 1, no padding); the output
+    /// size `(H − KH + 1, W − KW + 1)` is checked at compile time.
+    pub fn conv2d<const O: usize, const KH: usize, const KW: usize, const HO: usize, const WO: usize>(
+        &self,
+        kernels: &Kernels<T, O, C, KH, KW>,
+    ) -> Images<T, B, O, HO, WO>
+    where
+        Const<H>: ConvolvesTo<KH, 0, HO>,
+        Const<W>: ConvolvesTo<KW, 0, WO>,
+    {
+        self.conv2d_strided(kernels, Stride::<1>, Padding::<0>)
+    }
+
+    /// The cross-correlation with `kernels` over the images padded with P zeros on
+    /// every side (stride 1); the output size `(H + 2P − KH + 1, W + 2P − KW + 1)` is
+    /// checked at compile time.
+    pub fn conv2d_padded<
+        const P: usize,
+        const O: usize,
+        const KH: usize,
+        const KW: usize,
+        const HO: usize,
+        const WO: usize,
+    >(
+        &self,
+        kernels: &Kernels<T, O, C, KH, KW>,
+        padding: Padding<P>,
+    ) -> Images<T, B, O, HO, WO>
+    where
+        Const<H>: ConvolvesTo<KH, P, HO>,
+        Const<W>: ConvolvesTo<KW, P, WO>,
+    {
+        self.conv2d_strided(kernels, Stride::<1>, padding)
+    }
+
+    /// The cross-correlation with `kernels` moved S positions per output over the
+    /// images padded with P zeros on every side: y_{b o i j} = Σ_{c p q} w_{o c p q}·
+    /// x_{b c (S·i + p − P) (S·j + q − P)}; the output size
+    /// `(⌊(H + 2P − KH)/S⌋ + 1, ⌊(W + 2P − KW)/S⌋ + 1)` is checked at compile time.
+    pub fn conv2d_strided<
+        const S: usize,
+        const P: usize,
+        const O: usize,
+        const KH: usize,
+        const KW: usize,
+        const HO: usize,
+        const WO: usize,
+    >(
+        &self,
+        kernels: &Kernels<T, O, C, KH, KW>,
+        _: Stride<S>,
+        _: Padding<P>,
+    ) -> Images<T, B, O, HO, WO>
+    where
+        Const<H>: ConvolvesTo<KH, P, HO, S>,
+        Const<W>: ConvolvesTo<KW, P, WO, S>,
+    {
+        let batch = self.shape().0;
+        let geometry = geometry::<C, H, W, KH, KW>(batch.size(), (HO, WO), S, P);
+        let cols = unfold(self, geometry);
+        // One row of O outputs per position, then each image's [HO·WO, O] transposed.
+        let rows: Matrix<T> = OnDevice::new((Dyn(geometry.positions()), Dyn(O)), |rows| {
+            gemm_into(
+                (geometry.positions(), geometry.taps(), O, 1),
+                (cols.slice(), false),
+                (kernels.slice(), true),
+                rows,
+                Write::Overwrite,
+            );
+            Ok(())
+        });
+        OnDevice::new((batch, Const, Const, Const), |y| {
+            transpose_kernel(rows.slice(), (batch.size(), HO * WO, O), y)
+        })
+    }
+
+    /// The maximum of each S×S window, with stride S; `(HO, WO) = (⌊H/S⌋, ⌊W/S⌋)` is
+    /// checked at compile time.
+    pub fn max_pool2d<const S: usize, const HO: usize, const WO: usize>(&self) -> Images<T, B, C, HO, WO>
+    where
+        Const<H>: PoolsTo<S, HO>,
+        Const<W>: PoolsTo<S, WO>,
+    {
+        let batch = self.shape().0;
+        let geometry =
+            PoolGeometry { images: batch.size() * C, height: H, width: W, size: S, output: (HO, WO) };
+        OnDevice::new((batch, Const, Const, Const), |y| max_pool(self.slice(), y, geometry))
+    }
+
+    /// Each example's C·H·W values as one row (channel, then row, then column). F =
+    /// C·H·W is checked when the program is built, as on the host.
+    pub fn flatten_images<const F: usize>(&self) -> OnDevice<T, (B, Const<F>)> {
+        let () = <(Const<C>, Const<H>, Const<W>) as SameElementCount<(Const<F>,)>>::CHECK;
+        or_panic(self.try_reshape((self.shape().0, Const)))
+    }
+}
+
+impl<T: CudaElement, B: Dim, C: Dim, H: Dim, W: Dim> OnDevice<T, (B, C, H, W)> {
+    /// y_{b c i j} = x_{b c i j} + b_c: a bias per channel.
+    ///
+    /// # Panics
+    /// When a dynamic channel count differs from the bias length.
+    #[track_caller]
+    pub fn add_channels(&self, bias: &OnDevice<T, (C,)>) -> Self {
+        let (batch, channels, height, width) = self.shape();
+        assert_eq!(
+            channels.size(),
+            bias.len(),
+            "add_channels: {} channels, bias of {}",
+            channels.size(),
+            bias.len()
+        );
+        // The bias once per image, then read once per line of H·W elements.
+        let per_image = or_panic(bias.try_broadcast_to((batch, channels)));
+        let lines = (batch.size() * channels.size(), height.size() * width.size(), 1);
+        OnDevice::new(self.shape(), |y| {
+            add_rows_kernel().launch(&[self.slice(), per_image.slice()], &[], lines, y)
+        })
+    }
+}
+
+/// The pullback of `conv2d_strided` with stride S and padding P (and of `conv2d` and
+/// `conv2d_padded`, S = 1): x̄ and w̄ from x, w and ȳ, each written or added as asked
+/// and computed only when asked for (module docs).
+#[allow(clippy::type_complexity)]
+pub fn conv2d_pullback<
+    const S: usize,
+    const P: usize,
+    T: CudaElement,
+    B: Dim,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const HO: usize,
+    const WO: usize,
+>(
+    x: &Images<T, B, C, H, W>,
+    kernels: &Kernels<T, O, C, KH, KW>,
+    y_bar: &Images<T, B, O, HO, WO>,
+    x_bar: Option<(&mut Images<T, B, C, H, W>, Write)>,
+    w_bar: Option<(&mut Kernels<T, O, C, KH, KW>, Write)>,
+) where
+    Const<H>: ConvolvesTo<KH, P, HO, S>,
+    Const<W>: ConvolvesTo<KW, P, WO, S>,
+{
+    let batch = x.shape().0.size();
+    check_batch("conv2d_pullback", batch, y_bar.shape().0.size());
+    if let Some((x_bar, _)) = &x_bar {
+        check_shapes("conv2d_pullback", x, &[x_bar]);
+    }
+    let geometry = geometry::<C, H, W, KH, KW>(batch, (HO, WO), S, P);
+    let (positions, taps) = (geometry.positions(), geometry.taps());
+    // Ȳ: each image's [O, HO·WO] cotangent transposed into rows of O.
+    let rows_bar: Matrix<T> = OnDevice::new((Dyn(positions), Dyn(O)), |rows| {
+        transpose_kernel(y_bar.slice(), (batch, O, HO * WO), rows)
+    });
+    if let Some((w_bar, write)) = w_bar {
+        let cols = unfold(x, geometry);
+        gemm_into(
+            (O, positions, taps, 1),
+            (rows_bar.slice(), true),
+            (cols.slice(), false),
+            w_bar.slice_mut(),
+            write,
+        );
+    }
+    if let Some((x_bar, write)) = x_bar {
+        let cols_bar: Matrix<T> = OnDevice::new((Dyn(positions), Dyn(taps)), |cols_bar| {
+            gemm_into(
+                (positions, O, taps, 1),
+                (rows_bar.slice(), false),
+                (kernels.slice(), false),
+                cols_bar,
+                Write::Overwrite,
+            );
+            Ok(())
+        });
+        or_panic_cuda(col2im(cols_bar.slice(), x_bar.slice_mut(), geometry, store(write)));
+    }
+}
+
+/// The pullback of `add_channels` in the bias: b̄_c (=|+=) Σ_{b i j} ȳ_{b c i j}
+/// (x̄ = ȳ needs no kernel of its own).
+pub fn add_channels_pullback<T: CudaElement, B: Dim, C: Dim, H: Dim, W: Dim>(
+    y_bar: &OnDevice<T, (B, C, H, W)>,
+    bias_bar: &mut OnDevice<T, (C,)>,
+    write: Write,
+) {
+    let (batch, channels, height, width) = y_bar.shape();
+    assert_eq!(
+        channels.size(),
+        bias_bar.len(),
+        "add_channels_pullback: {} channels, bias of {}",
+        channels.size(),
+        bias_bar.len()
+    );
+    // Σ over each image's plane, then over the batch.
+    let lines = batch.size() * channels.size();
+    let per_image: OnDevice<T, (Dyn,)> = OnDevice::new((Dyn(lines),), |totals| {
+        sum_kernel(Write::Overwrite).launch(
+            &[y_bar.slice()],
+            &[],
+            (lines, height.size() * width.size(), 1),
+            totals,
+        )
+    });
+    or_panic_cuda(sum_kernel(write).launch(
+        &[per_image.slice()],
+        &[],
+        (1, batch.size(), channels.size()),
+        bias_bar.slice_mut(),
+    ));
+}
+
+/// The pullback of `max_pool2d`: x̄ (=|+=) each ȳ at the first maximum of its window,
+/// 0 elsewhere.
+pub fn max_pool2d_pullback<
+    T: CudaElement,
+    B: Dim,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const S: usize,
+    const HO: usize,
+    const WO: usize,
+>(
+    x: &Images<T, B, C, H, W>,
+    y_bar: &Images<T, B, C, HO, WO>,
+    x_bar: &mut Images<T, B, C, H, W>,
+    write: Write,
+) where
+    Const<H>: PoolsTo<S, HO>,
+    Const<W>: PoolsTo<S, WO>,
+{
+    check_shapes("max_pool2d_pullback", x, &[x_bar]);
+    check_batch("max_pool2d_pullback", x.shape().0.size(), y_bar.shape().0.size());
+    let geometry =
+        PoolGeometry { images: x.shape().0.size() * C, height: H, width: W, size: S, output: (HO, WO) };
+    or_panic_cuda(max_pool_pullback(x.slice(), y_bar.slice(), x_bar.slice_mut(), geometry, store(write)));
+}
