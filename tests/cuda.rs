@@ -1132,3 +1132,54 @@ fn a_convolutional_model_trains_on_the_gpu_as_on_the_host() {
     // Inference on plain tensors gives the host's logits.
     assert_close(&device_model.forward(&x.to_device()).to_vec(), host_model.forward(&x).as_slice(), 1e-10);
 }
+
+#[test]
+fn the_row_gather_and_an_embedding_model_match_the_host() {
+    use fluxion::autodiff::check::{CheckOptions, check_vjp};
+    use fluxion::nn::layer::Embedding;
+    use fluxion::ops::rows as host_rows;
+    if !gpu() {
+        return;
+    }
+    let table: Matrix<f64, 7, 5, Heap> = Matrix::random_uniform(-1.0, 1.0, 60);
+    let indices = [3, 0, 3, 6, 3, 1, 0, 2];
+    let gathered = table.gather_rows(&indices);
+    assert_close(&table.to_device().gather_rows(&indices).to_vec(), gathered.as_slice(), 0.0);
+    // The pullback, written and added: each row's sum in the order of the indices, as
+    // on the host, so bit for bit.
+    let y_bar: Tensor<f64, (Dyn, Const<5>), Heap> =
+        Tensor::random_uniform_shaped((Dyn(8), Const), -1.0, 1.0, 61);
+    let host_bar = host_rows::gather_rows_pullback(table.shape(), &indices, &y_bar);
+    for write in [Write::Overwrite, Write::Accumulate] {
+        let mut device_bar = table.to_device();
+        device_rules::gather_rows_pullback(&indices, &y_bar.to_device(), &mut device_bar, write);
+        let before = if write == Write::Accumulate { table.clone() } else { table.scale(0.0) };
+        assert_close(&device_bar.to_vec(), (&before + &host_bar).as_slice(), 0.0);
+    }
+    let traced = |t: Var<Matrix<f64, 7, 5, Cuda>>| t.gather_rows(&indices);
+    if let Err(error) = check_vjp(traced, &table.to_device(), CheckOptions::f64()) {
+        panic!("gather_rows: {error}");
+    }
+
+    // An embedding and a linear layer: the same loss and gradient on both kinds.
+    let host = (Embedding::<f64, 7, 5>::new(62), Linear::<f64, 5, 3>::new(63));
+    let device = (host.0.to_device(), host.1.to_device());
+    let classes = [0, 1, 2, 1, 0, 2, 2, 1];
+    let (host_loss, host_gradient) = value_and_grad(
+        |m: <(Embedding<f64, 7, 5>, Linear<f64, 5, 3>) as Trace>::Traced| {
+            cross_entropy(&m.1.forward(&m.0.forward(&indices[..])), &classes, Reduction::Mean)
+        },
+        &host,
+    );
+    let (device_loss, device_gradient) = value_and_grad(
+        |m: <(Embedding<f64, 7, 5, Cuda>, Linear<f64, 5, 3, Cuda>) as Trace>::Traced| {
+            cross_entropy(&m.1.forward(&m.0.forward(&indices[..])), &classes, Reduction::Mean)
+        },
+        &device,
+    );
+    assert!((host_loss - device_loss).abs() <= 1e-12 * host_loss, "host {host_loss}, GPU {device_loss}");
+    assert_close(&device_gradient.0.weight.to_vec(), host_gradient.0.weight.as_slice(), 1e-12);
+    assert_close(&device_gradient.1.weight.to_vec(), host_gradient.1.weight.as_slice(), 1e-12);
+    // Inference on the GPU.
+    assert_close(&device.0.forward(&indices[..]).to_vec(), host.0.forward(&indices[..]).as_slice(), 0.0);
+}

@@ -29,7 +29,7 @@ use crate::product::MatMul;
 use crate::shape::constraint::{
     AddsUpTo, Axis, Broadcastable, ConvolvesTo, FitsSlice, HasAxis, PoolsTo, SameElementCount,
 };
-use crate::shape::{Const, Dim, Shape, StaticShape};
+use crate::shape::{Const, Dim, Dyn, Shape, StaticShape};
 use crate::tensor::Tensor;
 
 type OnDevice<T, S> = Tensor<T, S, Cuda>;
@@ -641,6 +641,22 @@ impl<T: CudaElement, R: Dim, C: Dim> Var<OnDevice<T, (R, C)>> {
         record_unary_in_place(self, y, move |y, y_bar, x_bar| {
             x_bar.write_or_add(shape, |x_bar, write| {
                 rules::normalize_rows_pullback((y, &scales, y_bar), x_bar, write)
+            })
+        })
+    }
+
+    /// The rows at `indices`, in order (an embedding lookup); each row of ȳ flows
+    /// back to the row it was read from.
+    ///
+    /// # Panics
+    /// When an index is not a row.
+    #[track_caller]
+    pub fn gather_rows(&self, indices: &[usize]) -> Var<OnDevice<T, (Dyn, C)>> {
+        let y = self.value().gather_rows(indices);
+        let (shape, indices) = (self.value().shape(), indices.to_vec());
+        record_unary_in_place(self, y, move |_, y_bar, x_bar| {
+            x_bar.write_or_add(shape, |x_bar, write| {
+                rules::gather_rows_pullback(&indices, y_bar, x_bar, write)
             })
         })
     }

@@ -43,10 +43,10 @@
 //! scalar (a `CoordinateUpdate`), run in one loop on the host and recorded as one
 //! in-place kernel per parameter tensor on the GPU.
 //!
-//! The image layers run there too: `Conv2d` (any stride and padding), `MaxPool2d`
-//! and `Flatten` take `(B, C, H, W)` GPU batches, and `Conv2d::to_device` copies a
-//! host layer. A convolution is one cuBLAS product on the unfolded images. Not on the
-//! GPU yet: `Embedding` (its row gather has no GPU kernel).
+//! Every library layer runs there too: `Conv2d` (any stride and padding),
+//! `MaxPool2d` and `Flatten` take `(B, C, H, W)` GPU batches, `Embedding` takes the
+//! same host slice of indices, and `to_device` copies a host layer with parameters.
+//! A convolution is one cuBLAS product on the unfolded images.
 //!
 //! Elementwise kernels are generated from the Rust definitions the CPU runs (the
 //! elementary functions' table, a `ScalarFunction`): the definition runs once on a

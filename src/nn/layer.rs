@@ -100,6 +100,33 @@ pub trait Module<X: ?Sized> {
     fn forward(&self, x: &X) -> Self::Output;
 }
 
+/// `Debug` and `PartialEq` of a layer from its fields' own impls: the derived forms
+/// would ask the storage kind itself for them, where the tensors' impls are what
+/// counts (a GPU tensor prints but has no `==`).
+macro_rules! debug_and_eq_by_fields {
+    ([$($generics:tt)*] $layer:ty, $name:literal where [$($bounds:tt)*] { $($field:ident: $field_type:ty),+ }) => {
+        impl<$($generics)*> core::fmt::Debug for $layer
+        where
+            $($bounds)*
+            $($field_type: core::fmt::Debug,)+
+        {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.debug_struct($name)$(.field(stringify!($field), &self.$field))+.finish()
+            }
+        }
+
+        impl<$($generics)*> PartialEq for $layer
+        where
+            $($bounds)*
+            $($field_type: PartialEq,)+
+        {
+            fn eq(&self, other: &Self) -> bool {
+                true $(&& self.$field == other.$field)+
+            }
+        }
+    };
+}
+
 /// A fully connected layer y = W·x + b on each row x of a batch: W of shape
 /// `[O, I]`, b of length O (or none, with `B = NoBias`), storage `K` (`Heap` by
 /// default; `Inline` for a fixed-size net with no heap; `Cuda` on the GPU, with the
@@ -117,33 +144,11 @@ where
     pub bias: B::Bias,
 }
 
-// By hand: the derived forms would ask `K` itself for `Debug` and `PartialEq`, where
-// the tensors' own impls are what counts (a GPU tensor prints but has no `==`).
-impl<T, const I: usize, const O: usize, K, B> core::fmt::Debug for Linear<T, I, O, K, B>
-where
-    T: RealScalar,
-    K: StorageKind<T, (Const<O>, Const<I>)>,
-    B: BiasKind<T, O, K>,
-    Tensor<T, (Const<O>, Const<I>), K>: core::fmt::Debug,
-    B::Bias: core::fmt::Debug,
-{
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Linear").field("weight", &self.weight).field("bias", &self.bias).finish()
-    }
-}
-
-impl<T, const I: usize, const O: usize, K, B> PartialEq for Linear<T, I, O, K, B>
-where
-    T: RealScalar,
-    K: StorageKind<T, (Const<O>, Const<I>)>,
-    B: BiasKind<T, O, K>,
-    Tensor<T, (Const<O>, Const<I>), K>: PartialEq,
-    B::Bias: PartialEq,
-{
-    fn eq(&self, other: &Self) -> bool {
-        self.weight == other.weight && self.bias == other.bias
-    }
-}
+debug_and_eq_by_fields!(
+    [T, const I: usize, const O: usize, K, B] Linear<T, I, O, K, B>, "Linear"
+    where [T: RealScalar, K: StorageKind<T, (Const<O>, Const<I>)>, B: BiasKind<T, O, K>,]
+    { weight: Tensor<T, (Const<O>, Const<I>), K>, bias: B::Bias }
+);
 
 /// Whether a [`Linear`] layer adds a bias: [`WithBias`] or [`NoBias`].
 pub trait BiasKind<T: RealScalar, const O: usize, K>: Clone + core::fmt::Debug + PartialEq + 'static {
@@ -947,14 +952,52 @@ where
 
 /// A table of V vectors of length D, `weight` of shape `[V, D]`; its input is a
 /// slice of indices, its output the rows they pick, `(Dyn, D)`.
-#[derive(Differentiable, Clone, Debug, PartialEq)]
+#[derive(Differentiable, Clone)]
 pub struct Embedding<T, const V: usize, const D: usize, K = Heap>
 where
     T: RealScalar,
-    K: Storage<T, (Const<V>, Const<D>)>,
+    K: StorageKind<T, (Const<V>, Const<D>)>,
 {
     /// The table, one row per index.
     pub weight: Tensor<T, (Const<V>, Const<D>), K>,
+}
+
+debug_and_eq_by_fields!(
+    [T, const V: usize, const D: usize, K] Embedding<T, V, D, K>, "Embedding"
+    where [T: RealScalar, K: StorageKind<T, (Const<V>, Const<D>)>,]
+    { weight: Tensor<T, (Const<V>, Const<D>), K> }
+);
+
+#[cfg(feature = "cuda")]
+impl<T: CudaElement, const V: usize, const D: usize> Embedding<T, V, D, Heap> {
+    /// The layer with its table copied to the GPU.
+    pub fn to_device(&self) -> Embedding<T, V, D, Cuda> {
+        Embedding { weight: self.weight.to_device() }
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl<T: CudaElement, const V: usize, const D: usize> Module<[usize]> for Embedding<T, V, D, Cuda> {
+    type Output = Tensor<T, (Dyn, Const<D>), Cuda>;
+
+    /// # Panics
+    /// When an index is V or more.
+    #[track_caller]
+    fn forward(&self, indices: &[usize]) -> Self::Output {
+        self.weight.gather_rows(indices)
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl<T: CudaElement, const V: usize, const D: usize> Module<[usize]> for EmbeddingTraced<T, V, D, Cuda> {
+    type Output = Var<Tensor<T, (Dyn, Const<D>), Cuda>>;
+
+    /// # Panics
+    /// When an index is V or more.
+    #[track_caller]
+    fn forward(&self, indices: &[usize]) -> Self::Output {
+        self.weight.gather_rows(indices)
+    }
 }
 
 #[cfg(feature = "std")]
@@ -1185,52 +1228,17 @@ pub struct Conv2d<
     pub bias: Tensor<T, (Const<O>,), K>,
 }
 
-// By hand, as for `Linear`: the tensors' own `Debug` and `PartialEq` are what counts.
-impl<
-    T,
-    const C: usize,
-    const O: usize,
-    const KH: usize,
-    const KW: usize,
-    const HO: usize,
-    const WO: usize,
-    K,
-    const P: usize,
-    const S: usize,
-> core::fmt::Debug for Conv2d<T, C, O, KH, KW, HO, WO, K, P, S>
-where
-    T: RealScalar,
-    K: StorageKind<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)> + StorageKind<T, (Const<O>,)>,
-    Tensor<T, (Const<O>, Const<C>, Const<KH>, Const<KW>), K>: core::fmt::Debug,
-    Tensor<T, (Const<O>,), K>: core::fmt::Debug,
-{
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Conv2d").field("weight", &self.weight).field("bias", &self.bias).finish()
-    }
-}
-
-impl<
-    T,
-    const C: usize,
-    const O: usize,
-    const KH: usize,
-    const KW: usize,
-    const HO: usize,
-    const WO: usize,
-    K,
-    const P: usize,
-    const S: usize,
-> PartialEq for Conv2d<T, C, O, KH, KW, HO, WO, K, P, S>
-where
-    T: RealScalar,
-    K: StorageKind<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)> + StorageKind<T, (Const<O>,)>,
-    Tensor<T, (Const<O>, Const<C>, Const<KH>, Const<KW>), K>: PartialEq,
-    Tensor<T, (Const<O>,), K>: PartialEq,
-{
-    fn eq(&self, other: &Self) -> bool {
-        self.weight == other.weight && self.bias == other.bias
-    }
-}
+debug_and_eq_by_fields!(
+    [
+        T, const C: usize, const O: usize, const KH: usize, const KW: usize, const HO: usize,
+        const WO: usize, K, const P: usize, const S: usize
+    ] Conv2d<T, C, O, KH, KW, HO, WO, K, P, S>, "Conv2d"
+    where [
+        T: RealScalar,
+        K: StorageKind<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)> + StorageKind<T, (Const<O>,)>,
+    ]
+    { weight: Tensor<T, (Const<O>, Const<C>, Const<KH>, Const<KW>), K>, bias: Tensor<T, (Const<O>,), K> }
+);
 
 #[cfg(feature = "cuda")]
 impl<

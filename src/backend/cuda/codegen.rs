@@ -45,6 +45,17 @@ impl CType {
         }
     }
 
+    /// The unsigned integer type of this type's size: how a kernel reads the row
+    /// indices that an element buffer carries ([`CudaElement::from_index`]).
+    ///
+    /// [`CudaElement::from_index`]: super::CudaElement::from_index
+    pub fn index_name(self) -> &'static str {
+        match self {
+            CType::F32 => "unsigned int",
+            CType::F64 => "unsigned long long",
+        }
+    }
+
     /// The suffix of the math library's functions for this type (`expf`, `exp`).
     fn math_suffix(self) -> &'static str {
         match self {

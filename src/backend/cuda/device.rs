@@ -81,6 +81,14 @@ pub trait CudaElement: RealScalar + DeviceRepr + ValidAsZeroBits + Default + Unp
     /// The element type of the generated kernels.
     const C_TYPE: CType;
 
+    /// An element holding `index`'s bits: row indices travel to a kernel in a buffer
+    /// of elements, which reads them back as [`CType::index_name`] (no arithmetic
+    /// touches them, so every bit survives).
+    ///
+    /// # Panics
+    /// For `f32`, when `index` needs more than 32 bits.
+    fn from_index(index: usize) -> Self;
+
     /// cuBLAS's matrix product for this type (column-major, as cuBLAS sees it).
     #[doc(hidden)]
     fn gemm(
@@ -93,9 +101,16 @@ pub trait CudaElement: RealScalar + DeviceRepr + ValidAsZeroBits + Default + Unp
 }
 
 macro_rules! cuda_element {
-    ($t:ty, $c:ident) => {
+    ($t:ty, $c:ident, $bits:ty) => {
         impl CudaElement for $t {
             const C_TYPE: CType = CType::$c;
+
+            fn from_index(index: usize) -> $t {
+                let bits = <$bits>::try_from(index).unwrap_or_else(|_| {
+                    panic!("index {index} does not fit the {} bits of {}", <$bits>::BITS, stringify!($t))
+                });
+                <$t>::from_bits(bits)
+            }
 
             fn gemm(
                 blas: &CudaBlas,
@@ -119,8 +134,8 @@ macro_rules! cuda_element {
     };
 }
 
-cuda_element!(f32, F32);
-cuda_element!(f64, F64);
+cuda_element!(f32, F32, u32);
+cuda_element!(f64, F64, u64);
 
 /// How cuBLAS may compute `f32` matrix products.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

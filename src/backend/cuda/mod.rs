@@ -21,6 +21,8 @@
 //! | `conv2d`, `conv2d_padded`, `conv2d_strided` | the images unfolded (`im2col`, one row per output position), one cuBLAS product, a transpose per image |
 //! | their pullbacks | two cuBLAS products, then the unfolded cotangent folded back (`col2im`, one thread per input element, no atomics) |
 //! | `max_pool2d` and its pullback | one thread per window; one thread per input element (windows do not overlap) |
+//! | `gather_rows` (an embedding lookup) | one thread per element; the indices travel as the element type's bits |
+//! | its pullback | the indices grouped by row on the host, one thread per (row, column) summing its group in order (no atomics) |
 //! | `add_channels` and its pullback | the bias read once per line of H·W; sums over each plane, then over the batch |
 //!
 //! Kernels are compiled by NVRTC on first use and cached for the process, keyed by
@@ -35,6 +37,7 @@ mod codegen;
 mod device;
 #[cfg(test)]
 mod emulator;
+mod gather;
 mod image;
 mod symbolic;
 
@@ -49,6 +52,7 @@ use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 pub use codegen::{CType, Combine, Indexing, Store};
 pub(crate) use device::or_panic_cuda;
 pub use device::{CudaElement, CudaError, Device, MatmulPrecision};
+pub(crate) use gather::{gather_rows, scatter_add_rows};
 pub(crate) use image::{ConvGeometry, PoolGeometry, col2im, im2col, max_pool, max_pool_pullback};
 pub use symbolic::{Sym, Unrecordable};
 
@@ -334,6 +338,9 @@ trait Runner<T: CudaElement> {
     /// written before it is read).
     fn buffer(&self, len: usize, zeroed: bool) -> Result<Self::Buffer, CudaError>;
 
+    /// A new buffer holding `elements`.
+    fn upload(&self, elements: &[T]) -> Result<Self::Buffer, CudaError>;
+
     /// The number of multiprocessors the launch shapes are sized for.
     fn multiprocessors(&self) -> usize;
 
@@ -375,6 +382,10 @@ impl<T: CudaElement> Runner<T> for Device {
 
     fn buffer(&self, len: usize, zeroed: bool) -> Result<CudaSlice<T>, CudaError> {
         if zeroed { self.zeros(len) } else { self.uninitialized(len) }
+    }
+
+    fn upload(&self, elements: &[T]) -> Result<CudaSlice<T>, CudaError> {
+        Device::upload(self, elements)
     }
 
     fn multiprocessors(&self) -> usize {
@@ -733,6 +744,7 @@ pub fn builtin_kernel_sources(ctype: CType) -> Vec<(String, String)> {
         sources.push((name.clone(), codegen::max_pullback_source(&name, ctype, store)));
     }
     sources.extend(image::sources(ctype));
+    sources.extend(gather::sources(ctype));
     sources
 }
 

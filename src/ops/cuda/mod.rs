@@ -21,8 +21,8 @@ use num_traits::{One, Zero};
 use crate::backend::cpu::Write;
 use crate::backend::cuda::{
     AxisRange, AxisSplit, CType, Combine, Cuda, CudaElement, CudaError, Device, DeviceBuffer, Indexing,
-    Kernel, Store, Sym, copy_block, expression_hash, max_pullback as max_pullback_kernel, or_panic_cuda,
-    transpose as transpose_kernel,
+    Kernel, Store, Sym, copy_block, expression_hash, gather_rows as gather_rows_kernel,
+    max_pullback as max_pullback_kernel, or_panic_cuda, scatter_add_rows, transpose as transpose_kernel,
 };
 use crate::error::{ShapeError, or_panic};
 use crate::ops::elementwise::{Elementary, ScalarFunction, elementary_methods};
@@ -33,7 +33,7 @@ use crate::product::transposed::{columns_mismatch, rows_mismatch};
 use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};
 use crate::scalar::{RealScalar, Scalar};
 use crate::shape::constraint::{AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis, SameElementCount};
-use crate::shape::{Const, Dim, Shape};
+use crate::shape::{Const, Dim, Dyn, Shape};
 use crate::tensor::show::write_nested;
 use crate::tensor::{Storage, Tensor, Zeros};
 
@@ -925,6 +925,18 @@ impl<T: CudaElement, R: Dim, C: Dim> OnDevice<T, (R, C)> {
         let (rows, cols) = self.shape();
         OnDevice::new((cols, rows), |out| transpose_kernel(self.slice(), (1, rows.size(), cols.size()), out))
     }
+
+    /// yₖⱼ = x_{indices\[k\], j}: the rows at `indices`, in order (repeats allowed).
+    ///
+    /// # Panics
+    /// When an index is not a row of `self` (the message names it and the row count).
+    #[track_caller]
+    pub fn gather_rows(&self, indices: &[usize]) -> OnDevice<T, (Dyn, C)> {
+        let (rows, columns) = self.shape();
+        OnDevice::new((Dyn(indices.len()), columns), |out| {
+            gather_rows_kernel(self.slice(), (rows.size(), columns.size()), indices, out)
+        })
+    }
 }
 
 impl<T: Scalar + CudaElement, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
@@ -1419,6 +1431,34 @@ pub fn mul_rows_pullback<T: CudaElement, R: Dim, C: Dim>(
     or_panic(check_row(y_bar.shape(), row.shape(), "mul_rows_pullback"));
     let axis = y_bar.dims().split_at_axis(0);
     or_panic_cuda(mul_rows_kernel(write).launch(&[y_bar.slice(), row.slice()], &[], axis, x_bar.slice_mut()));
+}
+
+/// x̄ (=|+=) the rows of ȳ at the rows they were read from, the pullback of
+/// `gather_rows(indices)`: each row's sum in the order of `indices`, as on the host.
+#[track_caller]
+pub fn gather_rows_pullback<T: CudaElement, R: Dim, C: Dim>(
+    indices: &[usize],
+    y_bar: &OnDevice<T, (Dyn, C)>,
+    x_bar: &mut OnDevice<T, (R, C)>,
+    write: Write,
+) {
+    let (rows, columns) = x_bar.shape();
+    let expected = (Dyn(indices.len()), columns);
+    if y_bar.shape() != expected {
+        panic!(
+            "{}",
+            ShapeError::new(
+                "gather_rows_pullback",
+                expected.dims(),
+                y_bar.dims(),
+                "one cotangent row per index"
+            )
+        );
+    }
+    if write == Write::Overwrite {
+        fill_pullback(T::zero(), T::zero(), x_bar, Write::Overwrite);
+    }
+    or_panic_cuda(scatter_add_rows(y_bar.slice(), indices, x_bar.slice_mut(), (rows.size(), columns.size())));
 }
 
 /// x̄ (=|+=) r·(ȳ − mean(ȳ) − y·mean(ȳ ⊙ y)) on each row, the pullback of

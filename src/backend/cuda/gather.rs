@@ -1,0 +1,191 @@
+//! The written-out kernels of a row gather (an embedding lookup) and its pullback.
+//!
+//! `y[k, :] = table[indices[k], :]`. The pullback adds each row of ȳ to the table
+//! row it was read from: the indices are grouped by row on the host (positions in
+//! increasing order), and one thread per (distinct row, column) sums its group's
+//! entries in that order, as the host does, so the result needs no atomics and does
+//! not depend on scheduling. Indices reach the kernels in element buffers, as the
+//! element type's bits ([`CudaElement::from_index`]).
+
+use std::format;
+use std::string::String;
+use std::vec;
+use std::vec::Vec;
+
+use cudarc::driver::CudaSlice;
+
+use super::codegen::CType;
+use super::{BufferArg, CudaElement, CudaError, Device, Runner, grid_stride_launch};
+
+/// `name(table, indices, out, count, columns)`: `out[k, c] = table[indices[k], c]`.
+fn gather_source(name: &str, ctype: CType) -> String {
+    let (t, index) = (ctype.name(), ctype.index_name());
+    format!(
+        "extern \"C\" __global__ void {name}(const {t}* __restrict__ table, const {t}* __restrict__ indices, {t}* __restrict__ out, const unsigned long long count, const unsigned long long columns) {{
+    const {index}* rows = (const {index}*)indices;
+    const unsigned long long n = count * columns;
+    const unsigned long long step = (unsigned long long)blockDim.x * gridDim.x;
+    for (unsigned long long e = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += step) {{
+        out[e] = table[(unsigned long long)rows[e / columns] * columns + e % columns];
+    }}
+}}
+"
+    )
+}
+
+/// `name(y_bar, plan, table_bar, distinct, count, columns)`: for each distinct row u
+/// and column c, `table_bar[rows[u], c] += Σ y_bar[k, c]` over u's positions k, where
+/// `plan` holds `rows` (distinct), `starts` (distinct + 1) and the positions grouped
+/// by row (count).
+fn scatter_add_source(name: &str, ctype: CType) -> String {
+    let (t, index) = (ctype.name(), ctype.index_name());
+    format!(
+        "extern \"C\" __global__ void {name}(const {t}* __restrict__ y_bar, const {t}* __restrict__ plan, {t}* __restrict__ table_bar, const unsigned long long distinct, const unsigned long long count, const unsigned long long columns) {{
+    const {index}* rows = (const {index}*)plan;
+    const {index}* starts = rows + distinct;
+    const {index}* positions = starts + distinct + 1;
+    const unsigned long long n = distinct * columns;
+    const unsigned long long step = (unsigned long long)blockDim.x * gridDim.x;
+    for (unsigned long long e = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += step) {{
+        const unsigned long long u = e / columns, c = e % columns;
+        {t} total = ({t})0;
+        for (unsigned long long k = starts[u]; k < starts[u + 1]; ++k) {{
+            total += y_bar[(unsigned long long)positions[k] * columns + c];
+        }}
+        table_bar[(unsigned long long)rows[u] * columns + c] += total;
+    }}
+}}
+"
+    )
+}
+
+/// The kernels' names for `ctype`.
+fn names(ctype: CType) -> [String; 2] {
+    ["gather_rows", "scatter_add_rows"].map(|operation| format!("{operation}_{}", ctype.name()))
+}
+
+/// Both kernels, as `(name, CUDA C)` for `ctype`: for the offline check.
+pub(super) fn sources(ctype: CType) -> Vec<(String, String)> {
+    let [gather, scatter] = names(ctype);
+    vec![
+        (gather.clone(), gather_source(&gather, ctype)),
+        (scatter.clone(), scatter_add_source(&scatter, ctype)),
+    ]
+}
+
+/// Checks every index against the table's `rows` (naming the first one out of
+/// range) and the table's buffer against its shape.
+#[track_caller]
+fn check_table(operation: &str, indices: &[usize], (rows, columns): (usize, usize), buffer_len: usize) {
+    if let Some(&bad) = indices.iter().find(|&&index| index >= rows) {
+        panic!("{operation}: index {bad} is out of range for {rows} rows");
+    }
+    assert!(
+        buffer_len >= rows * columns,
+        "{operation}: a table of {buffer_len} elements for {rows}×{columns}"
+    );
+}
+
+/// `out[k, :] = table[indices[k], :]` for a table of `shape` (rows, columns).
+///
+/// # Panics
+/// When an index is not a row of the table, or a buffer is shorter than its shape.
+#[track_caller]
+pub(crate) fn gather_rows<T: CudaElement>(
+    table: &CudaSlice<T>,
+    shape: (usize, usize),
+    indices: &[usize],
+    out: &mut CudaSlice<T>,
+) -> Result<(), CudaError> {
+    gather_rows_on(Device::get()?, table, shape, indices, out)
+}
+
+/// [`gather_rows`] on `runner`.
+#[track_caller]
+pub(super) fn gather_rows_on<T: CudaElement, R: Runner<T>>(
+    runner: &R,
+    table: &R::Buffer,
+    shape: (usize, usize),
+    indices: &[usize],
+    out: &mut R::Buffer,
+) -> Result<(), CudaError> {
+    check_table("gather_rows", indices, shape, R::len(table));
+    let columns = shape.1;
+    let n = indices.len() * columns;
+    if n == 0 {
+        return Ok(());
+    }
+    assert!(R::len(out) >= n, "gather_rows: an output of {} elements for {n}", R::len(out));
+    let index_buffer =
+        runner.upload(&indices.iter().map(|&index| T::from_index(index)).collect::<Vec<T>>())?;
+    let [name, _] = names(T::C_TYPE);
+    let source = || Ok(gather_source(&name, T::C_TYPE));
+    let mut buffers = [BufferArg::Read(table), BufferArg::Read(&index_buffer), BufferArg::Write(out)];
+    let config = grid_stride_launch(n, runner.multiprocessors());
+    // SAFETY: `gather_source`'s parameter list; every index was checked above to be a
+    // row of the table, and `out` to hold count·columns elements.
+    unsafe {
+        runner.launch(&name, &source, &mut buffers, &[], &[indices.len() as u64, columns as u64], config)
+    }
+}
+
+/// `table_bar[indices[k], :] += y_bar[k, :]` for every k, each row's sum taken in
+/// increasing k (module docs).
+///
+/// # Panics
+/// As [`gather_rows`], and when `y_bar` is shorter than `indices.len()·columns`.
+#[track_caller]
+pub(crate) fn scatter_add_rows<T: CudaElement>(
+    y_bar: &CudaSlice<T>,
+    indices: &[usize],
+    table_bar: &mut CudaSlice<T>,
+    shape: (usize, usize),
+) -> Result<(), CudaError> {
+    scatter_add_rows_on(Device::get()?, y_bar, indices, table_bar, shape)
+}
+
+/// [`scatter_add_rows`] on `runner`.
+#[track_caller]
+pub(super) fn scatter_add_rows_on<T: CudaElement, R: Runner<T>>(
+    runner: &R,
+    y_bar: &R::Buffer,
+    indices: &[usize],
+    table_bar: &mut R::Buffer,
+    shape: (usize, usize),
+) -> Result<(), CudaError> {
+    check_table("scatter_add_rows", indices, shape, R::len(table_bar));
+    let columns = shape.1;
+    if indices.is_empty() || columns == 0 {
+        return Ok(());
+    }
+    assert!(
+        R::len(y_bar) >= indices.len() * columns,
+        "scatter_add_rows: a cotangent of {} elements for {} rows of {columns}",
+        R::len(y_bar),
+        indices.len()
+    );
+    // The positions grouped by row (a stable sort keeps each group's order).
+    let mut positions: Vec<usize> = (0..indices.len()).collect();
+    positions.sort_by_key(|&k| indices[k]);
+    let mut rows = Vec::new();
+    let mut starts = Vec::new();
+    for (at, &k) in positions.iter().enumerate() {
+        if rows.last() != Some(&indices[k]) {
+            rows.push(indices[k]);
+            starts.push(at);
+        }
+    }
+    starts.push(positions.len());
+    let plan: Vec<T> =
+        rows.iter().chain(&starts).chain(&positions).map(|&index| T::from_index(index)).collect();
+    let plan = runner.upload(&plan)?;
+    let [_, name] = names(T::C_TYPE);
+    let source = || Ok(scatter_add_source(&name, T::C_TYPE));
+    let mut buffers = [BufferArg::Read(y_bar), BufferArg::Read(&plan), BufferArg::Write(table_bar)];
+    let sizes = [rows.len() as u64, indices.len() as u64, columns as u64];
+    let config = grid_stride_launch(rows.len() * columns, runner.multiprocessors());
+    // SAFETY: `scatter_add_source`'s parameter list; the plan holds the distinct rows
+    // (each checked above to be a row of the table), their starts and the positions
+    // (each < count, whose rows `y_bar` was checked to hold).
+    unsafe { runner.launch(&name, &source, &mut buffers, &[], &sizes, config) }
+}
