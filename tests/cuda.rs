@@ -6,6 +6,8 @@
 //! `scripts/gpu-checks.sh` on the GPU machine) a missing GPU fails instead.
 #![cfg(feature = "cuda")]
 
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
 use fluxion::autodiff::Write;
 use fluxion::backend::cuda::Device;
 use fluxion::nn::layer::{Conv2d, Dropout, Flatten, LayerNorm, Linear, MaxPool2d, Module, Relu, Sequential};
@@ -20,8 +22,12 @@ use fluxion::prelude::*;
 #[path = "common/cuda_mlp.rs"]
 mod cuda_mlp;
 
+/// GPU tests share the device: each holds this lock to read, and the one that
+/// changes the device's matrix-product precision holds it alone.
+static DEVICE_SETTINGS: RwLock<()> = RwLock::new(());
+
 /// Whether a GPU is here; prints why not (and fails when one is required).
-fn gpu() -> bool {
+fn gpu_available() -> bool {
     match Device::get() {
         Ok(_) => true,
         Err(error) => {
@@ -30,6 +36,16 @@ fn gpu() -> bool {
             false
         }
     }
+}
+
+/// A share of the GPU while the guard lives, or `None` where there is none.
+fn gpu() -> Option<RwLockReadGuard<'static, ()>> {
+    gpu_available().then(|| DEVICE_SETTINGS.read().unwrap_or_else(PoisonError::into_inner))
+}
+
+/// The GPU alone while the guard lives (no other test uses it), or `None`.
+fn gpu_alone() -> Option<RwLockWriteGuard<'static, ()>> {
+    gpu_available().then(|| DEVICE_SETTINGS.write().unwrap_or_else(PoisonError::into_inner))
 }
 
 /// Asserts |a − b| ≤ tol·max(1, |b|) elementwise (NaN only where the host has NaN).
@@ -61,9 +77,7 @@ fn signed<const A: usize, const B: usize, const C: usize>(seed: u64) -> Tensor3<
 
 #[test]
 fn elementary_functions_and_their_pullbacks_match_the_host() {
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     let functions = [
         Elementary::Exp,
         Elementary::Ln,
@@ -114,9 +128,7 @@ fn elementary_functions_and_their_pullbacks_match_the_host() {
 
 #[test]
 fn arithmetic_relu_and_scaling_match_the_host() {
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     let (a, b) = (signed::<2, 33, 65>(4), signed::<2, 33, 65>(5));
     let (da, db) = (a.to_device(), b.to_device());
     assert_close(&(&da + &db).to_vec(), (&a + &b).as_slice(), F64_TOL);
@@ -162,9 +174,7 @@ impl ScalarFunction for Softplus {
 
 #[test]
 fn a_user_scalar_function_runs_as_a_generated_kernel() {
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     let (x, y_bar) = (signed::<2, 10, 300>(6), signed::<2, 10, 300>(7));
     let (dx, dy_bar) = (x.to_device(), y_bar.to_device());
     let (y, dy) = (x.map_function(Softplus), dx.map_function(Softplus));
@@ -177,9 +187,7 @@ fn a_user_scalar_function_runs_as_a_generated_kernel() {
 
 #[test]
 fn reductions_along_every_axis_match_the_host() {
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     let mut x = signed::<5, 300, 7>(8);
     x[[1, 2, 3]] = f64::NAN;
     let dx = x.to_device();
@@ -213,9 +221,7 @@ fn reductions_along_every_axis_match_the_host() {
 
 #[test]
 fn softmax_family_and_pullbacks_match_the_host() {
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     let mut x = signed::<4, 10, 6>(11) * 30.0;
     x[[0, 0, 0]] = f64::INFINITY;
     x[[1, 2, 3]] = 1000.0;
@@ -269,9 +275,7 @@ fn softmax_family_and_pullbacks_match_the_host() {
 
 #[test]
 fn layout_changes_match_the_host() {
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     let m: Matrix<f64, 37, 70, Heap> = Matrix::random_uniform(-1.0, 1.0, 14);
     let dm = m.to_device();
     assert_close(&dm.transpose().to_vec(), m.transpose().as_slice(), 0.0);
@@ -292,9 +296,7 @@ fn layout_changes_match_the_host() {
 
 #[test]
 fn matrix_products_and_their_pullbacks_match_the_host() {
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     let a: Matrix<f64, 65, 33, Heap> = Matrix::random_uniform(-1.0, 1.0, 16);
     let b: Matrix<f64, 33, 47, Heap> = Matrix::random_uniform(-1.0, 1.0, 17);
     let v: Vector<f64, 33, Heap> = Vector::random_uniform(-1.0, 1.0, 18);
@@ -346,9 +348,7 @@ fn matrix_products_and_their_pullbacks_match_the_host() {
 
 #[test]
 fn transposed_products_and_their_pullbacks_match_the_host() {
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     // A·Bᵀ: [65, 33]×[47, 33]; Aᵀ·B: [33, 65]×[33, 47].
     let a: Matrix<f64, 65, 33, Heap> = Matrix::random_uniform(-1.0, 1.0, 40);
     let b: Matrix<f64, 47, 33, Heap> = Matrix::random_uniform(-1.0, 1.0, 41);
@@ -404,9 +404,7 @@ fn transposed_products_and_their_pullbacks_match_the_host() {
 
 #[test]
 fn training_on_the_gpu_follows_the_host_loss_curve() {
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     let data = cuda_mlp::Batch::<f64, 64>::random(24);
     let mut host = cuda_mlp::Mlp::<f64, 32, 48, 10>::init(25);
     let mut device = host.to_device();
@@ -471,9 +469,7 @@ classifier!(GpuClassifier, Cuda);
 
 #[test]
 fn a_derived_model_trains_on_the_gpu_with_the_host_loss_curve() {
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     let data = cuda_mlp::Batch::<f64, 64>::random(26);
     let init = cuda_mlp::Mlp::<f64, 32, 48, 10>::init(27);
     let mut host =
@@ -496,9 +492,7 @@ fn a_derived_model_trains_on_the_gpu_with_the_host_loss_curve() {
 
 #[test]
 fn row_operations_and_their_pullbacks_match_the_host() {
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     type Rows<K> = Tensor<f64, (Dyn, Const<5>), K>;
     type Row<K> = Tensor<f64, (Const<5>,), K>;
     let x: Rows<Heap> = Tensor::random_normal_shaped((Dyn(7), Const), 0.0, 1.0, 41);
@@ -585,9 +579,7 @@ fn a_model_of_library_layers_trains_on_the_gpu_as_on_the_host() {
         Sequential((Linear::new(31), LayerNorm::default(), Relu, Dropout::new(0.2, 33), Linear::new(32)));
     let (host_curve, host_model) = train_layers_on_the_host(host.clone(), &x, &classes);
     assert!(host_curve[19] < 0.8 * host_curve[0], "the model learns: {host_curve:?}");
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     // The same seeds drawn on the host and copied: the same starting parameters.
     let device = Sequential((
         host.0.0.to_device(),
@@ -642,7 +634,8 @@ optimised!(optimised_on_the_gpu, Cuda);
 
 #[test]
 fn every_optimiser_updates_a_gpu_model_in_its_kernel_as_on_the_host() {
-    let on_gpu = gpu();
+    let gpu = gpu();
+    let on_gpu = gpu.is_some();
     let x: Tensor<f32, (Const<16>, Const<8>), Heap> = Tensor::random_uniform(-1.0, 1.0, 5);
     let model: Linear<f32, 8, 4, Heap> = Linear::new(6);
     let sgd = |momentum, dampening, nesterov| SgdConfig {
@@ -695,9 +688,7 @@ fn every_optimiser_updates_a_gpu_model_in_its_kernel_as_on_the_host() {
 #[test]
 fn gpu_rules_agree_with_finite_differences_and_the_adjoint_identity() {
     use fluxion::autodiff::check::{CheckOptions, check_vjp};
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     type D = Matrix<f64, 4, 6, Cuda>;
     let x = signed::<1, 4, 6>(28).reshape::<(Const<4>, Const<6>)>().to_device();
     let w = signed::<1, 6, 3>(29).reshape::<(Const<6>, Const<3>)>().to_device();
@@ -729,9 +720,7 @@ fn gpu_rules_agree_with_finite_differences_and_the_adjoint_identity() {
 
 #[test]
 fn products_and_real_valued_maps_match_the_host() {
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     let a = signed::<2, 10, 7>(30);
     let b = signed::<2, 10, 7>(31);
     let (da, db) = (a.to_device(), b.to_device());
@@ -784,9 +773,7 @@ fn plain_tensors_beside_traced_ones_and_c_over_x_match_the_host() {
     // d/dx of x + c + c − x + x·c + 2/x is c − 2/x².
     let expected: Vec<f64> = x.as_slice().iter().zip(c.as_slice()).map(|(x, c)| c - 2.0 / (x * x)).collect();
     assert_close(&gradient, &expected, F64_TOL);
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     let (device_value, device_gradient) = with_constants_on_the_gpu(&x.to_device(), &c.to_device());
     assert!((device_value - value).abs() <= F64_TOL * value.abs().max(1.0));
     assert_close(&device_gradient, &gradient, F64_TOL);
@@ -794,9 +781,7 @@ fn plain_tensors_beside_traced_ones_and_c_over_x_match_the_host() {
 
 #[test]
 fn forward_mode_on_the_gpu_agrees_with_reverse_mode_and_finite_differences() {
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     use fluxion::autodiff::{CudaDual, jvp};
     type X = Matrix<f64, 6, 5, Cuda>;
     let x: X = Matrix::<f64, 6, 5, Heap>::random_uniform(-1.0, 1.0, 36).to_device();
@@ -841,9 +826,7 @@ fn forward_mode_on_the_gpu_agrees_with_reverse_mode_and_finite_differences() {
 #[test]
 fn traced_dot_and_reshape_agree_with_finite_differences_on_the_gpu() {
     use fluxion::autodiff::check::{CheckOptions, check_grad, check_vjp};
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     type D = Matrix<f64, 4, 6, Cuda>;
     let x = signed::<1, 4, 6>(34).reshape::<(Const<4>, Const<6>)>().to_device();
     let c = Var::constant(signed::<1, 4, 6>(35).reshape::<(Const<4>, Const<6>)>().to_device());
@@ -862,9 +845,7 @@ fn traced_dot_and_reshape_agree_with_finite_differences_on_the_gpu() {
 fn concat_and_narrow_match_the_host_with_their_rules() {
     use fluxion::autodiff::check::{CheckOptions, check_vjp};
     use fluxion::ops::layout as host_layout;
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     let a = signed::<2, 3, 4>(36);
     let b: Tensor3<f64, 2, 5, 4, Heap> = Tensor3::random_uniform(-1.0, 1.0, 37);
     let joined: Tensor3<f64, 2, 8, 4, Heap> = a.concat(Axis::<1>, &b);
@@ -905,9 +886,7 @@ fn concat_and_narrow_match_the_host_with_their_rules() {
 #[test]
 fn the_rules_of_max_send_the_cotangent_to_the_first_maximum_as_on_the_host() {
     use fluxion::autodiff::check::{CheckOptions, check_grad, check_vjp};
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     let mut x = signed::<3, 6, 5>(38);
     // Ties: the first maximum of a line receives the cotangent.
     x[[1, 2, 3]] = 5.0;
@@ -942,9 +921,7 @@ type Images = Tensor<f64, (Const<2>, Const<3>, Const<9>, Const<8>), Heap>;
 #[test]
 fn image_operations_and_their_pullbacks_match_the_host() {
     use fluxion::ops::conv as host_image;
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     let x: Images = Tensor::random_uniform(-2.0, 2.0, 50);
     let w: Tensor<f64, (Const<4>, Const<3>, Const<3>, Const<2>), Heap> =
         Tensor::random_uniform(-1.0, 1.0, 51);
@@ -1035,9 +1012,7 @@ fn image_operations_and_their_pullbacks_match_the_host() {
 #[test]
 fn traced_image_operations_agree_with_finite_differences_on_the_gpu() {
     use fluxion::autodiff::check::{CheckOptions, check_vjp};
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     type D = Tensor<f64, (Const<2>, Const<3>, Const<9>, Const<8>), Cuda>;
     let x: Images = Tensor::random_uniform(-2.0, 2.0, 56);
     let x = x.to_device();
@@ -1119,9 +1094,7 @@ fn a_convolutional_model_trains_on_the_gpu_as_on_the_host() {
     let host = Sequential((Conv2d::new(41), Relu, MaxPool2d, Flatten, Linear::new(42)));
     let (host_curve, host_model) = train_convolutions_on_the_host(host.clone(), &x, &classes);
     assert!(host_curve[9] < 0.9 * host_curve[0], "the model learns: {host_curve:?}");
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     let device = Sequential((host.0.0.to_device(), Relu, MaxPool2d, Flatten, host.0.4.to_device()));
     let (device_curve, device_model) = train_convolutions_on_the_gpu(device, &x.to_device(), &classes);
     for (step, (h, d)) in host_curve.iter().zip(&device_curve).enumerate() {
@@ -1138,9 +1111,7 @@ fn the_row_gather_and_an_embedding_model_match_the_host() {
     use fluxion::autodiff::check::{CheckOptions, check_vjp};
     use fluxion::nn::layer::Embedding;
     use fluxion::ops::rows as host_rows;
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     let table: Matrix<f64, 7, 5, Heap> = Matrix::random_uniform(-1.0, 1.0, 60);
     let indices = [3, 0, 3, 6, 3, 1, 0, 2];
     let gathered = table.gather_rows(&indices);
@@ -1182,4 +1153,52 @@ fn the_row_gather_and_an_embedding_model_match_the_host() {
     assert_close(&device_gradient.1.weight.to_vec(), host_gradient.1.weight.as_slice(), 1e-12);
     // Inference on the GPU.
     assert_close(&device.0.forward(&indices[..]).to_vec(), host.0.forward(&indices[..]).as_slice(), 0.0);
+}
+
+#[test]
+fn matmul_precisions_trade_accuracy_only_when_asked() {
+    use fluxion::backend::cuda::MatmulPrecision;
+    let Some(_alone) = gpu_alone() else { return };
+    let device = Device::get().unwrap();
+    /// Puts the default precision back, also when an assertion fails.
+    struct FullPrecisionAfterwards(&'static Device);
+    impl Drop for FullPrecisionAfterwards {
+        fn drop(&mut self) {
+            self.0.set_matmul_precision(MatmulPrecision::Full).unwrap();
+        }
+    }
+    let _restore = FullPrecisionAfterwards(device);
+    const K: usize = 512;
+    let a: Tensor<f32, (Dyn, Dyn), Heap> = Tensor::random_uniform_shaped((Dyn(96), Dyn(K)), -1.0, 1.0, 70);
+    let b: Tensor<f32, (Dyn, Dyn), Heap> = Tensor::random_uniform_shaped((Dyn(K), Dyn(64)), -1.0, 1.0, 71);
+    let widen = |t: &Tensor<f32, (Dyn, Dyn), Heap>| {
+        Tensor::<f64, _, Heap>::from_flat_fn(t.shape(), |i| t.as_slice()[i] as f64)
+    };
+    let (a64, b64) = (widen(&a), widen(&b));
+    let exact = a64.matmul(&b64);
+    // Σₖ |aᵢₖ·bₖⱼ| per entry: what rounding the inputs can move an entry by, relatively.
+    let magnitudes = a64.abs().matmul(&b64.abs());
+    let (da, db) = (a.to_device(), b.to_device());
+    // The largest error of each precision, relative to the entry's magnitude.
+    let error = |precision| {
+        device.set_matmul_precision(precision).unwrap();
+        let product = da.matmul(&db).to_vec();
+        product
+            .iter()
+            .zip(exact.as_slice().iter().zip(magnitudes.as_slice()))
+            .map(|(&p, (&e, &m))| (p as f64 - e).abs() / m)
+            .fold(0.0, f64::max)
+    };
+    let (full, tf32, bf16) =
+        (error(MatmulPrecision::Full), error(MatmulPrecision::Tf32), error(MatmulPrecision::Bf16));
+    // Inputs rounded to a mantissa of p bits move a product by at most 2^(1−p); f32
+    // keeps 24 bits, TF32 11 and BF16 8 (with f32 sums on top).
+    assert!(full <= 1e-5, "full f32: {full:e}");
+    assert!(tf32 <= 2f64.powi(-9) && tf32 > 4.0 * full, "TF32: {tf32:e} against {full:e} in full f32");
+    assert!(bf16 <= 2f64.powi(-6) && bf16 > 4.0 * tf32, "BF16: {bf16:e} against {tf32:e} with TF32");
+    // f64 products ignore the setting.
+    let (a64d, b64d) = (a64.to_device(), b64.to_device());
+    let under_bf16 = a64d.matmul(&b64d).to_vec();
+    device.set_matmul_precision(MatmulPrecision::Full).unwrap();
+    assert_eq!(under_bf16, a64d.matmul(&b64d).to_vec());
 }

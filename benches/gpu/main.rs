@@ -8,7 +8,8 @@
 //!   layers, loss and optimiser (`Sequential` of `Linear`s, `cross_entropy_one_hot`,
 //!   `Sgd`), and hand-written (cuBLAS + fused CUDA C kernels);
 //! - `gpu_gemm/sgemm_4096`: a 4096³ f32 product through `matmul_into` (cuBLAS), with
-//!   full f32 and with TF32 asked for; throughput in floating-point operations;
+//!   full f32, and with TF32 or BF16 tensor cores asked for; throughput in
+//!   floating-point operations;
 //! - `gpu_elementwise/add_16m`: `a + b` on 16 M f32 elements; throughput in bytes
 //!   moved (two reads, one write).
 //!
@@ -146,9 +147,11 @@ fn gemm(c: &mut Criterion) {
     let mut out = Tensor::<f32, (Dyn, Dyn), Cuda>::device_zeros((Dyn(N), Dyn(N)));
     let mut group = c.benchmark_group("gpu_gemm");
     group.throughput(Throughput::Elements(2 * (N as u64).pow(3)));
-    for (name, precision) in
-        [("sgemm_4096", MatmulPrecision::Full), ("sgemm_4096_tf32", MatmulPrecision::Tf32)]
-    {
+    for (name, precision) in [
+        ("sgemm_4096", MatmulPrecision::Full),
+        ("sgemm_4096_tf32", MatmulPrecision::Tf32),
+        ("sgemm_4096_bf16", MatmulPrecision::Bf16),
+    ] {
         device.set_matmul_precision(precision).unwrap();
         group.bench_function(name, |bencher| {
             bencher.iter_custom(|iterations| timed(device, iterations, || a.matmul_into(&b, &mut out)))

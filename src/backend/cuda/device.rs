@@ -10,8 +10,8 @@ use std::vec::Vec;
 
 use cudarc::cublas::{CudaBlas, Gemm, GemmConfig, StridedBatchedConfig, sys as cublas_sys};
 use cudarc::driver::{
-    CudaContext, CudaFunction, CudaSlice, CudaStream, DeviceRepr, LaunchArgs, LaunchConfig, ValidAsZeroBits,
-    sys as driver_sys,
+    CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, DevicePtrMut, DeviceRepr, LaunchArgs,
+    LaunchConfig, ValidAsZeroBits, sys as driver_sys,
 };
 use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 
@@ -137,6 +137,58 @@ macro_rules! cuda_element {
 cuda_element!(f32, F32, u32);
 cuda_element!(f64, F64, u64);
 
+/// `c = α·op(a)·op(b) + β·c` with `a` and `b` in bfloat16 (two to an `f32` slot,
+/// as `bf16::round_to_bf16_on` packs them), `c` in `f32`, sums in `f32` (column-major,
+/// as cuBLAS sees it).
+///
+/// # Safety
+/// `T` must be `f32`; `a` and `b` must hold `config.batch_size` bf16 matrices and `c`
+/// as many `f32` matrices of the sizes, leading dimensions and strides in `config`.
+unsafe fn gemm_bf16_inputs<T: CudaElement>(
+    blas: &CudaBlas,
+    stream: &CudaStream,
+    config: StridedBatchedConfig<T>,
+    a: &CudaSlice<T>,
+    b: &CudaSlice<T>,
+    c: &mut CudaSlice<T>,
+) -> Result<(), CudaError> {
+    let (bf16, f32_type) = (cublas_sys::cudaDataType::CUDA_R_16BF, cublas_sys::cudaDataType::CUDA_R_32F);
+    let (a, _record_a) = a.device_ptr(stream);
+    let (b, _record_b) = b.device_ptr(stream);
+    let (c, _record_c) = c.device_ptr_mut(stream);
+    let gemm = &config.gemm;
+    // SAFETY: the pointers address bf16 and f32 buffers of the sizes in `config` (the
+    // caller's contract), α and β are f32 (`T` is), and the handle is bound to `stream`.
+    unsafe {
+        cudarc::cublas::result::gemm_strided_batched_ex(
+            *blas.handle(),
+            gemm.transa,
+            gemm.transb,
+            gemm.m,
+            gemm.n,
+            gemm.k,
+            (&gemm.alpha as *const T).cast(),
+            a as *const _,
+            bf16,
+            gemm.lda,
+            config.stride_a,
+            b as *const _,
+            bf16,
+            gemm.ldb,
+            config.stride_b,
+            (&gemm.beta as *const T).cast(),
+            c as *mut _,
+            f32_type,
+            gemm.ldc,
+            config.stride_c,
+            config.batch_size,
+            cublas_sys::cublasComputeType_t::CUBLAS_COMPUTE_32F,
+            cublas_sys::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+        )
+    }?;
+    Ok(())
+}
+
 /// How cuBLAS may compute `f32` matrix products.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MatmulPrecision {
@@ -146,6 +198,16 @@ pub enum MatmulPrecision {
     /// TensorFloat-32 tensor cores: inputs rounded to a 10-bit mantissa, several times
     /// faster on Ampere and later. Only when asked for.
     Tf32,
+    /// BF16 tensor cores: each product rounds its `f32` operands to bfloat16 (an 8-bit
+    /// mantissa) in a kernel of its own, then cuBLAS multiplies them with sums in
+    /// `f32`. The tensors stay `f32`. Only when asked for.
+    Bf16,
+}
+
+/// cuBLAS's handle and how it computes `f32` products.
+struct Blas {
+    handle: CudaBlas,
+    precision: MatmulPrecision,
 }
 
 /// The GPU that `Cuda` tensors live on: device 0, one stream, cuBLAS and the kernels
@@ -154,7 +216,7 @@ pub enum MatmulPrecision {
 pub struct Device {
     context: Arc<CudaContext>,
     stream: Arc<CudaStream>,
-    blas: Mutex<CudaBlas>,
+    blas: Mutex<Blas>,
     kernels: Mutex<HashMap<String, CudaFunction>>,
     multiprocessors: u32,
     arch: &'static str,
@@ -201,7 +263,7 @@ impl Device {
         Ok(Device {
             context,
             stream,
-            blas: Mutex::new(blas),
+            blas: Mutex::new(Blas { handle: blas, precision: MatmulPrecision::Full }),
             kernels: Mutex::new(HashMap::new()),
             multiprocessors,
             arch,
@@ -228,16 +290,18 @@ impl Device {
         Ok(self.stream.synchronize()?)
     }
 
-    /// Lets cuBLAS use TF32 tensor cores for `f32` products, or not (the default).
+    /// Lets cuBLAS use TF32 or BF16 tensor cores for `f32` products, or not (the
+    /// default); `f64` products are unaffected.
     pub fn set_matmul_precision(&self, precision: MatmulPrecision) -> Result<(), CudaError> {
         let mode = match precision {
-            MatmulPrecision::Full => cublas_sys::cublasMath_t::CUBLAS_DEFAULT_MATH,
+            MatmulPrecision::Full | MatmulPrecision::Bf16 => cublas_sys::cublasMath_t::CUBLAS_DEFAULT_MATH,
             MatmulPrecision::Tf32 => cublas_sys::cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH,
         };
-        let blas = self.blas.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut blas = self.blas.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         // SAFETY: the handle is valid for as long as `blas` lives, and the lock keeps
         // other threads from using it meanwhile.
-        unsafe { cublas_sys::cublasSetMathMode(*blas.handle(), mode) }.result()?;
+        unsafe { cublas_sys::cublasSetMathMode(*blas.handle.handle(), mode) }.result()?;
+        blas.precision = precision;
         Ok(())
     }
 
@@ -366,7 +430,15 @@ impl Device {
             stride_c: (m * n) as i64,
         };
         let blas = self.blas.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        T::gemm(&blas, config, b, a, c)
+        if blas.precision == MatmulPrecision::Bf16 && T::C_TYPE == CType::F32 {
+            let a = super::bf16::round_to_bf16_on(self, a, batch * m * k)?;
+            let b = super::bf16::round_to_bf16_on(self, b, batch * k * n)?;
+            // SAFETY: `T` is `f32` (checked just above); `a` and `b` now hold the
+            // operands' bf16 values, and `c` was checked to hold the products.
+            unsafe { gemm_bf16_inputs(&blas.handle, &self.stream, config, &b, &a, c) }
+        } else {
+            T::gemm(&blas.handle, config, b, a, c)
+        }
     }
 }
 

@@ -38,6 +38,7 @@ static std::barrier<>* block_barrier;
 using std::isfinite;
 static inline void __syncthreads() { block_barrier->arrive_and_wait(); }
 static inline float __int_as_float(int bits) { float f; std::memcpy(&f, &bits, 4); return f; }
+static inline unsigned int __float_as_uint(float f) { unsigned int bits; std::memcpy(&bits, &f, 4); return bits; }
 static inline double __longlong_as_double(long long bits) { double d; std::memcpy(&d, &bits, 8); return d; }
 
 template <class Body> static void launch(const unsigned* grid, const unsigned* block, Body body) {
@@ -223,6 +224,7 @@ impl<T: CudaElement> Runner<T> for Emulator {
 mod tests {
     use std::vec;
 
+    use super::super::bf16::round_to_bf16_on;
     use super::super::codegen::{Combine, Indexing, Store};
     use super::super::gather::{gather_rows_on, scatter_add_rows_on};
     use super::super::image::{col2im_on, im2col_on, max_pool_on, max_pool_pullback_on};
@@ -571,5 +573,55 @@ mod tests {
         }
         let expected: Vec<f64> = before.iter().zip(&sums).map(|(b, s)| b + s).collect();
         assert_eq!(table_bar, expected, "scatter_add_rows");
+    }
+
+    #[test]
+    fn bf16_rounding_takes_the_nearest_value_with_ties_to_even() {
+        let Some(emulator) = Emulator::get() else { return };
+        let mut values = Values(14);
+        let mut x: Vec<f32> = values.take(200);
+        let specials = [
+            1.0 + 2f32.powi(-8),       // halfway between 1 and its next bf16: to 1 (even)
+            1.0 + 3.0 * 2f32.powi(-8), // halfway, upwards to the even neighbour
+            -0.0,
+            f32::INFINITY,
+            f32::MAX, // rounds up past the largest bf16: infinity
+            f32::MIN_POSITIVE / 3.0,
+            f32::NAN,
+        ];
+        x.extend(specials);
+        let packed = round_to_bf16_on(&*emulator, &x, x.len()).unwrap();
+        let rounded: Vec<f32> = packed
+            .iter()
+            .flat_map(|slot| {
+                let bits = slot.to_bits();
+                [bits & 0xffff, bits >> 16].map(|half| f32::from_bits(half << 16))
+            })
+            .take(x.len())
+            .collect();
+        for (&value, &r) in x.iter().zip(&rounded) {
+            if value.is_nan() {
+                assert!(r.is_nan(), "NaN rounds to {r}");
+                continue;
+            }
+            if value == 0.0 {
+                assert_eq!(r.to_bits(), value.to_bits(), "a zero keeps its sign");
+                continue;
+            }
+            if value.abs() > 3.3e38 {
+                assert_eq!(r, value.signum() * f32::INFINITY, "{value:e}");
+                continue;
+            }
+            // No bf16 neighbour of r is nearer to the value; a tie keeps an even mantissa.
+            let bits = r.to_bits() >> 16;
+            let distance = |candidate: u32| (f32::from_bits(candidate << 16) as f64 - value as f64).abs();
+            let (own, up, down) = (distance(bits), distance(bits + 1), distance(bits.wrapping_sub(1)));
+            assert!(own <= up && own <= down, "{value:e} rounds to {r:e}");
+            if own == up || own == down {
+                assert_eq!(bits & 1, 0, "{value:e}: a tie goes to the even neighbour, not {r:e}");
+            }
+        }
+        assert_eq!(rounded[200], 1.0);
+        assert_eq!(rounded[201], 1.0 + 4.0 * 2f32.powi(-8));
     }
 }

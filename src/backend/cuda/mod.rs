@@ -16,7 +16,7 @@
 //! | `transpose` | a tiled shared-memory transpose |
 //! | `concat`, `narrow` and their pullbacks | a block copy along one axis |
 //! | the pullbacks of `max`, `max_axis` | one thread per line: its first largest element |
-//! | `matmul` (matrix, matrix × vector, batched) | cuBLAS `sgemm`/`dgemm` (TF32 only when [`Device::set_matmul_precision`] asks) |
+//! | `matmul` (matrix, matrix × vector, batched) | cuBLAS `sgemm`/`dgemm` (TF32 or BF16 tensor cores only when [`Device::set_matmul_precision`] asks; BF16 rounds the operands in a kernel first) |
 //! | `matmul_transposed`, `transposed_matmul` and their pullbacks | the same, with cuBLAS's transpose flag instead of a copy |
 //! | `conv2d`, `conv2d_padded`, `conv2d_strided` | the images unfolded (`im2col`, one row per output position), one cuBLAS product, a transpose per image |
 //! | their pullbacks | two cuBLAS products, then the unfolded cotangent folded back (`col2im`, one thread per input element, no atomics) |
@@ -33,6 +33,7 @@
 //! The CUDA libraries are loaded at run time: a build needs no CUDA, and without a GPU
 //! [`Device::get`] returns [`CudaError::Unavailable`] saying why.
 
+mod bf16;
 mod codegen;
 mod device;
 #[cfg(test)]
@@ -745,6 +746,7 @@ pub fn builtin_kernel_sources(ctype: CType) -> Vec<(String, String)> {
     }
     sources.extend(image::sources(ctype));
     sources.extend(gather::sources(ctype));
+    sources.extend(bf16::sources(ctype));
     sources
 }
 
