@@ -1202,3 +1202,111 @@ fn matmul_precisions_trade_accuracy_only_when_asked() {
     device.set_matmul_precision(MatmulPrecision::Full).unwrap();
     assert_eq!(under_bf16, a64d.matmul(&b64d).to_vec());
 }
+
+#[test]
+fn forward_mode_through_gpu_layers_matches_the_host() {
+    use fluxion::autodiff::{Lift, Unlift};
+    use fluxion::nn::layer::{
+        Conv2dLifted, Embedding, EmbeddingLifted, GeluTanh, LayerNormLifted, LinearLifted, Softmax, Tanh,
+        WithBias,
+    };
+    let Some(_gpu) = gpu() else { return };
+    // Each parameter and the input with a tangent beside it: the lifted models, built
+    // from the same values on both kinds.
+    let conv: Conv2d<f64, 1, 2, 3, 3, 4, 4> = Conv2d::new(80);
+    let (conv_dot, norm_dot): (Conv2d<f64, 1, 2, 3, 3, 4, 4>, Linear<f64, 8, 8>) =
+        (Conv2d::new(81), Linear::new(82));
+    let linear: Linear<f64, 8, 3> = Linear::new(83);
+    let linear_dot: Linear<f64, 8, 3> = Linear::new(84);
+    let norm_weight: Tensor<f64, (Const<8>,), Heap> = Tensor::random_uniform(0.5, 1.5, 85);
+    let norm_bias: Tensor<f64, (Const<8>,), Heap> = Tensor::random_uniform(-0.5, 0.5, 86);
+    let norm_dot = (norm_dot.weight.sum_axis(Axis::<1>), norm_dot.bias);
+    macro_rules! lifted_cnn {
+        ($to:ident, $kind:ty) => {
+            Sequential((
+                Conv2dLifted::<f64, 1, 2, 3, 3, 4, 4, $kind, 0, 1> {
+                    weight: conv.weight.$to().lift(&conv_dot.weight.$to()),
+                    bias: conv.bias.$to().lift(&conv_dot.bias.$to()),
+                },
+                Tanh,
+                MaxPool2d::<2, 2, 2>,
+                Flatten::<8>,
+                LayerNormLifted::<f64, 8, $kind> {
+                    weight: norm_weight.$to().lift(&norm_dot.0.$to()),
+                    bias: norm_bias.$to().lift(&norm_dot.1.$to()),
+                    epsilon: 1e-5,
+                },
+                LinearLifted::<f64, 8, 3, $kind, WithBias> {
+                    weight: linear.weight.$to().lift(&linear_dot.weight.$to()),
+                    bias: linear.bias.$to().lift(&linear_dot.bias.$to()),
+                },
+            ))
+        };
+    }
+    let host_cnn = lifted_cnn!(clone, Heap);
+    let device_cnn = lifted_cnn!(to_device, Cuda);
+    let images: Tensor<f64, (Dyn, Const<1>, Const<6>, Const<6>), Heap> =
+        Tensor::random_normal_shaped((Dyn(3), Const, Const, Const), 0.0, 1.0, 87);
+    let images_dot: Tensor<f64, (Dyn, Const<1>, Const<6>, Const<6>), Heap> =
+        Tensor::random_normal_shaped((Dyn(3), Const, Const, Const), 0.0, 1.0, 88);
+    let (value, tangent) = Softmax.forward(&host_cnn.forward(&images.lift(&images_dot))).unlift();
+    let (device_value, device_tangent) =
+        Softmax.forward(&device_cnn.forward(&images.to_device().lift(&images_dot.to_device()))).unlift();
+    assert_close(&device_value.to_vec(), value.as_slice(), F64_TOL);
+    assert_close(&device_tangent.to_vec(), tangent.as_slice(), F64_TOL);
+    assert!(tangent.as_slice().iter().any(|t| t.abs() > 1e-3), "a tangent that can differ");
+
+    // An embedding, GELU, dropout in training (the same mask on both kinds) and a
+    // log-softmax with its logsumexp.
+    let table: Embedding<f64, 9, 8> = Embedding::new(89);
+    let table_dot: Embedding<f64, 9, 8> = Embedding::new(90);
+    let indices = [4, 0, 8, 4, 2];
+    let dropout = || Dropout::new(0.25, 91);
+    let host_rows = EmbeddingLifted::<f64, 9, 8, Heap> { weight: table.weight.lift(&table_dot.weight) }
+        .forward(&indices[..]);
+    let device_rows = EmbeddingLifted::<f64, 9, 8, Cuda> {
+        weight: table.weight.to_device().lift(&table_dot.weight.to_device()),
+    }
+    .forward(&indices[..]);
+    let host = Sequential((GeluTanh, dropout())).forward(&host_rows).log_softmax(Axis::<1>);
+    let device = Sequential((GeluTanh, dropout())).forward(&device_rows).log_softmax(Axis::<1>);
+    let ((value, tangent), (device_value, device_tangent)) = (host.unlift(), device.unlift());
+    assert_close(&device_value.to_vec(), value.as_slice(), F64_TOL);
+    assert_close(&device_tangent.to_vec(), tangent.as_slice(), F64_TOL);
+    let (host_total, device_total) =
+        (host_rows.logsumexp(Axis::<1>).unlift(), device_rows.logsumexp(Axis::<1>).unlift());
+    assert_close(&device_total.1.to_vec(), host_total.1.as_slice(), F64_TOL);
+}
+
+#[test]
+fn forward_mode_through_reductions_and_layout_on_the_gpu_agrees_with_reverse_mode() {
+    use fluxion::autodiff::{CudaDual, jvp};
+    let Some(_gpu) = gpu() else { return };
+    type X = Matrix<f64, 6, 5, Cuda>;
+    let x: X = Matrix::<f64, 6, 5, Heap>::random_uniform(-1.0, 1.0, 39).to_device();
+    let v: X = Matrix::<f64, 6, 5, Heap>::random_uniform(-1.0, 1.0, 40).to_device();
+    // Centred columns, transposed and reshaped back, normalised rows, a softmax against
+    // a log-softmax, x·xᵀ and a logsumexp: every reduction and layout change of the duals.
+    macro_rules! f {
+        ($x:expr) => {{
+            let x = $x;
+            let centred = &x - &x.mean_axis(Axis::<0>).broadcast::<(Const<6>, Const<5>)>();
+            let back = centred.transpose().reshape::<(Const<6>, Const<5>)>().normalize_rows(1e-5);
+            let mixed = back.softmax(Axis::<1>).hadamard(&x.log_softmax(Axis::<0>)).sum_axis(Axis::<1>);
+            let gram = x.matmul_transposed(&x).logsumexp(Axis::<1>);
+            mixed.hadamard(&gram).sum()
+        }};
+    }
+    let (value, derivative) = jvp(|x: CudaDual<f64, (Const<6>, Const<5>)>| f!(x), &x, &v);
+    let (reverse_value, gradient) = value_and_grad(|x: Var<X>| f!(x), &x);
+    assert!(
+        (value - reverse_value).abs() <= F64_TOL * value.abs().max(1.0),
+        "{value} against {reverse_value}"
+    );
+    let adjoint = gradient.dot(&v);
+    assert!(
+        (derivative - adjoint).abs() <= 1e-10 * adjoint.abs().max(1.0),
+        "jvp {derivative}, ⟨∇f, v⟩ {adjoint}"
+    );
+    assert!(adjoint.abs() > 1e-3, "a derivative that can differ: {adjoint}");
+}

@@ -25,7 +25,7 @@ use crate::error::{ShapeError, or_panic};
 use crate::ops::conv::{Padding, Stride};
 use crate::ops::cuda as rules;
 use crate::ops::elementwise::{Elementary, ScalarFunction, elementary_methods};
-use crate::product::MatMul;
+use crate::product::{MatMul, MatMulTransposed};
 use crate::shape::constraint::{
     AddsUpTo, Axis, Broadcastable, ConvolvesTo, FitsSlice, HasAxis, PoolsTo, SameElementCount,
 };
@@ -242,6 +242,193 @@ impl<T: CudaElement, S: Shape> CudaDual<T, S> {
     pub fn dot(&self, other: &Self) -> Dual<T> {
         let tangent = self.tangent.dot(&other.value) + self.value.dot(&other.tangent);
         Dual::new(self.value.dot(&other.value), [tangent])
+    }
+}
+
+impl<T: CudaElement, S: Shape> CudaDual<T, S> {
+    /// A linear map applied to the value and the tangent alike (its own derivative).
+    fn linear<S2: Shape>(&self, map: impl Fn(&OnDevice<T, S>) -> OnDevice<T, S2>) -> CudaDual<T, S2> {
+        CudaDual { value: map(&self.value), tangent: map(&self.tangent) }
+    }
+
+    /// `f` elementwise for a library author's [`ScalarFunction`], with ẏ = f′(x)·ẋ.
+    pub fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
+        self.pushed(self.value.map_function(f), |y, y_dot| {
+            rules::function_pullback(f, (&self.value, y, &self.tangent), y_dot, Write::Overwrite)
+        })
+    }
+
+    /// Σ along `AXIS`.
+    pub fn sum_axis<const AXIS: usize>(&self, axis: Axis<AXIS>) -> CudaDual<T, S::Removed>
+    where
+        S: HasAxis<AXIS>,
+    {
+        self.linear(|t| t.sum_axis(axis))
+    }
+
+    /// The mean along `AXIS`.
+    pub fn mean_axis<const AXIS: usize>(&self, axis: Axis<AXIS>) -> CudaDual<T, S::Removed>
+    where
+        S: HasAxis<AXIS>,
+    {
+        self.linear(|t| t.mean_axis(axis))
+    }
+
+    /// Softmax along `AXIS`: its Jacobian diag(y) − y·yᵀ is symmetric, so the pullback
+    /// kernel applied to ẋ gives ẏ = y ⊙ (ẋ − Σ y ⊙ ẋ).
+    pub fn softmax<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Self
+    where
+        S: HasAxis<AXIS>,
+    {
+        self.pushed(self.value.softmax(axis), |y, y_dot| {
+            rules::softmax_pullback::<AXIS, T, S>(y, &self.tangent, y_dot, Write::Overwrite)
+        })
+    }
+
+    /// log-softmax along `AXIS`, with ẏ = ẋ − Σ softmax(x) ⊙ ẋ along the axis.
+    pub fn log_softmax<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Self
+    where
+        S: HasAxis<AXIS>,
+    {
+        let y = self.value.log_softmax(axis);
+        let shifts = y.exp().hadamard(&self.tangent).sum_axis(axis);
+        let mut tangent = self.tangent.clone();
+        rules::spread_along_pullback::<AXIS, T, S>(&shifts, -T::one(), &mut tangent, Write::Accumulate);
+        CudaDual { value: y, tangent }
+    }
+
+    /// ln Σ exp along `AXIS`, with its tangent Σ softmax(x) ⊙ ẋ.
+    pub fn logsumexp<const AXIS: usize>(&self, axis: Axis<AXIS>) -> CudaDual<T, S::Removed>
+    where
+        S: HasAxis<AXIS>,
+    {
+        let tangent = self.value.softmax(axis).hadamard(&self.tangent).sum_axis(axis);
+        CudaDual { value: self.value.logsumexp(axis), tangent }
+    }
+
+    /// The tensor repeated along new leading axes to the static shape `Target`.
+    pub fn broadcast<Target>(&self) -> CudaDual<T, Target>
+    where
+        Target: StaticShape,
+        S: Broadcastable<Target>,
+    {
+        self.linear(|t| t.broadcast())
+    }
+
+    /// The same elements under the static shape `Target`.
+    pub fn reshape<Target>(&self) -> CudaDual<T, Target>
+    where
+        Target: StaticShape,
+        S: SameElementCount<Target>,
+    {
+        self.linear(|t| t.reshape())
+    }
+
+    /// The product x·yᵀ (the shapes of [`MatMulTransposed`]), with ẏ = ȧ·bᵀ + a·ḃᵀ.
+    #[track_caller]
+    pub fn matmul_transposed<S2: Shape, S3: Shape>(&self, other: &CudaDual<T, S2>) -> CudaDual<T, S3>
+    where
+        OnDevice<T, S>: MatMulTransposed<OnDevice<T, S2>, Output = OnDevice<T, S3>>,
+    {
+        let tangent =
+            &self.tangent.matmul_transposed(&other.value) + &self.value.matmul_transposed(&other.tangent);
+        CudaDual { value: self.value.matmul_transposed(&other.value), tangent }
+    }
+}
+
+impl<T: CudaElement, R: Dim, C: Dim> CudaDual<T, (R, C)> {
+    /// The transposed matrix.
+    pub fn transpose(&self) -> CudaDual<T, (C, R)> {
+        self.linear(|t| t.transpose())
+    }
+
+    /// yᵢⱼ = xᵢⱼ + bⱼ.
+    #[track_caller]
+    pub fn add_rows(&self, row: &CudaDual<T, (C,)>) -> Self {
+        CudaDual { value: self.value.add_rows(&row.value), tangent: self.tangent.add_rows(&row.tangent) }
+    }
+
+    /// yᵢⱼ = xᵢⱼ·gⱼ, with ẏᵢⱼ = ẋᵢⱼ·gⱼ + xᵢⱼ·ġⱼ.
+    #[track_caller]
+    pub fn mul_rows(&self, row: &CudaDual<T, (C,)>) -> Self {
+        let tangent = &self.tangent.mul_rows(&row.value) + &self.value.mul_rows(&row.tangent);
+        CudaDual { value: self.value.mul_rows(&row.value), tangent }
+    }
+
+    /// Each row normalised, yᵢⱼ = (xᵢⱼ − μᵢ)/√(σᵢ² + ε): its Jacobian per row,
+    /// r·(I − 11ᵀ/n − y·yᵀ/n), is symmetric, so the pullback kernel pushes ẋ.
+    pub fn normalize_rows(&self, epsilon: T) -> Self {
+        let (y, scales) = self.value.normalized_rows(epsilon);
+        self.pushed(y, |y, y_dot| {
+            rules::normalize_rows_pullback((y, &scales, &self.tangent), y_dot, Write::Overwrite)
+        })
+    }
+
+    /// The rows at `indices`, in order.
+    ///
+    /// # Panics
+    /// When an index is not a row.
+    #[track_caller]
+    pub fn gather_rows(&self, indices: &[usize]) -> CudaDual<T, (Dyn, C)> {
+        self.linear(|t| t.gather_rows(indices))
+    }
+}
+
+impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize>
+    CudaDual<T, (B, Const<C>, Const<H>, Const<W>)>
+{
+    /// The cross-correlation with `kernels` moved S positions per output over the
+    /// images padded with P zeros, with ẏ = conv(ẋ, w) + conv(x, ẇ).
+    pub fn conv2d_strided<
+        const S: usize,
+        const P: usize,
+        const O: usize,
+        const KH: usize,
+        const KW: usize,
+        const HO: usize,
+        const WO: usize,
+    >(
+        &self,
+        kernels: &CudaDual<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>,
+        stride: Stride<S>,
+        padding: Padding<P>,
+    ) -> CudaDual<T, (B, Const<O>, Const<HO>, Const<WO>)>
+    where
+        Const<H>: ConvolvesTo<KH, P, HO, S>,
+        Const<W>: ConvolvesTo<KW, P, WO, S>,
+    {
+        let tangent = &self.tangent.conv2d_strided(&kernels.value, stride, padding)
+            + &self.value.conv2d_strided(&kernels.tangent, stride, padding);
+        CudaDual { value: self.value.conv2d_strided(&kernels.value, stride, padding), tangent }
+    }
+
+    /// The maximum of each S×S window with stride S; ẏ is ẋ at each window's first
+    /// maximum.
+    pub fn max_pool2d<const S: usize, const HO: usize, const WO: usize>(
+        &self,
+    ) -> CudaDual<T, (B, Const<C>, Const<HO>, Const<WO>)>
+    where
+        Const<H>: PoolsTo<S, HO>,
+        Const<W>: PoolsTo<S, WO>,
+    {
+        let tangent = rules::max_pool2d_push::<T, B, C, H, W, S, HO, WO>(&self.value, &self.tangent);
+        CudaDual { value: self.value.max_pool2d::<S, HO, WO>(), tangent }
+    }
+
+    /// Each example's C·H·W values as one row.
+    pub fn flatten_images<const F: usize>(&self) -> CudaDual<T, (B, Const<F>)> {
+        self.linear(|t| t.flatten_images::<F>())
+    }
+}
+
+impl<T: CudaElement, B: Dim, C: Dim, H: Dim, W: Dim> CudaDual<T, (B, C, H, W)> {
+    /// y_{b c i j} = x_{b c i j} + b_c.
+    #[track_caller]
+    pub fn add_channels(&self, bias: &CudaDual<T, (C,)>) -> Self {
+        CudaDual {
+            value: self.value.add_channels(&bias.value),
+            tangent: self.tangent.add_channels(&bias.tangent),
+        }
     }
 }
 

@@ -8,8 +8,10 @@
 //! plain GPU tensor beside a traced one in `+`, `−` and `hadamard` is a constant, as
 //! on the host; so is a plain batch given to a traced `Linear` or `LayerNorm`). `jvp`
 //! and `linearize` take GPU tensors too: the lifted `fluxion::autodiff::CudaDual`
-//! has the elementary functions, `relu`, `&a + &b`, `&a − &b`, `&a * c`, `&a / c`,
-//! `hadamard`, `matmul`, `sum` and `dot`; a constant operand is
+//! has the tensor's operations (elementary functions, arithmetic, products,
+//! reductions along an axis, softmax and its relatives, layout changes, the row and
+//! image operations), and every library layer takes a batch of them, so `jvp`
+//! runs through a GPU model as through a host one; a constant operand is
 //! `CudaDual::constant(tensor)`.
 //!
 //! ## Library layers on the GPU

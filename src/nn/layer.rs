@@ -62,6 +62,8 @@
 #[cfg(feature = "std")]
 use std::{any::Any, string::String, vec::Vec};
 
+#[cfg(feature = "cuda")]
+use crate::autodiff::CudaDual;
 #[cfg(feature = "std")]
 use crate::autodiff::VectorSpace;
 use crate::autodiff::{Differentiable, Dual, LeafVisitor, Lift, Unlift, differentiable, rules};
@@ -645,6 +647,14 @@ macro_rules! elementwise_layer {
             where []
             |_layer, $x| $forward
         }
+
+        #[cfg(feature = "cuda")]
+        impl<T: CudaElement, S: Shape> Module<CudaDual<T, S>> for $name {
+            type Output = CudaDual<T, S>;
+            fn forward(&self, $x: &CudaDual<T, S>) -> CudaDual<T, S> {
+                $forward
+            }
+        }
     };
 }
 
@@ -690,6 +700,14 @@ forward_pass! {
     Tensor<T, (B, C), Cuda> => Tensor<T, (B, C), Cuda>;
     where []
     |_layer, x| x.softmax(Axis::<1>)
+}
+
+#[cfg(feature = "cuda")]
+impl<T: CudaElement, B: Dim, C: Dim> Module<CudaDual<T, (B, C)>> for Softmax {
+    type Output = CudaDual<T, (B, C)>;
+    fn forward(&self, x: &CudaDual<T, (B, C)>) -> CudaDual<T, (B, C)> {
+        x.softmax(Axis::<1>)
+    }
 }
 
 /// A tuple of layers applied in order: each must take the previous one's output.
@@ -1458,4 +1476,126 @@ forward_pass! {
     Tensor<T, (B, Const<C>, Const<H>, Const<W>), Cuda> => Tensor<T, (B, Const<F>), Cuda>;
     where []
     |_layer, x| x.flatten_images()
+}
+
+/// Forward mode on the GPU: each layer's lifted twin on a batch of [`CudaDual`]s (what
+/// [`jvp`](crate::autodiff::jvp) lifts a GPU model and batch to), with the layer's
+/// one forward expression.
+#[cfg(feature = "cuda")]
+mod gpu_forward_mode {
+    use super::*;
+
+    impl<T: CudaElement, R: Dim, C: Dim> AddBias<CudaDual<T, (R, C)>> for CudaDual<T, (C,)> {
+        #[track_caller]
+        fn add_to(&self, x: CudaDual<T, (R, C)>) -> CudaDual<T, (R, C)> {
+            x.add_rows(self)
+        }
+    }
+
+    impl<T: CudaElement, R: Dim, const I: usize, const O: usize, B> Module<CudaDual<T, (R, Const<I>)>>
+        for LinearLifted<T, I, O, Cuda, B>
+    where
+        B: BiasKind<T, O, Cuda, Bias: Lift<Lifted: AddBias<CudaDual<T, (R, Const<O>)>>>>,
+    {
+        type Output = CudaDual<T, (R, Const<O>)>;
+
+        #[track_caller]
+        fn forward(&self, x: &CudaDual<T, (R, Const<I>)>) -> Self::Output {
+            linear_forward!(self, x)
+        }
+    }
+
+    impl<T: CudaElement, B: Dim, const D: usize> Module<CudaDual<T, (B, Const<D>)>>
+        for LayerNormLifted<T, D, Cuda>
+    {
+        type Output = CudaDual<T, (B, Const<D>)>;
+
+        #[track_caller]
+        fn forward(&self, x: &CudaDual<T, (B, Const<D>)>) -> Self::Output {
+            x.normalize_rows(self.epsilon).mul_rows(&self.weight).add_rows(&self.bias)
+        }
+    }
+
+    impl<
+        T: CudaElement,
+        B: Dim,
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const O: usize,
+        const KH: usize,
+        const KW: usize,
+        const HO: usize,
+        const WO: usize,
+        const P: usize,
+        const S: usize,
+    > Module<CudaDual<T, (B, Const<C>, Const<H>, Const<W>)>>
+        for Conv2dLifted<T, C, O, KH, KW, HO, WO, Cuda, P, S>
+    where
+        Const<H>: ConvolvesTo<KH, P, HO, S>,
+        Const<W>: ConvolvesTo<KW, P, WO, S>,
+    {
+        type Output = CudaDual<T, (B, Const<O>, Const<HO>, Const<WO>)>;
+
+        fn forward(&self, x: &CudaDual<T, (B, Const<C>, Const<H>, Const<W>)>) -> Self::Output {
+            x.conv2d_strided(&self.weight, Stride::<S>, Padding::<P>).add_channels(&self.bias)
+        }
+    }
+
+    impl<
+        T: CudaElement,
+        B: Dim,
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const S: usize,
+        const HO: usize,
+        const WO: usize,
+    > Module<CudaDual<T, (B, Const<C>, Const<H>, Const<W>)>> for MaxPool2d<S, HO, WO>
+    where
+        Const<H>: PoolsTo<S, HO>,
+        Const<W>: PoolsTo<S, WO>,
+    {
+        type Output = CudaDual<T, (B, Const<C>, Const<HO>, Const<WO>)>;
+
+        fn forward(&self, x: &CudaDual<T, (B, Const<C>, Const<H>, Const<W>)>) -> Self::Output {
+            x.max_pool2d::<S, HO, WO>()
+        }
+    }
+
+    impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize, const F: usize>
+        Module<CudaDual<T, (B, Const<C>, Const<H>, Const<W>)>> for Flatten<F>
+    {
+        type Output = CudaDual<T, (B, Const<F>)>;
+
+        fn forward(&self, x: &CudaDual<T, (B, Const<C>, Const<H>, Const<W>)>) -> Self::Output {
+            x.flatten_images()
+        }
+    }
+
+    impl<T: CudaElement, const V: usize, const D: usize> Module<[usize]> for EmbeddingLifted<T, V, D, Cuda> {
+        type Output = CudaDual<T, (Dyn, Const<D>)>;
+
+        /// # Panics
+        /// When an index is V or more.
+        #[track_caller]
+        fn forward(&self, indices: &[usize]) -> Self::Output {
+            self.weight.gather_rows(indices)
+        }
+    }
+
+    /// The same mask on the value and the tangent.
+    impl<T: CudaElement, S: Shape> Module<CudaDual<T, S>> for Dropout {
+        type Output = CudaDual<T, S>;
+
+        fn forward(&self, x: &CudaDual<T, S>) -> Self::Output {
+            match self.training {
+                true => {
+                    let mask = self.mask::<T, S, Heap>(x.value.shape()).to_device();
+                    CudaDual { value: x.value.hadamard(&mask), tangent: x.tangent.hadamard(&mask) }
+                }
+                false => x.clone(),
+            }
+        }
+    }
 }

@@ -227,7 +227,7 @@ mod tests {
     use super::super::bf16::round_to_bf16_on;
     use super::super::codegen::{Combine, Indexing, Store};
     use super::super::gather::{gather_rows_on, scatter_add_rows_on};
-    use super::super::image::{col2im_on, im2col_on, max_pool_on, max_pool_pullback_on};
+    use super::super::image::{col2im_on, im2col_on, max_pool_on, max_pool_pullback_on, max_pool_push_on};
     use super::super::symbolic::record;
     use super::super::{
         AxisRange, AxisSplit, ConvGeometry, Kernel, PoolGeometry, UpdateKernel, copy_block_on,
@@ -527,6 +527,9 @@ mod tests {
         (x[1], x[7]) = (10.0, 10.0);
         let mut y = vec![f64::NAN; 3 * 6];
         max_pool_on(&*emulator, &x, &mut y, pool).unwrap();
+        let x_dot: Vec<f64> = values.take(x.len());
+        let mut y_dot = vec![f64::NAN; y.len()];
+        max_pool_push_on(&*emulator, &x, &x_dot, &mut y_dot, pool).unwrap();
         let y_bar: Vec<f64> = values.take(y.len());
         let mut x_bar = vec![f64::NAN; x.len()];
         max_pool_pullback_on(&*emulator, &x, &y_bar, &mut x_bar, pool, Store::Overwrite).unwrap();
@@ -541,6 +544,7 @@ mod tests {
                 },
             );
             assert_eq!(pooled, x[first_max], "max_pool, window {window}");
+            assert_eq!(y_dot[window], x_dot[first_max], "max_pool_push, window {window}");
             expected_bar[first_max] = cotangent;
         }
         assert_eq!(x_bar, expected_bar, "max_pool_pullback");

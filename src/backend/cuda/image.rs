@@ -175,10 +175,17 @@ fn pool_parameters(t: &str, buffers: &[(&str, bool)]) -> String {
     buffers.chain(sizes).collect::<std::vec::Vec<_>>().join(", ")
 }
 
-/// `name(x, y, sizes…)`: each window's first largest element, one output per thread.
-fn max_pool_source(name: &str, ctype: CType) -> String {
+/// `name(x, y, sizes…)`: each window's first largest element, one output per thread;
+/// with `push`, `name(x, x_dot, y_dot, sizes…)` takes x_dot's element there instead
+/// (the tangent of the pooling).
+fn max_pool_source(name: &str, ctype: CType, push: bool) -> String {
     let t = ctype.name();
-    let parameters = pool_parameters(t, &[("x", false), ("y", true)]);
+    let (buffers, read): (&[(&str, bool)], &str) = if push {
+        (&[("x", false), ("x_dot", false), ("y", true)], "x_dot[(e / (wo * ho)) * height * width + best]")
+    } else {
+        (&[("x", false), ("y", true)], "xi[best]")
+    };
+    let parameters = pool_parameters(t, buffers);
     let search = window_maximum("        ");
     format!(
         "extern \"C\" __global__ void {name}({parameters}) {{
@@ -187,7 +194,7 @@ fn max_pool_source(name: &str, ctype: CType) -> String {
     for (unsigned long long e = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += step) {{
         const unsigned long long j = e % wo, i = (e / wo) % ho;
         const {t}* xi = x + (e / (wo * ho)) * height * width;
-{search}        y[e] = xi[best];
+{search}        y[e] = {read};
     }}
 }}
 "
@@ -232,7 +239,11 @@ fn name(operation: &str, store: Option<Store>, ctype: CType) -> String {
 /// Every image kernel, as `(name, CUDA C)` for `ctype`: for the offline check.
 pub(super) fn sources(ctype: CType) -> std::vec::Vec<(String, String)> {
     let mut sources = std::vec::Vec::new();
-    let plain = [("im2col", im2col_source as fn(&str, CType) -> String), ("max_pool", max_pool_source)];
+    let plain: [(&str, fn(&str, CType) -> String); 3] = [
+        ("im2col", im2col_source),
+        ("max_pool", |name, ctype| max_pool_source(name, ctype, false)),
+        ("max_pool_push", |name, ctype| max_pool_source(name, ctype, true)),
+    ];
     for (operation, source) in plain {
         let name = name(operation, None, ctype);
         sources.push((name.clone(), source(&name, ctype)));
@@ -390,10 +401,46 @@ pub(super) fn max_pool_on<T: CudaElement, R: Runner<T>>(
         return Ok(());
     }
     let name = name("max_pool", None, T::C_TYPE);
-    let source = || Ok(max_pool_source(&name, T::C_TYPE));
+    let source = || Ok(max_pool_source(&name, T::C_TYPE, false));
     let mut buffers = [BufferArg::Read(x), BufferArg::Write(y)];
     let config = grid_stride_launch(n, runner.multiprocessors());
     // SAFETY: `max_pool_source`'s parameter list, the buffers and windows checked above.
+    unsafe { runner.launch(&name, &source, &mut buffers, &[], &geometry.sizes(), config) }
+}
+
+/// `y_dot` = `x_dot` at the first largest element of each window of `x`: the
+/// tangent of [`max_pool`].
+///
+/// # Panics
+/// As [`max_pool`].
+pub(crate) fn max_pool_push<T: CudaElement>(
+    x: &CudaSlice<T>,
+    x_dot: &CudaSlice<T>,
+    y_dot: &mut CudaSlice<T>,
+    geometry: PoolGeometry,
+) -> Result<(), CudaError> {
+    max_pool_push_on(Device::get()?, x, x_dot, y_dot, geometry)
+}
+
+/// [`max_pool_push`] on `runner`.
+pub(super) fn max_pool_push_on<T: CudaElement, R: Runner<T>>(
+    runner: &R,
+    x: &R::Buffer,
+    x_dot: &R::Buffer,
+    y_dot: &mut R::Buffer,
+    geometry: PoolGeometry,
+) -> Result<(), CudaError> {
+    geometry.check("max_pool_push", &[R::len(x), R::len(x_dot)], &[R::len(y_dot)]);
+    let n = geometry.images * geometry.output.0 * geometry.output.1;
+    if n == 0 {
+        return Ok(());
+    }
+    let name = name("max_pool_push", None, T::C_TYPE);
+    let source = || Ok(max_pool_source(&name, T::C_TYPE, true));
+    let mut buffers = [BufferArg::Read(x), BufferArg::Read(x_dot), BufferArg::Write(y_dot)];
+    let config = grid_stride_launch(n, runner.multiprocessors());
+    // SAFETY: `max_pool_source`'s parameter list with `push`, the buffers and windows
+    // checked above.
     unsafe { runner.launch(&name, &source, &mut buffers, &[], &geometry.sizes(), config) }
 }
 

@@ -54,7 +54,9 @@ pub use codegen::{CType, Combine, Indexing, Store};
 pub(crate) use device::or_panic_cuda;
 pub use device::{CudaElement, CudaError, Device, MatmulPrecision};
 pub(crate) use gather::{gather_rows, scatter_add_rows};
-pub(crate) use image::{ConvGeometry, PoolGeometry, col2im, im2col, max_pool, max_pool_pullback};
+pub(crate) use image::{
+    ConvGeometry, PoolGeometry, col2im, im2col, max_pool, max_pool_pullback, max_pool_push,
+};
 pub use symbolic::{Sym, Unrecordable};
 
 use crate::autodiff::CoordinateUpdate;

@@ -13,8 +13,8 @@
 use super::{OnDevice, add_rows_kernel, check_shapes, gemm_into, store, sum_kernel};
 use crate::backend::cpu::Write;
 use crate::backend::cuda::{
-    ConvGeometry, CudaElement, PoolGeometry, col2im, im2col, max_pool, max_pool_pullback, or_panic_cuda,
-    transpose as transpose_kernel,
+    ConvGeometry, CudaElement, PoolGeometry, col2im, im2col, max_pool, max_pool_pullback, max_pool_push,
+    or_panic_cuda, transpose as transpose_kernel,
 };
 use crate::error::or_panic;
 use crate::ops::conv::{Padding, Stride};
@@ -295,4 +295,30 @@ pub fn max_pool2d_pullback<
     let geometry =
         PoolGeometry { images: x.shape().0.size() * C, height: H, width: W, size: S, output: (HO, WO) };
     or_panic_cuda(max_pool_pullback(x.slice(), y_bar.slice(), x_bar.slice_mut(), geometry, store(write)));
+}
+
+/// The pushforward of `max_pool2d`: each ẏ is ẋ at the first maximum of its window.
+pub fn max_pool2d_push<
+    T: CudaElement,
+    B: Dim,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const S: usize,
+    const HO: usize,
+    const WO: usize,
+>(
+    x: &Images<T, B, C, H, W>,
+    x_dot: &Images<T, B, C, H, W>,
+) -> Images<T, B, C, HO, WO>
+where
+    Const<H>: PoolsTo<S, HO>,
+    Const<W>: PoolsTo<S, WO>,
+{
+    check_shapes("max_pool2d_push", x, &[x_dot]);
+    let batch = x.shape().0;
+    let geometry = PoolGeometry { images: batch.size() * C, height: H, width: W, size: S, output: (HO, WO) };
+    OnDevice::new((batch, Const, Const, Const), |y_dot| {
+        max_pool_push(x.slice(), x_dot.slice(), y_dot, geometry)
+    })
 }

@@ -41,7 +41,7 @@ use Indexing::{Element, Line};
 
 mod image;
 
-pub use image::{add_channels_pullback, conv2d_pullback, max_pool2d_pullback};
+pub use image::{add_channels_pullback, conv2d_pullback, max_pool2d_pullback, max_pool2d_push};
 
 /// A device tensor of GPU operations: the element type and shape stay, the storage is
 /// [`Cuda`].
