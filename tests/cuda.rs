@@ -1286,7 +1286,8 @@ fn forward_mode_through_reductions_and_layout_on_the_gpu_agrees_with_reverse_mod
     let x: X = Matrix::<f64, 6, 5, Heap>::random_uniform(-1.0, 1.0, 39).to_device();
     let v: X = Matrix::<f64, 6, 5, Heap>::random_uniform(-1.0, 1.0, 40).to_device();
     // Centred columns, transposed and reshaped back, normalised rows, a softmax against
-    // a log-softmax, x·xᵀ and a logsumexp: every reduction and layout change of the duals.
+    // a log-softmax, x·xᵀ and a logsumexp, slices joined again: every reduction and
+    // layout change of the duals.
     macro_rules! f {
         ($x:expr) => {{
             let x = $x;
@@ -1294,7 +1295,9 @@ fn forward_mode_through_reductions_and_layout_on_the_gpu_agrees_with_reverse_mod
             let back = centred.transpose().reshape::<(Const<6>, Const<5>)>().normalize_rows(1e-5);
             let mixed = back.softmax(Axis::<1>).hadamard(&x.log_softmax(Axis::<0>)).sum_axis(Axis::<1>);
             let gram = x.matmul_transposed(&x).logsumexp(Axis::<1>);
-            mixed.hadamard(&gram).sum()
+            let halves =
+                x.narrow::<1, 0, 2>().concat::<1, Const<3>, Const<5>>(Axis::<1>, &x.narrow::<1, 2, 3>());
+            &mixed.hadamard(&gram).sum() + &halves.hadamard(&halves.exp()).sum()
         }};
     }
     let (value, derivative) = jvp(|x: CudaDual<f64, (Const<6>, Const<5>)>| f!(x), &x, &v);

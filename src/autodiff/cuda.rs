@@ -324,6 +324,36 @@ impl<T: CudaElement, S: Shape> CudaDual<T, S> {
         self.linear(|t| t.reshape())
     }
 
+    /// Concatenation with `other` along `AXIS` (panics naming both shapes when another
+    /// axis differs).
+    #[track_caller]
+    pub fn concat<const AXIS: usize, B: Dim, C: Dim>(
+        &self,
+        axis: Axis<AXIS>,
+        other: &CudaDual<T, S::Replaced<B>>,
+    ) -> CudaDual<T, S::Replaced<C>>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: AddsUpTo<B, C>,
+    {
+        CudaDual {
+            value: self.value.concat(axis, &other.value),
+            tangent: self.tangent.concat(axis, &other.tangent),
+        }
+    }
+
+    /// The slice `[START, START + LEN)` along `AXIS`.
+    #[track_caller]
+    pub fn narrow<const AXIS: usize, const START: usize, const LEN: usize>(
+        &self,
+    ) -> CudaDual<T, S::Replaced<Const<LEN>>>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: FitsSlice<START, LEN>,
+    {
+        self.linear(|t| t.narrow::<AXIS, START, LEN>())
+    }
+
     /// The product x·yᵀ (the shapes of [`MatMulTransposed`]), with ẏ = ȧ·bᵀ + a·ḃᵀ.
     #[track_caller]
     pub fn matmul_transposed<S2: Shape, S3: Shape>(&self, other: &CudaDual<T, S2>) -> CudaDual<T, S3>
