@@ -458,17 +458,11 @@ fn reduction_launch((outer, len, inner): AxisSplit, multiprocessors: usize) -> (
     (config, chunks)
 }
 
-/// A stable 64-bit hash (FNV-1a) of the formula `f` records on `inputs` symbolic
-/// inputs; 0 when it cannot be recorded (its kernel then reports why when built).
+/// A stable 64-bit hash of the formula `f` records on `inputs` symbolic inputs
+/// ([`symbolic::Expression::fingerprint`]); 0 when it cannot be recorded (its kernel
+/// then reports why when built).
 pub(crate) fn expression_hash(inputs: usize, f: impl FnOnce(&[Sym]) -> Sym) -> u64 {
-    symbolic::record(inputs, 0, |x, _| vec![f(x)]).map_or(0, |expression| hash(&expression))
-}
-
-/// A stable 64-bit hash (FNV-1a) of a recorded expression.
-fn hash(expression: &symbolic::Expression) -> u64 {
-    format!("{expression:?}")
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
+    symbolic::record(inputs, 0, |x, _| vec![f(x)]).map_or(0, |expression| expression.fingerprint())
 }
 
 /// The in-place kernel of a [`CoordinateUpdate`]: its `apply` recorded on symbols,
@@ -493,7 +487,7 @@ impl UpdateKernel {
             update.apply(written, read, core::array::from_fn(|k| p[k])).to_vec()
         })
         .map_err(|e| CudaError::Unrecordable(format!("update `{}`: {e}", U::NAME)))?;
-        let name = format!("update_{}_{:016x}", U::NAME, hash(&expression));
+        let name = format!("update_{}_{:016x}", U::NAME, expression.fingerprint());
         Ok(UpdateKernel { name, buffers: (W, R), params: P, expression })
     }
 

@@ -97,6 +97,37 @@ pub(crate) struct Expression {
     pub(crate) outputs: Vec<NodeId>,
 }
 
+impl Expression {
+    /// A stable 64-bit hash (FNV-1a) of the nodes and the outputs, field by field:
+    /// equal formulas hash alike, in every process.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        let mut hash = 0xcbf2_9ce4_8422_2325u64;
+        let mut write = |word: u64| {
+            for byte in word.to_le_bytes() {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        for node in &self.nodes {
+            let words: [u64; 3] = match *node {
+                Node::Input(k) => [0, k as u64, 0],
+                Node::Param(k) => [1, k as u64, 0],
+                Node::Constant(value) => [2, value.to_bits(), 0],
+                Node::Unary(op, x) => [3, op as u64, u64::from(x)],
+                Node::Binary(op, a, b) => [4, op as u64, u64::from(a) | u64::from(b) << 32],
+                Node::Powi(x, n) => [5, u64::from(x), n as u32 as u64],
+                Node::WherePositive { condition, value } => [6, u64::from(condition), u64::from(value)],
+                Node::WhereFinite { condition, finite, otherwise } => {
+                    [7, u64::from(condition), u64::from(finite) | u64::from(otherwise) << 32]
+                }
+            };
+            words.into_iter().for_each(&mut write);
+        }
+        write(8);
+        self.outputs.iter().for_each(|&output| write(u64::from(output)));
+        hash
+    }
+}
+
 #[cfg(test)]
 impl Expression {
     /// The outputs' values for these inputs and parameters, computed on the host as
@@ -421,6 +452,21 @@ mod tests {
             expression.nodes[*expression.outputs.first().unwrap() as usize],
             Node::Binary(BinaryOp::Div, ..)
         ));
+    }
+
+    #[test]
+    fn fingerprints_tell_formulas_apart_and_repeat_for_the_same_one() {
+        let fingerprint = |f: fn(&[Sym]) -> Sym| record(2, 0, |x, _| vec![f(x)]).unwrap().fingerprint();
+        let a = fingerprint(|x| x[0] - x[1] * Sym::constant(2.0));
+        assert_eq!(a, fingerprint(|x| x[0] - x[1] * Sym::constant(2.0)));
+        for other in [
+            fingerprint(|x| x[1] - x[0] * Sym::constant(2.0)),
+            fingerprint(|x| x[0] - x[1] * Sym::constant(3.0)),
+            fingerprint(|x| x[0] + x[1] * Sym::constant(2.0)),
+            fingerprint(|x| x[0] - x[1].powi(2)),
+        ] {
+            assert_ne!(a, other);
+        }
     }
 
     #[test]
