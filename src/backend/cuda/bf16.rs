@@ -12,12 +12,11 @@ use super::{BufferArg, CudaElement, CudaError, Runner, grid_stride_launch};
 /// The kernel's name.
 const NAME: &str = "round_to_bf16_float";
 
-/// `round_to_bf16_float(x, packed, n)`: element e of `x` as bf16 at 16-bit position e
-/// of `packed`.
+/// `round_to_bf16_float(x, out, n)`: element e of `x` as bf16 at position e of `out`
+/// (a buffer of ⌈n/2⌉ `f32` slots, read as 16-bit values).
 pub(super) fn source() -> String {
     format!(
-        "extern \"C\" __global__ void {NAME}(const float* __restrict__ x, float* __restrict__ packed, const unsigned long long n) {{
-    unsigned short* out = (unsigned short*)packed;
+        "extern \"C\" __global__ void {NAME}(const float* __restrict__ x, unsigned short* __restrict__ out, const unsigned long long n) {{
     const unsigned long long step = (unsigned long long)blockDim.x * gridDim.x;
     for (unsigned long long e = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += step) {{
         const unsigned int bits = __float_as_uint(x[e]);

@@ -76,8 +76,17 @@ pub(crate) fn or_panic_cuda<T>(result: Result<T, CudaError>) -> T {
     }
 }
 
-/// Element types that live on the GPU: `f32` and `f64`.
-pub trait CudaElement: RealScalar + DeviceRepr + ValidAsZeroBits + Default + Unpin {
+mod sealed {
+    /// Only `f32` and `f64` are GPU elements: kernels and cuBLAS read their buffers
+    /// as the C type [`CudaElement::C_TYPE`](super::CudaElement::C_TYPE) names.
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// Element types that live on the GPU: `f32` and `f64` (sealed: the kernels read a
+/// buffer as the C type `C_TYPE` names, so no other type may claim one).
+pub trait CudaElement: sealed::Sealed + RealScalar + DeviceRepr + ValidAsZeroBits + Default + Unpin {
     /// The element type of the generated kernels.
     const C_TYPE: CType;
 
@@ -433,8 +442,9 @@ impl Device {
         if blas.precision == MatmulPrecision::Bf16 && T::C_TYPE == CType::F32 {
             let a = super::bf16::round_to_bf16_on(self, a, batch * m * k)?;
             let b = super::bf16::round_to_bf16_on(self, b, batch * k * n)?;
-            // SAFETY: `T` is `f32` (checked just above); `a` and `b` now hold the
-            // operands' bf16 values, and `c` was checked to hold the products.
+            // SAFETY: `T` is `f32` (`CudaElement` is sealed, and only `f32` has that
+            // C type); `a` and `b` now hold the operands' bf16 values, and `c` was
+            // checked to hold the products.
             unsafe { gemm_bf16_inputs(&blas.handle, &self.stream, config, &b, &a, c) }
         } else {
             T::gemm(&blas.handle, config, b, a, c)

@@ -64,7 +64,8 @@ template <class Body> static void launch(const unsigned* grid, const unsigned* b
 "#;
 
 /// The entry point `run_<name>(grid, block, buffers, params, sizes)` that launches
-/// the kernel `signature` declares, passing its pointer parameters from `buffers`,
+/// the kernel `signature` declares, passing its pointer parameters from `buffers` (as
+/// their declared types),
 /// its `unsigned long long` ones from `sizes` and the others from `params`, each in
 /// turn (every kernel lists buffers, then scalars, then sizes).
 fn entry_point(name: &str, t: &str, signature: &str) -> String {
@@ -82,7 +83,8 @@ fn entry_point(name: &str, t: &str, signature: &str) -> String {
             let index = counts[kind];
             counts[kind] += 1;
             match kind {
-                0 => format!("({t}*)buffers[{index}]"),
+                // The pointer's declared type: the parameter up to its `*`.
+                0 => format!("({})buffers[{index}]", &parameter[..=parameter.find('*').unwrap_or(0)].trim()),
                 1 => format!("sizes[{index}]"),
                 _ => format!("params[{index}]"),
             }
@@ -142,10 +144,8 @@ impl Emulator {
         std::fs::create_dir_all(&folder).expect("a temporary folder");
         let (source_path, library_path) = (folder.join("kernels.cpp"), folder.join("kernels.so"));
         std::fs::write(&source_path, source).expect("the kernels' source written");
-        // No strict aliasing: the row-gather kernels read indices through a pointer
-        // cast, as CUDA C allows.
         let output = Command::new("g++")
-            .args(["-std=c++20", "-O1", "-fno-strict-aliasing", "-shared", "-fPIC", "-pthread", "-o"])
+            .args(["-std=c++20", "-O1", "-shared", "-fPIC", "-pthread", "-o"])
             .arg(&library_path)
             .arg(&source_path)
             .output()

@@ -15,14 +15,14 @@ use std::vec::Vec;
 use cudarc::driver::CudaSlice;
 
 use super::codegen::CType;
-use super::{BufferArg, CudaElement, CudaError, Device, Runner, grid_stride_launch};
+use super::{BufferArg, CudaElement, CudaError, Device, Runner, grid_stride_launch, kernel_name};
 
-/// `name(table, indices, out, count, columns)`: `out[k, c] = table[indices[k], c]`.
+/// `name(table, rows, out, count, columns)`: `out[k, c] = table[rows[k], c]` (the
+/// row indices in a buffer of elements, read as their bits).
 fn gather_source(name: &str, ctype: CType) -> String {
     let (t, index) = (ctype.name(), ctype.index_name());
     format!(
-        "extern \"C\" __global__ void {name}(const {t}* __restrict__ table, const {t}* __restrict__ indices, {t}* __restrict__ out, const unsigned long long count, const unsigned long long columns) {{
-    const {index}* rows = (const {index}*)indices;
+        "extern \"C\" __global__ void {name}(const {t}* __restrict__ table, const {index}* __restrict__ rows, {t}* __restrict__ out, const unsigned long long count, const unsigned long long columns) {{
     const unsigned long long n = count * columns;
     const unsigned long long step = (unsigned long long)blockDim.x * gridDim.x;
     for (unsigned long long e = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += step) {{
@@ -33,15 +33,14 @@ fn gather_source(name: &str, ctype: CType) -> String {
     )
 }
 
-/// `name(y_bar, plan, table_bar, distinct, count, columns)`: for each distinct row u
-/// and column c, `table_bar[rows[u], c] += Σ y_bar[k, c]` over u's positions k, where
-/// `plan` holds `rows` (distinct), `starts` (distinct + 1) and the positions grouped
-/// by row (count).
+/// `name(y_bar, rows, table_bar, distinct, count, columns)`: for each distinct row u
+/// and column c, `table_bar[rows[u], c] += Σ y_bar[k, c]` over u's positions k; the
+/// index buffer holds `rows` (distinct), then `starts` (distinct + 1) and the
+/// positions grouped by row (count).
 fn scatter_add_source(name: &str, ctype: CType) -> String {
     let (t, index) = (ctype.name(), ctype.index_name());
     format!(
-        "extern \"C\" __global__ void {name}(const {t}* __restrict__ y_bar, const {t}* __restrict__ plan, {t}* __restrict__ table_bar, const unsigned long long distinct, const unsigned long long count, const unsigned long long columns) {{
-    const {index}* rows = (const {index}*)plan;
+        "extern \"C\" __global__ void {name}(const {t}* __restrict__ y_bar, const {index}* __restrict__ rows, {t}* __restrict__ table_bar, const unsigned long long distinct, const unsigned long long count, const unsigned long long columns) {{
     const {index}* starts = rows + distinct;
     const {index}* positions = starts + distinct + 1;
     const unsigned long long n = distinct * columns;
@@ -61,7 +60,7 @@ fn scatter_add_source(name: &str, ctype: CType) -> String {
 
 /// The kernels' names for `ctype`.
 fn names(ctype: CType) -> [String; 2] {
-    ["gather_rows", "scatter_add_rows"].map(|operation| format!("{operation}_{}", ctype.name()))
+    ["gather_rows", "scatter_add_rows"].map(|operation| kernel_name(operation, None, ctype))
 }
 
 /// Both kernels, as `(name, CUDA C)` for `ctype`: for the offline check.

@@ -17,7 +17,7 @@ use std::string::String;
 use cudarc::driver::CudaSlice;
 
 use super::codegen::{CType, Store};
-use super::{BufferArg, CudaElement, CudaError, Device, Runner, grid_stride_launch};
+use super::{BufferArg, CudaElement, CudaError, Device, Runner, grid_stride_launch, kernel_name as name};
 
 /// The sizes of a convolution on a batch of images: `batch` images of `channels` ×
 /// `height` × `width`, a kernel of `kernel.0 × kernel.1` taps moved `stride` positions
@@ -69,8 +69,8 @@ impl ConvGeometry {
     }
 
     /// Every output position reads inside the padded image, as the shape checks at
-    /// compile time promise; checked again here, since the kernels index by these
-    /// sizes.
+    /// compile time promise; checked again here so that a wrong geometry is an error,
+    /// not a silent result (the kernels themselves read zeros outside the images).
     fn check(&self, operation: &str) {
         let fits = |input: usize, kernel: usize, output: usize| {
             self.stride > 0
@@ -227,15 +227,6 @@ fn max_pool_pullback_source(name: &str, ctype: CType, store: Store) -> String {
     )
 }
 
-/// A kernel's name: the operation, the store where it has one, the element type.
-fn name(operation: &str, store: Option<Store>, ctype: CType) -> String {
-    match store {
-        None => format!("{operation}_{}", ctype.name()),
-        Some(Store::Overwrite) => format!("{operation}_w_{}", ctype.name()),
-        Some(Store::Accumulate) => format!("{operation}_a_{}", ctype.name()),
-    }
-}
-
 /// Every image kernel, as `(name, CUDA C)` for `ctype`: for the offline check.
 pub(super) fn sources(ctype: CType) -> std::vec::Vec<(String, String)> {
     let mut sources = std::vec::Vec::new();
@@ -365,8 +356,10 @@ impl PoolGeometry {
         let (inputs, outputs) =
             (self.images * self.height * self.width, self.images * self.output.0 * self.output.1);
         assert!(
-            self.size * self.output.0 <= self.height && self.size * self.output.1 <= self.width,
-            "{operation}: {self:?} has windows outside the images"
+            self.size > 0
+                && self.size * self.output.0 <= self.height
+                && self.size * self.output.1 <= self.width,
+            "{operation}: {self:?} has windows outside the images, or empty ones"
         );
         assert!(
             image_buffers.iter().all(|&len| len >= inputs)

@@ -608,8 +608,7 @@ fn transpose_on<T: CudaElement, R: Runner<T>>(
 
 /// The name of the block-copy kernel for `ctype` and `store`.
 fn copy_block_name(ctype: CType, store: Store) -> String {
-    let store = if store == Store::Overwrite { 'w' } else { 'a' };
-    format!("copy_block_{store}_{}", ctype.name())
+    kernel_name("copy_block", Some(store), ctype)
 }
 
 /// Where a block copy reads and writes along the axis: `len` is the axis length of
@@ -673,8 +672,17 @@ fn copy_block_on<T: CudaElement, R: Runner<T>>(
 
 /// The name of the max-pullback kernel for `ctype` and `store`.
 fn max_pullback_name(ctype: CType, store: Store) -> String {
-    let store = if store == Store::Overwrite { 'w' } else { 'a' };
-    format!("max_pullback_{store}_{}", ctype.name())
+    kernel_name("max_pullback", Some(store), ctype)
+}
+
+/// A written-out kernel's name: the operation, the store (`w` or `a`) where it has a
+/// choice of one, the element type.
+fn kernel_name(operation: &str, store: Option<Store>, ctype: CType) -> String {
+    match store {
+        None => format!("{operation}_{}", ctype.name()),
+        Some(Store::Overwrite) => format!("{operation}_w_{}", ctype.name()),
+        Some(Store::Accumulate) => format!("{operation}_a_{}", ctype.name()),
+    }
 }
 
 /// x̄ (=|+=) ȳ[line] at each line's first largest element of `x` along the axis split

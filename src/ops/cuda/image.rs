@@ -41,6 +41,20 @@ fn geometry<const C: usize, const H: usize, const W: usize, const KH: usize, con
     ConvGeometry { batch, channels: C, height: H, width: W, kernel: (KH, KW), output, stride, padding }
 }
 
+/// The geometry of S×S pooling of `batch` images `(C, H, W)` into `HO × WO` windows.
+fn pool_geometry<
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const S: usize,
+    const HO: usize,
+    const WO: usize,
+>(
+    batch: usize,
+) -> PoolGeometry {
+    PoolGeometry { images: batch * C, height: H, width: W, size: S, output: (HO, WO) }
+}
+
 /// Checks that a cotangent's batch size is its input's.
 #[track_caller]
 fn check_batch(operation: &str, input: usize, cotangent: usize) {
@@ -137,8 +151,7 @@ impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize> Ima
         Const<W>: PoolsTo<S, WO>,
     {
         let batch = self.shape().0;
-        let geometry =
-            PoolGeometry { images: batch.size() * C, height: H, width: W, size: S, output: (HO, WO) };
+        let geometry = pool_geometry::<C, H, W, S, HO, WO>(batch.size());
         OnDevice::new((batch, Const, Const, Const), |y| max_pool(self.slice(), y, geometry))
     }
 
@@ -292,8 +305,7 @@ pub fn max_pool2d_pullback<
 {
     check_shapes("max_pool2d_pullback", x, &[x_bar]);
     check_batch("max_pool2d_pullback", x.shape().0.size(), y_bar.shape().0.size());
-    let geometry =
-        PoolGeometry { images: x.shape().0.size() * C, height: H, width: W, size: S, output: (HO, WO) };
+    let geometry = pool_geometry::<C, H, W, S, HO, WO>(x.shape().0.size());
     or_panic_cuda(max_pool_pullback(x.slice(), y_bar.slice(), x_bar.slice_mut(), geometry, store(write)));
 }
 
@@ -317,7 +329,7 @@ where
 {
     check_shapes("max_pool2d_push", x, &[x_dot]);
     let batch = x.shape().0;
-    let geometry = PoolGeometry { images: batch.size() * C, height: H, width: W, size: S, output: (HO, WO) };
+    let geometry = pool_geometry::<C, H, W, S, HO, WO>(batch.size());
     OnDevice::new((batch, Const, Const, Const), |y_dot| {
         max_pool_push(x.slice(), x_dot.slice(), y_dot, geometry)
     })
