@@ -1313,3 +1313,28 @@ fn forward_mode_through_reductions_and_layout_on_the_gpu_agrees_with_reverse_mod
     );
     assert!(adjoint.abs() > 1e-3, "a derivative that can differ: {adjoint}");
 }
+
+#[test]
+fn a_custom_rule_on_gpu_tensors_agrees_with_finite_differences() {
+    use fluxion::autodiff::check::{CheckOptions, check_vjp};
+    use fluxion::autodiff::record_unary;
+    let Some(_gpu) = gpu() else { return };
+    type D = Matrix<f64, 4, 6, Cuda>;
+    // softplus(x) = ln(1 + eˣ) as a new primitive: its value from any GPU code, its rule
+    // x̄ = ȳ ⊙ σ(x) stated by hand, as a library author would add it.
+    fn softplus(x: &Var<D>) -> Var<D> {
+        let value = (&x.value().exp() + &Tensor::device_full(x.value().shape(), 1.0)).ln();
+        let input = x.shared_value();
+        record_unary(x, value, move |y_bar: &D| y_bar.hadamard(&input.sigmoid()))
+    }
+    let x = signed::<1, 4, 6>(92).reshape::<(Const<4>, Const<6>)>().to_device();
+    let host: Matrix<f64, 4, 6, Heap> = x.to_host();
+    assert_close(
+        &softplus(&Var::constant(x.clone())).value().to_vec(),
+        host.map(|v| (v.exp() + 1.0).ln()).as_slice(),
+        F64_TOL,
+    );
+    if let Err(error) = check_vjp(|x: Var<D>| softplus(&x).hadamard(&x), &x, CheckOptions::f64()) {
+        panic!("custom softplus: {error}");
+    }
+}
