@@ -2,12 +2,14 @@
 
 pub use crate::autodiff::rules::stop_gradient;
 pub use crate::autodiff::{Differentiable, Dual, RealLeaves, VectorSpace, differentiable};
+pub use crate::autodiff::{Lift, jacfwd, jvp, linearize};
 #[cfg(feature = "std")]
 pub use crate::autodiff::{Trace, Var, grad, hessian, hvp, jacrev, value_and_grad, value_and_grad_into, vjp};
-pub use crate::autodiff::{jacfwd, jvp, linearize};
 #[cfg(feature = "cuda")]
 pub use crate::backend::cuda::Cuda;
 pub use crate::error::ShapeError;
+#[cfg(feature = "cuda")]
+pub use crate::nn::layer::ToDevice;
 pub use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};
 pub use crate::scalar::{Complex32, Complex64, ComplexScalar, RealScalar, Scalar};
 pub use crate::shape::constraint::Axis;

@@ -215,7 +215,7 @@ fn row_operations_have_gradients_that_match_finite_differences() {
 
 #[test]
 fn layer_norm_embedding_and_dropout_follow_their_definitions() {
-    use fluxion::nn::layer::{Dropout, Embedding, LayerNorm};
+    use fluxion::nn::layer::{Dropout, Embedding, LayerNorm, Sequential};
     let x = batch::<4>(3, 31);
     let norm: LayerNorm<f64, 4> = LayerNorm {
         weight: Tensor::random_normal(1.0, 0.1, 32),
@@ -248,6 +248,13 @@ fn layer_norm_embedding_and_dropout_follow_their_definitions() {
         grad(|e: <Embedding<f64, 6, 3> as Trace>::Traced| e.forward(&[5, 1, 5][..]).sum(), &embedding);
     // Row 5 was read twice, row 1 once, the others never.
     assert_eq!((gradient.weight[[5, 0]], gradient.weight[[1, 2]], gradient.weight[[0, 0]]), (2.0, 1.0, 0.0));
+    // An embedding opens a sequence: its input, a slice of indices, is unsized.
+    type Tagger = Sequential<(Embedding<f64, 6, 3>, Linear<f64, 3, 2>)>;
+    let tagger: Tagger = Sequential((embedding.clone(), Linear::new(36)));
+    let logits = tagger.forward(&[5, 1, 5][..]);
+    assert_eq!(logits, tagger.0.1.forward(&embedding.forward(&[5, 1, 5][..])));
+    let gradient = grad(|m: <Tagger as Trace>::Traced| m.forward(&[5, 1, 5][..]).sum(), &tagger);
+    assert_eq!(gradient.0.weight[[0, 0]], 0.0, "row 0 is never read");
 
     let dropout = Dropout::new(0.25, 35);
     let ones: Batch<4> = Tensor::full_shaped((Dyn(2000), Const), 1.0);

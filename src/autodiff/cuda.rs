@@ -141,7 +141,8 @@ impl<T: CudaElement, S: Shape> Differentiable for OnDevice<T, S> {
     }
 }
 
-/// A GPU tensor with one tangent beside it: what [`Lift`] makes of a device tensor,
+/// A GPU tensor with one tangent beside it (`T` the element type, `S` the shape, as
+/// for `Tensor<T, S, Cuda>`): what [`Lift`] makes of a device tensor,
 /// so [`jvp`](super::jvp) and [`linearize`](super::linearize) run on the GPU. Its
 /// operations carry the tensor's names and push the tangent forward with the device
 /// rules: an elementwise function's Jacobian is diagonal, so its pullback kernel

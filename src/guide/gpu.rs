@@ -6,22 +6,18 @@
 //! operation does not compile. Operations keep their names, and `Var`s of GPU tensors
 //! record GPU rules, so a model whose storage type says `Cuda` trains on the GPU (a
 //! plain GPU tensor beside a traced one in `+`, `−` and `hadamard` is a constant, as
-//! on the host; so is a plain batch given to a traced `Linear` or `LayerNorm`). `jvp`
-//! and `linearize` take GPU tensors too: the lifted `fluxion::autodiff::CudaDual`
-//! has the tensor's operations (elementary functions, arithmetic, products,
-//! reductions along an axis, softmax and its relatives, layout changes, the row and
-//! image operations), and every library layer takes a batch of them, so `jvp`
-//! runs through a GPU model as through a host one; a constant operand is
-//! `CudaDual::constant(tensor)`.
+//! on the host; so is a plain batch given to a traced layer).
 //!
 //! ## Library layers on the GPU
 //!
-//! `Linear`, the elementwise layers (`Relu`, `Tanh`, `Sigmoid`, `GeluTanh`),
-//! `Softmax`, `LayerNorm`, `Dropout` (the host's mask stream, copied) and
-//! `Sequential` take GPU batches, plain and traced; the `nn::loss`
-//! losses and the optimisers take GPU models. A host layer moves with
-//! `to_device()` (`Linear`, `LayerNorm`), so one training loop, written once for a storage kind, runs on
-//! either (`tests/cuda.rs` checks that both give the same loss curve):
+//! Every library layer takes GPU batches, plain and traced: `Linear`, `LayerNorm`,
+//! `Conv2d` (any stride and padding), `MaxPool2d`, `Flatten`, `Embedding` (the same
+//! host slice of indices), the elementwise layers, `Softmax`, `Dropout` (the host's
+//! mask stream, copied) and `Sequential`; the `nn::loss` losses and the optimisers
+//! take GPU models. `to_device()` ([`ToDevice`](crate::nn::layer::ToDevice), in the
+//! prelude) copies a host layer, a tuple of layers or a whole `Sequential`, so one
+//! training loop, written once for a storage kind, runs on either (`tests/cuda.rs`
+//! checks that both give the same loss curve):
 //!
 //! ```no_run
 //! use fluxion::backend::cuda::Cuda;
@@ -31,8 +27,8 @@
 //! use fluxion::prelude::*;
 //!
 //! type Mlp = Sequential<(Linear<f32, 784, 256, Cuda>, Relu, Linear<f32, 256, 10, Cuda>)>;
-//! let mut model: Mlp =
-//!     Sequential((Linear::<f32, 784, 256>::new(1).to_device(), Relu, Linear::<f32, 256, 10>::new(2).to_device()));
+//! let host = Sequential((Linear::<f32, 784, 256>::new(1), Relu, Linear::<f32, 256, 10>::new(2)));
+//! let mut model: Mlp = host.to_device();
 //! let batch = Var::constant(Tensor::<f32, (Dyn, Const<784>), Heap>::zeros_shaped((Dyn(128), Const)).to_device());
 //! let classes = vec![0; 128];
 //! let mut sgd = Sgd::new(SgdConfig { learning_rate: 0.01, ..SgdConfig::default() });
@@ -45,10 +41,41 @@
 //! scalar (a `CoordinateUpdate`), run in one loop on the host and recorded as one
 //! in-place kernel per parameter tensor on the GPU.
 //!
-//! Every library layer runs there too: `Conv2d` (any stride and padding),
-//! `MaxPool2d` and `Flatten` take `(B, C, H, W)` GPU batches, `Embedding` takes the
-//! same host slice of indices, and `to_device` copies a host layer with parameters.
-//! A convolution is one cuBLAS product on the unfolded images.
+//! A convolution is one cuBLAS product on the unfolded images. An `Embedding` cannot
+//! sit behind another layer but can open a `Sequential`: its input is a slice.
+//!
+//! ## Forward mode on the GPU
+//!
+//! `jvp` and `linearize` take GPU tensors: the lifted `CudaDual<T, S>` (in
+//! `fluxion::autodiff`; `T` the element type, `S` the shape) has the tensor's
+//! operations (elementary functions, arithmetic, products, reductions along an axis,
+//! softmax and its relatives, layout changes, the row and image operations), and
+//! every library layer's lifted twin takes a batch of them. A constant operand is
+//! `CudaDual::constant(tensor)`; a model held constant is
+//! `model.lift(&model.zero_tangent())` (`Lift` is in the prelude):
+//!
+//! ```no_run
+//! use fluxion::autodiff::CudaDual;
+//! use fluxion::backend::cuda::Cuda;
+//! use fluxion::nn::layer::{Linear, Module, Relu, Sequential};
+//! use fluxion::prelude::*;
+//!
+//! type Mlp = Sequential<(Linear<f32, 4, 8, Cuda>, Relu, Linear<f32, 8, 3, Cuda>)>;
+//! let model: Mlp = Sequential((Linear::<f32, 4, 8>::new(1), Relu, Linear::<f32, 8, 3>::new(2))).to_device();
+//! let lifted = model.lift(&model.zero_tangent()); // the parameters without tangents
+//! let batch = Tensor::<f32, (Dyn, Const<4>), Heap>::full_shaped((Dyn(16), Const), 0.5).to_device();
+//! let direction = batch.clone();
+//! // d/dε Σ model(x + ε·v) at ε = 0: the logits' sum and its directional derivative.
+//! let (total, derivative) = jvp(|x: CudaDual<f32, (Dyn, Const<4>)>| lifted.forward(&x).sum(), &batch, &direction);
+//! ```
+//!
+//! ## Matrix-product precision
+//!
+//! `f32` products run in full `f32` by default. `Device::get()?.set_matmul_precision(
+//! MatmulPrecision::Tf32)` (or `Bf16`; both in `fluxion::backend::cuda`) lets cuBLAS
+//! use tensor cores: TF32 rounds the operands to a 10-bit mantissa, BF16 to 8 bits
+//! (a kernel rounds them first), with `f32` sums; `MatmulPrecision::Full` goes back.
+//! The setting is the device's, for every later product; `f64` products ignore it.
 //!
 //! Elementwise kernels are generated from the Rust definitions the CPU runs (the
 //! elementary functions' table, a `ScalarFunction`): the definition runs once on a

@@ -82,10 +82,8 @@
 //!
 //! ## Not yet
 //!
-//! `Embedding` and the image layers on `Cuda` tensors (their gather and image
-//! operations have no GPU kernels yet; `Linear`, `LayerNorm`, the elementwise
-//! layers, `Softmax`, `Dropout`, `Sequential` and the losses run there, see
-//! [the GPU guide](crate::guide::gpu)); `Module::forward`
+//! (Every layer, the losses and the optimisers run on `Cuda` tensors too: see
+//! [the GPU guide](crate::guide::gpu).) `Module::forward`
 //! inside static mode (`#[differentiable]`; a trait method cannot carry the generated
 //! derivative functions). There a model calls each layer's static-mode method:
 //! `Linear::apply` (one example), `apply_batch` of `Linear`, `LayerNorm`, `Conv2d`,

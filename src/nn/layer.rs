@@ -279,11 +279,29 @@ impl<T: CudaElement, const O: usize> DeviceBias<T, O> for NoBias {
     fn bias_to_device(_: &()) {}
 }
 
+/// A host layer, or a model of them, and its copy on the GPU: `model.to_device()`
+/// holds the same values as `model` (`Linear::new(seed).to_device()` those of the
+/// seed). Layers without parameters are their own copy; a tuple of layers and a
+/// [`Sequential`] move layer by layer.
 #[cfg(feature = "cuda")]
-impl<T: CudaElement, const I: usize, const O: usize, B: DeviceBias<T, O>> Linear<T, I, O, Heap, B> {
-    /// The layer with its parameters copied to the GPU: `Linear::new(seed).to_device()`
-    /// holds the same values as the host layer of that seed.
-    pub fn to_device(&self) -> Linear<T, I, O, Cuda, B> {
+pub trait ToDevice {
+    /// The same layer or model with `Cuda` storage.
+    type OnDevice;
+
+    /// The copy on the GPU.
+    ///
+    /// # Panics
+    /// When there is no GPU or it cannot hold the parameters (the message names the
+    /// CUDA error).
+    fn to_device(&self) -> Self::OnDevice;
+}
+
+#[cfg(feature = "cuda")]
+impl<T: CudaElement, const I: usize, const O: usize, B: DeviceBias<T, O>> ToDevice
+    for Linear<T, I, O, Heap, B>
+{
+    type OnDevice = Linear<T, I, O, Cuda, B>;
+    fn to_device(&self) -> Self::OnDevice {
         Linear { weight: self.weight.to_device(), bias: B::bias_to_device(&self.bias) }
     }
 }
@@ -485,6 +503,15 @@ impl ScalarFunction for GeluTanhFunction {
 /// takes plain and traced tensors alike. `[generics] Type`.
 macro_rules! parameter_free {
     ([$($generics:tt)*] $layer:ty) => {
+        /// No parameters: the layer itself.
+        #[cfg(feature = "cuda")]
+        impl<$($generics)*> ToDevice for $layer {
+            type OnDevice = Self;
+            fn to_device(&self) -> Self {
+                self.clone()
+            }
+        }
+
         #[diagnostic::do_not_recommend]
         impl<$($generics)*> Differentiable for $layer {
             type Tangent = ();
@@ -713,7 +740,7 @@ impl<T: CudaElement, B: Dim, C: Dim> Module<CudaDual<T, (B, C)>> for Softmax {
 /// A tuple of layers applied in order: each must take the previous one's output.
 macro_rules! sequential {
     ($first:ident $first_index:tt $(, $layer:ident after $previous:ident $index:tt)+; last $last:ident) => {
-        impl<X, $first: Module<X>, $($layer: Module<$previous::Output>),+> Module<X> for ($first, $($layer),+) {
+        impl<X: ?Sized, $first: Module<X>, $($layer: Module<$previous::Output>),+> Module<X> for ($first, $($layer),+) {
             type Output = $last::Output;
 
             #[track_caller]
@@ -732,6 +759,38 @@ sequential!(A 0, B after A 1, C after B 2, D after C 3; last D);
 sequential!(A 0, B after A 1, C after B 2, D after C 3, E after D 4; last E);
 sequential!(A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5; last F);
 
+/// A tuple of layers moves layer by layer.
+#[cfg(feature = "cuda")]
+macro_rules! tuple_to_device {
+    ($($layer:ident $index:tt),+) => {
+        impl<$($layer: ToDevice),+> ToDevice for ($($layer,)+) {
+            type OnDevice = ($($layer::OnDevice,)+);
+            fn to_device(&self) -> Self::OnDevice {
+                ($(self.$index.to_device(),)+)
+            }
+        }
+    };
+}
+
+#[cfg(feature = "cuda")]
+tuple_to_device!(A 0, B 1);
+#[cfg(feature = "cuda")]
+tuple_to_device!(A 0, B 1, C 2);
+#[cfg(feature = "cuda")]
+tuple_to_device!(A 0, B 1, C 2, D 3);
+#[cfg(feature = "cuda")]
+tuple_to_device!(A 0, B 1, C 2, D 3, E 4);
+#[cfg(feature = "cuda")]
+tuple_to_device!(A 0, B 1, C 2, D 3, E 4, F 5);
+
+#[cfg(feature = "cuda")]
+impl<L: ToDevice> ToDevice for Sequential<L> {
+    type OnDevice = Sequential<L::OnDevice>;
+    fn to_device(&self) -> Self::OnDevice {
+        Sequential(self.0.to_device())
+    }
+}
+
 /// Layers applied in order: `Sequential((a, b, c))` is a then b then c, each taking
 /// the previous one's output. A chain whose sizes do not fit is one short compile
 /// error naming both sizes (on a bare tuple, which is also a [`Module`], the
@@ -745,7 +804,7 @@ pub struct Sequential<L>(pub L);
 impl<L> Sequential<L> {
     /// The output of the layers in order on `x`.
     #[track_caller]
-    pub fn forward<X>(&self, x: &X) -> L::Output
+    pub fn forward<X: ?Sized>(&self, x: &X) -> L::Output
     where
         L: Module<X>,
     {
@@ -755,7 +814,7 @@ impl<L> Sequential<L> {
 
 /// A `Sequential` is itself a layer, so sequences nest: `Sequential((Sequential((a,
 /// b)), c))`.
-impl<X, L: Module<X>> Module<X> for Sequential<L> {
+impl<X: ?Sized, L: Module<X>> Module<X> for Sequential<L> {
     type Output = L::Output;
     #[track_caller]
     fn forward(&self, x: &X) -> L::Output {
@@ -881,9 +940,9 @@ where
 }
 
 #[cfg(feature = "cuda")]
-impl<T: CudaElement, const D: usize> LayerNorm<T, D, Heap> {
-    /// The layer with its parameters copied to the GPU.
-    pub fn to_device(&self) -> LayerNorm<T, D, Cuda> {
+impl<T: CudaElement, const D: usize> ToDevice for LayerNorm<T, D, Heap> {
+    type OnDevice = LayerNorm<T, D, Cuda>;
+    fn to_device(&self) -> Self::OnDevice {
         LayerNorm { weight: self.weight.to_device(), bias: self.bias.to_device(), epsilon: self.epsilon }
     }
 }
@@ -987,9 +1046,9 @@ debug_and_eq_by_fields!(
 );
 
 #[cfg(feature = "cuda")]
-impl<T: CudaElement, const V: usize, const D: usize> Embedding<T, V, D, Heap> {
-    /// The layer with its table copied to the GPU.
-    pub fn to_device(&self) -> Embedding<T, V, D, Cuda> {
+impl<T: CudaElement, const V: usize, const D: usize> ToDevice for Embedding<T, V, D, Heap> {
+    type OnDevice = Embedding<T, V, D, Cuda>;
+    fn to_device(&self) -> Self::OnDevice {
         Embedding { weight: self.weight.to_device() }
     }
 }
@@ -1269,10 +1328,10 @@ impl<
     const WO: usize,
     const P: usize,
     const S: usize,
-> Conv2d<T, C, O, KH, KW, HO, WO, Heap, P, S>
+> ToDevice for Conv2d<T, C, O, KH, KW, HO, WO, Heap, P, S>
 {
-    /// The layer with its parameters copied to the GPU.
-    pub fn to_device(&self) -> Conv2d<T, C, O, KH, KW, HO, WO, Cuda, P, S> {
+    type OnDevice = Conv2d<T, C, O, KH, KW, HO, WO, Cuda, P, S>;
+    fn to_device(&self) -> Self::OnDevice {
         Conv2d { weight: self.weight.to_device(), bias: self.bias.to_device() }
     }
 }
