@@ -169,16 +169,16 @@ where
     #[track_caller]
     pub fn add_channels(&self, bias: &Tensor<T, (C,), K>) -> Self {
         let (_, channels, height, width) = self.shape();
-        assert_eq!(
-            channels.size(),
-            bias.len(),
-            "add_channels: {} channels, bias of {}",
-            channels.size(),
-            bias.len()
-        );
+        check_channel_bias("add_channels", channels.size(), bias.len());
         let (x, b, plane) = (self.as_slice(), bias.as_slice(), height.size() * width.size());
         Tensor::from_flat_fn(self.shape(), |i| x[i] + b[(i / plane) % b.len()])
     }
+}
+
+/// Checks that a bias has one value per channel, naming both counts.
+#[track_caller]
+pub(crate) fn check_channel_bias(operation: &str, channels: usize, bias: usize) {
+    assert_eq!(channels, bias, "{operation}: {channels} channels, bias of {bias}");
 }
 
 /// Zero padding of P on every side of an image, as an argument:

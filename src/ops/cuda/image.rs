@@ -17,7 +17,7 @@ use crate::backend::cuda::{
     or_panic_cuda, transpose as transpose_kernel,
 };
 use crate::error::or_panic;
-use crate::ops::conv::{Padding, Stride};
+use crate::ops::conv::{Padding, Stride, check_channel_bias};
 use crate::shape::constraint::{ConvolvesTo, PoolsTo, SameElementCount};
 use crate::shape::{Const, Dim, Dyn, Shape};
 
@@ -171,13 +171,7 @@ impl<T: CudaElement, B: Dim, C: Dim, H: Dim, W: Dim> OnDevice<T, (B, C, H, W)> {
     #[track_caller]
     pub fn add_channels(&self, bias: &OnDevice<T, (C,)>) -> Self {
         let (batch, channels, height, width) = self.shape();
-        assert_eq!(
-            channels.size(),
-            bias.len(),
-            "add_channels: {} channels, bias of {}",
-            channels.size(),
-            bias.len()
-        );
+        check_channel_bias("add_channels", channels.size(), bias.len());
         // The bias once per image, then read once per line of H·W elements.
         let per_image = or_panic(bias.try_broadcast_to((batch, channels)));
         let lines = (batch.size() * channels.size(), height.size() * width.size(), 1);
@@ -258,13 +252,7 @@ pub fn add_channels_pullback<T: CudaElement, B: Dim, C: Dim, H: Dim, W: Dim>(
     write: Write,
 ) {
     let (batch, channels, height, width) = y_bar.shape();
-    assert_eq!(
-        channels.size(),
-        bias_bar.len(),
-        "add_channels_pullback: {} channels, bias of {}",
-        channels.size(),
-        bias_bar.len()
-    );
+    check_channel_bias("add_channels_pullback", channels.size(), bias_bar.len());
     // Σ over each image's plane, then over the batch.
     let lines = batch.size() * channels.size();
     let per_image: OnDevice<T, (Dyn,)> = OnDevice::new((Dyn(lines),), |totals| {
