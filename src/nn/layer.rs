@@ -284,6 +284,11 @@ impl<T: CudaElement, const O: usize> DeviceBias<T, O> for NoBias {
 /// seed). Layers without parameters are their own copy; a tuple of layers and a
 /// [`Sequential`] move layer by layer.
 #[cfg(feature = "cuda")]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no copy to make on the GPU",
+    label = "not a host layer or model",
+    note = "`to_device` copies host (`Heap`) layers and models of them; a `Cuda` one is on the GPU already"
+)]
 pub trait ToDevice {
     /// The same layer or model with `Cuda` storage.
     type OnDevice;
