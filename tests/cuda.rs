@@ -8,6 +8,8 @@
 
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use num_complex::Complex;
+
 use fluxion::autodiff::Write;
 use fluxion::backend::cuda::Device;
 use fluxion::nn::layer::{Conv2d, Dropout, Flatten, LayerNorm, Linear, MaxPool2d, Module, Relu, Sequential};
@@ -66,6 +68,8 @@ fn assert_close<T: RealScalar>(device: &[T], host: &[T], tol: f64) {
 
 const F64_TOL: f64 = 1e-12;
 const F32_TOL: f64 = 1e-5;
+/// f32 sums of several hundred products: the rounding grows with their length.
+const SUM_TOL: f64 = 28.0 * F32_TOL;
 
 fn positive<const A: usize, const B: usize, const C: usize>(seed: u64) -> Tensor3<f64, A, B, C, Heap> {
     Tensor3::random_uniform(0.2, 2.0, seed)
@@ -378,7 +382,6 @@ fn transposed_products_and_their_pullbacks_match_the_host() {
     // f32 at an MLP layer's sizes through sgemm; dynamic shapes checked, both named. Each entry
     // sums 784 products whose magnitudes add to about 200: summed in another order it moves by
     // a few ε of that (1.3e-5 was seen on an H200), so the tolerance is 28× the elementwise one.
-    const SUM_TOL: f64 = 28.0 * F32_TOL;
     let x: Tensor<f32, (Dyn, Dyn), Heap> = Tensor::random_uniform_shaped((Dyn(128), Dyn(784)), -1.0, 1.0, 43);
     let w: Tensor<f32, (Dyn, Dyn), Heap> = Tensor::random_uniform_shaped((Dyn(256), Dyn(784)), -1.0, 1.0, 44);
     let (dx, dw) = (x.to_device(), w.to_device());
@@ -1337,4 +1340,194 @@ fn a_custom_rule_on_gpu_tensors_agrees_with_finite_differences() {
     if let Err(error) = check_vjp(|x: Var<D>| softplus(&x).hadamard(&x), &x, CheckOptions::f64()) {
         panic!("custom softplus: {error}");
     }
+}
+
+// Complex elements: the host's results and cotangents through cgemm/zgemm and the
+// generated complex kernels.
+
+/// ‖device − host‖ ≤ tol·max(1, ‖host‖) over all parts: complex products cancel in
+/// single elements, so they are compared as a whole.
+#[track_caller]
+fn assert_close_complex<R: RealScalar>(device: &[Complex<R>], host: &[Complex<R>], tol: f64) {
+    assert_eq!(device.len(), host.len());
+    let squared = |z: Complex<f64>| z.norm_sqr();
+    let wide = |z: &Complex<R>| Complex::new(z.re.to_f64(), z.im.to_f64());
+    let error: f64 = device.iter().zip(host).map(|(d, h)| squared(wide(d) - wide(h))).sum::<f64>().sqrt();
+    let size: f64 = host.iter().map(|h| squared(wide(h))).sum::<f64>().sqrt();
+    assert!(error <= tol * size.max(1.0), "device and host differ by {error} (host norm {size})");
+}
+
+fn complex<const A: usize, const B: usize, const C: usize>(seed: u64) -> Tensor3<Complex64, A, B, C, Heap> {
+    Tensor3::random_uniform(-2.0, 2.0, seed)
+}
+
+#[test]
+fn complex_arithmetic_reductions_and_layout_match_the_host() {
+    let Some(_gpu) = gpu() else { return };
+    let (a, b) = (complex::<2, 9, 13>(40), complex::<2, 9, 13>(41));
+    let (da, db) = (a.to_device(), b.to_device());
+    assert_eq!(da.to_host::<Heap>().as_slice(), a.as_slice(), "a round trip keeps every bit");
+    let c = Complex64::new(0.75, -1.25);
+    assert_close_complex(&(&da + &db).to_vec(), (&a + &b).as_slice(), 0.0);
+    assert_close_complex(&(&da - &db).to_vec(), (&a - &b).as_slice(), 0.0);
+    assert_close_complex(&(-&da).to_vec(), (-&a).as_slice(), 0.0);
+    assert_close_complex(&da.hadamard(&db).to_vec(), a.hadamard(&b).as_slice(), F64_TOL);
+    assert_close_complex(&(&da * c).to_vec(), (&a * c).as_slice(), F64_TOL);
+    assert_close_complex(
+        &(&da / c).to_vec(),
+        a.map(|z| z * (Complex64::new(1.0, 0.0) / c)).as_slice(),
+        F64_TOL,
+    );
+    assert_close_complex(&da.conj().to_vec(), a.conj().as_slice(), 0.0);
+    assert_close(&da.re().to_vec(), a.re().as_slice(), 0.0);
+    assert_close(&da.im().to_vec(), a.im().as_slice(), 0.0);
+    assert_close(&da.norm_sqr().to_vec(), a.norm_sqr().as_slice(), F64_TOL);
+    assert_close(&da.abs().to_vec(), a.abs().as_slice(), F64_TOL);
+    assert_close_complex(&[da.sum(), da.mean()], &[a.sum(), a.mean()], F64_TOL);
+    assert_close_complex(&[da.inner(&db), da.dotu(&db)], &[a.inner(&b), a.dotu(&b)], F64_TOL);
+    assert_close_complex(&da.sum_axis(Axis::<1>).to_vec(), a.sum_axis(Axis::<1>).as_slice(), F64_TOL);
+    assert_close_complex(&da.mean_axis(Axis::<2>).to_vec(), a.mean_axis(Axis::<2>).as_slice(), F64_TOL);
+    type Spread = (Const<3>, Const<2>, Const<9>, Const<13>);
+    let spread: Tensor<Complex64, Spread, Heap> = a.broadcast();
+    assert_close_complex(&da.broadcast::<Spread>().to_vec(), spread.as_slice(), 0.0);
+    let joined: Tensor3<Complex64, 2, 18, 13, Heap> = a.concat(Axis::<1>, &b);
+    let device_joined: Tensor3<Complex64, 2, 18, 13, Cuda> = da.concat(Axis::<1>, &db);
+    assert_close_complex(&device_joined.to_vec(), joined.as_slice(), 0.0);
+    let window = a.narrow::<2, 3, 5>();
+    assert_close_complex(&da.narrow::<2, 3, 5>().to_vec(), window.as_slice(), 0.0);
+    let flat = da.reshape::<(Const<234>,)>();
+    assert_eq!(flat.try_inner(&flat.narrow::<0, 0, 234>()), Ok(da.inner(&da)));
+    // Complex32 through the f32 kernels.
+    let a32: Tensor3<Complex32, 2, 9, 13, Heap> = a.map(|z| Complex32::new(z.re as f32, z.im as f32));
+    let b32: Tensor3<Complex32, 2, 9, 13, Heap> = b.map(|z| Complex32::new(z.re as f32, z.im as f32));
+    let (da32, db32) = (a32.to_device(), b32.to_device());
+    assert_close_complex(&da32.hadamard(&db32).to_vec(), a32.hadamard(&b32).as_slice(), F32_TOL);
+    assert_close_complex(&[da32.inner(&db32)], &[a32.inner(&b32)], SUM_TOL);
+}
+
+#[test]
+fn complex_matrix_products_and_their_pullbacks_match_the_host() {
+    let Some(_gpu) = gpu() else { return };
+    let a: Matrix<Complex64, 37, 21, Heap> = Matrix::random_uniform(-1.0, 1.0, 42);
+    let b: Matrix<Complex64, 21, 29, Heap> = Matrix::random_uniform(-1.0, 1.0, 43);
+    let v: Vector<Complex64, 21, Heap> = Vector::random_uniform(-1.0, 1.0, 44);
+    let (da, db) = (a.to_device(), b.to_device());
+    assert_close_complex(&da.matmul(&db).to_vec(), a.matmul(&b).as_slice(), F64_TOL);
+    assert_close_complex(&da.matmul(&v.to_device()).to_vec(), a.matmul(&v).as_slice(), F64_TOL);
+    let c_bar: Matrix<Complex64, 37, 29, Heap> = Matrix::random_uniform(-1.0, 1.0, 45);
+    for write in [Write::Overwrite, Write::Accumulate] {
+        let (mut a_bar, mut b_bar) = (a.clone(), b.clone());
+        a.matmul_pullback(&b, &c_bar, Some((&mut a_bar, write)), Some((&mut b_bar, write)));
+        let (mut da_bar, mut db_bar) = (da.clone(), db.clone());
+        da.matmul_pullback(&db, &c_bar.to_device(), Some((&mut da_bar, write)), Some((&mut db_bar, write)));
+        assert_close_complex(&da_bar.to_vec(), a_bar.as_slice(), F64_TOL);
+        assert_close_complex(&db_bar.to_vec(), b_bar.as_slice(), F64_TOL);
+    }
+    // Matrix × vector and its pullback: products with a dimension of 1.
+    let y_bar: Vector<Complex64, 37, Heap> = Vector::random_uniform(-1.0, 1.0, 56);
+    let dv = v.to_device();
+    for write in [Write::Overwrite, Write::Accumulate] {
+        let (mut a_bar, mut v_bar) = (a.clone(), v.clone());
+        a.matmul_pullback(&v, &y_bar, Some((&mut a_bar, write)), Some((&mut v_bar, write)));
+        let (mut da_bar, mut dv_bar) = (da.clone(), dv.clone());
+        da.matmul_pullback(&dv, &y_bar.to_device(), Some((&mut da_bar, write)), Some((&mut dv_bar, write)));
+        assert_close_complex(&da_bar.to_vec(), a_bar.as_slice(), F64_TOL);
+        assert_close_complex(&dv_bar.to_vec(), v_bar.as_slice(), F64_TOL);
+    }
+    let row: Matrix<Complex64, 1, 21, Heap> = Matrix::random_uniform(-1.0, 1.0, 57);
+    assert_close_complex(&row.to_device().matmul(&db).to_vec(), row.matmul(&b).as_slice(), F64_TOL);
+    // Batched, and a batch by one matrix with its pullback (B̄ summed over the batch).
+    let x: Tensor3<Complex64, 3, 8, 11, Heap> = Tensor3::random_uniform(-1.0, 1.0, 46);
+    let y: Tensor3<Complex64, 3, 11, 5, Heap> = Tensor3::random_uniform(-1.0, 1.0, 47);
+    assert_close_complex(&x.to_device().matmul(&y.to_device()).to_vec(), x.matmul(&y).as_slice(), F64_TOL);
+    let w: Matrix<Complex64, 11, 5, Heap> = Matrix::random_uniform(-1.0, 1.0, 48);
+    let xw = x.matmul(&w);
+    let (mut x_bar, mut w_bar) = (x.clone(), w.clone());
+    x.matmul_pullback(&w, &xw, Some((&mut x_bar, Write::Overwrite)), Some((&mut w_bar, Write::Overwrite)));
+    let (dx, dw) = (x.to_device(), w.to_device());
+    let (mut dx_bar, mut dw_bar) = (dx.clone(), dw.clone());
+    dx.matmul_pullback(
+        &dw,
+        &xw.to_device(),
+        Some((&mut dx_bar, Write::Overwrite)),
+        Some((&mut dw_bar, Write::Overwrite)),
+    );
+    assert_close_complex(&dx_bar.to_vec(), x_bar.as_slice(), F64_TOL);
+    assert_close_complex(&dw_bar.to_vec(), w_bar.as_slice(), F64_TOL);
+    // Complex32 through cgemm.
+    let a32: Matrix<Complex32, 64, 128, Heap> = Matrix::random_uniform(-1.0, 1.0, 49);
+    let b32: Matrix<Complex32, 128, 32, Heap> = Matrix::random_uniform(-1.0, 1.0, 50);
+    assert_close_complex(
+        &a32.to_device().matmul(&b32.to_device()).to_vec(),
+        a32.matmul(&b32).as_slice(),
+        SUM_TOL,
+    );
+    let v32: Vector<Complex32, 128, Heap> = Vector::random_uniform(-1.0, 1.0, 58);
+    assert_close_complex(
+        &a32.to_device().matmul(&v32.to_device()).to_vec(),
+        a32.matmul(&v32).as_slice(),
+        SUM_TOL,
+    );
+}
+
+#[test]
+fn complex_rules_agree_with_finite_differences_and_the_host_gradient() {
+    use fluxion::autodiff::check::{CheckOptions, check_grad, check_vjp};
+    let Some(_gpu) = gpu() else { return };
+    type Z = Matrix<Complex64, 4, 5, Cuda>;
+    let host_z: Matrix<Complex64, 4, 5, Heap> = Matrix::random_uniform(-1.0, 1.0, 51);
+    let z = host_z.to_device();
+    let host_c: Matrix<Complex64, 4, 5, Heap> = Matrix::random_uniform(-1.0, 1.0, 52);
+    let c = Var::constant(host_c.to_device());
+    let w = Var::constant(Matrix::<Complex64, 5, 3, Heap>::random_uniform(-1.0, 1.0, 53).to_device());
+    let factor = Complex64::new(0.5, -2.0);
+    let options = CheckOptions::f64();
+    macro_rules! check {
+        ($name:literal, $check:ident, $f:expr) => {
+            if let Err(error) = $check($f, &z, options) {
+                panic!("{}: {error}", $name);
+            }
+        };
+    }
+    check!("add", check_vjp, |z: Var<Z>| &z + &z.hadamard(&c));
+    check!("sub and neg", check_vjp, |z: Var<Z>| &(-&z) - &c);
+    check!("scale", check_vjp, move |z: Var<Z>| &z * factor);
+    check!("hadamard", check_vjp, |z: Var<Z>| z.hadamard(&z));
+    check!("conj", check_vjp, |z: Var<Z>| z.conj());
+    check!("re", check_vjp, |z: Var<Z>| z.re());
+    check!("im", check_vjp, |z: Var<Z>| z.im());
+    check!("abs", check_vjp, |z: Var<Z>| z.abs());
+    check!("norm_sqr", check_vjp, |z: Var<Z>| z.norm_sqr());
+    check!("matmul", check_vjp, move |z: Var<Z>| z.matmul(&w));
+    check!("inner", check_grad, |z: Var<Z>| z.inner(&c).norm_sqr());
+    check!("dotu", check_grad, |z: Var<Z>| z.dotu(&z).re());
+    check!("sum and mean", check_grad, |z: Var<Z>| (z.sum() * z.mean()).im());
+
+    // A real loss of complex parameters: ‖A·z − b‖², the same gradient 2Aᴴ(Az − b)
+    // on the host and on the GPU.
+    let a: Matrix<Complex64, 6, 4, Heap> = Matrix::random_uniform(-1.0, 1.0, 54);
+    let target: Matrix<Complex64, 6, 5, Heap> = Matrix::random_uniform(-1.0, 1.0, 55);
+    let host_gradient = grad(
+        |z: Var<Matrix<Complex64, 4, 5, Heap>>| {
+            (&Var::constant(a.clone()).matmul(&z) - &Var::constant(target.clone())).norm_sqr().sum()
+        },
+        &host_z,
+    );
+    let (da, dtarget) = (a.to_device(), target.to_device());
+    let gradient = grad(
+        |z: Var<Z>| {
+            (&Var::constant(da.clone()).matmul(&z) - &Var::constant(dtarget.clone())).norm_sqr().sum()
+        },
+        &z,
+    );
+    assert_close_complex(&gradient.to_vec(), host_gradient.as_slice(), F64_TOL);
+    // One SGD step on the complex parameter moves both parts as on the host.
+    let (mut host_parameter, mut parameter) = (host_z.clone(), z.clone());
+    Sgd::new(SgdConfig { learning_rate: 0.1, ..SgdConfig::default() })
+        .step(&mut host_parameter, &host_gradient);
+    Sgd::new(SgdConfig { learning_rate: 0.1, ..SgdConfig::default() }).step(&mut parameter, &gradient);
+    assert_close_complex(&parameter.to_vec(), host_parameter.as_slice(), F64_TOL);
+    assert!(
+        (global_norm(&gradient) - global_norm(&host_gradient)).abs() <= F64_TOL * global_norm(&host_gradient)
+    );
 }

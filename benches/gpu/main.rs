@@ -10,6 +10,8 @@
 //! - `gpu_gemm/sgemm_4096`: a 4096³ f32 product through `matmul_into` (cuBLAS), with
 //!   full f32, and with TF32 or BF16 tensor cores asked for; throughput in
 //!   floating-point operations;
+//! - `gpu_gemm/{cgemm_4096,zgemm_4096}`: 4096³ Complex32 and Complex64 products
+//!   (cuBLAS `cgemm`/`zgemm` through the same `matmul_into`), 8n³ operations each;
 //! - `gpu_elementwise/add_16m`: `a + b` on 16 M f32 elements; throughput in bytes
 //!   moved (two reads, one write).
 //!
@@ -161,6 +163,30 @@ fn gemm(c: &mut Criterion) {
     group.finish();
 }
 
+/// A 4096³ complex product through `matmul_into`: `cgemm` (Complex32) and `zgemm`
+/// (Complex64), 8n³ real floating-point operations each.
+fn complex_gemm(c: &mut Criterion) {
+    let Some(device) = device() else { return };
+    const N: usize = 4096;
+    let mut group = c.benchmark_group("gpu_gemm");
+    group.throughput(Throughput::Elements(8 * (N as u64).pow(3)));
+    let a: Tensor<Complex32, (Dyn, Dyn), Heap> =
+        Tensor::random_uniform_shaped((Dyn(N), Dyn(N)), -1.0, 1.0, 5);
+    let a = a.to_device();
+    let mut out = Tensor::<Complex32, (Dyn, Dyn), Cuda>::device_zeros((Dyn(N), Dyn(N)));
+    group.bench_function("cgemm_4096", |bencher| {
+        bencher.iter_custom(|iterations| timed(device, iterations, || a.matmul_into(&a, &mut out)))
+    });
+    let a: Tensor<Complex64, (Dyn, Dyn), Heap> =
+        Tensor::random_uniform_shaped((Dyn(N), Dyn(N)), -1.0, 1.0, 6);
+    let a = a.to_device();
+    let mut out = Tensor::<Complex64, (Dyn, Dyn), Cuda>::device_zeros((Dyn(N), Dyn(N)));
+    group.bench_function("zgemm_4096", |bencher| {
+        bencher.iter_custom(|iterations| timed(device, iterations, || a.matmul_into(&a, &mut out)))
+    });
+    group.finish();
+}
+
 fn elementwise(c: &mut Criterion) {
     let Some(device) = device() else { return };
     const N: usize = 16 << 20;
@@ -186,7 +212,7 @@ mod group {
         name = benches;
         // GPU time is scarce: short warm-ups and measurements, ample for µs-scale kernels.
         config = criterion::Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(20);
-        targets = super::gemm, super::elementwise, super::w4
+        targets = super::gemm, super::complex_gemm, super::elementwise, super::w4
     }
 }
 

@@ -14,18 +14,22 @@
 use core::ops::{Add, Div, Mul, Neg, Sub};
 use std::vec::Vec;
 
+use num_complex::Complex;
+use num_traits::One;
+
 use super::dual::Dual;
 use super::forward::{Lift, Unlift};
 use super::tangent::{CoordinateUpdate, Differentiable, Leaf, LeafVisitor, VectorSpace};
 use super::tape::{Var, record_binary_in_place, record_unary, record_unary_in_place};
 use super::var_ops::{Operand, var_with_constant_tensor};
 use crate::backend::cpu::Write;
-use crate::backend::cuda::{CType, Cuda, CudaElement, UpdateKernel, or_panic_cuda};
+use crate::backend::cuda::{CType, Cuda, CudaElement, CudaScalar, UpdateKernel, or_panic_cuda};
 use crate::error::{ShapeError, or_panic};
 use crate::ops::conv::{Padding, Stride};
-use crate::ops::cuda as rules;
+use crate::ops::cuda::{self as rules, RealValued};
 use crate::ops::elementwise::{Elementary, ScalarFunction, elementary_methods};
 use crate::product::{MatMul, MatMulTransposed};
+use crate::scalar::RealScalar;
 use crate::shape::constraint::{
     AddsUpTo, Axis, Broadcastable, ConvolvesTo, FitsSlice, HasAxis, PoolsTo, SameElementCount,
 };
@@ -34,18 +38,17 @@ use crate::tensor::Tensor;
 
 type OnDevice<T, S> = Tensor<T, S, Cuda>;
 
-impl<T: CudaElement, S: Shape> VectorSpace for OnDevice<T, S> {
+impl<T: CudaScalar, S: Shape> VectorSpace for OnDevice<T, S> {
     fn zero_like(&self) -> Self {
         Tensor::device_zeros(self.shape())
     }
     fn try_add_assign(&mut self, other: &Self) -> Result<(), ShapeError> {
         self.check_same_shape(other, "add_assign")?;
-        self.add_scaled(T::one(), other);
+        self.add_scaled(T::Part::one(), other);
         Ok(())
     }
     fn scale(&mut self, factor: impl Into<f64>) {
-        let factor: f64 = factor.into();
-        *self = OnDevice::<T, S>::scale(self, T::from_f64(factor));
+        *self = self.scale_parts(T::Part::from_f64(factor.into()));
     }
     fn zip_leaves<const W: usize, const R: usize, V: LeafVisitor<W, R>>(
         written: [&mut Self; W],
@@ -58,9 +61,10 @@ impl<T: CudaElement, S: Shape> VectorSpace for OnDevice<T, S> {
 
 /// [`Leaf::update`] runs as one generated kernel on the GPU buffers and
 /// [`Leaf::squared_norm`] as a reduction there; the coordinate walk
-/// [`Leaf::zip_reals`] (for checkers) goes through host copies.
-impl<T: CudaElement, S: Shape> Leaf for OnDevice<T, S> {
-    type Real = T;
+/// [`Leaf::zip_reals`] (for checkers) goes through host copies. The coordinates are
+/// the buffer's real parts (a complex element's re, then its im), as on the host.
+impl<T: CudaScalar, S: Shape> Leaf for OnDevice<T, S> {
+    type Real = T::Part;
     fn check_same_shape_as(&self, other: &Self, operation: &'static str) -> Result<(), ShapeError> {
         self.check_same_shape(other, operation)
     }
@@ -68,10 +72,10 @@ impl<T: CudaElement, S: Shape> Leaf for OnDevice<T, S> {
     fn zip_reals<const W: usize, const R: usize>(
         written: [&mut Self; W],
         read: [&Self; R],
-        mut f: impl FnMut([T; W], [T; R]) -> [T; W],
+        mut f: impl FnMut([T::Part; W], [T::Part; R]) -> [T::Part; W],
     ) {
-        let mut host_written = written.each_ref().map(|leaf| leaf.to_vec());
-        let host_read = read.map(|leaf| leaf.to_vec());
+        let mut host_written = written.each_ref().map(|leaf| leaf.parts_to_vec());
+        let host_read = read.map(|leaf| leaf.parts_to_vec());
         let len = host_written.iter().chain(&host_read).map(Vec::len).max().unwrap_or(0);
         assert!(
             host_written.iter().chain(&host_read).all(|leaf| leaf.len() == len),
@@ -82,7 +86,7 @@ impl<T: CudaElement, S: Shape> Leaf for OnDevice<T, S> {
             host_written.iter_mut().zip(updated).for_each(|(w, x)| w[i] = x);
         }
         for (leaf, host) in written.into_iter().zip(host_written) {
-            *leaf = or_panic_cuda(OnDevice::try_from_elements(leaf.shape(), &host));
+            *leaf = or_panic_cuda(OnDevice::try_from_parts(leaf.shape(), &host));
         }
     }
     #[track_caller]
@@ -98,31 +102,31 @@ impl<T: CudaElement, S: Shape> Leaf for OnDevice<T, S> {
             return;
         }
         let kernel = or_panic_cuda(UpdateKernel::new(update));
-        let params = update.parameters().map(T::from_f64);
+        let params = update.parameters().map(T::Part::from_f64);
         let mut written = written.map(|leaf| leaf.slice_mut());
         or_panic_cuda(kernel.launch(&mut written, &read.map(|leaf| leaf.slice()), &params));
     }
-    /// ‖x‖² = ‖x·2⁻ᵉ‖²·4ᵉ with 2ᵉ ≤ m < 2ᵉ⁺¹ for the largest |xᵢ| = m (e kept within the
-    /// element type's normal exponents): reduced on the device in the element type,
-    /// scaled exactly so that no square overflows and the largest do not underflow,
-    /// as the host's `f64` sum.
+    /// ‖x‖² = ‖x·2⁻ᵉ‖²·4ᵉ with 2ᵉ ≤ m < 2ᵉ⁺¹ for the largest |part| = m (e kept within
+    /// the element type's normal exponents): reduced on the device in the element
+    /// type, scaled exactly so that no square overflows and the largest do not
+    /// underflow, as the host's `f64` sum.
     fn squared_norm(&self) -> f64 {
         if self.is_empty() {
             return 0.0;
         }
-        let largest = self.abs().max().to_f64();
+        let largest = self.largest_part().to_f64();
         if !largest.is_finite() || largest == 0.0 {
             return largest * largest; // NaN, ∞ or 0, as the host's sum gives
         }
-        let limit = if T::C_TYPE == CType::F32 { 126 } else { 1022 };
+        let limit = if T::Part::C_TYPE == CType::F32 { 126 } else { 1022 };
         let exponent = (largest.log2().floor() as i32).clamp(-limit, limit);
-        let scaled = self.scale(T::from_f64(2f64.powi(-exponent)));
-        scaled.dot(&scaled).to_f64() * 2f64.powi(exponent) * 2f64.powi(exponent)
+        let scaled = self.scale_parts(T::Part::from_f64(2f64.powi(-exponent)));
+        scaled.sum_of_squared_parts().to_f64() * 2f64.powi(exponent) * 2f64.powi(exponent)
     }
 }
 
 #[diagnostic::do_not_recommend]
-impl<T: CudaElement, S: Shape> Differentiable for OnDevice<T, S> {
+impl<T: CudaScalar, S: Shape> Differentiable for OnDevice<T, S> {
     type Tangent = Self;
 
     fn try_move_by(&mut self, offset: &Self) -> Result<(), ShapeError> {
@@ -493,6 +497,61 @@ impl<T: CudaElement, S: Shape> Div<T> for &CudaDual<T, S> {
     }
 }
 
+/// The rules every GPU element type shares: they act on each real part alike.
+impl<T: CudaScalar, S: Shape> Var<OnDevice<T, S>> {
+    /// Elementwise sum (panics naming both shapes on a dynamic mismatch).
+    #[track_caller]
+    pub fn add(&self, other: &Self) -> Self {
+        self.sum_or_difference(other, self.value() + other.value(), T::Part::one())
+    }
+
+    /// Elementwise difference (panics naming both shapes on a dynamic mismatch).
+    #[track_caller]
+    pub fn sub(&self, other: &Self) -> Self {
+        self.sum_or_difference(other, self.value() - other.value(), -T::Part::one())
+    }
+
+    /// Records y = a ± b: ā = ȳ and b̄ = sign·ȳ, written into the adjoints.
+    fn sum_or_difference(&self, other: &Self, y: OnDevice<T, S>, sign: T::Part) -> Self {
+        let shapes = (self.value().shape(), other.value().shape());
+        record_binary_in_place(self, other, y, move |_, y_bar: &OnDevice<T, S>, mut adjoints| {
+            adjoints.write_or_add(shapes, |a_bar, b_bar| {
+                if let Some((a_bar, write)) = a_bar {
+                    rules::scaled_pullback(y_bar, T::Part::one(), a_bar, write);
+                }
+                if let Some((b_bar, write)) = b_bar {
+                    rules::scaled_pullback(y_bar, sign, b_bar, write);
+                }
+            })
+        })
+    }
+
+    /// −x.
+    fn negated(&self) -> Self {
+        let shape = self.value().shape();
+        record_unary_in_place(self, -self.value(), move |_, y_bar, x_bar| {
+            x_bar.write_or_add(shape, |x_bar, write| {
+                rules::scaled_pullback(y_bar, -T::Part::one(), x_bar, write)
+            })
+        })
+    }
+
+    /// The same elements under the static shape `Target`.
+    pub fn reshape<Target>(&self) -> Var<OnDevice<T, Target>>
+    where
+        Target: StaticShape,
+        S: SameElementCount<Target>,
+    {
+        let () = <S as SameElementCount<Target>>::CHECK;
+        let shape = self.value().shape();
+        record_unary_in_place(
+            self,
+            self.value().relabelled(),
+            move |_, y_bar: &OnDevice<T, Target>, x_bar| x_bar.add(|| or_panic(y_bar.try_reshape(shape))),
+        )
+    }
+}
+
 impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
     /// f(x) elementwise, with x̄ = f′(x)·ȳ.
     pub fn elementary(&self, f: Elementary<T>) -> Self {
@@ -529,33 +588,6 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
         let shape = self.value().shape();
         record_unary_in_place(self, self.value().scale(factor), move |_, y_bar, x_bar| {
             x_bar.write_or_add(shape, |x_bar, write| rules::scaled_pullback(y_bar, factor, x_bar, write))
-        })
-    }
-
-    /// Elementwise sum (panics naming both shapes on a dynamic mismatch).
-    #[track_caller]
-    pub fn add(&self, other: &Self) -> Self {
-        self.sum_or_difference(other, self.value() + other.value(), T::one())
-    }
-
-    /// Elementwise difference (panics naming both shapes on a dynamic mismatch).
-    #[track_caller]
-    pub fn sub(&self, other: &Self) -> Self {
-        self.sum_or_difference(other, self.value() - other.value(), -T::one())
-    }
-
-    /// Records y = a ± b: ā = ȳ and b̄ = sign·ȳ, written into the adjoints.
-    fn sum_or_difference(&self, other: &Self, y: OnDevice<T, S>, sign: T) -> Self {
-        let shapes = (self.value().shape(), other.value().shape());
-        record_binary_in_place(self, other, y, move |_, y_bar: &OnDevice<T, S>, mut adjoints| {
-            adjoints.write_or_add(shapes, |a_bar, b_bar| {
-                if let Some((a_bar, write)) = a_bar {
-                    rules::scaled_pullback(y_bar, T::one(), a_bar, write);
-                }
-                if let Some((b_bar, write)) = b_bar {
-                    rules::scaled_pullback(y_bar, sign, b_bar, write);
-                }
-            })
         })
     }
 
@@ -636,21 +668,6 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
                     rules::narrow_pullback::<AXIS, START, LEN, T, S>(y_bar, x_bar, write)
                 })
             },
-        )
-    }
-
-    /// The same elements under the static shape `Target`.
-    pub fn reshape<Target>(&self) -> Var<OnDevice<T, Target>>
-    where
-        Target: StaticShape,
-        S: SameElementCount<Target>,
-    {
-        let () = <S as SameElementCount<Target>>::CHECK;
-        let shape = self.value().shape();
-        record_unary_in_place(
-            self,
-            self.value().relabelled(),
-            move |_, y_bar: &OnDevice<T, Target>, x_bar| x_bar.add(|| or_panic(y_bar.try_reshape(shape))),
         )
     }
 
@@ -1018,7 +1035,7 @@ impl<T: CudaElement, B: Dim, C: Dim, H: Dim, W: Dim> Var<OnDevice<T, (B, C, H, W
     }
 }
 
-impl<T: CudaElement, S: Shape> Add for &Var<OnDevice<T, S>> {
+impl<T: CudaScalar, S: Shape> Add for &Var<OnDevice<T, S>> {
     type Output = Var<OnDevice<T, S>>;
     #[track_caller]
     fn add(self, rhs: Self) -> Self::Output {
@@ -1026,7 +1043,7 @@ impl<T: CudaElement, S: Shape> Add for &Var<OnDevice<T, S>> {
     }
 }
 
-impl<T: CudaElement, S: Shape> Sub for &Var<OnDevice<T, S>> {
+impl<T: CudaScalar, S: Shape> Sub for &Var<OnDevice<T, S>> {
     type Output = Var<OnDevice<T, S>>;
     #[track_caller]
     fn sub(self, rhs: Self) -> Self::Output {
@@ -1034,10 +1051,10 @@ impl<T: CudaElement, S: Shape> Sub for &Var<OnDevice<T, S>> {
     }
 }
 
-impl<T: CudaElement, S: Shape> Neg for &Var<OnDevice<T, S>> {
+impl<T: CudaScalar, S: Shape> Neg for &Var<OnDevice<T, S>> {
     type Output = Var<OnDevice<T, S>>;
     fn neg(self) -> Self::Output {
-        self.scale(-T::one())
+        self.negated()
     }
 }
 
@@ -1052,6 +1069,141 @@ impl<T: CudaElement, S: Shape> Div<T> for &Var<OnDevice<T, S>> {
     type Output = Var<OnDevice<T, S>>;
     fn div(self, divisor: T) -> Self::Output {
         self.scale(T::one() / divisor)
+    }
+}
+
+/// The rules of complex GPU tensors (see [`crate::ops::cuda`]'s complex operations):
+/// the host's, for the gradient ∂L/∂x + i·∂L/∂y of a real loss.
+impl<T: CudaElement, S: Shape> Var<OnDevice<Complex<T>, S>>
+where
+    Complex<T>: CudaScalar<Part = T>,
+{
+    /// `factor`·x, with x̄ = conj(factor)·ȳ.
+    pub fn scale(&self, factor: Complex<T>) -> Self {
+        let shape = self.value().shape();
+        record_unary_in_place(self, self.value().scale(factor), move |_, y_bar, x_bar| {
+            x_bar.write_or_add(shape, |x_bar, write| {
+                rules::complex_scaled_pullback(y_bar, factor, x_bar, write)
+            })
+        })
+    }
+
+    /// Elementwise product (with a `Var` or a plain tensor, a constant), with
+    /// ā = conj(b)·ȳ and b̄ = conj(a)·ȳ.
+    #[track_caller]
+    pub fn hadamard(&self, other: &impl Operand<OnDevice<Complex<T>, S>>) -> Self {
+        let other = other.to_var();
+        let (a, b) = (self.shared_value(), other.shared_value());
+        let shapes = (a.shape(), b.shape());
+        record_binary_in_place(self, &other, a.hadamard(&b), move |_, y_bar, mut adjoints| {
+            adjoints.write_or_add(shapes, |a_bar, b_bar| {
+                rules::complex_hadamard_pullback((&a, &b, y_bar), a_bar, b_bar)
+            })
+        })
+    }
+
+    /// The complex conjugate, with x̄ = conj(ȳ).
+    pub fn conj(&self) -> Self {
+        let shape = self.value().shape();
+        record_unary_in_place(self, self.value().conj(), move |_, y_bar, x_bar| {
+            x_bar.write_or_add(shape, |x_bar, write| rules::conj_pullback(y_bar, x_bar, write))
+        })
+    }
+
+    /// Records a real-valued map of x.
+    fn real_valued(&self, map: RealValued, y: OnDevice<T, S>) -> Var<OnDevice<T, S>> {
+        let x = self.shared_value();
+        record_unary_in_place(self, y, move |_, y_bar, x_bar| {
+            x_bar.write_or_add(x.shape(), |x_bar, write| {
+                rules::real_valued_pullback(map, &x, y_bar, x_bar, write)
+            })
+        })
+    }
+
+    /// Re x elementwise.
+    pub fn re(&self) -> Var<OnDevice<T, S>> {
+        self.real_valued(RealValued::Re, self.value().re())
+    }
+
+    /// Im x elementwise.
+    pub fn im(&self) -> Var<OnDevice<T, S>> {
+        self.real_valued(RealValued::Im, self.value().im())
+    }
+
+    /// |x| elementwise.
+    pub fn abs(&self) -> Var<OnDevice<T, S>> {
+        self.real_valued(RealValued::Abs, self.value().abs())
+    }
+
+    /// |x|² elementwise.
+    pub fn norm_sqr(&self) -> Var<OnDevice<T, S>> {
+        self.real_valued(RealValued::NormSqr, self.value().norm_sqr())
+    }
+
+    /// Σ of all elements (its value is read back to the host).
+    pub fn sum(&self) -> Var<Complex<T>> {
+        self.total(Complex::one())
+    }
+
+    /// Mean of all elements (its value is read back to the host).
+    pub fn mean(&self) -> Var<Complex<T>> {
+        self.total(Complex::new(T::one() / T::from_f64(self.value().len() as f64), T::zero()))
+    }
+
+    /// `factor`·Σ x for a real `factor`, with x̄ = factor·s̄ everywhere.
+    fn total(&self, factor: Complex<T>) -> Var<Complex<T>> {
+        let shape = self.value().shape();
+        record_unary_in_place(self, self.value().sum() * factor, move |_, &s_bar: &Complex<T>, x_bar| {
+            x_bar.write_or_add(shape, |x_bar, write| {
+                rules::complex_fill_pullback(s_bar * factor, x_bar, write)
+            })
+        })
+    }
+
+    /// ⟨a, b⟩ = Σ conj(aᵢ)·bᵢ, with ā = b·conj(s̄) and b̄ = a·s̄ (its value is read back
+    /// to the host).
+    #[track_caller]
+    pub fn inner(&self, other: &Self) -> Var<Complex<T>> {
+        self.sum_of_products(other, true)
+    }
+
+    /// Σ aᵢbᵢ, with ā = conj(b)·s̄ and b̄ = conj(a)·s̄ (its value is read back to the
+    /// host).
+    #[track_caller]
+    pub fn dotu(&self, other: &Self) -> Var<Complex<T>> {
+        self.sum_of_products(other, false)
+    }
+
+    #[track_caller]
+    fn sum_of_products(&self, other: &Self, conjugated: bool) -> Var<Complex<T>> {
+        let (a, b) = (self.shared_value(), other.shared_value());
+        let shapes = (a.shape(), b.shape());
+        let s = if conjugated { a.inner(&b) } else { a.dotu(&b) };
+        record_binary_in_place(self, other, s, move |_, &s_bar: &Complex<T>, mut adjoints| {
+            adjoints.write_or_add(shapes, |a_bar, b_bar| {
+                rules::sum_of_products_pullback((&a, &b, s_bar), conjugated, a_bar, b_bar)
+            })
+        })
+    }
+}
+
+impl<T: CudaElement, S: Shape> Mul<Complex<T>> for &Var<OnDevice<Complex<T>, S>>
+where
+    Complex<T>: CudaScalar<Part = T>,
+{
+    type Output = Var<OnDevice<Complex<T>, S>>;
+    fn mul(self, factor: Complex<T>) -> Self::Output {
+        self.scale(factor)
+    }
+}
+
+impl<T: CudaElement, S: Shape> Div<Complex<T>> for &Var<OnDevice<Complex<T>, S>>
+where
+    Complex<T>: CudaScalar<Part = T>,
+{
+    type Output = Var<OnDevice<Complex<T>, S>>;
+    fn div(self, divisor: Complex<T>) -> Self::Output {
+        self.scale(Complex::one() / divisor)
     }
 }
 

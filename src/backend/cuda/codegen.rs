@@ -302,6 +302,34 @@ pub fn update_source(
     element_loop(name, &parameters.join(", "), &body)
 }
 
+/// An elementwise kernel `name(in…, out, p…, n)` over `n` elements of several parts
+/// each (a complex number is two: re, then im): input `k` holds `input_parts[k]`
+/// consecutive values per element, read as the expression's inputs in order, and the
+/// expression's outputs are the result's `output_parts` values, stored at
+/// `out[i·output_parts + q]`.
+pub fn parts_source(
+    name: &str,
+    ctype: CType,
+    expression: &Expression,
+    (input_parts, output_parts): (&[usize], usize),
+    params: usize,
+    store: Store,
+) -> String {
+    let reads: Vec<String> = input_parts
+        .iter()
+        .enumerate()
+        .flat_map(|(k, &parts)| (0..parts).map(move |q| format!("in{k}[i * {parts} + {q}]")))
+        .collect();
+    let (mut body, outputs) = emit_body(expression, ctype, &reads);
+    let store = store.operator();
+    for (q, output) in outputs.iter().enumerate().take(output_parts) {
+        writeln!(body, "            out[i * {output_parts} + {q}] {store} {output};")
+            .expect("writing to a String");
+    }
+    let parameters = parameters(ctype, input_parts.len(), params, "const unsigned long long n");
+    element_loop(name, &parameters, &body)
+}
+
 /// A reduction kernel `name(in…, out, p…, outer, len, inner, chunk)` for blocks of
 /// `blockDim.x` lines × `blockDim.y` lanes (a power of two, at most 256 threads in
 /// all). Block row `blockIdx.y` folds the values `k` of its lines with

@@ -1,6 +1,7 @@
 //! The GPU: one context and stream per process, cuBLAS, and the cache of compiled
 //! kernels.
 
+use std::borrow::Cow;
 use std::boxed::Box;
 use std::collections::HashMap;
 use std::format;
@@ -8,7 +9,7 @@ use std::string::{String, ToString};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::vec::Vec;
 
-use cudarc::cublas::{CudaBlas, Gemm, GemmConfig, StridedBatchedConfig, sys as cublas_sys};
+use cudarc::cublas::{CudaBlas, GemmConfig, StridedBatchedConfig, sys as cublas_sys};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, DevicePtrMut, DeviceRepr, LaunchArgs,
     LaunchConfig, ValidAsZeroBits, sys as driver_sys,
@@ -16,7 +17,9 @@ use cudarc::driver::{
 use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 
 use super::codegen::CType;
-use crate::scalar::RealScalar;
+use num_complex::Complex;
+
+use crate::scalar::{RealScalar, Scalar};
 
 /// What went wrong on the GPU, with CUDA's own name for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,16 +80,46 @@ pub(crate) fn or_panic_cuda<T>(result: Result<T, CudaError>) -> T {
 }
 
 mod sealed {
-    /// Only `f32` and `f64` are GPU elements: kernels and cuBLAS read their buffers
-    /// as the C type [`CudaElement::C_TYPE`](super::CudaElement::C_TYPE) names.
+    /// Only `f32`, `f64`, `Complex32` and `Complex64` live on the GPU: kernels and
+    /// cuBLAS read a buffer's parts as the C type [`CudaElement::C_TYPE`](super::CudaElement::C_TYPE)
+    /// names, two to a complex number.
     pub trait Sealed {}
     impl Sealed for f32 {}
     impl Sealed for f64 {}
+    impl Sealed for num_complex::Complex<f32> {}
+    impl Sealed for num_complex::Complex<f64> {}
 }
 
-/// Element types that live on the GPU: `f32` and `f64` (sealed: the kernels read a
-/// buffer as the C type `C_TYPE` names, so no other type may claim one).
-pub trait CudaElement: sealed::Sealed + RealScalar + DeviceRepr + ValidAsZeroBits + Default + Unpin {
+/// The element types of `Tensor<T, S, Cuda>`: `f32`, `f64`, [`Complex32`](crate::Complex32)
+/// and [`Complex64`](crate::Complex64) (sealed). GPU memory holds each element as
+/// [`CudaScalar::PARTS`] real numbers of type [`CudaScalar::Part`]: a complex number
+/// as its real part, then its imaginary part (CUDA's `cuComplex` layout).
+pub trait CudaScalar: sealed::Sealed + Scalar {
+    /// The real type of each part: `f32` for `f32` and `Complex32`.
+    type Part: CudaElement;
+
+    /// Real numbers per element: 1, or 2 for a complex number.
+    const PARTS: usize;
+
+    /// cuBLAS's name for the element type.
+    #[doc(hidden)]
+    const BLAS_TYPE: cublas_sys::cudaDataType;
+
+    /// The elements as their parts, in memory order.
+    #[doc(hidden)]
+    fn to_parts(elements: &[Self]) -> Cow<'_, [Self::Part]>;
+
+    /// Elements from their parts, in memory order.
+    #[doc(hidden)]
+    fn elements_from_parts(parts: Vec<Self::Part>) -> Vec<Self>;
+}
+
+/// The real element types on the GPU, and the parts of the complex ones: `f32` and
+/// `f64` (sealed: the kernels read a buffer as the C type `C_TYPE` names, so no other
+/// type may claim one).
+pub trait CudaElement:
+    CudaScalar<Part = Self> + RealScalar + DeviceRepr + ValidAsZeroBits + Default + Unpin
+{
     /// The element type of the generated kernels.
     const C_TYPE: CType;
 
@@ -97,20 +130,10 @@ pub trait CudaElement: sealed::Sealed + RealScalar + DeviceRepr + ValidAsZeroBit
     /// # Panics
     /// For `f32`, when `index` needs more than 32 bits.
     fn from_index(index: usize) -> Self;
-
-    /// cuBLAS's matrix product for this type (column-major, as cuBLAS sees it).
-    #[doc(hidden)]
-    fn gemm(
-        blas: &CudaBlas,
-        config: StridedBatchedConfig<Self>,
-        a: &CudaSlice<Self>,
-        b: &CudaSlice<Self>,
-        c: &mut CudaSlice<Self>,
-    ) -> Result<(), CudaError>;
 }
 
 macro_rules! cuda_element {
-    ($t:ty, $c:ident, $bits:ty) => {
+    ($t:ty, $c:ident, $bits:ty, $real:ident, $complex:ident) => {
         impl CudaElement for $t {
             const C_TYPE: CType = CType::$c;
 
@@ -120,54 +143,68 @@ macro_rules! cuda_element {
                 });
                 <$t>::from_bits(bits)
             }
+        }
 
-            fn gemm(
-                blas: &CudaBlas,
-                config: StridedBatchedConfig<$t>,
-                a: &CudaSlice<$t>,
-                b: &CudaSlice<$t>,
-                c: &mut CudaSlice<$t>,
-            ) -> Result<(), CudaError> {
-                // SAFETY: the caller (`Device::gemm`) checked that the three buffers hold
-                // `batch_size` matrices of the sizes and leading dimensions in `config`.
-                unsafe {
-                    if config.batch_size == 1 {
-                        blas.gemm(config.gemm, a, b, c)?;
-                    } else {
-                        blas.gemm_strided_batched(config, a, b, c)?;
-                    }
-                }
-                Ok(())
+        impl CudaScalar for $t {
+            type Part = $t;
+            const PARTS: usize = 1;
+            const BLAS_TYPE: cublas_sys::cudaDataType = cublas_sys::cudaDataType::$real;
+
+            fn to_parts(elements: &[$t]) -> Cow<'_, [$t]> {
+                Cow::Borrowed(elements)
+            }
+
+            fn elements_from_parts(parts: Vec<$t>) -> Vec<$t> {
+                parts
+            }
+        }
+
+        impl CudaScalar for Complex<$t> {
+            type Part = $t;
+            const PARTS: usize = 2;
+            const BLAS_TYPE: cublas_sys::cudaDataType = cublas_sys::cudaDataType::$complex;
+
+            fn to_parts(elements: &[Complex<$t>]) -> Cow<'_, [$t]> {
+                Cow::Owned(elements.iter().flat_map(|z| [z.re, z.im]).collect())
+            }
+
+            fn elements_from_parts(parts: Vec<$t>) -> Vec<Complex<$t>> {
+                parts.chunks_exact(2).map(|z| Complex::new(z[0], z[1])).collect()
             }
         }
     };
 }
 
-cuda_element!(f32, F32, u32);
-cuda_element!(f64, F64, u64);
+cuda_element!(f32, F32, u32, CUDA_R_32F, CUDA_C_32F);
+cuda_element!(f64, F64, u64, CUDA_R_64F, CUDA_C_64F);
 
-/// `c = α·op(a)·op(b) + β·c` with `a` and `b` in bfloat16 (two to an `f32` slot,
-/// as `bf16::round_to_bf16_on` packs them), `c` in `f32`, sums in `f32` (column-major,
-/// as cuBLAS sees it).
+/// `c = α·op(a)·op(b) + β·c` for `config.batch_size` column-major matrices (as cuBLAS
+/// sees them): `a` and `b` of cuBLAS type `operand_type`, `c`, α and β of type `T`,
+/// sums in `T::Part`.
 ///
 /// # Safety
-/// `T` must be `f32`; `a` and `b` must hold `config.batch_size` bf16 matrices and `c`
-/// as many `f32` matrices of the sizes, leading dimensions and strides in `config`.
-unsafe fn gemm_bf16_inputs<T: CudaElement>(
+/// `a` and `b` must hold `config.batch_size` matrices of `operand_type` and `c` as
+/// many of `T` of the sizes, leading dimensions and strides in `config`.
+unsafe fn gemm_ex<T: CudaScalar>(
     blas: &CudaBlas,
     stream: &CudaStream,
     config: StridedBatchedConfig<T>,
-    a: &CudaSlice<T>,
-    b: &CudaSlice<T>,
-    c: &mut CudaSlice<T>,
+    (a, b, operand_type): (&CudaSlice<T::Part>, &CudaSlice<T::Part>, cublas_sys::cudaDataType),
+    c: &mut CudaSlice<T::Part>,
 ) -> Result<(), CudaError> {
-    let (bf16, f32_type) = (cublas_sys::cudaDataType::CUDA_R_16BF, cublas_sys::cudaDataType::CUDA_R_32F);
+    let compute = if T::Part::C_TYPE == CType::F32 {
+        cublas_sys::cublasComputeType_t::CUBLAS_COMPUTE_32F
+    } else {
+        cublas_sys::cublasComputeType_t::CUBLAS_COMPUTE_64F
+    };
     let (a, _record_a) = a.device_ptr(stream);
     let (b, _record_b) = b.device_ptr(stream);
     let (c, _record_c) = c.device_ptr_mut(stream);
     let gemm = &config.gemm;
-    // SAFETY: the pointers address bf16 and f32 buffers of the sizes in `config` (the
-    // caller's contract), α and β are f32 (`T` is), and the handle is bound to `stream`.
+    // SAFETY: the pointers address buffers of the types and sizes in `config` (the
+    // caller's contract); α and β are `T`, which is `c`'s type and, for a complex `T`,
+    // `cuComplex`'s layout (`num_complex::Complex` is `repr(C)`: re, then im); the
+    // handle is bound to `stream`.
     unsafe {
         cudarc::cublas::result::gemm_strided_batched_ex(
             *blas.handle(),
@@ -178,20 +215,20 @@ unsafe fn gemm_bf16_inputs<T: CudaElement>(
             gemm.k,
             (&gemm.alpha as *const T).cast(),
             a as *const _,
-            bf16,
+            operand_type,
             gemm.lda,
             config.stride_a,
             b as *const _,
-            bf16,
+            operand_type,
             gemm.ldb,
             config.stride_b,
             (&gemm.beta as *const T).cast(),
             c as *mut _,
-            f32_type,
+            T::BLAS_TYPE,
             gemm.ldc,
             config.stride_c,
             config.batch_size,
-            cublas_sys::cublasComputeType_t::CUBLAS_COMPUTE_32F,
+            compute,
             cublas_sys::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
         )
     }?;
@@ -388,17 +425,18 @@ impl Device {
     }
 
     /// C = op(A)·op(B) for `batch` row-major matrices (A: m×k, B: k×n, C: m×n, each
-    /// stored transposed when its flag says so), `C = alpha·A·B + beta·C`.
+    /// stored as its adjoint when its flag says so: its transpose, conjugated for
+    /// complex elements), `C = alpha·A·B + beta·C`.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn gemm<T: CudaElement>(
+    pub(crate) fn gemm<T: CudaScalar>(
         &self,
         (m, k, n, batch): (usize, usize, usize, usize),
-        (a, a_transposed): (&CudaSlice<T>, bool),
-        (b, b_transposed): (&CudaSlice<T>, bool),
-        c: &mut CudaSlice<T>,
+        (a, a_adjoint): (&CudaSlice<T::Part>, bool),
+        (b, b_adjoint): (&CudaSlice<T::Part>, bool),
+        c: &mut CudaSlice<T::Part>,
         (alpha, beta): (T, T),
     ) -> Result<(), CudaError> {
-        let fits = |buffer_len: usize, needed: usize| buffer_len >= needed.max(1);
+        let fits = |buffer_len: usize, needed: usize| buffer_len >= (needed * T::PARTS).max(1);
         assert!(
             fits(a.len(), batch * m * k) && fits(b.len(), batch * k * n) && fits(c.len(), batch * m * n),
             "gemm buffers are smaller than their shapes"
@@ -410,24 +448,22 @@ impl Device {
             i32::try_from(x)
                 .map_err(|_| CudaError::Blas(format!("dimension {x} exceeds cuBLAS's 32-bit sizes")))
         };
-        let operation = |transposed| {
-            if transposed {
-                cublas_sys::cublasOperation_t::CUBLAS_OP_T
-            } else {
-                cublas_sys::cublasOperation_t::CUBLAS_OP_N
-            }
+        let operation = |adjoint| match (adjoint, T::PARTS) {
+            (false, _) => cublas_sys::cublasOperation_t::CUBLAS_OP_N,
+            (true, 1) => cublas_sys::cublasOperation_t::CUBLAS_OP_T,
+            (true, _) => cublas_sys::cublasOperation_t::CUBLAS_OP_C,
         };
         // Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: swap the operands.
         let gemm = GemmConfig {
-            transa: operation(b_transposed),
-            transb: operation(a_transposed),
+            transa: operation(b_adjoint),
+            transb: operation(a_adjoint),
             m: int(n)?,
             n: int(m)?,
             k: int(k)?,
             alpha,
             // cuBLAS wants every leading dimension ≥ 1, also for an empty inner size.
-            lda: int(if b_transposed { k } else { n }.max(1))?,
-            ldb: int(if a_transposed { m } else { k }.max(1))?,
+            lda: int(if b_adjoint { k } else { n }.max(1))?,
+            ldb: int(if a_adjoint { m } else { k }.max(1))?,
             beta,
             ldc: int(n.max(1))?,
         };
@@ -439,15 +475,17 @@ impl Device {
             stride_c: (m * n) as i64,
         };
         let blas = self.blas.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if blas.precision == MatmulPrecision::Bf16 && T::C_TYPE == CType::F32 {
+        if blas.precision == MatmulPrecision::Bf16 && T::PARTS == 1 && T::Part::C_TYPE == CType::F32 {
             let a = super::bf16::round_to_bf16_on(self, a, batch * m * k)?;
             let b = super::bf16::round_to_bf16_on(self, b, batch * k * n)?;
-            // SAFETY: `T` is `f32` (`CudaElement` is sealed, and only `f32` has that
-            // C type); `a` and `b` now hold the operands' bf16 values, and `c` was
-            // checked to hold the products.
-            unsafe { gemm_bf16_inputs(&blas.handle, &self.stream, config, &b, &a, c) }
+            let bf16 = cublas_sys::cudaDataType::CUDA_R_16BF;
+            // SAFETY: `a` and `b` now hold the operands' bf16 values, two to an `f32`
+            // slot, and `c` was checked to hold the `f32` products.
+            unsafe { gemm_ex(&blas.handle, &self.stream, config, (&b, &a, bf16), c) }
         } else {
-            T::gemm(&blas.handle, config, b, a, c)
+            // SAFETY: the three buffers were checked to hold the matrices of `config`,
+            // of `T`'s cuBLAS type.
+            unsafe { gemm_ex(&blas.handle, &self.stream, config, (b, a, T::BLAS_TYPE), c) }
         }
     }
 }

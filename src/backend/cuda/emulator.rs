@@ -229,9 +229,11 @@ mod tests {
     use super::super::gather::{gather_rows_on, scatter_add_rows_on};
     use super::super::image::{col2im_on, im2col_on, max_pool_on, max_pool_pullback_on, max_pool_push_on};
     use super::super::symbolic::record;
+    use num_complex::Complex;
+
     use super::super::{
-        AxisRange, AxisSplit, ConvGeometry, Kernel, PoolGeometry, UpdateKernel, copy_block_on,
-        max_pullback_on, transpose_on,
+        AxisRange, AxisSplit, ComplexKernel, ConvGeometry, Kernel, Kind, PoolGeometry, UpdateKernel,
+        copy_block_on, max_pullback_on, transpose_on,
     };
     use super::*;
     use crate::scalar::RealScalar;
@@ -389,6 +391,90 @@ mod tests {
             let column: Vec<f64> = want.iter().map(|outputs| outputs[k]).collect();
             let what = format!("`{}`, buffer {k}", update.compiled_name(T::C_TYPE));
             assert_close(&emulated, &column, tol, &what);
+        }
+    }
+
+    /// What each complex kernel computes, in the host's num-complex arithmetic (a real
+    /// input arrives with a zero imaginary part; a real result is the real part).
+    fn complex_reference(name: &str) -> fn(&[Complex<f64>], &[Complex<f64>]) -> Complex<f64> {
+        match name {
+            "fill" => |_, p| p[0],
+            "interleave" => |x, _| Complex::new(x[0].re, x[1].re),
+            "scale" => |x, p| x[0] * p[0],
+            "conj_scale" => |x, p| x[0].conj() * p[0],
+            "hadamard" => |x, _| x[0] * x[1],
+            "conj_hadamard" => |x, _| x[0].conj() * x[1],
+            "conj" => |x, _| x[0].conj(),
+            "re" => |x, _| Complex::new(x[0].re, 0.0),
+            "im" => |x, _| Complex::new(x[0].im, 0.0),
+            "norm_sqr" => |x, _| Complex::new(x[0].norm_sqr(), 0.0),
+            "abs" => |x, _| Complex::new(x[0].norm(), 0.0),
+            "re_pullback" => |x, _| x[0],
+            "im_pullback" => |x, _| Complex::new(0.0, x[0].re),
+            "norm_sqr_pullback" => |x, _| x[0] * (2.0 * x[1].re),
+            "abs_pullback" => |x, _| {
+                let modulus = x[0].norm();
+                if modulus == 0.0 { Complex::new(0.0, 0.0) } else { x[0] * (x[1].re / modulus) }
+            },
+            other => panic!("no host reference for the complex kernel `{other}`"),
+        }
+    }
+
+    /// Runs a complex kernel on `n` elements in the emulator (every fourth complex
+    /// input zero, for |x| at 0) and compares it with its host reference.
+    fn check_complex_kernel<T: CudaElement>(emulator: &Emulator, kernel: &ComplexKernel, tol: f64) {
+        let n = 1003;
+        let mut values = Values(17);
+        let inputs: Vec<Vec<T>> = kernel
+            .inputs
+            .iter()
+            .map(|kind| {
+                let parts = if *kind == Kind::Complex { 2 } else { 1 };
+                let mut input: Vec<T> = values.take(n * parts);
+                input.chunks_mut(parts).step_by(4).for_each(|element| element.fill(T::zero()));
+                input
+            })
+            .collect();
+        let params: Vec<Complex<T>> = (0..kernel.params)
+            .map(|_| Complex::new(T::from_f64(values.next()), T::from_f64(values.next())))
+            .collect();
+        let out_parts = if kernel.output == Kind::Complex { 2 } else { 1 };
+        let mut out: Vec<T> = values.take(n * out_parts);
+        let before = out.clone();
+        let input_refs: Vec<&Vec<T>> = inputs.iter().collect();
+        kernel.launch_on(emulator, &input_refs, &params, n, &mut out).unwrap();
+        let reference = complex_reference(kernel.name);
+        let host_params: Vec<Complex<f64>> =
+            params.iter().map(|p| Complex::new(p.re.to_f64(), p.im.to_f64())).collect();
+        let mut want = Vec::new();
+        for i in 0..n {
+            let element: Vec<Complex<f64>> = inputs
+                .iter()
+                .zip(kernel.inputs)
+                .map(|(input, kind)| match kind {
+                    Kind::Complex => Complex::new(input[2 * i].to_f64(), input[2 * i + 1].to_f64()),
+                    Kind::Real => Complex::new(input[i].to_f64(), 0.0),
+                })
+                .collect();
+            let value = reference(&element, &host_params);
+            let parts = [value.re, value.im];
+            for (q, part) in parts.iter().enumerate().take(out_parts) {
+                let earlier =
+                    if kernel.store == Store::Accumulate { before[i * out_parts + q].to_f64() } else { 0.0 };
+                want.push(earlier + part);
+            }
+        }
+        let emulated: Vec<f64> = out.iter().map(|x| x.to_f64()).collect();
+        assert_close(&emulated, &want, tol, &format!("`{}`", kernel.compiled_name(T::C_TYPE)));
+    }
+
+    #[test]
+    fn every_complex_kernel_computes_num_complex_arithmetic() {
+        let kernels = crate::ops::cuda::complex_kernels();
+        let Some(emulator) = Emulator::get() else { return };
+        for kernel in &kernels {
+            check_complex_kernel::<f64>(&emulator, kernel, 1e-14);
+            check_complex_kernel::<f32>(&emulator, kernel, 1e-5);
         }
     }
 

@@ -35,6 +35,7 @@
 
 mod bf16;
 mod codegen;
+mod complex;
 mod device;
 #[cfg(test)]
 mod emulator;
@@ -51,8 +52,9 @@ use std::vec::Vec;
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
 pub use codegen::{CType, Combine, Indexing, Store};
+pub(crate) use complex::{ComplexKernel, Kind};
 pub(crate) use device::or_panic_cuda;
-pub use device::{CudaElement, CudaError, Device, MatmulPrecision};
+pub use device::{CudaElement, CudaError, CudaScalar, Device, MatmulPrecision};
 pub(crate) use gather::{gather_rows, scatter_add_rows};
 pub(crate) use image::{
     ConvGeometry, PoolGeometry, col2im, im2col, max_pool, max_pool_pullback, max_pool_push,
@@ -68,28 +70,31 @@ use crate::tensor::StorageKind;
 pub struct Cuda;
 
 #[diagnostic::do_not_recommend]
-impl<T: CudaElement, S: Shape> StorageKind<T, S> for Cuda {
+impl<T: CudaScalar, S: Shape> StorageKind<T, S> for Cuda {
     type Buffer = DeviceBuffer<T>;
 }
 
-/// A buffer of GPU memory holding a tensor's elements.
-pub struct DeviceBuffer<T: CudaElement> {
-    pub(crate) slice: CudaSlice<T>,
+/// A buffer of GPU memory holding a tensor's elements, each as its
+/// [`CudaScalar::PARTS`] real parts.
+pub struct DeviceBuffer<T: CudaScalar> {
+    pub(crate) slice: CudaSlice<T::Part>,
 }
 
 /// A device-to-device copy.
 ///
 /// # Panics
 /// When the GPU cannot allocate the copy (the message names the CUDA error).
-impl<T: CudaElement> Clone for DeviceBuffer<T> {
+impl<T: CudaScalar> Clone for DeviceBuffer<T> {
     fn clone(&self) -> Self {
         DeviceBuffer { slice: or_panic_cuda(self.slice.try_clone().map_err(CudaError::from)) }
     }
 }
 
-impl<T: CudaElement> core::fmt::Debug for DeviceBuffer<T> {
+impl<T: CudaScalar> core::fmt::Debug for DeviceBuffer<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "DeviceBuffer<{}>({} elements)", T::C_TYPE.name(), self.slice.len())
+        let kind = if T::PARTS == 1 { "" } else { "complex " };
+        let elements = self.slice.len() / T::PARTS;
+        write!(f, "DeviceBuffer<{kind}{}>({elements} elements)", T::Part::C_TYPE.name())
     }
 }
 
@@ -748,6 +753,9 @@ pub fn builtin_kernel_sources(ctype: CType) -> Vec<(String, String)> {
         let name = max_pullback_name(ctype, store);
         sources.push((name.clone(), codegen::max_pullback_source(&name, ctype, store)));
     }
+    sources.extend(crate::ops::cuda::complex_kernels().iter().map(|kernel| {
+        (kernel.compiled_name(ctype), kernel.source(ctype).expect("fluxion's own kernels record"))
+    }));
     sources.extend(image::sources(ctype));
     sources.extend(gather::sources(ctype));
     sources.extend(bf16::sources(ctype));

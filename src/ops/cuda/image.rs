@@ -129,7 +129,7 @@ impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize> Ima
         let cols = unfold(self, geometry);
         // One row of O outputs per position, then each image's [HO·WO, O] transposed.
         let rows: Matrix<T> = OnDevice::new((Dyn(geometry.positions()), Dyn(O)), |rows| {
-            gemm_into(
+            gemm_into::<T>(
                 (geometry.positions(), geometry.taps(), O, 1),
                 (cols.slice(), false),
                 (kernels.slice(), true),
@@ -221,7 +221,7 @@ pub fn conv2d_pullback<
     });
     if let Some((w_bar, write)) = w_bar {
         let cols = unfold(x, geometry);
-        gemm_into(
+        gemm_into::<T>(
             (O, positions, taps, 1),
             (rows_bar.slice(), true),
             (cols.slice(), false),
@@ -231,7 +231,7 @@ pub fn conv2d_pullback<
     }
     if let Some((x_bar, write)) = x_bar {
         let cols_bar: Matrix<T> = OnDevice::new((Dyn(positions), Dyn(taps)), |cols_bar| {
-            gemm_into(
+            gemm_into::<T>(
                 (positions, O, taps, 1),
                 (rows_bar.slice(), false),
                 (kernels.slice(), false),

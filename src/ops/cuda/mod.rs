@@ -20,8 +20,8 @@ use num_traits::{One, Zero};
 
 use crate::backend::cpu::Write;
 use crate::backend::cuda::{
-    AxisRange, AxisSplit, CType, Combine, Cuda, CudaElement, CudaError, Device, DeviceBuffer, Indexing,
-    Kernel, Store, Sym, copy_block, expression_hash, gather_rows as gather_rows_kernel,
+    AxisRange, AxisSplit, CType, Combine, Cuda, CudaElement, CudaError, CudaScalar, Device, DeviceBuffer,
+    Indexing, Kernel, Store, Sym, copy_block, expression_hash, gather_rows as gather_rows_kernel,
     max_pullback as max_pullback_kernel, or_panic_cuda, scatter_add_rows, transpose as transpose_kernel,
 };
 use crate::error::{ShapeError, or_panic};
@@ -39,8 +39,14 @@ use crate::tensor::{Storage, Tensor, Zeros};
 
 use Indexing::{Element, Line};
 
+mod complex;
 mod image;
 
+pub(crate) use complex::complex_kernels;
+pub use complex::{
+    RealValued, complex_fill_pullback, complex_hadamard_pullback, complex_scaled_pullback, conj_pullback,
+    real_valued_pullback, sum_of_products_pullback,
+};
 pub use image::{add_channels_pullback, conv2d_pullback, max_pool2d_pullback, max_pool2d_push};
 
 /// A device tensor of GPU operations: the element type and shape stay, the storage is
@@ -329,20 +335,24 @@ fn one_line(n: usize) -> AxisSplit {
     (1, n, 1)
 }
 
-impl<T: CudaElement, S: Shape> OnDevice<T, S> {
-    /// A tensor of `shape` on the GPU whose buffer `fill` writes in full.
+/// The operations every GPU element type shares: storage, transfers, and what acts on
+/// each real part alike (sums, differences, real scaling, reductions by Σ, layout).
+/// A complex element is two parts, re then im; these operations read a complex
+/// tensor's buffer as a real one with a trailing axis of two.
+impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
+    /// A tensor of `shape` on the GPU whose buffer of parts `fill` writes in full.
     fn try_new(
         shape: S,
-        fill: impl FnOnce(&mut CudaSlice<T>) -> Result<(), CudaError>,
+        fill: impl FnOnce(&mut CudaSlice<T::Part>) -> Result<(), CudaError>,
     ) -> Result<Self, CudaError> {
-        let mut slice = Device::get()?.uninitialized(shape.num_elements())?;
+        let mut slice = Device::get()?.uninitialized(shape.num_elements() * T::PARTS)?;
         fill(&mut slice)?;
         Ok(Tensor::from_buffer(shape, DeviceBuffer { slice }))
     }
 
     /// [`OnDevice::try_new`] that panics with the CUDA error.
     #[track_caller]
-    fn new(shape: S, fill: impl FnOnce(&mut CudaSlice<T>) -> Result<(), CudaError>) -> Self {
+    fn new(shape: S, fill: impl FnOnce(&mut CudaSlice<T::Part>) -> Result<(), CudaError>) -> Self {
         or_panic_cuda(Self::try_new(shape, fill))
     }
 
@@ -350,15 +360,16 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
     /// to the GPU.
     pub(crate) fn try_from_elements(shape: S, elements: &[T]) -> Result<Self, CudaError> {
         assert_eq!(elements.len(), shape.num_elements(), "one element per position of the shape");
-        let slice = Device::get()?.upload(elements)?;
+        let slice = Device::get()?.upload(&T::to_parts(elements))?;
         Ok(Tensor::from_buffer(shape, DeviceBuffer { slice }))
     }
 
-    pub(crate) fn slice(&self) -> &CudaSlice<T> {
+    /// The buffer: every element's parts, in order.
+    pub(crate) fn slice(&self) -> &CudaSlice<T::Part> {
         &self.buffer().slice
     }
 
-    pub(crate) fn slice_mut(&mut self) -> &mut CudaSlice<T> {
+    pub(crate) fn slice_mut(&mut self) -> &mut CudaSlice<T::Part> {
         &mut self.buffer_mut().slice
     }
 
@@ -372,20 +383,29 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
         self.len() == 0
     }
 
+    /// The number of real parts in the buffer.
+    fn parts(&self) -> usize {
+        self.len() * T::PARTS
+    }
+
+    /// The split of `AXIS` over the buffer's parts: a complex element's two parts are
+    /// an innermost axis of its own.
+    fn parts_at_axis<const AXIS: usize>(&self) -> AxisSplit
+    where
+        S: HasAxis<AXIS>,
+    {
+        let (outer, len, inner) = self.dims().split_at_axis(AXIS);
+        (outer, len, inner * T::PARTS)
+    }
+
     /// A tensor of `shape` on the GPU with every element zero. (Constructors of device
     /// tensors carry their own names: an associated function of the same name as a
     /// host one would make `Tensor::zeros_shaped(…)` ambiguous where the storage kind
     /// is inferred later.)
     pub fn device_zeros(shape: S) -> Self {
-        let slice = or_panic_cuda(Device::get().and_then(|device| device.zeros(shape.num_elements())));
+        let slice =
+            or_panic_cuda(Device::get().and_then(|device| device.zeros(shape.num_elements() * T::PARTS)));
         Tensor::from_buffer(shape, DeviceBuffer { slice })
-    }
-
-    /// A tensor of `shape` on the GPU with every element `value`.
-    pub fn device_full(shape: S, value: T) -> Self {
-        Self::new(shape, |out| {
-            fill_kernel(Write::Overwrite).launch(&[], &[value], one_line(shape.num_elements()), out)
-        })
     }
 
     /// The elements copied to host storage `K` (waits for the GPU).
@@ -407,7 +427,196 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
     }
 
     fn try_to_vec(&self) -> Result<Vec<T>, CudaError> {
-        Device::get()?.download(self.slice(), self.len())
+        Ok(T::elements_from_parts(Device::get()?.download(self.slice(), self.parts())?))
+    }
+
+    /// A tensor of `shape` holding the elements whose parts are `parts`, copied to the
+    /// GPU.
+    pub(crate) fn try_from_parts(shape: S, parts: &[T::Part]) -> Result<Self, CudaError> {
+        assert_eq!(parts.len(), shape.num_elements() * T::PARTS, "every element's parts");
+        let slice = Device::get()?.upload(parts)?;
+        Ok(Tensor::from_buffer(shape, DeviceBuffer { slice }))
+    }
+
+    /// The buffer's parts copied to the host (waits for the GPU).
+    #[track_caller]
+    pub(crate) fn parts_to_vec(&self) -> Vec<T::Part> {
+        or_panic_cuda(Device::get().and_then(|device| device.download(self.slice(), self.parts())))
+    }
+
+    /// One value folded from every part of `inputs` (`self` first) by `kernel`
+    /// (waits for the GPU).
+    fn fold_parts(&self, kernel: Kernel, others: &[&Self]) -> T::Part {
+        let mut inputs = std::vec![self.slice()];
+        inputs.extend(others.iter().map(|other| other.slice()));
+        let total: OnDevice<T::Part, ()> =
+            OnDevice::new((), |out| kernel.launch(&inputs, &[], one_line(self.parts()), out));
+        total.to_vec()[0]
+    }
+
+    /// The largest |part| (NaN if any part is NaN; waits for the GPU).
+    pub(crate) fn largest_part(&self) -> T::Part {
+        self.partwise_unary(abs_kernel(), &[]).fold_parts(max_kernel(), &[])
+    }
+
+    /// Σ of every part squared (waits for the GPU).
+    pub(crate) fn sum_of_squared_parts(&self) -> T::Part {
+        self.fold_parts(dot_along_kernel(), &[self])
+    }
+
+    /// `out = f(self)` for a kernel applied to each part alike.
+    fn partwise_unary(&self, kernel: Kernel, params: &[T::Part]) -> Self {
+        Self::new(self.shape(), |out| kernel.launch(&[self.slice()], params, one_line(self.parts()), out))
+    }
+
+    /// `out = f(self, other)` for a kernel applied to each part alike, shapes checked.
+    fn partwise_binary(
+        &self,
+        other: &Self,
+        operation: &'static str,
+        kernel: Kernel,
+    ) -> Result<Self, ShapeError> {
+        self.check_same_shape(other, operation)?;
+        Ok(Self::new(self.shape(), |out| {
+            kernel.launch(&[self.slice(), other.slice()], &[], one_line(self.parts()), out)
+        }))
+    }
+
+    /// Every element multiplied by the real `factor`.
+    pub(crate) fn scale_parts(&self, factor: T::Part) -> Self {
+        self.partwise_unary(scale_kernel(), &[factor])
+    }
+
+    /// `self += factor·other` in place for a real `factor` (an SGD step is
+    /// `w.add_scaled(-lr, &g)`).
+    #[track_caller]
+    pub fn add_scaled(&mut self, factor: T::Part, other: &Self) {
+        or_panic(self.check_same_shape(other, "add_scaled"));
+        let parts = self.parts();
+        or_panic_cuda(add_scaled_kernel().launch(
+            &[other.slice()],
+            &[factor],
+            one_line(parts),
+            self.slice_mut(),
+        ));
+    }
+
+    /// Elementwise sum; an error names both shapes when a dynamic dimension differs.
+    pub fn try_add(&self, other: &Self) -> Result<Self, ShapeError> {
+        self.partwise_binary(other, "add", add_kernel())
+    }
+
+    /// Elementwise difference; an error names both shapes when a dynamic dimension
+    /// differs.
+    pub fn try_sub(&self, other: &Self) -> Result<Self, ShapeError> {
+        self.partwise_binary(other, "sub", sub_kernel())
+    }
+
+    /// Σ of all elements (waits for the GPU).
+    pub fn sum(&self) -> T {
+        let total: OnDevice<T, ()> = OnDevice::new((), |out| {
+            sum_kernel(Write::Overwrite).launch(&[self.slice()], &[], (1, self.len(), T::PARTS), out)
+        });
+        total.to_vec()[0]
+    }
+
+    /// Mean of all elements (NaN for an empty tensor; waits for the GPU).
+    pub fn mean(&self) -> T {
+        let total: OnDevice<T, ()> = OnDevice::new((), |out| {
+            let axis = (1, self.len(), T::PARTS);
+            sum_kernel(Write::Overwrite).launch(&[self.slice()], &[], axis, out)
+        });
+        total.scale_parts(T::Part::one() / T::Part::from_f64(self.len() as f64)).to_vec()[0]
+    }
+
+    /// Σ along `AXIS`.
+    pub fn sum_axis<const AXIS: usize>(&self, _: Axis<AXIS>) -> OnDevice<T, S::Removed>
+    where
+        S: HasAxis<AXIS>,
+    {
+        OnDevice::new(self.shape().removed(), |out| {
+            sum_kernel(Write::Overwrite).launch(&[self.slice()], &[], self.parts_at_axis::<AXIS>(), out)
+        })
+    }
+
+    /// Mean along `AXIS`.
+    pub fn mean_axis<const AXIS: usize>(&self, axis: Axis<AXIS>) -> OnDevice<T, S::Removed>
+    where
+        S: HasAxis<AXIS>,
+    {
+        let len = self.shape().axis_dim().size();
+        self.sum_axis(axis).scale_parts(T::Part::one() / T::Part::from_f64(len as f64))
+    }
+
+    /// The tensor repeated along new leading axes to the static shape `Target`.
+    pub fn broadcast<Target>(&self) -> OnDevice<T, Target>
+    where
+        Target: crate::shape::StaticShape,
+        S: Broadcastable<Target>,
+    {
+        or_panic(self.try_broadcast_to(Target::default()))
+    }
+
+    /// The tensor repeated along new leading axes to `shape`; an error names both shapes
+    /// when a dynamic trailing dimension differs.
+    pub fn try_broadcast_to<Target: Shape>(&self, shape: Target) -> Result<OnDevice<T, Target>, ShapeError>
+    where
+        S: Broadcastable<Target>,
+    {
+        let (source, target) = (self.dims(), shape.dims());
+        if &target.as_slice()[Target::RANK - S::RANK..] != source.as_slice() {
+            return Err(ShapeError::new(
+                "broadcast",
+                source,
+                target,
+                "the trailing dimensions of the target must equal the source's",
+            ));
+        }
+        let axis = (1, shape.num_elements() / self.len().max(1), self.parts());
+        Ok(OnDevice::new(shape, |out| {
+            spread_kernel(Write::Overwrite).launch(&[self.slice()], &[T::Part::one()], axis, out)
+        }))
+    }
+
+    /// The same elements in another shape with as many elements; an error names both
+    /// shapes otherwise.
+    pub fn try_reshape<Target: Shape>(&self, shape: Target) -> Result<OnDevice<T, Target>, ShapeError> {
+        check_element_count(self.dims(), shape.dims())?;
+        Ok(Tensor::from_buffer(shape, self.buffer().clone()))
+    }
+
+    /// The same elements under the static shape `Target` (element counts checked by
+    /// the compiler, as on the host).
+    pub fn reshape<Target>(&self) -> OnDevice<T, Target>
+    where
+        Target: crate::shape::StaticShape,
+        S: SameElementCount<Target>,
+    {
+        let () = <S as SameElementCount<Target>>::CHECK;
+        self.relabelled()
+    }
+
+    /// The same elements under `Target`, whose element count its callers have checked.
+    pub(crate) fn relabelled<Target: crate::shape::StaticShape>(&self) -> OnDevice<T, Target> {
+        Tensor::from_buffer(Target::default(), self.buffer().clone())
+    }
+
+    /// The elements as a vector of static length `N`.
+    pub fn flatten<const N: usize>(&self) -> OnDevice<T, (Const<N>,)>
+    where
+        S: SameElementCount<(Const<N>,)>,
+    {
+        let () = <S as SameElementCount<(Const<N>,)>>::CHECK;
+        self.relabelled()
+    }
+}
+
+impl<T: CudaElement, S: Shape> OnDevice<T, S> {
+    /// A tensor of `shape` on the GPU with every element `value`.
+    pub fn device_full(shape: S, value: T) -> Self {
+        Self::new(shape, |out| {
+            fill_kernel(Write::Overwrite).launch(&[], &[value], one_line(shape.num_elements()), out)
+        })
     }
 
     /// `out = f(self)` for a kernel of one elementwise input.
@@ -443,31 +652,7 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
     /// Multiplies every element by `factor`, into a new tensor.
     #[must_use = "`scale` returns the scaled tensor and leaves `self` as it is"]
     pub fn scale(&self, factor: T) -> Self {
-        self.unary(scale_kernel(), &[factor])
-    }
-
-    /// `self += factor·other` in place (an SGD step is `w.add_scaled(-lr, &g)`).
-    #[track_caller]
-    pub fn add_scaled(&mut self, factor: T, other: &Self) {
-        or_panic(self.check_same_shape(other, "add_scaled"));
-        let len = self.len();
-        or_panic_cuda(add_scaled_kernel().launch(
-            &[other.slice()],
-            &[factor],
-            one_line(len),
-            self.slice_mut(),
-        ));
-    }
-
-    /// Elementwise sum; an error names both shapes when a dynamic dimension differs.
-    pub fn try_add(&self, other: &Self) -> Result<Self, ShapeError> {
-        self.binary(other, "add", add_kernel())
-    }
-
-    /// Elementwise difference; an error names both shapes when a dynamic dimension
-    /// differs.
-    pub fn try_sub(&self, other: &Self) -> Result<Self, ShapeError> {
-        self.binary(other, "sub", sub_kernel())
+        self.scale_parts(factor)
     }
 
     /// (self ⊙ other)ᵢ = selfᵢ·otherᵢ.
@@ -492,42 +677,10 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
         total.to_vec()[0]
     }
 
-    /// Σ of all elements (waits for the GPU).
-    pub fn sum(&self) -> T {
-        self.reduced_to_host(sum_kernel(Write::Overwrite))
-    }
-
-    /// Mean of all elements (NaN for an empty tensor; waits for the GPU).
-    pub fn mean(&self) -> T {
-        self.sum() / T::from_f64(self.len() as f64)
-    }
-
     /// The largest element (NaN if any element is NaN, −∞ for an empty tensor; waits
     /// for the GPU).
     pub fn max(&self) -> T {
         if self.is_empty() { T::neg_infinity() } else { self.reduced_to_host(max_kernel()) }
-    }
-
-    /// Σ along `AXIS`.
-    pub fn sum_axis<const AXIS: usize>(&self, _: Axis<AXIS>) -> OnDevice<T, S::Removed>
-    where
-        S: HasAxis<AXIS>,
-    {
-        self.reduced(
-            self.shape().removed(),
-            self.dims().split_at_axis(AXIS),
-            sum_kernel(Write::Overwrite),
-            &[],
-        )
-    }
-
-    /// Mean along `AXIS`.
-    pub fn mean_axis<const AXIS: usize>(&self, axis: Axis<AXIS>) -> OnDevice<T, S::Removed>
-    where
-        S: HasAxis<AXIS>,
-    {
-        let len = self.shape().axis_dim().size();
-        self.sum_axis(axis).scale(T::one() / T::from_f64(len as f64))
     }
 
     /// The largest element along `AXIS` (NaN propagates; −∞ for an empty axis).
@@ -587,68 +740,6 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
         })
     }
 
-    /// The tensor repeated along new leading axes to the static shape `Target`.
-    pub fn broadcast<Target>(&self) -> OnDevice<T, Target>
-    where
-        Target: crate::shape::StaticShape,
-        S: Broadcastable<Target>,
-    {
-        or_panic(self.try_broadcast_to(Target::default()))
-    }
-
-    /// The tensor repeated along new leading axes to `shape`; an error names both shapes
-    /// when a dynamic trailing dimension differs.
-    pub fn try_broadcast_to<Target: Shape>(&self, shape: Target) -> Result<OnDevice<T, Target>, ShapeError>
-    where
-        S: Broadcastable<Target>,
-    {
-        let (source, target) = (self.dims(), shape.dims());
-        if &target.as_slice()[Target::RANK - S::RANK..] != source.as_slice() {
-            return Err(ShapeError::new(
-                "broadcast",
-                source,
-                target,
-                "the trailing dimensions of the target must equal the source's",
-            ));
-        }
-        let axis = (1, shape.num_elements() / self.len().max(1), self.len());
-        Ok(OnDevice::new(shape, |out| {
-            spread_kernel(Write::Overwrite).launch(&[self.slice()], &[T::one()], axis, out)
-        }))
-    }
-
-    /// The same elements in another shape with as many elements; an error names both
-    /// shapes otherwise.
-    pub fn try_reshape<Target: Shape>(&self, shape: Target) -> Result<OnDevice<T, Target>, ShapeError> {
-        check_element_count(self.dims(), shape.dims())?;
-        Ok(Tensor::from_buffer(shape, self.buffer().clone()))
-    }
-
-    /// The same elements under the static shape `Target` (element counts checked by
-    /// the compiler, as on the host).
-    pub fn reshape<Target>(&self) -> OnDevice<T, Target>
-    where
-        Target: crate::shape::StaticShape,
-        S: SameElementCount<Target>,
-    {
-        let () = <S as SameElementCount<Target>>::CHECK;
-        self.relabelled()
-    }
-
-    /// The same elements under `Target`, whose element count its callers have checked.
-    pub(crate) fn relabelled<Target: crate::shape::StaticShape>(&self) -> OnDevice<T, Target> {
-        Tensor::from_buffer(Target::default(), self.buffer().clone())
-    }
-
-    /// The elements as a vector of static length `N`.
-    pub fn flatten<const N: usize>(&self) -> OnDevice<T, (Const<N>,)>
-    where
-        S: SameElementCount<(Const<N>,)>,
-    {
-        let () = <S as SameElementCount<(Const<N>,)>>::CHECK;
-        self.relabelled()
-    }
-
     /// Σ aᵢbᵢ (real data: also `inner` and `dotu`); waits for the GPU.
     #[track_caller]
     pub fn dot(&self, other: &Self) -> T {
@@ -702,7 +793,7 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
     }
 }
 
-impl<T: CudaElement, S: Shape> OnDevice<T, S> {
+impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
     /// Concatenation with `other` along `AXIS`; an error names both shapes when
     /// another axis differs.
     pub fn try_concat<const AXIS: usize, B: Dim, C: Dim>(
@@ -733,7 +824,7 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
         check_concat(AXIS, lhs, rhs)?;
         let out_shape =
             self.shape().replaced(self.shape().axis_dim().add_dims(S::axis_of_replaced(&other.shape())));
-        let (outer, len_a, inner) = lhs.split_at_axis(AXIS);
+        let (outer, len_a, inner) = self.parts_at_axis::<AXIS>();
         let len_b = rhs.as_slice()[AXIS];
         let total = len_a + len_b;
         Ok(OnDevice::new(out_shape, |out| {
@@ -802,7 +893,7 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
                 "the slice [start, len] must fit inside the axis",
             ));
         }
-        let (outer, len, inner) = self.dims().split_at_axis(AXIS);
+        let (outer, len, inner) = self.parts_at_axis::<AXIS>();
         Ok(OnDevice::new(self.shape().replaced(Const::<LEN>), |out| {
             let (from, to) = (AxisRange { len, start: START }, AxisRange { len: LEN, start: 0 });
             copy_block(self.slice(), out, (outer, LEN, inner), from, to, Store::Overwrite)
@@ -828,7 +919,7 @@ impl<T: CudaElement, M: Dim> OnDevice<T, (M,)> {
     pub fn outer<N: Dim>(&self, other: &OnDevice<T, (N,)>) -> OnDevice<T, (M, N)> {
         let (m, n) = (self.shape().0, other.shape().0);
         OnDevice::new((m, n), |out| {
-            gemm_into(
+            gemm_into::<T>(
                 (m.size(), 1, n.size(), 1),
                 (self.slice(), false),
                 (other.slice(), false),
@@ -840,14 +931,14 @@ impl<T: CudaElement, M: Dim> OnDevice<T, (M,)> {
     }
 }
 
-impl<T: CudaElement, S: Shape> Zeros<T, S> for Cuda {
+impl<T: CudaScalar, S: Shape> Zeros<T, S> for Cuda {
     fn zeros_shaped(shape: S) -> OnDevice<T, S> {
         OnDevice::device_zeros(shape)
     }
 }
 
 /// The shape, then the elements (copied from the GPU) nested by axis.
-impl<T: CudaElement, S: Shape> core::fmt::Debug for OnDevice<T, S> {
+impl<T: CudaScalar, S: Shape> core::fmt::Debug for OnDevice<T, S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "Tensor {} on the GPU ", self.dims())?;
         match self.try_to_vec() {
@@ -903,7 +994,7 @@ impl<T: CudaElement, R: Dim, C: Dim> OnDevice<T, (R, C)> {
         let inverse_count = T::from_f64(1.0 / self.shape().1.size() as f64);
         let means = self.mean_axis(Axis::<1>);
         let axis = self.dims().split_at_axis(1);
-        let squares = OnDevice::new(means.shape(), |out| {
+        let squares = OnDevice::<T, _>::new(means.shape(), |out| {
             centered_squares_kernel().launch(&[self.slice(), means.slice()], &[], axis, out)
         });
         let scales = OnDevice::new(squares.shape(), |out| {
@@ -939,7 +1030,7 @@ impl<T: CudaElement, R: Dim, C: Dim> OnDevice<T, (R, C)> {
     }
 }
 
-impl<T: Scalar + CudaElement, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
+impl<T: CudaScalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// The elements copied to GPU memory.
     ///
     /// # Panics
@@ -958,34 +1049,34 @@ impl<T: Scalar + CudaElement, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
 
 macro_rules! binary_operator {
     ($Trait:ident, $method:ident, $try_method:ident, $Assign:ident, $assign:ident) => {
-        impl<T: CudaElement, S: Shape> $Trait<&OnDevice<T, S>> for &OnDevice<T, S> {
+        impl<T: CudaScalar, S: Shape> $Trait<&OnDevice<T, S>> for &OnDevice<T, S> {
             type Output = OnDevice<T, S>;
             #[track_caller]
             fn $method(self, rhs: &OnDevice<T, S>) -> OnDevice<T, S> {
                 or_panic(self.$try_method(rhs))
             }
         }
-        impl<T: CudaElement, S: Shape> $Trait<OnDevice<T, S>> for OnDevice<T, S> {
+        impl<T: CudaScalar, S: Shape> $Trait<OnDevice<T, S>> for OnDevice<T, S> {
             type Output = OnDevice<T, S>;
             #[track_caller]
             fn $method(self, rhs: OnDevice<T, S>) -> OnDevice<T, S> {
                 or_panic(self.$try_method(&rhs))
             }
         }
-        impl<T: CudaElement, S: Shape> $Trait<&OnDevice<T, S>> for OnDevice<T, S> {
+        impl<T: CudaScalar, S: Shape> $Trait<&OnDevice<T, S>> for OnDevice<T, S> {
             type Output = OnDevice<T, S>;
             #[track_caller]
             fn $method(self, rhs: &OnDevice<T, S>) -> OnDevice<T, S> {
                 or_panic(self.$try_method(rhs))
             }
         }
-        impl<T: CudaElement, S: Shape> $Assign<&OnDevice<T, S>> for OnDevice<T, S> {
+        impl<T: CudaScalar, S: Shape> $Assign<&OnDevice<T, S>> for OnDevice<T, S> {
             #[track_caller]
             fn $assign(&mut self, rhs: &OnDevice<T, S>) {
                 *self = or_panic(self.$try_method(rhs));
             }
         }
-        impl<T: CudaElement, S: Shape> $Assign for OnDevice<T, S> {
+        impl<T: CudaScalar, S: Shape> $Assign for OnDevice<T, S> {
             #[track_caller]
             fn $assign(&mut self, rhs: OnDevice<T, S>) {
                 *self = or_panic(self.$try_method(&rhs));
@@ -997,17 +1088,17 @@ macro_rules! binary_operator {
 binary_operator!(Add, add, try_add, AddAssign, add_assign);
 binary_operator!(Sub, sub, try_sub, SubAssign, sub_assign);
 
-impl<T: CudaElement, S: Shape> Neg for &OnDevice<T, S> {
+impl<T: CudaScalar, S: Shape> Neg for &OnDevice<T, S> {
     type Output = OnDevice<T, S>;
     fn neg(self) -> OnDevice<T, S> {
-        self.scale(-T::one())
+        self.scale_parts(-T::Part::one())
     }
 }
 
-impl<T: CudaElement, S: Shape> Neg for OnDevice<T, S> {
+impl<T: CudaScalar, S: Shape> Neg for OnDevice<T, S> {
     type Output = OnDevice<T, S>;
     fn neg(self) -> OnDevice<T, S> {
-        self.scale(-T::one())
+        self.scale_parts(-T::Part::one())
     }
 }
 
@@ -1041,32 +1132,38 @@ impl<T: CudaElement, S: Shape> Div<T> for OnDevice<T, S> {
 
 // Matrix products through cuBLAS.
 
-/// The matrix product `(m, k, n, batch)`: out (=|+=) op(a)·op(b).
+/// The matrix product `(m, k, n, batch)`: out (=|+=) op(a)·op(b), op the adjoint
+/// where an operand's flag is set.
 #[allow(clippy::too_many_arguments)]
-fn gemm_into<T: CudaElement>(
+fn gemm_into<T: CudaScalar>(
     sizes: (usize, usize, usize, usize),
-    a: (&CudaSlice<T>, bool),
-    b: (&CudaSlice<T>, bool),
-    out: &mut CudaSlice<T>,
+    a: (&CudaSlice<T::Part>, bool),
+    b: (&CudaSlice<T::Part>, bool),
+    out: &mut CudaSlice<T::Part>,
     write: Write,
 ) {
+    let (m, k, n, _) = sizes;
+    if T::PARTS == 2 && T::Part::C_TYPE == CType::F64 && (m == 1 || k == 1 || n == 1) {
+        return complex::gemm_by_parts::<T::Part>(sizes, a, b, out, write);
+    }
     let beta = if write == Write::Accumulate { T::one() } else { T::zero() };
     or_panic_cuda(Device::get().and_then(|device| device.gemm(sizes, a, b, out, (T::one(), beta))));
 }
 
 /// The cotangents of C = A·B for `batch` products of sizes (m, k, n):
-/// Ā = C̄·Bᵀ and B̄ = Aᵀ·C̄, each written or added as asked.
-fn gemm_pullback<T: CudaElement>(
+/// Ā = C̄·Bᴴ and B̄ = Aᴴ·C̄ (transposes, for real elements), each written or added as
+/// asked.
+fn gemm_pullback<T: CudaScalar>(
     (m, k, n, batch): (usize, usize, usize, usize),
-    (a, b, out_bar): (&CudaSlice<T>, &CudaSlice<T>, &CudaSlice<T>),
-    a_bar: Option<(&mut CudaSlice<T>, Write)>,
-    b_bar: Option<(&mut CudaSlice<T>, Write)>,
+    (a, b, out_bar): (&CudaSlice<T::Part>, &CudaSlice<T::Part>, &CudaSlice<T::Part>),
+    a_bar: Option<(&mut CudaSlice<T::Part>, Write)>,
+    b_bar: Option<(&mut CudaSlice<T::Part>, Write)>,
 ) {
     if let Some((a_bar, write)) = a_bar {
-        gemm_into((m, n, k, batch), (out_bar, false), (b, true), a_bar, write);
+        gemm_into::<T>((m, n, k, batch), (out_bar, false), (b, true), a_bar, write);
     }
     if let Some((b_bar, write)) = b_bar {
-        gemm_into((k, m, n, batch), (a, true), (out_bar, false), b_bar, write);
+        gemm_into::<T>((k, m, n, batch), (a, true), (out_bar, false), b_bar, write);
     }
 }
 
@@ -1075,7 +1172,7 @@ fn gemm_pullback<T: CudaElement>(
 macro_rules! device_matmul {
     (<$($d:ident),*> $lhs:ty, $rhs:ty => $output:ty, |$a:ident, $b:ident| $inner_ok:expr, $out_shape:expr, $sizes:expr) => {
         #[diagnostic::do_not_recommend]
-        impl<T: CudaElement, $($d: Dim),*> MatMul<OnDevice<T, $rhs>> for OnDevice<T, $lhs> {
+        impl<T: CudaScalar, $($d: Dim),*> MatMul<OnDevice<T, $rhs>> for OnDevice<T, $lhs> {
             type Output = OnDevice<T, $output>;
 
             fn try_matmul(&self, rhs: &OnDevice<T, $rhs>) -> Result<Self::Output, ShapeError> {
@@ -1086,7 +1183,7 @@ macro_rules! device_matmul {
                 }
                 let sizes = $sizes;
                 Ok(OnDevice::new($out_shape, |out| {
-                    gemm_into(sizes, (self.slice(), false), (rhs.slice(), false), out, Write::Overwrite);
+                    gemm_into::<T>(sizes, (self.slice(), false), (rhs.slice(), false), out, Write::Overwrite);
                     Ok(())
                 }))
             }
@@ -1098,7 +1195,7 @@ macro_rules! device_matmul {
                     return Err(inner_mismatch(&self.shape(), &rhs.shape()));
                 }
                 check_output("matmul_into", out, $out_shape)?;
-                gemm_into($sizes, (self.slice(), false), (rhs.slice(), false), out.slice_mut(), Write::Overwrite);
+                gemm_into::<T>($sizes, (self.slice(), false), (rhs.slice(), false), out.slice_mut(), Write::Overwrite);
                 Ok(())
             }
 
@@ -1111,7 +1208,7 @@ macro_rules! device_matmul {
             ) {
                 #[allow(unused_variables)] // a matrix × vector product's sizes ignore the vector's
                 let ($a, $b) = (self.shape(), rhs.shape());
-                gemm_pullback(
+                gemm_pullback::<T>(
                     $sizes,
                     (self.slice(), rhs.slice(), out_bar.slice()),
                     lhs_bar.map(|(x, write)| (x.slice_mut(), write)),
@@ -1143,7 +1240,7 @@ impl<T: CudaElement, M: Dim, I: Dim, N: Dim> MatMulTransposed<OnDevice<T, (N, I)
         }
         Ok(OnDevice::new((m, n), |out| {
             let sizes = (m.size(), i.size(), n.size(), 1);
-            gemm_into(sizes, (self.slice(), false), (rhs.slice(), true), out, Write::Overwrite);
+            gemm_into::<T>(sizes, (self.slice(), false), (rhs.slice(), true), out, Write::Overwrite);
             Ok(())
         }))
     }
@@ -1159,7 +1256,7 @@ impl<T: CudaElement, M: Dim, I: Dim, N: Dim> MatMulTransposed<OnDevice<T, (N, I)
         }
         check_output("matmul_transposed_into", out, (m, n))?;
         let sizes = (m.size(), i.size(), n.size(), 1);
-        gemm_into(sizes, (self.slice(), false), (rhs.slice(), true), out.slice_mut(), Write::Overwrite);
+        gemm_into::<T>(sizes, (self.slice(), false), (rhs.slice(), true), out.slice_mut(), Write::Overwrite);
         Ok(())
     }
 
@@ -1173,11 +1270,23 @@ impl<T: CudaElement, M: Dim, I: Dim, N: Dim> MatMulTransposed<OnDevice<T, (N, I)
         let (m, k, n) = (self.shape().0.size(), self.shape().1.size(), rhs.shape().0.size());
         if let Some((a_bar, write)) = lhs_bar {
             // Ā (m×k) = Ȳ (m×n) · B (n×k).
-            gemm_into((m, n, k, 1), (out_bar.slice(), false), (rhs.slice(), false), a_bar.slice_mut(), write);
+            gemm_into::<T>(
+                (m, n, k, 1),
+                (out_bar.slice(), false),
+                (rhs.slice(), false),
+                a_bar.slice_mut(),
+                write,
+            );
         }
         if let Some((b_bar, write)) = rhs_bar {
             // B̄ (n×k) = Ȳᵀ (n×m) · A (m×k).
-            gemm_into((n, m, k, 1), (out_bar.slice(), true), (self.slice(), false), b_bar.slice_mut(), write);
+            gemm_into::<T>(
+                (n, m, k, 1),
+                (out_bar.slice(), true),
+                (self.slice(), false),
+                b_bar.slice_mut(),
+                write,
+            );
         }
     }
 }
@@ -1195,7 +1304,7 @@ impl<T: CudaElement, I: Dim, M: Dim, N: Dim> TransposedMatMul<OnDevice<T, (I, N)
         }
         Ok(OnDevice::new((m, n), |out| {
             let sizes = (m.size(), i.size(), n.size(), 1);
-            gemm_into(sizes, (self.slice(), true), (rhs.slice(), false), out, Write::Overwrite);
+            gemm_into::<T>(sizes, (self.slice(), true), (rhs.slice(), false), out, Write::Overwrite);
             Ok(())
         }))
     }
@@ -1211,7 +1320,7 @@ impl<T: CudaElement, I: Dim, M: Dim, N: Dim> TransposedMatMul<OnDevice<T, (I, N)
         }
         check_output("transposed_matmul_into", out, (m, n))?;
         let sizes = (m.size(), i.size(), n.size(), 1);
-        gemm_into(sizes, (self.slice(), true), (rhs.slice(), false), out.slice_mut(), Write::Overwrite);
+        gemm_into::<T>(sizes, (self.slice(), true), (rhs.slice(), false), out.slice_mut(), Write::Overwrite);
         Ok(())
     }
 
@@ -1225,11 +1334,17 @@ impl<T: CudaElement, I: Dim, M: Dim, N: Dim> TransposedMatMul<OnDevice<T, (I, N)
         let (k, m, n) = (self.shape().0.size(), self.shape().1.size(), rhs.shape().1.size());
         if let Some((a_bar, write)) = lhs_bar {
             // Ā (k×m) = B (k×n) · Ȳᵀ (n×m).
-            gemm_into((k, n, m, 1), (rhs.slice(), false), (out_bar.slice(), true), a_bar.slice_mut(), write);
+            gemm_into::<T>(
+                (k, n, m, 1),
+                (rhs.slice(), false),
+                (out_bar.slice(), true),
+                a_bar.slice_mut(),
+                write,
+            );
         }
         if let Some((b_bar, write)) = rhs_bar {
             // B̄ (k×n) = A (k×m) · Ȳ (m×n).
-            gemm_into(
+            gemm_into::<T>(
                 (k, m, n, 1),
                 (self.slice(), false),
                 (out_bar.slice(), false),
@@ -1245,7 +1360,7 @@ impl<T: CudaElement, I: Dim, M: Dim, N: Dim> TransposedMatMul<OnDevice<T, (I, N)
 
 /// Checks that every tensor has `expected`'s shape.
 #[track_caller]
-fn check_shapes<T: CudaElement, S: Shape>(
+fn check_shapes<T: CudaScalar, S: Shape>(
     operation: &'static str,
     expected: &OnDevice<T, S>,
     others: &[&OnDevice<T, S>],
@@ -1312,21 +1427,22 @@ pub fn function_pullback<T: CudaElement, S: Shape, F: ScalarFunction>(
     ));
 }
 
-/// x̄ = factor·ȳ: the rule of scaling, and of `+` and `−` (factor ±1).
+/// x̄ = factor·ȳ for a real factor: the rule of real scaling, and of `+` and `−`
+/// (factor ±1).
 #[track_caller]
-pub fn scaled_pullback<T: CudaElement, S: Shape>(
+pub fn scaled_pullback<T: CudaScalar, S: Shape>(
     y_bar: &OnDevice<T, S>,
-    factor: T,
+    factor: T::Part,
     x_bar: &mut OnDevice<T, S>,
     write: Write,
 ) {
     check_shapes("scaled_pullback", y_bar, &[x_bar]);
-    let len = y_bar.len();
+    let parts = y_bar.parts();
     let kernel = match write {
         Write::Overwrite => scale_kernel(),
         Write::Accumulate => add_scaled_kernel(),
     };
-    or_panic_cuda(kernel.launch(&[y_bar.slice()], &[factor], one_line(len), x_bar.slice_mut()));
+    or_panic_cuda(kernel.launch(&[y_bar.slice()], &[factor], one_line(parts), x_bar.slice_mut()));
 }
 
 /// x̄ = ȳ where x > 0, else 0.
@@ -1619,10 +1735,10 @@ pub fn outer_pullback<T: CudaElement, M: Dim, N: Dim>(
     let (m, n) = (a.len(), b.len());
     assert_eq!(y_bar.dims().as_slice(), &[m, n], "outer_pullback: the cotangent must be {m}×{n}");
     if let Some((a_bar, write)) = a_bar {
-        gemm_into((m, n, 1, 1), (y_bar.slice(), false), (b.slice(), false), a_bar.slice_mut(), write);
+        gemm_into::<T>((m, n, 1, 1), (y_bar.slice(), false), (b.slice(), false), a_bar.slice_mut(), write);
     }
     if let Some((b_bar, write)) = b_bar {
-        gemm_into((n, m, 1, 1), (y_bar.slice(), true), (a.slice(), false), b_bar.slice_mut(), write);
+        gemm_into::<T>((n, m, 1, 1), (y_bar.slice(), true), (a.slice(), false), b_bar.slice_mut(), write);
     }
 }
 
