@@ -1502,6 +1502,14 @@ fn complex_rules_agree_with_finite_differences_and_the_host_gradient() {
     check!("inner", check_grad, |z: Var<Z>| z.inner(&c).norm_sqr());
     check!("dotu", check_grad, |z: Var<Z>| z.dotu(&z).re());
     check!("sum and mean", check_grad, |z: Var<Z>| (z.sum() * z.mean()).im());
+    check!("sum_axis", check_vjp, |z: Var<Z>| z.sum_axis(Axis::<0>));
+    check!("mean_axis", check_vjp, |z: Var<Z>| z.mean_axis(Axis::<1>));
+    check!("broadcast", check_vjp, |z: Var<Z>| z.broadcast::<(Const<2>, Const<4>, Const<5>)>());
+    check!("reshape", check_vjp, |z: Var<Z>| z.reshape::<(Const<20>,)>());
+    check!("narrow", check_vjp, |z: Var<Z>| z.narrow::<1, 1, 3>());
+    check!("concat", check_vjp, |z: Var<Z>| -> Var<Matrix<Complex64, 4, 10, Cuda>> {
+        z.concat(Axis::<1>, &z.conj())
+    });
 
     // A real loss of complex parameters: ‖A·z − b‖², the same gradient 2Aᴴ(Az − b)
     // on the host and on the GPU.

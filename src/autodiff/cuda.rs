@@ -432,9 +432,11 @@ impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize>
         Const<H>: ConvolvesTo<KH, P, HO, S>,
         Const<W>: ConvolvesTo<KW, P, WO, S>,
     {
-        let tangent = &self.tangent.conv2d_strided(&kernels.value, stride, padding)
-            + &self.value.conv2d_strided(&kernels.tangent, stride, padding);
-        CudaDual { value: self.value.conv2d_strided(&kernels.value, stride, padding), tangent }
+        // x is unfolded once for both of its products.
+        let [value, x_by_w_dot] =
+            self.value.conv2d_strided_with_each([&kernels.value, &kernels.tangent], stride, padding);
+        let tangent = &self.tangent.conv2d_strided(&kernels.value, stride, padding) + &x_by_w_dot;
+        CudaDual { value, tangent }
     }
 
     /// The maximum of each S×S window with stride S; ẏ is ẋ at each window's first
@@ -550,6 +552,109 @@ impl<T: CudaScalar, S: Shape> Var<OnDevice<T, S>> {
             move |_, y_bar: &OnDevice<T, Target>, x_bar| x_bar.add(|| or_panic(y_bar.try_reshape(shape))),
         )
     }
+
+    /// Concatenation with `other` along `AXIS` (panics naming both shapes when
+    /// another axis differs).
+    #[track_caller]
+    pub fn concat<const AXIS: usize, B: Dim, C: Dim>(
+        &self,
+        axis: Axis<AXIS>,
+        other: &Var<OnDevice<T, S::Replaced<B>>>,
+    ) -> Var<OnDevice<T, S::Replaced<C>>>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: AddsUpTo<B, C>,
+    {
+        let () = <S::Axis as AddsUpTo<B, C>>::CHECK;
+        let shapes = (self.value().shape(), other.value().shape());
+        let lengths = (shapes.0.dims().as_slice()[AXIS], shapes.1.dims().as_slice()[AXIS]);
+        let y = or_panic(self.value().join_along(axis, other.value()));
+        record_binary_in_place(self, other, y, move |_, y_bar, mut adjoints| {
+            adjoints.write_or_add(shapes, |a_bar, b_bar| {
+                rules::concat_pullback::<AXIS, T, S, B, C>(y_bar, a_bar, b_bar, lengths)
+            })
+        })
+    }
+
+    /// The slice `[START, START + LEN)` along `AXIS`.
+    #[track_caller]
+    pub fn narrow<const AXIS: usize, const START: usize, const LEN: usize>(
+        &self,
+    ) -> Var<OnDevice<T, S::Replaced<Const<LEN>>>>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: FitsSlice<START, LEN>,
+    {
+        let () = <S::Axis as FitsSlice<START, LEN>>::CHECK;
+        let shape = self.value().shape();
+        record_unary_in_place(
+            self,
+            or_panic(self.value().window_along::<AXIS, START, LEN>()),
+            move |_, y_bar, x_bar| {
+                x_bar.write_or_add(shape, |x_bar, write| {
+                    rules::narrow_pullback::<AXIS, START, LEN, T, S>(y_bar, x_bar, write)
+                })
+            },
+        )
+    }
+
+    /// Σ along `AXIS`.
+    pub fn sum_axis<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Var<OnDevice<T, S::Removed>>
+    where
+        S: HasAxis<AXIS>,
+    {
+        self.spread_reduction(self.value().sum_axis(axis), T::Part::one())
+    }
+
+    /// Mean along `AXIS`.
+    pub fn mean_axis<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Var<OnDevice<T, S::Removed>>
+    where
+        S: HasAxis<AXIS>,
+    {
+        let len = self.value().shape().axis_dim().size();
+        self.spread_reduction(self.value().mean_axis(axis), T::Part::one() / T::Part::from_f64(len as f64))
+    }
+
+    /// Records a reduction along `AXIS` whose pullback spreads factor·ȳ along it.
+    fn spread_reduction<const AXIS: usize>(
+        &self,
+        y: OnDevice<T, S::Removed>,
+        factor: T::Part,
+    ) -> Var<OnDevice<T, S::Removed>>
+    where
+        S: HasAxis<AXIS>,
+    {
+        let shape = self.value().shape();
+        record_unary_in_place(self, y, move |_, y_bar, x_bar| {
+            x_bar.write_or_add(shape, |x_bar, write| {
+                rules::spread_along_pullback::<AXIS, T, S>(y_bar, factor, x_bar, write)
+            })
+        })
+    }
+
+    /// Repeated along new leading axes to the static shape `Target`.
+    pub fn broadcast<Target>(&self) -> Var<OnDevice<T, Target>>
+    where
+        Target: StaticShape,
+        S: Broadcastable<Target>,
+    {
+        or_panic(self.try_broadcast_to(Target::default()))
+    }
+
+    /// Repeated along new leading axes to `shape` (checked when it runs).
+    pub fn try_broadcast_to<Target: Shape>(
+        &self,
+        shape: Target,
+    ) -> Result<Var<OnDevice<T, Target>>, ShapeError>
+    where
+        S: Broadcastable<Target>,
+    {
+        let source = self.value().shape();
+        let y = self.value().try_broadcast_to(shape)?;
+        Ok(record_unary_in_place(self, y, move |_, y_bar, x_bar| {
+            x_bar.write_or_add(source, |x_bar, write| rules::broadcast_pullback(y_bar, x_bar, write))
+        }))
+    }
 }
 
 impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
@@ -626,51 +731,6 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
         })
     }
 
-    /// Concatenation with `other` along `AXIS` (panics naming both shapes when
-    /// another axis differs).
-    #[track_caller]
-    pub fn concat<const AXIS: usize, B: Dim, C: Dim>(
-        &self,
-        axis: Axis<AXIS>,
-        other: &Var<OnDevice<T, S::Replaced<B>>>,
-    ) -> Var<OnDevice<T, S::Replaced<C>>>
-    where
-        S: HasAxis<AXIS>,
-        S::Axis: AddsUpTo<B, C>,
-    {
-        let () = <S::Axis as AddsUpTo<B, C>>::CHECK;
-        let shapes = (self.value().shape(), other.value().shape());
-        let lengths = (shapes.0.dims().as_slice()[AXIS], shapes.1.dims().as_slice()[AXIS]);
-        let y = or_panic(self.value().join_along(axis, other.value()));
-        record_binary_in_place(self, other, y, move |_, y_bar, mut adjoints| {
-            adjoints.write_or_add(shapes, |a_bar, b_bar| {
-                rules::concat_pullback::<AXIS, T, S, B, C>(y_bar, a_bar, b_bar, lengths)
-            })
-        })
-    }
-
-    /// The slice `[START, START + LEN)` along `AXIS`.
-    #[track_caller]
-    pub fn narrow<const AXIS: usize, const START: usize, const LEN: usize>(
-        &self,
-    ) -> Var<OnDevice<T, S::Replaced<Const<LEN>>>>
-    where
-        S: HasAxis<AXIS>,
-        S::Axis: FitsSlice<START, LEN>,
-    {
-        let () = <S::Axis as FitsSlice<START, LEN>>::CHECK;
-        let shape = self.value().shape();
-        record_unary_in_place(
-            self,
-            or_panic(self.value().window_along::<AXIS, START, LEN>()),
-            move |_, y_bar, x_bar| {
-                x_bar.write_or_add(shape, |x_bar, write| {
-                    rules::narrow_pullback::<AXIS, START, LEN, T, S>(y_bar, x_bar, write)
-                })
-            },
-        )
-    }
-
     /// Σ of all elements (its value is read back to the host).
     pub fn sum(&self) -> Var<T> {
         self.total(T::one())
@@ -713,40 +773,6 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
         })
     }
 
-    /// Σ along `AXIS`.
-    pub fn sum_axis<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Var<OnDevice<T, S::Removed>>
-    where
-        S: HasAxis<AXIS>,
-    {
-        self.spread_reduction(self.value().sum_axis(axis), T::one())
-    }
-
-    /// Mean along `AXIS`.
-    pub fn mean_axis<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Var<OnDevice<T, S::Removed>>
-    where
-        S: HasAxis<AXIS>,
-    {
-        let len = self.value().shape().axis_dim().size();
-        self.spread_reduction(self.value().mean_axis(axis), T::one() / T::from_f64(len as f64))
-    }
-
-    /// Records a reduction along `AXIS` whose pullback spreads factor·ȳ along it.
-    fn spread_reduction<const AXIS: usize>(
-        &self,
-        y: OnDevice<T, S::Removed>,
-        factor: T,
-    ) -> Var<OnDevice<T, S::Removed>>
-    where
-        S: HasAxis<AXIS>,
-    {
-        let shape = self.value().shape();
-        record_unary_in_place(self, y, move |_, y_bar, x_bar| {
-            x_bar.write_or_add(shape, |x_bar, write| {
-                rules::spread_along_pullback::<AXIS, T, S>(y_bar, factor, x_bar, write)
-            })
-        })
-    }
-
     /// ln Σ exp along `AXIS`.
     pub fn logsumexp<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Var<OnDevice<T, S::Removed>>
     where
@@ -784,30 +810,6 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
                 rules::log_softmax_pullback::<AXIS, T, S>(y, y_bar, x_bar, write)
             })
         })
-    }
-
-    /// Repeated along new leading axes to the static shape `Target`.
-    pub fn broadcast<Target>(&self) -> Var<OnDevice<T, Target>>
-    where
-        Target: StaticShape,
-        S: Broadcastable<Target>,
-    {
-        or_panic(self.try_broadcast_to(Target::default()))
-    }
-
-    /// Repeated along new leading axes to `shape` (checked when it runs).
-    pub fn try_broadcast_to<Target: Shape>(
-        &self,
-        shape: Target,
-    ) -> Result<Var<OnDevice<T, Target>>, ShapeError>
-    where
-        S: Broadcastable<Target>,
-    {
-        let source = self.value().shape();
-        let y = self.value().try_broadcast_to(shape)?;
-        Ok(record_unary_in_place(self, y, move |_, y_bar, x_bar| {
-            x_bar.write_or_add(source, |x_bar, write| rules::broadcast_pullback(y_bar, x_bar, write))
-        }))
     }
 }
 

@@ -69,6 +69,29 @@
 //! let (total, derivative) = jvp(|x: CudaDual<f32, (Dyn, Const<4>)>| lifted.forward(&x).sum(), &batch, &direction);
 //! ```
 //!
+//! ## Complex tensors on the GPU
+//!
+//! `Complex32` and `Complex64` tensors move to the GPU like real ones. Products are
+//! cuBLAS's complex ones, `inner` conjugates its left operand as on the host, and a
+//! real loss of complex parameters has the host's gradient ∂L/∂x + i·∂L/∂y:
+//!
+//! ```no_run
+//! # #[cfg(feature = "cuda")] {
+//! use fluxion::prelude::*;
+//!
+//! let a: Matrix<Complex64, 6, 4, Heap> = Matrix::random_uniform(-1.0, 1.0, 1);
+//! let b: Vector<Complex64, 6, Heap> = Vector::random_uniform(-1.0, 1.0, 2);
+//! let z: Vector<Complex64, 4, Heap> = Vector::random_uniform(-1.0, 1.0, 3);
+//! let (a, b) = (Var::constant(a.to_device()), Var::constant(b.to_device()));
+//! // ‖A·z − b‖², a real loss: its gradient is 2Aᴴ(A·z − b).
+//! let gradient = grad(|z: Var<Vector<Complex64, 4, Cuda>>| (&a.matmul(&z) - &b).norm_sqr().sum(), &z.to_device());
+//! let overlap: Complex64 = gradient.inner(&gradient); // Σ conj(gᵢ)·gᵢ, real and ≥ 0
+//! # }
+//! ```
+//!
+//! `exp`, `ln` and the other elementary functions, and forward mode, are real-only on
+//! the GPU for now (the host has them for complex data).
+//!
 //! ## Matrix-product precision
 //!
 //! `f32` products run in full `f32` by default. `Device::get()?.set_matmul_precision(

@@ -1,7 +1,9 @@
 //! The GPU storage kind [`Cuda`] and the kernels behind its operations.
 //!
-//! `Tensor<T, S, Cuda>` keeps its elements in GPU memory (`T` is `f32` or `f64`), with
-//! the same static and dynamic shapes as the host kinds. Transfers are explicit:
+//! `Tensor<T, S, Cuda>` keeps its elements in GPU memory (`T` is `f32`, `f64`,
+//! `Complex32` or `Complex64`: a [`CudaScalar`], a complex element stored as its real
+//! part, then its imaginary part), with the same static and dynamic shapes as the host
+//! kinds. Transfers are explicit:
 //! [`Tensor::to_device`](crate::Tensor::to_device) and
 //! [`Tensor::to_host`](crate::Tensor::to_host). Its operations carry the host names
 //! (`exp`, `+`, `matmul`, `sum_axis`, `log_softmax`, …) and launch GPU kernels:
@@ -16,7 +18,10 @@
 //! | `transpose` | a tiled shared-memory transpose |
 //! | `concat`, `narrow` and their pullbacks | a block copy along one axis |
 //! | the pullbacks of `max`, `max_axis` | one thread per line: its first largest element |
-//! | `matmul` (matrix, matrix × vector, batched) | cuBLAS `sgemm`/`dgemm` (TF32 or BF16 tensor cores only when [`Device::set_matmul_precision`] asks; BF16 rounds the operands in a kernel first) |
+//! | `matmul` (matrix, matrix × vector, batched) | cuBLAS `sgemm`/`dgemm`/`cgemm`/`zgemm` through `cublasGemmStridedBatchedEx` (TF32 or BF16 tensor cores only when [`Device::set_matmul_precision`] asks; BF16 rounds the operands in a kernel first); a `Complex64` product with a dimension of 1 as four `dgemm`s of the parts (cuBLAS 13.1's `zgemm` crashes on those shapes) |
+//! | its pullback | the same, Ā = Ȳ·Bᴴ and B̄ = Aᴴ·Ȳ by cuBLAS's (conjugate-)transpose flag |
+//! | complex `hadamard`, scaling, `inner`, `dotu`, `conj`, `re`, `im`, `abs`, `norm_sqr` and their pullbacks | generated from num-complex's arithmetic evaluated on `Complex<Sym>` |
+//! | complex `+`, `−`, real scaling, Σ, layout changes | the real kernels on the parts (a complex element's two parts an innermost axis) |
 //! | `matmul_transposed`, `transposed_matmul` and their pullbacks | the same, with cuBLAS's transpose flag instead of a copy |
 //! | `conv2d`, `conv2d_padded`, `conv2d_strided` | the images unfolded (`im2col`, one row per output position), one cuBLAS product, a transpose per image |
 //! | their pullbacks | two cuBLAS products, then the unfolded cotangent folded back (`col2im`, one thread per input element, no atomics) |

@@ -8,8 +8,8 @@
 //! taken by cuBLAS's conjugate-transpose flag, not a copy. This module holds what
 //! multiplies complex numbers: `hadamard`, scaling by a complex factor, `inner`
 //! (Σ conj(aᵢ)·bᵢ), `dotu` (Σ aᵢbᵢ), `conj`, and the real-valued `re`, `im`, `abs`,
-//! `norm_sqr`. Their kernels are generated from num-complex's arithmetic (see
-//! [`ComplexKernel`]), and the rules are the host's: for a real loss the gradient
+//! `norm_sqr`. Their kernels are generated from num-complex's arithmetic evaluated
+//! on `Complex<Sym>`, and the rules are the host's: for a real loss the gradient
 //! is ∂L/∂x + i·∂L/∂y ([the complex-numbers guide](crate::guide::complex_numbers)).
 //! `|x|` is √(x·x̄) on the GPU, where the host takes `hypot`: they agree to rounding,
 //! and the GPU's overflows for |x| beyond √max.

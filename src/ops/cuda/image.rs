@@ -124,22 +124,48 @@ impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize> Ima
         Const<H>: ConvolvesTo<KH, P, HO, S>,
         Const<W>: ConvolvesTo<KW, P, WO, S>,
     {
+        let [y] = self.conv2d_strided_with_each([kernels], Stride::<S>, Padding::<P>);
+        y
+    }
+
+    /// [`Tensor::conv2d_strided`] with each of `kernels`, the images unfolded once.
+    pub(crate) fn conv2d_strided_with_each<
+        const N: usize,
+        const S: usize,
+        const P: usize,
+        const O: usize,
+        const KH: usize,
+        const KW: usize,
+        const HO: usize,
+        const WO: usize,
+    >(
+        &self,
+        kernels: [&Kernels<T, O, C, KH, KW>; N],
+        _: Stride<S>,
+        _: Padding<P>,
+    ) -> [Images<T, B, O, HO, WO>; N]
+    where
+        Const<H>: ConvolvesTo<KH, P, HO, S>,
+        Const<W>: ConvolvesTo<KW, P, WO, S>,
+    {
         let batch = self.shape().0;
         let geometry = geometry::<C, H, W, KH, KW>(batch.size(), (HO, WO), S, P);
         let cols = unfold(self, geometry);
-        // One row of O outputs per position, then each image's [HO·WO, O] transposed.
-        let rows: Matrix<T> = OnDevice::new((Dyn(geometry.positions()), Dyn(O)), |rows| {
-            gemm_into::<T>(
-                (geometry.positions(), geometry.taps(), O, 1),
-                (cols.slice(), false),
-                (kernels.slice(), true),
-                rows,
-                Write::Overwrite,
-            );
-            Ok(())
-        });
-        OnDevice::new((batch, Const, Const, Const), |y| {
-            transpose_kernel(rows.slice(), (batch.size(), HO * WO, O), y)
+        kernels.map(|kernels| {
+            // One row of O outputs per position, then each image's [HO·WO, O] transposed.
+            let rows: Matrix<T> = OnDevice::new((Dyn(geometry.positions()), Dyn(O)), |rows| {
+                gemm_into::<T>(
+                    (geometry.positions(), geometry.taps(), O, 1),
+                    (cols.slice(), false),
+                    (kernels.slice(), true),
+                    rows,
+                    Write::Overwrite,
+                );
+                Ok(())
+            });
+            OnDevice::new((batch, Const, Const, Const), |y| {
+                transpose_kernel(rows.slice(), (batch.size(), HO * WO, O), y)
+            })
         })
     }
 

@@ -31,7 +31,7 @@ use crate::ops::rows::check_row;
 use crate::product::matmul::{check_output, inner_mismatch};
 use crate::product::transposed::{columns_mismatch, rows_mismatch};
 use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};
-use crate::scalar::{RealScalar, Scalar};
+use crate::scalar::{RealDot, RealScalar, Scalar};
 use crate::shape::constraint::{AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis, SameElementCount};
 use crate::shape::{Const, Dim, Dyn, Shape};
 use crate::tensor::show::write_nested;
@@ -388,13 +388,10 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
         self.len() * T::PARTS
     }
 
-    /// The split of `AXIS` over the buffer's parts: a complex element's two parts are
-    /// an innermost axis of its own.
-    fn parts_at_axis<const AXIS: usize>(&self) -> AxisSplit
-    where
-        S: HasAxis<AXIS>,
-    {
-        let (outer, len, inner) = self.dims().split_at_axis(AXIS);
+    /// The split of axis `axis` over the buffer's parts: a complex element's two parts
+    /// are an innermost axis of their own.
+    fn parts_split(&self, axis: usize) -> AxisSplit {
+        let (outer, len, inner) = self.dims().split_at_axis(axis);
         (outer, len, inner * T::PARTS)
     }
 
@@ -535,7 +532,7 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
         S: HasAxis<AXIS>,
     {
         OnDevice::new(self.shape().removed(), |out| {
-            sum_kernel(Write::Overwrite).launch(&[self.slice()], &[], self.parts_at_axis::<AXIS>(), out)
+            sum_kernel(Write::Overwrite).launch(&[self.slice()], &[], self.parts_split(AXIS), out)
         })
     }
 
@@ -576,6 +573,28 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
         Ok(OnDevice::new(shape, |out| {
             spread_kernel(Write::Overwrite).launch(&[self.slice()], &[T::Part::one()], axis, out)
         }))
+    }
+
+    /// Σ aᵢbᵢ (real data: also `inner` and `dotu`); waits for the GPU. Complex data
+    /// does not compile: it has `inner` and `dotu`.
+    #[track_caller]
+    pub fn dot(&self, other: &Self) -> T
+    where
+        T: RealDot,
+    {
+        or_panic(self.try_dot(other))
+    }
+
+    /// [`Tensor::dot`] that returns an error naming both shapes on a mismatch.
+    pub fn try_dot(&self, other: &Self) -> Result<T, ShapeError>
+    where
+        T: RealDot,
+    {
+        self.check_same_shape(other, "dot")?;
+        let total: OnDevice<T, ()> = OnDevice::new((), |out| {
+            dot_along_kernel().launch(&[self.slice(), other.slice()], &[], one_line(self.parts()), out)
+        });
+        Ok(total.to_vec()[0])
     }
 
     /// The same elements in another shape with as many elements; an error names both
@@ -740,21 +759,6 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
         })
     }
 
-    /// Σ aᵢbᵢ (real data: also `inner` and `dotu`); waits for the GPU.
-    #[track_caller]
-    pub fn dot(&self, other: &Self) -> T {
-        or_panic(self.try_dot(other))
-    }
-
-    /// [`Tensor::dot`] that returns an error naming both shapes on a mismatch.
-    pub fn try_dot(&self, other: &Self) -> Result<T, ShapeError> {
-        self.check_same_shape(other, "dot")?;
-        let total: OnDevice<T, ()> = OnDevice::new((), |out| {
-            dot_along_kernel().launch(&[self.slice(), other.slice()], &[], one_line(self.len()), out)
-        });
-        Ok(total.to_vec()[0])
-    }
-
     /// ⟨a, b⟩ = Σ conj(aᵢ)·bᵢ, which is `dot` on real data.
     #[track_caller]
     pub fn inner(&self, other: &Self) -> T {
@@ -824,7 +828,7 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
         check_concat(AXIS, lhs, rhs)?;
         let out_shape =
             self.shape().replaced(self.shape().axis_dim().add_dims(S::axis_of_replaced(&other.shape())));
-        let (outer, len_a, inner) = self.parts_at_axis::<AXIS>();
+        let (outer, len_a, inner) = self.parts_split(AXIS);
         let len_b = rhs.as_slice()[AXIS];
         let total = len_a + len_b;
         Ok(OnDevice::new(out_shape, |out| {
@@ -893,7 +897,7 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
                 "the slice [start, len] must fit inside the axis",
             ));
         }
-        let (outer, len, inner) = self.parts_at_axis::<AXIS>();
+        let (outer, len, inner) = self.parts_split(AXIS);
         Ok(OnDevice::new(self.shape().replaced(Const::<LEN>), |out| {
             let (from, to) = (AxisRange { len, start: START }, AxisRange { len: LEN, start: 0 });
             copy_block(self.slice(), out, (outer, LEN, inner), from, to, Store::Overwrite)
@@ -1372,7 +1376,7 @@ fn check_shapes<T: CudaScalar, S: Shape>(
 
 /// Checks that `reduced` has the shape of `x` with `AXIS` removed.
 #[track_caller]
-fn check_removed<const AXIS: usize, T: CudaElement, S: HasAxis<AXIS>>(
+fn check_removed<const AXIS: usize, T: CudaScalar, S: HasAxis<AXIS>>(
     operation: &'static str,
     x: &OnDevice<T, S>,
     reduced: &OnDevice<T, S::Removed>,
@@ -1488,14 +1492,14 @@ pub fn hadamard_pullback<T: CudaElement, S: Shape>(
 /// x̄[o, k, i] = factor·ȳ[o, i]: ȳ spread along `AXIS` (factor 1 for `sum_axis`, 1/len
 /// for `mean_axis`).
 #[track_caller]
-pub fn spread_along_pullback<const AXIS: usize, T: CudaElement, S: HasAxis<AXIS>>(
+pub fn spread_along_pullback<const AXIS: usize, T: CudaScalar, S: HasAxis<AXIS>>(
     y_bar: &OnDevice<T, S::Removed>,
-    factor: T,
+    factor: T::Part,
     x_bar: &mut OnDevice<T, S>,
     write: Write,
 ) {
     check_removed::<AXIS, T, S>("spread_along_pullback", x_bar, y_bar);
-    let axis = x_bar.dims().split_at_axis(AXIS);
+    let axis = x_bar.parts_split(AXIS);
     or_panic_cuda(spread_kernel(write).launch(&[y_bar.slice()], &[factor], axis, x_bar.slice_mut()));
 }
 
@@ -1512,7 +1516,7 @@ pub fn fill_pullback<T: CudaElement, S: Shape>(
 
 /// b̄ = Σ over the leading axes of ȳ, for y = b broadcast to `Target`.
 #[track_caller]
-pub fn broadcast_pullback<T: CudaElement, S: Shape, Target: Shape>(
+pub fn broadcast_pullback<T: CudaScalar, S: Shape, Target: Shape>(
     y_bar: &OnDevice<T, Target>,
     b_bar: &mut OnDevice<T, S>,
     write: Write,
@@ -1531,7 +1535,7 @@ pub fn broadcast_pullback<T: CudaElement, S: Shape, Target: Shape>(
             )
         );
     }
-    let axis = (1, y_bar.len() / b_bar.len().max(1), b_bar.len());
+    let axis = (1, y_bar.len() / b_bar.len().max(1), b_bar.parts());
     or_panic_cuda(sum_kernel(write).launch(&[y_bar.slice()], &[], axis, b_bar.slice_mut()));
 }
 
@@ -1664,13 +1668,13 @@ pub fn logsumexp_pullback<const AXIS: usize, T: CudaElement, S: HasAxis<AXIS>>(
 /// ā, b̄ = the two parts of ȳ along `AXIS`, for y = concat(a, b), each written or
 /// added as asked.
 #[track_caller]
-pub fn concat_pullback<const AXIS: usize, T: CudaElement, S: HasAxis<AXIS>, B: Dim, C: Dim>(
+pub fn concat_pullback<const AXIS: usize, T: CudaScalar, S: HasAxis<AXIS>, B: Dim, C: Dim>(
     y_bar: &OnDevice<T, S::Replaced<C>>,
     a_bar: Option<(&mut OnDevice<T, S>, Write)>,
     b_bar: Option<(&mut OnDevice<T, S::Replaced<B>>, Write)>,
     (len_a, len_b): (usize, usize),
 ) {
-    let (outer, total, inner) = y_bar.dims().split_at_axis(AXIS);
+    let (outer, total, inner) = y_bar.parts_split(AXIS);
     assert_eq!(total, len_a + len_b, "concat_pullback: the cotangent's axis is not the sum of the parts");
     if let Some((a_bar, write)) = a_bar {
         let (from, to) = (AxisRange { len: total, start: 0 }, AxisRange { len: len_a, start: 0 });
@@ -1703,16 +1707,22 @@ pub fn narrow_pullback<
     const AXIS: usize,
     const START: usize,
     const LEN: usize,
-    T: CudaElement,
+    T: CudaScalar,
     S: HasAxis<AXIS>,
 >(
     y_bar: &OnDevice<T, S::Replaced<Const<LEN>>>,
     x_bar: &mut OnDevice<T, S>,
     write: Write,
 ) {
-    let (outer, len, inner) = x_bar.dims().split_at_axis(AXIS);
+    let (outer, len, inner) = x_bar.parts_split(AXIS);
     if write == Write::Overwrite {
-        fill_pullback(T::zero(), T::zero(), x_bar, Write::Overwrite);
+        let parts = x_bar.parts();
+        or_panic_cuda(fill_kernel(Write::Overwrite).launch(
+            &[],
+            &[T::Part::zero()],
+            one_line(parts),
+            x_bar.slice_mut(),
+        ));
     }
     let (from, to) = (AxisRange { len: LEN, start: 0 }, AxisRange { len, start: START });
     or_panic_cuda(copy_block(
