@@ -19,6 +19,7 @@ use common_grad::{
 };
 use fluxion::autodiff::check::{CheckOptions, check_grad, check_vjp};
 use fluxion::autodiff::{Var, grad};
+use fluxion::ops::elementwise::{FusedFunction, fused_partials};
 use fluxion::prelude::*;
 
 type C64 = Complex64;
@@ -1074,4 +1075,39 @@ fn a_scalar_function_and_its_rule_agree_with_finite_differences() {
     // The rule is the derivative the function states: σ(x).
     let g = grad(|x: Var<M23>| x.map_function(Softplus).sum(), &x);
     assert_close_slices(g.as_slice(), x.map(|v| 1.0 / (1.0 + (-v).exp())).as_slice(), 1e-15);
+}
+
+/// x·σ(g) + r·r: a fused function of three tensors.
+#[derive(Clone, Copy, Debug)]
+struct GatedSquare;
+
+impl FusedFunction<3> for GatedSquare {
+    fn value<T: RealScalar>(&self, [x, g, r]: [T; 3]) -> T {
+        x / (T::one() + (-g).exp()) + r * r
+    }
+}
+
+#[test]
+fn a_fused_function_of_three_tensors_agrees_with_its_parts_and_finite_differences() {
+    let (x, g, r): (M23, M23, M23) =
+        (static_tensor(&wave(6)), static_tensor(&wave(7)[1..]), static_tensor(&wave(8)[2..]));
+    let sigmoid = g.map(|v| 1.0 / (1.0 + (-v).exp()));
+    let unfused = x.hadamard(&sigmoid) + r.hadamard(&r);
+    assert_close_slices(GatedSquare.apply([&x, &g, &r]).as_slice(), unfused.as_slice(), 1e-15);
+    // Every input's rule, from forward mode on duals, against central differences.
+    let (gc, rc) = (Var::constant(g), Var::constant(r));
+    ok("fused wrt x", check_vjp(move |x: Var<M23>| GatedSquare.apply([&x, &gc, &rc]), &x, f64_opts()));
+    let (xc, rc) = (Var::constant(x), Var::constant(r));
+    ok("fused wrt g", check_vjp(move |g: Var<M23>| GatedSquare.apply([&xc, &g, &rc]), &g, f64_opts()));
+    ok("fused, one input thrice", check_vjp(|x: Var<M23>| GatedSquare.apply([&x, &x, &x]), &x, f64_opts()));
+    // The partials themselves: σ(g), x·σ(g)(1 − σ(g)), 2r.
+    let [dx, dg, dr] = fused_partials(GatedSquare, [0.5, 0.25, -2.0]);
+    let s = 1.0 / (1.0 + (-0.25f64).exp());
+    assert_close_slices(&[dx, dg, dr], &[s, 0.5 * s * (1.0 - s), -4.0], 1e-15);
+    // Dynamic shapes must agree; the message names both.
+    let a = dmatrix(2, 3, &wave(6));
+    let b = dmatrix(3, 2, &wave(6));
+    let error = std::panic::catch_unwind(|| GatedSquare.apply([&a, &b, &a])).unwrap_err();
+    let message = error.downcast_ref::<String>().expect("a formatted panic message");
+    assert!(message.contains("[2, 3]") && message.contains("[3, 2]"), "{message}");
 }

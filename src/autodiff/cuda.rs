@@ -20,14 +20,14 @@ use num_traits::One;
 use super::dual::Dual;
 use super::forward::{Lift, Unlift};
 use super::tangent::{CoordinateUpdate, Differentiable, Leaf, LeafVisitor, VectorSpace};
-use super::tape::{Var, record_binary_in_place, record_unary, record_unary_in_place};
+use super::tape::{Var, record_binary_in_place, record_many, record_unary, record_unary_in_place};
 use super::var_ops::{Operand, var_with_constant_tensor};
 use crate::backend::cpu::Write;
 use crate::backend::cuda::{CType, Cuda, CudaElement, CudaScalar, UpdateKernel, or_panic_cuda};
 use crate::error::{ShapeError, or_panic};
 use crate::ops::conv::{Padding, Stride};
 use crate::ops::cuda::{self as rules, RealValued};
-use crate::ops::elementwise::{Elementary, ScalarFunction, elementary_methods};
+use crate::ops::elementwise::{Elementary, Fusable, FusedFunction, ScalarFunction, elementary_methods};
 use crate::product::{MatMul, MatMulTransposed};
 use crate::scalar::RealScalar;
 use crate::shape::constraint::{
@@ -469,6 +469,41 @@ impl<T: CudaElement, B: Dim, C: Dim, H: Dim, W: Dim> CudaDual<T, (B, C, H, W)> {
     }
 }
 
+/// A fused elementwise function of `N` lifted GPU tensors: ẏ = Σₖ ∂f/∂xₖ·ẋₖ, one
+/// kernel for the value and one for the tangent.
+impl<T: CudaElement, S: Shape, const N: usize> Fusable<N> for CudaDual<T, S> {
+    #[track_caller]
+    fn fused<F: FusedFunction<N>>(f: F, inputs: [&Self; N]) -> Self {
+        let values = inputs.map(|x| &x.value);
+        let tangent = OnDevice::fused_tangent(f, values, inputs.map(|x| &x.tangent));
+        CudaDual { value: f.apply(values), tangent }
+    }
+}
+
+/// A fused elementwise function of `N` traced GPU tensors, with x̄ₖ = ∂f/∂xₖ·ȳ, one
+/// generated kernel per input.
+impl<T: CudaElement, S: Shape, const N: usize> Fusable<N> for Var<OnDevice<T, S>> {
+    #[track_caller]
+    fn fused<F: FusedFunction<N>>(f: F, inputs: [&Self; N]) -> Self {
+        let values = inputs.map(Var::shared_value);
+        let y = f.apply(values.each_ref().map(|value| &**value));
+        let shape = y.shape();
+        record_many(inputs, y, move |_, y_bar: &OnDevice<T, S>, mut adjoints| {
+            for k in 0..N {
+                adjoints.input(k).write_or_add(shape, |x_bar, write| {
+                    rules::fused_pullback(
+                        (f, k),
+                        values.each_ref().map(|value| &**value),
+                        y_bar,
+                        x_bar,
+                        write,
+                    )
+                });
+            }
+        })
+    }
+}
+
 impl<T: CudaElement, S: Shape> Add for &CudaDual<T, S> {
     type Output = CudaDual<T, S>;
     #[track_caller]
@@ -729,6 +764,18 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
                 }
             })
         })
+    }
+
+    /// ⟨a, b⟩, which is `dot` on real data.
+    #[track_caller]
+    pub fn inner(&self, other: &Self) -> Var<T> {
+        self.dot(other)
+    }
+
+    /// Σ aᵢbᵢ, which is `dot` on real data.
+    #[track_caller]
+    pub fn dotu(&self, other: &Self) -> Var<T> {
+        self.dot(other)
     }
 
     /// Σ of all elements (its value is read back to the host).

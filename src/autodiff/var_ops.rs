@@ -13,8 +13,9 @@ use crate::backend::cpu::{Write, write_elements};
 use crate::error::{ShapeError, or_panic};
 use crate::ops::conv::{Padding, Stride, add_channels_pullback, conv2d_pullback, max_pool2d_pullback};
 use crate::ops::elementwise::{
-    Elementary, ScalarFunction, abs_pullback, conj_pullback, elementary_methods, elementary_pullback,
-    function_pullback, im_pullback, norm_sqr_pullback, re_pullback, relu_pullback,
+    Elementary, Fusable, FusedFunction, ScalarFunction, abs_pullback, conj_pullback, elementary_methods,
+    elementary_pullback, function_pullback, fused_pullback, im_pullback, norm_sqr_pullback, re_pullback,
+    relu_pullback,
 };
 use crate::ops::layout::{
     broadcast_pullback, concat_pullback, narrow_pullback, reshape_pullback, transpose_pullback,
@@ -374,6 +375,22 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
                 }
                 elements[offset] += y_bar;
             })
+        })
+    }
+}
+
+/// A fused elementwise function of `N` traced tensors, with x̄ₖ = ∂f/∂xₖ·ȳ (the
+/// partials by forward mode; see [`FusedFunction`]).
+impl<T: RealScalar, S: Shape, K: Storage<T, S>, const N: usize> Fusable<N> for Var<Tensor<T, S, K>> {
+    #[track_caller]
+    fn fused<F: FusedFunction<N>>(f: F, inputs: [&Self; N]) -> Self {
+        let values = inputs.map(Var::shared_value);
+        let y = f.apply(values.each_ref().map(|value| &**value));
+        record_many(inputs, y, move |_, y_bar: &Tensor<T, S, K>, mut adjoints| {
+            let cotangents = fused_pullback(f, values.each_ref().map(|value| &**value), y_bar);
+            for (k, cotangent) in cotangents.into_iter().enumerate() {
+                adjoints.input(k).add(|| cotangent);
+            }
         })
     }
 }

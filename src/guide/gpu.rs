@@ -1,6 +1,7 @@
 //! # GPU tensors (feature `cuda`)
 //!
-//! `Tensor<T, S, Cuda>` keeps `f32` or `f64` elements in NVIDIA GPU memory, with the
+//! `Tensor<T, S, Cuda>` keeps `f32`, `f64`, `Complex32` or `Complex64` elements in
+//! NVIDIA GPU memory, with the
 //! same shapes, products and compile-time errors as the host kinds. Data moves only
 //! when asked (`to_device`, `to_host`); mixing a host and a GPU tensor in one
 //! operation does not compile. Operations keep their names, and `Var`s of GPU tensors

@@ -199,20 +199,28 @@ impl<T: ParameterElement, S: Shape, K: Storage<T, S>> Parameters for Tensor<T, S
 }
 
 /// A GPU tensor's parameters pass through host copies: `visit_parameters` reads a
-/// copy, `visit_parameters_mut` writes the copy back to the device afterwards.
+/// copy, `visit_parameters_mut` writes the copy back to the device afterwards
+/// (complex elements as their real and imaginary parts, as on the host).
 #[cfg(feature = "cuda")]
-impl<T: crate::backend::cuda::CudaElement + RealElement, S: Shape> Parameters
+impl<T: crate::backend::cuda::CudaScalar + ParameterElement, S: Shape> Parameters
     for Tensor<T, S, crate::backend::cuda::Cuda>
 {
     fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
+        let mut shape = [0; MAX_RANK + 1];
+        let rank = leaf_shape::<T>(self.shape().dims().as_slice(), &mut shape);
         let host = self.to_vec();
-        f(path, ParameterLeaf { shape: self.shape().dims().as_slice(), elements: T::elements(&host) });
+        f(path, ParameterLeaf { shape: &shape[..rank], elements: T::Real::elements(T::reals(&host)) });
     }
     fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
+        let mut shape = [0; MAX_RANK + 1];
+        let rank = leaf_shape::<T>(self.shape().dims().as_slice(), &mut shape);
         let mut host = self.to_vec();
         f(
             path,
-            ParameterLeafMut { shape: self.shape().dims().as_slice(), elements: T::elements_mut(&mut host) },
+            ParameterLeafMut {
+                shape: &shape[..rank],
+                elements: T::Real::elements_mut(T::reals_mut(&mut host)),
+            },
         );
         *self = crate::backend::cuda::or_panic_cuda(Tensor::try_from_elements(self.shape(), &host));
     }

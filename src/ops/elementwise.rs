@@ -9,6 +9,7 @@ use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAss
 
 use num_traits::Zero;
 
+use crate::autodiff::Dual;
 use crate::backend::cpu::{Write, write_elements};
 use crate::error::{ShapeError, or_panic};
 use crate::product::ScalarFactor;
@@ -206,6 +207,107 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     pub fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
         self.map(|x| f.value(x))
     }
+}
+
+/// A function of `N` real numbers applied elementwise to `N` tensors of one shape, in
+/// one pass: a chain of elementwise steps over several inputs fused into one loop on
+/// the host and one generated kernel on the GPU. Only the value is written: the
+/// partial derivatives ∂f/∂xₖ come from forward mode, the function run on [`Dual`]s
+/// of `N` tangents ([`fused_partials`]), on the host and — recorded on symbolic
+/// duals — in the GPU's pullback kernels. Apply it with [`FusedFunction::apply`] to
+/// host or GPU tensors, their `Var`s (reverse mode) or `CudaDual`s (forward mode on
+/// the GPU). As for [`ScalarFunction`], write it without comparisons.
+///
+/// ```
+/// use fluxion::prelude::*;
+/// use fluxion::ops::elementwise::FusedFunction;
+///
+/// /// x·σ(g) + r: a gated residual, one pass over three tensors.
+/// #[derive(Clone, Copy, Debug)]
+/// struct GatedResidual;
+///
+/// impl FusedFunction<3> for GatedResidual {
+///     fn value<T: RealScalar>(&self, [x, g, r]: [T; 3]) -> T {
+///         x / (T::one() + (-g).exp()) + r
+///     }
+/// }
+///
+/// let x: Vector<f64, 2> = Vector::from_array([1.0, 2.0]);
+/// let (g, r) = (Vector::from_array([0.0, 0.0]), Vector::from_array([0.5, 0.5]));
+/// assert_eq!(GatedResidual.apply([&x, &g, &r]).to_array(), [1.0, 1.5]);
+/// // Reverse mode through it: ∂/∂x Σ (x·σ(g) + r) = σ(g) = ½.
+/// let dx = grad(|x: Var<Vector<f64, 2>>| GatedResidual.apply([&x, &Var::constant(g.clone()), &Var::constant(r.clone())]).sum(), &x);
+/// assert_eq!(dx.to_array(), [0.5, 0.5]);
+/// ```
+pub trait FusedFunction<const N: usize>: Copy + core::fmt::Debug + 'static {
+    /// f(x₁, …, x_N).
+    fn value<T: RealScalar>(&self, x: [T; N]) -> T;
+
+    /// f applied elementwise to `inputs` (of one shape; a dynamic mismatch panics
+    /// naming both shapes).
+    #[track_caller]
+    fn apply<X: Fusable<N>>(&self, inputs: [&X; N]) -> X {
+        X::fused(*self, inputs)
+    }
+}
+
+/// What a [`FusedFunction`] of `N` inputs applies to: tensors (host or GPU), their
+/// `Var`s and `CudaDual`s.
+pub trait Fusable<const N: usize>: Sized {
+    /// `f` applied elementwise to `inputs`.
+    ///
+    /// # Panics
+    /// When two inputs' dynamic shapes differ (the message names both).
+    fn fused<F: FusedFunction<N>>(f: F, inputs: [&Self; N]) -> Self;
+}
+
+/// The partial derivatives ∂f/∂xₖ at x, by one forward-mode pass of `f` on duals of
+/// `N` tangents.
+pub fn fused_partials<T: RealScalar, F: FusedFunction<N>, const N: usize>(f: F, x: [T; N]) -> [T; N] {
+    let seeded = core::array::from_fn(|k| {
+        Dual::new(x[k], core::array::from_fn(|j| if j == k { T::one() } else { T::zero() }))
+    });
+    f.value(seeded).tangent()
+}
+
+/// Panics naming both shapes unless every tensor has the first one's shape.
+#[track_caller]
+pub(crate) fn check_fused_shapes<T, S: Shape, K: StorageKind<T, S>>(inputs: &[&Tensor<T, S, K>]) {
+    for input in inputs.iter().skip(1) {
+        or_panic(inputs[0].check_same_shape(input, "fused"));
+    }
+}
+
+impl<T: RealScalar, S: Shape, K: Storage<T, S>, const N: usize> Fusable<N> for Tensor<T, S, K> {
+    #[track_caller]
+    fn fused<F: FusedFunction<N>>(f: F, inputs: [&Self; N]) -> Self {
+        let () = const { assert!(N > 0, "a fused function takes at least one input") };
+        check_fused_shapes(&inputs);
+        let slices = inputs.map(Tensor::as_slice);
+        Tensor::from_flat_fn(inputs[0].shape(), |i| f.value(slices.map(|x| x[i])))
+    }
+}
+
+/// x̄ₖ = ∂f/∂xₖ·ȳ for y = f(x₁, …, x_N) elementwise: the cotangent of every input.
+///
+/// # Panics
+/// When the shapes of the inputs and ȳ differ.
+#[cfg(feature = "alloc")]
+#[track_caller]
+pub fn fused_pullback<T: RealScalar, S: Shape, K: Storage<T, S>, F: FusedFunction<N>, const N: usize>(
+    f: F,
+    inputs: [&Tensor<T, S, K>; N],
+    y_bar: &Tensor<T, S, K>,
+) -> [Tensor<T, S, K>; N] {
+    check_fused_shapes(&inputs);
+    for input in &inputs {
+        or_panic(input.check_same_shape(y_bar, "fused_pullback"));
+    }
+    let slices = inputs.map(Tensor::as_slice);
+    let partials: alloc::vec::Vec<[T; N]> =
+        (0..y_bar.as_slice().len()).map(|i| fused_partials(f, slices.map(|x| x[i]))).collect();
+    let y_bar = y_bar.as_slice();
+    core::array::from_fn(|k| Tensor::from_flat_fn(inputs[k].shape(), |i| partials[i][k] * y_bar[i]))
 }
 
 /// x̄ = f′(x)·ȳ for y = f(x) elementwise, for a [`ScalarFunction`] `f`.

@@ -62,11 +62,14 @@ pub(crate) struct ComplexKernel {
 }
 
 impl ComplexKernel {
-    /// The compiled kernel's name for parts of type `ctype`.
+    /// The compiled kernel's name for parts of type `ctype`: the operation, the kinds
+    /// of the inputs, the number of parameters, the result's kind and store, the part
+    /// type — everything that shapes the source, so a name always denotes one kernel.
     pub fn compiled_name(&self, ctype: CType) -> String {
         let kinds: String = self.inputs.iter().map(|kind| kind.letter()).collect();
         let store = if self.store == Store::Overwrite { 'w' } else { 'a' };
-        format!("complex_{}_{kinds}_{}{store}_{}", self.name, self.output.letter(), ctype.name())
+        let (name, output, params) = (self.name, self.output.letter(), self.params);
+        format!("complex_{name}_{kinds}{params}_{output}{store}_{}", ctype.name())
     }
 
     /// The kernel's CUDA C for parts of type `ctype`.
@@ -163,8 +166,10 @@ impl ComplexKernel {
         let scalars: Vec<R> = params.iter().flat_map(|p| [p.re, p.im]).collect();
         let name = self.compiled_name(R::C_TYPE);
         let config = elementwise_launch(n, runner.multiprocessors());
-        // SAFETY: the inputs, output, parameters and size of `parts_source`'s list, in
-        // its order, each buffer checked above to hold its parts of `n` elements.
+        // SAFETY: the name is made from everything that shapes the source (see
+        // `compiled_name`); the arguments are the inputs, output, parameters and size of
+        // `parts_source`'s list, in its order, each buffer checked above to hold its
+        // parts of `n` elements.
         unsafe {
             runner.launch(&name, &|| self.source(R::C_TYPE), &mut buffers, &scalars, &[n as u64], config)
         }

@@ -337,7 +337,10 @@ impl Device {
     }
 
     /// Lets cuBLAS use TF32 or BF16 tensor cores for `f32` products, or not (the
-    /// default); `f64` products are unaffected.
+    /// default). cuBLAS's TF32 mode may use tensor cores for `Complex32` products too
+    /// (not measured); BF16 rounds real `f32` operands only, so a
+    /// `Complex32` product under it runs in full precision; `f64` and `Complex64`
+    /// products are unaffected.
     pub fn set_matmul_precision(&self, precision: MatmulPrecision) -> Result<(), CudaError> {
         let mode = match precision {
             MatmulPrecision::Full | MatmulPrecision::Bf16 => cublas_sys::cublasMath_t::CUBLAS_DEFAULT_MATH,
@@ -351,12 +354,12 @@ impl Device {
         Ok(())
     }
 
-    /// A zeroed buffer of `len` elements.
+    /// A zeroed buffer of `len` real parts (elements of a real tensor).
     pub(crate) fn zeros<T: CudaElement>(&self, len: usize) -> Result<CudaSlice<T>, CudaError> {
         Ok(self.stream.alloc_zeros(len.max(1))?)
     }
 
-    /// A buffer of `len` elements whose contents the caller overwrites in full before
+    /// A buffer of `len` real parts whose contents the caller overwrites in full before
     /// reading.
     pub(crate) fn uninitialized<T: CudaElement>(&self, len: usize) -> Result<CudaSlice<T>, CudaError> {
         // SAFETY: every caller launches a kernel that writes all `len` elements before
@@ -364,7 +367,7 @@ impl Device {
         Ok(unsafe { self.stream.alloc(len.max(1)) }?)
     }
 
-    /// Copies host elements to a new device buffer.
+    /// Copies host parts to a new device buffer.
     pub(crate) fn upload<T: CudaElement>(&self, elements: &[T]) -> Result<CudaSlice<T>, CudaError> {
         if elements.is_empty() {
             return self.zeros(0);
@@ -372,7 +375,7 @@ impl Device {
         Ok(self.stream.clone_htod(elements)?)
     }
 
-    /// Copies the first `len` elements of a device buffer to the host (waits for the
+    /// Copies the first `len` parts of a device buffer to the host (waits for the
     /// stream).
     pub(crate) fn download<T: CudaElement>(
         &self,

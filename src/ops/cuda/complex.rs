@@ -11,8 +11,8 @@
 //! `norm_sqr`. Their kernels are generated from num-complex's arithmetic evaluated
 //! on `Complex<Sym>`, and the rules are the host's: for a real loss the gradient
 //! is ∂L/∂x + i·∂L/∂y ([the complex-numbers guide](crate::guide::complex_numbers)).
-//! `|x|` is √(x·x̄) on the GPU, where the host takes `hypot`: they agree to rounding,
-//! and the GPU's overflows for |x| beyond √max.
+//! `|x|` scales by the larger part before squaring, as the host's `hypot` does: they
+//! agree to rounding, with no overflow or underflow of the squares.
 
 use core::ops::{Div, Mul};
 
@@ -20,13 +20,13 @@ use cudarc::driver::CudaSlice;
 use num_complex::Complex;
 use num_traits::{One, Zero};
 
-use super::{OnDevice, check_shapes};
+use super::{OnDevice, check_shapes, store};
 use crate::backend::cpu::Write;
 use crate::backend::cuda::{
     ComplexKernel, CudaElement, CudaError, CudaScalar, Device, Kind, Store, Sym, or_panic_cuda,
 };
 use crate::error::{ShapeError, or_panic};
-use crate::scalar::Scalar;
+use crate::scalar::{RealScalar, Scalar};
 use crate::shape::Shape;
 
 use Kind::{Complex as C, Real as R};
@@ -42,32 +42,28 @@ fn kernel(
     ComplexKernel { name, inputs, params, output, store, function }
 }
 
-fn stored(write: Write) -> Store {
-    super::store(write)
-}
-
 // The kernels, each a num-complex formula; `complex_kernels` lists them all for the
 // offline check.
 
 fn fill_kernel(write: Write) -> ComplexKernel {
-    kernel("fill", &[], 1, C, stored(write), |_, p| p[0])
+    kernel("fill", &[], 1, C, store(write), |_, p| p[0])
 }
 fn scale_kernel(write: Write) -> ComplexKernel {
-    kernel("scale", &[C], 1, C, stored(write), |x, p| x[0] * p[0])
+    kernel("scale", &[C], 1, C, store(write), |x, p| x[0] * p[0])
 }
 /// conj(x)·p.
 fn conj_scale_kernel(write: Write) -> ComplexKernel {
-    kernel("conj_scale", &[C], 1, C, stored(write), |x, p| x[0].conj() * p[0])
+    kernel("conj_scale", &[C], 1, C, store(write), |x, p| x[0].conj() * p[0])
 }
 fn hadamard_kernel() -> ComplexKernel {
     kernel("hadamard", &[C, C], 0, C, Store::Overwrite, |x, _| x[0] * x[1])
 }
 /// conj(a)·b: `inner`'s terms and the pullbacks of products.
 fn conj_hadamard_kernel(write: Write) -> ComplexKernel {
-    kernel("conj_hadamard", &[C, C], 0, C, stored(write), |x, _| x[0].conj() * x[1])
+    kernel("conj_hadamard", &[C, C], 0, C, store(write), |x, _| x[0].conj() * x[1])
 }
 fn conj_kernel(write: Write) -> ComplexKernel {
-    kernel("conj", &[C], 0, C, stored(write), |x, _| x[0].conj())
+    kernel("conj", &[C], 0, C, store(write), |x, _| x[0].conj())
 }
 fn re_kernel() -> ComplexKernel {
     kernel("re", &[C], 0, R, Store::Overwrite, |x, _| x[0])
@@ -78,29 +74,36 @@ fn im_kernel() -> ComplexKernel {
 fn norm_sqr_kernel() -> ComplexKernel {
     kernel("norm_sqr", &[C], 0, R, Store::Overwrite, |x, _| Complex::new(x[0].norm_sqr(), Sym::zero()))
 }
+/// |z| = m·√((re/m)² + (im/m)²) with m = max(|re|, |im|) (0 where m = 0): no square
+/// overflows or underflows, as with the host's `hypot`.
+fn modulus(z: Complex<Sym>) -> Sym {
+    let largest = RealScalar::max(z.re.abs(), z.im.abs());
+    let scaled = z.unscale(largest);
+    largest.where_positive(largest * scaled.norm_sqr().sqrt())
+}
 fn abs_kernel() -> ComplexKernel {
-    kernel("abs", &[C], 0, R, Store::Overwrite, |x, _| Complex::new(x[0].norm_sqr().sqrt(), Sym::zero()))
+    kernel("abs", &[C], 0, R, Store::Overwrite, |x, _| Complex::new(modulus(x[0]), Sym::zero()))
 }
 /// re + i·im from two real tensors.
 fn interleave_kernel(write: Write) -> ComplexKernel {
-    kernel("interleave", &[R, R], 0, C, stored(write), |x, _| Complex::new(x[0].re, x[1].re))
+    kernel("interleave", &[R, R], 0, C, store(write), |x, _| Complex::new(x[0].re, x[1].re))
 }
 /// x̄ = ȳ (embedded) for y = Re x.
 fn re_pullback_kernel(write: Write) -> ComplexKernel {
-    kernel("re_pullback", &[R], 0, C, stored(write), |x, _| x[0])
+    kernel("re_pullback", &[R], 0, C, store(write), |x, _| x[0])
 }
 /// x̄ = i·ȳ for y = Im x.
 fn im_pullback_kernel(write: Write) -> ComplexKernel {
-    kernel("im_pullback", &[R], 0, C, stored(write), |x, _| Complex::new(Sym::zero(), x[0].re))
+    kernel("im_pullback", &[R], 0, C, store(write), |x, _| Complex::new(Sym::zero(), x[0].re))
 }
 /// x̄ = x·2ȳ for y = |x|².
 fn norm_sqr_pullback_kernel(write: Write) -> ComplexKernel {
-    kernel("norm_sqr_pullback", &[C, R], 0, C, stored(write), |x, _| x[0] * (x[1] + x[1]))
+    kernel("norm_sqr_pullback", &[C, R], 0, C, store(write), |x, _| x[0] * (x[1] + x[1]))
 }
 /// x̄ = x·(ȳ/|x|) for y = |x|, 0 where x = 0.
 fn abs_pullback_kernel(write: Write) -> ComplexKernel {
-    kernel("abs_pullback", &[C, R], 0, C, stored(write), |x, _| {
-        let modulus = x[0].norm_sqr().sqrt();
+    kernel("abs_pullback", &[C, R], 0, C, store(write), |x, _| {
+        let modulus = modulus(x[0]);
         let value = x[0] * Complex::new(x[1].re / modulus, Sym::zero());
         Complex::new(modulus.where_positive(value.re), modulus.where_positive(value.im))
     })
@@ -214,7 +217,7 @@ where
         self.real_map(im_kernel())
     }
 
-    /// |x| elementwise, as √(x·x̄).
+    /// |x| elementwise.
     pub fn abs(&self) -> OnDevice<T, S> {
         self.real_map(abs_kernel())
     }
@@ -225,45 +228,52 @@ where
     }
 }
 
-impl<T: CudaElement, S: Shape> Mul<Complex<T>> for &OnDevice<Complex<T>, S>
-where
-    Complex<T>: CudaScalar<Part = T>,
-{
-    type Output = OnDevice<Complex<T>, S>;
-    fn mul(self, factor: Complex<T>) -> OnDevice<Complex<T>, S> {
-        self.scale(factor)
-    }
+/// `z * c` and `z / c` for a complex or a real factor c (a real one scales each part).
+macro_rules! scaling_operators {
+    ($($Factor:ty => $scale:ident),*) => {$(
+        impl<T: CudaElement, S: Shape> Mul<$Factor> for &OnDevice<Complex<T>, S>
+        where
+            Complex<T>: CudaScalar<Part = T>,
+        {
+            type Output = OnDevice<Complex<T>, S>;
+            fn mul(self, factor: $Factor) -> OnDevice<Complex<T>, S> {
+                self.$scale(factor)
+            }
+        }
+
+        impl<T: CudaElement, S: Shape> Mul<$Factor> for OnDevice<Complex<T>, S>
+        where
+            Complex<T>: CudaScalar<Part = T>,
+        {
+            type Output = OnDevice<Complex<T>, S>;
+            fn mul(self, factor: $Factor) -> OnDevice<Complex<T>, S> {
+                self.$scale(factor)
+            }
+        }
+
+        impl<T: CudaElement, S: Shape> Div<$Factor> for &OnDevice<Complex<T>, S>
+        where
+            Complex<T>: CudaScalar<Part = T>,
+        {
+            type Output = OnDevice<Complex<T>, S>;
+            fn div(self, divisor: $Factor) -> OnDevice<Complex<T>, S> {
+                self.$scale(<$Factor>::one() / divisor)
+            }
+        }
+
+        impl<T: CudaElement, S: Shape> Div<$Factor> for OnDevice<Complex<T>, S>
+        where
+            Complex<T>: CudaScalar<Part = T>,
+        {
+            type Output = OnDevice<Complex<T>, S>;
+            fn div(self, divisor: $Factor) -> OnDevice<Complex<T>, S> {
+                self.$scale(<$Factor>::one() / divisor)
+            }
+        }
+    )*};
 }
 
-impl<T: CudaElement, S: Shape> Mul<Complex<T>> for OnDevice<Complex<T>, S>
-where
-    Complex<T>: CudaScalar<Part = T>,
-{
-    type Output = OnDevice<Complex<T>, S>;
-    fn mul(self, factor: Complex<T>) -> OnDevice<Complex<T>, S> {
-        self.scale(factor)
-    }
-}
-
-impl<T: CudaElement, S: Shape> Div<Complex<T>> for &OnDevice<Complex<T>, S>
-where
-    Complex<T>: CudaScalar<Part = T>,
-{
-    type Output = OnDevice<Complex<T>, S>;
-    fn div(self, divisor: Complex<T>) -> OnDevice<Complex<T>, S> {
-        self.scale(Complex::one() / divisor)
-    }
-}
-
-impl<T: CudaElement, S: Shape> Div<Complex<T>> for OnDevice<Complex<T>, S>
-where
-    Complex<T>: CudaScalar<Part = T>,
-{
-    type Output = OnDevice<Complex<T>, S>;
-    fn div(self, divisor: Complex<T>) -> OnDevice<Complex<T>, S> {
-        self.scale(Complex::one() / divisor)
-    }
-}
+scaling_operators!(Complex<T> => scale, T => scale_parts);
 
 // Reverse-mode rules: each writes its cotangent into `x_bar` or adds it there, as
 // `write` says.

@@ -25,7 +25,10 @@ use crate::backend::cuda::{
     max_pullback as max_pullback_kernel, or_panic_cuda, scatter_add_rows, transpose as transpose_kernel,
 };
 use crate::error::{ShapeError, or_panic};
-use crate::ops::elementwise::{Elementary, ScalarFunction, elementary_methods};
+use crate::ops::elementwise::{
+    Elementary, Fusable, FusedFunction, ScalarFunction, check_fused_shapes, elementary_methods,
+    fused_partials,
+};
 use crate::ops::layout::{check_concat, check_element_count};
 use crate::ops::rows::check_row;
 use crate::product::matmul::{check_output, inner_mismatch};
@@ -176,6 +179,41 @@ fn function_pullback_kernel<F: ScalarFunction>(f: F, write: Write) -> Kernel {
         move |x, _| f.derivative(x[0], x[1]) * x[2],
     )
 }
+/// A fused function's value: `N` elementwise inputs.
+fn fused_kernel<F: FusedFunction<N>, const N: usize>(f: F) -> Kernel {
+    let value = move |x: &[Sym]| f.value(core::array::from_fn(|k| x[k]));
+    Kernel::elementwise(function_name("fused", N, value), &[Element; N], 0, Store::Overwrite, move |x, _| {
+        value(x)
+    })
+}
+/// ∂f/∂xₖ·ȳ for input `k` of a fused function (inputs x₁, …, x_N, then ȳ), the
+/// partial recorded by forward mode on symbolic duals.
+fn fused_pullback_kernel<F: FusedFunction<N>, const N: usize>(f: F, k: usize, write: Write) -> Kernel {
+    let partial = move |x: &[Sym]| fused_partials(f, core::array::from_fn(|j| x[j]))[k] * x[N];
+    let role = format!("fused_pullback{k}");
+    Kernel::elementwise(
+        function_name(&role, N + 1, partial),
+        &std::vec![Element; N + 1],
+        0,
+        store(write),
+        move |x, _| partial(x),
+    )
+}
+/// Σₖ ∂f/∂xₖ·ẋₖ, a fused function's tangent (inputs x₁, …, x_N, then ẋ₁, …, ẋ_N).
+fn fused_tangent_kernel<F: FusedFunction<N>, const N: usize>(f: F) -> Kernel {
+    let tangent = move |x: &[Sym]| {
+        let partials = fused_partials(f, core::array::from_fn(|j| x[j]));
+        (1..N).fold(partials[0] * x[N], |sum, k| sum + partials[k] * x[N + k])
+    };
+    Kernel::elementwise(
+        function_name("fused_tangent", 2 * N, tangent),
+        &std::vec![Element; 2 * N],
+        0,
+        Store::Overwrite,
+        move |x, _| tangent(x),
+    )
+}
+
 /// x + b[column]: a row added to every row of a matrix (its columns are the lines of
 /// axis 0).
 fn add_rows_kernel() -> Kernel {
@@ -509,21 +547,21 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
         self.partwise_binary(other, "sub", sub_kernel())
     }
 
+    /// Σ of all elements, on the GPU.
+    fn total(&self) -> OnDevice<T, ()> {
+        OnDevice::new((), |out| {
+            sum_kernel(Write::Overwrite).launch(&[self.slice()], &[], (1, self.len(), T::PARTS), out)
+        })
+    }
+
     /// Σ of all elements (waits for the GPU).
     pub fn sum(&self) -> T {
-        let total: OnDevice<T, ()> = OnDevice::new((), |out| {
-            sum_kernel(Write::Overwrite).launch(&[self.slice()], &[], (1, self.len(), T::PARTS), out)
-        });
-        total.to_vec()[0]
+        self.total().to_vec()[0]
     }
 
     /// Mean of all elements (NaN for an empty tensor; waits for the GPU).
     pub fn mean(&self) -> T {
-        let total: OnDevice<T, ()> = OnDevice::new((), |out| {
-            let axis = (1, self.len(), T::PARTS);
-            sum_kernel(Write::Overwrite).launch(&[self.slice()], &[], axis, out)
-        });
-        total.scale_parts(T::Part::one() / T::Part::from_f64(self.len() as f64)).to_vec()[0]
+        self.total().scale_parts(T::Part::one() / T::Part::from_f64(self.len() as f64)).to_vec()[0]
     }
 
     /// Σ along `AXIS`.
@@ -771,6 +809,16 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
         self.dot(other)
     }
 
+    /// [`Tensor::inner`] that returns an error naming both shapes on a mismatch.
+    pub fn try_inner(&self, other: &Self) -> Result<T, ShapeError> {
+        self.try_dot(other)
+    }
+
+    /// [`Tensor::dotu`] that returns an error naming both shapes on a mismatch.
+    pub fn try_dotu(&self, other: &Self) -> Result<T, ShapeError> {
+        self.try_dot(other)
+    }
+
     /// |x| elementwise.
     pub fn abs(&self) -> Self {
         self.unary(abs_kernel(), &[])
@@ -932,6 +980,40 @@ impl<T: CudaElement, M: Dim> OnDevice<T, (M,)> {
             );
             Ok(())
         })
+    }
+}
+
+/// A fused elementwise function of `N` GPU tensors: one generated kernel.
+impl<T: CudaElement, S: Shape, const N: usize> Fusable<N> for OnDevice<T, S> {
+    #[track_caller]
+    fn fused<F: FusedFunction<N>>(f: F, inputs: [&Self; N]) -> Self {
+        let () = const { assert!(N > 0, "a fused function takes at least one input") };
+        check_fused_shapes(&inputs);
+        let len = inputs[0].len();
+        Self::new(inputs[0].shape(), |out| {
+            fused_kernel(f).launch(&inputs.map(|x| x.slice()), &[], one_line(len), out)
+        })
+    }
+}
+
+impl<T: CudaElement, S: Shape> OnDevice<T, S> {
+    /// Σₖ ∂f/∂xₖ·ẋₖ at `inputs` for the tangents `tangents`: a fused function's
+    /// forward-mode rule, one kernel.
+    #[track_caller]
+    pub(crate) fn fused_tangent<F: FusedFunction<N>, const N: usize>(
+        f: F,
+        inputs: [&Self; N],
+        tangents: [&Self; N],
+    ) -> Self {
+        let () = const { assert!(N > 0, "a fused function takes at least one input") };
+        check_fused_shapes(&inputs);
+        for tangent in &tangents {
+            or_panic(inputs[0].check_same_shape(tangent, "fused_tangent"));
+        }
+        let len = inputs[0].len();
+        let buffers: std::vec::Vec<&CudaSlice<T>> =
+            inputs.iter().chain(&tangents).map(|x| x.slice()).collect();
+        Self::new(inputs[0].shape(), |out| fused_tangent_kernel(f).launch(&buffers, &[], one_line(len), out))
     }
 }
 
@@ -1429,6 +1511,24 @@ pub fn function_pullback<T: CudaElement, S: Shape, F: ScalarFunction>(
         one_line(len),
         x_bar.slice_mut(),
     ));
+}
+
+/// x̄ₖ = ∂f/∂xₖ·ȳ for input `k` of y = f(x₁, …, x_N) elementwise.
+#[track_caller]
+pub fn fused_pullback<T: CudaElement, S: Shape, F: FusedFunction<N>, const N: usize>(
+    (f, k): (F, usize),
+    inputs: [&OnDevice<T, S>; N],
+    y_bar: &OnDevice<T, S>,
+    x_bar: &mut OnDevice<T, S>,
+    write: Write,
+) {
+    assert!(k < N, "fused_pullback: input {k} of {N}");
+    check_fused_shapes(&inputs);
+    check_shapes("fused_pullback", y_bar, &[inputs[0], x_bar]);
+    let mut buffers: std::vec::Vec<&CudaSlice<T>> = inputs.iter().map(|x| x.slice()).collect();
+    buffers.push(y_bar.slice());
+    let len = y_bar.len();
+    or_panic_cuda(fused_pullback_kernel(f, k, write).launch(&buffers, &[], one_line(len), x_bar.slice_mut()));
 }
 
 /// x̄ = factor·ȳ for a real factor: the rule of real scaling, and of `+` and `−`
