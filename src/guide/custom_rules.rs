@@ -12,6 +12,10 @@
 //!   as a [`ScalarFunction`](crate::ops::elementwise::ScalarFunction), works on host
 //!   tensors, on traced tensors (`map_function`) and on GPU tensors, where its kernel
 //!   is generated from the same definition.
+//! - **A fused elementwise function of several tensors**, written once over
+//!   `RealScalar` as a [`FusedFunction`](crate::ops::elementwise::FusedFunction) —
+//!   the value only: its partial derivatives come from forward mode on duals — runs
+//!   in one pass on every storage kind and in every mode (`f.apply([&a, &b])`).
 //! - **Forward mode:** a function generic over the scalar runs on duals as is.
 //!
 //! ```

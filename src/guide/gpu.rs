@@ -99,11 +99,14 @@
 //! MatmulPrecision::Tf32)` (or `Bf16`; both in `fluxion::backend::cuda`) lets cuBLAS
 //! use tensor cores: TF32 rounds the operands to a 10-bit mantissa, BF16 to 8 bits
 //! (a kernel rounds them first), with `f32` sums; `MatmulPrecision::Full` goes back.
-//! The setting is the device's, for every later product; `f64` products ignore it.
+//! The setting is the device's, for every later product; `f64` and `Complex64`
+//! products ignore it.
 //!
 //! Elementwise kernels are generated from the Rust definitions the CPU runs (the
 //! elementary functions' table, a `ScalarFunction`): the definition runs once on a
-//! symbolic scalar and the recorded formula is compiled by NVRTC. Reductions along
+//! symbolic scalar and the recorded formula is compiled by NVRTC. A `FusedFunction`
+//! of several tensors is one kernel, and its derivative kernels are recorded from
+//! the same definition run on symbolic duals. Reductions along
 //! an axis, softmax and its relatives, broadcasts and transposes have kernels too;
 //! matrix products call cuBLAS. See the module `backend::cuda` (with the feature on)
 //! and the README's GPU section for what is there, what is not yet, and the numbers.
