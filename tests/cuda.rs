@@ -1386,6 +1386,31 @@ fn complex_arithmetic_reductions_and_layout_match_the_host() {
     assert_close(&da.im().to_vec(), a.im().as_slice(), 0.0);
     assert_close(&da.norm_sqr().to_vec(), a.norm_sqr().as_slice(), F64_TOL);
     assert_close(&da.abs().to_vec(), a.abs().as_slice(), F64_TOL);
+    // The elementary functions and their pullbacks x̄ = conj(f′(x))·ȳ.
+    let (y_bar, earlier) = (complex::<2, 9, 13>(42), complex::<2, 9, 13>(43));
+    let dy_bar = y_bar.to_device();
+    for f in [
+        Elementary::Exp,
+        Elementary::Ln,
+        Elementary::Sin,
+        Elementary::Cos,
+        Elementary::Tanh,
+        Elementary::Sqrt,
+        Elementary::Sigmoid,
+        Elementary::Powi(3),
+        Elementary::Powi(-2),
+        Elementary::Powf(0.7),
+    ] {
+        let (y, dy) = (a.elementary(f), da.elementary(f));
+        assert_close_complex(&dy.to_vec(), y.as_slice(), F64_TOL);
+        for write in [Write::Overwrite, Write::Accumulate] {
+            let mut x_bar = earlier.clone();
+            host_rules::elementary_pullback(f, (&a, &y, &y_bar), &mut x_bar, write);
+            let mut dx_bar = earlier.to_device();
+            device_rules::complex_elementary_pullback(f, (&da, &dy, &dy_bar), &mut dx_bar, write);
+            assert_close_complex(&dx_bar.to_vec(), x_bar.as_slice(), F64_TOL);
+        }
+    }
     assert_close_complex(&(&da * 2.5).to_vec(), (&a * 2.5).as_slice(), 0.0);
     assert_close_complex(&(&da / 4.0).to_vec(), a.map(|z| z / 4.0).as_slice(), 0.0);
     // |x| scales before squaring: no overflow at 1e200, no underflow at 1e-200.
@@ -1525,6 +1550,11 @@ fn complex_rules_agree_with_finite_differences_and_the_host_gradient() {
     check!("scale", check_vjp, move |z: Var<Z>| &z * factor);
     check!("hadamard", check_vjp, |z: Var<Z>| z.hadamard(&z));
     check!("conj", check_vjp, |z: Var<Z>| z.conj());
+    check!("exp", check_vjp, |z: Var<Z>| z.exp());
+    check!("ln", check_vjp, |z: Var<Z>| z.ln());
+    check!("tanh", check_vjp, |z: Var<Z>| z.tanh());
+    check!("sqrt", check_vjp, |z: Var<Z>| z.sqrt());
+    check!("powf", check_vjp, |z: Var<Z>| z.powf(0.7));
     check!("re", check_vjp, |z: Var<Z>| z.re());
     check!("im", check_vjp, |z: Var<Z>| z.im());
     check!("abs", check_vjp, |z: Var<Z>| z.abs());

@@ -1127,6 +1127,18 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<Complex<T>, S>>
 where
     Complex<T>: CudaScalar<Part = T>,
 {
+    /// f(x) elementwise for an elementary `f`, with x̄ = conj(f′(x))·ȳ.
+    pub fn elementary(&self, f: Elementary<T>) -> Self {
+        let x = self.shared_value();
+        record_unary_in_place(self, x.elementary(f), move |y, y_bar, x_bar| {
+            x_bar.write_or_add(x.shape(), |x_bar, write| {
+                rules::complex_elementary_pullback(f, (&x, y, y_bar), x_bar, write)
+            })
+        })
+    }
+
+    elementary_methods!();
+
     /// `factor`·x, with x̄ = conj(factor)·ȳ.
     pub fn scale(&self, factor: Complex<T>) -> Self {
         let shape = self.value().shape();

@@ -173,6 +173,8 @@ fn emit_body(expression: &Expression, ctype: CType, inputs: &[String]) -> (Strin
                     UnaryOp::Cos => format!("cos{suffix}({a})"),
                     UnaryOp::Tanh => format!("tanh{suffix}({a})"),
                     UnaryOp::Sqrt => format!("sqrt{suffix}({a})"),
+                    UnaryOp::Sinh => format!("sinh{suffix}({a})"),
+                    UnaryOp::Cosh => format!("cosh{suffix}({a})"),
                 }
             }
             Node::Binary(op, a, b) => {
@@ -185,6 +187,8 @@ fn emit_body(expression: &Expression, ctype: CType, inputs: &[String]) -> (Strin
                     BinaryOp::Rem => format!("fmod{suffix}({a}, {b})"),
                     BinaryOp::Pow => format!("pow{suffix}({a}, {b})"),
                     BinaryOp::Max => max_expression(&a, &b),
+                    BinaryOp::Atan2 => format!("atan2{suffix}({a}, {b})"),
+                    BinaryOp::Hypot => format!("hypot{suffix}({a}, {b})"),
                 }
             }
             Node::Powi(a, n) => format!("pow{suffix}(v{a}, ({t})({n}))"),

@@ -6,6 +6,7 @@
 //! runs — and evaluated on `Complex<Sym>`: the recorded real and imaginary parts
 //! become one kernel that reads each input's parts and stores the result's.
 
+use std::boxed::Box;
 use std::format;
 use std::string::String;
 use std::vec;
@@ -48,7 +49,7 @@ impl Kind {
 /// each parameter complex.
 pub(crate) struct ComplexKernel {
     /// The operation's name, e.g. `"hadamard"`.
-    pub name: &'static str,
+    pub name: String,
     /// What each input holds.
     pub inputs: &'static [Kind],
     /// The number of complex parameters.
@@ -58,7 +59,7 @@ pub(crate) struct ComplexKernel {
     /// How the result is stored.
     pub store: Store,
     /// The function, written with num-complex's arithmetic.
-    pub function: fn(&[Complex<Sym>], &[Complex<Sym>]) -> Complex<Sym>,
+    pub function: Box<dyn Fn(&[Complex<Sym>], &[Complex<Sym>]) -> Complex<Sym>>,
 }
 
 impl ComplexKernel {
@@ -68,7 +69,7 @@ impl ComplexKernel {
     pub fn compiled_name(&self, ctype: CType) -> String {
         let kinds: String = self.inputs.iter().map(|kind| kind.letter()).collect();
         let store = if self.store == Store::Overwrite { 'w' } else { 'a' };
-        let (name, output, params) = (self.name, self.output.letter(), self.params);
+        let (name, output, params) = (&self.name, self.output.letter(), self.params);
         format!("complex_{name}_{kinds}{params}_{output}{store}_{}", ctype.name())
     }
 

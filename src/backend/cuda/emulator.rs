@@ -230,6 +230,9 @@ mod tests {
     use super::super::image::{col2im_on, im2col_on, max_pool_on, max_pool_pullback_on, max_pool_push_on};
     use super::super::symbolic::record;
     use num_complex::Complex;
+    use std::boxed::Box;
+
+    use crate::ops::elementwise::Elementary;
 
     use super::super::{
         AxisRange, AxisSplit, ComplexKernel, ConvGeometry, Kernel, Kind, PoolGeometry, UpdateKernel,
@@ -395,9 +398,35 @@ mod tests {
     }
 
     /// What each complex kernel computes, in the host's num-complex arithmetic (a real
-    /// input arrives with a zero imaginary part; a real result is the real part).
-    fn complex_reference(name: &str) -> fn(&[Complex<f64>], &[Complex<f64>]) -> Complex<f64> {
-        match name {
+    /// input arrives with a zero imaginary part; a real result is the real part); an
+    /// elementary function and its pullback are the host's `Elementary::apply` and
+    /// `derivative` on `Complex<f64>`, `powf`'s exponent the real part of `p`.
+    fn complex_reference(
+        name: &str,
+        p: f64,
+    ) -> Box<dyn Fn(&[Complex<f64>], &[Complex<f64>]) -> Complex<f64>> {
+        let elementary = |name: &str| {
+            Some(match name {
+                "exp" => Elementary::Exp,
+                "ln" => Elementary::Ln,
+                "sin" => Elementary::Sin,
+                "cos" => Elementary::Cos,
+                "tanh" => Elementary::Tanh,
+                "sqrt" => Elementary::Sqrt,
+                "sigmoid" => Elementary::Sigmoid,
+                "powi_3" => Elementary::Powi(3),
+                "powi_m2" => Elementary::Powi(-2),
+                "powf" => Elementary::Powf(p),
+                _ => return None,
+            })
+        };
+        if let Some(f) = name.strip_suffix("_pullback").and_then(elementary) {
+            return Box::new(move |x, _| f.derivative(x[0], x[1]).conj() * x[2]);
+        }
+        if let Some(f) = elementary(name) {
+            return Box::new(move |x, _| f.apply(x[0]));
+        }
+        let formula: fn(&[Complex<f64>], &[Complex<f64>]) -> Complex<f64> = match name {
             "fill" => |_, p| p[0],
             "interleave" => |x, _| Complex::new(x[0].re, x[1].re),
             "scale" => |x, p| x[0] * p[0],
@@ -417,7 +446,8 @@ mod tests {
                 if modulus == 0.0 { Complex::new(0.0, 0.0) } else { x[0] * (x[1].re / modulus) }
             },
             other => panic!("no host reference for the complex kernel `{other}`"),
-        }
+        };
+        Box::new(formula)
     }
 
     /// Runs a complex kernel on `n` elements in the emulator (every fourth complex
@@ -443,9 +473,9 @@ mod tests {
         let before = out.clone();
         let input_refs: Vec<&Vec<T>> = inputs.iter().collect();
         kernel.launch_on(emulator, &input_refs, &params, n, &mut out).unwrap();
-        let reference = complex_reference(kernel.name);
         let host_params: Vec<Complex<f64>> =
             params.iter().map(|p| Complex::new(p.re.to_f64(), p.im.to_f64())).collect();
+        let reference = complex_reference(&kernel.name, host_params.first().map_or(0.0, |p| p.re));
         let mut want = Vec::new();
         for i in 0..n {
             let element: Vec<Complex<f64>> = inputs

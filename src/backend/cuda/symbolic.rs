@@ -21,6 +21,7 @@ use core::fmt;
 use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Rem, RemAssign, Sub, SubAssign};
 use std::vec::Vec;
 
+use num_complex::Complex;
 use num_traits::{Num, One, Zero};
 
 use crate::scalar::{RealScalar, Scalar};
@@ -60,6 +61,8 @@ pub(crate) enum UnaryOp {
     Cos,
     Tanh,
     Sqrt,
+    Sinh,
+    Cosh,
 }
 
 /// Functions of two values.
@@ -73,6 +76,10 @@ pub(crate) enum BinaryOp {
     Pow,
     /// `RealScalar::max`: NaN when either side is NaN.
     Max,
+    /// atan2(a, b): the angle of the point (b, a).
+    Atan2,
+    /// √(a² + b²) without overflow or underflow of the squares.
+    Hypot,
 }
 
 /// What a recorded function asked of a symbolic value that has no number.
@@ -149,6 +156,8 @@ impl Expression {
                     UnaryOp::Cos => v(a).cos(),
                     UnaryOp::Tanh => v(a).tanh(),
                     UnaryOp::Sqrt => v(a).sqrt(),
+                    UnaryOp::Sinh => v(a).sinh(),
+                    UnaryOp::Cosh => v(a).cosh(),
                 },
                 Node::Binary(op, a, b) => match op {
                     BinaryOp::Add => v(a) + v(b),
@@ -158,6 +167,8 @@ impl Expression {
                     BinaryOp::Rem => v(a) % v(b),
                     BinaryOp::Pow => v(a).powf(v(b)),
                     BinaryOp::Max => RealScalar::max(v(a), v(b)),
+                    BinaryOp::Atan2 => v(a).atan2(v(b)),
+                    BinaryOp::Hypot => v(a).hypot(v(b)),
                 },
                 Node::Powi(a, n) => v(a).powi(n),
                 Node::WherePositive { condition, value } => {
@@ -409,6 +420,87 @@ impl Scalar for Sym {
     }
     fn powf(self, p: Sym) -> Sym {
         self.binary(BinaryOp::Pow, p)
+    }
+}
+
+/// A complex number of symbols: num-complex's own arithmetic records both parts, and
+/// the functions are num-complex's formulas for finite arguments (`exp` = e^re·cis im,
+/// `ln` = ln|z| + i·arg z, `sin`, `cos` and `tanh` through sinh and cosh of the
+/// parts, `powi` by repeated squaring, `sqrt` and `powf` through the polar form; on
+/// the axes `sqrt` may differ from the host's exact special cases in the last bits).
+/// So the host's generic definitions ([`Elementary::apply`], [`Elementary::derivative`])
+/// record complex kernels too.
+///
+/// [`Elementary::apply`]: crate::ops::elementwise::Elementary::apply
+/// [`Elementary::derivative`]: crate::ops::elementwise::Elementary::derivative
+impl Scalar for Complex<Sym> {
+    type Real = Sym;
+    const IS_COMPLEX: bool = true;
+
+    fn from_real(re: Sym) -> Self {
+        Complex::new(re, Sym::zero())
+    }
+    fn from_parts(re: Sym, im: Sym) -> Self {
+        Complex::new(re, im)
+    }
+    fn conj(self) -> Self {
+        Complex::conj(&self)
+    }
+    fn re(self) -> Sym {
+        self.re
+    }
+    fn im(self) -> Sym {
+        self.im
+    }
+    fn abs(self) -> Sym {
+        self.re.binary(BinaryOp::Hypot, self.im)
+    }
+    fn norm_sqr(self) -> Sym {
+        Complex::norm_sqr(&self)
+    }
+    fn exp(self) -> Self {
+        polar(self.re.exp(), self.im)
+    }
+    fn ln(self) -> Self {
+        Complex::new(self.abs().ln(), argument(self))
+    }
+    fn sin(self) -> Self {
+        Complex::new(self.re.sin() * self.im.cosh(), self.re.cos() * self.im.sinh())
+    }
+    fn cos(self) -> Self {
+        Complex::new(self.re.cos() * self.im.cosh(), -self.re.sin() * self.im.sinh())
+    }
+    fn tanh(self) -> Self {
+        let (two_re, two_im) = (self.re + self.re, self.im + self.im);
+        Complex::new(two_re.sinh(), two_im.sin()).unscale(two_re.cosh() + two_im.cos())
+    }
+    fn sqrt(self) -> Self {
+        polar(self.abs().sqrt(), argument(self) / Sym::constant(2.0))
+    }
+    fn powi(self, n: i32) -> Self {
+        Complex::powi(&self, n)
+    }
+    fn powf(self, p: Sym) -> Self {
+        polar(self.abs().powf(p), argument(self) * p)
+    }
+}
+
+/// r·(cos θ + i·sin θ), as num-complex's `from_polar`.
+fn polar(r: Sym, theta: Sym) -> Complex<Sym> {
+    Complex::new(r * theta.cos(), r * theta.sin())
+}
+
+/// The principal argument atan2(im, re), as num-complex's `arg`.
+fn argument(z: Complex<Sym>) -> Sym {
+    z.im.binary(BinaryOp::Atan2, z.re)
+}
+
+impl Sym {
+    fn sinh(self) -> Sym {
+        self.unary(UnaryOp::Sinh)
+    }
+    fn cosh(self) -> Sym {
+        self.unary(UnaryOp::Cosh)
     }
 }
 

@@ -11,35 +11,42 @@
 //! `norm_sqr`. Their kernels are generated from num-complex's arithmetic evaluated
 //! on `Complex<Sym>`, and the rules are the host's: for a real loss the gradient
 //! is ∂L/∂x + i·∂L/∂y ([the complex-numbers guide](crate::guide::complex_numbers)).
-//! `|x|` scales by the larger part before squaring, as the host's `hypot` does: they
-//! agree to rounding, with no overflow or underflow of the squares.
+//! `|x|` is `hypot`, as on the host. The elementary functions (`exp`, `ln`, `sin`,
+//! `cos`, `tanh`, `sqrt`, `sigmoid`, `powi`, `powf`) and their pullbacks
+//! x̄ = conj(f′(x))·ȳ are the host's [`Elementary::apply`] and
+//! [`Elementary::derivative`] run on complex symbols, whose functions follow
+//! num-complex's formulas.
 
 use core::ops::{Div, Mul};
+use std::boxed::Box;
+use std::format;
+use std::string::String;
 
 use cudarc::driver::CudaSlice;
 use num_complex::Complex;
 use num_traits::{One, Zero};
 
-use super::{OnDevice, check_shapes, store};
+use super::{ELEMENTARY, OnDevice, check_shapes, elementary_name, elementary_param, store, symbolic};
 use crate::backend::cpu::Write;
 use crate::backend::cuda::{
     ComplexKernel, CudaElement, CudaError, CudaScalar, Device, Kind, Store, Sym, or_panic_cuda,
 };
 use crate::error::{ShapeError, or_panic};
-use crate::scalar::{RealScalar, Scalar};
+use crate::ops::elementwise::{Elementary, elementary_methods};
+use crate::scalar::Scalar;
 use crate::shape::Shape;
 
 use Kind::{Complex as C, Real as R};
 
 fn kernel(
-    name: &'static str,
+    name: impl Into<String>,
     inputs: &'static [Kind],
     params: usize,
     output: Kind,
     store: Store,
-    function: fn(&[Complex<Sym>], &[Complex<Sym>]) -> Complex<Sym>,
+    function: impl Fn(&[Complex<Sym>], &[Complex<Sym>]) -> Complex<Sym> + 'static,
 ) -> ComplexKernel {
-    ComplexKernel { name, inputs, params, output, store, function }
+    ComplexKernel { name: name.into(), inputs, params, output, store, function: Box::new(function) }
 }
 
 // The kernels, each a num-complex formula; `complex_kernels` lists them all for the
@@ -74,15 +81,8 @@ fn im_kernel() -> ComplexKernel {
 fn norm_sqr_kernel() -> ComplexKernel {
     kernel("norm_sqr", &[C], 0, R, Store::Overwrite, |x, _| Complex::new(x[0].norm_sqr(), Sym::zero()))
 }
-/// |z| = m·√((re/m)² + (im/m)²) with m = max(|re|, |im|) (0 where m = 0): no square
-/// overflows or underflows, as with the host's `hypot`.
-fn modulus(z: Complex<Sym>) -> Sym {
-    let largest = RealScalar::max(z.re.abs(), z.im.abs());
-    let scaled = z.unscale(largest);
-    largest.where_positive(largest * scaled.norm_sqr().sqrt())
-}
 fn abs_kernel() -> ComplexKernel {
-    kernel("abs", &[C], 0, R, Store::Overwrite, |x, _| Complex::new(modulus(x[0]), Sym::zero()))
+    kernel("abs", &[C], 0, R, Store::Overwrite, |x, _| Complex::new(x[0].abs(), Sym::zero()))
 }
 /// re + i·im from two real tensors.
 fn interleave_kernel(write: Write) -> ComplexKernel {
@@ -103,16 +103,32 @@ fn norm_sqr_pullback_kernel(write: Write) -> ComplexKernel {
 /// x̄ = x·(ȳ/|x|) for y = |x|, 0 where x = 0.
 fn abs_pullback_kernel(write: Write) -> ComplexKernel {
     kernel("abs_pullback", &[C, R], 0, C, store(write), |x, _| {
-        let modulus = modulus(x[0]);
+        let modulus = x[0].abs();
         let value = x[0] * Complex::new(x[1].re / modulus, Sym::zero());
         Complex::new(modulus.where_positive(value.re), modulus.where_positive(value.im))
+    })
+}
+
+/// f(x) for an elementary function: the host's [`Elementary::apply`] on complex
+/// symbols (the exponent of `powf` a parameter).
+fn elementary_kernel<R: 'static + Copy>(f: Elementary<R>) -> ComplexKernel {
+    kernel(elementary_name(&f), &[C], 1, C, Store::Overwrite, move |x, p| symbolic(f, p[0].re).apply(x[0]))
+}
+/// x̄ = conj(f′(x))·ȳ for y = f(x) (inputs x, y, ȳ): the host's
+/// [`Elementary::derivative`] on complex symbols.
+fn elementary_pullback_kernel<R: 'static + Copy>(f: Elementary<R>, write: Write) -> ComplexKernel {
+    let name = format!("{}_pullback", elementary_name(&f));
+    kernel(name, &[C, C, C], 1, C, store(write), move |x, p| {
+        symbolic(f, p[0].re).derivative(x[0], x[1]).conj() * x[2]
     })
 }
 
 /// Every complex kernel that fluxion's own operations generate.
 pub(crate) fn complex_kernels() -> std::vec::Vec<ComplexKernel> {
     let mut kernels = std::vec![hadamard_kernel(), re_kernel(), im_kernel(), norm_sqr_kernel(), abs_kernel()];
+    kernels.extend(ELEMENTARY.iter().map(|&f| elementary_kernel(f)));
     for write in [Write::Overwrite, Write::Accumulate] {
+        kernels.extend(ELEMENTARY.iter().map(|&f| elementary_pullback_kernel(f, write)));
         kernels.extend([
             fill_kernel(write),
             interleave_kernel(write),
@@ -156,6 +172,13 @@ where
         });
         Ok(terms.sum())
     }
+
+    /// f(x) elementwise for an elementary function `f` (principal branches).
+    pub fn elementary(&self, f: Elementary<T>) -> Self {
+        self.complex_map(elementary_kernel(f), &[Complex::new(elementary_param(&f), T::zero())])
+    }
+
+    elementary_methods!();
 
     /// Multiplies every element by the complex `factor`, into a new tensor.
     #[must_use = "`scale` returns the scaled tensor and leaves `self` as it is"]
@@ -323,6 +346,22 @@ pub fn complex_hadamard_pullback<T: CudaElement, S: Shape>(
             or_panic_cuda(kernel.launch(&[other.slice(), y_bar.slice()], &[], n, bar.slice_mut()));
         }
     }
+}
+
+/// x̄ = conj(f′(x))·ȳ for y = f(x) elementwise, an elementary `f`.
+#[track_caller]
+pub fn complex_elementary_pullback<T: CudaElement, S: Shape>(
+    f: Elementary<T>,
+    (x, y, y_bar): (&OnDevice<Complex<T>, S>, &OnDevice<Complex<T>, S>, &OnDevice<Complex<T>, S>),
+    x_bar: &mut OnDevice<Complex<T>, S>,
+    write: Write,
+) where
+    Complex<T>: CudaScalar<Part = T>,
+{
+    check_shapes("elementary_pullback", x, &[y, y_bar, x_bar]);
+    let (n, p) = (x.len(), Complex::new(elementary_param(&f), T::zero()));
+    let kernel = elementary_pullback_kernel(f, write);
+    or_panic_cuda(kernel.launch(&[x.slice(), y.slice(), y_bar.slice()], &[p], n, x_bar.slice_mut()));
 }
 
 /// x̄ = conj(ȳ) for y = conj(x).

@@ -47,8 +47,8 @@ mod image;
 
 pub(crate) use complex::complex_kernels;
 pub use complex::{
-    RealValued, complex_fill_pullback, complex_hadamard_pullback, complex_scaled_pullback, conj_pullback,
-    real_valued_pullback, sum_of_products_pullback,
+    RealValued, complex_elementary_pullback, complex_fill_pullback, complex_hadamard_pullback,
+    complex_scaled_pullback, conj_pullback, real_valued_pullback, sum_of_products_pullback,
 };
 pub use image::{add_channels_pullback, conv2d_pullback, max_pool2d_pullback, max_pool2d_push};
 
@@ -315,21 +315,25 @@ fn function_name(role: &str, inputs: usize, f: impl FnOnce(&[Sym]) -> Sym) -> st
     format!("user_{:016x}_{role}", expression_hash(inputs, f))
 }
 
+/// The elementary functions whose kernels the offline check compiles (`powi` for two
+/// exponents; `powf`'s exponent is a parameter).
+const ELEMENTARY: [Elementary<f64>; 10] = [
+    Elementary::Exp,
+    Elementary::Ln,
+    Elementary::Sin,
+    Elementary::Cos,
+    Elementary::Tanh,
+    Elementary::Sqrt,
+    Elementary::Sigmoid,
+    Elementary::Powi(3),
+    Elementary::Powi(-2),
+    Elementary::Powf(0.5),
+];
+
 /// Every kernel the built-in operations generate, for both stores where an operation
 /// takes a [`Write`]: what the offline check compiles.
 pub(crate) fn builtin_kernels() -> Vec<Kernel> {
-    let functions = [
-        Elementary::Exp,
-        Elementary::Ln,
-        Elementary::Sin,
-        Elementary::Cos,
-        Elementary::Tanh,
-        Elementary::Sqrt,
-        Elementary::Sigmoid,
-        Elementary::Powi(3),
-        Elementary::Powi(-2),
-        Elementary::Powf(0.5f64),
-    ];
+    let functions = ELEMENTARY;
     let mut kernels = std::vec![
         abs_kernel(),
         add_rows_kernel(),
