@@ -90,8 +90,9 @@
 //! # }
 //! ```
 //!
-//! `exp`, `ln` and the other elementary functions, and forward mode, are real-only on
-//! the GPU for now (the host has them for complex data).
+//! The elementary functions (`exp`, `ln`, `sqrt`, …) run on complex GPU tensors as
+//! the host's definitions recorded on complex symbols; forward mode (`CudaDual`) is
+//! real-only on the GPU for now.
 //!
 //! ## Matrix-product precision
 //!

@@ -20,7 +20,7 @@
 //! | the pullbacks of `max`, `max_axis` | one thread per line: its first largest element |
 //! | `matmul` (matrix, matrix × vector, batched) | cuBLAS `sgemm`/`dgemm`/`cgemm`/`zgemm` through `cublasGemmStridedBatchedEx` (TF32 or BF16 tensor cores only when [`Device::set_matmul_precision`] asks; BF16 rounds the operands in a kernel first); a `Complex64` product with a dimension of 1 as four `dgemm`s of the parts (cuBLAS 13.1's `zgemm` crashes on those shapes) |
 //! | its pullback | the same, Ā = Ȳ·Bᴴ and B̄ = Aᴴ·Ȳ by cuBLAS's (conjugate-)transpose flag |
-//! | complex `hadamard`, scaling, `inner`, `dotu`, `conj`, `re`, `im`, `abs`, `norm_sqr` and their pullbacks | generated from num-complex's arithmetic evaluated on `Complex<Sym>` |
+//! | complex `hadamard`, scaling, `inner`, `dotu`, `conj`, `re`, `im`, `abs`, `norm_sqr`, the elementary functions, and their pullbacks | generated from num-complex's arithmetic and the host's `Elementary` definitions evaluated on `Complex<Sym>` |
 //! | complex `+`, `−`, real scaling, Σ, layout changes | the real kernels on the parts (a complex element's two parts an innermost axis) |
 //! | `matmul_transposed`, `transposed_matmul` and their pullbacks | the same, with cuBLAS's transpose flag instead of a copy |
 //! | `conv2d`, `conv2d_padded`, `conv2d_strided` | the images unfolded (`im2col`, one row per output position), one cuBLAS product, a transpose per image |
