@@ -23,6 +23,10 @@ use fluxion::prelude::*;
 
 #[path = "common/cuda_mlp.rs"]
 mod cuda_mlp;
+#[path = "common/gated_square.rs"]
+mod gated_square;
+
+use gated_square::GatedSquare;
 
 /// GPU tests share the device: each holds this lock to read, and the one that
 /// changes the device's matrix-product precision holds it alone.
@@ -67,6 +71,20 @@ fn assert_close<T: RealScalar>(device: &[T], host: &[T], tol: f64) {
 }
 
 const F64_TOL: f64 = 1e-12;
+
+/// Every elementary function, `powi` at two exponents.
+const ELEMENTARY: [Elementary<f64>; 10] = [
+    Elementary::Exp,
+    Elementary::Ln,
+    Elementary::Sin,
+    Elementary::Cos,
+    Elementary::Tanh,
+    Elementary::Sqrt,
+    Elementary::Sigmoid,
+    Elementary::Powi(3),
+    Elementary::Powi(-2),
+    Elementary::Powf(0.7),
+];
 const F32_TOL: f64 = 1e-5;
 /// f32 sums of several hundred products: the rounding grows with their length.
 const SUM_TOL: f64 = 28.0 * F32_TOL;
@@ -82,23 +100,11 @@ fn signed<const A: usize, const B: usize, const C: usize>(seed: u64) -> Tensor3<
 #[test]
 fn elementary_functions_and_their_pullbacks_match_the_host() {
     let Some(_gpu) = gpu() else { return };
-    let functions = [
-        Elementary::Exp,
-        Elementary::Ln,
-        Elementary::Sin,
-        Elementary::Cos,
-        Elementary::Tanh,
-        Elementary::Sqrt,
-        Elementary::Sigmoid,
-        Elementary::Powi(3),
-        Elementary::Powi(-2),
-        Elementary::Powf(0.7),
-    ];
     let x = positive::<3, 40, 70>(1);
     let y_bar = signed::<3, 40, 70>(2);
     let earlier = signed::<3, 40, 70>(3);
     let (dx, dy_bar) = (x.to_device(), y_bar.to_device());
-    for f in functions {
+    for f in ELEMENTARY {
         let y = x.elementary(f);
         let dy = dx.elementary(f);
         assert_close(&dy.to_vec(), y.as_slice(), F64_TOL);
@@ -1389,18 +1395,7 @@ fn complex_arithmetic_reductions_and_layout_match_the_host() {
     // The elementary functions and their pullbacks x̄ = conj(f′(x))·ȳ.
     let (y_bar, earlier) = (complex::<2, 9, 13>(42), complex::<2, 9, 13>(43));
     let dy_bar = y_bar.to_device();
-    for f in [
-        Elementary::Exp,
-        Elementary::Ln,
-        Elementary::Sin,
-        Elementary::Cos,
-        Elementary::Tanh,
-        Elementary::Sqrt,
-        Elementary::Sigmoid,
-        Elementary::Powi(3),
-        Elementary::Powi(-2),
-        Elementary::Powf(0.7),
-    ] {
+    for f in ELEMENTARY {
         let (y, dy) = (a.elementary(f), da.elementary(f));
         assert_close_complex(&dy.to_vec(), y.as_slice(), F64_TOL);
         for write in [Write::Overwrite, Write::Accumulate] {
@@ -1617,16 +1612,6 @@ fn complex_rules_agree_with_finite_differences_and_the_host_gradient() {
         elements[1] = 7.0; // the imaginary part of element [0, 0]
     });
     assert_eq!(parameter.to_vec()[0].im, 7.0);
-}
-
-/// x·σ(g) + r·r: a fused function of three tensors.
-#[derive(Clone, Copy, Debug)]
-struct GatedSquare;
-
-impl FusedFunction<3> for GatedSquare {
-    fn value<T: RealScalar>(&self, [x, g, r]: [T; 3]) -> T {
-        x / (T::one() + (-g).exp()) + r * r
-    }
 }
 
 #[test]

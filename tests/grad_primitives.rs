@@ -12,6 +12,8 @@
 //! ∂L/∂x + i·∂L/∂y.
 
 mod common_grad;
+#[path = "common/gated_square.rs"]
+mod gated_square;
 
 use common_grad::{
     assert_close, assert_close_slices, complex_right_half_plane, complex_values, mixed_values, ok,
@@ -21,6 +23,7 @@ use fluxion::autodiff::check::{CheckOptions, check_grad, check_vjp};
 use fluxion::autodiff::{Var, grad};
 use fluxion::ops::elementwise::{FusedFunction, fused_partials};
 use fluxion::prelude::*;
+use gated_square::GatedSquare;
 
 type C64 = Complex64;
 type V3 = Vector<f64, 3>;
@@ -1075,16 +1078,6 @@ fn a_scalar_function_and_its_rule_agree_with_finite_differences() {
     // The rule is the derivative the function states: σ(x).
     let g = grad(|x: Var<M23>| x.map_function(Softplus).sum(), &x);
     assert_close_slices(g.as_slice(), x.map(|v| 1.0 / (1.0 + (-v).exp())).as_slice(), 1e-15);
-}
-
-/// x·σ(g) + r·r: a fused function of three tensors.
-#[derive(Clone, Copy, Debug)]
-struct GatedSquare;
-
-impl FusedFunction<3> for GatedSquare {
-    fn value<T: RealScalar>(&self, [x, g, r]: [T; 3]) -> T {
-        x / (T::one() + (-g).exp()) + r * r
-    }
 }
 
 #[test]
