@@ -272,7 +272,8 @@ impl<T: Scalar, const N: usize> Scalar for Dual<T, N> {
     fn abs(self) -> Self::Real {
         let modulus = self.value.abs();
         let tangent = self.tangent.map(|t| {
-            if modulus.is_zero() { T::Real::zero() } else { (self.value.conj() * t).re() / modulus }
+            let slope = (self.value.conj() * t).re() / modulus;
+            RealScalar::select_positive(modulus, slope, T::Real::zero())
         });
         Dual { value: modulus, tangent }
     }
@@ -341,13 +342,26 @@ impl<T: RealScalar, const N: usize> RealScalar for Dual<T, N> {
     fn neg_infinity() -> Self {
         Dual::constant(T::neg_infinity())
     }
-    /// The argument with the larger value, tangents included (NaN-propagating).
+    /// The larger value (NaN-propagating) with the tangents of the argument it came
+    /// from (`self`'s at a tie), chosen without a branch on the values.
     fn max(self, other: Self) -> Self {
-        let is_nan = |x: T| x.partial_cmp(&x).is_none();
-        if is_nan(self.value) || (!is_nan(other.value) && self.value >= other.value) { self } else { other }
+        let other_larger = other.value - self.value;
+        Dual {
+            value: self.value.max(other.value),
+            tangent: core::array::from_fn(|k| {
+                T::select_positive(other_larger, other.tangent[k], self.tangent[k])
+            }),
+        }
     }
     fn epsilon() -> Self {
         Dual::constant(T::epsilon())
+    }
+    fn select_positive(condition: Self, positive: Self, otherwise: Self) -> Self {
+        let choose = |a: T, b: T| T::select_positive(condition.value, a, b);
+        Dual {
+            value: choose(positive.value, otherwise.value),
+            tangent: core::array::from_fn(|k| choose(positive.tangent[k], otherwise.tangent[k])),
+        }
     }
 }
 

@@ -216,7 +216,10 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
 /// of `N` tangents ([`fused_partials`]), on the host and — recorded on symbolic
 /// duals — in the GPU's pullback kernels. Apply it with [`FusedFunction::apply`] to
 /// host or GPU tensors, their `Var`s (reverse mode) or `CudaDual`s (forward mode on
-/// the GPU). As for [`ScalarFunction`], write it without comparisons.
+/// the GPU). As for [`ScalarFunction`], write it without comparisons: a choice by
+/// value goes through `RealScalar::max`, `abs` or `RealScalar::select_positive`,
+/// which symbolic duals record (a `powf` exponent computed from the inputs is not
+/// recordable for the GPU's derivative kernels).
 ///
 /// ```
 /// use fluxion::prelude::*;

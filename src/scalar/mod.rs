@@ -85,6 +85,13 @@ pub trait RealScalar: Scalar<Real = Self> + PartialOrd {
     fn max(self, other: Self) -> Self;
     /// Machine epsilon.
     fn epsilon() -> Self;
+    /// `positive` where `condition > 0`, else `otherwise` (also for a NaN condition):
+    /// a choice without a branch on the value, so that a symbolic scalar records it
+    /// (a GPU kernel's formula) and a dual chooses its tangents with its value.
+    #[inline(always)]
+    fn select_positive(condition: Self, positive: Self, otherwise: Self) -> Self {
+        if condition > Self::zero() { positive } else { otherwise }
+    }
 }
 
 /// The element type of [`dot`](crate::Tensor::dot): a real scalar. Complex data

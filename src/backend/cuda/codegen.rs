@@ -146,7 +146,8 @@ fn emit_body(expression: &Expression, ctype: CType, inputs: &[String]) -> (Strin
                 used[a as usize] = true;
                 used[b as usize] = true;
             }
-            Node::WhereFinite { condition, finite, otherwise } => {
+            Node::WhereFinite { condition, finite, otherwise }
+            | Node::Select { condition, positive: finite, otherwise } => {
                 for id in [condition, finite, otherwise] {
                     used[id as usize] = true;
                 }
@@ -197,6 +198,9 @@ fn emit_body(expression: &Expression, ctype: CType, inputs: &[String]) -> (Strin
             }
             Node::WhereFinite { condition, finite, otherwise } => {
                 format!("(isfinite(v{condition}) ? v{finite} : v{otherwise})")
+            }
+            Node::Select { condition, positive, otherwise } => {
+                format!("(v{condition} > ({t})0 ? v{positive} : v{otherwise})")
             }
         };
         writeln!(body, "            const {t} v{index} = {value};").expect("writing to a String");

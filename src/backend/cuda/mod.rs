@@ -30,10 +30,14 @@
 //! | its pullback | the indices grouped by row on the host, one thread per (row, column) summing its group in order (no atomics) |
 //! | `add_channels` and its pullback | the bias read once per line of H·W; sums over each plane, then over the batch |
 //!
+//! | a [`FusedFunction`](crate::ops::elementwise::FusedFunction) of N tensors | one generated kernel; its pullback one kernel per input and its tangent one kernel, recorded from the same definition run on symbolic duals |
+//!
 //! Kernels are compiled by NVRTC on first use and cached for the process, keyed by
-//! name (the operation, how its inputs are read, the element type). A chain of
-//! elementwise steps written as one [`ScalarFunction`](crate::ops::elementwise::ScalarFunction) is
-//! one kernel: that is how elementwise work fuses.
+//! name: the operation, how each input is read, the store (written or added), the
+//! element type, and for a user's function a hash of the recorded formula (and the
+//! input a pullback is for), so that a name always denotes one source. A chain of
+//! elementwise steps written as one [`ScalarFunction`](crate::ops::elementwise::ScalarFunction)
+//! or `FusedFunction` is one kernel: that is how elementwise work fuses.
 //!
 //! The CUDA libraries are loaded at run time: a build needs no CUDA, and without a GPU
 //! [`Device::get`] returns [`CudaError::Unavailable`] saying why.
@@ -195,6 +199,15 @@ impl Kernel {
                 self.store,
             ),
         })
+    }
+
+    /// The recorded function evaluated on the host for one element (see
+    /// [`symbolic::Expression::evaluate`]).
+    #[cfg(test)]
+    pub(crate) fn evaluate(&self, inputs: &[f64], params: &[f64]) -> Result<f64, Unrecordable> {
+        let expression =
+            symbolic::record(self.indexing.len(), self.params, |x, p| vec![(self.function)(x, p)])?;
+        Ok(expression.evaluate(inputs, params)[0])
     }
 
     /// The reduction that folds values unchanged: the second pass over the chunks of

@@ -48,6 +48,8 @@ pub(crate) enum Node {
     WherePositive { condition: NodeId, value: NodeId },
     /// `finite` where `condition` is finite, else `otherwise`.
     WhereFinite { condition: NodeId, finite: NodeId, otherwise: NodeId },
+    /// `positive` where `condition > 0`, else `otherwise` ([`RealScalar::select_positive`]).
+    Select { condition: NodeId, positive: NodeId, otherwise: NodeId },
 }
 
 /// Functions of one value.
@@ -126,6 +128,9 @@ impl Expression {
                 Node::WhereFinite { condition, finite, otherwise } => {
                     [7, u64::from(condition), u64::from(finite) | u64::from(otherwise) << 32]
                 }
+                Node::Select { condition, positive, otherwise } => {
+                    [9, u64::from(condition), u64::from(positive) | u64::from(otherwise) << 32]
+                }
             };
             words.into_iter().for_each(&mut write);
         }
@@ -181,6 +186,13 @@ impl Expression {
                 Node::WhereFinite { condition, finite, otherwise } => {
                     if v(condition).is_finite() {
                         v(finite)
+                    } else {
+                        v(otherwise)
+                    }
+                }
+                Node::Select { condition, positive, otherwise } => {
+                    if v(condition) > 0.0 {
+                        v(positive)
                     } else {
                         v(otherwise)
                     }
@@ -426,10 +438,14 @@ impl Scalar for Sym {
 /// A complex number of symbols: num-complex's own arithmetic records both parts, and
 /// the functions are num-complex's formulas for finite arguments (`exp` = e^re·cis im,
 /// `ln` = ln|z| + i·arg z, `sin`, `cos` and `tanh` through sinh and cosh of the
-/// parts, `powi` by repeated squaring, `sqrt` and `powf` through the polar form; on
-/// the axes `sqrt` may differ from the host's exact special cases in the last bits).
-/// So the host's generic definitions ([`Elementary::apply`], [`Elementary::derivative`])
-/// record complex kernels too.
+/// parts, `powi` by repeated squaring, `sqrt` and `powf` through the polar form). So
+/// the host's generic definitions ([`Elementary::apply`], [`Elementary::derivative`])
+/// record complex kernels too. One difference: on the real axis `sqrt` keeps the
+/// polar form where the host has exact special cases, so √(−r) has a real part of
+/// √r·cos(π/2) — about −4e-8·√r in `f32`, 6e-17·√r in `f64` — instead of 0.
+///
+/// Its `Display`, `PartialEq` and `Zero::is_zero` (num-complex's) compare parts, which
+/// a recording cannot do: they serve nothing on the recorded path.
 ///
 /// [`Elementary::apply`]: crate::ops::elementwise::Elementary::apply
 /// [`Elementary::derivative`]: crate::ops::elementwise::Elementary::derivative
@@ -522,6 +538,9 @@ impl RealScalar for Sym {
     fn epsilon() -> Sym {
         Sym::unrecordable("asks for the machine epsilon, which depends on the element type");
         Sym::constant(f64::NAN)
+    }
+    fn select_positive(condition: Sym, positive: Sym, otherwise: Sym) -> Sym {
+        Sym::push(Node::Select { condition: condition.0, positive: positive.0, otherwise: otherwise.0 })
     }
 }
 
