@@ -1614,6 +1614,16 @@ fn complex_rules_agree_with_finite_differences_and_the_host_gradient() {
     assert_eq!(parameter.to_vec()[0].im, 7.0);
 }
 
+/// max(x, y)·|z| + x·y: a fused function that chooses by value.
+#[derive(Clone, Copy, Debug)]
+struct Choosing;
+
+impl FusedFunction<3> for Choosing {
+    fn value<T: RealScalar>(&self, [x, y, z]: [T; 3]) -> T {
+        RealScalar::max(x, y) * z.abs() + x * y
+    }
+}
+
 #[test]
 fn a_fused_function_runs_as_one_kernel_with_generated_derivatives() {
     use fluxion::autodiff::check::{CheckOptions, check_vjp};
@@ -1651,6 +1661,14 @@ fn a_fused_function_runs_as_one_kernel_with_generated_derivatives() {
     if let Err(error) = check_vjp(|z: Var<D>| GatedSquare.apply([&z, &c, &z]), &z, CheckOptions::f64()) {
         panic!("fused: {error}");
     }
+    // A choice by value (max, abs) in a fused function: its GPU derivative kernels,
+    // recorded on symbolic duals, against the host's gradient.
+    let chooser = |x: Var<D>| Choosing.apply([&x, &c, &x]).sum();
+    let host_z: Matrix<f64, 4, 6, Heap> = z.to_host();
+    let host_c = Var::constant(c.value().to_host::<Heap>());
+    let host_gradient =
+        grad(|x: Var<Matrix<f64, 4, 6, Heap>>| Choosing.apply([&x, &host_c, &x]).sum(), &host_z);
+    assert_close(&grad(chooser, &z).to_vec(), host_gradient.as_slice(), F64_TOL);
     let v = signed::<1, 4, 6>(67).reshape::<(Const<4>, Const<6>)>().to_device();
     let constant = CudaDual::constant(c.value().clone());
     let (_, derivative) =
