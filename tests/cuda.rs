@@ -1543,6 +1543,7 @@ fn complex_rules_agree_with_finite_differences_and_the_host_gradient() {
     check!("add", check_vjp, |z: Var<Z>| &z + &z.hadamard(&c));
     check!("sub and neg", check_vjp, |z: Var<Z>| &(-&z) - &c);
     check!("scale", check_vjp, move |z: Var<Z>| &z * factor);
+    check!("real scale", check_vjp, |z: Var<Z>| &(&z * 0.5) / 4.0);
     check!("hadamard", check_vjp, |z: Var<Z>| z.hadamard(&z));
     check!("conj", check_vjp, |z: Var<Z>| z.conj());
     check!("exp", check_vjp, |z: Var<Z>| z.exp());

@@ -471,6 +471,7 @@ impl<T: CudaElement, B: Dim, C: Dim, H: Dim, W: Dim> CudaDual<T, (B, C, H, W)> {
 
 /// A fused elementwise function of `N` lifted GPU tensors: ẏ = Σₖ ∂f/∂xₖ·ẋₖ, one
 /// kernel for the value and one for the tangent.
+#[diagnostic::do_not_recommend]
 impl<T: CudaElement, S: Shape, const N: usize> Fusable<N> for CudaDual<T, S> {
     #[track_caller]
     fn fused<F: FusedFunction<N>>(f: F, inputs: [&Self; N]) -> Self {
@@ -482,6 +483,7 @@ impl<T: CudaElement, S: Shape, const N: usize> Fusable<N> for CudaDual<T, S> {
 
 /// A fused elementwise function of `N` traced GPU tensors, with x̄ₖ = ∂f/∂xₖ·ȳ, one
 /// generated kernel per input.
+#[diagnostic::do_not_recommend]
 impl<T: CudaElement, S: Shape, const N: usize> Fusable<N> for Var<OnDevice<T, S>> {
     #[track_caller]
     fn fused<F: FusedFunction<N>>(f: F, inputs: [&Self; N]) -> Self {
@@ -563,13 +565,11 @@ impl<T: CudaScalar, S: Shape> Var<OnDevice<T, S>> {
         })
     }
 
-    /// −x.
-    fn negated(&self) -> Self {
+    /// x times a real `factor`, each part alike, with x̄ = factor·ȳ.
+    fn scaled_parts(&self, factor: T::Part) -> Self {
         let shape = self.value().shape();
-        record_unary_in_place(self, -self.value(), move |_, y_bar, x_bar| {
-            x_bar.write_or_add(shape, |x_bar, write| {
-                rules::scaled_pullback(y_bar, -T::Part::one(), x_bar, write)
-            })
+        record_unary_in_place(self, self.value().scale_parts(factor), move |_, y_bar, x_bar| {
+            x_bar.write_or_add(shape, |x_bar, write| rules::scaled_pullback(y_bar, factor, x_bar, write))
         })
     }
 
@@ -1103,7 +1103,7 @@ impl<T: CudaScalar, S: Shape> Sub for &Var<OnDevice<T, S>> {
 impl<T: CudaScalar, S: Shape> Neg for &Var<OnDevice<T, S>> {
     type Output = Var<OnDevice<T, S>>;
     fn neg(self) -> Self::Output {
-        self.negated()
+        self.scaled_parts(-T::Part::one())
     }
 }
 
@@ -1255,6 +1255,27 @@ where
     type Output = Var<OnDevice<Complex<T>, S>>;
     fn mul(self, factor: Complex<T>) -> Self::Output {
         self.scale(factor)
+    }
+}
+
+impl<T: CudaElement, S: Shape> Mul<T> for &Var<OnDevice<Complex<T>, S>>
+where
+    Complex<T>: CudaScalar<Part = T>,
+{
+    type Output = Var<OnDevice<Complex<T>, S>>;
+    /// A real factor scales each part, with x̄ = factor·ȳ.
+    fn mul(self, factor: T) -> Self::Output {
+        self.scaled_parts(factor)
+    }
+}
+
+impl<T: CudaElement, S: Shape> Div<T> for &Var<OnDevice<Complex<T>, S>>
+where
+    Complex<T>: CudaScalar<Part = T>,
+{
+    type Output = Var<OnDevice<Complex<T>, S>>;
+    fn div(self, divisor: T) -> Self::Output {
+        self.scaled_parts(T::one() / divisor)
     }
 }
 

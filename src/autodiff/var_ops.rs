@@ -381,6 +381,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
 
 /// A fused elementwise function of `N` traced tensors, with x̄ₖ = ∂f/∂xₖ·ȳ (the
 /// partials by forward mode; see [`FusedFunction`]).
+#[diagnostic::do_not_recommend]
 impl<T: RealScalar, S: Shape, K: Storage<T, S>, const N: usize> Fusable<N> for Var<Tensor<T, S, K>> {
     #[track_caller]
     fn fused<F: FusedFunction<N>>(f: F, inputs: [&Self; N]) -> Self {

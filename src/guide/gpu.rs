@@ -15,7 +15,7 @@
 //! `Conv2d` (any stride and padding), `MaxPool2d`, `Flatten`, `Embedding` (the same
 //! host slice of indices), the elementwise layers, `Softmax`, `Dropout` (the host's
 //! mask stream, copied) and `Sequential`; the `nn::loss` losses and the optimisers
-//! take GPU models. `to_device()` ([`ToDevice`](crate::nn::layer::ToDevice), in the
+//! take GPU models. `to_device()` (`nn::layer::ToDevice`, in the
 //! prelude) copies a host layer, a tuple of layers or a whole `Sequential`, so one
 //! training loop, written once for a storage kind, runs on either (`tests/cuda.rs`
 //! checks that both give the same loss curve):

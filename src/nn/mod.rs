@@ -8,7 +8,7 @@
 //! - [`loss`]: losses from logits, `argmax` and accuracy (reverse mode, `std`), and
 //!   [`per_example`] losses for static mode (also without std or a heap);
 //! - [`init`]: seeded Kaiming and Xavier initialisers (`std`);
-//! - [`params`]: every parameter of a model with its name (`std`), and [`io`] on it:
+//! - [`params`]: every parameter of a model with its name (`std`), and `io` on it:
 //!   parameter files in the safetensors format (feature `safetensors`).
 //!
 //! Losses and layers are compositions of traced operations, so every rule they use

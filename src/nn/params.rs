@@ -2,7 +2,7 @@
 //! root joined by dots (`layers.0.weight`; tuple and array positions are numbers; a
 //! leaf at the root has the empty name). A complex leaf is seen as its real and
 //! imaginary parts, interleaved, with a last axis of 2 (as PyTorch's
-//! `view_as_real`). Parameter files ([`crate::nn::io`]) and
+//! `view_as_real`). Parameter files (`nn::io`, feature `safetensors`) and
 //! summaries are written over this walk; `#[derive(Differentiable)]` implements it
 //! for a struct whose differentiable fields do (constants marked `#[no_derivative]`
 //! are not parameters).

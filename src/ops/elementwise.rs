@@ -255,7 +255,12 @@ pub trait FusedFunction<const N: usize>: Copy + core::fmt::Debug + 'static {
 }
 
 /// What a [`FusedFunction`] of `N` inputs applies to: tensors (host or GPU), their
-/// `Var`s and `CudaDual`s.
+/// `Var`s and `CudaDual`s, of real elements.
+#[diagnostic::on_unimplemented(
+    message = "a fused function cannot be applied to `{Self}`",
+    label = "fused functions take tensors of f32 or f64, their `Var`s and `CudaDual`s",
+    note = "a `FusedFunction` is written over `RealScalar`: complex data goes through `.re()`/`.im()` or the complex operations"
+)]
 pub trait Fusable<const N: usize>: Sized {
     /// `f` applied elementwise to `inputs`.
     ///
@@ -281,6 +286,7 @@ pub(crate) fn check_fused_shapes<T, S: Shape, K: StorageKind<T, S>>(inputs: &[&T
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: RealScalar, S: Shape, K: Storage<T, S>, const N: usize> Fusable<N> for Tensor<T, S, K> {
     #[track_caller]
     fn fused<F: FusedFunction<N>>(f: F, inputs: [&Self; N]) -> Self {

@@ -988,6 +988,7 @@ impl<T: CudaElement, M: Dim> OnDevice<T, (M,)> {
 }
 
 /// A fused elementwise function of `N` GPU tensors: one generated kernel.
+#[diagnostic::do_not_recommend]
 impl<T: CudaElement, S: Shape, const N: usize> Fusable<N> for OnDevice<T, S> {
     #[track_caller]
     fn fused<F: FusedFunction<N>>(f: F, inputs: [&Self; N]) -> Self {
