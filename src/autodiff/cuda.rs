@@ -1248,46 +1248,33 @@ where
     }
 }
 
-impl<T: CudaElement, S: Shape> Mul<Complex<T>> for &Var<OnDevice<Complex<T>, S>>
-where
-    Complex<T>: CudaScalar<Part = T>,
-{
-    type Output = Var<OnDevice<Complex<T>, S>>;
-    fn mul(self, factor: Complex<T>) -> Self::Output {
-        self.scale(factor)
-    }
+/// `z * c` and `z / c` on a traced complex GPU tensor, for a complex factor
+/// (x̄ = conj(c)·ȳ) or a real one (each part scaled, x̄ = c·ȳ).
+macro_rules! var_scaling_operators {
+    ($($Factor:ty => $scale:ident),*) => {$(
+        impl<T: CudaElement, S: Shape> Mul<$Factor> for &Var<OnDevice<Complex<T>, S>>
+        where
+            Complex<T>: CudaScalar<Part = T>,
+        {
+            type Output = Var<OnDevice<Complex<T>, S>>;
+            fn mul(self, factor: $Factor) -> Self::Output {
+                self.$scale(factor)
+            }
+        }
+
+        impl<T: CudaElement, S: Shape> Div<$Factor> for &Var<OnDevice<Complex<T>, S>>
+        where
+            Complex<T>: CudaScalar<Part = T>,
+        {
+            type Output = Var<OnDevice<Complex<T>, S>>;
+            fn div(self, divisor: $Factor) -> Self::Output {
+                self.$scale(<$Factor>::one() / divisor)
+            }
+        }
+    )*};
 }
 
-impl<T: CudaElement, S: Shape> Mul<T> for &Var<OnDevice<Complex<T>, S>>
-where
-    Complex<T>: CudaScalar<Part = T>,
-{
-    type Output = Var<OnDevice<Complex<T>, S>>;
-    /// A real factor scales each part, with x̄ = factor·ȳ.
-    fn mul(self, factor: T) -> Self::Output {
-        self.scaled_parts(factor)
-    }
-}
-
-impl<T: CudaElement, S: Shape> Div<T> for &Var<OnDevice<Complex<T>, S>>
-where
-    Complex<T>: CudaScalar<Part = T>,
-{
-    type Output = Var<OnDevice<Complex<T>, S>>;
-    fn div(self, divisor: T) -> Self::Output {
-        self.scaled_parts(T::one() / divisor)
-    }
-}
-
-impl<T: CudaElement, S: Shape> Div<Complex<T>> for &Var<OnDevice<Complex<T>, S>>
-where
-    Complex<T>: CudaScalar<Part = T>,
-{
-    type Output = Var<OnDevice<Complex<T>, S>>;
-    fn div(self, divisor: Complex<T>) -> Self::Output {
-        self.scale(Complex::one() / divisor)
-    }
-}
+var_scaling_operators!(Complex<T> => scale, T => scaled_parts);
 
 var_with_constant_tensor!([T: CudaElement, S: Shape] OnDevice<T, S>, T; Add add, T::one());
 var_with_constant_tensor!([T: CudaElement, S: Shape] OnDevice<T, S>, T; Sub sub, -T::one());
