@@ -144,7 +144,7 @@ impl<Source: StaticShape, Target: StaticShape> SameElementCount<Target> for Sour
         let (from, to) = (Source::NUM_ELEMENTS, Target::NUM_ELEMENTS);
         let message =
             BuildMessage::new().text("cannot reshape ").number(from).text(" elements into ").number(to);
-        assert!(from == to, "{}", message.text(": the element counts differ").as_str());
+        message.text(": the element counts differ").require(from == to);
     };
 }
 
@@ -170,7 +170,7 @@ impl<const A: usize, const B: usize, const C: usize> AddsUpTo<Const<B>, Const<C>
         let message =
             BuildMessage::new().text("cannot concatenate lengths ").number(A).text(" and ").number(B);
         let message = message.text(" into ").number(C);
-        assert!(A + B == C, "{}", message.text(": the lengths must add up").as_str());
+        message.text(": the lengths must add up").require(A + B == C);
     };
 
     #[inline(always)]
@@ -221,7 +221,7 @@ impl<const N: usize, const START: usize, const LEN: usize> FitsSlice<START, LEN>
     const CHECK: () = {
         let message =
             BuildMessage::new().text("cannot take ").number(LEN).text(" elements from index ").number(START);
-        assert!(START + LEN <= N, "{}", message.text(" of an axis of length ").number(N).as_str());
+        message.text(" of an axis of length ").number(N).require(START + LEN <= N);
     };
 
     #[inline(always)]
@@ -410,6 +410,15 @@ impl BuildMessage {
             self.len += 1;
         }
         self
+    }
+
+    /// Stops the build with this message unless `holds`; the error points at the
+    /// check that called it rather than into `core`.
+    #[track_caller]
+    const fn require(self, holds: bool) {
+        if !holds {
+            panic!("{}", self.as_str())
+        }
     }
 
     #[doc(hidden)]
