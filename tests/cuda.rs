@@ -1430,6 +1430,30 @@ fn complex_arithmetic_reductions_and_layout_match_the_host() {
     assert_close_complex(&da.narrow::<2, 3, 5>().to_vec(), window.as_slice(), 0.0);
     let flat = da.reshape::<(Const<234>,)>();
     assert_eq!(flat.try_inner(&flat.narrow::<0, 0, 234>()), Ok(da.inner(&da)));
+    // Row operations, transposes and outer products read a complex row as its parts.
+    let m: Matrix<Complex64, 37, 70, Heap> = Matrix::random_uniform(-1.0, 1.0, 44);
+    let (row, column): (Vector<Complex64, 70, Heap>, Vector<Complex64, 37, Heap>) =
+        (Vector::random_uniform(-1.0, 1.0, 45), Vector::random_uniform(-1.0, 1.0, 46));
+    let (dm, drow, dcolumn) = (m.to_device(), row.to_device(), column.to_device());
+    assert_close_complex(&dm.transpose().to_vec(), m.transpose().as_slice(), 0.0);
+    assert_close_complex(&dm.add_rows(&drow).to_vec(), m.add_rows(&row).as_slice(), 0.0);
+    let indices = [36, 0, 5, 36];
+    assert_close_complex(&dm.gather_rows(&indices).to_vec(), m.gather_rows(&indices).as_slice(), 0.0);
+    assert_close_complex(&dcolumn.outer(&drow).to_vec(), column.outer(&row).as_slice(), F64_TOL);
+    let (host_column_bar, host_row_bar) = fluxion::product::outer::outer_pullback(&column, &row, &m);
+    let (mut column_bar, mut row_bar) = (dcolumn.clone(), drow.clone());
+    device_rules::outer_pullback(
+        (&dcolumn, &drow, &dm),
+        Some((&mut column_bar, Write::Overwrite)),
+        Some((&mut row_bar, Write::Overwrite)),
+    );
+    assert_close_complex(&column_bar.to_vec(), host_column_bar.as_slice(), F64_TOL);
+    assert_close_complex(&row_bar.to_vec(), host_row_bar.as_slice(), F64_TOL);
+    let value = Complex64::new(0.25, -3.0);
+    assert_eq!(
+        Matrix::<Complex64, 2, 3, Cuda>::device_full(Default::default(), value).to_vec(),
+        vec![value; 6]
+    );
     // Complex32 through the f32 kernels.
     let a32: Tensor3<Complex32, 2, 9, 13, Heap> = a.map(|z| Complex32::new(z.re as f32, z.im as f32));
     let b32: Tensor3<Complex32, 2, 9, 13, Heap> = b.map(|z| Complex32::new(z.re as f32, z.im as f32));
@@ -1567,6 +1591,10 @@ fn complex_rules_agree_with_finite_differences_and_the_host_gradient() {
     check!("concat", check_vjp, |z: Var<Z>| -> Var<Matrix<Complex64, 4, 10, Cuda>> {
         z.concat(Axis::<1>, &z.conj())
     });
+    check!("transpose", check_vjp, |z: Var<Z>| z.transpose());
+    check!("add_rows", check_vjp, |z: Var<Z>| z.add_rows(&z.sum_axis(Axis::<0>).conj()));
+    check!("gather_rows", check_vjp, |z: Var<Z>| z.gather_rows(&[3, 0, 3, 1]));
+    check!("outer", check_vjp, |z: Var<Z>| z.sum_axis(Axis::<1>).outer(&z.sum_axis(Axis::<0>).conj()));
 
     // A real loss of complex parameters: ‖A·z − b‖², the same gradient 2Aᴴ(Az − b)
     // on the host and on the GPU.

@@ -860,8 +860,8 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
     }
 }
 
-impl<T: CudaElement, M: Dim> Var<OnDevice<T, (M,)>> {
-    /// a ⊗ b → the matrix aᵢbⱼ, with ā = Ȳ·b and b̄ = Ȳᵀ·a.
+impl<T: CudaScalar, M: Dim> Var<OnDevice<T, (M,)>> {
+    /// a ⊗ b → the matrix aᵢbⱼ, with ā = Ȳ·conj(b) and b̄ = Ȳᵀ·conj(a).
     pub fn outer<N: Dim>(&self, other: &Var<OnDevice<T, (N,)>>) -> Var<OnDevice<T, (M, N)>> {
         let (a, b) = (self.shared_value(), other.shared_value());
         let shapes = (a.shape(), b.shape());
@@ -871,7 +871,8 @@ impl<T: CudaElement, M: Dim> Var<OnDevice<T, (M,)>> {
     }
 }
 
-impl<T: CudaElement, R: Dim, C: Dim> Var<OnDevice<T, (R, C)>> {
+/// Row operations of every element type.
+impl<T: CudaScalar, R: Dim, C: Dim> Var<OnDevice<T, (R, C)>> {
     /// yᵢⱼ = xᵢⱼ + bⱼ, with x̄ = ȳ and b̄ = Σᵢ ȳᵢ (panics naming both shapes when a
     /// dynamic column count differs).
     #[track_caller]
@@ -884,7 +885,7 @@ impl<T: CudaElement, R: Dim, C: Dim> Var<OnDevice<T, (R, C)>> {
             move |_, y_bar, mut adjoints| {
                 adjoints.write_or_add(shapes, |x_bar, row_bar| {
                     if let Some((x_bar, write)) = x_bar {
-                        rules::scaled_pullback(y_bar, T::one(), x_bar, write);
+                        rules::scaled_pullback(y_bar, T::Part::one(), x_bar, write);
                     }
                     if let Some((row_bar, write)) = row_bar {
                         rules::broadcast_pullback(y_bar, row_bar, write);
@@ -894,6 +895,31 @@ impl<T: CudaElement, R: Dim, C: Dim> Var<OnDevice<T, (R, C)>> {
         )
     }
 
+    /// The rows at `indices`, in order (an embedding lookup); each row of ȳ flows
+    /// back to the row it was read from.
+    ///
+    /// # Panics
+    /// When an index is not a row.
+    #[track_caller]
+    pub fn gather_rows(&self, indices: &[usize]) -> Var<OnDevice<T, (Dyn, C)>> {
+        let y = self.value().gather_rows(indices);
+        let (shape, indices) = (self.value().shape(), indices.to_vec());
+        record_unary_in_place(self, y, move |_, y_bar, x_bar| {
+            x_bar.write_or_add(shape, |x_bar, write| {
+                rules::gather_rows_pullback(&indices, y_bar, x_bar, write)
+            })
+        })
+    }
+
+    /// The transposed matrix.
+    pub fn transpose(&self) -> Var<OnDevice<T, (C, R)>> {
+        record_unary_in_place(self, self.value().transpose(), |_, y_bar: &OnDevice<T, (C, R)>, x_bar| {
+            x_bar.add(|| y_bar.transpose())
+        })
+    }
+}
+
+impl<T: CudaElement, R: Dim, C: Dim> Var<OnDevice<T, (R, C)>> {
     /// yᵢⱼ = xᵢⱼ·gⱼ, with x̄ᵢⱼ = ȳᵢⱼ·gⱼ and ḡⱼ = Σᵢ ȳᵢⱼ·xᵢⱼ (panics naming both shapes
     /// when a dynamic column count differs).
     #[track_caller]
@@ -926,29 +952,6 @@ impl<T: CudaElement, R: Dim, C: Dim> Var<OnDevice<T, (R, C)>> {
             x_bar.write_or_add(shape, |x_bar, write| {
                 rules::normalize_rows_pullback((y, &scales, y_bar), x_bar, write)
             })
-        })
-    }
-
-    /// The rows at `indices`, in order (an embedding lookup); each row of ȳ flows
-    /// back to the row it was read from.
-    ///
-    /// # Panics
-    /// When an index is not a row.
-    #[track_caller]
-    pub fn gather_rows(&self, indices: &[usize]) -> Var<OnDevice<T, (Dyn, C)>> {
-        let y = self.value().gather_rows(indices);
-        let (shape, indices) = (self.value().shape(), indices.to_vec());
-        record_unary_in_place(self, y, move |_, y_bar, x_bar| {
-            x_bar.write_or_add(shape, |x_bar, write| {
-                rules::gather_rows_pullback(&indices, y_bar, x_bar, write)
-            })
-        })
-    }
-
-    /// The transposed matrix.
-    pub fn transpose(&self) -> Var<OnDevice<T, (C, R)>> {
-        record_unary_in_place(self, self.value().transpose(), |_, y_bar: &OnDevice<T, (C, R)>, x_bar| {
-            x_bar.add(|| y_bar.transpose())
         })
     }
 }

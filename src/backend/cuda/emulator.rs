@@ -236,7 +236,7 @@ mod tests {
 
     use super::super::{
         AxisRange, AxisSplit, ComplexKernel, ConvGeometry, Kernel, Kind, PoolGeometry, UpdateKernel,
-        copy_block_on, max_pullback_on, transpose_on,
+        copy_block_on, max_pullback_on, transpose_elements_on, transpose_on,
     };
     use super::*;
     use crate::scalar::RealScalar;
@@ -533,6 +533,17 @@ mod tests {
                 out[(b * cols + c) * rows + r],
                 x[(b * rows + r) * cols + c],
                 "transpose at {b}, {r}, {c}"
+            );
+        }
+        // A complex 37×70 matrix (two numbers to an element) transposed in two passes.
+        let x: Vec<f64> = values.take(rows * cols * 2);
+        let mut out = vec![0.0; x.len()];
+        transpose_elements_on(&*emulator, &x, (rows, cols, 2), &mut out).unwrap();
+        for (r, c, p) in (0..rows).flat_map(|r| (0..cols).flat_map(move |c| (0..2).map(move |p| (r, c, p)))) {
+            assert_eq!(
+                out[(c * rows + r) * 2 + p],
+                x[(r * cols + c) * 2 + p],
+                "complex transpose at {r}, {c}, {p}"
             );
         }
         // Block copy: positions 2..6 of an axis of 7 added to positions 1..5 of an axis of 9.

@@ -15,13 +15,13 @@
 //! | `sum_axis`, `max_axis`, `sum`, `mean` | generated reduction along one axis |
 //! | `softmax`, `log_softmax`, `logsumexp` | reductions (max, shifted totals) + one generated elementwise pass |
 //! | `broadcast` of a removed axis, bias rows | generated elementwise kernel reading one value per line |
-//! | `transpose` | a tiled shared-memory transpose |
+//! | `transpose` | a tiled shared-memory transpose (a complex matrix: two passes, the second moving each element's two parts together) |
 //! | `concat`, `narrow` and their pullbacks | a block copy along one axis |
 //! | the pullbacks of `max`, `max_axis` | one thread per line: its first largest element |
 //! | `matmul` (matrix, matrix × vector, batched) | cuBLAS `sgemm`/`dgemm`/`cgemm`/`zgemm` through `cublasGemmStridedBatchedEx` (TF32 or BF16 tensor cores only when [`Device::set_matmul_precision`] asks; BF16 rounds the operands in a kernel first); a `Complex64` product with a dimension of 1 as four `dgemm`s of the parts (cuBLAS 13.1's `zgemm` crashes on those shapes) |
 //! | its pullback | the same, Ā = Ȳ·Bᴴ and B̄ = Aᴴ·Ȳ by cuBLAS's (conjugate-)transpose flag |
 //! | complex `hadamard`, scaling, `inner`, `dotu`, `conj`, `re`, `im`, `abs`, `norm_sqr`, the elementary functions, and their pullbacks | generated from num-complex's arithmetic and the host's `Elementary` definitions evaluated on `Complex<Sym>` |
-//! | complex `+`, `−`, real scaling, Σ, layout changes | the real kernels on the parts (a complex element's two parts an innermost axis) |
+//! | complex `+`, `−`, real scaling, Σ, layout changes, `add_rows`, `gather_rows` | the real kernels on the parts (a complex element's two parts an innermost axis) |
 //! | `matmul_transposed`, `transposed_matmul` and their pullbacks | the same, with cuBLAS's transpose flag instead of a copy |
 //! | `conv2d`, `conv2d_padded`, `conv2d_strided` | the images unfolded (`im2col`, one row per output position), one cuBLAS product, a transpose per image |
 //! | their pullbacks | two cuBLAS products, then the unfolded cotangent folded back (`col2im`, one thread per input element, no atomics) |
@@ -627,6 +627,36 @@ fn transpose_on<T: CudaElement, R: Runner<T>>(
     // SAFETY: `transpose_source`'s parameter list, both buffers checked above to hold
     // batch·rows·cols elements.
     unsafe { runner.launch(&name, &source, &mut buffers, &[], &sizes, config) }
+}
+
+/// `out[c, r, p] = x[r, c, p]`: the transpose of a row-major `rows × cols` matrix whose
+/// elements are `parts` consecutive numbers (2 for a complex element, re then im).
+/// Elements of one part take one pass of the tile transpose; wider ones take two,
+/// `[R, C·P] → [C·P, R]`, then each of the `C` blocks `[P, R] → [R, P]`.
+///
+/// # Panics
+/// When `x` or `out` holds fewer than `rows·cols·parts` numbers.
+pub fn transpose_elements<T: CudaElement>(
+    x: &CudaSlice<T>,
+    sizes: (usize, usize, usize),
+    out: &mut CudaSlice<T>,
+) -> Result<(), CudaError> {
+    transpose_elements_on(Device::get()?, x, sizes, out)
+}
+
+/// [`transpose_elements`] on `runner`.
+fn transpose_elements_on<T: CudaElement, R: Runner<T>>(
+    runner: &R,
+    x: &R::Buffer,
+    (rows, cols, parts): (usize, usize, usize),
+    out: &mut R::Buffer,
+) -> Result<(), CudaError> {
+    if parts == 1 {
+        return transpose_on(runner, x, (1, rows, cols), out);
+    }
+    let mut columns = runner.buffer(rows * cols * parts, false)?;
+    transpose_on(runner, x, (1, rows, cols * parts), &mut columns)?;
+    transpose_on(runner, &columns, (cols, parts, rows), out)
 }
 
 /// The name of the block-copy kernel for `ctype` and `store`.

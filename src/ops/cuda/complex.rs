@@ -2,10 +2,10 @@
 //! or `f64`, and their reverse-mode rules.
 //!
 //! What acts on each part alike — `+`, `−`, negation, real scaling, `sum`, `mean`,
-//! `sum_axis`, `broadcast`, `reshape`, `concat`, `narrow` — is shared with the real
-//! tensors, reading the buffer as real parts. The matrix products go through cuBLAS
-//! `cgemm`/`zgemm` ([`MatMul`](crate::product::MatMul)), with Ā = Ȳ·Bᴴ and B̄ = Aᴴ·Ȳ
-//! taken by cuBLAS's conjugate-transpose flag, not a copy. This module holds what
+//! `sum_axis`, `broadcast`, `reshape`, `concat`, `narrow`, `add_rows`, `gather_rows`,
+//! `transpose` — is shared with the real tensors, reading the buffer as real parts. The matrix products go through cuBLAS
+//! `cgemm`/`zgemm` ([`MatMul`](crate::product::MatMul), and `outer`), with Ā = Ȳ·Bᴴ
+//! and B̄ = Aᴴ·Ȳ taken by cuBLAS's conjugate-transpose flag, not a copy. This module holds what
 //! multiplies complex numbers: `hadamard`, scaling by a complex factor, `inner`
 //! (Σ conj(aᵢ)·bᵢ), `dotu` (Σ aᵢbᵢ), `conj`, and the real-valued `re`, `im`, `abs`,
 //! `norm_sqr`. Their kernels are generated from num-complex's arithmetic evaluated

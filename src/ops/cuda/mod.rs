@@ -22,7 +22,7 @@ use crate::backend::cpu::Write;
 use crate::backend::cuda::{
     AxisRange, AxisSplit, CType, Combine, Cuda, CudaElement, CudaError, CudaScalar, Device, DeviceBuffer,
     Indexing, Kernel, Store, Sym, copy_block, expression_hash, gather_rows as gather_rows_kernel,
-    max_pullback as max_pullback_kernel, or_panic_cuda, scatter_add_rows, transpose as transpose_kernel,
+    max_pullback as max_pullback_kernel, or_panic_cuda, scatter_add_rows, transpose_elements,
 };
 use crate::error::{ShapeError, or_panic};
 use crate::ops::elementwise::{
@@ -437,6 +437,26 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
         (outer, len, inner * T::PARTS)
     }
 
+    /// A tensor of `shape` on the GPU with every element `value`: a real value is a
+    /// kernel parameter; a complex one is copied to the GPU once and spread.
+    pub fn device_full(shape: S, value: T) -> Self {
+        let n = shape.num_elements();
+        if let [part] = T::to_parts(core::slice::from_ref(&value))[..] {
+            return Self::new(shape, |out| {
+                fill_kernel(Write::Overwrite).launch(&[], &[part], one_line(n), out)
+            });
+        }
+        let element = or_panic_cuda(OnDevice::<T, (Const<1>,)>::try_from_elements((Const,), &[value]));
+        Self::new(shape, |out| {
+            spread_kernel(Write::Overwrite).launch(
+                &[element.slice()],
+                &[T::Part::one()],
+                (1, n, T::PARTS),
+                out,
+            )
+        })
+    }
+
     /// A tensor of `shape` on the GPU with every element zero. (Constructors of device
     /// tensors carry their own names: an associated function of the same name as a
     /// host one would make `Tensor::zeros_shaped(…)` ambiguous where the storage kind
@@ -673,13 +693,6 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
 }
 
 impl<T: CudaElement, S: Shape> OnDevice<T, S> {
-    /// A tensor of `shape` on the GPU with every element `value`.
-    pub fn device_full(shape: S, value: T) -> Self {
-        Self::new(shape, |out| {
-            fill_kernel(Write::Overwrite).launch(&[], &[value], one_line(shape.num_elements()), out)
-        })
-    }
-
     /// `out = f(self)` for a kernel of one elementwise input.
     fn unary(&self, kernel: Kernel, params: &[T]) -> Self {
         Self::new(self.shape(), |out| kernel.launch(&[self.slice()], params, one_line(self.len()), out))
@@ -970,8 +983,8 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
     }
 }
 
-impl<T: CudaElement, M: Dim> OnDevice<T, (M,)> {
-    /// a ⊗ b → the M×N matrix aᵢbⱼ (cuBLAS, inner size 1).
+impl<T: CudaScalar, M: Dim> OnDevice<T, (M,)> {
+    /// a ⊗ b → the M×N matrix aᵢbⱼ, not conjugated (cuBLAS, inner size 1).
     pub fn outer<N: Dim>(&self, other: &OnDevice<T, (N,)>) -> OnDevice<T, (M, N)> {
         let (m, n) = (self.shape().0, other.shape().0);
         OnDevice::new((m, n), |out| {
@@ -1042,22 +1055,6 @@ impl<T: CudaScalar, S: Shape> core::fmt::Debug for OnDevice<T, S> {
 }
 
 impl<T: CudaElement, R: Dim, C: Dim> OnDevice<T, (R, C)> {
-    /// yᵢⱼ = xᵢⱼ + bⱼ: `row` added to every row; an error names both shapes when a
-    /// dynamic column count differs.
-    pub fn try_add_rows(&self, row: &OnDevice<T, (C,)>) -> Result<Self, ShapeError> {
-        check_row(self.shape(), row.shape(), "add_rows")?;
-        let axis = self.dims().split_at_axis(0);
-        Ok(Self::new(self.shape(), |out| {
-            add_rows_kernel().launch(&[self.slice(), row.slice()], &[], axis, out)
-        }))
-    }
-
-    /// [`Tensor::try_add_rows`] that panics on a mismatch.
-    #[track_caller]
-    pub fn add_rows(&self, row: &OnDevice<T, (C,)>) -> Self {
-        or_panic(self.try_add_rows(row))
-    }
-
     /// yᵢⱼ = xᵢⱼ·gⱼ: every row multiplied by `row` elementwise; an error names both
     /// shapes when a dynamic column count differs.
     pub fn try_mul_rows(&self, row: &OnDevice<T, (C,)>) -> Result<Self, ShapeError> {
@@ -1101,11 +1098,34 @@ impl<T: CudaElement, R: Dim, C: Dim> OnDevice<T, (R, C)> {
         });
         (y, scales)
     }
+}
 
-    /// The transposed matrix.
+/// Row operations of every element type: a complex row is its parts in a row.
+impl<T: CudaScalar, R: Dim, C: Dim> OnDevice<T, (R, C)> {
+    /// yᵢⱼ = xᵢⱼ + bⱼ: `row` added to every row; an error names both shapes when a
+    /// dynamic column count differs.
+    pub fn try_add_rows(&self, row: &OnDevice<T, (C,)>) -> Result<Self, ShapeError> {
+        check_row(self.shape(), row.shape(), "add_rows")?;
+        let axis = self.parts_split(0);
+        Ok(Self::new(self.shape(), |out| {
+            add_rows_kernel().launch(&[self.slice(), row.slice()], &[], axis, out)
+        }))
+    }
+
+    /// [`Tensor::try_add_rows`] that panics on a mismatch.
+    #[track_caller]
+    pub fn add_rows(&self, row: &OnDevice<T, (C,)>) -> Self {
+        or_panic(self.try_add_rows(row))
+    }
+
+    /// The transposed matrix (not conjugated: for the adjoint of a complex matrix,
+    /// follow with [`conj`](OnDevice::conj)). A complex matrix takes two passes of
+    /// the transpose kernel.
     pub fn transpose(&self) -> OnDevice<T, (C, R)> {
         let (rows, cols) = self.shape();
-        OnDevice::new((cols, rows), |out| transpose_kernel(self.slice(), (1, rows.size(), cols.size()), out))
+        OnDevice::new((cols, rows), |out| {
+            transpose_elements(self.slice(), (rows.size(), cols.size(), T::PARTS), out)
+        })
     }
 
     /// yₖⱼ = x_{indices\[k\], j}: the rows at `indices`, in order (repeats allowed).
@@ -1116,7 +1136,7 @@ impl<T: CudaElement, R: Dim, C: Dim> OnDevice<T, (R, C)> {
     pub fn gather_rows(&self, indices: &[usize]) -> OnDevice<T, (Dyn, C)> {
         let (rows, columns) = self.shape();
         OnDevice::new((Dyn(indices.len()), columns), |out| {
-            gather_rows_kernel(self.slice(), (rows.size(), columns.size()), indices, out)
+            gather_rows_kernel(self.slice(), (rows.size(), columns.size() * T::PARTS), indices, out)
         })
     }
 }
@@ -1661,7 +1681,7 @@ pub fn mul_rows_pullback<T: CudaElement, R: Dim, C: Dim>(
 /// x̄ (=|+=) the rows of ȳ at the rows they were read from, the pullback of
 /// `gather_rows(indices)`: each row's sum in the order of `indices`, as on the host.
 #[track_caller]
-pub fn gather_rows_pullback<T: CudaElement, R: Dim, C: Dim>(
+pub fn gather_rows_pullback<T: CudaScalar, R: Dim, C: Dim>(
     indices: &[usize],
     y_bar: &OnDevice<T, (Dyn, C)>,
     x_bar: &mut OnDevice<T, (R, C)>,
@@ -1681,9 +1701,12 @@ pub fn gather_rows_pullback<T: CudaElement, R: Dim, C: Dim>(
         );
     }
     if write == Write::Overwrite {
-        fill_pullback(T::zero(), T::zero(), x_bar, Write::Overwrite);
+        let parts = x_bar.parts();
+        let zero = T::Part::zero();
+        or_panic_cuda(fill_kernel(Write::Overwrite).launch(&[], &[zero], one_line(parts), x_bar.slice_mut()));
     }
-    or_panic_cuda(scatter_add_rows(y_bar.slice(), indices, x_bar.slice_mut(), (rows.size(), columns.size())));
+    let sizes = (rows.size(), columns.size() * T::PARTS);
+    or_panic_cuda(scatter_add_rows(y_bar.slice(), indices, x_bar.slice_mut(), sizes));
 }
 
 /// x̄ (=|+=) r·(ȳ − mean(ȳ) − y·mean(ȳ ⊙ y)) on each row, the pullback of
@@ -1840,9 +1863,10 @@ pub fn narrow_pullback<
     ));
 }
 
-/// ā = Ȳ·b and b̄ = Ȳᵀ·a for Y = a ⊗ b (cuBLAS), each written or added as asked.
+/// ā = Ȳ·conj(b) and b̄ = Ȳᵀ·conj(a) for Y = a ⊗ b (cuBLAS, b̄ computed as the row
+/// aᴴ·Ȳ), each written or added as asked.
 #[track_caller]
-pub fn outer_pullback<T: CudaElement, M: Dim, N: Dim>(
+pub fn outer_pullback<T: CudaScalar, M: Dim, N: Dim>(
     (a, b, y_bar): (&OnDevice<T, (M,)>, &OnDevice<T, (N,)>, &OnDevice<T, (M, N)>),
     a_bar: Option<(&mut OnDevice<T, (M,)>, Write)>,
     b_bar: Option<(&mut OnDevice<T, (N,)>, Write)>,
@@ -1850,10 +1874,11 @@ pub fn outer_pullback<T: CudaElement, M: Dim, N: Dim>(
     let (m, n) = (a.len(), b.len());
     assert_eq!(y_bar.dims().as_slice(), &[m, n], "outer_pullback: the cotangent must be {m}×{n}");
     if let Some((a_bar, write)) = a_bar {
-        gemm_into::<T>((m, n, 1, 1), (y_bar.slice(), false), (b.slice(), false), a_bar.slice_mut(), write);
+        // b read as the adjoint of a 1×N row: conj(b) as a column.
+        gemm_into::<T>((m, n, 1, 1), (y_bar.slice(), false), (b.slice(), true), a_bar.slice_mut(), write);
     }
     if let Some((b_bar, write)) = b_bar {
-        gemm_into::<T>((n, m, 1, 1), (y_bar.slice(), true), (a.slice(), false), b_bar.slice_mut(), write);
+        gemm_into::<T>((1, m, n, 1), (a.slice(), true), (y_bar.slice(), false), b_bar.slice_mut(), write);
     }
 }
 
