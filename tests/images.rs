@@ -215,6 +215,51 @@ fn a_small_convolutional_network_has_checked_gradients_end_to_end() {
     assert_eq!(traced.value(), &logits);
 }
 
+/// A LeNet-style chain of ten layers: sequences take up to twelve.
+type DeepCnn = Sequential<(
+    Conv2d<f64, 1, 2, 3, 3, 6, 6>,
+    Relu,
+    MaxPool2d<2, 3, 3>,
+    Conv2d<f64, 2, 3, 2, 2, 2, 2>,
+    Tanh,
+    Flatten<12>,
+    Linear<f64, 12, 6>,
+    Relu,
+    Linear<f64, 6, 4>,
+    Tanh,
+)>;
+
+#[test]
+fn a_ten_layer_sequence_trains_names_its_parameters_and_has_checked_gradients() {
+    use fluxion::nn::params::Parameters;
+    let model: DeepCnn = Sequential((
+        Conv2d::new(1),
+        Relu,
+        MaxPool2d,
+        Conv2d::new(2),
+        Tanh,
+        Flatten,
+        Linear::new(3),
+        Relu,
+        Linear::new(4),
+        Tanh,
+    ));
+    let x = images::<1, 8, 8>(3, 11);
+    assert_eq!(model.forward(&x).shape(), (Dyn(3), Const::<4>));
+    ok(
+        "ten layers",
+        check_grad(
+            |m: <DeepCnn as Trace>::Traced| m.forward(&Var::constant(x.clone())).sum(),
+            &model,
+            CheckOptions::f64(),
+        ),
+    );
+    let mut names = Vec::new();
+    model.visit_parameters(&mut String::new(), &mut |name, _| names.push(name.to_owned()));
+    let expected = ["0.weight", "0.bias", "3.weight", "3.bias", "6.weight", "6.bias", "8.weight", "8.bias"];
+    assert_eq!(names, expected);
+}
+
 /// The same kind of network in static mode: its layers' `apply_batch` methods.
 type Layers =
     (Conv2d<f64, 1, 2, 3, 3, 6, 6, Heap, 1>, Relu, MaxPool2d<2, 3, 3>, Flatten<18>, Linear<f64, 18, 3>);

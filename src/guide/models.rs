@@ -51,9 +51,47 @@
 //! A layer of the wrong size is a compile error that names both sizes:
 //! `Sequential((Linear::<f32, 4, 8>::new(1), Relu, Linear::<f32, 6, 3>::new(2)))`
 //! applied to a batch reports that `Const<8>: SameFeatureCount<Const<6>>` does not
-//! hold. Your own struct of layers works the same way: derive `Differentiable` and
-//! write the forward pass over its traced twin (`MyModelTraced`), or keep it generic
-//! over [`Module`](crate::nn::layer::Module) inputs.
+//! hold. A [`Sequential`](crate::nn::layer::Sequential) holds up to twelve layers
+//! (nest sequences for more).
+//!
+//! ## Your own model
+//!
+//! A struct of layers derives `Differentiable` (its gradient is `NetTangent`, with
+//! the same fields) and gets a traced twin, `NetTraced`, whose fields are the traced
+//! layers. Write the forward pass once, over the twin: training runs it inside
+//! `value_and_grad`, and inference runs it on `net.as_constant()`, which puts nothing
+//! on the tape:
+//!
+//! ```
+//! use fluxion::nn::prelude::*;
+//! use fluxion::prelude::*;
+//!
+//! #[derive(Differentiable, Clone)]
+//! struct Net {
+//!     hidden: Linear<f64, 2, 8>,
+//!     output: Linear<f64, 8, 2>,
+//! }
+//!
+//! type Batch<const F: usize> = Tensor<f64, (Dyn, Const<F>), Heap>;
+//!
+//! impl NetTraced {
+//!     fn forward(&self, x: &Batch<2>) -> Var<Batch<2>> {
+//!         self.output.forward(&self.hidden.forward(x).tanh())
+//!     }
+//! }
+//!
+//! let x = Batch::<2>::from_shape_fn((Dyn(16), Const), |[r, c]| if c == 0 { r as f64 - 7.5 } else { 0.3 });
+//! let labels: Vec<usize> = (0..16).map(|r| usize::from(r >= 8)).collect();
+//! let mut net = Net { hidden: Linear::new(1), output: Linear::new(2) };
+//! let mut sgd = Sgd::new(SgdConfig { learning_rate: 0.1, ..SgdConfig::default() });
+//! for _ in 0..100 {
+//!     let (_, gradient): (f64, NetTangent) =
+//!         value_and_grad(|n: NetTraced| cross_entropy(&n.forward(&x), &labels, Reduction::Mean), &net);
+//!     sgd.step(&mut net, &gradient);
+//! }
+//! let logits = net.as_constant().forward(&x); // inference: the same forward pass
+//! assert_eq!(accuracy(logits.value(), &labels), 1.0);
+//! ```
 //!
 //! ## Optimisers
 //!

@@ -763,6 +763,12 @@ sequential!(A 0, B after A 1, C after B 2; last C);
 sequential!(A 0, B after A 1, C after B 2, D after C 3; last D);
 sequential!(A 0, B after A 1, C after B 2, D after C 3, E after D 4; last E);
 sequential!(A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5; last F);
+sequential!(A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5, G after F 6; last G);
+sequential!(A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5, G after F 6, H after G 7; last H);
+sequential!(A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5, G after F 6, H after G 7, I after H 8; last I);
+sequential!(A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5, G after F 6, H after G 7, I after H 8, J after I 9; last J);
+sequential!(A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5, G after F 6, H after G 7, I after H 8, J after I 9, K after J 10; last K);
+sequential!(A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5, G after F 6, H after G 7, I after H 8, J after I 9, K after J 10, L after K 11; last L);
 
 /// A tuple of layers moves layer by layer.
 #[cfg(feature = "cuda")]
@@ -787,6 +793,18 @@ tuple_to_device!(A 0, B 1, C 2, D 3);
 tuple_to_device!(A 0, B 1, C 2, D 3, E 4);
 #[cfg(feature = "cuda")]
 tuple_to_device!(A 0, B 1, C 2, D 3, E 4, F 5);
+#[cfg(feature = "cuda")]
+tuple_to_device!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+#[cfg(feature = "cuda")]
+tuple_to_device!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+#[cfg(feature = "cuda")]
+tuple_to_device!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
+#[cfg(feature = "cuda")]
+tuple_to_device!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
+#[cfg(feature = "cuda")]
+tuple_to_device!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
+#[cfg(feature = "cuda")]
+tuple_to_device!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
 
 #[cfg(feature = "cuda")]
 impl<L: ToDevice> ToDevice for Sequential<L> {
@@ -800,6 +818,8 @@ impl<L: ToDevice> ToDevice for Sequential<L> {
 /// the previous one's output. A chain whose sizes do not fit is one short compile
 /// error naming both sizes (on a bare tuple, which is also a [`Module`], the
 /// compiler's message is longer and names the whole tuple).
+///
+/// A tuple holds up to twelve layers; for more, nest sequences.
 ///
 /// It is transparent: its tangent is the tuple's, its traced twin is
 /// `Sequential<L::Traced>`, and its parameters are named as the tuple's (`0.weight`).
