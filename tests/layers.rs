@@ -355,6 +355,40 @@ fn static_mode_runs_a_batch_through_a_layer_as_the_tape_does() {
     gradient.bias.iter().zip(tape_gradient.bias.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-13));
 }
 
+/// A layer without a bias and GELU (a library's `ScalarFunction`) in static mode.
+#[fluxion::autodiff::differentiable(wrt(first, second))]
+fn static_gelu_loss(
+    first: &Linear<f64, 3, 4, Heap, fluxion::nn::layer::NoBias>,
+    second: &Linear<f64, 4, 2>,
+    x: &Batch<3>,
+) -> f64 {
+    second.apply_batch(&first.apply_batch(x).map_function(GeluTanhFunction)).sum()
+}
+
+#[test]
+fn static_mode_runs_gelu_and_an_unbiased_layer_as_the_tape_does() {
+    use fluxion::nn::layer::NoBias;
+    let (first, second): (Linear<f64, 3, 4, Heap, NoBias>, Linear<f64, 4, 2>) =
+        (Linear::new(8), Linear::new(9));
+    let x = batch::<3>(5, 10);
+    let (value, (first_bar, second_bar)) = static_gelu_loss::value_and_grad(&first, &second, &x);
+    let (tape_value, (tape_first, tape_second)) = value_and_grad(
+        |(f, s): <(Linear<f64, 3, 4, Heap, NoBias>, Linear<f64, 4, 2>) as Trace>::Traced| {
+            s.forward(&GeluTanh.forward(&f.forward(&Var::constant(x.clone())))).sum()
+        },
+        &(first.clone(), second.clone()),
+    );
+    assert_close(value, tape_value, 1e-14);
+    let pairs = [
+        (first_bar.weight.as_slice(), tape_first.weight.as_slice()),
+        (second_bar.weight.as_slice(), tape_second.weight.as_slice()),
+        (second_bar.bias.as_slice(), tape_second.bias.as_slice()),
+    ];
+    for (ours, tape) in pairs {
+        ours.iter().zip(tape).for_each(|(a, b)| assert_close(*a, *b, 1e-13));
+    }
+}
+
 #[test]
 #[should_panic(expected = "Linear::new: a layer needs at least one input")]
 fn a_linear_layer_without_inputs_is_refused() {

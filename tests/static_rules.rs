@@ -3,7 +3,8 @@
 //! finite differences.
 //!
 //! 1. For every rule of `fluxion::autodiff::rules` (`+`, `−`, `*`, `/`, negation,
-//!    the elementary functions, relu, sum, mean, transpose, the reductions and
+//!    the elementary functions, relu, a library's scalar function, sum, mean,
+//!    transpose, the reductions and
 //!    normalisations along an axis, matmul, hadamard, dot, the row and image
 //!    operations) on
 //!    scalars and on tensors, with both operands differentiated, with a constant on
@@ -455,6 +456,8 @@ mod tensors {
         powf((a, a_dot): V3 in positive()) -> V3 { a.powf(1.5) } forward { a.powf(D::constant(1.5)) }
         /// relu(a), away from the kink.
         relu((a, a_dot): M23 in away_from_zero()) -> M23 { a.relu() }
+        /// A library's scalar function (GELU, tanh form) elementwise.
+        map_function((a, a_dot): M23 in real()) -> M23 { a.map_function(fluxion::nn::layer::GeluTanhFunction) }
         /// Σa of a vector.
         sum((a, a_dot): V3 in real()) -> f64 { a.sum() }
         /// Σa of a matrix.

@@ -33,7 +33,9 @@ use crate::error::or_panic;
 use crate::ops::conv::{
     Padding, Stride, add_channels_pullback, conv2d_pullback, max_pool2d_pullback, max_pool2d_push,
 };
-use crate::ops::elementwise::{Elementary, elementary_pullback, relu_pullback};
+use crate::ops::elementwise::{
+    Elementary, ScalarFunction, elementary_pullback, function_pullback, relu_pullback,
+};
 use crate::ops::layout::{reshape_pullback, transpose_pullback};
 use crate::ops::reduce::{mean_axis_pullback, mean_pullback, sum_axis_pullback, sum_pullback};
 #[cfg(feature = "alloc")]
@@ -287,6 +289,16 @@ pub struct Negation;
 /// max(x, 0) elementwise.
 #[derive(Clone, Copy, Debug)]
 pub struct Relu;
+/// `x.map_function(f)`: a library author's [`ScalarFunction`] elementwise, with
+/// ẏ = f′(x)·ẋ and x̄ = f′(x)·ȳ (so `GeluTanhFunction` and other user functions are
+/// differentiated in static mode as on the tape).
+#[derive(Clone, Copy, Debug)]
+pub struct FunctionMap<F>(F);
+impl<F: ScalarFunction> From<F> for FunctionMap<F> {
+    fn from(f: F) -> Self {
+        FunctionMap(f)
+    }
+}
 /// Σ xᵢ.
 #[derive(Clone, Copy, Debug)]
 pub struct Summation;
@@ -792,6 +804,26 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for R
     #[inline(always)]
     fn pull(&self, x: &Self::Output, _: &Self::Output, y_bar: &Self::Output) -> Self::Output {
         relu_pullback(x, y_bar)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<F: ScalarFunction, T: RealScalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>>
+    for FunctionMap<F>
+{
+    type Output = Tensor<T, S, K>;
+    #[inline(always)]
+    fn value(&self, x: &Self::Output) -> Self::Output {
+        x.map_function(self.0)
+    }
+    #[inline(always)]
+    fn push(&self, x: &Self::Output, y: &Self::Output, x_dot: &Self::Output) -> Self::Output {
+        // A real function's derivative is its own adjoint: the pullback's formula.
+        function_pullback(self.0, (x, y, x_dot))
+    }
+    #[inline(always)]
+    fn pull(&self, x: &Self::Output, y: &Self::Output, y_bar: &Self::Output) -> Self::Output {
+        function_pullback(self.0, (x, y, y_bar))
     }
 }
 

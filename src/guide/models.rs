@@ -124,9 +124,10 @@
 //! [the GPU guide](crate::guide::gpu).) `Module::forward`
 //! inside static mode (`#[differentiable]`; a trait method cannot carry the generated
 //! derivative functions). There a model calls each layer's static-mode method:
-//! `Linear::apply` (one example), `apply_batch` of `Linear`, `LayerNorm`, `Conv2d`,
-//! `MaxPool2d` and `Flatten`, `Embedding::apply`, with the activations and losses as
-//! plain method calls, as the `nostd-check` crate's net does.
+//! `Linear::apply` (one example), `apply_batch` of `Linear` (with or without a bias),
+//! `LayerNorm`, `Conv2d`, `MaxPool2d` and `Flatten`, `Embedding::apply`, with the
+//! activations and losses as plain method calls (GELU is
+//! `x.map_function(GeluTanhFunction)`), as the `nostd-check` crate's net does.
 //!
 //! ## Image layers
 //!

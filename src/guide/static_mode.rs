@@ -104,7 +104,8 @@
 //!   `exp`, `ln`, `sin`, `cos`, `tanh`, `sqrt`, `powi(n)`, `powf(p)` (scalars and
 //!   tensors), `sigmoid` and `relu` (tensors), `sum`, `mean`, `transpose`, `matmul`,
 //!   `matmul_transposed`, `transposed_matmul`, `add_rows`, `mul_rows`, `add_channels`,
-//!   `normalize_rows(ε)`, `hadamard`, `dot`,
+//!   `normalize_rows(ε)`, `hadamard`, `dot`, `map_function(f)` (a library's
+//!   [`ScalarFunction`](crate::ops::elementwise::ScalarFunction), GELU's included),
 //!   `scale`, `clone`, along an axis `sum_axis`, `mean_axis`,
 //!   `logsumexp`, `softmax` and `log_softmax` (a cross-entropy is
 //!   `-z.log_softmax(Axis::<0>)[[class]]`), and on real scalars `abs` and the binary

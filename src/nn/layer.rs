@@ -352,6 +352,27 @@ where
     }
 }
 
+impl<T, const I: usize, const O: usize, K> Linear<T, I, O, K, NoBias>
+where
+    T: RealScalar,
+    K: Storage<T, (Const<O>, Const<I>)> + Storage<T, (Const<I>,)> + Storage<T, (Const<O>,)>,
+{
+    /// W·x for one example, written for static mode (as the biased layer's `apply`).
+    #[differentiable]
+    pub fn apply(&self, x: &Tensor<T, (Const<I>,), K>) -> Tensor<T, (Const<O>,), K> {
+        self.weight.matmul(x)
+    }
+
+    /// x·Wᵀ for a batch (one example per row), written for static mode.
+    #[differentiable]
+    pub fn apply_batch<R: Dim>(&self, x: &Tensor<T, (R, Const<I>), K>) -> Tensor<T, (R, Const<O>), K>
+    where
+        K: Storage<T, (R, Const<I>)> + Storage<T, (R, Const<O>)>,
+    {
+        x.matmul_transposed(&self.weight)
+    }
+}
+
 /// One forward expression for the plain layer and its traced twin: `$x` is the input
 /// and `$layer` the layer, of `Tensor`s or of `Var`s, whose operations carry the
 /// same names.

@@ -308,8 +308,8 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("flatten_images", "ImageFlattening"),
 ];
 
-/// Methods of one operand and one plain argument (an axis, ε), with the rule
-/// built from the argument.
+/// Methods of one operand and one plain argument (an axis, ε, a scalar function),
+/// with the rule built from the argument.
 const ARGUMENT_METHODS: &[(&str, &str)] = &[
     ("normalize_rows", "RowNormalization"),
     ("sum_axis", "SumAxis"),
@@ -318,6 +318,7 @@ const ARGUMENT_METHODS: &[(&str, &str)] = &[
     ("softmax", "SoftmaxAlong"),
     ("log_softmax", "LogSoftmaxAlong"),
     ("gather_rows", "RowGathering"),
+    ("map_function", "FunctionMap"),
 ];
 
 /// Methods of two operands with a marker rule.
