@@ -268,6 +268,20 @@ fn transpose_swaps_indices() {
     assert_eq!(z.transpose().to_array(), [[Complex64::new(1., 1.)], [Complex64::new(0., -2.)]]);
 }
 
+/// The transpose copies whole 16×16 tiles, then the partial tiles at the edges:
+/// every size around a tile boundary, and empty matrices, against the definition.
+#[test]
+fn transpose_is_exact_on_whole_and_partial_tiles() {
+    for (rows, cols) in [(0, 5), (5, 0), (1, 1), (15, 16), (16, 16), (17, 33), (37, 70), (64, 3)] {
+        let m = DMatrix::from_shape_fn((Dyn(rows), Dyn(cols)), |[i, j]| (1000 * i + j) as f64);
+        let t = m.transpose();
+        assert_eq!(t.dims().as_slice(), &[cols, rows]);
+        for (i, j) in (0..rows).flat_map(|i| (0..cols).map(move |j| (i, j))) {
+            assert_eq!(t[[j, i]], m[[i, j]], "{rows}×{cols} at ({i}, {j})");
+        }
+    }
+}
+
 #[test]
 fn reshape_and_flatten_keep_row_major_order() {
     let (t, a) = labelled3();
