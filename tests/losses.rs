@@ -51,6 +51,27 @@ fn cross_entropy_from_class_indices_equals_the_one_hot_form_and_the_formula() {
     );
 }
 
+/// A validation loss on plain predictions: the traced loss's value, nothing recorded.
+#[test]
+fn every_loss_takes_plain_predictions_with_the_traced_value() {
+    let (z, t) = (logits(), Matrix::from_fn(|[b, c]| ((b * c) % 2) as f64));
+    let classes = [1, 0, 3];
+    let traced = |loss: &dyn Fn(&Var<M>) -> Var<f64>| value_and_grad(|z: Var<M>| loss(&z), &z).0;
+    assert_eq!(*mse(&z, &t, Reduction::Mean).value(), traced(&|z| mse(z, &t, Reduction::Mean)));
+    assert_eq!(
+        *cross_entropy(&z, &classes, Reduction::Sum).value(),
+        traced(&|z| cross_entropy(z, &classes, Reduction::Sum))
+    );
+    assert_eq!(
+        *cross_entropy_one_hot(&z, &t, Reduction::Mean).value(),
+        traced(&|z| cross_entropy_one_hot(z, &t, Reduction::Mean))
+    );
+    assert_eq!(
+        *binary_cross_entropy(&z, &t, Reduction::Mean).value(),
+        traced(&|z| binary_cross_entropy(z, &t, Reduction::Mean))
+    );
+}
+
 #[test]
 fn binary_cross_entropy_matches_its_formula_and_is_stable() {
     let z = logits();

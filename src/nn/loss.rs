@@ -1,4 +1,4 @@
-//! Losses of traced predictions against plain targets, each reduced by
+//! Losses of predictions against plain targets, each reduced by
 //! [`Reduction::Mean`] (over every element, or every row for cross-entropy) or
 //! [`Reduction::Sum`]:
 //!
@@ -13,7 +13,9 @@
 //! magnitude: `log_softmax` shifts by the row maximum, and softplus(z) =
 //! max(z, 0) + ln(1 + e^−|z|).
 //!
-//! The losses take tensors of every storage kind, `Cuda` included (with the `cuda`
+//! The predictions are traced (`Var`) inside `value_and_grad`, or plain tensors for
+//! a validation loss, which records nothing (its value is `*loss.value()`). The
+//! losses take tensors of every storage kind, `Cuda` included (with the `cuda`
 //! feature), so one training loop serves host and GPU models; [`argmax`] and
 //! [`accuracy`] read host tensors (`.to_host()` first on the GPU).
 //!
@@ -30,11 +32,13 @@
 //! let p = logits.softmax(Axis::<1>);
 //! assert!((gradient[[0, 0]] - (p[[0, 0]] - 1.0) / 2.0).abs() < 1e-15);
 //! assert_eq!(accuracy(&logits, &classes), 1.0);
+//! // On plain logits: the same loss, nothing recorded.
+//! assert_eq!(*cross_entropy(&logits, &classes, Reduction::Mean).value(), loss);
 //! ```
 
 use alloc::vec::Vec;
 
-use crate::autodiff::Var;
+use crate::autodiff::{Operand, Var};
 #[cfg(feature = "cuda")]
 use crate::backend::cuda::{Cuda, CudaElement};
 use crate::ops::elementwise::ScalarFunction;
@@ -69,22 +73,24 @@ fn reduce<T: RealScalar>(total: Var<T>, count: usize, reduction: Reduction) -> V
 /// When a dynamic dimension of the target differs from the prediction's.
 #[track_caller]
 pub fn mse<T: RealScalar, S: Shape, K: ElementLosses<T, S>>(
-    prediction: &Var<Tensor<T, S, K>>,
+    prediction: &impl Operand<Tensor<T, S, K>>,
     target: &Tensor<T, S, K>,
     reduction: Reduction,
 ) -> Var<T> {
-    reduce(K::squared_error_sum(prediction, target), prediction.value().shape().num_elements(), reduction)
+    let prediction = prediction.to_var();
+    reduce(K::squared_error_sum(&prediction, target), prediction.value().shape().num_elements(), reduction)
 }
 
 /// Cross-entropy of logits `[B, C]` against one-hot (or probability) targets of the
 /// same shape: −Σ_c t\[b, c\]·log softmax(z)\[b, c\] per row, reduced over rows.
 #[track_caller]
 pub fn cross_entropy_one_hot<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C>>(
-    logits: &Var<Tensor<T, (B, C), K>>,
+    logits: &impl Operand<Tensor<T, (B, C), K>>,
     targets: &Tensor<T, (B, C), K>,
     reduction: Reduction,
 ) -> Var<T> {
-    reduce(-&K::picked_log_probabilities(logits, targets), logits.value().shape().0.size(), reduction)
+    let logits = logits.to_var();
+    reduce(-&K::picked_log_probabilities(&logits, targets), logits.value().shape().0.size(), reduction)
 }
 
 /// Cross-entropy of logits `[B, C]` against class indices, one per row:
@@ -94,17 +100,18 @@ pub fn cross_entropy_one_hot<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C
 /// When `classes` does not hold one index per row, or an index is not below `C`.
 #[track_caller]
 pub fn cross_entropy<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C>>(
-    logits: &Var<Tensor<T, (B, C), K>>,
+    logits: &impl Operand<Tensor<T, (B, C), K>>,
     classes: &[usize],
     reduction: Reduction,
 ) -> Var<T> {
+    let logits = logits.to_var();
     let shape = logits.value().shape();
     let (rows, columns) = (shape.0.size(), shape.1.size());
     assert_eq!(classes.len(), rows, "cross_entropy: {} class indices for {rows} rows", classes.len());
     if let Some(&bad) = classes.iter().find(|&&class| class >= columns) {
         panic!("cross_entropy: class index {bad} is out of range for {columns} classes");
     }
-    cross_entropy_one_hot(logits, &K::one_hot(shape, classes), reduction)
+    cross_entropy_one_hot(&logits, &K::one_hot(shape, classes), reduction)
 }
 
 /// softplus(z) = ln(1 + eᶻ), computed as max(z, 0) + ln(1 + e^−|z|); its derivative
@@ -128,11 +135,12 @@ impl ScalarFunction for Softplus {
 /// reduced.
 #[track_caller]
 pub fn binary_cross_entropy<T: RealScalar, S: Shape, K: ElementLosses<T, S>>(
-    logits: &Var<Tensor<T, S, K>>,
+    logits: &impl Operand<Tensor<T, S, K>>,
     targets: &Tensor<T, S, K>,
     reduction: Reduction,
 ) -> Var<T> {
-    reduce(K::binary_cross_entropy_sum(logits, targets), logits.value().shape().num_elements(), reduction)
+    let logits = logits.to_var();
+    reduce(K::binary_cross_entropy_sum(&logits, targets), logits.value().shape().num_elements(), reduction)
 }
 
 /// The elementwise losses' sums over a storage kind's own operations: every host
