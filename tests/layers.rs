@@ -179,6 +179,25 @@ fn initialisers_draw_from_their_distributions() {
 }
 
 #[test]
+fn convolutions_and_embeddings_take_the_initialisers_with_their_fans() {
+    use fluxion::nn::init::Init;
+    use fluxion::nn::layer::{Conv2d, Embedding};
+    let std_dev = |w: &[f64]| (w.iter().map(|x| x * x).sum::<f64>() / w.len() as f64).sqrt();
+    // Fan-in C·KH·KW = 8·3·3 = 72, fan-out O·KH·KW = 16·3·3 = 144.
+    let conv: Conv2d<f64, 8, 16, 3, 3, 6, 6> = Conv2d::init(Init::KaimingNormal, 5);
+    assert!((std_dev(conv.weight.as_slice()) / (2.0 / 72.0f64).sqrt() - 1.0).abs() < 0.05);
+    assert!(conv.bias.iter().all(|&b| b == 0.0));
+    let xavier: Conv2d<f64, 8, 16, 3, 3, 6, 6> = Conv2d::init(Init::XavierUniform, 5);
+    let bound = (6.0 / 216.0f64).sqrt();
+    let largest = xavier.weight.iter().fold(0.0f64, |m, w| m.max(w.abs()));
+    assert!(largest <= bound && largest > 0.99 * bound);
+    // Fan-in D = 64, fan-out V = 200.
+    let table: Embedding<f64, 200, 64> = Embedding::init(Init::XavierNormal, 6);
+    assert!((std_dev(table.weight.as_slice()) / (2.0 / 264.0f64).sqrt() - 1.0).abs() < 0.03);
+    assert_eq!(Embedding::<f64, 200, 64>::init(Init::XavierNormal, 6).weight, table.weight, "seeded");
+}
+
+#[test]
 fn row_operations_have_gradients_that_match_finite_differences() {
     let x = batch::<4>(3, 21);
     let row: Vector<f64, 4, Heap> = Tensor::random_normal(0.0, 1.0, 22);

@@ -7,6 +7,10 @@
 //! | `XavierNormal` | N(0, σ²), σ = √(2/(I + O)) (Glorot and Bengio, for tanh and sigmoid) |
 //! | `XavierUniform` | U(−a, a), a = √(6/(I + O)) |
 //!
+//! `Linear::init`, `Conv2d::init` and `Embedding::init` take one, with PyTorch's
+//! fans: I and O for a linear layer, C·KH·KW and O·KH·KW for a convolution, D and V
+//! for an embedding table; biases start at zero.
+//!
 //! ```
 //! use fluxion::nn::init::Init;
 //! use fluxion::nn::layer::Linear;

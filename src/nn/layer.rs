@@ -1131,6 +1131,15 @@ impl<T: RealScalar, const V: usize, const D: usize, K: Storage<T, (Const<V>, Con
     pub fn new(seed: u64) -> Self {
         Embedding { weight: Tensor::random_normal(T::zero(), T::one(), seed) }
     }
+
+    /// Rows drawn by `init` with PyTorch's fans for a `[V, D]` table (fan-in D,
+    /// fan-out V), seeded.
+    ///
+    /// # Panics
+    /// When D is 0.
+    pub fn init(init: Init, seed: u64) -> Self {
+        Embedding { weight: init.tensor(Default::default(), D, V, seed) }
+    }
 }
 
 #[cfg(feature = "alloc")]
@@ -1409,6 +1418,19 @@ where
         Conv2d {
             weight: Tensor::random_uniform(-bound, bound, sub_seed(seed, 0)),
             bias: Tensor::random_uniform(-bound, bound, sub_seed(seed, 1)),
+        }
+    }
+
+    /// Kernels drawn by `init` with PyTorch's fans for a convolution (fan-in C·KH·KW,
+    /// fan-out O·KH·KW), seeded; bias zero.
+    ///
+    /// # Panics
+    /// When C·KH·KW is 0.
+    #[cfg(feature = "std")]
+    pub fn init(init: Init, seed: u64) -> Self {
+        Conv2d {
+            weight: init.tensor(Default::default(), C * KH * KW, O * KH * KW, seed),
+            bias: Tensor::full(T::zero()),
         }
     }
 
