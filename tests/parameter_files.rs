@@ -152,3 +152,48 @@ fn complex_parameters_are_pairs_of_reals() {
     io::load_bytes(&mut restored, &bytes).unwrap();
     assert_eq!(restored, filter);
 }
+
+/// Every layer with parameters, on the heap and inline.
+#[derive(Differentiable, Clone, Debug, PartialEq)]
+struct EveryLayer {
+    convolution: fluxion::nn::layer::Conv2d<f32, 2, 3, 3, 3, 4, 4>,
+    norm: fluxion::nn::layer::LayerNorm<f64, 5>,
+    table: fluxion::nn::layer::Embedding<f32, 7, 3>,
+    fixed: Linear<f64, 2, 3, Inline>,
+}
+
+fn every_layer(seed: u64) -> EveryLayer {
+    let norm = fluxion::nn::layer::LayerNorm {
+        weight: Tensor::random_normal(0.0, 1.0, seed + 1),
+        bias: Tensor::random_normal(0.0, 1.0, seed + 2),
+        epsilon: 1e-5,
+    };
+    EveryLayer {
+        convolution: fluxion::nn::layer::Conv2d::new(seed),
+        norm,
+        table: fluxion::nn::layer::Embedding::new(seed + 3),
+        fixed: Linear::new(seed + 4),
+    }
+}
+
+#[test]
+fn every_layer_kind_round_trips_bit_exactly() {
+    let model = every_layer(1);
+    assert_eq!(
+        names(&model),
+        [
+            "convolution.weight",
+            "convolution.bias",
+            "norm.weight",
+            "norm.bias",
+            "table.weight",
+            "fixed.weight",
+            "fixed.bias"
+        ]
+    );
+    let bytes = io::to_bytes(&model).unwrap();
+    let mut restored = every_layer(2);
+    assert_ne!(restored, model);
+    io::load_bytes(&mut restored, &bytes).unwrap();
+    assert_eq!(restored, model);
+}
