@@ -366,14 +366,48 @@ fn gemm_crate<T: Scalar>(
         };
     };
     match pool {
-        Some(pool) if blocks > 1 => pool.in_place_scope(|scope| {
-            for index in 1..blocks {
-                scope.spawn(move |_| block(index));
-            }
-            block(0);
-        }),
+        Some(pool) if blocks > 1 => {
+            pool.in_place_scope(|scope| {
+                for index in 1..blocks {
+                    scope.spawn(move |_| block(index));
+                }
+                block(0);
+            });
+            keep_awake(pool);
+        }
         _ => block(0),
     }
+}
+
+/// How long the product threads stay awake after a split product, waiting for the
+/// next one.
+#[cfg(feature = "std")]
+const KEEP_AWAKE: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Keeps the product threads awake for [`KEEP_AWAKE`] after a split product (each
+/// running the blocks of later products as they come), as BLAS libraries keep theirs
+/// spinning: a thread that has gone to sleep costs a system call to wake, and on a
+/// virtual machine the wake of an idle processor besides, about as long as the
+/// smaller products of a training step take (measured on W2 at two threads: 7 % of
+/// the samples in waking). Only with a processor to spare for each thread: a thread
+/// spinning on the caller's processor would take its time.
+#[cfg(feature = "std")]
+fn keep_awake(pool: &'static rayon::ThreadPool) {
+    use core::sync::atomic::AtomicBool;
+    static AWAKE: AtomicBool = AtomicBool::new(false);
+    if processors() <= pool.current_num_threads() || AWAKE.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    pool.spawn(|| {
+        let mut idle_since = std::time::Instant::now();
+        while idle_since.elapsed() < KEEP_AWAKE {
+            match rayon::yield_now() {
+                Some(rayon::Yield::Executed) => idle_since = std::time::Instant::now(),
+                _ => core::hint::spin_loop(),
+            }
+        }
+        AWAKE.store(false, Ordering::Release);
+    });
 }
 
 /// The number of processors this process may use (1 when it cannot be read).
