@@ -1,9 +1,12 @@
 //! A `#![no_std]` crate without an allocator that uses fluxion with default features
 //! off: it proves the core builds and works for embedded, real-time code, forward-mode
-//! derivatives, static mode (`#[differentiable]`), layers and optimisers included.
+//! derivatives, static mode (`#[differentiable]`), layers and optimisers included. CI
+//! also builds it for a microcontroller target, `thumbv7em-none-eabihf` (Cortex-M4F),
+//! training step included.
 #![no_std]
 
 use fluxion::nn::layer::Linear;
+use fluxion::nn::optim::{Adam, Optimizer};
 use fluxion::prelude::*;
 
 /// One dense layer with tanh, `y = tanh(W x + b)`, entirely on the stack.
@@ -76,6 +79,15 @@ pub fn net_loss(net: &Net, x: &Vector<f32, 2>, t: f32) -> f32 {
     r * r * 0.5
 }
 
+/// One Adam step of the net on the example `(x, t)`, as a controller learning online
+/// takes it: no heap, no std (CI builds this crate for a bare-metal target). Returns
+/// the loss before the step.
+pub fn train_step(net: &mut Net, adam: &mut Adam<Net>, x: &Vector<f32, 2>, t: f32) -> f32 {
+    let (loss, gradient) = net_loss::value_and_grad(net, x, t);
+    adam.step(net, &gradient);
+    loss
+}
+
 /// The cross-entropy of a linear classifier's logits for one example, through the
 /// library's per-example loss (static mode, no std).
 #[differentiable(wrt(classifier))]
@@ -97,7 +109,7 @@ pub fn labels_loss(
 #[cfg(test)]
 mod tests {
     use fluxion::nn::layer::{Sequential, Tanh};
-    use fluxion::nn::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
+    use fluxion::nn::optim::{AdamConfig, Sgd, SgdConfig};
 
     use super::*;
 
@@ -172,10 +184,9 @@ mod tests {
         // Training: Adam's state is a pair of inline tangents of the net.
         let mut trained = net();
         let mut adam = Adam::new(AdamConfig { learning_rate: 0.05, ..AdamConfig::default() });
-        let (first, _) = net_loss::value_and_grad(&trained, &x, 1.0);
-        for _ in 0..50 {
-            let (_, gradient) = net_loss::value_and_grad(&trained, &x, 1.0);
-            adam.step(&mut trained, &gradient);
+        let first = train_step(&mut trained, &mut adam, &x, 1.0);
+        for _ in 0..49 {
+            train_step(&mut trained, &mut adam, &x, 1.0);
         }
         let (last, _) = net_loss::value_and_grad(&trained, &x, 1.0);
         assert!(last < 0.01 * first, "loss {first} -> {last}");

@@ -107,7 +107,8 @@
 //! `Linear::apply` and the losses of [`nn::per_example`](crate::nn::per_example)
 //! (squared error, cross-entropy from a class index or from one-hot or probability
 //! targets, binary cross-entropy from logits; sum a batch's with a loop or take its
-//! mean by dividing) — the `nostd-check` crate does it.
+//! mean by dividing) — the `nostd-check` crate does it, and CI builds it for a
+//! Cortex-M4F (`thumbv7em-none-eabihf`).
 //!
 //! ## Parameter files
 //!
