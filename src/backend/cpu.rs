@@ -54,6 +54,8 @@ static THREADS: AtomicUsize = AtomicUsize::new(0);
 /// Sets how many threads large matrix products may use, the calling thread included;
 /// `0` (the default) means one per processor, `1` means single-threaded. A product
 /// uses at most one thread per processor (two on a single processor, if asked).
+/// After a product split across threads, one of them spins for up to 1 ms, waiting
+/// for the next (on a machine with a processor to spare for it); `1` also stops that.
 #[cfg(feature = "std")]
 pub fn set_num_threads(threads: usize) {
     THREADS.store(threads, Ordering::Relaxed);
