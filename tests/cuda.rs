@@ -1543,6 +1543,47 @@ fn complex_matrix_products_and_their_pullbacks_match_the_host() {
         a32.matmul(&v32).as_slice(),
         SUM_TOL,
     );
+    // A transposed operand is transposed, never conjugated, as on the host; the
+    // cotangents conjugate the other operand. Each pullback adds to what was there.
+    let (p, q): (Matrix<Complex64, 7, 5, Heap>, Matrix<Complex64, 6, 5, Heap>) =
+        (Matrix::random_uniform(-1.0, 1.0, 60), Matrix::random_uniform(-1.0, 1.0, 61));
+    let r: Matrix<Complex64, 7, 6, Heap> = Matrix::random_uniform(-1.0, 1.0, 62);
+    let (dp, dq, dr) = (p.to_device(), q.to_device(), r.to_device());
+    assert_close_complex(&dp.matmul_transposed(&dq).to_vec(), p.matmul_transposed(&q).as_slice(), F64_TOL);
+    assert_close_complex(&dp.transposed_matmul(&dr).to_vec(), p.transposed_matmul(&r).as_slice(), F64_TOL);
+    let (mut p_bar, mut q_bar) = (p.clone(), q.clone());
+    p.matmul_transposed_pullback(
+        &q,
+        &r,
+        Some((&mut p_bar, Write::Accumulate)),
+        Some((&mut q_bar, Write::Accumulate)),
+    );
+    let (mut dp_bar, mut dq_bar) = (dp.clone(), dq.clone());
+    dp.matmul_transposed_pullback(
+        &dq,
+        &dr,
+        Some((&mut dp_bar, Write::Accumulate)),
+        Some((&mut dq_bar, Write::Accumulate)),
+    );
+    assert_close_complex(&dp_bar.to_vec(), p_bar.as_slice(), F64_TOL);
+    assert_close_complex(&dq_bar.to_vec(), q_bar.as_slice(), F64_TOL);
+    let y_bar: Matrix<Complex64, 5, 6, Heap> = Matrix::random_uniform(-1.0, 1.0, 63);
+    let (mut p_bar, mut r_bar) = (p.clone(), r.clone());
+    p.transposed_matmul_pullback(
+        &r,
+        &y_bar,
+        Some((&mut p_bar, Write::Accumulate)),
+        Some((&mut r_bar, Write::Overwrite)),
+    );
+    let (mut dp_bar, mut dr_bar) = (dp.clone(), dr.clone());
+    dp.transposed_matmul_pullback(
+        &dr,
+        &y_bar.to_device(),
+        Some((&mut dp_bar, Write::Accumulate)),
+        Some((&mut dr_bar, Write::Overwrite)),
+    );
+    assert_close_complex(&dp_bar.to_vec(), p_bar.as_slice(), F64_TOL);
+    assert_close_complex(&dr_bar.to_vec(), r_bar.as_slice(), F64_TOL);
 }
 
 #[test]
@@ -1591,6 +1632,8 @@ fn complex_rules_agree_with_finite_differences_and_the_host_gradient() {
     check!("concat", check_vjp, |z: Var<Z>| -> Var<Matrix<Complex64, 4, 10, Cuda>> {
         z.concat(Axis::<1>, &z.conj())
     });
+    check!("matmul_transposed", check_vjp, |z: Var<Z>| z.matmul_transposed(&z.conj()));
+    check!("transposed_matmul", check_vjp, |z: Var<Z>| z.transposed_matmul(&z.hadamard(&c)));
     check!("transpose", check_vjp, |z: Var<Z>| z.transpose());
     check!("add_rows", check_vjp, |z: Var<Z>| z.add_rows(&z.sum_axis(Axis::<0>).conj()));
     check!("gather_rows", check_vjp, |z: Var<Z>| z.gather_rows(&[3, 0, 3, 1]));

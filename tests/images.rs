@@ -230,7 +230,7 @@ type DeepCnn = Sequential<(
 )>;
 
 #[test]
-fn a_ten_layer_sequence_trains_names_its_parameters_and_has_checked_gradients() {
+fn a_ten_layer_sequence_runs_names_its_parameters_and_has_checked_gradients() {
     use fluxion::nn::params::Parameters;
     let model: DeepCnn = Sequential((
         Conv2d::new(1),

@@ -70,6 +70,14 @@ fn every_loss_takes_plain_predictions_with_the_traced_value() {
         *binary_cross_entropy(&z, &t, Reduction::Mean).value(),
         traced(&|z| binary_cross_entropy(z, &t, Reduction::Mean))
     );
+    // Inside a differentiated function a loss of plain predictions is a constant: it
+    // adds to the value and nothing to the gradient.
+    let other = logits().map(|v| v * 0.5);
+    let (alone, gradient) = value_and_grad(|z: Var<M>| mse(&z, &t, Reduction::Mean), &z);
+    let (with_constant, same_gradient) =
+        value_and_grad(|z: Var<M>| &mse(&z, &t, Reduction::Mean) + &mse(&other, &t, Reduction::Mean), &z);
+    assert_close(with_constant - alone, *mse(&other, &t, Reduction::Mean).value(), 1e-15);
+    assert_eq!(gradient, same_gradient);
 }
 
 #[test]

@@ -414,3 +414,36 @@ fn products_split_across_threads_equal_the_naive_sums() {
         }
     }
 }
+
+/// Products split across threads, called from several threads at once and with the
+/// product thread spinning between them or asleep, all finish (a deadlock fails the
+/// time limit instead of hanging) and equal the definition exactly (small integers:
+/// every order of summation gives the same sums).
+#[test]
+fn split_products_from_several_threads_at_once_finish_and_agree() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let n = 256; // 256³ multiply-adds: split wherever two processors are free
+    let a = DMatrix::from_shape_fn((Dyn(n), Dyn(n)), |[i, j]| ((i * 7 + j * 3) % 11) as f64 - 5.0);
+    let b = DMatrix::from_shape_fn((Dyn(n), Dyn(n)), |[i, j]| ((i * 5 + j * 2) % 13) as f64 - 6.0);
+    let expected: Vec<f64> =
+        (0..n * n).map(|flat| (0..n).map(|k| a[[flat / n, k]] * b[[k, flat % n]]).sum()).collect();
+    let (done, finished) = mpsc::channel();
+    for caller in 0..4 {
+        let (a, b, done) = (a.clone(), b.clone(), done.clone());
+        std::thread::spawn(move || {
+            for round in 0..6 {
+                if round == 3 && caller == 0 {
+                    // Let the spinning thread give up, so the next products wake it.
+                    std::thread::sleep(fluxion::backend::cpu::spin_time() * 3);
+                }
+                done.send(a.matmul(&b).as_slice().to_vec()).unwrap();
+            }
+        });
+    }
+    for _ in 0..24 {
+        let product =
+            finished.recv_timeout(Duration::from_secs(120)).expect("a split product did not finish");
+        assert_eq!(product, expected);
+    }
+}

@@ -1,10 +1,11 @@
 //! Elementwise maps and reductions beside handwritten loops over arrays and `Vec`s, on
-//! f32: `exp`, `tanh`, `relu`, `add` (`&a + &b`), `scale` (`a * 2.0`), `sum` and
-//! `softmax` along axis 1.
+//! f32: `exp`, `tanh`, `relu`, `add` (`&a + &b`), `scale` (`a * 2.0`), `sum`,
+//! `softmax` along axis 1, and `transpose`.
 //!
-//! Groups `elementwise/{exp,tanh,relu,add,scale,sum,softmax}`, ids
+//! Groups `elementwise/{exp,tanh,relu,add,scale,sum,softmax,transpose}`, ids
 //! `{ours,handwritten}/{inline-16,heap-1024,heap-65536}`; softmax uses square matrices,
-//! `{inline-4x4,heap-32x32,heap-256x256}`. Throughput counts elements.
+//! `{inline-4x4,heap-32x32,heap-256x256}`, and transpose a 256×784 heap matrix (W₁ of
+//! workload W2), `heap-256x784`. Throughput counts elements.
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, black_box, criterion_group};
@@ -15,7 +16,7 @@ use crate::common::{HEAP_LENS, compare, config, heap_matrix, heap_vector, inline
 criterion_group! {
     name = benches;
     config = config();
-    targets = exp, tanh, relu, add, scale, sum, softmax
+    targets = exp, tanh, relu, add, scale, sum, softmax, transpose
 }
 
 /// Length of the inline vectors.
@@ -157,6 +158,37 @@ fn softmax(c: &mut Criterion) {
             },
         );
     }
+    group.finish();
+}
+
+/// `elementwise/transpose`: a 256×784 matrix transposed, beside a cache-blocked loop
+/// over a `Vec` (32×32 blocks).
+fn transpose(c: &mut Criterion) {
+    const BLOCK: usize = 32;
+    let (rows, cols) = (256, 784);
+    let mut group = c.benchmark_group("elementwise/transpose");
+    let tensor = heap_matrix::<f32>(rows, cols, 1);
+    let plain = tensor.to_vec();
+    compare(
+        &mut group,
+        &format!("heap-{rows}x{cols}"),
+        rows * cols,
+        || black_box(&tensor).transpose(),
+        || {
+            let data = black_box(&plain);
+            let mut out = vec![0.0f32; rows * cols];
+            for i0 in (0..rows).step_by(BLOCK) {
+                for j0 in (0..cols).step_by(BLOCK) {
+                    for i in i0..(i0 + BLOCK).min(rows) {
+                        for j in j0..(j0 + BLOCK).min(cols) {
+                            out[j * rows + i] = data[i * cols + j];
+                        }
+                    }
+                }
+            }
+            out
+        },
+    );
     group.finish();
 }
 

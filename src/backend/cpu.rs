@@ -54,8 +54,8 @@ static THREADS: AtomicUsize = AtomicUsize::new(0);
 /// Sets how many threads large matrix products may use, the calling thread included;
 /// `0` (the default) means one per processor, `1` means single-threaded. A product
 /// uses at most one thread per processor (two on a single processor, if asked).
-/// After a product split across threads, one of them spins for up to 1 ms, waiting
-/// for the next (on a machine with a processor to spare for it); `1` also stops that.
+/// After a product split across threads, one of them spins for a while, waiting for
+/// the next (see [`set_spin_time`]).
 #[cfg(feature = "std")]
 pub fn set_num_threads(threads: usize) {
     THREADS.store(threads, Ordering::Relaxed);
@@ -65,6 +65,25 @@ pub fn set_num_threads(threads: usize) {
 #[cfg(feature = "std")]
 pub fn num_threads() -> usize {
     THREADS.load(Ordering::Relaxed)
+}
+
+#[cfg(feature = "std")]
+static SPIN_MICROSECONDS: AtomicUsize = AtomicUsize::new(1000);
+
+/// Sets how long a product thread spins after a product split across threads,
+/// waiting for the next one, before it sleeps: 1 ms unless set; zero sleeps at once.
+/// Spinning keeps a processor busy meanwhile, and saves the next product the wake of
+/// a sleeping thread (see `BENCHMARKS.md`: on a 2-core virtual machine, a training
+/// step 22 % faster at two threads). Microsecond resolution.
+#[cfg(feature = "std")]
+pub fn set_spin_time(time: std::time::Duration) {
+    SPIN_MICROSECONDS.store(usize::try_from(time.as_micros()).unwrap_or(usize::MAX), Ordering::Relaxed);
+}
+
+/// The setting of [`set_spin_time`].
+#[cfg(feature = "std")]
+pub fn spin_time() -> std::time::Duration {
+    std::time::Duration::from_micros(SPIN_MICROSECONDS.load(Ordering::Relaxed) as u64)
 }
 
 /// `out` (row-major m×n) ← op(a)·op(b), where a is m×k, b is k×n and `op` conjugates
@@ -381,28 +400,27 @@ fn gemm_crate<T: Scalar>(
     }
 }
 
-/// How long the product threads stay awake after a split product, waiting for the
-/// next one.
-#[cfg(feature = "std")]
-const KEEP_AWAKE: std::time::Duration = std::time::Duration::from_millis(1);
-
-/// Keeps the product threads awake for [`KEEP_AWAKE`] after a split product (each
-/// running the blocks of later products as they come), as BLAS libraries keep theirs
+/// Keeps one product thread awake after a split product, for [`spin_time`], running
+/// the blocks of later products as they come, as BLAS libraries keep their threads
 /// spinning: a thread that has gone to sleep costs a system call to wake, and on a
 /// virtual machine the wake of an idle processor besides, about as long as the
-/// smaller products of a training step take (measured on W2 at two threads: 7 % of
-/// the samples in waking). Only with a processor to spare for each thread: a thread
-/// spinning on the caller's processor would take its time.
+/// smaller products of a training step take (measured on W2 at two threads, where
+/// the pool has this one thread: 7 % of the samples in waking, and the step 22 %
+/// faster with the spin). Other threads of a larger pool still sleep between
+/// products. Nothing spins on a single processor, where it would take the caller's
+/// time. A product that comes just as the spinning thread gives up (between its last
+/// look for work and `AWAKE` cleared) wakes a thread as before.
 #[cfg(feature = "std")]
 fn keep_awake(pool: &'static rayon::ThreadPool) {
     use core::sync::atomic::AtomicBool;
     static AWAKE: AtomicBool = AtomicBool::new(false);
-    if processors() <= pool.current_num_threads() || AWAKE.swap(true, Ordering::AcqRel) {
+    let spin = spin_time();
+    if spin.is_zero() || processors() < 2 || AWAKE.swap(true, Ordering::AcqRel) {
         return;
     }
-    pool.spawn(|| {
+    pool.spawn(move || {
         let mut idle_since = std::time::Instant::now();
-        while idle_since.elapsed() < KEEP_AWAKE {
+        while idle_since.elapsed() < spin {
             match rayon::yield_now() {
                 Some(rayon::Yield::Executed) => idle_since = std::time::Instant::now(),
                 _ => core::hint::spin_loop(),
@@ -424,8 +442,8 @@ fn processors() -> usize {
 /// processor), started at the first product worth splitting; `None` when they could
 /// not be started (products then run on the calling thread). Not rayon's global pool,
 /// which has one per processor: with the caller that would be one thread too many,
-/// and an idle worker spinning beside the caller's serial work between products slows
-/// it.
+/// and one of them, spinning between products, would share the caller's processor
+/// (here the spinning thread has a processor of its own, see `keep_awake`).
 #[cfg(feature = "std")]
 fn product_pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();

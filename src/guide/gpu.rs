@@ -92,9 +92,9 @@
 //!
 //! The elementary functions (`exp`, `ln`, `sqrt`, …) run on complex GPU tensors as
 //! the host's definitions recorded on complex symbols. Layout changes (`transpose`,
-//! `reshape`, `concat`, `narrow`, `broadcast`), `add_rows`, `gather_rows`, `outer` and
-//! `device_full` take complex elements too; `matmul_transposed`, `transposed_matmul`,
-//! `mul_rows` and forward mode (`CudaDual`) are real-only on the GPU for now.
+//! `reshape`, `concat`, `narrow`, `broadcast`), `add_rows`, `gather_rows`, `outer`,
+//! `matmul_transposed`, `transposed_matmul` and `device_full` take complex elements
+//! too; `mul_rows` and forward mode (`CudaDual`) are real-only on the GPU for now.
 //!
 //! ## Matrix-product precision
 //!

@@ -14,7 +14,9 @@
 //! max(z, 0) + ln(1 + e^−|z|).
 //!
 //! The predictions are traced (`Var`) inside `value_and_grad`, or plain tensors for
-//! a validation loss, which records nothing (its value is `*loss.value()`). The
+//! a validation loss, which records nothing (its value is `*loss.value()`; the
+//! prediction is cloned into a constant: free for heap tensors, which share their
+//! elements until written, a copy for inline and GPU ones). The
 //! losses take tensors of every storage kind, `Cuda` included (with the `cuda`
 //! feature), so one training loop serves host and GPU models; [`argmax`] and
 //! [`accuracy`] read host tensors (`.to_host()` first on the GPU).

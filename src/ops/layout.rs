@@ -45,9 +45,9 @@ const TRANSPOSE_TILE: usize = 16;
 fn transpose_into<T: Copy>(data: &[T], (rows, cols): (usize, usize), out: &mut [T]) {
     const B: usize = TRANSPOSE_TILE;
     let (full_rows, full_cols) = (rows / B * B, cols / B * B);
+    let mut tile = [[data[0]; B]; B];
     for i0 in (0..full_rows).step_by(B) {
         for j0 in (0..full_cols).step_by(B) {
-            let mut tile = [[data[0]; B]; B];
             for (k, row) in tile.iter_mut().enumerate() {
                 row.copy_from_slice(&data[(i0 + k) * cols + j0..][..B]);
             }

@@ -421,8 +421,7 @@ impl BuildMessage {
         }
     }
 
-    #[doc(hidden)]
-    pub const fn as_str(&self) -> &str {
+    const fn as_str(&self) -> &str {
         match core::str::from_utf8(self.bytes.split_at(self.len).0) {
             Ok(text) => text,
             Err(_) => "a shape check failed",

@@ -1222,7 +1222,7 @@ impl Lowering {
             }
             let value = self.value_expression(argument);
             // The indices of `gather_rows` are borrowed (a slice); the other arguments
-            // are small values (an axis, ε).
+            // are small values (an axis, ε, a scalar function).
             let argument = if name == "gather_rows" { quote!(&#value) } else { value };
             let rule = rule_path(rule, span);
             return Ok(self.unary(quote_spanned!(span=> #rule::from(#argument)), x, span));

@@ -22,7 +22,7 @@
 //! | its pullback | the same, Ā = Ȳ·Bᴴ and B̄ = Aᴴ·Ȳ by cuBLAS's (conjugate-)transpose flag |
 //! | complex `hadamard`, scaling, `inner`, `dotu`, `conj`, `re`, `im`, `abs`, `norm_sqr`, the elementary functions, and their pullbacks | generated from num-complex's arithmetic and the host's `Elementary` definitions evaluated on `Complex<Sym>` |
 //! | complex `+`, `−`, real scaling, Σ, layout changes, `add_rows`, `gather_rows` | the real kernels on the parts (a complex element's two parts an innermost axis) |
-//! | `matmul_transposed`, `transposed_matmul` and their pullbacks | the same, with cuBLAS's transpose flag instead of a copy |
+//! | `matmul_transposed`, `transposed_matmul` and their pullbacks | the same, with cuBLAS's transpose flag instead of a copy (complex: the flag conjugates, so the transposed operand is conjugated first, or the product after, in one elementwise pass) |
 //! | `conv2d`, `conv2d_padded`, `conv2d_strided` | the images unfolded (`im2col`, one row per output position), one cuBLAS product, a transpose per image |
 //! | their pullbacks | two cuBLAS products, then the unfolded cotangent folded back (`col2im`, one thread per input element, no atomics) |
 //! | `max_pool2d` and its pullback | one thread per window; one thread per input element (windows do not overlap) |

@@ -5,7 +5,9 @@
 //! `sum_axis`, `broadcast`, `reshape`, `concat`, `narrow`, `add_rows`, `gather_rows`,
 //! `transpose` — is shared with the real tensors, reading the buffer as real parts. The matrix products go through cuBLAS
 //! `cgemm`/`zgemm` ([`MatMul`](crate::product::MatMul), and `outer`), with Ā = Ȳ·Bᴴ
-//! and B̄ = Aᴴ·Ȳ taken by cuBLAS's conjugate-transpose flag, not a copy. This module holds what
+//! and B̄ = Aᴴ·Ȳ taken by cuBLAS's conjugate-transpose flag, not a copy;
+//! `matmul_transposed` and `transposed_matmul` (a plain transpose) conjugate one
+//! operand or one product in a pass to use the same flag. This module holds what
 //! multiplies complex numbers: `hadamard`, scaling by a complex factor, `inner`
 //! (Σ conj(aᵢ)·bᵢ), `dotu` (Σ aᵢbᵢ), `conj`, and the real-valued `re`, `im`, `abs`,
 //! `norm_sqr`. Their kernels are generated from num-complex's arithmetic evaluated
@@ -376,6 +378,17 @@ pub fn conj_pullback<T: CudaElement, S: Shape>(
     check_shapes("conj_pullback", y_bar, &[x_bar]);
     let n = y_bar.len();
     or_panic_cuda(conj_kernel(write).launch(&[y_bar.slice()], &[], n, x_bar.slice_mut()));
+}
+
+/// out (=|+=) conj(x) for `n` complex numbers stored as parts, whatever the element
+/// type the caller sees them as (the transposed products conjugate through it).
+pub(super) fn conjugate_parts<P: CudaElement>(
+    x: &CudaSlice<P>,
+    n: usize,
+    out: &mut CudaSlice<P>,
+    write: Write,
+) -> Result<(), CudaError> {
+    conj_kernel(write).launch(&[x], &[], n, out)
 }
 
 /// The real-valued maps' rules: x̄ from x and the real ȳ.

@@ -11,6 +11,7 @@
 //! forms and is returned by [`Tensor::try_to_device`] and [`Tensor::try_to_host`].
 
 use core::ops::{Add, AddAssign, Div, Mul, Neg, Sub, SubAssign};
+use std::borrow::Cow;
 use std::format;
 use std::string::String;
 use std::vec::Vec;
@@ -435,6 +436,16 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
     fn parts_split(&self, axis: usize) -> AxisSplit {
         let (outer, len, inner) = self.dims().split_at_axis(axis);
         (outer, len, inner * T::PARTS)
+    }
+
+    /// The elements conjugated: the tensor itself for real elements (no copy).
+    fn conjugated(&self) -> Cow<'_, Self> {
+        if T::PARTS == 1 {
+            return Cow::Borrowed(self);
+        }
+        Cow::Owned(Self::new(self.shape(), |out| {
+            complex::conjugate_parts(self.slice(), self.len(), out, Write::Overwrite)
+        }))
     }
 
     /// A tensor of `shape` on the GPU with every element `value`: a real value is a
@@ -1338,10 +1349,12 @@ device_matmul!(<B, M, I, N> (B, M, I), (B, I, N) => (B, M, N), |a, b| a.2 == b.1
 device_matmul!(<B, M, I, N> (B, M, I), (I, N) => (B, M, N), |a, b| a.2 == b.0, (a.0, a.1, b.1),
     (a.0.size() * a.1.size(), a.2.size(), b.1.size(), 1));
 
-/// A·Bᵀ through cuBLAS's transpose flag (B is read in place). Ā = Ȳ·B and B̄ = Ȳᵀ·A:
-/// the elements are real, so nothing is conjugated.
+/// A·Bᵀ (transposed, never conjugated, as on the host), with Ā = Ȳ·conj(B) and
+/// B̄ = Ȳᵀ·conj(A). cuBLAS's flag gives the adjoint, so B is read as the adjoint of
+/// conj(B) and B̄ is the conjugate of Ȳᴴ·A: for real elements B is read in place and
+/// nothing is conjugated; for complex ones each costs a conjugating pass.
 #[diagnostic::do_not_recommend]
-impl<T: CudaElement, M: Dim, I: Dim, N: Dim> MatMulTransposed<OnDevice<T, (N, I)>> for OnDevice<T, (M, I)> {
+impl<T: CudaScalar, M: Dim, I: Dim, N: Dim> MatMulTransposed<OnDevice<T, (N, I)>> for OnDevice<T, (M, I)> {
     type Output = OnDevice<T, (M, N)>;
 
     fn try_matmul_transposed(&self, rhs: &OnDevice<T, (N, I)>) -> Result<Self::Output, ShapeError> {
@@ -1349,9 +1362,10 @@ impl<T: CudaElement, M: Dim, I: Dim, N: Dim> MatMulTransposed<OnDevice<T, (N, I)
         if i != i2 {
             return Err(columns_mismatch(&self.shape(), &rhs.shape()));
         }
+        let sizes = (m.size(), i.size(), n.size(), 1);
+        let b = rhs.conjugated();
         Ok(OnDevice::new((m, n), |out| {
-            let sizes = (m.size(), i.size(), n.size(), 1);
-            gemm_into::<T>(sizes, (self.slice(), false), (rhs.slice(), true), out, Write::Overwrite);
+            gemm_into::<T>(sizes, (self.slice(), false), (b.slice(), true), out, Write::Overwrite);
             Ok(())
         }))
     }
@@ -1367,7 +1381,8 @@ impl<T: CudaElement, M: Dim, I: Dim, N: Dim> MatMulTransposed<OnDevice<T, (N, I)
         }
         check_output("matmul_transposed_into", out, (m, n))?;
         let sizes = (m.size(), i.size(), n.size(), 1);
-        gemm_into::<T>(sizes, (self.slice(), false), (rhs.slice(), true), out.slice_mut(), Write::Overwrite);
+        let b = rhs.conjugated();
+        gemm_into::<T>(sizes, (self.slice(), false), (b.slice(), true), out.slice_mut(), Write::Overwrite);
         Ok(())
     }
 
@@ -1380,32 +1395,29 @@ impl<T: CudaElement, M: Dim, I: Dim, N: Dim> MatMulTransposed<OnDevice<T, (N, I)
     ) {
         let (m, k, n) = (self.shape().0.size(), self.shape().1.size(), rhs.shape().0.size());
         if let Some((a_bar, write)) = lhs_bar {
-            // Ā (m×k) = Ȳ (m×n) · B (n×k).
+            // Ā (m×k) = Ȳ (m×n) · conj(B) (n×k).
+            let b = rhs.conjugated();
             gemm_into::<T>(
                 (m, n, k, 1),
                 (out_bar.slice(), false),
-                (rhs.slice(), false),
+                (b.slice(), false),
                 a_bar.slice_mut(),
                 write,
             );
         }
         if let Some((b_bar, write)) = rhs_bar {
-            // B̄ (n×k) = Ȳᵀ (n×m) · A (m×k).
-            gemm_into::<T>(
-                (n, m, k, 1),
-                (out_bar.slice(), true),
-                (self.slice(), false),
-                b_bar.slice_mut(),
-                write,
-            );
+            // B̄ (n×k) = Ȳᵀ (n×m) · conj(A) (m×k) = conj(Ȳᴴ·A).
+            let (y_bar, a) = ((out_bar.slice(), true), (self.slice(), false));
+            gemm_conjugated_into::<T>((n, m, k, 1), y_bar, a, b_bar.slice_mut(), write);
         }
     }
 }
 
-/// Aᵀ·B through cuBLAS's transpose flag (A is read in place). Ā = B·Ȳᵀ and B̄ = A·Ȳ:
-/// the elements are real, so nothing is conjugated.
+/// Aᵀ·B (transposed, never conjugated), with Ā = conj(B)·Ȳᵀ and B̄ = conj(A)·Ȳ: A
+/// read as the adjoint of conj(A) and Ā the conjugate of B·Ȳᴴ, as for
+/// [`MatMulTransposed`] (in place and unconjugated for real elements).
 #[diagnostic::do_not_recommend]
-impl<T: CudaElement, I: Dim, M: Dim, N: Dim> TransposedMatMul<OnDevice<T, (I, N)>> for OnDevice<T, (I, M)> {
+impl<T: CudaScalar, I: Dim, M: Dim, N: Dim> TransposedMatMul<OnDevice<T, (I, N)>> for OnDevice<T, (I, M)> {
     type Output = OnDevice<T, (M, N)>;
 
     fn try_transposed_matmul(&self, rhs: &OnDevice<T, (I, N)>) -> Result<Self::Output, ShapeError> {
@@ -1413,9 +1425,10 @@ impl<T: CudaElement, I: Dim, M: Dim, N: Dim> TransposedMatMul<OnDevice<T, (I, N)
         if i != i2 {
             return Err(rows_mismatch(&self.shape(), &rhs.shape()));
         }
+        let sizes = (m.size(), i.size(), n.size(), 1);
+        let a = self.conjugated();
         Ok(OnDevice::new((m, n), |out| {
-            let sizes = (m.size(), i.size(), n.size(), 1);
-            gemm_into::<T>(sizes, (self.slice(), true), (rhs.slice(), false), out, Write::Overwrite);
+            gemm_into::<T>(sizes, (a.slice(), true), (rhs.slice(), false), out, Write::Overwrite);
             Ok(())
         }))
     }
@@ -1431,7 +1444,8 @@ impl<T: CudaElement, I: Dim, M: Dim, N: Dim> TransposedMatMul<OnDevice<T, (I, N)
         }
         check_output("transposed_matmul_into", out, (m, n))?;
         let sizes = (m.size(), i.size(), n.size(), 1);
-        gemm_into::<T>(sizes, (self.slice(), true), (rhs.slice(), false), out.slice_mut(), Write::Overwrite);
+        let a = self.conjugated();
+        gemm_into::<T>(sizes, (a.slice(), true), (rhs.slice(), false), out.slice_mut(), Write::Overwrite);
         Ok(())
     }
 
@@ -1444,26 +1458,45 @@ impl<T: CudaElement, I: Dim, M: Dim, N: Dim> TransposedMatMul<OnDevice<T, (I, N)
     ) {
         let (k, m, n) = (self.shape().0.size(), self.shape().1.size(), rhs.shape().1.size());
         if let Some((a_bar, write)) = lhs_bar {
-            // Ā (k×m) = B (k×n) · Ȳᵀ (n×m).
-            gemm_into::<T>(
-                (k, n, m, 1),
-                (rhs.slice(), false),
-                (out_bar.slice(), true),
-                a_bar.slice_mut(),
-                write,
-            );
+            // Ā (k×m) = conj(B) (k×n) · Ȳᵀ (n×m) = conj(B·Ȳᴴ).
+            let (b, y_bar) = ((rhs.slice(), false), (out_bar.slice(), true));
+            gemm_conjugated_into::<T>((k, n, m, 1), b, y_bar, a_bar.slice_mut(), write);
         }
         if let Some((b_bar, write)) = rhs_bar {
-            // B̄ (k×n) = A (k×m) · Ȳ (m×n).
+            // B̄ (k×n) = conj(A) (k×m) · Ȳ (m×n).
+            let a = self.conjugated();
             gemm_into::<T>(
                 (k, m, n, 1),
-                (self.slice(), false),
+                (a.slice(), false),
                 (out_bar.slice(), false),
                 b_bar.slice_mut(),
                 write,
             );
         }
     }
+}
+
+/// out (=|+=) conj(op(a)·op(b)), sizes as [`gemm_into`]: the product itself for real
+/// elements; for complex ones, the product in a scratch buffer, then a conjugating
+/// pass into `out`.
+fn gemm_conjugated_into<T: CudaScalar>(
+    sizes: (usize, usize, usize, usize),
+    a: (&CudaSlice<T::Part>, bool),
+    b: (&CudaSlice<T::Part>, bool),
+    out: &mut CudaSlice<T::Part>,
+    write: Write,
+) {
+    if T::PARTS == 1 {
+        return gemm_into::<T>(sizes, a, b, out, write);
+    }
+    let (m, _, n, batch) = sizes;
+    let elements = batch * m * n;
+    let scratch = Device::get().and_then(|device| device.uninitialized::<T::Part>(elements * T::PARTS));
+    let result = scratch.and_then(|mut product| {
+        gemm_into::<T>(sizes, a, b, &mut product, Write::Overwrite);
+        complex::conjugate_parts(&product, elements, out, write)
+    });
+    or_panic_cuda(result);
 }
 
 // Reverse-mode rules, the device forms of the host's `*_pullback` functions: each
