@@ -119,18 +119,7 @@ macro_rules! tuple_lift {
     };
 }
 
-tuple_lift!(A 0);
-tuple_lift!(A 0, B 1);
-tuple_lift!(A 0, B 1, C 2);
-tuple_lift!(A 0, B 1, C 2, D 3);
-tuple_lift!(A 0, B 1, C 2, D 3, E 4);
-tuple_lift!(A 0, B 1, C 2, D 3, E 4, F 5);
-tuple_lift!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
-tuple_lift!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
-tuple_lift!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
-tuple_lift!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
-tuple_lift!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
-tuple_lift!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
+for_each_tuple!(tuple_lift);
 
 impl<X: Lift, const N: usize> Lift for [X; N] {
     type Lifted = [X::Lifted; N];

@@ -202,18 +202,7 @@ macro_rules! tuple_trace {
     };
 }
 
-tuple_trace!(A 0);
-tuple_trace!(A 0, B 1);
-tuple_trace!(A 0, B 1, C 2);
-tuple_trace!(A 0, B 1, C 2, D 3);
-tuple_trace!(A 0, B 1, C 2, D 3, E 4);
-tuple_trace!(A 0, B 1, C 2, D 3, E 4, F 5);
-tuple_trace!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
-tuple_trace!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
-tuple_trace!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
-tuple_trace!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
-tuple_trace!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
-tuple_trace!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
+for_each_tuple!(tuple_trace);
 
 /// Runs `f` on the traced `x` while recording; the tape is taken back even if `f`
 /// panics.

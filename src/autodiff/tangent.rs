@@ -745,18 +745,7 @@ macro_rules! tuple_tangent {
     };
 }
 
-tuple_tangent!(A 0);
-tuple_tangent!(A 0, B 1);
-tuple_tangent!(A 0, B 1, C 2);
-tuple_tangent!(A 0, B 1, C 2, D 3);
-tuple_tangent!(A 0, B 1, C 2, D 3, E 4);
-tuple_tangent!(A 0, B 1, C 2, D 3, E 4, F 5);
-tuple_tangent!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
-tuple_tangent!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
-tuple_tangent!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
-tuple_tangent!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
-tuple_tangent!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
-tuple_tangent!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
+for_each_tuple!(tuple_tangent);
 
 /// A value that is its own tangent (a real or complex scalar, a tensor, an array or
 /// a tuple of them). A derived struct whose every field is its own tangent converts

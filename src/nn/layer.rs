@@ -809,27 +809,7 @@ macro_rules! tuple_to_device {
 }
 
 #[cfg(feature = "cuda")]
-tuple_to_device!(A 0, B 1);
-#[cfg(feature = "cuda")]
-tuple_to_device!(A 0, B 1, C 2);
-#[cfg(feature = "cuda")]
-tuple_to_device!(A 0, B 1, C 2, D 3);
-#[cfg(feature = "cuda")]
-tuple_to_device!(A 0, B 1, C 2, D 3, E 4);
-#[cfg(feature = "cuda")]
-tuple_to_device!(A 0, B 1, C 2, D 3, E 4, F 5);
-#[cfg(feature = "cuda")]
-tuple_to_device!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
-#[cfg(feature = "cuda")]
-tuple_to_device!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
-#[cfg(feature = "cuda")]
-tuple_to_device!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
-#[cfg(feature = "cuda")]
-tuple_to_device!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
-#[cfg(feature = "cuda")]
-tuple_to_device!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
-#[cfg(feature = "cuda")]
-tuple_to_device!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
+for_each_tuple!(tuple_to_device);
 
 #[cfg(feature = "cuda")]
 impl<L: ToDevice> ToDevice for Sequential<L> {

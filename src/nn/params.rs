@@ -280,15 +280,4 @@ macro_rules! tuple_parameters {
     };
 }
 
-tuple_parameters!(A 0);
-tuple_parameters!(A 0, B 1);
-tuple_parameters!(A 0, B 1, C 2);
-tuple_parameters!(A 0, B 1, C 2, D 3);
-tuple_parameters!(A 0, B 1, C 2, D 3, E 4);
-tuple_parameters!(A 0, B 1, C 2, D 3, E 4, F 5);
-tuple_parameters!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
-tuple_parameters!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
-tuple_parameters!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
-tuple_parameters!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
-tuple_parameters!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
-tuple_parameters!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
+for_each_tuple!(tuple_parameters);
