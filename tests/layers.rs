@@ -286,6 +286,20 @@ fn layer_norm_embedding_and_dropout_follow_their_definitions() {
         value_and_grad(|x: Var<Batch<4>>| Dropout::new(0.25, 35).forward(&x).sum(), &ones);
     assert_eq!(traced_gradient, first, "the gradient is the mask");
     assert_eq!(dropout.clone().eval().forward(&ones), ones);
+    // A whole model in evaluation for one call, traced or not, nested or not; the
+    // layer's own setting is untouched and comes back after the call.
+    use fluxion::nn::layer::evaluation;
+    assert_eq!(evaluation(|| dropout.forward(&ones)), ones);
+    let (inner, after_inner) = evaluation(|| (evaluation(|| dropout.forward(&ones)), dropout.forward(&ones)));
+    assert!(inner == ones && after_inner == ones, "a nested call keeps the outer evaluation");
+    let (_, evaluated_gradient) =
+        evaluation(|| value_and_grad(|x: Var<Batch<4>>| dropout.forward(&x).sum(), &ones));
+    assert_eq!(evaluated_gradient, ones);
+    assert!(dropout.is_training());
+    assert_ne!(dropout.forward(&ones), ones, "masks again after the call");
+    let panicked = std::panic::catch_unwind(|| evaluation(|| panic!("inside")));
+    assert!(panicked.is_err());
+    assert_ne!(dropout.forward(&ones), ones, "masks again after a panic inside");
 }
 
 #[test]

@@ -93,6 +93,10 @@
 //! assert_eq!(accuracy(logits.value(), &labels), 1.0);
 //! ```
 //!
+//! A model with [`Dropout`](crate::nn::layer::Dropout) layers evaluates with every one
+//! of them off inside [`evaluation`](crate::nn::layer::evaluation)`(|| …)` (PyTorch's
+//! `model.eval()`, for the call only); one layer switches with `set_training`.
+//!
 //! ## Optimisers
 //!
 //! [`Sgd`](crate::nn::optim::Sgd) (momentum, Nesterov, weight decay) and

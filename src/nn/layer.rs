@@ -1195,7 +1195,8 @@ where
 /// Dropout: in training, each element is kept with probability 1 − p and scaled by
 /// 1/(1 − p) (so the expectation is unchanged), with a fresh mask per call drawn
 /// from a generator seeded by `seed` and the call count; in evaluation
-/// ([`Dropout::eval`]) it is the identity. No parameters.
+/// ([`Dropout::eval`], or any dropout inside [`evaluation`]) it is the identity. No
+/// parameters.
 #[cfg(feature = "std")]
 #[derive(Clone, Debug)]
 pub struct Dropout {
@@ -1235,9 +1236,14 @@ impl Dropout {
         self
     }
 
-    /// Whether masks are drawn.
+    /// Whether masks are drawn (outside [`evaluation`]).
     pub fn is_training(&self) -> bool {
         self.training
+    }
+
+    /// Whether this call draws a mask: in training, and not inside [`evaluation`].
+    fn draws_masks(&self) -> bool {
+        self.training && !EVALUATING.with(core::cell::Cell::get)
     }
 
     /// The next mask, m/(1 − p) with m ~ Bernoulli(1 − p) per element.
@@ -1248,6 +1254,39 @@ impl Dropout {
         let (threshold, scale) = (T::from_f64(self.probability), T::from_f64(1.0 / (1.0 - self.probability)));
         uniform.map(|u| if u < threshold { T::zero() } else { scale })
     }
+}
+
+#[cfg(feature = "std")]
+std::thread_local! {
+    /// Set inside [`evaluation`].
+    static EVALUATING: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
+
+/// Runs `f` with every [`Dropout`] the identity, whatever its own setting: a whole
+/// model in evaluation for the call (PyTorch's `model.eval()`, without changing the
+/// model), on this thread. The previous setting comes back when `f` returns or
+/// panics, so calls nest.
+///
+/// ```
+/// use fluxion::nn::layer::{Dropout, Linear, Module, Sequential, evaluation};
+/// use fluxion::prelude::*;
+///
+/// let model = Sequential((Linear::<f64, 3, 3>::new(1), Dropout::new(0.5, 2)));
+/// let x = Tensor::<f64, (Dyn, Const<3>), Heap>::full_shaped((Dyn(4), Const), 1.0);
+/// let deterministic = evaluation(|| model.forward(&x));
+/// assert_eq!(deterministic, model.0.0.forward(&x)); // the linear layer alone
+/// ```
+#[cfg(feature = "std")]
+pub fn evaluation<R>(f: impl FnOnce() -> R) -> R {
+    /// Puts the outer setting back, also when `f` panics.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            EVALUATING.with(|evaluating| evaluating.set(self.0));
+        }
+    }
+    let _restore = Restore(EVALUATING.with(|evaluating| evaluating.replace(true)));
+    f()
 }
 
 #[cfg(feature = "std")]
@@ -1264,7 +1303,7 @@ parameter_free!([] Dropout);
 impl<T: RealScalar, S: Shape, K: Storage<T, S>> Module<Tensor<T, S, K>> for Dropout {
     type Output = Tensor<T, S, K>;
     fn forward(&self, x: &Tensor<T, S, K>) -> Self::Output {
-        match self.training {
+        match self.draws_masks() {
             true => x.hadamard(&self.mask(x.shape())),
             false => x.clone(),
         }
@@ -1275,7 +1314,7 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> Module<Tensor<T, S, K>> for Drop
 impl<T: RealScalar, S: Shape, K: Storage<T, S>> Module<Var<Tensor<T, S, K>>> for Dropout {
     type Output = Var<Tensor<T, S, K>>;
     fn forward(&self, x: &Var<Tensor<T, S, K>>) -> Self::Output {
-        match self.training {
+        match self.draws_masks() {
             true => x.hadamard(&self.mask(x.value().shape())),
             false => x.clone(),
         }
@@ -1288,7 +1327,7 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> Module<Var<Tensor<T, S, K>>> for
 impl<T: CudaElement, S: Shape> Module<Tensor<T, S, Cuda>> for Dropout {
     type Output = Tensor<T, S, Cuda>;
     fn forward(&self, x: &Tensor<T, S, Cuda>) -> Self::Output {
-        match self.training {
+        match self.draws_masks() {
             true => x.hadamard(&self.mask::<T, S, Heap>(x.shape()).to_device()),
             false => x.clone(),
         }
@@ -1299,7 +1338,7 @@ impl<T: CudaElement, S: Shape> Module<Tensor<T, S, Cuda>> for Dropout {
 impl<T: CudaElement, S: Shape> Module<Var<Tensor<T, S, Cuda>>> for Dropout {
     type Output = Var<Tensor<T, S, Cuda>>;
     fn forward(&self, x: &Var<Tensor<T, S, Cuda>>) -> Self::Output {
-        match self.training {
+        match self.draws_masks() {
             true => x.hadamard(&Var::constant(self.mask::<T, S, Heap>(x.value().shape()).to_device())),
             false => x.clone(),
         }
@@ -1700,7 +1739,7 @@ mod gpu_forward_mode {
         type Output = CudaDual<T, S>;
 
         fn forward(&self, x: &CudaDual<T, S>) -> Self::Output {
-            match self.training {
+            match self.draws_masks() {
                 true => {
                     let mask = self.mask::<T, S, Heap>(x.value.shape()).to_device();
                     CudaDual { value: x.value.hadamard(&mask), tangent: x.tangent.hadamard(&mask) }

@@ -18,18 +18,18 @@
 //!
 //! Layers, `Module` and `Sequential` (and the convolutions' `Padding` and `Stride`); the optimisers with their settings, gradient
 //! clipping and learning-rate schedules; with `std`, the batch losses, `argmax` and
-//! `accuracy`, the initialisers, `Dropout` and the parameter walk. The per-example
+//! `accuracy`, the initialisers, `Dropout` (and `evaluation`) and the parameter walk. The per-example
 //! losses of static mode stay under [`nn::per_example`](crate::nn::per_example), whose
 //! `cross_entropy` differs from the batch one.
 
 #[cfg(feature = "std")]
 pub use super::init::Init;
-#[cfg(feature = "std")]
-pub use super::layer::Dropout;
 pub use super::layer::{
     Conv2d, Embedding, Flatten, GeluTanh, LayerNorm, Linear, MaxPool2d, Module, NoBias, Relu, Sequential,
     Sigmoid, Softmax, Tanh, WithBias,
 };
+#[cfg(feature = "std")]
+pub use super::layer::{Dropout, evaluation};
 #[cfg(feature = "std")]
 pub use super::loss::{
     Reduction, accuracy, argmax, binary_cross_entropy, cross_entropy, cross_entropy_one_hot, mse,
