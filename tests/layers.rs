@@ -517,6 +517,34 @@ fn static_mode_runs_layer_norm_as_the_tape_does() {
     gradient.weight.iter().zip(tape_gradient.weight.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-13));
 }
 
+/// A network with a layer without parameters (an empty tangent field) and a layer
+/// with a constant field (LayerNorm's ε).
+type Mixed = (Linear<f64, 3, 4>, Relu, fluxion::nn::layer::LayerNorm<f64, 4>, Linear<f64, 4, 2>);
+
+#[fluxion::autodiff::differentiable(wrt(model))]
+fn static_mixed_loss(model: &Mixed, x: &Batch<3>) -> f64 {
+    let hidden = model.2.apply_batch(&model.0.apply_batch(x).relu());
+    model.3.apply_batch(&hidden).tanh().sum()
+}
+
+/// `value_and_grad_into` writes every coordinate of a kept gradient, whatever it held,
+/// also when the model has empty fields (written by nobody, zeroed by nobody: the
+/// generated code checks at compile time that its writes cover the rest).
+#[test]
+fn static_value_and_grad_into_overwrites_a_gradient_with_empty_and_constant_fields() {
+    let model: Mixed = (Linear::new(51), Relu, fluxion::nn::layer::LayerNorm::default(), Linear::new(52));
+    let x = batch::<3>(5, 53);
+    let (value, gradient) = static_mixed_loss::value_and_grad(&model, &x);
+    let mut kept = gradient.zero_like();
+    kept.map_reals(&mut |_| 7.0);
+    let kept_value = static_mixed_loss::value_and_grad_into(&model, &x, &mut kept);
+    assert_eq!(kept_value, value);
+    let (mut ours, mut expected) = (Vec::new(), Vec::new());
+    kept.for_each_real(&mut |c| ours.push(c));
+    gradient.for_each_real(&mut |c| expected.push(c));
+    assert_eq!(ours, expected);
+}
+
 /// A traced model takes a plain batch as a constant of the tape: the same value and
 /// gradient as with the batch wrapped in `Var::constant` by hand, through a dense
 /// stack and through a convolutional one.

@@ -305,7 +305,13 @@ fn tangent_impls(input: &Input) -> TokenStream {
     };
     let clone = map(&|m| quote!(::fluxion::__private::Clone::clone(&self.#m)));
     let zero = map(&|m| quote!(::fluxion::__private::VectorSpace::zero_like(&self.#m)));
-    let vector_space = vector_space_methods(zero, &members);
+    // The fields that hold coordinates: an empty field (a layer without parameters)
+    // needs no writing.
+    let nonempty = input.differentiable_fields().map(|field| {
+        let ty = field.ty;
+        quote!((::core::mem::size_of::<<#ty as ::fluxion::__private::Differentiable>::Tangent>() != 0) as usize)
+    });
+    let vector_space = vector_space_methods(zero, &members, quote!(0 #(+ #nonempty)*));
     let name = tangent.to_string();
     let debug_fields = members.iter().map(|m| {
         let label = match m {
@@ -333,9 +339,9 @@ fn tangent_impls(input: &Input) -> TokenStream {
     }
 }
 
-/// The methods of `VectorSpace` for a struct of `members`, `zero` building its zero.
-fn vector_space_methods(zero: TokenStream, members: &[Member]) -> TokenStream {
-    let field_count = members.len();
+/// The methods of `VectorSpace` for a struct of `members`, `zero` building its zero
+/// and `field_count` counting its fields that hold coordinates.
+fn vector_space_methods(zero: TokenStream, members: &[Member], field_count: TokenStream) -> TokenStream {
     quote! {
         const FIELDS: usize = #field_count;
         fn zero_like(&self) -> Self {
@@ -586,7 +592,8 @@ fn lifted_traced(input: &Input) -> TokenStream {
     let clone = each_field(&lifted, &|m| quote!(::fluxion::__private::Clone::clone(&self.#m)));
     let zero = each_field(&lifted, &|m| quote!(::fluxion::__private::VectorSpace::zero_like(&self.#m)));
     let members: Vec<Member> = input.differentiable_fields().map(|field| field.member.clone()).collect();
-    let vector_space = vector_space_methods(zero, &members);
+    let field_count = members.len();
+    let vector_space = vector_space_methods(zero, &members, quote!(#field_count));
     let pairs: Vec<(Member, Member)> = members.iter().map(|m| (m.clone(), m.clone())).collect();
     let zip_leaves_with = zip_leaves_with_method(&pairs);
     // The traced twin, with the struct's generics: each field's lifted type traced.

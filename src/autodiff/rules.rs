@@ -72,11 +72,20 @@ pub fn seed<Y: crate::autodiff::RealOutput>() -> Y {
     Y::one()
 }
 
-/// The number of fields of a tangent (see [`VectorSpace::FIELDS`]), read from a
-/// value so generated code need not name its type.
+/// The number of fields of a tangent that hold coordinates (see
+/// [`VectorSpace::FIELDS`]), read from a value so generated code need not name its
+/// type.
 #[inline(always)]
 pub fn field_count<V: VectorSpace>(_: &V) -> usize {
     V::FIELDS
+}
+
+/// 1 for a tangent field that holds coordinates, 0 for an empty one (a layer without
+/// parameters): what a field written by static mode counts towards
+/// [`field_count`].
+#[inline(always)]
+pub fn holds_coordinates<V>(_: &V) -> usize {
+    usize::from(core::mem::size_of::<V>() != 0)
 }
 
 /// The tangent slot of a parameter that a `#[differentiable]` function does not

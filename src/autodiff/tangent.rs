@@ -44,9 +44,10 @@ pub trait RealLeaves {
 ///
 /// Elementwise multiplication is deliberately absent.
 pub trait VectorSpace: Clone + 'static {
-    /// The number of fields of a struct or tuple tangent (0 for anything else): code
-    /// that writes a tangent field by field (static mode) knows from it whether its
-    /// writes cover the whole value.
+    /// The number of fields of a struct or tuple tangent that hold coordinates (0 for
+    /// anything else; an empty field, the tangent of a layer without parameters, is
+    /// not counted): code that writes a tangent field by field (static mode) knows
+    /// from it whether its writes cover the whole value.
     const FIELDS: usize = 0;
 
     /// The zero vector of the same (run-time) size as `self`.
@@ -702,7 +703,7 @@ macro_rules! tuple_tangent {
     ($($V:ident $i:tt),+) => {
 
         impl<$($V: VectorSpace),+> VectorSpace for ($($V,)+) {
-            const FIELDS: usize = [$($i),+].len();
+            const FIELDS: usize = 0 $(+ (core::mem::size_of::<$V>() != 0) as usize)+;
             fn zero_like(&self) -> Self {
                 ($(self.$i.zero_like(),)+)
             }

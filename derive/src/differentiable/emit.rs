@@ -812,9 +812,16 @@ impl<'a> Reverse<'a> {
         if fields.is_empty() {
             return quote!(false);
         }
-        let count = fields.len();
-        let covered = fields.iter().map(|&field| self.covered(field));
-        quote!((::fluxion::autodiff::rules::field_count(&#place) == #count #(&& #covered)*))
+        // The fields the sweep writes into (a field only read, such as a constant
+        // `#[no_derivative]` one, has no place in the tangent); each counts when it
+        // holds coordinates.
+        let written: Vec<usize> = fields.iter().copied().filter(|&field| self.started[field]).collect();
+        let counts = written.iter().map(|&field| {
+            let field_place = self.place(field, Some(quote!(0)));
+            quote!(::fluxion::autodiff::rules::holds_coordinates(&#field_place))
+        });
+        let covered = written.iter().map(|&field| self.covered(field));
+        quote!((::fluxion::autodiff::rules::field_count(&#place) == 0 #(+ #counts)* #(&& #covered)*))
     }
 
     /// Adds the adjoints gathered by a local value's fields into its own adjoint.
