@@ -297,6 +297,10 @@ fn layer_norm_embedding_and_dropout_follow_their_definitions() {
     assert_eq!(evaluated_gradient, ones);
     assert!(dropout.is_training());
     assert_ne!(dropout.forward(&ones), ones, "masks again after the call");
+    // The public mask is the stream's next one: the mask a fresh layer of the same
+    // seed multiplies by (for static mode, which takes it as a constant).
+    let mask: Batch<4> = Dropout::new(0.25, 35).mask(ones.shape());
+    assert_eq!(mask, first);
     let panicked = std::panic::catch_unwind(|| evaluation(|| panic!("inside")));
     assert!(panicked.is_err());
     assert_ne!(dropout.forward(&ones), ones, "masks again after a panic inside");

@@ -1246,8 +1246,11 @@ impl Dropout {
         self.training && !EVALUATING.with(core::cell::Cell::get)
     }
 
-    /// The next mask, m/(1 − p) with m ~ Bernoulli(1 − p) per element.
-    fn mask<T: RealScalar, S: Shape, K: Storage<T, S>>(&self, shape: S) -> Tensor<T, S, K> {
+    /// The next mask, m/(1 − p) with m ~ Bernoulli(1 − p) per element, from the
+    /// layer's stream (the next training call draws the one after). Static mode
+    /// (`#[differentiable]`), where the layer has no method, multiplies by it as a
+    /// constant argument: `x.hadamard(mask)`, the mask drawn outside, in training.
+    pub fn mask<T: RealScalar, S: Shape, K: Storage<T, S>>(&self, shape: S) -> Tensor<T, S, K> {
         let call = self.calls.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
         let seed = self.seed ^ call.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let uniform: Tensor<T, S, K> = Tensor::random_uniform_shaped(shape, T::zero(), T::one(), seed);
