@@ -155,3 +155,22 @@ fn static_mode_per_example_losses_equal_the_tape_losses() {
     assert_close(by_index.0, by_one_hot.0, 1e-15);
     by_index.1.iter().zip(by_one_hot.1.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-15));
 }
+
+/// A dynamic shape mismatch panics naming the loss and both shapes.
+#[test]
+fn a_dynamic_mismatch_names_the_loss_and_both_shapes() {
+    type Rows = Tensor<f64, (Dyn, Const<4>), Heap>;
+    let (eight, four) = (Rows::zeros_shaped((Dyn(8), Const)), Rows::zeros_shaped((Dyn(4), Const)));
+    for (name, loss) in [
+        ("mse", mse as fn(&Rows, &Rows, Reduction) -> Var<f64>),
+        ("binary_cross_entropy", binary_cross_entropy),
+        ("cross_entropy_one_hot", cross_entropy_one_hot),
+    ] {
+        let panic = std::panic::catch_unwind(|| loss(&eight, &four, Reduction::Mean)).expect_err(name);
+        let message = panic.downcast_ref::<String>().expect("a formatted message");
+        assert!(
+            message.contains(name) && message.contains("[8, 4]") && message.contains("[4, 4]"),
+            "{message}"
+        );
+    }
+}

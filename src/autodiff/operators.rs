@@ -38,6 +38,8 @@ pub trait Trace: Differentiable {
     /// The value as a differentiated function sees it, with every leaf a constant:
     /// nothing is recorded, so one forward definition written over `Traced` serves
     /// training (inside `value_and_grad`) and inference (on `model.as_constant()`).
+    /// Dropout layers still draw masks: run inference inside
+    /// [`nn::layer::evaluation`](crate::nn::layer::evaluation) to turn them off.
     fn as_constant(&self) -> Self::Traced;
 
     /// Lists the leaf tangents of `gradient` in the order of [`Trace::trace`]: the

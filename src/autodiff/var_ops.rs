@@ -335,8 +335,8 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
 /// which takes part as a constant (`x.matmul(&w)` with a plain `w` needs no
 /// `Var::constant`).
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be the right operand here",
-    label = "expected a `Var` or a plain value of type `{V}`",
+    message = "expected a `Var` or a plain value of type `{V}`, found `{Self}`",
+    label = "this operand's type (or shape) differs",
     note = "a plain tensor takes part as a constant; it must have the same element type, shape and storage"
 )]
 pub trait Operand<V> {

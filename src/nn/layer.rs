@@ -146,6 +146,10 @@ where
     pub bias: B::Bias,
 }
 
+/// A [`Linear`] layer without a bias, y = W·x (PyTorch's `bias=False`), on the heap
+/// unless `K` says otherwise: `LinearNoBias<f32, 64, 32>`.
+pub type LinearNoBias<T, const I: usize, const O: usize, K = Heap> = Linear<T, I, O, K, NoBias>;
+
 debug_and_eq_by_fields!(
     [T, const I: usize, const O: usize, K, B] Linear<T, I, O, K, B>, "Linear"
     where [T: RealScalar, K: StorageKind<T, (Const<O>, Const<I>)>, B: BiasKind<T, O, K>,]
@@ -765,8 +769,7 @@ impl<T: CudaElement, B: Dim, C: Dim> Module<CudaDual<T, (B, C)>> for Softmax {
 
 /// A tuple of layers applied in order: each must take the previous one's output.
 macro_rules! sequential {
-    ($(#[$attribute:meta])* $first:ident $first_index:tt $(, $layer:ident after $previous:ident $index:tt)+; last $last:ident) => {
-        $(#[$attribute])*
+    ($first:ident $first_index:tt $(, $layer:ident after $previous:ident $index:tt)+; last $last:ident) => {
         impl<X: ?Sized, $first: Module<X>, $($layer: Module<$previous::Output>),+> Module<X> for ($first, $($layer),+) {
             type Output = $last::Output;
 
@@ -780,20 +783,17 @@ macro_rules! sequential {
     };
 }
 
-// Sequences of seven to twelve layers are left out of the compiler's list of a
-// trait's implementors (`do_not_recommend`), which it prints with an error in a
-// shorter one; an error in a long sequence names the whole tuple instead.
 sequential!(A 0, B after A 1; last B);
 sequential!(A 0, B after A 1, C after B 2; last C);
 sequential!(A 0, B after A 1, C after B 2, D after C 3; last D);
 sequential!(A 0, B after A 1, C after B 2, D after C 3, E after D 4; last E);
 sequential!(A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5; last F);
-sequential!(#[diagnostic::do_not_recommend] A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5, G after F 6; last G);
-sequential!(#[diagnostic::do_not_recommend] A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5, G after F 6, H after G 7; last H);
-sequential!(#[diagnostic::do_not_recommend] A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5, G after F 6, H after G 7, I after H 8; last I);
-sequential!(#[diagnostic::do_not_recommend] A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5, G after F 6, H after G 7, I after H 8, J after I 9; last J);
-sequential!(#[diagnostic::do_not_recommend] A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5, G after F 6, H after G 7, I after H 8, J after I 9, K after J 10; last K);
-sequential!(#[diagnostic::do_not_recommend] A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5, G after F 6, H after G 7, I after H 8, J after I 9, K after J 10, L after K 11; last L);
+sequential!(A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5, G after F 6; last G);
+sequential!(A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5, G after F 6, H after G 7; last H);
+sequential!(A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5, G after F 6, H after G 7, I after H 8; last I);
+sequential!(A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5, G after F 6, H after G 7, I after H 8, J after I 9; last J);
+sequential!(A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5, G after F 6, H after G 7, I after H 8, J after I 9, K after J 10; last K);
+sequential!(A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5, G after F 6, H after G 7, I after H 8, J after I 9, K after J 10, L after K 11; last L);
 
 /// A tuple of layers moves layer by layer.
 #[cfg(feature = "cuda")]

@@ -43,6 +43,7 @@ use alloc::vec::Vec;
 use crate::autodiff::{Operand, Var};
 #[cfg(feature = "cuda")]
 use crate::backend::cuda::{Cuda, CudaElement};
+use crate::error::or_panic;
 use crate::ops::elementwise::ScalarFunction;
 use crate::scalar::RealScalar;
 use crate::shape::constraint::Axis;
@@ -72,7 +73,8 @@ fn reduce<T: RealScalar>(total: Var<T>, count: usize, reduction: Reduction) -> V
 /// Mean squared error (yᵢ − tᵢ)², reduced.
 ///
 /// # Panics
-/// When a dynamic dimension of the target differs from the prediction's.
+/// When a dynamic dimension of the target differs from the prediction's (the message
+/// names both shapes).
 #[track_caller]
 pub fn mse<T: RealScalar, S: Shape, K: ElementLosses<T, S>>(
     prediction: &impl Operand<Tensor<T, S, K>>,
@@ -80,11 +82,16 @@ pub fn mse<T: RealScalar, S: Shape, K: ElementLosses<T, S>>(
     reduction: Reduction,
 ) -> Var<T> {
     let prediction = prediction.to_var();
+    or_panic(prediction.value().check_same_shape(target, "mse"));
     reduce(K::squared_error_sum(&prediction, target), prediction.value().shape().num_elements(), reduction)
 }
 
 /// Cross-entropy of logits `[B, C]` against one-hot (or probability) targets of the
 /// same shape: −Σ_c t\[b, c\]·log softmax(z)\[b, c\] per row, reduced over rows.
+///
+/// # Panics
+/// When a dynamic dimension of the targets differs from the logits' (the message
+/// names both shapes).
 #[track_caller]
 pub fn cross_entropy_one_hot<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C>>(
     logits: &impl Operand<Tensor<T, (B, C), K>>,
@@ -92,6 +99,7 @@ pub fn cross_entropy_one_hot<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C
     reduction: Reduction,
 ) -> Var<T> {
     let logits = logits.to_var();
+    or_panic(logits.value().check_same_shape(targets, "cross_entropy_one_hot"));
     reduce(-&K::picked_log_probabilities(&logits, targets), logits.value().shape().0.size(), reduction)
 }
 
@@ -135,6 +143,10 @@ impl ScalarFunction for Softplus {
 /// Binary cross-entropy of logits against targets in [0, 1] of the same shape:
 /// softplus(z) − z·t per element (−t·log σ(z) − (1 − t)·log(1 − σ(z)), stable),
 /// reduced.
+///
+/// # Panics
+/// When a dynamic dimension of the targets differs from the logits' (the message
+/// names both shapes).
 #[track_caller]
 pub fn binary_cross_entropy<T: RealScalar, S: Shape, K: ElementLosses<T, S>>(
     logits: &impl Operand<Tensor<T, S, K>>,
@@ -142,6 +154,7 @@ pub fn binary_cross_entropy<T: RealScalar, S: Shape, K: ElementLosses<T, S>>(
     reduction: Reduction,
 ) -> Var<T> {
     let logits = logits.to_var();
+    or_panic(logits.value().check_same_shape(targets, "binary_cross_entropy"));
     reduce(K::binary_cross_entropy_sum(&logits, targets), logits.value().shape().num_elements(), reduction)
 }
 
