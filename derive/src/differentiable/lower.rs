@@ -1276,12 +1276,6 @@ impl Lowering {
             let b = self.operand(arg.clone(), call.args[0].span());
             return Ok(self.push_op(OpKind::Binary { rule, a, b }, span));
         }
-        if name == "forward" {
-            return Err(syn::Error::new(
-                span,
-                "`forward` (the `Module` trait's method) cannot run in static mode: a trait method cannot carry the generated derivatives; call the layer's static-mode method instead, `apply_batch(x)` for a batch or `apply(x)` for one example (`Linear`, `Conv2d`, `LayerNorm`, `MaxPool2d`, `Flatten`, `Embedding`), and activations as methods (`x.relu()`, `x.map_function(GeluTanhFunction)`)",
-            ));
-        }
         if WITHOUT_RULE.contains(&name.as_str()) {
             return Err(syn::Error::new(
                 span,
