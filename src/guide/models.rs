@@ -89,13 +89,15 @@
 //!         value_and_grad(|n: NetTraced| cross_entropy(&n.forward(&x), &labels, Reduction::Mean), &net);
 //!     sgd.step(&mut net, &gradient);
 //! }
-//! let logits = net.as_constant().forward(&x); // inference: the same forward pass
-//! assert_eq!(accuracy(logits.value(), &labels), 1.0);
+//! // Inference: the same forward pass on the constant twin, dropout off.
+//! let logits = inference(&net, |n: NetTraced| n.forward(&x));
+//! assert_eq!(accuracy(&logits, &labels), 1.0);
 //! ```
 //!
-//! A model with [`Dropout`](crate::nn::layer::Dropout) layers evaluates with every one
-//! of them off inside [`evaluation`](crate::nn::layer::evaluation)`(|| …)` (PyTorch's
-//! `model.eval()`, for the call only); one layer switches with `set_training`.
+//! [`inference`](crate::nn::layer::inference) is `net.as_constant()` (nothing
+//! recorded) inside [`evaluation`](crate::nn::layer::evaluation)`(|| …)`, which turns
+//! every [`Dropout`](crate::nn::layer::Dropout) off for the call (PyTorch's
+//! `model.eval()`); one layer switches with `set_training`.
 //!
 //! ## Optimisers
 //!

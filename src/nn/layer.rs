@@ -1292,6 +1292,25 @@ pub fn evaluation<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Inference with the forward pass written for training: `forward` runs on the
+/// model's constant twin ([`Trace::as_constant`], nothing recorded) inside
+/// [`evaluation`] (every dropout off), and its value is returned as a plain tensor.
+///
+/// ```
+/// use fluxion::nn::layer::{Dropout, Linear, Module, Sequential, inference};
+/// use fluxion::prelude::*;
+///
+/// type Net = Sequential<(Linear<f64, 3, 2>, Dropout)>;
+/// let net: Net = Sequential((Linear::new(1), Dropout::new(0.5, 2)));
+/// let x = Tensor::<f64, (Dyn, Const<3>), Heap>::full_shaped((Dyn(4), Const), 1.0);
+/// let y: Tensor<f64, (Dyn, Const<2>), Heap> = inference(&net, |n| n.forward(&x));
+/// assert_eq!(y, net.0.0.forward(&x));
+/// ```
+#[cfg(feature = "std")]
+pub fn inference<M: Trace, V: Clone>(model: &M, forward: impl FnOnce(M::Traced) -> Var<V>) -> V {
+    evaluation(|| forward(model.as_constant()).into_value())
+}
+
 #[cfg(feature = "std")]
 impl PartialEq for Dropout {
     fn eq(&self, other: &Self) -> bool {

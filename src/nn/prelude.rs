@@ -29,7 +29,7 @@ pub use super::layer::{
     Module, NoBias, Relu, Sequential, Sigmoid, Softmax, Tanh, WithBias,
 };
 #[cfg(feature = "std")]
-pub use super::layer::{Dropout, evaluation};
+pub use super::layer::{Dropout, evaluation, inference};
 #[cfg(feature = "std")]
 pub use super::loss::{
     Reduction, accuracy, argmax, binary_cross_entropy, cross_entropy, cross_entropy_one_hot, mse,
