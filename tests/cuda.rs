@@ -1584,6 +1584,24 @@ fn complex_matrix_products_and_their_pullbacks_match_the_host() {
     );
     assert_close_complex(&dp_bar.to_vec(), p_bar.as_slice(), F64_TOL);
     assert_close_complex(&dr_bar.to_vec(), r_bar.as_slice(), F64_TOL);
+    // With a dimension of 1 (for Complex64: four real products of the parts, flags
+    // included), the cotangents overwriting what was there.
+    let single: Matrix<Complex64, 1, 5, Heap> = Matrix::random_uniform(-1.0, 1.0, 64);
+    let ds = single.to_device();
+    assert_close_complex(
+        &dp.matmul_transposed(&ds).to_vec(),
+        p.matmul_transposed(&single).as_slice(),
+        F64_TOL,
+    );
+    let column_bar: Matrix<Complex64, 7, 1, Heap> = Matrix::random_uniform(-1.0, 1.0, 65);
+    let (mut p_bar, mut s_bar) = (p.clone(), single.clone());
+    let (p_write, s_write) = (Some((&mut p_bar, Write::Overwrite)), Some((&mut s_bar, Write::Overwrite)));
+    p.matmul_transposed_pullback(&single, &column_bar, p_write, s_write);
+    let (mut dp_bar, mut ds_bar) = (dp.clone(), ds.clone());
+    let (dp_write, ds_write) = (Some((&mut dp_bar, Write::Overwrite)), Some((&mut ds_bar, Write::Overwrite)));
+    dp.matmul_transposed_pullback(&ds, &column_bar.to_device(), dp_write, ds_write);
+    assert_close_complex(&dp_bar.to_vec(), p_bar.as_slice(), F64_TOL);
+    assert_close_complex(&ds_bar.to_vec(), s_bar.as_slice(), F64_TOL);
 }
 
 #[test]

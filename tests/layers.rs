@@ -301,6 +301,7 @@ fn layer_norm_embedding_and_dropout_follow_their_definitions() {
     // seed multiplies by (for static mode, which takes it as a constant).
     let mask: Batch<4> = Dropout::new(0.25, 35).mask(ones.shape());
     assert_eq!(mask, first);
+    assert_eq!(evaluation(|| dropout.mask::<f64, _, Heap>(ones.shape())), ones, "ones in evaluation");
     let panicked = std::panic::catch_unwind(|| evaluation(|| panic!("inside")));
     assert!(panicked.is_err());
     assert_ne!(dropout.forward(&ones), ones, "masks again after a panic inside");
@@ -529,6 +530,32 @@ type Mixed = (Linear<f64, 3, 4>, Relu, fluxion::nn::layer::LayerNorm<f64, 4>, Li
 fn static_mixed_loss(model: &Mixed, x: &Batch<3>) -> f64 {
     let hidden = model.2.apply_batch(&model.0.apply_batch(x).relu());
     model.3.apply_batch(&hidden).tanh().sum()
+}
+
+/// A loss that never reads the last layer.
+#[fluxion::autodiff::differentiable(wrt(model))]
+fn static_partial_loss(model: &Mixed, x: &Batch<3>) -> f64 {
+    model.2.apply_batch(&model.0.apply_batch(x).relu()).tanh().sum()
+}
+
+/// A field the sweep never writes comes back zero from a kept gradient full of
+/// garbage (the check that skips zeroing sees that the writes do not cover it).
+#[test]
+fn static_value_and_grad_into_zeroes_a_field_the_sweep_never_writes() {
+    let model: Mixed = (Linear::new(54), Relu, fluxion::nn::layer::LayerNorm::default(), Linear::new(55));
+    let x = batch::<3>(5, 56);
+    let (_, gradient) = static_partial_loss::value_and_grad(&model, &x);
+    let mut kept = gradient.zero_like();
+    kept.map_reals(&mut |_| 7.0);
+    static_partial_loss::value_and_grad_into(&model, &x, &mut kept);
+    assert!(
+        kept.3.weight.iter().chain(kept.3.bias.iter()).all(|&c| c == 0.0),
+        "the unread layer's gradient is zero"
+    );
+    let (mut ours, mut expected) = (Vec::new(), Vec::new());
+    kept.for_each_real(&mut |c| ours.push(c));
+    gradient.for_each_real(&mut |c| expected.push(c));
+    assert_eq!(ours, expected);
 }
 
 /// `value_and_grad_into` writes every coordinate of a kept gradient, whatever it held,

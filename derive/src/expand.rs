@@ -437,10 +437,13 @@ fn differentiable_impl(input: &Input) -> TokenStream {
             .collect(),
     );
     let zip_leaves_with = zip_leaves_with_method(&pairs);
+    // A tuple struct's tangent renumbers the fields after a constant one.
+    let keeps_positions = pairs.iter().all(|(own, theirs)| own == theirs);
     quote! {
         #[diagnostic::do_not_recommend]
         impl #impl_generics ::fluxion::__private::Differentiable for #ident #ty_generics #bounds {
             type Tangent = #tangent #ty_generics;
+            const TANGENT_KEEPS_POSITIONS: bool = #keeps_positions;
 
             fn try_move_by(&mut self, offset: &Self::Tangent) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
                 ::fluxion::__private::try_move_by_leaves(self, offset)
@@ -592,6 +595,8 @@ fn lifted_traced(input: &Input) -> TokenStream {
     let clone = each_field(&lifted, &|m| quote!(::fluxion::__private::Clone::clone(&self.#m)));
     let zero = each_field(&lifted, &|m| quote!(::fluxion::__private::VectorSpace::zero_like(&self.#m)));
     let members: Vec<Member> = input.differentiable_fields().map(|field| field.member.clone()).collect();
+    // Every field counts here: static mode writes tangents field by field, never this
+    // lifted twin, so the count is only an upper bound it never reads.
     let field_count = members.len();
     let vector_space = vector_space_methods(zero, &members, quote!(#field_count));
     let pairs: Vec<(Member, Member)> = members.iter().map(|m| (m.clone(), m.clone())).collect();

@@ -110,6 +110,32 @@ pub fn argument_cotangent<V: ArgumentCotangent>(cotangent: V) -> V {
     cotangent
 }
 
+/// Static mode reads and writes the tangent of `value`'s fields by their positions
+/// (`p.2`): refused when the program is built for a tuple struct whose tangent
+/// renumbers them (a `#[no_derivative]` field before a differentiable one, so the
+/// struct's `.2` is the tangent's `.1`).
+#[inline(always)]
+pub fn tangent_keeps_positions<V: Differentiable>(_: &V) {
+    let () = PositionCheck::<V>::CHECK;
+}
+
+/// The build-time check of [`tangent_keeps_positions`].
+struct PositionCheck<V>(core::marker::PhantomData<V>);
+
+impl<V: Differentiable> PositionCheck<V> {
+    const CHECK: () = require_positions(V::TANGENT_KEEPS_POSITIONS);
+}
+
+/// Stops the build unless `keeps`; the error points here rather than into `core`.
+#[track_caller]
+const fn require_positions(keeps: bool) {
+    if !keeps {
+        panic!(
+            "static mode reads fields by position, and this tuple struct's tangent renumbers them (a `#[no_derivative]` field comes before a differentiable one): move the constant fields last or name the fields"
+        )
+    }
+}
+
 /// `x` itself, read as a constant: inside `#[differentiable]` code no derivative
 /// flows through it (the plain function computes the same value).
 #[inline(always)]

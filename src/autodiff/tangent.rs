@@ -47,7 +47,8 @@ pub trait VectorSpace: Clone + 'static {
     /// The number of fields of a struct or tuple tangent that hold coordinates (0 for
     /// anything else; an empty field, the tangent of a layer without parameters, is
     /// not counted): code that writes a tangent field by field (static mode) knows
-    /// from it whether its writes cover the whole value.
+    /// from it whether its writes cover the whole value. A hand-written tangent with
+    /// fields that keeps the default 0 is zeroed before every such write.
     const FIELDS: usize = 0;
 
     /// The zero vector of the same (run-time) size as `self`.
@@ -132,6 +133,13 @@ pub trait VectorSpace: Clone + 'static {
 pub trait Differentiable {
     /// The type of directions in which a value moves (a tangent's tangent is itself).
     type Tangent: VectorSpace;
+
+    /// Whether the tangent's fields sit at the value's field positions: false for a
+    /// derived tuple struct with a `#[no_derivative]` field before a differentiable
+    /// one (its tangent keeps only the differentiable fields, renumbered), which
+    /// static mode, reading fields by position, refuses.
+    #[doc(hidden)]
+    const TANGENT_KEEPS_POSITIONS: bool = true;
 
     /// self ← self + offset, or an error naming both shapes when a dynamic size of
     /// `offset` differs from `self`'s (never a silent broadcast).

@@ -134,8 +134,8 @@
 //! `Linear::apply` (one example), `apply_batch` of `Linear` (with or without a bias),
 //! `LayerNorm`, `Conv2d`, `MaxPool2d` and `Flatten`, `Embedding::apply`, with the
 //! activations and losses as plain method calls (GELU is
-//! `x.map_function(GeluTanhFunction)`; dropout multiplies by `Dropout::mask`, drawn
-//! outside and passed in as a constant), as the `nostd-check` crate's net does.
+//! `x.map_function(GeluTanhFunction)`; dropout multiplies by `Dropout::mask`, taken
+//! outside and passed in as a constant: ones in evaluation), as the `nostd-check` crate's net does.
 //!
 //! ## Image layers
 //!

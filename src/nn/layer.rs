@@ -1246,11 +1246,20 @@ impl Dropout {
         self.training && !EVALUATING.with(core::cell::Cell::get)
     }
 
-    /// The next mask, m/(1 − p) with m ~ Bernoulli(1 − p) per element, from the
-    /// layer's stream (the next training call draws the one after). Static mode
-    /// (`#[differentiable]`), where the layer has no method, multiplies by it as a
-    /// constant argument: `x.hadamard(mask)`, the mask drawn outside, in training.
+    /// What the layer multiplies by now: in training, the next mask of its stream
+    /// (m/(1 − p) with m ~ Bernoulli(1 − p) per element; the next call draws the one
+    /// after), and ones in evaluation ([`Dropout::eval`], or inside [`evaluation`]).
+    /// Static mode (`#[differentiable]`), where the layer has no method, multiplies by
+    /// it as a constant argument: `x.hadamard(mask)`, the mask taken outside.
     pub fn mask<T: RealScalar, S: Shape, K: Storage<T, S>>(&self, shape: S) -> Tensor<T, S, K> {
+        match self.draws_masks() {
+            true => self.draw_mask(shape),
+            false => Tensor::full_shaped(shape, T::one()),
+        }
+    }
+
+    /// The next mask of the stream, m/(1 − p) with m ~ Bernoulli(1 − p) per element.
+    fn draw_mask<T: RealScalar, S: Shape, K: Storage<T, S>>(&self, shape: S) -> Tensor<T, S, K> {
         let call = self.calls.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
         let seed = self.seed ^ call.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let uniform: Tensor<T, S, K> = Tensor::random_uniform_shaped(shape, T::zero(), T::one(), seed);
@@ -1326,7 +1335,7 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> Module<Tensor<T, S, K>> for Drop
     type Output = Tensor<T, S, K>;
     fn forward(&self, x: &Tensor<T, S, K>) -> Self::Output {
         match self.draws_masks() {
-            true => x.hadamard(&self.mask(x.shape())),
+            true => x.hadamard(&self.draw_mask(x.shape())),
             false => x.clone(),
         }
     }
@@ -1337,7 +1346,7 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> Module<Var<Tensor<T, S, K>>> for
     type Output = Var<Tensor<T, S, K>>;
     fn forward(&self, x: &Var<Tensor<T, S, K>>) -> Self::Output {
         match self.draws_masks() {
-            true => x.hadamard(&self.mask(x.value().shape())),
+            true => x.hadamard(&self.draw_mask(x.value().shape())),
             false => x.clone(),
         }
     }
@@ -1350,7 +1359,7 @@ impl<T: CudaElement, S: Shape> Module<Tensor<T, S, Cuda>> for Dropout {
     type Output = Tensor<T, S, Cuda>;
     fn forward(&self, x: &Tensor<T, S, Cuda>) -> Self::Output {
         match self.draws_masks() {
-            true => x.hadamard(&self.mask::<T, S, Heap>(x.shape()).to_device()),
+            true => x.hadamard(&self.draw_mask::<T, S, Heap>(x.shape()).to_device()),
             false => x.clone(),
         }
     }
@@ -1361,7 +1370,7 @@ impl<T: CudaElement, S: Shape> Module<Var<Tensor<T, S, Cuda>>> for Dropout {
     type Output = Var<Tensor<T, S, Cuda>>;
     fn forward(&self, x: &Var<Tensor<T, S, Cuda>>) -> Self::Output {
         match self.draws_masks() {
-            true => x.hadamard(&Var::constant(self.mask::<T, S, Heap>(x.value().shape()).to_device())),
+            true => x.hadamard(&Var::constant(self.draw_mask::<T, S, Heap>(x.value().shape()).to_device())),
             false => x.clone(),
         }
     }
@@ -1763,7 +1772,7 @@ mod gpu_forward_mode {
         fn forward(&self, x: &CudaDual<T, S>) -> Self::Output {
             match self.draws_masks() {
                 true => {
-                    let mask = self.mask::<T, S, Heap>(x.value.shape()).to_device();
+                    let mask = self.draw_mask::<T, S, Heap>(x.value.shape()).to_device();
                     CudaDual { value: x.value.hadamard(&mask), tangent: x.tangent.hadamard(&mask) }
                 }
                 false => x.clone(),

@@ -28,7 +28,7 @@ where
             return Tensor::from_buffer(shape, K::from_elements(&shape, core::iter::empty()));
         };
         let mut out = Tensor::full_shaped(shape, first);
-        transpose_into(data, (rows, cols), out.as_mut_slice());
+        transpose_into(data, (rows, cols), first, out.as_mut_slice());
         out
     }
 }
@@ -39,13 +39,13 @@ where
 const TRANSPOSE_TILE: usize = 16;
 
 /// `out` (row-major cols × rows) ← the transpose of `data` (row-major rows × cols):
-/// whole tiles through a fixed-size array, then the partial tiles at the right and
-/// bottom edges element by element.
+/// whole tiles through a fixed-size array (first filled with `fill`), then the
+/// partial tiles at the right and bottom edges element by element.
 #[inline]
-fn transpose_into<T: Copy>(data: &[T], (rows, cols): (usize, usize), out: &mut [T]) {
+fn transpose_into<T: Copy>(data: &[T], (rows, cols): (usize, usize), fill: T, out: &mut [T]) {
     const B: usize = TRANSPOSE_TILE;
     let (full_rows, full_cols) = (rows / B * B, cols / B * B);
-    let mut tile = [[data[0]; B]; B];
+    let mut tile = [[fill; B]; B];
     for i0 in (0..full_rows).step_by(B) {
         for j0 in (0..full_cols).step_by(B) {
             for (k, row) in tile.iter_mut().enumerate() {

@@ -821,7 +821,12 @@ impl<'a> Reverse<'a> {
             quote!(::fluxion::autodiff::rules::holds_coordinates(&#field_place))
         });
         let covered = written.iter().map(|&field| self.covered(field));
-        quote!((::fluxion::autodiff::rules::field_count(&#place) == 0 #(+ #counts)* #(&& #covered)*))
+        // A tangent that keeps the default FIELDS = 0 (no field count given) is covered
+        // only when it holds nothing at all.
+        quote!((::fluxion::autodiff::rules::field_count(&#place) == 0 #(+ #counts)*
+            && (::fluxion::autodiff::rules::field_count(&#place) != 0
+                || ::fluxion::autodiff::rules::holds_coordinates(&#place) == 0)
+            #(&& #covered)*))
     }
 
     /// Adds the adjoints gathered by a local value's fields into its own adjoint.

@@ -1142,6 +1142,12 @@ impl Lowering {
         let id = self.new_value(Def::Field { base, member: member.clone() });
         self.fields[base].push(id);
         self.field_ids.insert(key, id);
+        if let Member::Unnamed(_) = member {
+            // Tangents are read and written by the value's field positions: refused at
+            // build time for a type whose tangent renumbers its fields.
+            let base = value_reference(&self.values, base);
+            self.stmts.push(Stmt::Plain(quote!(::fluxion::autodiff::rules::tangent_keeps_positions(#base);)));
+        }
         id
     }
 
