@@ -545,17 +545,27 @@ fn static_value_and_grad_into_zeroes_a_field_the_sweep_never_writes() {
     let model: Mixed = (Linear::new(54), Relu, fluxion::nn::layer::LayerNorm::default(), Linear::new(55));
     let x = batch::<3>(5, 56);
     let (_, gradient) = static_partial_loss::value_and_grad(&model, &x);
-    let mut kept = gradient.zero_like();
-    kept.map_reals(&mut |_| 7.0);
+    let mut kept = garbage_like(&gradient);
     static_partial_loss::value_and_grad_into(&model, &x, &mut kept);
     assert!(
         kept.3.weight.iter().chain(kept.3.bias.iter()).all(|&c| c == 0.0),
         "the unread layer's gradient is zero"
     );
-    let (mut ours, mut expected) = (Vec::new(), Vec::new());
-    kept.for_each_real(&mut |c| ours.push(c));
-    gradient.for_each_real(&mut |c| expected.push(c));
-    assert_eq!(ours, expected);
+    assert_eq!(reals(&kept), reals(&gradient));
+}
+
+/// A tangent of `like`'s shape with every coordinate 7.
+fn garbage_like<V: VectorSpace>(like: &V) -> V {
+    let mut garbage = like.zero_like();
+    garbage.map_reals(&mut |_| 7.0);
+    garbage
+}
+
+/// The real coordinates of `value`, in order.
+fn reals(value: &impl RealLeaves) -> Vec<f64> {
+    let mut reals = Vec::new();
+    value.for_each_real(&mut |c| reals.push(c));
+    reals
 }
 
 /// `value_and_grad_into` writes every coordinate of a kept gradient, whatever it held,
@@ -566,14 +576,10 @@ fn static_value_and_grad_into_overwrites_a_gradient_with_empty_and_constant_fiel
     let model: Mixed = (Linear::new(51), Relu, fluxion::nn::layer::LayerNorm::default(), Linear::new(52));
     let x = batch::<3>(5, 53);
     let (value, gradient) = static_mixed_loss::value_and_grad(&model, &x);
-    let mut kept = gradient.zero_like();
-    kept.map_reals(&mut |_| 7.0);
+    let mut kept = garbage_like(&gradient);
     let kept_value = static_mixed_loss::value_and_grad_into(&model, &x, &mut kept);
     assert_eq!(kept_value, value);
-    let (mut ours, mut expected) = (Vec::new(), Vec::new());
-    kept.for_each_real(&mut |c| ours.push(c));
-    gradient.for_each_real(&mut |c| expected.push(c));
-    assert_eq!(ours, expected);
+    assert_eq!(reals(&kept), reals(&gradient));
 }
 
 /// A traced model takes a plain batch as a constant of the tape: the same value and
