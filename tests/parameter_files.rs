@@ -197,3 +197,131 @@ fn every_layer_kind_round_trips_bit_exactly() {
     io::load_bytes(&mut restored, &bytes).unwrap();
     assert_eq!(restored, model);
 }
+
+/// A model, its optimiser and a fixed batch: `steps` training steps from `model`.
+type Classifier = Sequential<(Linear<f64, 2, 6>, Relu, Linear<f64, 6, 2>)>;
+
+fn train<O: fluxion::nn::optim::Optimizer<Classifier>>(
+    model: &mut Classifier,
+    optimizer: &mut O,
+    steps: usize,
+) {
+    use fluxion::nn::loss::{Reduction, cross_entropy};
+    let x = Tensor::<f64, (Dyn, Const<2>), Heap>::from_shape_fn((Dyn(16), Const), |[r, c]| {
+        ((r * 5 + c * 3) % 7) as f64 / 7.0 - 0.5
+    });
+    let labels: Vec<usize> = (0..16).map(|r| r % 2).collect();
+    for _ in 0..steps {
+        let gradient = grad(
+            |m: <Classifier as Trace>::Traced| cross_entropy(&m.forward(&x), &labels, Reduction::Mean),
+            model,
+        );
+        optimizer.step(model, &gradient);
+    }
+}
+
+fn classifier(seed: u64) -> Classifier {
+    Sequential((Linear::new(seed), Relu, Linear::new(seed + 1)))
+}
+
+#[test]
+fn training_resumed_from_a_checkpoint_matches_training_straight_through() {
+    use fluxion::nn::optim::{Adam, AdamConfig, Sgd, SgdConfig};
+    fn resume<O: fluxion::nn::optim::Optimizer<Classifier> + io::OptimizerState<Classifier>>(
+        mut optimizer: O,
+        mut fresh: O,
+    ) {
+        let mut model = classifier(1);
+        train(&mut model, &mut optimizer, 5);
+        let (parameters, state) =
+            (io::to_bytes(&model).unwrap(), io::optimizer_to_bytes(&optimizer).unwrap());
+        train(&mut model, &mut optimizer, 5);
+
+        let mut resumed = classifier(7);
+        io::load_bytes(&mut resumed, &parameters).unwrap();
+        io::load_optimizer_bytes(&mut fresh, &resumed, &state).unwrap();
+        assert_eq!(fresh.learning_rate(), 0.03, "the settings come from the file");
+        train(&mut resumed, &mut fresh, 5);
+        assert_eq!(resumed, model, "bit for bit");
+    }
+    let adam = AdamConfig { learning_rate: 0.03, beta1: 0.8, ..AdamConfig::adamw() };
+    resume(Adam::new(adam), Adam::new(AdamConfig::default()));
+    let sgd = SgdConfig { learning_rate: 0.03, momentum: 0.9, nesterov: true, ..SgdConfig::default() };
+    resume(Sgd::new(sgd), Sgd::new(SgdConfig::default()));
+
+    // Saved before its first step: no state, and the settings.
+    let mut adam = Adam::<Classifier>::new(AdamConfig::default());
+    io::load_optimizer_bytes(
+        &mut adam,
+        &classifier(1),
+        &io::optimizer_to_bytes(&Adam::<Classifier>::new(AdamConfig {
+            epsilon: 1e-6,
+            ..AdamConfig::default()
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!((adam.steps(), adam.moments().is_none(), adam.config().epsilon), (0, true, 1e-6));
+}
+
+#[test]
+fn a_checkpoint_of_another_optimiser_or_model_is_refused() {
+    use fluxion::nn::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
+    let mut model = classifier(1);
+    let mut adam = Adam::new(AdamConfig::default());
+    train(&mut model, &mut adam, 2);
+    let bytes = io::optimizer_to_bytes(&adam).unwrap();
+    fn snapshot<M: Differentiable<Tangent: Parameters>>(adam: &Adam<M>) -> (u64, Vec<u8>) {
+        (adam.steps(), io::optimizer_to_bytes(adam).unwrap())
+    }
+
+    let mut sgd = Sgd::<Classifier>::new(SgdConfig { momentum: 0.5, ..SgdConfig::default() });
+    let error = io::load_optimizer_bytes(&mut sgd, &model, &bytes).unwrap_err();
+    assert_eq!(error.to_string(), "the file holds the state of `adam`, not of `sgd`");
+    let error = io::load_optimizer_bytes(&mut adam, &model, &io::to_bytes(&model).unwrap()).unwrap_err();
+    assert_eq!(error.to_string(), "the file holds no optimiser state (loading `adam`)");
+
+    // A model of another size: the moments do not fit, and nothing changes.
+    let mut other = Adam::new(AdamConfig::default());
+    let mut wider = Sequential((Linear::<f64, 2, 7>::new(1), Relu, Linear::<f64, 7, 2>::new(2)));
+    let gradient = wider.zero_tangent();
+    other.step(&mut wider, &gradient);
+    let before = snapshot(&other);
+    let error = io::load_optimizer_bytes(&mut other, &wider, &bytes).unwrap_err();
+    assert_eq!(error.to_string(), "parameter `m.0.weight`: the model has shape [7, 2], the file [6, 2]");
+    assert!(snapshot(&other) == before);
+
+    // A truncated file.
+    let error = io::load_optimizer_bytes(&mut other, &wider, &bytes[..bytes.len() - 3]).unwrap_err();
+    assert!(matches!(error, ParameterFileError::Format(_)), "{error}");
+    assert!(snapshot(&other) == before);
+}
+
+#[test]
+fn a_tangent_is_named_like_its_model() {
+    let model = encoder(1, 2);
+    assert_eq!(names(&model.zero_tangent()), names(&model));
+    // Tuple fields keep the struct's positions, also past a field with no derivative.
+    #[derive(Differentiable, Clone)]
+    struct Tagged(#[no_derivative] u8, Linear<f64, 2, 2>, f64);
+    let tagged = Tagged(3, Linear::new(1), 0.5);
+    assert_eq!(names(&tagged.zero_tangent()), ["1.weight", "1.bias", "2"]);
+    assert_eq!(names(&tagged), names(&tagged.zero_tangent()));
+}
+
+#[test]
+fn a_checkpoint_with_settings_that_are_not_allowed_is_refused() {
+    use fluxion::nn::optim::{Optimizer, Sgd, SgdConfig};
+    let mut model = classifier(1);
+    let mut sgd = Sgd::new(SgdConfig { momentum: 0.9, nesterov: true, ..SgdConfig::default() });
+    train(&mut model, &mut sgd, 1);
+    let mut bytes = io::optimizer_to_bytes(&sgd).unwrap();
+    // Nesterov momentum without momentum, written over the header's text.
+    let at = bytes.windows(12).position(|w| w == b"momentum=0.9").expect("the setting is in the header");
+    bytes[at..at + 12].copy_from_slice(b"momentum=0.0");
+    let mut fresh = Sgd::<Classifier>::new(SgdConfig::default());
+    let error = io::load_optimizer_bytes(&mut fresh, &model, &bytes).unwrap_err();
+    assert_eq!(error.to_string(), "the optimiser setting `nesterov` is missing from the file or not allowed");
+    assert_eq!((fresh.velocity().is_none(), *fresh.config()), (true, SgdConfig::default()));
+    assert_eq!(fresh.learning_rate(), SgdConfig::default().learning_rate);
+}

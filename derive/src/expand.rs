@@ -28,24 +28,53 @@ pub fn differentiable(input: &Input) -> TokenStream {
     }
 }
 
-/// `Parameters`: each differentiable field's leaves, named by the field.
+/// `Parameters` for the struct and for its tangent: each differentiable field's
+/// leaves, named by the field (the tangent's by the struct's field names, so that a
+/// gradient or an optimiser's state is named like the parameters it belongs to).
 fn parameters(input: &Input) -> TokenStream {
     let ident = input.ident;
+    let own = parameters_impl(
+        input,
+        &quote!(#ident),
+        &where_with(input, |field| field.differentiable.then(|| quote!(::fluxion::__private::Parameters))),
+        input.differentiable_fields().map(|field| field.member.clone()).collect(),
+    );
+    let tangent = tangent_ident(input);
+    let mut tangent_bounds = differentiable_bounds(input);
+    for field in input.differentiable_fields() {
+        let ty = field.ty;
+        tangent_bounds.predicates.push(field_predicate(
+            input,
+            field,
+            quote!(<#ty as ::fluxion::__private::Differentiable>::Tangent),
+            quote!(::fluxion::__private::Parameters),
+        ));
+    }
+    let tangent_members = tangent_members(input).map(|(_, member)| member).collect();
+    let tangent = parameters_impl(input, &quote!(#tangent), &tangent_bounds, tangent_members);
+    quote!(#own #tangent)
+}
+
+/// `impl Parameters for #ty` visiting `members`, each labelled by its differentiable
+/// field's name (a tuple field by its position in the struct).
+fn parameters_impl(
+    input: &Input,
+    ty: &TokenStream,
+    bounds: &WhereClause,
+    members: Vec<Member>,
+) -> TokenStream {
     let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
-    let bounds =
-        where_with(input, |field| field.differentiable.then(|| quote!(::fluxion::__private::Parameters)));
-    let fields: Vec<&Field> = input.differentiable_fields().collect();
-    let members = fields.iter().map(|field| &field.member);
-    let members_mut = members.clone();
-    let labels: Vec<String> = fields
-        .iter()
+    let labels: Vec<String> = input
+        .differentiable_fields()
         .map(|field| match &field.member {
             Member::Named(ident) => ident.to_string(),
             Member::Unnamed(index) => index.index.to_string(),
         })
         .collect();
+    let members_mut = members.iter();
+    let members = members.iter();
     quote! {
-        impl #impl_generics ::fluxion::__private::Parameters for #ident #ty_generics #bounds {
+        impl #impl_generics ::fluxion::__private::Parameters for #ty #ty_generics #bounds {
             #[allow(unused_variables)] // a struct may have no differentiable field
             fn visit_parameters(
                 &self,

@@ -125,6 +125,13 @@
 //! element type: a mismatch, a truncated or a malformed file is an error that names
 //! it, and the model is left as it was.
 //!
+//! To resume training later, save the optimiser beside the model:
+//! `nn::io::save_optimizer(&adam, path)` writes its settings, step count and state
+//! (`m.0.weight`, `v.0.weight`; `velocity.…` for SGD), and
+//! `nn::io::load_optimizer(&mut adam, &model, path)` checks the state against the
+//! model and restores all of it, so the next steps are those an uninterrupted run
+//! would have taken, bit for bit.
+//!
 //! ## Not yet
 //!
 //! (Every layer, the losses and the optimisers run on `Cuda` tensors too: see

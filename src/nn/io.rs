@@ -10,6 +10,13 @@
 //! byte inside a tensor's data loads as a different value. On `Cuda` tensors the
 //! parameters pass through host copies, leaf by leaf.)
 //!
+//! An optimiser's checkpoint ([`save_optimizer`], [`load_optimizer`]) holds its
+//! settings and step count in the file's header and its state tangents as tensors
+//! named after the model's parameters (`m.0.weight`, `v.0.weight`). Loading checks the
+//! state against the model the optimiser will update and restores the settings too
+//! (as PyTorch's `load_state_dict` does), so that training resumes where it stopped,
+//! bit for bit; a mismatch leaves the optimiser as it was.
+//!
 //! ```
 //! use fluxion::nn::io;
 //! use fluxion::nn::layer::{Linear, Relu, Sequential};
@@ -32,13 +39,16 @@
 use std::borrow::ToOwned;
 use std::collections::BTreeSet;
 use std::fmt;
+use std::format;
 use std::path::Path;
 use std::string::{String, ToString};
+use std::vec;
 use std::vec::Vec;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use super::params::{Elements, ElementsMut, Parameters};
+use super::params::{Elements, ElementsMut, ParameterLeaf, ParameterLeafMut, Parameters, with_segment};
+use crate::autodiff::Differentiable;
 
 /// Why a parameter file could not be written or read into a model.
 #[derive(Debug)]
@@ -71,6 +81,15 @@ pub enum ParameterFileError {
     },
     /// Two parameters of the model have one name.
     DuplicateName(String),
+    /// The file holds another optimiser's checkpoint, or none.
+    Optimizer {
+        /// The optimiser being loaded.
+        expected: &'static str,
+        /// The optimiser named by the file.
+        file: Option<String>,
+    },
+    /// An optimiser's setting is missing from the file, or not allowed.
+    Setting(&'static str),
 }
 
 impl fmt::Display for ParameterFileError {
@@ -90,6 +109,15 @@ impl fmt::Display for ParameterFileError {
             }
             ParameterFileError::DuplicateName(name) => {
                 write!(f, "two parameters of the model are named `{name}`")
+            }
+            ParameterFileError::Optimizer { expected, file: Some(file) } => {
+                write!(f, "the file holds the state of `{file}`, not of `{expected}`")
+            }
+            ParameterFileError::Optimizer { expected, file: None } => {
+                write!(f, "the file holds no optimiser state (loading `{expected}`)")
+            }
+            ParameterFileError::Setting(name) => {
+                write!(f, "the optimiser setting `{name}` is missing from the file or not allowed")
             }
         }
     }
@@ -132,10 +160,19 @@ fn encode(elements: &Elements<'_>) -> Vec<u8> {
 
 /// The model's parameters as a safetensors file in memory.
 pub fn to_bytes<M: Parameters>(model: &M) -> Result<Vec<u8>, ParameterFileError> {
+    encode_file(|f| model.visit_parameters(&mut String::new(), f), Vec::new())
+}
+
+/// The leaves that `visit` hands over, each under its name, as a safetensors file in
+/// memory with `metadata` in its header.
+fn encode_file(
+    visit: impl FnOnce(&mut dyn FnMut(&str, ParameterLeaf<'_>)),
+    metadata: Vec<(String, String)>,
+) -> Result<Vec<u8>, ParameterFileError> {
     let mut encoded: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
     let mut names = BTreeSet::new();
     let mut duplicate = None;
-    model.visit_parameters(&mut String::new(), &mut |name, leaf| {
+    visit(&mut |name, leaf| {
         if !names.insert(name.to_owned()) {
             duplicate.get_or_insert_with(|| name.to_owned());
         }
@@ -151,7 +188,8 @@ pub fn to_bytes<M: Parameters>(model: &M) -> Result<Vec<u8>, ParameterFileError>
         })
         .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()
         .map_err(format_error)?;
-    safetensors::serialize(views, None).map_err(format_error)
+    let metadata = (!metadata.is_empty()).then(|| metadata.into_iter().collect());
+    safetensors::serialize(views, metadata).map_err(format_error)
 }
 
 /// Writes the model's parameters to a safetensors file at `path`.
@@ -163,7 +201,12 @@ pub fn save<M: Parameters>(model: &M, path: impl AsRef<Path>) -> Result<(), Para
 /// Reads a safetensors file from memory into the model's parameters, or returns
 /// the first mismatch and leaves the model as it was.
 pub fn load_bytes<M: Parameters>(model: &mut M, bytes: &[u8]) -> Result<(), ParameterFileError> {
-    let file = SafeTensors::deserialize(bytes).map_err(format_error)?;
+    load_file(model, &SafeTensors::deserialize(bytes).map_err(format_error)?)
+}
+
+/// Reads the file's tensors into the model's parameters, or returns the first
+/// mismatch and leaves the model as it was.
+fn load_file<M: Parameters>(model: &mut M, file: &SafeTensors<'_>) -> Result<(), ParameterFileError> {
     let mut seen = BTreeSet::new();
     let mut problem = None;
     model.visit_parameters(&mut String::new(), &mut |name, leaf| {
@@ -216,4 +259,146 @@ pub fn load_bytes<M: Parameters>(model: &mut M, bytes: &[u8]) -> Result<(), Para
 /// the first mismatch and leaves the model as it was.
 pub fn load<M: Parameters>(model: &mut M, path: impl AsRef<Path>) -> Result<(), ParameterFileError> {
     load_bytes(model, &std::fs::read(path)?)
+}
+
+/// An optimiser that a checkpoint can hold ([`save_optimizer`], [`load_optimizer`]):
+/// its settings and step count as named numbers in the file's header, and its state
+/// tangents as tensors named after the model's parameters (`velocity.0.weight` for
+/// [`Sgd`](super::optim::Sgd); `m.0.weight` and `v.0.weight` for
+/// [`Adam`](super::optim::Adam)).
+pub trait OptimizerState<M: Differentiable> {
+    /// The optimiser's name in the file.
+    const KIND: &'static str;
+    /// The names of the state tangents, in order.
+    const STATE: &'static [&'static str];
+
+    /// The settings and the step count, by name (a switch as 0 or 1).
+    fn settings(&self) -> Vec<(&'static str, f64)>;
+
+    /// The state tangents, one per name of [`STATE`](Self::STATE); `None` before the
+    /// step that makes them.
+    fn state(&self) -> Option<&[M::Tangent]>;
+
+    /// Takes the settings (`setting` gives each by name) and the state; or returns
+    /// the name of a setting that is missing or not allowed, and changes nothing.
+    fn restore(
+        &mut self,
+        setting: &dyn Fn(&'static str) -> Option<f64>,
+        state: Option<Vec<M::Tangent>>,
+    ) -> Result<(), &'static str>;
+}
+
+/// The header key of an optimiser's checkpoint. Its value is one line, `kind;
+/// state=kept|none; name=value; …`: a single key, because the header's keys are
+/// written in no fixed order and a checkpoint's bytes should not depend on the run.
+const OPTIMIZER_KEY: &str = "optimizer";
+
+/// Visits each tangent's leaves under its name: `names[i].…` for `tangents[i]`.
+fn visit_named<P: Parameters>(
+    names: &[&str],
+    tangents: &[P],
+    path: &mut String,
+    f: &mut dyn FnMut(&str, ParameterLeaf<'_>),
+) {
+    for (name, tangent) in names.iter().zip(tangents) {
+        with_segment(path, name, |path| tangent.visit_parameters(path, f));
+    }
+}
+
+/// State tangents being read from a checkpoint, each under its name.
+struct NamedState<P> {
+    names: &'static [&'static str],
+    tangents: Vec<P>,
+}
+
+impl<P: Parameters> Parameters for NamedState<P> {
+    fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
+        visit_named(self.names, &self.tangents, path, f);
+    }
+    fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
+        for (name, tangent) in self.names.iter().zip(&mut self.tangents) {
+            with_segment(path, name, |path| tangent.visit_parameters_mut(path, f));
+        }
+    }
+}
+
+/// The optimiser's settings, step count and state as a safetensors file in memory.
+pub fn optimizer_to_bytes<M, O>(optimizer: &O) -> Result<Vec<u8>, ParameterFileError>
+where
+    M: Differentiable<Tangent: Parameters>,
+    O: OptimizerState<M>,
+{
+    let state = optimizer.state();
+    let mut line = format!("{}; state={}", O::KIND, if state.is_some() { "kept" } else { "none" });
+    for (name, value) in optimizer.settings() {
+        // `Display` of an `f64` is the shortest text that reads back to the same bits.
+        line.push_str(&format!("; {name}={value}"));
+    }
+    let metadata = vec![(OPTIMIZER_KEY.to_owned(), line)];
+    encode_file(|f| visit_named(O::STATE, state.unwrap_or(&[]), &mut String::new(), f), metadata)
+}
+
+/// Writes the optimiser's settings, step count and state to a safetensors file at
+/// `path`, to resume training with [`load_optimizer`].
+pub fn save_optimizer<M, O>(optimizer: &O, path: impl AsRef<Path>) -> Result<(), ParameterFileError>
+where
+    M: Differentiable<Tangent: Parameters>,
+    O: OptimizerState<M>,
+{
+    std::fs::write(path, optimizer_to_bytes(optimizer)?)?;
+    Ok(())
+}
+
+/// Reads an optimiser's checkpoint from memory: its settings, step count and state,
+/// the state checked against `model` (the model it will update: every tangent's
+/// names, shapes and element types). On any mismatch, returns it and leaves the
+/// optimiser as it was.
+pub fn load_optimizer_bytes<M, O>(
+    optimizer: &mut O,
+    model: &M,
+    bytes: &[u8],
+) -> Result<(), ParameterFileError>
+where
+    M: Differentiable<Tangent: Parameters>,
+    O: OptimizerState<M>,
+{
+    let file = SafeTensors::deserialize(bytes).map_err(format_error)?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(format_error)?;
+    let line = header.metadata().as_ref().and_then(|metadata| metadata.get(OPTIMIZER_KEY));
+    let mut parts = line.map(|line| line.split("; ")).into_iter().flatten();
+    let kind = parts.next();
+    if kind != Some(O::KIND) {
+        return Err(ParameterFileError::Optimizer { expected: O::KIND, file: kind.map(str::to_owned) });
+    }
+    let entries: Vec<(&str, &str)> = parts.filter_map(|part| part.split_once('=')).collect();
+    let entry = |key: &str| entries.iter().find(|(name, _)| *name == key).map(|(_, value)| *value);
+    let state = match entry("state") {
+        Some("kept") => {
+            let tangents = O::STATE.iter().map(|_| model.zero_tangent()).collect();
+            let mut state = NamedState { names: O::STATE, tangents };
+            load_file(&mut state, &file)?;
+            Some(state.tangents)
+        }
+        Some("none") => {
+            load_file(&mut NamedState::<M::Tangent> { names: &[], tangents: Vec::new() }, &file)?;
+            None
+        }
+        _ => return Err(ParameterFileError::Setting("state")),
+    };
+    let setting = |name: &'static str| entry(name).and_then(|text| text.parse().ok());
+    optimizer.restore(&setting, state).map_err(ParameterFileError::Setting)
+}
+
+/// Reads an optimiser's checkpoint from the safetensors file at `path`
+/// ([`load_optimizer_bytes`]).
+pub fn load_optimizer<M, O>(
+    optimizer: &mut O,
+    model: &M,
+    path: impl AsRef<Path>,
+) -> Result<(), ParameterFileError>
+where
+    M: Differentiable<Tangent: Parameters>,
+    O: OptimizerState<M>,
+{
+    load_optimizer_bytes(optimizer, model, &std::fs::read(path)?)
 }

@@ -232,6 +232,59 @@ impl<M: Differentiable> Optimizer<M> for Sgd<M> {
     }
 }
 
+/// A checkpoint of SGD holds its settings and its velocity.
+#[cfg(feature = "safetensors")]
+impl<M: Differentiable> crate::nn::io::OptimizerState<M> for Sgd<M> {
+    const KIND: &'static str = "sgd";
+    const STATE: &'static [&'static str] = &["velocity"];
+
+    fn settings(&self) -> std::vec::Vec<(&'static str, f64)> {
+        let SgdConfig { learning_rate, momentum, dampening, nesterov, weight_decay } = self.config;
+        std::vec![
+            ("learning_rate", learning_rate),
+            ("momentum", momentum),
+            ("dampening", dampening),
+            ("nesterov", f64::from(u8::from(nesterov))),
+            ("weight_decay", weight_decay),
+        ]
+    }
+
+    fn state(&self) -> Option<&[M::Tangent]> {
+        self.velocity.as_ref().map(|velocity| velocity.as_slice())
+    }
+
+    fn restore(
+        &mut self,
+        setting: &dyn Fn(&'static str) -> Option<f64>,
+        state: Option<std::vec::Vec<M::Tangent>>,
+    ) -> Result<(), &'static str> {
+        let number = |name| setting(name).ok_or(name);
+        let config = SgdConfig {
+            learning_rate: number("learning_rate")?,
+            momentum: number("momentum")?,
+            dampening: number("dampening")?,
+            nesterov: switch(setting, "nesterov")?,
+            weight_decay: number("weight_decay")?,
+        };
+        if config.nesterov && (config.momentum <= 0.0 || config.dampening != 0.0) {
+            return Err("nesterov");
+        }
+        self.config = config;
+        self.velocity = state.map(|state| state.try_into().ok().expect("one tangent per state name"));
+        Ok(())
+    }
+}
+
+/// A switch kept as 0 or 1.
+#[cfg(feature = "safetensors")]
+fn switch(setting: &dyn Fn(&'static str) -> Option<f64>, name: &'static str) -> Result<bool, &'static str> {
+    match setting(name) {
+        Some(0.0) => Ok(false),
+        Some(1.0) => Ok(true),
+        _ => Err(name),
+    }
+}
+
 /// Settings of [`Adam`]; the default is PyTorch's (η = 10⁻³, β = (0.9, 0.999),
 /// ε = 10⁻⁸, no weight decay).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -360,6 +413,56 @@ impl<M: Differentiable> Optimizer<M> for Adam<M> {
 
     fn set_learning_rate(&mut self, learning_rate: f64) {
         self.config.learning_rate = learning_rate;
+    }
+}
+
+/// A checkpoint of Adam holds its settings, its step count and both moments.
+#[cfg(feature = "safetensors")]
+impl<M: Differentiable> crate::nn::io::OptimizerState<M> for Adam<M> {
+    const KIND: &'static str = "adam";
+    const STATE: &'static [&'static str] = &["m", "v"];
+
+    fn settings(&self) -> std::vec::Vec<(&'static str, f64)> {
+        let AdamConfig { learning_rate, beta1, beta2, epsilon, weight_decay, decoupled_weight_decay } =
+            self.config;
+        std::vec![
+            ("learning_rate", learning_rate),
+            ("beta1", beta1),
+            ("beta2", beta2),
+            ("epsilon", epsilon),
+            ("weight_decay", weight_decay),
+            ("decoupled_weight_decay", f64::from(u8::from(decoupled_weight_decay))),
+            // Exact: a step count stays below 2⁵³.
+            ("steps", self.steps as f64),
+        ]
+    }
+
+    fn state(&self) -> Option<&[M::Tangent]> {
+        self.moments.as_ref().map(|moments| moments.as_slice())
+    }
+
+    fn restore(
+        &mut self,
+        setting: &dyn Fn(&'static str) -> Option<f64>,
+        state: Option<std::vec::Vec<M::Tangent>>,
+    ) -> Result<(), &'static str> {
+        let number = |name| setting(name).ok_or(name);
+        let config = AdamConfig {
+            learning_rate: number("learning_rate")?,
+            beta1: number("beta1")?,
+            beta2: number("beta2")?,
+            epsilon: number("epsilon")?,
+            weight_decay: number("weight_decay")?,
+            decoupled_weight_decay: switch(setting, "decoupled_weight_decay")?,
+        };
+        let steps = number("steps")?;
+        if steps < 0.0 || steps.fract() != 0.0 || (steps > 0.0) != state.is_some() {
+            return Err("steps");
+        }
+        self.config = config;
+        self.steps = steps as u64;
+        self.moments = state.map(|state| state.try_into().ok().expect("one tangent per state name"));
+        Ok(())
     }
 }
 
