@@ -174,3 +174,33 @@ fn a_dynamic_mismatch_names_the_loss_and_both_shapes() {
         );
     }
 }
+
+/// The unreduced losses: their sums are the `Sum` losses, and their pullbacks pass
+/// the finite-difference and adjoint checks with any cotangent (a weighting).
+#[test]
+fn unreduced_losses_sum_to_the_reduced_ones_and_pass_the_checks() {
+    use fluxion::autodiff::check::check_vjp;
+    use fluxion::nn::loss::unreduced;
+    let (z, t) = (logits(), Matrix::from_fn(|[b, c]| ((b + c) % 3) as f64 / 2.0));
+    let classes = [1, 0, 3];
+    let one_hot = Matrix::from_fn(|[b, c]| if classes[b] == c { 1.0 } else { 0.0 });
+    assert_close(unreduced::mse(&z, &t).value().sum(), *mse(&z, &t, Reduction::Sum).value(), 1e-14);
+    let bce = *binary_cross_entropy(&z, &t, Reduction::Sum).value();
+    assert_close(unreduced::binary_cross_entropy(&z, &t).value().sum(), bce, 1e-14);
+    let rows = unreduced::cross_entropy(&z, &classes);
+    assert_eq!(rows.value(), unreduced::cross_entropy_one_hot(&z, &one_hot).value());
+    assert_close(rows.value().sum(), *cross_entropy(&z, &classes, Reduction::Sum).value(), 1e-14);
+    // Row b is −log softmax(z)[b, class_b].
+    for (b, &class) in classes.iter().enumerate() {
+        let log_total = (0..4).map(|c| z[[b, c]].exp()).sum::<f64>().ln();
+        assert_close(rows.value()[[b]], log_total - z[[b, class]], 1e-15);
+    }
+    let options = CheckOptions::f64();
+    ok("unreduced mse", check_vjp(|y: Var<M>| unreduced::mse(&y, &t), &z, options));
+    ok("unreduced bce", check_vjp(|y: Var<M>| unreduced::binary_cross_entropy(&y, &t), &z, options));
+    ok("unreduced cross_entropy", check_vjp(|y: Var<M>| unreduced::cross_entropy(&y, &classes), &z, options));
+    ok(
+        "unreduced cross_entropy_one_hot",
+        check_vjp(|y: Var<M>| unreduced::cross_entropy_one_hot(&y, &t), &z, options),
+    );
+}

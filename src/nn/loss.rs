@@ -9,6 +9,9 @@
 //! | [`cross_entropy_one_hot`] | −Σ_c t\[b, c\]·log softmax(z)\[b, c\] for one-hot or probability targets |
 //! | [`binary_cross_entropy`] | −t·log σ(z) − (1 − t)·log(1 − σ(z)) = softplus(z) − z·t |
 //!
+//! [`unreduced`] gives the values before the reduction (PyTorch's
+//! `reduction='none'`), one per element or row, as a traced tensor.
+//!
 //! Cross-entropies take logits (no softmax before them) and are stable at any
 //! magnitude: `log_softmax` shifts by the row maximum, and softplus(z) =
 //! max(z, 0) + ln(1 + e^−|z|).
@@ -81,9 +84,8 @@ pub fn mse<T: RealScalar, S: Shape, K: ElementLosses<T, S>>(
     target: &Tensor<T, S, K>,
     reduction: Reduction,
 ) -> Var<T> {
-    let prediction = prediction.to_var();
-    or_panic(prediction.value().check_same_shape(target, "mse"));
-    reduce(K::squared_error_sum(&prediction, target), prediction.value().shape().num_elements(), reduction)
+    let errors = unreduced::mse(prediction, target);
+    reduce(K::total(&errors), errors.value().shape().num_elements(), reduction)
 }
 
 /// Cross-entropy of logits `[B, C]` against one-hot (or probability) targets of the
@@ -100,7 +102,7 @@ pub fn cross_entropy_one_hot<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C
 ) -> Var<T> {
     let logits = logits.to_var();
     or_panic(logits.value().check_same_shape(targets, "cross_entropy_one_hot"));
-    reduce(-&K::picked_log_probabilities(&logits, targets), logits.value().shape().0.size(), reduction)
+    reduce(K::cross_entropy_sum(&logits, targets), logits.value().shape().0.size(), reduction)
 }
 
 /// Cross-entropy of logits `[B, C]` against class indices, one per row:
@@ -115,13 +117,24 @@ pub fn cross_entropy<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C>>(
     reduction: Reduction,
 ) -> Var<T> {
     let logits = logits.to_var();
-    let shape = logits.value().shape();
+    let targets = one_hot_rows(logits.value(), classes);
+    reduce(K::cross_entropy_sum(&logits, &targets), logits.value().shape().0.size(), reduction)
+}
+
+/// The one-hot rows of `classes` for `logits`, after checking that there is one
+/// class per row and each is below `C`.
+#[track_caller]
+fn one_hot_rows<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C>>(
+    logits: &Tensor<T, (B, C), K>,
+    classes: &[usize],
+) -> Tensor<T, (B, C), K> {
+    let shape = logits.shape();
     let (rows, columns) = (shape.0.size(), shape.1.size());
     assert_eq!(classes.len(), rows, "cross_entropy: {} class indices for {rows} rows", classes.len());
     if let Some(&bad) = classes.iter().find(|&&class| class >= columns) {
         panic!("cross_entropy: class index {bad} is out of range for {columns} classes");
     }
-    cross_entropy_one_hot(&logits, &K::one_hot(shape, classes), reduction)
+    K::one_hot(shape, classes)
 }
 
 /// softplus(z) = ln(1 + eᶻ), computed as max(z, 0) + ln(1 + e^−|z|); its derivative
@@ -153,30 +166,130 @@ pub fn binary_cross_entropy<T: RealScalar, S: Shape, K: ElementLosses<T, S>>(
     targets: &Tensor<T, S, K>,
     reduction: Reduction,
 ) -> Var<T> {
-    let logits = logits.to_var();
-    or_panic(logits.value().check_same_shape(targets, "binary_cross_entropy"));
-    reduce(K::binary_cross_entropy_sum(&logits, targets), logits.value().shape().num_elements(), reduction)
+    let losses = unreduced::binary_cross_entropy(logits, targets);
+    reduce(K::total(&losses), losses.value().shape().num_elements(), reduction)
 }
 
-/// The elementwise losses' sums over a storage kind's own operations: every host
-/// kind, and `Cuda` with the `cuda` feature (the same expressions, below).
+/// The losses before their reduction (PyTorch's `reduction='none'`): one value per
+/// element, or per row for the cross-entropies, to weight, mask or inspect before
+/// summing. The reduced losses are their sums or means.
+///
+/// ```
+/// use fluxion::nn::loss::{Reduction, cross_entropy, unreduced};
+/// use fluxion::prelude::*;
+///
+/// let logits: Matrix<f64, 2, 3> = Matrix::from_array([[2.0, 0.5, -1.0], [0.0, 3.0, 1.0]]);
+/// // Weight the second example twice as much as the first.
+/// let weights: Vector<f64, 2> = Vector::from_array([1.0, 2.0]);
+/// let (loss, gradient) = value_and_grad(
+///     |z: Var<Matrix<f64, 2, 3>>| unreduced::cross_entropy(&z, &[0, 1]).dot(&Var::constant(weights)),
+///     &logits,
+/// );
+/// let rows = unreduced::cross_entropy(&logits, &[0, 1]);
+/// assert_eq!(loss, rows.value()[[0]] + 2.0 * rows.value()[[1]]);
+/// assert_eq!(rows.value().sum(), *cross_entropy(&logits, &[0, 1], Reduction::Sum).value());
+/// assert!(gradient[[1, 1]] < 0.0);
+/// ```
+pub mod unreduced {
+    use super::{ElementLosses, RowLosses, one_hot_rows};
+    use crate::autodiff::{Operand, Var};
+    use crate::error::or_panic;
+    use crate::scalar::RealScalar;
+    use crate::shape::{Dim, Shape};
+    use crate::tensor::Tensor;
+
+    /// (yᵢ − tᵢ)² for every element.
+    ///
+    /// # Panics
+    /// When a dynamic dimension of the target differs from the prediction's (the
+    /// message names both shapes).
+    #[track_caller]
+    pub fn mse<T: RealScalar, S: Shape, K: ElementLosses<T, S>>(
+        prediction: &impl Operand<Tensor<T, S, K>>,
+        target: &Tensor<T, S, K>,
+    ) -> Var<Tensor<T, S, K>> {
+        let prediction = prediction.to_var();
+        or_panic(prediction.value().check_same_shape(target, "mse"));
+        K::squared_errors(&prediction, target)
+    }
+
+    /// −Σ_c t\[b, c\]·log softmax(z)\[b, c\] for every row b of logits `[B, C]`
+    /// against one-hot (or probability) targets of the same shape.
+    ///
+    /// # Panics
+    /// When a dynamic dimension of the targets differs from the logits' (the message
+    /// names both shapes).
+    #[track_caller]
+    pub fn cross_entropy_one_hot<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C>>(
+        logits: &impl Operand<Tensor<T, (B, C), K>>,
+        targets: &Tensor<T, (B, C), K>,
+    ) -> Var<Tensor<T, (B,), K>> {
+        let logits = logits.to_var();
+        or_panic(logits.value().check_same_shape(targets, "cross_entropy_one_hot"));
+        K::cross_entropies(&logits, targets)
+    }
+
+    /// −log softmax(z)\[b, class_b\] for every row b of logits `[B, C]`.
+    ///
+    /// # Panics
+    /// When `classes` does not hold one index per row, or an index is not below `C`.
+    #[track_caller]
+    pub fn cross_entropy<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C>>(
+        logits: &impl Operand<Tensor<T, (B, C), K>>,
+        classes: &[usize],
+    ) -> Var<Tensor<T, (B,), K>> {
+        let logits = logits.to_var();
+        let targets = one_hot_rows(logits.value(), classes);
+        K::cross_entropies(&logits, &targets)
+    }
+
+    /// softplus(zᵢ) − zᵢ·tᵢ for every element of logits against targets in [0, 1].
+    ///
+    /// # Panics
+    /// When a dynamic dimension of the targets differs from the logits' (the message
+    /// names both shapes).
+    #[track_caller]
+    pub fn binary_cross_entropy<T: RealScalar, S: Shape, K: ElementLosses<T, S>>(
+        logits: &impl Operand<Tensor<T, S, K>>,
+        targets: &Tensor<T, S, K>,
+    ) -> Var<Tensor<T, S, K>> {
+        let logits = logits.to_var();
+        or_panic(logits.value().check_same_shape(targets, "binary_cross_entropy"));
+        K::binary_cross_entropies(&logits, targets)
+    }
+}
+
+/// The elementwise losses over a storage kind's own operations: every host kind, and
+/// `Cuda` with the `cuda` feature (the same expressions, below).
 pub trait ElementLosses<T: RealScalar, S: Shape>: StorageKind<T, S> {
-    /// Σ (yᵢ − tᵢ)².
+    /// (yᵢ − tᵢ)².
     #[doc(hidden)]
-    fn squared_error_sum(prediction: &Var<Tensor<T, S, Self>>, target: &Tensor<T, S, Self>) -> Var<T>;
-    /// Σ softplus(zᵢ) − zᵢ·tᵢ.
+    fn squared_errors(
+        prediction: &Var<Tensor<T, S, Self>>,
+        target: &Tensor<T, S, Self>,
+    ) -> Var<Tensor<T, S, Self>>;
+    /// softplus(zᵢ) − zᵢ·tᵢ.
     #[doc(hidden)]
-    fn binary_cross_entropy_sum(logits: &Var<Tensor<T, S, Self>>, targets: &Tensor<T, S, Self>) -> Var<T>;
+    fn binary_cross_entropies(
+        logits: &Var<Tensor<T, S, Self>>,
+        targets: &Tensor<T, S, Self>,
+    ) -> Var<Tensor<T, S, Self>>;
+    /// Σᵢ xᵢ.
+    #[doc(hidden)]
+    fn total(x: &Var<Tensor<T, S, Self>>) -> Var<T>;
 }
 
 /// The row losses over a storage kind's own operations, as [`ElementLosses`].
-pub trait RowLosses<T: RealScalar, B: Dim, C: Dim>: StorageKind<T, (B, C)> {
-    /// Σ_b Σ_c t\[b, c\]·log softmax(z)\[b, c\].
+pub trait RowLosses<T: RealScalar, B: Dim, C: Dim>: StorageKind<T, (B, C)> + StorageKind<T, (B,)> {
+    /// −Σ_c t\[b, c\]·log softmax(z)\[b, c\] for each row b.
     #[doc(hidden)]
-    fn picked_log_probabilities(
+    fn cross_entropies(
         logits: &Var<Tensor<T, (B, C), Self>>,
         targets: &Tensor<T, (B, C), Self>,
-    ) -> Var<T>;
+    ) -> Var<Tensor<T, (B,), Self>>;
+    /// −Σ_b Σ_c t\[b, c\]·log softmax(z)\[b, c\], summed in one pass.
+    #[doc(hidden)]
+    fn cross_entropy_sum(logits: &Var<Tensor<T, (B, C), Self>>, targets: &Tensor<T, (B, C), Self>) -> Var<T>;
     /// The one-hot rows of `classes` (checked by the caller).
     #[doc(hidden)]
     fn one_hot(shape: (B, C), classes: &[usize]) -> Tensor<T, (B, C), Self>;
@@ -198,22 +311,37 @@ macro_rules! loss_kernels {
     ) => {
         $(#[$attribute])*
         impl<$($element_generics)*> ElementLosses<T, S> for $element_kind {
-            fn squared_error_sum(prediction: &Var<Tensor<T, S, Self>>, target: &Tensor<T, S, Self>) -> Var<T> {
+            fn squared_errors(
+                prediction: &Var<Tensor<T, S, Self>>,
+                target: &Tensor<T, S, Self>,
+            ) -> Var<Tensor<T, S, Self>> {
                 let error = prediction - &Var::constant(target.clone());
-                error.hadamard(&error).sum()
+                error.hadamard(&error)
             }
-            fn binary_cross_entropy_sum(logits: &Var<Tensor<T, S, Self>>, targets: &Tensor<T, S, Self>) -> Var<T> {
-                (&logits.map_function(Softplus) - &logits.hadamard(&Var::constant(targets.clone()))).sum()
+            fn binary_cross_entropies(
+                logits: &Var<Tensor<T, S, Self>>,
+                targets: &Tensor<T, S, Self>,
+            ) -> Var<Tensor<T, S, Self>> {
+                &logits.map_function(Softplus) - &logits.hadamard(&Var::constant(targets.clone()))
+            }
+            fn total(x: &Var<Tensor<T, S, Self>>) -> Var<T> {
+                x.sum()
             }
         }
 
         $(#[$attribute])*
         impl<$($row_generics)*> RowLosses<T, B, C> for $row_kind {
-            fn picked_log_probabilities(
+            fn cross_entropies(
+                logits: &Var<Tensor<T, (B, C), Self>>,
+                targets: &Tensor<T, (B, C), Self>,
+            ) -> Var<Tensor<T, (B,), Self>> {
+                -&logits.log_softmax(Axis::<1>).hadamard(&Var::constant(targets.clone())).sum_axis(Axis::<1>)
+            }
+            fn cross_entropy_sum(
                 logits: &Var<Tensor<T, (B, C), Self>>,
                 targets: &Tensor<T, (B, C), Self>,
             ) -> Var<T> {
-                logits.log_softmax(Axis::<1>).hadamard(&Var::constant(targets.clone())).sum()
+                -logits.log_softmax(Axis::<1>).hadamard(&Var::constant(targets.clone())).sum()
             }
             fn one_hot($shape: (B, C), $classes: &[usize]) -> Tensor<T, (B, C), Self> {
                 $one_hot
