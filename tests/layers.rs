@@ -6,7 +6,9 @@ mod common_grad;
 
 use common_grad::{assert_close, ok};
 use fluxion::autodiff::check::{CheckOptions, check_grad};
-use fluxion::nn::layer::{GeluTanh, GeluTanhFunction, Linear, Module, Relu, Sigmoid, Softmax, Tanh};
+use fluxion::nn::layer::{
+    Gelu, GeluFunction, GeluTanh, GeluTanhFunction, Linear, Module, Relu, Sigmoid, Softmax, Tanh,
+};
 use fluxion::nn::loss::{Reduction, cross_entropy};
 use fluxion::nn::optim::{Adam, AdamConfig, Optimizer};
 use fluxion::ops::elementwise::ScalarFunction;
@@ -63,10 +65,20 @@ fn activations_follow_their_formulas() {
     each(&GeluTanh.forward(&x), &gelu);
     // PyTorch: gelu(1.0, approximate="tanh") = 0.8411919906082768.
     assert_close(GeluTanhFunction.value(1.0f64), 0.8411919906082768, 1e-15);
+    // PyTorch: gelu(x) with erf, from Python's `math.erf`.
+    for (v, y) in [(1.0, 0.8413447460685429), (-0.5, -0.15426876936299344), (3.0, 2.99595030590511)] {
+        assert_close(GeluFunction.value(v), y, 1e-15);
+    }
+    each(&Gelu.forward(&x), &|v| GeluFunction.value(v));
+    assert_close(GeluFunction.value(1.0f32) as f64, 0.8413447460685429, 1e-7);
     for v in [-3.0, -0.5, 0.0, 0.7, 2.5] {
         let h = 1e-6;
         let numeric = (GeluTanhFunction.value(v + h) - GeluTanhFunction.value(v - h)) / (2.0 * h);
         assert_close(GeluTanhFunction.derivative(v, GeluTanhFunction.value(v)), numeric, 1e-9);
+        let numeric = (GeluFunction.value(v + h) - GeluFunction.value(v - h)) / (2.0 * h);
+        assert_close(GeluFunction.derivative(v, GeluFunction.value(v)), numeric, 1e-9);
+        // The two forms agree to about 10⁻³.
+        assert!((GeluFunction.value(v) - GeluTanhFunction.value(v)).abs() < 1e-3);
     }
     let p = Softmax.forward(&x);
     for r in 0..3 {
@@ -609,4 +621,28 @@ fn traced_models_take_plain_batches() {
         value_and_grad(|m: <Cnn as Trace>::Traced| m.forward(&Var::constant(images.clone())).sum(), &cnn);
     assert_eq!(plain.0, wrapped.0);
     assert_eq!(plain.1.0.weight, wrapped.1.0.weight);
+}
+
+/// GELU with erf on the tape (pullback against finite differences and the adjoint
+/// identity) and on duals (erf's own tangent rule, second derivatives included).
+#[test]
+fn gelu_with_erf_differentiates_in_every_mode() {
+    use fluxion::autodiff::Dual;
+    use fluxion::autodiff::check::{CheckOptions, check_vjp};
+    let x = batch::<5>(3, 2);
+    ok("gelu", check_vjp(|x: Var<Batch<5>>| x.map_function(GeluFunction), &x, CheckOptions::f64()));
+    ok("Gelu layer", check_vjp(|x: Var<Batch<5>>| Gelu.forward(&x), &x, CheckOptions::f64()));
+    for v in [-2.0, -0.3, 0.0, 1.1] {
+        let dual = GeluFunction.value(Dual::<f64, 1>::variable(v));
+        assert_close(dual.tangent()[0], GeluFunction.derivative(v, GeluFunction.value(v)), 1e-15);
+        // erf′(x) = (2/√π)e^(−x²), against a central difference of erf.
+        let h = 1e-6;
+        let slope = Dual::<f64, 1>::variable(v).erf().tangent()[0];
+        assert_close(slope, (RealScalar::erf(v + h) - RealScalar::erf(v - h)) / (2.0 * h), 1e-9);
+        // The second derivative, from duals of duals: φ(x)(2 − x²).
+        let nested =
+            GeluFunction.value(Dual::<Dual<f64, 1>, 1>::new(Dual::variable(v), [Dual::constant(1.0)]));
+        let density = (-v * v / 2.0).exp() / (2.0 * std::f64::consts::PI).sqrt();
+        assert_close(nested.tangent()[0].tangent()[0], density * (2.0 - v * v), 1e-14);
+    }
 }

@@ -356,6 +356,11 @@ impl<T: RealScalar, const N: usize> RealScalar for Dual<T, N> {
     fn epsilon() -> Self {
         Dual::constant(T::epsilon())
     }
+    /// erf x, with d erf x = (2/√π)·e^(−x²)·ẋ.
+    fn erf(self) -> Self {
+        let slope = T::from_f64(core::f64::consts::FRAC_2_SQRT_PI) * (-self.value * self.value).exp();
+        Dual { value: self.value.erf(), tangent: self.tangent.map(|t| slope * t) }
+    }
     fn select_positive(condition: Self, positive: Self, otherwise: Self) -> Self {
         let choose = |a: T, b: T| T::select_positive(condition.value, a, b);
         Dual {

@@ -141,7 +141,7 @@
 //! `Linear::apply` (one example), `apply_batch` of `Linear` (with or without a bias),
 //! `LayerNorm`, `Conv2d`, `MaxPool2d` and `Flatten`, `Embedding::apply`, with the
 //! activations and losses as plain method calls (GELU is
-//! `x.map_function(GeluTanhFunction)`; dropout multiplies by `Dropout::mask`, taken
+//! `x.map_function(GeluFunction)`, or `GeluTanhFunction` for the tanh form; dropout multiplies by `Dropout::mask`, taken
 //! outside and passed in as a constant: ones in evaluation), as the `nostd-check` crate's net does.
 //!
 //! ## Image layers

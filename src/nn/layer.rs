@@ -13,7 +13,8 @@
 //! | --- | --- |
 //! | [`Linear<T, I, O, K>`] | W·x + b, with W of shape `[O, I]` (PyTorch's layout) |
 //! | [`Relu`], [`Tanh`], [`Sigmoid`] | max(x, 0), tanh x, 1/(1 + e⁻ˣ) elementwise |
-//! | [`GeluTanh`] | ½x(1 + tanh(√(2/π)(x + 0.044715x³))) elementwise: PyTorch's `GELU(approximate="tanh")` (its default, with erf, differs by up to about 10⁻³) |
+//! | [`Gelu`] | x·Φ(x) = ½x(1 + erf(x/√2)) elementwise: PyTorch's `GELU()` |
+//! | [`GeluTanh`] | ½x(1 + tanh(√(2/π)(x + 0.044715x³))) elementwise: PyTorch's `GELU(approximate="tanh")` (within about 10⁻³ of [`Gelu`]) |
 //! | [`Softmax`] | e^{xⱼ}/Σₖ e^{xₖ} along the row |
 //! | [`LayerNorm<T, D, K>`] | γ ⊙ (x − μ)/√(σ² + ε) + β, with the row's mean μ and variance σ² |
 //! | [`Dropout`] | x ⊙ m/(1 − p), m a fresh seeded Bernoulli(1 − p) mask per call, in training only |
@@ -500,6 +501,28 @@ where
     }
 }
 
+/// GELU, x·Φ(x) = ½x(1 + erf(x/√2)) with Φ the standard normal distribution function,
+/// as a scalar function with its derivative Φ(x) + x·φ(x) (so it also gets a GPU
+/// kernel from the same definition): PyTorch's `GELU()`.
+#[derive(Clone, Copy, Debug)]
+pub struct GeluFunction;
+
+impl ScalarFunction for GeluFunction {
+    fn value<T: RealScalar>(&self, x: T) -> T {
+        let half = T::from_f64(0.5);
+        half * x * (T::one() + (x * T::from_f64(core::f64::consts::FRAC_1_SQRT_2)).erf())
+    }
+
+    /// Φ(x) + x·φ(x), with φ(x) = e^(−x²/2)/√(2π).
+    fn derivative<T: RealScalar>(&self, x: T, _: T) -> T {
+        let half = T::from_f64(0.5);
+        let distribution = half * (T::one() + (x * T::from_f64(core::f64::consts::FRAC_1_SQRT_2)).erf());
+        // 1/√(2π).
+        let density = T::from_f64(0.398_942_280_401_432_7) * (-half * x * x).exp();
+        distribution + x * density
+    }
+}
+
 /// GELU, ½x(1 + tanh(√(2/π)(x + 0.044715x³))), as a scalar function with its
 /// derivative (so it also gets a GPU kernel from the same definition).
 #[derive(Clone, Copy, Debug)]
@@ -731,7 +754,12 @@ elementwise_layer!(
     |x| x.sigmoid()
 );
 elementwise_layer!(
-    /// GELU elementwise ([`GeluTanhFunction`]).
+    /// GELU elementwise, with erf ([`GeluFunction`]).
+    Gelu,
+    |x| x.map_function(GeluFunction)
+);
+elementwise_layer!(
+    /// GELU elementwise, in the tanh form ([`GeluTanhFunction`]).
     GeluTanh,
     |x| x.map_function(GeluTanhFunction)
 );

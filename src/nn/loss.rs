@@ -140,7 +140,7 @@ fn one_hot_rows<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C>>(
 /// softplus(z) = ln(1 + eᶻ), computed as max(z, 0) + ln(1 + e^−|z|); its derivative
 /// is σ(z).
 #[derive(Clone, Copy, Debug)]
-struct Softplus;
+pub(crate) struct Softplus;
 
 impl ScalarFunction for Softplus {
     fn value<T: RealScalar>(&self, z: T) -> T {

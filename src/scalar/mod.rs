@@ -85,6 +85,8 @@ pub trait RealScalar: Scalar<Real = Self> + PartialOrd {
     fn max(self, other: Self) -> Self;
     /// Machine epsilon.
     fn epsilon() -> Self;
+    /// The error function erf x = (2/√π)∫₀ˣ e^(−t²) dt.
+    fn erf(self) -> Self;
     /// `positive` where `condition > 0`, else `otherwise` (also for a NaN condition):
     /// a choice without a branch on the value, so that a symbolic scalar records it
     /// (a GPU kernel's formula) and a dual chooses its tangents with its value.
@@ -110,7 +112,7 @@ impl<T: RealScalar> RealDot for T {}
 pub trait ComplexScalar: Scalar {}
 
 macro_rules! impl_real {
-    ($t:ty) => {
+    ($t:ty, $erf:path) => {
         impl Scalar for $t {
             type Real = $t;
             const IS_COMPLEX: bool = false;
@@ -209,12 +211,16 @@ macro_rules! impl_real {
             fn epsilon() -> $t {
                 <$t>::EPSILON
             }
+            #[inline(always)]
+            fn erf(self) -> $t {
+                $erf(self)
+            }
         }
     };
 }
 
-impl_real!(f32);
-impl_real!(f64);
+impl_real!(f32, libm::erff);
+impl_real!(f64, libm::erf);
 
 macro_rules! impl_complex {
     ($r:ty) => {

@@ -176,6 +176,7 @@ fn emit_body(expression: &Expression, ctype: CType, inputs: &[String]) -> (Strin
                     UnaryOp::Sqrt => format!("sqrt{suffix}({a})"),
                     UnaryOp::Sinh => format!("sinh{suffix}({a})"),
                     UnaryOp::Cosh => format!("cosh{suffix}({a})"),
+                    UnaryOp::Erf => format!("erf{suffix}({a})"),
                 }
             }
             Node::Binary(op, a, b) => {

@@ -65,6 +65,7 @@ pub(crate) enum UnaryOp {
     Sqrt,
     Sinh,
     Cosh,
+    Erf,
 }
 
 /// Functions of two values.
@@ -163,6 +164,7 @@ impl Expression {
                     UnaryOp::Sqrt => v(a).sqrt(),
                     UnaryOp::Sinh => v(a).sinh(),
                     UnaryOp::Cosh => v(a).cosh(),
+                    UnaryOp::Erf => RealScalar::erf(v(a)),
                 },
                 Node::Binary(op, a, b) => match op {
                     BinaryOp::Add => v(a) + v(b),
@@ -538,6 +540,9 @@ impl RealScalar for Sym {
     fn epsilon() -> Sym {
         Sym::unrecordable("asks for the machine epsilon, which depends on the element type");
         Sym::constant(f64::NAN)
+    }
+    fn erf(self) -> Sym {
+        self.unary(UnaryOp::Erf)
     }
     fn select_positive(condition: Sym, positive: Sym, otherwise: Sym) -> Sym {
         Sym::push(Node::Select { condition: condition.0, positive: positive.0, otherwise: otherwise.0 })

@@ -180,6 +180,14 @@ fn function_pullback_kernel<F: ScalarFunction>(f: F, write: Write) -> Kernel {
         move |x, _| f.derivative(x[0], x[1]) * x[2],
     )
 }
+/// The kernels of `f` and of its pullback, overwriting and accumulating.
+fn scalar_function_kernels<F: ScalarFunction>(f: F) -> [Kernel; 3] {
+    [
+        function_kernel(f),
+        function_pullback_kernel(f, Write::Overwrite),
+        function_pullback_kernel(f, Write::Accumulate),
+    ]
+}
 /// A fused function's value: `N` elementwise inputs.
 fn fused_kernel<F: FusedFunction<N>, const N: usize>(f: F) -> Kernel {
     let value = move |x: &[Sym]| f.value(core::array::from_fn(|k| x[k]));
@@ -355,6 +363,11 @@ pub(crate) fn builtin_kernels() -> Vec<Kernel> {
         dot_along_kernel(),
     ];
     kernels.extend(functions.iter().map(|&f| elementary_kernel(f)));
+    // The library's own scalar functions: GELU in both forms, and the binary
+    // cross-entropy's softplus.
+    kernels.extend(scalar_function_kernels(crate::nn::layer::GeluFunction));
+    kernels.extend(scalar_function_kernels(crate::nn::layer::GeluTanhFunction));
+    kernels.extend(scalar_function_kernels(crate::nn::loss::Softplus));
     for write in [Write::Overwrite, Write::Accumulate] {
         kernels.extend(functions.iter().map(|&f| elementary_pullback_kernel(f, write)));
         kernels.extend([
