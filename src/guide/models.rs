@@ -116,6 +116,36 @@
 //! mean by dividing) — the `nostd-check` crate does it, and CI builds it for a
 //! Cortex-M4F (`thumbv7em-none-eabihf`).
 //!
+//! Parameter groups (PyTorch's `param_groups`: another learning rate or no weight
+//! decay for part of a model) are parts of the model: an optimiser updates any
+//! `Differentiable` value, and the gradient's fields are the model's, so each part
+//! gets its own optimiser and its own slice of the gradient, checked by the types:
+//!
+//! ```
+//! use fluxion::nn::prelude::*;
+//! use fluxion::prelude::*;
+//!
+//! #[derive(Differentiable, Clone)]
+//! struct Net {
+//!     body: Linear<f64, 4, 8>,
+//!     head: Linear<f64, 8, 3>,
+//! }
+//!
+//! let mut net = Net { body: Linear::new(1), head: Linear::new(2) };
+//! // The body with weight decay; the head ten times faster and without.
+//! let mut body = Adam::new(AdamConfig { learning_rate: 1e-3, ..AdamConfig::adamw() });
+//! let mut head = Adam::new(AdamConfig { learning_rate: 1e-2, ..AdamConfig::default() });
+//! let x = Tensor::<f64, (Dyn, Const<4>), Heap>::from_shape_fn((Dyn(6), Const), |[r, c]| r as f64 - c as f64);
+//! let labels = [0, 1, 2, 0, 1, 2];
+//! let loss = |n: NetTraced| {
+//!     cross_entropy(&n.head.forward(&n.body.forward(&x).relu()), &labels, Reduction::Mean)
+//! };
+//! let gradient: NetTangent = grad(loss, &net);
+//! body.step(&mut net.body, &gradient.body);
+//! head.step(&mut net.head, &gradient.head);
+//! assert_eq!(head.steps(), 1);
+//! ```
+//!
 //! ## Parameter files
 //!
 //! With the `safetensors` feature, `nn::io::save` writes every
@@ -141,8 +171,9 @@
 //! `Linear::apply` (one example), `apply_batch` of `Linear` (with or without a bias),
 //! `LayerNorm`, `Conv2d`, `MaxPool2d` and `Flatten`, `Embedding::apply`, with the
 //! activations and losses as plain method calls (GELU is
-//! `x.map_function(GeluFunction)`, or `GeluTanhFunction` for the tanh form; dropout multiplies by `Dropout::mask`, taken
-//! outside and passed in as a constant: ones in evaluation), as the `nostd-check` crate's net does.
+//! `x.map_function(GeluFunction)`, or `GeluTanhFunction` for the tanh form; dropout
+//! multiplies by `Dropout::mask`, taken outside and passed in as a constant: ones in
+//! evaluation), as the `nostd-check` crate's net does.
 //!
 //! ## Image layers
 //!
