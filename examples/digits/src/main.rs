@@ -1,9 +1,9 @@
 //! Trains an MLP 64→64→10 on the UCI handwritten digits (1797 images of 8×8 grey
 //! levels, `data/digits.csv.gz`) on a seeded, stratified 80/20 split: Adam with a
 //! cosine learning-rate schedule and gradient clipping, a progress bar with the
-//! running loss, the loss curve drawn to `target/digits-loss.png`, and the trained
+//! running loss, the loss curve drawn to `target/digits-loss.png`, the trained
 //! parameters saved to `target/digits.safetensors` and loaded back into a fresh
-//! model for the final evaluation.
+//! model for the final evaluation, and the optimiser's checkpoint saved beside them.
 //!
 //! ```sh
 //! cargo run --release -p fluxion-digits
@@ -24,6 +24,8 @@ use fluxion::nn::prelude::*;
 use fluxion::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use plotters::prelude::*;
+
+mod text;
 
 /// 8×8 grey levels.
 const PIXELS: usize = 64;
@@ -55,8 +57,8 @@ fn read_digits(path: &Path) -> Result<Dataset<f32, PIXELS>, Box<dyn Error>> {
 /// The loss curve's size in pixels.
 const PLOT_SIZE: (u32, u32) = (640, 400);
 
-/// The loss curve as a PNG (no text: x is the epoch, y the mean training loss):
-/// plotters draws into an RGB buffer and the `png` crate encodes it.
+/// The loss curve as a PNG, x the epoch and y the mean training loss, with their
+/// ticks: plotters draws into an RGB buffer and the `png` crate encodes it.
 fn draw_loss_curve(losses: &[f32], path: &Path) -> Result<(), Box<dyn Error>> {
     let (width, height) = PLOT_SIZE;
     let mut pixels = vec![0u8; 3 * width as usize * height as usize];
@@ -64,16 +66,35 @@ fn draw_loss_curve(losses: &[f32], path: &Path) -> Result<(), Box<dyn Error>> {
         let root = BitMapBackend::with_buffer(&mut pixels, PLOT_SIZE).into_drawing_area();
         root.fill(&WHITE)?;
         let top = losses.iter().cloned().fold(0.0f32, f32::max) * 1.05;
-        let mut chart =
-            ChartBuilder::on(&root).margin(20).build_cartesian_2d(0f32..losses.len() as f32, 0f32..top)?;
-        chart.draw_series(LineSeries::new(
-            [(0.0, 0.0), (0.0, top), (0.0, 0.0), (losses.len() as f32, 0.0)],
-            BLACK.stroke_width(1),
-        ))?;
+        let epochs = losses.len() as f32;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(20)
+            .x_label_area_size(2 * text::HEIGHT + 16)
+            .y_label_area_size(text::width("0.0") + 14)
+            .build_cartesian_2d(0f32..epochs, 0f32..top)?;
+        chart.draw_series(LineSeries::new([(0.0, top), (0.0, 0.0), (epochs, 0.0)], BLACK.stroke_width(1)))?;
         chart.draw_series(LineSeries::new(
             losses.iter().enumerate().map(|(epoch, &loss)| ((epoch + 1) as f32, loss)),
             BLUE.stroke_width(2),
         ))?;
+        // Ticks: every fifth epoch, and every half unit of loss below the top.
+        for epoch in (0..=losses.len()).step_by(5) {
+            let (x, y) = chart.backend_coord(&(epoch as f32, 0.0));
+            root.draw(&PathElement::new([(x, y), (x, y + 4)], BLACK))?;
+            let label = epoch.to_string();
+            text::draw(&root, &label, (x - text::width(&label) / 2, y + 7))?;
+        }
+        for half_units in (0..).take_while(|&k| k as f32 * 0.5 <= top) {
+            let loss = half_units as f32 * 0.5;
+            let (x, y) = chart.backend_coord(&(0.0, loss));
+            root.draw(&PathElement::new([(x - 4, y), (x, y)], BLACK))?;
+            let label = format!("{loss:.1}");
+            text::draw(&root, &label, (x - 7 - text::width(&label), y - text::HEIGHT / 2))?;
+        }
+        let (right, bottom) = chart.backend_coord(&(epochs, 0.0));
+        let (left, upper) = chart.backend_coord(&(0.0, top));
+        text::draw(&root, "epoch", ((left + right - text::width("epoch")) / 2, bottom + 10 + text::HEIGHT))?;
+        text::draw(&root, "loss", (left - text::width("loss") / 2, upper - 8 - text::HEIGHT))?;
         root.present()?;
     }
     let mut encoder = png::Encoder::new(BufWriter::new(File::create(path)?), width, height);
@@ -127,6 +148,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut restored: Mlp = Sequential((Linear::new(0), Relu, Linear::new(0)));
     io::load(&mut restored, &parameters)?;
     assert_eq!(restored, model, "the file holds the trained parameters, bit for bit");
+    // The optimiser's checkpoint, to resume training later where it stopped.
+    let checkpoint = target.join("digits-adam.safetensors");
+    io::save_optimizer(&adam, &checkpoint)?;
+    let mut resumed = Adam::new(AdamConfig::default());
+    io::load_optimizer(&mut resumed, &restored, &checkpoint)?;
+    assert_eq!((resumed.steps(), resumed.config()), (adam.steps(), adam.config()));
 
     let train_accuracy = accuracy(&restored.forward(train.features()), train.labels());
     let test_accuracy = accuracy(&restored.forward(test.features()), test.labels());
@@ -134,6 +161,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("accuracy: training {:.1}%, test {:.1}%", 100.0 * train_accuracy, 100.0 * test_accuracy);
     println!("loss curve: {}", target.join("digits-loss.png").display());
     println!("parameters: {}", parameters.display());
+    println!("optimiser checkpoint: {}", checkpoint.display());
     if test_accuracy < 0.96 {
         return Err(format!("test accuracy {:.1}% is below 96%", 100.0 * test_accuracy).into());
     }
