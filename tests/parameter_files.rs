@@ -321,7 +321,99 @@ fn a_checkpoint_with_settings_that_are_not_allowed_is_refused() {
     bytes[at..at + 12].copy_from_slice(b"momentum=0.0");
     let mut fresh = Sgd::<Classifier>::new(SgdConfig::default());
     let error = io::load_optimizer_bytes(&mut fresh, &model, &bytes).unwrap_err();
-    assert_eq!(error.to_string(), "the optimiser setting `nesterov` is missing from the file or not allowed");
+    assert_eq!(
+        error.to_string(),
+        "the optimiser setting `nesterov` is missing, repeated, unknown or not allowed"
+    );
     assert_eq!((fresh.velocity().is_none(), *fresh.config()), (true, SgdConfig::default()));
     assert_eq!(fresh.learning_rate(), SgdConfig::default().learning_rate);
+}
+
+/// Overwrites `from` with `to` (the same length) in a checkpoint's header text.
+fn edited(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
+    assert_eq!(from.len(), to.len(), "the header keeps its length");
+    let mut bytes = bytes.to_vec();
+    let at = bytes.windows(from.len()).position(|w| w == from.as_bytes()).expect("the text is in the header");
+    bytes[at..at + from.len()].copy_from_slice(to.as_bytes());
+    bytes
+}
+
+#[test]
+fn a_checkpoint_whose_header_does_not_fit_the_optimiser_is_refused() {
+    use fluxion::nn::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
+    let mut model = classifier(1);
+    let mut adam = Adam::new(AdamConfig::default());
+    train(&mut model, &mut adam, 3);
+    let bytes = io::optimizer_to_bytes(&adam).unwrap();
+    assert_eq!(bytes, io::optimizer_to_bytes(&adam).unwrap(), "the same optimiser, the same bytes");
+    let refused = |bytes: &[u8]| {
+        let mut fresh = Adam::<Classifier>::new(AdamConfig::default());
+        let error = io::load_optimizer_bytes(&mut fresh, &model, bytes).unwrap_err().to_string();
+        assert_eq!((fresh.steps(), fresh.moments().is_none()), (0, true), "{error}");
+        error
+    };
+    // A step count that is no whole number, or past what a file holds exactly, or
+    // zero with moments; a β of 1.
+    let fraction = edited(&bytes, "steps=3", "steps=.");
+    assert!(refused(&fraction).contains("`steps`"));
+    let past = edited(
+        &bytes,
+        "epsilon=0.00000001; weight_decay=0; decoupled_weight_decay=0; steps=3",
+        "epsilon=1e-8; weight_decay=0; decoupled_weight_decay=0; steps=1000e16",
+    );
+    assert!(refused(&past).contains("`steps`"));
+    let malformed = edited(&bytes, "; steps=3", "; steps 3");
+    assert!(refused(&malformed).contains("`steps 3`"), "a malformed part is named");
+    let count = edited(&bytes, "steps=3", "steps=0");
+    assert!(refused(&count).contains("`steps`"));
+    let beta = edited(&bytes, "beta1=0.9", "beta1=1.0");
+    assert!(refused(&beta).contains("`beta1`"));
+    // An unknown setting (from another version) and a repeated one.
+    let unknown = edited(&bytes, "epsilon=", "amsgrad=");
+    assert!(refused(&unknown).contains("`amsgrad="));
+    let repeated = edited(&bytes, "beta2=", "beta1=");
+    assert!(refused(&repeated).contains("`beta1="));
+
+    // Moments of another element type.
+    type Single = Sequential<(Linear<f32, 2, 6>, Relu, Linear<f32, 6, 2>)>;
+    let single: Single = Sequential((Linear::new(1), Relu, Linear::new(2)));
+    let mut fresh = Adam::<Single>::new(AdamConfig::default());
+    let error = io::load_optimizer_bytes(&mut fresh, &single, &bytes).unwrap_err();
+    assert!(
+        matches!(&error, ParameterFileError::ElementType { name, .. } if name == "m.0.weight"),
+        "{error}"
+    );
+
+    // Plain SGD keeps no velocity: its checkpoint has none, and one with a velocity is refused.
+    let mut plain = Sgd::new(SgdConfig::default());
+    train(&mut model, &mut plain, 2);
+    let path = std::env::temp_dir().join(format!("fluxion-sgd-{}.safetensors", std::process::id()));
+    io::save_optimizer(&plain, &path).unwrap();
+    let mut restored = Sgd::<Classifier>::new(SgdConfig { learning_rate: 0.5, ..SgdConfig::default() });
+    io::load_optimizer(&mut restored, &model, &path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!((restored.config(), restored.velocity().is_none()), (plain.config(), true));
+    let mut momentum = Sgd::new(SgdConfig { momentum: 0.5, ..SgdConfig::default() });
+    train(&mut model, &mut momentum, 1);
+    let kept = edited(&io::optimizer_to_bytes(&momentum).unwrap(), "momentum=0.5", "momentum=0.0");
+    let error = io::load_optimizer_bytes(&mut restored, &model, &kept).unwrap_err();
+    assert!(error.to_string().contains("`state`"), "{error}");
+    assert_eq!(restored.learning_rate(), plain.learning_rate());
+}
+
+#[test]
+fn settings_that_are_not_allowed_are_refused_by_name() {
+    use fluxion::nn::optim::{AdamConfig, SgdConfig};
+    let name = |result: Result<(), fluxion::nn::optim::InvalidSetting>| result.unwrap_err().name;
+    assert_eq!(name(SgdConfig { learning_rate: -0.1, ..SgdConfig::default() }.check()), "learning_rate");
+    assert_eq!(name(SgdConfig { momentum: f64::NAN, ..SgdConfig::default() }.check()), "momentum");
+    assert_eq!(name(SgdConfig { nesterov: true, ..SgdConfig::default() }.check()), "nesterov");
+    assert_eq!(name(AdamConfig { beta2: 1.0, ..AdamConfig::default() }.check()), "beta2");
+    assert_eq!(name(AdamConfig { epsilon: -1e-8, ..AdamConfig::default() }.check()), "epsilon");
+    assert!(AdamConfig::adamw().check().is_ok() && SgdConfig::default().check().is_ok());
+    let panic = std::panic::catch_unwind(|| {
+        fluxion::nn::optim::Adam::<f64>::new(AdamConfig { beta1: -0.5, ..AdamConfig::default() })
+    });
+    let message = *panic.unwrap_err().downcast::<String>().unwrap();
+    assert_eq!(message, "optimiser setting `beta1`: a decay must be in [0, 1)");
 }

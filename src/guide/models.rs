@@ -160,7 +160,8 @@
 //! (`m.0.weight`, `v.0.weight`; `velocity.…` for SGD), and
 //! `nn::io::load_optimizer(&mut adam, &model, path)` checks the state against the
 //! model and restores all of it, so the next steps are those an uninterrupted run
-//! would have taken, bit for bit.
+//! would have taken, bit for bit, given the same batches (a `Dropout`'s sequence of
+//! masks is not saved).
 //!
 //! ## Not yet
 //!

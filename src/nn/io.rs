@@ -14,8 +14,9 @@
 //! settings and step count in the file's header and its state tangents as tensors
 //! named after the model's parameters (`m.0.weight`, `v.0.weight`). Loading checks the
 //! state against the model the optimiser will update and restores the settings too
-//! (as PyTorch's `load_state_dict` does), so that training resumes where it stopped,
-//! bit for bit; a mismatch leaves the optimiser as it was.
+//! (as PyTorch's `load_state_dict` does), so that training resumes where it stopped:
+//! bit for bit, given the same batches in the same order (a `Dropout`'s sequence of
+//! masks is not saved). A mismatch leaves the optimiser as it was.
 //!
 //! ```
 //! use fluxion::nn::io;
@@ -52,6 +53,7 @@ use crate::autodiff::Differentiable;
 
 /// Why a parameter file could not be written or read into a model.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ParameterFileError {
     /// The file could not be read or written.
     Io(std::io::Error),
@@ -88,8 +90,9 @@ pub enum ParameterFileError {
         /// The optimiser named by the file.
         file: Option<String>,
     },
-    /// An optimiser's setting is missing from the file, or not allowed.
-    Setting(&'static str),
+    /// An optimiser's setting is missing from the file, repeated, unknown to the
+    /// optimiser or not allowed (the setting's name, or the header's text for it).
+    Setting(String),
 }
 
 impl fmt::Display for ParameterFileError {
@@ -117,7 +120,7 @@ impl fmt::Display for ParameterFileError {
                 write!(f, "the file holds no optimiser state (loading `{expected}`)")
             }
             ParameterFileError::Setting(name) => {
-                write!(f, "the optimiser setting `{name}` is missing from the file or not allowed")
+                write!(f, "the optimiser setting `{name}` is missing, repeated, unknown or not allowed")
             }
         }
     }
@@ -280,7 +283,8 @@ pub trait OptimizerState<M: Differentiable> {
     fn state(&self) -> Option<&[M::Tangent]>;
 
     /// Takes the settings (`setting` gives each by name) and the state; or returns
-    /// the name of a setting that is missing or not allowed, and changes nothing.
+    /// the name of a setting that is missing or not allowed (`"state"` when the
+    /// state does not fit the settings), and changes nothing.
     fn restore(
         &mut self,
         setting: &dyn Fn(&'static str) -> Option<f64>,
@@ -370,7 +374,20 @@ where
     if kind != Some(O::KIND) {
         return Err(ParameterFileError::Optimizer { expected: O::KIND, file: kind.map(str::to_owned) });
     }
-    let entries: Vec<(&str, &str)> = parts.filter_map(|part| part.split_once('=')).collect();
+    // Exactly the state and each of the optimiser's settings, once each.
+    let known: Vec<&str> =
+        core::iter::once("state").chain(optimizer.settings().into_iter().map(|(name, _)| name)).collect();
+    let mut entries: Vec<(&str, &str)> = Vec::new();
+    for part in parts {
+        match part.split_once('=') {
+            Some((name, value))
+                if known.contains(&name) && !entries.iter().any(|(seen, _)| *seen == name) =>
+            {
+                entries.push((name, value));
+            }
+            _ => return Err(ParameterFileError::Setting(part.to_owned())),
+        }
+    }
     let entry = |key: &str| entries.iter().find(|(name, _)| *name == key).map(|(_, value)| *value);
     let state = match entry("state") {
         Some("kept") => {
@@ -383,10 +400,10 @@ where
             load_file(&mut NamedState::<M::Tangent> { names: &[], tangents: Vec::new() }, &file)?;
             None
         }
-        _ => return Err(ParameterFileError::Setting("state")),
+        _ => return Err(ParameterFileError::Setting("state".to_owned())),
     };
     let setting = |name: &'static str| entry(name).and_then(|text| text.parse().ok());
-    optimizer.restore(&setting, state).map_err(ParameterFileError::Setting)
+    optimizer.restore(&setting, state).map_err(|name| ParameterFileError::Setting(name.to_owned()))
 }
 
 /// Reads an optimiser's checkpoint from the safetensors file at `path`

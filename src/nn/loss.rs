@@ -172,7 +172,7 @@ pub fn binary_cross_entropy<T: RealScalar, S: Shape, K: ElementLosses<T, S>>(
 
 /// The losses before their reduction (PyTorch's `reduction='none'`): one value per
 /// element, or per row for the cross-entropies, to weight, mask or inspect before
-/// summing. The reduced losses are their sums or means.
+/// summing. The reduced losses are their sums or means (to rounding).
 ///
 /// ```
 /// use fluxion::nn::loss::{Reduction, cross_entropy, unreduced};

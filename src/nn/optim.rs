@@ -126,6 +126,46 @@ impl Default for SgdConfig {
     }
 }
 
+impl SgdConfig {
+    /// PyTorch's checks: η, μ and λ are ≥ 0 (not NaN), and Nesterov momentum needs
+    /// μ > 0 and τ = 0. Otherwise, the setting's name and what it needs.
+    pub fn check(&self) -> Result<(), InvalidSetting> {
+        non_negative("learning_rate", self.learning_rate)?;
+        non_negative("momentum", self.momentum)?;
+        non_negative("weight_decay", self.weight_decay)?;
+        if self.nesterov && !(self.momentum > 0.0 && self.dampening == 0.0) {
+            return Err(InvalidSetting {
+                name: "nesterov",
+                needs: "Nesterov momentum needs a momentum factor > 0 and no dampening",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A setting of an optimiser that is not allowed: its name, and what it needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InvalidSetting {
+    /// The setting's field name.
+    pub name: &'static str,
+    /// What the setting needs.
+    pub needs: &'static str,
+}
+
+impl core::fmt::Display for InvalidSetting {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "optimiser setting `{}`: {}", self.name, self.needs)
+    }
+}
+
+/// `value` ≥ 0 (so not NaN).
+fn non_negative(name: &'static str, value: f64) -> Result<(), InvalidSetting> {
+    match value >= 0.0 {
+        true => Ok(()),
+        false => Err(InvalidSetting { name, needs: "it must be a number ≥ 0" }),
+    }
+}
+
 /// Stochastic gradient descent with optional momentum (classical or Nesterov) and
 /// weight decay; the velocity is a tangent of the model, made at the first step.
 #[derive(Clone, Debug)]
@@ -138,13 +178,13 @@ impl<M: Differentiable> Sgd<M> {
     /// An optimiser with these settings.
     ///
     /// # Panics
-    /// When `nesterov` is asked without momentum or with dampening.
+    /// When a setting is not allowed ([`SgdConfig::check`]): a negative or NaN rate,
+    /// momentum or weight decay, or `nesterov` without momentum or with dampening.
     #[track_caller]
     pub fn new(config: SgdConfig) -> Self {
-        assert!(
-            !config.nesterov || (config.momentum > 0.0 && config.dampening == 0.0),
-            "Nesterov momentum needs a momentum factor > 0 and no dampening"
-        );
+        if let Err(invalid) = config.check() {
+            panic!("{invalid}");
+        }
         Sgd { config, velocity: None }
     }
 
@@ -266,11 +306,13 @@ impl<M: Differentiable> crate::nn::io::OptimizerState<M> for Sgd<M> {
             nesterov: switch(setting, "nesterov")?,
             weight_decay: number("weight_decay")?,
         };
-        if config.nesterov && (config.momentum <= 0.0 || config.dampening != 0.0) {
-            return Err("nesterov");
+        config.check().map_err(|invalid| invalid.name)?;
+        // Plain SGD keeps no velocity.
+        if config.momentum == 0.0 && state.is_some() {
+            return Err("state");
         }
-        self.config = config;
-        self.velocity = state.map(|state| state.try_into().ok().expect("one tangent per state name"));
+        let velocity = state_array(state)?;
+        (self.config, self.velocity) = (config, velocity);
         Ok(())
     }
 }
@@ -283,6 +325,13 @@ fn switch(setting: &dyn Fn(&'static str) -> Option<f64>, name: &'static str) -> 
         Some(1.0) => Ok(true),
         _ => Err(name),
     }
+}
+
+/// The state tangents read from a checkpoint as the optimiser keeps them: `N` of
+/// them, or none.
+#[cfg(feature = "safetensors")]
+fn state_array<T, const N: usize>(state: Option<std::vec::Vec<T>>) -> Result<Option<[T; N]>, &'static str> {
+    state.map(|state| state.try_into().map_err(|_| "state")).transpose()
 }
 
 /// Settings of [`Adam`]; the default is PyTorch's (η = 10⁻³, β = (0.9, 0.999),
@@ -321,6 +370,20 @@ impl AdamConfig {
     pub fn adamw() -> Self {
         AdamConfig { weight_decay: 0.01, decoupled_weight_decay: true, ..AdamConfig::default() }
     }
+
+    /// PyTorch's checks: η, ε and λ are ≥ 0 (not NaN) and β₁, β₂ in [0, 1).
+    /// Otherwise, the setting's name and what it needs.
+    pub fn check(&self) -> Result<(), InvalidSetting> {
+        non_negative("learning_rate", self.learning_rate)?;
+        non_negative("epsilon", self.epsilon)?;
+        non_negative("weight_decay", self.weight_decay)?;
+        for (name, beta) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&beta) {
+                return Err(InvalidSetting { name, needs: "a decay must be in [0, 1)" });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Adam and AdamW: moment estimates m and v, tangents of the model made at the first
@@ -334,7 +397,15 @@ pub struct Adam<M: Differentiable> {
 
 impl<M: Differentiable> Adam<M> {
     /// An optimiser with these settings.
+    ///
+    /// # Panics
+    /// When a setting is not allowed ([`AdamConfig::check`]): a negative or NaN rate,
+    /// ε or weight decay, or a β outside [0, 1).
+    #[track_caller]
     pub fn new(config: AdamConfig) -> Self {
+        if let Err(invalid) = config.check() {
+            panic!("{invalid}");
+        }
         Adam { config, moments: None, steps: 0 }
     }
 
@@ -416,6 +487,10 @@ impl<M: Differentiable> Optimizer<M> for Adam<M> {
     }
 }
 
+/// The largest step count a checkpoint holds exactly (2⁵³).
+#[cfg(feature = "safetensors")]
+const MAX_SAVED_STEPS: f64 = 9_007_199_254_740_992.0;
+
 /// A checkpoint of Adam holds its settings, its step count and both moments.
 #[cfg(feature = "safetensors")]
 impl<M: Differentiable> crate::nn::io::OptimizerState<M> for Adam<M> {
@@ -432,7 +507,7 @@ impl<M: Differentiable> crate::nn::io::OptimizerState<M> for Adam<M> {
             ("epsilon", epsilon),
             ("weight_decay", weight_decay),
             ("decoupled_weight_decay", f64::from(u8::from(decoupled_weight_decay))),
-            // Exact: a step count stays below 2⁵³.
+            // Exact below 2⁵³ steps.
             ("steps", self.steps as f64),
         ]
     }
@@ -455,13 +530,17 @@ impl<M: Differentiable> crate::nn::io::OptimizerState<M> for Adam<M> {
             weight_decay: number("weight_decay")?,
             decoupled_weight_decay: switch(setting, "decoupled_weight_decay")?,
         };
+        config.check().map_err(|invalid| invalid.name)?;
+        // A whole number below 2⁵³ (what a saved count is), with moments after a step.
         let steps = number("steps")?;
-        if steps < 0.0 || steps.fract() != 0.0 || (steps > 0.0) != state.is_some() {
+        if !(0.0..=MAX_SAVED_STEPS).contains(&steps)
+            || steps.fract() != 0.0
+            || (steps > 0.0) != state.is_some()
+        {
             return Err("steps");
         }
-        self.config = config;
-        self.steps = steps as u64;
-        self.moments = state.map(|state| state.try_into().ok().expect("one tangent per state name"));
+        let moments = state_array(state)?;
+        (self.config, self.steps, self.moments) = (config, steps as u64, moments);
         Ok(())
     }
 }
