@@ -417,3 +417,45 @@ fn settings_that_are_not_allowed_are_refused_by_name() {
     let message = *panic.unwrap_err().downcast::<String>().unwrap();
     assert_eq!(message, "optimiser setting `beta1`: a decay must be in [0, 1)");
 }
+
+#[test]
+fn a_checkpoint_of_model_and_optimiser_resumes_training_and_is_all_or_nothing() {
+    use fluxion::nn::optim::{Adam, AdamConfig, Optimizer};
+    let mut model = classifier(1);
+    let mut adam = Adam::new(AdamConfig { learning_rate: 0.02, ..AdamConfig::adamw() });
+    train(&mut model, &mut adam, 4);
+    let path = std::env::temp_dir().join(format!("fluxion-checkpoint-{}.safetensors", std::process::id()));
+    io::save_checkpoint(&model, &adam, &path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names = file.names();
+    names.sort();
+    assert_eq!(names[..3], ["model.0.bias", "model.0.weight", "model.2.bias"]);
+    assert!(names.contains(&"optimizer.m.0.weight") && names.contains(&"optimizer.v.2.bias"));
+    train(&mut model, &mut adam, 3);
+
+    let (mut resumed, mut fresh) = (classifier(9), Adam::new(AdamConfig::default()));
+    io::load_checkpoint(&mut resumed, &mut fresh, &path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!((fresh.steps(), fresh.learning_rate()), (4, 0.02));
+    train(&mut resumed, &mut fresh, 3);
+    assert_eq!(resumed, model, "bit for bit");
+
+    // A setting that is not allowed: refused after the tensors were read, and neither
+    // the model nor the optimiser changes.
+    let (before, mut untouched) = (classifier(9), Adam::new(AdamConfig::default()));
+    let mut target = before.clone();
+    let error =
+        io::load_checkpoint_bytes(&mut target, &mut untouched, &edited(&bytes, "beta2=0.999", "beta2=1.999"))
+            .unwrap_err();
+    assert!(error.to_string().contains("`beta2`"), "{error}");
+    assert_eq!((target == before, untouched.steps()), (true, 0));
+    // A parameter file without the optimiser, and a truncated checkpoint.
+    let error =
+        io::load_checkpoint_bytes(&mut target, &mut untouched, &io::to_bytes(&before).unwrap()).unwrap_err();
+    assert!(matches!(error, ParameterFileError::Optimizer { file: None, .. }), "{error}");
+    let error =
+        io::load_checkpoint_bytes(&mut target, &mut untouched, &bytes[..bytes.len() / 2]).unwrap_err();
+    assert!(matches!(error, ParameterFileError::Format(_)), "{error}");
+    assert_eq!((target == before, untouched.steps()), (true, 0));
+}

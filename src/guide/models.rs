@@ -155,13 +155,14 @@
 //! element type: a mismatch, a truncated or a malformed file is an error that names
 //! it, and the model is left as it was.
 //!
-//! To resume training later, save the optimiser beside the model:
-//! `nn::io::save_optimizer(&adam, path)` writes its settings, step count and state
-//! (`m.0.weight`, `v.0.weight`; `velocity.…` for SGD), and
-//! `nn::io::load_optimizer(&mut adam, &model, path)` checks the state against the
-//! model and restores all of it, so the next steps are those an uninterrupted run
-//! would have taken, bit for bit, given the same batches (a `Dropout`'s sequence of
-//! masks is not saved).
+//! To resume training later, save a checkpoint of the model and its optimiser:
+//! `nn::io::save_checkpoint(&model, &adam, path)` writes the parameters and the
+//! optimiser's settings, step count and state (`optimizer.m.0.weight`; `velocity`
+//! for SGD), and `nn::io::load_checkpoint(&mut model, &mut adam, path)` checks
+//! everything against the types and restores all of it, or nothing, so the next
+//! steps are those an uninterrupted run would have taken, bit for bit, given the same
+//! batches (a `Dropout`'s sequence of masks is not saved). `save_optimizer` and
+//! `load_optimizer` do the same for the optimiser alone.
 //!
 //! ## Not yet
 //!

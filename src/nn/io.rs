@@ -16,7 +16,10 @@
 //! state against the model the optimiser will update and restores the settings too
 //! (as PyTorch's `load_state_dict` does), so that training resumes where it stopped:
 //! bit for bit, given the same batches in the same order (a `Dropout`'s sequence of
-//! masks is not saved). A mismatch leaves the optimiser as it was.
+//! masks is not saved). A mismatch leaves the optimiser as it was. [`save_checkpoint`]
+//! and [`load_checkpoint`] keep a model and its optimiser in one file (PyTorch's
+//! `torch.save({"model": …, "optimizer": …})`), under `model.` and `optimizer.`,
+//! and a load changes both or neither.
 //!
 //! ```
 //! use fluxion::nn::io;
@@ -332,14 +335,8 @@ where
     M: Differentiable<Tangent: Parameters>,
     O: OptimizerState<M>,
 {
-    let state = optimizer.state();
-    let mut line = format!("{}; state={}", O::KIND, if state.is_some() { "kept" } else { "none" });
-    for (name, value) in optimizer.settings() {
-        // `Display` of an `f64` is the shortest text that reads back to the same bits.
-        line.push_str(&format!("; {name}={value}"));
-    }
-    let metadata = vec![(OPTIMIZER_KEY.to_owned(), line)];
-    encode_file(|f| visit_named(O::STATE, state.unwrap_or(&[]), &mut String::new(), f), metadata)
+    let state = optimizer.state().unwrap_or(&[]);
+    encode_file(|f| visit_named(O::STATE, state, &mut String::new(), f), optimizer_header(optimizer))
 }
 
 /// Writes the optimiser's settings, step count and state to a safetensors file at
@@ -367,43 +364,10 @@ where
     O: OptimizerState<M>,
 {
     let file = SafeTensors::deserialize(bytes).map_err(format_error)?;
-    let (_, header) = SafeTensors::read_metadata(bytes).map_err(format_error)?;
-    let line = header.metadata().as_ref().and_then(|metadata| metadata.get(OPTIMIZER_KEY));
-    let mut parts = line.map(|line| line.split("; ")).into_iter().flatten();
-    let kind = parts.next();
-    if kind != Some(O::KIND) {
-        return Err(ParameterFileError::Optimizer { expected: O::KIND, file: kind.map(str::to_owned) });
-    }
-    // Exactly the state and each of the optimiser's settings, once each.
-    let known: Vec<&str> =
-        core::iter::once("state").chain(optimizer.settings().into_iter().map(|(name, _)| name)).collect();
-    let mut entries: Vec<(&str, &str)> = Vec::new();
-    for part in parts {
-        match part.split_once('=') {
-            Some((name, value))
-                if known.contains(&name) && !entries.iter().any(|(seen, _)| *seen == name) =>
-            {
-                entries.push((name, value));
-            }
-            _ => return Err(ParameterFileError::Setting(part.to_owned())),
-        }
-    }
-    let entry = |key: &str| entries.iter().find(|(name, _)| *name == key).map(|(_, value)| *value);
-    let state = match entry("state") {
-        Some("kept") => {
-            let tangents = O::STATE.iter().map(|_| model.zero_tangent()).collect();
-            let mut state = NamedState { names: O::STATE, tangents };
-            load_file(&mut state, &file)?;
-            Some(state.tangents)
-        }
-        Some("none") => {
-            load_file(&mut NamedState::<M::Tangent> { names: &[], tangents: Vec::new() }, &file)?;
-            None
-        }
-        _ => return Err(ParameterFileError::Setting("state".to_owned())),
-    };
-    let setting = |name: &'static str| entry(name).and_then(|text| text.parse().ok());
-    optimizer.restore(&setting, state).map_err(|name| ParameterFileError::Setting(name.to_owned()))
+    let header = OptimizerHeader::read(optimizer, bytes)?;
+    let mut state = header.fresh_state(model);
+    load_file(&mut state, &file)?;
+    header.restore(optimizer, state)
 }
 
 /// Reads an optimiser's checkpoint from the safetensors file at `path`
@@ -418,4 +382,170 @@ where
     O: OptimizerState<M>,
 {
     load_optimizer_bytes(optimizer, model, &std::fs::read(path)?)
+}
+
+/// The model's parameters and its optimiser's checkpoint as one safetensors file in
+/// memory (PyTorch's `torch.save({"model": …, "optimizer": …})`): the parameters
+/// under `model.` (`model.0.weight`), the optimiser's state under `optimizer.`
+/// (`optimizer.m.0.weight`), its settings and step count in the header.
+pub fn checkpoint_to_bytes<M, O>(model: &M, optimizer: &O) -> Result<Vec<u8>, ParameterFileError>
+where
+    M: Differentiable<Tangent: Parameters> + Parameters,
+    O: OptimizerState<M>,
+{
+    let state = optimizer.state().unwrap_or(&[]);
+    let visit = |f: &mut dyn FnMut(&str, ParameterLeaf<'_>)| {
+        let path = &mut String::new();
+        with_segment(path, &MODEL_PREFIX, |path| model.visit_parameters(path, f));
+        with_segment(path, &OPTIMIZER_PREFIX, |path| visit_named(O::STATE, state, path, f));
+    };
+    encode_file(visit, optimizer_header(optimizer))
+}
+
+/// Writes the model's parameters and its optimiser's checkpoint to one safetensors
+/// file at `path` ([`checkpoint_to_bytes`]), to resume training with
+/// [`load_checkpoint`].
+pub fn save_checkpoint<M, O>(
+    model: &M,
+    optimizer: &O,
+    path: impl AsRef<Path>,
+) -> Result<(), ParameterFileError>
+where
+    M: Differentiable<Tangent: Parameters> + Parameters,
+    O: OptimizerState<M>,
+{
+    std::fs::write(path, checkpoint_to_bytes(model, optimizer)?)?;
+    Ok(())
+}
+
+/// Reads a checkpoint of a model and its optimiser from memory
+/// ([`checkpoint_to_bytes`]): the parameters, and the optimiser's settings, step
+/// count and state, everything checked against the model's types before anything is
+/// written. On any mismatch, returns it and leaves both as they were.
+pub fn load_checkpoint_bytes<M, O>(
+    model: &mut M,
+    optimizer: &mut O,
+    bytes: &[u8],
+) -> Result<(), ParameterFileError>
+where
+    M: Differentiable<Tangent: Parameters> + Parameters + Clone,
+    O: OptimizerState<M>,
+{
+    let file = SafeTensors::deserialize(bytes).map_err(format_error)?;
+    let header = OptimizerHeader::read(optimizer, bytes)?;
+    // Into a copy of the model, kept only once the optimiser has taken its part.
+    let mut checkpoint = Checkpoint { model: model.clone(), state: header.fresh_state(model) };
+    load_file(&mut checkpoint, &file)?;
+    header.restore(optimizer, checkpoint.state)?;
+    *model = checkpoint.model;
+    Ok(())
+}
+
+/// Reads a checkpoint of a model and its optimiser from the safetensors file at
+/// `path` ([`load_checkpoint_bytes`]).
+pub fn load_checkpoint<M, O>(
+    model: &mut M,
+    optimizer: &mut O,
+    path: impl AsRef<Path>,
+) -> Result<(), ParameterFileError>
+where
+    M: Differentiable<Tangent: Parameters> + Parameters + Clone,
+    O: OptimizerState<M>,
+{
+    load_checkpoint_bytes(model, optimizer, &std::fs::read(path)?)
+}
+
+/// The prefixes of a checkpoint's two parts.
+const MODEL_PREFIX: &str = "model";
+const OPTIMIZER_PREFIX: &str = "optimizer";
+
+/// A model and its optimiser's state being read from one checkpoint.
+struct Checkpoint<M, P> {
+    model: M,
+    state: NamedState<P>,
+}
+
+impl<M: Parameters, P: Parameters> Parameters for Checkpoint<M, P> {
+    fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
+        with_segment(path, &MODEL_PREFIX, |path| self.model.visit_parameters(path, f));
+        with_segment(path, &OPTIMIZER_PREFIX, |path| self.state.visit_parameters(path, f));
+    }
+    fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
+        with_segment(path, &MODEL_PREFIX, |path| self.model.visit_parameters_mut(path, f));
+        with_segment(path, &OPTIMIZER_PREFIX, |path| self.state.visit_parameters_mut(path, f));
+    }
+}
+
+/// The header of an optimiser's checkpoint: one line, `kind; state=kept|none;
+/// name=value; …` (`Display` of an `f64` is the shortest text that reads back to the
+/// same bits).
+fn optimizer_header<M: Differentiable, O: OptimizerState<M>>(optimizer: &O) -> Vec<(String, String)> {
+    let kept = if optimizer.state().is_some() { "kept" } else { "none" };
+    let mut line = format!("{}; state={kept}", O::KIND);
+    for (name, value) in optimizer.settings() {
+        line.push_str(&format!("; {name}={value}"));
+    }
+    vec![(OPTIMIZER_KEY.to_owned(), line)]
+}
+
+/// An optimiser's header read back and checked against the optimiser: its kind,
+/// then exactly the state and each of the optimiser's settings, once each.
+struct OptimizerHeader {
+    /// The names of the state tangents the file holds (none before the first step).
+    state: &'static [&'static str],
+    entries: Vec<(String, String)>,
+}
+
+impl OptimizerHeader {
+    fn read<M: Differentiable, O: OptimizerState<M>>(
+        optimizer: &O,
+        bytes: &[u8],
+    ) -> Result<Self, ParameterFileError> {
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(format_error)?;
+        let line = header.metadata().as_ref().and_then(|metadata| metadata.get(OPTIMIZER_KEY));
+        let mut parts = line.map(|line| line.split("; ")).into_iter().flatten();
+        let kind = parts.next();
+        if kind != Some(O::KIND) {
+            return Err(ParameterFileError::Optimizer { expected: O::KIND, file: kind.map(str::to_owned) });
+        }
+        let known: Vec<&str> =
+            core::iter::once("state").chain(optimizer.settings().into_iter().map(|(name, _)| name)).collect();
+        let mut entries: Vec<(String, String)> = Vec::new();
+        for part in parts {
+            match part.split_once('=') {
+                Some((name, value))
+                    if known.contains(&name) && !entries.iter().any(|(seen, _)| seen == name) =>
+                {
+                    entries.push((name.to_owned(), value.to_owned()));
+                }
+                _ => return Err(ParameterFileError::Setting(part.to_owned())),
+            }
+        }
+        let state = match entries.iter().find(|(name, _)| name == "state").map(|(_, value)| value.as_str()) {
+            Some("kept") => O::STATE,
+            Some("none") => &[],
+            _ => return Err(ParameterFileError::Setting("state".to_owned())),
+        };
+        Ok(OptimizerHeader { state, entries })
+    }
+
+    /// Zero state tangents shaped like the model, one per state name, to read the
+    /// file's into (none when the file holds no state).
+    fn fresh_state<M: Differentiable>(&self, model: &M) -> NamedState<M::Tangent> {
+        NamedState { names: self.state, tangents: self.state.iter().map(|_| model.zero_tangent()).collect() }
+    }
+
+    /// Gives the optimiser the settings and the state read.
+    fn restore<M: Differentiable, O: OptimizerState<M>>(
+        &self,
+        optimizer: &mut O,
+        state: NamedState<M::Tangent>,
+    ) -> Result<(), ParameterFileError> {
+        let setting = |name: &'static str| {
+            let value = self.entries.iter().find(|(key, _)| key == name).map(|(_, value)| value);
+            value.and_then(|text| text.parse().ok())
+        };
+        let state = (!self.state.is_empty()).then_some(state.tangents);
+        optimizer.restore(&setting, state).map_err(|name| ParameterFileError::Setting(name.to_owned()))
+    }
 }

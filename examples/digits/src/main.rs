@@ -3,7 +3,8 @@
 //! cosine learning-rate schedule and gradient clipping, a progress bar with the
 //! running loss, the loss curve drawn to `target/digits-loss.png`, the trained
 //! parameters saved to `target/digits.safetensors` and loaded back into a fresh
-//! model for the final evaluation, and the optimiser's checkpoint saved beside them.
+//! model for the final evaluation, and a checkpoint of the model and the optimiser
+//! saved beside them.
 //!
 //! ```sh
 //! cargo run --release -p fluxion-digits
@@ -148,12 +149,17 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut restored: Mlp = Sequential((Linear::new(0), Relu, Linear::new(0)));
     io::load(&mut restored, &parameters)?;
     assert_eq!(restored, model, "the file holds the trained parameters, bit for bit");
-    // The optimiser's checkpoint, to resume training later where it stopped.
-    let checkpoint = target.join("digits-adam.safetensors");
-    io::save_optimizer(&adam, &checkpoint)?;
-    let mut resumed = Adam::new(AdamConfig::default());
-    io::load_optimizer(&mut resumed, &restored, &checkpoint)?;
-    assert_eq!((resumed.steps(), resumed.config()), (adam.steps(), adam.config()));
+    // A checkpoint of the model and the optimiser, to resume training where it stopped.
+    let checkpoint = target.join("digits-checkpoint.safetensors");
+    io::save_checkpoint(&model, &adam, &checkpoint)?;
+    let (mut resumed_model, mut resumed_adam): (Mlp, _) =
+        (Sequential((Linear::new(0), Relu, Linear::new(0))), Adam::new(AdamConfig::default()));
+    io::load_checkpoint(&mut resumed_model, &mut resumed_adam, &checkpoint)?;
+    assert!(
+        resumed_model == model
+            && resumed_adam.steps() == adam.steps()
+            && resumed_adam.config() == adam.config()
+    );
 
     let train_accuracy = accuracy(&restored.forward(train.features()), train.labels());
     let test_accuracy = accuracy(&restored.forward(test.features()), test.labels());
@@ -161,7 +167,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("accuracy: training {:.1}%, test {:.1}%", 100.0 * train_accuracy, 100.0 * test_accuracy);
     println!("loss curve: {}", target.join("digits-loss.png").display());
     println!("parameters: {}", parameters.display());
-    println!("optimiser checkpoint: {}", checkpoint.display());
+    println!("checkpoint (model and optimiser): {}", checkpoint.display());
     if test_accuracy < 0.96 {
         return Err(format!("test accuracy {:.1}% is below 96%", 100.0 * test_accuracy).into());
     }
