@@ -334,6 +334,13 @@ fn stop_gradient_blocks_flow() {
     );
     // Scalars: x·stop(x) → x.
     assert_eq!(grad(|x: Var<f64>| &x * &stop_gradient(&x), &1.5), 1.5);
+    // The prelude's `stop_gradient` is this one: it cuts a traced value taken by value
+    // or by reference, and leaves a plain value as it is.
+    let g = grad(|x: Var<V3>| x.hadamard(&fluxion::prelude::stop_gradient(x.clone())).sum(), &x);
+    assert_eq!(g, x);
+    let g = grad(|x: Var<V3>| x.hadamard(&fluxion::prelude::stop_gradient(&x)).sum(), &x);
+    assert_eq!(g, x);
+    assert_eq!(fluxion::prelude::stop_gradient(x3()), x3());
 }
 
 #[test]

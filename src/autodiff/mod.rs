@@ -36,6 +36,7 @@ mod forward;
 #[cfg(feature = "std")]
 mod operators;
 pub mod rules;
+pub use rules::{StopGradient, stop_gradient};
 #[cfg(feature = "std")]
 mod tape;
 #[cfg(feature = "std")]
@@ -62,7 +63,7 @@ pub use tangent::{
 #[cfg(feature = "std")]
 pub use tape::{
     Adjoint, BinaryAdjoints, ManyAdjoints, Var, record_binary, record_binary_in_place, record_many,
-    record_unary, record_unary_in_place, release_tape_memory, stop_gradient,
+    record_unary, record_unary_in_place, release_tape_memory,
 };
 #[cfg(feature = "std")]
 pub use var_ops::{Operand, SameTracedShape};

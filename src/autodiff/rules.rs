@@ -136,11 +136,48 @@ const fn require_positions(keeps: bool) {
     }
 }
 
-/// `x` itself, read as a constant: inside `#[differentiable]` code no derivative
-/// flows through it (the plain function computes the same value).
+/// The value of `x`, with no derivative flowing through it (JAX's `stop_gradient`,
+/// PyTorch's `detach`), in every mode: on the tape a traced value (`Var`, or a
+/// reference to one) comes back cut from the tape; inside `#[differentiable]` code
+/// the value is read as a constant; a plain value comes back as it is. (Generic
+/// scalar code evaluated on duals keeps their tangents: write `Dual::constant` there.)
+///
+/// ```
+/// use fluxion::prelude::*;
+///
+/// // d/dx (x · stop_gradient(x)) = stop_gradient(x) = x, not 2x.
+/// assert_eq!(grad(|x: Var<f64>| &x * &stop_gradient(&x), &1.5), 1.5);
+/// // In static mode the same.
+/// #[differentiable]
+/// fn half_square(x: f64) -> f64 {
+///     x * stop_gradient(x) / 2.0
+/// }
+/// assert_eq!(half_square::grad(3.0), 1.5);
+/// ```
 #[inline(always)]
-pub fn stop_gradient<T>(x: T) -> T {
-    x
+pub fn stop_gradient<X: StopGradient>(x: X) -> X::Stopped {
+    x.stop_gradient()
+}
+
+/// A value whose derivative [`stop_gradient`] can stop: every differentiable value
+/// (as it is), and traced values and references to them (cut from the tape).
+#[diagnostic::on_unimplemented(
+    message = "`stop_gradient` takes a differentiable value or a traced `Var`, not `{Self}`",
+    note = "scalars, tensors, tuples, arrays and derived structs of them are differentiable"
+)]
+pub trait StopGradient {
+    /// What comes back: the value itself, or a traced value cut from the tape.
+    type Stopped;
+    /// The value with no derivative flowing through it.
+    fn stop_gradient(self) -> Self::Stopped;
+}
+
+impl<X: Differentiable> StopGradient for X {
+    type Stopped = X;
+    #[inline(always)]
+    fn stop_gradient(self) -> X {
+        self
+    }
 }
 
 /// The tangent type of `X`.

@@ -101,9 +101,21 @@ impl<V> Var<V> {
     }
 }
 
-/// The same value with gradients stopped: later uses do not propagate into `x`.
-pub fn stop_gradient<V>(x: &Var<V>) -> Var<V> {
-    Var { value: Rc::clone(&x.value), node: None }
+/// A traced value cut from the tape ([`stop_gradient`](super::rules::stop_gradient)):
+/// the same value, and later uses do not propagate into `x`.
+impl<V> super::rules::StopGradient for &Var<V> {
+    type Stopped = Var<V>;
+    fn stop_gradient(self) -> Var<V> {
+        Var { value: Rc::clone(&self.value), node: None }
+    }
+}
+
+/// A traced value cut from the tape, taken by value.
+impl<V> super::rules::StopGradient for Var<V> {
+    type Stopped = Var<V>;
+    fn stop_gradient(self) -> Var<V> {
+        Var { value: self.value, node: None }
+    }
 }
 
 trait Node: Any {

@@ -118,7 +118,8 @@
 //!   crates too) and methods; functions with a derivative given by hand (below).
 //! - Constants and values that do not depend on a differentiated argument: plain
 //!   Rust, not differentiated (activity analysis). `stop_gradient(x)` (in the
-//!   prelude: the identity in plain code) makes a value a constant.
+//!   prelude; the same function cuts a `Var` from the tape) makes a value a
+//!   constant.
 //! - `if`/`else` and `match` on conditions that are not differentiated
 //!   (comparisons of differentiated values are fine: a condition is not
 //!   differentiated), as expressions: `let y = if c { … } else { … };`. The arm that
