@@ -25,9 +25,7 @@ fn encoder(seed: u64, layers: usize) -> Encoder {
 }
 
 fn names<P: Parameters>(model: &P) -> Vec<String> {
-    let mut names = Vec::new();
-    model.visit_parameters(&mut String::new(), &mut |name, _| names.push(name.to_owned()));
-    names
+    model.parameter_shapes().into_iter().map(|(name, _)| name).collect()
 }
 
 #[test]
@@ -38,6 +36,13 @@ fn names_follow_the_field_paths() {
     );
     let sequential = Sequential((Linear::<f32, 2, 2>::new(1), Relu, Linear::<f32, 2, 1>::new(2)));
     assert_eq!(names(&sequential), ["0.weight", "0.bias", "2.weight", "2.bias"]);
+    assert_eq!(sequential.parameter_count(), 4 + 2 + 2 + 1);
+    // A complex element counts as its two parts.
+    let complex: Vector<Complex64, 3> = Vector::zeros();
+    assert_eq!(
+        (complex.parameter_count(), complex.parameter_shapes()),
+        (6, vec![(String::new(), vec![3, 2])])
+    );
 }
 
 #[test]
@@ -77,13 +82,25 @@ fn refused(bytes: &[u8], mut model: Encoder) -> ParameterFileError {
 fn a_missing_or_extra_tensor_is_named() {
     let two = io::to_bytes(&encoder(1, 2)).unwrap();
     let three = io::to_bytes(&encoder(1, 3)).unwrap();
+    // Every name is listed, sorted.
     let missing = refused(&two, encoder(5, 3));
-    assert!(matches!(&missing, ParameterFileError::Missing(name) if name == "layers.2.weight"), "{missing}");
+    assert_eq!(missing.to_string(), "parameters missing from the file: `layers.2.bias`, `layers.2.weight`");
     let extra = refused(&three, encoder(5, 2));
-    assert!(
-        matches!(&extra, ParameterFileError::Unexpected(name) if name.starts_with("layers.2.")),
-        "{extra}"
+    assert_eq!(
+        extra.to_string(),
+        "parameters in the file but not in the model: `layers.2.bias`, `layers.2.weight`"
     );
+    // Ten names at most.
+    let many = refused(&two, encoder(5, 8));
+    assert!(many.to_string().ends_with("`layers.6.bias`, `layers.6.weight` and 2 more"), "{many}");
+    // A renamed field: both lists at once.
+    let renamed = refused(&io::to_bytes(&Sequential((Linear::<f64, 3, 3>::new(1),))).unwrap(), encoder(5, 1));
+    assert!(
+        matches!(&renamed, ParameterFileError::Names { missing, unexpected }
+        if missing.len() == 4 && unexpected == &["0.bias", "0.weight"]),
+        "{renamed}"
+    );
+    assert!(renamed.to_string().contains("missing from the file: `layers.0.bias`, `layers.0.weight`, `projection`, `scale`; parameters in the file"), "{renamed}");
 }
 
 #[test]
@@ -120,10 +137,9 @@ fn a_truncated_or_corrupted_file_is_refused() {
         corrupted[position] ^= 0x5A;
         refused(&corrupted, encoder(3, 2));
     }
-    assert!(matches!(
-        io::load(&mut encoder(3, 2), "/nonexistent/fluxion.safetensors"),
-        Err(ParameterFileError::Io(_))
-    ));
+    let error = io::load(&mut encoder(3, 2), "/nonexistent/fluxion.safetensors").unwrap_err();
+    assert!(matches!(error, ParameterFileError::Io { .. }));
+    assert!(error.to_string().starts_with("parameter file `/nonexistent/fluxion.safetensors`: "), "{error}");
 }
 
 #[derive(Differentiable, Clone, Debug, PartialEq)]

@@ -51,7 +51,8 @@
 //! A layer of the wrong size is a compile error that names both sizes:
 //! `Sequential((Linear::<f32, 4, 8>::new(1), Relu, Linear::<f32, 6, 3>::new(2)))`
 //! applied to a batch reports that `Const<8>: SameFeatureCount<Const<6>>` does not
-//! hold. A [`Sequential`](crate::nn::layer::Sequential) holds up to twelve layers
+//! hold (through the tape: "this layer takes `Const<6>` features per example, but
+//! its input has `Const<8>`"). A [`Sequential`](crate::nn::layer::Sequential) holds up to twelve layers
 //! (nest sequences for more).
 //!
 //! ## Your own model

@@ -44,7 +44,7 @@ use std::borrow::ToOwned;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::format;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::string::{String, ToString};
 use std::vec;
 use std::vec::Vec;
@@ -59,13 +59,22 @@ use crate::autodiff::Differentiable;
 #[non_exhaustive]
 pub enum ParameterFileError {
     /// The file could not be read or written.
-    Io(std::io::Error),
+    Io {
+        /// The file's path.
+        path: PathBuf,
+        /// What the system said.
+        error: std::io::Error,
+    },
     /// The bytes are not a valid safetensors file (truncated, corrupted).
     Format(String),
-    /// A parameter of the model has no tensor in the file.
-    Missing(String),
-    /// A tensor of the file is no parameter of the model.
-    Unexpected(String),
+    /// The names differ: parameters of the model with no tensor in the file, and
+    /// tensors of the file that are no parameter of the model (each list sorted).
+    Names {
+        /// The model's parameters missing from the file.
+        missing: Vec<String>,
+        /// The file's tensors that the model does not have.
+        unexpected: Vec<String>,
+    },
     /// A tensor's shape differs from its parameter's.
     Shape {
         /// The parameter's name.
@@ -101,11 +110,20 @@ pub enum ParameterFileError {
 impl fmt::Display for ParameterFileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ParameterFileError::Io(error) => write!(f, "parameter file: {error}"),
+            ParameterFileError::Io { path, error } => {
+                write!(f, "parameter file `{}`: {error}", path.display())
+            }
             ParameterFileError::Format(reason) => write!(f, "not a valid safetensors file: {reason}"),
-            ParameterFileError::Missing(name) => write!(f, "parameter `{name}` is not in the file"),
-            ParameterFileError::Unexpected(name) => {
-                write!(f, "the file's tensor `{name}` is no parameter of the model")
+            ParameterFileError::Names { missing, unexpected } => {
+                let parts =
+                    [("missing from the file", missing), ("in the file but not in the model", unexpected)];
+                let mut first = true;
+                for (what, names) in parts.into_iter().filter(|(_, names)| !names.is_empty()) {
+                    let separator = if first { "" } else { "; " };
+                    write!(f, "{separator}parameters {what}: {}", listed(names))?;
+                    first = false;
+                }
+                Ok(())
             }
             ParameterFileError::Shape { name, model, file } => {
                 write!(f, "parameter `{name}`: the model has shape {model:?}, the file {file:?}")
@@ -132,16 +150,30 @@ impl fmt::Display for ParameterFileError {
 impl std::error::Error for ParameterFileError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ParameterFileError::Io(error) => Some(error),
+            ParameterFileError::Io { error, .. } => Some(error),
             _ => None,
         }
     }
 }
 
-impl From<std::io::Error> for ParameterFileError {
-    fn from(error: std::io::Error) -> Self {
-        ParameterFileError::Io(error)
+/// At most ten names, quoted: `a`, `b` and 3 more.
+fn listed(names: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let quoted: Vec<String> = names.iter().take(SHOWN).map(|name| format!("`{name}`")).collect();
+    match names.len().checked_sub(SHOWN) {
+        Some(more) if more > 0 => format!("{} and {more} more", quoted.join(", ")),
+        _ => quoted.join(", "),
     }
+}
+
+/// Reads the file at `path`.
+fn read(path: &Path) -> Result<Vec<u8>, ParameterFileError> {
+    std::fs::read(path).map_err(|error| ParameterFileError::Io { path: path.to_owned(), error })
+}
+
+/// Writes `bytes` to the file at `path`.
+fn write(path: &Path, bytes: &[u8]) -> Result<(), ParameterFileError> {
+    std::fs::write(path, bytes).map_err(|error| ParameterFileError::Io { path: path.to_owned(), error })
 }
 
 fn format_error(error: safetensors::SafeTensorError) -> ParameterFileError {
@@ -200,49 +232,49 @@ fn encode_file(
 
 /// Writes the model's parameters to a safetensors file at `path`.
 pub fn save<M: Parameters>(model: &M, path: impl AsRef<Path>) -> Result<(), ParameterFileError> {
-    std::fs::write(path, to_bytes(model)?)?;
-    Ok(())
+    write(path.as_ref(), &to_bytes(model)?)
 }
 
 /// Reads a safetensors file from memory into the model's parameters, or returns
-/// the first mismatch and leaves the model as it was.
+/// what does not match (every missing and unexpected name, or else the first shape
+/// or element type that differs) and leaves the model as it was.
 pub fn load_bytes<M: Parameters>(model: &mut M, bytes: &[u8]) -> Result<(), ParameterFileError> {
     load_file(model, &SafeTensors::deserialize(bytes).map_err(format_error)?)
 }
 
-/// Reads the file's tensors into the model's parameters, or returns the first
-/// mismatch and leaves the model as it was.
+/// Reads the file's tensors into the model's parameters, or returns what does not
+/// match and leaves the model as it was ([`load_bytes`]).
 fn load_file<M: Parameters>(model: &mut M, file: &SafeTensors<'_>) -> Result<(), ParameterFileError> {
     let mut seen = BTreeSet::new();
-    let mut problem = None;
+    let (mut missing, mut problem) = (Vec::new(), None);
     model.visit_parameters(&mut String::new(), &mut |name, leaf| {
-        if problem.is_some() {
-            return;
-        }
         let model_dtype = dtype(&leaf.elements);
-        problem = match file.tensor(name) {
-            Err(_) => Some(ParameterFileError::Missing(name.to_owned())),
-            Ok(_) if !seen.insert(name.to_owned()) => {
-                Some(ParameterFileError::DuplicateName(name.to_owned()))
-            }
-            Ok(tensor) if tensor.dtype() != model_dtype => Some(ParameterFileError::ElementType {
+        let found = match file.tensor(name) {
+            Err(_) => return missing.push(name.to_owned()),
+            Ok(_) if !seen.insert(name.to_owned()) => ParameterFileError::DuplicateName(name.to_owned()),
+            Ok(tensor) if tensor.dtype() != model_dtype => ParameterFileError::ElementType {
                 name: name.to_owned(),
                 model: model_dtype,
                 file: tensor.dtype(),
-            }),
-            Ok(tensor) if tensor.shape() != leaf.shape => Some(ParameterFileError::Shape {
+            },
+            Ok(tensor) if tensor.shape() != leaf.shape => ParameterFileError::Shape {
                 name: name.to_owned(),
                 model: leaf.shape.to_vec(),
                 file: tensor.shape().to_vec(),
-            }),
-            Ok(_) => None,
+            },
+            Ok(_) => return,
         };
+        problem.get_or_insert(found);
     });
+    let mut unexpected: Vec<String> =
+        file.names().into_iter().filter(|name| !seen.contains(*name)).map(|name| name.to_owned()).collect();
+    if !missing.is_empty() || !unexpected.is_empty() {
+        missing.sort();
+        unexpected.sort();
+        return Err(ParameterFileError::Names { missing, unexpected });
+    }
     if let Some(problem) = problem {
         return Err(problem);
-    }
-    if let Some(extra) = file.names().into_iter().find(|name| !seen.contains(*name)) {
-        return Err(ParameterFileError::Unexpected(extra.to_owned()));
     }
     // Every name, type and shape matches: the copy cannot fail halfway.
     model.visit_parameters_mut(&mut String::new(), &mut |name, leaf| {
@@ -262,9 +294,9 @@ fn load_file<M: Parameters>(model: &mut M, file: &SafeTensors<'_>) -> Result<(),
 }
 
 /// Reads the safetensors file at `path` into the model's parameters, or returns
-/// the first mismatch and leaves the model as it was.
+/// what does not match and leaves the model as it was ([`load_bytes`]).
 pub fn load<M: Parameters>(model: &mut M, path: impl AsRef<Path>) -> Result<(), ParameterFileError> {
-    load_bytes(model, &std::fs::read(path)?)
+    load_bytes(model, &read(path.as_ref())?)
 }
 
 /// An optimiser that a checkpoint can hold ([`save_optimizer`], [`load_optimizer`]):
@@ -346,8 +378,7 @@ where
     M: Differentiable<Tangent: Parameters>,
     O: OptimizerState<M>,
 {
-    std::fs::write(path, optimizer_to_bytes(optimizer)?)?;
-    Ok(())
+    write(path.as_ref(), &optimizer_to_bytes(optimizer)?)
 }
 
 /// Reads an optimiser's checkpoint from memory: its settings, step count and state,
@@ -381,7 +412,7 @@ where
     M: Differentiable<Tangent: Parameters>,
     O: OptimizerState<M>,
 {
-    load_optimizer_bytes(optimizer, model, &std::fs::read(path)?)
+    load_optimizer_bytes(optimizer, model, &read(path.as_ref())?)
 }
 
 /// The model's parameters and its optimiser's checkpoint as one safetensors file in
@@ -414,8 +445,7 @@ where
     M: Differentiable<Tangent: Parameters> + Parameters,
     O: OptimizerState<M>,
 {
-    std::fs::write(path, checkpoint_to_bytes(model, optimizer)?)?;
-    Ok(())
+    write(path.as_ref(), &checkpoint_to_bytes(model, optimizer)?)
 }
 
 /// Reads a checkpoint of a model and its optimiser from memory
@@ -452,7 +482,7 @@ where
     M: Differentiable<Tangent: Parameters> + Parameters + Clone,
     O: OptimizerState<M>,
 {
-    load_checkpoint_bytes(model, optimizer, &std::fs::read(path)?)
+    load_checkpoint_bytes(model, optimizer, &read(path.as_ref())?)
 }
 
 /// The prefixes of a checkpoint's two parts.

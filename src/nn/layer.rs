@@ -49,7 +49,8 @@
 //! ```
 //!
 //! A chain whose sizes do not fit is a compile error naming both sizes
-//! (`Const<8>: SameFeatureCount<Const<6>>` is not satisfied):
+//! (`Const<8>: SameFeatureCount<Const<6>>` is not satisfied; through the tape, "this
+//! layer takes `Const<6>` features per example, but its input has `Const<8>`"):
 //!
 //! ```compile_fail
 //! use fluxion::nn::layer::{Linear, Relu, Sequential};

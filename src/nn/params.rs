@@ -12,10 +12,18 @@
 //! use fluxion::nn::params::Parameters;
 //!
 //! let model = (Linear::<f32, 4, 8>::new(1), Relu, Linear::<f32, 8, 2>::new(2));
-//! let mut names = Vec::new();
-//! model.visit_parameters(&mut String::new(), &mut |name, leaf| names.push((name.to_owned(), leaf.shape.to_vec())));
-//! assert_eq!(names[0], ("0.weight".to_owned(), vec![8, 4]));
-//! assert_eq!(names[3], ("2.bias".to_owned(), vec![2]));
+//! let shapes = model.parameter_shapes();
+//! assert_eq!(shapes[0], ("0.weight".to_owned(), vec![8, 4]));
+//! assert_eq!(shapes[3], ("2.bias".to_owned(), vec![2]));
+//! assert_eq!(model.parameter_count(), 8 * 4 + 8 + 2 * 8 + 2);
+//! // The walk itself: a path prefix, and each leaf's name, shape and elements.
+//! let mut largest = 0.0f64;
+//! model.visit_parameters(&mut String::new(), &mut |_, leaf| {
+//!     if let fluxion::nn::params::Elements::F32(values) = leaf.elements {
+//!         largest = values.iter().fold(largest, |m, x| m.max(x.abs() as f64));
+//!     }
+//! });
+//! assert!(largest > 0.0);
 //! ```
 
 use std::string::String;
@@ -149,6 +157,25 @@ pub trait Parameters {
 
     /// Calls `f` with each leaf's name and the leaf, writable, in the same order.
     fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>));
+
+    /// Each leaf's name and shape, in order (PyTorch's `named_parameters`, for a
+    /// summary; a complex leaf has a last axis of 2).
+    fn parameter_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let mut shapes = Vec::new();
+        self.visit_parameters(&mut String::new(), &mut |name, leaf| {
+            shapes.push((name.into(), leaf.shape.to_vec()))
+        });
+        shapes
+    }
+
+    /// The number of real numbers in the parameters (a complex element counts two).
+    fn parameter_count(&self) -> usize {
+        let mut count = 0;
+        self.visit_parameters(&mut String::new(), &mut |_, leaf| {
+            count += leaf.shape.iter().product::<usize>()
+        });
+        count
+    }
 }
 
 /// Extends `path` by `.segment` (or `segment` at the root), runs `visit`, and restores
