@@ -212,7 +212,7 @@ impl<T: Copy, const F: usize> Dataset<T, F> {
     #[track_caller]
     pub fn batches(&self, batch_size: usize, order: Order) -> Batches<'_, T, F> {
         assert!(batch_size > 0, "Dataset::batches: the batch size must be positive");
-        Batches { data: self, order: self.permutation(order), batch_size, next: 0 }
+        Batches { data: self, order: self.indices(order), batch_size, next: 0 }
     }
 
     /// Mini-batches `(features [B, F], labels [usize; B])` on the heap, visited in
@@ -239,16 +239,14 @@ impl<T: Copy, const F: usize> Dataset<T, F> {
 
     fn static_batches<const B: usize, K>(&self, order: Order) -> StaticBatches<'_, T, F, B, K> {
         const { assert!(B > 0, "static batches: the batch size B must be positive") };
-        StaticBatches {
-            data: self,
-            order: self.permutation(order),
-            next: 0,
-            storage: core::marker::PhantomData,
-        }
+        StaticBatches { data: self, order: self.indices(order), next: 0, storage: core::marker::PhantomData }
     }
 
-    /// The example indices in `order`.
-    fn permutation(&self, order: Order) -> Vec<usize> {
+    /// The example indices in `order`: what the batches visit, so that batch k of
+    /// [`batches`](Self::batches)`(b, order)` holds the examples at
+    /// `indices[k·b..(k + 1)·b]` (to pick per-example weights or other data of the
+    /// same examples).
+    pub fn indices(&self, order: Order) -> Vec<usize> {
         let mut indices: Vec<usize> = (0..self.len()).collect();
         if let Order::Shuffled(seed) = order {
             indices.shuffle(&mut StdRng::seed_from_u64(seed));

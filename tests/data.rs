@@ -269,3 +269,18 @@ proptest! {
         prop_assert_eq!(sorted(visited), (0..n).collect::<Vec<_>>());
     }
 }
+
+#[test]
+fn the_batches_visit_the_indices_of_their_order() {
+    let data = numbered(23, |i| i % 3);
+    for order in [Order::Sequential, Order::Shuffled(5)] {
+        let indices = data.indices(order);
+        let visited: Vec<usize> = data
+            .batches(4, order)
+            .flat_map(|(features, labels)| examples(&data, &features, &labels))
+            .collect();
+        assert_eq!(visited, indices);
+        assert_eq!(sorted(indices), (0..23).collect::<Vec<_>>());
+    }
+    assert_ne!(data.indices(Order::Shuffled(5)), data.indices(Order::Shuffled(6)));
+}

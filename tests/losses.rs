@@ -204,3 +204,9 @@ fn unreduced_losses_sum_to_the_reduced_ones_and_pass_the_checks() {
         check_vjp(|y: Var<M>| unreduced::cross_entropy_one_hot(&y, &t), &z, options),
     );
 }
+
+#[test]
+#[should_panic(expected = "cross_entropy: 2 class indices for 3 rows")]
+fn a_class_count_that_differs_from_the_row_count_is_reported() {
+    let _ = cross_entropy(&logits(), &[0, 1], Reduction::Mean);
+}

@@ -130,7 +130,7 @@ fn one_hot_rows<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C>>(
 ) -> Tensor<T, (B, C), K> {
     let shape = logits.shape();
     let (rows, columns) = (shape.0.size(), shape.1.size());
-    assert_eq!(classes.len(), rows, "cross_entropy: {} class indices for {rows} rows", classes.len());
+    assert!(classes.len() == rows, "cross_entropy: {} class indices for {rows} rows", classes.len());
     if let Some(&bad) = classes.iter().find(|&&class| class >= columns) {
         panic!("cross_entropy: class index {bad} is out of range for {columns} classes");
     }
@@ -388,9 +388,8 @@ pub fn accuracy<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)>>(
     classes: &[usize],
 ) -> f64 {
     let predicted = argmax(scores);
-    assert_eq!(
-        classes.len(),
-        predicted.len(),
+    assert!(
+        classes.len() == predicted.len(),
         "accuracy: {} classes for {} rows",
         classes.len(),
         predicted.len()
