@@ -1770,3 +1770,72 @@ fn a_fused_function_runs_as_one_kernel_with_generated_derivatives() {
         "jvp {derivative}, ⟨∇f, v⟩ {adjoint}"
     );
 }
+
+/// GELU with erf under the unreduced, weighted cross-entropy, and a checkpoint of a
+/// GPU model and its optimiser read into a host model and back: as on the host.
+#[test]
+fn gelu_unreduced_losses_and_checkpoints_match_the_host() {
+    use fluxion::nn::io;
+    use fluxion::nn::layer::Gelu;
+    use fluxion::nn::loss::unreduced;
+    let Some(_gpu) = gpu() else { return };
+    type Rows<K> = Tensor<f64, (Dyn, Const<5>), K>;
+    let x: Rows<Heap> = Tensor::random_uniform_shaped((Dyn(6), Const), -3.0, 3.0, 70);
+    let classes = [0, 4, 2, 2, 1, 3];
+    let weights: Tensor<f64, (Dyn,), Heap> = Tensor::from_shape_fn((Dyn(6),), |[b]| 0.5 + b as f64 / 4.0);
+    let (host_loss, host_gradient) = value_and_grad(
+        |y: Var<Rows<Heap>>| {
+            unreduced::cross_entropy(&Gelu.forward(&y), &classes).dot(&Var::constant(weights.clone()))
+        },
+        &x,
+    );
+    let device_weights = weights.to_device();
+    let (device_loss, device_gradient) = value_and_grad(
+        |y: Var<Rows<Cuda>>| {
+            unreduced::cross_entropy(&Gelu.forward(&y), &classes).dot(&Var::constant(device_weights.clone()))
+        },
+        &x.to_device(),
+    );
+    assert!(
+        (host_loss - device_loss).abs() <= 1e-12 * host_loss.abs(),
+        "host {host_loss}, GPU {device_loss}"
+    );
+    assert_close(&device_gradient.to_vec(), host_gradient.as_slice(), 1e-12);
+    let target: Rows<Heap> = Tensor::random_uniform_shaped((Dyn(6), Const), -1.0, 1.0, 71);
+    let host_errors = unreduced::binary_cross_entropy(&x, &target);
+    let device_errors = unreduced::binary_cross_entropy(&x.to_device(), &target.to_device());
+    assert_close(&device_errors.value().to_vec(), host_errors.value().as_slice(), 1e-12);
+
+    // One Adam step on the GPU; its checkpoint read into a host model and optimiser.
+    let mut device_model = Linear::<f32, 5, 3>::new(72).to_device();
+    let mut device_adam = Adam::new(AdamConfig::default());
+    let xs = Tensor::<f32, (Dyn, Const<5>), Heap>::random_uniform_shaped((Dyn(4), Const), -1.0, 1.0, 73)
+        .to_device();
+    let gradient = grad(
+        |m: <Linear<f32, 5, 3, Cuda> as Trace>::Traced| {
+            cross_entropy(&m.forward(&xs), &[0, 1, 2, 0], Reduction::Mean)
+        },
+        &device_model,
+    );
+    device_adam.step(&mut device_model, &gradient);
+    let bytes = io::checkpoint_to_bytes(&device_model, &device_adam).unwrap();
+    let (mut host_model, mut host_adam) = (Linear::<f32, 5, 3>::new(0), Adam::new(AdamConfig::default()));
+    io::load_checkpoint_bytes(&mut host_model, &mut host_adam, &bytes).unwrap();
+    assert_eq!(host_model.weight.as_slice(), device_model.weight.to_vec());
+    let ((host_m, host_v), (device_m, device_v)) =
+        (host_adam.moments().unwrap(), device_adam.moments().unwrap());
+    assert_eq!(
+        (host_m.weight.as_slice(), host_v.bias.as_slice()),
+        (&device_m.weight.to_vec()[..], &device_v.bias.to_vec()[..])
+    );
+    // And back onto the GPU, bit for bit.
+    let (mut again, mut again_adam) =
+        (Linear::<f32, 5, 3>::new(0).to_device(), Adam::new(AdamConfig::default()));
+    io::load_checkpoint_bytes(
+        &mut again,
+        &mut again_adam,
+        &io::checkpoint_to_bytes(&host_model, &host_adam).unwrap(),
+    )
+    .unwrap();
+    assert_eq!((again.bias.to_vec(), again_adam.steps()), (device_model.bias.to_vec(), 1));
+}
