@@ -621,3 +621,25 @@ fn second_order_of_a_derived_struct_names_its_leaves_by_field() {
         assert!((value - expected).abs() < 1e-13, "(H·v)[{i}] = {value} vs {expected}");
     }
 }
+
+/// `stop_gradient` stops derivatives of every order, as JAX's and PyTorch's `detach`
+/// do: a dual's tangent (forward mode through generic scalar code), a tensor of
+/// duals, and a traced value of duals (forward over reverse) all come back constant.
+#[test]
+fn stop_gradient_stops_forward_mode_and_second_derivatives() {
+    fn half_square<T: RealScalar>(x: T) -> T {
+        x * stop_gradient(x) / T::from_f64(2.0)
+    }
+    // d/dx (x·stop(x)/2) = x/2, not x.
+    assert_eq!(jvp(half_square::<Dual<f64>>, &1.5, &1.0), (1.125, 0.75));
+    let nested = half_square(Dual::<Dual<f64, 1>, 1>::new(Dual::variable(1.5), [Dual::constant(1.0)]));
+    assert_eq!((nested.tangent()[0].value(), nested.tangent()[0].tangent()), (0.75, [0.0]));
+    let x: Vector<f64, 3, Heap> = Vector::from_array([0.5, -1.0, 2.0]);
+    let (_, tangent) =
+        jvp(|x: Vector<Dual<f64>, 3, Heap>| x.hadamard(&stop_gradient(x.clone())), &x, &Vector::full(1.0));
+    assert_eq!(tangent, x);
+    // The gradient of x ⊙ stop(x) summed is stop(x) = x, a constant: zero Hessian.
+    let h = hessian(|x: Var<Vector<Dual<f64>, 3, Heap>>| x.hadamard(&stop_gradient(&x)).sum(), &x);
+    assert_eq!(h.as_slice(), [0.0; 9]);
+    assert_eq!(grad(|x: Var<Vector<f64, 3, Heap>>| x.hadamard(&stop_gradient(&x)).sum(), &x), x);
+}

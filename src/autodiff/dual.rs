@@ -249,6 +249,12 @@ impl<T: Scalar, const N: usize> Num for Dual<T, N> {
 impl<T: Scalar, const N: usize> Scalar for Dual<T, N> {
     type Real = Dual<T::Real, N>;
     const IS_COMPLEX: bool = T::IS_COMPLEX;
+    const CARRIES_TANGENT: bool = true;
+
+    /// The value alone, as a constant (its own tangents, if it is a dual, zeroed too).
+    fn without_tangent(self) -> Self {
+        Dual::constant(self.value.without_tangent())
+    }
 
     fn from_real(re: Self::Real) -> Self {
         re.map_parts(T::from_real)

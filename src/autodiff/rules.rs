@@ -136,11 +136,12 @@ const fn require_positions(keeps: bool) {
     }
 }
 
-/// The value of `x`, with no derivative flowing through it (JAX's `stop_gradient`,
-/// PyTorch's `detach`), in every mode: on the tape a traced value (`Var`, or a
-/// reference to one) comes back cut from the tape; inside `#[differentiable]` code
-/// the value is read as a constant; a plain value comes back as it is. (Generic
-/// scalar code evaluated on duals keeps their tangents: write `Dual::constant` there.)
+/// The value of `x`, with no derivative of any order flowing through it (JAX's
+/// `stop_gradient`, PyTorch's `detach`), in every mode: on the tape a traced value
+/// (`Var`, or a reference to one) comes back cut from the tape; inside
+/// `#[differentiable]` code the value is read as a constant; a dual, or a tensor of
+/// duals, comes back with zero tangents (forward mode through generic scalar code,
+/// and forward over reverse); any other value comes back as it is.
 ///
 /// ```
 /// use fluxion::prelude::*;
@@ -153,6 +154,8 @@ const fn require_positions(keeps: bool) {
 ///     x * stop_gradient(x) / 2.0
 /// }
 /// assert_eq!(half_square::grad(3.0), 1.5);
+/// // Forward mode on duals: the tangent stops too.
+/// assert_eq!(jvp(|x: Dual<f64>| x * stop_gradient(x), &1.5, &1.0).1, 1.5);
 /// ```
 #[inline(always)]
 pub fn stop_gradient<X: StopGradient>(x: X) -> X::Stopped {
@@ -176,7 +179,7 @@ impl<X: Differentiable> StopGradient for X {
     type Stopped = X;
     #[inline(always)]
     fn stop_gradient(self) -> X {
-        self
+        self.without_tangent()
     }
 }
 

@@ -141,6 +141,21 @@ pub trait Differentiable {
     #[doc(hidden)]
     const TANGENT_KEEPS_POSITIONS: bool = true;
 
+    /// Whether a value can carry dual tangents (forward mode inside it), which
+    /// [`without_tangent`](Self::without_tangent) sets to zero.
+    #[doc(hidden)]
+    const CARRIES_TANGENT: bool = false;
+
+    /// The value with the dual tangents it carries set to zero: `stop_gradient` in
+    /// forward mode (scalars and tensors of duals; other values as they are).
+    #[doc(hidden)]
+    fn without_tangent(self) -> Self
+    where
+        Self: Sized,
+    {
+        self
+    }
+
     /// self ← self + offset, or an error naming both shapes when a dynamic size of
     /// `offset` differs from `self`'s (never a silent broadcast).
     fn try_move_by(&mut self, offset: &Self::Tangent) -> Result<(), ShapeError>;
@@ -419,6 +434,11 @@ impl<T: Scalar> Leaf for T {
 #[diagnostic::do_not_recommend]
 impl<T: Scalar> Differentiable for T {
     type Tangent = T;
+    const CARRIES_TANGENT: bool = T::CARRIES_TANGENT;
+    #[inline(always)]
+    fn without_tangent(self) -> T {
+        Scalar::without_tangent(self)
+    }
     fn try_move_by(&mut self, offset: &T) -> Result<(), ShapeError> {
         *self += *offset;
         Ok(())
@@ -491,6 +511,10 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Leaf for Tensor<T, S, K> {
 #[diagnostic::do_not_recommend]
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Differentiable for Tensor<T, S, K> {
     type Tangent = Self;
+    const CARRIES_TANGENT: bool = T::CARRIES_TANGENT;
+    fn without_tangent(self) -> Self {
+        if T::CARRIES_TANGENT { self.map(Scalar::without_tangent) } else { self }
+    }
 
     fn try_move_by(&mut self, offset: &Self) -> Result<(), ShapeError> {
         self.try_add_assign(offset)

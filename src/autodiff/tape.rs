@@ -102,19 +102,24 @@ impl<V> Var<V> {
 }
 
 /// A traced value cut from the tape ([`stop_gradient`](super::rules::stop_gradient)):
-/// the same value, and later uses do not propagate into `x`.
-impl<V> super::rules::StopGradient for &Var<V> {
+/// the same value, and later uses do not propagate into `x` (a value of duals, as
+/// in forward-over-reverse, also loses its dual tangents).
+impl<V: Differentiable + Clone> super::rules::StopGradient for &Var<V> {
     type Stopped = Var<V>;
     fn stop_gradient(self) -> Var<V> {
-        Var { value: Rc::clone(&self.value), node: None }
+        Var { value: Rc::clone(&self.value), node: None }.stop_gradient()
     }
 }
 
 /// A traced value cut from the tape, taken by value.
-impl<V> super::rules::StopGradient for Var<V> {
+impl<V: Differentiable + Clone> super::rules::StopGradient for Var<V> {
     type Stopped = Var<V>;
     fn stop_gradient(self) -> Var<V> {
-        Var { value: self.value, node: None }
+        let value = match V::CARRIES_TANGENT {
+            true => Rc::new(Rc::unwrap_or_clone(self.value).without_tangent()),
+            false => self.value,
+        };
+        Var { value, node: None }
     }
 }
 

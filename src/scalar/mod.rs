@@ -63,6 +63,19 @@ pub trait Scalar:
     fn sin_cos(self) -> (Self, Self) {
         (self.sin(), self.cos())
     }
+
+    /// Whether values of this type carry tangents (duals), which
+    /// [`without_tangent`](Self::without_tangent) sets to zero.
+    #[doc(hidden)]
+    const CARRIES_TANGENT: bool = false;
+
+    /// The value with every tangent it carries set to zero (a dual's, at every
+    /// level; a plain number carries none): `stop_gradient` in forward mode.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn without_tangent(self) -> Self {
+        self
+    }
 }
 
 /// A real element type: `f32` or `f64`.
