@@ -638,6 +638,17 @@ fn stop_gradient_stops_forward_mode_and_second_derivatives() {
     let (_, tangent) =
         jvp(|x: Vector<Dual<f64>, 3, Heap>| x.hadamard(&stop_gradient(x.clone())), &x, &Vector::full(1.0));
     assert_eq!(tangent, x);
+    // Tuples, arrays, `Vec`s and derived structs of duals: every tangent, constants kept.
+    #[derive(Differentiable, Clone)]
+    struct Point {
+        position: Dual<f64>,
+        #[no_derivative]
+        label: u8,
+    }
+    let d = Dual::<f64>::variable(2.0);
+    let (a, [b], c, point) = stop_gradient((d, [d], vec![d], Point { position: d, label: 7 }));
+    assert_eq!([a.tangent(), b.tangent(), c[0].tangent(), point.position.tangent()], [[0.0]; 4]);
+    assert_eq!((a.value(), point.label), (2.0, 7));
     // The gradient of x ⊙ stop(x) summed is stop(x) = x, a constant: zero Hessian.
     let h = hessian(|x: Var<Vector<Dual<f64>, 3, Heap>>| x.hadamard(&stop_gradient(&x)).sum(), &x);
     assert_eq!(h.as_slice(), [0.0; 9]);

@@ -468,11 +468,38 @@ fn differentiable_impl(input: &Input) -> TokenStream {
     let zip_leaves_with = zip_leaves_with_method(&pairs);
     // A tuple struct's tangent renumbers the fields after a constant one.
     let keeps_positions = pairs.iter().all(|(own, theirs)| own == theirs);
+    // `stop_gradient` in forward mode: each differentiable field without its dual
+    // tangents, constants as they are.
+    let carries = input.differentiable_fields().map(|field| {
+        let ty = field.ty;
+        quote!(<#ty as ::fluxion::__private::Differentiable>::CARRIES_TANGENT)
+    });
+    let without_tangent = construct(
+        ident,
+        input.style,
+        input
+            .fields
+            .iter()
+            .map(|field| {
+                let member = &field.member;
+                let value = match field.differentiable {
+                    true => quote!(::fluxion::__private::Differentiable::without_tangent(self.#member)),
+                    false => quote!(self.#member),
+                };
+                (member.clone(), value)
+            })
+            .collect(),
+    );
     quote! {
         #[diagnostic::do_not_recommend]
         impl #impl_generics ::fluxion::__private::Differentiable for #ident #ty_generics #bounds {
             type Tangent = #tangent #ty_generics;
             const TANGENT_KEEPS_POSITIONS: bool = #keeps_positions;
+            const CARRIES_TANGENT: bool = false #(|| #carries)*;
+
+            fn without_tangent(self) -> Self {
+                #without_tangent
+            }
 
             fn try_move_by(&mut self, offset: &Self::Tangent) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
                 ::fluxion::__private::try_move_by_leaves(self, offset)

@@ -139,9 +139,10 @@ const fn require_positions(keeps: bool) {
 /// The value of `x`, with no derivative of any order flowing through it (JAX's
 /// `stop_gradient`, PyTorch's `detach`), in every mode: on the tape a traced value
 /// (`Var`, or a reference to one) comes back cut from the tape; inside
-/// `#[differentiable]` code the value is read as a constant; a dual, or a tensor of
-/// duals, comes back with zero tangents (forward mode through generic scalar code,
-/// and forward over reverse); any other value comes back as it is.
+/// `#[differentiable]` code the value is read as a constant; a value of duals (a
+/// dual, or a tensor, tuple, array or derived struct of them) comes back with zero
+/// tangents (forward mode through generic code, and forward over reverse); any other
+/// value comes back as it is.
 ///
 /// ```
 /// use fluxion::prelude::*;

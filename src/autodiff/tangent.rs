@@ -147,7 +147,8 @@ pub trait Differentiable {
     const CARRIES_TANGENT: bool = false;
 
     /// The value with the dual tangents it carries set to zero: `stop_gradient` in
-    /// forward mode (scalars and tensors of duals; other values as they are).
+    /// forward mode (every dual inside a scalar, tensor, tuple, array, `Vec` or derived
+    /// struct; a value without duals as it is).
     #[doc(hidden)]
     fn without_tangent(self) -> Self
     where
@@ -671,6 +672,10 @@ impl<V: VectorSpace, const N: usize> VectorSpace for [V; N] {
 #[diagnostic::do_not_recommend]
 impl<D: Differentiable, const N: usize> Differentiable for [D; N] {
     type Tangent = [D::Tangent; N];
+    const CARRIES_TANGENT: bool = D::CARRIES_TANGENT;
+    fn without_tangent(self) -> Self {
+        self.map(D::without_tangent)
+    }
     fn try_move_by(&mut self, offset: &Self::Tangent) -> Result<(), ShapeError> {
         try_move_by_leaves(self, offset)
     }
@@ -714,6 +719,10 @@ mod vec_impls {
     #[diagnostic::do_not_recommend]
     impl<D: Differentiable> Differentiable for Vec<D> {
         type Tangent = Vec<D::Tangent>;
+        const CARRIES_TANGENT: bool = D::CARRIES_TANGENT;
+        fn without_tangent(self) -> Self {
+            if D::CARRIES_TANGENT { self.into_iter().map(D::without_tangent).collect() } else { self }
+        }
         fn try_move_by(&mut self, offset: &Self::Tangent) -> Result<(), ShapeError> {
             try_move_by_leaves(self, offset)
         }
@@ -759,6 +768,10 @@ macro_rules! tuple_tangent {
         #[diagnostic::do_not_recommend]
         impl<$($V: Differentiable),+> Differentiable for ($($V,)+) {
             type Tangent = ($($V::Tangent,)+);
+            const CARRIES_TANGENT: bool = false $(|| $V::CARRIES_TANGENT)+;
+            fn without_tangent(self) -> Self {
+                ($(self.$i.without_tangent(),)+)
+            }
             fn try_move_by(&mut self, offset: &Self::Tangent) -> Result<(), ShapeError> {
                 try_move_by_leaves(self, offset)
             }
