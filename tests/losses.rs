@@ -51,32 +51,37 @@ fn cross_entropy_from_class_indices_equals_the_one_hot_form_and_the_formula() {
     );
 }
 
-/// A validation loss on plain predictions: the traced loss's value, nothing recorded.
+/// A validation loss on plain predictions: a plain number, the traced loss's value,
+/// nothing recorded. So a loss of an untraced forward pass cannot be what a
+/// differentiated function returns (the closure must return a `Var`).
 #[test]
 fn every_loss_takes_plain_predictions_with_the_traced_value() {
     let (z, t) = (logits(), Matrix::from_fn(|[b, c]| ((b * c) % 2) as f64));
     let classes = [1, 0, 3];
     let traced = |loss: &dyn Fn(&Var<M>) -> Var<f64>| value_and_grad(|z: Var<M>| loss(&z), &z).0;
-    assert_eq!(*mse(&z, &t, Reduction::Mean).value(), traced(&|z| mse(z, &t, Reduction::Mean)));
+    let plain: f64 = mse(&z, &t, Reduction::Mean);
+    assert_eq!(plain, traced(&|z| mse(z, &t, Reduction::Mean)));
     assert_eq!(
-        *cross_entropy(&z, &classes, Reduction::Sum).value(),
+        cross_entropy(&z, &classes, Reduction::Sum),
         traced(&|z| cross_entropy(z, &classes, Reduction::Sum))
     );
     assert_eq!(
-        *cross_entropy_one_hot(&z, &t, Reduction::Mean).value(),
+        cross_entropy_one_hot(&z, &t, Reduction::Mean),
         traced(&|z| cross_entropy_one_hot(z, &t, Reduction::Mean))
     );
     assert_eq!(
-        *binary_cross_entropy(&z, &t, Reduction::Mean).value(),
+        binary_cross_entropy(&z, &t, Reduction::Mean),
         traced(&|z| binary_cross_entropy(z, &t, Reduction::Mean))
     );
     // Inside a differentiated function a loss of plain predictions is a constant: it
     // adds to the value and nothing to the gradient.
     let other = logits().map(|v| v * 0.5);
     let (alone, gradient) = value_and_grad(|z: Var<M>| mse(&z, &t, Reduction::Mean), &z);
-    let (with_constant, same_gradient) =
-        value_and_grad(|z: Var<M>| &mse(&z, &t, Reduction::Mean) + &mse(&other, &t, Reduction::Mean), &z);
-    assert_close(with_constant - alone, *mse(&other, &t, Reduction::Mean).value(), 1e-15);
+    let (with_constant, same_gradient) = value_and_grad(
+        |z: Var<M>| &mse(&z, &t, Reduction::Mean) + &Var::constant(mse(&other, &t, Reduction::Mean)),
+        &z,
+    );
+    assert_close(with_constant - alone, mse(&other, &t, Reduction::Mean), 1e-15);
     assert_eq!(gradient, same_gradient);
 }
 
@@ -162,7 +167,7 @@ fn a_dynamic_mismatch_names_the_loss_and_both_shapes() {
     type Rows = Tensor<f64, (Dyn, Const<4>), Heap>;
     let (eight, four) = (Rows::zeros_shaped((Dyn(8), Const)), Rows::zeros_shaped((Dyn(4), Const)));
     for (name, loss) in [
-        ("mse", mse as fn(&Rows, &Rows, Reduction) -> Var<f64>),
+        ("mse", mse as fn(&Rows, &Rows, Reduction) -> f64),
         ("binary_cross_entropy", binary_cross_entropy),
         ("cross_entropy_one_hot", cross_entropy_one_hot),
     ] {
@@ -184,16 +189,16 @@ fn unreduced_losses_sum_to_the_reduced_ones_and_pass_the_checks() {
     let (z, t) = (logits(), Matrix::from_fn(|[b, c]| ((b + c) % 3) as f64 / 2.0));
     let classes = [1, 0, 3];
     let one_hot = Matrix::from_fn(|[b, c]| if classes[b] == c { 1.0 } else { 0.0 });
-    assert_close(unreduced::mse(&z, &t).value().sum(), *mse(&z, &t, Reduction::Sum).value(), 1e-14);
-    let bce = *binary_cross_entropy(&z, &t, Reduction::Sum).value();
-    assert_close(unreduced::binary_cross_entropy(&z, &t).value().sum(), bce, 1e-14);
+    assert_close(unreduced::mse(&z, &t).sum(), mse(&z, &t, Reduction::Sum), 1e-14);
+    let bce = binary_cross_entropy(&z, &t, Reduction::Sum);
+    assert_close(unreduced::binary_cross_entropy(&z, &t).sum(), bce, 1e-14);
     let rows = unreduced::cross_entropy(&z, &classes);
-    assert_eq!(rows.value(), unreduced::cross_entropy_one_hot(&z, &one_hot).value());
-    assert_close(rows.value().sum(), *cross_entropy(&z, &classes, Reduction::Sum).value(), 1e-14);
+    assert_eq!(rows, unreduced::cross_entropy_one_hot(&z, &one_hot));
+    assert_close(rows.sum(), cross_entropy(&z, &classes, Reduction::Sum), 1e-14);
     // Row b is −log softmax(z)[b, class_b].
     for (b, &class) in classes.iter().enumerate() {
         let log_total = (0..4).map(|c| z[[b, c]].exp()).sum::<f64>().ln();
-        assert_close(rows.value()[[b]], log_total - z[[b, class]], 1e-15);
+        assert_close(rows[[b]], log_total - z[[b, class]], 1e-15);
     }
     let options = CheckOptions::f64();
     ok("unreduced mse", check_vjp(|y: Var<M>| unreduced::mse(&y, &t), &z, options));

@@ -66,4 +66,4 @@ pub use tape::{
     record_unary, record_unary_in_place, release_tape_memory,
 };
 #[cfg(feature = "std")]
-pub use var_ops::{Operand, SameTracedShape};
+pub use var_ops::{Operand, Prediction, SameTracedShape};

@@ -358,6 +358,39 @@ impl<T, S: Shape, K: StorageKind<T, S>> Operand<Tensor<T, S, K>> for Tensor<T, S
     }
 }
 
+/// A loss's prediction: traced, and the loss is traced (for `value_and_grad`), or
+/// plain, and the loss is a plain value (a validation loss; nothing recorded). So a
+/// training loss computed from an untraced forward pass by mistake is a compile error
+/// (the closure must return a `Var`), not a silent zero gradient.
+#[diagnostic::on_unimplemented(
+    message = "expected a prediction `Var` or a plain value of type `{V}`, found `{Self}`",
+    label = "this prediction's type (or shape) differs",
+    note = "a traced prediction gives a traced loss; a plain one a plain loss"
+)]
+pub trait Prediction<V>: Operand<V> {
+    /// What a loss `R` of this prediction is: `Var<R>` for a traced one, `R` for a
+    /// plain one.
+    type Loss<R>;
+    /// The loss as this prediction gives it.
+    fn loss<R: Clone>(loss: Var<R>) -> Self::Loss<R>;
+}
+
+impl<V> Prediction<V> for Var<V> {
+    type Loss<R> = Var<R>;
+    #[inline]
+    fn loss<R: Clone>(loss: Var<R>) -> Var<R> {
+        loss
+    }
+}
+
+impl<T, S: Shape, K: StorageKind<T, S>> Prediction<Tensor<T, S, K>> for Tensor<T, S, K> {
+    type Loss<R> = R;
+    #[inline]
+    fn loss<R: Clone>(loss: Var<R>) -> R {
+        loss.value().clone()
+    }
+}
+
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     /// The element at `index`, with x̄ = ȳ at that position and 0 elsewhere.
     ///

@@ -10,16 +10,19 @@
 //! | [`binary_cross_entropy`] | −t·log σ(z) − (1 − t)·log(1 − σ(z)) = softplus(z) − z·t |
 //!
 //! [`unreduced`] gives the values before the reduction (PyTorch's
-//! `reduction='none'`), one per element or row, as a traced tensor.
+//! `reduction='none'`), one per element or row: a traced tensor, or a plain one for
+//! plain predictions.
 //!
 //! Cross-entropies take logits (no softmax before them) and are stable at any
 //! magnitude: `log_softmax` shifts by the row maximum, and softplus(z) =
 //! max(z, 0) + ln(1 + e^−|z|).
 //!
-//! The predictions are traced (`Var`) inside `value_and_grad`, or plain tensors for
-//! a validation loss, which records nothing (its value is `*loss.value()`; the
-//! prediction is cloned into a constant: free for heap tensors, which share their
-//! elements until written, a copy for inline and GPU ones). The
+//! The predictions are traced (`Var`) inside `value_and_grad`, and the loss is a
+//! traced scalar; or they are plain tensors, and the loss is a plain number (a
+//! validation loss: nothing recorded; the prediction is cloned into a constant: free
+//! for heap tensors, which share their elements until written, a copy for inline and
+//! GPU ones). So a loss of an untraced forward pass cannot be returned from a
+//! differentiated function by mistake: the closure must return a `Var`. The
 //! losses take tensors of every storage kind, `Cuda` included (with the `cuda`
 //! feature), so one training loop serves host and GPU models; [`argmax`] and
 //! [`accuracy`] read host tensors (`.to_host()` first on the GPU).
@@ -38,12 +41,12 @@
 //! assert!((gradient[[0, 0]] - (p[[0, 0]] - 1.0) / 2.0).abs() < 1e-15);
 //! assert_eq!(accuracy(&logits, &classes), 1.0);
 //! // On plain logits: the same loss, nothing recorded.
-//! assert_eq!(*cross_entropy(&logits, &classes, Reduction::Mean).value(), loss);
+//! assert_eq!(cross_entropy(&logits, &classes, Reduction::Mean), loss);
 //! ```
 
 use alloc::vec::Vec;
 
-use crate::autodiff::{Operand, Var};
+use crate::autodiff::{Operand, Prediction, Var};
 #[cfg(feature = "cuda")]
 use crate::backend::cuda::{Cuda, CudaElement};
 use crate::error::or_panic;
@@ -79,13 +82,13 @@ fn reduce<T: RealScalar>(total: Var<T>, count: usize, reduction: Reduction) -> V
 /// When a dynamic dimension of the target differs from the prediction's (the message
 /// names both shapes).
 #[track_caller]
-pub fn mse<T: RealScalar, S: Shape, K: ElementLosses<T, S>>(
-    prediction: &impl Operand<Tensor<T, S, K>>,
+pub fn mse<T: RealScalar, S: Shape, K: ElementLosses<T, S>, P: Prediction<Tensor<T, S, K>>>(
+    prediction: &P,
     target: &Tensor<T, S, K>,
     reduction: Reduction,
-) -> Var<T> {
-    let errors = unreduced::mse(prediction, target);
-    reduce(K::total(&errors), errors.value().shape().num_elements(), reduction)
+) -> P::Loss<T> {
+    let errors = squared_errors(prediction, target);
+    P::loss(reduce(K::total(&errors), errors.value().shape().num_elements(), reduction))
 }
 
 /// Cross-entropy of logits `[B, C]` against one-hot (or probability) targets of the
@@ -95,14 +98,20 @@ pub fn mse<T: RealScalar, S: Shape, K: ElementLosses<T, S>>(
 /// When a dynamic dimension of the targets differs from the logits' (the message
 /// names both shapes).
 #[track_caller]
-pub fn cross_entropy_one_hot<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C>>(
-    logits: &impl Operand<Tensor<T, (B, C), K>>,
+pub fn cross_entropy_one_hot<
+    T: RealScalar,
+    B: Dim,
+    C: Dim,
+    K: RowLosses<T, B, C>,
+    P: Prediction<Tensor<T, (B, C), K>>,
+>(
+    logits: &P,
     targets: &Tensor<T, (B, C), K>,
     reduction: Reduction,
-) -> Var<T> {
+) -> P::Loss<T> {
     let logits = logits.to_var();
     or_panic(logits.value().check_same_shape(targets, "cross_entropy_one_hot"));
-    reduce(K::cross_entropy_sum(&logits, targets), logits.value().shape().0.size(), reduction)
+    P::loss(reduce(K::cross_entropy_sum(&logits, targets), logits.value().shape().0.size(), reduction))
 }
 
 /// Cross-entropy of logits `[B, C]` against class indices, one per row:
@@ -111,14 +120,20 @@ pub fn cross_entropy_one_hot<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C
 /// # Panics
 /// When `classes` does not hold one index per row, or an index is not below `C`.
 #[track_caller]
-pub fn cross_entropy<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C>>(
-    logits: &impl Operand<Tensor<T, (B, C), K>>,
+pub fn cross_entropy<
+    T: RealScalar,
+    B: Dim,
+    C: Dim,
+    K: RowLosses<T, B, C>,
+    P: Prediction<Tensor<T, (B, C), K>>,
+>(
+    logits: &P,
     classes: &[usize],
     reduction: Reduction,
-) -> Var<T> {
+) -> P::Loss<T> {
     let logits = logits.to_var();
     let targets = one_hot_rows(logits.value(), classes);
-    reduce(K::cross_entropy_sum(&logits, &targets), logits.value().shape().0.size(), reduction)
+    P::loss(reduce(K::cross_entropy_sum(&logits, &targets), logits.value().shape().0.size(), reduction))
 }
 
 /// The one-hot rows of `classes` for `logits`, after checking that there is one
@@ -161,13 +176,18 @@ impl ScalarFunction for Softplus {
 /// When a dynamic dimension of the targets differs from the logits' (the message
 /// names both shapes).
 #[track_caller]
-pub fn binary_cross_entropy<T: RealScalar, S: Shape, K: ElementLosses<T, S>>(
-    logits: &impl Operand<Tensor<T, S, K>>,
+pub fn binary_cross_entropy<
+    T: RealScalar,
+    S: Shape,
+    K: ElementLosses<T, S>,
+    P: Prediction<Tensor<T, S, K>>,
+>(
+    logits: &P,
     targets: &Tensor<T, S, K>,
     reduction: Reduction,
-) -> Var<T> {
-    let losses = unreduced::binary_cross_entropy(logits, targets);
-    reduce(K::total(&losses), losses.value().shape().num_elements(), reduction)
+) -> P::Loss<T> {
+    let losses = softplus_terms(logits, targets);
+    P::loss(reduce(K::total(&losses), losses.value().shape().num_elements(), reduction))
 }
 
 /// The losses before their reduction (PyTorch's `reduction='none'`): one value per
@@ -186,13 +206,13 @@ pub fn binary_cross_entropy<T: RealScalar, S: Shape, K: ElementLosses<T, S>>(
 ///     &logits,
 /// );
 /// let rows = unreduced::cross_entropy(&logits, &[0, 1]);
-/// assert_eq!(loss, rows.value()[[0]] + 2.0 * rows.value()[[1]]);
-/// assert_eq!(rows.value().sum(), *cross_entropy(&logits, &[0, 1], Reduction::Sum).value());
+/// assert_eq!(loss, rows[[0]] + 2.0 * rows[[1]]);
+/// assert_eq!(rows.sum(), cross_entropy(&logits, &[0, 1], Reduction::Sum));
 /// assert!(gradient[[1, 1]] < 0.0);
 /// ```
 pub mod unreduced {
-    use super::{ElementLosses, RowLosses, one_hot_rows};
-    use crate::autodiff::{Operand, Var};
+    use super::{ElementLosses, RowLosses, one_hot_rows, softplus_terms, squared_errors};
+    use crate::autodiff::Prediction;
     use crate::error::or_panic;
     use crate::scalar::RealScalar;
     use crate::shape::{Dim, Shape};
@@ -204,13 +224,11 @@ pub mod unreduced {
     /// When a dynamic dimension of the target differs from the prediction's (the
     /// message names both shapes).
     #[track_caller]
-    pub fn mse<T: RealScalar, S: Shape, K: ElementLosses<T, S>>(
-        prediction: &impl Operand<Tensor<T, S, K>>,
+    pub fn mse<T: RealScalar, S: Shape, K: ElementLosses<T, S>, P: Prediction<Tensor<T, S, K>>>(
+        prediction: &P,
         target: &Tensor<T, S, K>,
-    ) -> Var<Tensor<T, S, K>> {
-        let prediction = prediction.to_var();
-        or_panic(prediction.value().check_same_shape(target, "mse"));
-        K::squared_errors(&prediction, target)
+    ) -> P::Loss<Tensor<T, S, K>> {
+        P::loss(squared_errors(prediction, target))
     }
 
     /// −Σ_c t\[b, c\]·log softmax(z)\[b, c\] for every row b of logits `[B, C]`
@@ -220,13 +238,20 @@ pub mod unreduced {
     /// When a dynamic dimension of the targets differs from the logits' (the message
     /// names both shapes).
     #[track_caller]
-    pub fn cross_entropy_one_hot<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C>>(
-        logits: &impl Operand<Tensor<T, (B, C), K>>,
+    pub fn cross_entropy_one_hot<T, B, C, K, P>(
+        logits: &P,
         targets: &Tensor<T, (B, C), K>,
-    ) -> Var<Tensor<T, (B,), K>> {
+    ) -> P::Loss<Tensor<T, (B,), K>>
+    where
+        T: RealScalar,
+        B: Dim,
+        C: Dim,
+        K: RowLosses<T, B, C>,
+        P: Prediction<Tensor<T, (B, C), K>>,
+    {
         let logits = logits.to_var();
         or_panic(logits.value().check_same_shape(targets, "cross_entropy_one_hot"));
-        K::cross_entropies(&logits, targets)
+        P::loss(K::cross_entropies(&logits, targets))
     }
 
     /// −log softmax(z)\[b, class_b\] for every row b of logits `[B, C]`.
@@ -234,13 +259,17 @@ pub mod unreduced {
     /// # Panics
     /// When `classes` does not hold one index per row, or an index is not below `C`.
     #[track_caller]
-    pub fn cross_entropy<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C>>(
-        logits: &impl Operand<Tensor<T, (B, C), K>>,
-        classes: &[usize],
-    ) -> Var<Tensor<T, (B,), K>> {
+    pub fn cross_entropy<T, B, C, K, P>(logits: &P, classes: &[usize]) -> P::Loss<Tensor<T, (B,), K>>
+    where
+        T: RealScalar,
+        B: Dim,
+        C: Dim,
+        K: RowLosses<T, B, C>,
+        P: Prediction<Tensor<T, (B, C), K>>,
+    {
         let logits = logits.to_var();
         let targets = one_hot_rows(logits.value(), classes);
-        K::cross_entropies(&logits, &targets)
+        P::loss(K::cross_entropies(&logits, &targets))
     }
 
     /// softplus(zᵢ) − zᵢ·tᵢ for every element of logits against targets in [0, 1].
@@ -249,14 +278,39 @@ pub mod unreduced {
     /// When a dynamic dimension of the targets differs from the logits' (the message
     /// names both shapes).
     #[track_caller]
-    pub fn binary_cross_entropy<T: RealScalar, S: Shape, K: ElementLosses<T, S>>(
-        logits: &impl Operand<Tensor<T, S, K>>,
+    pub fn binary_cross_entropy<
+        T: RealScalar,
+        S: Shape,
+        K: ElementLosses<T, S>,
+        P: Prediction<Tensor<T, S, K>>,
+    >(
+        logits: &P,
         targets: &Tensor<T, S, K>,
-    ) -> Var<Tensor<T, S, K>> {
-        let logits = logits.to_var();
-        or_panic(logits.value().check_same_shape(targets, "binary_cross_entropy"));
-        K::binary_cross_entropies(&logits, targets)
+    ) -> P::Loss<Tensor<T, S, K>> {
+        P::loss(softplus_terms(logits, targets))
     }
+}
+
+/// (yᵢ − tᵢ)², traced, after the shape check.
+#[track_caller]
+fn squared_errors<T: RealScalar, S: Shape, K: ElementLosses<T, S>>(
+    prediction: &impl Operand<Tensor<T, S, K>>,
+    target: &Tensor<T, S, K>,
+) -> Var<Tensor<T, S, K>> {
+    let prediction = prediction.to_var();
+    or_panic(prediction.value().check_same_shape(target, "mse"));
+    K::squared_errors(&prediction, target)
+}
+
+/// softplus(zᵢ) − zᵢ·tᵢ, traced, after the shape check.
+#[track_caller]
+fn softplus_terms<T: RealScalar, S: Shape, K: ElementLosses<T, S>>(
+    logits: &impl Operand<Tensor<T, S, K>>,
+    targets: &Tensor<T, S, K>,
+) -> Var<Tensor<T, S, K>> {
+    let logits = logits.to_var();
+    or_panic(logits.value().check_same_shape(targets, "binary_cross_entropy"));
+    K::binary_cross_entropies(&logits, targets)
 }
 
 /// The elementwise losses over a storage kind's own operations: every host kind, and
