@@ -654,3 +654,22 @@ fn stop_gradient_stops_forward_mode_and_second_derivatives() {
     assert_eq!(h.as_slice(), [0.0; 9]);
     assert_eq!(grad(|x: Var<Vector<f64, 3, Heap>>| x.hadamard(&stop_gradient(&x)).sum(), &x), x);
 }
+
+/// At x = 0, ReLU's derivative is 0 in every mode (the subgradient the pullback takes):
+/// forward mode on duals, the `Relu` layer on duals, and reverse mode agree.
+#[test]
+fn relu_at_zero_has_the_same_derivative_in_every_mode() {
+    use fluxion::nn::layer::{Module, Relu};
+    let x: Vector<f64, 3, Heap> = Vector::from_array([0.0, 1.0, -1.0]);
+    let v = Vector::full(1.0);
+    let (_, forward) = jvp(|x: Vector<Dual<f64>, 3, Heap>| x.relu(), &x, &v);
+    assert_eq!(forward.as_slice(), [0.0, 1.0, 0.0]);
+    let reverse = grad(|x: Var<Vector<f64, 3, Heap>>| x.relu().sum(), &x);
+    assert_eq!(reverse.as_slice(), forward.as_slice());
+    let rows = Tensor::<f64, (Dyn, Const<3>), Heap>::from_shape_fn((Dyn(1), Const), |[_, c]| x[[c]]);
+    let (_, layer) =
+        jvp(|r: Tensor<Dual<f64>, (Dyn, Const<3>), Heap>| Relu.forward(&r), &rows, &rows.map(|_| 1.0));
+    assert_eq!(layer.as_slice(), forward.as_slice());
+    // NaN passes through.
+    assert!(Vector::<f64, 1>::from_array([f64::NAN]).relu()[[0]].is_nan());
+}
