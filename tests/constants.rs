@@ -79,7 +79,7 @@ fn gradients_scale_by_the_models_own_real_type() {
     let g = grad(|w: Var<Vector<f32, 3>>| w.hadamard(&w).sum(), &w);
     let step = g.scaled(-learning_rate);
     let mut in_place = g;
-    VectorSpace::scale(&mut in_place, -learning_rate);
+    VectorSpace::scale_mut(&mut in_place, -learning_rate);
     for ((s, t), g) in step.iter().zip(in_place.iter()).zip(g.iter()) {
         assert!((s + 0.1 * g).abs() < 1e-6 && s == t);
     }

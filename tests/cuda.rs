@@ -463,7 +463,7 @@ macro_rules! classifier {
                     .map(|_| {
                         let (loss, mut step) =
                             fluxion::autodiff::value_and_grad(|m| $model::loss(&m, &x, &labels), &*self);
-                        step.scale(-0.5);
+                        step.scale_mut(-0.5);
                         self.move_by(&step);
                         loss
                     })

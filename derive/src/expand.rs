@@ -380,9 +380,9 @@ fn vector_space_methods(zero: TokenStream, members: &[Member], field_count: Toke
             ::fluxion::__private::try_add_assign_leaves(self, other)
         }
         #[allow(unused_variables)] // a struct may have no differentiable field
-        fn scale(&mut self, factor: impl ::fluxion::__private::Into<f64>) {
+        fn scale_mut(&mut self, factor: impl ::fluxion::__private::Into<f64>) {
             let factor: f64 = ::fluxion::__private::Into::into(factor);
-            #( ::fluxion::__private::VectorSpace::scale(&mut self.#members, factor); )*
+            #( ::fluxion::__private::VectorSpace::scale_mut(&mut self.#members, factor); )*
         }
         #[allow(unused_mut, unused_variables)] // a struct may have no differentiable field
         fn zip_leaves<const FLUXION_W: usize, const FLUXION_R: usize, FluxionVisitor: ::fluxion::__private::LeafVisitor<FLUXION_W, FLUXION_R>>(

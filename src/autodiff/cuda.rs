@@ -47,7 +47,7 @@ impl<T: CudaScalar, S: Shape> VectorSpace for OnDevice<T, S> {
         self.add_scaled(T::Part::one(), other);
         Ok(())
     }
-    fn scale(&mut self, factor: impl Into<f64>) {
+    fn scale_mut(&mut self, factor: impl Into<f64>) {
         *self = self.scale_parts(T::Part::from_f64(factor.into()));
     }
     fn zip_leaves<const W: usize, const R: usize, V: LeafVisitor<W, R>>(

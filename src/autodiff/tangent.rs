@@ -55,8 +55,10 @@ pub trait VectorSpace: Clone + 'static {
     fn zero_like(&self) -> Self;
     /// `self += other`, or an error naming both shapes when a dynamic size differs.
     fn try_add_assign(&mut self, other: &Self) -> Result<(), ShapeError>;
-    /// `self *= factor`, for a factor of the model's own real type (`f32` or `f64`).
-    fn scale(&mut self, factor: impl Into<f64>);
+    /// `self *= factor` in place, for a factor of the model's own real type (`f32` or
+    /// `f64`). (Named apart from a tensor's `scale`, which returns a new tensor, so
+    /// that `gradient.scale_mut(-rate)` scales every kind of tangent, tensors included.)
+    fn scale_mut(&mut self, factor: impl Into<f64>);
 
     /// Hands each group of matching leaves of `written` and `read` (values of the same
     /// structure) to `visitor`, in a fixed order, with no parameter beside them; stops
@@ -88,7 +90,7 @@ pub trait VectorSpace: Clone + 'static {
     /// −self.
     fn negated(&self) -> Self {
         let mut out = self.clone();
-        out.scale(-1.0);
+        out.scale_mut(-1.0);
         out
     }
 
@@ -110,7 +112,7 @@ pub trait VectorSpace: Clone + 'static {
     /// `gradient.scaled(-learning_rate)`.
     fn scaled(&self, factor: impl Into<f64>) -> Self {
         let mut out = self.clone();
-        out.scale(factor.into());
+        out.scale_mut(factor.into());
         out
     }
 }
@@ -398,7 +400,7 @@ impl<T: Scalar> VectorSpace for T {
         *self += *other;
         Ok(())
     }
-    fn scale(&mut self, factor: impl Into<f64>) {
+    fn scale_mut(&mut self, factor: impl Into<f64>) {
         let factor: f64 = factor.into();
         *self *= T::from_real(real_from_f64(factor));
     }
@@ -467,7 +469,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> VectorSpace for Tensor<T, S, K> {
         self.iter_mut().zip(other.iter()).for_each(|(a, &b)| *a += b);
         Ok(())
     }
-    fn scale(&mut self, factor: impl Into<f64>) {
+    fn scale_mut(&mut self, factor: impl Into<f64>) {
         let factor: f64 = factor.into();
         let factor = T::from_real(real_from_f64(factor));
         self.iter_mut().for_each(|x| *x *= factor);
@@ -539,7 +541,7 @@ impl VectorSpace for () {
     fn try_add_assign(&mut self, _: &()) -> Result<(), ShapeError> {
         Ok(())
     }
-    fn scale(&mut self, _: impl Into<f64>) {}
+    fn scale_mut(&mut self, _: impl Into<f64>) {}
     fn zip_leaves<const W: usize, const R: usize, V: LeafVisitor<W, R>>(
         _: [&mut (); W],
         _: [&(); R],
@@ -656,9 +658,9 @@ impl<V: VectorSpace, const N: usize> VectorSpace for [V; N] {
     fn try_add_assign(&mut self, other: &Self) -> Result<(), ShapeError> {
         try_add_assign_leaves(self, other)
     }
-    fn scale(&mut self, factor: impl Into<f64>) {
+    fn scale_mut(&mut self, factor: impl Into<f64>) {
         let factor: f64 = factor.into();
-        self.iter_mut().for_each(|v| v.scale(factor));
+        self.iter_mut().for_each(|v| v.scale_mut(factor));
     }
     fn zip_leaves<const W: usize, const R: usize, Vis: LeafVisitor<W, R>>(
         written: [&mut Self; W],
@@ -703,9 +705,9 @@ mod vec_impls {
         fn try_add_assign(&mut self, other: &Self) -> Result<(), ShapeError> {
             try_add_assign_leaves(self, other)
         }
-        fn scale(&mut self, factor: impl Into<f64>) {
+        fn scale_mut(&mut self, factor: impl Into<f64>) {
             let factor: f64 = factor.into();
-            self.iter_mut().for_each(|v| v.scale(factor));
+            self.iter_mut().for_each(|v| v.scale_mut(factor));
         }
         fn zip_leaves<const W: usize, const R: usize, Vis: LeafVisitor<W, R>>(
             written: [&mut Self; W],
@@ -751,9 +753,9 @@ macro_rules! tuple_tangent {
             fn try_add_assign(&mut self, other: &Self) -> Result<(), ShapeError> {
                 try_add_assign_leaves(self, other)
             }
-            fn scale(&mut self, factor: impl Into<f64>) {
+            fn scale_mut(&mut self, factor: impl Into<f64>) {
                 let factor: f64 = factor.into();
-                $(self.$i.scale(factor);)+
+                $(self.$i.scale_mut(factor);)+
             }
             fn zip_leaves<const W: usize, const R: usize, Vis: LeafVisitor<W, R>>(
                 mut written: [&mut Self; W],

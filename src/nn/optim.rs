@@ -590,7 +590,7 @@ pub fn global_norm<V: VectorSpace>(tangent: &V) -> f64 {
 pub fn clip_grad_norm<V: VectorSpace>(gradient: &mut V, max_norm: f64) -> f64 {
     let norm = global_norm(gradient);
     if norm > max_norm {
-        gradient.scale(max_norm / (norm + 1e-6));
+        gradient.scale_mut(max_norm / (norm + 1e-6));
     }
     norm
 }

@@ -465,7 +465,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     }
 
     /// Multiplies every element by `factor`, into a new tensor (for tangents scaled in
-    /// place, see `VectorSpace::scale`).
+    /// place, see `VectorSpace::scale_mut`).
     #[inline(always)]
     #[must_use = "`scale` returns the scaled tensor and leaves `self` as it is"]
     pub fn scale(&self, factor: T) -> Self {

@@ -189,7 +189,7 @@ impl<const I: usize, const H: usize, const O: usize> TapeMlp<I, H, O> {
             },
             &*self,
         );
-        step.scale(-f64::from(rate));
+        step.scale_mut(-f64::from(rate));
         self.move_by(&step);
         loss
     }
