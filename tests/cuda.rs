@@ -1838,4 +1838,15 @@ fn gelu_unreduced_losses_and_checkpoints_match_the_host() {
     )
     .unwrap();
     assert_eq!((again.bias.to_vec(), again_adam.steps()), (device_model.bias.to_vec(), 1));
+
+    // `stop_gradient` on GPU duals: d/dε Σ x ⊙ stop(x) = Σ v ⊙ x, as on the host.
+    use fluxion::autodiff::CudaDual;
+    let point: Vector<f64, 3, Heap> = Vector::from_array([0.5, -1.0, 2.0]);
+    let direction: Vector<f64, 3, Heap> = Vector::from_array([1.0, 2.0, -1.0]);
+    let (_, derivative) = jvp(
+        |x: CudaDual<f64, (Const<3>,)>| x.hadamard(&stop_gradient(&x)).sum(),
+        &point.to_device(),
+        &direction.to_device(),
+    );
+    assert!((derivative - direction.dot(&point)).abs() < 1e-12, "{derivative}");
 }

@@ -185,6 +185,23 @@ impl<T: CudaElement, S: Shape> Unlift for CudaDual<T, S> {
     }
 }
 
+/// A GPU dual with its tangent set to zero
+/// ([`stop_gradient`](super::rules::stop_gradient), as on the host).
+impl<T: CudaElement, S: Shape> super::rules::StopGradient for CudaDual<T, S> {
+    type Stopped = Self;
+    fn stop_gradient(self) -> Self {
+        CudaDual::constant(self.value)
+    }
+}
+
+/// A GPU dual, by reference, with its tangent set to zero.
+impl<T: CudaElement, S: Shape> super::rules::StopGradient for &CudaDual<T, S> {
+    type Stopped = CudaDual<T, S>;
+    fn stop_gradient(self) -> CudaDual<T, S> {
+        CudaDual::constant(self.value.clone())
+    }
+}
+
 impl<T: CudaElement, S: Shape> CudaDual<T, S> {
     /// A value whose tangent is 0 (a constant of the function).
     pub fn constant(value: OnDevice<T, S>) -> Self {
