@@ -40,16 +40,7 @@ fn parameters(input: &Input) -> TokenStream {
         input.differentiable_fields().map(|field| field.member.clone()).collect(),
     );
     let tangent = tangent_ident(input);
-    let mut tangent_bounds = differentiable_bounds(input);
-    for field in input.differentiable_fields() {
-        let ty = field.ty;
-        tangent_bounds.predicates.push(field_predicate(
-            input,
-            field,
-            quote!(<#ty as ::fluxion::__private::Differentiable>::Tangent),
-            quote!(::fluxion::__private::Parameters),
-        ));
-    }
+    let tangent_bounds = tangent_bounds(input, quote!(::fluxion::__private::Parameters));
     let tangent_members = tangent_members(input).map(|(_, member)| member).collect();
     let tangent = parameters_impl(input, &quote!(#tangent), &tangent_bounds, tangent_members);
     quote!(#own #tangent)
@@ -181,6 +172,18 @@ fn field_checks(input: &Input) -> TokenStream {
             }
         };
     }
+}
+
+/// The struct's differentiable bounds plus `bound` on each differentiable field's
+/// tangent.
+fn tangent_bounds(input: &Input, bound: TokenStream) -> WhereClause {
+    let mut bounds = differentiable_bounds(input);
+    for field in input.differentiable_fields() {
+        let ty = field.ty;
+        let tangent = quote!(<#ty as ::fluxion::__private::Differentiable>::Tangent);
+        bounds.predicates.push(field_predicate(input, field, tangent, bound.clone()));
+    }
+    bounds
 }
 
 fn differentiable_bounds(input: &Input) -> WhereClause {
@@ -318,16 +321,7 @@ fn tangent_impls(input: &Input) -> TokenStream {
     let tangent = tangent_ident(input);
     let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
     let bounds = differentiable_bounds(input);
-    let mut debug_bounds = bounds.clone();
-    for field in input.differentiable_fields() {
-        let ty = field.ty;
-        debug_bounds.predicates.push(field_predicate(
-            input,
-            field,
-            quote!(<#ty as ::fluxion::__private::Differentiable>::Tangent),
-            quote!(::fluxion::__private::Debug),
-        ));
-    }
+    let debug_bounds = tangent_bounds(input, quote!(::fluxion::__private::Debug));
     let members: Vec<Member> = tangent_members(input).map(|(_, member)| member).collect();
     let map = |f: &dyn Fn(&Member) -> TokenStream| -> TokenStream {
         construct(&tangent, input.style, members.iter().map(|m| (m.clone(), f(m))).collect())
@@ -474,21 +468,14 @@ fn differentiable_impl(input: &Input) -> TokenStream {
         let ty = field.ty;
         quote!(<#ty as ::fluxion::__private::Differentiable>::CARRIES_TANGENT)
     });
-    let without_tangent = construct(
+    let without_tangent = construct_from_fields(
+        input,
         ident,
-        input.style,
-        input
-            .fields
-            .iter()
-            .map(|field| {
-                let member = &field.member;
-                let value = match field.differentiable {
-                    true => quote!(::fluxion::__private::Differentiable::without_tangent(self.#member)),
-                    false => quote!(self.#member),
-                };
-                (member.clone(), value)
-            })
-            .collect(),
+        |field| {
+            let member = &field.member;
+            quote!(::fluxion::__private::Differentiable::without_tangent(self.#member))
+        },
+        |member| quote!(self.#member),
     );
     quote! {
         #[diagnostic::do_not_recommend]
@@ -542,24 +529,32 @@ fn twin(
         })
         .collect();
     let definition = define(input, twin_ident, doc, &bounds, fields);
-    let construction = construct(
+    let construction = construct_from_fields(
+        input,
         twin_ident,
-        input.style,
-        input
-            .fields
-            .iter()
-            .map(|field| {
-                let member = &field.member;
-                let value = if field.differentiable {
-                    convert(field)
-                } else {
-                    quote!(::fluxion::__private::Clone::clone(&self.#member))
-                };
-                (member.clone(), value)
-            })
-            .collect(),
+        convert,
+        |member| quote!(::fluxion::__private::Clone::clone(&self.#member)),
     );
     (bounds, definition, construction)
+}
+
+/// `ident { … }` built field by field from `self`: each differentiable field by
+/// `differentiable`, each constant by `constant` (given its member).
+fn construct_from_fields(
+    input: &Input,
+    ident: &Ident,
+    differentiable: impl Fn(&Field) -> TokenStream,
+    constant: impl Fn(&Member) -> TokenStream,
+) -> TokenStream {
+    let parts = input
+        .fields
+        .iter()
+        .map(|field| {
+            let value = if field.differentiable { differentiable(field) } else { constant(&field.member) };
+            (field.member.clone(), value)
+        })
+        .collect();
+    construct(ident, input.style, parts)
 }
 
 fn traced(input: &Input) -> TokenStream {
