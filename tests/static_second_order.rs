@@ -106,3 +106,20 @@ fn layout_second_order() {
     let x = Vector::from_array([0.7, -0.4, 1.3]);
     check(layout::hessian(&x), |d| layout::hvp(&x, d), layout::grad, &x);
 }
+
+/// `stop_gradient` stops second derivatives too: the Hessian of stop(x₀x₁)·x₀ is 0
+/// (as JAX's, and the tape's), while its gradient is (x₀x₁, 0).
+#[differentiable]
+fn stopped_weight<T: RealScalar>(x: &Vector<T, 2>) -> T {
+    let weight = stop_gradient(x[[0]] * x[[1]]);
+    weight * x[[0]]
+}
+
+#[test]
+fn stop_gradient_stops_static_second_derivatives() {
+    let x: Vector<f64, 2> = Vector::from_array([0.7, -0.4]);
+    assert_eq!(stopped_weight::grad(&x).as_slice(), [0.7 * -0.4, 0.0]);
+    assert_eq!(stopped_weight::hessian(&x).as_slice(), [0.0; 4]);
+    let e1: Vector<f64, 2> = Vector::from_array([0.0, 1.0]);
+    assert_eq!(stopped_weight::hvp(&x, &e1).as_slice(), [0.0; 2]);
+}

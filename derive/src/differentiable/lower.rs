@@ -1324,7 +1324,12 @@ impl Lowering {
             let [Lowered::Active(id)] = args.as_slice() else {
                 return Err(syn::Error::new(span, "`stop_gradient` takes one argument"));
             };
-            return Ok(Lowered::Inactive { tokens: self.reference(*id), by_ref: true });
+            // A constant copy, whose own dual tangents (when the function runs on duals,
+            // for second derivatives) are zero too.
+            let value = self.reference(*id);
+            return Ok(Lowered::plain(quote_spanned!(span=>
+                ::fluxion::autodiff::rules::stop_gradient(::core::clone::Clone::clone(#value))
+            )));
         }
         if function.qself.is_some() {
             return Err(syn::Error::new(
