@@ -123,3 +123,20 @@ fn stop_gradient_stops_static_second_derivatives() {
     let e1: Vector<f64, 2> = Vector::from_array([0.0, 1.0]);
     assert_eq!(stopped_weight::hvp(&x, &e1).as_slice(), [0.0; 2]);
 }
+
+/// A scalar-generic function with a vector output: its Jacobians (no Hessian
+/// companions, which need a real output), at `f64` and at duals.
+#[differentiable]
+fn planar_arm<T: RealScalar>(angles: &Vector<T, 2>) -> Vector<T, 2> {
+    let (a, b) = (angles[[0]], angles[[0]] + angles[[1]]);
+    Vector::from_array([a.cos() + b.cos(), a.sin() + b.sin()])
+}
+
+#[test]
+fn a_scalar_generic_function_with_a_vector_output_has_its_jacobians() {
+    let q: Vector<f64, 2> = Vector::from_array([0.3, 0.9]);
+    let jacobian = planar_arm::jacfwd(&q);
+    let (s, s12) = (q[[0]].sin(), (q[[0]] + q[[1]]).sin());
+    assert!((jacobian[[0, 0]] - (-s - s12)).abs() < 1e-15 && (jacobian[[0, 1]] + s12).abs() < 1e-15);
+    assert_eq!(planar_arm::jacrev(&q), jacobian);
+}

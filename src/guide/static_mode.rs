@@ -89,8 +89,9 @@
 //! assert_eq!(map(&1.0, &0.0), 3.0); // ∂/∂x = y
 //! ```
 //!
-//! For a function generic over its scalar (`fn f<T: RealScalar>(…)`, bounded by
-//! `RealScalar` alone, with one differentiated tensor or scalar), `f::hvp(args, &v)`
+//! For a function generic over its scalar (`fn f<T: RealScalar>(…) -> T`, bounded by
+//! `RealScalar` alone, with one differentiated tensor or scalar, returning the
+//! scalar; one returning a vector gets its Jacobians only), `f::hvp(args, &v)`
 //! and `f::hessian(args)` come too: forward mode over the static gradient,
 //! instantiated at dual numbers (a Hessian of shape `S ++ S`, eight directions per
 //! pass). For other scalar-generic functions (a derived struct generic over its
@@ -109,7 +110,8 @@
 //!   `scale`, `clone`, along an axis `sum_axis`, `mean_axis`,
 //!   `logsumexp`, `softmax` and `log_softmax` (a cross-entropy is
 //!   `-z.log_softmax(Axis::<0>)[[class]]`), and on real scalars `abs` and the binary
-//!   `a.max(b)`, `a.min(b)` (the picked operand's derivative); `len`, `shape`,
+//!   `a.max(b)`, `a.min(b)` (the picked operand's derivative; at a tie, `a`'s, so
+//!   `x.max(0.0)` has derivative 1 at 0 where `relu` has 0); `len`, `shape`,
 //!   `dims`, `is_empty` read plain sizes. Fields of differentiated structs
 //!   (`self.w.matmul(&x)`), element access (`v[[i]]`), arrays and tuples of values,
 //!   `Vector::from_array([…])`, `let (a, b) = …` (of a tuple expression or a
@@ -119,7 +121,7 @@
 //! - Constants and values that do not depend on a differentiated argument: plain
 //!   Rust, not differentiated (activity analysis). `stop_gradient(x)` (in the
 //!   prelude; the same function cuts a `Var` from the tape) makes a value a
-//!   constant.
+//!   constant, for second derivatives too.
 //! - `if`/`else` and `match` on conditions that are not differentiated
 //!   (comparisons of differentiated values are fine: a condition is not
 //!   differentiated), as expressions: `let y = if c { … } else { … };`. The arm that
@@ -150,7 +152,8 @@
 //! tuples of names in `let`, methods with no rule (the error lists how to give one).
 //! Two cases the macro cannot tell from a valid call, so the compiler reports them
 //! in its own words: a call of a function or method that is not `#[differentiable]`
-//! ("cannot find … `__joint`…": add the attribute), and a closure called on
+//! ("cannot find module or crate `helper`", or "no method named `__joint_norm`": add
+//! the attribute, or give it a rule), and a closure called on
 //! differentiated values. Fields marked `#[no_derivative]` cannot be read as
 //! differentiated values; read them through a plain parameter instead.
 //!

@@ -446,7 +446,7 @@ impl Companions<'_> {
     }
 
     /// `hvp` and `hessian`, for a function generic over one type parameter (its real
-    /// scalar) with one differentiated parameter: forward mode over the static
+    /// scalar) with one differentiated parameter and that scalar as its output: forward mode over the static
     /// gradient, instantiated at dual numbers (`Dual<T>` for `hvp`, eight tangents
     /// per pass for `hessian`). Other parameters that mention the scalar type are
     /// lifted to duals with zero tangents.
@@ -480,7 +480,10 @@ impl Companions<'_> {
             }),
             _ => false,
         };
-        if !real_scalar_only || where_mentions || !tensor_or_scalar {
+        // A Hessian needs a real output: the scalar itself (a function returning a
+        // vector of it gets its Jacobians, and no Hessian companions).
+        let scalar_output = matches!(self.output, Type::Path(path) if path.path.is_ident(scalar));
+        if !real_scalar_only || where_mentions || !tensor_or_scalar || !scalar_output {
             return TokenStream::new();
         }
         let mentions_scalar = |ty: &Type| lower::contains_word(quote!(#ty), &scalar.to_string());
