@@ -140,3 +140,21 @@ fn a_scalar_generic_function_with_a_vector_output_has_its_jacobians() {
     assert!((jacobian[[0, 0]] - (-s - s12)).abs() < 1e-15 && (jacobian[[0, 1]] + s12).abs() < 1e-15);
     assert_eq!(planar_arm::jacrev(&q), jacobian);
 }
+
+/// `min` in scalar-generic code (`RealScalar::min`): first and second derivatives of
+/// the operand it picks.
+#[differentiable]
+fn smaller_of_product_and_first<T: RealScalar>(x: &Vector<T, 2>) -> T {
+    (x[[0]] * x[[1]]).min(x[[0]])
+}
+
+#[test]
+fn min_in_generic_code_differentiates_the_operand_it_picks() {
+    let first: Vector<f64, 2> = Vector::from_array([0.5, 3.0]);
+    assert_eq!(smaller_of_product_and_first::grad(&first).as_slice(), [1.0, 0.0]);
+    assert_eq!(smaller_of_product_and_first::hessian(&first).as_slice(), [0.0; 4]);
+    let product: Vector<f64, 2> = Vector::from_array([2.0, 0.25]);
+    assert_eq!(smaller_of_product_and_first::grad(&product).as_slice(), [0.25, 2.0]);
+    assert_eq!(smaller_of_product_and_first::hessian(&product).as_slice(), [0.0, 1.0, 1.0, 0.0]);
+    assert!(RealScalar::min(f64::NAN, 1.0).is_nan() && RealScalar::min(-0.5, 1.0) == -0.5);
+}

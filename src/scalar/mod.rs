@@ -96,6 +96,12 @@ pub trait RealScalar: Scalar<Real = Self> + PartialOrd {
     fn neg_infinity() -> Self;
     /// The larger of two values (NaN-propagating: a NaN argument gives NaN).
     fn max(self, other: Self) -> Self;
+    /// The smaller of two values, −max(−a, −b): NaN-propagating, and `self` on a tie
+    /// (a dual's tangent too), as the static-mode rule of `min`.
+    #[inline(always)]
+    fn min(self, other: Self) -> Self {
+        -((-self).max(-other))
+    }
     /// Machine epsilon.
     fn epsilon() -> Self;
     /// The error function erf x = (2/√π)∫₀ˣ e^(−t²) dt.
