@@ -197,7 +197,8 @@ type Same<'a, X> = Operands<'a, X, X, X>;
 #[diagnostic::on_unimplemented(
     message = "no derivative rule `{Self}` for `{X}`",
     label = "static mode has no rule for this operation on this type",
-    note = "give it one: implement `fluxion::autodiff::rules::UnaryRule<{X}>` for the operation, or give a function that computes it a derivative by hand, `#[differentiable(vjp = …, jvp = …)]`"
+    note = "give it one: implement `fluxion::autodiff::rules::UnaryRule<{X}>` for the operation, or give a function that computes it a derivative by hand, `#[differentiable(vjp = …, jvp = …)]`",
+    note = "static mode reads a method named like a library operation (`sum`, `scale`, `sin`, …) as that operation: if `{X}` is your own type, rename its method"
 )]
 pub trait UnaryRule<X: Differentiable> {
     /// The result's type.
@@ -237,7 +238,8 @@ pub fn write_tangent<V: VectorSpace>(destination: &mut V, value: V, write: Write
 #[diagnostic::on_unimplemented(
     message = "no derivative rule `{Self}` for `{A}` and `{B}`",
     label = "static mode has no rule for this operation on these types",
-    note = "give it one: implement `fluxion::autodiff::rules::BinaryRule<{A}, {B}>` for the operation, or give a function that computes it a derivative by hand, `#[differentiable(vjp = …, jvp = …)]`"
+    note = "give it one: implement `fluxion::autodiff::rules::BinaryRule<{A}, {B}>` for the operation, or give a function that computes it a derivative by hand, `#[differentiable(vjp = …, jvp = …)]`",
+    note = "static mode reads a method named like a library operation (`scale`, `dot`, `matmul`, …) as that operation: if `{A}` is your own type, rename its method"
 )]
 pub trait BinaryRule<A: Differentiable, B: Differentiable> {
     /// The result's type.
