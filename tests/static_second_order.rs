@@ -158,3 +158,46 @@ fn min_in_generic_code_differentiates_the_operand_it_picks() {
     assert_eq!(smaller_of_product_and_first::hessian(&product).as_slice(), [0.0, 1.0, 1.0, 0.0]);
     assert!(RealScalar::min(f64::NAN, 1.0).is_nan() && RealScalar::min(-0.5, 1.0) == -0.5);
 }
+
+/// atan2, asin, acos, atan and tan in scalar-generic static-mode code: values as
+/// `f64`'s, gradients against central differences, Hessians against central
+/// differences of the gradient.
+#[differentiable]
+fn angles<T: RealScalar>(x: &Vector<T, 2>) -> T {
+    let (a, b) = (x[[0]], x[[1]]);
+    a.atan2(b) + (a * b).asin() * b.acos() + a.atan() * b.tan()
+}
+
+#[test]
+fn inverse_trigonometry_differentiates_to_first_and_second_order() {
+    let reference = |a: f64, b: f64| a.atan2(b) + (a * b).asin() * b.acos() + a.atan() * b.tan();
+    for [a, b] in [[0.3, 0.4], [-0.7, 0.2], [0.5, -0.9]] {
+        let x: Vector<f64, 2> = Vector::from_array([a, b]);
+        let (value, gradient) = angles::value_and_grad(&x);
+        assert!((value - reference(a, b)).abs() < 1e-15, "{value} vs {}", reference(a, b));
+        let h = 1e-6;
+        let numeric = [
+            (reference(a + h, b) - reference(a - h, b)) / (2.0 * h),
+            (reference(a, b + h) - reference(a, b - h)) / (2.0 * h),
+        ];
+        for k in 0..2 {
+            assert!((gradient[[k]] - numeric[k]).abs() < 1e-8, "∂{k}: {} vs {}", gradient[[k]], numeric[k]);
+        }
+        let hessian = angles::hessian(&x);
+        for j in 0..2 {
+            let mut plus = x;
+            let mut minus = x;
+            plus[[j]] += h;
+            minus[[j]] -= h;
+            let (g_plus, g_minus) = (angles::grad(&plus), angles::grad(&minus));
+            for i in 0..2 {
+                let numeric = (g_plus[[i]] - g_minus[[i]]) / (2.0 * h);
+                assert!(
+                    (hessian[[i, j]] - numeric).abs() < 1e-6,
+                    "H[{i},{j}]: {} vs {numeric}",
+                    hessian[[i, j]]
+                );
+            }
+        }
+    }
+}

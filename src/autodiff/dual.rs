@@ -362,6 +362,13 @@ impl<T: RealScalar, const N: usize> RealScalar for Dual<T, N> {
     fn epsilon() -> Self {
         Dual::constant(T::epsilon())
     }
+    /// atan2(y, x), with d atan2(y, x) = (x·ẏ − y·ẋ)/(x² + y²).
+    fn atan2(self, other: Self) -> Self {
+        let (y, x) = (self.value, other.value);
+        let radius = x * x + y * y;
+        let tangent = core::array::from_fn(|k| (x * self.tangent[k] - y * other.tangent[k]) / radius);
+        Dual { value: y.atan2(x), tangent }
+    }
     /// erf x, with d erf x = (2/√π)·e^(−x²)·ẋ.
     fn erf(self) -> Self {
         let slope = T::from_f64(core::f64::consts::FRAC_2_SQRT_PI) * (-self.value * self.value).exp();

@@ -1923,3 +1923,74 @@ macro_rules! extremum_rule {
 
 extremum_rule!(Maximum, true);
 extremum_rule!(Minimum, false);
+
+/// The rules of real functions of one real scalar, each with its derivative f′(x, y)
+/// (y = f(x)): ẏ = f′·ẋ and x̄ = f′·ȳ.
+macro_rules! real_function_rules {
+    ($($(#[$doc:meta])* $rule:ident: |$x:ident, $y:ident| $value:expr, $derivative:expr;)+) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug)]
+        pub struct $rule;
+
+        #[diagnostic::do_not_recommend]
+        impl<T: RealScalar> UnaryRule<T> for $rule {
+            type Output = T;
+            #[inline(always)]
+            fn value(&self, $x: &T) -> T {
+                let $x = *$x;
+                $value
+            }
+            #[inline(always)]
+            #[allow(unused_variables)] // a derivative reads x or y
+            fn push(&self, $x: &T, $y: &T, x_dot: &T) -> T {
+                let ($x, $y) = (*$x, *$y);
+                $derivative * *x_dot
+            }
+            #[inline(always)]
+            fn pull(&self, x: &T, y: &T, y_bar: &T) -> T {
+                self.push(x, y, y_bar)
+            }
+        }
+    )+};
+}
+
+real_function_rules! {
+    /// tan x: f′ = 1 + tan² x.
+    Tan: |x, y| x.tan(), T::one() + y * y;
+    /// atan x: f′ = 1/(1 + x²).
+    ArcTan: |x, y| x.atan(), T::one() / (T::one() + x * x);
+    /// asin x: f′ = 1/√(1 − x²).
+    ArcSin: |x, y| x.asin(), T::one() / (T::one() - x * x).sqrt();
+    /// acos x: f′ = −1/√(1 − x²).
+    ArcCos: |x, y| x.acos(), -T::one() / (T::one() - x * x).sqrt();
+}
+
+/// atan2(a, b) of real scalars, the angle of the point (b, a): ∂/∂a = b/(a² + b²),
+/// ∂/∂b = −a/(a² + b²).
+#[derive(Clone, Copy, Debug)]
+pub struct ArcTan2;
+
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar> BinaryRule<T, T> for ArcTan2 {
+    type Output = T;
+    #[inline(always)]
+    fn value(&self, a: &T, b: &T) -> T {
+        a.atan2(*b)
+    }
+    #[inline(always)]
+    fn push_lhs(&self, (a, b, _): Same<'_, T>, a_dot: &T) -> T {
+        *b / (*a * *a + *b * *b) * *a_dot
+    }
+    #[inline(always)]
+    fn push_rhs(&self, (a, b, _): Same<'_, T>, b_dot: &T) -> T {
+        -*a / (*a * *a + *b * *b) * *b_dot
+    }
+    #[inline(always)]
+    fn pull_lhs(&self, args: Same<'_, T>, y_bar: &T) -> T {
+        self.push_lhs(args, y_bar)
+    }
+    #[inline(always)]
+    fn pull_rhs(&self, args: Same<'_, T>, y_bar: &T) -> T {
+        self.push_rhs(args, y_bar)
+    }
+}

@@ -109,7 +109,8 @@
 //!   [`ScalarFunction`](crate::ops::elementwise::ScalarFunction), GELU's included),
 //!   `scale`, `clone`, along an axis `sum_axis`, `mean_axis`,
 //!   `logsumexp`, `softmax` and `log_softmax` (a cross-entropy is
-//!   `-z.log_softmax(Axis::<0>)[[class]]`), and on real scalars `abs` and the binary
+//!   `-z.log_softmax(Axis::<0>)[[class]]`), and on real scalars `abs`, `tan`, `atan`,
+//!   `asin`, `acos`, `a.atan2(b)` (also in scalar-generic code) and the binary
 //!   `a.max(b)`, `a.min(b)` (the picked operand's derivative; at a tie, `a`'s, so
 //!   `x.max(0.0)` has derivative 1 at 0 where `relu` has 0); `len`, `shape`,
 //!   `dims`, `is_empty` read plain sizes. Fields of differentiated structs

@@ -106,6 +106,29 @@ pub trait RealScalar: Scalar<Real = Self> + PartialOrd {
     fn epsilon() -> Self;
     /// The error function erf x = (2/√π)∫₀ˣ e^(−t²) dt.
     fn erf(self) -> Self;
+    /// The angle of the point (x, y) = (`other`, `self`), in (−π, π]: `y.atan2(x)`.
+    fn atan2(self, other: Self) -> Self;
+
+    /// tan x = sin x / cos x.
+    #[inline(always)]
+    fn tan(self) -> Self {
+        self.sin() / self.cos()
+    }
+    /// atan x, in (−π/2, π/2): the angle of (1, x).
+    #[inline(always)]
+    fn atan(self) -> Self {
+        self.atan2(Self::one())
+    }
+    /// asin x for |x| ≤ 1: the angle of (√(1 − x²), x).
+    #[inline(always)]
+    fn asin(self) -> Self {
+        self.atan2((Self::one() - self * self).sqrt())
+    }
+    /// acos x for |x| ≤ 1: the angle of (x, √(1 − x²)).
+    #[inline(always)]
+    fn acos(self) -> Self {
+        (Self::one() - self * self).sqrt().atan2(self)
+    }
     /// `positive` where `condition > 0`, else `otherwise` (also for a NaN condition):
     /// a choice without a branch on the value, so that a symbolic scalar records it
     /// (a GPU kernel's formula) and a dual chooses its tangents with its value.
@@ -131,7 +154,7 @@ impl<T: RealScalar> RealDot for T {}
 pub trait ComplexScalar: Scalar {}
 
 macro_rules! impl_real {
-    ($t:ty, $erf:path) => {
+    ($t:ty, $erf:path, $atan2:path) => {
         impl Scalar for $t {
             type Real = $t;
             const IS_COMPLEX: bool = false;
@@ -234,12 +257,16 @@ macro_rules! impl_real {
             fn erf(self) -> $t {
                 $erf(self)
             }
+            #[inline(always)]
+            fn atan2(self, other: $t) -> $t {
+                $atan2(self, other)
+            }
         }
     };
 }
 
-impl_real!(f32, libm::erff);
-impl_real!(f64, libm::erf);
+impl_real!(f32, libm::erff, libm::atan2f);
+impl_real!(f64, libm::erf, libm::atan2);
 
 macro_rules! impl_complex {
     ($r:ty) => {

@@ -304,6 +304,10 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("mean", "Mean"),
     ("transpose", "Transposition"),
     ("abs", "Absolute"),
+    ("tan", "Tan"),
+    ("atan", "ArcTan"),
+    ("asin", "ArcSin"),
+    ("acos", "ArcCos"),
     ("max_pool2d", "MaxPooling"),
     ("flatten_images", "ImageFlattening"),
 ];
@@ -334,6 +338,7 @@ const BINARY_METHODS: &[(&str, &str)] = &[
     ("scale", "Multiplication"),
     ("max", "Maximum"),
     ("min", "Minimum"),
+    ("atan2", "ArcTan2"),
 ];
 
 /// Methods that read a size, not a value: plain results even on a differentiated
@@ -344,10 +349,6 @@ const PLAIN_QUERIES: &[&str] = &["len", "is_empty", "shape", "dims"];
 /// differentiated value is an error naming the method (any other method is taken
 /// for a `#[differentiable]` method of the receiver's type).
 const WITHOUT_RULE: &[&str] = &[
-    "acos",
-    "asin",
-    "atan",
-    "atan2",
     "broadcast",
     "ceil",
     "clamp",
@@ -376,7 +377,6 @@ const WITHOUT_RULE: &[&str] = &[
     "signum",
     "sin_cos",
     "sinh",
-    "tan",
     "to_array",
     "to_vec",
     "trunc",
