@@ -1104,3 +1104,25 @@ fn a_fused_function_of_three_tensors_agrees_with_its_parts_and_finite_difference
     let message = error.downcast_ref::<String>().expect("a formatted panic message");
     assert!(message.contains("[2, 3]") && message.contains("[3, 2]"), "{message}");
 }
+
+/// atan2, asin, acos, atan and tan of traced scalars: gradients against finite
+/// differences, and equal to static mode's (the same rules).
+#[test]
+fn inverse_trigonometry_on_the_tape_agrees_with_finite_differences() {
+    use fluxion::autodiff::check::{CheckOptions, check_grad};
+    let f = |(a, b): (Var<f64>, Var<f64>)| {
+        let first = &a.atan2(&b) + &(&(&a * &b).asin() * &b.acos());
+        &first + &(&a.atan() * &b.tan())
+    };
+    for point in [(0.3, 0.4), (-0.7, 0.2), (0.5, -0.9)] {
+        if let Err(error) = check_grad(f, &point, CheckOptions::f64()) {
+            panic!("at {point:?}: {error}");
+        }
+        let (a, b) = grad(f, &point);
+        let h = 1e-6;
+        let reference = |a: f64, b: f64| a.atan2(b) + (a * b).asin() * b.acos() + a.atan() * b.tan();
+        let da = (reference(point.0 + h, point.1) - reference(point.0 - h, point.1)) / (2.0 * h);
+        let db = (reference(point.0, point.1 + h) - reference(point.0, point.1 - h)) / (2.0 * h);
+        assert!((a - da).abs() < 1e-8 && (b - db).abs() < 1e-8, "({a}, {b}) vs ({da}, {db})");
+    }
+}

@@ -5,6 +5,7 @@ use core::ops::{Add, Div, Mul, Neg, Sub};
 
 use num_traits::Zero;
 
+use super::rules::{self, BinaryRule, UnaryRule};
 use super::tangent::{Differentiable, VectorSpace};
 use super::tape::{
     Var, record_binary, record_binary_in_place, record_many, record_unary, record_unary_in_place,
@@ -609,6 +610,47 @@ impl<T: Scalar> Var<T> {
     /// conj(x), with x̄ = conj(ȳ).
     pub fn conj(&self) -> Self {
         record_unary(self, self.value().conj(), |y_bar: &T| y_bar.conj())
+    }
+}
+
+/// Functions of real scalars by their static-mode rules (one derivative for both modes).
+impl<T: RealScalar> Var<T> {
+    /// y = f(x) by `rule`, with x̄ = f′(x)·ȳ.
+    fn by_rule<R: UnaryRule<T, Output = T> + 'static>(&self, rule: R) -> Self {
+        let x = *self.value();
+        let y = rule.value(&x);
+        record_unary(self, y, move |y_bar| rule.pull(&x, &y, y_bar))
+    }
+
+    /// tan x, with x̄ = (1 + tan² x)·ȳ.
+    pub fn tan(&self) -> Self {
+        self.by_rule(rules::Tan)
+    }
+
+    /// atan x, with x̄ = ȳ/(1 + x²).
+    pub fn atan(&self) -> Self {
+        self.by_rule(rules::ArcTan)
+    }
+
+    /// asin x (|x| ≤ 1), with x̄ = ȳ/√(1 − x²).
+    pub fn asin(&self) -> Self {
+        self.by_rule(rules::ArcSin)
+    }
+
+    /// acos x (|x| ≤ 1), with x̄ = −ȳ/√(1 − x²).
+    pub fn acos(&self) -> Self {
+        self.by_rule(rules::ArcCos)
+    }
+
+    /// atan2(y, x) with y = `self` and x = `other`, the angle of (x, y): ȳ·x/(x² + y²)
+    /// flows to y and −ȳ·y/(x² + y²) to x.
+    pub fn atan2(&self, other: &Var<T>) -> Self {
+        let (a, b) = (*self.value(), *other.value());
+        let y = rules::ArcTan2.value(&a, &b);
+        record_binary(self, other, y, move |y_bar| {
+            let args = (&a, &b, &y);
+            (rules::ArcTan2.pull_lhs(args, y_bar), rules::ArcTan2.pull_rhs(args, y_bar))
+        })
     }
 }
 
