@@ -673,3 +673,54 @@ fn relu_at_zero_has_the_same_derivative_in_every_mode() {
     // NaN passes through.
     assert!(Vector::<f64, 1>::from_array([f64::NAN]).relu()[[0]].is_nan());
 }
+
+/// Forward mode follows a `ScalarFunction`'s written derivative, as reverse mode
+/// does, even where its value is not differentiable on duals (computed by outside
+/// `f64` code, or a formula with a kink at the point).
+#[test]
+fn forward_mode_follows_a_scalar_functions_written_derivative() {
+    use fluxion::ops::elementwise::ScalarFunction;
+    /// erf by `f64` code outside the library: the value carries no tangent.
+    #[derive(Clone, Copy, Debug)]
+    struct OutsideErf;
+    impl ScalarFunction for OutsideErf {
+        fn value<T: RealScalar>(&self, x: T) -> T {
+            T::from_f64(RealScalar::erf(x.to_f64()))
+        }
+        fn derivative<T: RealScalar>(&self, x: T, _: T) -> T {
+            T::from_f64(std::f64::consts::FRAC_2_SQRT_PI) * (-(x * x)).exp()
+        }
+    }
+    /// softplus by its stable formula, which has a kink at 0; its derivative σ(x).
+    #[derive(Clone, Copy, Debug)]
+    struct StableSoftplus;
+    impl ScalarFunction for StableSoftplus {
+        fn value<T: RealScalar>(&self, x: T) -> T {
+            x.max(T::zero()) + (T::one() + (-x.abs()).exp()).ln()
+        }
+        fn derivative<T: RealScalar>(&self, x: T, _: T) -> T {
+            T::one() / (T::one() + (-x).exp())
+        }
+    }
+    type V = Vector<f64, 3, Heap>;
+    let x: V = Vector::from_array([0.3, -0.8, 0.0]);
+    let ones: V = Vector::full(1.0);
+    let (_, forward) = jvp(|x: Vector<Dual<f64>, 3, Heap>| x.map_function(OutsideErf), &x, &ones);
+    let reverse = grad(|x: Var<V>| x.map_function(OutsideErf).sum(), &x);
+    assert_eq!(forward, reverse);
+    let (_, forward) = jvp(|x: Vector<Dual<f64>, 3, Heap>| x.map_function(StableSoftplus), &x, &ones);
+    assert_eq!(forward[[2]], 0.5, "σ(0), not the kink's one-sided slope");
+    // The Hessian of Σ erf(x)² by forward over reverse: 2(f′² + f·f″) on the diagonal.
+    let hessian = hessian(
+        |x: Var<Vector<Dual<f64>, 3, Heap>>| {
+            x.map_function(OutsideErf).hadamard(&x.map_function(OutsideErf)).sum()
+        },
+        &x,
+    );
+    for i in 0..3 {
+        let (v, e) = (x[[i]], RealScalar::erf(x[[i]]));
+        let slope = std::f64::consts::FRAC_2_SQRT_PI * (-v * v).exp();
+        let expected = 2.0 * (slope * slope + e * (-2.0 * v * slope));
+        assert!((hessian[[i, i]] - expected).abs() < 1e-12, "H[{i},{i}] = {} vs {expected}", hessian[[i, i]]);
+    }
+}

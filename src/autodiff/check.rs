@@ -28,7 +28,9 @@ use super::tape::Var;
 pub struct CheckOptions {
     /// The finite-difference step ε.
     pub step: f64,
-    /// Absolute tolerance.
+    /// Absolute tolerance. Derivatives much smaller than it are hardly compared: for a
+    /// function whose derivatives are small (a loss scaled by 10⁻⁷, say), scale the
+    /// function or this tolerance to them.
     pub abs_tol: f64,
     /// Relative tolerance, against the larger magnitude of the two values compared.
     pub rel_tol: f64,

@@ -362,6 +362,13 @@ impl<T: RealScalar, const N: usize> RealScalar for Dual<T, N> {
     fn epsilon() -> Self {
         Dual::constant(T::epsilon())
     }
+    /// f(x) with ẏ = f′(x)·ẋ from the function's written derivative (its value is
+    /// applied to the primal, itself a dual for nested duals).
+    fn apply_function<F: crate::ops::elementwise::ScalarFunction>(self, f: F) -> Self {
+        let y = self.value.apply_function(f);
+        let slope = f.derivative(self.value, y);
+        Dual { value: y, tangent: self.tangent.map(|t| slope * t) }
+    }
     /// atan2(y, x), with d atan2(y, x) = (x·ẏ − y·ẋ)/(x² + y²).
     fn atan2(self, other: Self) -> Self {
         let (y, x) = (self.value, other.value);

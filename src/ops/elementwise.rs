@@ -202,10 +202,11 @@ pub trait ScalarFunction: Copy + core::fmt::Debug + 'static {
 }
 
 impl<T: RealScalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
-    /// `f` applied to every element.
+    /// `f` applied to every element (on duals, with the tangents from `f`'s written
+    /// derivative, as the other modes use it).
     #[inline(always)]
     pub fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
-        self.map(|x| f.value(x))
+        self.map(|x| x.apply_function(f))
     }
 }
 

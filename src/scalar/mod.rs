@@ -124,6 +124,13 @@ pub trait RealScalar: Scalar<Real = Self> + PartialOrd {
     fn asin(self) -> Self {
         self.atan2((Self::one() - self * self).sqrt())
     }
+    /// `f(self)` for a library author's scalar function: its value on a plain number,
+    /// and on a dual its value with the tangent from its written derivative,
+    /// ẏ = f′(x)·ẋ (so forward mode follows the derivative the other modes use).
+    #[inline(always)]
+    fn apply_function<F: crate::ops::elementwise::ScalarFunction>(self, f: F) -> Self {
+        f.value(self)
+    }
     /// acos x for |x| ≤ 1: the angle of (x, √(1 − x²)).
     #[inline(always)]
     fn acos(self) -> Self {
