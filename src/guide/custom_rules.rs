@@ -10,13 +10,18 @@
 //!   the adjoints.
 //! - **An elementwise function**, written once over `RealScalar` with its derivative
 //!   as a [`ScalarFunction`](crate::ops::elementwise::ScalarFunction), works on host
-//!   tensors, on traced tensors (`map_function`) and on GPU tensors, where its kernel
-//!   is generated from the same definition.
+//!   tensors, on traced tensors (`map_function`), on duals (forward mode, through the
+//!   written derivative), inside `#[differentiable]` code and on GPU tensors, where
+//!   its kernel is generated from the same definition.
 //! - **A fused elementwise function of several tensors**, written once over
 //!   `RealScalar` as a [`FusedFunction`](crate::ops::elementwise::FusedFunction) —
 //!   the value only: its partial derivatives come from forward mode on duals — runs
-//!   in one pass on every storage kind and in every mode (`f.apply([&a, &b])`).
+//!   in one pass on every storage kind, on the tape and in forward mode
+//!   (`f.apply([&a, &b])`); not yet inside `#[differentiable]` code.
 //! - **Forward mode:** a function generic over the scalar runs on duals as is.
+//! - **Static mode:** `#[differentiable(vjp = …, jvp = …)]` takes a hand-written pair.
+//!   Nothing checks the two against each other: compare `f::jacfwd(&x)` (the jvp) with
+//!   `f::jacrev(&x)` (the vjp) at a few points, as a test.
 //!
 //! ```
 //! use fluxion::autodiff::check::{CheckOptions, check_grad};

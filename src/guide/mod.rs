@@ -9,7 +9,7 @@
 //! | [`models`] | layers, losses, optimisers, parameter files |
 //! | [`forward_mode`] | Jacobian-vector products and Jacobians with dual numbers, no heap |
 //! | [`higher_order`] | Hessians and Hessian-vector products |
-//! | [`custom_rules`] | a new primitive with its own derivative, for every mode |
+//! | [`custom_rules`] | a new primitive with its own derivative, mode by mode |
 //! | [`complex_numbers`] | what a gradient of a complex input means |
 //! | [`no_std`] | what works without the standard library or an allocator |
 //! | [`gpu`] | `Cuda` tensors: moving data, kernels, training on the GPU |
