@@ -871,3 +871,18 @@ fn generic_and_nested_derived_structs_have_hessians() {
     let hv = hvp(f, &polar, &PolarTangent { radius: 1.0, angle: 0.0 });
     assert_eq!((hv.radius, hv.angle), (1.0, 4.0));
 }
+
+/// A cotangent of another dynamic shape than the output's is an error naming both
+/// shapes, not a gradient of the wrong shape.
+#[test]
+fn a_pullback_refuses_a_cotangent_of_another_shape() {
+    type Rows = Tensor<f64, (Dyn, Dyn), Heap>;
+    let a = Rows::from_shape_fn((Dyn(2), Dyn(3)), |[i, j]| (i + 2 * j) as f64);
+    let (y, mut pullback) = vjp(|a: Var<Rows>| a.transpose(), &a);
+    assert_eq!(y.shape(), (Dyn(3), Dyn(2)));
+    let error = pullback.try_call(&a).unwrap_err();
+    assert!(error.to_string().contains("[3, 2]") && error.to_string().contains("[2, 3]"), "{error}");
+    assert_eq!(pullback.call(&y), a.transpose().transpose());
+    let panic = catch_unwind(AssertUnwindSafe(|| pullback.call(&a))).expect_err("a wrong cotangent panics");
+    assert!(panic.downcast_ref::<String>().is_some_and(|message| message.contains("pullback")));
+}

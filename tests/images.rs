@@ -375,3 +375,16 @@ fn static_mode_differentiates_an_embedding_as_the_tape_does() {
         ),
     );
 }
+
+/// A NaN anywhere in a pooling window gives NaN, as `max` does (not only a NaN first
+/// in the window).
+#[test]
+fn max_pooling_propagates_a_nan_anywhere_in_its_window() {
+    for position in 0..4 {
+        let x = Images::<1, 2, 2>::from_shape_fn((Dyn(1), Const, Const, Const), |[_, _, i, j]| {
+            if 2 * i + j == position { f64::NAN } else { (2 * i + j) as f64 }
+        });
+        let y: Images<1, 1, 1> = x.max_pool2d::<2, 1, 1>();
+        assert!(y[[0, 0, 0, 0]].is_nan(), "NaN at window position {position}");
+    }
+}

@@ -483,3 +483,18 @@ fn static_layout_changes_of_any_size() {
         (0..3200).map(|index| if index >= 2700 { (index - 2699) as f64 } else { 0.0 }).collect();
     assert_eq!(gradient.as_slice(), expected.as_slice());
 }
+
+/// A line that is all −∞ (masked out entirely) has no gradient, not NaN: its logsumexp
+/// is −∞ whatever x does, and the other lines' gradients are softmax.
+#[test]
+fn logsumexp_of_a_masked_line_adds_no_nan_to_the_gradient() {
+    let x: Matrix<f64, 2, 2> = Matrix::from_array([[f64::NEG_INFINITY, f64::NEG_INFINITY], [0.0, 1.0]]);
+    let gradient = grad(|x: Var<Matrix<f64, 2, 2>>| x.logsumexp(Axis::<1>).at([1]), &x);
+    let total = 1.0 + 1f64.exp();
+    assert_eq!(gradient[[0, 0]], 0.0);
+    assert_eq!(gradient[[0, 1]], 0.0);
+    assert_close(gradient[[1, 1]], 1f64.exp() / total, 1e-15);
+    // Summed over both lines (−∞ + finite): still no NaN.
+    let gradient = grad(|x: Var<Matrix<f64, 2, 2>>| x.logsumexp(Axis::<1>).sum(), &x);
+    assert!(gradient.iter().all(|g| !g.is_nan()), "{gradient:?}");
+}

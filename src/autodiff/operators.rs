@@ -12,9 +12,9 @@ use core::any::Any;
 use std::vec::Vec;
 
 use super::tangent::RealOutput;
-use super::tangent::{Differentiable, LeafVisitor};
+use super::tangent::{Differentiable, LeafVisitor, SameShapes, VectorSpace};
 use super::tape::{Tape, Var, leaf};
-use crate::error::ShapeError;
+use crate::error::{ShapeError, or_panic};
 use crate::scalar::Scalar;
 use crate::shape::Shape;
 use crate::tensor::{Tensor, Zeros};
@@ -341,12 +341,25 @@ pub struct Pullback<X: Trace, Y: Differentiable> {
 }
 
 impl<X: Trace, Y: Differentiable> Pullback<X, Y> {
-    /// x̄ = J(x)ᴴ·ȳ.
-    pub fn call(&mut self, y_bar: &Y::Tangent) -> X::Tangent {
+    /// x̄ = J(x)ᴴ·ȳ, or an error naming both shapes when a dynamic size of ȳ differs
+    /// from the output's.
+    pub fn try_call(&mut self, y_bar: &Y::Tangent) -> Result<X::Tangent, ShapeError> {
+        let output = self.output.value().zero_tangent();
+        VectorSpace::zip_leaves([], [&output, y_bar], &mut SameShapes { operation: "pullback" })?;
         let mut x_bar = self.input.zero_tangent();
         let mut buffers = gradient_buffers(&self.input, &self.tape, &mut x_bar);
         self.tape.backward(&self.output, y_bar.clone(), &mut buffers);
-        x_bar
+        Ok(x_bar)
+    }
+
+    /// x̄ = J(x)ᴴ·ȳ.
+    ///
+    /// # Panics
+    /// When a dynamic size of ȳ differs from the output's (the message names both
+    /// shapes).
+    #[track_caller]
+    pub fn call(&mut self, y_bar: &Y::Tangent) -> X::Tangent {
+        or_panic(self.try_call(y_bar))
     }
 }
 

@@ -234,7 +234,13 @@ fn zip_strided<const S: usize, X: IntoIterator, Y: IntoIterator>(
     }
 }
 
-/// The flat index in x of the first maximum of the pooling window of output `flat`.
+/// Whether `x` is NaN (unordered even with itself).
+fn is_nan<T: PartialOrd>(x: T) -> bool {
+    x.partial_cmp(&x).is_none()
+}
+
+/// The flat index in x of the first maximum of the pooling window of output `flat`,
+/// or of its first NaN (a NaN propagates, as in `max`).
 fn window_maximum<
     T: RealScalar,
     const C: usize,
@@ -252,7 +258,7 @@ fn window_maximum<
     for p in 0..S {
         for q in 0..S {
             let index = image * H * W + (i * S + p) * W + j * S + q;
-            if x[index] > x[best] {
+            if x[index] > x[best] || (is_nan(x[index]) && !is_nan(x[best])) {
                 best = index;
             }
         }

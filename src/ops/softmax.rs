@@ -81,7 +81,9 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
 
 // Reverse-mode rules; `ȳ` is summed along the axis through `sum_axis`.
 
-/// x̄ = ȳ (repeated along the axis) ⊙ softmax(x), for y = logsumexp(x).
+/// x̄ = ȳ (repeated along the axis) ⊙ softmax(x), for y = logsumexp(x); 0 along a
+/// line that is all −∞ (y = −∞ there does not move with x, and its softmax, 0/0, is
+/// not a derivative), so that a masked-out line adds no NaN.
 pub fn logsumexp_pullback<const AXIS: usize, T: RealScalar, S: HasAxis<AXIS>, K>(
     x: &Tensor<T, S, K>,
     y_bar: &Tensor<T, S::Removed, K>,
@@ -89,9 +91,12 @@ pub fn logsumexp_pullback<const AXIS: usize, T: RealScalar, S: HasAxis<AXIS>, K>
 where
     K: Storage<T, S> + Storage<T, S::Removed>,
 {
-    let probabilities = x.softmax(Axis::<AXIS>);
-    let probabilities = probabilities.as_slice();
-    spread_along(x, AXIS, y_bar.as_slice(), |flat, _, _, g| g * probabilities[flat])
+    let (max, totals) = x.shifted_totals::<AXIS>();
+    let (data, max, totals) = (x.as_slice(), max.as_slice(), totals.as_slice());
+    spread_along(x, AXIS, y_bar.as_slice(), |flat, line, _, g| {
+        let m = max[line];
+        if m <= T::neg_infinity() { T::zero() } else { g * (data[flat] - m).exp() / totals[line] }
+    })
 }
 
 /// x̄ = ȳ − softmax(x) ⊙ Σ ȳ, for y = log_softmax(x).
