@@ -886,3 +886,11 @@ fn a_pullback_refuses_a_cotangent_of_another_shape() {
     let panic = catch_unwind(AssertUnwindSafe(|| pullback.call(&a))).expect_err("a wrong cotangent panics");
     assert!(panic.downcast_ref::<String>().is_some_and(|message| message.contains("pullback")));
 }
+
+#[test]
+fn move_by_names_itself_on_a_shape_mismatch() {
+    let mut a = DVector::<f64>::zeros_shaped((Dyn(3),));
+    let error = a.try_move_by(&DVector::zeros_shaped((Dyn(2),))).unwrap_err();
+    assert!(error.to_string().starts_with("move_by: shapes [3] and [2]"), "{error}");
+    assert_eq!(a, DVector::zeros_shaped((Dyn(3),)));
+}

@@ -215,3 +215,10 @@ fn unreduced_losses_sum_to_the_reduced_ones_and_pass_the_checks() {
 fn a_class_count_that_differs_from_the_row_count_is_reported() {
     let _ = cross_entropy(&logits(), &[0, 1], Reduction::Mean);
 }
+
+#[test]
+#[should_panic(expected = "argmax: 3 rows of 0 columns have no largest value")]
+fn argmax_of_rows_without_columns_is_reported() {
+    let empty = Tensor::<f64, (Dyn, Dyn), Heap>::zeros_shaped((Dyn(3), Dyn(0)));
+    let _ = argmax(&empty);
+}

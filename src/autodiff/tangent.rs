@@ -520,6 +520,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Differentiable for Tensor<T, S, K> {
     }
 
     fn try_move_by(&mut self, offset: &Self) -> Result<(), ShapeError> {
+        self.check_same_shape(offset, "move_by")?;
         self.try_add_assign(offset)
     }
     #[inline]

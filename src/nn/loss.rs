@@ -421,10 +421,15 @@ loss_kernels! {
 
 /// The index of each row's largest value (the first one on ties), for logits or
 /// probabilities `[B, C]`.
+///
+/// # Panics
+/// When there are rows but no columns (no largest value to name).
+#[track_caller]
 pub fn argmax<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)>>(
     scores: &Tensor<T, (B, C), K>,
 ) -> Vec<usize> {
-    let columns = scores.shape().1.size();
+    let (rows, columns) = (scores.shape().0.size(), scores.shape().1.size());
+    assert!(columns > 0 || rows == 0, "argmax: {rows} rows of 0 columns have no largest value");
     scores
         .as_slice()
         .chunks(columns.max(1))
