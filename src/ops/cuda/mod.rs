@@ -313,7 +313,9 @@ fn softmax_pullback_kernel(write: Write) -> Kernel {
 /// x̄ = softmax(x)·s̄ for s = logsumexp(x): exp(x − s)·s̄.
 fn logsumexp_pullback_kernel(write: Write) -> Kernel {
     Kernel::elementwise("logsumexp_pullback", &[Element, Line, Line], 0, store(write), |x, _| {
-        (x[0] - x[1]).exp() * x[2]
+        // 0 along a line that is all −∞ (y = −∞, where y − (−∞) is NaN), as on the
+        // host: its softmax, 0/0, is not a derivative.
+        Sym::select_positive(x[1] - Sym::neg_infinity(), (x[0] - x[1]).exp() * x[2], Sym::zero())
     })
 }
 
@@ -1995,5 +1997,16 @@ mod tests {
             let value = fused_kernel(Choosing).evaluate(&point, &[]).unwrap();
             assert_eq!(value, Choosing.value(point));
         }
+    }
+
+    /// The logsumexp pullback along a line that is all −∞ is 0 (the host's rule), and
+    /// exp(x − y)·ȳ elsewhere.
+    #[test]
+    fn the_logsumexp_pullback_is_zero_along_a_line_of_minus_infinity() {
+        let kernel = logsumexp_pullback_kernel(Write::Overwrite);
+        let at = |x: f64, y: f64, y_bar: f64| kernel.evaluate(&[x, y, y_bar], &[]).unwrap();
+        assert_eq!(at(f64::NEG_INFINITY, f64::NEG_INFINITY, 2.0), 0.0);
+        assert!((at(0.5, 1.0, 2.0) - 2.0 * (-0.5f64).exp()).abs() < 1e-15);
+        assert_eq!(at(f64::NEG_INFINITY, 1.0, 2.0), 0.0);
     }
 }
