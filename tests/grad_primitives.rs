@@ -1126,3 +1126,18 @@ fn inverse_trigonometry_on_the_tape_agrees_with_finite_differences() {
         assert!((a - da).abs() < 1e-8 && (b - db).abs() < 1e-8, "({a}, {b}) vs ({da}, {db})");
     }
 }
+
+/// `max` and `min` of two traced scalars: the cotangent goes to the operand picked
+/// (to the first on a tie), as in static mode.
+#[test]
+fn max_and_min_of_traced_scalars_pass_the_cotangent_to_the_one_picked() {
+    use fluxion::autodiff::check::{CheckOptions, check_grad};
+    let f = |(a, b): (Var<f64>, Var<f64>)| &a.max(&b) + &(&a.min(&b) * &b);
+    for point in [(0.3, -0.4), (-0.7, 0.2)] {
+        if let Err(error) = check_grad(f, &point, CheckOptions::f64()) {
+            panic!("at {point:?}: {error}");
+        }
+    }
+    assert_eq!(grad(|(a, b): (Var<f64>, Var<f64>)| a.max(&b), &(1.0, 1.0)), (1.0, 0.0));
+    assert_eq!(grad(|(a, b): (Var<f64>, Var<f64>)| a.min(&b), &(2.0, 1.0)), (0.0, 1.0));
+}

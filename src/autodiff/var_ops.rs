@@ -642,15 +642,32 @@ impl<T: RealScalar> Var<T> {
         self.by_rule(rules::ArcCos)
     }
 
+    /// y = f(a, b) by `rule`, with ā = ∂f/∂a·ȳ and b̄ = ∂f/∂b·ȳ.
+    fn by_binary_rule<R: BinaryRule<T, T, Output = T> + 'static>(&self, other: &Var<T>, rule: R) -> Self {
+        let (a, b) = (*self.value(), *other.value());
+        let y = rule.value(&a, &b);
+        record_binary(self, other, y, move |y_bar| {
+            let args = (&a, &b, &y);
+            (rule.pull_lhs(args, y_bar), rule.pull_rhs(args, y_bar))
+        })
+    }
+
     /// atan2(y, x) with y = `self` and x = `other`, the angle of (x, y): ȳ·x/(x² + y²)
     /// flows to y and −ȳ·y/(x² + y²) to x.
     pub fn atan2(&self, other: &Var<T>) -> Self {
-        let (a, b) = (*self.value(), *other.value());
-        let y = rules::ArcTan2.value(&a, &b);
-        record_binary(self, other, y, move |y_bar| {
-            let args = (&a, &b, &y);
-            (rules::ArcTan2.pull_lhs(args, y_bar), rules::ArcTan2.pull_rhs(args, y_bar))
-        })
+        self.by_binary_rule(other, rules::ArcTan2)
+    }
+
+    /// The larger of two traced scalars, the cotangent going to the one picked (to
+    /// `self` on a tie), as in static mode.
+    pub fn max(&self, other: &Var<T>) -> Self {
+        self.by_binary_rule(other, rules::Maximum)
+    }
+
+    /// The smaller of two traced scalars, the cotangent going to the one picked (to
+    /// `self` on a tie), as in static mode.
+    pub fn min(&self, other: &Var<T>) -> Self {
+        self.by_binary_rule(other, rules::Minimum)
     }
 }
 
