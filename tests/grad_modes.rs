@@ -317,7 +317,7 @@ fn stop_gradient_blocks_flow() {
     let g = grad(|x: Var<V3>| x.hadamard(&stop_gradient(&x)).sum(), &x);
     assert_eq!(g, x);
     // ⟨x, stop(eˣ)⟩: gradient eˣ (not eˣ + x ⊙ eˣ).
-    let g = grad(|x: Var<V3>| x.dot(&stop_gradient(&x.exp())), &x);
+    let g = grad(|x: Var<V3>| x.dot(&stop_gradient(x.exp())), &x);
     assert_close_slices(g.as_slice(), x.exp().as_slice(), 1e-15);
     // Everything stopped: zero gradient.
     let g = grad(|x: Var<V3>| stop_gradient(&x).sin().sum(), &x);

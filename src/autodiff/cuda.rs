@@ -187,6 +187,7 @@ impl<T: CudaElement, S: Shape> Unlift for CudaDual<T, S> {
 
 /// A GPU dual with its tangent set to zero
 /// ([`stop_gradient`](super::rules::stop_gradient), as on the host).
+#[diagnostic::do_not_recommend]
 impl<T: CudaElement, S: Shape> super::rules::StopGradient for CudaDual<T, S> {
     type Stopped = Self;
     fn stop_gradient(self) -> Self {
@@ -195,6 +196,7 @@ impl<T: CudaElement, S: Shape> super::rules::StopGradient for CudaDual<T, S> {
 }
 
 /// A GPU dual, by reference, with its tangent set to zero.
+#[diagnostic::do_not_recommend]
 impl<T: CudaElement, S: Shape> super::rules::StopGradient for &CudaDual<T, S> {
     type Stopped = CudaDual<T, S>;
     fn stop_gradient(self) -> CudaDual<T, S> {

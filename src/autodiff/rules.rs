@@ -159,7 +159,7 @@ const fn require_positions(keeps: bool) {
 /// assert_eq!(jvp(|x: Dual<f64>| x * stop_gradient(x), &1.5, &1.0).1, 1.5);
 /// ```
 #[inline(always)]
-pub fn stop_gradient<X: StopGradient>(x: X) -> X::Stopped {
+pub fn stop_gradient<X: StopGradient<Stopped = Y>, Y>(x: X) -> Y {
     x.stop_gradient()
 }
 
@@ -167,7 +167,7 @@ pub fn stop_gradient<X: StopGradient>(x: X) -> X::Stopped {
 /// (as it is), and traced values and references to them (cut from the tape).
 #[diagnostic::on_unimplemented(
     message = "`stop_gradient` takes a differentiable value or a traced `Var`, not `{Self}`",
-    note = "scalars, tensors, tuples, arrays and derived structs of them are differentiable"
+    note = "scalars, tensors, tuples, arrays and derived structs of them are differentiable; plain data (a count, an index) has no derivative to stop: use it as it is"
 )]
 pub trait StopGradient {
     /// What comes back: the value itself, or a traced value cut from the tape.
@@ -176,6 +176,7 @@ pub trait StopGradient {
     fn stop_gradient(self) -> Self::Stopped;
 }
 
+#[diagnostic::do_not_recommend]
 impl<X: Differentiable> StopGradient for X {
     type Stopped = X;
     #[inline(always)]

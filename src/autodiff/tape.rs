@@ -104,6 +104,7 @@ impl<V> Var<V> {
 /// A traced value cut from the tape ([`stop_gradient`](super::rules::stop_gradient)):
 /// the same value, and later uses do not propagate into `x` (a value of duals, as
 /// in forward-over-reverse, also loses its dual tangents).
+#[diagnostic::do_not_recommend]
 impl<V: Differentiable + Clone> super::rules::StopGradient for &Var<V> {
     type Stopped = Var<V>;
     fn stop_gradient(self) -> Var<V> {
@@ -112,6 +113,7 @@ impl<V: Differentiable + Clone> super::rules::StopGradient for &Var<V> {
 }
 
 /// A traced value cut from the tape, taken by value.
+#[diagnostic::do_not_recommend]
 impl<V: Differentiable + Clone> super::rules::StopGradient for Var<V> {
     type Stopped = Var<V>;
     fn stop_gradient(self) -> Var<V> {
