@@ -90,6 +90,8 @@ use crate::shape::{Const, Dim, Shape};
 use crate::tensor::Zeros;
 use crate::tensor::{Heap, Storage, StorageKind, Tensor};
 
+pub use super::static_module::StaticModule;
+
 /// A forward pass: the output of `self` on the input `X`.
 #[diagnostic::on_unimplemented(
     message = "the layer `{Self}` does not take `{X}` as its input",
@@ -358,6 +360,16 @@ where
     }
 }
 
+crate::static_module!(
+    impl[T, const I: usize, const O: usize, K, R: Dim] Linear<T, I, O, K, WithBias>:
+        apply_batch(Tensor<T, (R, Const<I>), K>) -> Tensor<T, (R, Const<O>), K>;
+    where [
+        T: RealScalar,
+        K: Storage<T, (Const<O>, Const<I>)> + Storage<T, (Const<O>,)> + Storage<T, (Const<I>,)>,
+        K: Storage<T, (R, Const<I>)> + Storage<T, (R, Const<O>)>,
+    ]
+);
+
 impl<T, const I: usize, const O: usize, K> Linear<T, I, O, K, NoBias>
 where
     T: RealScalar,
@@ -378,6 +390,16 @@ where
         x.matmul_transposed(&self.weight)
     }
 }
+
+crate::static_module!(
+    impl[T, const I: usize, const O: usize, K, R: Dim] Linear<T, I, O, K, NoBias>:
+        apply_batch(Tensor<T, (R, Const<I>), K>) -> Tensor<T, (R, Const<O>), K>;
+    where [
+        T: RealScalar,
+        K: Storage<T, (Const<O>, Const<I>)> + Storage<T, (Const<O>,)> + Storage<T, (Const<I>,)>,
+        K: Storage<T, (R, Const<I>)> + Storage<T, (R, Const<O>)>,
+    ]
+);
 
 /// One forward expression for the plain layer and its traced twin: `$x` is the input
 /// and `$layer` the layer, of `Tensor`s or of `Var`s, whose operations carry the
@@ -714,6 +736,19 @@ macro_rules! elementwise_layer {
 
         parameter_free!([] $name);
 
+        impl $name {
+            /// The forward pass, written for static mode (`#[differentiable]`; the
+            /// layer's tangent is `()`).
+            #[differentiable]
+            pub fn apply_batch<T: RealScalar, S: Shape, K: Storage<T, S>>(&self, $x: &Tensor<T, S, K>) -> Tensor<T, S, K> {
+                $forward
+            }
+        }
+
+        crate::static_module!(
+            impl[T: RealScalar, S: Shape, K: Storage<T, S>] $name: apply_batch(Tensor<T, S, K>) -> Tensor<T, S, K>
+        );
+
         forward_pass! {
             impl[T: RealScalar, S: Shape, K: Storage<T, S>] $name, traced $name;
             Tensor<T, S, K> => Tensor<T, S, K>;
@@ -772,6 +807,23 @@ elementwise_layer!(
 pub struct Softmax;
 
 parameter_free!([] Softmax);
+
+impl Softmax {
+    /// The forward pass on a batch, written for static mode (`#[differentiable]`; the
+    /// layer's tangent is `()`).
+    #[differentiable]
+    pub fn apply_batch<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)> + Storage<T, (B,)>>(
+        &self,
+        x: &Tensor<T, (B, C), K>,
+    ) -> Tensor<T, (B, C), K> {
+        x.softmax(Axis::<1>)
+    }
+}
+
+crate::static_module!(
+    impl[T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)> + Storage<T, (B,)>] Softmax:
+        apply_batch(Tensor<T, (B, C), K>) -> Tensor<T, (B, C), K>
+);
 
 forward_pass! {
     impl[T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)> + Storage<T, (B,)>] Softmax, traced Softmax;
@@ -975,6 +1027,12 @@ impl<T: RealScalar, const D: usize, K: Storage<T, (Const<D>,)>> LayerNorm<T, D, 
     }
 }
 
+crate::static_module!(
+    impl[T: RealScalar, const D: usize, K: Storage<T, (Const<D>,)>, R: Dim] LayerNorm<T, D, K>:
+        apply_batch(Tensor<T, (R, Const<D>), K>) -> Tensor<T, (R, Const<D>), K>;
+    where [K: Storage<T, (R, Const<D>)> + Storage<T, (R,)>]
+);
+
 // By hand, as for `Linear`: a GPU layer prints but has no `==`.
 impl<T: RealScalar, const D: usize, K: StorageKind<T, (Const<D>,)>> core::fmt::Debug for LayerNorm<T, D, K>
 where
@@ -1173,6 +1231,13 @@ where
         self.weight.gather_rows(indices)
     }
 }
+
+#[cfg(feature = "alloc")]
+crate::static_module!(
+    impl[T: RealScalar, const V: usize, const D: usize, K] Embedding<T, V, D, K>:
+        apply([usize]) -> Tensor<T, (Dyn, Const<D>), K>, input tangent rules::NotDifferentiated;
+    where [K: Storage<T, (Const<V>, Const<D>)> + Clone + Storage<T, (Dyn, Const<D>)>]
+);
 
 #[cfg(feature = "alloc")]
 impl<T, const V: usize, const D: usize, K> Module<[usize]> for Embedding<T, V, D, K>
@@ -1533,6 +1598,21 @@ where
     }
 }
 
+crate::static_module!(
+    impl[
+        T, const C: usize, const O: usize, const KH: usize, const KW: usize, const HO: usize,
+        const WO: usize, K, const P: usize, const S: usize, B: Dim, const H: usize, const W: usize
+    ] Conv2d<T, C, O, KH, KW, HO, WO, K, P, S>:
+        apply_batch(Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>) -> Tensor<T, (B, Const<O>, Const<HO>, Const<WO>), K>;
+    where [
+        T: RealScalar,
+        K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)> + Storage<T, (Const<O>,)>,
+        Const<H>: ConvolvesTo<KH, P, HO, S>,
+        Const<W>: ConvolvesTo<KW, P, WO, S>,
+        K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
+    ]
+);
+
 forward_pass! {
     impl[
         T, B: Dim, const C: usize, const H: usize, const W: usize, const O: usize,
@@ -1623,6 +1703,19 @@ impl<const S: usize, const HO: usize, const WO: usize> MaxPool2d<S, HO, WO> {
     }
 }
 
+crate::static_module!(
+    impl[
+        T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize,
+        const S: usize, const HO: usize, const WO: usize, K
+    ] MaxPool2d<S, HO, WO>:
+        apply_batch(Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>) -> Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), K>;
+    where [
+        Const<H>: PoolsTo<S, HO>,
+        Const<W>: PoolsTo<S, WO>,
+        K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
+    ]
+);
+
 forward_pass! {
     impl[
         T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize,
@@ -1670,6 +1763,12 @@ impl<const F: usize> Flatten<F> {
         x.flatten_images::<F>()
     }
 }
+
+crate::static_module!(
+    impl[T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, const F: usize, K] Flatten<F>:
+        apply_batch(Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>) -> Tensor<T, (B, Const<F>), K>;
+    where [K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<F>)>]
+);
 
 forward_pass! {
     impl[T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, const F: usize, K]

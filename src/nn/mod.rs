@@ -26,3 +26,4 @@ pub mod optim;
 pub mod params;
 pub mod per_example;
 pub mod prelude;
+mod static_module;

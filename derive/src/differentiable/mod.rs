@@ -227,31 +227,43 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
         })
         .collect();
     let is_method = parameters.first().is_some_and(|p| p.ident == "self");
-    let (joint, record, joint_lanes_body, tangent_body, lanes_body) = match (&options.vjp, &options.jvp) {
-        (Some(vjp), Some(jvp)) => {
-            let (joint, joint_lanes, tangent, lanes) =
-                given_derivative(&function, &parameters, is_method, (vjp, jvp));
-            (joint.clone(), Some(joint), joint_lanes, tangent, lanes)
-        }
-        _ => {
-            let lowered_params: Vec<Param> = parameters
-                .iter()
-                .map(|p| Param { ident: p.ident.clone(), by_ref: p.by_ref, differentiated: p.differentiated })
-                .collect();
-            let block = returns::without_early_returns(&function.block);
-            let body = lower::lower(&lowered_params, &block, false)?;
-            let record_body = lower::lower(&lowered_params, &block, true)?;
-            (
-                emit::joint_parts(&body, &ids, false, true),
-                (!record_body.keeps_borrows).then(|| emit::record_parts(&record_body, &ids)),
-                emit::joint_body(&body, &ids, true),
-                emit::tangent_body(&body, &ids, emit::Mode::Tangent),
-                emit::tangent_body(&body, &ids, emit::Mode::Lanes),
-            )
-        }
-    };
+    let (joint, record, owned_record, joint_lanes_body, tangent_body, lanes_body) =
+        match (&options.vjp, &options.jvp) {
+            (Some(vjp), Some(jvp)) => {
+                let (joint, joint_lanes, tangent, lanes) =
+                    given_derivative(&function, &parameters, is_method, (vjp, jvp));
+                (joint.clone(), Some(joint.clone()), Some(joint), joint_lanes, tangent, lanes)
+            }
+            _ => {
+                let lowered_params: Vec<Param> = parameters
+                    .iter()
+                    .map(|p| Param {
+                        ident: p.ident.clone(),
+                        by_ref: p.by_ref,
+                        differentiated: p.differentiated,
+                    })
+                    .collect();
+                let block = returns::without_early_returns(&function.block);
+                let body = lower::lower(&lowered_params, &block, false, true)?;
+                let record_body = lower::lower(&lowered_params, &block, true, true)?;
+                // Only a method can be a layer of a chain (`__record_owned`).
+                let owned_record_body =
+                    if is_method { Some(lower::lower(&lowered_params, &block, true, false)?) } else { None };
+                (
+                    emit::joint_parts(&body, &ids, false, true),
+                    (!record_body.keeps_borrows).then(|| emit::record_parts(&record_body, &ids)),
+                    owned_record_body
+                        .filter(|owned| !owned.keeps_borrows)
+                        .map(|owned| emit::record_parts(&owned, &ids)),
+                    emit::joint_body(&body, &ids, true),
+                    emit::tangent_body(&body, &ids, emit::Mode::Tangent),
+                    emit::tangent_body(&body, &ids, emit::Mode::Lanes),
+                )
+            }
+        };
     let companions = Companions { function: &function, parameters: &parameters, output, is_method };
-    let generated = companions.generate(joint, record, [joint_lanes_body, tangent_body, lanes_body]);
+    let generated =
+        companions.generate(joint, [record, owned_record], [joint_lanes_body, tangent_body, lanes_body]);
     // Used through its companions only, the function itself is not dead code.
     let result = quote! {
         #[allow(dead_code)]
@@ -420,6 +432,34 @@ impl Companions<'_> {
                 }
             })
             .collect()
+    }
+
+    /// For `__record_owned`: the declarations, with each referenced argument but
+    /// `self` taken by value (`__owned_x: T` for `x: &T`), and the statements that
+    /// bind the names back to references (`let x = &__owned_x;`). `None` where a
+    /// referenced type may be unsized (a slice, `str`, a trait object).
+    fn owned_record_parameters(&self) -> Option<(Vec<TokenStream>, TokenStream)> {
+        let mut declarations = Vec::new();
+        let mut rebind = TokenStream::new();
+        for p in self.parameters {
+            if !p.by_ref || p.ident == "self" {
+                declarations.push(p.declaration_with_lifetime.clone());
+                continue;
+            }
+            let unsized_type = match &p.ty {
+                Type::Slice(_) | Type::TraitObject(_) | Type::ImplTrait(_) => true,
+                Type::Path(path) => path.path.is_ident("str"),
+                _ => false,
+            };
+            if unsized_type {
+                return None;
+            }
+            let (ident, ty) = (&p.ident, &p.ty);
+            let owned = format_ident!("__owned_{}", ident.to_string().trim_start_matches("r#"));
+            declarations.push(quote!(#owned: #ty));
+            rebind.extend(quote!(let #ident = &#owned;));
+        }
+        Some((declarations, rebind))
     }
 
     fn differentiated(&self) -> Vec<(usize, &Parameter)> {
@@ -651,12 +691,12 @@ impl Companions<'_> {
     }
 
     /// The companions, from the parts of the joint function and of the `__record`
-    /// companion (`None`: it recomputes) and the joint-lanes, tangent and
-    /// tangent-lanes bodies.
+    /// and `__record_owned` companions (`None`: it recomputes) and the joint-lanes,
+    /// tangent and tangent-lanes bodies.
     fn generate(
         &self,
         joint: emit::JointParts,
-        record: Option<emit::JointParts>,
+        [record, owned_record]: [Option<emit::JointParts>; 2],
         [joint_lanes_body, tangent_body, lanes_body]: [TokenStream; 3],
     ) -> TokenStream {
         let emit::JointParts { forward: joint_forward, reverse: joint_reverse } = joint;
@@ -791,7 +831,7 @@ impl Companions<'_> {
         };
         let vjp_declarations: Vec<_> = self.parameters.iter().map(|p| &p.declaration_with_lifetime).collect();
         let forward_call = self.call(None, &self.arguments(true), TokenStream::new());
-        let record_body = match record {
+        let record_body = match &record {
             Some(emit::JointParts { forward, reverse }) => quote! {
                 #forward
                 (__value, move |__seed: #output_tangent| {
@@ -813,6 +853,47 @@ impl Companions<'_> {
                 }
             }
         };
+        // `__record_owned`: `__record` with the referenced arguments taken by value and
+        // kept by the pullback, which then borrows nothing the caller made: a chain of
+        // layers keeps each layer's input in that layer's pullback (`nn::layer::StaticModule`).
+        // Not generated where a referenced argument may be unsized (a slice).
+        let owned_record = self.owned_record_parameters().filter(|_| self.is_method).map(|(declarations, rebind)| {
+            let record_owned_name = self.name("__record_owned");
+            let body = match &owned_record {
+                Some(emit::JointParts { forward, reverse }) => quote! {
+                    #rebind
+                    #forward
+                    (__value, move |__seed: #output_tangent| {
+                        #rebind
+                        #(let mut #stores = #zeros;)*
+                        {
+                            #(let #outs = &mut #stores;)*
+                            #reverse
+                        }
+                        (#(#stores,)*)
+                    })
+                },
+                None => {
+                    let recomputed = self.call(Some("__joint"), &self.arguments(true), quote!(__seed));
+                    quote! {
+                        #rebind
+                        let __value = #forward_call;
+                        (__value, move |__seed: #output_tangent| {
+                            #rebind
+                            #recomputed.1
+                        })
+                    }
+                }
+            };
+            quote! {
+                #[doc(hidden)]
+                #[inline]
+                #[allow(unused_mut, unused_variables, clippy::all)]
+                #vis fn #record_owned_name #vjp_impl_generics (#(#declarations,)* __wanted: [bool; #parameter_count]) -> (#output, impl FnOnce(#output_tangent) -> (#(#all_tangents,)*) + '__l) #vjp_where {
+                    #body
+                }
+            }
+        });
         let captured_call =
             self.call(Some("__joint"), &self.arguments(true), quote!(::core::clone::Clone::clone(__seed)));
         let vjp_select = self.select_gradient(quote!(__tangents));
@@ -857,6 +938,8 @@ impl Companions<'_> {
             #vis fn #record_name #vjp_impl_generics (#(#vjp_declarations,)* __wanted: [bool; #parameter_count]) -> (#output, impl FnOnce(#output_tangent) -> (#(#all_tangents,)*) + '__l) #vjp_where {
                 #record_body
             }
+
+            #owned_record
 
             #[doc(hidden)]
             #[inline]

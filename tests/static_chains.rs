@@ -1,0 +1,266 @@
+//! Chains of layers in static mode (`StaticModule`): a `Sequential` or a tuple called
+//! inside `#[differentiable]` code gives the tape's value and gradient, the explicit
+//! chain's bit for bit, finite differences along random directions, forward mode by
+//! the adjoint identity, and the same Jacobian by `jacfwd` and `jacrev`.
+
+mod common_grad;
+
+use common_grad::assert_close;
+use fluxion::autodiff::differentiable;
+use fluxion::nn::layer::{
+    Conv2d, Flatten, Gelu, LayerNorm, Linear, MaxPool2d, Module, Relu, Sequential, Sigmoid, Softmax,
+    StaticModule, Tanh,
+};
+use fluxion::prelude::*;
+
+type Batch<const F: usize> = Tensor<f64, (Dyn, Const<F>), Heap>;
+
+fn batch<const F: usize>(rows: usize, seed: u64) -> Batch<F> {
+    Tensor::random_normal_shaped((Dyn(rows), Const), 0.0, 1.0, seed)
+}
+
+/// Every kind of dense layer, and a nested `Sequential`.
+type Mlp = Sequential<(
+    Linear<f64, 3, 5>,
+    Relu,
+    LayerNorm<f64, 5>,
+    Sequential<(Tanh, Linear<f64, 5, 4>, Gelu)>,
+    Sigmoid,
+    Linear<f64, 4, 3>,
+    Softmax,
+)>;
+
+/// The same layers, flat, for the network written layer by layer.
+type Flat = (Linear<f64, 3, 5>, LayerNorm<f64, 5>, Linear<f64, 5, 4>, Linear<f64, 4, 3>);
+
+fn mlp() -> (Mlp, Flat) {
+    let norm = LayerNorm {
+        weight: Tensor::random_normal(1.0, 0.3, 9),
+        bias: Tensor::random_normal(0.0, 0.3, 10),
+        ..LayerNorm::default()
+    };
+    let (first, second, third) = (Linear::new(1), Linear::new(2), Linear::new(3));
+    let flat = (first.clone(), norm.clone(), second.clone(), third.clone());
+    (Sequential((first, Relu, norm, Sequential((Tanh, second, Gelu)), Sigmoid, third, Softmax)), flat)
+}
+
+#[differentiable]
+fn mlp_loss(model: &Mlp, x: &Batch<3>) -> f64 {
+    let p = model.apply_batch(x);
+    p.hadamard(&p).sum()
+}
+
+#[differentiable]
+fn mlp_loss_by_hand(model: &Flat, x: &Batch<3>) -> f64 {
+    let h = model.1.apply_batch(&model.0.apply_batch(x).relu());
+    let h = model.2.apply_batch(&h.tanh());
+    let h = model.3.apply_batch(&h.map_function(fluxion::nn::layer::GeluFunction).sigmoid());
+    let p = h.softmax(Axis::<1>);
+    p.hadamard(&p).sum()
+}
+
+/// The real coordinates of `value`, in order.
+fn reals(value: &impl RealLeaves) -> Vec<f64> {
+    let mut reals = Vec::new();
+    value.for_each_real(&mut |c| reals.push(c));
+    reals
+}
+
+/// ⟨a, b⟩ over every real coordinate.
+fn inner<V: RealLeaves>(a: &V, b: &V) -> f64 {
+    let (mut left, mut right) = (Vec::new(), Vec::new());
+    a.for_each_real(&mut |c| left.push(c));
+    b.for_each_real(&mut |c| right.push(c));
+    left.iter().zip(&right).map(|(a, b)| a * b).sum()
+}
+
+/// A tangent like `like` with seeded coordinates in [−1, 1].
+fn direction<V: VectorSpace>(like: &V, seed: u64) -> V {
+    let mut state = seed;
+    let mut v = like.zero_like();
+    v.map_reals(&mut |_| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    });
+    v
+}
+
+#[test]
+fn a_sequential_in_static_mode_gives_the_tapes_value_and_gradient() {
+    let ((model, flat), x) = (mlp(), batch::<3>(5, 4));
+    let (value, (model_bar, x_bar)) = mlp_loss::value_and_grad(&model, &x);
+    let (tape_value, (tape_model_bar, tape_x_bar)) = value_and_grad(
+        |(m, x): (<Mlp as Trace>::Traced, Var<Batch<3>>)| {
+            let p = m.forward(&x);
+            p.hadamard(&p).sum()
+        },
+        &(model.clone(), x.clone()),
+    );
+    assert_close(value, tape_value, 1e-14);
+    for seed in 0..3 {
+        let v = direction(&model_bar, seed);
+        assert_close(inner(&model_bar, &v), inner(&tape_model_bar, &v), 1e-13);
+    }
+    x_bar.iter().zip(tape_x_bar.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-13));
+    // Layer by layer in static mode: the same rules in the same order.
+    let (by_hand_value, (by_hand_model_bar, by_hand_x_bar)) = mlp_loss_by_hand::value_and_grad(&flat, &x);
+    assert_eq!(value, by_hand_value);
+    assert_eq!(reals(&model_bar), reals(&by_hand_model_bar));
+    assert_eq!(x_bar, by_hand_x_bar);
+}
+
+#[test]
+fn a_sequential_in_static_mode_agrees_with_finite_differences_and_forward_mode() {
+    let ((model, _), x) = (mlp(), batch::<3>(4, 5));
+    let (_, (model_bar, x_bar)) = mlp_loss::value_and_grad(&model, &x);
+    let h = 1e-6;
+    for seed in 0..4 {
+        let (v, u) = (direction(&model_bar, seed), direction(&x_bar, seed + 10));
+        let moved = |sign: f64| {
+            let (mut m, mut y) = (model.clone(), x.clone());
+            m.move_by(&v.scaled(sign * h));
+            y.move_by(&u.scaled(sign * h));
+            mlp_loss(&m, &y)
+        };
+        let numeric = (moved(1.0) - moved(-1.0)) / (2.0 * h);
+        let analytic = inner(&model_bar, &v) + inner(&x_bar, &u);
+        assert!((analytic - numeric).abs() < 1e-7 * (1.0 + analytic.abs()), "{analytic} vs {numeric}");
+        // Forward mode through the chain: ⟨∇f, v⟩ = ḟ(v).
+        let (_, forward) = mlp_loss::jvp(&model, &x, &v, &u);
+        assert_close(forward, analytic, 1e-12);
+    }
+}
+
+/// Only the input differentiated: the chain skips the layers' parameter cotangents.
+#[differentiable(wrt(x))]
+fn outputs(model: &Mlp, x: &Matrix<f64, 2, 3, Heap>) -> Matrix<f64, 2, 3, Heap> {
+    model.apply_batch(x)
+}
+
+#[test]
+fn jacfwd_and_jacrev_through_a_sequential_agree_with_finite_differences() {
+    let (model, _) = mlp();
+    let x: Matrix<f64, 2, 3, Heap> = Tensor::from_array([[0.3, -0.8, 1.1], [0.5, 0.2, -0.4]]);
+    let forward: Tensor<f64, (Const<2>, Const<3>, Const<2>, Const<3>), Heap> = outputs::jacfwd(&model, &x);
+    let reverse: Tensor<f64, (Const<2>, Const<3>, Const<2>, Const<3>), Heap> = outputs::jacrev(&model, &x);
+    let h = 1e-6;
+    for (i, j) in [(0, 0), (0, 2), (1, 1)] {
+        let (mut plus, mut minus) = (x.clone(), x.clone());
+        plus[[i, j]] += h;
+        minus[[i, j]] -= h;
+        let (p, m) = (outputs(&model, &plus), outputs(&model, &minus));
+        for (a, b) in [(0, 0), (1, 2), (0, 1)] {
+            let numeric = (p[[a, b]] - m[[a, b]]) / (2.0 * h);
+            assert_close(forward[[a, b, i, j]], reverse[[a, b, i, j]], 1e-13);
+            assert!((reverse[[a, b, i, j]] - numeric).abs() < 1e-8, "{} vs {numeric}", reverse[[a, b, i, j]]);
+        }
+    }
+    // The rows of a batch do not mix.
+    assert!((0..3).all(|b| (0..3).all(|j| forward[[0, b, 1, j]] == 0.0)));
+}
+
+/// A bare tuple is a chain too, here of image layers on a fixed-size batch.
+type Cnn = (Conv2d<f64, 1, 2, 3, 3, 4, 4, Inline>, MaxPool2d<2, 2, 2>, Flatten<8>, Linear<f64, 8, 2, Inline>);
+type Images = Tensor<f64, (Const<2>, Const<1>, Const<6>, Const<6>), Inline>;
+
+#[differentiable(wrt(model))]
+fn cnn_loss(model: &Cnn, images: &Images) -> f64 {
+    model.apply_batch(images).tanh().sum()
+}
+
+#[test]
+fn a_tuple_of_image_layers_in_static_mode_gives_the_tapes_gradient() {
+    let model: Cnn = (Conv2d::new(4), MaxPool2d, Flatten, Linear::new(5));
+    let images: Images = Tensor::from_shape_fn((Const, Const, Const, Const), |[b, _, i, j]| {
+        ((b * 36 + i * 6 + j) as f64 * 0.37).sin()
+    });
+    let (value, gradient) = cnn_loss::value_and_grad(&model, &images);
+    let (tape_value, tape_gradient) =
+        value_and_grad(|m: <Cnn as Trace>::Traced| m.forward(&images).tanh().sum(), &model);
+    assert_close(value, tape_value, 1e-14);
+    gradient
+        .0
+        .weight
+        .iter()
+        .zip(tape_gradient.0.weight.iter())
+        .for_each(|(a, b)| assert_close(*a, *b, 1e-13));
+    gradient.3.bias.iter().zip(tape_gradient.3.bias.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-13));
+    let h = 1e-6;
+    let v = direction(&gradient, 3);
+    let moved = |sign: f64| {
+        let mut m = model.clone();
+        m.move_by(&v.scaled(sign * h));
+        cnn_loss(&m, &images)
+    };
+    assert!((inner(&gradient, &v) - (moved(1.0) - moved(-1.0)) / (2.0 * h)).abs() < 1e-7);
+}
+
+/// Indices into an embedding table start a chain; they are not differentiated.
+type Embedder = Sequential<(fluxion::nn::layer::Embedding<f64, 6, 3>, Tanh, Linear<f64, 3, 2>)>;
+
+#[differentiable(wrt(model))]
+fn embedding_loss(model: &Embedder, indices: &[usize]) -> f64 {
+    model.apply_batch(indices).sum()
+}
+
+#[test]
+fn a_chain_can_start_from_indices() {
+    let model: Embedder = Sequential((fluxion::nn::layer::Embedding::new(1), Tanh, Linear::new(2)));
+    let indices = [4, 0, 4, 2];
+    let (value, gradient) = embedding_loss::value_and_grad(&model, &indices);
+    let (tape_value, tape_gradient) =
+        value_and_grad(|m: <Embedder as Trace>::Traced| m.forward(&indices[..]).sum(), &model);
+    assert_close(value, tape_value, 1e-14);
+    gradient
+        .0
+        .weight
+        .iter()
+        .zip(tape_gradient.0.weight.iter())
+        .for_each(|(a, b)| assert_close(*a, *b, 1e-14));
+    // Rows 1, 3 and 5 were never looked up.
+    assert!((0..3).all(|c| gradient.0.weight[[1, c]] == 0.0 && gradient.0.weight[[5, c]] == 0.0));
+}
+
+/// A layer of one's own joins a chain through `static_module!`.
+#[derive(Clone, Debug, Differentiable)]
+struct Shift {
+    by: Tensor<f64, (Const<2>,), Heap>,
+}
+
+/// How many times `Shift`'s forward pass ran.
+static SHIFT_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Shift {
+    #[differentiable]
+    fn apply_batch(&self, x: &Batch<2>) -> Batch<2> {
+        SHIFT_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        x.add_rows(&self.by).tanh()
+    }
+}
+
+fluxion::static_module!(impl[] Shift: apply_batch(Batch<2>) -> Batch<2>);
+
+#[differentiable(wrt(model))]
+fn shifted_loss(model: &(Linear<f64, 3, 2>, Shift, Relu), x: &Batch<3>) -> f64 {
+    model.apply_batch(x).sum()
+}
+
+#[test]
+fn a_layer_of_ones_own_joins_a_chain() {
+    let model = (Linear::new(7), Shift { by: Tensor::from_array([0.25, -0.5]) }, Relu);
+    let x = batch::<3>(3, 8);
+    let (value, gradient) = shifted_loss::value_and_grad(&model, &x);
+    // Its pullback kept its input: the forward pass ran once, not again in the
+    // reverse sweep.
+    assert_eq!(SHIFT_CALLS.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let expected = model.2.apply_batch(&model.1.apply_batch(&model.0.apply_batch(&x))).sum();
+    assert_eq!(value, expected);
+    let h = 1e-6;
+    let v = direction(&gradient, 11);
+    let moved = |sign: f64| {
+        let mut m = model.clone();
+        m.move_by(&v.scaled(sign * h));
+        shifted_loss(&m, &x)
+    };
+    assert!((inner(&gradient, &v) - (moved(1.0) - moved(-1.0)) / (2.0 * h)).abs() < 1e-8);
+}
