@@ -312,6 +312,9 @@ impl<T: Scalar, const N: usize> Scalar for Dual<T, N> {
     fn powi(self, n: i32) -> Self {
         self.elementary(Elementary::Powi(n))
     }
+    fn sigmoid(self) -> Self {
+        self.elementary(Elementary::Sigmoid)
+    }
     /// (sin x, cos x) from one evaluation of each: ṡ = cos x·ẋ, ċ = −sin x·ẋ.
     fn sin_cos(self) -> (Self, Self) {
         let (s, c) = self.value.sin_cos();

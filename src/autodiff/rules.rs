@@ -1006,7 +1006,11 @@ axis_rule_impl!(MeanAxis, mean_axis, Tensor<T, S::Removed, K>,
     |_x, _y, x_dot| x_dot.mean_axis(Axis::<AXIS>),
     |x, _y, y_bar| mean_axis_pullback::<AXIS, _, _, _>(x, y_bar));
 axis_rule_impl!(LogSumExp, logsumexp, Tensor<T, S::Removed, K>,
-    |x, _y, x_dot| x.softmax(Axis::<AXIS>).hadamard(x_dot).sum_axis(Axis::<AXIS>),
+    // The weights are the pullback's of ȳ = 1: softmax(x), and 0 along a line that is
+    // all −∞ (whose softmax is 0/0).
+    |x, y, x_dot| logsumexp_pullback::<AXIS, _, _, _>(x, &Tensor::full_shaped(y.shape(), T::one()))
+        .hadamard(x_dot)
+        .sum_axis(Axis::<AXIS>),
     |x, _y, y_bar| logsumexp_pullback::<AXIS, _, _, _>(x, y_bar));
 axis_rule_impl!(SoftmaxAlong, softmax, Tensor<T, S, K>,
     |_x, y, x_dot| softmax_pullback::<AXIS, _, _, _>(y, x_dot),
@@ -1887,10 +1891,13 @@ impl<T: RealScalar> UnaryRule<T> for Absolute {
     }
 }
 
-/// Whether `a` is the operand that `max` (when `larger`) or `min` picks.
+/// Whether `a` is the operand that `max` (when `larger`) or `min` picks: the first
+/// NaN (NaN propagates, as in `RealScalar::max`), else the larger (smaller), `a` on
+/// a tie.
 #[inline(always)]
 fn picks_lhs<T: RealScalar>(larger: bool, a: T, b: T) -> bool {
-    if larger { a >= b } else { a <= b }
+    let a_is_nan = a.partial_cmp(&a).is_none();
+    a_is_nan || if larger { a >= b } else { a <= b }
 }
 
 macro_rules! extremum_rule {

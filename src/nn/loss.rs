@@ -50,7 +50,8 @@ use crate::autodiff::{Operand, Prediction, Var};
 #[cfg(feature = "cuda")]
 use crate::backend::cuda::{Cuda, CudaElement};
 use crate::error::or_panic;
-use crate::ops::elementwise::ScalarFunction;
+use crate::ops::elementwise::{FusedFunction, ScalarFunction};
+use crate::ops::reduce::first_argmax;
 use crate::scalar::RealScalar;
 use crate::shape::constraint::Axis;
 use crate::shape::{Dim, Shape};
@@ -152,6 +153,19 @@ fn one_hot_rows<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C>>(
     K::one_hot(shape, classes)
 }
 
+/// t·log p of a target probability t against a log-probability: 0 where t is 0,
+/// also where log p is −∞ (a masked class: 0·log 0 = 0, as in the entropy), so that
+/// a masked logit leaves a cross-entropy finite.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TargetTerm;
+
+impl FusedFunction<2> for TargetTerm {
+    fn value<T: RealScalar>(&self, [log_probability, target]: [T; 2]) -> T {
+        let term = target * log_probability;
+        T::select_positive(target, term, T::select_positive(-target, term, T::zero()))
+    }
+}
+
 /// softplus(z) = ln(1 + eᶻ), computed as max(z, 0) + ln(1 + e^−|z|); its derivative
 /// is σ(z).
 #[derive(Clone, Copy, Debug)]
@@ -164,7 +178,7 @@ impl ScalarFunction for Softplus {
         positive + (T::one() + (z - positive - positive).exp()).ln()
     }
     fn derivative<T: RealScalar>(&self, z: T, _: T) -> T {
-        T::one() / (T::one() + (-z).exp())
+        z.sigmoid()
     }
 }
 
@@ -389,13 +403,14 @@ macro_rules! loss_kernels {
                 logits: &Var<Tensor<T, (B, C), Self>>,
                 targets: &Tensor<T, (B, C), Self>,
             ) -> Var<Tensor<T, (B,), Self>> {
-                -&logits.log_softmax(Axis::<1>).hadamard(&Var::constant(targets.clone())).sum_axis(Axis::<1>)
+                let terms = TargetTerm.apply([&logits.log_softmax(Axis::<1>), &Var::constant(targets.clone())]);
+                -&terms.sum_axis(Axis::<1>)
             }
             fn cross_entropy_sum(
                 logits: &Var<Tensor<T, (B, C), Self>>,
                 targets: &Tensor<T, (B, C), Self>,
             ) -> Var<T> {
-                -logits.log_softmax(Axis::<1>).hadamard(&Var::constant(targets.clone())).sum()
+                -TargetTerm.apply([&logits.log_softmax(Axis::<1>), &Var::constant(targets.clone())]).sum()
             }
             fn one_hot($shape: (B, C), $classes: &[usize]) -> Tensor<T, (B, C), Self> {
                 $one_hot
@@ -433,7 +448,7 @@ pub fn argmax<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)>>(
     scores
         .as_slice()
         .chunks(columns.max(1))
-        .map(|row| (0..row.len()).reduce(|best, c| if row[c] > row[best] { c } else { best }).unwrap_or(0))
+        .map(|row| first_argmax(row, 0, row.len(), 1).unwrap_or(0))
         .collect()
 }
 

@@ -121,7 +121,7 @@ impl<R: RealScalar> Elementary<R> {
             Elementary::Cos => x.cos(),
             Elementary::Tanh => x.tanh(),
             Elementary::Sqrt => x.sqrt(),
-            Elementary::Sigmoid => T::one() / (T::one() + (-x).exp()),
+            Elementary::Sigmoid => x.sigmoid(),
             Elementary::Powi(n) => x.powi(n),
             Elementary::Powf(p) => x.powf(p),
         }

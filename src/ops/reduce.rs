@@ -79,22 +79,37 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
 }
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
-    /// The largest element (NaN if any element is NaN, −∞ for an empty tensor).
+    /// The largest element (NaN if any element is NaN, −∞ for an empty tensor). On
+    /// duals, the element the pullback picks (the first NaN, or else the first
+    /// largest), with its tangent.
     pub fn max(&self) -> T
     where
         T: RealScalar,
     {
-        self.iter().fold(T::neg_infinity(), |acc, &x| acc.max(x))
+        if T::CARRIES_TANGENT {
+            let data = self.as_slice();
+            first_argmax(data, 0, data.len(), 1).map_or(T::neg_infinity(), |winner| data[winner])
+        } else {
+            self.iter().fold(T::neg_infinity(), |acc, &x| acc.max(x))
+        }
     }
 
-    /// The largest element along `AXIS`.
+    /// The largest element along `AXIS` (as [`max`](Self::max) on each line).
     pub fn max_axis<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Tensor<T, S::Removed, K>
     where
         T: RealScalar,
         S: HasAxis<AXIS>,
         K: Storage<T, S::Removed>,
     {
-        self.fold_axis(axis, T::neg_infinity(), RealScalar::max)
+        if T::CARRIES_TANGENT {
+            let (_, len, inner) = self.dims().split_at_axis(AXIS);
+            let data = self.as_slice();
+            Tensor::from_flat_fn(self.shape().removed(), |line| {
+                line_argmax(data, line, len, inner).map_or(T::neg_infinity(), |winner| data[winner])
+            })
+        } else {
+            self.fold_axis(axis, T::neg_infinity(), RealScalar::max)
+        }
     }
 }
 
@@ -161,9 +176,8 @@ where
 {
     let (outer, len, inner) = x.dims().split_at_axis(AXIS);
     let data = x.as_slice();
-    let winners: alloc::vec::Vec<Option<usize>> = (0..outer * inner)
-        .map(|line| first_argmax(data, (line / inner) * len * inner + line % inner, len, inner))
-        .collect();
+    let winners: alloc::vec::Vec<Option<usize>> =
+        (0..outer * inner).map(|line| line_argmax(data, line, len, inner)).collect();
     spread_along(
         x,
         AXIS,
@@ -172,10 +186,26 @@ where
     )
 }
 
-/// The flat index of the first largest of `len` elements starting at `start`, `stride`
-/// apart (`None` when empty).
-fn first_argmax<T: RealScalar>(data: &[T], start: usize, len: usize, stride: usize) -> Option<usize> {
-    (0..len).map(|k| start + k * stride).reduce(|best, i| if data[i] > data[best] { i } else { best })
+/// The flat index of the first NaN, or else of the first largest, of `len` elements
+/// starting at `start`, `stride` apart (`None` when empty): the element `max` gives,
+/// NaN propagating.
+pub(crate) fn first_argmax<T: RealScalar>(
+    data: &[T],
+    start: usize,
+    len: usize,
+    stride: usize,
+) -> Option<usize> {
+    let is_nan = |x: T| x.partial_cmp(&x).is_none();
+    (0..len).map(|k| start + k * stride).reduce(|best, i| {
+        let (candidate, leader) = (data[i], data[best]);
+        if candidate > leader || (is_nan(candidate) && !is_nan(leader)) { i } else { best }
+    })
+}
+
+/// [`first_argmax`] of line `line` along an axis of length `len`, with `inner`
+/// elements after it in each block.
+fn line_argmax<T: RealScalar>(data: &[T], line: usize, len: usize, inner: usize) -> Option<usize> {
+    first_argmax(data, (line / inner) * len * inner + line % inner, len, inner)
 }
 
 /// A tensor of x's shape whose element at flat index `flat`, entry `k` of line `line`

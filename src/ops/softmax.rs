@@ -49,8 +49,15 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     {
         let (max, totals) = self.shifted_totals::<AXIS>();
         max.zip_map(&totals, |m, total| {
-            // An infinite maximum is the answer (and would make x − m NaN).
-            if m <= T::neg_infinity() || m >= -T::neg_infinity() { m } else { m + total.ln() }
+            // An infinite maximum is the answer (and would make x − m NaN); a line that
+            // is all −∞ does not move with x (a dual's tangent 0, as in the pullback).
+            if m <= T::neg_infinity() {
+                m.without_tangent()
+            } else if m >= -T::neg_infinity() {
+                m
+            } else {
+                m + total.ln()
+            }
         })
     }
 

@@ -64,6 +64,14 @@ pub trait Scalar:
         (self.sin(), self.cos())
     }
 
+    /// The logistic function σ(x) = 1/(1 + e⁻ˣ). A dual takes its tangent from the
+    /// slope σ(1 − σ), which is 0 where σ saturates (the quotient's own rule would
+    /// give 0·∞ there).
+    #[inline(always)]
+    fn sigmoid(self) -> Self {
+        Self::one() / (Self::one() + (-self).exp())
+    }
+
     /// Whether values of this type carry tangents (duals), which
     /// [`without_tangent`](Self::without_tangent) sets to zero.
     #[doc(hidden)]

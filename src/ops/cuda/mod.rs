@@ -370,7 +370,13 @@ pub(crate) fn builtin_kernels() -> Vec<Kernel> {
     kernels.extend(scalar_function_kernels(crate::nn::layer::GeluFunction));
     kernels.extend(scalar_function_kernels(crate::nn::layer::GeluTanhFunction));
     kernels.extend(scalar_function_kernels(crate::nn::loss::Softplus));
+    // The cross-entropies' target terms t·log p (0 where t is 0).
+    kernels.extend([
+        fused_kernel(crate::nn::loss::TargetTerm),
+        fused_tangent_kernel(crate::nn::loss::TargetTerm),
+    ]);
     for write in [Write::Overwrite, Write::Accumulate] {
+        kernels.extend((0..2).map(|k| fused_pullback_kernel(crate::nn::loss::TargetTerm, k, write)));
         kernels.extend(functions.iter().map(|&f| elementary_pullback_kernel(f, write)));
         kernels.extend([
             fill_kernel(write),

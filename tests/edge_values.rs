@@ -1,0 +1,144 @@
+//! Edge values (a saturated sigmoid, a masked −∞ logit, NaN in a maximum) give one
+//! convention in every mode: forward mode, the tape, static mode and the plain
+//! function agree, and no NaN appears where the derivative is a number.
+
+use fluxion::autodiff::{differentiable, hvp};
+use fluxion::nn::loss::{Reduction, argmax, cross_entropy, cross_entropy_one_hot, unreduced};
+use fluxion::nn::per_example;
+use fluxion::prelude::*;
+
+const MASKED: f64 = f64::NEG_INFINITY;
+
+#[test]
+fn a_saturated_sigmoid_has_derivative_zero_in_forward_mode_not_nan() {
+    // e⁸⁹ overflows f32, e⁸⁰⁰ overflows f64: σ is 0 there, and so is its slope.
+    let x: Vector<f32, 2> = Vector::from_array([-89.0, 1.0]);
+    let (_, tangent) = jvp(|x: Vector<Dual<f32>, 2>| x.sigmoid().sum(), &x, &Vector::from_array([1.0, 1.0]));
+    let slope = 1.0f32.sigmoid() * (1.0 - 1.0f32.sigmoid());
+    assert!((tangent - slope).abs() < 1e-7, "{tangent}");
+    let reverse = grad(|x: Var<Vector<f32, 2>>| x.sigmoid().sum(), &x);
+    assert_eq!(reverse[[0]], 0.0);
+
+    // Second order: forward over reverse, and nested duals, at −800.
+    let x: Vector<f64, 2, Heap> = Tensor::from_array([-800.0, 0.5]);
+    let product =
+        hvp(|x: Var<Vector<Dual<f64>, 2, Heap>>| x.sigmoid().sum(), &x, &Tensor::from_array([1.0, 1.0]));
+    let s = 0.5f64.sigmoid();
+    assert_eq!(product[[0]], 0.0);
+    assert!((product[[1]] - s * (1.0 - s) * (1.0 - 2.0 * s)).abs() < 1e-15);
+    let nested = Dual::variable(Dual::variable(-800.0f64)).sigmoid();
+    assert_eq!((nested.value().tangent()[0], nested.tangent()[0].tangent()[0]), (0.0, 0.0));
+}
+
+#[test]
+fn binary_cross_entropy_second_order_is_finite_at_large_logits() {
+    let z: Vector<f64, 2, Heap> = Tensor::from_array([-800.0, 0.3]);
+    let t: Vector<f64, 2, Heap> = Tensor::from_array([0.0, 1.0]);
+    let product = hvp(
+        |z: Var<Vector<Dual<f64>, 2, Heap>>| {
+            let t = Var::constant(t.map(Dual::constant));
+            fluxion::nn::loss::binary_cross_entropy(&z, &t.value().clone(), Reduction::Sum)
+        },
+        &z,
+        &Tensor::from_array([1.0, 0.0]),
+    );
+    // softplus″ = σ(1 − σ), 0 at −800.
+    assert_eq!(product.to_array(), [0.0, 0.0]);
+}
+
+/// Static mode, and what the tape gives, for logsumexp of a fully masked line.
+#[differentiable]
+fn log_sum_exp(x: &Vector<f64, 3>) -> f64 {
+    x.logsumexp(Axis::<0>)[[]]
+}
+
+#[test]
+fn logsumexp_of_a_masked_line_has_derivative_zero_in_every_mode() {
+    let x = Vector::from_array([MASKED; 3]);
+    let v = Vector::from_array([1.0, 2.0, 3.0]);
+    let (value, tangent) = log_sum_exp::jvp(&x, &v);
+    assert_eq!((value, tangent), (MASKED, 0.0));
+    assert_eq!(log_sum_exp::grad(&x).to_array(), [0.0; 3]);
+    let (_, dual_tangent) = jvp(|x: Vector<Dual<f64>, 3>| x.logsumexp(Axis::<0>)[[]], &x, &v);
+    assert_eq!(dual_tangent, 0.0);
+}
+
+#[test]
+fn cross_entropy_with_a_masked_logit_is_the_loss_of_the_other_classes() {
+    let z: Matrix<f64, 2, 3, Heap> = Tensor::from_array([[1.0, MASKED, 2.0], [0.5, 0.1, MASKED]]);
+    let classes = [0, 1];
+    // −log softmax over the classes left: PyTorch gives 1.1131384699590876.
+    let (first, second): (Vector<f64, 3>, Vector<f64, 3>) =
+        (Vector::from_array([1.0, MASKED, 2.0]), Vector::from_array([0.5, 0.1, MASKED]));
+    let rows = [per_example::cross_entropy(&first, 0), per_example::cross_entropy(&second, 1)];
+    assert!((rows[0] - (1.0 + 2.0f64.exp() / 1.0f64.exp()).ln()).abs() < 1e-15);
+    let (loss, gradient) = value_and_grad(|z: Var<_>| cross_entropy(&z, &classes, Reduction::Mean), &z);
+    assert!((loss - 1.1131384699590876).abs() < 1e-15, "{loss}");
+    assert!((loss - (rows[0] + rows[1]) / 2.0).abs() < 1e-15);
+    assert_eq!(gradient[[0, 1]], 0.0);
+    assert!(gradient.iter().all(|g| g.is_finite()));
+    let plain: f64 = cross_entropy(&z, &classes, Reduction::Sum);
+    assert!((plain - 2.0 * loss).abs() < 1e-14);
+    let each = unreduced::cross_entropy(&z, &classes);
+    assert!((each[[0]] - rows[0]).abs() < 1e-15 && (each[[1]] - rows[1]).abs() < 1e-15);
+    // Forward mode: the value and the tangent along a direction that leaves the
+    // masked logits alone are numbers, the tangent ⟨∇, v⟩.
+    let v: Matrix<f64, 2, 3, Heap> = Tensor::from_array([[0.3, 0.0, -0.2], [0.1, 0.4, 0.0]]);
+    let (value, tangent) =
+        jvp(|z: Matrix<Dual<f64>, 2, 3, Heap>| cross_entropy(&z, &classes, Reduction::Mean), &z, &v);
+    assert!((value - loss).abs() < 1e-15);
+    let directional: f64 = gradient.iter().zip(v.iter()).map(|(g, v)| g * v).sum();
+    assert!((tangent - directional).abs() < 1e-15, "{tangent} vs {directional}");
+    // One-hot targets: 0·log 0 = 0 for the masked class.
+    let one_hot: Matrix<f64, 2, 3, Heap> = Tensor::from_array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]);
+    let soft: f64 = cross_entropy_one_hot(&z, &one_hot, Reduction::Mean);
+    assert!((soft - loss).abs() < 1e-15);
+    // The class itself masked: an infinite loss, as in PyTorch.
+    let hopeless: f64 = cross_entropy(&z, &[1, 0], Reduction::Mean);
+    assert_eq!(hopeless, f64::INFINITY);
+}
+
+#[test]
+fn a_maximum_with_nan_or_minus_infinity_picks_the_same_element_in_every_mode() {
+    let cases: [[f64; 3]; 3] = [[1.0, f64::NAN, 3.0], [MASKED, MASKED, MASKED], [2.0, 5.0, 5.0]];
+    for case in cases {
+        let x = Vector::from_array(case);
+        let reverse = grad(|x: Var<Vector<f64, 3>>| x.max(), &x);
+        let picked = reverse.iter().position(|&g| g == 1.0).expect("one element picked");
+        let (value, tangent) =
+            jvp(|x: Vector<Dual<f64>, 3>| x.max(), &x, &Vector::from_array([1.0, 10.0, 100.0]));
+        assert_eq!(tangent, [1.0, 10.0, 100.0][picked], "{case:?}");
+        assert!(value.is_nan() == case.iter().any(|c| c.is_nan()));
+        // Along an axis: the same element.
+        let rows: Matrix<f64, 1, 3> = Matrix::from_array([case]);
+        let (_, row_tangent) = jvp(
+            |x: Matrix<Dual<f64>, 1, 3>| x.max_axis(Axis::<1>)[[0]],
+            &rows,
+            &Matrix::from_array([[1.0, 10.0, 100.0]]),
+        );
+        assert_eq!(row_tangent, tangent);
+        assert_eq!(argmax(&rows.to_storage::<Heap>()), [picked]);
+    }
+}
+
+/// The larger of two coordinates, by the static-mode rule.
+#[differentiable]
+fn larger<T: RealScalar>(v: &Vector<T, 2>) -> T {
+    v[[0]].max(v[[1]])
+}
+
+#[test]
+fn scalar_max_propagates_nan_in_every_mode() {
+    for pair in [[f64::NAN, 1.0], [1.0, f64::NAN]] {
+        let v = Vector::from_array(pair);
+        assert!(larger(&v).is_nan());
+        let (value, gradient) = larger::value_and_grad(&v);
+        assert!(value.is_nan(), "{pair:?}");
+        let nan_at = pair.iter().position(|p| p.is_nan()).expect("a NaN");
+        assert_eq!(gradient[[nan_at]], 1.0);
+        let (tape_value, tape_gradient) =
+            value_and_grad(|v: Var<Vector<f64, 2>>| v.at([0]).max(&v.at([1])), &v);
+        assert!(tape_value.is_nan());
+        assert_eq!(tape_gradient, gradient);
+    }
+}
