@@ -774,3 +774,28 @@ fn functions_that_borrow_their_locals_compile_and_differentiate() {
     assert!((gradient.as_slice()[4] - 2.0 * d(0.5)).abs() < 1e-15);
     assert!((gradient.as_slice()[0] - d(0.1)).abs() < 1e-15);
 }
+
+/// A branch whose arms give heap tensors (not `Copy`).
+#[fluxion::autodiff::differentiable]
+fn heap_branch(x: &Vector<f64, 3, Heap>, smooth: bool) -> f64 {
+    let y = if smooth { x.tanh() } else { x.sin() };
+    y.hadamard(x).sum()
+}
+
+#[test]
+fn branches_give_heap_tensors_with_their_derivatives() {
+    let x: Vector<f64, 3, Heap> = Tensor::from_array([0.1, -0.7, 1.3]);
+    for smooth in [true, false] {
+        let gradient = heap_branch::grad(&x, smooth);
+        let v: Vector<f64, 3, Heap> = Tensor::from_array([0.4, -0.2, 0.9]);
+        let (_, tangent) = heap_branch::jvp(&x, smooth, &v);
+        let h = 1e-6;
+        let (mut plus, mut minus) = (x.clone(), x.clone());
+        plus.move_by(&v.scaled(h));
+        minus.move_by(&v.scaled(-h));
+        let numeric = (heap_branch(&plus, smooth) - heap_branch(&minus, smooth)) / (2.0 * h);
+        let analytic: f64 = gradient.iter().zip(v.iter()).map(|(g, v)| g * v).sum();
+        assert!((analytic - numeric).abs() < 1e-8, "{analytic} vs {numeric}");
+        assert!((tangent - analytic).abs() < 1e-14);
+    }
+}

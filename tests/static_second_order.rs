@@ -201,3 +201,21 @@ fn inverse_trigonometry_differentiates_to_first_and_second_order() {
         }
     }
 }
+
+/// A scalar-generic function of a rank-4 tensor: no Hessian companion (`S ++ S` would
+/// have rank 8), but its gradient and `hvp`.
+#[fluxion::autodiff::differentiable]
+fn image_energy<T: RealScalar>(x: &Tensor<T, (Const<1>, Const<2>, Const<2>, Const<1>), Inline>) -> T {
+    x.hadamard(x).sum()
+}
+
+#[test]
+fn a_rank_four_input_has_a_gradient_and_hvp() {
+    let x: Tensor<f64, (Const<1>, Const<2>, Const<2>, Const<1>), Inline> =
+        Tensor::from_flat_fn((Const, Const, Const, Const), |i| i as f64 - 1.5);
+    let gradient = image_energy::grad(&x);
+    assert!(gradient.iter().zip(x.iter()).all(|(g, x)| *g == 2.0 * x));
+    let direction = Tensor::from_flat_fn((Const, Const, Const, Const), |i| (i * i) as f64);
+    let product = image_energy::hvp(&x, &direction);
+    assert!(product.iter().zip(direction.iter()).all(|(p, v)| *p == 2.0 * v));
+}

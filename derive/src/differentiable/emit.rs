@@ -200,7 +200,8 @@ fn forward_branch(body: &Body, index: usize, mode: Mode) -> TokenStream {
         } else {
             let stored = &arm.stored;
             let kept = encode_arm(position, count, quote!((#(#stored,)*)));
-            quote!(#statements (#kept, #output))
+            // The result first: `kept` may move a value the result clones.
+            quote!(#statements let __value = #output; (#kept, __value))
         }
     });
     if mode.tangents() {

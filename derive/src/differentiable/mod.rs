@@ -369,6 +369,20 @@ fn tangent_of(ty: &Type) -> TokenStream {
     quote_spanned!(ty.span()=> <#ty as ::fluxion::__private::Differentiable>::Tangent)
 }
 
+/// Whether `ty` is written as a tensor of rank 3 or more (`Tensor3`, `Tensor4`,
+/// `Tensor<T, (A, B, C), K>`), whose Hessian `S ++ S` is no shape: such an input gets
+/// `hvp` and no `hessian` companion.
+fn above_rank_two(ty: &Type) -> bool {
+    let Type::Path(path) = ty else { return false };
+    let Some(last) = path.path.segments.last() else { return false };
+    if last.ident == "Tensor3" || last.ident == "Tensor4" {
+        return true;
+    }
+    let syn::PathArguments::AngleBracketed(arguments) = &last.arguments else { return false };
+    last.ident == "Tensor"
+        && matches!(arguments.args.iter().nth(1), Some(syn::GenericArgument::Type(Type::Tuple(shape))) if shape.elems.len() > 2)
+}
+
 /// Types that are never differentiated (integers, `bool`, `char`, strings): without
 /// `wrt`, parameters of these types are constants.
 fn plain_type(ty: &Type) -> bool {
@@ -584,7 +598,7 @@ impl Companions<'_> {
         // A scalar's second derivative is its `hvp` along 1; the Hessian companion is
         // for tensors.
         let scalar_input = matches!(&parameter.ty, Type::Path(path) if path.path.is_ident(scalar));
-        let hessian_item = (!scalar_input).then(|| quote! {
+        let hessian_item = (!scalar_input && !above_rank_two(&parameter.ty)).then(|| quote! {
             #[doc = concat!("The Hessian of `", stringify!(#function), "` (shape `S ++ S`): forward mode over its static gradient, eight directions per pass.")]
             #[inline]
             #[allow(clippy::multiple_bound_locations)]
