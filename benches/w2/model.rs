@@ -6,7 +6,7 @@
 
 use super::handwritten::W2Tensors;
 use fluxion::autodiff::{differentiable, value_and_grad_into};
-use fluxion::nn::layer::{Linear, Relu, Sequential};
+use fluxion::nn::layer::{Linear, Relu, Sequential, StaticModule};
 use fluxion::nn::loss::{Reduction, cross_entropy};
 use fluxion::nn::optim::{Optimizer, Sgd, SgdConfig};
 use fluxion::prelude::*;
@@ -44,12 +44,12 @@ pub fn one_hot(labels: &[usize]) -> Tensor<f32, (Const<128>, Const<10>), Heap> {
     Tensor::from_shape_fn(Default::default(), |[row, class]| if labels[row] == class { 1.0 } else { 0.0 })
 }
 
-/// The same loss written once as an ordinary function over the model; static mode
-/// generates its gradient at compile time (`static_loss::value_and_grad_into`).
+/// The same loss written once as an ordinary function over the model, the layers as
+/// a chain (`StaticModule::apply_batch`); static mode generates its gradient at
+/// compile time (`static_loss::value_and_grad_into`).
 #[differentiable(wrt(model))]
-pub fn static_loss(model: &Layers, x: &Batch, one_hot: &Tensor<f32, (Const<128>, Const<10>), Heap>) -> f32 {
-    let hidden = model.0.apply_batch(x).relu();
-    let logits = model.2.apply_batch(&hidden);
+pub fn static_loss(model: &Mlp, x: &Batch, one_hot: &Tensor<f32, (Const<128>, Const<10>), Heap>) -> f32 {
+    let logits = model.apply_batch(x);
     -logits.log_softmax(Axis::<1>).hadamard(one_hot).sum() / 128.0
 }
 
@@ -81,8 +81,7 @@ impl Trainer {
 
     /// One training step with the static-mode gradient; the loss before the update.
     pub fn static_step(&mut self, x: &Batch, one_hot: &Tensor<f32, (Const<128>, Const<10>), Heap>) -> f32 {
-        // `Sequential` is transparent: the layers' gradient is the model's.
-        let loss = static_loss::value_and_grad_into(&self.model.0, x, one_hot, &mut self.gradient);
+        let loss = static_loss::value_and_grad_into(&self.model, x, one_hot, &mut self.gradient);
         self.sgd.step(&mut self.model, &self.gradient);
         loss
     }

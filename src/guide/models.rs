@@ -165,18 +165,47 @@
 //! batches (a `Dropout`'s sequence of masks is not saved). `save_optimizer` and
 //! `load_optimizer` do the same for the optimiser alone.
 //!
-//! ## Not yet
+//! ## Models in static mode
 //!
 //! (Every layer, the losses and the optimisers run on `Cuda` tensors too: see
-//! [the GPU guide](crate::guide::gpu).) `Module::forward`
-//! inside static mode (`#[differentiable]`; a trait method cannot carry the generated
-//! derivative functions). There a model calls each layer's static-mode method:
-//! `Linear::apply` (one example), `apply_batch` of `Linear` (with or without a bias),
-//! `LayerNorm`, `Conv2d`, `MaxPool2d` and `Flatten`, `Embedding::apply`, with the
-//! activations and losses as plain method calls (GELU is
-//! `x.map_function(GeluFunction)`, or `GeluTanhFunction` for the tanh form; dropout
-//! multiplies by `Dropout::mask`, taken outside and passed in as a constant: ones in
-//! evaluation), as the `nostd-check` crate's net does.
+//! [the GPU guide](crate::guide::gpu).) Inside a `#[differentiable]` function a model
+//! calls `apply_batch` ([`StaticModule`](crate::nn::layer::StaticModule)) where the
+//! tape calls `forward`: on a layer, a tuple of layers or a `Sequential`, the same
+//! model value and the same chain whose sizes the compiler checks. Each layer's
+//! forward sweep runs once, and its reverse sweep keeps that layer's input, so a
+//! chain costs what the layers called one by one cost (W2 in `BENCHMARKS.md`):
+//!
+//! ```
+//! use fluxion::nn::layer::{Linear, Sequential, StaticModule, Tanh};
+//! use fluxion::nn::per_example::squared_error;
+//! use fluxion::prelude::*;
+//!
+//! type Net = Sequential<(Linear<f32, 2, 8, Inline>, Tanh, Linear<f32, 8, 3, Inline>)>;
+//!
+//! /// The loss of a batch of four, its gradient generated at compile time (no heap).
+//! #[differentiable(wrt(net))]
+//! fn loss(net: &Net, x: &Matrix<f32, 4, 2>, target: &Matrix<f32, 4, 3>) -> f32 {
+//!     squared_error(&net.apply_batch(x), target)
+//! }
+//!
+//! let net: Net = Sequential((Linear::new(1), Tanh, Linear::new(2)));
+//! let (x, target) = (Matrix::full(0.5), Matrix::full(1.0));
+//! let (value, gradient) = loss::value_and_grad(&net, &x, &target);
+//! assert!(value > 0.0 && gradient.2.weight.iter().all(|g| g.is_finite()));
+//! ```
+//!
+//! The layers' own static methods remain: `Linear::apply` (one example) and
+//! `Embedding::apply` (indices), with the activations and losses as plain method
+//! calls (GELU is `x.map_function(GeluFunction)`). [`Dropout`](crate::nn::layer::Dropout)
+//! has no static form: multiply by [`Dropout::mask`](crate::nn::layer::Dropout::mask),
+//! taken outside and passed in as a constant (ones in evaluation), as the
+//! `nostd-check` crate's net does. A layer of your own joins a chain through
+//! [`static_module!`](crate::static_module), from its `#[differentiable]` method. Two
+//! limits: inside `#[differentiable]` code a layer's field cannot be read through a
+//! `Sequential` (`net.0.0.weight` does not compile: its tangent is the tuple's, one
+//! level less deep; pass the tuple, `&net.0`, instead), and a size mismatch there is
+//! reported once per generated companion (up to seven errors naming the same
+//! call).
 //!
 //! ## Image layers
 //!
