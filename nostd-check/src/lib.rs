@@ -5,7 +5,7 @@
 //! training step included.
 #![no_std]
 
-use fluxion::nn::layer::Linear;
+use fluxion::nn::layer::{Linear, Sequential, StaticModule, Tanh};
 use fluxion::nn::optim::{Adam, Optimizer};
 use fluxion::prelude::*;
 
@@ -88,6 +88,16 @@ pub fn train_step(net: &mut Net, adam: &mut Adam<Net>, x: &Vector<f32, 2>, t: f3
     loss
 }
 
+/// The same two layers as one chain, `Sequential` in static mode.
+pub type ChainNet = Sequential<(Linear<f32, 2, 4, Inline>, Tanh, Linear<f32, 4, 1, Inline>)>;
+
+/// ½‖net(X) − T‖² over a batch of three, through the whole chain at once
+/// (`StaticModule::apply_batch`), differentiated at compile time.
+#[differentiable(wrt(net))]
+pub fn chain_loss(net: &ChainNet, x: &Matrix<f32, 3, 2>, t: &Matrix<f32, 3, 1>) -> f32 {
+    fluxion::nn::per_example::squared_error(&net.apply_batch(x), t)
+}
+
 /// The cross-entropy of a linear classifier's logits for one example, through the
 /// library's per-example loss (static mode, no std).
 #[differentiable(wrt(classifier))]
@@ -108,7 +118,6 @@ pub fn labels_loss(
 
 #[cfg(test)]
 mod tests {
-    use fluxion::nn::layer::{Sequential, Tanh};
     use fluxion::nn::optim::{AdamConfig, Sgd, SgdConfig};
 
     use super::*;
@@ -193,6 +202,24 @@ mod tests {
         let mut sgd = Sgd::new(SgdConfig { learning_rate: 0.1, momentum: 0.9, ..SgdConfig::default() });
         let (_, gradient) = net_loss::value_and_grad(&trained, &x, 1.0);
         sgd.step(&mut trained, &gradient);
+    }
+
+    #[test]
+    fn a_chain_of_layers_is_differentiated_in_static_mode_without_std_or_a_heap() {
+        let chain: ChainNet = Sequential((net().hidden, Tanh, net().output));
+        let x: Matrix<f32, 3, 2> = Matrix::from_array([[1.0, 0.0], [0.0, 1.0], [0.5, -0.5]]);
+        let t: Matrix<f32, 3, 1> = Matrix::from_array([[1.0], [0.0], [1.0]]);
+        let (loss, gradient) = chain_loss::value_and_grad(&chain, &x, &t);
+        // The sum of the per-example losses, and of their gradients.
+        let (mut expected, mut output_weight) = (0.0, [0.0f32; 4]);
+        for row in 0..3 {
+            let example = Vector::from_array([x[[row, 0]], x[[row, 1]]]);
+            let (value, each) = net_loss::value_and_grad(&net(), &example, t[[row, 0]]);
+            expected += value;
+            (0..4).for_each(|c| output_weight[c] += each.output.weight[[0, c]]);
+        }
+        assert!((loss - expected).abs() < 1e-6, "{loss} vs {expected}");
+        assert!((0..4).all(|c| (gradient.2.weight[[0, c]] - output_weight[c]).abs() < 1e-6));
     }
 
     #[test]

@@ -584,9 +584,12 @@ pub fn global_norm<V: VectorSpace>(tangent: &V) -> f64 {
     squared.0.sqrt()
 }
 
-/// Scales `gradient` so that its global norm is at most `max_norm` (by
-/// `max_norm / (norm + 10⁻⁶)` when the norm exceeds it, as PyTorch's
-/// `clip_grad_norm_`), and returns the norm before clipping.
+/// Scales `gradient` so that its global norm is at most `max_norm`, by
+/// `max_norm / (norm + 10⁻⁶)` (PyTorch's `clip_grad_norm_` factor) when the norm
+/// exceeds `max_norm`, and returns the norm before clipping. A norm at or below
+/// `max_norm` leaves the gradient as it is, where PyTorch multiplies by
+/// min(1, max_norm/(norm + 10⁻⁶)) always: the two differ only for a norm within 10⁻⁶
+/// below `max_norm` or at it, by a relative 10⁻⁶/norm.
 pub fn clip_grad_norm<V: VectorSpace>(gradient: &mut V, max_norm: f64) -> f64 {
     let norm = global_norm(gradient);
     if norm > max_norm {
