@@ -1127,6 +1127,19 @@ fn inverse_trigonometry_on_the_tape_agrees_with_finite_differences() {
     }
 }
 
+/// hypot and clamp of traced scalars: gradients against finite differences.
+#[test]
+fn hypot_and_clamp_on_the_tape_agree_with_finite_differences() {
+    use fluxion::autodiff::check::{CheckOptions, check_grad};
+    let f = |(a, b): (Var<f64>, Var<f64>)| &a.hypot(&b) * &a.clamp(-0.5, 0.5);
+    for point in [(0.3, 0.4), (-0.7, 0.2), (0.9, -1.3)] {
+        if let Err(error) = check_grad(f, &point, CheckOptions::f64()) {
+            panic!("at {point:?}: {error}");
+        }
+    }
+    assert_eq!(grad(|(a, b): (Var<f64>, Var<f64>)| a.hypot(&b), &(0.0, 0.0)), (0.0, 0.0));
+}
+
 /// `max` and `min` of two traced scalars: the cotangent goes to the operand picked
 /// (to the first on a tie), as in static mode.
 #[test]

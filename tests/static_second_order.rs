@@ -171,35 +171,71 @@ fn angles<T: RealScalar>(x: &Vector<T, 2>) -> T {
 #[test]
 fn inverse_trigonometry_differentiates_to_first_and_second_order() {
     let reference = |a: f64, b: f64| a.atan2(b) + (a * b).asin() * b.acos() + a.atan() * b.tan();
-    for [a, b] in [[0.3, 0.4], [-0.7, 0.2], [0.5, -0.9]] {
-        let x: Vector<f64, 2> = Vector::from_array([a, b]);
-        let (value, gradient) = angles::value_and_grad(&x);
-        assert!((value - reference(a, b)).abs() < 1e-15, "{value} vs {}", reference(a, b));
-        let h = 1e-6;
-        let numeric = [
-            (reference(a + h, b) - reference(a - h, b)) / (2.0 * h),
-            (reference(a, b + h) - reference(a, b - h)) / (2.0 * h),
-        ];
-        for k in 0..2 {
-            assert!((gradient[[k]] - numeric[k]).abs() < 1e-8, "∂{k}: {} vs {}", gradient[[k]], numeric[k]);
-        }
-        let hessian = angles::hessian(&x);
-        for j in 0..2 {
-            let mut plus = x;
-            let mut minus = x;
-            plus[[j]] += h;
-            minus[[j]] -= h;
-            let (g_plus, g_minus) = (angles::grad(&plus), angles::grad(&minus));
-            for i in 0..2 {
-                let numeric = (g_plus[[i]] - g_minus[[i]]) / (2.0 * h);
-                assert!(
-                    (hessian[[i, j]] - numeric).abs() < 1e-6,
-                    "H[{i},{j}]: {} vs {numeric}",
-                    hessian[[i, j]]
-                );
-            }
+    for point in [[0.3, 0.4], [-0.7, 0.2], [0.5, -0.9]] {
+        check_two_orders(reference, angles::value_and_grad, angles::grad, angles::hessian, point);
+    }
+}
+
+/// The value of a function of two scalars against `reference`, its gradient against
+/// central differences, and its Hessian against central differences of the gradient.
+fn check_two_orders(
+    reference: impl Fn(f64, f64) -> f64,
+    value_and_grad: impl Fn(&Vector<f64, 2>) -> (f64, Vector<f64, 2>),
+    grad: impl Fn(&Vector<f64, 2>) -> Vector<f64, 2>,
+    hessian: impl Fn(&Vector<f64, 2>) -> Matrix<f64, 2, 2>,
+    [a, b]: [f64; 2],
+) {
+    let x: Vector<f64, 2> = Vector::from_array([a, b]);
+    let (value, gradient) = value_and_grad(&x);
+    assert!((value - reference(a, b)).abs() < 1e-15, "{value} vs {}", reference(a, b));
+    let h = 1e-6;
+    let numeric = [
+        (reference(a + h, b) - reference(a - h, b)) / (2.0 * h),
+        (reference(a, b + h) - reference(a, b - h)) / (2.0 * h),
+    ];
+    for k in 0..2 {
+        assert!((gradient[[k]] - numeric[k]).abs() < 1e-8, "∂{k}: {} vs {}", gradient[[k]], numeric[k]);
+    }
+    let hessian = hessian(&x);
+    for j in 0..2 {
+        let mut plus = x;
+        let mut minus = x;
+        plus[[j]] += h;
+        minus[[j]] -= h;
+        let (g_plus, g_minus) = (grad(&plus), grad(&minus));
+        for i in 0..2 {
+            let numeric = (g_plus[[i]] - g_minus[[i]]) / (2.0 * h);
+            assert!((hessian[[i, j]] - numeric).abs() < 1e-6, "H[{i},{j}]: {} vs {numeric}", hessian[[i, j]]);
         }
     }
+}
+
+/// hypot, clamp and sin_cos in scalar-generic static-mode code (a joint limit, a
+/// distance, a rotation).
+#[differentiable]
+fn geometry<T: RealScalar>(x: &Vector<T, 2>) -> T {
+    let (a, b) = (x[[0]], x[[1]]);
+    let limited = a.clamp(T::from_f64(-0.5), T::from_f64(0.5));
+    let (s, c) = (a * b).sin_cos();
+    a.hypot(b) * limited + s * c * c + b.hypot(T::from_f64(2.0))
+}
+
+#[test]
+fn hypot_clamp_and_sin_cos_differentiate_to_first_and_second_order() {
+    let reference = |a: f64, b: f64| {
+        a.hypot(b) * a.clamp(-0.5, 0.5) + (a * b).sin() * (a * b).cos().powi(2) + b.hypot(2.0)
+    };
+    // Inside the clamp's interval and beyond it on either side.
+    for point in [[0.3, 0.4], [-0.7, 0.2], [0.9, -1.3]] {
+        check_two_orders(reference, geometry::value_and_grad, geometry::grad, geometry::hessian, point);
+    }
+    // At the origin hypot has no derivative; the rules give 0, not NaN.
+    let origin = Vector::from_array([0.0, 0.0]);
+    assert_eq!(geometry::grad(&origin).as_slice(), [0.0, 0.0]);
+    // On a bound the clamp passes the derivative (PyTorch's convention): at (0.5, 0)
+    // ∂/∂a of a·clamp(a) is clamp(a) + a·1 = 1 (0.5 if the bound stopped it).
+    let (_, tangent) = geometry::jvp(&Vector::from_array([0.5, 0.0]), &Vector::from_array([1.0, 0.0]));
+    assert_eq!(tangent, 1.0);
 }
 
 /// A scalar-generic function of a rank-4 tensor: no Hessian companion (`S ++ S` would

@@ -379,6 +379,16 @@ impl<T: RealScalar, const N: usize> RealScalar for Dual<T, N> {
         let tangent = core::array::from_fn(|k| (x * self.tangent[k] - y * other.tangent[k]) / radius);
         Dual { value: y.atan2(x), tangent }
     }
+    /// √(x² + y²), with d√(x² + y²) = (x·ẋ + y·ẏ)/√(x² + y²) (0 at the origin, where
+    /// it has no derivative).
+    fn hypot(self, other: Self) -> Self {
+        let (x, y) = (self.value, other.value);
+        let radius = x.hypot(y);
+        let tangent = core::array::from_fn(|k| {
+            T::select_positive(radius, (x * self.tangent[k] + y * other.tangent[k]) / radius, T::zero())
+        });
+        Dual { value: radius, tangent }
+    }
     /// erf x, with d erf x = (2/√π)·e^(−x²)·ẋ.
     fn erf(self) -> Self {
         let slope = T::from_f64(core::f64::consts::FRAC_2_SQRT_PI) * (-self.value * self.value).exp();

@@ -1973,6 +1973,94 @@ real_function_rules! {
     ArcCos: |x, y| x.acos(), -T::one() / (T::one() - x * x).sqrt();
 }
 
+/// hypot(a, b) = √(a² + b²) of real scalars: ∂/∂a = a/√(a² + b²), ∂/∂b = b/√(a² +
+/// b²) (0 at the origin, where it has no derivative).
+#[derive(Clone, Copy, Debug)]
+pub struct Hypotenuse;
+
+/// ∂ hypot(a, b)/∂(`along`) for `along` = a or b, at y = hypot(a, b).
+#[inline(always)]
+fn hypot_slope<T: RealScalar>(along: T, y: T) -> T {
+    T::select_positive(y, along / y, T::zero())
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar> BinaryRule<T, T> for Hypotenuse {
+    type Output = T;
+    #[inline(always)]
+    fn value(&self, a: &T, b: &T) -> T {
+        a.hypot(*b)
+    }
+    #[inline(always)]
+    fn push_lhs(&self, (a, _, y): Same<'_, T>, a_dot: &T) -> T {
+        hypot_slope(*a, *y) * *a_dot
+    }
+    #[inline(always)]
+    fn push_rhs(&self, (_, b, y): Same<'_, T>, b_dot: &T) -> T {
+        hypot_slope(*b, *y) * *b_dot
+    }
+    #[inline(always)]
+    fn pull_lhs(&self, args: Same<'_, T>, y_bar: &T) -> T {
+        self.push_lhs(args, y_bar)
+    }
+    #[inline(always)]
+    fn pull_rhs(&self, args: Same<'_, T>, y_bar: &T) -> T {
+        self.push_rhs(args, y_bar)
+    }
+}
+
+/// x held to [low, high] (constants): derivative 1 on the closed interval (PyTorch's
+/// `clamp`), 0 outside it.
+#[derive(Clone, Copy, Debug)]
+pub struct Clamp<T> {
+    low: T,
+    high: T,
+}
+
+impl<T> From<(T, T)> for Clamp<T> {
+    fn from((low, high): (T, T)) -> Self {
+        Clamp { low, high }
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar> UnaryRule<T> for Clamp<T> {
+    type Output = T;
+    #[inline(always)]
+    fn value(&self, x: &T) -> T {
+        x.clamp(self.low, self.high)
+    }
+    #[inline(always)]
+    fn push(&self, x: &T, _: &T, x_dot: &T) -> T {
+        if *x >= self.low && *x <= self.high { *x_dot } else { T::zero() }
+    }
+    #[inline(always)]
+    fn pull(&self, x: &T, y: &T, y_bar: &T) -> T {
+        self.push(x, y, y_bar)
+    }
+}
+
+/// (sin x, cos x) together: (ṡ, ċ) = (cos x·ẋ, −sin x·ẋ), x̄ = cos x·s̄ − sin x·c̄.
+#[derive(Clone, Copy, Debug)]
+pub struct SineCosine;
+
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar> UnaryRule<T> for SineCosine {
+    type Output = (T, T);
+    #[inline(always)]
+    fn value(&self, x: &T) -> (T, T) {
+        x.sin_cos()
+    }
+    #[inline(always)]
+    fn push(&self, _: &T, &(s, c): &(T, T), x_dot: &T) -> (T, T) {
+        (c * *x_dot, -s * *x_dot)
+    }
+    #[inline(always)]
+    fn pull(&self, _: &T, &(s, c): &(T, T), &(s_bar, c_bar): &(T, T)) -> T {
+        c * s_bar - s * c_bar
+    }
+}
+
 /// atan2(a, b) of real scalars, the angle of the point (b, a): ∂/∂a = b/(a² + b²),
 /// ∂/∂b = −a/(a² + b²).
 #[derive(Clone, Copy, Debug)]

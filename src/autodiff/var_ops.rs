@@ -658,6 +658,17 @@ impl<T: RealScalar> Var<T> {
         self.by_binary_rule(other, rules::ArcTan2)
     }
 
+    /// √(x² + y²) with x = `self` and y = `other`: ȳ·x/√(x² + y²) flows to x and
+    /// ȳ·y/√(x² + y²) to y (0 at the origin).
+    pub fn hypot(&self, other: &Var<T>) -> Self {
+        self.by_binary_rule(other, rules::Hypotenuse)
+    }
+
+    /// x held to [low, high]: x̄ = ȳ on the closed interval, 0 outside it.
+    pub fn clamp(&self, low: T, high: T) -> Self {
+        self.by_rule(rules::Clamp::from((low, high)))
+    }
+
     /// The larger of two traced scalars, the cotangent going to the one picked (to
     /// `self` on a tie), as in static mode.
     pub fn max(&self, other: &Var<T>) -> Self {

@@ -110,9 +110,12 @@
 //!   `scale`, `clone`, along an axis `sum_axis`, `mean_axis`,
 //!   `logsumexp`, `softmax` and `log_softmax` (a cross-entropy is
 //!   `-z.log_softmax(Axis::<0>)[[class]]`), and on real scalars `abs`, `tan`, `atan`,
-//!   `asin`, `acos`, `a.atan2(b)` (also in scalar-generic code) and the binary
-//!   `a.max(b)`, `a.min(b)` (the picked operand's derivative; at a tie, `a`'s, so
-//!   `x.max(0.0)` has derivative 1 at 0 where `relu` has 0); `len`, `shape`,
+//!   `asin`, `acos`, `a.atan2(b)`, `a.hypot(b)` (derivative 0 at the origin),
+//!   `x.clamp(low, high)` (constant bounds; derivative 1 on the closed interval, as
+//!   PyTorch's), `let (s, c) = x.sin_cos();` (all also in scalar-generic code) and
+//!   the binary `a.max(b)`, `a.min(b)` (the picked operand's derivative; at a tie,
+//!   `a`'s, so `x.max(0.0)` has derivative 1 at 0 where `relu` has 0; a NaN is
+//!   picked, as it propagates); `len`, `shape`,
 //!   `dims`, `is_empty` read plain sizes. Fields of differentiated structs
 //!   (`self.w.matmul(&x)`), element access (`v[[i]]`), arrays and tuples of values,
 //!   `Vector::from_array([…])`, `let (a, b) = …` (of a tuple expression or a

@@ -144,6 +144,18 @@ pub trait RealScalar: Scalar<Real = Self> + PartialOrd {
     fn acos(self) -> Self {
         (Self::one() - self * self).sqrt().atan2(self)
     }
+    /// √(x² + y²) of x = `self` and y = `other` (f32 and f64 without overflow or
+    /// underflow on the way, by libm's `hypot`).
+    #[inline(always)]
+    fn hypot(self, other: Self) -> Self {
+        (self * self + other * other).sqrt()
+    }
+    /// `self` held to [`low`, `high`]: `self.max(low).min(high)` (NaN propagates; a
+    /// dual keeps its tangent on the bounds too).
+    #[inline(always)]
+    fn clamp(self, low: Self, high: Self) -> Self {
+        self.max(low).min(high)
+    }
     /// `positive` where `condition > 0`, else `otherwise` (also for a NaN condition):
     /// a choice without a branch on the value, so that a symbolic scalar records it
     /// (a GPU kernel's formula) and a dual chooses its tangents with its value.
@@ -169,7 +181,7 @@ impl<T: RealScalar> RealDot for T {}
 pub trait ComplexScalar: Scalar {}
 
 macro_rules! impl_real {
-    ($t:ty, $erf:path, $atan2:path) => {
+    ($t:ty, $erf:path, $atan2:path, $hypot:path) => {
         impl Scalar for $t {
             type Real = $t;
             const IS_COMPLEX: bool = false;
@@ -276,12 +288,15 @@ macro_rules! impl_real {
             fn atan2(self, other: $t) -> $t {
                 $atan2(self, other)
             }
+            fn hypot(self, other: $t) -> $t {
+                $hypot(self, other)
+            }
         }
     };
 }
 
-impl_real!(f32, libm::erff, libm::atan2f);
-impl_real!(f64, libm::erf, libm::atan2);
+impl_real!(f32, libm::erff, libm::atan2f, libm::hypotf);
+impl_real!(f64, libm::erf, libm::atan2, libm::hypot);
 
 macro_rules! impl_complex {
     ($r:ty) => {

@@ -317,6 +317,7 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("atan", "ArcTan"),
     ("asin", "ArcSin"),
     ("acos", "ArcCos"),
+    ("sin_cos", "SineCosine"),
     ("max_pool2d", "MaxPooling"),
     ("flatten_images", "ImageFlattening"),
 ];
@@ -348,6 +349,7 @@ const BINARY_METHODS: &[(&str, &str)] = &[
     ("max", "Maximum"),
     ("min", "Minimum"),
     ("atan2", "ArcTan2"),
+    ("hypot", "Hypotenuse"),
 ];
 
 /// Methods that read a size, not a value: plain results even on a differentiated
@@ -360,7 +362,6 @@ const PLAIN_QUERIES: &[&str] = &["len", "is_empty", "shape", "dims"];
 const WITHOUT_RULE: &[&str] = &[
     "broadcast",
     "ceil",
-    "clamp",
     "concat",
     "conj",
     "cosh",
@@ -369,7 +370,6 @@ const WITHOUT_RULE: &[&str] = &[
     "exp_m1",
     "floor",
     "fract",
-    "hypot",
     "im",
     "inner",
     "iter",
@@ -1223,6 +1223,18 @@ impl Lowering {
             let variant = Ident::new(if name == "powi" { "Powi" } else { "Powf" }, span);
             let rule = quote_spanned!(span=> ::fluxion::ops::elementwise::Elementary::#variant(#exponent));
             return Ok(self.unary(rule, x, span));
+        }
+        if name == "clamp" {
+            let [low @ Lowered::Inactive { .. }, high @ Lowered::Inactive { .. }] = args.as_slice() else {
+                return Err(syn::Error::new(
+                    span,
+                    "`#[differentiable]` differentiates `clamp` with respect to its receiver only: the bounds must not be differentiated (write `x.max(low).min(high)` for differentiated bounds)",
+                ));
+            };
+            let x = active_receiver("")?;
+            let (low, high) = (self.value_expression(low), self.value_expression(high));
+            let rule = rule_path("Clamp", span);
+            return Ok(self.unary(quote_spanned!(span=> #rule::from((#low, #high))), x, span));
         }
         if let Some((_, rule)) = ARGUMENT_METHODS.iter().find(|(method, _)| *method == name) {
             let [argument @ Lowered::Inactive { .. }] = args.as_slice() else {
