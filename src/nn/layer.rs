@@ -6,8 +6,10 @@
 //! on traced tensors (training on the tape) and for its lifted twin on tensors of
 //! dual numbers (forward mode: `jvp`, `jacfwd`), each from the layer's one forward
 //! expression; each layer's `apply_batch` (`apply` for one example of `Linear`, and
-//! for `Embedding`) takes it into static mode (`#[differentiable]`). Inputs are batches `(B, Const<F>)` (examples in rows), with `B` static
-//! or [`Dyn`]:
+//! for `Embedding`) takes it into static mode (`#[differentiable]`), and
+//! [`StaticModule`] chains them: `model.apply_batch(x)` on a tuple or a
+//! [`Sequential`] there. Inputs are batches `(B, Const<F>)` (examples in rows), with
+//! `B` static or [`Dyn`]:
 //!
 //! | layer | y for a row x |
 //! | --- | --- |
