@@ -264,3 +264,27 @@ fn a_layer_of_ones_own_joins_a_chain() {
     };
     assert!((inner(&gradient, &v) - (moved(1.0) - moved(-1.0)) / (2.0 * h)).abs() < 1e-8);
 }
+
+/// A scalar-generic loss of the input, with the model a constant: it compiles (no
+/// second-order companions, the model has no twin at dual numbers) and its gradient
+/// is the tape's.
+type GenericNet<T> = Sequential<(Linear<T, 2, 3, Inline>, Tanh, Linear<T, 3, 1, Inline>)>;
+
+#[differentiable(wrt(x))]
+fn input_loss<T: RealScalar>(net: &GenericNet<T>, x: &Tensor<T, (Const<4>, Const<2>), Inline>) -> T {
+    net.apply_batch(x).sum()
+}
+
+#[test]
+fn a_scalar_generic_loss_of_the_input_with_a_model_constant_compiles() {
+    let net: GenericNet<f64> = Sequential((Linear::new(1), Tanh, Linear::new(2)));
+    let x: Tensor<f64, (Const<4>, Const<2>), Inline> =
+        Tensor::from_flat_fn((Const, Const), |i| i as f64 * 0.1);
+    let gradient = input_loss::grad(&net, &x);
+    type Input = Tensor<f64, (Const<4>, Const<2>), Inline>;
+    let (_, tape) = grad(
+        |(m, x): (<GenericNet<f64> as Trace>::Traced, Var<Input>)| m.forward(&x).sum(),
+        &(net.clone(), x),
+    );
+    gradient.iter().zip(tape.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-14));
+}

@@ -90,7 +90,8 @@
 //! ```
 //!
 //! For a function generic over its scalar (`fn f<T: RealScalar>(…) -> T`, bounded by
-//! `RealScalar` alone, with one differentiated tensor or scalar, returning the
+//! `RealScalar` alone, with one differentiated tensor or scalar, other parameters
+//! that mention the scalar tensors or the scalar too (not a model), returning the
 //! scalar; one returning a vector gets its Jacobians only), `f::hvp(args, &v)`
 //! and `f::hessian(args)` come too: forward mode over the static gradient,
 //! instantiated at dual numbers (a Hessian of shape `S ++ S`, eight directions per

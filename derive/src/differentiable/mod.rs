@@ -524,8 +524,11 @@ impl Companions<'_> {
             .as_ref()
             .is_some_and(|clause| lower::contains_word(quote!(#clause), &scalar.to_string()));
         // A tensor or the scalar itself: the types whose dual twin is the same type at
-        // `Dual<T>` (a derived struct's is its `…Lifted` twin).
-        let tensor_or_scalar = match &parameter.ty {
+        // `Dual<T>` (a derived struct's is its `…Lifted` twin). The differentiated
+        // parameter must be one, and so must every other that mentions the scalar (it
+        // is lifted to duals with zero tangents); a model taken as a constant (a
+        // `Sequential` of layers over `T`) has no such twin, and gives no second order.
+        let tensor_or_scalar = |ty: &Type| match ty {
             Type::Path(path) => path.path.segments.last().is_some_and(|last| {
                 last.ident == *scalar
                     || ["Tensor", "Tensor0", "Vector", "Matrix", "Tensor3", "Tensor4", "DVector", "DMatrix"]
@@ -534,13 +537,22 @@ impl Companions<'_> {
             }),
             _ => false,
         };
+        let mentions_scalar = |ty: &Type| lower::contains_word(quote!(#ty), &scalar.to_string());
+        let lifted_ok = self
+            .parameters
+            .iter()
+            .all(|p| p.ident == parameter.ident || !mentions_scalar(&p.ty) || tensor_or_scalar(&p.ty));
         // A Hessian needs a real output: the scalar itself (a function returning a
         // vector of it gets its Jacobians, and no Hessian companions).
         let scalar_output = matches!(self.output, Type::Path(path) if path.path.is_ident(scalar));
-        if !real_scalar_only || where_mentions || !tensor_or_scalar || !scalar_output {
+        if !real_scalar_only
+            || where_mentions
+            || !tensor_or_scalar(&parameter.ty)
+            || !lifted_ok
+            || !scalar_output
+        {
             return TokenStream::new();
         }
-        let mentions_scalar = |ty: &Type| lower::contains_word(quote!(#ty), &scalar.to_string());
         let (impl_generics, _, where_clause) = generics.split_for_impl();
         let real_output = quote!(#scalar: ::fluxion::autodiff::RealOutput);
         let where_real = match where_clause {
