@@ -93,6 +93,16 @@ fn cross_entropy_with_a_masked_logit_is_the_loss_of_the_other_classes() {
     let one_hot: Matrix<f64, 2, 3, Heap> = Tensor::from_array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]);
     let soft: f64 = cross_entropy_one_hot(&z, &one_hot, Reduction::Mean);
     assert!((soft - loss).abs() < 1e-15);
+    // Static mode's per-example losses agree.
+    let (static_value, static_gradient) =
+        per_example::cross_entropy_one_hot::value_and_grad(&first, &Vector::from_array([1.0, 0.0, 0.0]));
+    assert_eq!(static_value, rows[0]);
+    let by_class = per_example::cross_entropy::grad(&first, 0);
+    assert!(static_gradient.iter().zip(by_class.iter()).all(|(a, b)| (a - b).abs() < 1e-15));
+    assert_eq!(static_gradient[[1]], 0.0);
+    // A NaN target is no number to weigh by: the loss is NaN.
+    let unknown: Matrix<f64, 2, 3, Heap> = Tensor::from_array([[f64::NAN, 0.0, 1.0], [0.0, 1.0, 0.0]]);
+    assert!(cross_entropy_one_hot::<f64, _, _, _, _>(&z, &unknown, Reduction::Mean).is_nan());
     // The class itself masked: an infinite loss, as in PyTorch.
     let hopeless: f64 = cross_entropy(&z, &[1, 0], Reduction::Mean);
     assert_eq!(hopeless, f64::INFINITY);

@@ -1138,6 +1138,9 @@ fn hypot_and_clamp_on_the_tape_agree_with_finite_differences() {
         }
     }
     assert_eq!(grad(|(a, b): (Var<f64>, Var<f64>)| a.hypot(&b), &(0.0, 0.0)), (0.0, 0.0));
+    // On a bound the derivative passes (PyTorch's convention); beyond it, it does not.
+    let clamped = |x: f64| grad(|a: Var<f64>| a.clamp(-0.5, 0.5), &x);
+    assert_eq!([clamped(0.5), clamped(-0.5), clamped(0.7), clamped(-0.6)], [1.0, 1.0, 0.0, 0.0]);
 }
 
 /// `max` and `min` of two traced scalars: the cotangent goes to the operand picked

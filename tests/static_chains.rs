@@ -245,6 +245,12 @@ fn shifted_loss(model: &(Linear<f64, 3, 2>, Shift, Relu), x: &Batch<3>) -> f64 {
     model.apply_batch(x).sum()
 }
 
+/// The same layers with a chain nested as the second layer.
+#[differentiable(wrt(model))]
+fn nested_shifted_loss(model: &(Linear<f64, 3, 2>, Sequential<(Shift, Relu)>), x: &Batch<3>) -> f64 {
+    model.apply_batch(x).sum()
+}
+
 #[test]
 fn a_layer_of_ones_own_joins_a_chain() {
     let model = (Linear::new(7), Shift { by: Tensor::from_array([0.25, -0.5]) }, Relu);
@@ -255,6 +261,11 @@ fn a_layer_of_ones_own_joins_a_chain() {
     assert_eq!(SHIFT_CALLS.load(std::sync::atomic::Ordering::Relaxed), 1);
     let expected = model.2.apply_batch(&model.1.apply_batch(&model.0.apply_batch(&x))).sum();
     assert_eq!(value, expected);
+    // Nested in a chain, a chain keeps its input too: one more forward pass.
+    let nested = (model.0.clone(), Sequential((model.1.clone(), Relu)));
+    let (nested_value, nested_gradient) = nested_shifted_loss::value_and_grad(&nested, &x);
+    assert_eq!(SHIFT_CALLS.load(std::sync::atomic::Ordering::Relaxed), 3);
+    assert_eq!((nested_value, reals(&nested_gradient)), (value, reals(&gradient)));
     let h = 1e-6;
     let v = direction(&gradient, 11);
     let moved = |sign: f64| {

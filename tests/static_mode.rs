@@ -799,3 +799,44 @@ fn branches_give_heap_tensors_with_their_derivatives() {
         assert!((tangent - analytic).abs() < 1e-14);
     }
 }
+
+/// A parameter of methods taken by reference and not differentiated, of types that
+/// cannot be taken by value or that borrow.
+#[derive(Clone, Debug, Differentiable)]
+struct Gain {
+    g: f64,
+}
+
+/// A borrowed view, not differentiated.
+struct Labels<'a>(&'a [&'a str]);
+
+impl Gain {
+    #[fluxion::autodiff::differentiable(wrt(self))]
+    fn by_path(&self, x: f64, path: &std::path::Path) -> f64 {
+        self.g * x * path.as_os_str().len() as f64
+    }
+
+    #[fluxion::autodiff::differentiable(wrt(self))]
+    fn by_label<I: ?Sized + AsRef<str>>(&self, label: &I) -> f64 {
+        self.g * self.g * label.as_ref().len() as f64
+    }
+
+    #[fluxion::autodiff::differentiable(wrt(self))]
+    fn by_view(&self, labels: &Labels<'_>) -> f64 {
+        self.g * labels.0.len() as f64
+    }
+
+    #[fluxion::autodiff::differentiable(wrt(self))]
+    fn by_indices(&self, indices: &[usize], x: &Vector<f64, 2>) -> f64 {
+        self.g * x[[0]] * indices.len() as f64
+    }
+}
+
+#[test]
+fn methods_with_constant_references_of_any_type_differentiate() {
+    let gain = Gain { g: 1.5 };
+    assert_eq!(gain.by_path_grad(2.0, std::path::Path::new("abc")).g, 6.0);
+    assert_eq!(gain.by_label_grad("four").g, 12.0);
+    assert_eq!(gain.by_view_grad(&Labels(&["a", "b"])).g, 2.0);
+    assert_eq!(gain.by_indices_grad(&[1, 2, 3], &Vector::from_array([0.5, 7.0])).g, 1.5);
+}

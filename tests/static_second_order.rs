@@ -245,8 +245,16 @@ fn image_energy<T: RealScalar>(x: &Tensor<T, (Const<1>, Const<2>, Const<2>, Cons
     x.hadamard(x).sum()
 }
 
+/// The same through the `Tensor3` alias.
+#[fluxion::autodiff::differentiable]
+fn volume_energy<T: RealScalar>(x: &Tensor3<T, 2, 1, 2>) -> T {
+    x.hadamard(x).sum()
+}
+
 #[test]
 fn a_rank_four_input_has_a_gradient_and_hvp() {
+    let volume: Tensor3<f64, 2, 1, 2> = Tensor::from_flat_fn((Const, Const, Const), |i| i as f64);
+    assert!(volume_energy::grad(&volume).iter().zip(volume.iter()).all(|(g, x)| *g == 2.0 * x));
     let x: Tensor<f64, (Const<1>, Const<2>, Const<2>, Const<1>), Inline> =
         Tensor::from_flat_fn((Const, Const, Const, Const), |i| i as f64 - 1.5);
     let gradient = image_energy::grad(&x);

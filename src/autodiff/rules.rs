@@ -1896,8 +1896,7 @@ impl<T: RealScalar> UnaryRule<T> for Absolute {
 /// a tie.
 #[inline(always)]
 fn picks_lhs<T: RealScalar>(larger: bool, a: T, b: T) -> bool {
-    let a_is_nan = a.partial_cmp(&a).is_none();
-    a_is_nan || if larger { a >= b } else { a <= b }
+    crate::scalar::is_nan(a) || if larger { a >= b } else { a <= b }
 }
 
 macro_rules! extremum_rule {
@@ -2017,8 +2016,12 @@ pub struct Clamp<T> {
     high: T,
 }
 
-impl<T> From<(T, T)> for Clamp<T> {
+impl<T: RealScalar> From<(T, T)> for Clamp<T> {
+    /// # Panics
+    /// When `low > high` or a bound is NaN, as `f64::clamp` does.
+    #[track_caller]
     fn from((low, high): (T, T)) -> Self {
+        assert!(low <= high, "clamp: the bounds {low:?} and {high:?} are not in order");
         Clamp { low, high }
     }
 }

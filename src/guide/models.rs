@@ -203,9 +203,11 @@
 //! [`static_module!`](crate::static_module), from its `#[differentiable]` method. Two
 //! limits: inside `#[differentiable]` code a layer's field cannot be read through a
 //! `Sequential` (`net.0.0.weight` does not compile: its tangent is the tuple's, one
-//! level less deep; pass the tuple, `&net.0`, instead), and a size mismatch there is
-//! reported once per generated companion (up to seven errors naming the same
-//! call).
+//! level less deep; pass the tuple, `&net.0`, instead), and a chain whose sizes do
+//! not fit is reported once per generated companion (eight errors naming the same
+//! call): "the method `apply_batch` exists for `Sequential<(…)>`, but its trait
+//! bounds were not satisfied", naming the whole chain (the tape names both sizes
+//! in one error: run the model there once to find the layer).
 //!
 //! ## Image layers
 //!

@@ -155,14 +155,14 @@ fn one_hot_rows<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C>>(
 
 /// t·log p of a target probability t against a log-probability: 0 where t is 0,
 /// also where log p is −∞ (a masked class: 0·log 0 = 0, as in the entropy), so that
-/// a masked logit leaves a cross-entropy finite.
+/// a masked logit leaves a cross-entropy finite (a NaN target stays NaN).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TargetTerm;
 
 impl FusedFunction<2> for TargetTerm {
     fn value<T: RealScalar>(&self, [log_probability, target]: [T; 2]) -> T {
         let term = target * log_probability;
-        T::select_positive(target, term, T::select_positive(-target, term, T::zero()))
+        T::select_positive(target, term, T::select_positive(-target, term, target * T::zero()))
     }
 }
 

@@ -58,13 +58,47 @@ pub fn cross_entropy<T: RealScalar, const C: usize, K: Storage<T, (Const<C>,)> +
     -logits.log_softmax(Axis::<0>)[[class]]
 }
 
-/// −Σ_c t_c·log softmax(z)_c of logits z against one-hot or probability targets t.
-#[differentiable(wrt(logits))]
+/// −Σ_c t_c·log softmax(z)_c of logits z against one-hot or probability targets t (a
+/// class of target 0 adds 0, also where its logit is −∞: a masked class), with
+/// ∂/∂z = softmax(z)·Σ_c t_c − t.
+#[differentiable(wrt(logits), vjp = cross_entropy_one_hot_vjp, jvp = cross_entropy_one_hot_jvp)]
 pub fn cross_entropy_one_hot<T: RealScalar, const C: usize, K: Storage<T, (Const<C>,)> + Storage<T, ()>>(
     logits: &Tensor<T, (Const<C>,), K>,
     targets: &Tensor<T, (Const<C>,), K>,
 ) -> T {
-    -logits.log_softmax(Axis::<0>).dot(targets)
+    let terms = logits.log_softmax(Axis::<0>).zip_map(targets, |l, t| if t == T::zero() { t } else { t * l });
+    -terms.sum()
+}
+
+/// The gradient of the one-hot cross-entropy, softmax(z)·Σ_c t_c − t.
+fn cross_entropy_one_hot_gradient<
+    T: RealScalar,
+    const C: usize,
+    K: Storage<T, (Const<C>,)> + Storage<T, ()>,
+>(
+    logits: &Tensor<T, (Const<C>,), K>,
+    targets: &Tensor<T, (Const<C>,), K>,
+) -> Tensor<T, (Const<C>,), K> {
+    let total = targets.sum();
+    logits.softmax(Axis::<0>).zip_map(targets, |p, t| p * total - t)
+}
+
+/// z̄ = ȳ·(softmax(z)·Σ_c t_c − t).
+fn cross_entropy_one_hot_vjp<T: RealScalar, const C: usize, K: Storage<T, (Const<C>,)> + Storage<T, ()>>(
+    logits: &Tensor<T, (Const<C>,), K>,
+    targets: &Tensor<T, (Const<C>,), K>,
+    y_bar: T,
+) -> Tensor<T, (Const<C>,), K> {
+    cross_entropy_one_hot_gradient(logits, targets).map(|g| g * y_bar)
+}
+
+/// ẏ = ⟨softmax(z)·Σ_c t_c − t, ż⟩.
+fn cross_entropy_one_hot_jvp<T: RealScalar, const C: usize, K: Storage<T, (Const<C>,)> + Storage<T, ()>>(
+    logits: &Tensor<T, (Const<C>,), K>,
+    targets: &Tensor<T, (Const<C>,), K>,
+    logits_dot: &Tensor<T, (Const<C>,), K>,
+) -> T {
+    cross_entropy_one_hot_gradient(logits, targets).dot(logits_dot)
 }
 
 /// Σᵢ −tᵢ·log σ(zᵢ) − (1 − tᵢ)·log(1 − σ(zᵢ)) of logits z against targets t in [0, 1]

@@ -263,6 +263,30 @@ macro_rules! static_chain {
             $first $first_index $(, $layer after $previous $index)+; last $last
         );
     };
+    // The chain after its first layer's record `$first` (value and pullback): each
+    // step's `back` takes its output's cotangent, fills its layer's slot and hands its
+    // input's cotangent to the step before.
+    (@rest $self:ident, $first:ident, $parameters:ident, $input:ident, $slots:ty; $first_index:tt $(, $layer:ident $index:tt)+) => {{
+        let (y, pullback) = $first;
+        let back = move |y_bar, slots: &mut $slots| {
+            let (tangent, x_bar) = pullback(y_bar);
+            slots.$first_index = Some(tangent);
+            x_bar
+        };
+        $(
+            let (y, pullback) = $self.$index.__record_owned_apply_batch(y, [$parameters, $parameters || $input]);
+            let back = move |y_bar, slots: &mut $slots| {
+                let (tangent, previous_bar) = pullback(y_bar);
+                slots.$index = Some(tangent);
+                back(previous_bar, slots)
+            };
+        )+
+        (y, move |seed| {
+            let mut slots = (None, $(None::<$layer::Tangent>),+);
+            let x_bar = back(seed, &mut slots);
+            ((filled(slots.$first_index), $(filled(slots.$index)),+), x_bar)
+        })
+    }};
     (@impl $slots:ty, $lane_slots:ty; $first:ident $first_index:tt $(, $layer:ident after $previous:ident $index:tt)+; last $last:ident) => {
         impl<X: ?Sized, $first, $($layer),+> StaticModule<X> for ($first, $($layer),+)
         where
@@ -285,27 +309,23 @@ macro_rules! static_chain {
                 x: &'l X,
                 [parameters, input]: [bool; 2],
             ) -> (Self::Output, impl FnOnce(OutputTangent<Self, X>) -> (Self::Tangent, Self::InputTangent) + 'l) {
-                // Each step's `back` takes its output's cotangent, fills its layer's slot
-                // and hands its input's cotangent to the step before.
-                let (y, pullback) = self.$first_index.__record_apply_batch(x, [parameters, input]);
-                let back = move |y_bar, slots: &mut $slots| {
-                    let (tangent, x_bar) = pullback(y_bar);
-                    slots.$first_index = Some(tangent);
-                    x_bar
-                };
-                $(
-                    let (y, pullback) = self.$index.__record_owned_apply_batch(y, [parameters, parameters || input]);
-                    let back = move |y_bar, slots: &mut $slots| {
-                        let (tangent, previous_bar) = pullback(y_bar);
-                        slots.$index = Some(tangent);
-                        back(previous_bar, slots)
-                    };
-                )+
-                (y, move |seed| {
-                    let mut slots = (None, $(None::<$layer::Tangent>),+);
-                    let x_bar = back(seed, &mut slots);
-                    ((filled(slots.$first_index), $(filled(slots.$index)),+), x_bar)
-                })
+                let first = self.$first_index.__record_apply_batch(x, [parameters, input]);
+                static_chain!(@rest self, first, parameters, input, $slots; $first_index $(, $layer $index)+)
+            }
+
+            /// As `__record_apply_batch`, the first layer keeping the input: a chain
+            /// nested in a chain runs each forward pass once too.
+            #[inline]
+            fn __record_owned_apply_batch<'l>(
+                &'l self,
+                x: X,
+                [parameters, input]: [bool; 2],
+            ) -> (Self::Output, impl FnOnce(OutputTangent<Self, X>) -> (Self::Tangent, Self::InputTangent) + 'l)
+            where
+                X: Sized + 'l,
+            {
+                let first = self.$first_index.__record_owned_apply_batch(x, [parameters, input]);
+                static_chain!(@rest self, first, parameters, input, $slots; $first_index $(, $layer $index)+)
             }
 
             #[inline]

@@ -24,7 +24,7 @@
 //! b̄_c = Σ_{b i j} ȳ_{b c i j}; for `max_pool2d`, each ȳ goes to the first maximum
 //! of its window; `flatten_images` only reshapes.
 
-use crate::scalar::RealScalar;
+use crate::scalar::{RealScalar, overtakes};
 use crate::shape::constraint::{ConvolvesTo, PoolsTo, SameElementCount};
 use crate::shape::{Const, Dim};
 use crate::tensor::{Storage, Tensor};
@@ -234,11 +234,6 @@ fn zip_strided<const S: usize, X: IntoIterator, Y: IntoIterator>(
     }
 }
 
-/// Whether `x` is NaN (unordered even with itself).
-fn is_nan<T: PartialOrd>(x: T) -> bool {
-    x.partial_cmp(&x).is_none()
-}
-
 /// The flat index in x of the first maximum of the pooling window of output `flat`,
 /// or of its first NaN (a NaN propagates, as in `max`).
 fn window_maximum<
@@ -258,7 +253,7 @@ fn window_maximum<
     for p in 0..S {
         for q in 0..S {
             let index = image * H * W + (i * S + p) * W + j * S + q;
-            if x[index] > x[best] || (is_nan(x[index]) && !is_nan(x[best])) {
+            if overtakes(x[index], x[best]) {
                 best = index;
             }
         }

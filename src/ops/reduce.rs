@@ -5,7 +5,7 @@
 //! out[…, i_{k-1}, i_{k+1}, …] = Σ_{i_k} x[…, i_k, …]. `max` propagates NaN; the max of
 //! an empty axis is −∞.
 
-use crate::scalar::{RealScalar, Scalar};
+use crate::scalar::{RealScalar, Scalar, overtakes};
 use crate::shape::constraint::{Axis, HasAxis};
 use crate::shape::{Dim, Shape};
 use crate::tensor::{Storage, Tensor};
@@ -195,11 +195,9 @@ pub(crate) fn first_argmax<T: RealScalar>(
     len: usize,
     stride: usize,
 ) -> Option<usize> {
-    let is_nan = |x: T| x.partial_cmp(&x).is_none();
-    (0..len).map(|k| start + k * stride).reduce(|best, i| {
-        let (candidate, leader) = (data[i], data[best]);
-        if candidate > leader || (is_nan(candidate) && !is_nan(leader)) { i } else { best }
-    })
+    (0..len)
+        .map(|k| start + k * stride)
+        .reduce(|best, i| if overtakes(data[i], data[best]) { i } else { best })
 }
 
 /// [`first_argmax`] of line `line` along an axis of length `len`, with `inner`

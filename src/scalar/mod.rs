@@ -86,6 +86,17 @@ pub trait Scalar:
     }
 }
 
+/// Whether `x` is NaN (unordered even with itself).
+pub(crate) fn is_nan<T: PartialOrd>(x: T) -> bool {
+    x.partial_cmp(&x).is_none()
+}
+
+/// Whether `candidate` takes the place of `leader` as the maximum found so far: it is
+/// larger, or the first NaN (a NaN propagates, as in `max`).
+pub(crate) fn overtakes<T: PartialOrd + Copy>(candidate: T, leader: T) -> bool {
+    candidate > leader || (is_nan(candidate) && !is_nan(leader))
+}
+
 /// A real element type: `f32` or `f64`.
 ///
 /// Operations that need an order or a real result (`dot`, `relu`, `max`, `softmax`)

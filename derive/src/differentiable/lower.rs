@@ -243,16 +243,7 @@ struct Lowering {
 
 /// Lowers `block`, whose parameters are `params` (each bound to active value `i`
 /// when differentiated); `owned_constants` as for a `__record` companion.
-///
-/// With `references_outlive`, a parameter taken by reference outlives every
-/// companion's pullback, which may keep it as it is; without (a `__record_owned`
-/// companion, whose arguments the pullback itself keeps), a constant is copied.
-pub fn lower(
-    params: &[Param],
-    block: &syn::Block,
-    owned_constants: bool,
-    references_outlive: bool,
-) -> syn::Result<Body> {
+pub fn lower(params: &[Param], block: &syn::Block, owned_constants: bool) -> syn::Result<Body> {
     let mut lowering = Lowering {
         owned_constants,
         reference_params: HashSet::new(),
@@ -278,7 +269,7 @@ pub fn lower(
             Binding::Inactive
         };
         lowering.names.insert(param.ident.to_string(), binding);
-        if param.by_ref && !param.differentiated && references_outlive {
+        if param.by_ref && !param.differentiated {
             lowering.reference_params.insert(param.ident.to_string());
         }
     }

@@ -227,43 +227,31 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
         })
         .collect();
     let is_method = parameters.first().is_some_and(|p| p.ident == "self");
-    let (joint, record, owned_record, joint_lanes_body, tangent_body, lanes_body) =
-        match (&options.vjp, &options.jvp) {
-            (Some(vjp), Some(jvp)) => {
-                let (joint, joint_lanes, tangent, lanes) =
-                    given_derivative(&function, &parameters, is_method, (vjp, jvp));
-                (joint.clone(), Some(joint.clone()), Some(joint), joint_lanes, tangent, lanes)
-            }
-            _ => {
-                let lowered_params: Vec<Param> = parameters
-                    .iter()
-                    .map(|p| Param {
-                        ident: p.ident.clone(),
-                        by_ref: p.by_ref,
-                        differentiated: p.differentiated,
-                    })
-                    .collect();
-                let block = returns::without_early_returns(&function.block);
-                let body = lower::lower(&lowered_params, &block, false, true)?;
-                let record_body = lower::lower(&lowered_params, &block, true, true)?;
-                // Only a method can be a layer of a chain (`__record_owned`).
-                let owned_record_body =
-                    if is_method { Some(lower::lower(&lowered_params, &block, true, false)?) } else { None };
-                (
-                    emit::joint_parts(&body, &ids, false, true),
-                    (!record_body.keeps_borrows).then(|| emit::record_parts(&record_body, &ids)),
-                    owned_record_body
-                        .filter(|owned| !owned.keeps_borrows)
-                        .map(|owned| emit::record_parts(&owned, &ids)),
-                    emit::joint_body(&body, &ids, true),
-                    emit::tangent_body(&body, &ids, emit::Mode::Tangent),
-                    emit::tangent_body(&body, &ids, emit::Mode::Lanes),
-                )
-            }
-        };
+    let (joint, record, joint_lanes_body, tangent_body, lanes_body) = match (&options.vjp, &options.jvp) {
+        (Some(vjp), Some(jvp)) => {
+            let (joint, joint_lanes, tangent, lanes) =
+                given_derivative(&function, &parameters, is_method, (vjp, jvp));
+            (joint.clone(), Some(joint), joint_lanes, tangent, lanes)
+        }
+        _ => {
+            let lowered_params: Vec<Param> = parameters
+                .iter()
+                .map(|p| Param { ident: p.ident.clone(), by_ref: p.by_ref, differentiated: p.differentiated })
+                .collect();
+            let block = returns::without_early_returns(&function.block);
+            let body = lower::lower(&lowered_params, &block, false)?;
+            let record_body = lower::lower(&lowered_params, &block, true)?;
+            (
+                emit::joint_parts(&body, &ids, false, true),
+                (!record_body.keeps_borrows).then(|| emit::record_parts(&record_body, &ids)),
+                emit::joint_body(&body, &ids, true),
+                emit::tangent_body(&body, &ids, emit::Mode::Tangent),
+                emit::tangent_body(&body, &ids, emit::Mode::Lanes),
+            )
+        }
+    };
     let companions = Companions { function: &function, parameters: &parameters, output, is_method };
-    let generated =
-        companions.generate(joint, [record, owned_record], [joint_lanes_body, tangent_body, lanes_body]);
+    let generated = companions.generate(joint, record, [joint_lanes_body, tangent_body, lanes_body]);
     // Used through its companions only, the function itself is not dead code.
     let result = quote! {
         #[allow(dead_code)]
@@ -448,32 +436,36 @@ impl Companions<'_> {
             .collect()
     }
 
-    /// For `__record_owned`: the declarations, with each referenced argument but
-    /// `self` taken by value (`__owned_x: T` for `x: &T`), and the statements that
-    /// bind the names back to references (`let x = &__owned_x;`). `None` where a
-    /// referenced type may be unsized (a slice, `str`, a trait object).
-    fn owned_record_parameters(&self) -> Option<(Vec<TokenStream>, TokenStream)> {
-        let mut declarations = Vec::new();
-        let mut rebind = TokenStream::new();
-        for p in self.parameters {
-            if !p.by_ref || p.ident == "self" {
-                declarations.push(p.declaration_with_lifetime.clone());
-                continue;
-            }
-            let unsized_type = match &p.ty {
-                Type::Slice(_) | Type::TraitObject(_) | Type::ImplTrait(_) => true,
-                Type::Path(path) => path.path.is_ident("str"),
-                _ => false,
-            };
-            if unsized_type {
-                return None;
-            }
-            let (ident, ty) = (&p.ident, &p.ty);
-            let owned = format_ident!("__owned_{}", ident.to_string().trim_start_matches("r#"));
-            declarations.push(quote!(#owned: #ty));
-            rebind.extend(quote!(let #ident = &#owned;));
+    /// For `__record_owned`, of a method `(&self, x: &X)` with `x` differentiated
+    /// (what a layer of a chain has): the declarations with `x` taken by value
+    /// (`__owned_x: X`), and the statement that binds `x` back to a reference (`let x =
+    /// &__owned_x;`). `None` for any other method, and where `X` may be unsized or
+    /// borrow (a slice, a trait object, a lifetime, a `?Sized` parameter).
+    fn owned_input(&self) -> Option<(Vec<TokenStream>, TokenStream)> {
+        let [receiver, input] = self.parameters else { return None };
+        if !self.is_method || !receiver.by_ref || !input.by_ref || !input.differentiated {
+            return None;
         }
-        Some((declarations, rebind))
+        let mut ty = &input.ty;
+        while let Type::Group(group) = ty {
+            ty = &group.elem;
+        }
+        let unsized_or_borrowing = match ty {
+            Type::Slice(_) | Type::TraitObject(_) | Type::ImplTrait(_) => true,
+            Type::Path(path) => path.path.is_ident("str"),
+            _ => false,
+        } || quote!(#ty).to_string().contains('\'')
+            || {
+                let generics = &self.function.sig.generics;
+                let where_clause = &generics.where_clause;
+                quote!(#generics #where_clause).to_string().contains('?')
+            };
+        if unsized_or_borrowing {
+            return None;
+        }
+        let (ident, receiver_declaration) = (&input.ident, &receiver.declaration_with_lifetime);
+        let owned = format_ident!("__owned_{}", ident.to_string().trim_start_matches("r#"));
+        Some((vec![receiver_declaration.clone(), quote!(#owned: #ty)], quote!(let #ident = &#owned;)))
     }
 
     fn differentiated(&self) -> Vec<(usize, &Parameter)> {
@@ -717,12 +709,12 @@ impl Companions<'_> {
     }
 
     /// The companions, from the parts of the joint function and of the `__record`
-    /// and `__record_owned` companions (`None`: it recomputes) and the joint-lanes,
-    /// tangent and tangent-lanes bodies.
+    /// companion (`None`: it recomputes) and the joint-lanes, tangent and
+    /// tangent-lanes bodies.
     fn generate(
         &self,
         joint: emit::JointParts,
-        [record, owned_record]: [Option<emit::JointParts>; 2],
+        record: Option<emit::JointParts>,
         [joint_lanes_body, tangent_body, lanes_body]: [TokenStream; 3],
     ) -> TokenStream {
         let emit::JointParts { forward: joint_forward, reverse: joint_reverse } = joint;
@@ -879,13 +871,14 @@ impl Companions<'_> {
                 }
             }
         };
-        // `__record_owned`: `__record` with the referenced arguments taken by value and
-        // kept by the pullback, which then borrows nothing the caller made: a chain of
-        // layers keeps each layer's input in that layer's pullback (`nn::layer::StaticModule`).
-        // Not generated where a referenced argument may be unsized (a slice).
-        let owned_record = self.owned_record_parameters().filter(|_| self.is_method).map(|(declarations, rebind)| {
+        // `__record_owned`: `__record` with the input taken by value and kept by the
+        // pullback, which then borrows nothing the caller made: a chain of layers
+        // keeps each layer's input in that layer's pullback
+        // (`nn::layer::StaticModule`). Only for a layer's shape of method (see
+        // `owned_input`).
+        let owned_record = self.owned_input().map(|(declarations, rebind)| {
             let record_owned_name = self.name("__record_owned");
-            let body = match &owned_record {
+            let body = match &record {
                 Some(emit::JointParts { forward, reverse }) => quote! {
                     #rebind
                     #forward

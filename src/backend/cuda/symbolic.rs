@@ -547,6 +547,9 @@ impl RealScalar for Sym {
     fn atan2(self, other: Sym) -> Sym {
         self.binary(BinaryOp::Atan2, other)
     }
+    fn hypot(self, other: Sym) -> Sym {
+        self.binary(BinaryOp::Hypot, other)
+    }
     fn select_positive(condition: Sym, positive: Sym, otherwise: Sym) -> Sym {
         Sym::push(Node::Select { condition: condition.0, positive: positive.0, otherwise: otherwise.0 })
     }
