@@ -299,3 +299,29 @@ fn a_scalar_generic_loss_of_the_input_with_a_model_constant_compiles() {
     );
     gradient.iter().zip(tape.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-14));
 }
+
+/// One example (a vector) through a chain: `Linear::apply` for each dense layer.
+type Controller = Sequential<(Linear<f32, 2, 4, Inline>, Tanh, Linear<f32, 4, 1, Inline>)>;
+
+#[differentiable(wrt(net))]
+fn controller_loss(net: &Controller, x: &Vector<f32, 2>, target: f32) -> f32 {
+    let r = net.apply_batch(x)[[0]] - target;
+    r * r
+}
+
+#[test]
+fn a_chain_takes_one_example_as_a_vector() {
+    let net: Controller = Sequential((Linear::new(3), Tanh, Linear::new(4)));
+    let x: Vector<f32, 2> = Vector::from_array([0.5, -0.25]);
+    let (value, gradient) = controller_loss::value_and_grad(&net, &x, 1.0);
+    let batch: Matrix<f32, 1, 2> = Matrix::from_array([[0.5, -0.25]]);
+    let (tape_value, tape_gradient) = value_and_grad(
+        |n: <Controller as Trace>::Traced| {
+            let r = n.forward(&batch).sum() - 1.0;
+            &r * &r
+        },
+        &net,
+    );
+    assert!((value - tape_value).abs() < 1e-6);
+    assert!(reals(&gradient).iter().zip(reals(&tape_gradient)).all(|(a, b)| (a - b).abs() < 1e-5));
+}

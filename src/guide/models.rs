@@ -197,17 +197,19 @@
 //! The layers' own static methods remain: `Linear::apply` (one example) and
 //! `Embedding::apply` (indices), with the activations and losses as plain method
 //! calls (GELU is `x.map_function(GeluFunction)`). [`Dropout`](crate::nn::layer::Dropout)
-//! has no static form: multiply by [`Dropout::mask`](crate::nn::layer::Dropout::mask),
+//! has no static form (in a chain it is one error saying so): multiply by
+//! [`Dropout::mask`](crate::nn::layer::Dropout::mask),
 //! taken outside and passed in as a constant (ones in evaluation), as the
 //! `nostd-check` crate's net does. A layer of your own joins a chain through
 //! [`static_module!`](crate::static_module), from its `#[differentiable]` method. Two
 //! limits: inside `#[differentiable]` code a layer's field cannot be read through a
 //! `Sequential` (`net.0.0.weight` does not compile: its tangent is the tuple's, one
 //! level less deep; pass the tuple, `&net.0`, instead), and a chain whose sizes do
-//! not fit is reported once per generated companion (eight errors naming the same
-//! call): "the method `apply_batch` exists for `Sequential<(…)>`, but its trait
-//! bounds were not satisfied", naming the whole chain (the tape names both sizes
-//! in one error: run the model there once to find the layer).
+//! not fit gives three errors for one mistake: the first names the layer and the
+//! input it was given ("the layer `Linear<f64, 6, 3>` does not take `Tensor<f64,
+//! (Dyn, Const<8>), Heap>` as its input in static mode"), the others follow from it.
+//! A chain also takes one example as a vector (`Linear::apply` for each dense layer),
+//! as a controller does.
 //!
 //! ## Image layers
 //!

@@ -92,7 +92,7 @@ use crate::shape::{Const, Dim, Shape};
 use crate::tensor::Zeros;
 use crate::tensor::{Heap, Storage, StorageKind, Tensor};
 
-pub use super::static_module::StaticModule;
+pub use super::static_module::{DropoutInStaticMode, StaticModule};
 
 /// A forward pass: the output of `self` on the input `X`.
 #[diagnostic::on_unimplemented(
@@ -372,6 +372,16 @@ crate::static_module!(
     ]
 );
 
+// One example: a chain of vectors (`Linear::apply`).
+crate::static_module!(
+    impl[T, const I: usize, const O: usize, K] Linear<T, I, O, K, WithBias>:
+        apply(Tensor<T, (Const<I>,), K>) -> Tensor<T, (Const<O>,), K>;
+    where [
+        T: RealScalar,
+        K: Storage<T, (Const<O>, Const<I>)> + Storage<T, (Const<O>,)> + Storage<T, (Const<I>,)>,
+    ]
+);
+
 impl<T, const I: usize, const O: usize, K> Linear<T, I, O, K, NoBias>
 where
     T: RealScalar,
@@ -400,6 +410,16 @@ crate::static_module!(
         T: RealScalar,
         K: Storage<T, (Const<O>, Const<I>)> + Storage<T, (Const<O>,)> + Storage<T, (Const<I>,)>,
         K: Storage<T, (R, Const<I>)> + Storage<T, (R, Const<O>)>,
+    ]
+);
+
+// One example: a chain of vectors (`Linear::apply`).
+crate::static_module!(
+    impl[T, const I: usize, const O: usize, K] Linear<T, I, O, K, NoBias>:
+        apply(Tensor<T, (Const<I>,), K>) -> Tensor<T, (Const<O>,), K>;
+    where [
+        T: RealScalar,
+        K: Storage<T, (Const<O>, Const<I>)> + Storage<T, (Const<O>,)> + Storage<T, (Const<I>,)>,
     ]
 );
 

@@ -38,6 +38,9 @@
 //! assert!(pairs.into_iter().all(|(a, b)| (a - b).abs() < 1e-12));
 //! ```
 //!
+//! A chain takes a batch `(B, Const<F>)`, or one example as a vector `(Const<F>,)`
+//! (`Linear::apply` for each dense layer, the activations elementwise).
+//!
 //! The library's layers implement it (but [`Dropout`](super::layer::Dropout), whose
 //! static form takes its mask as an argument: `x.hadamard(&mask)`); a layer of your
 //! own implements it with [`static_module!`](crate::static_module), from its
@@ -164,6 +167,7 @@ macro_rules! static_module {
     (@input_tangent $input:ty, [$tangent:ty]) => { $tangent };
     (@impl [$($generics:tt)*] $layer:ty, $input:ty, $output:ty, [$($input_tangent:ty)?], [$($bounds:tt)*],
         $apply:ident $record:ident $owned:ident $joint:ident $joint_lanes:ident $jvp:ident $jvp_lanes:ident) => {
+        #[diagnostic::do_not_recommend]
         impl<$($generics)*> $crate::nn::layer::StaticModule<$input> for $layer
         where
             $($bounds)*
@@ -476,5 +480,68 @@ impl<X: ?Sized, L: StaticModule<X>> StaticModule<X> for Sequential<L> {
         tangents: (Option<&[Self::Tangent; N]>, Option<&[Self::InputTangent; N]>),
     ) -> (Self::Output, [OutputTangent<Self, X>; N]) {
         self.0.__jvp_lanes_apply_batch(x, tangents)
+    }
+}
+
+/// What a [`Dropout`](super::layer::Dropout) in static mode would need: nothing has
+/// it. A layer of a static chain runs again in some derivatives (inside a branch or a
+/// loop, or for `jacrev`), and a dropout would draw another mask there; so it has no
+/// static form, and saying so here turns a dropout in a chain into one error that
+/// names it.
+#[diagnostic::on_unimplemented(
+    message = "`Dropout` has no static form (its input here: `{Self}`)",
+    label = "a chain in static mode cannot hold a `Dropout`",
+    note = "draw the mask outside (`dropout.mask(shape)`, ones in evaluation), pass it in as a constant and multiply: `x.hadamard(&mask)`"
+)]
+pub trait DropoutInStaticMode {
+    /// A value of a type with none: the impl below is never used.
+    fn unreachable(&self) -> core::convert::Infallible;
+}
+
+// Every method first asks its input for a value of an empty type: nothing here runs
+// (and the compiler sees the code after it as unreachable, its names as unused).
+#[cfg(feature = "std")]
+#[allow(unreachable_code, unused_variables)]
+impl<X: Differentiable + DropoutInStaticMode + 'static> StaticModule<X> for super::layer::Dropout {
+    type Output = X;
+    type InputTangent = X::Tangent;
+
+    fn apply_batch(&self, x: &X) -> X {
+        match x.unreachable() {}
+    }
+
+    fn __record_apply_batch<'l>(
+        &'l self,
+        x: &'l X,
+        _: [bool; 2],
+    ) -> (X, impl FnOnce(X::Tangent) -> (Self::Tangent, X::Tangent) + 'l) {
+        // The closure names the opaque type.
+        let never = x.unreachable();
+        let pullback = move |_| -> (Self::Tangent, X::Tangent) { match never {} };
+        (match never {}, pullback)
+    }
+
+    fn __joint_apply_batch(&self, x: &X, _: X::Tangent) -> (X, (Self::Tangent, X::Tangent)) {
+        match x.unreachable() {}
+    }
+
+    fn __joint_lanes_apply_batch<const N: usize>(
+        &self,
+        x: &X,
+        _: [X::Tangent; N],
+    ) -> (X, ([Self::Tangent; N], [X::Tangent; N])) {
+        match x.unreachable() {}
+    }
+
+    fn __jvp_apply_batch(&self, x: &X, _: (Option<&Self::Tangent>, Option<&X::Tangent>)) -> (X, X::Tangent) {
+        match x.unreachable() {}
+    }
+
+    fn __jvp_lanes_apply_batch<const N: usize>(
+        &self,
+        x: &X,
+        _: (Option<&[Self::Tangent; N]>, Option<&[X::Tangent; N]>),
+    ) -> (X, [X::Tangent; N]) {
+        match x.unreachable() {}
     }
 }
