@@ -1972,42 +1972,6 @@ real_function_rules! {
     ArcCos: |x, y| x.acos(), -T::one() / (T::one() - x * x).sqrt();
 }
 
-/// hypot(a, b) = √(a² + b²) of real scalars: ∂/∂a = a/√(a² + b²), ∂/∂b = b/√(a² +
-/// b²) (0 at the origin, where it has no derivative).
-#[derive(Clone, Copy, Debug)]
-pub struct Hypotenuse;
-
-/// ∂ hypot(a, b)/∂(`along`) for `along` = a or b, at y = hypot(a, b).
-#[inline(always)]
-fn hypot_slope<T: RealScalar>(along: T, y: T) -> T {
-    T::select_positive(y, along / y, T::zero())
-}
-
-#[diagnostic::do_not_recommend]
-impl<T: RealScalar> BinaryRule<T, T> for Hypotenuse {
-    type Output = T;
-    #[inline(always)]
-    fn value(&self, a: &T, b: &T) -> T {
-        a.hypot(*b)
-    }
-    #[inline(always)]
-    fn push_lhs(&self, (a, _, y): Same<'_, T>, a_dot: &T) -> T {
-        hypot_slope(*a, *y) * *a_dot
-    }
-    #[inline(always)]
-    fn push_rhs(&self, (_, b, y): Same<'_, T>, b_dot: &T) -> T {
-        hypot_slope(*b, *y) * *b_dot
-    }
-    #[inline(always)]
-    fn pull_lhs(&self, args: Same<'_, T>, y_bar: &T) -> T {
-        self.push_lhs(args, y_bar)
-    }
-    #[inline(always)]
-    fn pull_rhs(&self, args: Same<'_, T>, y_bar: &T) -> T {
-        self.push_rhs(args, y_bar)
-    }
-}
-
 /// x held to [low, high] (constants): derivative 1 on the closed interval (PyTorch's
 /// `clamp`), 0 outside it.
 #[derive(Clone, Copy, Debug)]
@@ -2064,32 +2028,52 @@ impl<T: RealScalar> UnaryRule<T> for SineCosine {
     }
 }
 
-/// atan2(a, b) of real scalars, the angle of the point (b, a): ∂/∂a = b/(a² + b²),
-/// ∂/∂b = −a/(a² + b²).
-#[derive(Clone, Copy, Debug)]
-pub struct ArcTan2;
+/// The rules of real functions of two real scalars y = f(a, b), each with its
+/// partial derivatives ∂f/∂a and ∂f/∂b (given a, b and y): ẏ = ∂f/∂a·ȧ + ∂f/∂b·ḃ,
+/// ā = ∂f/∂a·ȳ, b̄ = ∂f/∂b·ȳ.
+macro_rules! real_binary_rules {
+    ($($(#[$doc:meta])* $rule:ident: |$a:ident, $b:ident, $y:ident| $value:expr, $lhs:expr, $rhs:expr;)+) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug)]
+        pub struct $rule;
 
-#[diagnostic::do_not_recommend]
-impl<T: RealScalar> BinaryRule<T, T> for ArcTan2 {
-    type Output = T;
-    #[inline(always)]
-    fn value(&self, a: &T, b: &T) -> T {
-        a.atan2(*b)
-    }
-    #[inline(always)]
-    fn push_lhs(&self, (a, b, _): Same<'_, T>, a_dot: &T) -> T {
-        *b / (*a * *a + *b * *b) * *a_dot
-    }
-    #[inline(always)]
-    fn push_rhs(&self, (a, b, _): Same<'_, T>, b_dot: &T) -> T {
-        -*a / (*a * *a + *b * *b) * *b_dot
-    }
-    #[inline(always)]
-    fn pull_lhs(&self, args: Same<'_, T>, y_bar: &T) -> T {
-        self.push_lhs(args, y_bar)
-    }
-    #[inline(always)]
-    fn pull_rhs(&self, args: Same<'_, T>, y_bar: &T) -> T {
-        self.push_rhs(args, y_bar)
-    }
+        #[diagnostic::do_not_recommend]
+        impl<T: RealScalar> BinaryRule<T, T> for $rule {
+            type Output = T;
+            #[inline(always)]
+            fn value(&self, $a: &T, $b: &T) -> T {
+                let ($a, $b) = (*$a, *$b);
+                $value
+            }
+            #[inline(always)]
+            #[allow(unused_variables)] // a partial reads some of a, b and y
+            fn push_lhs(&self, ($a, $b, $y): Same<'_, T>, a_dot: &T) -> T {
+                let ($a, $b, $y) = (*$a, *$b, *$y);
+                $lhs * *a_dot
+            }
+            #[inline(always)]
+            #[allow(unused_variables)]
+            fn push_rhs(&self, ($a, $b, $y): Same<'_, T>, b_dot: &T) -> T {
+                let ($a, $b, $y) = (*$a, *$b, *$y);
+                $rhs * *b_dot
+            }
+            #[inline(always)]
+            fn pull_lhs(&self, args: Same<'_, T>, y_bar: &T) -> T {
+                self.push_lhs(args, y_bar)
+            }
+            #[inline(always)]
+            fn pull_rhs(&self, args: Same<'_, T>, y_bar: &T) -> T {
+                self.push_rhs(args, y_bar)
+            }
+        }
+    )+};
+}
+
+real_binary_rules! {
+    /// atan2(a, b) of real scalars, the angle of the point (b, a): ∂/∂a = b/(a² + b²),
+    /// ∂/∂b = −a/(a² + b²).
+    ArcTan2: |a, b, y| a.atan2(b), b / (a * a + b * b), -a / (a * a + b * b);
+    /// hypot(a, b) = √(a² + b²) of real scalars: ∂/∂a = a/y, ∂/∂b = b/y (0 at the
+    /// origin, where it has no derivative).
+    Hypotenuse: |a, b, y| a.hypot(b), T::select_positive(y, a / y, T::zero()), T::select_positive(y, b / y, T::zero());
 }

@@ -362,26 +362,6 @@ where
     }
 }
 
-crate::static_module!(
-    impl[T, const I: usize, const O: usize, K, R: Dim] Linear<T, I, O, K, WithBias>:
-        apply_batch(Tensor<T, (R, Const<I>), K>) -> Tensor<T, (R, Const<O>), K>;
-    where [
-        T: RealScalar,
-        K: Storage<T, (Const<O>, Const<I>)> + Storage<T, (Const<O>,)> + Storage<T, (Const<I>,)>,
-        K: Storage<T, (R, Const<I>)> + Storage<T, (R, Const<O>)>,
-    ]
-);
-
-// One example: a chain of vectors (`Linear::apply`).
-crate::static_module!(
-    impl[T, const I: usize, const O: usize, K] Linear<T, I, O, K, WithBias>:
-        apply(Tensor<T, (Const<I>,), K>) -> Tensor<T, (Const<O>,), K>;
-    where [
-        T: RealScalar,
-        K: Storage<T, (Const<O>, Const<I>)> + Storage<T, (Const<O>,)> + Storage<T, (Const<I>,)>,
-    ]
-);
-
 impl<T, const I: usize, const O: usize, K> Linear<T, I, O, K, NoBias>
 where
     T: RealScalar,
@@ -403,25 +383,32 @@ where
     }
 }
 
-crate::static_module!(
-    impl[T, const I: usize, const O: usize, K, R: Dim] Linear<T, I, O, K, NoBias>:
-        apply_batch(Tensor<T, (R, Const<I>), K>) -> Tensor<T, (R, Const<O>), K>;
-    where [
-        T: RealScalar,
-        K: Storage<T, (Const<O>, Const<I>)> + Storage<T, (Const<O>,)> + Storage<T, (Const<I>,)>,
-        K: Storage<T, (R, Const<I>)> + Storage<T, (R, Const<O>)>,
-    ]
-);
+/// `Linear` in a static chain, with or without a bias: on a batch (`apply_batch`) and
+/// on one example as a vector (`apply`).
+macro_rules! linear_static_modules {
+    ($($bias:ident),+) => {$(
+        crate::static_module!(
+            impl[T, const I: usize, const O: usize, K, R: Dim] Linear<T, I, O, K, $bias>:
+                apply_batch(Tensor<T, (R, Const<I>), K>) -> Tensor<T, (R, Const<O>), K>;
+            where [
+                T: RealScalar,
+                K: Storage<T, (Const<O>, Const<I>)> + Storage<T, (Const<O>,)> + Storage<T, (Const<I>,)>,
+                K: Storage<T, (R, Const<I>)> + Storage<T, (R, Const<O>)>,
+            ]
+        );
 
-// One example: a chain of vectors (`Linear::apply`).
-crate::static_module!(
-    impl[T, const I: usize, const O: usize, K] Linear<T, I, O, K, NoBias>:
-        apply(Tensor<T, (Const<I>,), K>) -> Tensor<T, (Const<O>,), K>;
-    where [
-        T: RealScalar,
-        K: Storage<T, (Const<O>, Const<I>)> + Storage<T, (Const<O>,)> + Storage<T, (Const<I>,)>,
-    ]
-);
+        crate::static_module!(
+            impl[T, const I: usize, const O: usize, K] Linear<T, I, O, K, $bias>:
+                apply(Tensor<T, (Const<I>,), K>) -> Tensor<T, (Const<O>,), K>;
+            where [
+                T: RealScalar,
+                K: Storage<T, (Const<O>, Const<I>)> + Storage<T, (Const<O>,)> + Storage<T, (Const<I>,)>,
+            ]
+        );
+    )+};
+}
+
+linear_static_modules!(WithBias, NoBias);
 
 /// One forward expression for the plain layer and its traced twin: `$x` is the input
 /// and `$layer` the layer, of `Tensor`s or of `Var`s, whose operations carry the

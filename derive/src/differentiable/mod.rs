@@ -849,10 +849,14 @@ impl Companions<'_> {
         };
         let vjp_declarations: Vec<_> = self.parameters.iter().map(|p| &p.declaration_with_lifetime).collect();
         let forward_call = self.call(None, &self.arguments(true), TokenStream::new());
-        let record_body = match &record {
+        // The `__record` body: the forward sweep, then the value with the reverse sweep
+        // as a closure; `rebind` first in both (see `owned_input`).
+        let record_body = |rebind: &TokenStream| match &record {
             Some(emit::JointParts { forward, reverse }) => quote! {
+                #rebind
                 #forward
                 (__value, move |__seed: #output_tangent| {
+                    #rebind
                     #(let mut #stores = #zeros;)*
                     {
                         #(let #outs = &mut #stores;)*
@@ -866,8 +870,12 @@ impl Companions<'_> {
             None => {
                 let recomputed = self.call(Some("__joint"), &self.arguments(true), quote!(__seed));
                 quote! {
+                    #rebind
                     let __value = #forward_call;
-                    (__value, move |__seed: #output_tangent| #recomputed.1)
+                    (__value, move |__seed: #output_tangent| {
+                        #rebind
+                        #recomputed.1
+                    })
                 }
             }
         };
@@ -878,32 +886,7 @@ impl Companions<'_> {
         // `owned_input`).
         let owned_record = self.owned_input().map(|(declarations, rebind)| {
             let record_owned_name = self.name("__record_owned");
-            let body = match &record {
-                Some(emit::JointParts { forward, reverse }) => quote! {
-                    #rebind
-                    #forward
-                    (__value, move |__seed: #output_tangent| {
-                        #rebind
-                        #(let mut #stores = #zeros;)*
-                        {
-                            #(let #outs = &mut #stores;)*
-                            #reverse
-                        }
-                        (#(#stores,)*)
-                    })
-                },
-                None => {
-                    let recomputed = self.call(Some("__joint"), &self.arguments(true), quote!(__seed));
-                    quote! {
-                        #rebind
-                        let __value = #forward_call;
-                        (__value, move |__seed: #output_tangent| {
-                            #rebind
-                            #recomputed.1
-                        })
-                    }
-                }
-            };
+            let body = record_body(&rebind);
             quote! {
                 #[doc(hidden)]
                 #[inline]
@@ -913,6 +896,7 @@ impl Companions<'_> {
                 }
             }
         });
+        let record_body = record_body(&TokenStream::new());
         let captured_call =
             self.call(Some("__joint"), &self.arguments(true), quote!(::core::clone::Clone::clone(__seed)));
         let vjp_select = self.select_gradient(quote!(__tangents));
