@@ -131,6 +131,16 @@ fn a_maximum_with_nan_or_minus_infinity_picks_the_same_element_in_every_mode() {
     }
 }
 
+#[test]
+fn relu_of_nan_is_nan_with_derivative_zero_in_every_mode() {
+    let x = Vector::from_array([f64::NAN, 0.0, 2.0]);
+    let (value, tangent) = jvp(|x: Vector<Dual<f64>, 3>| x.relu(), &x, &Vector::from_array([1.0, 1.0, 1.0]));
+    assert!(value[[0]].is_nan());
+    assert_eq!(tangent.to_array(), [0.0, 0.0, 1.0]);
+    let reverse = grad(|x: Var<Vector<f64, 3>>| x.relu().dot(&Var::constant(Vector::from_array([1.0; 3]))), &x);
+    assert_eq!(reverse.to_array(), [0.0, 0.0, 1.0]);
+}
+
 /// The larger of two coordinates, by the static-mode rule.
 #[differentiable]
 fn larger<T: RealScalar>(v: &Vector<T, 2>) -> T {

@@ -441,10 +441,17 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         T: RealScalar,
     {
         if T::CARRIES_TANGENT {
-            // A dual: x = 0 gives the constant 0, so that its tangent there is 0 as in
-            // the pullback; NaN passes through (`NaN ≤ 0` is false).
-            #[allow(clippy::neg_cmp_op_on_partial_ord)]
-            self.map(|x| if !(x <= T::zero()) { x } else { T::zero() })
+            // A dual: the tangent passes only where x > 0, as in the pullback (x = 0
+            // gives the constant 0); a NaN passes through as a value without tangent.
+            self.map(|x| {
+                if x > T::zero() {
+                    x
+                } else if x <= T::zero() {
+                    T::zero()
+                } else {
+                    x.without_tangent()
+                }
+            })
         } else {
             // `x < 0` is false for NaN, which passes through; a select the compiler
             // vectorises (the dual's form above runs about 1.6× slower on floats).
