@@ -137,7 +137,8 @@ fn relu_of_nan_is_nan_with_derivative_zero_in_every_mode() {
     let (value, tangent) = jvp(|x: Vector<Dual<f64>, 3>| x.relu(), &x, &Vector::from_array([1.0, 1.0, 1.0]));
     assert!(value[[0]].is_nan());
     assert_eq!(tangent.to_array(), [0.0, 0.0, 1.0]);
-    let reverse = grad(|x: Var<Vector<f64, 3>>| x.relu().dot(&Var::constant(Vector::from_array([1.0; 3]))), &x);
+    let reverse =
+        grad(|x: Var<Vector<f64, 3>>| x.relu().dot(&Var::constant(Vector::from_array([1.0; 3]))), &x);
     assert_eq!(reverse.to_array(), [0.0, 0.0, 1.0]);
 }
 

@@ -165,15 +165,19 @@
 //! batches (a `Dropout`'s sequence of masks is not saved). `save_optimizer` and
 //! `load_optimizer` do the same for the optimiser alone.
 //!
+//! Every layer, the losses and the optimisers run on `Cuda` tensors too: see
+//! [the GPU guide](crate::guide::gpu).
+//!
 //! ## Models in static mode
 //!
-//! (Every layer, the losses and the optimisers run on `Cuda` tensors too: see
-//! [the GPU guide](crate::guide::gpu).) Inside a `#[differentiable]` function a model
+//! Inside a `#[differentiable]` function a model
 //! calls `apply_batch` ([`StaticModule`](crate::nn::layer::StaticModule)) where the
 //! tape calls `forward`: on a layer, a tuple of layers or a `Sequential`, the same
-//! model value and the same chain whose sizes the compiler checks. Each layer's
-//! forward sweep runs once, and its reverse sweep keeps that layer's input, so a
-//! chain costs what the layers called one by one cost (W2 in `BENCHMARKS.md`):
+//! model value and the same chain whose sizes the compiler checks. For a gradient,
+//! each layer's forward sweep runs once and its reverse sweep keeps that layer's
+//! input, so a chain costs what the layers called one by one cost (W2 in
+//! `BENCHMARKS.md`); inside a branch or a loop, and for `jacrev`, the layers run
+//! again, as any call there does:
 //!
 //! ```
 //! use fluxion::nn::layer::{Linear, Sequential, StaticModule, Tanh};
@@ -197,10 +201,9 @@
 //! The layers' own static methods remain: `Linear::apply` (one example) and
 //! `Embedding::apply` (indices), with the activations and losses as plain method
 //! calls (GELU is `x.map_function(GeluFunction)`). [`Dropout`](crate::nn::layer::Dropout)
-//! has no static form (in a chain it is one error saying so): multiply by
-//! [`Dropout::mask`](crate::nn::layer::Dropout::mask),
-//! taken outside and passed in as a constant (ones in evaluation), as the
-//! `nostd-check` crate's net does. A layer of your own joins a chain through
+//! has no static form (in a chain the first error says so): multiply by
+//! [`Dropout::mask`](crate::nn::layer::Dropout::mask), taken outside and passed in
+//! as a constant (ones in evaluation). A layer of your own joins a chain through
 //! [`static_module!`](crate::static_module), from its `#[differentiable]` method. Two
 //! limits: inside `#[differentiable]` code a layer's field cannot be read through a
 //! `Sequential` (`net.0.0.weight` does not compile: its tangent is the tuple's, one
@@ -208,8 +211,9 @@
 //! not fit gives three errors for one mistake: the first names the layer and the
 //! input it was given ("the layer `Linear<f64, 6, 3>` does not take `Tensor<f64,
 //! (Dyn, Const<8>), Heap>` as its input in static mode"), the others follow from it.
-//! A chain also takes one example as a vector (`Linear::apply` for each dense layer),
-//! as a controller does.
+//! A chain also takes one example as a vector when every layer takes one (`Linear`,
+//! through `Linear::apply`, and the elementwise activations; not `Softmax`,
+//! `LayerNorm` or the image layers), as the `nostd-check` crate's controller does.
 //!
 //! ## Image layers
 //!

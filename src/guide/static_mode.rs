@@ -36,7 +36,7 @@
 //! | `f::jvp(args, &ẋ…)` | the value and its derivative along the tangents |
 //! | `f::linearize(args)` | the value and the linear map `(&ẋ…) ↦ ẏ` (each call runs the tangent code) |
 //! | `f::jacfwd(args)`, `f::jacrev(args)` | the Jacobian (one tensor in, one out), shape `Out ++ In` |
-//! | `f::hvp(args, &v)`, `f::hessian(args)` | second order, for a function generic over its scalar (`hessian` for inputs of rank 0 to 2) |
+//! | `f::hvp(args, &v)`, `f::hessian(args)` | second order, for a function generic over its scalar (`hessian` for a tensor input of rank 0 to 2; a scalar's second derivative is `hvp` along 1) |
 //!
 //! The gradient is the differentiated parameter's tangent, or a tuple of them in
 //! order. By default every parameter is differentiated except those of an integer
@@ -90,9 +90,10 @@
 //! ```
 //!
 //! For a function generic over its scalar (`fn f<T: RealScalar>(…) -> T`, bounded by
-//! `RealScalar` alone, with one differentiated tensor or scalar, other parameters
-//! that mention the scalar tensors or the scalar too (not a model), returning the
-//! scalar; one returning a vector gets its Jacobians only), `f::hvp(args, &v)`
+//! `RealScalar` alone, with one differentiated tensor or scalar, whose other
+//! parameters that mention `T` are tensors of `T` or `T` itself (a model such as
+//! `Sequential<…T…>` leaves out `hvp` and `hessian`), returning the scalar; one
+//! returning a vector gets its Jacobians only), `f::hvp(args, &v)`
 //! and `f::hessian(args)` come too: forward mode over the static gradient,
 //! instantiated at dual numbers (a Hessian of shape `S ++ S`, eight directions per
 //! pass). For other scalar-generic functions (a derived struct generic over its
@@ -116,7 +117,9 @@
 //!   PyTorch's), `let (s, c) = x.sin_cos();` (all also in scalar-generic code) and
 //!   the binary `a.max(b)`, `a.min(b)` (the picked operand's derivative; at a tie,
 //!   `a`'s, so `x.max(0.0)` has derivative 1 at 0 where `relu` has 0; a NaN is
-//!   picked, as it propagates); `len`, `shape`,
+//!   picked, as `RealScalar::max` propagates it: in a function on concrete `f64`
+//!   the plain call is `f64::max`, which ignores a NaN, so there the plain value and
+//!   the companions' can differ); `len`, `shape`,
 //!   `dims`, `is_empty` read plain sizes. Fields of differentiated structs
 //!   (`self.w.matmul(&x)`), element access (`v[[i]]`), arrays and tuples of values,
 //!   `Vector::from_array([…])`, `let (a, b) = …` (of a tuple expression or a

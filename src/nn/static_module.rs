@@ -39,7 +39,8 @@
 //! ```
 //!
 //! A chain takes a batch `(B, Const<F>)`, or one example as a vector `(Const<F>,)`
-//! (`Linear::apply` for each dense layer, the activations elementwise).
+//! when every layer takes one (`Linear`, through `Linear::apply`, and the elementwise
+//! activations; not `Softmax`, `LayerNorm` or the image layers).
 //!
 //! The library's layers implement it (but [`Dropout`](super::layer::Dropout), whose
 //! static form takes its mask as an argument: `x.hadamard(&mask)`); a layer of your
@@ -150,8 +151,10 @@ pub trait StaticModule<X: ?Sized>: Differentiable {
 /// assert_eq!(chain.apply_batch(&Vector::<f64, 2>::full(1.0)).to_array(), [6.0, 6.0]);
 /// ```
 ///
-/// After the signature, `where [bounds]` repeats the method's bounds; an input that is
-/// not differentiated (indices) names its tangent: `input tangent NotDifferentiated`.
+/// After the signature, `; where [bounds]` repeats the method's bounds, and an input
+/// that is not differentiated (indices) names its tangent before them:
+/// `apply([usize]) -> Out, input tangent fluxion::autodiff::rules::NotDifferentiated;
+/// where [bounds]`.
 #[macro_export]
 macro_rules! static_module {
     (impl[$($generics:tt)*] $layer:ty: apply_batch($input:ty) -> $output:ty $(, input tangent $input_tangent:ty)? $(; where [$($bounds:tt)*])?) => {
