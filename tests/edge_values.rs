@@ -132,6 +132,20 @@ fn a_maximum_with_nan_or_minus_infinity_picks_the_same_element_in_every_mode() {
 }
 
 #[test]
+fn logsumexp_of_a_line_with_plus_infinity_follows_that_element_in_every_mode() {
+    let x = Vector::from_array([1.0, f64::INFINITY, f64::INFINITY]);
+    let reverse = grad(|x: Var<Vector<f64, 3>>| x.logsumexp(Axis::<0>).sum(), &x);
+    assert_eq!(reverse.to_array(), [0.0, 1.0, 0.0]);
+    let (_, tangent) = jvp(
+        |x: Vector<Dual<f64>, 3>| x.logsumexp(Axis::<0>)[[]],
+        &x,
+        &Vector::from_array([1.0, 10.0, 100.0]),
+    );
+    assert_eq!(tangent, 10.0);
+    assert_eq!(log_sum_exp::grad(&x).to_array(), [0.0, 1.0, 0.0]);
+}
+
+#[test]
 fn relu_of_nan_is_nan_with_derivative_zero_in_every_mode() {
     let x = Vector::from_array([f64::NAN, 0.0, 2.0]);
     let (value, tangent) = jvp(|x: Vector<Dual<f64>, 3>| x.relu(), &x, &Vector::from_array([1.0, 1.0, 1.0]));

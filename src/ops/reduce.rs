@@ -202,7 +202,7 @@ pub(crate) fn first_argmax<T: RealScalar>(
 
 /// [`first_argmax`] of line `line` along an axis of length `len`, with `inner`
 /// elements after it in each block.
-fn line_argmax<T: RealScalar>(data: &[T], line: usize, len: usize, inner: usize) -> Option<usize> {
+pub(crate) fn line_argmax<T: RealScalar>(data: &[T], line: usize, len: usize, inner: usize) -> Option<usize> {
     first_argmax(data, (line / inner) * len * inner + line % inner, len, inner)
 }
 

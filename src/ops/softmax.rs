@@ -8,7 +8,7 @@
 //! keep full relative precision there. A line whose maximum is ±∞ gives logsumexp ±∞;
 //! softmax and log_softmax of such a line are NaN, as in NumPy and PyTorch.
 
-use crate::ops::reduce::spread_along;
+use crate::ops::reduce::{line_argmax, spread_along};
 use crate::scalar::{RealScalar, Scalar};
 use crate::shape::Shape;
 use crate::shape::constraint::{Axis, HasAxis};
@@ -90,7 +90,8 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
 
 /// x̄ = ȳ (repeated along the axis) ⊙ softmax(x), for y = logsumexp(x); 0 along a
 /// line that is all −∞ (y = −∞ there does not move with x, and its softmax, 0/0, is
-/// not a derivative), so that a masked-out line adds no NaN.
+/// not a derivative), so that a masked-out line adds no NaN; on a line with a +∞,
+/// ȳ to its first +∞ (the limit of the softmax there, and what a dual gives).
 pub fn logsumexp_pullback<const AXIS: usize, T: RealScalar, S: HasAxis<AXIS>, K>(
     x: &Tensor<T, S, K>,
     y_bar: &Tensor<T, S::Removed, K>,
@@ -100,9 +101,18 @@ where
 {
     let (max, totals) = x.shifted_totals::<AXIS>();
     let (data, max, totals) = (x.as_slice(), max.as_slice(), totals.as_slice());
+    let (_, len, inner) = x.dims().split_at_axis(AXIS);
     spread_along(x, AXIS, y_bar.as_slice(), |flat, line, _, g| {
         let m = max[line];
-        if m <= T::neg_infinity() { T::zero() } else { g * (data[flat] - m).exp() / totals[line] }
+        if m <= T::neg_infinity() {
+            T::zero()
+        } else if m >= -T::neg_infinity() {
+            // y = +∞ follows the first +∞ element alone (as `max` does; e^(x − m) is
+            // NaN there).
+            if line_argmax(data, line, len, inner) == Some(flat) { g } else { T::zero() }
+        } else {
+            g * (data[flat] - m).exp() / totals[line]
+        }
     })
 }
 
