@@ -927,6 +927,61 @@ fn the_rules_of_max_send_the_cotangent_to_the_first_maximum_as_on_the_host() {
     }
 }
 
+#[test]
+fn maxima_and_logsumexp_at_nan_and_infinity_follow_the_host() {
+    use fluxion::autodiff::{CudaDual, Dual, jvp};
+    let Some(_gpu) = gpu() else { return };
+    let (inf, nan) = (f64::INFINITY, f64::NAN);
+    // A NaN after the maximum, two +∞, a masked (all −∞) line, an ordinary line.
+    let x = Matrix::<f64, 4, 5, Heap>::from_array([
+        [1.0, 4.0, nan, 4.0, 0.5],
+        [0.0, inf, 2.0, inf, 1.0],
+        [-inf; 5],
+        [0.5, -1.0, 2.0, -inf, 1.5],
+    ]);
+    let dx = x.to_device();
+    let axis = Axis::<1>;
+    let y_bar = Vector::<f64, 4, Heap>::from_array([0.5, -2.0, 3.0, 1.25]);
+    assert_close(&dx.max_axis(axis).to_vec(), x.max_axis(axis).as_slice(), 0.0);
+    let mut dx_bar = dx.clone();
+    device_rules::max_axis_pullback::<1, f64, _>(&dx, &y_bar.to_device(), &mut dx_bar, Write::Overwrite);
+    assert_close(&dx_bar.to_vec(), reduce::max_axis_pullback::<1, _, _, _>(&x, &y_bar).as_slice(), 0.0);
+    // logsumexp: its value, its pullback (0 on the masked line, ȳ to the first +∞,
+    // NaN on the NaN line) and a dual's tangent, each as on the host.
+    let ds = dx.logsumexp(axis);
+    assert_close(&ds.to_vec(), x.logsumexp(axis).as_slice(), F64_TOL);
+    for write in [Write::Overwrite, Write::Accumulate] {
+        let mut dx_bar = Matrix::<f64, 4, 5, Heap>::full(0.25).to_device();
+        device_rules::logsumexp_pullback::<1, f64, _>(&dx, (&ds, &y_bar.to_device()), &mut dx_bar, write);
+        let host = softmax::logsumexp_pullback::<1, _, _, _>(&x, &y_bar);
+        let expected = if write == Write::Overwrite { host } else { host.map(|g| g + 0.25) };
+        assert_close(&dx_bar.to_vec(), expected.as_slice(), F64_TOL);
+    }
+    let v = Matrix::<f64, 4, 5, Heap>::random_uniform(-1.0, 1.0, 64);
+    let (_, host_tangent) = jvp(|x: Matrix<Dual<f64>, 4, 5, Heap>| x.logsumexp(axis), &x, &v);
+    let (_, tangent) = jvp(|x: CudaDual<f64, (Const<4>, Const<5>)>| x.logsumexp(axis), &dx, &v.to_device());
+    assert_close(&tangent.to_vec(), host_tangent.as_slice(), F64_TOL);
+    // Max pooling: a NaN last in a window is that window's maximum and takes its
+    // cotangent.
+    let mut images =
+        Tensor::<f64, (Const<1>, Const<2>, Const<4>, Const<4>), Heap>::random_uniform(-1.0, 1.0, 65);
+    images.as_mut_slice()[5] = nan;
+    type Pooled = Tensor<f64, (Const<1>, Const<2>, Const<2>, Const<2>), Heap>;
+    let pooled: Pooled = images.max_pool2d::<2, 2, 2>();
+    assert_close(&images.to_device().max_pool2d::<2, 2, 2>().to_vec(), pooled.as_slice(), 0.0);
+    let pooled_bar = Pooled::random_uniform(-1.0, 1.0, 66);
+    let mut images_bar = images.to_device();
+    device_rules::max_pool2d_pullback::<_, _, 2, 4, 4, 2, 2, 2>(
+        &images.to_device(),
+        &pooled_bar.to_device(),
+        &mut images_bar,
+        Write::Overwrite,
+    );
+    let host_bar = fluxion::ops::conv::max_pool2d_pullback::<_, _, 2, 4, 4, 2, 2, 2, _>(&images, &pooled_bar);
+    assert_close(&images_bar.to_vec(), host_bar.as_slice(), 0.0);
+    assert_eq!(host_bar.as_slice()[5], pooled_bar.as_slice()[0], "the NaN takes the cotangent");
+}
+
 /// Two images of 3 channels, 9×8, as f64 in [−2, 2).
 type Images = Tensor<f64, (Const<2>, Const<3>, Const<9>, Const<8>), Heap>;
 
@@ -1702,6 +1757,53 @@ fn complex_rules_agree_with_finite_differences_and_the_host_gradient() {
         elements[1] = 7.0; // the imaginary part of element [0, 0]
     });
     assert_eq!(parameter.to_vec()[0].im, 7.0);
+}
+
+#[test]
+fn forward_mode_on_complex_gpu_tensors_matches_host_duals_and_finite_differences() {
+    use fluxion::autodiff::{CudaDual, Dual, jvp};
+    let Some(_gpu) = gpu() else { return };
+    let z: Matrix<Complex64, 5, 4, Heap> = Matrix::random_uniform(-1.0, 1.0, 60);
+    let v: Matrix<Complex64, 5, 4, Heap> = Matrix::random_uniform(-1.0, 1.0, 61);
+    let m: Matrix<Complex64, 3, 5, Heap> = Matrix::random_uniform(-1.0, 1.0, 62);
+    let g: Vector<Complex64, 4, Heap> = Vector::random_uniform(-1.0, 1.0, 63);
+    let c = Complex64::new(0.5, -1.5);
+    // Every operation of a complex GPU dual: the elementary functions (holomorphic),
+    // products, row operations, layout, conj and the real-valued maps.
+    macro_rules! f {
+        ($z:expr, $m:expr, $g:expr, $c:expr) => {{
+            let z = $z;
+            let wave = &z.exp().hadamard(&z.sin()) + &(&z.sqrt().tanh() * $c);
+            let gained = wave.mul_rows(&$g).conj().add_rows(&$g);
+            let product = $m.matmul(&gained); // 3×4
+            let gram = product.matmul_transposed(&product).transpose(); // 3×3, no conjugation
+            let cross = product.transposed_matmul(&product); // 4×4
+            let columns = z.sum_axis(Axis::<0>).reshape::<(Const<2>, Const<2>)>();
+            let moduli = gram.abs().sum() + (&cross * $c).norm_sqr().sum();
+            let parts = (&gained.re() - &gained.im()).sum() + moduli;
+            let holomorphic = gram.ln().sum() + cross.powi(2).dotu(&cross) - columns.inner(&columns);
+            (holomorphic, parts + (-&z.cos().narrow::<0, 1, 3>()).re().sum())
+        }};
+    }
+    type HostDual = Dual<Complex64>;
+    let host_constant = |t: &Matrix<Complex64, 3, 5, Heap>| t.map(HostDual::constant);
+    let (host_m, host_g) = (host_constant(&m), g.map(HostDual::constant));
+    let ((host_value, host_real), (host_tangent, host_real_tangent)) =
+        jvp(|z: Matrix<HostDual, 5, 4, Heap>| f!(z, host_m, host_g, HostDual::constant(c)), &z, &v);
+    let (device_m, device_g) = (CudaDual::constant(m.to_device()), CudaDual::constant(g.to_device()));
+    let on_gpu = |z: CudaDual<Complex64, (Const<5>, Const<4>)>| f!(z, device_m, device_g, c);
+    let ((value, real), (tangent, real_tangent)) = jvp(on_gpu, &z.to_device(), &v.to_device());
+    assert_close_complex(&[value, tangent], &[host_value, host_tangent], F64_TOL);
+    assert_close(&[real, real_tangent], &[host_real, host_real_tangent], F64_TOL);
+    // d/dt f(z + t·v) at t = 0 by central differences, on the GPU's values.
+    let h = 1e-6;
+    let at = |t: f64| on_gpu(CudaDual::constant((&z + &v.map(|vi| vi * t)).to_device()));
+    let ((ahead, real_ahead), (behind, real_behind)) = (at(h), at(-h));
+    let slope = (ahead.value() - behind.value()) / (2.0 * h);
+    let real_slope = (real_ahead.value() - real_behind.value()) / (2.0 * h);
+    assert_close_complex(&[slope], &[tangent], 1e-7);
+    assert_close(&[real_slope], &[real_tangent], 1e-7);
+    assert!(tangent.norm() > 1e-3 && real_tangent.abs() > 1e-3, "derivatives that can differ");
 }
 
 /// max(x, y)·|z| + x·y: a fused function that chooses by value.

@@ -28,7 +28,7 @@ use crate::error::{ShapeError, or_panic};
 use crate::ops::conv::{Padding, Stride};
 use crate::ops::cuda::{self as rules, RealValued};
 use crate::ops::elementwise::{Elementary, Fusable, FusedFunction, ScalarFunction, elementary_methods};
-use crate::product::{MatMul, MatMulTransposed};
+use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};
 use crate::scalar::RealScalar;
 use crate::shape::constraint::{
     AddsUpTo, Axis, Broadcastable, ConvolvesTo, FitsSlice, HasAxis, PoolsTo, SameElementCount,
@@ -162,14 +162,14 @@ impl<T: CudaScalar, S: Shape> Differentiable for OnDevice<T, S> {
 /// let (value, derivative) = jvp(|x: CudaDual<f32, (Const<3>,)>| x.exp().hadamard(&x).sum(), &x, &v);
 /// ```
 #[derive(Clone, Debug)]
-pub struct CudaDual<T: CudaElement, S: Shape> {
+pub struct CudaDual<T: CudaScalar, S: Shape> {
     /// The primal value.
     pub value: OnDevice<T, S>,
     /// Its tangent.
     pub tangent: OnDevice<T, S>,
 }
 
-impl<T: CudaElement, S: Shape> Lift for OnDevice<T, S> {
+impl<T: CudaScalar, S: Shape> Lift for OnDevice<T, S> {
     type Lifted = CudaDual<T, S>;
     #[track_caller]
     fn lift(&self, tangent: &Self) -> CudaDual<T, S> {
@@ -178,7 +178,7 @@ impl<T: CudaElement, S: Shape> Lift for OnDevice<T, S> {
     }
 }
 
-impl<T: CudaElement, S: Shape> Unlift for CudaDual<T, S> {
+impl<T: CudaScalar, S: Shape> Unlift for CudaDual<T, S> {
     type Primal = OnDevice<T, S>;
     fn unlift(&self) -> (OnDevice<T, S>, OnDevice<T, S>) {
         (self.value.clone(), self.tangent.clone())
@@ -188,7 +188,7 @@ impl<T: CudaElement, S: Shape> Unlift for CudaDual<T, S> {
 /// A GPU dual with its tangent set to zero
 /// ([`stop_gradient`](super::rules::stop_gradient), as on the host).
 #[diagnostic::do_not_recommend]
-impl<T: CudaElement, S: Shape> super::rules::StopGradient for CudaDual<T, S> {
+impl<T: CudaScalar, S: Shape> super::rules::StopGradient for CudaDual<T, S> {
     type Stopped = Self;
     fn stop_gradient(self) -> Self {
         CudaDual::constant(self.value)
@@ -197,14 +197,30 @@ impl<T: CudaElement, S: Shape> super::rules::StopGradient for CudaDual<T, S> {
 
 /// A GPU dual, by reference, with its tangent set to zero.
 #[diagnostic::do_not_recommend]
-impl<T: CudaElement, S: Shape> super::rules::StopGradient for &CudaDual<T, S> {
+impl<T: CudaScalar, S: Shape> super::rules::StopGradient for &CudaDual<T, S> {
     type Stopped = CudaDual<T, S>;
     fn stop_gradient(self) -> CudaDual<T, S> {
         CudaDual::constant(self.value.clone())
     }
 }
 
-impl<T: CudaElement, S: Shape> CudaDual<T, S> {
+/// A bilinear operation `name` of a dual and `other`, by the product rule:
+/// ẏ = ȧ∘b + a∘ḃ (each element type has its own tensor operation of that name).
+macro_rules! product_rule {
+    ($(#[$doc:meta])* $name:ident($Other:ty)) => {
+        $(#[$doc])*
+        #[track_caller]
+        pub fn $name(&self, other: &$Other) -> Self {
+            let tangent = &self.tangent.$name(&other.value) + &self.value.$name(&other.tangent);
+            CudaDual { value: self.value.$name(&other.value), tangent }
+        }
+    };
+}
+
+/// What every element type shares: linear maps act on the tangent as on the value,
+/// and products follow the product rule (no conjugation: for complex elements the
+/// tangent is ẏ = J·ẋ of the holomorphic product).
+impl<T: CudaScalar, S: Shape> CudaDual<T, S> {
     /// A value whose tangent is 0 (a constant of the function).
     pub fn constant(value: OnDevice<T, S>) -> Self {
         let tangent = value.zero_like();
@@ -218,32 +234,9 @@ impl<T: CudaElement, S: Shape> CudaDual<T, S> {
         CudaDual { value, tangent }
     }
 
-    /// f(x) elementwise, with ẏ = f′(x)·ẋ.
-    pub fn elementary(&self, f: Elementary<T>) -> Self {
-        self.pushed(self.value.elementary(f), |y, y_dot| {
-            rules::elementary_pullback(f, (&self.value, y, &self.tangent), y_dot, Write::Overwrite)
-        })
-    }
-
-    elementary_methods!();
-
-    /// max(x, 0) elementwise, with ẏ = ẋ where x > 0, else 0.
-    pub fn relu(&self) -> Self {
-        self.pushed(self.value.relu(), |_, y_dot| {
-            rules::relu_pullback(&self.value, &self.tangent, y_dot, Write::Overwrite)
-        })
-    }
-
-    /// c·x.
-    pub fn scale(&self, factor: T) -> Self {
-        CudaDual { value: self.value.scale(factor), tangent: self.tangent.scale(factor) }
-    }
-
-    /// a ⊙ b, with ẏ = ȧ ⊙ b + a ⊙ ḃ.
-    #[track_caller]
-    pub fn hadamard(&self, other: &Self) -> Self {
-        let tangent = &self.tangent.hadamard(&other.value) + &self.value.hadamard(&other.tangent);
-        CudaDual { value: self.value.hadamard(&other.value), tangent }
+    /// A linear map applied to the value and the tangent alike (its own derivative).
+    fn linear<S2: Shape>(&self, map: impl Fn(&OnDevice<T, S>) -> OnDevice<T, S2>) -> CudaDual<T, S2> {
+        CudaDual { value: map(&self.value), tangent: map(&self.tangent) }
     }
 
     /// The matrix product (the shapes of [`MatMul`]), with ẏ = ȧ·b + a·ḃ.
@@ -256,30 +249,32 @@ impl<T: CudaElement, S: Shape> CudaDual<T, S> {
         CudaDual { value: self.value.matmul(&other.value), tangent }
     }
 
+    /// The product x·yᵀ (the shapes of [`MatMulTransposed`]; a plain transpose for
+    /// complex elements too), with ẏ = ȧ·bᵀ + a·ḃᵀ.
+    #[track_caller]
+    pub fn matmul_transposed<S2: Shape, S3: Shape>(&self, other: &CudaDual<T, S2>) -> CudaDual<T, S3>
+    where
+        OnDevice<T, S>: MatMulTransposed<OnDevice<T, S2>, Output = OnDevice<T, S3>>,
+    {
+        let tangent =
+            &self.tangent.matmul_transposed(&other.value) + &self.value.matmul_transposed(&other.tangent);
+        CudaDual { value: self.value.matmul_transposed(&other.value), tangent }
+    }
+
+    /// The product xᵀ·y (the shapes of [`TransposedMatMul`]), with ẏ = ȧᵀ·b + aᵀ·ḃ.
+    #[track_caller]
+    pub fn transposed_matmul<S2: Shape, S3: Shape>(&self, other: &CudaDual<T, S2>) -> CudaDual<T, S3>
+    where
+        OnDevice<T, S>: TransposedMatMul<OnDevice<T, S2>, Output = OnDevice<T, S3>>,
+    {
+        let tangent =
+            &self.tangent.transposed_matmul(&other.value) + &self.value.transposed_matmul(&other.tangent);
+        CudaDual { value: self.value.transposed_matmul(&other.value), tangent }
+    }
+
     /// Σ xᵢ (read back to the host), with its tangent Σ ẋᵢ.
     pub fn sum(&self) -> Dual<T> {
         Dual::new(self.value.sum(), [self.tangent.sum()])
-    }
-
-    /// Σ aᵢbᵢ (read back to the host), with its tangent Σ ȧᵢbᵢ + aᵢḃᵢ.
-    #[track_caller]
-    pub fn dot(&self, other: &Self) -> Dual<T> {
-        let tangent = self.tangent.dot(&other.value) + self.value.dot(&other.tangent);
-        Dual::new(self.value.dot(&other.value), [tangent])
-    }
-}
-
-impl<T: CudaElement, S: Shape> CudaDual<T, S> {
-    /// A linear map applied to the value and the tangent alike (its own derivative).
-    fn linear<S2: Shape>(&self, map: impl Fn(&OnDevice<T, S>) -> OnDevice<T, S2>) -> CudaDual<T, S2> {
-        CudaDual { value: map(&self.value), tangent: map(&self.tangent) }
-    }
-
-    /// `f` elementwise for a library author's [`ScalarFunction`], with ẏ = f′(x)·ẋ.
-    pub fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
-        self.pushed(self.value.map_function(f), |y, y_dot| {
-            rules::function_pullback(f, (&self.value, y, &self.tangent), y_dot, Write::Overwrite)
-        })
     }
 
     /// Σ along `AXIS`.
@@ -296,38 +291,6 @@ impl<T: CudaElement, S: Shape> CudaDual<T, S> {
         S: HasAxis<AXIS>,
     {
         self.linear(|t| t.mean_axis(axis))
-    }
-
-    /// Softmax along `AXIS`: its Jacobian diag(y) − y·yᵀ is symmetric, so the pullback
-    /// kernel applied to ẋ gives ẏ = y ⊙ (ẋ − Σ y ⊙ ẋ).
-    pub fn softmax<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Self
-    where
-        S: HasAxis<AXIS>,
-    {
-        self.pushed(self.value.softmax(axis), |y, y_dot| {
-            rules::softmax_pullback::<AXIS, T, S>(y, &self.tangent, y_dot, Write::Overwrite)
-        })
-    }
-
-    /// log-softmax along `AXIS`, with ẏ = ẋ − Σ softmax(x) ⊙ ẋ along the axis.
-    pub fn log_softmax<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Self
-    where
-        S: HasAxis<AXIS>,
-    {
-        let y = self.value.log_softmax(axis);
-        let shifts = y.exp().hadamard(&self.tangent).sum_axis(axis);
-        let mut tangent = self.tangent.clone();
-        rules::spread_along_pullback::<AXIS, T, S>(&shifts, -T::one(), &mut tangent, Write::Accumulate);
-        CudaDual { value: y, tangent }
-    }
-
-    /// ln Σ exp along `AXIS`, with its tangent Σ softmax(x) ⊙ ẋ.
-    pub fn logsumexp<const AXIS: usize>(&self, axis: Axis<AXIS>) -> CudaDual<T, S::Removed>
-    where
-        S: HasAxis<AXIS>,
-    {
-        let tangent = self.value.softmax(axis).hadamard(&self.tangent).sum_axis(axis);
-        CudaDual { value: self.value.logsumexp(axis), tangent }
     }
 
     /// The tensor repeated along new leading axes to the static shape `Target`.
@@ -377,20 +340,89 @@ impl<T: CudaElement, S: Shape> CudaDual<T, S> {
     {
         self.linear(|t| t.narrow::<AXIS, START, LEN>())
     }
+}
 
-    /// The product x·yᵀ (the shapes of [`MatMulTransposed`]), with ẏ = ȧ·bᵀ + a·ḃᵀ.
+impl<T: CudaElement, S: Shape> CudaDual<T, S> {
+    /// f(x) elementwise, with ẏ = f′(x)·ẋ.
+    pub fn elementary(&self, f: Elementary<T>) -> Self {
+        self.pushed(self.value.elementary(f), |y, y_dot| {
+            rules::elementary_pullback(f, (&self.value, y, &self.tangent), y_dot, Write::Overwrite)
+        })
+    }
+
+    elementary_methods!();
+
+    /// max(x, 0) elementwise, with ẏ = ẋ where x > 0, else 0.
+    pub fn relu(&self) -> Self {
+        self.pushed(self.value.relu(), |_, y_dot| {
+            rules::relu_pullback(&self.value, &self.tangent, y_dot, Write::Overwrite)
+        })
+    }
+
+    /// c·x.
+    pub fn scale(&self, factor: T) -> Self {
+        CudaDual { value: self.value.scale(factor), tangent: self.tangent.scale(factor) }
+    }
+
+    product_rule! {
+        /// a ⊙ b, with ẏ = ȧ ⊙ b + a ⊙ ḃ.
+        hadamard(Self)
+    }
+
+    /// Σ aᵢbᵢ (read back to the host), with its tangent Σ ȧᵢbᵢ + aᵢḃᵢ.
     #[track_caller]
-    pub fn matmul_transposed<S2: Shape, S3: Shape>(&self, other: &CudaDual<T, S2>) -> CudaDual<T, S3>
+    pub fn dot(&self, other: &Self) -> Dual<T> {
+        let tangent = self.tangent.dot(&other.value) + self.value.dot(&other.tangent);
+        Dual::new(self.value.dot(&other.value), [tangent])
+    }
+
+    /// `f` elementwise for a library author's [`ScalarFunction`], with ẏ = f′(x)·ẋ.
+    pub fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
+        self.pushed(self.value.map_function(f), |y, y_dot| {
+            rules::function_pullback(f, (&self.value, y, &self.tangent), y_dot, Write::Overwrite)
+        })
+    }
+
+    /// Softmax along `AXIS`: its Jacobian diag(y) − y·yᵀ is symmetric, so the pullback
+    /// kernel applied to ẋ gives ẏ = y ⊙ (ẋ − Σ y ⊙ ẋ).
+    pub fn softmax<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Self
     where
-        OnDevice<T, S>: MatMulTransposed<OnDevice<T, S2>, Output = OnDevice<T, S3>>,
+        S: HasAxis<AXIS>,
     {
-        let tangent =
-            &self.tangent.matmul_transposed(&other.value) + &self.value.matmul_transposed(&other.tangent);
-        CudaDual { value: self.value.matmul_transposed(&other.value), tangent }
+        self.pushed(self.value.softmax(axis), |y, y_dot| {
+            rules::softmax_pullback::<AXIS, T, S>(y, &self.tangent, y_dot, Write::Overwrite)
+        })
+    }
+
+    /// log-softmax along `AXIS`, with ẏ = ẋ − Σ softmax(x) ⊙ ẋ along the axis.
+    pub fn log_softmax<const AXIS: usize>(&self, axis: Axis<AXIS>) -> Self
+    where
+        S: HasAxis<AXIS>,
+    {
+        let y = self.value.log_softmax(axis);
+        let shifts = y.exp().hadamard(&self.tangent).sum_axis(axis);
+        let mut tangent = self.tangent.clone();
+        rules::spread_along_pullback::<AXIS, T, S>(&shifts, -T::one(), &mut tangent, Write::Accumulate);
+        CudaDual { value: y, tangent }
+    }
+
+    /// ln Σ exp along `AXIS`, with its tangent Σ softmax(x) ⊙ ẋ: the softmax is the
+    /// pullback of s̄ = 1, so a line that is all −∞ has tangent 0 and a line with a
+    /// +∞ follows its first +∞, as on the host.
+    pub fn logsumexp<const AXIS: usize>(&self, axis: Axis<AXIS>) -> CudaDual<T, S::Removed>
+    where
+        S: HasAxis<AXIS>,
+    {
+        let value = self.value.logsumexp(axis);
+        let mut weights = OnDevice::device_zeros(self.value.shape());
+        let ones = OnDevice::device_full(value.shape(), T::one());
+        rules::logsumexp_pullback::<AXIS, T, S>(&self.value, (&value, &ones), &mut weights, Write::Overwrite);
+        CudaDual { tangent: weights.hadamard(&self.tangent).sum_axis(axis), value }
     }
 }
 
-impl<T: CudaElement, R: Dim, C: Dim> CudaDual<T, (R, C)> {
+/// Row operations of every element type.
+impl<T: CudaScalar, R: Dim, C: Dim> CudaDual<T, (R, C)> {
     /// The transposed matrix.
     pub fn transpose(&self) -> CudaDual<T, (C, R)> {
         self.linear(|t| t.transpose())
@@ -402,11 +434,20 @@ impl<T: CudaElement, R: Dim, C: Dim> CudaDual<T, (R, C)> {
         CudaDual { value: self.value.add_rows(&row.value), tangent: self.tangent.add_rows(&row.tangent) }
     }
 
-    /// yᵢⱼ = xᵢⱼ·gⱼ, with ẏᵢⱼ = ẋᵢⱼ·gⱼ + xᵢⱼ·ġⱼ.
+    /// The rows at `indices`, in order.
+    ///
+    /// # Panics
+    /// When an index is not a row.
     #[track_caller]
-    pub fn mul_rows(&self, row: &CudaDual<T, (C,)>) -> Self {
-        let tangent = &self.tangent.mul_rows(&row.value) + &self.value.mul_rows(&row.tangent);
-        CudaDual { value: self.value.mul_rows(&row.value), tangent }
+    pub fn gather_rows(&self, indices: &[usize]) -> CudaDual<T, (Dyn, C)> {
+        self.linear(|t| t.gather_rows(indices))
+    }
+}
+
+impl<T: CudaElement, R: Dim, C: Dim> CudaDual<T, (R, C)> {
+    product_rule! {
+        /// yᵢⱼ = xᵢⱼ·gⱼ, with ẏᵢⱼ = ẋᵢⱼ·gⱼ + xᵢⱼ·ġⱼ.
+        mul_rows(CudaDual<T, (C,)>)
     }
 
     /// Each row normalised, yᵢⱼ = (xᵢⱼ − μᵢ)/√(σᵢ² + ε): its Jacobian per row,
@@ -416,15 +457,6 @@ impl<T: CudaElement, R: Dim, C: Dim> CudaDual<T, (R, C)> {
         self.pushed(y, |y, y_dot| {
             rules::normalize_rows_pullback((y, &scales, &self.tangent), y_dot, Write::Overwrite)
         })
-    }
-
-    /// The rows at `indices`, in order.
-    ///
-    /// # Panics
-    /// When an index is not a row.
-    #[track_caller]
-    pub fn gather_rows(&self, indices: &[usize]) -> CudaDual<T, (Dyn, C)> {
-        self.linear(|t| t.gather_rows(indices))
     }
 }
 
@@ -525,7 +557,7 @@ impl<T: CudaElement, S: Shape, const N: usize> Fusable<N> for Var<OnDevice<T, S>
     }
 }
 
-impl<T: CudaElement, S: Shape> Add for &CudaDual<T, S> {
+impl<T: CudaScalar, S: Shape> Add for &CudaDual<T, S> {
     type Output = CudaDual<T, S>;
     #[track_caller]
     fn add(self, other: Self) -> CudaDual<T, S> {
@@ -533,11 +565,18 @@ impl<T: CudaElement, S: Shape> Add for &CudaDual<T, S> {
     }
 }
 
-impl<T: CudaElement, S: Shape> Sub for &CudaDual<T, S> {
+impl<T: CudaScalar, S: Shape> Sub for &CudaDual<T, S> {
     type Output = CudaDual<T, S>;
     #[track_caller]
     fn sub(self, other: Self) -> CudaDual<T, S> {
         CudaDual { value: &self.value - &other.value, tangent: &self.tangent - &other.tangent }
+    }
+}
+
+impl<T: CudaScalar, S: Shape> Neg for &CudaDual<T, S> {
+    type Output = CudaDual<T, S>;
+    fn neg(self) -> CudaDual<T, S> {
+        self.linear(|t| -t)
     }
 }
 
@@ -554,6 +593,114 @@ impl<T: CudaElement, S: Shape> Div<T> for &CudaDual<T, S> {
         self.scale(T::one() / divisor)
     }
 }
+
+/// Forward mode on complex GPU tensors, as on the host's `Dual<Complex64>`: the
+/// tangent is complex, ẏ = f′(x)·ẋ for a holomorphic f (the elementary functions,
+/// products), the linear maps `conj`, `re` and `im` act on ẋ as on x, and the real
+/// maps `|x|` and `|x|²` push Re(conj(x)·ẋ)/|x| and 2·Re(conj(x)·ẋ).
+impl<T: CudaElement, S: Shape> CudaDual<Complex<T>, S>
+where
+    Complex<T>: CudaScalar<Part = T>,
+{
+    /// f(x) elementwise (principal branches), with ẏ = f′(x)·ẋ.
+    pub fn elementary(&self, f: Elementary<T>) -> Self {
+        self.pushed(self.value.elementary(f), |y, y_dot| {
+            rules::complex_elementary_push(f, (&self.value, y, &self.tangent), y_dot)
+        })
+    }
+
+    elementary_methods!();
+
+    /// c·x for a complex `factor`.
+    pub fn scale(&self, factor: Complex<T>) -> Self {
+        self.linear(|t| t.scale(factor))
+    }
+
+    product_rule! {
+        /// a ⊙ b, with ẏ = ȧ ⊙ b + a ⊙ ḃ.
+        hadamard(Self)
+    }
+
+    /// ⟨a, b⟩ = Σ conj(aᵢ)·bᵢ (read back to the host), with its tangent
+    /// ⟨ȧ, b⟩ + ⟨a, ḃ⟩.
+    #[track_caller]
+    pub fn inner(&self, other: &Self) -> Dual<Complex<T>> {
+        let tangent = self.tangent.inner(&other.value) + self.value.inner(&other.tangent);
+        Dual::new(self.value.inner(&other.value), [tangent])
+    }
+
+    /// Σ aᵢbᵢ without conjugation (read back to the host), with its tangent
+    /// Σ ȧᵢbᵢ + aᵢḃᵢ.
+    #[track_caller]
+    pub fn dotu(&self, other: &Self) -> Dual<Complex<T>> {
+        let tangent = self.tangent.dotu(&other.value) + self.value.dotu(&other.tangent);
+        Dual::new(self.value.dotu(&other.value), [tangent])
+    }
+
+    /// The complex conjugate elementwise (ẏ = conj(ẋ)).
+    pub fn conj(&self) -> Self {
+        self.linear(|t| t.conj())
+    }
+
+    /// The real part elementwise.
+    pub fn re(&self) -> CudaDual<T, S> {
+        CudaDual { value: self.value.re(), tangent: self.tangent.re() }
+    }
+
+    /// The imaginary part elementwise.
+    pub fn im(&self) -> CudaDual<T, S> {
+        CudaDual { value: self.value.im(), tangent: self.tangent.im() }
+    }
+
+    /// |x| elementwise, with ẏ = Re(conj(x)·ẋ)/|x| (0 where x = 0).
+    pub fn abs(&self) -> CudaDual<T, S> {
+        let tangent = rules::real_valued_push(RealValued::Abs, &self.value, &self.tangent);
+        CudaDual { value: self.value.abs(), tangent }
+    }
+
+    /// |x|² elementwise, with ẏ = 2·Re(conj(x)·ẋ).
+    pub fn norm_sqr(&self) -> CudaDual<T, S> {
+        let tangent = rules::real_valued_push(RealValued::NormSqr, &self.value, &self.tangent);
+        CudaDual { value: self.value.norm_sqr(), tangent }
+    }
+}
+
+impl<T: CudaElement, R: Dim, C: Dim> CudaDual<Complex<T>, (R, C)>
+where
+    Complex<T>: CudaScalar<Part = T>,
+{
+    product_rule! {
+        /// yᵢⱼ = xᵢⱼ·gⱼ, with ẏᵢⱼ = ẋᵢⱼ·gⱼ + xᵢⱼ·ġⱼ.
+        mul_rows(CudaDual<Complex<T>, (C,)>)
+    }
+}
+
+/// `z * c` and `z / c` on a lifted complex GPU tensor, for a complex or a real factor.
+macro_rules! complex_dual_scaling {
+    ($($Factor:ty),*) => {$(
+        impl<T: CudaElement, S: Shape> Mul<$Factor> for &CudaDual<Complex<T>, S>
+        where
+            Complex<T>: CudaScalar<Part = T>,
+        {
+            type Output = CudaDual<Complex<T>, S>;
+            fn mul(self, factor: $Factor) -> CudaDual<Complex<T>, S> {
+                self.linear(|t| t * factor)
+            }
+        }
+
+        impl<T: CudaElement, S: Shape> Div<$Factor> for &CudaDual<Complex<T>, S>
+        where
+            Complex<T>: CudaScalar<Part = T>,
+        {
+            type Output = CudaDual<Complex<T>, S>;
+            fn div(self, divisor: $Factor) -> CudaDual<Complex<T>, S> {
+                self.linear(|t| t / divisor)
+            }
+        }
+    )*};
+}
+
+complex_dual_scaling!(Complex<T>, T);
 
 /// The rules every GPU element type shares: they act on each real part alike.
 impl<T: CudaScalar, S: Shape> Var<OnDevice<T, S>> {

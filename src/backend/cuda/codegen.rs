@@ -125,6 +125,13 @@ pub enum Combine {
 
 /// The C expression for the maximum of `a` and `b` that propagates NaN, as
 /// `RealScalar::max` does on the CPU (`a + b` is NaN when either is).
+/// Whether `candidate` takes the lead from `leader` in a search for the first largest
+/// element, as the host's: it is greater, or it is the first NaN (so NaN wins wherever
+/// it stands, and a maximum of values with a NaN is NaN's position).
+pub(super) fn overtakes(candidate: &str, leader: &str) -> String {
+    format!("({candidate} > {leader} || ({candidate} != {candidate} && {leader} == {leader}))")
+}
+
 fn max_expression(a: &str, b: &str) -> String {
     format!("(({a} != {a} || {b} != {b}) ? ({a} + {b}) : ({a} >= {b} ? {a} : {b}))")
 }
@@ -432,12 +439,13 @@ pub fn copy_block_source(name: &str, ctype: CType, store: Store) -> String {
 }
 
 /// The pullback of a maximum along an axis, `name(x, y_bar, x_bar, outer, len,
-/// inner)`: one thread per line finds the line's first largest element (the first
-/// `k` with no earlier element greater, as on the host, so NaN never wins after the
-/// first position) and writes ȳ there and 0 elsewhere (or adds them).
+/// inner)`: one thread per line finds the line's first largest element (its first
+/// NaN if it has one, as on the host) and writes ȳ there and 0 elsewhere (or adds
+/// them).
 pub fn max_pullback_source(name: &str, ctype: CType, store: Store) -> String {
     let t = ctype.name();
     let store = store.operator();
+    let overtakes = overtakes("x[i]", "x[best]");
     format!(
         "extern \"C\" __global__ void {name}(const {t}* __restrict__ x, const {t}* __restrict__ y_bar, {t}* __restrict__ x_bar, const unsigned long long outer, const unsigned long long len, const unsigned long long inner) {{
     const unsigned long long stride = (unsigned long long)blockDim.x * gridDim.x;
@@ -446,11 +454,37 @@ pub fn max_pullback_source(name: &str, ctype: CType, store: Store) -> String {
         unsigned long long best = start;
         for (unsigned long long k = 1; k < len; ++k) {{
             const unsigned long long i = start + k * inner;
-            if (x[i] > x[best]) best = i;
+            if ({overtakes}) best = i;
         }}
         for (unsigned long long k = 0; k < len; ++k) {{
             const unsigned long long i = start + k * inner;
             x_bar[i] {store} (i == best ? y_bar[line] : ({t})0);
+        }}
+    }}
+}}
+"
+    )
+}
+
+/// The rest of logsumexp's pullback, `name(x, s, s_bar, x_bar, outer, len, inner)`:
+/// one thread per line; along a line whose logsumexp `s` is +∞ (where the
+/// elementwise pass wrote 0), s̄ is added to the line's first +∞, the limit of the
+/// softmax there, as on the host. Other lines are left as they are.
+pub fn infinite_line_pullback_source(name: &str, ctype: CType) -> String {
+    let t = ctype.name();
+    format!(
+        "extern \"C\" __global__ void {name}(const {t}* __restrict__ x, const {t}* __restrict__ s, const {t}* __restrict__ s_bar, {t}* __restrict__ x_bar, const unsigned long long outer, const unsigned long long len, const unsigned long long inner) {{
+    const unsigned long long stride = (unsigned long long)blockDim.x * gridDim.x;
+    for (unsigned long long line = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; line < outer * inner; line += stride) {{
+        const {t} total = s[line];
+        if (!(total > ({t})0) || total - total == total - total) continue; // not +inf
+        const unsigned long long start = (line / inner) * len * inner + line % inner;
+        for (unsigned long long k = 0; k < len; ++k) {{
+            const unsigned long long i = start + k * inner;
+            if (x[i] == total) {{
+                x_bar[i] += s_bar[line];
+                break;
+            }}
         }}
     }}
 }}

@@ -236,10 +236,10 @@ mod tests {
 
     use super::super::{
         AxisRange, AxisSplit, ComplexKernel, ConvGeometry, Kernel, Kind, PoolGeometry, UpdateKernel,
-        copy_block_on, max_pullback_on, transpose_elements_on, transpose_on,
+        copy_block_on, infinite_line_pullback_on, max_pullback_on, transpose_elements_on, transpose_on,
     };
     use super::*;
-    use crate::scalar::RealScalar;
+    use crate::scalar::{RealScalar, overtakes};
 
     /// Deterministic values in [−2, 2) (xorshift64*), exact in f32.
     struct Values(u64);
@@ -399,8 +399,9 @@ mod tests {
 
     /// What each complex kernel computes, in the host's num-complex arithmetic (a real
     /// input arrives with a zero imaginary part; a real result is the real part); an
-    /// elementary function and its pullback are the host's `Elementary::apply` and
-    /// `derivative` on `Complex<f64>`, `powf`'s exponent the real part of `p`.
+    /// elementary function, its pullback and its tangent are the host's
+    /// `Elementary::apply` and `derivative` on `Complex<f64>`, `powf`'s exponent the
+    /// real part of `p`.
     fn complex_reference(
         name: &str,
         p: f64,
@@ -422,6 +423,9 @@ mod tests {
         };
         if let Some(f) = name.strip_suffix("_pullback").and_then(elementary) {
             return Box::new(move |x, _| f.derivative(x[0], x[1]).conj() * x[2]);
+        }
+        if let Some(f) = name.strip_suffix("_tangent").and_then(elementary) {
+            return Box::new(move |x, _| f.derivative(x[0], x[1]) * x[2]);
         }
         if let Some(f) = elementary(name) {
             return Box::new(move |x, _| f.apply(x[0]));
@@ -445,6 +449,12 @@ mod tests {
                 let modulus = x[0].norm();
                 if modulus == 0.0 { Complex::new(0.0, 0.0) } else { x[0] * (x[1].re / modulus) }
             },
+            "abs_tangent" => |x, _| {
+                let modulus = x[0].norm();
+                let slope = if modulus == 0.0 { 0.0 } else { (x[0].conj() * x[1]).re / modulus };
+                Complex::new(slope, 0.0)
+            },
+            "norm_sqr_tangent" => |x, _| Complex::new(2.0 * (x[0].conj() * x[1]).re, 0.0),
             other => panic!("no host reference for the complex kernel `{other}`"),
         };
         Box::new(formula)
@@ -568,11 +578,13 @@ mod tests {
                 }
             }
         }
-        // Max pullback: the cotangent goes to each line's first largest element.
+        // Max pullback: the cotangent goes to each line's first largest element, or
+        // its first NaN, as on the host.
         let axis = (2, 5, 3);
         let mut x: Vec<f64> = values.take(30);
-        // A tie along line 0 (elements 0, 3, …, 12): the first of 3 and 6 wins.
-        (x[3], x[6]) = (10.0, 10.0);
+        // A tie along line 0 (elements 0, 3, …, 12): the first of 3 and 6 wins; a NaN
+        // third along line 1 (elements 1, 4, …, 13) wins over any number.
+        (x[3], x[6], x[7]) = (10.0, 10.0, f64::NAN);
         let y_bar: Vec<f64> = values.take(6);
         let mut x_bar = vec![0.0; 30];
         max_pullback_on(&*emulator, &x, &y_bar, &mut x_bar, axis, Store::Overwrite).unwrap();
@@ -582,11 +594,28 @@ mod tests {
             let first_max = positions
                 .iter()
                 .copied()
-                .fold(positions[0], |best, at| if x[at] > x[best] { at } else { best });
+                .fold(positions[0], |best, at| if overtakes(x[at], x[best]) { at } else { best });
             for at in positions {
                 assert_eq!(x_bar[at], if at == first_max { cotangent } else { 0.0 }, "max_pullback at {at}");
             }
         }
+        assert_eq!((x_bar[3], x_bar[7]), (y_bar[0], y_bar[1]), "the tie and the NaN");
+
+        // logsumexp's +∞ lines: s̄ added to each such line's first +∞, other lines
+        // left alone (lines 0 and 4 have two +∞; 1 is finite, 2 all −∞, 3 NaN).
+        let (inf, nan) = (f64::INFINITY, f64::NAN);
+        let mut x: Vec<f64> = values.take(30);
+        (x[3], x[9], x[19], x[22]) = (inf, inf, inf, inf);
+        [2, 5, 8, 11, 14].into_iter().for_each(|at| x[at] = f64::NEG_INFINITY);
+        x[15] = nan;
+        let s = [inf, 1.0, f64::NEG_INFINITY, nan, inf, 2.0];
+        let s_bar: Vec<f64> = values.take(6);
+        let before: Vec<f64> = values.take(30);
+        let mut x_bar = before.clone();
+        infinite_line_pullback_on(&*emulator, &x, (&s.to_vec(), &s_bar), &mut x_bar, axis).unwrap();
+        let mut expected = before;
+        (expected[3], expected[19]) = (expected[3] + s_bar[0], expected[19] + s_bar[4]);
+        assert_eq!(x_bar, expected, "infinite_line_pullback");
     }
 
     #[test]
@@ -648,10 +677,11 @@ mod tests {
         assert_close(&folded32, &sums, 1e-5, "col2im");
 
         // Max pooling 2×2 on 3 images of 5×7 (the last row and column in no window),
-        // with a tie in the first window: the first of the tied elements wins.
+        // with a tie in the first window (the first of the tied elements wins) and a
+        // NaN last in the second (NaN wins, as on the host).
         let pool = PoolGeometry { images: 3, height: 5, width: 7, size: 2, output: (2, 3) };
         let mut x: Vec<f64> = values.take(3 * 35);
-        (x[1], x[7]) = (10.0, 10.0);
+        (x[1], x[7], x[10]) = (10.0, 10.0, f64::NAN);
         let mut y = vec![f64::NAN; 3 * 6];
         max_pool_on(&*emulator, &x, &mut y, pool).unwrap();
         let x_dot: Vec<f64> = values.take(x.len());
@@ -667,15 +697,16 @@ mod tests {
             let first_max = [(0, 0), (0, 1), (1, 0), (1, 1)].map(|(p, q)| at(p, q)).into_iter().fold(
                 at(0, 0),
                 |best, at| {
-                    if x[at] > x[best] { at } else { best }
+                    if overtakes(x[at], x[best]) { at } else { best }
                 },
             );
-            assert_eq!(pooled, x[first_max], "max_pool, window {window}");
+            assert_eq!(pooled.to_bits(), x[first_max].to_bits(), "max_pool, window {window}");
             assert_eq!(y_dot[window], x_dot[first_max], "max_pool_push, window {window}");
             expected_bar[first_max] = cotangent;
         }
         assert_eq!(x_bar, expected_bar, "max_pool_pullback");
         assert_eq!(x_bar[1], y_bar[0], "the tie goes to the first maximum");
+        assert!(y[1].is_nan() && x_bar[10] == y_bar[1], "a NaN in a window is its maximum");
     }
 
     #[test]

@@ -152,12 +152,13 @@ fn col2im_source(name: &str, ctype: CType, store: Store) -> String {
 /// The loop that finds the first largest element `best` (an offset into the image
 /// `xi`) of window (i, j), as the host's `window_maximum`.
 fn window_maximum(indent: &str) -> String {
+    let overtakes = super::codegen::overtakes("xi[at]", "xi[best]");
     format!(
         "{indent}unsigned long long best = i * size * width + j * size;
 {indent}for (unsigned long long p = 0; p < size; ++p) {{
 {indent}    for (unsigned long long q = 0; q < size; ++q) {{
 {indent}        const unsigned long long at = (i * size + p) * width + j * size + q;
-{indent}        if (xi[at] > xi[best]) best = at;
+{indent}        if ({overtakes}) best = at;
 {indent}    }}
 {indent}}}
 "

@@ -780,6 +780,48 @@ fn max_pullback_on<T: CudaElement, R: Runner<T>>(
     unsafe { runner.launch(&name, &source, &mut buffers, &[], &sizes, config) }
 }
 
+/// Adds s̄[line] to the first +∞ of each line of `x` whose logsumexp `s` is +∞ (along
+/// the axis split `axis`), leaving the other lines alone: the rest of logsumexp's
+/// pullback after its elementwise pass.
+///
+/// # Panics
+/// When a buffer is shorter than the axis split says.
+pub(crate) fn infinite_line_pullback<T: CudaElement>(
+    x: &CudaSlice<T>,
+    (s, s_bar): (&CudaSlice<T>, &CudaSlice<T>),
+    x_bar: &mut CudaSlice<T>,
+    axis: AxisSplit,
+) -> Result<(), CudaError> {
+    infinite_line_pullback_on(Device::get()?, x, (s, s_bar), x_bar, axis)
+}
+
+/// [`infinite_line_pullback`] on `runner`.
+fn infinite_line_pullback_on<T: CudaElement, R: Runner<T>>(
+    runner: &R,
+    x: &R::Buffer,
+    (s, s_bar): (&R::Buffer, &R::Buffer),
+    x_bar: &mut R::Buffer,
+    (outer, len, inner): AxisSplit,
+) -> Result<(), CudaError> {
+    let (elements, lines) = (outer * len * inner, outer * inner);
+    assert!(
+        R::len(x) >= elements && R::len(x_bar) >= elements && R::len(s) >= lines && R::len(s_bar) >= lines,
+        "infinite_line_pullback: buffers shorter than the axis split"
+    );
+    if elements == 0 {
+        return Ok(());
+    }
+    let name = kernel_name("infinite_line_pullback", None, T::C_TYPE);
+    let sizes = [outer as u64, len as u64, inner as u64];
+    let config = grid_stride_launch(lines, runner.multiprocessors());
+    let source = || Ok(codegen::infinite_line_pullback_source(&name, T::C_TYPE));
+    let mut buffers =
+        [BufferArg::Read(x), BufferArg::Read(s), BufferArg::Read(s_bar), BufferArg::Write(x_bar)];
+    // SAFETY: `infinite_line_pullback_source`'s parameter list, the buffers checked
+    // above against the axis split.
+    unsafe { runner.launch(&name, &source, &mut buffers, &[], &sizes, config) }
+}
+
 /// Every kernel that fluxion's own operations generate, as `(name, CUDA C)` for
 /// element type `ctype`: what the offline check compiles without a GPU.
 pub fn builtin_kernel_sources(ctype: CType) -> Vec<(String, String)> {
@@ -801,6 +843,8 @@ pub fn builtin_kernel_sources(ctype: CType) -> Vec<(String, String)> {
         let name = max_pullback_name(ctype, store);
         sources.push((name.clone(), codegen::max_pullback_source(&name, ctype, store)));
     }
+    let name = kernel_name("infinite_line_pullback", None, ctype);
+    sources.push((name.clone(), codegen::infinite_line_pullback_source(&name, ctype)));
     sources.extend(crate::ops::cuda::complex_kernels().iter().map(|kernel| {
         (kernel.compiled_name(ctype), kernel.source(ctype).expect("fluxion's own kernels record"))
     }));

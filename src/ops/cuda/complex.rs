@@ -35,8 +35,9 @@ use crate::backend::cuda::{
 };
 use crate::error::{ShapeError, or_panic};
 use crate::ops::elementwise::{Elementary, elementary_methods};
+use crate::ops::rows::check_row;
 use crate::scalar::Scalar;
-use crate::shape::Shape;
+use crate::shape::{Dim, Shape};
 
 use Kind::{Complex as C, Real as R};
 
@@ -125,10 +126,43 @@ fn elementary_pullback_kernel<R: 'static + Copy>(f: Elementary<R>, write: Write)
     })
 }
 
+/// ẏ = f′(x)·ẋ for y = f(x) (inputs x, y, ẋ): forward mode's rule, the same
+/// derivative as the pullback's, unconjugated (holomorphic f, as a host dual).
+fn elementary_tangent_kernel<R: 'static + Copy>(f: Elementary<R>) -> ComplexKernel {
+    let name = format!("{}_tangent", elementary_name(&f));
+    kernel(name, &[C, C, C], 1, C, Store::Overwrite, move |x, p| {
+        symbolic(f, p[0].re).derivative(x[0], x[1]) * x[2]
+    })
+}
+/// ẏ = Re(conj(x)·ẋ)/|x| for y = |x|, 0 where x = 0.
+fn abs_tangent_kernel() -> ComplexKernel {
+    kernel("abs_tangent", &[C, C], 0, R, Store::Overwrite, |x, _| {
+        let modulus = x[0].abs();
+        let slope = (x[0].conj() * x[1]).re / modulus;
+        Complex::new(modulus.where_positive(slope), Sym::zero())
+    })
+}
+/// ẏ = 2·Re(conj(x)·ẋ) for y = |x|².
+fn norm_sqr_tangent_kernel() -> ComplexKernel {
+    kernel("norm_sqr_tangent", &[C, C], 0, R, Store::Overwrite, |x, _| {
+        let half = (x[0].conj() * x[1]).re;
+        Complex::new(half + half, Sym::zero())
+    })
+}
+
 /// Every complex kernel that fluxion's own operations generate.
 pub(crate) fn complex_kernels() -> std::vec::Vec<ComplexKernel> {
-    let mut kernels = std::vec![hadamard_kernel(), re_kernel(), im_kernel(), norm_sqr_kernel(), abs_kernel()];
+    let mut kernels = std::vec![
+        hadamard_kernel(),
+        re_kernel(),
+        im_kernel(),
+        norm_sqr_kernel(),
+        abs_kernel(),
+        abs_tangent_kernel(),
+        norm_sqr_tangent_kernel(),
+    ];
     kernels.extend(ELEMENTARY.iter().map(|&f| elementary_kernel(f)));
+    kernels.extend(ELEMENTARY.iter().map(|&f| elementary_tangent_kernel(f)));
     for write in [Write::Overwrite, Write::Accumulate] {
         kernels.extend(ELEMENTARY.iter().map(|&f| elementary_pullback_kernel(f, write)));
         kernels.extend([
@@ -253,6 +287,25 @@ where
     }
 }
 
+impl<T: CudaElement, R: Dim, C: Dim> OnDevice<Complex<T>, (R, C)>
+where
+    Complex<T>: CudaScalar<Part = T>,
+{
+    /// yᵢⱼ = xᵢⱼ·gⱼ: every row multiplied by `row` elementwise (the row broadcast to
+    /// the matrix's shape, then one Hadamard product); an error names both shapes when
+    /// a dynamic column count differs.
+    pub fn try_mul_rows(&self, row: &OnDevice<Complex<T>, (C,)>) -> Result<Self, ShapeError> {
+        check_row(self.shape(), row.shape(), "mul_rows")?;
+        self.try_hadamard(&row.try_broadcast_to(self.shape())?)
+    }
+
+    /// [`Tensor::try_mul_rows`](crate::Tensor::try_mul_rows) that panics on a mismatch.
+    #[track_caller]
+    pub fn mul_rows(&self, row: &OnDevice<Complex<T>, (C,)>) -> Self {
+        or_panic(self.try_mul_rows(row))
+    }
+}
+
 /// `z * c` and `z / c` for a complex or a real factor c (a real one scales each part).
 macro_rules! scaling_operators {
     ($($Factor:ty => $scale:ident),*) => {$(
@@ -366,6 +419,22 @@ pub fn complex_elementary_pullback<T: CudaElement, S: Shape>(
     or_panic_cuda(kernel.launch(&[x.slice(), y.slice(), y_bar.slice()], &[p], n, x_bar.slice_mut()));
 }
 
+/// ẏ = f′(x)·ẋ for y = f(x) elementwise, an elementary `f`: forward mode's rule
+/// (the pullback's derivative, unconjugated), overwriting `y_dot`.
+#[track_caller]
+pub fn complex_elementary_push<T: CudaElement, S: Shape>(
+    f: Elementary<T>,
+    (x, y, x_dot): (&OnDevice<Complex<T>, S>, &OnDevice<Complex<T>, S>, &OnDevice<Complex<T>, S>),
+    y_dot: &mut OnDevice<Complex<T>, S>,
+) where
+    Complex<T>: CudaScalar<Part = T>,
+{
+    check_shapes("elementary_push", x, &[y, x_dot, y_dot]);
+    let (n, p) = (x.len(), Complex::new(elementary_param(&f), T::zero()));
+    let kernel = elementary_tangent_kernel(f);
+    or_panic_cuda(kernel.launch(&[x.slice(), y.slice(), x_dot.slice()], &[p], n, y_dot.slice_mut()));
+}
+
 /// x̄ = conj(ȳ) for y = conj(x).
 #[track_caller]
 pub fn conj_pullback<T: CudaElement, S: Shape>(
@@ -429,6 +498,27 @@ pub fn real_valued_pullback<T: CudaElement, S: Shape>(
         }
     };
     or_panic_cuda(launched);
+}
+
+/// ẏ for the real-valued map `map` of x, from x's tangent ẋ: Re ẋ, Im ẋ,
+/// Re(conj(x)·ẋ)/|x| (0 where x = 0) or 2·Re(conj(x)·ẋ).
+#[track_caller]
+pub fn real_valued_push<T: CudaElement, S: Shape>(
+    map: RealValued,
+    x: &OnDevice<Complex<T>, S>,
+    x_dot: &OnDevice<Complex<T>, S>,
+) -> OnDevice<T, S>
+where
+    Complex<T>: CudaScalar<Part = T>,
+{
+    check_shapes("real_valued_push", x, &[x_dot]);
+    let kernel = match map {
+        RealValued::Re => return x_dot.re(),
+        RealValued::Im => return x_dot.im(),
+        RealValued::Abs => abs_tangent_kernel(),
+        RealValued::NormSqr => norm_sqr_tangent_kernel(),
+    };
+    OnDevice::new(x.shape(), |out| kernel.launch(&[x.slice(), x_dot.slice()], &[], x.len(), out))
 }
 
 /// The pullbacks of s = Σ conj(aᵢ)·bᵢ (`conjugated`) or s = Σ aᵢbᵢ: for `inner`,

@@ -23,7 +23,8 @@ use crate::backend::cpu::Write;
 use crate::backend::cuda::{
     AxisRange, AxisSplit, CType, Combine, Cuda, CudaElement, CudaError, CudaScalar, Device, DeviceBuffer,
     Indexing, Kernel, Store, Sym, copy_block, expression_hash, gather_rows as gather_rows_kernel,
-    max_pullback as max_pullback_kernel, or_panic_cuda, scatter_add_rows, transpose_elements,
+    infinite_line_pullback, max_pullback as max_pullback_kernel, or_panic_cuda, scatter_add_rows,
+    transpose_elements,
 };
 use crate::error::{ShapeError, or_panic};
 use crate::ops::elementwise::{
@@ -48,8 +49,9 @@ mod image;
 
 pub(crate) use complex::complex_kernels;
 pub use complex::{
-    RealValued, complex_elementary_pullback, complex_fill_pullback, complex_hadamard_pullback,
-    complex_scaled_pullback, conj_pullback, real_valued_pullback, sum_of_products_pullback,
+    RealValued, complex_elementary_pullback, complex_elementary_push, complex_fill_pullback,
+    complex_hadamard_pullback, complex_scaled_pullback, conj_pullback, real_valued_pullback,
+    real_valued_push, sum_of_products_pullback,
 };
 pub use image::{add_channels_pullback, conv2d_pullback, max_pool2d_pullback, max_pool2d_push};
 
@@ -310,12 +312,14 @@ fn softmax_pullback_kernel(write: Write) -> Kernel {
         x[0] * (x[1] - x[2])
     })
 }
-/// x̄ = softmax(x)·s̄ for s = logsumexp(x): exp(x − s)·s̄.
+/// x̄ = softmax(x)·s̄ for s = logsumexp(x): exp(x − s)·s̄ where s is finite. Where it
+/// is not: 1/|s|, which is 0 along a line that is all −∞ (its softmax, 0/0, is not a
+/// derivative) or has a +∞ (whose first +∞ the line kernel then gives s̄), and NaN
+/// along a line with a NaN, as on the host.
 fn logsumexp_pullback_kernel(write: Write) -> Kernel {
     Kernel::elementwise("logsumexp_pullback", &[Element, Line, Line], 0, store(write), |x, _| {
-        // 0 along a line that is all −∞ (y = −∞, where y − (−∞) is NaN), as on the
-        // host: its softmax, 0/0, is not a derivative.
-        Sym::select_positive(x[1] - Sym::neg_infinity(), (x[0] - x[1]).exp() * x[2], Sym::zero())
+        let (x, s, s_bar) = (x[0], x[1], x[2]);
+        s.where_finite((x - s).exp() * s_bar, Sym::one() / s.abs())
     })
 }
 
@@ -1845,6 +1849,7 @@ pub fn logsumexp_pullback<const AXIS: usize, T: CudaElement, S: HasAxis<AXIS>>(
         axis,
         x_bar.slice_mut(),
     ));
+    or_panic_cuda(infinite_line_pullback(x.slice(), (s.slice(), s_bar.slice()), x_bar.slice_mut(), axis));
 }
 
 /// ā, b̄ = the two parts of ȳ along `AXIS`, for y = concat(a, b), each written or
@@ -2005,14 +2010,18 @@ mod tests {
         }
     }
 
-    /// The logsumexp pullback along a line that is all −∞ is 0 (the host's rule), and
-    /// exp(x − y)·ȳ elsewhere.
+    /// The logsumexp pullback's elementwise pass: 0 along a line that is all −∞ or has
+    /// a +∞ (the host's rule), NaN along a NaN line, exp(x − y)·ȳ elsewhere.
     #[test]
-    fn the_logsumexp_pullback_is_zero_along_a_line_of_minus_infinity() {
+    fn the_logsumexp_pullback_is_zero_along_infinite_lines() {
         let kernel = logsumexp_pullback_kernel(Write::Overwrite);
         let at = |x: f64, y: f64, y_bar: f64| kernel.evaluate(&[x, y, y_bar], &[]).unwrap();
         assert_eq!(at(f64::NEG_INFINITY, f64::NEG_INFINITY, 2.0), 0.0);
         assert!((at(0.5, 1.0, 2.0) - 2.0 * (-0.5f64).exp()).abs() < 1e-15);
         assert_eq!(at(f64::NEG_INFINITY, 1.0, 2.0), 0.0);
+        // A line with a +∞: 0 here, its first +∞ gets ȳ from the line kernel.
+        assert_eq!(at(f64::INFINITY, f64::INFINITY, 2.0), 0.0);
+        assert_eq!(at(0.5, f64::INFINITY, 2.0), 0.0);
+        assert!(at(0.5, f64::NAN, 2.0).is_nan(), "a NaN line stays NaN");
     }
 }
