@@ -93,8 +93,25 @@
 //! The elementary functions (`exp`, `ln`, `sqrt`, …) run on complex GPU tensors as
 //! the host's definitions recorded on complex symbols. Layout changes (`transpose`,
 //! `reshape`, `concat`, `narrow`, `broadcast`), `add_rows`, `gather_rows`, `outer`,
-//! `matmul_transposed`, `transposed_matmul` and `device_full` take complex elements
-//! too; `mul_rows` and forward mode (`CudaDual`) are real-only on the GPU for now.
+//! `matmul_transposed`, `transposed_matmul`, `mul_rows` and `device_full` take
+//! complex elements too.
+//!
+//! Forward mode takes complex GPU tensors as the host's `Dual<Complex64>` does: the
+//! tangent is complex, ż ↦ f′(z)·ż for the elementary functions and products (seed
+//! ż = 1 for the complex derivative of a holomorphic f), `conj`, `re` and `im` map ż
+//! as they map z, and `abs` and `norm_sqr` give real tangents
+//! (Re(conj(z)·ż)/|z| and 2·Re(conj(z)·ż)):
+//!
+//! ```no_run
+//! use fluxion::autodiff::{CudaDual, jvp};
+//! use fluxion::prelude::*;
+//!
+//! let z: Vector<Complex64, 3, Heap> = Vector::random_uniform(-1.0, 1.0, 4);
+//! let ones = Vector::<Complex64, 3, Heap>::full(Complex64::new(1.0, 0.0)).to_device();
+//! // Σ exp(zᵢ)·zᵢ and its complex derivative along ż = 1: Σ exp(zᵢ)·(zᵢ + 1).
+//! let (value, derivative) =
+//!     jvp(|z: CudaDual<Complex64, (Const<3>,)>| z.exp().hadamard(&z).sum(), &z.to_device(), &ones);
+//! ```
 //!
 //! ## Matrix-product precision
 //!

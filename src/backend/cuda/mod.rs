@@ -17,10 +17,11 @@
 //! | `broadcast` of a removed axis, bias rows | generated elementwise kernel reading one value per line |
 //! | `transpose` | a tiled shared-memory transpose (a complex matrix: two passes, the second moving each element's two parts together) |
 //! | `concat`, `narrow` and their pullbacks | a block copy along one axis |
-//! | the pullbacks of `max`, `max_axis` | one thread per line: its first largest element |
+//! | the pullbacks of `max`, `max_axis` | one thread per line: its first largest element (its first NaN if it has one, as on the host) |
+//! | the pullback of `logsumexp` | one generated elementwise pass, then one thread per line that gives a line with a +∞ its cotangent at the first +∞ |
 //! | `matmul` (matrix, matrix × vector, batched) | cuBLAS `sgemm`/`dgemm`/`cgemm`/`zgemm` through `cublasGemmStridedBatchedEx` (TF32 or BF16 tensor cores only when [`Device::set_matmul_precision`] asks; BF16 rounds the operands in a kernel first); a `Complex64` product with a dimension of 1 as four `dgemm`s of the parts (cuBLAS 13.1's `zgemm` crashes on those shapes) |
 //! | its pullback | the same, Ā = Ȳ·Bᴴ and B̄ = Aᴴ·Ȳ by cuBLAS's (conjugate-)transpose flag |
-//! | complex `hadamard`, scaling, `inner`, `dotu`, `conj`, `re`, `im`, `abs`, `norm_sqr`, the elementary functions, and their pullbacks | generated from num-complex's arithmetic and the host's `Elementary` definitions evaluated on `Complex<Sym>` |
+//! | complex `hadamard`, scaling, `inner`, `dotu`, `conj`, `re`, `im`, `abs`, `norm_sqr`, the elementary functions, their pullbacks and their tangents (forward mode) | generated from num-complex's arithmetic and the host's `Elementary` definitions evaluated on `Complex<Sym>` |
 //! | complex `+`, `−`, real scaling, Σ, layout changes, `add_rows`, `gather_rows` | the real kernels on the parts (a complex element's two parts an innermost axis) |
 //! | `matmul_transposed`, `transposed_matmul` and their pullbacks | the same, with cuBLAS's transpose flag instead of a copy (complex: the flag conjugates, so the transposed operand is conjugated first, or the product after, in one elementwise pass) |
 //! | `conv2d`, `conv2d_padded`, `conv2d_strided` | the images unfolded (`im2col`, one row per output position), one cuBLAS product, a transpose per image |
