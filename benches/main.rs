@@ -3,7 +3,8 @@
 //! - `gemm/{f32,f64}/{1thread,2threads}` and `gemm/c64/1thread`: square matrix products
 //!   beside the `gemm` and `matrixmultiply` crates, a naive loop and a handwritten one;
 //! - `products/{dot,inner,hadamard,outer,matvec}`: the other products beside loops;
-//! - `elementwise/{exp,tanh,relu,add,scale,sum,softmax}`: maps and reductions beside loops;
+//! - `elementwise/{exp,tanh,relu,add,scale,sum,softmax,transpose,cross_entropy_grad}`: maps
+//!   and reductions beside loops;
 //! - `construction/{from_fn,zeros,ones,full,from_array,to_array}`: small static
 //!   tensors beside the arrays built directly;
 //! - `w1/mlp_gradient`: reverse mode on an MLP beside hand-written backpropagation;

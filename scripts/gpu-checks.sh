@@ -12,7 +12,7 @@ case "${1:-}" in
 build)
     rm -rf gpu-bin && mkdir -p gpu-bin
     executables() {
-        cargo "$@" --features cuda --message-format=json \
+        cargo "$@" --all-features --message-format=json \
             | python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)

@@ -1492,6 +1492,7 @@ fn complex_arithmetic_reductions_and_layout_match_the_host() {
     let (dm, drow, dcolumn) = (m.to_device(), row.to_device(), column.to_device());
     assert_close_complex(&dm.transpose().to_vec(), m.transpose().as_slice(), 0.0);
     assert_close_complex(&dm.add_rows(&drow).to_vec(), m.add_rows(&row).as_slice(), 0.0);
+    assert_close_complex(&dm.mul_rows(&drow).to_vec(), m.mul_rows(&row).as_slice(), F64_TOL);
     let indices = [36, 0, 5, 36];
     assert_close_complex(&dm.gather_rows(&indices).to_vec(), m.gather_rows(&indices).as_slice(), 0.0);
     assert_close_complex(&dcolumn.outer(&drow).to_vec(), column.outer(&row).as_slice(), F64_TOL);
@@ -1709,6 +1710,7 @@ fn complex_rules_agree_with_finite_differences_and_the_host_gradient() {
     check!("transposed_matmul", check_vjp, |z: Var<Z>| z.transposed_matmul(&z.hadamard(&c)));
     check!("transpose", check_vjp, |z: Var<Z>| z.transpose());
     check!("add_rows", check_vjp, |z: Var<Z>| z.add_rows(&z.sum_axis(Axis::<0>).conj()));
+    check!("mul_rows", check_vjp, |z: Var<Z>| z.mul_rows(&z.sum_axis(Axis::<0>).conj()));
     check!("gather_rows", check_vjp, |z: Var<Z>| z.gather_rows(&[3, 0, 3, 1]));
     check!("outer", check_vjp, |z: Var<Z>| z.sum_axis(Axis::<1>).outer(&z.sum_axis(Axis::<0>).conj()));
 
@@ -1875,6 +1877,7 @@ fn a_fused_function_runs_as_one_kernel_with_generated_derivatives() {
 
 /// GELU with erf under the unreduced, weighted cross-entropy, and a checkpoint of a
 /// GPU model and its optimiser read into a host model and back: as on the host.
+#[cfg(feature = "safetensors")]
 #[test]
 fn gelu_unreduced_losses_and_checkpoints_match_the_host() {
     use fluxion::nn::io;

@@ -896,6 +896,23 @@ fn complex_layout() {
 }
 
 #[test]
+fn complex_row_operations() {
+    let o = f64_opts();
+    let (z, w) = (complex_values(12), complex_right_half_plane(12));
+    type CM23 = Matrix<C64, 2, 3>;
+    type CV3 = Vector<C64, 3>;
+    let pair: (CM23, CV3) = (static_tensor(&z[..6]), static_tensor(&w[..3]));
+    ok("C add_rows", check_vjp(|(x, b): (Var<CM23>, Var<CV3>)| x.add_rows(&b), &pair, o));
+    ok("C mul_rows", check_vjp(|(x, g): (Var<CM23>, Var<CV3>)| x.mul_rows(&g), &pair, o));
+    let batch = (dmatrix(4, 3, &z), dvector(3, &w[3..]));
+    ok(
+        "C mul_rows DMatrix",
+        check_vjp(|(x, g): (Var<DMatrix<C64>>, Var<DVector<C64>>)| x.mul_rows(&g), &batch, o),
+    );
+    ok("C mul_rows, constant gain", check_vjp(|x: Var<CM23>| x.mul_rows(&pair.1), &pair.0, o));
+}
+
+#[test]
 fn complex_known_gradient_of_norm_sqr() {
     // |z|² = x² + y²: ∂/∂x + i·∂/∂y = 2x + 2iy = 2z.
     let z = C64::new(3.0, 4.0);

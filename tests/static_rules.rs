@@ -591,6 +591,10 @@ mod complex {
         matvec((a, a_dot): CM22 in real(), (x, x_dot): CV2 in real()) -> CV2 { a.matmul(&x) }
         /// Σa.
         sum((a, a_dot): CV2 in real()) -> C64 { a.sum() }
+        /// A bias on every row.
+        add_rows((a, a_dot): CM22 in real(), (b, b_dot): CV2 in real()) -> CM22 { a.add_rows(&b) }
+        /// A gain on every row: ā = ȳ·conj(g), ḡ = Σᵢ conj(aᵢ)·ȳᵢ.
+        mul_rows((a, a_dot): CM22 in real(), (g, g_dot): CV2 in real()) -> CM22 { a.mul_rows(&g) }
     }
 
     proptest! {

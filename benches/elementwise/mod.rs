@@ -6,6 +6,11 @@
 //! `{ours,handwritten}/{inline-16,heap-1024,heap-65536}`; softmax uses square matrices,
 //! `{inline-4x4,heap-32x32,heap-256x256}`, and transpose a 256×784 heap matrix (W₁ of
 //! workload W2), `heap-256x784`. Throughput counts elements.
+//!
+//! `elementwise/cross_entropy_grad`, id `{ours,handwritten}/heap-32x32768`: the mean
+//! cross-entropy of 32 rows of 32768 logits against class indices and its gradient
+//! (`value_and_grad` on the tape), beside one fused pass per row (its maximum, the
+//! shifted total, then softmax − one-hot, divided by the batch).
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, black_box, criterion_group};
@@ -16,7 +21,7 @@ use crate::common::{HEAP_LENS, compare, config, heap_matrix, heap_vector, inline
 criterion_group! {
     name = benches;
     config = config();
-    targets = exp, tanh, relu, add, scale, sum, softmax, transpose
+    targets = exp, tanh, relu, add, scale, sum, softmax, transpose, cross_entropy_grad
 }
 
 /// Length of the inline vectors.
@@ -158,6 +163,42 @@ fn softmax(c: &mut Criterion) {
             },
         );
     }
+    group.finish();
+}
+
+/// `elementwise/cross_entropy_grad`: a large vocabulary's loss and gradient (see the
+/// module docs).
+fn cross_entropy_grad(c: &mut Criterion) {
+    use fluxion::nn::loss::{Reduction, cross_entropy};
+    let (rows, classes) = (32, 32768);
+    let mut group = c.benchmark_group("elementwise/cross_entropy_grad");
+    let logits = heap_matrix::<f32>(rows, classes, 1);
+    let plain = logits.to_vec();
+    let targets: Vec<usize> = (0..rows).map(|row| row * 1021 % classes).collect();
+    compare(
+        &mut group,
+        &format!("heap-{rows}x{classes}"),
+        rows * classes,
+        || {
+            value_and_grad(
+                |z: Var<DMatrix<f32>>| cross_entropy(&z, black_box(&targets), Reduction::Mean),
+                black_box(&logits),
+            )
+        },
+        || {
+            let mut gradient = black_box(&plain).clone();
+            let mut loss = 0.0;
+            for (row, &target) in gradient.chunks_exact_mut(classes).zip(&targets) {
+                let max = row.iter().fold(f32::NEG_INFINITY, |m, &z| m.max(z));
+                let total: f32 = row.iter().map(|&z| (z - max).exp()).sum();
+                loss += max + total.ln() - row[target];
+                let scale = 1.0 / (total * rows as f32);
+                row.iter_mut().for_each(|z| *z = (*z - max).exp() * scale);
+                row[target] -= 1.0 / rows as f32;
+            }
+            (loss / rows as f32, gradient)
+        },
+    );
     group.finish();
 }
 

@@ -28,6 +28,7 @@ use crate::error::{ShapeError, or_panic};
 use crate::ops::conv::{Padding, Stride};
 use crate::ops::cuda::{self as rules, RealValued};
 use crate::ops::elementwise::{Elementary, Fusable, FusedFunction, ScalarFunction, elementary_methods};
+use crate::ops::rows::check_row;
 use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};
 use crate::scalar::RealScalar;
 use crate::shape::constraint::{
@@ -149,8 +150,10 @@ impl<T: CudaScalar, S: Shape> Differentiable for OnDevice<T, S> {
 /// for `Tensor<T, S, Cuda>`): what [`Lift`] makes of a device tensor,
 /// so [`jvp`](super::jvp) and [`linearize`](super::linearize) run on the GPU. Its
 /// operations carry the tensor's names and push the tangent forward with the device
-/// rules: an elementwise function's Jacobian is diagonal, so its pullback kernel
-/// applied to ẋ is ẏ = f′(x)·ẋ; products follow the product rule.
+/// rules: an elementwise function's Jacobian is diagonal, so on real elements its
+/// pullback kernel applied to ẋ is ẏ = f′(x)·ẋ (complex elements have tangent
+/// kernels of their own, as the pullback conjugates f′); products follow the
+/// product rule.
 ///
 /// ```no_run
 /// use fluxion::autodiff::{CudaDual, jvp};
@@ -644,24 +647,27 @@ where
 
     /// The real part elementwise.
     pub fn re(&self) -> CudaDual<T, S> {
-        CudaDual { value: self.value.re(), tangent: self.tangent.re() }
+        self.real_valued(RealValued::Re, self.value.re())
     }
 
     /// The imaginary part elementwise.
     pub fn im(&self) -> CudaDual<T, S> {
-        CudaDual { value: self.value.im(), tangent: self.tangent.im() }
+        self.real_valued(RealValued::Im, self.value.im())
     }
 
     /// |x| elementwise, with ẏ = Re(conj(x)·ẋ)/|x| (0 where x = 0).
     pub fn abs(&self) -> CudaDual<T, S> {
-        let tangent = rules::real_valued_push(RealValued::Abs, &self.value, &self.tangent);
-        CudaDual { value: self.value.abs(), tangent }
+        self.real_valued(RealValued::Abs, self.value.abs())
     }
 
     /// |x|² elementwise, with ẏ = 2·Re(conj(x)·ẋ).
     pub fn norm_sqr(&self) -> CudaDual<T, S> {
-        let tangent = rules::real_valued_push(RealValued::NormSqr, &self.value, &self.tangent);
-        CudaDual { value: self.value.norm_sqr(), tangent }
+        self.real_valued(RealValued::NormSqr, self.value.norm_sqr())
+    }
+
+    /// The real-valued map `map`'s `value`, with its tangent pushed from ẋ.
+    fn real_valued(&self, map: RealValued, value: OnDevice<T, S>) -> CudaDual<T, S> {
+        CudaDual { value, tangent: rules::real_valued_push(map, &self.value, &self.tangent) }
     }
 }
 
@@ -1414,6 +1420,22 @@ where
                 rules::sum_of_products_pullback((&a, &b, s_bar), conjugated, a_bar, b_bar)
             })
         })
+    }
+}
+
+impl<T: CudaElement, R: Dim, C: Dim> Var<OnDevice<Complex<T>, (R, C)>>
+where
+    Complex<T>: CudaScalar<Part = T>,
+{
+    /// yᵢⱼ = xᵢⱼ·gⱼ, recorded as the row broadcast and a Hadamard product: x̄ᵢⱼ =
+    /// conj(gⱼ)·ȳᵢⱼ and ḡⱼ = Σᵢ conj(xᵢⱼ)·ȳᵢⱼ, as on the host.
+    ///
+    /// # Panics
+    /// When a dynamic column count differs from the row's length.
+    #[track_caller]
+    pub fn mul_rows(&self, row: &Var<OnDevice<Complex<T>, (C,)>>) -> Self {
+        or_panic(check_row(self.value().shape(), row.value().shape(), "mul_rows"));
+        self.hadamard(&or_panic(row.try_broadcast_to(self.value().shape())))
     }
 }
 

@@ -402,7 +402,8 @@ pub struct TransposedMatrixProduct;
 /// `x.add_rows(&b)`: yᵢⱼ = xᵢⱼ + bⱼ, ẏ = ẋ + 1·ḃᵀ, x̄ = ȳ, b̄ = the column sums of ȳ.
 #[derive(Clone, Copy, Debug)]
 pub struct RowAddition;
-/// `x.mul_rows(&g)`: yᵢⱼ = xᵢⱼ·gⱼ, ẏ = ẋ·g + x·ġ per row, x̄ = ȳ·g, ḡ = Σᵢ ȳᵢⱼxᵢⱼ.
+/// `x.mul_rows(&g)`: yᵢⱼ = xᵢⱼ·gⱼ, ẏ = ẋ·g + x·ġ per row, x̄ = ȳ·conj(g),
+/// ḡ = Σᵢ conj(xᵢⱼ)·ȳᵢⱼ.
 #[derive(Clone, Copy, Debug)]
 pub struct RowMultiplication;
 /// `x.add_channels(&b)`: y_{b c i j} = x_{b c i j} + b_c; b̄ sums ȳ over all but the
@@ -1199,8 +1200,7 @@ where
 }
 
 #[diagnostic::do_not_recommend]
-impl<T: RealScalar, R: Dim, C: Dim, K> BinaryRule<Tensor<T, (R, C), K>, Tensor<T, (C,), K>>
-    for RowMultiplication
+impl<T: Scalar, R: Dim, C: Dim, K> BinaryRule<Tensor<T, (R, C), K>, Tensor<T, (C,), K>> for RowMultiplication
 where
     K: Storage<T, (R, C)> + Storage<T, (C,)>,
 {

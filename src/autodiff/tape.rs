@@ -520,6 +520,13 @@ pub struct Adjoint<'a, T> {
 }
 
 impl<T: VectorSpace> Adjoint<'_, T> {
+    /// Whether the input needs its cotangent (it is not a constant): a rule that
+    /// computes several cotangents in one pass skips the unwanted ones.
+    #[inline]
+    pub fn is_wanted(&self) -> bool {
+        self.slot.is_some()
+    }
+
     /// Adds the cotangent that `cotangent` computes.
     #[inline]
     pub fn add(self, cotangent: impl FnOnce() -> T) {

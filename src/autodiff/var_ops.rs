@@ -15,7 +15,7 @@ use crate::error::{ShapeError, or_panic};
 use crate::ops::conv::{Padding, Stride, add_channels_pullback, conv2d_pullback, max_pool2d_pullback};
 use crate::ops::elementwise::{
     Elementary, Fusable, FusedFunction, ScalarFunction, abs_pullback, conj_pullback, elementary_methods,
-    elementary_pullback, function_pullback, fused_pullback, im_pullback, norm_sqr_pullback, re_pullback,
+    elementary_pullback, function_pullback, fused_pullback_of, im_pullback, norm_sqr_pullback, re_pullback,
     relu_pullback,
 };
 use crate::ops::layout::{
@@ -422,9 +422,12 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>, const N: usize> Fusable<N> for V
         let values = inputs.map(Var::shared_value);
         let y = f.apply(values.each_ref().map(|value| &**value));
         record_many(inputs, y, move |_, y_bar: &Tensor<T, S, K>, mut adjoints| {
-            let cotangents = fused_pullback(f, values.each_ref().map(|value| &**value), y_bar);
+            let wanted = core::array::from_fn(|k| adjoints.input(k).is_wanted());
+            let cotangents = fused_pullback_of(f, values.each_ref().map(|value| &**value), y_bar, wanted);
             for (k, cotangent) in cotangents.into_iter().enumerate() {
-                adjoints.input(k).add(|| cotangent);
+                if let Some(cotangent) = cotangent {
+                    adjoints.input(k).add(|| cotangent);
+                }
             }
         })
     }
@@ -1187,15 +1190,13 @@ impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>> Var<Te
     }
 
     /// yᵢⱼ = xᵢⱼ·gⱼ: every row multiplied by `row` elementwise (a per-feature gain),
-    /// with x̄ᵢⱼ = ȳᵢⱼgⱼ and ḡⱼ = Σᵢ ȳᵢⱼxᵢⱼ.
+    /// with x̄ᵢⱼ = ȳᵢⱼ·conj(gⱼ) and ḡⱼ = Σᵢ conj(xᵢⱼ)·ȳᵢⱼ (no conjugation on real
+    /// data).
     ///
     /// # Panics
     /// When a dynamic column count differs from the row's length.
     #[track_caller]
-    pub fn mul_rows(&self, row: &impl Operand<Tensor<T, (C,), K>>) -> Self
-    where
-        T: RealScalar,
-    {
+    pub fn mul_rows(&self, row: &impl Operand<Tensor<T, (C,), K>>) -> Self {
         let row = row.to_var();
         let (x, g) = (self.shared_value(), row.shared_value());
         record_binary(self, &row, x.mul_rows(&g), move |y_bar| mul_rows_pullback(&x, &g, y_bar))

@@ -302,22 +302,47 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>, const N: usize> Fusable<N> for T
 ///
 /// # Panics
 /// When the shapes of the inputs and ȳ differ.
-#[cfg(feature = "alloc")]
 #[track_caller]
 pub fn fused_pullback<T: RealScalar, S: Shape, K: Storage<T, S>, F: FusedFunction<N>, const N: usize>(
     f: F,
     inputs: [&Tensor<T, S, K>; N],
     y_bar: &Tensor<T, S, K>,
 ) -> [Tensor<T, S, K>; N] {
+    fused_pullback_of(f, inputs, y_bar, [true; N]).map(|cotangent| cotangent.expect("every input wanted"))
+}
+
+/// [`fused_pullback`] for the inputs marked `wanted` only (`None` for the others), in
+/// one pass over the elements: a constant input (a loss's targets) costs no tensor.
+#[track_caller]
+pub(crate) fn fused_pullback_of<
+    T: RealScalar,
+    S: Shape,
+    K: Storage<T, S>,
+    F: FusedFunction<N>,
+    const N: usize,
+>(
+    f: F,
+    inputs: [&Tensor<T, S, K>; N],
+    y_bar: &Tensor<T, S, K>,
+    wanted: [bool; N],
+) -> [Option<Tensor<T, S, K>>; N] {
     check_fused_shapes(&inputs);
     for input in &inputs {
         or_panic(input.check_same_shape(y_bar, "fused_pullback"));
     }
+    let mut cotangents: [Option<Tensor<T, S, K>>; N] =
+        core::array::from_fn(|k| wanted[k].then(|| Tensor::zeros_shaped(y_bar.shape())));
     let slices = inputs.map(Tensor::as_slice);
-    let partials: alloc::vec::Vec<[T; N]> =
-        (0..y_bar.as_slice().len()).map(|i| fused_partials(f, slices.map(|x| x[i]))).collect();
-    let y_bar = y_bar.as_slice();
-    core::array::from_fn(|k| Tensor::from_flat_fn(inputs[k].shape(), |i| partials[i][k] * y_bar[i]))
+    let mut outputs = cotangents.each_mut().map(|cotangent| cotangent.as_mut().map(Tensor::as_mut_slice));
+    for (i, &g) in y_bar.as_slice().iter().enumerate() {
+        let partials = fused_partials(f, slices.map(|x| x[i]));
+        for (output, partial) in outputs.iter_mut().zip(partials) {
+            if let Some(output) = output {
+                output[i] = partial * g;
+            }
+        }
+    }
+    cotangents
 }
 
 /// x̄ = f′(x)·ȳ for y = f(x) elementwise, for a [`ScalarFunction`] `f`.

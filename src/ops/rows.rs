@@ -7,8 +7,8 @@
 //!   (biased) variance of row i;
 //! - `gather_rows(indices)`: yₖⱼ = x_{indices\[k\], j} (an embedding lookup).
 //!
-//! Their pullbacks: for `add_rows`, x̄ = ȳ and b̄ = Σᵢ ȳᵢ; for `mul_rows`, x̄ᵢⱼ = ȳᵢⱼgⱼ
-//! and ḡⱼ = Σᵢ ȳᵢⱼxᵢⱼ; for `normalize_rows`, with r = 1/√(σ² + ε),
+//! Their pullbacks: for `add_rows`, x̄ = ȳ and b̄ = Σᵢ ȳᵢ; for `mul_rows`,
+//! x̄ᵢⱼ = ȳᵢⱼ·conj(gⱼ) and ḡⱼ = Σᵢ conj(xᵢⱼ)·ȳᵢⱼ (conj the identity on real data); for `normalize_rows`, with r = 1/√(σ² + ε),
 //! x̄ = r·(ȳ − mean(ȳ) − y·mean(ȳ ⊙ y)) per row; for `gather_rows`, each ȳ row is
 //! added to the row it was read from.
 
@@ -129,14 +129,17 @@ pub fn add_rows_pullback<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Stor
     (y_bar.clone(), y_bar.sum_axis(Axis::<0>))
 }
 
-/// The pullback of `mul_rows(g)` at x: x̄ᵢⱼ = ȳᵢⱼ·gⱼ, ḡⱼ = Σᵢ ȳᵢⱼ·xᵢⱼ (no
-/// conjugation: real data).
-pub fn mul_rows_pullback<T: RealScalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>>(
+/// The pullback of `mul_rows(g)` at x: x̄ᵢⱼ = ȳᵢⱼ·conj(gⱼ), ḡⱼ = Σᵢ conj(xᵢⱼ)·ȳᵢⱼ
+/// (for complex data the gradient convention of the
+/// [complex-numbers guide](crate::guide::complex_numbers); on real data the
+/// conjugations are the identity).
+pub fn mul_rows_pullback<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>>(
     x: &Tensor<T, (R, C), K>,
     row: &Tensor<T, (C,), K>,
     y_bar: &Tensor<T, (R, C), K>,
 ) -> (Tensor<T, (R, C), K>, Tensor<T, (C,), K>) {
-    (y_bar.mul_rows(row), y_bar.hadamard(x).sum_axis(Axis::<0>))
+    let x_bar = y_bar.each_row_with(row, |y, &g| *y *= g.conj());
+    (x_bar, x.zip_map(y_bar, |x, g| x.conj() * g).sum_axis(Axis::<0>))
 }
 
 /// The pullback of `normalize_rows` given its output y and the scales r per row:

@@ -123,15 +123,15 @@ pub enum Combine {
     Max,
 }
 
-/// The C expression for the maximum of `a` and `b` that propagates NaN, as
-/// `RealScalar::max` does on the CPU (`a + b` is NaN when either is).
-/// Whether `candidate` takes the lead from `leader` in a search for the first largest
-/// element, as the host's: it is greater, or it is the first NaN (so NaN wins wherever
-/// it stands, and a maximum of values with a NaN is NaN's position).
+/// The C condition for `candidate` taking the lead from `leader` in a search for the
+/// first largest element, as the host's: it is greater, or it is the first NaN (so
+/// NaN wins wherever it stands, and a maximum of values with a NaN is NaN's position).
 pub(super) fn overtakes(candidate: &str, leader: &str) -> String {
     format!("({candidate} > {leader} || ({candidate} != {candidate} && {leader} == {leader}))")
 }
 
+/// The C expression for the maximum of `a` and `b` that propagates NaN, as
+/// `RealScalar::max` does on the CPU (`a + b` is NaN when either is).
 fn max_expression(a: &str, b: &str) -> String {
     format!("(({a} != {a} || {b} != {b}) ? ({a} + {b}) : ({a} >= {b} ? {a} : {b}))")
 }
@@ -477,7 +477,7 @@ pub fn infinite_line_pullback_source(name: &str, ctype: CType) -> String {
     const unsigned long long stride = (unsigned long long)blockDim.x * gridDim.x;
     for (unsigned long long line = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; line < outer * inner; line += stride) {{
         const {t} total = s[line];
-        if (!(total > ({t})0) || total - total == total - total) continue; // not +inf
+        if (!(total > ({t})0 && isinf(total))) continue;
         const unsigned long long start = (line / inner) * len * inner + line % inner;
         for (unsigned long long k = 0; k < len; ++k) {{
             const unsigned long long i = start + k * inner;

@@ -36,6 +36,7 @@ static std::barrier<>* block_barrier;
 #define __global__
 #define __shared__ static
 using std::isfinite;
+using std::isinf;
 static inline void __syncthreads() { block_barrier->arrive_and_wait(); }
 static inline float __int_as_float(int bits) { float f; std::memcpy(&f, &bits, 4); return f; }
 static inline unsigned int __float_as_uint(float f) { unsigned int bits; std::memcpy(&bits, &f, 4); return bits; }

@@ -150,7 +150,8 @@ fn col2im_source(name: &str, ctype: CType, store: Store) -> String {
 }
 
 /// The loop that finds the first largest element `best` (an offset into the image
-/// `xi`) of window (i, j), as the host's `window_maximum`.
+/// `xi`) of window (i, j), its first NaN if it has one, as the host's
+/// `window_maximum`.
 fn window_maximum(indent: &str) -> String {
     let overtakes = super::codegen::overtakes("xi[at]", "xi[best]");
     format!(

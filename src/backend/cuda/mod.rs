@@ -739,8 +739,8 @@ fn kernel_name(operation: &str, store: Option<Store>, ctype: CType) -> String {
     }
 }
 
-/// x̄ (=|+=) ȳ[line] at each line's first largest element of `x` along the axis split
-/// `axis`, 0 elsewhere.
+/// x̄ (=|+=) ȳ[line] at each line's first largest element of `x` (its first NaN if it
+/// has one) along the axis split `axis`, 0 elsewhere.
 ///
 /// # Panics
 /// When a buffer is shorter than the axis split says.

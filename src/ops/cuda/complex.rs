@@ -10,9 +10,9 @@
 //! operand or one product in a pass to use the same flag. This module holds what
 //! multiplies complex numbers: `hadamard`, `mul_rows` (the row broadcast, then a
 //! Hadamard product), scaling by a complex factor, `inner` (Σ conj(aᵢ)·bᵢ), `dotu`
-//! (Σ aᵢbᵢ), `conj`, and the real-valued `re`, `im`, `abs`, `norm_sqr`. Their kernels are generated from num-complex's arithmetic evaluated
-//! on `Complex<Sym>`, and the rules are the host's: for a real loss the gradient
-//! is ∂L/∂x + i·∂L/∂y ([the complex-numbers guide](crate::guide::complex_numbers)).
+//! (Σ aᵢbᵢ), `conj`, and the real-valued `re`, `im`, `abs`, `norm_sqr`. Their
+//! kernels are generated from num-complex's arithmetic evaluated on `Complex<Sym>`,
+//! and the rules are the host's: for a real loss the gradient is ∂L/∂x + i·∂L/∂y ([the complex-numbers guide](crate::guide::complex_numbers)).
 //! `|x|` is `hypot`, as on the host. The elementary functions (`exp`, `ln`, `sin`,
 //! `cos`, `tanh`, `sqrt`, `sigmoid`, `powi`, `powf`) and their pullbacks
 //! x̄ = conj(f′(x))·ȳ are the host's [`Elementary::apply`] and

@@ -1941,8 +1941,8 @@ pub fn outer_pullback<T: CudaScalar, M: Dim, N: Dim>(
     }
 }
 
-/// x̄ = ȳ at each line's first largest element along `AXIS`, 0 elsewhere, written or
-/// added as asked.
+/// x̄ = ȳ at each line's first largest element (its first NaN if it has one) along
+/// `AXIS`, 0 elsewhere, written or added as asked.
 #[track_caller]
 pub fn max_axis_pullback<const AXIS: usize, T: CudaElement, S: HasAxis<AXIS>>(
     x: &OnDevice<T, S>,
@@ -1956,7 +1956,8 @@ pub fn max_axis_pullback<const AXIS: usize, T: CudaElement, S: HasAxis<AXIS>>(
     or_panic_cuda(max_pullback_kernel(x.slice(), y_bar.slice(), x_bar.slice_mut(), axis, store(write)));
 }
 
-/// x̄ = s̄ at the first largest element of `x`, 0 elsewhere, for s = max(x).
+/// x̄ = s̄ at the first largest element of `x` (its first NaN if it has one), 0
+/// elsewhere, for s = max(x).
 #[track_caller]
 pub fn max_pullback<T: CudaElement, S: Shape>(
     x: &OnDevice<T, S>,
