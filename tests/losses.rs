@@ -51,6 +51,44 @@ fn cross_entropy_from_class_indices_equals_the_one_hot_form_and_the_formula() {
     );
 }
 
+/// Soft targets (some zero, one negative, rows not summing to 1) on a dynamic batch:
+/// the value and gradient of the loss, one node on the tape, equal those of the
+/// log-softmax and the target terms recorded one by one; a Hessian-vector product
+/// through it (forward over reverse) agrees with central differences of the gradient.
+#[test]
+fn cross_entropy_as_one_node_equals_its_pieces_and_has_second_derivatives() {
+    use fluxion::autodiff::{Dual, hvp};
+    type Rows = Tensor<f64, (Dyn, Const<4>), Heap>;
+    let z: Rows = Tensor::random_uniform_shaped((Dyn(5), Const), -3.0, 3.0, 7);
+    let mut t: Rows = Tensor::random_uniform_shaped((Dyn(5), Const), 0.0, 1.0, 8);
+    (t[[0, 1]], t[[2, 3]], t[[4, 0]]) = (0.0, -0.25, 0.0);
+    let (loss, gradient) = value_and_grad(|z: Var<Rows>| cross_entropy_one_hot(&z, &t, Reduction::Sum), &z);
+    let (pieces, pieces_gradient) = value_and_grad(
+        |z: Var<Rows>| -z.log_softmax(Axis::<1>).hadamard(&Var::constant(t.clone())).sum(),
+        &z,
+    );
+    assert_close(loss, pieces, 1e-14);
+    for (a, b) in gradient.iter().zip(pieces_gradient.iter()) {
+        assert_close(*a, *b, 1e-14);
+    }
+    let v: Rows = Tensor::random_uniform_shaped((Dyn(5), Const), -1.0, 1.0, 9);
+    let hessian_v = hvp(
+        |z: Var<Tensor<Dual<f64>, (Dyn, Const<4>), Heap>>| {
+            cross_entropy_one_hot(&z, &t.map(Dual::constant), Reduction::Sum)
+        },
+        &z,
+        &v,
+    );
+    let h = 1e-5;
+    let gradient_at = |step: f64| {
+        grad(|z: Var<Rows>| cross_entropy_one_hot(&z, &t, Reduction::Sum), &(&z + &v.scale(step)))
+    };
+    let (ahead, behind) = (gradient_at(h), gradient_at(-h));
+    for ((hv, a), b) in hessian_v.iter().zip(ahead.iter()).zip(behind.iter()) {
+        assert!((hv - (a - b) / (2.0 * h)).abs() < 1e-7, "Hv {hv}, differences {}", (a - b) / (2.0 * h));
+    }
+}
+
 /// A validation loss on plain predictions: a plain number, the traced loss's value,
 /// nothing recorded. So a loss of an untraced forward pass cannot be what a
 /// differentiated function returns (the closure must return a `Var`).

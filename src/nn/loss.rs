@@ -46,7 +46,7 @@
 
 use alloc::vec::Vec;
 
-use crate::autodiff::{Operand, Prediction, Var};
+use crate::autodiff::{Operand, Prediction, Var, record_unary};
 #[cfg(feature = "cuda")]
 use crate::backend::cuda::{Cuda, CudaElement};
 use crate::error::or_panic;
@@ -363,18 +363,15 @@ pub trait RowLosses<T: RealScalar, B: Dim, C: Dim>: StorageKind<T, (B, C)> + Sto
     fn one_hot(shape: (B, C), classes: &[usize]) -> Tensor<T, (B, C), Self>;
 }
 
-/// 1 where column `c` is row `b`'s class, else 0.
-fn one_hot_element<T: RealScalar>(classes: &[usize], [b, c]: [usize; 2]) -> T {
-    if classes[b] == c { T::one() } else { T::zero() }
-}
-
-/// The losses' expressions, once, for the storage kinds named: the targets enter the
-/// tape as constants.
+/// The losses' expressions, once, for the storage kinds named (the row losses' given
+/// per kind): the targets enter the tape as constants.
 macro_rules! loss_kernels {
     (
         $(#[$attribute:meta])*
         element [$($element_generics:tt)*] $element_kind:ty;
         row [$($row_generics:tt)*] $row_kind:ty;
+        cross_entropies |$logits:ident, $targets:ident| $cross_entropies:expr;
+        cross_entropy_sum |$sum_logits:ident, $sum_targets:ident| $cross_entropy_sum:expr;
         one_hot |$shape:ident, $classes:ident| $one_hot:expr
     ) => {
         $(#[$attribute])*
@@ -400,17 +397,16 @@ macro_rules! loss_kernels {
         $(#[$attribute])*
         impl<$($row_generics)*> RowLosses<T, B, C> for $row_kind {
             fn cross_entropies(
-                logits: &Var<Tensor<T, (B, C), Self>>,
-                targets: &Tensor<T, (B, C), Self>,
+                $logits: &Var<Tensor<T, (B, C), Self>>,
+                $targets: &Tensor<T, (B, C), Self>,
             ) -> Var<Tensor<T, (B,), Self>> {
-                let terms = TargetTerm.apply([&logits.log_softmax(Axis::<1>), &Var::constant(targets.clone())]);
-                -&terms.sum_axis(Axis::<1>)
+                $cross_entropies
             }
             fn cross_entropy_sum(
-                logits: &Var<Tensor<T, (B, C), Self>>,
-                targets: &Tensor<T, (B, C), Self>,
+                $sum_logits: &Var<Tensor<T, (B, C), Self>>,
+                $sum_targets: &Tensor<T, (B, C), Self>,
             ) -> Var<T> {
-                -TargetTerm.apply([&logits.log_softmax(Axis::<1>), &Var::constant(targets.clone())]).sum()
+                $cross_entropy_sum
             }
             fn one_hot($shape: (B, C), $classes: &[usize]) -> Tensor<T, (B, C), Self> {
                 $one_hot
@@ -422,16 +418,93 @@ macro_rules! loss_kernels {
 loss_kernels! {
     element [T: RealScalar, S: Shape, K: Storage<T, S>] K;
     row [T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)> + Storage<T, (B,)>] K;
-    one_hot |shape, classes| Tensor::from_shape_fn(shape, |index| one_hot_element(classes, index))
+    cross_entropies |logits, targets| row_cross_entropies(logits, targets);
+    cross_entropy_sum |logits, targets| row_cross_entropies(logits, targets).sum();
+    one_hot |shape, classes| one_hot_on_host(shape, classes)
 }
 
+// On the GPU: the log-softmax's kernels, then the target terms' fused kernel.
 loss_kernels! {
     #[cfg(feature = "cuda")]
     element [T: CudaElement, S: Shape] Cuda;
     row [T: CudaElement, B: Dim, C: Dim] Cuda;
-    one_hot |shape, classes| {
-        Tensor::<T, (B, C), Heap>::from_shape_fn(shape, |index| one_hot_element(classes, index)).to_device()
+    cross_entropies |logits, targets| {
+        let terms = TargetTerm.apply([&logits.log_softmax(Axis::<1>), &Var::constant(targets.clone())]);
+        -&terms.sum_axis(Axis::<1>)
+    };
+    cross_entropy_sum |logits, targets| {
+        -TargetTerm.apply([&logits.log_softmax(Axis::<1>), &Var::constant(targets.clone())]).sum()
+    };
+    one_hot |shape, classes| one_hot_on_host::<T, B, C, Heap>(shape, classes).to_device()
+}
+
+/// The one-hot rows of `classes` in host memory: zeros, then a 1 per row.
+fn one_hot_on_host<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)>>(
+    shape: (B, C),
+    classes: &[usize],
+) -> Tensor<T, (B, C), K> {
+    let mut rows = Tensor::zeros_shaped(shape);
+    let columns = shape.1.size();
+    for (b, &class) in classes.iter().enumerate() {
+        rows.as_mut_slice()[b * columns + class] = T::one();
     }
+    rows
+}
+
+/// −Σ_c t\[b, c\]·log softmax(z)\[b, c\] for each row b, as one node of the host's tape
+/// (the callers check the shapes). Each row's maximum m_b and l_b = ln Σ_c exp(z\[b, c\]
+/// − m_b) are found once; the log-probabilities (z − m_b) − l_b, as `log_softmax`
+/// computes them, go through the same [`TargetTerm`]s; and the pullback is the
+/// log-softmax's of the terms' cotangent −ȳ_b·τ, in one pass per row:
+/// z̄\[b, c\] = ȳ_b·(softmax(z)\[b, c\]·Σ_c τ\[b, c\] − τ\[b, c\]), with τ =
+/// ∂TargetTerm/∂log p (t, or 0 where t is 0 or NaN).
+fn row_cross_entropies<T, B, C, K>(
+    logits: &Var<Tensor<T, (B, C), K>>,
+    targets: &Tensor<T, (B, C), K>,
+) -> Var<Tensor<T, (B,), K>>
+where
+    T: RealScalar,
+    B: Dim,
+    C: Dim,
+    K: Storage<T, (B, C)> + Storage<T, (B,)>,
+{
+    let z = logits.shared_value();
+    let (shape, columns) = (z.shape(), z.shape().1.size());
+    let (max, log_totals) = z.shifted_log_totals::<1>();
+    let targets = targets.clone();
+    let shift = move |b: usize| (max.as_slice()[b], log_totals.as_slice()[b]);
+    let slope = |t: T| T::select_positive(t.abs(), t, T::zero());
+    // Per row: the loss, and Σ_c τ for the pullback. A zero target's term and slope
+    // are 0 (a dual's tangents too), so only the others are summed.
+    let mut values = Tensor::<T, (B,), K>::zeros_shaped((shape.0,));
+    let mut weights = values.clone();
+    for (b, (value, weight)) in values.as_mut_slice().iter_mut().zip(weights.as_mut_slice()).enumerate() {
+        for (p, t) in row_terms((&z, &targets), b, shift(b)).filter(|&(_, t)| t != T::zero()) {
+            *value -= TargetTerm.value([p, t]);
+            *weight += slope(t);
+        }
+    }
+    record_unary(logits, values, move |y_bar: &Tensor<T, (B,), K>| {
+        let mut z_bar = Tensor::zeros_shaped(shape);
+        for (b, &g) in y_bar.as_slice().iter().enumerate() {
+            let (out, weight) = (&mut z_bar.as_mut_slice()[b * columns..][..columns], weights.as_slice()[b]);
+            for (out, (p, t)) in out.iter_mut().zip(row_terms((&z, &targets), b, shift(b))) {
+                *out = g * (p.exp() * weight - slope(t));
+            }
+        }
+        z_bar
+    })
+}
+
+/// Row b's log-probabilities (z − m) − l, each beside its target.
+fn row_terms<'a, T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)>>(
+    (z, targets): (&'a Tensor<T, (B, C), K>, &'a Tensor<T, (B, C), K>),
+    b: usize,
+    (m, l): (T, T),
+) -> impl Iterator<Item = (T, T)> + 'a {
+    let columns = z.shape().1.size();
+    let row = b * columns..(b + 1) * columns;
+    z.as_slice()[row.clone()].iter().zip(&targets.as_slice()[row]).map(move |(&z, &t)| ((z - m) - l, t))
 }
 
 /// The index of each row's largest value (the first one on ties), for logits or

@@ -28,6 +28,13 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         if len == 0 || inner == 0 {
             return out;
         }
+        if inner == 1 {
+            // The last axis: each line is contiguous, folded in one pass.
+            for (accumulator, line) in out.as_mut_slice().iter_mut().zip(self.as_slice().chunks_exact(len)) {
+                *accumulator = line.iter().fold(init, |acc, &x| fold(acc, x));
+            }
+            return out;
+        }
         // Whole lines of `inner` contiguous elements folded into the accumulators in
         // order of k: the same folds as one line at a time, in a loop that vectorises.
         let accumulators = out.as_mut_slice().chunks_exact_mut(inner);
@@ -101,9 +108,11 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         S: HasAxis<AXIS>,
         K: Storage<T, S::Removed>,
     {
-        if T::CARRIES_TANGENT {
-            let (_, len, inner) = self.dims().split_at_axis(AXIS);
-            let data = self.as_slice();
+        let (_, len, inner) = self.dims().split_at_axis(AXIS);
+        let data = self.as_slice();
+        if inner == 1 {
+            Tensor::from_flat_fn(self.shape().removed(), |line| contiguous_max(&data[line * len..][..len]))
+        } else if T::CARRIES_TANGENT {
             Tensor::from_flat_fn(self.shape().removed(), |line| {
                 line_argmax(data, line, len, inner).map_or(T::neg_infinity(), |winner| data[winner])
             })
@@ -111,6 +120,26 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
             self.fold_axis(axis, T::neg_infinity(), RealScalar::max)
         }
     }
+}
+
+/// The maximum of the contiguous `line` (NaN if it holds one, −∞ if empty; a dual's
+/// is its first largest element, tangent included). Plain numbers of a long line go
+/// in eight lanes, so that one comparison does not wait for the one before.
+pub(crate) fn contiguous_max<T: RealScalar>(line: &[T]) -> T {
+    const LANES: usize = 8;
+    if T::CARRIES_TANGENT {
+        return first_argmax(line, 0, line.len(), 1).map_or(T::neg_infinity(), |winner| line[winner]);
+    }
+    if line.len() < 2 * LANES {
+        return line.iter().fold(T::neg_infinity(), |m, &x| m.max(x));
+    }
+    let mut lanes = [T::neg_infinity(); LANES];
+    let mut chunks = line.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        lanes.iter_mut().zip(chunk).for_each(|(lane, &x)| *lane = lane.max(x));
+    }
+    let rest = chunks.remainder().iter().fold(T::neg_infinity(), |m, &x| m.max(x));
+    lanes.into_iter().fold(rest, RealScalar::max)
 }
 
 /// `n` as a real scalar.
@@ -216,6 +245,17 @@ pub(crate) fn spread_along<T: Copy, U: Copy, S: Shape, K: Storage<T, S>>(
     mut f: impl FnMut(usize, usize, usize, U) -> T,
 ) -> Tensor<T, S, K> {
     let (_, len, inner) = x.dims().split_at_axis(axis);
+    if inner == 1 && len > 0 {
+        // The last axis: lines are contiguous rows, written in place of a copy (no
+        // division per element).
+        let mut y = x.clone();
+        for (line, row) in y.as_mut_slice().chunks_exact_mut(len).enumerate() {
+            for (k, out) in row.iter_mut().enumerate() {
+                *out = f(line * len + k, line, k, per_line[line]);
+            }
+        }
+        return y;
+    }
     Tensor::from_flat_fn(x.shape(), |flat| {
         let (block, i) = (flat / inner, flat % inner);
         let (outer, k) = (block / len, block % len);

@@ -8,7 +8,7 @@
 //! keep full relative precision there. A line whose maximum is ±∞ gives logsumexp ±∞;
 //! softmax and log_softmax of such a line are NaN, as in NumPy and PyTorch.
 
-use crate::ops::reduce::{line_argmax, spread_along};
+use crate::ops::reduce::{contiguous_max, line_argmax, spread_along};
 use crate::scalar::{RealScalar, Scalar};
 use crate::shape::Shape;
 use crate::shape::constraint::{Axis, HasAxis};
@@ -31,6 +31,20 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
             (0..len).fold(T::zero(), |acc, k| acc + (data[start + k * inner] - max_data[line]).exp())
         });
         (max, totals)
+    }
+
+    /// Per line along `AXIS`: the maximum m and ln Σ exp(xᵢ − m), the shift of
+    /// `log_softmax` (one logarithm per line).
+    pub(crate) fn shifted_log_totals<const AXIS: usize>(
+        &self,
+    ) -> (Tensor<T, S::Removed, K>, Tensor<T, S::Removed, K>)
+    where
+        T: RealScalar,
+        S: HasAxis<AXIS>,
+        K: Storage<T, S::Removed>,
+    {
+        let (max, totals) = self.shifted_totals::<AXIS>();
+        (max, totals.map(|total| total.ln()))
     }
 
     /// ln Σ exp along `AXIS`, removing it.
@@ -68,9 +82,9 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         S: HasAxis<AXIS>,
         K: Storage<T, S::Removed>,
     {
-        let (max, totals) = self.shifted_totals::<AXIS>();
-        let (max, totals) = (max.as_slice(), totals.as_slice());
-        spread_along(self, AXIS, max, |flat, line, _, m| (self.as_slice()[flat] - m) - totals[line].ln())
+        let (max, log_totals) = self.shifted_log_totals::<AXIS>();
+        let (max, log_totals) = (max.as_slice(), log_totals.as_slice());
+        spread_along(self, AXIS, max, |flat, line, _, m| (self.as_slice()[flat] - m) - log_totals[line])
     }
 
     /// exp(x − m) / Σ exp(x − m) along `AXIS`: every line along the axis sums to 1.
@@ -80,6 +94,22 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         S: HasAxis<AXIS>,
         K: Storage<T, S::Removed>,
     {
+        let (_, len, inner) = self.dims().split_at_axis(AXIS);
+        if inner == 1 && len > 0 {
+            // The last axis: each row's exponentials once, then their total divides
+            // them (the same numbers as the general form below).
+            let mut y = self.clone();
+            for row in y.as_mut_slice().chunks_exact_mut(len) {
+                let m = contiguous_max(row);
+                let mut total = T::zero();
+                for x in row.iter_mut() {
+                    *x = (*x - m).exp();
+                    total += *x;
+                }
+                row.iter_mut().for_each(|x| *x /= total);
+            }
+            return y;
+        }
         let (max, totals) = self.shifted_totals::<AXIS>();
         let (max, totals) = (max.as_slice(), totals.as_slice());
         spread_along(self, AXIS, max, |flat, line, _, m| (self.as_slice()[flat] - m).exp() / totals[line])
