@@ -207,19 +207,6 @@ impl<T: CudaScalar, S: Shape> super::rules::StopGradient for &CudaDual<T, S> {
     }
 }
 
-/// A bilinear operation `name` of a dual and `other`, by the product rule:
-/// ẏ = ȧ∘b + a∘ḃ (each element type has its own tensor operation of that name).
-macro_rules! product_rule {
-    ($(#[$doc:meta])* $name:ident($Other:ty)) => {
-        $(#[$doc])*
-        #[track_caller]
-        pub fn $name(&self, other: &$Other) -> Self {
-            let tangent = &self.tangent.$name(&other.value) + &self.value.$name(&other.tangent);
-            CudaDual { value: self.value.$name(&other.value), tangent }
-        }
-    };
-}
-
 /// What every element type shares: linear maps act on the tangent as on the value,
 /// and products follow the product rule (no conjugation: for complex elements the
 /// tangent is ẏ = J·ẋ of the holomorphic product).
@@ -242,14 +229,24 @@ impl<T: CudaScalar, S: Shape> CudaDual<T, S> {
         CudaDual { value: map(&self.value), tangent: map(&self.tangent) }
     }
 
+    /// y = f(a, b) for a bilinear `f`, with ẏ = f(ȧ, b) + f(a, ḃ) (the product rule).
+    #[track_caller]
+    fn bilinear<S2: Shape, S3: Shape>(
+        &self,
+        other: &CudaDual<T, S2>,
+        f: impl Fn(&OnDevice<T, S>, &OnDevice<T, S2>) -> OnDevice<T, S3>,
+    ) -> CudaDual<T, S3> {
+        let tangent = &f(&self.tangent, &other.value) + &f(&self.value, &other.tangent);
+        CudaDual { value: f(&self.value, &other.value), tangent }
+    }
+
     /// The matrix product (the shapes of [`MatMul`]), with ẏ = ȧ·b + a·ḃ.
     #[track_caller]
     pub fn matmul<S2: Shape, S3: Shape>(&self, other: &CudaDual<T, S2>) -> CudaDual<T, S3>
     where
         OnDevice<T, S>: MatMul<OnDevice<T, S2>, Output = OnDevice<T, S3>>,
     {
-        let tangent = &self.tangent.matmul(&other.value) + &self.value.matmul(&other.tangent);
-        CudaDual { value: self.value.matmul(&other.value), tangent }
+        self.bilinear(other, |a, b| a.matmul(b))
     }
 
     /// The product x·yᵀ (the shapes of [`MatMulTransposed`]; a plain transpose for
@@ -259,9 +256,7 @@ impl<T: CudaScalar, S: Shape> CudaDual<T, S> {
     where
         OnDevice<T, S>: MatMulTransposed<OnDevice<T, S2>, Output = OnDevice<T, S3>>,
     {
-        let tangent =
-            &self.tangent.matmul_transposed(&other.value) + &self.value.matmul_transposed(&other.tangent);
-        CudaDual { value: self.value.matmul_transposed(&other.value), tangent }
+        self.bilinear(other, |a, b| a.matmul_transposed(b))
     }
 
     /// The product xᵀ·y (the shapes of [`TransposedMatMul`]), with ẏ = ȧᵀ·b + aᵀ·ḃ.
@@ -270,9 +265,7 @@ impl<T: CudaScalar, S: Shape> CudaDual<T, S> {
     where
         OnDevice<T, S>: TransposedMatMul<OnDevice<T, S2>, Output = OnDevice<T, S3>>,
     {
-        let tangent =
-            &self.tangent.transposed_matmul(&other.value) + &self.value.transposed_matmul(&other.tangent);
-        CudaDual { value: self.value.transposed_matmul(&other.value), tangent }
+        self.bilinear(other, |a, b| a.transposed_matmul(b))
     }
 
     /// Σ xᵢ (read back to the host), with its tangent Σ ẋᵢ.
@@ -367,9 +360,10 @@ impl<T: CudaElement, S: Shape> CudaDual<T, S> {
         CudaDual { value: self.value.scale(factor), tangent: self.tangent.scale(factor) }
     }
 
-    product_rule! {
-        /// a ⊙ b, with ẏ = ȧ ⊙ b + a ⊙ ḃ.
-        hadamard(Self)
+    /// a ⊙ b, with ẏ = ȧ ⊙ b + a ⊙ ḃ.
+    #[track_caller]
+    pub fn hadamard(&self, other: &Self) -> Self {
+        self.bilinear(other, |a, b| a.hadamard(b))
     }
 
     /// Σ aᵢbᵢ (read back to the host), with its tangent Σ ȧᵢbᵢ + aᵢḃᵢ.
@@ -448,9 +442,10 @@ impl<T: CudaScalar, R: Dim, C: Dim> CudaDual<T, (R, C)> {
 }
 
 impl<T: CudaElement, R: Dim, C: Dim> CudaDual<T, (R, C)> {
-    product_rule! {
-        /// yᵢⱼ = xᵢⱼ·gⱼ, with ẏᵢⱼ = ẋᵢⱼ·gⱼ + xᵢⱼ·ġⱼ.
-        mul_rows(CudaDual<T, (C,)>)
+    /// yᵢⱼ = xᵢⱼ·gⱼ, with ẏᵢⱼ = ẋᵢⱼ·gⱼ + xᵢⱼ·ġⱼ.
+    #[track_caller]
+    pub fn mul_rows(&self, row: &CudaDual<T, (C,)>) -> Self {
+        self.bilinear(row, |x, g| x.mul_rows(g))
     }
 
     /// Each row normalised, yᵢⱼ = (xᵢⱼ − μᵢ)/√(σᵢ² + ε): its Jacobian per row,
@@ -619,9 +614,10 @@ where
         self.linear(|t| t.scale(factor))
     }
 
-    product_rule! {
-        /// a ⊙ b, with ẏ = ȧ ⊙ b + a ⊙ ḃ.
-        hadamard(Self)
+    /// a ⊙ b, with ẏ = ȧ ⊙ b + a ⊙ ḃ.
+    #[track_caller]
+    pub fn hadamard(&self, other: &Self) -> Self {
+        self.bilinear(other, |a, b| a.hadamard(b))
     }
 
     /// ⟨a, b⟩ = Σ conj(aᵢ)·bᵢ (read back to the host), with its tangent
@@ -675,9 +671,10 @@ impl<T: CudaElement, R: Dim, C: Dim> CudaDual<Complex<T>, (R, C)>
 where
     Complex<T>: CudaScalar<Part = T>,
 {
-    product_rule! {
-        /// yᵢⱼ = xᵢⱼ·gⱼ, with ẏᵢⱼ = ẋᵢⱼ·gⱼ + xᵢⱼ·ġⱼ.
-        mul_rows(CudaDual<Complex<T>, (C,)>)
+    /// yᵢⱼ = xᵢⱼ·gⱼ, with ẏᵢⱼ = ẋᵢⱼ·gⱼ + xᵢⱼ·ġⱼ.
+    #[track_caller]
+    pub fn mul_rows(&self, row: &CudaDual<Complex<T>, (C,)>) -> Self {
+        self.bilinear(row, |x, g| x.mul_rows(g))
     }
 }
 
