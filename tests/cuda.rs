@@ -928,7 +928,7 @@ fn the_rules_of_max_send_the_cotangent_to_the_first_maximum_as_on_the_host() {
 }
 
 #[test]
-fn maxima_and_logsumexp_at_nan_and_infinity_follow_the_host() {
+fn maxima_logsumexp_and_cross_entropy_at_nan_and_infinity_follow_the_host() {
     use fluxion::autodiff::{CudaDual, Dual, jvp};
     let Some(_gpu) = gpu() else { return };
     let (inf, nan) = (f64::INFINITY, f64::NAN);
@@ -980,6 +980,18 @@ fn maxima_and_logsumexp_at_nan_and_infinity_follow_the_host() {
     let host_bar = fluxion::ops::conv::max_pool2d_pullback::<_, _, 2, 4, 4, 2, 2, 2, _>(&images, &pooled_bar);
     assert_close(&images_bar.to_vec(), host_bar.as_slice(), 0.0);
     assert_eq!(host_bar.as_slice()[5], pooled_bar.as_slice()[0], "the NaN takes the cotangent");
+    // The cross-entropy's rows with a NaN target, or a target on a masked logit: NaN
+    // on the GPU's fused kernels as in the host's one node; the ordinary row a number.
+    use fluxion::nn::loss::cross_entropy_one_hot;
+    let z = Matrix::<f64, 3, 3, Heap>::from_array([[1.0, 2.0, 0.5], [1.0, -inf, 0.5], [0.2, 0.4, 0.6]]);
+    let t = Matrix::<f64, 3, 3, Heap>::from_array([[0.5, nan, 0.5], [0.5, 0.25, 0.25], [0.0, 1.0, 0.0]]);
+    let host_gradient = grad(|z: Var<_>| cross_entropy_one_hot(&z, &t, Reduction::Sum), &z);
+    let dt = t.to_device();
+    let gradient = grad(
+        |z: Var<Matrix<f64, 3, 3, Cuda>>| cross_entropy_one_hot(&z, &dt, Reduction::Sum),
+        &z.to_device(),
+    );
+    assert_close(&gradient.to_vec(), host_gradient.as_slice(), F64_TOL);
 }
 
 /// Two images of 3 channels, 9×8, as f64 in [−2, 2).

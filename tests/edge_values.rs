@@ -63,6 +63,23 @@ fn logsumexp_of_a_masked_line_has_derivative_zero_in_every_mode() {
     assert_eq!(dual_tangent, 0.0);
 }
 
+/// A NaN target makes its row's loss and gradient NaN and leaves the other rows alone;
+/// so does a positive target on a masked logit (its loss is +∞): bad labels show.
+#[test]
+fn a_nan_target_or_a_target_on_a_masked_logit_makes_its_row_nan() {
+    let z: Matrix<f64, 3, 3, Heap> =
+        Tensor::from_array([[1.0, 2.0, 0.5], [1.0, MASKED, 0.5], [0.2, 0.4, 0.6]]);
+    let t: Matrix<f64, 3, 3, Heap> =
+        Tensor::from_array([[0.5, f64::NAN, 0.5], [0.5, 0.25, 0.25], [0.0, 1.0, 0.0]]);
+    let each = unreduced::cross_entropy_one_hot(&z, &t);
+    assert!(each[[0]].is_nan() && each[[1]] == f64::INFINITY && each[[2]].is_finite(), "{each:?}");
+    let gradient = grad(|z: Var<_>| cross_entropy_one_hot(&z, &t, Reduction::Sum), &z);
+    for row in 0..2 {
+        assert!((0..3).all(|c| gradient[[row, c]].is_nan()), "row {row}: {gradient:?}");
+    }
+    assert!((0..3).all(|c| gradient[[2, c]].is_finite()), "{gradient:?}");
+}
+
 #[test]
 fn cross_entropy_with_a_masked_logit_is_the_loss_of_the_other_classes() {
     let z: Matrix<f64, 2, 3, Heap> = Tensor::from_array([[1.0, MASKED, 2.0], [0.5, 0.1, MASKED]]);

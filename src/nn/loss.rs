@@ -451,13 +451,15 @@ fn one_hot_on_host<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)>>(
     rows
 }
 
-/// −Σ_c t\[b, c\]·log softmax(z)\[b, c\] for each row b, as one node of the host's tape
-/// (the callers check the shapes). Each row's maximum m_b and l_b = ln Σ_c exp(z\[b, c\]
-/// − m_b) are found once; the log-probabilities (z − m_b) − l_b, as `log_softmax`
-/// computes them, go through the same [`TargetTerm`]s; and the pullback is the
-/// log-softmax's of the terms' cotangent −ȳ_b·τ, in one pass per row:
+/// −Σ_c t\[b, c\]·log softmax(z)\[b, c\] for each row b, as one node of the host's tape.
+/// Each row's maximum m_b and l_b = ln Σ_c exp(z\[b, c\] − m_b) are found once; the
+/// log-probabilities p = (z − m_b) − l_b, as `log_softmax` computes them, go through
+/// the same [`TargetTerm`]s; and the pullback is the log-softmax's of the terms'
+/// cotangent −ȳ_b·τ, in one pass per row:
 /// z̄\[b, c\] = ȳ_b·(softmax(z)\[b, c\]·Σ_c τ\[b, c\] − τ\[b, c\]), with τ =
-/// ∂TargetTerm/∂log p (t, or 0 where t is 0 or NaN).
+/// ∂TargetTerm/∂p as the fused rule's dual evaluation gives it: 0 where t is 0, else
+/// t + 0·p (NaN for a NaN target, or a positive target on a masked −∞ logit, whose
+/// loss is +∞), so that the GPU's fused kernels and this node agree.
 fn row_cross_entropies<T, B, C, K>(
     logits: &Var<Tensor<T, (B, C), K>>,
     targets: &Tensor<T, (B, C), K>,
@@ -468,28 +470,30 @@ where
     C: Dim,
     K: Storage<T, (B, C)> + Storage<T, (B,)>,
 {
+    or_panic(logits.value().check_same_shape(targets, "cross_entropy"));
     let z = logits.shared_value();
     let (shape, columns) = (z.shape(), z.shape().1.size());
     let (max, log_totals) = z.shifted_log_totals::<1>();
     let targets = targets.clone();
     let shift = move |b: usize| (max.as_slice()[b], log_totals.as_slice()[b]);
-    let slope = |t: T| T::select_positive(t.abs(), t, T::zero());
-    // Per row: the loss, and Σ_c τ for the pullback. A zero target's term and slope
-    // are 0 (a dual's tangents too), so only the others are summed.
+    let slope = |p: T, t: T| if t == T::zero() { T::zero() } else { t + T::zero() * p };
+    // Per row: the loss, −Σ of the terms, and Σ_c τ for the pullback. A zero target's
+    // term and slope are 0 (a dual's tangents too), so only the others are summed.
     let mut values = Tensor::<T, (B,), K>::zeros_shaped((shape.0,));
     let mut weights = values.clone();
     for (b, (value, weight)) in values.as_mut_slice().iter_mut().zip(weights.as_mut_slice()).enumerate() {
         for (p, t) in row_terms((&z, &targets), b, shift(b)).filter(|&(_, t)| t != T::zero()) {
-            *value -= TargetTerm.value([p, t]);
-            *weight += slope(t);
+            *value += TargetTerm.value([p, t]);
+            *weight += slope(p, t);
         }
+        *value = -*value;
     }
     record_unary(logits, values, move |y_bar: &Tensor<T, (B,), K>| {
         let mut z_bar = Tensor::zeros_shaped(shape);
         for (b, &g) in y_bar.as_slice().iter().enumerate() {
             let (out, weight) = (&mut z_bar.as_mut_slice()[b * columns..][..columns], weights.as_slice()[b]);
             for (out, (p, t)) in out.iter_mut().zip(row_terms((&z, &targets), b, shift(b))) {
-                *out = g * (p.exp() * weight - slope(t));
+                *out = g * (p.exp() * weight - slope(p, t));
             }
         }
         z_bar

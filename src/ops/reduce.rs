@@ -124,7 +124,8 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
 
 /// The maximum of the contiguous `line` (NaN if it holds one, −∞ if empty; a dual's
 /// is its first largest element, tangent included). Plain numbers of a long line go
-/// in eight lanes, so that one comparison does not wait for the one before.
+/// in eight lanes, so that one comparison does not wait for the one before; a zero
+/// maximum is found again in order, so that −0 and +0 tie as a fold in order does.
 pub(crate) fn contiguous_max<T: RealScalar>(line: &[T]) -> T {
     const LANES: usize = 8;
     if T::CARRIES_TANGENT {
@@ -139,7 +140,11 @@ pub(crate) fn contiguous_max<T: RealScalar>(line: &[T]) -> T {
         lanes.iter_mut().zip(chunk).for_each(|(lane, &x)| *lane = lane.max(x));
     }
     let rest = chunks.remainder().iter().fold(T::neg_infinity(), |m, &x| m.max(x));
-    lanes.into_iter().fold(rest, RealScalar::max)
+    let max = lanes.into_iter().fold(rest, RealScalar::max);
+    if max == T::zero() {
+        return line.iter().fold(T::neg_infinity(), |m, &x| m.max(x));
+    }
+    max
 }
 
 /// `n` as a real scalar.
