@@ -78,6 +78,17 @@ fn a_nan_target_or_a_target_on_a_masked_logit_makes_its_row_nan() {
         assert!((0..3).all(|c| gradient[[row, c]].is_nan()), "row {row}: {gradient:?}");
     }
     assert!((0..3).all(|c| gradient[[2, c]].is_finite()), "{gradient:?}");
+    // A class index on the masked logit: the same infinite loss and NaN row as its
+    // one-hot row.
+    let classes = [0, 1, 1];
+    let by_index = grad(|z: Var<_>| cross_entropy(&z, &classes, Reduction::Sum), &z);
+    let one_hot = Matrix::from_fn(|[b, c]| if classes[b] == c { 1.0 } else { 0.0 });
+    let by_one_hot = grad(|z: Var<_>| cross_entropy_one_hot(&z, &one_hot, Reduction::Sum), &z);
+    assert_eq!(unreduced::cross_entropy(&z, &classes)[[1]], f64::INFINITY);
+    assert!((0..3).all(|c| by_index[[1, c]].is_nan()), "{by_index:?}");
+    for (a, b) in by_index.iter().zip(by_one_hot.iter()) {
+        assert!(a == b || a.is_nan() && b.is_nan(), "{by_index:?} vs {by_one_hot:?}");
+    }
 }
 
 #[test]

@@ -32,9 +32,12 @@ fn cross_entropy_from_class_indices_equals_the_one_hot_form_and_the_formula() {
     let z = logits();
     let classes = [0, 2, 3];
     let one_hot = Matrix::from_fn(|[b, c]| if classes[b] == c { 1.0 } else { 0.0 });
-    let (by_index, _) = value_and_grad(|z: Var<M>| cross_entropy(&z, &classes, Reduction::Mean), &z);
-    let (by_one_hot, _) =
+    let (by_index, index_gradient) =
+        value_and_grad(|z: Var<M>| cross_entropy(&z, &classes, Reduction::Mean), &z);
+    let (by_one_hot, one_hot_gradient) =
         value_and_grad(|z: Var<M>| cross_entropy_one_hot(&z, &one_hot, Reduction::Mean), &z);
+    // Class indices skip the one-hot rows' zeros, to the same bits.
+    assert_eq!((by_index, &index_gradient), (by_one_hot, &one_hot_gradient));
     let direct: f64 = (0..3)
         .map(|b| {
             let row: Vec<f64> = (0..4).map(|c| z[[b, c]]).collect();

@@ -53,6 +53,7 @@ use crate::error::or_panic;
 use crate::ops::elementwise::{FusedFunction, ScalarFunction};
 use crate::ops::reduce::first_argmax;
 use crate::scalar::RealScalar;
+#[cfg(feature = "cuda")]
 use crate::shape::constraint::Axis;
 use crate::shape::{Dim, Shape};
 #[cfg(feature = "cuda")]
@@ -133,24 +134,21 @@ pub fn cross_entropy<
     reduction: Reduction,
 ) -> P::Loss<T> {
     let logits = logits.to_var();
-    let targets = one_hot_rows(logits.value(), classes);
-    P::loss(reduce(K::cross_entropy_sum(&logits, &targets), logits.value().shape().0.size(), reduction))
+    check_classes(logits.value(), classes);
+    P::loss(reduce(K::class_cross_entropy_sum(&logits, classes), logits.value().shape().0.size(), reduction))
 }
 
-/// The one-hot rows of `classes` for `logits`, after checking that there is one
-/// class per row and each is below `C`.
+/// Checks that there is one class per row of `logits` and each is below `C`.
 #[track_caller]
-fn one_hot_rows<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C>>(
+fn check_classes<T: RealScalar, B: Dim, C: Dim, K: StorageKind<T, (B, C)>>(
     logits: &Tensor<T, (B, C), K>,
     classes: &[usize],
-) -> Tensor<T, (B, C), K> {
-    let shape = logits.shape();
-    let (rows, columns) = (shape.0.size(), shape.1.size());
+) {
+    let (rows, columns) = (logits.shape().0.size(), logits.shape().1.size());
     assert!(classes.len() == rows, "cross_entropy: {} class indices for {rows} rows", classes.len());
     if let Some(&bad) = classes.iter().find(|&&class| class >= columns) {
         panic!("cross_entropy: class index {bad} is out of range for {columns} classes");
     }
-    K::one_hot(shape, classes)
 }
 
 /// t·log p of a target probability t against a log-probability: 0 where t is 0,
@@ -225,7 +223,7 @@ pub fn binary_cross_entropy<
 /// assert!(gradient[[1, 1]] < 0.0);
 /// ```
 pub mod unreduced {
-    use super::{ElementLosses, RowLosses, one_hot_rows, softplus_terms, squared_errors};
+    use super::{ElementLosses, RowLosses, check_classes, softplus_terms, squared_errors};
     use crate::autodiff::Prediction;
     use crate::error::or_panic;
     use crate::scalar::RealScalar;
@@ -282,8 +280,8 @@ pub mod unreduced {
         P: Prediction<Tensor<T, (B, C), K>>,
     {
         let logits = logits.to_var();
-        let targets = one_hot_rows(logits.value(), classes);
-        P::loss(K::cross_entropies(&logits, &targets))
+        check_classes(logits.value(), classes);
+        P::loss(K::class_cross_entropies(&logits, classes))
     }
 
     /// softplus(zᵢ) − zᵢ·tᵢ for every element of logits against targets in [0, 1].
@@ -358,9 +356,15 @@ pub trait RowLosses<T: RealScalar, B: Dim, C: Dim>: StorageKind<T, (B, C)> + Sto
     /// −Σ_b Σ_c t\[b, c\]·log softmax(z)\[b, c\], summed in one pass.
     #[doc(hidden)]
     fn cross_entropy_sum(logits: &Var<Tensor<T, (B, C), Self>>, targets: &Tensor<T, (B, C), Self>) -> Var<T>;
-    /// The one-hot rows of `classes` (checked by the caller).
+    /// −log softmax(z)\[b, class_b\] for each row b (the classes checked by the caller).
     #[doc(hidden)]
-    fn one_hot(shape: (B, C), classes: &[usize]) -> Tensor<T, (B, C), Self>;
+    fn class_cross_entropies(
+        logits: &Var<Tensor<T, (B, C), Self>>,
+        classes: &[usize],
+    ) -> Var<Tensor<T, (B,), Self>>;
+    /// −Σ_b log softmax(z)\[b, class_b\].
+    #[doc(hidden)]
+    fn class_cross_entropy_sum(logits: &Var<Tensor<T, (B, C), Self>>, classes: &[usize]) -> Var<T>;
 }
 
 /// The losses' expressions, once, for the storage kinds named (the row losses' given
@@ -372,7 +376,8 @@ macro_rules! loss_kernels {
         row [$($row_generics:tt)*] $row_kind:ty;
         cross_entropies |$logits:ident, $targets:ident| $cross_entropies:expr;
         cross_entropy_sum |$sum_logits:ident, $sum_targets:ident| $cross_entropy_sum:expr;
-        one_hot |$shape:ident, $classes:ident| $one_hot:expr
+        class_cross_entropies |$class_logits:ident, $classes:ident| $class_cross_entropies:expr;
+        class_cross_entropy_sum |$class_sum_logits:ident, $sum_classes:ident| $class_cross_entropy_sum:expr
     ) => {
         $(#[$attribute])*
         impl<$($element_generics)*> ElementLosses<T, S> for $element_kind {
@@ -408,8 +413,14 @@ macro_rules! loss_kernels {
             ) -> Var<T> {
                 $cross_entropy_sum
             }
-            fn one_hot($shape: (B, C), $classes: &[usize]) -> Tensor<T, (B, C), Self> {
-                $one_hot
+            fn class_cross_entropies(
+                $class_logits: &Var<Tensor<T, (B, C), Self>>,
+                $classes: &[usize],
+            ) -> Var<Tensor<T, (B,), Self>> {
+                $class_cross_entropies
+            }
+            fn class_cross_entropy_sum($class_sum_logits: &Var<Tensor<T, (B, C), Self>>, $sum_classes: &[usize]) -> Var<T> {
+                $class_cross_entropy_sum
             }
         }
     };
@@ -418,9 +429,10 @@ macro_rules! loss_kernels {
 loss_kernels! {
     element [T: RealScalar, S: Shape, K: Storage<T, S>] K;
     row [T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)> + Storage<T, (B,)>] K;
-    cross_entropies |logits, targets| row_cross_entropies(logits, targets);
-    cross_entropy_sum |logits, targets| row_cross_entropies(logits, targets).sum();
-    one_hot |shape, classes| one_hot_on_host(shape, classes)
+    cross_entropies |logits, targets| row_cross_entropies(logits, DenseTargets::of(logits, targets));
+    cross_entropy_sum |logits, targets| row_cross_entropies(logits, DenseTargets::of(logits, targets)).sum();
+    class_cross_entropies |logits, classes| row_cross_entropies(logits, ClassTargets(classes.to_vec()));
+    class_cross_entropy_sum |logits, classes| row_cross_entropies(logits, ClassTargets(classes.to_vec())).sum()
 }
 
 // On the GPU: the log-softmax's kernels, then the target terms' fused kernel.
@@ -435,20 +447,78 @@ loss_kernels! {
     cross_entropy_sum |logits, targets| {
         -TargetTerm.apply([&logits.log_softmax(Axis::<1>), &Var::constant(targets.clone())]).sum()
     };
-    one_hot |shape, classes| one_hot_on_host::<T, B, C, Heap>(shape, classes).to_device()
+    class_cross_entropies |logits, classes| Self::cross_entropies(logits, &one_hot(logits, classes));
+    class_cross_entropy_sum |logits, classes| Self::cross_entropy_sum(logits, &one_hot(logits, classes))
 }
 
-/// The one-hot rows of `classes` in host memory: zeros, then a 1 per row.
-fn one_hot_on_host<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)>>(
-    shape: (B, C),
+/// The one-hot rows of `classes` for `logits`, built in host memory and copied.
+#[cfg(feature = "cuda")]
+fn one_hot<T: CudaElement, B: Dim, C: Dim>(
+    logits: &Var<Tensor<T, (B, C), Cuda>>,
     classes: &[usize],
-) -> Tensor<T, (B, C), K> {
-    let mut rows = Tensor::zeros_shaped(shape);
+) -> Tensor<T, (B, C), Cuda> {
+    let shape = logits.value().shape();
+    let mut rows = Tensor::<T, (B, C), Heap>::zeros_shaped(shape);
     let columns = shape.1.size();
     for (b, &class) in classes.iter().enumerate() {
         rows.as_mut_slice()[b * columns + class] = T::one();
     }
-    rows
+    rows.to_device()
+}
+
+/// The targets of a row cross-entropy: dense rows (one-hot or probabilities) or one
+/// class per row.
+trait RowTargets<T: RealScalar>: 'static {
+    /// Row b's targets t ≠ 0, each beside its log-probability p = (z − m) − l.
+    fn nonzero_terms<'a>(
+        &'a self,
+        b: usize,
+        z_row: &'a [T],
+        shift: (T, T),
+    ) -> impl Iterator<Item = (T, T)> + 'a;
+    /// Row b's z̄ = g·(exp(p)·w − τ(p, t)), written into `out`.
+    fn write_pullback(&self, b: usize, z_row: &[T], shift: (T, T), g_and_w: (T, T), out: &mut [T]);
+}
+
+/// ∂TargetTerm/∂p as the fused rule's dual evaluation gives it: 0 where t is 0, else
+/// t + 0·p (NaN for a NaN target, or a positive target on a masked −∞ logit).
+fn target_slope<T: RealScalar>(p: T, t: T) -> T {
+    if t == T::zero() { T::zero() } else { t + T::zero() * p }
+}
+
+/// One-hot or probability rows, of the logits' shape.
+struct DenseTargets<T, B: Dim, C: Dim, K: Storage<T, (B, C)>>(Tensor<T, (B, C), K>);
+
+impl<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)>> DenseTargets<T, B, C, K> {
+    /// `targets` for `logits`, after checking that their shapes match.
+    #[track_caller]
+    fn of(logits: &Var<Tensor<T, (B, C), K>>, targets: &Tensor<T, (B, C), K>) -> Self {
+        or_panic(logits.value().check_same_shape(targets, "cross_entropy"));
+        DenseTargets(targets.clone())
+    }
+
+    /// Row b's targets.
+    fn row(&self, b: usize) -> &[T] {
+        let columns = self.0.shape().1.size();
+        &self.0.as_slice()[b * columns..][..columns]
+    }
+}
+
+impl<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)>> RowTargets<T> for DenseTargets<T, B, C, K> {
+    fn nonzero_terms<'a>(
+        &'a self,
+        b: usize,
+        z_row: &'a [T],
+        (m, l): (T, T),
+    ) -> impl Iterator<Item = (T, T)> + 'a {
+        z_row.iter().zip(self.row(b)).filter(|&(_, &t)| t != T::zero()).map(move |(&z, &t)| ((z - m) - l, t))
+    }
+    fn write_pullback(&self, b: usize, z_row: &[T], (m, l): (T, T), (g, w): (T, T), out: &mut [T]) {
+        for (out, (&z, &t)) in out.iter_mut().zip(z_row.iter().zip(self.row(b))) {
+            let p = (z - m) - l;
+            *out = g * (p.exp() * w - target_slope(p, t));
+        }
+    }
 }
 
 /// −Σ_c t\[b, c\]·log softmax(z)\[b, c\] for each row b, as one node of the host's tape.
@@ -456,13 +526,11 @@ fn one_hot_on_host<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)>>(
 /// log-probabilities p = (z − m_b) − l_b, as `log_softmax` computes them, go through
 /// the same [`TargetTerm`]s; and the pullback is the log-softmax's of the terms'
 /// cotangent −ȳ_b·τ, in one pass per row:
-/// z̄\[b, c\] = ȳ_b·(softmax(z)\[b, c\]·Σ_c τ\[b, c\] − τ\[b, c\]), with τ =
-/// ∂TargetTerm/∂p as the fused rule's dual evaluation gives it: 0 where t is 0, else
-/// t + 0·p (NaN for a NaN target, or a positive target on a masked −∞ logit, whose
-/// loss is +∞), so that the GPU's fused kernels and this node agree.
+/// z̄\[b, c\] = ȳ_b·(softmax(z)\[b, c\]·Σ_c τ\[b, c\] − τ\[b, c\]), with τ the
+/// [`target_slope`], so that the GPU's fused kernels and this node agree.
 fn row_cross_entropies<T, B, C, K>(
     logits: &Var<Tensor<T, (B, C), K>>,
-    targets: &Tensor<T, (B, C), K>,
+    targets: impl RowTargets<T>,
 ) -> Var<Tensor<T, (B,), K>>
 where
     T: RealScalar,
@@ -470,45 +538,54 @@ where
     C: Dim,
     K: Storage<T, (B, C)> + Storage<T, (B,)>,
 {
-    or_panic(logits.value().check_same_shape(targets, "cross_entropy"));
     let z = logits.shared_value();
     let (shape, columns) = (z.shape(), z.shape().1.size());
     let (max, log_totals) = z.shifted_log_totals::<1>();
-    let targets = targets.clone();
     let shift = move |b: usize| (max.as_slice()[b], log_totals.as_slice()[b]);
-    let slope = |p: T, t: T| if t == T::zero() { T::zero() } else { t + T::zero() * p };
+    // Row b's positions in the flat elements.
+    let row = move |b: usize| b * columns..(b + 1) * columns;
     // Per row: the loss, −Σ of the terms, and Σ_c τ for the pullback. A zero target's
     // term and slope are 0 (a dual's tangents too), so only the others are summed.
     let mut values = Tensor::<T, (B,), K>::zeros_shaped((shape.0,));
     let mut weights = values.clone();
-    for (b, (value, weight)) in values.as_mut_slice().iter_mut().zip(weights.as_mut_slice()).enumerate() {
-        for (p, t) in row_terms((&z, &targets), b, shift(b)).filter(|&(_, t)| t != T::zero()) {
-            *value += TargetTerm.value([p, t]);
-            *weight += slope(p, t);
+    for b in 0..shape.0.size() {
+        let (mut value, mut weight) = (T::zero(), T::zero());
+        for (p, t) in targets.nonzero_terms(b, &z.as_slice()[row(b)], shift(b)) {
+            value += TargetTerm.value([p, t]);
+            weight += target_slope(p, t);
         }
-        *value = -*value;
+        (values.as_mut_slice()[b], weights.as_mut_slice()[b]) = (-value, weight);
     }
     record_unary(logits, values, move |y_bar: &Tensor<T, (B,), K>| {
         let mut z_bar = Tensor::zeros_shaped(shape);
-        for (b, &g) in y_bar.as_slice().iter().enumerate() {
-            let (out, weight) = (&mut z_bar.as_mut_slice()[b * columns..][..columns], weights.as_slice()[b]);
-            for (out, (p, t)) in out.iter_mut().zip(row_terms((&z, &targets), b, shift(b))) {
-                *out = g * (p.exp() * weight - slope(p, t));
-            }
+        for (b, (&g, &w)) in y_bar.as_slice().iter().zip(weights.as_slice()).enumerate() {
+            let out = &mut z_bar.as_mut_slice()[row(b)];
+            targets.write_pullback(b, &z.as_slice()[row(b)], shift(b), (g, w), out);
         }
         z_bar
     })
 }
 
-/// Row b's log-probabilities (z − m) − l, each beside its target.
-fn row_terms<'a, T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)>>(
-    (z, targets): (&'a Tensor<T, (B, C), K>, &'a Tensor<T, (B, C), K>),
-    b: usize,
-    (m, l): (T, T),
-) -> impl Iterator<Item = (T, T)> + 'a {
-    let columns = z.shape().1.size();
-    let row = b * columns..(b + 1) * columns;
-    z.as_slice()[row.clone()].iter().zip(&targets.as_slice()[row]).map(move |(&z, &t)| ((z - m) - l, t))
+/// One class index per row (checked by the caller): a one-hot row without its zeros.
+struct ClassTargets(Vec<usize>);
+
+impl<T: RealScalar> RowTargets<T> for ClassTargets {
+    fn nonzero_terms<'a>(
+        &'a self,
+        b: usize,
+        z_row: &'a [T],
+        (m, l): (T, T),
+    ) -> impl Iterator<Item = (T, T)> + 'a {
+        core::iter::once(((z_row[self.0[b]] - m) - l, T::one()))
+    }
+    fn write_pullback(&self, b: usize, z_row: &[T], (m, l): (T, T), (g, w): (T, T), out: &mut [T]) {
+        // τ is 0 off the class, where g·(exp(p)·w − 0) = g·(exp(p)·w).
+        for (out, &z) in out.iter_mut().zip(z_row) {
+            *out = g * (((z - m) - l).exp() * w);
+        }
+        let (class, p) = (self.0[b], (z_row[self.0[b]] - m) - l);
+        out[class] = g * (p.exp() * w - target_slope(p, T::one()));
+    }
 }
 
 /// The index of each row's largest value (the first one on ties), for logits or

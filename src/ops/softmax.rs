@@ -27,8 +27,14 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         let (_, len, inner) = self.dims().split_at_axis(AXIS);
         let (data, max_data) = (self.as_slice(), max.as_slice());
         let totals = Tensor::from_flat_fn(max.shape(), |line| {
-            let start = (line / inner) * len * inner + line % inner;
-            (0..len).fold(T::zero(), |acc, k| acc + (data[start + k * inner] - max_data[line]).exp())
+            let m = max_data[line];
+            if inner == 1 {
+                // A contiguous line: a slice, without an index per element.
+                data[line * len..][..len].iter().fold(T::zero(), |acc, &x| acc + (x - m).exp())
+            } else {
+                let start = (line / inner) * len * inner + line % inner;
+                (0..len).fold(T::zero(), |acc, k| acc + (data[start + k * inner] - m).exp())
+            }
         });
         (max, totals)
     }
