@@ -197,7 +197,7 @@ type Same<'a, X> = Operands<'a, X, X, X>;
 /// The rule of a one-operand primitive y = f(x).
 #[diagnostic::on_unimplemented(
     message = "no derivative rule `{Self}` for `{X}`",
-    label = "static mode has no rule for this operation on this type",
+    label = "static mode has no rule for this operation on this type, or the operand's shape does not fit it (see the other errors)",
     note = "give it one: implement `fluxion::autodiff::rules::UnaryRule<{X}>` for the operation, or give a function that computes it a derivative by hand, `#[differentiable(vjp = …, jvp = …)]`",
     note = "static mode reads a method named like a library operation (`sum`, `scale`, `sin`, …) as that operation: if `{X}` is your own type, rename its method"
 )]
@@ -238,7 +238,7 @@ pub fn write_tangent<V: VectorSpace>(destination: &mut V, value: V, write: Write
 /// The rule of a two-operand primitive y = f(a, b).
 #[diagnostic::on_unimplemented(
     message = "no derivative rule `{Self}` for `{A}` and `{B}`",
-    label = "static mode has no rule for this operation on these types",
+    label = "static mode has no rule for this operation on these types, or their shapes do not fit it (see the other errors)",
     note = "give it one: implement `fluxion::autodiff::rules::BinaryRule<{A}, {B}>` for the operation, or give a function that computes it a derivative by hand, `#[differentiable(vjp = …, jvp = …)]`",
     note = "static mode reads a method named like a library operation (`scale`, `dot`, `matmul`, …) as that operation: if `{A}` is your own type, rename its method"
 )]

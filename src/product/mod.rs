@@ -33,7 +33,8 @@ use crate::tensor::{Storage, Tensor};
 #[diagnostic::on_unimplemented(
     message = "cannot scale a tensor of `{T}` by `{Self}`: `*` and `/` take a tensor and a scalar",
     label = "expected a scalar here",
-    note = "to multiply two tensors, say which product you mean: `.hadamard()` (elementwise), `.matmul()` (matrix product), `.dot()` or `.inner()` (inner products), `.outer()`"
+    note = "to multiply two tensors, say which product you mean: `.hadamard()` (elementwise), `.matmul()` (matrix product), `.dot()` or `.inner()` (inner products), `.outer()`",
+    note = "a traced tensor times a traced scalar `s` is `x.scale_by(&s)`"
 )]
 pub trait ScalarFactor<T> {
     /// The factor as an element of the tensor.
