@@ -6,7 +6,7 @@ mod common_grad;
 use common_grad::{assert_close, ok};
 use fluxion::autodiff::check::{CheckOptions, check_grad};
 use fluxion::nn::loss::{
-    Reduction, accuracy, argmax, binary_cross_entropy, cross_entropy, cross_entropy_one_hot, mse,
+    Reduction, accuracy, argmax, binary_cross_entropy_with_logits, cross_entropy, cross_entropy_one_hot, mse,
 };
 use fluxion::prelude::*;
 
@@ -111,8 +111,8 @@ fn every_loss_takes_plain_predictions_with_the_traced_value() {
         traced(&|z| cross_entropy_one_hot(z, &t, Reduction::Mean))
     );
     assert_eq!(
-        binary_cross_entropy(&z, &t, Reduction::Mean),
-        traced(&|z| binary_cross_entropy(z, &t, Reduction::Mean))
+        binary_cross_entropy_with_logits(&z, &t, Reduction::Mean),
+        traced(&|z| binary_cross_entropy_with_logits(z, &t, Reduction::Mean))
     );
     // Inside a differentiated function a loss of plain predictions is a constant: it
     // adds to the value and nothing to the gradient.
@@ -133,17 +133,23 @@ fn binary_cross_entropy_matches_its_formula_and_is_stable() {
     let sigma = |v: f64| 1.0 / (1.0 + (-v).exp());
     let direct: f64 =
         z.iter().zip(t.iter()).map(|(&z, &t)| -(t * sigma(z).ln() + (1.0 - t) * (1.0 - sigma(z)).ln())).sum();
-    let (sum, _) = value_and_grad(|z: Var<M>| binary_cross_entropy(&z, &t, Reduction::Sum), &z);
+    let (sum, _) = value_and_grad(|z: Var<M>| binary_cross_entropy_with_logits(&z, &t, Reduction::Sum), &z);
     assert_close(sum, direct, 1e-13);
     ok(
-        "binary_cross_entropy",
-        check_grad(|z: Var<M>| binary_cross_entropy(&z, &t, Reduction::Mean), &z, CheckOptions::f64()),
+        "binary_cross_entropy_with_logits",
+        check_grad(
+            |z: Var<M>| binary_cross_entropy_with_logits(&z, &t, Reduction::Mean),
+            &z,
+            CheckOptions::f64(),
+        ),
     );
     // Logits of ±1000 give finite losses and gradients.
     let extreme: Vector<f64, 2> = Vector::from_array([1000.0, -1000.0]);
     let targets: Vector<f64, 2> = Vector::from_array([0.0, 1.0]);
-    let (loss, gradient) =
-        value_and_grad(|z: Var<Vector<f64, 2>>| binary_cross_entropy(&z, &targets, Reduction::Sum), &extreme);
+    let (loss, gradient) = value_and_grad(
+        |z: Var<Vector<f64, 2>>| binary_cross_entropy_with_logits(&z, &targets, Reduction::Sum),
+        &extreme,
+    );
     assert_close(loss, 2000.0, 1e-12);
     assert_eq!(gradient.to_array(), [1.0, -1.0]);
     let wide: Matrix<f64, 1, 3> = Matrix::from_array([[1000.0, 0.0, -1000.0]]);
@@ -173,14 +179,14 @@ fn static_mode_per_example_losses_equal_the_tape_losses() {
     use fluxion::nn::per_example;
     let z = logits();
     let t: M = Matrix::from_fn(|[b, c]| ((b + c) % 2) as f64);
-    let (value, gradient) = per_example::binary_cross_entropy::value_and_grad(&z, &t);
+    let (value, gradient) = per_example::binary_cross_entropy_with_logits::value_and_grad(&z, &t);
     let (tape_value, tape_gradient) =
-        value_and_grad(|z: Var<M>| binary_cross_entropy(&z, &t, Reduction::Sum), &z);
+        value_and_grad(|z: Var<M>| binary_cross_entropy_with_logits(&z, &t, Reduction::Sum), &z);
     assert_close(value, tape_value, 1e-13);
     gradient.iter().zip(tape_gradient.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-14));
     let extreme: Vector<f64, 2> = Vector::from_array([1000.0, -1000.0]);
     let targets: Vector<f64, 2> = Vector::from_array([0.0, 1.0]);
-    let (loss, gradient) = per_example::binary_cross_entropy::value_and_grad(&extreme, &targets);
+    let (loss, gradient) = per_example::binary_cross_entropy_with_logits::value_and_grad(&extreme, &targets);
     assert_close(loss, 2000.0, 1e-12);
     assert_eq!(gradient.to_array(), [1.0, -1.0]);
 
@@ -209,7 +215,7 @@ fn a_dynamic_mismatch_names_the_loss_and_both_shapes() {
     let (eight, four) = (Rows::zeros_shaped((Dyn(8), Const)), Rows::zeros_shaped((Dyn(4), Const)));
     for (name, loss) in [
         ("mse", mse as fn(&Rows, &Rows, Reduction) -> f64),
-        ("binary_cross_entropy", binary_cross_entropy),
+        ("binary_cross_entropy_with_logits", binary_cross_entropy_with_logits),
         ("cross_entropy_one_hot", cross_entropy_one_hot),
     ] {
         let panic = std::panic::catch_unwind(|| loss(&eight, &four, Reduction::Mean)).expect_err(name);
@@ -231,8 +237,8 @@ fn unreduced_losses_sum_to_the_reduced_ones_and_pass_the_checks() {
     let classes = [1, 0, 3];
     let one_hot = Matrix::from_fn(|[b, c]| if classes[b] == c { 1.0 } else { 0.0 });
     assert_close(unreduced::mse(&z, &t).sum(), mse(&z, &t, Reduction::Sum), 1e-14);
-    let bce = binary_cross_entropy(&z, &t, Reduction::Sum);
-    assert_close(unreduced::binary_cross_entropy(&z, &t).sum(), bce, 1e-14);
+    let bce = binary_cross_entropy_with_logits(&z, &t, Reduction::Sum);
+    assert_close(unreduced::binary_cross_entropy_with_logits(&z, &t).sum(), bce, 1e-14);
     let rows = unreduced::cross_entropy(&z, &classes);
     assert_eq!(rows, unreduced::cross_entropy_one_hot(&z, &one_hot));
     assert_close(rows.sum(), cross_entropy(&z, &classes, Reduction::Sum), 1e-14);
@@ -243,7 +249,10 @@ fn unreduced_losses_sum_to_the_reduced_ones_and_pass_the_checks() {
     }
     let options = CheckOptions::f64();
     ok("unreduced mse", check_vjp(|y: Var<M>| unreduced::mse(&y, &t), &z, options));
-    ok("unreduced bce", check_vjp(|y: Var<M>| unreduced::binary_cross_entropy(&y, &t), &z, options));
+    ok(
+        "unreduced bce",
+        check_vjp(|y: Var<M>| unreduced::binary_cross_entropy_with_logits(&y, &t), &z, options),
+    );
     ok("unreduced cross_entropy", check_vjp(|y: Var<M>| unreduced::cross_entropy(&y, &classes), &z, options));
     ok(
         "unreduced cross_entropy_one_hot",

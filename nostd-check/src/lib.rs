@@ -113,7 +113,7 @@ pub fn labels_loss(
     x: &Vector<f32, 2>,
     labels: &Vector<f32, 2>,
 ) -> f32 {
-    fluxion::nn::per_example::binary_cross_entropy(&classifier.apply(x), labels)
+    fluxion::nn::per_example::binary_cross_entropy_with_logits(&classifier.apply(x), labels)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! | [`mse`] | (yᵢ − tᵢ)² |
 //! | [`cross_entropy`] | −log softmax(z)\[b, class_b\] for class indices |
 //! | [`cross_entropy_one_hot`] | −Σ_c t\[b, c\]·log softmax(z)\[b, c\] for one-hot or probability targets |
-//! | [`binary_cross_entropy`] | −t·log σ(z) − (1 − t)·log(1 − σ(z)) = softplus(z) − z·t |
+//! | [`binary_cross_entropy_with_logits`] | −t·log σ(z) − (1 − t)·log(1 − σ(z)) = softplus(z) − z·t |
 //!
 //! [`unreduced`] gives the values before the reduction (PyTorch's
 //! `reduction='none'`), one per element or row: a traced tensor, or a plain one for
@@ -182,13 +182,14 @@ impl ScalarFunction for Softplus {
 
 /// Binary cross-entropy of logits against targets in [0, 1] of the same shape:
 /// softplus(z) − z·t per element (−t·log σ(z) − (1 − t)·log(1 − σ(z)), stable),
-/// reduced.
+/// reduced. It takes logits, as PyTorch's `binary_cross_entropy_with_logits`: no
+/// sigmoid before it.
 ///
 /// # Panics
 /// When a dynamic dimension of the targets differs from the logits' (the message
 /// names both shapes).
 #[track_caller]
-pub fn binary_cross_entropy<
+pub fn binary_cross_entropy_with_logits<
     T: RealScalar,
     S: Shape,
     K: ElementLosses<T, S>,
@@ -290,7 +291,7 @@ pub mod unreduced {
     /// When a dynamic dimension of the targets differs from the logits' (the message
     /// names both shapes).
     #[track_caller]
-    pub fn binary_cross_entropy<
+    pub fn binary_cross_entropy_with_logits<
         T: RealScalar,
         S: Shape,
         K: ElementLosses<T, S>,
@@ -321,7 +322,7 @@ fn softplus_terms<T: RealScalar, S: Shape, K: ElementLosses<T, S>>(
     targets: &Tensor<T, S, K>,
 ) -> Var<Tensor<T, S, K>> {
     let logits = logits.to_var();
-    or_panic(logits.value().check_same_shape(targets, "binary_cross_entropy"));
+    or_panic(logits.value().check_same_shape(targets, "binary_cross_entropy_with_logits"));
     K::binary_cross_entropies(&logits, targets)
 }
 

@@ -8,7 +8,7 @@
 //! | [`squared_error`](fn@squared_error) | ½‖y − t‖² |
 //! | [`cross_entropy`](fn@cross_entropy) | −log softmax(z)\[class\], from logits z |
 //! | [`cross_entropy_one_hot`](fn@cross_entropy_one_hot) | −Σ_c t_c·log softmax(z)_c, from logits z |
-//! | [`binary_cross_entropy`](fn@binary_cross_entropy) | Σᵢ softplus(zᵢ) − zᵢtᵢ, from logits z (independent labels) |
+//! | [`binary_cross_entropy_with_logits`](fn@binary_cross_entropy_with_logits) | Σᵢ softplus(zᵢ) − zᵢtᵢ, from logits z (independent labels) |
 //!
 //! ```
 //! use fluxion::autodiff::differentiable;
@@ -105,7 +105,7 @@ fn cross_entropy_one_hot_jvp<T: RealScalar, const C: usize, K: Storage<T, (Const
 /// of the same shape (one logit per independent label), as softplus(z) − z·t with
 /// softplus(z) = max(z, 0) + ln(1 + e^−|z|): stable at any magnitude.
 #[differentiable(wrt(logits))]
-pub fn binary_cross_entropy<T: RealScalar, S: Shape, K: Storage<T, S>>(
+pub fn binary_cross_entropy_with_logits<T: RealScalar, S: Shape, K: Storage<T, S>>(
     logits: &Tensor<T, S, K>,
     targets: &Tensor<T, S, K>,
 ) -> T {

@@ -33,7 +33,7 @@ pub use super::layer::{
 pub use super::layer::{Dropout, evaluation, inference};
 #[cfg(feature = "std")]
 pub use super::loss::{
-    Reduction, accuracy, argmax, binary_cross_entropy, cross_entropy, cross_entropy_one_hot, mse,
+    Reduction, accuracy, argmax, binary_cross_entropy_with_logits, cross_entropy, cross_entropy_one_hot, mse,
 };
 pub use super::optim::{
     Adam, AdamConfig, CosineDecay, LearningRateSchedule, Optimizer, Sgd, SgdConfig, StepDecay,
