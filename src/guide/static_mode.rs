@@ -23,8 +23,9 @@
 //! # let _ = dy;
 //! ```
 //!
-//! A free function `f` gets a module `f` beside it (types and values live in
-//! different namespaces, so `use path::f;` brings both); a method `m` gets methods
+//! A free function `f` gets a struct `f` beside it, whose associated functions are
+//! the companions (types and values live in different namespaces, so `use path::f;`
+//! brings both); a method `m` gets methods
 //! `m_grad`, `m_value_and_grad`, … beside it. With the tape operators' call shapes:
 //!
 //! | companion | gives |

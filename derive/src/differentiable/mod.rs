@@ -5,7 +5,7 @@
 //! sweep, then the reverse sweep with adjoints in locals, returning the value and
 //! one tangent per parameter) and a tangent function (`__jvp`). The public
 //! companions (`value_and_grad`, `grad`, `value_and_grad_into`, `vjp`, `jvp`,
-//! `linearize`) are thin wrappers. A free function `f` gets them in a module `f` beside it (types and
+//! `linearize`) are thin wrappers. A free function `f` gets them as associated functions of a struct `f` beside it (types and
 //! values live in different namespaces, so `use a::f;` imports both); a method `m`
 //! gets inherent methods `m_grad`, … beside it. A call of another differentiable
 //! function at the top level of a joint function runs through its `__record`
@@ -1039,7 +1039,7 @@ impl Companions<'_> {
             // in a module or inside a block.
             let struct_vis = &function.vis;
             quote! {
-                #[doc = concat!("Derivatives of [`", stringify!(#ident), "`](fn@", stringify!(#ident), ") by static mode: `value_and_grad`, `grad`, `value_and_grad_into`, `vjp`, `jvp`, `linearize`.")]
+                #[doc = concat!("Derivatives of [`", stringify!(#ident), "`](fn@", stringify!(#ident), ") by static mode: `value_and_grad`, `grad`, `value_and_grad_into`, `vjp`, `jvp`, `linearize` (and `jacfwd`, `jacrev` for one tensor; `hvp`, `hessian` when generic over the real scalar type).")]
                 #[allow(non_camel_case_types)]
                 #struct_vis struct #ident {}
 
