@@ -27,8 +27,9 @@
 
 use fluxion::autodiff::check::coordinates;
 use fluxion::autodiff::rules::{
-    Addition, BinaryRule, Division, DotProduct, HadamardProduct, MatrixProduct, Mean, Multiplication,
-    Negation, Relu, Subtraction, Summation, TangentOf, Transposition, UnaryRule, Write,
+    Addition, BinaryRule, Conjugation, Division, DotProduct, HadamardProduct, ImaginaryPart, InnerProduct,
+    MatrixProduct, Mean, Multiplication, Negation, NormSquared, RealPart, Relu, Subtraction, Summation,
+    TangentOf, Transposition, UnaryRule, Write,
 };
 use fluxion::autodiff::{Lift, differentiable, jvp, vjp};
 use fluxion::ops::conv::{Padding, Stride};
@@ -595,6 +596,27 @@ mod complex {
         add_rows((a, a_dot): CM22 in real(), (b, b_dot): CV2 in real()) -> CM22 { a.add_rows(&b) }
         /// A gain on every row: ā = ȳ·conj(g), ḡ = Σᵢ conj(aᵢ)·ȳᵢ.
         mul_rows((a, a_dot): CM22 in real(), (g, g_dot): CV2 in real()) -> CM22 { a.mul_rows(&g) }
+        /// conj z·u: not holomorphic in z.
+        conj((z, z_dot): C64 in real(), (u, u_dot): C64 in real()) -> C64 { z.conj() * u } tape { &z.conj() * &u }
+        /// Re z + 2·Im z: a real function of a complex number.
+        parts((z, z_dot): C64 in real()) -> f64 { z.re() + z.im() * 2.0 }
+        /// |z|².
+        norm_sqr((z, z_dot): C64 in real()) -> f64 { z.norm_sqr() }
+        /// conj a elementwise.
+        vector_conj((a, a_dot): CV2 in real()) -> CV2 { a.conj() }
+        /// Re a elementwise.
+        vector_re((a, a_dot): CV2 in real()) -> V2 { a.re() }
+        /// Im a elementwise.
+        vector_im((a, a_dot): CV2 in real()) -> V2 { a.im() }
+        /// |a|² elementwise.
+        vector_norm_sqr((a, a_dot): CV2 in real()) -> V2 { a.norm_sqr() }
+        /// ⟨a, b⟩ = Σ conj(aᵢ)·bᵢ.
+        inner((a, a_dot): CV2 in real(), (b, b_dot): CV2 in real()) -> C64 { a.inner(&b) }
+        /// ‖A·x − b‖²: the real least-squares loss of complex parameters.
+        least_squares((a, a_dot): CM22 in real(), (x, x_dot): CV2 in real(); b: CV2 in real()) -> f64 {
+            let r = a.matmul(&x) - b;
+            r.norm_sqr().sum()
+        }
     }
 
     proptest! {
@@ -1037,6 +1059,7 @@ proptest! {
         check!(DotProduct, p.reals::<(Const<3>,)>(), p.reals::<(Const<3>,)>());
         check!(DotProduct, p.reals::<(Const<2>, Const<3>)>(), p.reals::<(Const<2>, Const<3>)>());
         check!(DotProduct, p.heap_vector(5), p.heap_vector(5));
+        check!(InnerProduct, p.tensor::<C64, (Const<2>,)>(Pool::complex), p.tensor::<C64, (Const<2>,)>(Pool::complex));
     }
 
     /// `pull_into` of every unary rule, on scalars, inline and heap tensors.
@@ -1070,6 +1093,14 @@ proptest! {
         check!(Mean, p.reals::<(Const<3>,)>());
         check!(Transposition, p.reals::<(Const<2>, Const<3>)>());
         check!(Transposition, p.heap_matrix(3, 2));
+        check!(Conjugation, p.complex());
+        check!(Conjugation, p.tensor::<C64, (Const<2>,)>(Pool::complex));
+        check!(RealPart, p.complex());
+        check!(RealPart, p.tensor::<C64, (Const<2>, Const<2>)>(Pool::complex));
+        check!(ImaginaryPart, p.complex());
+        check!(ImaginaryPart, p.tensor::<C64, (Const<2>,)>(Pool::complex));
+        check!(NormSquared, p.complex());
+        check!(NormSquared, p.tensor::<C64, (Const<2>,)>(Pool::complex));
     }
 
     /// The scalar sigmoid and relu rules, which `#[differentiable]` cannot reach (`f64`

@@ -34,7 +34,8 @@ use crate::ops::conv::{
     Padding, Stride, add_channels_pullback, conv2d_pullback, max_pool2d_pullback, max_pool2d_push,
 };
 use crate::ops::elementwise::{
-    Elementary, ScalarFunction, elementary_pullback, function_pullback, relu_pullback,
+    Elementary, ScalarFunction, conj_pullback, elementary_pullback, function_pullback, im_pullback,
+    norm_sqr_pullback, re_pullback, relu_pullback,
 };
 use crate::ops::layout::{reshape_pullback, transpose_pullback};
 use crate::ops::reduce::{mean_axis_pullback, mean_pullback, sum_axis_pullback, sum_pullback};
@@ -1848,6 +1849,178 @@ impl<T: Scalar, S: ConcatShapes<S>, K: Storage<T, S> + Storage<T, S::Output>> He
     for Tensor<T, S, K>
 {
     type Matrix = Tensor<T, S::Output, K>;
+}
+
+/// conj(x) of a scalar or elementwise: ẏ = conj(ẋ), x̄ = conj(ȳ).
+#[derive(Clone, Copy, Debug)]
+pub struct Conjugation;
+
+/// Re x of a scalar or elementwise: ẏ = Re ẋ, x̄ = ȳ (a complex number).
+#[derive(Clone, Copy, Debug)]
+pub struct RealPart;
+
+/// Im x of a scalar or elementwise: ẏ = Im ẋ, x̄ = i·ȳ.
+#[derive(Clone, Copy, Debug)]
+pub struct ImaginaryPart;
+
+/// |x|² of a scalar or elementwise: ẏ = 2·Re(conj(x)·ẋ), x̄ = 2ȳ·x.
+#[derive(Clone, Copy, Debug)]
+pub struct NormSquared;
+
+/// `a.inner(&b)`: ⟨a, b⟩ = Σ conj(aᵢ)·bᵢ of tensors, ṡ = ⟨ȧ, b⟩ + ⟨a, ḃ⟩,
+/// ā = b·conj(s̄), b̄ = a·s̄.
+#[derive(Clone, Copy, Debug)]
+pub struct InnerProduct;
+
+/// The rules of the parts of complex scalars: `$rule` computes `$value` and pushes
+/// `$push` (from x and ẋ), pulls `$pull` (from x and ȳ).
+macro_rules! scalar_part_rule {
+    ($rule:ident -> $output:ty, |$x:ident| $value:expr, |$x_dot:ident| $push:expr, |$y_bar:ident| $pull:expr) => {
+        #[diagnostic::do_not_recommend]
+        impl<T: Scalar> UnaryRule<T> for $rule {
+            type Output = $output;
+            #[inline(always)]
+            fn value(&self, $x: &T) -> $output {
+                let $x = *$x;
+                $value
+            }
+            #[inline(always)]
+            #[allow(unused_variables)]
+            fn push(&self, $x: &T, _: &$output, $x_dot: &T) -> $output {
+                let ($x, $x_dot) = (*$x, *$x_dot);
+                $push
+            }
+            #[inline(always)]
+            #[allow(unused_variables)]
+            fn pull(&self, $x: &T, _: &$output, $y_bar: &$output) -> T {
+                let ($x, $y_bar) = (*$x, *$y_bar);
+                $pull
+            }
+        }
+    };
+}
+
+scalar_part_rule!(Conjugation -> T, |x| x.conj(), |x_dot| x_dot.conj(), |y_bar| y_bar.conj());
+scalar_part_rule!(RealPart -> T::Real, |x| x.re(), |x_dot| x_dot.re(), |y_bar| T::from_real(y_bar));
+scalar_part_rule!(
+    ImaginaryPart -> T::Real,
+    |x| x.im(),
+    |x_dot| x_dot.im(),
+    |y_bar| T::from_parts(<T::Real as num_traits::Zero>::zero(), y_bar)
+);
+scalar_part_rule!(
+    NormSquared -> T::Real,
+    |x| x.norm_sqr(),
+    |x_dot| {
+        let re = (x.conj() * x_dot).re();
+        re + re
+    },
+    |y_bar| x * T::from_real(y_bar + y_bar)
+);
+
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Conjugation {
+    type Output = Tensor<T, S, K>;
+    #[inline(always)]
+    fn value(&self, x: &Self::Output) -> Self::Output {
+        x.conj()
+    }
+    #[inline(always)]
+    fn push(&self, _: &Self::Output, _: &Self::Output, x_dot: &Self::Output) -> Self::Output {
+        x_dot.conj()
+    }
+    #[inline(always)]
+    fn pull(&self, _: &Self::Output, _: &Self::Output, y_bar: &Self::Output) -> Self::Output {
+        conj_pullback(y_bar)
+    }
+}
+
+/// The rules of the elementwise parts of complex tensors, from their pullbacks.
+macro_rules! tensor_part_rule {
+    ($rule:ident, $value:ident, |$x:ident, $x_dot:ident| $push:expr, |$x_again:ident, $y_bar:ident| $pull:expr) => {
+        #[diagnostic::do_not_recommend]
+        impl<T: Scalar, S: Shape, K: Storage<T, S> + Storage<T::Real, S>> UnaryRule<Tensor<T, S, K>>
+            for $rule
+        {
+            type Output = Tensor<T::Real, S, K>;
+            #[inline(always)]
+            fn value(&self, x: &Tensor<T, S, K>) -> Self::Output {
+                x.$value()
+            }
+            #[inline(always)]
+            #[allow(unused_variables)]
+            fn push(&self, $x: &Tensor<T, S, K>, _: &Self::Output, $x_dot: &Tensor<T, S, K>) -> Self::Output {
+                $push
+            }
+            #[inline(always)]
+            #[allow(unused_variables)]
+            fn pull(
+                &self,
+                $x_again: &Tensor<T, S, K>,
+                _: &Self::Output,
+                $y_bar: &Self::Output,
+            ) -> Tensor<T, S, K> {
+                $pull
+            }
+        }
+    };
+}
+
+tensor_part_rule!(RealPart, re, |x, x_dot| x_dot.re(), |x, y_bar| re_pullback(y_bar));
+tensor_part_rule!(ImaginaryPart, im, |x, x_dot| x_dot.im(), |x, y_bar| im_pullback(y_bar));
+tensor_part_rule!(
+    NormSquared,
+    norm_sqr,
+    |x, x_dot| Tensor::from_elements(
+        x.shape(),
+        x.iter().zip(x_dot.iter()).map(|(&x, &x_dot)| {
+            let re = (x.conj() * x_dot).re();
+            re + re
+        })
+    ),
+    |x, y_bar| norm_sqr_pullback(x, y_bar)
+);
+
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, Tensor<T, S, K>> for InnerProduct {
+    type Output = T;
+    #[inline(always)]
+    #[track_caller]
+    fn value(&self, a: &Tensor<T, S, K>, b: &Tensor<T, S, K>) -> T {
+        a.inner(b)
+    }
+    #[inline(always)]
+    fn push_lhs(
+        &self,
+        (_, b, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
+        a_dot: &Tensor<T, S, K>,
+    ) -> T {
+        a_dot.inner(b)
+    }
+    #[inline(always)]
+    fn push_rhs(
+        &self,
+        (a, _, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
+        b_dot: &Tensor<T, S, K>,
+    ) -> T {
+        a.inner(b_dot)
+    }
+    #[inline(always)]
+    fn pull_lhs(
+        &self,
+        (_, b, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
+        s_bar: &T,
+    ) -> Tensor<T, S, K> {
+        b.scale(s_bar.conj())
+    }
+    #[inline(always)]
+    fn pull_rhs(
+        &self,
+        (a, _, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
+        s_bar: &T,
+    ) -> Tensor<T, S, K> {
+        a.scale(*s_bar)
+    }
 }
 
 /// |x| of a real scalar: ẏ = sign(x)·ẋ, x̄ = sign(x)·ȳ (the subgradient 0 at x = 0).

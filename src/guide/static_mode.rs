@@ -108,7 +108,10 @@
 //!   `exp`, `ln`, `sin`, `cos`, `tanh`, `sqrt`, `powi(n)`, `powf(p)` (scalars and
 //!   tensors), `sigmoid` and `relu` (tensors), `sum`, `mean`, `transpose`, `matmul`,
 //!   `matmul_transposed`, `transposed_matmul`, `add_rows`, `mul_rows`, `add_channels`,
-//!   `normalize_rows(ε)`, `hadamard`, `dot`, `map_function(f)` (a library's
+//!   `normalize_rows(ε)`, `hadamard`, `dot`, on complex scalars and tensors `conj`,
+//!   `re`, `im`, `norm_sqr` and `inner` (the
+//!   [complex numbers guide](crate::guide::complex_numbers) has an example),
+//!   `map_function(f)` (a library's
 //!   [`ScalarFunction`](crate::ops::elementwise::ScalarFunction), GELU's included),
 //!   `scale`, `clone`, along an axis `sum_axis`, `mean_axis`,
 //!   `logsumexp`, `softmax` and `log_softmax` (a cross-entropy is
