@@ -10,6 +10,7 @@ pub use crate::backend::cuda::Cuda;
 pub use crate::error::ShapeError;
 #[cfg(feature = "cuda")]
 pub use crate::nn::layer::ToDevice;
+pub use crate::ops::functions::ElementwiseFunctions;
 pub use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};
 pub use crate::scalar::{Complex32, Complex64, ComplexScalar, RealScalar, Scalar};
 pub use crate::shape::constraint::Axis;

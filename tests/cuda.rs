@@ -1887,6 +1887,42 @@ fn a_fused_function_runs_as_one_kernel_with_generated_derivatives() {
     );
 }
 
+/// The named elementwise functions (softplus, SiLU, leaky ReLU, clamp, maximum,
+/// minimum): values and gradients of traced GPU tensors, and forward mode on
+/// `CudaDual`s, against the host.
+#[test]
+fn named_elementwise_functions_match_the_host() {
+    use fluxion::autodiff::{CudaDual, jvp};
+    let Some(_gpu) = gpu() else { return };
+    type H = Matrix<f64, 8, 50, Heap>;
+    type D = Matrix<f64, 8, 50, Cuda>;
+    type Lifted = CudaDual<f64, (Const<8>, Const<50>)>;
+    let (x, y): (H, H) = (Tensor::random_uniform(-3.0, 3.0, 90), Tensor::random_uniform(-3.0, 3.0, 91));
+    let (dx, dy) = (x.to_device(), y.to_device());
+    // Σ of every function's result, through references (as the GPU kinds add).
+    macro_rules! all_functions {
+        ($x:expr, $y:expr) => {{
+            let (x, y) = ($x, $y);
+            let terms =
+                [x.softplus(), x.silu(), x.leaky_relu(0.01), x.clamp(-1.0, 1.0), x.maximum(y), x.minimum(y)];
+            terms[1..].iter().fold(terms[0].clone(), |total, term| &total + term).sum()
+        }};
+    }
+    let (host_y, device_y) = (Var::constant(y.clone()), Var::constant(dy.clone()));
+    let (host_value, host_gradient) = value_and_grad(|x: Var<H>| all_functions!(&x, &host_y), &x);
+    let (device_value, device_gradient) = value_and_grad(|x: Var<D>| all_functions!(&x, &device_y), &dx);
+    assert_close(&[device_value], &[host_value], F64_TOL);
+    assert_close(&device_gradient.to_vec(), host_gradient.as_slice(), F64_TOL);
+    let v: H = Tensor::random_uniform(-1.0, 1.0, 92);
+    let constant = CudaDual::constant(dy.clone());
+    let (_, derivative) = jvp(|x: Lifted| all_functions!(&x, &constant), &dx, &v.to_device());
+    let adjoint = host_gradient.dot(&v);
+    assert!(
+        (derivative - adjoint).abs() <= 1e-12 * adjoint.abs().max(1.0),
+        "jvp {derivative}, ⟨∇f, v⟩ {adjoint}"
+    );
+}
+
 /// GELU with erf under the unreduced, weighted cross-entropy, and a checkpoint of a
 /// GPU model and its optimiser read into a host model and back: as on the host.
 #[cfg(feature = "safetensors")]

@@ -1073,6 +1073,48 @@ fn empty_dynamic_shapes() {
     );
 }
 
+/// The named elementwise functions: values against their formulas, gradients against
+/// finite differences and the adjoint identity, forward mode against reverse mode,
+/// and PyTorch's choices at the kinks.
+#[test]
+fn named_elementwise_functions_match_their_formulas_and_derivatives() {
+    let x: M23 = static_tensor(&wave(6));
+    let sigma = |v: f64| 1.0 / (1.0 + (-v).exp());
+    for (value, formula) in [
+        (x.softplus(), x.map(|v| (1.0 + v.exp()).ln())),
+        (x.silu(), x.map(|v| v * sigma(v))),
+        (x.leaky_relu(0.1), x.map(|v| if v > 0.0 { v } else { 0.1 * v })),
+        (x.clamp(-0.3, 0.7), x.map(|v| v.clamp(-0.3, 0.7))),
+    ] {
+        assert_close_slices(value.as_slice(), formula.as_slice(), 1e-15);
+    }
+    ok("softplus", check_vjp(|x: Var<M23>| x.softplus(), &x, f64_opts()));
+    ok("silu", check_vjp(|x: Var<M23>| x.silu(), &x, f64_opts()));
+    ok("leaky_relu", check_vjp(|x: Var<M23>| x.leaky_relu(0.1), &x, f64_opts()));
+    ok("clamp", check_vjp(|x: Var<M23>| x.clamp(-0.3, 0.7), &x, f64_opts()));
+    let y: M23 = x.map(|v| 0.5 - v);
+    ok("maximum", check_vjp(|(a, b): (Var<M23>, Var<M23>)| a.maximum(&b), &(x, y), f64_opts()));
+    ok("minimum", check_vjp(|(a, b): (Var<M23>, Var<M23>)| a.minimum(&b), &(x, y), f64_opts()));
+    // Forward mode (tensors of duals) gives the reverse-mode directional derivative.
+    let v: M23 = static_tensor(&[0.3, -1.0, 0.5, 2.0, -0.7, 1.1]);
+    let reverse = grad(|x: Var<M23>| x.silu().softplus().sum(), &x);
+    let (_, forward) = jvp(|x: Matrix<Dual<f64>, 2, 3>| x.silu().softplus().sum(), &x, &v);
+    let directional: f64 = reverse.iter().zip(v.iter()).map(|(g, v)| g * v).sum();
+    assert!((forward - directional).abs() < 1e-14, "{forward} vs {directional}");
+    // At the kinks: clamp's derivative is 1 on the closed interval, leaky ReLU's is
+    // the slope at 0, and a tie or a NaN picks the left operand.
+    let kinks: V3 = Vector::from_array([-1.0, 0.0, 1.0]);
+    assert_eq!(grad(|x: Var<V3>| x.clamp(-1.0, 1.0).sum(), &kinks).to_array(), [1.0, 1.0, 1.0]);
+    assert_eq!(grad(|x: Var<V3>| x.leaky_relu(0.1).sum(), &kinks).to_array(), [0.1, 0.1, 1.0]);
+    let (a, b): (V3, V3) = (Vector::from_array([1.0, 2.0, f64::NAN]), Vector::from_array([1.0, 3.0, 0.0]));
+    let larger = a.maximum(&b);
+    assert!(larger[[0]] == 1.0 && larger[[1]] == 3.0 && larger[[2]].is_nan());
+    let (da, db) = grad(|(a, b): (Var<V3>, Var<V3>)| a.maximum(&b).sum(), &(a, b));
+    assert_eq!((da.to_array(), db.to_array()), ([1.0, 0.0, 1.0], [0.0, 1.0, 0.0]));
+    let (da, db) = grad(|(a, b): (Var<V3>, Var<V3>)| a.minimum(&b).sum(), &(a, b));
+    assert_eq!((da.to_array(), db.to_array()), ([1.0, 1.0, 1.0], [0.0, 0.0, 0.0]));
+}
+
 /// softplus(x) = ln(1 + eˣ), a library author's elementwise function.
 #[derive(Clone, Copy, Debug)]
 struct Softplus;

@@ -7,7 +7,8 @@ mod common_grad;
 use common_grad::{assert_close, ok};
 use fluxion::autodiff::check::{CheckOptions, check_grad};
 use fluxion::nn::layer::{
-    Gelu, GeluFunction, GeluTanh, GeluTanhFunction, Linear, Module, Relu, Sigmoid, Softmax, Tanh,
+    Gelu, GeluFunction, GeluTanh, GeluTanhFunction, Linear, Module, Relu, Sigmoid, Silu, Softmax, Softplus,
+    Tanh,
 };
 use fluxion::nn::loss::{Reduction, cross_entropy};
 use fluxion::nn::optim::{Adam, AdamConfig, Optimizer};
@@ -70,6 +71,11 @@ fn activations_follow_their_formulas() {
         assert_close(GeluFunction.value(v), y, 1e-15);
     }
     each(&Gelu.forward(&x), &|v| GeluFunction.value(v));
+    each(&Softplus.forward(&x), &|v| (1.0 + v.exp()).ln());
+    each(&Silu.forward(&x), &|v| v / (1.0 + (-v).exp()));
+    // Static mode's forward pass of the same layers.
+    assert_eq!(Softplus.apply_batch(&x), Softplus.forward(&x));
+    assert_eq!(Silu.apply_batch(&x), Silu.forward(&x));
     assert_close(GeluFunction.value(1.0f32) as f64, 0.8413447460685429, 1e-7);
     for v in [-3.0, -0.5, 0.0, 0.7, 2.5] {
         let h = 1e-6;

@@ -17,6 +17,7 @@
 //! | [`Relu`], [`Tanh`], [`Sigmoid`] | max(x, 0), tanh x, 1/(1 + e⁻ˣ) elementwise |
 //! | [`Gelu`] | x·Φ(x) = ½x(1 + erf(x/√2)) elementwise: PyTorch's `GELU()` |
 //! | [`GeluTanh`] | ½x(1 + tanh(√(2/π)(x + 0.044715x³))) elementwise: PyTorch's `GELU(approximate="tanh")` (within about 10⁻³ of [`Gelu`]) |
+//! | [`Softplus`], [`Silu`] | ln(1 + eˣ) (stable), x·σ(x) elementwise |
 //! | [`Softmax`] | e^{xⱼ}/Σₖ e^{xₖ} along the row |
 //! | [`LayerNorm<T, D, K>`] | γ ⊙ (x − μ)/√(σ² + ε) + β, with the row's mean μ and variance σ² |
 //! | [`Dropout`] | x ⊙ m/(1 − p), m a fresh seeded Bernoulli(1 − p) mask per call, in training only |
@@ -82,6 +83,7 @@ use crate::nn::init::{Init, sub_seed};
 use crate::nn::params::{ParameterLeaf, ParameterLeafMut, Parameters};
 use crate::ops::conv::{Padding, Stride};
 use crate::ops::elementwise::ScalarFunction;
+use crate::ops::functions::{SiluFunction, SoftplusFunction};
 use crate::product::{MatMul, MatMulTransposed};
 use crate::scalar::{RealScalar, Scalar};
 #[cfg(feature = "alloc")]
@@ -807,6 +809,17 @@ elementwise_layer!(
     /// GELU elementwise, in the tanh form ([`GeluTanhFunction`]).
     GeluTanh,
     |x| x.map_function(GeluTanhFunction)
+);
+elementwise_layer!(
+    /// softplus(x) = ln(1 + eˣ) elementwise, stable at any magnitude
+    /// ([`SoftplusFunction`]).
+    Softplus,
+    |x| x.map_function(SoftplusFunction)
+);
+elementwise_layer!(
+    /// SiLU (swish), x·σ(x) elementwise ([`SiluFunction`]).
+    Silu,
+    |x| x.map_function(SiluFunction)
 );
 
 /// Softmax along each row of a batch `(B, C)`: e^{xⱼ}/Σₖ e^{xₖ} (shifted by the row

@@ -50,7 +50,8 @@ use crate::autodiff::{Operand, Prediction, Var, record_unary};
 #[cfg(feature = "cuda")]
 use crate::backend::cuda::{Cuda, CudaElement};
 use crate::error::or_panic;
-use crate::ops::elementwise::{FusedFunction, ScalarFunction};
+use crate::ops::elementwise::FusedFunction;
+use crate::ops::functions::SoftplusFunction;
 use crate::ops::reduce::first_argmax;
 use crate::scalar::RealScalar;
 #[cfg(feature = "cuda")]
@@ -161,22 +162,6 @@ impl FusedFunction<2> for TargetTerm {
     fn value<T: RealScalar>(&self, [log_probability, target]: [T; 2]) -> T {
         let term = target * log_probability;
         T::select_positive(target, term, T::select_positive(-target, term, target * T::zero()))
-    }
-}
-
-/// softplus(z) = ln(1 + eᶻ), computed as max(z, 0) + ln(1 + e^−|z|); its derivative
-/// is σ(z).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Softplus;
-
-impl ScalarFunction for Softplus {
-    fn value<T: RealScalar>(&self, z: T) -> T {
-        // max(z, 0) + ln(1 + e^(−|z|)), with |z| = 2·max(z, 0) − z.
-        let positive = z.max(T::zero());
-        positive + (T::one() + (z - positive - positive).exp()).ln()
-    }
-    fn derivative<T: RealScalar>(&self, z: T, _: T) -> T {
-        z.sigmoid()
     }
 }
 
@@ -393,7 +378,7 @@ macro_rules! loss_kernels {
                 logits: &Var<Tensor<T, S, Self>>,
                 targets: &Tensor<T, S, Self>,
             ) -> Var<Tensor<T, S, Self>> {
-                &logits.map_function(Softplus) - &logits.hadamard(&Var::constant(targets.clone()))
+                &logits.map_function(SoftplusFunction) - &logits.hadamard(&Var::constant(targets.clone()))
             }
             fn total(x: &Var<Tensor<T, S, Self>>) -> Var<T> {
                 x.sum()

@@ -30,6 +30,7 @@
 //! ```
 
 use crate::autodiff::differentiable;
+use crate::ops::functions::SoftplusFunction;
 use crate::scalar::RealScalar;
 use crate::shape::constraint::Axis;
 use crate::shape::{Const, Shape};
@@ -102,15 +103,12 @@ fn cross_entropy_one_hot_jvp<T: RealScalar, const C: usize, K: Storage<T, (Const
 }
 
 /// Σᵢ −tᵢ·log σ(zᵢ) − (1 − tᵢ)·log(1 − σ(zᵢ)) of logits z against targets t in [0, 1]
-/// of the same shape (one logit per independent label), as softplus(z) − z·t with
-/// softplus(z) = max(z, 0) + ln(1 + e^−|z|): stable at any magnitude.
+/// of the same shape (one logit per independent label), as softplus(z) − z·t
+/// ([`SoftplusFunction`], stable at any magnitude).
 #[differentiable(wrt(logits))]
 pub fn binary_cross_entropy_with_logits<T: RealScalar, S: Shape, K: Storage<T, S>>(
     logits: &Tensor<T, S, K>,
     targets: &Tensor<T, S, K>,
 ) -> T {
-    // −|z| = z − 2·max(z, 0).
-    let (positive, ones) = (logits.relu(), Tensor::full_shaped(logits.shape(), T::one()));
-    let softplus = &positive + ((logits - &positive * T::from_f64(2.0)).exp() + ones).ln();
-    softplus.sum() - logits.dot(targets)
+    logits.map_function(SoftplusFunction).sum() - logits.dot(targets)
 }

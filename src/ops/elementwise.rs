@@ -177,23 +177,28 @@ impl<R: RealScalar> Elementary<R> {
 /// use fluxion::prelude::*;
 /// use fluxion::ops::elementwise::ScalarFunction;
 ///
-/// /// softplus(x) = ln(1 + eˣ), softplus′(x) = σ(x).
+/// /// softsign(x) = x/(1 + |x|), softsign′(x) = 1/(1 + |x|)².
 /// #[derive(Clone, Copy, Debug)]
-/// struct Softplus;
+/// struct Softsign;
 ///
-/// impl ScalarFunction for Softplus {
+/// impl ScalarFunction for Softsign {
 ///     fn value<T: RealScalar>(&self, x: T) -> T {
-///         (T::one() + x.exp()).ln()
+///         x / (T::one() + x.abs())
 ///     }
 ///     fn derivative<T: RealScalar>(&self, x: T, _y: T) -> T {
-///         T::one() / (T::one() + (-x).exp())
+///         let denominator = T::one() + x.abs();
+///         T::one() / (denominator * denominator)
 ///     }
 /// }
 ///
-/// let x: Vector<f64, 2> = Vector::from_array([0.0, 1.0]);
-/// let y = x.map_function(Softplus);
-/// assert!((y[[0]] - 2f64.ln()).abs() < 1e-15);
+/// let x: Vector<f64, 2> = Vector::from_array([1.0, -3.0]);
+/// assert_eq!(x.map_function(Softsign).to_array(), [0.5, -0.75]);
+/// let g = grad(|x: Var<Vector<f64, 2>>| x.map_function(Softsign).sum(), &x);
+/// assert_eq!(g.to_array(), [0.25, 0.0625]);
 /// ```
+///
+/// The library's own (softplus, SiLU, leaky ReLU, clamp, GELU) are in
+/// [`functions`](crate::ops::functions) and [`nn::layer`](crate::nn::layer).
 pub trait ScalarFunction: Copy + core::fmt::Debug + 'static {
     /// f(x).
     fn value<T: RealScalar>(&self, x: T) -> T;

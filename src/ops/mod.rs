@@ -1,4 +1,5 @@
-//! Primitive operations other than products: elementwise maps and arithmetic,
+//! Primitive operations other than products: elementwise maps and arithmetic, named
+//! elementwise functions (softplus, SiLU, leaky ReLU, clamp, maximum, minimum),
 //! reductions, normalisations along an axis, row-wise operations on batches, image
 //! operations (convolution, pooling), and layout changes.
 
@@ -6,6 +7,7 @@ pub mod conv;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod elementwise;
+pub mod functions;
 pub mod layout;
 pub mod reduce;
 pub mod rows;

@@ -31,6 +31,7 @@ use crate::ops::elementwise::{
     Elementary, Fusable, FusedFunction, ScalarFunction, check_fused_shapes, elementary_methods,
     fused_partials,
 };
+use crate::ops::functions::{self, MapFunction};
 use crate::ops::layout::{check_concat, check_element_count};
 use crate::ops::rows::check_row;
 use crate::product::matmul::{check_output, inner_mismatch};
@@ -190,6 +191,15 @@ fn scalar_function_kernels<F: ScalarFunction>(f: F) -> [Kernel; 3] {
         function_pullback_kernel(f, Write::Accumulate),
     ]
 }
+/// A fused function's value, tangent and pullback kernels (each input's, each store).
+fn fused_function_kernels<F: FusedFunction<N>, const N: usize>(f: F) -> Vec<Kernel> {
+    let mut kernels = std::vec![fused_kernel(f), fused_tangent_kernel(f)];
+    for write in [Write::Overwrite, Write::Accumulate] {
+        kernels.extend((0..N).map(|k| fused_pullback_kernel(f, k, write)));
+    }
+    kernels
+}
+
 /// A fused function's value: `N` elementwise inputs.
 fn fused_kernel<F: FusedFunction<N>, const N: usize>(f: F) -> Kernel {
     let value = move |x: &[Sym]| f.value(core::array::from_fn(|k| x[k]));
@@ -369,18 +379,21 @@ pub(crate) fn builtin_kernels() -> Vec<Kernel> {
         dot_along_kernel(),
     ];
     kernels.extend(functions.iter().map(|&f| elementary_kernel(f)));
-    // The library's own scalar functions: GELU in both forms, and the binary
-    // cross-entropy's softplus.
+    // The library's own scalar functions: GELU in both forms and the named functions
+    // (softplus is also the binary cross-entropy's); a parameter is part of the
+    // formula, so one value each stands for the rest.
     kernels.extend(scalar_function_kernels(crate::nn::layer::GeluFunction));
     kernels.extend(scalar_function_kernels(crate::nn::layer::GeluTanhFunction));
-    kernels.extend(scalar_function_kernels(crate::nn::loss::Softplus));
-    // The cross-entropies' target terms t·log p (0 where t is 0).
-    kernels.extend([
-        fused_kernel(crate::nn::loss::TargetTerm),
-        fused_tangent_kernel(crate::nn::loss::TargetTerm),
-    ]);
+    kernels.extend(scalar_function_kernels(functions::SoftplusFunction));
+    kernels.extend(scalar_function_kernels(functions::SiluFunction));
+    kernels.extend(scalar_function_kernels(functions::LeakyReluFunction { slope: 0.01 }));
+    kernels.extend(scalar_function_kernels(functions::ClampFunction { low: -1.0, high: 1.0 }));
+    // The fused functions of two tensors: the cross-entropies' target terms t·log p
+    // (0 where t is 0), `maximum` and `minimum`.
+    kernels.extend(fused_function_kernels(crate::nn::loss::TargetTerm));
+    kernels.extend(fused_function_kernels(functions::Larger));
+    kernels.extend(fused_function_kernels(functions::Smaller));
     for write in [Write::Overwrite, Write::Accumulate] {
-        kernels.extend((0..2).map(|k| fused_pullback_kernel(crate::nn::loss::TargetTerm, k, write)));
         kernels.extend(functions.iter().map(|&f| elementary_pullback_kernel(f, write)));
         kernels.extend([
             fill_kernel(write),
@@ -1033,6 +1046,12 @@ impl<T: CudaScalar, M: Dim> OnDevice<T, (M,)> {
             );
             Ok(())
         })
+    }
+}
+
+impl<T: CudaElement, S: Shape> MapFunction for OnDevice<T, S> {
+    fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
+        OnDevice::<T, S>::map_function(self, f)
     }
 }
 

@@ -1,0 +1,194 @@
+//! Named elementwise functions of real tensors, as methods of every kind of tensor
+//! that maps a [`ScalarFunction`]: host and GPU tensors, their `Var`s (reverse mode),
+//! tensors of duals and `CudaDual`s (forward mode). Each is one Rust definition,
+//! which the GPU turns into its kernels as it does a library author's own function.
+//!
+//! | method | value | derivative |
+//! | --- | --- | --- |
+//! | `softplus()` | ln(1 + eˣ), as max(x, 0) + ln(1 + e^−\|x\|) | σ(x) |
+//! | `silu()` | x·σ(x) (swish) | σ(x)·(1 + x·(1 − σ(x))) |
+//! | `leaky_relu(a)` | x for x > 0, a·x otherwise | 1 for x > 0, a otherwise (a at 0, as PyTorch) |
+//! | `clamp(low, high)` | min(max(x, low), high) | 1 on the closed interval [low, high], 0 outside (as PyTorch) |
+//! | `maximum(&y)`, `minimum(&y)` | the larger (smaller) element of two tensors | the picked element's, `self`'s on a tie; a NaN is picked |
+//!
+//! In static mode (`#[differentiable]`) the unary ones are
+//! `x.map_function(SoftplusFunction)` and so on: the method names are not read
+//! there.
+//!
+//! ```
+//! use fluxion::prelude::*;
+//!
+//! let x: Vector<f64, 3> = Vector::from_array([-2.0, 0.5, 3.0]);
+//! assert_eq!(x.clamp(-1.0, 1.0).to_array(), [-1.0, 0.5, 1.0]);
+//! let g = grad(|x: Var<Vector<f64, 3>>| x.clamp(-1.0, 1.0).sum(), &x);
+//! assert_eq!(g.to_array(), [0.0, 1.0, 0.0]);
+//! let y = Vector::from_array([0.0, 1.0, 2.0]);
+//! assert_eq!(x.maximum(&y).to_array(), [0.0, 1.0, 3.0]);
+//! ```
+
+#[cfg(feature = "std")]
+use crate::autodiff::Var;
+use crate::ops::elementwise::{Fusable, FusedFunction, ScalarFunction};
+use crate::scalar::RealScalar;
+use crate::shape::Shape;
+use crate::tensor::{Storage, Tensor};
+
+/// softplus(x) = ln(1 + eˣ), computed as max(x, 0) + ln(1 + e^−|x|) (stable at any
+/// magnitude); its derivative is σ(x).
+#[derive(Clone, Copy, Debug)]
+pub struct SoftplusFunction;
+
+impl ScalarFunction for SoftplusFunction {
+    fn value<T: RealScalar>(&self, x: T) -> T {
+        // max(x, 0) + ln(1 + e^(−|x|)), with |x| = 2·max(x, 0) − x.
+        let positive = x.max(T::zero());
+        positive + (T::one() + (x - positive - positive).exp()).ln()
+    }
+    fn derivative<T: RealScalar>(&self, x: T, _: T) -> T {
+        x.sigmoid()
+    }
+}
+
+/// SiLU (swish), x·σ(x); its derivative σ(x) + y·(1 − σ(x)) with y = x·σ(x).
+#[derive(Clone, Copy, Debug)]
+pub struct SiluFunction;
+
+impl ScalarFunction for SiluFunction {
+    fn value<T: RealScalar>(&self, x: T) -> T {
+        x * x.sigmoid()
+    }
+    fn derivative<T: RealScalar>(&self, x: T, y: T) -> T {
+        let sigmoid = x.sigmoid();
+        sigmoid + y * (T::one() - sigmoid)
+    }
+}
+
+/// Leaky ReLU: x for x > 0, `slope`·x otherwise; its derivative 1 for x > 0, `slope`
+/// otherwise.
+#[derive(Clone, Copy, Debug)]
+pub struct LeakyReluFunction {
+    /// The slope for x ≤ 0 (PyTorch's default is 0.01).
+    pub slope: f64,
+}
+
+impl ScalarFunction for LeakyReluFunction {
+    fn value<T: RealScalar>(&self, x: T) -> T {
+        T::select_positive(x, x, T::from_f64(self.slope) * x)
+    }
+    fn derivative<T: RealScalar>(&self, x: T, _: T) -> T {
+        T::select_positive(x, T::one(), T::from_f64(self.slope))
+    }
+}
+
+/// min(max(x, low), high); its derivative 1 on the closed interval [low, high] and 0
+/// outside (as PyTorch's `clamp`). With low > high every element is `high`, as in
+/// PyTorch.
+#[derive(Clone, Copy, Debug)]
+pub struct ClampFunction {
+    /// The lower bound.
+    pub low: f64,
+    /// The upper bound.
+    pub high: f64,
+}
+
+impl ScalarFunction for ClampFunction {
+    fn value<T: RealScalar>(&self, x: T) -> T {
+        x.max(T::from_f64(self.low)).min(T::from_f64(self.high))
+    }
+    fn derivative<T: RealScalar>(&self, x: T, _: T) -> T {
+        // 0 below `low` or above `high`, else 1.
+        let inside = T::select_positive(x - T::from_f64(self.high), T::zero(), T::one());
+        T::select_positive(T::from_f64(self.low) - x, T::zero(), inside)
+    }
+}
+
+/// The larger of two elements (the first on a tie; a NaN is picked).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Larger;
+
+impl FusedFunction<2> for Larger {
+    fn value<T: RealScalar>(&self, [a, b]: [T; 2]) -> T {
+        a.max(b)
+    }
+}
+
+/// The smaller of two elements (the first on a tie; a NaN is picked).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Smaller;
+
+impl FusedFunction<2> for Smaller {
+    fn value<T: RealScalar>(&self, [a, b]: [T; 2]) -> T {
+        a.min(b)
+    }
+}
+
+/// What maps a [`ScalarFunction`] over its elements: every kind of real tensor, its
+/// `Var`, its duals. Each forwards to the kind's own `map_function`.
+pub trait MapFunction: Sized {
+    /// `f` applied to every element, with its derivative in every mode.
+    fn map_function<F: ScalarFunction>(&self, f: F) -> Self;
+}
+
+impl<T: RealScalar, S: Shape, K: Storage<T, S>> MapFunction for Tensor<T, S, K> {
+    fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
+        Tensor::<T, S, K>::map_function(self, f)
+    }
+}
+
+#[cfg(feature = "std")]
+impl<T: RealScalar, S: Shape, K: Storage<T, S>> MapFunction for Var<Tensor<T, S, K>> {
+    fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
+        Var::<Tensor<T, S, K>>::map_function(self, f)
+    }
+}
+
+/// The named elementwise functions (see the module docs), for every kind of real
+/// tensor (in the prelude).
+pub trait ElementwiseFunctions: MapFunction + Fusable<2> {
+    /// softplus(x) = ln(1 + eˣ), stable at any magnitude.
+    fn softplus(&self) -> Self {
+        self.map_function(SoftplusFunction)
+    }
+
+    /// SiLU (swish), x·σ(x).
+    fn silu(&self) -> Self {
+        self.map_function(SiluFunction)
+    }
+
+    /// x for x > 0, `slope`·x otherwise.
+    fn leaky_relu(&self, slope: f64) -> Self {
+        self.map_function(LeakyReluFunction { slope })
+    }
+
+    /// min(max(x, low), high) elementwise.
+    ///
+    /// # Panics
+    /// When a bound is NaN.
+    #[track_caller]
+    fn clamp(&self, low: f64, high: f64) -> Self {
+        assert!(!low.is_nan() && !high.is_nan(), "clamp: the bounds {low} and {high} must be numbers");
+        self.map_function(ClampFunction { low, high })
+    }
+
+    /// The larger element of `self` and `other` at each position (`self`'s on a tie;
+    /// a NaN is picked).
+    ///
+    /// # Panics
+    /// When a dynamic dimension differs (the message names both shapes).
+    #[track_caller]
+    fn maximum(&self, other: &Self) -> Self {
+        Larger.apply([self, other])
+    }
+
+    /// The smaller element of `self` and `other` at each position (`self`'s on a
+    /// tie; a NaN is picked).
+    ///
+    /// # Panics
+    /// When a dynamic dimension differs (the message names both shapes).
+    #[track_caller]
+    fn minimum(&self, other: &Self) -> Self {
+        Smaller.apply([self, other])
+    }
+}
+
+impl<X: MapFunction + Fusable<2>> ElementwiseFunctions for X {}
