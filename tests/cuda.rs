@@ -1921,6 +1921,19 @@ fn named_elementwise_functions_match_the_host() {
         (derivative - adjoint).abs() <= 1e-12 * adjoint.abs().max(1.0),
         "jvp {derivative}, ⟨∇f, v⟩ {adjoint}"
     );
+    // Owned operands, as on the host: the same value and gradient as references.
+    let owned =
+        value_and_grad(|x: Var<D>| (-(x.softplus() + x.silu()) - x.clamp(-1.0, 1.0) * 2.0).sum(), &dx);
+    let by_reference = value_and_grad(
+        |x: Var<D>| (&-&(&x.softplus() + &x.silu()) - &(&x.clamp(-1.0, 1.0) * 2.0)).sum(),
+        &dx,
+    );
+    assert_eq!((owned.0, owned.1.to_vec()), (by_reference.0, by_reference.1.to_vec()));
+    let (_, owned_derivative) =
+        jvp(|x: Lifted| (-(x.silu() + x.softplus()) / 2.0).sum(), &dx, &v.to_device());
+    let (_, reference_derivative) =
+        jvp(|x: Lifted| (&-&(&x.silu() + &x.softplus()) / 2.0).sum(), &dx, &v.to_device());
+    assert_eq!(owned_derivative, reference_derivative);
 }
 
 /// GELU with erf under the unreduced, weighted cross-entropy, and a checkpoint of a

@@ -1306,6 +1306,79 @@ impl<T: CudaElement, S: Shape> Div<T> for &Var<OnDevice<T, S>> {
     }
 }
 
+/// `+`, `−` and negation of owned traced and lifted GPU tensors, and scaling of owned
+/// ones, through the reference forms above (as on the host, so that one model's
+/// code serves both).
+macro_rules! owned_operators {
+    ($($Type:ident),+) => {$(
+        impl<T: CudaScalar, S: Shape> Add for $Type<T, S> {
+            type Output = $Type<T, S>;
+            #[track_caller]
+            fn add(self, rhs: Self) -> Self::Output {
+                &self + &rhs
+            }
+        }
+        impl<T: CudaScalar, S: Shape> Add<&$Type<T, S>> for $Type<T, S> {
+            type Output = $Type<T, S>;
+            #[track_caller]
+            fn add(self, rhs: &Self) -> Self::Output {
+                &self + rhs
+            }
+        }
+        impl<T: CudaScalar, S: Shape> Add<$Type<T, S>> for &$Type<T, S> {
+            type Output = $Type<T, S>;
+            #[track_caller]
+            fn add(self, rhs: $Type<T, S>) -> Self::Output {
+                self + &rhs
+            }
+        }
+        impl<T: CudaScalar, S: Shape> Sub for $Type<T, S> {
+            type Output = $Type<T, S>;
+            #[track_caller]
+            fn sub(self, rhs: Self) -> Self::Output {
+                &self - &rhs
+            }
+        }
+        impl<T: CudaScalar, S: Shape> Sub<&$Type<T, S>> for $Type<T, S> {
+            type Output = $Type<T, S>;
+            #[track_caller]
+            fn sub(self, rhs: &Self) -> Self::Output {
+                &self - rhs
+            }
+        }
+        impl<T: CudaScalar, S: Shape> Sub<$Type<T, S>> for &$Type<T, S> {
+            type Output = $Type<T, S>;
+            #[track_caller]
+            fn sub(self, rhs: $Type<T, S>) -> Self::Output {
+                self - &rhs
+            }
+        }
+        impl<T: CudaScalar, S: Shape> Neg for $Type<T, S> {
+            type Output = $Type<T, S>;
+            fn neg(self) -> Self::Output {
+                -&self
+            }
+        }
+        impl<T: CudaElement, S: Shape> Mul<T> for $Type<T, S> {
+            type Output = $Type<T, S>;
+            fn mul(self, factor: T) -> Self::Output {
+                &self * factor
+            }
+        }
+        impl<T: CudaElement, S: Shape> Div<T> for $Type<T, S> {
+            type Output = $Type<T, S>;
+            fn div(self, divisor: T) -> Self::Output {
+                &self / divisor
+            }
+        }
+    )+};
+}
+
+/// A traced GPU tensor, as one type constructor for [`owned_operators`].
+type TracedOnDevice<T, S> = Var<OnDevice<T, S>>;
+
+owned_operators!(CudaDual, TracedOnDevice);
+
 /// The rules of complex GPU tensors (see [`crate::ops::cuda`]'s complex operations):
 /// the host's, for the gradient ∂L/∂x + i·∂L/∂y of a real loss.
 impl<T: CudaElement, S: Shape> Var<OnDevice<Complex<T>, S>>
