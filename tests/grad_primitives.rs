@@ -1137,6 +1137,9 @@ fn a_scalar_function_and_its_rule_agree_with_finite_differences() {
     // The rule is the derivative the function states: σ(x).
     let g = grad(|x: Var<M23>| x.map_function(Softplus).sum(), &x);
     assert_close_slices(g.as_slice(), x.map(|v| 1.0 / (1.0 + (-v).exp())).as_slice(), 1e-15);
+    // On a traced scalar: the same rule.
+    ok("map_function (scalar)", check_grad(|x: Var<f64>| x.map_function(Softplus), &0.7, f64_opts()));
+    assert_eq!(grad(|x: Var<f64>| x.map_function(Softplus), &x[[0, 1]]), g[[0, 1]]);
 }
 
 #[test]

@@ -889,6 +889,23 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for R
 }
 
 #[diagnostic::do_not_recommend]
+impl<F: ScalarFunction, T: RealScalar> UnaryRule<T> for FunctionMap<F> {
+    type Output = T;
+    #[inline(always)]
+    fn value(&self, x: &T) -> T {
+        self.0.value(*x)
+    }
+    #[inline(always)]
+    fn push(&self, x: &T, y: &T, x_dot: &T) -> T {
+        self.0.derivative(*x, *y) * *x_dot
+    }
+    #[inline(always)]
+    fn pull(&self, x: &T, y: &T, y_bar: &T) -> T {
+        self.0.derivative(*x, *y) * *y_bar
+    }
+}
+
+#[diagnostic::do_not_recommend]
 impl<F: ScalarFunction, T: RealScalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>>
     for FunctionMap<F>
 {

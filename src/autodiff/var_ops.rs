@@ -625,6 +625,12 @@ impl<T: RealScalar> Var<T> {
         record_unary(self, y, move |y_bar| rule.pull(&x, &y, y_bar))
     }
 
+    /// f(x) for a library author's [`ScalarFunction`], with x̄ = f′(x)·ȳ (as on
+    /// tensors).
+    pub fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
+        self.by_rule(rules::FunctionMap::from(f))
+    }
+
     /// tan x, with x̄ = (1 + tan² x)·ȳ.
     pub fn tan(&self) -> Self {
         self.by_rule(rules::Tan)
