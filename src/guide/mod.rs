@@ -4,6 +4,7 @@
 //!
 //! | guide | for |
 //! | --- | --- |
+//! | [`from_pytorch_and_jax`] | the names of PyTorch's and JAX's operations here, and what is not here |
 //! | [`static_mode`] | `#[differentiable]`: one ordinary function, every mode, compiled, no heap |
 //! | [`reverse_mode`] | gradients of a scalar loss: `grad`, `value_and_grad`, models, the tape |
 //! | [`models`] | layers, losses, optimisers, parameter files |
@@ -17,6 +18,7 @@
 pub mod complex_numbers;
 pub mod custom_rules;
 pub mod forward_mode;
+pub mod from_pytorch_and_jax;
 pub mod gpu;
 pub mod higher_order;
 pub mod models;

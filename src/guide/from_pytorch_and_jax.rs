@@ -1,0 +1,80 @@
+//! # Coming from PyTorch or JAX
+//!
+//! The same ideas under their fluxion names. Three differences run through the table:
+//! shapes are types (`Matrix<f32, 2, 3>`, or `Tensor<f32, (Dyn, Const<784>), Heap>`
+//! for a batch of any size), so a wrong product does not compile; `*` only scales,
+//! and each product of two tensors is named; and nothing broadcasts implicitly (a
+//! bias row is `add_rows`, anything else `broadcast::<S>()`).
+//!
+//! | PyTorch | JAX | fluxion |
+//! | --- | --- | --- |
+//! | `torch.tensor([[1., 2.]])` | `jnp.array(…)` | `Matrix::from_array([[1., 2.]])`, `Matrix::from_fn(\|[r, c]\| …)`, `Tensor::from_shape_fn`, `Tensor::from_shape_slice` |
+//! | `torch.zeros(2, 3)`, `torch.randn(…)` | `jnp.zeros`, `random.normal` | `Matrix::<f32, 2, 3>::zeros()`, `zeros_shaped(shape)`, `random_normal(mean, std, seed)` |
+//! | `a @ b` | `a @ b` | `a.matmul(&b)` (also `matmul_transposed`, `transposed_matmul`) |
+//! | `a * b` | `a * b` | `a.hadamard(&b)`; `a * 2.0` scales |
+//! | `torch.dot`, `torch.vdot` | `jnp.dot`, `jnp.vdot` | `a.dot(&b)` (real), `a.inner(&b)` (aᴴb), `a.dotu(&b)`, `a.outer(&b)` |
+//! | `x.T`, `x.view(…)`, `torch.cat`, `x[:, 2:5]` | `x.T`, `reshape`, `concatenate`, slicing | `x.transpose()`, `x.reshape::<S>()`, `concat`, `narrow` |
+//! | `x + bias` (broadcast) | `x + bias` | `x.add_rows(&bias)`, `x.mul_rows(&gain)`, `x.broadcast::<S>()` |
+//! | `x.sum(1)`, `x.amax(1)`, `softmax(x, 1)` | `jnp.sum(x, 1)`, `jax.nn.softmax` | `x.sum_axis(Axis::<1>)`, `max_axis`, `mean_axis`, `softmax(Axis::<1>)`, `log_softmax`, `logsumexp` |
+//! | `relu`, `F.softplus`, `F.silu`, `F.leaky_relu`, `clamp`, `torch.maximum` | `jax.nn.*`, `jnp.clip`, `jnp.maximum` | `x.relu()`, `softplus()`, `silu()`, `leaky_relu(a)`, `clamp(lo, hi)`, `maximum(&y)` |
+//! | `loss.backward(); x.grad` | `jax.grad`, `jax.value_and_grad` | `grad(f, &x)`, `value_and_grad(f, &x)`: `f` takes `Var`s |
+//! | `torch.func.jvp`, `vjp`, `jacfwd`, `jacrev`, `hessian` | `jax.jvp`, `vjp`, `linearize`, `jacfwd`, `jacrev`, `hessian` | `jvp`, `vjp`, `linearize`, `jacfwd`, `jacrev`, `hessian`, `hvp` |
+//! | `torch.compile` | `jax.jit` | `#[differentiable]` on the function: its derivatives generated at compile time, no tape, no heap ([`static_mode`](super::static_mode)) |
+//! | `x.detach()` | `lax.stop_gradient` | `stop_gradient(&x)` |
+//! | `torch.no_grad()`, `model.eval()` | — | plain tensors record nothing; `inference(&model, \|m\| m.forward(&x))`, `evaluation(\|\| …)` |
+//! | `torch.autograd.Function` | `jax.custom_vjp`, `custom_jvp` | `record_unary` and the rule traits ([`custom_rules`](super::custom_rules)); `#[differentiable(vjp = …, jvp = …)]` |
+//! | `torch.autograd.gradcheck` | `jax.test_util.check_grads` | `autodiff::check::check_grad` (finite differences and the adjoint identity) |
+//! | `nn.Module`, `nn.Sequential`, `nn.Linear` | Flax, Equinox | `#[derive(Differentiable)]` structs, `Sequential((…))`, `Linear<T, I, O>` ([`models`](super::models)) |
+//! | `optim.SGD`, `Adam`, `AdamW` | Optax | `Sgd::new(SgdConfig { … })`, `Adam::new(AdamConfig { … })`, `optimizer.step(&mut model, &gradient)` |
+//! | `F.cross_entropy`, `F.binary_cross_entropy_with_logits`, `F.mse_loss` | `optax.softmax_cross_entropy`, … | `cross_entropy(&logits, &classes, Reduction::Mean)`, `binary_cross_entropy_with_logits`, `mse`; `reduction='none'` is `loss::unreduced` |
+//! | `torch.save(model.state_dict(), …)` | Orbax | `nn::io::save(&model, path)` (safetensors, feature `safetensors`), `save_checkpoint` |
+//! | `DataLoader` | — | `data::Dataset::new(features, labels)?.batches(size, Order::Shuffled(seed))` |
+//! | `x.to("cuda")`, `x.cpu()` | `jax.device_put` | `x.to_device()`, `x.to_host::<Heap>()` (feature `cuda`, [`gpu`](super::gpu)) |
+//! | `allow_tf32 = True` | `jax.default_matmul_precision` | `Device::get()?.set_matmul_precision(MatmulPrecision::Tf32)` |
+//!
+//! A complex gradient follows PyTorch: ∂L/∂x + i·∂L/∂y
+//! ([`complex_numbers`](super::complex_numbers)); JAX returns its conjugate.
+//!
+//! Not here (yet): `vmap` (a batch is a dimension of the tensor, and `jacfwd` pushes
+//! all its tangents in one pass), implicit broadcasting (on
+//! purpose), tensors whose rank is only known at run time, bf16 tensors (bf16 is a GPU
+//! product precision), more than one GPU.
+//!
+//! ## One function, JAX style
+//!
+//! ```python
+//! def loss(w, x, y):
+//!     e = jnp.tanh(x @ w) - y
+//!     return e @ e / 4
+//! g = jax.grad(loss)(w, x, y)
+//! ```
+//!
+//! becomes one ordinary function, differentiated at compile time, or the same
+//! computation on the tape:
+//!
+//! ```
+//! use fluxion::prelude::*;
+//!
+//! type W = Vector<f64, 3>;
+//! type X = Matrix<f64, 4, 3>;
+//! type Y = Vector<f64, 4>;
+//!
+//! #[differentiable(wrt(w))]
+//! fn loss(w: W, x: X, y: Y) -> f64 {
+//!     let e = x.matmul(&w).tanh() - y;
+//!     e.dot(&e) / 4.0
+//! }
+//!
+//! let w: W = Vector::from_array([0.1, -0.2, 0.3]);
+//! let x: X = Matrix::from_fn(|[r, c]| (r as f64 - c as f64) * 0.5);
+//! let y: Y = Vector::from_array([0.0, 0.5, -0.5, 1.0]);
+//! let compiled = loss::grad(w, x, y);
+//! let taped = grad(
+//!     |w: Var<W>| {
+//!         let e = &Var::constant(x).matmul(&w).tanh() - &Var::constant(y);
+//!         e.dot(&e) / 4.0
+//!     },
+//!     &w,
+//! );
+//! assert!(compiled.iter().zip(taped.iter()).all(|(a, b)| (a - b).abs() < 1e-15));
+//! ```
