@@ -203,5 +203,10 @@ fn scalar_max_propagates_nan_in_every_mode() {
             value_and_grad(|v: Var<Vector<f64, 2>>| v.at([0]).max(&v.at([1])), &v);
         assert!(tape_value.is_nan());
         assert_eq!(tape_gradient, gradient);
+        // Forward mode takes the NaN's tangent too, on either side.
+        let (forward_value, tangent) =
+            jvp(|v: Vector<Dual<f64>, 2>| v[[0]].max(v[[1]]), &v, &Vector::from_array([10.0, 100.0]));
+        assert!(forward_value.is_nan());
+        assert_eq!(tangent, [10.0, 100.0][nan_at], "{pair:?}");
     }
 }

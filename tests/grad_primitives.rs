@@ -1106,13 +1106,67 @@ fn named_elementwise_functions_match_their_formulas_and_derivatives() {
     let kinks: V3 = Vector::from_array([-1.0, 0.0, 1.0]);
     assert_eq!(grad(|x: Var<V3>| x.clamp(-1.0, 1.0).sum(), &kinks).to_array(), [1.0, 1.0, 1.0]);
     assert_eq!(grad(|x: Var<V3>| x.leaky_relu(0.1).sum(), &kinks).to_array(), [0.1, 0.1, 1.0]);
-    let (a, b): (V3, V3) = (Vector::from_array([1.0, 2.0, f64::NAN]), Vector::from_array([1.0, 3.0, 0.0]));
+    type V4 = Vector<f64, 4>;
+    let (a, b): (V4, V4) =
+        (Vector::from_array([1.0, 2.0, f64::NAN, 0.0]), Vector::from_array([1.0, 3.0, 0.0, f64::NAN]));
     let larger = a.maximum(&b);
-    assert!(larger[[0]] == 1.0 && larger[[1]] == 3.0 && larger[[2]].is_nan());
-    let (da, db) = grad(|(a, b): (Var<V3>, Var<V3>)| a.maximum(&b).sum(), &(a, b));
-    assert_eq!((da.to_array(), db.to_array()), ([1.0, 0.0, 1.0], [0.0, 1.0, 0.0]));
-    let (da, db) = grad(|(a, b): (Var<V3>, Var<V3>)| a.minimum(&b).sum(), &(a, b));
-    assert_eq!((da.to_array(), db.to_array()), ([1.0, 1.0, 1.0], [0.0, 0.0, 0.0]));
+    assert!(larger[[0]] == 1.0 && larger[[1]] == 3.0 && larger[[2]].is_nan() && larger[[3]].is_nan());
+    let (da, db) = grad(|(a, b): (Var<V4>, Var<V4>)| a.maximum(&b).sum(), &(a, b));
+    assert_eq!((da.to_array(), db.to_array()), ([1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 1.0]));
+    let (da, db) = grad(|(a, b): (Var<V4>, Var<V4>)| a.minimum(&b).sum(), &(a, b));
+    assert_eq!((da.to_array(), db.to_array()), ([1.0, 1.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]));
+    // Clamp's derivative is 0 at NaN (and 1 at an infinite bound reached).
+    let odd: V3 = Vector::from_array([f64::NAN, f64::NEG_INFINITY, 0.5]);
+    let g = grad(|x: Var<V3>| x.clamp(f64::NEG_INFINITY, 1.0).sum(), &odd);
+    assert_eq!(g.to_array(), [0.0, 1.0, 1.0]);
+    // Softplus to rounding at the extremes (references: `math.log1p`).
+    let extremes: V4 = Vector::from_array([-40.0, -20.0, f64::INFINITY, f64::NEG_INFINITY]);
+    let y = extremes.softplus();
+    for (value, reference) in y.iter().zip([4.248354255291589e-18, 2.061153620314381e-09]) {
+        assert!((value - reference).abs() <= 2e-16 * reference, "{value} vs {reference}");
+    }
+    assert!(y[[2]] == f64::INFINITY && y[[3]] == 0.0, "{y:?}");
+    assert!(Vector::<f64, 1>::from_array([f64::NAN]).softplus()[[0]].is_nan());
+}
+
+/// A traced scalar's `map_function` takes its written derivative also when its
+/// elements are duals (a Hessian through it), as a tensor's does.
+#[test]
+fn a_scalar_function_on_a_traced_dual_uses_its_written_derivative() {
+    use fluxion::autodiff::hvp;
+    use fluxion::ops::elementwise::ScalarFunction;
+    /// The identity, with the derivative written as 2 (a surrogate, as in a
+    /// straight-through estimator).
+    #[derive(Clone, Copy, Debug)]
+    struct Surrogate;
+    impl ScalarFunction for Surrogate {
+        fn value<T: RealScalar>(&self, x: T) -> T {
+            x
+        }
+        fn derivative<T: RealScalar>(&self, _: T, _: T) -> T {
+            T::from_f64(2.0)
+        }
+    }
+    let on_scalar = hvp(
+        |x: Var<Dual<f64>>| {
+            let y = x.map_function(Surrogate);
+            &y * &y
+        },
+        &1.0,
+        &1.0,
+    );
+    let (one, along): (Vector<f64, 1>, Vector<f64, 1>) =
+        (Vector::from_array([1.0]), Vector::from_array([1.0]));
+    let on_tensor = hvp(
+        |x: Var<Vector<Dual<f64>, 1>>| {
+            let y = x.map_function(Surrogate);
+            y.hadamard(&y).sum()
+        },
+        &one,
+        &along,
+    );
+    // d/dx of 2·y·y′ with y′ = 2 along y's own tangent 2: 8.
+    assert_eq!((on_scalar, on_tensor[[0]]), (8.0, 8.0));
 }
 
 /// softplus(x) = ln(1 + eˣ), a library author's elementwise function.

@@ -352,13 +352,18 @@ impl<T: RealScalar, const N: usize> RealScalar for Dual<T, N> {
         Dual::constant(T::neg_infinity())
     }
     /// The larger value (NaN-propagating) with the tangents of the argument it came
-    /// from (`self`'s at a tie), chosen without a branch on the values.
+    /// from: `self`'s at a tie, a NaN's (the first), as the static-mode rule of `max`;
+    /// chosen without a branch on the values.
     fn max(self, other: Self) -> Self {
-        let other_larger = other.value - self.value;
+        // 1 for NaN, else 0 (|x| + 1 > 0 fails only for NaN).
+        let nan = |x: T| T::select_positive(x.abs() + T::one(), T::zero(), T::one());
+        // Positive when `other` is picked: larger, or NaN beside a number.
+        let other_picked =
+            T::select_positive(other.value - self.value, T::one(), nan(other.value) - nan(self.value));
         Dual {
             value: self.value.max(other.value),
             tangent: core::array::from_fn(|k| {
-                T::select_positive(other_larger, other.tangent[k], self.tangent[k])
+                T::select_positive(other_picked, other.tangent[k], self.tangent[k])
             }),
         }
     }

@@ -891,9 +891,11 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for R
 #[diagnostic::do_not_recommend]
 impl<F: ScalarFunction, T: RealScalar> UnaryRule<T> for FunctionMap<F> {
     type Output = T;
+    /// f(x), with the tangents of the written derivative when `T` is a dual (a
+    /// Hessian through a traced scalar).
     #[inline(always)]
     fn value(&self, x: &T) -> T {
-        self.0.value(*x)
+        x.apply_function(self.0)
     }
     #[inline(always)]
     fn push(&self, x: &T, y: &T, x_dot: &T) -> T {

@@ -415,8 +415,8 @@ macro_rules! loss_kernels {
 loss_kernels! {
     element [T: RealScalar, S: Shape, K: Storage<T, S>] K;
     row [T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)> + Storage<T, (B,)>] K;
-    cross_entropies |logits, targets| row_cross_entropies(logits, DenseTargets::of(logits, targets));
-    cross_entropy_sum |logits, targets| row_cross_entropies(logits, DenseTargets::of(logits, targets)).sum();
+    cross_entropies |logits, targets| row_cross_entropies(logits, DenseTargets(targets.clone()));
+    cross_entropy_sum |logits, targets| row_cross_entropies(logits, DenseTargets(targets.clone())).sum();
     class_cross_entropies |logits, classes| row_cross_entropies(logits, ClassTargets(classes.to_vec()));
     class_cross_entropy_sum |logits, classes| row_cross_entropies(logits, ClassTargets(classes.to_vec())).sum()
 }
@@ -472,17 +472,10 @@ fn target_slope<T: RealScalar>(p: T, t: T) -> T {
     if t == T::zero() { T::zero() } else { t + T::zero() * p }
 }
 
-/// One-hot or probability rows, of the logits' shape.
+/// One-hot or probability rows, of the logits' shape (checked by the caller).
 struct DenseTargets<T, B: Dim, C: Dim, K: Storage<T, (B, C)>>(Tensor<T, (B, C), K>);
 
 impl<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)>> DenseTargets<T, B, C, K> {
-    /// `targets` for `logits`, after checking that their shapes match.
-    #[track_caller]
-    fn of(logits: &Var<Tensor<T, (B, C), K>>, targets: &Tensor<T, (B, C), K>) -> Self {
-        or_panic(logits.value().check_same_shape(targets, "cross_entropy"));
-        DenseTargets(targets.clone())
-    }
-
     /// Row b's targets.
     fn row(&self, b: usize) -> &[T] {
         let columns = self.0.shape().1.size();

@@ -8,12 +8,18 @@
 //! | `softplus()` | ln(1 + eˣ), as max(x, 0) + ln(1 + e^−\|x\|) | σ(x) |
 //! | `silu()` | x·σ(x) (swish) | σ(x)·(1 + x·(1 − σ(x))) |
 //! | `leaky_relu(a)` | x for x > 0, a·x otherwise | 1 for x > 0, a otherwise (a at 0, as PyTorch) |
-//! | `clamp(low, high)` | min(max(x, low), high) | 1 on the closed interval [low, high], 0 outside (as PyTorch) |
-//! | `maximum(&y)`, `minimum(&y)` | the larger (smaller) element of two tensors | the picked element's, `self`'s on a tie; a NaN is picked |
+//! | `clamp(low, high)` | min(max(x, low), high) | 1 on the closed interval [low, high], 0 outside and at NaN (as PyTorch) |
+//! | `maximum(&y)`, `minimum(&y)` | the larger (smaller) element of two tensors | the picked element's: `self`'s on a tie (PyTorch splits a tie in halves), a NaN's |
+//!
+//! The bounds and the slope are `f64` for tensors of any real element type. On the
+//! GPU each distinct value of one is part of its kernel's formula: a new value
+//! compiles new kernels (once, then cached), so a bound that changes at every step
+//! belongs in a tensor (`maximum`/`minimum`) instead.
 //!
 //! In static mode (`#[differentiable]`) the unary ones are
-//! `x.map_function(SoftplusFunction)` and so on: the method names are not read
-//! there.
+//! `x.map_function(SoftplusFunction)`, `x.map_function(ClampFunction { low, high })`
+//! and so on: the method names are not read there (a call is an error naming the
+//! method), and `maximum`/`minimum` have no rule there yet.
 //!
 //! ```
 //! use fluxion::prelude::*;
@@ -33,20 +39,28 @@ use crate::scalar::RealScalar;
 use crate::shape::Shape;
 use crate::tensor::{Storage, Tensor};
 
-/// softplus(x) = ln(1 + eˣ), computed as max(x, 0) + ln(1 + e^−|x|) (stable at any
-/// magnitude); its derivative is σ(x).
+/// softplus(x) = ln(1 + eˣ), computed as max(x, 0) + log1p(e^−|x|): finite wherever
+/// the result is (+∞ at +∞, 0 at −∞), and accurate to rounding where it is tiny
+/// (e^−40 at −40); its derivative is σ(x).
 #[derive(Clone, Copy, Debug)]
 pub struct SoftplusFunction;
 
 impl ScalarFunction for SoftplusFunction {
     fn value<T: RealScalar>(&self, x: T) -> T {
-        // max(x, 0) + ln(1 + e^(−|x|)), with |x| = 2·max(x, 0) − x.
-        let positive = x.max(T::zero());
-        positive + (T::one() + (x - positive - positive).exp()).ln()
+        x.max(T::zero()) + ln_1p((-x.abs()).exp())
     }
     fn derivative<T: RealScalar>(&self, x: T, _: T) -> T {
         x.sigmoid()
     }
+}
+
+/// ln(1 + u) for u ≥ 0, accurate where u is tiny: with w = 1 + u rounded,
+/// ln(w)·u/(w − 1) corrects the rounding of w (u itself when w rounds to 1), chosen
+/// without a branch on the value so that a GPU kernel records it.
+fn ln_1p<T: RealScalar>(u: T) -> T {
+    let w = T::one() + u;
+    let rounded = w - T::one();
+    T::select_positive(rounded, w.ln() * u / rounded, u)
 }
 
 /// SiLU (swish), x·σ(x); its derivative σ(x) + y·(1 − σ(x)) with y = x·σ(x).
@@ -96,8 +110,9 @@ impl ScalarFunction for ClampFunction {
         x.max(T::from_f64(self.low)).min(T::from_f64(self.high))
     }
     fn derivative<T: RealScalar>(&self, x: T, _: T) -> T {
-        // 0 below `low` or above `high`, else 1.
-        let inside = T::select_positive(x - T::from_f64(self.high), T::zero(), T::one());
+        // 0 below `low`, above `high` or at NaN (|x| + 1 > 0 fails only there), else 1.
+        let number = T::select_positive(x.abs() + T::one(), T::one(), T::zero());
+        let inside = T::select_positive(x - T::from_f64(self.high), T::zero(), number);
         T::select_positive(T::from_f64(self.low) - x, T::zero(), inside)
     }
 }
