@@ -457,6 +457,13 @@ mod tensors {
         powf((a, a_dot): V3 in positive()) -> V3 { a.powf(1.5) } forward { a.powf(D::constant(1.5)) }
         /// relu(a), away from the kink.
         relu((a, a_dot): M23 in away_from_zero()) -> M23 { a.relu() }
+        /// softplus, SiLU and leaky ReLU (the named functions' scalar functions).
+        named_functions((a, a_dot): M23 in away_from_zero()) -> M23 {
+            a.softplus().hadamard(&a.silu()) + a.leaky_relu(0.1)
+        }
+        /// Tensors clamped (bounds f64 for any element type): 0.45·a always inside, a
+        /// clipped at ±0.5.
+        clamp_tensor((a, a_dot): V3 in real()) -> V3 { (&a * 0.45).clamp(-1.0, 1.0) + a.clamp(-0.5, 0.5) }
         /// A library's scalar function (GELU, tanh form) elementwise.
         map_function((a, a_dot): M23 in real()) -> M23 { a.map_function(fluxion::nn::layer::GeluTanhFunction) }
         /// Σa of a vector.

@@ -37,6 +37,7 @@ use crate::ops::elementwise::{
     Elementary, ScalarFunction, conj_pullback, elementary_pullback, function_pullback, im_pullback,
     norm_sqr_pullback, re_pullback, relu_pullback,
 };
+use crate::ops::functions::ClampFunction;
 use crate::ops::layout::{reshape_pullback, transpose_pullback};
 use crate::ops::reduce::{mean_axis_pullback, mean_pullback, sum_axis_pullback, sum_pullback};
 #[cfg(feature = "alloc")]
@@ -2196,6 +2197,25 @@ impl<T: RealScalar> UnaryRule<T> for Clamp<T> {
     #[inline(always)]
     fn pull(&self, x: &T, y: &T, y_bar: &T) -> T {
         self.push(x, y, y_bar)
+    }
+}
+
+/// A tensor's `clamp(low, high)`, elementwise (bounds `f64` for any real element type,
+/// as the tensor method takes them): [`ClampFunction`]'s value and derivative.
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Clamp<f64> {
+    type Output = Tensor<T, S, K>;
+    #[inline(always)]
+    fn value(&self, x: &Self::Output) -> Self::Output {
+        x.map_function(ClampFunction { low: self.low, high: self.high })
+    }
+    #[inline(always)]
+    fn push(&self, x: &Self::Output, y: &Self::Output, x_dot: &Self::Output) -> Self::Output {
+        function_pullback(ClampFunction { low: self.low, high: self.high }, (x, y, x_dot))
+    }
+    #[inline(always)]
+    fn pull(&self, x: &Self::Output, y: &Self::Output, y_bar: &Self::Output) -> Self::Output {
+        function_pullback(ClampFunction { low: self.low, high: self.high }, (x, y, y_bar))
     }
 }
 

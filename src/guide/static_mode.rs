@@ -110,7 +110,9 @@
 //!   `matmul_transposed`, `transposed_matmul`, `add_rows`, `mul_rows`, `add_channels`,
 //!   `normalize_rows(ε)`, `hadamard`, `dot`, on complex scalars and tensors `conj`,
 //!   `re`, `im`, `norm_sqr` and `inner` (the
-//!   [complex numbers guide](crate::guide::complex_numbers) has an example),
+//!   [complex numbers guide](crate::guide::complex_numbers) has an example), on
+//!   real tensors `softplus`, `silu`, `leaky_relu(a)` and `clamp(low, high)`
+//!   ([`functions`](crate::ops::functions)),
 //!   `map_function(f)` (a library's
 //!   [`ScalarFunction`](crate::ops::elementwise::ScalarFunction), GELU's included),
 //!   `scale`, `clone`, along an axis `sum_axis`, `mean_axis`,

@@ -16,10 +16,10 @@
 //! compiles new kernels (once, then cached), so a bound that changes at every step
 //! belongs in a tensor (`maximum`/`minimum`) instead.
 //!
-//! In static mode (`#[differentiable]`) the unary ones are
-//! `x.map_function(SoftplusFunction)`, `x.map_function(ClampFunction { low, high })`
-//! and so on: the method names are not read there (a call is an error naming the
-//! method), and `maximum`/`minimum` have no rule there yet.
+//! In static mode (`#[differentiable]`) the unary ones are differentiated by the same
+//! definitions (`x.softplus()` is `x.map_function(SoftplusFunction)` there; a
+//! tensor's `clamp` asks `low ≤ high`); `maximum` and `minimum` have no rule there
+//! yet (a call is an error naming the method).
 //!
 //! ```
 //! use fluxion::prelude::*;

@@ -330,6 +330,11 @@ const ARGUMENT_METHODS: &[(&str, &str)] = &[
     ("map_function", "FunctionMap"),
 ];
 
+/// The named elementwise functions of `ops::functions`, by method name: each the
+/// `FunctionMap` rule of its scalar function.
+const NAMED_FUNCTIONS: &[(&str, &str)] =
+    &[("softplus", "SoftplusFunction"), ("silu", "SiluFunction"), ("leaky_relu", "LeakyReluFunction")];
+
 /// Methods of two operands with a marker rule.
 const BINARY_METHODS: &[(&str, &str)] = &[
     ("matmul", "MatrixProduct"),
@@ -366,7 +371,6 @@ const WITHOUT_RULE: &[&str] = &[
     "floor",
     "fract",
     "iter",
-    "leaky_relu",
     "ln_1p",
     "log10",
     "log2",
@@ -378,10 +382,8 @@ const WITHOUT_RULE: &[&str] = &[
     "reshape",
     "round",
     "signum",
-    "silu",
     "sin_cos",
     "sinh",
-    "softplus",
     "to_array",
     "to_vec",
     "trunc",
@@ -1231,6 +1233,29 @@ impl Lowering {
             let (low, high) = (self.value_expression(low), self.value_expression(high));
             let rule = rule_path("Clamp", span);
             return Ok(self.unary(quote_spanned!(span=> #rule::from((#low, #high))), x, span));
+        }
+        if let Some((_, function)) = NAMED_FUNCTIONS.iter().find(|(method, _)| *method == name) {
+            // `x.softplus()` is `x.map_function(SoftplusFunction)`; `x.leaky_relu(a)` is
+            // `x.map_function(LeakyReluFunction { slope: a })`.
+            let function = Ident::new(function, span);
+            let path = quote_spanned!(span=> ::fluxion::ops::functions::#function);
+            let function = match (name.as_str(), args.as_slice()) {
+                ("leaky_relu", [slope @ Lowered::Inactive { .. }]) => {
+                    let slope = self.value_expression(slope);
+                    quote_spanned!(span=> #path { slope: #slope })
+                }
+                ("leaky_relu", _) => {
+                    return Err(syn::Error::new(
+                        span,
+                        "`leaky_relu` takes one slope, which must not be differentiated",
+                    ));
+                }
+                (_, []) => path,
+                _ => return Err(wrong_arity(0)),
+            };
+            let x = active_receiver("")?;
+            let rule = rule_path("FunctionMap", span);
+            return Ok(self.unary(quote_spanned!(span=> #rule::from(#function)), x, span));
         }
         if let Some((_, rule)) = ARGUMENT_METHODS.iter().find(|(method, _)| *method == name) {
             let [argument @ Lowered::Inactive { .. }] = args.as_slice() else {
