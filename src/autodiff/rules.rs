@@ -46,6 +46,7 @@ use crate::ops::rows::{mul_rows_pullback, normalize_rows_pullback};
 use crate::ops::softmax::{log_softmax_pullback, log_softmax_push, logsumexp_pullback, softmax_pullback};
 use crate::product::dot::dotu_pullback;
 use crate::product::hadamard::hadamard_pullback;
+use crate::product::inner::inner_pullback;
 use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};
 use crate::scalar::{RealDot, RealScalar, Scalar};
 #[cfg(feature = "alloc")]
@@ -466,6 +467,9 @@ pub struct HadamardProduct;
 /// `a.dot(&b)`: Σ aᵢbᵢ of real tensors.
 #[derive(Clone, Copy, Debug)]
 pub struct DotProduct;
+/// `a.inner(&b)`: ⟨a, b⟩ = Σ conj(aᵢ)·bᵢ of tensors.
+#[derive(Clone, Copy, Debug)]
+pub struct InnerProduct;
 
 // Scalars. Every scalar is its own tangent; a holomorphic f pulls back by conj(f′).
 
@@ -1560,78 +1564,88 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, Tensor<T
     }
 }
 
-/// s = Σ aᵢbᵢ (real): ṡ = ⟨ȧ, b⟩ + ⟨a, ḃ⟩, ā = s̄·b, b̄ = s̄·a.
-#[diagnostic::do_not_recommend]
-impl<T: RealDot, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, Tensor<T, S, K>> for DotProduct {
-    type Output = T;
-    #[inline(always)]
-    #[track_caller]
-    fn value(&self, a: &Tensor<T, S, K>, b: &Tensor<T, S, K>) -> T {
-        a.dot(b)
-    }
-    #[inline(always)]
-    fn push_lhs(
-        &self,
-        (_, b, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
-        a_dot: &Tensor<T, S, K>,
-    ) -> T {
-        a_dot.dot(b)
-    }
-    #[inline(always)]
-    fn push_rhs(
-        &self,
-        (a, _, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
-        b_dot: &Tensor<T, S, K>,
-    ) -> T {
-        a.dot(b_dot)
-    }
-    #[inline(always)]
-    fn pull_lhs(
-        &self,
-        (_, b, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
-        s_bar: &T,
-    ) -> Tensor<T, S, K> {
-        b.scale(*s_bar)
-    }
-    #[inline(always)]
-    fn pull_rhs(
-        &self,
-        (a, _, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
-        s_bar: &T,
-    ) -> Tensor<T, S, K> {
-        a.scale(*s_bar)
-    }
-    #[inline(always)]
-    fn pull_both(
-        &self,
-        (a, b, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
-        s_bar: &T,
-    ) -> (Tensor<T, S, K>, Tensor<T, S, K>) {
-        dotu_pullback(a, b, *s_bar)
-    }
-    #[inline(always)]
-    #[track_caller]
-    fn pull_lhs_into(
-        &self,
-        (_, b, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
-        s_bar: &T,
-        a_bar: &mut Tensor<T, S, K>,
-        write: Write,
-    ) {
-        write_elements(write, a_bar.as_mut_slice(), b.iter().map(|&b| b * *s_bar));
-    }
-    #[inline(always)]
-    #[track_caller]
-    fn pull_rhs_into(
-        &self,
-        (a, _, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
-        s_bar: &T,
-        b_bar: &mut Tensor<T, S, K>,
-        write: Write,
-    ) {
-        write_elements(write, b_bar.as_mut_slice(), a.iter().map(|&a| a * *s_bar));
-    }
+/// The rules of the sums of products s = Σ aᵢ·bᵢ (`dot`, real) and Σ conj(aᵢ)·bᵢ
+/// (`inner`): ṡ = the product of (ȧ, b) plus that of (a, ḃ), ā = b·conj(s̄), b̄ = a·s̄
+/// (conj is the identity on reals).
+macro_rules! sum_of_products_rule {
+    ($rule:ident, $element:ident, $product:ident, $pullback:ident) => {
+        #[diagnostic::do_not_recommend]
+        impl<T: $element, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, Tensor<T, S, K>> for $rule {
+            type Output = T;
+            #[inline(always)]
+            #[track_caller]
+            fn value(&self, a: &Tensor<T, S, K>, b: &Tensor<T, S, K>) -> T {
+                a.$product(b)
+            }
+            #[inline(always)]
+            fn push_lhs(
+                &self,
+                (_, b, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
+                a_dot: &Tensor<T, S, K>,
+            ) -> T {
+                a_dot.$product(b)
+            }
+            #[inline(always)]
+            fn push_rhs(
+                &self,
+                (a, _, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
+                b_dot: &Tensor<T, S, K>,
+            ) -> T {
+                a.$product(b_dot)
+            }
+            #[inline(always)]
+            fn pull_lhs(
+                &self,
+                (_, b, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
+                s_bar: &T,
+            ) -> Tensor<T, S, K> {
+                b.scale(s_bar.conj())
+            }
+            #[inline(always)]
+            fn pull_rhs(
+                &self,
+                (a, _, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
+                s_bar: &T,
+            ) -> Tensor<T, S, K> {
+                a.scale(*s_bar)
+            }
+            #[inline(always)]
+            fn pull_both(
+                &self,
+                (a, b, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
+                s_bar: &T,
+            ) -> (Tensor<T, S, K>, Tensor<T, S, K>) {
+                $pullback(a, b, *s_bar)
+            }
+            #[inline(always)]
+            #[track_caller]
+            fn pull_lhs_into(
+                &self,
+                (_, b, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
+                s_bar: &T,
+                a_bar: &mut Tensor<T, S, K>,
+                write: Write,
+            ) {
+                let factor = s_bar.conj();
+                write_elements(write, a_bar.as_mut_slice(), b.iter().map(|&b| b * factor));
+            }
+            #[inline(always)]
+            #[track_caller]
+            fn pull_rhs_into(
+                &self,
+                (a, _, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
+                s_bar: &T,
+                b_bar: &mut Tensor<T, S, K>,
+                write: Write,
+            ) {
+                write_elements(write, b_bar.as_mut_slice(), a.iter().map(|&a| a * *s_bar));
+            }
+        }
+    };
 }
+
+sum_of_products_rule!(DotProduct, RealDot, dot, dotu_pullback);
+sum_of_products_rule!(InnerProduct, Scalar, inner, inner_pullback);
 
 /// Which arm of an `if` or `match` ran, holding what the reverse sweep needs of it
 /// (an arm of three or more is `Second(Branch<…>)`).
@@ -1887,11 +1901,6 @@ pub struct ImaginaryPart;
 #[derive(Clone, Copy, Debug)]
 pub struct NormSquared;
 
-/// `a.inner(&b)`: ⟨a, b⟩ = Σ conj(aᵢ)·bᵢ of tensors, ṡ = ⟨ȧ, b⟩ + ⟨a, ḃ⟩,
-/// ā = b·conj(s̄), b̄ = a·s̄.
-#[derive(Clone, Copy, Debug)]
-pub struct InnerProduct;
-
 /// The rules of the parts of complex scalars: `$rule` computes `$value` and pushes
 /// `$push` (from x and ẋ), pulls `$pull` (from x and ȳ).
 macro_rules! scalar_part_rule {
@@ -2000,48 +2009,6 @@ tensor_part_rule!(
     ),
     |x, y_bar| norm_sqr_pullback(x, y_bar)
 );
-
-#[diagnostic::do_not_recommend]
-impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, Tensor<T, S, K>> for InnerProduct {
-    type Output = T;
-    #[inline(always)]
-    #[track_caller]
-    fn value(&self, a: &Tensor<T, S, K>, b: &Tensor<T, S, K>) -> T {
-        a.inner(b)
-    }
-    #[inline(always)]
-    fn push_lhs(
-        &self,
-        (_, b, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
-        a_dot: &Tensor<T, S, K>,
-    ) -> T {
-        a_dot.inner(b)
-    }
-    #[inline(always)]
-    fn push_rhs(
-        &self,
-        (a, _, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
-        b_dot: &Tensor<T, S, K>,
-    ) -> T {
-        a.inner(b_dot)
-    }
-    #[inline(always)]
-    fn pull_lhs(
-        &self,
-        (_, b, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
-        s_bar: &T,
-    ) -> Tensor<T, S, K> {
-        b.scale(s_bar.conj())
-    }
-    #[inline(always)]
-    fn pull_rhs(
-        &self,
-        (a, _, _): Operands<'_, Tensor<T, S, K>, Tensor<T, S, K>, T>,
-        s_bar: &T,
-    ) -> Tensor<T, S, K> {
-        a.scale(*s_bar)
-    }
-}
 
 /// |x| of a real scalar: ẏ = sign(x)·ẋ, x̄ = sign(x)·ȳ (the subgradient 0 at x = 0).
 #[derive(Clone, Copy, Debug)]
