@@ -27,9 +27,9 @@
 
 use fluxion::autodiff::check::coordinates;
 use fluxion::autodiff::rules::{
-    Addition, BinaryRule, Conjugation, Division, DotProduct, HadamardProduct, ImaginaryPart, InnerProduct,
-    MatrixProduct, Mean, Multiplication, Negation, NormSquared, RealPart, Relu, Subtraction, Summation,
-    TangentOf, Transposition, UnaryRule, Write,
+    Addition, BinaryRule, Conjugation, Division, DotProduct, ElementwiseMaximum, ElementwiseMinimum,
+    HadamardProduct, ImaginaryPart, InnerProduct, MatrixProduct, Mean, Multiplication, Negation, NormSquared,
+    RealPart, Relu, Subtraction, Summation, TangentOf, Transposition, UnaryRule, Write,
 };
 use fluxion::autodiff::{Lift, differentiable, jvp, vjp};
 use fluxion::ops::conv::{Padding, Stride};
@@ -460,6 +460,10 @@ mod tensors {
         /// softplus, SiLU and leaky ReLU (the named functions' scalar functions).
         named_functions((a, a_dot): M23 in away_from_zero()) -> M23 {
             a.softplus().hadamard(&a.silu()) + a.leaky_relu(0.1)
+        }
+        /// The elementwise maximum and minimum of two tensors.
+        maximum_minimum((a, a_dot): V3 in real(), (b, b_dot): V3 in real()) -> V3 {
+            a.maximum(&b) + a.minimum(&b).hadamard(&b)
         }
         /// Tensors clamped (bounds f64 for any element type): 0.45·a always inside, a
         /// clipped at ±0.5.
@@ -1067,6 +1071,8 @@ proptest! {
         check!(DotProduct, p.reals::<(Const<2>, Const<3>)>(), p.reals::<(Const<2>, Const<3>)>());
         check!(DotProduct, p.heap_vector(5), p.heap_vector(5));
         check!(InnerProduct, p.tensor::<C64, (Const<2>,)>(Pool::complex), p.tensor::<C64, (Const<2>,)>(Pool::complex));
+        check!(ElementwiseMaximum, p.reals::<(Const<2>, Const<3>)>(), p.reals::<(Const<2>, Const<3>)>());
+        check!(ElementwiseMinimum, p.heap_vector(4), p.heap_vector(4));
     }
 
     /// `pull_into` of every unary rule, on scalars, inline and heap tensors.

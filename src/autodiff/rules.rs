@@ -34,10 +34,10 @@ use crate::ops::conv::{
     Padding, Stride, add_channels_pullback, conv2d_pullback, max_pool2d_pullback, max_pool2d_push,
 };
 use crate::ops::elementwise::{
-    Elementary, ScalarFunction, conj_pullback, elementary_pullback, function_pullback, im_pullback,
-    norm_sqr_pullback, re_pullback, relu_pullback,
+    Elementary, FusedFunction, ScalarFunction, conj_pullback, elementary_pullback, function_pullback,
+    fused_pullback_of, im_pullback, norm_sqr_pullback, re_pullback, relu_pullback,
 };
-use crate::ops::functions::ClampFunction;
+use crate::ops::functions::{ClampFunction, Larger, Smaller};
 use crate::ops::layout::{reshape_pullback, transpose_pullback};
 use crate::ops::reduce::{mean_axis_pullback, mean_pullback, sum_axis_pullback, sum_pullback};
 #[cfg(feature = "alloc")]
@@ -2009,6 +2009,71 @@ tensor_part_rule!(
     ),
     |x, y_bar| norm_sqr_pullback(x, y_bar)
 );
+
+/// `a.maximum(&b)` of real tensors, elementwise: the picked element's derivative
+/// (`a`'s on a tie, a NaN's), as [`ElementwiseFunctions`](crate::ops::functions::ElementwiseFunctions).
+#[derive(Clone, Copy, Debug)]
+pub struct ElementwiseMaximum;
+
+/// `a.minimum(&b)` of real tensors, elementwise (as [`ElementwiseMaximum`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ElementwiseMinimum;
+
+/// The rule of an elementwise choice between two tensors by its fused function: each
+/// push and pull is the function's partial derivative times the tangent (a real
+/// elementwise map is its own adjoint).
+macro_rules! elementwise_choice_rule {
+    ($rule:ident, $function:expr) => {
+        #[diagnostic::do_not_recommend]
+        impl<T: RealScalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, Tensor<T, S, K>>
+            for $rule
+        {
+            type Output = Tensor<T, S, K>;
+            #[inline(always)]
+            #[track_caller]
+            fn value(&self, a: &Tensor<T, S, K>, b: &Tensor<T, S, K>) -> Tensor<T, S, K> {
+                $function.apply([a, b])
+            }
+            #[inline(always)]
+            fn push_lhs(
+                &self,
+                (a, b, y): Same<'_, Tensor<T, S, K>>,
+                a_dot: &Tensor<T, S, K>,
+            ) -> Tensor<T, S, K> {
+                self.pull_lhs((a, b, y), a_dot)
+            }
+            #[inline(always)]
+            fn push_rhs(
+                &self,
+                (a, b, y): Same<'_, Tensor<T, S, K>>,
+                b_dot: &Tensor<T, S, K>,
+            ) -> Tensor<T, S, K> {
+                self.pull_rhs((a, b, y), b_dot)
+            }
+            #[inline(always)]
+            fn pull_lhs(
+                &self,
+                (a, b, _): Same<'_, Tensor<T, S, K>>,
+                y_bar: &Tensor<T, S, K>,
+            ) -> Tensor<T, S, K> {
+                let [a_bar, _] = fused_pullback_of($function, [a, b], y_bar, [true, false]);
+                a_bar.expect("the wanted cotangent")
+            }
+            #[inline(always)]
+            fn pull_rhs(
+                &self,
+                (a, b, _): Same<'_, Tensor<T, S, K>>,
+                y_bar: &Tensor<T, S, K>,
+            ) -> Tensor<T, S, K> {
+                let [_, b_bar] = fused_pullback_of($function, [a, b], y_bar, [false, true]);
+                b_bar.expect("the wanted cotangent")
+            }
+        }
+    };
+}
+
+elementwise_choice_rule!(ElementwiseMaximum, Larger);
+elementwise_choice_rule!(ElementwiseMinimum, Smaller);
 
 /// |x| of a real scalar: ẏ = sign(x)·ẋ, x̄ = sign(x)·ȳ (the subgradient 0 at x = 0).
 #[derive(Clone, Copy, Debug)]

@@ -111,7 +111,8 @@
 //!   `normalize_rows(ε)`, `hadamard`, `dot`, on complex scalars and tensors `conj`,
 //!   `re`, `im`, `norm_sqr` and `inner` (the
 //!   [complex numbers guide](crate::guide::complex_numbers) has an example), on
-//!   real tensors `softplus`, `silu`, `leaky_relu(a)` and `clamp(low, high)`
+//!   real tensors `softplus`, `silu`, `leaky_relu(a)`, `clamp(low, high)`,
+//!   `maximum(&b)` and `minimum(&b)`
 //!   ([`functions`](crate::ops::functions)),
 //!   `map_function(f)` (a library's
 //!   [`ScalarFunction`](crate::ops::elementwise::ScalarFunction), GELU's included),

@@ -16,10 +16,9 @@
 //! compiles new kernels (once, then cached), so a bound that changes at every step
 //! belongs in a tensor (`maximum`/`minimum`) instead.
 //!
-//! In static mode (`#[differentiable]`) the unary ones are differentiated by the same
+//! In static mode (`#[differentiable]`) they are differentiated by the same
 //! definitions (`x.softplus()` is `x.map_function(SoftplusFunction)` there; a
-//! tensor's `clamp` asks `low ≤ high`); `maximum` and `minimum` have no rule there
-//! yet (a call is an error naming the method).
+//! tensor's `clamp` asks `low ≤ high`).
 //!
 //! ```
 //! use fluxion::prelude::*;
