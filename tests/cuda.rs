@@ -1887,6 +1887,23 @@ fn a_fused_function_runs_as_one_kernel_with_generated_derivatives() {
     );
 }
 
+/// Random GPU tensors hold the host's draws for the same seed.
+#[test]
+fn random_gpu_tensors_equal_the_host_draws() {
+    let Some(_gpu) = gpu() else { return };
+    type H = Tensor<f32, (Dyn, Const<7>), Heap>;
+    type D = Tensor<f32, (Dyn, Const<7>), Cuda>;
+    let shape = (Dyn(33), Const);
+    assert_eq!(
+        D::device_random_uniform(shape, -0.5, 0.5, 3).to_vec(),
+        H::random_uniform_shaped(shape, -0.5, 0.5, 3).to_vec()
+    );
+    assert_eq!(
+        D::device_random_normal(shape, 1.0, 2.0, 4).to_vec(),
+        H::random_normal_shaped(shape, 1.0, 2.0, 4).to_vec()
+    );
+}
+
 /// The named elementwise functions (softplus, SiLU, leaky ReLU, clamp, maximum,
 /// minimum): values and gradients of traced GPU tensors, and forward mode on
 /// `CudaDual`s, against the host.

@@ -41,7 +41,7 @@ use crate::scalar::{RealDot, RealScalar, Scalar};
 use crate::shape::constraint::{AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis, SameElementCount};
 use crate::shape::{Const, Dim, Dyn, Shape};
 use crate::tensor::show::write_nested;
-use crate::tensor::{Storage, Tensor, Zeros};
+use crate::tensor::{Heap, Storage, Tensor, Zeros};
 
 use Indexing::{Element, Line};
 
@@ -514,6 +514,26 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
         let slice =
             or_panic_cuda(Device::get().and_then(|device| device.zeros(shape.num_elements() * T::PARTS)));
         Tensor::from_buffer(shape, DeviceBuffer { slice })
+    }
+
+    /// Elements drawn uniformly from `[low, high)` (see
+    /// [`Tensor::random_uniform_shaped`]), drawn on the host and copied: the same seed
+    /// gives the same elements as a host tensor, so a model initialised on either
+    /// storage kind starts from the same point.
+    ///
+    /// # Panics
+    /// When a bound is not finite, or the GPU cannot take the copy.
+    #[track_caller]
+    pub fn device_random_uniform(shape: S, low: T::Real, high: T::Real, seed: u64) -> Self {
+        Tensor::<T, S, Heap>::random_uniform_shaped(shape, low, high, seed).to_device()
+    }
+
+    /// Elements drawn from a normal distribution (see
+    /// [`Tensor::random_normal_shaped`]), drawn on the host and copied, as
+    /// [`Tensor::device_random_uniform`].
+    #[track_caller]
+    pub fn device_random_normal(shape: S, mean: T::Real, std_dev: T::Real, seed: u64) -> Self {
+        Tensor::<T, S, Heap>::random_normal_shaped(shape, mean, std_dev, seed).to_device()
     }
 
     /// The elements copied to host storage `K` (waits for the GPU).
