@@ -2,32 +2,39 @@
 //!
 //! The same ideas under their fluxion names. Three differences run through the table:
 //! shapes are types (`Matrix<f32, 2, 3>`, or `Tensor<f32, (Dyn, Const<784>), Heap>`
-//! for a batch of any size), so a wrong product does not compile; `*` only scales,
-//! and each product of two tensors is named; and nothing broadcasts implicitly (a
-//! bias row is `add_rows`, anything else `broadcast::<S>()`).
+//! for a batch of any size), so a product of the wrong fixed sizes does not compile
+//! (a `Dyn` size is checked when it runs: a panic naming both shapes, or a
+//! `ShapeError` from the `try_` form); `*` only scales, and each product of two
+//! tensors is named; and nothing broadcasts implicitly but `matmul` of a batch
+//! `[B, M, K]` by one matrix `[K, N]` (a bias row is `add_rows`, anything else
+//! `broadcast::<S>()`).
 //!
 //! | PyTorch | JAX | fluxion |
 //! | --- | --- | --- |
 //! | `torch.tensor([[1., 2.]])` | `jnp.array(…)` | `Matrix::from_array([[1., 2.]])`, `Matrix::from_fn(\|[r, c]\| …)`, `Tensor::from_shape_fn`, `Tensor::from_shape_slice` |
 //! | `torch.zeros(2, 3)`, `torch.randn(…)` | `jnp.zeros`, `random.normal` | `Matrix::<f32, 2, 3>::zeros()`, `zeros_shaped(shape)`, `random_normal(mean, std, seed)` |
-//! | `a @ b` | `a @ b` | `a.matmul(&b)` (also `matmul_transposed`, `transposed_matmul`) |
+//! | `a @ b` | `a @ b` | `a.matmul(&b)` (a batch by one matrix too; also `matmul_transposed`, `transposed_matmul`) |
 //! | `a * b` | `a * b` | `a.hadamard(&b)`; `a * 2.0` scales |
 //! | `torch.dot`, `torch.vdot` | `jnp.dot`, `jnp.vdot` | `a.dot(&b)` (real), `a.inner(&b)` (aᴴb), `a.dotu(&b)`, `a.outer(&b)` |
-//! | `x.T`, `x.view(…)`, `torch.cat`, `x[:, 2:5]` | `x.T`, `reshape`, `concatenate`, slicing | `x.transpose()`, `x.reshape::<S>()`, `concat`, `narrow` |
+//! | `x.T`, `x.reshape(…)`, `torch.cat`, `x[:, 2:5]` | `x.T`, `reshape`, `concatenate`, slicing | `x.transpose()`, `x.reshape::<S>()` (a copy; `try_reshape(shape)` for `Dyn` sizes), `a.concat(Axis::<1>, &b)`, `narrow::<AXIS, START, LEN>()` |
 //! | `x + bias` (broadcast) | `x + bias` | `x.add_rows(&bias)`, `x.mul_rows(&gain)`, `x.broadcast::<S>()` |
 //! | `x.sum(1)`, `x.amax(1)`, `softmax(x, 1)` | `jnp.sum(x, 1)`, `jax.nn.softmax` | `x.sum_axis(Axis::<1>)`, `max_axis`, `mean_axis`, `softmax(Axis::<1>)`, `log_softmax`, `logsumexp` |
-//! | `relu`, `F.softplus`, `F.silu`, `F.leaky_relu`, `clamp`, `torch.maximum` | `jax.nn.*`, `jnp.clip`, `jnp.maximum` | `x.relu()`, `softplus()`, `silu()`, `leaky_relu(a)`, `clamp(lo, hi)`, `maximum(&y)` |
+//! | `relu`, `F.softplus`, `F.silu`, `F.leaky_relu`, `clamp`, `torch.maximum`, `minimum` | `jax.nn.*`, `jnp.clip`, `jnp.maximum`, `minimum` | `x.relu()`, `softplus()`, `silu()`, `leaky_relu(a)`, `clamp(lo, hi)`, `maximum(&y)`, `minimum(&y)` |
+//! | `F.conv2d`, `F.max_pool2d` | `lax.conv`, `reduce_window` | `conv2d`, `conv2d_padded`, `conv2d_strided`, `max_pool2d` |
 //! | `loss.backward(); x.grad` | `jax.grad`, `jax.value_and_grad` | `grad(f, &x)`, `value_and_grad(f, &x)`: `f` takes `Var`s |
+//! | `requires_grad=False` | a closed-over array | `Var::constant(t)` |
+//! | — | `has_aux=True` | `grad_with_aux`, `value_and_grad_with_aux`, `vjp_with_aux` |
 //! | `torch.func.jvp`, `vjp`, `jacfwd`, `jacrev`, `hessian` | `jax.jvp`, `vjp`, `linearize`, `jacfwd`, `jacrev`, `hessian` | `jvp`, `vjp`, `linearize`, `jacfwd`, `jacrev`, `hessian`, `hvp` |
-//! | `torch.compile` | `jax.jit` | `#[differentiable]` on the function: its derivatives generated at compile time, no tape, no heap ([`static_mode`](super::static_mode)) |
+//! | `torch.compile` of a backward pass | `jax.jit(jax.grad(f))` | `#[differentiable]` on the function: its derivatives generated at compile time, no tape, no heap ([`static_mode`](super::static_mode)) |
 //! | `x.detach()` | `lax.stop_gradient` | `stop_gradient(&x)` |
 //! | `torch.no_grad()`, `model.eval()` | — | plain tensors record nothing; `inference(&model, \|m\| m.forward(&x))`, `evaluation(\|\| …)` |
 //! | `torch.autograd.Function` | `jax.custom_vjp`, `custom_jvp` | `record_unary` and the rule traits ([`custom_rules`](super::custom_rules)); `#[differentiable(vjp = …, jvp = …)]` |
 //! | `torch.autograd.gradcheck` | `jax.test_util.check_grads` | `autodiff::check::check_grad` (finite differences and the adjoint identity) |
-//! | `nn.Module`, `nn.Sequential`, `nn.Linear` | Flax, Equinox | `#[derive(Differentiable)]` structs, `Sequential((…))`, `Linear<T, I, O>` ([`models`](super::models)) |
-//! | `optim.SGD`, `Adam`, `AdamW` | Optax | `Sgd::new(SgdConfig { … })`, `Adam::new(AdamConfig { … })`, `optimizer.step(&mut model, &gradient)` |
+//! | `nn.Module`, `nn.Sequential`, `nn.Linear`, `Conv2d`, `LayerNorm`, … | Flax, Equinox | `#[derive(Differentiable)]` structs, `Sequential((…))`, `Linear<T, I, O>`, `Conv2d`, `MaxPool2d`, `LayerNorm`, `Embedding`, `Dropout` ([`models`](super::models)) |
+//! | `optim.SGD`, `Adam`, `AdamW` | Optax | `Sgd::new(SgdConfig { … })`, `Adam::new(AdamConfig { … })`, `Adam::new(AdamConfig::adamw())`, `optimizer.step(&mut model, &gradient)` |
+//! | `clip_grad_norm_`, `lr_scheduler` | `optax.clip_by_global_norm`, schedules | `clip_grad_norm`, `StepDecay`, `CosineDecay` |
 //! | `F.cross_entropy`, `F.binary_cross_entropy_with_logits`, `F.mse_loss` | `optax.softmax_cross_entropy`, … | `cross_entropy(&logits, &classes, Reduction::Mean)`, `binary_cross_entropy_with_logits`, `mse`; `reduction='none'` is `loss::unreduced` |
-//! | `torch.save(model.state_dict(), …)` | Orbax | `nn::io::save(&model, path)` (safetensors, feature `safetensors`), `save_checkpoint` |
+//! | `torch.save(model.state_dict(), …)`, `load_state_dict` | Orbax | `nn::io::save(&model, path)`, `nn::io::load(&mut model, path)` (safetensors, feature `safetensors`), `save_checkpoint`, `load_checkpoint` |
 //! | `DataLoader` | — | `data::Dataset::new(features, labels)?.batches(size, Order::Shuffled(seed))` |
 //! | `x.to("cuda")`, `x.cpu()` | `jax.device_put` | `x.to_device()`, `x.to_host::<Heap>()` (feature `cuda`, [`gpu`](super::gpu)) |
 //! | `allow_tf32 = True` | `jax.default_matmul_precision` | `Device::get()?.set_matmul_precision(MatmulPrecision::Tf32)` |
@@ -36,7 +43,7 @@
 //! ([`complex_numbers`](super::complex_numbers)); JAX returns its conjugate.
 //!
 //! Not here (yet): `vmap` (a batch is a dimension of the tensor, and `jacfwd` pushes
-//! all its tangents in one pass), implicit broadcasting (on
+//! all its tangents in one pass), implicit broadcasting beyond a batch `matmul` (on
 //! purpose), tensors whose rank is only known at run time, bf16 tensors (bf16 is a GPU
 //! product precision), more than one GPU.
 //!
