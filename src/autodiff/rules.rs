@@ -197,6 +197,16 @@ pub type Operands<'a, A, B, Y> = (&'a A, &'a B, &'a Y);
 /// Operands and result of one type.
 type Same<'a, X> = Operands<'a, X, X, X>;
 
+/// What `f::hvp` and `f::hessian` of static mode ask when the function cannot have
+/// them: no type has it, so such a call is an error that says what they need.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "this `#[differentiable]` function has no `hvp` or `hessian` companion",
+    label = "second order needs the function generic over its real scalar",
+    note = "they are generated for a function of one differentiated parameter, generic over one type parameter bounded by `RealScalar` alone and returning it, e.g. `fn f<T: RealScalar>(x: Vector<T, 3>) -> T`: forward mode then runs its gradient at `Dual<T>`"
+)]
+pub trait SecondOrderCompanion {}
+
 /// The rule of a one-operand primitive y = f(x).
 #[diagnostic::on_unimplemented(
     message = "no derivative rule `{Self}` for `{X}`",

@@ -498,12 +498,12 @@ impl Companions<'_> {
     /// lifted to duals with zero tangents.
     fn second_order(&self) -> TokenStream {
         let [(_, parameter)] = self.differentiated()[..] else {
-            return TokenStream::new();
+            return self.second_order_stubs();
         };
         let generics = &self.function.sig.generics;
         let types: Vec<_> = generics.type_params().collect();
         let ([scalar], 0) = (types.as_slice(), generics.const_params().count()) else {
-            return TokenStream::new();
+            return self.second_order_stubs();
         };
         // Only a parameter bounded by `RealScalar` alone, so that `Dual<T>` meets
         // every bound the function asks of it.
@@ -543,7 +543,7 @@ impl Companions<'_> {
             || !lifted_ok
             || !scalar_output
         {
-            return TokenStream::new();
+            return self.second_order_stubs();
         }
         let (impl_generics, _, where_clause) = generics.split_for_impl();
         let real_output = quote!(#scalar: ::fluxion::autodiff::RealOutput);
@@ -619,6 +619,32 @@ impl Companions<'_> {
             }
 
             #hessian_item
+        }
+    }
+
+    /// Where `hvp` and `hessian` cannot be generated, for a free function: stand-ins
+    /// whose bound no type meets, so that a call is an error saying what the
+    /// companions need (not "no function named `hessian`").
+    fn second_order_stubs(&self) -> TokenStream {
+        if self.is_method {
+            return TokenStream::new();
+        }
+        let (hvp, hessian) = (self.name("hvp"), self.name("hessian"));
+        let params: Vec<_> =
+            (0..self.parameters.len()).map(|position| format_ident!("__A{}", position)).collect();
+        let Some(first) = params.first() else {
+            return TokenStream::new();
+        };
+        let bound = quote!(#first: ::fluxion::autodiff::rules::SecondOrderCompanion);
+        quote! {
+            #[doc(hidden)]
+            pub fn #hvp<#(#params,)* __V>(#(_: #params,)* _: __V) -> ::core::convert::Infallible where #bound {
+                unreachable!("no type has `SecondOrderCompanion`")
+            }
+            #[doc(hidden)]
+            pub fn #hessian<#(#params,)*>(#(_: #params,)*) -> ::core::convert::Infallible where #bound {
+                unreachable!("no type has `SecondOrderCompanion`")
+            }
         }
     }
 
