@@ -28,7 +28,7 @@ use crate::error::{ShapeError, or_panic};
 use crate::ops::conv::{Padding, Stride};
 use crate::ops::cuda::{self as rules, RealValued};
 use crate::ops::elementwise::{Elementary, Fusable, FusedFunction, ScalarFunction, elementary_methods};
-use crate::ops::functions::MapFunction;
+use crate::ops::functions::{ElementwiseFunctions, MapFunction};
 use crate::ops::rows::check_row;
 use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};
 use crate::scalar::RealScalar;
@@ -519,12 +519,16 @@ impl<T: CudaElement, B: Dim, C: Dim, H: Dim, W: Dim> CudaDual<T, (B, C, H, W)> {
     }
 }
 
+impl<T: CudaScalar, S: Shape> ElementwiseFunctions for CudaDual<T, S> {}
+
+#[diagnostic::do_not_recommend]
 impl<T: CudaElement, S: Shape> MapFunction for CudaDual<T, S> {
     fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
         CudaDual::<T, S>::map_function(self, f)
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: CudaElement, S: Shape> MapFunction for Var<OnDevice<T, S>> {
     fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
         Var::<OnDevice<T, S>>::map_function(self, f)

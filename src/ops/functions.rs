@@ -36,7 +36,7 @@ use crate::autodiff::Var;
 use crate::ops::elementwise::{Fusable, FusedFunction, ScalarFunction};
 use crate::scalar::RealScalar;
 use crate::shape::Shape;
-use crate::tensor::{Storage, Tensor};
+use crate::tensor::{Storage, StorageKind, Tensor};
 
 /// softplus(x) = ln(1 + eˣ), computed as max(x, 0) + log1p(e^−|x|): finite wherever
 /// the result is (+∞ at +∞, 0 at −∞), and accurate to rounding where it is tiny
@@ -138,11 +138,17 @@ impl FusedFunction<2> for Smaller {
 
 /// What maps a [`ScalarFunction`] over its elements: every kind of real tensor, its
 /// `Var`, its duals. Each forwards to the kind's own `map_function`.
+#[diagnostic::on_unimplemented(
+    message = "cannot map a real scalar function over `{Self}`",
+    label = "the named elementwise functions and `ScalarFunction`s take real (f32, f64) data",
+    note = "complex numbers have no order: take `.re()`, `.abs()` or `.norm_sqr()` first"
+)]
 pub trait MapFunction: Sized {
     /// `f` applied to every element, with its derivative in every mode.
     fn map_function<F: ScalarFunction>(&self, f: F) -> Self;
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: RealScalar, S: Shape, K: Storage<T, S>> MapFunction for Tensor<T, S, K> {
     fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
         Tensor::<T, S, K>::map_function(self, f)
@@ -150,27 +156,39 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> MapFunction for Tensor<T, S, K> 
 }
 
 #[cfg(feature = "std")]
+#[diagnostic::do_not_recommend]
 impl<T: RealScalar, S: Shape, K: Storage<T, S>> MapFunction for Var<Tensor<T, S, K>> {
     fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
         Var::<Tensor<T, S, K>>::map_function(self, f)
     }
 }
 
-/// The named elementwise functions (see the module docs), for every kind of real
-/// tensor (in the prelude).
-pub trait ElementwiseFunctions: MapFunction + Fusable<2> {
+/// The named elementwise functions (see the module docs), for every kind of tensor
+/// (in the prelude). Each method asks what it applies (a [`MapFunction`] or a
+/// [`Fusable`]), so a call on complex data is an error saying that it needs real
+/// data.
+pub trait ElementwiseFunctions: Sized {
     /// softplus(x) = ln(1 + eˣ), stable at any magnitude.
-    fn softplus(&self) -> Self {
+    fn softplus(&self) -> Self
+    where
+        Self: MapFunction,
+    {
         self.map_function(SoftplusFunction)
     }
 
     /// SiLU (swish), x·σ(x).
-    fn silu(&self) -> Self {
+    fn silu(&self) -> Self
+    where
+        Self: MapFunction,
+    {
         self.map_function(SiluFunction)
     }
 
     /// x for x > 0, `slope`·x otherwise.
-    fn leaky_relu(&self, slope: f64) -> Self {
+    fn leaky_relu(&self, slope: f64) -> Self
+    where
+        Self: MapFunction,
+    {
         self.map_function(LeakyReluFunction { slope })
     }
 
@@ -179,7 +197,10 @@ pub trait ElementwiseFunctions: MapFunction + Fusable<2> {
     /// # Panics
     /// When a bound is NaN.
     #[track_caller]
-    fn clamp(&self, low: f64, high: f64) -> Self {
+    fn clamp(&self, low: f64, high: f64) -> Self
+    where
+        Self: MapFunction,
+    {
         assert!(!low.is_nan() && !high.is_nan(), "clamp: the bounds {low} and {high} must be numbers");
         self.map_function(ClampFunction { low, high })
     }
@@ -190,7 +211,10 @@ pub trait ElementwiseFunctions: MapFunction + Fusable<2> {
     /// # Panics
     /// When a dynamic dimension differs (the message names both shapes).
     #[track_caller]
-    fn maximum(&self, other: &Self) -> Self {
+    fn maximum(&self, other: &Self) -> Self
+    where
+        Self: Fusable<2>,
+    {
         Larger.apply([self, other])
     }
 
@@ -200,9 +224,15 @@ pub trait ElementwiseFunctions: MapFunction + Fusable<2> {
     /// # Panics
     /// When a dynamic dimension differs (the message names both shapes).
     #[track_caller]
-    fn minimum(&self, other: &Self) -> Self {
+    fn minimum(&self, other: &Self) -> Self
+    where
+        Self: Fusable<2>,
+    {
         Smaller.apply([self, other])
     }
 }
 
-impl<X: MapFunction + Fusable<2>> ElementwiseFunctions for X {}
+impl<T, S: Shape, K: StorageKind<T, S>> ElementwiseFunctions for Tensor<T, S, K> {}
+
+#[cfg(feature = "std")]
+impl<T, S: Shape, K: StorageKind<T, S>> ElementwiseFunctions for Var<Tensor<T, S, K>> {}

@@ -1069,6 +1069,7 @@ impl<T: CudaScalar, M: Dim> OnDevice<T, (M,)> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: CudaElement, S: Shape> MapFunction for OnDevice<T, S> {
     fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
         OnDevice::<T, S>::map_function(self, f)
