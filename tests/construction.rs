@@ -383,3 +383,13 @@ fn heap_clones_are_independent_values() {
     assert_eq!(target.as_slice(), &[1.0, 2.0, 3.0, -1.0]);
     assert_eq!(original.into_vec(), vec![1.0, 2.0, 3.0, 4.0]);
 }
+
+#[test]
+fn identity_matrices_have_ones_on_the_diagonal_only() {
+    let fixed: Matrix<f32, 3, 3> = Matrix::identity();
+    assert_eq!(fixed.to_array(), [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]);
+    let sized = DMatrix::<f64>::identity_sized(Dyn(4));
+    assert_eq!(sized.shape(), (Dyn(4), Dyn(4)));
+    assert!((0..4).all(|r| (0..4).all(|c| sized[[r, c]] == if r == c { 1.0 } else { 0.0 })));
+    assert_eq!(DMatrix::<f64>::identity_sized(Dyn(0)).len(), 0);
+}

@@ -12,7 +12,7 @@
 //! | PyTorch | JAX | fluxion |
 //! | --- | --- | --- |
 //! | `torch.tensor([[1., 2.]])` | `jnp.array(…)` | `Matrix::from_array([[1., 2.]])`, `Matrix::from_fn(\|[r, c]\| …)`, `Tensor::from_shape_fn`, `Tensor::from_shape_slice` |
-//! | `torch.zeros(2, 3)`, `torch.randn(…)` | `jnp.zeros`, `random.normal` | `Matrix::<f32, 2, 3>::zeros()`, `zeros_shaped(shape)`, `random_normal(mean, std, seed)` |
+//! | `torch.zeros(2, 3)`, `torch.randn(…)`, `torch.eye(n)` | `jnp.zeros`, `random.normal`, `jnp.eye` | `Matrix::<f32, 2, 3>::zeros()`, `zeros_shaped(shape)`, `random_normal(mean, std, seed)`, `Matrix::identity()`, `identity_sized(Dyn(n))` |
 //! | `a @ b` | `a @ b` | `a.matmul(&b)` (a batch by one matrix too; also `matmul_transposed`, `transposed_matmul`) |
 //! | `a * b` | `a * b` | `a.hadamard(&b)`; `a * 2.0` scales |
 //! | `torch.dot`, `torch.vdot` | `jnp.dot`, `jnp.vdot` | `a.dot(&b)` (real), `a.inner(&b)` (aᴴb), `a.dotu(&b)`, `a.outer(&b)` |

@@ -6,7 +6,7 @@ use super::Heap;
 use super::{Storage, Tensor};
 use crate::error::ShapeError;
 use crate::scalar::Scalar;
-use crate::shape::{Dims, FlatArray, Shape, StaticShape};
+use crate::shape::{Const, Dim, Dims, FlatArray, Shape, StaticShape};
 
 impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// A tensor of `shape` with every element `value`.
@@ -46,6 +46,29 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// A tensor of `shape` filled with ones.
     pub fn ones_shaped(shape: S) -> Self {
         Self::full_shaped(shape, T::one())
+    }
+}
+
+impl<T: Scalar, D: Dim, K: Storage<T, (D, D)>> Tensor<T, (D, D), K> {
+    /// The identity matrix of `size` rows and columns (`torch.eye`, `jnp.eye`):
+    /// ones on the diagonal, zeros elsewhere.
+    ///
+    /// ```
+    /// use fluxion::prelude::*;
+    /// let i = DMatrix::<f64>::identity_sized(Dyn(3));
+    /// assert_eq!((i[[1, 1]], i[[1, 2]]), (1.0, 0.0));
+    /// let a: Matrix<f64, 2, 2> = Matrix::from_array([[1.0, 2.0], [3.0, 4.0]]);
+    /// assert_eq!(Matrix::identity().matmul(&a), a);
+    /// ```
+    pub fn identity_sized(size: D) -> Self {
+        Self::from_shape_fn((size, size), |[row, column]| if row == column { T::one() } else { T::zero() })
+    }
+}
+
+impl<T: Scalar, const N: usize, K: Storage<T, (Const<N>, Const<N>)>> Tensor<T, (Const<N>, Const<N>), K> {
+    /// The N×N identity matrix ([`Tensor::identity_sized`] for a static size).
+    pub fn identity() -> Self {
+        Self::identity_sized(Const)
     }
 }
 
