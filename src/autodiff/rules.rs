@@ -202,8 +202,7 @@ type Same<'a, X> = Operands<'a, X, X, X>;
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(
     message = "this `#[differentiable]` function has no `hvp` or `hessian` companion",
-    label = "second order needs the function generic over its real scalar",
-    note = "they are generated for a function of one differentiated parameter, generic over one type parameter bounded by `RealScalar` alone and returning it, e.g. `fn f<T: RealScalar>(x: Vector<T, 3>) -> T`: forward mode then runs its gradient at `Dual<T>`"
+    label = "second order needs one differentiated parameter and the function generic over its real scalar alone: `fn f<T: RealScalar>(x: Vector<T, 3>) -> T`"
 )]
 pub trait SecondOrderCompanion {}
 

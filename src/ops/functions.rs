@@ -140,8 +140,7 @@ impl FusedFunction<2> for Smaller {
 /// `Var`, its duals. Each forwards to the kind's own `map_function`.
 #[diagnostic::on_unimplemented(
     message = "cannot map a real scalar function over `{Self}`",
-    label = "the named elementwise functions and `ScalarFunction`s take real (f32, f64) data",
-    note = "complex numbers have no order: take `.re()`, `.abs()` or `.norm_sqr()` first"
+    label = "the named elementwise functions and `ScalarFunction`s take real (f32, f64) data: take `.re()`, `.abs()` or `.norm_sqr()` first"
 )]
 pub trait MapFunction: Sized {
     /// `f` applied to every element, with its derivative in every mode.
