@@ -1,13 +1,15 @@
-//! The generated CUDA C run on the host, to check it without a GPU.
+//! The generated CUDA C run on the host, to check each kernel without a GPU.
 //!
-//! The kernels' source is compiled by the host's C++ compiler together with a small
-//! prelude that gives it CUDA's names: each block of a launch runs in turn, each of
-//! its threads as an OS thread (`threadIdx` and `blockIdx` are thread-locals),
-//! `__syncthreads` is a barrier of the block's threads, and `__shared__` memory is a
-//! static, which the block's threads share. The launches go through the same
-//! [`Runner`] calls as on the GPU: the same launch shapes, argument order, split
-//! reductions and their second pass. The tests compare every generated kernel with
-//! its recorded formula evaluated on the host.
+//! The kernels' source is compiled by the host's C++ compiler together with the
+//! prelude of the `fluxion-cuda-emulator` crate, which gives it CUDA's names: each
+//! block of a launch runs in turn; a block that synchronises runs each thread as an
+//! OS thread (`__syncthreads` a barrier, `__shared__` memory a static the block's
+//! threads share), any other block runs its threads one after another. The launches
+//! go through the same [`Runner`] calls as on the GPU: the same launch shapes,
+//! argument order, split reductions and their second pass. The tests compare every
+//! generated kernel with its recorded formula evaluated on the host. (The same
+//! crate stands in for the CUDA libraries as a whole, so that `tests/cuda.rs` runs
+//! without a GPU: `scripts/cuda-emulator.sh`.)
 
 use std::ffi::c_void;
 use std::format;
@@ -17,95 +19,10 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::vec::Vec;
 
 use cudarc::driver::LaunchConfig;
+use fluxion_cuda_emulator::kernels::{self, Entry};
 
 use super::codegen::CType;
 use super::{BufferArg, CudaElement, CudaError, Runner};
-
-/// CUDA's names for the host: see the module docs.
-const PRELUDE: &str = r#"
-#include <barrier>
-#include <cmath>
-#include <cstring>
-#include <thread>
-#include <vector>
-
-struct uint3 { unsigned int x, y, z; };
-static thread_local uint3 threadIdx, blockIdx;
-static uint3 blockDim, gridDim;
-static std::barrier<>* block_barrier;
-#define __global__
-#define __shared__ static
-using std::isfinite;
-using std::isinf;
-static inline void __syncthreads() { block_barrier->arrive_and_wait(); }
-static inline float __int_as_float(int bits) { float f; std::memcpy(&f, &bits, 4); return f; }
-static inline unsigned int __float_as_uint(float f) { unsigned int bits; std::memcpy(&bits, &f, 4); return bits; }
-static inline double __longlong_as_double(long long bits) { double d; std::memcpy(&d, &bits, 8); return d; }
-
-template <class Body> static void launch(const unsigned* grid, const unsigned* block, Body body) {
-    gridDim = {grid[0], grid[1], grid[2]};
-    blockDim = {block[0], block[1], block[2]};
-    const unsigned threads = block[0] * block[1] * block[2];
-    for (unsigned z = 0; z < grid[2]; ++z)
-    for (unsigned y = 0; y < grid[1]; ++y)
-    for (unsigned x = 0; x < grid[0]; ++x) {
-        std::barrier<> barrier(threads);
-        block_barrier = &barrier;
-        std::vector<std::thread> running;
-        for (unsigned t = 0; t < threads; ++t) {
-            running.emplace_back([=] {
-                blockIdx = {x, y, z};
-                threadIdx = {t % block[0], (t / block[0]) % block[1], t / (block[0] * block[1])};
-                body();
-            });
-        }
-        for (auto& thread : running) thread.join();
-    }
-}
-"#;
-
-/// The entry point `run_<name>(grid, block, buffers, params, sizes)` that launches
-/// the kernel `signature` declares, passing its pointer parameters from `buffers` (as
-/// their declared types),
-/// its `unsigned long long` ones from `sizes` and the others from `params`, each in
-/// turn (every kernel lists buffers, then scalars, then sizes).
-fn entry_point(name: &str, t: &str, signature: &str) -> String {
-    let mut counts = [0usize; 3]; // buffers, sizes, params
-    let arguments: Vec<String> = signature
-        .split(',')
-        .map(|parameter| {
-            let kind = if parameter.contains('*') {
-                0
-            } else if parameter.contains("unsigned long long") {
-                1
-            } else {
-                2
-            };
-            let index = counts[kind];
-            counts[kind] += 1;
-            match kind {
-                // The pointer's declared type: the parameter up to its `*`.
-                0 => format!("({})buffers[{index}]", &parameter[..=parameter.find('*').unwrap_or(0)].trim()),
-                1 => format!("sizes[{index}]"),
-                _ => format!("params[{index}]"),
-            }
-        })
-        .collect();
-    format!(
-        "extern \"C\" void run_{name}(const unsigned* grid, const unsigned* block, void** buffers, const {t}* params, \
-         const unsigned long long* sizes) {{\n    launch(grid, block, [=] {{ {name}({}); }});\n}}\n",
-        arguments.join(", ")
-    )
-}
-
-/// The parameter list of kernel `name` in `source`.
-fn signature<'s>(name: &str, source: &'s str) -> &'s str {
-    let declaration = format!("void {name}(");
-    let start = source.find(&declaration).unwrap_or_else(|| panic!("no kernel `{name}` in its source"))
-        + declaration.len();
-    let end = start + source[start..].find(')').expect("a closed parameter list");
-    &source[start..end]
-}
 
 /// The generated kernels, compiled for the host into a shared library.
 pub(super) struct Emulator {
@@ -133,35 +50,16 @@ impl Emulator {
 
     /// Compiles every kernel that fluxion generates, for both element types.
     fn new() -> Emulator {
-        let mut source = String::from(PRELUDE);
-        for ctype in [CType::F32, CType::F64] {
-            for (name, kernel) in super::builtin_kernel_sources(ctype) {
-                let entry = entry_point(&name, ctype.name(), signature(&name, &kernel));
-                source += &kernel;
-                source += &entry;
-            }
-        }
-        let folder = std::env::temp_dir().join(format!("fluxion-emulator-{}", std::process::id()));
-        std::fs::create_dir_all(&folder).expect("a temporary folder");
-        let (source_path, library_path) = (folder.join("kernels.cpp"), folder.join("kernels.so"));
-        std::fs::write(&source_path, source).expect("the kernels' source written");
-        let output = Command::new("g++")
-            .args(["-std=c++20", "-O1", "-shared", "-fPIC", "-pthread", "-o"])
-            .arg(&library_path)
-            .arg(&source_path)
-            .output()
-            .expect("g++ (the host's C++ compiler) runs");
-        assert!(
-            output.status.success(),
-            "g++ rejects the kernels: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        // SAFETY: the library was just built from the source above; loading runs no
-        // initialisers other than the C++ runtime's.
+        let source: String = [CType::F32, CType::F64]
+            .into_iter()
+            .flat_map(super::builtin_kernel_sources)
+            .map(|(_, kernel)| kernel)
+            .collect();
+        let library_path =
+            kernels::compile(&source).unwrap_or_else(|log| panic!("g++ rejects the kernels: {log}"));
+        // SAFETY: the library was built from the kernels above and the emulator's
+        // prelude; loading runs no initialisers other than the C++ runtime's.
         let library = unsafe { libloading::Library::new(&library_path) }.expect("the kernels' library loads");
-        // The loaded library stays mapped; its files are no longer needed (best effort:
-        // a folder left in the temporary directory harms nothing).
-        let _ = std::fs::remove_dir_all(&folder);
         Emulator { library }
     }
 }
@@ -197,8 +95,6 @@ impl<T: CudaElement> Runner<T> for Emulator {
         sizes: &[u64],
         config: LaunchConfig,
     ) -> Result<(), CudaError> {
-        type Entry<T> =
-            unsafe extern "C" fn(*const u32, *const u32, *const *mut c_void, *const T, *const u64);
         let pointers: Vec<*mut c_void> = buffers
             .iter_mut()
             .map(|buffer| match buffer {
@@ -206,17 +102,22 @@ impl<T: CudaElement> Runner<T> for Emulator {
                 BufferArg::Write(buffer) => buffer.as_mut_ptr() as *mut c_void,
             })
             .collect();
+        // The address of each argument in the kernel's order, as `cuLaunchKernel` takes
+        // them: buffers, then parameters, then sizes.
+        let arguments: Vec<*mut c_void> = (pointers.iter().map(|pointer| pointer as *const _ as *mut c_void))
+            .chain(params.iter().map(|param| param as *const T as *mut c_void))
+            .chain(sizes.iter().map(|size| size as *const u64 as *mut c_void))
+            .collect();
         let grid = [config.grid_dim.0, config.grid_dim.1, config.grid_dim.2];
         let block = [config.block_dim.0, config.block_dim.1, config.block_dim.2];
-        // SAFETY: `run_<name>` was generated by `entry_point` with exactly this
-        // signature for element type `T` (the name ends in the type).
-        let entry = unsafe { self.library.get::<Entry<T>>(format!("run_{name}").as_bytes()) }
+        // SAFETY: every `run_` symbol of a compiled module is an `Entry` (`kernels`).
+        let entry = unsafe { self.library.get::<Entry>(kernels::entry_name(name).as_bytes()) }
             .unwrap_or_else(|error| panic!("no entry point for `{name}`: {error}"));
         // SAFETY: the kernel reads and writes the buffers within the sizes passed, which
         // every launcher checks against the buffers' lengths (as on the GPU), and only
-        // writes the buffers passed as `Write`; parameters and sizes are as many as its
-        // parameter list takes.
-        unsafe { entry(grid.as_ptr(), block.as_ptr(), pointers.as_ptr(), params.as_ptr(), sizes.as_ptr()) };
+        // writes the buffers passed as `Write`; `arguments` holds one address per
+        // parameter of its list, each of the declared type.
+        unsafe { entry(grid.as_ptr(), block.as_ptr(), arguments.as_ptr()) };
         Ok(())
     }
 }
