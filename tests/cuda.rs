@@ -2033,3 +2033,69 @@ fn gelu_unreduced_losses_and_checkpoints_match_the_host() {
     );
     assert!((derivative - direction.dot(&point)).abs() < 1e-12, "{derivative}");
 }
+
+#[test]
+fn separate_elementwise_operations_fuse_into_one_kernel() {
+    use fluxion::backend::cuda::MOST_LEAVES;
+    // Counting launches needs the GPU to itself.
+    let Some(_alone) = gpu_alone() else { return };
+    let device = Device::get().unwrap();
+    let (x, y) = (positive::<2, 30, 40>(300), signed::<2, 30, 40>(301));
+    let (dx, dy) = (x.to_device(), y.to_device());
+    let chain = |x: &Tensor3<f64, 2, 30, 40, Heap>, y: &Tensor3<f64, 2, 30, 40, Heap>| {
+        let t = &(&x.exp() * 0.5) - &y.hadamard(y);
+        (&t.relu() + &x.sqrt()).softplus().scale(3.0)
+    };
+    let dchain = |x: &Tensor3<f64, 2, 30, 40, Cuda>, y: &Tensor3<f64, 2, 30, 40, Cuda>| {
+        let t = &(&x.exp() * 0.5) - &y.hadamard(y);
+        (&t.relu() + &x.sqrt()).softplus().scale(3.0)
+    };
+    let before = device.kernel_launches();
+    let result = dchain(&dx, &dy);
+    assert_eq!(device.kernel_launches(), before, "elementwise operations wait to be read");
+    assert_close(&result.to_vec(), chain(&x, &y).as_slice(), F64_TOL);
+    assert_eq!(device.kernel_launches(), before + 1, "nine operations, one kernel");
+    // Read again: not computed again.
+    let sum_launches = |t: &Tensor3<f64, 2, 30, 40, Cuda>| {
+        let before = device.kernel_launches();
+        let _ = t.sum();
+        device.kernel_launches() - before
+    };
+    assert_eq!(sum_launches(&result), sum_launches(&dx), "the chain is computed once");
+
+    // A write in place after a pending read leaves the pending result as it was, and
+    // so does a write to a clone.
+    let mut dw = dx.clone();
+    let exp_before = dw.exp();
+    let kept = dw.clone();
+    dw.add_scaled(1.0, &dy);
+    assert_close(&exp_before.to_vec(), x.exp().as_slice(), F64_TOL);
+    assert_close(&kept.to_vec(), x.as_slice(), 0.0);
+    assert_close(&dw.to_vec(), (&x + &y).as_slice(), F64_TOL);
+    assert_close(&dx.to_vec(), x.as_slice(), 0.0);
+
+    // Long chains and many inputs split into several kernels at the limits, with the
+    // same values.
+    let (mut long, mut dlong) = (x.clone(), dx.clone());
+    let before = device.kernel_launches();
+    for step in 0..300 {
+        let factor = 1.0 + f64::from(step % 7) * 1e-3;
+        long = &(&long * factor) - &y;
+        dlong = &(&dlong * factor) - &dy;
+    }
+    assert_close(&dlong.to_vec(), long.as_slice(), 1e-10);
+    let launches = device.kernel_launches() - before;
+    assert!((2..=20).contains(&launches), "600 operations in {launches} kernels");
+    let inputs: Vec<Tensor3<f64, 2, 30, 40, Heap>> = (0..3 * MOST_LEAVES as u64).map(signed).collect();
+    let total = inputs.iter().skip(1).fold(inputs[0].clone(), |t, x| &t + x);
+    let device_inputs: Vec<_> = inputs.iter().map(|x| x.to_device()).collect();
+    let before = device.kernel_launches();
+    let dtotal = device_inputs.iter().skip(1).fold(device_inputs[0].clone(), |t, x| &t + x);
+    assert_close(&dtotal.to_vec(), total.as_slice(), F64_TOL);
+    assert_eq!(
+        device.kernel_launches() - before,
+        4,
+        "{} inputs, at most {MOST_LEAVES} a kernel",
+        3 * MOST_LEAVES
+    );
+}

@@ -142,7 +142,36 @@
 //! elementary functions' table, a `ScalarFunction`): the definition runs once on a
 //! symbolic scalar and the recorded formula is compiled by NVRTC. A `FusedFunction`
 //! of several tensors is one kernel, and its derivative kernels are recorded from
-//! the same definition run on symbolic duals. Reductions along
+//! the same definition run on symbolic duals.
+//!
+//! Separate elementwise operations fuse without being asked: the result of `exp`,
+//! `+`, `−`, `hadamard`, scaling, `relu` or a `ScalarFunction` waits as a formula
+//! until something else reads it (a reduction, a product, `to_host`, an in-place
+//! update), and a chain of them is computed then by one generated kernel:
+//!
+//! ```
+//! # #[cfg(feature = "cuda")] {
+//! # if fluxion::backend::cuda::Device::get().is_err() {
+//! #     assert!(std::env::var_os("FLUXION_REQUIRE_GPU").is_none(), "a GPU is required here");
+//! #     return; // no GPU here: the example is compiled, not run
+//! # }
+//! use fluxion::backend::cuda::Device;
+//! use fluxion::prelude::*;
+//!
+//! let x = Vector::<f32, 4, Heap>::from_array([0.5, 1.0, 1.5, 2.0]).to_device();
+//! let y = Vector::<f32, 4, Heap>::full(1.0).to_device();
+//! let device = Device::get().unwrap();
+//! let before = device.kernel_launches();
+//! let z = (&(&x.exp() * 2.0) - &y).relu().softplus(); // four operations: no kernel yet
+//! let total = z.sum(); // one fused kernel for z, then the sum's
+//! assert!(device.kernel_launches() - before <= 3);
+//! # }
+//! ```
+//!
+//! A formula stops growing at `MOST_LEAVES` buffers read or `MOST_NODES` operations
+//! (an input beyond is computed first); a pending result that two chains read is
+//! computed in each. Clones share a buffer, and a write in place copies it first
+//! when something else holds it. Reductions along
 //! an axis, softmax and its relatives, broadcasts and transposes have kernels too;
 //! matrix products call cuBLAS. See the module `backend::cuda` (with the feature on)
 //! and the README's GPU section for what is there, what is not yet, and the numbers.

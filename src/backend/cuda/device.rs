@@ -6,6 +6,7 @@ use std::boxed::Box;
 use std::collections::HashMap;
 use std::format;
 use std::string::{String, ToString};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::vec::Vec;
 
@@ -266,6 +267,7 @@ pub struct Device {
     kernels: Mutex<HashMap<String, CudaFunction>>,
     multiprocessors: u32,
     arch: &'static str,
+    launches: AtomicU64,
 }
 
 static DEVICE: OnceLock<Result<Device, CudaError>> = OnceLock::new();
@@ -313,6 +315,7 @@ impl Device {
             kernels: Mutex::new(HashMap::new()),
             multiprocessors,
             arch,
+            launches: AtomicU64::new(0),
         })
     }
 
@@ -329,6 +332,14 @@ impl Device {
     /// The stream every operation is queued on.
     pub(crate) fn stream(&self) -> &Arc<CudaStream> {
         &self.stream
+    }
+
+    /// The number of kernels launched so far in this process (generated kernels and
+    /// the hand-written ones; cuBLAS products are not counted): how many passes over
+    /// memory a computation took, e.g. to see a chain of elementwise operations run
+    /// as one kernel.
+    pub fn kernel_launches(&self) -> u64 {
+        self.launches.load(Ordering::Relaxed)
     }
 
     /// Waits until every queued operation has finished.
@@ -424,6 +435,7 @@ impl Device {
         // its callers push (buffers, then scalars, then sizes as u64), and each caller
         // passes buffers of at least the sizes it passes.
         unsafe { arguments.launch(config) }?;
+        self.launches.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 

@@ -10,7 +10,7 @@
 //!
 //! | operation | kernel |
 //! | --- | --- |
-//! | elementary functions, `relu`, `+`, `−`, scaling, user [`ScalarFunction`](crate::ops::elementwise::ScalarFunction)s | generated: the generic Rust definition evaluated on a symbolic scalar, printed as CUDA C |
+//! | elementary functions, `relu`, `+`, `−`, scaling, `hadamard`, user [`ScalarFunction`](crate::ops::elementwise::ScalarFunction)s and [`FusedFunction`](crate::ops::elementwise::FusedFunction)s | generated: the generic Rust definition evaluated on a symbolic scalar, printed as CUDA C; a chain of them is one kernel (their formulas substituted into each other, [`DeviceBuffer`]) |
 //! | their pullbacks | generated from the same derivative table (`Elementary::derivative`) |
 //! | `sum_axis`, `max_axis`, `sum`, `mean` | generated reduction along one axis |
 //! | `softmax`, `log_softmax`, `logsumexp` | reductions (max, shifted totals) + one generated elementwise pass |
@@ -36,9 +36,12 @@
 //! Kernels are compiled by NVRTC on first use and cached for the process, keyed by
 //! name: the operation, how each input is read, the store (written or added), the
 //! element type, and for a user's function a hash of the recorded formula (and the
-//! input a pullback is for), so that a name always denotes one source. A chain of
-//! elementwise steps written as one [`ScalarFunction`](crate::ops::elementwise::ScalarFunction)
-//! or `FusedFunction` is one kernel: that is how elementwise work fuses.
+//! input a pullback is for), so that a name always denotes one source.
+//!
+//! Separate elementwise operations fuse: their results wait as formulas until
+//! something else reads them, and a chain such as `(&(x.exp() * 2.0) + &y).relu()`
+//! runs as one generated kernel (see [`DeviceBuffer`]; [`Device::kernel_launches`]
+//! counts the kernels a computation took).
 //!
 //! The CUDA libraries are loaded at run time: a build needs no CUDA, and without a GPU
 //! [`Device::get`] returns [`CudaError::Unavailable`] saying why.
@@ -49,6 +52,7 @@ mod complex;
 mod device;
 #[cfg(test)]
 mod emulator;
+mod fusion;
 mod gather;
 mod image;
 mod symbolic;
@@ -65,6 +69,7 @@ pub use codegen::{CType, Combine, Indexing, Store};
 pub(crate) use complex::{ComplexKernel, Kind};
 pub(crate) use device::or_panic_cuda;
 pub use device::{CudaElement, CudaError, CudaScalar, Device, MatmulPrecision};
+pub use fusion::{DeviceBuffer, MOST_LEAVES, MOST_NODES};
 pub(crate) use gather::{gather_rows, scatter_add_rows};
 pub(crate) use image::{
     ConvGeometry, PoolGeometry, col2im, im2col, max_pool, max_pool_pullback, max_pool_push,
@@ -82,30 +87,6 @@ pub struct Cuda;
 #[diagnostic::do_not_recommend]
 impl<T: CudaScalar, S: Shape> StorageKind<T, S> for Cuda {
     type Buffer = DeviceBuffer<T>;
-}
-
-/// A buffer of GPU memory holding a tensor's elements, each as its
-/// [`CudaScalar::PARTS`] real parts.
-pub struct DeviceBuffer<T: CudaScalar> {
-    pub(crate) slice: CudaSlice<T::Part>,
-}
-
-/// A device-to-device copy.
-///
-/// # Panics
-/// When the GPU cannot allocate the copy (the message names the CUDA error).
-impl<T: CudaScalar> Clone for DeviceBuffer<T> {
-    fn clone(&self) -> Self {
-        DeviceBuffer { slice: or_panic_cuda(self.slice.try_clone().map_err(CudaError::from)) }
-    }
-}
-
-impl<T: CudaScalar> core::fmt::Debug for DeviceBuffer<T> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let kind = if T::PARTS == 1 { "" } else { "complex " };
-        let elements = self.slice.len() / T::PARTS;
-        write!(f, "DeviceBuffer<{kind}{}>({elements} elements)", T::Part::C_TYPE.name())
-    }
 }
 
 /// The geometry of an axis: `(outer, len, inner)` as in

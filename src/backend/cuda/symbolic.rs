@@ -141,6 +141,41 @@ impl Expression {
     }
 }
 
+impl Expression {
+    /// The first output recorded again on symbols, with `inputs` and `params` for the
+    /// expression's inputs and parameters: the formula substituted into the one being
+    /// recorded.
+    pub(crate) fn replay(&self, inputs: &[Sym], params: &[Sym]) -> Sym {
+        let mut symbols: Vec<Sym> = Vec::with_capacity(self.nodes.len());
+        for node in &self.nodes {
+            let at = |id: NodeId| symbols[id as usize].0;
+            let symbol = match *node {
+                Node::Input(k) => inputs[k],
+                Node::Param(k) => params[k],
+                Node::Constant(value) => Sym::push(Node::Constant(value)),
+                Node::Unary(op, a) => Sym::push(Node::Unary(op, at(a))),
+                Node::Binary(op, a, b) => Sym::push(Node::Binary(op, at(a), at(b))),
+                Node::Powi(a, n) => Sym::push(Node::Powi(at(a), n)),
+                Node::WherePositive { condition, value } => {
+                    Sym::push(Node::WherePositive { condition: at(condition), value: at(value) })
+                }
+                Node::WhereFinite { condition, finite, otherwise } => Sym::push(Node::WhereFinite {
+                    condition: at(condition),
+                    finite: at(finite),
+                    otherwise: at(otherwise),
+                }),
+                Node::Select { condition, positive, otherwise } => Sym::push(Node::Select {
+                    condition: at(condition),
+                    positive: at(positive),
+                    otherwise: at(otherwise),
+                }),
+            };
+            symbols.push(symbol);
+        }
+        symbols[self.outputs[0] as usize]
+    }
+}
+
 #[cfg(test)]
 impl Expression {
     /// The outputs' values for these inputs and parameters, computed on the host as

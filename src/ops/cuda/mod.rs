@@ -428,7 +428,7 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
     ) -> Result<Self, CudaError> {
         let mut slice = Device::get()?.uninitialized(shape.num_elements() * T::PARTS)?;
         fill(&mut slice)?;
-        Ok(Tensor::from_buffer(shape, DeviceBuffer { slice }))
+        Ok(Tensor::from_buffer(shape, DeviceBuffer::computed(slice, shape.num_elements() * T::PARTS)))
     }
 
     /// [`OnDevice::try_new`] that panics with the CUDA error.
@@ -442,16 +442,31 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
     pub(crate) fn try_from_elements(shape: S, elements: &[T]) -> Result<Self, CudaError> {
         assert_eq!(elements.len(), shape.num_elements(), "one element per position of the shape");
         let slice = Device::get()?.upload(&T::to_parts(elements))?;
-        Ok(Tensor::from_buffer(shape, DeviceBuffer { slice }))
+        Ok(Tensor::from_buffer(shape, DeviceBuffer::computed(slice, shape.num_elements() * T::PARTS)))
     }
 
-    /// The buffer: every element's parts, in order.
+    /// The buffer: every element's parts, in order (computed first if pending; a GPU
+    /// failure then panics with CUDA's error).
+    #[track_caller]
     pub(crate) fn slice(&self) -> &CudaSlice<T::Part> {
-        &self.buffer().slice
+        or_panic_cuda(self.buffer().slice())
     }
 
+    /// The buffer to write in place (computed first if pending, copied first if
+    /// shared; a GPU failure panics with CUDA's error).
+    #[track_caller]
     pub(crate) fn slice_mut(&mut self) -> &mut CudaSlice<T::Part> {
-        &mut self.buffer_mut().slice
+        or_panic_cuda(self.buffer_mut().slice_mut())
+    }
+
+    /// The pending result of an elementwise kernel over the parts of `inputs` (each
+    /// read at the part, the result written): fused with the elementwise work that
+    /// produced its inputs and that will read it (see [`DeviceBuffer`]).
+    #[track_caller]
+    fn fused_elementwise(shape: S, kernel: Kernel, inputs: &[&Self], params: &[T::Part]) -> Self {
+        let buffers: Vec<&DeviceBuffer<T>> = inputs.iter().map(|input| input.buffer()).collect();
+        let parts = shape.num_elements() * T::PARTS;
+        Tensor::from_buffer(shape, or_panic_cuda(DeviceBuffer::elementwise(&kernel, &buffers, params, parts)))
     }
 
     /// The number of elements.
@@ -513,7 +528,7 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
     pub fn device_zeros(shape: S) -> Self {
         let slice =
             or_panic_cuda(Device::get().and_then(|device| device.zeros(shape.num_elements() * T::PARTS)));
-        Tensor::from_buffer(shape, DeviceBuffer { slice })
+        Tensor::from_buffer(shape, DeviceBuffer::computed(slice, shape.num_elements() * T::PARTS))
     }
 
     /// Elements drawn uniformly from `[low, high)` (see
@@ -555,7 +570,7 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
     }
 
     fn try_to_vec(&self) -> Result<Vec<T>, CudaError> {
-        Ok(T::elements_from_parts(Device::get()?.download(self.slice(), self.parts())?))
+        Ok(T::elements_from_parts(Device::get()?.download(self.buffer().slice()?, self.parts())?))
     }
 
     /// A tensor of `shape` holding the elements whose parts are `parts`, copied to the
@@ -563,7 +578,7 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
     pub(crate) fn try_from_parts(shape: S, parts: &[T::Part]) -> Result<Self, CudaError> {
         assert_eq!(parts.len(), shape.num_elements() * T::PARTS, "every element's parts");
         let slice = Device::get()?.upload(parts)?;
-        Ok(Tensor::from_buffer(shape, DeviceBuffer { slice }))
+        Ok(Tensor::from_buffer(shape, DeviceBuffer::computed(slice, shape.num_elements() * T::PARTS)))
     }
 
     /// The buffer's parts copied to the host (waits for the GPU).
@@ -594,7 +609,7 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
 
     /// `out = f(self)` for a kernel applied to each part alike.
     fn partwise_unary(&self, kernel: Kernel, params: &[T::Part]) -> Self {
-        Self::new(self.shape(), |out| kernel.launch(&[self.slice()], params, one_line(self.parts()), out))
+        Self::fused_elementwise(self.shape(), kernel, &[self], params)
     }
 
     /// `out = f(self, other)` for a kernel applied to each part alike, shapes checked.
@@ -605,9 +620,7 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
         kernel: Kernel,
     ) -> Result<Self, ShapeError> {
         self.check_same_shape(other, operation)?;
-        Ok(Self::new(self.shape(), |out| {
-            kernel.launch(&[self.slice(), other.slice()], &[], one_line(self.parts()), out)
-        }))
+        Ok(Self::fused_elementwise(self.shape(), kernel, &[self, other], &[]))
     }
 
     /// Every element multiplied by the real `factor`.
@@ -764,15 +777,13 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
 impl<T: CudaElement, S: Shape> OnDevice<T, S> {
     /// `out = f(self)` for a kernel of one elementwise input.
     fn unary(&self, kernel: Kernel, params: &[T]) -> Self {
-        Self::new(self.shape(), |out| kernel.launch(&[self.slice()], params, one_line(self.len()), out))
+        Self::fused_elementwise(self.shape(), kernel, &[self], params)
     }
 
     /// `out = f(self, other)` for a kernel of two elementwise inputs, shapes checked.
     fn binary(&self, other: &Self, operation: &'static str, kernel: Kernel) -> Result<Self, ShapeError> {
         self.check_same_shape(other, operation)?;
-        Ok(Self::new(self.shape(), |out| {
-            kernel.launch(&[self.slice(), other.slice()], &[], one_line(self.len()), out)
-        }))
+        Ok(Self::fused_elementwise(self.shape(), kernel, &[self, other], &[]))
     }
 
     /// f(x) elementwise for an elementary function `f`.
@@ -1083,10 +1094,7 @@ impl<T: CudaElement, S: Shape, const N: usize> Fusable<N> for OnDevice<T, S> {
     fn fused<F: FusedFunction<N>>(f: F, inputs: [&Self; N]) -> Self {
         let () = const { assert!(N > 0, "a fused function takes at least one input") };
         check_fused_shapes(&inputs);
-        let len = inputs[0].len();
-        Self::new(inputs[0].shape(), |out| {
-            fused_kernel(f).launch(&inputs.map(|x| x.slice()), &[], one_line(len), out)
-        })
+        Self::fused_elementwise(inputs[0].shape(), fused_kernel(f), &inputs, &[])
     }
 }
 
