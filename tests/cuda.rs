@@ -589,14 +589,8 @@ fn a_model_of_library_layers_trains_on_the_gpu_as_on_the_host() {
     let (host_curve, host_model) = train_layers_on_the_host(host.clone(), &x, &classes);
     assert!(host_curve[19] < 0.8 * host_curve[0], "the model learns: {host_curve:?}");
     let Some(_gpu) = gpu() else { return };
-    // The same seeds drawn on the host and copied: the same starting parameters.
-    let device = Sequential((
-        host.0.0.to_device(),
-        host.0.1.to_device(),
-        Relu,
-        Dropout::new(0.2, 33),
-        host.0.4.to_device(),
-    ));
+    // The host's parameters and dropout stream, copied: the same starting point.
+    let device = host.to_device();
     let (device_curve, device_model) = train_layers_on_the_gpu(device, &x.to_device(), &classes);
     for (step, (h, d)) in host_curve.iter().zip(&device_curve).enumerate() {
         assert!((h - d).abs() <= 1e-12 * h.abs(), "step {step}: host {h}, GPU {d}");

@@ -1273,3 +1273,11 @@ fn max_and_min_of_traced_scalars_pass_the_cotangent_to_the_one_picked() {
     assert_eq!(grad(|(a, b): (Var<f64>, Var<f64>)| a.max(&b), &(1.0, 1.0)), (1.0, 0.0));
     assert_eq!(grad(|(a, b): (Var<f64>, Var<f64>)| a.min(&b), &(2.0, 1.0)), (0.0, 1.0));
 }
+
+#[test]
+#[should_panic(expected = "maximum: shapes [2, 3] and [3, 3]")]
+fn maximum_of_mismatched_dynamic_shapes_names_itself() {
+    let a: Tensor<f64, (Dyn, Const<3>), Heap> = Tensor::zeros_shaped((Dyn(2), Const));
+    let b: Tensor<f64, (Dyn, Const<3>), Heap> = Tensor::zeros_shaped((Dyn(3), Const));
+    let _ = a.maximum(&b);
+}

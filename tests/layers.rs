@@ -652,3 +652,29 @@ fn gelu_with_erf_differentiates_in_every_mode() {
         assert_close(nested.tangent()[0].tangent()[0], density * (2.0 - v * v), 1e-14);
     }
 }
+
+/// A clone of a dropout layer has a stream of its own at the same point: it draws
+/// what the original would draw next, whatever the original draws meanwhile; the
+/// copies a gradient traces share the layer's stream, so each step draws anew.
+#[test]
+fn a_cloned_dropout_draws_what_the_original_would() {
+    use fluxion::nn::layer::Dropout;
+    let ones: Tensor<f64, (Const<2>, Const<64>), Heap> = Tensor::full(1.0);
+    let original = Dropout::new(0.5, 7);
+    let _ = original.forward(&ones);
+    let copy = original.clone();
+    let (from_original, from_copy) = (original.forward(&ones), copy.forward(&ones));
+    assert_eq!(from_original, from_copy);
+    assert_ne!(original.forward(&ones), from_original, "a fresh mask per call");
+    // Two gradients in a row: two different masks, and the layer's stream moves on.
+    let gradient =
+        || grad(|x: Var<Tensor<f64, (Const<2>, Const<64>), Heap>>| original.forward(&x).sum(), &ones);
+    let (first, second) = (gradient(), gradient());
+    assert_ne!(first, second);
+    // The original has drawn five masks, the copy two: three more and they meet.
+    let behind = copy.clone();
+    for _ in 0..3 {
+        let _ = behind.forward(&ones);
+    }
+    assert_eq!(behind.forward(&ones), original.forward(&ones), "both at their sixth mask");
+}

@@ -498,3 +498,45 @@ fn logsumexp_of_a_masked_line_adds_no_nan_to_the_gradient() {
     let gradient = grad(|x: Var<Matrix<f64, 2, 2>>| x.logsumexp(Axis::<1>).sum(), &x);
     assert!(gradient.iter().all(|g| !g.is_nan()), "{gradient:?}");
 }
+
+/// Sums of many f32 values round as pairwise sums do: a running total of a million
+/// 0.1s drifts by about 1 %, these stay within a few ulps of the f64 sum.
+#[test]
+fn long_f32_sums_keep_their_accuracy() {
+    const N: usize = 1_000_000;
+    let exact = f64::from(0.1f32) * N as f64;
+    let close = |total: f32| ((f64::from(total) - exact) / exact).abs() < 1e-6;
+    let line = Tensor::<f32, (Dyn,), Heap>::full_shaped((Dyn(N),), 0.1);
+    assert!(close(line.sum()), "sum: {}", line.sum());
+    assert!((f64::from(line.mean()) - f64::from(0.1f32)).abs() < 1e-7, "mean: {}", line.mean());
+    let rows = Tensor::<f32, (Const<2>, Dyn), Heap>::full_shaped((Const, Dyn(N)), 0.1);
+    assert!(rows.sum_axis(Axis::<1>).iter().all(|&t| close(t)), "{:?}", rows.sum_axis(Axis::<1>));
+    let columns = Tensor::<f32, (Dyn, Const<3>), Heap>::full_shaped((Dyn(N), Const), 0.1);
+    assert!(columns.sum_axis(Axis::<0>).iter().all(|&t| close(t)), "{:?}", columns.sum_axis(Axis::<0>));
+    // Past 2²⁴, where a running total of ones stops growing.
+    let ones = Tensor::<f32, (Dyn,), Heap>::full_shaped((Dyn((1 << 24) + 8),), 1.0);
+    assert_eq!(ones.sum(), ((1 << 24) + 8) as f32);
+}
+
+/// Pairwise summation splits at every length alike: sums of integers (exact in f64)
+/// along every axis, at lengths around the block of 128 and its multiples.
+#[test]
+fn sums_are_exact_where_the_arithmetic_is() {
+    for len in [0, 1, 7, 8, 9, 127, 128, 129, 255, 256, 257, 1000, 1025] {
+        let x = Tensor::<f64, (Dyn, Const<3>), Heap>::from_shape_fn((Dyn(len), Const), |[i, j]| {
+            (i * 3 + j) as f64
+        });
+        let total = (0..3 * len).map(|v| v as f64).sum::<f64>();
+        assert_eq!(x.sum(), total, "len {len}");
+        let columns = x.sum_axis(Axis::<0>);
+        for j in 0..3 {
+            assert_eq!(
+                columns[[j]],
+                (0..len).map(|i| (i * 3 + j) as f64).sum::<f64>(),
+                "len {len}, column {j}"
+            );
+        }
+        let rows = x.transpose().sum_axis(Axis::<1>);
+        assert_eq!(rows.to_vec(), columns.to_vec(), "len {len}");
+    }
+}

@@ -590,6 +590,11 @@ impl ScalarFunction for GeluTanhFunction {
 /// takes plain and traced tensors alike. `[generics] Type`.
 macro_rules! parameter_free {
     ([$($generics:tt)*] $layer:ty) => {
+        parameter_free!([$($generics)*] $layer, views by Clone::clone);
+    };
+    // `$view` makes the copies that stand for the layer itself in one computation
+    // (traced, constant, lifted, unlifted); `to_device` makes a clone.
+    ([$($generics:tt)*] $layer:ty, views by $view:path) => {
         /// No parameters: the layer itself.
         #[cfg(feature = "cuda")]
         impl<$($generics)*> ToDevice for $layer {
@@ -620,10 +625,10 @@ macro_rules! parameter_free {
         impl<$($generics)*> Trace for $layer {
             type Traced = Self;
             fn trace(&self) -> Self {
-                self.clone()
+                $view(self)
             }
             fn as_constant(&self) -> Self {
-                self.clone()
+                $view(self)
             }
             fn gradient_buffers<'g>(&self, _: &'g mut (), _: &mut Vec<&'g mut dyn Any>) {}
         }
@@ -631,14 +636,14 @@ macro_rules! parameter_free {
         impl<$($generics)*> Lift for $layer {
             type Lifted = Self;
             fn lift(&self, _: &()) -> Self {
-                self.clone()
+                $view(self)
             }
         }
 
         impl<$($generics)*> Unlift for $layer {
             type Primal = Self;
             fn unlift(&self) -> (Self, ()) {
-                (self.clone(), ())
+                ($view(self), ())
             }
         }
 
@@ -1313,8 +1318,13 @@ where
 /// from a generator seeded by `seed` and the call count; in evaluation
 /// ([`Dropout::eval`], or any dropout inside [`evaluation`]) it is the identity. No
 /// parameters.
+///
+/// A clone (and `to_device`) has a mask stream of its own, at the same point: it
+/// draws the masks this layer would draw next, so a copy of a model, on the host or
+/// the GPU, drops what the original would. The traced and lifted copies that a
+/// gradient makes share the layer's stream, so each step draws a fresh mask.
 #[cfg(feature = "std")]
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Dropout {
     probability: f64,
     training: bool,
@@ -1322,6 +1332,17 @@ pub struct Dropout {
     /// Masks drawn so far, shared with the traced copies the tape makes of the layer,
     /// so every training step draws a fresh mask.
     calls: std::sync::Arc<core::sync::atomic::AtomicU64>,
+}
+
+#[cfg(feature = "std")]
+impl Clone for Dropout {
+    fn clone(&self) -> Self {
+        let calls = self.calls.load(core::sync::atomic::Ordering::Relaxed);
+        Dropout {
+            calls: std::sync::Arc::new(core::sync::atomic::AtomicU64::new(calls)),
+            ..self.sharing_stream()
+        }
+    }
 }
 
 #[cfg(feature = "std")]
@@ -1339,6 +1360,12 @@ impl Dropout {
             seed,
             calls: std::sync::Arc::new(core::sync::atomic::AtomicU64::new(0)),
         }
+    }
+
+    /// The layer itself for one computation (traced, constant, lifted): the same
+    /// mask stream.
+    fn sharing_stream(&self) -> Self {
+        Dropout { calls: std::sync::Arc::clone(&self.calls), ..*self }
     }
 
     /// Switches to training (masks drawn) or evaluation (identity).
@@ -1444,7 +1471,7 @@ impl PartialEq for Dropout {
 }
 
 #[cfg(feature = "std")]
-parameter_free!([] Dropout);
+parameter_free!([] Dropout, views by Dropout::sharing_stream);
 
 #[cfg(feature = "std")]
 impl<T: RealScalar, S: Shape, K: Storage<T, S>> Module<Tensor<T, S, K>> for Dropout {

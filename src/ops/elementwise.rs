@@ -249,6 +249,9 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
 /// assert_eq!(dx.to_array(), [0.5, 0.5]);
 /// ```
 pub trait FusedFunction<const N: usize>: Copy + core::fmt::Debug + 'static {
+    /// What a shape error calls the operation (`"fused"` unless set).
+    const NAME: &'static str = "fused";
+
     /// f(x₁, …, x_N).
     fn value<T: RealScalar>(&self, x: [T; N]) -> T;
 
@@ -286,9 +289,12 @@ pub fn fused_partials<T: RealScalar, F: FusedFunction<N>, const N: usize>(f: F, 
 
 /// Panics naming both shapes unless every tensor has the first one's shape.
 #[track_caller]
-pub(crate) fn check_fused_shapes<T, S: Shape, K: StorageKind<T, S>>(inputs: &[&Tensor<T, S, K>]) {
+pub(crate) fn check_fused_shapes<T, S: Shape, K: StorageKind<T, S>>(
+    name: &'static str,
+    inputs: &[&Tensor<T, S, K>],
+) {
     for input in inputs.iter().skip(1) {
-        or_panic(inputs[0].check_same_shape(input, "fused"));
+        or_panic(inputs[0].check_same_shape(input, name));
     }
 }
 
@@ -297,7 +303,7 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>, const N: usize> Fusable<N> for T
     #[track_caller]
     fn fused<F: FusedFunction<N>>(f: F, inputs: [&Self; N]) -> Self {
         let () = const { assert!(N > 0, "a fused function takes at least one input") };
-        check_fused_shapes(&inputs);
+        check_fused_shapes(F::NAME, &inputs);
         let slices = inputs.map(Tensor::as_slice);
         Tensor::from_flat_fn(inputs[0].shape(), |i| f.value(slices.map(|x| x[i])))
     }
@@ -331,7 +337,7 @@ pub(crate) fn fused_pullback_of<
     y_bar: &Tensor<T, S, K>,
     wanted: [bool; N],
 ) -> [Option<Tensor<T, S, K>>; N] {
-    check_fused_shapes(&inputs);
+    check_fused_shapes(F::NAME, &inputs);
     for input in &inputs {
         or_panic(input.check_same_shape(y_bar, "fused_pullback"));
     }

@@ -121,6 +121,7 @@ impl ScalarFunction for ClampFunction {
 pub(crate) struct Larger;
 
 impl FusedFunction<2> for Larger {
+    const NAME: &'static str = "maximum";
     fn value<T: RealScalar>(&self, [a, b]: [T; 2]) -> T {
         a.max(b)
     }
@@ -131,6 +132,7 @@ impl FusedFunction<2> for Larger {
 pub(crate) struct Smaller;
 
 impl FusedFunction<2> for Smaller {
+    const NAME: &'static str = "minimum";
     fn value<T: RealScalar>(&self, [a, b]: [T; 2]) -> T {
         a.min(b)
     }

@@ -87,9 +87,7 @@ impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)>> Tensor<T, (R, C), K> {
         K: Storage<T, (Dyn, C)>,
     {
         let (rows, columns) = (self.shape().0.size(), self.shape().1.size());
-        if let Some(&bad) = indices.iter().find(|&&index| index >= rows) {
-            panic!("gather_rows: index {bad} is out of range for {rows} rows");
-        }
+        check_row_indices("gather_rows", indices, rows);
         let x = self.as_slice();
         Tensor::from_flat_fn((Dyn(indices.len()), self.shape().1), |i| {
             x[indices[i / columns] * columns + i % columns]
@@ -176,4 +174,13 @@ pub fn gather_rows_pullback<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + S
         row.iter_mut().zip(&source[k * columns..(k + 1) * columns]).for_each(|(t, &s)| *t += s);
     }
     x_bar
+}
+
+/// Panics naming the first of `indices` that is not one of `rows` rows.
+#[cfg(feature = "alloc")]
+#[track_caller]
+pub(crate) fn check_row_indices(operation: &str, indices: &[usize], rows: usize) {
+    if let Some(&bad) = indices.iter().find(|&&index| index >= rows) {
+        panic!("{operation}: index {bad} is out of range for {rows} rows");
+    }
 }

@@ -76,9 +76,7 @@ pub(super) fn sources(ctype: CType) -> Vec<(String, String)> {
 /// range) and the table's buffer against its shape.
 #[track_caller]
 fn check_table(operation: &str, indices: &[usize], (rows, columns): (usize, usize), buffer_len: usize) {
-    if let Some(&bad) = indices.iter().find(|&&index| index >= rows) {
-        panic!("{operation}: index {bad} is out of range for {rows} rows");
-    }
+    crate::ops::rows::check_row_indices(operation, indices, rows);
     assert!(
         buffer_len >= rows * columns,
         "{operation}: a table of {buffer_len} elements for {rows}×{columns}"

@@ -1093,7 +1093,7 @@ impl<T: CudaElement, S: Shape, const N: usize> Fusable<N> for OnDevice<T, S> {
     #[track_caller]
     fn fused<F: FusedFunction<N>>(f: F, inputs: [&Self; N]) -> Self {
         let () = const { assert!(N > 0, "a fused function takes at least one input") };
-        check_fused_shapes(&inputs);
+        check_fused_shapes(F::NAME, &inputs);
         Self::fused_elementwise(inputs[0].shape(), fused_kernel(f), &inputs, &[])
     }
 }
@@ -1108,7 +1108,7 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
         tangents: [&Self; N],
     ) -> Self {
         let () = const { assert!(N > 0, "a fused function takes at least one input") };
-        check_fused_shapes(&inputs);
+        check_fused_shapes(F::NAME, &inputs);
         for tangent in &tangents {
             or_panic(inputs[0].check_same_shape(tangent, "fused_tangent"));
         }
@@ -1219,6 +1219,7 @@ impl<T: CudaScalar, R: Dim, C: Dim> OnDevice<T, (R, C)> {
     #[track_caller]
     pub fn gather_rows(&self, indices: &[usize]) -> OnDevice<T, (Dyn, C)> {
         let (rows, columns) = self.shape();
+        crate::ops::rows::check_row_indices("gather_rows", indices, rows.size());
         OnDevice::new((Dyn(indices.len()), columns), |out| {
             gather_rows_kernel(self.slice(), (rows.size(), columns.size() * T::PARTS), indices, out)
         })
@@ -1654,7 +1655,7 @@ pub fn fused_pullback<T: CudaElement, S: Shape, F: FusedFunction<N>, const N: us
     write: Write,
 ) {
     assert!(k < N, "fused_pullback: input {k} of {N}");
-    check_fused_shapes(&inputs);
+    check_fused_shapes(F::NAME, &inputs);
     check_shapes("fused_pullback", y_bar, &[inputs[0], x_bar]);
     let mut buffers: std::vec::Vec<&CudaSlice<T>> = inputs.iter().map(|x| x.slice()).collect();
     buffers.push(y_bar.slice());
