@@ -85,10 +85,6 @@ impl Element {
         })
     }
 
-    fn is_complex(self) -> bool {
-        matches!(self, Element::C32 | Element::C64)
-    }
-
     /// Element `index` of `base` as (re, im).
     ///
     /// # Safety
@@ -216,7 +212,7 @@ pub unsafe extern "C" fn cublasGemmStridedBatchedEx(
     ldc: c_int,
     stride_c: c_longlong,
     batch: c_int,
-    _compute_type: c_uint,
+    compute_type: c_uint,
     _algorithm: c_int,
 ) -> Status {
     let size = |x: c_int| usize::try_from(x).ok();
@@ -236,18 +232,31 @@ pub unsafe extern "C" fn cublasGemmStridedBatchedEx(
     else {
         return NOT_SUPPORTED;
     };
-    if a_element != b_element
-        || c_element == Element::Bf16
-        || a_element.is_complex() != c_element.is_complex()
-    {
+    // cuBLAS's pairs of operand and result types: alike, or bf16 operands for f32.
+    let supported = a_element == b_element
+        && (a_element == c_element || (a_element == Element::Bf16 && c_element == Element::F32));
+    // Sums in the operands' precision: CUBLAS_COMPUTE_32F (or its TF32 form) for
+    // f32, Complex32 and bf16, CUBLAS_COMPUTE_64F for f64 and Complex64.
+    let single = matches!(a_element, Element::F32 | Element::C32 | Element::Bf16);
+    let compute_matches = if single { matches!(compute_type, 68 | 77) } else { compute_type == 70 };
+    if !supported || !compute_matches {
         return NOT_SUPPORTED;
     }
-    if transa > 2 || transb > 2 || ldc < m.max(1) {
+    // Each stored matrix's rows (column-major): op(A) is m×k, op(B) k×n.
+    let rows =
+        |operation: c_uint, plain: usize, transposed: usize| if operation == 0 { plain } else { transposed };
+    if transa > 2
+        || transb > 2
+        || lda < rows(transa, m, k).max(1)
+        || ldb < rows(transb, k, n).max(1)
+        || ldc < m.max(1)
+    {
         return INVALID_VALUE;
     }
     // SAFETY: the handle came from `cublasCreate_v2` (the caller's contract).
     let Some(handle) = (unsafe { handle.as_ref() }) else { return INVALID_VALUE };
-    let tf32 = handle.math_mode == TF32_MATH && matches!(a_element, Element::F32 | Element::C32);
+    let tf32 = (handle.math_mode == TF32_MATH || compute_type == 77)
+        && matches!(a_element, Element::F32 | Element::C32);
     let a = Operand { base: a, element: a_element, operation: transa, leading: lda, stride: stride_a, tf32 };
     let b = Operand { base: b, element: b_element, operation: transb, leading: ldb, stride: stride_b, tf32 };
     // SAFETY: α and β have C's type (the caller's contract).
@@ -333,7 +342,7 @@ mod tests {
                 int(m),
                 (m * n) as c_longlong,
                 2,
-                0,
+                70, // CUBLAS_COMPUTE_64F
                 -1,
             );
             cublasDestroy_v2(handle);

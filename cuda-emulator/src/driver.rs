@@ -44,9 +44,8 @@ fn allocations() -> MutexGuard<'static, BTreeMap<u64, Layout>> {
     ALLOCATIONS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Whether `bytes` bytes from `address` lie in one allocation.
-fn allocated(address: u64, bytes: usize) -> bool {
-    let allocations = allocations();
+/// Whether `bytes` bytes from `address` lie in one of `allocations`.
+fn allocated(allocations: &BTreeMap<u64, Layout>, address: u64, bytes: usize) -> bool {
     allocations.range(..=address).next_back().is_some_and(|(&start, layout)| {
         address.checked_add(bytes as u64).is_some_and(|end| end <= start + layout.size() as u64)
     })
@@ -247,10 +246,12 @@ pub extern "C" fn cuMemFreeAsync(address: u64, _stream: *mut c_void) -> Status {
 /// `cuMemsetD8_v2`.
 #[unsafe(no_mangle)]
 pub extern "C" fn cuMemsetD8_v2(address: u64, byte: u8, count: usize) -> Status {
-    if !allocated(address, count) {
+    let allocations = allocations(); // held until the fill is done: no free meanwhile
+    if !allocated(&allocations, address, count) {
         return INVALID_VALUE;
     }
-    // SAFETY: the `count` bytes lie in one allocation (checked).
+    // SAFETY: the `count` bytes lie in one allocation (checked), which cannot be freed
+    // while the registry is locked.
     unsafe { (address as *mut u8).write_bytes(byte, count) };
     SUCCESS
 }
@@ -266,11 +267,13 @@ pub extern "C" fn cuMemsetD8Async(address: u64, byte: u8, count: usize, _stream:
 /// # Safety
 /// A host side is valid for `bytes` bytes.
 unsafe fn copy(to: *mut u8, to_device: bool, from: *const u8, from_device: bool, bytes: usize) -> Status {
-    if (to_device && !allocated(to as u64, bytes)) || (from_device && !allocated(from as u64, bytes)) {
+    let allocations = allocations(); // held until the copy is done: no free meanwhile
+    let outside = |device: bool, address: u64| device && !allocated(&allocations, address, bytes);
+    if outside(to_device, to as u64) || outside(from_device, from as u64) {
         return INVALID_VALUE;
     }
-    // SAFETY: device sides were checked, host sides are the caller's contract;
-    // `copy` allows the two to overlap.
+    // SAFETY: device sides were checked (and cannot be freed while the registry is
+    // locked), host sides are the caller's contract; `copy` allows the two to overlap.
     unsafe { core::ptr::copy(from, to, bytes) };
     SUCCESS
 }

@@ -109,8 +109,8 @@ pub fn compile(cuda_source: &str) -> Result<PathBuf, String> {
     // Built under a name of its own, then renamed: a process or thread building the
     // same module meanwhile never loads half a file.
     let build = BUILDS.fetch_add(1, Ordering::Relaxed);
-    let stem = folder.join(format!("{:016x}.{}.{build}", source_hash(&source), std::process::id()));
-    let (source_path, built) = (stem.with_extension("cpp"), stem.with_extension("so"));
+    let stem = format!("{:016x}.{}.{build}", source_hash(&source), std::process::id());
+    let (source_path, built) = (folder.join(format!("{stem}.cpp")), folder.join(format!("{stem}.so")));
     std::fs::write(&source_path, &source)
         .map_err(|error| format!("cannot write {}: {error}", source_path.display()))?;
     let output = Command::new("g++")

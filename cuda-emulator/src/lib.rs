@@ -10,12 +10,13 @@
 //! - [`nvrtc`]: "compiling" a kernel compiles it for the host;
 //! - [`blas`]: strided batched products computed in `f64`.
 //!
-//! It checks what fluxion does on the GPU — every kernel it generates, the launch
-//! arguments, buffer sizes and copies, the products' transpose flags and strides —
-//! but not the GPU itself: NVRTC's compiler (CI compiles every built-in kernel with
-//! the real one), the GPU's arithmetic and rounding, races between threads of a
-//! launch, asynchronous streams and speed all need a GPU. The device's name says
-//! what it is ([`driver::DEVICE_NAME`]).
+//! It checks what fluxion does on the GPU — every kernel it generates, run on the
+//! data; copies and fills against their allocations; the products' types, transpose
+//! flags, leading dimensions and strides — but not the GPU itself: NVRTC's compiler
+//! (CI compiles every built-in kernel with the real one), the GPU's arithmetic and
+//! rounding, races between threads of a launch, asynchronous streams and speed all
+//! need a GPU, and a kernel's reads and writes are not checked against its buffers.
+//! The device's name says what it is ([`driver::DEVICE_NAME`]).
 
 pub mod blas;
 pub mod driver;

@@ -144,8 +144,9 @@
 //! of several tensors is one kernel, and its derivative kernels are recorded from
 //! the same definition run on symbolic duals.
 //!
-//! Separate elementwise operations fuse without being asked: the result of `exp`,
-//! `+`, `−`, `hadamard`, scaling, `relu` or a `ScalarFunction` waits as a formula
+//! Separate elementwise operations on real tensors fuse without being asked: the
+//! result of `exp`, `+`, `−`, `hadamard`, scaling, `relu` or a `ScalarFunction`
+//! (on complex tensors: `+`, `−` and real scaling) waits as a formula
 //! until something else reads it (a reduction, a product, `to_host`, an in-place
 //! update), and a chain of them is computed then by one generated kernel:
 //!
@@ -162,14 +163,14 @@
 //! let y = Vector::<f32, 4, Heap>::full(1.0).to_device();
 //! let device = Device::get().unwrap();
 //! let before = device.kernel_launches();
-//! let z = (&(&x.exp() * 2.0) - &y).relu().softplus(); // four operations: no kernel yet
+//! let z = (&(&x.exp() * 2.0) - &y).relu().softplus(); // five operations: no kernel yet
 //! let total = z.sum(); // one fused kernel for z, then the sum's
 //! assert!(device.kernel_launches() - before <= 3);
 //! # }
 //! ```
 //!
-//! A formula stops growing at `MOST_LEAVES` buffers read or `MOST_NODES` operations
-//! (an input beyond is computed first); a pending result that two chains read is
+//! A formula takes in its inputs' formulas up to `MOST_LEAVES` buffers read and
+//! `MOST_NODES` operations (an input beyond is computed first); a pending result that two chains read is
 //! computed in each. Clones share a buffer, and a write in place copies it first
 //! when something else holds it. Reductions along
 //! an axis, softmax and its relatives, broadcasts and transposes have kernels too;

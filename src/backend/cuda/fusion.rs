@@ -11,8 +11,10 @@
 //! generated kernel for the whole chain, compiled once per formula (named by its
 //! hash; the scalars, such as a scaling factor, are kernel arguments).
 //!
-//! A formula grows until it reads [`MOST_LEAVES`] buffers or holds [`MOST_NODES`]
-//! operations; a larger input is computed on its own first. A pending result read by
+//! A formula takes in its inputs' formulas while it reads at most [`MOST_LEAVES`]
+//! buffers and they hold at most [`MOST_NODES`] operations (the operation's own
+//! come on top, and a `FusedFunction` of more inputs reads as many); a larger input
+//! is computed on its own first. A pending result read by
 //! two chains is computed in each (elementwise work is cheap next to the memory
 //! traffic fusion saves), and once more if something else reads it.
 //!

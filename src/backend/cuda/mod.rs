@@ -10,7 +10,7 @@
 //!
 //! | operation | kernel |
 //! | --- | --- |
-//! | elementary functions, `relu`, `+`, `−`, scaling, `hadamard`, user [`ScalarFunction`](crate::ops::elementwise::ScalarFunction)s and [`FusedFunction`](crate::ops::elementwise::FusedFunction)s | generated: the generic Rust definition evaluated on a symbolic scalar, printed as CUDA C; a chain of them is one kernel (their formulas substituted into each other, [`DeviceBuffer`]) |
+//! | elementary functions, `relu`, `+`, `−`, scaling, `hadamard`, user [`ScalarFunction`](crate::ops::elementwise::ScalarFunction)s and [`FusedFunction`](crate::ops::elementwise::FusedFunction)s | generated: the generic Rust definition evaluated on a symbolic scalar, printed as CUDA C; a chain of them on real tensors (of `+`, `−` and real scaling on complex ones) is one kernel (their formulas substituted into each other, [`DeviceBuffer`]) |
 //! | their pullbacks | generated from the same derivative table (`Elementary::derivative`) |
 //! | `sum_axis`, `max_axis`, `sum`, `mean` | generated reduction along one axis |
 //! | `softmax`, `log_softmax`, `logsumexp` | reductions (max, shifted totals) + one generated elementwise pass |
