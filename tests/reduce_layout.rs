@@ -519,10 +519,11 @@ fn long_f32_sums_keep_their_accuracy() {
 }
 
 /// Pairwise summation splits at every length alike: sums of integers (exact in f64)
-/// along every axis, at lengths around the block of 128 and its multiples.
+/// along every axis, at lengths around its lanes (32) and blocks (2048 values, or
+/// 128 lines of an axis that is not the last).
 #[test]
 fn sums_are_exact_where_the_arithmetic_is() {
-    for len in [0, 1, 7, 8, 9, 127, 128, 129, 255, 256, 257, 1000, 1025] {
+    for len in [0, 1, 10, 11, 31, 32, 33, 127, 128, 129, 682, 683, 1366, 2047, 2048, 2049, 9000] {
         let x = Tensor::<f64, (Dyn, Const<3>), Heap>::from_shape_fn((Dyn(len), Const), |[i, j]| {
             (i * 3 + j) as f64
         });

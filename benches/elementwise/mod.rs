@@ -144,11 +144,11 @@ fn sum(c: &mut Criterion) {
     group.finish();
 }
 
-/// A fast hand-written sum: eight interleaved totals (independent chains of
-/// additions, which vectorise), then the tail.
+/// A fast hand-written sum: 32 interleaved totals (independent chains of additions,
+/// which vectorise and overlap: four AVX2 vectors), then the tail.
 fn interleaved_sum(values: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let chunks = values.chunks_exact(8);
+    let mut lanes = [0f32; 32];
+    let chunks = values.chunks_exact(32);
     let tail: f32 = chunks.remainder().iter().sum();
     for chunk in chunks {
         for (lane, &x) in lanes.iter_mut().zip(chunk) {

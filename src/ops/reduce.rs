@@ -81,7 +81,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
             return out;
         }
         #[cfg(feature = "alloc")]
-        if len > SUM_BLOCK {
+        if len > LINE_BLOCK {
             return cascaded_sum_axis::<AXIS, T, S, K>(self);
         }
         self.fold_axis(axis, T::zero(), |acc, x| acc + x)
@@ -189,33 +189,47 @@ pub fn max_pullback<T: RealScalar, S: Shape, K: Storage<T, S>>(
     Tensor::from_flat_fn(x.shape(), |i| if Some(i) == winner { s_bar } else { T::zero() })
 }
 
-/// The block that [`pairwise_sum`] sums directly, in eight interleaved totals.
-const SUM_BLOCK: usize = 128;
+/// The block that [`pairwise_sum`] sums directly, in [`SUM_LANES`] interleaved totals.
+const SUM_BLOCK: usize = 2048;
+
+/// Interleaved totals of a block: independent chains of additions, which vectorise
+/// and overlap (four AVX2 vectors of `f32`), each summing 64 values of a block.
+const SUM_LANES: usize = 32;
 
 /// Σ of `values` by pairwise summation: halves summed recursively down to blocks of
-/// [`SUM_BLOCK`] values, each summed in eight interleaved totals (independent chains
-/// of additions that vectorise). The rounding error grows as O(log n) rather than
-/// O(n): 2²⁴ + 1 ones in `f32` sum to 16777217, where a running total stops at
-/// 16777216.
+/// [`SUM_BLOCK`] values, each summed in [`SUM_LANES`] interleaved totals combined as a
+/// tree. The rounding error grows as O(log n) rather than O(n): 2²⁴ + 1 ones in `f32`
+/// sum to 16777217, where a running total stops at 16777216.
 pub(crate) fn pairwise_sum<T: Scalar>(values: &[T]) -> T {
+    if values.len() < SUM_LANES {
+        return values.iter().fold(T::zero(), |total, &x| total + x);
+    }
     if values.len() > SUM_BLOCK {
         let middle = (values.len() / 2).next_multiple_of(SUM_BLOCK).min(values.len());
         let (left, right) = values.split_at(middle);
         return pairwise_sum(left) + pairwise_sum(right);
     }
-    let mut lanes = [T::zero(); 8];
-    let chunks = values.chunks_exact(8);
+    let mut lanes = [T::zero(); SUM_LANES];
+    let chunks = values.chunks_exact(SUM_LANES);
     let rest = chunks.remainder();
     for chunk in chunks {
         for (lane, &x) in lanes.iter_mut().zip(chunk) {
             *lane += x;
         }
     }
-    let [a, b, c, d, e, f, g, h] = lanes;
+    for k in 8..SUM_LANES {
+        lanes[k % 8] += lanes[k];
+    }
+    let [a, b, c, d, e, f, g, h] = [0, 1, 2, 3, 4, 5, 6, 7].map(|k| lanes[k]);
     rest.iter().fold(((a + b) + (c + d)) + ((e + f) + (g + h)), |total, &x| total + x)
 }
 
-/// Σ along an axis that is not the last one, of more than [`SUM_BLOCK`] lines:
+/// The lines of an axis that is not the last one summed in order before their total
+/// joins the pairwise combination ([`cascaded_sum_axis`]).
+#[cfg(feature = "alloc")]
+const LINE_BLOCK: usize = 128;
+
+/// Σ along an axis that is not the last one, of more than [`LINE_BLOCK`] lines:
 /// blocks of lines summed in order, the blocks' totals combined pairwise (a binary
 /// counter of partial sums, one per level), so the rounding grows as O(log n).
 #[cfg(feature = "alloc")]
@@ -232,7 +246,7 @@ where
     {
         // levels[i]: the total of 2^i blocks, while its bit of the block count is set.
         let mut levels: alloc::vec::Vec<Option<alloc::vec::Vec<T>>> = alloc::vec::Vec::new();
-        for block in lines.chunks(SUM_BLOCK * inner) {
+        for block in lines.chunks(LINE_BLOCK * inner) {
             let mut carry = alloc::vec![T::zero(); inner];
             for line in block.chunks_exact(inner) {
                 carry.iter_mut().zip(line).for_each(|(acc, &v)| *acc += v);
