@@ -1,27 +1,5 @@
-//! GPU buffers, and how separate elementwise operations fuse into one kernel.
-//!
-//! An elementwise operation on `Cuda` tensors (`exp`, `+`, `hadamard`, scaling,
-//! `relu`, a user's `ScalarFunction` or `FusedFunction`, …) does not launch its
-//! kernel: its result is *pending*, the operation's formula recorded on symbols
-//! (the same recording that generates every kernel) over the computed buffers it
-//! reads. An elementwise operation on a pending input substitutes the input's
-//! formula for it, so a chain such as `(&(x.exp() * 2.0) + &y).relu()` stays one
-//! formula over `x` and `y`. Anything else that reads the buffer — a reduction, a
-//! product, a copy to the host, an in-place update — computes it first: one
-//! generated kernel for the whole chain, compiled once per formula (named by its
-//! hash; the scalars, such as a scaling factor, are kernel arguments).
-//!
-//! A formula takes in its inputs' formulas while it reads at most [`MOST_LEAVES`]
-//! buffers and they hold at most [`MOST_NODES`] operations (the operation's own
-//! come on top, and a `FusedFunction` of more inputs reads as many); a larger input
-//! is computed on its own first. A pending result read by
-//! two chains is computed in each (elementwise work is cheap next to the memory
-//! traffic fusion saves), and once more if something else reads it.
-//!
-//! Buffers are shared, not copied: a clone of a tensor and a formula that reads a
-//! buffer hold the same memory, and a write in place (`add_scaled`, an optimiser's
-//! update, an accumulated gradient) copies it first when anything else holds it, so
-//! no pending result ever sees a later write.
+//! GPU buffers, and how separate elementwise operations fuse into one kernel: see
+//! [`DeviceBuffer`].
 
 use std::format;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -40,8 +18,30 @@ pub const MOST_LEAVES: usize = 8;
 pub const MOST_NODES: usize = 128;
 
 /// A buffer of GPU memory holding a tensor's elements, each as its
-/// [`CudaScalar::PARTS`] real parts: computed, or pending (see the
-/// [module docs](self)). Clones share it.
+/// [`CudaScalar::PARTS`] real parts: computed, or pending.
+///
+/// An elementwise operation on real `Cuda` tensors (`exp`, `+`, `hadamard`,
+/// scaling, `relu`, a user's `ScalarFunction` or `FusedFunction`, …; on complex ones
+/// `+`, `−` and real scaling) does not launch its kernel: its result is *pending*, the operation's formula recorded on symbols
+/// (the same recording that generates every kernel) over the computed buffers it
+/// reads. An elementwise operation on a pending input substitutes the input's
+/// formula for it, so a chain such as `(&(x.exp() * 2.0) + &y).relu()` stays one
+/// formula over `x` and `y`. Anything else that reads the buffer — a reduction, a
+/// product, a copy to the host, an in-place update — computes it first: one
+/// generated kernel for the whole chain, compiled once per formula (named by its
+/// hash; the scalars, such as a scaling factor, are kernel arguments).
+///
+/// A formula takes in its inputs' formulas while it reads at most [`MOST_LEAVES`]
+/// buffers and they hold at most [`MOST_NODES`] operations (the operation's own
+/// come on top, and a `FusedFunction` of more inputs reads as many); a larger input
+/// is computed on its own first. A pending result read by two chains is computed in
+/// each (elementwise work is cheap next to the memory traffic fusion saves), and once
+/// more if something else reads it.
+///
+/// Buffers are shared, not copied: a clone of a tensor and a formula that reads a
+/// buffer hold the same memory, and a write in place (`add_scaled`, an optimiser's
+/// update, an accumulated gradient) copies it first when anything else holds it, so
+/// no pending result ever sees a later write.
 pub struct DeviceBuffer<T: CudaScalar> {
     elements: Arc<Elements<T::Part>>,
 }
