@@ -2093,3 +2093,59 @@ fn separate_elementwise_operations_fuse_into_one_kernel() {
         3 * MOST_LEAVES
     );
 }
+
+#[test]
+fn broadcast_axis_and_its_rules_match_the_host() {
+    use fluxion::autodiff::{CudaDual, jvp};
+    let Some(_gpu) = gpu() else { return };
+    let x: Matrix<f64, 6, 7, Heap> = Matrix::random_uniform(-1.0, 1.0, 320);
+    let weights: Tensor3<f64, 6, 5, 7, Heap> = Tensor3::random_uniform(-1.0, 1.0, 321);
+    let dx = x.to_device();
+    let along1: Tensor3<f64, 6, 5, 7, Heap> = x.broadcast_axis(Axis::<1>);
+    assert_close(
+        &dx.broadcast_axis::<1, (Const<6>, Const<5>, Const<7>)>(Axis).to_vec(),
+        along1.as_slice(),
+        0.0,
+    );
+    let along0: Tensor3<f64, 3, 6, 7, Heap> = x.broadcast_axis(Axis::<0>);
+    assert_close(
+        &dx.broadcast_axis::<0, (Const<3>, Const<6>, Const<7>)>(Axis).to_vec(),
+        along0.as_slice(),
+        0.0,
+    );
+    let along2: Tensor3<f64, 6, 7, 4, Heap> = x.broadcast_axis(Axis::<2>);
+    assert_close(
+        &dx.broadcast_axis::<2, (Const<6>, Const<7>, Const<4>)>(Axis).to_vec(),
+        along2.as_slice(),
+        0.0,
+    );
+    // Reverse mode: Σ w ⊙ broadcast(x), x̄ = Σ of w along the new axis.
+    let dw = Var::constant(weights.to_device());
+    let w = Var::constant(weights.clone());
+    let host = grad(|x: Var<Matrix<f64, 6, 7, Heap>>| x.broadcast_axis(Axis::<1>).hadamard(&w).sum(), &x);
+    let device = grad(|x: Var<Matrix<f64, 6, 7, Cuda>>| x.broadcast_axis(Axis::<1>).hadamard(&dw).sum(), &dx);
+    assert_close(&device.to_vec(), host.as_slice(), F64_TOL);
+    assert_close(&host.to_vec(), weights.sum_axis(Axis::<1>).as_slice(), F64_TOL);
+    // Forward mode: the tangent is broadcast alike.
+    let v: Matrix<f64, 6, 7, Heap> = Matrix::random_uniform(-1.0, 1.0, 322);
+    let dweights = weights.to_device();
+    let (_, derivative) = jvp(
+        |x: CudaDual<f64, (Const<6>, Const<7>)>| {
+            x.broadcast_axis::<1, (Const<6>, Const<5>, Const<7>)>(Axis)
+                .hadamard(&CudaDual::constant(dweights.clone()))
+                .sum()
+        },
+        &dx,
+        &v.to_device(),
+    );
+    let expected = weights.sum_axis(Axis::<1>).hadamard(&v).sum();
+    assert!(
+        (derivative - expected).abs() <= F64_TOL * expected.abs().max(1.0),
+        "{derivative} against {expected}"
+    );
+    // Complex elements move both parts.
+    let z: Matrix<Complex<f64>, 3, 2, Heap> = Matrix::random_uniform(-1.0, 1.0, 323);
+    let wide: Tensor3<Complex<f64>, 3, 4, 2, Heap> = z.broadcast_axis(Axis::<1>);
+    let device_wide = z.to_device().broadcast_axis::<1, (Const<3>, Const<4>, Const<2>)>(Axis).to_vec();
+    assert_eq!(device_wide, wide.to_vec());
+}

@@ -561,6 +561,26 @@ fn f64_layout() {
         "broadcast heap V3 → 2×3",
         check_vjp(|x: Var<Heap3>| x.broadcast::<(Const<2>, Const<3>)>(), &static_tensor(&m[..3]), o),
     );
+    for (name, result) in [
+        (
+            "broadcast_axis 0: M23 → 4×2×3",
+            check_vjp(|x: Var<M23>| x.broadcast_axis::<0, (Const<4>, Const<2>, Const<3>)>(Axis), &x, o),
+        ),
+        (
+            "broadcast_axis 1: M23 → 2×4×3",
+            check_vjp(|x: Var<M23>| x.broadcast_axis::<1, (Const<2>, Const<4>, Const<3>)>(Axis), &x, o),
+        ),
+        (
+            "broadcast_axis 2: M23 → 2×3×4",
+            check_vjp(|x: Var<M23>| x.broadcast_axis::<2, (Const<2>, Const<3>, Const<4>)>(Axis), &x, o),
+        ),
+        (
+            "broadcast_axis 1: V3 → 3×2",
+            check_vjp(|x: Var<V3>| x.broadcast_axis::<1, (Const<3>, Const<2>)>(Axis), &v, o),
+        ),
+    ] {
+        ok(name, result);
+    }
     // A broadcast followed by a reduction: Σ over the copies.
     ok(
         "broadcast then sum_axis 0",

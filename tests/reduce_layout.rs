@@ -541,3 +541,37 @@ fn sums_are_exact_where_the_arithmetic_is() {
         assert_eq!(rows.to_vec(), columns.to_vec(), "len {len}");
     }
 }
+
+/// y[o, j, i] = x[o, i] along a new axis at every position, for static and dynamic
+/// shapes; summing the new axis gives len·x back; a target that does not fit names
+/// both shapes.
+#[test]
+fn broadcast_axis_repeats_each_line_along_the_new_axis() {
+    let (t, a) = labelled3();
+    let along0: Tensor3<f64, 5, 2, 3> =
+        Matrix::<f64, 2, 3>::from_array([[1., 2., 3.], [4., 5., 6.]]).broadcast_axis(Axis::<0>);
+    let source1: Matrix<f64, 2, 4> = t.sum_axis(Axis::<1>);
+    let along1: Tensor3<f64, 2, 3, 4> = source1.broadcast_axis(Axis::<1>);
+    let source2: Matrix<f64, 2, 3> = t.sum_axis(Axis::<2>);
+    let along2: Tensor3<f64, 2, 3, 4> = source2.broadcast_axis(Axis::<2>);
+    for (i, j, k) in (0..2).flat_map(|i| (0..3).flat_map(move |j| (0..4).map(move |k| (i, j, k)))) {
+        assert_eq!(along1[[i, j, k]], (0..3).map(|jj| a[i][jj][k]).sum::<f64>(), "axis 1 at {i},{j},{k}");
+        assert_eq!(along2[[i, j, k]], a[i][j].iter().sum::<f64>(), "axis 2 at {i},{j},{k}");
+    }
+    for l in 0..5 {
+        assert_eq!(along0.to_array()[l], [[1., 2., 3.], [4., 5., 6.]]);
+    }
+    assert_eq!(along1.sum_axis(Axis::<1>), source1.map(|v| 3.0 * v));
+    // A keepdim reduction: each row centred on its mean.
+    let centred: Tensor3<f64, 2, 3, 4> = t - t.mean_axis(Axis::<2>).broadcast_axis(Axis::<2>);
+    assert!(centred.sum_axis(Axis::<2>).iter().all(|v| v.abs() < 1e-12));
+    // Dynamic shapes: checked when it runs.
+    let rows =
+        Tensor::<f64, (Dyn, Const<3>), Heap>::from_shape_fn((Dyn(2), Const), |[i, j]| (i * 3 + j) as f64);
+    let wide = rows.try_broadcast_axis_to(Axis::<1>, (Dyn(2), Dyn(4), Const::<3>)).unwrap();
+    assert_eq!(wide.shape(), (Dyn(2), Dyn(4), Const::<3>));
+    assert_eq!(wide.as_slice()[12..15], [3., 4., 5.]);
+    let error = rows.try_broadcast_axis_to(Axis::<1>, (Dyn(3), Dyn(4), Const::<3>)).unwrap_err();
+    assert_names_shapes(&error, &[2, 3], &[3, 4, 3]);
+    assert!(error.to_string().starts_with("broadcast_axis:"), "{error}");
+}

@@ -296,6 +296,15 @@ impl<T: CudaScalar, S: Shape> CudaDual<T, S> {
         self.linear(|t| t.mean_axis(axis))
     }
 
+    /// The tensor repeated along a new axis at `AXIS` of the static shape `Target`
+    /// (value and tangent alike).
+    pub fn broadcast_axis<const AXIS: usize, Target>(&self, axis: Axis<AXIS>) -> CudaDual<T, Target>
+    where
+        Target: StaticShape + HasAxis<AXIS, Removed = S>,
+    {
+        self.linear(|t| t.broadcast_axis(axis))
+    }
+
     /// The tensor repeated along new leading axes to the static shape `Target`.
     pub fn broadcast<Target>(&self) -> CudaDual<T, Target>
     where
@@ -857,6 +866,33 @@ impl<T: CudaScalar, S: Shape> Var<OnDevice<T, S>> {
                 rules::spread_along_pullback::<AXIS, T, S>(y_bar, factor, x_bar, write)
             })
         })
+    }
+
+    /// Repeated along a new axis at `AXIS` of the static shape `Target` (see
+    /// [`Tensor::broadcast_axis`]); x̄ = Σ of ȳ along `AXIS`.
+    pub fn broadcast_axis<const AXIS: usize, Target>(&self, axis: Axis<AXIS>) -> Var<OnDevice<T, Target>>
+    where
+        Target: StaticShape + HasAxis<AXIS, Removed = S>,
+    {
+        or_panic(self.try_broadcast_axis_to(axis, Target::default()))
+    }
+
+    /// [`Var::broadcast_axis`] to `shape` (checked when it runs).
+    pub fn try_broadcast_axis_to<const AXIS: usize, Target>(
+        &self,
+        axis: Axis<AXIS>,
+        shape: Target,
+    ) -> Result<Var<OnDevice<T, Target>>, ShapeError>
+    where
+        Target: HasAxis<AXIS, Removed = S>,
+    {
+        let source = self.value().shape();
+        let y = self.value().try_broadcast_axis_to(axis, shape)?;
+        Ok(record_unary_in_place(self, y, move |_, y_bar, x_bar| {
+            x_bar.write_or_add(source, |x_bar, write| {
+                rules::broadcast_axis_pullback::<AXIS, T, Target>(y_bar, x_bar, write)
+            })
+        }))
     }
 
     /// Repeated along new leading axes to the static shape `Target`.

@@ -297,6 +297,31 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         record_unary(self, x.broadcast(), move |y_bar| broadcast_pullback(&x, y_bar))
     }
 
+    /// Repeated along a new axis at `AXIS` of the static shape `Target` (see
+    /// [`Tensor::broadcast_axis`]); x̄ = Σ of ȳ along `AXIS`.
+    pub fn broadcast_axis<const AXIS: usize, Target>(&self, axis: Axis<AXIS>) -> Var<Tensor<T, Target, K>>
+    where
+        Target: StaticShape + HasAxis<AXIS, Removed = S>,
+        K: Storage<T, Target>,
+    {
+        or_panic(self.try_broadcast_axis_to(axis, Target::default()))
+    }
+
+    /// [`Var::broadcast_axis`] to `shape`; an error names both shapes when `shape`
+    /// without axis `AXIS` is not the value's shape.
+    pub fn try_broadcast_axis_to<const AXIS: usize, Target>(
+        &self,
+        axis: Axis<AXIS>,
+        shape: Target,
+    ) -> Result<Var<Tensor<T, Target, K>>, ShapeError>
+    where
+        Target: HasAxis<AXIS, Removed = S>,
+        K: Storage<T, Target>,
+    {
+        let y = self.value().try_broadcast_axis_to(axis, shape)?;
+        Ok(record_unary(self, y, move |y_bar| y_bar.sum_axis(axis)))
+    }
+
     /// Concatenation with `other` along `AXIS`.
     #[track_caller]
     pub fn concat<const AXIS: usize, B: Dim, C: Dim>(

@@ -6,8 +6,8 @@
 //! (a `Dyn` size is checked when it runs: a panic naming both shapes, or a
 //! `ShapeError` from the `try_` form); `*` only scales, and each product of two
 //! tensors is named; and nothing broadcasts implicitly but `matmul` of a batch
-//! `[B, M, K]` by one matrix `[K, N]` (a bias row is `add_rows`, anything else
-//! `broadcast::<S>()`).
+//! `[B, M, K]` by one matrix `[K, N]` (a bias row is `add_rows`, new leading axes
+//! `broadcast::<S>()`, a new axis anywhere `broadcast_axis(Axis::<k>)`).
 //!
 //! | PyTorch | JAX | fluxion |
 //! | --- | --- | --- |
@@ -19,6 +19,7 @@
 //! | `x.T`, `x.reshape(…)`, `torch.cat`, `x[:, 2:5]` | `x.T`, `reshape`, `concatenate`, slicing | `x.transpose()`, `x.reshape::<S>()` (a copy; `try_reshape(shape)` for `Dyn` sizes), `a.concat(Axis::<1>, &b)`, `narrow::<AXIS, START, LEN>()` |
 //! | `x + bias` (broadcast) | `x + bias` | `x.add_rows(&bias)`, `x.mul_rows(&gain)`, `x.broadcast::<S>()` |
 //! | `x.sum(1)`, `x.amax(1)`, `softmax(x, 1)` | `jnp.sum(x, 1)`, `jax.nn.softmax` | `x.sum_axis(Axis::<1>)`, `max_axis`, `mean_axis`, `softmax(Axis::<1>)`, `log_softmax`, `logsumexp` |
+//! | `x.mean(1, keepdim=True)`, `y.unsqueeze(1).expand(…)` | `jnp.mean(x, 1, keepdims=True)`, `jnp.expand_dims` | `x.mean_axis(Axis::<1>).broadcast_axis(Axis::<1>)`, `y.broadcast_axis(Axis::<1>)` (the new axis's length from the result's type; `try_broadcast_axis_to(axis, shape)` for `Dyn` sizes) |
 //! | `relu`, `F.softplus`, `F.silu`, `F.leaky_relu`, `clamp`, `torch.maximum`, `minimum` | `jax.nn.*`, `jnp.clip`, `jnp.maximum`, `minimum` | `x.relu()`, `softplus()`, `silu()`, `leaky_relu(a)`, `clamp(lo, hi)`, `maximum(&y)`, `minimum(&y)` |
 //! | `F.conv2d`, `F.max_pool2d` | `lax.conv`, `reduce_window` | `conv2d`, `conv2d_padded`, `conv2d_strided`, `max_pool2d` |
 //! | `loss.backward(); x.grad` | `jax.grad`, `jax.value_and_grad` | `grad(f, &x)`, `value_and_grad(f, &x)`: `f` takes `Var`s |

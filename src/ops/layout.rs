@@ -5,6 +5,9 @@
 //! - `reshape`: the same row-major sequence of elements under another shape of equal
 //!   element count (checked by `cargo check` for static shapes).
 //! - `broadcast`: prepends axes, repeating the whole tensor along them.
+//! - `broadcast_axis` at k: inserts axis k, repeating each line along it,
+//!   y[o, j, i] = x[o, i] (the shape `sum_axis` would reduce back: NumPy's and
+//!   PyTorch's `keepdim`/`unsqueeze(k).expand(…)`).
 //! - `concat` along axis k: the other axes must agree; the lengths along k add up.
 //! - `narrow::<AXIS, START, LEN>`: the `LEN` entries from `START` along `AXIS`.
 
@@ -166,6 +169,42 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         let data = self.as_slice();
         let len = data.len();
         Ok(Tensor::from_flat_fn(shape, |i| data[i % len]))
+    }
+
+    /// The tensor repeated along a new axis at position `AXIS` of the static shape
+    /// `Target`: y[o, j, i] = x[o, i] for every j (`Target` without axis `AXIS` is the
+    /// tensor's shape). A reduction along an axis broadcast back, as NumPy's
+    /// `keepdims` and PyTorch's `unsqueeze(AXIS).expand(…)` do:
+    ///
+    /// ```
+    /// use fluxion::prelude::*;
+    /// let x: Matrix<f64, 2, 3> = Matrix::from_array([[1., 2., 3.], [4., 5., 6.]]);
+    /// let centred = &x - &x.mean_axis(Axis::<1>).broadcast_axis(Axis::<1>);
+    /// assert_eq!(centred.to_array(), [[-1., 0., 1.], [-1., 0., 1.]]);
+    /// ```
+    pub fn broadcast_axis<const AXIS: usize, Target>(&self, axis: Axis<AXIS>) -> Tensor<T, Target, K>
+    where
+        Target: StaticShape + HasAxis<AXIS, Removed = S>,
+        K: Storage<T, Target>,
+    {
+        or_panic(self.try_broadcast_axis_to(axis, Target::default()))
+    }
+
+    /// [`broadcast_axis`](Self::broadcast_axis) to `shape`; an error names both shapes
+    /// when `shape` without axis `AXIS` is not the tensor's shape.
+    pub fn try_broadcast_axis_to<const AXIS: usize, Target>(
+        &self,
+        _: Axis<AXIS>,
+        shape: Target,
+    ) -> Result<Tensor<T, Target, K>, ShapeError>
+    where
+        Target: HasAxis<AXIS, Removed = S>,
+        K: Storage<T, Target>,
+    {
+        check_broadcast_axis::<AXIS, S, Target>(self.shape(), shape)?;
+        let (_, len, inner) = shape.dims().split_at_axis(AXIS);
+        let data = self.as_slice();
+        Ok(Tensor::from_flat_fn(shape, |flat| data[(flat / (len * inner)) * inner + flat % inner]))
     }
 
     /// Concatenation with `other` along `AXIS`; an error names both shapes when another
@@ -344,6 +383,23 @@ where
     K: Storage<T, S> + Storage<T, Target>,
 {
     or_panic(y_bar.try_reshape(x.shape()))
+}
+
+/// Checks that `target` without axis `AXIS` is `source` (the shapes of
+/// `broadcast_axis`), naming both shapes otherwise.
+pub(crate) fn check_broadcast_axis<const AXIS: usize, S: Shape, Target: HasAxis<AXIS, Removed = S>>(
+    source: S,
+    target: Target,
+) -> Result<(), ShapeError> {
+    if target.removed() == source {
+        return Ok(());
+    }
+    Err(ShapeError::new(
+        "broadcast_axis",
+        source.dims(),
+        target.dims(),
+        "the target without the new axis must equal the source",
+    ))
 }
 
 /// x̄ⱼ = Σ over the prepended axes of ȳ, for y = broadcast(x).

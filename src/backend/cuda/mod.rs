@@ -14,7 +14,7 @@
 //! | their pullbacks | generated from the same derivative table (`Elementary::derivative`) |
 //! | `sum_axis`, `max_axis`, `sum`, `mean` | generated reduction along one axis |
 //! | `softmax`, `log_softmax`, `logsumexp` | reductions (max, shifted totals) + one generated elementwise pass |
-//! | `broadcast` of a removed axis, bias rows | generated elementwise kernel reading one value per line |
+//! | `broadcast_axis` (a new axis anywhere), `broadcast` of a removed axis, bias rows | generated elementwise kernel reading one value per line |
 //! | `transpose` | a tiled shared-memory transpose (a complex matrix: two passes, the second moving each element's two parts together) |
 //! | `concat`, `narrow` and their pullbacks | a block copy along one axis |
 //! | the pullbacks of `max`, `max_axis` | one thread per line: its first largest element (its first NaN if it has one, as on the host) |

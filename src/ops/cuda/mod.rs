@@ -32,7 +32,7 @@ use crate::ops::elementwise::{
     fused_partials,
 };
 use crate::ops::functions::{self, MapFunction};
-use crate::ops::layout::{check_concat, check_element_count};
+use crate::ops::layout::{check_broadcast_axis, check_concat, check_element_count};
 use crate::ops::rows::check_row;
 use crate::product::matmul::{check_output, inner_mismatch};
 use crate::product::transposed::{columns_mismatch, rows_mismatch};
@@ -687,6 +687,39 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
     {
         let len = self.shape().axis_dim().size();
         self.sum_axis(axis).scale_parts(T::Part::one() / T::Part::from_f64(len as f64))
+    }
+
+    /// The tensor repeated along a new axis at `AXIS` of the static shape `Target`
+    /// (see the host's `broadcast_axis`): one generated kernel reading one value per
+    /// line.
+    #[track_caller]
+    pub fn broadcast_axis<const AXIS: usize, Target>(&self, axis: Axis<AXIS>) -> OnDevice<T, Target>
+    where
+        Target: crate::shape::StaticShape + HasAxis<AXIS, Removed = S>,
+    {
+        or_panic(self.try_broadcast_axis_to(axis, Target::default()))
+    }
+
+    /// [`broadcast_axis`](Self::broadcast_axis) to `shape`; an error names both shapes
+    /// when `shape` without axis `AXIS` is not the tensor's shape.
+    pub fn try_broadcast_axis_to<const AXIS: usize, Target>(
+        &self,
+        _: Axis<AXIS>,
+        shape: Target,
+    ) -> Result<OnDevice<T, Target>, ShapeError>
+    where
+        Target: HasAxis<AXIS, Removed = S>,
+    {
+        check_broadcast_axis::<AXIS, S, Target>(self.shape(), shape)?;
+        let (outer, len, inner) = shape.dims().split_at_axis(AXIS);
+        Ok(OnDevice::new(shape, |out| {
+            spread_kernel(Write::Overwrite).launch(
+                &[self.slice()],
+                &[T::Part::one()],
+                (outer, len, inner * T::PARTS),
+                out,
+            )
+        }))
     }
 
     /// The tensor repeated along new leading axes to the static shape `Target`.
@@ -1733,6 +1766,18 @@ pub fn spread_along_pullback<const AXIS: usize, T: CudaScalar, S: HasAxis<AXIS>>
     check_removed::<AXIS, T, S>("spread_along_pullback", x_bar, y_bar);
     let axis = x_bar.parts_split(AXIS);
     or_panic_cuda(spread_kernel(write).launch(&[y_bar.slice()], &[factor], axis, x_bar.slice_mut()));
+}
+
+/// x̄ (=|+=) Σ of ȳ along `AXIS`, for y = x broadcast along a new axis `AXIS`.
+#[track_caller]
+pub fn broadcast_axis_pullback<const AXIS: usize, T: CudaScalar, Target: HasAxis<AXIS>>(
+    y_bar: &OnDevice<T, Target>,
+    x_bar: &mut OnDevice<T, Target::Removed>,
+    write: Write,
+) {
+    check_removed::<AXIS, T, Target>("broadcast_axis_pullback", y_bar, x_bar);
+    let axis = y_bar.parts_split(AXIS);
+    or_panic_cuda(sum_kernel(write).launch(&[y_bar.slice()], &[], axis, x_bar.slice_mut()));
 }
 
 /// x̄ = factor·s̄ everywhere, for s = Σ x (factor 1) or the mean (factor 1/n).
