@@ -97,6 +97,33 @@ pub unsafe extern "C" fn nvrtcCompileProgram(
     }
 }
 
+/// Writes the length (with its NUL) of the program's `text` to `size`.
+///
+/// # Safety
+/// `program` came from [`nvrtcCreateProgram`]; `size` is valid for a write.
+unsafe fn text_size(program: *mut Program, text: fn(&Program) -> &CStr, size: *mut usize) -> Status {
+    // SAFETY: the caller's contract.
+    let Some(program) = (unsafe { self::program(program) }) else { return INVALID_PROGRAM };
+    if size.is_null() {
+        return INVALID_INPUT;
+    }
+    // SAFETY: the caller's contract.
+    unsafe { size.write(text(program).to_bytes_with_nul().len()) };
+    SUCCESS
+}
+
+/// Copies the program's `text` with its NUL to `out`.
+///
+/// # Safety
+/// `program` came from [`nvrtcCreateProgram`]; `out` holds the bytes
+/// [`text_size`] gives.
+unsafe fn text_copy(program: *mut Program, text: fn(&Program) -> &CStr, out: *mut c_char) -> Status {
+    // SAFETY: the caller's contract.
+    let Some(program) = (unsafe { self::program(program) }) else { return INVALID_PROGRAM };
+    // SAFETY: the caller's contract.
+    unsafe { copy_out(text(program), out) }
+}
+
 /// `nvrtcGetPTXSize`: the length of the image text with its NUL.
 ///
 /// # Safety
@@ -104,13 +131,7 @@ pub unsafe extern "C" fn nvrtcCompileProgram(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nvrtcGetPTXSize(program: *mut Program, size: *mut usize) -> Status {
     // SAFETY: the caller's contract.
-    let Some(program) = (unsafe { self::program(program) }) else { return INVALID_PROGRAM };
-    if size.is_null() {
-        return INVALID_INPUT;
-    }
-    // SAFETY: the caller's contract.
-    unsafe { size.write(program.image.as_bytes_with_nul().len()) };
-    SUCCESS
+    unsafe { text_size(program, |p| &p.image, size) }
 }
 
 /// `nvrtcGetPTX`: the image text.
@@ -121,9 +142,7 @@ pub unsafe extern "C" fn nvrtcGetPTXSize(program: *mut Program, size: *mut usize
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nvrtcGetPTX(program: *mut Program, image: *mut c_char) -> Status {
     // SAFETY: the caller's contract.
-    let Some(program) = (unsafe { self::program(program) }) else { return INVALID_PROGRAM };
-    // SAFETY: the caller's contract.
-    unsafe { copy_out(&program.image, image) }
+    unsafe { text_copy(program, |p| &p.image, image) }
 }
 
 /// `nvrtcGetProgramLogSize`.
@@ -133,13 +152,7 @@ pub unsafe extern "C" fn nvrtcGetPTX(program: *mut Program, image: *mut c_char) 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nvrtcGetProgramLogSize(program: *mut Program, size: *mut usize) -> Status {
     // SAFETY: the caller's contract.
-    let Some(program) = (unsafe { self::program(program) }) else { return INVALID_PROGRAM };
-    if size.is_null() {
-        return INVALID_INPUT;
-    }
-    // SAFETY: the caller's contract.
-    unsafe { size.write(program.log.as_bytes_with_nul().len()) };
-    SUCCESS
+    unsafe { text_size(program, |p| &p.log, size) }
 }
 
 /// `nvrtcGetProgramLog`: the host compiler's message.
@@ -150,9 +163,7 @@ pub unsafe extern "C" fn nvrtcGetProgramLogSize(program: *mut Program, size: *mu
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nvrtcGetProgramLog(program: *mut Program, log: *mut c_char) -> Status {
     // SAFETY: the caller's contract.
-    let Some(program) = (unsafe { self::program(program) }) else { return INVALID_PROGRAM };
-    // SAFETY: the caller's contract.
-    unsafe { copy_out(&program.log, log) }
+    unsafe { text_copy(program, |p| &p.log, log) }
 }
 
 /// `nvrtcDestroyProgram`.
