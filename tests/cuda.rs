@@ -586,11 +586,12 @@ fn a_model_of_library_layers_trains_on_the_gpu_as_on_the_host() {
     // Dropout draws its masks from its seed's stream: the same on host and GPU.
     let host =
         Sequential((Linear::new(31), LayerNorm::default(), Relu, Dropout::new(0.2, 33), Linear::new(32)));
-    let (host_curve, host_model) = train_layers_on_the_host(host.clone(), &x, &classes);
+    // The host's parameters and a fork of its dropout stream, before the host draws.
+    let device = gpu_available().then(|| host.to_device());
+    let (host_curve, host_model) = train_layers_on_the_host(host, &x, &classes);
     assert!(host_curve[19] < 0.8 * host_curve[0], "the model learns: {host_curve:?}");
     let Some(_gpu) = gpu() else { return };
-    // The host's parameters and dropout stream, copied: the same starting point.
-    let device = host.to_device();
+    let device = device.expect("a GPU");
     let (device_curve, device_model) = train_layers_on_the_gpu(device, &x.to_device(), &classes);
     for (step, (h, d)) in host_curve.iter().zip(&device_curve).enumerate() {
         assert!((h - d).abs() <= 1e-12 * h.abs(), "step {step}: host {h}, GPU {d}");
@@ -2126,6 +2127,14 @@ fn broadcast_axis_and_its_rules_match_the_host() {
     let device = grad(|x: Var<Matrix<f64, 6, 7, Cuda>>| x.broadcast_axis(Axis::<1>).hadamard(&dw).sum(), &dx);
     assert_close(&device.to_vec(), host.as_slice(), F64_TOL);
     assert_close(&host.to_vec(), weights.sum_axis(Axis::<1>).as_slice(), F64_TOL);
+    // Used twice: the second pullback adds to the first.
+    let twice = grad(
+        |x: Var<Matrix<f64, 6, 7, Cuda>>| {
+            x.broadcast_axis(Axis::<1>).hadamard(&dw).sum() + x.broadcast_axis(Axis::<1>).hadamard(&dw).sum()
+        },
+        &dx,
+    );
+    assert_close(&twice.to_vec(), (&host * 2.0).as_slice(), F64_TOL);
     // Forward mode: the tangent is broadcast alike.
     let v: Matrix<f64, 6, 7, Heap> = Matrix::random_uniform(-1.0, 1.0, 322);
     let dweights = weights.to_device();

@@ -653,28 +653,31 @@ fn gelu_with_erf_differentiates_in_every_mode() {
     }
 }
 
-/// A clone of a dropout layer has a stream of its own at the same point: it draws
-/// what the original would draw next, whatever the original draws meanwhile; the
-/// copies a gradient traces share the layer's stream, so each step draws anew.
+/// A fork of a dropout layer has a stream of its own at the same point: it draws
+/// what the original would draw next, whatever the original draws meanwhile; a clone
+/// (what a gradient traces) shares the stream, so each step draws anew.
 #[test]
-fn a_cloned_dropout_draws_what_the_original_would() {
+fn a_forked_dropout_draws_what_the_original_would() {
     use fluxion::nn::layer::Dropout;
     let ones: Tensor<f64, (Const<2>, Const<64>), Heap> = Tensor::full(1.0);
     let original = Dropout::new(0.5, 7);
     let _ = original.forward(&ones);
-    let copy = original.clone();
-    let (from_original, from_copy) = (original.forward(&ones), copy.forward(&ones));
-    assert_eq!(from_original, from_copy);
+    let fork = original.fork();
+    let (from_original, from_fork) = (original.forward(&ones), fork.forward(&ones));
+    assert_eq!(from_original, from_fork);
     assert_ne!(original.forward(&ones), from_original, "a fresh mask per call");
+    // A clone shares the stream: it draws the original's next mask.
+    let (clone, ahead) = (original.clone(), original.fork());
+    assert_eq!(clone.forward(&ones), ahead.forward(&ones));
     // Two gradients in a row: two different masks, and the layer's stream moves on.
     let gradient =
         || grad(|x: Var<Tensor<f64, (Const<2>, Const<64>), Heap>>| original.forward(&x).sum(), &ones);
     let (first, second) = (gradient(), gradient());
     assert_ne!(first, second);
-    // The original has drawn five masks, the copy two: three more and they meet.
-    let behind = copy.clone();
-    for _ in 0..3 {
+    // The original has drawn six masks, the fork two: four more and they meet.
+    let behind = fork.fork();
+    for _ in 0..4 {
         let _ = behind.forward(&ones);
     }
-    assert_eq!(behind.forward(&ones), original.forward(&ones), "both at their sixth mask");
+    assert_eq!(behind.forward(&ones), original.forward(&ones), "both at their seventh mask");
 }

@@ -540,6 +540,9 @@ fn sums_are_exact_where_the_arithmetic_is() {
         let rows = x.transpose().sum_axis(Axis::<1>);
         assert_eq!(rows.to_vec(), columns.to_vec(), "len {len}");
     }
+    // A long axis before an empty one: nothing to sum.
+    let empty = Tensor::<f64, (Dyn, Dyn, Dyn), Heap>::zeros_shaped((Dyn(2), Dyn(200), Dyn(0)));
+    assert_eq!(empty.sum_axis(Axis::<1>).shape(), (Dyn(2), Dyn(0)));
 }
 
 /// y[o, j, i] = x[o, i] along a new axis at every position, for static and dynamic

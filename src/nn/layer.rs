@@ -590,17 +590,16 @@ impl ScalarFunction for GeluTanhFunction {
 /// takes plain and traced tensors alike. `[generics] Type`.
 macro_rules! parameter_free {
     ([$($generics:tt)*] $layer:ty) => {
-        parameter_free!([$($generics)*] $layer, views by Clone::clone);
+        parameter_free!([$($generics)*] $layer, to the device by Clone::clone);
     };
-    // `$view` makes the copies that stand for the layer itself in one computation
-    // (traced, constant, lifted, unlifted); `to_device` makes a clone.
-    ([$($generics:tt)*] $layer:ty, views by $view:path) => {
+    // `$copy` makes the layer's copy for the GPU; every other copy is a clone.
+    ([$($generics:tt)*] $layer:ty, to the device by $copy:path) => {
         /// No parameters: the layer itself.
         #[cfg(feature = "cuda")]
         impl<$($generics)*> ToDevice for $layer {
             type OnDevice = Self;
             fn to_device(&self) -> Self {
-                self.clone()
+                $copy(self)
             }
         }
 
@@ -625,10 +624,10 @@ macro_rules! parameter_free {
         impl<$($generics)*> Trace for $layer {
             type Traced = Self;
             fn trace(&self) -> Self {
-                $view(self)
+                self.clone()
             }
             fn as_constant(&self) -> Self {
-                $view(self)
+                self.clone()
             }
             fn gradient_buffers<'g>(&self, _: &'g mut (), _: &mut Vec<&'g mut dyn Any>) {}
         }
@@ -636,14 +635,14 @@ macro_rules! parameter_free {
         impl<$($generics)*> Lift for $layer {
             type Lifted = Self;
             fn lift(&self, _: &()) -> Self {
-                $view(self)
+                self.clone()
             }
         }
 
         impl<$($generics)*> Unlift for $layer {
             type Primal = Self;
             fn unlift(&self) -> (Self, ()) {
-                ($view(self), ())
+                (self.clone(), ())
             }
         }
 
@@ -1319,12 +1318,12 @@ where
 /// ([`Dropout::eval`], or any dropout inside [`evaluation`]) it is the identity. No
 /// parameters.
 ///
-/// A clone (and `to_device`) has a mask stream of its own, at the same point: it
-/// draws the masks this layer would draw next, so a copy of a model, on the host or
-/// the GPU, drops what the original would. The traced and lifted copies that a
-/// gradient makes share the layer's stream, so each step draws a fresh mask.
+/// Clones share the mask stream (the copies a gradient traces are clones, so each
+/// step draws a fresh mask). [`Dropout::fork`] and `to_device` start a stream of
+/// their own at the same point: they draw the masks this layer would draw next, so
+/// a model copied to the GPU drops what the host model would.
 #[cfg(feature = "std")]
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Dropout {
     probability: f64,
     training: bool,
@@ -1332,17 +1331,6 @@ pub struct Dropout {
     /// Masks drawn so far, shared with the traced copies the tape makes of the layer,
     /// so every training step draws a fresh mask.
     calls: std::sync::Arc<core::sync::atomic::AtomicU64>,
-}
-
-#[cfg(feature = "std")]
-impl Clone for Dropout {
-    fn clone(&self) -> Self {
-        let calls = self.calls.load(core::sync::atomic::Ordering::Relaxed);
-        Dropout {
-            calls: std::sync::Arc::new(core::sync::atomic::AtomicU64::new(calls)),
-            ..self.sharing_stream()
-        }
-    }
 }
 
 #[cfg(feature = "std")]
@@ -1362,10 +1350,12 @@ impl Dropout {
         }
     }
 
-    /// The layer itself for one computation (traced, constant, lifted): the same
-    /// mask stream.
-    fn sharing_stream(&self) -> Self {
-        Dropout { calls: std::sync::Arc::clone(&self.calls), ..*self }
+    /// A copy with a mask stream of its own, at this layer's point: it draws the
+    /// masks this layer would draw next, whatever this layer draws meanwhile (a
+    /// clone shares the stream instead).
+    pub fn fork(&self) -> Self {
+        let calls = self.calls.load(core::sync::atomic::Ordering::Relaxed);
+        Dropout { calls: std::sync::Arc::new(core::sync::atomic::AtomicU64::new(calls)), ..*self }
     }
 
     /// Switches to training (masks drawn) or evaluation (identity).
@@ -1471,7 +1461,7 @@ impl PartialEq for Dropout {
 }
 
 #[cfg(feature = "std")]
-parameter_free!([] Dropout, views by Dropout::sharing_stream);
+parameter_free!([] Dropout, to the device by Dropout::fork);
 
 #[cfg(feature = "std")]
 impl<T: RealScalar, S: Shape, K: Storage<T, S>> Module<Tensor<T, S, K>> for Dropout {

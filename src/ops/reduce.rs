@@ -81,7 +81,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
             return out;
         }
         #[cfg(feature = "alloc")]
-        if len > LINE_BLOCK {
+        if len > LINE_BLOCK && inner > 0 {
             return cascaded_sum_axis::<AXIS, T, S, K>(self);
         }
         self.fold_axis(axis, T::zero(), |acc, x| acc + x)
@@ -198,8 +198,8 @@ const SUM_LANES: usize = 32;
 
 /// Σ of `values` by pairwise summation: halves summed recursively down to blocks of
 /// [`SUM_BLOCK`] values, each summed in [`SUM_LANES`] interleaved totals combined as a
-/// tree. The rounding error grows as O(log n) rather than O(n): 2²⁴ + 1 ones in `f32`
-/// sum to 16777217, where a running total stops at 16777216.
+/// tree. The rounding error grows as O(log n) rather than O(n): 2²⁴ + 8 ones in `f32`
+/// sum to 16777224, where a running total stops at 16777216.
 pub(crate) fn pairwise_sum<T: Scalar>(values: &[T]) -> T {
     if values.len() < SUM_LANES {
         return values.iter().fold(T::zero(), |total, &x| total + x);
