@@ -581,6 +581,21 @@ fn f64_layout() {
     ] {
         ok(name, result);
     }
+    // Forward mode (tensors of duals) gives the reverse-mode directional derivative.
+    let w: T223 = t.map(|v| 0.5 - v);
+    let dir: M23 = x.map(|v| v * v - 0.3);
+    let along = |x: Var<M23>| {
+        x.broadcast_axis::<1, (Const<2>, Const<2>, Const<3>)>(Axis).hadamard(&Var::constant(w)).sum()
+    };
+    let reverse = grad(along, &x);
+    let (_, forward) = jvp(
+        |x: Tensor<Dual<f64>, (Const<2>, Const<3>), Inline>| {
+            x.broadcast_axis::<1, (Const<2>, Const<2>, Const<3>)>(Axis).hadamard(&w.map(Dual::constant)).sum()
+        },
+        &x,
+        &dir,
+    );
+    assert!((forward - reverse.hadamard(&dir).sum()).abs() < 1e-12, "jvp {forward} against grad·v");
     // A broadcast followed by a reduction: Σ over the copies.
     ok(
         "broadcast then sum_axis 0",

@@ -33,7 +33,7 @@ use crate::ops::rows::check_row;
 use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};
 use crate::scalar::RealScalar;
 use crate::shape::constraint::{
-    AddsUpTo, Axis, Broadcastable, ConvolvesTo, FitsSlice, HasAxis, PoolsTo, SameElementCount,
+    AddsUpTo, Axis, Broadcastable, ConvolvesTo, FitsSlice, HasAxis, InsertsAxis, PoolsTo, SameElementCount,
 };
 use crate::shape::{Const, Dim, Dyn, Shape, StaticShape};
 use crate::tensor::Tensor;
@@ -300,7 +300,7 @@ impl<T: CudaScalar, S: Shape> CudaDual<T, S> {
     /// (value and tangent alike).
     pub fn broadcast_axis<const AXIS: usize, Target>(&self, axis: Axis<AXIS>) -> CudaDual<T, Target>
     where
-        Target: StaticShape + HasAxis<AXIS, Removed = S>,
+        Target: StaticShape + InsertsAxis<AXIS, S>,
     {
         self.linear(|t| t.broadcast_axis(axis))
     }
@@ -872,7 +872,7 @@ impl<T: CudaScalar, S: Shape> Var<OnDevice<T, S>> {
     /// [`Tensor::broadcast_axis`]); x̄ = Σ of ȳ along `AXIS`.
     pub fn broadcast_axis<const AXIS: usize, Target>(&self, axis: Axis<AXIS>) -> Var<OnDevice<T, Target>>
     where
-        Target: StaticShape + HasAxis<AXIS, Removed = S>,
+        Target: StaticShape + InsertsAxis<AXIS, S>,
     {
         or_panic(self.try_broadcast_axis_to(axis, Target::default()))
     }
@@ -884,7 +884,7 @@ impl<T: CudaScalar, S: Shape> Var<OnDevice<T, S>> {
         shape: Target,
     ) -> Result<Var<OnDevice<T, Target>>, ShapeError>
     where
-        Target: HasAxis<AXIS, Removed = S>,
+        Target: InsertsAxis<AXIS, S>,
     {
         let source = self.value().shape();
         let y = self.value().try_broadcast_axis_to(axis, shape)?;

@@ -33,7 +33,7 @@ use crate::product::outer::outer_pullback;
 use crate::product::{MatMul, MatMulTransposed, ScalarFactor, TransposedMatMul};
 use crate::scalar::{RealDot, RealScalar, Scalar};
 use crate::shape::constraint::{
-    AddsUpTo, Axis, Broadcastable, ConvolvesTo, FitsSlice, HasAxis, PoolsTo, SameElementCount,
+    AddsUpTo, Axis, Broadcastable, ConvolvesTo, FitsSlice, HasAxis, InsertsAxis, PoolsTo, SameElementCount,
 };
 use crate::shape::{Const, Dim, Dyn, Shape, StaticShape};
 use crate::tensor::{Storage, StorageKind, Tensor, Zeros};
@@ -301,7 +301,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     /// [`Tensor::broadcast_axis`]); x̄ = Σ of ȳ along `AXIS`.
     pub fn broadcast_axis<const AXIS: usize, Target>(&self, axis: Axis<AXIS>) -> Var<Tensor<T, Target, K>>
     where
-        Target: StaticShape + HasAxis<AXIS, Removed = S>,
+        Target: StaticShape + InsertsAxis<AXIS, S>,
         K: Storage<T, Target>,
     {
         or_panic(self.try_broadcast_axis_to(axis, Target::default()))
@@ -315,7 +315,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         shape: Target,
     ) -> Result<Var<Tensor<T, Target, K>>, ShapeError>
     where
-        Target: HasAxis<AXIS, Removed = S>,
+        Target: InsertsAxis<AXIS, S>,
         K: Storage<T, Target>,
     {
         let y = self.value().try_broadcast_axis_to(axis, shape)?;

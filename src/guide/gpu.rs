@@ -146,6 +146,7 @@
 //!
 //! Separate elementwise operations on real tensors fuse without being asked: the
 //! result of `exp`, `+`, `−`, `hadamard`, scaling, `relu` or a `ScalarFunction`
+//! (`softplus`, `silu`, `clamp`, … are ones)
 //! (on complex tensors: `+`, `−` and real scaling) waits as a formula
 //! until something else reads it (a reduction, a product, `to_host`, an in-place
 //! update), and a chain of them is computed then by one generated kernel:
@@ -164,7 +165,7 @@
 //! let device = Device::get().unwrap();
 //! let before = device.kernel_launches();
 //! let z = (&(&x.exp() * 2.0) - &y).relu().softplus(); // five operations: no kernel yet
-//! let total = z.sum(); // one fused kernel for z, then the sum's
+//! let total = z.sum(); // one fused kernel for z, then the sum's (one or two passes)
 //! assert!(device.kernel_launches() - before <= 3);
 //! # }
 //! ```

@@ -1453,6 +1453,8 @@ pub fn inference<M: Trace, V: Clone>(model: &M, forward: impl FnOnce(M::Traced) 
     evaluation(|| forward(model.as_constant()).into_value())
 }
 
+/// Equal settings (probability, training, seed); where each stream stands is not
+/// compared, so a layer equals its fork even after either draws.
 #[cfg(feature = "std")]
 impl PartialEq for Dropout {
     fn eq(&self, other: &Self) -> bool {

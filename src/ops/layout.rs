@@ -13,7 +13,9 @@
 
 use crate::error::{ShapeError, or_panic};
 use crate::scalar::Scalar;
-use crate::shape::constraint::{AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis, SameElementCount};
+use crate::shape::constraint::{
+    AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis, InsertsAxis, SameElementCount,
+};
 use crate::shape::{Const, Dim, Dims, Shape, StaticShape};
 use crate::tensor::{Storage, Tensor};
 
@@ -184,7 +186,7 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// ```
     pub fn broadcast_axis<const AXIS: usize, Target>(&self, axis: Axis<AXIS>) -> Tensor<T, Target, K>
     where
-        Target: StaticShape + HasAxis<AXIS, Removed = S>,
+        Target: StaticShape + InsertsAxis<AXIS, S>,
         K: Storage<T, Target>,
     {
         or_panic(self.try_broadcast_axis_to(axis, Target::default()))
@@ -198,7 +200,7 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         shape: Target,
     ) -> Result<Tensor<T, Target, K>, ShapeError>
     where
-        Target: HasAxis<AXIS, Removed = S>,
+        Target: InsertsAxis<AXIS, S>,
         K: Storage<T, Target>,
     {
         check_broadcast_axis::<AXIS, S, Target>(self.shape(), shape)?;
@@ -387,7 +389,7 @@ where
 
 /// Checks that `target` without axis `AXIS` is `source` (the shapes of
 /// `broadcast_axis`), naming both shapes otherwise.
-pub(crate) fn check_broadcast_axis<const AXIS: usize, S: Shape, Target: HasAxis<AXIS, Removed = S>>(
+pub(crate) fn check_broadcast_axis<const AXIS: usize, S: Shape, Target: InsertsAxis<AXIS, S>>(
     source: S,
     target: Target,
 ) -> Result<(), ShapeError> {

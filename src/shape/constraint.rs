@@ -57,6 +57,18 @@ pub trait HasAxis<const AXIS: usize>: Shape {
     fn axis_of_replaced<New: Dim>(replaced: &Self::Replaced<New>) -> New;
 }
 
+/// The shape `Self` is `S` with an axis inserted at `AXIS`: what
+/// `broadcast_axis(Axis::<AXIS>)` turns a tensor of shape `S` into.
+#[diagnostic::on_unimplemented(
+    message = "a tensor of shape `{S}` cannot gain an axis {AXIS} to become `{Self}`",
+    label = "the target without axis {AXIS} must be the source's shape",
+    note = "`broadcast_axis(Axis::<k>)` inserts axis k: `(A, C)` along axis 1 becomes `(A, B, C)`"
+)]
+pub trait InsertsAxis<const AXIS: usize, S: Shape>: HasAxis<AXIS, Removed = S> {}
+
+#[diagnostic::do_not_recommend]
+impl<const AXIS: usize, S: Shape, Target: HasAxis<AXIS, Removed = S>> InsertsAxis<AXIS, S> for Target {}
+
 macro_rules! impl_has_axis {
     ($axis:literal; $($pre:ident $pi:tt),*; $X:ident $xi:tt; $($post:ident $qi:tt),*) => {
         #[diagnostic::do_not_recommend]

@@ -334,7 +334,7 @@ impl Device {
         &self.stream
     }
 
-    /// The number of kernels launched so far in this process (generated kernels and
+    /// The number of kernels launched so far on this device, the process's one (generated kernels and
     /// the hand-written ones; cuBLAS products are not counted): how many passes over
     /// memory a computation took, e.g. to see a chain of elementwise operations run
     /// as one kernel.

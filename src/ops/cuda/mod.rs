@@ -38,7 +38,9 @@ use crate::product::matmul::{check_output, inner_mismatch};
 use crate::product::transposed::{columns_mismatch, rows_mismatch};
 use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};
 use crate::scalar::{RealDot, RealScalar, Scalar};
-use crate::shape::constraint::{AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis, SameElementCount};
+use crate::shape::constraint::{
+    AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis, InsertsAxis, SameElementCount,
+};
 use crate::shape::{Const, Dim, Dyn, Shape};
 use crate::tensor::show::write_nested;
 use crate::tensor::{Heap, Storage, Tensor, Zeros};
@@ -695,7 +697,7 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
     #[track_caller]
     pub fn broadcast_axis<const AXIS: usize, Target>(&self, axis: Axis<AXIS>) -> OnDevice<T, Target>
     where
-        Target: crate::shape::StaticShape + HasAxis<AXIS, Removed = S>,
+        Target: crate::shape::StaticShape + InsertsAxis<AXIS, S>,
     {
         or_panic(self.try_broadcast_axis_to(axis, Target::default()))
     }
@@ -708,7 +710,7 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
         shape: Target,
     ) -> Result<OnDevice<T, Target>, ShapeError>
     where
-        Target: HasAxis<AXIS, Removed = S>,
+        Target: InsertsAxis<AXIS, S>,
     {
         check_broadcast_axis::<AXIS, S, Target>(self.shape(), shape)?;
         let (outer, len, inner) = shape.dims().split_at_axis(AXIS);
