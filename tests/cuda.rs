@@ -10,10 +10,10 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use num_complex::Complex;
 
-use fluxion::autodiff::Write;
+use fluxion::autodiff::{RealOutput, Write};
 use fluxion::backend::cuda::Device;
 use fluxion::nn::layer::{Conv2d, Dropout, Flatten, LayerNorm, Linear, MaxPool2d, Module, Relu, Sequential};
-use fluxion::nn::loss::{Reduction, cross_entropy};
+use fluxion::nn::loss::{Reduction, RowLosses, cross_entropy};
 use fluxion::nn::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig, clip_grad_norm, global_norm};
 use fluxion::ops::conv::{Padding, Stride};
 use fluxion::ops::cuda as device_rules;
@@ -534,48 +534,35 @@ fn row_operations_and_their_pullbacks_match_the_host() {
     assert_eq!(error.to_string(), wide.try_add_rows(&short).unwrap_err().to_string());
 }
 
-/// The same training code over the library's layers, loss and optimiser, written
-/// once and instantiated for a storage kind: a `Sequential` MLP with layer
-/// normalisation and dropout,
-/// `cross_entropy` from class indices, SGD with momentum. Returns the loss before each
-/// of 20 steps and the trained model.
-macro_rules! layered_training {
-    ($train:ident, $model:ident, $kind:ty) => {
-        type $model = Sequential<(
-            Linear<f64, 32, 48, $kind>,
-            LayerNorm<f64, 48, $kind>,
-            Relu,
-            Dropout,
-            Linear<f64, 48, 10, $kind>,
-        )>;
-
-        fn $train(
-            mut model: $model,
-            x: &Tensor<f64, (Dyn, Const<32>), $kind>,
-            classes: &[usize],
-        ) -> (Vec<f64>, $model) {
-            let mut sgd: Sgd<$model> =
-                Sgd::new(SgdConfig { learning_rate: 0.2, momentum: 0.9, ..SgdConfig::default() });
-            let x = Var::constant(x.clone());
-            let curve = (0..20)
-                .map(|_| {
-                    let (loss, gradient) = value_and_grad(
-                        |m: <$model as Trace>::Traced| {
-                            cross_entropy(&m.forward(&x), classes, Reduction::Mean)
-                        },
-                        &model,
-                    );
-                    sgd.step(&mut model, &gradient);
-                    loss
-                })
-                .collect();
-            (curve, model)
-        }
-    };
+/// `steps` steps of `optimizer` on the mean cross-entropy of `model` on `x` (a plain
+/// or traced batch) against `classes`; the loss before each step. Written once over
+/// the model and the batch: the same code trains a host model and a GPU one.
+fn train<M, X, T, B, C, K>(
+    model: &mut M,
+    optimizer: &mut impl Optimizer<M>,
+    x: &X,
+    classes: &[usize],
+    steps: usize,
+) -> Vec<T>
+where
+    M: Trace,
+    M::Traced: Module<X, Output = Var<Tensor<T, (B, C), K>>>,
+    T: RealOutput,
+    B: Dim,
+    C: Dim,
+    K: RowLosses<T, B, C>,
+{
+    (0..steps)
+        .map(|_| {
+            let (loss, gradient) = value_and_grad(
+                |m: M::Traced| cross_entropy(&m.forward(x), classes, Reduction::Mean),
+                &*model,
+            );
+            optimizer.step(model, &gradient);
+            loss
+        })
+        .collect()
 }
-
-layered_training!(train_layers_on_the_host, HostLayers, Heap);
-layered_training!(train_layers_on_the_gpu, GpuLayers, Cuda);
 
 #[test]
 fn a_model_of_library_layers_trains_on_the_gpu_as_on_the_host() {
@@ -584,15 +571,23 @@ fn a_model_of_library_layers_trains_on_the_gpu_as_on_the_host() {
         ((b * 32 + f) as f64 * 0.37).sin() + if f % 10 == classes[b] { 1.0 } else { 0.0 }
     });
     // Dropout draws its masks from its seed's stream: the same on host and GPU.
-    let host =
-        Sequential((Linear::new(31), LayerNorm::default(), Relu, Dropout::new(0.2, 33), Linear::new(32)));
+    let host = Sequential((
+        Linear::<f64, 32, 48>::new(31),
+        LayerNorm::default(),
+        Relu,
+        Dropout::new(0.2, 33),
+        Linear::<f64, 48, 10>::new(32),
+    ));
     // The host's parameters and a fork of its dropout stream, before the host draws.
     let device = gpu_available().then(|| host.to_device());
-    let (host_curve, host_model) = train_layers_on_the_host(host, &x, &classes);
+    // SGD with momentum on a traced batch, on either kind.
+    let sgd = SgdConfig { learning_rate: 0.2, momentum: 0.9, ..SgdConfig::default() };
+    let mut host_model = host;
+    let host_curve = train(&mut host_model, &mut Sgd::new(sgd), &Var::constant(x.clone()), &classes, 20);
     assert!(host_curve[19] < 0.8 * host_curve[0], "the model learns: {host_curve:?}");
     let Some(_gpu) = gpu() else { return };
-    let device = device.expect("a GPU");
-    let (device_curve, device_model) = train_layers_on_the_gpu(device, &x.to_device(), &classes);
+    let mut device_model = device.expect("a GPU");
+    let device_curve = train(&mut device_model, &mut Sgd::new(sgd), &Var::constant(x.to_device()), &classes, 20);
     for (step, (h, d)) in host_curve.iter().zip(&device_curve).enumerate() {
         assert!((h - d).abs() <= 1e-12 * h.abs(), "step {step}: host {h}, GPU {d}");
     }
@@ -606,35 +601,6 @@ fn a_model_of_library_layers_trains_on_the_gpu_as_on_the_host() {
     let logits = device_model.forward(&x.to_device()).to_vec();
     assert_close(&logits, host_model.forward(&x).as_slice(), 1e-10);
 }
-
-/// Six steps of an optimiser on a linear classifier in f32, written once and
-/// instantiated for a storage kind (the traced layer takes the plain batch); returns
-/// the trained model.
-macro_rules! optimised {
-    ($train:ident, $kind:ty) => {
-        fn $train<O: Optimizer<Linear<f32, 8, 4, $kind>>>(
-            mut model: Linear<f32, 8, 4, $kind>,
-            x: &Tensor<f32, (Const<16>, Const<8>), $kind>,
-            mut optimizer: O,
-        ) -> Linear<f32, 8, 4, $kind> {
-            let classes: Vec<usize> = (0..16).map(|b| b % 4).collect();
-            for _ in 0..6 {
-                // The traced layer takes the plain batch (a constant), on either kind.
-                let (_, gradient) = value_and_grad(
-                    |m: <Linear<f32, 8, 4, $kind> as Trace>::Traced| {
-                        cross_entropy(&m.forward(x), &classes, Reduction::Mean)
-                    },
-                    &model,
-                );
-                optimizer.step(&mut model, &gradient);
-            }
-            model
-        }
-    };
-}
-
-optimised!(optimised_on_the_host, Heap);
-optimised!(optimised_on_the_gpu, Cuda);
 
 #[test]
 fn every_optimiser_updates_a_gpu_model_in_its_kernel_as_on_the_host() {
@@ -650,13 +616,16 @@ fn every_optimiser_updates_a_gpu_model_in_its_kernel_as_on_the_host() {
         weight_decay: 0.01,
     };
     let adam = AdamConfig { learning_rate: 0.05, weight_decay: 0.01, ..AdamConfig::default() };
+    let classes: Vec<usize> = (0..16).map(|b| b % 4).collect();
+    // Six steps; the traced layer takes the plain batch (a constant), on either kind.
     macro_rules! compare {
         ($optimizer:ident, $config:expr) => {{
-            let host = optimised_on_the_host(model.clone(), &x, $optimizer::new($config));
+            let mut host = model.clone();
+            train(&mut host, &mut $optimizer::new($config), &x, &classes, 6);
             assert!(host.weight != model.weight, "the optimiser moves the model");
             if on_gpu {
-                let device =
-                    optimised_on_the_gpu(model.to_device(), &x.to_device(), $optimizer::new($config));
+                let mut device = model.to_device();
+                train(&mut device, &mut $optimizer::new($config), &x.to_device(), &classes, 6);
                 assert_close(&device.weight.to_vec(), host.weight.as_slice(), F32_TOL);
                 assert_close(&device.bias.to_vec(), host.bias.as_slice(), F32_TOL);
             }
@@ -1118,39 +1087,14 @@ fn traced_image_operations_agree_with_finite_differences_on_the_gpu() {
     check!("flatten_images", &x, |x: Var<D>| x.flatten_images::<216>());
 }
 
-macro_rules! convolutional_training {
-    ($train:ident, $model:ident, $kind:ty) => {
-        type $model = Sequential<(
-            Conv2d<f64, 1, 4, 3, 3, 6, 6, $kind>,
-            Relu,
-            MaxPool2d<2, 3, 3>,
-            Flatten<36>,
-            Linear<f64, 36, 3, $kind>,
-        )>;
-
-        fn $train(
-            mut model: $model,
-            x: &Tensor<f64, (Dyn, Const<1>, Const<8>, Const<8>), $kind>,
-            classes: &[usize],
-        ) -> (Vec<f64>, $model) {
-            let mut sgd: Sgd<$model> = Sgd::new(SgdConfig { learning_rate: 0.1, ..SgdConfig::default() });
-            let curve = (0..10)
-                .map(|_| {
-                    let (loss, gradient) = value_and_grad(
-                        |m: <$model as Trace>::Traced| cross_entropy(&m.forward(x), classes, Reduction::Mean),
-                        &model,
-                    );
-                    sgd.step(&mut model, &gradient);
-                    loss
-                })
-                .collect();
-            (curve, model)
-        }
-    };
-}
-
-convolutional_training!(train_convolutions_on_the_host, HostConvolutional, Heap);
-convolutional_training!(train_convolutions_on_the_gpu, GpuConvolutional, Cuda);
+/// A small CNN: convolution, ReLU, max pooling, flattening, a linear read-out.
+type Convolutional<K> = Sequential<(
+    Conv2d<f64, 1, 4, 3, 3, 6, 6, K>,
+    Relu,
+    MaxPool2d<2, 3, 3>,
+    Flatten<36>,
+    Linear<f64, 36, 3, K>,
+)>;
 
 #[test]
 fn a_convolutional_model_trains_on_the_gpu_as_on_the_host() {
@@ -1166,11 +1110,13 @@ fn a_convolutional_model_trains_on_the_gpu_as_on_the_host() {
             ((b * 64 + i * 8 + j) as f64 * 0.31).sin() * 0.2 + if on { 1.0 } else { 0.0 }
         });
     let host = Sequential((Conv2d::new(41), Relu, MaxPool2d, Flatten, Linear::new(42)));
-    let (host_curve, host_model) = train_convolutions_on_the_host(host.clone(), &x, &classes);
+    let sgd = SgdConfig { learning_rate: 0.1, ..SgdConfig::default() };
+    let mut host_model: Convolutional<Heap> = host.clone();
+    let host_curve = train(&mut host_model, &mut Sgd::new(sgd), &x, &classes, 10);
     assert!(host_curve[9] < 0.9 * host_curve[0], "the model learns: {host_curve:?}");
     let Some(_gpu) = gpu() else { return };
-    let device = host.to_device(); // the whole model, layer by layer
-    let (device_curve, device_model) = train_convolutions_on_the_gpu(device, &x.to_device(), &classes);
+    let mut device_model = host.to_device(); // the whole model, layer by layer
+    let device_curve = train(&mut device_model, &mut Sgd::new(sgd), &x.to_device(), &classes, 10);
     for (step, (h, d)) in host_curve.iter().zip(&device_curve).enumerate() {
         assert!((h - d).abs() <= 1e-12 * h.abs(), "step {step}: host {h}, GPU {d}");
     }

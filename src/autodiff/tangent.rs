@@ -376,7 +376,7 @@ impl<const W: usize, const R: usize> LeafVisitor<W, R> for SameShapes {
     label = "the output must be `f32` or `f64` (on the tape `Var<f32>` or `Var<f64>`)",
     note = "reduce the output first (`.sum()`, `.dot()`, `.norm_sqr().sum()`), or use `vjp` for vector and complex outputs"
 )]
-pub trait RealOutput: Scalar {}
+pub trait RealOutput: RealScalar {}
 
 #[diagnostic::do_not_recommend]
 impl RealOutput for f32 {}

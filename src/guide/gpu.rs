@@ -16,9 +16,7 @@
 //! host slice of indices), the elementwise layers, `Softmax`, `Dropout` (the host's
 //! mask stream, copied) and `Sequential`; the `nn::loss` losses and the optimisers
 //! take GPU models. `to_device()` (`nn::layer::ToDevice`, in the
-//! prelude) copies a host layer, a tuple of layers or a whole `Sequential`, so one
-//! training loop, written once for a storage kind, runs on either (`tests/cuda.rs`
-//! checks that both give the same loss curve):
+//! prelude) copies a host layer, a tuple of layers or a whole `Sequential`:
 //!
 //! ```
 //! # if fluxion::backend::cuda::Device::get().is_err() {
@@ -41,6 +39,69 @@
 //!     value_and_grad(|m: <Mlp as Trace>::Traced| cross_entropy(&m.forward(&batch), &classes, Reduction::Mean), &model);
 //! sgd.step(&mut model, &gradient);
 //! ```
+//!
+//! ## One training loop for every storage kind
+//!
+//! A training loop written over the model type, not over the storage kind, runs on
+//! the host and on the GPU unchanged. Four bounds say what it needs: the model can be
+//! traced, its traced twin maps the batch `X` to logits `[B, C]` on some kind `K`,
+//! `K` has the row losses, and the optimiser takes the model. `tests/cuda.rs` trains
+//! a `Sequential` MLP and a small CNN with such a function and checks that the GPU
+//! follows the host's loss curve:
+//!
+//! ```
+//! use fluxion::autodiff::RealOutput;
+//! use fluxion::nn::layer::{Linear, Module, Relu, Sequential};
+//! use fluxion::nn::loss::{Reduction, RowLosses, cross_entropy};
+//! use fluxion::nn::optim::{Optimizer, Sgd, SgdConfig};
+//! use fluxion::prelude::*;
+//!
+//! /// `steps` optimiser steps on the mean cross-entropy; the loss before each.
+//! fn train<M, X, T, B, C, K>(
+//!     model: &mut M,
+//!     optimizer: &mut impl Optimizer<M>,
+//!     x: &X,
+//!     classes: &[usize],
+//!     steps: usize,
+//! ) -> Vec<T>
+//! where
+//!     M: Trace,
+//!     M::Traced: Module<X, Output = Var<Tensor<T, (B, C), K>>>,
+//!     T: RealOutput,
+//!     B: Dim,
+//!     C: Dim,
+//!     K: RowLosses<T, B, C>,
+//! {
+//!     (0..steps)
+//!         .map(|_| {
+//!             let forward = |m: M::Traced| cross_entropy(&m.forward(x), classes, Reduction::Mean);
+//!             let (loss, gradient) = value_and_grad(forward, &*model);
+//!             optimizer.step(model, &gradient);
+//!             loss
+//!         })
+//!         .collect()
+//! }
+//!
+//! let mut model = Sequential((Linear::<f32, 4, 16>::new(1), Relu, Linear::<f32, 16, 3>::new(2)));
+//! let x = Tensor::<f32, (Dyn, Const<4>), Heap>::random_uniform_shaped((Dyn(32), Const), -1.0, 1.0, 3);
+//! let classes: Vec<usize> = (0..32).map(|b| b % 3).collect();
+//! let config = SgdConfig { learning_rate: 0.1, ..SgdConfig::default() };
+//! # #[cfg(feature = "cuda")]
+//! # let on_the_gpu = fluxion::backend::cuda::Device::get().is_ok();
+//! # #[cfg(feature = "cuda")]
+//! if on_the_gpu {
+//!     let mut device_model = model.to_device();
+//!     let curve = train(&mut device_model, &mut Sgd::new(config), &x.to_device(), &classes, 5);
+//!     assert!(curve[4] < curve[0]);
+//! }
+//! let curve = train(&mut model, &mut Sgd::new(config), &x, &classes, 5);
+//! assert!(curve[4] < curve[0]);
+//! ```
+//!
+//! The traced layers take a plain batch (a constant) as here, or a `Var` one. A model
+//! whose forward pass calls tensor methods itself (`matmul`, `relu`, …) rather than
+//! layers is written for one storage kind, since those methods belong to each kind;
+//! a `macro_rules!` that takes the kind instantiates it for both.
 //!
 //! The optimisers' updates run on the GPU too: each is written once over any real
 //! scalar (a `CoordinateUpdate`), run in one loop on the host and recorded as one
