@@ -587,7 +587,8 @@ fn a_model_of_library_layers_trains_on_the_gpu_as_on_the_host() {
     assert!(host_curve[19] < 0.8 * host_curve[0], "the model learns: {host_curve:?}");
     let Some(_gpu) = gpu() else { return };
     let mut device_model = device.expect("a GPU");
-    let device_curve = train(&mut device_model, &mut Sgd::new(sgd), &Var::constant(x.to_device()), &classes, 20);
+    let device_curve =
+        train(&mut device_model, &mut Sgd::new(sgd), &Var::constant(x.to_device()), &classes, 20);
     for (step, (h, d)) in host_curve.iter().zip(&device_curve).enumerate() {
         assert!((h - d).abs() <= 1e-12 * h.abs(), "step {step}: host {h}, GPU {d}");
     }
@@ -1847,7 +1848,7 @@ fn random_gpu_tensors_equal_the_host_draws() {
 
 /// The named elementwise functions (softplus, SiLU, leaky ReLU, clamp, maximum,
 /// minimum): values and gradients of traced GPU tensors, and forward mode on
-/// `CudaDual`s, against the host.
+/// `CudaDual`s, against the host, at kinks and ties too.
 #[test]
 fn named_elementwise_functions_match_the_host() {
     use fluxion::autodiff::{CudaDual, jvp};
@@ -1855,7 +1856,13 @@ fn named_elementwise_functions_match_the_host() {
     type H = Matrix<f64, 8, 50, Heap>;
     type D = Matrix<f64, 8, 50, Cuda>;
     type Lifted = CudaDual<f64, (Const<8>, Const<50>)>;
-    let (x, y): (H, H) = (Tensor::random_uniform(-3.0, 3.0, 90), Tensor::random_uniform(-3.0, 3.0, 91));
+    let (mut x, mut y): (H, H) =
+        (Tensor::random_uniform(-3.0, 3.0, 90), Tensor::random_uniform(-3.0, 3.0, 91));
+    // Kinks: x on clamp's bounds, and ties of x and y (half the derivative each).
+    (x.as_mut_slice()[3], x.as_mut_slice()[5]) = (1.0, -1.0);
+    for k in (0..400).step_by(7) {
+        y.as_mut_slice()[k] = x.as_slice()[k];
+    }
     let (dx, dy) = (x.to_device(), y.to_device());
     // Σ of every function's result, through references (as the GPU kinds add).
     macro_rules! all_functions {

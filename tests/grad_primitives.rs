@@ -1137,7 +1137,8 @@ fn named_elementwise_functions_match_their_formulas_and_derivatives() {
     let directional: f64 = reverse.iter().zip(v.iter()).map(|(g, v)| g * v).sum();
     assert!((forward - directional).abs() < 1e-14, "{forward} vs {directional}");
     // At the kinks: clamp's derivative is 1 on the closed interval, leaky ReLU's is
-    // the slope at 0, and a tie or a NaN picks the left operand.
+    // the slope at 0, a tie splits the derivative in halves (as PyTorch and JAX), and
+    // a NaN is picked.
     let kinks: V3 = Vector::from_array([-1.0, 0.0, 1.0]);
     assert_eq!(grad(|x: Var<V3>| x.clamp(-1.0, 1.0).sum(), &kinks).to_array(), [1.0, 1.0, 1.0]);
     assert_eq!(grad(|x: Var<V3>| x.leaky_relu(0.1).sum(), &kinks).to_array(), [0.1, 0.1, 1.0]);
@@ -1147,9 +1148,22 @@ fn named_elementwise_functions_match_their_formulas_and_derivatives() {
     let larger = a.maximum(&b);
     assert!(larger[[0]] == 1.0 && larger[[1]] == 3.0 && larger[[2]].is_nan() && larger[[3]].is_nan());
     let (da, db) = grad(|(a, b): (Var<V4>, Var<V4>)| a.maximum(&b).sum(), &(a, b));
-    assert_eq!((da.to_array(), db.to_array()), ([1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 1.0]));
+    assert_eq!((da.to_array(), db.to_array()), ([0.5, 0.0, 1.0, 0.0], [0.5, 1.0, 0.0, 1.0]));
     let (da, db) = grad(|(a, b): (Var<V4>, Var<V4>)| a.minimum(&b).sum(), &(a, b));
-    assert_eq!((da.to_array(), db.to_array()), ([1.0, 1.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]));
+    assert_eq!((da.to_array(), db.to_array()), ([0.5, 1.0, 1.0, 0.0], [0.5, 0.0, 0.0, 1.0]));
+    // Forward mode agrees: the tangent at a tie is the mean of both operands'.
+    let (da_dot, db_dot): (V4, V4) = (Vector::full(2.0), Vector::full(6.0));
+    let (_, tangent) =
+        jvp(|(a, b): (Vector<Dual<f64>, 4>, Vector<Dual<f64>, 4>)| a.maximum(&b), &(a, b), &(da_dot, db_dot));
+    assert_eq!(tangent.to_array(), [4.0, 6.0, 2.0, 6.0]);
+    // max(x, x) and min(x, x) are x: the halves add up to the whole derivative.
+    let x2: V4 = Vector::from_array([0.5, -1.0, 2.0, 0.0]);
+    assert_eq!(grad(|x: Var<V4>| x.maximum(&x).sum(), &x2).to_array(), [1.0; 4]);
+    assert_eq!(grad(|x: Var<V4>| x.minimum(&x).sum(), &x2).to_array(), [1.0; 4]);
+    // Clamp keeps its derivative 1 on the bounds in forward mode too.
+    let (_, tangent) =
+        jvp(|x: Vector<Dual<f64>, 3>| x.clamp(-1.0, 1.0).sum(), &kinks, &Vector::from_array([1.0, 2.0, 4.0]));
+    assert_eq!(tangent, 7.0);
     // Clamp's derivative is 0 at NaN (and 1 at an infinite bound reached).
     let odd: V3 = Vector::from_array([f64::NAN, f64::NEG_INFINITY, 0.5]);
     let g = grad(|x: Var<V3>| x.clamp(f64::NEG_INFINITY, 1.0).sum(), &odd);
@@ -1295,7 +1309,7 @@ fn hypot_and_clamp_on_the_tape_agree_with_finite_differences() {
 }
 
 /// `max` and `min` of two traced scalars: the cotangent goes to the operand picked
-/// (to the first on a tie), as in static mode.
+/// (half to each on a tie), as in static mode.
 #[test]
 fn max_and_min_of_traced_scalars_pass_the_cotangent_to_the_one_picked() {
     use fluxion::autodiff::check::{CheckOptions, check_grad};
@@ -1305,8 +1319,14 @@ fn max_and_min_of_traced_scalars_pass_the_cotangent_to_the_one_picked() {
             panic!("at {point:?}: {error}");
         }
     }
-    assert_eq!(grad(|(a, b): (Var<f64>, Var<f64>)| a.max(&b), &(1.0, 1.0)), (1.0, 0.0));
+    assert_eq!(grad(|(a, b): (Var<f64>, Var<f64>)| a.max(&b), &(1.0, 1.0)), (0.5, 0.5));
+    assert_eq!(grad(|(a, b): (Var<f64>, Var<f64>)| a.min(&b), &(1.0, 1.0)), (0.5, 0.5));
     assert_eq!(grad(|(a, b): (Var<f64>, Var<f64>)| a.min(&b), &(2.0, 1.0)), (0.0, 1.0));
+    // A NaN is picked, and takes the whole cotangent.
+    assert_eq!(grad(|(a, b): (Var<f64>, Var<f64>)| a.max(&b), &(1.0, f64::NAN)), (0.0, 1.0));
+    // Forward mode on scalar duals agrees.
+    let (_, tangent) = jvp(|(a, b): (Dual<f64>, Dual<f64>)| a.max(b), &(1.0, 1.0), &(2.0, 6.0));
+    assert_eq!(tangent, 4.0);
 }
 
 #[test]

@@ -488,7 +488,8 @@ fn long_loops_keep_records_and_agree_with_finite_differences() {
     assert!((along_r - dr).abs() < 1e-12 * (1.0 + dr.abs()));
 }
 
-/// |x|, max and min: piecewise derivatives (the larger operand's for max).
+/// |x|, max and min: piecewise derivatives (the larger operand's for max, half of
+/// each on a tie).
 #[differentiable]
 fn hinge_mix(x: f64, y: f64) -> f64 {
     x.abs() * y.max(x) + (x - y).min(0.5)
@@ -504,6 +505,11 @@ fn abs_max_and_min_follow_the_operand_they_pick() {
         let (_, dx) = hinge_mix::jvp(point.0, point.1, &1.0, &0.0);
         assert_eq!(dx, gx);
     }
+    // On a tie y = x, max's derivative is split in halves (as PyTorch and JAX):
+    // ∂/∂x = sign(x)·x + |x|/2 + 1, ∂/∂y = |x|/2 − 1.
+    let (gx, gy) = hinge_mix::grad(0.7, 0.7);
+    assert!((gx - 2.05).abs() < 1e-15 && (gy + 0.65).abs() < 1e-15, "{gx} {gy}");
+    assert_eq!(hinge_mix::jvp(0.7, 0.7, &1.0, &0.0).1, gx);
 }
 
 /// A vector function through every construct of the reverse sweep: a call, a

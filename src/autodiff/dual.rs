@@ -352,20 +352,34 @@ impl<T: RealScalar, const N: usize> RealScalar for Dual<T, N> {
         Dual::constant(T::neg_infinity())
     }
     /// The larger value (NaN-propagating) with the tangents of the argument it came
-    /// from: `self`'s at a tie, a NaN's (the first), as the static-mode rule of `max`;
-    /// chosen without a branch on the values.
+    /// from: the mean of both tangents on a tie (as PyTorch's `maximum` and JAX's
+    /// `max`), the first NaN's; chosen without a branch on the values.
     fn max(self, other: Self) -> Self {
         // 1 for NaN, else 0 (|x| + 1 > 0 fails only for NaN).
         let nan = |x: T| T::select_positive(x.abs() + T::one(), T::zero(), T::one());
-        // Positive when `other` is picked: larger, or NaN beside a number.
-        let other_picked =
-            T::select_positive(other.value - self.value, T::one(), nan(other.value) - nan(self.value));
+        // Positive when `other` alone is picked (larger, or NaN beside a number),
+        // negative when `self` alone is (larger, or NaN), 0 on a tie.
+        let tie_or_nan = nan(other.value) - (nan(self.value) + nan(self.value));
+        let choice = T::select_positive(
+            other.value - self.value,
+            T::one(),
+            T::select_positive(self.value - other.value, -T::one(), tie_or_nan),
+        );
+        let half = T::from_f64(0.5);
         Dual {
             value: self.value.max(other.value),
             tangent: core::array::from_fn(|k| {
-                T::select_positive(other_picked, other.tangent[k], self.tangent[k])
+                let (mine, theirs) = (self.tangent[k], other.tangent[k]);
+                let shared = mine * half + theirs * half;
+                T::select_positive(choice, theirs, T::select_positive(-choice, mine, shared))
             }),
         }
+    }
+    /// `self` held to [`low`, `high`], keeping its own tangent on the bounds (as
+    /// PyTorch's `clamp`), the bound's outside them.
+    fn clamp(self, low: Self, high: Self) -> Self {
+        let raised = Self::select_positive(low - self, low, self);
+        Self::select_positive(raised - high, high, raised)
     }
     fn epsilon() -> Self {
         Dual::constant(T::epsilon())

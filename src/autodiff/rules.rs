@@ -2020,7 +2020,7 @@ tensor_part_rule!(
 );
 
 /// `a.maximum(&b)` of real tensors, elementwise: the picked element's derivative
-/// (`a`'s on a tie, a NaN's), as [`ElementwiseFunctions`](crate::ops::functions::ElementwiseFunctions).
+/// (half of each on a tie, a NaN's), as [`ElementwiseFunctions`](crate::ops::functions::ElementwiseFunctions).
 #[derive(Clone, Copy, Debug)]
 pub struct ElementwiseMaximum;
 
@@ -2088,11 +2088,13 @@ elementwise_choice_rule!(ElementwiseMinimum, Smaller);
 #[derive(Clone, Copy, Debug)]
 pub struct Absolute;
 
-/// max(a, b) of real scalars: the derivative of the larger operand (of `a` on a tie).
+/// max(a, b) of real scalars: the derivative of the larger operand (half of each on
+/// a tie, as PyTorch and JAX).
 #[derive(Clone, Copy, Debug)]
 pub struct Maximum;
 
-/// min(a, b) of real scalars: the derivative of the smaller operand (of `a` on a tie).
+/// min(a, b) of real scalars: the derivative of the smaller operand (half of each on
+/// a tie).
 #[derive(Clone, Copy, Debug)]
 pub struct Minimum;
 
@@ -2133,6 +2135,20 @@ fn picks_lhs<T: RealScalar>(larger: bool, a: T, b: T) -> bool {
     crate::scalar::is_nan(a) || if larger { a >= b } else { a <= b }
 }
 
+/// The share of the derivative that `a` gets in `max` (when `larger`) or `min` of
+/// `a` and `b`: 1 when it alone is picked, 0 when `b` is, ½ on a tie (as PyTorch's
+/// `maximum` and JAX's `max`).
+#[inline(always)]
+fn lhs_share<T: RealScalar>(larger: bool, a: T, b: T) -> T {
+    if a == b {
+        T::from_f64(0.5)
+    } else if picks_lhs(larger, a, b) {
+        T::one()
+    } else {
+        T::zero()
+    }
+}
+
 macro_rules! extremum_rule {
     ($rule:ident, $larger:expr) => {
         #[diagnostic::do_not_recommend]
@@ -2144,11 +2160,11 @@ macro_rules! extremum_rule {
             }
             #[inline(always)]
             fn push_lhs(&self, (a, b, _): Same<'_, T>, a_dot: &T) -> T {
-                if picks_lhs($larger, *a, *b) { *a_dot } else { T::zero() }
+                lhs_share($larger, *a, *b) * *a_dot
             }
             #[inline(always)]
             fn push_rhs(&self, (a, b, _): Same<'_, T>, b_dot: &T) -> T {
-                if picks_lhs($larger, *a, *b) { T::zero() } else { *b_dot }
+                (T::one() - lhs_share($larger, *a, *b)) * *b_dot
             }
             #[inline(always)]
             fn pull_lhs(&self, args: Same<'_, T>, y_bar: &T) -> T {

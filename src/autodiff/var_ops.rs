@@ -703,14 +703,14 @@ impl<T: RealScalar> Var<T> {
         self.by_rule(rules::Clamp::from((low, high)))
     }
 
-    /// The larger of two traced scalars, the cotangent going to the one picked (to
-    /// `self` on a tie), as in static mode.
+    /// The larger of two traced scalars, the cotangent going to the one picked (half
+    /// to each on a tie, as PyTorch and JAX), as in static mode.
     pub fn max(&self, other: &Var<T>) -> Self {
         self.by_binary_rule(other, rules::Maximum)
     }
 
-    /// The smaller of two traced scalars, the cotangent going to the one picked (to
-    /// `self` on a tie), as in static mode.
+    /// The smaller of two traced scalars, the cotangent going to the one picked (half
+    /// to each on a tie), as in static mode.
     pub fn min(&self, other: &Var<T>) -> Self {
         self.by_binary_rule(other, rules::Minimum)
     }

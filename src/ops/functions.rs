@@ -9,7 +9,7 @@
 //! | `silu()` | x·σ(x) (swish) | σ(x)·(1 + x·(1 − σ(x))) |
 //! | `leaky_relu(a)` | x for x > 0, a·x otherwise | 1 for x > 0, a otherwise (a at 0, as PyTorch) |
 //! | `clamp(low, high)` | min(max(x, low), high) | 1 on the closed interval [low, high], 0 outside and at NaN (as PyTorch) |
-//! | `maximum(&y)`, `minimum(&y)` | the larger (smaller) element of two tensors | the picked element's: `self`'s on a tie (PyTorch splits a tie in halves), a NaN's |
+//! | `maximum(&y)`, `minimum(&y)` | the larger (smaller) element of two tensors | the picked element's: half of each on a tie (as PyTorch and JAX), a NaN's |
 //!
 //! The bounds and the slope are `f64` for tensors of any real element type. On the
 //! GPU each distinct value of one is part of its kernel's formula: a new value
@@ -206,8 +206,8 @@ pub trait ElementwiseFunctions: Sized {
         self.map_function(ClampFunction { low, high })
     }
 
-    /// The larger element of `self` and `other` at each position (`self`'s on a tie;
-    /// a NaN is picked).
+    /// The larger element of `self` and `other` at each position (a NaN is picked);
+    /// its derivative is the picked element's, half of each on a tie.
     ///
     /// # Panics
     /// When a dynamic dimension differs (the message names both shapes).
@@ -219,8 +219,8 @@ pub trait ElementwiseFunctions: Sized {
         Larger.apply([self, other])
     }
 
-    /// The smaller element of `self` and `other` at each position (`self`'s on a
-    /// tie; a NaN is picked).
+    /// The smaller element of `self` and `other` at each position (a NaN is picked);
+    /// its derivative is the picked element's, half of each on a tie.
     ///
     /// # Panics
     /// When a dynamic dimension differs (the message names both shapes).

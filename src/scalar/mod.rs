@@ -115,8 +115,8 @@ pub trait RealScalar: Scalar<Real = Self> + PartialOrd {
     fn neg_infinity() -> Self;
     /// The larger of two values (NaN-propagating: a NaN argument gives NaN).
     fn max(self, other: Self) -> Self;
-    /// The smaller of two values, −max(−a, −b): NaN-propagating, and `self` on a tie
-    /// (a dual's tangent too), as the static-mode rule of `min`.
+    /// The smaller of two values, −max(−a, −b): NaN-propagating (a dual's tangent is
+    /// the mean of both on a tie, as its `max`).
     #[inline(always)]
     fn min(self, other: Self) -> Self {
         -((-self).max(-other))
