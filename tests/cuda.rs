@@ -1846,6 +1846,34 @@ fn random_gpu_tensors_equal_the_host_draws() {
     );
 }
 
+/// `argmax` and `accuracy` of GPU scores: one kernel, the host's picks (the first
+/// largest on a tie, a NaN over any number), in f32 and f64, empty batches too.
+#[test]
+fn argmax_and_accuracy_of_gpu_scores_match_the_host() {
+    use fluxion::nn::loss::{accuracy, argmax};
+    let Some(_gpu) = gpu() else { return };
+    let mut scores: Tensor<f64, (Dyn, Const<7>), Heap> =
+        Tensor::random_uniform_shaped((Dyn(300), Const), -1.0, 1.0, 95);
+    // Row 0: a tie for the largest at columns 2 and 5; row 1: a NaN at column 4.
+    (scores.as_mut_slice()[2], scores.as_mut_slice()[5]) = (3.0, 3.0);
+    scores.as_mut_slice()[7 + 4] = f64::NAN;
+    let host = argmax(&scores);
+    assert_eq!((host[0], host[1]), (2, 4));
+    let classes: Vec<usize> = (0..300).map(|b| (b * 5) % 7).collect();
+    let device = Device::get().expect("a GPU");
+    let before = device.kernel_launches();
+    assert_eq!(argmax(&scores.to_device()), host);
+    assert_eq!(device.kernel_launches() - before, 1, "one kernel for the argmax");
+    assert_eq!(accuracy(&scores.to_device(), &classes), accuracy(&scores, &classes));
+    let single: Tensor<f32, (Dyn, Const<7>), Heap> = scores.map(|x| x as f32);
+    assert_eq!(argmax(&single.to_device()), argmax(&single));
+    // A pending result (a fused chain) is computed first; no rows give no picks.
+    let shifted = &single.to_device() * 2.0;
+    assert_eq!(argmax(&shifted), argmax(&single));
+    let empty = Tensor::<f32, (Dyn, Const<7>), Cuda>::device_zeros((Dyn(0), Const));
+    assert!(argmax(&empty).is_empty());
+}
+
 /// The named elementwise functions (softplus, SiLU, leaky ReLU, clamp, maximum,
 /// minimum): values and gradients of traced GPU tensors, and forward mode on
 /// `CudaDual`s, against the host, at kinks and ties too.

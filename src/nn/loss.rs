@@ -331,7 +331,8 @@ pub trait ElementLosses<T: RealScalar, S: Shape>: StorageKind<T, S> {
     fn total(x: &Var<Tensor<T, S, Self>>) -> Var<T>;
 }
 
-/// The row losses over a storage kind's own operations, as [`ElementLosses`].
+/// The row losses over a storage kind's own operations, as [`ElementLosses`], and
+/// the rows' [`argmax`].
 pub trait RowLosses<T: RealScalar, B: Dim, C: Dim>: StorageKind<T, (B, C)> + StorageKind<T, (B,)> {
     /// −Σ_c t\[b, c\]·log softmax(z)\[b, c\] for each row b.
     #[doc(hidden)]
@@ -351,6 +352,10 @@ pub trait RowLosses<T: RealScalar, B: Dim, C: Dim>: StorageKind<T, (B, C)> + Sto
     /// −Σ_b log softmax(z)\[b, class_b\].
     #[doc(hidden)]
     fn class_cross_entropy_sum(logits: &Var<Tensor<T, (B, C), Self>>, classes: &[usize]) -> Var<T>;
+    /// The column of each row's first largest value (its first NaN if it has one;
+    /// the columns checked by the caller).
+    #[doc(hidden)]
+    fn row_argmax(scores: &Tensor<T, (B, C), Self>) -> Vec<usize>;
 }
 
 /// The losses' expressions, once, for the storage kinds named (the row losses' given
@@ -363,7 +368,8 @@ macro_rules! loss_kernels {
         cross_entropies |$logits:ident, $targets:ident| $cross_entropies:expr;
         cross_entropy_sum |$sum_logits:ident, $sum_targets:ident| $cross_entropy_sum:expr;
         class_cross_entropies |$class_logits:ident, $classes:ident| $class_cross_entropies:expr;
-        class_cross_entropy_sum |$class_sum_logits:ident, $sum_classes:ident| $class_cross_entropy_sum:expr
+        class_cross_entropy_sum |$class_sum_logits:ident, $sum_classes:ident| $class_cross_entropy_sum:expr;
+        row_argmax |$scores:ident| $row_argmax:expr
     ) => {
         $(#[$attribute])*
         impl<$($element_generics)*> ElementLosses<T, S> for $element_kind {
@@ -408,6 +414,9 @@ macro_rules! loss_kernels {
             fn class_cross_entropy_sum($class_sum_logits: &Var<Tensor<T, (B, C), Self>>, $sum_classes: &[usize]) -> Var<T> {
                 $class_cross_entropy_sum
             }
+            fn row_argmax($scores: &Tensor<T, (B, C), Self>) -> Vec<usize> {
+                $row_argmax
+            }
         }
     };
 }
@@ -418,7 +427,11 @@ loss_kernels! {
     cross_entropies |logits, targets| row_cross_entropies(logits, DenseTargets(targets.clone()));
     cross_entropy_sum |logits, targets| row_cross_entropies(logits, DenseTargets(targets.clone())).sum();
     class_cross_entropies |logits, classes| row_cross_entropies(logits, ClassTargets(classes.to_vec()));
-    class_cross_entropy_sum |logits, classes| row_cross_entropies(logits, ClassTargets(classes.to_vec())).sum()
+    class_cross_entropy_sum |logits, classes| row_cross_entropies(logits, ClassTargets(classes.to_vec())).sum();
+    row_argmax |scores| {
+        let columns = scores.shape().1.size().max(1);
+        scores.as_slice().chunks(columns).map(|row| first_argmax(row, 0, row.len(), 1).unwrap_or(0)).collect()
+    }
 }
 
 // On the GPU: the log-softmax's kernels, then the target terms' fused kernel.
@@ -434,7 +447,8 @@ loss_kernels! {
         -TargetTerm.apply([&logits.log_softmax(Axis::<1>), &Var::constant(targets.clone())]).sum()
     };
     class_cross_entropies |logits, classes| Self::cross_entropies(logits, &one_hot(logits, classes));
-    class_cross_entropy_sum |logits, classes| Self::cross_entropy_sum(logits, &one_hot(logits, classes))
+    class_cross_entropy_sum |logits, classes| Self::cross_entropy_sum(logits, &one_hot(logits, classes));
+    row_argmax |scores| scores.argmax_along::<1>()
 }
 
 /// The one-hot rows of `classes` for `logits`, built in host memory and copied.
@@ -567,22 +581,19 @@ impl<T: RealScalar> RowTargets<T> for ClassTargets {
     }
 }
 
-/// The index of each row's largest value (the first one on ties), for logits or
-/// probabilities `[B, C]`.
+/// The index of each row's largest value (the first one on ties, a NaN over any
+/// number), for logits or probabilities `[B, C]`, on the host or the GPU (one
+/// kernel; only the indices are copied back).
 ///
 /// # Panics
 /// When there are rows but no columns (no largest value to name).
 #[track_caller]
-pub fn argmax<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)>>(
+pub fn argmax<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C>>(
     scores: &Tensor<T, (B, C), K>,
 ) -> Vec<usize> {
     let (rows, columns) = (scores.shape().0.size(), scores.shape().1.size());
     assert!(columns > 0 || rows == 0, "argmax: {rows} rows of 0 columns have no largest value");
-    scores
-        .as_slice()
-        .chunks(columns.max(1))
-        .map(|row| first_argmax(row, 0, row.len(), 1).unwrap_or(0))
-        .collect()
+    K::row_argmax(scores)
 }
 
 /// The fraction of rows whose [`argmax`] is the given class (NaN for no rows).
@@ -590,7 +601,7 @@ pub fn argmax<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)>>(
 /// # Panics
 /// When `classes` does not hold one index per row.
 #[track_caller]
-pub fn accuracy<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)>>(
+pub fn accuracy<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C>>(
     scores: &Tensor<T, (B, C), K>,
     classes: &[usize],
 ) -> f64 {

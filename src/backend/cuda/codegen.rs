@@ -466,6 +466,29 @@ pub fn max_pullback_source(name: &str, ctype: CType, store: Store) -> String {
     )
 }
 
+/// The argmax of each line, `name(x, indices, outer, len, inner)`: one thread per
+/// line writes the position along the axis of the line's first largest element (its
+/// first NaN if it has one), as the bits of an element (read back by
+/// `CudaElement::to_index`).
+pub fn line_argmax_source(name: &str, ctype: CType) -> String {
+    let (t, index) = (ctype.name(), ctype.index_name());
+    let overtakes = overtakes("x[start + k * inner]", "x[start + best * inner]");
+    format!(
+        "extern \"C\" __global__ void {name}(const {t}* __restrict__ x, {index}* __restrict__ indices, const unsigned long long outer, const unsigned long long len, const unsigned long long inner) {{
+    const unsigned long long stride = (unsigned long long)blockDim.x * gridDim.x;
+    for (unsigned long long line = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; line < outer * inner; line += stride) {{
+        const unsigned long long start = (line / inner) * len * inner + line % inner;
+        unsigned long long best = 0;
+        for (unsigned long long k = 1; k < len; ++k) {{
+            if ({overtakes}) best = k;
+        }}
+        indices[line] = ({index})best;
+    }}
+}}
+"
+    )
+}
+
 /// The rest of logsumexp's pullback, `name(x, s, s_bar, x_bar, outer, len, inner)`:
 /// one thread per line; along a line whose logsumexp `s` is +∞ (where the
 /// elementwise pass wrote 0), s̄ is added to the line's first +∞, the limit of the

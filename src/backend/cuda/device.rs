@@ -131,6 +131,10 @@ pub trait CudaElement:
     /// # Panics
     /// For `f32`, when `index` needs more than 32 bits.
     fn from_index(index: usize) -> Self;
+
+    /// The index whose bits `self` holds, as a kernel wrote it ([`Self::from_index`]
+    /// undone).
+    fn to_index(self) -> usize;
 }
 
 macro_rules! cuda_element {
@@ -143,6 +147,10 @@ macro_rules! cuda_element {
                     panic!("index {index} does not fit the {} bits of {}", <$bits>::BITS, stringify!($t))
                 });
                 <$t>::from_bits(bits)
+            }
+
+            fn to_index(self) -> usize {
+                usize::try_from(self.to_bits()).expect("an index written for this machine")
             }
         }
 

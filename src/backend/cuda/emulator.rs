@@ -138,7 +138,8 @@ mod tests {
 
     use super::super::{
         AxisRange, AxisSplit, ComplexKernel, ConvGeometry, Kernel, Kind, PoolGeometry, UpdateKernel,
-        copy_block_on, infinite_line_pullback_on, max_pullback_on, transpose_elements_on, transpose_on,
+        copy_block_on, infinite_line_pullback_on, line_argmax_on, max_pullback_on, transpose_elements_on,
+        transpose_on,
     };
     use super::*;
     use crate::scalar::{RealScalar, overtakes};
@@ -502,6 +503,15 @@ mod tests {
             }
         }
         assert_eq!((x_bar[3], x_bar[7]), (y_bar[0], y_bar[1]), "the tie and the NaN");
+        // Argmax: the same element's position along the axis, written as index bits.
+        let mut indices = vec![0.0; 6];
+        line_argmax_on(&*emulator, &x, &mut indices, axis).unwrap();
+        for (line, &index) in indices.iter().enumerate() {
+            let host =
+                crate::ops::reduce::line_argmax(&x, line, 5, 3).map(|flat| (flat - (line / 3) * 15) / 3);
+            assert_eq!(Some(index.to_index()), host, "argmax of line {line}");
+        }
+        assert_eq!((indices[0].to_index(), indices[1].to_index()), (1, 2), "the tie and the NaN");
 
         // logsumexp's +∞ lines: s̄ added to each such line's first +∞, other lines
         // left alone (lines 0 and 4 have two +∞; 1 is finite, 2 all −∞, 3 NaN).

@@ -762,6 +762,52 @@ fn max_pullback_on<T: CudaElement, R: Runner<T>>(
     unsafe { runner.launch(&name, &source, &mut buffers, &[], &sizes, config) }
 }
 
+/// The position along the axis of each line's first largest element of `x` (its
+/// first NaN if it has one), along the axis split `axis`: one index per line.
+///
+/// # Panics
+/// When `x` is shorter than the axis split says, when a line is empty (no largest
+/// element to name), or when an `f32` line has more than 2³² elements.
+pub(crate) fn line_argmax<T: CudaElement>(
+    x: &CudaSlice<T>,
+    axis: AxisSplit,
+) -> Result<Vec<usize>, CudaError> {
+    let device = Device::get()?;
+    let lines = axis.0 * axis.2;
+    let mut indices = device.zeros::<T>(lines)?;
+    line_argmax_on(device, x, &mut indices, axis)?;
+    Ok(device.download(&indices, lines)?.into_iter().map(CudaElement::to_index).collect())
+}
+
+/// [`line_argmax`] on `runner`, into `indices` (one element's bits per line).
+fn line_argmax_on<T: CudaElement, R: Runner<T>>(
+    runner: &R,
+    x: &R::Buffer,
+    indices: &mut R::Buffer,
+    (outer, len, inner): AxisSplit,
+) -> Result<(), CudaError> {
+    let lines = outer * inner;
+    assert!(len > 0 || lines == 0, "argmax: {lines} lines of 0 elements have no largest element");
+    // The last position must fit the index bits (panics otherwise, naming the type).
+    T::from_index(len.saturating_sub(1));
+    assert!(
+        R::len(x) >= (outer * len * inner).max(1) && R::len(indices) >= lines.max(1),
+        "argmax: buffers shorter than the axis split"
+    );
+    if lines == 0 {
+        return Ok(());
+    }
+    let name = kernel_name("line_argmax", None, T::C_TYPE);
+    let sizes = [outer as u64, len as u64, inner as u64];
+    let config = grid_stride_launch(lines, runner.multiprocessors());
+    let source = || Ok(codegen::line_argmax_source(&name, T::C_TYPE));
+    let mut buffers = [BufferArg::Read(x), BufferArg::Write(indices)];
+    // SAFETY: `line_argmax_source`'s parameter list (the indices' buffer holds one
+    // element, of the index type's width, per line), the buffers checked above
+    // against the axis split.
+    unsafe { runner.launch(&name, &source, &mut buffers, &[], &sizes, config) }
+}
+
 /// Adds s̄[line] to the first +∞ of each line of `x` whose logsumexp `s` is +∞ (along
 /// the axis split `axis`), leaving the other lines alone: the rest of logsumexp's
 /// pullback after its elementwise pass.
@@ -827,6 +873,8 @@ pub fn builtin_kernel_sources(ctype: CType) -> Vec<(String, String)> {
     }
     let name = kernel_name("infinite_line_pullback", None, ctype);
     sources.push((name.clone(), codegen::infinite_line_pullback_source(&name, ctype)));
+    let name = kernel_name("line_argmax", None, ctype);
+    sources.push((name.clone(), codegen::line_argmax_source(&name, ctype)));
     sources.extend(crate::ops::cuda::complex_kernels().iter().map(|kernel| {
         (kernel.compiled_name(ctype), kernel.source(ctype).expect("fluxion's own kernels record"))
     }));

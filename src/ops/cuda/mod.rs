@@ -23,8 +23,8 @@ use crate::backend::cpu::Write;
 use crate::backend::cuda::{
     AxisRange, AxisSplit, CType, Combine, Cuda, CudaElement, CudaError, CudaScalar, Device, DeviceBuffer,
     Indexing, Kernel, Store, Sym, copy_block, expression_hash, gather_rows as gather_rows_kernel,
-    infinite_line_pullback, max_pullback as max_pullback_kernel, or_panic_cuda, scatter_add_rows,
-    transpose_elements,
+    infinite_line_pullback, line_argmax, max_pullback as max_pullback_kernel, or_panic_cuda,
+    scatter_add_rows, transpose_elements,
 };
 use crate::error::{ShapeError, or_panic};
 use crate::ops::elementwise::{
@@ -878,6 +878,15 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
         S: HasAxis<AXIS>,
     {
         self.reduced(self.shape().removed(), self.dims().split_at_axis(AXIS), max_kernel(), &[])
+    }
+
+    /// The position along `AXIS` of each line's first largest element (its first NaN
+    /// if it has one), computed on the GPU; only the positions are copied back.
+    pub(crate) fn argmax_along<const AXIS: usize>(&self) -> Vec<usize>
+    where
+        S: HasAxis<AXIS>,
+    {
+        or_panic_cuda(line_argmax(self.slice(), self.dims().split_at_axis(AXIS)))
     }
 
     /// Each line's maximum m and Σ exp(x − m).
