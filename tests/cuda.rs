@@ -1846,6 +1846,29 @@ fn random_gpu_tensors_equal_the_host_draws() {
     );
 }
 
+/// A `ScalarFunction` that compares values cannot be recorded for a GPU kernel: the
+/// panic names the function and what it asked, before anything runs.
+#[test]
+fn a_scalar_function_that_compares_values_is_refused_by_name() {
+    /// 1 for x > 0, else 0, by a comparison (not recordable).
+    #[derive(Clone, Copy, Debug)]
+    struct Step;
+    impl ScalarFunction for Step {
+        fn value<T: RealScalar>(&self, x: T) -> T {
+            if x > T::zero() { T::one() } else { T::zero() }
+        }
+        fn derivative<T: RealScalar>(&self, _: T, _: T) -> T {
+            T::zero()
+        }
+    }
+    let Some(_gpu) = gpu() else { return };
+    let x = Vector::<f64, 3, Heap>::full(1.0).to_device();
+    let panic = std::panic::catch_unwind(|| x.map_function(Step).to_vec()).unwrap_err();
+    let message = panic.downcast_ref::<String>().expect("a formatted message");
+    assert!(message.starts_with("kernel `user_Step_value`: "), "{message}");
+    assert!(message.contains("it compares values"), "{message}");
+}
+
 /// `argmax` and `accuracy` of GPU scores: one kernel, the host's picks (the first
 /// largest on a tie, a NaN over any number), in f32 and f64, empty batches too.
 #[test]

@@ -146,6 +146,7 @@ impl FusedFunction<2> for Smaller {
 )]
 pub trait MapFunction: Sized {
     /// `f` applied to every element, with its derivative in every mode.
+    #[track_caller]
     fn map_function<F: ScalarFunction>(&self, f: F) -> Self;
 }
 

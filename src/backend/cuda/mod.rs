@@ -464,10 +464,10 @@ fn reduction_launch((outer, len, inner): AxisSplit, multiprocessors: usize) -> (
 }
 
 /// A stable 64-bit hash of the formula `f` records on `inputs` symbolic inputs
-/// ([`symbolic::Expression::fingerprint`]); 0 when it cannot be recorded (its kernel
-/// then reports why when built).
-pub(crate) fn expression_hash(inputs: usize, f: impl FnOnce(&[Sym]) -> Sym) -> u64 {
-    symbolic::record(inputs, 0, |x, _| vec![f(x)]).map_or(0, |expression| expression.fingerprint())
+/// ([`symbolic::Expression::fingerprint`]); `None` when it cannot be recorded (its
+/// kernel then reports why when built).
+pub(crate) fn expression_hash(inputs: usize, f: impl FnOnce(&[Sym]) -> Sym) -> Option<u64> {
+    symbolic::record(inputs, 0, |x, _| vec![f(x)]).ok().map(|expression| expression.fingerprint())
 }
 
 /// The in-place kernel of a [`CoordinateUpdate`]: its `apply` recorded on symbols,

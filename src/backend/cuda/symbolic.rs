@@ -94,7 +94,7 @@ impl fmt::Display for Unrecordable {
         write!(
             f,
             "the function cannot run on the GPU: it {}, which needs a number, not an expression \
-             (use `RealScalar::max` instead of a comparison)",
+             (choose with `RealScalar::max`, `abs` or `RealScalar::select_positive` instead of a comparison)",
             self.0
         )
     }

@@ -169,7 +169,7 @@ pub fn function_kernel_source<F: ScalarFunction>(f: F, ctype: CType) -> Result<(
 
 fn function_kernel<F: ScalarFunction>(f: F) -> Kernel {
     Kernel::elementwise(
-        function_name("value", 1, |x| f.value(x[0])),
+        function_name::<F>("value", 1, |x| f.value(x[0])),
         &[Element],
         0,
         Store::Overwrite,
@@ -178,7 +178,7 @@ fn function_kernel<F: ScalarFunction>(f: F) -> Kernel {
 }
 fn function_pullback_kernel<F: ScalarFunction>(f: F, write: Write) -> Kernel {
     Kernel::elementwise(
-        function_name("pullback", 3, |x| f.derivative(x[0], x[1]) * x[2]),
+        function_name::<F>("pullback", 3, |x| f.derivative(x[0], x[1]) * x[2]),
         &[Element, Element, Element],
         0,
         store(write),
@@ -205,9 +205,13 @@ fn fused_function_kernels<F: FusedFunction<N>, const N: usize>(f: F) -> Vec<Kern
 /// A fused function's value: `N` elementwise inputs.
 fn fused_kernel<F: FusedFunction<N>, const N: usize>(f: F) -> Kernel {
     let value = move |x: &[Sym]| f.value(core::array::from_fn(|k| x[k]));
-    Kernel::elementwise(function_name("fused", N, value), &[Element; N], 0, Store::Overwrite, move |x, _| {
-        value(x)
-    })
+    Kernel::elementwise(
+        function_name::<F>("fused", N, value),
+        &[Element; N],
+        0,
+        Store::Overwrite,
+        move |x, _| value(x),
+    )
 }
 /// ∂f/∂xₖ·ȳ for input `k` of a fused function (inputs x₁, …, x_N, then ȳ), the
 /// partial recorded by forward mode on symbolic duals.
@@ -215,7 +219,7 @@ fn fused_pullback_kernel<F: FusedFunction<N>, const N: usize>(f: F, k: usize, wr
     let partial = move |x: &[Sym]| fused_partials(f, core::array::from_fn(|j| x[j]))[k] * x[N];
     let role = format!("fused_pullback{k}");
     Kernel::elementwise(
-        function_name(&role, N + 1, partial),
+        function_name::<F>(&role, N + 1, partial),
         &std::vec![Element; N + 1],
         0,
         store(write),
@@ -229,7 +233,7 @@ fn fused_tangent_kernel<F: FusedFunction<N>, const N: usize>(f: F) -> Kernel {
         (1..N).fold(partials[0] * x[N], |sum, k| sum + partials[k] * x[N + k])
     };
     Kernel::elementwise(
-        function_name("fused_tangent", 2 * N, tangent),
+        function_name::<F>("fused_tangent", 2 * N, tangent),
         &std::vec![Element; 2 * N],
         0,
         Store::Overwrite,
@@ -335,11 +339,21 @@ fn logsumexp_pullback_kernel(write: Write) -> Kernel {
     })
 }
 
-/// A C identifier for a user function's kernel: a hash of the formula it records, so
-/// that two functions (or two parameter values) share a compiled kernel exactly when
-/// they compute the same thing.
-fn function_name(role: &str, inputs: usize, f: impl FnOnce(&[Sym]) -> Sym) -> std::string::String {
-    format!("user_{:016x}_{role}", expression_hash(inputs, f))
+/// A C identifier for a kernel of the user function `F`: its type's name (for a
+/// profiler's list and an error), a hash of the formula it records (so that two
+/// parameter values share a compiled kernel exactly when they compute the same
+/// thing) and the kernel's role. A function that cannot be recorded has no hash: its
+/// kernel reports why when built, under the function's name.
+fn function_name<F>(role: &str, inputs: usize, f: impl FnOnce(&[Sym]) -> Sym) -> std::string::String {
+    let path = core::any::type_name::<F>();
+    let path = path.split('<').next().unwrap_or(path);
+    let type_name = path.rsplit("::").next().unwrap_or(path);
+    let label: std::string::String =
+        type_name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    match expression_hash(inputs, f) {
+        Some(hash) => format!("user_{label}_{hash:016x}_{role}"),
+        None => format!("user_{label}_{role}"),
+    }
 }
 
 /// The elementary functions whose kernels the offline check compiles (`powi` for two
@@ -811,6 +825,7 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
 
 impl<T: CudaElement, S: Shape> OnDevice<T, S> {
     /// `out = f(self)` for a kernel of one elementwise input.
+    #[track_caller]
     fn unary(&self, kernel: Kernel, params: &[T]) -> Self {
         Self::fused_elementwise(self.shape(), kernel, &[self], params)
     }
@@ -834,6 +849,11 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
     }
 
     /// `f` applied to every element, by a kernel generated from `f`'s definition.
+    ///
+    /// # Panics
+    /// When `f` cannot be recorded on symbols (it compares values, say): the message
+    /// names `f`'s type and what it asked.
+    #[track_caller]
     pub fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
         self.unary(function_kernel(f), &[])
     }
@@ -1126,6 +1146,7 @@ impl<T: CudaScalar, M: Dim> OnDevice<T, (M,)> {
 
 #[diagnostic::do_not_recommend]
 impl<T: CudaElement, S: Shape> MapFunction for OnDevice<T, S> {
+    #[track_caller]
     fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
         OnDevice::<T, S>::map_function(self, f)
     }
