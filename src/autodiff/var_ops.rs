@@ -36,7 +36,7 @@ use crate::shape::constraint::{
     AddsUpTo, Axis, Broadcastable, ConvolvesTo, FitsSlice, HasAxis, InsertsAxis, PoolsTo, SameElementCount,
 };
 use crate::shape::{Const, Dim, Dyn, Shape, StaticShape};
-use crate::tensor::{Storage, StorageKind, Tensor, Zeros};
+use crate::tensor::{SameKind, Storage, StorageKind, Tensor, Zeros};
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     /// f(x) elementwise, with x̄ = conj(f′(x))·ȳ.
@@ -768,26 +768,36 @@ impl<S: Shape> SameTracedShape<S> for S {
     }
 }
 
-/// `&a + &b` on traced tensors; operands of two different shapes are a compile error
-/// that names both.
-impl<T: Scalar, S: SameTracedShape<S2>, S2: Shape, K: Storage<T, S> + Storage<T, S2>>
-    Add<&Var<Tensor<T, S2, K>>> for &Var<Tensor<T, S, K>>
+/// `&a + &b` on traced tensors; operands of two different shapes, or of two storage
+/// kinds, are a compile error that names both.
+impl<T, S, S2, K, K2> Add<&Var<Tensor<T, S2, K2>>> for &Var<Tensor<T, S, K>>
+where
+    T: Scalar,
+    S: SameTracedShape<S2>,
+    S2: Shape,
+    K: Storage<T, S> + Storage<T, S2> + SameKind<K2>,
+    K2: StorageKind<T, S2>,
 {
     type Output = Var<Tensor<T, S, K>>;
     #[track_caller]
-    fn add(self, rhs: &Var<Tensor<T, S2, K>>) -> Self::Output {
-        self.add(S::same_var(rhs))
+    fn add(self, rhs: &Var<Tensor<T, S2, K2>>) -> Self::Output {
+        self.add(S::same_var(K::same_kind_var(rhs)))
     }
 }
 
-/// `&a - &b` on traced tensors, shapes checked as for `+`.
-impl<T: Scalar, S: SameTracedShape<S2>, S2: Shape, K: Storage<T, S> + Storage<T, S2>>
-    Sub<&Var<Tensor<T, S2, K>>> for &Var<Tensor<T, S, K>>
+/// `&a - &b` on traced tensors, shapes and kinds checked as for `+`.
+impl<T, S, S2, K, K2> Sub<&Var<Tensor<T, S2, K2>>> for &Var<Tensor<T, S, K>>
+where
+    T: Scalar,
+    S: SameTracedShape<S2>,
+    S2: Shape,
+    K: Storage<T, S> + Storage<T, S2> + SameKind<K2>,
+    K2: StorageKind<T, S2>,
 {
     type Output = Var<Tensor<T, S, K>>;
     #[track_caller]
-    fn sub(self, rhs: &Var<Tensor<T, S2, K>>) -> Self::Output {
-        self.sub(S::same_var(rhs))
+    fn sub(self, rhs: &Var<Tensor<T, S2, K2>>) -> Self::Output {
+        self.sub(S::same_var(K::same_kind_var(rhs)))
     }
 }
 
@@ -945,32 +955,47 @@ macro_rules! owned_unary_operators {
 /// reference form; two shapes are an error naming both, as there.
 macro_rules! owned_tensor_operator {
     ($Trait:ident $method:ident) => {
-        impl<T: Scalar, S: SameTracedShape<S2>, S2: Shape, K: Storage<T, S> + Storage<T, S2>>
-            $Trait<Var<Tensor<T, S2, K>>> for Var<Tensor<T, S, K>>
+        impl<T, S, S2, K, K2> $Trait<Var<Tensor<T, S2, K2>>> for Var<Tensor<T, S, K>>
+        where
+            T: Scalar,
+            S: SameTracedShape<S2>,
+            S2: Shape,
+            K: Storage<T, S> + Storage<T, S2> + SameKind<K2>,
+            K2: StorageKind<T, S2>,
         {
             type Output = Var<Tensor<T, S, K>>;
             #[track_caller]
-            fn $method(self, rhs: Var<Tensor<T, S2, K>>) -> Self::Output {
+            fn $method(self, rhs: Var<Tensor<T, S2, K2>>) -> Self::Output {
                 $Trait::$method(&self, &rhs)
             }
         }
 
-        impl<T: Scalar, S: SameTracedShape<S2>, S2: Shape, K: Storage<T, S> + Storage<T, S2>>
-            $Trait<&Var<Tensor<T, S2, K>>> for Var<Tensor<T, S, K>>
+        impl<T, S, S2, K, K2> $Trait<&Var<Tensor<T, S2, K2>>> for Var<Tensor<T, S, K>>
+        where
+            T: Scalar,
+            S: SameTracedShape<S2>,
+            S2: Shape,
+            K: Storage<T, S> + Storage<T, S2> + SameKind<K2>,
+            K2: StorageKind<T, S2>,
         {
             type Output = Var<Tensor<T, S, K>>;
             #[track_caller]
-            fn $method(self, rhs: &Var<Tensor<T, S2, K>>) -> Self::Output {
+            fn $method(self, rhs: &Var<Tensor<T, S2, K2>>) -> Self::Output {
                 $Trait::$method(&self, rhs)
             }
         }
 
-        impl<T: Scalar, S: SameTracedShape<S2>, S2: Shape, K: Storage<T, S> + Storage<T, S2>>
-            $Trait<Var<Tensor<T, S2, K>>> for &Var<Tensor<T, S, K>>
+        impl<T, S, S2, K, K2> $Trait<Var<Tensor<T, S2, K2>>> for &Var<Tensor<T, S, K>>
+        where
+            T: Scalar,
+            S: SameTracedShape<S2>,
+            S2: Shape,
+            K: Storage<T, S> + Storage<T, S2> + SameKind<K2>,
+            K2: StorageKind<T, S2>,
         {
             type Output = Var<Tensor<T, S, K>>;
             #[track_caller]
-            fn $method(self, rhs: Var<Tensor<T, S2, K>>) -> Self::Output {
+            fn $method(self, rhs: Var<Tensor<T, S2, K2>>) -> Self::Output {
                 $Trait::$method(self, &rhs)
             }
         }

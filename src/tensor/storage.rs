@@ -15,6 +15,8 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::Tensor;
+#[cfg(feature = "std")]
+use crate::autodiff::Var;
 use crate::scalar::Scalar;
 use crate::shape::{FlatArray, Shape, StaticShape};
 
@@ -102,10 +104,26 @@ pub trait SameKind<Other> {
     where
         Self: StorageKind<T, S> + Sized,
         Other: StorageKind<T, S>;
+
+    /// A traced `tensor` as a traced tensor of kind `Self` (the kinds are one type).
+    #[cfg(feature = "std")]
+    fn same_kind_var<T, S: Shape>(tensor: &Var<Tensor<T, S, Other>>) -> &Var<Tensor<T, S, Self>>
+    where
+        Self: StorageKind<T, S> + Sized,
+        Other: StorageKind<T, S>;
 }
 
 #[diagnostic::do_not_recommend]
 impl<K> SameKind<K> for K {
+    #[cfg(feature = "std")]
+    #[inline(always)]
+    fn same_kind_var<T, S: Shape>(tensor: &Var<Tensor<T, S, K>>) -> &Var<Tensor<T, S, K>>
+    where
+        K: StorageKind<T, S>,
+    {
+        tensor
+    }
+
     #[inline(always)]
     fn same_kind<T, S: Shape>(tensor: &Tensor<T, S, K>) -> &Tensor<T, S, K>
     where
