@@ -1950,6 +1950,23 @@ fn named_elementwise_functions_match_the_host() {
     let (_, reference_derivative) =
         jvp(|x: Lifted| (&-&(&x.silu() + &x.softplus()) / 2.0).sum(), &dx, &v.to_device());
     assert_eq!(owned_derivative, reference_derivative);
+    // An infinite cotangent reaches the picked operand only (the other gets an exact
+    // 0), in reverse and forward mode, as on the host.
+    type V = Vector<f64, 2, Heap>;
+    let (a, b): (V, V) = (Vector::from_array([0.0, 1.0]), Vector::from_array([-1.0, 0.0]));
+    let host = grad(|(a, b): (Var<V>, Var<V>)| a.maximum(&b).sqrt().sum(), &(a.clone(), b.clone()));
+    let device = grad(
+        |(a, b): (Var<Vector<f64, 2, Cuda>>, Var<Vector<f64, 2, Cuda>>)| a.maximum(&b).sqrt().sum(),
+        &(a.to_device(), b.to_device()),
+    );
+    assert_eq!((device.0.to_vec(), device.1.to_vec()), (host.0.to_vec(), host.1.to_vec()));
+    let infinite = Vector::<f64, 2, Heap>::from_array([f64::INFINITY, 1.0]).to_device();
+    let (_, tangent) = jvp(
+        |b: CudaDual<f64, (Const<2>,)>| CudaDual::constant(a.to_device()).maximum(&b).sum(),
+        &b.to_device(),
+        &infinite,
+    );
+    assert_eq!(tangent, 0.0, "the unpicked operand's infinite tangent does not reach the sum");
 }
 
 /// GELU with erf under the unreduced, weighted cross-entropy, and a checkpoint of a

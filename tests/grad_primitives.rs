@@ -1327,6 +1327,13 @@ fn max_and_min_of_traced_scalars_pass_the_cotangent_to_the_one_picked() {
     // Forward mode on scalar duals agrees.
     let (_, tangent) = jvp(|(a, b): (Dual<f64>, Dual<f64>)| a.max(b), &(1.0, 1.0), &(2.0, 6.0));
     assert_eq!(tangent, 4.0);
+    // An infinite cotangent reaches the picked operand only: the other gets an exact 0.
+    assert_eq!(grad(|(a, b): (Var<f64>, Var<f64>)| a.max(&b).sqrt(), &(0.0, -1.0)), (f64::INFINITY, 0.0));
+    assert_eq!(grad(|(a, b): (Var<f64>, Var<f64>)| a.min(&b).sqrt(), &(0.0, 1.0)), (f64::INFINITY, 0.0));
+    type V2 = Vector<f64, 2>;
+    let (a, b): (V2, V2) = (Vector::from_array([0.0, 1.0]), Vector::from_array([-1.0, 0.0]));
+    let (da, db) = grad(|(a, b): (Var<V2>, Var<V2>)| a.maximum(&b).sqrt().sum(), &(a, b));
+    assert_eq!((da.to_array(), db.to_array()), ([f64::INFINITY, 0.5], [0.0, 0.0]));
 }
 
 #[test]

@@ -390,6 +390,7 @@ impl<T: CudaElement, S: Shape> CudaDual<T, S> {
     }
 
     /// `f` elementwise for a library author's [`ScalarFunction`], with ẏ = f′(x)·ẋ.
+    #[track_caller]
     pub fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
         self.pushed(self.value.map_function(f), |y, y_dot| {
             rules::function_pullback(f, (&self.value, y, &self.tangent), y_dot, Write::Overwrite)
@@ -538,6 +539,7 @@ impl<T: CudaScalar, S: Shape> ElementwiseFunctions for CudaDual<T, S> {}
 
 #[diagnostic::do_not_recommend]
 impl<T: CudaElement, S: Shape> MapFunction for CudaDual<T, S> {
+    #[track_caller]
     fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
         CudaDual::<T, S>::map_function(self, f)
     }
@@ -545,6 +547,7 @@ impl<T: CudaElement, S: Shape> MapFunction for CudaDual<T, S> {
 
 #[diagnostic::do_not_recommend]
 impl<T: CudaElement, S: Shape> MapFunction for Var<OnDevice<T, S>> {
+    #[track_caller]
     fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
         Var::<OnDevice<T, S>>::map_function(self, f)
     }
@@ -934,6 +937,7 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
     elementary_methods!();
 
     /// `f` elementwise for a library author's [`ScalarFunction`], with x̄ = f′(x)·ȳ.
+    #[track_caller]
     pub fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
         let x = self.shared_value();
         record_unary_in_place(self, x.map_function(f), move |y, y_bar, x_bar| {

@@ -375,11 +375,13 @@ impl<T: RealScalar, const N: usize> RealScalar for Dual<T, N> {
             }),
         }
     }
-    /// `self` held to [`low`, `high`], keeping its own tangent on the bounds (as
-    /// PyTorch's `clamp`), the bound's outside them.
+    /// `self` held to [`low`, `high`] (the value as `RealScalar::clamp` gives it, NaN
+    /// propagating), keeping its own tangent on the bounds (as PyTorch's `clamp` does
+    /// there), the bound's outside them.
     fn clamp(self, low: Self, high: Self) -> Self {
         let raised = Self::select_positive(low - self, low, self);
-        Self::select_positive(raised - high, high, raised)
+        let tangent = Self::select_positive(raised - high, high, raised).tangent;
+        Dual { value: self.value.clamp(low.value, high.value), tangent }
     }
     fn epsilon() -> Self {
         Dual::constant(T::epsilon())

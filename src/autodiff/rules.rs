@@ -2135,15 +2135,16 @@ fn picks_lhs<T: RealScalar>(larger: bool, a: T, b: T) -> bool {
     crate::scalar::is_nan(a) || if larger { a >= b } else { a <= b }
 }
 
-/// The share of the derivative that `a` gets in `max` (when `larger`) or `min` of
-/// `a` and `b`: 1 when it alone is picked, 0 when `b` is, ½ on a tie (as PyTorch's
-/// `maximum` and JAX's `max`).
+/// `d` scaled by the share of the derivative that `a` gets (when `lhs`) or `b` gets
+/// in `max` (when `larger`) or `min` of `a` and `b`: all of it when that operand
+/// alone is picked, half on a tie (as PyTorch's `maximum` and JAX's `max`), and an
+/// exact 0 when the other is picked, even for an infinite or NaN `d`.
 #[inline(always)]
-fn lhs_share<T: RealScalar>(larger: bool, a: T, b: T) -> T {
+fn picked_share<T: RealScalar>(larger: bool, lhs: bool, (a, b): (T, T), d: T) -> T {
     if a == b {
-        T::from_f64(0.5)
-    } else if picks_lhs(larger, a, b) {
-        T::one()
+        T::from_f64(0.5) * d
+    } else if picks_lhs(larger, a, b) == lhs {
+        d
     } else {
         T::zero()
     }
@@ -2160,11 +2161,11 @@ macro_rules! extremum_rule {
             }
             #[inline(always)]
             fn push_lhs(&self, (a, b, _): Same<'_, T>, a_dot: &T) -> T {
-                lhs_share($larger, *a, *b) * *a_dot
+                picked_share($larger, true, (*a, *b), *a_dot)
             }
             #[inline(always)]
             fn push_rhs(&self, (a, b, _): Same<'_, T>, b_dot: &T) -> T {
-                (T::one() - lhs_share($larger, *a, *b)) * *b_dot
+                picked_share($larger, false, (*a, *b), *b_dot)
             }
             #[inline(always)]
             fn pull_lhs(&self, args: Same<'_, T>, y_bar: &T) -> T {

@@ -123,7 +123,8 @@
 //!   `x.clamp(low, high)` (constant bounds; derivative 1 on the closed interval, as
 //!   PyTorch's), `let (s, c) = x.sin_cos();` (all also in scalar-generic code) and
 //!   the binary `a.max(b)`, `a.min(b)` (the picked operand's derivative; at a tie,
-//!   `a`'s, so `x.max(0.0)` has derivative 1 at 0 where `relu` has 0; a NaN is
+//!   half to each, as PyTorch and JAX, so `x.max(0.0)` has derivative ½ at 0 where
+//!   `relu` has 0; a NaN is
 //!   picked, as `RealScalar::max` propagates it: in a function on concrete `f64`
 //!   the plain call is `f64::max`, which ignores a NaN, so there the plain value and
 //!   the companions' can differ); `len`, `shape`,

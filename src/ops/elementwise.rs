@@ -278,6 +278,15 @@ pub trait Fusable<const N: usize>: Sized {
     fn fused<F: FusedFunction<N>>(f: F, inputs: [&Self; N]) -> Self;
 }
 
+/// `partial`·`factor` with an exact 0 where the partial is 0, even for an infinite
+/// or NaN factor (a choice such as `maximum` passes nothing to the operand it did not
+/// pick, as PyTorch's and JAX's do); NaN where the partial is NaN. Chosen without a
+/// branch, so that the GPU's kernels record the same rule.
+#[inline(always)]
+pub(crate) fn times_partial<T: RealScalar>(partial: T, factor: T) -> T {
+    T::select_positive(partial.abs(), partial * factor, partial * T::zero())
+}
+
 /// The partial derivatives ∂f/∂xₖ at x, by one forward-mode pass of `f` on duals of
 /// `N` tangents.
 pub fn fused_partials<T: RealScalar, F: FusedFunction<N>, const N: usize>(f: F, x: [T; N]) -> [T; N] {
@@ -349,7 +358,7 @@ pub(crate) fn fused_pullback_of<
         let partials = fused_partials(f, slices.map(|x| x[i]));
         for (output, partial) in outputs.iter_mut().zip(partials) {
             if let Some(output) = output {
-                output[i] = partial * g;
+                output[i] = times_partial(partial, g);
             }
         }
     }

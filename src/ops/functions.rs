@@ -116,7 +116,8 @@ impl ScalarFunction for ClampFunction {
     }
 }
 
-/// The larger of two elements (the first on a tie; a NaN is picked).
+/// The larger of two elements (a NaN is picked); its derivative is split in halves
+/// on a tie.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Larger;
 
@@ -127,7 +128,8 @@ impl FusedFunction<2> for Larger {
     }
 }
 
-/// The smaller of two elements (the first on a tie; a NaN is picked).
+/// The smaller of two elements (a NaN is picked); its derivative is split in halves
+/// on a tie.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Smaller;
 

@@ -922,8 +922,9 @@ impl<'a> Reverse<'a> {
         self.out.extend(quote!(match #record { #(#arms)* }));
     }
 
-    /// The outer values (defined in none of `inner`) whose adjoints some of `count`
-    /// dry runs of `sweep` writes for the first time.
+    /// The outer values (defined in none of `inner`, or a place in the gradient:
+    /// a parameter's field first read inside is still the caller's) whose adjoints
+    /// some of `count` dry runs of `sweep` writes for the first time.
     fn written_by(
         &self,
         inner: &[core::ops::Range<usize>],
@@ -935,7 +936,7 @@ impl<'a> Reverse<'a> {
             let mut dry = self.fork();
             sweep(&mut dry, position);
             for id in 0..self.body.values.len() {
-                let outer = !inner.iter().any(|values| values.contains(&id));
+                let outer = self.places[id].is_some() || !inner.iter().any(|values| values.contains(&id));
                 if outer && dry.started[id] && !self.started[id] && !written.contains(&id) {
                     written.push(id);
                 }

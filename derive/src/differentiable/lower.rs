@@ -832,7 +832,8 @@ impl Lowering {
 
     fn push_op(&mut self, kind: OpKind, span: Span) -> Lowered {
         let out = self.new_value(Def::Op);
-        if !matches!(kind, OpKind::Call { .. }) {
+        // Only a primitive binds its rule (`__r{index}`) for the reverse sweep.
+        if matches!(kind, OpKind::Unary { .. } | OpKind::Binary { .. }) {
             self.remember(format_ident!("__r{}", self.ops.len()));
         }
         self.remember(format_ident!("__v{}", out));

@@ -29,7 +29,7 @@ use crate::backend::cuda::{
 use crate::error::{ShapeError, or_panic};
 use crate::ops::elementwise::{
     Elementary, Fusable, FusedFunction, ScalarFunction, check_fused_shapes, elementary_methods,
-    fused_partials,
+    fused_partials, times_partial,
 };
 use crate::ops::functions::{self, MapFunction};
 use crate::ops::layout::{check_broadcast_axis, check_concat, check_element_count};
@@ -216,7 +216,7 @@ fn fused_kernel<F: FusedFunction<N>, const N: usize>(f: F) -> Kernel {
 /// ∂f/∂xₖ·ȳ for input `k` of a fused function (inputs x₁, …, x_N, then ȳ), the
 /// partial recorded by forward mode on symbolic duals.
 fn fused_pullback_kernel<F: FusedFunction<N>, const N: usize>(f: F, k: usize, write: Write) -> Kernel {
-    let partial = move |x: &[Sym]| fused_partials(f, core::array::from_fn(|j| x[j]))[k] * x[N];
+    let partial = move |x: &[Sym]| times_partial(fused_partials(f, core::array::from_fn(|j| x[j]))[k], x[N]);
     let role = format!("fused_pullback{k}");
     Kernel::elementwise(
         function_name::<F>(&role, N + 1, partial),
@@ -230,7 +230,7 @@ fn fused_pullback_kernel<F: FusedFunction<N>, const N: usize>(f: F, k: usize, wr
 fn fused_tangent_kernel<F: FusedFunction<N>, const N: usize>(f: F) -> Kernel {
     let tangent = move |x: &[Sym]| {
         let partials = fused_partials(f, core::array::from_fn(|j| x[j]));
-        (1..N).fold(partials[0] * x[N], |sum, k| sum + partials[k] * x[N + k])
+        (1..N).fold(times_partial(partials[0], x[N]), |sum, k| sum + times_partial(partials[k], x[N + k]))
     };
     Kernel::elementwise(
         function_name::<F>("fused_tangent", 2 * N, tangent),
