@@ -948,3 +948,41 @@ fn fields_read_in_loops_and_branches_collect_every_cotangent() {
         [1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
     );
 }
+
+/// A scalar-generic cost of one differentiated argument beside constants that
+/// mention the scalar: a target by reference, an offset by value and a weight.
+#[differentiable(wrt(q))]
+fn weighted_distance<T: RealScalar>(
+    q: &Vector<T, 3>,
+    target: &Vector<T, 3>,
+    offset: Vector<T, 3>,
+    weight: T,
+) -> T {
+    let d = &(q - target) + &offset;
+    d.dot(&d) * weight + q[[0]] * q[[1]] * q[[2]]
+}
+
+/// The second-order companions take constants that mention the scalar: as duals of
+/// whatever width each companion runs at (one tangent for `hvp`, eight for
+/// `hessian`).
+#[test]
+fn second_order_companions_take_constants_that_mention_the_scalar() {
+    let q: Vector<f64, 3> = Vector::from_array([0.5, -1.0, 2.0]);
+    let target: Vector<f64, 3> = Vector::from_array([1.0, 0.0, -1.0]);
+    let offset: Vector<f64, 3> = Vector::from_array([0.25, 0.5, 0.75]);
+    let weight = 1.5;
+    // H = 2w·I plus the product term's: ∂²(q₀q₁q₂)/∂qᵢ∂qⱼ = q_k for {i, j, k} = {0, 1, 2}.
+    let expected = [[3.0, q[[2]], q[[1]]], [q[[2]], 3.0, q[[0]]], [q[[1]], q[[0]], 3.0]];
+    let hessian = weighted_distance::hessian(&q, &target, offset, weight);
+    for (i, row) in expected.iter().enumerate() {
+        for (j, &value) in row.iter().enumerate() {
+            assert!((hessian[[i, j]] - value).abs() < 1e-12, "H[{i}][{j}] = {}", hessian[[i, j]]);
+        }
+    }
+    let direction: Vector<f64, 3> = Vector::from_array([1.0, -2.0, 0.5]);
+    let product = weighted_distance::hvp(&q, &target, offset, weight, &direction);
+    for (i, row) in expected.iter().enumerate() {
+        let value: f64 = row.iter().zip(direction.iter()).map(|(h, v)| h * v).sum();
+        assert!((product[[i]] - value).abs() < 1e-12, "(Hv)[{i}] = {}", product[[i]]);
+    }
+}

@@ -1881,6 +1881,34 @@ impl<T: Scalar, const R: usize, const C: usize> UnaryRule<[[T; C]; R]> for FromA
     }
 }
 
+/// A constant argument of a scalar-generic function at a point of dual numbers with
+/// `N` tangents: each element a dual with zero tangents (`Out` is `Dual<T, N>` for
+/// a scalar `T`, a tensor of them for a tensor). Static mode's `hvp` and `hessian`
+/// pass the arguments they do not differentiate through it; `N` follows from the
+/// call.
+pub trait ConstantDuals<Out> {
+    /// The value as constant duals.
+    fn constant_duals(&self) -> Out;
+}
+
+impl<T: Scalar, const N: usize> ConstantDuals<crate::autodiff::Dual<T, N>> for T {
+    #[inline(always)]
+    fn constant_duals(&self) -> crate::autodiff::Dual<T, N> {
+        crate::autodiff::Dual::constant(*self)
+    }
+}
+
+impl<T: Scalar, S: Shape, K, const N: usize> ConstantDuals<Tensor<crate::autodiff::Dual<T, N>, S, K>>
+    for Tensor<T, S, K>
+where
+    K: Storage<T, S> + Storage<crate::autodiff::Dual<T, N>, S>,
+{
+    #[inline(always)]
+    fn constant_duals(&self) -> Tensor<crate::autodiff::Dual<T, N>, S, K> {
+        self.map(crate::autodiff::Dual::constant)
+    }
+}
+
 /// The Hessian's type of a real function of a tensor of shape `S`: shape `S ++ S`
 /// (as [`hessian`](crate::autodiff::hessian) types it).
 pub trait HessianShape {

@@ -32,6 +32,7 @@
 //! `linearize` returns the value and the map v ↦ J·v. Seeding duals by hand
 //! (`Dual::new(value, tangents)`) works as well; see `examples/arm_jacobian.rs`.
 //!
-//! Plain scalars mix with duals on either side (`1.0 - d`, `d * 2.0`), and tensors of
-//! duals scale by plain scalars. A plain tensor enters a dual function as constants
+//! Plain scalars mix with duals on either side (`1.0 - d`, `d * 2.0`; for nested
+//! duals, `Dual<Dual<f64>>`, the plain scalar is the inner dual: write
+//! `Dual::constant(1.0) - d`), and tensors of duals scale by plain scalars. A plain tensor enters a dual function as constants
 //! with `x.map(Dual::constant)`.

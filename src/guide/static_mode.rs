@@ -155,6 +155,8 @@
 //!   entry for each iteration (no storage, O(n²) forward work for n iterations;
 //!   forward mode runs it once). Either way its iterator must give the same items
 //!   when cloned, and its body must not have side effects beyond its variables.
+//!   `.iter()` over plain numbers gives references (`&f64`), which static mode does
+//!   not differentiate through: write `*l * x`, or loop over the array by value.
 //! - A trailing expression or a final `return`, and early `return`s from `if`/`else`
 //!   and `match` arms (a guard clause, `match k { 0 => return a, _ => {} }`): the
 //!   statements after them move into the arms that do not return, so each return

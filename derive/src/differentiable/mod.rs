@@ -570,12 +570,16 @@ impl Companions<'_> {
                     return quote!(#by_ref __point);
                 }
                 if !mentions_scalar(&p.ty) {
-                    return if p.by_ref { quote!(#name) } else { quote!(::core::clone::Clone::clone(&#name)) };
+                    return if p.by_ref {
+                        quote!(#name)
+                    } else {
+                        quote!(::core::clone::Clone::clone(&#name))
+                    };
                 }
                 let lifted = format_ident!("__lifted{}", position);
                 let reference = if p.by_ref { quote!(#name) } else { quote!(&#name) };
                 lifts.extend(quote! {
-                    let #lifted = ::fluxion::__private::Lift::lift(#reference, &::fluxion::__private::Differentiable::zero_tangent(#reference));
+                    let #lifted = ::fluxion::autodiff::rules::ConstantDuals::constant_duals(#reference);
                 });
                 quote!(#by_ref #lifted)
             })
