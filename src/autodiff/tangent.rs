@@ -130,8 +130,7 @@ pub trait VectorSpace: Clone + 'static {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not differentiable",
     label = "no tangent space for this type",
-    note = "scalars, tensors, arrays, tuples, `Vec`s and `#[derive(Differentiable)]` structs are; mark a constant struct field `#[no_derivative]`, and leave a constant parameter of a `#[differentiable]` function out of its `wrt(…)`",
-    note = "a reference such as `&f64` (from `.iter()`) is not: dereference it (`*x`) or iterate by value"
+    note = "scalars, tensors, arrays, tuples, `Vec`s and `#[derive(Differentiable)]` structs are (a reference such as `&f64` from `.iter()` is not: dereference it); mark a constant struct field `#[no_derivative]`, and leave a constant parameter of a `#[differentiable]` function out of its `wrt(…)`"
 )]
 pub trait Differentiable {
     /// The type of directions in which a value moves (a tangent's tangent is itself).
