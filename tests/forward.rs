@@ -724,3 +724,62 @@ fn forward_mode_follows_a_scalar_functions_written_derivative() {
         assert!((hessian[[i, i]] - expected).abs() < 1e-12, "H[{i},{i}] = {} vs {expected}", hessian[[i, i]]);
     }
 }
+
+/// The Hessian of a loss over a model's parameters goes through the layers' own
+/// forward pass: `Sequential` of `Linear`, `Tanh` and `LayerNorm`, lifted and traced.
+/// Each column equals central differences of the gradient, and the matrix is
+/// symmetric.
+#[test]
+fn coordinate_hessian_of_a_model_runs_its_layers() {
+    use fluxion::autodiff::coordinate_hessian;
+    use fluxion::nn::layer::{LayerNorm, Linear, Module, Sequential, Tanh};
+    use fluxion::nn::loss::{Reduction, cross_entropy};
+    type Model = Sequential<(Linear<f64, 3, 4>, Tanh, LayerNorm<f64, 4>, Linear<f64, 4, 2>)>;
+    let model: Model = Sequential((Linear::new(31), Tanh, LayerNorm::default(), Linear::new(32)));
+    let x: Tensor<f64, (Dyn, Const<3>), Heap> = Tensor::random_uniform_shaped((Dyn(5), Const), -1.0, 1.0, 33);
+    let classes = [0, 1, 1, 0, 1];
+    let lifted_x = Var::constant(x.map(Dual::constant));
+    let h = coordinate_hessian(
+        |m: <<Model as Lift>::Lifted as Trace>::Traced| {
+            cross_entropy(&m.forward(&lifted_x), &classes, Reduction::Mean)
+        },
+        &model,
+    );
+    let n = h.matrix.dims().as_slice()[0];
+    assert_eq!(n, 3 * 4 + 4 + 4 + 4 + 4 * 2 + 2);
+    assert_eq!(h.leaves[0].name, "0.weight");
+    let plain_x = Var::constant(x.clone());
+    let gradient = |m: &Model| {
+        let g = grad(
+            |m: <Model as Trace>::Traced| cross_entropy(&m.forward(&plain_x), &classes, Reduction::Mean),
+            m,
+        );
+        let mut coordinates = Vec::new();
+        g.for_each_real(&mut |value| coordinates.push(value));
+        coordinates
+    };
+    let eps = 1e-5;
+    for k in 0..n {
+        let shifted = |sign: f64| {
+            let mut direction = model.zero_tangent();
+            let mut index = 0;
+            direction.map_reals(&mut |_| {
+                index += 1;
+                if index - 1 == k { sign * eps } else { 0.0 }
+            });
+            let mut moved = model.clone();
+            moved.move_by(&direction);
+            gradient(&moved)
+        };
+        let (plus, minus) = (shifted(1.0), shifted(-1.0));
+        for i in 0..n {
+            let difference = (plus[i] - minus[i]) / (2.0 * eps);
+            assert!(
+                (h.matrix[[i, k]] - difference).abs() < 1e-6,
+                "H[{i}, {k}] = {} vs {difference}",
+                h.matrix[[i, k]]
+            );
+            assert!((h.matrix[[i, k]] - h.matrix[[k, i]]).abs() < 1e-12, "symmetry at ({i}, {k})");
+        }
+    }
+}

@@ -341,7 +341,7 @@ pub fn hvp<X, R>(
 ) -> X::Tangent
 where
     X: Lift,
-    X::Lifted: Trace + Differentiable<Tangent = X::Lifted>,
+    X::Lifted: Trace<Tangent: Unlift<Primal: Differentiable<Tangent = X::Tangent>>>,
     R: RealOutput,
 {
     let (_, gradient) = value_and_grad(f, &x.lift(v));
@@ -443,7 +443,7 @@ pub fn coordinate_hessian<X, R>(
 ) -> CoordinateHessian
 where
     X: Lift + crate::nn::params::Parameters,
-    X::Lifted: Trace + Differentiable<Tangent = X::Lifted>,
+    X::Lifted: Trace<Tangent: Unlift<Primal: Differentiable<Tangent = X::Tangent>>>,
     R: RealOutput,
 {
     use super::tangent::RealLeaves;

@@ -535,6 +535,29 @@ where
     }
 }
 
+/// Forward over reverse (`hvp`, `coordinate_hessian` of a loss of the parameters):
+/// the lifted layer traced, on a traced batch of duals, from the same expression.
+#[cfg(feature = "std")]
+impl<T, R: Dim, F: Dim, const I: usize, const O: usize, K, B> Module<Var<Tensor<Dual<T>, (R, F), K>>>
+    for LinearLiftedTraced<T, I, O, K, B>
+where
+    T: RealScalar,
+    F: SameFeatureCount<Const<I>>,
+    B: BiasKind<T, O, K, Bias: Lift<Lifted: Trace<Traced: AddBias<Var<Tensor<Dual<T>, (R, Const<O>), K>>>>>>,
+    K: Storage<T, (Const<O>, Const<I>)>
+        + Storage<Dual<T>, (Const<O>, Const<I>)>
+        + Storage<Dual<T>, (R, F)>
+        + Storage<Dual<T>, (R, Const<I>)>
+        + Storage<Dual<T>, (R, Const<O>)>,
+{
+    type Output = Var<Tensor<Dual<T>, (R, Const<O>), K>>;
+
+    #[track_caller]
+    fn forward(&self, x: &Var<Tensor<Dual<T>, (R, F), K>>) -> Self::Output {
+        linear_forward!(self, F::fit_traced(x))
+    }
+}
+
 /// GELU, x·Φ(x) = ½x(1 + erf(x/√2)) with Φ the standard normal distribution function,
 /// as a scalar function with its derivative Φ(x) + x·φ(x) (so it also gets a GPU
 /// kernel from the same definition): PyTorch's `GELU()`.
@@ -1090,10 +1113,11 @@ impl<T: CudaElement, const D: usize> ToDevice for LayerNorm<T, D, Heap> {
     }
 }
 
-/// One forward expression for the plain layer and its traced twin.
+/// One forward expression for every form of the layer, with ε as its input's
+/// element (a dual constant for the lifted forms).
 macro_rules! layer_norm_forward {
-    ($layer:expr, $x:expr) => {
-        $x.normalize_rows($layer.epsilon).mul_rows(&$layer.weight).add_rows(&$layer.bias)
+    ($layer:expr, $x:expr, $epsilon:expr) => {
+        $x.normalize_rows($epsilon).mul_rows(&$layer.weight).add_rows(&$layer.bias)
     };
 }
 
@@ -1107,7 +1131,7 @@ where
 
     #[track_caller]
     fn forward(&self, x: &Tensor<T, (B, F), K>) -> Self::Output {
-        layer_norm_forward!(self, F::fit(x))
+        layer_norm_forward!(self, F::fit(x), self.epsilon)
     }
 }
 
@@ -1122,7 +1146,7 @@ where
 
     #[track_caller]
     fn forward(&self, x: &Var<Tensor<T, (B, F), K>>) -> Self::Output {
-        layer_norm_forward!(self, F::fit_traced(x))
+        layer_norm_forward!(self, F::fit_traced(x), self.epsilon)
     }
 }
 
@@ -1135,7 +1159,7 @@ impl<T: CudaElement, B: Dim, F: Dim + SameFeatureCount<Const<D>>, const D: usize
 
     #[track_caller]
     fn forward(&self, x: &Tensor<T, (B, F), Cuda>) -> Self::Output {
-        layer_norm_forward!(self, F::fit(x))
+        layer_norm_forward!(self, F::fit(x), self.epsilon)
     }
 }
 
@@ -1147,7 +1171,7 @@ impl<T: CudaElement, B: Dim, F: Dim + SameFeatureCount<Const<D>>, const D: usize
 
     #[track_caller]
     fn forward(&self, x: &Var<Tensor<T, (B, F), Cuda>>) -> Self::Output {
-        layer_norm_forward!(self, F::fit_traced(x))
+        layer_norm_forward!(self, F::fit_traced(x), self.epsilon)
     }
 }
 
@@ -1166,7 +1190,28 @@ where
 
     #[track_caller]
     fn forward(&self, x: &Tensor<Dual<T>, (B, F), K>) -> Self::Output {
-        F::fit(x).normalize_rows(Dual::constant(self.epsilon)).mul_rows(&self.weight).add_rows(&self.bias)
+        layer_norm_forward!(self, F::fit(x), Dual::constant(self.epsilon))
+    }
+}
+
+/// Forward over reverse: the lifted layer traced, on a traced batch of duals.
+#[cfg(feature = "std")]
+impl<T, B: Dim, F: Dim, const D: usize, K> Module<Var<Tensor<Dual<T>, (B, F), K>>>
+    for LayerNormLiftedTraced<T, D, K>
+where
+    T: RealScalar,
+    F: SameFeatureCount<Const<D>>,
+    K: Storage<T, (Const<D>,)>
+        + Storage<Dual<T>, (Const<D>,)>
+        + Storage<Dual<T>, (B, F)>
+        + Storage<Dual<T>, (B, Const<D>)>
+        + Storage<Dual<T>, (B,)>,
+{
+    type Output = Var<Tensor<Dual<T>, (B, Const<D>), K>>;
+
+    #[track_caller]
+    fn forward(&self, x: &Var<Tensor<Dual<T>, (B, F), K>>) -> Self::Output {
+        layer_norm_forward!(self, F::fit_traced(x), Dual::constant(self.epsilon))
     }
 }
 
