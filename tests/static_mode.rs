@@ -986,3 +986,37 @@ fn second_order_companions_take_constants_that_mention_the_scalar() {
         assert!((product[[i]] - value).abs() < 1e-12, "(Hv)[{i}] = {}", product[[i]]);
     }
 }
+
+/// Rows centred on their means, PyTorch's `x - x.mean(1, keepdim=True)`: the means
+/// gain their axis back with `broadcast_axis`, whose shape comes from its use; a
+/// typed `let` gives it too.
+#[differentiable]
+fn centred_energy(x: &Matrix<f64, 2, 3>) -> f64 {
+    let means = x.mean_axis(Axis::<1>);
+    let centred = x - &means.broadcast_axis(Axis::<1>);
+    let column_sums: Matrix<f64, 2, 3> = x.sum_axis(Axis::<0>).broadcast_axis(Axis::<0>);
+    centred.hadamard(&centred).sum() + column_sums.hadamard(x).sum()
+}
+
+#[test]
+fn broadcast_axis_differentiates_in_static_mode() {
+    let x: Matrix<f64, 2, 3> = Matrix::from_array([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]]);
+    let (value, gradient) = centred_energy::value_and_grad(&x);
+    assert!((value - centred_energy(&x)).abs() < 1e-14);
+    // ∂/∂x Σ (x − x̄)² = 2(x − x̄); ∂/∂x Σ (column sum)·x = 2·(column sum).
+    for i in 0..2 {
+        let mean = (0..3).map(|j| x[[i, j]]).sum::<f64>() / 3.0;
+        for j in 0..3 {
+            let column = x[[0, j]] + x[[1, j]];
+            let expected = 2.0 * (x[[i, j]] - mean) + 2.0 * column;
+            assert!(
+                (gradient[[i, j]] - expected).abs() < 1e-13,
+                "({i}, {j}): {} vs {expected}",
+                gradient[[i, j]]
+            );
+        }
+    }
+    let direction: Matrix<f64, 2, 3> = Matrix::from_array([[1.0, 0.0, -2.0], [0.5, 1.0, 0.0]]);
+    let (_, derivative) = centred_energy::jvp(&x, &direction);
+    assert!((derivative - gradient.hadamard(&direction).sum()).abs() < 1e-13);
+}

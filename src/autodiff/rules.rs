@@ -51,7 +51,7 @@ use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};
 use crate::scalar::{RealDot, RealScalar, Scalar};
 #[cfg(feature = "alloc")]
 use crate::shape::Dyn;
-use crate::shape::constraint::{Axis, ConcatShapes, ConvolvesTo, HasAxis, PoolsTo};
+use crate::shape::constraint::{Axis, ConcatShapes, ConvolvesTo, HasAxis, InsertsAxis, PoolsTo};
 use crate::shape::{Const, Dim, Shape};
 use crate::tensor::{Storage, Tensor};
 
@@ -997,6 +997,54 @@ axis_rules! {
     SoftmaxAlong;
     /// log_softmax along an axis: ẏ = ẋ − Σ softmax(x) ⊙ ẋ; x̄ = ȳ − softmax(x)·Σ ȳ.
     LogSoftmaxAlong;
+}
+
+/// A new axis `AXIS` of the target shape `Target`, each line repeated along it
+/// (`x.broadcast_axis(Axis::<AXIS>)`): ẏ = ẋ broadcast the same way; x̄ = Σ ȳ along
+/// the axis. `Target` (static) comes from how the result is used, or a type on its
+/// `let`.
+pub struct AxisBroadcast<const AXIS: usize, Target>(core::marker::PhantomData<fn() -> Target>);
+
+impl<const AXIS: usize, Target> From<Axis<AXIS>> for AxisBroadcast<AXIS, Target> {
+    fn from(_: Axis<AXIS>) -> Self {
+        AxisBroadcast(core::marker::PhantomData)
+    }
+}
+
+impl<const AXIS: usize, Target> Clone for AxisBroadcast<AXIS, Target> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<const AXIS: usize, Target> Copy for AxisBroadcast<AXIS, Target> {}
+
+impl<const AXIS: usize, Target> core::fmt::Debug for AxisBroadcast<AXIS, Target> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "AxisBroadcast<{AXIS}>")
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, S: Shape, Target, K, const AXIS: usize> UnaryRule<Tensor<T, S, K>>
+    for AxisBroadcast<AXIS, Target>
+where
+    Target: crate::shape::StaticShape + InsertsAxis<AXIS, S>,
+    K: Storage<T, S> + Storage<T, Target>,
+{
+    type Output = Tensor<T, Target, K>;
+    #[inline(always)]
+    fn value(&self, x: &Tensor<T, S, K>) -> Self::Output {
+        x.broadcast_axis(Axis::<AXIS>)
+    }
+    #[inline(always)]
+    fn push(&self, _: &Tensor<T, S, K>, _: &Self::Output, x_dot: &Tensor<T, S, K>) -> Self::Output {
+        x_dot.broadcast_axis(Axis::<AXIS>)
+    }
+    #[inline(always)]
+    fn pull(&self, _: &Tensor<T, S, K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, S, K> {
+        y_bar.sum_axis(Axis::<AXIS>)
+    }
 }
 
 /// The rule of an axis reduction or normalisation `$method` of `$rule`.

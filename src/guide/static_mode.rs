@@ -117,6 +117,7 @@
 //!   `map_function(f)` (a library's
 //!   [`ScalarFunction`](crate::ops::elementwise::ScalarFunction), GELU's included),
 //!   `scale`, `clone`, along an axis `sum_axis`, `mean_axis`,
+//!   `broadcast_axis` (its shape from the result's use or a type on its `let`),
 //!   `logsumexp`, `softmax` and `log_softmax` (a cross-entropy is
 //!   `-z.log_softmax(Axis::<0>)[[class]]`), and on real scalars `abs`, `tan`, `atan`,
 //!   `asin`, `acos`, `a.atan2(b)`, `a.hypot(b)` (derivative 0 at the origin),

@@ -321,6 +321,7 @@ const UNARY_METHODS: &[(&str, &str)] = &[
 /// with the rule built from the argument.
 const ARGUMENT_METHODS: &[(&str, &str)] = &[
     ("normalize_rows", "RowNormalization"),
+    ("broadcast_axis", "AxisBroadcast"),
     ("sum_axis", "SumAxis"),
     ("mean_axis", "MeanAxis"),
     ("logsumexp", "LogSumExp"),
@@ -530,6 +531,12 @@ impl Lowering {
                 "`#[differentiable]` binds a differentiated value to a name or a tuple of names; other patterns are not supported",
             )
         })?;
+        // A type written on the binding still types the value (what a `broadcast_axis`
+        // infers its shape from).
+        if let (Pat::Type(typed), Def::Op) = (pat, &self.values[id]) {
+            let (value, ty) = (format_ident!("__v{}", id), &typed.ty);
+            self.stmts.push(Stmt::Plain(quote_spanned!(ty.span()=> let _: &#ty = &#value;)));
+        }
         self.bind_name(name, Binding::Active(id));
         Ok(())
     }
