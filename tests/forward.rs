@@ -732,7 +732,7 @@ fn forward_mode_follows_a_scalar_functions_written_derivative() {
 #[test]
 fn coordinate_hessian_of_a_model_runs_its_layers() {
     use fluxion::autodiff::coordinate_hessian;
-    use fluxion::nn::layer::{LayerNorm, Linear, Module, Sequential, Tanh};
+    use fluxion::nn::layer::{LayerNorm, Linear, Sequential, Tanh};
     use fluxion::nn::loss::{Reduction, cross_entropy};
     type Model = Sequential<(Linear<f64, 3, 4>, Tanh, LayerNorm<f64, 4>, Linear<f64, 4, 2>)>;
     let model: Model = Sequential((Linear::new(31), Tanh, LayerNorm::default(), Linear::new(32)));

@@ -958,7 +958,7 @@ fn weighted_distance<T: RealScalar>(
     offset: Vector<T, 3>,
     weight: T,
 ) -> T {
-    let d = &(q - target) + &offset;
+    let d = (q - target) + offset;
     d.dot(&d) * weight + q[[0]] * q[[1]] * q[[2]]
 }
 
@@ -993,7 +993,7 @@ fn second_order_companions_take_constants_that_mention_the_scalar() {
 #[differentiable]
 fn centred_energy(x: &Matrix<f64, 2, 3>) -> f64 {
     let means = x.mean_axis(Axis::<1>);
-    let centred = x - &means.broadcast_axis(Axis::<1>);
+    let centred = x - means.broadcast_axis(Axis::<1>);
     let column_sums: Matrix<f64, 2, 3> = x.sum_axis(Axis::<0>).broadcast_axis(Axis::<0>);
     centred.hadamard(&centred).sum() + column_sums.hadamard(x).sum()
 }
