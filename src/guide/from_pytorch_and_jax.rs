@@ -26,6 +26,8 @@
 //! | `requires_grad=False` | a closed-over array | `Var::constant(t)` |
 //! | — | `has_aux=True` | `grad_with_aux`, `value_and_grad_with_aux`, `vjp_with_aux` |
 //! | `torch.func.jvp`, `vjp`, `jacfwd`, `jacrev`, `hessian` | `jax.jvp`, `vjp`, `linearize`, `jacfwd`, `jacrev`, `hessian` | `jvp`, `vjp`, `linearize`, `jacfwd`, `jacrev`, `hessian`, `hvp` |
+//! | `torch.autograd.functional.hessian` of a loss over `model.parameters()` | `jax.hessian(loss)(params)` | `coordinate_hessian(\|m\| loss(m.forward(&x)), &model)`: a dense matrix over every parameter, with each leaf's name and range ([`higher_order`](super::higher_order)) |
+//! | `logits.argmax(1)`, accuracy | `jnp.argmax(logits, 1)` | `nn::loss::argmax(&logits)`, `accuracy(&logits, &classes)` (host or GPU) |
 //! | `torch.compile` of a backward pass | `jax.jit(jax.grad(f))` | `#[differentiable]` on the function: its derivatives generated at compile time, no tape, no heap ([`static_mode`](super::static_mode)) |
 //! | `x.detach()` | `lax.stop_gradient` | `stop_gradient(&x)` |
 //! | `torch.no_grad()`, `model.eval()` | — | plain tensors record nothing; `inference(&model, \|m\| m.forward(&x))`, `evaluation(\|\| …)` |
