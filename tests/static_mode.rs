@@ -901,7 +901,38 @@ fn fields_across_a_branch(c: &Cell) -> f64 {
     y + c.out[[1]]
 }
 
-/// Central differences of `f` at `c` along each of its seven coordinates.
+/// Fields of a local tuple made before a loop and a branch, read only inside them.
+#[differentiable]
+fn fields_of_a_local_across_a_loop_and_a_branch(c: &Cell) -> f64 {
+    let t = (c.u * 2.0, c.w * 3.0);
+    let mut x = 0.0;
+    for i in 0..3 {
+        x += t.1[[i]] * t.0;
+    }
+    let s = (c.out * 2.0, c.u);
+    let y = if c.u > 0.0 { s.0.sum() } else { 0.0 };
+    x + y + s.1
+}
+
+/// A loop-carried tuple read through its fields in the body.
+#[differentiable]
+fn a_carried_tuple_read_by_fields(c: &Cell) -> f64 {
+    let mut s = (c.u, c.w[[0]]);
+    for i in 0..3 {
+        s = (s.0 * s.1, s.1 + c.w[[i]]);
+    }
+    s.0 + s.1
+}
+
+/// A call given the whole struct after a field of it was read: the call's
+/// cotangent adds to the field's, and every other field is written too.
+#[differentiable]
+fn a_call_after_a_field(c: &Cell) -> f64 {
+    let a = field_in_a_loop_and_one_after(c);
+    a * c.out[[0]] + c.u * 2.0
+}
+
+/// Central differences of `f` at `c` along each of its seven coordinates./// Central differences of `f` at `c` along each of its seven coordinates.
 fn cell_differences(f: impl Fn(&Cell) -> f64, c: &Cell) -> [f64; 7] {
     let h = 1e-6;
     core::array::from_fn(|k| {
@@ -923,25 +954,74 @@ fn cell_coordinates(g: &CellTangent) -> [f64; 7] {
     [w[0], w[1], w[2], g.u, out[0], out[1], out[2]]
 }
 
-/// Fields of a differentiated struct read inside a loop or a branch collect every
-/// iteration's cotangent, whatever else reads the struct outside (the first
-/// iteration's alone once reached the gradient).
+/// Fields of a differentiated struct, of a local tuple or of a loop-carried tuple
+/// read inside a loop or a branch collect every iteration's cotangent, whatever
+/// else reads them outside, and a gradient written into a used buffer overwrites
+/// every coordinate (each case once lost cotangents or kept the buffer's contents).
 #[test]
 fn fields_read_in_loops_and_branches_collect_every_cotangent() {
     let cell =
         Cell { w: Vector::from_array([0.3, -0.2, 0.5]), u: 0.7, out: Vector::from_array([1.1, -0.4, 0.9]) };
-    let cases: [(&str, fn(&Cell) -> f64, fn(&Cell) -> CellTangent); 4] = [
-        ("in a loop and after", field_in_a_loop_and_one_after, field_in_a_loop_and_one_after::grad),
-        ("a long loop", fields_across_a_long_loop, fields_across_a_long_loop::grad),
-        ("a loop of n", |c| fields_across_a_loop_of_n(c, 4), |c| fields_across_a_loop_of_n::grad(c, 4)),
-        ("a branch", fields_across_a_branch, fields_across_a_branch::grad),
+    /// The gradient written into a buffer that holds garbage (every coordinate
+    /// must be written, not added to).
+    fn into_garbage(f: fn(&Cell, &mut CellTangent) -> f64, c: &Cell) -> CellTangent {
+        let mut gradient = CellTangent { w: Vector::full(777.0), u: 777.0, out: Vector::full(777.0) };
+        f(c, &mut gradient);
+        gradient
+    }
+    type Case =
+        (&'static str, fn(&Cell) -> f64, fn(&Cell) -> CellTangent, fn(&Cell, &mut CellTangent) -> f64);
+    let cases: [Case; 7] = [
+        (
+            "in a loop and after",
+            field_in_a_loop_and_one_after,
+            field_in_a_loop_and_one_after::grad,
+            field_in_a_loop_and_one_after::value_and_grad_into,
+        ),
+        (
+            "a long loop",
+            fields_across_a_long_loop,
+            fields_across_a_long_loop::grad,
+            fields_across_a_long_loop::value_and_grad_into,
+        ),
+        (
+            "a loop of n",
+            |c| fields_across_a_loop_of_n(c, 4),
+            |c| fields_across_a_loop_of_n::grad(c, 4),
+            |c, g| fields_across_a_loop_of_n::value_and_grad_into(c, 4, g),
+        ),
+        (
+            "a branch",
+            fields_across_a_branch,
+            fields_across_a_branch::grad,
+            fields_across_a_branch::value_and_grad_into,
+        ),
+        (
+            "a local's fields",
+            fields_of_a_local_across_a_loop_and_a_branch,
+            fields_of_a_local_across_a_loop_and_a_branch::grad,
+            fields_of_a_local_across_a_loop_and_a_branch::value_and_grad_into,
+        ),
+        (
+            "a carried tuple",
+            a_carried_tuple_read_by_fields,
+            a_carried_tuple_read_by_fields::grad,
+            a_carried_tuple_read_by_fields::value_and_grad_into,
+        ),
+        (
+            "a call after a field",
+            a_call_after_a_field,
+            a_call_after_a_field::grad,
+            a_call_after_a_field::value_and_grad_into,
+        ),
     ];
-    for (name, f, gradient) in cases {
+    for (name, f, gradient, into) in cases {
         let exact = cell_coordinates(&gradient(&cell));
         let differences = cell_differences(f, &cell);
         for (k, (g, d)) in exact.iter().zip(differences).enumerate() {
             assert!((g - d).abs() < 1e-7, "{name}, coordinate {k}: gradient {g}, differences {d}");
         }
+        assert_eq!(cell_coordinates(&into_garbage(into, &cell)), exact, "{name}: written into a used buffer");
     }
     assert_eq!(
         cell_coordinates(&field_in_a_loop_and_one_after::grad(&cell)),

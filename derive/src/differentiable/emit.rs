@@ -659,7 +659,11 @@ impl<'a> Reverse<'a> {
 
     /// Marks a place written: itself, the places around it and the places in it.
     fn touch(&mut self, id: usize) {
-        self.written_whole[id] = true;
+        // Written whole only by an overwrite: an accumulation into a place that a
+        // field write started leaves its other fields as the caller had them.
+        if !self.started[id] {
+            self.written_whole[id] = true;
+        }
         self.started[id] = true;
         let mut parent = self.parents[id];
         while let Some(base) = parent {
@@ -922,9 +926,9 @@ impl<'a> Reverse<'a> {
         self.out.extend(quote!(match #record { #(#arms)* }));
     }
 
-    /// The outer values (defined in none of `inner`, or a place in the gradient:
-    /// a parameter's field first read inside is still the caller's) whose adjoints
-    /// some of `count` dry runs of `sweep` writes for the first time.
+    /// The outer values (defined in none of `inner`, or a field of one: a field
+    /// first read inside belongs to its base) whose adjoints some of `count` dry runs
+    /// of `sweep` writes for the first time.
     fn written_by(
         &self,
         inner: &[core::ops::Range<usize>],
@@ -936,7 +940,15 @@ impl<'a> Reverse<'a> {
             let mut dry = self.fork();
             sweep(&mut dry, position);
             for id in 0..self.body.values.len() {
-                let outer = self.places[id].is_some() || !inner.iter().any(|values| values.contains(&id));
+                // A field made inside belongs to its base: outer when the chain of
+                // bases leaves the inner values (a parameter's field, a field of a
+                // local tuple defined before the loop or branch).
+                let is_inner = |value: usize| inner.iter().any(|values| values.contains(&value));
+                let mut root = id;
+                while let (true, Def::Field { base, .. }) = (is_inner(root), &self.body.values[root]) {
+                    root = *base;
+                }
+                let outer = !is_inner(root);
                 if outer && dry.started[id] && !self.started[id] && !written.contains(&id) {
                     written.push(id);
                 }
@@ -994,6 +1006,11 @@ impl<'a> Reverse<'a> {
         let mut updates = TokenStream::new();
         let mut sweep = self.fork();
         sweep.iteration(looped, index);
+        // A carried value read through its fields in the body: their adjoints add up
+        // into the carried adjoint.
+        for carried in &looped.carried {
+            sweep.gather_fields(carried.inner);
+        }
         for (position, carried) in looped.carried.iter().enumerate() {
             let adjoint = format_ident!("__ca{}_{}", index, position);
             let initial = if self.started[carried.result] {
