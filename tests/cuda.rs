@@ -1772,6 +1772,16 @@ impl FusedFunction<3> for Choosing {
     }
 }
 
+/// (x² + 1)^y: an exponent that is an input, recorded on symbolic duals too.
+#[derive(Clone, Copy, Debug)]
+struct Power;
+
+impl FusedFunction<2> for Power {
+    fn value<T: RealScalar>(&self, [x, y]: [T; 2]) -> T {
+        (x * x + T::one()).powf(y)
+    }
+}
+
 #[test]
 fn a_fused_function_runs_as_one_kernel_with_generated_derivatives() {
     use fluxion::autodiff::check::{CheckOptions, check_vjp};
@@ -1817,6 +1827,16 @@ fn a_fused_function_runs_as_one_kernel_with_generated_derivatives() {
     let host_gradient =
         grad(|x: Var<Matrix<f64, 4, 6, Heap>>| Choosing.apply([&x, &host_c, &x]).sum(), &host_z);
     assert_close(&grad(chooser, &z).to_vec(), host_gradient.as_slice(), F64_TOL);
+    // An exponent computed from the inputs: both cotangents as on the host.
+    let host_y = signed::<1, 4, 6>(68).reshape::<(Const<4>, Const<6>)>();
+    let host_power = grad(
+        |(x, y): (Var<Matrix<f64, 4, 6, Heap>>, Var<Matrix<f64, 4, 6, Heap>>)| Power.apply([&x, &y]).sum(),
+        &(host_z.clone(), host_y.clone()),
+    );
+    let device_power =
+        grad(|(x, y): (Var<D>, Var<D>)| Power.apply([&x, &y]).sum(), &(z.clone(), host_y.to_device()));
+    assert_close(&device_power.0.to_vec(), host_power.0.as_slice(), F64_TOL);
+    assert_close(&device_power.1.to_vec(), host_power.1.as_slice(), F64_TOL);
     let v = signed::<1, 4, 6>(67).reshape::<(Const<4>, Const<6>)>().to_device();
     let constant = CudaDual::constant(c.value().clone());
     let (_, derivative) =

@@ -894,3 +894,33 @@ fn move_by_names_itself_on_a_shape_mismatch() {
     assert!(error.to_string().starts_with("move_by: shapes [3] and [2]"), "{error}");
     assert_eq!(a, DVector::zeros_shaped((Dyn(3),)));
 }
+
+/// A custom rule whose cotangent has another shape than its input is stopped with
+/// both shapes named, even where it is the input's only contribution (it would
+/// otherwise come back as the gradient).
+#[test]
+#[should_panic(expected = "a custom rule's cotangent for its input: shapes [3] and [5]")]
+fn a_custom_rule_with_a_cotangent_of_the_wrong_shape_is_reported() {
+    type D = Tensor<f64, (Dyn,), Heap>;
+    let x = D::from_shape_slice((Dyn(3),), &[1.0, 2.0, 3.0]).unwrap();
+    let five = D::from_shape_slice((Dyn(5),), &[1.0; 5]).unwrap();
+    let _ = grad(|x: Var<D>| record_unary(&x, x.value().clone(), move |_| five.clone()).sum(), &x);
+}
+
+/// The same check for each input of a binary rule.
+#[test]
+#[should_panic(expected = "a custom rule's cotangent for its input: shapes [2] and [4]")]
+fn a_binary_custom_rule_checks_both_cotangents() {
+    type D = Tensor<f64, (Dyn,), Heap>;
+    let a = D::from_shape_slice((Dyn(3),), &[1.0, 2.0, 3.0]).unwrap();
+    let b = D::from_shape_slice((Dyn(2),), &[1.0, 2.0]).unwrap();
+    let _ = grad(
+        |(a, b): (Var<D>, Var<D>)| {
+            let (left, wrong) = (a.value().clone(), D::from_shape_slice((Dyn(4),), &[0.0; 4]).unwrap());
+            record_binary(&a, &b, a.value().sum() + b.value().sum(), move |&g: &f64| {
+                (left.map(|_| g), wrong.clone())
+            })
+        },
+        &(a, b),
+    );
+}

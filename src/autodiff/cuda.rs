@@ -20,7 +20,7 @@ use num_traits::One;
 use super::dual::Dual;
 use super::forward::{Lift, Unlift};
 use super::tangent::{CoordinateUpdate, Differentiable, Leaf, LeafVisitor, VectorSpace};
-use super::tape::{Var, record_binary_in_place, record_many, record_unary, record_unary_in_place};
+use super::tape::{Var, record_binary_in_place, record_many, record_unary_in_place};
 use super::var_ops::{Operand, var_with_constant_tensor};
 use crate::backend::cpu::Write;
 use crate::backend::cuda::{CType, Cuda, CudaElement, CudaScalar, UpdateKernel, or_panic_cuda};
@@ -136,6 +136,9 @@ impl<T: CudaScalar, S: Shape> Differentiable for OnDevice<T, S> {
     }
     fn zero_tangent(&self) -> Self {
         self.zero_like()
+    }
+    fn check_tangent(&self, tangent: &Self, operation: &'static str) -> Result<(), ShapeError> {
+        self.check_same_shape(tangent, operation)
     }
     fn zip_leaves_with<const W: usize, const R: usize, V: LeafVisitor<W, R>>(
         &mut self,

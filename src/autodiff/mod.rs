@@ -61,6 +61,8 @@ pub use tangent::{
     VectorSpace,
 };
 #[cfg(feature = "std")]
+pub(crate) use tape::record_own_unary;
+#[cfg(feature = "std")]
 pub use tape::{
     Adjoint, BinaryAdjoints, ManyAdjoints, Var, record_binary, record_binary_in_place, record_many,
     record_unary, record_unary_in_place, release_tape_memory,

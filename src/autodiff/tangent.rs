@@ -176,6 +176,15 @@ pub trait Differentiable {
     /// The zero tangent at `self` (it knows `self`'s dynamic sizes).
     fn zero_tangent(&self) -> Self::Tangent;
 
+    /// An error naming both shapes (and `operation`) when a dynamic size of
+    /// `tangent` differs from `self`'s: what a custom rule's cotangent is checked
+    /// with. Tensors compare their shapes; other values compare `tangent` with their
+    /// zero tangent, leaf by leaf.
+    fn check_tangent(&self, tangent: &Self::Tangent, operation: &'static str) -> Result<(), ShapeError> {
+        let zero = self.zero_tangent();
+        <Self::Tangent as VectorSpace>::zip_leaves([], [&zero, tangent], &mut SameShapes { operation })
+    }
+
     /// Walks every real coordinate of `self` together with the matching coordinate of
     /// `tangent`, replacing the value's coordinate `c` by `f(c, t)`, in f64 (a complex
     /// leaf gives its real part, then its imaginary part). A walk over
@@ -526,6 +535,9 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Differentiable for Tensor<T, S, K> {
     #[inline]
     fn zero_tangent(&self) -> Self {
         self.zero_like()
+    }
+    fn check_tangent(&self, tangent: &Self, operation: &'static str) -> Result<(), ShapeError> {
+        self.check_same_shape(tangent, operation)
     }
     fn zip_leaves_with<const W: usize, const R: usize, V: LeafVisitor<W, R>>(
         &mut self,

@@ -659,6 +659,10 @@ pub(crate) fn leaf<V: Differentiable + Clone + 'static>(value: &V) -> Var<V> {
 /// This is the public mechanism for new primitives: compute the value with any code,
 /// and state its reverse-mode rule as a closure that owns what it needs.
 ///
+/// # Panics
+/// In the backward sweep, when the pullback's cotangent has another shape than `x`
+/// (the message names both).
+///
 /// ```
 /// use fluxion::prelude::*;
 /// use fluxion::autodiff::{grad, record_unary};
@@ -675,12 +679,40 @@ pub(crate) fn leaf<V: Differentiable + Clone + 'static>(value: &V) -> Var<V> {
 #[inline]
 pub fn record_unary<X, Y>(x: &Var<X>, y: Y, pullback: impl Fn(&Y::Tangent) -> X::Tangent + 'static) -> Var<Y>
 where
+    X: Differentiable + 'static,
+    Y: Differentiable + 'static,
+{
+    let input = Rc::clone(&x.value);
+    record_unary_in_place(x, y, move |_: &Y, y_bar: &Y::Tangent, x_bar: Adjoint<'_, X::Tangent>| {
+        x_bar.add(|| checked_cotangent(&*input, pullback(y_bar)))
+    })
+}
+
+/// [`record_unary`] for the library's own rules, whose cotangents have their input's
+/// shape by construction (tested): no check, no input kept.
+#[inline]
+pub(crate) fn record_own_unary<X, Y>(
+    x: &Var<X>,
+    y: Y,
+    pullback: impl Fn(&Y::Tangent) -> X::Tangent + 'static,
+) -> Var<Y>
+where
     X: Differentiable,
     Y: Differentiable + 'static,
 {
     record_unary_in_place(x, y, move |_: &Y, y_bar: &Y::Tangent, x_bar: Adjoint<'_, X::Tangent>| {
         x_bar.add(|| pullback(y_bar))
     })
+}
+
+/// A custom rule's cotangent for `input`, after checking that its shape is the
+/// input's.
+///
+/// # Panics
+/// When it is not (the message names both shapes).
+fn checked_cotangent<X: Differentiable>(input: &X, cotangent: X::Tangent) -> X::Tangent {
+    crate::error::or_panic(input.check_tangent(&cotangent, "a custom rule's cotangent for its input"));
+    cotangent
 }
 
 /// [`record_unary`] for a rule that puts its cotangent into the input's [`Adjoint`]
@@ -725,8 +757,37 @@ where
 
 /// Records `y = f(a, b)` with the pullback `(ā, b̄) = pullback(ȳ)`; a constant input
 /// receives nothing.
+///
+/// # Panics
+/// In the backward sweep, when a cotangent has another shape than its input.
 #[inline]
 pub fn record_binary<A, B, Y>(
+    a: &Var<A>,
+    b: &Var<B>,
+    y: Y,
+    pullback: impl Fn(&Y::Tangent) -> (A::Tangent, B::Tangent) + 'static,
+) -> Var<Y>
+where
+    A: Differentiable + 'static,
+    B: Differentiable + 'static,
+    Y: Differentiable + 'static,
+{
+    let inputs = (Rc::clone(&a.value), Rc::clone(&b.value));
+    record_binary_in_place(
+        a,
+        b,
+        y,
+        move |_: &Y, y_bar: &Y::Tangent, mut adjoints: BinaryAdjoints<'_, '_, '_, _, _>| {
+            let (a_bar, b_bar) = pullback(y_bar);
+            adjoints.lhs().add(|| checked_cotangent(&*inputs.0, a_bar));
+            adjoints.rhs().add(|| checked_cotangent(&*inputs.1, b_bar));
+        },
+    )
+}
+
+/// [`record_binary`] for the library's own rules (see [`record_own_unary`]).
+#[inline]
+pub(crate) fn record_own_binary<A, B, Y>(
     a: &Var<A>,
     b: &Var<B>,
     y: Y,

@@ -8,7 +8,7 @@ use num_traits::Zero;
 use super::rules::{self, BinaryRule, UnaryRule};
 use super::tangent::{Differentiable, VectorSpace};
 use super::tape::{
-    Var, record_binary, record_binary_in_place, record_many, record_unary, record_unary_in_place,
+    Var, record_binary_in_place, record_many, record_own_binary, record_own_unary, record_unary_in_place,
 };
 use crate::backend::cpu::{Write, write_elements};
 use crate::error::{ShapeError, or_panic};
@@ -55,7 +55,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         T: RealScalar,
     {
         let x = self.shared_value();
-        record_unary(self, x.relu(), move |y_bar| relu_pullback(&x, y_bar))
+        record_own_unary(self, x.relu(), move |y_bar| relu_pullback(&x, y_bar))
     }
 
     /// `f` elementwise for a library author's [`ScalarFunction`], with x̄ = f′(x)·ȳ.
@@ -71,12 +71,12 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
 
     /// conj(x) elementwise.
     pub fn conj(&self) -> Self {
-        record_unary(self, self.value().conj(), conj_pullback)
+        record_own_unary(self, self.value().conj(), conj_pullback)
     }
 
     /// `factor`·x.
     pub fn scale(&self, factor: T) -> Self {
-        record_unary(self, self.value().scale(factor), move |y_bar: &Tensor<T, S, K>| {
+        record_own_unary(self, self.value().scale(factor), move |y_bar: &Tensor<T, S, K>| {
             y_bar.scale(factor.conj())
         })
     }
@@ -84,7 +84,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     /// s·x for a differentiated scalar s: x̄ = conj(s)·ȳ, s̄ = ⟨x, ȳ⟩.
     pub fn scale_by(&self, s: &Var<T>) -> Self {
         let (x, factor) = (self.shared_value(), *s.value());
-        record_binary(self, s, x.scale(factor), move |y_bar: &Tensor<T, S, K>| {
+        record_own_binary(self, s, x.scale(factor), move |y_bar: &Tensor<T, S, K>| {
             (y_bar.scale(factor.conj()), x.inner(y_bar))
         })
     }
@@ -123,7 +123,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     pub fn hadamard(&self, other: &impl Operand<Tensor<T, S, K>>) -> Self {
         let other = other.to_var();
         let (a, b) = (self.shared_value(), other.shared_value());
-        record_binary(self, &other, a.hadamard(&b), move |y_bar| hadamard_pullback(&a, &b, y_bar))
+        record_own_binary(self, &other, a.hadamard(&b), move |y_bar| hadamard_pullback(&a, &b, y_bar))
     }
 
     /// Σ aᵢbᵢ on real data.
@@ -134,33 +134,33 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     {
         let other = other.to_var();
         let (a, b) = (self.shared_value(), other.shared_value());
-        record_binary(self, &other, a.dot(&b), move |&s_bar| dotu_pullback(&a, &b, s_bar))
+        record_own_binary(self, &other, a.dot(&b), move |&s_bar| dotu_pullback(&a, &b, s_bar))
     }
 
     /// Σ aᵢbᵢ without conjugation.
     #[track_caller]
     pub fn dotu(&self, other: &Self) -> Var<T> {
         let (a, b) = (self.shared_value(), other.shared_value());
-        record_binary(self, other, a.dotu(&b), move |&s_bar| dotu_pullback(&a, &b, s_bar))
+        record_own_binary(self, other, a.dotu(&b), move |&s_bar| dotu_pullback(&a, &b, s_bar))
     }
 
     /// ⟨a, b⟩ = Σ conj(aᵢ)·bᵢ.
     #[track_caller]
     pub fn inner(&self, other: &Self) -> Var<T> {
         let (a, b) = (self.shared_value(), other.shared_value());
-        record_binary(self, other, a.inner(&b), move |&s_bar| inner_pullback(&a, &b, s_bar))
+        record_own_binary(self, other, a.inner(&b), move |&s_bar| inner_pullback(&a, &b, s_bar))
     }
 
     /// Σ of all elements.
     pub fn sum(&self) -> Var<T> {
         let x = self.shared_value();
-        record_unary(self, x.sum(), move |&s_bar| sum_pullback(&x, s_bar))
+        record_own_unary(self, x.sum(), move |&s_bar| sum_pullback(&x, s_bar))
     }
 
     /// Mean of all elements.
     pub fn mean(&self) -> Var<T> {
         let x = self.shared_value();
-        record_unary(self, x.mean(), move |&s_bar| mean_pullback(&x, s_bar))
+        record_own_unary(self, x.mean(), move |&s_bar| mean_pullback(&x, s_bar))
     }
 
     /// The largest element; its cotangent flows to the first maximum.
@@ -169,7 +169,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         T: RealScalar,
     {
         let x = self.shared_value();
-        record_unary(self, x.max(), move |&s_bar| max_pullback(&x, s_bar))
+        record_own_unary(self, x.max(), move |&s_bar| max_pullback(&x, s_bar))
     }
 
     /// Σ along `AXIS`.
@@ -179,7 +179,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         K: Storage<T, S::Removed>,
     {
         let x = self.shared_value();
-        record_unary(self, x.sum_axis(axis), move |y_bar| sum_axis_pullback(&x, y_bar))
+        record_own_unary(self, x.sum_axis(axis), move |y_bar| sum_axis_pullback(&x, y_bar))
     }
 
     /// Mean along `AXIS`.
@@ -189,7 +189,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         K: Storage<T, S::Removed>,
     {
         let x = self.shared_value();
-        record_unary(self, x.mean_axis(axis), move |y_bar| mean_axis_pullback(&x, y_bar))
+        record_own_unary(self, x.mean_axis(axis), move |y_bar| mean_axis_pullback(&x, y_bar))
     }
 
     /// Largest element along `AXIS`.
@@ -200,7 +200,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         K: Storage<T, S::Removed>,
     {
         let x = self.shared_value();
-        record_unary(self, x.max_axis(axis), move |y_bar| max_axis_pullback(&x, y_bar))
+        record_own_unary(self, x.max_axis(axis), move |y_bar| max_axis_pullback(&x, y_bar))
     }
 
     /// ln Σ exp along `AXIS`.
@@ -211,7 +211,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         K: Storage<T, S::Removed>,
     {
         let x = self.shared_value();
-        record_unary(self, x.logsumexp(axis), move |y_bar| logsumexp_pullback(&x, y_bar))
+        record_own_unary(self, x.logsumexp(axis), move |y_bar| logsumexp_pullback(&x, y_bar))
     }
 
     /// Softmax along `AXIS`.
@@ -249,7 +249,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     {
         let () = <S as SameElementCount<Target>>::CHECK;
         let x = self.shared_value();
-        record_unary(self, x.relabelled(), move |y_bar| reshape_pullback(&x, y_bar))
+        record_own_unary(self, x.relabelled(), move |y_bar| reshape_pullback(&x, y_bar))
     }
 
     /// The same elements under `shape` (any shapes, checked when it runs); an error
@@ -260,7 +260,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     {
         let x = self.shared_value();
         let y = x.try_reshape(shape)?;
-        Ok(record_unary(self, y, move |y_bar| reshape_pullback(&x, y_bar)))
+        Ok(record_own_unary(self, y, move |y_bar| reshape_pullback(&x, y_bar)))
     }
 
     /// Repeated along new leading axes to `shape` (any shapes, checked when it runs).
@@ -272,7 +272,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     {
         let x = self.shared_value();
         let y = x.try_broadcast_to(shape)?;
-        Ok(record_unary(self, y, move |y_bar| broadcast_pullback(&x, y_bar)))
+        Ok(record_own_unary(self, y, move |y_bar| broadcast_pullback(&x, y_bar)))
     }
 
     /// The elements as a vector of static length `N`.
@@ -283,7 +283,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     {
         let () = <S as SameElementCount<(Const<N>,)>>::CHECK;
         let x = self.shared_value();
-        record_unary(self, x.relabelled(), move |y_bar| reshape_pullback(&x, y_bar))
+        record_own_unary(self, x.relabelled(), move |y_bar| reshape_pullback(&x, y_bar))
     }
 
     /// Repeated along new leading axes to the static shape `Target`.
@@ -294,7 +294,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         K: Storage<T, Target>,
     {
         let x = self.shared_value();
-        record_unary(self, x.broadcast(), move |y_bar| broadcast_pullback(&x, y_bar))
+        record_own_unary(self, x.broadcast(), move |y_bar| broadcast_pullback(&x, y_bar))
     }
 
     /// Repeated along a new axis at `AXIS` of the static shape `Target` (see
@@ -319,7 +319,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         K: Storage<T, Target>,
     {
         let y = self.value().try_broadcast_axis_to(axis, shape)?;
-        Ok(record_unary(self, y, move |y_bar| y_bar.sum_axis(axis)))
+        Ok(record_own_unary(self, y, move |y_bar| y_bar.sum_axis(axis)))
     }
 
     /// Concatenation with `other` along `AXIS`.
@@ -337,7 +337,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         let () = <S::Axis as AddsUpTo<B, C>>::CHECK;
         let (a, b) = (self.shared_value(), other.shared_value());
         let y = or_panic(a.join_along(axis, &b));
-        record_binary(self, other, y, move |y_bar| concat_pullback::<AXIS, _, _, _, _, _>(&a, &b, y_bar))
+        record_own_binary(self, other, y, move |y_bar| concat_pullback::<AXIS, _, _, _, _, _>(&a, &b, y_bar))
     }
 
     /// The `LEN` entries from `START` along `AXIS`.
@@ -353,7 +353,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         let () = <S::Axis as FitsSlice<START, LEN>>::CHECK;
         let x = self.shared_value();
         let y = or_panic(x.window_along::<AXIS, START, LEN>());
-        record_unary(self, y, move |y_bar| narrow_pullback::<AXIS, START, LEN, _, _, _>(&x, y_bar))
+        record_own_unary(self, y, move |y_bar| narrow_pullback::<AXIS, START, LEN, _, _, _>(&x, y_bar))
     }
 }
 
@@ -582,23 +582,23 @@ where
     /// |x| elementwise.
     pub fn abs(&self) -> Var<Tensor<T::Real, S, K>> {
         let x = self.shared_value();
-        record_unary(self, x.abs(), move |y_bar| abs_pullback(&x, y_bar))
+        record_own_unary(self, x.abs(), move |y_bar| abs_pullback(&x, y_bar))
     }
 
     /// Re x elementwise.
     pub fn re(&self) -> Var<Tensor<T::Real, S, K>> {
-        record_unary(self, self.value().re(), re_pullback)
+        record_own_unary(self, self.value().re(), re_pullback)
     }
 
     /// Im x elementwise.
     pub fn im(&self) -> Var<Tensor<T::Real, S, K>> {
-        record_unary(self, self.value().im(), im_pullback)
+        record_own_unary(self, self.value().im(), im_pullback)
     }
 
     /// |x|² elementwise.
     pub fn norm_sqr(&self) -> Var<Tensor<T::Real, S, K>> {
         let x = self.shared_value();
-        record_unary(self, x.norm_sqr(), move |y_bar| norm_sqr_pullback(&x, y_bar))
+        record_own_unary(self, x.norm_sqr(), move |y_bar| norm_sqr_pullback(&x, y_bar))
     }
 }
 
@@ -608,7 +608,7 @@ where
 {
     /// The transpose.
     pub fn transpose(&self) -> Var<Tensor<T, (C, R), K>> {
-        record_unary(self, self.value().transpose(), transpose_pullback)
+        record_own_unary(self, self.value().transpose(), transpose_pullback)
     }
 }
 
@@ -619,7 +619,7 @@ impl<T: Scalar, M: Dim, K: Storage<T, (M,)>> Var<Tensor<T, (M,), K>> {
         K: Storage<T, (N,)> + Storage<T, (M, N)>,
     {
         let (a, b) = (self.shared_value(), other.shared_value());
-        record_binary(self, other, a.outer(&b), move |y_bar| outer_pullback(&a, &b, y_bar))
+        record_own_binary(self, other, a.outer(&b), move |y_bar| outer_pullback(&a, &b, y_bar))
     }
 }
 
@@ -630,14 +630,14 @@ impl<T: Scalar> Var<T> {
     pub fn elementary(&self, f: Elementary<T::Real>) -> Self {
         let x = *self.value();
         let y = f.apply(x);
-        record_unary(self, y, move |&y_bar| f.derivative(x, y).conj() * y_bar)
+        record_own_unary(self, y, move |&y_bar| f.derivative(x, y).conj() * y_bar)
     }
 
     elementary_methods!();
 
     /// conj(x), with x̄ = conj(ȳ).
     pub fn conj(&self) -> Self {
-        record_unary(self, self.value().conj(), |y_bar: &T| y_bar.conj())
+        record_own_unary(self, self.value().conj(), |y_bar: &T| y_bar.conj())
     }
 }
 
@@ -647,7 +647,7 @@ impl<T: RealScalar> Var<T> {
     fn by_rule<R: UnaryRule<T, Output = T> + 'static>(&self, rule: R) -> Self {
         let x = *self.value();
         let y = rule.value(&x);
-        record_unary(self, y, move |y_bar| rule.pull(&x, &y, y_bar))
+        record_own_unary(self, y, move |y_bar| rule.pull(&x, &y, y_bar))
     }
 
     /// f(x) for a library author's [`ScalarFunction`], with x̄ = f′(x)·ȳ (as on
@@ -680,7 +680,7 @@ impl<T: RealScalar> Var<T> {
     fn by_binary_rule<R: BinaryRule<T, T, Output = T> + 'static>(&self, other: &Var<T>, rule: R) -> Self {
         let (a, b) = (*self.value(), *other.value());
         let y = rule.value(&a, &b);
-        record_binary(self, other, y, move |y_bar| {
+        record_own_binary(self, other, y, move |y_bar| {
             let args = (&a, &b, &y);
             (rule.pull_lhs(args, y_bar), rule.pull_rhs(args, y_bar))
         })
@@ -720,7 +720,7 @@ impl<T: Scalar> Var<T> {
     /// |x|, with x̄ = ȳ·x/|x| (0 at x = 0).
     pub fn abs(&self) -> Var<T::Real> {
         let x = *self.value();
-        record_unary(self, x.abs(), move |&y_bar: &T::Real| {
+        record_own_unary(self, x.abs(), move |&y_bar: &T::Real| {
             if x.abs() == T::Real::zero() { T::zero() } else { x * T::from_real(y_bar / x.abs()) }
         })
     }
@@ -728,17 +728,17 @@ impl<T: Scalar> Var<T> {
     /// |x|², with x̄ = 2ȳ·x.
     pub fn norm_sqr(&self) -> Var<T::Real> {
         let x = *self.value();
-        record_unary(self, x.norm_sqr(), move |&y_bar: &T::Real| x * T::from_real(y_bar + y_bar))
+        record_own_unary(self, x.norm_sqr(), move |&y_bar: &T::Real| x * T::from_real(y_bar + y_bar))
     }
 
     /// Re x, with x̄ = ȳ.
     pub fn re(&self) -> Var<T::Real> {
-        record_unary(self, self.value().re(), |&y_bar: &T::Real| T::from_real(y_bar))
+        record_own_unary(self, self.value().re(), |&y_bar: &T::Real| T::from_real(y_bar))
     }
 
     /// Im x, with x̄ = i·ȳ.
     pub fn im(&self) -> Var<T::Real> {
-        record_unary(self, self.value().im(), |&y_bar: &T::Real| T::from_parts(T::Real::zero(), y_bar))
+        record_own_unary(self, self.value().im(), |&y_bar: &T::Real| T::from_parts(T::Real::zero(), y_bar))
     }
 }
 
@@ -828,14 +828,14 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>, R: ScalarFactor<T>> Div<R> for &Var<
 impl<T: Scalar> Add for &Var<T> {
     type Output = Var<T>;
     fn add(self, rhs: &Var<T>) -> Var<T> {
-        record_binary(self, rhs, *self.value() + *rhs.value(), |&g: &T| (g, g))
+        record_own_binary(self, rhs, *self.value() + *rhs.value(), |&g: &T| (g, g))
     }
 }
 
 impl<T: Scalar> Sub for &Var<T> {
     type Output = Var<T>;
     fn sub(self, rhs: &Var<T>) -> Var<T> {
-        record_binary(self, rhs, *self.value() - *rhs.value(), |&g: &T| (g, -g))
+        record_own_binary(self, rhs, *self.value() - *rhs.value(), |&g: &T| (g, -g))
     }
 }
 
@@ -844,7 +844,7 @@ impl<T: Scalar> Mul for &Var<T> {
     /// ā = ȳ·conj(b), b̄ = ȳ·conj(a).
     fn mul(self, rhs: &Var<T>) -> Var<T> {
         let (a, b) = (*self.value(), *rhs.value());
-        record_binary(self, rhs, a * b, move |&g: &T| (g * b.conj(), g * a.conj()))
+        record_own_binary(self, rhs, a * b, move |&g: &T| (g * b.conj(), g * a.conj()))
     }
 }
 
@@ -855,35 +855,35 @@ impl<T: Scalar> Div for &Var<T> {
     fn div(self, rhs: &Var<T>) -> Var<T> {
         let (a, b) = (*self.value(), *rhs.value());
         let y = a / b;
-        record_binary(self, rhs, y, move |&g: &T| (g / b.conj(), -g * (y / b).conj()))
+        record_own_binary(self, rhs, y, move |&g: &T| (g / b.conj(), -g * (y / b).conj()))
     }
 }
 
 impl<T: Scalar> Neg for &Var<T> {
     type Output = Var<T>;
     fn neg(self) -> Var<T> {
-        record_unary(self, -*self.value(), |&g: &T| -g)
+        record_own_unary(self, -*self.value(), |&g: &T| -g)
     }
 }
 
 impl<T: Scalar> Add<T> for &Var<T> {
     type Output = Var<T>;
     fn add(self, constant: T) -> Var<T> {
-        record_unary(self, *self.value() + constant, |&g: &T| g)
+        record_own_unary(self, *self.value() + constant, |&g: &T| g)
     }
 }
 
 impl<T: Scalar> Sub<T> for &Var<T> {
     type Output = Var<T>;
     fn sub(self, constant: T) -> Var<T> {
-        record_unary(self, *self.value() - constant, |&g: &T| g)
+        record_own_unary(self, *self.value() - constant, |&g: &T| g)
     }
 }
 
 impl<T: Scalar> Mul<T> for &Var<T> {
     type Output = Var<T>;
     fn mul(self, factor: T) -> Var<T> {
-        record_unary(self, *self.value() * factor, move |&g: &T| g * factor.conj())
+        record_own_unary(self, *self.value() * factor, move |&g: &T| g * factor.conj())
     }
 }
 
@@ -891,7 +891,7 @@ impl<T: Scalar> Div<T> for &Var<T> {
     type Output = Var<T>;
     fn div(self, divisor: T) -> Var<T> {
         let factor = T::one() / divisor;
-        record_unary(self, *self.value() * factor, move |&g: &T| g * factor.conj())
+        record_own_unary(self, *self.value() * factor, move |&g: &T| g * factor.conj())
     }
 }
 
@@ -1118,7 +1118,7 @@ macro_rules! constant_op_scalar_var {
             type Output = Var<$t>;
             /// c − x, with x̄ = −ȳ.
             fn sub(self, var: &Var<$t>) -> Var<$t> {
-                record_unary(var, self - *var.value(), |&g: &$t| -g)
+                record_own_unary(var, self - *var.value(), |&g: &$t| -g)
             }
         }
 
@@ -1136,7 +1136,7 @@ macro_rules! constant_op_scalar_var {
             fn div(self, var: &Var<$t>) -> Var<$t> {
                 let x = *var.value();
                 let y = self / x;
-                record_unary(var, y, move |&g: &$t| -g * (y / x).conj())
+                record_own_unary(var, y, move |&g: &$t| -g * (y / x).conj())
             }
         }
 
@@ -1160,7 +1160,7 @@ macro_rules! var_with_constant_tensor {
             type Output = Var<$Tensor>;
             #[track_caller]
             fn $method(self, constant: &$Tensor) -> Var<$Tensor> {
-                record_unary(self, $Trait::$method(self.value(), constant), |y_bar: &$Tensor| {
+                $crate::autodiff::record_own_unary(self, $Trait::$method(self.value(), constant), |y_bar: &$Tensor| {
                     y_bar.clone()
                 })
             }
@@ -1171,7 +1171,7 @@ macro_rules! var_with_constant_tensor {
             #[track_caller]
             fn $method(self, var: &Var<$Tensor>) -> Var<$Tensor> {
                 let sign: $T = $sign_of_var_on_right;
-                record_unary(var, $Trait::$method(self, var.value()), move |y_bar: &$Tensor| {
+                $crate::autodiff::record_own_unary(var, $Trait::$method(self, var.value()), move |y_bar: &$Tensor| {
                     y_bar.scale(sign)
                 })
             }
@@ -1242,7 +1242,7 @@ impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>> Var<Te
     pub fn add_rows(&self, row: &impl Operand<Tensor<T, (C,), K>>) -> Self {
         let row = row.to_var();
         let y = self.value().add_rows(row.value());
-        record_binary(self, &row, y, add_rows_pullback)
+        record_own_binary(self, &row, y, add_rows_pullback)
     }
 
     /// yᵢⱼ = xᵢⱼ·gⱼ: every row multiplied by `row` elementwise (a per-feature gain),
@@ -1255,7 +1255,7 @@ impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>> Var<Te
     pub fn mul_rows(&self, row: &impl Operand<Tensor<T, (C,), K>>) -> Self {
         let row = row.to_var();
         let (x, g) = (self.shared_value(), row.shared_value());
-        record_binary(self, &row, x.mul_rows(&g), move |y_bar| mul_rows_pullback(&x, &g, y_bar))
+        record_own_binary(self, &row, x.mul_rows(&g), move |y_bar| mul_rows_pullback(&x, &g, y_bar))
     }
 }
 
@@ -1272,7 +1272,7 @@ impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)>> Var<Tensor<T, (R, C), K>>
     {
         let y = self.value().gather_rows(indices);
         let (shape, indices) = (self.value().shape(), indices.to_vec());
-        record_unary(self, y, move |y_bar| gather_rows_pullback(shape, &indices, y_bar))
+        record_own_unary(self, y, move |y_bar| gather_rows_pullback(shape, &indices, y_bar))
     }
 
     /// Each row normalised to mean 0 and variance 1: (xᵢⱼ − μᵢ)/√(σᵢ² + ε), with the
@@ -1361,7 +1361,7 @@ where
         let y = x.conv2d_strided(&w, stride, padding);
         // Only the cotangents of traced operands are computed.
         let wanted = (self.is_active(), kernels.is_active());
-        record_binary(self, &kernels, y, move |y_bar| {
+        record_own_binary(self, &kernels, y, move |y_bar| {
             conv2d_pullback::<S, P, _, _, C, H, W, O, KH, KW, HO, WO, K>(&x, &w, y_bar, wanted)
         })
     }
@@ -1377,7 +1377,7 @@ where
         K: Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
     {
         let x = self.shared_value();
-        record_unary(self, x.max_pool2d::<S, HO, WO>(), move |y_bar| {
+        record_own_unary(self, x.max_pool2d::<S, HO, WO>(), move |y_bar| {
             max_pool2d_pullback::<T, B, C, H, W, S, HO, WO, K>(&x, y_bar)
         })
     }
@@ -1390,7 +1390,7 @@ where
     {
         let () = <(Const<C>, Const<H>, Const<W>) as SameElementCount<(Const<F>,)>>::CHECK;
         let x = self.shared_value();
-        record_unary(self, x.flatten_images(), move |y_bar| reshape_pullback(&x, y_bar))
+        record_own_unary(self, x.flatten_images(), move |y_bar| reshape_pullback(&x, y_bar))
     }
 }
 
@@ -1406,6 +1406,6 @@ where
     pub fn add_channels(&self, bias: &impl Operand<Tensor<T, (C,), K>>) -> Self {
         let bias = bias.to_var();
         let y = self.value().add_channels(bias.value());
-        record_binary(self, &bias, y, add_channels_pullback)
+        record_own_binary(self, &bias, y, add_channels_pullback)
     }
 }

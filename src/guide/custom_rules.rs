@@ -11,8 +11,9 @@
 //! - **An elementwise function**, written once over `RealScalar` with its derivative
 //!   as a [`ScalarFunction`](crate::ops::elementwise::ScalarFunction), works on host
 //!   tensors, on traced tensors (`map_function`), on duals (forward mode, through the
-//!   written derivative), inside `#[differentiable]` code and on GPU tensors, where
-//!   its kernel is generated from the same definition.
+//!   written derivative), inside `#[differentiable]` code (host tensors: static mode
+//!   does not take GPU ones) and on GPU tensors, where its kernel is generated from
+//!   the same definition.
 //! - **A fused elementwise function of several tensors**, written once over
 //!   `RealScalar` as a [`FusedFunction`](crate::ops::elementwise::FusedFunction) —
 //!   the value only: its partial derivatives come from forward mode on duals — runs

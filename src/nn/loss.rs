@@ -24,8 +24,8 @@
 //! GPU ones). So a loss of an untraced forward pass cannot be returned from a
 //! differentiated function by mistake: the closure must return a `Var`. The
 //! losses take tensors of every storage kind, `Cuda` included (with the `cuda`
-//! feature), so one training loop serves host and GPU models; [`argmax`] and
-//! [`accuracy`] read host tensors (`.to_host()` first on the GPU).
+//! feature), so one training loop serves host and GPU models, and so do [`argmax`]
+//! and [`accuracy`] (on the GPU one kernel; only the picked columns come back).
 //!
 //! ```
 //! use fluxion::nn::loss::{Reduction, accuracy, cross_entropy};
@@ -46,7 +46,7 @@
 
 use alloc::vec::Vec;
 
-use crate::autodiff::{Operand, Prediction, Var, record_unary};
+use crate::autodiff::{Operand, Prediction, Var, record_own_unary};
 #[cfg(feature = "cuda")]
 use crate::backend::cuda::{Cuda, CudaElement};
 use crate::error::or_panic;
@@ -549,7 +549,7 @@ where
         }
         (values.as_mut_slice()[b], weights.as_mut_slice()[b]) = (-value, weight);
     }
-    record_unary(logits, values, move |y_bar: &Tensor<T, (B,), K>| {
+    record_own_unary(logits, values, move |y_bar: &Tensor<T, (B,), K>| {
         let mut z_bar = Tensor::zeros_shaped(shape);
         for (b, (&g, &w)) in y_bar.as_slice().iter().zip(weights.as_slice()).enumerate() {
             let out = &mut z_bar.as_mut_slice()[row(b)];

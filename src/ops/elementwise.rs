@@ -224,8 +224,8 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
 /// host or GPU tensors, their `Var`s (reverse mode) or `CudaDual`s (forward mode on
 /// the GPU). As for [`ScalarFunction`], write it without comparisons: a choice by
 /// value goes through `RealScalar::max`, `abs` or `RealScalar::select_positive`,
-/// which symbolic duals record (a `powf` exponent computed from the inputs is not
-/// recordable for the GPU's derivative kernels).
+/// which symbolic duals record (`powf` too, with an exponent computed from the
+/// inputs).
 ///
 /// ```
 /// use fluxion::prelude::*;
