@@ -9,7 +9,7 @@ pub use crate::autodiff::{Trace, Var, grad, hessian, hvp, jacrev, value_and_grad
 pub use crate::backend::cuda::Cuda;
 pub use crate::error::ShapeError;
 #[cfg(feature = "cuda")]
-pub use crate::nn::layer::ToDevice;
+pub use crate::nn::layer::{ToDevice, ToHost};
 pub use crate::ops::functions::ElementwiseFunctions;
 pub use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};
 pub use crate::scalar::{Complex32, Complex64, ComplexScalar, RealScalar, Scalar};

@@ -601,6 +601,11 @@ fn a_model_of_library_layers_trains_on_the_gpu_as_on_the_host() {
     host_model.0.3.set_training(false);
     let logits = device_model.forward(&x.to_device()).to_vec();
     assert_close(&logits, host_model.forward(&x).as_slice(), 1e-10);
+    // The trained GPU model copied back to the host (`model.cpu()`) gives those logits
+    // on the host, and holds the GPU's parameters.
+    let back = device_model.to_host();
+    assert_close(back.forward(&x).as_slice(), &logits, F64_TOL);
+    assert_eq!(back.0.0.weight.as_slice(), device_model.0.0.weight.to_vec().as_slice());
 }
 
 #[test]
@@ -1123,8 +1128,10 @@ fn a_convolutional_model_trains_on_the_gpu_as_on_the_host() {
     }
     assert_close(&device_model.0.0.weight.to_vec(), host_model.0.0.weight.as_slice(), 1e-10);
     assert_close(&device_model.0.0.bias.to_vec(), host_model.0.0.bias.as_slice(), 1e-10);
-    // Inference on plain tensors gives the host's logits.
+    // Inference on plain tensors gives the host's logits, and so does the model copied
+    // back to the host.
     assert_close(&device_model.forward(&x.to_device()).to_vec(), host_model.forward(&x).as_slice(), 1e-10);
+    assert_close(device_model.to_host().forward(&x).as_slice(), host_model.forward(&x).as_slice(), 1e-10);
 }
 
 #[test]

@@ -39,7 +39,7 @@
 //! | `F.cross_entropy`, `F.binary_cross_entropy_with_logits`, `F.mse_loss` | `optax.softmax_cross_entropy`, … | `cross_entropy(&logits, &classes, Reduction::Mean)`, `binary_cross_entropy_with_logits`, `mse`; `reduction='none'` is `loss::unreduced` |
 //! | `torch.save(model.state_dict(), …)`, `load_state_dict` | Orbax | `nn::io::save(&model, path)`, `nn::io::load(&mut model, path)` (safetensors, feature `safetensors`), `save_checkpoint`, `load_checkpoint` |
 //! | `DataLoader` | — | `data::Dataset::new(features, labels)?.batches(size, Order::Shuffled(seed))` |
-//! | `x.to("cuda")`, `x.cpu()` | `jax.device_put` | `x.to_device()`, `x.to_host::<Heap>()` (feature `cuda`, [`gpu`](super::gpu)) |
+//! | `x.to("cuda")`, `x.cpu()`, `model.cuda()`, `model.cpu()` | `jax.device_put` | `x.to_device()`, `x.to_host::<Heap>()`, `model.to_device()`, `model.to_host()` (feature `cuda`, [`gpu`](super::gpu)) |
 //! | `allow_tf32 = True` | `jax.default_matmul_precision` | `Device::get()?.set_matmul_precision(MatmulPrecision::Tf32)` |
 //!
 //! A complex gradient follows PyTorch: ∂L/∂x + i·∂L/∂y

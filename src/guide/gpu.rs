@@ -17,7 +17,8 @@
 //! mask stream, copied) and `Sequential`; the `nn::loss` losses and the optimisers
 //! take GPU models, and `argmax` and `accuracy` take GPU scores (one kernel; only
 //! the picked columns are copied back). `to_device()` (`nn::layer::ToDevice`, in the
-//! prelude) copies a host layer, a tuple of layers or a whole `Sequential`:
+//! prelude) copies a host layer, a tuple of layers or a whole `Sequential`, and
+//! `to_host()` (`ToHost`) copies a GPU one back (PyTorch's `model.cpu()`):
 //!
 //! ```
 //! # if fluxion::backend::cuda::Device::get().is_err() {

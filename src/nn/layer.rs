@@ -277,6 +277,8 @@ impl<T: CudaElement, const O: usize> BiasKind<T, O, Cuda> for WithBias {
 pub trait DeviceBias<T: CudaElement, const O: usize>: BiasKind<T, O, Heap> + BiasKind<T, O, Cuda> {
     /// The host bias `bias` on the GPU.
     fn bias_to_device(bias: &<Self as BiasKind<T, O, Heap>>::Bias) -> <Self as BiasKind<T, O, Cuda>>::Bias;
+    /// The GPU bias `bias` in host memory.
+    fn bias_to_host(bias: &<Self as BiasKind<T, O, Cuda>>::Bias) -> <Self as BiasKind<T, O, Heap>>::Bias;
 }
 
 #[cfg(feature = "cuda")]
@@ -284,11 +286,15 @@ impl<T: CudaElement, const O: usize> DeviceBias<T, O> for WithBias {
     fn bias_to_device(bias: &Tensor<T, (Const<O>,), Heap>) -> Tensor<T, (Const<O>,), Cuda> {
         bias.to_device()
     }
+    fn bias_to_host(bias: &Tensor<T, (Const<O>,), Cuda>) -> Tensor<T, (Const<O>,), Heap> {
+        bias.to_host()
+    }
 }
 
 #[cfg(feature = "cuda")]
 impl<T: CudaElement, const O: usize> DeviceBias<T, O> for NoBias {
     fn bias_to_device(_: &()) {}
+    fn bias_to_host(_: &()) {}
 }
 
 /// A host layer, or a model of them, and its copy on the GPU: `model.to_device()`
@@ -320,6 +326,37 @@ impl<T: CudaElement, const I: usize, const O: usize, B: DeviceBias<T, O>> ToDevi
     type OnDevice = Linear<T, I, O, Cuda, B>;
     fn to_device(&self) -> Self::OnDevice {
         Linear { weight: self.weight.to_device(), bias: B::bias_to_device(&self.bias) }
+    }
+}
+
+/// A GPU layer, or a model of them, and its copy in host memory (`Heap`):
+/// `model.to_host()` after training on the GPU, for inference or saving on the host
+/// (PyTorch's `model.cpu()`). Layers without parameters are their own copy; a tuple
+/// of layers and a [`Sequential`] move layer by layer.
+#[cfg(feature = "cuda")]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no copy to make in host memory",
+    label = "not a GPU layer or model",
+    note = "`to_host` copies `Cuda` layers and models of them; a `Heap` one is in host memory already"
+)]
+pub trait ToHost {
+    /// The same layer or model with `Heap` storage.
+    type OnHost;
+
+    /// The copy in host memory.
+    ///
+    /// # Panics
+    /// When the copy from the GPU fails (the message names the CUDA error).
+    fn to_host(&self) -> Self::OnHost;
+}
+
+#[cfg(feature = "cuda")]
+impl<T: CudaElement, const I: usize, const O: usize, B: DeviceBias<T, O>> ToHost
+    for Linear<T, I, O, Cuda, B>
+{
+    type OnHost = Linear<T, I, O, Heap, B>;
+    fn to_host(&self) -> Self::OnHost {
+        Linear { weight: self.weight.to_host(), bias: B::bias_to_host(&self.bias) }
     }
 }
 
@@ -622,6 +659,15 @@ macro_rules! parameter_free {
         impl<$($generics)*> ToDevice for $layer {
             type OnDevice = Self;
             fn to_device(&self) -> Self {
+                $copy(self)
+            }
+        }
+
+        /// No parameters: the layer itself.
+        #[cfg(feature = "cuda")]
+        impl<$($generics)*> ToHost for $layer {
+            type OnHost = Self;
+            fn to_host(&self) -> Self {
                 $copy(self)
             }
         }
@@ -941,11 +987,35 @@ macro_rules! tuple_to_device {
 #[cfg(feature = "cuda")]
 for_each_tuple!(tuple_to_device);
 
+/// A tuple of GPU layers comes back layer by layer.
+#[cfg(feature = "cuda")]
+macro_rules! tuple_to_host {
+    ($($layer:ident $index:tt),+) => {
+        impl<$($layer: ToHost),+> ToHost for ($($layer,)+) {
+            type OnHost = ($($layer::OnHost,)+);
+            fn to_host(&self) -> Self::OnHost {
+                ($(self.$index.to_host(),)+)
+            }
+        }
+    };
+}
+
+#[cfg(feature = "cuda")]
+for_each_tuple!(tuple_to_host);
+
 #[cfg(feature = "cuda")]
 impl<L: ToDevice> ToDevice for Sequential<L> {
     type OnDevice = Sequential<L::OnDevice>;
     fn to_device(&self) -> Self::OnDevice {
         Sequential(self.0.to_device())
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl<L: ToHost> ToHost for Sequential<L> {
+    type OnHost = Sequential<L::OnHost>;
+    fn to_host(&self) -> Self::OnHost {
+        Sequential(self.0.to_host())
     }
 }
 
@@ -1113,6 +1183,14 @@ impl<T: CudaElement, const D: usize> ToDevice for LayerNorm<T, D, Heap> {
     }
 }
 
+#[cfg(feature = "cuda")]
+impl<T: CudaElement, const D: usize> ToHost for LayerNorm<T, D, Cuda> {
+    type OnHost = LayerNorm<T, D, Heap>;
+    fn to_host(&self) -> Self::OnHost {
+        LayerNorm { weight: self.weight.to_host(), bias: self.bias.to_host(), epsilon: self.epsilon }
+    }
+}
+
 /// One forward expression for every form of the layer, with ε as its input's
 /// element (a dual constant for the lifted forms).
 macro_rules! layer_norm_forward {
@@ -1238,6 +1316,14 @@ impl<T: CudaElement, const V: usize, const D: usize> ToDevice for Embedding<T, V
     type OnDevice = Embedding<T, V, D, Cuda>;
     fn to_device(&self) -> Self::OnDevice {
         Embedding { weight: self.weight.to_device() }
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl<T: CudaElement, const V: usize, const D: usize> ToHost for Embedding<T, V, D, Cuda> {
+    type OnHost = Embedding<T, V, D, Heap>;
+    fn to_host(&self) -> Self::OnHost {
+        Embedding { weight: self.weight.to_host() }
     }
 }
 
@@ -1622,6 +1708,25 @@ impl<
     type OnDevice = Conv2d<T, C, O, KH, KW, HO, WO, Cuda, P, S>;
     fn to_device(&self) -> Self::OnDevice {
         Conv2d { weight: self.weight.to_device(), bias: self.bias.to_device() }
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl<
+    T: CudaElement,
+    const C: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const HO: usize,
+    const WO: usize,
+    const P: usize,
+    const S: usize,
+> ToHost for Conv2d<T, C, O, KH, KW, HO, WO, Cuda, P, S>
+{
+    type OnHost = Conv2d<T, C, O, KH, KW, HO, WO, Heap, P, S>;
+    fn to_host(&self) -> Self::OnHost {
+        Conv2d { weight: self.weight.to_host(), bias: self.bias.to_host() }
     }
 }
 
