@@ -1896,6 +1896,33 @@ fn a_scalar_function_that_compares_values_is_refused_by_name() {
     assert!(message.contains("it compares values"), "{message}");
 }
 
+/// `abs`, `flatten` and `scale_by` of traced GPU tensors, as on the host:
+/// values and gradients (abs at 0 passes 0).
+#[test]
+fn traced_abs_flatten_and_scale_by_match_the_host() {
+    let Some(_gpu) = gpu() else { return };
+    let mut x: Matrix<f64, 3, 4, Heap> = Matrix::random_uniform(-1.2, 1.2, 97);
+    x.as_mut_slice()[5] = 0.0;
+    let s = 0.75;
+    let (host_value, host_gradient) = value_and_grad(
+        |(x, s): (Var<Matrix<f64, 3, 4, Heap>>, Var<f64>)| {
+            let y = &x.abs() + &x;
+            y.scale_by(&s).flatten::<12>().hadamard(&x.flatten::<12>()).sum()
+        },
+        &(x.clone(), s),
+    );
+    let (device_value, device_gradient) = value_and_grad(
+        |(x, s): (Var<Matrix<f64, 3, 4, Cuda>>, Var<f64>)| {
+            let y = &x.abs() + &x;
+            y.scale_by(&s).flatten::<12>().hadamard(&x.flatten::<12>()).sum()
+        },
+        &(x.to_device(), s),
+    );
+    assert_close(&[device_value], &[host_value], F64_TOL);
+    assert_close(&device_gradient.0.to_vec(), host_gradient.0.as_slice(), F64_TOL);
+    assert_close(&[device_gradient.1], &[host_gradient.1], F64_TOL);
+}
+
 /// `argmax` and `accuracy` of GPU scores: one kernel, the host's picks (the first
 /// largest on a tie, a NaN over any number), in f32 and f64, empty batches too.
 #[test]

@@ -950,6 +950,32 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
         })
     }
 
+    /// |x| elementwise, with x̄ = sign(x)·ȳ (0 at 0), as on the host.
+    #[track_caller]
+    pub fn abs(&self) -> Self {
+        self.map_function(AbsoluteValue)
+    }
+
+    /// The elements as a vector of static length `N`.
+    pub fn flatten<const N: usize>(&self) -> Var<OnDevice<T, (Const<N>,)>>
+    where
+        S: StaticShape + SameElementCount<(Const<N>,)>,
+    {
+        self.reshape()
+    }
+
+    /// s·x for a differentiated scalar s: x̄ = s·ȳ, s̄ = ⟨x, ȳ⟩ (a reduction on the
+    /// GPU, read back).
+    pub fn scale_by(&self, s: &Var<T>) -> Self {
+        let (x, factor) = (self.shared_value(), *s.value());
+        record_binary_in_place(self, s, x.scale(factor), move |_, y_bar: &OnDevice<T, S>, mut adjoints| {
+            adjoints
+                .lhs()
+                .write_or_add(x.shape(), |x_bar, write| rules::scaled_pullback(y_bar, factor, x_bar, write));
+            adjoints.rhs().add(|| x.dot(y_bar));
+        })
+    }
+
     /// max(x, 0) elementwise.
     pub fn relu(&self) -> Self {
         let x = self.shared_value();
@@ -1356,6 +1382,19 @@ impl<T: CudaElement, S: Shape> Div<T> for &Var<OnDevice<T, S>> {
     type Output = Var<OnDevice<T, S>>;
     fn div(self, divisor: T) -> Self::Output {
         self.scale(T::one() / divisor)
+    }
+}
+
+/// |x| as a scalar function (for traced GPU tensors): derivative sign(x), 0 at 0.
+#[derive(Clone, Copy, Debug)]
+struct AbsoluteValue;
+
+impl ScalarFunction for AbsoluteValue {
+    fn value<T: RealScalar>(&self, x: T) -> T {
+        x.abs()
+    }
+    fn derivative<T: RealScalar>(&self, x: T, _: T) -> T {
+        T::select_positive(x, T::one(), T::select_positive(-x, -T::one(), T::zero()))
     }
 }
 
