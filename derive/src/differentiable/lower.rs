@@ -1198,6 +1198,12 @@ impl Lowering {
             let method = &call.method;
             return Ok(Lowered::plain(quote!(#receiver.#method(#(#args),*))));
         }
+        if name == "apply" && receiver.is_inactive() {
+            return Err(syn::Error::new(
+                span,
+                "a `FusedFunction`'s `apply` has no derivative rule in static mode yet; write its formula inline (its operations differentiate), or give the function a derivative by hand (`#[differentiable(vjp = …, jvp = …)]`)",
+            ));
+        }
         if (name == "max" || name == "min") && args.is_empty() {
             return Err(syn::Error::new(
                 span,
