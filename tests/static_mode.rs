@@ -1100,3 +1100,77 @@ fn broadcast_axis_differentiates_in_static_mode() {
     let (_, derivative) = centred_energy::jvp(&x, &direction);
     assert!((derivative - gradient.hadamard(&direction).sum()).abs() < 1e-13);
 }
+
+/// A `let` inside a loop that shadows an outer variable, then is assigned: the
+/// outer variable is untouched by the loop.
+#[differentiable]
+fn shadowed_in_a_loop(x: f64, y: f64) -> f64 {
+    let t = x * 2.0;
+    let mut s = y;
+    for _ in 0..3 {
+        let mut t = s;
+        t = t * x;
+        s = t + 1.0;
+    }
+    s + t
+}
+
+/// A `match` guard reads the function's values (here a shadowed parameter).
+#[differentiable(wrt(x))]
+fn guarded(x: f64, k: u32) -> f64 {
+    let x = x - 1.0;
+    match k {
+        0 if x > 0.0 => x * x,
+        _ => x * 3.0,
+    }
+}
+
+/// A tensor divided by a differentiated scalar: the value is the plain one, bit for
+/// bit (each element divided, not scaled by the reciprocal).
+#[differentiable]
+fn divided(v: &Vector<f64, 3>, x: f64) -> f64 {
+    (v * x - v / x).sum()
+}
+
+/// A constant the function assigns after using it; a method of a plain local that is
+/// not `Clone`; a mutable parameter that is not differentiated.
+#[differentiable(wrt(x))]
+fn with_plain_state(x: f64, mut n: usize) -> f64 {
+    let mut c = 2.0;
+    let y = x * c;
+    c = 5.0;
+    n += 1;
+    let rate = Rate(0.5);
+    rate.apply(y * c) + n as f64
+}
+
+/// A constant helper without `Clone`, with a differentiable method.
+struct Rate(f64);
+
+impl Rate {
+    #[differentiable(wrt(x))]
+    fn apply(&self, x: f64) -> f64 {
+        x * self.0
+    }
+}
+
+#[test]
+fn shadowing_guards_division_and_plain_state_match_the_plain_function() {
+    let h = 1e-6;
+    let (x, y) = (0.7, -1.3);
+    let (value, (gx, gy)) = shadowed_in_a_loop::value_and_grad(x, y);
+    assert_eq!(value, shadowed_in_a_loop(x, y));
+    let fx = (shadowed_in_a_loop(x + h, y) - shadowed_in_a_loop(x - h, y)) / (2.0 * h);
+    let fy = (shadowed_in_a_loop(x, y + h) - shadowed_in_a_loop(x, y - h)) / (2.0 * h);
+    assert!((gx - fx).abs() < 1e-7 && (gy - fy).abs() < 1e-7, "{gx} {fx} {gy} {fy}");
+    for (x, k, derivative) in [(0.5, 0, 3.0), (2.0, 0, 2.0), (2.0, 1, 3.0)] {
+        let (value, gradient) = guarded::value_and_grad(x, k);
+        assert_eq!((value, gradient), (guarded(x, k), derivative), "at {x}, {k}");
+    }
+    let v: Vector<f64, 3> = Vector::from_array([0.3, -1.1, 2.5]);
+    for x in [-0.4, 0.7, 3.0] {
+        assert_eq!(divided::value_and_grad(&v, x).0, divided(&v, x), "at {x}");
+    }
+    let (value, gradient) = with_plain_state::value_and_grad(0.8, 2);
+    assert_eq!((value, gradient), (with_plain_state(0.8, 2), 5.0));
+}

@@ -820,7 +820,9 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, T> for D
     type Output = Tensor<T, S, K>;
     #[inline(always)]
     fn value(&self, x: &Self::Output, s: &T) -> Self::Output {
-        x.scale(T::one() / *s)
+        // Each element divided, as the plain `x / s` computes it (not scaled by 1/s,
+        // which can round differently).
+        x / *s
     }
     #[inline(always)]
     fn push_lhs(
@@ -828,7 +830,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, T> for D
         (_, s, _): Operands<'_, Self::Output, T, Self::Output>,
         x_dot: &Self::Output,
     ) -> Self::Output {
-        x_dot.scale(T::one() / *s)
+        x_dot / *s
     }
     #[inline(always)]
     fn push_rhs(&self, (_, s, y): Operands<'_, Self::Output, T, Self::Output>, s_dot: &T) -> Self::Output {

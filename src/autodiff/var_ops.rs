@@ -820,8 +820,11 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>, R: ScalarFactor<T>> Mul<R> for &Var<
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>, R: ScalarFactor<T>> Div<R> for &Var<Tensor<T, S, K>> {
     type Output = Var<Tensor<T, S, K>>;
+    /// Each element divided, as the plain `x / s` (bit for bit); x̄ = ȳ / conj(s).
     fn div(self, divisor: R) -> Self::Output {
-        self.scale(T::one() / divisor.into_element())
+        let divisor = divisor.into_element();
+        let factor = T::one() / divisor.conj();
+        record_own_unary(self, self.value() / divisor, move |y_bar: &Tensor<T, S, K>| y_bar.scale(factor))
     }
 }
 
@@ -890,8 +893,8 @@ impl<T: Scalar> Mul<T> for &Var<T> {
 impl<T: Scalar> Div<T> for &Var<T> {
     type Output = Var<T>;
     fn div(self, divisor: T) -> Var<T> {
-        let factor = T::one() / divisor;
-        record_own_unary(self, *self.value() * factor, move |&g: &T| g * factor.conj())
+        let factor = T::one() / divisor.conj();
+        record_own_unary(self, *self.value() / divisor, move |&g: &T| g * factor)
     }
 }
 

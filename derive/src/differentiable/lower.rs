@@ -239,6 +239,8 @@ struct Lowering {
     reference_params: HashSet<String>,
     /// See [`Body::keeps_borrows`].
     keeps_borrows: bool,
+    /// The names the function assigns anywhere (`x = …`, `x += …`).
+    assigned: Vec<String>,
 }
 
 /// Lowers `block`, whose parameters are `params` (each bound to active value `i`
@@ -248,6 +250,11 @@ pub fn lower(params: &[Param], block: &syn::Block, owned_constants: bool) -> syn
         owned_constants,
         reference_params: HashSet::new(),
         keeps_borrows: false,
+        assigned: {
+            let mut assigned = Vec::new();
+            collect_assigned_anywhere(&block.stmts, &mut assigned);
+            assigned
+        },
         stmts: Vec::new(),
         ops: Vec::new(),
         branches: Vec::new(),
@@ -625,7 +632,9 @@ impl Lowering {
             }
         }
         let mut assigned = Vec::new();
-        collect_assigned(&for_loop.body.stmts, &mut assigned);
+        let mut pattern_names = Vec::new();
+        collect_pattern_names(&for_loop.pat, &mut pattern_names);
+        collect_assigned_scoped(&for_loop.body.stmts, Scope::Outer(&pattern_names), &mut assigned);
         assigned.retain(|name| self.names.contains_key(name));
         // A plain variable becomes differentiated when the body assigns it a
         // differentiated value: find those by lowering the body once on a copy.
@@ -706,7 +715,9 @@ impl Lowering {
     /// and per outer name the body assigns, its end value when differentiated.
     fn loop_body(&mut self, for_loop: &syn::ExprForLoop, carried: &[String]) -> syn::Result<LoweredBody> {
         let mut assigned = Vec::new();
-        collect_assigned(&for_loop.body.stmts, &mut assigned);
+        let mut pattern_names = Vec::new();
+        collect_pattern_names(&for_loop.pat, &mut pattern_names);
+        collect_assigned_scoped(&for_loop.body.stmts, Scope::Outer(&pattern_names), &mut assigned);
         assigned.retain(|name| self.names.contains_key(name));
         let outer_stmts = core::mem::take(&mut self.stmts);
         let outer_names = self.names.clone();
@@ -793,7 +804,11 @@ impl Lowering {
         let name = format_ident!("__c{}", self.constants, span = span);
         self.constants += 1;
         let reference_param = by_ref && self.reference_params.contains(&tokens.to_string());
-        let owned = (self.owned_constants && !reference_param) || !self.arm_locals.is_empty();
+        // A variable the function assigns is copied: a borrow held for the reverse
+        // sweep would forbid the assignment.
+        let assigned_later = self.assigned.iter().any(|name| contains_word(tokens.clone(), name));
+        let owned =
+            (self.owned_constants && !reference_param) || !self.arm_locals.is_empty() || assigned_later;
         // A computed value (not a place) is kept as it is, not computed and copied.
         let place = matches!(
             syn::parse2::<Expr>(tokens.clone()),
@@ -1053,15 +1068,21 @@ impl Lowering {
         // An outer variable given a differentiated value inside the arm would not
         // reach outside: refuse it rather than lose its derivative.
         for name in assigned {
-            if let (Some(Binding::Active(inner)), Some(outer)) = (self.names.get(name), outer_names.get(name))
-                && !matches!(outer, Binding::Active(id) if id == inner)
-            {
+            let (inner, outer) = (self.names.get(name), outer_names.get(name));
+            let given = matches!((inner, outer), (Some(Binding::Active(inner)), Some(outer))
+                if !matches!(outer, Binding::Active(id) if id == inner));
+            // A differentiated variable given a plain value inside the arm: the
+            // assignment would stay inside the arm too.
+            let reset =
+                matches!(outer, Some(Binding::Active(_))) && !matches!(inner, Some(Binding::Active(_)));
+            if given || reset {
                 self.names = outer_names;
                 self.stmts = outer_stmts;
                 return Err(syn::Error::new(
                     span,
                     format!(
-                        "`{name}` is given a differentiated value inside an arm of this `if`/`match`: give the branch a value instead, `let {name} = if … {{ … }} else {{ … }};`"
+                        "`{name}` is {} inside an arm of this `if`/`match`: give the branch a value instead, `let {name} = if … {{ … }} else {{ … }};`",
+                        if given { "given a differentiated value" } else { "differentiated and assigned" }
                     ),
                 ));
             }
@@ -1130,12 +1151,27 @@ impl Lowering {
         let mut arms = Vec::new();
         let mut patterns = Vec::new();
         for arm in &branch.arms {
-            let (pat, guard) = (&arm.pat, arm.guard.as_ref().map(|(token, guard)| quote!(#token #guard)));
-            patterns.push(quote!(#pat #guard));
+            let pat = &arm.pat;
             let mut names = Vec::new();
             collect_pattern_names(pat, &mut names);
+            // A guard reads the pattern's names and the function's values: lowered as
+            // a condition (a differentiated value by its generated local).
+            let guard = match &arm.guard {
+                Some((token, guard)) => {
+                    let saved = self.names.clone();
+                    for name in &names {
+                        self.names.insert(name.clone(), Binding::Inactive);
+                    }
+                    let condition = self.condition(guard);
+                    self.names = saved;
+                    let condition = condition?;
+                    Some(quote!(#token #condition))
+                }
+                None => None,
+            };
+            patterns.push(quote!(#pat #guard));
             let mut assigned = Vec::new();
-            collect_assigned_in(&arm.body, &mut assigned);
+            collect_assigned_in_scope(&arm.body, Scope::Outer(&names), &mut assigned);
             arms.push(self.arm(&assigned, branch.match_token.span, |lowering| {
                 for name in names {
                     lowering.bind_name(name, Binding::Inactive);
@@ -1198,7 +1234,9 @@ impl Lowering {
             let method = &call.method;
             return Ok(Lowered::plain(quote!(#receiver.#method(#(#args),*))));
         }
-        if name == "apply" && receiver.is_inactive() {
+        // `f.apply([&x, &y])` of a plain `f`: a fused function's call.
+        let fused_call = matches!(call.args.first(), Some(Expr::Array(_))) && call.args.len() == 1;
+        if name == "apply" && receiver.is_inactive() && fused_call {
             return Err(syn::Error::new(
                 span,
                 "a `FusedFunction`'s `apply` has no derivative rule in static mode yet; write its formula inline (its operations differentiate), or give the function a derivative by hand (`#[differentiable(vjp = …, jvp = …)]`)",
@@ -1345,6 +1383,9 @@ impl Lowering {
                     "`{name}` has no derivative rule in static mode; give it one (a function with `#[differentiable(vjp = …, jvp = …)]`, or an operation implementing `fluxion::autodiff::rules::UnaryRule`), or apply it to a value that is not differentiated (`stop_gradient`)"
                 ),
             ));
+        }
+        if !self.names_a_reference_parameter(&receiver) {
+            self.keeps_borrows |= receiver.is_inactive();
         }
         let mut call_args =
             vec![CallArg { operand: self.operand(receiver, call.receiver.span()), by_ref: true }];
@@ -1511,43 +1552,99 @@ fn trip_count(iterator: &Expr) -> Option<usize> {
     }
 }
 
-/// The plain names that `stmts` assign (`x = …`, `x += …`), in nested blocks too.
+/// Which assignments a walk collects.
+#[derive(Clone, Copy)]
+enum Scope<'a> {
+    /// Assignments to the variables visible where the walk starts: a name that a
+    /// `let`, a `match` pattern or a loop variable inside binds first is another
+    /// variable (its assignments are left out), as are the names already bound.
+    Outer(&'a [String]),
+    /// Every assignment, whichever variable of that name it is.
+    Anywhere,
+}
+
+/// The plain names that `stmts` assign (`x = …`, `x += …`), in nested blocks too,
+/// to variables visible where they start.
 fn collect_assigned(stmts: &[SynStmt], names: &mut Vec<String>) {
+    collect_assigned_scoped(stmts, Scope::Outer(&[]), names);
+}
+
+/// [`collect_assigned`] of an expression.
+fn collect_assigned_in(expr: &Expr, names: &mut Vec<String>) {
+    collect_assigned_in_scope(expr, Scope::Outer(&[]), names);
+}
+
+/// Every plain name that `stmts` assign, whichever variable of that name it is.
+fn collect_assigned_anywhere(stmts: &[SynStmt], names: &mut Vec<String>) {
+    collect_assigned_scoped(stmts, Scope::Anywhere, names);
+}
+
+fn collect_assigned_scoped(stmts: &[SynStmt], scope: Scope<'_>, names: &mut Vec<String>) {
+    let mut bound = match scope {
+        Scope::Outer(bound) => bound.to_vec(),
+        Scope::Anywhere => Vec::new(),
+    };
     for stmt in stmts {
+        let scope = if matches!(scope, Scope::Anywhere) { Scope::Anywhere } else { Scope::Outer(&bound) };
         match stmt {
-            SynStmt::Expr(expr, _) => collect_assigned_in(expr, names),
+            SynStmt::Expr(expr, _) => collect_assigned_in_scope(expr, scope, names),
             SynStmt::Local(local) => {
                 if let Some(init) = &local.init {
-                    collect_assigned_in(&init.expr, names);
+                    collect_assigned_in_scope(&init.expr, scope, names);
                 }
+                collect_pattern_names(&local.pat, &mut bound);
             }
             _ => {}
         }
     }
 }
 
-fn collect_assigned_in(expr: &Expr, names: &mut Vec<String>) {
+fn collect_assigned_in_scope(expr: &Expr, scope: Scope<'_>, names: &mut Vec<String>) {
+    let bound: &[String] = match scope {
+        Scope::Outer(bound) => bound,
+        Scope::Anywhere => &[],
+    };
     let mut add = |target: &Expr| {
         if let Some(name) = plain_name(target)
+            && !bound.contains(&name)
             && !names.contains(&name)
         {
             names.push(name);
         }
     };
+    // The names bound inside, with those a pattern binds.
+    let with = |pat: &Pat| {
+        let mut inner = bound.to_vec();
+        collect_pattern_names(pat, &mut inner);
+        inner
+    };
+    let within =
+        |inner: &[String], names: &mut Vec<String>, walk: &dyn Fn(Scope<'_>, &mut Vec<String>)| match scope {
+            Scope::Anywhere => walk(Scope::Anywhere, names),
+            Scope::Outer(_) => walk(Scope::Outer(inner), names),
+        };
     match expr {
         Expr::Assign(assign) => add(&assign.left),
         Expr::Binary(binary) if compound_assignment(&binary.op).is_some() => add(&binary.left),
-        Expr::Block(block) => collect_assigned(&block.block.stmts, names),
+        Expr::Block(block) => collect_assigned_scoped(&block.block.stmts, scope, names),
         Expr::If(branch) => {
-            collect_assigned(&branch.then_branch.stmts, names);
+            collect_assigned_scoped(&branch.then_branch.stmts, scope, names);
             if let Some((_, otherwise)) = &branch.else_branch {
-                collect_assigned_in(otherwise, names);
+                collect_assigned_in_scope(otherwise, scope, names);
             }
         }
-        Expr::Match(branch) => branch.arms.iter().for_each(|arm| collect_assigned_in(&arm.body, names)),
-        Expr::ForLoop(inner) => collect_assigned(&inner.body.stmts, names),
-        Expr::While(inner) => collect_assigned(&inner.body.stmts, names),
-        Expr::Loop(inner) => collect_assigned(&inner.body.stmts, names),
+        Expr::Match(branch) => {
+            for arm in &branch.arms {
+                within(&with(&arm.pat), names, &|scope, names| {
+                    collect_assigned_in_scope(&arm.body, scope, names)
+                });
+            }
+        }
+        Expr::ForLoop(inner) => within(&with(&inner.pat), names, &|scope, names| {
+            collect_assigned_scoped(&inner.body.stmts, scope, names)
+        }),
+        Expr::While(inner) => collect_assigned_scoped(&inner.body.stmts, scope, names),
+        Expr::Loop(inner) => collect_assigned_scoped(&inner.body.stmts, scope, names),
         _ => {}
     }
 }

@@ -150,9 +150,11 @@ fn parameters(function: &ItemFn, wrt: Option<&Vec<Ident>>) -> syn::Result<Vec<Pa
                     other => (other.clone(), false, quote!(#other)),
                 };
                 let declared = &typed.ty;
+                // `mut x: T` stays mutable in the companions, which run the body too.
+                let mutability = &pat.mutability;
                 Parameter {
-                    declaration: quote!(#ident: #declared),
-                    declaration_with_lifetime: quote!(#ident: #with_lifetime),
+                    declaration: quote!(#mutability #ident: #declared),
+                    declaration_with_lifetime: quote!(#mutability #ident: #with_lifetime),
                     differentiated: !plain_type(&ty),
                     ident,
                     ty,
