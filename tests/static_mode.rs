@@ -1174,3 +1174,25 @@ fn shadowing_guards_division_and_plain_state_match_the_plain_function() {
     let (value, gradient) = with_plain_state::value_and_grad(0.8, 2);
     assert_eq!((value, gradient), (with_plain_state(0.8, 2), 5.0));
 }
+
+/// An `if` statement whose conditions alone read differentiated values (a counter
+/// updated on comparisons, `!`, `is_nan`), beside an `if` that gives a value.
+#[differentiable]
+fn counted(x: f64) -> f64 {
+    let mut count = 0;
+    if x > 0.0 {
+        count += 1;
+    } else if !(x > -0.5) || x.is_nan() {
+        count += 2;
+    }
+    let y = if !(x > 0.5) { x * 2.0 } else { x };
+    y * count as f64 + x
+}
+
+#[test]
+fn statements_that_only_compare_differentiated_values_run_as_written() {
+    for (x, derivative) in [(0.7, 2.0), (0.3, 3.0), (-0.2, 1.0), (-0.9, 5.0)] {
+        let (value, gradient) = counted::value_and_grad(x);
+        assert_eq!((value, gradient), (counted(x), derivative), "at {x}");
+    }
+}

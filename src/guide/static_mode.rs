@@ -141,10 +141,12 @@
 //!   constant, for second derivatives too.
 //! - `if`/`else` and `match` on conditions that are not differentiated
 //!   (comparisons of differentiated values are fine: a condition is not
-//!   differentiated), as expressions: `let y = if c { … } else { … };`. The arm that
-//!   ran is differentiated. Arms may update plain variables (counters) but not give
-//!   an outer variable a differentiated value (a compile error says to give the
-//!   branch a value instead).
+//!   differentiated; `!`, `&&`, `||`, `is_nan()`, `is_finite()` and the like work on
+//!   them), as expressions: `let y = if c { … } else { … };`. The arm that
+//!   ran is differentiated. Arms may update plain variables (counters; an `if`
+//!   statement whose arms only do that needs no value), but not give an outer
+//!   variable a differentiated value or a differentiated variable a plain one (a
+//!   compile error says to give the branch a value instead).
 //! - `for` loops over plain iterators (ranges, arrays, `.iter()`, `.rev()`,
 //!   `step_by`; constant or run-time trip counts), nested too. Variables the body
 //!   assigns are carried from one iteration to the next. Every iteration runs:

@@ -365,7 +365,17 @@ const BINARY_METHODS: &[(&str, &str)] = &[
 
 /// Methods that read a size, not a value: plain results even on a differentiated
 /// value.
-const PLAIN_QUERIES: &[&str] = &["len", "is_empty", "shape", "dims"];
+const PLAIN_QUERIES: &[&str] = &[
+    "len",
+    "is_empty",
+    "shape",
+    "dims",
+    "is_nan",
+    "is_finite",
+    "is_infinite",
+    "is_sign_positive",
+    "is_sign_negative",
+];
 
 /// Methods of scalars and tensors that have no rule in static mode yet: a call on a
 /// differentiated value is an error naming the method (any other method is taken
@@ -586,6 +596,13 @@ impl Lowering {
         {
             if contains_word(expr.to_token_stream(), "return") {
                 return Err(syn::Error::new(branch.if_token.span, RETURN_UNSUPPORTED));
+            }
+            // Only its conditions read differentiated values (a counter updated on
+            // a comparison): plain code once the conditions are lowered.
+            if self.arms_are_plain(branch) {
+                let statement = self.plain_if(branch)?;
+                self.stmts.push(Stmt::Plain(statement));
+                return Ok(());
             }
             return Err(syn::Error::new(
                 branch.if_token.span,
@@ -985,6 +1002,14 @@ impl Lowering {
                         Ok(Lowered::plain(quote!(-#value)))
                     }
                 },
+                // `!` of a condition (comparisons of differentiated values are plain).
+                UnOp::Not(_) => match self.expr(&unary.expr)? {
+                    Lowered::Active(_) => self.verbatim(expr, "`!`"),
+                    inactive => {
+                        let value = self.value_expression(&inactive);
+                        Ok(Lowered::plain(quote!(!#value)))
+                    }
+                },
                 _ => self.verbatim(expr, "this operator"),
             },
             Expr::Binary(binary) => self.binary(&binary.op, &binary.left, &binary.right, span),
@@ -1115,6 +1140,33 @@ impl Lowering {
             }
             inactive => Ok(self.value_expression(&inactive)),
         }
+    }
+
+    /// Whether the arms of `branch` (and of its `else if`s) read no differentiated
+    /// value.
+    fn arms_are_plain(&self, branch: &syn::ExprIf) -> bool {
+        let then_plain = self.first_active_name(branch.then_branch.to_token_stream()).is_none();
+        then_plain
+            && match branch.else_branch.as_ref().map(|(_, otherwise)| &**otherwise) {
+                None => true,
+                Some(Expr::If(inner)) => self.arms_are_plain(inner),
+                Some(other) => self.first_active_name(other.to_token_stream()).is_none(),
+            }
+    }
+
+    /// `branch`, whose arms are plain, with its conditions lowered.
+    fn plain_if(&mut self, branch: &syn::ExprIf) -> syn::Result<TokenStream> {
+        let condition = self.condition(&branch.cond)?;
+        let then_branch = &branch.then_branch;
+        let otherwise = match branch.else_branch.as_ref().map(|(_, otherwise)| &**otherwise) {
+            None => TokenStream::new(),
+            Some(Expr::If(inner)) => {
+                let inner = self.plain_if(inner)?;
+                quote!(else #inner)
+            }
+            Some(other) => quote!(else #other),
+        };
+        Ok(quote!(if #condition #then_branch #otherwise))
     }
 
     fn if_expression(&mut self, branch: &syn::ExprIf) -> syn::Result<Lowered> {
