@@ -1186,12 +1186,15 @@ fn counted(x: f64) -> f64 {
         count += 2;
     }
     let y = if !(x > 0.5) { x * 2.0 } else { x };
-    y * count as f64 + x
+    // A plain value chosen by a comparison: an index.
+    let weights = [1.0, 3.0];
+    let k: usize = if x > 0.5 { 1 } else { 0 };
+    y * count as f64 + x * weights[k]
 }
 
 #[test]
 fn statements_that_only_compare_differentiated_values_run_as_written() {
-    for (x, derivative) in [(0.7, 2.0), (0.3, 3.0), (-0.2, 1.0), (-0.9, 5.0)] {
+    for (x, derivative) in [(0.7, 4.0), (0.3, 3.0), (-0.2, 1.0), (-0.9, 5.0)] {
         let (value, gradient) = counted::value_and_grad(x);
         assert_eq!((value, gradient), (counted(x), derivative), "at {x}");
     }

@@ -1170,6 +1170,12 @@ impl Lowering {
     }
 
     fn if_expression(&mut self, branch: &syn::ExprIf) -> syn::Result<Lowered> {
+        // Arms that read no differentiated value give a plain value (an index, a
+        // count), whatever the conditions compare.
+        if self.arms_are_plain(branch) {
+            let plain = self.plain_if(branch)?;
+            return Ok(Lowered::plain(quote!((#plain))));
+        }
         let condition = self.condition(&branch.cond)?;
         let Some((_, otherwise)) = &branch.else_branch else {
             return Err(syn::Error::new(
