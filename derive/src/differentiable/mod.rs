@@ -33,10 +33,24 @@ struct Parameter {
     ty: Type,
     by_ref: bool,
     differentiated: bool,
-    /// As declared (a receiver's `&self`, or `name: Type`).
+    /// As declared, without `mut` (a receiver's `&self`, or `name: Type`): the
+    /// companions that only pass it on.
     declaration: TokenStream,
     /// As declared in `vjp`, with an elided reference lifetime named `'__l`.
     declaration_with_lifetime: TokenStream,
+    /// `mut` where the user wrote it: the companions that run the body declare it so.
+    mutability: Option<syn::Token![mut]>,
+}
+
+impl Parameter {
+    /// The declaration for a companion that runs the body (`mut` as written).
+    fn body_declaration(&self, with_lifetime: bool) -> TokenStream {
+        let (mutability, declaration) = (
+            &self.mutability,
+            if with_lifetime { &self.declaration_with_lifetime } else { &self.declaration },
+        );
+        quote!(#mutability #declaration)
+    }
 }
 
 /// Expands the attribute, or reports every error beside the untouched item.
@@ -123,6 +137,7 @@ fn parameters(function: &ItemFn, wrt: Option<&Vec<Ident>>) -> syn::Result<Vec<Pa
                     differentiated: true,
                     declaration_with_lifetime: if by_ref { quote!(&'__l self) } else { quote!(self) },
                     declaration,
+                    mutability: None,
                 }
             }
             FnArg::Typed(typed) => {
@@ -150,11 +165,10 @@ fn parameters(function: &ItemFn, wrt: Option<&Vec<Ident>>) -> syn::Result<Vec<Pa
                     other => (other.clone(), false, quote!(#other)),
                 };
                 let declared = &typed.ty;
-                // `mut x: T` stays mutable in the companions, which run the body too.
-                let mutability = &pat.mutability;
                 Parameter {
-                    declaration: quote!(#mutability #ident: #declared),
-                    declaration_with_lifetime: quote!(#mutability #ident: #with_lifetime),
+                    declaration: quote!(#ident: #declared),
+                    declaration_with_lifetime: quote!(#ident: #with_lifetime),
+                    mutability: pat.mutability,
                     differentiated: !plain_type(&ty),
                     ident,
                     ty,
@@ -880,6 +894,9 @@ impl Companions<'_> {
             quote!(where #predicates #comma #(#type_params: '__l,)*)
         };
         let vjp_declarations: Vec<_> = self.parameters.iter().map(|p| &p.declaration_with_lifetime).collect();
+        let body_declarations: Vec<_> = self.parameters.iter().map(|p| p.body_declaration(false)).collect();
+        let body_vjp_declarations: Vec<_> =
+            self.parameters.iter().map(|p| p.body_declaration(true)).collect();
         let forward_call = self.call(None, &self.arguments(true), TokenStream::new());
         // The `__record` body: the forward sweep, then the value with the reverse sweep
         // as a closure; `rebind` first in both (see `owned_input`).
@@ -961,7 +978,7 @@ impl Companions<'_> {
             #[doc(hidden)]
             #[inline]
             #[allow(unused_mut, unused_variables, clippy::all)]
-            #vis fn #joint_into #impl_generics (#(#declarations,)* __seed: #output_tangent, #(#outs: &mut #all_tangents,)*) -> #output #where_clause {
+            #vis fn #joint_into #impl_generics (#(#body_declarations,)* __seed: #output_tangent, #(#outs: &mut #all_tangents,)*) -> #output #where_clause {
                 #joint_forward
                 #joint_reverse
                 __value
@@ -970,7 +987,7 @@ impl Companions<'_> {
             #[doc(hidden)]
             #[inline]
             #[allow(unused_mut, unused_variables, clippy::all)]
-            #vis fn #record_name #vjp_impl_generics (#(#vjp_declarations,)* __wanted: [bool; #parameter_count]) -> (#output, impl FnOnce(#output_tangent) -> (#(#all_tangents,)*) + '__l) #vjp_where {
+            #vis fn #record_name #vjp_impl_generics (#(#body_vjp_declarations,)* __wanted: [bool; #parameter_count]) -> (#output, impl FnOnce(#output_tangent) -> (#(#all_tangents,)*) + '__l) #vjp_where {
                 #record_body
             }
 
@@ -987,7 +1004,7 @@ impl Companions<'_> {
             #[doc(hidden)]
             #[inline]
             #[allow(unused_mut, unused_variables, clippy::all)]
-            #vis fn #joint_lanes_into #with_lanes (#(#declarations,)* __seed: [#output_tangent; __N], #(#outs: &mut [#all_tangents; __N],)*) -> #output #where_clause {
+            #vis fn #joint_lanes_into #with_lanes (#(#body_declarations,)* __seed: [#output_tangent; __N], #(#outs: &mut [#all_tangents; __N],)*) -> #output #where_clause {
                 #joint_lanes_body
             }
 
@@ -1002,14 +1019,14 @@ impl Companions<'_> {
             #[doc(hidden)]
             #[inline]
             #[allow(unused_mut, unused_variables, clippy::all)]
-            #vis fn #jvp_inner #impl_generics (#(#declarations,)* __tangents: (#(#seeds,)*)) -> (#output, #output_tangent) #where_clause {
+            #vis fn #jvp_inner #impl_generics (#(#body_declarations,)* __tangents: (#(#seeds,)*)) -> (#output, #output_tangent) #where_clause {
                 #tangent_body
             }
 
             #[doc(hidden)]
             #[inline]
             #[allow(unused_mut, unused_variables, clippy::all)]
-            #vis fn #jvp_lanes #with_lanes (#(#declarations,)* __tangents: (#(#lane_seeds,)*)) -> (#output, [#output_tangent; __N]) #where_clause {
+            #vis fn #jvp_lanes #with_lanes (#(#body_declarations,)* __tangents: (#(#lane_seeds,)*)) -> (#output, [#output_tangent; __N]) #where_clause {
                 #lanes_body
             }
 
