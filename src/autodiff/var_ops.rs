@@ -768,39 +768,6 @@ impl<S: Shape> SameTracedShape<S> for S {
     }
 }
 
-/// `&a + &b` on traced tensors; operands of two different shapes, or of two storage
-/// kinds, are a compile error that names both.
-impl<T, S, S2, K, K2> Add<&Var<Tensor<T, S2, K2>>> for &Var<Tensor<T, S, K>>
-where
-    T: Scalar,
-    S: SameTracedShape<S2>,
-    S2: Shape,
-    K: Storage<T, S> + Storage<T, S2> + SameKind<K2>,
-    K2: StorageKind<T, S2>,
-{
-    type Output = Var<Tensor<T, S, K>>;
-    #[track_caller]
-    fn add(self, rhs: &Var<Tensor<T, S2, K2>>) -> Self::Output {
-        self.add(S::same_var(K::same_kind_var(rhs)))
-    }
-}
-
-/// `&a - &b` on traced tensors, shapes and kinds checked as for `+`.
-impl<T, S, S2, K, K2> Sub<&Var<Tensor<T, S2, K2>>> for &Var<Tensor<T, S, K>>
-where
-    T: Scalar,
-    S: SameTracedShape<S2>,
-    S2: Shape,
-    K: Storage<T, S> + Storage<T, S2> + SameKind<K2>,
-    K2: StorageKind<T, S2>,
-{
-    type Output = Var<Tensor<T, S, K>>;
-    #[track_caller]
-    fn sub(self, rhs: &Var<Tensor<T, S2, K2>>) -> Self::Output {
-        self.sub(S::same_var(K::same_kind_var(rhs)))
-    }
-}
-
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Neg for &Var<Tensor<T, S, K>> {
     type Output = Var<Tensor<T, S, K>>;
     fn neg(self) -> Self::Output {
@@ -954,10 +921,26 @@ macro_rules! owned_unary_operators {
     };
 }
 
-/// `Var ± Var`, `Var ± &Var` and `&Var ± Var` on traced tensors, forwarding to the
-/// reference form; two shapes are an error naming both, as there.
-macro_rules! owned_tensor_operator {
+/// `&a ± &b` on traced tensors, and the owned forms (`Var ± Var`, `Var ± &Var`,
+/// `&Var ± Var`) through it: operands of two different shapes, or of two storage
+/// kinds, are a compile error that names both.
+macro_rules! traced_tensor_operator {
     ($Trait:ident $method:ident) => {
+        impl<T, S, S2, K, K2> $Trait<&Var<Tensor<T, S2, K2>>> for &Var<Tensor<T, S, K>>
+        where
+            T: Scalar,
+            S: SameTracedShape<S2>,
+            S2: Shape,
+            K: Storage<T, S> + Storage<T, S2> + SameKind<K2>,
+            K2: StorageKind<T, S2>,
+        {
+            type Output = Var<Tensor<T, S, K>>;
+            #[track_caller]
+            fn $method(self, rhs: &Var<Tensor<T, S2, K2>>) -> Self::Output {
+                self.$method(S::same_var(K::same_kind_var(rhs)))
+            }
+        }
+
         impl<T, S, S2, K, K2> $Trait<Var<Tensor<T, S2, K2>>> for Var<Tensor<T, S, K>>
         where
             T: Scalar,
@@ -1005,8 +988,8 @@ macro_rules! owned_tensor_operator {
     };
 }
 
-owned_tensor_operator!(Add add);
-owned_tensor_operator!(Sub sub);
+traced_tensor_operator!(Add add);
+traced_tensor_operator!(Sub sub);
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Neg for Var<Tensor<T, S, K>> {
     type Output = Var<Tensor<T, S, K>>;
