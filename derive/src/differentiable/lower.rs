@@ -611,6 +611,16 @@ impl Lowering {
                 ),
             ));
         }
+        if let Expr::Match(branch) = expr
+            && let Some(name) = self.first_active_name(expr.to_token_stream())
+        {
+            return Err(syn::Error::new(
+                branch.match_token.span,
+                format!(
+                    "a `match` that reads differentiated values (`{name}`) gives its value from its arms: write `let y = match … {{ … }};` (assignments inside the arms are not differentiated)"
+                ),
+            ));
+        }
         self.reject_if_active(expr.to_token_stream(), expr.span(), construct_name(expr))?;
         let semicolon = semicolon.then(|| quote!(;));
         self.stmts.push(Stmt::Plain(quote!(#expr #semicolon)));
