@@ -44,7 +44,8 @@
 //! type, `bool`, `char`, `str` or `String` (constants by nature); `#[differentiable(
 //! wrt(model))]` picks the parameters to differentiate, and the others are constants.
 //! `vjp`'s pullback borrows the arguments, so they must outlive it (bind a temporary
-//! argument to a variable first). Moving a function from the tape to static mode is adding
+//! argument to a variable first). A constant taken by value is cloned by `vjp` and
+//! `linearize`, so its type must be `Clone` (or take it by reference). Moving a function from the tape to static mode is adding
 //! the attribute and writing the body over plain values instead of `Var`s:
 //!
 //! ```
