@@ -1201,3 +1201,29 @@ fn statements_that_only_compare_differentiated_values_run_as_written() {
         assert_eq!((value, gradient), (counted(x), derivative), "at {x}");
     }
 }
+
+/// A scalar-generic helper called with its scalar spelled out (`f::<T>(x)`).
+#[differentiable]
+fn squared_norm<T: RealScalar>(q: &Vector<T, 3>) -> T {
+    q.dot(q)
+}
+
+/// Calls the helper with a turbofish, from scalar-generic code.
+#[differentiable]
+fn scaled_norm<T: RealScalar>(q: &Vector<T, 3>) -> T {
+    squared_norm::<T>(q) * q[[0]]
+}
+
+#[test]
+fn a_call_with_a_turbofish_differentiates_through_the_callee() {
+    let q: Vector<f64, 3> = Vector::from_array([0.5, -1.0, 2.0]);
+    // ∂/∂q (|q|²·q₀) = 2q·q₀ + |q|²·e₀.
+    let gradient = scaled_norm::grad(&q);
+    let norm = q.dot(&q);
+    let expected = [2.0 * 0.5 * 0.5 + norm, 2.0 * -1.0 * 0.5, 2.0 * 2.0 * 0.5];
+    for (g, e) in gradient.iter().zip(expected) {
+        assert!((g - e).abs() < 1e-13, "{g} vs {e}");
+    }
+    let hessian = scaled_norm::hessian(&q);
+    assert!((hessian[[0, 0]] - 6.0 * 0.5).abs() < 1e-12, "{hessian:?}");
+}

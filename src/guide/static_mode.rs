@@ -135,7 +135,9 @@
 //!   `Vector::from_array([…])`, `let (a, b) = …` (of a tuple expression or a
 //!   differentiated tuple).
 //! - Calls of other `#[differentiable]` functions (by path, in other modules and
-//!   crates too) and methods; functions with a derivative given by hand (below).
+//!   crates too) and methods; functions with a derivative given by hand (below). A
+//!   turbofish on such a call (`f::<T>(x)`) is accepted and left to inference from
+//!   the arguments.
 //! - Constants and values that do not depend on a differentiated argument: plain
 //!   Rust, not differentiated (activity analysis). `stop_gradient(x)` (in the
 //!   prelude; the same function cuts a `Var` from the tape) makes a value a

@@ -1510,8 +1510,14 @@ impl Lowering {
             }
             call_args.push(CallArg { operand: self.operand(lowered, arg.span()), by_ref });
         }
-        Ok(self
-            .push_op(OpKind::Call { callee: Callee::Function(function.path.clone()), args: call_args }, span))
+        // The callee's companions are items of its own name (`f::__record`): generic
+        // arguments written on the call (`f::<T>(x)`) are left to inference from the
+        // arguments there.
+        let mut callee = function.path.clone();
+        if let Some(last) = callee.segments.last_mut() {
+            last.arguments = syn::PathArguments::None;
+        }
+        Ok(self.push_op(OpKind::Call { callee: Callee::Function(callee), args: call_args }, span))
     }
 }
 
