@@ -847,6 +847,63 @@ fn methods_with_constant_references_of_any_type_differentiate() {
     assert_eq!(gain.by_indices_grad(&[1, 2, 3], &Vector::from_array([0.5, 7.0])).g, 1.5);
 }
 
+/// A function whose generic parameter no argument determines, and a caller naming
+/// it with a turbofish.
+#[differentiable]
+fn times_count<const N: usize>(x: f64) -> f64 {
+    x * x * N as f64
+}
+
+#[differentiable]
+fn calls_with_a_turbofish(x: f64) -> f64 {
+    times_count::<3>(x) + x
+}
+
+#[test]
+fn generic_arguments_no_argument_determines_are_named_on_the_companions() {
+    let x = 0.7;
+    // The companion's own generic parameters (the output type) follow, inferred.
+    assert_eq!(times_count::value_and_grad::<3, _>(x), (times_count::<3>(x), 6.0 * x));
+    assert_eq!(times_count::jvp::<3>(x, &2.0).1, 12.0 * x);
+    assert_eq!(calls_with_a_turbofish::value_and_grad(x), (calls_with_a_turbofish(x), 6.0 * x + 1.0));
+    assert_eq!(calls_with_a_turbofish::jvp(x, &1.0).1, 6.0 * x + 1.0);
+    let (_, pullback) = calls_with_a_turbofish::vjp(x);
+    assert_eq!(pullback(&1.0), 6.0 * x + 1.0);
+}
+
+/// A method taking `self` by value, of a type that is not `Copy` (a `String` field).
+#[derive(Clone, Debug, Differentiable)]
+struct Labelled {
+    w: Vector<f64, 2>,
+    #[no_derivative]
+    label: String,
+}
+
+impl Labelled {
+    #[differentiable]
+    fn quadratic(self, x: f64) -> f64 {
+        let n = self.label.len() as f64;
+        self.w[[0]] * x * x + self.w[[1]] * x * n
+    }
+}
+
+#[test]
+fn a_method_taking_a_non_copy_self_by_value_differentiates_in_every_mode() {
+    let model = Labelled { w: Vector::from_array([1.5, -0.5]), label: "ab".into() };
+    let x = 0.7;
+    let (value, (gradient, dx)) = model.clone().quadratic_value_and_grad(x);
+    assert_eq!(value, model.clone().quadratic(x));
+    // f = w₀x² + 2w₁x: ∂f/∂w = (x², 2x), ∂f/∂x = 2w₀x + 2w₁.
+    assert_eq!(gradient.w.to_array(), [x * x, 2.0 * x]);
+    assert!((dx - (2.0 * 1.5 * x - 1.0)).abs() < 1e-15);
+    let (_, pullback) = model.clone().quadratic_vjp(x);
+    assert_eq!(pullback(&2.0).1, 2.0 * dx, "the pullback is called twice");
+    assert_eq!(pullback(&1.0).1, dx);
+    let direction = LabelledTangent { w: Vector::from_array([1.0, 0.0]) };
+    let (_, tangent) = model.clone().quadratic_jvp(x, &direction, &0.0);
+    assert_eq!(tangent, x * x);
+}
+
 /// A recurrent cell: its fields read inside loops, branches and after them.
 #[derive(Differentiable, Clone, Debug)]
 struct Cell {

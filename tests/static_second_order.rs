@@ -107,6 +107,31 @@ fn layout_second_order() {
     check(layout::hessian(&x), |d| layout::hvp(&x, d), layout::grad, &x);
 }
 
+/// Generic over the size as well as the scalar: ‖q‖³, and a weight `K` that no
+/// argument determines (named on the call, its companions' `_` for their own).
+#[differentiable]
+fn norm_cubed<T: RealScalar, const N: usize>(q: &Vector<T, N>) -> T {
+    let s = q.dot(q);
+    s * s.sqrt()
+}
+
+#[differentiable]
+fn weighted_cube<T: RealScalar, const K: usize, const N: usize>(q: &Vector<T, N>) -> T {
+    let s = q.sum();
+    s * s * s * T::from_f64(K as f64)
+}
+
+#[test]
+fn functions_generic_over_sizes_have_second_order_companions() {
+    let x = Vector::from_array([0.7, -0.4, 1.3]);
+    check(norm_cubed::hessian(&x), |d| norm_cubed::hvp(&x, d), norm_cubed::grad, &x);
+    let hessian = weighted_cube::hessian::<f64, 2, 3>(&x);
+    let (hvp, grad) = (|d: &_| weighted_cube::hvp::<f64, 2, 3>(&x, d), weighted_cube::grad::<f64, 2, 3, _>);
+    check(hessian, hvp, grad, &x);
+    // f = K·s³ with s = Σq: every entry of the Hessian is 6K·s.
+    assert!((hessian[[0, 1]] - 12.0 * 1.6).abs() < 1e-13);
+}
+
 /// `stop_gradient` stops second derivatives too: the Hessian of stop(x₀x₁)·x₀ is 0
 /// (as JAX's, and the tape's), while its gradient is (x₀x₁, 0).
 #[differentiable]

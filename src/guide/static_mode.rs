@@ -45,7 +45,10 @@
 //! wrt(model))]` picks the parameters to differentiate, and the others are constants.
 //! `vjp`'s pullback borrows the arguments, so they must outlive it (bind a temporary
 //! argument to a variable first). A constant taken by value is cloned by `vjp` and
-//! `linearize`, so its type must be `Clone` (or take it by reference). Moving a function from the tape to static mode is adding
+//! `linearize`, so its type must be `Clone` (or take it by reference). A generic
+//! parameter that no argument determines (`fn f<const K: usize>(x: f64)`) is named
+//! on the companion, followed by `_` for each of the companion's own (`grad`'s
+//! output type): `f::grad::<3, _>(x)`, `f::jvp::<3>(x, &1.0)`. Moving a function from the tape to static mode is adding
 //! the attribute and writing the body over plain values instead of `Var`s:
 //!
 //! ```
@@ -92,7 +95,7 @@
 //! ```
 //!
 //! For a function generic over its scalar (`fn f<T: RealScalar>(…) -> T`, bounded by
-//! `RealScalar` alone, with one differentiated tensor or scalar, whose other
+//! `RealScalar` alone, const sizes allowed beside it, with one differentiated tensor or scalar, whose other
 //! parameters that mention `T` are tensors of `T` or `T` itself (a model such as
 //! `Sequential<…T…>` leaves out `hvp` and `hessian`), returning the scalar; one
 //! returning a vector gets its Jacobians only), `f::hvp(args, &v)`
@@ -130,14 +133,13 @@
 //!   picked, as `RealScalar::max` propagates it: in a function on concrete `f64`
 //!   the plain call is `f64::max`, which ignores a NaN, so there the plain value and
 //!   the companions' can differ); `len`, `shape`,
-//!   `dims`, `is_empty` read plain sizes. Fields of differentiated structs
+//!   `dims`, `is_empty` read plain sizes (`x.len() as f64` is a plain number). Fields of differentiated structs
 //!   (`self.w.matmul(&x)`), element access (`v[[i]]`), arrays and tuples of values,
 //!   `Vector::from_array([…])`, `let (a, b) = …` (of a tuple expression or a
 //!   differentiated tuple).
 //! - Calls of other `#[differentiable]` functions (by path, in other modules and
 //!   crates too) and methods; functions with a derivative given by hand (below). A
-//!   turbofish on such a call (`f::<T>(x)`) is accepted and left to inference from
-//!   the arguments.
+//!   turbofish on such a call (`f::<T, 3>(x)`) goes to the callee's companions.
 //! - Constants and values that do not depend on a differentiated argument: plain
 //!   Rust, not differentiated (activity analysis). `stop_gradient(x)` (in the
 //!   prelude; the same function cuts a `Var` from the tape) makes a value a

@@ -7,8 +7,8 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::Index;
 
 use super::lower::{
-    Arm, Body, CallArg, Callee, Def, Loop, Lowered, Op, OpKind, Operand, Selector, Stmt, UNROLLED_TRIP_COUNT,
-    value_reference,
+    Arm, Body, CallArg, CallTarget, Callee, Def, Loop, Lowered, Op, OpKind, Operand, Selector, Stmt,
+    UNROLLED_TRIP_COUNT, value_reference,
 };
 
 const RULES: &str = "::fluxion::autodiff::rules";
@@ -97,20 +97,37 @@ fn call_arguments(body: &Body, args: &[CallArg]) -> Vec<TokenStream> {
         .collect()
 }
 
+/// A turbofish of `generics` (nothing for none), with `_` for each of `inferred`
+/// generic parameters a companion adds after the function's own.
+pub(super) fn turbofish(generics: &[TokenStream], inferred: usize) -> TokenStream {
+    if generics.is_empty() {
+        return TokenStream::new();
+    }
+    let inferred = (0..inferred).map(|_| quote!(_));
+    quote!(::<#(#generics,)* #(#inferred),*>)
+}
+
+/// The generic parameters a companion adds after the function's own: the lanes'
+/// count `__N`.
+pub(super) fn companion_generics(companion: &str) -> usize {
+    usize::from(companion.contains("_lanes"))
+}
+
 /// `callee(args)` (`companion` None) or its companion `callee::companion(args)` /
-/// `receiver.companion_name(args)`.
+/// `receiver.companion_name(args)`, with the generic arguments the call names.
 fn call_expression(
     body: &Body,
-    callee: &Callee,
+    target: &CallTarget,
     args: &[CallArg],
-    companion: Option<(&str, TokenStream)>,
+    companion: Option<&str>,
     extra: TokenStream,
 ) -> TokenStream {
     let arguments = call_arguments(body, args);
-    match callee {
+    let turbofish = turbofish(&target.generics, companion.map_or(0, companion_generics));
+    match &target.callee {
         Callee::Function(path) => match companion {
-            None => quote!(#path(#(#arguments),*)),
-            Some((companion, turbofish)) => {
+            None => quote!(#path #turbofish(#(#arguments),*)),
+            Some(companion) => {
                 let companion = format_ident!("{}", companion);
                 quote!(#path::#companion #turbofish(#(#arguments,)* #extra))
             }
@@ -119,8 +136,8 @@ fn call_expression(
             let receiver = &arguments[0];
             let rest = &arguments[1..];
             match companion {
-                None => quote!((#receiver).#name(#(#rest),*)),
-                Some((companion, turbofish)) => {
+                None => quote!((#receiver).#name #turbofish(#(#rest),*)),
+                Some(companion) => {
                     let companion = format_ident!("{}_{}", companion, name);
                     quote!((#receiver).#companion #turbofish(#(#rest,)* #extra))
                 }
@@ -473,8 +490,8 @@ fn forward_sweep(body: &Body, stmts: &[Stmt], mode: Mode, recorded: &[bool]) -> 
                 });
                 // In lanes mode the number of lanes is inferred from the tangents.
                 let companion = match mode {
-                    Mode::Lanes => ("__jvp_lanes", TokenStream::new()),
-                    _ => ("__jvp", TokenStream::new()),
+                    Mode::Lanes => "__jvp_lanes",
+                    _ => "__jvp",
                 };
                 let call = call_expression(body, callee, args, Some(companion), quote!((#(#seeds,)*)));
                 out.extend(quote_spanned!(*span=> let (#value, #tangent) = #call;));
@@ -483,13 +500,7 @@ fn forward_sweep(body: &Body, stmts: &[Stmt], mode: Mode, recorded: &[bool]) -> 
                 let pullback = pullback_name(*index);
                 // Which arguments this caller differentiates: the callee skips the rest.
                 let wanted = args.iter().map(|arg| matches!(arg.operand, Operand::Active(_)));
-                let call = call_expression(
-                    body,
-                    callee,
-                    args,
-                    Some(("__record", TokenStream::new())),
-                    quote!([#(#wanted),*]),
-                );
+                let call = call_expression(body, callee, args, Some("__record"), quote!([#(#wanted),*]));
                 out.extend(quote_spanned!(*span=> let (#value, #pullback) = #call;));
             }
             OpKind::Call { callee, args } => {
@@ -1233,13 +1244,7 @@ impl<'a> Reverse<'a> {
                     self.out.extend(quote_spanned!(*span=> let #pulled = #pullback(#whole);));
                 } else {
                     let companion = if self.lanes { "__joint_lanes" } else { "__joint" };
-                    let call = call_expression(
-                        body,
-                        callee,
-                        args,
-                        Some((companion, TokenStream::new())),
-                        quote!(#whole),
-                    );
+                    let call = call_expression(body, callee, args, Some(companion), quote!(#whole));
                     self.out.extend(quote_spanned!(*span=> let #pulled = #call.1;));
                 }
                 for (position, arg) in args.iter().enumerate() {

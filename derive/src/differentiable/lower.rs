@@ -57,7 +57,7 @@ pub enum OpKind {
     Lift(TokenStream),
     /// A call of a `#[differentiable]` function (`callee` names its companions'
     /// prefix) or method (`method`, with the receiver as the first argument).
-    Call { callee: Callee, args: Vec<CallArg> },
+    Call { callee: CallTarget, args: Vec<CallArg> },
 }
 
 /// The function or method a [`OpKind::Call`] calls.
@@ -67,6 +67,25 @@ pub enum Callee {
     Function(syn::Path),
     /// `receiver.name(…)`: companions `__vjp_name` and `__jvp_name`.
     Method(Ident),
+}
+
+/// A call's callee with the type and const arguments its turbofish names
+/// (`f::<T, 3>(x)`), which its companions take first.
+#[derive(Clone)]
+pub struct CallTarget {
+    pub callee: Callee,
+    pub generics: Vec<TokenStream>,
+}
+
+/// The type and const arguments of a turbofish (lifetimes are left to inference: the
+/// companions declare lifetimes of their own).
+fn turbofish_arguments(arguments: Option<&syn::AngleBracketedGenericArguments>) -> Vec<TokenStream> {
+    arguments
+        .into_iter()
+        .flat_map(|arguments| &arguments.args)
+        .filter(|argument| !matches!(argument, syn::GenericArgument::Lifetime(_)))
+        .map(ToTokens::to_token_stream)
+        .collect()
 }
 
 /// One active operation.
@@ -1075,6 +1094,14 @@ impl Lowering {
                     Ok(Lowered::plain(quote!(#base.#member)))
                 }
             },
+            // A plain value read off a differentiated one (`x.len() as f64`).
+            Expr::Cast(cast) => match self.expr(&cast.expr)? {
+                Lowered::Active(_) => self.verbatim(expr, construct_name(expr)),
+                inactive => {
+                    let (value, ty) = (self.value_expression(&inactive), &cast.ty);
+                    Ok(Lowered::plain(quote!((#value as #ty))))
+                }
+            },
             _ => self.verbatim(expr, construct_name(expr)),
         }
     }
@@ -1464,7 +1491,11 @@ impl Lowering {
             }
             call_args.push(CallArg { operand: self.operand(lowered, arg.span()), by_ref });
         }
-        Ok(self.push_op(OpKind::Call { callee: Callee::Method(call.method.clone()), args: call_args }, span))
+        let callee = CallTarget {
+            callee: Callee::Method(call.method.clone()),
+            generics: turbofish_arguments(call.turbofish.as_ref()),
+        };
+        Ok(self.push_op(OpKind::Call { callee, args: call_args }, span))
     }
 
     fn call(&mut self, call: &syn::ExprCall, expr: &Expr) -> syn::Result<Lowered> {
@@ -1511,13 +1542,15 @@ impl Lowering {
             call_args.push(CallArg { operand: self.operand(lowered, arg.span()), by_ref });
         }
         // The callee's companions are items of its own name (`f::__record`): generic
-        // arguments written on the call (`f::<T>(x)`) are left to inference from the
-        // arguments there.
-        let mut callee = function.path.clone();
-        if let Some(last) = callee.segments.last_mut() {
-            last.arguments = syn::PathArguments::None;
-        }
-        Ok(self.push_op(OpKind::Call { callee: Callee::Function(callee), args: call_args }, span))
+        // arguments written on the call (`f::<T>(x)`) go to the companion
+        // (`f::__record::<T>`).
+        let mut path = function.path.clone();
+        let generics = match path.segments.last_mut().map(|last| core::mem::take(&mut last.arguments)) {
+            Some(syn::PathArguments::AngleBracketed(arguments)) => turbofish_arguments(Some(&arguments)),
+            _ => Vec::new(),
+        };
+        let callee = CallTarget { callee: Callee::Function(path), generics };
+        Ok(self.push_op(OpKind::Call { callee, args: call_args }, span))
     }
 }
 

@@ -418,21 +418,51 @@ impl Companions<'_> {
         }
     }
 
+    /// The function's type and const parameters as generic arguments (`T`, `N`),
+    /// with `scalar` in place of the real scalar type where given.
+    fn generic_arguments(&self, scalar: Option<(&Ident, &TokenStream)>) -> Vec<TokenStream> {
+        self.function
+            .sig
+            .generics
+            .params
+            .iter()
+            .filter_map(|param| match param {
+                syn::GenericParam::Type(ty) => match scalar {
+                    Some((name, replacement)) if ty.ident == *name => Some(replacement.clone()),
+                    _ => {
+                        let name = &ty.ident;
+                        Some(quote!(#name))
+                    }
+                },
+                syn::GenericParam::Const(constant) => {
+                    let name = &constant.ident;
+                    Some(quote!(#name))
+                }
+                syn::GenericParam::Lifetime(_) => None,
+            })
+            .collect()
+    }
+
     /// A call of companion `name` (or of the function itself) with `args` after the
-    /// parameters.
+    /// parameters. The function's generic arguments are named: the companions of a
+    /// function whose generics its arguments do not determine (`fn f<const N:
+    /// usize>(x: f64)`) call each other too.
     fn call(&self, name: Option<&str>, arguments: &[TokenStream], extra: TokenStream) -> TokenStream {
         let extra = if extra.is_empty() { quote!() } else { quote!(#extra,) };
         let function = &self.function.sig.ident;
+        let turbofish =
+            emit::turbofish(&self.generic_arguments(None), name.map_or(0, emit::companion_generics));
         let callee = match name {
             Some(name) => {
                 let name = self.name(name);
-                if self.is_method { quote!(#name) } else { quote!(Self::#name) }
+                if self.is_method { quote!(#name #turbofish) } else { quote!(Self::#name #turbofish) }
             }
-            None => quote!(#function),
+            None => quote!(#function #turbofish),
         };
         if self.is_method {
-            let rest = &arguments[1..];
-            quote!(self.#callee(#(#rest,)* #extra))
+            // `self`, or a clone of it where the caller calls more than once.
+            let (receiver, rest) = (&arguments[0], &arguments[1..]);
+            quote!((#receiver).#callee(#(#rest,)* #extra))
         } else {
             quote!(#callee(#(#arguments,)* #extra))
         }
@@ -518,7 +548,7 @@ impl Companions<'_> {
         };
         let generics = &self.function.sig.generics;
         let types: Vec<_> = generics.type_params().collect();
-        let ([scalar], 0) = (types.as_slice(), generics.const_params().count()) else {
+        let [scalar] = types.as_slice() else {
             return self.second_order_stubs();
         };
         // Only a parameter bounded by `RealScalar` alone, so that `Dual<T>` meets
@@ -602,11 +632,13 @@ impl Companions<'_> {
             .collect();
         let grad = self.name("grad");
         let call = |dual: TokenStream| {
+            // `grad` at the dual scalar; its output type `__Y` inferred.
+            let generics = emit::turbofish(&self.generic_arguments(Some((scalar, &dual))), 1);
             if self.is_method {
                 let rest = &arguments[1..];
-                quote!(Self::#grad::<#dual, _>(self, #(#rest),*))
+                quote!(Self::#grad #generics(self, #(#rest),*))
             } else {
-                quote!(Self::#grad::<#dual, _>(#(#arguments),*))
+                quote!(Self::#grad #generics(#(#arguments),*))
             }
         };
         let (hvp_call, hessian_call) = (
