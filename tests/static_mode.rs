@@ -847,6 +847,129 @@ fn methods_with_constant_references_of_any_type_differentiate() {
     assert_eq!(gain.by_indices_grad(&[1, 2, 3], &Vector::from_array([0.5, 7.0])).g, 1.5);
 }
 
+/// Loops with a run-time trip count, whose reverse sweep reruns the body after the
+/// forward sweep: a plain variable the body only reads is assigned, or shadowed,
+/// after the loop (or by an enclosing loop after the inner one).
+#[differentiable(wrt(x))]
+fn read_then_assigned(x: f64, n: usize) -> f64 {
+    let mut c = 2.0;
+    let mut s = x;
+    for _ in 0..n {
+        s = s * c;
+    }
+    c = 5.0;
+    s * c
+}
+
+#[differentiable(wrt(x))]
+fn read_then_shadowed(x: f64, n: usize) -> f64 {
+    let c = 2.0;
+    let mut s = x;
+    for _ in 0..n {
+        s = s * c;
+    }
+    let c = 5.0;
+    s * c
+}
+
+#[differentiable(wrt(x))]
+fn inner_loop_reads_outer_state(x: f64, n: usize, m: usize) -> f64 {
+    let mut s = x;
+    let mut c = 1.0;
+    for _ in 0..n {
+        for _ in 0..m {
+            s = s * c;
+        }
+        c = c + 1.0;
+    }
+    s
+}
+
+#[differentiable(wrt(x))]
+fn inner_loop_in_a_literal_loop<T: RealScalar>(x: T, m: usize) -> T {
+    let mut s = x * x;
+    let mut c = T::one();
+    for _ in 0..3 {
+        for _ in 0..m {
+            s = s * c;
+        }
+        c = c + T::one();
+    }
+    s
+}
+
+#[test]
+fn a_rerun_loop_reads_plain_variables_as_they_were_when_it_ran() {
+    let x = 0.7;
+    // 5·2³·x: the loop multiplied by 2, the last line by 5.
+    for derivative in [read_then_assigned::grad(x, 3), (read_then_assigned::vjp(x, 3).1)(&1.0)] {
+        assert_eq!(derivative, 40.0);
+    }
+    assert_eq!(read_then_assigned::jvp(x, 3, &1.0).1, 40.0);
+    assert_eq!(read_then_shadowed::grad(x, 3), 40.0);
+    // (1·2·3)² x: each outer iteration multiplies twice by its own c.
+    assert_eq!(inner_loop_reads_outer_state::grad(x, 3, 2), 36.0);
+    let (value, gradient) = inner_loop_in_a_literal_loop::value_and_grad(x, 2);
+    assert_eq!(value, inner_loop_in_a_literal_loop(x, 2));
+    assert!((gradient - 36.0 * 2.0 * x).abs() < 1e-12);
+    assert!((inner_loop_in_a_literal_loop::hvp(x, 2, &1.0) - 72.0).abs() < 1e-12);
+}
+
+/// Named lifetime parameters, on a differentiated reference and on a constant slice.
+#[differentiable]
+fn squared_through<'a>(x: &'a f64) -> f64 {
+    *x * *x
+}
+
+#[differentiable(wrt(x))]
+fn times_first<'a>(x: f64, c: &'a [f64]) -> f64 {
+    x * c[0]
+}
+
+#[test]
+fn functions_with_lifetime_parameters_differentiate() {
+    assert_eq!(squared_through::grad(&3.0), 6.0);
+    assert_eq!((squared_through::vjp(&3.0).1)(&1.0), 6.0);
+    let c = [2.0, 7.0];
+    assert_eq!(times_first::grad(3.0, &c), 2.0);
+    assert_eq!((times_first::vjp(3.0, &c).1)(&1.0), 2.0);
+}
+
+/// A plain point, its field and method named like a differentiated variable.
+#[derive(Clone, Copy)]
+struct Point {
+    x: f64,
+    y: f64,
+}
+
+impl Point {
+    fn x(&self) -> f64 {
+        self.x
+    }
+}
+
+/// `x` is differentiated; the closure's own `x`, the field and method names `x` and
+/// the struct literal's field `x` are plain code.
+#[differentiable(wrt(x))]
+fn names_like_a_differentiated_variable(x: f64, weights: &[f64], p: &Point) -> f64 {
+    let total: f64 = weights.iter().map(|x| x * 2.0).sum();
+    let q = Point { x: 2.0, y: p.y };
+    let shifted = {
+        let x = q.x() + 1.0;
+        x * x
+    };
+    x * total + x * (p.x + q.x() + q.y) + shifted
+}
+
+#[test]
+fn plain_code_may_bind_and_name_members_like_a_differentiated_variable() {
+    let (p, weights) = (Point { x: 0.5, y: 0.25 }, [1.0, 2.0]);
+    let (value, gradient) = names_like_a_differentiated_variable::value_and_grad(0.7, &weights, &p);
+    assert_eq!(value, names_like_a_differentiated_variable(0.7, &weights, &p));
+    assert_eq!(gradient, 6.0 + 2.75);
+    assert_eq!(names_like_a_differentiated_variable::jvp(0.7, &weights, &p, &1.0).1, gradient);
+}
+
 /// A function whose generic parameter no argument determines, and a caller naming
 /// it with a turbofish.
 #[differentiable]

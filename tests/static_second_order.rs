@@ -121,8 +121,25 @@ fn weighted_cube<T: RealScalar, const K: usize, const N: usize>(q: &Vector<T, N>
     s * s * s * T::from_f64(K as f64)
 }
 
+/// The scalar's bound in a `where` clause.
+#[differentiable]
+fn bounded_in_a_where_clause<T>(x: &Vector<T, 2>) -> T
+where
+    T: RealScalar,
+{
+    let a = x[[0]];
+    a * a.sin() * x[[1]]
+}
+
 #[test]
-fn functions_generic_over_sizes_have_second_order_companions() {
+fn functions_generic_over_sizes_or_bounded_in_where_clauses_have_second_order_companions() {
+    let y = Vector::from_array([0.5, 2.0]);
+    check(
+        bounded_in_a_where_clause::hessian(&y),
+        |d| bounded_in_a_where_clause::hvp(&y, d),
+        bounded_in_a_where_clause::grad,
+        &y,
+    );
     let x = Vector::from_array([0.7, -0.4, 1.3]);
     check(norm_cubed::hessian(&x), |d| norm_cubed::hvp(&x, d), norm_cubed::grad, &x);
     let hessian = weighted_cube::hessian::<f64, 2, 3>(&x);

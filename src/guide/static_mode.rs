@@ -95,7 +95,7 @@
 //! ```
 //!
 //! For a function generic over its scalar (`fn f<T: RealScalar>(…) -> T`, bounded by
-//! `RealScalar` alone, const sizes allowed beside it, with one differentiated tensor or scalar, whose other
+//! `RealScalar` alone, there or in a `where` clause, const sizes allowed beside it, with one differentiated tensor or scalar, whose other
 //! parameters that mention `T` are tensors of `T` or `T` itself (a model such as
 //! `Sequential<…T…>` leaves out `hvp` and `hessian`), returning the scalar; one
 //! returning a vector gets its Jacobians only), `f::hvp(args, &v)`

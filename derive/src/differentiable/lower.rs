@@ -150,7 +150,8 @@ pub struct Loop {
     /// The iterator (not differentiated), kept to run the loop again.
     pub range: TokenStream,
     pub carried: Vec<Carried>,
-    /// Plain variables the body assigns, copied at the loop's entry.
+    /// Plain variables the body assigns, or reads where they change later, copied
+    /// at the loop's entry.
     pub plain_state: Vec<Ident>,
     pub body: Vec<Stmt>,
     /// The values the body defines.
@@ -260,6 +261,8 @@ struct Lowering {
     keeps_borrows: bool,
     /// The names the function assigns anywhere (`x = …`, `x += …`).
     assigned: Vec<String>,
+    /// The names the function binds more than once (shadowing).
+    rebound: HashSet<String>,
 }
 
 /// Lowers `block`, whose parameters are `params` (each bound to active value `i`
@@ -274,6 +277,7 @@ pub fn lower(params: &[Param], block: &syn::Block, owned_constants: bool) -> syn
             collect_assigned_anywhere(&block.stmts, &mut assigned);
             assigned
         },
+        rebound: super::reads::rebound_names(params.iter().map(|param| param.ident.to_string()), block),
         stmts: Vec::new(),
         ops: Vec::new(),
         branches: Vec::new(),
@@ -711,9 +715,19 @@ impl Lowering {
             };
             entries.push(entry);
         }
+        // Plain variables the body only reads but the function assigns or shadows
+        // elsewhere: the reverse sweep reruns the body after the forward sweep, and
+        // must read them as they were when the loop ran.
+        let read = super::reads::block_reads(&for_loop.body, &|name| {
+            matches!(self.names.get(name), Some(Binding::Inactive | Binding::InactiveReference))
+                && (self.assigned.iter().any(|assigned| assigned == name) || self.rebound.contains(name))
+                && !pattern_names.iter().any(|bound| bound == name)
+                && !assigned.iter().any(|assigned| assigned == name)
+        });
         let plain_state: Vec<Ident> = assigned
             .iter()
             .filter(|name| !carried_names.contains(name))
+            .chain(&read)
             .map(|name| Ident::new(name, Span::call_site()))
             .collect();
         // Plain state kept for the reverse sweep may itself be a borrow.
@@ -826,24 +840,9 @@ impl Lowering {
         }
     }
 
+    /// The first differentiated variable that the code in `tokens` reads.
     fn first_active_name(&self, tokens: TokenStream) -> Option<String> {
-        for token in tokens {
-            match token {
-                proc_macro2::TokenTree::Ident(ident) => {
-                    let name = ident.to_string();
-                    if let Some(Binding::Active(_)) = self.names.get(&name) {
-                        return Some(name);
-                    }
-                }
-                proc_macro2::TokenTree::Group(group) => {
-                    if let Some(name) = self.first_active_name(group.stream()) {
-                        return Some(name);
-                    }
-                }
-                _ => {}
-            }
-        }
-        None
+        super::reads::first_read(tokens, &|name| matches!(self.names.get(name), Some(Binding::Active(_))))
     }
 
     fn constant(&mut self, tokens: TokenStream, by_ref: bool, span: Span) -> Operand {

@@ -17,10 +17,11 @@
 
 mod emit;
 mod lower;
+mod reads;
 mod returns;
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, Ident, ItemFn, Pat, ReturnType, Type};
 
@@ -551,16 +552,26 @@ impl Companions<'_> {
         let [scalar] = types.as_slice() else {
             return self.second_order_stubs();
         };
-        // Only a parameter bounded by `RealScalar` alone, so that `Dual<T>` meets
-        // every bound the function asks of it.
-        let real_scalar_only = scalar.bounds.len() == 1
-            && matches!(scalar.bounds.first(), Some(syn::TypeParamBound::Trait(bound))
-                if bound.path.segments.last().is_some_and(|last| last.ident == "RealScalar"));
+        // Only a parameter bounded by `RealScalar` alone (where it is declared or in
+        // the `where` clause), so that `Dual<T>` meets every bound the function asks
+        // of it.
         let scalar = &scalar.ident;
-        let where_mentions = generics
-            .where_clause
-            .as_ref()
-            .is_some_and(|clause| lower::contains_word(quote!(#clause), &scalar.to_string()));
+        let mut bounds: Vec<&syn::TypeParamBound> = types[0].bounds.iter().collect();
+        let mut where_mentions = false;
+        for predicate in generics.where_clause.iter().flat_map(|clause| &clause.predicates) {
+            match predicate {
+                syn::WherePredicate::Type(bounded) if matches!(&bounded.bounded_ty, Type::Path(path) if path.path.is_ident(scalar)) =>
+                {
+                    bounds.extend(&bounded.bounds);
+                }
+                other => where_mentions |= lower::contains_word(quote!(#other), &scalar.to_string()),
+            }
+        }
+        let real_scalar_only = !bounds.is_empty()
+            && bounds.iter().all(|bound| {
+                matches!(bound, syn::TypeParamBound::Trait(bound)
+                if bound.path.segments.last().is_some_and(|last| last.ident == "RealScalar"))
+            });
         // A tensor or the scalar itself: the types whose dual twin is the same type at
         // `Dual<T>` (a derived struct's is its `…Lifted` twin). The differentiated
         // parameter must be one, and so must every other that mentions the scalar (it
@@ -911,19 +922,24 @@ impl Companions<'_> {
         // `vjp`: the pullback recomputes the forward sweep from the captured arguments.
         let mut vjp_generics = function.sig.generics.clone();
         vjp_generics.params.insert(0, syn::parse_quote!('__l));
-        let type_params: Vec<_> = function.sig.generics.type_params().map(|t| &t.ident).collect();
+        // The pullback's lifetime: the function's type and lifetime parameters outlive it.
+        let outlived: Vec<TokenStream> = function
+            .sig
+            .generics
+            .params
+            .iter()
+            .filter_map(|param| match param {
+                syn::GenericParam::Type(ty) => Some(ty.ident.to_token_stream()),
+                syn::GenericParam::Lifetime(lifetime) => Some(lifetime.lifetime.to_token_stream()),
+                syn::GenericParam::Const(_) => None,
+            })
+            .collect();
         let (vjp_impl_generics, _, _) = vjp_generics.split_for_impl();
         let vjp_where = {
             let predicates = where_clause.map(|clause| &clause.predicates);
             let comma = predicates.filter(|p| !p.empty_or_trailing()).map(|_| quote!(,));
-            quote!(where #predicates #comma #(#type_params: '__l,)* Self: '__l)
-        };
-        let vjp_where = if self.is_method {
-            vjp_where
-        } else {
-            let predicates = where_clause.map(|clause| &clause.predicates);
-            let comma = predicates.filter(|p| !p.empty_or_trailing()).map(|_| quote!(,));
-            quote!(where #predicates #comma #(#type_params: '__l,)*)
+            let receiver = self.is_method.then(|| quote!(Self: '__l));
+            quote!(where #predicates #comma #(#outlived: '__l,)* #receiver)
         };
         let vjp_declarations: Vec<_> = self.parameters.iter().map(|p| &p.declaration_with_lifetime).collect();
         let body_declarations: Vec<_> = self.parameters.iter().map(|p| p.body_declaration(false)).collect();
