@@ -935,6 +935,73 @@ fn functions_with_lifetime_parameters_differentiate() {
     assert_eq!((times_first::vjp(3.0, &c).1)(&1.0), 2.0);
 }
 
+/// Layout and elementwise operations of tensors: `flatten`, `reshape` (their shapes
+/// from a type on the `let` or a turbofish), `abs` (real and complex), `erf`.
+#[differentiable]
+fn layout_and_abs(m: &Matrix<f64, 2, 3>) -> f64 {
+    let v: Vector<f64, 6> = m.flatten();
+    let r = m.reshape::<(Const<3>, Const<2>)>();
+    let w = r.matmul(&Vector::from_array([1.0, -2.0]));
+    v.abs().sum() + w.dot(&w) + m.flatten::<6>()[[1]] * r[[2, 1]]
+}
+
+fn layout_and_abs_on_the_tape(m: Var<Matrix<f64, 2, 3>>) -> Var<f64> {
+    let v: Var<Vector<f64, 6>> = m.flatten();
+    let r = m.reshape::<(Const<3>, Const<2>)>();
+    let w = r.matmul(&Vector::from_array([1.0, -2.0]));
+    v.abs().sum() + w.dot(&w) + m.flatten::<6>().at([1]) * r.at([2, 1])
+}
+
+#[differentiable]
+fn complex_moduli(z: &Vector<Complex64, 2>) -> f64 {
+    let a = z.abs();
+    a.dot(&a.sigmoid())
+}
+
+#[differentiable]
+fn error_function<T: RealScalar>(x: T) -> T {
+    x.erf() * x
+}
+
+#[test]
+fn flatten_reshape_abs_and_erf_differentiate_as_on_the_tape() {
+    let m = Matrix::from_array([[0.5, -1.0, 0.2], [2.0, -0.3, 1.5]]);
+    let (value, gradient) = layout_and_abs::value_and_grad(&m);
+    let (tape_value, tape_gradient) = value_and_grad(layout_and_abs_on_the_tape, &m);
+    assert_eq!(value, tape_value);
+    assert_eq!(gradient, tape_gradient);
+    let direction = Matrix::from_array([[1.0, 0.5, -1.0], [0.3, 0.0, 2.0]]);
+    let along: f64 = gradient.iter().zip(direction.iter()).map(|(g, d)| g * d).sum();
+    assert!((layout_and_abs::jvp(&m, &direction).1 - along).abs() < 1e-12);
+
+    let z = Vector::from_array([Complex64::new(0.3, -0.4), Complex64::new(-1.0, 0.5)]);
+    let gradient = complex_moduli::grad(&z);
+    let tape = fluxion::autodiff::grad(
+        |z: Var<Vector<Complex64, 2>>| {
+            let a = z.abs();
+            a.dot(&a.sigmoid())
+        },
+        &z,
+    );
+    assert_eq!(gradient, tape);
+    // Forward and reverse agree: ẏ = Re⟨x̄, ż⟩.
+    let dz = Vector::from_array([Complex64::new(1.0, 0.2), Complex64::new(-0.5, 0.7)]);
+    let along: f64 = gradient.iter().zip(dz.iter()).map(|(g, d)| (g.conj() * d).re).sum();
+    assert!((complex_moduli::jvp(&z, &dz).1 - along).abs() < 1e-12);
+
+    // erf′(x) = 2/√π·e^(−x²).
+    let x = 0.6;
+    let expected = RealScalar::erf(x) + x * std::f64::consts::FRAC_2_SQRT_PI * (-x * x).exp();
+    assert!((error_function::grad(x) - expected).abs() < 1e-15);
+    assert_eq!(error_function::jvp(x, &1.0).1, error_function::grad(x));
+    assert!(
+        (error_function::hvp(x, &1.0)
+            - (2.0 - 2.0 * x * x) * std::f64::consts::FRAC_2_SQRT_PI * (-x * x).exp())
+        .abs()
+            < 1e-14
+    );
+}
+
 /// A plain point, its field and method named like a differentiated variable.
 #[derive(Clone, Copy)]
 struct Point {

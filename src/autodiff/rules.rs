@@ -34,8 +34,8 @@ use crate::ops::conv::{
     Padding, Stride, add_channels_pullback, conv2d_pullback, max_pool2d_pullback, max_pool2d_push,
 };
 use crate::ops::elementwise::{
-    Elementary, FusedFunction, ScalarFunction, conj_pullback, elementary_pullback, function_pullback,
-    fused_pullback_of, im_pullback, norm_sqr_pullback, re_pullback, relu_pullback,
+    Elementary, FusedFunction, ScalarFunction, abs_pullback, conj_pullback, elementary_pullback,
+    function_pullback, fused_pullback_of, im_pullback, norm_sqr_pullback, re_pullback, relu_pullback,
 };
 use crate::ops::functions::{ClampFunction, Larger, Smaller};
 use crate::ops::layout::{reshape_pullback, transpose_pullback};
@@ -51,7 +51,9 @@ use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};
 use crate::scalar::{RealDot, RealScalar, Scalar};
 #[cfg(feature = "alloc")]
 use crate::shape::Dyn;
-use crate::shape::constraint::{Axis, ConcatShapes, ConvolvesTo, HasAxis, InsertsAxis, PoolsTo};
+use crate::shape::constraint::{
+    Axis, ConcatShapes, ConvolvesTo, HasAxis, InsertsAxis, PoolsTo, SameElementCount,
+};
 use crate::shape::{Const, Dim, Shape};
 use crate::tensor::{Storage, Tensor};
 
@@ -446,6 +448,30 @@ pub struct MaxPooling<const S: usize, const HO: usize, const WO: usize>;
 /// `x.flatten_images::<F>()`: a reshape, so ẏ is ẋ flattened and x̄ is ȳ unflattened.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ImageFlattening<const F: usize>;
+/// `x.flatten::<N>()`: a reshape to a vector (`N` from the turbofish or from how the
+/// result is used), so ẏ is ẋ flattened and x̄ is ȳ under x's shape.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Flattening<const N: usize>;
+/// `x.reshape::<Target>()` (`Target` from the turbofish or from how the result is
+/// used): ẏ is ẋ reshaped, x̄ is ȳ under x's shape.
+pub struct Reshaping<Target>(core::marker::PhantomData<fn() -> Target>);
+impl<Target> Reshaping<Target> {
+    /// The rule of a reshape to `Target`.
+    pub const fn new() -> Self {
+        Reshaping(core::marker::PhantomData)
+    }
+}
+impl<Target> Clone for Reshaping<Target> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<Target> Copy for Reshaping<Target> {}
+impl<Target> core::fmt::Debug for Reshaping<Target> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Reshaping<{}>", core::any::type_name::<Target>())
+    }
+}
 /// `table.gather_rows(indices)`: row k of y is row indices\[k\] of the table; ẏ gathers
 /// ẋ the same way, and x̄ adds each row of ȳ into the row it came from.
 #[cfg(feature = "alloc")]
@@ -1046,6 +1072,49 @@ where
     #[inline(always)]
     fn pull(&self, _: &Tensor<T, S, K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, S, K> {
         y_bar.sum_axis(Axis::<AXIS>)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, S: Shape, K, const N: usize> UnaryRule<Tensor<T, S, K>> for Flattening<N>
+where
+    S: SameElementCount<(Const<N>,)>,
+    K: Storage<T, S> + Storage<T, (Const<N>,)>,
+{
+    type Output = Tensor<T, (Const<N>,), K>;
+    #[inline(always)]
+    fn value(&self, x: &Tensor<T, S, K>) -> Self::Output {
+        x.flatten::<N>()
+    }
+    #[inline(always)]
+    fn push(&self, _: &Tensor<T, S, K>, _: &Self::Output, x_dot: &Tensor<T, S, K>) -> Self::Output {
+        x_dot.flatten::<N>()
+    }
+    #[inline(always)]
+    fn pull(&self, x: &Tensor<T, S, K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, S, K> {
+        reshape_pullback(x, y_bar)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, S: Shape, Target, K> UnaryRule<Tensor<T, S, K>> for Reshaping<Target>
+where
+    Target: crate::shape::StaticShape,
+    S: SameElementCount<Target>,
+    K: Storage<T, S> + Storage<T, Target>,
+{
+    type Output = Tensor<T, Target, K>;
+    #[inline(always)]
+    fn value(&self, x: &Tensor<T, S, K>) -> Self::Output {
+        x.reshape::<Target>()
+    }
+    #[inline(always)]
+    fn push(&self, _: &Tensor<T, S, K>, _: &Self::Output, x_dot: &Tensor<T, S, K>) -> Self::Output {
+        x_dot.reshape::<Target>()
+    }
+    #[inline(always)]
+    fn pull(&self, x: &Tensor<T, S, K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, S, K> {
+        reshape_pullback(x, y_bar)
     }
 }
 
@@ -2096,6 +2165,19 @@ tensor_part_rule!(
     ),
     |x, y_bar| norm_sqr_pullback(x, y_bar)
 );
+// |x|: ẏ = Re(x̄ᶜ·ẋ)/|x| (x̄ᶜ the conjugate; sign(x)·ẋ for reals), 0 where x = 0.
+tensor_part_rule!(
+    Absolute,
+    abs,
+    |x, x_dot| Tensor::from_elements(
+        x.shape(),
+        x.iter().zip(x_dot.iter()).map(|(&x, &x_dot)| {
+            let modulus = x.abs();
+            if num_traits::Zero::is_zero(&modulus) { modulus } else { (x.conj() * x_dot).re() / modulus }
+        })
+    ),
+    |x, y_bar| abs_pullback(x, y_bar)
+);
 
 /// `a.maximum(&b)` of real tensors, elementwise: the picked element's derivative
 /// (half of each on a tie, a NaN's), as [`ElementwiseFunctions`](crate::ops::functions::ElementwiseFunctions).
@@ -2162,7 +2244,8 @@ macro_rules! elementwise_choice_rule {
 elementwise_choice_rule!(ElementwiseMaximum, Larger);
 elementwise_choice_rule!(ElementwiseMinimum, Smaller);
 
-/// |x| of a real scalar: ẏ = sign(x)·ẋ, x̄ = sign(x)·ȳ (the subgradient 0 at x = 0).
+/// |x| of a real scalar: ẏ = sign(x)·ẋ, x̄ = sign(x)·ȳ (the subgradient 0 at x = 0);
+/// of a tensor, elementwise, real or complex (x̄ = ȳ·x/|x|, as the tape's).
 #[derive(Clone, Copy, Debug)]
 pub struct Absolute;
 
@@ -2299,6 +2382,8 @@ real_function_rules! {
     ArcSin: |x, y| x.asin(), T::one() / (T::one() - x * x).sqrt();
     /// acos x: f′ = −1/√(1 − x²).
     ArcCos: |x, y| x.acos(), -T::one() / (T::one() - x * x).sqrt();
+    /// erf x: f′ = 2/√π·e^(−x²).
+    ErrorFunction: |x, y| x.erf(), T::from_f64(core::f64::consts::FRAC_2_SQRT_PI) * (-(x * x)).exp();
 }
 
 /// x held to [low, high] (constants): derivative 1 on the closed interval (PyTorch's

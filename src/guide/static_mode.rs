@@ -112,7 +112,9 @@
 //!   `exp`, `ln`, `sin`, `cos`, `tanh`, `sqrt`, `powi(n)`, `powf(p)` (scalars and
 //!   tensors), `sigmoid` and `relu` (tensors), `sum`, `mean`, `transpose`, `matmul`,
 //!   `matmul_transposed`, `transposed_matmul`, `add_rows`, `mul_rows`, `add_channels`,
-//!   `normalize_rows(ε)`, `hadamard`, `dot`, on complex scalars and tensors `conj`,
+//!   `normalize_rows(ε)`, `hadamard`, `dot`, `abs` (tensors, real or complex),
+//!   `flatten` and `reshape` (their shapes from a turbofish, a type on the `let` or
+//!   the result's use), on complex scalars and tensors `conj`,
 //!   `re`, `im`, `norm_sqr` and `inner` (the
 //!   [complex numbers guide](crate::guide::complex_numbers) has an example), on
 //!   real tensors `softplus`, `silu`, `leaky_relu(a)`, `clamp(low, high)`,
@@ -123,7 +125,7 @@
 //!   `scale`, `clone`, along an axis `sum_axis`, `mean_axis`,
 //!   `broadcast_axis` (its shape from the result's use or a type on its `let`),
 //!   `logsumexp`, `softmax` and `log_softmax` (a cross-entropy is
-//!   `-z.log_softmax(Axis::<0>)[[class]]`), and on real scalars `abs`, `tan`, `atan`,
+//!   `-z.log_softmax(Axis::<0>)[[class]]`), and on real scalars `abs`, `erf`, `tan`, `atan`,
 //!   `asin`, `acos`, `a.atan2(b)`, `a.hypot(b)` (derivative 0 at the origin),
 //!   `x.clamp(low, high)` (constant bounds; derivative 1 on the closed interval, as
 //!   PyTorch's), `let (s, c) = x.sin_cos();` (all also in scalar-generic code) and

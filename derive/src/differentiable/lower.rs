@@ -338,7 +338,9 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("atan", "ArcTan"),
     ("asin", "ArcSin"),
     ("acos", "ArcCos"),
+    ("erf", "ErrorFunction"),
     ("sin_cos", "SineCosine"),
+    ("flatten", "Flattening"),
     ("max_pool2d", "MaxPooling"),
     ("flatten_images", "ImageFlattening"),
     ("conj", "Conjugation"),
@@ -404,9 +406,14 @@ const PLAIN_QUERIES: &[&str] = &[
 /// differentiated value is an error naming the method (any other method is taken
 /// for a `#[differentiable]` method of the receiver's type).
 const WITHOUT_RULE: &[&str] = &[
+    "acosh",
+    "asinh",
+    "atanh",
     "broadcast",
+    "cbrt",
     "ceil",
     "concat",
+    "copysign",
     "cosh",
     "dotu",
     "exp2",
@@ -415,17 +422,23 @@ const WITHOUT_RULE: &[&str] = &[
     "fract",
     "iter",
     "ln_1p",
+    "log",
     "log10",
     "log2",
     "max_axis",
+    "min_axis",
+    "mul_add",
     "narrow",
     "outer",
-    "reshape",
+    "recip",
+    "rem_euclid",
     "round",
     "signum",
     "sin_cos",
     "sinh",
     "to_array",
+    "to_degrees",
+    "to_radians",
     "to_vec",
     "trunc",
 ];
@@ -1420,6 +1433,16 @@ impl Lowering {
             let argument = if name == "gather_rows" { quote!(&#value) } else { value };
             let rule = rule_path(rule, span);
             return Ok(self.unary(quote_spanned!(span=> #rule::from(#argument)), x, span));
+        }
+        // `reshape::<Target>()`: the rule carries the target shape (from the
+        // turbofish, else from how the result is used).
+        if name == "reshape" {
+            if !args.is_empty() {
+                return Err(wrong_arity(0));
+            }
+            let x = active_receiver("")?;
+            let (rule, turbofish) = (rule_path("Reshaping", span), &call.turbofish);
+            return Ok(self.unary(quote_spanned!(span=> #rule #turbofish::new()), x, span));
         }
         if let Some((_, rule)) = UNARY_METHODS.iter().find(|(method, _)| *method == name) {
             if !args.is_empty() {
