@@ -748,6 +748,14 @@ fn coordinate_hessian_of_a_model_runs_its_layers() {
     let n = h.matrix.dims().as_slice()[0];
     assert_eq!(n, 3 * 4 + 4 + 4 + 4 + 4 * 2 + 2);
     assert_eq!(h.leaves[0].name, "0.weight");
+    // A plain batch enters as a constant of duals, as a traced model's does.
+    let from_plain = coordinate_hessian(
+        |m: <<Model as Lift>::Lifted as Trace>::Traced| {
+            cross_entropy(&m.forward(&x), &classes, Reduction::Mean)
+        },
+        &model,
+    );
+    assert_eq!(from_plain.matrix, h.matrix);
     let plain_x = Var::constant(x.clone());
     let gradient = |m: &Model| {
         let g = grad(

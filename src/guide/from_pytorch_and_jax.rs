@@ -11,14 +11,14 @@
 //!
 //! | PyTorch | JAX | fluxion |
 //! | --- | --- | --- |
-//! | `torch.tensor([[1., 2.]])` | `jnp.array(…)` | `Matrix::from_array([[1., 2.]])`, `Matrix::from_fn(\|[r, c]\| …)`, `Tensor::from_shape_fn`, `Tensor::from_shape_slice` |
+//! | `torch.tensor([[1., 2.]])` | `jnp.array(…)` | `Matrix::from_array([[1., 2.]])`, `Matrix::from_fn(\|[r, c]\| …)`, `Tensor::from_shape_fn`, `Tensor::from_shape_slice` (a `Result`: the slice's length is checked) |
 //! | `torch.zeros(2, 3)`, `torch.randn(…)`, `torch.eye(n)` | `jnp.zeros`, `random.normal`, `jnp.eye` | `Matrix::<f32, 2, 3>::zeros()`, `zeros_shaped(shape)`, `random_normal(mean, std, seed)`, `Matrix::identity()`, `identity_sized(Dyn(n))` |
 //! | `a @ b` | `a @ b` | `a.matmul(&b)` (a batch by one matrix too; also `matmul_transposed`, `transposed_matmul`) |
 //! | `a * b` | `a * b` | `a.hadamard(&b)`; `a * 2.0` scales |
 //! | `torch.dot`, `torch.vdot` | `jnp.dot`, `jnp.vdot` | `a.dot(&b)` (real), `a.inner(&b)` (aᴴb), `a.dotu(&b)`, `a.outer(&b)` |
 //! | `x.T`, `x.reshape(…)`, `torch.cat`, `x[:, 2:5]` | `x.T`, `reshape`, `concatenate`, slicing | `x.transpose()`, `x.reshape::<S>()` (a copy; `try_reshape(shape)` for `Dyn` sizes), `a.concat(Axis::<1>, &b)`, `narrow::<AXIS, START, LEN>()` |
 //! | `x + bias` (broadcast) | `x + bias` | `x.add_rows(&bias)`, `x.mul_rows(&gain)`, `x.broadcast::<S>()` |
-//! | `x.sum(1)`, `x.amax(1)`, `softmax(x, 1)` | `jnp.sum(x, 1)`, `jax.nn.softmax` | `x.sum_axis(Axis::<1>)`, `max_axis`, `mean_axis`, `softmax(Axis::<1>)`, `log_softmax`, `logsumexp` |
+//! | `x.sum(1)`, `x.amax(1)`, `softmax(x, 1)` | `jnp.sum(x, 1)`, `jax.nn.softmax` | `x.sum_axis(Axis::<1>)`, `max_axis`, `mean_axis`, `softmax(Axis::<1>)`, `log_softmax`, `logsumexp` (`max_axis` and `max` give a tie's derivative to the first maximum, as `x.max(1)` does; `amax` and JAX split it) |
 //! | `x.mean(1, keepdim=True)`, `y.unsqueeze(1).expand(…)` | `jnp.mean(x, 1, keepdims=True)`, `jnp.expand_dims` | `x.mean_axis(Axis::<1>).broadcast_axis(Axis::<1>)`, `y.broadcast_axis(Axis::<1>)` (the new axis's length from the result's type; `try_broadcast_axis_to(axis, shape)` for `Dyn` sizes) |
 //! | `relu`, `F.softplus`, `F.silu`, `F.leaky_relu`, `clamp`, `torch.maximum`, `minimum` | `jax.nn.*`, `jnp.clip`, `jnp.maximum`, `minimum` | `x.relu()`, `softplus()`, `silu()`, `leaky_relu(a)`, `clamp(lo, hi)`, `maximum(&y)`, `minimum(&y)` |
 //! | `F.conv2d`, `F.max_pool2d` | `lax.conv`, `reduce_window` | `conv2d`, `conv2d_padded`, `conv2d_strided`, `max_pool2d` |

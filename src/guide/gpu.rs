@@ -18,7 +18,10 @@
 //! take GPU models, and `argmax` and `accuracy` take GPU scores (one kernel; only
 //! the picked columns are copied back). `to_device()` (`nn::layer::ToDevice`, in the
 //! prelude) copies a host layer, a tuple of layers or a whole `Sequential`, and
-//! `to_host()` (`ToHost`) copies a GPU one back (PyTorch's `model.cpu()`):
+//! `to_host()` (`ToHost`) copies a GPU one back (PyTorch's `model.cpu()`). Parameter
+//! files and checkpoints (`nn::io::save`, `load`, `save_checkpoint`, …) take GPU
+//! models and optimisers as they are, through host copies: a file saved from the GPU
+//! loads into the host model and back.
 //!
 //! ```
 //! # if fluxion::backend::cuda::Device::get().is_err() {

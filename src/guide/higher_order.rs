@@ -51,7 +51,8 @@
 //!
 //! A model of library layers takes the same road: its lifted and traced form
 //! (`<<Model as Lift>::Lifted as Trace>::Traced`) runs the layers' own forward pass
-//! on a traced batch of duals (`Var::constant(x.map(Dual::constant))`) for `Linear`,
+//! on a traced batch of duals (`Var::constant(x.map(Dual::constant))`; a plain batch
+//! `&x` is taken so by a first `Linear` or `LayerNorm`) for `Linear`,
 //! `LayerNorm`, the parameter-free layers and `Sequential`, so
 //! `coordinate_hessian(|m| cross_entropy(&m.forward(&x), &classes, Reduction::Mean),
 //! &model)` is the Hessian of the loss over every parameter (`tests/forward.rs`

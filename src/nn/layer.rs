@@ -763,20 +763,24 @@ macro_rules! forward_pass {
     };
 }
 
-/// A plain input to a traced layer: taken as a constant of the tape, so that
-/// `traced_model.forward(&batch)` needs no `Var::constant` around the batch.
+/// A plain input to a traced layer: taken as a constant of the tape (of duals with
+/// zero tangents, for a lifted layer), so that `traced_model.forward(&batch)` needs
+/// no `Var::constant` around the batch.
 macro_rules! constant_input {
     ([$($generics:tt)*] $traced:ty, $input:ty; where [$($bounds:tt)*]) => {
+        constant_input!([$($generics)*] $traced, $input => $input, |x| x.clone(); where [$($bounds)*]);
+    };
+    ([$($generics:tt)*] $traced:ty, $input:ty => $traced_input:ty, |$x:ident| $constant:expr; where [$($bounds:tt)*]) => {
         #[cfg(feature = "std")]
         impl<$($generics)*> Module<$input> for $traced
         where
             $($bounds)*
-            $traced: Module<Var<$input>>,
+            $traced: Module<Var<$traced_input>>,
         {
-            type Output = <$traced as Module<Var<$input>>>::Output;
+            type Output = <$traced as Module<Var<$traced_input>>>::Output;
             #[track_caller]
-            fn forward(&self, x: &$input) -> Self::Output {
-                <$traced as Module<Var<$input>>>::forward(self, &Var::constant(x.clone()))
+            fn forward(&self, $x: &$input) -> Self::Output {
+                <$traced as Module<Var<$traced_input>>>::forward(self, &Var::constant($constant))
             }
         }
     };
@@ -795,6 +799,23 @@ constant_input!(
     [T: RealScalar, R: Dim, F: Dim, const D: usize, K: StorageKind<T, (R, F)>]
     LayerNormTraced<T, D, K>, Tensor<T, (R, F), K>;
     where [K: StorageKind<T, (Const<D>,)>, Tensor<T, (Const<D>,), K>: Trace,]
+);
+constant_input!(
+    [T: RealScalar, R: Dim, F: Dim, const I: usize, const O: usize, K: Storage<T, (R, F)> + Storage<Dual<T>, (R, F)>, B]
+    LinearLiftedTraced<T, I, O, K, B>, Tensor<T, (R, F), K> => Tensor<Dual<T>, (R, F), K>, |x| x.map(Dual::constant);
+    where [
+        K: StorageKind<T, (Const<O>, Const<I>)> + Storage<Dual<T>, (Const<O>, Const<I>)>,
+        Tensor<T, (Const<O>, Const<I>), K>: Lift<Lifted: Trace>,
+        B: BiasKind<T, O, K, Bias: Lift<Lifted: Trace>>,
+    ]
+);
+constant_input!(
+    [T: RealScalar, R: Dim, F: Dim, const D: usize, K: Storage<T, (R, F)> + Storage<Dual<T>, (R, F)>]
+    LayerNormLiftedTraced<T, D, K>, Tensor<T, (R, F), K> => Tensor<Dual<T>, (R, F), K>, |x| x.map(Dual::constant);
+    where [
+        K: StorageKind<T, (Const<D>,)> + Storage<Dual<T>, (Const<D>,)>,
+        Tensor<T, (Const<D>,), K>: Lift<Lifted: Trace>,
+    ]
 );
 constant_input!(
     [

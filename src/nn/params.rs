@@ -148,7 +148,7 @@ fn leaf_shape<T: Scalar>(dims: &[usize], buffer: &mut [usize; MAX_RANK + 1]) -> 
 /// A value whose parameter leaves can be listed by name.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has no named parameters",
-    note = "parameters are real or complex scalars and host tensors, and tuples, arrays, `Vec`s and derived structs of them"
+    note = "parameters are real or complex scalars and tensors (host or GPU), and tuples, arrays, `Vec`s and derived structs of them"
 )]
 pub trait Parameters {
     /// Calls `f` with each leaf's name (`path` is the prefix so far, restored on
