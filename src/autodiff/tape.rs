@@ -446,7 +446,9 @@ where
             ),
             _ => panic!(
                 "a Var from another gradient computation was used; wrap values that should not be \
-                 differentiated in `Var::constant`"
+                 differentiated in `Var::constant`. A gradient of a gradient (reverse over reverse) \
+                 is not taken this way: second derivatives come from `hvp`, `hessian` or \
+                 `coordinate_hessian` (forward over reverse), or `#[differentiable]`'s `hvp`"
             ),
         };
         (tape.id, take_spare::<TypedNode<V, Pullback>>(&mut tape.spare))
