@@ -1002,6 +1002,28 @@ fn flatten_reshape_abs_and_erf_differentiate_as_on_the_tape() {
     );
 }
 
+/// A literal trip count too long to keep every iteration on the stack: run again
+/// in the reverse sweep, as a run-time one.
+#[differentiable(wrt(x))]
+fn long_literal_loop(x: f64, r: f64) -> f64 {
+    let mut s = x;
+    for _ in 0..3000 {
+        s = s * r + 0.001 * x;
+    }
+    s
+}
+
+#[test]
+fn a_long_literal_loop_differentiates_without_keeping_every_iteration() {
+    let (x, r) = (0.7, 0.999);
+    // ds/dx follows d ← d·r + 0.001 from d = 1.
+    let expected = (0..3000).fold(1.0, |d: f64, _| d * r + 0.001);
+    let (value, gradient) = long_literal_loop::value_and_grad(x, r);
+    assert_eq!(value, long_literal_loop(x, r));
+    assert!((gradient - expected).abs() < 1e-12 * expected, "{gradient} vs {expected}");
+    assert!((long_literal_loop::jvp(x, r, &1.0).1 - expected).abs() < 1e-12 * expected);
+}
+
 /// A plain point, its field and method named like a differentiated variable.
 #[derive(Clone, Copy)]
 struct Point {

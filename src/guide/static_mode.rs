@@ -159,7 +159,7 @@
 //!   assigns are carried from one iteration to the next. Every iteration runs:
 //!   `break`, `continue` and `return` inside are compile errors.
 //!   A loop whose trip count is spelled with integer literals (`0..6`,
-//!   `(1..=40).rev()`) keeps each iteration's values for the reverse sweep, on the
+//!   `(1..=40).rev()`, up to 1024 iterations) keeps each iteration's values for the reverse sweep, on the
 //!   stack (up to 16 iterations of an innermost loop the reverse-mode code is
 //!   unrolled, each iteration's values locals of their own); any other loop is run again from its
 //!   entry for each iteration (no storage, O(n²) forward work for n iterations;

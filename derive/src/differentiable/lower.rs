@@ -763,8 +763,9 @@ impl Lowering {
         }
         let pattern = &for_loop.pat;
         // A trip count spelled in literals: the iterations' values are kept (unrolled
-        // into locals when short); otherwise the reverse sweep reruns the loop.
-        let trip_count = trip_count(&for_loop.expr);
+        // into locals when short); otherwise, or when there are too many to keep on
+        // the stack, the reverse sweep reruns the loop.
+        let trip_count = trip_count(&for_loop.expr).filter(|&count| count <= STORED_TRIP_COUNT);
         if trip_count.is_some() {
             self.remember(format_ident!("__records{}", index));
         }
@@ -1632,6 +1633,10 @@ pub fn collect_pattern_names(pat: &Pat, names: &mut Vec<String>) {
         _ => {}
     }
 }
+
+/// Loops with a literal trip count up to this keep each iteration's values for the
+/// reverse sweep, on the stack; longer ones are run again as run-time loops are.
+pub const STORED_TRIP_COUNT: usize = 1024;
 
 /// Loops with a literal trip count up to this, and no loop directly inside, are
 /// unrolled in the reverse-mode code: each iteration's values stay in locals of their
