@@ -1024,6 +1024,87 @@ fn a_long_literal_loop_differentiates_without_keeping_every_iteration() {
     assert!((long_literal_loop::jvp(x, r, &1.0).1 - expected).abs() < 1e-12 * expected);
 }
 
+/// A run-time loop rerun from checkpoints in the reverse sweep: a carried value, a
+/// plain counter it assigns, an inner run-time loop, inside a branch, and a caller
+/// (whose pullback keeps the callee's checkpoints).
+#[differentiable(wrt(x))]
+fn checkpointed_loops(x: f64, n: usize, m: usize) -> f64 {
+    let mut s = x;
+    let mut k = 0.0;
+    for i in 0..n {
+        k += 1.0;
+        s = (s * 0.9 + 0.01 * k).sin() + x * 0.001 * i as f64;
+        for _ in 0..m {
+            s = s * 0.99 + 0.001 * k;
+        }
+    }
+    let y = if n % 2 == 0 {
+        let mut t = s;
+        for j in 0..n {
+            t = t * 0.98 + (j as f64) * 0.0001 * s;
+        }
+        t
+    } else {
+        s * s
+    };
+    y + k * x
+}
+
+#[differentiable(wrt(x))]
+fn calls_checkpointed_loops(x: f64, n: usize) -> f64 {
+    checkpointed_loops(x, n, 2) * x
+}
+
+/// The same on the tape.
+fn checkpointed_loops_on_the_tape(x: &Var<f64>, n: usize, m: usize) -> Var<f64> {
+    let mut s = x.clone();
+    let mut k = 0.0;
+    for i in 0..n {
+        k += 1.0;
+        s = (s * 0.9 + 0.01 * k).sin() + x * (0.001 * i as f64);
+        for _ in 0..m {
+            s = s * 0.99 + 0.001 * k;
+        }
+    }
+    let y = if n % 2 == 0 {
+        let mut t = s.clone();
+        for j in 0..n {
+            t = t * 0.98 + &s * ((j as f64) * 0.0001);
+        }
+        t
+    } else {
+        &s * &s
+    };
+    y + x * k
+}
+
+#[test]
+fn run_time_loops_rerun_from_checkpoints_as_the_tape_differentiates() {
+    let x = 0.7;
+    for n in [0, 1, 2, 31, 32, 33, 64, 65, 100, 257] {
+        for m in [0, 3, 40] {
+            let (value, gradient) = checkpointed_loops::value_and_grad(x, n, m);
+            let (tape_value, tape_gradient) =
+                value_and_grad(|x: Var<f64>| checkpointed_loops_on_the_tape(&x, n, m), &x);
+            assert_eq!(value, checkpointed_loops(x, n, m));
+            assert!((value - tape_value).abs() < 1e-12, "n = {n}, m = {m}");
+            assert!(
+                (gradient - tape_gradient).abs() < 1e-12 * (1.0 + tape_gradient.abs()),
+                "n = {n}, m = {m}: {gradient} vs {tape_gradient}"
+            );
+            assert!(
+                (checkpointed_loops::jvp(x, n, m, &1.0).1 - gradient).abs() < 1e-12 * (1.0 + gradient.abs())
+            );
+        }
+        let (value, gradient) = calls_checkpointed_loops::value_and_grad(x, n);
+        let (tape_value, tape_gradient) =
+            value_and_grad(|x: Var<f64>| checkpointed_loops_on_the_tape(&x, n, 2) * &x, &x);
+        assert!((value - tape_value).abs() < 1e-12);
+        assert!((gradient - tape_gradient).abs() < 1e-12 * (1.0 + tape_gradient.abs()), "n = {n}");
+        assert_eq!((calls_checkpointed_loops::vjp(x, n).1)(&1.0), gradient);
+    }
+}
+
 /// A plain point, its field and method named like a differentiated variable.
 #[derive(Clone, Copy)]
 struct Point {

@@ -2,13 +2,13 @@
 //! sweep, then the reverse sweep with one adjoint local per active value) and the
 //! tangent (forward-mode) function.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::Index;
 
 use super::lower::{
-    Arm, Body, CallArg, CallTarget, Callee, Def, Loop, Lowered, Op, OpKind, Operand, Selector, Stmt,
-    UNROLLED_TRIP_COUNT, value_reference,
+    Arm, Body, CHECKPOINTS, CallArg, CallTarget, Callee, Def, Loop, Lowered, Op, OpKind, Operand, Selector,
+    Stmt, UNROLLED_TRIP_COUNT, value_reference,
 };
 
 const RULES: &str = "::fluxion::autodiff::rules";
@@ -228,19 +228,66 @@ fn forward_branch(body: &Body, index: usize, mode: Mode) -> TokenStream {
     }
 }
 
-/// Each carried value and plain state variable back at the loop's entry.
-fn restore_state(body: &Body, looped: &Loop, index: usize) -> TokenStream {
-    let mut out = TokenStream::new();
-    for (position, carried) in looped.carried.iter().enumerate() {
-        let (carry, entry) =
-            (format_ident!("__carry{}_{}", index, position), value_reference(&body.values, carried.entry));
-        out.extend(quote!(let mut #carry = ::core::clone::Clone::clone(#entry);));
+/// The names of a rerun loop's checkpoints: its trip count, the iterations between
+/// two checkpoints, and the checkpoints (the carried values and plain state before
+/// every `stride`-th iteration).
+fn checkpoint_names(index: usize) -> (Ident, Ident, Ident) {
+    (
+        format_ident!("__count{}", index),
+        format_ident!("__stride{}", index),
+        format_ident!("__checkpoints{}", index),
+    )
+}
+
+/// The carried values and plain state variables, as a checkpoint holds them.
+fn checkpointed(looped: &Loop, index: usize) -> (Vec<Ident>, &[Ident]) {
+    let carries =
+        (0..looped.carried.len()).map(|position| format_ident!("__carry{}_{}", index, position)).collect();
+    (carries, &looped.plain_state)
+}
+
+/// A rerun loop's forward sweep: its trip count, and a checkpoint before every
+/// `stride`-th iteration (at most `CHECKPOINTS` of them, on the stack), so that the
+/// reverse sweep reruns at most `stride` iterations to reach each one.
+fn checkpointed_forward(looped: &Loop, index: usize, iteration: &TokenStream) -> TokenStream {
+    let (count, stride, checkpoints) = checkpoint_names(index);
+    let (range, pattern) = (format_ident!("__range{}", index), &looped.pattern);
+    let (carries, state) = checkpointed(looped, index);
+    quote! {
+        let #count = ::core::iter::Iterator::count(::core::clone::Clone::clone(&#range));
+        let #stride = ::core::cmp::max(1, #count.div_ceil(#CHECKPOINTS));
+        let mut #checkpoints: [::core::option::Option<_>; #CHECKPOINTS] =
+            ::core::array::from_fn(|_| ::core::option::Option::None);
+        for (__j, #pattern) in ::core::iter::Iterator::enumerate(::core::clone::Clone::clone(&#range)) {
+            if __j % #stride == 0 {
+                #checkpoints[__j / #stride] = ::core::option::Option::Some((
+                    #(::core::clone::Clone::clone(&#carries),)*
+                    #(::core::clone::Clone::clone(&#state),)*
+                ));
+            }
+            #iteration
+        }
     }
-    for (position, name) in looped.plain_state.iter().enumerate() {
-        let state = format_ident!("__state{}_{}", index, position);
-        out.extend(quote!(let mut #name = ::core::clone::Clone::clone(&#state);));
+}
+
+/// Each carried value and plain state variable as it was before iteration `step`,
+/// from the last checkpoint before it, and the loop's iterator past that
+/// checkpoint (`__iterations`) with the iterations left to rerun (`__rerun`).
+fn restore_state(looped: &Loop, index: usize, step: &Ident) -> TokenStream {
+    let (_, stride, checkpoints) = checkpoint_names(index);
+    let range = format_ident!("__range{}", index);
+    let (carries, state) = checkpointed(looped, index);
+    quote! {
+        let __checkpoint = #step / #stride;
+        let (#(mut #carries,)* #(mut #state,)*) = ::core::clone::Clone::clone(
+            #checkpoints[__checkpoint].as_ref().expect("a checkpoint before every stride-th iteration"),
+        );
+        let mut __iterations = ::core::clone::Clone::clone(&#range);
+        if __checkpoint > 0 {
+            let _ = ::core::iter::Iterator::nth(&mut __iterations, __checkpoint * #stride - 1);
+        }
+        let __rerun = #step - __checkpoint * #stride;
     }
-    out
 }
 
 /// One iteration's forward code, split: binding the carried values at its start,
@@ -279,17 +326,13 @@ fn unrolled_trip_count(looped: &Loop) -> Option<usize> {
     looped.trip_count.filter(|&count| count <= UNROLLED_TRIP_COUNT && !nested)
 }
 
-/// A loop's forward sweep: the iterator and plain state kept for the reverse sweep,
-/// the carried values (and tangents) updated by each iteration.
+/// A loop's forward sweep: the iterator (and the values or checkpoints) kept for the
+/// reverse sweep, the carried values (and tangents) updated by each iteration.
 fn forward_loop(body: &Body, index: usize, mode: Mode) -> TokenStream {
     let looped = &body.loops[index];
     let (range, range_expression, pattern) =
         (format_ident!("__range{}", index), &looped.range, &looped.pattern);
     let mut setup = quote!(let #range = ::core::iter::IntoIterator::into_iter(#range_expression););
-    for (position, name) in looped.plain_state.iter().enumerate() {
-        let state = format_ident!("__state{}_{}", index, position);
-        setup.extend(quote!(let #state = ::core::clone::Clone::clone(&#name);));
-    }
     let mut results = TokenStream::new();
     for (position, carried) in looped.carried.iter().enumerate() {
         let (carry, tangent_carry) =
@@ -335,6 +378,14 @@ fn forward_loop(body: &Body, index: usize, mode: Mode) -> TokenStream {
                 #iteration
                 (#(#stored,)*)
             });
+            #results
+        };
+    }
+    if mode == Mode::Reverse {
+        let forward = checkpointed_forward(looped, index, &iteration);
+        return quote! {
+            #setup
+            #forward
             #results
         };
     }
@@ -1078,22 +1129,16 @@ impl<'a> Reverse<'a> {
             }
             return;
         }
-        let (range, count, step) = (
-            format_ident!("__range{}", index),
-            format_ident!("__count{}", index),
-            format_ident!("__k{}", index),
-        );
-        let restore = restore_state(body, looped, index);
+        let ((count, _, _), step) = (checkpoint_names(index), format_ident!("__k{}", index));
+        let restore = restore_state(looped, index, &step);
         let pattern = &looped.pattern;
         let replay = iteration_forward(body, looped, index, Mode::Reverse);
         let (start, forward) = iteration_parts(body, looped, index, Mode::Reverse);
         self.out.extend(quote! {
             #carried_adjoints
-            let #count = ::core::iter::Iterator::count(::core::clone::Clone::clone(&#range));
             for #step in (0..#count).rev() {
                 #restore
-                let mut __iterations = ::core::clone::Clone::clone(&#range);
-                for #pattern in ::core::iter::Iterator::take(::core::iter::Iterator::by_ref(&mut __iterations), #step) {
+                for #pattern in ::core::iter::Iterator::take(::core::iter::Iterator::by_ref(&mut __iterations), __rerun) {
                     #replay
                 }
                 let #pattern = ::core::iter::Iterator::next(&mut __iterations)

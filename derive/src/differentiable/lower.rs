@@ -150,8 +150,8 @@ pub struct Loop {
     /// The iterator (not differentiated), kept to run the loop again.
     pub range: TokenStream,
     pub carried: Vec<Carried>,
-    /// Plain variables the body assigns, or reads where they change later, copied
-    /// at the loop's entry.
+    /// Plain variables the body assigns, or reads where they change later, kept in
+    /// the checkpoints of a loop that the reverse sweep runs again.
     pub plain_state: Vec<Ident>,
     pub body: Vec<Stmt>,
     /// The values the body defines.
@@ -751,9 +751,6 @@ impl Lowering {
         // Numbered after the body, whose own loops come first.
         let index = self.loops.len();
         self.remember(format_ident!("__range{}", index));
-        for (position, _) in plain_state.iter().enumerate() {
-            self.remember(format_ident!("__state{}_{}", index, position));
-        }
         let mut carried = Vec::new();
         for ((name, entry), (inner, exit)) in carried_names.iter().zip(entries).zip(body.carried) {
             let result = self.new_value(Def::Op);
@@ -768,6 +765,10 @@ impl Lowering {
         let trip_count = trip_count(&for_loop.expr).filter(|&count| count <= STORED_TRIP_COUNT);
         if trip_count.is_some() {
             self.remember(format_ident!("__records{}", index));
+        } else {
+            for name in ["__count", "__stride", "__checkpoints"] {
+                self.remember(format_ident!("{}{}", name, index));
+            }
         }
         self.loops.push(Loop {
             pattern: quote!(#pattern),
@@ -1633,6 +1634,11 @@ pub fn collect_pattern_names(pat: &Pat, names: &mut Vec<String>) {
         _ => {}
     }
 }
+
+/// A loop run again in the reverse sweep keeps up to this many checkpoints of its
+/// state (on the stack): it reruns at most ⌈n / CHECKPOINTS⌉ iterations to reach
+/// each of its n iterations.
+pub const CHECKPOINTS: usize = 32;
 
 /// Loops with a literal trip count up to this keep each iteration's values for the
 /// reverse sweep, on the stack; longer ones are run again as run-time loops are.
