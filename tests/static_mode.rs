@@ -1105,6 +1105,32 @@ fn run_time_loops_rerun_from_checkpoints_as_the_tape_differentiates() {
     }
 }
 
+/// A loop bound kept in a `#[no_derivative]` field of a differentiated struct.
+#[derive(Differentiable, Clone, Debug)]
+struct Repeated {
+    w: f64,
+    #[no_derivative]
+    times: usize,
+}
+
+#[differentiable]
+fn repeated_product(c: &Repeated, x: f64) -> f64 {
+    let mut s = x;
+    for _ in 0..c.times {
+        s = s * c.w;
+    }
+    s
+}
+
+#[test]
+fn a_loop_bound_may_be_a_size_field_of_a_differentiated_struct() {
+    let c = Repeated { w: 1.5, times: 3 };
+    // x·w³: ∂/∂w = 3x·w², ∂/∂x = w³.
+    let (gradient, dx) = repeated_product::grad(&c, 0.5);
+    assert_eq!((gradient.w, dx), (3.0 * 0.5 * 1.5 * 1.5, 1.5f64.powi(3)));
+    assert_eq!(repeated_product::jvp(&c, 0.5, &RepeatedTangent { w: 1.0 }, &0.0).1, gradient.w);
+}
+
 /// A plain point, its field and method named like a differentiated variable.
 #[derive(Clone, Copy)]
 struct Point {

@@ -186,8 +186,9 @@
 //! differentiated values; and the attribute on a method of a trait impl ("method
 //! `__joint_into_energy` is not a member of trait"): the companions are inherent
 //! items, so give the type an inherent `#[differentiable]` method and call it from
-//! the trait's. Fields marked `#[no_derivative]` cannot be read as
-//! differentiated values; read them through a plain parameter instead.
+//! the trait's. Fields marked `#[no_derivative]` bound loops (`for _ in 0..c.n`)
+//! but cannot be read as differentiated values; read them through a plain
+//! parameter instead.
 //!
 //! ## How it works
 //!

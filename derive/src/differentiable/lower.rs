@@ -1081,11 +1081,14 @@ impl Lowering {
                 let mut bound = |part: &Option<Box<Expr>>| -> syn::Result<TokenStream> {
                     match part {
                         None => Ok(TokenStream::new()),
+                        // A bound is a count, with no derivative: a differentiated
+                        // value's (a `#[no_derivative]` size of a differentiated
+                        // struct) is read as it is.
                         Some(part) => match self.expr(part)? {
-                            Lowered::Active(_) => Err(syn::Error::new(
-                                part.span(),
-                                "a range bound cannot be a differentiated value",
-                            )),
+                            Lowered::Active(id) => {
+                                let value = self.reference(id);
+                                Ok(quote!(::core::clone::Clone::clone(#value)))
+                            }
                             inactive => Ok(self.value_expression(&inactive)),
                         },
                     }
