@@ -729,6 +729,72 @@ fn forward_mode_follows_a_scalar_functions_written_derivative() {
 /// forward pass: `Sequential` of `Linear`, `Tanh` and `LayerNorm`, lifted and traced.
 /// Each column equals central differences of the gradient, and the matrix is
 /// symmetric.
+/// Checks a model's coordinate Hessian against central differences of `gradient`
+/// (the model's gradient as its real coordinates), column by column.
+fn check_model_hessian<M: Differentiable<Tangent: RealLeaves> + Clone>(
+    h: &fluxion::autodiff::CoordinateHessian,
+    model: &M,
+    gradient: impl Fn(&M) -> Vec<f64>,
+) {
+    let n = h.matrix.dims().as_slice()[0];
+    let eps = 1e-5;
+    for k in 0..n {
+        let shifted = |sign: f64| {
+            let mut direction = model.zero_tangent();
+            let mut index = 0;
+            direction.map_reals(&mut |_| {
+                index += 1;
+                if index - 1 == k { sign * eps } else { 0.0 }
+            });
+            let mut moved = model.clone();
+            moved.move_by(&direction);
+            gradient(&moved)
+        };
+        let (plus, minus) = (shifted(1.0), shifted(-1.0));
+        for i in 0..n {
+            let difference = (plus[i] - minus[i]) / (2.0 * eps);
+            assert!(
+                (h.matrix[[i, k]] - difference).abs() < 1e-6,
+                "H[{i}, {k}] = {} vs {difference}",
+                h.matrix[[i, k]]
+            );
+            assert!((h.matrix[[i, k]] - h.matrix[[k, i]]).abs() < 1e-12, "symmetry at ({i}, {k})");
+        }
+    }
+}
+
+/// A small CNN's Hessian over its parameters (convolution, tanh, flatten, linear)
+/// against central differences of its gradient, from a plain batch of images.
+#[test]
+fn coordinate_hessian_of_a_cnn_runs_its_convolution() {
+    use fluxion::autodiff::coordinate_hessian;
+    use fluxion::nn::layer::{Conv2d, Flatten, Linear, Sequential, Tanh};
+    use fluxion::nn::loss::{Reduction, cross_entropy};
+    type Cnn = Sequential<(Conv2d<f64, 1, 2, 3, 3, 2, 2>, Tanh, Flatten<8>, Linear<f64, 8, 2>)>;
+    let model: Cnn = Sequential((Conv2d::new(41), Tanh, Flatten, Linear::new(42)));
+    let images: Tensor<f64, (Dyn, Const<1>, Const<4>, Const<4>), Heap> =
+        Tensor::random_uniform_shaped((Dyn(3), Const, Const, Const), -1.0, 1.0, 43);
+    let classes = [1, 0, 1];
+    let h = coordinate_hessian(
+        |m: <<Cnn as Lift>::Lifted as Trace>::Traced| {
+            cross_entropy(&m.forward(&images), &classes, Reduction::Mean)
+        },
+        &model,
+    );
+    let n = h.matrix.dims().as_slice()[0];
+    assert_eq!(n, 2 * 9 + 2 + 8 * 2 + 2);
+    assert_eq!(h.leaves[0].name, "0.weight");
+    check_model_hessian(&h, &model, |m: &Cnn| {
+        let g = grad(
+            |m: <Cnn as Trace>::Traced| cross_entropy(&m.forward(&images), &classes, Reduction::Mean),
+            m,
+        );
+        let mut coordinates = Vec::new();
+        g.for_each_real(&mut |value| coordinates.push(value));
+        coordinates
+    });
+}
+
 #[test]
 fn coordinate_hessian_of_a_model_runs_its_layers() {
     use fluxion::autodiff::coordinate_hessian;
@@ -757,7 +823,7 @@ fn coordinate_hessian_of_a_model_runs_its_layers() {
     );
     assert_eq!(from_plain.matrix, h.matrix);
     let plain_x = Var::constant(x.clone());
-    let gradient = |m: &Model| {
+    check_model_hessian(&h, &model, |m: &Model| {
         let g = grad(
             |m: <Model as Trace>::Traced| cross_entropy(&m.forward(&plain_x), &classes, Reduction::Mean),
             m,
@@ -765,29 +831,5 @@ fn coordinate_hessian_of_a_model_runs_its_layers() {
         let mut coordinates = Vec::new();
         g.for_each_real(&mut |value| coordinates.push(value));
         coordinates
-    };
-    let eps = 1e-5;
-    for k in 0..n {
-        let shifted = |sign: f64| {
-            let mut direction = model.zero_tangent();
-            let mut index = 0;
-            direction.map_reals(&mut |_| {
-                index += 1;
-                if index - 1 == k { sign * eps } else { 0.0 }
-            });
-            let mut moved = model.clone();
-            moved.move_by(&direction);
-            gradient(&moved)
-        };
-        let (plus, minus) = (shifted(1.0), shifted(-1.0));
-        for i in 0..n {
-            let difference = (plus[i] - minus[i]) / (2.0 * eps);
-            assert!(
-                (h.matrix[[i, k]] - difference).abs() < 1e-6,
-                "H[{i}, {k}] = {} vs {difference}",
-                h.matrix[[i, k]]
-            );
-            assert!((h.matrix[[i, k]] - h.matrix[[k, i]]).abs() < 1e-12, "symmetry at ({i}, {k})");
-        }
-    }
+    });
 }

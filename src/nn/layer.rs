@@ -810,6 +810,25 @@ constant_input!(
     ]
 );
 constant_input!(
+    [
+        T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, const O: usize,
+        const KH: usize, const KW: usize, const HO: usize, const WO: usize,
+        K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<Dual<T>, (B, Const<C>, Const<H>, Const<W>)>,
+        const P: usize, const S: usize
+    ]
+    Conv2dLiftedTraced<T, C, O, KH, KW, HO, WO, K, P, S>,
+    Tensor<T, (B, Const<C>, Const<H>, Const<W>), K> => Tensor<Dual<T>, (B, Const<C>, Const<H>, Const<W>), K>,
+    |x| x.map(Dual::constant);
+    where [
+        K: StorageKind<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
+            + Storage<Dual<T>, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
+            + StorageKind<T, (Const<O>,)>
+            + Storage<Dual<T>, (Const<O>,)>,
+        Tensor<T, (Const<O>, Const<C>, Const<KH>, Const<KW>), K>: Lift<Lifted: Trace>,
+        Tensor<T, (Const<O>,), K>: Lift<Lifted: Trace>,
+    ]
+);
+constant_input!(
     [T: RealScalar, R: Dim, F: Dim, const D: usize, K: Storage<T, (R, F)> + Storage<Dual<T>, (R, F)>]
     LayerNormLiftedTraced<T, D, K>, Tensor<T, (R, F), K> => Tensor<Dual<T>, (R, F), K>, |x| x.map(Dual::constant);
     where [
@@ -1886,6 +1905,43 @@ where
     type Output = Tensor<Dual<T>, (B, Const<O>, Const<HO>, Const<WO>), K>;
 
     fn forward(&self, x: &Tensor<Dual<T>, (B, Const<C>, Const<H>, Const<W>), K>) -> Self::Output {
+        x.conv2d_strided(&self.weight, Stride::<S>, Padding::<P>).add_channels(&self.bias)
+    }
+}
+
+/// Forward over reverse (`hvp`, `coordinate_hessian` of a loss of the parameters):
+/// the lifted layer traced, on a traced batch of dual images.
+#[cfg(feature = "std")]
+impl<
+    T,
+    B: Dim,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const HO: usize,
+    const WO: usize,
+    K,
+    const P: usize,
+    const S: usize,
+> Module<Var<Tensor<Dual<T>, (B, Const<C>, Const<H>, Const<W>), K>>>
+    for Conv2dLiftedTraced<T, C, O, KH, KW, HO, WO, K, P, S>
+where
+    T: RealScalar,
+    Const<H>: ConvolvesTo<KH, P, HO, S>,
+    Const<W>: ConvolvesTo<KW, P, WO, S>,
+    K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
+        + Storage<T, (Const<O>,)>
+        + Storage<Dual<T>, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
+        + Storage<Dual<T>, (Const<O>,)>
+        + Storage<Dual<T>, (B, Const<C>, Const<H>, Const<W>)>
+        + Storage<Dual<T>, (B, Const<O>, Const<HO>, Const<WO>)>,
+{
+    type Output = Var<Tensor<Dual<T>, (B, Const<O>, Const<HO>, Const<WO>), K>>;
+
+    fn forward(&self, x: &Var<Tensor<Dual<T>, (B, Const<C>, Const<H>, Const<W>), K>>) -> Self::Output {
         x.conv2d_strided(&self.weight, Stride::<S>, Padding::<P>).add_channels(&self.bias)
     }
 }
