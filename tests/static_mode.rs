@@ -855,7 +855,7 @@ fn read_then_assigned(x: f64, n: usize) -> f64 {
     let mut c = 2.0;
     let mut s = x;
     for _ in 0..n {
-        s = s * c;
+        s *= c;
     }
     c = 5.0;
     s * c
@@ -866,7 +866,7 @@ fn read_then_shadowed(x: f64, n: usize) -> f64 {
     let c = 2.0;
     let mut s = x;
     for _ in 0..n {
-        s = s * c;
+        s *= c;
     }
     let c = 5.0;
     s * c
@@ -878,9 +878,9 @@ fn inner_loop_reads_outer_state(x: f64, n: usize, m: usize) -> f64 {
     let mut c = 1.0;
     for _ in 0..n {
         for _ in 0..m {
-            s = s * c;
+            s *= c;
         }
-        c = c + 1.0;
+        c += 1.0;
     }
     s
 }
@@ -891,9 +891,9 @@ fn inner_loop_in_a_literal_loop<T: RealScalar>(x: T, m: usize) -> T {
     let mut c = T::one();
     for _ in 0..3 {
         for _ in 0..m {
-            s = s * c;
+            s *= c;
         }
-        c = c + T::one();
+        c += T::one();
     }
     s
 }
@@ -915,12 +915,15 @@ fn a_rerun_loop_reads_plain_variables_as_they_were_when_it_ran() {
     assert!((inner_loop_in_a_literal_loop::hvp(x, 2, &1.0) - 72.0).abs() < 1e-12);
 }
 
-/// Named lifetime parameters, on a differentiated reference and on a constant slice.
+/// Named lifetime parameters, on a differentiated reference and on a constant slice
+/// (written out: they are the case under test).
+#[allow(clippy::needless_lifetimes)]
 #[differentiable]
 fn squared_through<'a>(x: &'a f64) -> f64 {
     *x * *x
 }
 
+#[allow(clippy::needless_lifetimes)]
 #[differentiable(wrt(x))]
 fn times_first<'a>(x: f64, c: &'a [f64]) -> f64 {
     x * c[0]
@@ -1038,7 +1041,7 @@ fn checkpointed_loops(x: f64, n: usize, m: usize) -> f64 {
             s = s * 0.99 + 0.001 * k;
         }
     }
-    let y = if n % 2 == 0 {
+    let y = if n.is_multiple_of(2) {
         let mut t = s;
         for j in 0..n {
             t = t * 0.98 + (j as f64) * 0.0001 * s;
@@ -1066,7 +1069,7 @@ fn checkpointed_loops_on_the_tape(x: &Var<f64>, n: usize, m: usize) -> Var<f64> 
             s = s * 0.99 + 0.001 * k;
         }
     }
-    let y = if n % 2 == 0 {
+    let y = if n.is_multiple_of(2) {
         let mut t = s.clone();
         for j in 0..n {
             t = t * 0.98 + &s * ((j as f64) * 0.0001);
@@ -1117,7 +1120,7 @@ struct Repeated {
 fn repeated_product(c: &Repeated, x: f64) -> f64 {
     let mut s = x;
     for _ in 0..c.times {
-        s = s * c.w;
+        s *= c.w;
     }
     s
 }

@@ -461,6 +461,11 @@ impl<Target> Reshaping<Target> {
         Reshaping(core::marker::PhantomData)
     }
 }
+impl<Target> Default for Reshaping<Target> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 impl<Target> Clone for Reshaping<Target> {
     fn clone(&self) -> Self {
         *self

@@ -987,7 +987,7 @@ impl Companions<'_> {
             quote! {
                 #[doc(hidden)]
                 #[inline]
-                #[allow(unused_mut, unused_variables, clippy::all)]
+                #[allow(unused_mut, unused_variables, unused_assignments, clippy::all)]
                 #vis fn #record_owned_name #vjp_impl_generics (#(#declarations,)* __wanted: [bool; #parameter_count]) -> (#output, impl FnOnce(#output_tangent) -> (#(#all_tangents,)*) + '__l) #vjp_where {
                     #body
                 }
@@ -1025,7 +1025,7 @@ impl Companions<'_> {
         let items = quote! {
             #[doc(hidden)]
             #[inline]
-            #[allow(unused_mut, unused_variables, clippy::all)]
+            #[allow(unused_mut, unused_variables, unused_assignments, clippy::all)]
             #vis fn #joint_into #impl_generics (#(#body_declarations,)* __seed: #output_tangent, #(#outs: &mut #all_tangents,)*) -> #output #where_clause {
                 #joint_forward
                 #joint_reverse
@@ -1034,7 +1034,7 @@ impl Companions<'_> {
 
             #[doc(hidden)]
             #[inline]
-            #[allow(unused_mut, unused_variables, clippy::all)]
+            #[allow(unused_mut, unused_variables, unused_assignments, clippy::all)]
             #vis fn #record_name #vjp_impl_generics (#(#body_vjp_declarations,)* __wanted: [bool; #parameter_count]) -> (#output, impl FnOnce(#output_tangent) -> (#(#all_tangents,)*) + '__l) #vjp_where {
                 #record_body
             }
@@ -1051,7 +1051,7 @@ impl Companions<'_> {
 
             #[doc(hidden)]
             #[inline]
-            #[allow(unused_mut, unused_variables, clippy::all)]
+            #[allow(unused_mut, unused_variables, unused_assignments, clippy::all)]
             #vis fn #joint_lanes_into #with_lanes (#(#body_declarations,)* __seed: [#output_tangent; __N], #(#outs: &mut [#all_tangents; __N],)*) -> #output #where_clause {
                 #joint_lanes_body
             }
@@ -1066,14 +1066,14 @@ impl Companions<'_> {
 
             #[doc(hidden)]
             #[inline]
-            #[allow(unused_mut, unused_variables, clippy::all)]
+            #[allow(unused_mut, unused_variables, unused_assignments, clippy::all)]
             #vis fn #jvp_inner #impl_generics (#(#body_declarations,)* __tangents: (#(#seeds,)*)) -> (#output, #output_tangent) #where_clause {
                 #tangent_body
             }
 
             #[doc(hidden)]
             #[inline]
-            #[allow(unused_mut, unused_variables, clippy::all)]
+            #[allow(unused_mut, unused_variables, unused_assignments, clippy::all)]
             #vis fn #jvp_lanes #with_lanes (#(#body_declarations,)* __tangents: (#(#lane_seeds,)*)) -> (#output, [#output_tangent; __N]) #where_clause {
                 #lanes_body
             }
