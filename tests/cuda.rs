@@ -758,6 +758,44 @@ fn plain_tensors_beside_traced_ones_and_c_over_x_match_the_host() {
     assert_close(&device_gradient, &gradient, F64_TOL);
 }
 
+/// `dot` (of matrices and of vectors), `mul_rows` and `add_rows` with a plain tensor
+/// on the right, a constant, written once and instantiated for a storage kind: the
+/// value and gradient.
+macro_rules! with_plain_right_operands {
+    ($name:ident, $kind:ty) => {
+        fn $name(
+            x: &Matrix<f64, 3, 4, $kind>,
+            c: &Matrix<f64, 3, 4, $kind>,
+            row: &Vector<f64, 4, $kind>,
+        ) -> (f64, Vec<f64>) {
+            let (value, gradient) = value_and_grad(
+                |x: Var<Matrix<f64, 3, 4, $kind>>| {
+                    let rows = x.mul_rows(row).add_rows(row);
+                    &(&x.dot(c) + &rows.dot(&x)) + &x.sum_axis(Axis::<0>).dot(row)
+                },
+                x,
+            );
+            (value, gradient.to_vec())
+        }
+    };
+}
+
+with_plain_right_operands!(with_plain_right_operands_on_the_host, Heap);
+with_plain_right_operands!(with_plain_right_operands_on_the_gpu, Cuda);
+
+#[test]
+fn plain_tensors_on_the_right_of_dot_and_row_operations_match_the_host() {
+    let Some(_gpu) = gpu() else { return };
+    let x: Matrix<f64, 3, 4, Heap> = Matrix::random_uniform(-1.0, 1.0, 36);
+    let c: Matrix<f64, 3, 4, Heap> = Matrix::random_uniform(-1.0, 1.0, 37);
+    let row: Vector<f64, 4, Heap> = Vector::random_uniform(-1.0, 1.0, 38);
+    let (value, gradient) = with_plain_right_operands_on_the_host(&x, &c, &row);
+    let (device_value, device_gradient) =
+        with_plain_right_operands_on_the_gpu(&x.to_device(), &c.to_device(), &row.to_device());
+    assert_close(&[device_value], &[value], F64_TOL);
+    assert_close(&device_gradient, &gradient, F64_TOL);
+}
+
 #[test]
 fn forward_mode_on_the_gpu_agrees_with_reverse_mode_and_finite_differences() {
     let Some(_gpu) = gpu() else { return };
@@ -1921,6 +1959,32 @@ fn traced_abs_flatten_and_scale_by_match_the_host() {
     assert_close(&[device_value], &[host_value], F64_TOL);
     assert_close(&device_gradient.0.to_vec(), host_gradient.0.as_slice(), F64_TOL);
     assert_close(&[device_gradient.1], &[host_gradient.1], F64_TOL);
+}
+
+/// `scale_by` of a traced complex GPU tensor by a traced complex scalar, beside plain
+/// complex rows (`mul_rows`, `add_rows`): the host's value and gradient, x̄ = conj(s)·ȳ
+/// and s̄ = ⟨x, ȳ⟩, under a real loss that reads both parts.
+#[test]
+fn traced_complex_scale_by_and_plain_complex_rows_match_the_host() {
+    let Some(_gpu) = gpu() else { return };
+    let z: Matrix<Complex64, 3, 4, Heap> = Matrix::random_uniform(-1.0, 1.0, 98);
+    let g: Vector<Complex64, 4, Heap> = Vector::random_uniform(-1.0, 1.0, 99);
+    let s = Complex64::new(0.75, -1.25);
+    macro_rules! loss {
+        ($kind:ty, $g:expr) => {
+            |(z, s): (Var<Matrix<Complex64, 3, 4, $kind>>, Var<Complex64>)| {
+                let y = z.scale_by(&s);
+                let w = y.mul_rows($g).add_rows($g);
+                &(&w.inner(&z).re() + &y.norm_sqr().sum()) + &(&w.sum() * &s).im()
+            }
+        };
+    }
+    let (host_value, host_gradient) = value_and_grad(loss!(Heap, &g), &(z.clone(), s));
+    let device_g = g.to_device();
+    let (device_value, device_gradient) = value_and_grad(loss!(Cuda, &device_g), &(z.to_device(), s));
+    assert_close(&[device_value], &[host_value], F64_TOL);
+    assert_close_complex(&device_gradient.0.to_vec(), host_gradient.0.as_slice(), F64_TOL);
+    assert_close_complex(&[device_gradient.1], &[host_gradient.1], F64_TOL);
 }
 
 /// `argmax` and `accuracy` of GPU scores: one kernel, the host's picks (the first

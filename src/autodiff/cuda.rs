@@ -4,8 +4,10 @@
 //! [`crate::ops::cuda`]. The tape itself stays on the host; the values and adjoints
 //! it holds live on the GPU, and every rule writes its cotangent straight into the
 //! adjoint's GPU memory. So a model written for `Heap` tensors with `Var` operations
-//! trains on the GPU when its storage type says `Cuda`. A plain GPU tensor
-//! beside a traced one in `+`, `−` and `hadamard` is a constant, as on the host.
+//! trains on the GPU when its storage type says `Cuda`. A plain GPU tensor beside a
+//! traced one is a constant, as on the host: on either side of `+` and `−`, and on
+//! the right of `hadamard`, `dot`, the matrix products, `conv2d`, `add_rows`,
+//! `mul_rows` and `add_channels`.
 //!
 //! The optimisers' updates ([`Leaf::update`]) run as generated kernels on the GPU. The
 //! coordinate walks ([`RealLeaves`], [`Differentiable::map_leaves_with`]) copy the
@@ -1010,12 +1012,14 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
         )
     }
 
-    /// Σ aᵢbᵢ, with ā = s̄·b and b̄ = s̄·a (its value is read back to the host).
+    /// Σ aᵢbᵢ (with a `Var` or a plain tensor, a constant), with ā = s̄·b and
+    /// b̄ = s̄·a (its value is read back to the host).
     #[track_caller]
-    pub fn dot(&self, other: &Self) -> Var<T> {
+    pub fn dot(&self, other: &impl Operand<OnDevice<T, S>>) -> Var<T> {
+        let other = other.to_var();
         let (a, b) = (self.shared_value(), other.shared_value());
         let shapes = (a.shape(), b.shape());
-        record_binary_in_place(self, other, a.dot(&b), move |_, &s_bar: &T, mut adjoints| {
+        record_binary_in_place(self, &other, a.dot(&b), move |_, &s_bar: &T, mut adjoints| {
             adjoints.write_or_add(shapes, |a_bar, b_bar| {
                 if let Some((a_bar, write)) = a_bar {
                     rules::scaled_pullback(&b, s_bar, a_bar, write);
@@ -1134,14 +1138,15 @@ impl<T: CudaScalar, M: Dim> Var<OnDevice<T, (M,)>> {
 
 /// Row operations of every element type.
 impl<T: CudaScalar, R: Dim, C: Dim> Var<OnDevice<T, (R, C)>> {
-    /// yᵢⱼ = xᵢⱼ + bⱼ, with x̄ = ȳ and b̄ = Σᵢ ȳᵢ (panics naming both shapes when a
-    /// dynamic column count differs).
+    /// yᵢⱼ = xᵢⱼ + bⱼ (`row` a `Var` or a plain tensor, a constant), with x̄ = ȳ and
+    /// b̄ = Σᵢ ȳᵢ (panics naming both shapes when a dynamic column count differs).
     #[track_caller]
-    pub fn add_rows(&self, row: &Var<OnDevice<T, (C,)>>) -> Self {
+    pub fn add_rows(&self, row: &impl Operand<OnDevice<T, (C,)>>) -> Self {
+        let row = row.to_var();
         let shapes = (self.value().shape(), row.value().shape());
         record_binary_in_place(
             self,
-            row,
+            &row,
             self.value().add_rows(row.value()),
             move |_, y_bar, mut adjoints| {
                 adjoints.write_or_add(shapes, |x_bar, row_bar| {
@@ -1181,15 +1186,17 @@ impl<T: CudaScalar, R: Dim, C: Dim> Var<OnDevice<T, (R, C)>> {
 }
 
 impl<T: CudaElement, R: Dim, C: Dim> Var<OnDevice<T, (R, C)>> {
-    /// yᵢⱼ = xᵢⱼ·gⱼ, with x̄ᵢⱼ = ȳᵢⱼ·gⱼ and ḡⱼ = Σᵢ ȳᵢⱼ·xᵢⱼ (panics naming both shapes
-    /// when a dynamic column count differs).
+    /// yᵢⱼ = xᵢⱼ·gⱼ (`row` a `Var` or a plain tensor, a constant), with x̄ᵢⱼ = ȳᵢⱼ·gⱼ
+    /// and ḡⱼ = Σᵢ ȳᵢⱼ·xᵢⱼ (panics naming both shapes when a dynamic column count
+    /// differs).
     #[track_caller]
-    pub fn mul_rows(&self, row: &Var<OnDevice<T, (C,)>>) -> Self {
+    pub fn mul_rows(&self, row: &impl Operand<OnDevice<T, (C,)>>) -> Self {
+        let row = row.to_var();
         let (x, g) = (self.shared_value(), row.shared_value());
         let shapes = (x.shape(), g.shape());
         record_binary_in_place(
             self,
-            row,
+            &row,
             x.mul_rows(&g),
             move |_, y_bar: &OnDevice<T, (R, C)>, mut adjoints| {
                 adjoints.write_or_add(shapes, |x_bar, row_bar| {
@@ -1499,6 +1506,23 @@ where
         })
     }
 
+    /// s·x for a differentiated scalar s: x̄ = conj(s)·ȳ and s̄ = ⟨x, ȳ⟩ = Σ conj(xᵢ)·ȳᵢ
+    /// (a reduction on the GPU, read back), as on the host.
+    pub fn scale_by(&self, s: &Var<Complex<T>>) -> Self {
+        let (x, factor) = (self.shared_value(), *s.value());
+        record_binary_in_place(
+            self,
+            s,
+            x.scale(factor),
+            move |_, y_bar: &OnDevice<Complex<T>, S>, mut adjoints| {
+                adjoints.lhs().write_or_add(x.shape(), |x_bar, write| {
+                    rules::complex_scaled_pullback(y_bar, factor, x_bar, write)
+                });
+                adjoints.rhs().add(|| x.inner(y_bar));
+            },
+        )
+    }
+
     /// Elementwise product (with a `Var` or a plain tensor, a constant), with
     /// ā = conj(b)·ȳ and b̄ = conj(a)·ȳ.
     #[track_caller]
@@ -1602,13 +1626,15 @@ impl<T: CudaElement, R: Dim, C: Dim> Var<OnDevice<Complex<T>, (R, C)>>
 where
     Complex<T>: CudaScalar<Part = T>,
 {
-    /// yᵢⱼ = xᵢⱼ·gⱼ, recorded as the row broadcast and a Hadamard product: x̄ᵢⱼ =
-    /// conj(gⱼ)·ȳᵢⱼ and ḡⱼ = Σᵢ conj(xᵢⱼ)·ȳᵢⱼ, as on the host.
+    /// yᵢⱼ = xᵢⱼ·gⱼ (`row` a `Var` or a plain tensor, a constant), recorded as the row
+    /// broadcast and a Hadamard product: x̄ᵢⱼ = conj(gⱼ)·ȳᵢⱼ and ḡⱼ = Σᵢ conj(xᵢⱼ)·ȳᵢⱼ,
+    /// as on the host.
     ///
     /// # Panics
     /// When a dynamic column count differs from the row's length.
     #[track_caller]
-    pub fn mul_rows(&self, row: &Var<OnDevice<Complex<T>, (C,)>>) -> Self {
+    pub fn mul_rows(&self, row: &impl Operand<OnDevice<Complex<T>, (C,)>>) -> Self {
+        let row = row.to_var();
         or_panic(check_row(self.value().shape(), row.value().shape(), "mul_rows"));
         self.hadamard(&or_panic(row.try_broadcast_to(self.value().shape())))
     }
