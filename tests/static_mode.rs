@@ -1134,6 +1134,187 @@ fn a_loop_bound_may_be_a_size_field_of_a_differentiated_struct() {
     assert_eq!(repeated_product::jvp(&c, 0.5, &RepeatedTangent { w: 1.0 }, &0.0).1, gradient.w);
 }
 
+/// Plain variables a rerun loop reads, changed other than by `=`: through an
+/// element, `%=`, `mem::swap`, a method.
+#[differentiable(wrt(x))]
+fn element_assigned_after(x: f64, n: usize) -> f64 {
+    let mut c = [2.0, 3.0];
+    let mut s = x;
+    for _ in 0..n {
+        s *= c[0];
+    }
+    c[0] = 5.0;
+    s * c[1]
+}
+
+#[differentiable(wrt(x))]
+fn remainder_in_the_body(x: f64, n: usize) -> f64 {
+    let mut c = 3.7;
+    let mut s = x;
+    for _ in 0..n {
+        s *= c;
+        c %= 2.0;
+    }
+    s
+}
+
+#[differentiable(wrt(x))]
+fn swapped_after(x: f64, n: usize) -> f64 {
+    let (mut a, mut b) = (2.0, 3.0);
+    let mut s = x;
+    for _ in 0..n {
+        s *= a;
+    }
+    core::mem::swap(&mut a, &mut b);
+    s * a
+}
+
+#[differentiable(wrt(x))]
+fn pushed_in_the_body(x: f64, n: usize) -> f64 {
+    let mut seen: Vec<f64> = Vec::new();
+    let mut s = x;
+    for _ in 0..n {
+        s *= 1.0 + seen.len() as f64;
+        seen.push(1.0);
+    }
+    s
+}
+
+/// A `let` shadowing a variable the loop body or arm had just assigned.
+#[differentiable(wrt(x))]
+fn shadowed_after_assignment(x: f64, n: usize) -> f64 {
+    let mut s = x;
+    let mut k = 1.0;
+    for _ in 0..n {
+        k += 1.0;
+        s = s * 1.5 * k;
+        let s = 2.0;
+        let k = s * x;
+        let _ = k;
+    }
+    s * k
+}
+
+#[differentiable(wrt(x))]
+fn shadowed_in_an_arm(x: f64, c: bool) -> f64 {
+    let mut k = 1.0;
+    let y = if c {
+        k += 1.0;
+        let k = x * 2.0;
+        k * x
+    } else {
+        x
+    };
+    y * k
+}
+
+/// A rerun loop in an arm reading the arm's own plain local; a reference variable
+/// moved along a slice.
+#[differentiable(wrt(x))]
+fn loop_in_an_arm(x: f64, n: usize) -> f64 {
+    let y = if n > 2 {
+        let m = 1.0 + n as f64 * 0.1;
+        let mut s = x;
+        for _ in 0..n {
+            s = (s * m).sin() + x;
+        }
+        s
+    } else {
+        x
+    };
+    y * x
+}
+
+#[differentiable(wrt(x))]
+fn walks_a_slice(x: f64, weights: &[f64], n: usize) -> f64 {
+    let mut rest: &[f64] = weights;
+    let mut s = x;
+    for _ in 0..n {
+        s *= rest[0];
+        rest = &rest[1..];
+    }
+    s
+}
+
+/// A literal loop over large inline values, rerun from checkpoints.
+#[differentiable(wrt(v))]
+fn long_loop_over_a_large_vector(v: &Vector<f64, 256>) -> f64 {
+    let mut w = *v;
+    for _ in 0..500 {
+        w = (w.scale(0.9) + v).tanh();
+    }
+    w.sum()
+}
+
+#[test]
+fn rerun_loops_and_shadowing_lets_read_each_variable_as_it_was() {
+    let x = 0.7;
+    let cases: [(&str, fn(f64) -> (f64, f64), fn(f64) -> f64, fn(f64) -> f64, f64); 4] = [
+        (
+            "element",
+            |x| element_assigned_after::value_and_grad(x, 2),
+            |x| element_assigned_after(x, 2),
+            |x| element_assigned_after::jvp(x, 2, &1.0).1,
+            12.0,
+        ),
+        (
+            "remainder",
+            |x| remainder_in_the_body::value_and_grad(x, 2),
+            |x| remainder_in_the_body(x, 2),
+            |x| remainder_in_the_body::jvp(x, 2, &1.0).1,
+            3.7 * 1.7,
+        ),
+        (
+            "swap",
+            |x| swapped_after::value_and_grad(x, 2),
+            |x| swapped_after(x, 2),
+            |x| swapped_after::jvp(x, 2, &1.0).1,
+            12.0,
+        ),
+        (
+            "push",
+            |x| pushed_in_the_body::value_and_grad(x, 2),
+            |x| pushed_in_the_body(x, 2),
+            |x| pushed_in_the_body::jvp(x, 2, &1.0).1,
+            2.0,
+        ),
+    ];
+    for (name, value_and_grad, plain, tangent, expected) in cases {
+        let (value, gradient) = value_and_grad(x);
+        assert_eq!(value, plain(x), "{name}");
+        assert!(
+            (gradient - expected).abs() < 1e-12 && (tangent(x) - expected).abs() < 1e-12,
+            "{name}: {gradient}"
+        );
+    }
+    for n in [1, 3] {
+        let (value, gradient) = shadowed_after_assignment::value_and_grad(x, n);
+        assert_eq!(value, shadowed_after_assignment(x, n));
+        // s = x·1.5ⁿ·(n + 1)!, k = n + 1.
+        let expected = 1.5f64.powi(n as i32) * (1..=n + 1).product::<usize>() as f64 * (n + 1) as f64;
+        assert!((gradient - expected).abs() < 1e-12 * expected, "n = {n}: {gradient} vs {expected}");
+    }
+    // y = 2x², k = 2.
+    assert_eq!(shadowed_in_an_arm::value_and_grad(x, true), (shadowed_in_an_arm(x, true), 8.0 * x));
+    for n in [2, 4, 40] {
+        let (value, gradient) = loop_in_an_arm::value_and_grad(x, n);
+        assert_eq!(value, loop_in_an_arm(x, n));
+        let tangent = loop_in_an_arm::jvp(x, n, &1.0).1;
+        assert!(
+            (gradient - tangent).abs() < 1e-9 * (1.0 + tangent.abs()),
+            "n = {n}: {gradient} vs {tangent}"
+        );
+    }
+    assert_eq!(walks_a_slice::grad(x, &[1.0, 2.0, 3.0, 4.0], 3), 6.0);
+    let v = Vector::from_fn(|[i]| (i as f64 * 0.37).sin());
+    let gradient = long_loop_over_a_large_vector::grad(&v);
+    let direction = Vector::from_fn(|[i]| (i as f64 * 0.11).cos());
+    let along: f64 = gradient.iter().zip(direction.iter()).map(|(g, d)| g * d).sum();
+    assert!(
+        (long_loop_over_a_large_vector::jvp(&v, &direction).1 - along).abs() < 1e-10 * (1.0 + along.abs())
+    );
+}
+
 /// A plain point, its field and method named like a differentiated variable.
 #[derive(Clone, Copy)]
 struct Point {

@@ -235,6 +235,7 @@ pub struct Param {
     pub ident: Ident,
     pub by_ref: bool,
     pub differentiated: bool,
+    pub mutable: bool,
 }
 
 #[derive(Clone)]
@@ -261,8 +262,15 @@ struct Lowering {
     keeps_borrows: bool,
     /// The names the function assigns anywhere (`x = …`, `x += …`).
     assigned: Vec<String>,
-    /// The names the function binds more than once (shadowing).
-    rebound: HashSet<String>,
+    /// The names of variables that may change (`mut`, or bound more than once).
+    changing: HashSet<String>,
+    /// Per loop body or arm being lowered (innermost last): the outer variables it
+    /// may assign, each with its binding when a `let` in the scope shadowed it (its
+    /// value at the scope's end, which the name no longer reaches).
+    shadowed: Vec<(Vec<String>, HashMap<String, Option<Binding>>)>,
+    /// Per arm being lowered (innermost last): the names its `let`s declare, which
+    /// its reverse sweep, emitted outside the arm, does not see.
+    arm_declared: Vec<HashSet<String>>,
 }
 
 /// Lowers `block`, whose parameters are `params` (each bound to active value `i`
@@ -277,7 +285,12 @@ pub fn lower(params: &[Param], block: &syn::Block, owned_constants: bool) -> syn
             collect_assigned_anywhere(&block.stmts, &mut assigned);
             assigned
         },
-        rebound: super::reads::rebound_names(params.iter().map(|param| param.ident.to_string()), block),
+        shadowed: Vec::new(),
+        arm_declared: Vec::new(),
+        changing: super::reads::changing_names(
+            params.iter().map(|param| (param.ident.to_string(), param.mutable)),
+            block,
+        ),
         stmts: Vec::new(),
         ops: Vec::new(),
         branches: Vec::new(),
@@ -518,6 +531,17 @@ impl Lowering {
         if let Some((_, diverge)) = &init.diverge {
             self.reject_if_active(diverge.to_token_stream(), diverge.span(), "`let … else`")?;
         }
+        let mut bound = Vec::new();
+        collect_pattern_names(&local.pat, &mut bound);
+        if let Some(declared) = self.arm_declared.last_mut() {
+            declared.extend(bound.iter().cloned());
+        }
+        if let Some((tracked, shadowed)) = self.shadowed.last_mut() {
+            for name in bound.into_iter().filter(|name| tracked.contains(name)) {
+                let binding = self.names.get(&name).copied();
+                shadowed.entry(name).or_insert(binding);
+            }
+        }
         // `let (a, b) = (e1, e2);` binds element by element.
         if let (Pat::Tuple(pattern), Expr::Tuple(values)) = (&local.pat, &*init.expr)
             && pattern.elems.len() == values.elems.len()
@@ -603,7 +627,15 @@ impl Lowering {
                     self.bind_name(name, Binding::Active(id));
                 }
                 inactive => {
-                    let (ident, value) = (&assign.left, self.value_expression(&inactive));
+                    // A reference variable takes the reference (`r = &r[1..]`), any
+                    // other the value.
+                    let value = match (&inactive, self.names.get(&name)) {
+                        (Lowered::Inactive { tokens, by_ref: true }, Some(Binding::InactiveReference)) => {
+                            tokens.clone()
+                        }
+                        _ => self.value_expression(&inactive),
+                    };
+                    let ident = &assign.left;
                     if let Some(Binding::Active(_)) = self.names.get(&name) {
                         // The differentiated value had no variable of its own.
                         self.stmts.push(Stmt::Plain(quote!(let mut #ident = #value;)));
@@ -683,6 +715,16 @@ impl Lowering {
         // An integer range owns its bounds; another iterator may borrow a local.
         if !is_range(&for_loop.expr) {
             self.keeps_borrows = true;
+            let declared_in_arm =
+                |name: &str| self.arm_declared.iter().any(|declared| declared.contains(name));
+            if let Some(name) = super::reads::first_read(for_loop.expr.to_token_stream(), &declared_in_arm) {
+                return Err(syn::Error::new(
+                    for_loop.expr.span(),
+                    format!(
+                        "this loop inside an `if`/`match` arm iterates over `{name}`, declared in the arm: the reverse sweep runs the loop again after the arm, where `{name}` is gone; declare `{name}` before the `if`/`match`"
+                    ),
+                ));
+            }
         }
         for keyword in ["break", "continue", "return"] {
             if contains_word(for_loop.body.to_token_stream(), keyword) {
@@ -728,12 +770,16 @@ impl Lowering {
             };
             entries.push(entry);
         }
-        // Plain variables the body only reads but the function assigns or shadows
-        // elsewhere: the reverse sweep reruns the body after the forward sweep, and
+        // Plain variables the body reads that may change (`mut`, assigned or
+        // shadowed): the reverse sweep reruns the body after the forward sweep, and
         // must read them as they were when the loop ran.
+        // So must those declared in an enclosing arm, whose reverse sweep is emitted
+        // outside it.
         let read = super::reads::block_reads(&for_loop.body, &|name| {
             matches!(self.names.get(name), Some(Binding::Inactive | Binding::InactiveReference))
-                && (self.assigned.iter().any(|assigned| assigned == name) || self.rebound.contains(name))
+                && (self.assigned.iter().any(|assigned| assigned == name)
+                    || self.changing.contains(name)
+                    || self.arm_declared.iter().any(|declared| declared.contains(name)))
                 && !pattern_names.iter().any(|bound| bound == name)
                 && !assigned.iter().any(|assigned| assigned == name)
         });
@@ -811,15 +857,16 @@ impl Lowering {
                 id
             })
             .collect();
-        let result = self.block(&for_loop.body);
-        let active_end = |lowering: &Self, name: &String| match lowering.names.get(name) {
-            Some(Binding::Active(id)) => Some(*id),
+        let tracked = carried.iter().chain(&assigned).cloned().collect();
+        let (result, ends) = self.with_shadowing(tracked, |lowering| lowering.block(&for_loop.body));
+        let active_end = |name: &String| match ends.get(name) {
+            Some(Some(Binding::Active(id))) => Some(*id),
             _ => None,
         };
-        let assigned_ends = assigned.iter().map(|name| active_end(self, name)).collect();
+        let assigned_ends = assigned.iter().map(active_end).collect();
         let mut carried_pairs = Vec::new();
         for (name, &start) in carried.iter().zip(&starts) {
-            let end = match active_end(self, name) {
+            let end = match active_end(name) {
                 Some(id) => id,
                 None => self.lift(name),
             };
@@ -896,6 +943,30 @@ impl Lowering {
     fn bind_name(&mut self, name: String, binding: Binding) {
         self.reference_params.remove(&name);
         self.names.insert(name, binding);
+    }
+
+    /// Lowers a loop body or an arm (`lower`) that may assign the outer variables
+    /// `tracked`, and returns with its result their bindings at its end: a `let`
+    /// inside that shadows one leaves the variable at its value before the `let`.
+    fn with_shadowing<R>(
+        &mut self,
+        tracked: Vec<String>,
+        lower: impl FnOnce(&mut Self) -> R,
+    ) -> (R, HashMap<String, Option<Binding>>) {
+        self.shadowed.push((tracked.clone(), HashMap::new()));
+        let result = lower(self);
+        let (_, shadowed) = self.shadowed.pop().expect("the scope's shadowed names");
+        let ends = tracked
+            .into_iter()
+            .map(|name| {
+                let end = match shadowed.get(&name) {
+                    Some(binding) => *binding,
+                    None => self.names.get(&name).copied(),
+                };
+                (name, end)
+            })
+            .collect();
+        (result, ends)
     }
 
     /// Records a generated local of the arm being lowered.
@@ -1142,12 +1213,15 @@ impl Lowering {
         let outer_names = self.names.clone();
         let first_value = self.values.len();
         self.arm_locals.push(Vec::new());
-        let output = lower(self);
+        self.arm_declared.push(HashSet::new());
+        let (output, ends) = self.with_shadowing(assigned.to_vec(), lower);
+        self.arm_declared.pop();
         let stored = self.arm_locals.pop().expect("the arm's locals");
         // An outer variable given a differentiated value inside the arm would not
         // reach outside: refuse it rather than lose its derivative.
         for name in assigned {
-            let (inner, outer) = (self.names.get(name), outer_names.get(name));
+            let (inner, outer) = (ends.get(name).copied().flatten(), outer_names.get(name));
+            let inner = inner.as_ref();
             let given = matches!((inner, outer), (Some(Binding::Active(inner)), Some(outer))
                 if !matches!(outer, Binding::Active(id) if id == inner));
             // A differentiated variable given a plain value inside the arm: the
@@ -1645,7 +1719,7 @@ pub const CHECKPOINTS: usize = 32;
 
 /// Loops with a literal trip count up to this keep each iteration's values for the
 /// reverse sweep, on the stack; longer ones are run again as run-time loops are.
-pub const STORED_TRIP_COUNT: usize = 1024;
+pub const STORED_TRIP_COUNT: usize = 64;
 
 /// Loops with a literal trip count up to this, and no loop directly inside, are
 /// unrolled in the reverse-mode code: each iteration's values stay in locals of their

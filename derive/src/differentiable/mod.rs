@@ -253,7 +253,12 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
         _ => {
             let lowered_params: Vec<Param> = parameters
                 .iter()
-                .map(|p| Param { ident: p.ident.clone(), by_ref: p.by_ref, differentiated: p.differentiated })
+                .map(|p| Param {
+                    ident: p.ident.clone(),
+                    by_ref: p.by_ref,
+                    differentiated: p.differentiated,
+                    mutable: p.mutability.is_some(),
+                })
                 .collect();
             let block = returns::without_early_returns(&function.block);
             let body = lower::lower(&lowered_params, &block, false)?;

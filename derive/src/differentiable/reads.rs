@@ -28,19 +28,38 @@ pub fn block_reads(block: &syn::Block, wanted: &dyn Fn(&str) -> bool) -> Vec<Str
     reads.found
 }
 
-/// The names that `block` or its parameters (`params`) bind more than once: a
-/// variable of that name may be shadowed later.
-pub fn rebound_names(params: impl IntoIterator<Item = String>, block: &syn::Block) -> HashSet<String> {
-    struct Bindings(HashMap<String, usize>);
+/// The names of variables whose value may change while the function runs: bound
+/// `mut` (by `block` or among the parameters, `(name, mutable)`), or bound more than
+/// once (a later binding may shadow an earlier one).
+pub fn changing_names(
+    params: impl IntoIterator<Item = (String, bool)>,
+    block: &syn::Block,
+) -> HashSet<String> {
+    #[derive(Default)]
+    struct Bindings {
+        count: HashMap<String, usize>,
+        mutable: HashSet<String>,
+    }
     impl Visit<'_> for Bindings {
         fn visit_pat_ident(&mut self, pat: &syn::PatIdent) {
-            *self.0.entry(pat.ident.to_string()).or_default() += 1;
+            let name = pat.ident.to_string();
+            if pat.mutability.is_some() {
+                self.mutable.insert(name.clone());
+            }
+            *self.count.entry(name).or_default() += 1;
             visit::visit_pat_ident(self, pat);
         }
     }
-    let mut bindings = Bindings(params.into_iter().map(|name| (name, 1)).collect());
+    let mut bindings = Bindings::default();
+    for (name, mutable) in params {
+        if mutable {
+            bindings.mutable.insert(name.clone());
+        }
+        bindings.count.insert(name, 1);
+    }
     bindings.visit_block(block);
-    bindings.0.into_iter().filter(|(_, count)| *count > 1).map(|(name, _)| name).collect()
+    let rebound = bindings.count.into_iter().filter(|(_, count)| *count > 1).map(|(name, _)| name);
+    bindings.mutable.into_iter().chain(rebound).collect()
 }
 
 /// The names a pattern binds.
