@@ -187,7 +187,9 @@
 //! in its own words: a call of a function or method that is not `#[differentiable]`
 //! ("cannot find module or crate `helper`", or "no method named `__joint_norm`": add
 //! the attribute, or give it a rule), and a closure called on
-//! differentiated values; and the attribute on a method of a trait impl ("method
+//! differentiated values; a method taking `self` by value of a type that is not
+//! `Copy`, called from another `#[differentiable]` function ("cannot move out of a
+//! shared reference": take `&self`); and the attribute on a method of a trait impl ("method
 //! `__joint_into_energy` is not a member of trait"): the companions are inherent
 //! items, so give the type an inherent `#[differentiable]` method and call it from
 //! the trait's. Fields marked `#[no_derivative]` bound loops (`for _ in 0..c.n`)
