@@ -450,8 +450,7 @@ pub struct MaxPooling<const S: usize, const HO: usize, const WO: usize>;
 pub struct ImageFlattening<const F: usize>;
 /// `x.flatten::<N>()`: a reshape to a vector (`N` from the turbofish or from how the
 /// result is used), so ẏ is ẋ flattened and x̄ is ȳ under x's shape.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Flattening<const N: usize>;
+pub type Flattening<const N: usize> = Reshaping<(Const<N>,)>;
 /// `x.reshape::<Target>()` (`Target` from the turbofish or from how the result is
 /// used): ẏ is ẋ reshaped, x̄ is ȳ under x's shape.
 pub struct Reshaping<Target>(core::marker::PhantomData<fn() -> Target>);
@@ -1077,27 +1076,6 @@ where
     #[inline(always)]
     fn pull(&self, _: &Tensor<T, S, K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, S, K> {
         y_bar.sum_axis(Axis::<AXIS>)
-    }
-}
-
-#[diagnostic::do_not_recommend]
-impl<T: Scalar, S: Shape, K, const N: usize> UnaryRule<Tensor<T, S, K>> for Flattening<N>
-where
-    S: SameElementCount<(Const<N>,)>,
-    K: Storage<T, S> + Storage<T, (Const<N>,)>,
-{
-    type Output = Tensor<T, (Const<N>,), K>;
-    #[inline(always)]
-    fn value(&self, x: &Tensor<T, S, K>) -> Self::Output {
-        x.flatten::<N>()
-    }
-    #[inline(always)]
-    fn push(&self, _: &Tensor<T, S, K>, _: &Self::Output, x_dot: &Tensor<T, S, K>) -> Self::Output {
-        x_dot.flatten::<N>()
-    }
-    #[inline(always)]
-    fn pull(&self, x: &Tensor<T, S, K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, S, K> {
-        reshape_pullback(x, y_bar)
     }
 }
 

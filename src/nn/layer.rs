@@ -1874,77 +1874,58 @@ forward_pass! {
     |layer, x| x.conv2d_strided(&layer.weight, Stride::<S>, Padding::<P>).add_channels(&layer.bias)
 }
 
-/// Forward mode: the lifted layer on a batch of dual images.
-impl<
-    T,
-    B: Dim,
-    const C: usize,
-    const H: usize,
-    const W: usize,
-    const O: usize,
-    const KH: usize,
-    const KW: usize,
-    const HO: usize,
-    const WO: usize,
-    K,
-    const P: usize,
-    const S: usize,
-> Module<Tensor<Dual<T>, (B, Const<C>, Const<H>, Const<W>), K>>
-    for Conv2dLifted<T, C, O, KH, KW, HO, WO, K, P, S>
-where
-    T: RealScalar,
-    Const<H>: ConvolvesTo<KH, P, HO, S>,
-    Const<W>: ConvolvesTo<KW, P, WO, S>,
-    K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
-        + Storage<T, (Const<O>,)>
-        + Storage<Dual<T>, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
-        + Storage<Dual<T>, (Const<O>,)>
-        + Storage<Dual<T>, (B, Const<C>, Const<H>, Const<W>)>
-        + Storage<Dual<T>, (B, Const<O>, Const<HO>, Const<WO>)>,
-{
-    type Output = Tensor<Dual<T>, (B, Const<O>, Const<HO>, Const<WO>), K>;
+/// The lifted layer's forward pass on a batch of dual images (`$input`, a tensor or
+/// a traced one), from the plain layer's expression.
+macro_rules! conv2d_dual_forward {
+    ($(#[$attribute:meta])* $layer:ident: $input:ty => $output:ty) => {
+        $(#[$attribute])*
+        impl<
+            T,
+            B: Dim,
+            const C: usize,
+            const H: usize,
+            const W: usize,
+            const O: usize,
+            const KH: usize,
+            const KW: usize,
+            const HO: usize,
+            const WO: usize,
+            K,
+            const P: usize,
+            const S: usize,
+        > Module<$input> for $layer<T, C, O, KH, KW, HO, WO, K, P, S>
+        where
+            T: RealScalar,
+            Const<H>: ConvolvesTo<KH, P, HO, S>,
+            Const<W>: ConvolvesTo<KW, P, WO, S>,
+            K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
+                + Storage<T, (Const<O>,)>
+                + Storage<Dual<T>, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
+                + Storage<Dual<T>, (Const<O>,)>
+                + Storage<Dual<T>, (B, Const<C>, Const<H>, Const<W>)>
+                + Storage<Dual<T>, (B, Const<O>, Const<HO>, Const<WO>)>,
+        {
+            type Output = $output;
 
-    fn forward(&self, x: &Tensor<Dual<T>, (B, Const<C>, Const<H>, Const<W>), K>) -> Self::Output {
-        x.conv2d_strided(&self.weight, Stride::<S>, Padding::<P>).add_channels(&self.bias)
-    }
+            fn forward(&self, x: &$input) -> Self::Output {
+                x.conv2d_strided(&self.weight, Stride::<S>, Padding::<P>).add_channels(&self.bias)
+            }
+        }
+    };
 }
 
-/// Forward over reverse (`hvp`, `coordinate_hessian` of a loss of the parameters):
-/// the lifted layer traced, on a traced batch of dual images.
-#[cfg(feature = "std")]
-impl<
-    T,
-    B: Dim,
-    const C: usize,
-    const H: usize,
-    const W: usize,
-    const O: usize,
-    const KH: usize,
-    const KW: usize,
-    const HO: usize,
-    const WO: usize,
-    K,
-    const P: usize,
-    const S: usize,
-> Module<Var<Tensor<Dual<T>, (B, Const<C>, Const<H>, Const<W>), K>>>
-    for Conv2dLiftedTraced<T, C, O, KH, KW, HO, WO, K, P, S>
-where
-    T: RealScalar,
-    Const<H>: ConvolvesTo<KH, P, HO, S>,
-    Const<W>: ConvolvesTo<KW, P, WO, S>,
-    K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
-        + Storage<T, (Const<O>,)>
-        + Storage<Dual<T>, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
-        + Storage<Dual<T>, (Const<O>,)>
-        + Storage<Dual<T>, (B, Const<C>, Const<H>, Const<W>)>
-        + Storage<Dual<T>, (B, Const<O>, Const<HO>, Const<WO>)>,
-{
-    type Output = Var<Tensor<Dual<T>, (B, Const<O>, Const<HO>, Const<WO>), K>>;
-
-    fn forward(&self, x: &Var<Tensor<Dual<T>, (B, Const<C>, Const<H>, Const<W>), K>>) -> Self::Output {
-        x.conv2d_strided(&self.weight, Stride::<S>, Padding::<P>).add_channels(&self.bias)
-    }
-}
+conv2d_dual_forward!(
+    /// Forward mode: the lifted layer on a batch of dual images.
+    Conv2dLifted: Tensor<Dual<T>, (B, Const<C>, Const<H>, Const<W>), K>
+        => Tensor<Dual<T>, (B, Const<O>, Const<HO>, Const<WO>), K>
+);
+conv2d_dual_forward!(
+    /// Forward over reverse (`hvp`, `coordinate_hessian` of a loss of the
+    /// parameters): the lifted layer traced, on a traced batch of dual images.
+    #[cfg(feature = "std")]
+    Conv2dLiftedTraced: Var<Tensor<Dual<T>, (B, Const<C>, Const<H>, Const<W>), K>>
+        => Var<Tensor<Dual<T>, (B, Const<O>, Const<HO>, Const<WO>), K>>
+);
 
 /// Max pooling over S×S windows with stride S on `(B, C, H, W)` images, giving
 /// `(B, C, HO, WO)` with HO = ⌊H/S⌋ and WO = ⌊W/S⌋, checked at compile time. No

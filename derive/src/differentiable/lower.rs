@@ -353,7 +353,6 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("acos", "ArcCos"),
     ("erf", "ErrorFunction"),
     ("sin_cos", "SineCosine"),
-    ("flatten", "Flattening"),
     ("max_pool2d", "MaxPooling"),
     ("flatten_images", "ImageFlattening"),
     ("conj", "Conjugation"),
@@ -361,6 +360,9 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("im", "ImaginaryPart"),
     ("norm_sqr", "NormSquared"),
 ];
+
+/// Reshapes, whose rule is built by `new()` with the target from the turbofish.
+const RESHAPES: &[(&str, &str)] = &[("reshape", "Reshaping"), ("flatten", "Flattening")];
 
 /// Methods of one operand and one plain argument (an axis, ε, a scalar function),
 /// with the rule built from the argument.
@@ -1513,14 +1515,14 @@ impl Lowering {
             let rule = rule_path(rule, span);
             return Ok(self.unary(quote_spanned!(span=> #rule::from(#argument)), x, span));
         }
-        // `reshape::<Target>()`: the rule carries the target shape (from the
-        // turbofish, else from how the result is used).
-        if name == "reshape" {
+        // `reshape::<Target>()`, `flatten::<N>()`: the rule carries the target shape
+        // (from the turbofish, else from how the result is used).
+        if let Some((_, rule)) = RESHAPES.iter().find(|(method, _)| *method == name) {
             if !args.is_empty() {
                 return Err(wrong_arity(0));
             }
             let x = active_receiver("")?;
-            let (rule, turbofish) = (rule_path("Reshaping", span), &call.turbofish);
+            let (rule, turbofish) = (rule_path(rule, span), &call.turbofish);
             return Ok(self.unary(quote_spanned!(span=> #rule #turbofish::new()), x, span));
         }
         if let Some((_, rule)) = UNARY_METHODS.iter().find(|(method, _)| *method == name) {
