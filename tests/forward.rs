@@ -725,10 +725,6 @@ fn forward_mode_follows_a_scalar_functions_written_derivative() {
     }
 }
 
-/// The Hessian of a loss over a model's parameters goes through the layers' own
-/// forward pass: `Sequential` of `Linear`, `Tanh` and `LayerNorm`, lifted and traced.
-/// Each column equals central differences of the gradient, and the matrix is
-/// symmetric.
 /// Checks a model's coordinate Hessian against central differences of `gradient`
 /// (the model's gradient as its real coordinates), column by column.
 fn check_model_hessian<M: Differentiable<Tangent: RealLeaves> + Clone>(
@@ -795,6 +791,10 @@ fn coordinate_hessian_of_a_cnn_runs_its_convolution() {
     });
 }
 
+/// The Hessian of a loss over a model's parameters goes through the layers' own
+/// forward pass: `Sequential` of `Linear`, `Tanh` and `LayerNorm`, lifted and traced.
+/// Each column equals central differences of the gradient, and the matrix is
+/// symmetric.
 #[test]
 fn coordinate_hessian_of_a_model_runs_its_layers() {
     use fluxion::autodiff::coordinate_hessian;

@@ -968,6 +968,7 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
 
     /// s·x for a differentiated scalar s: x̄ = s·ȳ, s̄ = ⟨x, ȳ⟩ (a reduction on the
     /// GPU, read back).
+    #[track_caller]
     pub fn scale_by(&self, s: &Var<T>) -> Self {
         let (x, factor) = (self.shared_value(), *s.value());
         record_binary_in_place(self, s, x.scale(factor), move |_, y_bar: &OnDevice<T, S>, mut adjoints| {
@@ -1508,6 +1509,7 @@ where
 
     /// s·x for a differentiated scalar s: x̄ = conj(s)·ȳ and s̄ = ⟨x, ȳ⟩ = Σ conj(xᵢ)·ȳᵢ
     /// (a reduction on the GPU, read back), as on the host.
+    #[track_caller]
     pub fn scale_by(&self, s: &Var<Complex<T>>) -> Self {
         let (x, factor) = (self.shared_value(), *s.value());
         record_binary_in_place(

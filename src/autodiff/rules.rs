@@ -2148,7 +2148,7 @@ tensor_part_rule!(
     ),
     |x, y_bar| norm_sqr_pullback(x, y_bar)
 );
-// |x|: ẏ = Re(x̄ᶜ·ẋ)/|x| (x̄ᶜ the conjugate; sign(x)·ẋ for reals), 0 where x = 0.
+// |x|: ẏ = Re(conj(x)·ẋ)/|x| (sign(x)·ẋ for reals), 0 where x = 0.
 tensor_part_rule!(
     Absolute,
     abs,

@@ -6,9 +6,9 @@
 //! when asked (`to_device`, `to_host`); mixing a host and a GPU tensor in one
 //! operation does not compile. Operations keep their names, and `Var`s of GPU tensors
 //! record GPU rules, so a model whose storage type says `Cuda` trains on the GPU (a
-//! plain GPU tensor beside a traced one in `+`, `−`, `hadamard`, `dot`, the matrix
-//! products and the row operations is a constant, as on the host; so is a plain batch
-//! given to a traced layer).
+//! plain GPU tensor is a constant beside a traced one on either side of `+` and `−`
+//! and on the right of `hadamard`, `dot`, the matrix products and the row
+//! operations, as on the host; so is a plain batch given to a traced layer).
 //!
 //! ## Library layers on the GPU
 //!

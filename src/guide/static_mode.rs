@@ -159,13 +159,15 @@
 //!   assigns are carried from one iteration to the next. Every iteration runs:
 //!   `break`, `continue` and `return` inside are compile errors.
 //!   A loop whose trip count is spelled with integer literals (`0..6`,
-//!   `(1..=40).rev()`, up to 64 iterations) keeps each iteration's values for the
-//!   reverse sweep, on the stack (up to 16 iterations of an innermost loop the
-//!   reverse-mode code is unrolled, each iteration's values locals of their own);
-//!   any other loop keeps up to 32 checkpoints of its state (the carried values and
-//!   the plain variables it reads that may change; on the stack, no heap) and
-//!   reruns each iteration's values from the last checkpoint before it (about
-//!   2n + n²/64 iterations for n iterations; forward mode runs it once). Either way
+//!   `(1..=16).rev()`, up to 16 iterations) keeps each iteration's values for the
+//!   reverse sweep, on the stack (an innermost one is unrolled, each iteration's
+//!   values locals of their own); any other loop keeps up to 16 checkpoints of its
+//!   state (the carried values and the plain variables it reads that may change) on
+//!   the stack — no heap, 16 times the state's size — and reruns each iteration's
+//!   values from the last checkpoint before it (about 2n + n²/32 iterations for n
+//!   iterations; forward mode runs it once). A loop carrying a large inline tensor
+//!   (thousands of elements) wants a larger stack in debug builds, or a `Heap`
+//!   tensor. Either way
 //!   its iterator must give the same items when cloned, and its body must not have
 //!   side effects beyond its variables. A loop inside an `if`/`match` arm may not
 //!   iterate over a collection the arm declares (its reverse sweep runs after the

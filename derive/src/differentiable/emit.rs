@@ -240,7 +240,7 @@ fn checkpoint_names(index: usize) -> (Ident, Ident, Ident) {
 }
 
 /// The carried values and plain state variables, as a checkpoint holds them.
-fn checkpointed(looped: &Loop, index: usize) -> (Vec<Ident>, &[Ident]) {
+fn checkpoint_fields(looped: &Loop, index: usize) -> (Vec<Ident>, &[Ident]) {
     let carries =
         (0..looped.carried.len()).map(|position| format_ident!("__carry{}_{}", index, position)).collect();
     (carries, &looped.plain_state)
@@ -252,12 +252,12 @@ fn checkpointed(looped: &Loop, index: usize) -> (Vec<Ident>, &[Ident]) {
 fn checkpointed_forward(looped: &Loop, index: usize, iteration: &TokenStream) -> TokenStream {
     let (count, stride, checkpoints) = checkpoint_names(index);
     let (range, pattern) = (format_ident!("__range{}", index), &looped.pattern);
-    let (carries, state) = checkpointed(looped, index);
+    let (carries, state) = checkpoint_fields(looped, index);
     quote! {
         let #count = ::core::iter::Iterator::count(::core::clone::Clone::clone(&#range));
         let #stride = ::core::cmp::max(1, #count.div_ceil(#CHECKPOINTS));
         let mut #checkpoints: [::core::option::Option<_>; #CHECKPOINTS] =
-            ::core::array::from_fn(|_| ::core::option::Option::None);
+            [const { ::core::option::Option::None }; #CHECKPOINTS];
         for (__j, #pattern) in ::core::iter::Iterator::enumerate(::core::clone::Clone::clone(&#range)) {
             if __j % #stride == 0 {
                 #checkpoints[__j / #stride] = ::core::option::Option::Some((
@@ -276,7 +276,7 @@ fn checkpointed_forward(looped: &Loop, index: usize, iteration: &TokenStream) ->
 fn restore_state(looped: &Loop, index: usize, step: &Ident) -> TokenStream {
     let (_, stride, checkpoints) = checkpoint_names(index);
     let range = format_ident!("__range{}", index);
-    let (carries, state) = checkpointed(looped, index);
+    let (carries, state) = checkpoint_fields(looped, index);
     quote! {
         let __checkpoint = #step / #stride;
         let (#(mut #carries,)* #(mut #state,)*) = ::core::clone::Clone::clone(

@@ -268,9 +268,17 @@ struct Lowering {
     /// may assign, each with its binding when a `let` in the scope shadowed it (its
     /// value at the scope's end, which the name no longer reaches).
     shadowed: Vec<(Vec<String>, HashMap<String, Option<Binding>>)>,
-    /// Per arm being lowered (innermost last): the names its `let`s declare, which
-    /// its reverse sweep, emitted outside the arm, does not see.
-    arm_declared: Vec<HashSet<String>>,
+    /// Per arm or loop body being lowered (innermost last): the names it declares
+    /// (`let`s, a loop's pattern), which its reverse sweep may not see — an arm's is
+    /// emitted outside the arm, a kept loop's does not run the body again.
+    declared: Vec<(Enclosing, HashSet<String>)>,
+}
+
+/// A block whose reverse sweep is emitted apart from its forward code.
+#[derive(Clone, Copy, PartialEq)]
+enum Enclosing {
+    Arm,
+    LoopBody,
 }
 
 /// Lowers `block`, whose parameters are `params` (each bound to active value `i`
@@ -286,7 +294,7 @@ pub fn lower(params: &[Param], block: &syn::Block, owned_constants: bool) -> syn
             assigned
         },
         shadowed: Vec::new(),
-        arm_declared: Vec::new(),
+        declared: Vec::new(),
         changing: super::reads::changing_names(
             params.iter().map(|param| (param.ident.to_string(), param.mutable)),
             block,
@@ -535,7 +543,7 @@ impl Lowering {
         }
         let mut bound = Vec::new();
         collect_pattern_names(&local.pat, &mut bound);
-        if let Some(declared) = self.arm_declared.last_mut() {
+        if let Some((_, declared)) = self.declared.last_mut() {
             declared.extend(bound.iter().cloned());
         }
         if let Some((tracked, shadowed)) = self.shadowed.last_mut() {
@@ -544,14 +552,27 @@ impl Lowering {
                 shadowed.entry(name).or_insert(binding);
             }
         }
-        // `let (a, b) = (e1, e2);` binds element by element.
+        // `let (a, b) = (e1, e2);` binds element by element, once every element is
+        // evaluated (`let (x, y) = (y, x);` swaps).
         if let (Pat::Tuple(pattern), Expr::Tuple(values)) = (&local.pat, &*init.expr)
             && pattern.elems.len() == values.elems.len()
             && init.diverge.is_none()
             && self.first_active_name(values.to_token_stream()).is_some()
         {
-            for (pat, value) in pattern.elems.iter().zip(&values.elems) {
-                self.bind(pat, value)?;
+            let mut elements = Vec::new();
+            for value in &values.elems {
+                elements.push(match self.expr(value)? {
+                    Lowered::Inactive { tokens, by_ref } => {
+                        let element = format_ident!("__e{}", self.constants);
+                        self.constants += 1;
+                        self.stmts.push(Stmt::Plain(quote!(let #element = #tokens;)));
+                        Lowered::Inactive { tokens: quote!(#element), by_ref }
+                    }
+                    active => active,
+                });
+            }
+            for (pat, element) in pattern.elems.iter().zip(elements) {
+                self.bind(pat, element)?;
             }
             return Ok(());
         }
@@ -583,8 +604,8 @@ impl Lowering {
     }
 
     /// `let pat = value;` for one element of a destructured tuple.
-    fn bind(&mut self, pat: &Pat, value: &Expr) -> syn::Result<()> {
-        match self.expr(value)? {
+    fn bind(&mut self, pat: &Pat, value: Lowered) -> syn::Result<()> {
+        match value {
             Lowered::Active(id) => self.bind_value(pat, id),
             Lowered::Inactive { tokens, by_ref } => {
                 let mut names = Vec::new();
@@ -717,8 +738,11 @@ impl Lowering {
         // An integer range owns its bounds; another iterator may borrow a local.
         if !is_range(&for_loop.expr) {
             self.keeps_borrows = true;
-            let declared_in_arm =
-                |name: &str| self.arm_declared.iter().any(|declared| declared.contains(name));
+            let declared_in_arm = |name: &str| {
+                self.declared
+                    .iter()
+                    .any(|(enclosing, declared)| *enclosing == Enclosing::Arm && declared.contains(name))
+            };
             if let Some(name) = super::reads::first_read(for_loop.expr.to_token_stream(), &declared_in_arm) {
                 return Err(syn::Error::new(
                     for_loop.expr.span(),
@@ -775,13 +799,13 @@ impl Lowering {
         // Plain variables the body reads that may change (`mut`, assigned or
         // shadowed): the reverse sweep reruns the body after the forward sweep, and
         // must read them as they were when the loop ran.
-        // So must those declared in an enclosing arm, whose reverse sweep is emitted
-        // outside it.
+        // So must those declared in an enclosing arm or loop body, whose reverse sweep
+        // does not see them.
         let read = super::reads::block_reads(&for_loop.body, &|name| {
             matches!(self.names.get(name), Some(Binding::Inactive | Binding::InactiveReference))
                 && (self.assigned.iter().any(|assigned| assigned == name)
                     || self.changing.contains(name)
-                    || self.arm_declared.iter().any(|declared| declared.contains(name)))
+                    || self.declared.iter().any(|(_, declared)| declared.contains(name)))
                 && !pattern_names.iter().any(|bound| bound == name)
                 && !assigned.iter().any(|assigned| assigned == name)
         });
@@ -845,10 +869,9 @@ impl Lowering {
         let outer_stmts = core::mem::take(&mut self.stmts);
         let outer_names = self.names.clone();
         self.arm_locals.push(Vec::new());
-        let mut names = Vec::new();
-        collect_pattern_names(&for_loop.pat, &mut names);
-        for name in names {
-            self.bind_name(name, Binding::Inactive);
+        self.declared.push((Enclosing::LoopBody, pattern_names.iter().cloned().collect()));
+        for name in &pattern_names {
+            self.bind_name(name.clone(), Binding::Inactive);
         }
         let starts: Vec<usize> = carried
             .iter()
@@ -875,6 +898,7 @@ impl Lowering {
             carried_pairs.push((start, end));
         }
         let stored = self.arm_locals.pop().expect("the body's locals");
+        self.declared.pop();
         self.names = outer_names;
         let stmts = core::mem::replace(&mut self.stmts, outer_stmts);
         result?;
@@ -1215,9 +1239,9 @@ impl Lowering {
         let outer_names = self.names.clone();
         let first_value = self.values.len();
         self.arm_locals.push(Vec::new());
-        self.arm_declared.push(HashSet::new());
+        self.declared.push((Enclosing::Arm, HashSet::new()));
         let (output, ends) = self.with_shadowing(assigned.to_vec(), lower);
-        self.arm_declared.pop();
+        self.declared.pop();
         let stored = self.arm_locals.pop().expect("the arm's locals");
         // An outer variable given a differentiated value inside the arm would not
         // reach outside: refuse it rather than lose its derivative.
@@ -1264,12 +1288,34 @@ impl Lowering {
                 "`#[differentiable]` does not differentiate through `if let`; use `match`",
             ));
         }
-        match self.expr(condition)? {
-            Lowered::Active(_) => {
-                Err(syn::Error::new(condition.span(), "a condition cannot be a differentiated value"))
+        // Not differentiated: the user's code as it is, each differentiated variable
+        // read as its value where it stands, so that `&&`, `||` and guards stay lazy.
+        let mut substituted = condition.clone();
+        let mut in_macro = None;
+        super::reads::substitute(&mut substituted, &mut |name, inside_macro| {
+            let Some(Binding::Active(id)) = self.names.get(name) else { return None };
+            if inside_macro {
+                in_macro.get_or_insert_with(|| name.to_owned());
+                return None;
             }
-            inactive => Ok(self.value_expression(&inactive)),
+            match self.values[*id] {
+                // A parameter keeps its name and type.
+                Def::Param { .. } => None,
+                _ => {
+                    let value = self.reference(*id);
+                    Some(syn::parse_quote!((*#value)))
+                }
+            }
+        });
+        if let Some(name) = in_macro {
+            return Err(syn::Error::new(
+                condition.span(),
+                format!(
+                    "a macro in a condition reads the differentiated `{name}`; compute it into a plain variable first"
+                ),
+            ));
         }
+        Ok(quote!((#substituted)))
     }
 
     /// Whether the arms of `branch` (and of its `else if`s) read no differentiated
@@ -1717,11 +1763,11 @@ pub fn collect_pattern_names(pat: &Pat, names: &mut Vec<String>) {
 /// A loop run again in the reverse sweep keeps up to this many checkpoints of its
 /// state (on the stack): it reruns at most ⌈n / CHECKPOINTS⌉ iterations to reach
 /// each of its n iterations.
-pub const CHECKPOINTS: usize = 32;
+pub const CHECKPOINTS: usize = 16;
 
 /// Loops with a literal trip count up to this keep each iteration's values for the
 /// reverse sweep, on the stack; longer ones are run again as run-time loops are.
-pub const STORED_TRIP_COUNT: usize = 64;
+pub const STORED_TRIP_COUNT: usize = 16;
 
 /// Loops with a literal trip count up to this, and no loop directly inside, are
 /// unrolled in the reverse-mode code: each iteration's values stay in locals of their

@@ -1,31 +1,52 @@
 //! Which variables a piece of plain code reads: the variables it names as
-//! expressions, less the names its own closures, `let`s, `match` arms and `for`
-//! loops bind over their scope. A field or method name (`p.x`, `p.x()`), a struct
-//! literal's field name (`P { x: 1.0 }`) and a closure parameter (`|x| x + 1.0`)
-//! read nothing of the function's; a macro's tokens are taken as read whole.
+//! expressions, less the names its own closures, `let`s, `if let`s, `match` arms
+//! and `for` loops bind over their scope. A field or method name (`p.x`, `p.x()`),
+//! a struct literal's field name (`P { x: 1.0 }`) and a closure parameter (`|x| x +
+//! 1.0`) read nothing of the function's; a macro's tokens are taken as read whole.
+//! The same walk replaces the variables it reads ([`substitute`]).
 
 use std::collections::{HashMap, HashSet};
 
 use proc_macro2::TokenStream;
 use syn::visit::{self, Visit};
+use syn::visit_mut::{self, VisitMut};
 use syn::{Expr, Pat};
 
 /// The first name in `tokens` that `wanted` accepts and that is read as a variable
 /// of the enclosing code (tokens that are no expression: every identifier).
 pub fn first_read(tokens: TokenStream, wanted: &dyn Fn(&str) -> bool) -> Option<String> {
-    let mut reads = Reads { wanted, scopes: Vec::new(), found: Vec::new(), first_only: true };
+    let mut found = None;
+    let mut read = |name: &str, _: bool| {
+        if found.is_none() && wanted(name) {
+            found = Some(name.to_owned());
+        }
+        None
+    };
     match syn::parse2::<Expr>(tokens.clone()) {
-        Ok(expr) => reads.visit_expr(&expr),
-        Err(_) => reads.read_tokens(tokens),
+        Ok(mut expr) => Walk { scopes: Vec::new(), read: &mut read }.visit_expr_mut(&mut expr),
+        Err(_) => Walk { scopes: Vec::new(), read: &mut read }.read_tokens(tokens),
     }
-    reads.found.into_iter().next()
+    found
 }
 
 /// Every name of the enclosing code that `block` reads and `wanted` accepts.
 pub fn block_reads(block: &syn::Block, wanted: &dyn Fn(&str) -> bool) -> Vec<String> {
-    let mut reads = Reads { wanted, scopes: Vec::new(), found: Vec::new(), first_only: false };
-    reads.visit_block(block);
-    reads.found
+    let mut found: Vec<String> = Vec::new();
+    let mut read = |name: &str, _: bool| {
+        if wanted(name) && !found.iter().any(|known| known == name) {
+            found.push(name.to_owned());
+        }
+        None
+    };
+    Walk { scopes: Vec::new(), read: &mut read }.visit_block_mut(&mut block.clone());
+    found
+}
+
+/// `expr` with each variable of the enclosing code it reads replaced by
+/// `replacement(name, in_macro)` where that gives one (a read inside a macro is
+/// reported, not replaced).
+pub fn substitute(expr: &mut Expr, replacement: &mut dyn FnMut(&str, bool) -> Option<Expr>) {
+    Walk { scopes: Vec::new(), read: replacement }.visit_expr_mut(expr);
 }
 
 /// The names of variables whose value may change while the function runs: bound
@@ -76,37 +97,33 @@ fn bound_names(pat: &Pat) -> HashSet<String> {
     names.0
 }
 
-struct Reads<'a> {
-    wanted: &'a dyn Fn(&str) -> bool,
+struct Walk<'a> {
     /// The names bound inside the code, innermost scope last.
     scopes: Vec<HashSet<String>>,
-    /// The names read, in order, each once.
-    found: Vec<String>,
-    /// Whether to stop at the first.
-    first_only: bool,
+    /// Called with each name read (and whether inside a macro); its expression, if
+    /// any, replaces the read.
+    read: &'a mut dyn FnMut(&str, bool) -> Option<Expr>,
 }
 
-impl Reads<'_> {
-    fn read(&mut self, name: &str) {
-        let shadowed = self.scopes.iter().any(|scope| scope.contains(name));
-        if !self.done() && !shadowed && (self.wanted)(name) && !self.found.iter().any(|found| found == name) {
-            self.found.push(name.to_owned());
-        }
+impl Walk<'_> {
+    fn shadowed(&self, name: &str) -> bool {
+        self.scopes.iter().any(|scope| scope.contains(name))
     }
 
     /// Every identifier in `tokens` (a macro's, which are no expression to walk).
     fn read_tokens(&mut self, tokens: TokenStream) {
         for token in tokens {
             match token {
-                proc_macro2::TokenTree::Ident(ident) => self.read(&ident.to_string()),
+                proc_macro2::TokenTree::Ident(ident) => {
+                    let name = ident.to_string();
+                    if !self.shadowed(&name) {
+                        (self.read)(&name, true);
+                    }
+                }
                 proc_macro2::TokenTree::Group(group) => self.read_tokens(group.stream()),
                 _ => {}
             }
         }
-    }
-
-    fn done(&self) -> bool {
-        self.first_only && !self.found.is_empty()
     }
 
     /// `visit` with the names of `pats` bound.
@@ -117,34 +134,48 @@ impl Reads<'_> {
     }
 }
 
-impl<'ast> Visit<'ast> for Reads<'_> {
-    fn visit_expr_path(&mut self, path: &'ast syn::ExprPath) {
-        if path.qself.is_none()
+impl VisitMut for Walk<'_> {
+    fn visit_expr_mut(&mut self, expr: &mut Expr) {
+        if let Expr::Path(path) = expr
+            && path.qself.is_none()
             && let Some(ident) = path.path.get_ident()
         {
-            self.read(&ident.to_string());
+            let name = ident.to_string();
+            if !self.shadowed(&name)
+                && let Some(replacement) = (self.read)(&name, false)
+            {
+                *expr = replacement;
+            }
+            return;
         }
-        visit::visit_expr_path(self, path);
+        visit_mut::visit_expr_mut(self, expr);
     }
 
-    fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+    /// A shorthand field (`P { x }`) written out, so that its value can be replaced.
+    fn visit_field_value_mut(&mut self, field: &mut syn::FieldValue) {
+        field.colon_token.get_or_insert_with(Default::default);
+        visit_mut::visit_field_value_mut(self, field);
+    }
+
+    fn visit_macro_mut(&mut self, mac: &mut syn::Macro) {
         self.read_tokens(mac.tokens.clone());
     }
 
-    fn visit_expr_closure(&mut self, closure: &'ast syn::ExprClosure) {
-        self.scoped(&closure.inputs, |reads| reads.visit_expr(&closure.body));
+    fn visit_expr_closure_mut(&mut self, closure: &mut syn::ExprClosure) {
+        let inputs = closure.inputs.clone();
+        self.scoped(&inputs, |walk| walk.visit_expr_mut(&mut closure.body));
     }
 
-    fn visit_block(&mut self, block: &'ast syn::Block) {
-        self.scoped([], |reads| visit::visit_block(reads, block));
+    fn visit_block_mut(&mut self, block: &mut syn::Block) {
+        self.scoped([], |walk| visit_mut::visit_block_mut(walk, block));
     }
 
     /// The value first, then its names for the rest of the block.
-    fn visit_local(&mut self, local: &'ast syn::Local) {
-        if let Some(init) = &local.init {
-            self.visit_expr(&init.expr);
-            if let Some((_, diverge)) = &init.diverge {
-                self.visit_expr(diverge);
+    fn visit_local_mut(&mut self, local: &mut syn::Local) {
+        if let Some(init) = &mut local.init {
+            self.visit_expr_mut(&mut init.expr);
+            if let Some((_, diverge)) = &mut init.diverge {
+                self.visit_expr_mut(diverge);
             }
         }
         if let Some(scope) = self.scopes.last_mut() {
@@ -152,17 +183,55 @@ impl<'ast> Visit<'ast> for Reads<'_> {
         }
     }
 
-    fn visit_arm(&mut self, arm: &'ast syn::Arm) {
-        self.scoped([&arm.pat], |reads| {
-            if let Some((_, guard)) = &arm.guard {
-                reads.visit_expr(guard);
+    fn visit_arm_mut(&mut self, arm: &mut syn::Arm) {
+        let pat = arm.pat.clone();
+        self.scoped([&pat], |walk| {
+            if let Some((_, guard)) = &mut arm.guard {
+                walk.visit_expr_mut(guard);
             }
-            reads.visit_expr(&arm.body);
+            walk.visit_expr_mut(&mut arm.body);
         });
     }
 
-    fn visit_expr_for_loop(&mut self, for_loop: &'ast syn::ExprForLoop) {
-        self.visit_expr(&for_loop.expr);
-        self.scoped([&*for_loop.pat], |reads| reads.visit_block(&for_loop.body));
+    /// `if let pat = value { then } else { … }`: the pattern's names in `then` only.
+    fn visit_expr_if_mut(&mut self, branch: &mut syn::ExprIf) {
+        match &mut *branch.cond {
+            Expr::Let(binding) => {
+                self.visit_expr_mut(&mut binding.expr);
+                let pat = (*binding.pat).clone();
+                self.scoped([&pat], |walk| walk.visit_block_mut(&mut branch.then_branch));
+            }
+            condition => {
+                self.visit_expr_mut(condition);
+                self.visit_block_mut(&mut branch.then_branch);
+            }
+        }
+        if let Some((_, otherwise)) = &mut branch.else_branch {
+            self.visit_expr_mut(otherwise);
+        }
+    }
+
+    /// `while let pat = value { body }`: the pattern's names in the body.
+    fn visit_expr_while_mut(&mut self, looped: &mut syn::ExprWhile) {
+        match &mut *looped.cond {
+            Expr::Let(binding) => {
+                self.visit_expr_mut(&mut binding.expr);
+                let pat = (*binding.pat).clone();
+                self.scoped([&pat], |walk| walk.visit_block_mut(&mut looped.body));
+            }
+            condition => {
+                self.visit_expr_mut(condition);
+                self.visit_block_mut(&mut looped.body);
+            }
+        }
+    }
+
+    /// A nested function reads none of the enclosing code's variables.
+    fn visit_item_fn_mut(&mut self, _: &mut syn::ItemFn) {}
+
+    fn visit_expr_for_loop_mut(&mut self, for_loop: &mut syn::ExprForLoop) {
+        self.visit_expr_mut(&mut for_loop.expr);
+        let pat = (*for_loop.pat).clone();
+        self.scoped([&pat], |walk| walk.visit_block_mut(&mut for_loop.body));
     }
 }
