@@ -107,9 +107,10 @@ impl<T: Copy, const F: usize> Dataset<T, F> {
         &self.labels
     }
 
-    /// One more than the largest label (0 when empty).
+    /// One more than the largest label (0 when empty; `usize::MAX` for a label of
+    /// `usize::MAX`).
     pub fn num_classes(&self) -> usize {
-        self.labels.iter().max().map_or(0, |&label| label + 1)
+        self.labels.iter().max().map_or(0, |&label| label.saturating_add(1))
     }
 
     /// The features and the labels.
@@ -174,10 +175,12 @@ impl<T: Copy, const F: usize> Dataset<T, F> {
             (0.0..=1.0).contains(&test_fraction),
             "train_test_split: the test fraction {test_fraction} must be in [0, 1]"
         );
-        let mut classes = std::vec![Vec::new(); self.num_classes()];
+        // The examples of each label present, in increasing label order.
+        let mut by_label = std::collections::BTreeMap::<usize, Vec<usize>>::new();
         for (index, &label) in self.labels.iter().enumerate() {
-            classes[label].push(index);
+            by_label.entry(label).or_default().push(index);
         }
+        let mut classes: Vec<Vec<usize>> = by_label.into_values().collect();
         let shares: Vec<f64> = classes.iter().map(|members| members.len() as f64 * test_fraction).collect();
         let mut test_counts: Vec<usize> = shares.iter().map(|share| share.floor() as usize).collect();
         let target = (self.len() as f64 * test_fraction).round() as usize;

@@ -393,3 +393,28 @@ fn identity_matrices_have_ones_on_the_diagonal_only() {
     assert!((0..4).all(|r| (0..4).all(|c| sized[[r, c]] == if r == c { 1.0 } else { 0.0 })));
     assert_eq!(DMatrix::<f64>::identity_sized(Dyn(0)).len(), 0);
 }
+
+/// A dynamic shape whose element count overflows `usize` is no tensor: the fallible
+/// constructors say so, the others panic naming the shape.
+#[test]
+fn shapes_whose_element_count_overflows_are_refused() {
+    let huge = 1usize << 40;
+    let error = DMatrix::<f64>::from_shape_slice((Dyn(huge), Dyn(huge)), &[]).unwrap_err();
+    assert_eq!(error.lhs().as_slice(), [huge, huge]);
+    let message = panic_message(|| DMatrix::<f64>::zeros_shaped((Dyn(huge), Dyn(huge))));
+    assert!(message.contains("has more elements than a usize counts"), "{message}");
+}
+
+/// The random constructors refuse bounds in the wrong order and a negative or NaN
+/// standard deviation.
+#[test]
+fn random_constructors_refuse_invalid_distributions() {
+    let message = panic_message(|| DVector::<f64>::random_uniform_shaped((Dyn(3),), 1.0, 0.0, 7));
+    assert!(message.contains("the first at most the second"), "{message}");
+    for std_dev in [-1.0, f64::NAN] {
+        let message = panic_message(|| DVector::<f64>::random_normal_shaped((Dyn(3),), 0.0, std_dev, 7));
+        assert!(message.contains("standard deviation"), "{message}");
+    }
+    let constant = DVector::<f64>::random_uniform_shaped((Dyn(3),), 2.0, 2.0, 7);
+    assert_eq!(constant.as_slice(), [2.0; 3]);
+}

@@ -284,3 +284,17 @@ fn the_batches_visit_the_indices_of_their_order() {
     }
     assert_ne!(data.indices(Order::Shuffled(5)), data.indices(Order::Shuffled(6)));
 }
+
+/// A label far beyond the others costs no memory per absent class, and the class
+/// count does not wrap.
+#[test]
+fn sparse_and_extreme_labels_split_without_a_list_per_class() {
+    let features = Tensor::<f64, _, Heap>::zeros_shaped((Dyn(4), Const::<1>));
+    let data = Dataset::new(features.clone(), vec![0, 1 << 40, 0, 1 << 40]).unwrap();
+    let (train, test) = data.train_test_indices(0.5, 3);
+    assert_eq!((train.len(), test.len()), (2, 2));
+    let test_labels: Vec<usize> = test.iter().map(|&i| data.labels()[i]).collect();
+    assert!(test_labels.contains(&0) && test_labels.contains(&(1 << 40)), "{test_labels:?}");
+    let extreme = Dataset::new(features, vec![0, usize::MAX, 1, 2]).unwrap();
+    assert_eq!(extreme.num_classes(), usize::MAX);
+}

@@ -285,3 +285,37 @@ fn a_training_step_on_a_heap_model_updates_its_buffers_in_place() {
     sgd.step(&mut layer, &gradient);
     assert_eq!(addresses(&layer), shared_before_step, "the update copied the parameters");
 }
+
+/// Settings that would turn a model NaN or move it uphill are refused: infinite
+/// rates and NaN dampening at construction, a bad rate from a schedule, a negative
+/// clipping bound, schedule settings below 0; a step decay far along stays finite.
+#[test]
+fn invalid_rates_and_bounds_are_refused_before_any_update() {
+    let infinite = SgdConfig { learning_rate: f64::INFINITY, ..SgdConfig::default() };
+    assert_eq!(infinite.check().unwrap_err().name, "learning_rate");
+    let dampening = SgdConfig { dampening: f64::NAN, ..SgdConfig::default() };
+    assert_eq!(dampening.check().unwrap_err().name, "dampening");
+    assert_eq!(
+        AdamConfig { epsilon: f64::INFINITY, ..AdamConfig::default() }.check().unwrap_err().name,
+        "epsilon"
+    );
+    let mut sgd = Sgd::<f64>::new(SgdConfig::default());
+    for rate in [-1.0, f64::NAN, f64::INFINITY] {
+        let message = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sgd.set_learning_rate(rate)));
+        assert!(message.is_err(), "rate {rate}");
+    }
+    assert_eq!(sgd.learning_rate(), SgdConfig::default().learning_rate);
+    let mut gradient: Vector<f64, 2> = Vector::from_array([3.0, 4.0]);
+    assert!(
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| clip_grad_norm(&mut gradient, -1.0)))
+            .is_err()
+    );
+    assert_eq!(gradient.to_array(), [3.0, 4.0]);
+    let decay = StepDecay { initial: 0.1, factor: 0.5, every: 1 };
+    assert_eq!(decay.rate(1 << 31), 0.0);
+    assert_eq!(decay.rate((1 << 32) + 1), 0.0);
+    let negative = StepDecay { factor: -0.5, ..decay };
+    assert!(std::panic::catch_unwind(|| negative.rate(1)).is_err());
+    let below_zero = CosineDecay { initial: 0.1, minimum: -0.5, steps: 10 };
+    assert!(std::panic::catch_unwind(|| below_zero.rate(3)).is_err());
+}

@@ -1393,6 +1393,72 @@ fn tuples_conditions_and_nested_loops_keep_the_plain_function_s_meaning() {
     }
 }
 
+/// Conditions reading a parameter under another name (`let x = y;`, a tuple swap,
+/// an alias of a reference parameter, a reference to a local, in a guard), and a
+/// loop body ending in a plain expression without a semicolon.
+#[allow(unused_variables)] // `x` shadowed before any read: the case under test
+#[differentiable]
+fn condition_on_a_renamed_parameter(x: f64, y: f64) -> f64 {
+    let x = y;
+    if x > 0.0 { x * 2.0 } else { x * 5.0 }
+}
+
+#[differentiable]
+fn condition_after_a_swap(x: f64, y: f64) -> f64 {
+    let (x, y) = (y, x);
+    if x > 0.0 { x * y } else { y }
+}
+
+#[differentiable]
+fn condition_on_aliases(v: &Vector<f64, 2>, y: f64) -> f64 {
+    let w = v;
+    let z = w.sum() * y;
+    let r = &z;
+    let t = y;
+    let first = if w[[0]] > 0.0 && *r > 0.0 { w.dot(w) } else { z };
+    match 1usize {
+        _ if t > 0.0 => first * t,
+        _ => first,
+    }
+}
+
+#[differentiable]
+fn loop_body_ending_without_a_semicolon(x: f64, n: usize) -> f64 {
+    let mut s = x;
+    let mut count = 1.0;
+    for i in 0..n {
+        s *= x;
+        if i == 0 { count += 1.0 } else { count += 2.0 }
+    }
+    for _ in 0..3 {
+        s *= 0.5;
+        count += 1.0
+    }
+    s * count
+}
+
+#[test]
+fn conditions_read_renamed_parameters_and_loop_bodies_keep_their_last_expression() {
+    assert_eq!(condition_on_a_renamed_parameter::value_and_grad(-1.0, 2.0), (4.0, (0.0, 2.0)));
+    assert_eq!(condition_after_a_swap::value_and_grad(-1.0, 2.0), (-2.0, (2.0, -1.0)));
+    let v = Vector::from_array([1.0, 2.0]);
+    for y in [2.0, -2.0] {
+        let (value, (gradient, dy)) = condition_on_aliases::value_and_grad(&v, y);
+        assert_eq!(value, condition_on_aliases(&v, y), "y = {y}");
+        // y > 0: (v·v)·y; y < 0: z = Σv·y.
+        let expected = if y > 0.0 { ([2.0 * y, 4.0 * y], 5.0) } else { ([y, y], 3.0) };
+        assert_eq!((gradient.to_array(), dy), expected, "y = {y}");
+    }
+    for n in [0, 1, 3] {
+        let (value, gradient) = loop_body_ending_without_a_semicolon::value_and_grad(0.5, n);
+        assert_eq!(value, loop_body_ending_without_a_semicolon(0.5, n), "n = {n}");
+        // s = xⁿ⁺¹/8 with count = 1 + (2n − 1 for n > 0) + 3.
+        let count = 4.0 + if n > 0 { 2.0 * n as f64 - 1.0 } else { 0.0 };
+        let expected = (n + 1) as f64 * 0.5f64.powi(n as i32) / 8.0 * count;
+        assert!((gradient - expected).abs() < 1e-15, "n = {n}: {gradient} vs {expected}");
+    }
+}
+
 /// A plain point, its field and method named like a differentiated variable.
 #[derive(Clone, Copy)]
 struct Point {

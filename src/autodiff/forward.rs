@@ -171,6 +171,7 @@ impl<L: Unlift> Unlift for Vec<L> {
 /// let (y, dy) = jvp(|x: Vector<Dual<f64>, 2>| x.hadamard(&x).sum(), &x, &v);
 /// assert_eq!((y, dy), (5.0, 2.0));
 /// ```
+#[track_caller]
 pub fn jvp<X: Lift, L: Unlift>(
     f: impl FnOnce(X::Lifted) -> L,
     x: &X,
@@ -334,6 +335,7 @@ where
 /// assert_eq!(hb.to_array(), [2.0 * (1.0 + 0.25), 2.0 * (2.0 - 0.5)]);
 /// assert_eq!(hw.to_array(), [[2.0 * (1.0 + 3.0), 2.0 * 1.0], [2.0 * (0.5 - 0.5), 2.0 * 0.5]]);
 /// ```
+#[track_caller]
 pub fn hvp<X, R>(
     f: impl FnOnce(<X::Lifted as Trace>::Traced) -> Var<Dual<R>>,
     x: &X,

@@ -408,7 +408,10 @@ impl Tape {
         }
         self.swept = true;
         if let Some(node) = output.node {
-            assert_eq!(node.tape, self.id, "the output was not computed on this tape");
+            assert!(
+                node.tape == self.id,
+                "the output is a Var of another gradient computation (one that has ended, or an outer one): return a value computed from this closure's input"
+            );
             Earlier { nodes: &mut self.nodes, leaves }.slot(node.index).add(seed);
             for index in (self.leaves..=node.index).rev() {
                 let (earlier, rest) = self.nodes.split_at_mut(index);

@@ -79,6 +79,10 @@ pub trait Optimizer<M: Differentiable> {
     fn learning_rate(&self) -> f64;
 
     /// Sets the learning rate of the next steps (a schedule calls this).
+    ///
+    /// # Panics
+    /// When `learning_rate` is negative, infinite or NaN (the optimiser is left as
+    /// it was).
     fn set_learning_rate(&mut self, learning_rate: f64);
 }
 
@@ -127,12 +131,16 @@ impl Default for SgdConfig {
 }
 
 impl SgdConfig {
-    /// PyTorch's checks: η, μ and λ are ≥ 0 (not NaN), and Nesterov momentum needs
-    /// μ > 0 and τ = 0. Otherwise, the setting's name and what it needs.
+    /// PyTorch's checks, and finite values: η, μ and λ are finite and ≥ 0, τ is
+    /// finite, and Nesterov momentum needs μ > 0 and τ = 0. Otherwise, the setting's
+    /// name and what it needs.
     pub fn check(&self) -> Result<(), InvalidSetting> {
         non_negative("learning_rate", self.learning_rate)?;
         non_negative("momentum", self.momentum)?;
         non_negative("weight_decay", self.weight_decay)?;
+        if !self.dampening.is_finite() {
+            return Err(InvalidSetting { name: "dampening", needs: "it must be a finite number" });
+        }
         if self.nesterov && !(self.momentum > 0.0 && self.dampening == 0.0) {
             return Err(InvalidSetting {
                 name: "nesterov",
@@ -158,12 +166,24 @@ impl core::fmt::Display for InvalidSetting {
     }
 }
 
-/// `value` ≥ 0 (so not NaN).
+/// `value` finite and ≥ 0.
 fn non_negative(name: &'static str, value: f64) -> Result<(), InvalidSetting> {
-    match value >= 0.0 {
+    match value.is_finite() && value >= 0.0 {
         true => Ok(()),
-        false => Err(InvalidSetting { name, needs: "it must be a number ≥ 0" }),
+        false => Err(InvalidSetting { name, needs: "it must be a finite number ≥ 0" }),
     }
+}
+
+/// `learning_rate`, checked as a setting.
+///
+/// # Panics
+/// When it is negative, infinite or NaN.
+#[track_caller]
+fn checked_learning_rate(learning_rate: f64) -> f64 {
+    if let Err(invalid) = non_negative("learning_rate", learning_rate) {
+        panic!("set_learning_rate({learning_rate}): {invalid}");
+    }
+    learning_rate
 }
 
 /// Stochastic gradient descent with optional momentum (classical or Nesterov) and
@@ -267,8 +287,9 @@ impl<M: Differentiable> Optimizer<M> for Sgd<M> {
         self.config.learning_rate
     }
 
+    #[track_caller]
     fn set_learning_rate(&mut self, learning_rate: f64) {
-        self.config.learning_rate = learning_rate;
+        self.config.learning_rate = checked_learning_rate(learning_rate);
     }
 }
 
@@ -371,7 +392,8 @@ impl AdamConfig {
         AdamConfig { weight_decay: 0.01, decoupled_weight_decay: true, ..AdamConfig::default() }
     }
 
-    /// PyTorch's checks: η, ε and λ are ≥ 0 (not NaN) and β₁, β₂ in [0, 1).
+    /// PyTorch's checks, and finite values: η, ε and λ are finite and ≥ 0, and β₁, β₂
+    /// in [0, 1).
     /// Otherwise, the setting's name and what it needs.
     pub fn check(&self) -> Result<(), InvalidSetting> {
         non_negative("learning_rate", self.learning_rate)?;
@@ -482,8 +504,9 @@ impl<M: Differentiable> Optimizer<M> for Adam<M> {
         self.config.learning_rate
     }
 
+    #[track_caller]
     fn set_learning_rate(&mut self, learning_rate: f64) {
-        self.config.learning_rate = learning_rate;
+        self.config.learning_rate = checked_learning_rate(learning_rate);
     }
 }
 
@@ -590,7 +613,12 @@ pub fn global_norm<V: VectorSpace>(tangent: &V) -> f64 {
 /// `max_norm` leaves the gradient as it is, where PyTorch multiplies by
 /// min(1, max_norm/(norm + 10⁻⁶)) always: the two differ only for a norm within 10⁻⁶
 /// below `max_norm` or at it, by a relative 10⁻⁶/norm.
+///
+/// # Panics
+/// When `max_norm` is negative or NaN (∞ clips nothing).
+#[track_caller]
 pub fn clip_grad_norm<V: VectorSpace>(gradient: &mut V, max_norm: f64) -> f64 {
+    assert!(max_norm >= 0.0, "clip_grad_norm: the largest norm {max_norm} must be a number ≥ 0");
     let norm = global_norm(gradient);
     if norm > max_norm {
         gradient.scale_mut(max_norm / (norm + 1e-6));
@@ -616,10 +644,18 @@ pub struct StepDecay {
 }
 
 impl LearningRateSchedule for StepDecay {
+    /// # Panics
+    /// When `every` is 0, or `initial` or `factor` is negative, infinite or NaN.
     #[track_caller]
     fn rate(&self, step: usize) -> f64 {
         assert!(self.every > 0, "StepDecay::every must be at least 1");
-        self.initial * self.factor.powi((step / self.every) as i32)
+        for (name, value) in [("initial", self.initial), ("factor", self.factor)] {
+            assert!(
+                value.is_finite() && value >= 0.0,
+                "StepDecay::{name} = {value} must be a finite number ≥ 0"
+            );
+        }
+        self.initial * self.factor.powf((step / self.every) as f64)
     }
 }
 
@@ -636,7 +672,16 @@ pub struct CosineDecay {
 }
 
 impl LearningRateSchedule for CosineDecay {
+    /// # Panics
+    /// When `initial` or `minimum` is negative, infinite or NaN.
+    #[track_caller]
     fn rate(&self, step: usize) -> f64 {
+        for (name, value) in [("initial", self.initial), ("minimum", self.minimum)] {
+            assert!(
+                value.is_finite() && value >= 0.0,
+                "CosineDecay::{name} = {value} must be a finite number ≥ 0"
+            );
+        }
         if self.steps == 0 {
             return self.minimum;
         }

@@ -43,8 +43,20 @@ impl Dims {
     }
 
     /// The number of elements, Π sizes (1 for rank 0).
+    ///
+    /// # Panics
+    /// When the product overflows `usize` (no tensor of that shape can exist).
+    #[track_caller]
     pub fn num_elements(&self) -> usize {
-        self.as_slice().iter().product()
+        match self.checked_num_elements() {
+            Some(count) => count,
+            None => panic!("the shape {self} has more elements than a usize counts"),
+        }
+    }
+
+    /// The number of elements, or `None` when it overflows `usize`.
+    pub fn checked_num_elements(&self) -> Option<usize> {
+        self.as_slice().iter().try_fold(1usize, |count, &size| count.checked_mul(size))
     }
 
     /// Splits the row-major layout around `axis` into `(outer, len, inner)`: the element
@@ -96,6 +108,7 @@ pub trait Shape: Copy + Eq + fmt::Debug + Send + Sync + 'static {
 
     /// The number of elements.
     #[inline(always)]
+    #[track_caller]
     fn num_elements(&self) -> usize {
         self.dims().num_elements()
     }

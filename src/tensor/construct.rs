@@ -89,7 +89,7 @@ impl<T: Copy, S: Shape> Tensor<T, S, Heap> {
 }
 
 fn check_len<S: Shape>(shape: &S, len: usize) -> Result<(), ShapeError> {
-    if shape.num_elements() == len {
+    if shape.dims().checked_num_elements() == Some(len) {
         Ok(())
     } else {
         Err(ShapeError::new(
@@ -163,13 +163,14 @@ mod random {
         /// and imaginary parts independently.
         ///
         /// # Panics
-        /// When a bound is not finite.
+        /// When a bound is not finite, or `low > high`.
+        #[track_caller]
         pub fn random_uniform_shaped(shape: S, low: T::Real, high: T::Real, seed: u64) -> Self {
             let mut rng = StdRng::seed_from_u64(seed);
             let (low, high) = (low.to_f64(), high.to_f64());
             assert!(
-                low.is_finite() && high.is_finite(),
-                "random_uniform: the bounds {low} and {high} must be finite"
+                low.is_finite() && high.is_finite() && low <= high,
+                "random_uniform: the bounds {low} and {high} must be finite, the first at most the second"
             );
             let high_real = <T::Real>::from_f64(high);
             // Redraw the rare values that round up to `high` in a narrower type.
@@ -188,9 +189,18 @@ mod random {
         /// Elements drawn from a normal distribution with the given mean and standard
         /// deviation, seeded by `seed`. Complex elements are `mean + std·(x + iy)/√2`
         /// with x, y standard normal, so that E|z − mean|² = std².
+        ///
+        /// # Panics
+        /// When the mean is not finite, or the standard deviation is negative or not
+        /// finite.
+        #[track_caller]
         pub fn random_normal_shaped(shape: S, mean: T::Real, std_dev: T::Real, seed: u64) -> Self {
             let mut rng = StdRng::seed_from_u64(seed);
             let (mean, std_dev) = (mean.to_f64(), std_dev.to_f64());
+            assert!(
+                mean.is_finite() && std_dev.is_finite() && std_dev >= 0.0,
+                "random_normal: the mean {mean} must be finite and the standard deviation {std_dev} a finite number ≥ 0"
+            );
             let mut standard = move || -> f64 { StandardNormal.sample(&mut rng) };
             Self::from_flat_fn(shape, |_| {
                 if T::IS_COMPLEX {

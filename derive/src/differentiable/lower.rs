@@ -272,6 +272,9 @@ struct Lowering {
     /// (`let`s, a loop's pattern), which its reverse sweep may not see — an arm's is
     /// emitted outside the arm, a kept loop's does not run the body again.
     declared: Vec<(Enclosing, HashSet<String>)>,
+    /// The names bound to a reference of a differentiated value (`let r = &z;`),
+    /// which name the value itself here.
+    reference_names: HashSet<String>,
 }
 
 /// A block whose reverse sweep is emitted apart from its forward code.
@@ -295,6 +298,7 @@ pub fn lower(params: &[Param], block: &syn::Block, owned_constants: bool) -> syn
         },
         shadowed: Vec::new(),
         declared: Vec::new(),
+        reference_names: HashSet::new(),
         changing: super::reads::changing_names(
             params.iter().map(|param| (param.ident.to_string(), param.mutable)),
             block,
@@ -501,9 +505,17 @@ impl Lowering {
     }
 
     fn block(&mut self, block: &syn::Block) -> syn::Result<Lowered> {
+        self.block_with_tail(block, true)
+    }
+
+    /// A block whose last expression, when it has no semicolon, is its value
+    /// (`tail_is_value`) or one more statement (a loop body's, whose value is `()`:
+    /// `{ s = s * x; count += 1.0 }`).
+    fn block_with_tail(&mut self, block: &syn::Block, tail_is_value: bool) -> syn::Result<Lowered> {
         let count = block.stmts.len();
         for (index, stmt) in block.stmts.iter().enumerate() {
-            let last = index + 1 == count;
+            let tail = index + 1 == count;
+            let last = tail && tail_is_value;
             match stmt {
                 SynStmt::Local(local) => self.local(local)?,
                 SynStmt::Item(item) => self.stmts.push(Stmt::Plain(item.to_token_stream())),
@@ -521,7 +533,7 @@ impl Lowering {
                 SynStmt::Expr(Expr::Return(ret), _) => {
                     return Err(syn::Error::new(ret.return_token.span, RETURN_UNSUPPORTED));
                 }
-                SynStmt::Expr(expr, semi) => self.statement(expr, semi.is_some())?,
+                SynStmt::Expr(expr, semi) => self.statement(expr, semi.is_some() || tail)?,
                 SynStmt::Macro(mac) => {
                     self.reject_if_active(mac.to_token_stream(), mac.span(), "a macro")?;
                     self.stmts.push(Stmt::Plain(mac.to_token_stream()));
@@ -598,7 +610,12 @@ impl Lowering {
                 let else_branch = init.diverge.as_ref().map(|(e, d)| quote!(#e #d));
                 self.stmts.push(Stmt::Plain(quote!(#(#attrs)* let #pat #eq #tokens #else_branch;)));
             }
-            (pat, Lowered::Active(id)) => self.bind_value(pat, id)?,
+            (pat, Lowered::Active(id)) => {
+                self.bind_value(pat, id)?;
+                if let (Some(name), Expr::Reference(_)) = (binding_name(pat), &*init.expr) {
+                    self.reference_names.insert(name);
+                }
+            }
         }
         Ok(())
     }
@@ -883,7 +900,8 @@ impl Lowering {
             })
             .collect();
         let tracked = carried.iter().chain(&assigned).cloned().collect();
-        let (result, ends) = self.with_shadowing(tracked, |lowering| lowering.block(&for_loop.body));
+        let (result, ends) =
+            self.with_shadowing(tracked, |lowering| lowering.block_with_tail(&for_loop.body, false));
         let active_end = |name: &String| match ends.get(name) {
             Some(Some(Binding::Active(id))) => Some(*id),
             _ => None,
@@ -968,6 +986,7 @@ impl Lowering {
     /// Binds a name of the user's code (a parameter shadowed by it is no longer one).
     fn bind_name(&mut self, name: String, binding: Binding) {
         self.reference_params.remove(&name);
+        self.reference_names.remove(&name);
         self.names.insert(name, binding);
     }
 
@@ -1087,8 +1106,17 @@ impl Lowering {
 
     /// Whether `expr` names a parameter of reference type (passed on as a reference).
     fn names_a_reference(&self, expr: &Expr) -> bool {
-        match plain_name(expr).and_then(|name| self.names.get(&name).copied()) {
-            Some(Binding::Active(id)) => matches!(self.values[id], Def::Param { by_ref: true, .. }),
+        plain_name(expr).is_some_and(|name| self.is_reference_name(&name))
+    }
+
+    /// Whether the user's variable `name` is a reference: to a differentiated value
+    /// (a reference parameter, `let r = &z;`) or a plain one.
+    fn is_reference_name(&self, name: &str) -> bool {
+        match self.names.get(name) {
+            Some(Binding::Active(id)) => {
+                matches!(self.values[*id], Def::Param { by_ref: true, .. })
+                    || self.reference_names.contains(name)
+            }
             Some(Binding::InactiveReference) => true,
             _ => false,
         }
@@ -1298,14 +1326,18 @@ impl Lowering {
                 in_macro.get_or_insert_with(|| name.to_owned());
                 return None;
             }
-            match self.values[*id] {
-                // A parameter keeps its name and type.
-                Def::Param { .. } => None,
-                _ => {
-                    let value = self.reference(*id);
-                    Some(syn::parse_quote!((*#value)))
-                }
+            // A parameter read by its own name is itself; any other name is its
+            // value's local (or the parameter it names), as a reference where the
+            // user's variable is one.
+            if matches!(&self.values[*id], Def::Param { ident, .. } if ident == name) {
+                return None;
             }
+            let reference = self.reference(*id);
+            Some(if self.is_reference_name(name) {
+                syn::parse_quote!((#reference))
+            } else {
+                syn::parse_quote!((*#reference))
+            })
         });
         if let Some(name) = in_macro {
             return Err(syn::Error::new(
