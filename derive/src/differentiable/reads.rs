@@ -126,6 +126,22 @@ impl Walk<'_> {
         }
     }
 
+    /// A condition and the block it guards: a `let` condition's names are bound in
+    /// the block.
+    fn guarded_block(&mut self, condition: &mut Expr, block: &mut syn::Block) {
+        match condition {
+            Expr::Let(binding) => {
+                self.visit_expr_mut(&mut binding.expr);
+                let pat = (*binding.pat).clone();
+                self.scoped([&pat], |walk| walk.visit_block_mut(block));
+            }
+            condition => {
+                self.visit_expr_mut(condition);
+                self.visit_block_mut(block);
+            }
+        }
+    }
+
     /// `visit` with the names of `pats` bound.
     fn scoped<'p>(&mut self, pats: impl IntoIterator<Item = &'p Pat>, visit: impl FnOnce(&mut Self)) {
         self.scopes.push(pats.into_iter().flat_map(bound_names).collect());
@@ -195,17 +211,7 @@ impl VisitMut for Walk<'_> {
 
     /// `if let pat = value { then } else { … }`: the pattern's names in `then` only.
     fn visit_expr_if_mut(&mut self, branch: &mut syn::ExprIf) {
-        match &mut *branch.cond {
-            Expr::Let(binding) => {
-                self.visit_expr_mut(&mut binding.expr);
-                let pat = (*binding.pat).clone();
-                self.scoped([&pat], |walk| walk.visit_block_mut(&mut branch.then_branch));
-            }
-            condition => {
-                self.visit_expr_mut(condition);
-                self.visit_block_mut(&mut branch.then_branch);
-            }
-        }
+        self.guarded_block(&mut branch.cond, &mut branch.then_branch);
         if let Some((_, otherwise)) = &mut branch.else_branch {
             self.visit_expr_mut(otherwise);
         }
@@ -213,17 +219,7 @@ impl VisitMut for Walk<'_> {
 
     /// `while let pat = value { body }`: the pattern's names in the body.
     fn visit_expr_while_mut(&mut self, looped: &mut syn::ExprWhile) {
-        match &mut *looped.cond {
-            Expr::Let(binding) => {
-                self.visit_expr_mut(&mut binding.expr);
-                let pat = (*binding.pat).clone();
-                self.scoped([&pat], |walk| walk.visit_block_mut(&mut looped.body));
-            }
-            condition => {
-                self.visit_expr_mut(condition);
-                self.visit_block_mut(&mut looped.body);
-            }
-        }
+        self.guarded_block(&mut looped.cond, &mut looped.body);
     }
 
     /// A nested function reads none of the enclosing code's variables.
