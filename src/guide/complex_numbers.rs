@@ -20,8 +20,8 @@
 //! holomorphic f.
 //!
 //! Static mode (`#[differentiable]`) has the same rules: the arithmetic, the
-//! elementary functions, the products, `conj`, `re`, `im`, `norm_sqr` and `inner`
-//! (a complex `abs` has no rule there yet: it is `norm_sqr().sqrt()`).
+//! elementary functions, the products, `conj`, `re`, `im`, `norm_sqr`, `inner` and
+//! `abs` of complex tensors (a complex scalar's `abs` is `norm_sqr().sqrt()`).
 //!
 //! ```
 //! use fluxion::autodiff::differentiable;

@@ -33,11 +33,11 @@
 //! | `f::value_and_grad(args)` | the value and the gradient (real scalar output) |
 //! | `f::grad(args)` | the gradient |
 //! | `f::value_and_grad_into(args, &mut g)` | the value, the gradient written into `g` (no allocation) |
-//! | `f::vjp(args)` | the value and its pullback `ȳ ↦ x̄` |
+//! | `f::vjp(args)` | the value and its pullback, called `pullback(&ȳ)` |
 //! | `f::jvp(args, &ẋ…)` | the value and its derivative along the tangents |
 //! | `f::linearize(args)` | the value and the linear map `(&ẋ…) ↦ ẏ` (each call runs the tangent code) |
 //! | `f::jacfwd(args)`, `f::jacrev(args)` | the Jacobian (one tensor in, one out), shape `Out ++ In` |
-//! | `f::hvp(args, &v)`, `f::hessian(args)` | second order, for a function generic over its scalar (`hessian` for a tensor input of rank 0 to 2; a scalar's second derivative is `hvp` along 1) |
+//! | `f::hvp(args, &v)`, `f::hessian(args)` | second order, for a function generic over its scalar: the product H·v, the Hessian (`hessian` for a tensor input of rank 0 to 2; a scalar's second derivative is `hvp` along 1) |
 //!
 //! The gradient is the differentiated parameter's tangent, or a tuple of them in
 //! order. By default every parameter is differentiated except those of an integer
@@ -181,12 +181,13 @@
 //!   variables declared before the `if`, as inside any arm).
 //!
 //! Not supported (a compile error at the construct, naming it): `while` and
-//! `loop`, a `return` inside a loop or inside a `let`'s value, or from an arm that
+//! `loop` over differentiated values (over plain ones they are plain code), a `let`
+//! without a value, a `return` inside a loop or inside a `let`'s value, or from an arm that
 //! binds (with `let`) a name the statements after it read, `if let`, `as` casts of differentiated values, `&mut`
 //! parameters, assignment into an element or a field, patterns other than names and
 //! tuples of names in `let`, methods with no rule (the error lists how to give one).
-//! Two cases the macro cannot tell from a valid call, so the compiler reports them
-//! in its own words: a call of a function or method that is not `#[differentiable]`
+//! Cases the macro cannot tell from valid code, so the compiler reports them in
+//! its own words: a call of a function or method that is not `#[differentiable]`
 //! ("cannot find module or crate `helper`", or "no method named `__joint_norm`": add
 //! the attribute, or give it a rule), and a closure called on
 //! differentiated values; a method taking `self` by value of a type that is not
@@ -194,9 +195,9 @@
 //! shared reference": take `&self`); and the attribute on a method of a trait impl ("method
 //! `__joint_into_energy` is not a member of trait"): the companions are inherent
 //! items, so give the type an inherent `#[differentiable]` method and call it from
-//! the trait's. Fields marked `#[no_derivative]` bound loops (`for _ in 0..c.n`)
-//! but cannot be read as differentiated values; read them through a plain
-//! parameter instead.
+//! the trait's. A `#[no_derivative]` field of a differentiated struct can bound a
+//! loop (`for _ in 0..c.n`) but not enter arithmetic ("no field `scale` on type
+//! `PTangent`"): pass such a constant as a plain parameter.
 //!
 //! ## How it works
 //!
