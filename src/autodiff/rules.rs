@@ -47,7 +47,7 @@ use crate::ops::softmax::{log_softmax_pullback, log_softmax_push, logsumexp_pull
 use crate::product::dot::dotu_pullback;
 use crate::product::hadamard::hadamard_pullback;
 use crate::product::inner::inner_pullback;
-use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};
+use crate::product::{MatMul, MatMulTransposed, ScalarFactor, TransposedMatMul};
 use crate::scalar::{RealDot, RealScalar, Scalar};
 #[cfg(feature = "alloc")]
 use crate::shape::Dyn;
@@ -775,6 +775,38 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Negat
         y_bar.map(|v| -v)
     }
 }
+
+/// Two tensors under `*` or `/` have no rule: the bound fails, reporting (as
+/// outside static mode) that `*` and `/` take a tensor and a scalar and naming the
+/// products to say instead. No tensor is a `ScalarFactor`, so the bodies never run.
+macro_rules! tensor_by_tensor {
+    ($($rule:ident),+) => {$(
+        impl<T: Scalar, S: Shape, S2: Shape, K: Storage<T, S> + Storage<T, S2>>
+            BinaryRule<Tensor<T, S, K>, Tensor<T, S2, K>> for $rule
+        where
+            Tensor<T, S2, K>: ScalarFactor<T>,
+        {
+            type Output = Tensor<T, S, K>;
+            fn value(&self, _: &Tensor<T, S, K>, _: &Tensor<T, S2, K>) -> Self::Output {
+                unreachable!("a tensor is no scalar factor")
+            }
+            fn push_lhs(&self, _: Operands<'_, Tensor<T, S, K>, Tensor<T, S2, K>, Self::Output>, _: &Tensor<T, S, K>) -> Self::Output {
+                unreachable!("a tensor is no scalar factor")
+            }
+            fn push_rhs(&self, _: Operands<'_, Tensor<T, S, K>, Tensor<T, S2, K>, Self::Output>, _: &Tensor<T, S2, K>) -> Self::Output {
+                unreachable!("a tensor is no scalar factor")
+            }
+            fn pull_lhs(&self, _: Operands<'_, Tensor<T, S, K>, Tensor<T, S2, K>, Self::Output>, _: &Self::Output) -> Tensor<T, S, K> {
+                unreachable!("a tensor is no scalar factor")
+            }
+            fn pull_rhs(&self, _: Operands<'_, Tensor<T, S, K>, Tensor<T, S2, K>, Self::Output>, _: &Self::Output) -> Tensor<T, S2, K> {
+                unreachable!("a tensor is no scalar factor")
+            }
+        }
+    )+};
+}
+
+tensor_by_tensor!(Multiplication, Division);
 
 /// y = s·x (x a tensor, s a scalar): ẏ = ṡ·x + s·ẋ, x̄ = conj(s)·ȳ, s̄ = ⟨x, ȳ⟩.
 #[diagnostic::do_not_recommend]
