@@ -1459,6 +1459,100 @@ fn conditions_read_renamed_parameters_and_loop_bodies_keep_their_last_expression
     }
 }
 
+/// The float functions of `f32`/`f64` that `RealScalar` lacks, on concrete scalars.
+#[differentiable]
+fn float_functions(x: f64) -> f64 {
+    x.recip()
+        + x.cbrt()
+        + x.sinh() * x.cosh()
+        + x.asinh()
+        + (x + 1.5).acosh()
+        + (x * 0.5).atanh()
+        + x.ln_1p()
+        + x.exp_m1()
+        + x.exp2()
+        + x.log2()
+        + x.log10()
+}
+
+#[differentiable]
+fn float_functions_f32(x: f32) -> f32 {
+    x.sinh() * x.recip()
+}
+
+#[test]
+fn float_functions_of_concrete_scalars_differentiate() {
+    for x in [0.3, 0.7, 1.2] {
+        let h = 1e-6;
+        let difference = (float_functions(x + h) - float_functions(x - h)) / (2.0 * h);
+        let (value, gradient) = float_functions::value_and_grad(x);
+        assert_eq!(value, float_functions(x));
+        assert!(
+            (gradient - difference).abs() < 1e-7 * (1.0 + difference.abs()),
+            "at {x}: {gradient} vs {difference}"
+        );
+        assert!((float_functions::jvp(x, &1.0).1 - gradient).abs() < 1e-14 * gradient.abs());
+    }
+    // (sinh x / x)′ = cosh x / x − sinh x / x².
+    let x = 0.5f32;
+    let expected = x.cosh() / x - x.sinh() / (x * x);
+    assert!((float_functions_f32::grad(x) - expected).abs() < 1e-6);
+}
+
+/// A differentiated parameter's name reused after it is read: by a plain `let`
+/// (of another type too), inside a rerun loop; and parameters named like the
+/// companions' own (`q` with `q_dot`, `gradient`, `direction`).
+#[differentiable]
+fn parameter_name_reused(x: f64, y: f64, v: &Vector<f64, 3>) -> f64 {
+    let z = x * y * v.sum();
+    let y = 10.0;
+    let v = 2usize;
+    z + y * v as f64
+}
+
+#[differentiable(wrt(x, y))]
+fn parameter_name_reused_in_a_loop(x: f64, y: f64, n: usize) -> f64 {
+    let mut s = x;
+    for _ in 0..n {
+        s *= y;
+        let y = 0.5;
+        s += y;
+    }
+    s
+}
+
+#[differentiable]
+fn lagrangian(q: f64, q_dot: f64) -> f64 {
+    0.5 * q_dot * q_dot - 0.5 * q * q
+}
+
+#[differentiable]
+fn named_like_companion_arguments<T: RealScalar>(gradient: &Vector<T, 2>, direction: T) -> T {
+    gradient.dot(gradient) * direction
+}
+
+#[test]
+fn reused_parameter_names_and_companion_argument_names_differentiate() {
+    let v = Vector::from_array([1.0, 2.0, 3.0]);
+    let (value, (dx, dy, dv)) = parameter_name_reused::value_and_grad(0.5, 2.0, &v);
+    assert_eq!(value, parameter_name_reused(0.5, 2.0, &v));
+    assert_eq!((dx, dy, dv.to_array()), (12.0, 3.0, [1.0; 3]));
+    for n in [0, 1, 3, 40] {
+        let (x, y) = (0.7, 0.9);
+        let (value, (dx, dy)) = parameter_name_reused_in_a_loop::value_and_grad(x, y, n);
+        assert_eq!(value, parameter_name_reused_in_a_loop(x, y, n));
+        let (_, tx) = parameter_name_reused_in_a_loop::jvp(x, y, n, &1.0, &0.0);
+        let (_, ty) = parameter_name_reused_in_a_loop::jvp(x, y, n, &0.0, &1.0);
+        assert!((dx - tx).abs() < 1e-12 && (dy - ty).abs() < 1e-12, "n = {n}");
+    }
+    assert_eq!(lagrangian::value_and_grad(1.0, 2.0), (1.5, (-1.0, 2.0)));
+    assert_eq!(lagrangian::jvp(1.0, 2.0, &1.0, &0.0).1, -1.0);
+    let g = Vector::from_array([1.0, 2.0]);
+    let mut gradient = (Vector::zeros(), 0.0);
+    assert_eq!(named_like_companion_arguments::value_and_grad_into(&g, 3.0, &mut gradient), 15.0);
+    assert_eq!((gradient.0.to_array(), gradient.1), ([6.0, 12.0], 5.0));
+}
+
 /// A plain point, its field and method named like a differentiated variable.
 #[derive(Clone, Copy)]
 struct Point {

@@ -26,6 +26,8 @@
 //! function marked `#[derivative]`; see the module docs of
 //! [`differentiable`](crate::autodiff::differentiable).
 
+use num_traits::Float;
+
 use crate::autodiff::tangent::{Differentiable, VectorSpace};
 pub use crate::backend::cpu::Write;
 use crate::backend::cpu::write_elements;
@@ -781,6 +783,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for Negat
 /// products to say instead. No tensor is a `ScalarFactor`, so the bodies never run.
 macro_rules! tensor_by_tensor {
     ($($rule:ident),+) => {$(
+        #[diagnostic::do_not_recommend]
         impl<T: Scalar, S: Shape, S2: Shape, K: Storage<T, S> + Storage<T, S2>>
             BinaryRule<Tensor<T, S, K>, Tensor<T, S2, K>> for $rule
         where
@@ -2399,6 +2402,68 @@ real_function_rules! {
     ArcCos: |x, y| x.acos(), -T::one() / (T::one() - x * x).sqrt();
     /// erf x: f′ = 2/√π·e^(−x²).
     ErrorFunction: |x, y| x.erf(), T::from_f64(core::f64::consts::FRAC_2_SQRT_PI) * (-(x * x)).exp();
+}
+
+/// The rules of the float functions that `f32` and `f64` have and `RealScalar` does
+/// not (so for concrete scalars only), each with its derivative f′(x, y) in terms of
+/// `F`, the float type.
+macro_rules! float_function_rules {
+    ($($(#[$doc:meta])* $rule:ident: |$x:ident, $y:ident| $value:expr, $derivative:expr;)+) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug)]
+        pub struct $rule;
+        float_function_rules!(@for f32, $rule, |$x, $y| $value, $derivative);
+        float_function_rules!(@for f64, $rule, |$x, $y| $value, $derivative);
+    )+};
+    (@for $float:ty, $rule:ident, |$x:ident, $y:ident| $value:expr, $derivative:expr) => {
+        impl UnaryRule<$float> for $rule {
+            type Output = $float;
+            #[inline(always)]
+            fn value(&self, $x: &$float) -> $float {
+                type F = $float;
+                let $x: F = *$x;
+                $value
+            }
+            #[inline(always)]
+            #[allow(unused_variables)] // a derivative reads x or y
+            fn push(&self, $x: &$float, $y: &$float, x_dot: &$float) -> $float {
+                type F = $float;
+                let ($x, $y): (F, F) = (*$x, *$y);
+                $derivative * *x_dot
+            }
+            #[inline(always)]
+            fn pull(&self, x: &$float, y: &$float, y_bar: &$float) -> $float {
+                self.push(x, y, y_bar)
+            }
+        }
+    };
+}
+
+float_function_rules! {
+    /// 1/x: f′ = −1/x² = −y².
+    Reciprocal: |x, y| Float::recip(x), -(y * y);
+    /// ∛x: f′ = 1/(3·∛x²) (infinite at 0).
+    CubeRoot: |x, y| Float::cbrt(x), 1.0 / (3.0 * y * y);
+    /// sinh x: f′ = cosh x.
+    HyperbolicSine: |x, y| Float::sinh(x), Float::cosh(x);
+    /// cosh x: f′ = sinh x.
+    HyperbolicCosine: |x, y| Float::cosh(x), Float::sinh(x);
+    /// asinh x: f′ = 1/√(x² + 1).
+    HyperbolicArcSine: |x, y| Float::asinh(x), 1.0 / Float::sqrt(x * x + 1.0);
+    /// acosh x: f′ = 1/√(x² − 1).
+    HyperbolicArcCosine: |x, y| Float::acosh(x), 1.0 / Float::sqrt(x * x - 1.0);
+    /// atanh x: f′ = 1/(1 − x²).
+    HyperbolicArcTangent: |x, y| Float::atanh(x), 1.0 / (1.0 - x * x);
+    /// ln(1 + x): f′ = 1/(1 + x).
+    LnOnePlus: |x, y| Float::ln_1p(x), 1.0 / (1.0 + x);
+    /// eˣ − 1: f′ = eˣ = y + 1.
+    ExpMinusOne: |x, y| Float::exp_m1(x), y + 1.0;
+    /// 2ˣ: f′ = 2ˣ·ln 2.
+    PowerOfTwo: |x, y| Float::exp2(x), y * Float::ln(2.0 as F);
+    /// log₂ x: f′ = 1/(x·ln 2).
+    BinaryLogarithm: |x, y| Float::log2(x), 1.0 / (x * Float::ln(2.0 as F));
+    /// log₁₀ x: f′ = 1/(x·ln 10).
+    DecimalLogarithm: |x, y| Float::log10(x), 1.0 / (x * Float::ln(10.0 as F));
 }
 
 /// x held to [low, high] (constants): derivative 1 on the closed interval (PyTorch's

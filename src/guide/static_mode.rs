@@ -125,7 +125,9 @@
 //!   `scale`, `clone`, along an axis `sum_axis`, `mean_axis`,
 //!   `broadcast_axis` (its shape from the result's use or a type on its `let`),
 //!   `logsumexp`, `softmax` and `log_softmax` (a cross-entropy is
-//!   `-z.log_softmax(Axis::<0>)[[class]]`), and on real scalars `abs`, `erf`, `tan`, `atan`,
+//!   `-z.log_softmax(Axis::<0>)[[class]]`), on `f32`/`f64` scalars (not in
+//!   scalar-generic code) `recip`, `cbrt`, `sinh`, `cosh`, `asinh`, `acosh`, `atanh`,
+//!   `ln_1p`, `exp_m1`, `exp2`, `log2`, `log10`, and on real scalars `abs`, `erf`, `tan`, `atan`,
 //!   `asin`, `acos`, `a.atan2(b)`, `a.hypot(b)` (derivative 0 at the origin),
 //!   `x.clamp(low, high)` (constant bounds; derivative 1 on the closed interval, as
 //!   PyTorch's), `let (s, c) = x.sin_cos();` (all also in scalar-generic code) and

@@ -8,7 +8,7 @@ use syn::Index;
 
 use super::lower::{
     Arm, Body, CHECKPOINTS, CallArg, CallTarget, Callee, Def, Loop, Lowered, Op, OpKind, Operand, Selector,
-    Stmt, UNROLLED_TRIP_COUNT, value_reference,
+    Stmt, UNROLLED_TRIP_COUNT, parameter_reference, value_reference,
 };
 
 const RULES: &str = "::fluxion::autodiff::rules";
@@ -1507,7 +1507,8 @@ pub fn tangent_body(body: &Body, params: &[Option<usize>], mode: Mode) -> TokenS
         let Some(id) = param else { continue };
         let (tangent, zero) = (tangent_name(*id), format_ident!("__zero{}", id));
         let position = Index::from(position);
-        let reference = value_reference(&body.values, *id);
+        // Before the body: the parameter's own name.
+        let reference = parameter_reference(&body.values, *id);
         let zero_value =
             mode.per_lane(quote!(::fluxion::__private::Differentiable::zero_tangent(#reference)));
         seeds.extend(tangent_seed(&tangent, &zero, &position, zero_value));

@@ -15,8 +15,10 @@ use syn::{BinOp, Expr, Ident, Member, Pat, Stmt as SynStmt, UnOp};
 /// Where an active value comes from.
 #[derive(Clone)]
 pub enum Def {
-    /// A function parameter (`by_ref`: its type is a reference).
-    Param { ident: Ident, by_ref: bool },
+    /// A function parameter (`by_ref`: its type is a reference). `aliased`: the body
+    /// rebinds its name, so the derivative code reads it through `__p{id}`, bound at
+    /// entry (a copy of the reference, or a clone of the value).
+    Param { ident: Ident, by_ref: bool, aliased: bool },
     /// The output of the operation with this index.
     Op,
     /// A field of another active value.
@@ -316,7 +318,15 @@ pub fn lower(params: &[Param], block: &syn::Block, owned_constants: bool) -> syn
     };
     for param in params {
         let binding = if param.differentiated {
-            let id = lowering.new_value(Def::Param { ident: param.ident.clone(), by_ref: param.by_ref });
+            let (ident, by_ref) = (param.ident.clone(), param.by_ref);
+            let aliased = lowering.changing.contains(&ident.to_string());
+            let id = lowering.new_value(Def::Param { ident: ident.clone(), by_ref, aliased });
+            if aliased {
+                let alias = format_ident!("__p{}", id);
+                let value =
+                    if by_ref { quote!(#ident) } else { quote!(::core::clone::Clone::clone(&#ident)) };
+                lowering.stmts.push(Stmt::Plain(quote!(let #alias = #value;)));
+            }
             Binding::Active(id)
         } else if param.by_ref {
             Binding::InactiveReference
@@ -364,6 +374,18 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("asin", "ArcSin"),
     ("acos", "ArcCos"),
     ("erf", "ErrorFunction"),
+    ("recip", "Reciprocal"),
+    ("cbrt", "CubeRoot"),
+    ("sinh", "HyperbolicSine"),
+    ("cosh", "HyperbolicCosine"),
+    ("asinh", "HyperbolicArcSine"),
+    ("acosh", "HyperbolicArcCosine"),
+    ("atanh", "HyperbolicArcTangent"),
+    ("ln_1p", "LnOnePlus"),
+    ("exp_m1", "ExpMinusOne"),
+    ("exp2", "PowerOfTwo"),
+    ("log2", "BinaryLogarithm"),
+    ("log10", "DecimalLogarithm"),
     ("sin_cos", "SineCosine"),
     ("max_pool2d", "MaxPooling"),
     ("flatten_images", "ImageFlattening"),
@@ -433,36 +455,24 @@ const PLAIN_QUERIES: &[&str] = &[
 /// differentiated value is an error naming the method (any other method is taken
 /// for a `#[differentiable]` method of the receiver's type).
 const WITHOUT_RULE: &[&str] = &[
-    "acosh",
-    "asinh",
-    "atanh",
     "broadcast",
-    "cbrt",
     "ceil",
     "concat",
     "copysign",
-    "cosh",
     "dotu",
-    "exp2",
-    "exp_m1",
     "floor",
     "fract",
     "iter",
-    "ln_1p",
     "log",
-    "log10",
-    "log2",
     "max_axis",
     "min_axis",
     "mul_add",
     "narrow",
     "outer",
-    "recip",
     "rem_euclid",
     "round",
     "signum",
     "sin_cos",
-    "sinh",
     "to_array",
     "to_degrees",
     "to_radians",
@@ -1736,10 +1746,22 @@ impl Lowering {
 }
 
 /// A `&X` expression for active value `id`.
+/// A `&X` expression for parameter `id` by its own name, before the body runs.
+pub fn parameter_reference(values: &[Def], id: usize) -> TokenStream {
+    match &values[id] {
+        Def::Param { ident, by_ref: true, .. } => quote!(#ident),
+        Def::Param { ident, by_ref: false, .. } => quote!(&#ident),
+        _ => unreachable!("value {id} is no parameter"),
+    }
+}
+
 pub fn value_reference(values: &[Def], id: usize) -> TokenStream {
     match &values[id] {
-        Def::Param { ident, by_ref: true } => quote!(#ident),
-        Def::Param { ident, by_ref: false } => quote!(&#ident),
+        Def::Param { aliased: true, by_ref, .. } => {
+            let alias = format_ident!("__p{}", id);
+            if *by_ref { quote!(#alias) } else { quote!(&#alias) }
+        }
+        Def::Param { .. } => parameter_reference(values, id),
         Def::Op => {
             let name = format_ident!("__v{}", id);
             quote!(&#name)

@@ -682,8 +682,8 @@ impl Companions<'_> {
             #[doc = concat!("H·v for `", stringify!(#function), "`: forward mode over its static gradient, at `Dual` numbers.")]
             #[inline]
             #[allow(clippy::multiple_bound_locations)]
-            #vis fn #hvp #impl_generics (#(#declarations,)* direction: &#input_tangent) -> #input_tangent #where_real {
-                ::fluxion::autodiff::jvp(|__point| { #lifts #hvp_call }, #reference, direction).1
+            #vis fn #hvp #impl_generics (#(#declarations,)* __direction: &#input_tangent) -> #input_tangent #where_real {
+                ::fluxion::autodiff::jvp(|__point| { #lifts #hvp_call }, #reference, __direction).1
             }
 
             #hessian_item
@@ -894,7 +894,7 @@ impl Companions<'_> {
                 }
                 let index = syn::Index::from(wrt_index);
                 wrt_index += 1;
-                if wrt_count == 1 { quote!(gradient) } else { quote!(&mut gradient.#index) }
+                if wrt_count == 1 { quote!(__gradient) } else { quote!(&mut __gradient.#index) }
             })
             .collect();
         let seed_value =
@@ -952,14 +952,16 @@ impl Companions<'_> {
             self.parameters.iter().map(|p| p.body_declaration(true)).collect();
         let forward_call = self.call(None, &self.arguments(true), TokenStream::new());
         // The `__record` body: the forward sweep, then the value with the reverse sweep
-        // as a closure; `rebind` first in both (see `owned_input`).
+        // as a closure; `rebind` first in both (see `owned_input`). The zero cotangents
+        // are made before the forward sweep, whose `let`s may shadow a parameter.
         let record_body = |rebind: &TokenStream| match &record {
             Some(emit::JointParts { forward, reverse }) => quote! {
                 #rebind
+                let __zero_stores = (#(#zeros,)*);
                 #forward
                 (__value, move |__seed: #output_tangent| {
                     #rebind
-                    #(let mut #stores = #zeros;)*
+                    let (#(mut #stores,)*) = __zero_stores;
                     {
                         #(let #outs = &mut #stores;)*
                         #reverse
@@ -1005,7 +1007,7 @@ impl Companions<'_> {
         let dots: Vec<_> = self
             .differentiated()
             .iter()
-            .map(|(_, p)| format_ident!("{}_dot", p.ident.to_string().trim_start_matches("r#")))
+            .map(|(_, p)| format_ident!("__{}_dot", p.ident.to_string().trim_start_matches("r#")))
             .collect();
         let dot_types: Vec<_> = self.differentiated().iter().map(|(_, p)| tangent_of(&p.ty)).collect();
         let dot_seeds: Vec<_> = {
@@ -1099,10 +1101,10 @@ impl Companions<'_> {
                 #select
             }
 
-            #[doc = concat!("The value of `", stringify!(#ident), "`, with its gradient written into `gradient` (static mode).")]
+            #[doc = concat!("The value of `", stringify!(#ident), "`, with its gradient written into the last argument (static mode).")]
             #[inline]
             #[allow(clippy::multiple_bound_locations)]
-            #vis fn #into #with_y (#(#declarations,)* gradient: &mut #gradient) -> __Y #where_y {
+            #vis fn #into #with_y (#(#declarations,)* __gradient: &mut #gradient) -> __Y #where_y {
                 #(let #unused_outs = &mut ::fluxion::autodiff::rules::NotDifferentiated;)*
                 #rules::Is::cast(#into_call)
             }
