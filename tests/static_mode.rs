@@ -1531,6 +1531,18 @@ fn named_like_companion_arguments<T: RealScalar>(gradient: &Vector<T, 2>, direct
     gradient.dot(gradient) * direction
 }
 
+/// A condition in a rerun loop on a parameter whose name a later `let` reuses.
+#[differentiable(wrt(x))]
+fn condition_on_a_parameter_reused_later(x: f64, n: usize) -> f64 {
+    let mut s = x;
+    for _ in 0..n {
+        let t = if x > 1.0 { s * x } else { s + x };
+        s = t;
+    }
+    let x = 0.5;
+    s + x
+}
+
 #[test]
 fn reused_parameter_names_and_companion_argument_names_differentiate() {
     let v = Vector::from_array([1.0, 2.0, 3.0]);
@@ -1544,6 +1556,11 @@ fn reused_parameter_names_and_companion_argument_names_differentiate() {
         let (_, tx) = parameter_name_reused_in_a_loop::jvp(x, y, n, &1.0, &0.0);
         let (_, ty) = parameter_name_reused_in_a_loop::jvp(x, y, n, &0.0, &1.0);
         assert!((dx - tx).abs() < 1e-12 && (dy - ty).abs() < 1e-12, "n = {n}");
+    }
+    for n in [1, 3, 20] {
+        // xⁿ⁺¹ + 0.5 for x > 1.
+        let expected = (n + 1) as f64 * 2f64.powi(n as i32);
+        assert_eq!(condition_on_a_parameter_reused_later::grad(2.0, n), expected, "n = {n}");
     }
     assert_eq!(lagrangian::value_and_grad(1.0, 2.0), (1.5, (-1.0, 2.0)));
     assert_eq!(lagrangian::jvp(1.0, 2.0, &1.0, &0.0).1, -1.0);

@@ -1336,10 +1336,10 @@ impl Lowering {
                 in_macro.get_or_insert_with(|| name.to_owned());
                 return None;
             }
-            // A parameter read by its own name is itself; any other name is its
-            // value's local (or the parameter it names), as a reference where the
-            // user's variable is one.
-            if matches!(&self.values[*id], Def::Param { ident, .. } if ident == name) {
+            // A parameter read by its own name is itself (unless the body rebinds
+            // the name: then its alias); any other name is its value's local (or the
+            // parameter it names), as a reference where the user's variable is one.
+            if matches!(&self.values[*id], Def::Param { ident, aliased: false, .. } if ident == name) {
                 return None;
             }
             let reference = self.reference(*id);
