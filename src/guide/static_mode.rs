@@ -44,8 +44,9 @@
 //! type, `bool`, `char`, `str` or `String` (constants by nature); `#[differentiable(
 //! wrt(model))]` picks the parameters to differentiate, and the others are constants.
 //! `vjp`'s pullback borrows the arguments, so they must outlive it (bind a temporary
-//! argument to a variable first). A constant taken by value is cloned by `vjp` and
-//! `linearize`, so its type must be `Clone` (or take it by reference). A generic
+//! argument to a variable first). A parameter taken by value is cloned by `vjp` and
+//! `linearize` (and at entry when the body reuses its name), so its type must be
+//! `Clone` (or take it by reference). A generic
 //! parameter that no argument determines (`fn f<const K: usize>(x: f64)`) is named
 //! on the companion, followed by `_` for each of the companion's own (`grad`'s
 //! output type): `f::grad::<3, _>(x)`, `f::jvp::<3>(x, &1.0)`. Moving a function from the tape to static mode is adding
