@@ -1570,6 +1570,61 @@ fn reused_parameter_names_and_companion_argument_names_differentiate() {
     assert_eq!((gradient.0.to_array(), gradient.1), ([6.0, 12.0], 5.0));
 }
 
+/// `outer` of two vectors, real and complex, against the tape and forward mode.
+#[differentiable]
+fn outer_products(a: &Vector<f64, 3>, b: &Vector<f64, 2>) -> f64 {
+    let m = a.outer(b);
+    let w = Vector::from_array([0.5, -1.5]);
+    m.matmul(&w).tanh().sum() + m.hadamard(&m).sum()
+}
+
+#[differentiable]
+fn complex_outer(a: &Vector<Complex64, 2>, b: &Vector<Complex64, 2>) -> f64 {
+    a.outer(b).norm_sqr().sum() + a.outer(b).re().sum()
+}
+
+#[test]
+fn outer_products_differentiate_as_on_the_tape() {
+    let (a, b) = (Vector::from_array([0.3, -0.7, 1.1]), Vector::from_array([0.9, 0.4]));
+    let (value, (da, db)) = outer_products::value_and_grad(&a, &b);
+    let (tape_value, (ta, tb)) = value_and_grad(
+        |(a, b): (Var<Vector<f64, 3>>, Var<Vector<f64, 2>>)| {
+            let m = a.outer(&b);
+            m.matmul(&Vector::from_array([0.5, -1.5])).tanh().sum() + m.hadamard(&m).sum()
+        },
+        &(a, b),
+    );
+    assert!((value - tape_value).abs() < 1e-14);
+    for (static_mode, tape) in da.iter().zip(ta.iter()).chain(db.iter().zip(tb.iter())) {
+        assert!((static_mode - tape).abs() < 1e-13, "{static_mode} vs {tape}");
+    }
+    let (ad, bd) = (Vector::from_array([1.0, 0.5, -0.5]), Vector::from_array([0.2, -1.0]));
+    let along: f64 = da.iter().zip(ad.iter()).chain(db.iter().zip(bd.iter())).map(|(g, d)| g * d).sum();
+    assert!((outer_products::jvp(&a, &b, &ad, &bd).1 - along).abs() < 1e-12);
+
+    let a = Vector::from_array([Complex64::new(0.3, -0.4), Complex64::new(-1.0, 0.5)]);
+    let b = Vector::from_array([Complex64::new(0.7, 0.2), Complex64::new(0.1, -0.9)]);
+    let (da, db) = complex_outer::grad(&a, &b);
+    let (ta, tb) = fluxion::autodiff::grad(
+        |(a, b): (Var<Vector<Complex64, 2>>, Var<Vector<Complex64, 2>>)| {
+            let m = a.outer(&b);
+            m.norm_sqr().sum() + m.re().sum()
+        },
+        &(a, b),
+    );
+    for (static_mode, tape) in da.iter().zip(ta.iter()).chain(db.iter().zip(tb.iter())) {
+        assert!((static_mode - tape).norm() < 1e-13, "{static_mode} vs {tape}");
+    }
+    // Forward and reverse agree: ẏ = Re⟨ā, ȧ⟩ + Re⟨b̄, ḃ⟩.
+    let (ad, bd) = (
+        Vector::from_array([Complex64::new(1.0, 0.2); 2]),
+        Vector::from_array([Complex64::new(-0.5, 0.7); 2]),
+    );
+    let along: f64 =
+        da.iter().zip(ad.iter()).chain(db.iter().zip(bd.iter())).map(|(g, d)| (g.conj() * d).re).sum();
+    assert!((complex_outer::jvp(&a, &b, &ad, &bd).1 - along).abs() < 1e-12);
+}
+
 /// A plain point, its field and method named like a differentiated variable.
 #[derive(Clone, Copy)]
 struct Point {

@@ -49,6 +49,7 @@ use crate::ops::softmax::{log_softmax_pullback, log_softmax_push, logsumexp_pull
 use crate::product::dot::dotu_pullback;
 use crate::product::hadamard::hadamard_pullback;
 use crate::product::inner::inner_pullback;
+use crate::product::outer::outer_pullback;
 use crate::product::{MatMul, MatMulTransposed, ScalarFactor, TransposedMatMul};
 use crate::scalar::{RealDot, RealScalar, Scalar};
 #[cfg(feature = "alloc")]
@@ -505,6 +506,9 @@ impl<T> From<T> for RowNormalization<T> {
 /// `a.hadamard(&b)`: the elementwise product.
 #[derive(Clone, Copy, Debug)]
 pub struct HadamardProduct;
+/// `a.outer(&b)` of two vectors: Yᵢⱼ = aᵢbⱼ.
+#[derive(Clone, Copy, Debug)]
+pub struct OuterProduct;
 /// `a.dot(&b)`: Σ aᵢbᵢ of real tensors.
 #[derive(Clone, Copy, Debug)]
 pub struct DotProduct;
@@ -1707,6 +1711,60 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, Tensor<T
         y_bar: &Self::Output,
     ) -> (Self::Output, Self::Output) {
         hadamard_pullback(a, b, y_bar)
+    }
+}
+
+/// Y = a ⊗ b: Ẏ = ȧ ⊗ b + a ⊗ ḃ, āᵢ = Σⱼ Ȳᵢⱼ·conj(bⱼ), b̄ⱼ = Σᵢ conj(aᵢ)·Ȳᵢⱼ (the tape's
+/// pullback).
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, M: Dim, N: Dim, K> BinaryRule<Tensor<T, (M,), K>, Tensor<T, (N,), K>> for OuterProduct
+where
+    K: Storage<T, (M,)> + Storage<T, (N,)> + Storage<T, (M, N)>,
+{
+    type Output = Tensor<T, (M, N), K>;
+    #[inline(always)]
+    fn value(&self, a: &Tensor<T, (M,), K>, b: &Tensor<T, (N,), K>) -> Self::Output {
+        a.outer(b)
+    }
+    #[inline(always)]
+    fn push_lhs(
+        &self,
+        (_, b, _): Operands<'_, Tensor<T, (M,), K>, Tensor<T, (N,), K>, Self::Output>,
+        a_dot: &Tensor<T, (M,), K>,
+    ) -> Self::Output {
+        a_dot.outer(b)
+    }
+    #[inline(always)]
+    fn push_rhs(
+        &self,
+        (a, _, _): Operands<'_, Tensor<T, (M,), K>, Tensor<T, (N,), K>, Self::Output>,
+        b_dot: &Tensor<T, (N,), K>,
+    ) -> Self::Output {
+        a.outer(b_dot)
+    }
+    #[inline(always)]
+    fn pull_lhs(
+        &self,
+        (a, b, _): Operands<'_, Tensor<T, (M,), K>, Tensor<T, (N,), K>, Self::Output>,
+        y_bar: &Self::Output,
+    ) -> Tensor<T, (M,), K> {
+        outer_pullback(a, b, y_bar).0
+    }
+    #[inline(always)]
+    fn pull_rhs(
+        &self,
+        (a, b, _): Operands<'_, Tensor<T, (M,), K>, Tensor<T, (N,), K>, Self::Output>,
+        y_bar: &Self::Output,
+    ) -> Tensor<T, (N,), K> {
+        outer_pullback(a, b, y_bar).1
+    }
+    #[inline(always)]
+    fn pull_both(
+        &self,
+        (a, b, _): Operands<'_, Tensor<T, (M,), K>, Tensor<T, (N,), K>, Self::Output>,
+        y_bar: &Self::Output,
+    ) -> (Tensor<T, (M,), K>, Tensor<T, (N,), K>) {
+        outer_pullback(a, b, y_bar)
     }
 }
 

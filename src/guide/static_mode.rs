@@ -113,7 +113,7 @@
 //!   `exp`, `ln`, `sin`, `cos`, `tanh`, `sqrt`, `powi(n)`, `powf(p)` (scalars and
 //!   tensors), `sigmoid` and `relu` (tensors), `sum`, `mean`, `transpose`, `matmul`,
 //!   `matmul_transposed`, `transposed_matmul`, `add_rows`, `mul_rows`, `add_channels`,
-//!   `normalize_rows(ε)`, `hadamard`, `dot`, `abs` (tensors, real or complex),
+//!   `normalize_rows(ε)`, `hadamard`, `dot`, `outer`, `abs` (tensors, real or complex),
 //!   `flatten` and `reshape` (their shapes from a turbofish, a type on the `let` or
 //!   the result's use), on complex scalars and tensors `conj`,
 //!   `re`, `im`, `norm_sqr` and `inner` (the
