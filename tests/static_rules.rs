@@ -3,8 +3,8 @@
 //! finite differences.
 //!
 //! 1. For every rule of `fluxion::autodiff::rules` (`+`, `−`, `*`, `/`, negation,
-//!    the elementary functions, relu, a library's scalar function, sum, mean,
-//!    transpose, the reductions and
+//!    the elementary functions, relu, abs, a library's scalar function, sum, mean,
+//!    transpose, flatten, reshape, outer, the reductions and
 //!    normalisations along an axis, matmul, hadamard, dot, the row and image
 //!    operations) on
 //!    scalars and on tensors, with both operands differentiated, with a constant on
@@ -42,6 +42,7 @@ type D = Dual<f64>;
 type C64 = Complex64;
 type V2 = Vector<f64, 2>;
 type V3 = Vector<f64, 3>;
+type V6 = Vector<f64, 6>;
 type M22 = Matrix<f64, 2, 2>;
 type M23 = Matrix<f64, 2, 3>;
 type M32 = Matrix<f64, 3, 2>;
@@ -562,6 +563,18 @@ mod tensors {
             let r = &a - &b;
             r.dot(&r)
         }
+        /// a ⊗ b.
+        outer((a, a_dot): V3 in real(), (b, b_dot): V2 in real()) -> M32 { a.outer(&b) }
+        /// a ⊗ c.
+        outer_constant_right((a, a_dot): V3 in real(); c: V2 in real()) -> M32 { a.outer(&c) }
+        /// a ⊗ a.
+        outer_twice((a, a_dot): V3 in real()) -> M33 { a.outer(&a) }
+        /// A flattened.
+        flatten((a, a_dot): M23 in real()) -> V6 { a.flatten::<6>() }
+        /// A reshaped.
+        reshape((a, a_dot): M23 in real()) -> M32 { a.reshape::<(Const<3>, Const<2>)>() }
+        /// |a| elementwise (the points are almost surely not 0).
+        absolute((a, a_dot): V3 in real()) -> V3 { a.abs() }
     }
 }
 

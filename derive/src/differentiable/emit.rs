@@ -8,7 +8,7 @@ use syn::Index;
 
 use super::lower::{
     Arm, Body, CHECKPOINTS, CallArg, CallTarget, Callee, Def, Loop, Lowered, Op, OpKind, Operand, Selector,
-    Stmt, UNROLLED_TRIP_COUNT, parameter_reference, value_reference,
+    Stmt, parameter_reference, value_reference,
 };
 
 const RULES: &str = "::fluxion::autodiff::rules";
@@ -318,12 +318,12 @@ fn iteration_forward(body: &Body, looped: &Loop, index: usize, mode: Mode) -> To
     quote!(#start #rest)
 }
 
-/// The trip count of a loop whose reverse-mode code is unrolled: a literal one up to
-/// `UNROLLED_TRIP_COUNT`, for a loop with no loop directly inside (unrolling both
-/// would multiply the inner body's copies).
+/// The trip count of a loop whose reverse-mode code is unrolled: a kept one (see
+/// [`Loop::trip_count`]) with no loop directly inside (unrolling both would multiply
+/// the inner body's copies).
 fn unrolled_trip_count(looped: &Loop) -> Option<usize> {
     let nested = looped.body.iter().any(|stmt| matches!(stmt, Stmt::Loop(_)));
-    looped.trip_count.filter(|&count| count <= UNROLLED_TRIP_COUNT && !nested)
+    looped.trip_count.filter(|_| !nested)
 }
 
 /// A loop's forward sweep: the iterator (and the values or checkpoints) kept for the
@@ -1047,11 +1047,11 @@ impl<'a> Reverse<'a> {
         self.statements(&looped.body);
     }
 
-    /// The reverse sweep of a loop, iteration n − 1 down to 0. With a literal trip
-    /// count the forward sweep kept each iteration's values (unrolled into a tuple up
-    /// to `UNROLLED_TRIP_COUNT` iterations, an array beyond); otherwise, for each k,
-    /// the loop runs again from its entry state for k iterations, then iteration k
-    /// runs with its values kept and is swept back (no storage, O(n²) forward work).
+    /// The reverse sweep of a loop, iteration n − 1 down to 0. With a kept trip count
+    /// the forward sweep kept each iteration's values (unrolled into a tuple, or in an
+    /// array around a nested loop); otherwise, for each k, the loop runs again from
+    /// the last checkpoint before k to iteration k, which runs with its values kept
+    /// and is swept back.
     fn for_loop(&mut self, index: usize) {
         let body = self.body;
         let looped = &body.loops[index];

@@ -159,10 +159,10 @@ pub struct Loop {
     /// The values the body defines.
     pub values: core::ops::Range<usize>,
     /// The number of iterations when the iterator spells it with integer literals
-    /// (`0..64`, `(1..=40).rev()`): the forward sweep then keeps each iteration's
-    /// values (`stored`) for the reverse sweep, which needs no recomputation — in
-    /// one local per iteration, unrolled, up to `UNROLLED_TRIP_COUNT` iterations of
-    /// a loop with no loop directly inside, and in an array otherwise.
+    /// (`0..6`, `(1..=16).rev()`) and it is at most `STORED_TRIP_COUNT`: the forward
+    /// sweep then keeps each iteration's values (`stored`) for the reverse sweep,
+    /// which needs no recomputation — in one local per iteration, unrolled, for a
+    /// loop with no loop directly inside, and in an array otherwise.
     pub trip_count: Option<usize>,
     /// The generated locals of one iteration.
     pub stored: Vec<Ident>,
@@ -1820,13 +1820,9 @@ pub fn collect_pattern_names(pat: &Pat, names: &mut Vec<String>) {
 pub const CHECKPOINTS: usize = 16;
 
 /// Loops with a literal trip count up to this keep each iteration's values for the
-/// reverse sweep, on the stack; longer ones are run again as run-time loops are.
+/// reverse sweep, on the stack (unrolled into locals of their own when no loop is
+/// directly inside); longer ones are run again as run-time loops are.
 pub const STORED_TRIP_COUNT: usize = 16;
-
-/// Loops with a literal trip count up to this, and no loop directly inside, are
-/// unrolled in the reverse-mode code: each iteration's values stay in locals of their
-/// own (no array to copy them through, no recomputation).
-pub const UNROLLED_TRIP_COUNT: usize = 16;
 
 /// Whether `iterator` is a range (`a..b`, `a..=b`), maybe reversed: it owns its
 /// bounds.
