@@ -1353,7 +1353,7 @@ impl Lowering {
             return Err(syn::Error::new(
                 condition.span(),
                 format!(
-                    "a macro in a condition reads the differentiated `{name}`; compute it into a plain variable first"
+                    "a macro in a condition reads the differentiated `{name}`; compute the test into a `bool` first (`let big = {name} > 1.0;`)"
                 ),
             ));
         }
