@@ -1108,6 +1108,193 @@ fn run_time_loops_rerun_from_checkpoints_as_the_tape_differentiates() {
     }
 }
 
+/// `while` loops: the forward sweep counts the iterations (keeping up to 16
+/// checkpoints, thinned to every other one as they fill), the reverse sweep reruns
+/// from them and never tests the condition again. A plain counter, a nested `while`,
+/// one inside a branch.
+#[differentiable(wrt(x))]
+fn counted_while_loops(x: f64, n: usize, m: usize) -> f64 {
+    let mut s = x;
+    let mut k = 0.0;
+    let mut i = 0;
+    while i < n {
+        k += 1.0;
+        s = (s * 0.9 + 0.01 * k).sin() + x * 0.001 * i as f64;
+        let mut j = 0;
+        while j < m {
+            s = s * 0.99 + 0.001 * k;
+            j += 1;
+        }
+        i += 1;
+    }
+    let y = if n.is_multiple_of(2) {
+        let mut t = s;
+        let mut j = 0;
+        while j < n {
+            t = t * 0.98 + (j as f64) * 0.0001 * s;
+            j += 1;
+        }
+        t
+    } else {
+        s * s
+    };
+    y + k * x
+}
+
+#[test]
+fn while_loops_rerun_from_checkpoints_as_the_tape_differentiates() {
+    let x = 0.7;
+    // Around each thinning of the checkpoints: 16, 32, 64 iterations.
+    for n in [0, 1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 1000] {
+        for m in [0, 3] {
+            let (value, gradient) = counted_while_loops::value_and_grad(x, n, m);
+            let (tape_value, tape_gradient) =
+                value_and_grad(|x: Var<f64>| checkpointed_loops_on_the_tape(&x, n, m), &x);
+            assert_eq!(value, counted_while_loops(x, n, m));
+            assert!((value - tape_value).abs() < 1e-12, "n = {n}, m = {m}");
+            assert!(
+                (gradient - tape_gradient).abs() < 1e-12 * (1.0 + tape_gradient.abs()),
+                "n = {n}, m = {m}: {gradient} vs {tape_gradient}"
+            );
+            let tangent = counted_while_loops::jvp(x, n, m, &1.0).1;
+            assert!((tangent - gradient).abs() < 1e-12 * (1.0 + gradient.abs()), "n = {n}, m = {m}");
+        }
+    }
+}
+
+/// A `while` whose condition reads the differentiated value it updates: the trip
+/// count depends on `x`, and the derivative is that of the iterations that ran.
+#[differentiable]
+fn grow_until(x: f64, limit: f64) -> f64 {
+    let mut s = x;
+    let mut steps = 0.0;
+    while s < limit {
+        s = s * 1.01 + 0.01 + x * 0.001;
+        steps += 1.0;
+    }
+    s * steps
+}
+
+fn grow_until_on_the_tape(x: &Var<f64>, limit: f64) -> (Var<f64>, usize) {
+    let mut s = x.clone();
+    let mut steps = 0;
+    while *s.value() < limit {
+        s = s * 1.01 + 0.01 + x * 0.001;
+        steps += 1;
+    }
+    (s * steps as f64, steps)
+}
+
+#[test]
+fn while_conditions_read_differentiated_values() {
+    let x = 0.5;
+    let mut trip_counts = Vec::new();
+    for limit in [0.1, 0.52, 0.6, 1.0, 3.0, 50.0, 1e4] {
+        let (value, (gradient, limit_gradient)) = grow_until::value_and_grad(x, limit);
+        let mut steps = 0;
+        let (tape_value, tape_gradient) = value_and_grad(
+            |x: Var<f64>| {
+                let (y, n) = grow_until_on_the_tape(&x, limit);
+                steps = n;
+                y
+            },
+            &x,
+        );
+        trip_counts.push(steps);
+        assert_eq!(value, grow_until(x, limit));
+        assert!((value - tape_value).abs() < 1e-12 * (1.0 + value.abs()), "limit {limit}");
+        assert!(
+            (gradient - tape_gradient).abs() < 1e-12 * (1.0 + tape_gradient.abs()),
+            "limit {limit}: {gradient} vs {tape_gradient}"
+        );
+        // The limit only decides when to stop: no derivative flows from it.
+        assert_eq!(limit_gradient, 0.0);
+        let tangent = grow_until::jvp(x, limit, &1.0, &0.0).1;
+        assert!((tangent - gradient).abs() < 1e-12 * (1.0 + gradient.abs()), "limit {limit}");
+    }
+    assert_eq!(trip_counts[0], 0);
+    assert!(trip_counts.windows(2).all(|pair| pair[0] < pair[1]), "{trip_counts:?}");
+    assert!(*trip_counts.last().unwrap() > 64, "{trip_counts:?}");
+}
+
+/// Newton's iteration for √a, to convergence: the derivative through the iterations
+/// is that of √a, and forward over reverse gives the second derivative.
+#[differentiable]
+fn newton_square_root<T: RealScalar>(a: T) -> T {
+    let mut x = a;
+    let mut steps = 0;
+    while steps < 100 && (x * x - a).abs() > T::from_f64(1e-15) * a {
+        x = (x + a / x) * T::from_f64(0.5);
+        steps += 1;
+    }
+    x
+}
+
+/// Explicit Euler for ẋ = −kx until time 1, the time a plain variable beside it.
+#[differentiable(wrt(k, x0))]
+fn euler_decay(k: f64, x0: f64, dt: f64) -> f64 {
+    let mut time = 0.0;
+    let mut x = x0;
+    while time < 1.0 - 1e-9 {
+        x = x - dt * k * x;
+        time += dt;
+    }
+    x
+}
+
+/// A `while` loop carrying a tensor: rotate until the turned angle passes a bound.
+#[differentiable(wrt(v))]
+fn rotate_until(v: &Vector<f64, 2>, angle: f64, bound: f64) -> f64 {
+    let rotation: Matrix<f64, 2, 2> =
+        Matrix::from_array([[angle.cos(), -angle.sin()], [angle.sin(), angle.cos()]]);
+    let mut w = v.tanh();
+    let mut turned = 0.0;
+    while turned < bound {
+        w = rotation.matmul(&w).tanh() + v.scale(0.1);
+        turned += angle;
+    }
+    w.dot(&w)
+}
+
+#[test]
+fn while_loops_agree_with_finite_differences_and_forward_mode() {
+    let h = 1e-6;
+    for a in [0.3f64, 2.0, 10.0, 1e6] {
+        let expected = 0.5 / a.sqrt();
+        assert!((newton_square_root::grad(a) - expected).abs() < 1e-12 * expected, "a = {a}");
+        assert!((newton_square_root::jvp(a, &1.0).1 - expected).abs() < 1e-12 * expected);
+        let second = -0.25 * a.powf(-1.5);
+        let hessian = newton_square_root::hessian(a);
+        assert!((hessian - second).abs() < 1e-9 * second.abs(), "a = {a}: {hessian} vs {second}");
+        assert_eq!(newton_square_root::hvp(a, &1.0), hessian);
+    }
+    for dt in [0.1, 0.01, 0.001] {
+        let (k, x0) = (0.7, 2.0);
+        let (gradient_k, gradient_x0) = euler_decay::grad(k, x0, dt);
+        let fd_k = (euler_decay(k + h, x0, dt) - euler_decay(k - h, x0, dt)) / (2.0 * h);
+        let fd_x0 = (euler_decay(k, x0 + h, dt) - euler_decay(k, x0 - h, dt)) / (2.0 * h);
+        assert!((gradient_k - fd_k).abs() < 1e-8, "dt = {dt}: {gradient_k} vs {fd_k}");
+        assert!((gradient_x0 - fd_x0).abs() < 1e-8, "dt = {dt}: {gradient_x0} vs {fd_x0}");
+        // Adjoint identity: ⟨ȳ, J ẋ⟩ = ⟨Jᵀȳ, ẋ⟩ with ẋ = (0.3, −1.2).
+        let tangent = euler_decay::jvp(k, x0, dt, &0.3, &-1.2).1;
+        assert!((tangent - (0.3 * gradient_k - 1.2 * gradient_x0)).abs() < 1e-13);
+    }
+    let v = Vector::from_array([0.4, -0.9]);
+    for bound in [0.0, 0.5, 5.0, 30.0] {
+        let gradient = rotate_until::grad(&v, 0.3, bound);
+        for i in 0..2 {
+            let (mut plus, mut minus) = (v, v);
+            plus[[i]] += h;
+            minus[[i]] -= h;
+            let fd = (rotate_until(&plus, 0.3, bound) - rotate_until(&minus, 0.3, bound)) / (2.0 * h);
+            assert!((gradient[[i]] - fd).abs() < 1e-8, "bound {bound}: {gradient:?} {fd}");
+        }
+        let direction = Vector::from_array([0.6, 0.8]);
+        let (_, derivative) = rotate_until::jvp(&v, 0.3, bound, &direction);
+        assert!((derivative - gradient.dot(&direction)).abs() < 1e-13, "bound {bound}");
+    }
+}
+
 /// A loop bound kept in a `#[no_derivative]` field of a differentiated struct.
 #[derive(Differentiable, Clone, Debug)]
 struct Repeated {

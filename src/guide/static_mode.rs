@@ -102,7 +102,7 @@
 //! returning a vector gets its Jacobians only), `f::hvp(args, &v)`
 //! and `f::hessian(args)` come too: forward mode over the static gradient,
 //! instantiated at dual numbers (a Hessian of shape `S ++ S`, eight directions per
-//! pass). For other scalar-generic functions (a derived struct generic over its
+//! pass; for a scalar argument, its second derivative). For other scalar-generic functions (a derived struct generic over its
 //! scalar, say) the same works by hand: seed the struct at `Dual<f64>` and read the
 //! tangent of `f::grad`.
 //!
@@ -177,13 +177,40 @@
 //!   arm): declare it before the `if`.
 //!   `.iter()` over plain numbers gives references (`&f64`), which static mode does
 //!   not differentiate through: write `*l * x`, or loop over the array by value.
+//! - `while` loops, their condition reading plain or differentiated values (a
+//!   solver run to convergence, an integrator run until a time): the forward sweep
+//!   tests the condition before each iteration and counts the iterations, keeping up
+//!   to 16 checkpoints (when they fill, every other one goes and the rest are twice
+//!   as far apart); the reverse sweep reruns the counted iterations from them and
+//!   never tests the condition again. As with an `if`, the condition is not
+//!   differentiated: the derivative is that of the iterations that ran (Newton's
+//!   iteration for √a run to convergence gives 1/(2√a)). `while let` and a `loop`
+//!   left by `break` are not supported: write `while condition { … }`.
+//!
+//!   ```
+//!   use fluxion::autodiff::differentiable;
+//!
+//!   /// Explicit Euler for ẋ = −kx until time 1.
+//!   #[differentiable(wrt(k))]
+//!   fn decay(k: f64, x0: f64, dt: f64) -> f64 {
+//!       let (mut x, mut time) = (x0, 0.0);
+//!       while time < 1.0 - 1e-9 {
+//!           x = x - dt * k * x;
+//!           time += dt;
+//!       }
+//!       x
+//!   }
+//!   // x(1) = x0 (1 − k dt)^(1/dt), so dx/dk = −x0 (1 − k dt)^(1/dt − 1).
+//!   let expected = -2.0 * (1.0f64 - 0.7 * 0.01).powi(99);
+//!   assert!((decay::grad(0.7, 2.0, 0.01) - expected).abs() < 1e-12);
+//!   ```
 //! - A trailing expression or a final `return`, and early `return`s from `if`/`else`
 //!   and `match` arms (a guard clause, `match k { 0 => return a, _ => {} }`): the
 //!   statements after them move into the arms that do not return, so each return
 //!   becomes the value of its branch (those statements then cannot assign to
 //!   variables declared before the `if`, as inside any arm).
 //!
-//! Not supported (a compile error at the construct, naming it): `while` and
+//! Not supported (a compile error at the construct, naming it): `while let` and
 //! `loop` over differentiated values (over plain ones they are plain code), a `let`
 //! without a value, a `return` inside a loop or inside a `let`'s value, or from an arm that
 //! binds (with `let`) a name the statements after it read, `if let`, `as` casts of differentiated values, `&mut`

@@ -249,10 +249,43 @@ fn checkpoint_fields(looped: &Loop, index: usize) -> (Vec<Ident>, &[Ident]) {
 /// A rerun loop's forward sweep: its trip count, and a checkpoint before every
 /// `stride`-th iteration (at most `CHECKPOINTS` of them, on the stack), so that the
 /// reverse sweep reruns at most `stride` iterations to reach each one.
-fn checkpointed_forward(looped: &Loop, index: usize, iteration: &TokenStream) -> TokenStream {
+fn checkpointed_forward(body: &Body, looped: &Loop, index: usize) -> TokenStream {
     let (count, stride, checkpoints) = checkpoint_names(index);
     let (range, pattern) = (format_ident!("__range{}", index), &looped.pattern);
     let (carries, state) = checkpoint_fields(looped, index);
+    if looped.condition.is_some() {
+        // A `while` loop's trip count is known at its end: when the checkpoints are
+        // full, every other one goes and the stride doubles.
+        let (start, rest) = tested_iteration(body, looped, index, Mode::Reverse);
+        return quote! {
+            let mut #count = 0usize;
+            let mut #stride = 1usize;
+            let mut #checkpoints: [::core::option::Option<_>; #CHECKPOINTS] =
+                [const { ::core::option::Option::None }; #CHECKPOINTS];
+            loop {
+                #start
+                if #count % #stride == 0 {
+                    if #count / #stride == #CHECKPOINTS {
+                        for __slot in 0..#CHECKPOINTS {
+                            #checkpoints[__slot] = if __slot < #CHECKPOINTS / 2 {
+                                #checkpoints[2 * __slot].take()
+                            } else {
+                                ::core::option::Option::None
+                            };
+                        }
+                        #stride *= 2;
+                    }
+                    #checkpoints[#count / #stride] = ::core::option::Option::Some((
+                        #(::core::clone::Clone::clone(&#carries),)*
+                        #(::core::clone::Clone::clone(&#state),)*
+                    ));
+                }
+                #rest
+                #count += 1;
+            }
+        };
+    }
+    let iteration = iteration_forward(body, looped, index, Mode::Reverse);
     quote! {
         let #count = ::core::iter::Iterator::count(::core::clone::Clone::clone(&#range));
         let #stride = ::core::cmp::max(1, #count.div_ceil(#CHECKPOINTS));
@@ -316,6 +349,14 @@ fn iteration_parts(body: &Body, looped: &Loop, index: usize, mode: Mode) -> (Tok
 fn iteration_forward(body: &Body, looped: &Loop, index: usize, mode: Mode) -> TokenStream {
     let (start, rest) = iteration_parts(body, looped, index, mode);
     quote!(#start #rest)
+}
+
+/// One iteration's forward code that first tests a `while` loop's condition on the
+/// values at its start, leaving the loop when it fails.
+fn tested_iteration(body: &Body, looped: &Loop, index: usize, mode: Mode) -> (TokenStream, TokenStream) {
+    let (start, rest) = iteration_parts(body, looped, index, mode);
+    let test = looped.condition.as_ref().map(|condition| quote!(if !#condition { break; }));
+    (quote!(#start #test), rest)
 }
 
 /// The trip count of a loop whose reverse-mode code is unrolled: a kept one (see
@@ -382,17 +423,19 @@ fn forward_loop(body: &Body, index: usize, mode: Mode) -> TokenStream {
         };
     }
     if mode == Mode::Reverse {
-        let forward = checkpointed_forward(looped, index, &iteration);
+        let forward = checkpointed_forward(body, looped, index);
         return quote! {
             #setup
             #forward
             #results
         };
     }
+    let (start, rest) = tested_iteration(body, looped, index, mode);
     quote! {
         #setup
         for #pattern in ::core::clone::Clone::clone(&#range) {
-            #iteration
+            #start
+            #rest
         }
         #results
     }

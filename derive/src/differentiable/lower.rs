@@ -145,12 +145,16 @@ pub struct Carried {
     pub result: usize,
 }
 
-/// A `for` loop whose body reads differentiated values.
+/// A `for` or `while` loop whose body reads differentiated values.
 #[derive(Clone)]
 pub struct Loop {
     pub pattern: TokenStream,
-    /// The iterator (not differentiated), kept to run the loop again.
+    /// The iterator (not differentiated), kept to run the loop again; a `while`
+    /// loop's is `repeat(())`.
     pub range: TokenStream,
+    /// A `while` loop's condition (not differentiated), tested before each iteration
+    /// of the forward sweep on the values at its start.
+    pub condition: Option<TokenStream>,
     pub carried: Vec<Carried>,
     /// Plain variables the body assigns, or reads where they change later, kept in
     /// the checkpoints of a loop that the reverse sweep runs again.
@@ -168,9 +172,51 @@ pub struct Loop {
     pub stored: Vec<Ident>,
 }
 
+/// A loop as the lowering sees it: `for pattern in iterator { body }`, or
+/// `while condition { body }` (no pattern, no iterator).
+struct LoopSyntax<'a> {
+    label: Option<&'a syn::Label>,
+    keyword: Span,
+    pattern: Option<&'a Pat>,
+    iterator: Option<&'a Expr>,
+    condition: Option<&'a Expr>,
+    body: &'a syn::Block,
+}
+
+impl<'a> LoopSyntax<'a> {
+    fn from_for(for_loop: &'a syn::ExprForLoop) -> Self {
+        LoopSyntax {
+            label: for_loop.label.as_ref(),
+            keyword: for_loop.for_token.span,
+            pattern: Some(&for_loop.pat),
+            iterator: Some(&for_loop.expr),
+            condition: None,
+            body: &for_loop.body,
+        }
+    }
+
+    fn from_while(while_loop: &'a syn::ExprWhile) -> syn::Result<Self> {
+        if let Expr::Let(_) = &*while_loop.cond {
+            return Err(syn::Error::new(
+                while_loop.cond.span(),
+                "`#[differentiable]` does not differentiate through `while let`; loop over a range, or test a `bool`",
+            ));
+        }
+        Ok(LoopSyntax {
+            label: while_loop.label.as_ref(),
+            keyword: while_loop.while_token.span,
+            pattern: None,
+            iterator: None,
+            condition: Some(&while_loop.cond),
+            body: &while_loop.body,
+        })
+    }
+}
+
 /// A lowered loop body (see `Lowering::loop_body`).
 struct LoweredBody {
     stmts: Vec<Stmt>,
+    condition: Option<TokenStream>,
     carried: Vec<(usize, usize)>,
     assigned_ends: Vec<Option<usize>>,
     stored: Vec<Ident>,
@@ -704,10 +750,19 @@ impl Lowering {
             self.bind_name(name, Binding::Active(id));
             return Ok(());
         }
-        if let Expr::ForLoop(for_loop) = expr
-            && self.first_active_name(expr.to_token_stream()).is_some()
-        {
-            return self.for_loop(for_loop);
+        if self.first_active_name(expr.to_token_stream()).is_some() {
+            if let Expr::ForLoop(for_loop) = expr {
+                return self.for_loop(&LoopSyntax::from_for(for_loop));
+            }
+            if let Expr::While(while_loop) = expr {
+                return self.for_loop(&LoopSyntax::from_while(while_loop)?);
+            }
+            if let Expr::Loop(endless) = expr {
+                return Err(syn::Error::new(
+                    endless.loop_token.span,
+                    "`#[differentiable]` loops run every iteration, so a `loop` left by `break` is not differentiated: write it as `while condition { … }` (the condition is tested before each iteration)",
+                ));
+            }
         }
         if let Expr::If(branch) = expr
             && let Some(name) = self.first_active_name(expr.to_token_stream())
@@ -749,30 +804,37 @@ impl Lowering {
     /// assigns are its state: differentiated ones are carried from one iteration to
     /// the next as values of their own; plain ones are copied at the loop's entry, so
     /// that the reverse sweep can rerun the loop from there.
-    fn for_loop(&mut self, for_loop: &syn::ExprForLoop) -> syn::Result<()> {
-        if let Some(label) = &for_loop.label {
+    fn for_loop(&mut self, for_loop: &LoopSyntax<'_>) -> syn::Result<()> {
+        if let Some(label) = for_loop.label {
             return Err(syn::Error::new(label.span(), "`#[differentiable]` does not support loop labels"));
         }
-        let range = match self.expr(&for_loop.expr)? {
-            Lowered::Active(_) => {
-                return Err(syn::Error::new(
-                    for_loop.expr.span(),
-                    "`#[differentiable]` loops over values that are not differentiated (a range, say)",
-                ));
-            }
-            inactive => self.value_expression(&inactive),
+        let range = match for_loop.iterator {
+            // A `while` loop's iterations are counted as they run (its reverse sweep
+            // knows how many ran and does not test the condition again).
+            None => quote!(::core::iter::repeat(())),
+            Some(iterator) => match self.expr(iterator)? {
+                Lowered::Active(_) => {
+                    return Err(syn::Error::new(
+                        iterator.span(),
+                        "`#[differentiable]` loops over values that are not differentiated (a range, say)",
+                    ));
+                }
+                inactive => self.value_expression(&inactive),
+            },
         };
         // An integer range owns its bounds; another iterator may borrow a local.
-        if !is_range(&for_loop.expr) {
+        if let Some(iterator) = for_loop.iterator
+            && !is_range(iterator)
+        {
             self.keeps_borrows = true;
             let declared_in_arm = |name: &str| {
                 self.declared
                     .iter()
                     .any(|(enclosing, declared)| *enclosing == Enclosing::Arm && declared.contains(name))
             };
-            if let Some(name) = super::reads::first_read(for_loop.expr.to_token_stream(), &declared_in_arm) {
+            if let Some(name) = super::reads::first_read(iterator.to_token_stream(), &declared_in_arm) {
                 return Err(syn::Error::new(
-                    for_loop.expr.span(),
+                    iterator.span(),
                     format!(
                         "this loop inside an `if`/`match` arm iterates over `{name}`, declared in the arm: the reverse sweep runs the loop again after the arm, where `{name}` is gone; declare `{name}` before the `if`/`match`"
                     ),
@@ -782,18 +844,14 @@ impl Lowering {
         for keyword in ["break", "continue", "return"] {
             if contains_word(for_loop.body.to_token_stream(), keyword) {
                 return Err(syn::Error::new(
-                    for_loop.for_token.span,
+                    for_loop.keyword,
                     format!(
-                        "`#[differentiable]` loops run every iteration: `{keyword}` in a loop over differentiated values is not supported (compute the condition into the carried values instead)"
+                        "`#[differentiable]` loops run every iteration: `{keyword}` in a loop over differentiated values is not supported (compute the condition into the carried values, or end the loop with a `while` condition)"
                     ),
                 ));
             }
         }
-        let mut assigned = Vec::new();
-        let mut pattern_names = Vec::new();
-        collect_pattern_names(&for_loop.pat, &mut pattern_names);
-        collect_assigned_scoped(&for_loop.body.stmts, Scope::Outer(&pattern_names), &mut assigned);
-        assigned.retain(|name| self.names.contains_key(name));
+        let (assigned, pattern_names) = self.loop_assignments(for_loop);
         // A plain variable becomes differentiated when the body assigns it a
         // differentiated value: find those by lowering the body once on a copy.
         let mut carried_names: Vec<String> = assigned
@@ -828,7 +886,7 @@ impl Lowering {
         // must read them as they were when the loop ran.
         // So must those declared in an enclosing arm or loop body, whose reverse sweep
         // does not see them.
-        let read = super::reads::block_reads(&for_loop.body, &|name| {
+        let read = super::reads::block_reads(for_loop.body, &|name| {
             matches!(self.names.get(name), Some(Binding::Inactive | Binding::InactiveReference))
                 && (self.assigned.iter().any(|assigned| assigned == name)
                     || self.changing.contains(name)
@@ -857,11 +915,11 @@ impl Lowering {
             self.bind_name(name.clone(), Binding::Active(result));
             carried.push(Carried { entry, inner, exit, result });
         }
-        let pattern = &for_loop.pat;
+        let pattern = for_loop.pattern.map_or_else(|| quote!(_), |pattern| quote!(#pattern));
         // A trip count spelled in literals: the iterations' values are kept (unrolled
         // into locals when short); otherwise, or when there are too many to keep on
         // the stack, the reverse sweep reruns the loop.
-        let trip_count = trip_count(&for_loop.expr).filter(|&count| count <= STORED_TRIP_COUNT);
+        let trip_count = for_loop.iterator.and_then(trip_count).filter(|&count| count <= STORED_TRIP_COUNT);
         if trip_count.is_some() {
             self.remember(format_ident!("__records{}", index));
         } else {
@@ -870,8 +928,9 @@ impl Lowering {
             }
         }
         self.loops.push(Loop {
-            pattern: quote!(#pattern),
+            pattern,
             range,
+            condition: body.condition,
             carried,
             plain_state,
             body: body.stmts,
@@ -887,12 +946,8 @@ impl Lowering {
     /// value at the start of an iteration). Returns the statements, per carried name
     /// its (start, end) values — a plain end value lifted to a differentiated one —
     /// and per outer name the body assigns, its end value when differentiated.
-    fn loop_body(&mut self, for_loop: &syn::ExprForLoop, carried: &[String]) -> syn::Result<LoweredBody> {
-        let mut assigned = Vec::new();
-        let mut pattern_names = Vec::new();
-        collect_pattern_names(&for_loop.pat, &mut pattern_names);
-        collect_assigned_scoped(&for_loop.body.stmts, Scope::Outer(&pattern_names), &mut assigned);
-        assigned.retain(|name| self.names.contains_key(name));
+    fn loop_body(&mut self, for_loop: &LoopSyntax<'_>, carried: &[String]) -> syn::Result<LoweredBody> {
+        let (assigned, pattern_names) = self.loop_assignments(for_loop);
         let outer_stmts = core::mem::take(&mut self.stmts);
         let outer_names = self.names.clone();
         self.arm_locals.push(Vec::new());
@@ -909,9 +964,11 @@ impl Lowering {
                 id
             })
             .collect();
+        // A `while` condition reads the values at the start of an iteration.
+        let condition = for_loop.condition.map(|condition| self.condition(condition));
         let tracked = carried.iter().chain(&assigned).cloned().collect();
         let (result, ends) =
-            self.with_shadowing(tracked, |lowering| lowering.block_with_tail(&for_loop.body, false));
+            self.with_shadowing(tracked, |lowering| lowering.block_with_tail(for_loop.body, false));
         let active_end = |name: &String| match ends.get(name) {
             Some(Some(Binding::Active(id))) => Some(*id),
             _ => None,
@@ -930,7 +987,25 @@ impl Lowering {
         self.names = outer_names;
         let stmts = core::mem::replace(&mut self.stmts, outer_stmts);
         result?;
-        Ok(LoweredBody { stmts, carried: carried_pairs, assigned_ends, stored })
+        Ok(LoweredBody {
+            stmts,
+            condition: condition.transpose()?,
+            carried: carried_pairs,
+            assigned_ends,
+            stored,
+        })
+    }
+
+    /// The outer variables a loop's body assigns, and the names its pattern binds.
+    fn loop_assignments(&self, for_loop: &LoopSyntax<'_>) -> (Vec<String>, Vec<String>) {
+        let mut assigned = Vec::new();
+        let mut pattern_names = Vec::new();
+        if let Some(pattern) = for_loop.pattern {
+            collect_pattern_names(pattern, &mut pattern_names);
+        }
+        collect_assigned_scoped(&for_loop.body.stmts, Scope::Outer(&pattern_names), &mut assigned);
+        assigned.retain(|name| self.names.contains_key(name));
+        (assigned, pattern_names)
     }
 
     /// The plain variable `name` as a differentiated value (with a zero tangent).

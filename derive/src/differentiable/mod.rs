@@ -667,9 +667,17 @@ impl Companions<'_> {
         };
         let function = &self.function.sig.ident;
         let (hvp, hessian) = (self.name("hvp"), self.name("hessian"));
-        // A scalar's second derivative is its `hvp` along 1; the Hessian companion is
-        // for tensors.
+        // A scalar's Hessian is its second derivative: its `hvp` along 1.
         let scalar_input = matches!(&parameter.ty, Type::Path(path) if path.path.is_ident(scalar));
+        let scalar_hessian = scalar_input.then(|| quote! {
+            #[doc = concat!("The second derivative of `", stringify!(#function), "`: forward mode over its static derivative.")]
+            #[inline]
+            #[allow(clippy::multiple_bound_locations)]
+            #vis fn #hessian #impl_generics (#(#declarations,)*) -> #scalar #where_real {
+                let __one = <#scalar as ::fluxion::RealScalar>::from_f64(1.0);
+                ::fluxion::autodiff::jvp(|__point| { #lifts #hvp_call }, #reference, &__one).1
+            }
+        });
         let hessian_item = (!scalar_input && !above_rank_two(&parameter.ty)).then(|| quote! {
             #[doc = concat!("The Hessian of `", stringify!(#function), "` (shape `S ++ S`): forward mode over its static gradient, eight directions per pass.")]
             #[inline]
@@ -687,6 +695,7 @@ impl Companions<'_> {
             }
 
             #hessian_item
+            #scalar_hessian
         }
     }
 

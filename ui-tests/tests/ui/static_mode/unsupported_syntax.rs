@@ -1,11 +1,14 @@
 use fluxion::prelude::*;
 
-// A `while` loop over differentiated values is not differentiated: an error at the loop.
+// A `loop` left by `break` over differentiated values: an error at the loop, naming `while`.
 #[differentiable]
 fn halve(x: f64) -> f64 {
     let mut y = x;
-    while y > 1.0 {
+    loop {
         y = y * 0.5;
+        if y < 1.0 {
+            break;
+        }
     }
     y
 }
