@@ -1295,6 +1295,155 @@ fn while_loops_agree_with_finite_differences_and_forward_mode() {
     }
 }
 
+/// A state of a derived struct, a plain count riding along.
+#[derive(Differentiable, Clone, Debug)]
+struct Cart {
+    position: f64,
+    velocity: Vector<f64, 2>,
+    #[no_derivative]
+    steps: usize,
+}
+
+/// One step of a damped, forced cart: a struct literal of differentiated fields, the
+/// fields not named from a plain value.
+#[differentiable]
+fn cart_step(cart: &Cart, force: f64) -> Cart {
+    let pushed = Vector::from_array([force, force * cart.position]);
+    let velocity = cart.velocity.scale(0.9) + pushed.scale(0.1);
+    Cart { position: cart.position + 0.1 * velocity.sum(), velocity, ..stop_gradient(cart.clone()) }
+}
+
+/// A rollout of steps (a struct carried by a loop) scored at its end, a literal in a
+/// branch, and one with a plain field.
+#[differentiable]
+fn cart_rollout(start: &Cart, force: f64, steps: usize) -> f64 {
+    let mut cart = start.clone();
+    for _ in 0..steps {
+        cart = cart_step(&cart, force);
+    }
+    let target = if force > 0.0 {
+        Cart { position: force * 2.0, velocity: cart.velocity.scale(0.5), steps: 0 }
+    } else {
+        Cart { position: 1.0, velocity: Vector::from_array([force, 0.0]), steps: 0 }
+    };
+    let miss = cart.position - target.position;
+    miss * miss + cart.velocity.dot(&target.velocity)
+}
+
+/// The same rollout over the fields as separate values.
+#[differentiable]
+fn cart_rollout_by_fields(position: f64, velocity: &Vector<f64, 2>, force: f64, steps: usize) -> f64 {
+    let (mut x, mut v) = (position, velocity.clone());
+    for _ in 0..steps {
+        let pushed = Vector::from_array([force, force * x]);
+        v = v.scale(0.9) + pushed.scale(0.1);
+        x = x + 0.1 * v.sum();
+    }
+    let (target_position, target_velocity) =
+        if force > 0.0 { (force * 2.0, v.scale(0.5)) } else { (1.0, Vector::from_array([force, 0.0])) };
+    let miss = x - target_position;
+    miss * miss + v.dot(&target_velocity)
+}
+
+#[test]
+fn struct_literals_of_differentiated_fields() {
+    let start = Cart { position: 0.4, velocity: Vector::from_array([0.2, -0.3]), steps: 7 };
+    let h = 1e-6;
+    for (force, steps) in [(0.5, 0), (0.5, 1), (0.5, 12), (-0.7, 12), (0.3, 40)] {
+        let (value, (gradient, force_gradient)) = cart_rollout::value_and_grad(&start, force, steps);
+        assert_eq!(value, cart_rollout(&start, force, steps));
+        // The same derivatives as the function over the fields.
+        let (expected, (position, velocity, force_expected)) =
+            cart_rollout_by_fields::value_and_grad(start.position, &start.velocity, force, steps);
+        assert!((value - expected).abs() < 1e-14);
+        assert!((gradient.position - position).abs() < 1e-12, "{steps}: {gradient:?} {position}");
+        for i in 0..2 {
+            assert!((gradient.velocity[[i]] - velocity[[i]]).abs() < 1e-12, "{gradient:?} {velocity:?}");
+        }
+        assert!((force_gradient - force_expected).abs() < 1e-12);
+        // Finite differences in the force and the position.
+        let fd =
+            (cart_rollout(&start, force + h, steps) - cart_rollout(&start, force - h, steps)) / (2.0 * h);
+        assert!((force_gradient - fd).abs() < 1e-7 * (1.0 + fd.abs()), "{force_gradient} vs {fd}");
+        let moved = |d: f64| Cart { position: start.position + d, ..start.clone() };
+        let fd = (cart_rollout(&moved(h), force, steps) - cart_rollout(&moved(-h), force, steps)) / (2.0 * h);
+        assert!((gradient.position - fd).abs() < 1e-7 * (1.0 + fd.abs()));
+        // The adjoint identity along a direction in the state and the force.
+        let direction = CartTangent { position: 0.3, velocity: Vector::from_array([-0.5, 0.8]) };
+        let (_, tangent) = cart_rollout::jvp(&start, force, steps, &direction, &1.5);
+        let paired =
+            0.3 * gradient.position + gradient.velocity.dot(&direction.velocity) + 1.5 * force_gradient;
+        assert!((tangent - paired).abs() < 1e-12 * (1.0 + paired.abs()), "{tangent} vs {paired}");
+    }
+    // A function returning the struct: its pullback takes the struct's tangent, and
+    // the plain count comes through unchanged.
+    let (next, pullback) = cart_step::vjp(&start, 0.5);
+    assert_eq!(next.steps, 7);
+    let (state_cotangent, force_cotangent) =
+        pullback(&CartTangent { position: 1.0, velocity: Vector::from_array([0.5, 0.25]) });
+    // By hand: v' = 0.9 v + 0.1 (f, f x), x' = x + 0.1 Σv'.
+    let velocity_adjoint = [0.5 + 0.1, 0.25 + 0.1];
+    assert!((state_cotangent.position - (1.0 + 0.1 * 0.5 * velocity_adjoint[1])).abs() < 1e-15);
+    assert!((state_cotangent.velocity[[0]] - 0.9 * velocity_adjoint[0]).abs() < 1e-15);
+    assert!((state_cotangent.velocity[[1]] - 0.9 * velocity_adjoint[1]).abs() < 1e-15);
+    let expected = 0.1 * (velocity_adjoint[0] + start.position * velocity_adjoint[1]);
+    assert!((force_cotangent - expected).abs() < 1e-15);
+    // Forward mode: along the position, x' moves by 1 + 0.1 · 0.1 f and v' by (0, 0.1 f).
+    let along_position = CartTangent { position: 1.0, velocity: Vector::zeros() };
+    let (jvp_value, jvp_tangent) = cart_step::jvp(&start, 0.5, &along_position, &0.0);
+    assert_eq!(jvp_value.position, next.position);
+    assert!((jvp_tangent.position - (1.0 + 0.1 * 0.1 * 0.5)).abs() < 1e-15);
+    assert_eq!(jvp_tangent.velocity[[0]], 0.0);
+    assert!((jvp_tangent.velocity[[1]] - 0.1 * 0.5).abs() < 1e-15);
+}
+
+/// A point of a derived struct generic over the scalar, and a tuple struct.
+#[derive(Differentiable, Clone, Debug)]
+struct Tip<T: RealScalar> {
+    x: T,
+    y: T,
+}
+
+#[derive(Differentiable, Clone, Debug)]
+struct Polar<T: RealScalar>(T, T);
+
+/// A pendulum's end on a cart: struct literals inside a scalar-generic function, so
+/// forward over reverse gives its Hessian.
+#[differentiable]
+fn pendulum_energy<T: RealScalar>(q: &Vector<T, 2>) -> T {
+    let polar = Polar(q[[1]] * T::from_f64(0.5), q[[0]]);
+    let tip = Tip { x: q[[0]] + polar.0 * polar.1.sin(), y: polar.0 * polar.1.cos() };
+    tip.x * tip.x * tip.y + tip.y
+}
+
+fn pendulum_energy_by_hand(q: [f64; 2]) -> f64 {
+    let (x, y) = (q[0] + 0.5 * q[1] * q[0].sin(), 0.5 * q[1] * q[0].cos());
+    x * x * y + y
+}
+
+#[test]
+fn struct_literals_in_scalar_generic_functions_give_hessians() {
+    let q = Vector::from_array([0.3, 0.7]);
+    let gradient = pendulum_energy::grad(&q);
+    let hessian = pendulum_energy::hessian(&q);
+    let h = 1e-5;
+    for i in 0..2 {
+        let (mut plus, mut minus) = ([0.3, 0.7], [0.3, 0.7]);
+        plus[i] += h;
+        minus[i] -= h;
+        let fd = (pendulum_energy_by_hand(plus) - pendulum_energy_by_hand(minus)) / (2.0 * h);
+        assert!((gradient[[i]] - fd).abs() < 1e-8, "{i}: {gradient:?} {fd}");
+        // Row i of the Hessian: differences of the gradient.
+        let (plus, minus) = (Vector::from_array(plus), Vector::from_array(minus));
+        let (gradient_plus, gradient_minus) = (pendulum_energy::grad(&plus), pendulum_energy::grad(&minus));
+        for j in 0..2 {
+            let fd = (gradient_plus[[j]] - gradient_minus[[j]]) / (2.0 * h);
+            assert!((hessian[[i, j]] - fd).abs() < 1e-7, "({i}, {j}): {hessian:?} {fd}");
+        }
+    }
+    assert!((hessian[[0, 1]] - hessian[[1, 0]]).abs() < 1e-14, "{hessian:?}");
+}
+
 /// A loop bound kept in a `#[no_derivative]` field of a differentiated struct.
 #[derive(Differentiable, Clone, Debug)]
 struct Repeated {

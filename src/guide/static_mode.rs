@@ -141,7 +141,11 @@
 //!   `dims`, `is_empty` read plain sizes (`x.len() as f64` is a plain number). Fields of differentiated structs
 //!   (`self.w.matmul(&x)`), element access (`v[[i]]`), arrays and tuples of values,
 //!   `Vector::from_array([…])`, `let (a, b) = …` (of a tuple expression or a
-//!   differentiated tuple).
+//!   differentiated tuple). Struct literals of derived structs
+//!   (`State { pos: p, vel }`, `Polar(r, θ)`), so a function can return a new
+//!   state: the fields a literal does not name, and `#[no_derivative]` ones, take
+//!   plain values (`State { pos, vel, ..stop_gradient(s.clone()) }` carries the
+//!   counts of `s` along).
 //! - Calls of other `#[differentiable]` functions (by path, in other modules and
 //!   crates too) and methods; functions with a derivative given by hand (below). A
 //!   turbofish on such a call (`f::<T, 3>(x)`) goes to the callee's companions.
@@ -214,8 +218,8 @@
 //! `loop` over differentiated values (over plain ones they are plain code), a `let`
 //! without a value, a `return` inside a loop or inside a `let`'s value, or from an arm that
 //! binds (with `let`) a name the statements after it read, `if let`, `as` casts of differentiated values, `&mut`
-//! parameters, assignment into an element or a field, patterns other than names and
-//! tuples of names in `let`, methods with no rule (the error lists how to give one).
+//! parameters, assignment into an element or a field, a struct literal's `..base`
+//! when it is differentiated, patterns other than names and tuples of names in `let`, methods with no rule (the error lists how to give one).
 //! Cases the macro cannot tell from valid code, so the compiler reports them in
 //! its own words: a call of a function or method that is not `#[differentiable]`
 //! ("cannot find module or crate `helper`", or "no method named `__joint_norm`": add

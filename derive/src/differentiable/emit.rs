@@ -7,8 +7,8 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::Index;
 
 use super::lower::{
-    Arm, Body, CHECKPOINTS, CallArg, CallTarget, Callee, Def, Loop, Lowered, Op, OpKind, Operand, Selector,
-    Stmt, parameter_reference, value_reference,
+    Arm, Body, CHECKPOINTS, CallArg, CallTarget, Callee, Collection, Def, Loop, Lowered, Op, OpKind, Operand,
+    Selector, Stmt, parameter_reference, value_reference,
 };
 
 const RULES: &str = "::fluxion::autodiff::rules";
@@ -496,31 +496,57 @@ fn forward_sweep(body: &Body, stmts: &[Stmt], mode: Mode, recorded: &[bool]) -> 
         let (value, rule) = (value_name(*result), rule_name(*index, *span));
         let tangent = tangent_name(*result);
         match kind {
-            OpKind::Gather { tuple, elements } => {
+            OpKind::Gather { into, elements } => {
                 let values = elements.iter().map(|element| {
                     let reference = operand_reference(body, element);
                     quote!(::core::clone::Clone::clone(#reference))
                 });
-                out.extend(if *tuple {
-                    quote!(let #value = (#(#values,)*);)
-                } else {
-                    quote!(let #value = [#(#values),*];)
+                out.extend(match into {
+                    Collection::Tuple => quote!(let #value = (#(#values,)*);),
+                    Collection::Array => quote!(let #value = [#(#values),*];),
+                    Collection::Struct { path, members, rest } => {
+                        let rest = rest.as_ref().map(|rest| quote!(..#rest));
+                        // A tuple struct's tangent must keep its fields' positions.
+                        let positions = members
+                            .iter()
+                            .any(|member| matches!(member, syn::Member::Unnamed(_)))
+                            .then(|| quote!(::fluxion::autodiff::rules::tangent_keeps_positions(&#value);));
+                        quote!(let #value = #path { #(#members: #values,)* #rest }; #positions)
+                    }
                 });
                 if mode.tangents() {
-                    let dots: Vec<_> = elements
-                        .iter()
-                        .map(|element| match element {
-                            Operand::Active(id) => {
-                                let dot = dot(body, mode, *id);
-                                quote!(::core::clone::Clone::clone(#dot))
+                    let dots = elements.iter().map(|element| match element {
+                        Operand::Active(id) => {
+                            let dot = dot(body, mode, *id);
+                            Some(quote!(::core::clone::Clone::clone(#dot)))
+                        }
+                        Operand::Constant { .. } => None,
+                    });
+                    let gathered = match into {
+                        Collection::Struct { members, .. } => {
+                            // The struct's zero tangent, each differentiated field's in place.
+                            let fields = members.iter().zip(dots).filter_map(|(member, dot)| {
+                                dot.map(|dot| quote!(__gathered.#member = #dot;))
+                            });
+                            quote!({
+                                let mut __gathered = ::fluxion::__private::Differentiable::zero_tangent(&#value);
+                                #(#fields)*
+                                __gathered
+                            })
+                        }
+                        array_or_tuple => {
+                            let dots = elements.iter().zip(dots).map(|(element, dot)| {
+                                dot.unwrap_or_else(|| {
+                                    let reference = operand_reference(body, element);
+                                    quote!(::fluxion::__private::Differentiable::zero_tangent(#reference))
+                                })
+                            });
+                            match array_or_tuple {
+                                Collection::Tuple => quote!((#(#dots,)*)),
+                                _ => quote!([#(#dots),*]),
                             }
-                            constant => {
-                                let reference = operand_reference(body, constant);
-                                quote!(::fluxion::__private::Differentiable::zero_tangent(#reference))
-                            }
-                        })
-                        .collect();
-                    let gathered = if *tuple { quote!((#(#dots,)*)) } else { quote!([#(#dots),*]) };
+                        }
+                    };
                     let gathered = mode.per_lane(gathered);
                     out.extend(quote!(let #tangent = #gathered;));
                 }
@@ -1218,14 +1244,19 @@ impl<'a> Reverse<'a> {
         let adjoint = self.read(*result);
         match kind {
             OpKind::Lift(_) => {}
-            OpKind::Gather { tuple, elements } => {
+            OpKind::Gather { into, elements } => {
                 for (position, element) in elements.iter().enumerate() {
                     if let Operand::Active(id) = element {
-                        let part = if *tuple {
-                            let position = Index::from(position);
-                            quote!(#adjoint.#position)
-                        } else {
-                            quote!(#adjoint[#position])
+                        let part = match into {
+                            Collection::Tuple => {
+                                let position = Index::from(position);
+                                quote!(#adjoint.#position)
+                            }
+                            Collection::Array => quote!(#adjoint[#position]),
+                            Collection::Struct { members, .. } => {
+                                let member = &members[position];
+                                quote!(#adjoint.#member)
+                            }
                         };
                         let part = self.per_lane(quote!(::core::clone::Clone::clone(&#part)));
                         self.write_value(*id, part);

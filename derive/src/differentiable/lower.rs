@@ -52,14 +52,29 @@ pub enum OpKind {
     Unary { rule: TokenStream, x: usize },
     /// A primitive with a `BinaryRule`.
     Binary { rule: TokenStream, a: Operand, b: Operand },
-    /// An array (`tuple` false) or tuple of values, some differentiated.
-    Gather { tuple: bool, elements: Vec<Operand> },
+    /// An array, tuple or struct of values, some differentiated.
+    Gather { into: Collection, elements: Vec<Operand> },
     /// A plain value taken as a differentiated one (zero tangent, no pullback): a
     /// plain variable that a loop makes differentiated.
     Lift(TokenStream),
     /// A call of a `#[differentiable]` function (`callee` names its companions'
     /// prefix) or method (`method`, with the receiver as the first argument).
     Call { callee: CallTarget, args: Vec<CallArg> },
+}
+
+/// What an [`OpKind::Gather`] builds.
+#[derive(Clone)]
+pub enum Collection {
+    Array,
+    Tuple,
+    /// A struct literal `path { member: element, …, ..rest }` (the fields not named
+    /// come from `rest`, a plain value): its tangent is the struct's zero tangent with
+    /// the named fields' tangents in place, so the tangent type needs no name.
+    Struct {
+        path: syn::Path,
+        members: Vec<Member>,
+        rest: Option<TokenStream>,
+    },
 }
 
 /// The function or method a [`OpKind::Call`] calls.
@@ -1186,7 +1201,41 @@ impl Lowering {
         }
         let operands =
             elements.into_iter().map(|(element, lowered)| self.operand(lowered, element.span())).collect();
-        Ok(self.push_op(OpKind::Gather { tuple, elements: operands }, expr.span()))
+        let into = if tuple { Collection::Tuple } else { Collection::Array };
+        Ok(self.push_op(OpKind::Gather { into, elements: operands }, expr.span()))
+    }
+
+    /// A struct literal with differentiated fields (`State { pos: p, vel: v }`): one
+    /// operation. Fields it does not name may come from a plain `..base`.
+    fn struct_literal(&mut self, literal: &syn::ExprStruct) -> syn::Result<Lowered> {
+        if literal.qself.is_some() {
+            return self.verbatim(&Expr::Struct(literal.clone()), "struct literals with a qualified path");
+        }
+        let mut members = Vec::new();
+        let mut elements = Vec::new();
+        for field in &literal.fields {
+            let lowered = self.expr(&field.expr)?;
+            members.push(field.member.clone());
+            elements.push(self.operand(lowered, field.expr.span()));
+        }
+        // The fields not named come from a plain value (so carry no derivative).
+        let rest = match &literal.rest {
+            Some(rest) => match self.expr(rest)? {
+                Lowered::Active(_) => {
+                    return Err(syn::Error::new_spanned(
+                        rest,
+                        "a struct literal's `..base` is not differentiated: name each differentiated field, and take the others from a plain value (`..stop_gradient(s.clone())`)",
+                    ));
+                }
+                inactive => {
+                    let value = self.value_expression(&inactive);
+                    Some(quote!(::core::clone::Clone::clone(&#value)))
+                }
+            },
+            None => None,
+        };
+        let into = Collection::Struct { path: literal.path.clone(), members, rest };
+        Ok(self.push_op(OpKind::Gather { into, elements }, literal.span()))
     }
 
     /// Whether `expr` names a parameter of reference type (passed on as a reference).
@@ -1314,6 +1363,9 @@ impl Lowering {
                 self.match_expression(branch)
             }
             Expr::Call(call) => self.call(call, expr),
+            Expr::Struct(literal) if self.first_active_name(expr.to_token_stream()).is_some() => {
+                self.struct_literal(literal)
+            }
             Expr::Field(field) => match self.expr(&field.base)? {
                 Lowered::Active(base) => Ok(Lowered::Active(self.field(base, &field.member))),
                 inactive => {
@@ -1799,6 +1851,18 @@ impl Lowering {
                 "`#[differentiable]` calls functions by path only (`f(x)` or `module::f(x)`)",
             ));
         }
+        // `Name(a, b)`: a tuple struct's literal (types are capitalised, functions not).
+        if last.as_ref().is_some_and(|name| name.starts_with(|first: char| first.is_ascii_uppercase())) {
+            let members =
+                (0..args.len()).map(|position| Member::Unnamed(syn::Index::from(position))).collect();
+            let elements = args
+                .into_iter()
+                .zip(&call.args)
+                .map(|(lowered, arg)| self.operand(lowered, arg.span()))
+                .collect();
+            let into = Collection::Struct { path: function.path.clone(), members, rest: None };
+            return Ok(self.push_op(OpKind::Gather { into, elements }, span));
+        }
         let mut call_args = Vec::new();
         for (lowered, arg) in args.into_iter().zip(&call.args) {
             let by_ref = is_reference(arg) || self.names_a_reference(arg);
@@ -1820,7 +1884,6 @@ impl Lowering {
     }
 }
 
-/// A `&X` expression for active value `id`.
 /// A `&X` expression for parameter `id` by its own name, before the body runs.
 pub fn parameter_reference(values: &[Def], id: usize) -> TokenStream {
     match &values[id] {
