@@ -1308,7 +1308,7 @@ struct Cart {
 /// fields not named from a plain value.
 #[differentiable]
 fn cart_step(cart: &Cart, force: f64) -> Cart {
-    let pushed = Vector::from_array([force, force * cart.position]);
+    let pushed: Vector<f64, 2> = Vector::from_array([force, force * cart.position]);
     let velocity = cart.velocity.scale(0.9) + pushed.scale(0.1);
     Cart { position: cart.position + 0.1 * velocity.sum(), velocity, ..stop_gradient(cart.clone()) }
 }
@@ -1333,11 +1333,11 @@ fn cart_rollout(start: &Cart, force: f64, steps: usize) -> f64 {
 /// The same rollout over the fields as separate values.
 #[differentiable]
 fn cart_rollout_by_fields(position: f64, velocity: &Vector<f64, 2>, force: f64, steps: usize) -> f64 {
-    let (mut x, mut v) = (position, velocity.clone());
+    let (mut x, mut v) = (position, *velocity);
     for _ in 0..steps {
-        let pushed = Vector::from_array([force, force * x]);
+        let pushed: Vector<f64, 2> = Vector::from_array([force, force * x]);
         v = v.scale(0.9) + pushed.scale(0.1);
-        x = x + 0.1 * v.sum();
+        x += 0.1 * v.sum();
     }
     let (target_position, target_velocity) =
         if force > 0.0 { (force * 2.0, v.scale(0.5)) } else { (1.0, Vector::from_array([force, 0.0])) };
