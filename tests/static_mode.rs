@@ -1816,6 +1816,26 @@ fn float_functions_f32(x: f32) -> f32 {
     x.sinh() * x.recip()
 }
 
+/// Angles as robotics code writes them: degrees, wrapped to [0, 2π) by
+/// `rem_euclid`, the associated-function forms (`f64::atan2(y, x)`), a sign, and
+/// the piecewise-constant roundings (derivative 0 between their jumps).
+#[differentiable]
+fn wrapped_heading(x: f64, y: f64) -> f64 {
+    let heading = f64::atan2(y, x).rem_euclid(2.0 * std::f64::consts::PI);
+    let degrees = heading.to_degrees();
+    let steps = (degrees / 15.0).floor() + (degrees / 7.0).ceil() + degrees.round() + degrees.trunc();
+    f64::sin(heading) * degrees.fract()
+        + steps * 0.01
+        + y.signum() * x * f64::hypot(x, y)
+        + (degrees * 0.5).to_radians()
+}
+
+/// `rem_euclid` with a differentiated divisor: r = a − b·q, so ∂r/∂b = −q.
+#[differentiable]
+fn remainder(a: f64, b: f64) -> f64 {
+    a.rem_euclid(b)
+}
+
 #[test]
 fn float_functions_of_concrete_scalars_differentiate() {
     for x in [0.3, 0.7, 1.2] {
@@ -1829,10 +1849,69 @@ fn float_functions_of_concrete_scalars_differentiate() {
         );
         assert!((float_functions::jvp(x, &1.0).1 - gradient).abs() < 1e-14 * gradient.abs());
     }
+    let h = 1e-7;
+    for (x, y) in [(0.3, 0.4), (-0.8, 0.35), (-0.5, -1.2), (0.9, -0.2)] {
+        let (gradient_x, gradient_y) = wrapped_heading::grad(x, y);
+        let fd_x = (wrapped_heading(x + h, y) - wrapped_heading(x - h, y)) / (2.0 * h);
+        let fd_y = (wrapped_heading(x, y + h) - wrapped_heading(x, y - h)) / (2.0 * h);
+        assert!((gradient_x - fd_x).abs() < 1e-6 * (1.0 + fd_x.abs()), "({x}, {y}): {gradient_x} vs {fd_x}");
+        assert!((gradient_y - fd_y).abs() < 1e-6 * (1.0 + fd_y.abs()), "({x}, {y}): {gradient_y} vs {fd_y}");
+        let tangent = wrapped_heading::jvp(x, y, &0.6, &-0.8).1;
+        assert!((tangent - (0.6 * gradient_x - 0.8 * gradient_y)).abs() < 1e-12 * (1.0 + tangent.abs()));
+    }
+    for (a, b) in [(7.3, 2.0), (-7.3, 2.0), (7.3, -2.0), (0.5, 3.0)] {
+        let (gradient_a, gradient_b) = remainder::grad(a, b);
+        let fd_b = (remainder(a, b + h) - remainder(a, b - h)) / (2.0 * h);
+        assert_eq!(gradient_a, 1.0);
+        assert!((gradient_b - fd_b).abs() < 1e-6, "({a}, {b}): {gradient_b} vs {fd_b}");
+    }
     // (sinh x / x)′ = cosh x / x − sinh x / x².
     let x = 0.5f32;
     let expected = x.cosh() / x - x.sinh() / (x * x);
     assert!((float_functions_f32::grad(x) - expected).abs() < 1e-6);
+}
+
+/// A leapfrog-like update written as a tuple assignment, over observations iterated
+/// straight from a slice and an array reference.
+#[differentiable(wrt(x0, v0))]
+fn tuple_assigned_orbit(x0: f64, v0: f64, times: &[f64], weights: &[f64; 3]) -> f64 {
+    let (mut x, mut v) = (x0, v0);
+    for &dt in times {
+        (x, v) = (x + dt * v, v - dt * x);
+    }
+    let mut score = 0.0;
+    for w in weights {
+        (score, x) = (score + *w * x, x * 0.5);
+    }
+    score + v
+}
+
+#[test]
+fn tuple_assignments_and_loops_over_references() {
+    let times = [0.1, 0.2, 0.15, 0.05];
+    let weights = [0.5, -1.0, 2.0];
+    let (x0, v0, h) = (0.7, -0.3, 1e-6);
+    let (gradient_x, gradient_v) = tuple_assigned_orbit::grad(x0, v0, &times, &weights);
+    let fd_x = (tuple_assigned_orbit(x0 + h, v0, &times, &weights)
+        - tuple_assigned_orbit(x0 - h, v0, &times, &weights))
+        / (2.0 * h);
+    let fd_v = (tuple_assigned_orbit(x0, v0 + h, &times, &weights)
+        - tuple_assigned_orbit(x0, v0 - h, &times, &weights))
+        / (2.0 * h);
+    assert!((gradient_x - fd_x).abs() < 1e-8, "{gradient_x} vs {fd_x}");
+    assert!((gradient_v - fd_v).abs() < 1e-8, "{gradient_v} vs {fd_v}");
+    let tangent = tuple_assigned_orbit::jvp(x0, v0, &times, &weights, &1.0, &2.0).1;
+    assert!((tangent - (gradient_x + 2.0 * gradient_v)).abs() < 1e-13);
+    // The swap reads the old values: a plain simulation of the same updates.
+    let (mut x, mut v) = (x0, v0);
+    for dt in times {
+        (x, v) = (x + dt * v, v - dt * x);
+    }
+    let mut score = 0.0;
+    for w in weights {
+        (score, x) = (score + w * x, x * 0.5);
+    }
+    assert_eq!(tuple_assigned_orbit::value_and_grad(x0, v0, &times, &weights).0, score + v);
 }
 
 /// A differentiated parameter's name reused after it is read: by a plain `let`

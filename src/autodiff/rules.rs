@@ -2522,7 +2522,61 @@ float_function_rules! {
     BinaryLogarithm: |x, y| Float::log2(x), 1.0 / (x * Float::ln(2.0 as F));
     /// log₁₀ x: f′ = 1/(x·ln 10).
     DecimalLogarithm: |x, y| Float::log10(x), 1.0 / (x * Float::ln(10.0 as F));
+    /// x in degrees to radians: f′ = π/180.
+    DegreesToRadians: |x, y| Float::to_radians(x), Float::to_radians(1.0 as F);
+    /// x in radians to degrees: f′ = 180/π.
+    RadiansToDegrees: |x, y| Float::to_degrees(x), Float::to_degrees(1.0 as F);
+    /// The sign of x (±1, or NaN): f′ = 0, as JAX and PyTorch take it (its jump at
+    /// 0 has no derivative).
+    Sign: |x, y| Float::signum(x), 0.0;
+    /// ⌊x⌋: f′ = 0 (piecewise constant; its jumps have no derivative).
+    Floor: |x, y| Float::floor(x), 0.0;
+    /// ⌈x⌉: f′ = 0.
+    Ceiling: |x, y| Float::ceil(x), 0.0;
+    /// x rounded half away from zero: f′ = 0.
+    Rounding: |x, y| Float::round(x), 0.0;
+    /// x rounded toward zero: f′ = 0.
+    Truncation: |x, y| Float::trunc(x), 0.0;
+    /// x − trunc(x): f′ = 1 (between its jumps).
+    FractionalPart: |x, y| Float::fract(x), 1.0;
 }
+
+/// The Euclidean remainder r = a mod b (0 ≤ r < |b|) of `f32`/`f64` scalars
+/// (`a.rem_euclid(b)`): r = a − b·q with q an integer constant between jumps, so
+/// ∂r/∂a = 1 and ∂r/∂b = −q = −(a − r)/b.
+#[derive(Clone, Copy, Debug)]
+pub struct EuclideanRemainder;
+
+macro_rules! euclidean_remainder {
+    ($($float:ty),+) => {$(
+        #[diagnostic::do_not_recommend]
+        impl BinaryRule<$float, $float> for EuclideanRemainder {
+            type Output = $float;
+            #[inline(always)]
+            fn value(&self, a: &$float, b: &$float) -> $float {
+                a.rem_euclid(*b)
+            }
+            #[inline(always)]
+            fn push_lhs(&self, _: Same<'_, $float>, a_dot: &$float) -> $float {
+                *a_dot
+            }
+            #[inline(always)]
+            fn push_rhs(&self, (a, b, r): Same<'_, $float>, b_dot: &$float) -> $float {
+                -((a - r) / b).round() * b_dot
+            }
+            #[inline(always)]
+            fn pull_lhs(&self, args: Same<'_, $float>, y_bar: &$float) -> $float {
+                self.push_lhs(args, y_bar)
+            }
+            #[inline(always)]
+            fn pull_rhs(&self, args: Same<'_, $float>, y_bar: &$float) -> $float {
+                self.push_rhs(args, y_bar)
+            }
+        }
+    )+};
+}
+
+euclidean_remainder!(f32, f64);
 
 /// x held to [low, high] (constants): derivative 1 on the closed interval (PyTorch's
 /// `clamp`), 0 outside it.

@@ -109,7 +109,9 @@
 //! ## What works inside
 //!
 //! - `let` and shadowing, nested expressions, `+ − × ÷` and unary `−` (scalar by
-//!   scalar, tensor by scalar either way, tensor ± tensor), compound assignment;
+//!   scalar, tensor by scalar either way, tensor ± tensor), compound assignment,
+//!   tuple assignment (`(x, v) = (x + dt * v, v - dt * x);` evaluates the right side
+//!   first);
 //!   `exp`, `ln`, `sin`, `cos`, `tanh`, `sqrt`, `powi(n)`, `powf(p)` (scalars and
 //!   tensors), `sigmoid` and `relu` (tensors), `sum`, `mean`, `transpose`, `matmul`,
 //!   `matmul_transposed`, `transposed_matmul`, `add_rows`, `mul_rows`, `add_channels`,
@@ -128,7 +130,9 @@
 //!   `logsumexp`, `softmax` and `log_softmax` (a cross-entropy is
 //!   `-z.log_softmax(Axis::<0>)[[class]]`), on `f32`/`f64` scalars (not in
 //!   scalar-generic code) `recip`, `cbrt`, `sinh`, `cosh`, `asinh`, `acosh`, `atanh`,
-//!   `ln_1p`, `exp_m1`, `exp2`, `log2`, `log10`, and on real scalars `abs`, `erf`, `tan`, `atan`,
+//!   `ln_1p`, `exp_m1`, `exp2`, `log2`, `log10`, `to_radians`, `to_degrees`,
+//!   `a.rem_euclid(b)` (∂/∂b = −⌊a/b⌋ for b > 0), and with derivative 0 (as JAX and
+//!   PyTorch) `signum`, `floor`, `ceil`, `round`, `trunc` (`fract` has 1), and on real scalars `abs`, `erf`, `tan`, `atan`,
 //!   `asin`, `acos`, `a.atan2(b)`, `a.hypot(b)` (derivative 0 at the origin),
 //!   `x.clamp(low, high)` (constant bounds; derivative 1 on the closed interval, as
 //!   PyTorch's), `let (s, c) = x.sin_cos();` (all also in scalar-generic code) and
@@ -138,7 +142,9 @@
 //!   picked, as `RealScalar::max` propagates it: in a function on concrete `f64`
 //!   the plain call is `f64::max`, which ignores a NaN, so there the plain value and
 //!   the companions' can differ); `len`, `shape`,
-//!   `dims`, `is_empty` read plain sizes (`x.len() as f64` is a plain number). Fields of differentiated structs
+//!   `dims`, `is_empty` read plain sizes (`x.len() as f64` is a plain number). The
+//!   associated-function forms `f64::atan2(y, x)`, `f64::sin(x)` are the method
+//!   calls. Fields of differentiated structs
 //!   (`self.w.matmul(&x)`), element access (`v[[i]]`), arrays and tuples of values,
 //!   `Vector::from_array([…])`, `let (a, b) = …` (of a tuple expression or a
 //!   differentiated tuple). Struct literals of derived structs
@@ -179,8 +185,10 @@
 //!   side effects beyond its variables. A loop inside an `if`/`match` arm may not
 //!   iterate over a collection the arm declares (its reverse sweep runs after the
 //!   arm): declare it before the `if`.
-//!   `.iter()` over plain numbers gives references (`&f64`), which static mode does
-//!   not differentiate through: write `*l * x`, or loop over the array by value.
+//!   `.iter()` over plain numbers, or a loop over a slice or a reference to an
+//!   array (`for l in lengths`, iterated by reference as Rust does), gives references
+//!   (`&f64`), which static mode does not differentiate through: write `*l * x`, or
+//!   bind by value (`for &l in lengths`).
 //! - `while` loops, their condition reading plain or differentiated values (a
 //!   solver run to convergence, an integrator run until a time): the forward sweep
 //!   tests the condition before each iteration and counts the iterations, keeping up
@@ -218,7 +226,10 @@
 //! `loop` over differentiated values (over plain ones they are plain code), a `let`
 //! without a value, a `return` inside a loop or inside a `let`'s value, or from an arm that
 //! binds (with `let`) a name the statements after it read, `if let`, `as` casts of differentiated values, `&mut`
-//! parameters, assignment into an element or a field, a struct literal's `..base`
+//! parameters, assignment into an element or a field, a block expression
+//! (`let a = { … };`: write its statements out), values changed through a shared
+//! reference (`Cell`, `RefCell`, atomics: the derivative code reruns parts of the
+//! body and would see them changed), a struct literal's `..base`
 //! when it is differentiated, patterns other than names and tuples of names in `let`, methods with no rule (the error lists how to give one).
 //! Cases the macro cannot tell from valid code, so the compiler reports them in
 //! its own words: a call of a function or method that is not `#[differentiable]`

@@ -447,6 +447,14 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("exp2", "PowerOfTwo"),
     ("log2", "BinaryLogarithm"),
     ("log10", "DecimalLogarithm"),
+    ("to_radians", "DegreesToRadians"),
+    ("to_degrees", "RadiansToDegrees"),
+    ("signum", "Sign"),
+    ("floor", "Floor"),
+    ("ceil", "Ceiling"),
+    ("round", "Rounding"),
+    ("trunc", "Truncation"),
+    ("fract", "FractionalPart"),
     ("sin_cos", "SineCosine"),
     ("max_pool2d", "MaxPooling"),
     ("flatten_images", "ImageFlattening"),
@@ -497,6 +505,7 @@ const BINARY_METHODS: &[(&str, &str)] = &[
     ("min", "Minimum"),
     ("atan2", "ArcTan2"),
     ("hypot", "Hypotenuse"),
+    ("rem_euclid", "EuclideanRemainder"),
 ];
 
 /// Methods that read a size, not a value: plain results even on a differentiated
@@ -518,27 +527,18 @@ const PLAIN_QUERIES: &[&str] = &[
 /// for a `#[differentiable]` method of the receiver's type).
 const WITHOUT_RULE: &[&str] = &[
     "broadcast",
-    "ceil",
     "concat",
     "copysign",
     "dotu",
-    "floor",
-    "fract",
     "iter",
     "log",
     "max_axis",
     "min_axis",
     "mul_add",
     "narrow",
-    "rem_euclid",
-    "round",
-    "signum",
     "sin_cos",
     "to_array",
-    "to_degrees",
-    "to_radians",
     "to_vec",
-    "trunc",
 ];
 
 /// The convolution methods (rule `Convolution<P, HO, WO, S>`) and the plain arguments
@@ -642,18 +642,7 @@ impl Lowering {
             && init.diverge.is_none()
             && self.first_active_name(values.to_token_stream()).is_some()
         {
-            let mut elements = Vec::new();
-            for value in &values.elems {
-                elements.push(match self.expr(value)? {
-                    Lowered::Inactive { tokens, by_ref } => {
-                        let element = format_ident!("__e{}", self.constants);
-                        self.constants += 1;
-                        self.stmts.push(Stmt::Plain(quote!(let #element = #tokens;)));
-                        Lowered::Inactive { tokens: quote!(#element), by_ref }
-                    }
-                    active => active,
-                });
-            }
+            let elements = self.tuple_elements(values)?;
             for (pat, element) in pattern.elems.iter().zip(elements) {
                 self.bind(pat, element)?;
             }
@@ -689,6 +678,31 @@ impl Lowering {
             }
         }
         Ok(())
+    }
+
+    /// The elements of a tuple expression, each evaluated (a plain one into a local of
+    /// its own) before any is bound or assigned: `(x, y) = (y, x)` swaps.
+    fn tuple_elements(&mut self, values: &syn::ExprTuple) -> syn::Result<Vec<Lowered>> {
+        let mut elements = Vec::new();
+        for value in &values.elems {
+            let lowered = self.expr(value)?;
+            elements.push(self.evaluated(lowered));
+        }
+        Ok(elements)
+    }
+
+    /// A plain value computed into a local of its own now (a differentiated one
+    /// already is).
+    fn evaluated(&mut self, lowered: Lowered) -> Lowered {
+        match lowered {
+            Lowered::Inactive { tokens, by_ref } => {
+                let element = format_ident!("__e{}", self.constants);
+                self.constants += 1;
+                self.stmts.push(Stmt::Plain(quote!(let #element = #tokens;)));
+                Lowered::Inactive { tokens: quote!(#element), by_ref }
+            }
+            active => active,
+        }
     }
 
     /// `let pat = value;` for one element of a destructured tuple.
@@ -729,32 +743,70 @@ impl Lowering {
         Ok(())
     }
 
+    /// `target = value;` for a variable `name` (`target` as the user wrote it).
+    fn assign(&mut self, target: &Expr, name: String, value: Lowered) {
+        match value {
+            Lowered::Active(id) => {
+                self.bind_name(name, Binding::Active(id));
+            }
+            inactive => {
+                // A reference variable takes the reference (`r = &r[1..]`), any
+                // other the value.
+                let value = match (&inactive, self.names.get(&name)) {
+                    (Lowered::Inactive { tokens, by_ref: true }, Some(Binding::InactiveReference)) => {
+                        tokens.clone()
+                    }
+                    _ => self.value_expression(&inactive),
+                };
+                if let Some(Binding::Active(_)) = self.names.get(&name) {
+                    // The differentiated value had no variable of its own.
+                    self.stmts.push(Stmt::Plain(quote!(let mut #target = #value;)));
+                    self.bind_name(name, Binding::Inactive);
+                } else {
+                    self.stmts.push(Stmt::Plain(quote!(#target = #value;)));
+                }
+            }
+        }
+    }
+
     fn statement(&mut self, expr: &Expr, semicolon: bool) -> syn::Result<()> {
         if let Expr::Assign(assign) = expr
             && let Some(name) = plain_name(&assign.left)
         {
-            match self.expr(&assign.right)? {
-                Lowered::Active(id) => {
-                    self.bind_name(name, Binding::Active(id));
-                }
-                inactive => {
-                    // A reference variable takes the reference (`r = &r[1..]`), any
-                    // other the value.
-                    let value = match (&inactive, self.names.get(&name)) {
-                        (Lowered::Inactive { tokens, by_ref: true }, Some(Binding::InactiveReference)) => {
-                            tokens.clone()
-                        }
-                        _ => self.value_expression(&inactive),
-                    };
-                    let ident = &assign.left;
-                    if let Some(Binding::Active(_)) = self.names.get(&name) {
-                        // The differentiated value had no variable of its own.
-                        self.stmts.push(Stmt::Plain(quote!(let mut #ident = #value;)));
-                        self.bind_name(name, Binding::Inactive);
-                    } else {
-                        self.stmts.push(Stmt::Plain(quote!(#ident = #value;)));
+            let value = self.expr(&assign.right)?;
+            self.assign(&assign.left, name, value);
+            return Ok(());
+        }
+        // `(x, v) = (x + v, v - x);`: every element evaluated, then each assigned.
+        if let Expr::Assign(assign) = expr
+            && let Expr::Tuple(targets) = &*assign.left
+            && let Some(names) = targets.elems.iter().map(plain_name).collect::<Option<Vec<_>>>()
+            && self.first_active_name(expr.to_token_stream()).is_some()
+        {
+            let values = match &*assign.right {
+                Expr::Tuple(values) if values.elems.len() == names.len() => self.tuple_elements(values)?,
+                right => match self.expr(right)? {
+                    Lowered::Active(id) => (0..names.len())
+                        .map(|position| {
+                            let member = Member::Unnamed(syn::Index::from(position));
+                            Lowered::Active(self.field(id, &member))
+                        })
+                        .collect(),
+                    inactive => {
+                        let Lowered::Inactive { tokens: whole, .. } = self.evaluated(inactive) else {
+                            unreachable!("a plain value stays plain")
+                        };
+                        (0..names.len())
+                            .map(|position| {
+                                let position = syn::Index::from(position);
+                                Lowered::plain(quote!(#whole.#position))
+                            })
+                            .collect()
                     }
-                }
+                },
+            };
+            for ((name, target), value) in names.into_iter().zip(&targets.elems).zip(values) {
+                self.assign(target, name, value);
             }
             return Ok(());
         }
@@ -834,7 +886,9 @@ impl Lowering {
                         "`#[differentiable]` loops over values that are not differentiated (a range, say)",
                     ));
                 }
-                inactive => self.value_expression(&inactive),
+                // A reference (`for x in xs` with `xs: &[f64]`, `for x in &v`) is
+                // iterated as written: by reference.
+                inactive => self.argument_expression(&inactive),
             },
         };
         // An integer range owns its bounds; another iterator may borrow a local.
@@ -1544,9 +1598,12 @@ impl Lowering {
     fn match_expression(&mut self, branch: &syn::ExprMatch) -> syn::Result<Lowered> {
         let scrutinee = match self.expr(&branch.expr)? {
             Lowered::Active(_) => {
+                let name = self.first_active_name(branch.expr.to_token_stream()).unwrap_or_default();
                 return Err(syn::Error::new(
                     branch.expr.span(),
-                    "`match` on a differentiated value is not supported",
+                    format!(
+                        "`match` on a differentiated value (`{name}`) is not supported; if `{name}` is no number to differentiate (a mode, an enum), leave it out with `#[differentiable(wrt(…))]`"
+                    ),
                 ));
             }
             inactive => self.value_expression(&inactive),
@@ -1793,7 +1850,7 @@ impl Lowering {
             return Err(syn::Error::new(
                 span,
                 format!(
-                    "`{name}` has no derivative rule in static mode; give it one (a function with `#[differentiable(vjp = …, jvp = …)]`, or an operation implementing `fluxion::autodiff::rules::UnaryRule`), or apply it to a value that is not differentiated (`stop_gradient`)"
+                    "`{name}` has no derivative rule in static mode; give it one (a function with `#[differentiable(vjp = …, jvp = …)]`, or an operation implementing `fluxion::autodiff::rules::UnaryRule`), or apply it to a value that is not differentiated (`stop_gradient`, or `#[differentiable(wrt(…))]` leaving out a parameter that is data)"
                 ),
             ));
         }
@@ -1820,6 +1877,23 @@ impl Lowering {
         let Expr::Path(function) = &*call.func else {
             return self.verbatim(expr, "a call of a computed function");
         };
+        // `f64::atan2(y, x)`, `RealScalar::sin(x)`: the method call `y.atan2(x)`.
+        if let [owner, method] = function.path.segments.iter().collect::<Vec<_>>()[..]
+            && ["f32", "f64", "RealScalar", "Scalar", "Float"].iter().any(|name| owner.ident == name)
+            && let Some(receiver) = call.args.first()
+            && self.first_active_name(call.args.to_token_stream()).is_some()
+        {
+            let method_call = syn::ExprMethodCall {
+                attrs: Vec::new(),
+                receiver: Box::new(receiver.clone()),
+                dot_token: Default::default(),
+                method: method.ident.clone(),
+                turbofish: None,
+                paren_token: call.paren_token,
+                args: call.args.iter().skip(1).cloned().collect(),
+            };
+            return self.method_call(&method_call);
+        }
         let args = call.args.iter().map(|arg| self.expr(arg)).collect::<syn::Result<Vec<_>>>()?;
         if args.iter().all(Lowered::is_inactive) {
             let args = args.iter().map(|arg| self.argument_expression(arg));
@@ -2077,7 +2151,11 @@ fn collect_assigned_in_scope(expr: &Expr, scope: Scope<'_>, names: &mut Vec<Stri
             Scope::Outer(_) => walk(Scope::Outer(inner), names),
         };
     match expr {
-        Expr::Assign(assign) => add(&assign.left),
+        Expr::Assign(assign) => match &*assign.left {
+            // `(x, v) = …` assigns each.
+            Expr::Tuple(targets) => targets.elems.iter().for_each(add),
+            target => add(target),
+        },
         Expr::Binary(binary) if compound_assignment(&binary.op).is_some() => add(&binary.left),
         Expr::Block(block) => collect_assigned_scoped(&block.block.stmts, scope, names),
         Expr::If(branch) => {

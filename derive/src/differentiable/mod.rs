@@ -260,6 +260,7 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
                     mutable: p.mutability.is_some(),
                 })
                 .collect();
+            reads::reject_interior_mutability(&function.sig, &function.block)?;
             let block = returns::without_early_returns(&function.block);
             let body = lower::lower(&lowered_params, &block, false)?;
             let record_body = lower::lower(&lowered_params, &block, true)?;

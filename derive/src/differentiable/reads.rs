@@ -49,6 +49,74 @@ pub fn substitute(expr: &mut Expr, replacement: &mut dyn FnMut(&str, bool) -> Op
     Walk { scopes: Vec::new(), read: replacement }.visit_expr_mut(expr);
 }
 
+/// An error at the first sign of interior mutability in the function: a type that
+/// has it (`RefCell`, `Mutex`, an atomic, `Cell<…>` or `cell::Cell`) named in its
+/// signature or body, or a changing method of `Cell`/`RefCell` (`set`, `replace`,
+/// `borrow_mut`, …) called on a variable not bound `mut` (so changed through a
+/// shared reference). The derivative code reruns parts of the body (loops from
+/// checkpoints, calls in branches), which would read such a value changed, or change
+/// it twice.
+pub fn reject_interior_mutability(signature: &syn::Signature, block: &syn::Block) -> syn::Result<()> {
+    struct Finder {
+        found: Option<(proc_macro2::Span, String)>,
+        mutable: HashSet<String>,
+    }
+    impl Finder {
+        fn found(&mut self, span: proc_macro2::Span, what: String) {
+            self.found.get_or_insert((span, what));
+        }
+    }
+    impl Visit<'_> for Finder {
+        fn visit_path(&mut self, path: &syn::Path) {
+            for (position, segment) in path.segments.iter().enumerate() {
+                let name = segment.ident.to_string();
+                let always = ["RefCell", "OnceCell", "UnsafeCell", "Mutex", "RwLock"]
+                    .contains(&name.as_str())
+                    || name.starts_with("Atomic");
+                // A type of the user's may be called `Cell`: std's has a type argument
+                // or a `cell::` path.
+                let cell = name == "Cell"
+                    && (!segment.arguments.is_empty()
+                        || position > 0 && path.segments[position - 1].ident == "cell");
+                if always || cell {
+                    self.found(segment.ident.span(), format!("`{name}`"));
+                }
+            }
+            visit::visit_path(self, path);
+        }
+        fn visit_pat_ident(&mut self, pat: &syn::PatIdent) {
+            if pat.mutability.is_some() {
+                self.mutable.insert(pat.ident.to_string());
+            }
+            visit::visit_pat_ident(self, pat);
+        }
+        fn visit_expr_method_call(&mut self, call: &syn::ExprMethodCall) {
+            const CHANGING: &[&str] =
+                &["set", "replace", "replace_with", "take", "swap", "update", "borrow_mut"];
+            if let Expr::Path(receiver) = &*call.receiver
+                && let Some(name) = receiver.path.get_ident()
+                && !self.mutable.contains(&name.to_string())
+                && CHANGING.iter().any(|method| call.method == method)
+            {
+                self.found(call.method.span(), format!("`{name}.{}(…)`", call.method));
+            }
+            visit::visit_expr_method_call(self, call);
+        }
+    }
+    let mut finder = Finder { found: None, mutable: HashSet::new() };
+    finder.visit_signature(signature);
+    finder.visit_block(block);
+    match finder.found {
+        Some((span, what)) => Err(syn::Error::new(
+            span,
+            format!(
+                "`#[differentiable]` functions cannot change values through shared references ({what}): the derivative code reruns parts of the body (loops, calls in branches) and would see them changed; keep such state in `let mut` variables, or pass it as a plain value"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The names of variables whose value may change while the function runs: bound
 /// `mut` (by `block` or among the parameters, `(name, mutable)`), or bound more than
 /// once (a later binding may shadow an earlier one).
