@@ -1914,6 +1914,42 @@ fn tuple_assignments_and_loops_over_references() {
     assert_eq!(tuple_assigned_orbit::value_and_grad(x0, v0, &times, &weights).0, score + v);
 }
 
+/// Block expressions: their names stay inside (the outer plain `t` is 3 after the
+/// block that binds its own), in straight-line code and in a rerun loop.
+#[differentiable(wrt(x, y))]
+fn block_values(x: f64, y: f64, n: usize) -> f64 {
+    let t = 3.0;
+    let a = {
+        let t = x * y;
+        let u = t.sin();
+        u * t
+    };
+    let mut s = a;
+    for _ in 0..n {
+        s = {
+            let t = s * 0.5;
+            t.cos() + x
+        };
+    }
+    s * (x + t)
+}
+
+#[test]
+fn block_expressions_keep_their_names_inside() {
+    let h = 1e-6;
+    for n in [0, 3, 40] {
+        let (x, y) = (0.4, 0.9);
+        let (gradient_x, gradient_y) = block_values::grad(x, y, n);
+        let fd_x = (block_values(x + h, y, n) - block_values(x - h, y, n)) / (2.0 * h);
+        let fd_y = (block_values(x, y + h, n) - block_values(x, y - h, n)) / (2.0 * h);
+        assert!((gradient_x - fd_x).abs() < 1e-8, "{n}: {gradient_x} vs {fd_x}");
+        assert!((gradient_y - fd_y).abs() < 1e-8, "{n}: {gradient_y} vs {fd_y}");
+        let (value, tangent) = block_values::jvp(x, y, n, &0.5, &-1.0);
+        assert_eq!(value, block_values(x, y, n));
+        assert!((tangent - (0.5 * gradient_x - gradient_y)).abs() < 1e-13);
+    }
+}
+
 /// A differentiated parameter's name reused after it is read: by a plain `let`
 /// (of another type too), inside a rerun loop; and parameters named like the
 /// companions' own (`q` with `q_dot`, `gradient`, `direction`).

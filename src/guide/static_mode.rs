@@ -111,7 +111,8 @@
 //! - `let` and shadowing, nested expressions, `+ − × ÷` and unary `−` (scalar by
 //!   scalar, tensor by scalar either way, tensor ± tensor), compound assignment,
 //!   tuple assignment (`(x, v) = (x + dt * v, v - dt * x);` evaluates the right side
-//!   first);
+//!   first), block expressions (`let a = { let t = x * y; t.sin() };`, their names
+//!   kept inside);
 //!   `exp`, `ln`, `sin`, `cos`, `tanh`, `sqrt`, `powi(n)`, `powf(p)` (scalars and
 //!   tensors), `sigmoid` and `relu` (tensors), `sum`, `mean`, `transpose`, `matmul`,
 //!   `matmul_transposed`, `transposed_matmul`, `add_rows`, `mul_rows`, `add_channels`,
@@ -226,8 +227,7 @@
 //! `loop` over differentiated values (over plain ones they are plain code), a `let`
 //! without a value, a `return` inside a loop or inside a `let`'s value, or from an arm that
 //! binds (with `let`) a name the statements after it read, `if let`, `as` casts of differentiated values, `&mut`
-//! parameters, assignment into an element or a field, a block expression
-//! (`let a = { … };`: write its statements out), values changed through a shared
+//! parameters, assignment into an element or a field, values changed through a shared
 //! reference (`Cell`, `RefCell`, atomics: the derivative code reruns parts of the
 //! body and would see them changed), a struct literal's `..base`
 //! when it is differentiated, patterns other than names and tuples of names in `let`, methods with no rule (the error lists how to give one).

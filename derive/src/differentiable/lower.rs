@@ -1420,6 +1420,17 @@ impl Lowering {
             Expr::Struct(literal) if self.first_active_name(expr.to_token_stream()).is_some() => {
                 self.struct_literal(literal)
             }
+            Expr::Block(block)
+                if block.label.is_none() && self.first_active_name(expr.to_token_stream()).is_some() =>
+            {
+                // `{ let t = x * y; t.sin() }`: a branch of one arm, so that its names
+                // stay inside it.
+                let mut assigned = Vec::new();
+                collect_assigned_in(expr, &mut assigned);
+                let arm = self.arm(&assigned, span, |lowering| lowering.block(&block.block))?;
+                let selector = Selector::Match { scrutinee: quote!(()), patterns: vec![quote!(_)] };
+                Ok(self.push_branch(selector, vec![arm]))
+            }
             Expr::Field(field) => match self.expr(&field.base)? {
                 Lowered::Active(base) => Ok(Lowered::Active(self.field(base, &field.member))),
                 inactive => {
