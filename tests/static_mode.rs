@@ -1950,6 +1950,33 @@ fn block_expressions_keep_their_names_inside() {
     }
 }
 
+/// `if let` with an `else`, chained: the arm that ran is differentiated, as a
+/// `match` would.
+#[differentiable(wrt(x))]
+fn optional_gain(x: f64, gain: Option<f64>, mode: Result<f64, u8>) -> f64 {
+    let a = if let Some(g) = gain {
+        x * g
+    } else if let Ok(k) = mode {
+        x.sin() * k
+    } else {
+        x * x
+    };
+    a + x
+}
+
+#[test]
+fn if_let_differentiates_the_arm_that_ran() {
+    let x = 0.5;
+    for (gain, mode, expected) in
+        [(Some(3.0), Ok(1.0), 3.0 + 1.0), (None, Ok(2.0), 2.0 * x.cos() + 1.0), (None, Err(1), 2.0 * x + 1.0)]
+    {
+        let (value, gradient) = optional_gain::value_and_grad(x, gain, mode);
+        assert_eq!(value, optional_gain(x, gain, mode));
+        assert!((gradient - expected).abs() < 1e-15, "{gain:?} {mode:?}: {gradient}");
+        assert!((optional_gain::jvp(x, gain, mode, &1.0).1 - expected).abs() < 1e-15);
+    }
+}
+
 /// A differentiated parameter's name reused after it is read: by a plain `let`
 /// (of another type too), inside a rerun loop; and parameters named like the
 /// companions' own (`q` with `q_dot`, `gradient`, `direction`).

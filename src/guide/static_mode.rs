@@ -163,8 +163,9 @@
 //! - `if`/`else` and `match` on conditions that are not differentiated
 //!   (comparisons of differentiated values are fine: a condition is not
 //!   differentiated; `!`, `&&`, `||`, `is_nan()`, `is_finite()` and the like work on
-//!   them), as expressions: `let y = if c { … } else { … };`. The arm that
-//!   ran is differentiated. Arms may update plain variables (counters; an `if`
+//!   them), as expressions: `let y = if c { … } else { … };`, and `if let` with
+//!   an `else` (`if let Some(g) = gain { x * g } else { x }`, a `match`). The arm
+//!   that ran is differentiated. Arms may update plain variables (counters; an `if`
 //!   statement whose arms only do that needs no value), but not give an outer
 //!   variable a differentiated value or a differentiated variable a plain one (a
 //!   compile error says to give the branch a value instead).
@@ -226,7 +227,8 @@
 //! Not supported (a compile error at the construct, naming it): `while let` and
 //! `loop` over differentiated values (over plain ones they are plain code), a `let`
 //! without a value, a `return` inside a loop or inside a `let`'s value, or from an arm that
-//! binds (with `let`) a name the statements after it read, `if let`, `as` casts of differentiated values, `&mut`
+//! binds (with `let`) a name the statements after it read, `if let` chains
+//! (`if let Some(g) = gain && g > 0.0`: nest them), `as` casts of differentiated values, `&mut`
 //! parameters, assignment into an element or a field, values changed through a shared
 //! reference (`Cell`, `RefCell`, atomics: the derivative code reruns parts of the
 //! body and would see them changed), a struct literal's `..base`

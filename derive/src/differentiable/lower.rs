@@ -1586,13 +1586,21 @@ impl Lowering {
             let plain = self.plain_if(branch)?;
             return Ok(Lowered::plain(quote!((#plain))));
         }
-        let condition = self.condition(&branch.cond)?;
         let Some((_, otherwise)) = &branch.else_branch else {
             return Err(syn::Error::new(
                 branch.if_token.span,
                 "an `if` that reads differentiated values needs an `else`, and both arms give the value",
             ));
         };
+        // `if let p = e { a } else { b }` is `match e { p => a, _ => b }`.
+        if let Expr::Let(binding) = &*branch.cond {
+            let (pattern, scrutinee, then_branch) = (&binding.pat, &binding.expr, &branch.then_branch);
+            let matched: syn::ExprMatch = syn::parse_quote_spanned! {branch.if_token.span=>
+                match #scrutinee { #pattern => #then_branch, _ => #otherwise }
+            };
+            return self.match_expression(&matched);
+        }
+        let condition = self.condition(&branch.cond)?;
         let span = branch.if_token.span;
         let mut assigned = Vec::new();
         collect_assigned(&branch.then_branch.stmts, &mut assigned);
