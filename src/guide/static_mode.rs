@@ -133,8 +133,8 @@
 //!   scalar-generic code) `recip`, `cbrt`, `sinh`, `cosh`, `asinh`, `acosh`, `atanh`,
 //!   `ln_1p`, `exp_m1`, `exp2`, `log2`, `log10`, `to_radians`, `to_degrees`,
 //!   `a.rem_euclid(b)` (∂/∂b = −⌊a/b⌋ for b > 0), and with derivative 0 (as JAX and
-//!   PyTorch) `signum`, `floor`, `ceil`, `round`, `trunc` (`fract` has 1), and on real scalars `abs`, `erf`, `tan`, `atan`,
-//!   `asin`, `acos`, `a.atan2(b)`, `a.hypot(b)` (derivative 0 at the origin),
+//!   PyTorch) `signum`, `floor`, `ceil`, `round`, `trunc` (`fract` has 1), and on
+//!   real scalars `abs`, `erf`, `tan`, `atan`, `asin`, `acos`, `a.atan2(b)`, `a.hypot(b)` (derivative 0 at the origin),
 //!   `x.clamp(low, high)` (constant bounds; derivative 1 on the closed interval, as
 //!   PyTorch's), `let (s, c) = x.sin_cos();` (all also in scalar-generic code) and
 //!   the binary `a.max(b)`, `a.min(b)` (the picked operand's derivative; at a tie,
@@ -226,13 +226,14 @@
 //!
 //! Not supported (a compile error at the construct, naming it): `while let` and
 //! `loop` over differentiated values (over plain ones they are plain code), a `let`
-//! without a value, a `return` inside a loop or inside a `let`'s value, or from an arm that
-//! binds (with `let`) a name the statements after it read, `if let` chains
-//! (`if let Some(g) = gain && g > 0.0`: nest them), `as` casts of differentiated values, `&mut`
-//! parameters, assignment into an element or a field, values changed through a shared
-//! reference (`Cell`, `RefCell`, atomics: the derivative code reruns parts of the
-//! body and would see them changed), a struct literal's `..base`
-//! when it is differentiated, patterns other than names and tuples of names in `let`, methods with no rule (the error lists how to give one).
+//! without a value, a `return` inside a loop or inside a `let`'s value, or from an
+//! arm that binds (with `let`) a name the statements after it read, `if let` chains
+//! (`if let Some(g) = gain && g > 0.0`: nest them), `as` casts of differentiated
+//! values, `&mut` parameters, assignment into an element or a field, values changed
+//! through a shared reference (`Cell`, `RefCell`, atomics: the derivative code reruns
+//! parts of the body and would see them changed), a struct literal's `..base` when
+//! it is differentiated, patterns other than names and tuples of names in `let`,
+//! methods with no rule (the error lists how to give one).
 //! Cases the macro cannot tell from valid code, so the compiler reports them in
 //! its own words: a call of a function or method that is not `#[differentiable]`
 //! ("cannot find module or crate `helper`", or "no method named `__joint_norm`": add
