@@ -518,6 +518,10 @@ mod tensors {
         mean_axis_1((a, a_dot): M23 in real()) -> V2 { a.mean_axis(Axis::<1>) }
         /// log Σ exp of each row.
         logsumexp_rows((a, a_dot): M23 in real()) -> V2 { a.logsumexp(Axis::<1>) }
+        /// The largest element of each row (inputs without ties).
+        max_axis_rows((a, a_dot): M23 in real()) -> V2 { a.max_axis(Axis::<1>) }
+        /// The largest element of a matrix.
+        largest_element((a, a_dot): M23 in real()) -> f64 { a.max() }
         /// softmax down each column.
         softmax_columns((a, a_dot): M23 in real()) -> M23 { a.softmax(Axis::<0>) }
         /// log_softmax of each row.

@@ -41,7 +41,9 @@ use crate::ops::elementwise::{
 };
 use crate::ops::functions::{ClampFunction, Larger, Smaller};
 use crate::ops::layout::{reshape_pullback, transpose_pullback};
-use crate::ops::reduce::{mean_axis_pullback, mean_pullback, sum_axis_pullback, sum_pullback};
+use crate::ops::reduce::{
+    max_axis_pullback, max_pullback, mean_axis_pullback, mean_pullback, sum_axis_pullback, sum_pullback,
+};
 #[cfg(feature = "alloc")]
 use crate::ops::rows::gather_rows_pullback;
 use crate::ops::rows::{mul_rows_pullback, normalize_rows_pullback};
@@ -1038,6 +1040,28 @@ macro_rules! reduction_rule {
 reduction_rule!(Summation, sum, sum_pullback);
 reduction_rule!(Mean, mean, mean_pullback);
 
+/// The largest element of a real tensor (`x.max()`): ẏ = ẋ at the first largest
+/// element, x̄ = ȳ there (the tape's and PyTorch's choice at ties).
+#[derive(Clone, Copy, Debug)]
+pub struct LargestElement;
+
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for LargestElement {
+    type Output = T;
+    #[inline(always)]
+    fn value(&self, x: &Tensor<T, S, K>) -> T {
+        x.max()
+    }
+    #[inline(always)]
+    fn push(&self, x: &Tensor<T, S, K>, _: &T, x_dot: &Tensor<T, S, K>) -> T {
+        max_pullback(x, T::one()).hadamard(x_dot).sum()
+    }
+    #[inline(always)]
+    fn pull(&self, x: &Tensor<T, S, K>, _: &T, y_bar: &T) -> Tensor<T, S, K> {
+        max_pullback(x, *y_bar)
+    }
+}
+
 /// Operations along one axis, each named by its method and built from the method's
 /// [`Axis`] argument: `x.sum_axis(Axis::<1>)` is the rule `SumAxis::<1>`.
 macro_rules! axis_rules {
@@ -1068,6 +1092,9 @@ axis_rules! {
     SoftmaxAlong;
     /// log_softmax along an axis: ẏ = ẋ − Σ softmax(x) ⊙ ẋ; x̄ = ȳ − softmax(x)·Σ ȳ.
     LogSoftmaxAlong;
+    /// The largest element along an axis: ẏ = ẋ at the first largest of each line,
+    /// x̄ = ȳ there (the tape's and PyTorch's choice at ties).
+    MaxAxis;
 }
 
 /// A new axis `AXIS` of the target shape `Target`, each line repeated along it
@@ -1188,6 +1215,11 @@ axis_rule_impl!(LogSumExp, logsumexp, Tensor<T, S::Removed, K>,
         .hadamard(x_dot)
         .sum_axis(Axis::<AXIS>),
     |x, _y, y_bar| logsumexp_pullback::<AXIS, _, _, _>(x, y_bar));
+axis_rule_impl!(MaxAxis, max_axis, Tensor<T, S::Removed, K>,
+    |x, y, x_dot| max_axis_pullback::<AXIS, _, _, _>(x, &Tensor::full_shaped(y.shape(), T::one()))
+        .hadamard(x_dot)
+        .sum_axis(Axis::<AXIS>),
+    |x, _y, y_bar| max_axis_pullback::<AXIS, _, _, _>(x, y_bar));
 axis_rule_impl!(SoftmaxAlong, softmax, Tensor<T, S, K>,
     |_x, y, x_dot| softmax_pullback::<AXIS, _, _, _>(y, x_dot),
     |_x, y, y_bar| softmax_pullback::<AXIS, _, _, _>(y, y_bar));

@@ -126,7 +126,8 @@
 //!   ([`functions`](crate::ops::functions)),
 //!   `map_function(f)` (a library's
 //!   [`ScalarFunction`](crate::ops::elementwise::ScalarFunction), GELU's included),
-//!   `scale`, `clone`, along an axis `sum_axis`, `mean_axis`,
+//!   `scale`, `clone`, `max()` of a real tensor, along an axis `sum_axis`,
+//!   `mean_axis`, `max_axis` (real; at ties the first largest, as the tape),
 //!   `broadcast_axis` (its shape from the result's use or a type on its `let`),
 //!   `logsumexp`, `softmax` and `log_softmax` (a cross-entropy is
 //!   `-z.log_softmax(Axis::<0>)[[class]]`), on `f32`/`f64` scalars (not in

@@ -477,6 +477,7 @@ const ARGUMENT_METHODS: &[(&str, &str)] = &[
     ("logsumexp", "LogSumExp"),
     ("softmax", "SoftmaxAlong"),
     ("log_softmax", "LogSoftmaxAlong"),
+    ("max_axis", "MaxAxis"),
     ("gather_rows", "RowGathering"),
     ("map_function", "FunctionMap"),
 ];
@@ -532,7 +533,6 @@ const WITHOUT_RULE: &[&str] = &[
     "dotu",
     "iter",
     "log",
-    "max_axis",
     "min_axis",
     "mul_add",
     "narrow",
@@ -1721,12 +1721,14 @@ impl Lowering {
                 "a `FusedFunction`'s `apply` has no derivative rule in static mode yet; write its formula inline (its operations differentiate), or give the function a derivative by hand (`#[differentiable(vjp = …, jvp = …)]`)",
             ));
         }
-        if (name == "max" || name == "min") && args.is_empty() {
+        if name == "max" && args.is_empty() {
+            let x = active_receiver("")?;
+            return Ok(self.unary(rule_path("LargestElement", span), x, span));
+        }
+        if name == "min" && args.is_empty() {
             return Err(syn::Error::new(
                 span,
-                format!(
-                    "the `{name}` reduction of a tensor has no derivative rule in static mode yet (`a.{name}(b)` of two real scalars has one)"
-                ),
+                "the `min` reduction of a tensor has no derivative rule in static mode yet (`a.min(b)` of two real scalars has one; `-(-x).max()` is the same value)",
             ));
         }
         if let Some((_, variant)) = ELEMENTARY.iter().find(|(method, _)| *method == name) {
