@@ -47,6 +47,8 @@ type M22 = Matrix<f64, 2, 2>;
 type M23 = Matrix<f64, 2, 3>;
 type M32 = Matrix<f64, 3, 2>;
 type M33 = Matrix<f64, 3, 3>;
+type M25 = Matrix<f64, 2, 5>;
+type M43 = Matrix<f64, 4, 3>;
 type T4 = Tensor<f64, (Const<2>, Const<3>, Const<2>, Const<2>), Inline>;
 /// A batch of 2 images of 2 channels, 4×4.
 type Images = Tensor<f64, (Const<2>, Const<2>, Const<4>, Const<4>), Inline>;
@@ -518,6 +520,24 @@ mod tensors {
         mean_axis_1((a, a_dot): M23 in real()) -> V2 { a.mean_axis(Axis::<1>) }
         /// log Σ exp of each row.
         logsumexp_rows((a, a_dot): M23 in real()) -> V2 { a.logsumexp(Axis::<1>) }
+        /// Two columns of a matrix.
+        narrow_columns((a, a_dot): M23 in real()) -> M22 { a.narrow::<1, 1, 2>() }
+        /// Two matrices stacked.
+        concat_rows((a, a_dot): M23 in real(), (b, b_dot): M23 in real()) -> M43 { a.concat(Axis::<0>, &b) }
+            tape { let y: Var<M43> = a.concat(Axis::<0>, &b); y }
+            forward { let y: Matrix<D, 4, 3> = a.concat(Axis::<0>, &b); y }
+        /// Two matrices side by side.
+        concat_columns((a, a_dot): M23 in real(), (b, b_dot): M22 in real()) -> M25 { a.concat(Axis::<1>, &b) }
+            tape { let y: Var<M25> = a.concat(Axis::<1>, &b); y }
+            forward { let y: Matrix<D, 2, 5> = a.concat(Axis::<1>, &b); y }
+        /// A constant joined after a differentiated matrix.
+        concat_constant((a, a_dot): M23 in real(); c: M22 in real()) -> M25 { a.concat(Axis::<1>, &c) }
+            tape { let y: Var<M25> = a.concat(Axis::<1>, &c); y }
+            forward { let y: Matrix<D, 2, 5> = a.concat(Axis::<1>, &c); y }
+        /// A constant joined before a differentiated matrix.
+        constant_concat((a, a_dot): M22 in real(); c: M23 in real()) -> M25 { c.concat(Axis::<1>, &a) }
+            tape { let y: Var<M25> = c.concat(Axis::<1>, &a); y }
+            forward { let y: Matrix<D, 2, 5> = c.concat(Axis::<1>, &a); y }
         /// The largest element of each row (inputs without ties).
         max_axis_rows((a, a_dot): M23 in real()) -> V2 { a.max_axis(Axis::<1>) }
         /// The largest element of a matrix.

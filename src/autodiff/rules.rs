@@ -40,7 +40,7 @@ use crate::ops::elementwise::{
     function_pullback, fused_pullback_of, im_pullback, norm_sqr_pullback, re_pullback, relu_pullback,
 };
 use crate::ops::functions::{ClampFunction, Larger, Smaller};
-use crate::ops::layout::{reshape_pullback, transpose_pullback};
+use crate::ops::layout::{concat_pullback, narrow_pullback, reshape_pullback, transpose_pullback};
 use crate::ops::reduce::{
     max_axis_pullback, max_pullback, mean_axis_pullback, mean_pullback, sum_axis_pullback, sum_pullback,
 };
@@ -57,7 +57,7 @@ use crate::scalar::{RealDot, RealScalar, Scalar};
 #[cfg(feature = "alloc")]
 use crate::shape::Dyn;
 use crate::shape::constraint::{
-    Axis, ConcatShapes, ConvolvesTo, HasAxis, InsertsAxis, PoolsTo, SameElementCount,
+    AddsUpTo, Axis, ConcatShapes, ConvolvesTo, FitsSlice, HasAxis, InsertsAxis, PoolsTo, SameElementCount,
 };
 use crate::shape::{Const, Dim, Shape};
 use crate::tensor::{Storage, Tensor};
@@ -1164,6 +1164,127 @@ where
     #[inline(always)]
     fn pull(&self, x: &Tensor<T, S, K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, S, K> {
         reshape_pullback(x, y_bar)
+    }
+}
+
+/// The `LEN` entries from `START` along `AXIS` (`x.narrow::<AXIS, START, LEN>()`):
+/// ẏ = ẋ narrowed the same way; x̄ = ȳ in the slice, 0 elsewhere.
+#[derive(Clone, Copy, Debug)]
+pub struct Narrowing<const AXIS: usize, const START: usize, const LEN: usize>;
+
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, S, K, const AXIS: usize, const START: usize, const LEN: usize> UnaryRule<Tensor<T, S, K>>
+    for Narrowing<AXIS, START, LEN>
+where
+    S: HasAxis<AXIS>,
+    S::Axis: FitsSlice<START, LEN>,
+    K: Storage<T, S> + Storage<T, S::Replaced<Const<LEN>>>,
+{
+    type Output = Tensor<T, S::Replaced<Const<LEN>>, K>;
+    #[inline(always)]
+    #[track_caller]
+    fn value(&self, x: &Tensor<T, S, K>) -> Self::Output {
+        x.narrow::<AXIS, START, LEN>()
+    }
+    #[inline(always)]
+    fn push(&self, _: &Tensor<T, S, K>, _: &Self::Output, x_dot: &Tensor<T, S, K>) -> Self::Output {
+        x_dot.narrow::<AXIS, START, LEN>()
+    }
+    #[inline(always)]
+    fn pull(&self, x: &Tensor<T, S, K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, S, K> {
+        narrow_pullback::<AXIS, START, LEN, _, _, _>(x, y_bar)
+    }
+}
+
+/// Two tensors joined along `AXIS` (`a.concat(Axis::<AXIS>, &b)`) into one whose
+/// length there is `C` (from the result's use, as the method's): ẏ joins ȧ and ḃ;
+/// (ā, b̄) are ȳ's two parts.
+pub struct Concatenation<const AXIS: usize, C>(core::marker::PhantomData<fn() -> C>);
+
+impl<const AXIS: usize, C> From<Axis<AXIS>> for Concatenation<AXIS, C> {
+    fn from(_: Axis<AXIS>) -> Self {
+        Concatenation(core::marker::PhantomData)
+    }
+}
+
+impl<const AXIS: usize, C> Clone for Concatenation<AXIS, C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<const AXIS: usize, C> Copy for Concatenation<AXIS, C> {}
+
+impl<const AXIS: usize, C> core::fmt::Debug for Concatenation<AXIS, C> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Concatenation<{AXIS}>")
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, SA, SB, C, K, const AXIS: usize> BinaryRule<Tensor<T, SA, K>, Tensor<T, SB, K>>
+    for Concatenation<AXIS, C>
+where
+    SB: HasAxis<AXIS>,
+    SA: HasAxis<AXIS, Replaced<SB::Axis> = SB>,
+    SA::Axis: AddsUpTo<SB::Axis, C>,
+    C: Dim,
+    K: Storage<T, SA> + Storage<T, SB> + Storage<T, SA::Replaced<C>>,
+{
+    type Output = Tensor<T, SA::Replaced<C>, K>;
+    #[inline(always)]
+    #[track_caller]
+    fn value(&self, a: &Tensor<T, SA, K>, b: &Tensor<T, SB, K>) -> Self::Output {
+        a.concat(Axis::<AXIS>, b)
+    }
+    #[inline(always)]
+    fn push_lhs(
+        &self,
+        (_, b, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
+        a_dot: &Tensor<T, SA, K>,
+    ) -> Self::Output {
+        a_dot.concat(Axis::<AXIS>, &Tensor::full_shaped(b.shape(), T::zero()))
+    }
+    #[inline(always)]
+    fn push_rhs(
+        &self,
+        (a, _, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
+        b_dot: &Tensor<T, SB, K>,
+    ) -> Self::Output {
+        Tensor::full_shaped(a.shape(), T::zero()).concat(Axis::<AXIS>, b_dot)
+    }
+    #[inline(always)]
+    fn push_both(
+        &self,
+        _: Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
+        a_dot: &Tensor<T, SA, K>,
+        b_dot: &Tensor<T, SB, K>,
+    ) -> Self::Output {
+        a_dot.concat(Axis::<AXIS>, b_dot)
+    }
+    #[inline(always)]
+    fn pull_lhs(
+        &self,
+        args: Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
+        y_bar: &Self::Output,
+    ) -> Tensor<T, SA, K> {
+        self.pull_both(args, y_bar).0
+    }
+    #[inline(always)]
+    fn pull_rhs(
+        &self,
+        args: Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
+        y_bar: &Self::Output,
+    ) -> Tensor<T, SB, K> {
+        self.pull_both(args, y_bar).1
+    }
+    #[inline(always)]
+    fn pull_both(
+        &self,
+        (a, b, _): Operands<'_, Tensor<T, SA, K>, Tensor<T, SB, K>, Self::Output>,
+        y_bar: &Self::Output,
+    ) -> (Tensor<T, SA, K>, Tensor<T, SB, K>) {
+        concat_pullback::<AXIS, T, SA, SB::Axis, C, K>(a, b, y_bar)
     }
 }
 

@@ -118,7 +118,8 @@
 //!   `matmul_transposed`, `transposed_matmul`, `add_rows`, `mul_rows`, `add_channels`,
 //!   `normalize_rows(ε)`, `hadamard`, `dot`, `outer`, `abs` (tensors, real or complex),
 //!   `flatten` and `reshape` (their shapes from a turbofish, a type on the `let` or
-//!   the result's use), on complex scalars and tensors `conj`,
+//!   the result's use), `narrow::<AXIS, START, LEN>()`, `a.concat(Axis::<k>, &b)`
+//!   (its length from the result's use or a type on its `let`), on complex scalars and tensors `conj`,
 //!   `re`, `im`, `norm_sqr` and `inner` (the
 //!   [complex numbers guide](crate::guide::complex_numbers) has an example), on
 //!   real tensors `softplus`, `silu`, `leaky_relu(a)`, `clamp(low, high)`,

@@ -462,6 +462,7 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("re", "RealPart"),
     ("im", "ImaginaryPart"),
     ("norm_sqr", "NormSquared"),
+    ("narrow", "Narrowing"),
 ];
 
 /// Reshapes, whose rule is built by `new()` with the target from the turbofish.
@@ -526,20 +527,8 @@ const PLAIN_QUERIES: &[&str] = &[
 /// Methods of scalars and tensors that have no rule in static mode yet: a call on a
 /// differentiated value is an error naming the method (any other method is taken
 /// for a `#[differentiable]` method of the receiver's type).
-const WITHOUT_RULE: &[&str] = &[
-    "broadcast",
-    "concat",
-    "copysign",
-    "dotu",
-    "iter",
-    "log",
-    "min_axis",
-    "mul_add",
-    "narrow",
-    "sin_cos",
-    "to_array",
-    "to_vec",
-];
+const WITHOUT_RULE: &[&str] =
+    &["broadcast", "copysign", "dotu", "iter", "log", "min_axis", "mul_add", "sin_cos", "to_array", "to_vec"];
 
 /// The convolution methods (rule `Convolution<P, HO, WO, S>`) and the plain arguments
 /// each takes after the kernels: none for `conv2d(w)` (S = 1, P = 0), a `Padding`
@@ -1856,6 +1845,18 @@ impl Lowering {
             };
             let a = self.operand(receiver, call.receiver.span());
             let b = self.operand(kernels.clone(), call.args[0].span());
+            return Ok(self.push_op(OpKind::Binary { rule, a, b }, span));
+        }
+        // `a.concat(Axis::<1>, &b)`: two operands, the rule built from the axis.
+        if name == "concat" {
+            let [axis @ Lowered::Inactive { .. }, other] = args.as_slice() else {
+                return Err(syn::Error::new(span, "`concat` takes a plain axis and a tensor here"));
+            };
+            let axis = self.value_expression(axis);
+            let rule = quote_spanned!(span=> ::fluxion::autodiff::rules::Concatenation::from(#axis));
+            let other = other.clone();
+            let a = self.operand(receiver, call.receiver.span());
+            let b = self.operand(other, call.args[1].span());
             return Ok(self.push_op(OpKind::Binary { rule, a, b }, span));
         }
         if let Some((_, rule)) = BINARY_METHODS.iter().find(|(method, _)| *method == name) {
