@@ -41,9 +41,9 @@ use crate::ops::elementwise::{
 };
 use crate::ops::functions::{ClampFunction, Larger, Smaller};
 use crate::ops::layout::{concat_pullback, narrow_pullback, reshape_pullback, transpose_pullback};
-use crate::ops::reduce::{
-    max_axis_pullback, max_pullback, mean_axis_pullback, mean_pullback, sum_axis_pullback, sum_pullback,
-};
+#[cfg(feature = "alloc")]
+use crate::ops::reduce::max_axis_pullback;
+use crate::ops::reduce::{max_pullback, mean_axis_pullback, mean_pullback, sum_axis_pullback, sum_pullback};
 #[cfg(feature = "alloc")]
 use crate::ops::rows::gather_rows_pullback;
 use crate::ops::rows::{mul_rows_pullback, normalize_rows_pullback};
@@ -1336,6 +1336,7 @@ axis_rule_impl!(LogSumExp, logsumexp, Tensor<T, S::Removed, K>,
         .hadamard(x_dot)
         .sum_axis(Axis::<AXIS>),
     |x, _y, y_bar| logsumexp_pullback::<AXIS, _, _, _>(x, y_bar));
+#[cfg(feature = "alloc")]
 axis_rule_impl!(MaxAxis, max_axis, Tensor<T, S::Removed, K>,
     |x, y, x_dot| max_axis_pullback::<AXIS, _, _, _>(x, &Tensor::full_shaped(y.shape(), T::one()))
         .hadamard(x_dot)
@@ -2707,7 +2708,7 @@ macro_rules! euclidean_remainder {
             type Output = $float;
             #[inline(always)]
             fn value(&self, a: &$float, b: &$float) -> $float {
-                a.rem_euclid(*b)
+                num_traits::Euclid::rem_euclid(a, b)
             }
             #[inline(always)]
             fn push_lhs(&self, _: Same<'_, $float>, a_dot: &$float) -> $float {
