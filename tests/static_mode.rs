@@ -1162,6 +1162,48 @@ fn while_loops_rerun_from_checkpoints_as_the_tape_differentiates() {
     }
 }
 
+fn advance(i: &mut usize, n: usize) -> bool {
+    *i += 1;
+    *i <= n
+}
+
+/// A `while` condition that changes the plain state the body reads: the reverse
+/// sweep evaluates it again as it reruns iterations from a checkpoint. s = x + Σ i·x
+/// for i = 1..n, so ds/dx = 1 + n(n+1)/2.
+#[differentiable(wrt(x))]
+fn counted_by_its_condition(x: f64, n: usize) -> f64 {
+    let mut s = x;
+    let mut i = 0usize;
+    while advance(&mut i, n) {
+        s += x * i as f64;
+    }
+    let mut t = s;
+    let mut j = 0usize;
+    while {
+        j += 1;
+        j <= n
+    } {
+        t = (t * 0.5).sin() + s * j as f64 * 0.001;
+    }
+    s + t
+}
+
+#[test]
+fn while_conditions_that_change_state_rerun_with_the_body() {
+    for n in [0, 1, 16, 17, 20, 33, 100] {
+        let x = 0.3;
+        let gradient = counted_by_its_condition::grad(x, n);
+        let (_, tangent) = counted_by_its_condition::jvp(x, n, &1.0);
+        assert!(
+            (gradient - tangent).abs() < 1e-12 * (1.0 + tangent.abs()),
+            "n = {n}: {gradient} vs {tangent}"
+        );
+        let h = 1e-6;
+        let fd = (counted_by_its_condition(x + h, n) - counted_by_its_condition(x - h, n)) / (2.0 * h);
+        assert!((gradient - fd).abs() < 1e-6 * (1.0 + fd.abs()), "n = {n}: {gradient} vs {fd}");
+    }
+}
+
 /// A `while` whose condition reads the differentiated value it updates: the trip
 /// count depends on `x`, and the derivative is that of the iterations that ran.
 #[differentiable]
@@ -1975,6 +2017,64 @@ fn if_let_differentiates_the_arm_that_ran() {
         assert!((gradient - expected).abs() < 1e-15, "{gain:?} {mode:?}: {gradient}");
         assert!((optional_gain::jvp(x, gain, mode, &1.0).1 - expected).abs() < 1e-15);
     }
+}
+
+/// Methods named like a `Cell`'s on values that are no `Cell` (a string's `replace`,
+/// an iterator's `take`, a type of the user's called `Cell` or `AtomicMass`), a
+/// tuple assignment to `_`, and `T::sqrt(x)` of the scalar type parameter.
+mod names_like_std {
+    use super::*;
+
+    #[derive(Clone, Copy)]
+    pub struct Cell {
+        pub weight: f64,
+    }
+
+    impl Cell {
+        fn set(&self, weight: f64) -> Cell {
+            Cell { weight: self.weight + weight }
+        }
+    }
+
+    pub struct AtomicMass(pub f64);
+
+    #[differentiable(wrt(x))]
+    pub fn no_interior_mutability(x: f64, name: &str, cell: Cell, mass: &AtomicMass, weights: &[f64]) -> f64 {
+        let label = name.replace('-', "_");
+        let heavier = cell.set(1.0);
+        let mut s = x * heavier.weight * mass.0 + label.len() as f64;
+        let it = weights.iter();
+        for w in it.take(2) {
+            s *= *w;
+        }
+        let mut unused = 0.0;
+        (s, unused) = (s * x, unused + 1.0);
+        (_, s) = (unused, s + x);
+        s
+    }
+}
+
+#[differentiable]
+fn generic_norm<T: RealScalar>(x: T, y: T) -> T {
+    T::sqrt(x * x + y * y) + T::sin(x) * T::atan2(y, x)
+}
+
+#[test]
+fn names_like_interior_mutability_and_associated_scalar_functions() {
+    let (x, h) = (0.7, 1e-6);
+    let weights = [2.0, 3.0, 5.0];
+    use names_like_std::{AtomicMass, Cell, no_interior_mutability};
+    let f = |x: f64| no_interior_mutability(x, "a-b", Cell { weight: 0.5 }, &AtomicMass(2.0), &weights);
+    let gradient = no_interior_mutability::grad(x, "a-b", Cell { weight: 0.5 }, &AtomicMass(2.0), &weights);
+    // s = (3x + 3)·6·x + x.
+    assert!((f(x) - ((3.0 * x + 3.0) * 6.0 * x + x)).abs() < 1e-12);
+    assert!((gradient - (36.0 * x + 18.0 + 1.0)).abs() < 1e-12, "{gradient}");
+    assert!((gradient - (f(x + h) - f(x - h)) / (2.0 * h)).abs() < 1e-6);
+    let (gradient_x, gradient_y) = generic_norm::grad(0.3, 0.4);
+    let by_hand = |x: f64, y: f64| (x * x + y * y).sqrt() + x.sin() * y.atan2(x);
+    let fd_x = (by_hand(0.3 + h, 0.4) - by_hand(0.3 - h, 0.4)) / (2.0 * h);
+    let fd_y = (by_hand(0.3, 0.4 + h) - by_hand(0.3, 0.4 - h)) / (2.0 * h);
+    assert!((gradient_x - fd_x).abs() < 1e-8 && (gradient_y - fd_y).abs() < 1e-8);
 }
 
 /// A differentiated parameter's name reused after it is read: by a plain `let`

@@ -1,5 +1,5 @@
 //! Derive macros of fluxion. Use them through the `fluxion` crate:
-//! `#[derive(fluxion::Differentiable)]`.
+//! `#[derive(fluxion::autodiff::Differentiable)]` (or `Differentiable` from the prelude).
 //!
 //! The generated code names only `::fluxion::__private` paths.
 

@@ -154,7 +154,9 @@
 //!   (`State { pos: p, vel }`, `Polar(r, θ)`), so a function can return a new
 //!   state: the fields a literal does not name, and `#[no_derivative]` ones, take
 //!   plain values (`State { pos, vel, ..stop_gradient(s.clone()) }` carries the
-//!   counts of `s` along).
+//!   counts of `s` along; `steps: stop_gradient(s.clone()).steps + 1` updates one:
+//!   written `s.steps`, the field of a differentiated `s` is differentiated, and
+//!   the tangent has no such field).
 //! - Calls of other `#[differentiable]` functions (by path, in other modules and
 //!   crates too) and methods; functions with a derivative given by hand (below). A
 //!   turbofish on such a call (`f::<T, 3>(x)`) goes to the callee's companions.
@@ -197,8 +199,9 @@
 //!   solver run to convergence, an integrator run until a time): the forward sweep
 //!   tests the condition before each iteration and counts the iterations, keeping up
 //!   to 16 checkpoints (when they fill, every other one goes and the rest are twice
-//!   as far apart); the reverse sweep reruns the counted iterations from them and
-//!   never tests the condition again. As with an `if`, the condition is not
+//!   as far apart); the reverse sweep reruns the counted iterations from them,
+//!   evaluating the condition again for what it changes (`while advance(&mut i)`)
+//!   but not testing it. As with an `if`, the condition is not
 //!   differentiated: the derivative is that of the iterations that ran (Newton's
 //!   iteration for √a run to convergence gives 1/(2√a)). `while let` and a `loop`
 //!   left by `break` are not supported: write `while condition { … }`.
@@ -233,7 +236,9 @@
 //! (`if let Some(g) = gain && g > 0.0`: nest them), `as` casts of differentiated
 //! values, `&mut` parameters, assignment into an element or a field, values changed
 //! through a shared reference (`Cell`, `RefCell`, atomics: the derivative code reruns
-//! parts of the body and would see them changed), a struct literal's `..base` when
+//! parts of the body and would see them changed; the check reads the function's
+//! text, so a type of yours that changes a `Cell` inside its own methods is not
+//! caught — keep such state out of differentiated functions), a struct literal's `..base` when
 //! it is differentiated, patterns other than names and tuples of names in `let`,
 //! methods with no rule (the error lists how to give one).
 //! Cases the macro cannot tell from valid code, so the compiler reports them in

@@ -255,7 +255,8 @@ fn checkpointed_forward(body: &Body, looped: &Loop, index: usize) -> TokenStream
     let (carries, state) = checkpoint_fields(looped, index);
     if looped.condition.is_some() {
         // A `while` loop's trip count is known at its end: when the checkpoints are
-        // full, every other one goes and the stride doubles.
+        // full, every other one goes and the stride doubles. A checkpoint comes
+        // before the condition, which the reverse sweep evaluates again.
         let (start, rest) = tested_iteration(body, looped, index, Mode::Reverse);
         return quote! {
             let mut #count = 0usize;
@@ -263,7 +264,6 @@ fn checkpointed_forward(body: &Body, looped: &Loop, index: usize) -> TokenStream
             let mut #checkpoints: [::core::option::Option<_>; #CHECKPOINTS] =
                 [const { ::core::option::Option::None }; #CHECKPOINTS];
             loop {
-                #start
                 if #count % #stride == 0 {
                     if #count / #stride == #CHECKPOINTS {
                         for __slot in 0..#CHECKPOINTS {
@@ -280,6 +280,7 @@ fn checkpointed_forward(body: &Body, looped: &Loop, index: usize) -> TokenStream
                         #(::core::clone::Clone::clone(&#state),)*
                     ));
                 }
+                #start
                 #rest
                 #count += 1;
             }
@@ -357,6 +358,15 @@ fn tested_iteration(body: &Body, looped: &Loop, index: usize, mode: Mode) -> (To
     let (start, rest) = iteration_parts(body, looped, index, mode);
     let test = looped.condition.as_ref().map(|condition| quote!(if !#condition { break; }));
     (quote!(#start #test), rest)
+}
+
+/// One iteration's code as the reverse sweep reruns it: a `while` loop's condition
+/// evaluated (it held for every counted iteration) for what it changes (`while
+/// advance(&mut i)`), not tested.
+fn rerun_iteration(body: &Body, looped: &Loop, index: usize) -> (TokenStream, TokenStream) {
+    let (start, rest) = iteration_parts(body, looped, index, Mode::Reverse);
+    let evaluated = looped.condition.as_ref().map(|condition| quote!(let _ = #condition;));
+    (quote!(#start #evaluated), rest)
 }
 
 /// The trip count of a loop whose reverse-mode code is unrolled: a kept one (see
@@ -1201,8 +1211,8 @@ impl<'a> Reverse<'a> {
         let ((count, _, _), step) = (checkpoint_names(index), format_ident!("__k{}", index));
         let restore = restore_state(looped, index, &step);
         let pattern = &looped.pattern;
-        let replay = iteration_forward(body, looped, index, Mode::Reverse);
-        let (start, forward) = iteration_parts(body, looped, index, Mode::Reverse);
+        let (start, forward) = rerun_iteration(body, looped, index);
+        let replay = quote!(#start #forward);
         self.out.extend(quote! {
             #carried_adjoints
             for #step in (0..#count).rev() {

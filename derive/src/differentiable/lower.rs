@@ -769,9 +769,22 @@ impl Lowering {
         // `(x, v) = (x + v, v - x);`: every element evaluated, then each assigned.
         if let Expr::Assign(assign) = expr
             && let Expr::Tuple(targets) = &*assign.left
-            && let Some(names) = targets.elems.iter().map(plain_name).collect::<Option<Vec<_>>>()
             && self.first_active_name(expr.to_token_stream()).is_some()
         {
+            // Each target a variable, or `_` (`None`).
+            let names = targets
+                .elems
+                .iter()
+                .map(|target| match target {
+                    Expr::Infer(_) => Ok(None),
+                    target => plain_name(target).map(Some).ok_or_else(|| {
+                        syn::Error::new(
+                            target.span(),
+                            "a tuple assignment in `#[differentiable]` assigns variables or `_`; assign a nested tuple with a statement of its own",
+                        )
+                    }),
+                })
+                .collect::<syn::Result<Vec<_>>>()?;
             let values = match &*assign.right {
                 Expr::Tuple(values) if values.elems.len() == names.len() => self.tuple_elements(values)?,
                 right => match self.expr(right)? {
@@ -795,7 +808,9 @@ impl Lowering {
                 },
             };
             for ((name, target), value) in names.into_iter().zip(&targets.elems).zip(values) {
-                self.assign(target, name, value);
+                if let Some(name) = name {
+                    self.assign(target, name, value);
+                }
             }
             return Ok(());
         }
@@ -943,8 +958,12 @@ impl Lowering {
         // shadowed): the reverse sweep reruns the body after the forward sweep, and
         // must read them as they were when the loop ran.
         // So must those declared in an enclosing arm or loop body, whose reverse sweep
-        // does not see them.
-        let read = super::reads::block_reads(for_loop.body, &|name| {
+        // does not see them. A `while` condition is rerun with the body.
+        let condition = for_loop.condition.map(|condition| quote!(#condition;));
+        let (body, stmts) = (for_loop.body, &for_loop.body.stmts);
+        let rerun: syn::Block =
+            syn::parse_quote_spanned!(body.brace_token.span.join()=> { #condition #(#stmts)* });
+        let read = super::reads::block_reads(&rerun, &|name| {
             matches!(self.names.get(name), Some(Binding::Inactive | Binding::InactiveReference))
                 && (self.assigned.iter().any(|assigned| assigned == name)
                     || self.changing.contains(name)
@@ -1899,9 +1918,12 @@ impl Lowering {
         let Expr::Path(function) = &*call.func else {
             return self.verbatim(expr, "a call of a computed function");
         };
-        // `f64::atan2(y, x)`, `RealScalar::sin(x)`: the method call `y.atan2(x)`.
+        // `f64::atan2(y, x)`, `T::sqrt(x)` (a scalar type parameter), `RealScalar::sin(x)`:
+        // the method call `y.atan2(x)`.
         if let [owner, method] = function.path.segments.iter().collect::<Vec<_>>()[..]
-            && ["f32", "f64", "RealScalar", "Scalar", "Float"].iter().any(|name| owner.ident == name)
+            && (["f32", "f64", "RealScalar", "Scalar", "Float"].iter().any(|name| owner.ident == name)
+                || owner.ident.to_string().starts_with(|first: char| first.is_ascii_uppercase())
+                    && has_scalar_rule(&method.ident.to_string()))
             && let Some(receiver) = call.args.first()
             && self.first_active_name(call.args.to_token_stream()).is_some()
         {
@@ -1978,6 +2000,14 @@ impl Lowering {
         let callee = CallTarget { callee: Callee::Function(path), generics };
         Ok(self.push_op(OpKind::Call { callee, args: call_args }, span))
     }
+}
+
+/// Whether static mode has a rule for the scalar method `name` (so `T::name(x)` of a
+/// type parameter `T` is that method, not a function of the user's).
+fn has_scalar_rule(name: &str) -> bool {
+    let tables = [ELEMENTARY, UNARY_METHODS, BINARY_METHODS];
+    tables.iter().any(|table| table.iter().any(|(method, _)| *method == name))
+        || ["powi", "powf", "clamp"].contains(&name)
 }
 
 /// A `&X` expression for parameter `id` by its own name, before the body runs.

@@ -1247,8 +1247,20 @@ mod tests {
         assert!(reports_error("", "struct S;"));
         assert!(reports_error("", "fn f(x: f64) {}"));
         assert!(reports_error("", "fn f(n: usize) -> f64 { 1.0 }"));
-        assert!(reports_error("", "fn f(x: f64) -> f64 { while x > 0.0 { } x }"));
-        assert!(reports_error("", "fn f(x: f64) -> f64 { x.floor() }"));
+        assert!(reports_error(
+            "",
+            "fn f(x: f64) -> f64 { let mut y = x; loop { y = y * 0.5; if y < 1.0 { break; } } y }"
+        ));
+        assert!(reports_error(
+            "",
+            "fn f(x: f64) -> f64 { let mut y = x; while let Some(z) = Some(y) { y = z; } y }"
+        ));
+        assert!(!reports_error(
+            "",
+            "fn f(x: f64) -> f64 { let mut y = x; while y > 1.0 { y = y * 0.5; } y }"
+        ));
+        assert!(reports_error("", "fn f(x: f64) -> f64 { x.copysign(1.0) }"));
+        assert!(!reports_error("", "fn f(x: f64) -> f64 { x.floor() }"));
         assert!(reports_error("", "fn f(x: f64) -> f64 { x.powf(x) }"));
         assert!(reports_error("", "fn f(x: &mut f64) -> f64 { *x }"));
         assert!(reports_error("wrt(q)", "fn f(x: f64) -> f64 { x }"));

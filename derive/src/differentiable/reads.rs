@@ -49,61 +49,79 @@ pub fn substitute(expr: &mut Expr, replacement: &mut dyn FnMut(&str, bool) -> Op
     Walk { scopes: Vec::new(), read: replacement }.visit_expr_mut(expr);
 }
 
-/// An error at the first sign of interior mutability in the function: a type that
-/// has it (`RefCell`, `Mutex`, an atomic, `Cell<…>` or `cell::Cell`) named in its
-/// signature or body, or a changing method of `Cell`/`RefCell` (`set`, `replace`,
-/// `borrow_mut`, …) called on a variable not bound `mut` (so changed through a
-/// shared reference). The derivative code reruns parts of the body (loops from
-/// checkpoints, calls in branches), which would read such a value changed, or change
-/// it twice.
+/// An error at the first sign of interior mutability in the function's text: a type
+/// that has it named in its signature or body (`RefCell`, `Mutex`, `RwLock`, the
+/// std atomics, `Cell<…>` or `cell::Cell`), or a changing method (`set`, `replace`,
+/// `take`, `swap`, `update`) called on a local made by `Cell::new`. The derivative
+/// code reruns parts of the body (loops from checkpoints, calls in branches), which
+/// would read such a value changed, or change it twice. A type that hides a `Cell`
+/// behind methods of its own is not seen.
 pub fn reject_interior_mutability(signature: &syn::Signature, block: &syn::Block) -> syn::Result<()> {
+    const SHARED_MUTABLE: &[&str] = &[
+        "RefCell",
+        "OnceCell",
+        "UnsafeCell",
+        "Mutex",
+        "RwLock",
+        "AtomicBool",
+        "AtomicPtr",
+        "AtomicUsize",
+        "AtomicIsize",
+        "AtomicU8",
+        "AtomicU16",
+        "AtomicU32",
+        "AtomicU64",
+        "AtomicI8",
+        "AtomicI16",
+        "AtomicI32",
+        "AtomicI64",
+    ];
     struct Finder {
         found: Option<(proc_macro2::Span, String)>,
-        mutable: HashSet<String>,
-    }
-    impl Finder {
-        fn found(&mut self, span: proc_macro2::Span, what: String) {
-            self.found.get_or_insert((span, what));
-        }
+        /// Locals bound to `Cell::new(…)`.
+        cells: HashSet<String>,
     }
     impl Visit<'_> for Finder {
         fn visit_path(&mut self, path: &syn::Path) {
             for (position, segment) in path.segments.iter().enumerate() {
                 let name = segment.ident.to_string();
-                let always = ["RefCell", "OnceCell", "UnsafeCell", "Mutex", "RwLock"]
-                    .contains(&name.as_str())
-                    || name.starts_with("Atomic");
                 // A type of the user's may be called `Cell`: std's has a type argument
                 // or a `cell::` path.
                 let cell = name == "Cell"
                     && (!segment.arguments.is_empty()
                         || position > 0 && path.segments[position - 1].ident == "cell");
-                if always || cell {
-                    self.found(segment.ident.span(), format!("`{name}`"));
+                if SHARED_MUTABLE.contains(&name.as_str()) || cell {
+                    self.found.get_or_insert((segment.ident.span(), format!("`{name}`")));
                 }
             }
             visit::visit_path(self, path);
         }
-        fn visit_pat_ident(&mut self, pat: &syn::PatIdent) {
-            if pat.mutability.is_some() {
-                self.mutable.insert(pat.ident.to_string());
+        fn visit_local(&mut self, local: &syn::Local) {
+            if let (Pat::Ident(binding), Some(init)) = (&local.pat, &local.init)
+                && let Expr::Call(call) = &*init.expr
+                && let Expr::Path(function) = &*call.func
+                && let [.., owner, constructor] = function.path.segments.iter().collect::<Vec<_>>()[..]
+                && owner.ident == "Cell"
+                && constructor.ident == "new"
+            {
+                self.cells.insert(binding.ident.to_string());
             }
-            visit::visit_pat_ident(self, pat);
+            visit::visit_local(self, local);
         }
         fn visit_expr_method_call(&mut self, call: &syn::ExprMethodCall) {
-            const CHANGING: &[&str] =
-                &["set", "replace", "replace_with", "take", "swap", "update", "borrow_mut"];
+            const CHANGING: &[&str] = &["set", "replace", "take", "swap", "update"];
             if let Expr::Path(receiver) = &*call.receiver
                 && let Some(name) = receiver.path.get_ident()
-                && !self.mutable.contains(&name.to_string())
+                && self.cells.contains(&name.to_string())
                 && CHANGING.iter().any(|method| call.method == method)
             {
-                self.found(call.method.span(), format!("`{name}.{}(…)`", call.method));
+                self.found
+                    .get_or_insert((call.method.span(), format!("`{name}.{}(…)` of a `Cell`", call.method)));
             }
             visit::visit_expr_method_call(self, call);
         }
     }
-    let mut finder = Finder { found: None, mutable: HashSet::new() };
+    let mut finder = Finder { found: None, cells: HashSet::new() };
     finder.visit_signature(signature);
     finder.visit_block(block);
     match finder.found {
