@@ -71,6 +71,18 @@ fn activations_follow_their_formulas() {
         assert_close(GeluFunction.value(v), y, 1e-15);
     }
     each(&Gelu.forward(&x), &|v| GeluFunction.value(v));
+    // The far negative tail, where 1 + erf(x/√2) cancels (exact values from mpmath):
+    // Φ is computed as ½erfc(−x/√2), so the value and derivative keep their relative
+    // accuracy.
+    for (v, y, slope) in [
+        (-10.0, -7.619_853_024_160_526e-23, -7.618_400_096_464_814e-22),
+        (-8.375, -2.312_499_632_232_406_6e-16, -1.935_982_008_782_608_7e-15),
+        (-5.0, -1.433_257_859_395_969_6e-6, -7.146_946_001_792_294_6e-6),
+    ] {
+        let (value, derivative) = (GeluFunction.value(v), GeluFunction.derivative(v, y));
+        assert!((value - y).abs() <= 1e-13 * y.abs(), "GELU({v}) = {value}, not {y}");
+        assert!((derivative - slope).abs() <= 1e-12 * slope.abs(), "GELU′({v}) = {derivative}, not {slope}");
+    }
     each(&Softplus.forward(&x), &|v| (1.0 + v.exp()).ln());
     each(&Silu.forward(&x), &|v| v / (1.0 + (-v).exp()));
     // Static mode's forward pass of the same layers.

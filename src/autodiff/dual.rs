@@ -415,6 +415,11 @@ impl<T: RealScalar, const N: usize> RealScalar for Dual<T, N> {
         let slope = T::from_f64(core::f64::consts::FRAC_2_SQRT_PI) * (-self.value * self.value).exp();
         Dual { value: self.value.erf(), tangent: self.tangent.map(|t| slope * t) }
     }
+    /// erfc x, with d erfc x = −(2/√π)·e^(−x²)·ẋ.
+    fn erfc(self) -> Self {
+        let slope = T::from_f64(-core::f64::consts::FRAC_2_SQRT_PI) * (-self.value * self.value).exp();
+        Dual { value: self.value.erfc(), tangent: self.tangent.map(|t| slope * t) }
+    }
     fn select_positive(condition: Self, positive: Self, otherwise: Self) -> Self {
         let choose = |a: T, b: T| T::select_positive(condition.value, a, b);
         Dual {

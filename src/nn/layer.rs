@@ -597,20 +597,28 @@ where
 
 /// GELU, x·Φ(x) = ½x(1 + erf(x/√2)) with Φ the standard normal distribution function,
 /// as a scalar function with its derivative Φ(x) + x·φ(x) (so it also gets a GPU
-/// kernel from the same definition): PyTorch's `GELU()`.
+/// kernel from the same definition): PyTorch's `GELU()`. Φ(x) is computed as
+/// ½erfc(−x/√2), as JAX does, so the far negative tail keeps its relative accuracy
+/// (1 + erf cancels there: GELU(−10) ≈ −7.6·10⁻²³, not 0).
 #[derive(Clone, Copy, Debug)]
 pub struct GeluFunction;
 
+impl GeluFunction {
+    /// Φ(x) = ½erfc(−x/√2).
+    fn distribution<T: RealScalar>(x: T) -> T {
+        T::from_f64(0.5) * (-x * T::from_f64(core::f64::consts::FRAC_1_SQRT_2)).erfc()
+    }
+}
+
 impl ScalarFunction for GeluFunction {
     fn value<T: RealScalar>(&self, x: T) -> T {
-        let half = T::from_f64(0.5);
-        half * x * (T::one() + (x * T::from_f64(core::f64::consts::FRAC_1_SQRT_2)).erf())
+        x * Self::distribution(x)
     }
 
     /// Φ(x) + x·φ(x), with φ(x) = e^(−x²/2)/√(2π).
     fn derivative<T: RealScalar>(&self, x: T, _: T) -> T {
         let half = T::from_f64(0.5);
-        let distribution = half * (T::one() + (x * T::from_f64(core::f64::consts::FRAC_1_SQRT_2)).erf());
+        let distribution = Self::distribution(x);
         // 1/√(2π).
         let density = T::from_f64(0.398_942_280_401_432_7) * (-half * x * x).exp();
         distribution + x * density

@@ -125,6 +125,9 @@ pub trait RealScalar: Scalar<Real = Self> + PartialOrd {
     fn epsilon() -> Self;
     /// The error function erf x = (2/√π)∫₀ˣ e^(−t²) dt.
     fn erf(self) -> Self;
+    /// The complementary error function erfc x = 1 − erf x, accurate where erf x is
+    /// near 1 (erfc 10 ≈ 2·10⁻⁴⁵, where 1 − erf 10 is 0).
+    fn erfc(self) -> Self;
     /// The angle of the point (x, y) = (`other`, `self`), in (−π, π]: `y.atan2(x)`.
     fn atan2(self, other: Self) -> Self;
 
@@ -192,7 +195,7 @@ impl<T: RealScalar> RealDot for T {}
 pub trait ComplexScalar: Scalar {}
 
 macro_rules! impl_real {
-    ($t:ty, $erf:path, $atan2:path, $hypot:path) => {
+    ($t:ty, $erf:path, $erfc:path, $atan2:path, $hypot:path) => {
         impl Scalar for $t {
             type Real = $t;
             const IS_COMPLEX: bool = false;
@@ -296,6 +299,10 @@ macro_rules! impl_real {
                 $erf(self)
             }
             #[inline(always)]
+            fn erfc(self) -> $t {
+                $erfc(self)
+            }
+            #[inline(always)]
             fn atan2(self, other: $t) -> $t {
                 $atan2(self, other)
             }
@@ -306,8 +313,8 @@ macro_rules! impl_real {
     };
 }
 
-impl_real!(f32, libm::erff, libm::atan2f, libm::hypotf);
-impl_real!(f64, libm::erf, libm::atan2, libm::hypot);
+impl_real!(f32, libm::erff, libm::erfcf, libm::atan2f, libm::hypotf);
+impl_real!(f64, libm::erf, libm::erfc, libm::atan2, libm::hypot);
 
 macro_rules! impl_complex {
     ($r:ty) => {

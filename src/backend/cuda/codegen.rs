@@ -184,6 +184,7 @@ fn emit_body(expression: &Expression, ctype: CType, inputs: &[String]) -> (Strin
                     UnaryOp::Sinh => format!("sinh{suffix}({a})"),
                     UnaryOp::Cosh => format!("cosh{suffix}({a})"),
                     UnaryOp::Erf => format!("erf{suffix}({a})"),
+                    UnaryOp::Erfc => format!("erfc{suffix}({a})"),
                 }
             }
             Node::Binary(op, a, b) => {

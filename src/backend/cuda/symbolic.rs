@@ -66,6 +66,7 @@ pub(crate) enum UnaryOp {
     Sinh,
     Cosh,
     Erf,
+    Erfc,
 }
 
 /// Functions of two values.
@@ -200,6 +201,7 @@ impl Expression {
                     UnaryOp::Sinh => v(a).sinh(),
                     UnaryOp::Cosh => v(a).cosh(),
                     UnaryOp::Erf => RealScalar::erf(v(a)),
+                    UnaryOp::Erfc => RealScalar::erfc(v(a)),
                 },
                 Node::Binary(op, a, b) => match op {
                     BinaryOp::Add => v(a) + v(b),
@@ -578,6 +580,9 @@ impl RealScalar for Sym {
     }
     fn erf(self) -> Sym {
         self.unary(UnaryOp::Erf)
+    }
+    fn erfc(self) -> Sym {
+        self.unary(UnaryOp::Erfc)
     }
     fn atan2(self, other: Sym) -> Sym {
         self.binary(BinaryOp::Atan2, other)
