@@ -1204,6 +1204,53 @@ fn while_conditions_that_change_state_rerun_with_the_body() {
     }
 }
 
+/// Long run-time loops, past 16³ iterations (so the reverse sweep's last level of
+/// checkpoints holds parts of several iterations), `for` and `while`.
+#[differentiable(wrt(k))]
+fn long_recurrences(k: f64, n: usize) -> f64 {
+    let mut x = 0.3;
+    for i in 0..n {
+        x = (x * k).sin() + 0.5 * x + 1e-6 * i as f64;
+    }
+    let mut y = x;
+    let mut j = 0;
+    while j < n / 2 {
+        y = (y * k).cos() * 0.5 + 0.25 * y;
+        j += 1;
+    }
+    x + y
+}
+
+#[test]
+fn long_loops_rerun_through_every_level_of_checkpoints() {
+    let k = 0.9;
+    for n in [4095, 4096, 4097, 9000, 70_001] {
+        let (value, gradient) = long_recurrences::value_and_grad(k, n);
+        let (tape_value, tape_gradient) = value_and_grad(
+            |k: Var<f64>| {
+                let mut x = Var::constant(0.3);
+                for i in 0..n {
+                    x = (&x * &k).sin() + &x * 0.5 + 1e-6 * i as f64;
+                }
+                let mut y = x.clone();
+                for _ in 0..n / 2 {
+                    y = (&y * &k).cos() * 0.5 + &y * 0.25;
+                }
+                x + y
+            },
+            &k,
+        );
+        assert_eq!(value, long_recurrences(k, n));
+        assert!((value - tape_value).abs() < 1e-12, "n = {n}");
+        assert!(
+            (gradient - tape_gradient).abs() < 1e-10 * (1.0 + tape_gradient.abs()),
+            "n = {n}: {gradient} vs {tape_gradient}"
+        );
+        let tangent = long_recurrences::jvp(k, n, &1.0).1;
+        assert!((tangent - gradient).abs() < 1e-10 * (1.0 + gradient.abs()), "n = {n}");
+    }
+}
+
 /// A `while` whose condition reads the differentiated value it updates: the trip
 /// count depends on `x`, and the derivative is that of the iterations that ran.
 #[differentiable]

@@ -304,23 +304,119 @@ fn checkpointed_forward(body: &Body, looped: &Loop, index: usize) -> TokenStream
     }
 }
 
-/// Each carried value and plain state variable as it was before iteration `step`,
-/// from the last checkpoint before it, and the loop's iterator past that
-/// checkpoint (`__iterations`) with the iterations left to rerun (`__rerun`).
-fn restore_state(looped: &Loop, index: usize, step: &Ident) -> TokenStream {
+/// How many levels of checkpoints a rerun loop's reverse sweep keeps: the forward
+/// sweep's, then `RERUN_LEVELS − 1` more within each stretch, each level cutting a
+/// stretch into up to `CHECKPOINTS` parts; the last level's iterations rerun from
+/// their part's start: about n²/(2·16^RERUN_LEVELS) reruns, and one more pass over
+/// the iterations per level.
+const RERUN_LEVELS: usize = 3;
+
+/// The code of a loop's iteration as the reverse sweep reruns it.
+struct Rerun<'a> {
+    index: usize,
+    /// The carried values' and plain state variables' names, as a checkpoint holds
+    /// them (with the loop's iterator last).
+    carries: &'a [Ident],
+    state: &'a [Ident],
+    pattern: &'a TokenStream,
+    /// One iteration run forward.
+    replay: TokenStream,
+    /// One iteration run forward and swept back.
+    last: TokenStream,
+}
+
+impl Rerun<'_> {
+    /// Binds the carried values, the plain state and `__iterations` from the
+    /// checkpoint `source` (an expression of a `&(…)` tuple).
+    fn restore(&self, source: &TokenStream) -> TokenStream {
+        let (carries, state) = (self.carries, self.state);
+        quote! {
+            let (#(mut #carries,)* #(mut #state,)* mut __iterations) = ::core::clone::Clone::clone(#source);
+        }
+    }
+
+    /// The next item of `__iterations`, bound to the loop's pattern.
+    fn next(&self) -> TokenStream {
+        let pattern = self.pattern;
+        quote! {
+            let #pattern = ::core::iter::Iterator::next(&mut __iterations)
+                .expect("a loop's iterator gives the same items when cloned");
+        }
+    }
+
+    /// The reverse sweep of a stretch of `length` iterations that starts from the
+    /// checkpoint `source`. Below the last level: one pass keeps up to `CHECKPOINTS`
+    /// checkpoints of it, and each part, last first, is swept at the next level. At
+    /// the last level: each iteration, last first, reruns from the stretch's start.
+    fn stretch_sweep(&self, level: usize, source: TokenStream, length: &Ident) -> TokenStream {
+        let (restore, next, replay, last) = (self.restore(&source), self.next(), &self.replay, &self.last);
+        if level == RERUN_LEVELS {
+            return quote! {
+                for __j in (0..#length).rev() {
+                    #restore
+                    for _ in 0..__j {
+                        #next
+                        #replay
+                    }
+                    #next
+                    #last
+                }
+            };
+        }
+        let index = self.index;
+        let (stride, inner, part) = (
+            format_ident!("__stride{}_{}", index, level),
+            format_ident!("__inner{}_{}", index, level),
+            format_ident!("__part{}_{}", index, level),
+        );
+        let part_length = format_ident!("__length{}_{}", index, level + 1);
+        let (carries, state) = (self.carries, self.state);
+        let inner_sweep = self.stretch_sweep(
+            level + 1,
+            quote!(#inner[#part].as_ref().expect("a checkpoint before every part")),
+            &part_length,
+        );
+        quote! {
+            let #stride = ::core::cmp::max(1, #length.div_ceil(#CHECKPOINTS));
+            let mut #inner: [::core::option::Option<_>; #CHECKPOINTS] =
+                [const { ::core::option::Option::None }; #CHECKPOINTS];
+            {
+                #restore
+                for __j in 0..#length {
+                    if __j % #stride == 0 {
+                        #inner[__j / #stride] = ::core::option::Option::Some((
+                            #(::core::clone::Clone::clone(&#carries),)*
+                            #(::core::clone::Clone::clone(&#state),)*
+                            ::core::clone::Clone::clone(&__iterations),
+                        ));
+                    }
+                    #next
+                    #replay
+                }
+            }
+            for #part in (0..#length.div_ceil(#stride)).rev() {
+                let #part_length = ::core::cmp::min(#stride, #length - #part * #stride);
+                #inner_sweep
+            }
+        }
+    }
+}
+
+/// The carried values, plain state variables and the loop's iterator
+/// (`__iterations`) as they were at the start of segment `segment` (iterations
+/// `segment·stride` on), from its checkpoint.
+fn restore_segment(looped: &Loop, index: usize, segment: &Ident) -> TokenStream {
     let (_, stride, checkpoints) = checkpoint_names(index);
     let range = format_ident!("__range{}", index);
     let (carries, state) = checkpoint_fields(looped, index);
     quote! {
-        let __checkpoint = #step / #stride;
         let (#(mut #carries,)* #(mut #state,)*) = ::core::clone::Clone::clone(
-            #checkpoints[__checkpoint].as_ref().expect("a checkpoint before every stride-th iteration"),
+            #checkpoints[#segment].as_ref().expect("a checkpoint before every stride-th iteration"),
         );
         let mut __iterations = ::core::clone::Clone::clone(&#range);
-        if __checkpoint > 0 {
-            let _ = ::core::iter::Iterator::nth(&mut __iterations, __checkpoint * #stride - 1);
+        if #segment > 0 {
+            let _ = ::core::iter::Iterator::nth(&mut __iterations, #segment * #stride - 1);
         }
-        let __rerun = #step - __checkpoint * #stride;
     }
 }
 
@@ -1208,24 +1304,34 @@ impl<'a> Reverse<'a> {
             }
             return;
         }
-        let ((count, _, _), step) = (checkpoint_names(index), format_ident!("__k{}", index));
-        let restore = restore_state(looped, index, &step);
-        let pattern = &looped.pattern;
+        // Segment by segment, last first, from the forward sweep's checkpoints; each
+        // segment swept by `stretch_sweep` (more checkpoints, level by level).
+        let (count, stride, _) = checkpoint_names(index);
+        let segment = format_ident!("__segment{}", index);
+        let restore = restore_segment(looped, index, &segment);
+        let (carries, state) = checkpoint_fields(looped, index);
         let (start, forward) = rerun_iteration(body, looped, index);
-        let replay = quote!(#start #forward);
+        let rerun = Rerun {
+            index,
+            carries: &carries,
+            state,
+            pattern: &looped.pattern,
+            replay: quote!(#start #forward),
+            last: quote!(#start #forward #reverse #updates),
+        };
+        let (first, length) = (format_ident!("__first{}", index), format_ident!("__length{}_1", index));
+        let sweep = rerun.stretch_sweep(1, quote!(&#first), &length);
         self.out.extend(quote! {
             #carried_adjoints
-            for #step in (0..#count).rev() {
+            for #segment in (0..#count.div_ceil(#stride)).rev() {
                 #restore
-                for #pattern in ::core::iter::Iterator::take(::core::iter::Iterator::by_ref(&mut __iterations), __rerun) {
-                    #replay
-                }
-                let #pattern = ::core::iter::Iterator::next(&mut __iterations)
-                    .expect("a loop's iterator gives the same items when cloned");
-                #start
-                #forward
-                #reverse
-                #updates
+                let #first = (
+                    #(::core::clone::Clone::clone(&#carries),)*
+                    #(::core::clone::Clone::clone(&#state),)*
+                    ::core::clone::Clone::clone(&__iterations),
+                );
+                let #length = ::core::cmp::min(#stride, #count - #segment * #stride);
+                #sweep
             }
         });
         for (position, carried) in looped.carried.iter().enumerate() {
