@@ -1251,6 +1251,27 @@ fn long_loops_rerun_through_every_level_of_checkpoints() {
     }
 }
 
+/// The gradient checker on a static-mode pullback: a struct-returning step passes,
+/// and a pullback off by 10% is caught.
+#[test]
+fn the_checker_takes_static_mode_pullbacks() {
+    use fluxion::autodiff::check::{CheckOptions, check_pullback};
+    let start = Cart { position: 0.4, velocity: Vector::from_array([0.2, -0.3]), steps: 7 };
+    let point = (start.clone(), 0.5);
+    let step = |(cart, force): &(Cart, f64)| cart_step(cart, *force);
+    let (_, pullback) = cart_step::vjp(&start, 0.5);
+    let comparisons = check_pullback(step, pullback, &point, CheckOptions::f64()).unwrap();
+    // 3 outputs × 4 inputs, and 3 random directions.
+    assert_eq!(comparisons, 3 * 4 + 3);
+    let (_, pullback) = cart_step::vjp(&start, 0.5);
+    let wrong = |y_bar: &CartTangent| {
+        let (cart, force) = pullback(y_bar);
+        (cart, force * 1.1)
+    };
+    let error = check_pullback(step, wrong, &point, CheckOptions::f64()).unwrap_err();
+    assert!(error.what.contains("Jacobian entry"), "{error}");
+}
+
 /// A `while` whose condition reads the differentiated value it updates: the trip
 /// count depends on `x`, and the derivative is that of the iterations that ran.
 #[differentiable]

@@ -6,6 +6,10 @@
 //! two coordinates, perturbed separately, so the check covers the complex convention
 //! (the cotangent of z = a + ib is ∂L/∂a + i·∂L/∂b).
 //!
+//! [`check_vjp`] and [`check_grad`] check a function on the tape; [`check_pullback`]
+//! checks any pullback against the plain function (static mode's `f::vjp`, a
+//! derivative written by hand).
+//!
 //! Two checks:
 //! - **Full Jacobian** (when inputs × outputs is small): every entry Jⱼₖ from
 //!   finite differences against row j of the pullback, vjp(eⱼ)ₖ.
@@ -151,7 +155,44 @@ where
     X: Trace + Clone,
     Y: Differentiable + Clone,
 {
-    let (y, mut pullback) = vjp(&f, x);
+    let (_, mut pullback) = vjp(&f, x);
+    check_pullback(|x: &X| evaluate(&f, x), |y_bar: &Y::Tangent| pullback.call(y_bar), x, options)
+}
+
+/// Checks a derivative given as a pullback ȳ ↦ x̄ at `x` — a static-mode function's
+/// (`f::vjp`), one written by hand, or a custom rule's — against finite differences
+/// of the plain function `f` (see the module docs); `Ok` carries the number of
+/// comparisons made. A function of several arguments is checked as a function of
+/// their tuple.
+///
+/// ```
+/// use fluxion::autodiff::check::{CheckOptions, check_pullback};
+/// use fluxion::autodiff::differentiable;
+/// use fluxion::prelude::*;
+///
+/// #[differentiable]
+/// fn spring(q: &Vector<f64, 2>, k: f64) -> f64 {
+///     let stretch = q.dot(q).sqrt() - 1.0;
+///     0.5 * k * stretch * stretch
+/// }
+///
+/// let point = (Vector::from_array([0.6, 1.1]), 3.0);
+/// let (_, pullback) = spring::vjp(&point.0, point.1);
+/// let comparisons = check_pullback(|(q, k): &(Vector<f64, 2>, f64)| spring(q, *k), pullback, &point, CheckOptions::f64())
+///     .unwrap();
+/// assert!(comparisons >= 3);
+/// ```
+pub fn check_pullback<X, Y>(
+    f: impl Fn(&X) -> Y,
+    mut pullback: impl FnMut(&Y::Tangent) -> X::Tangent,
+    x: &X,
+    options: CheckOptions,
+) -> Result<usize, GradientError>
+where
+    X: Differentiable + Clone,
+    Y: Differentiable + Clone,
+{
+    let y = f(x);
     let (input_prototype, output_prototype) = (x.zero_tangent(), y.zero_tangent());
     let (n_in, n_out) = (input_prototype.real_len(), output_prototype.real_len());
     // J·v by central differences, as output coordinates.
@@ -160,7 +201,7 @@ where
         let (mut forward, mut backward) = (x.clone(), x.clone());
         forward.move_by(&offset);
         backward.move_by(&offset.negated());
-        let (ahead, behind) = (evaluate(&f, &forward), evaluate(&f, &backward));
+        let (ahead, behind) = (f(&forward), f(&backward));
         let ahead = value_coordinates(&ahead, &output_prototype);
         let behind = value_coordinates(&behind, &output_prototype);
         ahead.iter().zip(&behind).map(|(a, b)| (a - b) / (2.0 * options.step)).collect()
@@ -176,7 +217,7 @@ where
     };
     if n_in * n_out <= options.max_full_entries {
         let rows: Vec<Vec<f64>> = (0..n_out)
-            .map(|j| coordinates(&pullback.call(&with_coordinates(&output_prototype, &unit(n_out, j)))))
+            .map(|j| coordinates(&pullback(&with_coordinates(&output_prototype, &unit(n_out, j)))))
             .collect();
         for k in 0..n_in {
             let column = directional(&unit(n_in, k));
@@ -189,7 +230,7 @@ where
     for direction in 0..options.directions {
         let v: Vec<f64> = (0..n_in).map(|_| rng.random_range(-1.0..1.0)).collect();
         let w: Vec<f64> = (0..n_out).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let lhs = real_inner(&coordinates(&pullback.call(&with_coordinates(&output_prototype, &w))), &v);
+        let lhs = real_inner(&coordinates(&pullback(&with_coordinates(&output_prototype, &w))), &v);
         let rhs = real_inner(&w, &directional(&v));
         compare(
             &|| std::format!("adjoint identity ⟨vjp(w), v⟩ = ⟨w, J·v⟩ (direction {direction})"),
@@ -200,7 +241,8 @@ where
     Ok(comparisons)
 }
 
-/// [`check_vjp`] for a real scalar function: its gradient against finite differences.
+/// [`check_vjp`] for a real scalar function: its gradient against finite
+/// differences; `Ok` carries the number of comparisons made.
 pub fn check_grad<X, R>(
     f: impl Fn(X::Traced) -> Var<R>,
     x: &X,

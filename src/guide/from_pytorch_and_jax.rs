@@ -32,7 +32,7 @@
 //! | `x.detach()` | `lax.stop_gradient` | `stop_gradient(&x)` |
 //! | `torch.no_grad()`, `model.eval()` | — | plain tensors record nothing; `inference(&model, \|m\| m.forward(&x))`, `evaluation(\|\| …)` |
 //! | `torch.autograd.Function` | `jax.custom_vjp`, `custom_jvp` | `record_unary` and the rule traits ([`custom_rules`](super::custom_rules)); `#[differentiable(vjp = …, jvp = …)]` |
-//! | `torch.autograd.gradcheck` | `jax.test_util.check_grads` | `autodiff::check::check_grad` (finite differences and the adjoint identity) |
+//! | `torch.autograd.gradcheck` | `jax.test_util.check_grads` | `autodiff::check::check_grad` (finite differences and the adjoint identity; `check_pullback` for static mode's `f::vjp`) |
 //! | `nn.Module`, `nn.Sequential`, `nn.Linear`, `Conv2d`, `LayerNorm`, … | Flax, Equinox | `#[derive(Differentiable)]` structs, `Sequential((…))`, `Linear<T, I, O>`, `Conv2d`, `MaxPool2d`, `LayerNorm`, `Embedding`, `Dropout` ([`models`](super::models)) |
 //! | `optim.SGD`, `Adam`, `AdamW` | Optax | `Sgd::new(SgdConfig { … })`, `Adam::new(AdamConfig { … })`, `Adam::new(AdamConfig::adamw())`, `optimizer.step(&mut model, &gradient)` |
 //! | `clip_grad_norm_`, `lr_scheduler` | `optax.clip_by_global_norm`, schedules | `clip_grad_norm`, `StepDecay`, `CosineDecay` |

@@ -312,7 +312,10 @@
 //! ```
 //!
 //! `examples/custom_op.rs` shows a rule for the tape and for static mode side by
-//! side.
+//! side. To test a derivative, hand-written or generated,
+//! [`check_pullback`](crate::autodiff::check::check_pullback) compares `f::vjp`'s
+//! pullback with finite differences of the plain function (the full Jacobian when
+//! small, and the adjoint identity on random directions).
 //!
 //! [`UnaryRule`]: crate::autodiff::rules::UnaryRule
 //! [`BinaryRule`]: crate::autodiff::rules::BinaryRule
