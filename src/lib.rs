@@ -69,6 +69,42 @@ pub mod __private {
     pub use core::fmt::{Debug, Formatter, Result as FmtResult};
     pub use core::result::Result;
 
+    /// A plain operand of static mode's generated code, read by reference. Through
+    /// method resolution, a reference to a differentiable value (a loop's `&f64`
+    /// item, as `x * w` takes it in Rust) reads as the value ([`DerefPlain`], tried
+    /// first), anything else as itself ([`AsPlain`]).
+    pub struct Plain<'a, T: ?Sized>(pub &'a T);
+
+    /// [`Plain`] of a reference to a differentiable value: the value.
+    pub trait DerefPlain<'a> {
+        /// The value referred to.
+        type Target: ?Sized + 'a;
+        /// The value referred to.
+        fn plain(&self) -> &'a Self::Target;
+    }
+
+    impl<'a, T: Differentiable> DerefPlain<'a> for Plain<'a, &'a T> {
+        type Target = T;
+        fn plain(&self) -> &'a T {
+            self.0
+        }
+    }
+
+    /// [`Plain`] of anything else: itself.
+    pub trait AsPlain<'a> {
+        /// The value itself.
+        type Target: ?Sized + 'a;
+        /// The value itself.
+        fn plain(&self) -> &'a Self::Target;
+    }
+
+    impl<'a, T: ?Sized> AsPlain<'a> for &Plain<'a, T> {
+        type Target = T;
+        fn plain(&self) -> &'a T {
+            self.0
+        }
+    }
+
     #[cfg(feature = "std")]
     pub use crate::autodiff::Trace;
     #[cfg(feature = "std")]

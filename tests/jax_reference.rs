@@ -16,10 +16,11 @@
 //! steps on it; `logsumexp`, `softmax`, `log_softmax` along each axis; `global_norm`
 //! and `clip_grad_norm`.
 //!
-//! Left out on purpose (see the script's docstring): GELU below −4, tanh′ beyond
-//! |x| ≈ 4 and the softmax gradient at a dominant entry, where neither library is
-//! accurate to 1e-12 relative; ties in `max` and `MaxPool2d`; optax's clipping factor
-//! (fluxion documents PyTorch's, which the reference writes out).
+//! Left out on purpose (see the script's docstring): tanh′ beyond |x| ≈ 4 and the
+//! softmax gradient at a dominant entry, where neither library is accurate to 1e-12
+//! relative (GELU's tail is checked against exact values in `tests/layers.rs`); ties
+//! in `max` and `MaxPool2d`; optax's clipping factor (fluxion documents PyTorch's,
+//! which the reference writes out).
 // 17 significant digits round-trip every f64; clippy would shorten some of them.
 #![allow(clippy::excessive_precision)]
 

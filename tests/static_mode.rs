@@ -966,6 +966,11 @@ fn error_function<T: RealScalar>(x: T) -> T {
     x.erf() * x
 }
 
+#[differentiable]
+fn complementary_error_function<T: RealScalar>(x: T) -> T {
+    x.erfc() * x
+}
+
 #[test]
 fn flatten_reshape_abs_and_erf_differentiate_as_on_the_tape() {
     let m = Matrix::from_array([[0.5, -1.0, 0.2], [2.0, -0.3, 1.5]]);
@@ -1003,6 +1008,13 @@ fn flatten_reshape_abs_and_erf_differentiate_as_on_the_tape() {
         .abs()
             < 1e-14
     );
+    // erfc′(x) = −2/√π·e^(−x²); far in the tail, where 1 − erf x is 0.
+    for x in [0.6, 7.0] {
+        let expected = RealScalar::erfc(x) - x * std::f64::consts::FRAC_2_SQRT_PI * (-x * x).exp();
+        let gradient = complementary_error_function::grad(x);
+        assert!((gradient - expected).abs() <= 1e-14 * expected.abs(), "{x}: {gradient} vs {expected}");
+        assert_eq!(complementary_error_function::jvp(x, &1.0).1, gradient);
+    }
 }
 
 /// A literal trip count too long to keep every iteration on the stack: run again
@@ -1996,6 +2008,28 @@ fn tuple_assigned_orbit(x0: f64, v0: f64, times: &[f64], weights: &[f64; 3]) -> 
     score + v
 }
 
+/// Items of a loop over references, `&f64`, in arithmetic as Rust takes them
+/// (`s * w`, `d * x`).
+#[differentiable(wrt(x))]
+fn reference_items(x: f64, weights: &[f64; 3], data: &[f64]) -> f64 {
+    let mut s = x;
+    for w in weights {
+        s = s * w + w;
+    }
+    for d in data {
+        s += d * x;
+    }
+    s
+}
+
+#[test]
+fn loop_items_that_are_references_enter_arithmetic() {
+    // s = ((x·2 + 2)·3 + 3)·4 + 4 + 3x: ds/dx = 24 + 3.
+    let gradient = reference_items::grad(0.5, &[2.0, 3.0, 4.0], &[1.0, 2.0]);
+    assert_eq!(gradient, 27.0);
+    assert_eq!(reference_items::jvp(0.5, &[2.0, 3.0, 4.0], &[1.0, 2.0], &1.0).1, 27.0);
+}
+
 #[test]
 fn tuple_assignments_and_loops_over_references() {
     let times = [0.1, 0.2, 0.15, 0.05];
@@ -2106,6 +2140,20 @@ mod names_like_std {
 
     pub struct AtomicMass(pub f64);
 
+    /// A generic type of the user's named `Cell`, and a `RefCell` only read.
+    pub mod mesh {
+        pub struct Cell<T>(pub Vec<T>);
+    }
+
+    #[differentiable(wrt(x))]
+    pub fn read_only_cells(x: f64, grid: &mesh::Cell<f64>, scale: &std::cell::RefCell<f64>) -> f64 {
+        let mut s = x;
+        for c in grid.0.iter() {
+            s = s * *c + *scale.borrow();
+        }
+        s
+    }
+
     #[differentiable(wrt(x))]
     pub fn no_interior_mutability(x: f64, name: &str, cell: Cell, mass: &AtomicMass, weights: &[f64]) -> f64 {
         let label = name.replace('-', "_");
@@ -2138,6 +2186,9 @@ fn names_like_interior_mutability_and_associated_scalar_functions() {
     assert!((f(x) - ((3.0 * x + 3.0) * 6.0 * x + x)).abs() < 1e-12);
     assert!((gradient - (36.0 * x + 18.0 + 1.0)).abs() < 1e-12, "{gradient}");
     assert!((gradient - (f(x + h) - f(x - h)) / (2.0 * h)).abs() < 1e-6);
+    let grid = names_like_std::mesh::Cell(vec![2.0, 3.0]);
+    let scale = std::cell::RefCell::new(0.5);
+    assert_eq!(names_like_std::read_only_cells::grad(0.7, &grid, &scale), 6.0);
     let (gradient_x, gradient_y) = generic_norm::grad(0.3, 0.4);
     let by_hand = |x: f64, y: f64| (x * x + y * y).sqrt() + x.sin() * y.atan2(x);
     let fd_x = (by_hand(0.3 + h, 0.4) - by_hand(0.3 - h, 0.4)) / (2.0 * h);

@@ -2614,6 +2614,8 @@ real_function_rules! {
     ArcCos: |x, y| x.acos(), -T::one() / (T::one() - x * x).sqrt();
     /// erf x: f′ = 2/√π·e^(−x²).
     ErrorFunction: |x, y| x.erf(), T::from_f64(core::f64::consts::FRAC_2_SQRT_PI) * (-(x * x)).exp();
+    /// erfc x = 1 − erf x: f′ = −2/√π·e^(−x²).
+    ComplementaryErrorFunction: |x, y| x.erfc(), T::from_f64(-core::f64::consts::FRAC_2_SQRT_PI) * (-(x * x)).exp();
 }
 
 /// The rules of the float functions that `f32` and `f64` have and `RealScalar` does

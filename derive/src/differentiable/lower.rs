@@ -327,6 +327,8 @@ struct Lowering {
     assigned: Vec<String>,
     /// The names of variables that may change (`mut`, or bound more than once).
     changing: HashSet<String>,
+    /// The function's type parameters (`T` in `T::sqrt(x)`).
+    type_params: HashSet<String>,
     /// Per loop body or arm being lowered (innermost last): the outer variables it
     /// may assign, each with its binding when a `let` in the scope shadowed it (its
     /// value at the scope's end, which the name no longer reaches).
@@ -349,9 +351,15 @@ enum Enclosing {
 
 /// Lowers `block`, whose parameters are `params` (each bound to active value `i`
 /// when differentiated); `owned_constants` as for a `__record` companion.
-pub fn lower(params: &[Param], block: &syn::Block, owned_constants: bool) -> syn::Result<Body> {
+pub fn lower(
+    params: &[Param],
+    type_params: &HashSet<String>,
+    block: &syn::Block,
+    owned_constants: bool,
+) -> syn::Result<Body> {
     let mut lowering = Lowering {
         owned_constants,
+        type_params: type_params.clone(),
         reference_params: HashSet::new(),
         keeps_borrows: false,
         assigned: {
@@ -435,6 +443,7 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("asin", "ArcSin"),
     ("acos", "ArcCos"),
     ("erf", "ErrorFunction"),
+    ("erfc", "ComplementaryErrorFunction"),
     ("recip", "Reciprocal"),
     ("cbrt", "CubeRoot"),
     ("sinh", "HyperbolicSine"),
@@ -1127,11 +1136,18 @@ impl Lowering {
             syn::parse2::<Expr>(tokens.clone()),
             Ok(Expr::Path(_) | Expr::Field(_) | Expr::Index(_) | Expr::Unary(_)) | Err(_)
         );
+        // A place read through `Plain`: a reference to a differentiable value (a loop's
+        // `&f64` item) reads as the value, as `x * w` takes it in Rust.
+        let plain = quote! {{
+            use ::fluxion::__private::{AsPlain as _, DerefPlain as _};
+            (&::fluxion::__private::Plain(&(#tokens))).plain()
+        }};
         let value = match (owned, by_ref) {
             (true, false) if !place => quote!((#tokens)),
-            (true, false) => quote!(::core::clone::Clone::clone(&(#tokens))),
+            (true, false) => quote!(::core::clone::Clone::clone(#plain)),
             (true, true) => quote!(::core::clone::Clone::clone(#tokens)),
             (false, true) => tokens,
+            (false, false) if place => plain,
             (false, false) => quote!(&(#tokens)),
         };
         self.stmts.push(Stmt::Plain(quote_spanned!(span=> let #name = #value;)));
@@ -1523,7 +1539,7 @@ impl Lowering {
         if let Expr::Let(_) = condition {
             return Err(syn::Error::new(
                 condition.span(),
-                "`#[differentiable]` does not differentiate through `if let`; use `match`",
+                "`#[differentiable]` takes `if let` with an `else` and no `&&` chain (it is a `match`); write the `match`",
             ));
         }
         // Not differentiated: the user's code as it is, each differentiated variable
@@ -1922,7 +1938,7 @@ impl Lowering {
         // the method call `y.atan2(x)`.
         if let [owner, method] = function.path.segments.iter().collect::<Vec<_>>()[..]
             && (["f32", "f64", "RealScalar", "Scalar", "Float"].iter().any(|name| owner.ident == name)
-                || owner.ident.to_string().starts_with(|first: char| first.is_ascii_uppercase())
+                || self.type_params.contains(&owner.ident.to_string())
                     && has_scalar_rule(&method.ident.to_string()))
             && let Some(receiver) = call.args.first()
             && self.first_active_name(call.args.to_token_stream()).is_some()
@@ -1969,8 +1985,26 @@ impl Lowering {
                 "`#[differentiable]` calls functions by path only (`f(x)` or `module::f(x)`)",
             ));
         }
-        // `Name(a, b)`: a tuple struct's literal (types are capitalised, functions not).
-        if last.as_ref().is_some_and(|name| name.starts_with(|first: char| first.is_ascii_uppercase())) {
+        // `Name(a, b)`, `geometry::Name(a, b)`: a tuple struct's literal (types are
+        // capitalised, functions not; `Some(x)` or `Shape::Circle(r)` is an enum's
+        // variant, which has no tangent).
+        let segments: Vec<_> =
+            function.path.segments.iter().map(|segment| segment.ident.to_string()).collect();
+        let capitalised = |name: &String| name.starts_with(|first: char| first.is_ascii_uppercase());
+        if let Some(name) = segments.last()
+            && capitalised(name)
+        {
+            let owner = segments.len().checked_sub(2).map(|position| &segments[position]);
+            if ["Some", "Ok", "Err"].contains(&name.as_str())
+                || owner.is_some_and(|owner| capitalised(owner) && owner != "Self")
+            {
+                return Err(syn::Error::new(
+                    span,
+                    format!(
+                        "`{name}(…)` of a differentiated value looks like an enum's variant, which static mode does not differentiate; an enum has no tangent (a struct does)"
+                    ),
+                ));
+            }
             let members =
                 (0..args.len()).map(|position| Member::Unnamed(syn::Index::from(position))).collect();
             let elements = args
@@ -2019,6 +2053,7 @@ pub fn parameter_reference(values: &[Def], id: usize) -> TokenStream {
     }
 }
 
+/// A `&X` expression for active value `id`.
 pub fn value_reference(values: &[Def], id: usize) -> TokenStream {
     match &values[id] {
         Def::Param { aliased: true, by_ref, .. } => {
@@ -2268,7 +2303,7 @@ fn construct_name(expr: &Expr) -> &'static str {
         Expr::Struct(_) => "struct literals",
         Expr::Assign(_) => "assignments to places",
         Expr::Unsafe(_) => "`unsafe` blocks",
-        Expr::Block(_) => "nested blocks",
+        Expr::Block(_) => "a block statement (give the block a value: `let v = { … };`)",
         _ => "this expression",
     }
 }

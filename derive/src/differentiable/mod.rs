@@ -262,8 +262,10 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
                 .collect();
             reads::reject_interior_mutability(&function.sig, &function.block)?;
             let block = returns::without_early_returns(&function.block);
-            let body = lower::lower(&lowered_params, &block, false)?;
-            let record_body = lower::lower(&lowered_params, &block, true)?;
+            let type_params =
+                function.sig.generics.type_params().map(|param| param.ident.to_string()).collect();
+            let body = lower::lower(&lowered_params, &type_params, &block, false)?;
+            let record_body = lower::lower(&lowered_params, &type_params, &block, true)?;
             (
                 emit::joint_parts(&body, &ids, false, true),
                 (!record_body.keeps_borrows).then(|| emit::record_parts(&record_body, &ids)),
@@ -1187,6 +1189,20 @@ mod tests {
     /// Whether the expansion reports an error (a `compile_error!`).
     fn reports_error(attribute: &str, item: &str) -> bool {
         expand(tokens(attribute), tokens(item)).to_string().contains("compile_error")
+    }
+
+    /// `T::sqrt(x)` of the function's type parameter is the method; a user type's
+    /// associated function of the same name stays a call of it (its companions).
+    #[test]
+    fn associated_functions_named_like_rules() {
+        let generic = expand(tokens(""), tokens("fn f<T: RealScalar>(x: T) -> T { T::sqrt(x) }")).to_string();
+        assert!(generic.contains("Elementary :: Sqrt") && !generic.contains("T :: sqrt ::"), "{generic}");
+        let user = expand(tokens(""), tokens("fn f(x: f64) -> f64 { Safe::sqrt(x) * 2.0 }")).to_string();
+        assert!(user.contains("Safe :: sqrt ::") && !user.contains("Elementary :: Sqrt"), "{user}");
+        // An enum's variant is an error naming it, not a struct literal.
+        assert!(reports_error("", "fn f(x: f64) -> f64 { let y = Some(x * 2.0); x }"));
+        assert!(reports_error("", "fn f(x: f64) -> f64 { let y = Shape::Circle(x); x }"));
+        assert!(!reports_error("", "fn f(x: f64) -> f64 { let p = Polar(x, 1.0); p.0 }"));
     }
 
     #[test]

@@ -49,22 +49,18 @@ pub fn substitute(expr: &mut Expr, replacement: &mut dyn FnMut(&str, bool) -> Op
     Walk { scopes: Vec::new(), read: replacement }.visit_expr_mut(expr);
 }
 
-/// An error at the first sign of interior mutability in the function's text: a type
-/// that has it named in its signature or body (`RefCell`, `Mutex`, `RwLock`, the
-/// std atomics, `Cell<…>` or `cell::Cell`), or a changing method (`set`, `replace`,
-/// `take`, `swap`, `update`) called on a local made by `Cell::new`. The derivative
-/// code reruns parts of the body (loops from checkpoints, calls in branches), which
-/// would read such a value changed, or change it twice. A type that hides a `Cell`
-/// behind methods of its own is not seen.
+/// An error at a value changed through a shared reference: a changing method (`set`,
+/// `replace`, `take`, `swap`, `update`, `borrow_mut`, `lock`, `write`, `store`,
+/// `fetch_…`) called on a parameter whose type is std's `Cell<…>`, `RefCell<…>`,
+/// `Mutex<…>`, `RwLock<…>` or an atomic, or on a local made by their `new`. The
+/// derivative code reruns parts of the body (loops from checkpoints, calls in
+/// branches), which would read such a value changed, or change it twice. The check
+/// reads the function's text: a type that changes a `Cell` inside methods of its own
+/// is not seen.
 pub fn reject_interior_mutability(signature: &syn::Signature, block: &syn::Block) -> syn::Result<()> {
-    const SHARED_MUTABLE: &[&str] = &[
-        "RefCell",
-        "OnceCell",
-        "UnsafeCell",
-        "Mutex",
-        "RwLock",
+    const SHARED_MUTABLE: &[&str] = &["Cell", "RefCell", "Mutex", "RwLock"];
+    const ATOMICS: &[&str] = &[
         "AtomicBool",
-        "AtomicPtr",
         "AtomicUsize",
         "AtomicIsize",
         "AtomicU8",
@@ -76,53 +72,67 @@ pub fn reject_interior_mutability(signature: &syn::Signature, block: &syn::Block
         "AtomicI32",
         "AtomicI64",
     ];
+    const CHANGING: &[&str] =
+        &["set", "replace", "replace_with", "take", "swap", "update", "borrow_mut", "lock", "write", "store"];
+    /// Whether `path` names one of std's types with interior mutability (`Cell` and
+    /// the like with a type argument, so that a type of the user's named `Cell`
+    /// without one is not taken for it).
+    fn shared_mutable(path: &syn::Path) -> Option<String> {
+        let last = path.segments.last()?;
+        let name = last.ident.to_string();
+        let generic = !last.arguments.is_empty();
+        (SHARED_MUTABLE.contains(&name.as_str()) && generic || ATOMICS.contains(&name.as_str()))
+            .then_some(name)
+    }
+    /// The type a parameter's type refers to (through `&`).
+    fn referent(ty: &syn::Type) -> &syn::Type {
+        match ty {
+            syn::Type::Reference(reference) => referent(&reference.elem),
+            other => other,
+        }
+    }
     struct Finder {
         found: Option<(proc_macro2::Span, String)>,
-        /// Locals bound to `Cell::new(…)`.
-        cells: HashSet<String>,
+        /// Bindings of a type with interior mutability, and the type.
+        shared: HashMap<String, String>,
     }
     impl Visit<'_> for Finder {
-        fn visit_path(&mut self, path: &syn::Path) {
-            for (position, segment) in path.segments.iter().enumerate() {
-                let name = segment.ident.to_string();
-                // A type of the user's may be called `Cell`: std's has a type argument
-                // or a `cell::` path.
-                let cell = name == "Cell"
-                    && (!segment.arguments.is_empty()
-                        || position > 0 && path.segments[position - 1].ident == "cell");
-                if SHARED_MUTABLE.contains(&name.as_str()) || cell {
-                    self.found.get_or_insert((segment.ident.span(), format!("`{name}`")));
-                }
-            }
-            visit::visit_path(self, path);
-        }
         fn visit_local(&mut self, local: &syn::Local) {
             if let (Pat::Ident(binding), Some(init)) = (&local.pat, &local.init)
                 && let Expr::Call(call) = &*init.expr
                 && let Expr::Path(function) = &*call.func
                 && let [.., owner, constructor] = function.path.segments.iter().collect::<Vec<_>>()[..]
-                && owner.ident == "Cell"
                 && constructor.ident == "new"
+                && (SHARED_MUTABLE.iter().chain(ATOMICS).any(|name| owner.ident == name))
             {
-                self.cells.insert(binding.ident.to_string());
+                self.shared.insert(binding.ident.to_string(), owner.ident.to_string());
             }
             visit::visit_local(self, local);
         }
         fn visit_expr_method_call(&mut self, call: &syn::ExprMethodCall) {
-            const CHANGING: &[&str] = &["set", "replace", "take", "swap", "update"];
+            let method = call.method.to_string();
             if let Expr::Path(receiver) = &*call.receiver
                 && let Some(name) = receiver.path.get_ident()
-                && self.cells.contains(&name.to_string())
-                && CHANGING.iter().any(|method| call.method == method)
+                && let Some(ty) = self.shared.get(&name.to_string())
+                && (CHANGING.contains(&method.as_str())
+                    || method.starts_with("fetch_")
+                    || method.starts_with("compare_exchange"))
             {
-                self.found
-                    .get_or_insert((call.method.span(), format!("`{name}.{}(…)` of a `Cell`", call.method)));
+                let what = format!("`{name}.{method}(…)` of a `{ty}`");
+                self.found.get_or_insert((call.method.span(), what));
             }
             visit::visit_expr_method_call(self, call);
         }
     }
-    let mut finder = Finder { found: None, cells: HashSet::new() };
-    finder.visit_signature(signature);
+    let mut finder = Finder { found: None, shared: HashMap::new() };
+    for input in &signature.inputs {
+        if let syn::FnArg::Typed(typed) = input
+            && let (Pat::Ident(binding), syn::Type::Path(ty)) = (&*typed.pat, referent(&typed.ty))
+            && let Some(name) = shared_mutable(&ty.path)
+        {
+            finder.shared.insert(binding.ident.to_string(), name);
+        }
+    }
     finder.visit_block(block);
     match finder.found {
         Some((span, what)) => Err(syn::Error::new(
