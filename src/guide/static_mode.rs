@@ -146,8 +146,9 @@
 //!   the plain call is `f64::max`, which ignores a NaN, so there the plain value and
 //!   the companions' can differ); `len`, `shape`,
 //!   `dims`, `is_empty` read plain sizes (`x.len() as f64` is a plain number). The
-//!   associated-function forms `f64::atan2(y, x)`, `f64::sin(x)` are the method
-//!   calls. Fields of differentiated structs
+//!   associated-function forms `f64::atan2(y, x)`, `f64::sin(x)` and `T::sqrt(x)`
+//!   (`T` the function's own type parameter bounded by `RealScalar`; in a method
+//!   of a generic `impl`, write `x.sqrt()`) are the method calls. Fields of differentiated structs
 //!   (`self.w.matmul(&x)`), element access (`v[[i]]`), arrays and tuples of values,
 //!   `Vector::from_array([…])`, `let (a, b) = …` (of a tuple expression or a
 //!   differentiated tuple). Struct literals of derived structs
@@ -240,8 +241,8 @@
 //! values, `&mut` parameters, assignment into an element or a field, values changed
 //! through a shared reference (`Cell`, `RefCell`, atomics: the derivative code reruns
 //! parts of the body and would see them changed; the check reads the function's
-//! text, so a type of yours that changes a `Cell` inside its own methods is not
-//! caught — keep such state out of differentiated functions), a struct literal's `..base` when
+//! text, so a `Cell` reached through a field, or changed inside methods of your
+//! own types, is not caught — keep such state out of differentiated functions), a struct literal's `..base` when
 //! it is differentiated, patterns other than names and tuples of names in `let`,
 //! methods with no rule (the error lists how to give one).
 //! Cases the macro cannot tell from valid code, so the compiler reports them in

@@ -327,7 +327,7 @@ struct Lowering {
     assigned: Vec<String>,
     /// The names of variables that may change (`mut`, or bound more than once).
     changing: HashSet<String>,
-    /// The function's type parameters (`T` in `T::sqrt(x)`).
+    /// The function's scalar type parameters (`T` in `T::sqrt(x)`).
     type_params: HashSet<String>,
     /// Per loop body or arm being lowered (innermost last): the outer variables it
     /// may assign, each with its binding when a `let` in the scope shadowed it (its

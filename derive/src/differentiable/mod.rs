@@ -262,8 +262,7 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
                 .collect();
             reads::reject_interior_mutability(&function.sig, &function.block)?;
             let block = returns::without_early_returns(&function.block);
-            let type_params =
-                function.sig.generics.type_params().map(|param| param.ident.to_string()).collect();
+            let type_params = scalar_type_params(&function.sig.generics);
             let body = lower::lower(&lowered_params, &type_params, &block, false)?;
             let record_body = lower::lower(&lowered_params, &type_params, &block, true)?;
             (
@@ -1177,6 +1176,32 @@ fn extended_where(
     quote!(where #predicates #comma #extra)
 }
 
+/// The type parameters bounded by `RealScalar`, `Scalar` or `Float` (where declared
+/// or in the `where` clause): `T::sqrt(x)` of one is the method `x.sqrt()`.
+fn scalar_type_params(generics: &syn::Generics) -> std::collections::HashSet<String> {
+    let scalar_bound = |bounds: &syn::punctuated::Punctuated<syn::TypeParamBound, syn::Token![+]>| {
+        bounds.iter().any(|bound| {
+            matches!(bound, syn::TypeParamBound::Trait(bound)
+                if bound.path.segments.last().is_some_and(|last| ["RealScalar", "Scalar", "Float"].iter().any(|name| last.ident == name)))
+        })
+    };
+    let mut scalars: std::collections::HashSet<String> = generics
+        .type_params()
+        .filter(|param| scalar_bound(&param.bounds))
+        .map(|param| param.ident.to_string())
+        .collect();
+    for predicate in generics.where_clause.iter().flat_map(|clause| &clause.predicates) {
+        if let syn::WherePredicate::Type(bounded) = predicate
+            && let Type::Path(path) = &bounded.bounded_ty
+            && let Some(name) = path.path.get_ident()
+            && scalar_bound(&bounded.bounds)
+        {
+            scalars.insert(name.to_string());
+        }
+    }
+    scalars
+}
+
 #[cfg(test)]
 mod tests {
     use super::expand;
@@ -1199,10 +1224,43 @@ mod tests {
         assert!(generic.contains("Elementary :: Sqrt") && !generic.contains("T :: sqrt ::"), "{generic}");
         let user = expand(tokens(""), tokens("fn f(x: f64) -> f64 { Safe::sqrt(x) * 2.0 }")).to_string();
         assert!(user.contains("Safe :: sqrt ::") && !user.contains("Elementary :: Sqrt"), "{user}");
+        // A type parameter that is not the scalar: its own function.
+        let other =
+            expand(tokens("wrt(x)"), tokens("fn f<A: Activation>(x: f64) -> f64 { A::tanh(x) }")).to_string();
+        assert!(other.contains("A :: tanh ::") && !other.contains("Elementary :: Tanh"), "{other}");
+        let bounded =
+            expand(tokens(""), tokens("fn f<T>(x: T) -> T where T: RealScalar { T::tanh(x) }")).to_string();
+        assert!(bounded.contains("Elementary :: Tanh"), "{bounded}");
         // An enum's variant is an error naming it, not a struct literal.
         assert!(reports_error("", "fn f(x: f64) -> f64 { let y = Some(x * 2.0); x }"));
         assert!(reports_error("", "fn f(x: f64) -> f64 { let y = Shape::Circle(x); x }"));
         assert!(!reports_error("", "fn f(x: f64) -> f64 { let p = Polar(x, 1.0); p.0 }"));
+    }
+
+    /// std's `Cell` changed in the function, however bound; reads, shadowing names
+    /// and other types' methods are fine.
+    #[test]
+    fn interior_mutability_is_refused_where_the_text_shows_it() {
+        let loop_with = |setup: &str, change: &str| {
+            std::format!(
+                "fn f(x: f64, n: usize, cell: &Cell<f64>, m: &Mutex<f64>) -> f64 {{ {setup} let mut y = x; for _ in 0..n {{ {change} y = y * 2.0; }} y }}"
+            )
+        };
+        for (setup, change) in [
+            ("let c = Cell::new(1.0);", "c.set(2.0);"),
+            ("let c: Cell<f64> = Cell::new(1.0);", "c.set(2.0);"),
+            ("let c = &cell;", "c.set(2.0);"),
+            ("", "cell.replace(2.0);"),
+        ] {
+            assert!(reports_error("wrt(x)", &loop_with(setup, change)), "{setup} {change}");
+        }
+        for (setup, change) in [
+            ("let k = *m.lock().unwrap();", "let _ = k;"),
+            ("let mut cell = [1.0, 2.0];", "cell.swap(0, 1);"),
+            ("let name = \"a-b\";", "let _ = name.replace('-', \"_\");"),
+        ] {
+            assert!(!reports_error("wrt(x)", &loop_with(setup, change)), "{setup} {change}");
+        }
     }
 
     #[test]

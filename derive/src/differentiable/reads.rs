@@ -73,7 +73,7 @@ pub fn reject_interior_mutability(signature: &syn::Signature, block: &syn::Block
         "AtomicI64",
     ];
     const CHANGING: &[&str] =
-        &["set", "replace", "replace_with", "take", "swap", "update", "borrow_mut", "lock", "write", "store"];
+        &["set", "replace", "replace_with", "take", "swap", "update", "borrow_mut", "store"];
     /// Whether `path` names one of std's types with interior mutability (`Cell` and
     /// the like with a type argument, so that a type of the user's named `Cell`
     /// without one is not taken for it).
@@ -96,16 +96,54 @@ pub fn reject_interior_mutability(signature: &syn::Signature, block: &syn::Block
         /// Bindings of a type with interior mutability, and the type.
         shared: HashMap<String, String>,
     }
+    impl Finder {
+        /// The type with interior mutability that `expr` gives: a `new` of one, or a
+        /// binding of one (by reference too).
+        fn shared_value(&self, expr: &Expr) -> Option<String> {
+            match expr {
+                Expr::Call(call) => {
+                    let Expr::Path(function) = &*call.func else { return None };
+                    let [.., owner, constructor] = function.path.segments.iter().collect::<Vec<_>>()[..]
+                    else {
+                        return None;
+                    };
+                    let name = owner.ident.to_string();
+                    (constructor.ident == "new"
+                        && SHARED_MUTABLE.iter().chain(ATOMICS).any(|shared| name == *shared))
+                    .then_some(name)
+                }
+                Expr::Reference(reference) => self.shared_value(&reference.expr),
+                Expr::Paren(inner) => self.shared_value(&inner.expr),
+                Expr::Path(path) => {
+                    path.path.get_ident().and_then(|name| self.shared.get(&name.to_string()).cloned())
+                }
+                _ => None,
+            }
+        }
+    }
     impl Visit<'_> for Finder {
         fn visit_local(&mut self, local: &syn::Local) {
-            if let (Pat::Ident(binding), Some(init)) = (&local.pat, &local.init)
-                && let Expr::Call(call) = &*init.expr
-                && let Expr::Path(function) = &*call.func
-                && let [.., owner, constructor] = function.path.segments.iter().collect::<Vec<_>>()[..]
-                && constructor.ident == "new"
-                && (SHARED_MUTABLE.iter().chain(ATOMICS).any(|name| owner.ident == name))
-            {
-                self.shared.insert(binding.ident.to_string(), owner.ident.to_string());
+            // `let c = Cell::new(…)`, `let c: Cell<f64> = …`, `let c = &cell;`; any other
+            // `let c` shadows a shared `c`.
+            let (binding, ty) = match &local.pat {
+                Pat::Ident(binding) => (Some(binding), None),
+                Pat::Type(typed) => match &*typed.pat {
+                    Pat::Ident(binding) => (Some(binding), Some(&*typed.ty)),
+                    _ => (None, None),
+                },
+                _ => (None, None),
+            };
+            if let Some(binding) = binding {
+                let name = binding.ident.to_string();
+                let from_type = ty.and_then(|ty| match referent(ty) {
+                    syn::Type::Path(path) => shared_mutable(&path.path),
+                    _ => None,
+                });
+                let from_value = local.init.as_ref().and_then(|init| self.shared_value(&init.expr));
+                match from_type.or(from_value) {
+                    Some(ty) => self.shared.insert(name, ty),
+                    None => self.shared.remove(&name),
+                };
             }
             visit::visit_local(self, local);
         }
