@@ -11,7 +11,9 @@
 //! - `w2/train_step`: one SGD step of a 784→256→10 MLP on a batch of 128, written by
 //!   hand with the `gemm` crate;
 //! - `w6/ur5_jacobian`, `w6/distance_hessian`: forward mode on a robot arm beside a
-//!   hand-written Jacobian and num-dual.
+//!   hand-written Jacobian and num-dual;
+//! - `w7/rollout_gradient`: static mode's gradient of a long rollout (a run-time step
+//!   count) beside a hand-written adjoint and the tape.
 //!
 //! Run one group with e.g. `cargo bench --bench main -- gemm/f32/1thread`; smoke-test
 //! everything (one iteration each) with `cargo test --benches`.
@@ -27,6 +29,7 @@ mod products;
 mod w1;
 mod w2;
 mod w6;
+mod w7;
 
 criterion::criterion_main!(
     gemm::benches,
@@ -35,5 +38,6 @@ criterion::criterion_main!(
     construction::benches,
     w1::benches,
     w2::benches,
-    w6::benches
+    w6::benches,
+    w7::benches
 );
