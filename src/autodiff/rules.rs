@@ -1097,30 +1097,41 @@ axis_rules! {
     MaxAxis;
 }
 
-/// A new axis `AXIS` of the target shape `Target`, each line repeated along it
-/// (`x.broadcast_axis(Axis::<AXIS>)`): ẏ = ẋ broadcast the same way; x̄ = Σ ȳ along
-/// the axis. `Target` (static) comes from how the result is used, or a type on its
-/// `let`.
-pub struct AxisBroadcast<const AXIS: usize, Target>(core::marker::PhantomData<fn() -> Target>);
+/// A rule along `AXIS` whose output's shape is a type parameter (`$shape`), taken
+/// from how the result is used: a marker built from the method's [`Axis`] argument.
+macro_rules! axis_rule_with_output_shape {
+    ($(#[$doc:meta])* $rule:ident<$shape:ident>) => {
+        $(#[$doc])*
+        pub struct $rule<const AXIS: usize, $shape>(core::marker::PhantomData<fn() -> $shape>);
 
-impl<const AXIS: usize, Target> From<Axis<AXIS>> for AxisBroadcast<AXIS, Target> {
-    fn from(_: Axis<AXIS>) -> Self {
-        AxisBroadcast(core::marker::PhantomData)
-    }
+        impl<const AXIS: usize, $shape> From<Axis<AXIS>> for $rule<AXIS, $shape> {
+            fn from(_: Axis<AXIS>) -> Self {
+                $rule(core::marker::PhantomData)
+            }
+        }
+
+        impl<const AXIS: usize, $shape> Clone for $rule<AXIS, $shape> {
+            fn clone(&self) -> Self {
+                *self
+            }
+        }
+
+        impl<const AXIS: usize, $shape> Copy for $rule<AXIS, $shape> {}
+
+        impl<const AXIS: usize, $shape> core::fmt::Debug for $rule<AXIS, $shape> {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, concat!(stringify!($rule), "<{}>"), AXIS)
+            }
+        }
+    };
 }
 
-impl<const AXIS: usize, Target> Clone for AxisBroadcast<AXIS, Target> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<const AXIS: usize, Target> Copy for AxisBroadcast<AXIS, Target> {}
-
-impl<const AXIS: usize, Target> core::fmt::Debug for AxisBroadcast<AXIS, Target> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "AxisBroadcast<{AXIS}>")
-    }
+axis_rule_with_output_shape! {
+    /// A new axis `AXIS` of the target shape `Target`, each line repeated along it
+    /// (`x.broadcast_axis(Axis::<AXIS>)`): ẏ = ẋ broadcast the same way; x̄ = Σ ȳ
+    /// along the axis. `Target` (static) comes from how the result is used, or a type
+    /// on its `let`.
+    AxisBroadcast<Target>
 }
 
 #[diagnostic::do_not_recommend]
@@ -1196,29 +1207,11 @@ where
     }
 }
 
-/// Two tensors joined along `AXIS` (`a.concat(Axis::<AXIS>, &b)`) into one whose
-/// length there is `C` (from the result's use, as the method's): ẏ joins ȧ and ḃ;
-/// (ā, b̄) are ȳ's two parts.
-pub struct Concatenation<const AXIS: usize, C>(core::marker::PhantomData<fn() -> C>);
-
-impl<const AXIS: usize, C> From<Axis<AXIS>> for Concatenation<AXIS, C> {
-    fn from(_: Axis<AXIS>) -> Self {
-        Concatenation(core::marker::PhantomData)
-    }
-}
-
-impl<const AXIS: usize, C> Clone for Concatenation<AXIS, C> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<const AXIS: usize, C> Copy for Concatenation<AXIS, C> {}
-
-impl<const AXIS: usize, C> core::fmt::Debug for Concatenation<AXIS, C> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "Concatenation<{AXIS}>")
-    }
+axis_rule_with_output_shape! {
+    /// Two tensors joined along `AXIS` (`a.concat(Axis::<AXIS>, &b)`) into one whose
+    /// length there is `C` (from the result's use, as the method's): ẏ joins ȧ and
+    /// ḃ; (ā, b̄) are ȳ's two parts.
+    Concatenation<C>
 }
 
 #[diagnostic::do_not_recommend]
