@@ -254,7 +254,9 @@
 //! shared reference": take `&self`); and the attribute on a method of a trait impl ("method
 //! `__joint_into_energy` is not a member of trait"): the companions are inherent
 //! items, so give the type an inherent `#[differentiable]` method and call it from
-//! the trait's. A `#[no_derivative]` field of a differentiated struct can bound a
+//! the trait's. On an associated function without `self` the attribute gives
+//! "struct is not supported in `trait`s or `impl`s": make it a free function (or a
+//! method). A `#[no_derivative]` field of a differentiated struct can bound a
 //! loop (`for _ in 0..c.n`) but not enter arithmetic ("no field `scale` on type
 //! `PTangent`"): pass such a constant as a plain parameter.
 //!
