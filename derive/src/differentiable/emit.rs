@@ -246,6 +246,17 @@ fn checkpoint_fields(looped: &Loop, index: usize) -> (Vec<Ident>, &[Ident]) {
     (carries, &looped.plain_state)
 }
 
+/// A checkpoint: a tuple of clones of the carried values and the plain state, and
+/// of the loop's iterator `__iterations` when `with_iterator`.
+fn checkpoint(carries: &[Ident], state: &[Ident], with_iterator: bool) -> TokenStream {
+    let iterator = with_iterator.then(|| quote!(::core::clone::Clone::clone(&__iterations),));
+    quote! {(
+        #(::core::clone::Clone::clone(&#carries),)*
+        #(::core::clone::Clone::clone(&#state),)*
+        #iterator
+    )}
+}
+
 /// A rerun loop's forward sweep: its trip count, and a checkpoint before every
 /// `stride`-th iteration (at most `CHECKPOINTS` of them, on the stack), so that the
 /// reverse sweep reruns at most `stride` iterations to reach each one.
@@ -253,6 +264,7 @@ fn checkpointed_forward(body: &Body, looped: &Loop, index: usize) -> TokenStream
     let (count, stride, checkpoints) = checkpoint_names(index);
     let (range, pattern) = (format_ident!("__range{}", index), &looped.pattern);
     let (carries, state) = checkpoint_fields(looped, index);
+    let checkpoint = checkpoint(&carries, state, false);
     if looped.condition.is_some() {
         // A `while` loop's trip count is known at its end: when the checkpoints are
         // full, every other one goes and the stride doubles. A checkpoint comes
@@ -275,10 +287,7 @@ fn checkpointed_forward(body: &Body, looped: &Loop, index: usize) -> TokenStream
                         }
                         #stride *= 2;
                     }
-                    #checkpoints[#count / #stride] = ::core::option::Option::Some((
-                        #(::core::clone::Clone::clone(&#carries),)*
-                        #(::core::clone::Clone::clone(&#state),)*
-                    ));
+                    #checkpoints[#count / #stride] = ::core::option::Option::Some(#checkpoint);
                 }
                 #start
                 #rest
@@ -294,10 +303,7 @@ fn checkpointed_forward(body: &Body, looped: &Loop, index: usize) -> TokenStream
             [const { ::core::option::Option::None }; #CHECKPOINTS];
         for (__j, #pattern) in ::core::iter::Iterator::enumerate(::core::clone::Clone::clone(&#range)) {
             if __j % #stride == 0 {
-                #checkpoints[__j / #stride] = ::core::option::Option::Some((
-                    #(::core::clone::Clone::clone(&#carries),)*
-                    #(::core::clone::Clone::clone(&#state),)*
-                ));
+                #checkpoints[__j / #stride] = ::core::option::Option::Some(#checkpoint);
             }
             #iteration
         }
@@ -370,7 +376,7 @@ impl Rerun<'_> {
             format_ident!("__part{}_{}", index, level),
         );
         let part_length = format_ident!("__length{}_{}", index, level + 1);
-        let (carries, state) = (self.carries, self.state);
+        let checkpoint = checkpoint(self.carries, self.state, true);
         let inner_sweep = self.stretch_sweep(
             level + 1,
             quote!(#inner[#part].as_ref().expect("a checkpoint before every part")),
@@ -384,11 +390,7 @@ impl Rerun<'_> {
                 #restore
                 for __j in 0..#length {
                     if __j % #stride == 0 {
-                        #inner[__j / #stride] = ::core::option::Option::Some((
-                            #(::core::clone::Clone::clone(&#carries),)*
-                            #(::core::clone::Clone::clone(&#state),)*
-                            ::core::clone::Clone::clone(&__iterations),
-                        ));
+                        #inner[__j / #stride] = ::core::option::Option::Some(#checkpoint);
                     }
                     #next
                     #replay
@@ -1321,15 +1323,12 @@ impl<'a> Reverse<'a> {
         };
         let (first, length) = (format_ident!("__first{}", index), format_ident!("__length{}_1", index));
         let sweep = rerun.stretch_sweep(1, quote!(&#first), &length);
+        let first_checkpoint = checkpoint(&carries, state, true);
         self.out.extend(quote! {
             #carried_adjoints
             for #segment in (0..#count.div_ceil(#stride)).rev() {
                 #restore
-                let #first = (
-                    #(::core::clone::Clone::clone(&#carries),)*
-                    #(::core::clone::Clone::clone(&#state),)*
-                    ::core::clone::Clone::clone(&__iterations),
-                );
+                let #first = #first_checkpoint;
                 let #length = ::core::cmp::min(#stride, #count - #segment * #stride);
                 #sweep
             }

@@ -2001,7 +2001,7 @@ impl Lowering {
                 return Err(syn::Error::new(
                     span,
                     format!(
-                        "`{name}(…)` of a differentiated value looks like an enum's variant, which static mode does not differentiate; an enum has no tangent (a struct does)"
+                        "`{name}(…)` of a differentiated value looks like an enum's variant, which static mode does not differentiate (an enum has no tangent): return the value inside, or a derived struct, and build the variant outside"
                     ),
                 ));
             }
