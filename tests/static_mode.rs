@@ -2794,3 +2794,36 @@ fn a_call_with_a_turbofish_differentiates_through_the_callee() {
     let hessian = scaled_norm::hessian(&q);
     assert!((hessian[[0, 0]] - 6.0 * 0.5).abs() < 1e-12, "{hessian:?}");
 }
+
+/// Differentiable functions written by a `macro_rules!` macro, whose bodies open
+/// scopes of their own (a block with a `let`, a branch).
+macro_rules! smooth_step {
+    ($name:ident, $x:ident, $($body:tt)*) => {
+        #[differentiable]
+        fn $name($x: f64) -> f64 {
+            $($body)*
+        }
+    };
+}
+
+smooth_step!(macro_block, x, let a = { let t = x * x; t.sin() }; a * x);
+smooth_step!(
+    macro_branch,
+    x,
+    if x > 0.0 {
+        let t = x.exp();
+        t * x
+    } else {
+        x * x
+    }
+);
+
+#[test]
+fn functions_written_by_a_macro_differentiate_through_their_scopes() {
+    let x = 0.5;
+    let expected = (x * x).sin() + 2.0 * x * x * (x * x).cos();
+    assert!((macro_block::grad(x) - expected).abs() < 1e-15);
+    assert_eq!(macro_block::jvp(x, &1.0).1, macro_block::grad(x));
+    assert!((macro_branch::grad(x) - x.exp() * (1.0 + x)).abs() < 1e-15);
+    assert_eq!(macro_branch::grad(-x), -2.0 * x);
+}

@@ -1,7 +1,8 @@
 //! Second order in static mode, one test per primitive family: the Hessian of a
 //! function generic over its scalar (`hessian`, forward mode over the static
 //! gradient at dual numbers) equals central finite differences of the gradient, and
-//! `hvp` equals the Hessian times the direction.
+//! `hvp` equals the Hessian times the direction; and `f::grad` called inside another
+//! `#[differentiable]` body, whose derivative is that Hessian.
 
 use fluxion::prelude::*;
 
@@ -304,4 +305,101 @@ fn a_rank_four_input_has_a_gradient_and_hvp() {
     let direction = Tensor::from_flat_fn((Const, Const, Const, Const), |i| (i * i) as f64);
     let product = image_energy::hvp(&x, &direction);
     assert!(product.iter().zip(direction.iter()).all(|(p, v)| *p == 2.0 * v));
+}
+
+/// The energy of a pendulum on a spring (q = position in the plane, p = momentum),
+/// generic over its scalar: its `grad` can be differentiated inside another body.
+#[differentiable]
+fn spring_pendulum<T: RealScalar>(q: &Vector<T, 2>, p: &Vector<T, 2>) -> T {
+    let stretch = q.dot(q).sqrt() - T::one();
+    p.dot(p) * T::from_f64(0.5) + stretch * stretch * T::from_f64(4.0) + q[[1]]
+}
+
+/// Leapfrog steps of Hamilton's equations, the forces from `grad` of the energy:
+/// a call at the top level (the reverse sweep keeps its pullback) and calls in a
+/// loop (recomputed in the reverse sweep).
+#[differentiable]
+fn leapfrog(q: &Vector<f64, 2>, p: &Vector<f64, 2>, steps: usize) -> f64 {
+    let dt = 0.05;
+    let (force, _) = spring_pendulum::grad(q, p);
+    let mut p = p - force * (0.5 * dt);
+    let mut q = *q;
+    for _ in 0..steps {
+        let (_, velocity) = spring_pendulum::grad(&q, &p);
+        q += velocity * dt;
+        let (force, _) = spring_pendulum::grad(&q, &p);
+        p -= force * dt;
+    }
+    q.dot(&q) + p[[0]]
+}
+
+#[test]
+fn the_gradient_of_a_differentiable_function_differentiates_inside_another_body() {
+    use fluxion::autodiff::check::{CheckOptions, check_pullback};
+    let point = (Vector::from_array([0.9, -0.4]), Vector::from_array([0.3, 0.7]));
+    let (value, pullback) = leapfrog::vjp(&point.0, &point.1, 6);
+    assert_eq!(value, leapfrog(&point.0, &point.1, 6));
+    let comparisons = check_pullback(
+        |(q, p): &(Vector<f64, 2>, Vector<f64, 2>)| leapfrog(q, p, 6),
+        pullback,
+        &point,
+        CheckOptions::f64(),
+    )
+    .unwrap();
+    assert!(comparisons >= 4);
+    // Forward mode along each coordinate is the gradient's.
+    let (dq, dp) = leapfrog::grad(&point.0, &point.1, 6);
+    let basis = [Vector::from_array([1.0, 0.0]), Vector::from_array([0.0, 1.0])];
+    let zero = Vector::zeros();
+    for (i, e) in basis.iter().enumerate() {
+        let (_, along_q) = leapfrog::jvp(&point.0, &point.1, 6, e, &zero);
+        let (_, along_p) = leapfrog::jvp(&point.0, &point.1, 6, &zero, e);
+        assert!((along_q - dq[[i]]).abs() < 1e-12 && (along_p - dp[[i]]).abs() < 1e-12);
+    }
+}
+
+/// A potential with a constant stiffness `k` (not differentiated by the potential).
+#[differentiable(wrt(x))]
+fn anisotropic<T: RealScalar>(x: &Vector<T, 3>, k: T) -> T {
+    let squares = x.hadamard(x);
+    (squares[[0]] + squares[[1]] * k + squares[[2]] * squares[[0]]).sqrt() + x.sin().sum()
+}
+
+/// The force −∇U: its Jacobians are −H.
+#[differentiable]
+fn force(x: &Vector<f64, 3>) -> Vector<f64, 3> {
+    -anisotropic::grad(x, 2.5)
+}
+
+#[test]
+fn jacobians_of_a_gradient_are_the_hessian() {
+    let x = Vector::from_array([0.4, -1.1, 0.8]);
+    let hessian = anisotropic::hessian(&x, 2.5);
+    let (forward, reverse) = (force::jacfwd(&x), force::jacrev(&x));
+    for i in 0..3 {
+        for j in 0..3 {
+            let expected = -hessian[[i, j]];
+            assert!((forward[[i, j]] - expected).abs() < 1e-13, "{i} {j}");
+            assert!((reverse[[i, j]] - expected).abs() < 1e-13, "{i} {j}");
+        }
+    }
+}
+
+/// ‖∇U‖², generic over its scalar, so that its own Hessian (third derivatives of U)
+/// comes from forward mode over it.
+#[differentiable]
+fn gradient_norm<T: RealScalar>(x: &Vector<T, 3>) -> T {
+    let g = anisotropic::grad(x, T::from_f64(2.5));
+    g.dot(&g)
+}
+
+#[test]
+fn a_function_of_a_gradient_has_second_order_companions_too() {
+    let x = Vector::from_array([0.4, -1.1, 0.8]);
+    let gradient = |x: &Vector<f64, 3>| gradient_norm::grad(x);
+    // ∇‖∇U‖² = 2·H·∇U.
+    let (g, h) = (anisotropic::grad(&x, 2.5), anisotropic::hessian(&x, 2.5));
+    let expected = h.matmul(&g).scale(2.0);
+    assert!(gradient(&x).iter().zip(expected.iter()).all(|(a, b)| (a - b).abs() < 1e-13));
+    check(gradient_norm::hessian(&x), |v| gradient_norm::hvp(&x, v), gradient, &x);
 }

@@ -213,6 +213,16 @@ type Same<'a, X> = Operands<'a, X, X, X>;
 )]
 pub trait SecondOrderCompanion {}
 
+/// What a call of `f::grad(x)` inside another `#[differentiable]` body asks of `f`
+/// when `f` cannot have it: no type has it, so such a call is an error that says
+/// what it needs.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`grad` of this `#[differentiable]` function cannot be differentiated inside another body",
+    label = "its derivative is the Hessian, from `grad` at dual numbers: write the function generic over its real scalar alone, `fn f<T: RealScalar>(x: T, v: &Vector<T, 3>) -> T`"
+)]
+pub trait NestedGradientCompanion {}
+
 /// The rule of a one-operand primitive y = f(x).
 #[diagnostic::on_unimplemented(
     message = "no derivative rule `{Self}` for `{X}`",

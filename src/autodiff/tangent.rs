@@ -387,13 +387,11 @@ impl<const W: usize, const R: usize> LeafVisitor<W, R> for SameShapes {
 )]
 pub trait RealOutput: RealScalar {}
 
+/// Every real scalar: `f32`, `f64`, and their duals (reverse mode over duals,
+/// forward-over-reverse, differentiates dual outputs), so a function generic over
+/// `T: RealScalar` takes gradients at `T`.
 #[diagnostic::do_not_recommend]
-impl RealOutput for f32 {}
-#[diagnostic::do_not_recommend]
-impl RealOutput for f64 {}
-/// Reverse mode over duals (forward-over-reverse) differentiates dual outputs.
-#[diagnostic::do_not_recommend]
-impl<T: RealOutput, const N: usize> RealOutput for super::dual::Dual<T, N> {}
+impl<T: RealScalar> RealOutput for T {}
 
 /// Converts an `f64` coordinate to the real type of a leaf.
 fn real_from_f64<R: RealScalar>(x: f64) -> R {

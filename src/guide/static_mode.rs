@@ -106,6 +106,52 @@
 //! scalar, say) the same works by hand: seed the struct at `Dual<f64>` and read the
 //! tangent of `f::grad`.
 //!
+//! Such a function's gradient can be differentiated inside another
+//! `#[differentiable]` body: `f::grad(args)` there is an operation whose tangent and
+//! pullback are the Hessian's product (forward over the static gradient at dual
+//! numbers; the Hessian is symmetric, so both are ḡ ↦ H·ḡ). Forces from a potential,
+//! Hamilton's equations in an integrator, a loss on a gradient (a gradient penalty,
+//! a physics residual) are written as they read, and every companion of the outer
+//! function works, its own `hessian` included where it is generic too:
+//!
+//! ```
+//! use fluxion::autodiff::differentiable;
+//! use fluxion::prelude::*;
+//!
+//! #[differentiable]
+//! fn energy<T: RealScalar>(q: &Vector<T, 2>, p: &Vector<T, 2>) -> T {
+//!     p.dot(p) * T::from_f64(0.5) - (-q.dot(q)).exp()
+//! }
+//!
+//! // Leapfrog steps: q̇ = ∂H/∂p, ṗ = −∂H/∂q.
+//! #[differentiable]
+//! fn final_distance(q: &Vector<f64, 2>, p: &Vector<f64, 2>, steps: usize) -> f64 {
+//!     let (mut q, mut p) = (*q, *p);
+//!     for _ in 0..steps {
+//!         let (force, _) = energy::grad(&q, &p);
+//!         p -= force * 0.05;
+//!         let (_, velocity) = energy::grad(&q, &p);
+//!         q += velocity * 0.1;
+//!         let (force, _) = energy::grad(&q, &p);
+//!         p -= force * 0.05;
+//!     }
+//!     q.dot(&q)
+//! }
+//!
+//! let (q, p) = (Vector::from_array([0.5, 0.0]), Vector::from_array([0.0, 0.8]));
+//! let (dq, dp) = final_distance::grad(&q, &p, 20);
+//! let (_, along) = final_distance::jvp(&q, &p, 20, &Vector::from_array([1.0, 0.0]), &Vector::zeros());
+//! assert!((along - dq[[0]]).abs() < 1e-12);
+//! # let _ = dp;
+//! ```
+//!
+//! The cotangents are those of the inner function's differentiated parameters (a
+//! differentiated value passed to one it leaves out of `wrt(…)` is an error, as for
+//! a call of the function), and the inner function must meet the conditions of
+//! `hvp` above except the single differentiated parameter: a function written over
+//! `f64` is an error saying so. The call is recognised by its path ending in
+//! `::grad` (a function of one's own named `grad` is called by its name alone).
+//!
 //! ## What works inside
 //!
 //! - `let` and shadowing, nested expressions, `+ − × ÷` and unary `−` (scalar by

@@ -65,8 +65,8 @@ fn value_name(id: usize) -> syn::Ident {
 }
 
 /// The local holding operation `op`'s rule, spanned at the user's expression so that
-/// a missing rule is reported there, once.
-fn rule_name(op: usize, span: Span) -> syn::Ident {
+/// a missing rule is reported there, once (a branch's record keeps it by this name).
+pub(super) fn rule_name(op: usize, span: Span) -> syn::Ident {
     syn::Ident::new(&format!("__r{op}"), span)
 }
 
@@ -130,6 +130,17 @@ fn call_expression(
             Some(companion) => {
                 let companion = format_ident!("{}", companion);
                 quote!(#path::#companion #turbofish(#(#arguments,)* #extra))
+            }
+        },
+        Callee::Gradient(function) => match companion {
+            None => quote!(#function::grad #turbofish(#(#arguments),*)),
+            Some(companion) => {
+                // `grad`'s own last generic parameter (its output type, written `_`)
+                // is not the companions'.
+                let generics = &target.generics[..target.generics.len().saturating_sub(1)];
+                let generics = self::turbofish(generics, companion_generics(companion));
+                let companion = format_ident!("__grad{}", &companion[1..]);
+                quote!(#function::#companion #generics(#(#arguments,)* #extra))
             }
         },
         Callee::Method(name) => {

@@ -84,6 +84,9 @@ pub enum Callee {
     Function(syn::Path),
     /// `receiver.name(…)`: companions `__vjp_name` and `__jvp_name`.
     Method(Ident),
+    /// `path::to::f::grad(…)`, the gradient of a `#[differentiable]` function:
+    /// companions `path::to::f::__grad_jvp`, … (`path` names `f`).
+    Gradient(syn::Path),
 }
 
 /// A call's callee with the type and const arguments its turbofish names
@@ -1210,7 +1213,7 @@ impl Lowering {
         let out = self.new_value(Def::Op);
         // Only a primitive binds its rule (`__r{index}`) for the reverse sweep.
         if matches!(kind, OpKind::Unary { .. } | OpKind::Binary { .. }) {
-            self.remember(format_ident!("__r{}", self.ops.len()));
+            self.remember(super::emit::rule_name(self.ops.len(), span));
         }
         self.remember(format_ident!("__v{}", out));
         self.stmts.push(Stmt::Op(self.ops.len()));
@@ -2031,7 +2034,19 @@ impl Lowering {
             Some(syn::PathArguments::AngleBracketed(arguments)) => turbofish_arguments(Some(&arguments)),
             _ => Vec::new(),
         };
-        let callee = CallTarget { callee: Callee::Function(path), generics };
+        // `f::grad(x)`: the gradient of another `#[differentiable]` function, whose
+        // own companions differentiate it (a function named `grad` called by a longer
+        // path is taken for one: call it by its name alone).
+        let callee = match path.segments.len() {
+            2.. if path.segments.last().is_some_and(|last| last.ident == "grad") => {
+                let mut function = path.clone();
+                function.segments.pop();
+                function.segments.pop_punct();
+                Callee::Gradient(function)
+            }
+            _ => Callee::Function(path),
+        };
+        let callee = CallTarget { callee, generics };
         Ok(self.push_op(OpKind::Call { callee, args: call_args }, span))
     }
 }

@@ -395,6 +395,18 @@ fn above_rank_two(ty: &Type) -> bool {
         && matches!(arguments.args.iter().nth(1), Some(syn::GenericArgument::Type(Type::Tuple(shape))) if shape.elems.len() > 2)
 }
 
+/// Whether `ty` is written as a tensor or as the scalar type parameter `scalar`
+/// itself: the types whose dual twin is the same type at `Dual<T>`.
+fn tensor_or_scalar(ty: &Type, scalar: &Ident) -> bool {
+    let Type::Path(path) = ty else { return false };
+    path.path.segments.last().is_some_and(|last| {
+        last.ident == *scalar
+            || ["Tensor", "Tensor0", "Vector", "Matrix", "Tensor3", "Tensor4", "DVector", "DMatrix"]
+                .iter()
+                .any(|name| last.ident == name)
+    })
+}
+
 /// Types that are never differentiated (integers, `bool`, `char`, strings): without
 /// `wrt`, parameters of these types are constants.
 fn plain_type(ty: &Type) -> bool {
@@ -526,6 +538,20 @@ impl Companions<'_> {
         self.parameters.iter().enumerate().filter(|(_, p)| p.differentiated).collect()
     }
 
+    /// The function's type and lifetime parameters, which outlive a pullback's
+    /// lifetime `'__l`.
+    fn outlived(&self) -> Vec<TokenStream> {
+        let params = &self.function.sig.generics.params;
+        params
+            .iter()
+            .filter_map(|param| match param {
+                syn::GenericParam::Type(ty) => Some(ty.ident.to_token_stream()),
+                syn::GenericParam::Lifetime(lifetime) => Some(lifetime.lifetime.to_token_stream()),
+                syn::GenericParam::Const(_) => None,
+            })
+            .collect()
+    }
+
     /// The gradient's type: the one differentiated parameter's tangent, or a tuple.
     fn gradient_type(&self) -> TokenStream {
         let types: Vec<_> = self.differentiated().iter().map(|(_, p)| tangent_of(&p.ty)).collect();
@@ -545,33 +571,27 @@ impl Companions<'_> {
         if parts.len() == 1 { parts[0].clone() } else { quote!((#(#parts,)*)) }
     }
 
-    /// `hvp` and `hessian`, for a function generic over one type parameter (its real
-    /// scalar) with one differentiated parameter and that scalar as its output: forward mode over the static
-    /// gradient, instantiated at dual numbers (`Dual<T>` for `hvp`, eight tangents
-    /// per pass for `hessian`). Other parameters that mention the scalar type are
-    /// lifted to duals with zero tangents.
-    fn second_order(&self) -> TokenStream {
-        let [(_, parameter)] = self.differentiated()[..] else {
-            return self.second_order_stubs();
-        };
+    /// The function's real scalar type parameter, where the function can run at dual
+    /// numbers of it: generic over that one type parameter, bounded by `RealScalar`
+    /// alone (where it is declared or in the `where` clause, so that `Dual<T>` meets
+    /// every bound the function asks of it), returning the scalar itself, with every
+    /// differentiated parameter and every other that mentions the scalar a tensor of
+    /// it or the scalar (the types whose dual twin is the same type at `Dual<T>`; a
+    /// model taken as a constant, a `Sequential` of layers over `T`, has no such twin).
+    fn dual_scalar(&self) -> Option<&Ident> {
         let generics = &self.function.sig.generics;
         let types: Vec<_> = generics.type_params().collect();
-        let [scalar] = types.as_slice() else {
-            return self.second_order_stubs();
-        };
-        // Only a parameter bounded by `RealScalar` alone (where it is declared or in
-        // the `where` clause), so that `Dual<T>` meets every bound the function asks
-        // of it.
+        let [scalar] = types.as_slice() else { return None };
         let scalar = &scalar.ident;
         let mut bounds: Vec<&syn::TypeParamBound> = types[0].bounds.iter().collect();
-        let mut where_mentions = false;
         for predicate in generics.where_clause.iter().flat_map(|clause| &clause.predicates) {
             match predicate {
                 syn::WherePredicate::Type(bounded) if matches!(&bounded.bounded_ty, Type::Path(path) if path.path.is_ident(scalar)) =>
                 {
                     bounds.extend(&bounded.bounds);
                 }
-                other => where_mentions |= lower::contains_word(quote!(#other), &scalar.to_string()),
+                other if lower::contains_word(quote!(#other), &scalar.to_string()) => return None,
+                _ => {}
             }
         }
         let real_scalar_only = !bounds.is_empty()
@@ -579,50 +599,36 @@ impl Companions<'_> {
                 matches!(bound, syn::TypeParamBound::Trait(bound)
                 if bound.path.segments.last().is_some_and(|last| last.ident == "RealScalar"))
             });
-        // A tensor or the scalar itself: the types whose dual twin is the same type at
-        // `Dual<T>` (a derived struct's is its `…Lifted` twin). The differentiated
-        // parameter must be one, and so must every other that mentions the scalar (it
-        // is lifted to duals with zero tangents); a model taken as a constant (a
-        // `Sequential` of layers over `T`) has no such twin, and gives no second order.
-        let tensor_or_scalar = |ty: &Type| match ty {
-            Type::Path(path) => path.path.segments.last().is_some_and(|last| {
-                last.ident == *scalar
-                    || ["Tensor", "Tensor0", "Vector", "Matrix", "Tensor3", "Tensor4", "DVector", "DMatrix"]
-                        .iter()
-                        .any(|name| last.ident == name)
-            }),
-            _ => false,
-        };
-        let mentions_scalar = |ty: &Type| lower::contains_word(quote!(#ty), &scalar.to_string());
-        let lifted_ok = self
-            .parameters
-            .iter()
-            .all(|p| p.ident == parameter.ident || !mentions_scalar(&p.ty) || tensor_or_scalar(&p.ty));
+        let liftable = self.parameters.iter().all(|p| {
+            let mentions = self.mentions_scalar(&p.ty, scalar);
+            if p.differentiated {
+                mentions && tensor_or_scalar(&p.ty, scalar)
+            } else {
+                !mentions || tensor_or_scalar(&p.ty, scalar)
+            }
+        });
         // A Hessian needs a real output: the scalar itself (a function returning a
         // vector of it gets its Jacobians, and no Hessian companions).
         let scalar_output = matches!(self.output, Type::Path(path) if path.path.is_ident(scalar));
-        if !real_scalar_only
-            || where_mentions
-            || !tensor_or_scalar(&parameter.ty)
-            || !lifted_ok
-            || !scalar_output
-        {
-            return self.second_order_stubs();
-        }
-        let (impl_generics, _, where_clause) = generics.split_for_impl();
-        let real_output = quote!(#scalar: ::fluxion::autodiff::RealOutput);
-        let where_real = match where_clause {
-            Some(clause) => extended_where(&clause.predicates, &real_output),
-            None => quote!(where #real_output),
+        (real_scalar_only && liftable && scalar_output).then_some(scalar)
+    }
+
+    fn mentions_scalar(&self, ty: &Type, scalar: &Ident) -> bool {
+        lower::contains_word(quote!(#ty), &scalar.to_string())
+    }
+
+    /// A call of `grad` at the dual scalar `dual`, the parameters at `point` (their
+    /// positions) taken from `__point` (one: itself; several: a tuple of them), the
+    /// others that mention the scalar lifted to duals with zero tangents: the
+    /// statements that bind them, and the call.
+    fn gradient_at_dual(&self, scalar: &Ident, dual: TokenStream, point: &[usize]) -> TokenStream {
+        let mut lifts = match point {
+            [_] => TokenStream::new(),
+            _ => {
+                let names = point.iter().map(|position| format_ident!("__point{}", position));
+                quote!(let (#(#names,)*) = __point;)
+            }
         };
-        let declarations: Vec<_> = self.parameters.iter().map(|p| &p.declaration).collect();
-        let input = &parameter.ty;
-        let input_tangent = tangent_of(input);
-        let ident = &parameter.ident;
-        let reference = if parameter.by_ref { quote!(#ident) } else { quote!(&#ident) };
-        // The arguments at the dual point: the differentiated one is the closure's,
-        // the others lifted (constants) when their type mentions the scalar.
-        let mut lifts = TokenStream::new();
         let arguments: Vec<_> = self
             .parameters
             .iter()
@@ -630,10 +636,15 @@ impl Companions<'_> {
             .map(|(position, p)| {
                 let name = &p.ident;
                 let by_ref = if p.by_ref { quote!(&) } else { quote!() };
-                if p.ident == *ident {
-                    return quote!(#by_ref __point);
+                if point.contains(&position) {
+                    let value = if point.len() == 1 {
+                        format_ident!("__point")
+                    } else {
+                        format_ident!("__point{}", position)
+                    };
+                    return quote!(#by_ref #value);
                 }
-                if !mentions_scalar(&p.ty) {
+                if !self.mentions_scalar(&p.ty, scalar) {
                     return if p.by_ref {
                         quote!(#name)
                     } else {
@@ -649,24 +660,40 @@ impl Companions<'_> {
             })
             .collect();
         let grad = self.name("grad");
-        let call = |dual: TokenStream| {
-            // `grad` at the dual scalar; its output type `__Y` inferred.
-            let generics = emit::turbofish(&self.generic_arguments(Some((scalar, &dual))), 1);
-            if self.is_method {
-                let rest = &arguments[1..];
-                quote!(Self::#grad #generics(self, #(#rest),*))
-            } else {
-                quote!(Self::#grad #generics(#(#arguments),*))
-            }
+        // `grad` at the dual scalar; its output type `__Y` inferred.
+        let generics = emit::turbofish(&self.generic_arguments(Some((scalar, &dual))), 1);
+        let call = if self.is_method {
+            let rest = &arguments[1..];
+            quote!(Self::#grad #generics(self, #(#rest),*))
+        } else {
+            quote!(Self::#grad #generics(#(#arguments),*))
         };
+        quote!({ #lifts #call })
+    }
+
+    /// `hvp` and `hessian`, for a function that runs at dual numbers
+    /// ([`dual_scalar`](Self::dual_scalar)) with one differentiated parameter: forward
+    /// mode over the static gradient, instantiated at dual numbers (`Dual<T>` for
+    /// `hvp`, eight tangents per pass for `hessian`).
+    fn second_order(&self) -> TokenStream {
+        let ([(position, parameter)], Some(scalar)) = (&self.differentiated()[..], self.dual_scalar()) else {
+            return self.second_order_stubs();
+        };
+        let (impl_generics, _, where_clause) = self.function.sig.generics.split_for_impl();
+        let declarations: Vec<_> = self.parameters.iter().map(|p| &p.declaration).collect();
+        let input = &parameter.ty;
+        let input_tangent = tangent_of(input);
+        let ident = &parameter.ident;
+        let reference = if parameter.by_ref { quote!(#ident) } else { quote!(&#ident) };
         let (hvp_call, hessian_call) = (
-            call(quote!(::fluxion::autodiff::Dual<#scalar>)),
-            call(quote!(::fluxion::autodiff::Dual<#scalar, { ::fluxion::autodiff::rules::JACOBIAN_LANES }>)),
+            self.gradient_at_dual(scalar, quote!(::fluxion::autodiff::Dual<#scalar>), &[*position]),
+            self.gradient_at_dual(
+                scalar,
+                quote!(::fluxion::autodiff::Dual<#scalar, { ::fluxion::autodiff::rules::JACOBIAN_LANES }>),
+                &[*position],
+            ),
         );
-        let vis = match (&self.function.vis, self.is_method) {
-            (_, false) => quote!(pub),
-            (vis, _) => quote!(#vis),
-        };
+        let vis = self.companion_visibility();
         let function = &self.function.sig.ident;
         let (hvp, hessian) = (self.name("hvp"), self.name("hessian"));
         // A scalar's Hessian is its second derivative: its `hvp` along 1.
@@ -675,25 +702,25 @@ impl Companions<'_> {
             #[doc = concat!("The second derivative of `", stringify!(#function), "`: forward mode over its static derivative.")]
             #[inline]
             #[allow(clippy::multiple_bound_locations)]
-            #vis fn #hessian #impl_generics (#(#declarations,)*) -> #scalar #where_real {
+            #vis fn #hessian #impl_generics (#(#declarations,)*) -> #scalar #where_clause {
                 let __one = <#scalar as ::fluxion::RealScalar>::from_f64(1.0);
-                ::fluxion::autodiff::jvp(|__point| { #lifts #hvp_call }, #reference, &__one).1
+                ::fluxion::autodiff::jvp(|__point| #hvp_call, #reference, &__one).1
             }
         });
         let hessian_item = (!scalar_input && !above_rank_two(&parameter.ty)).then(|| quote! {
             #[doc = concat!("The Hessian of `", stringify!(#function), "` (shape `S ++ S`): forward mode over its static gradient, eight directions per pass.")]
             #[inline]
             #[allow(clippy::multiple_bound_locations)]
-            #vis fn #hessian #impl_generics (#(#declarations,)*) -> <#input as ::fluxion::autodiff::rules::HessianShape>::Matrix #where_real {
-                ::fluxion::autodiff::jacfwd(|__point| { #lifts #hessian_call }, #reference)
+            #vis fn #hessian #impl_generics (#(#declarations,)*) -> <#input as ::fluxion::autodiff::rules::HessianShape>::Matrix #where_clause {
+                ::fluxion::autodiff::jacfwd(|__point| #hessian_call, #reference)
             }
         });
         quote! {
             #[doc = concat!("H·v for `", stringify!(#function), "`: forward mode over its static gradient, at `Dual` numbers.")]
             #[inline]
             #[allow(clippy::multiple_bound_locations)]
-            #vis fn #hvp #impl_generics (#(#declarations,)* __direction: &#input_tangent) -> #input_tangent #where_real {
-                ::fluxion::autodiff::jvp(|__point| { #lifts #hvp_call }, #reference, __direction).1
+            #vis fn #hvp #impl_generics (#(#declarations,)* __direction: &#input_tangent) -> #input_tangent #where_clause {
+                ::fluxion::autodiff::jvp(|__point| #hvp_call, #reference, __direction).1
             }
 
             #hessian_item
@@ -701,30 +728,239 @@ impl Companions<'_> {
         }
     }
 
+    /// The companions public or as visible as the method.
+    fn companion_visibility(&self) -> TokenStream {
+        match (&self.function.vis, self.is_method) {
+            (_, false) => quote!(pub),
+            (vis, _) => quote!(#vis),
+        }
+    }
+
+    /// The companions through which another `#[differentiable]` body calls this free
+    /// function's gradient (`f::grad(x)` there): `__grad_jvp`, `__grad_jvp_lanes`,
+    /// `__grad_record`, `__grad_joint` and `__grad_joint_lanes`, the protocol of
+    /// `__jvp`, … with `grad` in place of the function. For a function that runs at
+    /// dual numbers ([`dual_scalar`](Self::dual_scalar)): the gradient's tangent along
+    /// ẋ is `grad` at `Dual` numbers seeded with ẋ (forward over reverse), and its
+    /// pullback is the same map — the Jacobian of ∇ₓf is the Hessian, symmetric — so
+    /// ḡ ↦ H·ḡ. The cotangents are those of the differentiated parameters (the
+    /// others are constants of `f`, as for a call of `f`). For any other function,
+    /// stand-ins of the same types, `__grad_jvp` (which every caller calls) bound by a
+    /// trait no type has, whose message says what the function needs: one error.
+    fn nested_gradient(&self) -> TokenStream {
+        let point: Vec<usize> = self.differentiated().iter().map(|(position, _)| *position).collect();
+        if self.is_method || point.is_empty() {
+            return TokenStream::new();
+        }
+        let generic_params = &self.function.sig.generics.params;
+        let (impl_generics, _, where_clause) = self.function.sig.generics.split_for_impl();
+        let with_lanes = if generic_params.is_empty() {
+            quote!(<const __N: usize>)
+        } else {
+            quote!(<#generic_params, const __N: usize>)
+        };
+        let declarations: Vec<_> = self.parameters.iter().map(|p| &p.declaration).collect();
+        let gradient = self.gradient_type();
+        let slots: Vec<_> = self
+            .parameters
+            .iter()
+            .map(|p| {
+                if p.differentiated {
+                    tangent_of(&p.ty)
+                } else {
+                    quote!(::fluxion::autodiff::rules::NotDifferentiated)
+                }
+            })
+            .collect();
+        let seeds: Vec<_> = slots.iter().map(|slot| quote!(::core::option::Option<&#slot>)).collect();
+        let lane_seeds: Vec<_> =
+            slots.iter().map(|slot| quote!(::core::option::Option<&[#slot; __N]>)).collect();
+        let mut record_generics = self.function.sig.generics.clone();
+        record_generics.params.insert(0, syn::parse_quote!('__l));
+        let (record_impl_generics, _, _) = record_generics.split_for_impl();
+        let record_declarations: Vec<_> =
+            self.parameters.iter().map(|p| &p.declaration_with_lifetime).collect();
+        let outlived = self.outlived();
+        let outlived = quote!(#(#outlived: '__l,)*);
+        let record_where = match where_clause {
+            Some(clause) => extended_where(&clause.predicates, &outlived),
+            None => quote!(where #outlived),
+        };
+        let parameter_count = self.parameters.len();
+        let (jvp_generics, jvp_seeds, bodies) = match self.dual_scalar() {
+            Some(scalar) => (
+                impl_generics.to_token_stream(),
+                quote!((#(#seeds,)*)),
+                self.nested_gradient_bodies(scalar, &point),
+            ),
+            None => {
+                let message = "no type has `NestedGradientCompanion`";
+                let mut generics = self.function.sig.generics.clone();
+                generics
+                    .params
+                    .push(syn::parse_quote!(__S: ::fluxion::autodiff::rules::NestedGradientCompanion));
+                let (generics, _, _) = generics.split_for_impl();
+                let never = quote!(unreachable!(#message));
+                let record = quote!((#never, move |_| #never));
+                (
+                    generics.to_token_stream(),
+                    quote!(__S),
+                    [never.clone(), never.clone(), never.clone(), never, record],
+                )
+            }
+        };
+        let [jvp_body, jvp_lanes_body, joint_body, joint_lanes_body, record_body] = bodies;
+        quote! {
+            #[doc(hidden)]
+            #[inline]
+            #[allow(unused_variables, clippy::multiple_bound_locations)]
+            pub fn __grad_jvp #jvp_generics (#(#declarations,)* __tangents: #jvp_seeds) -> (#gradient, #gradient) #where_clause {
+                #jvp_body
+            }
+
+            #[doc(hidden)]
+            #[inline]
+            #[allow(unused_variables, clippy::multiple_bound_locations)]
+            pub fn __grad_jvp_lanes #with_lanes (#(#declarations,)* __tangents: (#(#lane_seeds,)*)) -> (#gradient, [#gradient; __N]) #where_clause {
+                #jvp_lanes_body
+            }
+
+            #[doc(hidden)]
+            #[inline]
+            #[allow(unused_variables, clippy::multiple_bound_locations)]
+            pub fn __grad_joint #impl_generics (#(#declarations,)* __seed: #gradient) -> (#gradient, (#(#slots,)*)) #where_clause {
+                #joint_body
+            }
+
+            #[doc(hidden)]
+            #[inline]
+            #[allow(unused_variables, clippy::multiple_bound_locations)]
+            pub fn __grad_joint_lanes #with_lanes (#(#declarations,)* __seed: [#gradient; __N]) -> (#gradient, (#([#slots; __N],)*)) #where_clause {
+                #joint_lanes_body
+            }
+
+            #[doc(hidden)]
+            #[inline]
+            #[allow(unused_variables, unreachable_code, clippy::multiple_bound_locations)]
+            pub fn __grad_record #record_impl_generics (#(#record_declarations,)* __wanted: [bool; #parameter_count]) -> (#gradient, impl FnOnce(#gradient) -> (#(#slots,)*) + '__l) #record_where {
+                #record_body
+            }
+        }
+    }
+
+    /// The bodies of [`nested_gradient`](Self::nested_gradient)'s companions, for a
+    /// function that runs at dual numbers of `scalar`, whose differentiated
+    /// parameters are at `point`.
+    fn nested_gradient_bodies(&self, scalar: &Ident, point: &[usize]) -> [TokenStream; 5] {
+        // The point (the differentiated parameters' values, owned) and the direction
+        // from the seeds (a zero tangent where a seed is `None`).
+        let (values, directions): (Vec<_>, Vec<_>) = self
+            .differentiated()
+            .iter()
+            .map(|(position, p)| {
+                let position = syn::Index::from(*position);
+                let ident = &p.ident;
+                let reference = if p.by_ref { quote!(#ident) } else { quote!(&#ident) };
+                let direction = quote! {
+                    __tangents.#position.map_or_else(
+                        || ::fluxion::__private::Differentiable::zero_tangent(#reference),
+                        ::core::clone::Clone::clone,
+                    )
+                };
+                (quote!(::core::clone::Clone::clone(#reference)), direction)
+            })
+            .unzip();
+        let (point_value, direction) = if point.len() == 1 {
+            (values[0].clone(), directions[0].clone())
+        } else {
+            (quote!((#(#values,)*)), quote!((#(#directions,)*)))
+        };
+        let at_dual = self.gradient_at_dual(scalar, quote!(::fluxion::autodiff::Dual<#scalar>), point);
+        // The seed ḡ split into the differentiated parameters' directions, and the
+        // pulled tangent H·ḡ spread back into every parameter's slot.
+        let mut differentiated_count = 0;
+        let (seed_parts, spread): (Vec<_>, Vec<_>) = self
+            .parameters
+            .iter()
+            .map(|p| {
+                if !p.differentiated {
+                    return (
+                        quote!(::core::option::Option::None),
+                        quote!(::fluxion::autodiff::rules::NotDifferentiated),
+                    );
+                }
+                let index = syn::Index::from(differentiated_count);
+                differentiated_count += 1;
+                if point.len() == 1 {
+                    (quote!(::core::option::Option::Some(&__seed)), quote!(__pulled))
+                } else {
+                    (quote!(::core::option::Option::Some(&__seed.#index)), quote!(__pulled.#index))
+                }
+            })
+            .unzip();
+        let positions: Vec<_> = (0..self.parameters.len()).map(syn::Index::from).collect();
+        let arguments = self.arguments(true);
+        let grad = self.name("grad");
+        let plain_turbofish = emit::turbofish(&self.generic_arguments(None), 1);
+        let plain_gradient = quote!(Self::#grad #plain_turbofish(#(#arguments),*));
+        let generics = emit::turbofish(&self.generic_arguments(None), 0);
+        let jvp_call = |seeds: TokenStream| quote!(Self::__grad_jvp #generics(#(#arguments,)* #seeds));
+        let joint_call = |seed: TokenStream| quote!(Self::__grad_joint #generics(#(#arguments,)* #seed));
+        let seeded_jvp = jvp_call(quote!((#(#seed_parts,)*)));
+        let lane_seeds =
+            positions.iter().map(|position| quote!(__tangents.#position.map(|__seeds| &__seeds[__lane])));
+        let lane_jvp = jvp_call(quote!((#(#lane_seeds,)*)));
+        let lane_joint = joint_call(quote!(::core::clone::Clone::clone(&__seed[__lane])));
+        let joint_in_pullback = joint_call(quote!(__seed));
+        [
+            quote!(::fluxion::autodiff::jvp(|__point| #at_dual, &#point_value, &#direction)),
+            quote!((#plain_gradient, ::core::array::from_fn(|__lane| #lane_jvp.1))),
+            quote! {
+                let (__value, __pulled) = #seeded_jvp;
+                (__value, (#(#spread,)*))
+            },
+            quote! {
+                let __pulled: [_; __N] = ::core::array::from_fn(|__lane| #lane_joint.1);
+                (#plain_gradient, (#(::core::array::from_fn(|__lane| ::core::clone::Clone::clone(&__pulled[__lane].#positions)),)*))
+            },
+            quote!((#plain_gradient, move |__seed| #joint_in_pullback.1)),
+        ]
+    }
+
     /// Where `hvp` and `hessian` cannot be generated, for a free function: stand-ins
     /// whose bound no type meets, so that a call is an error saying what the
     /// companions need (not "no function named `hessian`").
     fn second_order_stubs(&self) -> TokenStream {
+        self.stubs(&[("hvp", 1), ("hessian", 0)], quote!(SecondOrderCompanion))
+    }
+
+    /// For a free function, the companions `names` (each with its count of arguments
+    /// after the function's own) as stand-ins bound by `requirement`, a trait that no
+    /// type has and whose message says what the companion needs.
+    fn stubs(&self, names: &[(&str, usize)], requirement: TokenStream) -> TokenStream {
         if self.is_method {
             return TokenStream::new();
         }
-        let (hvp, hessian) = (self.name("hvp"), self.name("hessian"));
         let params: Vec<_> =
             (0..self.parameters.len()).map(|position| format_ident!("__A{}", position)).collect();
         let Some(first) = params.first() else {
             return TokenStream::new();
         };
-        let bound = quote!(#first: ::fluxion::autodiff::rules::SecondOrderCompanion);
-        quote! {
-            #[doc(hidden)]
-            pub fn #hvp<#(#params,)* __V>(#(_: #params,)* _: __V) -> ::core::convert::Infallible where #bound {
-                unreachable!("no type has `SecondOrderCompanion`")
-            }
-            #[doc(hidden)]
-            pub fn #hessian<#(#params,)*>(#(_: #params,)*) -> ::core::convert::Infallible where #bound {
-                unreachable!("no type has `SecondOrderCompanion`")
-            }
-        }
+        let message = format!("no type has `{requirement}`");
+        let bound = quote!(#first: ::fluxion::autodiff::rules::#requirement);
+        names
+            .iter()
+            .map(|(name, extra)| {
+                let name = format_ident!("{}", name);
+                let extras: Vec<_> = (0..*extra).map(|position| format_ident!("__E{}", position)).collect();
+                quote! {
+                    #[doc(hidden)]
+                    pub fn #name<#(#params,)* #(#extras,)*>(#(_: #params,)* #(_: #extras,)*) -> ::core::convert::Infallible where #bound {
+                        unreachable!(#message)
+                    }
+                }
+            })
+            .collect()
     }
 
     /// `jacfwd` and `jacrev`, for a function of one differentiated tensor (their
@@ -938,18 +1174,7 @@ impl Companions<'_> {
         // `vjp`: the pullback recomputes the forward sweep from the captured arguments.
         let mut vjp_generics = function.sig.generics.clone();
         vjp_generics.params.insert(0, syn::parse_quote!('__l));
-        // The pullback's lifetime: the function's type and lifetime parameters outlive it.
-        let outlived: Vec<TokenStream> = function
-            .sig
-            .generics
-            .params
-            .iter()
-            .filter_map(|param| match param {
-                syn::GenericParam::Type(ty) => Some(ty.ident.to_token_stream()),
-                syn::GenericParam::Lifetime(lifetime) => Some(lifetime.lifetime.to_token_stream()),
-                syn::GenericParam::Const(_) => None,
-            })
-            .collect();
+        let outlived = self.outlived();
         let (vjp_impl_generics, _, _) = vjp_generics.split_for_impl();
         let vjp_where = {
             let predicates = where_clause.map(|clause| &clause.predicates);
@@ -1040,6 +1265,7 @@ impl Companions<'_> {
         let linear_map_call = self.call(Some("__jvp"), &self.arguments(true), quote!((#(#dot_seeds,)*)));
         let jacobians = self.jacobians();
         let second_order = self.second_order();
+        let nested_gradient = self.nested_gradient();
         let items = quote! {
             #[doc(hidden)]
             #[inline]
@@ -1145,7 +1371,7 @@ impl Companions<'_> {
                 (__value, move |#(#dots: &#dot_types,)*| #linear_map_call.1)
             }
         };
-        let items = quote!(#items #jacobians #second_order);
+        let items = quote!(#items #jacobians #second_order #nested_gradient);
         if self.is_method {
             items
         } else {
