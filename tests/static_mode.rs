@@ -1284,6 +1284,49 @@ fn the_checker_takes_static_mode_pullbacks() {
     assert!(error.what.contains("Jacobian entry"), "{error}");
 }
 
+/// The same for forward mode: `linearize`'s map passes, a custom rule whose `jvp`
+/// misses a factor (its `vjp` right, so `check_pullback` passes) is caught.
+#[test]
+fn the_checker_takes_static_mode_pushforwards() {
+    use fluxion::autodiff::check::{CheckOptions, check_pullback, check_pushforward};
+    let start = Cart { position: 0.4, velocity: Vector::from_array([0.2, -0.3]), steps: 7 };
+    let point = (start.clone(), 0.5);
+    let step = |(cart, force): &(Cart, f64)| cart_step(cart, *force);
+    let (_, map) = cart_step::linearize(&start, 0.5);
+    let comparisons = check_pushforward(
+        step,
+        |(cart, force): &(CartTangent, f64)| map(cart, force),
+        &point,
+        CheckOptions::f64(),
+    )
+    .unwrap();
+    assert_eq!(comparisons, 3 * 4 + 3 * 3);
+    let square = |x: &f64| half_wrong_square(*x);
+    assert!(check_pullback(square, half_wrong_square::vjp(1.5).1, &1.5, CheckOptions::f64()).is_ok());
+    let error = check_pushforward(
+        square,
+        |x_dot: &f64| half_wrong_square::jvp(1.5, x_dot).1,
+        &1.5,
+        CheckOptions::f64(),
+    )
+    .unwrap_err();
+    assert!(error.what.contains("forward mode") && (error.analytic - 1.5).abs() < 1e-12, "{error}");
+}
+
+#[differentiable(vjp = half_wrong_square_vjp, jvp = half_wrong_square_jvp)]
+fn half_wrong_square(x: f64) -> f64 {
+    x * x
+}
+
+fn half_wrong_square_vjp(x: f64, y_bar: f64) -> f64 {
+    2.0 * x * y_bar
+}
+
+/// Wrong on purpose: d(x²) = 2x·ẋ.
+fn half_wrong_square_jvp(x: f64, x_dot: &f64) -> f64 {
+    x * x_dot
+}
+
 /// A `while` whose condition reads the differentiated value it updates: the trip
 /// count depends on `x`, and the derivative is that of the iterations that ran.
 #[differentiable]

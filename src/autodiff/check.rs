@@ -8,7 +8,9 @@
 //!
 //! [`check_vjp`] and [`check_grad`] check a function on the tape; [`check_pullback`]
 //! checks any pullback against the plain function (static mode's `f::vjp`, a
-//! derivative written by hand).
+//! derivative written by hand), and [`check_pushforward`] any forward-mode
+//! derivative (`f::linearize`, a custom rule's `jvp`) — JAX's `check_grads` with
+//! `modes=["rev"]` and `["fwd"]`.
 //!
 //! Two checks:
 //! - **Full Jacobian** (when inputs × outputs is small): every entry Jⱼₖ from
@@ -30,7 +32,9 @@ use super::tape::Var;
 /// Step size and tolerances of a check.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CheckOptions {
-    /// The finite-difference step ε.
+    /// The finite-difference step ε. Rounding in f(x ± εv) limits a difference to
+    /// about |f|·10⁻¹⁶/ε in f64: for a function whose value is large (a loss near
+    /// 10⁷, say), raise ε or the tolerances with it.
     pub step: f64,
     /// Absolute tolerance. Derivatives much smaller than it are hardly compared: for a
     /// function whose derivatives are small (a loss scaled by 10⁻⁷, say), scale the
@@ -76,7 +80,7 @@ impl CheckOptions {
 pub struct GradientError {
     /// What was compared, e.g. `"Jacobian entry (output 2, input 5)"`.
     pub what: String,
-    /// The value from the pullback.
+    /// The value from the derivative checked (its pullback or pushforward).
     pub analytic: f64,
     /// The value from finite differences.
     pub numeric: f64,
@@ -86,7 +90,7 @@ impl fmt::Display for GradientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}: reverse mode gives {:e}, finite differences {:e} (difference {:e})",
+            "{}: the derivative gives {:e}, finite differences {:e} (difference {:e})",
             self.what,
             self.analytic,
             self.numeric,
@@ -192,37 +196,20 @@ where
     X: Differentiable + Clone,
     Y: Differentiable + Clone,
 {
-    let y = f(x);
-    let (input_prototype, output_prototype) = (x.zero_tangent(), y.zero_tangent());
-    let (n_in, n_out) = (input_prototype.real_len(), output_prototype.real_len());
-    // J·v by central differences, as output coordinates.
-    let directional = |v: &[f64]| -> Vec<f64> {
-        let offset = with_coordinates(&input_prototype, v).scaled(options.step);
-        let (mut forward, mut backward) = (x.clone(), x.clone());
-        forward.move_by(&offset);
-        backward.move_by(&offset.negated());
-        let (ahead, behind) = (f(&forward), f(&backward));
-        let ahead = value_coordinates(&ahead, &output_prototype);
-        let behind = value_coordinates(&behind, &output_prototype);
-        ahead.iter().zip(&behind).map(|(a, b)| (a - b) / (2.0 * options.step)).collect()
-    };
-    let mut comparisons = 0;
-    let mut compare = |what: &dyn Fn() -> String, analytic: f64, numeric: f64| {
-        comparisons += 1;
-        if options.agree(analytic, numeric) {
-            Ok(())
-        } else {
-            Err(GradientError { what: what(), analytic, numeric })
-        }
-    };
+    let mut reference = FiniteDifferences::new(&f, x, options);
+    let (n_in, n_out) = (reference.input.real_len(), reference.output.real_len());
     if n_in * n_out <= options.max_full_entries {
         let rows: Vec<Vec<f64>> = (0..n_out)
-            .map(|j| coordinates(&pullback(&with_coordinates(&output_prototype, &unit(n_out, j)))))
+            .map(|j| coordinates(&pullback(&with_coordinates(&reference.output, &unit(n_out, j)))))
             .collect();
         for k in 0..n_in {
-            let column = directional(&unit(n_in, k));
+            let column = reference.directional(&unit(n_in, k));
             for (j, (row, &numeric)) in rows.iter().zip(&column).enumerate() {
-                compare(&|| std::format!("Jacobian entry (output {j}, input {k})"), row[k], numeric)?;
+                reference.compare(
+                    &|| std::format!("Jacobian entry (output {j}, input {k})"),
+                    row[k],
+                    numeric,
+                )?;
             }
         }
     }
@@ -230,15 +217,134 @@ where
     for direction in 0..options.directions {
         let v: Vec<f64> = (0..n_in).map(|_| rng.random_range(-1.0..1.0)).collect();
         let w: Vec<f64> = (0..n_out).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let lhs = real_inner(&coordinates(&pullback(&with_coordinates(&output_prototype, &w))), &v);
-        let rhs = real_inner(&w, &directional(&v));
-        compare(
+        let lhs = real_inner(&coordinates(&pullback(&with_coordinates(&reference.output, &w))), &v);
+        let rhs = real_inner(&w, &reference.directional(&v));
+        reference.compare(
             &|| std::format!("adjoint identity ⟨vjp(w), v⟩ = ⟨w, J·v⟩ (direction {direction})"),
             lhs,
             rhs,
         )?;
     }
-    Ok(comparisons)
+    Ok(reference.comparisons)
+}
+
+/// Checks a derivative given as a pushforward ẋ ↦ ẏ = J·ẋ at `x` — a static-mode
+/// function's (`f::linearize`, or `f::jvp` with the arguments fixed), a custom
+/// rule's `jvp` — against finite differences of the plain function `f`: every
+/// column J·eₖ when the Jacobian is small (see [`CheckOptions::max_full_entries`]),
+/// and J·v on random directions, coordinate by coordinate. `Ok` carries the number
+/// of comparisons made. A pullback that passes [`check_pullback`] says nothing of a
+/// function's forward mode when both are written by hand: check each.
+///
+/// ```
+/// use fluxion::autodiff::check::{CheckOptions, check_pushforward};
+/// use fluxion::autodiff::differentiable;
+/// use fluxion::prelude::*;
+///
+/// #[differentiable]
+/// fn spring(q: &Vector<f64, 2>, k: f64) -> f64 {
+///     let stretch = q.dot(q).sqrt() - 1.0;
+///     0.5 * k * stretch * stretch
+/// }
+///
+/// let point = (Vector::from_array([0.6, 1.1]), 3.0);
+/// let (_, pushforward) = spring::linearize(&point.0, point.1);
+/// let comparisons = check_pushforward(
+///     |(q, k): &(Vector<f64, 2>, f64)| spring(q, *k),
+///     |(q_dot, k_dot): &(Vector<f64, 2>, f64)| pushforward(q_dot, k_dot),
+///     &point,
+///     CheckOptions::f64(),
+/// )
+/// .unwrap();
+/// assert!(comparisons >= 3);
+/// ```
+pub fn check_pushforward<X, Y>(
+    f: impl Fn(&X) -> Y,
+    mut pushforward: impl FnMut(&X::Tangent) -> Y::Tangent,
+    x: &X,
+    options: CheckOptions,
+) -> Result<usize, GradientError>
+where
+    X: Differentiable + Clone,
+    Y: Differentiable + Clone,
+{
+    let mut reference = FiniteDifferences::new(&f, x, options);
+    let (n_in, n_out) = (reference.input.real_len(), reference.output.real_len());
+    let mut check_column =
+        |reference: &mut FiniteDifferences<'_, X, Y, _>, v: &[f64], what: &dyn Fn(usize) -> String| {
+            let tangent = coordinates(&pushforward(&with_coordinates(&reference.input, v)));
+            let numeric = reference.directional(v);
+            for (j, (&analytic, &numeric)) in tangent.iter().zip(&numeric).enumerate() {
+                reference.compare(&|| what(j), analytic, numeric)?;
+            }
+            Ok(())
+        };
+    if n_in * n_out <= options.max_full_entries {
+        for k in 0..n_in {
+            check_column(&mut reference, &unit(n_in, k), &|j| {
+                std::format!("Jacobian entry (output {j}, input {k}) by forward mode")
+            })?;
+        }
+    }
+    let mut rng = StdRng::seed_from_u64(options.seed);
+    for direction in 0..options.directions {
+        let v: Vec<f64> = (0..n_in).map(|_| rng.random_range(-1.0..1.0)).collect();
+        check_column(&mut reference, &v, &|j| {
+            std::format!("J·v, output {j}, by forward mode (direction {direction})")
+        })?;
+    }
+    Ok(reference.comparisons)
+}
+
+/// Central differences of `f` at `x` in the direction of given coordinates, and the
+/// count of comparisons made against them.
+struct FiniteDifferences<'a, X: Differentiable, Y: Differentiable, F> {
+    f: &'a F,
+    x: &'a X,
+    /// Zero tangents of the input and of `f(x)`: the coordinates' layout.
+    input: X::Tangent,
+    output: Y::Tangent,
+    options: CheckOptions,
+    comparisons: usize,
+}
+
+impl<'a, X, Y, F> FiniteDifferences<'a, X, Y, F>
+where
+    X: Differentiable + Clone,
+    Y: Differentiable + Clone,
+    F: Fn(&X) -> Y,
+{
+    fn new(f: &'a F, x: &'a X, options: CheckOptions) -> Self {
+        let output = f(x).zero_tangent();
+        FiniteDifferences { f, x, input: x.zero_tangent(), output, options, comparisons: 0 }
+    }
+
+    /// J·v by central differences, as output coordinates.
+    fn directional(&self, v: &[f64]) -> Vec<f64> {
+        let offset = with_coordinates(&self.input, v).scaled(self.options.step);
+        let (mut forward, mut backward) = (self.x.clone(), self.x.clone());
+        forward.move_by(&offset);
+        backward.move_by(&offset.negated());
+        let (ahead, behind) = ((self.f)(&forward), (self.f)(&backward));
+        let ahead = value_coordinates(&ahead, &self.output);
+        let behind = value_coordinates(&behind, &self.output);
+        ahead.iter().zip(&behind).map(|(a, b)| (a - b) / (2.0 * self.options.step)).collect()
+    }
+
+    /// One comparison of a derivative with its finite difference.
+    fn compare(
+        &mut self,
+        what: &dyn Fn() -> String,
+        analytic: f64,
+        numeric: f64,
+    ) -> Result<(), GradientError> {
+        self.comparisons += 1;
+        if self.options.agree(analytic, numeric) {
+            Ok(())
+        } else {
+            Err(GradientError { what: what(), analytic, numeric })
+        }
+    }
 }
 
 /// [`check_vjp`] for a real scalar function: its gradient against finite

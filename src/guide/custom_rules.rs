@@ -21,8 +21,11 @@
 //!   (`f.apply([&a, &b])`); not yet inside `#[differentiable]` code.
 //! - **Forward mode:** a function generic over the scalar runs on duals as is.
 //! - **Static mode:** `#[differentiable(vjp = …, jvp = …)]` takes a hand-written pair.
-//!   Nothing checks the two against each other: compare `f::jacfwd(&x)` (the jvp) with
-//!   `f::jacrev(&x)` (the vjp) at a few points, as a test.
+//!   Nothing checks the two against each other: test each against finite differences
+//!   of the plain function, the vjp with
+//!   [`check_pullback`](crate::autodiff::check::check_pullback)`(f, f::vjp(x).1, &x, …)`
+//!   and the jvp with
+//!   [`check_pushforward`](crate::autodiff::check::check_pushforward)`(f, |ẋ| f::jvp(x, ẋ).1, &x, …)`.
 //!
 //! ```
 //! use fluxion::autodiff::check::{CheckOptions, check_grad};
