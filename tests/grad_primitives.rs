@@ -1343,3 +1343,45 @@ fn maximum_of_mismatched_dynamic_shapes_names_itself() {
     let b: Tensor<f64, (Dyn, Const<3>), Heap> = Tensor::zeros_shaped((Dyn(3), Const));
     let _ = a.maximum(&b);
 }
+
+/// The scalar functions of `f64` with a static-mode rule, on the tape: each one's
+/// gradient against finite differences (`check_grad`) and against static mode's
+/// (the same rule), in f64 and f32.
+#[test]
+fn scalar_functions_on_the_tape_agree_with_finite_differences_and_static_mode() {
+    use fluxion::autodiff::check::{CheckOptions, check_grad};
+    use fluxion::autodiff::differentiable;
+
+    #[differentiable]
+    fn smooth(a: f64, b: f64) -> f64 {
+        let first = RealScalar::erf(a) * RealScalar::erfc(b) + a.recip() * b.cbrt() + a.sinh() * b.cosh();
+        let second = (a * 0.5).asinh() + (b + 2.0).acosh() * (a * 0.5).atanh() + a.ln_1p() * b.exp_m1();
+        let third = a.exp2() + b.log2() * a.log10() + a.to_radians() * b.to_degrees();
+        first + second + third
+    }
+    let traced = |(a, b): (Var<f64>, Var<f64>)| {
+        let first = &(&(&a.erf() * &b.erfc()) + &(&a.recip() * &b.cbrt())) + &(&a.sinh() * &b.cosh());
+        let half = &a * 0.5;
+        let second = &(&half.asinh() + &(&(&b + 2.0).acosh() * &half.atanh())) + &(&a.ln_1p() * &b.exp_m1());
+        let third = &(&a.exp2() + &(&b.log2() * &a.log10())) + &(&a.to_radians() * &b.to_degrees());
+        &(&first + &second) + &third
+    };
+    for point in [(0.3, 0.4), (0.7, 1.9), (1.2, 0.6)] {
+        if let Err(error) = check_grad(traced, &point, CheckOptions::f64()) {
+            panic!("at {point:?}: {error}");
+        }
+        let (tape, expected) = (grad(traced, &point), smooth::grad(point.0, point.1));
+        assert!((tape.0 - expected.0).abs() < 1e-13 && (tape.1 - expected.1).abs() < 1e-13);
+    }
+    // The piecewise ones: derivative 0 (1 for fract) between their jumps, and the
+    // remainder's −q for its divisor.
+    let pieces = |(a, b): (Var<f64>, Var<f64>)| {
+        let constant = &(&(&a.floor() + &a.ceil()) + &(&a.round() + &a.trunc())) + &b.signum();
+        &(&constant + &a.fract()) + &a.rem_euclid(&b)
+    };
+    assert_eq!(grad(pieces, &(7.3, 2.0)), (2.0, -3.0));
+    assert_eq!(grad(pieces, &(-7.3, 2.0)), (2.0, 4.0));
+    if let Err(error) = check_grad(|x: Var<f32>| &x.sinh() * &x.erf(), &0.8f32, CheckOptions::f32()) {
+        panic!("f32: {error}");
+    }
+}

@@ -714,6 +714,80 @@ impl<T: RealScalar> Var<T> {
     pub fn min(&self, other: &Var<T>) -> Self {
         self.by_binary_rule(other, rules::Minimum)
     }
+
+    /// The Euclidean remainder r = a mod b of `f32`/`f64` (0 ≤ r < |b|), a =
+    /// `self`: ā = ȳ and b̄ = −q·ȳ for the quotient q = (a − r)/b.
+    pub fn rem_euclid(&self, other: &Var<T>) -> Self
+    where
+        rules::EuclideanRemainder: BinaryRule<T, T, Output = T>,
+    {
+        self.by_binary_rule(other, rules::EuclideanRemainder)
+    }
+}
+
+/// The scalar functions of `f32`/`f64` with a static-mode rule, traced by the same
+/// rule: `method => Rule` with the rule's formula in its docs.
+macro_rules! traced_scalar_functions {
+    ($($(#[$doc:meta])* $method:ident => $rule:ident;)+) => {
+        impl<T: RealScalar> Var<T> {
+            $(
+                $(#[$doc])*
+                pub fn $method(&self) -> Self
+                where
+                    rules::$rule: UnaryRule<T, Output = T>,
+                {
+                    self.by_rule(rules::$rule)
+                }
+            )+
+        }
+    };
+}
+
+traced_scalar_functions! {
+    /// erf x, with x̄ = (2/√π)·e^(−x²)·ȳ.
+    erf => ErrorFunction;
+    /// erfc x = 1 − erf x (accurate where erf x is near 1), with x̄ = −(2/√π)·e^(−x²)·ȳ.
+    erfc => ComplementaryErrorFunction;
+    /// 1/x, with x̄ = −ȳ/x².
+    recip => Reciprocal;
+    /// ∛x, with x̄ = ȳ/(3·∛x²).
+    cbrt => CubeRoot;
+    /// sinh x, with x̄ = cosh x·ȳ.
+    sinh => HyperbolicSine;
+    /// cosh x, with x̄ = sinh x·ȳ.
+    cosh => HyperbolicCosine;
+    /// asinh x, with x̄ = ȳ/√(x² + 1).
+    asinh => HyperbolicArcSine;
+    /// acosh x, with x̄ = ȳ/√(x² − 1).
+    acosh => HyperbolicArcCosine;
+    /// atanh x, with x̄ = ȳ/(1 − x²).
+    atanh => HyperbolicArcTangent;
+    /// ln(1 + x), with x̄ = ȳ/(1 + x).
+    ln_1p => LnOnePlus;
+    /// eˣ − 1, with x̄ = eˣ·ȳ.
+    exp_m1 => ExpMinusOne;
+    /// 2ˣ, with x̄ = 2ˣ·ln 2·ȳ.
+    exp2 => PowerOfTwo;
+    /// log₂ x, with x̄ = ȳ/(x·ln 2).
+    log2 => BinaryLogarithm;
+    /// log₁₀ x, with x̄ = ȳ/(x·ln 10).
+    log10 => DecimalLogarithm;
+    /// Degrees to radians, with x̄ = (π/180)·ȳ.
+    to_radians => DegreesToRadians;
+    /// Radians to degrees, with x̄ = (180/π)·ȳ.
+    to_degrees => RadiansToDegrees;
+    /// The sign (±1, NaN for NaN), with x̄ = 0 as JAX and PyTorch take it.
+    signum => Sign;
+    /// ⌊x⌋, with x̄ = 0 (piecewise constant).
+    floor => Floor;
+    /// ⌈x⌉, with x̄ = 0.
+    ceil => Ceiling;
+    /// x rounded half away from zero, with x̄ = 0.
+    round => Rounding;
+    /// x rounded toward zero, with x̄ = 0.
+    trunc => Truncation;
+    /// x − trunc x, with x̄ = ȳ (between its jumps).
+    fract => FractionalPart;
 }
 
 impl<T: Scalar> Var<T> {
