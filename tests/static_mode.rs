@@ -2870,3 +2870,35 @@ fn functions_written_by_a_macro_differentiate_through_their_scopes() {
     assert!((macro_branch::grad(x) - x.exp() * (1.0 + x)).abs() < 1e-15);
     assert_eq!(macro_branch::grad(-x), -2.0 * x);
 }
+
+/// `mul_add` with each operand differentiated or plain, and `copysign`.
+#[differentiable]
+fn fused_and_signed(a: f64, b: f64, c: f64) -> f64 {
+    let all = a.mul_add(b, c);
+    let plain_addend = b.mul_add(a, 0.25);
+    let plain_factor = a.mul_add(3.0, c);
+    let only_addend = 2.0f64.mul_add(0.5, c);
+    let signed = (a * b).copysign(c) + 1.5f64.copysign(a);
+    all * plain_addend + plain_factor * only_addend + signed
+}
+
+#[test]
+fn mul_add_and_copysign_differentiate() {
+    use fluxion::autodiff::check::{CheckOptions, check_pullback, check_pushforward};
+    let f = |(a, b, c): &(f64, f64, f64)| fused_and_signed(*a, *b, *c);
+    for point in [(0.7, -1.2, 0.4), (-0.3, 0.8, -2.0), (1.1, 0.5, -0.6)] {
+        let (value, pullback) = fused_and_signed::vjp(point.0, point.1, point.2);
+        assert_eq!(value, f(&point));
+        check_pullback(f, |y_bar: &f64| pullback(y_bar), &point, CheckOptions::f64()).unwrap();
+        let (_, map) = fused_and_signed::linearize(point.0, point.1, point.2);
+        check_pushforward(f, |(a, b, c): &(f64, f64, f64)| map(a, b, c), &point, CheckOptions::f64())
+            .unwrap();
+    }
+    // ∂/∂c of (a·b).copysign(c) is 0 (a sign only), also at c = −0, where finite
+    // differences jump: ∂/∂c is the three factors that multiply c.
+    for (a, b, c) in [(0.7, -1.2, 0.4), (1.1, 0.5, -0.0)] {
+        let (_, (_, _, dc)) = fused_and_signed::value_and_grad(a, b, c);
+        let expected = b.mul_add(a, 0.25) + 2.0f64.mul_add(0.5, c) + a.mul_add(3.0, c);
+        assert!((dc - expected).abs() < 1e-14, "{dc} vs {expected}");
+    }
+}

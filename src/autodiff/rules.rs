@@ -177,7 +177,7 @@ pub fn stop_gradient<X: StopGradient<Stopped = Y>, Y>(x: X) -> Y {
 /// (as it is), and traced values and references to them (cut from the tape).
 #[diagnostic::on_unimplemented(
     message = "`stop_gradient` takes a differentiable value or a traced `Var`, not `{Self}`",
-    note = "scalars, tensors, tuples, arrays and derived structs of them are differentiable; plain data (a count, an index) has no derivative to stop: use it as it is"
+    note = "scalars, tensors, tuples, arrays and derived structs of them are differentiable, by value (`stop_gradient(x)`, or `stop_gradient(x.clone())` for one still needed; a traced `&Var` is taken by reference); plain data (a count, an index) has no derivative to stop: use it as it is"
 )]
 pub trait StopGradient {
     /// What comes back: the value itself, or a traced value cut from the tape.
@@ -2736,6 +2736,82 @@ macro_rules! euclidean_remainder {
 }
 
 euclidean_remainder!(f32, f64);
+
+/// |a| with the sign of b, of `f32`/`f64` scalars (`a.copysign(b)`): ∂/∂a = ±sign(a)
+/// (the sign flipped where b's sign bit is set; 0 at a = 0, as `abs`'s), ∂/∂b = 0 (a
+/// sign, as JAX takes it).
+#[derive(Clone, Copy, Debug)]
+pub struct SignCopy;
+
+/// a·b + c rounded once, of `f32`/`f64` scalars (`a.mul_add(b, c)`), as a rule of `a`
+/// and the pair `(b, c)`: ẏ = b·ȧ + a·ḃ + ċ.
+#[derive(Clone, Copy, Debug)]
+pub struct MultiplyAdd;
+
+macro_rules! float_sign_and_fused_rules {
+    ($($float:ty),+) => {$(
+        #[diagnostic::do_not_recommend]
+        impl BinaryRule<$float, $float> for SignCopy {
+            type Output = $float;
+            #[inline(always)]
+            fn value(&self, a: &$float, b: &$float) -> $float {
+                a.copysign(*b)
+            }
+            #[inline(always)]
+            fn push_lhs(&self, (a, b, _): Same<'_, $float>, a_dot: &$float) -> $float {
+                let magnitude = if *a > 0.0 { 1.0 } else if *a < 0.0 { -1.0 } else { 0.0 };
+                magnitude * (1.0 as $float).copysign(*b) * a_dot
+            }
+            #[inline(always)]
+            fn push_rhs(&self, _: Same<'_, $float>, _: &$float) -> $float {
+                0.0
+            }
+            #[inline(always)]
+            fn pull_lhs(&self, args: Same<'_, $float>, y_bar: &$float) -> $float {
+                self.push_lhs(args, y_bar)
+            }
+            #[inline(always)]
+            fn pull_rhs(&self, _: Same<'_, $float>, _: &$float) -> $float {
+                0.0
+            }
+        }
+
+        #[diagnostic::do_not_recommend]
+        impl BinaryRule<$float, ($float, $float)> for MultiplyAdd {
+            type Output = $float;
+            #[inline(always)]
+            fn value(&self, a: &$float, (b, c): &($float, $float)) -> $float {
+                a.mul_add(*b, *c)
+            }
+            #[inline(always)]
+            fn push_lhs(&self, (_, (b, _), _): Operands<'_, $float, ($float, $float), $float>, a_dot: &$float) -> $float {
+                b * a_dot
+            }
+            #[inline(always)]
+            fn push_rhs(
+                &self,
+                (a, _, _): Operands<'_, $float, ($float, $float), $float>,
+                (b_dot, c_dot): &($float, $float),
+            ) -> $float {
+                a * b_dot + c_dot
+            }
+            #[inline(always)]
+            fn pull_lhs(&self, args: Operands<'_, $float, ($float, $float), $float>, y_bar: &$float) -> $float {
+                self.push_lhs(args, y_bar)
+            }
+            #[inline(always)]
+            fn pull_rhs(
+                &self,
+                (a, _, _): Operands<'_, $float, ($float, $float), $float>,
+                y_bar: &$float,
+            ) -> ($float, $float) {
+                (a * y_bar, *y_bar)
+            }
+        }
+    )+};
+}
+
+float_sign_and_fused_rules!(f32, f64);
 
 /// x held to [low, high] (constants): derivative 1 on the closed interval (PyTorch's
 /// `clamp`), 0 outside it.

@@ -180,7 +180,8 @@
 //!   `-z.log_softmax(Axis::<0>)[[class]]`), on `f32`/`f64` scalars (not in
 //!   scalar-generic code) `recip`, `cbrt`, `sinh`, `cosh`, `asinh`, `acosh`, `atanh`,
 //!   `ln_1p`, `exp_m1`, `exp2`, `log2`, `log10`, `to_radians`, `to_degrees`,
-//!   `a.rem_euclid(b)` (∂/∂b = −⌊a/b⌋ for b > 0), and with derivative 0 (as JAX and
+//!   `a.rem_euclid(b)` (∂/∂b = −⌊a/b⌋ for b > 0), `a.mul_add(b, c)` (rounded once,
+//!   as in the plain function), `a.copysign(b)` (∂/∂b = 0), and with derivative 0 (as JAX and
 //!   PyTorch) `signum`, `floor`, `ceil`, `round`, `trunc` (`fract` has 1), and on
 //!   real scalars `abs`, `erf`, `erfc` (on `f64` write `RealScalar::erf(x)`: std has
 //!   an unstable `f64::erf` of the same name, which a method call warns of), `tan`, `atan`, `asin`, `acos`, `a.atan2(b)`, `a.hypot(b)` (derivative 0 at the origin),

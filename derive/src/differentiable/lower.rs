@@ -520,6 +520,7 @@ const BINARY_METHODS: &[(&str, &str)] = &[
     ("atan2", "ArcTan2"),
     ("hypot", "Hypotenuse"),
     ("rem_euclid", "EuclideanRemainder"),
+    ("copysign", "SignCopy"),
 ];
 
 /// Methods that read a size, not a value: plain results even on a differentiated
@@ -540,7 +541,7 @@ const PLAIN_QUERIES: &[&str] = &[
 /// differentiated value is an error naming the method (any other method is taken
 /// for a `#[differentiable]` method of the receiver's type).
 const WITHOUT_RULE: &[&str] =
-    &["broadcast", "copysign", "dotu", "iter", "log", "min_axis", "mul_add", "sin_cos", "to_array", "to_vec"];
+    &["broadcast", "dotu", "iter", "log", "min_axis", "sin_cos", "to_array", "to_vec"];
 
 /// The convolution methods (rule `Convolution<P, HO, WO, S>`) and the plain arguments
 /// each takes after the kernels: none for `conv2d(w)` (S = 1, P = 0), a `Padding`
@@ -899,7 +900,7 @@ impl Lowering {
                 Lowered::Active(_) => {
                     return Err(syn::Error::new(
                         iterator.span(),
-                        "`#[differentiable]` loops over values that are not differentiated (a range, say)",
+                        "`#[differentiable]` loops over values that are not differentiated (a range, say); this one is differentiated: if it is data, leave its parameter out with `#[differentiable(wrt(…))]`",
                     ));
                 }
                 // A reference (`for x in xs` with `xs: &[f64]`, `for x in &v`) is
@@ -1884,6 +1885,25 @@ impl Lowering {
             let a = self.operand(receiver, call.receiver.span());
             let b = self.operand(kernels.clone(), call.args[0].span());
             return Ok(self.push_op(OpKind::Binary { rule, a, b }, span));
+        }
+        // `a.mul_add(b, c)` = a·b + c, rounded once: the rule of `a` and the pair `(b, c)`.
+        if name == "mul_add" {
+            let [b, c] = args.as_slice() else {
+                return Err(wrong_arity(2));
+            };
+            let pair = if b.is_inactive() && c.is_inactive() {
+                let (b, c) = (self.value_expression(b), self.value_expression(c));
+                Lowered::plain(quote!((#b, #c)))
+            } else {
+                let elements = vec![
+                    self.operand(b.clone(), call.args[0].span()),
+                    self.operand(c.clone(), call.args[1].span()),
+                ];
+                self.push_op(OpKind::Gather { into: Collection::Tuple, elements }, span)
+            };
+            let a = self.operand(receiver, call.receiver.span());
+            let b = self.operand(pair, span);
+            return Ok(self.push_op(OpKind::Binary { rule: rule_path("MultiplyAdd", span), a, b }, span));
         }
         // `a.concat(Axis::<1>, &b)`: two operands, the rule built from the axis.
         if name == "concat" {
