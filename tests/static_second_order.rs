@@ -403,3 +403,42 @@ fn a_function_of_a_gradient_has_second_order_companions_too() {
     assert!(gradient(&x).iter().zip(expected.iter()).all(|(a, b)| (a - b).abs() < 1e-13));
     check(gradient_norm::hessian(&x), |v| gradient_norm::hvp(&x, v), gradient, &x);
 }
+
+/// A spring whose stiffness the struct holds, its energy a method generic over the
+/// scalar: `self.energy_grad(q)` inside another body differentiates too.
+struct Spring {
+    stiffness: f64,
+}
+
+impl Spring {
+    #[differentiable(wrt(q))]
+    fn energy<T: RealScalar>(&self, q: &Vector<T, 2>) -> T {
+        let stretch = q.dot(q).sqrt() - T::one();
+        stretch * stretch * T::from_f64(0.5 * self.stiffness) + q[[0]] * q[[1]]
+    }
+
+    /// One gradient step on the energy, from `q`.
+    #[differentiable(wrt(q))]
+    fn relaxed(&self, q: &Vector<f64, 2>) -> f64 {
+        let step = q - self.energy_grad(q) * 0.1;
+        step.dot(&step)
+    }
+}
+
+#[test]
+fn a_methods_gradient_differentiates_inside_another_method() {
+    use fluxion::autodiff::check::{CheckOptions, check_pullback};
+    let spring = Spring { stiffness: 3.0 };
+    let q = Vector::from_array([0.8, -0.5]);
+    let (_, pullback) = spring.relaxed_vjp(&q);
+    check_pullback(|q: &Vector<f64, 2>| spring.relaxed(q), pullback, &q, CheckOptions::f64()).unwrap();
+    // ∇(s·s) with s = q − 0.1∇E: 2(I − 0.1H)·s.
+    let s = q - spring.energy_grad(&q) * 0.1;
+    let h = Matrix::<f64, 2, 2>::from_fn(|[i, j]| {
+        let e = Vector::from_fn(|[k]| if k == j { 1.0 } else { 0.0 });
+        spring.energy_hvp(&q, &e)[[i]]
+    });
+    let expected = (s - h.matmul(&s) * 0.1) * 2.0;
+    let gradient = spring.relaxed_grad(&q);
+    assert!(gradient.iter().zip(expected.iter()).all(|(a, b)| (a - b).abs() < 1e-13), "{gradient:?}");
+}

@@ -149,8 +149,11 @@
 //! differentiated value passed to one it leaves out of `wrt(…)` is an error, as for
 //! a call of the function), and the inner function must meet the conditions of
 //! `hvp` above except the single differentiated parameter: a function written over
-//! `f64` is an error saying so. The call is recognised by its path ending in
-//! `::grad` (a function of one's own named `grad` is called by its name alone).
+//! `f64` is an error saying so. A method's gradient works the same way
+//! (`self.energy_grad(q)` inside another method, `energy` generic over its scalar).
+//! The call is recognised by its path ending in `::grad` (a function of one's own
+//! named `grad` is called by its name alone); only the gradient is differentiated
+//! there (`f::value_and_grad(x)` is an error: call `f(x)` and `f::grad(x)`).
 //!
 //! ## What works inside
 //!

@@ -2057,6 +2057,13 @@ impl Lowering {
         // `f::grad(x)`: the gradient of another `#[differentiable]` function, whose
         // own companions differentiate it (a function named `grad` called by a longer
         // path is taken for one: call it by its name alone).
+        if path.segments.len() >= 2 && path.segments.last().is_some_and(|last| last.ident == "value_and_grad")
+        {
+            return Err(syn::Error::new(
+                span,
+                "inside a `#[differentiable]` body only `f::grad` of another function is differentiated: call `f(…)` for the value and `f::grad(…)` for the gradient",
+            ));
+        }
         let callee = match path.segments.len() {
             2.. if path.segments.last().is_some_and(|last| last.ident == "grad") => {
                 let mut function = path.clone();

@@ -728,6 +728,18 @@ impl Companions<'_> {
         }
     }
 
+    /// The name of the companion through which another body calls this function's
+    /// gradient, for the caller's `companion` (`__jvp`, …): `__grad_jvp` beside a free
+    /// function `f` (the caller writes `f::grad`), `__jvp_m_grad` beside a method `m`
+    /// (the caller writes `x.m_grad(…)`, a method call like any other).
+    fn nested_name(&self, companion: &str) -> Ident {
+        if self.is_method {
+            format_ident!("{}_{}_grad", companion, self.function.sig.ident)
+        } else {
+            format_ident!("__grad{}", &companion[1..])
+        }
+    }
+
     /// The companions public or as visible as the method.
     fn companion_visibility(&self) -> TokenStream {
         match (&self.function.vis, self.is_method) {
@@ -749,7 +761,7 @@ impl Companions<'_> {
     /// trait no type has, whose message says what the function needs: one error.
     fn nested_gradient(&self) -> TokenStream {
         let point: Vec<usize> = self.differentiated().iter().map(|(position, _)| *position).collect();
-        if self.is_method || point.is_empty() {
+        if point.is_empty() {
             return TokenStream::new();
         }
         let generic_params = &self.function.sig.generics.params;
@@ -781,7 +793,8 @@ impl Companions<'_> {
         let record_declarations: Vec<_> =
             self.parameters.iter().map(|p| &p.declaration_with_lifetime).collect();
         let outlived = self.outlived();
-        let outlived = quote!(#(#outlived: '__l,)*);
+        let receiver = self.is_method.then(|| quote!(Self: '__l,));
+        let outlived = quote!(#(#outlived: '__l,)* #receiver);
         let record_where = match where_clause {
             Some(clause) => extended_where(&clause.predicates, &outlived),
             None => quote!(where #outlived),
@@ -794,55 +807,56 @@ impl Companions<'_> {
                 self.nested_gradient_bodies(scalar, &point),
             ),
             None => {
+                // The seeds as `impl Trait`, so that a turbofish names the function's
+                // own generic parameters as it does on the real companion.
                 let message = "no type has `NestedGradientCompanion`";
-                let mut generics = self.function.sig.generics.clone();
-                generics
-                    .params
-                    .push(syn::parse_quote!(__S: ::fluxion::autodiff::rules::NestedGradientCompanion));
-                let (generics, _, _) = generics.split_for_impl();
                 let never = quote!(unreachable!(#message));
                 let record = quote!((#never, move |_| #never));
                 (
-                    generics.to_token_stream(),
-                    quote!(__S),
+                    impl_generics.to_token_stream(),
+                    quote!(impl ::fluxion::autodiff::rules::NestedGradientCompanion),
                     [never.clone(), never.clone(), never.clone(), never, record],
                 )
             }
         };
         let [jvp_body, jvp_lanes_body, joint_body, joint_lanes_body, record_body] = bodies;
+        let vis = self.companion_visibility();
+        let [jvp, jvp_lanes, joint, joint_lanes, record] =
+            ["__jvp", "__jvp_lanes", "__joint", "__joint_lanes", "__record"]
+                .map(|companion| self.nested_name(companion));
         quote! {
             #[doc(hidden)]
             #[inline]
             #[allow(unused_variables, clippy::multiple_bound_locations)]
-            pub fn __grad_jvp #jvp_generics (#(#declarations,)* __tangents: #jvp_seeds) -> (#gradient, #gradient) #where_clause {
+            #vis fn #jvp #jvp_generics (#(#declarations,)* __tangents: #jvp_seeds) -> (#gradient, #gradient) #where_clause {
                 #jvp_body
             }
 
             #[doc(hidden)]
             #[inline]
             #[allow(unused_variables, clippy::multiple_bound_locations)]
-            pub fn __grad_jvp_lanes #with_lanes (#(#declarations,)* __tangents: (#(#lane_seeds,)*)) -> (#gradient, [#gradient; __N]) #where_clause {
+            #vis fn #jvp_lanes #with_lanes (#(#declarations,)* __tangents: (#(#lane_seeds,)*)) -> (#gradient, [#gradient; __N]) #where_clause {
                 #jvp_lanes_body
             }
 
             #[doc(hidden)]
             #[inline]
             #[allow(unused_variables, clippy::multiple_bound_locations)]
-            pub fn __grad_joint #impl_generics (#(#declarations,)* __seed: #gradient) -> (#gradient, (#(#slots,)*)) #where_clause {
+            #vis fn #joint #impl_generics (#(#declarations,)* __seed: #gradient) -> (#gradient, (#(#slots,)*)) #where_clause {
                 #joint_body
             }
 
             #[doc(hidden)]
             #[inline]
             #[allow(unused_variables, clippy::multiple_bound_locations)]
-            pub fn __grad_joint_lanes #with_lanes (#(#declarations,)* __seed: [#gradient; __N]) -> (#gradient, (#([#slots; __N],)*)) #where_clause {
+            #vis fn #joint_lanes #with_lanes (#(#declarations,)* __seed: [#gradient; __N]) -> (#gradient, (#([#slots; __N],)*)) #where_clause {
                 #joint_lanes_body
             }
 
             #[doc(hidden)]
             #[inline]
             #[allow(unused_variables, unreachable_code, clippy::multiple_bound_locations)]
-            pub fn __grad_record #record_impl_generics (#(#record_declarations,)* __wanted: [bool; #parameter_count]) -> (#gradient, impl FnOnce(#gradient) -> (#(#slots,)*) + '__l) #record_where {
+            #vis fn #record #record_impl_generics (#(#record_declarations,)* __wanted: [bool; #parameter_count]) -> (#gradient, impl FnOnce(#gradient) -> (#(#slots,)*) + '__l) #record_where {
                 #record_body
             }
         }
@@ -900,12 +914,14 @@ impl Companions<'_> {
             .unzip();
         let positions: Vec<_> = (0..self.parameters.len()).map(syn::Index::from).collect();
         let arguments = self.arguments(true);
+        // Every call as `Self::name(self, …)` for a method too.
         let grad = self.name("grad");
         let plain_turbofish = emit::turbofish(&self.generic_arguments(None), 1);
         let plain_gradient = quote!(Self::#grad #plain_turbofish(#(#arguments),*));
         let generics = emit::turbofish(&self.generic_arguments(None), 0);
-        let jvp_call = |seeds: TokenStream| quote!(Self::__grad_jvp #generics(#(#arguments,)* #seeds));
-        let joint_call = |seed: TokenStream| quote!(Self::__grad_joint #generics(#(#arguments,)* #seed));
+        let (jvp, joint) = (self.nested_name("__jvp"), self.nested_name("__joint"));
+        let jvp_call = |seeds: TokenStream| quote!(Self::#jvp #generics(#(#arguments,)* #seeds));
+        let joint_call = |seed: TokenStream| quote!(Self::#joint #generics(#(#arguments,)* #seed));
         let seeded_jvp = jvp_call(quote!((#(#seed_parts,)*)));
         let lane_seeds =
             positions.iter().map(|position| quote!(__tangents.#position.map(|__seeds| &__seeds[__lane])));
