@@ -1373,14 +1373,15 @@ fn scalar_functions_on_the_tape_agree_with_finite_differences_and_static_mode() 
         let (tape, expected) = (grad(traced, &point), smooth::grad(point.0, point.1));
         assert!((tape.0 - expected.0).abs() < 1e-13 && (tape.1 - expected.1).abs() < 1e-13);
     }
-    // The piecewise ones: derivative 0 (1 for fract) between their jumps, and the
-    // remainder's −q for its divisor.
+    // The piecewise ones: derivative 0 (1 for fract) between their jumps, the
+    // remainder's −q for its divisor, and a copied sign's 0.
     let pieces = |(a, b): (Var<f64>, Var<f64>)| {
         let constant = &(&(&a.floor() + &a.ceil()) + &(&a.round() + &a.trunc())) + &b.signum();
-        &(&constant + &a.fract()) + &a.rem_euclid(&b)
+        &(&(&constant + &a.fract()) + &a.rem_euclid(&b)) + &a.copysign(&(&b - 3.0))
     };
-    assert_eq!(grad(pieces, &(7.3, 2.0)), (2.0, -3.0));
-    assert_eq!(grad(pieces, &(-7.3, 2.0)), (2.0, 4.0));
+    // The copied sign: b − 3 < 0, so ∂/∂a of |a|·(−1) is −sign(a).
+    assert_eq!(grad(pieces, &(7.3, 2.0)), (1.0, -3.0));
+    assert_eq!(grad(pieces, &(-7.3, 2.0)), (3.0, 4.0));
     if let Err(error) = check_grad(|x: Var<f32>| &x.sinh() * &x.erf(), &0.8f32, CheckOptions::f32()) {
         panic!("f32: {error}");
     }

@@ -2894,11 +2894,17 @@ fn mul_add_and_copysign_differentiate() {
         check_pushforward(f, |(a, b, c): &(f64, f64, f64)| map(a, b, c), &point, CheckOptions::f64())
             .unwrap();
     }
-    // ∂/∂c of (a·b).copysign(c) is 0 (a sign only), also at c = −0, where finite
-    // differences jump: ∂/∂c is the three factors that multiply c.
-    for (a, b, c) in [(0.7, -1.2, 0.4), (1.1, 0.5, -0.0)] {
-        let (_, (_, _, dc)) = fused_and_signed::value_and_grad(a, b, c);
+    // ∂/∂c of (a·b).copysign(c) is 0 (a sign only), also at c = ±0, where finite
+    // differences jump: ∂/∂c is the three factors that multiply c; through the sign
+    // bit of c = −0 the copied term's ∂/∂a is −b·sign(a·b) (its sign flipped).
+    for (a, b, c) in [(0.7, -1.2, 0.4), (1.1, 0.5, -0.0), (1.1, 0.5, 0.0)] {
+        let (_, (da, db, dc)) = fused_and_signed::value_and_grad(a, b, c);
         let expected = b.mul_add(a, 0.25) + 2.0f64.mul_add(0.5, c) + a.mul_add(3.0, c);
         assert!((dc - expected).abs() < 1e-14, "{dc} vs {expected}");
+        let (all, plain_addend) = (a.mul_add(b, c), b.mul_add(a, 0.25));
+        let sign = (a * b).signum() * 1.0f64.copysign(c);
+        let expected_da = b * plain_addend + all * b + 3.0 * 2.0f64.mul_add(0.5, c) + b * sign;
+        let expected_db = a * plain_addend + all * a + a * sign;
+        assert!((da - expected_da).abs() < 1e-14 && (db - expected_db).abs() < 1e-14, "{da} {db}");
     }
 }

@@ -375,6 +375,7 @@ fn force(x: &Vector<f64, 3>) -> Vector<f64, 3> {
 fn jacobians_of_a_gradient_are_the_hessian() {
     let x = Vector::from_array([0.4, -1.1, 0.8]);
     let hessian = anisotropic::hessian(&x, 2.5);
+    check(hessian, |v| anisotropic::hvp(&x, 2.5, v), |x| anisotropic::grad(x, 2.5), &x);
     let (forward, reverse) = (force::jacfwd(&x), force::jacrev(&x));
     for i in 0..3 {
         for j in 0..3 {
@@ -427,11 +428,13 @@ impl Spring {
 
 #[test]
 fn a_methods_gradient_differentiates_inside_another_method() {
-    use fluxion::autodiff::check::{CheckOptions, check_pullback};
+    use fluxion::autodiff::check::{CheckOptions, check_pullback, check_pushforward};
     let spring = Spring { stiffness: 3.0 };
     let q = Vector::from_array([0.8, -0.5]);
     let (_, pullback) = spring.relaxed_vjp(&q);
     check_pullback(|q: &Vector<f64, 2>| spring.relaxed(q), pullback, &q, CheckOptions::f64()).unwrap();
+    let (_, pushforward) = spring.relaxed_linearize(&q);
+    check_pushforward(|q: &Vector<f64, 2>| spring.relaxed(q), pushforward, &q, CheckOptions::f64()).unwrap();
     // ∇(s·s) with s = q − 0.1∇E: 2(I − 0.1H)·s.
     let s = q - spring.energy_grad(&q) * 0.1;
     let h = Matrix::<f64, 2, 2>::from_fn(|[i, j]| {

@@ -274,6 +274,14 @@ where
         |reference: &mut FiniteDifferences<'_, X, Y, _>, v: &[f64], what: &dyn Fn(usize) -> String| {
             let tangent = coordinates(&pushforward(&with_coordinates(&reference.input, v)));
             let numeric = reference.directional(v);
+            if tangent.len() != numeric.len() {
+                let what = std::format!(
+                    "the pushforward's tangent has {} coordinates, the output {}",
+                    tangent.len(),
+                    numeric.len()
+                );
+                return Err(GradientError { what, analytic: f64::NAN, numeric: f64::NAN });
+            }
             for (j, (&analytic, &numeric)) in tangent.iter().zip(&numeric).enumerate() {
                 reference.compare(&|| what(j), analytic, numeric)?;
             }

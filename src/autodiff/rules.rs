@@ -219,7 +219,7 @@ pub trait SecondOrderCompanion {}
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(
     message = "`grad` of this `#[differentiable]` function cannot be differentiated inside another body",
-    label = "its derivative is the Hessian, from `grad` at dual numbers: the function must be generic over its real scalar alone (`T: RealScalar`), every parameter that mentions `T` a tensor of `T` or `T` itself, returning `T`: `fn f<T: RealScalar>(x: T, v: &Vector<T, 3>) -> T`"
+    label = "its derivative is the Hessian, from `grad` at dual numbers: the function (or method) must have one type parameter of its own, bounded by `RealScalar` alone, every differentiated parameter and every other that mentions it a tensor of it or itself (leave `self` out with `wrt(…)`), returning it: `fn f<T: RealScalar>(x: T, v: &Vector<T, 3>) -> T`"
 )]
 pub trait NestedGradientCompanion {}
 

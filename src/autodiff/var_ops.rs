@@ -723,6 +723,15 @@ impl<T: RealScalar> Var<T> {
     {
         self.by_binary_rule(other, rules::EuclideanRemainder)
     }
+
+    /// |a| with the sign of b (`f32`/`f64`), a = `self`: ā = ±sign(a)·ȳ (0 at a = 0),
+    /// b̄ = 0.
+    pub fn copysign(&self, other: &Var<T>) -> Self
+    where
+        rules::SignCopy: BinaryRule<T, T, Output = T>,
+    {
+        self.by_binary_rule(other, rules::SignCopy)
+    }
 }
 
 /// The scalar functions of `f32`/`f64` with a static-mode rule, traced by the same

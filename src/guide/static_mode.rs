@@ -153,7 +153,12 @@
 //! (`self.energy_grad(q)` inside another method, `energy` generic over its scalar).
 //! The call is recognised by its path ending in `::grad` (a function of one's own
 //! named `grad` is called by its name alone); only the gradient is differentiated
-//! there (`f::value_and_grad(x)` is an error: call `f(x)` and `f::grad(x)`).
+//! there (`f::value_and_grad(x)`, `f::vjp(x)`, … are errors: call `f(x)` and
+//! `f::grad(x)`). The pullback rests on the symmetry of the Hessian: it holds where
+//! `f`'s gradient is exact, and not through a hand-written `vjp` that is a surrogate
+//! (straight-through, clipped) somewhere inside `f`, where reverse mode then gives
+//! J·ḡ in place of Jᵀ·ḡ (forward mode stays right). No turbofish on a method's
+//! `x.m_grad(…)` there (its arguments determine the scalar).
 //!
 //! ## What works inside
 //!

@@ -523,6 +523,20 @@ const BINARY_METHODS: &[(&str, &str)] = &[
     ("copysign", "SignCopy"),
 ];
 
+/// The companions of a `#[differentiable]` function other than `grad`, which a body
+/// does not differentiate (`f::vjp(x)` there is an error saying so).
+const OTHER_COMPANIONS: &[&str] = &[
+    "value_and_grad",
+    "value_and_grad_into",
+    "vjp",
+    "jvp",
+    "linearize",
+    "jacfwd",
+    "jacrev",
+    "hvp",
+    "hessian",
+];
+
 /// Methods that read a size, not a value: plain results even on a differentiated
 /// value.
 const PLAIN_QUERIES: &[&str] = &[
@@ -2057,11 +2071,16 @@ impl Lowering {
         // `f::grad(x)`: the gradient of another `#[differentiable]` function, whose
         // own companions differentiate it (a function named `grad` called by a longer
         // path is taken for one: call it by its name alone).
-        if path.segments.len() >= 2 && path.segments.last().is_some_and(|last| last.ident == "value_and_grad")
+        if path.segments.len() >= 2
+            && let Some(last) = path.segments.last()
+            && OTHER_COMPANIONS.iter().any(|companion| last.ident == companion)
         {
             return Err(syn::Error::new(
                 span,
-                "inside a `#[differentiable]` body only `f::grad` of another function is differentiated: call `f(…)` for the value and `f::grad(…)` for the gradient",
+                format!(
+                    "inside a `#[differentiable]` body only `f::grad` of another function is differentiated, not `f::{}`: call `f(…)` for the value and `f::grad(…)` for the gradient (a function of one's own of this name: call it by its name alone)",
+                    last.ident
+                ),
             ));
         }
         let callee = match path.segments.len() {

@@ -538,6 +538,12 @@ impl Companions<'_> {
         self.parameters.iter().enumerate().filter(|(_, p)| p.differentiated).collect()
     }
 
+    /// The function's generic parameters followed by the lanes' count `__N`.
+    fn generics_with_lanes(&self) -> TokenStream {
+        let params = &self.function.sig.generics.params;
+        if params.is_empty() { quote!(<const __N: usize>) } else { quote!(<#params, const __N: usize>) }
+    }
+
     /// The function's type and lifetime parameters, which outlive a pullback's
     /// lifetime `'__l`.
     fn outlived(&self) -> Vec<TokenStream> {
@@ -764,13 +770,8 @@ impl Companions<'_> {
         if point.is_empty() {
             return TokenStream::new();
         }
-        let generic_params = &self.function.sig.generics.params;
         let (impl_generics, _, where_clause) = self.function.sig.generics.split_for_impl();
-        let with_lanes = if generic_params.is_empty() {
-            quote!(<const __N: usize>)
-        } else {
-            quote!(<#generic_params, const __N: usize>)
-        };
+        let with_lanes = self.generics_with_lanes();
         let declarations: Vec<_> = self.parameters.iter().map(|p| &p.declaration).collect();
         let gradient = self.gradient_type();
         let slots: Vec<_> = self
@@ -800,12 +801,8 @@ impl Companions<'_> {
             None => quote!(where #outlived),
         };
         let parameter_count = self.parameters.len();
-        let (jvp_generics, jvp_seeds, bodies) = match self.dual_scalar() {
-            Some(scalar) => (
-                impl_generics.to_token_stream(),
-                quote!((#(#seeds,)*)),
-                self.nested_gradient_bodies(scalar, &point),
-            ),
+        let (jvp_seeds, bodies) = match self.dual_scalar() {
+            Some(scalar) => (quote!((#(#seeds,)*)), self.nested_gradient_bodies(scalar, &point)),
             None => {
                 // The seeds as `impl Trait`, so that a turbofish names the function's
                 // own generic parameters as it does on the real companion.
@@ -813,7 +810,6 @@ impl Companions<'_> {
                 let never = quote!(unreachable!(#message));
                 let record = quote!((#never, move |_| #never));
                 (
-                    impl_generics.to_token_stream(),
                     quote!(impl ::fluxion::autodiff::rules::NestedGradientCompanion),
                     [never.clone(), never.clone(), never.clone(), never, record],
                 )
@@ -828,7 +824,7 @@ impl Companions<'_> {
             #[doc(hidden)]
             #[inline]
             #[allow(unused_variables, clippy::multiple_bound_locations)]
-            #vis fn #jvp #jvp_generics (#(#declarations,)* __tangents: #jvp_seeds) -> (#gradient, #gradient) #where_clause {
+            #vis fn #jvp #impl_generics (#(#declarations,)* __tangents: #jvp_seeds) -> (#gradient, #gradient) #where_clause {
                 #jvp_body
             }
 
@@ -947,36 +943,26 @@ impl Companions<'_> {
     /// whose bound no type meets, so that a call is an error saying what the
     /// companions need (not "no function named `hessian`").
     fn second_order_stubs(&self) -> TokenStream {
-        self.stubs(&[("hvp", 1), ("hessian", 0)], quote!(SecondOrderCompanion))
-    }
-
-    /// For a free function, the companions `names` (each with its count of arguments
-    /// after the function's own) as stand-ins bound by `requirement`, a trait that no
-    /// type has and whose message says what the companion needs.
-    fn stubs(&self, names: &[(&str, usize)], requirement: TokenStream) -> TokenStream {
         if self.is_method {
             return TokenStream::new();
         }
+        let (hvp, hessian) = (self.name("hvp"), self.name("hessian"));
         let params: Vec<_> =
             (0..self.parameters.len()).map(|position| format_ident!("__A{}", position)).collect();
         let Some(first) = params.first() else {
             return TokenStream::new();
         };
-        let message = format!("no type has `{requirement}`");
-        let bound = quote!(#first: ::fluxion::autodiff::rules::#requirement);
-        names
-            .iter()
-            .map(|(name, extra)| {
-                let name = format_ident!("{}", name);
-                let extras: Vec<_> = (0..*extra).map(|position| format_ident!("__E{}", position)).collect();
-                quote! {
-                    #[doc(hidden)]
-                    pub fn #name<#(#params,)* #(#extras,)*>(#(_: #params,)* #(_: #extras,)*) -> ::core::convert::Infallible where #bound {
-                        unreachable!(#message)
-                    }
-                }
-            })
-            .collect()
+        let bound = quote!(#first: ::fluxion::autodiff::rules::SecondOrderCompanion);
+        quote! {
+            #[doc(hidden)]
+            pub fn #hvp<#(#params,)* __V>(#(_: #params,)* _: __V) -> ::core::convert::Infallible where #bound {
+                unreachable!("no type has `SecondOrderCompanion`")
+            }
+            #[doc(hidden)]
+            pub fn #hessian<#(#params,)*>(#(_: #params,)*) -> ::core::convert::Infallible where #bound {
+                unreachable!("no type has `SecondOrderCompanion`")
+            }
+        }
     }
 
     /// `jacfwd` and `jacrev`, for a function of one differentiated tensor (their
@@ -1010,10 +996,7 @@ impl Companions<'_> {
             Some(clause) => extended_where(&clause.predicates, &bounds),
             None => quote!(where #bounds),
         };
-        let vis = match (&self.function.vis, self.is_method) {
-            (_, false) => quote!(pub),
-            (vis, _) => quote!(#vis),
-        };
+        let vis = self.companion_visibility();
         let declarations: Vec<_> = self.parameters.iter().map(|p| &p.declaration).collect();
         let ident = &parameter.ident;
         let reference = if parameter.by_ref { quote!(#ident) } else { quote!(&#ident) };
@@ -1096,10 +1079,7 @@ impl Companions<'_> {
             .collect();
         let seeds: Vec<_> =
             all_tangents.iter().map(|tangent| quote!(::core::option::Option<&#tangent>)).collect();
-        let vis = match (&function.vis, self.is_method) {
-            (_, false) => quote!(pub),
-            (vis, _) => quote!(#vis),
-        };
+        let vis = self.companion_visibility();
         let (joint, joint_into, jvp_inner, jvp_lanes) =
             (self.name("__joint"), self.name("__joint_into"), self.name("__jvp"), self.name("__jvp_lanes"));
         // `__record`: the forward sweep, returning the value and the reverse sweep as a
@@ -1110,11 +1090,7 @@ impl Companions<'_> {
         let parameter_count = self.parameters.len();
         let stores: Vec<_> =
             (0..self.parameters.len()).map(|position| format_ident!("__store{}", position)).collect();
-        let with_lanes = if generic_params.is_empty() {
-            quote!(<const __N: usize>)
-        } else {
-            quote!(<#generic_params, const __N: usize>)
-        };
+        let with_lanes = self.generics_with_lanes();
         let lane_seeds: Vec<_> =
             all_tangents.iter().map(|tangent| quote!(::core::option::Option<&[#tangent; __N]>)).collect();
         let outs: Vec<_> =
@@ -1576,6 +1552,8 @@ mod tests {
             "fn f(x: f64) -> f64 { let mut y = x; while y > 1.0 { y = y * 0.5; } y }"
         ));
         assert!(reports_error("", "fn f(x: f64) -> f64 { x.log(3.0) }"));
+        assert!(reports_error("", "fn f(x: f64) -> f64 { g::value_and_grad(x).0 }"));
+        assert!(reports_error("", "fn f(x: f64) -> f64 { g::vjp(x).0 }"));
         assert!(!reports_error("", "fn f(x: f64) -> f64 { x.floor() }"));
         assert!(reports_error("", "fn f(x: f64) -> f64 { x.powf(x) }"));
         assert!(reports_error("", "fn f(x: &mut f64) -> f64 { *x }"));
