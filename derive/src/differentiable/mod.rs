@@ -538,6 +538,18 @@ impl Companions<'_> {
         self.parameters.iter().enumerate().filter(|(_, p)| p.differentiated).collect()
     }
 
+    /// Each parameter's tangent slot (a marker for one not differentiated).
+    fn tangent_slots(&self) -> Vec<TokenStream> {
+        let slot = |p: &Parameter| {
+            if p.differentiated {
+                tangent_of(&p.ty)
+            } else {
+                quote!(::fluxion::autodiff::rules::NotDifferentiated)
+            }
+        };
+        self.parameters.iter().map(slot).collect()
+    }
+
     /// The function's generic parameters followed by the lanes' count `__N`.
     fn generics_with_lanes(&self) -> TokenStream {
         let params = &self.function.sig.generics.params;
@@ -774,17 +786,7 @@ impl Companions<'_> {
         let with_lanes = self.generics_with_lanes();
         let declarations: Vec<_> = self.parameters.iter().map(|p| &p.declaration).collect();
         let gradient = self.gradient_type();
-        let slots: Vec<_> = self
-            .parameters
-            .iter()
-            .map(|p| {
-                if p.differentiated {
-                    tangent_of(&p.ty)
-                } else {
-                    quote!(::fluxion::autodiff::rules::NotDifferentiated)
-                }
-            })
-            .collect();
+        let slots = self.tangent_slots();
         let seeds: Vec<_> = slots.iter().map(|slot| quote!(::core::option::Option<&#slot>)).collect();
         let lane_seeds: Vec<_> =
             slots.iter().map(|slot| quote!(::core::option::Option<&[#slot; __N]>)).collect();
@@ -1065,18 +1067,7 @@ impl Companions<'_> {
         let output = self.output;
         let output_tangent = tangent_of(output);
         let declarations: Vec<_> = self.parameters.iter().map(|p| &p.declaration).collect();
-        // Each parameter's tangent slot (a marker for one not differentiated).
-        let all_tangents: Vec<_> = self
-            .parameters
-            .iter()
-            .map(|p| {
-                if p.differentiated {
-                    tangent_of(&p.ty)
-                } else {
-                    quote!(::fluxion::autodiff::rules::NotDifferentiated)
-                }
-            })
-            .collect();
+        let all_tangents = self.tangent_slots();
         let seeds: Vec<_> =
             all_tangents.iter().map(|tangent| quote!(::core::option::Option<&#tangent>)).collect();
         let vis = self.companion_visibility();
