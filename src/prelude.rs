@@ -1,6 +1,12 @@
 //! Everything a typical program needs: `use fluxion::prelude::*;`.
 
 pub use crate::autodiff::rules::stop_gradient;
+#[cfg(feature = "cuda")]
+pub use crate::autodiff::{
+    CudaChannelVarOps, CudaComplexElementaryVarOps, CudaComplexMatrixVarOps, CudaComplexVarOps,
+    CudaElementaryVarOps, CudaImageVarOps, CudaMatrixVarOps, CudaRealMatrixVarOps, CudaRealVarOps,
+    CudaVarOps, CudaVectorVarOps,
+};
 pub use crate::autodiff::{Differentiable, Dual, RealLeaves, VectorSpace, differentiable};
 pub use crate::autodiff::{Lift, jacfwd, jvp, linearize};
 #[cfg(feature = "std")]
@@ -10,7 +16,12 @@ pub use crate::backend::cuda::Cuda;
 pub use crate::error::ShapeError;
 #[cfg(feature = "cuda")]
 pub use crate::nn::layer::{ToDevice, ToHost};
-pub use crate::ops::functions::ElementwiseFunctions;
+#[cfg(feature = "cuda")]
+pub use crate::ops::cuda::{
+    CudaChannelOps, CudaComplexElementaryOps, CudaComplexMatrixOps, CudaComplexOps, CudaElementaryOps,
+    CudaImageOps, CudaMatrixOps, CudaRealMatrixOps, CudaRealOps, CudaTensorOps, CudaVectorOps,
+};
+pub use crate::ops::functions::{ElementwiseFunctions, MapFunction};
 pub use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};
 pub use crate::scalar::{Complex32, Complex64, ComplexScalar, RealScalar, Scalar};
 pub use crate::shape::constraint::Axis;

@@ -7,6 +7,7 @@ mod ast;
 mod attr;
 mod differentiable;
 mod expand;
+mod extension_trait;
 mod fallback;
 
 use proc_macro::TokenStream;
@@ -61,4 +62,14 @@ pub fn derive_differentiable(input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
     differentiable::expand(attr.into(), item.into()).into()
+}
+
+/// Moves an inherent `impl` block's public methods into a trait `Name` of the same
+/// methods, implemented for the same type (internal to fluxion: its GPU tensors'
+/// methods, so that a host tensor whose storage kind is still being inferred is not
+/// ambiguous between two inherent methods of one name).
+#[doc(hidden)]
+#[proc_macro_attribute]
+pub fn extension_trait(attr: TokenStream, item: TokenStream) -> TokenStream {
+    extension_trait::expand(attr.into(), item.into()).into()
 }

@@ -28,7 +28,10 @@ use crate::backend::cpu::Write;
 use crate::backend::cuda::{CType, Cuda, CudaElement, CudaScalar, UpdateKernel, or_panic_cuda};
 use crate::error::{ShapeError, or_panic};
 use crate::ops::conv::{Padding, Stride};
-use crate::ops::cuda::{self as rules, RealValued};
+use crate::ops::cuda::{
+    self as rules, CudaChannelOps, CudaComplexMatrixOps, CudaComplexOps, CudaElementaryOps, CudaImageOps,
+    CudaMatrixOps, CudaRealMatrixOps, CudaRealOps, CudaTensorOps, CudaVectorOps, RealValued,
+};
 use crate::ops::elementwise::{Elementary, Fusable, FusedFunction, ScalarFunction, elementary_methods};
 use crate::ops::functions::{ElementwiseFunctions, MapFunction};
 use crate::ops::rows::check_row;
@@ -367,8 +370,6 @@ impl<T: CudaElement, S: Shape> CudaDual<T, S> {
         })
     }
 
-    elementary_methods!();
-
     /// max(x, 0) elementwise, with ẏ = ẋ where x > 0, else 0.
     pub fn relu(&self) -> Self {
         self.pushed(self.value.relu(), |_, y_dot| {
@@ -439,6 +440,8 @@ impl<T: CudaElement, S: Shape> CudaDual<T, S> {
         CudaDual { tangent: weights.hadamard(&self.tangent).sum_axis(axis), value }
     }
 }
+
+elementary_methods!(impl<T: CudaElement, S: Shape> CudaDual<T, S>);
 
 /// Row operations of every element type.
 impl<T: CudaScalar, R: Dim, C: Dim> CudaDual<T, (R, C)> {
@@ -550,11 +553,17 @@ impl<T: CudaElement, S: Shape> MapFunction for CudaDual<T, S> {
     }
 }
 
+/// `f` elementwise for a library author's [`ScalarFunction`], with x̄ = f′(x)·ȳ.
 #[diagnostic::do_not_recommend]
 impl<T: CudaElement, S: Shape> MapFunction for Var<OnDevice<T, S>> {
     #[track_caller]
     fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
-        Var::<OnDevice<T, S>>::map_function(self, f)
+        let x = self.shared_value();
+        record_unary_in_place(self, x.map_function(f), move |y, y_bar, x_bar| {
+            x_bar.write_or_add(x.shape(), |x_bar, write| {
+                rules::function_pullback(f, (&x, y, y_bar), x_bar, write)
+            })
+        })
     }
 }
 
@@ -647,8 +656,6 @@ where
         })
     }
 
-    elementary_methods!();
-
     /// c·x for a complex `factor`.
     pub fn scale(&self, factor: Complex<T>) -> Self {
         self.linear(|t| t.scale(factor))
@@ -707,6 +714,8 @@ where
     }
 }
 
+elementary_methods!(impl<T: CudaElement, S: Shape> CudaDual<Complex<T>, S> where Complex<T>: CudaScalar<Part = T>,);
+
 impl<T: CudaElement, R: Dim, C: Dim> CudaDual<Complex<T>, (R, C)>
 where
     Complex<T>: CudaScalar<Part = T>,
@@ -746,6 +755,7 @@ macro_rules! complex_dual_scaling {
 complex_dual_scaling!(Complex<T>, T);
 
 /// The rules every GPU element type shares: they act on each real part alike.
+#[fluxion_derive::extension_trait(CudaVarOps)]
 impl<T: CudaScalar, S: Shape> Var<OnDevice<T, S>> {
     /// Elementwise sum (panics naming both shapes on a dynamic mismatch).
     #[track_caller]
@@ -928,6 +938,9 @@ impl<T: CudaScalar, S: Shape> Var<OnDevice<T, S>> {
     }
 }
 
+/// The rules of real GPU tensors (`f32`, `f64`): elementwise functions, products,
+/// reductions, maxima, softmax and logsumexp.
+#[fluxion_derive::extension_trait(CudaRealVarOps)]
 impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
     /// f(x) elementwise, with x̄ = f′(x)·ȳ.
     pub fn elementary(&self, f: Elementary<T>) -> Self {
@@ -935,19 +948,6 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
         record_unary_in_place(self, x.elementary(f), move |y, y_bar, x_bar| {
             x_bar.write_or_add(x.shape(), |x_bar, write| {
                 rules::elementary_pullback(f, (&x, y, y_bar), x_bar, write)
-            })
-        })
-    }
-
-    elementary_methods!();
-
-    /// `f` elementwise for a library author's [`ScalarFunction`], with x̄ = f′(x)·ȳ.
-    #[track_caller]
-    pub fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
-        let x = self.shared_value();
-        record_unary_in_place(self, x.map_function(f), move |y, y_bar, x_bar| {
-            x_bar.write_or_add(x.shape(), |x_bar, write| {
-                rules::function_pullback(f, (&x, y, y_bar), x_bar, write)
             })
         })
     }
@@ -1126,6 +1126,14 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
     }
 }
 
+elementary_methods!(
+    /// The rules of eˣ, ln, sin, cos, tanh, √, the sigmoid and powers of traced real GPU
+    /// tensors: x̄ = f′(x)·ȳ.
+    #[fluxion_derive::extension_trait(CudaElementaryVarOps)]
+impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>>);
+
+/// The rule of the outer product of traced GPU vectors.
+#[fluxion_derive::extension_trait(CudaVectorVarOps)]
 impl<T: CudaScalar, M: Dim> Var<OnDevice<T, (M,)>> {
     /// a ⊗ b → the matrix aᵢbⱼ, with ā = Ȳ·conj(b) and b̄ = Ȳᵀ·conj(a).
     pub fn outer<N: Dim>(&self, other: &Var<OnDevice<T, (N,)>>) -> Var<OnDevice<T, (M, N)>> {
@@ -1138,6 +1146,7 @@ impl<T: CudaScalar, M: Dim> Var<OnDevice<T, (M,)>> {
 }
 
 /// Row operations of every element type.
+#[fluxion_derive::extension_trait(CudaMatrixVarOps)]
 impl<T: CudaScalar, R: Dim, C: Dim> Var<OnDevice<T, (R, C)>> {
     /// yᵢⱼ = xᵢⱼ + bⱼ (`row` a `Var` or a plain tensor, a constant), with x̄ = ȳ and
     /// b̄ = Σᵢ ȳᵢ (panics naming both shapes when a dynamic column count differs).
@@ -1186,6 +1195,8 @@ impl<T: CudaScalar, R: Dim, C: Dim> Var<OnDevice<T, (R, C)>> {
     }
 }
 
+/// The rules of row scaling and normalisation of traced real GPU matrices.
+#[fluxion_derive::extension_trait(CudaRealMatrixVarOps)]
 impl<T: CudaElement, R: Dim, C: Dim> Var<OnDevice<T, (R, C)>> {
     /// yᵢⱼ = xᵢⱼ·gⱼ (`row` a `Var` or a plain tensor, a constant), with x̄ᵢⱼ = ȳᵢⱼ·gⱼ
     /// and ḡⱼ = Σᵢ ȳᵢⱼ·xᵢⱼ (panics naming both shapes when a dynamic column count
@@ -1225,6 +1236,8 @@ impl<T: CudaElement, R: Dim, C: Dim> Var<OnDevice<T, (R, C)>> {
     }
 }
 
+/// The rules of convolution, max pooling and flattening of traced GPU image batches.
+#[fluxion_derive::extension_trait(CudaImageVarOps)]
 impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize>
     Var<OnDevice<T, (B, Const<C>, Const<H>, Const<W>)>>
 {
@@ -1332,6 +1345,8 @@ impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize>
     }
 }
 
+/// The rule of a per-channel bias added to traced GPU image batches.
+#[fluxion_derive::extension_trait(CudaChannelVarOps)]
 impl<T: CudaElement, B: Dim, C: Dim, H: Dim, W: Dim> Var<OnDevice<T, (B, C, H, W)>> {
     /// y_{b c i j} = x_{b c i j} + b_c (the bias a `Var` or a plain tensor), with
     /// x̄ = ȳ and b̄_c = Σ_{b i j} ȳ_{b c i j}.
@@ -1360,7 +1375,7 @@ impl<T: CudaScalar, S: Shape> Add for &Var<OnDevice<T, S>> {
     type Output = Var<OnDevice<T, S>>;
     #[track_caller]
     fn add(self, rhs: Self) -> Self::Output {
-        self.add(rhs)
+        CudaVarOps::add(self, rhs)
     }
 }
 
@@ -1368,7 +1383,7 @@ impl<T: CudaScalar, S: Shape> Sub for &Var<OnDevice<T, S>> {
     type Output = Var<OnDevice<T, S>>;
     #[track_caller]
     fn sub(self, rhs: Self) -> Self::Output {
-        self.sub(rhs)
+        CudaVarOps::sub(self, rhs)
     }
 }
 
@@ -1481,6 +1496,7 @@ owned_operators!(CudaDual, TracedOnDevice);
 
 /// The rules of complex GPU tensors (see [`crate::ops::cuda`]'s complex operations):
 /// the host's, for the gradient ∂L/∂x + i·∂L/∂y of a real loss.
+#[fluxion_derive::extension_trait(CudaComplexVarOps)]
 impl<T: CudaElement, S: Shape> Var<OnDevice<Complex<T>, S>>
 where
     Complex<T>: CudaScalar<Part = T>,
@@ -1494,8 +1510,6 @@ where
             })
         })
     }
-
-    elementary_methods!();
 
     /// `factor`·x, with x̄ = conj(factor)·ȳ.
     pub fn scale(&self, factor: Complex<T>) -> Self {
@@ -1624,6 +1638,14 @@ where
     }
 }
 
+elementary_methods!(
+    /// The rules of eˣ, ln, sin, cos, tanh, √, the sigmoid and powers of traced complex GPU
+    /// tensors: x̄ = conj(f′(x))·ȳ.
+    #[fluxion_derive::extension_trait(CudaComplexElementaryVarOps)]
+impl<T: CudaElement, S: Shape> Var<OnDevice<Complex<T>, S>> where Complex<T>: CudaScalar<Part = T>,);
+
+/// The rule of row scaling of traced complex GPU matrices.
+#[fluxion_derive::extension_trait(CudaComplexMatrixVarOps)]
 impl<T: CudaElement, R: Dim, C: Dim> Var<OnDevice<Complex<T>, (R, C)>>
 where
     Complex<T>: CudaScalar<Part = T>,

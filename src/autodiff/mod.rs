@@ -45,7 +45,11 @@ mod var_ops;
 #[cfg(feature = "std")]
 pub use crate::backend::cpu::{Write, write_elements};
 #[cfg(feature = "cuda")]
-pub use cuda::CudaDual;
+pub use cuda::{
+    CudaChannelVarOps, CudaComplexElementaryVarOps, CudaComplexMatrixVarOps, CudaComplexVarOps, CudaDual,
+    CudaElementaryVarOps, CudaImageVarOps, CudaMatrixVarOps, CudaRealMatrixVarOps, CudaRealVarOps,
+    CudaVarOps, CudaVectorVarOps,
+};
 pub use dual::Dual;
 pub use fluxion_derive::{Differentiable, differentiable};
 #[cfg(feature = "std")]

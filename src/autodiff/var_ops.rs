@@ -47,8 +47,6 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         })
     }
 
-    elementary_methods!();
-
     /// max(x, 0) elementwise.
     pub fn relu(&self) -> Self
     where
@@ -357,6 +355,8 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     }
 }
 
+elementary_methods!(impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>>);
+
 /// The right operand of a product of traced tensors: a `Var`, or a plain tensor,
 /// which takes part as a constant (`x.matmul(&w)` with a plain `w` needs no
 /// `Var::constant`).
@@ -633,13 +633,13 @@ impl<T: Scalar> Var<T> {
         record_own_unary(self, y, move |&y_bar| f.derivative(x, y).conj() * y_bar)
     }
 
-    elementary_methods!();
-
     /// conj(x), with x̄ = conj(ȳ).
     pub fn conj(&self) -> Self {
         record_own_unary(self, self.value().conj(), |y_bar: &T| y_bar.conj())
     }
 }
+
+elementary_methods!(impl<T: Scalar> Var<T>);
 
 /// Functions of real scalars by their static-mode rules (one derivative for both modes).
 impl<T: RealScalar> Var<T> {

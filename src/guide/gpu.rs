@@ -10,6 +10,13 @@
 //! and on the right of `hadamard`, `dot`, the matrix products and the row
 //! operations, as on the host; so is a plain batch given to a traced layer).
 //!
+//! The GPU tensors' methods that share a name with a host tensor's (`exp`, `scale`,
+//! `matmul`, `sum_axis`, …) are methods of traits in the prelude (`CudaTensorOps`,
+//! `CudaRealOps`, `CudaMatrixOps`, …; on traced tensors `CudaVarOps`, …): import the
+//! prelude, or the trait the compiler names. The host's are inherent methods, which
+//! the compiler tries first, so turning the feature on changes nothing for host code,
+//! even where a tensor's storage kind is inferred only later in the function.
+//!
 //! ## Library layers on the GPU
 //!
 //! Every library layer takes GPU batches, plain and traced: `Linear`, `LayerNorm`,

@@ -67,10 +67,13 @@
 #[cfg(feature = "std")]
 use std::{any::Any, string::String, vec::Vec};
 
-#[cfg(feature = "cuda")]
-use crate::autodiff::CudaDual;
 #[cfg(feature = "std")]
 use crate::autodiff::VectorSpace;
+#[cfg(feature = "cuda")]
+use crate::autodiff::{
+    CudaChannelVarOps, CudaDual, CudaElementaryVarOps, CudaImageVarOps, CudaMatrixVarOps,
+    CudaRealMatrixVarOps, CudaRealVarOps,
+};
 use crate::autodiff::{Differentiable, Dual, LeafVisitor, Lift, Unlift, differentiable, rules};
 #[cfg(feature = "std")]
 use crate::autodiff::{Trace, Var};
@@ -82,7 +85,14 @@ use crate::nn::init::{Init, sub_seed};
 #[cfg(feature = "std")]
 use crate::nn::params::{ParameterLeaf, ParameterLeafMut, Parameters};
 use crate::ops::conv::{Padding, Stride};
+#[cfg(feature = "cuda")]
+use crate::ops::cuda::{
+    CudaChannelOps, CudaElementaryOps, CudaImageOps, CudaMatrixOps, CudaRealMatrixOps, CudaRealOps,
+    CudaTensorOps,
+};
 use crate::ops::elementwise::ScalarFunction;
+#[cfg(feature = "cuda")]
+use crate::ops::functions::MapFunction;
 use crate::ops::functions::{SiluFunction, SoftplusFunction};
 use crate::product::{MatMul, MatMulTransposed};
 use crate::scalar::{RealScalar, Scalar};

@@ -46,11 +46,15 @@
 
 use alloc::vec::Vec;
 
+#[cfg(feature = "cuda")]
+use crate::autodiff::{CudaRealVarOps, CudaVarOps};
 use crate::autodiff::{Operand, Prediction, Var, record_own_unary};
 #[cfg(feature = "cuda")]
 use crate::backend::cuda::{Cuda, CudaElement};
 use crate::error::or_panic;
 use crate::ops::elementwise::FusedFunction;
+#[cfg(feature = "cuda")]
+use crate::ops::functions::MapFunction;
 use crate::ops::functions::SoftplusFunction;
 use crate::ops::reduce::first_argmax;
 use crate::scalar::RealScalar;

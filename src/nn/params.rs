@@ -31,6 +31,8 @@ use std::vec::Vec;
 
 use num_complex::Complex;
 
+#[cfg(feature = "cuda")]
+use crate::ops::cuda::CudaTensorOps;
 use crate::scalar::{RealScalar, Scalar};
 use crate::shape::{MAX_RANK, Shape};
 use crate::tensor::{Storage, Tensor};

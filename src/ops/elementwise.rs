@@ -379,61 +379,64 @@ pub fn function_pullback<T: RealScalar, S: Shape, K: Storage<T, S>, F: ScalarFun
     derivative.zip_map(y_bar, |d, g| d * g)
 }
 
-/// The methods `exp`, `ln`, `sin`, `cos`, `tanh`, `sqrt`, `sigmoid`, `powi` and `powf`,
-/// each a call of the type's own `elementary(f)` (elementwise on tensors): one list
-/// for tensors, their traced `Var`s and scalar `Var`s.
+/// An `impl` block (its header is the macro's input, attributes included) of the
+/// methods `exp`, `ln`, `sin`, `cos`, `tanh`, `sqrt`, `sigmoid`, `powi` and `powf`, each
+/// a call of the type's own `elementary(f)` (elementwise on tensors): one list for
+/// the tensors of every storage kind and their forward-mode duals.
 macro_rules! elementary_methods {
-    () => {
-        /// eˣ (elementwise on tensors).
-        #[inline(always)]
-        pub fn exp(&self) -> Self {
-            self.elementary(Elementary::Exp)
-        }
-        /// Natural logarithm (elementwise on tensors).
-        #[inline(always)]
-        pub fn ln(&self) -> Self {
-            self.elementary(Elementary::Ln)
-        }
-        /// Sine (elementwise on tensors).
-        #[inline(always)]
-        pub fn sin(&self) -> Self {
-            self.elementary(Elementary::Sin)
-        }
-        /// Cosine (elementwise on tensors).
-        #[inline(always)]
-        pub fn cos(&self) -> Self {
-            self.elementary(Elementary::Cos)
-        }
-        /// Hyperbolic tangent (elementwise on tensors).
-        #[inline(always)]
-        pub fn tanh(&self) -> Self {
-            self.elementary(Elementary::Tanh)
-        }
-        /// Square root (elementwise on tensors).
-        #[inline(always)]
-        pub fn sqrt(&self) -> Self {
-            self.elementary(Elementary::Sqrt)
-        }
-        /// Logistic sigmoid 1/(1 + e⁻ˣ) (elementwise on tensors).
-        #[inline(always)]
-        pub fn sigmoid(&self) -> Self {
-            self.elementary(Elementary::Sigmoid)
-        }
-        /// xⁿ (elementwise on tensors).
-        #[inline(always)]
-        pub fn powi(&self, n: i32) -> Self {
-            self.elementary(Elementary::Powi(n))
-        }
-        /// xᵖ for a real p (elementwise on tensors).
-        #[inline(always)]
-        pub fn powf(&self, p: T::Real) -> Self {
-            self.elementary(Elementary::Powf(p))
+    ($($impl_header:tt)*) => {
+        $($impl_header)* {
+            /// eˣ (elementwise on tensors).
+            #[inline(always)]
+            pub fn exp(&self) -> Self {
+                self.elementary(Elementary::Exp)
+            }
+            /// Natural logarithm (elementwise on tensors).
+            #[inline(always)]
+            pub fn ln(&self) -> Self {
+                self.elementary(Elementary::Ln)
+            }
+            /// Sine (elementwise on tensors).
+            #[inline(always)]
+            pub fn sin(&self) -> Self {
+                self.elementary(Elementary::Sin)
+            }
+            /// Cosine (elementwise on tensors).
+            #[inline(always)]
+            pub fn cos(&self) -> Self {
+                self.elementary(Elementary::Cos)
+            }
+            /// Hyperbolic tangent (elementwise on tensors).
+            #[inline(always)]
+            pub fn tanh(&self) -> Self {
+                self.elementary(Elementary::Tanh)
+            }
+            /// Square root (elementwise on tensors).
+            #[inline(always)]
+            pub fn sqrt(&self) -> Self {
+                self.elementary(Elementary::Sqrt)
+            }
+            /// Logistic sigmoid 1/(1 + e⁻ˣ) (elementwise on tensors).
+            #[inline(always)]
+            pub fn sigmoid(&self) -> Self {
+                self.elementary(Elementary::Sigmoid)
+            }
+            /// xⁿ (elementwise on tensors).
+            #[inline(always)]
+            pub fn powi(&self, n: i32) -> Self {
+                self.elementary(Elementary::Powi(n))
+            }
+            /// xᵖ for a real p (elementwise on tensors).
+            #[inline(always)]
+            pub fn powf(&self, p: T::Real) -> Self {
+                self.elementary(Elementary::Powf(p))
+            }
         }
     };
 }
 
-// Used by the reverse-mode `Var`s, which exist only with `std`.
-#[cfg_attr(not(feature = "std"), allow(unused_imports))]
+// Used by the GPU tensors too.
+#[cfg_attr(not(feature = "cuda"), allow(unused_imports))]
 pub(crate) use elementary_methods;
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
@@ -446,13 +449,13 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         )
     }
 
-    elementary_methods!();
-
     /// Complex conjugate elementwise (the identity on real tensors).
     pub fn conj(&self) -> Self {
         self.map(Scalar::conj)
     }
 }
+
+elementary_methods!(impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K>);
 
 macro_rules! real_valued_ops {
     ($($(#[$doc:meta])* $name:ident => $f:expr;)*) => {

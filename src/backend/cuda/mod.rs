@@ -5,8 +5,15 @@
 //! part, then its imaginary part), with the same static and dynamic shapes as the host
 //! kinds. Transfers are explicit:
 //! [`Tensor::to_device`](crate::Tensor::to_device) and
-//! [`Tensor::to_host`](crate::Tensor::to_host). Its operations carry the host names
-//! (`exp`, `+`, `matmul`, `sum_axis`, `log_softmax`, …) and launch GPU kernels:
+//! [`CudaTensorOps::to_host`](crate::ops::cuda::CudaTensorOps::to_host). Its operations
+//! carry the host names (`exp`, `+`, `matmul`, `sum_axis`, `log_softmax`, …) and launch
+//! GPU kernels. Those that the host tensors also have as inherent methods are methods
+//! of traits in the prelude ([`CudaTensorOps`](crate::ops::cuda::CudaTensorOps),
+//! [`CudaRealOps`](crate::ops::cuda::CudaRealOps), …; on `Var`s
+//! [`CudaVarOps`](crate::autodiff::CudaVarOps), …): the compiler tries inherent
+//! methods first, so a host tensor whose storage kind is inferred later in the
+//! function finds the host's method of a name, as it does without the `cuda` feature.
+//!
 //!
 //! | operation | kernel |
 //! | --- | --- |

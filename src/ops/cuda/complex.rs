@@ -29,7 +29,9 @@ use cudarc::driver::CudaSlice;
 use num_complex::Complex;
 use num_traits::{One, Zero};
 
-use super::{ELEMENTARY, OnDevice, check_shapes, elementary_name, elementary_param, store, symbolic};
+use super::{
+    CudaTensorOps, ELEMENTARY, OnDevice, check_shapes, elementary_name, elementary_param, store, symbolic,
+};
 use crate::backend::cpu::Write;
 use crate::backend::cuda::{
     ComplexKernel, CudaElement, CudaError, CudaScalar, Device, Kind, Store, Sym, or_panic_cuda,
@@ -182,6 +184,10 @@ pub(crate) fn complex_kernels() -> std::vec::Vec<ComplexKernel> {
     kernels
 }
 
+/// The operations of complex GPU tensors (`Complex<f32>`, `Complex<f64>`): elementwise
+/// functions, scaling by a complex factor, the products (Hadamard, aᴴb, aᵀb) and the
+/// parts (`re`, `im`, `conj`, `abs`, `norm_sqr`).
+#[fluxion_derive::extension_trait(CudaComplexOps)]
 impl<T: CudaElement, S: Shape> OnDevice<Complex<T>, S>
 where
     Complex<T>: CudaScalar<Part = T>,
@@ -214,8 +220,6 @@ where
     pub fn elementary(&self, f: Elementary<T>) -> Self {
         self.complex_map(elementary_kernel(f), &[Complex::new(elementary_param(&f), T::zero())])
     }
-
-    elementary_methods!();
 
     /// Multiplies every element by the complex `factor`, into a new tensor.
     #[must_use = "`scale` returns the scaled tensor and leaves `self` as it is"]
@@ -288,6 +292,14 @@ where
     }
 }
 
+elementary_methods!(
+    /// eˣ, ln, sin, cos, tanh, √, the sigmoid and powers of complex GPU tensors (principal
+    /// branches), each a generated kernel.
+    #[fluxion_derive::extension_trait(CudaComplexElementaryOps)]
+impl<T: CudaElement, S: Shape> OnDevice<Complex<T>, S> where Complex<T>: CudaScalar<Part = T>,);
+
+/// Row scaling of complex GPU matrices.
+#[fluxion_derive::extension_trait(CudaComplexMatrixOps)]
 impl<T: CudaElement, R: Dim, C: Dim> OnDevice<Complex<T>, (R, C)>
 where
     Complex<T>: CudaScalar<Part = T>,

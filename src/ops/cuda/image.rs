@@ -10,7 +10,7 @@
 //! is Ū folded back onto the images. Max pooling and its pullback, and the bias per
 //! channel, are kernels of their own; `flatten_images` only relabels the shape.
 
-use super::{OnDevice, add_rows_kernel, check_shapes, gemm_into, store, sum_kernel};
+use super::{CudaTensorOps, OnDevice, add_rows_kernel, check_shapes, gemm_into, store, sum_kernel};
 use crate::backend::cpu::Write;
 use crate::backend::cuda::{
     ConvGeometry, CudaElement, PoolGeometry, col2im, im2col, max_pool, max_pool_pullback, max_pool_push,
@@ -66,6 +66,8 @@ fn unfold<T: CudaElement, S: Shape>(x: &OnDevice<T, S>, geometry: ConvGeometry) 
     OnDevice::new((Dyn(geometry.positions()), Dyn(geometry.taps())), |cols| im2col(x.slice(), cols, geometry))
 }
 
+/// Convolution, max pooling and flattening of GPU image batches `[B, C, H, W]`.
+#[fluxion_derive::extension_trait(CudaImageOps)]
 impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize> Images<T, B, C, H, W> {
     /// The valid cross-correlation with `kernels` (stride 1, no padding); the output
     /// size `(H − KH + 1, W − KW + 1)` is checked at compile time.
@@ -189,6 +191,8 @@ impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize> Ima
     }
 }
 
+/// A per-channel bias added to GPU image batches.
+#[fluxion_derive::extension_trait(CudaChannelOps)]
 impl<T: CudaElement, B: Dim, C: Dim, H: Dim, W: Dim> OnDevice<T, (B, C, H, W)> {
     /// y_{b c i j} = x_{b c i j} + b_c: a bias per channel.
     ///

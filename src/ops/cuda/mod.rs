@@ -52,11 +52,14 @@ mod image;
 
 pub(crate) use complex::complex_kernels;
 pub use complex::{
-    RealValued, complex_elementary_pullback, complex_elementary_push, complex_fill_pullback,
-    complex_hadamard_pullback, complex_scaled_pullback, conj_pullback, real_valued_pullback,
-    real_valued_push, sum_of_products_pullback,
+    CudaComplexElementaryOps, CudaComplexMatrixOps, CudaComplexOps, RealValued, complex_elementary_pullback,
+    complex_elementary_push, complex_fill_pullback, complex_hadamard_pullback, complex_scaled_pullback,
+    conj_pullback, real_valued_pullback, real_valued_push, sum_of_products_pullback,
 };
-pub use image::{add_channels_pullback, conv2d_pullback, max_pool2d_pullback, max_pool2d_push};
+pub use image::{
+    CudaChannelOps, CudaImageOps, add_channels_pullback, conv2d_pullback, max_pool2d_pullback,
+    max_pool2d_push,
+};
 
 /// A device tensor of GPU operations: the element type and shape stay, the storage is
 /// [`Cuda`].
@@ -436,6 +439,7 @@ fn one_line(n: usize) -> AxisSplit {
 /// each real part alike (sums, differences, real scaling, reductions by Σ, layout).
 /// A complex element is two parts, re then im; these operations read a complex
 /// tensor's buffer as a real one with a trailing axis of two.
+#[fluxion_derive::extension_trait(CudaTensorOps)]
 impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
     /// A tensor of `shape` on the GPU whose buffer of parts `fill` writes in full.
     fn try_new(
@@ -821,8 +825,131 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
         let () = <S as SameElementCount<(Const<N>,)>>::CHECK;
         self.relabelled()
     }
+
+    /// Concatenation with `other` along `AXIS`; an error names both shapes when
+    /// another axis differs.
+    pub fn try_concat<const AXIS: usize, B: Dim, C: Dim>(
+        &self,
+        axis: Axis<AXIS>,
+        other: &OnDevice<T, S::Replaced<B>>,
+    ) -> Result<OnDevice<T, S::Replaced<C>>, ShapeError>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: AddsUpTo<B, C>,
+    {
+        let () = <S::Axis as AddsUpTo<B, C>>::CHECK;
+        self.join_along(axis, other)
+    }
+
+    /// [`Self::try_concat`] once the static lengths are known to agree (its callers
+    /// check them).
+    pub(crate) fn join_along<const AXIS: usize, B: Dim, C: Dim>(
+        &self,
+        _: Axis<AXIS>,
+        other: &OnDevice<T, S::Replaced<B>>,
+    ) -> Result<OnDevice<T, S::Replaced<C>>, ShapeError>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: AddsUpTo<B, C>,
+    {
+        let (lhs, rhs) = (self.dims(), other.dims());
+        check_concat(AXIS, lhs, rhs)?;
+        let out_shape =
+            self.shape().replaced(self.shape().axis_dim().add_dims(S::axis_of_replaced(&other.shape())));
+        let (outer, len_a, inner) = self.parts_split(AXIS);
+        let len_b = rhs.as_slice()[AXIS];
+        let total = len_a + len_b;
+        Ok(OnDevice::new(out_shape, |out| {
+            let at = |len, start| AxisRange { len, start };
+            copy_block(
+                self.slice(),
+                out,
+                (outer, len_a, inner),
+                at(len_a, 0),
+                at(total, 0),
+                Store::Overwrite,
+            )?;
+            copy_block(
+                other.slice(),
+                out,
+                (outer, len_b, inner),
+                at(len_b, 0),
+                at(total, len_a),
+                Store::Overwrite,
+            )
+        }))
+    }
+
+    /// [`Tensor::try_concat`] that panics on a mismatch.
+    #[track_caller]
+    pub fn concat<const AXIS: usize, B: Dim, C: Dim>(
+        &self,
+        axis: Axis<AXIS>,
+        other: &OnDevice<T, S::Replaced<B>>,
+    ) -> OnDevice<T, S::Replaced<C>>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: AddsUpTo<B, C>,
+    {
+        let () = <S::Axis as AddsUpTo<B, C>>::CHECK;
+        or_panic(self.join_along(axis, other))
+    }
+
+    /// The slice `[START, START + LEN)` along `AXIS`; an error names the axis and the
+    /// slice when it does not fit (a `Dyn` axis).
+    pub fn try_narrow<const AXIS: usize, const START: usize, const LEN: usize>(
+        &self,
+    ) -> Result<OnDevice<T, S::Replaced<Const<LEN>>>, ShapeError>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: FitsSlice<START, LEN>,
+    {
+        let () = <S::Axis as FitsSlice<START, LEN>>::CHECK;
+        self.window_along::<AXIS, START, LEN>()
+    }
+
+    /// [`Self::try_narrow`] once the static lengths are known to agree (its callers
+    /// check them).
+    pub(crate) fn window_along<const AXIS: usize, const START: usize, const LEN: usize>(
+        &self,
+    ) -> Result<OnDevice<T, S::Replaced<Const<LEN>>>, ShapeError>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: FitsSlice<START, LEN>,
+    {
+        if !self.shape().axis_dim().fits() {
+            return Err(ShapeError::new(
+                "narrow",
+                self.dims(),
+                crate::shape::Dims::new(&[START, LEN]),
+                "the slice [start, len] must fit inside the axis",
+            ));
+        }
+        let (outer, len, inner) = self.parts_split(AXIS);
+        Ok(OnDevice::new(self.shape().replaced(Const::<LEN>), |out| {
+            let (from, to) = (AxisRange { len, start: START }, AxisRange { len: LEN, start: 0 });
+            copy_block(self.slice(), out, (outer, LEN, inner), from, to, Store::Overwrite)
+        }))
+    }
+
+    /// [`Tensor::try_narrow`] that panics when the slice does not fit.
+    #[track_caller]
+    pub fn narrow<const AXIS: usize, const START: usize, const LEN: usize>(
+        &self,
+    ) -> OnDevice<T, S::Replaced<Const<LEN>>>
+    where
+        S: HasAxis<AXIS>,
+        S::Axis: FitsSlice<START, LEN>,
+    {
+        let () = <S::Axis as FitsSlice<START, LEN>>::CHECK;
+        or_panic(self.window_along::<AXIS, START, LEN>())
+    }
 }
 
+/// The operations of real GPU tensors (`f32`, `f64`): elementwise functions by
+/// generated kernels, Hadamard and inner products, maxima, softmax and logsumexp, and
+/// the complex views (`re`, `im`, `conj`), trivial on real data.
+#[fluxion_derive::extension_trait(CudaRealOps)]
 impl<T: CudaElement, S: Shape> OnDevice<T, S> {
     /// `out = f(self)` for a kernel of one elementwise input.
     #[track_caller]
@@ -841,21 +968,9 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
         self.unary(elementary_kernel(f), &[elementary_param(&f)])
     }
 
-    elementary_methods!();
-
     /// max(x, 0) elementwise.
     pub fn relu(&self) -> Self {
         self.unary(relu_kernel(), &[])
-    }
-
-    /// `f` applied to every element, by a kernel generated from `f`'s definition.
-    ///
-    /// # Panics
-    /// When `f` cannot be recorded on symbols (it compares values, say): the message
-    /// names `f`'s type and what it asked.
-    #[track_caller]
-    pub fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
-        self.unary(function_kernel(f), &[])
     }
 
     /// Multiplies every element by `factor`, into a new tensor.
@@ -1006,127 +1121,14 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
     }
 }
 
-impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
-    /// Concatenation with `other` along `AXIS`; an error names both shapes when
-    /// another axis differs.
-    pub fn try_concat<const AXIS: usize, B: Dim, C: Dim>(
-        &self,
-        axis: Axis<AXIS>,
-        other: &OnDevice<T, S::Replaced<B>>,
-    ) -> Result<OnDevice<T, S::Replaced<C>>, ShapeError>
-    where
-        S: HasAxis<AXIS>,
-        S::Axis: AddsUpTo<B, C>,
-    {
-        let () = <S::Axis as AddsUpTo<B, C>>::CHECK;
-        self.join_along(axis, other)
-    }
+elementary_methods!(
+    /// eˣ, ln, sin, cos, tanh, √, the sigmoid and powers of real GPU tensors, each a kernel
+    /// generated from the function's definition.
+    #[fluxion_derive::extension_trait(CudaElementaryOps)]
+impl<T: CudaElement, S: Shape> OnDevice<T, S>);
 
-    /// [`Self::try_concat`] once the static lengths are known to agree (its callers
-    /// check them).
-    pub(crate) fn join_along<const AXIS: usize, B: Dim, C: Dim>(
-        &self,
-        _: Axis<AXIS>,
-        other: &OnDevice<T, S::Replaced<B>>,
-    ) -> Result<OnDevice<T, S::Replaced<C>>, ShapeError>
-    where
-        S: HasAxis<AXIS>,
-        S::Axis: AddsUpTo<B, C>,
-    {
-        let (lhs, rhs) = (self.dims(), other.dims());
-        check_concat(AXIS, lhs, rhs)?;
-        let out_shape =
-            self.shape().replaced(self.shape().axis_dim().add_dims(S::axis_of_replaced(&other.shape())));
-        let (outer, len_a, inner) = self.parts_split(AXIS);
-        let len_b = rhs.as_slice()[AXIS];
-        let total = len_a + len_b;
-        Ok(OnDevice::new(out_shape, |out| {
-            let at = |len, start| AxisRange { len, start };
-            copy_block(
-                self.slice(),
-                out,
-                (outer, len_a, inner),
-                at(len_a, 0),
-                at(total, 0),
-                Store::Overwrite,
-            )?;
-            copy_block(
-                other.slice(),
-                out,
-                (outer, len_b, inner),
-                at(len_b, 0),
-                at(total, len_a),
-                Store::Overwrite,
-            )
-        }))
-    }
-
-    /// [`Tensor::try_concat`] that panics on a mismatch.
-    #[track_caller]
-    pub fn concat<const AXIS: usize, B: Dim, C: Dim>(
-        &self,
-        axis: Axis<AXIS>,
-        other: &OnDevice<T, S::Replaced<B>>,
-    ) -> OnDevice<T, S::Replaced<C>>
-    where
-        S: HasAxis<AXIS>,
-        S::Axis: AddsUpTo<B, C>,
-    {
-        let () = <S::Axis as AddsUpTo<B, C>>::CHECK;
-        or_panic(self.join_along(axis, other))
-    }
-
-    /// The slice `[START, START + LEN)` along `AXIS`; an error names the axis and the
-    /// slice when it does not fit (a `Dyn` axis).
-    pub fn try_narrow<const AXIS: usize, const START: usize, const LEN: usize>(
-        &self,
-    ) -> Result<OnDevice<T, S::Replaced<Const<LEN>>>, ShapeError>
-    where
-        S: HasAxis<AXIS>,
-        S::Axis: FitsSlice<START, LEN>,
-    {
-        let () = <S::Axis as FitsSlice<START, LEN>>::CHECK;
-        self.window_along::<AXIS, START, LEN>()
-    }
-
-    /// [`Self::try_narrow`] once the static lengths are known to agree (its callers
-    /// check them).
-    pub(crate) fn window_along<const AXIS: usize, const START: usize, const LEN: usize>(
-        &self,
-    ) -> Result<OnDevice<T, S::Replaced<Const<LEN>>>, ShapeError>
-    where
-        S: HasAxis<AXIS>,
-        S::Axis: FitsSlice<START, LEN>,
-    {
-        if !self.shape().axis_dim().fits() {
-            return Err(ShapeError::new(
-                "narrow",
-                self.dims(),
-                crate::shape::Dims::new(&[START, LEN]),
-                "the slice [start, len] must fit inside the axis",
-            ));
-        }
-        let (outer, len, inner) = self.parts_split(AXIS);
-        Ok(OnDevice::new(self.shape().replaced(Const::<LEN>), |out| {
-            let (from, to) = (AxisRange { len, start: START }, AxisRange { len: LEN, start: 0 });
-            copy_block(self.slice(), out, (outer, LEN, inner), from, to, Store::Overwrite)
-        }))
-    }
-
-    /// [`Tensor::try_narrow`] that panics when the slice does not fit.
-    #[track_caller]
-    pub fn narrow<const AXIS: usize, const START: usize, const LEN: usize>(
-        &self,
-    ) -> OnDevice<T, S::Replaced<Const<LEN>>>
-    where
-        S: HasAxis<AXIS>,
-        S::Axis: FitsSlice<START, LEN>,
-    {
-        let () = <S::Axis as FitsSlice<START, LEN>>::CHECK;
-        or_panic(self.window_along::<AXIS, START, LEN>())
-    }
-}
-
+/// The outer product of GPU vectors.
+#[fluxion_derive::extension_trait(CudaVectorOps)]
 impl<T: CudaScalar, M: Dim> OnDevice<T, (M,)> {
     /// a ⊗ b → the M×N matrix aᵢbⱼ, not conjugated (cuBLAS, inner size 1).
     pub fn outer<N: Dim>(&self, other: &OnDevice<T, (N,)>) -> OnDevice<T, (M, N)> {
@@ -1145,10 +1147,15 @@ impl<T: CudaScalar, M: Dim> OnDevice<T, (M,)> {
 }
 
 #[diagnostic::do_not_recommend]
+/// `f` applied to every element, by a kernel generated from `f`'s definition.
+///
+/// # Panics
+/// When `f` cannot be recorded on symbols (it compares values, say): the message names
+/// `f`'s type and what it asked.
 impl<T: CudaElement, S: Shape> MapFunction for OnDevice<T, S> {
     #[track_caller]
     fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
-        OnDevice::<T, S>::map_function(self, f)
+        self.unary(function_kernel(f), &[])
     }
 }
 
@@ -1203,6 +1210,8 @@ impl<T: CudaScalar, S: Shape> core::fmt::Debug for OnDevice<T, S> {
     }
 }
 
+/// Row scaling and normalisation of real GPU matrices.
+#[fluxion_derive::extension_trait(CudaRealMatrixOps)]
 impl<T: CudaElement, R: Dim, C: Dim> OnDevice<T, (R, C)> {
     /// yᵢⱼ = xᵢⱼ·gⱼ: every row multiplied by `row` elementwise; an error names both
     /// shapes when a dynamic column count differs.
@@ -1250,6 +1259,7 @@ impl<T: CudaElement, R: Dim, C: Dim> OnDevice<T, (R, C)> {
 }
 
 /// Row operations of every element type: a complex row is its parts in a row.
+#[fluxion_derive::extension_trait(CudaMatrixOps)]
 impl<T: CudaScalar, R: Dim, C: Dim> OnDevice<T, (R, C)> {
     /// yᵢⱼ = xᵢⱼ + bⱼ: `row` added to every row; an error names both shapes when a
     /// dynamic column count differs.
