@@ -96,3 +96,45 @@ fn definition(method: &ImplItemFn) -> ImplItemFn {
         ..method.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::expand;
+    use syn::{File, ImplItem, Item};
+
+    fn expanded(attr: &str, item: &str) -> File {
+        let tokens = expand(attr.parse().expect("tokens"), item.parse().expect("tokens"));
+        syn::parse2(tokens).expect("the expansion parses as items")
+    }
+
+    /// The public method goes to the trait (its docs and `must_use` to the declaration,
+    /// `track_caller` to the implementation); the private helper stays inherent.
+    #[test]
+    fn public_methods_move_to_the_trait() {
+        let file = expanded(
+            "Ops",
+            "/// Operations.\nimpl<T: Copy> Wrapper<T> {\n/// Doubled.\n#[must_use]\n#[track_caller]\n\
+             pub fn doubled(&self) -> Self { self.helper() }\nfn helper(&self) -> Self { *self }\n}",
+        );
+        let [Item::Trait(declared), Item::Impl(implemented), Item::Impl(inherent)] = &file.items[..] else {
+            panic!("expected a trait, its impl and an inherent block: {:?}", file.items.len());
+        };
+        assert_eq!(declared.ident, "Ops");
+        assert!(declared.attrs.iter().any(|a| a.path().is_ident("doc")));
+        let syn::TraitItem::Fn(doubled) = &declared.items[0] else { panic!("a method") };
+        let names: Vec<_> = doubled.attrs.iter().map(|a| a.path().get_ident().unwrap().to_string()).collect();
+        assert_eq!(names, ["doc", "must_use"]);
+        assert!(implemented.trait_.is_some());
+        let ImplItem::Fn(body) = &implemented.items[0] else { panic!("a method") };
+        let names: Vec<_> = body.attrs.iter().map(|a| a.path().get_ident().unwrap().to_string()).collect();
+        assert_eq!(names, ["track_caller"]);
+        assert!(matches!(body.vis, syn::Visibility::Inherited));
+        assert!(inherent.trait_.is_none() && inherent.items.len() == 1);
+    }
+
+    #[test]
+    fn a_trait_impl_is_refused() {
+        let tokens = expand("Ops".parse().unwrap(), "impl Clone for W { }".parse().unwrap());
+        assert!(tokens.to_string().contains("compile_error"), "{tokens}");
+    }
+}

@@ -714,7 +714,11 @@ where
     }
 }
 
-elementary_methods!(impl<T: CudaElement, S: Shape> CudaDual<Complex<T>, S> where Complex<T>: CudaScalar<Part = T>,);
+elementary_methods!(
+    impl<T: CudaElement, S: Shape> CudaDual<Complex<T>, S>
+    where
+        Complex<T>: CudaScalar<Part = T>
+);
 
 impl<T: CudaElement, R: Dim, C: Dim> CudaDual<Complex<T>, (R, C)>
 where
@@ -1130,7 +1134,8 @@ elementary_methods!(
     /// The rules of eˣ, ln, sin, cos, tanh, √, the sigmoid and powers of traced real GPU
     /// tensors: x̄ = f′(x)·ȳ.
     #[fluxion_derive::extension_trait(CudaElementaryVarOps)]
-impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>>);
+    impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>>
+);
 
 /// The rule of the outer product of traced GPU vectors.
 #[fluxion_derive::extension_trait(CudaVectorVarOps)]
@@ -1642,7 +1647,10 @@ elementary_methods!(
     /// The rules of eˣ, ln, sin, cos, tanh, √, the sigmoid and powers of traced complex GPU
     /// tensors: x̄ = conj(f′(x))·ȳ.
     #[fluxion_derive::extension_trait(CudaComplexElementaryVarOps)]
-impl<T: CudaElement, S: Shape> Var<OnDevice<Complex<T>, S>> where Complex<T>: CudaScalar<Part = T>,);
+    impl<T: CudaElement, S: Shape> Var<OnDevice<Complex<T>, S>>
+    where
+        Complex<T>: CudaScalar<Part = T>
+);
 
 /// The rule of row scaling of traced complex GPU matrices.
 #[fluxion_derive::extension_trait(CudaComplexMatrixVarOps)]

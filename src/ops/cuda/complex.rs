@@ -296,7 +296,10 @@ elementary_methods!(
     /// eˣ, ln, sin, cos, tanh, √, the sigmoid and powers of complex GPU tensors (principal
     /// branches), each a generated kernel.
     #[fluxion_derive::extension_trait(CudaComplexElementaryOps)]
-impl<T: CudaElement, S: Shape> OnDevice<Complex<T>, S> where Complex<T>: CudaScalar<Part = T>,);
+    impl<T: CudaElement, S: Shape> OnDevice<Complex<T>, S>
+    where
+        Complex<T>: CudaScalar<Part = T>
+);
 
 /// Row scaling of complex GPU matrices.
 #[fluxion_derive::extension_trait(CudaComplexMatrixOps)]

@@ -1125,7 +1125,8 @@ elementary_methods!(
     /// eˣ, ln, sin, cos, tanh, √, the sigmoid and powers of real GPU tensors, each a kernel
     /// generated from the function's definition.
     #[fluxion_derive::extension_trait(CudaElementaryOps)]
-impl<T: CudaElement, S: Shape> OnDevice<T, S>);
+    impl<T: CudaElement, S: Shape> OnDevice<T, S>
+);
 
 /// The outer product of GPU vectors.
 #[fluxion_derive::extension_trait(CudaVectorOps)]
