@@ -1178,6 +1178,59 @@ fn named_elementwise_functions_match_their_formulas_and_derivatives() {
     assert!(Vector::<f64, 1>::from_array([f64::NAN]).softplus()[[0]].is_nan());
 }
 
+/// The trigonometric, error and rounding functions of tensors: each element is the
+/// scalar function's, the gradients match finite differences (away from the
+/// rounding functions' jumps, where their derivative is 0), and forward mode agrees.
+#[test]
+fn trigonometric_error_and_rounding_functions_of_tensors() {
+    let x: M23 = static_tensor(&[0.3, -1.7, 2.4, -0.45, 0.8, 1.25]);
+    let inside: M23 = x.scale(0.35); // |x| < 1 for asin and acos
+    // Each element is the scalar function's, to rounding (`tan` is sin/cos).
+    let elementwise = |y: M23, f: fn(f64) -> f64, of: &M23| {
+        for (got, v) in y.iter().zip(of.iter()) {
+            let want = f(*v);
+            assert!((got - want).abs() <= 1e-15 * want.abs().max(1.0), "{got} vs {want} at {v}");
+        }
+    };
+    elementwise(x.tan(), f64::tan, &x);
+    elementwise(x.atan(), |v| v.atan2(1.0), &x);
+    elementwise(x.erf(), |v| RealScalar::erf(v), &x);
+    elementwise(x.erfc(), |v| RealScalar::erfc(v), &x);
+    elementwise(x.floor(), f64::floor, &x);
+    elementwise(x.ceil(), f64::ceil, &x);
+    elementwise(x.round(), f64::round, &x);
+    elementwise(x.trunc(), f64::trunc, &x);
+    elementwise(x.fract(), f64::fract, &x);
+    elementwise(inside.asin(), f64::asin, &inside);
+    elementwise(inside.acos(), f64::acos, &inside);
+    // Half away from zero, as Rust's `round` (PyTorch rounds half to even).
+    let halves: V3 = Vector::from_array([0.5, -2.5, 1.5]);
+    assert_eq!(halves.round().to_array(), [1.0, -3.0, 2.0]);
+
+    ok("tan", check_vjp(|x: Var<M23>| x.tan(), &x, f64_opts()));
+    ok("atan", check_vjp(|x: Var<M23>| x.atan(), &x, f64_opts()));
+    ok("asin", check_vjp(|x: Var<M23>| x.asin(), &inside, f64_opts()));
+    ok("acos", check_vjp(|x: Var<M23>| x.acos(), &inside, f64_opts()));
+    ok("erf", check_vjp(|x: Var<M23>| x.erf(), &x, f64_opts()));
+    ok("erfc", check_vjp(|x: Var<M23>| x.erfc(), &x, f64_opts()));
+    ok("fract", check_vjp(|x: Var<M23>| x.fract(), &x, f64_opts()));
+    let rounded = |x: Var<M23>| &(&x.floor() + &x.ceil()) + &(&x.round() + &x.trunc());
+    ok("rounding", check_vjp(|x: Var<M23>| rounded(x.clone()).hadamard(&x), &x, f64_opts()));
+    assert!(grad(|x: Var<M23>| rounded(x).sum(), &x).iter().all(|&g| g == 0.0));
+
+    // Forward mode (tensors of duals) gives the reverse-mode directional derivative.
+    let v: M23 = static_tensor(&[0.3, -1.0, 0.5, 2.0, -0.7, 1.1]);
+    let f = |x: Var<M23>| (&x.erf().hadamard(&x.floor()) + &x.atan().hadamard(&x.fract())).sum();
+    let reverse = grad(f, &x);
+    let (_, forward) = jvp(
+        |x: Matrix<Dual<f64>, 2, 3>| (&x.erf().hadamard(&x.floor()) + &x.atan().hadamard(&x.fract())).sum(),
+        &x,
+        &v,
+    );
+    let directional: f64 = reverse.iter().zip(v.iter()).map(|(g, v)| g * v).sum();
+    assert!((forward - directional).abs() < 1e-14, "{forward} vs {directional}");
+}
+
 /// A traced scalar's `map_function` takes its written derivative also when its
 /// elements are duals (a Hessian through it), as a tensor's does.
 #[test]

@@ -420,6 +420,22 @@ impl<T: RealScalar, const N: usize> RealScalar for Dual<T, N> {
         let slope = T::from_f64(-core::f64::consts::FRAC_2_SQRT_PI) * (-self.value * self.value).exp();
         Dual { value: self.value.erfc(), tangent: self.tangent.map(|t| slope * t) }
     }
+    /// ⌊x⌋, with tangent 0 (piecewise constant).
+    fn floor(self) -> Self {
+        Dual::constant(self.value.floor())
+    }
+    /// ⌈x⌉, with tangent 0.
+    fn ceil(self) -> Self {
+        Dual::constant(self.value.ceil())
+    }
+    /// x rounded half away from zero, with tangent 0.
+    fn round(self) -> Self {
+        Dual::constant(self.value.round())
+    }
+    /// x rounded toward zero, with tangent 0.
+    fn trunc(self) -> Self {
+        Dual::constant(self.value.trunc())
+    }
     fn select_positive(condition: Self, positive: Self, otherwise: Self) -> Self {
         let choose = |a: T, b: T| T::select_positive(condition.value, a, b);
         Dual {

@@ -2577,12 +2577,44 @@ extremum_rule!(Maximum, true);
 extremum_rule!(Minimum, false);
 
 /// The rules of real functions of one real scalar, each with its derivative f′(x, y)
-/// (y = f(x)): ẏ = f′·ẋ and x̄ = f′·ȳ.
+/// (y = f(x)): ẏ = f′·ẋ and x̄ = f′·ȳ. Each is also a [`ScalarFunction`], so the
+/// tensors' elementwise methods of the same names (`x.erf()`, `x.floor()`, …: see
+/// [`ElementwiseFunctions`](crate::ops::functions::ElementwiseFunctions)) map it, on
+/// the host and in generated GPU kernels, and a tensor's rule is its map.
 macro_rules! real_function_rules {
     ($($(#[$doc:meta])* $rule:ident: |$x:ident, $y:ident| $value:expr, $derivative:expr;)+) => {$(
         $(#[$doc])*
         #[derive(Clone, Copy, Debug)]
         pub struct $rule;
+
+        impl ScalarFunction for $rule {
+            #[inline(always)]
+            fn value<T: RealScalar>(&self, $x: T) -> T {
+                $value
+            }
+            #[inline(always)]
+            #[allow(unused_variables)] // a derivative reads x or y
+            fn derivative<T: RealScalar>(&self, $x: T, $y: T) -> T {
+                $derivative
+            }
+        }
+
+        #[diagnostic::do_not_recommend]
+        impl<T: RealScalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for $rule {
+            type Output = Tensor<T, S, K>;
+            #[inline(always)]
+            fn value(&self, x: &Self::Output) -> Self::Output {
+                FunctionMap(*self).value(x)
+            }
+            #[inline(always)]
+            fn push(&self, x: &Self::Output, y: &Self::Output, x_dot: &Self::Output) -> Self::Output {
+                FunctionMap(*self).push(x, y, x_dot)
+            }
+            #[inline(always)]
+            fn pull(&self, x: &Self::Output, y: &Self::Output, y_bar: &Self::Output) -> Self::Output {
+                FunctionMap(*self).pull(x, y, y_bar)
+            }
+        }
 
         #[diagnostic::do_not_recommend]
         impl<T: RealScalar> UnaryRule<T> for $rule {
@@ -2619,6 +2651,16 @@ real_function_rules! {
     ErrorFunction: |x, y| x.erf(), T::from_f64(core::f64::consts::FRAC_2_SQRT_PI) * (-(x * x)).exp();
     /// erfc x = 1 − erf x: f′ = −2/√π·e^(−x²).
     ComplementaryErrorFunction: |x, y| x.erfc(), T::from_f64(-core::f64::consts::FRAC_2_SQRT_PI) * (-(x * x)).exp();
+    /// ⌊x⌋: f′ = 0 (piecewise constant; its jumps have no derivative).
+    Floor: |x, y| x.floor(), T::zero();
+    /// ⌈x⌉: f′ = 0.
+    Ceiling: |x, y| x.ceil(), T::zero();
+    /// x rounded half away from zero: f′ = 0.
+    Rounding: |x, y| x.round(), T::zero();
+    /// x rounded toward zero: f′ = 0.
+    Truncation: |x, y| x.trunc(), T::zero();
+    /// x − trunc(x): f′ = 1 (between its jumps).
+    FractionalPart: |x, y| x.fract(), T::one();
 }
 
 /// The rules of the float functions that `f32` and `f64` have and `RealScalar` does
@@ -2688,16 +2730,6 @@ float_function_rules! {
     /// The sign of x (±1, or NaN): f′ = 0, as JAX and PyTorch take it (its jump at
     /// 0 has no derivative).
     Sign: |x, y| Float::signum(x), 0.0;
-    /// ⌊x⌋: f′ = 0 (piecewise constant; its jumps have no derivative).
-    Floor: |x, y| Float::floor(x), 0.0;
-    /// ⌈x⌉: f′ = 0.
-    Ceiling: |x, y| Float::ceil(x), 0.0;
-    /// x rounded half away from zero: f′ = 0.
-    Rounding: |x, y| Float::round(x), 0.0;
-    /// x rounded toward zero: f′ = 0.
-    Truncation: |x, y| Float::trunc(x), 0.0;
-    /// x − trunc(x): f′ = 1 (between its jumps).
-    FractionalPart: |x, y| Float::fract(x), 1.0;
 }
 
 /// The Euclidean remainder r = a mod b (0 ≤ r < |b|) of `f32`/`f64` scalars

@@ -10,6 +10,10 @@
 //! | `leaky_relu(a)` | x for x > 0, a·x otherwise | 1 for x > 0, a otherwise (a at 0, as PyTorch) |
 //! | `clamp(low, high)` | min(max(x, low), high) | 1 on the closed interval [low, high], 0 outside and at NaN (as PyTorch) |
 //! | `maximum(&y)`, `minimum(&y)` | the larger (smaller) element of two tensors | the picked element's: half of each on a tie (as PyTorch and JAX), a NaN's |
+//! | `tan()`, `atan()`, `asin()`, `acos()` | the trigonometric functions and their inverses | 1 + tan² x, 1/(1 + x²), ±1/√(1 − x²) |
+//! | `erf()`, `erfc()` | the error function and 1 − erf x (accurate near erf x = 1) | ±(2/√π)·e^(−x²) |
+//! | `floor()`, `ceil()`, `round()`, `trunc()` | rounding (`round`: half away from zero, as Rust's) | 0, as JAX and PyTorch take it |
+//! | `fract()` | x − trunc(x) | 1 |
 //!
 //! The bounds and the slope are `f64` for tensors of any real element type. On the
 //! GPU each distinct value of one is part of its kernel's formula: a new value
@@ -33,6 +37,7 @@
 
 #[cfg(feature = "std")]
 use crate::autodiff::Var;
+use crate::autodiff::rules;
 use crate::ops::elementwise::{Fusable, FusedFunction, ScalarFunction};
 use crate::scalar::RealScalar;
 use crate::shape::Shape;
@@ -167,11 +172,52 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> MapFunction for Var<Tensor<T, S,
     }
 }
 
+/// Methods of [`ElementwiseFunctions`] that map one of static mode's real-function
+/// rules (each a [`ScalarFunction`]: the same definition and derivative in every mode).
+macro_rules! rule_methods {
+    ($($(#[$doc:meta])* $method:ident => $rule:ident;)+) => {$(
+        $(#[$doc])*
+        fn $method(&self) -> Self
+        where
+            Self: MapFunction,
+        {
+            self.map_function(rules::$rule)
+        }
+    )+};
+}
+
 /// The named elementwise functions (see the module docs), for every kind of tensor
 /// (in the prelude). Each method asks what it applies (a [`MapFunction`] or a
 /// [`Fusable`]), so a call on complex data is an error saying that it needs real
 /// data.
 pub trait ElementwiseFunctions: Sized {
+    rule_methods! {
+        /// tan x elementwise; its derivative 1 + tan² x.
+        tan => Tan;
+        /// atan x elementwise, in (−π/2, π/2); its derivative 1/(1 + x²).
+        atan => ArcTan;
+        /// asin x elementwise for |x| ≤ 1; its derivative 1/√(1 − x²).
+        asin => ArcSin;
+        /// acos x elementwise for |x| ≤ 1; its derivative −1/√(1 − x²).
+        acos => ArcCos;
+        /// The error function erf x elementwise; its derivative (2/√π)·e^(−x²).
+        erf => ErrorFunction;
+        /// erfc x = 1 − erf x elementwise, accurate where erf x is near 1; its
+        /// derivative −(2/√π)·e^(−x²).
+        erfc => ComplementaryErrorFunction;
+        /// ⌊x⌋ elementwise; its derivative 0 (as JAX and PyTorch take it).
+        floor => Floor;
+        /// ⌈x⌉ elementwise; its derivative 0.
+        ceil => Ceiling;
+        /// x rounded half away from zero elementwise (Rust's `round`; PyTorch's and
+        /// NumPy's round half to even); its derivative 0.
+        round => Rounding;
+        /// x rounded toward zero elementwise; its derivative 0.
+        trunc => Truncation;
+        /// x − trunc(x) elementwise; its derivative 1.
+        fract => FractionalPart;
+    }
+
     /// softplus(x) = ln(1 + eˣ), stable at any magnitude.
     fn softplus(&self) -> Self
     where

@@ -130,6 +130,20 @@ pub trait RealScalar: Scalar<Real = Self> + PartialOrd {
     fn erfc(self) -> Self;
     /// The angle of the point (x, y) = (`other`, `self`), in (−π, π]: `y.atan2(x)`.
     fn atan2(self, other: Self) -> Self;
+    /// ⌊x⌋, the largest integer ≤ x. Piecewise constant: a dual's tangent is 0 (as
+    /// JAX and PyTorch take the derivative; its jumps have none).
+    fn floor(self) -> Self;
+    /// ⌈x⌉, the smallest integer ≥ x (a dual's tangent is 0).
+    fn ceil(self) -> Self;
+    /// x rounded to the nearest integer, half away from zero (a dual's tangent is 0).
+    fn round(self) -> Self;
+    /// x rounded toward zero (a dual's tangent is 0).
+    fn trunc(self) -> Self;
+    /// x − trunc(x), the fractional part with x's sign (a dual's tangent is ẋ).
+    #[inline(always)]
+    fn fract(self) -> Self {
+        self - self.trunc()
+    }
 
     /// tan x = sin x / cos x.
     #[inline(always)]
@@ -305,6 +319,22 @@ macro_rules! impl_real {
             #[inline(always)]
             fn atan2(self, other: $t) -> $t {
                 $atan2(self, other)
+            }
+            #[inline(always)]
+            fn floor(self) -> $t {
+                Float::floor(self)
+            }
+            #[inline(always)]
+            fn ceil(self) -> $t {
+                Float::ceil(self)
+            }
+            #[inline(always)]
+            fn round(self) -> $t {
+                Float::round(self)
+            }
+            #[inline(always)]
+            fn trunc(self) -> $t {
+                Float::trunc(self)
             }
             fn hypot(self, other: $t) -> $t {
                 $hypot(self, other)

@@ -185,6 +185,11 @@ fn emit_body(expression: &Expression, ctype: CType, inputs: &[String]) -> (Strin
                     UnaryOp::Cosh => format!("cosh{suffix}({a})"),
                     UnaryOp::Erf => format!("erf{suffix}({a})"),
                     UnaryOp::Erfc => format!("erfc{suffix}({a})"),
+                    // CUDA's `round` rounds half away from zero, as Rust's does.
+                    UnaryOp::Floor => format!("floor{suffix}({a})"),
+                    UnaryOp::Ceil => format!("ceil{suffix}({a})"),
+                    UnaryOp::Round => format!("round{suffix}({a})"),
+                    UnaryOp::Trunc => format!("trunc{suffix}({a})"),
                 }
             }
             Node::Binary(op, a, b) => {

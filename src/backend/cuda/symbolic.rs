@@ -67,6 +67,10 @@ pub(crate) enum UnaryOp {
     Cosh,
     Erf,
     Erfc,
+    Floor,
+    Ceil,
+    Round,
+    Trunc,
 }
 
 /// Functions of two values.
@@ -202,6 +206,10 @@ impl Expression {
                     UnaryOp::Cosh => v(a).cosh(),
                     UnaryOp::Erf => RealScalar::erf(v(a)),
                     UnaryOp::Erfc => RealScalar::erfc(v(a)),
+                    UnaryOp::Floor => RealScalar::floor(v(a)),
+                    UnaryOp::Ceil => RealScalar::ceil(v(a)),
+                    UnaryOp::Round => RealScalar::round(v(a)),
+                    UnaryOp::Trunc => RealScalar::trunc(v(a)),
                 },
                 Node::Binary(op, a, b) => match op {
                     BinaryOp::Add => v(a) + v(b),
@@ -583,6 +591,18 @@ impl RealScalar for Sym {
     }
     fn erfc(self) -> Sym {
         self.unary(UnaryOp::Erfc)
+    }
+    fn floor(self) -> Sym {
+        self.unary(UnaryOp::Floor)
+    }
+    fn ceil(self) -> Sym {
+        self.unary(UnaryOp::Ceil)
+    }
+    fn round(self) -> Sym {
+        self.unary(UnaryOp::Round)
+    }
+    fn trunc(self) -> Sym {
+        self.unary(UnaryOp::Trunc)
     }
     fn atan2(self, other: Sym) -> Sym {
         self.binary(BinaryOp::Atan2, other)

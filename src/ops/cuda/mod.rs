@@ -407,6 +407,21 @@ pub(crate) fn builtin_kernels() -> Vec<Kernel> {
     kernels.extend(scalar_function_kernels(functions::SiluFunction));
     kernels.extend(scalar_function_kernels(functions::LeakyReluFunction { slope: 0.01 }));
     kernels.extend(scalar_function_kernels(functions::ClampFunction { low: -1.0, high: 1.0 }));
+    // The static-mode rules that tensors map by name (`x.erf()`, `x.floor()`, …).
+    {
+        use crate::autodiff::rules::*;
+        kernels.extend(scalar_function_kernels(Tan));
+        kernels.extend(scalar_function_kernels(ArcTan));
+        kernels.extend(scalar_function_kernels(ArcSin));
+        kernels.extend(scalar_function_kernels(ArcCos));
+        kernels.extend(scalar_function_kernels(ErrorFunction));
+        kernels.extend(scalar_function_kernels(ComplementaryErrorFunction));
+        kernels.extend(scalar_function_kernels(Floor));
+        kernels.extend(scalar_function_kernels(Ceiling));
+        kernels.extend(scalar_function_kernels(Rounding));
+        kernels.extend(scalar_function_kernels(Truncation));
+        kernels.extend(scalar_function_kernels(FractionalPart));
+    }
     // The fused functions of two tensors: the cross-entropies' target terms t·log p
     // (0 where t is 0), `maximum` and `minimum`.
     kernels.extend(fused_function_kernels(crate::nn::loss::TargetTerm));
