@@ -49,12 +49,14 @@ pub fn derive_differentiable(input: TokenStream) -> TokenStream {
 /// Differentiates an ordinary function at compile time (static mode).
 ///
 /// On `fn f(…) -> Y`, generates beside it a struct `f` (on a method `m`: methods
-/// `m_grad`, …) with `value_and_grad`, `grad`, `value_and_grad_into`, `vjp`, `jvp`,
-/// `linearize`, for a function of one tensor `jacfwd` and `jacrev`, and for a
-/// function generic over its real scalar type (`fn f<T: RealScalar>`) `hvp` and
-/// `hessian`. Options:
+/// `m_grad`, …; on an associated function `g` marked `associated`: associated
+/// functions `g_grad`, …) with `value_and_grad`, `grad`, `value_and_grad_into`,
+/// `vjp`, `jvp`, `linearize`, for a function of one tensor `jacfwd` and `jacrev`,
+/// and for a function generic over its real scalar type (`fn f<T: RealScalar>`)
+/// `hvp` and `hessian`. Options:
 /// `wrt(a, b)` differentiates those parameters only; `vjp = path, jvp = path` gives
-/// the derivative by hand. The body may use `let`, operators and the primitive
+/// the derivative by hand; `associated` says the function is an associated function
+/// without `self` inside an `impl` (which the attribute cannot see). The body may use `let`, operators and the primitive
 /// methods with rules, fields, calls of other differentiable functions, `if`/`match`
 /// on plain conditions (early `return`s from their arms too) and `for` loops;
 /// anything else is a compile error naming the construct. The static-mode guide in

@@ -26,7 +26,10 @@
 //! A free function `f` gets a struct `f` beside it, whose associated functions are
 //! the companions (types and values live in different namespaces, so `use path::f;`
 //! brings both); a method `m` gets methods
-//! `m_grad`, `m_value_and_grad`, … beside it. With the tape operators' call shapes:
+//! `m_grad`, `m_value_and_grad`, … beside it, and an associated function `g`
+//! without `self`, marked `#[differentiable(associated)]`, associated functions
+//! `Type::g_grad`, `Type::g_value_and_grad`, … ([below](#methods-and-associated-functions)).
+//! With the tape operators' call shapes:
 //!
 //! | companion | gives |
 //! | --- | --- |
@@ -158,7 +161,59 @@
 //! `f`'s gradient is exact, and not through a hand-written `vjp` that is a surrogate
 //! (straight-through, clipped) somewhere inside `f`, where reverse mode then gives
 //! J·ḡ in place of Jᵀ·ḡ (forward mode stays right). No turbofish on a method's
-//! `x.m_grad(…)` there (its arguments determine the scalar).
+//! `x.m_grad(…)` or an associated function's `Self::g_grad(…)` there (its arguments
+//! determine the scalar).
+//!
+//! ## Methods and associated functions
+//!
+//! In an `impl`, a method `m(&self, …)` (or `self`) gets methods `m_grad`,
+//! `m_vjp`, … beside it, called `spring.energy_grad(&q)`; `self` is differentiated
+//! unless `wrt(…)` leaves it out. An associated function `g` without `self` gets
+//! associated functions `Type::g_grad`, `Type::g_vjp`, … beside it, the same names
+//! and signatures as a free function's `g::grad`, `g::vjp`, …: mark it
+//! `#[differentiable(associated)]`. The mark is needed because an attribute sees the
+//! function alone, not the `impl` around it: unmarked, it is taken for a free
+//! function, whose struct an `impl` cannot hold ("struct is not supported in
+//! `trait`s or `impl`s"); marked outside an `impl`, the companions find no `Self`
+//! ("cannot find type `Self` in this scope"). Inside another `#[differentiable]`
+//! body, `Self::g(x)` and `Type::g(x)` are calls like any other (a path whose
+//! next-to-last segment is capitalised is taken for a type's associated function),
+//! and `Self::g_grad(x)` is differentiated as `f::grad(x)` is (above). A derivative
+//! given by hand names its functions apart from the companions: `vjp =
+//! Self::g_pullback, jvp = Self::g_pushforward`, not `Self::g_vjp`, a companion's
+//! name.
+//!
+//! ```
+//! use fluxion::autodiff::differentiable;
+//! use fluxion::prelude::*;
+//!
+//! /// A planar arm of two unit links.
+//! struct Arm;
+//!
+//! impl Arm {
+//!     /// The tip at joint angles `q`.
+//!     #[differentiable(associated)]
+//!     fn tip(q: &Vector<f64, 2>) -> Vector<f64, 2> {
+//!         let (a, b) = (q[[0]], q[[0]] + q[[1]]);
+//!         Vector::from_array([a.cos() + b.cos(), a.sin() + b.sin()])
+//!     }
+//!
+//!     /// Half the squared distance of the tip from `target`.
+//!     #[differentiable(associated, wrt(q))]
+//!     fn reach(q: &Vector<f64, 2>, target: &Vector<f64, 2>) -> f64 {
+//!         let miss = Self::tip(q) - target;
+//!         miss.dot(&miss) * 0.5
+//!     }
+//! }
+//!
+//! let (q, target) = (Vector::from_array([0.3, 0.9]), Vector::from_array([1.0, 1.0]));
+//! let (value, gradient) = Arm::reach_value_and_grad(&q, &target);
+//! assert_eq!(value, Arm::reach(&q, &target));
+//! // The gradient is Jᵀ·(tip − target), J the tip's Jacobian.
+//! let jacobian: Matrix<f64, 2, 2> = Arm::tip_jacfwd(&q);
+//! let expected = jacobian.transpose().matmul(&(Arm::tip(&q) - target));
+//! assert!((gradient - expected).iter().all(|d| d.abs() < 1e-14));
+//! ```
 //!
 //! ## What works inside
 //!
@@ -303,16 +358,17 @@
 //! methods with no rule (the error lists how to give one).
 //! Cases the macro cannot tell from valid code, so the compiler reports them in
 //! its own words: a call of a function or method that is not `#[differentiable]`
-//! ("cannot find module or crate `helper`", or "no method named `__joint_norm`": add
-//! the attribute, or give it a rule), and a closure called on
+//! ("cannot find module or crate `helper`", "no method named `__joint_norm`", or "no
+//! function or associated item named `__record_norm`": add the attribute, or give
+//! it a rule), and a closure called on
 //! differentiated values; a method taking `self` by value of a type that is not
 //! `Copy`, called from another `#[differentiable]` function ("cannot move out of a
 //! shared reference": take `&self`); and the attribute on a method of a trait impl ("method
 //! `__joint_into_energy` is not a member of trait"): the companions are inherent
 //! items, so give the type an inherent `#[differentiable]` method and call it from
-//! the trait's. On an associated function without `self` the attribute gives
-//! "struct is not supported in `trait`s or `impl`s": make it a free function (or a
-//! method). A `#[no_derivative]` field of a differentiated struct can bound a
+//! the trait's. On an associated function without `self` the attribute needs
+//! `associated` (see [methods and associated
+//! functions](#methods-and-associated-functions)). A `#[no_derivative]` field of a differentiated struct can bound a
 //! loop (`for _ in 0..c.n`) but not enter arithmetic ("no field `scale` on type
 //! `PTangent`"): pass such a constant as a plain parameter.
 //!

@@ -114,7 +114,8 @@ pub(super) fn companion_generics(companion: &str) -> usize {
 }
 
 /// `callee(args)` (`companion` None) or its companion `callee::companion(args)` /
-/// `receiver.companion_name(args)`, with the generic arguments the call names.
+/// `receiver.companion_name(args)` / `Owner::companion_name(args)`, with the generic
+/// arguments the call names.
 fn call_expression(
     body: &Body,
     target: &CallTarget,
@@ -141,6 +142,13 @@ fn call_expression(
                 let generics = self::turbofish(generics, companion_generics(companion));
                 let companion = format_ident!("__grad{}", &companion[1..]);
                 quote!(#function::#companion #generics(#(#arguments,)* #extra))
+            }
+        },
+        Callee::Associated { owner, name } => match companion {
+            None => quote!(#owner::#name #turbofish(#(#arguments),*)),
+            Some(companion) => {
+                let companion = format_ident!("{}_{}", companion, name);
+                quote!(#owner::#companion #turbofish(#(#arguments,)* #extra))
             }
         },
         Callee::Method(name) => {

@@ -84,6 +84,9 @@ pub enum Callee {
     Function(syn::Path),
     /// `receiver.name(…)`: companions `__vjp_name` and `__jvp_name`.
     Method(Ident),
+    /// `Owner::name(…)` (`Self::name`, `Type::name`, `Type::<T>::name`), an associated
+    /// function without `self`: companions `Owner::__vjp_name` and `Owner::__jvp_name`.
+    Associated { owner: syn::Path, name: Ident },
     /// `path::to::f::grad(…)`, the gradient of a `#[differentiable]` function:
     /// companions `path::to::f::__grad_jvp`, … (`path` names `f`).
     Gradient(syn::Path),
@@ -2068,6 +2071,19 @@ impl Lowering {
             Some(syn::PathArguments::AngleBracketed(arguments)) => turbofish_arguments(Some(&arguments)),
             _ => Vec::new(),
         };
+        // `Type::g(x)`, `Self::g(x)`: an associated function (its owner capitalised, as
+        // types are; modules are not), whose companions are its siblings
+        // (`Type::__record_g`), `Self::g_grad(x)` for its gradient included.
+        if let [.., owner, _] = segments.as_slice()
+            && capitalised(owner)
+            && let Some(last) = path.segments.pop()
+        {
+            path.segments.pop_punct();
+            let callee = Callee::Associated { owner: path, name: last.into_value().ident };
+            return Ok(
+                self.push_op(OpKind::Call { callee: CallTarget { callee, generics }, args: call_args }, span)
+            );
+        }
         // `f::grad(x)`: the gradient of another `#[differentiable]` function, whose
         // own companions differentiate it (a function named `grad` called by a longer
         // path is taken for one: call it by its name alone).

@@ -7,9 +7,11 @@
 //! companions (`value_and_grad`, `grad`, `value_and_grad_into`, `vjp`, `jvp`,
 //! `linearize`) are thin wrappers. A free function `f` gets them as associated functions of a struct `f` beside it (types and
 //! values live in different namespaces, so `use a::f;` imports both); a method `m`
-//! gets inherent methods `m_grad`, … beside it. A call of another differentiable
-//! function at the top level of a joint function runs through its `__record`
-//! companion (the forward sweep, returning the value and the reverse sweep as a
+//! gets inherent methods `m_grad`, … beside it, and an associated function `g`
+//! without `self` (marked `#[differentiable(associated)]`: an attribute does not
+//! see that it sits in an `impl`) associated functions `g_grad`, … beside it. A
+//! call of another differentiable function at the top level of a joint function
+//! runs through its `__record` companion (the forward sweep, returning the value and the reverse sweep as a
 //! closure; the caller says which arguments it differentiates, and the callee skips
 //! the pullbacks that lead only to the others); a call inside a branch or a loop, or
 //! in a `__record` or lanes body, runs plainly forward and through its `__joint` in
@@ -65,13 +67,28 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-/// What the attribute says: the differentiated parameters, and a derivative given
-/// by hand (`vjp = path, jvp = path`).
+/// What the attribute says: the differentiated parameters, a derivative given by
+/// hand (`vjp = path, jvp = path`), and whether the function is an associated
+/// function of an `impl` (`associated`).
 #[derive(Default)]
 struct Options {
     wrt: Option<Vec<Ident>>,
     vjp: Option<syn::Path>,
     jvp: Option<syn::Path>,
+    associated: bool,
+}
+
+/// Where the function sits, which decides where its companions go.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A free function `f`: the companions are associated functions of a struct `f`
+    /// beside it (`f::grad`).
+    Free,
+    /// A method `m` (`self` or `&self`): sibling methods `m_grad`, … (`x.m_grad()`).
+    Method,
+    /// An associated function `g` without `self`: sibling associated functions
+    /// `g_grad`, … (`Type::g_grad()`, `Self::g_grad()`).
+    Associated,
 }
 
 fn parse_options(attr: TokenStream) -> syn::Result<Options> {
@@ -92,9 +109,12 @@ fn parse_options(attr: TokenStream) -> syn::Result<Options> {
         } else if meta.path.is_ident("jvp") {
             options.jvp = Some(meta.value()?.parse()?);
             Ok(())
+        } else if meta.path.is_ident("associated") {
+            options.associated = true;
+            Ok(())
         } else {
             Err(meta.error(
-                "`#[differentiable]` takes `wrt(a, b, …)` (the arguments to differentiate) and, for a derivative given by hand, `vjp = path, jvp = path`",
+                "`#[differentiable]` takes `wrt(a, b, …)` (the arguments to differentiate), `associated` (on an associated function without `self`, inside an `impl`) and, for a derivative given by hand, `vjp = path, jvp = path`",
             ))
         }
     });
@@ -243,11 +263,17 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
             })
         })
         .collect();
-    let is_method = parameters.first().is_some_and(|p| p.ident == "self");
+    let kind = if parameters.first().is_some_and(|p| p.ident == "self") {
+        Kind::Method
+    } else if options.associated {
+        Kind::Associated
+    } else {
+        Kind::Free
+    };
     let (joint, record, joint_lanes_body, tangent_body, lanes_body) = match (&options.vjp, &options.jvp) {
         (Some(vjp), Some(jvp)) => {
             let (joint, joint_lanes, tangent, lanes) =
-                given_derivative(&function, &parameters, is_method, (vjp, jvp));
+                given_derivative(&function, &parameters, kind, (vjp, jvp));
             (joint.clone(), Some(joint), joint_lanes, tangent, lanes)
         }
         _ => {
@@ -274,7 +300,7 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
             )
         }
     };
-    let companions = Companions { function: &function, parameters: &parameters, output, is_method };
+    let companions = Companions { function: &function, parameters: &parameters, output, kind };
     let generated = companions.generate(joint, record, [joint_lanes_body, tangent_body, lanes_body]);
     // Used through its companions only, the function itself is not dead code.
     let result = quote! {
@@ -292,7 +318,7 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
 fn given_derivative(
     function: &ItemFn,
     parameters: &[Parameter],
-    is_method: bool,
+    kind: Kind,
     (vjp, jvp): (&syn::Path, &syn::Path),
 ) -> (emit::JointParts, TokenStream, TokenStream, TokenStream) {
     let ident = &function.sig.ident;
@@ -303,11 +329,13 @@ fn given_derivative(
             if p.by_ref { quote!(#name) } else { quote!(::core::clone::Clone::clone(&#name)) }
         })
         .collect();
-    let plain_call = if is_method {
-        let rest = &cloned[1..];
-        quote!(self.#ident(#(#rest),*))
-    } else {
-        quote!(#ident(#(#cloned),*))
+    let plain_call = match kind {
+        Kind::Method => {
+            let rest = &cloned[1..];
+            quote!(self.#ident(#(#rest),*))
+        }
+        Kind::Associated => quote!(Self::#ident(#(#cloned),*)),
+        Kind::Free => quote!(#ident(#(#cloned),*)),
     };
     let names: Vec<_> = parameters.iter().map(|p| &p.ident).collect();
     let differentiated: Vec<_> = parameters.iter().enumerate().filter(|(_, p)| p.differentiated).collect();
@@ -373,7 +401,7 @@ struct Companions<'a> {
     function: &'a ItemFn,
     parameters: &'a [Parameter],
     output: &'a Type,
-    is_method: bool,
+    kind: Kind,
 }
 
 /// `Ty::Tangent`, spanned at the type so that a type with no tangent is reported there.
@@ -425,11 +453,18 @@ fn plain_type(ty: &Type) -> bool {
 }
 
 impl Companions<'_> {
-    /// A companion's name: `name` in the module of a free function, `method_name`
-    /// beside a method (`__joint` and `__jvp` become prefixes there).
+    /// Whether the companions are the function's siblings in its `impl` (a method or
+    /// an associated function), not associated functions of a struct of its name.
+    fn siblings(&self) -> bool {
+        self.kind != Kind::Free
+    }
+
+    /// A companion's name: `name` in the struct of a free function, `function_name`
+    /// beside a method or an associated function (`__joint` and `__jvp` become
+    /// prefixes there).
     fn name(&self, name: &str) -> Ident {
         let function = &self.function.sig.ident;
-        if !self.is_method {
+        if !self.siblings() {
             format_ident!("{}", name)
         } else if name.starts_with("__") {
             format_ident!("{}_{}", name, function)
@@ -472,14 +507,19 @@ impl Companions<'_> {
         let function = &self.function.sig.ident;
         let turbofish =
             emit::turbofish(&self.generic_arguments(None), name.map_or(0, emit::companion_generics));
-        let callee = match name {
-            Some(name) => {
+        let callee = match (name, self.kind) {
+            (Some(name), Kind::Method) => {
                 let name = self.name(name);
-                if self.is_method { quote!(#name #turbofish) } else { quote!(Self::#name #turbofish) }
+                quote!(#name #turbofish)
             }
-            None => quote!(#function #turbofish),
+            (Some(name), _) => {
+                let name = self.name(name);
+                quote!(Self::#name #turbofish)
+            }
+            (None, Kind::Associated) => quote!(Self::#function #turbofish),
+            (None, _) => quote!(#function #turbofish),
         };
-        if self.is_method {
+        if self.kind == Kind::Method {
             // `self`, or a clone of it where the caller calls more than once.
             let (receiver, rest) = (&arguments[0], &arguments[1..]);
             quote!((#receiver).#callee(#(#rest,)* #extra))
@@ -509,7 +549,7 @@ impl Companions<'_> {
     /// borrow (a slice, a trait object, a lifetime, a `?Sized` parameter).
     fn owned_input(&self) -> Option<(Vec<TokenStream>, TokenStream)> {
         let [receiver, input] = self.parameters else { return None };
-        if !self.is_method || !receiver.by_ref || !input.by_ref || !input.differentiated {
+        if self.kind != Kind::Method || !receiver.by_ref || !input.by_ref || !input.differentiated {
             return None;
         }
         let mut ty = &input.ty;
@@ -680,7 +720,7 @@ impl Companions<'_> {
         let grad = self.name("grad");
         // `grad` at the dual scalar; its output type `__Y` inferred.
         let generics = emit::turbofish(&self.generic_arguments(Some((scalar, &dual))), 1);
-        let call = if self.is_method {
+        let call = if self.kind == Kind::Method {
             let rest = &arguments[1..];
             quote!(Self::#grad #generics(self, #(#rest),*))
         } else {
@@ -748,21 +788,25 @@ impl Companions<'_> {
 
     /// The name of the companion through which another body calls this function's
     /// gradient, for the caller's `companion` (`__jvp`, …): `__grad_jvp` beside a free
-    /// function `f` (the caller writes `f::grad`), `__jvp_m_grad` beside a method `m`
-    /// (the caller writes `x.m_grad(…)`, a method call like any other).
+    /// function `f` (the caller writes `f::grad`), `__jvp_m_grad` beside a method or
+    /// an associated function `m` (the caller writes `x.m_grad(…)` or
+    /// `Self::m_grad(…)`, a call like any other).
     fn nested_name(&self, companion: &str) -> Ident {
-        if self.is_method {
+        if self.siblings() {
             format_ident!("{}_{}_grad", companion, self.function.sig.ident)
         } else {
             format_ident!("__grad{}", &companion[1..])
         }
     }
 
-    /// The companions public or as visible as the method.
+    /// The companions public (in a free function's struct) or as visible as the
+    /// method or associated function.
     fn companion_visibility(&self) -> TokenStream {
-        match (&self.function.vis, self.is_method) {
-            (_, false) => quote!(pub),
-            (vis, _) => quote!(#vis),
+        if self.siblings() {
+            let vis = &self.function.vis;
+            quote!(#vis)
+        } else {
+            quote!(pub)
         }
     }
 
@@ -796,7 +840,7 @@ impl Companions<'_> {
         let record_declarations: Vec<_> =
             self.parameters.iter().map(|p| &p.declaration_with_lifetime).collect();
         let outlived = self.outlived();
-        let receiver = self.is_method.then(|| quote!(Self: '__l,));
+        let receiver = self.siblings().then(|| quote!(Self: '__l,));
         let outlived = quote!(#(#outlived: '__l,)* #receiver);
         let record_where = match where_clause {
             Some(clause) => extended_where(&clause.predicates, &outlived),
@@ -941,13 +985,14 @@ impl Companions<'_> {
         ]
     }
 
-    /// Where `hvp` and `hessian` cannot be generated, for a free function: stand-ins
-    /// whose bound no type meets, so that a call is an error saying what the
-    /// companions need (not "no function named `hessian`").
+    /// Where `hvp` and `hessian` cannot be generated, for a free function or an
+    /// associated function: stand-ins whose bound no type meets, so that a call is an
+    /// error saying what the companions need (not "no function named `hessian`").
     fn second_order_stubs(&self) -> TokenStream {
-        if self.is_method {
+        if self.kind == Kind::Method {
             return TokenStream::new();
         }
+        let vis = self.companion_visibility();
         let (hvp, hessian) = (self.name("hvp"), self.name("hessian"));
         let params: Vec<_> =
             (0..self.parameters.len()).map(|position| format_ident!("__A{}", position)).collect();
@@ -957,11 +1002,11 @@ impl Companions<'_> {
         let bound = quote!(#first: ::fluxion::autodiff::rules::SecondOrderCompanion);
         quote! {
             #[doc(hidden)]
-            pub fn #hvp<#(#params,)* __V>(#(_: #params,)* _: __V) -> ::core::convert::Infallible where #bound {
+            #vis fn #hvp<#(#params,)* __V>(#(_: #params,)* _: __V) -> ::core::convert::Infallible where #bound {
                 unreachable!("no type has `SecondOrderCompanion`")
             }
             #[doc(hidden)]
-            pub fn #hessian<#(#params,)*>(#(_: #params,)*) -> ::core::convert::Infallible where #bound {
+            #vis fn #hessian<#(#params,)*>(#(_: #params,)*) -> ::core::convert::Infallible where #bound {
                 unreachable!("no type has `SecondOrderCompanion`")
             }
         }
@@ -1162,7 +1207,7 @@ impl Companions<'_> {
         let vjp_where = {
             let predicates = where_clause.map(|clause| &clause.predicates);
             let comma = predicates.filter(|p| !p.empty_or_trailing()).map(|_| quote!(,));
-            let receiver = self.is_method.then(|| quote!(Self: '__l));
+            let receiver = self.siblings().then(|| quote!(Self: '__l));
             quote!(where #predicates #comma #(#outlived: '__l,)* #receiver)
         };
         let vjp_declarations: Vec<_> = self.parameters.iter().map(|p| &p.declaration_with_lifetime).collect();
@@ -1355,7 +1400,7 @@ impl Companions<'_> {
             }
         };
         let items = quote!(#items #jacobians #second_order #nested_gradient);
-        if self.is_method {
+        if self.siblings() {
             items
         } else {
             // A braced struct lives in the type namespace only, beside the function
@@ -1432,11 +1477,11 @@ mod tests {
         let generic = expand(tokens(""), tokens("fn f<T: RealScalar>(x: T) -> T { T::sqrt(x) }")).to_string();
         assert!(generic.contains("Elementary :: Sqrt") && !generic.contains("T :: sqrt ::"), "{generic}");
         let user = expand(tokens(""), tokens("fn f(x: f64) -> f64 { Safe::sqrt(x) * 2.0 }")).to_string();
-        assert!(user.contains("Safe :: sqrt ::") && !user.contains("Elementary :: Sqrt"), "{user}");
+        assert!(user.contains("Safe :: __record_sqrt") && !user.contains("Elementary :: Sqrt"), "{user}");
         // A type parameter that is not the scalar: its own function.
         let other =
             expand(tokens("wrt(x)"), tokens("fn f<A: Activation>(x: f64) -> f64 { A::tanh(x) }")).to_string();
-        assert!(other.contains("A :: tanh ::") && !other.contains("Elementary :: Tanh"), "{other}");
+        assert!(other.contains("A :: __record_tanh") && !other.contains("Elementary :: Tanh"), "{other}");
         let bounded =
             expand(tokens(""), tokens("fn f<T>(x: T) -> T where T: RealScalar { T::tanh(x) }")).to_string();
         assert!(bounded.contains("Elementary :: Tanh"), "{bounded}");
@@ -1444,6 +1489,29 @@ mod tests {
         assert!(reports_error("", "fn f(x: f64) -> f64 { let y = Some(x * 2.0); x }"));
         assert!(reports_error("", "fn f(x: f64) -> f64 { let y = Shape::Circle(x); x }"));
         assert!(!reports_error("", "fn f(x: f64) -> f64 { let p = Polar(x, 1.0); p.0 }"));
+    }
+
+    /// `associated`: the companions are the function's siblings, named as a method's
+    /// (no struct, which an `impl` cannot hold); `Self::h(x)` and `Arm::k(x)` are
+    /// calls of associated functions, through their sibling companions, and
+    /// `geometry::h(x)` (a module's function) stays a call through `h`'s struct.
+    #[test]
+    fn associated_functions_get_sibling_companions() {
+        let item = "fn g<T: RealScalar>(x: T) -> T { Self::h(x) * Arm::k::<T>(x) + geometry::m(x) }";
+        let expanded = expand(tokens("associated"), tokens(item)).to_string();
+        assert!(!expanded.contains("compile_error") && !expanded.contains("struct g"), "{expanded}");
+        for sibling in ["fn g_grad", "fn g_vjp", "fn g_hessian", "fn __joint_g", "fn __jvp_g_grad"] {
+            assert!(expanded.contains(sibling), "{sibling}: {expanded}");
+        }
+        for call in ["Self :: __record_h (", "Arm :: __record_k :: < T , > (", "geometry :: m :: __record ("]
+        {
+            assert!(expanded.contains(call), "{call}: {expanded}");
+        }
+        assert!(
+            expanded.contains("Self :: __jvp_h (") && expanded.contains("Self :: g :: < T , > ("),
+            "{expanded}"
+        );
+        assert!(reports_error("associated = true", "fn g(x: f64) -> f64 { x }"));
     }
 
     /// std's `Cell` changed in the function, however bound; reads, shadowing names
@@ -1520,6 +1588,9 @@ mod tests {
             "jvp",
             "nonsense(1)",
             "wrt(x), wrt(x)",
+            "associated",
+            "associated, wrt(x)",
+            "associated, vjp = a, jvp = b",
         ];
         for item in items {
             for attribute in attributes {
