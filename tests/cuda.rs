@@ -2016,6 +2016,53 @@ fn argmax_and_accuracy_of_gpu_scores_match_the_host() {
     assert!(argmax(&empty).is_empty());
 }
 
+/// The trigonometric, error and rounding functions (kernels generated from static
+/// mode's rules): values and gradients of traced GPU tensors and forward mode on
+/// `CudaDual`s against the host, in f64 and f32.
+#[test]
+fn trigonometric_error_and_rounding_functions_match_the_host() {
+    use fluxion::autodiff::{CudaDual, jvp};
+    let Some(_gpu) = gpu() else { return };
+    type H = Matrix<f64, 8, 50, Heap>;
+    type D = Matrix<f64, 8, 50, Cuda>;
+    macro_rules! all_functions {
+        ($x:expr) => {{
+            let x = $x;
+            let smooth = [x.tan(), x.atan(), x.asin(), x.acos(), x.erf(), x.erfc(), x.fract()];
+            let total = smooth[1..].iter().fold(smooth[0].clone(), |total, term| &total + term);
+            let rounded = &(&x.scale(4.0).floor() + &x.scale(4.0).ceil())
+                + &(&x.scale(4.0).round() + &x.scale(4.0).trunc());
+            (&total + &rounded.hadamard(x)).sum()
+        }};
+    }
+    // Inside asin's and acos's domain; random values sit on no jump.
+    let x: H = Tensor::random_uniform(-0.95, 0.95, 93);
+    let dx = x.to_device();
+    let (host_value, host_gradient) = value_and_grad(|x: Var<H>| all_functions!(&x), &x);
+    let (device_value, device_gradient) = value_and_grad(|x: Var<D>| all_functions!(&x), &dx);
+    assert_close(&[device_value], &[host_value], F64_TOL);
+    assert_close(&device_gradient.to_vec(), host_gradient.as_slice(), F64_TOL);
+    let v: H = Tensor::random_uniform(-1.0, 1.0, 94);
+    let (_, derivative) =
+        jvp(|x: CudaDual<f64, (Const<8>, Const<50>)>| all_functions!(&x), &dx, &v.to_device());
+    let adjoint = host_gradient.dot(&v);
+    assert!(
+        (derivative - adjoint).abs() <= 1e-12 * adjoint.abs().max(1.0),
+        "jvp {derivative}, ⟨∇f, v⟩ {adjoint}"
+    );
+    // f32 elementwise, against the host's f32.
+    let x32: Matrix<f32, 8, 50, Heap> = x.map(|v| v as f32);
+    let d32 = x32.to_device();
+    for (host, device) in [
+        (x32.erf(), d32.erf()),
+        (x32.tan(), d32.tan()),
+        (x32.scale(4.0).round(), d32.scale(4.0).round()),
+        (x32.scale(4.0).floor(), d32.scale(4.0).floor()),
+    ] {
+        assert_close(&device.to_vec(), host.as_slice(), F32_TOL);
+    }
+}
+
 /// The named elementwise functions (softplus, SiLU, leaky ReLU, clamp, maximum,
 /// minimum): values and gradients of traced GPU tensors, and forward mode on
 /// `CudaDual`s, against the host, at kinks and ties too.

@@ -1194,8 +1194,8 @@ fn trigonometric_error_and_rounding_functions_of_tensors() {
     };
     elementwise(x.tan(), f64::tan, &x);
     elementwise(x.atan(), |v| v.atan2(1.0), &x);
-    elementwise(x.erf(), |v| RealScalar::erf(v), &x);
-    elementwise(x.erfc(), |v| RealScalar::erfc(v), &x);
+    elementwise(x.erf(), RealScalar::erf, &x);
+    elementwise(x.erfc(), RealScalar::erfc, &x);
     elementwise(x.floor(), f64::floor, &x);
     elementwise(x.ceil(), f64::ceil, &x);
     elementwise(x.round(), f64::round, &x);
@@ -1223,7 +1223,7 @@ fn trigonometric_error_and_rounding_functions_of_tensors() {
     let f = |x: Var<M23>| (&x.erf().hadamard(&x.floor()) + &x.atan().hadamard(&x.fract())).sum();
     let reverse = grad(f, &x);
     let (_, forward) = jvp(
-        |x: Matrix<Dual<f64>, 2, 3>| (&x.erf().hadamard(&x.floor()) + &x.atan().hadamard(&x.fract())).sum(),
+        |x: Matrix<Dual<f64>, 2, 3>| (x.erf().hadamard(&x.floor()) + x.atan().hadamard(&x.fract())).sum(),
         &x,
         &v,
     );

@@ -281,6 +281,32 @@ fn hypot_clamp_and_sin_cos_differentiate_to_first_and_second_order() {
     assert_eq!(tangent, 1.0);
 }
 
+/// The rounding functions and erf in scalar-generic code, on scalars and elementwise
+/// on a tensor: a quantised gain (derivative 0 through `floor`, `round`, …) times
+/// smooth terms, so the Hessian is the smooth part's with the gains held.
+#[differentiable]
+fn quantised<T: RealScalar>(x: &Vector<T, 2>) -> T {
+    let (a, b) = (x[[0]], x[[1]]);
+    let steps = (a * T::from_f64(4.0)).floor() + b.ceil() + (a + b).round() + b.trunc();
+    let elementwise = x.erf().hadamard(&x.scale(T::from_f64(3.0)).floor()).sum();
+    steps * a * b + elementwise + a.fract() * b.erfc() + x.tan().hadamard(&x.atan()).sum()
+}
+
+#[test]
+fn rounding_and_error_functions_differentiate_to_first_and_second_order() {
+    let reference = |a: f64, b: f64| {
+        let steps = (a * 4.0).floor() + b.ceil() + (a + b).round() + b.trunc();
+        let elementwise = RealScalar::erf(a) * (3.0 * a).floor() + RealScalar::erf(b) * (3.0 * b).floor();
+        // tan and atan as `RealScalar` defines them, sin/cos and atan2(x, 1).
+        let tan_atan = |x: f64| x.sin() / x.cos() * x.atan2(1.0);
+        steps * a * b + elementwise + a.fract() * RealScalar::erfc(b) + (tan_atan(a) + tan_atan(b))
+    };
+    // Away from every jump (finite differences cross none).
+    for point in [[0.3, 0.4], [-0.65, 1.3], [1.45, -0.9]] {
+        check_two_orders(reference, quantised::value_and_grad, quantised::grad, quantised::hessian, point);
+    }
+}
+
 /// A scalar-generic function of a rank-4 tensor: no Hessian companion (`S ++ S` would
 /// have rank 8), but its gradient and `hvp`.
 #[fluxion::autodiff::differentiable]

@@ -2753,7 +2753,7 @@ macro_rules! euclidean_remainder {
             }
             #[inline(always)]
             fn push_rhs(&self, (a, b, r): Same<'_, $float>, b_dot: &$float) -> $float {
-                -((a - r) / b).round() * b_dot
+                -RealScalar::round((a - r) / b) * b_dot
             }
             #[inline(always)]
             fn pull_lhs(&self, args: Same<'_, $float>, y_bar: &$float) -> $float {

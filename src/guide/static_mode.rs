@@ -244,10 +244,13 @@
 //!   scalar-generic code) `recip`, `cbrt`, `sinh`, `cosh`, `asinh`, `acosh`, `atanh`,
 //!   `ln_1p`, `exp_m1`, `exp2`, `log2`, `log10`, `to_radians`, `to_degrees`,
 //!   `a.rem_euclid(b)` (∂/∂b = −⌊a/b⌋ for b > 0), `a.mul_add(b, c)` (rounded once,
-//!   as in the plain function), `a.copysign(b)` (∂/∂b = 0), and with derivative 0 (as JAX and
-//!   PyTorch) `signum`, `floor`, `ceil`, `round`, `trunc` (`fract` has 1), and on
-//!   real scalars `abs`, `erf`, `erfc` (on `f64` write `RealScalar::erf(x)`: std has
-//!   an unstable `f64::erf` of the same name, which a method call warns of), `tan`, `atan`, `asin`, `acos`, `a.atan2(b)`, `a.hypot(b)` (derivative 0 at the origin),
+//!   as in the plain function), `a.copysign(b)` (∂/∂b = 0), `signum` (derivative 0,
+//!   as JAX and PyTorch), and on real scalars and real tensors (elementwise; all also
+//!   in scalar-generic code) `floor`, `ceil`, `round`, `trunc` (derivative 0) and
+//!   `fract` (derivative 1), `erf`, `erfc` (on `f64` write `RealScalar::erf(x)`: std
+//!   has an unstable `f64::erf` of the same name, which a method call warns of),
+//!   `tan`, `atan`, `asin`, `acos`, and on real scalars `abs`, `a.atan2(b)`,
+//!   `a.hypot(b)` (derivative 0 at the origin),
 //!   `x.clamp(low, high)` (constant bounds; derivative 1 on the closed interval, as
 //!   PyTorch's), `let (s, c) = x.sin_cos();` (all also in scalar-generic code) and
 //!   the binary `a.max(b)`, `a.min(b)` (the picked operand's derivative; at a tie,
