@@ -2055,6 +2055,16 @@ impl Lowering {
             let into = Collection::Struct { path: function.path.clone(), members, rest: None };
             return Ok(self.push_op(OpKind::Gather { into, elements }, span));
         }
+        if let [name] = segments.as_slice()
+            && self.names.contains_key(name)
+        {
+            return Err(syn::Error::new(
+                span,
+                format!(
+                    "`{name}` is a local variable (a closure?): static mode differentiates calls of functions only; write it as a function with `#[differentiable]` and call that, or write its body inline"
+                ),
+            ));
+        }
         let mut call_args = Vec::new();
         for (lowered, arg) in args.into_iter().zip(&call.args) {
             let by_ref = is_reference(arg) || self.names_a_reference(arg);

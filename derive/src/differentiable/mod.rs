@@ -1673,4 +1673,13 @@ mod tests {
             "fn f(x: f64) -> f64 { let mut n = 0; let y = if x > 0.0 { n += 1; x } else { x * 2.0 }; y * (n as f64) }"
         ));
     }
+
+    /// A local closure called with a differentiated argument is named as a local, not
+    /// taken for a differentiable function's module.
+    #[test]
+    fn a_closure_call_is_named_as_a_local() {
+        let expansion =
+            expand(tokens(""), tokens("fn f(x: f64) -> f64 { let g = |y: f64| y * 2.0; g(x) }")).to_string();
+        assert!(expansion.contains("`g` is a local variable"), "{expansion}");
+    }
 }
