@@ -481,11 +481,27 @@ fn the_checker_rejects_wrong_rules() {
         record_unary(&z, v.exp(), move |g: &C64| v.exp().conj() * g)
     };
     ok("complex exp by hand", check_vjp(conjugated, &C64::new(0.2, 0.9), o));
-    // conj with the identity as its rule.
+    // conj with the identity as its rule: the first entry found wrong is the
+    // imaginary part's, named by element and part.
     let wrong_conj = |z: Var<Vector<C64, 2>>| record_unary(&z, z.value().conj(), |g: &Vector<C64, 2>| *g);
-    assert!(
-        check_vjp(wrong_conj, &Vector::from_array([C64::new(1.0, 2.0), C64::new(-0.5, 0.1)]), o).is_err()
-    );
+    let error =
+        check_vjp(wrong_conj, &Vector::from_array([C64::new(1.0, 2.0), C64::new(-0.5, 0.1)]), o).unwrap_err();
+    assert!(error.what.contains("Jacobian entry (output [0] im, input [0] im)"), "{error}");
+    // A matrix's coordinate is named by its index; with several leaves, by its leaf
+    // too (in the order of the value's fields).
+    type M23 = Matrix<f64, 2, 3>;
+    let drops_one = |(m, s): (Var<M23>, Var<f64>)| {
+        let product = m.value().scale(*s.value());
+        let (value, factor) = (m.value().clone(), *s.value());
+        record_binary(&m, &s, product, move |g: &M23| {
+            let mut m_bar = g.scale(factor);
+            m_bar[[1, 2]] = 0.0;
+            (m_bar, g.dot(&value))
+        })
+    };
+    let point: (M23, f64) = (Tensor::from_array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]), 0.5);
+    let error = check_vjp(drops_one, &point, o).unwrap_err();
+    assert!(error.what.contains("Jacobian entry (output [1, 2], input leaf 0 [1, 2])"), "{error}");
 }
 
 // ---------------------------------------------------------------------------------
@@ -755,7 +771,7 @@ fn check_vjp_takes_outputs_whose_tangent_is_another_type() {
     assert_eq!(to_polar(&Var::constant(point), false).value().label, 7);
     let error =
         check_vjp(|p: Var<Vector<f64, 2>>| to_polar(&p, true), &point, CheckOptions::f64()).unwrap_err();
-    assert!(error.what.contains("Jacobian entry (output 1"), "{error}");
+    assert!(error.what.contains("Jacobian entry (output leaf 1, input [0])"), "{error}");
 }
 
 /// A library author's vector type: every field is its own tangent.

@@ -26,8 +26,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::operators::{Trace, evaluate, vjp};
-use super::tangent::{Differentiable, RealLeaves, VectorSpace};
+use super::tangent::{Differentiable, Leaf, LeafVisitor, RealLeaves, VectorSpace};
 use super::tape::Var;
+use crate::error::{ShapeError, or_panic};
+use crate::shape::Dims;
 
 /// Step size and tolerances of a check.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -78,7 +80,9 @@ impl CheckOptions {
 /// A derivative that disagrees with finite differences.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GradientError {
-    /// What was compared, e.g. `"Jacobian entry (output 2, input 5)"`.
+    /// What was compared, e.g. `"Jacobian entry (output [2], input leaf 1 [0, 1])"`:
+    /// a coordinate is named by its leaf when the value has several (in the order of
+    /// its fields), its index in that leaf, and `re` or `im` of a complex element.
     pub what: String,
     /// The value from the derivative checked (its pullback or pushforward).
     pub analytic: f64,
@@ -100,6 +104,63 @@ impl fmt::Display for GradientError {
 }
 
 impl std::error::Error for GradientError {}
+
+/// The names of the real coordinates of `v`, in [`RealLeaves`] order, for messages:
+/// the leaf when there are several (`leaf 1`, in the order of the value's fields),
+/// the element's index in it (`[1, 0]`), and `re` or `im` of a complex element; a lone
+/// real scalar is `0`.
+fn coordinate_names<V: VectorSpace>(v: &V) -> Vec<String> {
+    /// Each leaf's axes and its count of real coordinates.
+    struct Layout(Vec<(Dims, usize)>);
+    impl LeafVisitor<0, 1> for Layout {
+        fn visit<L: Leaf>(
+            &mut self,
+            _: Option<&mut L>,
+            _: [&mut L; 0],
+            [x]: [&L; 1],
+        ) -> Result<(), ShapeError> {
+            let mut reals = 0;
+            L::zip_reals([], [x], |_, _| {
+                reals += 1;
+                []
+            });
+            self.0.push((x.coordinate_dims(), reals));
+            Ok(())
+        }
+    }
+    let mut layout = Layout(Vec::new());
+    or_panic(V::zip_leaves([], [v], &mut layout));
+    let several = layout.0.len() > 1;
+    let mut names = Vec::new();
+    for (leaf, (dims, reals)) in layout.0.iter().enumerate() {
+        let elements = dims.num_elements();
+        let parts = if elements == 0 { 1 } else { reals / elements };
+        for coordinate in 0..*reals {
+            let mut name = Vec::new();
+            if several {
+                name.push(std::format!("leaf {leaf}"));
+            }
+            if !dims.as_slice().is_empty() {
+                name.push(std::format!("{:?}", multi_index(dims.as_slice(), coordinate / parts)));
+            }
+            if parts == 2 {
+                name.push(String::from(if coordinate % 2 == 0 { "re" } else { "im" }));
+            }
+            names.push(if name.is_empty() { String::from("0") } else { name.join(" ") });
+        }
+    }
+    names
+}
+
+/// The row-major index of element `flat` of a tensor with axes `dims`.
+fn multi_index(dims: &[usize], mut flat: usize) -> Vec<usize> {
+    let mut index = std::vec![0; dims.len()];
+    for (axis, &len) in dims.iter().enumerate().rev() {
+        index[axis] = flat % len;
+        flat /= len;
+    }
+    index
+}
 
 /// The real coordinates of `v`, in [`RealLeaves`] order.
 pub fn coordinates<V: RealLeaves + ?Sized>(v: &V) -> Vec<f64> {
@@ -199,6 +260,7 @@ where
     let mut reference = FiniteDifferences::new(&f, x, options);
     let (n_in, n_out) = (reference.input.real_len(), reference.output.real_len());
     if n_in * n_out <= options.max_full_entries {
+        let (inputs, outputs) = (coordinate_names(&reference.input), coordinate_names(&reference.output));
         let rows: Vec<Vec<f64>> = (0..n_out)
             .map(|j| coordinates(&pullback(&with_coordinates(&reference.output, &unit(n_out, j)))))
             .collect();
@@ -206,7 +268,7 @@ where
             let column = reference.directional(&unit(n_in, k));
             for (j, (row, &numeric)) in rows.iter().zip(&column).enumerate() {
                 reference.compare(
-                    &|| std::format!("Jacobian entry (output {j}, input {k})"),
+                    &|| std::format!("Jacobian entry (output {}, input {})", outputs[j], inputs[k]),
                     row[k],
                     numeric,
                 )?;
@@ -270,6 +332,7 @@ where
 {
     let mut reference = FiniteDifferences::new(&f, x, options);
     let (n_in, n_out) = (reference.input.real_len(), reference.output.real_len());
+    let (inputs, outputs) = (coordinate_names(&reference.input), coordinate_names(&reference.output));
     let mut check_column =
         |reference: &mut FiniteDifferences<'_, X, Y, _>, v: &[f64], what: &dyn Fn(usize) -> String| {
             let tangent = coordinates(&pushforward(&with_coordinates(&reference.input, v)));
@@ -290,7 +353,7 @@ where
     if n_in * n_out <= options.max_full_entries {
         for k in 0..n_in {
             check_column(&mut reference, &unit(n_in, k), &|j| {
-                std::format!("Jacobian entry (output {j}, input {k}) by forward mode")
+                std::format!("Jacobian entry (output {}, input {}) by forward mode", outputs[j], inputs[k])
             })?;
         }
     }
@@ -298,7 +361,7 @@ where
     for direction in 0..options.directions {
         let v: Vec<f64> = (0..n_in).map(|_| rng.random_range(-1.0..1.0)).collect();
         check_column(&mut reference, &v, &|j| {
-            std::format!("J·v, output {j}, by forward mode (direction {direction})")
+            std::format!("J·v, output {}, by forward mode (direction {direction})", outputs[j])
         })?;
     }
     Ok(reference.comparisons)

@@ -72,6 +72,9 @@ impl<T: CudaScalar, S: Shape> VectorSpace for OnDevice<T, S> {
 /// the buffer's real parts (a complex element's re, then its im), as on the host.
 impl<T: CudaScalar, S: Shape> Leaf for OnDevice<T, S> {
     type Real = T::Part;
+    fn coordinate_dims(&self) -> crate::shape::Dims {
+        self.dims()
+    }
     fn check_same_shape_as(&self, other: &Self, operation: &'static str) -> Result<(), ShapeError> {
         self.check_same_shape(other, operation)
     }

@@ -220,6 +220,12 @@ pub trait Leaf: VectorSpace {
     /// The real type of the coordinates (`f32` or `f64`).
     type Real: RealScalar;
 
+    /// The lengths of the leaf's axes (none for a scalar), by which the checkers name
+    /// a coordinate (`[1, 0]`).
+    fn coordinate_dims(&self) -> Dims {
+        Dims::new(&[])
+    }
+
     /// An error naming both shapes when `other`'s shape differs from `self`'s.
     fn check_same_shape_as(&self, other: &Self, operation: &'static str) -> Result<(), ShapeError>;
 
@@ -492,6 +498,9 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> VectorSpace for Tensor<T, S, K> {
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Leaf for Tensor<T, S, K> {
     type Real = T::Real;
+    fn coordinate_dims(&self) -> Dims {
+        self.dims()
+    }
     fn check_same_shape_as(&self, other: &Self, operation: &'static str) -> Result<(), ShapeError> {
         self.check_same_shape(other, operation)
     }
