@@ -492,7 +492,7 @@ fn the_checker_rejects_wrong_rules() {
     type M23 = Matrix<f64, 2, 3>;
     let drops_one = |(m, s): (Var<M23>, Var<f64>)| {
         let product = m.value().scale(*s.value());
-        let (value, factor) = (m.value().clone(), *s.value());
+        let (value, factor) = (*m.value(), *s.value());
         record_binary(&m, &s, product, move |g: &M23| {
             let mut m_bar = g.scale(factor);
             m_bar[[1, 2]] = 0.0;

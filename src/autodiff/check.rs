@@ -134,7 +134,7 @@ fn coordinate_names<V: VectorSpace>(v: &V) -> Vec<String> {
     let mut names = Vec::new();
     for (leaf, (dims, reals)) in layout.0.iter().enumerate() {
         let elements = dims.num_elements();
-        let parts = if elements == 0 { 1 } else { reals / elements };
+        let parts = reals.checked_div(elements).unwrap_or(1);
         for coordinate in 0..*reals {
             let mut name = Vec::new();
             if several {
@@ -351,9 +351,9 @@ where
             Ok(())
         };
     if n_in * n_out <= options.max_full_entries {
-        for k in 0..n_in {
+        for (k, input) in inputs.iter().enumerate() {
             check_column(&mut reference, &unit(n_in, k), &|j| {
-                std::format!("Jacobian entry (output {}, input {}) by forward mode", outputs[j], inputs[k])
+                std::format!("Jacobian entry (output {}, input {input}) by forward mode", outputs[j])
             })?;
         }
     }
