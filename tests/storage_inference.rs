@@ -1,9 +1,13 @@
 //! Host tensors whose storage kind is inferred from a later use: `Vector::from_array`
 //! leaves `K` open until a function's signature fixes it. With the `cuda` feature the
 //! GPU tensors' methods of the same names are trait methods (in the prelude), which
-//! the compiler tries only after the host's inherent methods, so these calls stay
-//! unambiguous: the suite runs with `--all-features`, and this file compiling there is
-//! the check that the feature is additive. The values are checked too.
+//! the compiler tries only after the host's inherent methods, and each arithmetic
+//! operator has one impl for every storage kind (`KindArithmetic`), so these calls
+//! stay unambiguous: the suite runs with `--all-features`, and this file compiling
+//! there is the check that the feature is additive. The values are checked too.
+
+// Every operand form (borrowed, owned, cloned) is part of what is checked.
+#![allow(clippy::op_ref, clippy::clone_on_copy)]
 
 use fluxion::prelude::*;
 
@@ -30,6 +34,19 @@ fn elementwise_methods_before_the_storage_kind_is_known() {
     }
     assert_eq!(v.sum(), 6.0);
     assert_eq!(v.dot(&v), 14.0);
+}
+
+#[test]
+fn operators_before_the_storage_kind_is_known() {
+    let v = Vector::from_array([1.0, 2.0, 3.0]);
+    let sum = &v + &v;
+    let difference = v - &sum;
+    let scaled = -(&difference * 4.0) / 2.0;
+    let total = scaled.clone() + scaled + 2.0 * Vector::from_array([1.0, 1.0, 1.0]);
+    assert_eq!(inline_vector(&total), [6.0, 10.0, 14.0]);
+    let m = Tensor::from_array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
+    let negated = -&m - m.clone() * 0.5;
+    assert_eq!(heap_matrix(&negated), vec![-1.5, -3.0, -4.5, -6.0, -7.5, -9.0]);
 }
 
 #[test]

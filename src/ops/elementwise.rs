@@ -529,6 +529,49 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     }
 }
 
+/// The elementwise arithmetic of a storage kind, behind the operators `+`, `−`, unary
+/// `−`, and `*` and `/` by a scalar: each operator has one impl for every kind, which
+/// calls the kind's own loops (host kinds) or kernels (the GPU). So a tensor whose
+/// kind is still being inferred (`Vector::from_array(…) * 2.0`, its kind fixed by a
+/// later use) finds exactly one impl, with the `cuda` feature as without it.
+pub trait KindArithmetic<T, S: Shape>: StorageKind<T, S> {
+    /// a + b, or an error naming both shapes when a dynamic dimension differs.
+    fn try_add(a: &Tensor<T, S, Self>, b: &Tensor<T, S, Self>) -> Result<Tensor<T, S, Self>, ShapeError>;
+    /// a − b, or an error naming both shapes when a dynamic dimension differs.
+    fn try_sub(a: &Tensor<T, S, Self>, b: &Tensor<T, S, Self>) -> Result<Tensor<T, S, Self>, ShapeError>;
+    /// −a.
+    fn negate(a: &Tensor<T, S, Self>) -> Tensor<T, S, Self>;
+    /// a·c for a scalar c.
+    fn scale(a: &Tensor<T, S, Self>, factor: T) -> Tensor<T, S, Self>;
+    /// a/c for a scalar c.
+    fn divide(a: &Tensor<T, S, Self>, divisor: T) -> Tensor<T, S, Self>;
+}
+
+/// The host kinds: loops over the elements.
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, S: Shape, K: Storage<T, S>> KindArithmetic<T, S> for K {
+    #[inline(always)]
+    fn try_add(a: &Tensor<T, S, K>, b: &Tensor<T, S, K>) -> Result<Tensor<T, S, K>, ShapeError> {
+        a.try_add(b)
+    }
+    #[inline(always)]
+    fn try_sub(a: &Tensor<T, S, K>, b: &Tensor<T, S, K>) -> Result<Tensor<T, S, K>, ShapeError> {
+        a.try_sub(b)
+    }
+    #[inline(always)]
+    fn negate(a: &Tensor<T, S, K>) -> Tensor<T, S, K> {
+        a.map(|x| -x)
+    }
+    #[inline(always)]
+    fn scale(a: &Tensor<T, S, K>, factor: T) -> Tensor<T, S, K> {
+        a.map(|x| x * factor)
+    }
+    #[inline(always)]
+    fn divide(a: &Tensor<T, S, K>, divisor: T) -> Tensor<T, S, K> {
+        a.map(|x| x / divisor)
+    }
+}
+
 /// Two shapes that `+` and `−` accept together: one shape. Written as a bound so
 /// that operands of two shapes are an error naming both, not a list of impls.
 #[diagnostic::on_unimplemented(
@@ -558,43 +601,47 @@ macro_rules! binary_operator {
             T: Scalar,
             S: SameShape<S2>,
             S2: Shape,
-            K: Storage<T, S> + Storage<T, S2> + SameKind<K2>,
+            K: KindArithmetic<T, S> + StorageKind<T, S2> + SameKind<K2>,
             K2: StorageKind<T, S2>,
         {
             type Output = Tensor<T, S, K>;
             #[track_caller]
+            #[inline(always)]
             fn $method(self, rhs: &Tensor<T, S2, K2>) -> Tensor<T, S, K> {
-                or_panic(self.$try_method(S::same_shape(K::same_kind(rhs))))
+                or_panic(K::$try_method(self, S::same_shape(K::same_kind(rhs))))
             }
         }
 
-        impl<T: Scalar, S: SameShape<S2>, S2: Shape, K: Storage<T, S> + Storage<T, S2>> $Trait<Tensor<T, S2, K>>
-            for Tensor<T, S, K>
+        impl<T: Scalar, S: SameShape<S2>, S2: Shape, K: KindArithmetic<T, S> + StorageKind<T, S2>>
+            $Trait<Tensor<T, S2, K>> for Tensor<T, S, K>
         {
             type Output = Tensor<T, S, K>;
             #[track_caller]
+            #[inline(always)]
             fn $method(self, rhs: Tensor<T, S2, K>) -> Tensor<T, S, K> {
-                or_panic(self.$try_method(S::same_shape(&rhs)))
+                or_panic(K::$try_method(&self, S::same_shape(&rhs)))
             }
         }
 
-        impl<T: Scalar, S: SameShape<S2>, S2: Shape, K: Storage<T, S> + Storage<T, S2>> $Trait<&Tensor<T, S2, K>>
-            for Tensor<T, S, K>
+        impl<T: Scalar, S: SameShape<S2>, S2: Shape, K: KindArithmetic<T, S> + StorageKind<T, S2>>
+            $Trait<&Tensor<T, S2, K>> for Tensor<T, S, K>
         {
             type Output = Tensor<T, S, K>;
             #[track_caller]
+            #[inline(always)]
             fn $method(self, rhs: &Tensor<T, S2, K>) -> Tensor<T, S, K> {
-                or_panic(self.$try_method(S::same_shape(rhs)))
+                or_panic(K::$try_method(&self, S::same_shape(rhs)))
             }
         }
 
-        impl<T: Scalar, S: SameShape<S2>, S2: Shape, K: Storage<T, S> + Storage<T, S2>> $Trait<Tensor<T, S2, K>>
-            for &Tensor<T, S, K>
+        impl<T: Scalar, S: SameShape<S2>, S2: Shape, K: KindArithmetic<T, S> + StorageKind<T, S2>>
+            $Trait<Tensor<T, S2, K>> for &Tensor<T, S, K>
         {
             type Output = Tensor<T, S, K>;
             #[track_caller]
+            #[inline(always)]
             fn $method(self, rhs: Tensor<T, S2, K>) -> Tensor<T, S, K> {
-                or_panic(self.$try_method(S::same_shape(&rhs)))
+                or_panic(K::$try_method(self, S::same_shape(&rhs)))
             }
         }
 
@@ -627,22 +674,24 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> SubAssign for Tensor<T, S, K> {
 }
 binary_operator!(Sub, sub, try_sub, SubAssign, sub_assign, -);
 
-impl<T: Scalar, S: Shape, K: Storage<T, S>> Neg for Tensor<T, S, K> {
+impl<T: Scalar, S: Shape, K: KindArithmetic<T, S>> Neg for Tensor<T, S, K> {
     type Output = Self;
+    #[inline(always)]
     fn neg(self) -> Self {
-        self.map(|x| -x)
+        K::negate(&self)
     }
 }
 
-impl<T: Scalar, S: Shape, K: Storage<T, S>> Neg for &Tensor<T, S, K> {
+impl<T: Scalar, S: Shape, K: KindArithmetic<T, S>> Neg for &Tensor<T, S, K> {
     type Output = Tensor<T, S, K>;
+    #[inline(always)]
     fn neg(self) -> Tensor<T, S, K> {
-        self.map(|x| -x)
+        K::negate(self)
     }
 }
 
 macro_rules! scalar_operator {
-    ($Trait:ident, $method:ident, $AssignTrait:ident, $assign:ident, $op:tt) => {
+    ($Trait:ident, $method:ident, $AssignTrait:ident, $assign:ident, $op:tt, $kind_method:ident) => {
         /// In place, element by element.
         impl<T: Scalar, S: Shape, K: Storage<T, S>, R: ScalarFactor<T>> $AssignTrait<R> for Tensor<T, S, K> {
             #[inline(always)]
@@ -652,44 +701,42 @@ macro_rules! scalar_operator {
             }
         }
 
-        impl<T: Scalar, S: Shape, K: Storage<T, S>, R: ScalarFactor<T>> $Trait<R> for Tensor<T, S, K> {
+        impl<T: Scalar, S: Shape, K: KindArithmetic<T, S>, R: ScalarFactor<T>> $Trait<R> for Tensor<T, S, K> {
             type Output = Tensor<T, S, K>;
             #[inline(always)]
             fn $method(self, rhs: R) -> Tensor<T, S, K> {
-                let factor = rhs.into_element();
-                self.map(|x| x $op factor)
+                K::$kind_method(&self, rhs.into_element())
             }
         }
 
-        impl<T: Scalar, S: Shape, K: Storage<T, S>, R: ScalarFactor<T>> $Trait<R> for &Tensor<T, S, K> {
+        impl<T: Scalar, S: Shape, K: KindArithmetic<T, S>, R: ScalarFactor<T>> $Trait<R> for &Tensor<T, S, K> {
             type Output = Tensor<T, S, K>;
             #[inline(always)]
             fn $method(self, rhs: R) -> Tensor<T, S, K> {
-                let factor = rhs.into_element();
-                self.map(|x| x $op factor)
+                K::$kind_method(self, rhs.into_element())
             }
         }
     };
 }
 
-scalar_operator!(Mul, mul, MulAssign, mul_assign, *);
-scalar_operator!(Div, div, DivAssign, div_assign, /);
+scalar_operator!(Mul, mul, MulAssign, mul_assign, *, scale);
+scalar_operator!(Div, div, DivAssign, div_assign, /, divide);
 
 macro_rules! scalar_times_tensor {
     ($($t:ty),*) => {$(
-        impl<S: Shape, K: Storage<$t, S>> Mul<Tensor<$t, S, K>> for $t {
+        impl<S: Shape, K: KindArithmetic<$t, S>> Mul<Tensor<$t, S, K>> for $t {
             type Output = Tensor<$t, S, K>;
             #[inline(always)]
             fn mul(self, rhs: Tensor<$t, S, K>) -> Tensor<$t, S, K> {
-                rhs.scale(self)
+                K::scale(&rhs, self)
             }
         }
 
-        impl<S: Shape, K: Storage<$t, S>> Mul<&Tensor<$t, S, K>> for $t {
+        impl<S: Shape, K: KindArithmetic<$t, S>> Mul<&Tensor<$t, S, K>> for $t {
             type Output = Tensor<$t, S, K>;
             #[inline(always)]
             fn mul(self, rhs: &Tensor<$t, S, K>) -> Tensor<$t, S, K> {
-                rhs.scale(self)
+                K::scale(rhs, self)
             }
         }
     )*};

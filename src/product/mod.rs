@@ -24,9 +24,10 @@ pub use matmul::MatMul;
 pub use transposed::{MatMulTransposed, TransposedMatMul};
 
 use crate::error::ShapeError;
-use crate::scalar::{Complex32, Complex64, Scalar};
+use crate::scalar::{RealScalar, Scalar};
 use crate::shape::Shape;
 use crate::tensor::{Storage, Tensor};
+use num_complex::Complex;
 
 /// A value that `*` and `/` accept beside a tensor of `T`: a scalar `T` (or a real
 /// scalar beside a complex tensor).
@@ -49,18 +50,13 @@ impl<T: Scalar> ScalarFactor<T> for T {
 }
 
 #[diagnostic::do_not_recommend]
-impl ScalarFactor<Complex32> for f32 {
+impl<R: RealScalar> ScalarFactor<Complex<R>> for R
+where
+    Complex<R>: Scalar,
+{
     #[inline(always)]
-    fn into_element(self) -> Complex32 {
-        Complex32::new(self, 0.0)
-    }
-}
-
-#[diagnostic::do_not_recommend]
-impl ScalarFactor<Complex64> for f64 {
-    #[inline(always)]
-    fn into_element(self) -> Complex64 {
-        Complex64::new(self, 0.0)
+    fn into_element(self) -> Complex<R> {
+        Complex::new(self, R::zero())
     }
 }
 

@@ -20,7 +20,10 @@ use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 use super::codegen::CType;
 use num_complex::Complex;
 
+use super::Cuda;
 use crate::scalar::{RealScalar, Scalar};
+use crate::shape::Shape;
+use crate::tensor::Tensor;
 
 /// What went wrong on the GPU, with CUDA's own name for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,6 +116,10 @@ pub trait CudaScalar: sealed::Sealed + Scalar {
     /// Elements from their parts, in memory order.
     #[doc(hidden)]
     fn elements_from_parts(parts: Vec<Self::Part>) -> Vec<Self>;
+
+    /// `a`·`factor` on the GPU: the real scaling kernel, or the complex one.
+    #[doc(hidden)]
+    fn scale_on_device<S: Shape>(a: &Tensor<Self, S, Cuda>, factor: Self) -> Tensor<Self, S, Cuda>;
 }
 
 /// The real element types on the GPU, and the parts of the complex ones: `f32` and
@@ -166,6 +173,10 @@ macro_rules! cuda_element {
             fn elements_from_parts(parts: Vec<$t>) -> Vec<$t> {
                 parts
             }
+
+            fn scale_on_device<S: Shape>(a: &Tensor<$t, S, Cuda>, factor: $t) -> Tensor<$t, S, Cuda> {
+                crate::ops::cuda::CudaRealOps::scale(a, factor)
+            }
         }
 
         impl CudaScalar for Complex<$t> {
@@ -179,6 +190,13 @@ macro_rules! cuda_element {
 
             fn elements_from_parts(parts: Vec<$t>) -> Vec<Complex<$t>> {
                 parts.chunks_exact(2).map(|z| Complex::new(z[0], z[1])).collect()
+            }
+
+            fn scale_on_device<S: Shape>(
+                a: &Tensor<Complex<$t>, S, Cuda>,
+                factor: Complex<$t>,
+            ) -> Tensor<Complex<$t>, S, Cuda> {
+                crate::ops::cuda::CudaComplexOps::scale(a, factor)
             }
         }
     };

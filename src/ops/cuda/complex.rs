@@ -20,14 +20,13 @@
 //! num-complex's formulas; forward mode's tangents are ẏ = f′(x)·ẋ (unconjugated),
 //! Re(conj(x)·ẋ)/|x| for |x| and 2·Re(conj(x)·ẋ) for |x|².
 
-use core::ops::{Div, Mul};
 use std::boxed::Box;
 use std::format;
 use std::string::String;
 
 use cudarc::driver::CudaSlice;
 use num_complex::Complex;
-use num_traits::{One, Zero};
+use num_traits::Zero;
 
 use super::{
     CudaTensorOps, ELEMENTARY, OnDevice, check_shapes, elementary_name, elementary_param, store, symbolic,
@@ -321,53 +320,6 @@ where
         or_panic(self.try_mul_rows(row))
     }
 }
-
-/// `z * c` and `z / c` for a complex or a real factor c (a real one scales each part).
-macro_rules! scaling_operators {
-    ($($Factor:ty => $scale:ident),*) => {$(
-        impl<T: CudaElement, S: Shape> Mul<$Factor> for &OnDevice<Complex<T>, S>
-        where
-            Complex<T>: CudaScalar<Part = T>,
-        {
-            type Output = OnDevice<Complex<T>, S>;
-            fn mul(self, factor: $Factor) -> OnDevice<Complex<T>, S> {
-                self.$scale(factor)
-            }
-        }
-
-        impl<T: CudaElement, S: Shape> Mul<$Factor> for OnDevice<Complex<T>, S>
-        where
-            Complex<T>: CudaScalar<Part = T>,
-        {
-            type Output = OnDevice<Complex<T>, S>;
-            fn mul(self, factor: $Factor) -> OnDevice<Complex<T>, S> {
-                self.$scale(factor)
-            }
-        }
-
-        impl<T: CudaElement, S: Shape> Div<$Factor> for &OnDevice<Complex<T>, S>
-        where
-            Complex<T>: CudaScalar<Part = T>,
-        {
-            type Output = OnDevice<Complex<T>, S>;
-            fn div(self, divisor: $Factor) -> OnDevice<Complex<T>, S> {
-                self.$scale(<$Factor>::one() / divisor)
-            }
-        }
-
-        impl<T: CudaElement, S: Shape> Div<$Factor> for OnDevice<Complex<T>, S>
-        where
-            Complex<T>: CudaScalar<Part = T>,
-        {
-            type Output = OnDevice<Complex<T>, S>;
-            fn div(self, divisor: $Factor) -> OnDevice<Complex<T>, S> {
-                self.$scale(<$Factor>::one() / divisor)
-            }
-        }
-    )*};
-}
-
-scaling_operators!(Complex<T> => scale, T => scale_parts);
 
 // Reverse-mode rules: each writes its cotangent into `x_bar` or adds it there, as
 // `write` says.

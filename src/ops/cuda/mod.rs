@@ -10,7 +10,7 @@
 //! A GPU failure (out of memory, no device) panics with CUDA's error in the infallible
 //! forms and is returned by [`Tensor::try_to_device`] and [`Tensor::try_to_host`].
 
-use core::ops::{Add, AddAssign, Div, Mul, Neg, Sub, SubAssign};
+use core::ops::{AddAssign, SubAssign};
 use std::borrow::Cow;
 use std::format;
 use std::string::String;
@@ -28,8 +28,8 @@ use crate::backend::cuda::{
 };
 use crate::error::{ShapeError, or_panic};
 use crate::ops::elementwise::{
-    Elementary, Fusable, FusedFunction, ScalarFunction, check_fused_shapes, elementary_methods,
-    fused_partials, times_partial,
+    Elementary, Fusable, FusedFunction, KindArithmetic, ScalarFunction, check_fused_shapes,
+    elementary_methods, fused_partials, times_partial,
 };
 use crate::ops::functions::{self, MapFunction};
 use crate::ops::layout::{check_broadcast_axis, check_concat, check_element_count};
@@ -1334,29 +1334,8 @@ impl<T: CudaScalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     }
 }
 
-macro_rules! binary_operator {
-    ($Trait:ident, $method:ident, $try_method:ident, $Assign:ident, $assign:ident) => {
-        impl<T: CudaScalar, S: Shape> $Trait<&OnDevice<T, S>> for &OnDevice<T, S> {
-            type Output = OnDevice<T, S>;
-            #[track_caller]
-            fn $method(self, rhs: &OnDevice<T, S>) -> OnDevice<T, S> {
-                or_panic(self.$try_method(rhs))
-            }
-        }
-        impl<T: CudaScalar, S: Shape> $Trait<OnDevice<T, S>> for OnDevice<T, S> {
-            type Output = OnDevice<T, S>;
-            #[track_caller]
-            fn $method(self, rhs: OnDevice<T, S>) -> OnDevice<T, S> {
-                or_panic(self.$try_method(&rhs))
-            }
-        }
-        impl<T: CudaScalar, S: Shape> $Trait<&OnDevice<T, S>> for OnDevice<T, S> {
-            type Output = OnDevice<T, S>;
-            #[track_caller]
-            fn $method(self, rhs: &OnDevice<T, S>) -> OnDevice<T, S> {
-                or_panic(self.$try_method(rhs))
-            }
-        }
+macro_rules! assign_operator {
+    ($Assign:ident, $assign:ident, $try_method:ident) => {
         impl<T: CudaScalar, S: Shape> $Assign<&OnDevice<T, S>> for OnDevice<T, S> {
             #[track_caller]
             fn $assign(&mut self, rhs: &OnDevice<T, S>) {
@@ -1372,48 +1351,29 @@ macro_rules! binary_operator {
     };
 }
 
-binary_operator!(Add, add, try_add, AddAssign, add_assign);
-binary_operator!(Sub, sub, try_sub, SubAssign, sub_assign);
+assign_operator!(AddAssign, add_assign, try_add);
+assign_operator!(SubAssign, sub_assign, try_sub);
 
-impl<T: CudaScalar, S: Shape> Neg for &OnDevice<T, S> {
-    type Output = OnDevice<T, S>;
-    fn neg(self) -> OnDevice<T, S> {
-        self.scale_parts(-T::Part::one())
+/// The operators `+`, `−`, unary `−`, and `*` and `/` by a scalar (a real one beside
+/// complex data too, as on the host) of GPU tensors: generated kernels, sums and
+/// differences on the parts, scaling by the element type's kernel.
+impl<T: CudaScalar, S: Shape> KindArithmetic<T, S> for Cuda {
+    #[track_caller]
+    fn try_add(a: &OnDevice<T, S>, b: &OnDevice<T, S>) -> Result<OnDevice<T, S>, ShapeError> {
+        CudaTensorOps::try_add(a, b)
     }
-}
-
-impl<T: CudaScalar, S: Shape> Neg for OnDevice<T, S> {
-    type Output = OnDevice<T, S>;
-    fn neg(self) -> OnDevice<T, S> {
-        self.scale_parts(-T::Part::one())
+    #[track_caller]
+    fn try_sub(a: &OnDevice<T, S>, b: &OnDevice<T, S>) -> Result<OnDevice<T, S>, ShapeError> {
+        CudaTensorOps::try_sub(a, b)
     }
-}
-
-impl<T: CudaElement, S: Shape> Mul<T> for &OnDevice<T, S> {
-    type Output = OnDevice<T, S>;
-    fn mul(self, factor: T) -> OnDevice<T, S> {
-        self.scale(factor)
+    fn negate(a: &OnDevice<T, S>) -> OnDevice<T, S> {
+        a.scale_parts(-T::Part::one())
     }
-}
-
-impl<T: CudaElement, S: Shape> Mul<T> for OnDevice<T, S> {
-    type Output = OnDevice<T, S>;
-    fn mul(self, factor: T) -> OnDevice<T, S> {
-        self.scale(factor)
+    fn scale(a: &OnDevice<T, S>, factor: T) -> OnDevice<T, S> {
+        T::scale_on_device(a, factor)
     }
-}
-
-impl<T: CudaElement, S: Shape> Div<T> for &OnDevice<T, S> {
-    type Output = OnDevice<T, S>;
-    fn div(self, divisor: T) -> OnDevice<T, S> {
-        self.scale(T::one() / divisor)
-    }
-}
-
-impl<T: CudaElement, S: Shape> Div<T> for OnDevice<T, S> {
-    type Output = OnDevice<T, S>;
-    fn div(self, divisor: T) -> OnDevice<T, S> {
-        self.scale(T::one() / divisor)
+    fn divide(a: &OnDevice<T, S>, divisor: T) -> OnDevice<T, S> {
+        T::scale_on_device(a, T::one() / divisor)
     }
 }
 
