@@ -1229,6 +1229,21 @@ fn trigonometric_error_and_rounding_functions_of_tensors() {
     );
     let directional: f64 = reverse.iter().zip(v.iter()).map(|(g, v)| g * v).sum();
     assert!((forward - directional).abs() < 1e-14, "{forward} vs {directional}");
+
+    // An infinite cotangent or tangent through a rounding function gives 0, as in
+    // PyTorch and JAX (not 0·∞ = NaN): tape, forward mode and static mode.
+    let far: V3 = Vector::from_array([1000.5, 2.0, -1000.5]);
+    assert_eq!(grad(|x: Var<V3>| x.floor().exp().sum(), &far).to_array(), [0.0; 3]);
+    assert_eq!(grad(|x: Var<f64>| x.round().exp(), &1000.5), 0.0);
+    let odd_tangent = Vector::from_array([f64::INFINITY, f64::NAN, -f64::INFINITY]);
+    let (_, tangent) = jvp(|x: Vector<Dual<f64>, 3>| x.trunc().hadamard(&x.ceil()), &far, &odd_tangent);
+    assert_eq!(tangent.to_array(), [0.0; 3]);
+    assert_eq!(rounded_exponential::grad(&far).to_array(), [0.0; 3]);
+}
+
+#[differentiable]
+fn rounded_exponential(x: &Vector<f64, 3>) -> f64 {
+    x.floor().exp().sum() + x[[0]].ceil().exp()
 }
 
 /// A traced scalar's `map_function` takes its written derivative also when its

@@ -68,4 +68,10 @@ fn traced_methods_before_the_storage_kind_is_known() {
     let expected: f64 = [0.5f64, 1.0, 2.0].iter().map(|&t| 2.0 * t * t.exp()).sum();
     assert!((y.value() - expected).abs() < 1e-12);
     assert_eq!(inline_vector(x.value()), [0.5, 1.0, 2.0]);
+    // The operators on traced tensors, with plain tensors and scalars beside them.
+    let c = Vector::from_array([1.0, 1.0, 1.0]);
+    let z = -(&(&x + &x) * 3.0 - &x) / 5.0 + &c;
+    let w = 2.0 / &z - c * 0.5 + 2.0 * &z;
+    assert_eq!(inline_vector(z.value()), [0.5, 0.0, -1.0]);
+    assert_eq!(inline_vector(w.value()), [4.5, f64::INFINITY, -4.5]);
 }

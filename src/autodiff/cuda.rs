@@ -23,7 +23,7 @@ use super::dual::Dual;
 use super::forward::{Lift, Unlift};
 use super::tangent::{CoordinateUpdate, Differentiable, Leaf, LeafVisitor, VectorSpace};
 use super::tape::{Var, record_binary_in_place, record_many, record_unary_in_place};
-use super::var_ops::{Operand, var_with_constant_tensor};
+use super::var_ops::{Operand, TracedArithmetic};
 use crate::backend::cpu::Write;
 use crate::backend::cuda::{CType, Cuda, CudaElement, CudaScalar, UpdateKernel, or_panic_cuda};
 use crate::error::{ShapeError, or_panic};
@@ -1379,40 +1379,28 @@ impl<T: CudaElement, B: Dim, C: Dim, H: Dim, W: Dim> Var<OnDevice<T, (B, C, H, W
     }
 }
 
-impl<T: CudaScalar, S: Shape> Add for &Var<OnDevice<T, S>> {
-    type Output = Var<OnDevice<T, S>>;
+/// The rules behind `+`, `−`, unary `−`, and `*` and `/` by a scalar on traced GPU
+/// tensors (the operator impls are the host's, one for every kind).
+impl<T: CudaScalar, S: Shape> TracedArithmetic<T, S> for Cuda {
     #[track_caller]
-    fn add(self, rhs: Self) -> Self::Output {
-        CudaVarOps::add(self, rhs)
+    fn add(a: &Var<OnDevice<T, S>>, b: &Var<OnDevice<T, S>>) -> Var<OnDevice<T, S>> {
+        CudaVarOps::add(a, b)
     }
-}
-
-impl<T: CudaScalar, S: Shape> Sub for &Var<OnDevice<T, S>> {
-    type Output = Var<OnDevice<T, S>>;
     #[track_caller]
-    fn sub(self, rhs: Self) -> Self::Output {
-        CudaVarOps::sub(self, rhs)
+    fn sub(a: &Var<OnDevice<T, S>>, b: &Var<OnDevice<T, S>>) -> Var<OnDevice<T, S>> {
+        CudaVarOps::sub(a, b)
     }
-}
-
-impl<T: CudaScalar, S: Shape> Neg for &Var<OnDevice<T, S>> {
-    type Output = Var<OnDevice<T, S>>;
-    fn neg(self) -> Self::Output {
-        self.scaled_parts(-T::Part::one())
+    fn negate(a: &Var<OnDevice<T, S>>) -> Var<OnDevice<T, S>> {
+        a.scaled_parts(-T::Part::one())
     }
-}
-
-impl<T: CudaElement, S: Shape> Mul<T> for &Var<OnDevice<T, S>> {
-    type Output = Var<OnDevice<T, S>>;
-    fn mul(self, factor: T) -> Self::Output {
-        self.scale(factor)
+    fn scale(a: &Var<OnDevice<T, S>>, factor: T) -> Var<OnDevice<T, S>> {
+        T::scale_traced(a, factor)
     }
-}
-
-impl<T: CudaElement, S: Shape> Div<T> for &Var<OnDevice<T, S>> {
-    type Output = Var<OnDevice<T, S>>;
-    fn div(self, divisor: T) -> Self::Output {
-        self.scale(T::one() / divisor)
+    fn divide(a: &Var<OnDevice<T, S>>, divisor: T) -> Var<OnDevice<T, S>> {
+        T::scale_traced(a, T::one() / divisor)
+    }
+    fn reciprocal(a: &Var<OnDevice<T, S>>) -> Var<OnDevice<T, S>> {
+        T::reciprocal_traced(a)
     }
 }
 
@@ -1429,9 +1417,9 @@ impl ScalarFunction for AbsoluteValue {
     }
 }
 
-/// `+`, `−` and negation of owned traced and lifted GPU tensors, and scaling of owned
-/// ones, through the reference forms above (as on the host, so that one model's
-/// code serves both).
+/// `+`, `−` and negation of owned lifted GPU tensors, and scaling of owned ones,
+/// through the reference forms above (as on the host, so that one model's code
+/// serves both).
 macro_rules! owned_operators {
     ($($Type:ident),+) => {$(
         impl<T: CudaScalar, S: Shape> Add for $Type<T, S> {
@@ -1497,10 +1485,7 @@ macro_rules! owned_operators {
     )+};
 }
 
-/// A traced GPU tensor, as one type constructor for [`owned_operators`].
-type TracedOnDevice<T, S> = Var<OnDevice<T, S>>;
-
-owned_operators!(CudaDual, TracedOnDevice);
+owned_operators!(CudaDual);
 
 /// The rules of complex GPU tensors (see [`crate::ops::cuda`]'s complex operations):
 /// the host's, for the gradient ∂L/∂x + i·∂L/∂y of a real loss.
@@ -1674,55 +1659,3 @@ where
         self.hadamard(&or_panic(row.try_broadcast_to(self.value().shape())))
     }
 }
-
-/// `z * c` and `z / c` on a traced complex GPU tensor, for a complex factor
-/// (x̄ = conj(c)·ȳ) or a real one (each part scaled, x̄ = c·ȳ).
-macro_rules! var_scaling_operators {
-    ($($Factor:ty => $scale:ident),*) => {$(
-        impl<T: CudaElement, S: Shape> Mul<$Factor> for &Var<OnDevice<Complex<T>, S>>
-        where
-            Complex<T>: CudaScalar<Part = T>,
-        {
-            type Output = Var<OnDevice<Complex<T>, S>>;
-            fn mul(self, factor: $Factor) -> Self::Output {
-                self.$scale(factor)
-            }
-        }
-
-        impl<T: CudaElement, S: Shape> Div<$Factor> for &Var<OnDevice<Complex<T>, S>>
-        where
-            Complex<T>: CudaScalar<Part = T>,
-        {
-            type Output = Var<OnDevice<Complex<T>, S>>;
-            fn div(self, divisor: $Factor) -> Self::Output {
-                self.$scale(<$Factor>::one() / divisor)
-            }
-        }
-    )*};
-}
-
-var_scaling_operators!(Complex<T> => scale, T => scaled_parts);
-
-var_with_constant_tensor!([T: CudaElement, S: Shape] OnDevice<T, S>, T; Add add, T::one());
-var_with_constant_tensor!([T: CudaElement, S: Shape] OnDevice<T, S>, T; Sub sub, -T::one());
-
-/// c / x elementwise for a real c: c·x⁻¹, through the rule of `powi(-1)`.
-macro_rules! constant_over_var {
-    ($($t:ty),*) => {$(
-        impl<S: Shape> Div<&Var<OnDevice<$t, S>>> for $t {
-            type Output = Var<OnDevice<$t, S>>;
-            fn div(self, var: &Var<OnDevice<$t, S>>) -> Var<OnDevice<$t, S>> {
-                &var.powi(-1) * self
-            }
-        }
-
-        impl<S: Shape> Div<Var<OnDevice<$t, S>>> for $t {
-            type Output = Var<OnDevice<$t, S>>;
-            fn div(self, var: Var<OnDevice<$t, S>>) -> Var<OnDevice<$t, S>> {
-                self / &var
-            }
-        }
-    )*};
-}
-
-constant_over_var!(f32, f64);

@@ -72,4 +72,4 @@ pub use tape::{
     record_unary, record_unary_in_place, release_tape_memory,
 };
 #[cfg(feature = "std")]
-pub use var_ops::{Operand, Prediction, SameTracedShape};
+pub use var_ops::{Operand, Prediction, SameTracedShape, TracedArithmetic};

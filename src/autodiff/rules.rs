@@ -209,7 +209,8 @@ type Same<'a, X> = Operands<'a, X, X, X>;
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(
     message = "this `#[differentiable]` function has no `hvp` or `hessian` companion",
-    label = "second order needs one differentiated parameter and the function generic over its real scalar alone: `fn f<T: RealScalar>(x: Vector<T, 3>) -> T`"
+    label = "second order needs one differentiated parameter and the function generic over its real scalar alone: `fn f<T: RealScalar>(x: Vector<T, 3>) -> T`",
+    note = "the type parameter must be the function's own: inside `impl<T> Type<T>`, give the function its own (`fn f<S: RealScalar>(x: Vector<S, 3>) -> S`)"
 )]
 pub trait SecondOrderCompanion {}
 
@@ -996,11 +997,11 @@ impl<F: ScalarFunction, T: RealScalar> UnaryRule<T> for FunctionMap<F> {
     }
     #[inline(always)]
     fn push(&self, x: &T, y: &T, x_dot: &T) -> T {
-        self.0.derivative(*x, *y) * *x_dot
+        self.0.chain(*x, *y, *x_dot)
     }
     #[inline(always)]
     fn pull(&self, x: &T, y: &T, y_bar: &T) -> T {
-        self.0.derivative(*x, *y) * *y_bar
+        self.0.chain(*x, *y, *y_bar)
     }
 }
 
@@ -2599,6 +2600,59 @@ macro_rules! real_function_rules {
             }
         }
 
+        rules_of_scalar_function!($rule);
+    )+};
+}
+
+/// The rules of real functions constant between their jumps (the rounding
+/// functions): derivative 0, and a chain-rule step of 0 whatever the tangent or
+/// cotangent, an infinite one too (as PyTorch and JAX: 0·∞ would be NaN).
+macro_rules! piecewise_constant_rules {
+    ($($(#[$doc:meta])* $rule:ident: |$x:ident| $value:expr;)+) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug)]
+        pub struct $rule;
+
+        impl ScalarFunction for $rule {
+            #[inline(always)]
+            fn value<T: RealScalar>(&self, $x: T) -> T {
+                $value
+            }
+            #[inline(always)]
+            fn derivative<T: RealScalar>(&self, _: T, _: T) -> T {
+                T::zero()
+            }
+            #[inline(always)]
+            fn chain<T: RealScalar>(&self, _: T, _: T, _: T) -> T {
+                T::zero()
+            }
+        }
+
+        rules_of_scalar_function!($rule);
+    )+};
+}
+
+/// A [`ScalarFunction`]'s rules on real scalars (duals too) and on tensors: its
+/// [`FunctionMap`]'s.
+macro_rules! rules_of_scalar_function {
+    ($rule:ident) => {
+        #[diagnostic::do_not_recommend]
+        impl<T: RealScalar> UnaryRule<T> for $rule {
+            type Output = T;
+            #[inline(always)]
+            fn value(&self, x: &T) -> T {
+                FunctionMap(*self).value(x)
+            }
+            #[inline(always)]
+            fn push(&self, x: &T, y: &T, x_dot: &T) -> T {
+                FunctionMap(*self).push(x, y, x_dot)
+            }
+            #[inline(always)]
+            fn pull(&self, x: &T, y: &T, y_bar: &T) -> T {
+                FunctionMap(*self).pull(x, y, y_bar)
+            }
+        }
+
         #[diagnostic::do_not_recommend]
         impl<T: RealScalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for $rule {
             type Output = Tensor<T, S, K>;
@@ -2615,27 +2669,7 @@ macro_rules! real_function_rules {
                 FunctionMap(*self).pull(x, y, y_bar)
             }
         }
-
-        #[diagnostic::do_not_recommend]
-        impl<T: RealScalar> UnaryRule<T> for $rule {
-            type Output = T;
-            #[inline(always)]
-            fn value(&self, $x: &T) -> T {
-                let $x = *$x;
-                $value
-            }
-            #[inline(always)]
-            #[allow(unused_variables)] // a derivative reads x or y
-            fn push(&self, $x: &T, $y: &T, x_dot: &T) -> T {
-                let ($x, $y) = (*$x, *$y);
-                $derivative * *x_dot
-            }
-            #[inline(always)]
-            fn pull(&self, x: &T, y: &T, y_bar: &T) -> T {
-                self.push(x, y, y_bar)
-            }
-        }
-    )+};
+    };
 }
 
 real_function_rules! {
@@ -2651,16 +2685,19 @@ real_function_rules! {
     ErrorFunction: |x, y| x.erf(), T::from_f64(core::f64::consts::FRAC_2_SQRT_PI) * (-(x * x)).exp();
     /// erfc x = 1 − erf x: f′ = −2/√π·e^(−x²).
     ComplementaryErrorFunction: |x, y| x.erfc(), T::from_f64(-core::f64::consts::FRAC_2_SQRT_PI) * (-(x * x)).exp();
-    /// ⌊x⌋: f′ = 0 (piecewise constant; its jumps have no derivative).
-    Floor: |x, y| x.floor(), T::zero();
-    /// ⌈x⌉: f′ = 0.
-    Ceiling: |x, y| x.ceil(), T::zero();
-    /// x rounded half away from zero: f′ = 0.
-    Rounding: |x, y| x.round(), T::zero();
-    /// x rounded toward zero: f′ = 0.
-    Truncation: |x, y| x.trunc(), T::zero();
     /// x − trunc(x): f′ = 1 (between its jumps).
     FractionalPart: |x, y| x.fract(), T::one();
+}
+
+piecewise_constant_rules! {
+    /// ⌊x⌋: f′ = 0 (piecewise constant; its jumps have no derivative).
+    Floor: |x| x.floor();
+    /// ⌈x⌉: f′ = 0.
+    Ceiling: |x| x.ceil();
+    /// x rounded half away from zero: f′ = 0.
+    Rounding: |x| x.round();
+    /// x rounded toward zero: f′ = 0.
+    Truncation: |x| x.trunc();
 }
 
 /// The rules of the float functions that `f32` and `f64` have and `RealScalar` does
@@ -2727,10 +2764,34 @@ float_function_rules! {
     DegreesToRadians: |x, y| Float::to_radians(x), Float::to_radians(1.0 as F);
     /// x in radians to degrees: f′ = 180/π.
     RadiansToDegrees: |x, y| Float::to_degrees(x), Float::to_degrees(1.0 as F);
-    /// The sign of x (±1, or NaN): f′ = 0, as JAX and PyTorch take it (its jump at
-    /// 0 has no derivative).
-    Sign: |x, y| Float::signum(x), 0.0;
 }
+
+/// The sign of x (±1, or NaN) of `f32`/`f64` scalars: f′ = 0, as JAX and PyTorch
+/// take it (its jump at 0 has no derivative), so ẏ and x̄ are 0 whatever comes in.
+#[derive(Clone, Copy, Debug)]
+pub struct Sign;
+
+macro_rules! sign_rule {
+    ($($float:ty),+) => {$(
+        impl UnaryRule<$float> for Sign {
+            type Output = $float;
+            #[inline(always)]
+            fn value(&self, x: &$float) -> $float {
+                Float::signum(*x)
+            }
+            #[inline(always)]
+            fn push(&self, _: &$float, _: &$float, _: &$float) -> $float {
+                0.0
+            }
+            #[inline(always)]
+            fn pull(&self, _: &$float, _: &$float, _: &$float) -> $float {
+                0.0
+            }
+        }
+    )+};
+}
+
+sign_rule!(f32, f64);
 
 /// The Euclidean remainder r = a mod b (0 ≤ r < |b|) of `f32`/`f64` scalars
 /// (`a.rem_euclid(b)`): r = a − b·q with q an integer constant between jumps, so

@@ -14,9 +14,9 @@ use crate::backend::cpu::{Write, write_elements};
 use crate::error::{ShapeError, or_panic};
 use crate::ops::conv::{Padding, Stride, add_channels_pullback, conv2d_pullback, max_pool2d_pullback};
 use crate::ops::elementwise::{
-    Elementary, Fusable, FusedFunction, ScalarFunction, abs_pullback, conj_pullback, elementary_methods,
-    elementary_pullback, function_pullback, fused_pullback_of, im_pullback, norm_sqr_pullback, re_pullback,
-    relu_pullback,
+    Elementary, Fusable, FusedFunction, KindArithmetic, ScalarFunction, abs_pullback, conj_pullback,
+    elementary_methods, elementary_pullback, function_pullback, fused_pullback_of, im_pullback,
+    norm_sqr_pullback, re_pullback, relu_pullback,
 };
 use crate::ops::layout::{
     broadcast_pullback, concat_pullback, narrow_pullback, reshape_pullback, transpose_pullback,
@@ -851,30 +851,85 @@ impl<S: Shape> SameTracedShape<S> for S {
     }
 }
 
-impl<T: Scalar, S: Shape, K: Storage<T, S>> Neg for &Var<Tensor<T, S, K>> {
+/// The traced arithmetic of a storage kind: the rules behind `+`, `−`, unary `−`, and
+/// `*` and `/` by a scalar on traced tensors (and `c / x`), so that each operator has
+/// one impl for every kind, as [`KindArithmetic`] gives plain tensors: a traced
+/// tensor whose kind is still being inferred finds exactly one.
+pub trait TracedArithmetic<T, S: Shape>: KindArithmetic<T, S>
+where
+    Tensor<T, S, Self>: Differentiable,
+{
+    /// a + b, with ā = ȳ and b̄ = ȳ.
+    fn add(a: &Var<Tensor<T, S, Self>>, b: &Var<Tensor<T, S, Self>>) -> Var<Tensor<T, S, Self>>;
+    /// a − b, with ā = ȳ and b̄ = −ȳ.
+    fn sub(a: &Var<Tensor<T, S, Self>>, b: &Var<Tensor<T, S, Self>>) -> Var<Tensor<T, S, Self>>;
+    /// −a.
+    fn negate(a: &Var<Tensor<T, S, Self>>) -> Var<Tensor<T, S, Self>>;
+    /// c·a for a constant c, with ā = conj(c)·ȳ.
+    fn scale(a: &Var<Tensor<T, S, Self>>, factor: T) -> Var<Tensor<T, S, Self>>;
+    /// a / c for a constant c, with ā = ȳ / conj(c).
+    fn divide(a: &Var<Tensor<T, S, Self>>, divisor: T) -> Var<Tensor<T, S, Self>>;
+    /// a⁻¹ elementwise (`powi(-1)`'s rule), for `c / a`.
+    fn reciprocal(a: &Var<Tensor<T, S, Self>>) -> Var<Tensor<T, S, Self>>;
+}
+
+/// The host kinds: the rules of the traced host tensors.
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, S: Shape, K: Storage<T, S>> TracedArithmetic<T, S> for K {
+    #[track_caller]
+    fn add(a: &Var<Tensor<T, S, K>>, b: &Var<Tensor<T, S, K>>) -> Var<Tensor<T, S, K>> {
+        a.add(b)
+    }
+    #[track_caller]
+    fn sub(a: &Var<Tensor<T, S, K>>, b: &Var<Tensor<T, S, K>>) -> Var<Tensor<T, S, K>> {
+        a.sub(b)
+    }
+    fn negate(a: &Var<Tensor<T, S, K>>) -> Var<Tensor<T, S, K>> {
+        a.scale(-T::one())
+    }
+    fn scale(a: &Var<Tensor<T, S, K>>, factor: T) -> Var<Tensor<T, S, K>> {
+        a.scale(factor)
+    }
+    /// Each element divided, as the plain `x / s` (bit for bit).
+    fn divide(a: &Var<Tensor<T, S, K>>, divisor: T) -> Var<Tensor<T, S, K>> {
+        let factor = T::one() / divisor.conj();
+        record_own_unary(a, a.value() / divisor, move |y_bar: &Tensor<T, S, K>| y_bar.scale(factor))
+    }
+    fn reciprocal(a: &Var<Tensor<T, S, K>>) -> Var<Tensor<T, S, K>> {
+        a.powi(-1)
+    }
+}
+
+impl<T: Scalar, S: Shape, K: TracedArithmetic<T, S>> Neg for &Var<Tensor<T, S, K>>
+where
+    Tensor<T, S, K>: Differentiable,
+{
     type Output = Var<Tensor<T, S, K>>;
     fn neg(self) -> Self::Output {
-        self.scale(-T::one())
+        <K as TracedArithmetic<T, S>>::negate(self)
     }
 }
 
 /// `x * c` and `x / c` for a scalar `c` (a real one beside complex data too); a
 /// second tensor there is a compile error that names the products to choose from,
 /// as on plain tensors.
-impl<T: Scalar, S: Shape, K: Storage<T, S>, R: ScalarFactor<T>> Mul<R> for &Var<Tensor<T, S, K>> {
+impl<T: Scalar, S: Shape, K: TracedArithmetic<T, S>, R: ScalarFactor<T>> Mul<R> for &Var<Tensor<T, S, K>>
+where
+    Tensor<T, S, K>: Differentiable,
+{
     type Output = Var<Tensor<T, S, K>>;
     fn mul(self, factor: R) -> Self::Output {
-        self.scale(factor.into_element())
+        <K as TracedArithmetic<T, S>>::scale(self, factor.into_element())
     }
 }
 
-impl<T: Scalar, S: Shape, K: Storage<T, S>, R: ScalarFactor<T>> Div<R> for &Var<Tensor<T, S, K>> {
+impl<T: Scalar, S: Shape, K: TracedArithmetic<T, S>, R: ScalarFactor<T>> Div<R> for &Var<Tensor<T, S, K>>
+where
+    Tensor<T, S, K>: Differentiable,
+{
     type Output = Var<Tensor<T, S, K>>;
-    /// Each element divided, as the plain `x / s` (bit for bit); x̄ = ȳ / conj(s).
     fn div(self, divisor: R) -> Self::Output {
-        let divisor = divisor.into_element();
-        let factor = T::one() / divisor.conj();
-        record_own_unary(self, self.value() / divisor, move |y_bar: &Tensor<T, S, K>| y_bar.scale(factor))
+        <K as TracedArithmetic<T, S>>::divide(self, divisor.into_element())
     }
 }
 
@@ -1014,13 +1069,14 @@ macro_rules! traced_tensor_operator {
             T: Scalar,
             S: SameTracedShape<S2>,
             S2: Shape,
-            K: Storage<T, S> + Storage<T, S2> + SameKind<K2>,
+            K: TracedArithmetic<T, S> + StorageKind<T, S2> + SameKind<K2>,
+            Tensor<T, S, K>: Differentiable,
             K2: StorageKind<T, S2>,
         {
             type Output = Var<Tensor<T, S, K>>;
             #[track_caller]
             fn $method(self, rhs: &Var<Tensor<T, S2, K2>>) -> Self::Output {
-                self.$method(S::same_var(K::same_kind_var(rhs)))
+                <K as TracedArithmetic<T, S>>::$method(self, S::same_var(K::same_kind_var(rhs)))
             }
         }
 
@@ -1029,7 +1085,8 @@ macro_rules! traced_tensor_operator {
             T: Scalar,
             S: SameTracedShape<S2>,
             S2: Shape,
-            K: Storage<T, S> + Storage<T, S2> + SameKind<K2>,
+            K: TracedArithmetic<T, S> + StorageKind<T, S2> + SameKind<K2>,
+            Tensor<T, S, K>: Differentiable,
             K2: StorageKind<T, S2>,
         {
             type Output = Var<Tensor<T, S, K>>;
@@ -1044,7 +1101,8 @@ macro_rules! traced_tensor_operator {
             T: Scalar,
             S: SameTracedShape<S2>,
             S2: Shape,
-            K: Storage<T, S> + Storage<T, S2> + SameKind<K2>,
+            K: TracedArithmetic<T, S> + StorageKind<T, S2> + SameKind<K2>,
+            Tensor<T, S, K>: Differentiable,
             K2: StorageKind<T, S2>,
         {
             type Output = Var<Tensor<T, S, K>>;
@@ -1059,7 +1117,8 @@ macro_rules! traced_tensor_operator {
             T: Scalar,
             S: SameTracedShape<S2>,
             S2: Shape,
-            K: Storage<T, S> + Storage<T, S2> + SameKind<K2>,
+            K: TracedArithmetic<T, S> + StorageKind<T, S2> + SameKind<K2>,
+            Tensor<T, S, K>: Differentiable,
             K2: StorageKind<T, S2>,
         {
             type Output = Var<Tensor<T, S, K>>;
@@ -1074,21 +1133,30 @@ macro_rules! traced_tensor_operator {
 traced_tensor_operator!(Add add);
 traced_tensor_operator!(Sub sub);
 
-impl<T: Scalar, S: Shape, K: Storage<T, S>> Neg for Var<Tensor<T, S, K>> {
+impl<T: Scalar, S: Shape, K: TracedArithmetic<T, S>> Neg for Var<Tensor<T, S, K>>
+where
+    Tensor<T, S, K>: Differentiable,
+{
     type Output = Var<Tensor<T, S, K>>;
     fn neg(self) -> Self::Output {
         -&self
     }
 }
 
-impl<T: Scalar, S: Shape, K: Storage<T, S>, R: ScalarFactor<T>> Mul<R> for Var<Tensor<T, S, K>> {
+impl<T: Scalar, S: Shape, K: TracedArithmetic<T, S>, R: ScalarFactor<T>> Mul<R> for Var<Tensor<T, S, K>>
+where
+    Tensor<T, S, K>: Differentiable,
+{
     type Output = Var<Tensor<T, S, K>>;
     fn mul(self, factor: R) -> Self::Output {
         &self * factor
     }
 }
 
-impl<T: Scalar, S: Shape, K: Storage<T, S>, R: ScalarFactor<T>> Div<R> for Var<Tensor<T, S, K>> {
+impl<T: Scalar, S: Shape, K: TracedArithmetic<T, S>, R: ScalarFactor<T>> Div<R> for Var<Tensor<T, S, K>>
+where
+    Tensor<T, S, K>: Differentiable,
+{
     type Output = Var<Tensor<T, S, K>>;
     fn div(self, divisor: R) -> Self::Output {
         &self / divisor
@@ -1132,29 +1200,41 @@ macro_rules! constant_times_var {
             }
         }
 
-        impl<S: Shape, K: Storage<$t, S>> Mul<&Var<Tensor<$t, S, K>>> for $t {
+        impl<S: Shape, K: TracedArithmetic<$t, S>> Mul<&Var<Tensor<$t, S, K>>> for $t
+        where
+            Tensor<$t, S, K>: Differentiable,
+        {
             type Output = Var<Tensor<$t, S, K>>;
             fn mul(self, var: &Var<Tensor<$t, S, K>>) -> Var<Tensor<$t, S, K>> {
                 var * self
             }
         }
 
-        impl<S: Shape, K: Storage<$t, S>> Mul<Var<Tensor<$t, S, K>>> for $t {
+        impl<S: Shape, K: TracedArithmetic<$t, S>> Mul<Var<Tensor<$t, S, K>>> for $t
+        where
+            Tensor<$t, S, K>: Differentiable,
+        {
             type Output = Var<Tensor<$t, S, K>>;
             fn mul(self, var: Var<Tensor<$t, S, K>>) -> Var<Tensor<$t, S, K>> {
                 &var * self
             }
         }
 
-        impl<S: Shape, K: Storage<$t, S>> Div<&Var<Tensor<$t, S, K>>> for $t {
+        impl<S: Shape, K: TracedArithmetic<$t, S>> Div<&Var<Tensor<$t, S, K>>> for $t
+        where
+            Tensor<$t, S, K>: Differentiable,
+        {
             type Output = Var<Tensor<$t, S, K>>;
             /// c / x elementwise: c·x⁻¹, through the rule of `powi(-1)`.
             fn div(self, var: &Var<Tensor<$t, S, K>>) -> Var<Tensor<$t, S, K>> {
-                &var.powi(-1) * self
+                <K as TracedArithmetic<$t, S>>::scale(&<K as TracedArithmetic<$t, S>>::reciprocal(var), self)
             }
         }
 
-        impl<S: Shape, K: Storage<$t, S>> Div<Var<Tensor<$t, S, K>>> for $t {
+        impl<S: Shape, K: TracedArithmetic<$t, S>> Div<Var<Tensor<$t, S, K>>> for $t
+        where
+            Tensor<$t, S, K>: Differentiable,
+        {
             type Output = Var<Tensor<$t, S, K>>;
             fn div(self, var: Var<Tensor<$t, S, K>>) -> Var<Tensor<$t, S, K>> {
                 self / &var
@@ -1224,82 +1304,110 @@ constant_op_scalar_var!(f32, f64, crate::scalar::Complex32, crate::scalar::Compl
 /// `c + x`, `x − c`, `c − x` (the plain tensor is a constant: it receives nothing).
 /// Each panics naming both shapes when a dynamic dimension differs.
 macro_rules! var_with_constant_tensor {
-    ([$($generics:tt)*] $Tensor:ty, $T:ty; $Trait:ident $method:ident, $sign_of_var_on_right:expr) => {
-        impl<$($generics)*> $Trait<&$Tensor> for &Var<$Tensor> {
-            type Output = Var<$Tensor>;
+    ($Trait:ident $method:ident, $sign_of_var_on_right:expr) => {
+        impl<T: Scalar, S: Shape, K: TracedArithmetic<T, S>> $Trait<&Tensor<T, S, K>>
+            for &Var<Tensor<T, S, K>>
+        where
+            Tensor<T, S, K>: Differentiable<Tangent = Tensor<T, S, K>>,
+        {
+            type Output = Var<Tensor<T, S, K>>;
             #[track_caller]
-            fn $method(self, constant: &$Tensor) -> Var<$Tensor> {
-                $crate::autodiff::record_own_unary(self, $Trait::$method(self.value(), constant), |y_bar: &$Tensor| {
-                    y_bar.clone()
-                })
+            fn $method(self, constant: &Tensor<T, S, K>) -> Var<Tensor<T, S, K>> {
+                $crate::autodiff::record_own_unary(
+                    self,
+                    $Trait::$method(self.value(), constant),
+                    |y_bar: &Tensor<T, S, K>| y_bar.clone(),
+                )
             }
         }
 
-        impl<$($generics)*> $Trait<&Var<$Tensor>> for &$Tensor {
-            type Output = Var<$Tensor>;
+        impl<T: Scalar, S: Shape, K: TracedArithmetic<T, S>> $Trait<&Var<Tensor<T, S, K>>>
+            for &Tensor<T, S, K>
+        where
+            Tensor<T, S, K>: Differentiable<Tangent = Tensor<T, S, K>>,
+        {
+            type Output = Var<Tensor<T, S, K>>;
             #[track_caller]
-            fn $method(self, var: &Var<$Tensor>) -> Var<$Tensor> {
-                let sign: $T = $sign_of_var_on_right;
-                $crate::autodiff::record_own_unary(var, $Trait::$method(self, var.value()), move |y_bar: &$Tensor| {
-                    y_bar.scale(sign)
-                })
+            fn $method(self, var: &Var<Tensor<T, S, K>>) -> Var<Tensor<T, S, K>> {
+                let sign: T = $sign_of_var_on_right;
+                $crate::autodiff::record_own_unary(
+                    var,
+                    $Trait::$method(self, var.value()),
+                    move |y_bar: &Tensor<T, S, K>| <K as KindArithmetic<T, S>>::scale(y_bar, sign),
+                )
             }
         }
 
-        impl<$($generics)*> $Trait<$Tensor> for Var<$Tensor> {
-            type Output = Var<$Tensor>;
+        impl<T: Scalar, S: Shape, K: TracedArithmetic<T, S>> $Trait<Tensor<T, S, K>> for Var<Tensor<T, S, K>>
+        where
+            Tensor<T, S, K>: Differentiable<Tangent = Tensor<T, S, K>>,
+        {
+            type Output = Var<Tensor<T, S, K>>;
             #[track_caller]
-            fn $method(self, constant: $Tensor) -> Var<$Tensor> {
+            fn $method(self, constant: Tensor<T, S, K>) -> Var<Tensor<T, S, K>> {
                 $Trait::$method(&self, &constant)
             }
         }
 
-        impl<$($generics)*> $Trait<Var<$Tensor>> for $Tensor {
-            type Output = Var<$Tensor>;
+        impl<T: Scalar, S: Shape, K: TracedArithmetic<T, S>> $Trait<Var<Tensor<T, S, K>>> for Tensor<T, S, K>
+        where
+            Tensor<T, S, K>: Differentiable<Tangent = Tensor<T, S, K>>,
+        {
+            type Output = Var<Tensor<T, S, K>>;
             #[track_caller]
-            fn $method(self, var: Var<$Tensor>) -> Var<$Tensor> {
+            fn $method(self, var: Var<Tensor<T, S, K>>) -> Var<Tensor<T, S, K>> {
                 $Trait::$method(&self, &var)
             }
         }
 
-        impl<$($generics)*> $Trait<$Tensor> for &Var<$Tensor> {
-            type Output = Var<$Tensor>;
+        impl<T: Scalar, S: Shape, K: TracedArithmetic<T, S>> $Trait<Tensor<T, S, K>> for &Var<Tensor<T, S, K>>
+        where
+            Tensor<T, S, K>: Differentiable<Tangent = Tensor<T, S, K>>,
+        {
+            type Output = Var<Tensor<T, S, K>>;
             #[track_caller]
-            fn $method(self, constant: $Tensor) -> Var<$Tensor> {
+            fn $method(self, constant: Tensor<T, S, K>) -> Var<Tensor<T, S, K>> {
                 $Trait::$method(self, &constant)
             }
         }
 
-        impl<$($generics)*> $Trait<&$Tensor> for Var<$Tensor> {
-            type Output = Var<$Tensor>;
+        impl<T: Scalar, S: Shape, K: TracedArithmetic<T, S>> $Trait<&Tensor<T, S, K>> for Var<Tensor<T, S, K>>
+        where
+            Tensor<T, S, K>: Differentiable<Tangent = Tensor<T, S, K>>,
+        {
+            type Output = Var<Tensor<T, S, K>>;
             #[track_caller]
-            fn $method(self, constant: &$Tensor) -> Var<$Tensor> {
+            fn $method(self, constant: &Tensor<T, S, K>) -> Var<Tensor<T, S, K>> {
                 $Trait::$method(&self, constant)
             }
         }
 
-        impl<$($generics)*> $Trait<&Var<$Tensor>> for $Tensor {
-            type Output = Var<$Tensor>;
+        impl<T: Scalar, S: Shape, K: TracedArithmetic<T, S>> $Trait<&Var<Tensor<T, S, K>>> for Tensor<T, S, K>
+        where
+            Tensor<T, S, K>: Differentiable<Tangent = Tensor<T, S, K>>,
+        {
+            type Output = Var<Tensor<T, S, K>>;
             #[track_caller]
-            fn $method(self, var: &Var<$Tensor>) -> Var<$Tensor> {
+            fn $method(self, var: &Var<Tensor<T, S, K>>) -> Var<Tensor<T, S, K>> {
                 $Trait::$method(&self, var)
             }
         }
 
-        impl<$($generics)*> $Trait<Var<$Tensor>> for &$Tensor {
-            type Output = Var<$Tensor>;
+        impl<T: Scalar, S: Shape, K: TracedArithmetic<T, S>> $Trait<Var<Tensor<T, S, K>>> for &Tensor<T, S, K>
+        where
+            Tensor<T, S, K>: Differentiable<Tangent = Tensor<T, S, K>>,
+        {
+            type Output = Var<Tensor<T, S, K>>;
             #[track_caller]
-            fn $method(self, var: Var<$Tensor>) -> Var<$Tensor> {
+            fn $method(self, var: Var<Tensor<T, S, K>>) -> Var<Tensor<T, S, K>> {
                 $Trait::$method(self, &var)
             }
         }
     };
 }
 
-var_with_constant_tensor!([T: Scalar, S: Shape, K: Storage<T, S>] Tensor<T, S, K>, T; Add add, T::one());
-var_with_constant_tensor!([T: Scalar, S: Shape, K: Storage<T, S>] Tensor<T, S, K>, T; Sub sub, -T::one());
-#[cfg(feature = "cuda")]
-pub(super) use var_with_constant_tensor;
+var_with_constant_tensor!(Add add, T::one());
+var_with_constant_tensor!(Sub sub, -T::one());
 
 impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>> Var<Tensor<T, (R, C), K>> {
     /// yᵢⱼ = xᵢⱼ + bⱼ: `row` added to every row (a bias on each example of a batch),

@@ -14,8 +14,9 @@
 //! `matmul`, `sum_axis`, …) are methods of traits in the prelude (`CudaTensorOps`,
 //! `CudaRealOps`, `CudaMatrixOps`, …; on traced tensors `CudaVarOps`, …): import the
 //! prelude, or the trait the compiler names. The host's are inherent methods, which
-//! the compiler tries first, so turning the feature on changes nothing for host code,
-//! even where a tensor's storage kind is inferred only later in the function.
+//! the compiler tries first, and each operator (`+`, `−`, `*`, `/`) has one impl for
+//! every storage kind, so turning the feature on changes nothing for host code, even
+//! where a tensor's storage kind is inferred only later in the function.
 //!
 //! ## Library layers on the GPU
 //!

@@ -40,7 +40,7 @@
 //! | `f::jvp(args, &ẋ…)` | the value and its derivative along the tangents |
 //! | `f::linearize(args)` | the value and the linear map `(&ẋ…) ↦ ẏ` (each call runs the tangent code) |
 //! | `f::jacfwd(args)`, `f::jacrev(args)` | the Jacobian (one tensor in, one out), shape `Out ++ In` |
-//! | `f::hvp(args, &v)`, `f::hessian(args)` | second order, for a function generic over its scalar: the product H·v, the Hessian (`hessian` for a tensor input of rank 0 to 2; a scalar's second derivative is `hvp` along 1) |
+//! | `f::hvp(args, &v)`, `f::hessian(args)` | second order, for a function generic over its scalar: the product H·v, the Hessian (`hessian` for a scalar or a tensor input of rank 1 or 2: a scalar's is its second derivative) |
 //!
 //! The gradient is the differentiated parameter's tangent, or a tuple of them in
 //! order. By default every parameter is differentiated except those of an integer

@@ -204,6 +204,14 @@ pub trait ScalarFunction: Copy + core::fmt::Debug + 'static {
     fn value<T: RealScalar>(&self, x: T) -> T;
     /// f′(x), given also y = f(x).
     fn derivative<T: RealScalar>(&self, x: T, y: T) -> T;
+    /// One step of the chain rule, f′(x)·t for a tangent ẋ or a cotangent ȳ `t` (y =
+    /// f(x)): what every mode computes. A function constant between its jumps (`floor`,
+    /// `round`) gives 0 here whatever `t`, an infinite one too, as PyTorch and JAX do
+    /// (0·∞ would be NaN).
+    #[inline(always)]
+    fn chain<T: RealScalar>(&self, x: T, y: T, t: T) -> T {
+        self.derivative(x, y) * t
+    }
 }
 
 impl<T: RealScalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
@@ -365,7 +373,8 @@ pub(crate) fn fused_pullback_of<
     cotangents
 }
 
-/// x̄ = f′(x)·ȳ for y = f(x) elementwise, for a [`ScalarFunction`] `f`.
+/// x̄ = f′(x)·ȳ for y = f(x) elementwise, for a [`ScalarFunction`] `f` (its
+/// [`chain`](ScalarFunction::chain) step).
 ///
 /// # Panics
 /// When the shapes of `x`, `y` and `ȳ` differ.
@@ -375,8 +384,12 @@ pub fn function_pullback<T: RealScalar, S: Shape, K: Storage<T, S>, F: ScalarFun
     (x, y, y_bar): (&Tensor<T, S, K>, &Tensor<T, S, K>, &Tensor<T, S, K>),
 ) -> Tensor<T, S, K> {
     or_panic(x.check_same_shape(y, "function_pullback"));
-    let derivative = x.zip_map(y, |x, y| f.derivative(x, y));
-    derivative.zip_map(y_bar, |d, g| d * g)
+    or_panic(x.check_same_shape(y_bar, "function_pullback"));
+    let mut x_bar = y_bar.clone();
+    for ((x_bar, &x), &y) in x_bar.iter_mut().zip(x.iter()).zip(y.iter()) {
+        *x_bar = f.chain(x, y, *x_bar);
+    }
+    x_bar
 }
 
 /// An `impl` block (its header is the macro's input, attributes included) of the

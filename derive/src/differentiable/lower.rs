@@ -2084,6 +2084,19 @@ impl Lowering {
         // `Type::g(x)`, `Self::g(x)`: an associated function (its owner capitalised, as
         // types are; modules are not), whose companions are its siblings
         // (`Type::__record_g`), `Self::g_grad(x)` for its gradient included.
+        if let [.., owner, name] = segments.as_slice()
+            && capitalised(owner)
+            && let Some(companion) =
+                OTHER_COMPANIONS.iter().find(|companion| name.ends_with(&format!("_{companion}")))
+        {
+            let function = &name[..name.len() - companion.len() - 1];
+            return Err(syn::Error::new(
+                span,
+                format!(
+                    "inside a `#[differentiable]` body only `{owner}::{function}_grad` of an associated function is differentiated, not `{name}`: call `{owner}::{function}(…)` for the value and `{owner}::{function}_grad(…)` for the gradient (a function of one's own of this name: rename it)"
+                ),
+            ));
+        }
         if let [.., owner, _] = segments.as_slice()
             && capitalised(owner)
             && let Some(last) = path.segments.pop()

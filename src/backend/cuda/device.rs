@@ -21,6 +21,7 @@ use super::codegen::CType;
 use num_complex::Complex;
 
 use super::Cuda;
+use crate::autodiff::Var;
 use crate::scalar::{RealScalar, Scalar};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -120,6 +121,14 @@ pub trait CudaScalar: sealed::Sealed + Scalar {
     /// `a`·`factor` on the GPU: the real scaling kernel, or the complex one.
     #[doc(hidden)]
     fn scale_on_device<S: Shape>(a: &Tensor<Self, S, Cuda>, factor: Self) -> Tensor<Self, S, Cuda>;
+
+    /// The same for a traced tensor, with its rule.
+    #[doc(hidden)]
+    fn scale_traced<S: Shape>(a: &Var<Tensor<Self, S, Cuda>>, factor: Self) -> Var<Tensor<Self, S, Cuda>>;
+
+    /// a⁻¹ elementwise for a traced tensor (`powi(-1)`'s rule, real or complex).
+    #[doc(hidden)]
+    fn reciprocal_traced<S: Shape>(a: &Var<Tensor<Self, S, Cuda>>) -> Var<Tensor<Self, S, Cuda>>;
 }
 
 /// The real element types on the GPU, and the parts of the complex ones: `f32` and
@@ -177,6 +186,14 @@ macro_rules! cuda_element {
             fn scale_on_device<S: Shape>(a: &Tensor<$t, S, Cuda>, factor: $t) -> Tensor<$t, S, Cuda> {
                 crate::ops::cuda::CudaRealOps::scale(a, factor)
             }
+
+            fn scale_traced<S: Shape>(a: &Var<Tensor<$t, S, Cuda>>, factor: $t) -> Var<Tensor<$t, S, Cuda>> {
+                crate::autodiff::CudaRealVarOps::scale(a, factor)
+            }
+
+            fn reciprocal_traced<S: Shape>(a: &Var<Tensor<$t, S, Cuda>>) -> Var<Tensor<$t, S, Cuda>> {
+                crate::autodiff::CudaElementaryVarOps::powi(a, -1)
+            }
         }
 
         impl CudaScalar for Complex<$t> {
@@ -197,6 +214,19 @@ macro_rules! cuda_element {
                 factor: Complex<$t>,
             ) -> Tensor<Complex<$t>, S, Cuda> {
                 crate::ops::cuda::CudaComplexOps::scale(a, factor)
+            }
+
+            fn scale_traced<S: Shape>(
+                a: &Var<Tensor<Complex<$t>, S, Cuda>>,
+                factor: Complex<$t>,
+            ) -> Var<Tensor<Complex<$t>, S, Cuda>> {
+                crate::autodiff::CudaComplexVarOps::scale(a, factor)
+            }
+
+            fn reciprocal_traced<S: Shape>(
+                a: &Var<Tensor<Complex<$t>, S, Cuda>>,
+            ) -> Var<Tensor<Complex<$t>, S, Cuda>> {
+                crate::autodiff::CudaComplexElementaryVarOps::powi(a, -1)
             }
         }
     };

@@ -181,11 +181,11 @@ fn function_kernel<F: ScalarFunction>(f: F) -> Kernel {
 }
 fn function_pullback_kernel<F: ScalarFunction>(f: F, write: Write) -> Kernel {
     Kernel::elementwise(
-        function_name::<F>("pullback", 3, |x| f.derivative(x[0], x[1]) * x[2]),
+        function_name::<F>("pullback", 3, |x| f.chain(x[0], x[1], x[2])),
         &[Element, Element, Element],
         0,
         store(write),
-        move |x, _| f.derivative(x[0], x[1]) * x[2],
+        move |x, _| f.chain(x[0], x[1], x[2]),
     )
 }
 /// The kernels of `f` and of its pullback, overwriting and accumulating.
