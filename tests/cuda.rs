@@ -1427,6 +1427,13 @@ fn complex<const A: usize, const B: usize, const C: usize>(seed: u64) -> Tensor3
 #[test]
 fn complex_arithmetic_reductions_and_layout_match_the_host() {
     let Some(_gpu) = gpu() else { return };
+    // A real divisor's reciprocal is taken in real arithmetic: 1/(r + 0i) as r/r²
+    // would overflow r² in f32 here and give zeros.
+    let z32: Vector<Complex32, 2, Heap> =
+        Vector::from_array([Complex32::new(3e19, -6e19), Complex32::new(1.5, 0.0)]);
+    let quotient = (&z32.to_device() / 3e19f32).to_vec();
+    assert!((quotient[0] - Complex32::new(1.0, -2.0)).norm() < 1e-6, "{quotient:?}");
+    assert!((quotient[1].re - 5e-20).abs() < 1e-25, "{quotient:?}");
     let (a, b) = (complex::<2, 9, 13>(40), complex::<2, 9, 13>(41));
     let (da, db) = (a.to_device(), b.to_device());
     assert_eq!(da.to_host::<Heap>().as_slice(), a.as_slice(), "a round trip keeps every bit");
@@ -2260,6 +2267,14 @@ fn separate_elementwise_operations_fuse_into_one_kernel() {
     assert_close(&kept.to_vec(), x.as_slice(), 0.0);
     assert_close(&dw.to_vec(), (&x + &y).as_slice(), F64_TOL);
     assert_close(&dx.to_vec(), x.as_slice(), 0.0);
+
+    // A real factor beside complex data scales each part, in the chain: one kernel.
+    let (z, w) = (complex::<2, 9, 13>(302), complex::<2, 9, 13>(303));
+    let (dz, dw) = (z.to_device(), w.to_device());
+    let before = device.kernel_launches();
+    let scaled = (&(&dz + &dw) * 0.5) / 4.0;
+    assert_close_complex(&scaled.to_vec(), ((&(&z + &w) * 0.5) / 4.0).as_slice(), F64_TOL);
+    assert_eq!(device.kernel_launches(), before + 1, "a sum and two real scalings, one kernel");
 
     // Long chains and many inputs split into several kernels at the limits, with the
     // same values.

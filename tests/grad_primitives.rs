@@ -1239,6 +1239,10 @@ fn trigonometric_error_and_rounding_functions_of_tensors() {
     let (_, tangent) = jvp(|x: Vector<Dual<f64>, 3>| x.trunc().hadamard(&x.ceil()), &far, &odd_tangent);
     assert_eq!(tangent.to_array(), [0.0; 3]);
     assert_eq!(rounded_exponential::grad(&far).to_array(), [0.0; 3]);
+    // So does `clamp` outside its bounds (0.5 inside keeps e^0.5).
+    let clamped: V3 = Vector::from_array([2000.0, 0.5, -5.0]);
+    let g = grad(|x: Var<V3>| x.clamp(-1.0, 1000.0).exp().sum(), &clamped);
+    assert_eq!(g.to_array(), [0.0, 0.5f64.exp(), 0.0]);
 }
 
 #[differentiable]

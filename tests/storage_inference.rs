@@ -42,7 +42,9 @@ fn operators_before_the_storage_kind_is_known() {
     let sum = &v + &v;
     let difference = v - &sum;
     let scaled = -(&difference * 4.0) / 2.0;
-    let total = scaled.clone() + scaled + 2.0 * Vector::from_array([1.0, 1.0, 1.0]);
+    let mut total = scaled.clone() + scaled + 2.0 * Vector::from_array([1.0, 1.0, 1.0]);
+    total += &v;
+    total -= v;
     assert_eq!(inline_vector(&total), [6.0, 10.0, 14.0]);
     let m = Tensor::from_array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
     let negated = -&m - m.clone() * 0.5;

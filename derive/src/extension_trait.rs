@@ -6,28 +6,49 @@
 //! (inherent methods are tried before trait methods), where two inherent methods of
 //! that name would be ambiguous. The block's doc comment documents the trait; each
 //! method's docs and `#[must_use]` go to the trait's declaration, its other
-//! attributes (`#[track_caller]`, `#[inline]`, lints) to the implementation. Items that
-//! are not `pub` stay in an inherent block.
+//! attributes (`#[track_caller]`, `#[inline]`) to the implementation, lint levels and
+//! `cfg`s to both. Items that are not `pub` stay in an inherent block. Written
+//! `#[extension_trait(Name: path::Sealed)]`, the trait has that supertrait (a sealed
+//! one, so that no other crate implements it and it may gain methods).
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::quote;
-use syn::{Attribute, Ident, ImplItem, ImplItemFn, ItemImpl, TraitItemFn, Visibility, parse2};
+use syn::parse::{Parse, ParseStream};
+use syn::{
+    Attribute, FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, Pat, PatIdent, Path, Token, TraitItemFn,
+    Visibility, parse2,
+};
+
+/// The attribute's argument: the trait's name and an optional supertrait.
+struct Signature {
+    name: Ident,
+    supertrait: Option<Path>,
+}
+
+impl Parse for Signature {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let name = input.parse()?;
+        let supertrait =
+            if input.parse::<Option<Token![:]>>()?.is_some() { Some(input.parse()?) } else { None };
+        Ok(Signature { name, supertrait })
+    }
+}
 
 pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
-    match parse2::<Ident>(attr).and_then(|name| Ok((name, parse2::<ItemImpl>(item)?))) {
-        Ok((name, block)) => extension_trait(&name, block),
+    match parse2::<Signature>(attr).and_then(|signature| Ok((signature, parse2::<ItemImpl>(item)?))) {
+        Ok((signature, block)) => extension_trait(&signature, block),
         Err(error) => error.to_compile_error(),
     }
 }
 
-fn extension_trait(name: &Ident, mut block: ItemImpl) -> TokenStream {
+fn extension_trait(Signature { name, supertrait }: &Signature, mut block: ItemImpl) -> TokenStream {
     if let Some((_, path, _)) = &block.trait_ {
         return syn::Error::new_spanned(path, "`extension_trait` takes an inherent `impl` block")
             .to_compile_error();
     }
     let (docs, other_attrs): (Vec<Attribute>, Vec<Attribute>) =
         block.attrs.drain(..).partition(|attr| attr.path().is_ident("doc"));
-    block.attrs = other_attrs;
+    let cfgs: Vec<&Attribute> = other_attrs.iter().filter(|attr| attr.path().is_ident("cfg")).collect();
     let (methods, rest): (Vec<ImplItem>, Vec<ImplItem>) = block
         .items
         .drain(..)
@@ -45,7 +66,7 @@ fn extension_trait(name: &Ident, mut block: ItemImpl) -> TokenStream {
     let generics = &block.generics;
     let (impl_generics, trait_arguments, where_clause) = generics.split_for_impl();
     let self_ty = &block.self_ty;
-    let attrs = &block.attrs;
+    let attrs = &other_attrs;
     let inherent = (!rest.is_empty()).then(|| {
         quote! {
             #(#attrs)*
@@ -55,9 +76,11 @@ fn extension_trait(name: &Ident, mut block: ItemImpl) -> TokenStream {
         }
     });
     let params = &generics.params;
+    let supertrait = supertrait.iter();
     quote! {
         #(#docs)*
-        pub trait #name<#params>: Sized #where_clause {
+        #(#cfgs)*
+        pub trait #name<#params>: Sized #(+ #supertrait)* #where_clause {
             #(#declarations)*
         }
 
@@ -75,15 +98,38 @@ fn belongs_to_declaration(attr: &Attribute) -> bool {
     ["doc", "must_use", "deprecated"].iter().any(|name| attr.path().is_ident(name))
 }
 
+/// Attributes that both the declaration and the implementation need.
+fn belongs_to_both(attr: &Attribute) -> bool {
+    ["cfg", "allow", "expect", "warn", "deny"].iter().any(|name| attr.path().is_ident(name))
+}
+
+/// The method's declaration: its signature with plain parameter names (a declaration
+/// takes no `mut` or destructuring pattern).
 fn declaration(method: &ImplItemFn) -> TraitItemFn {
+    let mut sig = method.sig.clone();
+    for (position, input) in sig.inputs.iter_mut().enumerate() {
+        if let FnArg::Typed(typed) = input {
+            let ident = match &*typed.pat {
+                Pat::Ident(PatIdent { ident, subpat: None, .. }) => ident.clone(),
+                _ => Ident::new(&format!("argument_{position}"), Span::call_site()),
+            };
+            *typed.pat = Pat::Ident(PatIdent {
+                attrs: Vec::new(),
+                by_ref: None,
+                mutability: None,
+                ident,
+                subpat: None,
+            });
+        }
+    }
     TraitItemFn {
         attrs: method
             .attrs
             .iter()
-            .filter(|a| belongs_to_declaration(a) || a.path().is_ident("cfg"))
+            .filter(|a| belongs_to_declaration(a) || belongs_to_both(a))
             .cloned()
             .collect(),
-        sig: method.sig.clone(),
+        sig,
         default: None,
         semi_token: Some(Default::default()),
     }
@@ -130,6 +176,20 @@ mod tests {
         assert_eq!(names, ["track_caller"]);
         assert!(matches!(body.vis, syn::Visibility::Inherited));
         assert!(inherent.trait_.is_none() && inherent.items.len() == 1);
+    }
+
+    /// A supertrait is added; a declaration's parameters lose `mut` and patterns.
+    #[test]
+    fn supertraits_and_plain_parameter_names() {
+        let file = expanded(
+            "Ops: crate::Sealed",
+            "impl W { pub fn f(&self, mut count: usize, (a, b): (u8, u8)) -> usize { count += 1; count } }",
+        );
+        let Item::Trait(declared) = &file.items[0] else { panic!("a trait first") };
+        let text = quote::quote!(#declared).to_string();
+        assert!(text.contains("Sized + crate :: Sealed"), "{text}");
+        assert!(text.contains("count : usize") && !text.contains("mut count"), "{text}");
+        assert!(text.contains("argument_2 : (u8 , u8)"), "{text}");
     }
 
     #[test]

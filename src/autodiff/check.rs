@@ -105,51 +105,63 @@ impl fmt::Display for GradientError {
 
 impl std::error::Error for GradientError {}
 
-/// The names of the real coordinates of `v`, in [`RealLeaves`] order, for messages:
-/// the leaf when there are several (`leaf 1`, in the order of the value's fields),
-/// the element's index in it (`[1, 0]`), and `re` or `im` of a complex element; a lone
-/// real scalar is `0`.
-fn coordinate_names<V: VectorSpace>(v: &V) -> Vec<String> {
-    /// Each leaf's axes and its count of real coordinates.
-    struct Layout(Vec<(Dims, usize)>);
-    impl LeafVisitor<0, 1> for Layout {
-        fn visit<L: Leaf>(
-            &mut self,
-            _: Option<&mut L>,
-            _: [&mut L; 0],
-            [x]: [&L; 1],
-        ) -> Result<(), ShapeError> {
-            let mut reals = 0;
-            L::zip_reals([], [x], |_, _| {
-                reals += 1;
-                []
-            });
-            self.0.push((x.coordinate_dims(), reals));
-            Ok(())
-        }
+/// The layout of a value's real coordinates, in [`RealLeaves`] order, which names a
+/// coordinate for messages: the leaf when there are several (`leaf 1`, in the order
+/// of the value's fields), the element's index in it (`[1, 0]`), and `re` or `im` of
+/// a complex element; a lone real scalar is `0`. A leaf of unknown axes (a user's
+/// [`Leaf`] that does not give them) names its coordinates by position (`[3]`).
+struct CoordinateNames {
+    /// Each leaf's axes (when known) and its count of real coordinates.
+    leaves: Vec<(Option<Dims>, usize)>,
+}
+
+impl CoordinateNames {
+    fn of<V: VectorSpace>(v: &V) -> Self {
+        let mut names = CoordinateNames { leaves: Vec::new() };
+        or_panic(V::zip_leaves([], [v], &mut names));
+        names
     }
-    let mut layout = Layout(Vec::new());
-    or_panic(V::zip_leaves([], [v], &mut layout));
-    let several = layout.0.len() > 1;
-    let mut names = Vec::new();
-    for (leaf, (dims, reals)) in layout.0.iter().enumerate() {
-        let elements = dims.num_elements();
-        let parts = reals.checked_div(elements).unwrap_or(1);
-        for coordinate in 0..*reals {
-            let mut name = Vec::new();
-            if several {
+
+    /// The name of coordinate `k`.
+    fn name(&self, mut k: usize) -> String {
+        let mut name = Vec::new();
+        for (leaf, (dims, reals)) in self.leaves.iter().enumerate() {
+            if k >= *reals {
+                k -= reals;
+                continue;
+            }
+            if self.leaves.len() > 1 {
                 name.push(std::format!("leaf {leaf}"));
             }
-            if !dims.as_slice().is_empty() {
-                name.push(std::format!("{:?}", multi_index(dims.as_slice(), coordinate / parts)));
+            match dims {
+                Some(dims) => {
+                    let parts = reals.checked_div(dims.num_elements()).unwrap_or(1);
+                    if !dims.as_slice().is_empty() {
+                        name.push(std::format!("{:?}", multi_index(dims.as_slice(), k / parts)));
+                    }
+                    if parts == 2 {
+                        name.push(String::from(if k.is_multiple_of(2) { "re" } else { "im" }));
+                    }
+                }
+                None => name.push(std::format!("[{k}]")),
             }
-            if parts == 2 {
-                name.push(String::from(if coordinate % 2 == 0 { "re" } else { "im" }));
-            }
-            names.push(if name.is_empty() { String::from("0") } else { name.join(" ") });
+            return if name.is_empty() { String::from("0") } else { name.join(" ") };
         }
+        std::format!("{k} (past the last coordinate)")
     }
-    names
+}
+
+/// Records each leaf's axes and count of real coordinates.
+impl LeafVisitor<0, 1> for CoordinateNames {
+    fn visit<L: Leaf>(&mut self, _: Option<&mut L>, _: [&mut L; 0], [x]: [&L; 1]) -> Result<(), ShapeError> {
+        let mut reals = 0;
+        L::zip_reals([], [x], |_, _| {
+            reals += 1;
+            []
+        });
+        self.leaves.push((x.coordinate_dims(), reals));
+        Ok(())
+    }
 }
 
 /// The row-major index of element `flat` of a tensor with axes `dims`.
@@ -260,7 +272,8 @@ where
     let mut reference = FiniteDifferences::new(&f, x, options);
     let (n_in, n_out) = (reference.input.real_len(), reference.output.real_len());
     if n_in * n_out <= options.max_full_entries {
-        let (inputs, outputs) = (coordinate_names(&reference.input), coordinate_names(&reference.output));
+        let (inputs, outputs) =
+            (CoordinateNames::of(&reference.input), CoordinateNames::of(&reference.output));
         let rows: Vec<Vec<f64>> = (0..n_out)
             .map(|j| coordinates(&pullback(&with_coordinates(&reference.output, &unit(n_out, j)))))
             .collect();
@@ -268,7 +281,7 @@ where
             let column = reference.directional(&unit(n_in, k));
             for (j, (row, &numeric)) in rows.iter().zip(&column).enumerate() {
                 reference.compare(
-                    &|| std::format!("Jacobian entry (output {}, input {})", outputs[j], inputs[k]),
+                    &|| std::format!("Jacobian entry (output {}, input {})", outputs.name(j), inputs.name(k)),
                     row[k],
                     numeric,
                 )?;
@@ -332,7 +345,7 @@ where
 {
     let mut reference = FiniteDifferences::new(&f, x, options);
     let (n_in, n_out) = (reference.input.real_len(), reference.output.real_len());
-    let (inputs, outputs) = (coordinate_names(&reference.input), coordinate_names(&reference.output));
+    let (inputs, outputs) = (CoordinateNames::of(&reference.input), CoordinateNames::of(&reference.output));
     let mut check_column =
         |reference: &mut FiniteDifferences<'_, X, Y, _>, v: &[f64], what: &dyn Fn(usize) -> String| {
             let tangent = coordinates(&pushforward(&with_coordinates(&reference.input, v)));
@@ -351,9 +364,13 @@ where
             Ok(())
         };
     if n_in * n_out <= options.max_full_entries {
-        for (k, input) in inputs.iter().enumerate() {
+        for k in 0..n_in {
             check_column(&mut reference, &unit(n_in, k), &|j| {
-                std::format!("Jacobian entry (output {}, input {input}) by forward mode", outputs[j])
+                std::format!(
+                    "Jacobian entry (output {}, input {}) by forward mode",
+                    outputs.name(j),
+                    inputs.name(k)
+                )
             })?;
         }
     }
@@ -361,7 +378,7 @@ where
     for direction in 0..options.directions {
         let v: Vec<f64> = (0..n_in).map(|_| rng.random_range(-1.0..1.0)).collect();
         check_column(&mut reference, &v, &|j| {
-            std::format!("J·v, output {}, by forward mode (direction {direction})", outputs[j])
+            std::format!("J·v, output {}, by forward mode (direction {direction})", outputs.name(j))
         })?;
     }
     Ok(reference.comparisons)

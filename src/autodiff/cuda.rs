@@ -72,8 +72,8 @@ impl<T: CudaScalar, S: Shape> VectorSpace for OnDevice<T, S> {
 /// the buffer's real parts (a complex element's re, then its im), as on the host.
 impl<T: CudaScalar, S: Shape> Leaf for OnDevice<T, S> {
     type Real = T::Part;
-    fn coordinate_dims(&self) -> crate::shape::Dims {
-        self.dims()
+    fn coordinate_dims(&self) -> Option<crate::shape::Dims> {
+        Some(self.dims())
     }
     fn check_same_shape_as(&self, other: &Self, operation: &'static str) -> Result<(), ShapeError> {
         self.check_same_shape(other, operation)
@@ -762,7 +762,7 @@ macro_rules! complex_dual_scaling {
 complex_dual_scaling!(Complex<T>, T);
 
 /// The rules every GPU element type shares: they act on each real part alike.
-#[fluxion_derive::extension_trait(CudaVarOps)]
+#[fluxion_derive::extension_trait(CudaVarOps: crate::backend::cuda::method_seal::Sealed)]
 impl<T: CudaScalar, S: Shape> Var<OnDevice<T, S>> {
     /// Elementwise sum (panics naming both shapes on a dynamic mismatch).
     #[track_caller]
@@ -792,7 +792,7 @@ impl<T: CudaScalar, S: Shape> Var<OnDevice<T, S>> {
     }
 
     /// x times a real `factor`, each part alike, with x̄ = factor·ȳ.
-    fn scaled_parts(&self, factor: T::Part) -> Self {
+    pub(crate) fn scaled_parts(&self, factor: T::Part) -> Self {
         let shape = self.value().shape();
         record_unary_in_place(self, self.value().scale_parts(factor), move |_, y_bar, x_bar| {
             x_bar.write_or_add(shape, |x_bar, write| rules::scaled_pullback(y_bar, factor, x_bar, write))
@@ -947,7 +947,7 @@ impl<T: CudaScalar, S: Shape> Var<OnDevice<T, S>> {
 
 /// The rules of real GPU tensors (`f32`, `f64`): elementwise functions, products,
 /// reductions, maxima, softmax and logsumexp.
-#[fluxion_derive::extension_trait(CudaRealVarOps)]
+#[fluxion_derive::extension_trait(CudaRealVarOps: crate::backend::cuda::method_seal::Sealed)]
 impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
     /// f(x) elementwise, with x̄ = f′(x)·ȳ.
     pub fn elementary(&self, f: Elementary<T>) -> Self {
@@ -1136,12 +1136,12 @@ impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>> {
 elementary_methods!(
     /// The rules of eˣ, ln, sin, cos, tanh, √, the sigmoid and powers of traced real GPU
     /// tensors: x̄ = f′(x)·ȳ.
-    #[fluxion_derive::extension_trait(CudaElementaryVarOps)]
+    #[fluxion_derive::extension_trait(CudaElementaryVarOps: crate::backend::cuda::method_seal::Sealed)]
     impl<T: CudaElement, S: Shape> Var<OnDevice<T, S>>
 );
 
 /// The rule of the outer product of traced GPU vectors.
-#[fluxion_derive::extension_trait(CudaVectorVarOps)]
+#[fluxion_derive::extension_trait(CudaVectorVarOps: crate::backend::cuda::method_seal::Sealed)]
 impl<T: CudaScalar, M: Dim> Var<OnDevice<T, (M,)>> {
     /// a ⊗ b → the matrix aᵢbⱼ, with ā = Ȳ·conj(b) and b̄ = Ȳᵀ·conj(a).
     pub fn outer<N: Dim>(&self, other: &Var<OnDevice<T, (N,)>>) -> Var<OnDevice<T, (M, N)>> {
@@ -1154,7 +1154,7 @@ impl<T: CudaScalar, M: Dim> Var<OnDevice<T, (M,)>> {
 }
 
 /// Row operations of every element type.
-#[fluxion_derive::extension_trait(CudaMatrixVarOps)]
+#[fluxion_derive::extension_trait(CudaMatrixVarOps: crate::backend::cuda::method_seal::Sealed)]
 impl<T: CudaScalar, R: Dim, C: Dim> Var<OnDevice<T, (R, C)>> {
     /// yᵢⱼ = xᵢⱼ + bⱼ (`row` a `Var` or a plain tensor, a constant), with x̄ = ȳ and
     /// b̄ = Σᵢ ȳᵢ (panics naming both shapes when a dynamic column count differs).
@@ -1204,7 +1204,7 @@ impl<T: CudaScalar, R: Dim, C: Dim> Var<OnDevice<T, (R, C)>> {
 }
 
 /// The rules of row scaling and normalisation of traced real GPU matrices.
-#[fluxion_derive::extension_trait(CudaRealMatrixVarOps)]
+#[fluxion_derive::extension_trait(CudaRealMatrixVarOps: crate::backend::cuda::method_seal::Sealed)]
 impl<T: CudaElement, R: Dim, C: Dim> Var<OnDevice<T, (R, C)>> {
     /// yᵢⱼ = xᵢⱼ·gⱼ (`row` a `Var` or a plain tensor, a constant), with x̄ᵢⱼ = ȳᵢⱼ·gⱼ
     /// and ḡⱼ = Σᵢ ȳᵢⱼ·xᵢⱼ (panics naming both shapes when a dynamic column count
@@ -1245,7 +1245,7 @@ impl<T: CudaElement, R: Dim, C: Dim> Var<OnDevice<T, (R, C)>> {
 }
 
 /// The rules of convolution, max pooling and flattening of traced GPU image batches.
-#[fluxion_derive::extension_trait(CudaImageVarOps)]
+#[fluxion_derive::extension_trait(CudaImageVarOps: crate::backend::cuda::method_seal::Sealed)]
 impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize>
     Var<OnDevice<T, (B, Const<C>, Const<H>, Const<W>)>>
 {
@@ -1354,7 +1354,7 @@ impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize>
 }
 
 /// The rule of a per-channel bias added to traced GPU image batches.
-#[fluxion_derive::extension_trait(CudaChannelVarOps)]
+#[fluxion_derive::extension_trait(CudaChannelVarOps: crate::backend::cuda::method_seal::Sealed)]
 impl<T: CudaElement, B: Dim, C: Dim, H: Dim, W: Dim> Var<OnDevice<T, (B, C, H, W)>> {
     /// y_{b c i j} = x_{b c i j} + b_c (the bias a `Var` or a plain tensor), with
     /// x̄ = ȳ and b̄_c = Σ_{b i j} ȳ_{b c i j}.
@@ -1397,7 +1397,7 @@ impl<T: CudaScalar, S: Shape> TracedArithmetic<T, S> for Cuda {
         T::scale_traced(a, factor)
     }
     fn divide(a: &Var<OnDevice<T, S>>, divisor: T) -> Var<OnDevice<T, S>> {
-        T::scale_traced(a, T::one() / divisor)
+        T::divide_traced(a, divisor)
     }
     fn reciprocal(a: &Var<OnDevice<T, S>>) -> Var<OnDevice<T, S>> {
         T::reciprocal_traced(a)
@@ -1489,7 +1489,7 @@ owned_operators!(CudaDual);
 
 /// The rules of complex GPU tensors (see [`crate::ops::cuda`]'s complex operations):
 /// the host's, for the gradient ∂L/∂x + i·∂L/∂y of a real loss.
-#[fluxion_derive::extension_trait(CudaComplexVarOps)]
+#[fluxion_derive::extension_trait(CudaComplexVarOps: crate::backend::cuda::method_seal::Sealed)]
 impl<T: CudaElement, S: Shape> Var<OnDevice<Complex<T>, S>>
 where
     Complex<T>: CudaScalar<Part = T>,
@@ -1634,14 +1634,14 @@ where
 elementary_methods!(
     /// The rules of eˣ, ln, sin, cos, tanh, √, the sigmoid and powers of traced complex GPU
     /// tensors: x̄ = conj(f′(x))·ȳ.
-    #[fluxion_derive::extension_trait(CudaComplexElementaryVarOps)]
+    #[fluxion_derive::extension_trait(CudaComplexElementaryVarOps: crate::backend::cuda::method_seal::Sealed)]
     impl<T: CudaElement, S: Shape> Var<OnDevice<Complex<T>, S>>
     where
         Complex<T>: CudaScalar<Part = T>
 );
 
 /// The rule of row scaling of traced complex GPU matrices.
-#[fluxion_derive::extension_trait(CudaComplexMatrixVarOps)]
+#[fluxion_derive::extension_trait(CudaComplexMatrixVarOps: crate::backend::cuda::method_seal::Sealed)]
 impl<T: CudaElement, R: Dim, C: Dim> Var<OnDevice<Complex<T>, (R, C)>>
 where
     Complex<T>: CudaScalar<Part = T>,

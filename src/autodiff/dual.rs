@@ -390,7 +390,8 @@ impl<T: RealScalar, const N: usize> RealScalar for Dual<T, N> {
     /// applied to the primal, itself a dual for nested duals).
     fn apply_function<F: crate::ops::elementwise::ScalarFunction>(self, f: F) -> Self {
         let y = self.value.apply_function(f);
-        Dual { value: y, tangent: self.tangent.map(|t| f.chain(self.value, y, t)) }
+        let slope = f.derivative(self.value, y);
+        Dual { value: y, tangent: self.tangent.map(|t| f.chain_from_slope(slope, t)) }
     }
     /// atan2(y, x), with d atan2(y, x) = (x·ẏ − y·ẋ)/(x² + y²).
     fn atan2(self, other: Self) -> Self {

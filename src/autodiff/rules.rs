@@ -2623,7 +2623,7 @@ macro_rules! piecewise_constant_rules {
                 T::zero()
             }
             #[inline(always)]
-            fn chain<T: RealScalar>(&self, _: T, _: T, _: T) -> T {
+            fn chain_from_slope<T: RealScalar>(&self, _: T, _: T) -> T {
                 T::zero()
             }
         }

@@ -221,9 +221,9 @@ pub trait Leaf: VectorSpace {
     type Real: RealScalar;
 
     /// The lengths of the leaf's axes (none for a scalar), by which the checkers name
-    /// a coordinate (`[1, 0]`).
-    fn coordinate_dims(&self) -> Dims {
-        Dims::new(&[])
+    /// a coordinate (`[1, 0]`); `None` (the default) names them by position.
+    fn coordinate_dims(&self) -> Option<Dims> {
+        None
     }
 
     /// An error naming both shapes when `other`'s shape differs from `self`'s.
@@ -429,6 +429,9 @@ impl<T: Scalar> VectorSpace for T {
 #[diagnostic::do_not_recommend]
 impl<T: Scalar> Leaf for T {
     type Real = T::Real;
+    fn coordinate_dims(&self) -> Option<Dims> {
+        Some(Dims::new(&[]))
+    }
     fn check_same_shape_as(&self, _: &Self, _: &'static str) -> Result<(), ShapeError> {
         Ok(())
     }
@@ -498,8 +501,8 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> VectorSpace for Tensor<T, S, K> {
 
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Leaf for Tensor<T, S, K> {
     type Real = T::Real;
-    fn coordinate_dims(&self) -> Dims {
-        self.dims()
+    fn coordinate_dims(&self) -> Option<Dims> {
+        Some(self.dims())
     }
     fn check_same_shape_as(&self, other: &Self, operation: &'static str) -> Result<(), ShapeError> {
         self.check_same_shape(other, operation)

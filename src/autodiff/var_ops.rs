@@ -855,6 +855,10 @@ impl<S: Shape> SameTracedShape<S> for S {
 /// `*` and `/` by a scalar on traced tensors (and `c / x`), so that each operator has
 /// one impl for every kind, as [`KindArithmetic`] gives plain tensors: a traced
 /// tensor whose kind is still being inferred finds exactly one.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no traced arithmetic for tensors of `{T}` of shape `{S}`",
+    note = "the host kinds (`Inline`, `Heap`) take every `Scalar`; `Cuda` takes `f32`, `f64`, `Complex32` and `Complex64`"
+)]
 pub trait TracedArithmetic<T, S: Shape>: KindArithmetic<T, S>
 where
     Tensor<T, S, Self>: Differentiable,
@@ -867,7 +871,7 @@ where
     fn negate(a: &Var<Tensor<T, S, Self>>) -> Var<Tensor<T, S, Self>>;
     /// c·a for a constant c, with ā = conj(c)·ȳ.
     fn scale(a: &Var<Tensor<T, S, Self>>, factor: T) -> Var<Tensor<T, S, Self>>;
-    /// a / c for a constant c, with ā = ȳ / conj(c).
+    /// a / c for a constant c, with ā = ȳ / conj(c) (the GPU multiplies by 1/c).
     fn divide(a: &Var<Tensor<T, S, Self>>, divisor: T) -> Var<Tensor<T, S, Self>>;
     /// a⁻¹ elementwise (`powi(-1)`'s rule), for `c / a`.
     fn reciprocal(a: &Var<Tensor<T, S, Self>>) -> Var<Tensor<T, S, Self>>;

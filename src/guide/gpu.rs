@@ -11,7 +11,7 @@
 //! operations, as on the host; so is a plain batch given to a traced layer).
 //!
 //! The GPU tensors' methods that share a name with a host tensor's (`exp`, `scale`,
-//! `matmul`, `sum_axis`, …) are methods of traits in the prelude (`CudaTensorOps`,
+//! `sum_axis`, `softmax`, …) are methods of traits in the prelude (`CudaTensorOps`,
 //! `CudaRealOps`, `CudaMatrixOps`, …; on traced tensors `CudaVarOps`, …): import the
 //! prelude, or the trait the compiler names. The host's are inherent methods, which
 //! the compiler tries first, and each operator (`+`, `−`, `*`, `/`) has one impl for

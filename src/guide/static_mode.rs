@@ -358,13 +358,13 @@
 //! text, so a `Cell` reached through a field, or changed inside methods of your
 //! own types, is not caught — keep such state out of differentiated functions), a struct literal's `..base` when
 //! it is differentiated, patterns other than names and tuples of names in `let`,
-//! methods with no rule (the error lists how to give one).
+//! methods with no rule (the error lists how to give one), a local closure called on
+//! a differentiated value (write it as a `#[differentiable]` function).
 //! Cases the macro cannot tell from valid code, so the compiler reports them in
 //! its own words: a call of a function or method that is not `#[differentiable]`
 //! ("cannot find module or crate `helper`", "no method named `__joint_norm`", or "no
 //! function or associated item named `__record_norm`": add the attribute, or give
-//! it a rule), and a closure called on
-//! differentiated values; a method taking `self` by value of a type that is not
+//! it a rule); a method taking `self` by value of a type that is not
 //! `Copy`, called from another `#[differentiable]` function ("cannot move out of a
 //! shared reference": take `&self`); and the attribute on a method of a trait impl ("method
 //! `__joint_into_energy` is not a member of trait"): the companions are inherent

@@ -88,7 +88,6 @@ use crate::ops::conv::{Padding, Stride};
 #[cfg(feature = "cuda")]
 use crate::ops::cuda::{
     CudaChannelOps, CudaElementaryOps, CudaImageOps, CudaMatrixOps, CudaRealMatrixOps, CudaRealOps,
-    CudaTensorOps,
 };
 use crate::ops::elementwise::ScalarFunction;
 #[cfg(feature = "cuda")]

@@ -205,12 +205,19 @@ pub trait ScalarFunction: Copy + core::fmt::Debug + 'static {
     /// f′(x), given also y = f(x).
     fn derivative<T: RealScalar>(&self, x: T, y: T) -> T;
     /// One step of the chain rule, f′(x)·t for a tangent ẋ or a cotangent ȳ `t` (y =
-    /// f(x)): what every mode computes. A function constant between its jumps (`floor`,
-    /// `round`) gives 0 here whatever `t`, an infinite one too, as PyTorch and JAX do
-    /// (0·∞ would be NaN).
+    /// f(x)): what every mode computes, through
+    /// [`chain_from_slope`](Self::chain_from_slope).
     #[inline(always)]
     fn chain<T: RealScalar>(&self, x: T, y: T, t: T) -> T {
-        self.derivative(x, y) * t
+        self.chain_from_slope(self.derivative(x, y), t)
+    }
+    /// The chain rule's step from the slope f′(x): slope·t. A function constant
+    /// between its jumps (`floor`, `round`; `clamp` outside its bounds) gives 0 where
+    /// its slope is 0 whatever `t`, an infinite one too, as PyTorch and JAX do (0·∞
+    /// would be NaN).
+    #[inline(always)]
+    fn chain_from_slope<T: RealScalar>(&self, slope: T, t: T) -> T {
+        slope * t
     }
 }
 
@@ -395,7 +402,8 @@ pub fn function_pullback<T: RealScalar, S: Shape, K: Storage<T, S>, F: ScalarFun
 /// An `impl` block (its header is the macro's input, attributes included) of the
 /// methods `exp`, `ln`, `sin`, `cos`, `tanh`, `sqrt`, `sigmoid`, `powi` and `powf`, each
 /// a call of the type's own `elementary(f)` (elementwise on tensors): one list for
-/// the tensors of every storage kind and their forward-mode duals.
+/// the tensors of every storage kind, their traced `Var`s (scalar ones too) and
+/// their forward-mode duals.
 macro_rules! elementary_methods {
     ($($impl_header:tt)*) => {
         $($impl_header)* {
@@ -448,7 +456,7 @@ macro_rules! elementary_methods {
     };
 }
 
-// Used by the GPU tensors too.
+// Used by the traced `Var`s and the GPU tensors too.
 #[cfg_attr(not(feature = "cuda"), allow(unused_imports))]
 pub(crate) use elementary_methods;
 
@@ -547,6 +555,10 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
 /// calls the kind's own loops (host kinds) or kernels (the GPU). So a tensor whose
 /// kind is still being inferred (`Vector::from_array(…) * 2.0`, its kind fixed by a
 /// later use) finds exactly one impl, with the `cuda` feature as without it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no arithmetic for tensors of `{T}` of shape `{S}`",
+    note = "the host kinds (`Inline`, `Heap`) take every `Scalar`; `Cuda` takes `f32`, `f64`, `Complex32` and `Complex64`"
+)]
 pub trait KindArithmetic<T, S: Shape>: StorageKind<T, S> {
     /// a + b, or an error naming both shapes when a dynamic dimension differs.
     fn try_add(a: &Tensor<T, S, Self>, b: &Tensor<T, S, Self>) -> Result<Tensor<T, S, Self>, ShapeError>;
@@ -556,7 +568,8 @@ pub trait KindArithmetic<T, S: Shape>: StorageKind<T, S> {
     fn negate(a: &Tensor<T, S, Self>) -> Tensor<T, S, Self>;
     /// a·c for a scalar c.
     fn scale(a: &Tensor<T, S, Self>, factor: T) -> Tensor<T, S, Self>;
-    /// a/c for a scalar c.
+    /// a/c for a scalar c (the host divides each element; the GPU multiplies by 1/c,
+    /// which may differ in the last bit).
     fn divide(a: &Tensor<T, S, Self>, divisor: T) -> Tensor<T, S, Self>;
 }
 

@@ -119,6 +119,10 @@ impl ScalarFunction for ClampFunction {
         let inside = T::select_positive(x - T::from_f64(self.high), T::zero(), number);
         T::select_positive(T::from_f64(self.low) - x, T::zero(), inside)
     }
+    /// 0 outside the bounds whatever comes in (an infinite cotangent too).
+    fn chain_from_slope<T: RealScalar>(&self, slope: T, t: T) -> T {
+        T::select_positive(slope, slope * t, T::zero())
+    }
 }
 
 /// The larger of two elements (a NaN is picked); its derivative is split in halves

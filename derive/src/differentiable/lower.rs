@@ -2058,8 +2058,8 @@ impl Lowering {
         if let [name] = segments.as_slice()
             && self.names.contains_key(name)
         {
-            return Err(syn::Error::new(
-                span,
+            return Err(syn::Error::new_spanned(
+                &call.func,
                 format!(
                     "`{name}` is a local variable (a closure?): static mode differentiates calls of functions only; write it as a function with `#[differentiable]` and call that, or write its body inline"
                 ),
@@ -2090,8 +2090,8 @@ impl Lowering {
                 OTHER_COMPANIONS.iter().find(|companion| name.ends_with(&format!("_{companion}")))
         {
             let function = &name[..name.len() - companion.len() - 1];
-            return Err(syn::Error::new(
-                span,
+            return Err(syn::Error::new_spanned(
+                &call.func,
                 format!(
                     "inside a `#[differentiable]` body only `{owner}::{function}_grad` of an associated function is differentiated, not `{name}`: call `{owner}::{function}(…)` for the value and `{owner}::{function}_grad(…)` for the gradient (a function of one's own of this name: rename it)"
                 ),

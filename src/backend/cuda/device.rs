@@ -118,13 +118,23 @@ pub trait CudaScalar: sealed::Sealed + Scalar {
     #[doc(hidden)]
     fn elements_from_parts(parts: Vec<Self::Part>) -> Vec<Self>;
 
-    /// `a`·`factor` on the GPU: the real scaling kernel, or the complex one.
+    /// `a`·`factor` on the GPU: the real scaling kernel, or the complex one (a real
+    /// factor scales each part, in the fused elementwise chain).
     #[doc(hidden)]
     fn scale_on_device<S: Shape>(a: &Tensor<Self, S, Cuda>, factor: Self) -> Tensor<Self, S, Cuda>;
 
-    /// The same for a traced tensor, with its rule.
+    /// `a`/`divisor` on the GPU, as `a`·(1/`divisor`) (a real divisor's reciprocal
+    /// taken in real arithmetic).
+    #[doc(hidden)]
+    fn divide_on_device<S: Shape>(a: &Tensor<Self, S, Cuda>, divisor: Self) -> Tensor<Self, S, Cuda>;
+
+    /// `a`·`factor` for a traced tensor, with its rule.
     #[doc(hidden)]
     fn scale_traced<S: Shape>(a: &Var<Tensor<Self, S, Cuda>>, factor: Self) -> Var<Tensor<Self, S, Cuda>>;
+
+    /// `a`/`divisor` for a traced tensor, with its rule.
+    #[doc(hidden)]
+    fn divide_traced<S: Shape>(a: &Var<Tensor<Self, S, Cuda>>, divisor: Self) -> Var<Tensor<Self, S, Cuda>>;
 
     /// a⁻¹ elementwise for a traced tensor (`powi(-1)`'s rule, real or complex).
     #[doc(hidden)]
@@ -187,8 +197,19 @@ macro_rules! cuda_element {
                 crate::ops::cuda::CudaRealOps::scale(a, factor)
             }
 
+            fn divide_on_device<S: Shape>(a: &Tensor<$t, S, Cuda>, divisor: $t) -> Tensor<$t, S, Cuda> {
+                crate::ops::cuda::CudaRealOps::scale(a, divisor.recip())
+            }
+
             fn scale_traced<S: Shape>(a: &Var<Tensor<$t, S, Cuda>>, factor: $t) -> Var<Tensor<$t, S, Cuda>> {
                 crate::autodiff::CudaRealVarOps::scale(a, factor)
+            }
+
+            fn divide_traced<S: Shape>(
+                a: &Var<Tensor<$t, S, Cuda>>,
+                divisor: $t,
+            ) -> Var<Tensor<$t, S, Cuda>> {
+                crate::autodiff::CudaRealVarOps::scale(a, divisor.recip())
             }
 
             fn reciprocal_traced<S: Shape>(a: &Var<Tensor<$t, S, Cuda>>) -> Var<Tensor<$t, S, Cuda>> {
@@ -213,14 +234,44 @@ macro_rules! cuda_element {
                 a: &Tensor<Complex<$t>, S, Cuda>,
                 factor: Complex<$t>,
             ) -> Tensor<Complex<$t>, S, Cuda> {
-                crate::ops::cuda::CudaComplexOps::scale(a, factor)
+                if factor.im == 0.0 {
+                    a.scale_parts(factor.re)
+                } else {
+                    crate::ops::cuda::CudaComplexOps::scale(a, factor)
+                }
+            }
+
+            fn divide_on_device<S: Shape>(
+                a: &Tensor<Complex<$t>, S, Cuda>,
+                divisor: Complex<$t>,
+            ) -> Tensor<Complex<$t>, S, Cuda> {
+                if divisor.im == 0.0 {
+                    a.scale_parts(divisor.re.recip())
+                } else {
+                    crate::ops::cuda::CudaComplexOps::scale(a, divisor.inv())
+                }
             }
 
             fn scale_traced<S: Shape>(
                 a: &Var<Tensor<Complex<$t>, S, Cuda>>,
                 factor: Complex<$t>,
             ) -> Var<Tensor<Complex<$t>, S, Cuda>> {
-                crate::autodiff::CudaComplexVarOps::scale(a, factor)
+                if factor.im == 0.0 {
+                    a.scaled_parts(factor.re)
+                } else {
+                    crate::autodiff::CudaComplexVarOps::scale(a, factor)
+                }
+            }
+
+            fn divide_traced<S: Shape>(
+                a: &Var<Tensor<Complex<$t>, S, Cuda>>,
+                divisor: Complex<$t>,
+            ) -> Var<Tensor<Complex<$t>, S, Cuda>> {
+                if divisor.im == 0.0 {
+                    a.scaled_parts(divisor.re.recip())
+                } else {
+                    crate::autodiff::CudaComplexVarOps::scale(a, divisor.inv())
+                }
             }
 
             fn reciprocal_traced<S: Shape>(

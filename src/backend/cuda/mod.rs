@@ -5,7 +5,7 @@
 //! part, then its imaginary part), with the same static and dynamic shapes as the host
 //! kinds. Transfers are explicit:
 //! [`Tensor::to_device`](crate::Tensor::to_device) and
-//! [`CudaTensorOps::to_host`](crate::ops::cuda::CudaTensorOps::to_host). Its operations
+//! [`Tensor::to_host`](crate::Tensor::to_host). Its operations
 //! carry the host names (`exp`, `+`, `matmul`, `sum_axis`, `log_softmax`, …) and launch
 //! GPU kernels. Those that the host tensors also have as inherent methods are methods
 //! of traits in the prelude ([`CudaTensorOps`](crate::ops::cuda::CudaTensorOps),
@@ -13,7 +13,6 @@
 //! [`CudaVarOps`](crate::autodiff::CudaVarOps), …): the compiler tries inherent
 //! methods first, so a host tensor whose storage kind is inferred later in the
 //! function finds the host's method of a name, as it does without the `cuda` feature.
-//!
 //!
 //! | operation | kernel |
 //! | --- | --- |
@@ -94,6 +93,21 @@ pub struct Cuda;
 #[diagnostic::do_not_recommend]
 impl<T: CudaScalar, S: Shape> StorageKind<T, S> for Cuda {
     type Buffer = DeviceBuffer<T>;
+}
+
+/// Seals the traits of the GPU tensors' methods (`CudaTensorOps`, `CudaVarOps`, …):
+/// only GPU tensors and their `Var`s implement them, so they may gain methods.
+pub(crate) mod method_seal {
+    use super::{Cuda, CudaScalar};
+    use crate::autodiff::Var;
+    use crate::shape::Shape;
+    use crate::tensor::Tensor;
+
+    /// Implemented by the GPU tensors and their `Var`s only.
+    pub trait Sealed {}
+
+    impl<T: CudaScalar, S: Shape> Sealed for Tensor<T, S, Cuda> {}
+    impl<T: CudaScalar, S: Shape> Sealed for Var<Tensor<T, S, Cuda>> {}
 }
 
 /// The geometry of an axis: `(outer, len, inner)` as in

@@ -183,10 +183,11 @@ pub(crate) fn complex_kernels() -> std::vec::Vec<ComplexKernel> {
     kernels
 }
 
-/// The operations of complex GPU tensors (`Complex<f32>`, `Complex<f64>`): elementwise
-/// functions, scaling by a complex factor, the products (Hadamard, aᴴb, aᵀb) and the
-/// parts (`re`, `im`, `conj`, `abs`, `norm_sqr`).
-#[fluxion_derive::extension_trait(CudaComplexOps)]
+/// The operations of complex GPU tensors (`Complex<f32>`, `Complex<f64>`): an
+/// [`Elementary`] function's kernel (the named ones are
+/// [`CudaComplexElementaryOps`]'), scaling by a complex factor, the products
+/// (Hadamard, aᴴb, aᵀb) and the parts (`re`, `im`, `conj`, `abs`, `norm_sqr`).
+#[fluxion_derive::extension_trait(CudaComplexOps: crate::backend::cuda::method_seal::Sealed)]
 impl<T: CudaElement, S: Shape> OnDevice<Complex<T>, S>
 where
     Complex<T>: CudaScalar<Part = T>,
@@ -294,14 +295,14 @@ where
 elementary_methods!(
     /// eˣ, ln, sin, cos, tanh, √, the sigmoid and powers of complex GPU tensors (principal
     /// branches), each a generated kernel.
-    #[fluxion_derive::extension_trait(CudaComplexElementaryOps)]
+    #[fluxion_derive::extension_trait(CudaComplexElementaryOps: crate::backend::cuda::method_seal::Sealed)]
     impl<T: CudaElement, S: Shape> OnDevice<Complex<T>, S>
     where
         Complex<T>: CudaScalar<Part = T>
 );
 
 /// Row scaling of complex GPU matrices.
-#[fluxion_derive::extension_trait(CudaComplexMatrixOps)]
+#[fluxion_derive::extension_trait(CudaComplexMatrixOps: crate::backend::cuda::method_seal::Sealed)]
 impl<T: CudaElement, R: Dim, C: Dim> OnDevice<Complex<T>, (R, C)>
 where
     Complex<T>: CudaScalar<Part = T>,

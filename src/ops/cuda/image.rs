@@ -67,7 +67,7 @@ fn unfold<T: CudaElement, S: Shape>(x: &OnDevice<T, S>, geometry: ConvGeometry) 
 }
 
 /// Convolution, max pooling and flattening of GPU image batches `[B, C, H, W]`.
-#[fluxion_derive::extension_trait(CudaImageOps)]
+#[fluxion_derive::extension_trait(CudaImageOps: crate::backend::cuda::method_seal::Sealed)]
 impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize> Images<T, B, C, H, W> {
     /// The valid cross-correlation with `kernels` (stride 1, no padding); the output
     /// size `(H − KH + 1, W − KW + 1)` is checked at compile time.
@@ -192,7 +192,7 @@ impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize> Ima
 }
 
 /// A per-channel bias added to GPU image batches.
-#[fluxion_derive::extension_trait(CudaChannelOps)]
+#[fluxion_derive::extension_trait(CudaChannelOps: crate::backend::cuda::method_seal::Sealed)]
 impl<T: CudaElement, B: Dim, C: Dim, H: Dim, W: Dim> OnDevice<T, (B, C, H, W)> {
     /// y_{b c i j} = x_{b c i j} + b_c: a bias per channel.
     ///

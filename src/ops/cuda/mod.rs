@@ -454,7 +454,7 @@ fn one_line(n: usize) -> AxisSplit {
 /// each real part alike (sums, differences, real scaling, reductions by Σ, layout).
 /// A complex element is two parts, re then im; these operations read a complex
 /// tensor's buffer as a real one with a trailing axis of two.
-#[fluxion_derive::extension_trait(CudaTensorOps)]
+#[fluxion_derive::extension_trait(CudaTensorOps: crate::backend::cuda::method_seal::Sealed)]
 impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
     /// A tensor of `shape` on the GPU whose buffer of parts `fill` writes in full.
     fn try_new(
@@ -536,68 +536,6 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
         }))
     }
 
-    /// A tensor of `shape` on the GPU with every element `value`: a real value is a
-    /// kernel parameter; a complex one is copied to the GPU once and spread.
-    pub fn device_full(shape: S, value: T) -> Self {
-        let n = shape.num_elements();
-        if let [part] = T::to_parts(core::slice::from_ref(&value))[..] {
-            return Self::new(shape, |out| {
-                fill_kernel(Write::Overwrite).launch(&[], &[part], one_line(n), out)
-            });
-        }
-        let element = or_panic_cuda(OnDevice::<T, (Const<1>,)>::try_from_elements((Const,), &[value]));
-        Self::new(shape, |out| {
-            spread_kernel(Write::Overwrite).launch(
-                &[element.slice()],
-                &[T::Part::one()],
-                (1, n, T::PARTS),
-                out,
-            )
-        })
-    }
-
-    /// A tensor of `shape` on the GPU with every element zero. (Constructors of device
-    /// tensors carry their own names: an associated function of the same name as a
-    /// host one would make `Tensor::zeros_shaped(…)` ambiguous where the storage kind
-    /// is inferred later.)
-    pub fn device_zeros(shape: S) -> Self {
-        let slice =
-            or_panic_cuda(Device::get().and_then(|device| device.zeros(shape.num_elements() * T::PARTS)));
-        Tensor::from_buffer(shape, DeviceBuffer::computed(slice, shape.num_elements() * T::PARTS))
-    }
-
-    /// Elements drawn uniformly from `[low, high)` (see
-    /// [`Tensor::random_uniform_shaped`]), drawn on the host and copied: the same seed
-    /// gives the same elements as a host tensor, so a model initialised on either
-    /// storage kind starts from the same point.
-    ///
-    /// # Panics
-    /// When a bound is not finite, or the GPU cannot take the copy.
-    #[track_caller]
-    pub fn device_random_uniform(shape: S, low: T::Real, high: T::Real, seed: u64) -> Self {
-        Tensor::<T, S, Heap>::random_uniform_shaped(shape, low, high, seed).to_device()
-    }
-
-    /// Elements drawn from a normal distribution (see
-    /// [`Tensor::random_normal_shaped`]), drawn on the host and copied, as
-    /// [`Tensor::device_random_uniform`].
-    #[track_caller]
-    pub fn device_random_normal(shape: S, mean: T::Real, std_dev: T::Real, seed: u64) -> Self {
-        Tensor::<T, S, Heap>::random_normal_shaped(shape, mean, std_dev, seed).to_device()
-    }
-
-    /// The elements copied to host storage `K` (waits for the GPU).
-    #[track_caller]
-    pub fn to_host<K: Storage<T, S>>(&self) -> Tensor<T, S, K> {
-        or_panic_cuda(self.try_to_host())
-    }
-
-    /// [`Tensor::to_host`] that returns the CUDA error.
-    pub fn try_to_host<K: Storage<T, S>>(&self) -> Result<Tensor<T, S, K>, CudaError> {
-        let elements = self.try_to_vec()?;
-        Ok(Tensor::from_elements(self.shape(), elements.into_iter()))
-    }
-
     /// The elements, row-major, copied into a `Vec` (waits for the GPU).
     #[track_caller]
     pub fn to_vec(&self) -> Vec<T> {
@@ -661,20 +599,6 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
     /// Every element multiplied by the real `factor`.
     pub(crate) fn scale_parts(&self, factor: T::Part) -> Self {
         self.partwise_unary(scale_kernel(), &[factor])
-    }
-
-    /// `self += factor·other` in place for a real `factor` (an SGD step is
-    /// `w.add_scaled(-lr, &g)`).
-    #[track_caller]
-    pub fn add_scaled(&mut self, factor: T::Part, other: &Self) {
-        or_panic(self.check_same_shape(other, "add_scaled"));
-        let parts = self.parts();
-        or_panic_cuda(add_scaled_kernel().launch(
-            &[other.slice()],
-            &[factor],
-            one_line(parts),
-            self.slice_mut(),
-        ));
     }
 
     /// Elementwise sum; an error names both shapes when a dynamic dimension differs.
@@ -961,10 +885,91 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
     }
 }
 
-/// The operations of real GPU tensors (`f32`, `f64`): elementwise functions by
-/// generated kernels, Hadamard and inner products, maxima, softmax and logsumexp, and
-/// the complex views (`re`, `im`, `conj`), trivial on real data.
-#[fluxion_derive::extension_trait(CudaRealOps)]
+/// The GPU tensors' own constructors, transfers and in-place update (no host method
+/// has these names, so they stay inherent: no import needed).
+impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
+    /// A tensor of `shape` on the GPU with every element `value`: a real value is a
+    /// kernel parameter; a complex one is copied to the GPU once and spread.
+    pub fn device_full(shape: S, value: T) -> Self {
+        let n = shape.num_elements();
+        if let [part] = T::to_parts(core::slice::from_ref(&value))[..] {
+            return Self::new(shape, |out| {
+                fill_kernel(Write::Overwrite).launch(&[], &[part], one_line(n), out)
+            });
+        }
+        let element = or_panic_cuda(OnDevice::<T, (Const<1>,)>::try_from_elements((Const,), &[value]));
+        Self::new(shape, |out| {
+            spread_kernel(Write::Overwrite).launch(
+                &[element.slice()],
+                &[T::Part::one()],
+                (1, n, T::PARTS),
+                out,
+            )
+        })
+    }
+
+    /// A tensor of `shape` on the GPU with every element zero. (Constructors of device
+    /// tensors carry their own names: an associated function of the same name as a
+    /// host one would make `Tensor::zeros_shaped(…)` ambiguous where the storage kind
+    /// is inferred later.)
+    pub fn device_zeros(shape: S) -> Self {
+        let slice =
+            or_panic_cuda(Device::get().and_then(|device| device.zeros(shape.num_elements() * T::PARTS)));
+        Tensor::from_buffer(shape, DeviceBuffer::computed(slice, shape.num_elements() * T::PARTS))
+    }
+
+    /// Elements drawn uniformly from `[low, high)` (see
+    /// [`Tensor::random_uniform_shaped`]), drawn on the host and copied: the same seed
+    /// gives the same elements as a host tensor, so a model initialised on either
+    /// storage kind starts from the same point.
+    ///
+    /// # Panics
+    /// When a bound is not finite, or the GPU cannot take the copy.
+    #[track_caller]
+    pub fn device_random_uniform(shape: S, low: T::Real, high: T::Real, seed: u64) -> Self {
+        Tensor::<T, S, Heap>::random_uniform_shaped(shape, low, high, seed).to_device()
+    }
+
+    /// Elements drawn from a normal distribution (see
+    /// [`Tensor::random_normal_shaped`]), drawn on the host and copied, as
+    /// [`Tensor::device_random_uniform`].
+    #[track_caller]
+    pub fn device_random_normal(shape: S, mean: T::Real, std_dev: T::Real, seed: u64) -> Self {
+        Tensor::<T, S, Heap>::random_normal_shaped(shape, mean, std_dev, seed).to_device()
+    }
+
+    /// The elements copied to host storage `K` (waits for the GPU).
+    #[track_caller]
+    pub fn to_host<K: Storage<T, S>>(&self) -> Tensor<T, S, K> {
+        or_panic_cuda(self.try_to_host())
+    }
+
+    /// [`Tensor::to_host`] that returns the CUDA error.
+    pub fn try_to_host<K: Storage<T, S>>(&self) -> Result<Tensor<T, S, K>, CudaError> {
+        let elements = self.try_to_vec()?;
+        Ok(Tensor::from_elements(self.shape(), elements.into_iter()))
+    }
+
+    /// `self += factor·other` in place for a real `factor` (an SGD step is
+    /// `w.add_scaled(-lr, &g)`).
+    #[track_caller]
+    pub fn add_scaled(&mut self, factor: T::Part, other: &Self) {
+        or_panic(self.check_same_shape(other, "add_scaled"));
+        let parts = self.parts();
+        or_panic_cuda(add_scaled_kernel().launch(
+            &[other.slice()],
+            &[factor],
+            one_line(parts),
+            self.slice_mut(),
+        ));
+    }
+}
+
+/// The operations of real GPU tensors (`f32`, `f64`): a [`ScalarFunction`]'s or an
+/// [`Elementary`] function's generated kernel (the named ones are
+/// [`CudaElementaryOps`]'), `relu`, Hadamard and inner products, maxima, softmax and
+/// logsumexp, and the complex views (`re`, `im`, `conj`), trivial on real data.
+#[fluxion_derive::extension_trait(CudaRealOps: crate::backend::cuda::method_seal::Sealed)]
 impl<T: CudaElement, S: Shape> OnDevice<T, S> {
     /// `out = f(self)` for a kernel of one elementwise input.
     #[track_caller]
@@ -1139,12 +1144,12 @@ impl<T: CudaElement, S: Shape> OnDevice<T, S> {
 elementary_methods!(
     /// eˣ, ln, sin, cos, tanh, √, the sigmoid and powers of real GPU tensors, each a kernel
     /// generated from the function's definition.
-    #[fluxion_derive::extension_trait(CudaElementaryOps)]
+    #[fluxion_derive::extension_trait(CudaElementaryOps: crate::backend::cuda::method_seal::Sealed)]
     impl<T: CudaElement, S: Shape> OnDevice<T, S>
 );
 
 /// The outer product of GPU vectors.
-#[fluxion_derive::extension_trait(CudaVectorOps)]
+#[fluxion_derive::extension_trait(CudaVectorOps: crate::backend::cuda::method_seal::Sealed)]
 impl<T: CudaScalar, M: Dim> OnDevice<T, (M,)> {
     /// a ⊗ b → the M×N matrix aᵢbⱼ, not conjugated (cuBLAS, inner size 1).
     pub fn outer<N: Dim>(&self, other: &OnDevice<T, (N,)>) -> OnDevice<T, (M, N)> {
@@ -1227,7 +1232,7 @@ impl<T: CudaScalar, S: Shape> core::fmt::Debug for OnDevice<T, S> {
 }
 
 /// Row scaling and normalisation of real GPU matrices.
-#[fluxion_derive::extension_trait(CudaRealMatrixOps)]
+#[fluxion_derive::extension_trait(CudaRealMatrixOps: crate::backend::cuda::method_seal::Sealed)]
 impl<T: CudaElement, R: Dim, C: Dim> OnDevice<T, (R, C)> {
     /// yᵢⱼ = xᵢⱼ·gⱼ: every row multiplied by `row` elementwise; an error names both
     /// shapes when a dynamic column count differs.
@@ -1275,7 +1280,7 @@ impl<T: CudaElement, R: Dim, C: Dim> OnDevice<T, (R, C)> {
 }
 
 /// Row operations of every element type: a complex row is its parts in a row.
-#[fluxion_derive::extension_trait(CudaMatrixOps)]
+#[fluxion_derive::extension_trait(CudaMatrixOps: crate::backend::cuda::method_seal::Sealed)]
 impl<T: CudaScalar, R: Dim, C: Dim> OnDevice<T, (R, C)> {
     /// yᵢⱼ = xᵢⱼ + bⱼ: `row` added to every row; an error names both shapes when a
     /// dynamic column count differs.
@@ -1373,7 +1378,7 @@ impl<T: CudaScalar, S: Shape> KindArithmetic<T, S> for Cuda {
         T::scale_on_device(a, factor)
     }
     fn divide(a: &OnDevice<T, S>, divisor: T) -> OnDevice<T, S> {
-        T::scale_on_device(a, T::one() / divisor)
+        T::divide_on_device(a, divisor)
     }
 }
 
