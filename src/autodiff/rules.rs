@@ -2581,9 +2581,12 @@ extremum_rule!(Minimum, false);
 /// (y = f(x)): ẏ = f′·ẋ and x̄ = f′·ȳ. Each is also a [`ScalarFunction`], so the
 /// tensors' elementwise methods of the same names (`x.erf()`, `x.floor()`, …: see
 /// [`ElementwiseFunctions`](crate::ops::functions::ElementwiseFunctions)) map it, on
-/// the host and in generated GPU kernels, and a tensor's rule is its map.
+/// the host and in generated GPU kernels, and a tensor's rule is its map. A function
+/// constant between its jumps (the rounding functions) is marked `constant`: its
+/// chain-rule step is 0 whatever the tangent or cotangent, an infinite one too (as
+/// PyTorch and JAX: 0·∞ would be NaN).
 macro_rules! real_function_rules {
-    ($($(#[$doc:meta])* $rule:ident: |$x:ident, $y:ident| $value:expr, $derivative:expr;)+) => {$(
+    ($($(#[$doc:meta])* $rule:ident: |$x:ident, $y:ident| $value:expr, $derivative:expr $(, $constant:ident)?;)+) => {$(
         $(#[$doc])*
         #[derive(Clone, Copy, Debug)]
         pub struct $rule;
@@ -2598,34 +2601,13 @@ macro_rules! real_function_rules {
             fn derivative<T: RealScalar>(&self, $x: T, $y: T) -> T {
                 $derivative
             }
-        }
-
-        rules_of_scalar_function!($rule);
-    )+};
-}
-
-/// The rules of real functions constant between their jumps (the rounding
-/// functions): derivative 0, and a chain-rule step of 0 whatever the tangent or
-/// cotangent, an infinite one too (as PyTorch and JAX: 0·∞ would be NaN).
-macro_rules! piecewise_constant_rules {
-    ($($(#[$doc:meta])* $rule:ident: |$x:ident| $value:expr;)+) => {$(
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug)]
-        pub struct $rule;
-
-        impl ScalarFunction for $rule {
-            #[inline(always)]
-            fn value<T: RealScalar>(&self, $x: T) -> T {
-                $value
-            }
-            #[inline(always)]
-            fn derivative<T: RealScalar>(&self, _: T, _: T) -> T {
-                T::zero()
-            }
-            #[inline(always)]
-            fn chain_from_slope<T: RealScalar>(&self, _: T, _: T) -> T {
-                T::zero()
-            }
+            $(
+                #[doc = concat!("0 whatever comes in: the function is ", stringify!($constant), " between its jumps.")]
+                #[inline(always)]
+                fn chain_from_slope<T: RealScalar>(&self, _: T, _: T) -> T {
+                    T::zero()
+                }
+            )?
         }
 
         rules_of_scalar_function!($rule);
@@ -2687,17 +2669,14 @@ real_function_rules! {
     ComplementaryErrorFunction: |x, y| x.erfc(), T::from_f64(-core::f64::consts::FRAC_2_SQRT_PI) * (-(x * x)).exp();
     /// x − trunc(x): f′ = 1 (between its jumps).
     FractionalPart: |x, y| x.fract(), T::one();
-}
-
-piecewise_constant_rules! {
     /// ⌊x⌋: f′ = 0 (piecewise constant; its jumps have no derivative).
-    Floor: |x| x.floor();
+    Floor: |x, y| x.floor(), T::zero(), constant;
     /// ⌈x⌉: f′ = 0.
-    Ceiling: |x| x.ceil();
+    Ceiling: |x, y| x.ceil(), T::zero(), constant;
     /// x rounded half away from zero: f′ = 0.
-    Rounding: |x| x.round();
+    Rounding: |x, y| x.round(), T::zero(), constant;
     /// x rounded toward zero: f′ = 0.
-    Truncation: |x| x.trunc();
+    Truncation: |x, y| x.trunc(), T::zero(), constant;
 }
 
 /// The rules of the float functions that `f32` and `f64` have and `RealScalar` does
