@@ -2057,6 +2057,12 @@ fn trigonometric_error_and_rounding_functions_match_the_host() {
         (derivative - adjoint).abs() <= 1e-12 * adjoint.abs().max(1.0),
         "jvp {derivative}, ⟨∇f, v⟩ {adjoint}"
     );
+    // A shape mismatch of `try_maximum` is an error, as on the host.
+    let (short, long) = (
+        Tensor::<f64, (Dyn,), Cuda>::device_zeros((Dyn(2),)),
+        Tensor::<f64, (Dyn,), Cuda>::device_zeros((Dyn(3),)),
+    );
+    assert!(short.try_maximum(&long).unwrap_err().to_string().contains("maximum"));
     // An infinite cotangent through a rounding function gives 0, as on the host.
     type V = Vector<f64, 2, Cuda>;
     let far: Vector<f64, 2, Heap> = Vector::from_array([1000.5, 2.0]);

@@ -1156,6 +1156,14 @@ fn named_elementwise_functions_match_their_formulas_and_derivatives() {
     let (_, tangent) =
         jvp(|(a, b): (Vector<Dual<f64>, 4>, Vector<Dual<f64>, 4>)| a.maximum(&b), &(a, b), &(da_dot, db_dot));
     assert_eq!(tangent.to_array(), [4.0, 6.0, 2.0, 6.0]);
+    // The `try_` forms: the result when the dynamic shapes agree, an error naming both
+    // shapes when they do not (plain and traced).
+    let (short, long) = (dvector(2, &[1.0, -2.0]), dvector(3, &[0.5, 0.5, 0.5]));
+    assert_eq!(short.try_maximum(&short.scale(-1.0)).unwrap().as_slice(), [1.0, 2.0]);
+    let error = short.try_maximum(&long).unwrap_err().to_string();
+    assert!(error.contains("maximum") && error.contains("[2]") && error.contains("[3]"), "{error}");
+    let error = Var::constant(short).try_minimum(&Var::constant(long)).unwrap_err().to_string();
+    assert!(error.contains("minimum") && error.contains("[2]") && error.contains("[3]"), "{error}");
     // max(x, x) and min(x, x) are x: the halves add up to the whole derivative.
     let x2: V4 = Vector::from_array([0.5, -1.0, 2.0, 0.0]);
     assert_eq!(grad(|x: Var<V4>| x.maximum(&x).sum(), &x2).to_array(), [1.0; 4]);

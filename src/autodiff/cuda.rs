@@ -580,6 +580,9 @@ impl<T: CudaElement, S: Shape, const N: usize> Fusable<N> for CudaDual<T, S> {
         let tangent = OnDevice::fused_tangent(f, values, inputs.map(|x| &x.tangent));
         CudaDual { value: f.apply(values), tangent }
     }
+    fn check_operand_shape(&self, other: &Self, operation: &'static str) -> Result<(), ShapeError> {
+        self.value.check_same_shape(&other.value, operation)
+    }
 }
 
 /// A fused elementwise function of `N` traced GPU tensors, with x̄ₖ = ∂f/∂xₖ·ȳ, one
@@ -604,6 +607,9 @@ impl<T: CudaElement, S: Shape, const N: usize> Fusable<N> for Var<OnDevice<T, S>
                 });
             }
         })
+    }
+    fn check_operand_shape(&self, other: &Self, operation: &'static str) -> Result<(), ShapeError> {
+        self.value().check_same_shape(other.value(), operation)
     }
 }
 

@@ -456,6 +456,9 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>, const N: usize> Fusable<N> for V
             }
         })
     }
+    fn check_operand_shape(&self, other: &Self, operation: &'static str) -> Result<(), ShapeError> {
+        self.value().check_same_shape(other.value(), operation)
+    }
 }
 
 impl<T: Scalar> Var<T> {

@@ -276,6 +276,15 @@ pub trait FusedFunction<const N: usize>: Copy + core::fmt::Debug + 'static {
     fn apply<X: Fusable<N>>(&self, inputs: [&X; N]) -> X {
         X::fused(*self, inputs)
     }
+
+    /// [`apply`](Self::apply), or an error naming both shapes when two inputs'
+    /// dynamic dimensions differ.
+    fn try_apply<X: Fusable<N>>(&self, inputs: [&X; N]) -> Result<X, ShapeError> {
+        for input in inputs.iter().skip(1) {
+            inputs[0].check_operand_shape(input, Self::NAME)?;
+        }
+        Ok(X::fused(*self, inputs))
+    }
 }
 
 /// What a [`FusedFunction`] of `N` inputs applies to: tensors (host or GPU), their
@@ -291,6 +300,9 @@ pub trait Fusable<const N: usize>: Sized {
     /// # Panics
     /// When two inputs' dynamic shapes differ (the message names both).
     fn fused<F: FusedFunction<N>>(f: F, inputs: [&Self; N]) -> Self;
+
+    /// An error naming both shapes when `other`'s shape differs from `self`'s.
+    fn check_operand_shape(&self, other: &Self, operation: &'static str) -> Result<(), ShapeError>;
 }
 
 /// `partial`·`factor` with an exact 0 where the partial is 0, even for an infinite
@@ -330,6 +342,9 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>, const N: usize> Fusable<N> for T
         check_fused_shapes(F::NAME, &inputs);
         let slices = inputs.map(Tensor::as_slice);
         Tensor::from_flat_fn(inputs[0].shape(), |i| f.value(slices.map(|x| x[i])))
+    }
+    fn check_operand_shape(&self, other: &Self, operation: &'static str) -> Result<(), ShapeError> {
+        self.check_same_shape(other, operation)
     }
 }
 

@@ -38,6 +38,7 @@
 #[cfg(feature = "std")]
 use crate::autodiff::Var;
 use crate::autodiff::rules;
+use crate::error::ShapeError;
 use crate::ops::elementwise::{Fusable, FusedFunction, ScalarFunction};
 use crate::scalar::RealScalar;
 use crate::shape::Shape;
@@ -270,6 +271,24 @@ pub trait ElementwiseFunctions: Sized {
         Self: Fusable<2>,
     {
         Larger.apply([self, other])
+    }
+
+    /// [`maximum`](Self::maximum), or an error naming both shapes when a dynamic
+    /// dimension differs.
+    fn try_maximum(&self, other: &Self) -> Result<Self, ShapeError>
+    where
+        Self: Fusable<2>,
+    {
+        Larger.try_apply([self, other])
+    }
+
+    /// [`minimum`](Self::minimum), or an error naming both shapes when a dynamic
+    /// dimension differs.
+    fn try_minimum(&self, other: &Self) -> Result<Self, ShapeError>
+    where
+        Self: Fusable<2>,
+    {
+        Smaller.try_apply([self, other])
     }
 
     /// The smaller element of `self` and `other` at each position (a NaN is picked);

@@ -1189,6 +1189,9 @@ impl<T: CudaElement, S: Shape, const N: usize> Fusable<N> for OnDevice<T, S> {
         check_fused_shapes(F::NAME, &inputs);
         Self::fused_elementwise(inputs[0].shape(), fused_kernel(f), &inputs, &[])
     }
+    fn check_operand_shape(&self, other: &Self, operation: &'static str) -> Result<(), ShapeError> {
+        self.check_same_shape(other, operation)
+    }
 }
 
 impl<T: CudaElement, S: Shape> OnDevice<T, S> {
