@@ -13,7 +13,9 @@
 //! - `w6/ur5_jacobian`, `w6/distance_hessian`: forward mode on a robot arm beside a
 //!   hand-written Jacobian and num-dual;
 //! - `w7/rollout_gradient`: static mode's gradient of a long rollout (a run-time step
-//!   count) beside a hand-written adjoint and the tape.
+//!   count) beside a hand-written adjoint and the tape;
+//! - `checkpoint/residual_tower`: a checkpointed gradient beside the plain tape and the
+//!   forward pass alone.
 //!
 //! Run one group with e.g. `cargo bench --bench main -- gemm/f32/1thread`; smoke-test
 //! everything (one iteration each) with `cargo test --benches`.
@@ -21,6 +23,7 @@
 //! The modules live in subdirectories (`gemm/mod.rs`, …) because Cargo would take any
 //! `benches/*.rs` file for a bench target of its own.
 
+mod checkpoint;
 mod common;
 mod construction;
 mod elementwise;
@@ -39,5 +42,6 @@ criterion::criterion_main!(
     w1::benches,
     w2::benches,
     w6::benches,
-    w7::benches
+    w7::benches,
+    checkpoint::benches
 );

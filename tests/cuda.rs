@@ -10,7 +10,7 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use num_complex::Complex;
 
-use fluxion::autodiff::{RealOutput, Write};
+use fluxion::autodiff::{RealOutput, TracedInput, Write, checkpoint};
 use fluxion::backend::cuda::Device;
 use fluxion::nn::layer::{Conv2d, Dropout, Flatten, LayerNorm, Linear, MaxPool2d, Module, Relu, Sequential};
 use fluxion::nn::loss::{Reduction, RowLosses, cross_entropy};
@@ -606,6 +606,50 @@ fn a_model_of_library_layers_trains_on_the_gpu_as_on_the_host() {
     let back = device_model.to_host();
     assert_close(back.forward(&x).as_slice(), &logits, F64_TOL);
     assert_eq!(back.0.0.weight.as_slice(), device_model.0.0.weight.to_vec().as_slice());
+}
+
+/// The gradient of the mean cross-entropy of `model` on `x`, the model run as one
+/// checkpoint: written once, for a host model and a GPU one.
+fn checkpointed_gradient<M, X, T, B, C, K>(model: &M, x: &X, classes: &[usize]) -> M::Tangent
+where
+    M: Trace + 'static,
+    M::Traced: TracedInput<Value = M> + Module<Var<X>, Output = Var<Tensor<T, (B, C), K>>>,
+    X: Differentiable + Clone + 'static,
+    T: RealOutput,
+    B: Dim,
+    C: Dim,
+    K: RowLosses<T, B, C>,
+{
+    let classes = classes.to_vec();
+    grad(
+        |m: M::Traced| {
+            let loss =
+                move |(m, x): (M::Traced, Var<X>)| cross_entropy(&m.forward(&x), &classes, Reduction::Mean);
+            checkpoint(loss, &(m, Var::constant(x.clone())))
+        },
+        model,
+    )
+}
+
+#[test]
+fn a_checkpointed_model_has_the_host_gradient_on_the_gpu() {
+    let classes: Vec<usize> = (0..12).map(|b| b % 4).collect();
+    let x: Tensor<f64, (Dyn, Const<8>), Heap> =
+        Tensor::from_shape_fn((Dyn(12), Const), |[b, f]| ((b * 8 + f) as f64 * 0.61).sin());
+    // The recomputation draws the dropout masks of the first run, on either kind.
+    let host = Sequential((
+        Linear::<f64, 8, 16>::new(41),
+        Relu,
+        Dropout::new(0.3, 43),
+        Linear::<f64, 16, 4>::new(42),
+    ));
+    let device = gpu_available().then(|| host.to_device());
+    let host_gradient = checkpointed_gradient(&host, &x, &classes);
+    let Some(_gpu) = gpu() else { return };
+    let device_gradient = checkpointed_gradient(&device.expect("a GPU"), &x.to_device(), &classes);
+    assert_close(&device_gradient.0.weight.to_vec(), host_gradient.0.weight.as_slice(), 1e-10);
+    assert_close(&device_gradient.3.weight.to_vec(), host_gradient.3.weight.as_slice(), 1e-10);
+    assert_close(&device_gradient.3.bias.to_vec(), host_gradient.3.bias.as_slice(), 1e-10);
 }
 
 #[test]

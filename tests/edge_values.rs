@@ -1,5 +1,5 @@
-//! Edge values (a saturated sigmoid, a masked −∞ logit, NaN in a maximum) give one
-//! convention in every mode: forward mode, the tape, static mode and the plain
+//! Edge values (a saturated sigmoid, a masked −∞ logit, NaN in a maximum or a clamp,
+//! x⁰ and xᵖ at x ≤ 0) give one convention in every mode: forward mode, the tape, static mode and the plain
 //! function agree, and no NaN appears where the derivative is a number.
 
 use fluxion::autodiff::{differentiable, hvp};
@@ -209,4 +209,58 @@ fn scalar_max_propagates_nan_in_every_mode() {
         assert!(forward_value.is_nan());
         assert_eq!(tangent, [10.0, 100.0][nan_at], "{pair:?}");
     }
+}
+
+/// x^0.0 and x^2.5 at the origin.
+#[differentiable]
+fn constant_power<T: RealScalar>(x: T) -> T {
+    x.powf(T::zero()) + x.powf(T::from_f64(2.5))
+}
+
+#[test]
+fn a_zeroth_power_has_derivative_zero_at_the_origin_in_every_mode() {
+    // x⁰ ≡ 1, as `powi(0)`: 0, not 0·0⁻¹ = NaN.
+    assert_eq!(constant_power::grad(0.0), 0.0);
+    assert_eq!(constant_power::hessian(0.0), 0.0);
+    let (_, tangent) =
+        jvp(|x: Dual<f64>| x.powf(Dual::constant(0.0)) + x.powf(Dual::constant(2.5)), &0.0, &1.0);
+    assert_eq!(tangent, 0.0);
+    let x: Vector<f64, 2> = Vector::from_array([0.0, 3.0]);
+    let tape = grad(|x: Var<Vector<f64, 2>>| x.powf(0.0).sum(), &x);
+    assert_eq!(tape.to_array(), [0.0, 0.0]);
+    let (_, tangent) =
+        jvp(|x: Vector<Dual<f64>, 2>| x.powf(Dual::constant(0.0)).sum(), &x, &Vector::from_array([1.0, 1.0]));
+    assert_eq!(tangent, 0.0);
+}
+
+#[test]
+fn a_differentiated_exponent_keeps_the_value_and_the_base_s_slope() {
+    let power = |(x, p): (Dual<f64>, Dual<f64>)| x.powf(p);
+    // (−2)² = 4 and ∂/∂x = −4 whatever the exponent's tangent; ∂/∂p = 4·ln(−2) is NaN.
+    assert_eq!(jvp(power, &(-2.0, 2.0), &(1.0, 0.0)), (4.0, -4.0));
+    let (value, tangent) = jvp(power, &(-2.0, 2.0), &(0.0, 1.0));
+    assert_eq!(value, 4.0);
+    assert!(tangent.is_nan());
+    // At the origin, ∂/∂p = 0 (JAX's convention), not 0·ln 0.
+    assert_eq!(jvp(power, &(0.0, 2.0), &(0.0, 1.0)), (0.0, 0.0));
+    // Both lanes at once: a NaN in ∂/∂p stays out of ∂/∂x.
+    let lanes = Dual::new(-2.0f64, [1.0, 0.0]).powf(Dual::new(2.0, [0.0, 1.0]));
+    assert_eq!(lanes.value(), 4.0);
+    assert_eq!(lanes.tangent()[0], -4.0);
+    assert!(lanes.tangent()[1].is_nan());
+    // Elsewhere, both partial derivatives.
+    let (value, tangent) = jvp(power, &(2.0, 1.5), &(0.5, -1.0));
+    assert!((value - 2f64.powf(1.5)).abs() < 1e-15);
+    let expected = 1.5 * 2f64.sqrt() * 0.5 - 2f64.powf(1.5) * 2f64.ln();
+    assert!((tangent - expected).abs() < 1e-14, "{tangent} against {expected}");
+}
+
+#[test]
+fn a_clamp_of_nan_has_derivative_zero_in_every_mode() {
+    let (value, tangent) =
+        jvp(|x: Dual<f64>| x.clamp(Dual::constant(-1.0), Dual::constant(1.0)), &f64::NAN, &1.0);
+    assert!(value.is_nan());
+    assert_eq!(tangent, 0.0);
+    let reverse = grad(|x: Var<f64>| x.clamp(-1.0, 1.0), &f64::NAN);
+    assert_eq!(reverse, 0.0);
 }

@@ -172,6 +172,13 @@ fn a_class_index_out_of_range_is_reported() {
     let _ = value_and_grad(|z: Var<M>| cross_entropy(&z, &[0, 4, 1], Reduction::Mean), &logits());
 }
 
+#[test]
+#[should_panic(expected = "cross_entropy: class index 7 is out of range for 5 classes")]
+fn a_class_index_out_of_range_is_reported_by_the_per_example_loss() {
+    let z: Vector<f64, 5> = Vector::from_array([0.1, 0.2, 0.3, 0.4, 0.5]);
+    let _ = fluxion::nn::per_example::cross_entropy::grad(&z, 7);
+}
+
 /// The per-example losses of static mode equal the tape's batch losses with a sum
 /// over the same elements, value and gradient, and stay finite at extreme logits.
 #[test]

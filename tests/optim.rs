@@ -185,6 +185,12 @@ fn clipping_rescales_to_the_global_norm() {
     assert!((global_norm(&g) - norm).abs() < 1e-14, "a gradient inside the ball is kept");
     assert_eq!(clip_grad_norm(&mut g, 1.0), norm);
     assert!((global_norm(&g) - 1.0).abs() < 1e-5);
+    // A NaN coordinate makes every coordinate NaN (as PyTorch): no finite part of a
+    // broken gradient is applied.
+    let mut broken = gradient(2);
+    broken.weight[[0, 0]] = f64::NAN;
+    assert!(clip_grad_norm(&mut broken, 1.0).is_nan());
+    assert!(reals(&broken).iter().all(|x| x.is_nan()));
     // The sum of squares is taken in f64: f32 coordinates near 1e20 do not overflow it.
     let huge: Vector<f32, 2> = Vector::from_array([3e19, 4e19]);
     assert!((global_norm(&huge) / 5e19 - 1.0).abs() < 1e-6);

@@ -416,9 +416,15 @@ fn zip_leaves_with_method(pairs: &[(Member, Member)]) -> TokenStream {
     }
 }
 
-/// The methods of `Trace` for a struct, from its traced and constant forms and its
-/// (own field, tangent field) pairs.
-fn trace_methods(trace: TokenStream, as_constant: TokenStream, pairs: &[(Member, Member)]) -> TokenStream {
+/// The methods of `Trace` for a struct, from its traced and constant forms, its
+/// value built back from `traced` (with `leaves` noted), and its (own field, tangent
+/// field) pairs.
+fn trace_methods(
+    trace: TokenStream,
+    as_constant: TokenStream,
+    untrace: TokenStream,
+    pairs: &[(Member, Member)],
+) -> TokenStream {
     let (own, theirs): (Vec<&Member>, Vec<&Member>) = pairs.iter().map(|(own, theirs)| (own, theirs)).unzip();
     quote! {
         #[inline]
@@ -439,7 +445,26 @@ fn trace_methods(trace: TokenStream, as_constant: TokenStream, pairs: &[(Member,
         ) {
             #( ::fluxion::__private::Trace::gradient_buffers(&self.#own, &mut gradient.#theirs, buffers); )*
         }
+
+        #[allow(unused_variables)] // a struct may have no differentiable field
+        fn untrace(traced: &Self::Traced, leaves: &mut ::fluxion::__private::TracedLeaves) -> Self {
+            #untrace
+        }
     }
+}
+
+/// `ident` built back from `traced`, its traced twin: each differentiable field, of
+/// type `field_type(field)`, by `Trace::untrace`, each constant cloned.
+fn untrace_fields(input: &Input, ident: &Ident, field_type: impl Fn(&Field) -> TokenStream) -> TokenStream {
+    construct_from_fields(
+        input,
+        ident,
+        |field| {
+            let (member, ty) = (&field.member, field_type(field));
+            quote!(<#ty as ::fluxion::__private::Trace>::untrace(&traced.#member, leaves))
+        },
+        |member| quote!(::fluxion::__private::Clone::clone(&traced.#member)),
+    )
 }
 
 fn differentiable_impl(input: &Input) -> TokenStream {
@@ -574,14 +599,50 @@ fn traced(input: &Input) -> TokenStream {
         });
     let pairs: Vec<(Member, Member)> =
         tangent_members(input).map(|(field, member)| (field.member.clone(), member)).collect();
-    let trace_methods = trace_methods(trace, as_constant, &pairs);
+    let untrace = untrace_fields(input, ident, |field| {
+        let ty = field.ty;
+        quote!(#ty)
+    });
+    let trace_methods = trace_methods(trace, as_constant, untrace, &pairs);
+    // The twin is `Clone` (its `Var`s share their values) when its fields are, so a
+    // model's traced form read by reference can be handed to `checkpoint`.
+    let mut clone_bounds = bounds.clone();
+    for field in input.differentiable_fields() {
+        let ty = field.ty;
+        let traced_ty = quote!(<#ty as ::fluxion::__private::Trace>::Traced);
+        clone_bounds.predicates.push(field_predicate(
+            input,
+            field,
+            traced_ty,
+            quote!(::fluxion::__private::Clone),
+        ));
+    }
+    let clone = construct_from_fields(
+        input,
+        &traced,
+        |field| {
+            let member = &field.member;
+            quote!(::fluxion::__private::Clone::clone(&self.#member))
+        },
+        |member| quote!(::fluxion::__private::Clone::clone(&self.#member)),
+    );
     quote! {
         #definition
+
+        impl #impl_generics ::fluxion::__private::Clone for #traced #ty_generics #clone_bounds {
+            fn clone(&self) -> Self {
+                #clone
+            }
+        }
 
         impl #impl_generics ::fluxion::__private::Trace for #ident #ty_generics #bounds {
             type Traced = #traced #ty_generics;
 
             #trace_methods
+        }
+
+        impl #impl_generics ::fluxion::__private::TracedInput for #traced #ty_generics #bounds {
+            type Value = #ident #ty_generics;
         }
     }
 }
@@ -600,16 +661,16 @@ fn lifted_traced(input: &Input) -> TokenStream {
     let (ident, lifted, traced) =
         (input.ident, lifted_ident(input), format_ident!("{}LiftedTraced", input.ident));
     let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
+    let lifted_type_of = |field: &Field| {
+        let ty = field.ty;
+        quote!(<#ty as ::fluxion::__private::Lift>::Lifted)
+    };
     let lifted_types: Vec<TokenStream> = input
         .fields
         .iter()
         .map(|field| {
             let ty = field.ty;
-            if field.differentiable {
-                quote!(<#ty as ::fluxion::__private::Lift>::Lifted)
-            } else {
-                quote!(#ty)
-            }
+            if field.differentiable { lifted_type_of(field) } else { quote!(#ty) }
         })
         .collect();
     // `bound` on each differentiable field's lifted type; constants are cloned.
@@ -679,7 +740,9 @@ fn lifted_traced(input: &Input) -> TokenStream {
     let trace_parts = |method: TokenStream| {
         each_field(&traced, &|m| quote!(::fluxion::__private::Trace::#method(&self.#m)))
     };
-    let trace_methods = trace_methods(trace_parts(quote!(trace)), trace_parts(quote!(as_constant)), &pairs);
+    let untrace = untrace_fields(input, &lifted, lifted_type_of);
+    let trace_methods =
+        trace_methods(trace_parts(quote!(trace)), trace_parts(quote!(as_constant)), untrace, &pairs);
     quote! {
         impl #impl_generics ::fluxion::__private::Clone for #lifted #ty_generics #clone_bounds {
             fn clone(&self) -> Self {
@@ -713,6 +776,10 @@ fn lifted_traced(input: &Input) -> TokenStream {
             type Traced = #traced #ty_generics;
 
             #trace_methods
+        }
+
+        impl #impl_generics ::fluxion::__private::TracedInput for #traced #ty_generics #trace_bounds {
+            type Value = #lifted #ty_generics;
         }
     }
 }

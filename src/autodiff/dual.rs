@@ -323,13 +323,25 @@ impl<T: Scalar, const N: usize> Scalar for Dual<T, N> {
             Dual { value: c, tangent: self.tangent.map(|t| -s * t) },
         )
     }
-    /// xᵖ; when the exponent itself carries tangents, x^p = exp(p·ln x).
+    /// xᵖ, with ẏ = p·x^(p−1)·ẋ + xᵖ·ln x·ṗ. The second term counts only in the
+    /// lanes where the exponent carries a tangent (elsewhere ln x < 0's NaN stays
+    /// out), and is 0 at x = 0 (as JAX).
     fn powf(self, p: Self::Real) -> Self {
+        let power = self.elementary(Elementary::Powf(p.value));
         if p.tangent.iter().all(Zero::is_zero) {
-            self.elementary(Elementary::Powf(p.value))
-        } else {
-            (self.ln() * Self::from_real(p)).exp()
+            return power;
         }
+        // 1 where x ≠ 0, else 0, chosen without a comparison (generated GPU kernels
+        // run this on expressions): ln x is taken of 1 at x = 0.
+        let real = |x: f64| <T::Real as RealScalar>::from_f64(x);
+        let nonzero =
+            T::from_real(<T::Real as RealScalar>::select_positive(self.value.abs(), real(1.0), real(0.0)));
+        let exponent_slope = power.value * (self.value * nonzero + (T::one() - nonzero)).ln();
+        let tangent = core::array::from_fn(|k| match p.tangent[k].is_zero() {
+            true => power.tangent[k],
+            false => power.tangent[k] + exponent_slope * T::from_real(p.tangent[k]),
+        });
+        Dual { value: power.value, tangent }
     }
 }
 
@@ -377,10 +389,12 @@ impl<T: RealScalar, const N: usize> RealScalar for Dual<T, N> {
     }
     /// `self` held to [`low`, `high`] (the value as `RealScalar::clamp` gives it, NaN
     /// propagating), keeping its own tangent on the bounds (as PyTorch's `clamp` does
-    /// there), the bound's outside them.
+    /// there), the bound's outside them, and none at a NaN.
     fn clamp(self, low: Self, high: Self) -> Self {
         let raised = Self::select_positive(low - self, low, self);
-        let tangent = Self::select_positive(raised - high, high, raised).tangent;
+        let held = Self::select_positive(raised - high, high, raised);
+        // A NaN input has no tangent (as in reverse mode): |x| + 1 > 0 fails only for NaN.
+        let tangent = Self::select_positive(self.abs() + Self::one(), held, Self::zero()).tangent;
         Dual { value: self.value.clamp(low.value, high.value), tangent }
     }
     fn epsilon() -> Self {

@@ -11,7 +11,8 @@
 //!   [`record_binary`] / [`record_many`] (any number of inputs) for new primitives
 //!   with their own rules (with `_in_place` forms whose rules [`Write`] their
 //!   cotangents straight into the adjoints). `Var::at` reads an element of a traced
-//!   tensor and `Var::stack` assembles traced scalars into one.
+//!   tensor and `Var::stack` assembles traced scalars into one. [`checkpoint`]
+//!   trades memory for a recomputation (rematerialisation).
 //! - Forward mode, with no heap and no `std`: [`Dual`] numbers (a
 //!   [`Scalar`](crate::Scalar), so tensors of duals and scalar-generic code compute
 //!   Jacobian-vector products), [`jvp`], [`linearize`], [`jacfwd`]; with `std` also
@@ -32,6 +33,8 @@ pub mod tangent;
 
 #[cfg(feature = "std")]
 pub mod check;
+#[cfg(feature = "std")]
+mod checkpoint;
 mod forward;
 #[cfg(feature = "std")]
 mod operators;
@@ -44,6 +47,8 @@ mod var_ops;
 
 #[cfg(feature = "std")]
 pub use crate::backend::cpu::{Write, write_elements};
+#[cfg(feature = "std")]
+pub use checkpoint::{checkpoint, replayable_draw};
 #[cfg(feature = "cuda")]
 pub use cuda::{
     CudaChannelVarOps, CudaComplexElementaryVarOps, CudaComplexMatrixVarOps, CudaComplexVarOps, CudaDual,
@@ -57,7 +62,7 @@ pub use forward::{CoordinateHessian, LeafCoordinates, coordinate_hessian, hessia
 pub use forward::{Lift, Unlift, jacfwd, jvp, linearize};
 #[cfg(feature = "std")]
 pub use operators::{
-    Pullback, Trace, Whole, grad, grad_with_aux, value_and_grad, value_and_grad_into,
+    Pullback, Trace, TracedInput, Whole, grad, grad_with_aux, value_and_grad, value_and_grad_into,
     value_and_grad_into_with_aux, value_and_grad_with_aux, vjp, vjp_with_aux,
 };
 pub use tangent::{
@@ -68,8 +73,8 @@ pub use tangent::{
 pub(crate) use tape::record_own_unary;
 #[cfg(feature = "std")]
 pub use tape::{
-    Adjoint, BinaryAdjoints, ManyAdjoints, Var, record_binary, record_binary_in_place, record_many,
-    record_unary, record_unary_in_place, release_tape_memory,
+    Adjoint, BinaryAdjoints, ManyAdjoints, TracedLeaves, Var, record_binary, record_binary_in_place,
+    record_many, record_unary, record_unary_in_place, release_tape_memory,
 };
 #[cfg(feature = "std")]
 pub use var_ops::{Operand, Prediction, SameTracedShape, TracedArithmetic};

@@ -13,7 +13,7 @@ use std::vec::Vec;
 
 use super::tangent::RealOutput;
 use super::tangent::{Differentiable, LeafVisitor, SameShapes, VectorSpace};
-use super::tape::{Tape, Var, leaf};
+use super::tape::{Purpose, Tape, TracedLeaves, Var, leaf};
 use crate::error::{ShapeError, or_panic};
 use crate::scalar::Scalar;
 use crate::shape::Shape;
@@ -49,6 +49,41 @@ pub trait Trace: Differentiable {
     /// The contract, which the derive keeps: exactly one buffer per leaf that
     /// `trace` creates, in the same order, each the tangent of that leaf.
     fn gradient_buffers<'g>(&self, gradient: &'g mut Self::Tangent, buffers: &mut Vec<&'g mut dyn Any>);
+
+    /// The value that `traced` holds (each leaf's value, constants as they are), and
+    /// where each of its leaves sits on the tape, noted in `leaves` in the order of
+    /// [`Trace::trace`]: what [`checkpoint`](super::checkpoint) records its node on.
+    fn untrace(traced: &Self::Traced, leaves: &mut TracedLeaves) -> Self;
+}
+
+/// A function's input as it is traced — a [`Var`], a tuple, array or `Vec` of traced
+/// inputs, a derived struct's `…Traced` form — with the type it traces: what
+/// [`checkpoint`](super::checkpoint) takes. A `Var<V>`'s value is [`Whole<V>`] (one
+/// leaf, whose tangent is `V`'s).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a traced input",
+    label = "not a `Var`, a tuple, array or `Vec` of them, or a derived struct's traced form",
+    note = "a checkpointed function takes what a differentiated function receives: wrap a plain value in `Var::constant`"
+)]
+pub trait TracedInput: Sized {
+    /// The type whose traced form this is.
+    type Value: Trace<Traced = Self>;
+}
+
+impl<V: Differentiable + Clone + 'static> TracedInput for Var<V> {
+    type Value = Whole<V>;
+}
+
+impl TracedInput for () {
+    type Value = ();
+}
+
+impl<X: TracedInput, const N: usize> TracedInput for [X; N] {
+    type Value = [X::Value; N];
+}
+
+impl<X: TracedInput> TracedInput for Vec<X> {
+    type Value = Vec<X::Value>;
 }
 
 #[diagnostic::do_not_recommend]
@@ -63,6 +98,10 @@ impl<T: Scalar> Trace for T {
     #[inline]
     fn gradient_buffers<'g>(&self, gradient: &'g mut T, buffers: &mut Vec<&'g mut dyn Any>) {
         buffers.push(gradient);
+    }
+    fn untrace(traced: &Var<T>, leaves: &mut TracedLeaves) -> T {
+        leaves.push(traced);
+        *traced.value()
     }
 }
 
@@ -83,6 +122,10 @@ where
     fn gradient_buffers<'g>(&self, gradient: &'g mut Self, buffers: &mut Vec<&'g mut dyn Any>) {
         buffers.push(gradient);
     }
+    fn untrace(traced: &Var<Self>, leaves: &mut TracedLeaves) -> Self {
+        leaves.push(traced);
+        traced.value().clone()
+    }
 }
 
 impl Trace for () {
@@ -90,6 +133,7 @@ impl Trace for () {
     fn trace(&self) {}
     fn as_constant(&self) {}
     fn gradient_buffers<'g>(&self, _: &'g mut (), _: &mut Vec<&'g mut dyn Any>) {}
+    fn untrace((): &(), _: &mut TracedLeaves) {}
 }
 
 impl<X: Trace, const N: usize> Trace for [X; N] {
@@ -104,6 +148,9 @@ impl<X: Trace, const N: usize> Trace for [X; N] {
         for (x, gradient) in self.iter().zip(gradient) {
             x.gradient_buffers(gradient, buffers);
         }
+    }
+    fn untrace(traced: &Self::Traced, leaves: &mut TracedLeaves) -> Self {
+        core::array::from_fn(|i| X::untrace(&traced[i], leaves))
     }
 }
 
@@ -122,6 +169,9 @@ impl<X: Trace> Trace for Vec<X> {
         for (x, gradient) in self.iter().zip(gradient) {
             x.gradient_buffers(gradient, buffers);
         }
+    }
+    fn untrace(traced: &Self::Traced, leaves: &mut TracedLeaves) -> Self {
+        traced.iter().map(|x| X::untrace(x, leaves)).collect()
     }
 }
 
@@ -185,6 +235,10 @@ impl<V: Differentiable + Clone + 'static> Trace for Whole<V> {
     fn gradient_buffers<'g>(&self, gradient: &'g mut V::Tangent, buffers: &mut Vec<&'g mut dyn Any>) {
         buffers.push(gradient);
     }
+    fn untrace(traced: &Var<V>, leaves: &mut TracedLeaves) -> Self {
+        leaves.push(traced);
+        Whole(traced.value().clone())
+    }
 }
 
 macro_rules! tuple_trace {
@@ -200,16 +254,27 @@ macro_rules! tuple_trace {
             fn gradient_buffers<'g>(&self, gradient: &'g mut Self::Tangent, buffers: &mut Vec<&'g mut dyn Any>) {
                 $(self.$i.gradient_buffers(&mut gradient.$i, buffers);)+
             }
+            fn untrace(traced: &Self::Traced, leaves: &mut TracedLeaves) -> Self {
+                ($($X::untrace(&traced.$i, leaves),)+)
+            }
+        }
+
+        impl<$($X: TracedInput),+> TracedInput for ($($X,)+) {
+            type Value = ($($X::Value,)+);
         }
     };
 }
 
 for_each_tuple!(tuple_trace);
 
-/// Runs `f` on the traced `x` while recording; the tape is taken back even if `f`
-/// panics.
+/// Runs `f` on the traced `x` while recording on a tape for `purpose`; the tape is
+/// taken back even if `f` panics.
 #[inline]
-fn record<X: Trace, Out>(f: impl FnOnce(X::Traced) -> Out, x: &X) -> (Tape, Out) {
+pub(super) fn record<X: Trace, Out>(
+    purpose: Purpose,
+    f: impl FnOnce(X::Traced) -> Out,
+    x: &X,
+) -> (Tape, Out) {
     struct Recording(bool);
     impl Drop for Recording {
         fn drop(&mut self) {
@@ -218,7 +283,7 @@ fn record<X: Trace, Out>(f: impl FnOnce(X::Traced) -> Out, x: &X) -> (Tape, Out)
             }
         }
     }
-    Tape::start();
+    Tape::start(purpose);
     let mut recording = Recording(true);
     let traced = x.trace();
     Tape::inputs_traced();
@@ -228,7 +293,11 @@ fn record<X: Trace, Out>(f: impl FnOnce(X::Traced) -> Out, x: &X) -> (Tape, Out)
 }
 
 /// The leaf tangents of `gradient`, one per leaf of `tape` (recorded from `x`).
-fn gradient_buffers<'g, X: Trace>(x: &X, tape: &Tape, gradient: &'g mut X::Tangent) -> Vec<&'g mut dyn Any> {
+pub(super) fn gradient_buffers<'g, X: Trace>(
+    x: &X,
+    tape: &Tape,
+    gradient: &'g mut X::Tangent,
+) -> Vec<&'g mut dyn Any> {
     let mut buffers = Vec::with_capacity(tape.leaf_count());
     x.gradient_buffers(gradient, &mut buffers);
     buffers
@@ -236,7 +305,7 @@ fn gradient_buffers<'g, X: Trace>(x: &X, tape: &Tape, gradient: &'g mut X::Tange
 
 /// The value of `f` at `x`, computed through the traced path (nothing is kept).
 pub(crate) fn evaluate<X: Trace, Y: Clone>(f: impl FnOnce(X::Traced) -> Var<Y>, x: &X) -> Y {
-    record(f, x).1.into_value()
+    record(Purpose::Gradient, f, x).1.into_value()
 }
 
 /// The value of `f` at `x` and its gradient, plus auxiliary outputs of `f` that are
@@ -259,7 +328,7 @@ pub fn value_and_grad_into_with_aux<X: Trace, R: RealOutput, Aux>(
     x: &X,
     gradient: &mut X::Tangent,
 ) -> (R, Aux) {
-    let (mut tape, (output, aux)) = record(f, x);
+    let (mut tape, (output, aux)) = record(Purpose::Gradient, f, x);
     tape.backward(&output, R::one(), &mut gradient_buffers(x, &tape, gradient));
     (*output.value(), aux)
 }
@@ -390,7 +459,7 @@ where
     X: Trace + Clone,
     Y: Differentiable + Clone,
 {
-    let (tape, (output, aux)) = record(f, x);
+    let (tape, (output, aux)) = record(Purpose::Gradient, f, x);
     let value = output.value().clone();
     (value, aux, Pullback { tape, input: x.clone(), output })
 }

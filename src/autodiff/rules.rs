@@ -1052,7 +1052,8 @@ reduction_rule!(Summation, sum, sum_pullback);
 reduction_rule!(Mean, mean, mean_pullback);
 
 /// The largest element of a real tensor (`x.max()`): ẏ = ẋ at the first largest
-/// element, x̄ = ȳ there (the tape's and PyTorch's choice at ties).
+/// element, x̄ = ȳ there (the tape's choice at ties too; PyTorch's whole-tensor `max()`
+/// and JAX's `max` share ȳ evenly between tied elements instead).
 #[derive(Clone, Copy, Debug)]
 pub struct LargestElement;
 
@@ -1104,7 +1105,8 @@ axis_rules! {
     /// log_softmax along an axis: ẏ = ẋ − Σ softmax(x) ⊙ ẋ; x̄ = ȳ − softmax(x)·Σ ȳ.
     LogSoftmaxAlong;
     /// The largest element along an axis: ẏ = ẋ at the first largest of each line,
-    /// x̄ = ȳ there (the tape's and PyTorch's choice at ties).
+    /// x̄ = ȳ there (the tape's choice at ties too, as PyTorch's `max(dim)`; `amax`
+    /// and JAX's `max` share ȳ evenly between tied elements instead).
     MaxAxis;
 }
 

@@ -130,6 +130,10 @@ trait Node: Any {
     fn adjoint(&mut self) -> &mut dyn Any;
     /// Adds this node's inputs' cotangents into the adjoints of `earlier` nodes.
     fn backward(&mut self, earlier: &mut Earlier<'_, '_>);
+    /// Adds `cotangent`, this node's tangent type erased, into its adjoint (in
+    /// `leaf`, the caller's gradient buffer, when it is a leaf). The cotangent's
+    /// memory may be swapped with the adjoint's stale memory.
+    fn add_erased(&mut self, leaf: Option<&mut &mut dyn Any>, cotangent: &mut dyn Any);
     /// For a leaf: sets its gradient buffer to zero if no cotangent reached it.
     fn zero_if_unreached(&mut self, gradient: &mut dyn Any);
     /// Forgets the adjoint (keeping its memory) before a sweep.
@@ -179,6 +183,18 @@ impl<'a, T: VectorSpace> Slot<'a, T> {
             Memory::Node(memory) => *memory = Some(cotangent),
             Memory::Caller(total) if current => total.add_assign(&cotangent),
             Memory::Caller(memory) => *memory = cotangent,
+        }
+    }
+
+    /// [`Slot::add`] of a cotangent held elsewhere: when nothing has reached the
+    /// adjoint yet, its memory is swapped with the cotangent's (copied only when the
+    /// adjoint has none), so `cotangent` may then hold stale values.
+    fn add_swapping(self, cotangent: &mut T) {
+        let current = core::mem::replace(self.current, true);
+        match self.memory {
+            Memory::Node(Some(total)) | Memory::Caller(total) if current => total.add_assign(cotangent),
+            Memory::Node(Some(stale)) | Memory::Caller(stale) => core::mem::swap(stale, cotangent),
+            Memory::Node(memory) => *memory = Some(cotangent.clone()),
         }
     }
 
@@ -253,6 +269,12 @@ impl Earlier<'_, '_> {
         slot_of(&mut self.nodes[index], self.leaves.get_mut(index))
     }
 
+    /// Adds `cotangent`, of node `index`'s tangent type, into that node's adjoint
+    /// (see [`Node::add_erased`]).
+    fn add_erased(&mut self, index: usize, cotangent: &mut dyn Any) {
+        self.nodes[index].add_erased(self.leaves.get_mut(index), cotangent);
+    }
+
     /// The slots of two different nodes.
     fn two_slots<A: 'static, B: 'static>(&mut self, a: usize, b: usize) -> (Slot<'_, A>, Slot<'_, B>) {
         let [node_a, node_b] = self.nodes.get_disjoint_mut([a, b]).expect("distinct inputs");
@@ -291,6 +313,16 @@ where
             pullback(&self.value, adjoint, earlier);
         }
     }
+    fn add_erased(&mut self, leaf: Option<&mut &mut dyn Any>, cotangent: &mut dyn Any) {
+        let cotangent = cotangent.downcast_mut::<V::Tangent>().expect("cotangent type");
+        let memory = match leaf {
+            Some(buffer) => {
+                Memory::Caller(buffer.downcast_mut::<V::Tangent>().expect("gradient buffer type"))
+            }
+            None => Memory::Node(&mut self.adjoint.tangent),
+        };
+        Slot { current: &mut self.adjoint.current, memory }.add_swapping(cotangent);
+    }
     fn zero_if_unreached(&mut self, gradient: &mut dyn Any) {
         if !self.adjoint.current {
             *gradient.downcast_mut::<V::Tangent>().expect("gradient buffer type") = self.value.zero_tangent();
@@ -319,6 +351,18 @@ pub struct Tape {
     swept: bool,
     /// How many nodes are leaves (the differentiated inputs, recorded first).
     leaves: usize,
+    /// What the tape records.
+    purpose: Purpose,
+}
+
+/// What a tape records: a gradient, or a function under
+/// [`checkpoint`](super::checkpoint) (its first run, which records nothing, or its
+/// recomputation in the backward sweep). It only words the error when a `Var` from
+/// another tape reaches it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    Gradient,
+    Checkpoint,
 }
 
 static NEXT_TAPE_ID: AtomicU64 = AtomicU64::new(1);
@@ -363,10 +407,10 @@ pub fn release_tape_memory() {
 
 impl Tape {
     /// Starts recording on a new tape on this thread; [`Tape::finish`] takes it back.
-    pub(crate) fn start() {
+    pub(crate) fn start(purpose: Purpose) {
         let (spare, nodes) = SPARE.with_borrow_mut(core::mem::take);
-        let tape =
-            Tape { id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed), nodes, spare, swept: false, leaves: 0 };
+        let id = NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed);
+        let tape = Tape { id, nodes, spare, swept: false, leaves: 0, purpose };
         ACTIVE_TAPES.with_borrow_mut(|tapes| tapes.push(tape));
     }
 
@@ -446,6 +490,11 @@ where
             None if parents.is_empty() => panic!(
                 "no gradient is being recorded on this thread: inputs are traced by `grad`, \
                  `value_and_grad` or `vjp`"
+            ),
+            Some(tape) if tape.purpose == Purpose::Checkpoint => panic!(
+                "a traced value from outside `checkpoint`'s input was used inside the checkpointed \
+                 function: pass every traced value it reads in its input (a tuple of them, or a \
+                 derived struct's traced form)"
             ),
             _ => panic!(
                 "a Var from another gradient computation was used; wrap values that should not be \
@@ -904,4 +953,68 @@ where
         pullback(y, y_bar, ManyAdjoints { earlier, parents, tangents: PhantomData });
     };
     push_node(&active[..count], Some(pullback), moved(y))
+}
+
+/// Where the leaves of a traced input sit on the tape, in the order of
+/// [`Trace::trace`](super::Trace::trace), `None` for a constant: what
+/// [`Trace::untrace`](super::Trace::untrace) notes, so that
+/// [`checkpoint`](super::checkpoint) can record one node on all of them.
+#[derive(Default)]
+pub struct TracedLeaves(Vec<Option<NodeRef>>);
+
+impl TracedLeaves {
+    /// Notes where `var` sits on the tape (nowhere, for a constant).
+    #[inline]
+    pub fn push<V>(&mut self, var: &Var<V>) {
+        self.0.push(var.node);
+    }
+
+    /// Whether any leaf is on a tape.
+    pub(crate) fn any_active(&self) -> bool {
+        self.0.iter().any(Option::is_some)
+    }
+}
+
+/// Records `y` as one node on the traced input whose value is `input` and whose
+/// leaves are `leaves`: `pullback` gives the input's cotangent for the output's, and
+/// each active leaf's part of it is added into that leaf's adjoint.
+pub(crate) fn record_on_leaves<X, Y>(
+    leaves: TracedLeaves,
+    input: Rc<X>,
+    y: Y,
+    pullback: impl Fn(&Y::Tangent) -> X::Tangent + 'static,
+) -> Var<Y>
+where
+    X: super::Trace + 'static,
+    Y: Differentiable + 'static,
+{
+    let parents: Vec<NodeRef> = leaves.0.iter().flatten().copied().collect();
+    let pullback = move |_: &Y, y_bar: &Y::Tangent, earlier: &mut Earlier<'_, '_>| {
+        let mut x_bar = pullback(y_bar);
+        let mut buffers = Vec::with_capacity(leaves.0.len());
+        input.gradient_buffers(&mut x_bar, &mut buffers);
+        assert_eq!(buffers.len(), leaves.0.len(), "one gradient buffer per traced leaf");
+        for (leaf, buffer) in leaves.0.iter().zip(buffers) {
+            if let Some(node) = leaf {
+                earlier.add_erased(node.index, buffer);
+            }
+        }
+    };
+    push_node(&parents, Some(pullback), moved(y))
+}
+
+/// Runs `f` on a tape of its own that takes no `Var` from elsewhere (a `checkpoint`'s
+/// first run, on constants): `f` records nothing, and a traced value it captured
+/// from outside panics with the checkpoint's message instead of recording on a tape
+/// whose gradient would then miss it. The tape is taken back even if `f` panics.
+pub(crate) fn unrecorded<Out>(f: impl FnOnce() -> Out) -> Out {
+    struct Guard;
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            drop(Tape::finish());
+        }
+    }
+    Tape::start(Purpose::Checkpoint);
+    let _guard = Guard;
+    f()
 }

@@ -76,7 +76,7 @@ use crate::autodiff::{
 };
 use crate::autodiff::{Differentiable, Dual, LeafVisitor, Lift, Unlift, differentiable, rules};
 #[cfg(feature = "std")]
-use crate::autodiff::{Trace, Var};
+use crate::autodiff::{Trace, TracedInput, TracedLeaves, Var};
 #[cfg(feature = "cuda")]
 use crate::backend::cuda::{Cuda, CudaElement};
 use crate::error::ShapeError;
@@ -716,6 +716,14 @@ macro_rules! parameter_free {
                 self.clone()
             }
             fn gradient_buffers<'g>(&self, _: &'g mut (), _: &mut Vec<&'g mut dyn Any>) {}
+            fn untrace(traced: &Self, _: &mut TracedLeaves) -> Self {
+                traced.clone()
+            }
+        }
+
+        #[cfg(feature = "std")]
+        impl<$($generics)*> TracedInput for $layer {
+            type Value = Self;
         }
 
         impl<$($generics)*> Lift for $layer {
@@ -1155,6 +1163,14 @@ impl<L: Trace> Trace for Sequential<L> {
     fn gradient_buffers<'g>(&self, gradient: &'g mut L::Tangent, buffers: &mut Vec<&'g mut dyn Any>) {
         self.0.gradient_buffers(gradient, buffers);
     }
+    fn untrace(traced: &Self::Traced, leaves: &mut TracedLeaves) -> Self {
+        Sequential(L::untrace(&traced.0, leaves))
+    }
+}
+
+#[cfg(feature = "std")]
+impl<L: TracedInput> TracedInput for Sequential<L> {
+    type Value = Sequential<L::Value>;
 }
 
 #[cfg(feature = "std")]
@@ -1509,7 +1525,9 @@ where
 /// Clones share the mask stream (the copies a gradient traces are clones, so each
 /// step draws a fresh mask). [`Dropout::fork`] and `to_device` start a stream of
 /// their own at the same point: they draw the masks this layer would draw next, so
-/// a model copied to the GPU drops what the host model would.
+/// a model copied to the GPU drops what the host model would. Inside
+/// [`checkpoint`](crate::autodiff::checkpoint), the recomputation in the backward
+/// sweep draws the first run's masks again.
 #[cfg(feature = "std")]
 #[derive(Clone, Debug)]
 pub struct Dropout {
@@ -1579,9 +1597,13 @@ impl Dropout {
         }
     }
 
-    /// The next mask of the stream, m/(1 − p) with m ~ Bernoulli(1 − p) per element.
+    /// The next mask of the stream, m/(1 − p) with m ~ Bernoulli(1 − p) per element
+    /// (inside [`checkpoint`](crate::autodiff::checkpoint), its recomputation gets the
+    /// first run's mask again).
     fn draw_mask<T: RealScalar, S: Shape, K: Storage<T, S>>(&self, shape: S) -> Tensor<T, S, K> {
-        let call = self.calls.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        let call = crate::autodiff::replayable_draw(|| {
+            self.calls.fetch_add(1, core::sync::atomic::Ordering::Relaxed)
+        });
         let seed = self.seed ^ call.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let uniform: Tensor<T, S, K> = Tensor::random_uniform_shaped(shape, T::zero(), T::one(), seed);
         let (threshold, scale) = (T::from_f64(self.probability), T::from_f64(1.0 / (1.0 - self.probability)));

@@ -612,7 +612,9 @@ pub fn global_norm<V: VectorSpace>(tangent: &V) -> f64 {
 /// exceeds `max_norm`, and returns the norm before clipping. A norm at or below
 /// `max_norm` leaves the gradient as it is, where PyTorch multiplies by
 /// min(1, max_norm/(norm + 10⁻⁶)) always: the two differ only for a norm within 10⁻⁶
-/// below `max_norm` or at it, by a relative 10⁻⁶/norm.
+/// below `max_norm` or at it, by a relative 10⁻⁶/norm. A NaN anywhere in the gradient
+/// makes the norm NaN and, as in PyTorch, every coordinate NaN: the step after it
+/// cannot apply the finite part of a broken gradient unnoticed.
 ///
 /// # Panics
 /// When `max_norm` is negative or NaN (∞ clips nothing).
@@ -620,7 +622,7 @@ pub fn global_norm<V: VectorSpace>(tangent: &V) -> f64 {
 pub fn clip_grad_norm<V: VectorSpace>(gradient: &mut V, max_norm: f64) -> f64 {
     assert!(max_norm >= 0.0, "clip_grad_norm: the largest norm {max_norm} must be a number ≥ 0");
     let norm = global_norm(gradient);
-    if norm > max_norm {
+    if norm > max_norm || norm.is_nan() {
         gradient.scale_mut(max_norm / (norm + 1e-6));
     }
     norm

@@ -56,6 +56,7 @@ pub fn cross_entropy<T: RealScalar, const C: usize, K: Storage<T, (Const<C>,)> +
     logits: &Tensor<T, (Const<C>,), K>,
     class: usize,
 ) -> T {
+    assert!(class < C, "cross_entropy: class index {class} is out of range for {C} classes");
     -logits.log_softmax(Axis::<0>)[[class]]
 }
 

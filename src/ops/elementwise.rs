@@ -140,7 +140,11 @@ impl<R: RealScalar> Elementary<R> {
             Elementary::Sigmoid => y * (T::one() - y),
             Elementary::Powi(0) => T::zero(),
             Elementary::Powi(n) => T::from_real(R::from_f64(f64::from(n))) * x.powi(n - 1),
-            Elementary::Powf(p) => T::from_real(p) * x.powf(p - R::one()),
+            // p·x^(p−1), and 0 for p = 0 (x⁰ ≡ 1, as `Powi(0)` and PyTorch): the
+            // exponent p − 1 becomes p there, so no 0·∞ arises at x = 0.
+            Elementary::Powf(p) => {
+                T::from_real(p) * x.powf(p - R::select_positive(p.abs(), R::one(), R::zero()))
+            }
         }
     }
 

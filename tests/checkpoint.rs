@@ -1,0 +1,230 @@
+//! Gradient checkpointing: a checkpointed function gives the gradient of the plain
+//! one (bit for bit, and against finite differences), keeps none of its inner values
+//! on the tape until the backward sweep recomputes them, nests, takes derived models
+//! and their traced forms, repeats its random draws (dropout masks) in the
+//! recomputation, works forward over reverse, and refuses a traced value it did not
+//! receive.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use fluxion::autodiff::check::{CheckOptions, check_vjp};
+use fluxion::autodiff::{
+    Differentiable, Dual, Var, checkpoint, grad, hvp, record_unary, replayable_draw, vjp,
+};
+use fluxion::nn::prelude::*;
+use fluxion::prelude::*;
+
+type Weights = DMatrix<f64>;
+type Hidden = DVector<f64>;
+
+fn weights(n: usize, offset: f64) -> Weights {
+    Tensor::from_shape_fn((Dyn(n), Dyn(n)), |[i, j]| ((i * n + j) as f64 * 0.37 + offset).sin() * 0.6)
+}
+
+fn hidden(n: usize) -> Hidden {
+    Tensor::from_shape_fn((Dyn(n),), |[i]| (i as f64 * 1.3 + 0.2).cos())
+}
+
+/// h + tanh(W·h + b): a residual block.
+fn block(w: &Var<Weights>, b: &Var<Hidden>, h: &Var<Hidden>) -> Var<Hidden> {
+    h + &(&w.matmul(h) + b).tanh()
+}
+
+/// ‖h₆‖² after six blocks sharing (W, b), each checkpointed or not.
+fn six_blocks(checkpointed: bool, x: Hidden) -> impl Fn((Var<Weights>, Var<Hidden>)) -> Var<f64> {
+    move |(w, b)| {
+        let mut h = Var::constant(x.clone());
+        for _ in 0..6 {
+            h = match checkpointed {
+                true => checkpoint(|(w, b, h)| block(&w, &b, &h), &(w.clone(), b.clone(), h)),
+                false => block(&w, &b, &h),
+            };
+        }
+        h.dot(&h)
+    }
+}
+
+#[test]
+fn a_checkpointed_chain_has_the_plain_gradient() {
+    let params = (weights(5, 0.1), hidden(5).scale(0.3));
+    let plain = grad(six_blocks(false, hidden(5)), &params);
+    let checkpointed = grad(six_blocks(true, hidden(5)), &params);
+    assert_eq!(checkpointed, plain, "the same operations on the same values");
+    check_vjp(six_blocks(true, hidden(5)), &params, CheckOptions::f64()).unwrap();
+}
+
+/// Counts the live copies of itself: one rides in each pullback that captures it.
+#[derive(Clone)]
+struct Tracker(Rc<Cell<usize>>);
+
+impl Tracker {
+    fn new(live: &Rc<Cell<usize>>) -> Self {
+        live.set(live.get() + 1);
+        Tracker(Rc::clone(live))
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
+#[test]
+fn the_tape_keeps_no_inner_value_of_a_checkpoint_until_the_sweep() {
+    for checkpointed in [false, true] {
+        let (live, runs) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+        let (live_in, runs_in) = (Rc::clone(&live), Rc::clone(&runs));
+        // 3·sin(x), whose inner node's pullback holds a tracker.
+        let inner = move |x: Var<f64>| {
+            runs_in.set(runs_in.get() + 1);
+            let s = x.sin();
+            let tracker = Tracker::new(&live_in);
+            record_unary(&s, 3.0 * s.value(), move |y_bar: &f64| {
+                let _held = &tracker;
+                3.0 * y_bar
+            })
+        };
+        let f = move |x: Var<f64>| match checkpointed {
+            true => checkpoint(inner.clone(), &x),
+            false => inner(x),
+        };
+        let (y, mut pullback) = vjp(f, &0.5);
+        assert_eq!(y, 3.0 * 0.5f64.sin());
+        assert_eq!(live.get(), usize::from(!checkpointed), "inner pullbacks kept after the forward pass");
+        assert_eq!(pullback.call(&1.0), 3.0 * 0.5f64.cos());
+        assert_eq!(live.get(), usize::from(!checkpointed), "the recomputation's tape is dropped after use");
+        assert_eq!(runs.get(), if checkpointed { 2 } else { 1 });
+    }
+}
+
+#[test]
+fn checkpoints_nest() {
+    let runs = Rc::new(Cell::new(0));
+    let counted = Rc::clone(&runs);
+    let inner = move |x: Var<f64>| {
+        counted.set(counted.get() + 1);
+        x.exp() * x.sin()
+    };
+    let outer = move |x: Var<f64>| checkpoint(inner.clone(), &x.cos()).tanh();
+    let nested = grad(|x: Var<f64>| checkpoint(outer.clone(), &x), &0.8);
+    let inner_again = |x: Var<f64>| x.exp() * x.sin();
+    let plain = grad(|x: Var<f64>| inner_again(x.cos()).tanh(), &0.8);
+    assert_eq!(nested, plain);
+    // The outer's first run (the inner on constants runs as is), its recomputation
+    // (the inner's first run), the inner's recomputation.
+    assert_eq!(runs.get(), 3);
+}
+
+#[derive(Differentiable, Clone)]
+struct Block {
+    weight: Matrix<f64, 3, 3>,
+    bias: Vector<f64, 3>,
+    #[no_derivative]
+    gain: f64,
+}
+
+#[derive(Differentiable, Clone)]
+struct Tower {
+    blocks: Vec<Block>,
+}
+
+impl BlockTraced {
+    fn forward(&self, h: &Var<Vector<f64, 3>>) -> Var<Vector<f64, 3>> {
+        h + &(&self.weight.matmul(h) + &self.bias).tanh().scale(self.gain)
+    }
+}
+
+impl TowerTraced {
+    /// The blocks in order, each a checkpoint when asked; the twin is read by
+    /// reference and its blocks cloned into the checkpoints.
+    fn forward(&self, x: &Vector<f64, 3>, checkpointed: bool) -> Var<f64> {
+        let mut h = Var::constant(*x);
+        for block in &self.blocks {
+            h = match checkpointed {
+                true => checkpoint(|(block, h): (BlockTraced, _)| block.forward(&h), &(block.clone(), h)),
+                false => block.forward(&h),
+            };
+        }
+        h.dot(&h)
+    }
+}
+
+#[test]
+fn a_derived_model_is_checkpointed_block_by_block() {
+    let block = |seed: f64| Block {
+        weight: Matrix::from_fn(|[i, j]| ((i * 3 + j) as f64 + seed).sin() * 0.5),
+        bias: Vector::from_fn(|[i]| (i as f64 - seed).cos() * 0.1),
+        gain: 0.5 + seed,
+    };
+    let tower = Tower { blocks: vec![block(0.1), block(0.7), block(1.3)] };
+    let x = Vector::from_array([0.3, -0.2, 0.9]);
+    let plain = grad(|t: TowerTraced| t.forward(&x, false), &tower);
+    let checkpointed = grad(|t: TowerTraced| t.forward(&x, true), &tower);
+    for (plain, checkpointed) in plain.blocks.iter().zip(&checkpointed.blocks) {
+        assert_eq!(checkpointed.weight, plain.weight);
+        assert_eq!(checkpointed.bias, plain.bias);
+    }
+    check_vjp(|t: TowerTraced| t.forward(&x, true), &tower, CheckOptions::f64()).unwrap();
+}
+
+type Net = Sequential<(Linear<f64, 4, 8>, Dropout, Relu, Linear<f64, 8, 2>)>;
+
+#[test]
+fn dropout_masks_repeat_in_the_recomputation() {
+    let x = Tensor::<f64, (Dyn, Const<4>), Heap>::from_shape_fn((Dyn(6), Const), |[r, c]| {
+        ((r * 4 + c) as f64).sin()
+    });
+    let new_net = || -> Net { Sequential((Linear::new(1), Dropout::new(0.5, 9), Relu, Linear::new(2))) };
+    let (plain_net, checkpointed_net) = (new_net(), new_net());
+    // The checkpointed function is kept until the sweep: it owns its batch (a clone
+    // of a heap tensor shares the buffer).
+    let loss = move |net: &<Net as fluxion::autodiff::Trace>::Traced| net.forward(&x).sum();
+    let plain = grad(|net| loss(&net), &plain_net);
+    let checkpointed = grad(|net| checkpoint(move |net| loss(&net), &net), &checkpointed_net);
+    assert_eq!(checkpointed.0.weight, plain.0.weight);
+    assert_eq!(checkpointed.3.weight, plain.3.weight);
+    // One mask drawn by each: both streams are at the same point.
+    let (next_plain, next_checkpointed): (Vector<f64, 16>, Vector<f64, 16>) =
+        (plain_net.0.1.mask((Const,)), checkpointed_net.0.1.mask((Const,)));
+    assert_eq!(next_plain, next_checkpointed);
+}
+
+#[test]
+#[should_panic(expected = "drew fewer random values when recomputed")]
+fn a_recomputation_that_draws_differently_panics() {
+    let first_run = Rc::new(Cell::new(true));
+    let f = move |x: Var<f64>| {
+        if first_run.replace(false) {
+            replayable_draw(|| 7);
+        }
+        x.sin()
+    };
+    grad(|x: Var<f64>| checkpoint(f.clone(), &x), &0.3);
+}
+
+#[test]
+fn second_order_goes_through_a_checkpoint() {
+    let x: Vector<f64, 3> = Vector::from_array([0.4, -0.7, 1.1]);
+    let v: Vector<f64, 3> = Vector::from_array([1.0, 0.5, -2.0]);
+    // Forward over reverse: the tape records tensors of dual numbers.
+    let energy = |x: &Var<Vector<Dual<f64>, 3>>| x.sin().hadamard(&x.exp()).sum();
+    let plain = hvp(|x| energy(&x), &x, &v);
+    let checkpointed = hvp(|x| checkpoint(move |x| energy(&x), &x), &x, &v);
+    assert_eq!(checkpointed, plain);
+}
+
+#[test]
+fn constant_inputs_run_the_function_as_is() {
+    // Nothing to checkpoint: the function runs on the tape, and the traced value it
+    // captures still receives its gradient.
+    let g = grad(|w: Var<f64>| checkpoint(move |c: Var<f64>| &c * &w, &Var::constant(2.0)), &5.0);
+    assert_eq!(g, 2.0);
+}
+
+#[test]
+#[should_panic(expected = "a traced value from outside `checkpoint`'s input was used")]
+fn a_captured_traced_value_panics() {
+    grad(|(w, x): (Var<f64>, Var<f64>)| checkpoint(move |x: Var<f64>| &x * &w, &x), &(2.0, 3.0));
+}
