@@ -8,7 +8,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use fluxion::autodiff::check::{CheckOptions, check_vjp};
+use fluxion::autodiff::check::{CheckOptions, check_grad, check_vjp};
 use fluxion::autodiff::{
     Differentiable, Dual, Var, checkpoint, grad, hvp, record_unary, replayable_draw, vjp,
 };
@@ -227,4 +227,32 @@ fn constant_inputs_run_the_function_as_is() {
 #[should_panic(expected = "a traced value from outside `checkpoint`'s input was used")]
 fn a_captured_traced_value_panics() {
     grad(|(w, x): (Var<f64>, Var<f64>)| checkpoint(move |x: Var<f64>| &x * &w, &x), &(2.0, 3.0));
+}
+
+type SmallBlock = Sequential<(Linear<f64, 6, 6>, Tanh, Linear<f64, 6, 6>)>;
+
+#[test]
+fn a_checkpointed_layer_is_its_inner_layer_with_the_same_gradient() {
+    let block = |seed| -> SmallBlock { Sequential((Linear::new(seed), Tanh, Linear::new(seed + 1))) };
+    let x = Tensor::<f64, (Dyn, Const<6>), Heap>::from_shape_fn((Dyn(5), Const), |[r, c]| {
+        ((r * 6 + c) as f64).cos()
+    });
+    let classes = [0, 1, 2, 3, 4];
+    let checkpointed = Sequential((Checkpointed(block(1)), Relu, Checkpointed(block(3))));
+    let plain = Sequential((block(1), Relu, block(3)));
+    // Inference on plain tensors: the inner layers.
+    assert_eq!(checkpointed.forward(&x), plain.forward(&x));
+    let loss = move |y: &Var<Tensor<f64, (Dyn, Const<6>), Heap>>| cross_entropy(y, &classes, Reduction::Mean);
+    let (value, gradient) = value_and_grad(|m| loss(&m.forward(&x)), &checkpointed);
+    let (expected_value, expected) = value_and_grad(|m| loss(&m.forward(&x)), &plain);
+    assert_eq!(value, expected_value);
+    assert_eq!(gradient.0.0.weight, expected.0.0.weight);
+    assert_eq!(gradient.2.2.bias, expected.2.2.bias);
+    check_grad(|m| loss(&m.forward(&x)), &checkpointed, CheckOptions::f64()).unwrap();
+    // Parameter names are the inner layer's: a file of one loads into the other.
+    let mut names = Vec::new();
+    checkpointed.visit_parameters(&mut String::new(), &mut |name, _| names.push(name.to_owned()));
+    let mut plain_names = Vec::new();
+    plain.visit_parameters(&mut String::new(), &mut |name, _| plain_names.push(name.to_owned()));
+    assert_eq!(names, plain_names);
 }

@@ -79,6 +79,11 @@
 //! gradient is the same, bit for bit (`examples/checkpointing.rs`: 24 residual
 //! blocks, 61 MB of peak memory down to 28 MB, the gradient buffers included).
 //!
+//! In a model of library layers, wrap a block in
+//! [`Checkpointed`](crate::nn::layer::Checkpointed): `Sequential((Checkpointed(block),
+//! head))` runs the block as one checkpoint when traced and as itself otherwise, with
+//! the block's parameter names.
+//!
 //! `x` is what a differentiated function receives: a `Var`, a tuple of them, a
 //! derived struct's traced twin (which is `Clone`, so a block read by reference is
 //! cloned in), or a layer. The function owns what it captures, since it runs again

@@ -25,6 +25,7 @@
 //! | [`Conv2d<T, C, O, KH, KW, HO, WO, K, P, S>`] | cross-correlation of `(B, C, H, W)` images padded by P (0 by default) with `[O, C, KH, KW]` kernels moved S positions per output (1 by default), plus a bias per channel: `(B, O, HO, WO)`, HO = ⌊(H + 2P − KH)/S⌋ + 1 |
 //! | [`MaxPool2d<S, HO, WO>`] | the maximum of each S×S window, stride S: HO = ⌊H/S⌋ |
 //! | [`Flatten<F>`] | each image `(C, H, W)` as one row of F = C·H·W features |
+//! | [`Checkpointed<L>`] | L's output; traced, L runs as one [`checkpoint`](crate::autodiff::checkpoint), recomputed in the backward sweep |
 //!
 //! Image layers carry their output size in their type (`Conv2d<f32, 1, 8, 3, 3, 26,
 //! 26>` on 28×28 inputs); the compiler checks it against the input size, so a network
@@ -1068,22 +1069,6 @@ macro_rules! tuple_to_host {
 #[cfg(feature = "cuda")]
 for_each_tuple!(tuple_to_host);
 
-#[cfg(feature = "cuda")]
-impl<L: ToDevice> ToDevice for Sequential<L> {
-    type OnDevice = Sequential<L::OnDevice>;
-    fn to_device(&self) -> Self::OnDevice {
-        Sequential(self.0.to_device())
-    }
-}
-
-#[cfg(feature = "cuda")]
-impl<L: ToHost> ToHost for Sequential<L> {
-    type OnHost = Sequential<L::OnHost>;
-    fn to_host(&self) -> Self::OnHost {
-        Sequential(self.0.to_host())
-    }
-}
-
 /// Layers applied in order: `Sequential((a, b, c))` is a then b then c, each taking
 /// the previous one's output. A chain whose sizes do not fit is one short compile
 /// error naming both sizes (on a bare tuple, which is also a [`Module`], the
@@ -1117,69 +1102,155 @@ impl<X: ?Sized, L: Module<X>> Module<X> for Sequential<L> {
     }
 }
 
-#[diagnostic::do_not_recommend]
-impl<L: Differentiable> Differentiable for Sequential<L> {
-    type Tangent = L::Tangent;
-    fn try_move_by(&mut self, offset: &L::Tangent) -> Result<(), ShapeError> {
-        self.0.try_move_by(offset)
-    }
-    fn zero_tangent(&self) -> L::Tangent {
-        self.0.zero_tangent()
-    }
-    fn zip_leaves_with<const W: usize, const R: usize, V: LeafVisitor<W, R>>(
-        &mut self,
-        written: [&mut L::Tangent; W],
-        read: [&L::Tangent; R],
-        visitor: &mut V,
-    ) -> Result<(), ShapeError> {
-        self.0.zip_leaves_with(written, read, visitor)
+/// The traits of a layer that wraps one layer and is otherwise transparent (its
+/// tangent, traced and lifted forms, parameter names and device copies are the inner
+/// layer's, wrapped): [`Sequential`] and [`Checkpointed`].
+macro_rules! transparent_layer {
+    ($wrapper:ident) => {
+        #[diagnostic::do_not_recommend]
+        impl<L: Differentiable> Differentiable for $wrapper<L> {
+            type Tangent = L::Tangent;
+            fn try_move_by(&mut self, offset: &L::Tangent) -> Result<(), ShapeError> {
+                self.0.try_move_by(offset)
+            }
+            fn zero_tangent(&self) -> L::Tangent {
+                self.0.zero_tangent()
+            }
+            fn zip_leaves_with<const W: usize, const R: usize, V: LeafVisitor<W, R>>(
+                &mut self,
+                written: [&mut L::Tangent; W],
+                read: [&L::Tangent; R],
+                visitor: &mut V,
+            ) -> Result<(), ShapeError> {
+                self.0.zip_leaves_with(written, read, visitor)
+            }
+        }
+
+        impl<L: Lift> Lift for $wrapper<L> {
+            type Lifted = $wrapper<L::Lifted>;
+            fn lift(&self, tangent: &L::Tangent) -> Self::Lifted {
+                $wrapper(self.0.lift(tangent))
+            }
+        }
+
+        impl<L: Unlift> Unlift for $wrapper<L> {
+            type Primal = $wrapper<L::Primal>;
+            fn unlift(&self) -> (Self::Primal, <L::Primal as Differentiable>::Tangent) {
+                let (value, tangent) = self.0.unlift();
+                ($wrapper(value), tangent)
+            }
+        }
+
+        #[cfg(feature = "std")]
+        impl<L: Trace> Trace for $wrapper<L> {
+            type Traced = $wrapper<L::Traced>;
+            fn trace(&self) -> Self::Traced {
+                $wrapper(self.0.trace())
+            }
+            fn as_constant(&self) -> Self::Traced {
+                $wrapper(self.0.as_constant())
+            }
+            fn gradient_buffers<'g>(&self, gradient: &'g mut L::Tangent, buffers: &mut Vec<&'g mut dyn Any>) {
+                self.0.gradient_buffers(gradient, buffers);
+            }
+            fn untrace(traced: &Self::Traced, leaves: &mut TracedLeaves) -> Self {
+                $wrapper(L::untrace(&traced.0, leaves))
+            }
+        }
+
+        #[cfg(feature = "std")]
+        impl<L: TracedInput> TracedInput for $wrapper<L> {
+            type Value = $wrapper<L::Value>;
+        }
+
+        #[cfg(feature = "std")]
+        impl<L: Parameters> Parameters for $wrapper<L> {
+            fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
+                self.0.visit_parameters(path, f);
+            }
+            fn visit_parameters_mut(
+                &mut self,
+                path: &mut String,
+                f: &mut dyn FnMut(&str, ParameterLeafMut<'_>),
+            ) {
+                self.0.visit_parameters_mut(path, f);
+            }
+        }
+
+        #[cfg(feature = "cuda")]
+        impl<L: ToDevice> ToDevice for $wrapper<L> {
+            type OnDevice = $wrapper<L::OnDevice>;
+            fn to_device(&self) -> Self::OnDevice {
+                $wrapper(self.0.to_device())
+            }
+        }
+
+        #[cfg(feature = "cuda")]
+        impl<L: ToHost> ToHost for $wrapper<L> {
+            type OnHost = $wrapper<L::OnHost>;
+            fn to_host(&self) -> Self::OnHost {
+                $wrapper(self.0.to_host())
+            }
+        }
+    };
+}
+
+transparent_layer!(Sequential);
+
+/// A layer run as one [`checkpoint`](crate::autodiff::checkpoint) when traced: the
+/// tape keeps its input, not the values inside it, and the backward sweep runs it
+/// again (PyTorch's `checkpoint_sequential`, one segment per `Checkpointed`). On
+/// plain tensors (inference) and duals it is the inner layer. It is transparent
+/// otherwise: its tangent, parameter names and device copy are the inner layer's.
+///
+/// ```
+/// use fluxion::nn::layer::Checkpointed;
+/// use fluxion::nn::prelude::*;
+/// use fluxion::prelude::*;
+///
+/// type Block = Sequential<(Linear<f64, 8, 8>, Relu, Linear<f64, 8, 8>)>;
+/// let block = |seed| -> Block { Sequential((Linear::new(seed), Relu, Linear::new(seed + 1))) };
+/// // Two blocks, each recomputed in the backward sweep, then a head.
+/// let model = Sequential((Checkpointed(block(1)), Checkpointed(block(3)), Linear::<f64, 8, 2>::new(5)));
+/// let x: Tensor<f64, (Dyn, Const<8>), Heap> = Tensor::full_shaped((Dyn(4), Const), 0.25);
+/// let (loss, gradient) = value_and_grad(|m| cross_entropy(&m.forward(&x), &[0, 1, 1, 0], Reduction::Mean), &model);
+/// assert!(loss > 0.0);
+/// // The same gradient as without the checkpoints, bit for bit.
+/// let plain = Sequential((block(1), block(3), Linear::<f64, 8, 2>::new(5)));
+/// let (_, expected) = value_and_grad(|m| cross_entropy(&m.forward(&x), &[0, 1, 1, 0], Reduction::Mean), &plain);
+/// assert_eq!(gradient.0.0.weight, expected.0.0.weight);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Checkpointed<L>(pub L);
+
+transparent_layer!(Checkpointed);
+
+/// Inference (and forward mode): the inner layer.
+impl<T: Scalar, S: Shape, K: Storage<T, S>, L: Module<Tensor<T, S, K>>> Module<Tensor<T, S, K>>
+    for Checkpointed<L>
+{
+    type Output = L::Output;
+    #[track_caller]
+    fn forward(&self, x: &Tensor<T, S, K>) -> L::Output {
+        self.0.forward(x)
     }
 }
 
-impl<L: Lift> Lift for Sequential<L> {
-    type Lifted = Sequential<L::Lifted>;
-    fn lift(&self, tangent: &L::Tangent) -> Self::Lifted {
-        Sequential(self.0.lift(tangent))
-    }
-}
-
-impl<L: Unlift> Unlift for Sequential<L> {
-    type Primal = Sequential<L::Primal>;
-    fn unlift(&self) -> (Self::Primal, <L::Primal as Differentiable>::Tangent) {
-        let (value, tangent) = self.0.unlift();
-        (Sequential(value), tangent)
-    }
-}
-
+/// Traced: the inner layer as one checkpoint.
 #[cfg(feature = "std")]
-impl<L: Trace> Trace for Sequential<L> {
-    type Traced = Sequential<L::Traced>;
-    fn trace(&self) -> Self::Traced {
-        Sequential(self.0.trace())
-    }
-    fn as_constant(&self) -> Self::Traced {
-        Sequential(self.0.as_constant())
-    }
-    fn gradient_buffers<'g>(&self, gradient: &'g mut L::Tangent, buffers: &mut Vec<&'g mut dyn Any>) {
-        self.0.gradient_buffers(gradient, buffers);
-    }
-    fn untrace(traced: &Self::Traced, leaves: &mut TracedLeaves) -> Self {
-        Sequential(L::untrace(&traced.0, leaves))
-    }
-}
-
-#[cfg(feature = "std")]
-impl<L: TracedInput> TracedInput for Sequential<L> {
-    type Value = Sequential<L::Value>;
-}
-
-#[cfg(feature = "std")]
-impl<L: Parameters> Parameters for Sequential<L> {
-    fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
-        self.0.visit_parameters(path, f);
-    }
-    fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
-        self.0.visit_parameters_mut(path, f);
+impl<T, S, K, L, Y> Module<Var<Tensor<T, S, K>>> for Checkpointed<L>
+where
+    T: Scalar,
+    S: Shape,
+    K: Storage<T, S>,
+    Tensor<T, S, K>: Differentiable + Clone + 'static,
+    L: Module<Var<Tensor<T, S, K>>, Output = Var<Y>> + TracedInput<Value: 'static> + Clone + 'static,
+    Y: Differentiable + Clone + 'static,
+{
+    type Output = Var<Y>;
+    fn forward(&self, x: &Var<Tensor<T, S, K>>) -> Var<Y> {
+        let forward = |(layer, x): (L, Var<Tensor<T, S, K>>)| layer.forward(&x);
+        crate::autodiff::checkpoint(forward, &(self.0.clone(), x.clone()))
     }
 }
 

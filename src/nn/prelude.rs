@@ -25,8 +25,8 @@
 #[cfg(feature = "std")]
 pub use super::init::Init;
 pub use super::layer::{
-    Conv2d, Embedding, Flatten, Gelu, GeluFunction, GeluTanh, GeluTanhFunction, LayerNorm, Linear,
-    LinearNoBias, MaxPool2d, Module, NoBias, Relu, Sequential, Sigmoid, Silu, Softmax, Softplus,
+    Checkpointed, Conv2d, Embedding, Flatten, Gelu, GeluFunction, GeluTanh, GeluTanhFunction, LayerNorm,
+    Linear, LinearNoBias, MaxPool2d, Module, NoBias, Relu, Sequential, Sigmoid, Silu, Softmax, Softplus,
     StaticModule, Tanh, WithBias,
 };
 #[cfg(feature = "std")]

@@ -47,7 +47,7 @@
 //! own implements it with [`static_module!`](crate::static_module), from its
 //! `#[differentiable]` method.
 
-use super::layer::Sequential;
+use super::layer::{Checkpointed, Sequential};
 use crate::autodiff::Differentiable;
 
 /// The output tangent of layer `M` on input `X`.
@@ -418,73 +418,81 @@ static_chain!(A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E
 static_chain!(A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5, G after F 6, H after G 7, I after H 8, J after I 9, K after J 10; last K);
 static_chain!(A 0, B after A 1, C after B 2, D after C 3, E after D 4, F after E 5, G after F 6, H after G 7, I after H 8, J after I 9, K after J 10, L after K 11; last L);
 
-/// A [`Sequential`] is its tuple in static mode too.
-impl<X: ?Sized, L: StaticModule<X>> StaticModule<X> for Sequential<L> {
-    type Output = L::Output;
-    type InputTangent = L::InputTangent;
+/// A wrapper of one layer is that layer in static mode: a [`Sequential`] its tuple, a
+/// [`Checkpointed`] its inner layer (static mode keeps no tape to shrink).
+macro_rules! transparent_static_module {
+    ($wrapper:ident) => {
+        impl<X: ?Sized, L: StaticModule<X>> StaticModule<X> for $wrapper<L> {
+            type Output = L::Output;
+            type InputTangent = L::InputTangent;
 
-    #[inline]
-    fn apply_batch(&self, x: &X) -> Self::Output {
-        self.0.apply_batch(x)
-    }
+            #[inline]
+            fn apply_batch(&self, x: &X) -> Self::Output {
+                self.0.apply_batch(x)
+            }
 
-    #[inline]
-    fn __record_apply_batch<'l>(
-        &'l self,
-        x: &'l X,
-        wanted: [bool; 2],
-    ) -> (Self::Output, impl FnOnce(OutputTangent<Self, X>) -> (Self::Tangent, Self::InputTangent) + 'l) {
-        self.0.__record_apply_batch(x, wanted)
-    }
+            #[inline]
+            fn __record_apply_batch<'l>(
+                &'l self,
+                x: &'l X,
+                wanted: [bool; 2],
+            ) -> (Self::Output, impl FnOnce(OutputTangent<Self, X>) -> (Self::Tangent, Self::InputTangent) + 'l) {
+                self.0.__record_apply_batch(x, wanted)
+            }
 
-    #[inline]
-    fn __record_owned_apply_batch<'l>(
-        &'l self,
-        x: X,
-        wanted: [bool; 2],
-    ) -> (Self::Output, impl FnOnce(OutputTangent<Self, X>) -> (Self::Tangent, Self::InputTangent) + 'l)
-    where
-        X: Sized + 'l,
-    {
-        self.0.__record_owned_apply_batch(x, wanted)
-    }
+            #[inline]
+            fn __record_owned_apply_batch<'l>(
+                &'l self,
+                x: X,
+                wanted: [bool; 2],
+            ) -> (Self::Output, impl FnOnce(OutputTangent<Self, X>) -> (Self::Tangent, Self::InputTangent) + 'l)
+            where
+                X: Sized + 'l,
+            {
+                self.0.__record_owned_apply_batch(x, wanted)
+            }
 
-    #[inline]
-    fn __joint_apply_batch(
-        &self,
-        x: &X,
-        seed: OutputTangent<Self, X>,
-    ) -> (Self::Output, (Self::Tangent, Self::InputTangent)) {
-        self.0.__joint_apply_batch(x, seed)
-    }
+            #[inline]
+            fn __joint_apply_batch(
+                &self,
+                x: &X,
+                seed: OutputTangent<Self, X>,
+            ) -> (Self::Output, (Self::Tangent, Self::InputTangent)) {
+                self.0.__joint_apply_batch(x, seed)
+            }
 
-    #[inline]
-    fn __joint_lanes_apply_batch<const N: usize>(
-        &self,
-        x: &X,
-        seeds: [OutputTangent<Self, X>; N],
-    ) -> (Self::Output, ([Self::Tangent; N], [Self::InputTangent; N])) {
-        self.0.__joint_lanes_apply_batch(x, seeds)
-    }
+            #[inline]
+            fn __joint_lanes_apply_batch<const N: usize>(
+                &self,
+                x: &X,
+                seeds: [OutputTangent<Self, X>; N],
+            ) -> (Self::Output, ([Self::Tangent; N], [Self::InputTangent; N])) {
+                self.0.__joint_lanes_apply_batch(x, seeds)
+            }
 
-    #[inline]
-    fn __jvp_apply_batch(
-        &self,
-        x: &X,
-        tangents: (Option<&Self::Tangent>, Option<&Self::InputTangent>),
-    ) -> (Self::Output, OutputTangent<Self, X>) {
-        self.0.__jvp_apply_batch(x, tangents)
-    }
+            #[inline]
+            fn __jvp_apply_batch(
+                &self,
+                x: &X,
+                tangents: (Option<&Self::Tangent>, Option<&Self::InputTangent>),
+            ) -> (Self::Output, OutputTangent<Self, X>) {
+                self.0.__jvp_apply_batch(x, tangents)
+            }
 
-    #[inline]
-    fn __jvp_lanes_apply_batch<const N: usize>(
-        &self,
-        x: &X,
-        tangents: (Option<&[Self::Tangent; N]>, Option<&[Self::InputTangent; N]>),
-    ) -> (Self::Output, [OutputTangent<Self, X>; N]) {
-        self.0.__jvp_lanes_apply_batch(x, tangents)
-    }
+            #[inline]
+            fn __jvp_lanes_apply_batch<const N: usize>(
+                &self,
+                x: &X,
+                tangents: (Option<&[Self::Tangent; N]>, Option<&[Self::InputTangent; N]>),
+            ) -> (Self::Output, [OutputTangent<Self, X>; N]) {
+                self.0.__jvp_lanes_apply_batch(x, tangents)
+            }
+        }
+    };
 }
+
+transparent_static_module!(Sequential);
+transparent_static_module!(Checkpointed);
 
 /// What a [`Dropout`](super::layer::Dropout) in static mode would need: nothing has
 /// it. A layer of a static chain runs again in some derivatives (inside a branch or a
