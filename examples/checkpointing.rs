@@ -97,7 +97,11 @@ fn main() {
     let (loss, checkpointed, peak) = gradient(&tower, &x, &target, true);
     assert_eq!(loss, plain_loss);
     for (a, b) in checkpointed.blocks.iter().zip(&plain.blocks) {
-        assert_eq!((&a.weight, &a.bias), (&b.weight, &b.bias), "the same gradient, operation for operation");
+        assert_eq!(
+            (&a.weight, &a.bias),
+            (&b.weight, &b.bias),
+            "the same gradient: each block reads its input once"
+        );
     }
     let megabytes = |bytes: usize| bytes as f64 / 1e6;
     println!("{DEPTH} residual blocks of width {WIDTH}, batch {batch}: peak memory of one gradient");

@@ -106,7 +106,7 @@ pub mod __private {
     }
 
     #[cfg(feature = "std")]
-    pub use crate::autodiff::{Trace, TracedInput, TracedLeaves};
+    pub use crate::autodiff::{CloneTraced, Trace, TracedInput, TracedLeaves};
     #[cfg(feature = "std")]
     pub use crate::nn::params::{ParameterLeaf, ParameterLeafMut, Parameters, with_segment};
     #[cfg(feature = "std")]

@@ -256,3 +256,84 @@ fn a_checkpointed_layer_is_its_inner_layer_with_the_same_gradient() {
     plain.visit_parameters(&mut String::new(), &mut |name, _| plain_names.push(name.to_owned()));
     assert_eq!(names, plain_names);
 }
+
+#[test]
+fn the_node_shares_its_input_values_rather_than_copying_them() {
+    // An inline matrix is copied whole by a clone: the node keeps the input's `Var`,
+    // whose value it shares with the tape.
+    let w: Matrix<f64, 8, 8> = Matrix::from_fn(|[i, j]| ((i * 8 + j) as f64).sin());
+    let g = grad(
+        |w: Var<Matrix<f64, 8, 8>>| {
+            let before = Rc::strong_count(&w.shared_value());
+            let y = checkpoint(|w: Var<Matrix<f64, 8, 8>>| w.tanh().sum(), &w);
+            assert_eq!(Rc::strong_count(&w.shared_value()), before + 1, "one more holder, no copy");
+            y
+        },
+        &w,
+    );
+    let expected = grad(|w: Var<Matrix<f64, 8, 8>>| w.tanh().sum(), &w);
+    assert_eq!(g, expected);
+}
+
+#[test]
+fn the_recomputation_drops_what_the_first_run_dropped_whatever_the_evaluation_setting() {
+    let x =
+        Tensor::<f64, (Dyn, Const<4>), Heap>::from_shape_fn((Dyn(3), Const), |[r, c]| ((r + c) as f64).sin());
+    let net: Net = Sequential((Linear::new(1), Dropout::new(0.5, 9), Relu, Linear::new(2)));
+    let batch = x.clone();
+    let loss = move |net: <Net as fluxion::autodiff::Trace>::Traced| net.forward(&batch).sum();
+    // The forward pass in evaluation (no mask), the sweep outside it, and the reverse.
+    let (_, mut in_evaluation) = evaluation(|| vjp(|net| checkpoint(loss.clone(), &net), &net));
+    let (_, mut plain) = evaluation(|| vjp(&loss, &net));
+    assert_eq!(in_evaluation.call(&1.0).0.weight, plain.call(&1.0).0.weight);
+    let (_, mut in_training) = vjp(|net| checkpoint(loss.clone(), &net), &net);
+    let masked = evaluation(|| in_training.call(&1.0));
+    assert_ne!(masked.0.weight, plain.call(&1.0).0.weight, "the first run's mask, not none");
+}
+
+#[test]
+fn a_pullback_inside_a_checkpoint_may_draw() {
+    // A stochastic estimator drawing in its pullback: the backward sweep is not a
+    // replay.
+    let stream = Rc::new(Cell::new(0u64));
+    let drawn = Rc::clone(&stream);
+    let noisy = move |x: Var<f64>| {
+        let drawn = Rc::clone(&drawn);
+        record_unary(&x, 2.0 * x.value(), move |y_bar: &f64| {
+            replayable_draw(|| drawn.replace(drawn.get() + 1));
+            2.0 * y_bar
+        })
+    };
+    let g = grad(|x: Var<f64>| checkpoint(noisy.clone(), &x), &1.5);
+    assert_eq!(g, 2.0);
+    assert_eq!(stream.get(), 1);
+}
+
+#[derive(Differentiable, Clone)]
+struct Pair {
+    a: f64,
+    b: f64,
+}
+
+#[test]
+fn a_lifted_traced_struct_is_cloned_into_a_checkpoint() {
+    let pair = Pair { a: 0.7, b: -1.3 };
+    let direction = PairTangent { a: 1.0, b: 0.5 };
+    let energy = |p: &PairLiftedTraced| (&p.a * &p.b).sin() * &p.a;
+    let plain = hvp(|p: PairLiftedTraced| energy(&p), &pair, &direction);
+    let checkpointed = hvp(
+        |p: PairLiftedTraced| {
+            let held = &p;
+            checkpoint(move |p: PairLiftedTraced| energy(&p), &held.clone())
+        },
+        &pair,
+        &direction,
+    );
+    assert_eq!((checkpointed.a, checkpointed.b), (plain.a, plain.b));
+}
+
+#[test]
+#[should_panic(expected = "a traced value from outside `checkpoint`'s input was used")]
+fn a_captured_traced_value_returned_as_is_panics_at_once() {
+    grad(|(w, x): (Var<f64>, Var<f64>)| checkpoint(move |_: Var<f64>| w.clone(), &x), &(2.0, 3.0));
+}

@@ -613,7 +613,7 @@ fn a_model_of_library_layers_trains_on_the_gpu_as_on_the_host() {
 fn checkpointed_gradient<M, X, T, B, C, K>(model: &M, x: &X, classes: &[usize]) -> M::Tangent
 where
     M: Trace + 'static,
-    M::Traced: TracedInput<Value = M> + Module<Var<X>, Output = Var<Tensor<T, (B, C), K>>>,
+    M::Traced: TracedInput<Value = M> + Clone + Module<Var<X>, Output = Var<Tensor<T, (B, C), K>>>,
     X: Differentiable + Clone + 'static,
     T: RealOutput,
     B: Dim,

@@ -320,3 +320,15 @@ fn complex_add_and_sub_match_per_element_arithmetic() {
     c += &b;
     assert_eq!(c.to_vec(), sum);
 }
+
+#[test]
+fn asin_and_acos_keep_their_digits_near_one() {
+    // 1 − x² cancels near |x| = 1; (1 − x)(1 + x) does not.
+    for x in [0.9999999925523139f64, -0.9999999925523139, 1.0 - 1e-15, 0.5] {
+        let v: Vector<f64, 1> = Vector::from_array([x]);
+        assert!((v.acos()[[0]] - x.acos()).abs() <= 4.0 * f64::EPSILON * x.acos(), "acos {x}");
+        assert!((v.asin()[[0]] - x.asin()).abs() <= 4.0 * f64::EPSILON * x.asin().abs(), "asin {x}");
+    }
+    let y: Vector<f32, 1> = Vector::from_array([0.9998809f32]);
+    assert!((y.acos()[[0]] - 0.9998809f32.acos()).abs() <= 4.0 * f32::EPSILON * 0.9998809f32.acos());
+}

@@ -216,6 +216,10 @@ fn narrow() {
     assert_fails_alike(Some("narrow"), a.try_narrow::<1, 0, 4>(), || a.narrow::<1, 0, 4>(), &[4, 3], &[0, 4]);
     let r = rows3(1);
     assert_fails_alike(Some("narrow"), r.try_narrow::<0, 1, 1>(), || r.narrow::<0, 1, 1>(), &[1, 3], &[1, 1]);
+    // The message says which axis and what the second pair is.
+    let square: DMatrix<f64> = DMatrix::zeros_shaped((Dyn(4), Dyn(4)));
+    let message = square.try_narrow::<1, 3, 2>().unwrap_err().to_string();
+    assert!(message.contains("the slice [start, len] (the second) must fit inside axis 1"), "{message}");
 }
 
 #[test]
@@ -258,4 +262,16 @@ fn shape_errors_are_std_errors_and_comparable() {
     assert_eq!(boxed.to_string(), error.to_string());
     assert_eq!(a.try_matmul(&b).unwrap_err(), error);
     assert_ne!(b.try_matmul(&a).unwrap_err(), error);
+}
+
+#[test]
+fn a_target_with_more_elements_than_a_usize_counts_is_an_error() {
+    let empty: DVector<f64> = DVector::zeros_shaped((Dyn(0),));
+    let error = empty.try_reshape((Dyn(1 << 32), Dyn(1 << 32))).unwrap_err();
+    assert!(error.to_string().contains("more elements than a usize counts"), "{error}");
+    let pair: DVector<f64> = DVector::from_shape_vec((Dyn(2),), vec![1.0, 2.0]).unwrap();
+    let error = pair.try_broadcast_to((Dyn(usize::MAX), Dyn(2))).unwrap_err();
+    assert!(error.to_string().contains("more elements than a usize counts"), "{error}");
+    let error = pair.try_broadcast_axis_to(Axis::<0>, (Dyn(usize::MAX), Dyn(2))).unwrap_err();
+    assert!(error.to_string().contains("more elements than a usize counts"), "{error}");
 }

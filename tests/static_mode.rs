@@ -1174,6 +1174,133 @@ fn while_loops_rerun_from_checkpoints_as_the_tape_differentiates() {
     }
 }
 
+/// Newton's iteration for √a, left by `break` once the step is below a tolerance
+/// (the `let` before the test becomes part of the condition, tested before each
+/// iteration).
+#[differentiable]
+fn newton_sqrt(a: f64) -> f64 {
+    let mut x = a;
+    for _ in 0..50 {
+        let step = (x * x - a) / (2.0 * x);
+        if step.abs() < 1e-12 {
+            break;
+        }
+        x -= step;
+    }
+    x
+}
+
+/// The same on the tape, which follows any control flow.
+fn newton_sqrt_on_the_tape(a: &Var<f64>) -> Var<f64> {
+    let mut x = a.clone();
+    for _ in 0..50 {
+        let step = (&x * &x - a) / (&x * 2.0);
+        if step.value().abs() < 1e-12 {
+            break;
+        }
+        x = &x - &step;
+    }
+    x
+}
+
+#[test]
+fn a_loop_left_by_break_is_differentiated_through_the_iterations_that_ran() {
+    // a = 1 leaves before the first step; the others after a few.
+    for a in [1.0, 2.0, 9.0, 1e6] {
+        let (value, gradient) = newton_sqrt::value_and_grad(a);
+        let (tape_value, tape_gradient) = value_and_grad(|a: Var<f64>| newton_sqrt_on_the_tape(&a), &a);
+        assert_eq!(value, tape_value, "a = {a}");
+        assert!(
+            (gradient - tape_gradient).abs() < 1e-15 * tape_gradient,
+            "a = {a}: {gradient} vs {tape_gradient}"
+        );
+        assert!((value - a.sqrt()).abs() < 1e-12 * a.sqrt());
+        // No step ran at a = 1: x = a, whose derivative is 1; after converged steps,
+        // the derivative of √a.
+        let expected = if a == 1.0 { 1.0 } else { 0.5 / a.sqrt() };
+        assert!((gradient - expected).abs() < 1e-9 * expected, "a = {a}: {gradient}");
+        let (jvp_value, tangent) = newton_sqrt::jvp(a, &1.0);
+        assert_eq!(jvp_value, value);
+        assert!((tangent - gradient).abs() < 1e-15 * gradient, "a = {a}: {tangent} vs {gradient}");
+    }
+}
+
+/// Loops left by `break` after many iterations (past the forward sweep's 16
+/// checkpoints), as `for`, `while` (with its own condition) and `loop`.
+#[differentiable(wrt(x))]
+fn leaving_loops(x: f64, limit: f64) -> f64 {
+    let mut s = x;
+    for i in 0..1000 {
+        let big = s * (i as f64);
+        if big > limit {
+            break;
+        }
+        s = (s * 1.01).sin() + 0.001 * x;
+    }
+    let mut t = s;
+    let mut k = 0;
+    while k < 500 {
+        if t * (k as f64) > limit * 0.5 {
+            break;
+        }
+        t = t * 1.02 + 0.0001 * s;
+        k += 1;
+    }
+    let mut u = t;
+    loop {
+        if u > limit {
+            break;
+        }
+        u = u * 1.5 + 0.01 * x;
+    }
+    s + t + u
+}
+
+fn leaving_loops_on_the_tape(x: &Var<f64>, limit: f64) -> Var<f64> {
+    let mut s = x.clone();
+    for i in 0..1000 {
+        if s.value() * (i as f64) > limit {
+            break;
+        }
+        s = (&s * 1.01).sin() + x * 0.001;
+    }
+    let mut t = s.clone();
+    let mut k = 0;
+    while k < 500 {
+        if t.value() * (k as f64) > limit * 0.5 {
+            break;
+        }
+        t = &t * 1.02 + &s * 0.0001;
+        k += 1;
+    }
+    let mut u = t.clone();
+    loop {
+        if *u.value() > limit {
+            break;
+        }
+        u = &u * 1.5 + x * 0.01;
+    }
+    &(&s + &t) + &u
+}
+
+#[test]
+fn loops_left_by_break_rerun_from_checkpoints_as_the_tape_differentiates() {
+    let x = 0.6;
+    for limit in [0.0, 3.0, 20.0, 90.0, 400.0] {
+        let (value, gradient) = leaving_loops::value_and_grad(x, limit);
+        let (tape_value, tape_gradient) =
+            value_and_grad(|x: Var<f64>| leaving_loops_on_the_tape(&x, limit), &x);
+        assert_eq!(value, leaving_loops(x, limit));
+        assert!((value - tape_value).abs() < 1e-12 * (1.0 + value.abs()), "limit {limit}");
+        assert!(
+            (gradient - tape_gradient).abs() < 1e-12 * (1.0 + tape_gradient.abs()),
+            "limit {limit}: {gradient} vs {tape_gradient}"
+        );
+        let tangent = leaving_loops::jvp(x, limit, &1.0).1;
+        assert!((tangent - gradient).abs() < 1e-12 * (1.0 + gradient.abs()), "limit {limit}");
+    }
+}
+
 fn advance(i: &mut usize, n: usize) -> bool {
     *i += 1;
     *i <= n

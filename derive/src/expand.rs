@@ -599,41 +599,17 @@ fn traced(input: &Input) -> TokenStream {
         });
     let pairs: Vec<(Member, Member)> =
         tangent_members(input).map(|(field, member)| (field.member.clone(), member)).collect();
-    let untrace = untrace_fields(input, ident, |field| {
+    let field_type = |field: &Field| {
         let ty = field.ty;
         quote!(#ty)
-    });
+    };
+    let untrace = untrace_fields(input, ident, field_type);
     let trace_methods = trace_methods(trace, as_constant, untrace, &pairs);
-    // The twin is `Clone` (its `Var`s share their values) when its fields are, so a
-    // model's traced form read by reference can be handed to `checkpoint`.
-    let mut clone_bounds = bounds.clone();
-    for field in input.differentiable_fields() {
-        let ty = field.ty;
-        let traced_ty = quote!(<#ty as ::fluxion::__private::Trace>::Traced);
-        clone_bounds.predicates.push(field_predicate(
-            input,
-            field,
-            traced_ty,
-            quote!(::fluxion::__private::Clone),
-        ));
-    }
-    let clone = construct_from_fields(
-        input,
-        &traced,
-        |field| {
-            let member = &field.member;
-            quote!(::fluxion::__private::Clone::clone(&self.#member))
-        },
-        |member| quote!(::fluxion::__private::Clone::clone(&self.#member)),
-    );
+    let clone = traced_clone(input, &traced, &bounds, field_type);
     quote! {
         #definition
 
-        impl #impl_generics ::fluxion::__private::Clone for #traced #ty_generics #clone_bounds {
-            fn clone(&self) -> Self {
-                #clone
-            }
-        }
+        #clone
 
         impl #impl_generics ::fluxion::__private::Trace for #ident #ty_generics #bounds {
             type Traced = #traced #ty_generics;
@@ -643,6 +619,42 @@ fn traced(input: &Input) -> TokenStream {
 
         impl #impl_generics ::fluxion::__private::TracedInput for #traced #ty_generics #bounds {
             type Value = #ident #ty_generics;
+        }
+    }
+}
+
+/// `Clone` for the traced twin `traced` (its `Var`s share their values) when every
+/// field's traced form is `Clone`, so that a model's traced form read by reference can
+/// be handed to `checkpoint`. `bounds` are the twin's own; `field_type` gives the type
+/// a differentiable field traces.
+fn traced_clone(
+    input: &Input,
+    traced: &Ident,
+    bounds: &WhereClause,
+    field_type: impl Fn(&Field) -> TokenStream,
+) -> TokenStream {
+    let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
+    let mut clone_bounds = bounds.clone();
+    for field in input.differentiable_fields() {
+        // A bound on the field's type, not on its traced type: a field type without
+        // `Trace` (a GPU dual's) then leaves the impl unusable rather than refused.
+        let bound = quote!(::fluxion::__private::CloneTraced);
+        clone_bounds.predicates.push(field_predicate(input, field, field_type(field), bound));
+    }
+    let clone = construct_from_fields(
+        input,
+        traced,
+        |field| {
+            let (member, ty) = (&field.member, field_type(field));
+            quote!(<#ty as ::fluxion::__private::CloneTraced>::clone_traced(&self.#member))
+        },
+        |member| quote!(::fluxion::__private::Clone::clone(&self.#member)),
+    );
+    quote! {
+        impl #impl_generics ::fluxion::__private::Clone for #traced #ty_generics #clone_bounds {
+            fn clone(&self) -> Self {
+                #clone
+            }
         }
     }
 }
@@ -735,12 +747,14 @@ fn lifted_traced(input: &Input) -> TokenStream {
             )
         })
         .collect();
-    let traced_definition =
-        define(input, &traced, &doc, &bounds_with(&|_| quote!(::fluxion::__private::Trace)), traced_fields);
+    let traced_bounds = bounds_with(&|_| quote!(::fluxion::__private::Trace));
+    let traced_definition = define(input, &traced, &doc, &traced_bounds, traced_fields);
+    let clone_traced = traced_clone(input, &traced, &traced_bounds, lifted_type_of);
     let trace_parts = |method: TokenStream| {
         each_field(&traced, &|m| quote!(::fluxion::__private::Trace::#method(&self.#m)))
     };
     let untrace = untrace_fields(input, &lifted, lifted_type_of);
+
     let trace_methods =
         trace_methods(trace_parts(quote!(trace)), trace_parts(quote!(as_constant)), untrace, &pairs);
     quote! {
@@ -771,6 +785,8 @@ fn lifted_traced(input: &Input) -> TokenStream {
 
         #[allow(dead_code)] // the fields are for the user's function
         #traced_definition
+
+        #clone_traced
 
         impl #impl_generics ::fluxion::__private::Trace for #lifted #ty_generics #trace_bounds {
             type Traced = #traced #ty_generics;

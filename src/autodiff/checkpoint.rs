@@ -5,8 +5,10 @@
 //! n segment inputs plus one segment's inner values at a time, for about one more
 //! forward pass.
 //!
-//! The cotangent is the same, operation for operation: the recomputation runs the
-//! same code on the same values. Random draws inside the function (a
+//! The recomputation runs the same code on the same values, so the gradient is the
+//! plain tape's up to the order of one summation: the cotangents of a value that the
+//! function reads several times are summed inside the checkpoint first (bit for bit
+//! the same when it reads each input once). Random draws inside the function (a
 //! [`Dropout`](crate::nn::layer::Dropout) mask) go through [`replayable_draw`], so the
 //! recomputation draws the masks of the first run.
 
@@ -16,19 +18,22 @@ use std::vec::Vec;
 
 use super::operators::{Trace, TracedInput, gradient_buffers, record};
 use super::tangent::Differentiable;
-use super::tape::{Purpose, TracedLeaves, Var, record_on_leaves, unrecorded};
+use super::tape::{CAPTURED_IN_CHECKPOINT, Purpose, TracedLeaves, Var, record_on_leaves, unrecorded};
 
 /// `f(x)`, recorded as one node on `x`'s leaves that keeps `x`'s value and not the
 /// values inside `f`: in the backward sweep, the node runs `f` again on a tape of
 /// its own and pulls the cotangent back through it.
 ///
 /// `x` is what a differentiated function receives — a [`Var`], a tuple of them, a
-/// derived struct's `…Traced` form — and `f` takes it by value. `f` must read traced
-/// values only through `x`: one it captured from outside panics (naming
-/// `checkpoint`), since the recomputation could not send it a cotangent. It may
-/// capture plain values (a batch), and it runs twice, so it must compute the same
-/// value both times (random draws: see [`replayable_draw`]). With no active leaf in
-/// `x`, `f` simply runs.
+/// derived struct's `…Traced` form, a layer — and `f` takes it by value; the node
+/// keeps a clone of `x` (its `Var`s share their values, nothing is copied). `f` is
+/// kept until the sweep, so it owns what it captures (`move`; a heap batch's clone
+/// shares its buffer). It must read traced values only through `x`: one it captured
+/// from outside panics (naming `checkpoint`), since the recomputation could not send
+/// it a cotangent. It runs twice and must compute the same value both times (random
+/// draws: see [`replayable_draw`]). It gives one `Var`; several outputs go into one
+/// value (a tuple or a derived struct built with a rule of its own). With no active
+/// leaf in `x` there is nothing to checkpoint: `f` simply runs, on the tape.
 ///
 /// Checkpoints nest, and work in every reverse-mode operator, forward over reverse
 /// ([`hvp`](super::hvp)) and on GPU tensors.
@@ -59,12 +64,12 @@ use super::tape::{Purpose, TracedLeaves, Var, record_on_leaves, unrecorded};
 /// ```
 ///
 /// # Panics
-/// When `f` reads a traced value that is not in `x`; when the recomputation draws
-/// more or fewer values through [`replayable_draw`] than the first run did.
+/// When `f` reads or returns a traced value that is not in `x`; when the
+/// recomputation draws more or fewer values through [`replayable_draw`] than the
+/// first run did.
 pub fn checkpoint<X, Y>(f: impl Fn(X) -> Var<Y> + 'static, x: &X) -> Var<Y>
 where
-    X: TracedInput,
-    X::Value: 'static,
+    X: TracedInput + Clone + 'static,
     Y: Differentiable + Clone + 'static,
 {
     let mut leaves = TracedLeaves::default();
@@ -72,18 +77,20 @@ where
     if !leaves.any_active() {
         return f(value.as_constant());
     }
-    let (y, draws) = recording_draws(|| unrecorded(|| f(value.as_constant()).into_value()));
-    let value = Rc::new(value);
-    let input = Rc::clone(&value);
-    record_on_leaves(leaves, input, y, move |y_bar: &Y::Tangent| {
-        replaying_draws(&draws, || {
-            let (mut tape, output) = record(Purpose::Checkpoint, &f, &*value);
-            let mut x_bar = value.zero_tangent();
-            let mut buffers = gradient_buffers(&*value, &tape, &mut x_bar);
-            tape.backward(&output, y_bar.clone(), &mut buffers);
-            drop(buffers);
-            x_bar
-        })
+    let (output, draws) = recording_draws(|| unrecorded(|| f(value.as_constant())));
+    // On constants, only a traced value captured from outside comes out traced.
+    assert!(!output.is_active(), "{CAPTURED_IN_CHECKPOINT}");
+    // The node keeps `x` itself, whose values its `Var`s share with the tape, rather
+    // than `value`'s copies (inline tensors are copied whole).
+    let input = x.clone();
+    record_on_leaves(leaves, output.into_value(), move |y_bar: &Y::Tangent| {
+        let value = X::Value::untrace(&input, &mut TracedLeaves::default());
+        let (mut tape, output) = replaying_draws(&draws, || record(Purpose::Checkpoint, &f, &value));
+        let mut x_bar = value.zero_tangent();
+        let mut buffers = gradient_buffers(&value, &tape, &mut x_bar);
+        tape.backward(&output, y_bar.clone(), &mut buffers);
+        drop(buffers);
+        (value, x_bar)
     })
 }
 

@@ -325,7 +325,9 @@ impl<T: Scalar, const N: usize> Scalar for Dual<T, N> {
     }
     /// xᵖ, with ẏ = p·x^(p−1)·ẋ + xᵖ·ln x·ṗ. The second term counts only in the
     /// lanes where the exponent carries a tangent (elsewhere ln x < 0's NaN stays
-    /// out), and is 0 at x = 0 (as JAX).
+    /// out), and is 0 at x = 0 (as JAX). The first is the base's rule, also where ẋ
+    /// is 0: at x = 0 with p < 1 its slope is infinite and 0·∞ gives NaN, as in every
+    /// rule here with an infinite slope (a zero tangent is a number, not skipped).
     fn powf(self, p: Self::Real) -> Self {
         let power = self.elementary(Elementary::Powf(p.value));
         if p.tangent.iter().all(Zero::is_zero) {

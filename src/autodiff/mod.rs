@@ -62,8 +62,8 @@ pub use forward::{CoordinateHessian, LeafCoordinates, coordinate_hessian, hessia
 pub use forward::{Lift, Unlift, jacfwd, jvp, linearize};
 #[cfg(feature = "std")]
 pub use operators::{
-    Pullback, Trace, TracedInput, Whole, grad, grad_with_aux, value_and_grad, value_and_grad_into,
-    value_and_grad_into_with_aux, value_and_grad_with_aux, vjp, vjp_with_aux,
+    CloneTraced, Pullback, Trace, TracedInput, Whole, grad, grad_with_aux, value_and_grad,
+    value_and_grad_into, value_and_grad_into_with_aux, value_and_grad_with_aux, vjp, vjp_with_aux,
 };
 pub use tangent::{
     CoordinateUpdate, Differentiable, Leaf, LeafVisitor, OwnTangent, RealLeaves, RealOutput, SameShapes,

@@ -56,6 +56,22 @@ pub trait Trace: Differentiable {
     fn untrace(traced: &Self::Traced, leaves: &mut TracedLeaves) -> Self;
 }
 
+/// A value whose traced form is `Clone`: what a derived `…Traced` twin's `Clone`
+/// asks of each field's type (a bound on the field's type rather than on its traced
+/// type, so that a field type that cannot be traced leaves the impl unusable instead
+/// of refusing the struct).
+#[doc(hidden)]
+pub trait CloneTraced: Trace {
+    /// A clone of `traced`.
+    fn clone_traced(traced: &Self::Traced) -> Self::Traced;
+}
+
+impl<X: Trace<Traced: Clone>> CloneTraced for X {
+    fn clone_traced(traced: &X::Traced) -> X::Traced {
+        traced.clone()
+    }
+}
+
 /// A function's input as it is traced — a [`Var`], a tuple, array or `Vec` of traced
 /// inputs, a derived struct's `…Traced` form — with the type it traces: what
 /// [`checkpoint`](super::checkpoint) takes. A `Var<V>`'s value is [`Whole<V>`] (one
@@ -63,7 +79,7 @@ pub trait Trace: Differentiable {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a traced input",
     label = "not a `Var`, a tuple, array or `Vec` of them, or a derived struct's traced form",
-    note = "a checkpointed function takes what a differentiated function receives: wrap a plain value in `Var::constant`"
+    note = "a checkpointed function takes what a differentiated function receives: wrap a plain value in `Var::constant`, clone a `Var` held by reference"
 )]
 pub trait TracedInput: Sized {
     /// The type whose traced form this is.

@@ -2661,10 +2661,10 @@ real_function_rules! {
     Tan: |x, y| x.tan(), T::one() + y * y;
     /// atan x: f′ = 1/(1 + x²).
     ArcTan: |x, y| x.atan(), T::one() / (T::one() + x * x);
-    /// asin x: f′ = 1/√(1 − x²).
-    ArcSin: |x, y| x.asin(), T::one() / (T::one() - x * x).sqrt();
-    /// acos x: f′ = −1/√(1 − x²).
-    ArcCos: |x, y| x.acos(), -T::one() / (T::one() - x * x).sqrt();
+    /// asin x: f′ = 1/√(1 − x²), with 1 − x² as (1 − x)(1 + x) (exact near |x| = 1).
+    ArcSin: |x, y| x.asin(), T::one() / ((T::one() - x) * (T::one() + x)).sqrt();
+    /// acos x: f′ = −1/√(1 − x²), likewise.
+    ArcCos: |x, y| x.acos(), -T::one() / ((T::one() - x) * (T::one() + x)).sqrt();
     /// erf x: f′ = 2/√π·e^(−x²).
     ErrorFunction: |x, y| x.erf(), T::from_f64(core::f64::consts::FRAC_2_SQRT_PI) * (-(x * x)).exp();
     /// erfc x = 1 − erf x: f′ = −2/√π·e^(−x²).

@@ -355,6 +355,11 @@ pub struct Tape {
     purpose: Purpose,
 }
 
+/// The panic when a checkpointed function reads a traced value it did not receive.
+pub(crate) const CAPTURED_IN_CHECKPOINT: &str = "a traced value from outside `checkpoint`'s input was used \
+    inside the checkpointed function: pass every traced value it reads in its input (a tuple of them, or a \
+    derived struct's traced form)";
+
 /// What a tape records: a gradient, or a function under
 /// [`checkpoint`](super::checkpoint) (its first run, which records nothing, or its
 /// recomputation in the backward sweep). It only words the error when a `Var` from
@@ -491,11 +496,7 @@ where
                 "no gradient is being recorded on this thread: inputs are traced by `grad`, \
                  `value_and_grad` or `vjp`"
             ),
-            Some(tape) if tape.purpose == Purpose::Checkpoint => panic!(
-                "a traced value from outside `checkpoint`'s input was used inside the checkpointed \
-                 function: pass every traced value it reads in its input (a tuple of them, or a \
-                 derived struct's traced form)"
-            ),
+            Some(tape) if tape.purpose == Purpose::Checkpoint => panic!("{CAPTURED_IN_CHECKPOINT}"),
             _ => panic!(
                 "a Var from another gradient computation was used; wrap values that should not be \
                  differentiated in `Var::constant`. A gradient of a gradient (reverse over reverse) \
@@ -975,22 +976,21 @@ impl TracedLeaves {
     }
 }
 
-/// Records `y` as one node on the traced input whose value is `input` and whose
-/// leaves are `leaves`: `pullback` gives the input's cotangent for the output's, and
-/// each active leaf's part of it is added into that leaf's adjoint.
+/// Records `y` as one node on the traced input whose leaves are `leaves`: `pullback`
+/// gives that input's value and its cotangent for the output's, and each active
+/// leaf's part of it is added into that leaf's adjoint.
 pub(crate) fn record_on_leaves<X, Y>(
     leaves: TracedLeaves,
-    input: Rc<X>,
     y: Y,
-    pullback: impl Fn(&Y::Tangent) -> X::Tangent + 'static,
+    pullback: impl Fn(&Y::Tangent) -> (X, X::Tangent) + 'static,
 ) -> Var<Y>
 where
-    X: super::Trace + 'static,
+    X: super::Trace,
     Y: Differentiable + 'static,
 {
     let parents: Vec<NodeRef> = leaves.0.iter().flatten().copied().collect();
     let pullback = move |_: &Y, y_bar: &Y::Tangent, earlier: &mut Earlier<'_, '_>| {
-        let mut x_bar = pullback(y_bar);
+        let (input, mut x_bar) = pullback(y_bar);
         let mut buffers = Vec::with_capacity(leaves.0.len());
         input.gradient_buffers(&mut x_bar, &mut buffers);
         assert_eq!(buffers.len(), leaves.0.len(), "one gradient buffer per traced leaf");

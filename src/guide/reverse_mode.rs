@@ -75,9 +75,11 @@
 //! keeps only `x`: the sweep runs `f` again when the node's cotangent arrives and
 //! pulls it back through that fresh tape (JAX's `jax.checkpoint`, PyTorch's
 //! `torch.utils.checkpoint`). Checkpointing each block of a tower keeps the blocks'
-//! inputs and one block's inner values at a time, for one more forward pass; the
-//! gradient is the same, bit for bit (`examples/checkpointing.rs`: 24 residual
-//! blocks, 61 MB of peak memory down to 28 MB, the gradient buffers included).
+//! inputs and one block's inner values at a time, for one more forward pass
+//! (`examples/checkpointing.rs`: 24 residual blocks, 61 MB of peak memory down to
+//! 28 MB, the gradient buffers included). The gradient is the same up to the order
+//! of a sum: a value read several times inside a checkpoint has its cotangents
+//! summed there first (bit for bit when each input is read once).
 //!
 //! In a model of library layers, wrap a block in
 //! [`Checkpointed`](crate::nn::layer::Checkpointed): `Sequential((Checkpointed(block),

@@ -321,8 +321,33 @@
 //!   evaluating the condition again for what it changes (`while advance(&mut i)`)
 //!   but not testing it. As with an `if`, the condition is not
 //!   differentiated: the derivative is that of the iterations that ran (Newton's
-//!   iteration for √a run to convergence gives 1/(2√a)). `while let` and a `loop`
-//!   left by `break` are not supported: write `while condition { … }`.
+//!   iteration for √a run to convergence gives 1/(2√a)). `while let` is not
+//!   supported.
+//! - `break` in a `for`, `while` or `loop` body, as a top-level `if condition {
+//!   break; }` with only `let`s before it (a tolerance test on a step just computed):
+//!   the `let`s and the negated test become part of the loop's condition, tested
+//!   before each iteration, and the loop is counted and rerun as a `while` loop. A
+//!   statement that changes the state before the test, or a `break` elsewhere, is a
+//!   compile error naming it.
+//!
+//!   ```
+//!   use fluxion::autodiff::differentiable;
+//!
+//!   /// Newton's iteration for √a, at most 50 steps, until the step is tiny.
+//!   #[differentiable]
+//!   fn newton_sqrt(a: f64) -> f64 {
+//!       let mut x = a;
+//!       for _ in 0..50 {
+//!           let step = (x * x - a) / (2.0 * x);
+//!           if step.abs() < 1e-12 {
+//!               break;
+//!           }
+//!           x -= step;
+//!       }
+//!       x
+//!   }
+//!   assert!((newton_sqrt::grad(2.0) - 0.5 / 2f64.sqrt()).abs() < 1e-15);
+//!   ```
 //!
 //!   ```
 //!   use fluxion::autodiff::differentiable;
@@ -347,8 +372,9 @@
 //!   becomes the value of its branch (those statements then cannot assign to
 //!   variables declared before the `if`, as inside any arm).
 //!
-//! Not supported (a compile error at the construct, naming it): `while let` and
-//! `loop` over differentiated values (over plain ones they are plain code), a `let`
+//! Not supported (a compile error at the construct, naming it): `while let` over
+//! differentiated values, a `loop` or a `break` other than the guarded form above
+//! (over plain values they are plain code), `continue`, a `let`
 //! without a value, a `return` inside a loop or inside a `let`'s value, or from an
 //! arm that binds (with `let`) a name the statements after it read, `if let` chains
 //! (`if let Some(g) = gain && g > 0.0`: nest them), `as` casts of differentiated

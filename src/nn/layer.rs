@@ -1215,7 +1215,7 @@ transparent_layer!(Sequential);
 /// let x: Tensor<f64, (Dyn, Const<8>), Heap> = Tensor::full_shaped((Dyn(4), Const), 0.25);
 /// let (loss, gradient) = value_and_grad(|m| cross_entropy(&m.forward(&x), &[0, 1, 1, 0], Reduction::Mean), &model);
 /// assert!(loss > 0.0);
-/// // The same gradient as without the checkpoints, bit for bit.
+/// // The same gradient as without the checkpoints (each block reads its input once).
 /// let plain = Sequential((block(1), block(3), Linear::<f64, 8, 2>::new(5)));
 /// let (_, expected) = value_and_grad(|m| cross_entropy(&m.forward(&x), &[0, 1, 1, 0], Reduction::Mean), &plain);
 /// assert_eq!(gradient.0.0.weight, expected.0.0.weight);
@@ -1662,23 +1662,25 @@ impl Dropout {
     /// Static mode (`#[differentiable]`), where the layer has no method, multiplies by
     /// it as a constant argument: `x.hadamard(mask)`, the mask taken outside.
     pub fn mask<T: RealScalar, S: Shape, K: Storage<T, S>>(&self, shape: S) -> Tensor<T, S, K> {
-        match self.draws_masks() {
-            true => self.draw_mask(shape),
-            false => Tensor::full_shaped(shape, T::one()),
-        }
+        self.next_mask(shape).unwrap_or_else(|| Tensor::full_shaped(shape, T::one()))
     }
 
-    /// The next mask of the stream, m/(1 − p) with m ~ Bernoulli(1 − p) per element
-    /// (inside [`checkpoint`](crate::autodiff::checkpoint), its recomputation gets the
-    /// first run's mask again).
-    fn draw_mask<T: RealScalar, S: Shape, K: Storage<T, S>>(&self, shape: S) -> Tensor<T, S, K> {
-        let call = crate::autodiff::replayable_draw(|| {
-            self.calls.fetch_add(1, core::sync::atomic::Ordering::Relaxed)
+    /// The mask of this call, m/(1 − p) with m ~ Bernoulli(1 − p) per element, the
+    /// next of the stream; `None` in evaluation. Whether a mask is drawn, and which,
+    /// is one [`replayable_draw`](crate::autodiff::replayable_draw): inside a
+    /// [`checkpoint`](crate::autodiff::checkpoint), the recomputation gets the first
+    /// run's answer again, whatever the evaluation setting when the sweep runs.
+    fn next_mask<T: RealScalar, S: Shape, K: Storage<T, S>>(&self, shape: S) -> Option<Tensor<T, S, K>> {
+        // 0: no mask; c + 1: the stream's mask number c.
+        let draw = crate::autodiff::replayable_draw(|| match self.draws_masks() {
+            true => self.calls.fetch_add(1, core::sync::atomic::Ordering::Relaxed) + 1,
+            false => 0,
         });
+        let call = draw.checked_sub(1)?;
         let seed = self.seed ^ call.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let uniform: Tensor<T, S, K> = Tensor::random_uniform_shaped(shape, T::zero(), T::one(), seed);
         let (threshold, scale) = (T::from_f64(self.probability), T::from_f64(1.0 / (1.0 - self.probability)));
-        uniform.map(|u| if u < threshold { T::zero() } else { scale })
+        Some(uniform.map(|u| if u < threshold { T::zero() } else { scale }))
     }
 }
 
@@ -1750,9 +1752,9 @@ parameter_free!([] Dropout, to the device by Dropout::fork);
 impl<T: RealScalar, S: Shape, K: Storage<T, S>> Module<Tensor<T, S, K>> for Dropout {
     type Output = Tensor<T, S, K>;
     fn forward(&self, x: &Tensor<T, S, K>) -> Self::Output {
-        match self.draws_masks() {
-            true => x.hadamard(&self.draw_mask(x.shape())),
-            false => x.clone(),
+        match self.next_mask(x.shape()) {
+            Some(mask) => x.hadamard(&mask),
+            None => x.clone(),
         }
     }
 }
@@ -1761,9 +1763,9 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> Module<Tensor<T, S, K>> for Drop
 impl<T: RealScalar, S: Shape, K: Storage<T, S>> Module<Var<Tensor<T, S, K>>> for Dropout {
     type Output = Var<Tensor<T, S, K>>;
     fn forward(&self, x: &Var<Tensor<T, S, K>>) -> Self::Output {
-        match self.draws_masks() {
-            true => x.hadamard(&self.draw_mask(x.value().shape())),
-            false => x.clone(),
+        match self.next_mask(x.value().shape()) {
+            Some(mask) => x.hadamard(&mask),
+            None => x.clone(),
         }
     }
 }
@@ -1774,9 +1776,9 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> Module<Var<Tensor<T, S, K>>> for
 impl<T: CudaElement, S: Shape> Module<Tensor<T, S, Cuda>> for Dropout {
     type Output = Tensor<T, S, Cuda>;
     fn forward(&self, x: &Tensor<T, S, Cuda>) -> Self::Output {
-        match self.draws_masks() {
-            true => x.hadamard(&self.draw_mask::<T, S, Heap>(x.shape()).to_device()),
-            false => x.clone(),
+        match self.next_mask::<T, S, Heap>(x.shape()) {
+            Some(mask) => x.hadamard(&mask.to_device()),
+            None => x.clone(),
         }
     }
 }
@@ -1785,9 +1787,9 @@ impl<T: CudaElement, S: Shape> Module<Tensor<T, S, Cuda>> for Dropout {
 impl<T: CudaElement, S: Shape> Module<Var<Tensor<T, S, Cuda>>> for Dropout {
     type Output = Var<Tensor<T, S, Cuda>>;
     fn forward(&self, x: &Var<Tensor<T, S, Cuda>>) -> Self::Output {
-        match self.draws_masks() {
-            true => x.hadamard(&Var::constant(self.draw_mask::<T, S, Heap>(x.value().shape()).to_device())),
-            false => x.clone(),
+        match self.next_mask::<T, S, Heap>(x.value().shape()) {
+            Some(mask) => x.hadamard(&Var::constant(mask.to_device())),
+            None => x.clone(),
         }
     }
 }
@@ -2257,12 +2259,12 @@ mod gpu_forward_mode {
         type Output = CudaDual<T, S>;
 
         fn forward(&self, x: &CudaDual<T, S>) -> Self::Output {
-            match self.draws_masks() {
-                true => {
-                    let mask = self.draw_mask::<T, S, Heap>(x.value.shape()).to_device();
+            match self.next_mask::<T, S, Heap>(x.value.shape()) {
+                Some(mask) => {
+                    let mask = mask.to_device();
                     CudaDual { value: x.value.hadamard(&mask), tangent: x.tangent.hadamard(&mask) }
                 }
-                false => x.clone(),
+                None => x.clone(),
             }
         }
     }

@@ -158,16 +158,7 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         S: Broadcastable<Target>,
         K: Storage<T, Target>,
     {
-        let (source, target) = (self.dims(), shape.dims());
-        let trailing = &target.as_slice()[Target::RANK - S::RANK..];
-        if trailing != source.as_slice() {
-            return Err(ShapeError::new(
-                "broadcast",
-                source,
-                target,
-                "the trailing dimensions of the target must equal the source's",
-            ));
-        }
+        check_broadcast(self.dims(), shape.dims(), Target::RANK - S::RANK)?;
         let data = self.as_slice();
         let len = data.len();
         Ok(Tensor::from_flat_fn(shape, |i| data[i % len]))
@@ -307,12 +298,7 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         K: Storage<T, S::Replaced<Const<LEN>>>,
     {
         if !self.shape().axis_dim().fits() {
-            return Err(ShapeError::new(
-                "narrow",
-                self.dims(),
-                Dims::new(&[START, LEN]),
-                "the slice [start, len] must fit inside the axis",
-            ));
+            return Err(narrow_error(self.dims(), AXIS, START, LEN));
         }
         let (_, len, inner) = self.dims().split_at_axis(AXIS);
         let data = self.as_slice();
@@ -358,11 +344,53 @@ pub(crate) fn check_concat(axis: usize, lhs: Dims, rhs: Dims) -> Result<(), Shap
 
 /// Checks that a reshape from `from` to `to` keeps the number of elements.
 pub(crate) fn check_element_count(from: Dims, to: Dims) -> Result<(), ShapeError> {
-    if from.as_slice().iter().product::<usize>() == to.as_slice().iter().product::<usize>() {
+    check_countable("reshape", from, to)?;
+    if from.checked_num_elements() == to.checked_num_elements() {
         Ok(())
     } else {
         Err(ShapeError::new("reshape", from, to, "the element counts must be equal"))
     }
+}
+
+/// The error of a slice [`start`, `start + len`) that does not fit inside axis `axis`
+/// of `dims` (its second "shape" is [start, len]).
+pub(crate) fn narrow_error(dims: Dims, axis: usize, start: usize, len: usize) -> ShapeError {
+    const MUST_FIT: [&str; 4] = [
+        "the slice [start, len] (the second) must fit inside axis 0",
+        "the slice [start, len] (the second) must fit inside axis 1",
+        "the slice [start, len] (the second) must fit inside axis 2",
+        "the slice [start, len] (the second) must fit inside axis 3",
+    ];
+    ShapeError::new("narrow", dims, Dims::new(&[start, len]), MUST_FIT[axis])
+}
+
+/// An error for `operation` from `source` when the `target` shape has more elements
+/// than a `usize` counts.
+fn check_countable(operation: &'static str, source: Dims, target: Dims) -> Result<(), ShapeError> {
+    match target.checked_num_elements() {
+        Some(_) => Ok(()),
+        None => Err(ShapeError::new(
+            operation,
+            source,
+            target,
+            "the target has more elements than a usize counts",
+        )),
+    }
+}
+
+/// That `source` repeats along new leading axes to `target` (`rank_difference` of
+/// them): its dimensions are the target's trailing ones, and the target's elements
+/// can be counted.
+pub(crate) fn check_broadcast(source: Dims, target: Dims, rank_difference: usize) -> Result<(), ShapeError> {
+    if &target.as_slice()[rank_difference..] != source.as_slice() {
+        return Err(ShapeError::new(
+            "broadcast",
+            source,
+            target,
+            "the trailing dimensions of the target must equal the source's",
+        ));
+    }
+    check_countable("broadcast", source, target)
 }
 
 // Reverse-mode rules: each moves the cotangent back to where the element came from.
@@ -393,15 +421,15 @@ pub(crate) fn check_broadcast_axis<const AXIS: usize, S: Shape, Target: InsertsA
     source: S,
     target: Target,
 ) -> Result<(), ShapeError> {
-    if target.removed() == source {
-        return Ok(());
+    if target.removed() != source {
+        return Err(ShapeError::new(
+            "broadcast_axis",
+            source.dims(),
+            target.dims(),
+            "the target without the new axis must equal the source",
+        ));
     }
-    Err(ShapeError::new(
-        "broadcast_axis",
-        source.dims(),
-        target.dims(),
-        "the target without the new axis must equal the source",
-    ))
+    check_countable("broadcast_axis", source.dims(), target.dims())
 }
 
 /// x̄ⱼ = Σ over the prepended axes of ȳ, for y = broadcast(x).

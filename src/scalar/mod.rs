@@ -155,10 +155,11 @@ pub trait RealScalar: Scalar<Real = Self> + PartialOrd {
     fn atan(self) -> Self {
         self.atan2(Self::one())
     }
-    /// asin x for |x| ≤ 1: the angle of (√(1 − x²), x).
+    /// asin x for |x| ≤ 1: the angle of (√(1 − x²), x), with 1 − x² taken as
+    /// (1 − x)(1 + x), which keeps its digits near |x| = 1.
     #[inline(always)]
     fn asin(self) -> Self {
-        self.atan2((Self::one() - self * self).sqrt())
+        self.atan2(((Self::one() - self) * (Self::one() + self)).sqrt())
     }
     /// `f(self)` for a library author's scalar function: its value on a plain number,
     /// and on a dual its value with the tangent from its written derivative,
@@ -167,10 +168,11 @@ pub trait RealScalar: Scalar<Real = Self> + PartialOrd {
     fn apply_function<F: crate::ops::elementwise::ScalarFunction>(self, f: F) -> Self {
         f.value(self)
     }
-    /// acos x for |x| ≤ 1: the angle of (x, √(1 − x²)).
+    /// acos x for |x| ≤ 1: the angle of (x, √(1 − x²)), with 1 − x² taken as
+    /// (1 − x)(1 + x).
     #[inline(always)]
     fn acos(self) -> Self {
-        (Self::one() - self * self).sqrt().atan2(self)
+        ((Self::one() - self) * (Self::one() + self)).sqrt().atan2(self)
     }
     /// √(x² + y²) of x = `self` and y = `other` (f32 and f64 without overflow or
     /// underflow on the way, by libm's `hypot`).

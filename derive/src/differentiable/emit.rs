@@ -285,15 +285,17 @@ fn checkpointed_forward(body: &Body, looped: &Loop, index: usize) -> TokenStream
     let (carries, state) = checkpoint_fields(looped, index);
     let checkpoint = checkpoint(&carries, state, false);
     if looped.condition.is_some() {
-        // A `while` loop's trip count is known at its end: when the checkpoints are
-        // full, every other one goes and the stride doubles. A checkpoint comes
-        // before the condition, which the reverse sweep evaluates again.
+        // The trip count of a loop with a condition is known at its end: when the
+        // checkpoints are full, every other one goes and the stride doubles. A
+        // checkpoint comes before the condition, which the reverse sweep evaluates
+        // again; the loop also ends with its iterator (`repeat(())` for `while`).
         let (start, rest) = tested_iteration(body, looped, index, Mode::Reverse);
         return quote! {
             let mut #count = 0usize;
             let mut #stride = 1usize;
             let mut #checkpoints: [::core::option::Option<_>; #CHECKPOINTS] =
                 [const { ::core::option::Option::None }; #CHECKPOINTS];
+            let mut __items = ::core::clone::Clone::clone(&#range);
             loop {
                 if #count % #stride == 0 {
                     if #count / #stride == #CHECKPOINTS {
@@ -308,6 +310,9 @@ fn checkpointed_forward(body: &Body, looped: &Loop, index: usize) -> TokenStream
                     }
                     #checkpoints[#count / #stride] = ::core::option::Option::Some(#checkpoint);
                 }
+                let ::core::option::Option::Some(#pattern) = ::core::iter::Iterator::next(&mut __items) else {
+                    break;
+                };
                 #start
                 #rest
                 #count += 1;

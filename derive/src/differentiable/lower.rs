@@ -194,26 +194,30 @@ pub struct Loop {
 }
 
 /// A loop as the lowering sees it: `for pattern in iterator { body }`, or
-/// `while condition { body }` (no pattern, no iterator).
+/// `while condition { body }` (no pattern, no iterator), or `loop { body }` (neither).
+/// A `break` guarded at the top level of the body (`if c { break; }`, after `let`s
+/// only) becomes part of the condition, `{ lets; !c }`, tested before each iteration
+/// on the values at its start; the body keeps the `let`s and loses the test.
 struct LoopSyntax<'a> {
     label: Option<&'a syn::Label>,
     keyword: Span,
     pattern: Option<&'a Pat>,
     iterator: Option<&'a Expr>,
-    condition: Option<&'a Expr>,
-    body: &'a syn::Block,
+    condition: Option<Expr>,
+    body: syn::Block,
 }
 
 impl<'a> LoopSyntax<'a> {
-    fn from_for(for_loop: &'a syn::ExprForLoop) -> Self {
+    fn from_for(for_loop: &'a syn::ExprForLoop) -> syn::Result<Self> {
         LoopSyntax {
             label: for_loop.label.as_ref(),
             keyword: for_loop.for_token.span,
             pattern: Some(&for_loop.pat),
             iterator: Some(&for_loop.expr),
             condition: None,
-            body: &for_loop.body,
+            body: for_loop.body.clone(),
         }
+        .with_break_folded()
     }
 
     fn from_while(while_loop: &'a syn::ExprWhile) -> syn::Result<Self> {
@@ -223,15 +227,65 @@ impl<'a> LoopSyntax<'a> {
                 "`#[differentiable]` does not differentiate through `while let`; loop over a range, or test a `bool`",
             ));
         }
-        Ok(LoopSyntax {
+        LoopSyntax {
             label: while_loop.label.as_ref(),
             keyword: while_loop.while_token.span,
             pattern: None,
             iterator: None,
-            condition: Some(&while_loop.cond),
-            body: &while_loop.body,
-        })
+            condition: Some((*while_loop.cond).clone()),
+            body: while_loop.body.clone(),
+        }
+        .with_break_folded()
     }
+
+    /// A `loop`, which the lowering takes only when its body has a guarded `break`.
+    fn from_loop(endless: &'a syn::ExprLoop) -> syn::Result<Self> {
+        let syntax = LoopSyntax {
+            label: endless.label.as_ref(),
+            keyword: endless.loop_token.span,
+            pattern: None,
+            iterator: None,
+            condition: None,
+            body: endless.body.clone(),
+        }
+        .with_break_folded()?;
+        if syntax.condition.is_none() {
+            return Err(syn::Error::new(
+                endless.loop_token.span,
+                "`#[differentiable]` takes a `loop` whose body tests `if condition { break; }` at its top level, after `let`s only (the test then runs before each iteration); write this one as `while condition { … }`",
+            ));
+        }
+        Ok(syntax)
+    }
+
+    /// Folds a top-level `if c { break; }` into the condition (see the type's docs).
+    fn with_break_folded(mut self) -> syn::Result<Self> {
+        let Some(position) = self.body.stmts.iter().position(|stmt| guarded_break(stmt).is_some()) else {
+            return Ok(self);
+        };
+        let before = &self.body.stmts[..position];
+        if let Some(stmt) = before.iter().find(|stmt| !matches!(stmt, SynStmt::Local(_))) {
+            return Err(syn::Error::new(
+                stmt.span(),
+                "`#[differentiable]` tests a loop's `break` before each iteration runs, so only `let`s may come before `if … { break; }`: this statement would change the state first (move it after the test)",
+            ));
+        }
+        let test = guarded_break(&self.body.stmts[position]).expect("found above");
+        let continues: Expr = syn::parse_quote_spanned!(test.span()=> { #(#before)* !(#test) });
+        self.condition = Some(match self.condition.take() {
+            Some(condition) => syn::parse_quote!((#condition) && #continues),
+            None => continues,
+        });
+        self.body.stmts.remove(position);
+        Ok(self)
+    }
+}
+
+/// The condition of `if c { break; }` (no `else`, no label, no value).
+fn guarded_break(stmt: &SynStmt) -> Option<&Expr> {
+    let SynStmt::Expr(Expr::If(branch), _) = stmt else { return None };
+    let [SynStmt::Expr(Expr::Break(leave), _)] = branch.then_branch.stmts.as_slice() else { return None };
+    (branch.else_branch.is_none() && leave.label.is_none() && leave.expr.is_none()).then_some(&*branch.cond)
 }
 
 /// A lowered loop body (see `Lowering::loop_body`).
@@ -853,16 +907,13 @@ impl Lowering {
         }
         if self.first_active_name(expr.to_token_stream()).is_some() {
             if let Expr::ForLoop(for_loop) = expr {
-                return self.for_loop(&LoopSyntax::from_for(for_loop));
+                return self.for_loop(&LoopSyntax::from_for(for_loop)?);
             }
             if let Expr::While(while_loop) = expr {
                 return self.for_loop(&LoopSyntax::from_while(while_loop)?);
             }
             if let Expr::Loop(endless) = expr {
-                return Err(syn::Error::new(
-                    endless.loop_token.span,
-                    "`#[differentiable]` loops run every iteration, so a `loop` left by `break` is not differentiated: write it as `while condition { … }` (the condition is tested before each iteration)",
-                ));
+                return self.for_loop(&LoopSyntax::from_loop(endless)?);
             }
         }
         if let Expr::If(branch) = expr
@@ -949,7 +1000,7 @@ impl Lowering {
                 return Err(syn::Error::new(
                     for_loop.keyword,
                     format!(
-                        "`#[differentiable]` loops run every iteration: `{keyword}` in a loop over differentiated values is not supported (compute the condition into the carried values, or end the loop with a `while` condition)"
+                        "`#[differentiable]` loops run every iteration, or stop at a condition tested before an iteration: `{keyword}` here is not supported (a top-level `if condition {{ break; }}` after `let`s only is; or end the loop with a `while` condition)"
                     ),
                 ));
             }
@@ -989,8 +1040,8 @@ impl Lowering {
         // must read them as they were when the loop ran.
         // So must those declared in an enclosing arm or loop body, whose reverse sweep
         // does not see them. A `while` condition is rerun with the body.
-        let condition = for_loop.condition.map(|condition| quote!(#condition;));
-        let (body, stmts) = (for_loop.body, &for_loop.body.stmts);
+        let condition = for_loop.condition.as_ref().map(|condition| quote!(#condition;));
+        let (body, stmts) = (&for_loop.body, &for_loop.body.stmts);
         let rerun: syn::Block =
             syn::parse_quote_spanned!(body.brace_token.span.join()=> { #condition #(#stmts)* });
         let read = super::reads::block_reads(&rerun, &|name| {
@@ -1024,9 +1075,13 @@ impl Lowering {
         }
         let pattern = for_loop.pattern.map_or_else(|| quote!(_), |pattern| quote!(#pattern));
         // A trip count spelled in literals: the iterations' values are kept (unrolled
-        // into locals when short); otherwise, or when there are too many to keep on
-        // the stack, the reverse sweep reruns the loop.
-        let trip_count = for_loop.iterator.and_then(trip_count).filter(|&count| count <= STORED_TRIP_COUNT);
+        // into locals when short); otherwise, when there are too many to keep on the
+        // stack, or when a condition may stop the loop early, the reverse sweep
+        // reruns the loop.
+        let trip_count = for_loop
+            .iterator
+            .and_then(trip_count)
+            .filter(|&count| count <= STORED_TRIP_COUNT && for_loop.condition.is_none());
         if trip_count.is_some() {
             self.remember(format_ident!("__records{}", index));
         } else {
@@ -1072,10 +1127,10 @@ impl Lowering {
             })
             .collect();
         // A `while` condition reads the values at the start of an iteration.
-        let condition = for_loop.condition.map(|condition| self.condition(condition));
+        let condition = for_loop.condition.as_ref().map(|condition| self.condition(condition));
         let tracked = carried.iter().chain(&assigned).cloned().collect();
         let (result, ends) =
-            self.with_shadowing(tracked, |lowering| lowering.block_with_tail(for_loop.body, false));
+            self.with_shadowing(tracked, |lowering| lowering.block_with_tail(&for_loop.body, false));
         let active_end = |name: &String| match ends.get(name) {
             Some(Some(Binding::Active(id))) => Some(*id),
             _ => None,

@@ -696,15 +696,7 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
     where
         S: Broadcastable<Target>,
     {
-        let (source, target) = (self.dims(), shape.dims());
-        if &target.as_slice()[Target::RANK - S::RANK..] != source.as_slice() {
-            return Err(ShapeError::new(
-                "broadcast",
-                source,
-                target,
-                "the trailing dimensions of the target must equal the source's",
-            ));
-        }
+        crate::ops::layout::check_broadcast(self.dims(), shape.dims(), Target::RANK - S::RANK)?;
         let axis = (1, shape.num_elements() / self.len().max(1), self.parts());
         Ok(OnDevice::new(shape, |out| {
             spread_kernel(Write::Overwrite).launch(&[self.slice()], &[T::Part::one()], axis, out)
@@ -857,12 +849,7 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
         S::Axis: FitsSlice<START, LEN>,
     {
         if !self.shape().axis_dim().fits() {
-            return Err(ShapeError::new(
-                "narrow",
-                self.dims(),
-                crate::shape::Dims::new(&[START, LEN]),
-                "the slice [start, len] must fit inside the axis",
-            ));
+            return Err(crate::ops::layout::narrow_error(self.dims(), AXIS, START, LEN));
         }
         let (outer, len, inner) = self.parts_split(AXIS);
         Ok(OnDevice::new(self.shape().replaced(Const::<LEN>), |out| {

@@ -1,6 +1,6 @@
 use fluxion::prelude::*;
 
-// A `loop` left by `break` over differentiated values: an error at the loop, naming `while`.
+// A `break` after a statement that changes the loop's state: an error at that statement.
 #[differentiable]
 fn halve(x: f64) -> f64 {
     let mut y = x;
