@@ -1301,6 +1301,79 @@ fn loops_left_by_break_rerun_from_checkpoints_as_the_tape_differentiates() {
     }
 }
 
+/// The `let`s before a loop's test run once per iteration: `next` on a plain
+/// iterator, read by the test and the body.
+#[differentiable(wrt(x))]
+fn drawn_until(x: f64, data: &[f64], limit: f64) -> f64 {
+    let mut s = x;
+    let mut weights = data.iter();
+    for _ in 0..data.len() {
+        let w = *weights.next().unwrap();
+        if s * w > limit {
+            break;
+        }
+        s = s * w + x;
+    }
+    s
+}
+
+/// A loop left by `break` inside another loop (and inside a branch of it).
+#[differentiable(wrt(x))]
+fn nested_leaving(x: f64, n: usize, limit: f64) -> f64 {
+    let mut s = x;
+    for i in 0..n {
+        let mut t = s;
+        for j in 0..n {
+            if t > limit {
+                break;
+            }
+            t = t * 1.3 + x * 0.01 * (j as f64);
+        }
+        let u = if i % 2 == 0 {
+            let mut v = t;
+            while v < limit * 2.0 {
+                let next = v * 1.7 + 0.1;
+                if next > limit * 3.0 {
+                    break;
+                }
+                v = next;
+            }
+            v
+        } else {
+            t
+        };
+        s = (s + u * 0.1).sin() + 0.01 * (i as f64);
+    }
+    s
+}
+
+#[test]
+fn the_lets_before_a_break_run_once_and_inner_loops_may_leave_early() {
+    let data = [1.5, 2.0, 0.5, 3.0, 1.1];
+    for limit in [0.5, 2.0, 1e9] {
+        let (value, gradient) = drawn_until::value_and_grad(0.6, &data, limit);
+        assert_eq!(value, drawn_until(0.6, &data, limit), "limit {limit}");
+        let step = 1e-6;
+        let slope =
+            (drawn_until(0.6 + step, &data, limit) - drawn_until(0.6 - step, &data, limit)) / (2.0 * step);
+        assert!(
+            (gradient - slope).abs() < 1e-6 * (1.0 + slope.abs()),
+            "limit {limit}: {gradient} vs {slope}"
+        );
+    }
+    for (n, limit) in [(3, 1.0), (6, 2.5), (20, 0.8)] {
+        let (value, gradient) = nested_leaving::value_and_grad(0.4, n, limit);
+        assert_eq!(value, nested_leaving(0.4, n, limit));
+        let step = 1e-6;
+        let slope =
+            (nested_leaving(0.4 + step, n, limit) - nested_leaving(0.4 - step, n, limit)) / (2.0 * step);
+        assert!((gradient - slope).abs() < 1e-6 * (1.0 + slope.abs()), "n = {n}: {gradient} vs {slope}");
+        assert!(
+            (nested_leaving::jvp(0.4, n, limit, &1.0).1 - gradient).abs() < 1e-12 * (1.0 + gradient.abs())
+        );
+    }
+}
+
 fn advance(i: &mut usize, n: usize) -> bool {
     *i += 1;
     *i <= n

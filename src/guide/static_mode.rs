@@ -325,10 +325,11 @@
 //!   supported.
 //! - `break` in a `for`, `while` or `loop` body, as a top-level `if condition {
 //!   break; }` with only `let`s before it (a tolerance test on a step just computed):
-//!   the `let`s and the negated test become part of the loop's condition, tested
-//!   before each iteration, and the loop is counted and rerun as a `while` loop. A
-//!   statement that changes the state before the test, or a `break` elsewhere, is a
-//!   compile error naming it.
+//!   the forward sweep runs the `let`s, tests and leaves there, counting the
+//!   iterations that ran to their end; the reverse sweep reruns those, as for a
+//!   `while` loop (the test, evaluated again, does not hold in them). Loops inside
+//!   the body have their own. A statement that changes the state before the test, or
+//!   any other `break` or `continue`, is a compile error at it.
 //!
 //!   ```
 //!   use fluxion::autodiff::differentiable;

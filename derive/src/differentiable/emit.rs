@@ -284,11 +284,14 @@ fn checkpointed_forward(body: &Body, looped: &Loop, index: usize) -> TokenStream
     let (range, pattern) = (format_ident!("__range{}", index), &looped.pattern);
     let (carries, state) = checkpoint_fields(looped, index);
     let checkpoint = checkpoint(&carries, state, false);
-    if looped.condition.is_some() {
-        // The trip count of a loop with a condition is known at its end: when the
-        // checkpoints are full, every other one goes and the stride doubles. A
-        // checkpoint comes before the condition, which the reverse sweep evaluates
-        // again; the loop also ends with its iterator (`repeat(())` for `while`).
+    if looped.condition.is_some() || looped.leaves_early {
+        // The trip count of a loop with a condition, or one its body may leave, is
+        // known at its end: when the checkpoints are full, every other one goes and
+        // the stride doubles. A checkpoint comes before the condition, which the
+        // reverse sweep evaluates again; the loop also ends with its iterator
+        // (`repeat(())` for `while` and `loop`). A `break` in the body leaves before
+        // the iteration is counted; the rerun iterations, which all ran to their end,
+        // do not take it again.
         let (start, rest) = tested_iteration(body, looped, index, Mode::Reverse);
         return quote! {
             let mut #count = 0usize;

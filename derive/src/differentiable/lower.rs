@@ -176,6 +176,9 @@ pub struct Loop {
     /// A `while` loop's condition (not differentiated), tested before each iteration
     /// of the forward sweep on the values at its start.
     pub condition: Option<TokenStream>,
+    /// Whether the body may leave the loop (a guarded `break`, see `LoopSyntax`):
+    /// the forward sweep then counts the iterations as they run.
+    pub leaves_early: bool,
     pub carried: Vec<Carried>,
     /// Plain variables the body assigns, or reads where they change later, kept in
     /// the checkpoints of a loop that the reverse sweep runs again.
@@ -195,29 +198,31 @@ pub struct Loop {
 
 /// A loop as the lowering sees it: `for pattern in iterator { body }`, or
 /// `while condition { body }` (no pattern, no iterator), or `loop { body }` (neither).
-/// A `break` guarded at the top level of the body (`if c { break; }`, after `let`s
-/// only) becomes part of the condition, `{ lets; !c }`, tested before each iteration
-/// on the values at its start; the body keeps the `let`s and loses the test.
+/// It `leaves_early` when its body has a top-level `if test { break; }` after `let`s
+/// only: the forward sweep runs the `let`s, tests and leaves there (the statement
+/// lowers as a plain `if`), counting the iterations that ran to their end, which the
+/// reverse sweep reruns without the test holding again.
 struct LoopSyntax<'a> {
     label: Option<&'a syn::Label>,
     keyword: Span,
     pattern: Option<&'a Pat>,
     iterator: Option<&'a Expr>,
-    condition: Option<Expr>,
-    body: syn::Block,
+    condition: Option<&'a Expr>,
+    body: &'a syn::Block,
+    leaves_early: bool,
 }
 
 impl<'a> LoopSyntax<'a> {
     fn from_for(for_loop: &'a syn::ExprForLoop) -> syn::Result<Self> {
-        LoopSyntax {
+        Ok(LoopSyntax {
             label: for_loop.label.as_ref(),
             keyword: for_loop.for_token.span,
             pattern: Some(&for_loop.pat),
             iterator: Some(&for_loop.expr),
             condition: None,
-            body: for_loop.body.clone(),
-        }
-        .with_break_folded()
+            body: &for_loop.body,
+            leaves_early: leaves_early(&for_loop.body)?,
+        })
     }
 
     fn from_while(while_loop: &'a syn::ExprWhile) -> syn::Result<Self> {
@@ -227,61 +232,108 @@ impl<'a> LoopSyntax<'a> {
                 "`#[differentiable]` does not differentiate through `while let`; loop over a range, or test a `bool`",
             ));
         }
-        LoopSyntax {
+        Ok(LoopSyntax {
             label: while_loop.label.as_ref(),
             keyword: while_loop.while_token.span,
             pattern: None,
             iterator: None,
-            condition: Some((*while_loop.cond).clone()),
-            body: while_loop.body.clone(),
-        }
-        .with_break_folded()
+            condition: Some(&while_loop.cond),
+            body: &while_loop.body,
+            leaves_early: leaves_early(&while_loop.body)?,
+        })
     }
 
-    /// A `loop`, which the lowering takes only when its body has a guarded `break`.
+    /// A `loop`, which the lowering takes only when it leaves early.
     fn from_loop(endless: &'a syn::ExprLoop) -> syn::Result<Self> {
-        let syntax = LoopSyntax {
+        if !leaves_early(&endless.body)? {
+            return Err(syn::Error::new(
+                endless.loop_token.span,
+                "`#[differentiable]` takes a `loop` whose body tests `if condition { break; }` at its top level, after `let`s only; write this one as `while condition { … }`",
+            ));
+        }
+        Ok(LoopSyntax {
             label: endless.label.as_ref(),
             keyword: endless.loop_token.span,
             pattern: None,
             iterator: None,
             condition: None,
-            body: endless.body.clone(),
-        }
-        .with_break_folded()?;
-        if syntax.condition.is_none() {
-            return Err(syn::Error::new(
-                endless.loop_token.span,
-                "`#[differentiable]` takes a `loop` whose body tests `if condition { break; }` at its top level, after `let`s only (the test then runs before each iteration); write this one as `while condition { … }`",
-            ));
-        }
-        Ok(syntax)
-    }
-
-    /// Folds a top-level `if c { break; }` into the condition (see the type's docs).
-    fn with_break_folded(mut self) -> syn::Result<Self> {
-        let Some(position) = self.body.stmts.iter().position(|stmt| guarded_break(stmt).is_some()) else {
-            return Ok(self);
-        };
-        let before = &self.body.stmts[..position];
-        if let Some(stmt) = before.iter().find(|stmt| !matches!(stmt, SynStmt::Local(_))) {
-            return Err(syn::Error::new(
-                stmt.span(),
-                "`#[differentiable]` tests a loop's `break` before each iteration runs, so only `let`s may come before `if … { break; }`: this statement would change the state first (move it after the test)",
-            ));
-        }
-        let test = guarded_break(&self.body.stmts[position]).expect("found above");
-        let continues: Expr = syn::parse_quote_spanned!(test.span()=> { #(#before)* !(#test) });
-        self.condition = Some(match self.condition.take() {
-            Some(condition) => syn::parse_quote!((#condition) && #continues),
-            None => continues,
-        });
-        self.body.stmts.remove(position);
-        Ok(self)
+            body: &endless.body,
+            leaves_early: true,
+        })
     }
 }
 
-/// The condition of `if c { break; }` (no `else`, no label, no value).
+/// Whether `body` leaves its loop early by a top-level `if test { break; }` with only
+/// `let`s before it; an error at any other `break` or `continue` of this loop (those
+/// of a loop inside it are that loop's), or at a statement before the test.
+fn leaves_early(body: &syn::Block) -> syn::Result<bool> {
+    let guarded = body.stmts.iter().position(|stmt| guarded_break(stmt).is_some());
+    let mut exits = LoopExits { depth: 0, found: None };
+    for (position, stmt) in body.stmts.iter().enumerate() {
+        if Some(position) != guarded {
+            syn::visit::Visit::visit_stmt(&mut exits, stmt);
+        }
+    }
+    if let Some((span, keyword)) = exits.found {
+        return Err(syn::Error::new(
+            span,
+            format!(
+                "`#[differentiable]` leaves a loop over differentiated values only by a top-level `if condition {{ break; }}` with only `let`s before it: this `{keyword}` is not supported"
+            ),
+        ));
+    }
+    let Some(position) = guarded else { return Ok(false) };
+    if let Some(stmt) = body.stmts[..position].iter().find(|stmt| !matches!(stmt, SynStmt::Local(_))) {
+        return Err(syn::Error::new(
+            stmt.span(),
+            "`#[differentiable]` takes a loop's `if … { break; }` after `let`s only: this statement changes the state before the test (move it after the test)",
+        ));
+    }
+    Ok(true)
+}
+
+/// The first `break` or `continue` of a loop's own (outside the loops and closures
+/// inside it), with its keyword.
+struct LoopExits {
+    depth: usize,
+    found: Option<(Span, &'static str)>,
+}
+
+impl LoopExits {
+    fn nested(&mut self, visit: impl FnOnce(&mut Self)) {
+        self.depth += 1;
+        visit(self);
+        self.depth -= 1;
+    }
+}
+
+impl<'ast> syn::visit::Visit<'ast> for LoopExits {
+    fn visit_expr_break(&mut self, leave: &'ast syn::ExprBreak) {
+        if self.depth == 0 && self.found.is_none() {
+            self.found = Some((leave.break_token.span, "break"));
+        }
+        syn::visit::visit_expr_break(self, leave);
+    }
+    fn visit_expr_continue(&mut self, next: &'ast syn::ExprContinue) {
+        if self.depth == 0 && self.found.is_none() {
+            self.found = Some((next.continue_token.span, "continue"));
+        }
+    }
+    fn visit_expr_for_loop(&mut self, inner: &'ast syn::ExprForLoop) {
+        self.nested(|exits| syn::visit::visit_expr_for_loop(exits, inner));
+    }
+    fn visit_expr_while(&mut self, inner: &'ast syn::ExprWhile) {
+        self.nested(|exits| syn::visit::visit_expr_while(exits, inner));
+    }
+    fn visit_expr_loop(&mut self, inner: &'ast syn::ExprLoop) {
+        self.nested(|exits| syn::visit::visit_expr_loop(exits, inner));
+    }
+    fn visit_expr_closure(&mut self, inner: &'ast syn::ExprClosure) {
+        self.nested(|exits| syn::visit::visit_expr_closure(exits, inner));
+    }
+}
+
+/// The test of `if test { break; }` (no `else`, no label, no value).
 fn guarded_break(stmt: &SynStmt) -> Option<&Expr> {
     let SynStmt::Expr(Expr::If(branch), _) = stmt else { return None };
     let [SynStmt::Expr(Expr::Break(leave), _)] = branch.then_branch.stmts.as_slice() else { return None };
@@ -995,15 +1047,8 @@ impl Lowering {
                 ));
             }
         }
-        for keyword in ["break", "continue", "return"] {
-            if contains_word(for_loop.body.to_token_stream(), keyword) {
-                return Err(syn::Error::new(
-                    for_loop.keyword,
-                    format!(
-                        "`#[differentiable]` loops run every iteration, or stop at a condition tested before an iteration: `{keyword}` here is not supported (a top-level `if condition {{ break; }}` after `let`s only is; or end the loop with a `while` condition)"
-                    ),
-                ));
-            }
+        if contains_word(for_loop.body.to_token_stream(), "return") {
+            return Err(syn::Error::new(for_loop.keyword, RETURN_UNSUPPORTED));
         }
         let (assigned, pattern_names) = self.loop_assignments(for_loop);
         // A plain variable becomes differentiated when the body assigns it a
@@ -1040,8 +1085,8 @@ impl Lowering {
         // must read them as they were when the loop ran.
         // So must those declared in an enclosing arm or loop body, whose reverse sweep
         // does not see them. A `while` condition is rerun with the body.
-        let condition = for_loop.condition.as_ref().map(|condition| quote!(#condition;));
-        let (body, stmts) = (&for_loop.body, &for_loop.body.stmts);
+        let condition = for_loop.condition.map(|condition| quote!(#condition;));
+        let (body, stmts) = (for_loop.body, &for_loop.body.stmts);
         let rerun: syn::Block =
             syn::parse_quote_spanned!(body.brace_token.span.join()=> { #condition #(#stmts)* });
         let read = super::reads::block_reads(&rerun, &|name| {
@@ -1081,7 +1126,7 @@ impl Lowering {
         let trip_count = for_loop
             .iterator
             .and_then(trip_count)
-            .filter(|&count| count <= STORED_TRIP_COUNT && for_loop.condition.is_none());
+            .filter(|&count| count <= STORED_TRIP_COUNT && !for_loop.leaves_early);
         if trip_count.is_some() {
             self.remember(format_ident!("__records{}", index));
         } else {
@@ -1093,6 +1138,7 @@ impl Lowering {
             pattern,
             range,
             condition: body.condition,
+            leaves_early: for_loop.leaves_early,
             carried,
             plain_state,
             body: body.stmts,
@@ -1127,10 +1173,10 @@ impl Lowering {
             })
             .collect();
         // A `while` condition reads the values at the start of an iteration.
-        let condition = for_loop.condition.as_ref().map(|condition| self.condition(condition));
+        let condition = for_loop.condition.map(|condition| self.condition(condition));
         let tracked = carried.iter().chain(&assigned).cloned().collect();
         let (result, ends) =
-            self.with_shadowing(tracked, |lowering| lowering.block_with_tail(&for_loop.body, false));
+            self.with_shadowing(tracked, |lowering| lowering.block_with_tail(for_loop.body, false));
         let active_end = |name: &String| match ends.get(name) {
             Some(Some(Binding::Active(id))) => Some(*id),
             _ => None,

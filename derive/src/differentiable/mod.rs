@@ -1628,9 +1628,19 @@ mod tests {
         assert!(reports_error("", in_loop));
         let in_match = "fn f(x: f64, k: usize) -> f64 { let mut y = x; for _ in 0..3 { match k { 0 => { y = y * y; } _ => { y = y.sin(); } } } y }";
         assert!(reports_error("", in_match));
-        assert!(reports_error(
+        // A guarded `break` before any change of state becomes the loop's condition;
+        // one after, or `continue`, is refused.
+        assert!(!reports_error(
             "",
             "fn f(x: f64) -> f64 { let mut y = x; for i in 0..10 { if i > 3 { break; } y = y.sin(); } y }"
+        ));
+        assert!(reports_error(
+            "",
+            "fn f(x: f64) -> f64 { let mut y = x; for i in 0..10 { y = y.sin(); if i > 3 { break; } } y }"
+        ));
+        assert!(reports_error(
+            "",
+            "fn f(x: f64) -> f64 { let mut y = x; for i in 0..10 { if i > 3 { continue; } y = y.sin(); } y }"
         ));
         // Early returns become branch values; one that cannot (the arm binds a name
         // the rest reads, or it sits in a loop or a `let`'s value) is refused.
