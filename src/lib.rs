@@ -60,7 +60,9 @@ pub mod tensor;
 /// Paths used by the code that `fluxion-derive` generates; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::autodiff::tangent::{Deferred, OwnTangent, try_add_assign_leaves, try_move_by_leaves};
+    pub use crate::autodiff::tangent::{
+        Deferred, OwnTangent, try_add_assign_leaves, try_move_by_leaves, visit_part,
+    };
     pub use crate::autodiff::{Differentiable, LeafVisitor, Lift, Unlift, VectorSpace};
     pub use crate::error::ShapeError;
     pub use core::clone::Clone;

@@ -771,7 +771,7 @@ fn check_vjp_takes_outputs_whose_tangent_is_another_type() {
     assert_eq!(to_polar(&Var::constant(point), false).value().label, 7);
     let error =
         check_vjp(|p: Var<Vector<f64, 2>>| to_polar(&p, true), &point, CheckOptions::f64()).unwrap_err();
-    assert!(error.what.contains("Jacobian entry (output leaf 1, input [0])"), "{error}");
+    assert!(error.what.contains("Jacobian entry (output leaf angle, input [0])"), "{error}");
 }
 
 /// A library author's vector type: every field is its own tangent.
@@ -939,4 +939,38 @@ fn a_binary_custom_rule_checks_both_cotangents() {
         },
         &(a, b),
     );
+}
+
+#[derive(Differentiable, Clone)]
+struct Layer {
+    weight: Vector<f64, 2>,
+    bias: f64,
+}
+
+#[derive(Differentiable, Clone)]
+struct Stack {
+    layers: Vec<Layer>,
+}
+
+#[test]
+fn the_checker_names_a_leaf_by_its_path_through_fields_and_elements() {
+    let stack = Stack {
+        layers: (0..3)
+            .map(|k| Layer { weight: Vector::from_array([0.5 + k as f64, -0.25]), bias: 0.1 * k as f64 })
+            .collect(),
+    };
+    let x: Vector<f64, 2> = Vector::from_array([1.0, 2.0]);
+    // Σₖ wₖ·x + bₖ, with a rule that doubles the cotangent of the second bias.
+    let loss = |s: StackTraced| {
+        let terms = s.layers.iter().enumerate().map(|(k, layer)| {
+            let bias = match k {
+                1 => record_unary(&layer.bias, *layer.bias.value(), |g: &f64| 2.0 * g),
+                _ => layer.bias.clone(),
+            };
+            &layer.weight.dot(&Var::constant(x)) + &bias
+        });
+        terms.reduce(|a, b| &a + &b).expect("three layers")
+    };
+    let error = check_grad(loss, &stack, CheckOptions::f64()).unwrap_err();
+    assert!(error.what.contains("input leaf layers.1.bias"), "{error}");
 }

@@ -1481,8 +1481,9 @@ fn the_checker_takes_static_mode_pullbacks() {
         (cart, force * 1.1)
     };
     let error = check_pullback(step, wrong, &point, CheckOptions::f64()).unwrap_err();
-    // The force is the third leaf (after the cart's position and velocity).
-    assert!(error.what.contains("Jacobian entry (output leaf 0, input leaf 2)"), "{error}");
+    // Leaves named by their path: the cart's `position` field, the tuple's second
+    // part (the force).
+    assert!(error.what.contains("Jacobian entry (output leaf position, input leaf 1)"), "{error}");
 }
 
 /// The same for forward mode: `linearize`'s map passes, a custom rule whose `jvp`

@@ -365,6 +365,7 @@ fn tangent_impls(input: &Input) -> TokenStream {
 /// The methods of `VectorSpace` for a struct of `members`, `zero` building its zero
 /// and `field_count` counting its fields that hold coordinates.
 fn vector_space_methods(zero: TokenStream, members: &[Member], field_count: TokenStream) -> TokenStream {
+    let names = members.iter().map(part_name);
     quote! {
         const FIELDS: usize = #field_count;
         fn zero_like(&self) -> Self {
@@ -384,19 +385,30 @@ fn vector_space_methods(zero: TokenStream, members: &[Member], field_count: Toke
             read: [&Self; FLUXION_R],
             visitor: &mut FluxionVisitor,
         ) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
-            #( ::fluxion::__private::VectorSpace::zip_leaves(
+            #( ::fluxion::__private::visit_part(visitor, &#names, |visitor| ::fluxion::__private::VectorSpace::zip_leaves(
                 written.each_mut().map(|w| &mut w.#members),
                 read.map(|r| &r.#members),
                 visitor,
-            )?; )*
+            ))?; )*
             ::fluxion::__private::Result::Ok(())
         }
     }
 }
 
+/// A field's name as the leaf walks give it to visitors (`weight`, or `0` in a tuple
+/// struct): a string literal.
+fn part_name(member: &Member) -> TokenStream {
+    let name = match member {
+        Member::Named(ident) => ident.to_string(),
+        Member::Unnamed(index) => index.index.to_string(),
+    };
+    quote!(#name)
+}
+
 /// `Differentiable::zip_leaves_with` for a struct: each (own field, tangent field) pair.
 fn zip_leaves_with_method(pairs: &[(Member, Member)]) -> TokenStream {
     let (own, theirs): (Vec<&Member>, Vec<&Member>) = pairs.iter().map(|(own, theirs)| (own, theirs)).unzip();
+    let names = own.iter().map(|member| part_name(member));
     quote! {
         #[allow(unused_mut, unused_variables)] // a struct may have no differentiable field
         fn zip_leaves_with<const FLUXION_W: usize, const FLUXION_R: usize, FluxionVisitor: ::fluxion::__private::LeafVisitor<FLUXION_W, FLUXION_R>>(
@@ -405,12 +417,12 @@ fn zip_leaves_with_method(pairs: &[(Member, Member)]) -> TokenStream {
             read: [&Self::Tangent; FLUXION_R],
             visitor: &mut FluxionVisitor,
         ) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
-            #( ::fluxion::__private::Differentiable::zip_leaves_with(
+            #( ::fluxion::__private::visit_part(visitor, &#names, |visitor| ::fluxion::__private::Differentiable::zip_leaves_with(
                 &mut self.#own,
                 written.each_mut().map(|w| &mut w.#theirs),
                 read.map(|r| &r.#theirs),
                 visitor,
-            )?; )*
+            ))?; )*
             ::fluxion::__private::Result::Ok(())
         }
     }

@@ -80,9 +80,10 @@ impl CheckOptions {
 /// A derivative that disagrees with finite differences.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GradientError {
-    /// What was compared, e.g. `"Jacobian entry (output [2], input leaf 1 [0, 1])"`:
-    /// a coordinate is named by its leaf when the value has several (in the order of
-    /// its fields), its index in that leaf, and `re` or `im` of a complex element.
+    /// What was compared, e.g. `"Jacobian entry (output [2], input leaf layer.weight
+    /// [0, 1])"`: a coordinate is named by its leaf when the value has several (its
+    /// path through fields and elements: `blocks.1.weight`, `0` for a tuple's first),
+    /// its index in that leaf, and `re` or `im` of a complex element.
     pub what: String,
     /// The value from the derivative checked (its pullback or pushforward).
     pub analytic: f64,
@@ -106,18 +107,21 @@ impl fmt::Display for GradientError {
 impl std::error::Error for GradientError {}
 
 /// The layout of a value's real coordinates, in [`RealLeaves`] order, which names a
-/// coordinate for messages: the leaf when there are several (`leaf 1`, in the order
-/// of the value's fields), the element's index in it (`[1, 0]`), and `re` or `im` of
-/// a complex element; a lone real scalar is `0`. A leaf of unknown axes (a user's
-/// [`Leaf`] that does not give them) names its coordinates by position (`[3]`).
+/// coordinate for messages: the leaf when there are several, by its path through the
+/// value's fields and elements (`blocks.1.weight`, `0` for a tuple's first), the
+/// element's index in it (`[1, 0]`), and `re` or `im` of a complex element; a lone
+/// real scalar is `0`. A leaf of unknown axes (a user's [`Leaf`] that does not give
+/// them) names its coordinates by position (`[3]`).
 struct CoordinateNames {
-    /// Each leaf's axes (when known) and its count of real coordinates.
-    leaves: Vec<(Option<Dims>, usize)>,
+    /// Each leaf's path, its axes (when known) and its count of real coordinates.
+    leaves: Vec<(String, Option<Dims>, usize)>,
+    /// The parts entered on the way to the next leaf.
+    path: Vec<String>,
 }
 
 impl CoordinateNames {
     fn of<V: VectorSpace>(v: &V) -> Self {
-        let mut names = CoordinateNames { leaves: Vec::new() };
+        let mut names = CoordinateNames { leaves: Vec::new(), path: Vec::new() };
         or_panic(V::zip_leaves([], [v], &mut names));
         names
     }
@@ -125,13 +129,16 @@ impl CoordinateNames {
     /// The name of coordinate `k`.
     fn name(&self, mut k: usize) -> String {
         let mut name = Vec::new();
-        for (leaf, (dims, reals)) in self.leaves.iter().enumerate() {
+        for (leaf, (path, dims, reals)) in self.leaves.iter().enumerate() {
             if k >= *reals {
                 k -= reals;
                 continue;
             }
             if self.leaves.len() > 1 {
-                name.push(std::format!("leaf {leaf}"));
+                name.push(match path.is_empty() {
+                    true => std::format!("leaf {leaf}"),
+                    false => std::format!("leaf {path}"),
+                });
             }
             match dims {
                 Some(dims) => {
@@ -151,7 +158,7 @@ impl CoordinateNames {
     }
 }
 
-/// Records each leaf's axes and count of real coordinates.
+/// Records each leaf's path, axes and count of real coordinates.
 impl LeafVisitor<0, 1> for CoordinateNames {
     fn visit<L: Leaf>(&mut self, _: Option<&mut L>, _: [&mut L; 0], [x]: [&L; 1]) -> Result<(), ShapeError> {
         let mut reals = 0;
@@ -159,8 +166,14 @@ impl LeafVisitor<0, 1> for CoordinateNames {
             reals += 1;
             []
         });
-        self.leaves.push((x.coordinate_dims(), reals));
+        self.leaves.push((self.path.join("."), x.coordinate_dims(), reals));
         Ok(())
+    }
+    fn enter_part(&mut self, name: &dyn core::fmt::Display) {
+        self.path.push(std::format!("{name}"));
+    }
+    fn leave_part(&mut self) {
+        self.path.pop();
     }
 }
 

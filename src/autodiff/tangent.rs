@@ -306,6 +306,35 @@ pub trait LeafVisitor<const W: usize, const R: usize> {
         written: [&mut L; W],
         read: [&L; R],
     ) -> Result<(), ShapeError>;
+
+    /// Called before the leaves of one part of a compound value (a struct's field, a
+    /// tuple's, array's or `Vec`'s element), with its name (`weight`, `0`);
+    /// [`LeafVisitor::leave_part`] after them. The checkers name coordinates by these
+    /// paths (`blocks.1.weight`); by default nothing happens.
+    #[inline(always)]
+    fn enter_part(&mut self, name: &dyn core::fmt::Display) {
+        let _ = name;
+    }
+
+    /// Called after the leaves of the part last entered.
+    #[inline(always)]
+    fn leave_part(&mut self) {}
+}
+
+/// `walk` (the leaves of one part of a compound value, named `name`) between the
+/// visitor's [`LeafVisitor::enter_part`] and [`LeafVisitor::leave_part`]: how
+/// compound values walk their parts.
+#[doc(hidden)]
+#[inline(always)]
+pub fn visit_part<const W: usize, const R: usize, Vis: LeafVisitor<W, R>>(
+    visitor: &mut Vis,
+    name: &dyn core::fmt::Display,
+    walk: impl FnOnce(&mut Vis) -> Result<(), ShapeError>,
+) -> Result<(), ShapeError> {
+    visitor.enter_part(name);
+    let walked = walk(visitor);
+    visitor.leave_part();
+    walked
 }
 
 /// Every vector space walks its real coordinates through its leaves.
@@ -612,8 +641,11 @@ fn zip_elements<V: VectorSpace, const W: usize, const R: usize, Vis: LeafVisitor
     visitor: &mut Vis,
 ) -> Result<(), ShapeError> {
     let len = common_length(written.iter().map(|w| w.len()).chain(read.iter().map(|r| r.len())))?;
-    (0..len)
-        .try_for_each(|i| V::zip_leaves(written.each_mut().map(|w| &mut w[i]), read.map(|r| &r[i]), visitor))
+    (0..len).try_for_each(|i| {
+        visit_part(visitor, &i, |visitor| {
+            V::zip_leaves(written.each_mut().map(|w| &mut w[i]), read.map(|r| &r[i]), visitor)
+        })
+    })
 }
 
 /// [`Differentiable::zip_leaves_with`] over matching elements of slices.
@@ -626,7 +658,9 @@ fn zip_elements_with<D: Differentiable, const W: usize, const R: usize, Vis: Lea
     let lengths = written.iter().map(|w| w.len()).chain(read.iter().map(|r| r.len()));
     let len = common_length(core::iter::once(parameters.len()).chain(lengths))?;
     (0..len).try_for_each(|i| {
-        parameters[i].zip_leaves_with(written.each_mut().map(|w| &mut w[i]), read.map(|r| &r[i]), visitor)
+        visit_part(visitor, &i, |visitor| {
+            parameters[i].zip_leaves_with(written.each_mut().map(|w| &mut w[i]), read.map(|r| &r[i]), visitor)
+        })
     })
 }
 
@@ -785,7 +819,9 @@ macro_rules! tuple_tangent {
                 read: [&Self; R],
                 visitor: &mut Vis,
             ) -> Result<(), ShapeError> {
-                $($V::zip_leaves(written.each_mut().map(|w| &mut w.$i), read.map(|r| &r.$i), visitor)?;)+
+                $(visit_part(visitor, &$i, |visitor| {
+                    $V::zip_leaves(written.each_mut().map(|w| &mut w.$i), read.map(|r| &r.$i), visitor)
+                })?;)+
                 Ok(())
             }
         }
@@ -809,7 +845,9 @@ macro_rules! tuple_tangent {
                 read: [&Self::Tangent; R],
                 visitor: &mut Vis,
             ) -> Result<(), ShapeError> {
-                $(self.$i.zip_leaves_with(written.each_mut().map(|w| &mut w.$i), read.map(|r| &r.$i), visitor)?;)+
+                $(visit_part(visitor, &$i, |visitor| {
+                    self.$i.zip_leaves_with(written.each_mut().map(|w| &mut w.$i), read.map(|r| &r.$i), visitor)
+                })?;)+
                 Ok(())
             }
         }
