@@ -337,3 +337,30 @@ fn a_lifted_traced_struct_is_cloned_into_a_checkpoint() {
 fn a_captured_traced_value_returned_as_is_panics_at_once() {
     grad(|(w, x): (Var<f64>, Var<f64>)| checkpoint(move |_: Var<f64>| w.clone(), &x), &(2.0, 3.0));
 }
+
+#[test]
+fn a_checkpoint_returns_a_tuple_of_outputs() {
+    // An LSTM-like cell giving two states, checkpointed step by step.
+    let cell = |(w, h, c): (Var<Matrix<f64, 3, 3>>, Var<Vector<f64, 3>>, Var<Vector<f64, 3>>)| {
+        let gate = w.matmul(&h).sigmoid();
+        let c = &c.hadamard(&gate) + &h.tanh();
+        let h = c.tanh().hadamard(&gate);
+        (h, c)
+    };
+    let unrolled = move |checkpointed: bool| {
+        move |w: Var<Matrix<f64, 3, 3>>| {
+            let (mut h, mut c) =
+                (Var::constant(Vector::from_array([0.1, -0.2, 0.3])), Var::constant(Vector::zeros()));
+            for _ in 0..5 {
+                (h, c) = match checkpointed {
+                    true => checkpoint(cell, &(w.clone(), h, c)),
+                    false => cell((w.clone(), h, c)),
+                };
+            }
+            &h.sum() + &c.sum()
+        }
+    };
+    let w: Matrix<f64, 3, 3> = Matrix::from_fn(|[i, j]| ((i * 3 + j) as f64 * 0.7).sin());
+    assert_eq!(grad(unrolled(true), &w), grad(unrolled(false), &w));
+    check_vjp(unrolled(true), &w, CheckOptions::f64()).unwrap();
+}

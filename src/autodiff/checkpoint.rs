@@ -16,9 +16,11 @@ use core::cell::RefCell;
 use std::rc::Rc;
 use std::vec::Vec;
 
-use super::operators::{Trace, TracedInput, gradient_buffers, record};
+use super::operators::{Trace, TracedInput, Whole, gradient_buffers, record};
 use super::tangent::Differentiable;
-use super::tape::{CAPTURED_IN_CHECKPOINT, Purpose, TracedLeaves, Var, record_on_leaves, unrecorded};
+use super::tape::{
+    CAPTURED_IN_CHECKPOINT, Purpose, TracedLeaves, Var, record_on_leaves, record_own_unary, unrecorded,
+};
 
 /// `f(x)`, recorded as one node on `x`'s leaves that keeps `x`'s value and not the
 /// values inside `f`: in the backward sweep, the node runs `f` again on a tape of
@@ -31,9 +33,9 @@ use super::tape::{CAPTURED_IN_CHECKPOINT, Purpose, TracedLeaves, Var, record_on_
 /// shares its buffer). It must read traced values only through `x`: one it captured
 /// from outside panics (naming `checkpoint`), since the recomputation could not send
 /// it a cotangent. It runs twice and must compute the same value both times (random
-/// draws: see [`replayable_draw`]). It gives one `Var`; several outputs go into one
-/// value (a tuple or a derived struct built with a rule of its own). With no active
-/// leaf in `x` there is nothing to checkpoint: `f` simply runs, on the tape.
+/// draws: see [`replayable_draw`]). It returns a `Var` or a tuple of them
+/// ([`TracedOutput`]), and the checkpoint returns the same. With no active leaf in
+/// `x` there is nothing to checkpoint: `f` simply runs, on the tape.
 ///
 /// Checkpoints nest, and work in every reverse-mode operator, forward over reverse
 /// ([`hvp`](super::hvp)) and on GPU tensors.
@@ -67,10 +69,10 @@ use super::tape::{CAPTURED_IN_CHECKPOINT, Purpose, TracedLeaves, Var, record_on_
 /// When `f` reads or returns a traced value that is not in `x`; when the
 /// recomputation draws more or fewer values through [`replayable_draw`] than the
 /// first run did.
-pub fn checkpoint<X, Y>(f: impl Fn(X) -> Var<Y> + 'static, x: &X) -> Var<Y>
+pub fn checkpoint<X, O>(f: impl Fn(X) -> O + 'static, x: &X) -> O
 where
     X: TracedInput + Clone + 'static,
-    Y: Differentiable + Clone + 'static,
+    O: TracedOutput,
 {
     let mut leaves = TracedLeaves::default();
     let value = X::Value::untrace(x, &mut leaves);
@@ -83,16 +85,95 @@ where
     // The node keeps `x` itself, whose values its `Var`s share with the tape, rather
     // than `value`'s copies (inline tensors are copied whole).
     let input = x.clone();
-    record_on_leaves(leaves, output.into_value(), move |y_bar: &Y::Tangent| {
+    let whole = record_on_leaves(leaves, output.into_value(), move |y_bar: &OutputTangent<O>| {
         let value = X::Value::untrace(&input, &mut TracedLeaves::default());
-        let (mut tape, output) = replaying_draws(&draws, || record(Purpose::Checkpoint, &f, &value));
+        let recompute = |traced: X| f(traced).gather();
+        let (mut tape, output) = replaying_draws(&draws, || record(Purpose::Checkpoint, recompute, &value));
         let mut x_bar = value.zero_tangent();
         let mut buffers = gradient_buffers(&value, &tape, &mut x_bar);
         tape.backward(&output, y_bar.clone(), &mut buffers);
         drop(buffers);
         (value, x_bar)
-    })
+    });
+    O::split(whole)
 }
+
+/// The tangent of a checkpointed function's output values.
+type OutputTangent<O> = <<O as TracedOutput>::Value as Differentiable>::Tangent;
+
+/// What a checkpointed function returns: a [`Var`], or a tuple of them (as JAX's
+/// `checkpoint` returns a tuple of arrays); the checkpoint returns the same.
+#[diagnostic::on_unimplemented(
+    message = "a checkpointed function returns `{Self}`",
+    label = "not a `Var` or a tuple of `Var`s",
+    note = "return the traced values, one `Var` or a tuple of them"
+)]
+pub trait TracedOutput: Sized {
+    /// The parts' values, together.
+    type Value: Differentiable + Clone + 'static;
+    /// Whether a part is on a tape.
+    fn is_active(&self) -> bool;
+    /// The parts' values.
+    fn into_value(self) -> Self::Value;
+    /// The parts as one `Var` on the active tape (one node gathering a tuple's).
+    fn gather(self) -> Var<Self::Value>;
+    /// The parts of `whole` (one node taking each part of a tuple).
+    fn split(whole: Var<Self::Value>) -> Self;
+}
+
+impl<V: Differentiable + Clone + 'static> TracedOutput for Var<V> {
+    type Value = V;
+    fn is_active(&self) -> bool {
+        Var::is_active(self)
+    }
+    fn into_value(self) -> V {
+        Var::into_value(self)
+    }
+    fn gather(self) -> Var<V> {
+        self
+    }
+    fn split(whole: Var<V>) -> Self {
+        whole
+    }
+}
+
+macro_rules! tuple_output {
+    ($($A:ident $i:tt),+) => {
+        impl<$($A: Differentiable + Clone + 'static),+> TracedOutput for ($(Var<$A>,)+)
+        where
+            ($($A,)+): Differentiable<Tangent = ($($A::Tangent,)+)>,
+        {
+            type Value = ($($A,)+);
+            fn is_active(&self) -> bool {
+                false $(|| self.$i.is_active())+
+            }
+            fn into_value(self) -> Self::Value {
+                ($(self.$i.into_value(),)+)
+            }
+            fn gather(self) -> Var<Self::Value> {
+                let mut leaves = TracedLeaves::default();
+                let parts = <($(Whole<$A>,)+) as Trace>::untrace(&self, &mut leaves);
+                let value = ($(parts.$i.0.clone(),)+);
+                if !leaves.any_active() {
+                    return Var::constant(value);
+                }
+                record_on_leaves(leaves, value, move |y_bar: &($($A::Tangent,)+)| (parts.clone(), y_bar.clone()))
+            }
+            fn split(whole: Var<Self::Value>) -> Self {
+                ($({
+                    let shared = whole.shared_value();
+                    record_own_unary(&whole, whole.value().$i.clone(), move |part_bar: &$A::Tangent| {
+                        let mut bar = shared.zero_tangent();
+                        bar.$i = part_bar.clone();
+                        bar
+                    })
+                },)+)
+            }
+        }
+    };
+}
+
+for_each_tuple!(tuple_output);
 
 /// The values drawn through [`replayable_draw`] by one run of a checkpointed
 /// function: logged by its first run, handed back in order to its recomputation.

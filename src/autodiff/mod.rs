@@ -48,7 +48,7 @@ mod var_ops;
 #[cfg(feature = "std")]
 pub use crate::backend::cpu::{Write, write_elements};
 #[cfg(feature = "std")]
-pub use checkpoint::{checkpoint, replayable_draw};
+pub use checkpoint::{TracedOutput, checkpoint, replayable_draw};
 #[cfg(feature = "cuda")]
 pub use cuda::{
     CudaChannelVarOps, CudaComplexElementaryVarOps, CudaComplexMatrixVarOps, CudaComplexVarOps, CudaDual,

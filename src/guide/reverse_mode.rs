@@ -86,7 +86,8 @@
 //! head))` runs the block as one checkpoint when traced and as itself otherwise, with
 //! the block's parameter names.
 //!
-//! `x` is what a differentiated function receives: a `Var`, a tuple of them, a
+//! The function returns a `Var` or a tuple of them (an LSTM cell's `(h, c)`); `x` is
+//! what a differentiated function receives: a `Var`, a tuple of them, a
 //! derived struct's traced twin (which is `Clone`, so a block read by reference is
 //! cloned in), or a layer. The function owns what it captures, since it runs again
 //! later (a heap batch's clone shares its buffer), and reads traced values only
