@@ -264,3 +264,21 @@ fn a_clamp_of_nan_has_derivative_zero_in_every_mode() {
     let reverse = grad(|x: Var<f64>| x.clamp(-1.0, 1.0), &f64::NAN);
     assert_eq!(reverse, 0.0);
 }
+
+#[test]
+fn an_infinite_value_times_or_over_a_constant_keeps_its_tangent_in_forward_mode() {
+    let d = Dual::<f64>::new(f64::NEG_INFINITY, [1.0]);
+    assert_eq!(((d * 2.0).tangent(), (2.0 * d).tangent(), (d / 2.0).tangent()), ([2.0], [2.0], [0.5]));
+    // A masked (−∞) entry in a mean: the tangent is the mean of the tangents (JAX's).
+    let x: Vector<f64, 3> = Vector::from_array([MASKED, 1.0, 2.0]);
+    let ones = Vector::from_array([1.0, 1.0, 1.0]);
+    let (value, tangent) = jvp(|x: Vector<Dual<f64>, 3>| x.mean(), &x, &ones);
+    assert_eq!((value, tangent), (MASKED, 1.0));
+    let rows: Matrix<f64, 2, 3> = Matrix::from_array([[MASKED, 1.0, 2.0], [0.5, MASKED, 4.0]]);
+    let (_, tangent) = jvp(
+        |m: Matrix<Dual<f64>, 2, 3>| m.mean_axis(Axis::<1>).sum(),
+        &rows,
+        &Matrix::from_array([[1.0, 2.0, 3.0], [3.0, 0.0, 3.0]]),
+    );
+    assert_eq!(tangent, 4.0);
+}

@@ -388,3 +388,50 @@ fn max_pooling_propagates_a_nan_anywhere_in_its_window() {
         assert!(y[[0, 0, 0, 0]].is_nan(), "NaN at window position {position}");
     }
 }
+
+#[test]
+fn padding_wider_than_the_image_reads_only_zeros_there() {
+    // A 5×5 kernel over a 1×1 image padded by 2: one output, from the kernel's centre;
+    // the kernel columns that reach only padding contribute nothing.
+    type Kernel5 = Tensor<f64, (Const<1>, Const<1>, Const<5>, Const<5>), Heap>;
+    let x: Images<1, 1, 1> = Tensor::full_shaped((Dyn(1), Const, Const, Const), 2.0);
+    let w: Kernel5 = Tensor::from_flat_fn((Const, Const, Const, Const), |i| i as f64);
+    let y: Images<1, 1, 1> = x.conv2d_padded(&w, Padding::<2>);
+    assert_eq!(y.as_slice(), &[24.0]);
+    let (gx, gw) = grad(
+        |(x, w): (Var<Images<1, 1, 1>>, Var<Kernel5>)| {
+            let y: Var<Images<1, 1, 1>> = x.conv2d_padded(&w, Padding::<2>);
+            y.sum()
+        },
+        &(x.clone(), w.clone()),
+    );
+    assert_eq!(gx.as_slice(), &[12.0]);
+    let expected: Vec<f64> = (0..25).map(|i| if i == 12 { 2.0 } else { 0.0 }).collect();
+    assert_eq!(gw.as_slice(), expected.as_slice());
+    // A 2×2 image, a 7×7 kernel padded by 3: against the reference sum.
+    type Kernel7 = Tensor<f64, (Const<1>, Const<1>, Const<7>, Const<7>), Heap>;
+    let x = images::<1, 2, 2>(2, 31);
+    let w: Kernel7 = Tensor::random_normal(0.0, 1.0, 32);
+    let y: Images<1, 2, 2> = x.conv2d_padded(&w, Padding::<3>);
+    for [b, i, j] in [[0usize, 0, 0], [0, 1, 1], [1, 0, 1], [1, 1, 0]] {
+        let mut expected = 0.0;
+        for (p, q) in (0..7usize).flat_map(|p| (0..7usize).map(move |q| (p, q))) {
+            let (r, c) = ((i + p).checked_sub(3), (j + q).checked_sub(3));
+            if let (Some(r @ 0..2), Some(c @ 0..2)) = (r, c) {
+                expected += w[[0, 0, p, q]] * x[[b, 0, r, c]];
+            }
+        }
+        assert_close(y[[b, 0, i, j]], expected, 1e-14);
+    }
+    ok(
+        "conv2d_padded beyond the image",
+        check_grad(
+            |(x, w): (Var<Images<1, 2, 2>>, Var<Kernel7>)| {
+                let y: Var<Images<1, 2, 2>> = x.conv2d_padded(&w, Padding::<3>);
+                y.tanh().sum()
+            },
+            &(x, w),
+            CheckOptions::f64(),
+        ),
+    );
+}

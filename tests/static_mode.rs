@@ -3114,3 +3114,27 @@ fn mul_add_and_copysign_differentiate() {
         assert!((da - expected_da).abs() < 1e-14 && (db - expected_db).abs() < 1e-14, "{da} {db}");
     }
 }
+
+/// Σ (A·B) for matrices of run-time sizes.
+#[differentiable]
+fn product_sum(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
+    a.matmul(b).sum()
+}
+
+#[test]
+fn value_and_grad_into_refits_buffers_of_another_shape() {
+    let a: DMatrix<f64> = Tensor::from_shape_fn((Dyn(2), Dyn(3)), |[i, j]| (i * 3 + j) as f64);
+    let b: DMatrix<f64> = Tensor::from_shape_fn((Dyn(3), Dyn(4)), |[i, j]| (i + 2 * j) as f64 * 0.5);
+    let (_, (ga, gb)) = product_sum::value_and_grad(&a, &b);
+    // Buffers from another computation: the same element counts transposed, and
+    // other counts altogether.
+    for (rows_a, cols_a, rows_b, cols_b) in [(3, 2, 4, 3), (1, 1, 5, 5), (2, 3, 3, 4)] {
+        let mut buffers = (
+            DMatrix::<f64>::zeros_shaped((Dyn(rows_a), Dyn(cols_a))),
+            DMatrix::<f64>::zeros_shaped((Dyn(rows_b), Dyn(cols_b))),
+        );
+        let value = product_sum::value_and_grad_into(&a, &b, &mut buffers);
+        assert_eq!(value, product_sum(&a, &b));
+        assert_eq!((&buffers.0, &buffers.1), (&ga, &gb));
+    }
+}

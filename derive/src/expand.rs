@@ -497,6 +497,7 @@ fn differentiable_impl(input: &Input) -> TokenStream {
             .collect(),
     );
     let zip_leaves_with = zip_leaves_with_method(&pairs);
+    let (own, theirs): (Vec<&Member>, Vec<&Member>) = pairs.iter().map(|(own, theirs)| (own, theirs)).unzip();
     // A tuple struct's tangent renumbers the fields after a constant one.
     let keeps_positions = pairs.iter().all(|(own, theirs)| own == theirs);
     // `stop_gradient` in forward mode: each differentiable field without its dual
@@ -531,6 +532,12 @@ fn differentiable_impl(input: &Input) -> TokenStream {
 
             fn zero_tangent(&self) -> Self::Tangent {
                 #zero
+            }
+
+            #[allow(unused_variables)] // a struct may have no differentiable field
+            fn check_tangent(&self, tangent: &Self::Tangent, operation: &'static str) -> ::fluxion::__private::Result<(), ::fluxion::__private::ShapeError> {
+                #( ::fluxion::__private::Differentiable::check_tangent(&self.#own, &tangent.#theirs, operation)?; )*
+                ::fluxion::__private::Result::Ok(())
             }
 
 

@@ -259,6 +259,9 @@ impl<T: Scalar, const N: usize> Scalar for Dual<T, N> {
     fn from_real(re: Self::Real) -> Self {
         re.map_parts(T::from_real)
     }
+    fn div_count(self, n: usize) -> Self {
+        self.map_parts(|x| x.div_count(n))
+    }
     fn from_parts(re: Self::Real, im: Self::Real) -> Self {
         Dual {
             value: T::from_parts(re.value, im.value),
@@ -509,8 +512,26 @@ macro_rules! dual_with_constant {
 
 dual_with_constant!(Add add);
 dual_with_constant!(Sub sub);
-dual_with_constant!(Mul mul);
-dual_with_constant!(Div div);
+
+/// `d·c` for a plain scalar c: each part scaled, as `c·d` (the product rule's d·0
+/// would make the tangent of an infinite value NaN).
+impl<T: Scalar, const N: usize> Mul<T> for Dual<T, N> {
+    type Output = Self;
+    #[inline(always)]
+    fn mul(self, constant: T) -> Self {
+        self.scale(constant)
+    }
+}
+
+/// `d/c` for a plain scalar c: each part divided (no quotient rule, whose y·0 would
+/// make the tangent of an infinite value NaN).
+impl<T: Scalar, const N: usize> Div<T> for Dual<T, N> {
+    type Output = Self;
+    #[inline(always)]
+    fn div(self, constant: T) -> Self {
+        self.map_parts(|x| x / constant)
+    }
+}
 
 /// `c ⊕ d` for the built-in scalar types (a generic impl on the left operand is not
 /// allowed for foreign types): `1.0 - d` as in maths.

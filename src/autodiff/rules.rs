@@ -76,6 +76,18 @@ impl<T> Is<T> for T {
     }
 }
 
+/// Makes `gradient` a tangent of `x`'s shape for a `value_and_grad_into` companion:
+/// kept (its memory reused) when it is one, replaced by zeros of the right shape
+/// when a dynamic size differs (as the tape's `value_and_grad_into` does), so the
+/// sweep never writes into a buffer of another shape.
+#[doc(hidden)]
+#[inline]
+pub fn fit_gradient<D: Differentiable + ?Sized>(x: &D, gradient: &mut D::Tangent) {
+    if x.check_tangent(gradient, "value_and_grad_into").is_err() {
+        *gradient = x.zero_tangent();
+    }
+}
+
 /// The seed of a gradient: ∂L/∂L = 1.
 #[inline(always)]
 pub fn seed<Y: crate::autodiff::RealOutput>() -> Y {

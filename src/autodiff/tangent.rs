@@ -178,8 +178,8 @@ pub trait Differentiable {
 
     /// An error naming both shapes (and `operation`) when a dynamic size of
     /// `tangent` differs from `self`'s: what a custom rule's cotangent is checked
-    /// with. Tensors compare their shapes; other values compare `tangent` with their
-    /// zero tangent, leaf by leaf.
+    /// with. Tensors compare their shapes; structs, tuples, arrays and `Vec`s their
+    /// parts; other values compare `tangent` with their zero tangent, leaf by leaf.
     fn check_tangent(&self, tangent: &Self::Tangent, operation: &'static str) -> Result<(), ShapeError> {
         let zero = self.zero_tangent();
         <Self::Tangent as VectorSpace>::zip_leaves([], [&zero, tangent], &mut SameShapes { operation })
@@ -741,6 +741,9 @@ impl<D: Differentiable, const N: usize> Differentiable for [D; N] {
     fn zero_tangent(&self) -> Self::Tangent {
         core::array::from_fn(|i| self[i].zero_tangent())
     }
+    fn check_tangent(&self, tangent: &Self::Tangent, operation: &'static str) -> Result<(), ShapeError> {
+        self.iter().zip(tangent).try_for_each(|(x, t)| x.check_tangent(t, operation))
+    }
     fn zip_leaves_with<const W: usize, const R: usize, Vis: LeafVisitor<W, R>>(
         &mut self,
         written: [&mut Self::Tangent; W],
@@ -787,6 +790,12 @@ mod vec_impls {
         }
         fn zero_tangent(&self) -> Self::Tangent {
             self.iter().map(Differentiable::zero_tangent).collect()
+        }
+        fn check_tangent(&self, tangent: &Self::Tangent, operation: &'static str) -> Result<(), ShapeError> {
+            if self.len() != tangent.len() {
+                return Err(length_mismatch(operation, self.len(), tangent.len()));
+            }
+            self.iter().zip(tangent).try_for_each(|(x, t)| x.check_tangent(t, operation))
         }
         fn zip_leaves_with<const W: usize, const R: usize, Vis: LeafVisitor<W, R>>(
             &mut self,
@@ -838,6 +847,10 @@ macro_rules! tuple_tangent {
             }
             fn zero_tangent(&self) -> Self::Tangent {
                 ($(self.$i.zero_tangent(),)+)
+            }
+            fn check_tangent(&self, tangent: &Self::Tangent, operation: &'static str) -> Result<(), ShapeError> {
+                $(self.$i.check_tangent(&tangent.$i, operation)?;)+
+                Ok(())
             }
             fn zip_leaves_with<const W: usize, const R: usize, Vis: LeafVisitor<W, R>>(
                 &mut self,

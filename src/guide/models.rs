@@ -100,6 +100,48 @@
 //! every [`Dropout`](crate::nn::layer::Dropout) off for the call (PyTorch's
 //! `model.eval()`); one layer switches with `set_training`.
 //!
+//! A block of your own joins a [`Sequential`](crate::nn::layer::Sequential) (or a
+//! [`Checkpointed`](crate::nn::layer::Checkpointed)) as a
+//! [`Module`](crate::nn::layer::Module): implement it for the plain struct
+//! (inference) and for its traced twin (training), each from the same expression.
+//! A residual block:
+//!
+//! ```
+//! use fluxion::nn::layer::Checkpointed;
+//! use fluxion::nn::prelude::*;
+//! use fluxion::prelude::*;
+//!
+//! type Rows = Tensor<f64, (Dyn, Const<4>), Heap>;
+//!
+//! /// x + tanh(Linear(x)).
+//! #[derive(Differentiable, Clone)]
+//! struct Residual {
+//!     inner: Linear<f64, 4, 4>,
+//! }
+//!
+//! impl Module<Rows> for Residual {
+//!     type Output = Rows;
+//!     fn forward(&self, x: &Rows) -> Rows {
+//!         x + &self.inner.forward(x).tanh()
+//!     }
+//! }
+//!
+//! impl Module<Var<Rows>> for ResidualTraced {
+//!     type Output = Var<Rows>;
+//!     fn forward(&self, x: &Var<Rows>) -> Var<Rows> {
+//!         x + &self.inner.forward(x).tanh()
+//!     }
+//! }
+//!
+//! let block = |seed| Residual { inner: Linear::new(seed) };
+//! let net = Sequential((block(1), Checkpointed(block(2)), Linear::<f64, 4, 2>::new(3)));
+//! let x = Rows::full_shaped((Dyn(3), Const), 0.5);
+//! let rows = Var::constant(x.clone());
+//! let (loss, gradient) = value_and_grad(|n| cross_entropy(&n.forward(&rows), &[0, 1, 0], Reduction::Mean), &net);
+//! assert!(loss > 0.0 && gradient.1.inner.weight.as_slice().iter().any(|g| *g != 0.0));
+//! assert_eq!(net.forward(&x).dims().as_slice(), &[3, 2]);
+//! ```
+//!
 //! ## Optimisers
 //!
 //! [`Sgd`](crate::nn::optim::Sgd) (momentum, Nesterov, weight decay) and
@@ -201,7 +243,10 @@
 //! The layers' own static methods remain: `Linear::apply` (one example) and
 //! `Embedding::apply` (indices), with the activations and losses as plain method
 //! calls (GELU is `x.map_function(GeluFunction)`). [`Dropout`](crate::nn::layer::Dropout)
-//! has no static form (in a chain the first error says so): multiply by
+//! has no static form: a chain holding one does not compile (the error says so when
+//! the chain is applied inside `#[differentiable]` code; a call the compiler resolves
+//! as a method first reports that the chain's `StaticModule` bounds do not hold,
+//! naming the tuple with `Dropout` in it). Multiply by
 //! [`Dropout::mask`](crate::nn::layer::Dropout::mask), taken outside and passed in
 //! as a constant (ones in evaluation). A layer of your own joins a chain through
 //! [`static_module!`](crate::static_module), from its `#[differentiable]` method. Two

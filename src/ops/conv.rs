@@ -116,6 +116,11 @@ where
                         for q in 0..KW {
                             let weight = w[((o * C + c) * KH + p) * KW + q];
                             let (rows, columns) = (overlap::<S>(H, HO, p, P), overlap::<S>(W, WO, q, P));
+                            if columns.outputs.is_empty() {
+                                // This kernel column reads only padding (a kernel wider
+                                // than the padded image's reach).
+                                continue;
+                            }
                             for i in rows.outputs.clone() {
                                 let row = &image[rows.input(i) * W..][..W];
                                 let outputs = &mut plane[i * WO..][columns.outputs.clone()];
@@ -305,6 +310,9 @@ where
                     for q in 0..KW {
                         let k = ((o * C + c) * KH + p) * KW + q;
                         let (rows, columns) = (overlap::<S>(H, HO, p, P), overlap::<S>(W, WO, q, P));
+                        if columns.outputs.is_empty() {
+                            continue;
+                        }
                         let mut total = T::zero();
                         for i in rows.outputs.clone() {
                             let start = offset + rows.input(i) * W + columns.first_input();

@@ -55,7 +55,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
 
     /// Mean of all elements (NaN for an empty tensor).
     pub fn mean(&self) -> T {
-        self.sum() / T::from_real(count::<T::Real>(self.len()))
+        self.sum().div_count(self.len())
     }
 
     /// Σ along `AXIS`.
@@ -93,8 +93,8 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         S: HasAxis<AXIS>,
         K: Storage<T, S::Removed>,
     {
-        let len = T::from_real(count::<T::Real>(self.shape().axis_dim().size()));
-        self.sum_axis(axis).map(|x| x / len)
+        let len = self.shape().axis_dim().size();
+        self.sum_axis(axis).map(|x| x.div_count(len))
     }
 }
 
@@ -160,11 +160,6 @@ pub(crate) fn contiguous_max<T: RealScalar>(line: &[T]) -> T {
     max
 }
 
-/// `n` as a real scalar.
-fn count<R: RealScalar>(n: usize) -> R {
-    R::from_f64(n as f64)
-}
-
 // Reverse-mode rules.
 
 /// x̄ᵢ = s̄ for s = Σ xᵢ.
@@ -177,7 +172,7 @@ pub fn mean_pullback<T: Scalar, S: Shape, K: Storage<T, S>>(
     x: &Tensor<T, S, K>,
     s_bar: T,
 ) -> Tensor<T, S, K> {
-    Tensor::full_shaped(x.shape(), s_bar / T::from_real(count::<T::Real>(x.len())))
+    Tensor::full_shaped(x.shape(), s_bar.div_count(x.len()))
 }
 
 /// s̄ flows to the first largest element of x.
@@ -292,8 +287,8 @@ pub fn mean_axis_pullback<const AXIS: usize, T: Scalar, S: HasAxis<AXIS>, K>(
 where
     K: Storage<T, S> + Storage<T, S::Removed>,
 {
-    let len = T::from_real(count::<T::Real>(x.shape().axis_dim().size()));
-    spread_along(x, AXIS, y_bar.as_slice(), |_, _, _, g| g / len)
+    let len = x.shape().axis_dim().size();
+    spread_along(x, AXIS, y_bar.as_slice(), |_, _, _, g| g.div_count(len))
 }
 
 /// ȳ[o, i] flows to the first largest element of each line along `AXIS`.

@@ -72,6 +72,14 @@ pub trait Scalar:
         Self::one() / (Self::one() + (-self).exp())
     }
 
+    /// `self / n` for a count `n` (a mean's divisor). A dual divides its value and
+    /// each tangent, as by a constant: no quotient rule, whose 0·∞ would make the
+    /// tangent of an infinite value NaN.
+    #[inline(always)]
+    fn div_count(self, n: usize) -> Self {
+        self / Self::from_real(Self::Real::from_f64(n as f64))
+    }
+
     /// Whether values of this type carry tangents (duals), which
     /// [`without_tangent`](Self::without_tangent) sets to zero.
     #[doc(hidden)]

@@ -1172,6 +1172,20 @@ impl Companions<'_> {
                 if wrt_count == 1 { quote!(__gradient) } else { quote!(&mut __gradient.#index) }
             })
             .collect();
+        // Each gradient buffer of another shape than its parameter's (a dynamic size
+        // that changed) is replaced by zeros of the right one first, as the tape does.
+        let fitted_buffers: Vec<TokenStream> = self
+            .differentiated()
+            .into_iter()
+            .enumerate()
+            .map(|(position, (_, p))| {
+                let ident = &p.ident;
+                let parameter = if p.by_ref { quote!(#ident) } else { quote!(&#ident) };
+                let index = syn::Index::from(position);
+                let buffer = if wrt_count == 1 { quote!(__gradient) } else { quote!(&mut __gradient.#index) };
+                quote!(::fluxion::autodiff::rules::fit_gradient(#parameter, #buffer);)
+            })
+            .collect();
         let seed_value =
             quote!(::fluxion::autodiff::rules::Is::cast(::fluxion::autodiff::rules::seed::<__Y>()));
         let into_call =
@@ -1371,6 +1385,7 @@ impl Companions<'_> {
             #[allow(clippy::multiple_bound_locations)]
             #vis fn #into #with_y (#(#declarations,)* __gradient: &mut #gradient) -> __Y #where_y {
                 #(let #unused_outs = &mut ::fluxion::autodiff::rules::NotDifferentiated;)*
+                #(#fitted_buffers)*
                 #rules::Is::cast(#into_call)
             }
 
