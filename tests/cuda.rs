@@ -1099,6 +1099,16 @@ fn image_operations_and_their_pullbacks_match_the_host() {
     );
     assert_close(&dx_bar.to_vec(), x_bar.as_slice(), F64_TOL);
     assert_close(&dw_bar.to_vec(), w_bar.as_slice(), F64_TOL);
+    // Padding beyond a kernel column's reach: a 5×5 kernel over a 2×1 image padded by 2.
+    let small: Tensor<f64, (Const<1>, Const<1>, Const<2>, Const<1>), Heap> =
+        Tensor::random_uniform(-1.0, 1.0, 55);
+    let wide: Tensor<f64, (Const<1>, Const<1>, Const<5>, Const<5>), Heap> =
+        Tensor::random_uniform(-1.0, 1.0, 56);
+    let y: Tensor<f64, (Const<1>, Const<1>, Const<2>, Const<1>), Heap> =
+        small.conv2d_padded(&wide, Padding::<2>);
+    let dy: Tensor<f64, (Const<1>, Const<1>, Const<2>, Const<1>), Cuda> =
+        small.to_device().conv2d_padded(&wide.to_device(), Padding::<2>);
+    assert_close(&dy.to_vec(), y.as_slice(), F64_TOL);
 
     // A bias per channel and its pullback, on a dynamic batch.
     let b: Tensor<f64, (Const<3>,), Heap> = Tensor::random_uniform(-1.0, 1.0, 54);
