@@ -2493,7 +2493,9 @@ fn construct_name(expr: &Expr) -> &'static str {
         Expr::Match(_) => "`match`",
         Expr::ForLoop(_) => "`for` loops",
         Expr::While(_) => "`while` loops",
-        Expr::Loop(_) => "`loop`",
+        Expr::Loop(_) => {
+            "a `loop` used as a value (`break value`: write the loop as a statement that sets a variable)"
+        }
         Expr::Return(_) => "an early `return`",
         Expr::Closure(_) => "closures",
         Expr::Index(_) => "indexing",
