@@ -293,12 +293,13 @@ fn checkpointed_forward(body: &Body, looped: &Loop, index: usize) -> TokenStream
         // the iteration is counted; the rerun iterations, which all ran to their end,
         // do not take it again.
         let (start, rest) = tested_iteration(body, looped, index, Mode::Reverse);
+        let items = format_ident!("__items{}", index);
         return quote! {
             let mut #count = 0usize;
             let mut #stride = 1usize;
             let mut #checkpoints: [::core::option::Option<_>; #CHECKPOINTS] =
                 [const { ::core::option::Option::None }; #CHECKPOINTS];
-            let mut __items = ::core::clone::Clone::clone(&#range);
+            let mut #items = ::core::clone::Clone::clone(&#range);
             loop {
                 if #count % #stride == 0 {
                     if #count / #stride == #CHECKPOINTS {
@@ -313,7 +314,7 @@ fn checkpointed_forward(body: &Body, looped: &Loop, index: usize) -> TokenStream
                     }
                     #checkpoints[#count / #stride] = ::core::option::Option::Some(#checkpoint);
                 }
-                let ::core::option::Option::Some(#pattern) = ::core::iter::Iterator::next(&mut __items) else {
+                let ::core::option::Option::Some(#pattern) = ::core::iter::Iterator::next(&mut #items) else {
                     break;
                 };
                 #start
