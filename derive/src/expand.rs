@@ -395,6 +395,11 @@ fn vector_space_methods(zero: TokenStream, members: &[Member], field_count: Toke
     }
 }
 
+/// The struct's members and their tangent's, from (own field, tangent field) pairs.
+fn own_and_tangent_members(pairs: &[(Member, Member)]) -> (Vec<&Member>, Vec<&Member>) {
+    pairs.iter().map(|(own, theirs)| (own, theirs)).unzip()
+}
+
 /// A field's name as the leaf walks give it to visitors (`weight`, or `0` in a tuple
 /// struct): a string literal.
 fn part_name(member: &Member) -> TokenStream {
@@ -407,7 +412,7 @@ fn part_name(member: &Member) -> TokenStream {
 
 /// `Differentiable::zip_leaves_with` for a struct: each (own field, tangent field) pair.
 fn zip_leaves_with_method(pairs: &[(Member, Member)]) -> TokenStream {
-    let (own, theirs): (Vec<&Member>, Vec<&Member>) = pairs.iter().map(|(own, theirs)| (own, theirs)).unzip();
+    let (own, theirs) = own_and_tangent_members(pairs);
     let names = own.iter().map(|member| part_name(member));
     quote! {
         #[allow(unused_mut, unused_variables)] // a struct may have no differentiable field
@@ -437,7 +442,7 @@ fn trace_methods(
     untrace: TokenStream,
     pairs: &[(Member, Member)],
 ) -> TokenStream {
-    let (own, theirs): (Vec<&Member>, Vec<&Member>) = pairs.iter().map(|(own, theirs)| (own, theirs)).unzip();
+    let (own, theirs) = own_and_tangent_members(pairs);
     quote! {
         #[inline]
         fn trace(&self) -> Self::Traced {
@@ -497,7 +502,7 @@ fn differentiable_impl(input: &Input) -> TokenStream {
             .collect(),
     );
     let zip_leaves_with = zip_leaves_with_method(&pairs);
-    let (own, theirs): (Vec<&Member>, Vec<&Member>) = pairs.iter().map(|(own, theirs)| (own, theirs)).unzip();
+    let (own, theirs) = own_and_tangent_members(&pairs);
     // A tuple struct's tangent renumbers the fields after a constant one.
     let keeps_positions = pairs.iter().all(|(own, theirs)| own == theirs);
     // `stop_gradient` in forward mode: each differentiable field without its dual

@@ -13,7 +13,7 @@ use std::vec::Vec;
 
 use super::tangent::RealOutput;
 use super::tangent::{Differentiable, LeafVisitor, SameShapes, VectorSpace};
-use super::tape::{Purpose, Tape, TracedLeaves, Var, leaf};
+use super::tape::{Purpose, Tape, TracedLeaves, Var, leaf, recording};
 use crate::error::{ShapeError, or_panic};
 use crate::scalar::Scalar;
 use crate::shape::Shape;
@@ -291,21 +291,11 @@ pub(super) fn record<X: Trace, Out>(
     f: impl FnOnce(X::Traced) -> Out,
     x: &X,
 ) -> (Tape, Out) {
-    struct Recording(bool);
-    impl Drop for Recording {
-        fn drop(&mut self) {
-            if self.0 {
-                drop(Tape::finish());
-            }
-        }
-    }
-    Tape::start(purpose);
-    let mut recording = Recording(true);
-    let traced = x.trace();
-    Tape::inputs_traced();
-    let out = f(traced);
-    recording.0 = false;
-    (Tape::finish(), out)
+    recording(purpose, || {
+        let traced = x.trace();
+        Tape::inputs_traced();
+        f(traced)
+    })
 }
 
 /// The leaf tangents of `gradient`, one per leaf of `tape` (recorded from `x`).

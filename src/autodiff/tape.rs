@@ -412,7 +412,7 @@ pub fn release_tape_memory() {
 
 impl Tape {
     /// Starts recording on a new tape on this thread; [`Tape::finish`] takes it back.
-    pub(crate) fn start(purpose: Purpose) {
+    fn start(purpose: Purpose) {
         let (spare, nodes) = SPARE.with_borrow_mut(core::mem::take);
         let id = NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed);
         let tape = Tape { id, nodes, spare, swept: false, leaves: 0, purpose };
@@ -421,7 +421,7 @@ impl Tape {
 
     /// Stops recording and returns the tape, without the previous tape's nodes that
     /// this one did not reuse (they are freed here).
-    pub(crate) fn finish() -> Tape {
+    fn finish() -> Tape {
         let mut tape =
             ACTIVE_TAPES.with_borrow_mut(|tapes| tapes.pop()).expect("a tape was started on this thread");
         tape.spare.clear();
@@ -1003,18 +1003,29 @@ where
     push_node(&parents, Some(pullback), moved(y))
 }
 
+/// Runs `f` while a new tape for `purpose` records, and returns that tape; the tape
+/// is taken back even if `f` panics.
+pub(crate) fn recording<Out>(purpose: Purpose, f: impl FnOnce() -> Out) -> (Tape, Out) {
+    /// Takes the tape back when `f` panics.
+    struct Unwinding(bool);
+    impl Drop for Unwinding {
+        fn drop(&mut self) {
+            if self.0 {
+                drop(Tape::finish());
+            }
+        }
+    }
+    Tape::start(purpose);
+    let mut unwinding = Unwinding(true);
+    let out = f();
+    unwinding.0 = false;
+    (Tape::finish(), out)
+}
+
 /// Runs `f` on a tape of its own that takes no `Var` from elsewhere (a `checkpoint`'s
 /// first run, on constants): `f` records nothing, and a traced value it captured
 /// from outside panics with the checkpoint's message instead of recording on a tape
-/// whose gradient would then miss it. The tape is taken back even if `f` panics.
+/// whose gradient would then miss it.
 pub(crate) fn unrecorded<Out>(f: impl FnOnce() -> Out) -> Out {
-    struct Guard;
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            drop(Tape::finish());
-        }
-    }
-    Tape::start(Purpose::Checkpoint);
-    let _guard = Guard;
-    f()
+    recording(Purpose::Checkpoint, f).1
 }
