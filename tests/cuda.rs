@@ -12,7 +12,9 @@ use num_complex::Complex;
 
 use fluxion::autodiff::{RealOutput, TracedInput, Write, checkpoint};
 use fluxion::backend::cuda::Device;
-use fluxion::nn::layer::{Conv2d, Dropout, Flatten, LayerNorm, Linear, MaxPool2d, Module, Relu, Sequential};
+use fluxion::nn::layer::{
+    Conv2d, Dropout, Flatten, LayerNorm, Linear, MaxPool2d, Module, Relu, Residual, Sequential, Tanh,
+};
 use fluxion::nn::loss::{Reduction, RowLosses, cross_entropy};
 use fluxion::nn::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig, clip_grad_norm, global_norm};
 use fluxion::ops::conv::{Padding, Stride};
@@ -650,6 +652,42 @@ fn a_checkpointed_model_has_the_host_gradient_on_the_gpu() {
     assert_close(&device_gradient.0.weight.to_vec(), host_gradient.0.weight.as_slice(), 1e-10);
     assert_close(&device_gradient.3.weight.to_vec(), host_gradient.3.weight.as_slice(), 1e-10);
     assert_close(&device_gradient.3.bias.to_vec(), host_gradient.3.bias.as_slice(), 1e-10);
+}
+
+/// The gradient of the mean cross-entropy of `model` on a plain batch `x`: written
+/// once, for a host model and a GPU one.
+fn model_gradient<M, X, T, B, C, K>(model: &M, x: &X, classes: &[usize]) -> M::Tangent
+where
+    M: Trace,
+    M::Traced: Module<X, Output = Var<Tensor<T, (B, C), K>>>,
+    T: RealOutput,
+    B: Dim,
+    C: Dim,
+    K: RowLosses<T, B, C>,
+{
+    grad(|m: M::Traced| cross_entropy(&m.forward(x), classes, Reduction::Mean), model)
+}
+
+#[test]
+fn residual_blocks_have_the_host_outputs_and_gradient_on_the_gpu() {
+    let classes: Vec<usize> = (0..6).map(|b| b % 4).collect();
+    let x: Tensor<f64, (Dyn, Const<8>), Heap> =
+        Tensor::from_shape_fn((Dyn(6), Const), |[b, f]| ((b * 8 + f) as f64 * 0.37).cos());
+    // First in the model (a plain batch meets the traced block), then nested.
+    let host = Sequential((
+        Residual((Linear::<f64, 8, 8>::new(51), Tanh)),
+        Residual(Sequential((Relu, Linear::<f64, 8, 8>::new(52), Residual(Linear::<f64, 8, 8>::new(53))))),
+        Linear::<f64, 8, 4>::new(54),
+    ));
+    let device = gpu_available().then(|| host.to_device());
+    let host_gradient = model_gradient(&host, &x, &classes);
+    let Some(_gpu) = gpu() else { return };
+    let device = device.expect("a GPU");
+    assert_close(&device.forward(&x.to_device()).to_vec(), host.forward(&x).as_slice(), 1e-12);
+    let device_gradient = model_gradient(&device, &x.to_device(), &classes);
+    assert_close(&device_gradient.0.0.weight.to_vec(), host_gradient.0.0.weight.as_slice(), 1e-10);
+    assert_close(&device_gradient.1.2.weight.to_vec(), host_gradient.1.2.weight.as_slice(), 1e-10);
+    assert_close(&device_gradient.2.bias.to_vec(), host_gradient.2.bias.as_slice(), 1e-10);
 }
 
 #[test]

@@ -693,3 +693,100 @@ fn a_forked_dropout_draws_what_the_original_would() {
     }
     assert_eq!(behind.forward(&ones), original.forward(&ones), "both at their seventh mask");
 }
+
+/// Two residual blocks, one inside the other, around a chain, then a head.
+type ResidualNet = fluxion::nn::layer::Sequential<(
+    Linear<f64, 3, 4>,
+    fluxion::nn::layer::Residual<(Tanh, Linear<f64, 4, 4>)>,
+    fluxion::nn::layer::Residual<(
+        Linear<f64, 4, 4>,
+        fluxion::nn::layer::Residual<(Gelu, Linear<f64, 4, 4>)>,
+    )>,
+    Linear<f64, 4, 2>,
+)>;
+
+fn residual_net() -> ResidualNet {
+    use fluxion::nn::layer::{Residual, Sequential};
+    let inner = Residual((Gelu, Linear::new(4)));
+    Sequential((
+        Linear::new(1),
+        Residual((Tanh, Linear::new(2))),
+        Residual((Linear::new(3), inner)),
+        Linear::new(5),
+    ))
+}
+
+#[test]
+fn a_residual_block_adds_its_input_to_its_layers_output() {
+    use fluxion::nn::layer::Residual;
+    let net = residual_net();
+    let x = batch::<3>(5, 6);
+    let h = net.0.0.forward(&x);
+    let (skip, block) = (&net.0.1, &net.0.1.0);
+    assert_eq!(skip.forward(&h), &h + &block.1.forward(&block.0.forward(&h)));
+    // The parameters are the inner layers', named as if the wrappers were not there.
+    let mut names = Vec::new();
+    fluxion::nn::params::Parameters::visit_parameters(&net, &mut String::new(), &mut |name, _| {
+        names.push(name.to_string());
+    });
+    let expected = ["0.weight", "0.bias", "1.1.weight", "1.1.bias", "2.0.weight", "2.0.bias"];
+    assert_eq!(names[..6], expected);
+    assert_eq!(names[6..], ["2.1.1.weight", "2.1.1.bias", "3.weight", "3.bias"]);
+    // A block of one layer: the sum is the layer's output plus its input.
+    let relu_skip = Residual(Relu);
+    assert_eq!(relu_skip.forward(&x), &x + &x.relu());
+}
+
+#[test]
+fn gradients_through_residual_blocks_pass_the_checkers_and_agree_with_forward_mode() {
+    use fluxion::autodiff::check::check_vjp;
+    use fluxion::autodiff::{Dual, Lift, jvp};
+    type Traced = (<ResidualNet as Trace>::Traced, Var<Batch<3>>);
+    let (net, x) = (residual_net(), batch::<3>(4, 7));
+    // The model and its input: the input's cotangent has the skips' identities in it.
+    let both = (net.clone(), x.clone());
+    ok("residual net", check_grad(|(m, x): Traced| m.forward(&x).tanh().sum(), &both, CheckOptions::f64()));
+    ok("residual net", check_vjp(|(m, x): Traced| m.forward(&x), &both, CheckOptions::f64()));
+    let (_, gradient) = value_and_grad(
+        |m: <ResidualNet as Trace>::Traced| m.forward(&Var::constant(x.clone())).tanh().sum(),
+        &net,
+    );
+    let x_dual = x.map(Dual::constant);
+    let direction = some_direction(net.zero_tangent());
+    let (_, derivative) =
+        jvp(|m: <ResidualNet as Lift>::Lifted| m.forward(&x_dual).tanh().sum(), &net, &direction);
+    assert_close(derivative, inner(&gradient, &direction), 1e-13);
+}
+
+/// A residual block first in a model, so a plain batch meets the traced (and the
+/// lifted traced) block itself.
+type ResidualFirst = fluxion::nn::layer::Sequential<(
+    fluxion::nn::layer::Residual<(Linear<f64, 3, 3>, Tanh)>,
+    Linear<f64, 3, 2>,
+)>;
+
+#[test]
+fn a_residual_block_takes_a_plain_batch_on_the_tape_and_in_forward_over_reverse() {
+    use fluxion::autodiff::{Lift, hvp};
+    use fluxion::nn::layer::{Residual, Sequential};
+    let net: ResidualFirst = Sequential((Residual((Linear::new(1), Tanh)), Linear::new(2)));
+    let x = batch::<3>(3, 9);
+    let loss = |m: <ResidualFirst as Trace>::Traced| m.forward(&x).tanh().sum();
+    let (value, gradient) = value_and_grad(loss, &net);
+    assert_eq!(value, net.forward(&x).tanh().sum());
+    ok("residual first", check_grad(loss, &net, CheckOptions::f64()));
+    // H·v against central differences of the gradient.
+    let v = some_direction(net.zero_tangent());
+    let product =
+        hvp(|m: <<ResidualFirst as Lift>::Lifted as Trace>::Traced| m.forward(&x).tanh().sum(), &net, &v);
+    let h = 1e-5;
+    let gradient_at = |sign: f64| {
+        let mut moved = net.clone();
+        moved.move_by(&v.scaled(sign * h));
+        grad(loss, &moved)
+    };
+    let (plus, minus) = (gradient_at(1.0), gradient_at(-1.0));
+    let w = some_direction(gradient.clone());
+    let numeric = (inner(&plus, &w) - inner(&minus, &w)) / (2.0 * h);
+    assert!((inner(&product, &w) - numeric).abs() < 1e-7, "{} vs {numeric}", inner(&product, &w));
+}

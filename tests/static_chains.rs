@@ -8,8 +8,8 @@ mod common_grad;
 use common_grad::assert_close;
 use fluxion::autodiff::differentiable;
 use fluxion::nn::layer::{
-    Conv2d, Flatten, Gelu, LayerNorm, Linear, MaxPool2d, Module, Relu, Sequential, Sigmoid, Softmax,
-    StaticModule, Tanh,
+    Conv2d, Flatten, Gelu, LayerNorm, Linear, MaxPool2d, Module, Relu, Residual, Sequential, Sigmoid,
+    Softmax, StaticModule, Tanh,
 };
 use fluxion::prelude::*;
 
@@ -324,4 +324,93 @@ fn a_chain_takes_one_example_as_a_vector() {
     );
     assert!((value - tape_value).abs() < 1e-6);
     assert!(reals(&gradient).iter().zip(reals(&tape_gradient)).all(|(a, b)| (a - b).abs() < 1e-5));
+}
+
+/// Residual blocks: first in the chain (its input borrowed), later (its input owned)
+/// and nested.
+type ResNet = Sequential<(
+    Residual<(Linear<f64, 3, 3>, Tanh)>,
+    Linear<f64, 3, 4>,
+    Residual<Sequential<(Tanh, Linear<f64, 4, 4>)>>,
+    Residual<(Linear<f64, 4, 4>, Residual<(Gelu, Linear<f64, 4, 4>)>)>,
+    Linear<f64, 4, 2>,
+)>;
+
+fn res_net() -> ResNet {
+    let nested = Residual((Linear::new(4), Residual((Gelu, Linear::new(5)))));
+    Sequential((
+        Residual((Linear::new(1), Tanh)),
+        Linear::new(2),
+        Residual(Sequential((Tanh, Linear::new(3)))),
+        nested,
+        Linear::new(6),
+    ))
+}
+
+#[differentiable]
+fn res_net_loss(model: &ResNet, x: &Batch<3>) -> f64 {
+    model.apply_batch(x).tanh().sum()
+}
+
+#[differentiable(wrt(model))]
+fn res_net_parameter_loss(model: &ResNet, x: &Batch<3>) -> f64 {
+    model.apply_batch(x).tanh().sum()
+}
+
+#[differentiable(wrt(x))]
+fn res_net_outputs(model: &ResNet, x: &Matrix<f64, 2, 3, Heap>) -> Matrix<f64, 2, 2, Heap> {
+    model.apply_batch(x)
+}
+
+#[test]
+fn residual_blocks_in_static_mode_give_the_tapes_gradient_and_pass_the_checks() {
+    let (model, x) = (res_net(), batch::<3>(4, 12));
+    let (value, (model_bar, x_bar)) = res_net_loss::value_and_grad(&model, &x);
+    let (tape_value, (tape_model_bar, tape_x_bar)) = value_and_grad(
+        |(m, x): (<ResNet as Trace>::Traced, Var<Batch<3>>)| m.forward(&x).tanh().sum(),
+        &(model.clone(), x.clone()),
+    );
+    assert_close(value, tape_value, 1e-14);
+    reals(&model_bar).iter().zip(reals(&tape_model_bar)).for_each(|(a, b)| assert_close(*a, b, 1e-13));
+    x_bar.iter().zip(tape_x_bar.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-13));
+    // The parameters alone: the same cotangents, without the input's.
+    let (_, parameters_only) = res_net_parameter_loss::value_and_grad(&model, &x);
+    assert_eq!(reals(&parameters_only), reals(&model_bar));
+    let h = 1e-6;
+    for seed in 0..3 {
+        let (v, u) = (direction(&model_bar, seed), direction(&x_bar, seed + 20));
+        let moved = |sign: f64| {
+            let (mut m, mut y) = (model.clone(), x.clone());
+            m.move_by(&v.scaled(sign * h));
+            y.move_by(&u.scaled(sign * h));
+            res_net_loss(&m, &y)
+        };
+        let numeric = (moved(1.0) - moved(-1.0)) / (2.0 * h);
+        let analytic = inner(&model_bar, &v) + inner(&x_bar, &u);
+        assert!((analytic - numeric).abs() < 1e-7 * (1.0 + analytic.abs()), "{analytic} vs {numeric}");
+        let (_, forward) = res_net_loss::jvp(&model, &x, &v, &u);
+        assert_close(forward, analytic, 1e-12);
+    }
+}
+
+#[test]
+fn jacfwd_and_jacrev_through_residual_blocks_agree_with_finite_differences() {
+    let model = res_net();
+    let x: Matrix<f64, 2, 3, Heap> = Tensor::from_array([[0.3, -0.8, 1.1], [0.5, 0.2, -0.4]]);
+    let forward: Tensor<f64, (Const<2>, Const<2>, Const<2>, Const<3>), Heap> =
+        res_net_outputs::jacfwd(&model, &x);
+    let reverse: Tensor<f64, (Const<2>, Const<2>, Const<2>, Const<3>), Heap> =
+        res_net_outputs::jacrev(&model, &x);
+    let h = 1e-6;
+    for (i, j) in [(0, 0), (0, 2), (1, 1)] {
+        let (mut plus, mut minus) = (x.clone(), x.clone());
+        plus[[i, j]] += h;
+        minus[[i, j]] -= h;
+        let (p, m) = (res_net_outputs(&model, &plus), res_net_outputs(&model, &minus));
+        for (a, b) in [(0, 0), (1, 1), (i, 1)] {
+            let numeric = (p[[a, b]] - m[[a, b]]) / (2.0 * h);
+            assert_close(forward[[a, b, i, j]], reverse[[a, b, i, j]], 1e-13);
+            assert!((reverse[[a, b, i, j]] - numeric).abs() < 1e-8, "{} vs {numeric}", reverse[[a, b, i, j]]);
+        }
+    }
 }

@@ -100,11 +100,14 @@
 //! every [`Dropout`](crate::nn::layer::Dropout) off for the call (PyTorch's
 //! `model.eval()`); one layer switches with `set_training`.
 //!
-//! A block of your own joins a [`Sequential`](crate::nn::layer::Sequential) (or a
-//! [`Checkpointed`](crate::nn::layer::Checkpointed)) as a
+//! A skip connection needs no code: [`Residual`](crate::nn::layer::Residual)`(block)`
+//! is x + block(x), for a block that keeps its input's size, on every input the
+//! block takes (plain, traced, dual, GPU tensors, static mode). A block of your own
+//! joins a [`Sequential`](crate::nn::layer::Sequential) (or a
+//! [`Checkpointed`](crate::nn::layer::Checkpointed) or a `Residual`) as a
 //! [`Module`](crate::nn::layer::Module): implement it for the plain struct
 //! (inference) and for its traced twin (training), each from the same expression.
-//! A residual block:
+//! A gated block:
 //!
 //! ```
 //! use fluxion::nn::layer::Checkpointed;
@@ -113,32 +116,32 @@
 //!
 //! type Rows = Tensor<f64, (Dyn, Const<4>), Heap>;
 //!
-//! /// x + tanh(Linear(x)).
+//! /// x ⊙ σ(Linear(x)): each feature let through by a learned gate.
 //! #[derive(Differentiable, Clone)]
-//! struct Residual {
-//!     inner: Linear<f64, 4, 4>,
+//! struct Gated {
+//!     gate: Linear<f64, 4, 4>,
 //! }
 //!
-//! impl Module<Rows> for Residual {
+//! impl Module<Rows> for Gated {
 //!     type Output = Rows;
 //!     fn forward(&self, x: &Rows) -> Rows {
-//!         x + &self.inner.forward(x).tanh()
+//!         x.hadamard(&self.gate.forward(x).sigmoid())
 //!     }
 //! }
 //!
-//! impl Module<Var<Rows>> for ResidualTraced {
+//! impl Module<Var<Rows>> for GatedTraced {
 //!     type Output = Var<Rows>;
 //!     fn forward(&self, x: &Var<Rows>) -> Var<Rows> {
-//!         x + &self.inner.forward(x).tanh()
+//!         x.hadamard(&self.gate.forward(x).sigmoid())
 //!     }
 //! }
 //!
-//! let block = |seed| Residual { inner: Linear::new(seed) };
-//! let net = Sequential((block(1), Checkpointed(block(2)), Linear::<f64, 4, 2>::new(3)));
+//! let block = |seed| Gated { gate: Linear::new(seed) };
+//! let net = Sequential((block(1), Residual(Checkpointed(block(2))), Linear::<f64, 4, 2>::new(3)));
 //! let x = Rows::full_shaped((Dyn(3), Const), 0.5);
 //! let rows = Var::constant(x.clone());
 //! let (loss, gradient) = value_and_grad(|n| cross_entropy(&n.forward(&rows), &[0, 1, 0], Reduction::Mean), &net);
-//! assert!(loss > 0.0 && gradient.1.inner.weight.as_slice().iter().any(|g| *g != 0.0));
+//! assert!(loss > 0.0 && gradient.1.gate.weight.as_slice().iter().any(|g| *g != 0.0));
 //! assert_eq!(net.forward(&x).dims().as_slice(), &[3, 2]);
 //! ```
 //!

@@ -26,6 +26,7 @@
 //! | [`MaxPool2d<S, HO, WO>`] | the maximum of each S×S window, stride S: HO = ⌊H/S⌋ |
 //! | [`Flatten<F>`] | each image `(C, H, W)` as one row of F = C·H·W features |
 //! | [`Checkpointed<L>`] | L's output; traced, L runs as one [`checkpoint`](crate::autodiff::checkpoint), recomputed in the backward sweep |
+//! | [`Residual<L>`] | x + L(x), for a layer L that keeps its input's size (a skip connection) |
 //!
 //! Image layers carry their output size in their type (`Conv2d<f32, 1, 8, 3, 3, 26,
 //! 26>` on 28×28 inputs); the compiler checks it against the input size, so a network
@@ -77,7 +78,7 @@ use crate::autodiff::{
 };
 use crate::autodiff::{Differentiable, Dual, LeafVisitor, Lift, Unlift, differentiable, rules};
 #[cfg(feature = "std")]
-use crate::autodiff::{Trace, TracedInput, TracedLeaves, Var};
+use crate::autodiff::{Trace, TracedArithmetic, TracedInput, TracedLeaves, Var};
 #[cfg(feature = "cuda")]
 use crate::backend::cuda::{Cuda, CudaElement};
 use crate::error::ShapeError;
@@ -1104,7 +1105,7 @@ impl<X: ?Sized, L: Module<X>> Module<X> for Sequential<L> {
 
 /// The traits of a layer that wraps one layer and is otherwise transparent (its
 /// tangent, traced and lifted forms, parameter names and device copies are the inner
-/// layer's, wrapped): [`Sequential`] and [`Checkpointed`].
+/// layer's, wrapped): [`Sequential`], [`Checkpointed`] and [`Residual`].
 macro_rules! transparent_layer {
     ($wrapper:ident) => {
         #[diagnostic::do_not_recommend]
@@ -1251,6 +1252,104 @@ where
     fn forward(&self, x: &Var<Tensor<T, S, K>>) -> Var<Y> {
         let forward = |(layer, x): (L, Var<Tensor<T, S, K>>)| layer.forward(&x);
         crate::autodiff::checkpoint(forward, &(self.0.clone(), x.clone()))
+    }
+}
+
+/// x + f(x): a skip connection around a layer f whose output has its input's type
+/// (the residual blocks of ResNets and transformers). On every input f takes — plain
+/// and traced tensors, duals, GPU tensors, and in static mode through
+/// [`StaticModule`] — the identity's cotangent ȳ joins f's: x̄ = ȳ + J_fᵀȳ.
+/// It is transparent otherwise: its tangent, traced and lifted twins, parameter
+/// names (`0.weight`) and device copy are f's.
+///
+/// ```
+/// use fluxion::nn::prelude::*;
+/// use fluxion::prelude::*;
+///
+/// type Rows = Tensor<f64, (Dyn, Const<4>), Heap>;
+/// // x + Linear(tanh(Linear(x))), then a head.
+/// let block = |seed| Residual(Sequential((Linear::<f64, 4, 4>::new(seed), Tanh, Linear::<f64, 4, 4>::new(seed + 1))));
+/// let model = Sequential((block(1), block(3), Linear::<f64, 4, 2>::new(5)));
+/// let x = Rows::from_shape_fn((Dyn(3), Const), |[r, c]| (r + c) as f64 / 4.0);
+/// let (loss, gradient) = value_and_grad(|m| cross_entropy(&m.forward(&x), &[0, 1, 0], Reduction::Mean), &model);
+/// assert!(loss > 0.0);
+/// assert_eq!(gradient.0.0.weight.shape(), (Const::<4>, Const::<4>)); // block 1, its first Linear
+/// // Inference: the skip adds the block's input.
+/// let inner = Sequential((Linear::<f64, 4, 4>::new(1), Tanh, Linear::<f64, 4, 4>::new(2)));
+/// assert_eq!(block(1).forward(&x), &x + &inner.forward(&x));
+/// ```
+///
+/// A block that changes its input's size has no skip connection: the compiler
+/// refuses `Residual(Linear::<f64, 4, 8>::new(1))` where it is used.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Residual<L>(pub L);
+
+transparent_layer!(Residual);
+
+/// x + f(x) on any input that f maps to its own type (the tensor sum, on the tape
+/// the traced sum), and on a plain input to a traced f (the input a constant).
+impl<X, L: Module<X, Output: SameAsBlockInput<X>>> Module<X> for Residual<L> {
+    type Output = <L::Output as SameAsBlockInput<X>>::Sum;
+    #[track_caller]
+    fn forward(&self, x: &X) -> Self::Output {
+        self.0.forward(x).plus_block_input(x)
+    }
+}
+
+/// The output of the layer inside a [`Residual`], which its input is added to: of
+/// the input's type, or its traced form. Written as a bound so that a block that
+/// changes its input's size is an error naming both types.
+#[diagnostic::on_unimplemented(
+    message = "a residual block's output `{Self}` is not of its input's type `{X}`",
+    label = "the layer inside `Residual` must keep its input's size",
+    note = "x + f(x) adds f's output to its input: project the input first, or take the layer out of `Residual`"
+)]
+pub trait SameAsBlockInput<X> {
+    /// The type of x + f(x).
+    type Sum;
+    /// `x + self`.
+    fn plus_block_input(self, x: &X) -> Self::Sum;
+}
+
+impl<X> SameAsBlockInput<X> for X
+where
+    for<'a> &'a X: core::ops::Add<&'a X, Output = X>,
+{
+    type Sum = X;
+    #[inline]
+    fn plus_block_input(self, x: &X) -> X {
+        x + &self
+    }
+}
+
+/// A traced block on a plain input (the first block of a traced model).
+#[cfg(feature = "std")]
+impl<T: Scalar, S: Shape, K: TracedArithmetic<T, S>> SameAsBlockInput<Tensor<T, S, K>>
+    for Var<Tensor<T, S, K>>
+where
+    Tensor<T, S, K>: Differentiable<Tangent = Tensor<T, S, K>>,
+{
+    type Sum = Self;
+    #[inline]
+    fn plus_block_input(self, x: &Tensor<T, S, K>) -> Self {
+        self + x
+    }
+}
+
+/// A lifted and traced block (forward over reverse) on a plain input, as a batch of
+/// duals with zero tangents.
+#[cfg(feature = "std")]
+impl<T, S, K> SameAsBlockInput<Tensor<T, S, K>> for Var<Tensor<Dual<T>, S, K>>
+where
+    T: RealScalar,
+    S: Shape,
+    K: Storage<T, S> + Storage<Dual<T>, S> + TracedArithmetic<Dual<T>, S>,
+    Tensor<Dual<T>, S, K>: Differentiable<Tangent = Tensor<Dual<T>, S, K>>,
+{
+    type Sum = Self;
+    #[inline]
+    fn plus_block_input(self, x: &Tensor<T, S, K>) -> Self {
+        self + x.map(Dual::constant)
     }
 }
 

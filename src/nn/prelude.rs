@@ -26,8 +26,8 @@
 pub use super::init::Init;
 pub use super::layer::{
     Checkpointed, Conv2d, Embedding, Flatten, Gelu, GeluFunction, GeluTanh, GeluTanhFunction, LayerNorm,
-    Linear, LinearNoBias, MaxPool2d, Module, NoBias, Relu, Sequential, Sigmoid, Silu, Softmax, Softplus,
-    StaticModule, Tanh, WithBias,
+    Linear, LinearNoBias, MaxPool2d, Module, NoBias, Relu, Residual, Sequential, Sigmoid, Silu, Softmax,
+    Softplus, StaticModule, Tanh, WithBias,
 };
 #[cfg(feature = "std")]
 pub use super::layer::{Dropout, evaluation, inference};

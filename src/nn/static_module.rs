@@ -47,8 +47,10 @@
 //! own implements it with [`static_module!`](crate::static_module), from its
 //! `#[differentiable]` method.
 
-use super::layer::{Checkpointed, Sequential};
-use crate::autodiff::Differentiable;
+use core::ops::Add;
+
+use super::layer::{Checkpointed, Residual, Sequential};
+use crate::autodiff::{Differentiable, VectorSpace};
 
 /// The output tangent of layer `M` on input `X`.
 type OutputTangent<M, X> = <<M as StaticModule<X>>::Output as Differentiable>::Tangent;
@@ -493,6 +495,111 @@ macro_rules! transparent_static_module {
 
 transparent_static_module!(Sequential);
 transparent_static_module!(Checkpointed);
+
+/// A skip connection: y = x + f(x), so ẏ = ẋ + ḟ and the input's cotangent gets the
+/// output's once more, x̄ = ȳ + (f's x̄).
+impl<X, L> StaticModule<X> for Residual<L>
+where
+    X: Differentiable + Clone + 'static,
+    L: StaticModule<X, Output = X, InputTangent = X::Tangent>,
+    for<'a> &'a X: Add<&'a X, Output = X>,
+{
+    type Output = X;
+    type InputTangent = X::Tangent;
+
+    #[inline]
+    fn apply_batch(&self, x: &X) -> X {
+        x + &self.0.apply_batch(x)
+    }
+
+    #[inline]
+    fn __record_apply_batch<'l>(
+        &'l self,
+        x: &'l X,
+        wanted: [bool; 2],
+    ) -> (X, impl FnOnce(X::Tangent) -> (Self::Tangent, X::Tangent) + 'l) {
+        let (inner, pullback) = self.0.__record_apply_batch(x, wanted);
+        (x + &inner, with_skip(pullback, wanted[1]))
+    }
+
+    #[inline]
+    fn __record_owned_apply_batch<'l>(
+        &'l self,
+        x: X,
+        wanted: [bool; 2],
+    ) -> (X, impl FnOnce(X::Tangent) -> (Self::Tangent, X::Tangent) + 'l)
+    where
+        X: 'l,
+    {
+        let (inner, pullback) = self.0.__record_owned_apply_batch(x.clone(), wanted);
+        (&x + &inner, with_skip(pullback, wanted[1]))
+    }
+
+    #[inline]
+    fn __joint_apply_batch(&self, x: &X, seed: X::Tangent) -> (X, (Self::Tangent, X::Tangent)) {
+        let (inner, (tangent, mut x_bar)) = self.0.__joint_apply_batch(x, seed.clone());
+        x_bar.add_assign(&seed);
+        (x + &inner, (tangent, x_bar))
+    }
+
+    #[inline]
+    fn __joint_lanes_apply_batch<const N: usize>(
+        &self,
+        x: &X,
+        seeds: [X::Tangent; N],
+    ) -> (X, ([Self::Tangent; N], [X::Tangent; N])) {
+        let (inner, (tangents, mut x_bars)) = self.0.__joint_lanes_apply_batch(x, seeds.clone());
+        for (x_bar, seed) in x_bars.iter_mut().zip(&seeds) {
+            x_bar.add_assign(seed);
+        }
+        (x + &inner, (tangents, x_bars))
+    }
+
+    #[inline]
+    fn __jvp_apply_batch(
+        &self,
+        x: &X,
+        tangents: (Option<&Self::Tangent>, Option<&X::Tangent>),
+    ) -> (X, X::Tangent) {
+        let (inner, mut y_dot) = self.0.__jvp_apply_batch(x, tangents);
+        if let Some(x_dot) = tangents.1 {
+            y_dot.add_assign(x_dot);
+        }
+        (x + &inner, y_dot)
+    }
+
+    #[inline]
+    fn __jvp_lanes_apply_batch<const N: usize>(
+        &self,
+        x: &X,
+        tangents: (Option<&[Self::Tangent; N]>, Option<&[X::Tangent; N]>),
+    ) -> (X, [X::Tangent; N]) {
+        let (inner, mut y_dots) = self.0.__jvp_lanes_apply_batch(x, tangents);
+        if let Some(x_dots) = tangents.1 {
+            for (y_dot, x_dot) in y_dots.iter_mut().zip(x_dots) {
+                y_dot.add_assign(x_dot);
+            }
+        }
+        (x + &inner, y_dots)
+    }
+}
+
+/// A residual block's pullback: the inner layer's, its input cotangent plus the
+/// output's (when the input's is wanted).
+fn with_skip<P, X: VectorSpace>(
+    pullback: impl FnOnce(X) -> (P, X),
+    input_wanted: bool,
+) -> impl FnOnce(X) -> (P, X) {
+    move |seed: X| {
+        if input_wanted {
+            let (tangent, mut x_bar) = pullback(seed.clone());
+            x_bar.add_assign(&seed);
+            (tangent, x_bar)
+        } else {
+            pullback(seed)
+        }
+    }
+}
 
 /// What a [`Dropout`](super::layer::Dropout) in static mode would need: nothing has
 /// it. A layer of a static chain runs again in some derivatives (inside a branch or a
