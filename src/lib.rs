@@ -66,6 +66,7 @@ pub mod __private {
     pub use crate::autodiff::{Differentiable, LeafVisitor, Lift, Unlift, VectorSpace};
     pub use crate::error::ShapeError;
     pub use core::clone::Clone;
+    pub use core::cmp::PartialEq;
     pub use core::convert::From;
     pub use core::convert::Into;
     pub use core::fmt::{Debug, Formatter, Result as FmtResult};

@@ -1569,6 +1569,20 @@ fn complex_arithmetic_reductions_and_layout_match_the_host() {
             assert!((d - h).abs() <= F64_TOL * h, "|x| at {magnitude}: device {d}, host {h}");
         }
     }
+    // tanh, σ and eˣ at real parts where the textbook formulas overflow: the host's
+    // overflow-free formulas on the GPU too (±1, 0 and 1, ∞ + 0i).
+    let far: Vector<Complex64, 4, Heap> = Vector::from_array([
+        Complex64::new(400.0, 0.0),
+        Complex64::new(-800.0, 0.3),
+        Complex64::new(800.0, 0.0),
+        Complex64::new(1e-10, 1.0),
+    ]);
+    for f in [Elementary::Tanh, Elementary::Sigmoid, Elementary::Exp] {
+        let (host, device) = (far.elementary(f), far.to_device().elementary(f).to_vec());
+        for (d, h) in device.iter().zip(host.as_slice()) {
+            assert!((d - h).norm() <= F64_TOL * h.norm() || d == h, "{f:?}: device {d}, host {h}");
+        }
+    }
     assert_close_complex(&[da.sum(), da.mean()], &[a.sum(), a.mean()], F64_TOL);
     assert_close_complex(&[da.inner(&db), da.dotu(&db)], &[a.inner(&b), a.dotu(&b)], F64_TOL);
     assert_close_complex(&da.sum_axis(Axis::<1>).to_vec(), a.sum_axis(Axis::<1>).as_slice(), F64_TOL);

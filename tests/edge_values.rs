@@ -282,3 +282,74 @@ fn an_infinite_value_times_or_over_a_constant_keeps_its_tangent_in_forward_mode(
     );
     assert_eq!(tangent, 4.0);
 }
+
+/// Complex tanh, sigmoid and exp against num-complex's textbook formulas where those
+/// are finite and well conditioned, on the imaginary axis against tan, and at the
+/// real parts where the textbook overflows (|Re z| beyond 355 for tanh, −709 for σ)
+/// against the limits: ±1 and 0, with finite derivatives in every mode.
+#[test]
+fn complex_tanh_sigmoid_and_exp_stay_finite_at_large_real_parts() {
+    let (mut worst_tanh, mut worst_sigmoid, mut worst_exp) = (0.0f64, 0.0f64, 0.0f64);
+    for i in 0..400 {
+        let a = (i as f64 * 0.37).sin() * 12.0 * (1.0 + (i % 5) as f64);
+        let b = (i as f64 * 0.73).cos() * 4.0;
+        let z = Complex64::new(a * 10f64.powi(-(i % 7)), b);
+        let relative = |x: Complex64, y: Complex64| (x - y).norm() / y.norm().max(1e-300);
+        // Near a pole (tanh: a ≈ 0, cos b ≈ 0; σ: a ≈ 0, b ≈ ±π) the textbook's
+        // denominator cancels; those points are checked on the axis below.
+        let near_pole = |b: f64| z.re.abs() < 0.1 && b.cos().abs() < 0.1;
+        if !near_pole(b) {
+            worst_tanh = worst_tanh.max(relative(Scalar::tanh(z), num_complex::Complex::tanh(z)));
+        }
+        if !near_pole(b / 2.0) {
+            let textbook =
+                Complex64::new(1.0, 0.0) / (Complex64::new(1.0, 0.0) + num_complex::Complex::exp(-z));
+            worst_sigmoid = worst_sigmoid.max(relative(Scalar::sigmoid(z), textbook));
+        }
+        worst_exp = worst_exp.max(relative(Scalar::exp(z), num_complex::Complex::exp(z)));
+    }
+    assert!(
+        worst_tanh < 1e-14 && worst_sigmoid < 1e-14 && worst_exp < 1e-15,
+        "{worst_tanh} {worst_sigmoid} {worst_exp}"
+    );
+    // On the imaginary axis, up to the poles: tanh(ib) = i·tan b, σ(ib) = ½ + ½i·tan(b/2).
+    use std::f64::consts::{FRAC_PI_2, PI};
+    for b in [FRAC_PI_2 - 1e-4, -FRAC_PI_2 + 3e-8, PI - 3e-6, 1e-300, 0.7] {
+        let tanh = Scalar::tanh(Complex64::new(0.0, b));
+        assert!(tanh.re == 0.0 && (tanh.im - b.tan()).abs() <= 4e-16 * b.tan().abs(), "{b}: {tanh}");
+        let sigmoid = Scalar::sigmoid(Complex64::new(0.0, b));
+        let half_tan = (b / 2.0).tan() / 2.0;
+        assert!(
+            sigmoid.re == 0.5 && (sigmoid.im - half_tan).abs() <= 4e-16 * half_tan.abs(),
+            "{b}: {sigmoid}"
+        );
+    }
+    // Small real parts keep their relative accuracy: tanh(10⁻¹⁰ + i) and σ(−30 + 0.1i).
+    let tiny = Scalar::tanh(Complex64::new(1e-10, 1.0));
+    let expected_re = 1e-10 * (1.0 + 1f64.tan().powi(2)); // ∂/∂a tanh(a + i) at a = 0
+    assert!((tiny.re - expected_re).abs() < 1e-6 * expected_re, "{tiny}");
+    let far = Scalar::sigmoid(Complex64::new(-30.0, 0.1));
+    let expected = num_complex::Complex::exp(Complex64::new(-30.0, 0.1)); // σ(z) ≈ eᶻ there
+    assert!((far - expected).norm() < 1e-12 * expected.norm(), "{far}");
+
+    let one = Complex64::new(1.0, 0.0);
+    for z in [Complex64::new(400.0, 0.0), Complex64::new(-800.0, 0.3), Complex64::new(1e4, -2.0)] {
+        let tanh = Scalar::tanh(z);
+        assert_eq!(tanh, Complex64::new(z.re.signum(), 0.0 * tanh.im.signum()));
+        let (value, tangent) = jvp(|z: Dual<Complex64>| z.tanh(), &z, &one);
+        assert_eq!((value, tangent), (tanh, Complex64::new(0.0, 0.0)));
+        assert_eq!(grad(|z: Var<Complex64>| z.tanh().re(), &z), Complex64::new(0.0, 0.0));
+        let sigmoid = Scalar::sigmoid(z);
+        assert_eq!(sigmoid.re, if z.re > 0.0 { 1.0 } else { 0.0 });
+        assert_eq!(grad(|z: Var<Complex64>| z.sigmoid().re(), &z).norm(), 0.0);
+    }
+    assert_eq!(Scalar::exp(Complex64::new(800.0, 0.0)), Complex64::new(f64::INFINITY, 0.0));
+    // f32: tanh breaks at |Re z| ≥ 45 in the textbook form.
+    let tanh32 = Scalar::tanh(Complex32::new(45.0, 0.1));
+    assert_eq!(tanh32.re, 1.0);
+    assert!(tanh32.im.is_finite());
+    let x: Vector<Complex64, 2> = Vector::from_array([Complex64::new(400.0, 0.0), Complex64::new(0.5, 0.0)]);
+    let gradient = grad(|x: Var<Vector<Complex64, 2>>| x.tanh().re().sum(), &x);
+    let real = grad(|x: Var<Vector<f64, 2>>| x.tanh().sum(), &Vector::from_array([400.0, 0.5]));
+    assert_eq!(gradient.to_array().map(|g| g.re), real.to_array());
+}

@@ -813,6 +813,20 @@ fn a_struct_of_own_tangents_converts_to_and_from_its_tangent() {
     assert_eq!(segment.zero_tangent().length, 0.0);
 }
 
+#[test]
+fn derived_tangents_compare_field_by_field() {
+    let segment = Segment { start: Point3 { x: 1.0, y: 2.0, z: 3.0 }, length: 2.0 };
+    let mut moved = segment.zero_tangent();
+    assert_eq!(moved, segment.zero_tangent());
+    moved.start.z = 1.0;
+    assert_ne!(moved, segment.zero_tangent());
+    // A field without a derivative is not compared; a generic tuple struct's tangent is.
+    let polar = Polar { radius: 1.0, angle: 0.5, label: 3 };
+    assert_eq!(polar.zero_tangent(), Polar { label: 4, ..polar.clone() }.zero_tangent());
+    let frame = Frame(Vector::from_array([1.0f32, 2.0, 3.0]), 4.0f32);
+    assert_ne!(FrameTangent::from(frame.clone()), frame.zero_tangent());
+}
+
 /// a × b for whole `Point3`s in one node: ā = b × ȳ, b̄ = ȳ × a.
 fn cross(a: &Var<Point3>, b: &Var<Point3>) -> Var<Point3> {
     let (u, v) = (a.value().clone(), b.value().clone());

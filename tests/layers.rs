@@ -316,6 +316,11 @@ fn layer_norm_embedding_and_dropout_follow_their_definitions() {
         value_and_grad(|x: Var<Batch<4>>| Dropout::new(0.25, 35).forward(&x).sum(), &ones);
     assert_eq!(traced_gradient, first, "the gradient is the mask");
     assert_eq!(dropout.clone().eval().forward(&ones), ones);
+    // p = 1 drops everything (PyTorch's convention): zeros and a zero gradient.
+    let (dropped, dropped_gradient) =
+        value_and_grad(|x: Var<Batch<4>>| Dropout::new(1.0, 3).forward(&x).sum(), &ones);
+    assert_eq!((dropped, dropped_gradient), (0.0, ones.map(|_| 0.0)));
+    assert!(std::panic::catch_unwind(|| Dropout::new(1.5, 3)).is_err());
     // A whole model in evaluation for one call, traced or not, nested or not; the
     // layer's own setting is untouched and comes back after the call.
     use fluxion::nn::layer::evaluation;
@@ -751,6 +756,11 @@ fn gradients_through_residual_blocks_pass_the_checkers_and_agree_with_forward_mo
         |m: <ResidualNet as Trace>::Traced| m.forward(&Var::constant(x.clone())).tanh().sum(),
         &net,
     );
+    // A gradient compares with another (the tangents of layers and tuples are
+    // `PartialEq`): the pass is deterministic.
+    let again =
+        grad(|m: <ResidualNet as Trace>::Traced| m.forward(&Var::constant(x.clone())).tanh().sum(), &net);
+    assert_eq!(gradient, again);
     let x_dual = x.map(Dual::constant);
     let direction = some_direction(net.zero_tangent());
     let (_, derivative) =

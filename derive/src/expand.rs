@@ -322,6 +322,7 @@ fn tangent_impls(input: &Input) -> TokenStream {
     let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
     let bounds = differentiable_bounds(input);
     let debug_bounds = tangent_bounds(input, quote!(::fluxion::__private::Debug));
+    let eq_bounds = tangent_bounds(input, quote!(::fluxion::__private::PartialEq));
     let members: Vec<Member> = tangent_members(input).map(|(_, member)| member).collect();
     let map = |f: &dyn Fn(&Member) -> TokenStream| -> TokenStream {
         construct(&tangent, input.style, members.iter().map(|m| (m.clone(), f(m))).collect())
@@ -335,6 +336,10 @@ fn tangent_impls(input: &Input) -> TokenStream {
         quote!((::core::mem::size_of::<<#ty as ::fluxion::__private::Differentiable>::Tangent>() != 0) as usize)
     });
     let vector_space = vector_space_methods(zero, &members, quote!(0 #(+ #nonempty)*));
+    let equal = match members.is_empty() {
+        true => quote!(true),
+        false => quote!(#(self.#members == other.#members)&&*),
+    };
     let name = tangent.to_string();
     let debug_fields = members.iter().map(|m| {
         let label = match m {
@@ -353,6 +358,14 @@ fn tangent_impls(input: &Input) -> TokenStream {
         impl #impl_generics ::fluxion::__private::Debug for #tangent #ty_generics #debug_bounds {
             fn fmt(&self, f: &mut ::fluxion::__private::Formatter<'_>) -> ::fluxion::__private::FmtResult {
                 f.debug_struct(#name) #(#debug_fields)* .finish()
+            }
+        }
+
+        /// Equal when every field is (a gradient compared with another).
+        impl #impl_generics ::fluxion::__private::PartialEq for #tangent #ty_generics #eq_bounds {
+            #[allow(unused_variables)] // a struct may have no differentiable field
+            fn eq(&self, other: &Self) -> bool {
+                #equal
             }
         }
 

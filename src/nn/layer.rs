@@ -1711,13 +1711,14 @@ pub struct Dropout {
 
 #[cfg(feature = "std")]
 impl Dropout {
-    /// Dropout with probability `probability` of zeroing an element, in training.
+    /// Dropout with probability `probability` of zeroing an element, in training
+    /// (1 zeroes every element, as in PyTorch).
     ///
     /// # Panics
-    /// When `probability` is not in [0, 1).
+    /// When `probability` is not in [0, 1].
     #[track_caller]
     pub fn new(probability: f64, seed: u64) -> Self {
-        assert!((0.0..1.0).contains(&probability), "dropout probability {probability} is not in [0, 1)");
+        assert!((0.0..=1.0).contains(&probability), "dropout probability {probability} is not in [0, 1]");
         Dropout {
             probability,
             training: true,
@@ -1776,6 +1777,10 @@ impl Dropout {
             false => 0,
         });
         let call = draw.checked_sub(1)?;
+        if self.probability == 1.0 {
+            // Every element dropped: zeros, not 0·∞ where a draw rounds up to 1.
+            return Some(Tensor::full_shaped(shape, T::zero()));
+        }
         let seed = self.seed ^ call.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let uniform: Tensor<T, S, K> = Tensor::random_uniform_shaped(shape, T::zero(), T::one(), seed);
         let (threshold, scale) = (T::from_f64(self.probability), T::from_f64(1.0 / (1.0 - self.probability)));

@@ -356,6 +356,49 @@ macro_rules! impl_real {
 impl_real!(f32, libm::erff, libm::erfcf, libm::atan2f, libm::hypotf);
 impl_real!(f64, libm::erf, libm::erfc, libm::atan2, libm::hypot);
 
+/// e^(a + ib) as (real, imaginary) parts: e^a·(cos b + i·sin b), with the imaginary
+/// part b itself where b = 0 (C99's cexp: e^800 is ∞ + 0i, not ∞ + NaN·i from ∞·0).
+/// Branch-free, so the GPU's complex kernels record the same formula.
+pub(crate) fn complex_exp<R: RealScalar>(a: R, b: R) -> (R, R) {
+    let modulus = a.exp();
+    let (sin, cos) = b.sin_cos();
+    (modulus * cos, R::select_positive(b.abs(), modulus * sin, b))
+}
+
+/// tanh(a + ib) as (real, imaginary) parts, without overflow at any |a|: with
+/// e = e^(−2|a|) ∈ (0, 1],
+/// tanh z = (tanh(2a)·(1 + e²) + i·4e·sin b·cos b) / ((1 − e)² + 4e·cos²b),
+/// and 1 − e written tanh|a|·(1 + e), which does not cancel for small a. At a = 0 it
+/// is i·tan b; for large |a|, ±1 with an imaginary part 2e·sin 2b. (The textbook
+/// sinh 2a/(cosh 2a + cos 2b) is ∞/∞ beyond |a| ≈ 355 in `f64`, 45 in `f32`.)
+pub(crate) fn complex_tanh<R: RealScalar>(a: R, b: R) -> (R, R) {
+    let magnitude = a.abs();
+    let e = (-(magnitude + magnitude)).exp();
+    let one_minus_e = magnitude.tanh() * (R::one() + e);
+    let (sin, cos) = b.sin_cos();
+    let four_e = R::from_f64(4.0) * e;
+    let denominator = one_minus_e * one_minus_e + four_e * cos * cos;
+    ((a + a).tanh() * (R::one() + e * e) / denominator, four_e * sin * cos / denominator)
+}
+
+/// σ(a + ib) = 1/(1 + e^(−z)) as (real, imaginary) parts, from m = e^(−|a|) ≤ 1 so
+/// that nothing overflows: with k = 1 − m = tanh(|a|/2)·(1 + m) and q = 1 + cos b =
+/// 2cos²(b/2) (neither cancels near the poles a = 0, b = ±π), and
+/// N = |1 + m·e^(∓ib)|² = k² + 2m·q,
+/// σ = (k + m·q + i·m·sin b)/N for a > 0 and (m·(q − k) + i·m·sin b)/N otherwise
+/// (e^z/(1 + e^z), which keeps the relative accuracy of a tiny σ).
+pub(crate) fn complex_sigmoid<R: RealScalar>(a: R, b: R) -> (R, R) {
+    let two = R::from_f64(2.0);
+    let magnitude = a.abs();
+    let m = (-magnitude).exp();
+    let k = (magnitude / two).tanh() * (R::one() + m);
+    let (half_sin, half_cos) = (b / two).sin_cos();
+    let q = two * half_cos * half_cos;
+    let norm = k * k + two * m * q;
+    let real = R::select_positive(a, k + m * q, m * (q - k));
+    (real / norm, two * m * half_sin * half_cos / norm)
+}
+
 macro_rules! impl_complex {
     ($r:ty) => {
         impl Scalar for Complex<$r> {
@@ -392,7 +435,8 @@ macro_rules! impl_complex {
             }
             #[inline(always)]
             fn exp(self) -> Self {
-                Complex::exp(self)
+                let (re, im) = complex_exp(self.re, self.im);
+                Complex::new(re, im)
             }
             #[inline(always)]
             fn ln(self) -> Self {
@@ -408,7 +452,8 @@ macro_rules! impl_complex {
             }
             #[inline(always)]
             fn tanh(self) -> Self {
-                Complex::tanh(self)
+                let (re, im) = complex_tanh(self.re, self.im);
+                Complex::new(re, im)
             }
             #[inline(always)]
             fn sqrt(self) -> Self {
@@ -421,6 +466,11 @@ macro_rules! impl_complex {
             #[inline(always)]
             fn powf(self, p: $r) -> Self {
                 Complex::powf(self, p)
+            }
+            #[inline(always)]
+            fn sigmoid(self) -> Self {
+                let (re, im) = complex_sigmoid(self.re, self.im);
+                Complex::new(re, im)
             }
         }
 

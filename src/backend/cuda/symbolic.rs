@@ -24,7 +24,7 @@ use std::vec::Vec;
 use num_complex::Complex;
 use num_traits::{Num, One, Zero};
 
-use crate::scalar::{RealScalar, Scalar};
+use crate::scalar::{RealScalar, Scalar, complex_exp, complex_sigmoid, complex_tanh};
 
 /// A node's position in the expression being recorded.
 type NodeId = u32;
@@ -483,9 +483,10 @@ impl Scalar for Sym {
 }
 
 /// A complex number of symbols: num-complex's own arithmetic records both parts, and
-/// the functions are num-complex's formulas for finite arguments (`exp` = e^re·cis im,
-/// `ln` = ln|z| + i·arg z, `sin`, `cos` and `tanh` through sinh and cosh of the
-/// parts, `powi` by repeated squaring, `sqrt` and `powf` through the polar form). So
+/// the functions are num-complex's formulas for finite arguments (`ln` = ln|z| +
+/// i·arg z, `sin` and `cos` through sinh and cosh of the parts, `powi` by repeated
+/// squaring, `sqrt` and `powf` through the polar form) but for `exp`, `tanh` and the
+/// sigmoid, which are the host's own overflow-free formulas. So
 /// the host's generic definitions ([`Elementary::apply`], [`Elementary::derivative`])
 /// record complex kernels too. One difference: on the real axis `sqrt` keeps the
 /// polar form where the host has exact special cases, so √(−r) has a real part of
@@ -522,7 +523,8 @@ impl Scalar for Complex<Sym> {
         Complex::norm_sqr(&self)
     }
     fn exp(self) -> Self {
-        polar(self.re.exp(), self.im)
+        let (re, im) = complex_exp(self.re, self.im);
+        Complex::new(re, im)
     }
     fn ln(self) -> Self {
         Complex::new(self.abs().ln(), argument(self))
@@ -534,8 +536,8 @@ impl Scalar for Complex<Sym> {
         Complex::new(self.re.cos() * self.im.cosh(), -self.re.sin() * self.im.sinh())
     }
     fn tanh(self) -> Self {
-        let (two_re, two_im) = (self.re + self.re, self.im + self.im);
-        Complex::new(two_re.sinh(), two_im.sin()).unscale(two_re.cosh() + two_im.cos())
+        let (re, im) = complex_tanh(self.re, self.im);
+        Complex::new(re, im)
     }
     fn sqrt(self) -> Self {
         polar(self.abs().sqrt(), argument(self) / Sym::constant(2.0))
@@ -545,6 +547,10 @@ impl Scalar for Complex<Sym> {
     }
     fn powf(self, p: Sym) -> Self {
         polar(self.abs().powf(p), argument(self) * p)
+    }
+    fn sigmoid(self) -> Self {
+        let (re, im) = complex_sigmoid(self.re, self.im);
+        Complex::new(re, im)
     }
 }
 
