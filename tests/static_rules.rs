@@ -606,6 +606,29 @@ mod tensors {
 mod complex {
     use super::*;
 
+    #[differentiable]
+    fn modulus(z: C64) -> f64 {
+        z.abs()
+    }
+
+    /// |z| at 0 and where |z|² underflows: the tape's x/|x| (0 at 0), not ∞ or NaN.
+    #[test]
+    fn the_modulus_of_a_tiny_or_zero_complex_scalar_has_the_tapes_gradient() {
+        for z in [C64::new(0.0, 0.0), C64::new(1e-200, -1e-200), C64::new(3e-310, 4e-310)] {
+            let tape_gradient = grad(|z: Var<C64>| z.abs(), &z);
+            assert_eq!(modulus::grad(z), tape_gradient, "at {z}");
+            let forward = modulus::jvp(z, &C64::new(1.0, 0.0)).1;
+            assert!((forward - tape_gradient.re).abs() < 1e-15, "at {z}: {forward} vs {tape_gradient}");
+        }
+        let expected = C64::new(0.5f64.sqrt(), -(0.5f64.sqrt()));
+        assert!((modulus::grad(C64::new(1e-200, -1e-200)) - expected).norm() < 1e-15);
+        // A subnormal modulus: x/|x|, not x·(1/|x|) = x·∞, on the tape (scalar and tensor).
+        let subnormal = C64::new(3e-310, 4e-310);
+        assert!((modulus::grad(subnormal) - C64::new(0.6, 0.8)).norm() < 1e-12);
+        let tensor = grad(|v: Var<CV2>| v.abs().sum(), &Vector::from_array([subnormal, C64::new(0.0, -2.0)]));
+        assert!((tensor[[0]] - C64::new(0.6, 0.8)).norm() < 1e-12 && tensor[[1]] == C64::new(0.0, -1.0));
+    }
+
     cases! {
         /// z + u.
         addition((z, z_dot): C64 in real(), (u, u_dot): C64 in real()) -> C64 { z + u } tape { &z + &u }
@@ -650,6 +673,8 @@ mod complex {
         parts((z, z_dot): C64 in real()) -> f64 { z.re() + z.im() * 2.0 }
         /// |z|².
         norm_sqr((z, z_dot): C64 in real()) -> f64 { z.norm_sqr() }
+        /// |z|.
+        absolute((z, z_dot): C64 in away_from_zero()) -> f64 { z.abs() }
         /// conj a elementwise.
         vector_conj((a, a_dot): CV2 in real()) -> CV2 { a.conj() }
         /// Re a elementwise.

@@ -1306,11 +1306,12 @@ where
     }
 }
 
-/// The rule of an axis reduction or normalisation `$method` of `$rule`.
+/// The rule of an axis reduction or normalisation `$method` of `$rule`, for tensors of
+/// `$scalar`s (`Scalar` for the linear sums and means, `RealScalar` for the rest).
 macro_rules! axis_rule_impl {
-    ($rule:ident, $method:ident, $output:ty, |$x:ident, $y:ident, $x_dot:ident| $push:expr, |$xp:ident, $yp:ident, $y_bar:ident| $pull:expr) => {
+    ($scalar:ident: $rule:ident, $method:ident, $output:ty, |$x:ident, $y:ident, $x_dot:ident| $push:expr, |$xp:ident, $yp:ident, $y_bar:ident| $pull:expr) => {
         #[diagnostic::do_not_recommend]
-        impl<T: RealScalar, S: HasAxis<AXIS>, K, const AXIS: usize> UnaryRule<Tensor<T, S, K>> for $rule<AXIS>
+        impl<T: $scalar, S: HasAxis<AXIS>, K, const AXIS: usize> UnaryRule<Tensor<T, S, K>> for $rule<AXIS>
         where
             K: Storage<T, S> + Storage<T, S::Removed>,
         {
@@ -1341,13 +1342,13 @@ macro_rules! axis_rule_impl {
     };
 }
 
-axis_rule_impl!(SumAxis, sum_axis, Tensor<T, S::Removed, K>,
+axis_rule_impl!(Scalar: SumAxis, sum_axis, Tensor<T, S::Removed, K>,
     |_x, _y, x_dot| x_dot.sum_axis(Axis::<AXIS>),
     |x, _y, y_bar| sum_axis_pullback::<AXIS, _, _, _>(x, y_bar));
-axis_rule_impl!(MeanAxis, mean_axis, Tensor<T, S::Removed, K>,
+axis_rule_impl!(Scalar: MeanAxis, mean_axis, Tensor<T, S::Removed, K>,
     |_x, _y, x_dot| x_dot.mean_axis(Axis::<AXIS>),
     |x, _y, y_bar| mean_axis_pullback::<AXIS, _, _, _>(x, y_bar));
-axis_rule_impl!(LogSumExp, logsumexp, Tensor<T, S::Removed, K>,
+axis_rule_impl!(RealScalar: LogSumExp, logsumexp, Tensor<T, S::Removed, K>,
     // The weights are the pullback's of ȳ = 1: softmax(x), and 0 along a line that is
     // all −∞ (whose softmax is 0/0).
     |x, y, x_dot| logsumexp_pullback::<AXIS, _, _, _>(x, &Tensor::full_shaped(y.shape(), T::one()))
@@ -1355,15 +1356,15 @@ axis_rule_impl!(LogSumExp, logsumexp, Tensor<T, S::Removed, K>,
         .sum_axis(Axis::<AXIS>),
     |x, _y, y_bar| logsumexp_pullback::<AXIS, _, _, _>(x, y_bar));
 #[cfg(feature = "alloc")]
-axis_rule_impl!(MaxAxis, max_axis, Tensor<T, S::Removed, K>,
+axis_rule_impl!(RealScalar: MaxAxis, max_axis, Tensor<T, S::Removed, K>,
     |x, y, x_dot| max_axis_pullback::<AXIS, _, _, _>(x, &Tensor::full_shaped(y.shape(), T::one()))
         .hadamard(x_dot)
         .sum_axis(Axis::<AXIS>),
     |x, _y, y_bar| max_axis_pullback::<AXIS, _, _, _>(x, y_bar));
-axis_rule_impl!(SoftmaxAlong, softmax, Tensor<T, S, K>,
+axis_rule_impl!(RealScalar: SoftmaxAlong, softmax, Tensor<T, S, K>,
     |_x, y, x_dot| softmax_pullback::<AXIS, _, _, _>(y, x_dot),
     |_x, y, y_bar| softmax_pullback::<AXIS, _, _, _>(y, y_bar));
-axis_rule_impl!(LogSoftmaxAlong, log_softmax, Tensor<T, S, K>,
+axis_rule_impl!(RealScalar: LogSoftmaxAlong, log_softmax, Tensor<T, S, K>,
     |_x, y, x_dot| log_softmax_push::<AXIS, _, _, _>(y, x_dot),
     |_x, y, y_bar| log_softmax_pullback::<AXIS, _, _, _>(y, y_bar));
 
@@ -2493,7 +2494,8 @@ elementwise_choice_rule!(ElementwiseMaximum, Larger);
 elementwise_choice_rule!(ElementwiseMinimum, Smaller);
 
 /// |x| of a real scalar: ẏ = sign(x)·ẋ, x̄ = sign(x)·ȳ (the subgradient 0 at x = 0);
-/// of a tensor, elementwise, real or complex (x̄ = ȳ·x/|x|, as the tape's).
+/// of a complex scalar or a tensor, elementwise, real or complex (x̄ = ȳ·x/|x|, 0 at
+/// x = 0, as the tape's).
 #[derive(Clone, Copy, Debug)]
 pub struct Absolute;
 
@@ -2533,6 +2535,30 @@ impl<T: RealScalar> UnaryRule<T> for Absolute {
     #[inline(always)]
     fn pull(&self, x: &T, _: &T, y_bar: &T) -> T {
         sign(*x) * *y_bar
+    }
+}
+
+/// |x| of a complex scalar: ẏ = Re(conj(x)·ẋ)/|x|, x̄ = ȳ·x/|x| (the tape's), both 0
+/// at x = 0; |x| by `hypot`, so neither over- nor underflows.
+#[diagnostic::do_not_recommend]
+impl<R: RealScalar> UnaryRule<num_complex::Complex<R>> for Absolute
+where
+    num_complex::Complex<R>: Scalar<Real = R> + Differentiable<Tangent = num_complex::Complex<R>>,
+    R: Differentiable<Tangent = R>,
+{
+    type Output = R;
+    #[inline(always)]
+    fn value(&self, x: &num_complex::Complex<R>) -> R {
+        Scalar::abs(*x)
+    }
+    #[inline(always)]
+    fn push(&self, x: &num_complex::Complex<R>, modulus: &R, x_dot: &num_complex::Complex<R>) -> R {
+        let slope = (x.conj() * *x_dot).re / *modulus;
+        R::select_positive(*modulus, slope, R::zero())
+    }
+    #[inline(always)]
+    fn pull(&self, x: &num_complex::Complex<R>, _: &R, y_bar: &R) -> num_complex::Complex<R> {
+        crate::ops::elementwise::unit(*x) * num_complex::Complex::new(*y_bar, R::zero())
     }
 }
 

@@ -20,8 +20,9 @@
 //! holomorphic f.
 //!
 //! Static mode (`#[differentiable]`) has the same rules: the arithmetic, the
-//! elementary functions, the products, `conj`, `re`, `im`, `norm_sqr`, `inner` and
-//! `abs` of complex tensors (a complex scalar's `abs` is `norm_sqr().sqrt()`).
+//! elementary functions, the products, `conj`, `re`, `im`, `norm_sqr`, `abs` (x̄ =
+//! ȳ·x/|x|, 0 at 0, also where |x|² underflows), `inner`, `sum_axis` and `mean_axis`
+//! of complex scalars and tensors.
 //!
 //! ```
 //! use fluxion::autodiff::differentiable;

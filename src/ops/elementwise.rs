@@ -835,10 +835,15 @@ pub fn abs_pullback<T: Scalar, S: Shape, K: Storage<T, S> + Storage<T::Real, S>>
     x: &Tensor<T, S, K>,
     y_bar: &Tensor<T::Real, S, K>,
 ) -> Tensor<T, S, K> {
-    x.zip_map(y_bar, |x, y_bar| {
-        let modulus = x.abs();
-        if modulus == T::Real::zero() { T::zero() } else { x * T::from_real(y_bar / modulus) }
-    })
+    x.zip_map(y_bar, |x, y_bar| unit(x) * T::from_real(y_bar))
+}
+
+/// x/|x|, 0 at x = 0 (sign(x) for reals): the parts divided by |x| one by one, so a
+/// subnormal x gives a unit number, not x·(1/|x|) = x·∞.
+#[inline(always)]
+pub(crate) fn unit<T: Scalar>(x: T) -> T {
+    let modulus = x.abs();
+    if modulus == T::Real::zero() { T::zero() } else { T::from_parts(x.re() / modulus, x.im() / modulus) }
 }
 
 /// x̄ = ȳ (a real cotangent embedded) for y = Re x.

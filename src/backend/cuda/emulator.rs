@@ -350,7 +350,8 @@ mod tests {
             "norm_sqr_pullback" => |x, _| x[0] * (2.0 * x[1].re),
             "abs_pullback" => |x, _| {
                 let modulus = x[0].norm();
-                if modulus == 0.0 { Complex::new(0.0, 0.0) } else { x[0] * (x[1].re / modulus) }
+                let unit = Complex::new(x[0].re / modulus, x[0].im / modulus);
+                if modulus == 0.0 { Complex::new(0.0, 0.0) } else { unit * x[1].re }
             },
             "abs_tangent" => |x, _| {
                 let modulus = x[0].norm();

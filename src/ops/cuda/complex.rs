@@ -105,12 +105,13 @@ fn im_pullback_kernel(write: Write) -> ComplexKernel {
 fn norm_sqr_pullback_kernel(write: Write) -> ComplexKernel {
     kernel("norm_sqr_pullback", &[C, R], 0, C, store(write), |x, _| x[0] * (x[1] + x[1]))
 }
-/// x̄ = x·(ȳ/|x|) for y = |x|, 0 where x = 0.
+/// x̄ = (x/|x|)·ȳ for y = |x|, 0 where x = 0 (the parts divided first, as the host's,
+/// so a subnormal x does not give x·∞).
 fn abs_pullback_kernel(write: Write) -> ComplexKernel {
     kernel("abs_pullback", &[C, R], 0, C, store(write), |x, _| {
         let modulus = x[0].abs();
-        let value = x[0] * Complex::new(x[1].re / modulus, Sym::zero());
-        Complex::new(modulus.where_positive(value.re), modulus.where_positive(value.im))
+        let (re, im) = (x[0].re / modulus * x[1].re, x[0].im / modulus * x[1].re);
+        Complex::new(modulus.where_positive(re), modulus.where_positive(im))
     })
 }
 
