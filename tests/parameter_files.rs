@@ -475,3 +475,41 @@ fn a_checkpoint_of_model_and_optimiser_resumes_training_and_is_all_or_nothing() 
     assert!(matches!(error, ParameterFileError::Format(_)), "{error}");
     assert_eq!((target == before, untouched.steps()), (true, 0));
 }
+
+#[test]
+fn a_part_loads_from_the_tensors_under_its_prefix() {
+    // The first layer of the encoder from a file of the whole encoder.
+    let source = encoder(1, 2);
+    let bytes = io::to_bytes(&source).unwrap();
+    let mut layer: Linear<f64, 3, 3> = Linear::new(77);
+    io::load_part_bytes(&mut layer, &bytes, "layers.0").unwrap();
+    assert_eq!(layer, source.layers[0]);
+    // A prefix that is a name's start but no segment of it reads nothing: `layers.0`
+    // is not under `layer`.
+    let before = layer.clone();
+    let error = io::load_part_bytes(&mut layer, &bytes, "layer").unwrap_err();
+    assert_eq!(error.to_string(), "parameters missing from the file: `layer.bias`, `layer.weight`");
+    assert_eq!(layer, before);
+    // Every tensor under the prefix must be a parameter of the part: a scalar is not
+    // the whole of `layers`.
+    let mut scale = 0.0f64;
+    let error = io::load_part_bytes(&mut scale, &bytes, "layers.1").unwrap_err();
+    assert!(
+        matches!(&error, ParameterFileError::Names { unexpected, .. } if unexpected.len() == 2),
+        "{error}"
+    );
+    assert_eq!(scale, 0.0);
+    // A shape that differs is named by the file's name.
+    let mut wide: Linear<f64, 3, 4> = Linear::new(5);
+    let error = io::load_part_bytes(&mut wide, &bytes, "layers.1").unwrap_err();
+    assert_eq!(error.to_string(), "parameter `layers.1.weight`: the model has shape [4, 3], the file [3, 3]");
+    // A checkpoint's model is the part under `model`.
+    use fluxion::nn::optim::{Sgd, SgdConfig};
+    let mut model = classifier(3);
+    let mut sgd = Sgd::new(SgdConfig { learning_rate: 0.1, momentum: 0.9, ..SgdConfig::default() });
+    train(&mut model, &mut sgd, 2);
+    let checkpoint = io::checkpoint_to_bytes(&model, &sgd).unwrap();
+    let mut fresh = classifier(9);
+    io::load_part_bytes(&mut fresh, &checkpoint, "model").unwrap();
+    assert_eq!(fresh, model);
+}

@@ -17,6 +17,12 @@
 //!   finite differences against row j of the pullback, vjp(eⱼ)ₖ.
 //! - **Adjoint identity** on random directions: ⟨vjp(w), v⟩ = ⟨w, J·v⟩, with J·v
 //!   from finite differences and ⟨·,·⟩ the real inner product of coordinates.
+//!
+//! The function must be the same function at every evaluation: a model in training
+//! whose [`Dropout`](crate::nn::layer::Dropout) draws a fresh mask per call fails the
+//! check with large differences. Check it inside
+//! [`evaluation`](crate::nn::layer::evaluation)`(|| …)`, or with the dropout's mask
+//! taken once outside and multiplied in.
 
 use core::fmt;
 use std::string::String;

@@ -199,7 +199,9 @@
 //! `encoder.layers.2.bias`) and
 //! `nn::io::load` reads them back, bit for bit, after checking every name, shape and
 //! element type: a mismatch, a truncated or a malformed file is an error that names
-//! it, and the model is left as it was.
+//! it, and the model is left as it was. `nn::io::load_part(&mut model.body, path,
+//! "body")` reads only the tensors under a prefix into a part of a model
+//! (fine-tuning a pretrained body under a new head), with the same checks within it.
 //!
 //! To resume training later, save a checkpoint of the model and its optimiser:
 //! `nn::io::save_checkpoint(&model, &adam, path)` writes the parameters and the

@@ -8,7 +8,9 @@
 //! mismatch, or a truncated or malformed file, returns a [`ParameterFileError`]
 //! naming it, and the model is left as it was. (The format has no checksum: a changed
 //! byte inside a tensor's data loads as a different value. On `Cuda` tensors the
-//! parameters pass through host copies, leaf by leaf.)
+//! parameters pass through host copies, leaf by leaf.) [`load_part`] reads the
+//! tensors under a prefix into a part of a model, with the same checks within the
+//! prefix: a pretrained body under a new head, or the model of a checkpoint.
 //!
 //! An optimiser's checkpoint ([`save_optimizer`], [`load_optimizer`]) holds its
 //! settings and step count in the file's header and its state tangents as tensors
@@ -239,12 +241,82 @@ pub fn save<M: Parameters>(model: &M, path: impl AsRef<Path>) -> Result<(), Para
 /// what does not match (every missing and unexpected name, or else the first shape
 /// or element type that differs) and leaves the model as it was.
 pub fn load_bytes<M: Parameters>(model: &mut M, bytes: &[u8]) -> Result<(), ParameterFileError> {
-    load_file(model, &SafeTensors::deserialize(bytes).map_err(format_error)?)
+    load_file(model, &SafeTensors::deserialize(bytes).map_err(format_error)?, "")
+}
+
+/// Reads the tensors named `prefix.…` of a safetensors file in memory into `part`,
+/// each into the part's parameter of the name that follows the prefix: a part of a
+/// model from another model's file (a pretrained body under a new head, PyTorch's
+/// `body.load_state_dict` of a filtered state dict), or a model from a checkpoint
+/// (prefix `"model"`). Every parameter of the part must be there and every tensor
+/// under the prefix must be one of them, with its shape and element type; the file's
+/// other tensors are not read. On a mismatch, returns it (naming the file's names)
+/// and leaves the part as it was.
+///
+/// ```
+/// use fluxion::nn::io;
+/// use fluxion::nn::prelude::*;
+/// use fluxion::prelude::*;
+///
+/// #[derive(Differentiable, Clone, PartialEq, Debug)]
+/// struct Classifier<const C: usize> {
+///     body: Sequential<(Linear<f32, 4, 8>, Relu)>,
+///     head: Linear<f32, 8, C>,
+/// }
+///
+/// // Pretrained for 10 classes; fine-tuned for 3: the body is read, the new head kept.
+/// let pretrained = Classifier::<10> { body: Sequential((Linear::new(1), Relu)), head: Linear::new(2) };
+/// let bytes = io::to_bytes(&pretrained)?;
+/// let mut tuned = Classifier::<3> { body: Sequential((Linear::new(3), Relu)), head: Linear::new(4) };
+/// let head = tuned.head.clone();
+/// io::load_part_bytes(&mut tuned.body, &bytes, "body")?;
+/// assert_eq!((&tuned.body, &tuned.head), (&pretrained.body, &head));
+/// // The whole model would not load: the heads differ.
+/// assert!(io::load_bytes(&mut tuned, &bytes).is_err());
+/// # Ok::<(), io::ParameterFileError>(())
+/// ```
+pub fn load_part_bytes<P: Parameters>(
+    part: &mut P,
+    bytes: &[u8],
+    prefix: &str,
+) -> Result<(), ParameterFileError> {
+    let file = SafeTensors::deserialize(bytes).map_err(format_error)?;
+    load_file(&mut Under { prefix, part }, &file, prefix)
+}
+
+/// Reads the tensors named `prefix.…` of the safetensors file at `path` into `part`
+/// ([`load_part_bytes`]).
+pub fn load_part<P: Parameters>(
+    part: &mut P,
+    path: impl AsRef<Path>,
+    prefix: &str,
+) -> Result<(), ParameterFileError> {
+    load_part_bytes(part, &read(path.as_ref())?, prefix)
+}
+
+/// A part's parameters named under a prefix.
+struct Under<'p, P> {
+    prefix: &'p str,
+    part: &'p mut P,
+}
+
+impl<P: Parameters> Parameters for Under<'_, P> {
+    fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
+        with_segment(path, &self.prefix, |path| self.part.visit_parameters(path, f));
+    }
+    fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
+        with_segment(path, &self.prefix, |path| self.part.visit_parameters_mut(path, f));
+    }
 }
 
 /// Reads the file's tensors into the model's parameters, or returns what does not
-/// match and leaves the model as it was ([`load_bytes`]).
-fn load_file<M: Parameters>(model: &mut M, file: &SafeTensors<'_>) -> Result<(), ParameterFileError> {
+/// match and leaves the model as it was ([`load_bytes`]). Only the tensors under
+/// `scope` (`scope.…`; all of them for `""`) are matched against the parameters.
+fn load_file<M: Parameters>(
+    model: &mut M,
+    file: &SafeTensors<'_>,
+    scope: &str,
+) -> Result<(), ParameterFileError> {
     let mut seen = BTreeSet::new();
     let (mut missing, mut problem) = (Vec::new(), None);
     model.visit_parameters(&mut String::new(), &mut |name, leaf| {
@@ -266,8 +338,14 @@ fn load_file<M: Parameters>(model: &mut M, file: &SafeTensors<'_>) -> Result<(),
         };
         problem.get_or_insert(found);
     });
-    let mut unexpected: Vec<String> =
-        file.names().into_iter().filter(|name| !seen.contains(*name)).map(|name| name.to_owned()).collect();
+    let in_scope =
+        |name: &str| scope.is_empty() || name.strip_prefix(scope).is_some_and(|rest| rest.starts_with('.'));
+    let mut unexpected: Vec<String> = file
+        .names()
+        .into_iter()
+        .filter(|name| in_scope(name) && !seen.contains(*name))
+        .map(|name| name.to_owned())
+        .collect();
     if !missing.is_empty() || !unexpected.is_empty() {
         missing.sort();
         unexpected.sort();
@@ -397,7 +475,7 @@ where
     let file = SafeTensors::deserialize(bytes).map_err(format_error)?;
     let header = OptimizerHeader::read(optimizer, bytes)?;
     let mut state = header.fresh_state(model);
-    load_file(&mut state, &file)?;
+    load_file(&mut state, &file, "")?;
     header.restore(optimizer, state)
 }
 
@@ -465,7 +543,7 @@ where
     let header = OptimizerHeader::read(optimizer, bytes)?;
     // Into a copy of the model, kept only once the optimiser has taken its part.
     let mut checkpoint = Checkpoint { model: model.clone(), state: header.fresh_state(model) };
-    load_file(&mut checkpoint, &file)?;
+    load_file(&mut checkpoint, &file, "")?;
     header.restore(optimizer, checkpoint.state)?;
     *model = checkpoint.model;
     Ok(())
