@@ -691,6 +691,38 @@ fn residual_blocks_have_the_host_outputs_and_gradient_on_the_gpu() {
 }
 
 #[test]
+fn global_average_pooling_has_the_host_outputs_gradient_and_tangent_on_the_gpu() {
+    use fluxion::autodiff::CudaDual;
+    use fluxion::nn::layer::GlobalAvgPool2d;
+    let classes = [0, 2, 1, 1];
+    let x: Tensor<f64, (Dyn, Const<1>, Const<6>, Const<6>), Heap> =
+        Tensor::from_shape_fn((Dyn(4), Const, Const, Const), |[b, _, h, w]| {
+            ((b * 36 + h * 6 + w) as f64 * 0.23).sin()
+        });
+    type Cnn<K> = Sequential<(Conv2d<f64, 1, 2, 3, 3, 4, 4, K>, Relu, GlobalAvgPool2d, Linear<f64, 2, 3, K>)>;
+    let host: Cnn<Heap> = Sequential((Conv2d::new(61), Relu, GlobalAvgPool2d, Linear::new(62)));
+    let device = gpu_available().then(|| host.to_device());
+    let host_gradient = model_gradient(&host, &x, &classes);
+    let Some(_gpu) = gpu() else { return };
+    let (device, dx) = (device.expect("a GPU"), x.to_device());
+    assert_close(&device.forward(&dx).to_vec(), host.forward(&x).as_slice(), 1e-12);
+    let device_gradient = model_gradient(&device, &dx, &classes);
+    assert_close(&device_gradient.0.weight.to_vec(), host_gradient.0.weight.as_slice(), 1e-10);
+    assert_close(&device_gradient.3.weight.to_vec(), host_gradient.3.weight.as_slice(), 1e-10);
+    // Forward mode: the pooled tangent of a batch of duals, as on the host.
+    type Batch<T, K> = Tensor<T, (Const<2>, Const<3>, Const<2>, Const<5>), K>;
+    let (images, v): (Batch<f64, Heap>, Batch<f64, Heap>) =
+        (Tensor::random_normal(0.0, 1.0, 63), Tensor::random_normal(0.0, 1.0, 64));
+    let (_, host_tangent) = jvp(|x: Batch<Dual<f64>, Heap>| GlobalAvgPool2d.forward(&x), &images, &v);
+    let (_, tangent) = jvp(
+        |x: CudaDual<f64, (Const<2>, Const<3>, Const<2>, Const<5>)>| GlobalAvgPool2d.forward(&x),
+        &images.to_device(),
+        &v.to_device(),
+    );
+    assert_close(&tangent.to_vec(), host_tangent.as_slice(), F64_TOL);
+}
+
+#[test]
 fn every_optimiser_updates_a_gpu_model_in_its_kernel_as_on_the_host() {
     let gpu = gpu();
     let on_gpu = gpu.is_some();

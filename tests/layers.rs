@@ -800,3 +800,34 @@ fn a_residual_block_takes_a_plain_batch_on_the_tape_and_in_forward_over_reverse(
     let numeric = (inner(&plus, &w) - inner(&minus, &w)) / (2.0 * h);
     assert!((inner(&product, &w) - numeric).abs() < 1e-7, "{} vs {numeric}", inner(&product, &w));
 }
+
+#[test]
+fn global_average_pooling_is_each_channels_mean_and_passes_the_checkers() {
+    use fluxion::autodiff::check::check_vjp;
+    use fluxion::autodiff::{Dual, Lift, jvp};
+    use fluxion::nn::layer::{Conv2d, GlobalAvgPool2d, Sequential};
+    type Images = Tensor<f64, (Dyn, Const<2>, Const<3>, Const<4>), Heap>;
+    let x: Images = Tensor::random_normal_shaped((Dyn(2), Const, Const, Const), 0.0, 1.0, 3);
+    let y = GlobalAvgPool2d.forward(&x);
+    assert_eq!(y.shape(), (Dyn(2), Const::<2>));
+    for (b, c) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+        let mean = (0..12).map(|i| x[[b, c, i / 4, i % 4]]).sum::<f64>() / 12.0;
+        assert_close(y[[b, c]], mean, 1e-15);
+    }
+    type Net = fluxion::nn::layer::Sequential<(
+        Conv2d<f64, 2, 3, 2, 2, 2, 3>,
+        Tanh,
+        GlobalAvgPool2d,
+        Linear<f64, 3, 2>,
+    )>;
+    type Traced = (<Net as Trace>::Traced, Var<Images>);
+    let net: Net = Sequential((Conv2d::new(1), Tanh, GlobalAvgPool2d, Linear::new(2)));
+    let both = (net.clone(), x.clone());
+    ok("global pool", check_grad(|(m, x): Traced| m.forward(&x).tanh().sum(), &both, CheckOptions::f64()));
+    ok("global pool", check_vjp(|(m, x): Traced| m.forward(&x), &both, CheckOptions::f64()));
+    let gradient = grad(|m: <Net as Trace>::Traced| m.forward(&x).tanh().sum(), &net);
+    let direction = some_direction(net.zero_tangent());
+    let x_dual = x.map(Dual::constant);
+    let (_, derivative) = jvp(|m: <Net as Lift>::Lifted| m.forward(&x_dual).tanh().sum(), &net, &direction);
+    assert_close(derivative, inner(&gradient, &direction), 1e-13);
+}

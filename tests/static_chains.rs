@@ -8,8 +8,8 @@ mod common_grad;
 use common_grad::assert_close;
 use fluxion::autodiff::differentiable;
 use fluxion::nn::layer::{
-    Conv2d, Flatten, Gelu, LayerNorm, Linear, MaxPool2d, Module, Relu, Residual, Sequential, Sigmoid,
-    Softmax, StaticModule, Tanh,
+    Conv2d, Flatten, Gelu, GlobalAvgPool2d, LayerNorm, Linear, MaxPool2d, Module, Relu, Residual, Sequential,
+    Sigmoid, Softmax, StaticModule, Tanh,
 };
 use fluxion::prelude::*;
 
@@ -413,4 +413,26 @@ fn jacfwd_and_jacrev_through_residual_blocks_agree_with_finite_differences() {
             assert!((reverse[[a, b, i, j]] - numeric).abs() < 1e-8, "{} vs {numeric}", reverse[[a, b, i, j]]);
         }
     }
+}
+
+/// A convolution, global average pooling and a head, in static mode.
+type PooledCnn = (Conv2d<f64, 1, 2, 3, 3, 4, 4, Inline>, Tanh, GlobalAvgPool2d, Linear<f64, 2, 2, Inline>);
+
+#[differentiable]
+fn pooled_cnn_loss(model: &PooledCnn, images: &Images) -> f64 {
+    model.apply_batch(images).tanh().sum()
+}
+
+#[test]
+fn global_average_pooling_in_static_mode_gives_the_tapes_gradient() {
+    let model: PooledCnn = (Conv2d::new(1), Tanh, GlobalAvgPool2d, Linear::new(2));
+    let images: Images = Tensor::random_normal(0.0, 1.0, 4);
+    let (value, (model_bar, images_bar)) = pooled_cnn_loss::value_and_grad(&model, &images);
+    let (tape_value, (tape_model_bar, tape_images_bar)) = value_and_grad(
+        |(m, x): (<PooledCnn as Trace>::Traced, Var<Images>)| m.forward(&x).tanh().sum(),
+        &(model.clone(), images),
+    );
+    assert_close(value, tape_value, 1e-14);
+    reals(&model_bar).iter().zip(reals(&tape_model_bar)).for_each(|(a, b)| assert_close(*a, b, 1e-13));
+    images_bar.iter().zip(tape_images_bar.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-13));
 }

@@ -21,9 +21,10 @@
 //! ## Library layers on the GPU
 //!
 //! Every library layer takes GPU batches, plain and traced: `Linear`, `LayerNorm`,
-//! `Conv2d` (any stride and padding), `MaxPool2d`, `Flatten`, `Embedding` (the same
-//! host slice of indices), the elementwise layers, `Softmax`, `Dropout` (the host's
-//! mask stream, copied) and `Sequential`; the `nn::loss` losses and the optimisers
+//! `Conv2d` (any stride and padding), `MaxPool2d`, `GlobalAvgPool2d`, `Flatten`,
+//! `Embedding` (the same host slice of indices), the elementwise layers, `Softmax`,
+//! `Dropout` (the host's mask stream, copied), `Sequential`, `Residual` and
+//! `Checkpointed`; the `nn::loss` losses and the optimisers
 //! take GPU models, and `argmax` and `accuracy` take GPU scores (one kernel; only
 //! the picked columns are copied back). `to_device()` (`nn::layer::ToDevice`, in the
 //! prelude) copies a host layer, a tuple of layers or a whole `Sequential`, and

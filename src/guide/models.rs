@@ -274,6 +274,8 @@
 //! `Conv2d`'s last two parameters are its padding P and stride S (0 and 1 unless
 //! given), as PyTorch's `padding` and `stride`: `Conv2d<f32, 1, 8, 3, 3, 14, 14, Heap,
 //! 1, 2>` takes 28×28 images to ⌊(28 + 2·1 − 3)/2⌋ + 1 = 14.
+//! [`GlobalAvgPool2d`](crate::nn::layer::GlobalAvgPool2d) ends a convolutional body
+//! with each channel's mean, `(B, C, H, W)` → `(B, C)`, whatever H and W.
 //!
 //! ```
 //! use fluxion::nn::layer::{Conv2d, Flatten, Linear, MaxPool2d, Relu, Sequential};

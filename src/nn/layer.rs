@@ -25,6 +25,7 @@
 //! | [`Conv2d<T, C, O, KH, KW, HO, WO, K, P, S>`] | cross-correlation of `(B, C, H, W)` images padded by P (0 by default) with `[O, C, KH, KW]` kernels moved S positions per output (1 by default), plus a bias per channel: `(B, O, HO, WO)`, HO = ⌊(H + 2P − KH)/S⌋ + 1 |
 //! | [`MaxPool2d<S, HO, WO>`] | the maximum of each S×S window, stride S: HO = ⌊H/S⌋ |
 //! | [`Flatten<F>`] | each image `(C, H, W)` as one row of F = C·H·W features |
+//! | [`GlobalAvgPool2d`] | each channel's mean over its image: `(B, C, H, W)` → `(B, C)` |
 //! | [`Checkpointed<L>`] | L's output; traced, L runs as one [`checkpoint`](crate::autodiff::checkpoint), recomputed in the backward sweep |
 //! | [`Residual<L>`] | x + L(x), for a layer L that keeps its input's size (a skip connection) |
 //!
@@ -74,7 +75,7 @@ use crate::autodiff::VectorSpace;
 #[cfg(feature = "cuda")]
 use crate::autodiff::{
     CudaChannelVarOps, CudaDual, CudaElementaryVarOps, CudaImageVarOps, CudaMatrixVarOps,
-    CudaRealMatrixVarOps, CudaRealVarOps,
+    CudaRealMatrixVarOps, CudaRealVarOps, CudaVarOps,
 };
 use crate::autodiff::{Differentiable, Dual, LeafVisitor, Lift, Unlift, differentiable, rules};
 #[cfg(feature = "std")]
@@ -90,6 +91,7 @@ use crate::ops::conv::{Padding, Stride};
 #[cfg(feature = "cuda")]
 use crate::ops::cuda::{
     CudaChannelOps, CudaElementaryOps, CudaImageOps, CudaMatrixOps, CudaRealMatrixOps, CudaRealOps,
+    CudaTensorOps,
 };
 use crate::ops::elementwise::ScalarFunction;
 #[cfg(feature = "cuda")]
@@ -2252,6 +2254,62 @@ forward_pass! {
     |_layer, x| x.flatten_images()
 }
 
+/// The mean of each channel over its image: `(B, C, H, W)` → `(B, C)`, the head of a
+/// ResNet before its last [`Linear`] (PyTorch's `AdaptiveAvgPool2d(1)` then
+/// `Flatten`; Keras's `GlobalAveragePooling2D`). No parameters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GlobalAvgPool2d;
+
+parameter_free!([] GlobalAvgPool2d);
+
+impl GlobalAvgPool2d {
+    /// The forward pass on a batch of images, written for static mode
+    /// (`#[differentiable]`; the layer's tangent is `()`).
+    #[differentiable]
+    pub fn apply_batch<T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, K>(
+        &self,
+        x: &Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>,
+    ) -> Tensor<T, (B, Const<C>), K>
+    where
+        K: Storage<T, (B, Const<C>, Const<H>, Const<W>)>
+            + Storage<T, (B, Const<C>, Const<H>)>
+            + Storage<T, (B, Const<C>)>,
+    {
+        x.mean_axis(Axis::<3>).mean_axis(Axis::<2>)
+    }
+}
+
+crate::static_module!(
+    impl[T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, K] GlobalAvgPool2d:
+        apply_batch(Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>) -> Tensor<T, (B, Const<C>), K>;
+    where [
+        K: Storage<T, (B, Const<C>, Const<H>, Const<W>)>
+            + Storage<T, (B, Const<C>, Const<H>)>
+            + Storage<T, (B, Const<C>)>
+    ]
+);
+
+forward_pass! {
+    impl[T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, K]
+        GlobalAvgPool2d, traced GlobalAvgPool2d;
+    Tensor<T, (B, Const<C>, Const<H>, Const<W>), K> => Tensor<T, (B, Const<C>), K>;
+    where [
+        K: Storage<T, (B, Const<C>, Const<H>, Const<W>)>
+            + Storage<T, (B, Const<C>, Const<H>)>
+            + Storage<T, (B, Const<C>)>,
+    ]
+    |_layer, x| x.mean_axis(Axis::<3>).mean_axis(Axis::<2>)
+}
+
+forward_pass! {
+    #[cfg(feature = "cuda")]
+    impl[T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize]
+        GlobalAvgPool2d, traced GlobalAvgPool2d;
+    Tensor<T, (B, Const<C>, Const<H>, Const<W>), Cuda> => Tensor<T, (B, Const<C>), Cuda>;
+    where []
+    |_layer, x| x.mean_axis(Axis::<3>).mean_axis(Axis::<2>)
+}
+
 /// Forward mode on the GPU: each layer's lifted twin on a batch of [`CudaDual`]s (what
 /// [`jvp`](crate::autodiff::jvp) lifts a GPU model and batch to), with the layer's
 /// one forward expression.
@@ -2344,6 +2402,16 @@ mod gpu_forward_mode {
 
         fn forward(&self, x: &CudaDual<T, (B, Const<C>, Const<H>, Const<W>)>) -> Self::Output {
             x.flatten_images()
+        }
+    }
+
+    impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize>
+        Module<CudaDual<T, (B, Const<C>, Const<H>, Const<W>)>> for GlobalAvgPool2d
+    {
+        type Output = CudaDual<T, (B, Const<C>)>;
+
+        fn forward(&self, x: &CudaDual<T, (B, Const<C>, Const<H>, Const<W>)>) -> Self::Output {
+            x.mean_axis(Axis::<3>).mean_axis(Axis::<2>)
         }
     }
 

@@ -25,9 +25,9 @@
 #[cfg(feature = "std")]
 pub use super::init::Init;
 pub use super::layer::{
-    Checkpointed, Conv2d, Embedding, Flatten, Gelu, GeluFunction, GeluTanh, GeluTanhFunction, LayerNorm,
-    Linear, LinearNoBias, MaxPool2d, Module, NoBias, Relu, Residual, Sequential, Sigmoid, Silu, Softmax,
-    Softplus, StaticModule, Tanh, WithBias,
+    Checkpointed, Conv2d, Embedding, Flatten, Gelu, GeluFunction, GeluTanh, GeluTanhFunction,
+    GlobalAvgPool2d, LayerNorm, Linear, LinearNoBias, MaxPool2d, Module, NoBias, Relu, Residual, Sequential,
+    Sigmoid, Silu, Softmax, Softplus, StaticModule, Tanh, WithBias,
 };
 #[cfg(feature = "std")]
 pub use super::layer::{Dropout, evaluation, inference};
