@@ -344,6 +344,11 @@ fn complex_tanh_sigmoid_and_exp_stay_finite_at_large_real_parts() {
         assert_eq!(grad(|z: Var<Complex64>| z.sigmoid().re(), &z).norm(), 0.0);
     }
     assert_eq!(Scalar::exp(Complex64::new(800.0, 0.0)), Complex64::new(f64::INFINITY, 0.0));
+    let (inf, nan) = (f64::INFINITY, f64::NAN);
+    for b in [inf, nan, 2.0] {
+        assert_eq!(Scalar::exp(Complex64::new(-inf, b)), Complex64::new(0.0, 0.0), "e^(−∞ + {b}i)");
+    }
+    assert!(Scalar::exp(Complex64::new(nan, 1.0)).re.is_nan());
     // f32: tanh breaks at |Re z| ≥ 45 in the textbook form.
     let tanh32 = Scalar::tanh(Complex32::new(45.0, 0.1));
     assert_eq!(tanh32.re, 1.0);

@@ -484,6 +484,15 @@ fn a_part_loads_from_the_tensors_under_its_prefix() {
     let mut layer: Linear<f64, 3, 3> = Linear::new(77);
     io::load_part_bytes(&mut layer, &bytes, "layers.0").unwrap();
     assert_eq!(layer, source.layers[0]);
+    io::load_part_bytes(&mut layer, &bytes, "layers.1.").unwrap();
+    assert_eq!(layer, source.layers[1], "a trailing dot is not part of the prefix");
+    let mut whole = encoder(5, 2);
+    io::load_part_bytes(&mut whole, &bytes, "").unwrap();
+    assert_eq!(
+        Encoder { label: source.label.clone(), ..whole },
+        source,
+        "the empty prefix is the whole file"
+    );
     // A prefix that is a name's start but no segment of it reads nothing: `layers.0`
     // is not under `layer`.
     let before = layer.clone();

@@ -627,6 +627,23 @@ mod complex {
         assert!((modulus::grad(subnormal) - C64::new(0.6, 0.8)).norm() < 1e-12);
         let tensor = grad(|v: Var<CV2>| v.abs().sum(), &Vector::from_array([subnormal, C64::new(0.0, -2.0)]));
         assert!((tensor[[0]] - C64::new(0.6, 0.8)).norm() < 1e-12 && tensor[[1]] == C64::new(0.0, -1.0));
+        // Forward mode along a tiny or a huge tangent at a tiny or a huge x: u = x/|x|
+        // first, so Re(conj(u)·ẋ) neither underflows nor overflows.
+        for (z, x_dot, expected) in [
+            (subnormal, 1e-20, 6e-21),
+            (C64::new(3e-300, 4e-300), 1e-30, 6e-31),
+            (C64::new(3e200, 4e200), 1e200, 6e199),
+        ] {
+            let forward = modulus::jvp(z, &C64::new(x_dot, 0.0)).1;
+            assert!((forward - expected).abs() < 1e-12 * expected, "at {z}: {forward}");
+            let (_, dual) = jvp(|z: Dual<C64>| z.abs(), &z, &C64::new(x_dot, 0.0));
+            assert!((dual - expected).abs() < 1e-12 * expected, "dual at {z}: {dual}");
+        }
+        // An infinite x: its direction on the tape and in static mode (sign(x) for reals).
+        let inf = f64::INFINITY;
+        assert_eq!(grad(|z: Var<C64>| z.abs(), &C64::new(inf, 1.0)), C64::new(1.0, 0.0));
+        assert_eq!(grad(|x: Var<f64>| x.abs(), &-inf), -1.0);
+        assert_eq!(modulus::grad(C64::new(-inf, 5.0)), C64::new(-1.0, 0.0));
     }
 
     cases! {

@@ -277,13 +277,15 @@ impl<T: Scalar, const N: usize> Scalar for Dual<T, N> {
     fn im(self) -> Self::Real {
         self.map_parts(Scalar::im)
     }
-    /// |x|, with d|x| = Re(conj(x)·ẋ)/|x| (0 at x = 0).
+    /// |x|, with d|x| = Re(conj(u)·ẋ) for u = x/|x| (0 at x = 0; u formed first, so
+    /// an extreme |x| or ẋ does not over- or underflow). Branch-free, so a symbolic
+    /// scalar records it (a fused function's GPU derivative).
     fn abs(self) -> Self::Real {
         let modulus = self.value.abs();
-        let tangent = self.tangent.map(|t| {
-            let slope = (self.value.conj() * t).re() / modulus;
-            RealScalar::select_positive(modulus, slope, T::Real::zero())
-        });
+        let (re, im) = (self.value.re() / modulus, self.value.im() / modulus);
+        let tangent = self
+            .tangent
+            .map(|t| RealScalar::select_positive(modulus, re * t.re() + im * t.im(), T::Real::zero()));
         Dual { value: modulus, tangent }
     }
     /// |x|², with d|x|² = 2·Re(conj(x)·ẋ).

@@ -2414,16 +2414,15 @@ tensor_part_rule!(
     ),
     |x, y_bar| norm_sqr_pullback(x, y_bar)
 );
-// |x|: ẏ = Re(conj(x)·ẋ)/|x| (sign(x)·ẋ for reals), 0 where x = 0.
+// |x|: ẏ = Re(conj(u)·ẋ) with u = x/|x| (sign(x)·ẋ for reals), 0 where x = 0.
 tensor_part_rule!(
     Absolute,
     abs,
     |x, x_dot| Tensor::from_elements(
         x.shape(),
-        x.iter().zip(x_dot.iter()).map(|(&x, &x_dot)| {
-            let modulus = x.abs();
-            if num_traits::Zero::is_zero(&modulus) { modulus } else { (x.conj() * x_dot).re() / modulus }
-        })
+        x.iter()
+            .zip(x_dot.iter())
+            .map(|(&x, &x_dot)| { (crate::ops::elementwise::unit(x).conj() * x_dot).re() })
     ),
     |x, y_bar| abs_pullback(x, y_bar)
 );
@@ -2538,8 +2537,9 @@ impl<T: RealScalar> UnaryRule<T> for Absolute {
     }
 }
 
-/// |x| of a complex scalar: ẏ = Re(conj(x)·ẋ)/|x|, x̄ = ȳ·x/|x| (the tape's), both 0
-/// at x = 0; |x| by `hypot`, so neither over- nor underflows.
+/// |x| of a complex scalar: ẏ = Re(conj(u)·ẋ), x̄ = ȳ·u with u = x/|x| (the tape's),
+/// both 0 at x = 0; u is formed first, so neither overflows nor underflows where |x|
+/// or ẋ are extreme.
 #[diagnostic::do_not_recommend]
 impl<R: RealScalar> UnaryRule<num_complex::Complex<R>> for Absolute
 where
@@ -2552,9 +2552,8 @@ where
         Scalar::abs(*x)
     }
     #[inline(always)]
-    fn push(&self, x: &num_complex::Complex<R>, modulus: &R, x_dot: &num_complex::Complex<R>) -> R {
-        let slope = (x.conj() * *x_dot).re / *modulus;
-        R::select_positive(*modulus, slope, R::zero())
+    fn push(&self, x: &num_complex::Complex<R>, _: &R, x_dot: &num_complex::Complex<R>) -> R {
+        (crate::ops::elementwise::unit(*x).conj() * *x_dot).re
     }
     #[inline(always)]
     fn pull(&self, x: &num_complex::Complex<R>, _: &R, y_bar: &R) -> num_complex::Complex<R> {

@@ -250,8 +250,9 @@ pub fn load_bytes<M: Parameters>(model: &mut M, bytes: &[u8]) -> Result<(), Para
 /// `body.load_state_dict` of a filtered state dict), or a model from a checkpoint
 /// (prefix `"model"`). Every parameter of the part must be there and every tensor
 /// under the prefix must be one of them, with its shape and element type; the file's
-/// other tensors are not read. On a mismatch, returns it (naming the file's names)
-/// and leaves the part as it was.
+/// other tensors are not read. An empty prefix is the whole file ([`load_bytes`]); a
+/// prefix's trailing dots are not part of it (`"body."` is `"body"`). On a mismatch,
+/// returns it (naming the file's names) and leaves the part as it was.
 ///
 /// ```
 /// use fluxion::nn::io;
@@ -281,7 +282,11 @@ pub fn load_part_bytes<P: Parameters>(
     prefix: &str,
 ) -> Result<(), ParameterFileError> {
     let file = SafeTensors::deserialize(bytes).map_err(format_error)?;
-    load_file(&mut Under { prefix, part }, &file, prefix)
+    let prefix = prefix.trim_end_matches('.');
+    match prefix {
+        "" => load_file(part, &file, ""),
+        _ => load_file(&mut Under { prefix, part }, &file, prefix),
+    }
 }
 
 /// Reads the tensors named `prefix.…` of the safetensors file at `path` into `part`

@@ -839,11 +839,31 @@ pub fn abs_pullback<T: Scalar, S: Shape, K: Storage<T, S> + Storage<T::Real, S>>
 }
 
 /// x/|x|, 0 at x = 0 (sign(x) for reals): the parts divided by |x| one by one, so a
-/// subnormal x gives a unit number, not x·(1/|x|) = x·∞.
+/// subnormal x gives a unit number, not x·(1/|x|) = x·∞. An infinite x points along
+/// its infinite parts (±1 for reals, (1 + i)/√2 for ∞ + i∞), not ∞/∞. (Forward
+/// mode's duals and the GPU's complex kernels, which do not branch, give NaN there.)
 #[inline(always)]
 pub(crate) fn unit<T: Scalar>(x: T) -> T {
     let modulus = x.abs();
-    if modulus == T::Real::zero() { T::zero() } else { T::from_parts(x.re() / modulus, x.im() / modulus) }
+    if modulus == T::Real::zero() {
+        return T::zero();
+    }
+    let (re, im) = (x.re(), x.im());
+    if modulus == -T::Real::neg_infinity() {
+        let along = |part: T::Real| {
+            if part == modulus {
+                <T::Real as num_traits::One>::one()
+            } else if part == -modulus {
+                -<T::Real as num_traits::One>::one()
+            } else {
+                T::Real::zero()
+            }
+        };
+        let (re, im) = (along(re), along(im));
+        let norm = re.hypot(im);
+        return T::from_parts(re / norm, im / norm);
+    }
+    T::from_parts(re / modulus, im / modulus)
 }
 
 /// x̄ = ȳ (a real cotangent embedded) for y = Re x.

@@ -356,13 +356,18 @@ macro_rules! impl_real {
 impl_real!(f32, libm::erff, libm::erfcf, libm::atan2f, libm::hypotf);
 impl_real!(f64, libm::erf, libm::erfc, libm::atan2, libm::hypot);
 
-/// e^(a + ib) as (real, imaginary) parts: e^a·(cos b + i·sin b), with the imaginary
-/// part b itself where b = 0 (C99's cexp: e^800 is ∞ + 0i, not ∞ + NaN·i from ∞·0).
-/// Branch-free, so the GPU's complex kernels record the same formula.
+/// e^(a + ib) as (real, imaginary) parts: e^a·(cos b + i·sin b), with C99's cexp's
+/// special cases for an infinite a: the imaginary part b itself where b = 0 (e^800 is
+/// ∞ + 0i, not ∞ + NaN·i from ∞·0), and 0 + 0i where e^a = 0 whatever b (e^(−∞ +
+/// i∞), not 0·cos ∞ = NaN). Branch-free, so the GPU's complex kernels record the
+/// same formula.
 pub(crate) fn complex_exp<R: RealScalar>(a: R, b: R) -> (R, R) {
     let modulus = a.exp();
     let (sin, cos) = b.sin_cos();
-    (modulus * cos, R::select_positive(b.abs(), modulus * sin, b))
+    // `modulus` is 0, positive or NaN: the otherwise branches keep a 0 and a NaN.
+    let re = R::select_positive(modulus, modulus * cos, modulus);
+    let im = R::select_positive(modulus, R::select_positive(b.abs(), modulus * sin, b), modulus);
+    (re, im)
 }
 
 /// tanh(a + ib) as (real, imaginary) parts, without overflow at any |a|: with

@@ -355,7 +355,8 @@ mod tests {
             },
             "abs_tangent" => |x, _| {
                 let modulus = x[0].norm();
-                let slope = if modulus == 0.0 { 0.0 } else { (x[0].conj() * x[1]).re / modulus };
+                let slope = x[0].re / modulus * x[1].re + x[0].im / modulus * x[1].im;
+                let slope = if modulus == 0.0 { 0.0 } else { slope };
                 Complex::new(slope, 0.0)
             },
             "norm_sqr_tangent" => |x, _| Complex::new(2.0 * (x[0].conj() * x[1]).re, 0.0),

@@ -137,11 +137,12 @@ fn elementary_tangent_kernel<R: 'static + Copy>(f: Elementary<R>) -> ComplexKern
         symbolic(f, p[0].re).derivative(x[0], x[1]) * x[2]
     })
 }
-/// ẏ = Re(conj(x)·ẋ)/|x| for y = |x|, 0 where x = 0.
+/// ẏ = Re(conj(u)·ẋ) for y = |x| and u = x/|x| (formed first, as the host's), 0
+/// where x = 0.
 fn abs_tangent_kernel() -> ComplexKernel {
     kernel("abs_tangent", &[C, C], 0, R, Store::Overwrite, |x, _| {
         let modulus = x[0].abs();
-        let slope = (x[0].conj() * x[1]).re / modulus;
+        let slope = x[0].re / modulus * x[1].re + x[0].im / modulus * x[1].im;
         Complex::new(modulus.where_positive(slope), Sym::zero())
     })
 }
