@@ -556,14 +556,25 @@ where
 {
     (0..steps)
         .map(|_| {
-            let (loss, gradient) = value_and_grad(
-                |m: M::Traced| cross_entropy(&m.forward(x), classes, Reduction::Mean),
-                &*model,
-            );
+            let (loss, gradient) = loss_and_gradient(&*model, x, classes);
             optimizer.step(model, &gradient);
             loss
         })
         .collect()
+}
+
+/// The mean cross-entropy of `model` on `x` (a plain or traced batch) against
+/// `classes`, and its gradient: written once, for a host model and a GPU one.
+fn loss_and_gradient<M, X, T, B, C, K>(model: &M, x: &X, classes: &[usize]) -> (T, M::Tangent)
+where
+    M: Trace,
+    M::Traced: Module<X, Output = Var<Tensor<T, (B, C), K>>>,
+    T: RealOutput,
+    B: Dim,
+    C: Dim,
+    K: RowLosses<T, B, C>,
+{
+    value_and_grad(|m: M::Traced| cross_entropy(&m.forward(x), classes, Reduction::Mean), model)
 }
 
 #[test]
@@ -654,20 +665,6 @@ fn a_checkpointed_model_has_the_host_gradient_on_the_gpu() {
     assert_close(&device_gradient.3.bias.to_vec(), host_gradient.3.bias.as_slice(), 1e-10);
 }
 
-/// The gradient of the mean cross-entropy of `model` on a plain batch `x`: written
-/// once, for a host model and a GPU one.
-fn model_gradient<M, X, T, B, C, K>(model: &M, x: &X, classes: &[usize]) -> M::Tangent
-where
-    M: Trace,
-    M::Traced: Module<X, Output = Var<Tensor<T, (B, C), K>>>,
-    T: RealOutput,
-    B: Dim,
-    C: Dim,
-    K: RowLosses<T, B, C>,
-{
-    grad(|m: M::Traced| cross_entropy(&m.forward(x), classes, Reduction::Mean), model)
-}
-
 #[test]
 fn residual_blocks_have_the_host_outputs_and_gradient_on_the_gpu() {
     let classes: Vec<usize> = (0..6).map(|b| b % 4).collect();
@@ -680,11 +677,11 @@ fn residual_blocks_have_the_host_outputs_and_gradient_on_the_gpu() {
         Linear::<f64, 8, 4>::new(54),
     ));
     let device = gpu_available().then(|| host.to_device());
-    let host_gradient = model_gradient(&host, &x, &classes);
+    let host_gradient = loss_and_gradient(&host, &x, &classes).1;
     let Some(_gpu) = gpu() else { return };
     let device = device.expect("a GPU");
     assert_close(&device.forward(&x.to_device()).to_vec(), host.forward(&x).as_slice(), 1e-12);
-    let device_gradient = model_gradient(&device, &x.to_device(), &classes);
+    let device_gradient = loss_and_gradient(&device, &x.to_device(), &classes).1;
     assert_close(&device_gradient.0.0.weight.to_vec(), host_gradient.0.0.weight.as_slice(), 1e-10);
     assert_close(&device_gradient.1.2.weight.to_vec(), host_gradient.1.2.weight.as_slice(), 1e-10);
     assert_close(&device_gradient.2.bias.to_vec(), host_gradient.2.bias.as_slice(), 1e-10);
@@ -702,11 +699,11 @@ fn global_average_pooling_has_the_host_outputs_gradient_and_tangent_on_the_gpu()
     type Cnn<K> = Sequential<(Conv2d<f64, 1, 2, 3, 3, 4, 4, K>, Relu, GlobalAvgPool2d, Linear<f64, 2, 3, K>)>;
     let host: Cnn<Heap> = Sequential((Conv2d::new(61), Relu, GlobalAvgPool2d, Linear::new(62)));
     let device = gpu_available().then(|| host.to_device());
-    let host_gradient = model_gradient(&host, &x, &classes);
+    let host_gradient = loss_and_gradient(&host, &x, &classes).1;
     let Some(_gpu) = gpu() else { return };
     let (device, dx) = (device.expect("a GPU"), x.to_device());
     assert_close(&device.forward(&dx).to_vec(), host.forward(&x).as_slice(), 1e-12);
-    let device_gradient = model_gradient(&device, &dx, &classes);
+    let device_gradient = loss_and_gradient(&device, &dx, &classes).1;
     assert_close(&device_gradient.0.weight.to_vec(), host_gradient.0.weight.as_slice(), 1e-10);
     assert_close(&device_gradient.3.weight.to_vec(), host_gradient.3.weight.as_slice(), 1e-10);
     // Forward mode: the pooled tangent of a batch of duals, as on the host.

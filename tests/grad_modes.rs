@@ -285,6 +285,33 @@ fn vjp_of_complex_outputs() {
 }
 
 #[test]
+fn real_constants_mix_with_complex_scalar_vars_on_either_side() {
+    // f(z) = (1 − z/2)·(z + 1.5)⁻¹… written with real constants, against the same
+    // function with the constants as complex numbers, and the checkers.
+    let z = C64::new(0.3, -0.8);
+    let with_reals = |z: Var<C64>| {
+        let a = (1.0 - &z * 0.5) * (2.0 / (&z + 1.5));
+        let b = (z.clone() - 0.25) / 4.0 + 3.0 * z;
+        (&a + &b).abs()
+    };
+    let with_complex = |z: Var<C64>| {
+        let c = |x: f64| C64::new(x, 0.0);
+        let a = (c(1.0) - &z * c(0.5)) * (c(2.0) / (&z + c(1.5)));
+        let b = (z.clone() - c(0.25)) / c(4.0) + c(3.0) * z;
+        (&a + &b).abs()
+    };
+    let (value, gradient) = value_and_grad(with_reals, &z);
+    assert_eq!((value, gradient), value_and_grad(with_complex, &z));
+    ok("real constants", check_grad(with_reals, &z, CheckOptions::f64()));
+    // f32 beside `Complex32`.
+    let (value32, _) = value_and_grad(
+        |z: Var<fluxion::Complex32>| (&z * 2.0f32 - 1.0f32).abs(),
+        &fluxion::Complex32::new(1.0, 1.0),
+    );
+    assert!((value32 - 5f32.sqrt()).abs() < 1e-6);
+}
+
+#[test]
 fn aux_outputs_come_back_untouched() {
     let x = x3();
     let f = |x: Var<V3>| {

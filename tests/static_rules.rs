@@ -692,6 +692,10 @@ mod complex {
         norm_sqr((z, z_dot): C64 in real()) -> f64 { z.norm_sqr() }
         /// |z|.
         absolute((z, z_dot): C64 in away_from_zero()) -> f64 { z.abs() }
+        /// Real constants on either side of a complex scalar.
+        real_constants((z, z_dot): C64 in real(), (u, u_dot): C64 in away_from_zero()) -> C64 {
+            (1.0 - z * 0.5) * 2.0 + z / 4.0 - 0.25 + 3.0 / u
+        } tape { (1.0 - &z * 0.5) * 2.0 + &z / 4.0 - 0.25 + 3.0 / &u }
         /// conj a elementwise.
         vector_conj((a, a_dot): CV2 in real()) -> CV2 { a.conj() }
         /// Re a elementwise.

@@ -571,3 +571,29 @@ macro_rules! constant_with_dual {
 }
 
 constant_with_dual!(f32, f64, crate::scalar::Complex32, crate::scalar::Complex64);
+
+/// A real constant beside a complex dual, on either side (`d * 0.5`, `1.0 - d`): the
+/// constant as c + 0i, through the rules above.
+macro_rules! real_constant_with_complex_dual {
+    ($($real:ty => $complex:ty),*) => {$(
+        real_constant_with_complex_dual!(@ops $real => $complex; Add add, Sub sub, Mul mul, Div div);
+    )*};
+    (@ops $real:ty => $complex:ty; $($Trait:ident $method:ident),*) => {$(
+        impl<const N: usize> $Trait<$real> for Dual<$complex, N> {
+            type Output = Self;
+            #[inline(always)]
+            fn $method(self, constant: $real) -> Self {
+                $Trait::$method(self, <$complex>::new(constant, 0.0))
+            }
+        }
+        impl<const N: usize> $Trait<Dual<$complex, N>> for $real {
+            type Output = Dual<$complex, N>;
+            #[inline(always)]
+            fn $method(self, dual: Dual<$complex, N>) -> Dual<$complex, N> {
+                $Trait::$method(<$complex>::new(self, 0.0), dual)
+            }
+        }
+    )*};
+}
+
+real_constant_with_complex_dual!(f32 => crate::scalar::Complex32, f64 => crate::scalar::Complex64);

@@ -643,6 +643,76 @@ impl<T: Scalar> BinaryRule<T, T> for Division {
     }
 }
 
+/// An operation of a complex scalar and a real one, in either order (`z * 2.0`,
+/// `1.0 - z`): the complex rule with the real operand as r + 0i. Its tangent enters
+/// as ṙ + 0i and its cotangent is the real part of the complex one's (a real operand
+/// moves along the real axis only).
+macro_rules! real_beside_complex_rules {
+    ($($rule:ident),*) => {$(
+        #[diagnostic::do_not_recommend]
+        impl<R> BinaryRule<num_complex::Complex<R>, R> for $rule
+        where
+            R: RealScalar + Differentiable<Tangent = R>,
+            num_complex::Complex<R>: Scalar<Real = R> + Differentiable<Tangent = num_complex::Complex<R>>,
+        {
+            type Output = num_complex::Complex<R>;
+            #[inline(always)]
+            fn value(&self, a: &Self::Output, b: &R) -> Self::Output {
+                <$rule as BinaryRule<Self::Output, Self::Output>>::value(self, a, &Scalar::from_real(*b))
+            }
+            #[inline(always)]
+            fn push_lhs(&self, (a, b, y): Operands<'_, Self::Output, R, Self::Output>, a_dot: &Self::Output) -> Self::Output {
+                <$rule as BinaryRule<Self::Output, Self::Output>>::push_lhs(self, (a, &Scalar::from_real(*b), y), a_dot)
+            }
+            #[inline(always)]
+            fn push_rhs(&self, (a, b, y): Operands<'_, Self::Output, R, Self::Output>, b_dot: &R) -> Self::Output {
+                let b_dot = Scalar::from_real(*b_dot);
+                <$rule as BinaryRule<Self::Output, Self::Output>>::push_rhs(self, (a, &Scalar::from_real(*b), y), &b_dot)
+            }
+            #[inline(always)]
+            fn pull_lhs(&self, (a, b, y): Operands<'_, Self::Output, R, Self::Output>, y_bar: &Self::Output) -> Self::Output {
+                <$rule as BinaryRule<Self::Output, Self::Output>>::pull_lhs(self, (a, &Scalar::from_real(*b), y), y_bar)
+            }
+            #[inline(always)]
+            fn pull_rhs(&self, (a, b, y): Operands<'_, Self::Output, R, Self::Output>, y_bar: &Self::Output) -> R {
+                <$rule as BinaryRule<Self::Output, Self::Output>>::pull_rhs(self, (a, &Scalar::from_real(*b), y), y_bar).re
+            }
+        }
+
+        #[diagnostic::do_not_recommend]
+        impl<R> BinaryRule<R, num_complex::Complex<R>> for $rule
+        where
+            R: RealScalar + Differentiable<Tangent = R>,
+            num_complex::Complex<R>: Scalar<Real = R> + Differentiable<Tangent = num_complex::Complex<R>>,
+        {
+            type Output = num_complex::Complex<R>;
+            #[inline(always)]
+            fn value(&self, a: &R, b: &Self::Output) -> Self::Output {
+                <$rule as BinaryRule<Self::Output, Self::Output>>::value(self, &Scalar::from_real(*a), b)
+            }
+            #[inline(always)]
+            fn push_lhs(&self, (a, b, y): Operands<'_, R, Self::Output, Self::Output>, a_dot: &R) -> Self::Output {
+                let a_dot = Scalar::from_real(*a_dot);
+                <$rule as BinaryRule<Self::Output, Self::Output>>::push_lhs(self, (&Scalar::from_real(*a), b, y), &a_dot)
+            }
+            #[inline(always)]
+            fn push_rhs(&self, (a, b, y): Operands<'_, R, Self::Output, Self::Output>, b_dot: &Self::Output) -> Self::Output {
+                <$rule as BinaryRule<Self::Output, Self::Output>>::push_rhs(self, (&Scalar::from_real(*a), b, y), b_dot)
+            }
+            #[inline(always)]
+            fn pull_lhs(&self, (a, b, y): Operands<'_, R, Self::Output, Self::Output>, y_bar: &Self::Output) -> R {
+                <$rule as BinaryRule<Self::Output, Self::Output>>::pull_lhs(self, (&Scalar::from_real(*a), b, y), y_bar).re
+            }
+            #[inline(always)]
+            fn pull_rhs(&self, (a, b, y): Operands<'_, R, Self::Output, Self::Output>, y_bar: &Self::Output) -> Self::Output {
+                <$rule as BinaryRule<Self::Output, Self::Output>>::pull_rhs(self, (&Scalar::from_real(*a), b, y), y_bar)
+            }
+        }
+    )*};
+}
+
+real_beside_complex_rules!(Addition, Subtraction, Multiplication, Division);
+
 #[diagnostic::do_not_recommend]
 impl<T: Scalar> UnaryRule<T> for Negation {
     type Output = T;

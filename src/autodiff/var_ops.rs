@@ -1187,6 +1187,45 @@ impl<T: Scalar> Sub<T> for Var<T> {
     }
 }
 
+/// A real constant beside a complex scalar `Var`, on either side, as beside a complex
+/// tensor: `&z * 0.5`, `1.0 - &z`, `2.0 / z` (the constant taken as c + 0i).
+macro_rules! real_constant_beside_complex_var {
+    ($($real:ty => $complex:ty),*) => {$(
+        real_constant_beside_complex_var!(@ops $real => $complex; Add add, Sub sub, Mul mul, Div div);
+    )*};
+    (@ops $real:ty => $complex:ty; $($Trait:ident $method:ident),*) => {$(
+        impl $Trait<$real> for &Var<$complex> {
+            type Output = Var<$complex>;
+            fn $method(self, constant: $real) -> Var<$complex> {
+                $Trait::$method(self, <$complex>::new(constant, 0.0))
+            }
+        }
+
+        impl $Trait<$real> for Var<$complex> {
+            type Output = Var<$complex>;
+            fn $method(self, constant: $real) -> Var<$complex> {
+                $Trait::$method(&self, <$complex>::new(constant, 0.0))
+            }
+        }
+
+        impl $Trait<&Var<$complex>> for $real {
+            type Output = Var<$complex>;
+            fn $method(self, var: &Var<$complex>) -> Var<$complex> {
+                $Trait::$method(<$complex>::new(self, 0.0), var)
+            }
+        }
+
+        impl $Trait<Var<$complex>> for $real {
+            type Output = Var<$complex>;
+            fn $method(self, var: Var<$complex>) -> Var<$complex> {
+                $Trait::$method(<$complex>::new(self, 0.0), &var)
+            }
+        }
+    )*};
+}
+
+real_constant_beside_complex_var!(f32 => crate::scalar::Complex32, f64 => crate::scalar::Complex64);
+
 /// `constant * Var` for the built-in scalar types (a generic impl on the left operand
 /// is not allowed for foreign types).
 macro_rules! constant_times_var {

@@ -65,7 +65,8 @@
 //! `value_and_grad_into` writes the gradient into a tangent you keep.
 //!
 //! Constants mix in as in maths: `1.0 - x`, `2.0 / x`, `&x + &c` and `c - x` with a
-//! plain tensor `c`, `x * 0.5`. A value that should not be differentiated is wrapped
+//! plain tensor `c`, `x * 0.5`, and a real constant beside a complex scalar or
+//! tensor (`&z * 0.5`, `1.0 - &z`; in forward and static mode too). A value that should not be differentiated is wrapped
 //! in `Var::constant`, or cut with `stop_gradient`.
 //!
 //! ## Checkpointing: memory for a recomputation

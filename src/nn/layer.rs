@@ -1073,9 +1073,12 @@ macro_rules! tuple_to_host {
 for_each_tuple!(tuple_to_host);
 
 /// Layers applied in order: `Sequential((a, b, c))` is a then b then c, each taking
-/// the previous one's output. A chain whose sizes do not fit is one short compile
-/// error naming both sizes (on a bare tuple, which is also a [`Module`], the
-/// compiler's message is longer and names the whole tuple).
+/// the previous one's output. A chain whose sizes do not fit does not compile: the
+/// traced call (inside a gradient) is one short error naming both sizes; the plain
+/// call's error is the compiler's "trait bounds were not satisfied", whose notes name
+/// both sizes (`Const<8>: SameFeatureCount<Const<6>>`; for image layers, the pooling
+/// or convolution relation, `Const<6>: PoolsTo<2, 2>`, below typenum's arithmetic).
+/// On a bare tuple, which is also a [`Module`], the message names the whole tuple.
 ///
 /// A tuple holds up to twelve layers; for more, nest sequences.
 ///
