@@ -1465,4 +1465,16 @@ fn scalar_functions_on_the_tape_agree_with_finite_differences_and_static_mode() 
     if let Err(error) = check_grad(|x: Var<f32>| &x.sinh() * &x.erf(), &0.8f32, CheckOptions::f32()) {
         panic!("f32: {error}");
     }
+    // softplus and SiLU of a traced scalar: the tensors' functions, stable far out.
+    let activations = |x: Var<f64>| &x.softplus() + &x.silu();
+    for x in [-3.0, 0.0, 1.7] {
+        if let Err(error) = check_grad(activations, &x, CheckOptions::f64()) {
+            panic!("at {x}: {error}");
+        }
+        let tensor =
+            grad(|v: Var<Vector<f64, 1>>| (&v.softplus() + &v.silu()).sum(), &Vector::from_array([x]));
+        assert_eq!(grad(activations, &x), tensor[[0]]);
+    }
+    assert_eq!(value_and_grad(|x: Var<f64>| x.softplus(), &1000.0), (1000.0, 1.0));
+    assert_eq!(value_and_grad(|x: Var<f64>| x.softplus(), &-1000.0), (0.0, 0.0));
 }

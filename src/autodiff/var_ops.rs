@@ -659,6 +659,17 @@ impl<T: RealScalar> Var<T> {
         self.by_rule(rules::FunctionMap::from(f))
     }
 
+    /// softplus(x) = ln(1 + eˣ), stable at any magnitude, with x̄ = σ(x)·ȳ (as on
+    /// tensors).
+    pub fn softplus(&self) -> Self {
+        self.map_function(crate::ops::functions::SoftplusFunction)
+    }
+
+    /// SiLU (swish), x·σ(x), with x̄ = (σ(x) + x·σ(x)(1 − σ(x)))·ȳ (as on tensors).
+    pub fn silu(&self) -> Self {
+        self.map_function(crate::ops::functions::SiluFunction)
+    }
+
     /// tan x, with x̄ = (1 + tan² x)·ȳ.
     pub fn tan(&self) -> Self {
         self.by_rule(rules::Tan)

@@ -1427,6 +1427,9 @@ impl Companions<'_> {
                 #[allow(non_camel_case_types)]
                 #struct_vis struct #ident {}
 
+                // A companion the program does not call is no dead code, nor is a
+                // derivative given by hand that only it calls.
+                #[allow(dead_code)]
                 impl #ident {
                     #items
                 }
