@@ -611,6 +611,35 @@ mod complex {
         z.abs()
     }
 
+    #[differentiable]
+    fn real_factors(a: &CV2, s: f64) -> f64 {
+        let b = a * 0.5 + a * 2.0 / s;
+        b.norm_sqr().sum()
+    }
+
+    #[differentiable]
+    fn complex_factors(a: &CV2, s: C64) -> f64 {
+        let b = a * C64::new(0.5, 0.0) + a * C64::new(2.0, 0.0) / s;
+        b.norm_sqr().sum()
+    }
+
+    /// A complex tensor beside real constants and a real variable: the complex rules
+    /// with c + 0i, the real operand's cotangent their real part.
+    #[test]
+    fn a_complex_tensor_takes_real_factors_in_static_mode() {
+        let a: CV2 = Vector::from_array([C64::new(0.3, -1.2), C64::new(-0.7, 0.4)]);
+        let (value, (a_bar, s_bar)) = real_factors::value_and_grad(&a, 1.7);
+        let (expected, (expected_a_bar, expected_s_bar)) =
+            complex_factors::value_and_grad(&a, C64::new(1.7, 0.0));
+        assert_eq!((value, a_bar), (expected, expected_a_bar));
+        assert_eq!(s_bar, expected_s_bar.re);
+        let h = 1e-6;
+        let numeric = (real_factors(&a, 1.7 + h) - real_factors(&a, 1.7 - h)) / (2.0 * h);
+        assert!((s_bar - numeric).abs() < 1e-7, "{s_bar} vs {numeric}");
+        let (_, tangent) = real_factors::jvp(&a, 1.7, &a.map(|_| C64::new(0.0, 0.0)), &1.0);
+        assert!((tangent - s_bar).abs() < 1e-12);
+    }
+
     /// |z| at 0 and where |z|² underflows: the tape's x/|x| (0 at 0), not ∞ or NaN.
     #[test]
     fn the_modulus_of_a_tiny_or_zero_complex_scalar_has_the_tapes_gradient() {

@@ -643,75 +643,97 @@ impl<T: Scalar> BinaryRule<T, T> for Division {
     }
 }
 
-/// An operation of a complex scalar and a real one, in either order (`z * 2.0`,
-/// `1.0 - z`): the complex rule with the real operand as r + 0i. Its tangent enters
-/// as ṙ + 0i and its cotangent is the real part of the complex one's (a real operand
-/// moves along the real axis only).
+/// An operation of a complex value (a scalar or a tensor) and a real scalar, in
+/// either order (`z * 2.0`, `1.0 - z`): the rule of the complex value and a complex
+/// scalar, with the real operand as r + 0i. Its tangent enters as ṙ + 0i and its
+/// cotangent is the real part of the complex one's (a real operand moves along the
+/// real axis only). `lhs` implements `value op r`, `rhs` implements `r op value`.
 macro_rules! real_beside_complex_rules {
-    ($($rule:ident),*) => {$(
+    ($([$($generics:tt)*] $value:ty: $($rule:ident $($side:ident)+),+;)+) => {$(
+        real_beside_complex_rules!(@group {[$($generics)*] $value} $($rule $($side)+),+);
+    )+};
+    (@group $header:tt $($rule:ident $($side:ident)+),+) => {$($(
+        real_beside_complex_rules!(@$side $header $rule);
+    )+)+};
+    (@lhs {[$($generics:tt)*] $value:ty} $rule:ident) => {
         #[diagnostic::do_not_recommend]
-        impl<R> BinaryRule<num_complex::Complex<R>, R> for $rule
+        impl<R, $($generics)*> BinaryRule<$value, R> for $rule
         where
             R: RealScalar + Differentiable<Tangent = R>,
             num_complex::Complex<R>: Scalar<Real = R> + Differentiable<Tangent = num_complex::Complex<R>>,
+            $value: Differentiable,
+            $rule: BinaryRule<$value, num_complex::Complex<R>>,
         {
-            type Output = num_complex::Complex<R>;
+            type Output = <$rule as BinaryRule<$value, num_complex::Complex<R>>>::Output;
             #[inline(always)]
-            fn value(&self, a: &Self::Output, b: &R) -> Self::Output {
-                <$rule as BinaryRule<Self::Output, Self::Output>>::value(self, a, &Scalar::from_real(*b))
+            fn value(&self, a: &$value, b: &R) -> Self::Output {
+                <$rule as BinaryRule<$value, num_complex::Complex<R>>>::value(self, a, &Scalar::from_real(*b))
             }
             #[inline(always)]
-            fn push_lhs(&self, (a, b, y): Operands<'_, Self::Output, R, Self::Output>, a_dot: &Self::Output) -> Self::Output {
-                <$rule as BinaryRule<Self::Output, Self::Output>>::push_lhs(self, (a, &Scalar::from_real(*b), y), a_dot)
+            fn push_lhs(&self, (a, b, y): Operands<'_, $value, R, Self::Output>, a_dot: &TangentOf<$value>) -> TangentOf<Self::Output> {
+                let b = Scalar::from_real(*b);
+                <$rule as BinaryRule<$value, num_complex::Complex<R>>>::push_lhs(self, (a, &b, y), a_dot)
             }
             #[inline(always)]
-            fn push_rhs(&self, (a, b, y): Operands<'_, Self::Output, R, Self::Output>, b_dot: &R) -> Self::Output {
-                let b_dot = Scalar::from_real(*b_dot);
-                <$rule as BinaryRule<Self::Output, Self::Output>>::push_rhs(self, (a, &Scalar::from_real(*b), y), &b_dot)
+            fn push_rhs(&self, (a, b, y): Operands<'_, $value, R, Self::Output>, b_dot: &R) -> TangentOf<Self::Output> {
+                let (b, b_dot) = (Scalar::from_real(*b), Scalar::from_real(*b_dot));
+                <$rule as BinaryRule<$value, num_complex::Complex<R>>>::push_rhs(self, (a, &b, y), &b_dot)
             }
             #[inline(always)]
-            fn pull_lhs(&self, (a, b, y): Operands<'_, Self::Output, R, Self::Output>, y_bar: &Self::Output) -> Self::Output {
-                <$rule as BinaryRule<Self::Output, Self::Output>>::pull_lhs(self, (a, &Scalar::from_real(*b), y), y_bar)
+            fn pull_lhs(&self, (a, b, y): Operands<'_, $value, R, Self::Output>, y_bar: &TangentOf<Self::Output>) -> TangentOf<$value> {
+                let b = Scalar::from_real(*b);
+                <$rule as BinaryRule<$value, num_complex::Complex<R>>>::pull_lhs(self, (a, &b, y), y_bar)
             }
             #[inline(always)]
-            fn pull_rhs(&self, (a, b, y): Operands<'_, Self::Output, R, Self::Output>, y_bar: &Self::Output) -> R {
-                <$rule as BinaryRule<Self::Output, Self::Output>>::pull_rhs(self, (a, &Scalar::from_real(*b), y), y_bar).re
+            fn pull_rhs(&self, (a, b, y): Operands<'_, $value, R, Self::Output>, y_bar: &TangentOf<Self::Output>) -> R {
+                let b = Scalar::from_real(*b);
+                <$rule as BinaryRule<$value, num_complex::Complex<R>>>::pull_rhs(self, (a, &b, y), y_bar).re
             }
         }
-
+    };
+    (@rhs {[$($generics:tt)*] $value:ty} $rule:ident) => {
         #[diagnostic::do_not_recommend]
-        impl<R> BinaryRule<R, num_complex::Complex<R>> for $rule
+        impl<R, $($generics)*> BinaryRule<R, $value> for $rule
         where
             R: RealScalar + Differentiable<Tangent = R>,
             num_complex::Complex<R>: Scalar<Real = R> + Differentiable<Tangent = num_complex::Complex<R>>,
+            $value: Differentiable,
+            $rule: BinaryRule<num_complex::Complex<R>, $value>,
         {
-            type Output = num_complex::Complex<R>;
+            type Output = <$rule as BinaryRule<num_complex::Complex<R>, $value>>::Output;
             #[inline(always)]
-            fn value(&self, a: &R, b: &Self::Output) -> Self::Output {
-                <$rule as BinaryRule<Self::Output, Self::Output>>::value(self, &Scalar::from_real(*a), b)
+            fn value(&self, a: &R, b: &$value) -> Self::Output {
+                <$rule as BinaryRule<num_complex::Complex<R>, $value>>::value(self, &Scalar::from_real(*a), b)
             }
             #[inline(always)]
-            fn push_lhs(&self, (a, b, y): Operands<'_, R, Self::Output, Self::Output>, a_dot: &R) -> Self::Output {
-                let a_dot = Scalar::from_real(*a_dot);
-                <$rule as BinaryRule<Self::Output, Self::Output>>::push_lhs(self, (&Scalar::from_real(*a), b, y), &a_dot)
+            fn push_lhs(&self, (a, b, y): Operands<'_, R, $value, Self::Output>, a_dot: &R) -> TangentOf<Self::Output> {
+                let (a, a_dot) = (Scalar::from_real(*a), Scalar::from_real(*a_dot));
+                <$rule as BinaryRule<num_complex::Complex<R>, $value>>::push_lhs(self, (&a, b, y), &a_dot)
             }
             #[inline(always)]
-            fn push_rhs(&self, (a, b, y): Operands<'_, R, Self::Output, Self::Output>, b_dot: &Self::Output) -> Self::Output {
-                <$rule as BinaryRule<Self::Output, Self::Output>>::push_rhs(self, (&Scalar::from_real(*a), b, y), b_dot)
+            fn push_rhs(&self, (a, b, y): Operands<'_, R, $value, Self::Output>, b_dot: &TangentOf<$value>) -> TangentOf<Self::Output> {
+                let a = Scalar::from_real(*a);
+                <$rule as BinaryRule<num_complex::Complex<R>, $value>>::push_rhs(self, (&a, b, y), b_dot)
             }
             #[inline(always)]
-            fn pull_lhs(&self, (a, b, y): Operands<'_, R, Self::Output, Self::Output>, y_bar: &Self::Output) -> R {
-                <$rule as BinaryRule<Self::Output, Self::Output>>::pull_lhs(self, (&Scalar::from_real(*a), b, y), y_bar).re
+            fn pull_lhs(&self, (a, b, y): Operands<'_, R, $value, Self::Output>, y_bar: &TangentOf<Self::Output>) -> R {
+                let a = Scalar::from_real(*a);
+                <$rule as BinaryRule<num_complex::Complex<R>, $value>>::pull_lhs(self, (&a, b, y), y_bar).re
             }
             #[inline(always)]
-            fn pull_rhs(&self, (a, b, y): Operands<'_, R, Self::Output, Self::Output>, y_bar: &Self::Output) -> Self::Output {
-                <$rule as BinaryRule<Self::Output, Self::Output>>::pull_rhs(self, (&Scalar::from_real(*a), b, y), y_bar)
+            fn pull_rhs(&self, (a, b, y): Operands<'_, R, $value, Self::Output>, y_bar: &TangentOf<Self::Output>) -> TangentOf<$value> {
+                let a = Scalar::from_real(*a);
+                <$rule as BinaryRule<num_complex::Complex<R>, $value>>::pull_rhs(self, (&a, b, y), y_bar)
             }
         }
-    )*};
+    };
 }
 
-real_beside_complex_rules!(Addition, Subtraction, Multiplication, Division);
+real_beside_complex_rules! {
+    [] num_complex::Complex<R>: Addition lhs rhs, Subtraction lhs rhs, Multiplication lhs rhs, Division lhs rhs;
+    [S: Shape, K: Storage<num_complex::Complex<R>, S>] Tensor<num_complex::Complex<R>, S, K>:
+        Multiplication lhs, Division lhs;
+}
 
 #[diagnostic::do_not_recommend]
 impl<T: Scalar> UnaryRule<T> for Negation {

@@ -1198,8 +1198,9 @@ impl<T: Scalar> Sub<T> for Var<T> {
     }
 }
 
-/// A real constant beside a complex scalar `Var`, on either side, as beside a complex
-/// tensor: `&z * 0.5`, `1.0 - &z`, `2.0 / z` (the constant taken as c + 0i).
+/// A real constant beside a complex scalar `Var`, on either side (a complex tensor
+/// takes a real factor too): `&z * 0.5`, `1.0 - &z`, `2.0 / z`, the constant taken
+/// as c + 0i.
 macro_rules! real_constant_beside_complex_var {
     ($($real:ty => $complex:ty),*) => {$(
         real_constant_beside_complex_var!(@ops $real => $complex; Add add, Sub sub, Mul mul, Div div);

@@ -24,9 +24,9 @@
 //! The tape does not nest in itself (no reverse over reverse): a `grad` called inside
 //! another gradient's function on `x.value()` differentiates a constant, and the
 //! outer gradient silently misses that path (where JAX's `grad(grad(f))` counts it).
-//! Take second
-//! derivatives forward over reverse, as here, or in static mode, where `f::grad`
-//! inside a `#[differentiable]` body is differentiated (its Hessian product).
+//! Take second derivatives forward over reverse, as here, or in static mode, where
+//! `f::grad` of an `f` generic over its real scalar is differentiated inside a
+//! `#[differentiable]` body (its Hessian product).
 //!
 //! `hvp` also takes a tuple or array of tensors (a layer's `(w, b)`), or a derived
 //! struct of tensors and scalars, and returns its tangent. For such an input,

@@ -65,9 +65,11 @@
 //! `value_and_grad_into` writes the gradient into a tangent you keep.
 //!
 //! Constants mix in as in maths: `1.0 - x`, `2.0 / x`, `&x + &c` and `c - x` with a
-//! plain tensor `c`, `x * 0.5`, and a real constant beside a complex scalar or
-//! tensor (`&z * 0.5`, `1.0 - &z`; in forward and static mode too). A value that should not be differentiated is wrapped
-//! in `Var::constant`, or cut with `stop_gradient`.
+//! plain tensor `c`, `x * 0.5`; a real constant on either side of a complex scalar
+//! (`&z * 0.5`, `1.0 - &z`, in forward and static mode too) and a real factor of a
+//! complex tensor (`&z * 0.5`; in static mode `z * 0.5`, `z / s` for a real `s`). A
+//! value that should not be differentiated is wrapped in `Var::constant`, or cut
+//! with `stop_gradient`.
 //!
 //! ## Checkpointing: memory for a recomputation
 //!

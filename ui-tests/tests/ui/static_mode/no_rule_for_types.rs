@@ -1,9 +1,14 @@
 use fluxion::prelude::*;
 
-// A complex number times a real one has no rule yet: the error names the operation.
+// An operator of one's own type has no derivative rule: the error names the operation.
+#[derive(Differentiable, Clone)]
+struct Gain { k: f64 }
+
+impl std::ops::Mul<f64> for Gain { type Output = f64; fn mul(self, x: f64) -> f64 { self.k * x } }
+
 #[differentiable]
-fn scaled(z: Complex64, s: f64) -> Complex64 {
-    z * s
+fn scaled(g: Gain, s: f64) -> f64 {
+    g * s
 }
 
 fn main() {}
