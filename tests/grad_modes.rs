@@ -303,6 +303,21 @@ fn real_constants_mix_with_complex_scalar_vars_on_either_side() {
     let (value, gradient) = value_and_grad(with_reals, &z);
     assert_eq!((value, gradient), value_and_grad(with_complex, &z));
     ok("real constants", check_grad(with_reals, &z, CheckOptions::f64()));
+    // A real factor on either side of a complex tensor: plain, traced and dual.
+    type CV2 = Vector<C64, 2>;
+    let v: CV2 = Vector::from_array([C64::new(0.3, -0.8), C64::new(-1.1, 0.2)]);
+    let heap: Vector<C64, 2, Heap> = Vector::from_array(v.to_array());
+    let doubled = &heap * C64::new(2.0, 0.0);
+    assert_eq!(
+        (2.0 * &heap, &heap * 2.0, 2.0 * v),
+        (doubled.clone(), doubled.clone(), v * C64::new(2.0, 0.0))
+    );
+    let traced = |z: Var<CV2>| (&(0.5 * &z) + &(z.clone() * 1.5)).abs().sum();
+    let complex = |z: Var<CV2>| (&(&z * C64::new(0.5, 0.0)) + &(z.clone() * C64::new(1.5, 0.0))).abs().sum();
+    assert_eq!(value_and_grad(traced, &v), value_and_grad(complex, &v));
+    let direction: CV2 = Vector::from_array([C64::new(1.0, 0.5), C64::new(-0.25, 2.0)]);
+    let (_, tangent) = jvp(|z: Vector<Dual<C64>, 2>| (0.5 * &z + z * 1.5).sum(), &v, &direction);
+    assert_eq!(tangent, direction.sum() * C64::new(2.0, 0.0));
     // f32 beside `Complex32`.
     let (value32, _) = value_and_grad(
         |z: Var<fluxion::Complex32>| (&z * 2.0f32 - 1.0f32).abs(),

@@ -613,13 +613,13 @@ mod complex {
 
     #[differentiable]
     fn real_factors(a: &CV2, s: f64) -> f64 {
-        let b = a * 0.5 + a * 2.0 / s;
+        let b = a * 0.5 + 2.0 * a / s;
         b.norm_sqr().sum()
     }
 
     #[differentiable]
     fn complex_factors(a: &CV2, s: C64) -> f64 {
-        let b = a * C64::new(0.5, 0.0) + a * C64::new(2.0, 0.0) / s;
+        let b = a * C64::new(0.5, 0.0) + C64::new(2.0, 0.0) * a / s;
         b.norm_sqr().sum()
     }
 

@@ -475,11 +475,23 @@ impl<T: Scalar, const N: usize> ScalarFactor<Dual<T, N>> for T {
     }
 }
 
-/// `2.0 * duals` for the built-in scalar types (a generic impl on the left operand is
-/// not allowed for foreign types).
+/// A real factor of a tensor of complex duals, `duals * 0.5`: a constant dual
+/// c + 0i, as a real factor of a complex tensor.
+impl<R: RealScalar, const N: usize> ScalarFactor<Dual<num_complex::Complex<R>, N>> for R
+where
+    num_complex::Complex<R>: Scalar,
+{
+    #[inline(always)]
+    fn into_element(self) -> Dual<num_complex::Complex<R>, N> {
+        Dual::constant(num_complex::Complex::new(self, R::zero()))
+    }
+}
+
+/// `2.0 * duals` for the built-in scalar types, and a real factor beside complex
+/// duals (a generic impl on the left operand is not allowed for foreign types).
 macro_rules! scalar_times_dual_tensor {
-    ($($t:ty),*) => {$(
-        impl<S: Shape, K: Storage<Dual<$t, N>, S>, const N: usize> Mul<Tensor<Dual<$t, N>, S, K>> for $t {
+    ($($factor:ty => $t:ty),*) => {$(
+        impl<S: Shape, K: Storage<Dual<$t, N>, S>, const N: usize> Mul<Tensor<Dual<$t, N>, S, K>> for $factor {
             type Output = Tensor<Dual<$t, N>, S, K>;
             #[inline(always)]
             fn mul(self, rhs: Tensor<Dual<$t, N>, S, K>) -> Self::Output {
@@ -487,7 +499,7 @@ macro_rules! scalar_times_dual_tensor {
             }
         }
 
-        impl<S: Shape, K: Storage<Dual<$t, N>, S>, const N: usize> Mul<&Tensor<Dual<$t, N>, S, K>> for $t {
+        impl<S: Shape, K: Storage<Dual<$t, N>, S>, const N: usize> Mul<&Tensor<Dual<$t, N>, S, K>> for $factor {
             type Output = Tensor<Dual<$t, N>, S, K>;
             #[inline(always)]
             fn mul(self, rhs: &Tensor<Dual<$t, N>, S, K>) -> Self::Output {
@@ -497,7 +509,12 @@ macro_rules! scalar_times_dual_tensor {
     )*};
 }
 
-scalar_times_dual_tensor!(f32, f64);
+scalar_times_dual_tensor!(
+    f32 => f32,
+    f64 => f64,
+    f32 => crate::scalar::Complex32,
+    f64 => crate::scalar::Complex64
+);
 
 /// A dual and a plain scalar, `d ⊕ c`: the scalar is a constant (zero tangents).
 macro_rules! dual_with_constant {

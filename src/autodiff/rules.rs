@@ -732,7 +732,7 @@ macro_rules! real_beside_complex_rules {
 real_beside_complex_rules! {
     [] num_complex::Complex<R>: Addition lhs rhs, Subtraction lhs rhs, Multiplication lhs rhs, Division lhs rhs;
     [S: Shape, K: Storage<num_complex::Complex<R>, S>] Tensor<num_complex::Complex<R>, S, K>:
-        Multiplication lhs, Division lhs;
+        Multiplication lhs rhs, Division lhs;
 }
 
 #[diagnostic::do_not_recommend]

@@ -1238,6 +1238,34 @@ macro_rules! real_constant_beside_complex_var {
 
 real_constant_beside_complex_var!(f32 => crate::scalar::Complex32, f64 => crate::scalar::Complex64);
 
+/// A real factor on the left of a traced complex tensor, `0.5 * &z` (`&z * 0.5`
+/// takes it through `ScalarFactor`).
+macro_rules! real_times_complex_traced_tensor {
+    ($($real:ty => $complex:ty),*) => {$(
+        impl<S: Shape, K: TracedArithmetic<$complex, S>> Mul<&Var<Tensor<$complex, S, K>>> for $real
+        where
+            Tensor<$complex, S, K>: Differentiable,
+        {
+            type Output = Var<Tensor<$complex, S, K>>;
+            fn mul(self, var: &Var<Tensor<$complex, S, K>>) -> Var<Tensor<$complex, S, K>> {
+                var * self
+            }
+        }
+
+        impl<S: Shape, K: TracedArithmetic<$complex, S>> Mul<Var<Tensor<$complex, S, K>>> for $real
+        where
+            Tensor<$complex, S, K>: Differentiable,
+        {
+            type Output = Var<Tensor<$complex, S, K>>;
+            fn mul(self, var: Var<Tensor<$complex, S, K>>) -> Var<Tensor<$complex, S, K>> {
+                &var * self
+            }
+        }
+    )*};
+}
+
+real_times_complex_traced_tensor!(f32 => crate::scalar::Complex32, f64 => crate::scalar::Complex64);
+
 /// `constant * Var` for the built-in scalar types (a generic impl on the left operand
 /// is not allowed for foreign types).
 macro_rules! constant_times_var {

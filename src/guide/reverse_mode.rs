@@ -67,7 +67,7 @@
 //! Constants mix in as in maths: `1.0 - x`, `2.0 / x`, `&x + &c` and `c - x` with a
 //! plain tensor `c`, `x * 0.5`; a real constant on either side of a complex scalar
 //! (`&z * 0.5`, `1.0 - &z`, in forward and static mode too) and a real factor of a
-//! complex tensor (`&z * 0.5`; in static mode `z * 0.5`, `z / s` for a real `s`). A
+//! complex tensor on either side (`0.5 * &z`; in static mode `z / s` for a real `s`). A
 //! value that should not be differentiated is wrapped in `Var::constant`, or cut
 //! with `stop_gradient`.
 //!

@@ -767,27 +767,31 @@ macro_rules! scalar_operator {
 scalar_operator!(Mul, mul, MulAssign, mul_assign, *, scale);
 scalar_operator!(Div, div, DivAssign, div_assign, /, divide);
 
+/// `c * tensor` for the built-in scalar types, and a real `c` beside a complex tensor
+/// (a generic impl on the left operand is not allowed for foreign types).
 macro_rules! scalar_times_tensor {
-    ($($t:ty),*) => {$(
-        impl<S: Shape, K: KindArithmetic<$t, S>> Mul<Tensor<$t, S, K>> for $t {
+    ($($factor:ty => $t:ty),*) => {$(
+        impl<S: Shape, K: KindArithmetic<$t, S>> Mul<Tensor<$t, S, K>> for $factor {
             type Output = Tensor<$t, S, K>;
             #[inline(always)]
             fn mul(self, rhs: Tensor<$t, S, K>) -> Tensor<$t, S, K> {
-                K::scale(&rhs, self)
+                K::scale(&rhs, ScalarFactor::into_element(self))
             }
         }
 
-        impl<S: Shape, K: KindArithmetic<$t, S>> Mul<&Tensor<$t, S, K>> for $t {
+        impl<S: Shape, K: KindArithmetic<$t, S>> Mul<&Tensor<$t, S, K>> for $factor {
             type Output = Tensor<$t, S, K>;
             #[inline(always)]
             fn mul(self, rhs: &Tensor<$t, S, K>) -> Tensor<$t, S, K> {
-                K::scale(rhs, self)
+                K::scale(rhs, ScalarFactor::into_element(self))
             }
         }
     )*};
 }
 
-scalar_times_tensor!(f32, f64, Complex32, Complex64);
+scalar_times_tensor!(
+    f32 => f32, f64 => f64, Complex32 => Complex32, Complex64 => Complex64, f32 => Complex32, f64 => Complex64
+);
 
 // Reverse-mode rules. With the complex convention of the crate (the cotangent of
 // z = x + iy is ∂L/∂x + i·∂L/∂y), a holomorphic f has x̄ = conj(f′(x))·ȳ.
