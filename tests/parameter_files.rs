@@ -512,6 +512,14 @@ fn a_part_loads_from_the_tensors_under_its_prefix() {
     let mut wide: Linear<f64, 3, 4> = Linear::new(5);
     let error = io::load_part_bytes(&mut wide, &bytes, "layers.1").unwrap_err();
     assert_eq!(error.to_string(), "parameter `layers.1.weight`: the model has shape [4, 3], the file [3, 3]");
+    // A part saved under a prefix reads back under it, as from the whole file; with
+    // the empty prefix, a part's file is the whole-model file of that part.
+    let part = io::part_to_bytes(&source.layers[1], "layers.1.").unwrap();
+    let mut from_part: Linear<f64, 3, 3> = Linear::new(8);
+    io::load_part_bytes(&mut from_part, &part, "layers.1").unwrap();
+    assert_eq!(from_part, source.layers[1]);
+    assert!(io::load_bytes(&mut from_part, &part).is_err(), "the names carry the prefix");
+    assert_eq!(io::part_to_bytes(&source.layers[1], "").unwrap(), io::to_bytes(&source.layers[1]).unwrap());
     // A checkpoint's model is the part under `model`.
     use fluxion::nn::optim::{Sgd, SgdConfig};
     let mut model = classifier(3);

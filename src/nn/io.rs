@@ -10,7 +10,8 @@
 //! byte inside a tensor's data loads as a different value. On `Cuda` tensors the
 //! parameters pass through host copies, leaf by leaf.) [`load_part`] reads the
 //! tensors under a prefix into a part of a model, with the same checks within the
-//! prefix: a pretrained body under a new head, or the model of a checkpoint.
+//! prefix: a pretrained body under a new head, or the model of a checkpoint;
+//! [`save_part`] writes a part under a prefix.
 //!
 //! An optimiser's checkpoint ([`save_optimizer`], [`load_optimizer`]) holds its
 //! settings and step count in the file's header and its state tangents as tensors
@@ -235,6 +236,26 @@ fn encode_file(
 /// Writes the model's parameters to a safetensors file at `path`.
 pub fn save<M: Parameters>(model: &M, path: impl AsRef<Path>) -> Result<(), ParameterFileError> {
     write(path.as_ref(), &to_bytes(model)?)
+}
+
+/// A part's parameters as a safetensors file in memory, each named `prefix.` and its
+/// name in the part (a body saved as a whole model's file would name it, for
+/// [`load_part_bytes`] with the same prefix). An empty prefix is [`to_bytes`]; a
+/// prefix's trailing dots are not part of it.
+pub fn part_to_bytes<P: Parameters>(part: &P, prefix: &str) -> Result<Vec<u8>, ParameterFileError> {
+    let prefix = prefix.trim_end_matches('.');
+    let mut path = String::new();
+    encode_file(|f| with_segment(&mut path, &prefix, |path| part.visit_parameters(path, f)), Vec::new())
+}
+
+/// Writes a part's parameters under `prefix` to a safetensors file at `path`
+/// ([`part_to_bytes`]).
+pub fn save_part<P: Parameters>(
+    part: &P,
+    path: impl AsRef<Path>,
+    prefix: &str,
+) -> Result<(), ParameterFileError> {
+    write(path.as_ref(), &part_to_bytes(part, prefix)?)
 }
 
 /// Reads a safetensors file from memory into the model's parameters, or returns
