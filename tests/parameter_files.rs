@@ -497,7 +497,11 @@ fn a_part_loads_from_the_tensors_under_its_prefix() {
     // is not under `layer`.
     let before = layer.clone();
     let error = io::load_part_bytes(&mut layer, &bytes, "layer").unwrap_err();
-    assert_eq!(error.to_string(), "parameters missing from the file: `layer.bias`, `layer.weight`");
+    let ParameterFileError::Names { missing, unexpected } = &error else { panic!("{error}") };
+    assert_eq!(missing, &["layer.bias", "layer.weight"]);
+    // The file has nothing under it: the error lists the file's names, prefixes and all.
+    assert_eq!(unexpected.len(), names(&source).len(), "{error}");
+    assert!(unexpected.contains(&"layers.0.weight".to_string()));
     assert_eq!(layer, before);
     // Every tensor under the prefix must be a parameter of the part: a scalar is not
     // the whole of `layers`.

@@ -2512,9 +2512,7 @@ tensor_part_rule!(
     abs,
     |x, x_dot| Tensor::from_elements(
         x.shape(),
-        x.iter()
-            .zip(x_dot.iter())
-            .map(|(&x, &x_dot)| { (crate::ops::elementwise::unit(x).conj() * x_dot).re() })
+        x.iter().zip(x_dot.iter()).map(|(&x, &x_dot)| crate::ops::elementwise::abs_tangent(x, x_dot))
     ),
     |x, y_bar| abs_pullback(x, y_bar)
 );
@@ -2645,11 +2643,11 @@ where
     }
     #[inline(always)]
     fn push(&self, x: &num_complex::Complex<R>, _: &R, x_dot: &num_complex::Complex<R>) -> R {
-        (crate::ops::elementwise::unit(*x).conj() * *x_dot).re
+        crate::ops::elementwise::abs_tangent(*x, *x_dot)
     }
     #[inline(always)]
     fn pull(&self, x: &num_complex::Complex<R>, _: &R, y_bar: &R) -> num_complex::Complex<R> {
-        crate::ops::elementwise::unit(*x) * num_complex::Complex::new(*y_bar, R::zero())
+        crate::ops::elementwise::abs_cotangent(*x, *y_bar)
     }
 }
 

@@ -14,9 +14,9 @@ use crate::backend::cpu::{Write, write_elements};
 use crate::error::{ShapeError, or_panic};
 use crate::ops::conv::{Padding, Stride, add_channels_pullback, conv2d_pullback, max_pool2d_pullback};
 use crate::ops::elementwise::{
-    Elementary, Fusable, FusedFunction, KindArithmetic, ScalarFunction, abs_pullback, conj_pullback,
-    elementary_methods, elementary_pullback, function_pullback, fused_pullback_of, im_pullback,
-    norm_sqr_pullback, re_pullback, relu_pullback, unit,
+    Elementary, Fusable, FusedFunction, KindArithmetic, ScalarFunction, abs_cotangent, abs_pullback,
+    conj_pullback, elementary_methods, elementary_pullback, function_pullback, fused_pullback_of,
+    im_pullback, norm_sqr_pullback, re_pullback, relu_pullback,
 };
 use crate::ops::layout::{
     broadcast_pullback, concat_pullback, narrow_pullback, reshape_pullback, transpose_pullback,
@@ -817,7 +817,7 @@ impl<T: Scalar> Var<T> {
     /// |x|, with x̄ = ȳ·x/|x| (0 at x = 0).
     pub fn abs(&self) -> Var<T::Real> {
         let x = *self.value();
-        record_own_unary(self, x.abs(), move |&y_bar: &T::Real| unit(x) * T::from_real(y_bar))
+        record_own_unary(self, x.abs(), move |&y_bar: &T::Real| abs_cotangent(x, y_bar))
     }
 
     /// |x|², with x̄ = 2ȳ·x.

@@ -273,7 +273,8 @@ pub fn load_bytes<M: Parameters>(model: &mut M, bytes: &[u8]) -> Result<(), Para
 /// under the prefix must be one of them, with its shape and element type; the file's
 /// other tensors are not read. An empty prefix is the whole file ([`load_bytes`]); a
 /// prefix's trailing dots are not part of it (`"body."` is `"body"`). On a mismatch,
-/// returns it (naming the file's names) and leaves the part as it was.
+/// returns it (naming the missing and unexpected names; for a prefix under which the
+/// file has nothing, every name in the file) and leaves the part as it was.
 ///
 /// ```
 /// use fluxion::nn::io;
@@ -304,10 +305,7 @@ pub fn load_part_bytes<P: Parameters>(
 ) -> Result<(), ParameterFileError> {
     let file = SafeTensors::deserialize(bytes).map_err(format_error)?;
     let prefix = prefix.trim_end_matches('.');
-    match prefix {
-        "" => load_file(part, &file, ""),
-        _ => load_file(&mut Under { prefix, part }, &file, prefix),
-    }
+    load_file(&mut Under { prefix, part }, &file, prefix)
 }
 
 /// Reads the tensors named `prefix.…` of the safetensors file at `path` into `part`
@@ -320,7 +318,7 @@ pub fn load_part<P: Parameters>(
     load_part_bytes(part, &read(path.as_ref())?, prefix)
 }
 
-/// A part's parameters named under a prefix.
+/// A part's parameters named under a prefix (its own names for the empty prefix).
 struct Under<'p, P> {
     prefix: &'p str,
     part: &'p mut P,
@@ -366,10 +364,13 @@ fn load_file<M: Parameters>(
     });
     let in_scope =
         |name: &str| scope.is_empty() || name.strip_prefix(scope).is_some_and(|rest| rest.starts_with('.'));
+    // A prefix that names nothing in the file: list the file's names, which show the
+    // prefixes it has.
+    let scoped = file.names().into_iter().any(|name| in_scope(name));
     let mut unexpected: Vec<String> = file
         .names()
         .into_iter()
-        .filter(|name| in_scope(name) && !seen.contains(*name))
+        .filter(|name| (in_scope(name) || !scoped) && !seen.contains(*name))
         .map(|name| name.to_owned())
         .collect();
     if !missing.is_empty() || !unexpected.is_empty() {

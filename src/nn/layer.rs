@@ -1285,7 +1285,11 @@ where
 /// ```
 ///
 /// A block that changes its input's size has no skip connection: the compiler
-/// refuses `Residual(Linear::<f64, 4, 8>::new(1))` where it is used.
+/// refuses `Residual(Linear::<f64, 4, 8>::new(1))` where it is used. Inside a
+/// gradient the error says the layer inside `Residual` must keep its input's size;
+/// on plain tensors it is the compiler's "trait bounds were not satisfied", whose
+/// notes name the bound that fails (`SameAsBlockInput` of the two types, or, for a
+/// lone `Linear`, `Const<8>: SameFeatureCount<Const<4>>`: its output fed back to it).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Residual<L>(pub L);
 

@@ -47,9 +47,7 @@
 //! own implements it with [`static_module!`](crate::static_module), from its
 //! `#[differentiable]` method.
 
-use core::ops::Add;
-
-use super::layer::{Checkpointed, Residual, Sequential};
+use super::layer::{Checkpointed, Residual, SameAsBlockInput, Sequential};
 use crate::autodiff::{Differentiable, VectorSpace};
 
 /// The output tangent of layer `M` on input `X`.
@@ -502,14 +500,14 @@ impl<X, L> StaticModule<X> for Residual<L>
 where
     X: Differentiable + Clone + 'static,
     L: StaticModule<X, Output = X, InputTangent = X::Tangent>,
-    for<'a> &'a X: Add<&'a X, Output = X>,
+    X: SameAsBlockInput<X, Sum = X>,
 {
     type Output = X;
     type InputTangent = X::Tangent;
 
     #[inline]
     fn apply_batch(&self, x: &X) -> X {
-        x + &self.0.apply_batch(x)
+        self.0.apply_batch(x).plus_block_input(x)
     }
 
     #[inline]
@@ -519,7 +517,7 @@ where
         wanted: [bool; 2],
     ) -> (X, impl FnOnce(X::Tangent) -> (Self::Tangent, X::Tangent) + 'l) {
         let (inner, pullback) = self.0.__record_apply_batch(x, wanted);
-        (x + &inner, with_skip(pullback, wanted[1]))
+        (inner.plus_block_input(x), with_skip(pullback, wanted[1]))
     }
 
     #[inline]
@@ -532,14 +530,14 @@ where
         X: 'l,
     {
         let (inner, pullback) = self.0.__record_owned_apply_batch(x.clone(), wanted);
-        (&x + &inner, with_skip(pullback, wanted[1]))
+        (inner.plus_block_input(&x), with_skip(pullback, wanted[1]))
     }
 
     #[inline]
     fn __joint_apply_batch(&self, x: &X, seed: X::Tangent) -> (X, (Self::Tangent, X::Tangent)) {
         let (inner, (tangent, mut x_bar)) = self.0.__joint_apply_batch(x, seed.clone());
         x_bar.add_assign(&seed);
-        (x + &inner, (tangent, x_bar))
+        (inner.plus_block_input(x), (tangent, x_bar))
     }
 
     #[inline]
@@ -552,7 +550,7 @@ where
         for (x_bar, seed) in x_bars.iter_mut().zip(&seeds) {
             x_bar.add_assign(seed);
         }
-        (x + &inner, (tangents, x_bars))
+        (inner.plus_block_input(x), (tangents, x_bars))
     }
 
     #[inline]
@@ -565,7 +563,7 @@ where
         if let Some(x_dot) = tangents.1 {
             y_dot.add_assign(x_dot);
         }
-        (x + &inner, y_dot)
+        (inner.plus_block_input(x), y_dot)
     }
 
     #[inline]
@@ -580,7 +578,7 @@ where
                 y_dot.add_assign(x_dot);
             }
         }
-        (x + &inner, y_dots)
+        (inner.plus_block_input(x), y_dots)
     }
 }
 

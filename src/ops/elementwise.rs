@@ -839,7 +839,22 @@ pub fn abs_pullback<T: Scalar, S: Shape, K: Storage<T, S> + Storage<T::Real, S>>
     x: &Tensor<T, S, K>,
     y_bar: &Tensor<T::Real, S, K>,
 ) -> Tensor<T, S, K> {
-    x.zip_map(y_bar, |x, y_bar| unit(x) * T::from_real(y_bar))
+    x.zip_map(y_bar, abs_cotangent)
+}
+
+/// x̄ = u·ȳ for y = |x| of one element, u = [`unit`]`(x)`: the tape's and static
+/// mode's pullback of |x|.
+#[inline(always)]
+pub(crate) fn abs_cotangent<T: Scalar>(x: T, y_bar: T::Real) -> T {
+    unit(x) * T::from_real(y_bar)
+}
+
+/// ẏ = Re(conj(u)·ẋ) for y = |x| of one element, u = [`unit`]`(x)`: static mode's
+/// tangent of |x| (u formed first, so an extreme |x| or ẋ does not over- or
+/// underflow).
+#[inline(always)]
+pub(crate) fn abs_tangent<T: Scalar>(x: T, x_dot: T) -> T::Real {
+    (unit(x).conj() * x_dot).re()
 }
 
 /// x/|x|, 0 at x = 0 (sign(x) for reals): the parts divided by |x| one by one, so a
