@@ -366,7 +366,7 @@ fn load_file<M: Parameters>(
         |name: &str| scope.is_empty() || name.strip_prefix(scope).is_some_and(|rest| rest.starts_with('.'));
     // A prefix that names nothing in the file: list the file's names, which show the
     // prefixes it has.
-    let scoped = file.names().into_iter().any(|name| in_scope(name));
+    let scoped = file.names().into_iter().any(&in_scope);
     let mut unexpected: Vec<String> = file
         .names()
         .into_iter()
