@@ -534,3 +534,62 @@ fn a_part_loads_from_the_tensors_under_its_prefix() {
     io::load_part_bytes(&mut fresh, &checkpoint, "model").unwrap();
     assert_eq!(fresh, model);
 }
+
+#[test]
+fn batch_normalisation_keeps_its_running_estimates_as_buffers() {
+    use fluxion::nn::layer::{BatchNorm, Tanh, evaluation};
+    type Net = Sequential<(Linear<f64, 3, 4>, BatchNorm<f64, 4>, Tanh)>;
+    let batch =
+        |seed| Tensor::<f64, (Dyn, Const<3>), Heap>::random_normal_shaped((Dyn(5), Const), 0.0, 2.0, seed);
+    let net: Net = Sequential((Linear::new(1), BatchNorm::new(), Tanh));
+    net.forward(&batch(2)); // running estimates away from 0 and 1
+    assert!(!names(&net).iter().any(|name| name.contains("running")));
+    let bytes = io::to_bytes(&net).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut stored = file.names();
+    stored.sort();
+    assert_eq!(stored, ["0.bias", "0.weight", "1.bias", "1.running_mean", "1.running_var", "1.weight"]);
+
+    let mut fresh: Net = Sequential((Linear::new(3), BatchNorm::new(), Tanh));
+    io::load_bytes(&mut fresh, &bytes).unwrap();
+    assert_eq!(fresh, net);
+    assert_eq!(fresh.0.1.running_var.get(), net.0.1.running_var.get());
+    let x = batch(4);
+    assert_eq!(evaluation(|| fresh.forward(&x)), evaluation(|| net.forward(&x)));
+
+    // A file without them is refused, naming what is missing, and changes nothing.
+    let parameters_only =
+        io::to_bytes(&(net.0.0.clone(), (net.0.1.weight.clone(), net.0.1.bias.clone()))).unwrap();
+    let mut other: Net = Sequential((Linear::new(5), BatchNorm::new(), Tanh));
+    let before = other.0.1.detached();
+    match io::load_bytes(&mut other, &parameters_only) {
+        Err(ParameterFileError::Names { missing, unexpected }) => {
+            assert_eq!(missing, ["1.bias", "1.running_mean", "1.running_var", "1.weight"]);
+            assert_eq!(unexpected, ["1.0", "1.1"]);
+        }
+        other => panic!("expected a names error, got {other:?}"),
+    }
+    assert_eq!(other.0.1, before);
+}
+
+#[test]
+fn a_refused_checkpoint_leaves_shared_buffers_as_they_were() {
+    use fluxion::nn::layer::BatchNorm;
+    use fluxion::nn::optim::{Sgd, SgdConfig};
+    type Net = Sequential<(Linear<f64, 2, 3>, BatchNorm<f64, 3>)>;
+    let net: Net = Sequential((Linear::new(1), BatchNorm::new()));
+    net.forward(&Tensor::<f64, (Dyn, Const<2>), Heap>::random_normal_shaped((Dyn(4), Const), 0.0, 1.0, 2));
+    let sgd = Sgd::new(SgdConfig { learning_rate: 0.1, momentum: 0.9, ..SgdConfig::default() });
+    let bytes = io::checkpoint_to_bytes(&net, &sgd).unwrap();
+    // Every tensor fits; the optimiser refuses a setting only after they were read
+    // into a copy of the model, which shares the model's buffers.
+    let refused = edited(&bytes, "learning_rate=0.1", "learning_rate=-01");
+    let mut model: Net = Sequential((Linear::new(3), BatchNorm::new()));
+    let before = (model.0.1.running_mean.get(), model.0.1.running_var.get());
+    let mut sgd_again = Sgd::new(SgdConfig::default());
+    let error = io::load_checkpoint_bytes(&mut model, &mut sgd_again, &refused).unwrap_err();
+    assert!(error.to_string().contains("learning_rate"), "{error}");
+    assert_eq!((model.0.1.running_mean.get(), model.0.1.running_var.get()), before);
+    io::load_checkpoint_bytes(&mut model, &mut sgd_again, &bytes).unwrap();
+    assert_eq!(model.0.1.running_mean.get(), net.0.1.running_mean.get());
+}

@@ -19,6 +19,8 @@ pub struct Field<'a> {
     pub vis: &'a Visibility,
     pub ty: &'a Type,
     pub differentiable: bool,
+    /// `#[buffer]`: not differentiated, and saved with the parameters.
+    pub buffer: bool,
 }
 
 pub struct Input<'a> {
@@ -67,11 +69,13 @@ impl<'a> Input<'a> {
                     Some(ident) => Member::Named(ident.clone()),
                     None => Member::Unnamed(Index { index: index as u32, span: Span::call_site() }),
                 };
+                let kind = attr::field_kind(&field.attrs)?;
                 Ok(Field {
                     member,
                     vis: &field.vis,
                     ty: &field.ty,
-                    differentiable: !attr::no_derivative(&field.attrs)?,
+                    differentiable: kind == attr::FieldKind::Differentiable,
+                    buffer: kind == attr::FieldKind::Buffer,
                 })
             })
             .collect::<Result<_>>()?;

@@ -36,32 +36,76 @@ fn parameters(input: &Input) -> TokenStream {
     let own = parameters_impl(
         input,
         &quote!(#ident),
-        &where_with(input, |field| field.differentiable.then(|| quote!(::fluxion::__private::Parameters))),
+        &where_with(input, |field| {
+            (field.differentiable || field.buffer).then(|| quote!(::fluxion::__private::Parameters))
+        }),
         input.differentiable_fields().map(|field| field.member.clone()).collect(),
+        buffers(input),
     );
     let tangent = tangent_ident(input);
     let tangent_bounds = tangent_bounds(input, quote!(::fluxion::__private::Parameters));
     let tangent_members = tangent_members(input).map(|(_, member)| member).collect();
-    let tangent = parameters_impl(input, &quote!(#tangent), &tangent_bounds, tangent_members);
+    let tangent = parameters_impl(input, &quote!(#tangent), &tangent_bounds, tangent_members, quote!());
     quote!(#own #tangent)
 }
 
+/// A field's label in parameter names: its name, or its position in a tuple struct.
+fn label(field: &Field) -> String {
+    match &field.member {
+        Member::Named(ident) => ident.to_string(),
+        Member::Unnamed(index) => index.index.to_string(),
+    }
+}
+
+/// `visit_buffers` and `visit_buffers_mut` of the struct: each differentiable field's
+/// buffers and each `#[buffer]` field's leaves, under the field's label.
+fn buffers(input: &Input) -> TokenStream {
+    let visits = |method: TokenStream, leaves: TokenStream, reference: TokenStream| {
+        let visits = input.fields.iter().filter(|field| field.differentiable || field.buffer).map(|field| {
+            let (label, member) = (label(field), &field.member);
+            let visit = if field.buffer { &leaves } else { &method };
+            quote! {
+                ::fluxion::__private::with_segment(path, &#label, |path| {
+                    ::fluxion::__private::Parameters::#visit(#reference self.#member, path, f)
+                });
+            }
+        });
+        quote!(#(#visits)*)
+    };
+    let visits_mut = visits(quote!(visit_buffers_mut), quote!(visit_parameters_mut), quote!(&mut));
+    let visits = visits(quote!(visit_buffers), quote!(visit_parameters), quote!(&));
+    quote! {
+        #[allow(unused_variables)]
+        fn visit_buffers(
+            &self,
+            path: &mut ::fluxion::__private::String,
+            f: &mut dyn FnMut(&str, ::fluxion::__private::ParameterLeaf<'_>),
+        ) {
+            #visits
+        }
+        #[allow(unused_variables)]
+        fn visit_buffers_mut(
+            &mut self,
+            path: &mut ::fluxion::__private::String,
+            f: &mut dyn FnMut(&str, ::fluxion::__private::ParameterLeafMut<'_>),
+        ) {
+            #visits_mut
+        }
+    }
+}
+
 /// `impl Parameters for #ty` visiting `members`, each labelled by its differentiable
-/// field's name (a tuple field by its position in the struct).
+/// field's name (a tuple field by its position in the struct), and with `buffers`'
+/// methods.
 fn parameters_impl(
     input: &Input,
     ty: &TokenStream,
     bounds: &WhereClause,
     members: Vec<Member>,
+    buffers: TokenStream,
 ) -> TokenStream {
     let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
-    let labels: Vec<String> = input
-        .differentiable_fields()
-        .map(|field| match &field.member {
-            Member::Named(ident) => ident.to_string(),
-            Member::Unnamed(index) => index.index.to_string(),
-        })
-        .collect();
+    let labels: Vec<String> = input.differentiable_fields().map(label).collect();
     let members_mut = members.iter();
     let members = members.iter();
     quote! {
@@ -86,6 +130,7 @@ fn parameters_impl(
                     ::fluxion::__private::Parameters::visit_parameters_mut(&mut self.#members_mut, path, f)
                 }); )*
             }
+            #buffers
         }
     }
 }

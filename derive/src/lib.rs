@@ -37,7 +37,11 @@ use syn::{DeriveInput, parse_macro_input};
 /// differentiable fields in order, so positions after a skipped field shift down
 /// (`struct P(f64, #[no_derivative] u8, f64)` has `PTangent(f64, f64)`). Every generic
 /// parameter of the struct must appear in some differentiable field.
-#[proc_macro_derive(Differentiable, attributes(no_derivative))]
+///
+/// Fields marked `#[buffer]` are constants too, and their leaves are the struct's
+/// buffers (`Parameters::visit_buffers`): state saved in parameter files with the
+/// parameters, under the field's name, as a `fluxion::nn::params::Buffer`.
+#[proc_macro_derive(Differentiable, attributes(no_derivative, buffer))]
 pub fn derive_differentiable(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     match ast::Input::from_syn(&input) {

@@ -544,6 +544,12 @@ impl<T: CudaElement, B: Dim, C: Dim, H: Dim, W: Dim> CudaDual<T, (B, C, H, W)> {
             tangent: self.tangent.add_channels(&bias.tangent),
         }
     }
+
+    /// y_{b c i j} = x_{b c i j}·g_c, with ẏ = ẋ·g_c + x·ġ_c.
+    #[track_caller]
+    pub fn mul_channels(&self, gain: &CudaDual<T, (C,)>) -> Self {
+        self.bilinear(gain, |x, g| x.mul_channels(g))
+    }
 }
 
 impl<T: CudaScalar, S: Shape> ElementwiseFunctions for CudaDual<T, S> {}
@@ -1380,6 +1386,23 @@ impl<T: CudaElement, B: Dim, C: Dim, H: Dim, W: Dim> Var<OnDevice<T, (B, C, H, W
                 if let Some((bias_bar, write)) = bias_bar {
                     rules::add_channels_pullback(y_bar, bias_bar, write);
                 }
+            })
+        })
+    }
+
+    /// y_{b c i j} = x_{b c i j}·g_c (the gain a `Var` or a plain tensor), with
+    /// x̄ = ȳ·g_c and ḡ_c = Σ_{b i j} x_{b c i j}·ȳ_{b c i j}.
+    ///
+    /// # Panics
+    /// When a dynamic channel count differs from the gain's length.
+    #[track_caller]
+    pub fn mul_channels(&self, gain: &impl Operand<OnDevice<T, (C,)>>) -> Self {
+        let gain = gain.to_var();
+        let (x, g) = (self.shared_value(), gain.shared_value());
+        let shapes = (x.shape(), g.shape());
+        record_binary_in_place(self, &gain, x.mul_channels(&g), move |_, y_bar, mut adjoints| {
+            adjoints.write_or_add(shapes, |x_bar, gain_bar| {
+                rules::mul_channels_pullback((&x, &g), y_bar, x_bar, gain_bar);
             })
         })
     }

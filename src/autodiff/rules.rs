@@ -34,6 +34,7 @@ use crate::backend::cpu::write_elements;
 use crate::error::or_panic;
 use crate::ops::conv::{
     Padding, Stride, add_channels_pullback, conv2d_pullback, max_pool2d_pullback, max_pool2d_push,
+    mul_channels_pullback,
 };
 use crate::ops::elementwise::{
     Elementary, FusedFunction, ScalarFunction, abs_pullback, conj_pullback, elementary_pullback,
@@ -452,6 +453,10 @@ pub struct RowMultiplication;
 /// channel axis.
 #[derive(Clone, Copy, Debug)]
 pub struct ChannelAddition;
+/// `x.mul_channels(&g)`: y_{b c i j} = x_{b c i j}·g_c, ẏ = ẋ·g_c + x·ġ_c, x̄ = ȳ·g_c,
+/// ḡ_c = Σ_{b i j} x_{b c i j}·ȳ_{b c i j}.
+#[derive(Clone, Copy, Debug)]
+pub struct ChannelMultiplication;
 /// `x.conv2d_strided(&w, Stride::<S>, Padding::<P>)` (and `x.conv2d_padded(&w,
 /// Padding::<P>)`, S = 1, and `x.conv2d(&w)`, S = 1 and P = 0) with output size HO×WO:
 /// bilinear, so ẏ = conv(ẋ, w) + conv(x, ẇ); x̄ and w̄ come from one pass of the tape's
@@ -1727,6 +1732,52 @@ where
         y_bar: &Self::Output,
     ) -> Tensor<T, (C,), K> {
         add_channels_pullback(y_bar).1
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar, B: Dim, C: Dim, H: Dim, W: Dim, K>
+    BinaryRule<Tensor<T, (B, C, H, W), K>, Tensor<T, (C,), K>> for ChannelMultiplication
+where
+    K: Storage<T, (B, C, H, W)> + Storage<T, (C,)>,
+{
+    type Output = Tensor<T, (B, C, H, W), K>;
+    #[inline(always)]
+    #[track_caller]
+    fn value(&self, x: &Self::Output, g: &Tensor<T, (C,), K>) -> Self::Output {
+        x.mul_channels(g)
+    }
+    #[inline(always)]
+    fn push_lhs(
+        &self,
+        (_, g, _): Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
+        x_dot: &Self::Output,
+    ) -> Self::Output {
+        x_dot.mul_channels(g)
+    }
+    #[inline(always)]
+    fn push_rhs(
+        &self,
+        (x, _, _): Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
+        g_dot: &Tensor<T, (C,), K>,
+    ) -> Self::Output {
+        x.mul_channels(g_dot)
+    }
+    #[inline(always)]
+    fn pull_lhs(
+        &self,
+        (_, g, _): Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
+        y_bar: &Self::Output,
+    ) -> Self::Output {
+        y_bar.mul_channels(g)
+    }
+    #[inline(always)]
+    fn pull_rhs(
+        &self,
+        (x, g, _): Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
+        y_bar: &Self::Output,
+    ) -> Tensor<T, (C,), K> {
+        mul_channels_pullback(x, g, y_bar).1
     }
 }
 

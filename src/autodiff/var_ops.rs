@@ -12,7 +12,9 @@ use super::tape::{
 };
 use crate::backend::cpu::{Write, write_elements};
 use crate::error::{ShapeError, or_panic};
-use crate::ops::conv::{Padding, Stride, add_channels_pullback, conv2d_pullback, max_pool2d_pullback};
+use crate::ops::conv::{
+    Padding, Stride, add_channels_pullback, conv2d_pullback, max_pool2d_pullback, mul_channels_pullback,
+};
 use crate::ops::elementwise::{
     Elementary, Fusable, FusedFunction, KindArithmetic, ScalarFunction, abs_cotangent, abs_pullback,
     conj_pullback, elementary_methods, elementary_pullback, function_pullback, fused_pullback_of,
@@ -1668,5 +1670,17 @@ where
         let bias = bias.to_var();
         let y = self.value().add_channels(bias.value());
         record_own_binary(self, &bias, y, add_channels_pullback)
+    }
+
+    /// y_{b c i j} = x_{b c i j}·g_c, a gain per channel, with x̄ = ȳ·g_c and
+    /// ḡ_c = Σ_{b i j} x_{b c i j}·ȳ_{b c i j}.
+    ///
+    /// # Panics
+    /// When a dynamic channel count differs from the gain's length.
+    #[track_caller]
+    pub fn mul_channels(&self, gain: &impl Operand<Tensor<T, (C,), K>>) -> Self {
+        let gain = gain.to_var();
+        let (x, g) = (self.shared_value(), gain.shared_value());
+        record_own_binary(self, &gain, x.mul_channels(&g), move |y_bar| mul_channels_pullback(&x, &g, y_bar))
     }
 }

@@ -199,9 +199,23 @@ fn encode(elements: &Elements<'_>) -> Vec<u8> {
     }
 }
 
+/// Writes little-endian `bytes` (of the elements' type and count) into the elements.
+fn decode(elements: ElementsMut<'_>, bytes: &[u8]) {
+    match elements {
+        ElementsMut::F32(values) => values
+            .iter_mut()
+            .zip(bytes.chunks_exact(4))
+            .for_each(|(x, b)| *x = f32::from_le_bytes(b.try_into().expect("4 bytes"))),
+        ElementsMut::F64(values) => values
+            .iter_mut()
+            .zip(bytes.chunks_exact(8))
+            .for_each(|(x, b)| *x = f64::from_le_bytes(b.try_into().expect("8 bytes"))),
+    }
+}
+
 /// The model's parameters as a safetensors file in memory.
 pub fn to_bytes<M: Parameters>(model: &M) -> Result<Vec<u8>, ParameterFileError> {
-    encode_file(|f| model.visit_parameters(&mut String::new(), f), Vec::new())
+    encode_file(|f| model.visit_state(&mut String::new(), f), Vec::new())
 }
 
 /// The leaves that `visit` hands over, each under its name, as a safetensors file in
@@ -245,7 +259,7 @@ pub fn save<M: Parameters>(model: &M, path: impl AsRef<Path>) -> Result<(), Para
 pub fn part_to_bytes<P: Parameters>(part: &P, prefix: &str) -> Result<Vec<u8>, ParameterFileError> {
     let prefix = prefix.trim_end_matches('.');
     let mut path = String::new();
-    encode_file(|f| with_segment(&mut path, &prefix, |path| part.visit_parameters(path, f)), Vec::new())
+    encode_file(|f| with_segment(&mut path, &prefix, |path| part.visit_state(path, f)), Vec::new())
 }
 
 /// Writes a part's parameters under `prefix` to a safetensors file at `path`
@@ -331,6 +345,12 @@ impl<P: Parameters> Parameters for Under<'_, P> {
     fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
         with_segment(path, &self.prefix, |path| self.part.visit_parameters_mut(path, f));
     }
+    fn visit_buffers(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
+        with_segment(path, &self.prefix, |path| self.part.visit_buffers(path, f));
+    }
+    fn visit_buffers_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
+        with_segment(path, &self.prefix, |path| self.part.visit_buffers_mut(path, f));
+    }
 }
 
 /// Reads the file's tensors into the model's parameters, or returns what does not
@@ -343,7 +363,7 @@ fn load_file<M: Parameters>(
 ) -> Result<(), ParameterFileError> {
     let mut seen = BTreeSet::new();
     let (mut missing, mut problem) = (Vec::new(), None);
-    model.visit_parameters(&mut String::new(), &mut |name, leaf| {
+    model.visit_state(&mut String::new(), &mut |name, leaf| {
         let model_dtype = dtype(&leaf.elements);
         let found = match file.tensor(name) {
             Err(_) => return missing.push(name.to_owned()),
@@ -382,18 +402,8 @@ fn load_file<M: Parameters>(
         return Err(problem);
     }
     // Every name, type and shape matches: the copy cannot fail halfway.
-    model.visit_parameters_mut(&mut String::new(), &mut |name, leaf| {
-        let bytes = file.tensor(name).expect("checked above").data();
-        match leaf.elements {
-            ElementsMut::F32(values) => values
-                .iter_mut()
-                .zip(bytes.chunks_exact(4))
-                .for_each(|(x, b)| *x = f32::from_le_bytes(b.try_into().expect("4 bytes"))),
-            ElementsMut::F64(values) => values
-                .iter_mut()
-                .zip(bytes.chunks_exact(8))
-                .for_each(|(x, b)| *x = f64::from_le_bytes(b.try_into().expect("8 bytes"))),
-        }
+    model.visit_state_mut(&mut String::new(), &mut |name, leaf| {
+        decode(leaf.elements, file.tensor(name).expect("checked above").data());
     });
     Ok(())
 }
@@ -532,7 +542,7 @@ where
     let state = optimizer.state().unwrap_or(&[]);
     let visit = |f: &mut dyn FnMut(&str, ParameterLeaf<'_>)| {
         let path = &mut String::new();
-        with_segment(path, &MODEL_PREFIX, |path| model.visit_parameters(path, f));
+        with_segment(path, &MODEL_PREFIX, |path| model.visit_state(path, f));
         with_segment(path, &OPTIMIZER_PREFIX, |path| visit_named(O::STATE, state, path, f));
     };
     encode_file(visit, optimizer_header(optimizer))
@@ -568,10 +578,19 @@ where
 {
     let file = SafeTensors::deserialize(bytes).map_err(format_error)?;
     let header = OptimizerHeader::read(optimizer, bytes)?;
-    // Into a copy of the model, kept only once the optimiser has taken its part.
+    // Into a copy of the model, kept only once the optimiser has taken its part. The
+    // copy shares the model's buffers (`Buffer`), so they are put back on a refusal.
+    let mut buffers = Vec::new();
+    model.visit_buffers(&mut String::new(), &mut |_, leaf| buffers.push(encode(&leaf.elements)));
     let mut checkpoint = Checkpoint { model: model.clone(), state: header.fresh_state(model) };
     load_file(&mut checkpoint, &file, "")?;
-    header.restore(optimizer, checkpoint.state)?;
+    if let Err(error) = header.restore(optimizer, checkpoint.state) {
+        let mut saved = buffers.iter();
+        model.visit_buffers_mut(&mut String::new(), &mut |_, leaf| {
+            decode(leaf.elements, saved.next().expect("the same buffers"));
+        });
+        return Err(error);
+    }
     *model = checkpoint.model;
     Ok(())
 }
@@ -608,6 +627,12 @@ impl<M: Parameters, P: Parameters> Parameters for Checkpoint<M, P> {
     fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
         with_segment(path, &MODEL_PREFIX, |path| self.model.visit_parameters_mut(path, f));
         with_segment(path, &OPTIMIZER_PREFIX, |path| self.state.visit_parameters_mut(path, f));
+    }
+    fn visit_buffers(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
+        with_segment(path, &MODEL_PREFIX, |path| self.model.visit_buffers(path, f));
+    }
+    fn visit_buffers_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
+        with_segment(path, &MODEL_PREFIX, |path| self.model.visit_buffers_mut(path, f));
     }
 }
 

@@ -1181,6 +1181,16 @@ macro_rules! transparent_layer {
             ) {
                 self.0.visit_parameters_mut(path, f);
             }
+            fn visit_buffers(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
+                self.0.visit_buffers(path, f);
+            }
+            fn visit_buffers_mut(
+                &mut self,
+                path: &mut String,
+                f: &mut dyn FnMut(&str, ParameterLeafMut<'_>),
+            ) {
+                self.0.visit_buffers_mut(path, f);
+            }
         }
 
         #[cfg(feature = "cuda")]
@@ -1762,7 +1772,7 @@ impl Dropout {
 
     /// Whether this call draws a mask: in training, and not inside [`evaluation`].
     fn draws_masks(&self) -> bool {
-        self.training && !EVALUATING.with(core::cell::Cell::get)
+        training_now(self.training)
     }
 
     /// What the layer multiplies by now: in training, the next mask of its stream
@@ -1801,6 +1811,12 @@ impl Dropout {
 std::thread_local! {
     /// Set inside [`evaluation`].
     static EVALUATING: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
+
+/// Whether a layer set to `training` trains in this call: not inside [`evaluation`].
+#[cfg(feature = "std")]
+fn training_now(training: bool) -> bool {
+    training && !EVALUATING.with(core::cell::Cell::get)
 }
 
 /// Runs `f` with every [`Dropout`] the identity, whatever its own setting: a whole
@@ -2448,3 +2464,8 @@ mod gpu_forward_mode {
         }
     }
 }
+
+#[cfg(feature = "std")]
+mod batch_norm;
+#[cfg(feature = "std")]
+pub use batch_norm::{BatchNorm, ChannelVector, ImageNormStorage, InverseDeviation, RunningEstimate};

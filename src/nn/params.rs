@@ -27,6 +27,7 @@
 //! ```
 
 use std::string::String;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::vec::Vec;
 
 use num_complex::Complex;
@@ -160,6 +161,34 @@ pub trait Parameters {
     /// Calls `f` with each leaf's name and the leaf, writable, in the same order.
     fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>));
 
+    /// Calls `f` with each buffer leaf's name and the leaf: state kept with the
+    /// parameters but not trained by gradients, as a [`BatchNorm`]'s running
+    /// statistics (PyTorch's buffers; fields marked `#[buffer]` in a derived struct).
+    /// None by default.
+    ///
+    /// [`BatchNorm`]: crate::nn::layer::BatchNorm
+    fn visit_buffers(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
+        let _ = (path, f);
+    }
+
+    /// Calls `f` with each buffer leaf's name and the leaf, writable, in the same
+    /// order. None by default.
+    fn visit_buffers_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
+        let _ = (path, f);
+    }
+
+    /// The parameters, then the buffers: what a parameter file holds.
+    fn visit_state(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
+        self.visit_parameters(path, f);
+        self.visit_buffers(path, f);
+    }
+
+    /// The parameters, then the buffers, writable.
+    fn visit_state_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
+        self.visit_parameters_mut(path, f);
+        self.visit_buffers_mut(path, f);
+    }
+
     /// Each leaf's name and shape, in order (PyTorch's `named_parameters`, for a
     /// summary; a complex leaf has a last axis of 2).
     fn parameter_shapes(&self) -> Vec<(String, Vec<usize>)> {
@@ -260,41 +289,127 @@ impl Parameters for () {
     fn visit_parameters_mut(&mut self, _: &mut String, _: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {}
 }
 
-/// Elements of a slice named by their positions.
-fn visit_elements<P: Parameters>(items: &[P], path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
+/// State that a layer keeps beside its parameters and updates as it runs, saved in
+/// parameter files but not trained by gradients (PyTorch's buffers): a
+/// [`BatchNorm`]'s running statistics. A forward pass reads its layer through `&self`,
+/// so the value sits behind a lock. Clones share it: the copies of a model that a
+/// gradient traces are clones, so what a training step records reaches the model.
+/// [`Buffer::detached`] makes a copy of its own (for a snapshot of a model that
+/// training must not change). In a derived struct, such a field is marked
+/// `#[buffer]`: not differentiated, and saved with the parameters.
+///
+/// [`BatchNorm`]: crate::nn::layer::BatchNorm
+pub struct Buffer<X>(Arc<Mutex<X>>);
+
+impl<X> Buffer<X> {
+    /// A buffer holding `value`, shared with no other.
+    pub fn new(value: X) -> Self {
+        Buffer(Arc::new(Mutex::new(value)))
+    }
+
+    /// A copy of the value.
+    pub fn get(&self) -> X
+    where
+        X: Clone,
+    {
+        self.lock().clone()
+    }
+
+    /// Replaces the value, for every clone sharing it.
+    pub fn set(&self, value: X) {
+        *self.lock() = value;
+    }
+
+    /// Runs `f` on the value, for every clone sharing it.
+    pub fn update<R>(&self, f: impl FnOnce(&mut X) -> R) -> R {
+        f(&mut self.lock())
+    }
+
+    /// A buffer of its own holding a copy of the value.
+    pub fn detached(&self) -> Self
+    where
+        X: Clone,
+    {
+        Buffer::new(self.get())
+    }
+
+    /// Whether `other` is a clone sharing this buffer's value.
+    pub fn is_shared_with(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// The value, locked (a panic while it was locked left it whole: every update
+    /// replaces it at once).
+    fn lock(&self) -> MutexGuard<'_, X> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Shares the value (see [`Buffer`]).
+impl<X> Clone for Buffer<X> {
+    fn clone(&self) -> Self {
+        Buffer(Arc::clone(&self.0))
+    }
+}
+
+impl<X: core::fmt::Debug> core::fmt::Debug for Buffer<X> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("Buffer").field(&*self.lock()).finish()
+    }
+}
+
+/// Equal values (a buffer shared with itself is equal without a second lock).
+impl<X: PartialEq> PartialEq for Buffer<X> {
+    fn eq(&self, other: &Self) -> bool {
+        self.is_shared_with(other) || *self.lock() == *other.lock()
+    }
+}
+
+/// The value's leaves (a `#[buffer]` field's leaves are the struct's buffers).
+impl<X: Parameters> Parameters for Buffer<X> {
+    fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
+        self.lock().visit_parameters(path, f);
+    }
+    fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
+        self.lock().visit_parameters_mut(path, f);
+    }
+}
+
+/// Elements of a slice, each visited under its position.
+fn visit_elements<P>(items: &[P], path: &mut String, visit: &mut dyn FnMut(&P, &mut String)) {
     for (i, item) in items.iter().enumerate() {
-        with_segment(path, &i, |path| item.visit_parameters(path, f));
+        with_segment(path, &i, |path| visit(item, path));
     }
 }
 
-/// Elements of a slice named by their positions, writable.
-fn visit_elements_mut<P: Parameters>(
-    items: &mut [P],
-    path: &mut String,
-    f: &mut dyn FnMut(&str, ParameterLeafMut<'_>),
-) {
+/// Elements of a slice, each visited writable under its position.
+fn visit_elements_mut<P>(items: &mut [P], path: &mut String, visit: &mut dyn FnMut(&mut P, &mut String)) {
     for (i, item) in items.iter_mut().enumerate() {
-        with_segment(path, &i, |path| item.visit_parameters_mut(path, f));
+        with_segment(path, &i, |path| visit(item, path));
     }
 }
 
-impl<P: Parameters, const N: usize> Parameters for [P; N] {
-    fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
-        visit_elements(self, path, f);
-    }
-    fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
-        visit_elements_mut(self, path, f);
-    }
+macro_rules! sequence_parameters {
+    ([$($generics:tt)*] $ty:ty) => {
+        impl<$($generics)*> Parameters for $ty {
+            fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
+                visit_elements(self, path, &mut |item, path| item.visit_parameters(path, f));
+            }
+            fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
+                visit_elements_mut(self, path, &mut |item, path| item.visit_parameters_mut(path, f));
+            }
+            fn visit_buffers(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
+                visit_elements(self, path, &mut |item, path| item.visit_buffers(path, f));
+            }
+            fn visit_buffers_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
+                visit_elements_mut(self, path, &mut |item, path| item.visit_buffers_mut(path, f));
+            }
+        }
+    };
 }
 
-impl<P: Parameters> Parameters for Vec<P> {
-    fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
-        visit_elements(self, path, f);
-    }
-    fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
-        visit_elements_mut(self, path, f);
-    }
-}
+sequence_parameters!([P: Parameters, const N: usize] [P; N]);
+sequence_parameters!([P: Parameters] Vec<P>);
 
 macro_rules! tuple_parameters {
     ($($P:ident $i:tt),+) => {
@@ -304,6 +419,12 @@ macro_rules! tuple_parameters {
             }
             fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
                 $(with_segment(path, &$i, |path| self.$i.visit_parameters_mut(path, f));)+
+            }
+            fn visit_buffers(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
+                $(with_segment(path, &$i, |path| self.$i.visit_buffers(path, f));)+
+            }
+            fn visit_buffers_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
+                $(with_segment(path, &$i, |path| self.$i.visit_buffers_mut(path, f));)+
             }
         }
     };

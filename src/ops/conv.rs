@@ -8,6 +8,7 @@
 //!   `conv2d_strided(w, Stride::<S>, Padding::<P>)` moves the kernel S positions per
 //!   output (x at S·i + p − P), giving `⌊(H + 2P − KH)/S⌋ + 1`, as PyTorch's `stride`;
 //! - `add_channels(b)`: y_{b c i j} = x_{b c i j} + b_c (a bias per channel);
+//!   `mul_channels(g)`: y_{b c i j} = x_{b c i j}·g_c (a gain per channel);
 //! - `max_pool2d::<S, HO, WO>()`: the maximum of each S×S window with stride S,
 //!   `HO = ⌊H/S⌋`, `WO = ⌊W/S⌋`;
 //! - `flatten_images::<F>()`: each example's `C·H·W` values as one row, F = C·H·W
@@ -21,7 +22,8 @@
 //! Pullbacks: for `conv2d`, x̄_{b c (i+p) (j+q)} += w_{o c p q}·ȳ_{b o i j} and
 //! w̄_{o c p q} = Σ_{b i j} x_{b c (i+p) (j+q)}·ȳ_{b o i j} (with S·i + p − P for
 //! i + p under stride and padding); for `add_channels`,
-//! b̄_c = Σ_{b i j} ȳ_{b c i j}; for `max_pool2d`, each ȳ goes to the first maximum
+//! b̄_c = Σ_{b i j} ȳ_{b c i j}; for `mul_channels`, x̄ = ȳ·g_c and
+//! ḡ_c = Σ_{b i j} x_{b c i j}·ȳ_{b c i j}; for `max_pool2d`, each ȳ goes to the first maximum
 //! of its window; `flatten_images` only reshapes.
 
 use crate::scalar::{RealScalar, overtakes};
@@ -177,6 +179,18 @@ where
         check_channel_bias("add_channels", channels.size(), bias.len());
         let (x, b, plane) = (self.as_slice(), bias.as_slice(), height.size() * width.size());
         Tensor::from_flat_fn(self.shape(), |i| x[i] + b[(i / plane) % b.len()])
+    }
+
+    /// y_{b c i j} = x_{b c i j}·g_c: a gain per channel.
+    ///
+    /// # Panics
+    /// When a dynamic channel count differs from the gain's length.
+    #[track_caller]
+    pub fn mul_channels(&self, gain: &Tensor<T, (C,), K>) -> Self {
+        let (_, channels, height, width) = self.shape();
+        check_channel_bias("mul_channels", channels.size(), gain.len());
+        let (x, g, plane) = (self.as_slice(), gain.as_slice(), height.size() * width.size());
+        Tensor::from_flat_fn(self.shape(), |i| x[i] * g[(i / plane) % g.len()])
     }
 }
 
@@ -354,6 +368,25 @@ where
         totals[k % channels.size()] += chunk.iter().fold(T::zero(), |t, &v| t + v);
     });
     (y_bar.clone(), bias_bar)
+}
+
+/// The pullback of `mul_channels`: x̄ = ȳ·g_c, ḡ_c = Σ_{b i j} x_{b c i j}·ȳ_{b c i j}.
+pub fn mul_channels_pullback<T: RealScalar, B: Dim, C: Dim, H: Dim, W: Dim, K>(
+    x: &Tensor<T, (B, C, H, W), K>,
+    gain: &Tensor<T, (C,), K>,
+    y_bar: &Tensor<T, (B, C, H, W), K>,
+) -> (Tensor<T, (B, C, H, W), K>, Tensor<T, (C,), K>)
+where
+    K: Storage<T, (B, C, H, W)> + Storage<T, (C,)>,
+{
+    let (_, channels, height, width) = y_bar.shape();
+    let (g, x, plane) = (y_bar.as_slice(), x.as_slice(), height.size() * width.size());
+    let mut gain_bar = Tensor::zeros_shaped((channels,));
+    let totals = gain_bar.as_mut_slice();
+    g.chunks_exact(plane.max(1)).zip(x.chunks_exact(plane.max(1))).enumerate().for_each(|(k, (g, x))| {
+        totals[k % channels.size()] += g.iter().zip(x).fold(T::zero(), |t, (&g, &x)| t + g * x);
+    });
+    (y_bar.mul_channels(gain), gain_bar)
 }
 
 /// The pushforward of `max_pool2d`: each ẏ is ẋ at the first maximum of its window.

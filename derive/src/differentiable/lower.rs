@@ -617,6 +617,7 @@ const BINARY_METHODS: &[(&str, &str)] = &[
     ("add_rows", "RowAddition"),
     ("mul_rows", "RowMultiplication"),
     ("add_channels", "ChannelAddition"),
+    ("mul_channels", "ChannelMultiplication"),
     ("hadamard", "HadamardProduct"),
     ("outer", "OuterProduct"),
     ("dot", "DotProduct"),

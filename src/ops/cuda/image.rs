@@ -7,10 +7,13 @@
 //! the patches each output reads and W the kernels as `[O, C·KH·KW]`, the outputs
 //! are U·Wᵀ, one row per output position, transposed per image into `(O, HO, WO)`.
 //! The pullback takes Ȳ (the cotangent in the same rows): W̄ = Ȳᵀ·U, Ū = Ȳ·W, and x̄
-//! is Ū folded back onto the images. Max pooling and its pullback, and the bias per
-//! channel, are kernels of their own; `flatten_images` only relabels the shape.
+//! is Ū folded back onto the images. Max pooling and its pullback, and the bias and
+//! gain per channel, are kernels of their own; `flatten_images` only relabels the shape.
 
-use super::{CudaTensorOps, OnDevice, add_rows_kernel, check_shapes, gemm_into, store, sum_kernel};
+use super::{
+    CudaRealOps, CudaTensorOps, OnDevice, add_rows_kernel, check_shapes, gemm_into, mul_rows_kernel, store,
+    sum_kernel,
+};
 use crate::backend::cpu::Write;
 use crate::backend::cuda::{
     ConvGeometry, CudaElement, PoolGeometry, col2im, im2col, max_pool, max_pool_pullback, max_pool_push,
@@ -200,14 +203,58 @@ impl<T: CudaElement, B: Dim, C: Dim, H: Dim, W: Dim> OnDevice<T, (B, C, H, W)> {
     /// When a dynamic channel count differs from the bias length.
     #[track_caller]
     pub fn add_channels(&self, bias: &OnDevice<T, (C,)>) -> Self {
-        let (batch, channels, height, width) = self.shape();
-        check_channel_bias("add_channels", channels.size(), bias.len());
-        // The bias once per image, then read once per line of H·W elements.
-        let per_image = or_panic(bias.try_broadcast_to((batch, channels)));
-        let lines = (batch.size() * channels.size(), height.size() * width.size(), 1);
+        let (per_image, lines) = per_line("add_channels", self.shape(), bias);
         OnDevice::new(self.shape(), |y| {
             add_rows_kernel().launch(&[self.slice(), per_image.slice()], &[], lines, y)
         })
+    }
+
+    /// y_{b c i j} = x_{b c i j}·g_c: a gain per channel.
+    ///
+    /// # Panics
+    /// When a dynamic channel count differs from the gain's length.
+    #[track_caller]
+    pub fn mul_channels(&self, gain: &OnDevice<T, (C,)>) -> Self {
+        let (per_image, lines) = per_line("mul_channels", self.shape(), gain);
+        OnDevice::new(self.shape(), |y| {
+            mul_rows_kernel(Write::Overwrite).launch(&[self.slice(), per_image.slice()], &[], lines, y)
+        })
+    }
+}
+
+/// A vector per channel laid out once per image, `(B, C)`, and the lines of H·W
+/// elements that read it (one line per image and channel); checks the channel count.
+#[track_caller]
+fn per_line<T: CudaElement, B: Dim, C: Dim, H: Dim, W: Dim>(
+    operation: &str,
+    (batch, channels, height, width): (B, C, H, W),
+    per_channel: &OnDevice<T, (C,)>,
+) -> (OnDevice<T, (B, C)>, (usize, usize, usize)) {
+    check_channel_bias(operation, channels.size(), per_channel.len());
+    let per_image = or_panic(per_channel.try_broadcast_to((batch, channels)));
+    (per_image, (batch.size() * channels.size(), height.size() * width.size(), 1))
+}
+
+/// The pullback of `mul_channels`: x̄ (=|+=) ȳ·g_c and ḡ_c (=|+=) Σ_{b i j}
+/// x_{b c i j}·ȳ_{b c i j}, each where asked.
+pub fn mul_channels_pullback<T: CudaElement, B: Dim, C: Dim, H: Dim, W: Dim>(
+    (x, gain): (&OnDevice<T, (B, C, H, W)>, &OnDevice<T, (C,)>),
+    y_bar: &OnDevice<T, (B, C, H, W)>,
+    x_bar: Option<(&mut OnDevice<T, (B, C, H, W)>, Write)>,
+    gain_bar: Option<(&mut OnDevice<T, (C,)>, Write)>,
+) {
+    if let Some((x_bar, write)) = x_bar {
+        check_shapes("mul_channels_pullback", y_bar, &[x_bar]);
+        let (per_image, lines) = per_line("mul_channels_pullback", y_bar.shape(), gain);
+        or_panic_cuda(mul_rows_kernel(write).launch(
+            &[y_bar.slice(), per_image.slice()],
+            &[],
+            lines,
+            x_bar.slice_mut(),
+        ));
+    }
+    if let Some((gain_bar, write)) = gain_bar {
+        add_channels_pullback(&y_bar.hadamard(x), gain_bar, write);
     }
 }
 

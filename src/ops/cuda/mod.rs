@@ -58,7 +58,7 @@ pub use complex::{
 };
 pub use image::{
     CudaChannelOps, CudaImageOps, add_channels_pullback, conv2d_pullback, max_pool2d_pullback,
-    max_pool2d_push,
+    max_pool2d_push, mul_channels_pullback,
 };
 
 /// A device tensor of GPU operations: the element type and shape stay, the storage is

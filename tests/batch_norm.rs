@@ -1,0 +1,265 @@
+//! Batch normalisation: values against the definition channel by channel (rows and
+//! images), the running estimates' update rule, evaluation mode, gradients against
+//! finite differences and the adjoint identity in training and in evaluation,
+//! forward mode against reverse, buffers in parameter files, and a small
+//! convolutional network with it trained by Adam.
+
+mod common_grad;
+
+use common_grad::{assert_close, ok};
+use fluxion::autodiff::check::{CheckOptions, check_grad, check_vjp};
+use fluxion::autodiff::{Dual, Lift, jvp};
+use fluxion::nn::layer::{
+    BatchNorm, Conv2d, GlobalAvgPool2d, Linear, Module, Relu, Sequential, Tanh, evaluation,
+};
+use fluxion::prelude::*;
+
+type Rows = Tensor<f64, (Dyn, Const<3>), Heap>;
+type Images = Tensor<f64, (Dyn, Const<2>, Const<3>, Const<4>), Heap>;
+
+fn rows(batch: usize, seed: u64) -> Rows {
+    Tensor::random_normal_shaped((Dyn(batch), Const), 0.5, 2.0, seed)
+}
+
+fn images(batch: usize, seed: u64) -> Images {
+    Tensor::random_normal_shaped((Dyn(batch), Const, Const, Const), -1.0, 3.0, seed)
+}
+
+/// A layer with gains and shifts away from 1 and 0.
+fn layer<const C: usize>(seed: u64) -> BatchNorm<f64, C> {
+    let mut norm = BatchNorm::new();
+    norm.weight = Tensor::random_normal(1.0, 0.5, seed);
+    norm.bias = Tensor::random_normal(0.0, 0.5, seed + 1);
+    norm
+}
+
+/// Mean and biased variance of `values`.
+fn moments(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    (mean, values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n)
+}
+
+#[test]
+fn rows_are_normalised_per_feature_over_the_batch_and_the_running_estimates_follow() {
+    let norm = layer::<3>(1);
+    let x = rows(5, 2);
+    let y = norm.forward(&x);
+    let (gamma, beta) = (norm.weight.to_vec(), norm.bias.to_vec());
+    for c in 0..3 {
+        let column: Vec<f64> = (0..5).map(|b| x[[b, c]]).collect();
+        let (mean, variance) = moments(&column);
+        for b in 0..5 {
+            let expected = gamma[c] * (x[[b, c]] - mean) / (variance + 1e-5).sqrt() + beta[c];
+            assert_close(y[[b, c]], expected, 1e-14);
+        }
+        // r ← 0.9·r + 0.1·s from 0 and 1, the variance's s unbiased (n/(n − 1)).
+        assert_close(norm.running_mean.get()[[c]], 0.1 * mean, 1e-15);
+        assert_close(norm.running_var.get()[[c]], 0.9 + 0.1 * variance * 5.0 / 4.0, 1e-15);
+    }
+    // A second batch moves them again from there.
+    let (first_mean, first_var) = (norm.running_mean.get(), norm.running_var.get());
+    let z = rows(4, 3);
+    norm.forward(&z);
+    for c in 0..3 {
+        let (mean, variance) = moments(&(0..4).map(|b| z[[b, c]]).collect::<Vec<_>>());
+        assert_close(norm.running_mean.get()[[c]], 0.9 * first_mean[[c]] + 0.1 * mean, 1e-15);
+        assert_close(norm.running_var.get()[[c]], 0.9 * first_var[[c]] + 0.1 * variance * 4.0 / 3.0, 1e-15);
+    }
+}
+
+#[test]
+fn evaluation_uses_the_running_estimates_and_changes_nothing() {
+    let norm = layer::<3>(4);
+    norm.running_mean.set(Tensor::from_array([0.5, -1.0, 2.0]));
+    norm.running_var.set(Tensor::from_array([4.0, 0.25, 1.0]));
+    let x = rows(1, 5); // one example: fine in evaluation
+    let (gamma, beta) = (norm.weight.to_vec(), norm.bias.to_vec());
+    let check = |y: &Rows| {
+        for (c, (mean, variance)) in [(0.5, 4.0), (-1.0, 0.25), (2.0, 1.0)].into_iter().enumerate() {
+            let expected = gamma[c] * (x[[0, c]] - mean) / (variance + 1e-5f64).sqrt() + beta[c];
+            assert_close(y[[0, c]], expected, 1e-14);
+        }
+    };
+    check(&evaluation(|| norm.forward(&x)));
+    check(&norm.clone().eval().forward(&x));
+    assert_eq!(norm.running_mean.get().to_array(), [0.5, -1.0, 2.0]);
+    assert_eq!(norm.running_var.get().to_array(), [4.0, 0.25, 1.0]);
+    assert!(norm.is_training() && !norm.clone().eval().is_training());
+}
+
+#[test]
+#[should_panic(
+    expected = "batch normalisation in training needs more than one value per channel, the batch has 1"
+)]
+fn training_on_a_single_example_is_refused() {
+    layer::<3>(6).forward(&rows(1, 7));
+}
+
+#[test]
+fn images_are_normalised_per_channel_over_batch_height_and_width() {
+    let norm = layer::<2>(8);
+    let x = images(3, 9);
+    let y = norm.forward(&x);
+    assert_eq!(y.shape(), x.shape());
+    let (gamma, beta) = (norm.weight.to_vec(), norm.bias.to_vec());
+    for c in 0..2 {
+        let values: Vec<f64> = (0..3 * 12).map(|k| x[[k / 12, c, (k % 12) / 4, k % 4]]).collect();
+        let (mean, variance) = moments(&values);
+        for k in 0..3 * 12 {
+            let at = [k / 12, c, (k % 12) / 4, k % 4];
+            assert_close(y[at], gamma[c] * (x[at] - mean) / (variance + 1e-5).sqrt() + beta[c], 1e-14);
+        }
+        assert_close(norm.running_mean.get()[[c]], 0.1 * mean, 1e-15);
+        assert_close(norm.running_var.get()[[c]], 0.9 + 0.1 * variance * 36.0 / 35.0, 1e-15);
+    }
+}
+
+#[test]
+fn mul_channels_scales_each_channel_and_passes_the_checkers() {
+    let x = images(2, 10);
+    let gain: Tensor<f64, (Const<2>,), Heap> = Tensor::from_array([2.0, -0.5]);
+    let y = x.mul_channels(&gain);
+    for k in 0..2 * 2 * 12 {
+        let at = [k / 24, (k / 12) % 2, (k % 12) / 4, k % 4];
+        assert_eq!(y[at], x[at] * gain[[at[1]]]);
+    }
+    let weights = images(2, 11);
+    let f = |(x, g): (Var<Images>, Var<Tensor<f64, (Const<2>,), Heap>>)| {
+        x.mul_channels(&g).hadamard(&weights).sum()
+    };
+    ok("mul_channels", check_grad(f, &(x.clone(), gain.clone()), CheckOptions::f64()));
+    let g = |(x, g): (Var<Images>, Var<Tensor<f64, (Const<2>,), Heap>>)| x.mul_channels(&g);
+    ok("mul_channels", check_vjp(g, &(x, gain), CheckOptions::f64()));
+}
+
+type RowNet = Sequential<(Linear<f64, 3, 4>, BatchNorm<f64, 4>, Tanh, Linear<f64, 4, 2>)>;
+type ImageNet =
+    Sequential<(Conv2d<f64, 2, 3, 2, 2, 2, 3>, BatchNorm<f64, 3>, Relu, GlobalAvgPool2d, Linear<f64, 3, 2>)>;
+
+fn row_net() -> RowNet {
+    Sequential((Linear::new(12), layer(13), Tanh, Linear::new(14)))
+}
+
+fn image_net() -> ImageNet {
+    Sequential((Conv2d::new(15), layer(16), Relu, GlobalAvgPool2d, Linear::new(17)))
+}
+
+#[test]
+fn gradients_through_the_batch_statistics_pass_the_checkers() {
+    let (net, x) = (row_net(), rows(6, 18));
+    let both = (net.clone(), x.clone());
+    type TracedRows = (<RowNet as Trace>::Traced, Var<Rows>);
+    ok("rows", check_grad(|(m, x): TracedRows| m.forward(&x).tanh().sum(), &both, CheckOptions::f64()));
+    ok("rows", check_vjp(|(m, x): TracedRows| m.forward(&x), &both, CheckOptions::f64()));
+
+    let (net, x) = (image_net(), images(3, 19));
+    let both = (net.clone(), x.clone());
+    type TracedImages = (<ImageNet as Trace>::Traced, Var<Images>);
+    ok("images", check_grad(|(m, x): TracedImages| m.forward(&x).tanh().sum(), &both, CheckOptions::f64()));
+    ok("images", check_vjp(|(m, x): TracedImages| m.forward(&x), &both, CheckOptions::f64()));
+}
+
+#[test]
+fn gradients_in_evaluation_pass_the_checkers() {
+    let net = image_net();
+    net.forward(&images(4, 20)); // running estimates away from 0 and 1
+    let x = images(2, 21);
+    let both = (net.clone(), x.clone());
+    type TracedImages = (<ImageNet as Trace>::Traced, Var<Images>);
+    evaluation(|| {
+        ok(
+            "evaluation",
+            check_grad(|(m, x): TracedImages| m.forward(&x).tanh().sum(), &both, CheckOptions::f64()),
+        );
+        ok("evaluation", check_vjp(|(m, x): TracedImages| m.forward(&x), &both, CheckOptions::f64()));
+    });
+}
+
+#[test]
+fn forward_mode_agrees_with_reverse_mode() {
+    let (net, x) = (image_net(), images(3, 22));
+    let gradient = grad(|m: <ImageNet as Trace>::Traced| m.forward(&x).tanh().sum(), &net);
+    let mut direction = net.zero_tangent();
+    let mut seed = 0.3f64;
+    direction.map_reals(&mut |_| {
+        seed = (seed * 7.1 + 0.13).fract();
+        seed - 0.5
+    });
+    let x_dual = x.map(Dual::constant);
+    let (_, derivative) =
+        jvp(|m: <ImageNet as Lift>::Lifted| m.forward(&x_dual).tanh().sum(), &net, &direction);
+    let (mut left, mut right) = (Vec::new(), Vec::new());
+    gradient.for_each_real(&mut |c| left.push(c));
+    direction.for_each_real(&mut |c| right.push(c));
+    assert_close(derivative, left.iter().zip(&right).map(|(a, b)| a * b).sum(), 1e-13);
+}
+
+#[test]
+fn clones_share_the_running_estimates_and_detached_copies_do_not() {
+    let norm = layer::<3>(23);
+    let (clone, detached) = (norm.clone(), norm.detached());
+    clone.forward(&rows(4, 24));
+    assert_eq!(norm.running_mean.get(), clone.running_mean.get());
+    assert_ne!(norm.running_mean.get(), detached.running_mean.get());
+    assert_eq!(detached.running_mean.get().to_array(), [0.0; 3]);
+    // A training step updates the model's estimates through the traced copy.
+    let before = norm.running_var.get();
+    let x = rows(4, 25);
+    grad(|n: <BatchNorm<f64, 3> as Trace>::Traced| n.forward(&x).sum(), &norm);
+    assert_ne!(norm.running_var.get(), before);
+}
+
+/// A layer of one's own with a buffer: saved with the parameters, not differentiated.
+#[derive(Differentiable, Clone)]
+struct Tracker {
+    scale: Tensor<f64, (Const<2>,), Heap>,
+    #[buffer]
+    calls: fluxion::nn::params::Buffer<f64>,
+}
+
+#[test]
+fn a_derived_struct_walks_its_buffer_fields_apart_from_its_parameters() {
+    use fluxion::nn::params::{Buffer, Parameters};
+    let tracker = Tracker { scale: Tensor::from_array([1.0, 2.0]), calls: Buffer::new(3.0) };
+    let mut buffers = Vec::new();
+    tracker.visit_buffers(&mut String::new(), &mut |name, leaf| {
+        buffers.push((name.to_owned(), leaf.shape.to_vec()))
+    });
+    assert_eq!(buffers, [("calls".to_owned(), vec![])]);
+    assert_eq!(tracker.parameter_count(), 2);
+    // Through a tuple, a sequence and a vector the buffers keep their paths.
+    let nested = (Relu, Sequential(vec![tracker.clone()]));
+    let mut names = Vec::new();
+    nested.visit_buffers(&mut String::new(), &mut |name, _| names.push(name.to_owned()));
+    assert_eq!(names, ["1.0.calls"]);
+    let mut state = Vec::new();
+    nested.visit_state(&mut String::new(), &mut |name, _| state.push(name.to_owned()));
+    assert_eq!(state, ["1.0.scale", "1.0.calls"]);
+    // Not differentiated: the gradient has the parameter only.
+    let gradient: TrackerTangent = grad(|t: TrackerTraced| t.scale.sum(), &tracker);
+    assert_eq!(gradient.scale.to_array(), [1.0, 1.0]);
+}
+
+#[test]
+fn a_small_convolutional_network_with_batch_normalisation_learns() {
+    use fluxion::nn::loss::{Reduction, cross_entropy};
+    use fluxion::nn::optim::{Adam, AdamConfig, Optimizer};
+    let mut net = image_net();
+    let x = images(8, 28);
+    // Label: whether the first channel's mean is above the batch's median.
+    let means: Vec<f64> = (0..8).map(|b| (0..12).map(|k| x[[b, 0, k / 4, k % 4]]).sum::<f64>()).collect();
+    let mut sorted = means.clone();
+    sorted.sort_by(f64::total_cmp);
+    let labels: Vec<usize> = means.iter().map(|&m| usize::from(m > sorted[3])).collect();
+    let loss = |m: &<ImageNet as Trace>::Traced| cross_entropy(&m.forward(&x), &labels, Reduction::Mean);
+    let mut adam = Adam::new(AdamConfig { learning_rate: 0.05, ..AdamConfig::default() });
+    let first = value_and_grad(|m: <ImageNet as Trace>::Traced| loss(&m), &net).0;
+    let mut last = first;
+    for _ in 0..60 {
+        let (value, gradient) = value_and_grad(|m: <ImageNet as Trace>::Traced| loss(&m), &net);
+        adam.step(&mut net, &gradient);
+        last = value;
+    }
+    assert!(last < 0.5 * first, "the loss went from {first} to {last}");
+}
