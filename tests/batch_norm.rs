@@ -8,9 +8,9 @@ mod common_grad;
 
 use common_grad::{assert_close, ok};
 use fluxion::autodiff::check::{CheckOptions, check_grad, check_vjp};
-use fluxion::autodiff::{Dual, Lift, jvp};
+use fluxion::autodiff::{Dual, Lift, differentiable, jvp};
 use fluxion::nn::layer::{
-    BatchNorm, Conv2d, GlobalAvgPool2d, Linear, Module, Relu, Sequential, Tanh, evaluation,
+    BatchNorm, Conv2d, GlobalAvgPool2d, Linear, Module, Relu, Sequential, StaticModule, Tanh, evaluation,
 };
 use fluxion::prelude::*;
 
@@ -262,4 +262,120 @@ fn a_small_convolutional_network_with_batch_normalisation_learns() {
         last = value;
     }
     assert!(last < 0.5 * first, "the loss went from {first} to {last}");
+}
+
+type StaticImages = Tensor<f64, (Const<3>, Const<2>, Const<3>, Const<4>), Inline>;
+/// A convolution with batch normalisation in static mode.
+type StaticCnn = (
+    Conv2d<f64, 2, 3, 2, 2, 2, 3, Inline>,
+    BatchNorm<f64, 3, Inline>,
+    Relu,
+    GlobalAvgPool2d,
+    Linear<f64, 3, 4, Inline>,
+    BatchNorm<f64, 4, Inline>,
+    Tanh,
+);
+
+#[differentiable]
+fn static_cnn_loss(model: &StaticCnn, images: &StaticImages) -> f64 {
+    model.apply_batch(images).sum()
+}
+
+fn static_cnn() -> StaticCnn {
+    let mut norm = BatchNorm::new();
+    norm.weight = Tensor::random_normal(1.0, 0.5, 40);
+    norm.bias = Tensor::random_normal(0.0, 0.5, 41);
+    (Conv2d::new(42), norm, Relu, GlobalAvgPool2d, Linear::new(43), BatchNorm::new(), Tanh)
+}
+
+#[test]
+fn static_mode_normalises_as_the_tape_does_in_training_and_in_evaluation() {
+    let images: StaticImages = Tensor::random_normal(0.0, 2.0, 44);
+    for evaluating in [false, true] {
+        let (model, tape_model) = (static_cnn(), static_cnn());
+        if evaluating {
+            // Running estimates away from 0 and 1, the same in both.
+            model.apply_batch(&images);
+            tape_model.forward(&images);
+        }
+        let run = || {
+            let (value, (model_bar, images_bar)) = static_cnn_loss::value_and_grad(&model, &images);
+            let (tape_value, (tape_model_bar, tape_images_bar)) = value_and_grad(
+                |(m, x): (<StaticCnn as Trace>::Traced, Var<StaticImages>)| m.forward(&x).sum(),
+                &(tape_model.clone(), images),
+            );
+            assert_close(value, tape_value, 1e-13);
+            let reals = |v: &dyn Fn(&mut dyn FnMut(f64))| {
+                let mut out = Vec::new();
+                v(&mut |c| out.push(c));
+                out
+            };
+            let (a, b) =
+                (reals(&|f| model_bar.for_each_real(f)), reals(&|f| tape_model_bar.for_each_real(f)));
+            a.iter().zip(&b).for_each(|(a, b)| assert_close(*a, *b, 1e-12));
+            let (a, b) =
+                (reals(&|f| images_bar.for_each_real(f)), reals(&|f| tape_images_bar.for_each_real(f)));
+            a.iter().zip(&b).for_each(|(a, b)| assert_close(*a, *b, 1e-12));
+        };
+        if evaluating {
+            evaluation(run)
+        } else {
+            run()
+        }
+        // One forward sweep each: the same running estimates.
+        assert_eq!(model.1.running_mean.get(), tape_model.1.running_mean.get());
+        let (static_var, tape_var) = (model.5.running_var.get(), tape_model.5.running_var.get());
+        static_var.iter().zip(tape_var.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-14));
+    }
+    // Forward mode agrees with reverse mode through the batch statistics.
+    let model = static_cnn();
+    let direction = {
+        let mut direction = model.zero_tangent();
+        let mut seed = 0.4f64;
+        direction.map_reals(&mut |_| {
+            seed = (seed * 5.3 + 0.29).fract();
+            seed - 0.5
+        });
+        direction
+    };
+    let gradient = static_cnn_loss::grad(&model, &images).0;
+    let (_, derivative) = static_cnn_loss::jvp(&model, &images, &direction, &images.zero_tangent());
+    let (mut left, mut right) = (Vec::new(), Vec::new());
+    gradient.for_each_real(&mut |c| left.push(c));
+    direction.for_each_real(&mut |c| right.push(c));
+    assert_close(derivative, left.iter().zip(&right).map(|(a, b)| a * b).sum(), 1e-12);
+}
+
+#[test]
+fn second_order_through_the_batch_statistics_matches_differences_of_the_gradient() {
+    use fluxion::autodiff::hvp;
+    let (net, x) = (row_net(), rows(5, 45));
+    let loss = |m: <RowNet as Trace>::Traced| m.forward(&x).tanh().sum();
+    let some = |zero: <RowNet as Differentiable>::Tangent, start: f64| {
+        let (mut direction, mut seed) = (zero, start);
+        direction.map_reals(&mut |_| {
+            seed = (seed * 7.1 + 0.13).fract();
+            seed - 0.5
+        });
+        direction
+    };
+    let v = some(net.zero_tangent(), 0.3);
+    // A plain batch enters the lifted, traced model as a constant.
+    let product = hvp(|m: <<RowNet as Lift>::Lifted as Trace>::Traced| m.forward(&x).tanh().sum(), &net, &v);
+    let h = 1e-5;
+    let gradient_at = |sign: f64| {
+        let mut moved = net.clone();
+        moved.move_by(&v.scaled(sign * h));
+        grad(loss, &moved)
+    };
+    let (plus, minus) = (gradient_at(1.0), gradient_at(-1.0));
+    let w = some(net.zero_tangent(), 0.7);
+    let dot = |a: &<RowNet as Differentiable>::Tangent| {
+        let (mut left, mut right) = (Vec::new(), Vec::new());
+        a.for_each_real(&mut |c| left.push(c));
+        w.for_each_real(&mut |c| right.push(c));
+        left.iter().zip(&right).map(|(a, b)| a * b).sum::<f64>()
+    };
+    let numeric = (dot(&plus) - dot(&minus)) / (2.0 * h);
+    assert!((dot(&product) - numeric).abs() < 1e-7, "{} vs {numeric}", dot(&product));
 }

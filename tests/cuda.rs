@@ -720,6 +720,68 @@ fn global_average_pooling_has_the_host_outputs_gradient_and_tangent_on_the_gpu()
 }
 
 #[test]
+fn batch_normalisation_trains_and_evaluates_on_the_gpu_as_on_the_host() {
+    use fluxion::autodiff::CudaDual;
+    use fluxion::nn::layer::{BatchNorm, GlobalAvgPool2d, evaluation};
+    let classes = [0, 2, 1, 1];
+    let x: Tensor<f64, (Dyn, Const<1>, Const<6>, Const<6>), Heap> =
+        Tensor::from_shape_fn((Dyn(4), Const, Const, Const), |[b, _, h, w]| {
+            ((b * 36 + h * 6 + w) as f64 * 0.37).cos() + 0.5
+        });
+    type Cnn<K> = Sequential<(
+        Conv2d<f64, 1, 2, 3, 3, 4, 4, K>,
+        BatchNorm<f64, 2, K>,
+        Relu,
+        GlobalAvgPool2d,
+        Linear<f64, 2, 4, K>,
+        BatchNorm<f64, 4, K>,
+        Linear<f64, 4, 3, K>,
+    )>;
+    let host: Cnn<Heap> = Sequential((
+        Conv2d::new(71),
+        BatchNorm::new(),
+        Relu,
+        GlobalAvgPool2d,
+        Linear::new(72),
+        BatchNorm::new(),
+        Linear::new(73),
+    ));
+    // Copied before the host trains: both start from the same running estimates.
+    let device = gpu_available().then(|| host.to_device());
+    let host_gradient = loss_and_gradient(&host, &x, &classes).1;
+    let Some(_gpu) = gpu() else { return };
+    let (device, dx) = (device.expect("a GPU"), x.to_device());
+    let device_gradient = loss_and_gradient(&device, &dx, &classes).1;
+    assert_close(&device_gradient.0.weight.to_vec(), host_gradient.0.weight.as_slice(), 1e-10);
+    assert_close(&device_gradient.1.weight.to_vec(), host_gradient.1.weight.as_slice(), 1e-10);
+    assert_close(&device_gradient.5.bias.to_vec(), host_gradient.5.bias.as_slice(), 1e-10);
+    assert_close(&device_gradient.6.weight.to_vec(), host_gradient.6.weight.as_slice(), 1e-10);
+    assert_close(&device.0.1.running_mean.get().to_vec(), host.0.1.running_mean.get().as_slice(), 1e-12);
+    assert_close(&device.0.1.running_var.get().to_vec(), host.0.1.running_var.get().as_slice(), 1e-12);
+    assert_close(&device.0.5.running_var.get().to_vec(), host.0.5.running_var.get().as_slice(), 1e-12);
+    // Evaluation on the running estimates, and a model brought back with them.
+    let evaluated = evaluation(|| device.forward(&dx)).to_vec();
+    assert_close(&evaluated, evaluation(|| host.forward(&x)).as_slice(), 1e-12);
+    let brought_back = device.to_host().0.1.running_var.get();
+    assert_close(brought_back.as_slice(), host.0.1.running_var.get().as_slice(), 1e-12);
+    // Forward mode through the batch statistics: the tangent of a batch of duals.
+    type Batch<T, K> = Tensor<T, (Const<3>, Const<2>, Const<2>, Const<5>), K>;
+    let (images, v): (Batch<f64, Heap>, Batch<f64, Heap>) =
+        (Tensor::random_normal(0.0, 1.0, 74), Tensor::random_normal(0.0, 1.0, 75));
+    let norm = BatchNorm::<f64, 2>::new();
+    let device_norm = norm.to_device();
+    let (norm, device_norm) =
+        (norm.lift(&norm.zero_tangent()), device_norm.lift(&device_norm.zero_tangent()));
+    let (_, host_tangent) = jvp(|x: Batch<Dual<f64>, Heap>| norm.forward(&x), &images, &v);
+    let (_, tangent) = jvp(
+        |x: CudaDual<f64, (Const<3>, Const<2>, Const<2>, Const<5>)>| device_norm.forward(&x),
+        &images.to_device(),
+        &v.to_device(),
+    );
+    assert_close(&tangent.to_vec(), host_tangent.as_slice(), F64_TOL);
+}
+
+#[test]
 fn every_optimiser_updates_a_gpu_model_in_its_kernel_as_on_the_host() {
     let gpu = gpu();
     let on_gpu = gpu.is_some();

@@ -192,11 +192,56 @@
 //! assert_eq!(head.steps(), 1);
 //! ```
 //!
+//! ## Batch normalisation, training and evaluation
+//!
+//! [`BatchNorm<T, C>`](crate::nn::layer::BatchNorm) normalises each of C channels
+//! over the batch: rows `(B, C)` (PyTorch's `BatchNorm1d`) or images `(B, C, H, W)`
+//! (`BatchNorm2d`). In training it uses the batch's mean and variance, differentiated
+//! through (each example's output depends on the whole batch), and moves its running
+//! estimates towards them; in evaluation it uses the running estimates. A model is in
+//! evaluation inside [`evaluation`](crate::nn::layer::evaluation)`(|| …)` (PyTorch's
+//! `model.eval()` for one call, dropout off too) or layer by layer with
+//! `set_training(false)`.
+//!
+//! The running estimates are *buffers* ([`Buffer`](crate::nn::params::Buffer)):
+//! state saved in parameter files beside the parameters (`1.running_mean`) but
+//! not trained. A forward pass takes the model by reference, so a buffer sits behind
+//! a lock and clones share it: the traced copy a gradient makes updates the model's
+//! estimates. Take a snapshot that training must not change with a parameter file or
+//! `BatchNorm::detached`. A field of your own struct marked `#[buffer]` is saved the
+//! same way.
+//!
+//! ```
+//! use fluxion::nn::layer::{BatchNorm, Conv2d, GlobalAvgPool2d, Linear, Relu, Sequential, evaluation};
+//! use fluxion::nn::prelude::*;
+//! use fluxion::prelude::*;
+//!
+//! type Net = Sequential<(Conv2d<f64, 1, 4, 3, 3, 6, 6>, BatchNorm<f64, 4>, Relu, GlobalAvgPool2d, Linear<f64, 4, 2>)>;
+//! let mut net: Net = Sequential((Conv2d::new(1), BatchNorm::new(), Relu, GlobalAvgPool2d, Linear::new(2)));
+//! let images = Tensor::<f64, (Dyn, Const<1>, Const<8>, Const<8>), Heap>::random_normal_shaped((Dyn(16), Const, Const, Const), 0.0, 1.0, 3);
+//! let labels: Vec<usize> = (0..16).map(|i| i % 2).collect();
+//! let mut sgd = Sgd::new(SgdConfig { learning_rate: 0.1, ..SgdConfig::default() });
+//! for _ in 0..3 {
+//!     let (_, gradient) = value_and_grad(|m: <Net as Trace>::Traced| cross_entropy(&m.forward(&images), &labels, Reduction::Mean), &net);
+//!     sgd.step(&mut net, &gradient);
+//! }
+//! // Three training steps moved the running mean three times from 0.
+//! assert!(net.0.1.running_mean.get().iter().all(|&m| m != 0.0));
+//! // One example at a time, as in deployment: the running estimates.
+//! let one = Tensor::<f64, (Dyn, Const<1>, Const<8>, Const<8>), Heap>::zeros_shaped((Dyn(1), Const, Const, Const));
+//! let logits = evaluation(|| net.forward(&one));
+//! assert_eq!(logits.shape(), (Dyn(1), Const::<2>));
+//! ```
+//!
+//! In training, a batch with one value per channel is refused (its variance is 0), as
+//! PyTorch does. In static mode `BatchNorm` follows the same rules, `apply_batch` on
+//! rows and `apply_images` on images (a chain picks the right one).
+//!
 //! ## Parameter files
 //!
 //! With the `safetensors` feature, `nn::io::save` writes every
-//! parameter under its field path ([`nn::params`](crate::nn::params): `0.weight`,
-//! `encoder.layers.2.bias`) and
+//! parameter and buffer under its field path ([`nn::params`](crate::nn::params):
+//! `0.weight`, `encoder.layers.2.bias`, `1.running_var`) and
 //! `nn::io::load` reads them back, bit for bit, after checking every name, shape and
 //! element type: a mismatch, a truncated or a malformed file is an error that names
 //! it, and the model is left as it was. `nn::io::load_part(&mut model.body, path,

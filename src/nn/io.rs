@@ -1,10 +1,12 @@
 //! Parameter files in the [safetensors](https://github.com/huggingface/safetensors)
-//! format: one tensor per parameter leaf, named by its path ([`crate::nn::params`]),
+//! format: one tensor per parameter leaf and per buffer leaf (a `BatchNorm`'s running
+//! estimates), named by its path ([`crate::nn::params`]),
 //! `F32` or `F64` (a complex leaf as its real and imaginary parts, with a last axis of
 //! 2), little-endian, bit-exact both ways.
 //!
 //! Loading checks the file against the model's own types before it writes anything:
-//! every parameter present with its shape and element type, no tensor left over. A
+//! every parameter and buffer present with its shape and element type, no tensor
+//! left over. A
 //! mismatch, or a truncated or malformed file, returns a [`ParameterFileError`]
 //! naming it, and the model is left as it was. (The format has no checksum: a changed
 //! byte inside a tensor's data loads as a different value. On `Cuda` tensors the

@@ -20,6 +20,7 @@
 //! | [`Softplus`], [`Silu`] | ln(1 + eˣ) (stable), x·σ(x) elementwise |
 //! | [`Softmax`] | e^{xⱼ}/Σₖ e^{xₖ} along the row |
 //! | [`LayerNorm<T, D, K>`] | γ ⊙ (x − μ)/√(σ² + ε) + β, with the row's mean μ and variance σ² |
+//! | [`BatchNorm<T, C, K>`] | γ_c(x − μ_c)/√(σ_c² + ε) + β_c per channel c, with the batch's mean and variance per channel in training (running estimates kept), the running estimates in evaluation; rows `(B, C)` or images `(B, C, H, W)` |
 //! | [`Dropout`] | x ⊙ m/(1 − p), m a fresh seeded Bernoulli(1 − p) mask per call, in training only |
 //! | [`Embedding<T, V, D, K>`] | row i of a table `[V, D]` for each index i (input: `[usize]`) |
 //! | [`Conv2d<T, C, O, KH, KW, HO, WO, K, P, S>`] | cross-correlation of `(B, C, H, W)` images padded by P (0 by default) with `[O, C, KH, KW]` kernels moved S positions per output (1 by default), plus a bias per channel: `(B, O, HO, WO)`, HO = ⌊(H + 2P − KH)/S⌋ + 1 |
@@ -1819,9 +1820,9 @@ fn training_now(training: bool) -> bool {
     training && !EVALUATING.with(core::cell::Cell::get)
 }
 
-/// Runs `f` with every [`Dropout`] the identity, whatever its own setting: a whole
-/// model in evaluation for the call (PyTorch's `model.eval()`, without changing the
-/// model), on this thread. The previous setting comes back when `f` returns or
+/// Runs `f` with every [`Dropout`] the identity and every [`BatchNorm`] on its
+/// running estimates, whatever their own setting: a whole model in evaluation for
+/// the call (PyTorch's `model.eval()`, without changing the model), on this thread. The previous setting comes back when `f` returns or
 /// panics, so calls nest.
 ///
 /// ```
@@ -1848,7 +1849,8 @@ pub fn evaluation<R>(f: impl FnOnce() -> R) -> R {
 
 /// Inference with the forward pass written for training: `forward` runs on the
 /// model's constant twin ([`Trace::as_constant`], nothing recorded) inside
-/// [`evaluation`] (every dropout off), and its value is returned as a plain tensor.
+/// [`evaluation`] (every dropout off, batch normalisation on its running
+/// estimates), and its value is returned as a plain tensor.
 ///
 /// ```
 /// use fluxion::nn::layer::{Dropout, Linear, Module, Sequential, inference};

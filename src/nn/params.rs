@@ -5,7 +5,10 @@
 //! `view_as_real`). Parameter files (`nn::io`, feature `safetensors`) and
 //! summaries are written over this walk; `#[derive(Differentiable)]` implements it
 //! for a struct whose differentiable fields do (constants marked `#[no_derivative]`
-//! are not parameters).
+//! are not parameters). A second walk, over *buffers*, names the state that a layer
+//! updates as it runs but that gradients do not train ([`Buffer`]: a `BatchNorm`'s
+//! running estimates, a derived struct's `#[buffer]` fields); parameter files hold
+//! both ([`Parameters::visit_state`]), counts and summaries the parameters only.
 //!
 //! ```
 //! use fluxion::nn::layer::{Linear, Relu};

@@ -43,7 +43,9 @@
 //! activations; not `Softmax`, `LayerNorm` or the image layers).
 //!
 //! The library's layers implement it (but [`Dropout`](super::layer::Dropout), whose
-//! static form takes its mask as an argument: `x.hadamard(&mask)`); a layer of your
+//! static form takes its mask as an argument: `x.hadamard(&mask)`;
+//! [`BatchNorm`](super::layer::BatchNorm) through `apply_batch` on rows and
+//! `apply_images` on images); a layer of your
 //! own implements it with [`static_module!`](crate::static_module), from its
 //! `#[differentiable]` method.
 
@@ -165,6 +167,11 @@ macro_rules! static_module {
     (impl[$($generics:tt)*] $layer:ty: apply($input:ty) -> $output:ty $(, input tangent $input_tangent:ty)? $(; where [$($bounds:tt)*])?) => {
         $crate::static_module!(@impl [$($generics)*] $layer, $input, $output, [$($input_tangent)?], [$($($bounds)*)?],
             apply __record_apply __record_owned_apply __joint_apply __joint_lanes_apply __jvp_apply __jvp_lanes_apply);
+    };
+    (impl[$($generics:tt)*] $layer:ty: apply_images($input:ty) -> $output:ty $(, input tangent $input_tangent:ty)? $(; where [$($bounds:tt)*])?) => {
+        $crate::static_module!(@impl [$($generics)*] $layer, $input, $output, [$($input_tangent)?], [$($($bounds)*)?],
+            apply_images __record_apply_images __record_owned_apply_images __joint_apply_images
+            __joint_lanes_apply_images __jvp_apply_images __jvp_lanes_apply_images);
     };
     (@input_tangent $input:ty, []) => { <$input as $crate::autodiff::Differentiable>::Tangent };
     (@input_tangent $input:ty, [$tangent:ty]) => { $tangent };

@@ -1500,6 +1500,9 @@ impl Lowering {
                 }),
                 UnOp::Neg(_) => match self.expr(&unary.expr)? {
                     Lowered::Active(x) => Ok(self.unary(rule_path("Negation", span), x, span)),
+                    // `-&t` of a plain value: negated through the reference (a tensor
+                    // cannot be moved out of it).
+                    Lowered::Inactive { tokens, by_ref: true } => Ok(Lowered::plain(quote!(-(#tokens)))),
                     inactive => {
                         let value = self.value_expression(&inactive);
                         Ok(Lowered::plain(quote!(-#value)))

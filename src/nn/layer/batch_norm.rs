@@ -34,7 +34,7 @@ use crate::nn::params::Buffer;
 /// use fluxion::prelude::*;
 ///
 /// let model = Sequential((Linear::<f64, 2, 3>::new(1), BatchNorm::<f64, 3>::new(), Relu));
-/// let batch = Tensor::<f64, (Dyn, Const<2>), Heap>::from_vec((Dyn(4), Const), vec![1., 2., 0., 1., 3., -1., 2., 2.]);
+/// let batch = Tensor::<f64, (Dyn, Const<2>), Heap>::from_shape_fn((Dyn(4), Const), |[b, f]| (b * 3 + f) as f64 % 5.0);
 /// // Training: each feature normalised over the batch (before γ, β and the ReLU).
 /// let normalised = model.0.1.forward(&model.0.0.forward(&batch));
 /// let column = normalised.mean_axis(Axis::<0>);
@@ -43,7 +43,7 @@ use crate::nn::params::Buffer;
 /// assert!(model.0.1.running_mean.get().to_vec().iter().any(|&mean| mean != 0.0));
 /// let _ = evaluation(|| model.forward(&batch));
 /// ```
-#[derive(Differentiable, Clone)]
+#[derive(Differentiable)]
 pub struct BatchNorm<T, const C: usize, K = Heap>
 where
     T: RealScalar,
@@ -84,6 +84,24 @@ impl<T: RealScalar, const C: usize, K: Storage<T, (Const<C>,)>> BatchNorm<T, C, 
     }
 }
 
+/// Shares the running estimates (see [`BatchNorm`]).
+impl<T: RealScalar, const C: usize, K: StorageKind<T, (Const<C>,)>> Clone for BatchNorm<T, C, K>
+where
+    Tensor<T, (Const<C>,), K>: Clone,
+{
+    fn clone(&self) -> Self {
+        BatchNorm {
+            weight: self.weight.clone(),
+            bias: self.bias.clone(),
+            running_mean: self.running_mean.clone(),
+            running_var: self.running_var.clone(),
+            epsilon: self.epsilon,
+            momentum: self.momentum,
+            training: self.training,
+        }
+    }
+}
+
 impl<T: RealScalar, const C: usize, K: Storage<T, (Const<C>,)>> Default for BatchNorm<T, C, K> {
     fn default() -> Self {
         Self::new()
@@ -115,16 +133,85 @@ impl<T: RealScalar, const C: usize, K: StorageKind<T, (Const<C>,)>> BatchNorm<T,
         Tensor<T, (Const<C>,), K>: Clone,
     {
         BatchNorm {
-            weight: self.weight.clone(),
-            bias: self.bias.clone(),
             running_mean: self.running_mean.detached(),
             running_var: self.running_var.detached(),
-            epsilon: self.epsilon,
-            momentum: self.momentum,
-            training: self.training,
+            ..self.clone()
         }
     }
 }
+
+/// A static-mode forward pass (`#[differentiable]`) `$method` on `$input`, from the
+/// same steps as [`batch_norm_forward`]: `$add` and `$mul` apply a vector per channel
+/// and `x $reduce` is the mean per channel.
+macro_rules! static_forward {
+    (
+        $(#[$doc:meta])*
+        $method:ident[$($generics:tt)*](|$x:ident| $input:ty) where [$($bounds:tt)*];
+        $add:ident, $mul:ident, [$($reduce:tt)*]
+    ) => {
+        $(#[$doc])*
+        #[differentiable]
+        pub fn $method<$($generics)*>(&self, $x: &$input) -> $input
+        where
+            $($bounds)*
+        {
+            // The settings and estimates as constants (the macro cannot see from here
+            // that they are not differentiated).
+            let layer = rules::stop_gradient(self.clone());
+            let inverse_deviation = InverseDeviation { epsilon: layer.epsilon.to_f64() };
+            if training_now(layer.training) {
+                let mean = $x $($reduce)*;
+                let centred = $x.$add(&-&mean);
+                let square = centred.hadamard(&centred);
+                let variance = square $($reduce)*;
+                let statistics = (rules::stop_gradient(mean.clone()), rules::stop_gradient(variance.clone()));
+                let count = $x.len() / C;
+                layer.record(statistics, count);
+                centred.$mul(&variance.map_function(inverse_deviation).hadamard(&self.weight)).$add(&self.bias)
+            } else {
+                let (mean, variance) = (layer.running_mean.get(), layer.running_var.get());
+                let scale = variance.map_function(inverse_deviation);
+                $x.$add(&-&mean).$mul(&scale.hadamard(&self.weight)).$add(&self.bias)
+            }
+        }
+    };
+}
+
+impl<T: RealScalar, const C: usize, K: Storage<T, (Const<C>,)>> BatchNorm<T, C, K> {
+    static_forward! {
+        /// The forward pass on rows `(B, C)`, written for static mode
+        /// (`#[differentiable]`; in training each run of a companion records the
+        /// batch's statistics, as a forward pass on the tape does).
+        apply_batch[B: Dim](|x| Tensor<T, (B, Const<C>), K>) where [K: Storage<T, (B, Const<C>)>];
+        add_rows, mul_rows, [.mean_axis(Axis::<0>)]
+    }
+
+    static_forward! {
+        /// The forward pass on images `(B, C, H, W)`, written for static mode (as
+        /// [`apply_batch`](Self::apply_batch)).
+        apply_images[B: Dim, H: Dim, W: Dim](|x| Tensor<T, (B, Const<C>, H, W), K>)
+        where [K: ImageNormStorage<T, T, B, C, H, W>];
+        add_channels, mul_channels, [.mean_axis(Axis::<3>).mean_axis(Axis::<2>).mean_axis(Axis::<0>)]
+    }
+
+    /// Moves the running estimates towards a batch's statistics (static mode).
+    #[track_caller]
+    fn record(&self, statistics: (Tensor<T, (Const<C>,), K>, Tensor<T, (Const<C>,), K>), count: usize) {
+        record(&self.running_mean, &self.running_var, self.momentum.to_f64(), statistics, count);
+    }
+}
+
+crate::static_module!(
+    impl[T: RealScalar, const C: usize, K: Storage<T, (Const<C>,)>, B: Dim] BatchNorm<T, C, K>:
+        apply_batch(Tensor<T, (B, Const<C>), K>) -> Tensor<T, (B, Const<C>), K>;
+    where [K: Storage<T, (B, Const<C>)>]
+);
+
+crate::static_module!(
+    impl[T: RealScalar, const C: usize, K: Storage<T, (Const<C>,)>, B: Dim, H: Dim, W: Dim] BatchNorm<T, C, K>:
+        apply_images(Tensor<T, (B, Const<C>, H, W), K>) -> Tensor<T, (B, Const<C>, H, W), K>;
+    where [K: ImageNormStorage<T, T, B, C, H, W>]
+);
 
 debug_and_eq_by_fields!(
     [T: RealScalar, const C: usize, K: StorageKind<T, (Const<C>,)>] BatchNorm<T, C, K>, "BatchNorm"

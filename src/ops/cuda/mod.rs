@@ -398,10 +398,12 @@ pub(crate) fn builtin_kernels() -> Vec<Kernel> {
         dot_along_kernel(),
     ];
     kernels.extend(functions.iter().map(|&f| elementary_kernel(f)));
-    // The library's own scalar functions: GELU in both forms and the named functions
-    // (softplus is also the binary cross-entropy's); a parameter is part of the
-    // formula, so one value each stands for the rest.
+    // The library's own scalar functions: GELU in both forms, batch normalisation's
+    // inverse deviation and the named functions (softplus is also the binary
+    // cross-entropy's); a parameter is part of the formula, so one value each stands
+    // for the rest.
     kernels.extend(scalar_function_kernels(crate::nn::layer::GeluFunction));
+    kernels.extend(scalar_function_kernels(crate::nn::layer::InverseDeviation { epsilon: 1e-5 }));
     kernels.extend(scalar_function_kernels(crate::nn::layer::GeluTanhFunction));
     kernels.extend(scalar_function_kernels(functions::SoftplusFunction));
     kernels.extend(scalar_function_kernels(functions::SiluFunction));
