@@ -514,6 +514,54 @@ impl<const N: usize> SameFeatureCount<Const<N>> for Const<N> {
     }
 }
 
+/// The channel count `Self` of an image batch, which must be the layer's `Expected`:
+/// written as a bound so that a mismatch is one error naming both counts.
+#[diagnostic::on_unimplemented(
+    message = "this layer takes `{Expected}` channels per image, but its input has `{Self}`",
+    label = "the input's channel count differs from the layer's",
+    note = "in a sequence `(a, b, …)` each layer's input channels must be the previous layer's output channels"
+)]
+pub trait SameChannelCount<Expected> {
+    /// Images with these channels, seen with the expected ones (one type).
+    fn fit<T, B: Dim, H: Dim, W: Dim, K>(
+        x: &Tensor<T, (B, Self, H, W), K>,
+    ) -> &Tensor<T, (B, Expected, H, W), K>
+    where
+        Self: Dim + Sized,
+        Expected: Dim,
+        K: StorageKind<T, (B, Self, H, W)> + StorageKind<T, (B, Expected, H, W)>;
+
+    /// Traced images with these channels, seen with the expected ones.
+    #[cfg(feature = "std")]
+    fn fit_traced<T, B: Dim, H: Dim, W: Dim, K>(
+        x: &Var<Tensor<T, (B, Self, H, W), K>>,
+    ) -> &Var<Tensor<T, (B, Expected, H, W), K>>
+    where
+        Self: Dim + Sized,
+        Expected: Dim,
+        K: StorageKind<T, (B, Self, H, W)> + StorageKind<T, (B, Expected, H, W)>;
+}
+
+#[diagnostic::do_not_recommend]
+impl<const N: usize> SameChannelCount<Const<N>> for Const<N> {
+    fn fit<T, B: Dim, H: Dim, W: Dim, K>(x: &Tensor<T, (B, Self, H, W), K>) -> &Tensor<T, (B, Self, H, W), K>
+    where
+        K: StorageKind<T, (B, Self, H, W)>,
+    {
+        x
+    }
+
+    #[cfg(feature = "std")]
+    fn fit_traced<T, B: Dim, H: Dim, W: Dim, K>(
+        x: &Var<Tensor<T, (B, Self, H, W), K>>,
+    ) -> &Var<Tensor<T, (B, Self, H, W), K>>
+    where
+        K: StorageKind<T, (B, Self, H, W)>,
+    {
+        x
+    }
+}
+
 /// The plain layer on any storage kind whose tensors have the product x·Wᵀ and a
 /// bias addition (host kinds and, with the `cuda` feature, `Cuda`).
 impl<T, R: Dim, F: Dim, const I: usize, const O: usize, K, B> Module<Tensor<T, (R, F), K>>
@@ -2470,4 +2518,7 @@ mod gpu_forward_mode {
 #[cfg(feature = "std")]
 mod batch_norm;
 #[cfg(feature = "std")]
-pub use batch_norm::{BatchNorm, ChannelVector, ImageNormStorage, InverseDeviation, RunningEstimate};
+pub use batch_norm::{
+    BatchNorm, BatchNormLifted, BatchNormLiftedTraced, BatchNormTangent, BatchNormTraced, ChannelVector,
+    ImageNormStorage, InverseDeviation, RunningEstimate,
+};

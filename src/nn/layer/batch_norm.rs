@@ -427,13 +427,13 @@ macro_rules! batch_norm_images {
         $(#[$attribute:meta])*
         impl[$($generics:tt)*] $layer:ty: $input:ty => $output:ty;
         where [$($bounds:tt)*]
-        |$x:ident| $shape:expr; $channels:ty
+        |$x:ident| $fit:expr, $shape:expr; $channels:ty
     ) => {
         batch_norm_module! {
             $(#[$attribute])*
             impl[$($generics)*] $layer: $input => $output;
             where [$($bounds)*]
-            |$x| $x, {
+            |$x| $fit, {
                 let (batch, _, height, width) = $shape;
                 batch.size() * height.size() * width.size()
             };
@@ -507,32 +507,32 @@ impl<T, E, B: Dim, const C: usize, H: Dim, W: Dim, K> ImageNormStorage<T, E, B, 
 }
 
 batch_norm_images! {
-    impl[T: RealScalar, B: Dim, const C: usize, H: Dim, W: Dim, K]
-        BatchNorm<T, C, K>: Tensor<T, (B, Const<C>, H, W), K> => Tensor<T, (B, Const<C>, H, W), K>;
-    where [K: ImageNormStorage<T, T, B, C, H, W>,]
-    |x| x.shape(); Tensor<T, (Const<C>,), K>
+    impl[T: RealScalar, B: Dim, Ch: Dim + SameChannelCount<Const<C>>, const C: usize, H: Dim, W: Dim, K]
+        BatchNorm<T, C, K>: Tensor<T, (B, Ch, H, W), K> => Tensor<T, (B, Const<C>, H, W), K>;
+    where [K: ImageNormStorage<T, T, B, C, H, W> + Storage<T, (B, Ch, H, W)>,]
+    |x| Ch::fit(x), x.shape(); Tensor<T, (Const<C>,), K>
 }
 
 batch_norm_images! {
-    impl[T: RealScalar, B: Dim, const C: usize, H: Dim, W: Dim, K]
-        BatchNormTraced<T, C, K>: Var<Tensor<T, (B, Const<C>, H, W), K>> => Var<Tensor<T, (B, Const<C>, H, W), K>>;
-    where [K: ImageNormStorage<T, T, B, C, H, W>,]
-    |x| x.value().shape(); Var<Tensor<T, (Const<C>,), K>>
+    impl[T: RealScalar, B: Dim, Ch: Dim + SameChannelCount<Const<C>>, const C: usize, H: Dim, W: Dim, K]
+        BatchNormTraced<T, C, K>: Var<Tensor<T, (B, Ch, H, W), K>> => Var<Tensor<T, (B, Const<C>, H, W), K>>;
+    where [K: ImageNormStorage<T, T, B, C, H, W> + Storage<T, (B, Ch, H, W)>,]
+    |x| Ch::fit_traced(x), x.value().shape(); Var<Tensor<T, (Const<C>,), K>>
 }
 
 batch_norm_images! {
-    impl[T: RealScalar, B: Dim, const C: usize, H: Dim, W: Dim, K]
-        BatchNormLifted<T, C, K>: Tensor<Dual<T>, (B, Const<C>, H, W), K> => Tensor<Dual<T>, (B, Const<C>, H, W), K>;
-    where [K: ImageNormStorage<T, Dual<T>, B, C, H, W>,]
-    |x| x.shape(); Tensor<Dual<T>, (Const<C>,), K>
+    impl[T: RealScalar, B: Dim, Ch: Dim + SameChannelCount<Const<C>>, const C: usize, H: Dim, W: Dim, K]
+        BatchNormLifted<T, C, K>: Tensor<Dual<T>, (B, Ch, H, W), K> => Tensor<Dual<T>, (B, Const<C>, H, W), K>;
+    where [K: ImageNormStorage<T, Dual<T>, B, C, H, W> + Storage<Dual<T>, (B, Ch, H, W)>,]
+    |x| Ch::fit(x), x.shape(); Tensor<Dual<T>, (Const<C>,), K>
 }
 
 batch_norm_images! {
-    impl[T: RealScalar, B: Dim, const C: usize, H: Dim, W: Dim, K]
+    impl[T: RealScalar, B: Dim, Ch: Dim + SameChannelCount<Const<C>>, const C: usize, H: Dim, W: Dim, K]
         BatchNormLiftedTraced<T, C, K>:
-        Var<Tensor<Dual<T>, (B, Const<C>, H, W), K>> => Var<Tensor<Dual<T>, (B, Const<C>, H, W), K>>;
-    where [K: ImageNormStorage<T, Dual<T>, B, C, H, W>,]
-    |x| x.value().shape(); Var<Tensor<Dual<T>, (Const<C>,), K>>
+        Var<Tensor<Dual<T>, (B, Ch, H, W), K>> => Var<Tensor<Dual<T>, (B, Const<C>, H, W), K>>;
+    where [K: ImageNormStorage<T, Dual<T>, B, C, H, W> + Storage<Dual<T>, (B, Ch, H, W)>,]
+    |x| Ch::fit_traced(x), x.value().shape(); Var<Tensor<Dual<T>, (Const<C>,), K>>
 }
 
 constant_input!(
@@ -541,8 +541,8 @@ constant_input!(
     where [K: StorageKind<T, (Const<C>,)>, Tensor<T, (Const<C>,), K>: Trace,]
 );
 constant_input!(
-    [T: RealScalar, B: Dim, const C: usize, H: Dim, W: Dim, K: StorageKind<T, (B, Const<C>, H, W)>]
-    BatchNormTraced<T, C, K>, Tensor<T, (B, Const<C>, H, W), K>;
+    [T: RealScalar, B: Dim, Ch: Dim, const C: usize, H: Dim, W: Dim, K: StorageKind<T, (B, Ch, H, W)>]
+    BatchNormTraced<T, C, K>, Tensor<T, (B, Ch, H, W), K>;
     where [K: StorageKind<T, (Const<C>,)>, Tensor<T, (Const<C>,), K>: Trace,]
 );
 constant_input!(
@@ -555,11 +555,11 @@ constant_input!(
 );
 constant_input!(
     [
-        T: RealScalar, B: Dim, const C: usize, H: Dim, W: Dim,
-        K: Storage<T, (B, Const<C>, H, W)> + Storage<Dual<T>, (B, Const<C>, H, W)>
+        T: RealScalar, B: Dim, Ch: Dim, const C: usize, H: Dim, W: Dim,
+        K: Storage<T, (B, Ch, H, W)> + Storage<Dual<T>, (B, Ch, H, W)>
     ]
     BatchNormLiftedTraced<T, C, K>,
-    Tensor<T, (B, Const<C>, H, W), K> => Tensor<Dual<T>, (B, Const<C>, H, W), K>, |x| x.map(Dual::constant);
+    Tensor<T, (B, Ch, H, W), K> => Tensor<Dual<T>, (B, Ch, H, W), K>, |x| x.map(Dual::constant);
     where [
         K: StorageKind<T, (Const<C>,)> + Storage<Dual<T>, (Const<C>,)>,
         Tensor<T, (Const<C>,), K>: Lift<Lifted: Trace>,
@@ -592,19 +592,18 @@ batch_norm_rows! {
 
 batch_norm_images! {
     #[cfg(feature = "cuda")]
-    impl[T: CudaElement, B: Dim, const C: usize, H: Dim, W: Dim]
-        BatchNorm<T, C, Cuda>: Tensor<T, (B, Const<C>, H, W), Cuda> => Tensor<T, (B, Const<C>, H, W), Cuda>;
+    impl[T: CudaElement, B: Dim, Ch: Dim + SameChannelCount<Const<C>>, const C: usize, H: Dim, W: Dim]
+        BatchNorm<T, C, Cuda>: Tensor<T, (B, Ch, H, W), Cuda> => Tensor<T, (B, Const<C>, H, W), Cuda>;
     where []
-    |x| x.shape(); Tensor<T, (Const<C>,), Cuda>
+    |x| Ch::fit(x), x.shape(); Tensor<T, (Const<C>,), Cuda>
 }
 
 batch_norm_images! {
     #[cfg(feature = "cuda")]
-    impl[T: CudaElement, B: Dim, const C: usize, H: Dim, W: Dim]
-        BatchNormTraced<T, C, Cuda>:
-        Var<Tensor<T, (B, Const<C>, H, W), Cuda>> => Var<Tensor<T, (B, Const<C>, H, W), Cuda>>;
+    impl[T: CudaElement, B: Dim, Ch: Dim + SameChannelCount<Const<C>>, const C: usize, H: Dim, W: Dim]
+        BatchNormTraced<T, C, Cuda>: Var<Tensor<T, (B, Ch, H, W), Cuda>> => Var<Tensor<T, (B, Const<C>, H, W), Cuda>>;
     where []
-    |x| x.value().shape(); Var<Tensor<T, (Const<C>,), Cuda>>
+    |x| Ch::fit_traced(x), x.value().shape(); Var<Tensor<T, (Const<C>,), Cuda>>
 }
 
 batch_norm_images! {
@@ -612,7 +611,7 @@ batch_norm_images! {
     impl[T: CudaElement, B: Dim, const C: usize, H: Dim, W: Dim]
         BatchNormLifted<T, C, Cuda>: CudaDual<T, (B, Const<C>, H, W)> => CudaDual<T, (B, Const<C>, H, W)>;
     where []
-    |x| x.value.shape(); CudaDual<T, (Const<C>,)>
+    |x| x, x.value.shape(); CudaDual<T, (Const<C>,)>
 }
 
 #[cfg(feature = "cuda")]
