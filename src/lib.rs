@@ -93,6 +93,46 @@ pub mod __private {
         }
     }
 
+    /// `stop_gradient(x)` in static mode's generated code, on a reference to x's
+    /// value: through method resolution, a type whose reference has its own
+    /// [`StopGradient`](crate::autodiff::rules::StopGradient) gives that
+    /// ([`StopByReference`], tried first; a layer's settings and shared buffers),
+    /// anything else a copy of the value, stopped ([`StopByClone`]).
+    pub struct Stop<'a, T>(pub &'a T);
+
+    /// [`Stop`] through the reference's own `StopGradient`.
+    pub trait StopByReference {
+        /// What comes back.
+        type Stopped;
+        /// The value with no derivative flowing through it.
+        fn stop(&self) -> Self::Stopped;
+    }
+
+    impl<'a, T> StopByReference for Stop<'a, T>
+    where
+        &'a T: crate::autodiff::rules::StopGradient,
+    {
+        type Stopped = <&'a T as crate::autodiff::rules::StopGradient>::Stopped;
+        fn stop(&self) -> Self::Stopped {
+            crate::autodiff::rules::StopGradient::stop_gradient(self.0)
+        }
+    }
+
+    /// [`Stop`] of a copy of the value.
+    pub trait StopByClone {
+        /// What comes back.
+        type Stopped;
+        /// A copy of the value with no derivative flowing through it.
+        fn stop(&self) -> Self::Stopped;
+    }
+
+    impl<T: Clone + crate::autodiff::rules::StopGradient> StopByClone for &Stop<'_, T> {
+        type Stopped = T::Stopped;
+        fn stop(&self) -> T::Stopped {
+            crate::autodiff::rules::stop_gradient(self.0.clone())
+        }
+    }
+
     /// [`Plain`] of anything else: itself.
     pub trait AsPlain<'a> {
         /// The value itself.
@@ -111,7 +151,7 @@ pub mod __private {
     #[cfg(feature = "std")]
     pub use crate::autodiff::{CloneTraced, Trace, TracedInput, TracedLeaves};
     #[cfg(feature = "std")]
-    pub use crate::nn::params::{ParameterLeaf, ParameterLeafMut, Parameters, with_segment};
+    pub use crate::nn::params::{ParameterLeaf, ParameterLeafMut, Parameters, ShareState, with_segment};
     #[cfg(feature = "std")]
     pub use core::any::Any;
     #[cfg(feature = "std")]

@@ -196,18 +196,27 @@ fn forward_mode_agrees_with_reverse_mode() {
 }
 
 #[test]
-fn clones_share_the_running_estimates_and_detached_copies_do_not() {
+fn clones_are_snapshots_and_the_traced_copies_share_the_running_estimates() {
     let norm = layer::<3>(23);
-    let (clone, detached) = (norm.clone(), norm.detached());
-    clone.forward(&rows(4, 24));
-    assert_eq!(norm.running_mean.get(), clone.running_mean.get());
-    assert_ne!(norm.running_mean.get(), detached.running_mean.get());
-    assert_eq!(detached.running_mean.get().to_array(), [0.0; 3]);
-    // A training step updates the model's estimates through the traced copy.
-    let before = norm.running_var.get();
+    let snapshot = norm.clone();
+    norm.forward(&rows(4, 24));
+    assert_ne!(norm.running_mean.get(), snapshot.running_mean.get());
+    assert_eq!(snapshot.running_mean.get().to_array(), [0.0; 3]);
+    // A training step updates the model's estimates through the traced copy, in
+    // reverse mode, forward mode and through a sequence.
     let x = rows(4, 25);
+    let before = norm.running_var.get();
     grad(|n: <BatchNorm<f64, 3> as Trace>::Traced| n.forward(&x).sum(), &norm);
     assert_ne!(norm.running_var.get(), before);
+    let before = norm.running_var.get();
+    let direction = norm.zero_tangent();
+    let x_dual = x.map(Dual::constant);
+    jvp(|n: <BatchNorm<f64, 3> as Lift>::Lifted| n.forward(&x_dual).sum(), &norm, &direction);
+    assert_ne!(norm.running_var.get(), before);
+    let net = row_net();
+    let before = net.0.1.running_mean.get();
+    grad(|m: <RowNet as Trace>::Traced| m.forward(&x).sum(), &net);
+    assert_ne!(net.0.1.running_mean.get(), before);
 }
 
 /// A layer of one's own with a buffer: saved with the parameters, not differentiated.
@@ -292,7 +301,9 @@ fn static_cnn() -> StaticCnn {
 fn static_mode_normalises_as_the_tape_does_in_training_and_in_evaluation() {
     let images: StaticImages = Tensor::random_normal(0.0, 2.0, 44);
     for evaluating in [false, true] {
-        let (model, tape_model) = (static_cnn(), static_cnn());
+        // The tape differentiates in the model and the images: both in one value.
+        let (model, both) = (static_cnn(), (static_cnn(), images));
+        let tape_model = &both.0;
         if evaluating {
             // Running estimates away from 0 and 1, the same in both.
             model.apply_batch(&images);
@@ -302,7 +313,7 @@ fn static_mode_normalises_as_the_tape_does_in_training_and_in_evaluation() {
             let (value, (model_bar, images_bar)) = static_cnn_loss::value_and_grad(&model, &images);
             let (tape_value, (tape_model_bar, tape_images_bar)) = value_and_grad(
                 |(m, x): (<StaticCnn as Trace>::Traced, Var<StaticImages>)| m.forward(&x).sum(),
-                &(tape_model.clone(), images),
+                &both,
             );
             assert_close(value, tape_value, 1e-13);
             let reals = |v: &dyn Fn(&mut dyn FnMut(f64))| {
@@ -378,4 +389,27 @@ fn second_order_through_the_batch_statistics_matches_differences_of_the_gradient
     };
     let numeric = (dot(&plus) - dot(&minus)) / (2.0 * h);
     assert!((dot(&product) - numeric).abs() < 1e-7, "{} vs {numeric}", dot(&product));
+}
+
+#[test]
+fn a_checkpointed_layer_normalises_as_its_first_run_did_and_updates_once() {
+    use fluxion::nn::layer::Checkpointed;
+    let x = rows(5, 46);
+    for evaluating in [false, true] {
+        let (plain, checkpointed) = (layer::<3>(47), Checkpointed(layer::<3>(47)));
+        let mode = |forward: &dyn Fn() -> Var<Rows>| if evaluating { evaluation(forward) } else { forward() };
+        let expected =
+            grad(|n: <BatchNorm<f64, 3> as Trace>::Traced| mode(&|| n.forward(&x)).tanh().sum(), &plain);
+        // The backward sweep, and so the recomputation, runs after `evaluation` returns.
+        let gradient = grad(
+            |n: <Checkpointed<BatchNorm<f64, 3>> as Trace>::Traced| {
+                mode(&|| n.forward(&Var::constant(x.clone()))).tanh().sum()
+            },
+            &checkpointed,
+        );
+        assert_eq!(gradient.weight, expected.weight);
+        assert_eq!(gradient.bias, expected.bias);
+        assert_eq!(checkpointed.0.running_mean.get(), plain.running_mean.get());
+        assert_eq!(checkpointed.0.running_var.get(), plain.running_var.get());
+    }
 }

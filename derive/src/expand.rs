@@ -538,7 +538,7 @@ fn untrace_fields(input: &Input, ident: &Ident, field_type: impl Fn(&Field) -> T
             let (member, ty) = (&field.member, field_type(field));
             quote!(<#ty as ::fluxion::__private::Trace>::untrace(&traced.#member, leaves))
         },
-        |member| quote!(::fluxion::__private::Clone::clone(&traced.#member)),
+        |field| carry(field, quote!(traced)),
     )
 }
 
@@ -576,7 +576,10 @@ fn differentiable_impl(input: &Input) -> TokenStream {
             let member = &field.member;
             quote!(::fluxion::__private::Differentiable::without_tangent(self.#member))
         },
-        |member| quote!(self.#member),
+        |field| {
+            let member = &field.member;
+            quote!(self.#member)
+        },
     );
     quote! {
         #[diagnostic::do_not_recommend]
@@ -624,7 +627,7 @@ fn twin(
 ) -> (WhereClause, TokenStream, TokenStream) {
     let assoc = format_ident!("{assoc}");
     let bounds = where_with(input, |field| {
-        Some(if field.differentiable { trait_path.clone() } else { quote!(::fluxion::__private::Clone) })
+        Some(if field.differentiable { trait_path.clone() } else { carry_bound(field) })
     });
     let fields = input
         .fields
@@ -636,28 +639,39 @@ fn twin(
         })
         .collect();
     let definition = define(input, twin_ident, doc, &bounds, fields);
-    let construction = construct_from_fields(
-        input,
-        twin_ident,
-        convert,
-        |member| quote!(::fluxion::__private::Clone::clone(&self.#member)),
-    );
+    let construction = construct_from_fields(input, twin_ident, convert, |field| carry(field, quote!(self)));
     (bounds, definition, construction)
 }
 
+/// A constant field of `source` carried into a twin: cloned, or shared for a
+/// `#[buffer]` field (the twins a gradient makes update the model's buffers).
+fn carry(field: &Field, source: TokenStream) -> TokenStream {
+    let member = &field.member;
+    if field.buffer {
+        quote!(::fluxion::__private::ShareState::share(&#source.#member))
+    } else {
+        quote!(::fluxion::__private::Clone::clone(&#source.#member))
+    }
+}
+
+/// The bound a twin puts on a constant field's type: what [`carry`] needs.
+fn carry_bound(field: &Field) -> TokenStream {
+    if field.buffer { quote!(::fluxion::__private::ShareState) } else { quote!(::fluxion::__private::Clone) }
+}
+
 /// `ident { … }` built field by field from `self`: each differentiable field by
-/// `differentiable`, each constant by `constant` (given its member).
+/// `differentiable`, each constant by `constant`.
 fn construct_from_fields(
     input: &Input,
     ident: &Ident,
     differentiable: impl Fn(&Field) -> TokenStream,
-    constant: impl Fn(&Member) -> TokenStream,
+    constant: impl Fn(&Field) -> TokenStream,
 ) -> TokenStream {
     let parts = input
         .fields
         .iter()
         .map(|field| {
-            let value = if field.differentiable { differentiable(field) } else { constant(&field.member) };
+            let value = if field.differentiable { differentiable(field) } else { constant(field) };
             (field.member.clone(), value)
         })
         .collect();
@@ -730,7 +744,7 @@ fn traced_clone(
             let (member, ty) = (&field.member, field_type(field));
             quote!(<#ty as ::fluxion::__private::CloneTraced>::clone_traced(&self.#member))
         },
-        |member| quote!(::fluxion::__private::Clone::clone(&self.#member)),
+        |field| carry(field, quote!(self)),
     );
     quote! {
         impl #impl_generics ::fluxion::__private::Clone for #traced #ty_generics #clone_bounds {
@@ -789,11 +803,7 @@ fn lifted_traced(input: &Input) -> TokenStream {
     let each_field = |name: &Ident, differentiable: &dyn Fn(&Member) -> TokenStream| -> TokenStream {
         let parts = input.fields.iter().map(|field| {
             let m = &field.member;
-            let value = if field.differentiable {
-                differentiable(m)
-            } else {
-                quote!(::fluxion::__private::Clone::clone(&self.#m))
-            };
+            let value = if field.differentiable { differentiable(m) } else { carry(field, quote!(self)) };
             (m.clone(), value)
         });
         construct(name, input.style, parts.collect())
@@ -902,7 +912,8 @@ fn lifted(input: &Input) -> TokenStream {
         if field.differentiable {
             quote!(let #part = ::fluxion::__private::Unlift::unlift(&self.#member);)
         } else {
-            quote!(let #part = ::fluxion::__private::Clone::clone(&self.#member);)
+            let carried = carry(field, quote!(self));
+            quote!(let #part = #carried;)
         }
     });
     let value = construct(

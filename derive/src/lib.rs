@@ -40,7 +40,10 @@ use syn::{DeriveInput, parse_macro_input};
 ///
 /// Fields marked `#[buffer]` are constants too, and their leaves are the struct's
 /// buffers (`Parameters::visit_buffers`): state saved in parameter files with the
-/// parameters, under the field's name, as a `fluxion::nn::params::Buffer`.
+/// parameters, under the field's name, as a `fluxion::nn::params::Buffer`, which the
+/// struct's twins share rather than copy. A `#[no_derivative]` field is neither
+/// parameter nor buffer: a layer kept there (frozen) is not saved, buffers included.
+/// `Clone` stays the user's (`#[derive(Clone)]` copies a `Buffer`'s value).
 #[proc_macro_derive(Differentiable, attributes(no_derivative, buffer))]
 pub fn derive_differentiable(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

@@ -10,7 +10,9 @@
 //! function reads several times are summed inside the checkpoint first (bit for bit
 //! the same when it reads each input once). Random draws inside the function (a
 //! [`Dropout`](crate::nn::layer::Dropout) mask) go through [`replayable_draw`], so the
-//! recomputation draws the masks of the first run.
+//! recomputation draws the masks of the first run; a
+//! [`BatchNorm`](crate::nn::layer::BatchNorm) normalises as in the first run (batch
+//! statistics or running estimates) and updates its running estimates once.
 
 use core::cell::RefCell;
 use std::rc::Rc;
@@ -243,6 +245,13 @@ pub fn replayable_draw(draw: impl FnOnce() -> u64) -> u64 {
         }
     });
     value
+}
+
+/// Whether a checkpoint's recomputation is running on this thread: state that a
+/// forward pass updates (a batch normalisation's running estimates) was updated by
+/// the first run and is left alone.
+pub(crate) fn recomputing() -> bool {
+    DRAW_LOGS.with_borrow(|logs| logs.iter().any(|log| matches!(log, DrawLog::Replaying { .. })))
 }
 
 /// Runs `f` with `log` as the innermost draw log, and returns it after.

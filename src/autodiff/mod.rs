@@ -48,6 +48,8 @@ mod var_ops;
 #[cfg(feature = "std")]
 pub use crate::backend::cpu::{Write, write_elements};
 #[cfg(feature = "std")]
+pub(crate) use checkpoint::recomputing;
+#[cfg(feature = "std")]
 pub use checkpoint::{TracedOutput, checkpoint, replayable_draw};
 #[cfg(feature = "cuda")]
 pub use cuda::{

@@ -206,10 +206,12 @@
 //! The running estimates are *buffers* ([`Buffer`](crate::nn::params::Buffer)):
 //! state saved in parameter files beside the parameters (`1.running_mean`) but
 //! not trained. A forward pass takes the model by reference, so a buffer sits behind
-//! a lock and clones share it: the traced copy a gradient makes updates the model's
-//! estimates. Take a snapshot that training must not change with a parameter file or
-//! `BatchNorm::detached`. A field of your own struct marked `#[buffer]` is saved the
-//! same way.
+//! a lock, shared by the traced copy a gradient makes: a training step updates the
+//! model's estimates. `model.clone()` copies them (PyTorch's `copy.deepcopy`): a
+//! snapshot that further training leaves as it is. A field of your own struct marked
+//! `#[buffer]` is saved and shared the same way. Every forward pass in training moves
+//! the estimates, the checker's and a Hessian's many evaluations included: check a
+//! clone, or inside `evaluation`.
 //!
 //! ```
 //! use fluxion::nn::layer::{BatchNorm, Conv2d, GlobalAvgPool2d, Linear, Relu, Sequential, evaluation};

@@ -580,19 +580,11 @@ where
 {
     let file = SafeTensors::deserialize(bytes).map_err(format_error)?;
     let header = OptimizerHeader::read(optimizer, bytes)?;
-    // Into a copy of the model, kept only once the optimiser has taken its part. The
-    // copy shares the model's buffers (`Buffer`), so they are put back on a refusal.
-    let mut buffers = Vec::new();
-    model.visit_buffers(&mut String::new(), &mut |_, leaf| buffers.push(encode(&leaf.elements)));
+    // Into a copy of the model (buffers included), kept only once the optimiser has
+    // taken its part.
     let mut checkpoint = Checkpoint { model: model.clone(), state: header.fresh_state(model) };
     load_file(&mut checkpoint, &file, "")?;
-    if let Err(error) = header.restore(optimizer, checkpoint.state) {
-        let mut saved = buffers.iter();
-        model.visit_buffers_mut(&mut String::new(), &mut |_, leaf| {
-            decode(leaf.elements, saved.next().expect("the same buffers"));
-        });
-        return Err(error);
-    }
+    header.restore(optimizer, checkpoint.state)?;
     *model = checkpoint.model;
     Ok(())
 }

@@ -1870,7 +1870,8 @@ fn training_now(training: bool) -> bool {
 
 /// Runs `f` with every [`Dropout`] the identity and every [`BatchNorm`] on its
 /// running estimates, whatever their own setting: a whole model in evaluation for
-/// the call (PyTorch's `model.eval()`, without changing the model), on this thread. The previous setting comes back when `f` returns or
+/// the call (PyTorch's `model.eval()`, without changing the model), on this thread
+/// only (threads that `f` spawns train unless they call `evaluation` themselves). The previous setting comes back when `f` returns or
 /// panics, so calls nest.
 ///
 /// ```

@@ -167,7 +167,9 @@ pub trait Parameters {
     /// Calls `f` with each buffer leaf's name and the leaf: state kept with the
     /// parameters but not trained by gradients, as a [`BatchNorm`]'s running
     /// statistics (PyTorch's buffers; fields marked `#[buffer]` in a derived struct).
-    /// None by default.
+    /// None by default: a container written by hand (a layer holding other layers)
+    /// forwards it to its parts as it forwards `visit_parameters`, or their buffers
+    /// are not saved.
     ///
     /// [`BatchNorm`]: crate::nn::layer::BatchNorm
     fn visit_buffers(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
@@ -295,11 +297,16 @@ impl Parameters for () {
 /// State that a layer keeps beside its parameters and updates as it runs, saved in
 /// parameter files but not trained by gradients (PyTorch's buffers): a
 /// [`BatchNorm`]'s running statistics. A forward pass reads its layer through `&self`,
-/// so the value sits behind a lock. Clones share it: the copies of a model that a
-/// gradient traces are clones, so what a training step records reaches the model.
-/// [`Buffer::detached`] makes a copy of its own (for a snapshot of a model that
-/// training must not change). In a derived struct, such a field is marked
-/// `#[buffer]`: not differentiated, and saved with the parameters.
+/// so the value sits behind a lock. The twins of a model that a gradient or forward
+/// mode makes ([`Trace`](crate::autodiff::Trace), [`Lift`](crate::autodiff::Lift))
+/// share it ([`Buffer::share`]), so what a training step records reaches the model;
+/// `clone` copies it, so a cloned model is a snapshot that training the original
+/// leaves as it is (PyTorch's `copy.deepcopy`). In a derived struct such a field is
+/// marked `#[buffer]`: not differentiated, shared with the twins, and saved with the
+/// parameters.
+///
+/// The lock is held while [`Buffer::update`]'s closure or a parameter walk's visitor
+/// runs: calling the same buffer from there deadlocks.
 ///
 /// [`BatchNorm`]: crate::nn::layer::BatchNorm
 pub struct Buffer<X>(Arc<Mutex<X>>);
@@ -318,25 +325,22 @@ impl<X> Buffer<X> {
         self.lock().clone()
     }
 
-    /// Replaces the value, for every clone sharing it.
+    /// Replaces the value, for every handle sharing it.
     pub fn set(&self, value: X) {
         *self.lock() = value;
     }
 
-    /// Runs `f` on the value, for every clone sharing it.
+    /// Runs `f` on the value, for every handle sharing it.
     pub fn update<R>(&self, f: impl FnOnce(&mut X) -> R) -> R {
         f(&mut self.lock())
     }
 
-    /// A buffer of its own holding a copy of the value.
-    pub fn detached(&self) -> Self
-    where
-        X: Clone,
-    {
-        Buffer::new(self.get())
+    /// A second handle on the same value: what one writes, the other reads.
+    pub fn share(&self) -> Self {
+        Buffer(Arc::clone(&self.0))
     }
 
-    /// Whether `other` is a clone sharing this buffer's value.
+    /// Whether `other` is a handle on the same value ([`Buffer::share`]).
     pub fn is_shared_with(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
@@ -348,10 +352,27 @@ impl<X> Buffer<X> {
     }
 }
 
-/// Shares the value (see [`Buffer`]).
-impl<X> Clone for Buffer<X> {
+/// A buffer of its own holding a copy of the value (see [`Buffer`]).
+impl<X: Clone> Clone for Buffer<X> {
     fn clone(&self) -> Self {
-        Buffer(Arc::clone(&self.0))
+        Buffer::new(self.get())
+    }
+}
+
+/// How a derived struct's `#[buffer]` field reaches the struct's twins: shared, not
+/// copied.
+#[diagnostic::on_unimplemented(
+    message = "a `#[buffer]` field holds a `fluxion::nn::params::Buffer`, not `{Self}`",
+    label = "not a `Buffer`"
+)]
+pub trait ShareState {
+    /// A handle on the same state.
+    fn share(&self) -> Self;
+}
+
+impl<X> ShareState for Buffer<X> {
+    fn share(&self) -> Self {
+        Buffer::share(self)
     }
 }
 
@@ -361,10 +382,18 @@ impl<X: core::fmt::Debug> core::fmt::Debug for Buffer<X> {
     }
 }
 
-/// Equal values (a buffer shared with itself is equal without a second lock).
+/// Equal values. Two buffers are locked in a fixed order (by address), so that
+/// `a == b` and `b == a` on two threads cannot wait on each other; a buffer shared
+/// with the other is equal without a second lock.
 impl<X: PartialEq> PartialEq for Buffer<X> {
     fn eq(&self, other: &Self) -> bool {
-        self.is_shared_with(other) || *self.lock() == *other.lock()
+        if self.is_shared_with(other) {
+            return true;
+        }
+        let (first, second) =
+            if Arc::as_ptr(&self.0) < Arc::as_ptr(&other.0) { (self, other) } else { (other, self) };
+        let first = first.lock();
+        *first == *second.lock()
     }
 }
 

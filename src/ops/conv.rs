@@ -176,7 +176,7 @@ where
     #[track_caller]
     pub fn add_channels(&self, bias: &Tensor<T, (C,), K>) -> Self {
         let (_, channels, height, width) = self.shape();
-        check_channel_bias("add_channels", channels.size(), bias.len());
+        check_channel_vector("add_channels", channels.size(), bias.len());
         let (x, b, plane) = (self.as_slice(), bias.as_slice(), height.size() * width.size());
         Tensor::from_flat_fn(self.shape(), |i| x[i] + b[(i / plane) % b.len()])
     }
@@ -188,16 +188,17 @@ where
     #[track_caller]
     pub fn mul_channels(&self, gain: &Tensor<T, (C,), K>) -> Self {
         let (_, channels, height, width) = self.shape();
-        check_channel_bias("mul_channels", channels.size(), gain.len());
+        check_channel_vector("mul_channels", channels.size(), gain.len());
         let (x, g, plane) = (self.as_slice(), gain.as_slice(), height.size() * width.size());
         Tensor::from_flat_fn(self.shape(), |i| x[i] * g[(i / plane) % g.len()])
     }
 }
 
-/// Checks that a bias has one value per channel, naming both counts.
+/// Checks that a vector per channel (a bias, a gain) has one value per channel,
+/// naming both counts.
 #[track_caller]
-pub(crate) fn check_channel_bias(operation: &str, channels: usize, bias: usize) {
-    assert_eq!(channels, bias, "{operation}: {channels} channels, bias of {bias}");
+pub(crate) fn check_channel_vector(operation: &str, channels: usize, values: usize) {
+    assert_eq!(channels, values, "{operation}: {channels} channels, a vector of {values} values per channel");
 }
 
 /// Zero padding of P on every side of an image, as an argument:

@@ -2118,11 +2118,14 @@ impl Lowering {
                 return Err(syn::Error::new(span, "`stop_gradient` takes one argument"));
             };
             // A constant copy, whose own dual tangents (when the function runs on duals,
-            // for second derivatives) are zero too.
+            // for second derivatives) are zero too; a type whose reference has its own
+            // `StopGradient` (a layer's settings and shared buffers) gives that instead.
             let value = self.reference(*id);
-            return Ok(Lowered::plain(quote_spanned!(span=>
-                ::fluxion::autodiff::rules::stop_gradient(::core::clone::Clone::clone(#value))
-            )));
+            return Ok(Lowered::plain(quote_spanned!(span=> {
+                #[allow(unused_imports)] // one of the two serves
+                use ::fluxion::__private::{StopByClone as _, StopByReference as _};
+                (&::fluxion::__private::Stop(#value)).stop()
+            })));
         }
         if function.qself.is_some() {
             return Err(syn::Error::new(

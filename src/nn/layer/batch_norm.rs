@@ -22,12 +22,23 @@ use crate::nn::params::Buffer;
 /// single value per channel is refused in training (its variance is 0), as PyTorch
 /// does. In evaluation ([`BatchNorm::eval`], or any batch normalisation inside
 /// [`evaluation`]) the running estimates are used instead, and nothing changes.
+/// Every forward pass in training moves them, whoever runs it: each evaluation that
+/// `check_grad`, `jvp` per direction, `hvp` or a Hessian makes of the model itself
+/// counts (as each call of a PyTorch model in training does); differentiate a clone,
+/// or inside [`evaluation`], to keep them. Inside a
+/// [`checkpoint`](crate::autodiff::checkpoint) the recomputation normalises as the
+/// first run did and moves nothing.
 ///
 /// The running estimates are [`Buffer`]s: saved and loaded with the parameters
 /// (`running_mean`, `running_var`, as PyTorch names them; PyTorch's
-/// `num_batches_tracked` is not kept) and shared by clones, so that the copies a
-/// gradient traces update the model's. [`BatchNorm::detached`] copies them;
-/// `to_device` and `to_host` move copies.
+/// `num_batches_tracked` is not kept, so a PyTorch file is refused naming those
+/// entries as unexpected until they are dropped from it). The copies of a model that
+/// a gradient or forward mode makes share them, so a training step's statistics
+/// reach the model; `clone` copies them, so a clone is a snapshot that further
+/// training leaves as it is (also a model cloned into a tuple, `(model.clone(), x)`,
+/// to differentiate in both: the statistics go to the clone). `to_device` and
+/// `to_host` move copies. `==` compares the parameters, the estimates, ε, the
+/// momentum and the training setting.
 ///
 /// ```
 /// use fluxion::nn::layer::{BatchNorm, Linear, Module, Relu, Sequential, evaluation};
@@ -84,7 +95,7 @@ impl<T: RealScalar, const C: usize, K: Storage<T, (Const<C>,)>> BatchNorm<T, C, 
     }
 }
 
-/// Shares the running estimates (see [`BatchNorm`]).
+/// With copies of the running estimates: a snapshot (see [`BatchNorm`]).
 impl<T: RealScalar, const C: usize, K: StorageKind<T, (Const<C>,)>> Clone for BatchNorm<T, C, K>
 where
     Tensor<T, (Const<C>,), K>: Clone,
@@ -125,19 +136,6 @@ impl<T: RealScalar, const C: usize, K: StorageKind<T, (Const<C>,)>> BatchNorm<T,
     pub fn is_training(&self) -> bool {
         self.training
     }
-
-    /// A copy whose running estimates are its own: training either leaves the
-    /// other's as they are.
-    pub fn detached(&self) -> Self
-    where
-        Tensor<T, (Const<C>,), K>: Clone,
-    {
-        BatchNorm {
-            running_mean: self.running_mean.detached(),
-            running_var: self.running_var.detached(),
-            ..self.clone()
-        }
-    }
 }
 
 /// A static-mode forward pass (`#[differentiable]`) `$method` on `$input`, from the
@@ -155,11 +153,10 @@ macro_rules! static_forward {
         where
             $($bounds)*
         {
-            // The settings and estimates as constants (the macro cannot see from here
-            // that they are not differentiated).
-            let layer = rules::stop_gradient(self.clone());
-            let inverse_deviation = InverseDeviation { epsilon: layer.epsilon.to_f64() };
-            if training_now(layer.training) {
+            // The settings and running estimates, not differentiated.
+            let layer = rules::stop_gradient(self);
+            let inverse_deviation = InverseDeviation { epsilon: layer.epsilon };
+            if layer.training {
                 let mean = $x $($reduce)*;
                 let centred = $x.$add(&-&mean);
                 let square = centred.hadamard(&centred);
@@ -193,11 +190,50 @@ impl<T: RealScalar, const C: usize, K: Storage<T, (Const<C>,)>> BatchNorm<T, C, 
         where [K: ImageNormStorage<T, T, B, C, H, W>];
         add_channels, mul_channels, [.mean_axis(Axis::<3>).mean_axis(Axis::<2>).mean_axis(Axis::<0>)]
     }
+}
 
-    /// Moves the running estimates towards a batch's statistics (static mode).
+/// What static mode reads of a [`BatchNorm`] without differentiating it
+/// (`stop_gradient(&layer)`): whether it trains in this call, ε, the momentum, and
+/// its running estimates (shared).
+pub struct BatchNormSettings<T, const C: usize, K>
+where
+    T: RealScalar,
+    K: StorageKind<T, (Const<C>,)>,
+{
+    /// In training, and not inside [`evaluation`].
+    pub training: bool,
+    /// ε.
+    pub epsilon: f64,
+    /// The momentum.
+    pub momentum: f64,
+    /// The layer's running mean.
+    pub running_mean: Buffer<Tensor<T, (Const<C>,), K>>,
+    /// The layer's running variance.
+    pub running_var: Buffer<Tensor<T, (Const<C>,), K>>,
+}
+
+impl<T: RealScalar, const C: usize, K: Storage<T, (Const<C>,)>> BatchNormSettings<T, C, K> {
+    /// Moves the running estimates towards a batch's mean and biased variance over
+    /// `count` values per channel.
     #[track_caller]
-    fn record(&self, statistics: (Tensor<T, (Const<C>,), K>, Tensor<T, (Const<C>,), K>), count: usize) {
-        record(&self.running_mean, &self.running_var, self.momentum.to_f64(), statistics, count);
+    pub fn record(&self, statistics: (Tensor<T, (Const<C>,), K>, Tensor<T, (Const<C>,), K>), count: usize) {
+        record(&self.running_mean, &self.running_var, self.momentum, statistics, count);
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar, const C: usize, K: StorageKind<T, (Const<C>,)>> rules::StopGradient
+    for &BatchNorm<T, C, K>
+{
+    type Stopped = BatchNormSettings<T, C, K>;
+    fn stop_gradient(self) -> Self::Stopped {
+        BatchNormSettings {
+            training: uses_batch_statistics(self.training),
+            epsilon: self.epsilon.to_f64(),
+            momentum: self.momentum.to_f64(),
+            running_mean: self.running_mean.share(),
+            running_var: self.running_var.share(),
+        }
     }
 }
 
@@ -325,6 +361,15 @@ impl<T: CudaElement, C: Dim> RunningEstimate for Tensor<T, (C,), Cuda> {
     }
 }
 
+/// Whether a layer set to `training` normalises by the batch's statistics in this
+/// call: in training and not inside [`evaluation`]; inside a checkpoint's
+/// recomputation, as the first run did (one [`replayable_draw`]).
+///
+/// [`replayable_draw`]: crate::autodiff::replayable_draw
+fn uses_batch_statistics(training: bool) -> bool {
+    crate::autodiff::replayable_draw(|| u64::from(training_now(training))) == 1
+}
+
 /// Moves the running estimates of `layer` (any form of it) towards a batch's mean
 /// and biased variance over `count` values per channel.
 ///
@@ -343,6 +388,9 @@ fn record<P: RunningEstimate>(
         "batch normalisation in training needs more than one value per channel, the batch has {count} \
          (evaluate with `evaluation` or `BatchNorm::eval` for a single example)"
     );
+    if crate::autodiff::recomputing() {
+        return;
+    }
     let unbiased = momentum * count as f64 / (count - 1) as f64;
     running_mean.update(|running| *running = running.blended(&mean, 1.0 - momentum, momentum));
     running_var.update(|running| *running = running.blended(&variance, 1.0 - momentum, unbiased));
@@ -355,7 +403,7 @@ macro_rules! batch_norm_forward {
     ($layer:expr, $x:expr, $count:expr, $channels:ty, $add:ident, $mul:ident, |$v:ident| $reduce:expr) => {{
         let (layer, x) = ($layer, $x);
         let inverse_deviation = InverseDeviation { epsilon: layer.epsilon.to_f64() };
-        let (centred, scale) = if training_now(layer.training) {
+        let (centred, scale) = if uses_batch_statistics(layer.training) {
             let mean = {
                 let $v = x;
                 $reduce

@@ -20,7 +20,7 @@ use crate::backend::cuda::{
     or_panic_cuda, transpose as transpose_kernel,
 };
 use crate::error::or_panic;
-use crate::ops::conv::{Padding, Stride, check_channel_bias};
+use crate::ops::conv::{Padding, Stride, check_channel_vector};
 use crate::shape::constraint::{ConvolvesTo, PoolsTo, SameElementCount};
 use crate::shape::{Const, Dim, Dyn, Shape};
 
@@ -230,7 +230,7 @@ fn per_line<T: CudaElement, B: Dim, C: Dim, H: Dim, W: Dim>(
     (batch, channels, height, width): (B, C, H, W),
     per_channel: &OnDevice<T, (C,)>,
 ) -> (OnDevice<T, (B, C)>, (usize, usize, usize)) {
-    check_channel_bias(operation, channels.size(), per_channel.len());
+    check_channel_vector(operation, channels.size(), per_channel.len());
     let per_image = or_panic(per_channel.try_broadcast_to((batch, channels)));
     (per_image, (batch.size() * channels.size(), height.size() * width.size(), 1))
 }
@@ -329,7 +329,7 @@ pub fn add_channels_pullback<T: CudaElement, B: Dim, C: Dim, H: Dim, W: Dim>(
     write: Write,
 ) {
     let (batch, channels, height, width) = y_bar.shape();
-    check_channel_bias("add_channels_pullback", channels.size(), bias_bar.len());
+    check_channel_vector("add_channels_pullback", channels.size(), bias_bar.len());
     // Σ over each image's plane, then over the batch.
     let lines = batch.size() * channels.size();
     let per_image: OnDevice<T, (Dyn,)> = OnDevice::new((Dyn(lines),), |totals| {
