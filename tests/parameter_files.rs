@@ -593,3 +593,17 @@ fn a_refused_checkpoint_leaves_shared_buffers_as_they_were() {
     io::load_checkpoint_bytes(&mut model, &mut sgd_again, &bytes).unwrap();
     assert_eq!(model.0.1.running_mean.get(), net.0.1.running_mean.get());
 }
+
+#[test]
+fn a_files_contents_list_names_shapes_and_element_types() {
+    use safetensors::Dtype;
+    let model = (Linear::<f32, 3, 2>::new(1), Matrix::<f64, 2, 2, Heap>::full(1.0));
+    let listed = io::contents_bytes(&io::to_bytes(&model).unwrap()).unwrap();
+    let summary: Vec<(&str, &[usize], Dtype)> =
+        listed.iter().map(|t| (t.name.as_str(), t.shape.as_slice(), t.dtype)).collect();
+    assert_eq!(
+        summary,
+        [("0.bias", &[2][..], Dtype::F32), ("0.weight", &[2, 3], Dtype::F32), ("1", &[2, 2], Dtype::F64)]
+    );
+    assert!(matches!(io::contents_bytes(b"not a file"), Err(ParameterFileError::Format(_))));
+}

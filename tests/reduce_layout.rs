@@ -578,3 +578,29 @@ fn broadcast_axis_repeats_each_line_along_the_new_axis() {
     assert_names_shapes(&error, &[2, 3], &[3, 4, 3]);
     assert!(error.to_string().starts_with("broadcast_axis:"), "{error}");
 }
+
+#[test]
+fn narrow_range_takes_run_time_offsets_along_any_axis() {
+    let (_, reference) = labelled3();
+    // Along the last axis, static to dynamic (a heap tensor: inline storage holds
+    // static shapes only).
+    let x: Tensor<f64, (Const<2>, Const<3>, Const<4>), Heap> =
+        Tensor::from_shape_fn((Const, Const, Const), |[i, j, k]| reference[i][j][k]);
+    let middle = x.narrow_range(Axis::<2>, 1..3);
+    assert_eq!(middle.shape(), (Const::<2>, Const::<3>, Dyn(2)));
+    for (i, j, k) in (0..2).flat_map(|i| (0..3).flat_map(move |j| (0..2).map(move |k| (i, j, k)))) {
+        assert_eq!(middle[[i, j, k]], reference[i][j][k + 1]);
+    }
+    // A mini-batch of images along axis 0, and an empty range.
+    let images: Tensor<f64, (Dyn, Const<2>, Const<2>, Const<3>), Heap> =
+        Tensor::from_shape_fn((Dyn(5), Const, Const, Const), |[b, c, h, w]| {
+            (b * 100 + c * 10 + h * 3 + w) as f64
+        });
+    let batch = images.narrow_range(Axis::<0>, 2..4);
+    assert_eq!(batch.as_slice(), &images.as_slice()[2 * 12..4 * 12]);
+    assert_eq!(images.narrow_range(Axis::<0>, 3..3).shape(), (Dyn(0), Const, Const, Const));
+    // A range past the end, or reversed, is an error naming the shape.
+    let error = images.try_narrow_range(Axis::<0>, 4..6).unwrap_err();
+    assert_names_shapes(&error, &[5, 2, 2, 3], &[4, 2]);
+    assert!(images.try_narrow_range(Axis::<1>, 2..1).is_err());
+}

@@ -13,7 +13,8 @@
 //! parameters pass through host copies, leaf by leaf.) [`load_part`] reads the
 //! tensors under a prefix into a part of a model, with the same checks within the
 //! prefix: a pretrained body under a new head, or the model of a checkpoint;
-//! [`save_part`] writes a part under a prefix.
+//! [`save_part`] writes a part under a prefix. [`contents`] lists a file's tensors
+//! with their shapes and element types.
 //!
 //! An optimiser's checkpoint ([`save_optimizer`], [`load_optimizer`]) holds its
 //! settings and step count in the file's header and its state tangents as tensors
@@ -213,6 +214,35 @@ fn decode(elements: ElementsMut<'_>, bytes: &[u8]) {
             .zip(bytes.chunks_exact(8))
             .for_each(|(x, b)| *x = f64::from_le_bytes(b.try_into().expect("8 bytes"))),
     }
+}
+
+/// One tensor of a parameter file, as [`contents`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredTensor {
+    /// Its name (a parameter's or buffer's path).
+    pub name: String,
+    /// The sizes of its axes.
+    pub shape: Vec<usize>,
+    /// Its element type.
+    pub dtype: Dtype,
+}
+
+/// The tensors of a safetensors file in memory, sorted by name: what a model must
+/// hold to load it (a PyTorch file's names, a checkpoint's prefixes).
+pub fn contents_bytes(bytes: &[u8]) -> Result<Vec<StoredTensor>, ParameterFileError> {
+    let file = SafeTensors::deserialize(bytes).map_err(format_error)?;
+    let mut tensors: Vec<StoredTensor> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| StoredTensor { name, shape: view.shape().to_vec(), dtype: view.dtype() })
+        .collect();
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(tensors)
+}
+
+/// The tensors of the safetensors file at `path`, sorted by name ([`contents_bytes`]).
+pub fn contents(path: impl AsRef<Path>) -> Result<Vec<StoredTensor>, ParameterFileError> {
+    contents_bytes(&read(path.as_ref())?)
 }
 
 /// The model's parameters as a safetensors file in memory.

@@ -16,7 +16,7 @@ use crate::scalar::Scalar;
 use crate::shape::constraint::{
     AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis, InsertsAxis, SameElementCount,
 };
-use crate::shape::{Const, Dim, Dims, Shape, StaticShape};
+use crate::shape::{Const, Dim, Dims, Dyn, Shape, StaticShape};
 use crate::tensor::{Storage, Tensor};
 
 impl<T: Copy, R: Dim, C: Dim, K> Tensor<T, (R, C), K>
@@ -274,7 +274,8 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     }
 
     /// The `LEN` entries starting at `START` along `AXIS`; for a static axis the bounds
-    /// are checked by the compiler, for a dynamic one an error names the shape.
+    /// are checked by the compiler, for a dynamic one an error names the shape. For
+    /// offsets known only at run time, [`narrow_range`](Self::narrow_range).
     pub fn try_narrow<const AXIS: usize, const START: usize, const LEN: usize>(
         &self,
     ) -> Result<Tensor<T, S::Replaced<Const<LEN>>, K>, ShapeError>
@@ -306,6 +307,55 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
             let (outer, rest) = (flat / (LEN * inner), flat % (LEN * inner));
             data[(outer * len + START) * inner + rest]
         }))
+    }
+
+    /// The entries `range` along `AXIS`, with offsets known at run time: the axis
+    /// becomes [`Dyn`] (a mini-batch of images, `x.narrow_range(Axis::<0>, 32..64)`;
+    /// PyTorch's `x[32:64]`). An error names the shape when the range does not fit.
+    pub fn try_narrow_range<const AXIS: usize>(
+        &self,
+        _: Axis<AXIS>,
+        range: core::ops::Range<usize>,
+    ) -> Result<Tensor<T, S::Replaced<Dyn>, K>, ShapeError>
+    where
+        S: HasAxis<AXIS>,
+        K: Storage<T, S::Replaced<Dyn>>,
+    {
+        let (_, len, inner) = self.dims().split_at_axis(AXIS);
+        if range.start > range.end || range.end > len {
+            return Err(narrow_error(self.dims(), AXIS, range.start, range.end.saturating_sub(range.start)));
+        }
+        let (start, taken) = (range.start, range.end - range.start);
+        let data = self.as_slice();
+        Ok(Tensor::from_flat_fn(self.shape().replaced(Dyn(taken)), |flat| {
+            let (outer, rest) = (flat / (taken * inner), flat % (taken * inner));
+            data[(outer * len + start) * inner + rest]
+        }))
+    }
+
+    /// [`Tensor::try_narrow_range`] that panics when the range does not fit.
+    ///
+    /// ```
+    /// use fluxion::prelude::*;
+    /// let images = Tensor::<f32, (Dyn, Const<1>, Const<2>, Const<2>), Heap>::from_shape_fn(
+    ///     (Dyn(5), Const, Const, Const),
+    ///     |[b, _, i, j]| (b * 4 + i * 2 + j) as f32,
+    /// );
+    /// let batch = images.narrow_range(Axis::<0>, 1..3);
+    /// assert_eq!(batch.shape(), (Dyn(2), Const, Const, Const));
+    /// assert_eq!(batch[[1, 0, 1, 1]], 11.0);
+    /// ```
+    #[track_caller]
+    pub fn narrow_range<const AXIS: usize>(
+        &self,
+        axis: Axis<AXIS>,
+        range: core::ops::Range<usize>,
+    ) -> Tensor<T, S::Replaced<Dyn>, K>
+    where
+        S: HasAxis<AXIS>,
+        K: Storage<T, S::Replaced<Dyn>>,
+    {
+        or_panic(self.try_narrow_range(axis, range))
     }
 
     /// [`Tensor::try_narrow`] that panics when a dynamic axis is too short.
