@@ -93,45 +93,17 @@ pub mod __private {
         }
     }
 
-    /// `stop_gradient(x)` in static mode's generated code, on a reference to x's
-    /// value: through method resolution, a type whose reference has its own
-    /// [`StopGradient`](crate::autodiff::rules::StopGradient) gives that
-    /// ([`StopByReference`], tried first; a layer's settings and shared buffers),
-    /// anything else a copy of the value, stopped ([`StopByClone`]).
-    pub struct Stop<'a, T>(pub &'a T);
-
-    /// [`Stop`] through the reference's own `StopGradient`.
-    pub trait StopByReference {
-        /// What comes back.
-        type Stopped;
-        /// The value with no derivative flowing through it.
-        fn stop(&self) -> Self::Stopped;
+    /// Marks a static-mode recomputation until dropped (with `std`; nothing without,
+    /// where no layer keeps state).
+    #[cfg(feature = "std")]
+    pub fn recomputation() -> crate::autodiff::Recomputation {
+        crate::autodiff::Recomputation::start()
     }
 
-    impl<'a, T> StopByReference for Stop<'a, T>
-    where
-        &'a T: crate::autodiff::rules::StopGradient,
-    {
-        type Stopped = <&'a T as crate::autodiff::rules::StopGradient>::Stopped;
-        fn stop(&self) -> Self::Stopped {
-            crate::autodiff::rules::StopGradient::stop_gradient(self.0)
-        }
-    }
-
-    /// [`Stop`] of a copy of the value.
-    pub trait StopByClone {
-        /// What comes back.
-        type Stopped;
-        /// A copy of the value with no derivative flowing through it.
-        fn stop(&self) -> Self::Stopped;
-    }
-
-    impl<T: Clone + crate::autodiff::rules::StopGradient> StopByClone for &Stop<'_, T> {
-        type Stopped = T::Stopped;
-        fn stop(&self) -> T::Stopped {
-            crate::autodiff::rules::stop_gradient(self.0.clone())
-        }
-    }
+    /// Marks a static-mode recomputation until dropped (with `std`; nothing without,
+    /// where no layer keeps state).
+    #[cfg(not(feature = "std"))]
+    pub fn recomputation() {}
 
     /// [`Plain`] of anything else: itself.
     pub trait AsPlain<'a> {

@@ -413,3 +413,61 @@ fn a_checkpointed_layer_normalises_as_its_first_run_did_and_updates_once() {
         assert_eq!(checkpointed.0.running_var.get(), plain.running_var.get());
     }
 }
+
+type StaticRows = Tensor<f64, (Const<4>, Const<3>), Inline>;
+
+/// Calls inside a branch and a loop, which the reverse sweep runs again.
+#[differentiable(wrt(norm))]
+fn static_branch_and_loop_loss(norm: &BatchNorm<f64, 3, Inline>, x: &StaticRows, twice: bool) -> f64 {
+    let y = if twice { norm.apply_batch(&norm.apply_batch(x)) } else { norm.apply_batch(x) };
+    let mut h = y;
+    for _ in 0..2 {
+        h = norm.apply_batch(&h).tanh();
+    }
+    h.sum()
+}
+
+#[test]
+fn static_mode_updates_the_running_estimates_once_per_forward_pass() {
+    let x: StaticRows = Tensor::random_normal(0.5, 2.0, 48);
+    for twice in [false, true] {
+        let (norm, tape_norm) = (layer::<3>(49), layer::<3>(49));
+        let norm: BatchNorm<f64, 3, Inline> = {
+            let mut inline = BatchNorm::new();
+            inline.weight = Tensor::from_shape_slice(Default::default(), norm.weight.as_slice()).unwrap();
+            inline.bias = Tensor::from_shape_slice(Default::default(), norm.bias.as_slice()).unwrap();
+            inline
+        };
+        let (value, _) = static_branch_and_loop_loss::value_and_grad(&norm, &x, twice);
+        let x = Tensor::<f64, (Const<4>, Const<3>), Heap>::from_shape_slice(Default::default(), x.as_slice())
+            .unwrap();
+        let tape_value = value_and_grad(
+            |n: <BatchNorm<f64, 3> as Trace>::Traced| {
+                let y = if twice { n.forward(&n.forward(&x)) } else { n.forward(&x) };
+                let mut h = y;
+                for _ in 0..2 {
+                    h = n.forward(&h).tanh();
+                }
+                h.sum()
+            },
+            &tape_norm,
+        )
+        .0;
+        assert_close(value, tape_value, 1e-13);
+        // Three or four forward passes: as many updates as on the tape.
+        let (ours, theirs) = (norm.running_var.get(), tape_norm.running_var.get());
+        ours.iter().zip(theirs.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-14));
+        // And the linear map of `linearize` recomputes without updating.
+        let before = norm.running_mean.get();
+        let x = x_inline(&x);
+        let (_, map) = static_branch_and_loop_loss::linearize(&norm, &x, twice);
+        let after_value = norm.running_mean.get();
+        map(&norm.zero_tangent());
+        assert_eq!(norm.running_mean.get(), after_value);
+        assert_ne!(after_value, before);
+    }
+}
+
+fn x_inline(x: &Tensor<f64, (Const<4>, Const<3>), Heap>) -> StaticRows {
+    Tensor::from_shape_slice(Default::default(), x.as_slice()).unwrap()
+}

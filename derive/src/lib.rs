@@ -42,7 +42,8 @@ use syn::{DeriveInput, parse_macro_input};
 /// buffers (`Parameters::visit_buffers`): state saved in parameter files with the
 /// parameters, under the field's name, as a `fluxion::nn::params::Buffer`, which the
 /// struct's twins share rather than copy. A `#[no_derivative]` field is neither
-/// parameter nor buffer: a layer kept there (frozen) is not saved, buffers included.
+/// parameter nor buffer: a layer kept there (frozen) is not saved, buffers included,
+/// and the twins get a clone of it (a `BatchNorm` there should be in evaluation).
 /// `Clone` stays the user's (`#[derive(Clone)]` copies a `Buffer`'s value).
 #[proc_macro_derive(Differentiable, attributes(no_derivative, buffer))]
 pub fn derive_differentiable(input: TokenStream) -> TokenStream {

@@ -247,11 +247,39 @@ pub fn replayable_draw(draw: impl FnOnce() -> u64) -> u64 {
     value
 }
 
-/// Whether a checkpoint's recomputation is running on this thread: state that a
-/// forward pass updates (a batch normalisation's running estimates) was updated by
-/// the first run and is left alone.
-pub(crate) fn recomputing() -> bool {
-    DRAW_LOGS.with_borrow(|logs| logs.iter().any(|log| matches!(log, DrawLog::Replaying { .. })))
+/// Whether a recomputation of a forward pass is running on this thread: a
+/// [`checkpoint`]'s in the backward sweep, or what a static-mode companion computes
+/// again (its reverse sweep, the calls of `linearize`'s map). State that a forward
+/// pass updates as it runs (a batch normalisation's running estimates, a
+/// [`Buffer`](crate::nn::params::Buffer) of your own layer) was updated by the first
+/// run and is left alone when this is true.
+pub fn recomputing() -> bool {
+    RECOMPUTATIONS.get() > 0
+        || DRAW_LOGS.with_borrow(|logs| logs.iter().any(|log| matches!(log, DrawLog::Replaying { .. })))
+}
+
+std::thread_local! {
+    /// Static-mode recomputations running on this thread ([`Recomputation`]).
+    static RECOMPUTATIONS: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+}
+
+/// A static-mode recomputation, from its start to its drop: [`recomputing`] is true
+/// meanwhile.
+#[doc(hidden)]
+pub struct Recomputation(());
+
+impl Recomputation {
+    /// Starts one.
+    pub fn start() -> Self {
+        RECOMPUTATIONS.set(RECOMPUTATIONS.get() + 1);
+        Recomputation(())
+    }
+}
+
+impl Drop for Recomputation {
+    fn drop(&mut self) {
+        RECOMPUTATIONS.set(RECOMPUTATIONS.get() - 1);
+    }
 }
 
 /// Runs `f` with `log` as the innermost draw log, and returns it after.

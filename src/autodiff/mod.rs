@@ -48,9 +48,10 @@ mod var_ops;
 #[cfg(feature = "std")]
 pub use crate::backend::cpu::{Write, write_elements};
 #[cfg(feature = "std")]
-pub(crate) use checkpoint::recomputing;
+#[doc(hidden)]
+pub use checkpoint::Recomputation;
 #[cfg(feature = "std")]
-pub use checkpoint::{TracedOutput, checkpoint, replayable_draw};
+pub use checkpoint::{TracedOutput, checkpoint, recomputing, replayable_draw};
 #[cfg(feature = "cuda")]
 pub use cuda::{
     CudaChannelVarOps, CudaComplexElementaryVarOps, CudaComplexMatrixVarOps, CudaComplexVarOps, CudaDual,

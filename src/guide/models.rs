@@ -209,9 +209,11 @@
 //! a lock, shared by the traced copy a gradient makes: a training step updates the
 //! model's estimates. `model.clone()` copies them (PyTorch's `copy.deepcopy`): a
 //! snapshot that further training leaves as it is. A field of your own struct marked
-//! `#[buffer]` is saved and shared the same way. Every forward pass in training moves
-//! the estimates, the checker's and a Hessian's many evaluations included: check a
-//! clone, or inside `evaluation`.
+//! `#[buffer]` is saved and shared the same way. Every forward pass in training of
+//! the model itself moves the estimates, including each evaluation that `hvp` or a
+//! Hessian makes of it (the checker's finite differences run on clones); check or
+//! take second derivatives of a clone, or inside `evaluation`, to keep them. A
+//! `Dropout`'s mask stream, unlike a buffer, stays shared by clones.
 //!
 //! ```
 //! use fluxion::nn::layer::{BatchNorm, Conv2d, GlobalAvgPool2d, Linear, Relu, Sequential, evaluation};

@@ -305,8 +305,11 @@ impl Parameters for () {
 /// marked `#[buffer]`: not differentiated, shared with the twins, and saved with the
 /// parameters.
 ///
-/// The lock is held while [`Buffer::update`]'s closure or a parameter walk's visitor
-/// runs: calling the same buffer from there deadlocks.
+/// A layer of your own that updates a buffer in its forward pass skips the update
+/// while [`recomputing`](crate::autodiff::recomputing) (a checkpoint's
+/// recomputation, static mode's reverse sweep), so that each forward pass counts
+/// once. The lock is held while [`Buffer::update`]'s closure or a parameter walk's
+/// visitor runs: calling the same buffer from there deadlocks.
 ///
 /// [`BatchNorm`]: crate::nn::layer::BatchNorm
 pub struct Buffer<X>(Arc<Mutex<X>>);

@@ -1680,8 +1680,11 @@ impl JointParts {
                 #forward
                 let __value = #value;
             },
+            // What the reverse sweep computes again of the forward pass leaves state
+            // alone (`fluxion::autodiff::recomputing`).
             reverse: quote! {
                 let _ = &__seed;
+                let __recomputation = ::fluxion::__private::recomputation();
                 #zeroing
                 #reverse
             },

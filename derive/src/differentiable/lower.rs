@@ -2117,15 +2117,22 @@ impl Lowering {
             let [Lowered::Active(id)] = args.as_slice() else {
                 return Err(syn::Error::new(span, "`stop_gradient` takes one argument"));
             };
-            // A constant copy, whose own dual tangents (when the function runs on duals,
-            // for second derivatives) are zero too; a type whose reference has its own
-            // `StopGradient` (a layer's settings and shared buffers) gives that instead.
             let value = self.reference(*id);
-            return Ok(Lowered::plain(quote_spanned!(span=> {
-                #[allow(unused_imports)] // one of the two serves
-                use ::fluxion::__private::{StopByClone as _, StopByReference as _};
-                (&::fluxion::__private::Stop(#value)).stop()
-            })));
+            // A parameter taken by reference and named as it is (`stop_gradient(self)`)
+            // is stopped as the plain body stops it, through the reference's own
+            // `StopGradient` (a layer's settings with its shared buffers); any other
+            // value (`stop_gradient(x.clone())`) as a constant copy, whose own dual
+            // tangents (when the function runs on duals, for second derivatives) are
+            // zero too.
+            let named = matches!(call.args.first(), Some(Expr::Path(_)));
+            return Ok(Lowered::plain(match self.values[*id] {
+                Def::Param { by_ref: true, .. } if named => quote_spanned!(span=>
+                    ::fluxion::autodiff::rules::stop_gradient(#value)
+                ),
+                _ => quote_spanned!(span=>
+                    ::fluxion::autodiff::rules::stop_gradient(::core::clone::Clone::clone(#value))
+                ),
+            }));
         }
         if function.qself.is_some() {
             return Err(syn::Error::new(

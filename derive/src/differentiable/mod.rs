@@ -1411,7 +1411,10 @@ impl Companions<'_> {
             #[allow(clippy::multiple_bound_locations)]
             #vis fn #linearize #vjp_impl_generics (#(#vjp_declarations,)*) -> (#output, impl Fn(#(&#dot_types,)*) -> #output_tangent + '__l) #vjp_where {
                 let __value = #forward_call;
-                (__value, move |#(#dots: &#dot_types,)*| #linear_map_call.1)
+                (__value, move |#(#dots: &#dot_types,)*| {
+                    let __recomputation = ::fluxion::__private::recomputation();
+                    #linear_map_call.1
+                })
             }
         };
         let items = quote!(#items #jacobians #second_order #nested_gradient);

@@ -22,12 +22,13 @@ use crate::nn::params::Buffer;
 /// single value per channel is refused in training (its variance is 0), as PyTorch
 /// does. In evaluation ([`BatchNorm::eval`], or any batch normalisation inside
 /// [`evaluation`]) the running estimates are used instead, and nothing changes.
-/// Every forward pass in training moves them, whoever runs it: each evaluation that
-/// `check_grad`, `jvp` per direction, `hvp` or a Hessian makes of the model itself
-/// counts (as each call of a PyTorch model in training does); differentiate a clone,
-/// or inside [`evaluation`], to keep them. Inside a
-/// [`checkpoint`](crate::autodiff::checkpoint) the recomputation normalises as the
-/// first run did and moves nothing.
+/// Every forward pass in training of the model itself moves them, whoever runs it:
+/// each `jvp`, and each evaluation that `hvp` or a Hessian makes, counts (as each
+/// call of a PyTorch model in training does; `check_grad`'s finite differences run
+/// on clones); differentiate a clone, or inside [`evaluation`], to keep them. What is
+/// computed again moves nothing: a [`checkpoint`](crate::autodiff::checkpoint)'s
+/// recomputation (which normalises as the first run did), static mode's reverse
+/// sweeps and `linearize`'s map ([`recomputing`](crate::autodiff::recomputing)).
 ///
 /// The running estimates are [`Buffer`]s: saved and loaded with the parameters
 /// (`running_mean`, `running_var`, as PyTorch names them; PyTorch's
@@ -36,7 +37,9 @@ use crate::nn::params::Buffer;
 /// a gradient or forward mode makes share them, so a training step's statistics
 /// reach the model; `clone` copies them, so a clone is a snapshot that further
 /// training leaves as it is (also a model cloned into a tuple, `(model.clone(), x)`,
-/// to differentiate in both: the statistics go to the clone). `to_device` and
+/// to differentiate in both: the statistics go to the clone; and a `BatchNorm` held
+/// in a `#[no_derivative]` field, which its struct's twins clone: keep such a frozen
+/// layer in evaluation). `to_device` and
 /// `to_host` move copies. `==` compares the parameters, the estimates, ε, the
 /// momentum and the training setting.
 ///
