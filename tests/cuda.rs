@@ -793,6 +793,7 @@ fn every_optimiser_updates_a_gpu_model_in_its_kernel_as_on_the_host() {
         dampening,
         nesterov,
         weight_decay: 0.01,
+        ..SgdConfig::default()
     };
     let adam = AdamConfig { learning_rate: 0.05, weight_decay: 0.01, ..AdamConfig::default() };
     let classes: Vec<usize> = (0..16).map(|b| b % 4).collect();
@@ -815,6 +816,11 @@ fn every_optimiser_updates_a_gpu_model_in_its_kernel_as_on_the_host() {
     compare!(Sgd, sgd(0.9, 0.0, true));
     compare!(Adam, adam);
     compare!(Adam, AdamConfig { learning_rate: 0.05, ..AdamConfig::adamw() });
+    // Weight decay on the matrices only: the bias's kernel runs without it.
+    compare!(
+        Adam,
+        AdamConfig { learning_rate: 0.05, weight_decay: 0.5, decay_vectors: false, ..AdamConfig::adamw() }
+    );
     // The global norm is a reduction on the GPU, and clipping a scaling there.
     let norm = global_norm(&x);
     assert!(norm > 1.0);

@@ -246,6 +246,7 @@ fn adam() {
         epsilon: 1e-8,
         weight_decay: 0.0,
         decoupled_weight_decay: false,
+        decay_vectors: true,
     };
     let run = |config: AdamConfig| descend(&mut Adam::<Params>::new(config), &[config.learning_rate; 5]);
     // optax.adam; after optax.add_decayed_weights for L2; optax.adamw.

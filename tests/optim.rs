@@ -325,3 +325,34 @@ fn invalid_rates_and_bounds_are_refused_before_any_update() {
     let below_zero = CosineDecay { initial: 0.1, minimum: -0.5, steps: 10 };
     assert!(std::panic::catch_unwind(|| below_zero.rate(3)).is_err());
 }
+
+#[test]
+fn weight_decay_can_leave_vectors_and_scalars_alone() {
+    // Every coordinate is updated on its own, so the expected run is the decayed
+    // reference on the weight (rank 2) and the undecayed one on the bias and phase
+    // (scalars).
+    let expected = |decayed: Vec<f64>, plain: Vec<f64>| -> Vec<f64> {
+        decayed[..6].iter().chain(&plain[6..]).copied().collect()
+    };
+    let sgd = SgdConfig { learning_rate: 0.1, momentum: 0.9, weight_decay: 0.3, ..SgdConfig::default() };
+    let model = run(&mut Sgd::new(SgdConfig { decay_vectors: false, ..sgd }), 4);
+    let reference = expected(sgd_reference(sgd, 4), sgd_reference(SgdConfig { weight_decay: 0.0, ..sgd }, 4));
+    assert_close(&parameters(&model), &reference, 1e-14);
+    for adam in [
+        AdamConfig { learning_rate: 0.05, weight_decay: 0.2, ..AdamConfig::default() },
+        AdamConfig { learning_rate: 0.05, weight_decay: 0.2, ..AdamConfig::adamw() },
+    ] {
+        let model = run(&mut Adam::new(AdamConfig { decay_vectors: false, ..adam }), 4);
+        let reference =
+            expected(adam_reference(adam, 4), adam_reference(AdamConfig { weight_decay: 0.0, ..adam }, 4));
+        assert_close(&parameters(&model), &reference, 1e-13);
+    }
+    // Through a layer: the weight decays, the bias does not.
+    use fluxion::nn::layer::Linear;
+    let mut layer = Linear::<f64, 3, 2>::new(1);
+    let before = layer.clone();
+    let mut adamw = Adam::new(AdamConfig { learning_rate: 0.1, decay_vectors: false, ..AdamConfig::adamw() });
+    adamw.step(&mut layer, &before.zero_tangent());
+    assert_eq!(layer.bias, before.bias);
+    assert_eq!(layer.weight, before.weight.scale(1.0 - 0.1 * 0.01));
+}

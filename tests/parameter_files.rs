@@ -607,3 +607,33 @@ fn a_files_contents_list_names_shapes_and_element_types() {
     );
     assert!(matches!(io::contents_bytes(b"not a file"), Err(ParameterFileError::Format(_))));
 }
+
+/// The bytes of a parameter file with its optimiser header line rewritten by `edit`.
+fn with_header(bytes: &[u8], edit: impl Fn(&str) -> String) -> Vec<u8> {
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes).unwrap();
+    let mut header = metadata.metadata().clone().unwrap_or_default();
+    let line = header.get("optimizer").expect("an optimiser's header").clone();
+    header.insert("optimizer".to_owned(), edit(&line));
+    let file = safetensors::SafeTensors::deserialize(bytes).unwrap();
+    safetensors::serialize(file.tensors(), Some(header)).unwrap()
+}
+
+#[test]
+fn weight_decay_on_vectors_is_saved_and_defaults_to_on_in_older_checkpoints() {
+    use fluxion::nn::optim::{Adam, AdamConfig, Sgd, SgdConfig};
+    let model = classifier(1);
+    let adam = Adam::<Classifier>::new(AdamConfig { decay_vectors: false, ..AdamConfig::adamw() });
+    let bytes = io::optimizer_to_bytes(&adam).unwrap();
+    let mut restored = Adam::<Classifier>::new(AdamConfig::default());
+    io::load_optimizer_bytes(&mut restored, &model, &bytes).unwrap();
+    assert_eq!(restored.config(), adam.config());
+    // A checkpoint written before the setting existed: decay on every leaf.
+    let older = with_header(&bytes, |line| line.replace("; decay_vectors=0", ""));
+    io::load_optimizer_bytes(&mut restored, &model, &older).unwrap();
+    assert_eq!(restored.config(), &AdamConfig { decay_vectors: true, ..*adam.config() });
+    let sgd =
+        Sgd::<Classifier>::new(SgdConfig { weight_decay: 0.1, decay_vectors: false, ..SgdConfig::default() });
+    let mut restored = Sgd::<Classifier>::new(SgdConfig::default());
+    io::load_optimizer_bytes(&mut restored, &model, &io::optimizer_to_bytes(&sgd).unwrap()).unwrap();
+    assert_eq!(restored.config(), sgd.config());
+}

@@ -162,6 +162,12 @@
 //! mean by dividing) — the `nostd-check` crate does it, and CI builds it for a
 //! Cortex-M4F (`thumbv7em-none-eabihf`).
 //!
+//! The most common group needs none of this: `decay_vectors: false` in
+//! [`AdamConfig`](crate::nn::optim::AdamConfig) or
+//! [`SgdConfig`](crate::nn::optim::SgdConfig) keeps weight decay off biases,
+//! normalisation gains and shifts (every leaf of rank below 2), as nanoGPT's and
+//! timm's AdamW groups do.
+//!
 //! Parameter groups (PyTorch's `param_groups`: another learning rate or no weight
 //! decay for part of a model) are parts of the model: an optimiser updates any
 //! `Differentiable` value, and the gradient's fields are the model's, so each part

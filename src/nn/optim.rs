@@ -12,7 +12,9 @@
 //! | [`Adam`] with [`AdamConfig::adamw`] | x ← x(1 − ηλ) first, then Adam without λ in g |
 //!
 //! where m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ): the definitions of PyTorch's `SGD`,
-//! `Adam` and `AdamW`. Each update is one fused pass over each tensor of the model
+//! `Adam` and `AdamW`. With `decay_vectors: false` in the settings, λ applies only to
+//! leaves of rank 2 or more (weights, not biases or normalisation gains: [`decays`]),
+//! the parameter groups that PyTorch code sets up by hand for AdamW. Each update is one fused pass over each tensor of the model
 //! (parameter, gradient and state side by side), not a callback per coordinate: a
 //! [`CoordinateUpdate`] written once over any real scalar, which a host tensor runs
 //! in one loop and a GPU tensor as one generated kernel ([`Leaf::update`]).
@@ -103,6 +105,14 @@ fn checked_state<'s, M: Differentiable, const N: usize>(
     Ok(state.get_or_insert_with(|| core::array::from_fn(|_| gradient.zero_like())))
 }
 
+/// Whether weight decay applies to `leaf`: always with `decay_vectors`, else to
+/// leaves of rank 2 or more only (weights of `Linear`, `Conv2d`, `Embedding`; not
+/// biases, `LayerNorm`/`BatchNorm` gains and shifts, or scalars), the parameter
+/// groups that nanoGPT and timm set up by hand in PyTorch.
+pub fn decays<L: Leaf>(decay_vectors: bool, leaf: &L) -> bool {
+    decay_vectors || leaf.coordinate_dims().is_some_and(|dims| dims.as_slice().len() >= 2)
+}
+
 /// The parameter leaf that a walk over a model hands to the visitors below
 /// (`Differentiable::zip_leaves_with` gives every leaf of `self` as the parameter).
 fn parameter<L>(parameter: Option<&mut L>) -> &mut L {
@@ -122,11 +132,22 @@ pub struct SgdConfig {
     pub nesterov: bool,
     /// λ, the L2 weight decay added to the gradient.
     pub weight_decay: f64,
+    /// Whether λ applies to leaves of rank below 2 too (biases, normalisation gains
+    /// and shifts, scalars): `true` (PyTorch's default); `false` decays only
+    /// matrices and kernels ([`decays`]).
+    pub decay_vectors: bool,
 }
 
 impl Default for SgdConfig {
     fn default() -> Self {
-        SgdConfig { learning_rate: 0.01, momentum: 0.0, dampening: 0.0, nesterov: false, weight_decay: 0.0 }
+        SgdConfig {
+            learning_rate: 0.01,
+            momentum: 0.0,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+            decay_vectors: true,
+        }
     }
 }
 
@@ -252,9 +273,19 @@ impl CoordinateUpdate<2, 1, 4> for SgdUpdate {
     }
 }
 
+impl SgdUpdate {
+    /// The update of one leaf: without weight decay where it does not apply.
+    fn for_leaf<L: Leaf>(&self, leaf: &L) -> SgdUpdate {
+        let weight_decay =
+            if decays(self.config.decay_vectors, leaf) { self.config.weight_decay } else { 0.0 };
+        SgdUpdate { config: SgdConfig { weight_decay, ..self.config }, ..*self }
+    }
+}
+
 impl LeafVisitor<0, 1> for SgdUpdate {
     fn visit<L: Leaf>(&mut self, x: Option<&mut L>, _: [&mut L; 0], [g]: [&L; 1]) -> Result<(), ShapeError> {
-        L::update([parameter(x)], [g], self);
+        let update = self.for_leaf(g);
+        L::update([parameter(x)], [g], &update);
         Ok(())
     }
 }
@@ -266,7 +297,8 @@ impl LeafVisitor<1, 1> for SgdUpdate {
         [v]: [&mut L; 1],
         [g]: [&L; 1],
     ) -> Result<(), ShapeError> {
-        L::update([parameter(x), v], [g], self);
+        let update = self.for_leaf(g);
+        L::update([parameter(x), v], [g], &update);
         Ok(())
     }
 }
@@ -300,13 +332,15 @@ impl<M: Differentiable> crate::nn::io::OptimizerState<M> for Sgd<M> {
     const STATE: &'static [&'static str] = &["velocity"];
 
     fn settings(&self) -> std::vec::Vec<(&'static str, f64)> {
-        let SgdConfig { learning_rate, momentum, dampening, nesterov, weight_decay } = self.config;
+        let SgdConfig { learning_rate, momentum, dampening, nesterov, weight_decay, decay_vectors } =
+            self.config;
         std::vec![
             ("learning_rate", learning_rate),
             ("momentum", momentum),
             ("dampening", dampening),
             ("nesterov", f64::from(u8::from(nesterov))),
             ("weight_decay", weight_decay),
+            ("decay_vectors", f64::from(u8::from(decay_vectors))),
         ]
     }
 
@@ -326,6 +360,7 @@ impl<M: Differentiable> crate::nn::io::OptimizerState<M> for Sgd<M> {
             dampening: number("dampening")?,
             nesterov: switch(setting, "nesterov")?,
             weight_decay: number("weight_decay")?,
+            decay_vectors: switch_or_on(setting, "decay_vectors")?,
         };
         config.check().map_err(|invalid| invalid.name)?;
         // Plain SGD keeps no velocity.
@@ -345,6 +380,18 @@ fn switch(setting: &dyn Fn(&'static str) -> Option<f64>, name: &'static str) -> 
         Some(0.0) => Ok(false),
         Some(1.0) => Ok(true),
         _ => Err(name),
+    }
+}
+
+/// A switch kept as 0 or 1 that checkpoints written before it existed lack: on then.
+#[cfg(feature = "safetensors")]
+fn switch_or_on(
+    setting: &dyn Fn(&'static str) -> Option<f64>,
+    name: &'static str,
+) -> Result<bool, &'static str> {
+    match setting(name) {
+        None => Ok(true),
+        Some(_) => switch(setting, name),
     }
 }
 
@@ -371,6 +418,10 @@ pub struct AdamConfig {
     pub weight_decay: f64,
     /// Decoupled weight decay (AdamW).
     pub decoupled_weight_decay: bool,
+    /// Whether λ applies to leaves of rank below 2 too (biases, normalisation gains
+    /// and shifts, scalars): `true` (PyTorch's default); `false` decays only
+    /// matrices and kernels ([`decays`]).
+    pub decay_vectors: bool,
 }
 
 impl Default for AdamConfig {
@@ -382,6 +433,7 @@ impl Default for AdamConfig {
             epsilon: 1e-8,
             weight_decay: 0.0,
             decoupled_weight_decay: false,
+            decay_vectors: true,
         }
     }
 }
@@ -459,7 +511,7 @@ struct AdamUpdate {
 impl CoordinateUpdate<3, 1, 9> for AdamUpdate {
     const NAME: &'static str = "adam";
     fn parameters(&self) -> [f64; 9] {
-        let AdamConfig { learning_rate, beta1, beta2, epsilon, weight_decay, decoupled_weight_decay } =
+        let AdamConfig { learning_rate, beta1, beta2, epsilon, weight_decay, decoupled_weight_decay, .. } =
             self.config;
         let (coupled, shrink) = match decoupled_weight_decay {
             true => (0.0, 1.0 - learning_rate * weight_decay),
@@ -488,7 +540,9 @@ impl LeafVisitor<2, 1> for AdamUpdate {
         [m, v]: [&mut L; 2],
         [g]: [&L; 1],
     ) -> Result<(), ShapeError> {
-        L::update([parameter(x), m, v], [g], self);
+        let weight_decay = if decays(self.config.decay_vectors, g) { self.config.weight_decay } else { 0.0 };
+        let update = AdamUpdate { config: AdamConfig { weight_decay, ..self.config }, ..*self };
+        L::update([parameter(x), m, v], [g], &update);
         Ok(())
     }
 }
@@ -521,8 +575,15 @@ impl<M: Differentiable> crate::nn::io::OptimizerState<M> for Adam<M> {
     const STATE: &'static [&'static str] = &["m", "v"];
 
     fn settings(&self) -> std::vec::Vec<(&'static str, f64)> {
-        let AdamConfig { learning_rate, beta1, beta2, epsilon, weight_decay, decoupled_weight_decay } =
-            self.config;
+        let AdamConfig {
+            learning_rate,
+            beta1,
+            beta2,
+            epsilon,
+            weight_decay,
+            decoupled_weight_decay,
+            decay_vectors,
+        } = self.config;
         std::vec![
             ("learning_rate", learning_rate),
             ("beta1", beta1),
@@ -530,6 +591,7 @@ impl<M: Differentiable> crate::nn::io::OptimizerState<M> for Adam<M> {
             ("epsilon", epsilon),
             ("weight_decay", weight_decay),
             ("decoupled_weight_decay", f64::from(u8::from(decoupled_weight_decay))),
+            ("decay_vectors", f64::from(u8::from(decay_vectors))),
             // Exact below 2⁵³ steps.
             ("steps", self.steps as f64),
         ]
@@ -552,6 +614,7 @@ impl<M: Differentiable> crate::nn::io::OptimizerState<M> for Adam<M> {
             epsilon: number("epsilon")?,
             weight_decay: number("weight_decay")?,
             decoupled_weight_decay: switch(setting, "decoupled_weight_decay")?,
+            decay_vectors: switch_or_on(setting, "decay_vectors")?,
         };
         config.check().map_err(|invalid| invalid.name)?;
         // A whole number below 2⁵³ (what a saved count is), with moments after a step.
