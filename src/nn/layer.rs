@@ -1290,14 +1290,53 @@ pub struct Checkpointed<L>(pub L);
 
 transparent_layer!(Checkpointed);
 
-/// Inference (and forward mode): the inner layer.
-impl<T: Scalar, S: Shape, K: Storage<T, S>, L: Module<Tensor<T, S, K>>> Module<Tensor<T, S, K>>
-    for Checkpointed<L>
+/// A plain batch: the inner layer, as one checkpoint when it is traced (its output
+/// a `Var`) and as it is otherwise (inference, forward mode).
+impl<T, S, K, L> Module<Tensor<T, S, K>> for Checkpointed<L>
+where
+    T: Scalar,
+    S: Shape,
+    K: Storage<T, S>,
+    L: Module<Tensor<T, S, K>, Output: CheckpointedRun<L, Tensor<T, S, K>>>,
 {
     type Output = L::Output;
     #[track_caller]
     fn forward(&self, x: &Tensor<T, S, K>) -> L::Output {
-        self.0.forward(x)
+        L::Output::run(&self.0, x)
+    }
+}
+
+/// How a [`Checkpointed`] layer runs on a plain input `X`, told by the inner layer's
+/// output: a traced layer (output a `Var`, the batch a constant of the tape) runs as
+/// one checkpoint, a plain one (output a tensor) as it is.
+pub trait CheckpointedRun<L, X>: Sized {
+    /// `layer`'s output on `x`.
+    fn run(layer: &L, x: &X) -> Self;
+}
+
+impl<L: Module<X, Output = Self>, X, T, S: Shape, K: StorageKind<T, S>> CheckpointedRun<L, X>
+    for Tensor<T, S, K>
+{
+    #[track_caller]
+    fn run(layer: &L, x: &X) -> Self {
+        layer.forward(x)
+    }
+}
+
+/// The batch is captured as plain data: the checkpoint's input is the layer.
+#[cfg(feature = "std")]
+impl<L, T, S, K, Y> CheckpointedRun<L, Tensor<T, S, K>> for Var<Y>
+where
+    T: Scalar,
+    S: Shape,
+    K: Storage<T, S>,
+    Tensor<T, S, K>: Clone + 'static,
+    L: Module<Tensor<T, S, K>, Output = Var<Y>> + TracedInput<Value: 'static> + Clone + 'static,
+    Y: Differentiable + Clone + 'static,
+{
+    fn run(layer: &L, x: &Tensor<T, S, K>) -> Var<Y> {
+        let x = x.clone();
+        crate::autodiff::checkpoint(move |layer: L| layer.forward(&x), layer)
     }
 }
 
