@@ -17,8 +17,10 @@ pub fn differentiable(input: &Input) -> TokenStream {
     let conversions = tangent_conversions(input);
     let parameters = parameters(input);
     let checks = field_checks(input);
+    let sharing = buffer_sharing(input);
     quote! {
         #checks
+        #sharing
         #tangent
         #tangent_impls
         #differentiable_impl
@@ -538,7 +540,7 @@ fn untrace_fields(input: &Input, ident: &Ident, field_type: impl Fn(&Field) -> T
             let (member, ty) = (&field.member, field_type(field));
             quote!(<#ty as ::fluxion::__private::Trace>::untrace(&traced.#member, leaves))
         },
-        |field| carry(field, quote!(traced)),
+        |field| carry(input, field, quote!(traced)),
     )
 }
 
@@ -626,9 +628,13 @@ fn twin(
     convert: impl Fn(&Field) -> TokenStream,
 ) -> (WhereClause, TokenStream, TokenStream) {
     let assoc = format_ident!("{assoc}");
-    let bounds = where_with(input, |field| {
-        Some(if field.differentiable { trait_path.clone() } else { carry_bound(field) })
-    });
+    let bounds =
+        where_with(
+            input,
+            |field| {
+                if field.differentiable { Some(trait_path.clone()) } else { carry_bound(field) }
+            },
+        );
     let fields = input
         .fields
         .iter()
@@ -639,24 +645,60 @@ fn twin(
         })
         .collect();
     let definition = define(input, twin_ident, doc, &bounds, fields);
-    let construction = construct_from_fields(input, twin_ident, convert, |field| carry(field, quote!(self)));
+    let construction =
+        construct_from_fields(input, twin_ident, convert, |field| carry(input, field, quote!(self)));
     (bounds, definition, construction)
+}
+
+/// The name of the function that shares a `#[buffer]` field ([`buffer_sharing`]).
+fn share_function(field: &Field) -> Ident {
+    match &field.member {
+        Member::Named(ident) => format_ident!("__fluxion_share_{}", ident),
+        Member::Unnamed(index) => format_ident!("__fluxion_share_{}", index.index),
+    }
+}
+
+/// For each `#[buffer]` field, an associated function of the struct that shares it
+/// (`ShareState::share`): the twins call it, so a field that is no `Buffer` is one
+/// error, at the field.
+fn buffer_sharing(input: &Input) -> TokenStream {
+    let ident = input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let functions = input.fields.iter().filter(|field| field.buffer).map(|field| {
+        let (name, ty) = (share_function(field), field.ty);
+        quote_spanned! {ty.span()=>
+            #[doc(hidden)]
+            fn #name(field: &#ty) -> #ty {
+                ::fluxion::__private::ShareState::share(field)
+            }
+        }
+    });
+    quote! {
+        #[allow(dead_code)] // without reverse mode, only the lifted twin calls them
+        impl #impl_generics #ident #ty_generics #where_clause {
+            #(#functions)*
+        }
+    }
 }
 
 /// A constant field of `source` carried into a twin: cloned, or shared for a
 /// `#[buffer]` field (the twins a gradient makes update the model's buffers).
-fn carry(field: &Field, source: TokenStream) -> TokenStream {
+fn carry(input: &Input, field: &Field, source: TokenStream) -> TokenStream {
     let member = &field.member;
     if field.buffer {
-        quote!(::fluxion::__private::ShareState::share(&#source.#member))
+        let (ident, function) = (input.ident, share_function(field));
+        let (_, ty_generics, _) = input.generics.split_for_impl();
+        let ty_generics = ty_generics.as_turbofish();
+        quote!(#ident #ty_generics::#function(&#source.#member))
     } else {
         quote!(::fluxion::__private::Clone::clone(&#source.#member))
     }
 }
 
-/// The bound a twin puts on a constant field's type: what [`carry`] needs.
-fn carry_bound(field: &Field) -> TokenStream {
-    if field.buffer { quote!(::fluxion::__private::ShareState) } else { quote!(::fluxion::__private::Clone) }
+/// The bound a twin puts on a constant field's type: `Clone` for [`carry`] (none for
+/// a buffer, which the struct's own function shares).
+fn carry_bound(field: &Field) -> Option<TokenStream> {
+    (!field.buffer).then(|| quote!(::fluxion::__private::Clone))
 }
 
 /// `ident { … }` built field by field from `self`: each differentiable field by
@@ -744,7 +786,7 @@ fn traced_clone(
             let (member, ty) = (&field.member, field_type(field));
             quote!(<#ty as ::fluxion::__private::CloneTraced>::clone_traced(&self.#member))
         },
-        |field| carry(field, quote!(self)),
+        |field| carry(input, field, quote!(self)),
     );
     quote! {
         impl #impl_generics ::fluxion::__private::Clone for #traced #ty_generics #clone_bounds {
@@ -803,7 +845,8 @@ fn lifted_traced(input: &Input) -> TokenStream {
     let each_field = |name: &Ident, differentiable: &dyn Fn(&Member) -> TokenStream| -> TokenStream {
         let parts = input.fields.iter().map(|field| {
             let m = &field.member;
-            let value = if field.differentiable { differentiable(m) } else { carry(field, quote!(self)) };
+            let value =
+                if field.differentiable { differentiable(m) } else { carry(input, field, quote!(self)) };
             (m.clone(), value)
         });
         construct(name, input.style, parts.collect())
@@ -912,7 +955,7 @@ fn lifted(input: &Input) -> TokenStream {
         if field.differentiable {
             quote!(let #part = ::fluxion::__private::Unlift::unlift(&self.#member);)
         } else {
-            let carried = carry(field, quote!(self));
+            let carried = carry(input, field, quote!(self));
             quote!(let #part = #carried;)
         }
     });

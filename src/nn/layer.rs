@@ -1133,6 +1133,8 @@ for_each_tuple!(tuple_to_host);
 ///
 /// It is transparent: its tangent is the tuple's, its traced twin is
 /// `Sequential<L::Traced>`, and its parameters are named as the tuple's (`0.weight`).
+/// So a gradient is one level shallower than the model: the second layer's weight is
+/// `model.0.1.weight` and its gradient `gradient.1.weight`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Sequential<L>(pub L);
 
