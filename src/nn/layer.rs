@@ -562,6 +562,39 @@ impl<const N: usize> SameChannelCount<Const<N>> for Const<N> {
     }
 }
 
+/// Image batches, plain or traced, seen with the layer's channel count `Expected`
+/// ([`SameChannelCount`]): one forward expression for both.
+pub trait FitChannels<Expected> {
+    /// The batch with `Expected` channels.
+    type Fitted;
+    /// The batch with `Expected` channels (the same value).
+    fn fit_channels(&self) -> &Self::Fitted;
+}
+
+impl<T, B: Dim, Ch, H: Dim, W: Dim, K, Expected: Dim> FitChannels<Expected> for Tensor<T, (B, Ch, H, W), K>
+where
+    Ch: Dim + SameChannelCount<Expected>,
+    K: StorageKind<T, (B, Ch, H, W)> + StorageKind<T, (B, Expected, H, W)>,
+{
+    type Fitted = Tensor<T, (B, Expected, H, W), K>;
+    fn fit_channels(&self) -> &Self::Fitted {
+        Ch::fit(self)
+    }
+}
+
+#[cfg(feature = "std")]
+impl<T, B: Dim, Ch, H: Dim, W: Dim, K, Expected: Dim> FitChannels<Expected>
+    for Var<Tensor<T, (B, Ch, H, W), K>>
+where
+    Ch: Dim + SameChannelCount<Expected>,
+    K: StorageKind<T, (B, Ch, H, W)> + StorageKind<T, (B, Expected, H, W)>,
+{
+    type Fitted = Var<Tensor<T, (B, Expected, H, W), K>>;
+    fn fit_channels(&self) -> &Self::Fitted {
+        Ch::fit_traced(self)
+    }
+}
+
 /// The plain layer on any storage kind whose tensors have the product x·Wᵀ and a
 /// bias addition (host kinds and, with the `cuda` feature, `Cuda`).
 impl<T, R: Dim, F: Dim, const I: usize, const O: usize, K, B> Module<Tensor<T, (R, F), K>>
@@ -889,13 +922,13 @@ constant_input!(
 );
 constant_input!(
     [
-        T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, const O: usize,
+        T: RealScalar, B: Dim, Ch: Dim, const C: usize, const H: usize, const W: usize, const O: usize,
         const KH: usize, const KW: usize, const HO: usize, const WO: usize,
-        K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<Dual<T>, (B, Const<C>, Const<H>, Const<W>)>,
+        K: Storage<T, (B, Ch, Const<H>, Const<W>)> + Storage<Dual<T>, (B, Ch, Const<H>, Const<W>)>,
         const P: usize, const S: usize
     ]
     Conv2dLiftedTraced<T, C, O, KH, KW, HO, WO, K, P, S>,
-    Tensor<T, (B, Const<C>, Const<H>, Const<W>), K> => Tensor<Dual<T>, (B, Const<C>, Const<H>, Const<W>), K>,
+    Tensor<T, (B, Ch, Const<H>, Const<W>), K> => Tensor<Dual<T>, (B, Ch, Const<H>, Const<W>), K>,
     |x| x.map(Dual::constant);
     where [
         K: StorageKind<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
@@ -916,14 +949,14 @@ constant_input!(
 );
 constant_input!(
     [
-        T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, const O: usize,
+        T: RealScalar, B: Dim, Ch: Dim, const C: usize, const H: usize, const W: usize, const O: usize,
         const KH: usize, const KW: usize, const HO: usize, const WO: usize,
-        K: StorageKind<T, (B, Const<C>, Const<H>, Const<W>)>, const P: usize, const S: usize
+        K: StorageKind<T, (B, Ch, Const<H>, Const<W>)>, const P: usize, const S: usize
     ]
-    Conv2dTraced<T, C, O, KH, KW, HO, WO, K, P, S>, Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>;
+    Conv2dTraced<T, C, O, KH, KW, HO, WO, K, P, S>, Tensor<T, (B, Ch, Const<H>, Const<W>), K>;
     where [
         K: StorageKind<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)> + StorageKind<T, (Const<O>,)>,
-        Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>: Trace,
+        Tensor<T, (B, Ch, Const<H>, Const<W>), K>: Trace,
         Tensor<T, (Const<O>, Const<C>, Const<KH>, Const<KW>), K>: Trace,
         Tensor<T, (Const<O>,), K>: Trace,
     ]
@@ -2177,34 +2210,45 @@ crate::static_module!(
     ]
 );
 
+/// One forward expression for every form of the layer: `$x` the input with the
+/// layer's channels.
+macro_rules! conv2d_forward {
+    ($layer:expr, $x:expr) => {
+        $x.conv2d_strided(&$layer.weight, Stride::<S>, Padding::<P>).add_channels(&$layer.bias)
+    };
+}
+
 forward_pass! {
     impl[
-        T, B: Dim, const C: usize, const H: usize, const W: usize, const O: usize,
+        T, B: Dim, Ch, const C: usize, const H: usize, const W: usize, const O: usize,
         const KH: usize, const KW: usize, const HO: usize, const WO: usize, K, const P: usize,
         const S: usize
     ] Conv2d<T, C, O, KH, KW, HO, WO, K, P, S>, traced Conv2dTraced<T, C, O, KH, KW, HO, WO, K, P, S>;
-    Tensor<T, (B, Const<C>, Const<H>, Const<W>), K> => Tensor<T, (B, Const<O>, Const<HO>, Const<WO>), K>;
+    Tensor<T, (B, Ch, Const<H>, Const<W>), K> => Tensor<T, (B, Const<O>, Const<HO>, Const<WO>), K>;
     where [
         T: RealScalar,
+        Ch: Dim + SameChannelCount<Const<C>>,
         Const<H>: ConvolvesTo<KH, P, HO, S>,
         Const<W>: ConvolvesTo<KW, P, WO, S>,
         K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
             + Storage<T, (Const<O>,)>
+            + Storage<T, (B, Ch, Const<H>, Const<W>)>
             + Storage<T, (B, Const<C>, Const<H>, Const<W>)>
             + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
     ]
-    |layer, x| x.conv2d_strided(&layer.weight, Stride::<S>, Padding::<P>).add_channels(&layer.bias)
+    |layer, x| conv2d_forward!(layer, FitChannels::<Const<C>>::fit_channels(x))
 }
 
 forward_pass! {
     #[cfg(feature = "cuda")]
     impl[
-        T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize, const O: usize,
-        const KH: usize, const KW: usize, const HO: usize, const WO: usize, const P: usize, const S: usize
+        T: CudaElement, B: Dim, Ch: Dim + SameChannelCount<Const<C>>, const C: usize, const H: usize,
+        const W: usize, const O: usize, const KH: usize, const KW: usize, const HO: usize, const WO: usize,
+        const P: usize, const S: usize
     ] Conv2d<T, C, O, KH, KW, HO, WO, Cuda, P, S>, traced Conv2dTraced<T, C, O, KH, KW, HO, WO, Cuda, P, S>;
-    Tensor<T, (B, Const<C>, Const<H>, Const<W>), Cuda> => Tensor<T, (B, Const<O>, Const<HO>, Const<WO>), Cuda>;
+    Tensor<T, (B, Ch, Const<H>, Const<W>), Cuda> => Tensor<T, (B, Const<O>, Const<HO>, Const<WO>), Cuda>;
     where [Const<H>: ConvolvesTo<KH, P, HO, S>, Const<W>: ConvolvesTo<KW, P, WO, S>,]
-    |layer, x| x.conv2d_strided(&layer.weight, Stride::<S>, Padding::<P>).add_channels(&layer.bias)
+    |layer, x| conv2d_forward!(layer, FitChannels::<Const<C>>::fit_channels(x))
 }
 
 /// The lifted layer's forward pass on a batch of dual images (`$input`, a tensor or
@@ -2215,6 +2259,7 @@ macro_rules! conv2d_dual_forward {
         impl<
             T,
             B: Dim,
+            Ch: Dim + SameChannelCount<Const<C>>,
             const C: usize,
             const H: usize,
             const W: usize,
@@ -2235,13 +2280,14 @@ macro_rules! conv2d_dual_forward {
                 + Storage<T, (Const<O>,)>
                 + Storage<Dual<T>, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
                 + Storage<Dual<T>, (Const<O>,)>
+                + Storage<Dual<T>, (B, Ch, Const<H>, Const<W>)>
                 + Storage<Dual<T>, (B, Const<C>, Const<H>, Const<W>)>
                 + Storage<Dual<T>, (B, Const<O>, Const<HO>, Const<WO>)>,
         {
             type Output = $output;
 
             fn forward(&self, x: &$input) -> Self::Output {
-                x.conv2d_strided(&self.weight, Stride::<S>, Padding::<P>).add_channels(&self.bias)
+                conv2d_forward!(self, FitChannels::<Const<C>>::fit_channels(x))
             }
         }
     };
@@ -2249,14 +2295,14 @@ macro_rules! conv2d_dual_forward {
 
 conv2d_dual_forward!(
     /// Forward mode: the lifted layer on a batch of dual images.
-    Conv2dLifted: Tensor<Dual<T>, (B, Const<C>, Const<H>, Const<W>), K>
+    Conv2dLifted: Tensor<Dual<T>, (B, Ch, Const<H>, Const<W>), K>
         => Tensor<Dual<T>, (B, Const<O>, Const<HO>, Const<WO>), K>
 );
 conv2d_dual_forward!(
     /// Forward over reverse (`hvp`, `coordinate_hessian` of a loss of the
     /// parameters): the lifted layer traced, on a traced batch of dual images.
     #[cfg(feature = "std")]
-    Conv2dLiftedTraced: Var<Tensor<Dual<T>, (B, Const<C>, Const<H>, Const<W>), K>>
+    Conv2dLiftedTraced: Var<Tensor<Dual<T>, (B, Ch, Const<H>, Const<W>), K>>
         => Var<Tensor<Dual<T>, (B, Const<O>, Const<HO>, Const<WO>), K>>
 );
 
@@ -2485,7 +2531,7 @@ mod gpu_forward_mode {
         type Output = CudaDual<T, (B, Const<O>, Const<HO>, Const<WO>)>;
 
         fn forward(&self, x: &CudaDual<T, (B, Const<C>, Const<H>, Const<W>)>) -> Self::Output {
-            x.conv2d_strided(&self.weight, Stride::<S>, Padding::<P>).add_channels(&self.bias)
+            conv2d_forward!(self, x)
         }
     }
 
