@@ -605,3 +605,23 @@ fn narrow_range_takes_run_time_offsets_along_any_axis() {
     let (start, end) = (2, 1);
     assert!(images.try_narrow_range(Axis::<1>, start..end).is_err());
 }
+
+#[test]
+fn index_select_picks_entries_in_order_along_any_axis() {
+    let images: Tensor<f64, (Dyn, Const<2>, Const<2>, Const<3>), Heap> =
+        Tensor::from_shape_fn((Dyn(5), Const, Const, Const), |[b, c, h, w]| {
+            (b * 100 + c * 10 + h * 3 + w) as f64
+        });
+    let batch = images.index_select(Axis::<0>, &[3, 0, 3]);
+    assert_eq!(batch.shape(), (Dyn(3), Const, Const, Const));
+    for (k, &b) in [3, 0, 3].iter().enumerate() {
+        assert_eq!(&batch.as_slice()[k * 12..(k + 1) * 12], &images.as_slice()[b * 12..(b + 1) * 12]);
+    }
+    // Along an inner axis: the columns of each row picked.
+    let columns = images.index_select(Axis::<3>, &[2, 0]);
+    assert_eq!(columns.shape(), (Dyn(5), Const, Const, Dyn(2)));
+    assert_eq!((columns[[4, 1, 1, 0]], columns[[4, 1, 1, 1]]), (images[[4, 1, 1, 2]], images[[4, 1, 1, 0]]));
+    assert_eq!(images.index_select(Axis::<0>, &[]).shape(), (Dyn(0), Const, Const, Const));
+    let error = images.try_index_select(Axis::<1>, &[1, 2]).unwrap_err();
+    assert_names_shapes(&error, &[5, 2, 2, 3], &[2, 1]);
+}

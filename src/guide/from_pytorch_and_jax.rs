@@ -16,7 +16,7 @@
 //! | `a @ b` | `a @ b` | `a.matmul(&b)` (a batch by one matrix too; also `matmul_transposed`, `transposed_matmul`) |
 //! | `a * b` | `a * b` | `a.hadamard(&b)`; `a * 2.0` scales |
 //! | `torch.dot`, `torch.vdot` | `jnp.dot`, `jnp.vdot` | `a.dot(&b)` (real), `a.inner(&b)` (aᴴb), `a.dotu(&b)`, `a.outer(&b)` |
-//! | `x.T`, `x.reshape(…)`, `torch.cat`, `x[:, 2:5]` | `x.T`, `reshape`, `concatenate`, slicing | `x.transpose()`, `x.reshape::<S>()` (a copy; `try_reshape(shape)` for `Dyn` sizes), `a.concat(Axis::<1>, &b)`, `narrow::<AXIS, START, LEN>()` |
+//! | `x.T`, `x.reshape(…)`, `torch.cat`, `x[:, 2:5]` | `x.T`, `reshape`, `concatenate`, slicing | `x.transpose()`, `x.reshape::<S>()` (a copy; `try_reshape(shape)` for `Dyn` sizes), `a.concat(Axis::<1>, &b)`, `narrow::<AXIS, START, LEN>()`; with offsets known at run time `narrow_range(Axis::<0>, 32..64)`, and `x[idx]` is `index_select(Axis::<0>, &idx)` (a `Dyn` axis) |
 //! | `x + bias` (broadcast) | `x + bias` | `x.add_rows(&bias)`, `x.mul_rows(&gain)`, `x.broadcast::<S>()` |
 //! | `x.sum(1)`, `x.amax(1)`, `softmax(x, 1)` | `jnp.sum(x, 1)`, `jax.nn.softmax` | `x.sum_axis(Axis::<1>)`, `max_axis`, `mean_axis`, `softmax(Axis::<1>)`, `log_softmax`, `logsumexp` (`max_axis` and `max` give a tie's derivative to the first maximum, as `x.max(1)` does; `amax` and JAX split it) |
 //! | `x.mean(1, keepdim=True)`, `y.unsqueeze(1).expand(…)` | `jnp.mean(x, 1, keepdims=True)`, `jnp.expand_dims` | `x.mean_axis(Axis::<1>).broadcast_axis(Axis::<1>)`, `y.broadcast_axis(Axis::<1>)` (the new axis's length from the result's type; `try_broadcast_axis_to(axis, shape)` for `Dyn` sizes) |
@@ -34,12 +34,13 @@
 //! | `torch.no_grad()`, `model.eval()` | — | plain tensors record nothing; `inference(&model, \|m\| m.forward(&x))`, `evaluation(\|\| …)` |
 //! | `torch.autograd.Function` | `jax.custom_vjp`, `custom_jvp` | `record_unary` and the rule traits ([`custom_rules`](super::custom_rules)); `#[differentiable(vjp = …, jvp = …)]` |
 //! | `torch.autograd.gradcheck` | `jax.test_util.check_grads` | `autodiff::check::check_grad` (finite differences and the adjoint identity; `check_pullback` for static mode's `f::vjp`) |
-//! | `nn.Module`, `nn.Sequential`, `nn.Linear`, `Conv2d`, `LayerNorm`, … | Flax, Equinox | `#[derive(Differentiable)]` structs, `Sequential((…))`, `Linear<T, I, O>`, `Conv2d`, `MaxPool2d`, `LayerNorm`, `Embedding`, `Dropout` ([`models`](super::models)) |
-//! | `optim.SGD`, `Adam`, `AdamW` | Optax | `Sgd::new(SgdConfig { … })`, `Adam::new(AdamConfig { … })`, `Adam::new(AdamConfig::adamw())`, `optimizer.step(&mut model, &gradient)` |
+//! | `nn.Module`, `nn.Sequential`, `nn.Linear`, `Conv2d`, `LayerNorm`, … | Flax, Equinox | `#[derive(Differentiable)]` structs, `Sequential((…))`, `Linear<T, I, O>`, `Conv2d`, `MaxPool2d`, `GlobalAvgPool2d`, `LayerNorm`, `BatchNorm` (1-D and 2-D), `Embedding`, `Dropout`, `Residual` ([`models`](super::models)) |
+//! | `optim.SGD`, `Adam`, `AdamW` | Optax | `Sgd::new(SgdConfig { … })`, `Adam::new(AdamConfig { … })`, `Adam::new(AdamConfig::adamw())`, `optimizer.step(&mut model, &gradient)`; the usual no-decay group for biases and norms is `decay_vectors: false` |
 //! | `clip_grad_norm_`, `lr_scheduler` | `optax.clip_by_global_norm`, schedules | `clip_grad_norm`, `StepDecay`, `CosineDecay` |
 //! | `F.cross_entropy`, `F.binary_cross_entropy_with_logits`, `F.mse_loss` | `optax.softmax_cross_entropy`, … | `cross_entropy(&logits, &classes, Reduction::Mean)`, `binary_cross_entropy_with_logits`, `mse`; `reduction='none'` is `loss::unreduced` |
 //! | `torch.save(model.state_dict(), …)`, `load_state_dict` | Orbax | `nn::io::save(&model, path)`, `nn::io::load(&mut model, path)` (safetensors, feature `safetensors`), `save_checkpoint`, `load_checkpoint` |
-//! | `DataLoader` | — | `data::Dataset::new(features, labels)?.batches(size, Order::Shuffled(seed))` |
+//! | `DataLoader` | — | `data::Dataset::new(features, labels)?.batches(size, Order::Shuffled(seed))` for rows; images: `x.index_select(Axis::<0>, &shuffled[i..i + 32])` |
+//! | `copy.deepcopy(model)` | — | `model.clone()` (buffers copied too) |
 //! | `x.to("cuda")`, `x.cpu()`, `model.cuda()`, `model.cpu()` | `jax.device_put` | `x.to_device()`, `x.to_host::<Heap>()`, `model.to_device()`, `model.to_host()` (feature `cuda`, [`gpu`](super::gpu)) |
 //! | `allow_tf32 = True` | `jax.default_matmul_precision` | `Device::get()?.set_matmul_precision(MatmulPrecision::Tf32)` |
 //!

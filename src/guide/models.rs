@@ -243,8 +243,11 @@
 //! assert_eq!(logits.shape(), (Dyn(1), Const::<2>));
 //! ```
 //!
-//! In training, a batch with one value per channel is refused (its variance is 0), as
-//! PyTorch does. In static mode `BatchNorm` follows the same rules, `apply_batch` on
+//! Early in training the running estimates lag behind the batches (each step moves
+//! them a tenth of the way, momentum 0.1), so accuracy in evaluation can trail the
+//! training batches' for a while; `momentum` is a field of the layer. In training, a
+//! batch with one value per channel is refused (its variance is 0), as PyTorch
+//! does. In static mode `BatchNorm` follows the same rules, `apply_batch` on
 //! rows and `apply_images` on images (a chain picks the right one).
 //!
 //! ## Parameter files

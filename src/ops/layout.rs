@@ -358,6 +358,55 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         or_panic(self.try_narrow_range(axis, range))
     }
 
+    /// The entries at `indices` along `AXIS`, in their order (repeats allowed): the
+    /// axis becomes [`Dyn`], of length `indices.len()` (PyTorch's
+    /// `x.index_select(dim, idx)`, `x[idx]` along axis 0: a shuffled mini-batch of
+    /// images). An error names the shape and the first index past the axis.
+    ///
+    /// ```
+    /// use fluxion::prelude::*;
+    /// let images = Tensor::<f32, (Dyn, Const<1>, Const<2>, Const<2>), Heap>::from_shape_fn(
+    ///     (Dyn(5), Const, Const, Const),
+    ///     |[b, _, i, j]| (b * 4 + i * 2 + j) as f32,
+    /// );
+    /// let batch = images.index_select(Axis::<0>, &[4, 0, 4]);
+    /// assert_eq!(batch.shape(), (Dyn(3), Const, Const, Const));
+    /// assert_eq!((batch[[0, 0, 0, 0]], batch[[1, 0, 1, 1]], batch[[2, 0, 0, 1]]), (16.0, 3.0, 17.0));
+    /// ```
+    pub fn try_index_select<const AXIS: usize>(
+        &self,
+        _: Axis<AXIS>,
+        indices: &[usize],
+    ) -> Result<Tensor<T, S::Replaced<Dyn>, K>, ShapeError>
+    where
+        S: HasAxis<AXIS>,
+        K: Storage<T, S::Replaced<Dyn>>,
+    {
+        let (_, len, inner) = self.dims().split_at_axis(AXIS);
+        if let Some(&past) = indices.iter().find(|&&index| index >= len) {
+            return Err(narrow_error(self.dims(), AXIS, past, 1));
+        }
+        let (taken, data) = (indices.len(), self.as_slice());
+        Ok(Tensor::from_flat_fn(self.shape().replaced(Dyn(taken)), |flat| {
+            let (outer, rest) = (flat / (taken * inner), flat % (taken * inner));
+            data[(outer * len + indices[rest / inner]) * inner + rest % inner]
+        }))
+    }
+
+    /// [`Tensor::try_index_select`] that panics on an index past the axis.
+    #[track_caller]
+    pub fn index_select<const AXIS: usize>(
+        &self,
+        axis: Axis<AXIS>,
+        indices: &[usize],
+    ) -> Tensor<T, S::Replaced<Dyn>, K>
+    where
+        S: HasAxis<AXIS>,
+        K: Storage<T, S::Replaced<Dyn>>,
+    {
+        or_panic(self.try_index_select(axis, indices))
+    }
+
     /// [`Tensor::try_narrow`] that panics when a dynamic axis is too short.
     ///
     /// ```
