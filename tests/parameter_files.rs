@@ -374,8 +374,8 @@ fn a_checkpoint_whose_header_does_not_fit_the_optimiser_is_refused() {
     assert!(refused(&fraction).contains("`steps`"));
     let past = edited(
         &bytes,
-        "epsilon=0.00000001; weight_decay=0; decoupled_weight_decay=0; steps=3",
-        "epsilon=1e-8; weight_decay=0; decoupled_weight_decay=0; steps=1000e16",
+        "epsilon=0.00000001; weight_decay=0; decoupled_weight_decay=0; decay_vectors=1; steps=3",
+        "epsilon=1e-8; weight_decay=0; decoupled_weight_decay=0; decay_vectors=1; steps=1000e16",
     );
     assert!(refused(&past).contains("`steps`"));
     let malformed = edited(&bytes, "; steps=3", "; steps 3");
