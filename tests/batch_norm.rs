@@ -6,7 +6,7 @@
 
 mod common_grad;
 
-use common_grad::{assert_close, ok};
+use common_grad::{assert_close, inner, ok, seeded_direction, some_direction};
 use fluxion::autodiff::check::{CheckOptions, check_grad, check_vjp};
 use fluxion::autodiff::{Dual, Lift, differentiable, jvp};
 use fluxion::nn::layer::{
@@ -180,19 +180,11 @@ fn gradients_in_evaluation_pass_the_checkers() {
 fn forward_mode_agrees_with_reverse_mode() {
     let (net, x) = (image_net(), images(3, 22));
     let gradient = grad(|m: <ImageNet as Trace>::Traced| m.forward(&x).tanh().sum(), &net);
-    let mut direction = net.zero_tangent();
-    let mut seed = 0.3f64;
-    direction.map_reals(&mut |_| {
-        seed = (seed * 7.1 + 0.13).fract();
-        seed - 0.5
-    });
+    let direction = some_direction(net.zero_tangent());
     let x_dual = x.map(Dual::constant);
     let (_, derivative) =
         jvp(|m: <ImageNet as Lift>::Lifted| m.forward(&x_dual).tanh().sum(), &net, &direction);
-    let (mut left, mut right) = (Vec::new(), Vec::new());
-    gradient.for_each_real(&mut |c| left.push(c));
-    direction.for_each_real(&mut |c| right.push(c));
-    assert_close(derivative, left.iter().zip(&right).map(|(a, b)| a * b).sum(), 1e-13);
+    assert_close(derivative, inner(&gradient, &direction), 1e-13);
 }
 
 #[test]
@@ -340,21 +332,10 @@ fn static_mode_normalises_as_the_tape_does_in_training_and_in_evaluation() {
     }
     // Forward mode agrees with reverse mode through the batch statistics.
     let model = static_cnn();
-    let direction = {
-        let mut direction = model.zero_tangent();
-        let mut seed = 0.4f64;
-        direction.map_reals(&mut |_| {
-            seed = (seed * 5.3 + 0.29).fract();
-            seed - 0.5
-        });
-        direction
-    };
+    let direction = seeded_direction(model.zero_tangent(), 0.4);
     let gradient = static_cnn_loss::grad(&model, &images).0;
     let (_, derivative) = static_cnn_loss::jvp(&model, &images, &direction, &images.zero_tangent());
-    let (mut left, mut right) = (Vec::new(), Vec::new());
-    gradient.for_each_real(&mut |c| left.push(c));
-    direction.for_each_real(&mut |c| right.push(c));
-    assert_close(derivative, left.iter().zip(&right).map(|(a, b)| a * b).sum(), 1e-12);
+    assert_close(derivative, inner(&gradient, &direction), 1e-12);
 }
 
 #[test]
@@ -362,15 +343,7 @@ fn second_order_through_the_batch_statistics_matches_differences_of_the_gradient
     use fluxion::autodiff::hvp;
     let (net, x) = (row_net(), rows(5, 45));
     let loss = |m: <RowNet as Trace>::Traced| m.forward(&x).tanh().sum();
-    let some = |zero: <RowNet as Differentiable>::Tangent, start: f64| {
-        let (mut direction, mut seed) = (zero, start);
-        direction.map_reals(&mut |_| {
-            seed = (seed * 7.1 + 0.13).fract();
-            seed - 0.5
-        });
-        direction
-    };
-    let v = some(net.zero_tangent(), 0.3);
+    let v = some_direction(net.zero_tangent());
     // A plain batch enters the lifted, traced model as a constant.
     let product = hvp(|m: <<RowNet as Lift>::Lifted as Trace>::Traced| m.forward(&x).tanh().sum(), &net, &v);
     let h = 1e-5;
@@ -380,15 +353,9 @@ fn second_order_through_the_batch_statistics_matches_differences_of_the_gradient
         grad(loss, &moved)
     };
     let (plus, minus) = (gradient_at(1.0), gradient_at(-1.0));
-    let w = some(net.zero_tangent(), 0.7);
-    let dot = |a: &<RowNet as Differentiable>::Tangent| {
-        let (mut left, mut right) = (Vec::new(), Vec::new());
-        a.for_each_real(&mut |c| left.push(c));
-        w.for_each_real(&mut |c| right.push(c));
-        left.iter().zip(&right).map(|(a, b)| a * b).sum::<f64>()
-    };
-    let numeric = (dot(&plus) - dot(&minus)) / (2.0 * h);
-    assert!((dot(&product) - numeric).abs() < 1e-7, "{} vs {numeric}", dot(&product));
+    let w = seeded_direction(net.zero_tangent(), 0.7);
+    let numeric = (inner(&plus, &w) - inner(&minus, &w)) / (2.0 * h);
+    assert!((inner(&product, &w) - numeric).abs() < 1e-7, "{} vs {numeric}", inner(&product, &w));
 }
 
 #[test]

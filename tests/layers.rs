@@ -4,7 +4,7 @@
 
 mod common_grad;
 
-use common_grad::{assert_close, ok};
+use common_grad::{assert_close, inner, ok, some_direction};
 use fluxion::autodiff::check::{CheckOptions, check_grad};
 use fluxion::nn::layer::{
     Gelu, GeluFunction, GeluTanh, GeluTanhFunction, Linear, Module, Relu, Sigmoid, Silu, Softmax, Softplus,
@@ -466,25 +466,6 @@ fn static_mode_runs_gelu_and_an_unbiased_layer_as_the_tape_does() {
 #[should_panic(expected = "Linear::new: a layer needs at least one input")]
 fn a_linear_layer_without_inputs_is_refused() {
     let _: Linear<f64, 0, 2> = Linear::new(1);
-}
-
-/// A direction with every real coordinate in [−0.5, 0.5), deterministic.
-fn some_direction<V: VectorSpace>(zero: V) -> V {
-    let mut direction = zero;
-    let mut seed = 0.3f64;
-    direction.map_reals(&mut |_| {
-        seed = (seed * 7.1 + 0.13).fract();
-        seed - 0.5
-    });
-    direction
-}
-
-/// ⟨a, b⟩ over every real coordinate.
-fn inner<V: RealLeaves>(a: &V, b: &V) -> f64 {
-    let (mut left, mut right) = (Vec::new(), Vec::new());
-    a.for_each_real(&mut |c| left.push(c));
-    b.for_each_real(&mut |c| right.push(c));
-    left.iter().zip(&right).map(|(a, b)| a * b).sum()
 }
 
 #[test]

@@ -1644,50 +1644,45 @@ where
     }
 }
 
-#[diagnostic::do_not_recommend]
-impl<T: Scalar, R: Dim, C: Dim, K> BinaryRule<Tensor<T, (R, C), K>, Tensor<T, (C,), K>> for RowMultiplication
-where
-    K: Storage<T, (R, C)> + Storage<T, (C,)>,
-{
-    type Output = Tensor<T, (R, C), K>;
-    #[inline(always)]
-    #[track_caller]
-    fn value(&self, x: &Self::Output, g: &Tensor<T, (C,), K>) -> Self::Output {
-        x.mul_rows(g)
-    }
-    #[inline(always)]
-    fn push_lhs(
-        &self,
-        (_, g, _): Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
-        x_dot: &Self::Output,
-    ) -> Self::Output {
-        x_dot.mul_rows(g)
-    }
-    #[inline(always)]
-    fn push_rhs(
-        &self,
-        (x, _, _): Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
-        g_dot: &Tensor<T, (C,), K>,
-    ) -> Self::Output {
-        x.mul_rows(g_dot)
-    }
-    #[inline(always)]
-    fn pull_lhs(
-        &self,
-        (x, g, _): Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
-        y_bar: &Self::Output,
-    ) -> Self::Output {
-        mul_rows_pullback(x, g, y_bar).0
-    }
-    #[inline(always)]
-    fn pull_rhs(
-        &self,
-        (x, g, _): Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
-        y_bar: &Self::Output,
-    ) -> Tensor<T, (C,), K> {
-        mul_rows_pullback(x, g, y_bar).1
-    }
+/// The rule of a product by a vector along one axis (`x.mul_rows(&g)`,
+/// `x.mul_channels(&g)`): bilinear, so ẏ = ẋ∘g + x∘ġ, with x̄ and ḡ from `$pullback`.
+macro_rules! vector_product_rule {
+    ($rule:ident, [$($generics:tt)*] $input:ty, $vector:ty, where [$($bounds:tt)*], $method:ident, $pullback:ident) => {
+        #[diagnostic::do_not_recommend]
+        impl<$($generics)*> BinaryRule<$input, $vector> for $rule
+        where
+            $($bounds)*
+        {
+            type Output = $input;
+            #[inline(always)]
+            #[track_caller]
+            fn value(&self, x: &Self::Output, g: &$vector) -> Self::Output {
+                x.$method(g)
+            }
+            #[inline(always)]
+            fn push_lhs(&self, (_, g, _): Operands<'_, Self::Output, $vector, Self::Output>, x_dot: &Self::Output) -> Self::Output {
+                x_dot.$method(g)
+            }
+            #[inline(always)]
+            fn push_rhs(&self, (x, _, _): Operands<'_, Self::Output, $vector, Self::Output>, g_dot: &$vector) -> Self::Output {
+                x.$method(g_dot)
+            }
+            #[inline(always)]
+            fn pull_lhs(&self, (x, g, _): Operands<'_, Self::Output, $vector, Self::Output>, y_bar: &Self::Output) -> Self::Output {
+                $pullback(x, g, y_bar).0
+            }
+            #[inline(always)]
+            fn pull_rhs(&self, (x, g, _): Operands<'_, Self::Output, $vector, Self::Output>, y_bar: &Self::Output) -> $vector {
+                $pullback(x, g, y_bar).1
+            }
+        }
+    };
 }
+
+vector_product_rule!(
+    RowMultiplication, [T: Scalar, R: Dim, C: Dim, K] Tensor<T, (R, C), K>, Tensor<T, (C,), K>,
+    where [K: Storage<T, (R, C)> + Storage<T, (C,)>], mul_rows, mul_rows_pullback
+);
 
 #[diagnostic::do_not_recommend]
 impl<T: RealScalar, B: Dim, C: Dim, H: Dim, W: Dim, K>
@@ -1735,51 +1730,11 @@ where
     }
 }
 
-#[diagnostic::do_not_recommend]
-impl<T: RealScalar, B: Dim, C: Dim, H: Dim, W: Dim, K>
-    BinaryRule<Tensor<T, (B, C, H, W), K>, Tensor<T, (C,), K>> for ChannelMultiplication
-where
-    K: Storage<T, (B, C, H, W)> + Storage<T, (C,)>,
-{
-    type Output = Tensor<T, (B, C, H, W), K>;
-    #[inline(always)]
-    #[track_caller]
-    fn value(&self, x: &Self::Output, g: &Tensor<T, (C,), K>) -> Self::Output {
-        x.mul_channels(g)
-    }
-    #[inline(always)]
-    fn push_lhs(
-        &self,
-        (_, g, _): Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
-        x_dot: &Self::Output,
-    ) -> Self::Output {
-        x_dot.mul_channels(g)
-    }
-    #[inline(always)]
-    fn push_rhs(
-        &self,
-        (x, _, _): Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
-        g_dot: &Tensor<T, (C,), K>,
-    ) -> Self::Output {
-        x.mul_channels(g_dot)
-    }
-    #[inline(always)]
-    fn pull_lhs(
-        &self,
-        (_, g, _): Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
-        y_bar: &Self::Output,
-    ) -> Self::Output {
-        y_bar.mul_channels(g)
-    }
-    #[inline(always)]
-    fn pull_rhs(
-        &self,
-        (x, g, _): Operands<'_, Self::Output, Tensor<T, (C,), K>, Self::Output>,
-        y_bar: &Self::Output,
-    ) -> Tensor<T, (C,), K> {
-        mul_channels_pullback(x, g, y_bar).1
-    }
-}
+vector_product_rule!(
+    ChannelMultiplication, [T: RealScalar, B: Dim, C: Dim, H: Dim, W: Dim, K]
+    Tensor<T, (B, C, H, W), K>, Tensor<T, (C,), K>,
+    where [K: Storage<T, (B, C, H, W)> + Storage<T, (C,)>], mul_channels, mul_channels_pullback
+);
 
 /// A batch of images.
 type Images<T, B, const C: usize, const H: usize, const W: usize, K> =

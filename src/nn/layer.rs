@@ -1828,6 +1828,30 @@ where
     }
 }
 
+/// `set_training`, `eval` and `is_training` of a layer with a `training` field,
+/// which [`evaluation`] overrides: what the layer does in training and in
+/// evaluation, for the docs.
+#[cfg(feature = "std")]
+macro_rules! training_switch {
+    ($training:literal, $evaluation:literal) => {
+        #[doc = concat!("Switches to training (", $training, ") or evaluation (", $evaluation, ").")]
+        pub fn set_training(&mut self, training: bool) {
+            self.training = training;
+        }
+
+        /// The same layer in evaluation mode.
+        pub fn eval(mut self) -> Self {
+            self.training = false;
+            self
+        }
+
+        #[doc = concat!("Whether it is set to training (", $training, "; not inside [`evaluation`]).")]
+        pub fn is_training(&self) -> bool {
+            self.training
+        }
+    };
+}
+
 /// Dropout: in training, each element is kept with probability 1 − p and scaled by
 /// 1/(1 − p) (so the expectation is unchanged), with a fresh mask per call drawn
 /// from a generator seeded by `seed` and the call count; in evaluation
@@ -1877,21 +1901,7 @@ impl Dropout {
         Dropout { calls: std::sync::Arc::new(core::sync::atomic::AtomicU64::new(calls)), ..*self }
     }
 
-    /// Switches to training (masks drawn) or evaluation (identity).
-    pub fn set_training(&mut self, training: bool) {
-        self.training = training;
-    }
-
-    /// The same layer in evaluation mode.
-    pub fn eval(mut self) -> Self {
-        self.training = false;
-        self
-    }
-
-    /// Whether masks are drawn (outside [`evaluation`]).
-    pub fn is_training(&self) -> bool {
-        self.training
-    }
+    training_switch!("masks drawn", "the identity");
 
     /// Whether this call draws a mask: in training, and not inside [`evaluation`].
     fn draws_masks(&self) -> bool {

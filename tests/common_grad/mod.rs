@@ -77,3 +77,27 @@ pub fn assert_close_slices<T: Scalar>(actual: &[T], expected: &[T], tol: f64) {
 pub fn assert_close<T: Scalar>(actual: T, expected: T, tol: f64) {
     assert_close_slices(&[actual], &[expected], tol);
 }
+
+/// A direction with every real coordinate in [−0.5, 0.5), deterministic; `start` in
+/// (0, 1) picks another one.
+pub fn seeded_direction<V: VectorSpace>(zero: V, start: f64) -> V {
+    let (mut direction, mut seed) = (zero, start);
+    direction.map_reals(&mut |_| {
+        seed = (seed * 7.1 + 0.13).fract();
+        seed - 0.5
+    });
+    direction
+}
+
+/// [`seeded_direction`] from 0.3.
+pub fn some_direction<V: VectorSpace>(zero: V) -> V {
+    seeded_direction(zero, 0.3)
+}
+
+/// ⟨a, b⟩ over every real coordinate.
+pub fn inner<V: RealLeaves>(a: &V, b: &V) -> f64 {
+    let (mut left, mut right) = (Vec::new(), Vec::new());
+    a.for_each_real(&mut |c| left.push(c));
+    b.for_each_real(&mut |c| right.push(c));
+    left.iter().zip(&right).map(|(a, b)| a * b).sum()
+}

@@ -123,22 +123,7 @@ impl<T: RealScalar, const C: usize, K: Storage<T, (Const<C>,)>> Default for Batc
 }
 
 impl<T: RealScalar, const C: usize, K: StorageKind<T, (Const<C>,)>> BatchNorm<T, C, K> {
-    /// Switches to training (batch statistics, running estimates updated) or
-    /// evaluation (running estimates).
-    pub fn set_training(&mut self, training: bool) {
-        self.training = training;
-    }
-
-    /// The same layer in evaluation mode.
-    pub fn eval(mut self) -> Self {
-        self.training = false;
-        self
-    }
-
-    /// Whether batch statistics are used (outside [`evaluation`]).
-    pub fn is_training(&self) -> bool {
-        self.training
-    }
+    training_switch!("batch statistics, running estimates updated", "running estimates");
 }
 
 /// A static-mode forward pass (`#[differentiable]`) `$method` on `$input`, from the
