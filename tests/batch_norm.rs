@@ -237,6 +237,14 @@ fn a_derived_struct_walks_its_buffer_fields_apart_from_its_parameters() {
     let mut state = Vec::new();
     nested.visit_state(&mut String::new(), &mut |name, _| state.push(name.to_owned()));
     assert_eq!(state, ["1.0.scale", "1.0.calls"]);
+    // A `Buffer` anywhere holds buffers only, nested ones included.
+    let loose = (
+        Linear::<f64, 1, 1>::new(1),
+        Buffer::new((Tensor::<f64, (Const<2>,), Heap>::zeros(), Buffer::new(1.0))),
+    );
+    let mut names = Vec::new();
+    loose.visit_buffers(&mut String::new(), &mut |name, _| names.push(name.to_owned()));
+    assert_eq!((names, loose.parameter_count()), (vec!["1.0".to_owned(), "1.1".to_owned()], 2));
     // Not differentiated: the gradient has the parameter only.
     let gradient: TrackerTangent = grad(|t: TrackerTraced| t.scale.sum(), &tracker);
     assert_eq!(gradient.scale.to_array(), [1.0, 1.0]);

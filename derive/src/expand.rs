@@ -59,23 +59,23 @@ fn label(field: &Field) -> String {
     }
 }
 
-/// `visit_buffers` and `visit_buffers_mut` of the struct: each differentiable field's
-/// buffers and each `#[buffer]` field's leaves, under the field's label.
+/// `visit_buffers` and `visit_buffers_mut` of the struct: the buffers of each
+/// differentiable field and of each `#[buffer]` field (a `Buffer`, all of whose
+/// leaves are buffers), under the field's label.
 fn buffers(input: &Input) -> TokenStream {
-    let visits = |method: TokenStream, leaves: TokenStream, reference: TokenStream| {
+    let visits = |method: TokenStream, reference: TokenStream| {
         let visits = input.fields.iter().filter(|field| field.differentiable || field.buffer).map(|field| {
             let (label, member) = (label(field), &field.member);
-            let visit = if field.buffer { &leaves } else { &method };
             quote! {
                 ::fluxion::__private::with_segment(path, &#label, |path| {
-                    ::fluxion::__private::Parameters::#visit(#reference self.#member, path, f)
+                    ::fluxion::__private::Parameters::#method(#reference self.#member, path, f)
                 });
             }
         });
         quote!(#(#visits)*)
     };
-    let visits_mut = visits(quote!(visit_buffers_mut), quote!(visit_parameters_mut), quote!(&mut));
-    let visits = visits(quote!(visit_buffers), quote!(visit_parameters), quote!(&));
+    let visits_mut = visits(quote!(visit_buffers_mut), quote!(&mut));
+    let visits = visits(quote!(visit_buffers), quote!(&));
     quote! {
         #[allow(unused_variables)]
         fn visit_buffers(

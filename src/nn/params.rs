@@ -400,13 +400,16 @@ impl<X: PartialEq> PartialEq for Buffer<X> {
     }
 }
 
-/// The value's leaves (a `#[buffer]` field's leaves are the struct's buffers).
+/// No parameters: every leaf of the value (its own buffers included) is a buffer,
+/// wherever the `Buffer` sits (a `#[buffer]` field, a tuple, a `Vec`).
 impl<X: Parameters> Parameters for Buffer<X> {
-    fn visit_parameters(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
-        self.lock().visit_parameters(path, f);
+    fn visit_parameters(&self, _: &mut String, _: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {}
+    fn visit_parameters_mut(&mut self, _: &mut String, _: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {}
+    fn visit_buffers(&self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeaf<'_>)) {
+        self.lock().visit_state(path, f);
     }
-    fn visit_parameters_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
-        self.lock().visit_parameters_mut(path, f);
+    fn visit_buffers_mut(&mut self, path: &mut String, f: &mut dyn FnMut(&str, ParameterLeafMut<'_>)) {
+        self.lock().visit_state_mut(path, f);
     }
 }
 
