@@ -6,7 +6,9 @@
 
 mod common_grad;
 
-use common_grad::{assert_close, inner, ok, seeded_direction, some_direction};
+use common_grad::{
+    assert_close, assert_hvp_matches_differences, inner, ok, seeded_direction, some_direction,
+};
 use fluxion::autodiff::check::{CheckOptions, check_grad, check_vjp};
 use fluxion::autodiff::{Dual, Lift, differentiable, jvp};
 use fluxion::nn::layer::{
@@ -354,16 +356,8 @@ fn second_order_through_the_batch_statistics_matches_differences_of_the_gradient
     let v = some_direction(net.zero_tangent());
     // A plain batch enters the lifted, traced model as a constant.
     let product = hvp(|m: <<RowNet as Lift>::Lifted as Trace>::Traced| m.forward(&x).tanh().sum(), &net, &v);
-    let h = 1e-5;
-    let gradient_at = |sign: f64| {
-        let mut moved = net.clone();
-        moved.move_by(&v.scaled(sign * h));
-        grad(loss, &moved)
-    };
-    let (plus, minus) = (gradient_at(1.0), gradient_at(-1.0));
     let w = seeded_direction(net.zero_tangent(), 0.7);
-    let numeric = (inner(&plus, &w) - inner(&minus, &w)) / (2.0 * h);
-    assert!((inner(&product, &w) - numeric).abs() < 1e-7, "{} vs {numeric}", inner(&product, &w));
+    assert_hvp_matches_differences(&net, &v, &w, &product, |moved| grad(loss, moved));
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 mod common_grad;
 
-use common_grad::{assert_close, inner, ok, some_direction};
+use common_grad::{assert_close, assert_hvp_matches_differences, inner, ok, some_direction};
 use fluxion::autodiff::check::{CheckOptions, check_grad};
 use fluxion::nn::layer::{
     Gelu, GeluFunction, GeluTanh, GeluTanhFunction, Linear, Module, Relu, Sigmoid, Silu, Softmax, Softplus,
@@ -770,16 +770,8 @@ fn a_residual_block_takes_a_plain_batch_on_the_tape_and_in_forward_over_reverse(
     let v = some_direction(net.zero_tangent());
     let product =
         hvp(|m: <<ResidualFirst as Lift>::Lifted as Trace>::Traced| m.forward(&x).tanh().sum(), &net, &v);
-    let h = 1e-5;
-    let gradient_at = |sign: f64| {
-        let mut moved = net.clone();
-        moved.move_by(&v.scaled(sign * h));
-        grad(loss, &moved)
-    };
-    let (plus, minus) = (gradient_at(1.0), gradient_at(-1.0));
     let w = some_direction(gradient.clone());
-    let numeric = (inner(&plus, &w) - inner(&minus, &w)) / (2.0 * h);
-    assert!((inner(&product, &w) - numeric).abs() < 1e-7, "{} vs {numeric}", inner(&product, &w));
+    assert_hvp_matches_differences(&net, &v, &w, &product, |moved| grad(loss, moved));
 }
 
 #[test]

@@ -1240,33 +1240,33 @@ macro_rules! real_constant_beside_complex_var {
 
 real_constant_beside_complex_var!(f32 => crate::scalar::Complex32, f64 => crate::scalar::Complex64);
 
-/// A real factor on the left of a traced complex tensor, `0.5 * &z` (`&z * 0.5`
-/// takes it through `ScalarFactor`).
-macro_rules! real_times_complex_traced_tensor {
-    ($($real:ty => $complex:ty),*) => {$(
-        impl<S: Shape, K: TracedArithmetic<$complex, S>> Mul<&Var<Tensor<$complex, S, K>>> for $real
+/// A factor on the left of a traced tensor, `0.5 * &x` (`&x * 0.5` takes it through
+/// `ScalarFactor`): of the element type, or real beside complex elements.
+macro_rules! factor_times_traced_tensor {
+    ($($factor:ty => $element:ty),*) => {$(
+        impl<S: Shape, K: TracedArithmetic<$element, S>> Mul<&Var<Tensor<$element, S, K>>> for $factor
         where
-            Tensor<$complex, S, K>: Differentiable,
+            Tensor<$element, S, K>: Differentiable,
         {
-            type Output = Var<Tensor<$complex, S, K>>;
-            fn mul(self, var: &Var<Tensor<$complex, S, K>>) -> Var<Tensor<$complex, S, K>> {
+            type Output = Var<Tensor<$element, S, K>>;
+            fn mul(self, var: &Var<Tensor<$element, S, K>>) -> Var<Tensor<$element, S, K>> {
                 var * self
             }
         }
 
-        impl<S: Shape, K: TracedArithmetic<$complex, S>> Mul<Var<Tensor<$complex, S, K>>> for $real
+        impl<S: Shape, K: TracedArithmetic<$element, S>> Mul<Var<Tensor<$element, S, K>>> for $factor
         where
-            Tensor<$complex, S, K>: Differentiable,
+            Tensor<$element, S, K>: Differentiable,
         {
-            type Output = Var<Tensor<$complex, S, K>>;
-            fn mul(self, var: Var<Tensor<$complex, S, K>>) -> Var<Tensor<$complex, S, K>> {
+            type Output = Var<Tensor<$element, S, K>>;
+            fn mul(self, var: Var<Tensor<$element, S, K>>) -> Var<Tensor<$element, S, K>> {
                 &var * self
             }
         }
     )*};
 }
 
-real_times_complex_traced_tensor!(f32 => crate::scalar::Complex32, f64 => crate::scalar::Complex64);
+factor_times_traced_tensor!(f32 => crate::scalar::Complex32, f64 => crate::scalar::Complex64);
 
 /// `constant * Var` for the built-in scalar types (a generic impl on the left operand
 /// is not allowed for foreign types).
@@ -1286,25 +1286,7 @@ macro_rules! constant_times_var {
             }
         }
 
-        impl<S: Shape, K: TracedArithmetic<$t, S>> Mul<&Var<Tensor<$t, S, K>>> for $t
-        where
-            Tensor<$t, S, K>: Differentiable,
-        {
-            type Output = Var<Tensor<$t, S, K>>;
-            fn mul(self, var: &Var<Tensor<$t, S, K>>) -> Var<Tensor<$t, S, K>> {
-                var * self
-            }
-        }
-
-        impl<S: Shape, K: TracedArithmetic<$t, S>> Mul<Var<Tensor<$t, S, K>>> for $t
-        where
-            Tensor<$t, S, K>: Differentiable,
-        {
-            type Output = Var<Tensor<$t, S, K>>;
-            fn mul(self, var: Var<Tensor<$t, S, K>>) -> Var<Tensor<$t, S, K>> {
-                &var * self
-            }
-        }
+        factor_times_traced_tensor!($t => $t);
 
         impl<S: Shape, K: TracedArithmetic<$t, S>> Div<&Var<Tensor<$t, S, K>>> for $t
         where

@@ -101,3 +101,27 @@ pub fn inner<V: RealLeaves>(a: &V, b: &V) -> f64 {
     b.for_each_real(&mut |c| right.push(c));
     left.iter().zip(&right).map(|(a, b)| a * b).sum()
 }
+
+/// Asserts that `product`, H·v for the loss whose gradient `gradient` gives, matches
+/// central differences of the gradient along `v` at `model`, read along `w`.
+#[track_caller]
+pub fn assert_hvp_matches_differences<M>(
+    model: &M,
+    v: &M::Tangent,
+    w: &M::Tangent,
+    product: &M::Tangent,
+    gradient: impl Fn(&M) -> M::Tangent,
+) where
+    M: Differentiable + Clone,
+    M::Tangent: VectorSpace + RealLeaves,
+{
+    let h = 1e-5;
+    let gradient_at = |sign: f64| {
+        let mut moved = model.clone();
+        moved.move_by(&v.scaled(sign * h));
+        gradient(&moved)
+    };
+    let (plus, minus) = (gradient_at(1.0), gradient_at(-1.0));
+    let numeric = (inner(&plus, w) - inner(&minus, w)) / (2.0 * h);
+    assert!((inner(product, w) - numeric).abs() < 1e-7, "{} vs {numeric}", inner(product, w));
+}
