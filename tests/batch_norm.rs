@@ -439,3 +439,12 @@ fn static_mode_updates_the_running_estimates_once_per_forward_pass() {
 fn x_inline(x: &Tensor<f64, (Const<4>, Const<3>), Heap>) -> StaticRows {
     Tensor::from_shape_slice(Default::default(), x.as_slice()).unwrap()
 }
+
+#[test]
+#[should_panic(expected = "mul_channels: 3 channels, a vector of 2 values per channel")]
+fn a_gain_of_another_length_than_the_channels_is_refused() {
+    let x: Tensor<f64, (Dyn, Dyn, Const<2>, Const<2>), Heap> =
+        Tensor::zeros_shaped((Dyn(1), Dyn(3), Const, Const));
+    let gain: Tensor<f64, (Dyn,), Heap> = Tensor::zeros_shaped((Dyn(2),));
+    x.mul_channels(&gain);
+}
