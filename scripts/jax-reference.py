@@ -346,6 +346,7 @@ fn adam() {
         epsilon: 1e-8,
         weight_decay: 0.0,
         decoupled_weight_decay: false,
+        decay_vectors: true,
     };
     let run = |config: AdamConfig| descend(&mut Adam::<Params>::new(config), &[config.learning_rate; 5]);
     // optax.adam; after optax.add_decayed_weights for L2; optax.adamw.
@@ -555,6 +556,19 @@ fn layers() {
     let dx = grad(|x: Var<Images<2, 6, 7>>| MaxPool2d::<3, 2, 2>.forward(&x).hadamard(&r).sum(), &x);
     check!(g, dx.as_slice(), MAX_POOL3_DX);
 
+    // AvgPool2d on the same images: window and stride 2, and 3 (the last row and column
+    // of (6, 7) in no window); lax.reduce_window with add, divided by the window's size.
+    let x: Images<3, 5, 4> = images(&seq(120, 36, 1.0));
+    let r: Images<3, 2, 2> = images(&seq(24, 37, 1.0));
+    check!(g, AvgPool2d::<2, 2, 2>.forward(&x).as_slice(), AVG_POOL2_Y);
+    let dx = grad(|x: Var<Images<3, 5, 4>>| AvgPool2d::<2, 2, 2>.forward(&x).hadamard(&r).sum(), &x);
+    check!(g, dx.as_slice(), AVG_POOL2_DX);
+    let x: Images<2, 6, 7> = images(&seq(84, 38, 1.0));
+    let r: Images<2, 2, 2> = images(&seq(8, 39, 1.0));
+    check!(g, AvgPool2d::<3, 2, 2>.forward(&x).as_slice(), AVG_POOL3_Y);
+    let dx = grad(|x: Var<Images<2, 6, 7>>| AvgPool2d::<3, 2, 2>.forward(&x).hadamard(&r).sum(), &x);
+    check!(g, dx.as_slice(), AVG_POOL3_DX);
+
     // Activations on 4 rows of 6 inputs within ±3: jax.nn.gelu(approximate=False and
     // True), jax.nn.softmax(axis=1), jax.nn.relu, jnp.tanh, jax.nn.sigmoid, softplus, silu.
     let (x, r): (Rows<6>, Rows<6>) = (rows(&seq(24, 40, 3.0)), rows(&seq(24, 41, 1.0)));
@@ -632,6 +646,13 @@ for k, shape, seed in [(2, (2, 3, 5, 4), 36), (3, (1, 2, 6, 7), 38)]:
     y, dx = vjp(pool, (x,), seq(pool(x).size, seed + 1, 1.0))
     g.put(f"max_pool{k}_y", y)
     g.put(f"max_pool{k}_dx", dx)
+
+    def average(x, k=k):
+        return lax.reduce_window(x, 0.0, lax.add, (1, 1, k, k), (1, 1, k, k), "VALID") / (k * k)
+
+    y, dx = vjp(average, (x,), seq(average(x).size, seed + 1, 1.0))
+    g.put(f"avg_pool{k}_y", y)
+    g.put(f"avg_pool{k}_dx", dx)
 
 x = seq(24, 40, 3.0).reshape(4, 6)
 for name, f in [

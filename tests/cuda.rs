@@ -1167,6 +1167,33 @@ fn maxima_logsumexp_and_cross_entropy_at_nan_and_infinity_follow_the_host() {
     let host_bar = fluxion::ops::conv::max_pool2d_pullback::<_, _, 2, 4, 4, 2, 2, 2, _>(&images, &pooled_bar);
     assert_close(&images_bar.to_vec(), host_bar.as_slice(), 0.0);
     assert_eq!(host_bar.as_slice()[5], pooled_bar.as_slice()[0], "the NaN takes the cotangent");
+    // Average pooling 3×3 of 4×4 images: the last row and column in no window get
+    // no cotangent; the pullback adds onto what is there; the tangent is ẋ pooled.
+    type PooledBy3 = Tensor<f64, (Const<1>, Const<2>, Const<1>, Const<1>), Heap>;
+    let images = images.map(|v| if v.is_nan() { 0.5 } else { v });
+    let pooled: PooledBy3 = images.avg_pool2d::<3, 1, 1>();
+    assert_close(&images.to_device().avg_pool2d::<3, 1, 1>().to_vec(), pooled.as_slice(), F64_TOL);
+    let pooled_bar = PooledBy3::random_uniform(-1.0, 1.0, 67);
+    let mut images_bar = images.to_device();
+    device_rules::avg_pool2d_pullback::<_, _, 2, 4, 4, 3, 1, 1>(
+        &pooled_bar.to_device(),
+        &mut images_bar,
+        Write::Accumulate,
+    );
+    let host_bar = fluxion::ops::conv::avg_pool2d_pullback::<_, _, 2, 4, 4, 3, 1, 1, _>(&pooled_bar);
+    assert_close(&images_bar.to_vec(), (&host_bar + &images).as_slice(), F64_TOL);
+    let v = images.map(|v| v * v - 0.25);
+    let (_, host_tangent) = jvp(
+        |x: Tensor<Dual<f64>, (Const<1>, Const<2>, Const<4>, Const<4>), Heap>| x.avg_pool2d::<3, 1, 1>(),
+        &images,
+        &v,
+    );
+    let (_, tangent) = jvp(
+        |x: CudaDual<f64, (Const<1>, Const<2>, Const<4>, Const<4>)>| x.avg_pool2d::<3, 1, 1>(),
+        &images.to_device(),
+        &v.to_device(),
+    );
+    assert_close(&tangent.to_vec(), host_tangent.as_slice(), F64_TOL);
     // The cross-entropy's rows with a NaN target, or a target on a masked logit: NaN
     // on the GPU's fused kernels as in the host's one node; the ordinary row a number.
     use fluxion::nn::loss::cross_entropy_one_hot;
@@ -1317,6 +1344,7 @@ fn traced_image_operations_agree_with_finite_differences_on_the_gpu() {
     let bias = Var::constant(bias.to_device());
     check!("add_channels", &x, move |x: Var<D>| x.add_channels(&bias));
     check!("max_pool2d", &x, |x: Var<D>| x.max_pool2d::<2, 4, 4>());
+    check!("avg_pool2d", &x, |x: Var<D>| x.avg_pool2d::<3, 3, 2>());
     check!("flatten_images", &x, |x: Var<D>| x.flatten_images::<216>());
 }
 

@@ -157,6 +157,27 @@ fn max_pooling_and_flattening_follow_their_definitions() {
 }
 
 #[test]
+fn average_pooling_is_the_mean_of_each_window_and_skips_what_no_window_covers() {
+    let x = images::<2, 7, 5>(2, 31);
+    let y: Images<2, 2, 1> = x.avg_pool2d::<3, 2, 1>();
+    for [b, c, i, j] in [[0, 0, 0, 0], [1, 1, 1, 0], [0, 1, 1, 0], [1, 0, 0, 0]] {
+        let window = (0..3).flat_map(|p| (0..3).map(move |q| (3 * i + p, 3 * j + q)));
+        let mean = window.map(|(h, w)| x[[b, c, h, w]]).sum::<f64>() / 9.0;
+        assert!((y[[b, c, i, j]] - mean).abs() < 1e-15, "window {:?}", [b, c, i, j]);
+    }
+    // The pullback spreads ȳ/9 over each window and gives the last row and the last
+    // two columns, in no window, nothing.
+    let y_bar: Images<2, 2, 1> = images(2, 32);
+    let x_bar = fluxion::ops::conv::avg_pool2d_pullback::<_, _, 2, 7, 5, 3, 2, 1, _>(&y_bar);
+    for [b, c, h, w] in [[0, 0, 0, 0], [1, 1, 5, 2], [0, 1, 3, 1]] {
+        assert_eq!(x_bar[[b, c, h, w]], y_bar[[b, c, h / 3, 0]] / 9.0);
+    }
+    for [b, c, h, w] in [[0, 0, 6, 0], [1, 1, 2, 3], [0, 1, 6, 4]] {
+        assert_eq!(x_bar[[b, c, h, w]], 0.0);
+    }
+}
+
+#[test]
 fn image_operations_have_gradients_that_match_finite_differences() {
     let x = images::<2, 5, 6>(2, 4);
     let w: Kernels = Tensor::random_normal(0.0, 1.0, 5);
@@ -178,6 +199,14 @@ fn image_operations_have_gradients_that_match_finite_differences() {
         "max_pool2d",
         check_grad(
             |x: Var<Images<2, 5, 6>>| x.max_pool2d::<2, 2, 3>().hadamard(&pooled_weights).sum(),
+            &x,
+            CheckOptions::f64(),
+        ),
+    );
+    ok(
+        "avg_pool2d",
+        check_grad(
+            |x: Var<Images<2, 5, 6>>| x.avg_pool2d::<2, 2, 3>().tanh().hadamard(&pooled_weights).sum(),
             &x,
             CheckOptions::f64(),
         ),

@@ -8,8 +8,8 @@ mod common_grad;
 use common_grad::assert_close;
 use fluxion::autodiff::differentiable;
 use fluxion::nn::layer::{
-    Conv2d, Flatten, Gelu, GlobalAvgPool2d, LayerNorm, Linear, MaxPool2d, Module, Relu, Residual, Sequential,
-    Sigmoid, Softmax, StaticModule, Tanh,
+    AvgPool2d, Conv2d, Flatten, Gelu, GlobalAvgPool2d, LayerNorm, Linear, MaxPool2d, Module, Relu, Residual,
+    Sequential, Sigmoid, Softmax, StaticModule, Tanh,
 };
 use fluxion::prelude::*;
 
@@ -168,12 +168,17 @@ fn cnn_loss(model: &Cnn, images: &Images) -> f64 {
     model.apply_batch(images).tanh().sum()
 }
 
+/// Two 6×6 images with values in [−1, 1].
+fn images() -> Images {
+    Tensor::from_shape_fn((Const, Const, Const, Const), |[b, _, i, j]| {
+        ((b * 36 + i * 6 + j) as f64 * 0.37).sin()
+    })
+}
+
 #[test]
 fn a_tuple_of_image_layers_in_static_mode_gives_the_tapes_gradient() {
     let model: Cnn = (Conv2d::new(4), MaxPool2d, Flatten, Linear::new(5));
-    let images: Images = Tensor::from_shape_fn((Const, Const, Const, Const), |[b, _, i, j]| {
-        ((b * 36 + i * 6 + j) as f64 * 0.37).sin()
-    });
+    let images = images();
     let (value, gradient) = cnn_loss::value_and_grad(&model, &images);
     let (tape_value, tape_gradient) =
         value_and_grad(|m: <Cnn as Trace>::Traced| m.forward(&images).tanh().sum(), &model);
@@ -193,6 +198,28 @@ fn a_tuple_of_image_layers_in_static_mode_gives_the_tapes_gradient() {
         cnn_loss(&m, &images)
     };
     assert!((inner(&gradient, &v) - (moved(1.0) - moved(-1.0)) / (2.0 * h)).abs() < 1e-7);
+}
+
+/// LeNet's pattern: convolution, tanh, average pooling (here 3×3 on 4×4, the last
+/// row and column in no window), then a linear read-out.
+type LeNet =
+    (Conv2d<f64, 1, 2, 3, 3, 4, 4, Inline>, Tanh, AvgPool2d<3, 1, 1>, Flatten<2>, Linear<f64, 2, 2, Inline>);
+
+#[differentiable(wrt(model))]
+fn le_net_loss(model: &LeNet, images: &Images) -> f64 {
+    model.apply_batch(images).tanh().sum()
+}
+
+#[test]
+fn average_pooling_in_a_static_chain_gives_the_tapes_gradient() {
+    let (model, images): (LeNet, _) = ((Conv2d::new(6), Tanh, AvgPool2d, Flatten, Linear::new(7)), images());
+    let (value, gradient) = le_net_loss::value_and_grad(&model, &images);
+    let (tape_value, tape_gradient) =
+        value_and_grad(|m: <LeNet as Trace>::Traced| m.forward(&images).tanh().sum(), &model);
+    assert_close(value, tape_value, 1e-14);
+    let (reals, tape_reals) = (reals(&gradient), reals(&tape_gradient));
+    assert_eq!(reals.len(), 2 * 9 + 2 + 2 * 2 + 2);
+    reals.iter().zip(&tape_reals).for_each(|(a, b)| assert_close(*a, *b, 1e-13));
 }
 
 /// Indices into an embedding table start a chain; they are not differentiated.

@@ -60,6 +60,8 @@ type Convolved = Tensor<f64, (Const<2>, Const<3>, Const<2>, Const<2>), Inline>;
 type PaddedConvolved = Tensor<f64, (Const<2>, Const<3>, Const<4>, Const<4>), Inline>;
 /// `Images` pooled 2×2.
 type Pooled = Tensor<f64, (Const<2>, Const<2>, Const<2>, Const<2>), Inline>;
+/// `Images` pooled 3×3 (one window per image and channel).
+type PooledBy3 = Tensor<f64, (Const<2>, Const<2>, Const<1>, Const<1>), Inline>;
 /// `T4` flattened: a row of 12 per image.
 type Rows12 = Matrix<f64, 2, 12>;
 type CV2 = Vector<C64, 2>;
@@ -512,6 +514,10 @@ mod tensors {
         }
         /// 2×2 max pooling, stride 2.
         max_pool2d((x, x_dot): Images in real()) -> Pooled { x.max_pool2d::<2, 2, 2>() }
+        /// 2×2 average pooling, stride 2.
+        avg_pool2d((x, x_dot): Images in real()) -> Pooled { x.avg_pool2d::<2, 2, 2>() }
+        /// 3×3 average pooling: the last row and column are in no window.
+        avg_pool2d_leftover((x, x_dot): Images in real()) -> PooledBy3 { x.avg_pool2d::<3, 1, 1>() }
         /// Each image as one row.
         flatten_images((x, x_dot): T4 in real()) -> Rows12 { x.flatten_images::<12>() }
         /// Column sums.

@@ -529,6 +529,21 @@ impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize>
         CudaDual { value: self.value.max_pool2d::<S, HO, WO>(), tangent }
     }
 
+    /// The mean of each S×S window with stride S; ẏ is ẋ pooled (the pooling is
+    /// linear).
+    pub fn avg_pool2d<const S: usize, const HO: usize, const WO: usize>(
+        &self,
+    ) -> CudaDual<T, (B, Const<C>, Const<HO>, Const<WO>)>
+    where
+        Const<H>: PoolsTo<S, HO>,
+        Const<W>: PoolsTo<S, WO>,
+    {
+        CudaDual {
+            value: self.value.avg_pool2d::<S, HO, WO>(),
+            tangent: self.tangent.avg_pool2d::<S, HO, WO>(),
+        }
+    }
+
     /// Each example's C·H·W values as one row.
     pub fn flatten_images<const F: usize>(&self) -> CudaDual<T, (B, Const<F>)> {
         self.linear(|t| t.flatten_images::<F>())
@@ -1347,6 +1362,22 @@ impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize>
         record_unary_in_place(self, x.max_pool2d::<S, HO, WO>(), move |_, y_bar, x_bar| {
             x_bar.write_or_add(x.shape(), |x_bar, write| {
                 rules::max_pool2d_pullback::<T, B, C, H, W, S, HO, WO>(&x, y_bar, x_bar, write)
+            })
+        })
+    }
+
+    /// The mean of each S×S window with stride S; each element of a window gets ȳ/S².
+    pub fn avg_pool2d<const S: usize, const HO: usize, const WO: usize>(
+        &self,
+    ) -> Var<OnDevice<T, (B, Const<C>, Const<HO>, Const<WO>)>>
+    where
+        Const<H>: PoolsTo<S, HO>,
+        Const<W>: PoolsTo<S, WO>,
+    {
+        let shape = self.value().shape();
+        record_unary_in_place(self, self.value().avg_pool2d::<S, HO, WO>(), move |_, y_bar, x_bar| {
+            x_bar.write_or_add(shape, |x_bar, write| {
+                rules::avg_pool2d_pullback::<T, B, C, H, W, S, HO, WO>(y_bar, x_bar, write)
             })
         })
     }

@@ -33,8 +33,8 @@ pub use crate::backend::cpu::Write;
 use crate::backend::cpu::write_elements;
 use crate::error::or_panic;
 use crate::ops::conv::{
-    Padding, Stride, add_channels_pullback, conv2d_pullback, max_pool2d_pullback, max_pool2d_push,
-    mul_channels_pullback,
+    Padding, Stride, add_channels_pullback, avg_pool2d_pullback, conv2d_pullback, max_pool2d_pullback,
+    max_pool2d_push, mul_channels_pullback,
 };
 use crate::ops::elementwise::{
     Elementary, FusedFunction, ScalarFunction, abs_pullback, conj_pullback, elementary_pullback,
@@ -478,6 +478,10 @@ impl<const P: usize, const HO: usize, const WO: usize, const S: usize> From<(Str
 /// `x.max_pool2d::<S, HO, WO>()`: ẏ and x̄ follow the first maximum of each window.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MaxPooling<const S: usize, const HO: usize, const WO: usize>;
+/// `x.avg_pool2d::<S, HO, WO>()`: linear, so ẏ is ẋ pooled and x̄ spreads ȳ/S² over
+/// each window.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AveragePooling<const S: usize, const HO: usize, const WO: usize>;
 /// `x.flatten_images::<F>()`: a reshape, so ẏ is ẋ flattened and x̄ is ȳ unflattened.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ImageFlattening<const F: usize>;
@@ -1864,6 +1868,48 @@ where
         y_bar: &Self::Output,
     ) -> Images<T, B, C, H, W, K> {
         max_pool2d_pullback::<T, B, C, H, W, S, HO, WO, K>(x, y_bar)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<
+    T: RealScalar,
+    B: Dim,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const S: usize,
+    const HO: usize,
+    const WO: usize,
+    K,
+> UnaryRule<Images<T, B, C, H, W, K>> for AveragePooling<S, HO, WO>
+where
+    Const<H>: PoolsTo<S, HO>,
+    Const<W>: PoolsTo<S, WO>,
+    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
+{
+    type Output = Images<T, B, C, HO, WO, K>;
+    #[inline(always)]
+    fn value(&self, x: &Images<T, B, C, H, W, K>) -> Self::Output {
+        x.avg_pool2d::<S, HO, WO>()
+    }
+    #[inline(always)]
+    fn push(
+        &self,
+        _: &Images<T, B, C, H, W, K>,
+        _: &Self::Output,
+        x_dot: &Images<T, B, C, H, W, K>,
+    ) -> Self::Output {
+        x_dot.avg_pool2d::<S, HO, WO>()
+    }
+    #[inline(always)]
+    fn pull(
+        &self,
+        _: &Images<T, B, C, H, W, K>,
+        _: &Self::Output,
+        y_bar: &Self::Output,
+    ) -> Images<T, B, C, H, W, K> {
+        avg_pool2d_pullback::<T, B, C, H, W, S, HO, WO, K>(y_bar)
     }
 }
 

@@ -13,7 +13,8 @@ use super::tape::{
 use crate::backend::cpu::{Write, write_elements};
 use crate::error::{ShapeError, or_panic};
 use crate::ops::conv::{
-    Padding, Stride, add_channels_pullback, conv2d_pullback, max_pool2d_pullback, mul_channels_pullback,
+    Padding, Stride, add_channels_pullback, avg_pool2d_pullback, conv2d_pullback, max_pool2d_pullback,
+    mul_channels_pullback,
 };
 use crate::ops::elementwise::{
     Elementary, Fusable, FusedFunction, KindArithmetic, ScalarFunction, abs_cotangent, abs_pullback,
@@ -1624,6 +1625,21 @@ where
         let x = self.shared_value();
         record_own_unary(self, x.max_pool2d::<S, HO, WO>(), move |y_bar| {
             max_pool2d_pullback::<T, B, C, H, W, S, HO, WO, K>(&x, y_bar)
+        })
+    }
+
+    /// The mean of each S×S window with stride S; the output size
+    /// `(⌊H/S⌋, ⌊W/S⌋)` is checked at compile time.
+    pub fn avg_pool2d<const S: usize, const HO: usize, const WO: usize>(
+        &self,
+    ) -> Var<Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), K>>
+    where
+        Const<H>: PoolsTo<S, HO>,
+        Const<W>: PoolsTo<S, WO>,
+        K: Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
+    {
+        record_own_unary(self, self.value().avg_pool2d::<S, HO, WO>(), move |y_bar| {
+            avg_pool2d_pullback::<T, B, C, H, W, S, HO, WO, K>(y_bar)
         })
     }
 

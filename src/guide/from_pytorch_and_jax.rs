@@ -22,7 +22,7 @@
 //! | `x.mean(1, keepdim=True)`, `y.unsqueeze(1).expand(…)` | `jnp.mean(x, 1, keepdims=True)`, `jnp.expand_dims` | `x.mean_axis(Axis::<1>).broadcast_axis(Axis::<1>)`, `y.broadcast_axis(Axis::<1>)` (the new axis's length from the result's type; `try_broadcast_axis_to(axis, shape)` for `Dyn` sizes) |
 //! | `relu`, `F.softplus`, `F.silu`, `F.leaky_relu`, `clamp`, `torch.maximum`, `minimum` | `jax.nn.*`, `jnp.clip`, `jnp.maximum`, `minimum` | `x.relu()`, `softplus()`, `silu()`, `leaky_relu(a)`, `clamp(lo, hi)`, `maximum(&y)`, `minimum(&y)` |
 //! | `torch.tan`, `atan`, `asin`, `acos`, `erf`, `erfc`, `floor`, `ceil`, `round`, `trunc`, `frac` | `jnp.tan`, …, `jax.scipy.special.erf`, `jnp.round` | `x.tan()`, `atan()`, `asin()`, `acos()`, `erf()`, `erfc()`, `floor()`, `ceil()`, `round()`, `trunc()`, `fract()` (`round` goes half away from zero, as Rust's: 2.5 → 3, where `torch.round` and `jnp.round` give 2; on a plain `f64` write `RealScalar::erf(x)`, as std has an unstable `f64::erf`) |
-//! | `F.conv2d`, `F.max_pool2d` | `lax.conv`, `reduce_window` | `conv2d`, `conv2d_padded`, `conv2d_strided`, `max_pool2d` |
+//! | `F.conv2d`, `F.max_pool2d`, `F.avg_pool2d` | `lax.conv`, `reduce_window` | `conv2d`, `conv2d_padded`, `conv2d_strided`, `max_pool2d`, `avg_pool2d` |
 //! | `loss.backward(); x.grad` | `jax.grad`, `jax.value_and_grad` | `grad(f, &x)`, `value_and_grad(f, &x)`: `f` takes `Var`s |
 //! | `requires_grad=False` | a closed-over array | `Var::constant(t)` |
 //! | — | `has_aux=True` | `grad_with_aux`, `value_and_grad_with_aux`, `vjp_with_aux` |
@@ -34,7 +34,7 @@
 //! | `torch.no_grad()`, `model.eval()` | — | plain tensors record nothing; `inference(&model, \|m\| m.forward(&x))`, `evaluation(\|\| …)` |
 //! | `torch.autograd.Function` | `jax.custom_vjp`, `custom_jvp` | `record_unary` and the rule traits ([`custom_rules`](super::custom_rules)); `#[differentiable(vjp = …, jvp = …)]` |
 //! | `torch.autograd.gradcheck` | `jax.test_util.check_grads` | `autodiff::check::check_grad` (finite differences and the adjoint identity; `check_pullback` for static mode's `f::vjp`) |
-//! | `nn.Module`, `nn.Sequential`, `nn.Linear`, `Conv2d`, `LayerNorm`, … | Flax, Equinox | `#[derive(Differentiable)]` structs, `Sequential((…))`, `Linear<T, I, O>`, `Conv2d`, `MaxPool2d`, `GlobalAvgPool2d`, `LayerNorm`, `BatchNorm` (1-D and 2-D), `Embedding`, `Dropout`, `Residual` ([`models`](super::models)) |
+//! | `nn.Module`, `nn.Sequential`, `nn.Linear`, `Conv2d`, `LayerNorm`, … | Flax, Equinox | `#[derive(Differentiable)]` structs, `Sequential((…))`, `Linear<T, I, O>`, `Conv2d`, `MaxPool2d`, `AvgPool2d`, `GlobalAvgPool2d`, `LayerNorm`, `BatchNorm` (1-D and 2-D), `Embedding`, `Dropout`, `Residual` ([`models`](super::models)) |
 //! | `optim.SGD`, `Adam`, `AdamW` | Optax | `Sgd::new(SgdConfig { … })`, `Adam::new(AdamConfig { … })`, `Adam::new(AdamConfig::adamw())`, `optimizer.step(&mut model, &gradient)`; the usual no-decay group for biases and norms is `decay_vectors: false` |
 //! | `clip_grad_norm_`, `lr_scheduler` | `optax.clip_by_global_norm`, schedules | `clip_grad_norm`, `StepDecay`, `CosineDecay` |
 //! | `F.cross_entropy`, `F.binary_cross_entropy_with_logits`, `F.mse_loss` | `optax.softmax_cross_entropy`, … | `cross_entropy(&logits, &classes, Reduction::Mean)`, `binary_cross_entropy_with_logits`, `mse`; `reduction='none'` is `loss::unreduced` |

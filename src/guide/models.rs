@@ -325,7 +325,8 @@
 //!
 //! ## Image layers
 //!
-//! [`Conv2d`](crate::nn::layer::Conv2d), [`MaxPool2d`](crate::nn::layer::MaxPool2d)
+//! [`Conv2d`](crate::nn::layer::Conv2d), [`MaxPool2d`](crate::nn::layer::MaxPool2d),
+//! [`AvgPool2d`](crate::nn::layer::AvgPool2d) (LeNet's pooling, the mean of each window)
 //! and [`Flatten`](crate::nn::layer::Flatten) take batches `(B, C, H, W)` and carry
 //! their output size in their type; the compiler checks each against its input
 //! (`Flatten`'s F = C·H·W when the program is built, as for every static reshape).

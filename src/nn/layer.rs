@@ -25,6 +25,7 @@
 //! | [`Embedding<T, V, D, K>`] | row i of a table `[V, D]` for each index i (input: `[usize]`) |
 //! | [`Conv2d<T, C, O, KH, KW, HO, WO, K, P, S>`] | cross-correlation of `(B, C, H, W)` images padded by P (0 by default) with `[O, C, KH, KW]` kernels moved S positions per output (1 by default), plus a bias per channel: `(B, O, HO, WO)`, HO = ⌊(H + 2P − KH)/S⌋ + 1 |
 //! | [`MaxPool2d<S, HO, WO>`] | the maximum of each S×S window, stride S: HO = ⌊H/S⌋ |
+//! | [`AvgPool2d<S, HO, WO>`] | the mean of each S×S window, stride S: HO = ⌊H/S⌋ |
 //! | [`Flatten<F>`] | each image `(C, H, W)` as one row of F = C·H·W features |
 //! | [`GlobalAvgPool2d`] | each channel's mean over its image: `(B, C, H, W)` → `(B, C)` |
 //! | [`Checkpointed<L>`] | L's output; traced, L runs as one [`checkpoint`](crate::autodiff::checkpoint), recomputed in the backward sweep |
@@ -2316,68 +2317,114 @@ conv2d_dual_forward!(
         => Var<Tensor<Dual<T>, (B, Const<O>, Const<HO>, Const<WO>), K>>
 );
 
-/// Max pooling over S×S windows with stride S on `(B, C, H, W)` images, giving
-/// `(B, C, HO, WO)` with HO = ⌊H/S⌋ and WO = ⌊W/S⌋, checked at compile time. No
-/// parameters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MaxPool2d<const S: usize, const HO: usize, const WO: usize>;
+/// A pooling layer over S×S windows with stride S: the struct, its static-mode
+/// forward pass and its forward passes on host, traced, GPU and GPU-dual batches,
+/// all calling the image operation `$pool`.
+macro_rules! pooling_layer {
+    ($(#[$doc:meta])* $name:ident, $pool:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct $name<const S: usize, const HO: usize, const WO: usize>;
 
-parameter_free!([const S: usize, const HO: usize, const WO: usize] MaxPool2d<S, HO, WO>);
+        parameter_free!([const S: usize, const HO: usize, const WO: usize] $name<S, HO, WO>);
 
-impl<const S: usize, const HO: usize, const WO: usize> MaxPool2d<S, HO, WO> {
-    /// The forward pass on a batch of images, written for static mode
-    /// (`#[differentiable]`; the layer's tangent is `()`).
-    #[differentiable]
-    pub fn apply_batch<T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, K>(
-        &self,
-        x: &Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>,
-    ) -> Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), K>
-    where
-        Const<H>: PoolsTo<S, HO>,
-        Const<W>: PoolsTo<S, WO>,
-        K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
-    {
-        x.max_pool2d::<S, HO, WO>()
-    }
+        impl<const S: usize, const HO: usize, const WO: usize> $name<S, HO, WO> {
+            /// The forward pass on a batch of images, written for static mode
+            /// (`#[differentiable]`; the layer's tangent is `()`).
+            #[differentiable]
+            pub fn apply_batch<T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, K>(
+                &self,
+                x: &Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>,
+            ) -> Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), K>
+            where
+                Const<H>: PoolsTo<S, HO>,
+                Const<W>: PoolsTo<S, WO>,
+                K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
+            {
+                x.$pool::<S, HO, WO>()
+            }
+        }
+
+        crate::static_module!(
+            impl[
+                T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize,
+                const S: usize, const HO: usize, const WO: usize, K
+            ] $name<S, HO, WO>:
+                apply_batch(Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>) -> Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), K>;
+            where [
+                Const<H>: PoolsTo<S, HO>,
+                Const<W>: PoolsTo<S, WO>,
+                K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
+            ]
+        );
+
+        forward_pass! {
+            impl[
+                T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize,
+                const S: usize, const HO: usize, const WO: usize, K
+            ] $name<S, HO, WO>, traced $name<S, HO, WO>;
+            Tensor<T, (B, Const<C>, Const<H>, Const<W>), K> => Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), K>;
+            where [
+                Const<H>: PoolsTo<S, HO>,
+                Const<W>: PoolsTo<S, WO>,
+                K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
+            ]
+            |_layer, x| x.$pool::<S, HO, WO>()
+        }
+
+        forward_pass! {
+            #[cfg(feature = "cuda")]
+            impl[
+                T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize,
+                const S: usize, const HO: usize, const WO: usize
+            ] $name<S, HO, WO>, traced $name<S, HO, WO>;
+            Tensor<T, (B, Const<C>, Const<H>, Const<W>), Cuda> => Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), Cuda>;
+            where [Const<H>: PoolsTo<S, HO>, Const<W>: PoolsTo<S, WO>,]
+            |_layer, x| x.$pool::<S, HO, WO>()
+        }
+
+        /// Forward mode on the GPU.
+        #[cfg(feature = "cuda")]
+        impl<
+            T: CudaElement,
+            B: Dim,
+            const C: usize,
+            const H: usize,
+            const W: usize,
+            const S: usize,
+            const HO: usize,
+            const WO: usize,
+        > Module<CudaDual<T, (B, Const<C>, Const<H>, Const<W>)>> for $name<S, HO, WO>
+        where
+            Const<H>: PoolsTo<S, HO>,
+            Const<W>: PoolsTo<S, WO>,
+        {
+            type Output = CudaDual<T, (B, Const<C>, Const<HO>, Const<WO>)>;
+
+            fn forward(&self, x: &CudaDual<T, (B, Const<C>, Const<H>, Const<W>)>) -> Self::Output {
+                x.$pool::<S, HO, WO>()
+            }
+        }
+    };
 }
 
-crate::static_module!(
-    impl[
-        T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize,
-        const S: usize, const HO: usize, const WO: usize, K
-    ] MaxPool2d<S, HO, WO>:
-        apply_batch(Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>) -> Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), K>;
-    where [
-        Const<H>: PoolsTo<S, HO>,
-        Const<W>: PoolsTo<S, WO>,
-        K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
-    ]
+pooling_layer!(
+    /// Max pooling over S×S windows with stride S on `(B, C, H, W)` images, giving
+    /// `(B, C, HO, WO)` with HO = ⌊H/S⌋ and WO = ⌊W/S⌋, checked at compile time. No
+    /// parameters. The derivative goes to each window's first maximum (PyTorch's
+    /// `MaxPool2d(S)`).
+    MaxPool2d,
+    max_pool2d
 );
 
-forward_pass! {
-    impl[
-        T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize,
-        const S: usize, const HO: usize, const WO: usize, K
-    ] MaxPool2d<S, HO, WO>, traced MaxPool2d<S, HO, WO>;
-    Tensor<T, (B, Const<C>, Const<H>, Const<W>), K> => Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), K>;
-    where [
-        Const<H>: PoolsTo<S, HO>,
-        Const<W>: PoolsTo<S, WO>,
-        K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
-    ]
-    |_layer, x| x.max_pool2d::<S, HO, WO>()
-}
-
-forward_pass! {
-    #[cfg(feature = "cuda")]
-    impl[
-        T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize,
-        const S: usize, const HO: usize, const WO: usize
-    ] MaxPool2d<S, HO, WO>, traced MaxPool2d<S, HO, WO>;
-    Tensor<T, (B, Const<C>, Const<H>, Const<W>), Cuda> => Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), Cuda>;
-    where [Const<H>: PoolsTo<S, HO>, Const<W>: PoolsTo<S, WO>,]
-    |_layer, x| x.max_pool2d::<S, HO, WO>()
-}
+pooling_layer!(
+    /// Average pooling over S×S windows with stride S on `(B, C, H, W)` images, giving
+    /// `(B, C, HO, WO)` with HO = ⌊H/S⌋ and WO = ⌊W/S⌋, checked at compile time: the
+    /// mean of each window (PyTorch's `AvgPool2d(S)`; rows and columns past the last
+    /// window are not read). No parameters.
+    AvgPool2d,
+    avg_pool2d
+);
 
 /// Each image `(C, H, W)` of a batch as one row of F = C·H·W features, between
 /// image layers and [`Linear`]. No parameters. F = C·H·W is checked when the program
@@ -2542,27 +2589,6 @@ mod gpu_forward_mode {
 
         fn forward(&self, x: &CudaDual<T, (B, Const<C>, Const<H>, Const<W>)>) -> Self::Output {
             conv2d_forward!(self, x)
-        }
-    }
-
-    impl<
-        T: CudaElement,
-        B: Dim,
-        const C: usize,
-        const H: usize,
-        const W: usize,
-        const S: usize,
-        const HO: usize,
-        const WO: usize,
-    > Module<CudaDual<T, (B, Const<C>, Const<H>, Const<W>)>> for MaxPool2d<S, HO, WO>
-    where
-        Const<H>: PoolsTo<S, HO>,
-        Const<W>: PoolsTo<S, WO>,
-    {
-        type Output = CudaDual<T, (B, Const<C>, Const<HO>, Const<WO>)>;
-
-        fn forward(&self, x: &CudaDual<T, (B, Const<C>, Const<H>, Const<W>)>) -> Self::Output {
-            x.max_pool2d::<S, HO, WO>()
         }
     }
 

@@ -24,13 +24,13 @@
 
 #[cfg(feature = "std")]
 pub use super::init::Init;
-#[cfg(feature = "std")]
-pub use super::layer::{BatchNorm, Dropout, evaluation, inference};
 pub use super::layer::{
-    Checkpointed, Conv2d, Embedding, Flatten, Gelu, GeluFunction, GeluTanh, GeluTanhFunction,
+    AvgPool2d, Checkpointed, Conv2d, Embedding, Flatten, Gelu, GeluFunction, GeluTanh, GeluTanhFunction,
     GlobalAvgPool2d, LayerNorm, Linear, LinearNoBias, MaxPool2d, Module, NoBias, Relu, Residual, Sequential,
     Sigmoid, Silu, Softmax, Softplus, StaticModule, Tanh, WithBias,
 };
+#[cfg(feature = "std")]
+pub use super::layer::{BatchNorm, Dropout, evaluation, inference};
 #[cfg(feature = "std")]
 pub use super::loss::{
     Reduction, accuracy, argmax, binary_cross_entropy_with_logits, cross_entropy, cross_entropy_one_hot, mse,

@@ -578,6 +578,7 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("fract", "FractionalPart"),
     ("sin_cos", "SineCosine"),
     ("max_pool2d", "MaxPooling"),
+    ("avg_pool2d", "AveragePooling"),
     ("flatten_images", "ImageFlattening"),
     ("conj", "Conjugation"),
     ("re", "RealPart"),

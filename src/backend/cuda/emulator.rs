@@ -129,7 +129,10 @@ mod tests {
     use super::super::bf16::round_to_bf16_on;
     use super::super::codegen::{Combine, Indexing, Store};
     use super::super::gather::{gather_rows_on, scatter_add_rows_on};
-    use super::super::image::{col2im_on, im2col_on, max_pool_on, max_pool_pullback_on, max_pool_push_on};
+    use super::super::image::{
+        avg_pool_on, avg_pool_pullback_on, col2im_on, im2col_on, max_pool_on, max_pool_pullback_on,
+        max_pool_push_on,
+    };
     use super::super::symbolic::record;
     use num_complex::Complex;
     use std::boxed::Box;
@@ -621,6 +624,28 @@ mod tests {
         assert_eq!(x_bar, expected_bar, "max_pool_pullback");
         assert_eq!(x_bar[1], y_bar[0], "the tie goes to the first maximum");
         assert!(y[1].is_nan() && x_bar[10] == y_bar[1], "a NaN in a window is its maximum");
+
+        // Average pooling 3×3 on 2 images of 7×8 (the last row and two columns in no
+        // window), accumulating onto a cotangent already there.
+        let pool = PoolGeometry { images: 2, height: 7, width: 8, size: 3, output: (2, 2) };
+        let x: Vec<f64> = values.take(2 * 56);
+        let mut y = vec![f64::NAN; 2 * 4];
+        avg_pool_on(&*emulator, &x, &mut y, pool).unwrap();
+        let y_bar: Vec<f64> = values.take(y.len());
+        let earlier: Vec<f64> = values.take(x.len());
+        let mut x_bar = earlier.clone();
+        avg_pool_pullback_on(&*emulator, &y_bar, &mut x_bar, pool, Store::Accumulate).unwrap();
+        let mut expected_bar = earlier;
+        for (window, (&pooled, &cotangent)) in y.iter().zip(&y_bar).enumerate() {
+            let (image, i, j) = (window / 4, window / 2 % 2, window % 2);
+            let at = |p: usize, q: usize| image * 56 + (3 * i + p) * 8 + 3 * j + q;
+            let sum: f64 = (0..3).flat_map(|p| (0..3).map(move |q| (p, q))).map(|(p, q)| x[at(p, q)]).sum();
+            assert!((pooled - sum / 9.0).abs() <= 1e-15 * sum.abs().max(1.0), "avg_pool, window {window}");
+            for (p, q) in (0..3).flat_map(|p| (0..3).map(move |q| (p, q))) {
+                expected_bar[at(p, q)] += cotangent / 9.0;
+            }
+        }
+        assert_eq!(x_bar, expected_bar, "avg_pool_pullback");
     }
 
     #[test]

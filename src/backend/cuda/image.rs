@@ -9,7 +9,9 @@
 //! scheduling). Max pooling over S×S windows with stride S reads each window's first
 //! largest element, as the host does; its pullback gives each input element the
 //! window's cotangent when it is that element, one thread per element (windows do
-//! not overlap).
+//! not overlap). Average pooling sums each window in the host's order and divides by
+//! S²; its pullback gives each input element its window's cotangent divided by S²
+//! (0 past the last window), one thread per element.
 
 use std::format;
 use std::string::String;
@@ -229,13 +231,58 @@ fn max_pool_pullback_source(name: &str, ctype: CType, store: Store) -> String {
     )
 }
 
+/// `name(x, y, sizes…)`: the mean of each window, summed row by row as on the host;
+/// one output per thread.
+fn avg_pool_source(name: &str, ctype: CType) -> String {
+    let t = ctype.name();
+    let parameters = pool_parameters(t, &[("x", false), ("y", true)]);
+    format!(
+        "extern \"C\" __global__ void {name}({parameters}) {{
+    const unsigned long long n = images * ho * wo;
+    const unsigned long long step = (unsigned long long)blockDim.x * gridDim.x;
+    for (unsigned long long e = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += step) {{
+        const unsigned long long j = e % wo, i = (e / wo) % ho;
+        const {t}* xi = x + (e / (wo * ho)) * height * width;
+        {t} total = ({t})0;
+        for (unsigned long long p = 0; p < size; ++p) {{
+            for (unsigned long long q = 0; q < size; ++q) total += xi[(i * size + p) * width + j * size + q];
+        }}
+        y[e] = total / ({t})(size * size);
+    }}
+}}
+"
+    )
+}
+
+/// `name(y_bar, x_bar, sizes…)`: x̄ (=|+=) ȳ of the element's window over S², 0 for
+/// an element in no window; one input element per thread.
+fn avg_pool_pullback_source(name: &str, ctype: CType, store: Store) -> String {
+    let t = ctype.name();
+    let parameters = pool_parameters(t, &[("y_bar", false), ("x_bar", true)]);
+    let store = store.operator();
+    format!(
+        "extern \"C\" __global__ void {name}({parameters}) {{
+    const unsigned long long n = images * height * width;
+    const unsigned long long step = (unsigned long long)blockDim.x * gridDim.x;
+    for (unsigned long long e = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += step) {{
+        const unsigned long long image = e / (height * width), offset = e % (height * width);
+        const unsigned long long i = offset / width / size, j = offset % width / size;
+        const {t} value = (i < ho && j < wo) ? y_bar[(image * ho + i) * wo + j] / ({t})(size * size) : ({t})0;
+        x_bar[e] {store} value;
+    }}
+}}
+"
+    )
+}
+
 /// Every image kernel, as `(name, CUDA C)` for `ctype`: for the offline check.
 pub(super) fn sources(ctype: CType) -> std::vec::Vec<(String, String)> {
     let mut sources = std::vec::Vec::new();
-    let plain: [(&str, fn(&str, CType) -> String); 3] = [
+    let plain: [(&str, fn(&str, CType) -> String); 4] = [
         ("im2col", im2col_source),
         ("max_pool", |name, ctype| max_pool_source(name, ctype, false)),
         ("max_pool_push", |name, ctype| max_pool_source(name, ctype, true)),
+        ("avg_pool", avg_pool_source),
     ];
     for (operation, source) in plain {
         let name = name(operation, None, ctype);
@@ -245,6 +292,7 @@ pub(super) fn sources(ctype: CType) -> std::vec::Vec<(String, String)> {
         let stored = [
             ("col2im", col2im_source as fn(&str, CType, Store) -> String),
             ("max_pool_pullback", max_pool_pullback_source),
+            ("avg_pool_pullback", avg_pool_pullback_source),
         ];
         for (operation, source) in stored {
             let name = name(operation, Some(store), ctype);
@@ -336,7 +384,7 @@ pub(super) fn col2im_on<T: CudaElement, R: Runner<T>>(
     unsafe { runner.launch(&name, &source, &mut buffers, &[], &geometry.sizes(), config) }
 }
 
-/// The sizes of a max pooling: `images` (batch × channels) of `height × width`,
+/// The sizes of a pooling: `images` (batch × channels) of `height × width`,
 /// windows of `size × size` with stride `size`, `output` windows per axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct PoolGeometry {
@@ -473,6 +521,74 @@ pub(super) fn max_pool_pullback_on<T: CudaElement, R: Runner<T>>(
     let mut buffers = [BufferArg::Read(x), BufferArg::Read(y_bar), BufferArg::Write(x_bar)];
     let config = grid_stride_launch(n, runner.multiprocessors());
     // SAFETY: `max_pool_pullback_source`'s parameter list, the buffers and windows
+    // checked above.
+    unsafe { runner.launch(&name, &source, &mut buffers, &[], &geometry.sizes(), config) }
+}
+
+/// `y` = the mean of each window of `x`.
+///
+/// # Panics
+/// As [`max_pool`].
+pub(crate) fn avg_pool<T: CudaElement>(
+    x: &CudaSlice<T>,
+    y: &mut CudaSlice<T>,
+    geometry: PoolGeometry,
+) -> Result<(), CudaError> {
+    avg_pool_on(Device::get()?, x, y, geometry)
+}
+
+/// [`avg_pool`] on `runner`.
+pub(super) fn avg_pool_on<T: CudaElement, R: Runner<T>>(
+    runner: &R,
+    x: &R::Buffer,
+    y: &mut R::Buffer,
+    geometry: PoolGeometry,
+) -> Result<(), CudaError> {
+    geometry.check("avg_pool", &[R::len(x)], &[R::len(y)]);
+    let n = geometry.images * geometry.output.0 * geometry.output.1;
+    if n == 0 {
+        return Ok(());
+    }
+    let name = name("avg_pool", None, T::C_TYPE);
+    let source = || Ok(avg_pool_source(&name, T::C_TYPE));
+    let mut buffers = [BufferArg::Read(x), BufferArg::Write(y)];
+    let config = grid_stride_launch(n, runner.multiprocessors());
+    // SAFETY: `avg_pool_source`'s parameter list, the buffers and windows checked above.
+    unsafe { runner.launch(&name, &source, &mut buffers, &[], &geometry.sizes(), config) }
+}
+
+/// x̄ (=|+=) each window's cotangent over S² at every element of the window, 0 past
+/// the last window.
+///
+/// # Panics
+/// As [`max_pool`].
+pub(crate) fn avg_pool_pullback<T: CudaElement>(
+    y_bar: &CudaSlice<T>,
+    x_bar: &mut CudaSlice<T>,
+    geometry: PoolGeometry,
+    store: Store,
+) -> Result<(), CudaError> {
+    avg_pool_pullback_on(Device::get()?, y_bar, x_bar, geometry, store)
+}
+
+/// [`avg_pool_pullback`] on `runner`.
+pub(super) fn avg_pool_pullback_on<T: CudaElement, R: Runner<T>>(
+    runner: &R,
+    y_bar: &R::Buffer,
+    x_bar: &mut R::Buffer,
+    geometry: PoolGeometry,
+    store: Store,
+) -> Result<(), CudaError> {
+    geometry.check("avg_pool_pullback", &[R::len(x_bar)], &[R::len(y_bar)]);
+    let n = geometry.images * geometry.height * geometry.width;
+    if n == 0 {
+        return Ok(());
+    }
+    let name = name("avg_pool_pullback", Some(store), T::C_TYPE);
+    let source = || Ok(avg_pool_pullback_source(&name, T::C_TYPE, store));
+    let mut buffers = [BufferArg::Read(y_bar), BufferArg::Write(x_bar)];
+    let config = grid_stride_launch(n, runner.multiprocessors());
+    // SAFETY: `avg_pool_pullback_source`'s parameter list, the buffers and windows
     // checked above.
     unsafe { runner.launch(&name, &source, &mut buffers, &[], &geometry.sizes(), config) }
 }

@@ -33,6 +33,7 @@
 //! | `conv2d`, `conv2d_padded`, `conv2d_strided` | the images unfolded (`im2col`, one row per output position), one cuBLAS product, a transpose per image |
 //! | their pullbacks | two cuBLAS products, then the unfolded cotangent folded back (`col2im`, one thread per input element, no atomics) |
 //! | `max_pool2d` and its pullback | one thread per window; one thread per input element (windows do not overlap) |
+//! | `avg_pool2d` and its pullback (its tangent is `avg_pool2d` of ẋ) | one thread per window; one thread per input element |
 //! | `gather_rows` (an embedding lookup) | one thread per element; the indices travel as the element type's bits |
 //! | its pullback | the indices grouped by row on the host, one thread per (row, column) summing its group in order (no atomics) |
 //! | `add_channels` and its pullback | the bias read once per line of H·W; sums over each plane, then over the batch |
@@ -78,7 +79,8 @@ pub use device::{CudaElement, CudaError, CudaScalar, Device, MatmulPrecision};
 pub use fusion::{DeviceBuffer, MOST_LEAVES, MOST_NODES};
 pub(crate) use gather::{gather_rows, scatter_add_rows};
 pub(crate) use image::{
-    ConvGeometry, PoolGeometry, col2im, im2col, max_pool, max_pool_pullback, max_pool_push,
+    ConvGeometry, PoolGeometry, avg_pool, avg_pool_pullback, col2im, im2col, max_pool, max_pool_pullback,
+    max_pool_push,
 };
 pub use symbolic::{Sym, Unrecordable};
 

@@ -7,8 +7,8 @@
 //! the patches each output reads and W the kernels as `[O, C·KH·KW]`, the outputs
 //! are U·Wᵀ, one row per output position, transposed per image into `(O, HO, WO)`.
 //! The pullback takes Ȳ (the cotangent in the same rows): W̄ = Ȳᵀ·U, Ū = Ȳ·W, and x̄
-//! is Ū folded back onto the images. Max pooling and its pullback, and the bias and
-//! gain per channel, are kernels of their own; `flatten_images` only relabels the shape.
+//! is Ū folded back onto the images. Max and average pooling and their pullbacks,
+//! and the bias and gain per channel, are kernels of their own; `flatten_images` only relabels the shape.
 
 use super::{
     CudaRealOps, CudaTensorOps, OnDevice, add_rows_kernel, check_shapes, gemm_into, mul_rows_kernel, store,
@@ -16,8 +16,8 @@ use super::{
 };
 use crate::backend::cpu::Write;
 use crate::backend::cuda::{
-    ConvGeometry, CudaElement, PoolGeometry, col2im, im2col, max_pool, max_pool_pullback, max_pool_push,
-    or_panic_cuda, transpose as transpose_kernel,
+    ConvGeometry, CudaElement, PoolGeometry, avg_pool, avg_pool_pullback, col2im, im2col, max_pool,
+    max_pool_pullback, max_pool_push, or_panic_cuda, transpose as transpose_kernel,
 };
 use crate::error::or_panic;
 use crate::ops::conv::{Padding, Stride, check_channel_vector};
@@ -69,7 +69,7 @@ fn unfold<T: CudaElement, S: Shape>(x: &OnDevice<T, S>, geometry: ConvGeometry) 
     OnDevice::new((Dyn(geometry.positions()), Dyn(geometry.taps())), |cols| im2col(x.slice(), cols, geometry))
 }
 
-/// Convolution, max pooling and flattening of GPU image batches `[B, C, H, W]`.
+/// Convolution, pooling and flattening of GPU image batches `[B, C, H, W]`.
 #[fluxion_derive::extension_trait(CudaImageOps: crate::backend::cuda::method_seal::Sealed)]
 impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize> Images<T, B, C, H, W> {
     /// The valid cross-correlation with `kernels` (stride 1, no padding); the output
@@ -184,6 +184,18 @@ impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize> Ima
         let batch = self.shape().0;
         let geometry = pool_geometry::<C, H, W, S, HO, WO>(batch.size());
         OnDevice::new((batch, Const, Const, Const), |y| max_pool(self.slice(), y, geometry))
+    }
+
+    /// The mean of each S×S window, with stride S; `(HO, WO) = (⌊H/S⌋, ⌊W/S⌋)` is
+    /// checked at compile time.
+    pub fn avg_pool2d<const S: usize, const HO: usize, const WO: usize>(&self) -> Images<T, B, C, HO, WO>
+    where
+        Const<H>: PoolsTo<S, HO>,
+        Const<W>: PoolsTo<S, WO>,
+    {
+        let batch = self.shape().0;
+        let geometry = pool_geometry::<C, H, W, S, HO, WO>(batch.size());
+        OnDevice::new((batch, Const, Const, Const), |y| avg_pool(self.slice(), y, geometry))
     }
 
     /// Each example's C·H·W values as one row (channel, then row, then column). F =
@@ -372,6 +384,30 @@ pub fn max_pool2d_pullback<
     check_batch("max_pool2d_pullback", x.shape().0.size(), y_bar.shape().0.size());
     let geometry = pool_geometry::<C, H, W, S, HO, WO>(x.shape().0.size());
     or_panic_cuda(max_pool_pullback(x.slice(), y_bar.slice(), x_bar.slice_mut(), geometry, store(write)));
+}
+
+/// The pullback of `avg_pool2d`: x̄ (=|+=) each ȳ over S² at every element of its
+/// window, 0 past the last window. (Its pushforward is `avg_pool2d` of ẋ.)
+pub fn avg_pool2d_pullback<
+    T: CudaElement,
+    B: Dim,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const S: usize,
+    const HO: usize,
+    const WO: usize,
+>(
+    y_bar: &Images<T, B, C, HO, WO>,
+    x_bar: &mut Images<T, B, C, H, W>,
+    write: Write,
+) where
+    Const<H>: PoolsTo<S, HO>,
+    Const<W>: PoolsTo<S, WO>,
+{
+    check_batch("avg_pool2d_pullback", x_bar.shape().0.size(), y_bar.shape().0.size());
+    let geometry = pool_geometry::<C, H, W, S, HO, WO>(x_bar.shape().0.size());
+    or_panic_cuda(avg_pool_pullback(y_bar.slice(), x_bar.slice_mut(), geometry, store(write)));
 }
 
 /// The pushforward of `max_pool2d`: each ẏ is ẋ at the first maximum of its window.

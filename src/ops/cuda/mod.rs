@@ -57,8 +57,8 @@ pub use complex::{
     conj_pullback, real_valued_pullback, real_valued_push, sum_of_products_pullback,
 };
 pub use image::{
-    CudaChannelOps, CudaImageOps, add_channels_pullback, conv2d_pullback, max_pool2d_pullback,
-    max_pool2d_push, mul_channels_pullback,
+    CudaChannelOps, CudaImageOps, add_channels_pullback, avg_pool2d_pullback, conv2d_pullback,
+    max_pool2d_pullback, max_pool2d_push, mul_channels_pullback,
 };
 
 /// A device tensor of GPU operations: the element type and shape stay, the storage is
