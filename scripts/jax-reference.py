@@ -569,6 +569,17 @@ fn layers() {
     let dx = grad(|x: Var<Images<2, 6, 7>>| AvgPool2d::<3, 2, 2>.forward(&x).hadamard(&r).sum(), &x);
     check!(g, dx.as_slice(), AVG_POOL3_DX);
 
+    // Overlapping windows of 3 with stride 2 and padding 1 (a ResNet stem's pooling) on
+    // (2, 3, 7, 6): 4×3 outputs; max pads with −∞, average with zeros counted in the 9.
+    let x: Images<3, 7, 6> = images(&seq(252, 42, 1.0));
+    let r: Images<3, 4, 3> = images(&seq(72, 43, 1.0));
+    check!(g, MaxPool2d::<3, 4, 3, 1, 2>.forward(&x).as_slice(), MAX_POOL_STRIDED_Y);
+    let dx = grad(|x: Var<Images<3, 7, 6>>| MaxPool2d::<3, 4, 3, 1, 2>.forward(&x).hadamard(&r).sum(), &x);
+    check!(g, dx.as_slice(), MAX_POOL_STRIDED_DX);
+    check!(g, AvgPool2d::<3, 4, 3, 1, 2>.forward(&x).as_slice(), AVG_POOL_STRIDED_Y);
+    let dx = grad(|x: Var<Images<3, 7, 6>>| AvgPool2d::<3, 4, 3, 1, 2>.forward(&x).hadamard(&r).sum(), &x);
+    check!(g, dx.as_slice(), AVG_POOL_STRIDED_DX);
+
     // Activations on 4 rows of 6 inputs within ±3: jax.nn.gelu(approximate=False and
     // True), jax.nn.softmax(axis=1), jax.nn.relu, jnp.tanh, jax.nn.sigmoid, softplus, silu.
     let (x, r): (Rows<6>, Rows<6>) = (rows(&seq(24, 40, 3.0)), rows(&seq(24, 41, 1.0)));
@@ -653,6 +664,24 @@ for k, shape, seed in [(2, (2, 3, 5, 4), 36), (3, (1, 2, 6, 7), 38)]:
     y, dx = vjp(average, (x,), seq(average(x).size, seed + 1, 1.0))
     g.put(f"avg_pool{k}_y", y)
     g.put(f"avg_pool{k}_dx", dx)
+
+STEM_PADDING = ((0, 0), (0, 0), (1, 1), (1, 1))
+
+
+def strided_max(x):
+    return lax.reduce_window(x, -jnp.inf, lax.max, (1, 1, 3, 3), (1, 1, 2, 2), STEM_PADDING)
+
+
+def strided_average(x):
+    return lax.reduce_window(x, 0.0, lax.add, (1, 1, 3, 3), (1, 1, 2, 2), STEM_PADDING) / 9
+
+
+x = seq(252, 42, 1.0).reshape(2, 3, 7, 6)
+for name, pool in [("max", strided_max), ("avg", strided_average)]:
+    y, dx = vjp(pool, (x,), seq(72, 43, 1.0))
+    assert y.shape == (2, 3, 4, 3)
+    g.put(f"{name}_pool_strided_y", y)
+    g.put(f"{name}_pool_strided_dx", dx)
 
 x = seq(24, 40, 3.0).reshape(4, 6)
 for name, f in [

@@ -20,6 +20,7 @@ use fluxion::nn::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig, clip_grad_
 use fluxion::ops::conv::{Padding, Stride};
 use fluxion::ops::cuda as device_rules;
 use fluxion::ops::elementwise::{self as host_rules, Elementary, FusedFunction, ScalarFunction};
+use fluxion::ops::pool::{self as host_pool, Window};
 use fluxion::ops::{reduce, softmax};
 use fluxion::prelude::*;
 
@@ -1158,13 +1159,15 @@ fn maxima_logsumexp_and_cross_entropy_at_nan_and_infinity_follow_the_host() {
     assert_close(&images.to_device().max_pool2d::<2, 2, 2>().to_vec(), pooled.as_slice(), 0.0);
     let pooled_bar = Pooled::random_uniform(-1.0, 1.0, 66);
     let mut images_bar = images.to_device();
-    device_rules::max_pool2d_pullback::<_, _, 2, 4, 4, 2, 2, 2>(
+    let pooling = (Window::<2>, Stride::<2>, Padding::<0>);
+    device_rules::max_pool2d_pullback(
         &images.to_device(),
         &pooled_bar.to_device(),
         &mut images_bar,
+        pooling,
         Write::Overwrite,
     );
-    let host_bar = fluxion::ops::conv::max_pool2d_pullback::<_, _, 2, 4, 4, 2, 2, 2, _>(&images, &pooled_bar);
+    let host_bar = host_pool::max_pool2d_pullback(&images, &pooled_bar, pooling);
     assert_close(&images_bar.to_vec(), host_bar.as_slice(), 0.0);
     assert_eq!(host_bar.as_slice()[5], pooled_bar.as_slice()[0], "the NaN takes the cotangent");
     // Average pooling 3×3 of 4×4 images: the last row and column in no window get
@@ -1175,12 +1178,10 @@ fn maxima_logsumexp_and_cross_entropy_at_nan_and_infinity_follow_the_host() {
     assert_close(&images.to_device().avg_pool2d::<3, 1, 1>().to_vec(), pooled.as_slice(), F64_TOL);
     let pooled_bar = PooledBy3::random_uniform(-1.0, 1.0, 67);
     let mut images_bar = images.to_device();
-    device_rules::avg_pool2d_pullback::<_, _, 2, 4, 4, 3, 1, 1>(
-        &pooled_bar.to_device(),
-        &mut images_bar,
-        Write::Accumulate,
-    );
-    let host_bar = fluxion::ops::conv::avg_pool2d_pullback::<_, _, 2, 4, 4, 3, 1, 1, _>(&pooled_bar);
+    let pooling = (Window::<3>, Stride::<3>, Padding::<0>);
+    device_rules::avg_pool2d_pullback(&pooled_bar.to_device(), &mut images_bar, pooling, Write::Accumulate);
+    let host_bar: Tensor<f64, (Const<1>, Const<2>, Const<4>, Const<4>), Heap> =
+        host_pool::avg_pool2d_pullback(&pooled_bar, pooling);
     assert_close(&images_bar.to_vec(), (&host_bar + &images).as_slice(), F64_TOL);
     let v = images.map(|v| v * v - 0.25);
     let (_, host_tangent) = jvp(
@@ -1191,6 +1192,58 @@ fn maxima_logsumexp_and_cross_entropy_at_nan_and_infinity_follow_the_host() {
     let (_, tangent) = jvp(
         |x: CudaDual<f64, (Const<1>, Const<2>, Const<4>, Const<4>)>| x.avg_pool2d::<3, 1, 1>(),
         &images.to_device(),
+        &v.to_device(),
+    );
+    assert_close(&tangent.to_vec(), host_tangent.as_slice(), F64_TOL);
+    // Overlapping windows of 3 with stride 2 and padding 1 on 4×4 images (2×2
+    // windows, each element read by up to four): values, pullbacks and tangents.
+    type Stem = Tensor<f64, (Const<1>, Const<2>, Const<2>, Const<2>), Heap>;
+    type Image = Tensor<f64, (Const<1>, Const<2>, Const<4>, Const<4>), Heap>;
+    let (window, stride, padding) = (Window::<3>, Stride::<2>, Padding::<1>);
+    let pooling = (window, stride, padding);
+    let stem_bar = Stem::random_uniform(-1.0, 1.0, 68);
+    let largest: Stem = images.max_pool2d_strided(window, stride, padding);
+    let mean: Stem = images.avg_pool2d_strided(window, stride, padding);
+    let on_device = images.to_device();
+    type DeviceStem = Tensor<f64, (Const<1>, Const<2>, Const<2>, Const<2>), Cuda>;
+    let (device_largest, device_mean): (DeviceStem, DeviceStem) = (
+        on_device.max_pool2d_strided(window, stride, padding),
+        on_device.avg_pool2d_strided(window, stride, padding),
+    );
+    assert_close(&device_largest.to_vec(), largest.as_slice(), 0.0);
+    assert_close(&device_mean.to_vec(), mean.as_slice(), F64_TOL);
+    assert_eq!(device_largest.shape(), (Const::<1>, Const::<2>, Const::<2>, Const::<2>));
+    let mut max_bar = images.to_device();
+    device_rules::max_pool2d_pullback(
+        &on_device,
+        &stem_bar.to_device(),
+        &mut max_bar,
+        pooling,
+        Write::Overwrite,
+    );
+    let host_max_bar = host_pool::max_pool2d_pullback(&images, &stem_bar, pooling);
+    assert_close(&max_bar.to_vec(), host_max_bar.as_slice(), 0.0);
+    let mut avg_bar = images.to_device();
+    device_rules::avg_pool2d_pullback(&stem_bar.to_device(), &mut avg_bar, pooling, Write::Overwrite);
+    let host_avg_bar: Image = host_pool::avg_pool2d_pullback(&stem_bar, pooling);
+    assert_close(&avg_bar.to_vec(), host_avg_bar.as_slice(), F64_TOL);
+    type DualStem = Tensor<Dual<f64>, (Const<1>, Const<2>, Const<2>, Const<2>), Heap>;
+    let both = |x: Tensor<Dual<f64>, (Const<1>, Const<2>, Const<4>, Const<4>), Heap>| {
+        let (largest, mean): (DualStem, DualStem) =
+            (x.max_pool2d_strided(window, stride, padding), x.avg_pool2d_strided(window, stride, padding));
+        &largest + &mean
+    };
+    let (_, host_tangent) = jvp(both, &images, &v);
+    let (_, tangent) = jvp(
+        |x: CudaDual<f64, (Const<1>, Const<2>, Const<4>, Const<4>)>| {
+            type Pooled = CudaDual<f64, (Const<1>, Const<2>, Const<2>, Const<2>)>;
+            let (largest, mean): (Pooled, Pooled) = (
+                x.max_pool2d_strided(window, stride, padding),
+                x.avg_pool2d_strided(window, stride, padding),
+            );
+            &largest + &mean
+        },
+        &on_device,
         &v.to_device(),
     );
     assert_close(&tangent.to_vec(), host_tangent.as_slice(), F64_TOL);
@@ -1295,16 +1348,13 @@ fn image_operations_and_their_pullbacks_match_the_host() {
     tied.as_mut_slice()[8] = 10.0;
     let pooled: Tensor<f64, (Const<2>, Const<3>, Const<4>, Const<4>), Heap> = tied.max_pool2d::<2, 4, 4>();
     assert_close(&tied.to_device().max_pool2d::<2, 4, 4>().to_vec(), pooled.as_slice(), 0.0);
-    let y_bar = Tensor::random_uniform(-1.0, 1.0, 55);
-    let x_bar = host_image::max_pool2d_pullback::<_, _, 3, 9, 8, 2, 4, 4, _>(&tied, &y_bar);
+    let y_bar: Tensor<f64, (Const<2>, Const<3>, Const<4>, Const<4>), Heap> =
+        Tensor::random_uniform(-1.0, 1.0, 55);
+    let pooling = (Window::<2>, Stride::<2>, Padding::<0>);
+    let x_bar = host_pool::max_pool2d_pullback(&tied, &y_bar, pooling);
     for write in write_modes {
         let mut dx_bar = x.to_device();
-        device_rules::max_pool2d_pullback::<_, _, 3, 9, 8, 2, 4, 4>(
-            &tied.to_device(),
-            &y_bar.to_device(),
-            &mut dx_bar,
-            write,
-        );
+        device_rules::max_pool2d_pullback(&tied.to_device(), &y_bar.to_device(), &mut dx_bar, pooling, write);
         let before = if write == Write::Accumulate { x.clone() } else { x.scale(0.0) };
         assert_close(&dx_bar.to_vec(), (&before + &x_bar).as_slice(), F64_TOL);
     }
@@ -1345,6 +1395,13 @@ fn traced_image_operations_agree_with_finite_differences_on_the_gpu() {
     check!("add_channels", &x, move |x: Var<D>| x.add_channels(&bias));
     check!("max_pool2d", &x, |x: Var<D>| x.max_pool2d::<2, 4, 4>());
     check!("avg_pool2d", &x, |x: Var<D>| x.avg_pool2d::<3, 3, 2>());
+    type Stem = Tensor<f64, (Const<2>, Const<3>, Const<5>, Const<4>), Cuda>;
+    check!("max_pool2d_strided", &x, |x: Var<D>| -> Var<Stem> {
+        x.max_pool2d_strided(Window::<3>, Stride::<2>, Padding::<1>)
+    });
+    check!("avg_pool2d_strided", &x, |x: Var<D>| -> Var<Stem> {
+        x.avg_pool2d_strided(Window::<3>, Stride::<2>, Padding::<1>)
+    });
     check!("flatten_images", &x, |x: Var<D>| x.flatten_images::<216>());
 }
 

@@ -1,5 +1,5 @@
-//! Image operations and layers: convolution, per-channel bias, max pooling and
-//! flattening against their formulas, their gradients against finite differences and
+//! Image operations and layers: convolution, per-channel bias, pooling (max and
+//! average, plain and overlapping with padding) and flattening against their formulas, their gradients against finite differences and
 //! the adjoint identity, and a small convolutional network end to end.
 
 mod common_grad;
@@ -9,6 +9,7 @@ use fluxion::autodiff::check::{CheckOptions, check_grad};
 use fluxion::nn::layer::Module;
 use fluxion::nn::layer::{Conv2d, Flatten, Linear, MaxPool2d, Relu, Sequential, Tanh};
 use fluxion::ops::conv::{Padding, Stride};
+use fluxion::ops::pool::{Window, avg_pool2d_pullback};
 use fluxion::prelude::*;
 
 type Images<const C: usize, const H: usize, const W: usize> =
@@ -168,13 +169,46 @@ fn average_pooling_is_the_mean_of_each_window_and_skips_what_no_window_covers() 
     // The pullback spreads ȳ/9 over each window and gives the last row and the last
     // two columns, in no window, nothing.
     let y_bar: Images<2, 2, 1> = images(2, 32);
-    let x_bar = fluxion::ops::conv::avg_pool2d_pullback::<_, _, 2, 7, 5, 3, 2, 1, _>(&y_bar);
+    let x_bar: Images<2, 7, 5> = avg_pool2d_pullback(&y_bar, (Window::<3>, Stride::<3>, Padding::<0>));
     for [b, c, h, w] in [[0, 0, 0, 0], [1, 1, 5, 2], [0, 1, 3, 1]] {
         assert_eq!(x_bar[[b, c, h, w]], y_bar[[b, c, h / 3, 0]] / 9.0);
     }
     for [b, c, h, w] in [[0, 0, 6, 0], [1, 1, 2, 3], [0, 1, 6, 4]] {
         assert_eq!(x_bar[[b, c, h, w]], 0.0);
     }
+}
+
+/// The elements of image (b, c) that window (i, j) of K = 3, S = 2, P = 1 reads.
+fn padded_window<const H: usize, const W: usize>(x: &Images<2, H, W>, [b, c, i, j]: [usize; 4]) -> Vec<f64> {
+    let inside = (0..3).flat_map(|p| (0..3).map(move |q| (2 * i + p, 2 * j + q)));
+    inside
+        .filter(|&(h, w)| (1..=H).contains(&h) && (1..=W).contains(&w))
+        .map(|(h, w)| x[[b, c, h - 1, w - 1]])
+        .collect()
+}
+
+#[test]
+fn overlapping_padded_pooling_reads_the_windows_inside_the_image() {
+    // PyTorch's MaxPool2d(3, stride=2, padding=1) and AvgPool2d(3, 2, 1): 7×6 gives
+    // ⌊(7 + 2 − 3)/2⌋ + 1 = 4 by ⌊(6 + 2 − 3)/2⌋ + 1 = 3.
+    let x = images::<2, 7, 6>(2, 33);
+    let largest: Images<2, 4, 3> = x.max_pool2d_strided(Window::<3>, Stride::<2>, Padding::<1>);
+    let mean: Images<2, 4, 3> = x.avg_pool2d_strided(Window::<3>, Stride::<2>, Padding::<1>);
+    for b in 0..2 {
+        for c in 0..2 {
+            for (i, j) in (0..4).flat_map(|i| (0..3).map(move |j| (i, j))) {
+                let window = padded_window(&x, [b, c, i, j]);
+                assert_eq!(largest[[b, c, i, j]], window.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+                // Padding counts as zeros: a corner window reads 4 elements, over 9.
+                assert!((mean[[b, c, i, j]] - window.iter().sum::<f64>() / 9.0).abs() < 1e-15);
+            }
+        }
+    }
+    assert_eq!(padded_window(&x, [0, 0, 0, 0]).len(), 4);
+    // With the default stride and no padding, the strided forms are the plain ones.
+    let plain: Images<2, 3, 3> = x.max_pool2d::<2, 3, 3>();
+    let strided: Images<2, 3, 3> = x.max_pool2d_strided(Window::<2>, Stride::<2>, Padding::<0>);
+    assert_eq!(plain.as_slice(), strided.as_slice());
 }
 
 #[test]
@@ -207,6 +241,29 @@ fn image_operations_have_gradients_that_match_finite_differences() {
         "avg_pool2d",
         check_grad(
             |x: Var<Images<2, 5, 6>>| x.avg_pool2d::<2, 2, 3>().tanh().hadamard(&pooled_weights).sum(),
+            &x,
+            CheckOptions::f64(),
+        ),
+    );
+    let strided_weights = images::<2, 3, 3>(2, 34);
+    ok(
+        "max_pool2d_strided",
+        check_grad(
+            |x: Var<Images<2, 5, 6>>| {
+                let y: Var<Images<2, 3, 3>> = x.max_pool2d_strided(Window::<3>, Stride::<2>, Padding::<1>);
+                y.hadamard(&strided_weights).sum()
+            },
+            &x,
+            CheckOptions::f64(),
+        ),
+    );
+    ok(
+        "avg_pool2d_strided",
+        check_grad(
+            |x: Var<Images<2, 5, 6>>| {
+                let y: Var<Images<2, 3, 3>> = x.avg_pool2d_strided(Window::<3>, Stride::<2>, Padding::<1>);
+                y.tanh().hadamard(&strided_weights).sum()
+            },
             &x,
             CheckOptions::f64(),
         ),

@@ -204,22 +204,50 @@ fn a_tuple_of_image_layers_in_static_mode_gives_the_tapes_gradient() {
 /// row and column in no window), then a linear read-out.
 type LeNet =
     (Conv2d<f64, 1, 2, 3, 3, 4, 4, Inline>, Tanh, AvgPool2d<3, 1, 1>, Flatten<2>, Linear<f64, 2, 2, Inline>);
+/// A ResNet stem's overlapping pooling (window 3, stride 2, padding 1) after a padded
+/// convolution: 6×6 → 3×3, then average pooling the same way: 3×3 → 2×2.
+type Stem = (
+    Conv2d<f64, 1, 2, 3, 3, 6, 6, Inline, 1>,
+    Relu,
+    MaxPool2d<3, 3, 3, 1, 2>,
+    AvgPool2d<3, 2, 2, 1, 2>,
+    Flatten<8>,
+    Linear<f64, 8, 2, Inline>,
+);
 
 #[differentiable(wrt(model))]
 fn le_net_loss(model: &LeNet, images: &Images) -> f64 {
     model.apply_batch(images).tanh().sum()
 }
 
-#[test]
-fn average_pooling_in_a_static_chain_gives_the_tapes_gradient() {
-    let (model, images): (LeNet, _) = ((Conv2d::new(6), Tanh, AvgPool2d, Flatten, Linear::new(7)), images());
-    let (value, gradient) = le_net_loss::value_and_grad(&model, &images);
-    let (tape_value, tape_gradient) =
-        value_and_grad(|m: <LeNet as Trace>::Traced| m.forward(&images).tanh().sum(), &model);
+#[differentiable(wrt(model))]
+fn stem_loss(model: &Stem, images: &Images) -> f64 {
+    model.apply_batch(images).tanh().sum()
+}
+
+/// Static mode's value and gradient against the tape's, every coordinate.
+fn assert_same_value_and_gradient<V: RealLeaves>(
+    (value, gradient): (f64, V),
+    (tape_value, tape_gradient): (f64, V),
+) {
     assert_close(value, tape_value, 1e-14);
     let (reals, tape_reals) = (reals(&gradient), reals(&tape_gradient));
-    assert_eq!(reals.len(), 2 * 9 + 2 + 2 * 2 + 2);
+    assert_eq!(reals.len(), tape_reals.len());
     reals.iter().zip(&tape_reals).for_each(|(a, b)| assert_close(*a, *b, 1e-13));
+}
+
+#[test]
+fn pooling_layers_in_a_static_chain_give_the_tapes_gradient() {
+    let (le_net, images): (LeNet, _) = ((Conv2d::new(6), Tanh, AvgPool2d, Flatten, Linear::new(7)), images());
+    assert_same_value_and_gradient(
+        le_net_loss::value_and_grad(&le_net, &images),
+        value_and_grad(|m: <LeNet as Trace>::Traced| m.forward(&images).tanh().sum(), &le_net),
+    );
+    let stem: Stem = (Conv2d::new(8), Relu, MaxPool2d, AvgPool2d, Flatten, Linear::new(9));
+    assert_same_value_and_gradient(
+        stem_loss::value_and_grad(&stem, &images),
+        value_and_grad(|m: <Stem as Trace>::Traced| m.forward(&images).tanh().sum(), &stem),
+    );
 }
 
 /// Indices into an embedding table start a chain; they are not differentiated.

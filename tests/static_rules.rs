@@ -34,6 +34,7 @@ use fluxion::autodiff::rules::{
 use fluxion::autodiff::{Lift, differentiable, jvp, vjp};
 use fluxion::ops::conv::{Padding, Stride};
 use fluxion::ops::elementwise::Elementary;
+use fluxion::ops::pool::Window;
 use fluxion::prelude::*;
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -518,6 +519,14 @@ mod tensors {
         avg_pool2d((x, x_dot): Images in real()) -> Pooled { x.avg_pool2d::<2, 2, 2>() }
         /// 3×3 average pooling: the last row and column are in no window.
         avg_pool2d_leftover((x, x_dot): Images in real()) -> PooledBy3 { x.avg_pool2d::<3, 1, 1>() }
+        /// Overlapping 3×3 max pooling with stride 2 and padding 1: ⌊(4 + 2 − 3)/2⌋ + 1 = 2.
+        max_pool2d_strided((x, x_dot): Images in real()) -> Pooled {
+            x.max_pool2d_strided::<3, 2, 1, 2, 2>(Window::<3>, Stride::<2>, Padding::<1>)
+        }
+        /// Overlapping 3×3 average pooling with stride 2 and padding 1.
+        avg_pool2d_strided((x, x_dot): Images in real()) -> Pooled {
+            x.avg_pool2d_strided::<3, 2, 1, 2, 2>(Window::<3>, Stride::<2>, Padding::<1>)
+        }
         /// Each image as one row.
         flatten_images((x, x_dot): T4 in real()) -> Rows12 { x.flatten_images::<12>() }
         /// Column sums.

@@ -34,6 +34,7 @@ use crate::ops::cuda::{
 };
 use crate::ops::elementwise::{Elementary, Fusable, FusedFunction, ScalarFunction, elementary_methods};
 use crate::ops::functions::{ElementwiseFunctions, MapFunction};
+use crate::ops::pool::Window;
 use crate::ops::rows::check_row;
 use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};
 use crate::scalar::RealScalar;
@@ -516,31 +517,73 @@ impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize>
         CudaDual { value, tangent }
     }
 
-    /// The maximum of each S×S window with stride S; ẏ is ẋ at each window's first
+    /// The maximum of each K×K window with stride K; ẏ is ẋ at each window's first
     /// maximum.
-    pub fn max_pool2d<const S: usize, const HO: usize, const WO: usize>(
+    pub fn max_pool2d<const K: usize, const HO: usize, const WO: usize>(
         &self,
     ) -> CudaDual<T, (B, Const<C>, Const<HO>, Const<WO>)>
     where
-        Const<H>: PoolsTo<S, HO>,
-        Const<W>: PoolsTo<S, WO>,
+        Const<H>: PoolsTo<K, HO>,
+        Const<W>: PoolsTo<K, WO>,
     {
-        let tangent = rules::max_pool2d_push::<T, B, C, H, W, S, HO, WO>(&self.value, &self.tangent);
-        CudaDual { value: self.value.max_pool2d::<S, HO, WO>(), tangent }
+        self.max_pool2d_strided(Window::<K>, Stride::<K>, Padding::<0>)
     }
 
-    /// The mean of each S×S window with stride S; ẏ is ẋ pooled (the pooling is
+    /// The maximum of each K×K window moved S per output over the images padded by P;
+    /// ẏ is ẋ at each window's first maximum.
+    pub fn max_pool2d_strided<
+        const K: usize,
+        const S: usize,
+        const P: usize,
+        const HO: usize,
+        const WO: usize,
+    >(
+        &self,
+        window: Window<K>,
+        stride: Stride<S>,
+        padding: Padding<P>,
+    ) -> CudaDual<T, (B, Const<C>, Const<HO>, Const<WO>)>
+    where
+        Const<H>: PoolsTo<K, HO, P, S>,
+        Const<W>: PoolsTo<K, WO, P, S>,
+    {
+        let tangent = rules::max_pool2d_push(&self.value, &self.tangent, (window, stride, padding));
+        CudaDual { value: self.value.max_pool2d_strided(window, stride, padding), tangent }
+    }
+
+    /// The mean of each K×K window with stride K; ẏ is ẋ pooled (the pooling is
     /// linear).
-    pub fn avg_pool2d<const S: usize, const HO: usize, const WO: usize>(
+    pub fn avg_pool2d<const K: usize, const HO: usize, const WO: usize>(
         &self,
     ) -> CudaDual<T, (B, Const<C>, Const<HO>, Const<WO>)>
     where
-        Const<H>: PoolsTo<S, HO>,
-        Const<W>: PoolsTo<S, WO>,
+        Const<H>: PoolsTo<K, HO>,
+        Const<W>: PoolsTo<K, WO>,
+    {
+        self.avg_pool2d_strided(Window::<K>, Stride::<K>, Padding::<0>)
+    }
+
+    /// The sum of each K×K window's elements inside the images over K², moved S per
+    /// output over the images padded by P; ẏ is ẋ pooled.
+    pub fn avg_pool2d_strided<
+        const K: usize,
+        const S: usize,
+        const P: usize,
+        const HO: usize,
+        const WO: usize,
+    >(
+        &self,
+        window: Window<K>,
+        stride: Stride<S>,
+        padding: Padding<P>,
+    ) -> CudaDual<T, (B, Const<C>, Const<HO>, Const<WO>)>
+    where
+        Const<H>: PoolsTo<K, HO, P, S>,
+        Const<W>: PoolsTo<K, WO, P, S>,
     {
         CudaDual {
-            value: self.value.avg_pool2d::<S, HO, WO>(),
-            tangent: self.tangent.avg_pool2d::<S, HO, WO>(),
+            value: self.value.avg_pool2d_strided(window, stride, padding),
+            tangent: self.tangent.avg_pool2d_strided(window, stride, padding),
         }
     }
 
@@ -1271,7 +1314,7 @@ impl<T: CudaElement, R: Dim, C: Dim> Var<OnDevice<T, (R, C)>> {
     }
 }
 
-/// The rules of convolution, max pooling and flattening of traced GPU image batches.
+/// The rules of convolution, pooling and flattening of traced GPU image batches.
 #[fluxion_derive::extension_trait(CudaImageVarOps: crate::backend::cuda::method_seal::Sealed)]
 impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize>
     Var<OnDevice<T, (B, Const<C>, Const<H>, Const<W>)>>
@@ -1349,36 +1392,79 @@ impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize>
         )
     }
 
-    /// The maximum of each S×S window with stride S; ȳ goes to each window's first
+    /// The maximum of each K×K window with stride K; ȳ goes to each window's first
     /// maximum.
-    pub fn max_pool2d<const S: usize, const HO: usize, const WO: usize>(
+    pub fn max_pool2d<const K: usize, const HO: usize, const WO: usize>(
         &self,
     ) -> Var<OnDevice<T, (B, Const<C>, Const<HO>, Const<WO>)>>
     where
-        Const<H>: PoolsTo<S, HO>,
-        Const<W>: PoolsTo<S, WO>,
+        Const<H>: PoolsTo<K, HO>,
+        Const<W>: PoolsTo<K, WO>,
+    {
+        self.max_pool2d_strided(Window::<K>, Stride::<K>, Padding::<0>)
+    }
+
+    /// The maximum of each K×K window moved S per output over the images padded by P;
+    /// ȳ goes to each window's first maximum.
+    pub fn max_pool2d_strided<
+        const K: usize,
+        const S: usize,
+        const P: usize,
+        const HO: usize,
+        const WO: usize,
+    >(
+        &self,
+        window: Window<K>,
+        stride: Stride<S>,
+        padding: Padding<P>,
+    ) -> Var<OnDevice<T, (B, Const<C>, Const<HO>, Const<WO>)>>
+    where
+        Const<H>: PoolsTo<K, HO, P, S>,
+        Const<W>: PoolsTo<K, WO, P, S>,
     {
         let x = self.shared_value();
-        record_unary_in_place(self, x.max_pool2d::<S, HO, WO>(), move |_, y_bar, x_bar| {
+        let pooling = (window, stride, padding);
+        record_unary_in_place(self, x.max_pool2d_strided(window, stride, padding), move |_, y_bar, x_bar| {
             x_bar.write_or_add(x.shape(), |x_bar, write| {
-                rules::max_pool2d_pullback::<T, B, C, H, W, S, HO, WO>(&x, y_bar, x_bar, write)
+                rules::max_pool2d_pullback(&x, y_bar, x_bar, pooling, write)
             })
         })
     }
 
-    /// The mean of each S×S window with stride S; each element of a window gets ȳ/S².
-    pub fn avg_pool2d<const S: usize, const HO: usize, const WO: usize>(
+    /// The mean of each K×K window with stride K; each element of a window gets ȳ/K².
+    pub fn avg_pool2d<const K: usize, const HO: usize, const WO: usize>(
         &self,
     ) -> Var<OnDevice<T, (B, Const<C>, Const<HO>, Const<WO>)>>
     where
-        Const<H>: PoolsTo<S, HO>,
-        Const<W>: PoolsTo<S, WO>,
+        Const<H>: PoolsTo<K, HO>,
+        Const<W>: PoolsTo<K, WO>,
     {
-        let shape = self.value().shape();
-        record_unary_in_place(self, self.value().avg_pool2d::<S, HO, WO>(), move |_, y_bar, x_bar| {
-            x_bar.write_or_add(shape, |x_bar, write| {
-                rules::avg_pool2d_pullback::<T, B, C, H, W, S, HO, WO>(y_bar, x_bar, write)
-            })
+        self.avg_pool2d_strided(Window::<K>, Stride::<K>, Padding::<0>)
+    }
+
+    /// The sum of each K×K window's elements inside the images over K², moved S per
+    /// output over the images padded by P; each element gets ȳ/K² of every window that
+    /// reads it.
+    pub fn avg_pool2d_strided<
+        const K: usize,
+        const S: usize,
+        const P: usize,
+        const HO: usize,
+        const WO: usize,
+    >(
+        &self,
+        window: Window<K>,
+        stride: Stride<S>,
+        padding: Padding<P>,
+    ) -> Var<OnDevice<T, (B, Const<C>, Const<HO>, Const<WO>)>>
+    where
+        Const<H>: PoolsTo<K, HO, P, S>,
+        Const<W>: PoolsTo<K, WO, P, S>,
+    {
+        let (shape, pooling) = (self.value().shape(), (window, stride, padding));
+        let y = self.value().avg_pool2d_strided(window, stride, padding);
+        record_unary_in_place(self, y, move |_, y_bar, x_bar| {
+            x_bar.write_or_add(shape, |x_bar, write| rules::avg_pool2d_pullback(y_bar, x_bar, pooling, write))
         })
     }
 

@@ -32,16 +32,14 @@ use crate::autodiff::tangent::{Differentiable, VectorSpace};
 pub use crate::backend::cpu::Write;
 use crate::backend::cpu::write_elements;
 use crate::error::or_panic;
-use crate::ops::conv::{
-    Padding, Stride, add_channels_pullback, avg_pool2d_pullback, conv2d_pullback, max_pool2d_pullback,
-    max_pool2d_push, mul_channels_pullback,
-};
+use crate::ops::conv::{Padding, Stride, add_channels_pullback, conv2d_pullback, mul_channels_pullback};
 use crate::ops::elementwise::{
     Elementary, FusedFunction, ScalarFunction, abs_pullback, conj_pullback, elementary_pullback,
     function_pullback, fused_pullback_of, im_pullback, norm_sqr_pullback, re_pullback, relu_pullback,
 };
 use crate::ops::functions::{ClampFunction, Larger, Smaller};
 use crate::ops::layout::{concat_pullback, narrow_pullback, reshape_pullback, transpose_pullback};
+use crate::ops::pool::{Window, avg_pool2d_pullback, max_pool2d_pullback, max_pool2d_push};
 #[cfg(feature = "alloc")]
 use crate::ops::reduce::max_axis_pullback;
 use crate::ops::reduce::{max_pullback, mean_axis_pullback, mean_pullback, sum_axis_pullback, sum_pullback};
@@ -475,13 +473,41 @@ impl<const P: usize, const HO: usize, const WO: usize, const S: usize> From<(Str
         Convolution
     }
 }
-/// `x.max_pool2d::<S, HO, WO>()`: ẏ and x̄ follow the first maximum of each window.
+/// `x.max_pool2d_strided(Window::<KS>, Stride::<S>, Padding::<P>)` (and
+/// `x.max_pool2d::<KS, HO, WO>()`, S = KS and P = 0): ẏ and x̄ follow the first
+/// maximum of each window.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct MaxPooling<const S: usize, const HO: usize, const WO: usize>;
-/// `x.avg_pool2d::<S, HO, WO>()`: linear, so ẏ is ẋ pooled and x̄ spreads ȳ/S² over
-/// each window.
+pub struct MaxPooling<
+    const KS: usize,
+    const HO: usize,
+    const WO: usize,
+    const P: usize = 0,
+    const S: usize = KS,
+>;
+/// `x.avg_pool2d_strided(Window::<KS>, Stride::<S>, Padding::<P>)` (and
+/// `x.avg_pool2d::<KS, HO, WO>()`): linear, so ẏ is ẋ pooled and x̄ spreads ȳ/KS²
+/// over each window.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct AveragePooling<const S: usize, const HO: usize, const WO: usize>;
+pub struct AveragePooling<
+    const KS: usize,
+    const HO: usize,
+    const WO: usize,
+    const P: usize = 0,
+    const S: usize = KS,
+>;
+/// Pooling rules from the arguments of the strided calls.
+macro_rules! pooling_from_arguments {
+    ($($rule:ident),*) => {$(
+        impl<const KS: usize, const HO: usize, const WO: usize, const P: usize, const S: usize>
+            From<(Window<KS>, Stride<S>, Padding<P>)> for $rule<KS, HO, WO, P, S>
+        {
+            fn from(_: (Window<KS>, Stride<S>, Padding<P>)) -> Self {
+                $rule
+            }
+        }
+    )*};
+}
+pooling_from_arguments!(MaxPooling, AveragePooling);
 /// `x.flatten_images::<F>()`: a reshape, so ẏ is ẋ flattened and x̄ is ȳ unflattened.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ImageFlattening<const F: usize>;
@@ -1836,20 +1862,22 @@ impl<
     const C: usize,
     const H: usize,
     const W: usize,
-    const S: usize,
+    const KS: usize,
     const HO: usize,
     const WO: usize,
+    const P: usize,
+    const S: usize,
     K,
-> UnaryRule<Images<T, B, C, H, W, K>> for MaxPooling<S, HO, WO>
+> UnaryRule<Images<T, B, C, H, W, K>> for MaxPooling<KS, HO, WO, P, S>
 where
-    Const<H>: PoolsTo<S, HO>,
-    Const<W>: PoolsTo<S, WO>,
+    Const<H>: PoolsTo<KS, HO, P, S>,
+    Const<W>: PoolsTo<KS, WO, P, S>,
     K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
 {
     type Output = Images<T, B, C, HO, WO, K>;
     #[inline(always)]
     fn value(&self, x: &Images<T, B, C, H, W, K>) -> Self::Output {
-        x.max_pool2d::<S, HO, WO>()
+        x.max_pool2d_strided(Window::<KS>, Stride::<S>, Padding::<P>)
     }
     #[inline(always)]
     fn push(
@@ -1858,7 +1886,7 @@ where
         _: &Self::Output,
         x_dot: &Images<T, B, C, H, W, K>,
     ) -> Self::Output {
-        max_pool2d_push::<T, B, C, H, W, S, HO, WO, K>(x, x_dot)
+        max_pool2d_push(x, x_dot, (Window::<KS>, Stride::<S>, Padding::<P>))
     }
     #[inline(always)]
     fn pull(
@@ -1867,7 +1895,7 @@ where
         _: &Self::Output,
         y_bar: &Self::Output,
     ) -> Images<T, B, C, H, W, K> {
-        max_pool2d_pullback::<T, B, C, H, W, S, HO, WO, K>(x, y_bar)
+        max_pool2d_pullback(x, y_bar, (Window::<KS>, Stride::<S>, Padding::<P>))
     }
 }
 
@@ -1878,20 +1906,22 @@ impl<
     const C: usize,
     const H: usize,
     const W: usize,
-    const S: usize,
+    const KS: usize,
     const HO: usize,
     const WO: usize,
+    const P: usize,
+    const S: usize,
     K,
-> UnaryRule<Images<T, B, C, H, W, K>> for AveragePooling<S, HO, WO>
+> UnaryRule<Images<T, B, C, H, W, K>> for AveragePooling<KS, HO, WO, P, S>
 where
-    Const<H>: PoolsTo<S, HO>,
-    Const<W>: PoolsTo<S, WO>,
+    Const<H>: PoolsTo<KS, HO, P, S>,
+    Const<W>: PoolsTo<KS, WO, P, S>,
     K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
 {
     type Output = Images<T, B, C, HO, WO, K>;
     #[inline(always)]
     fn value(&self, x: &Images<T, B, C, H, W, K>) -> Self::Output {
-        x.avg_pool2d::<S, HO, WO>()
+        x.avg_pool2d_strided(Window::<KS>, Stride::<S>, Padding::<P>)
     }
     #[inline(always)]
     fn push(
@@ -1900,7 +1930,7 @@ where
         _: &Self::Output,
         x_dot: &Images<T, B, C, H, W, K>,
     ) -> Self::Output {
-        x_dot.avg_pool2d::<S, HO, WO>()
+        x_dot.avg_pool2d_strided(Window::<KS>, Stride::<S>, Padding::<P>)
     }
     #[inline(always)]
     fn pull(
@@ -1909,7 +1939,7 @@ where
         _: &Self::Output,
         y_bar: &Self::Output,
     ) -> Images<T, B, C, H, W, K> {
-        avg_pool2d_pullback::<T, B, C, H, W, S, HO, WO, K>(y_bar)
+        avg_pool2d_pullback(y_bar, (Window::<KS>, Stride::<S>, Padding::<P>))
     }
 }
 

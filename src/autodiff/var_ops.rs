@@ -12,10 +12,7 @@ use super::tape::{
 };
 use crate::backend::cpu::{Write, write_elements};
 use crate::error::{ShapeError, or_panic};
-use crate::ops::conv::{
-    Padding, Stride, add_channels_pullback, avg_pool2d_pullback, conv2d_pullback, max_pool2d_pullback,
-    mul_channels_pullback,
-};
+use crate::ops::conv::{Padding, Stride, add_channels_pullback, conv2d_pullback, mul_channels_pullback};
 use crate::ops::elementwise::{
     Elementary, Fusable, FusedFunction, KindArithmetic, ScalarFunction, abs_cotangent, abs_pullback,
     conj_pullback, elementary_methods, elementary_pullback, function_pullback, fused_pullback_of,
@@ -24,6 +21,7 @@ use crate::ops::elementwise::{
 use crate::ops::layout::{
     broadcast_pullback, concat_pullback, narrow_pullback, reshape_pullback, transpose_pullback,
 };
+use crate::ops::pool::{Window, avg_pool2d_pullback, max_pool2d_pullback};
 use crate::ops::reduce::{
     max_axis_pullback, max_pullback, mean_axis_pullback, mean_pullback, sum_axis_pullback, sum_pullback,
 };
@@ -1612,34 +1610,80 @@ where
         })
     }
 
-    /// The maximum of each S×S window with stride S; the output size
-    /// `(⌊H/S⌋, ⌊W/S⌋)` is checked at compile time.
-    pub fn max_pool2d<const S: usize, const HO: usize, const WO: usize>(
+    /// The maximum of each KS×KS window with stride KS; the output size
+    /// `(⌊H/KS⌋, ⌊W/KS⌋)` is checked at compile time.
+    pub fn max_pool2d<const KS: usize, const HO: usize, const WO: usize>(
         &self,
     ) -> Var<Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), K>>
     where
-        Const<H>: PoolsTo<S, HO>,
-        Const<W>: PoolsTo<S, WO>,
+        Const<H>: PoolsTo<KS, HO>,
+        Const<W>: PoolsTo<KS, WO>,
+        K: Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
+    {
+        self.max_pool2d_strided(Window::<KS>, Stride::<KS>, Padding::<0>)
+    }
+
+    /// The maximum of each KS×KS window moved S positions per output over the images
+    /// padded by P; `HO = ⌊(H + 2P − KS)/S⌋ + 1` and 2P ≤ KS are checked at compile
+    /// time.
+    pub fn max_pool2d_strided<
+        const KS: usize,
+        const S: usize,
+        const P: usize,
+        const HO: usize,
+        const WO: usize,
+    >(
+        &self,
+        window: Window<KS>,
+        stride: Stride<S>,
+        padding: Padding<P>,
+    ) -> Var<Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), K>>
+    where
+        Const<H>: PoolsTo<KS, HO, P, S>,
+        Const<W>: PoolsTo<KS, WO, P, S>,
         K: Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
     {
         let x = self.shared_value();
-        record_own_unary(self, x.max_pool2d::<S, HO, WO>(), move |y_bar| {
-            max_pool2d_pullback::<T, B, C, H, W, S, HO, WO, K>(&x, y_bar)
+        record_own_unary(self, x.max_pool2d_strided(window, stride, padding), move |y_bar| {
+            max_pool2d_pullback(&x, y_bar, (window, stride, padding))
         })
     }
 
-    /// The mean of each S×S window with stride S; the output size
-    /// `(⌊H/S⌋, ⌊W/S⌋)` is checked at compile time.
-    pub fn avg_pool2d<const S: usize, const HO: usize, const WO: usize>(
+    /// The mean of each KS×KS window with stride KS; the output size
+    /// `(⌊H/KS⌋, ⌊W/KS⌋)` is checked at compile time.
+    pub fn avg_pool2d<const KS: usize, const HO: usize, const WO: usize>(
         &self,
     ) -> Var<Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), K>>
     where
-        Const<H>: PoolsTo<S, HO>,
-        Const<W>: PoolsTo<S, WO>,
+        Const<H>: PoolsTo<KS, HO>,
+        Const<W>: PoolsTo<KS, WO>,
         K: Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
     {
-        record_own_unary(self, self.value().avg_pool2d::<S, HO, WO>(), move |y_bar| {
-            avg_pool2d_pullback::<T, B, C, H, W, S, HO, WO, K>(y_bar)
+        self.avg_pool2d_strided(Window::<KS>, Stride::<KS>, Padding::<0>)
+    }
+
+    /// The sum of each KS×KS window's elements inside the images over KS², moved S
+    /// positions per output over the images padded by P; sizes as for
+    /// [`max_pool2d_strided`](Self::max_pool2d_strided).
+    pub fn avg_pool2d_strided<
+        const KS: usize,
+        const S: usize,
+        const P: usize,
+        const HO: usize,
+        const WO: usize,
+    >(
+        &self,
+        window: Window<KS>,
+        stride: Stride<S>,
+        padding: Padding<P>,
+    ) -> Var<Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), K>>
+    where
+        Const<H>: PoolsTo<KS, HO, P, S>,
+        Const<W>: PoolsTo<KS, WO, P, S>,
+        K: Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
+    {
+        record_own_unary(self, self.value().avg_pool2d_strided(window, stride, padding), move |y_bar| {
+            avg_pool2d_pullback(y_bar, (window, stride, padding))
         })
     }
 

@@ -22,7 +22,7 @@
 //! | `x.mean(1, keepdim=True)`, `y.unsqueeze(1).expand(…)` | `jnp.mean(x, 1, keepdims=True)`, `jnp.expand_dims` | `x.mean_axis(Axis::<1>).broadcast_axis(Axis::<1>)`, `y.broadcast_axis(Axis::<1>)` (the new axis's length from the result's type; `try_broadcast_axis_to(axis, shape)` for `Dyn` sizes) |
 //! | `relu`, `F.softplus`, `F.silu`, `F.leaky_relu`, `clamp`, `torch.maximum`, `minimum` | `jax.nn.*`, `jnp.clip`, `jnp.maximum`, `minimum` | `x.relu()`, `softplus()`, `silu()`, `leaky_relu(a)`, `clamp(lo, hi)`, `maximum(&y)`, `minimum(&y)` |
 //! | `torch.tan`, `atan`, `asin`, `acos`, `erf`, `erfc`, `floor`, `ceil`, `round`, `trunc`, `frac` | `jnp.tan`, …, `jax.scipy.special.erf`, `jnp.round` | `x.tan()`, `atan()`, `asin()`, `acos()`, `erf()`, `erfc()`, `floor()`, `ceil()`, `round()`, `trunc()`, `fract()` (`round` goes half away from zero, as Rust's: 2.5 → 3, where `torch.round` and `jnp.round` give 2; on a plain `f64` write `RealScalar::erf(x)`, as std has an unstable `f64::erf`) |
-//! | `F.conv2d`, `F.max_pool2d`, `F.avg_pool2d` | `lax.conv`, `reduce_window` | `conv2d`, `conv2d_padded`, `conv2d_strided`, `max_pool2d`, `avg_pool2d` |
+//! | `F.conv2d`, `F.max_pool2d(x, k, s, p)`, `F.avg_pool2d` | `lax.conv`, `reduce_window` | `conv2d`, `conv2d_padded`, `conv2d_strided`, `max_pool2d`, `max_pool2d_strided(Window::<K>, Stride::<S>, Padding::<P>)`, `avg_pool2d`, `avg_pool2d_strided` |
 //! | `loss.backward(); x.grad` | `jax.grad`, `jax.value_and_grad` | `grad(f, &x)`, `value_and_grad(f, &x)`: `f` takes `Var`s |
 //! | `requires_grad=False` | a closed-over array | `Var::constant(t)` |
 //! | — | `has_aux=True` | `grad_with_aux`, `value_and_grad_with_aux`, `vjp_with_aux` |

@@ -21,7 +21,7 @@
 //! ## Library layers on the GPU
 //!
 //! Every library layer takes GPU batches, plain and traced: `Linear`, `LayerNorm`,
-//! `Conv2d` (any stride and padding), `MaxPool2d`, `AvgPool2d`, `GlobalAvgPool2d`, `Flatten`,
+//! `Conv2d` and the pooling layers (any window, stride and padding), `GlobalAvgPool2d`, `Flatten`,
 //! `Embedding` (the same host slice of indices), the elementwise layers, `Softmax`,
 //! `Dropout` (the host's mask stream, copied), `Sequential`, `Residual` and
 //! `Checkpointed`; the `nn::loss` losses and the optimisers

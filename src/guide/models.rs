@@ -335,6 +335,10 @@
 //! 1, 2>` takes 28×28 images to ⌊(28 + 2·1 − 3)/2⌋ + 1 = 14.
 //! [`GlobalAvgPool2d`](crate::nn::layer::GlobalAvgPool2d) ends a convolutional body
 //! with each channel's mean, `(B, C, H, W)` → `(B, C)`, whatever H and W.
+//! The pooling layers take K×K windows with stride K by default; like `Conv2d`, their
+//! last two parameters are the padding and the stride: a ResNet stem's
+//! `nn.MaxPool2d(3, stride=2, padding=1)` on 112×112 is `MaxPool2d<3, 56, 56, 1, 2>`
+//! (⌊(112 + 2 − 3)/2⌋ + 1 = 56; the padding may be at most half the window).
 //!
 //! ```
 //! use fluxion::nn::layer::{Conv2d, Flatten, Linear, MaxPool2d, Relu, Sequential};

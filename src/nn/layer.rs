@@ -24,8 +24,8 @@
 //! | [`Dropout`] | x ⊙ m/(1 − p), m a fresh seeded Bernoulli(1 − p) mask per call, in training only |
 //! | [`Embedding<T, V, D, K>`] | row i of a table `[V, D]` for each index i (input: `[usize]`) |
 //! | [`Conv2d<T, C, O, KH, KW, HO, WO, K, P, S>`] | cross-correlation of `(B, C, H, W)` images padded by P (0 by default) with `[O, C, KH, KW]` kernels moved S positions per output (1 by default), plus a bias per channel: `(B, O, HO, WO)`, HO = ⌊(H + 2P − KH)/S⌋ + 1 |
-//! | [`MaxPool2d<S, HO, WO>`] | the maximum of each S×S window, stride S: HO = ⌊H/S⌋ |
-//! | [`AvgPool2d<S, HO, WO>`] | the mean of each S×S window, stride S: HO = ⌊H/S⌋ |
+//! | [`MaxPool2d<K, HO, WO, P, S>`] | the maximum of each K×K window moved S (K by default) over the images padded by P (0 by default): HO = ⌊(H + 2P − K)/S⌋ + 1, ⌊H/K⌋ by default |
+//! | [`AvgPool2d<K, HO, WO, P, S>`] | the mean of each K×K window, moved and padded as for `MaxPool2d` |
 //! | [`Flatten<F>`] | each image `(C, H, W)` as one row of F = C·H·W features |
 //! | [`GlobalAvgPool2d`] | each channel's mean over its image: `(B, C, H, W)` → `(B, C)` |
 //! | [`Checkpointed<L>`] | L's output; traced, L runs as one [`checkpoint`](crate::autodiff::checkpoint), recomputed in the backward sweep |
@@ -99,6 +99,7 @@ use crate::ops::elementwise::ScalarFunction;
 #[cfg(feature = "cuda")]
 use crate::ops::functions::MapFunction;
 use crate::ops::functions::{SiluFunction, SoftplusFunction};
+use crate::ops::pool::Window;
 use crate::product::{MatMul, MatMulTransposed};
 use crate::scalar::{RealScalar, Scalar};
 #[cfg(feature = "alloc")]
@@ -2317,18 +2318,18 @@ conv2d_dual_forward!(
         => Var<Tensor<Dual<T>, (B, Const<O>, Const<HO>, Const<WO>), K>>
 );
 
-/// A pooling layer over S×S windows with stride S: the struct, its static-mode
-/// forward pass and its forward passes on host, traced, GPU and GPU-dual batches,
-/// all calling the image operation `$pool`.
+/// A pooling layer over K×K windows moved S per output over the images padded by P:
+/// the struct, its static-mode forward pass and its forward passes on host, traced,
+/// GPU and GPU-dual batches, all calling the image operation `$pool` (a strided one).
 macro_rules! pooling_layer {
     ($(#[$doc:meta])* $name:ident, $pool:ident) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-        pub struct $name<const S: usize, const HO: usize, const WO: usize>;
+        pub struct $name<const K: usize, const HO: usize, const WO: usize, const P: usize = 0, const S: usize = K>;
 
-        parameter_free!([const S: usize, const HO: usize, const WO: usize] $name<S, HO, WO>);
+        parameter_free!([const K: usize, const HO: usize, const WO: usize, const P: usize, const S: usize] $name<K, HO, WO, P, S>);
 
-        impl<const S: usize, const HO: usize, const WO: usize> $name<S, HO, WO> {
+        impl<const KS: usize, const HO: usize, const WO: usize, const P: usize, const S: usize> $name<KS, HO, WO, P, S> {
             /// The forward pass on a batch of images, written for static mode
             /// (`#[differentiable]`; the layer's tangent is `()`).
             #[differentiable]
@@ -2337,23 +2338,23 @@ macro_rules! pooling_layer {
                 x: &Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>,
             ) -> Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), K>
             where
-                Const<H>: PoolsTo<S, HO>,
-                Const<W>: PoolsTo<S, WO>,
+                Const<H>: PoolsTo<KS, HO, P, S>,
+                Const<W>: PoolsTo<KS, WO, P, S>,
                 K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
             {
-                x.$pool::<S, HO, WO>()
+                x.$pool(Window::<KS>, Stride::<S>, Padding::<P>)
             }
         }
 
         crate::static_module!(
             impl[
                 T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize,
-                const S: usize, const HO: usize, const WO: usize, K
-            ] $name<S, HO, WO>:
+                const KS: usize, const HO: usize, const WO: usize, const P: usize, const S: usize, K
+            ] $name<KS, HO, WO, P, S>:
                 apply_batch(Tensor<T, (B, Const<C>, Const<H>, Const<W>), K>) -> Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), K>;
             where [
-                Const<H>: PoolsTo<S, HO>,
-                Const<W>: PoolsTo<S, WO>,
+                Const<H>: PoolsTo<KS, HO, P, S>,
+                Const<W>: PoolsTo<KS, WO, P, S>,
                 K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
             ]
         );
@@ -2361,26 +2362,26 @@ macro_rules! pooling_layer {
         forward_pass! {
             impl[
                 T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize,
-                const S: usize, const HO: usize, const WO: usize, K
-            ] $name<S, HO, WO>, traced $name<S, HO, WO>;
+                const KS: usize, const HO: usize, const WO: usize, const P: usize, const S: usize, K
+            ] $name<KS, HO, WO, P, S>, traced $name<KS, HO, WO, P, S>;
             Tensor<T, (B, Const<C>, Const<H>, Const<W>), K> => Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), K>;
             where [
-                Const<H>: PoolsTo<S, HO>,
-                Const<W>: PoolsTo<S, WO>,
+                Const<H>: PoolsTo<KS, HO, P, S>,
+                Const<W>: PoolsTo<KS, WO, P, S>,
                 K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
             ]
-            |_layer, x| x.$pool::<S, HO, WO>()
+            |_layer, x| x.$pool(Window::<KS>, Stride::<S>, Padding::<P>)
         }
 
         forward_pass! {
             #[cfg(feature = "cuda")]
             impl[
                 T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize,
-                const S: usize, const HO: usize, const WO: usize
-            ] $name<S, HO, WO>, traced $name<S, HO, WO>;
+                const KS: usize, const HO: usize, const WO: usize, const P: usize, const S: usize
+            ] $name<KS, HO, WO, P, S>, traced $name<KS, HO, WO, P, S>;
             Tensor<T, (B, Const<C>, Const<H>, Const<W>), Cuda> => Tensor<T, (B, Const<C>, Const<HO>, Const<WO>), Cuda>;
-            where [Const<H>: PoolsTo<S, HO>, Const<W>: PoolsTo<S, WO>,]
-            |_layer, x| x.$pool::<S, HO, WO>()
+            where [Const<H>: PoolsTo<KS, HO, P, S>, Const<W>: PoolsTo<KS, WO, P, S>,]
+            |_layer, x| x.$pool(Window::<KS>, Stride::<S>, Padding::<P>)
         }
 
         /// Forward mode on the GPU.
@@ -2391,39 +2392,47 @@ macro_rules! pooling_layer {
             const C: usize,
             const H: usize,
             const W: usize,
-            const S: usize,
+            const K: usize,
             const HO: usize,
             const WO: usize,
-        > Module<CudaDual<T, (B, Const<C>, Const<H>, Const<W>)>> for $name<S, HO, WO>
+            const P: usize,
+            const S: usize,
+        > Module<CudaDual<T, (B, Const<C>, Const<H>, Const<W>)>> for $name<K, HO, WO, P, S>
         where
-            Const<H>: PoolsTo<S, HO>,
-            Const<W>: PoolsTo<S, WO>,
+            Const<H>: PoolsTo<K, HO, P, S>,
+            Const<W>: PoolsTo<K, WO, P, S>,
         {
             type Output = CudaDual<T, (B, Const<C>, Const<HO>, Const<WO>)>;
 
             fn forward(&self, x: &CudaDual<T, (B, Const<C>, Const<H>, Const<W>)>) -> Self::Output {
-                x.$pool::<S, HO, WO>()
+                x.$pool(Window::<K>, Stride::<S>, Padding::<P>)
             }
         }
     };
 }
 
 pooling_layer!(
-    /// Max pooling over S×S windows with stride S on `(B, C, H, W)` images, giving
-    /// `(B, C, HO, WO)` with HO = ⌊H/S⌋ and WO = ⌊W/S⌋, checked at compile time. No
-    /// parameters. The derivative goes to each window's first maximum (PyTorch's
-    /// `MaxPool2d(S)`).
+    /// Max pooling of `(B, C, H, W)` images over K×K windows, giving `(B, C, HO, WO)`:
+    /// with stride K and no padding by default (`MaxPool2d<2, 14, 14>`, HO = ⌊H/K⌋);
+    /// the last two parameters are the padding P and the stride S, as `Conv2d`'s
+    /// (`MaxPool2d<3, 56, 56, 1, 2>` is PyTorch's `MaxPool2d(3, stride=2, padding=1)`
+    /// of a ResNet's stem, HO = ⌊(H + 2P − K)/S⌋ + 1, 2P ≤ K; padding is never the
+    /// maximum). Sizes are checked at compile time. No parameters. The derivative
+    /// goes to each window's first maximum.
     MaxPool2d,
-    max_pool2d
+    max_pool2d_strided
 );
 
 pooling_layer!(
-    /// Average pooling over S×S windows with stride S on `(B, C, H, W)` images, giving
-    /// `(B, C, HO, WO)` with HO = ⌊H/S⌋ and WO = ⌊W/S⌋, checked at compile time: the
-    /// mean of each window (PyTorch's `AvgPool2d(S)`; rows and columns past the last
-    /// window are not read). No parameters.
+    /// Average pooling of `(B, C, H, W)` images over K×K windows, giving
+    /// `(B, C, HO, WO)`: the mean of each window, with stride K and no padding by
+    /// default (`AvgPool2d<2, 14, 14>`, HO = ⌊H/K⌋, PyTorch's `AvgPool2d(2)`); the last
+    /// two parameters are the padding P and the stride S, as for [`MaxPool2d`]. A
+    /// padded window's sum is divided by K², padding counting as zeros (PyTorch's
+    /// default `count_include_pad=True`). Sizes are checked at compile time. No
+    /// parameters.
     AvgPool2d,
-    avg_pool2d
+    avg_pool2d_strided
 );
 
 /// Each image `(C, H, W)` of a batch as one row of F = C·H·W features, between

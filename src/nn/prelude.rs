@@ -42,3 +42,4 @@ pub use super::optim::{
 #[cfg(feature = "std")]
 pub use super::params::Parameters;
 pub use crate::ops::conv::{Padding, Stride};
+pub use crate::ops::pool::Window;

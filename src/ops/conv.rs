@@ -9,9 +9,6 @@
 //!   output (x at S·i + p − P), giving `⌊(H + 2P − KH)/S⌋ + 1`, as PyTorch's `stride`;
 //! - `add_channels(b)`: y_{b c i j} = x_{b c i j} + b_c (a bias per channel);
 //!   `mul_channels(g)`: y_{b c i j} = x_{b c i j}·g_c (a gain per channel);
-//! - `max_pool2d::<S, HO, WO>()`: the maximum of each S×S window with stride S,
-//!   `HO = ⌊H/S⌋`, `WO = ⌊W/S⌋`; `avg_pool2d::<S, HO, WO>()` the mean of each
-//!   (rows and columns past the last window are read by neither);
 //! - `flatten_images::<F>()`: each example's `C·H·W` values as one row, F = C·H·W
 //!   (checked when the program is built, for any size).
 //!
@@ -24,13 +21,11 @@
 //! w̄_{o c p q} = Σ_{b i j} x_{b c (i+p) (j+q)}·ȳ_{b o i j} (with S·i + p − P for
 //! i + p under stride and padding); for `add_channels`,
 //! b̄_c = Σ_{b i j} ȳ_{b c i j}; for `mul_channels`, x̄ = ȳ·g_c and
-//! ḡ_c = Σ_{b i j} x_{b c i j}·ȳ_{b c i j}; for `max_pool2d`, each ȳ goes to the first maximum
-//! of its window; `avg_pool2d` is linear, so its tangent is the pooled ẋ and each
-//! element of a window gets ȳ/S² (an element in no window 0); `flatten_images` only
-//! reshapes.
+//! ḡ_c = Σ_{b i j} x_{b c i j}·ȳ_{b c i j}; `flatten_images` only reshapes. Pooling is in
+//! [`pool`](super::pool).
 
-use crate::scalar::{RealScalar, overtakes};
-use crate::shape::constraint::{ConvolvesTo, PoolsTo, SameElementCount};
+use crate::scalar::RealScalar;
+use crate::shape::constraint::{ConvolvesTo, SameElementCount};
 use crate::shape::{Const, Dim};
 use crate::tensor::{Storage, Tensor};
 
@@ -141,38 +136,6 @@ where
         y
     }
 
-    /// The maximum of each S×S window, with stride S; `(HO, WO) = (⌊H/S⌋, ⌊W/S⌋)` is
-    /// checked at compile time.
-    pub fn max_pool2d<const S: usize, const HO: usize, const WO: usize>(&self) -> Images<T, B, C, HO, WO, K>
-    where
-        Const<H>: PoolsTo<S, HO>,
-        Const<W>: PoolsTo<S, WO>,
-        K: Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
-    {
-        let x = self.as_slice();
-        Tensor::from_flat_fn((self.shape().0, Const, Const, Const), |flat| {
-            x[window_maximum::<T, C, H, W, S, HO, WO>(x, flat)]
-        })
-    }
-
-    /// The mean of each S×S window, with stride S (PyTorch's `avg_pool2d(x, S)`);
-    /// `(HO, WO) = (⌊H/S⌋, ⌊W/S⌋)` is checked at compile time.
-    pub fn avg_pool2d<const S: usize, const HO: usize, const WO: usize>(&self) -> Images<T, B, C, HO, WO, K>
-    where
-        Const<H>: PoolsTo<S, HO>,
-        Const<W>: PoolsTo<S, WO>,
-        K: Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
-    {
-        let x = self.as_slice();
-        let count = T::from_f64((S * S) as f64);
-        Tensor::from_flat_fn((self.shape().0, Const, Const, Const), |flat| {
-            let (image, i, j) = (flat / (HO * WO), (flat / WO) % HO, flat % WO);
-            let window =
-                (0..S).flat_map(|p| (0..S).map(move |q| image * H * W + (i * S + p) * W + j * S + q));
-            window.fold(T::zero(), |total, at| total + x[at]) / count
-        })
-    }
-
     /// Each example's C·H·W values as one row (row-major: channel, then row, then
     /// column). F = C·H·W is checked when the program is built, as for every static
     /// reshape (`cargo build` reports it, `cargo check` does not).
@@ -273,33 +236,6 @@ fn zip_strided<const S: usize, X: IntoIterator, Y: IntoIterator>(
         1 => strided.into_iter().zip(plain).for_each(|(x, y)| f(x, y)),
         _ => strided.into_iter().step_by(S).zip(plain).for_each(|(x, y)| f(x, y)),
     }
-}
-
-/// The flat index in x of the first maximum of the pooling window of output `flat`,
-/// or of its first NaN (a NaN propagates, as in `max`).
-fn window_maximum<
-    T: RealScalar,
-    const C: usize,
-    const H: usize,
-    const W: usize,
-    const S: usize,
-    const HO: usize,
-    const WO: usize,
->(
-    x: &[T],
-    flat: usize,
-) -> usize {
-    let (image, i, j) = (flat / (HO * WO), (flat / WO) % HO, flat % WO);
-    let mut best = image * H * W + i * S * W + j * S;
-    for p in 0..S {
-        for q in 0..S {
-            let index = image * H * W + (i * S + p) * W + j * S + q;
-            if overtakes(x[index], x[best]) {
-                best = index;
-            }
-        }
-    }
-    best
 }
 
 /// The pullback of `conv2d_strided` with stride S and padding P (and of `conv2d`
@@ -409,80 +345,4 @@ where
         totals[k % channels.size()] += g.iter().zip(x).fold(T::zero(), |t, (&g, &x)| t + g * x);
     });
     (y_bar.mul_channels(gain), gain_bar)
-}
-
-/// The pushforward of `max_pool2d`: each ẏ is ẋ at the first maximum of its window.
-pub fn max_pool2d_push<
-    T: RealScalar,
-    B: Dim,
-    const C: usize,
-    const H: usize,
-    const W: usize,
-    const S: usize,
-    const HO: usize,
-    const WO: usize,
-    K,
->(
-    x: &Images<T, B, C, H, W, K>,
-    x_dot: &Images<T, B, C, H, W, K>,
-) -> Images<T, B, C, HO, WO, K>
-where
-    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
-{
-    let (xs, tangent) = (x.as_slice(), x_dot.as_slice());
-    Tensor::from_flat_fn((x.shape().0, Const, Const, Const), |flat| {
-        tangent[window_maximum::<T, C, H, W, S, HO, WO>(xs, flat)]
-    })
-}
-
-/// The pullback of `avg_pool2d`: each element of a window gets ȳ/S², an element in
-/// no window (past the last one) 0. (Its pushforward is `avg_pool2d` of ẋ: the
-/// pooling is linear.)
-pub fn avg_pool2d_pullback<
-    T: RealScalar,
-    B: Dim,
-    const C: usize,
-    const H: usize,
-    const W: usize,
-    const S: usize,
-    const HO: usize,
-    const WO: usize,
-    K,
->(
-    y_bar: &Images<T, B, C, HO, WO, K>,
-) -> Images<T, B, C, H, W, K>
-where
-    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
-{
-    let (g, count) = (y_bar.as_slice(), T::from_f64((S * S) as f64));
-    Tensor::from_flat_fn((y_bar.shape().0, Const, Const, Const), |flat| {
-        let (image, i, j) = (flat / (H * W), (flat / W) % H / S, flat % W / S);
-        if i < HO && j < WO { g[(image * HO + i) * WO + j] / count } else { T::zero() }
-    })
-}
-
-/// The pullback of `max_pool2d`: each ȳ added at the first maximum of its window.
-pub fn max_pool2d_pullback<
-    T: RealScalar,
-    B: Dim,
-    const C: usize,
-    const H: usize,
-    const W: usize,
-    const S: usize,
-    const HO: usize,
-    const WO: usize,
-    K,
->(
-    x: &Images<T, B, C, H, W, K>,
-    y_bar: &Images<T, B, C, HO, WO, K>,
-) -> Images<T, B, C, H, W, K>
-where
-    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
-{
-    let mut x_bar = Tensor::zeros_shaped(x.shape());
-    let (xs, target) = (x.as_slice(), x_bar.as_mut_slice());
-    for (flat, &g) in y_bar.as_slice().iter().enumerate() {
-        target[window_maximum::<T, C, H, W, S, HO, WO>(xs, flat)] += g;
-    }
-    x_bar
 }

@@ -9,6 +9,7 @@ pub mod cuda;
 pub mod elementwise;
 pub mod functions;
 pub mod layout;
+pub mod pool;
 pub mod reduce;
 pub mod rows;
 pub mod softmax;

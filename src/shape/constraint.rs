@@ -11,7 +11,7 @@
 //! | [`FitsSlice<START, LEN>`] | `START + LEN ≤ Self`, for static slicing |
 //! | [`Broadcastable<Target>`] | `Target` is `Self` with leading axes prepended |
 //! | [`ConvolvesTo<K, P, OUT, S>`] | `OUT = ⌊(Self + 2P − K)/S⌋ + 1`: a convolution's output length (stride S, 1 unless given) |
-//! | [`PoolsTo<S, OUT>`] | `OUT = ⌊Self / S⌋`: a pooling window of S with stride S |
+//! | [`PoolsTo<K, OUT, P, S>`] | `OUT = ⌊(Self + 2P − K)/S⌋ + 1` with 2P ≤ K: pooling windows of K with stride S (K unless given) and padding P (0 unless given); `⌊Self / K⌋` by default |
 //!
 //! Reshape, concat and slice relations hold for static sizes of any magnitude: they
 //! are compared in constants evaluated when the program is built (`cargo build`,
@@ -357,25 +357,28 @@ where
 {
 }
 
-/// Windows of `S` with stride `S` over an axis of length `Self` fit `OUT` times:
-/// `OUT = ⌊Self / S⌋` (the rest is dropped, as PyTorch's pooling does).
+/// Pooling windows of `K` moved `S` positions per output (`K` unless given) over an
+/// axis of length `Self` padded by `P` (0 unless given) at both ends fit `OUT` times:
+/// `OUT = ⌊(Self + 2P − K)/S⌋ + 1`, which is `⌊Self / K⌋` for the default stride and
+/// no padding (the rest is dropped, as PyTorch's pooling does). The padding is at
+/// most half the window, as PyTorch requires, so every window reads the input.
 #[diagnostic::on_unimplemented(
-    message = "pooling windows of {S} over an axis of length `{Self}` do not give {OUT} outputs",
-    label = "the output length must be ⌊input length / window⌋",
-    note = "non-overlapping windows of S over N elements give ⌊N / S⌋ outputs; static lengths are checked up to 1024"
+    message = "pooling windows of {K} with stride {S} and padding {P} over an axis of length `{Self}` do not give {OUT} outputs",
+    label = "windows of K with stride S and padding P ≤ K/2 over N give ⌊(N + 2P − K)/S⌋ + 1 outputs (⌊N / K⌋ with stride K, no padding)",
+    note = "the padding may be at most half the window, as in PyTorch; static lengths are checked up to 1024"
 )]
-pub trait PoolsTo<const S: usize, const OUT: usize>: Dim {}
+pub trait PoolsTo<const K: usize, const OUT: usize, const P: usize = 0, const S: usize = K>: Dim {}
 
 #[diagnostic::do_not_recommend]
-impl<const N: usize, const S: usize, const OUT: usize> PoolsTo<S, OUT> for Const<N>
+impl<const N: usize, const K: usize, const OUT: usize, const P: usize, const S: usize> PoolsTo<K, OUT, P, S>
+    for Const<N>
 where
-    TConst<N>: ToUInt,
-    TConst<S>: ToUInt,
-    TConst<OUT>: ToUInt,
-    U<OUT>: Mul<U<S>> + Add<U1>,
-    Sum<U<OUT>, U1>: Mul<U<S>>,
-    Prod<U<OUT>, U<S>>: IsLessOrEqual<U<N>, Output = True>,
-    U<N>: IsLess<Prod<Sum<U<OUT>, U1>, U<S>>, Output = True>,
+    Const<N>: ConvolvesTo<K, P, OUT, S>,
+    TConst<K>: ToUInt,
+    TConst<P>: ToUInt,
+    U<P>: Add<U<P>>,
+    // 2P ≤ K.
+    Sum<U<P>, U<P>>: IsLessOrEqual<U<K>, Output = True>,
 {
 }
 

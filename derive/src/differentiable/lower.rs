@@ -690,6 +690,22 @@ fn convolution_rule(call: &syn::ExprMethodCall, plain_arguments: usize, span: Sp
     }
 }
 
+/// Poolings with a window, a stride and a padding as plain arguments.
+const STRIDED_POOLINGS: &[(&str, &str)] =
+    &[("max_pool2d_strided", "MaxPooling"), ("avg_pool2d_strided", "AveragePooling")];
+
+/// The rule of a strided pooling call, with the sizes its turbofish gives
+/// (`max_pool2d_strided::<K, S, P, HO, WO>`, the rule's order being `<K, HO, WO, P, S>`)
+/// or left to inference.
+fn pooling_rule(call: &syn::ExprMethodCall, rule: &str, span: Span) -> TokenStream {
+    let rule = rule_path(rule, span);
+    let sizes: Vec<_> = call.turbofish.iter().flat_map(|turbofish| &turbofish.args).collect();
+    match sizes.as_slice() {
+        [k, s, p, ho, wo] => quote_spanned!(span=> #rule::<#k, #ho, #wo, #p, #s>),
+        _ => rule,
+    }
+}
+
 fn rule_path(name: &str, span: Span) -> TokenStream {
     let name = Ident::new(name, span);
     quote_spanned!(span=> ::fluxion::autodiff::rules::#name)
@@ -2008,6 +2024,22 @@ impl Lowering {
             let a = self.operand(receiver, call.receiver.span());
             let b = self.operand(kernels.clone(), call.args[0].span());
             return Ok(self.push_op(OpKind::Binary { rule, a, b }, span));
+        }
+        if let Some((_, rule)) = STRIDED_POOLINGS.iter().find(|(method, _)| *method == name) {
+            let [window, stride, padding] = args.as_slice() else {
+                return Err(wrong_arity(3));
+            };
+            if !(window.is_inactive() && stride.is_inactive() && padding.is_inactive()) {
+                let message = format!(
+                    "`{name}` takes a `Window`, a `Stride` and a `Padding`, which must not be differentiated"
+                );
+                return Err(syn::Error::new(span, message));
+            }
+            let x = active_receiver("")?;
+            let rule = pooling_rule(call, rule, span);
+            let arguments = [window, stride, padding].map(|argument| self.value_expression(argument));
+            let [window, stride, padding] = &arguments;
+            return Ok(self.unary(quote_spanned!(span=> #rule::from((#window, #stride, #padding))), x, span));
         }
         // `a.mul_add(b, c)` = a·b + c, rounded once: the rule of `a` and the pair `(b, c)`.
         if name == "mul_add" {

@@ -596,7 +596,8 @@ mod tests {
         // Max pooling 2×2 on 3 images of 5×7 (the last row and column in no window),
         // with a tie in the first window (the first of the tied elements wins) and a
         // NaN last in the second (NaN wins, as on the host).
-        let pool = PoolGeometry { images: 3, height: 5, width: 7, size: 2, output: (2, 3) };
+        let pool =
+            PoolGeometry { images: 3, height: 5, width: 7, window: 2, stride: 2, padding: 0, output: (2, 3) };
         let mut x: Vec<f64> = values.take(3 * 35);
         (x[1], x[7], x[10]) = (10.0, 10.0, f64::NAN);
         let mut y = vec![f64::NAN; 3 * 6];
@@ -627,7 +628,8 @@ mod tests {
 
         // Average pooling 3×3 on 2 images of 7×8 (the last row and two columns in no
         // window), accumulating onto a cotangent already there.
-        let pool = PoolGeometry { images: 2, height: 7, width: 8, size: 3, output: (2, 2) };
+        let pool =
+            PoolGeometry { images: 2, height: 7, width: 8, window: 3, stride: 3, padding: 0, output: (2, 2) };
         let x: Vec<f64> = values.take(2 * 56);
         let mut y = vec![f64::NAN; 2 * 4];
         avg_pool_on(&*emulator, &x, &mut y, pool).unwrap();
@@ -646,6 +648,38 @@ mod tests {
             }
         }
         assert_eq!(x_bar, expected_bar, "avg_pool_pullback");
+
+        // Overlapping windows of 3 with stride 2 over 2 images of 5×6 padded by 1 (a
+        // ResNet stem's pooling): ⌊(5 + 2 − 3)/2⌋ + 1 = 3 rows, 3 columns of windows;
+        // an element read by up to four windows collects each one's cotangent.
+        let pool =
+            PoolGeometry { images: 2, height: 5, width: 6, window: 3, stride: 2, padding: 1, output: (3, 3) };
+        let x: Vec<f64> = values.take(2 * 30);
+        let (mut largest, mut mean) = (vec![f64::NAN; 2 * 9], vec![f64::NAN; 2 * 9]);
+        max_pool_on(&*emulator, &x, &mut largest, pool).unwrap();
+        avg_pool_on(&*emulator, &x, &mut mean, pool).unwrap();
+        let y_bar: Vec<f64> = values.take(2 * 9);
+        let (mut max_bar, mut avg_bar) = (vec![f64::NAN; x.len()], vec![f64::NAN; x.len()]);
+        max_pool_pullback_on(&*emulator, &x, &y_bar, &mut max_bar, pool, Store::Overwrite).unwrap();
+        avg_pool_pullback_on(&*emulator, &y_bar, &mut avg_bar, pool, Store::Overwrite).unwrap();
+        let (mut expected_max_bar, mut expected_avg_bar) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+        for (window, &cotangent) in y_bar.iter().enumerate() {
+            let (image, i, j) = (window / 9, window / 3 % 3, window % 3);
+            let inside = (0..3).flat_map(|p| (0..3).map(move |q| (2 * i + p, 2 * j + q)));
+            let read: Vec<usize> = inside
+                .filter(|&(h, w)| (1..=5).contains(&h) && (1..=6).contains(&w))
+                .map(|(h, w)| image * 30 + (h - 1) * 6 + w - 1)
+                .collect();
+            let first_max =
+                read.iter().fold(read[0], |best, &at| if overtakes(x[at], x[best]) { at } else { best });
+            assert_eq!(largest[window], x[first_max], "overlapping max_pool, window {window}");
+            let sum: f64 = read.iter().map(|&at| x[at]).sum();
+            assert!((mean[window] - sum / 9.0).abs() <= 1e-15, "padded avg_pool, window {window}");
+            expected_max_bar[first_max] += cotangent;
+            read.iter().for_each(|&at| expected_avg_bar[at] += cotangent / 9.0);
+        }
+        assert_eq!(max_bar, expected_max_bar, "overlapping max_pool_pullback");
+        assert_close(&avg_bar, &expected_avg_bar, 1e-15, "padded avg_pool_pullback");
     }
 
     #[test]

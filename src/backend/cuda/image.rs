@@ -6,12 +6,13 @@
 //! image), so that `y = cols · Wᵀ` through cuBLAS. Its pullback folds a cotangent of
 //! that matrix back: `col2im` gives every input element the sum of the entries that
 //! read it, one thread per element (no atomics, so the result does not depend on
-//! scheduling). Max pooling over S×S windows with stride S reads each window's first
-//! largest element, as the host does; its pullback gives each input element the
-//! window's cotangent when it is that element, one thread per element (windows do
-//! not overlap). Average pooling sums each window in the host's order and divides by
-//! S²; its pullback gives each input element its window's cotangent divided by S²
-//! (0 past the last window), one thread per element.
+//! scheduling). Pooling reads K×K windows moved S per output over the images padded
+//! by P (the positions inside the image, as on the host), one thread per window: max
+//! pooling the window's first largest element, average pooling its sum in the host's
+//! order over K². Their pullbacks run one thread per input element, which visits the
+//! windows that read it in order (windows may overlap, and no atomics are needed):
+//! max pooling adds the cotangents of the windows whose first largest element it is,
+//! average pooling each cotangent over K².
 
 use std::format;
 use std::string::String;
@@ -151,18 +152,50 @@ fn col2im_source(name: &str, ctype: CType, store: Store) -> String {
     )
 }
 
+/// The statements that bound window (i, j): rows `h0..h1` and columns `w0..w1`, the
+/// positions S·i + p − P (p < K) inside the image, as the host's `WindowAxis::reads`.
+fn window_bounds(indent: &str) -> String {
+    format!(
+        "{indent}const unsigned long long h0 = i * stride >= padding ? i * stride - padding : 0;
+{indent}const unsigned long long h_end = i * stride + window - padding, h1 = h_end < height ? h_end : height;
+{indent}const unsigned long long w0 = j * stride >= padding ? j * stride - padding : 0;
+{indent}const unsigned long long w_end = j * stride + window - padding, w1 = w_end < width ? w_end : width;
+"
+    )
+}
+
 /// The loop that finds the first largest element `best` (an offset into the image
 /// `xi`) of window (i, j), its first NaN if it has one, as the host's
-/// `window_maximum`.
+/// `Windows::maximum`.
 fn window_maximum(indent: &str) -> String {
+    let bounds = window_bounds(indent);
     let overtakes = super::codegen::overtakes("xi[at]", "xi[best]");
     format!(
-        "{indent}unsigned long long best = i * size * width + j * size;
-{indent}for (unsigned long long p = 0; p < size; ++p) {{
-{indent}    for (unsigned long long q = 0; q < size; ++q) {{
-{indent}        const unsigned long long at = (i * size + p) * width + j * size + q;
+        "{bounds}{indent}unsigned long long best = h0 * width + w0;
+{indent}for (unsigned long long h = h0; h < h1; ++h) {{
+{indent}    for (unsigned long long w = w0; w < w1; ++w) {{
+{indent}        const unsigned long long at = h * width + w;
 {indent}        if ({overtakes}) best = at;
 {indent}    }}
+{indent}}}
+"
+    )
+}
+
+/// The loops over the windows (i, j) that read input element `offset` of image
+/// `image`, in order, as the host's `WindowAxis::read_by`; `body` runs in each with
+/// `window_bar`, the window's cotangent (of type `t`).
+fn windows_reading(indent: &str, t: &str, body: &str) -> String {
+    format!(
+        "{indent}const unsigned long long row = offset / width, column = offset % width;
+{indent}const unsigned long long i0 = row + padding >= window ? (row + padding - window) / stride + 1 : 0;
+{indent}const unsigned long long i_end = (row + padding) / stride + 1, i1 = i_end < ho ? i_end : ho;
+{indent}const unsigned long long j0 = column + padding >= window ? (column + padding - window) / stride + 1 : 0;
+{indent}const unsigned long long j_end = (column + padding) / stride + 1, j1 = j_end < wo ? j_end : wo;
+{indent}for (unsigned long long i = i0; i < i1; ++i) {{
+{indent}    for (unsigned long long j = j0; j < j1; ++j) {{
+{indent}        const {t} window_bar = y_bar[(image * ho + i) * wo + j];
+{body}{indent}    }}
 {indent}}}
 "
     )
@@ -173,10 +206,44 @@ fn pool_parameters(t: &str, buffers: &[(&str, bool)]) -> String {
     let buffers = buffers.iter().map(|&(name, written)| {
         if written { format!("{t}* __restrict__ {name}") } else { format!("const {t}* __restrict__ {name}") }
     });
-    let sizes = ["images", "height", "width", "size", "ho", "wo"]
+    let sizes = ["images", "height", "width", "window", "stride", "padding", "ho", "wo"]
         .map(|size| format!("const unsigned long long {size}"))
         .into_iter();
     buffers.chain(sizes).collect::<std::vec::Vec<_>>().join(", ")
+}
+
+/// A kernel with one thread per output window (i, j) of image `e / (ho·wo)`, `xi`
+/// that image: `body` computes `y[e]`.
+fn per_window_kernel(name: &str, parameters: &str, t: &str, body: &str) -> String {
+    format!(
+        "extern \"C\" __global__ void {name}({parameters}) {{
+    const unsigned long long n = images * ho * wo;
+    const unsigned long long step = (unsigned long long)blockDim.x * gridDim.x;
+    for (unsigned long long e = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += step) {{
+        const unsigned long long j = e % wo, i = (e / wo) % ho;
+        const {t}* xi = x + (e / (wo * ho)) * height * width;
+{body}    }}
+}}
+"
+    )
+}
+
+/// A kernel with one thread per input element `e` (`offset` into image `image`):
+/// `body` computes `value`, stored into `x_bar[e]` by `store`.
+fn per_element_kernel(name: &str, parameters: &str, t: &str, store: Store, body: &str) -> String {
+    let store = store.operator();
+    format!(
+        "extern \"C\" __global__ void {name}({parameters}) {{
+    const unsigned long long n = images * height * width;
+    const unsigned long long step = (unsigned long long)blockDim.x * gridDim.x;
+    for (unsigned long long e = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += step) {{
+        const unsigned long long image = e / (height * width), offset = e % (height * width);
+        {t} value = ({t})0;
+{body}        x_bar[e] {store} value;
+    }}
+}}
+"
+    )
 }
 
 /// `name(x, y, sizes…)`: each window's first largest element, one output per thread;
@@ -189,90 +256,51 @@ fn max_pool_source(name: &str, ctype: CType, push: bool) -> String {
     } else {
         (&[("x", false), ("y", true)], "xi[best]")
     };
-    let parameters = pool_parameters(t, buffers);
-    let search = window_maximum("        ");
-    format!(
-        "extern \"C\" __global__ void {name}({parameters}) {{
-    const unsigned long long n = images * ho * wo;
-    const unsigned long long step = (unsigned long long)blockDim.x * gridDim.x;
-    for (unsigned long long e = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += step) {{
-        const unsigned long long j = e % wo, i = (e / wo) % ho;
-        const {t}* xi = x + (e / (wo * ho)) * height * width;
-{search}        y[e] = {read};
-    }}
-}}
-"
-    )
+    let body = format!("{}        y[e] = {read};\n", window_maximum("        "));
+    per_window_kernel(name, &pool_parameters(t, buffers), t, &body)
 }
 
-/// `name(x, y_bar, x_bar, sizes…)`: x̄ (=|+=) ȳ of the element's window where the
-/// element is the window's first largest, else 0; one input element per thread.
+/// `name(x, y_bar, x_bar, sizes…)`: x̄ (=|+=) the sum of ȳ over the windows whose
+/// first largest element this is, in the windows' order; one input element per
+/// thread (windows may overlap).
 fn max_pool_pullback_source(name: &str, ctype: CType, store: Store) -> String {
     let t = ctype.name();
     let parameters = pool_parameters(t, &[("x", false), ("y_bar", false), ("x_bar", true)]);
-    let search = window_maximum("            ");
-    let store = store.operator();
-    format!(
-        "extern \"C\" __global__ void {name}({parameters}) {{
-    const unsigned long long n = images * height * width;
-    const unsigned long long step = (unsigned long long)blockDim.x * gridDim.x;
-    for (unsigned long long e = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += step) {{
-        const unsigned long long image = e / (height * width), offset = e % (height * width);
-        const unsigned long long i = offset / width / size, j = offset % width / size;
-        const {t}* xi = x + image * height * width;
-        {t} value = ({t})0;
-        if (i < ho && j < wo) {{
-{search}            if (best == offset) value = y_bar[(image * ho + i) * wo + j];
-        }}
-        x_bar[e] {store} value;
-    }}
-}}
-"
-    )
+    let search = format!(
+        "{}                if (best == offset) value += window_bar;\n",
+        window_maximum("                ")
+    );
+    let body = format!(
+        "        const {t}* xi = x + image * height * width;\n{}",
+        windows_reading("        ", t, &search)
+    );
+    per_element_kernel(name, &parameters, t, store, &body)
 }
 
-/// `name(x, y, sizes…)`: the mean of each window, summed row by row as on the host;
-/// one output per thread.
+/// `name(x, y, sizes…)`: the sum of each window's elements inside the image, row by
+/// row as on the host, over K²; one output per thread.
 fn avg_pool_source(name: &str, ctype: CType) -> String {
     let t = ctype.name();
-    let parameters = pool_parameters(t, &[("x", false), ("y", true)]);
-    format!(
-        "extern \"C\" __global__ void {name}({parameters}) {{
-    const unsigned long long n = images * ho * wo;
-    const unsigned long long step = (unsigned long long)blockDim.x * gridDim.x;
-    for (unsigned long long e = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += step) {{
-        const unsigned long long j = e % wo, i = (e / wo) % ho;
-        const {t}* xi = x + (e / (wo * ho)) * height * width;
-        {t} total = ({t})0;
-        for (unsigned long long p = 0; p < size; ++p) {{
-            for (unsigned long long q = 0; q < size; ++q) total += xi[(i * size + p) * width + j * size + q];
+    let body = format!(
+        "{}        {t} total = ({t})0;
+        for (unsigned long long h = h0; h < h1; ++h) {{
+            for (unsigned long long w = w0; w < w1; ++w) total += xi[h * width + w];
         }}
-        y[e] = total / ({t})(size * size);
-    }}
-}}
-"
-    )
+        y[e] = total / ({t})(window * window);
+",
+        window_bounds("        ")
+    );
+    per_window_kernel(name, &pool_parameters(t, &[("x", false), ("y", true)]), t, &body)
 }
 
-/// `name(y_bar, x_bar, sizes…)`: x̄ (=|+=) ȳ of the element's window over S², 0 for
-/// an element in no window; one input element per thread.
+/// `name(y_bar, x_bar, sizes…)`: x̄ (=|+=) the sum of ȳ/K² over the windows that read
+/// the element, in the windows' order, 0 for an element no window reads; one input
+/// element per thread.
 fn avg_pool_pullback_source(name: &str, ctype: CType, store: Store) -> String {
     let t = ctype.name();
     let parameters = pool_parameters(t, &[("y_bar", false), ("x_bar", true)]);
-    let store = store.operator();
-    format!(
-        "extern \"C\" __global__ void {name}({parameters}) {{
-    const unsigned long long n = images * height * width;
-    const unsigned long long step = (unsigned long long)blockDim.x * gridDim.x;
-    for (unsigned long long e = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += step) {{
-        const unsigned long long image = e / (height * width), offset = e % (height * width);
-        const unsigned long long i = offset / width / size, j = offset % width / size;
-        const {t} value = (i < ho && j < wo) ? y_bar[(image * ho + i) * wo + j] / ({t})(size * size) : ({t})0;
-        x_bar[e] {store} value;
-    }}
-}}
-"
-    )
+    let share = format!("                value += window_bar / ({t})(window * window);\n");
+    per_element_kernel(name, &parameters, t, store, &windows_reading("        ", t, &share))
 }
 
 /// Every image kernel, as `(name, CUDA C)` for `ctype`: for the offline check.
@@ -385,30 +413,49 @@ pub(super) fn col2im_on<T: CudaElement, R: Runner<T>>(
 }
 
 /// The sizes of a pooling: `images` (batch × channels) of `height × width`,
-/// windows of `size × size` with stride `size`, `output` windows per axis.
+/// windows of `window × window` moved `stride` positions per output over the images
+/// padded by `padding`, `output` windows per axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct PoolGeometry {
     pub images: usize,
     pub height: usize,
     pub width: usize,
-    pub size: usize,
+    pub window: usize,
+    pub stride: usize,
+    pub padding: usize,
     pub output: (usize, usize),
 }
 
 impl PoolGeometry {
-    fn sizes(&self) -> [u64; 6] {
-        [self.images, self.height, self.width, self.size, self.output.0, self.output.1]
-            .map(|size| size as u64)
+    fn sizes(&self) -> [u64; 8] {
+        [
+            self.images,
+            self.height,
+            self.width,
+            self.window,
+            self.stride,
+            self.padding,
+            self.output.0,
+            self.output.1,
+        ]
+        .map(|size| size as u64)
     }
 
-    /// Checks the buffers' lengths and that every window lies inside its image.
+    /// Checks the buffers' lengths and that every window reads its image: the compile
+    /// time checks' promise, checked again so that a wrong geometry is an error, not
+    /// a read outside a buffer.
     fn check(&self, operation: &str, image_buffers: &[usize], pooled_buffers: &[usize]) {
         let (inputs, outputs) =
             (self.images * self.height * self.width, self.images * self.output.0 * self.output.1);
+        let fits = |input: usize, output: usize| {
+            output == 0 || self.stride * (output - 1) + self.window <= input + 2 * self.padding
+        };
         assert!(
-            self.size > 0
-                && self.size * self.output.0 <= self.height
-                && self.size * self.output.1 <= self.width,
+            self.window > 0
+                && self.stride > 0
+                && 2 * self.padding <= self.window
+                && fits(self.height, self.output.0)
+                && fits(self.width, self.output.1),
             "{operation}: {self:?} has windows outside the images, or empty ones"
         );
         assert!(

@@ -21,6 +21,7 @@ use crate::backend::cuda::{
 };
 use crate::error::or_panic;
 use crate::ops::conv::{Padding, Stride, check_channel_vector};
+use crate::ops::pool::Window;
 use crate::shape::constraint::{ConvolvesTo, PoolsTo, SameElementCount};
 use crate::shape::{Const, Dim, Dyn, Shape};
 
@@ -44,18 +45,30 @@ fn geometry<const C: usize, const H: usize, const W: usize, const KH: usize, con
     ConvGeometry { batch, channels: C, height: H, width: W, kernel: (KH, KW), output, stride, padding }
 }
 
-/// The geometry of S×S pooling of `batch` images `(C, H, W)` into `HO × WO` windows.
+/// The geometry of pooling `batch` images `(C, H, W)` into `HO × WO` windows of
+/// K×K moved S per output over the images padded by P.
 fn pool_geometry<
     const C: usize,
     const H: usize,
     const W: usize,
+    const K: usize,
     const S: usize,
+    const P: usize,
     const HO: usize,
     const WO: usize,
 >(
     batch: usize,
+    _: (Window<K>, Stride<S>, Padding<P>),
 ) -> PoolGeometry {
-    PoolGeometry { images: batch * C, height: H, width: W, size: S, output: (HO, WO) }
+    PoolGeometry {
+        images: batch * C,
+        height: H,
+        width: W,
+        window: K,
+        stride: S,
+        padding: P,
+        output: (HO, WO),
+    }
 }
 
 /// Checks that a cotangent's batch size is its input's.
@@ -174,27 +187,70 @@ impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize> Ima
         })
     }
 
-    /// The maximum of each S×S window, with stride S; `(HO, WO) = (⌊H/S⌋, ⌊W/S⌋)` is
+    /// The maximum of each K×K window, with stride K; `(HO, WO) = (⌊H/K⌋, ⌊W/K⌋)` is
     /// checked at compile time.
-    pub fn max_pool2d<const S: usize, const HO: usize, const WO: usize>(&self) -> Images<T, B, C, HO, WO>
+    pub fn max_pool2d<const K: usize, const HO: usize, const WO: usize>(&self) -> Images<T, B, C, HO, WO>
     where
-        Const<H>: PoolsTo<S, HO>,
-        Const<W>: PoolsTo<S, WO>,
+        Const<H>: PoolsTo<K, HO>,
+        Const<W>: PoolsTo<K, WO>,
+    {
+        self.max_pool2d_strided(Window::<K>, Stride::<K>, Padding::<0>)
+    }
+
+    /// The maximum of each K×K window moved S positions per output over the images
+    /// padded by P; `HO = ⌊(H + 2P − K)/S⌋ + 1` and 2P ≤ K are checked at compile time.
+    pub fn max_pool2d_strided<
+        const K: usize,
+        const S: usize,
+        const P: usize,
+        const HO: usize,
+        const WO: usize,
+    >(
+        &self,
+        window: Window<K>,
+        stride: Stride<S>,
+        padding: Padding<P>,
+    ) -> Images<T, B, C, HO, WO>
+    where
+        Const<H>: PoolsTo<K, HO, P, S>,
+        Const<W>: PoolsTo<K, WO, P, S>,
     {
         let batch = self.shape().0;
-        let geometry = pool_geometry::<C, H, W, S, HO, WO>(batch.size());
+        let geometry = pool_geometry::<C, H, W, K, S, P, HO, WO>(batch.size(), (window, stride, padding));
         OnDevice::new((batch, Const, Const, Const), |y| max_pool(self.slice(), y, geometry))
     }
 
-    /// The mean of each S×S window, with stride S; `(HO, WO) = (⌊H/S⌋, ⌊W/S⌋)` is
+    /// The mean of each K×K window, with stride K; `(HO, WO) = (⌊H/K⌋, ⌊W/K⌋)` is
     /// checked at compile time.
-    pub fn avg_pool2d<const S: usize, const HO: usize, const WO: usize>(&self) -> Images<T, B, C, HO, WO>
+    pub fn avg_pool2d<const K: usize, const HO: usize, const WO: usize>(&self) -> Images<T, B, C, HO, WO>
     where
-        Const<H>: PoolsTo<S, HO>,
-        Const<W>: PoolsTo<S, WO>,
+        Const<H>: PoolsTo<K, HO>,
+        Const<W>: PoolsTo<K, WO>,
+    {
+        self.avg_pool2d_strided(Window::<K>, Stride::<K>, Padding::<0>)
+    }
+
+    /// The sum of each K×K window's elements inside the images over K², the window
+    /// moved S positions per output over the images padded by P; sizes as for
+    /// `max_pool2d_strided`.
+    pub fn avg_pool2d_strided<
+        const K: usize,
+        const S: usize,
+        const P: usize,
+        const HO: usize,
+        const WO: usize,
+    >(
+        &self,
+        window: Window<K>,
+        stride: Stride<S>,
+        padding: Padding<P>,
+    ) -> Images<T, B, C, HO, WO>
+    where
+        Const<H>: PoolsTo<K, HO, P, S>,
+        Const<W>: PoolsTo<K, WO, P, S>,
     {
         let batch = self.shape().0;
-        let geometry = pool_geometry::<C, H, W, S, HO, WO>(batch.size());
+        let geometry = pool_geometry::<C, H, W, K, S, P, HO, WO>(batch.size(), (window, stride, padding));
         OnDevice::new((batch, Const, Const, Const), |y| avg_pool(self.slice(), y, geometry))
     }
 
@@ -360,77 +416,88 @@ pub fn add_channels_pullback<T: CudaElement, B: Dim, C: Dim, H: Dim, W: Dim>(
     ));
 }
 
-/// The pullback of `max_pool2d`: x̄ (=|+=) each ȳ at the first maximum of its window,
-/// 0 elsewhere.
+/// The pullback of `max_pool2d_strided` (and `max_pool2d`): x̄ (=|+=) the sum of ȳ over
+/// the windows whose first maximum each element is, 0 for the others.
 pub fn max_pool2d_pullback<
     T: CudaElement,
     B: Dim,
     const C: usize,
     const H: usize,
     const W: usize,
+    const K: usize,
     const S: usize,
+    const P: usize,
     const HO: usize,
     const WO: usize,
 >(
     x: &Images<T, B, C, H, W>,
     y_bar: &Images<T, B, C, HO, WO>,
     x_bar: &mut Images<T, B, C, H, W>,
+    pooling: (Window<K>, Stride<S>, Padding<P>),
     write: Write,
 ) where
-    Const<H>: PoolsTo<S, HO>,
-    Const<W>: PoolsTo<S, WO>,
+    Const<H>: PoolsTo<K, HO, P, S>,
+    Const<W>: PoolsTo<K, WO, P, S>,
 {
     check_shapes("max_pool2d_pullback", x, &[x_bar]);
     check_batch("max_pool2d_pullback", x.shape().0.size(), y_bar.shape().0.size());
-    let geometry = pool_geometry::<C, H, W, S, HO, WO>(x.shape().0.size());
+    let geometry = pool_geometry::<C, H, W, K, S, P, HO, WO>(x.shape().0.size(), pooling);
     or_panic_cuda(max_pool_pullback(x.slice(), y_bar.slice(), x_bar.slice_mut(), geometry, store(write)));
 }
 
-/// The pullback of `avg_pool2d`: x̄ (=|+=) each ȳ over S² at every element of its
-/// window, 0 past the last window. (Its pushforward is `avg_pool2d` of ẋ.)
+/// The pullback of `avg_pool2d_strided` (and `avg_pool2d`): x̄ (=|+=) the sum of ȳ/K²
+/// over the windows that read each element, 0 where none does. (Its pushforward is
+/// the pooling of ẋ.)
 pub fn avg_pool2d_pullback<
     T: CudaElement,
     B: Dim,
     const C: usize,
     const H: usize,
     const W: usize,
+    const K: usize,
     const S: usize,
+    const P: usize,
     const HO: usize,
     const WO: usize,
 >(
     y_bar: &Images<T, B, C, HO, WO>,
     x_bar: &mut Images<T, B, C, H, W>,
+    pooling: (Window<K>, Stride<S>, Padding<P>),
     write: Write,
 ) where
-    Const<H>: PoolsTo<S, HO>,
-    Const<W>: PoolsTo<S, WO>,
+    Const<H>: PoolsTo<K, HO, P, S>,
+    Const<W>: PoolsTo<K, WO, P, S>,
 {
     check_batch("avg_pool2d_pullback", x_bar.shape().0.size(), y_bar.shape().0.size());
-    let geometry = pool_geometry::<C, H, W, S, HO, WO>(x_bar.shape().0.size());
+    let geometry = pool_geometry::<C, H, W, K, S, P, HO, WO>(x_bar.shape().0.size(), pooling);
     or_panic_cuda(avg_pool_pullback(y_bar.slice(), x_bar.slice_mut(), geometry, store(write)));
 }
 
-/// The pushforward of `max_pool2d`: each ẏ is ẋ at the first maximum of its window.
+/// The pushforward of `max_pool2d_strided` (and `max_pool2d`): each ẏ is ẋ at the
+/// first maximum of its window.
 pub fn max_pool2d_push<
     T: CudaElement,
     B: Dim,
     const C: usize,
     const H: usize,
     const W: usize,
+    const K: usize,
     const S: usize,
+    const P: usize,
     const HO: usize,
     const WO: usize,
 >(
     x: &Images<T, B, C, H, W>,
     x_dot: &Images<T, B, C, H, W>,
+    pooling: (Window<K>, Stride<S>, Padding<P>),
 ) -> Images<T, B, C, HO, WO>
 where
-    Const<H>: PoolsTo<S, HO>,
-    Const<W>: PoolsTo<S, WO>,
+    Const<H>: PoolsTo<K, HO, P, S>,
+    Const<W>: PoolsTo<K, WO, P, S>,
 {
     check_shapes("max_pool2d_push", x, &[x_dot]);
     let batch = x.shape().0;
-    let geometry = pool_geometry::<C, H, W, S, HO, WO>(batch.size());
+    let geometry = pool_geometry::<C, H, W, K, S, P, HO, WO>(batch.size(), pooling);
     OnDevice::new((batch, Const, Const, Const), |y_dot| {
         max_pool_push(x.slice(), x_dot.slice(), y_dot, geometry)
     })
