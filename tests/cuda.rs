@@ -17,7 +17,7 @@ use fluxion::nn::layer::{
 };
 use fluxion::nn::loss::{Reduction, RowLosses, cross_entropy};
 use fluxion::nn::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig, clip_grad_norm, global_norm};
-use fluxion::ops::conv::{Padding, Stride};
+use fluxion::ops::conv::{Groups, Padding, Stride};
 use fluxion::ops::cuda as device_rules;
 use fluxion::ops::elementwise::{self as host_rules, Elementary, FusedFunction, ScalarFunction};
 use fluxion::ops::pool::{self as host_pool, Window};
@@ -776,6 +776,60 @@ fn batch_normalisation_trains_and_evaluates_on_the_gpu_as_on_the_host() {
     let (_, host_tangent) = jvp(|x: Batch<Dual<f64>, Heap>| norm.forward(&x), &images, &v);
     let (_, tangent) = jvp(
         |x: CudaDual<f64, (Const<3>, Const<2>, Const<2>, Const<5>)>| device_norm.forward(&x),
+        &images.to_device(),
+        &v.to_device(),
+    );
+    assert_close(&tangent.to_vec(), host_tangent.as_slice(), F64_TOL);
+}
+
+#[test]
+fn group_normalisation_and_pooling_layers_train_on_the_gpu_as_on_the_host() {
+    use fluxion::autodiff::CudaDual;
+    use fluxion::autodiff::check::{CheckOptions, check_vjp};
+    use fluxion::nn::layer::{AvgPool2d, GroupNorm, Silu};
+    let classes = [0, 2, 1, 1];
+    let x: Tensor<f64, (Dyn, Const<1>, Const<6>, Const<6>), Heap> =
+        Tensor::from_shape_fn((Dyn(4), Const, Const, Const), |[b, _, h, w]| {
+            ((b * 36 + h * 6 + w) as f64 * 0.41).sin() + 0.25
+        });
+    // A padded convolution, group normalisation, overlapping max pooling (a ResNet
+    // stem's) and average pooling.
+    type Cnn<K> = Sequential<(
+        Conv2d<f64, 1, 4, 3, 3, 6, 6, K, 1>,
+        GroupNorm<f64, 4, 2, K>,
+        Silu,
+        MaxPool2d<3, 3, 3, 1, 2>,
+        AvgPool2d<2, 1, 1>,
+        Flatten<4>,
+        Linear<f64, 4, 3, K>,
+    )>;
+    let norm = GroupNorm { weight: Tensor::random_uniform(0.5, 1.5, 76), ..GroupNorm::default() };
+    let host: Cnn<Heap> =
+        Sequential((Conv2d::new(77), norm, Silu, MaxPool2d, AvgPool2d, Flatten, Linear::new(78)));
+    let host_gradient = loss_and_gradient(&host, &x, &classes).1;
+    let Some(_gpu) = gpu() else { return };
+    let (device, dx) = (host.to_device(), x.to_device());
+    let device_gradient = loss_and_gradient(&device, &dx, &classes).1;
+    assert_close(&device_gradient.0.weight.to_vec(), host_gradient.0.weight.as_slice(), 1e-10);
+    assert_close(&device_gradient.1.weight.to_vec(), host_gradient.1.weight.as_slice(), 1e-10);
+    assert_close(&device_gradient.1.bias.to_vec(), host_gradient.1.bias.as_slice(), 1e-10);
+    assert_close(&device_gradient.6.weight.to_vec(), host_gradient.6.weight.as_slice(), 1e-10);
+    // The group normalisation's rule on the GPU passes the adjoint check, and its
+    // tangent is the host's.
+    type Batch<T, K> = Tensor<T, (Const<3>, Const<4>, Const<2>, Const<5>), K>;
+    let (images, v): (Batch<f64, Heap>, Batch<f64, Heap>) =
+        (Tensor::random_normal(0.0, 1.0, 79), Tensor::random_normal(0.0, 1.0, 80));
+    let normalise = |x: Var<Batch<f64, Cuda>>| x.normalize_groups(Groups::<2>, 1e-5);
+    if let Err(error) = check_vjp(normalise, &images.to_device(), CheckOptions::f64()) {
+        panic!("normalize_groups: {error}");
+    }
+    let norm = GroupNorm::<f64, 4, 2>::default();
+    let device_norm = norm.to_device();
+    let (norm, device_norm) =
+        (norm.lift(&norm.zero_tangent()), device_norm.lift(&device_norm.zero_tangent()));
+    let (_, host_tangent) = jvp(|x: Batch<Dual<f64>, Heap>| norm.forward(&x), &images, &v);
+    let (_, tangent) = jvp(
+        |x: CudaDual<f64, (Const<3>, Const<4>, Const<2>, Const<5>)>| device_norm.forward(&x),
         &images.to_device(),
         &v.to_device(),
     );

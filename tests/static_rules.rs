@@ -32,7 +32,7 @@ use fluxion::autodiff::rules::{
     RealPart, Relu, Subtraction, Summation, TangentOf, Transposition, UnaryRule, Write,
 };
 use fluxion::autodiff::{Lift, differentiable, jvp, vjp};
-use fluxion::ops::conv::{Padding, Stride};
+use fluxion::ops::conv::{Groups, Padding, Stride};
 use fluxion::ops::elementwise::Elementary;
 use fluxion::ops::pool::Window;
 use fluxion::prelude::*;
@@ -497,6 +497,12 @@ mod tensors {
         /// Each row normalised.
         normalize_rows((a, a_dot): M23 in real()) -> M23 { a.normalize_rows(1e-5) }
             forward { a.normalize_rows(D::constant(1e-5)) }
+        /// Each image's 3 channels in 3 groups, each normalised.
+        normalize_groups((x, x_dot): T4 in real()) -> T4 { x.normalize_groups(Groups::<3>, 1e-5) }
+            forward { x.normalize_groups(Groups::<3>, D::constant(1e-5)) }
+        /// Each image normalised as a whole (one group).
+        normalize_one_group((x, x_dot): T4 in real()) -> T4 { x.normalize_groups(Groups::<1>, 1e-5) }
+            forward { x.normalize_groups(Groups::<1>, D::constant(1e-5)) }
         /// A bias per channel of a batch of images.
         add_channels((a, a_dot): T4 in real(), (b, b_dot): V3 in real()) -> T4 { a.add_channels(&b) }
         /// A valid convolution of a batch of images, images and kernels differentiated.

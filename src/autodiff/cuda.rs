@@ -27,7 +27,7 @@ use super::var_ops::{Operand, TracedArithmetic};
 use crate::backend::cpu::Write;
 use crate::backend::cuda::{CType, Cuda, CudaElement, CudaScalar, UpdateKernel, or_panic_cuda};
 use crate::error::{ShapeError, or_panic};
-use crate::ops::conv::{Padding, Stride};
+use crate::ops::conv::{Groups, Padding, Stride};
 use crate::ops::cuda::{
     self as rules, CudaChannelOps, CudaComplexMatrixOps, CudaComplexOps, CudaElementaryOps, CudaImageOps,
     CudaMatrixOps, CudaRealMatrixOps, CudaRealOps, CudaTensorOps, CudaVectorOps, RealValued,
@@ -335,6 +335,12 @@ impl<T: CudaScalar, S: Shape> CudaDual<T, S> {
         self.linear(|t| t.reshape())
     }
 
+    /// The same elements under `shape` (any shapes); an error names both shapes when
+    /// the element counts differ.
+    pub fn try_reshape<Target: Shape>(&self, shape: Target) -> Result<CudaDual<T, Target>, ShapeError> {
+        Ok(CudaDual { value: self.value.try_reshape(shape)?, tangent: self.tangent.try_reshape(shape)? })
+    }
+
     /// Concatenation with `other` along `AXIS` (panics naming both shapes when another
     /// axis differs).
     #[track_caller]
@@ -515,6 +521,12 @@ impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize>
             self.value.conv2d_strided_with_each([&kernels.value, &kernels.tangent], stride, padding);
         let tangent = &self.tangent.conv2d_strided(&kernels.value, stride, padding) + &x_by_w_dot;
         CudaDual { value, tangent }
+    }
+
+    /// Each image's channels in G groups, each normalised over its channels and
+    /// positions (the groups are lines: the row normalisation's kernels).
+    pub fn normalize_groups<const G: usize>(&self, groups: Groups<G>, epsilon: T) -> Self {
+        crate::ops::cuda::groups_as_rows!(self, self.value.shape(), groups, epsilon)
     }
 
     /// The maximum of each K×K window with stride K; ẏ is ẋ at each window's first
@@ -876,12 +888,16 @@ impl<T: CudaScalar, S: Shape> Var<OnDevice<T, S>> {
         S: SameElementCount<Target>,
     {
         let () = <S as SameElementCount<Target>>::CHECK;
-        let shape = self.value().shape();
-        record_unary_in_place(
-            self,
-            self.value().relabelled(),
-            move |_, y_bar: &OnDevice<T, Target>, x_bar| x_bar.add(|| or_panic(y_bar.try_reshape(shape))),
-        )
+        or_panic(self.try_reshape(Target::default()))
+    }
+
+    /// The same elements under `shape` (any shapes); an error names both shapes when
+    /// the element counts differ.
+    pub fn try_reshape<Target: Shape>(&self, shape: Target) -> Result<Var<OnDevice<T, Target>>, ShapeError> {
+        let (y, from) = (self.value().try_reshape(shape)?, self.value().shape());
+        Ok(record_unary_in_place(self, y, move |_, y_bar: &OnDevice<T, Target>, x_bar| {
+            x_bar.add(|| or_panic(y_bar.try_reshape(from)))
+        }))
     }
 
     /// Concatenation with `other` along `AXIS` (panics naming both shapes when
@@ -1390,6 +1406,12 @@ impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize>
                 })
             },
         )
+    }
+
+    /// Each image's channels in G groups, each normalised over its channels and
+    /// positions: the row normalisation's rule on the groups as lines.
+    pub fn normalize_groups<const G: usize>(&self, groups: Groups<G>, epsilon: T) -> Self {
+        crate::ops::cuda::groups_as_rows!(self, self.value().shape(), groups, epsilon)
     }
 
     /// The maximum of each K×K window with stride K; ȳ goes to each window's first

@@ -32,7 +32,10 @@ use crate::autodiff::tangent::{Differentiable, VectorSpace};
 pub use crate::backend::cpu::Write;
 use crate::backend::cpu::write_elements;
 use crate::error::or_panic;
-use crate::ops::conv::{Padding, Stride, add_channels_pullback, conv2d_pullback, mul_channels_pullback};
+use crate::ops::conv::{
+    Groups, Padding, Stride, add_channels_pullback, conv2d_pullback, mul_channels_pullback,
+    normalize_groups_pullback,
+};
 use crate::ops::elementwise::{
     Elementary, FusedFunction, ScalarFunction, abs_pullback, conj_pullback, elementary_pullback,
     function_pullback, fused_pullback_of, im_pullback, norm_sqr_pullback, re_pullback, relu_pullback,
@@ -508,6 +511,17 @@ macro_rules! pooling_from_arguments {
     )*};
 }
 pooling_from_arguments!(MaxPooling, AveragePooling);
+/// `x.normalize_groups(Groups::<G>, ε)` (ε a constant): each group's Jacobian,
+/// r·(I − 11ᵀ/n − y·yᵀ/n), is symmetric, so ẏ and x̄ come from one formula.
+#[derive(Clone, Copy, Debug)]
+pub struct GroupNormalization<const G: usize, T> {
+    epsilon: T,
+}
+impl<const G: usize, T> From<(Groups<G>, T)> for GroupNormalization<G, T> {
+    fn from((_, epsilon): (Groups<G>, T)) -> Self {
+        GroupNormalization { epsilon }
+    }
+}
 /// `x.flatten_images::<F>()`: a reshape, so ẏ is ẋ flattened and x̄ is ȳ unflattened.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ImageFlattening<const F: usize>;
@@ -2023,6 +2037,27 @@ where
     #[inline(always)]
     fn pull(&self, x: &Self::Output, y: &Self::Output, y_bar: &Self::Output) -> Self::Output {
         normalize_rows_pullback(y, &x.normalized_rows(self.epsilon).1, y_bar)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, const G: usize, K>
+    UnaryRule<Images<T, B, C, H, W, K>> for GroupNormalization<G, T>
+where
+    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<G>)>,
+{
+    type Output = Images<T, B, C, H, W, K>;
+    #[inline(always)]
+    fn value(&self, x: &Self::Output) -> Self::Output {
+        x.normalize_groups(Groups::<G>, self.epsilon)
+    }
+    #[inline(always)]
+    fn push(&self, x: &Self::Output, y: &Self::Output, x_dot: &Self::Output) -> Self::Output {
+        normalize_groups_pullback(y, &x.normalized_groups(Groups::<G>, self.epsilon).1, x_dot)
+    }
+    #[inline(always)]
+    fn pull(&self, x: &Self::Output, y: &Self::Output, y_bar: &Self::Output) -> Self::Output {
+        normalize_groups_pullback(y, &x.normalized_groups(Groups::<G>, self.epsilon).1, y_bar)
     }
 }
 

@@ -12,7 +12,10 @@ use super::tape::{
 };
 use crate::backend::cpu::{Write, write_elements};
 use crate::error::{ShapeError, or_panic};
-use crate::ops::conv::{Padding, Stride, add_channels_pullback, conv2d_pullback, mul_channels_pullback};
+use crate::ops::conv::{
+    Groups, Padding, Stride, add_channels_pullback, conv2d_pullback, mul_channels_pullback,
+    normalize_groups_pullback,
+};
 use crate::ops::elementwise::{
     Elementary, Fusable, FusedFunction, KindArithmetic, ScalarFunction, abs_cotangent, abs_pullback,
     conj_pullback, elementary_methods, elementary_pullback, function_pullback, fused_pullback_of,
@@ -1607,6 +1610,19 @@ where
         let wanted = (self.is_active(), kernels.is_active());
         record_own_binary(self, &kernels, y, move |y_bar| {
             conv2d_pullback::<S, P, _, _, C, H, W, O, KH, KW, HO, WO, K>(&x, &w, y_bar, wanted)
+        })
+    }
+
+    /// Each image's channels in G groups, each group normalised over its channels and
+    /// positions: (x − μ)/√(σ² + ε), with the pullback of the whole normalisation in
+    /// one rule.
+    pub fn normalize_groups<const G: usize>(&self, groups: Groups<G>, epsilon: T) -> Self
+    where
+        K: Storage<T, (B, Const<G>)>,
+    {
+        let (y, scales) = self.value().normalized_groups(groups, epsilon);
+        record_unary_in_place(self, y, move |y, y_bar, x_bar| {
+            x_bar.add(|| normalize_groups_pullback(y, &scales, y_bar))
         })
     }
 

@@ -250,6 +250,13 @@
 //! does. In static mode `BatchNorm` follows the same rules, `apply_batch` on
 //! rows and `apply_images` on images (a chain picks the right one).
 //!
+//! [`GroupNorm<T, C, G>`](crate::nn::layer::GroupNorm) normalises each image on its
+//! own, over each of G groups of C/G channels (PyTorch's `GroupNorm(G, C)`, the
+//! normalisation of diffusion models' blocks and of small-batch training): no batch
+//! statistics and no state, so training and evaluation agree. G = 1 normalises each
+//! image as a whole, G = C each channel. G must divide C ("cannot split 6 channels
+//! into 4 groups" when the program is built).
+//!
 //! ## Parameter files
 //!
 //! With the `safetensors` feature, `nn::io::save` writes every

@@ -20,6 +20,7 @@
 //! | [`Softplus`], [`Silu`] | ln(1 + eˣ) (stable), x·σ(x) elementwise |
 //! | [`Softmax`] | e^{xⱼ}/Σₖ e^{xₖ} along the row |
 //! | [`LayerNorm<T, D, K>`] | γ ⊙ (x − μ)/√(σ² + ε) + β, with the row's mean μ and variance σ² |
+//! | [`GroupNorm<T, C, G, K>`] | γ_c(x − μ_g)/√(σ_g² + ε) + β_c, with the mean and variance of each image's group g of C/G channels (all positions) |
 //! | [`BatchNorm<T, C, K>`] | γ_c(x − μ_c)/√(σ_c² + ε) + β_c per channel c, with the batch's mean and variance per channel in training (running estimates kept), the running estimates in evaluation; rows `(B, C)` or images `(B, C, H, W)` |
 //! | [`Dropout`] | x ⊙ m/(1 − p), m a fresh seeded Bernoulli(1 − p) mask per call, in training only |
 //! | [`Embedding<T, V, D, K>`] | row i of a table `[V, D]` for each index i (input: `[usize]`) |
@@ -2655,3 +2656,8 @@ pub use batch_norm::{
     BatchNorm, BatchNormLifted, BatchNormLiftedTraced, BatchNormTangent, BatchNormTraced, ChannelVector,
     ImageNormStorage, InverseDeviation, RunningEstimate,
 };
+
+mod group_norm;
+pub use group_norm::{GroupNorm, GroupNormLifted, GroupNormStorage, GroupNormTangent};
+#[cfg(feature = "std")]
+pub use group_norm::{GroupNormLiftedTraced, GroupNormTraced};

@@ -26,8 +26,8 @@
 pub use super::init::Init;
 pub use super::layer::{
     AvgPool2d, Checkpointed, Conv2d, Embedding, Flatten, Gelu, GeluFunction, GeluTanh, GeluTanhFunction,
-    GlobalAvgPool2d, LayerNorm, Linear, LinearNoBias, MaxPool2d, Module, NoBias, Relu, Residual, Sequential,
-    Sigmoid, Silu, Softmax, Softplus, StaticModule, Tanh, WithBias,
+    GlobalAvgPool2d, GroupNorm, LayerNorm, Linear, LinearNoBias, MaxPool2d, Module, NoBias, Relu, Residual,
+    Sequential, Sigmoid, Silu, Softmax, Softplus, StaticModule, Tanh, WithBias,
 };
 #[cfg(feature = "std")]
 pub use super::layer::{BatchNorm, Dropout, evaluation, inference};
@@ -41,5 +41,5 @@ pub use super::optim::{
 };
 #[cfg(feature = "std")]
 pub use super::params::Parameters;
-pub use crate::ops::conv::{Padding, Stride};
+pub use crate::ops::conv::{Groups, Padding, Stride};
 pub use crate::ops::pool::Window;

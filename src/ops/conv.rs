@@ -9,23 +9,27 @@
 //!   output (x at S·i + p − P), giving `⌊(H + 2P − KH)/S⌋ + 1`, as PyTorch's `stride`;
 //! - `add_channels(b)`: y_{b c i j} = x_{b c i j} + b_c (a bias per channel);
 //!   `mul_channels(g)`: y_{b c i j} = x_{b c i j}·g_c (a gain per channel);
+//! - `normalize_groups(Groups::<G>, ε)`: each image's channels in G groups of C/G,
+//!   each group normalised over its channels and positions, (x − μ)/√(σ² + ε);
 //! - `flatten_images::<F>()`: each example's `C·H·W` values as one row, F = C·H·W
 //!   (checked when the program is built, for any size).
 //!
 //! Every output size is written by the caller (in the result's type, a `let`
 //! annotation or the next layer) and checked, not worked out: stable Rust cannot
-//! compute a const generic from others. `Padding` and `Stride` are here and in
-//! `fluxion::nn::prelude`.
+//! compute a const generic from others. `Padding`, `Stride` and `Groups` are here
+//! and in `fluxion::nn::prelude`.
 //!
 //! Pullbacks: for `conv2d`, x̄_{b c (i+p) (j+q)} += w_{o c p q}·ȳ_{b o i j} and
 //! w̄_{o c p q} = Σ_{b i j} x_{b c (i+p) (j+q)}·ȳ_{b o i j} (with S·i + p − P for
 //! i + p under stride and padding); for `add_channels`,
 //! b̄_c = Σ_{b i j} ȳ_{b c i j}; for `mul_channels`, x̄ = ȳ·g_c and
-//! ḡ_c = Σ_{b i j} x_{b c i j}·ȳ_{b c i j}; `flatten_images` only reshapes. Pooling is in
-//! [`pool`](super::pool).
+//! ḡ_c = Σ_{b i j} x_{b c i j}·ȳ_{b c i j}; for `normalize_groups`, with
+//! r = 1/√(σ² + ε), x̄ = r·(ȳ − mean(ȳ) − y·mean(ȳ ⊙ y)) over each group;
+//! `flatten_images` only reshapes. Pooling is in [`pool`](super::pool).
 
+use crate::ops::rows::{normalize_lines, normalize_lines_pullback};
 use crate::scalar::RealScalar;
-use crate::shape::constraint::{ConvolvesTo, SameElementCount};
+use crate::shape::constraint::{ConvolvesTo, SameElementCount, SplitsInto};
 use crate::shape::{Const, Dim};
 use crate::tensor::{Storage, Tensor};
 
@@ -136,6 +140,32 @@ where
         y
     }
 
+    /// Group normalisation without its gain and shift: each image's C channels in G
+    /// groups of C/G consecutive channels, every group normalised over its channels
+    /// and positions, y = (x − μ)/√(σ² + ε) with the group's mean μ and biased
+    /// variance σ² (PyTorch's `group_norm` with no weight). G dividing C is checked
+    /// when the program is built.
+    pub fn normalize_groups<const G: usize>(&self, groups: Groups<G>, epsilon: T) -> Self
+    where
+        K: Storage<T, (B, Const<G>)>,
+    {
+        self.normalized_groups(groups, epsilon).0
+    }
+
+    /// The normalised groups and 1/√(σ² + ε) per image and group (what the pullback
+    /// needs): a group's elements are consecutive, so each is one line.
+    pub(crate) fn normalized_groups<const G: usize>(
+        &self,
+        _: Groups<G>,
+        epsilon: T,
+    ) -> (Self, Tensor<T, (B, Const<G>), K>)
+    where
+        K: Storage<T, (B, Const<G>)>,
+    {
+        let () = <Const<C> as SplitsInto<G>>::CHECK;
+        normalize_lines(self, (self.shape().0, Const), C / G * H * W, epsilon)
+    }
+
     /// Each example's C·H·W values as one row (row-major: channel, then row, then
     /// column). F = C·H·W is checked when the program is built, as for every static
     /// reshape (`cargo build` reports it, `cargo check` does not).
@@ -183,6 +213,39 @@ where
 #[track_caller]
 pub(crate) fn check_channel_vector(operation: &str, channels: usize, values: usize) {
     assert_eq!(channels, values, "{operation}: {channels} channels, a vector of {values} values per channel");
+}
+
+/// G groups of channels, as an argument: `x.normalize_groups(Groups::<4>, 1e-5)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Groups<const G: usize>;
+
+/// The groups of images of `shape` as lines: `(B·G, C/G·H·W)`, G dividing C checked
+/// when the program is built.
+#[cfg(feature = "cuda")]
+pub(crate) fn group_lines<B: Dim, const C: usize, const H: usize, const W: usize, const G: usize>(
+    (batch, ..): (B, Const<C>, Const<H>, Const<W>),
+    _: Groups<G>,
+) -> (crate::shape::Dyn, crate::shape::Dyn) {
+    let () = <Const<C> as SplitsInto<G>>::CHECK;
+    (crate::shape::Dyn(batch.size() * G), crate::shape::Dyn(C / G * H * W))
+}
+
+/// The pullback of `normalize_groups` given its output y and the scales r per image
+/// and group: x̄ = r·(ȳ − mean(ȳ) − y·mean(ȳ ⊙ y)) over each group.
+pub fn normalize_groups_pullback<
+    T: RealScalar,
+    B: Dim,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const G: usize,
+    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<G>)>,
+>(
+    y: &Images<T, B, C, H, W, K>,
+    scales: &Tensor<T, (B, Const<G>), K>,
+    y_bar: &Images<T, B, C, H, W, K>,
+) -> Images<T, B, C, H, W, K> {
+    normalize_lines_pullback(y, scales, y_bar, C / G * H * W)
 }
 
 /// Zero padding of P on every side of an image, as an argument:

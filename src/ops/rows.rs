@@ -13,6 +13,7 @@
 //! added to the row it was read from.
 
 use crate::error::{ShapeError, or_panic};
+use crate::ops::reduce::pairwise_sum;
 use crate::scalar::{RealScalar, Scalar};
 #[cfg(feature = "alloc")]
 use crate::shape::Dyn;
@@ -104,20 +105,58 @@ impl<T: RealScalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (R,)>> Te
 
     /// The normalised rows and 1/√(σᵢ² + ε) per row (what the pullback needs).
     pub(crate) fn normalized_rows(&self, epsilon: T) -> (Self, Tensor<T, (R,), K>) {
-        let columns = self.shape().1.size();
-        let count = T::from_f64(columns as f64);
-        let means = self.mean_axis(Axis::<1>);
-        let (x, mean) = (self.as_slice(), means.as_slice());
-        let scales = Tensor::from_flat_fn((self.shape().0,), |i| {
-            let row = &x[i * columns..(i + 1) * columns];
-            let variance =
-                row.iter().fold(T::zero(), |total, &v| total + (v - mean[i]) * (v - mean[i])) / count;
-            T::one() / (variance + epsilon).sqrt()
-        });
-        let scale = scales.as_slice();
-        let y = Tensor::from_flat_fn(self.shape(), |i| (x[i] - mean[i / columns]) * scale[i / columns]);
-        (y, scales)
+        normalize_lines(self, (self.shape().0,), self.shape().1.size(), epsilon)
     }
+}
+
+/// Each line of `length` consecutive elements of x (`lines` of them) normalised:
+/// (xᵢ − μ)·r with the line's mean μ and r = 1/√(σ² + ε), σ² its biased variance;
+/// the output and r per line.
+pub(crate) fn normalize_lines<T: RealScalar, S: Shape, L: Shape, K: Storage<T, S> + Storage<T, L>>(
+    x: &Tensor<T, S, K>,
+    lines: L,
+    length: usize,
+    epsilon: T,
+) -> (Tensor<T, S, K>, Tensor<T, L, K>) {
+    let (shape, x) = (x.shape(), x.as_slice());
+    let line = |k: usize| &x[k * length..(k + 1) * length];
+    let means = Tensor::<T, L, K>::from_flat_fn(lines, |k| pairwise_sum(line(k)).div_count(length));
+    let (mean, count) = (means.as_slice(), T::from_f64(length as f64));
+    let scales = Tensor::<T, L, K>::from_flat_fn(lines, |k| {
+        let variance =
+            line(k).iter().fold(T::zero(), |total, &v| total + (v - mean[k]) * (v - mean[k])) / count;
+        T::one() / (variance + epsilon).sqrt()
+    });
+    let scale = scales.as_slice();
+    let y = Tensor::from_flat_fn(shape, |i| (x[i] - mean[i / length]) * scale[i / length]);
+    (y, scales)
+}
+
+/// The pullback of [`normalize_lines`] given its output y and the scales r per line:
+/// x̄ = r·(ȳ − mean(ȳ) − y·mean(ȳ ⊙ y)) on each line of `length`.
+pub(crate) fn normalize_lines_pullback<
+    T: RealScalar,
+    S: Shape,
+    L: Shape,
+    K: Storage<T, S> + Storage<T, L>,
+>(
+    y: &Tensor<T, S, K>,
+    scales: &Tensor<T, L, K>,
+    y_bar: &Tensor<T, S, K>,
+    length: usize,
+) -> Tensor<T, S, K> {
+    let products = y_bar.hadamard(y);
+    let (g, gy) = (y_bar.as_slice(), products.as_slice());
+    let line_mean =
+        |values: &[T], k: usize| pairwise_sum(&values[k * length..(k + 1) * length]).div_count(length);
+    let mean_g = Tensor::<T, L, K>::from_flat_fn(scales.shape(), |k| line_mean(g, k));
+    let mean_gy = Tensor::<T, L, K>::from_flat_fn(scales.shape(), |k| line_mean(gy, k));
+    let (y, scale, mean_g, mean_gy) =
+        (y.as_slice(), scales.as_slice(), mean_g.as_slice(), mean_gy.as_slice());
+    Tensor::from_flat_fn(y_bar.shape(), |i| {
+        let line = i / length;
+        scale[line] * (g[i] - mean_g[line] - y[i] * mean_gy[line])
+    })
 }
 
 /// The pullback of `add_rows`: x̄ = ȳ, b̄ = Σᵢ ȳᵢ (column sums).
@@ -147,15 +186,7 @@ pub fn normalize_rows_pullback<T: RealScalar, R: Dim, C: Dim, K: Storage<T, (R, 
     scales: &Tensor<T, (R,), K>,
     y_bar: &Tensor<T, (R, C), K>,
 ) -> Tensor<T, (R, C), K> {
-    let mean_g = y_bar.mean_axis(Axis::<1>);
-    let mean_gy = y_bar.hadamard(y).mean_axis(Axis::<1>);
-    let columns = y.shape().1.size();
-    let (y, g, scale) = (y.as_slice(), y_bar.as_slice(), scales.as_slice());
-    let (mean_g, mean_gy) = (mean_g.as_slice(), mean_gy.as_slice());
-    Tensor::from_flat_fn(y_bar.shape(), |i| {
-        let row = i / columns;
-        scale[row] * (g[i] - mean_g[row] - y[i] * mean_gy[row])
-    })
+    normalize_lines_pullback(y, scales, y_bar, y.shape().1.size())
 }
 
 #[cfg(feature = "alloc")]

@@ -11,6 +11,7 @@
 //! | [`FitsSlice<START, LEN>`] | `START + LEN ≤ Self`, for static slicing |
 //! | [`Broadcastable<Target>`] | `Target` is `Self` with leading axes prepended |
 //! | [`ConvolvesTo<K, P, OUT, S>`] | `OUT = ⌊(Self + 2P − K)/S⌋ + 1`: a convolution's output length (stride S, 1 unless given) |
+//! | [`SplitsInto<G>`] | G divides `Self` (channels into groups of equal size), compared when the program is built |
 //! | [`PoolsTo<K, OUT, P, S>`] | `OUT = ⌊(Self + 2P − K)/S⌋ + 1` with 2P ≤ K: pooling windows of K with stride S (K unless given) and padding P (0 unless given); `⌊Self / K⌋` by default |
 //!
 //! Reshape, concat and slice relations hold for static sizes of any magnitude: they
@@ -380,6 +381,26 @@ where
     // 2P ≤ K.
     Sum<U<P>, U<P>>: IsLessOrEqual<U<K>, Output = True>,
 {
+}
+
+/// `Self` channels split into `G` groups of equal size (`G` divides the channel
+/// count), for group normalisation; compared when the program is built, with the
+/// numbers in the message ("cannot split 6 channels into 4 groups").
+pub trait SplitsInto<const G: usize>: Dim {
+    /// Evaluated where a group normalisation is compiled: fails the build when the
+    /// groups do not divide the channels.
+    #[doc(hidden)]
+    const CHECK: ();
+}
+
+#[diagnostic::do_not_recommend]
+impl<const C: usize, const G: usize> SplitsInto<G> for Const<C> {
+    const CHECK: () = {
+        let message = BuildMessage::new().text("cannot split ").number(C).text(" channels into ").number(G);
+        message
+            .text(" groups: the group count must divide the channel count")
+            .require(G > 0 && C.is_multiple_of(G));
+    };
 }
 
 /// A message with numbers in it, assembled in a constant for a build-time shape

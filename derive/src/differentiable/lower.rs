@@ -690,14 +690,19 @@ fn convolution_rule(call: &syn::ExprMethodCall, plain_arguments: usize, span: Sp
     }
 }
 
-/// Poolings with a window, a stride and a padding as plain arguments.
-const STRIDED_POOLINGS: &[(&str, &str)] =
-    &[("max_pool2d_strided", "MaxPooling"), ("avg_pool2d_strided", "AveragePooling")];
+/// Methods of one operand and plain arguments (a pooling's window, stride and
+/// padding; a group count and ε), with the rule built from the tuple of the
+/// arguments: `(method, rule, number of arguments)`.
+const PLAIN_ARGUMENTS_METHODS: &[(&str, &str, usize)] = &[
+    ("max_pool2d_strided", "MaxPooling", 3),
+    ("avg_pool2d_strided", "AveragePooling", 3),
+    ("normalize_groups", "GroupNormalization", 2),
+];
 
-/// The rule of a strided pooling call, with the sizes its turbofish gives
-/// (`max_pool2d_strided::<K, S, P, HO, WO>`, the rule's order being `<K, HO, WO, P, S>`)
-/// or left to inference.
-fn pooling_rule(call: &syn::ExprMethodCall, rule: &str, span: Span) -> TokenStream {
+/// The rule of a call of [`PLAIN_ARGUMENTS_METHODS`]: a pooling's sizes from its
+/// turbofish (`max_pool2d_strided::<K, S, P, HO, WO>`, the rule's order being
+/// `<K, HO, WO, P, S>`), or left to inference.
+fn plain_arguments_rule(call: &syn::ExprMethodCall, rule: &str, span: Span) -> TokenStream {
     let rule = rule_path(rule, span);
     let sizes: Vec<_> = call.turbofish.iter().flat_map(|turbofish| &turbofish.args).collect();
     match sizes.as_slice() {
@@ -2025,21 +2030,18 @@ impl Lowering {
             let b = self.operand(kernels.clone(), call.args[0].span());
             return Ok(self.push_op(OpKind::Binary { rule, a, b }, span));
         }
-        if let Some((_, rule)) = STRIDED_POOLINGS.iter().find(|(method, _)| *method == name) {
-            let [window, stride, padding] = args.as_slice() else {
-                return Err(wrong_arity(3));
-            };
-            if !(window.is_inactive() && stride.is_inactive() && padding.is_inactive()) {
-                let message = format!(
-                    "`{name}` takes a `Window`, a `Stride` and a `Padding`, which must not be differentiated"
-                );
+        if let Some(&(_, rule, arity)) = PLAIN_ARGUMENTS_METHODS.iter().find(|(method, ..)| *method == name) {
+            if args.len() != arity {
+                return Err(wrong_arity(arity));
+            }
+            if !args.iter().all(Lowered::is_inactive) {
+                let message = format!("the arguments of `{name}` must not be differentiated");
                 return Err(syn::Error::new(span, message));
             }
             let x = active_receiver("")?;
-            let rule = pooling_rule(call, rule, span);
-            let arguments = [window, stride, padding].map(|argument| self.value_expression(argument));
-            let [window, stride, padding] = &arguments;
-            return Ok(self.unary(quote_spanned!(span=> #rule::from((#window, #stride, #padding))), x, span));
+            let rule = plain_arguments_rule(call, rule, span);
+            let arguments: Vec<_> = args.iter().map(|argument| self.value_expression(argument)).collect();
+            return Ok(self.unary(quote_spanned!(span=> #rule::from((#(#arguments),*))), x, span));
         }
         // `a.mul_add(b, c)` = a·b + c, rounded once: the rule of `a` and the pair `(b, c)`.
         if name == "mul_add" {

@@ -11,8 +11,8 @@
 //! and the bias and gain per channel, are kernels of their own; `flatten_images` only relabels the shape.
 
 use super::{
-    CudaRealOps, CudaTensorOps, OnDevice, add_rows_kernel, check_shapes, gemm_into, mul_rows_kernel, store,
-    sum_kernel,
+    CudaRealMatrixOps, CudaRealOps, CudaTensorOps, OnDevice, add_rows_kernel, check_shapes, gemm_into,
+    mul_rows_kernel, store, sum_kernel,
 };
 use crate::backend::cpu::Write;
 use crate::backend::cuda::{
@@ -20,7 +20,7 @@ use crate::backend::cuda::{
     max_pool_pullback, max_pool_push, or_panic_cuda, transpose as transpose_kernel,
 };
 use crate::error::or_panic;
-use crate::ops::conv::{Padding, Stride, check_channel_vector};
+use crate::ops::conv::{Groups, Padding, Stride, check_channel_vector};
 use crate::ops::pool::Window;
 use crate::shape::constraint::{ConvolvesTo, PoolsTo, SameElementCount};
 use crate::shape::{Const, Dim, Dyn, Shape};
@@ -185,6 +185,13 @@ impl<T: CudaElement, B: Dim, const C: usize, const H: usize, const W: usize> Ima
                 transpose_kernel(rows.slice(), (batch.size(), HO * WO, O), y)
             })
         })
+    }
+
+    /// Group normalisation without gain and shift (see the host's): each group's
+    /// elements are consecutive, so the groups are lines for the row normalisation's
+    /// kernels.
+    pub fn normalize_groups<const G: usize>(&self, groups: Groups<G>, epsilon: T) -> Self {
+        super::groups_as_rows!(self, self.shape(), groups, epsilon)
     }
 
     /// The maximum of each K×K window, with stride K; `(HO, WO) = (⌊H/K⌋, ⌊W/K⌋)` is

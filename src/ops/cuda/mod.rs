@@ -51,11 +51,25 @@ mod complex;
 mod image;
 
 pub(crate) use complex::complex_kernels;
+
+/// `normalize_groups` of a GPU image batch (plain, traced or dual) `$x` of `$shape`
+/// `(B, C, H, W)`: the batch seen as B·G lines of C/G·H·W consecutive elements, each
+/// line normalised as a row, then seen as images again.
+macro_rules! groups_as_rows {
+    ($x:expr, $shape:expr, $groups:expr, $epsilon:expr) => {{
+        let shape = $shape;
+        let lines = crate::ops::conv::group_lines(shape, $groups);
+        crate::error::or_panic(
+            crate::error::or_panic($x.try_reshape(lines)).normalize_rows($epsilon).try_reshape(shape),
+        )
+    }};
+}
 pub use complex::{
     CudaComplexElementaryOps, CudaComplexMatrixOps, CudaComplexOps, RealValued, complex_elementary_pullback,
     complex_elementary_push, complex_fill_pullback, complex_hadamard_pullback, complex_scaled_pullback,
     conj_pullback, real_valued_pullback, real_valued_push, sum_of_products_pullback,
 };
+pub(crate) use groups_as_rows;
 pub use image::{
     CudaChannelOps, CudaImageOps, add_channels_pullback, avg_pool2d_pullback, conv2d_pullback,
     max_pool2d_pullback, max_pool2d_push, mul_channels_pullback,
