@@ -178,37 +178,48 @@ fn average_pooling_is_the_mean_of_each_window_and_skips_what_no_window_covers() 
     }
 }
 
-/// The elements of image (b, c) that window (i, j) of K = 3, S = 2, P = 1 reads.
-fn padded_window<const H: usize, const W: usize>(x: &Images<2, H, W>, [b, c, i, j]: [usize; 4]) -> Vec<f64> {
-    let inside = (0..3).flat_map(|p| (0..3).map(move |q| (2 * i + p, 2 * j + q)));
-    inside
-        .filter(|&(h, w)| (1..=H).contains(&h) && (1..=W).contains(&w))
-        .map(|(h, w)| x[[b, c, h - 1, w - 1]])
-        .collect()
+/// The elements of image (b, c) that window (i, j) of K×K windows moved S per output
+/// over the image padded by P reads, by the definition.
+fn window_values<const H: usize, const W: usize>(
+    x: &Images<2, H, W>,
+    [b, c, i, j]: [usize; 4],
+    [k, s, p]: [usize; 3],
+) -> Vec<f64> {
+    let taps = (0..k).flat_map(|u| (0..k).map(move |v| (s * i + u, s * j + v)));
+    let inside = taps.filter(|&(h, w)| (p..p + H).contains(&h) && (p..p + W).contains(&w));
+    inside.map(|(h, w)| x[[b, c, h - p, w - p]]).collect()
+}
+
+/// Every output of a max and an average pooling of `x` against the definition.
+fn assert_pools_by_definition<const H: usize, const W: usize, const HO: usize, const WO: usize>(
+    x: &Images<2, H, W>,
+    (largest, mean): (&Images<2, HO, WO>, &Images<2, HO, WO>),
+    [k, s, p]: [usize; 3],
+) {
+    for [b, c] in [[0, 0], [0, 1], [1, 0], [1, 1]] {
+        for (i, j) in (0..HO).flat_map(|i| (0..WO).map(move |j| (i, j))) {
+            let window = window_values(x, [b, c, i, j], [k, s, p]);
+            assert_eq!(largest[[b, c, i, j]], window.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+            // Padding counts as zeros in the mean: a sum over K².
+            assert!((mean[[b, c, i, j]] - window.iter().sum::<f64>() / (k * k) as f64).abs() < 1e-15);
+        }
+    }
 }
 
 #[test]
-fn overlapping_padded_pooling_reads_the_windows_inside_the_image() {
+fn strided_padded_pooling_reads_the_windows_inside_the_image() {
     // PyTorch's MaxPool2d(3, stride=2, padding=1) and AvgPool2d(3, 2, 1): 7×6 gives
-    // ⌊(7 + 2 − 3)/2⌋ + 1 = 4 by ⌊(6 + 2 − 3)/2⌋ + 1 = 3.
+    // ⌊(7 + 2 − 3)/2⌋ + 1 = 4 by ⌊(6 + 2 − 3)/2⌋ + 1 = 3, windows overlapping.
     let x = images::<2, 7, 6>(2, 33);
     let largest: Images<2, 4, 3> = x.max_pool2d_strided(Window::<3>, Stride::<2>, Padding::<1>);
     let mean: Images<2, 4, 3> = x.avg_pool2d_strided(Window::<3>, Stride::<2>, Padding::<1>);
-    for b in 0..2 {
-        for c in 0..2 {
-            for (i, j) in (0..4).flat_map(|i| (0..3).map(move |j| (i, j))) {
-                let window = padded_window(&x, [b, c, i, j]);
-                assert_eq!(largest[[b, c, i, j]], window.iter().copied().fold(f64::NEG_INFINITY, f64::max));
-                // Padding counts as zeros: a corner window reads 4 elements, over 9.
-                assert!((mean[[b, c, i, j]] - window.iter().sum::<f64>() / 9.0).abs() < 1e-15);
-            }
-        }
-    }
-    assert_eq!(padded_window(&x, [0, 0, 0, 0]).len(), 4);
-    // With the default stride and no padding, the strided forms are the plain ones.
-    let plain: Images<2, 3, 3> = x.max_pool2d::<2, 3, 3>();
-    let strided: Images<2, 3, 3> = x.max_pool2d_strided(Window::<2>, Stride::<2>, Padding::<0>);
-    assert_eq!(plain.as_slice(), strided.as_slice());
+    assert_pools_by_definition(&x, (&largest, &mean), [3, 2, 1]);
+    // Windows of 2 three apart with padding 1 on 7×8: ⌊(7 + 2 − 2)/3⌋ + 1 = 3 by 3,
+    // with rows and columns between the windows that none reads.
+    let x = images::<2, 7, 8>(2, 35);
+    let largest: Images<2, 3, 3> = x.max_pool2d_strided(Window::<2>, Stride::<3>, Padding::<1>);
+    let mean: Images<2, 3, 3> = x.avg_pool2d_strided(Window::<2>, Stride::<3>, Padding::<1>);
+    assert_pools_by_definition(&x, (&largest, &mean), [2, 3, 1]);
 }
 
 #[test]
@@ -252,6 +263,18 @@ fn image_operations_have_gradients_that_match_finite_differences() {
             |x: Var<Images<2, 5, 6>>| {
                 let y: Var<Images<2, 3, 3>> = x.max_pool2d_strided(Window::<3>, Stride::<2>, Padding::<1>);
                 y.hadamard(&strided_weights).sum()
+            },
+            &x,
+            CheckOptions::f64(),
+        ),
+    );
+    let gapped_weights = images::<2, 2, 3>(2, 36);
+    ok(
+        "max_pool2d_strided with gaps",
+        check_grad(
+            |x: Var<Images<2, 5, 6>>| {
+                let y: Var<Images<2, 2, 3>> = x.max_pool2d_strided(Window::<2>, Stride::<3>, Padding::<1>);
+                y.hadamard(&gapped_weights).sum()
             },
             &x,
             CheckOptions::f64(),

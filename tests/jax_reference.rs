@@ -617,8 +617,8 @@ fn layers() {
     let dx = grad(|x: Var<Images<2, 6, 7>>| MaxPool2d::<3, 2, 2>.forward(&x).hadamard(&r).sum(), &x);
     check!(g, dx.as_slice(), MAX_POOL3_DX);
 
-    // AvgPool2d on the same images: window and stride 2, and 3 (the last row and column
-    // of (6, 7) in no window); lax.reduce_window with add, divided by the window's size.
+    // AvgPool2d on the same images: window and stride 2, and 3 (the last column of
+    // (6, 7) in no window); lax.reduce_window with add, divided by the window's size.
     let x: Images<3, 5, 4> = images(&seq(120, 36, 1.0));
     let r: Images<3, 2, 2> = images(&seq(24, 37, 1.0));
     check!(g, AvgPool2d::<2, 2, 2>.forward(&x).as_slice(), AVG_POOL2_Y);

@@ -44,6 +44,14 @@
 //! | `x.to("cuda")`, `x.cpu()`, `model.cuda()`, `model.cpu()` | `jax.device_put` | `x.to_device()`, `x.to_host::<Heap>()`, `model.to_device()`, `model.to_host()` (feature `cuda`, [`gpu`](super::gpu)) |
 //! | `allow_tf32 = True` | `jax.default_matmul_precision` | `Device::get()?.set_matmul_precision(MatmulPrecision::Tf32)` |
 //!
+//! Pooling layers read PyTorch's arguments as type parameters, padding before stride
+//! as for `Conv2d`: `nn.MaxPool2d(2)` is `MaxPool2d<2, HO, WO>`, AlexNet's
+//! `nn.MaxPool2d(3, stride=2)` is `MaxPool2d<3, HO, WO, 0, 2>` and a ResNet stem's
+//! `nn.MaxPool2d(3, stride=2, padding=1)` is `MaxPool2d<3, HO, WO, 1, 2>`; `AvgPool2d`
+//! divides by K² as PyTorch's default `count_include_pad=True` does. Not offered:
+//! `ceil_mode=True`, `count_include_pad=False`, rectangular windows and dilation (a
+//! port that needs one fails to compile on its output size rather than differ).
+//!
 //! A complex gradient follows PyTorch: ∂L/∂x + i·∂L/∂y
 //! ([`complex_numbers`](super::complex_numbers)); JAX returns its conjugate.
 //!

@@ -23,7 +23,7 @@ use core::ops::Range;
 
 use crate::ops::conv::{Padding, Stride};
 use crate::scalar::{RealScalar, overtakes};
-use crate::shape::constraint::PoolsTo;
+use crate::shape::constraint::{PadsPoolingWindow, PoolsTo};
 use crate::shape::{Const, Dim};
 use crate::tensor::{Storage, Tensor};
 
@@ -81,6 +81,7 @@ impl Windows {
         const HO: usize,
         const WO: usize,
     >() -> Self {
+        let () = <Const<P> as PadsPoolingWindow<K>>::CHECK;
         let axis = |inputs, outputs| WindowAxis { window: K, stride: S, padding: P, inputs, outputs };
         Windows { rows: axis(H, HO), columns: axis(W, WO) }
     }
@@ -119,7 +120,7 @@ impl Windows {
     /// has one).
     fn maximum<T: RealScalar>(&self, x: &[T], flat: usize) -> usize {
         let mut window = self.read(flat);
-        let first = window.next().expect("every window reads the image (2P ≤ K)");
+        let first = window.next().expect("every window reads the image: 2P ≤ K and the image is not empty");
         window.fold(first, |best, at| if overtakes(x[at], x[best]) { at } else { best })
     }
 }

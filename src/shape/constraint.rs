@@ -12,7 +12,8 @@
 //! | [`Broadcastable<Target>`] | `Target` is `Self` with leading axes prepended |
 //! | [`ConvolvesTo<K, P, OUT, S>`] | `OUT = ⌊(Self + 2P − K)/S⌋ + 1`: a convolution's output length (stride S, 1 unless given) |
 //! | [`SplitsInto<G>`] | G divides `Self` (channels into groups of equal size), compared when the program is built |
-//! | [`PoolsTo<K, OUT, P, S>`] | `OUT = ⌊(Self + 2P − K)/S⌋ + 1` with 2P ≤ K: pooling windows of K with stride S (K unless given) and padding P (0 unless given); `⌊Self / K⌋` by default |
+//! | [`PadsPoolingWindow<K>`] | 2·Self ≤ K: a pooling's padding is at most half its window, compared when the program is built |
+//! | [`PoolsTo<K, OUT, P, S>`] | `OUT = ⌊(Self + 2P − K)/S⌋ + 1` with Self ≥ 1: pooling windows of K with stride S (K unless given) and padding P (0 unless given); `⌊Self / K⌋` by default |
 //!
 //! Reshape, concat and slice relations hold for static sizes of any magnitude: they
 //! are compared in constants evaluated when the program is built (`cargo build`,
@@ -359,14 +360,15 @@ where
 }
 
 /// Pooling windows of `K` moved `S` positions per output (`K` unless given) over an
-/// axis of length `Self` padded by `P` (0 unless given) at both ends fit `OUT` times:
-/// `OUT = ⌊(Self + 2P − K)/S⌋ + 1`, which is `⌊Self / K⌋` for the default stride and
-/// no padding (the rest is dropped, as PyTorch's pooling does). The padding is at
-/// most half the window, as PyTorch requires, so every window reads the input.
+/// axis of length `Self` ≥ 1 padded by `P` (0 unless given) at both ends fit `OUT`
+/// times: `OUT = ⌊(Self + 2P − K)/S⌋ + 1`, which is `⌊Self / K⌋` for the default
+/// stride and no padding (the rest is dropped, as PyTorch's pooling does). The
+/// padding must be at most half the window, as PyTorch requires, so that every
+/// window reads the input: [`PadsPoolingWindow`], compared when the program is built.
 #[diagnostic::on_unimplemented(
     message = "pooling windows of {K} with stride {S} and padding {P} over an axis of length `{Self}` do not give {OUT} outputs",
-    label = "windows of K with stride S and padding P ≤ K/2 over N give ⌊(N + 2P − K)/S⌋ + 1 outputs (⌊N / K⌋ with stride K, no padding)",
-    note = "the padding may be at most half the window, as in PyTorch; static lengths are checked up to 1024"
+    label = "windows of K with stride S and padding P over N give ⌊(N + 2P − K)/S⌋ + 1 outputs (⌊N / K⌋ with stride K, no padding)",
+    note = "static lengths are checked up to 1024"
 )]
 pub trait PoolsTo<const K: usize, const OUT: usize, const P: usize = 0, const S: usize = K>: Dim {}
 
@@ -375,12 +377,31 @@ impl<const N: usize, const K: usize, const OUT: usize, const P: usize, const S: 
     for Const<N>
 where
     Const<N>: ConvolvesTo<K, P, OUT, S>,
-    TConst<K>: ToUInt,
-    TConst<P>: ToUInt,
-    U<P>: Add<U<P>>,
-    // 2P ≤ K.
-    Sum<U<P>, U<P>>: IsLessOrEqual<U<K>, Output = True>,
+    TConst<N>: ToUInt,
+    // N ≥ 1: with 2P ≤ K (`PadsPoolingWindow`), every window then reads the input.
+    U<N>: IsGreaterOrEqual<U1, Output = True>,
 {
+}
+
+/// A padding of `Self` fits a pooling window of `K`: 2·Self ≤ K, as PyTorch
+/// requires, so that no window reads padding only; compared when the program is
+/// built, with the numbers in the message.
+pub trait PadsPoolingWindow<const K: usize>: Dim {
+    /// Evaluated where a pooling is compiled: fails the build when the padding is
+    /// more than half the window.
+    #[doc(hidden)]
+    const CHECK: ();
+}
+
+#[diagnostic::do_not_recommend]
+impl<const P: usize, const K: usize> PadsPoolingWindow<K> for Const<P> {
+    const CHECK: () = {
+        let message = BuildMessage::new()
+            .text("a padding of ")
+            .number(P)
+            .text(" is more than half of a pooling window of ");
+        message.number(K).text(": every window must read the image").require(2 * P <= K);
+    };
 }
 
 /// `Self` channels split into `G` groups of equal size (`G` divides the channel

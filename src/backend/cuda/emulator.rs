@@ -642,7 +642,7 @@ mod tests {
             let (image, i, j) = (window / 4, window / 2 % 2, window % 2);
             let at = |p: usize, q: usize| image * 56 + (3 * i + p) * 8 + 3 * j + q;
             let sum: f64 = (0..3).flat_map(|p| (0..3).map(move |q| (p, q))).map(|(p, q)| x[at(p, q)]).sum();
-            assert!((pooled - sum / 9.0).abs() <= 1e-15 * sum.abs().max(1.0), "avg_pool, window {window}");
+            assert_eq!(pooled, sum / 9.0, "avg_pool, window {window}");
             for (p, q) in (0..3).flat_map(|p| (0..3).map(move |q| (p, q))) {
                 expected_bar[at(p, q)] += cotangent / 9.0;
             }
@@ -674,12 +674,68 @@ mod tests {
                 read.iter().fold(read[0], |best, &at| if overtakes(x[at], x[best]) { at } else { best });
             assert_eq!(largest[window], x[first_max], "overlapping max_pool, window {window}");
             let sum: f64 = read.iter().map(|&at| x[at]).sum();
-            assert!((mean[window] - sum / 9.0).abs() <= 1e-15, "padded avg_pool, window {window}");
+            assert_eq!(mean[window], sum / 9.0, "padded avg_pool, window {window}");
             expected_max_bar[first_max] += cotangent;
             read.iter().for_each(|&at| expected_avg_bar[at] += cotangent / 9.0);
         }
         assert_eq!(max_bar, expected_max_bar, "overlapping max_pool_pullback");
-        assert_close(&avg_bar, &expected_avg_bar, 1e-15, "padded avg_pool_pullback");
+        assert_eq!(avg_bar, expected_avg_bar, "padded avg_pool_pullback");
+    }
+
+    #[test]
+    fn the_pooling_kernels_read_every_geometry_as_the_loops_do() {
+        let Some(emulator) = Emulator::get() else { return };
+        let mut values = Values(14);
+        // Windows of 1 to 4, strides of 1 to 4 (gaps between windows when S > K),
+        // every padding up to half the window, on images of a few sizes: each
+        // kernel's output equal to the loops' to the bit.
+        for (window, stride) in (1..=4).flat_map(|k| (1..=4).map(move |s| (k, s))) {
+            for padding in 0..=window / 2 {
+                for height in (window - 2 * padding).max(1)..window + 3 {
+                    let width = height + 1;
+                    let out = |n: usize| (n + 2 * padding - window) / stride + 1;
+                    let (ho, wo) = (out(height), out(width));
+                    let pool =
+                        PoolGeometry { images: 2, height, width, window, stride, padding, output: (ho, wo) };
+                    let mut x: Vec<f64> = values.take(2 * height * width);
+                    x[0] = x[1]; // a tie
+                    let y_bar: Vec<f64> = values.take(2 * ho * wo);
+                    let (mut largest, mut mean) = (vec![f64::NAN; y_bar.len()], vec![f64::NAN; y_bar.len()]);
+                    let (mut max_bar, mut avg_bar) = (vec![f64::NAN; x.len()], vec![f64::NAN; x.len()]);
+                    max_pool_on(&*emulator, &x, &mut largest, pool).unwrap();
+                    avg_pool_on(&*emulator, &x, &mut mean, pool).unwrap();
+                    max_pool_pullback_on(&*emulator, &x, &y_bar, &mut max_bar, pool, Store::Overwrite)
+                        .unwrap();
+                    avg_pool_pullback_on(&*emulator, &y_bar, &mut avg_bar, pool, Store::Overwrite).unwrap();
+                    let (mut expected_max_bar, mut expected_avg_bar) =
+                        (vec![0.0; x.len()], vec![0.0; x.len()]);
+                    for (output, &cotangent) in y_bar.iter().enumerate() {
+                        let (image, i, j) = (output / (ho * wo), output / wo % ho, output % wo);
+                        let taps = (0..window)
+                            .flat_map(|p| (0..window).map(move |q| (stride * i + p, stride * j + q)));
+                        let read: Vec<usize> = taps
+                            .filter(|&(h, w)| {
+                                (padding..padding + height).contains(&h)
+                                    && (padding..padding + width).contains(&w)
+                            })
+                            .map(|(h, w)| (image * height + h - padding) * width + w - padding)
+                            .collect();
+                        let first_max = read
+                            .iter()
+                            .fold(read[0], |best, &at| if overtakes(x[at], x[best]) { at } else { best });
+                        let sum = read.iter().fold(0.0, |total, &at| total + x[at]);
+                        let what = format!("{pool:?}, window {output}");
+                        assert_eq!(largest[output], x[first_max], "max_pool, {what}");
+                        assert_eq!(mean[output], sum / (window * window) as f64, "avg_pool, {what}");
+                        expected_max_bar[first_max] += cotangent;
+                        read.iter()
+                            .for_each(|&at| expected_avg_bar[at] += cotangent / (window * window) as f64);
+                    }
+                    assert_eq!(max_bar, expected_max_bar, "max_pool_pullback, {pool:?}");
+                    assert_eq!(avg_bar, expected_avg_bar, "avg_pool_pullback, {pool:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -450,10 +450,12 @@ impl PoolGeometry {
         let fits = |input: usize, output: usize| {
             output == 0 || self.stride * (output - 1) + self.window <= input + 2 * self.padding
         };
+        let reads_the_images = outputs == 0 || (self.height > 0 && self.width > 0);
         assert!(
             self.window > 0
                 && self.stride > 0
                 && 2 * self.padding <= self.window
+                && reads_the_images
                 && fits(self.height, self.output.0)
                 && fits(self.width, self.output.1),
             "{operation}: {self:?} has windows outside the images, or empty ones"
@@ -534,8 +536,8 @@ pub(super) fn max_pool_push_on<T: CudaElement, R: Runner<T>>(
     unsafe { runner.launch(&name, &source, &mut buffers, &[], &geometry.sizes(), config) }
 }
 
-/// x̄ (=|+=) each window's cotangent at the window's first largest element of `x`, 0
-/// elsewhere.
+/// x̄ (=|+=) the sum of the cotangents of the windows whose first largest element of
+/// `x` each element is, 0 for the others.
 ///
 /// # Panics
 /// As [`max_pool`].
@@ -604,8 +606,8 @@ pub(super) fn avg_pool_on<T: CudaElement, R: Runner<T>>(
     unsafe { runner.launch(&name, &source, &mut buffers, &[], &geometry.sizes(), config) }
 }
 
-/// x̄ (=|+=) each window's cotangent over S² at every element of the window, 0 past
-/// the last window.
+/// x̄ (=|+=) the sum of the cotangents over K² of the windows that read each
+/// element, 0 for an element no window reads.
 ///
 /// # Panics
 /// As [`max_pool`].

@@ -32,8 +32,8 @@
 //! | `matmul_transposed`, `transposed_matmul` and their pullbacks | the same, with cuBLAS's transpose flag instead of a copy (complex: the flag conjugates, so the transposed operand is conjugated first, or the product after, in one elementwise pass) |
 //! | `conv2d`, `conv2d_padded`, `conv2d_strided` | the images unfolded (`im2col`, one row per output position), one cuBLAS product, a transpose per image |
 //! | their pullbacks | two cuBLAS products, then the unfolded cotangent folded back (`col2im`, one thread per input element, no atomics) |
-//! | `max_pool2d` and its pullback | one thread per window; one thread per input element (windows do not overlap) |
-//! | `avg_pool2d` and its pullback (its tangent is `avg_pool2d` of ẋ) | one thread per window; one thread per input element |
+//! | `max_pool2d`, `avg_pool2d` (any window, stride and padding) | one thread per window |
+//! | their pullbacks (average pooling's tangent is the pooling of ẋ) | one thread per input element, visiting the windows that read it in order (overlapping windows, no atomics; the host's sums to the bit) |
 //! | `gather_rows` (an embedding lookup) | one thread per element; the indices travel as the element type's bits |
 //! | its pullback | the indices grouped by row on the host, one thread per (row, column) summing its group in order (no atomics) |
 //! | `add_channels` and its pullback | the bias read once per line of H·W; sums over each plane, then over the batch |

@@ -22,7 +22,7 @@ use crate::backend::cuda::{
 use crate::error::or_panic;
 use crate::ops::conv::{Groups, Padding, Stride, check_channel_vector};
 use crate::ops::pool::Window;
-use crate::shape::constraint::{ConvolvesTo, PoolsTo, SameElementCount};
+use crate::shape::constraint::{ConvolvesTo, PadsPoolingWindow, PoolsTo, SameElementCount};
 use crate::shape::{Const, Dim, Dyn, Shape};
 
 /// A batch of images on the GPU.
@@ -60,6 +60,7 @@ fn pool_geometry<
     batch: usize,
     _: (Window<K>, Stride<S>, Padding<P>),
 ) -> PoolGeometry {
+    let () = <Const<P> as PadsPoolingWindow<K>>::CHECK;
     PoolGeometry {
         images: batch * C,
         height: H,
