@@ -15,7 +15,9 @@
 //! - `w7/rollout_gradient`: static mode's gradient of a long rollout (a run-time step
 //!   count) beside a hand-written adjoint and the tape;
 //! - `checkpoint/residual_tower`: a checkpointed gradient beside the plain tape and the
-//!   forward pass alone.
+//!   forward pass alone;
+//! - `pool/{max_2x2,max_2x2_pullback,max_stem,avg_2x2}`: pooling of a batch of images
+//!   beside handwritten loops.
 //!
 //! Run one group with e.g. `cargo bench --bench main -- gemm/f32/1thread`; smoke-test
 //! everything (one iteration each) with `cargo test --benches`.
@@ -28,6 +30,7 @@ mod common;
 mod construction;
 mod elementwise;
 mod gemm;
+mod pool;
 mod products;
 mod w1;
 mod w2;
@@ -43,5 +46,6 @@ criterion::criterion_main!(
     w2::benches,
     w6::benches,
     w7::benches,
-    checkpoint::benches
+    checkpoint::benches,
+    pool::benches
 );

@@ -24,7 +24,7 @@ use core::ops::Range;
 use crate::ops::conv::{Padding, Stride};
 use crate::scalar::{RealScalar, overtakes};
 use crate::shape::constraint::{PadsPoolingWindow, PoolsTo};
-use crate::shape::{Const, Dim};
+use crate::shape::{Const, Dim, Shape};
 use crate::tensor::{Storage, Tensor};
 
 /// A batch of images.
@@ -39,28 +39,20 @@ pub struct Window<const K: usize>;
 /// The windows of a pooling along one axis: `window` positions moved `stride` per
 /// output over `inputs` positions padded by `padding`, giving `outputs`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct WindowAxis {
-    pub window: usize,
-    pub stride: usize,
-    pub padding: usize,
-    pub inputs: usize,
-    pub outputs: usize,
+struct WindowAxis {
+    window: usize,
+    stride: usize,
+    padding: usize,
+    inputs: usize,
+    outputs: usize,
 }
 
 impl WindowAxis {
     /// The input positions output `i` reads: S·i + p − P for p < K, inside the axis.
-    pub fn reads(&self, i: usize) -> Range<usize> {
+    fn reads(&self, i: usize) -> Range<usize> {
         let start = (self.stride * i).saturating_sub(self.padding);
         let end = (self.stride * i + self.window).saturating_sub(self.padding).min(self.inputs);
         start..end
-    }
-
-    /// The outputs whose windows read input position `h`: the i with
-    /// S·i − P ≤ h < S·i − P + K.
-    pub fn read_by(&self, h: usize) -> Range<usize> {
-        let reach = h + self.padding;
-        let first = if reach >= self.window { (reach - self.window) / self.stride + 1 } else { 0 };
-        first..(reach / self.stride + 1).min(self.outputs)
     }
 }
 
@@ -86,43 +78,106 @@ impl Windows {
         Windows { rows: axis(H, HO), columns: axis(W, WO) }
     }
 
-    fn image_size(&self) -> usize {
+    /// The elements of one image plane.
+    fn plane_size(&self) -> usize {
         self.rows.inputs * self.columns.inputs
     }
 
-    fn pooled_size(&self) -> usize {
-        self.rows.outputs * self.columns.outputs
+    /// `visit(output, offset, window)` for every output of `elements` elements of
+    /// images, in order: the output's flat index, the offset of the plane its window
+    /// is in, and the window's elements in that plane.
+    fn each_window(&self, elements: usize, mut visit: impl FnMut(usize, usize, &WindowReads)) {
+        let (ho, wo, size) = (self.rows.outputs, self.columns.outputs, self.plane_size());
+        for index in 0..elements / size.max(1) {
+            for i in 0..ho {
+                let rows = self.rows.reads(i);
+                for j in 0..wo {
+                    let window = WindowReads {
+                        rows: rows.clone(),
+                        columns: self.columns.reads(j),
+                        width: self.columns.inputs,
+                    };
+                    visit((index * ho + i) * wo + j, index * size, &window);
+                }
+            }
+        }
+    }
+}
+
+/// The elements of a plane that one window reads: `rows` × `columns` of a plane
+/// `width` wide.
+struct WindowReads {
+    rows: Range<usize>,
+    columns: Range<usize>,
+    width: usize,
+}
+
+impl WindowReads {
+    /// The offsets of one row of the window's elements.
+    fn row(&self, h: usize) -> Range<usize> {
+        h * self.width + self.columns.start..h * self.width + self.columns.end
     }
 
-    /// The flat indices into `x` that output `flat` reads, row by row.
-    fn read(&self, flat: usize) -> impl Iterator<Item = usize> {
-        let (image, i, j) = (
-            flat / self.pooled_size(),
-            flat / self.columns.outputs % self.rows.outputs,
-            flat % self.columns.outputs,
-        );
-        let (columns, width, base) = (self.columns.reads(j), self.columns.inputs, image * self.image_size());
-        self.rows.reads(i).flat_map(move |h| columns.clone().map(move |w| base + h * width + w))
+    /// The offset of the first largest element (its first NaN if it has one), read
+    /// row by row.
+    fn maximum<T: RealScalar>(&self, plane: &[T]) -> usize {
+        let mut best = self.rows.start * self.width + self.columns.start;
+        for h in self.rows.clone() {
+            for at in self.row(h) {
+                if overtakes(plane[at], plane[best]) {
+                    best = at;
+                }
+            }
+        }
+        best
     }
+}
 
-    /// The flat indices of the outputs that read input `flat`, in order.
-    fn read_by(&self, flat: usize) -> impl Iterator<Item = usize> {
-        let (image, h, w) = (
-            flat / self.image_size(),
-            flat / self.columns.inputs % self.rows.inputs,
-            flat % self.columns.inputs,
-        );
-        let (columns, wo, base) = (self.columns.read_by(w), self.columns.outputs, image * self.pooled_size());
-        self.rows.read_by(h).flat_map(move |i| columns.clone().map(move |j| base + i * wo + j))
+/// One value per window of the images `x` into `out`, folded row by row: `first` of
+/// the elements a window reads in its first row, then `rest(value, elements)` for
+/// each further row (a fold over the window in row-major order, with the columns of
+/// every output of a row taken at once, as consecutive chunks of K when the windows
+/// tile the row).
+fn fold_windows<T: Copy, const K: usize, const S: usize, const P: usize>(
+    windows: &Windows,
+    x: &[T],
+    out: &mut [T],
+    first: impl Fn(&[T]) -> T,
+    rest: impl Fn(T, &[T]) -> T,
+) {
+    let (width, wo, size) = (windows.columns.inputs, windows.columns.outputs, windows.plane_size());
+    let tiled = P == 0 && S == K;
+    for (plane, out) in
+        x.chunks_exact(size.max(1)).zip(out.chunks_exact_mut((windows.rows.outputs * wo).max(1)))
+    {
+        for (i, out) in out.chunks_exact_mut(wo.max(1)).enumerate() {
+            for (r, h) in windows.rows.reads(i).enumerate() {
+                let row = &plane[h * width..][..width];
+                let apply = |value: &mut T, elements: &[T]| {
+                    *value = if r == 0 { first(elements) } else { rest(*value, elements) }
+                };
+                if tiled {
+                    out.iter_mut()
+                        .zip(row.chunks_exact(K))
+                        .for_each(|(value, elements)| apply(value, elements));
+                } else {
+                    for (j, value) in out.iter_mut().enumerate() {
+                        apply(value, &row[windows.columns.reads(j)]);
+                    }
+                }
+            }
+        }
     }
+}
 
-    /// The flat index of output `flat`'s first largest element (its first NaN if it
-    /// has one).
-    fn maximum<T: RealScalar>(&self, x: &[T], flat: usize) -> usize {
-        let mut window = self.read(flat);
-        let first = window.next().expect("every window reads the image: 2P ≤ K and the image is not empty");
-        window.fold(first, |best, at| if overtakes(x[at], x[best]) { at } else { best })
-    }
+/// Zeros of `shape`, then `fill` on their elements.
+fn filled<T: RealScalar, S: Shape, Kind: Storage<T, S>>(
+    shape: S,
+    fill: impl FnOnce(&mut [T]),
+) -> Tensor<T, S, Kind> {
+    let mut out = Tensor::zeros_shaped(shape);
+    fill(out.as_mut_slice());
+    out
 }
 
 impl<T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, Kind> Images<T, B, C, H, W, Kind>
@@ -144,7 +199,7 @@ where
 
     /// The maximum of each K×K window moved S positions per output over the images
     /// padded by P (PyTorch's `max_pool2d(x, K, S, P)`); `HO = ⌊(H + 2P − K)/S⌋ + 1`
-    /// and 2P ≤ K are checked at compile time.
+    /// is checked at compile time, 2P ≤ K when the program is built.
     pub fn max_pool2d_strided<
         const K: usize,
         const S: usize,
@@ -162,8 +217,18 @@ where
         Const<W>: PoolsTo<K, WO, P, S>,
         Kind: Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
     {
-        let (x, windows) = (self.as_slice(), Windows::new::<H, W, K, S, P, HO, WO>());
-        Tensor::from_flat_fn((self.shape().0, Const, Const, Const), |flat| x[windows.maximum(x, flat)])
+        let windows = Windows::new::<H, W, K, S, P, HO, WO>();
+        let larger =
+            |leader: T, &candidate: &T| if overtakes(candidate, leader) { candidate } else { leader };
+        filled((self.shape().0, Const, Const, Const), |out| {
+            fold_windows::<T, K, S, P>(
+                &windows,
+                self.as_slice(),
+                out,
+                |elements| elements[1..].iter().fold(elements[0], larger),
+                |value, elements| elements.iter().fold(value, larger),
+            )
+        })
     }
 
     /// The mean of each K×K window, with stride K (PyTorch's `avg_pool2d(x, K)`);
@@ -200,10 +265,17 @@ where
         Const<W>: PoolsTo<K, WO, P, S>,
         Kind: Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
     {
-        let (x, windows, count) =
-            (self.as_slice(), Windows::new::<H, W, K, S, P, HO, WO>(), window_count::<T, K>());
-        Tensor::from_flat_fn((self.shape().0, Const, Const, Const), |flat| {
-            windows.read(flat).fold(T::zero(), |total, at| total + x[at]) / count
+        let (windows, count) = (Windows::new::<H, W, K, S, P, HO, WO>(), window_count::<T, K>());
+        let add = |total: T, &element: &T| total + element;
+        filled((self.shape().0, Const, Const, Const), |out| {
+            fold_windows::<T, K, S, P>(
+                &windows,
+                self.as_slice(),
+                out,
+                |elements| elements.iter().fold(T::zero(), add),
+                |total, elements| elements.iter().fold(total, add),
+            );
+            out.iter_mut().for_each(|total| *total = *total / count);
         })
     }
 }
@@ -238,7 +310,12 @@ where
     Kind: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
 {
     let (xs, tangent, windows) = (x.as_slice(), x_dot.as_slice(), Windows::new::<H, W, K, S, P, HO, WO>());
-    Tensor::from_flat_fn((x.shape().0, Const, Const, Const), |flat| tangent[windows.maximum(xs, flat)])
+    let size = windows.plane_size();
+    filled((x.shape().0, Const, Const, Const), |out| {
+        windows.each_window(xs.len(), |output, offset, window| {
+            out[output] = tangent[offset + window.maximum(&xs[offset..offset + size])];
+        })
+    })
 }
 
 /// The pullback of `max_pool2d_strided` (and `max_pool2d`): each element gets the sum
@@ -265,18 +342,18 @@ where
     Const<W>: PoolsTo<K, WO, P, S>,
     Kind: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
 {
-    let (xs, windows) = (x.as_slice(), Windows::new::<H, W, K, S, P, HO, WO>());
-    let mut x_bar = Tensor::zeros_shaped(x.shape());
-    let target = x_bar.as_mut_slice();
-    for (window, &g) in y_bar.as_slice().iter().enumerate() {
-        target[windows.maximum(xs, window)] += g;
-    }
-    x_bar
+    let (xs, g, windows) = (x.as_slice(), y_bar.as_slice(), Windows::new::<H, W, K, S, P, HO, WO>());
+    let size = windows.plane_size();
+    filled(x.shape(), |x_bar| {
+        windows.each_window(xs.len(), |output, offset, window| {
+            x_bar[offset + window.maximum(&xs[offset..offset + size])] += g[output];
+        })
+    })
 }
 
 /// The pullback of `avg_pool2d_strided` (and `avg_pool2d`): each element gets the sum
-/// of ȳ/K² over the windows that read it, 0 if none does. (Its pushforward is the
-/// pooling of ẋ: the pooling is linear.)
+/// of ȳ/K² over the windows that read it, in the windows' order, 0 if none does. (Its
+/// pushforward is the pooling of ẋ: the pooling is linear.)
 pub fn avg_pool2d_pullback<
     T: RealScalar,
     B: Dim,
@@ -300,7 +377,12 @@ where
 {
     let (g, windows, count) =
         (y_bar.as_slice(), Windows::new::<H, W, K, S, P, HO, WO>(), window_count::<T, K>());
-    Tensor::from_flat_fn((y_bar.shape().0, Const, Const, Const), |flat| {
-        windows.read_by(flat).fold(T::zero(), |total, window| total + g[window] / count)
+    filled((y_bar.shape().0, Const, Const, Const), |x_bar| {
+        windows.each_window(x_bar.len(), |output, offset, window| {
+            let share = g[output] / count;
+            for h in window.rows.clone() {
+                x_bar[offset..][window.row(h)].iter_mut().for_each(|element| *element += share);
+            }
+        })
     })
 }
