@@ -275,7 +275,7 @@ where
                 |elements| elements.iter().fold(T::zero(), add),
                 |total, elements| elements.iter().fold(total, add),
             );
-            out.iter_mut().for_each(|total| *total = *total / count);
+            out.iter_mut().for_each(|total| *total /= count);
         })
     }
 }
