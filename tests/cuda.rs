@@ -783,7 +783,7 @@ fn batch_normalisation_trains_and_evaluates_on_the_gpu_as_on_the_host() {
 }
 
 #[test]
-fn group_normalisation_and_pooling_layers_train_on_the_gpu_as_on_the_host() {
+fn group_normalisation_and_pooling_layers_give_the_hosts_gradients_on_the_gpu() {
     use fluxion::autodiff::CudaDual;
     use fluxion::autodiff::check::{CheckOptions, check_vjp};
     use fluxion::nn::layer::{AvgPool2d, GroupNorm, Silu};

@@ -10,9 +10,7 @@ use common_grad::{
 };
 use fluxion::autodiff::check::{CheckOptions, check_grad, check_vjp};
 use fluxion::autodiff::{Dual, Lift, differentiable, hvp, jvp};
-use fluxion::nn::layer::{
-    Conv2d, GlobalAvgPool2d, GroupNorm, Linear, Module, Sequential, Silu, StaticModule,
-};
+use fluxion::nn::layer::{Conv2d, GlobalAvgPool2d, GroupNorm, Linear, Module, Sequential, Silu};
 use fluxion::nn::prelude::Groups;
 use fluxion::prelude::*;
 
@@ -99,6 +97,17 @@ fn gradients_pass_the_checkers() {
 }
 
 #[test]
+fn a_plain_batch_enters_the_traced_and_the_lifted_traced_layer() {
+    let (norm, x) = (layer::<2>(12), images(2, 13));
+    let loss = |n: <GroupNorm<f64, 6, 2> as Trace>::Traced| n.forward(&x).tanh().sum();
+    ok("traced layer", check_grad(loss, &norm, CheckOptions::f64()));
+    let (v, w) = (some_direction(norm.zero_tangent()), seeded_direction(norm.zero_tangent(), 0.7));
+    type LiftedTraced = <<GroupNorm<f64, 6, 2> as Lift>::Lifted as Trace>::Traced;
+    let product = hvp(|n: LiftedTraced| n.forward(&x).tanh().sum(), &norm, &v);
+    assert_hvp_matches_differences(&norm, &v, &w, &product, |moved| grad(loss, moved));
+}
+
+#[test]
 fn forward_mode_agrees_with_reverse_mode_and_second_order_with_differences() {
     let (net, x) = (net(), inputs(3, 8));
     let loss = |m: <Net as Trace>::Traced| m.forward(&x).tanh().sum();
@@ -145,10 +154,8 @@ fn static_mode_normalises_and_differentiates_as_the_tape_does() {
     for (a, b) in pairs {
         a.iter().zip(b).for_each(|(a, b)| assert_close(*a, *b, 1e-12));
     }
-    // A chain calls `apply_images` (StaticModule), and forward mode agrees with
-    // reverse mode.
-    assert_eq!(norm.apply_batch(&x).as_slice(), norm.apply_images(&x).as_slice());
-    let direction = seeded_direction(norm.zero_tangent(), 0.4);
-    let (_, derivative) = static_loss::jvp(&norm, &x, &direction, &x.zero_tangent());
-    assert_close(derivative, inner(&norm_bar, &direction), 1e-12);
+    // Forward mode agrees with reverse mode, along the layer and the images at once.
+    let (direction, x_direction) = (seeded_direction(norm.zero_tangent(), 0.4), seeded_direction(x, 0.6));
+    let (_, derivative) = static_loss::jvp(&norm, &x, &direction, &x_direction);
+    assert_close(derivative, inner(&norm_bar, &direction) + inner(&x_bar, &x_direction), 1e-12);
 }

@@ -174,6 +174,7 @@ fn complex_parameters_are_pairs_of_reals() {
 struct EveryLayer {
     convolution: fluxion::nn::layer::Conv2d<f32, 2, 3, 3, 3, 4, 4>,
     norm: fluxion::nn::layer::LayerNorm<f64, 5>,
+    groups: fluxion::nn::layer::GroupNorm<f32, 4, 2>,
     table: fluxion::nn::layer::Embedding<f32, 7, 3>,
     fixed: Linear<f64, 2, 3, Inline>,
 }
@@ -184,9 +185,15 @@ fn every_layer(seed: u64) -> EveryLayer {
         bias: Tensor::random_normal(0.0, 1.0, seed + 2),
         epsilon: 1e-5,
     };
+    let groups = fluxion::nn::layer::GroupNorm {
+        weight: Tensor::random_normal(0.0, 1.0, seed + 5),
+        bias: Tensor::random_normal(0.0, 1.0, seed + 6),
+        epsilon: 1e-5,
+    };
     EveryLayer {
         convolution: fluxion::nn::layer::Conv2d::new(seed),
         norm,
+        groups,
         table: fluxion::nn::layer::Embedding::new(seed + 3),
         fixed: Linear::new(seed + 4),
     }
@@ -202,6 +209,8 @@ fn every_layer_kind_round_trips_bit_exactly() {
             "convolution.bias",
             "norm.weight",
             "norm.bias",
+            "groups.weight",
+            "groups.bias",
             "table.weight",
             "fixed.weight",
             "fixed.bias"

@@ -8,8 +8,8 @@ mod common_grad;
 use common_grad::assert_close;
 use fluxion::autodiff::differentiable;
 use fluxion::nn::layer::{
-    AvgPool2d, Conv2d, Flatten, Gelu, GlobalAvgPool2d, LayerNorm, Linear, MaxPool2d, Module, Relu, Residual,
-    Sequential, Sigmoid, Softmax, StaticModule, Tanh,
+    AvgPool2d, Conv2d, Flatten, Gelu, GlobalAvgPool2d, GroupNorm, LayerNorm, Linear, MaxPool2d, Module, Relu,
+    Residual, Sequential, Sigmoid, Softmax, StaticModule, Tanh,
 };
 use fluxion::prelude::*;
 
@@ -205,14 +205,16 @@ fn a_tuple_of_image_layers_in_static_mode_gives_the_tapes_gradient() {
 type LeNet =
     (Conv2d<f64, 1, 2, 3, 3, 4, 4, Inline>, Tanh, AvgPool2d<3, 1, 1>, Flatten<2>, Linear<f64, 2, 2, Inline>);
 /// A ResNet stem's overlapping pooling (window 3, stride 2, padding 1) after a padded
-/// convolution: 6×6 → 3×3, then average pooling the same way: 3×3 → 2×2.
+/// convolution and a group normalisation (4 channels in 2 groups): 6×6 → 3×3, then
+/// average pooling the same way: 3×3 → 2×2.
 type Stem = (
-    Conv2d<f64, 1, 2, 3, 3, 6, 6, Inline, 1>,
+    Conv2d<f64, 1, 4, 3, 3, 6, 6, Inline, 1>,
+    GroupNorm<f64, 4, 2, Inline>,
     Relu,
     MaxPool2d<3, 3, 3, 1, 2>,
     AvgPool2d<3, 2, 2, 1, 2>,
-    Flatten<8>,
-    Linear<f64, 8, 2, Inline>,
+    Flatten<16>,
+    Linear<f64, 16, 2, Inline>,
 );
 
 #[differentiable(wrt(model))]
@@ -237,13 +239,14 @@ fn assert_same_value_and_gradient<V: RealLeaves>(
 }
 
 #[test]
-fn pooling_layers_in_a_static_chain_give_the_tapes_gradient() {
+fn pooling_and_group_normalisation_in_a_static_chain_give_the_tapes_gradient() {
     let (le_net, images): (LeNet, _) = ((Conv2d::new(6), Tanh, AvgPool2d, Flatten, Linear::new(7)), images());
     assert_same_value_and_gradient(
         le_net_loss::value_and_grad(&le_net, &images),
         value_and_grad(|m: <LeNet as Trace>::Traced| m.forward(&images).tanh().sum(), &le_net),
     );
-    let stem: Stem = (Conv2d::new(8), Relu, MaxPool2d, AvgPool2d, Flatten, Linear::new(9));
+    let norm = GroupNorm { weight: Tensor::random_normal(1.0, 0.5, 10), ..GroupNorm::default() };
+    let stem: Stem = (Conv2d::new(8), norm, Relu, MaxPool2d, AvgPool2d, Flatten, Linear::new(9));
     assert_same_value_and_gradient(
         stem_loss::value_and_grad(&stem, &images),
         value_and_grad(|m: <Stem as Trace>::Traced| m.forward(&images).tanh().sum(), &stem),

@@ -63,6 +63,8 @@ type PaddedConvolved = Tensor<f64, (Const<2>, Const<3>, Const<4>, Const<4>), Inl
 type Pooled = Tensor<f64, (Const<2>, Const<2>, Const<2>, Const<2>), Inline>;
 /// `Images` pooled 3×3 (one window per image and channel).
 type PooledBy3 = Tensor<f64, (Const<2>, Const<2>, Const<1>, Const<1>), Inline>;
+/// A batch of 2 images of 4 channels, 2×2.
+type Quads = Tensor<f64, (Const<2>, Const<4>, Const<2>, Const<2>), Inline>;
 /// `T4` flattened: a row of 12 per image.
 type Rows12 = Matrix<f64, 2, 12>;
 type CV2 = Vector<C64, 2>;
@@ -500,6 +502,9 @@ mod tensors {
         /// Each image's 3 channels in 3 groups, each normalised.
         normalize_groups((x, x_dot): T4 in real()) -> T4 { x.normalize_groups(Groups::<3>, 1e-5) }
             forward { x.normalize_groups(Groups::<3>, D::constant(1e-5)) }
+        /// Each image's 4 channels in 2 groups of 2, each normalised.
+        normalize_two_groups((x, x_dot): Quads in real()) -> Quads { x.normalize_groups(Groups::<2>, 1e-5) }
+            forward { x.normalize_groups(Groups::<2>, D::constant(1e-5)) }
         /// Each image normalised as a whole (one group).
         normalize_one_group((x, x_dot): T4 in real()) -> T4 { x.normalize_groups(Groups::<1>, 1e-5) }
             forward { x.normalize_groups(Groups::<1>, D::constant(1e-5)) }

@@ -52,6 +52,12 @@
 //! `ceil_mode=True`, `count_include_pad=False`, rectangular windows and dilation (a
 //! port that needs one fails to compile on its output size rather than differ).
 //!
+//! `nn.GroupNorm(32, 256, eps=1e-6)` (a diffusion model's) is
+//! `GroupNorm::<f32, 256, 32> { epsilon: 1e-6, ..GroupNorm::default() }`: channels,
+//! then groups; `affine=False` is `x.normalize_groups(Groups::<32>, 1e-6)`. A scale
+//! and shift per example (AdaGN, `use_scale_shift_norm`) is not offered:
+//! `mul_channels` takes one vector of C.
+//!
 //! A complex gradient follows PyTorch: ∂L/∂x + i·∂L/∂y
 //! ([`complex_numbers`](super::complex_numbers)); JAX returns its conjugate.
 //!

@@ -20,7 +20,7 @@
 //!
 //! ## Library layers on the GPU
 //!
-//! Every library layer takes GPU batches, plain and traced: `Linear`, `LayerNorm`,
+//! Every library layer takes GPU batches, plain and traced: `Linear`, `LayerNorm`, `GroupNorm`,
 //! `Conv2d` and the pooling layers (any window, stride and padding), `GlobalAvgPool2d`, `Flatten`,
 //! `Embedding` (the same host slice of indices), the elementwise layers, `Softmax`,
 //! `Dropout` (the host's mask stream, copied), `Sequential`, `Residual` and

@@ -59,8 +59,8 @@
 //! A model of library layers takes the same road: its lifted and traced form
 //! (`<<Model as Lift>::Lifted as Trace>::Traced`) runs the layers' own forward pass
 //! on a traced batch of duals (`Var::constant(x.map(Dual::constant))`; a plain batch
-//! `&x` is taken so by a first `Linear`, `LayerNorm` or `Conv2d`) for `Linear`,
-//! `LayerNorm`, `Conv2d`, the parameter-free layers and `Sequential`, so
+//! `&x` is taken so by a first `Linear`, `LayerNorm`, `GroupNorm`, `BatchNorm` or
+//! `Conv2d`) for those layers, the parameter-free layers and `Sequential`, so
 //! `coordinate_hessian(|m| cross_entropy(&m.forward(&x), &classes, Reduction::Mean),
 //! &model)` is the Hessian of the loss over every parameter (`tests/forward.rs`
 //! checks an MLP's and a CNN's against differences of the gradient).

@@ -107,7 +107,7 @@ fn checked_state<'s, M: Differentiable, const N: usize>(
 
 /// Whether weight decay applies to `leaf`: always with `decay_vectors`, else to
 /// leaves of rank 2 or more only (weights of `Linear`, `Conv2d`, `Embedding`; not
-/// biases, `LayerNorm`/`BatchNorm` gains and shifts, or scalars), the parameter
+/// biases, `LayerNorm`/`GroupNorm`/`BatchNorm` gains and shifts, or scalars), the parameter
 /// groups that nanoGPT and timm set up by hand in PyTorch.
 pub fn decays<L: Leaf>(decay_vectors: bool, leaf: &L) -> bool {
     decay_vectors || leaf.coordinate_dims().is_some_and(|dims| dims.as_slice().len() >= 2)

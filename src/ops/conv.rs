@@ -144,7 +144,7 @@ where
     /// groups of C/G consecutive channels, every group normalised over its channels
     /// and positions, y = (x − μ)/√(σ² + ε) with the group's mean μ and biased
     /// variance σ² (PyTorch's `group_norm` with no weight). G dividing C is checked
-    /// when the program is built.
+    /// when the program is built (`cargo build` reports it, `cargo check` does not).
     pub fn normalize_groups<const G: usize>(&self, groups: Groups<G>, epsilon: T) -> Self
     where
         K: Storage<T, (B, Const<G>)>,
@@ -245,6 +245,7 @@ pub fn normalize_groups_pullback<
     scales: &Tensor<T, (B, Const<G>), K>,
     y_bar: &Images<T, B, C, H, W, K>,
 ) -> Images<T, B, C, H, W, K> {
+    let () = <Const<C> as SplitsInto<G>>::CHECK;
     normalize_lines_pullback(y, scales, y_bar, C / G * H * W)
 }
 

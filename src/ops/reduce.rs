@@ -196,27 +196,34 @@ const SUM_LANES: usize = 32;
 /// tree. The rounding error grows as O(log n) rather than O(n): 2²⁴ + 8 ones in `f32`
 /// sum to 16777224, where a running total stops at 16777216.
 pub(crate) fn pairwise_sum<T: Scalar>(values: &[T]) -> T {
+    pairwise_sum_by(values, |x| x)
+}
+
+/// Σ f(xᵢ) over `values` in the order and grouping of [`pairwise_sum`] (a variance's
+/// squared deviations, without a buffer of them).
+#[inline]
+pub(crate) fn pairwise_sum_by<T: Copy, U: Scalar>(values: &[T], f: impl Fn(T) -> U + Copy) -> U {
     if values.len() < SUM_LANES {
-        return values.iter().fold(T::zero(), |total, &x| total + x);
+        return values.iter().fold(U::zero(), |total, &x| total + f(x));
     }
     if values.len() > SUM_BLOCK {
         let middle = (values.len() / 2).next_multiple_of(SUM_BLOCK).min(values.len());
         let (left, right) = values.split_at(middle);
-        return pairwise_sum(left) + pairwise_sum(right);
+        return pairwise_sum_by(left, f) + pairwise_sum_by(right, f);
     }
-    let mut lanes = [T::zero(); SUM_LANES];
+    let mut lanes = [U::zero(); SUM_LANES];
     let chunks = values.chunks_exact(SUM_LANES);
     let rest = chunks.remainder();
     for chunk in chunks {
         for (lane, &x) in lanes.iter_mut().zip(chunk) {
-            *lane += x;
+            *lane += f(x);
         }
     }
     for k in 8..SUM_LANES {
         lanes[k % 8] += lanes[k];
     }
-    let [a, b, c, d, e, f, g, h] = [0, 1, 2, 3, 4, 5, 6, 7].map(|k| lanes[k]);
-    rest.iter().fold(((a + b) + (c + d)) + ((e + f) + (g + h)), |total, &x| total + x)
+    let [a, b, c, d, e, f_, g, h] = [0, 1, 2, 3, 4, 5, 6, 7].map(|k| lanes[k]);
+    rest.iter().fold(((a + b) + (c + d)) + ((e + f_) + (g + h)), |total, &x| total + f(x))
 }
 
 /// The lines of an axis that is not the last one summed in order before their total

@@ -13,7 +13,7 @@
 //! added to the row it was read from.
 
 use crate::error::{ShapeError, or_panic};
-use crate::ops::reduce::pairwise_sum;
+use crate::ops::reduce::{pairwise_sum, pairwise_sum_by};
 use crate::scalar::{RealScalar, Scalar};
 #[cfg(feature = "alloc")]
 use crate::shape::Dyn;
@@ -123,8 +123,7 @@ pub(crate) fn normalize_lines<T: RealScalar, S: Shape, L: Shape, K: Storage<T, S
     let means = Tensor::<T, L, K>::from_flat_fn(lines, |k| pairwise_sum(line(k)).div_count(length));
     let (mean, count) = (means.as_slice(), T::from_f64(length as f64));
     let scales = Tensor::<T, L, K>::from_flat_fn(lines, |k| {
-        let variance =
-            line(k).iter().fold(T::zero(), |total, &v| total + (v - mean[k]) * (v - mean[k])) / count;
+        let variance = pairwise_sum_by(line(k), |v| (v - mean[k]) * (v - mean[k])) / count;
         T::one() / (variance + epsilon).sqrt()
     });
     let scale = scales.as_slice();

@@ -699,14 +699,16 @@ const PLAIN_ARGUMENTS_METHODS: &[(&str, &str, usize)] = &[
     ("normalize_groups", "GroupNormalization", 2),
 ];
 
-/// The rule of a call of [`PLAIN_ARGUMENTS_METHODS`]: a pooling's sizes from its
-/// turbofish (`max_pool2d_strided::<K, S, P, HO, WO>`, the rule's order being
-/// `<K, HO, WO, P, S>`), or left to inference.
+/// The rule of a call of [`PLAIN_ARGUMENTS_METHODS`] with the sizes its turbofish
+/// gives, or left to inference: a pooling's (`max_pool2d_strided::<K, S, P, HO, WO>`,
+/// the rule's order being `<K, HO, WO, P, S>`), a group count
+/// (`normalize_groups::<G>`, the rule's `<G, _>`).
 fn plain_arguments_rule(call: &syn::ExprMethodCall, rule: &str, span: Span) -> TokenStream {
     let rule = rule_path(rule, span);
     let sizes: Vec<_> = call.turbofish.iter().flat_map(|turbofish| &turbofish.args).collect();
     match sizes.as_slice() {
         [k, s, p, ho, wo] => quote_spanned!(span=> #rule::<#k, #ho, #wo, #p, #s>),
+        [groups] => quote_spanned!(span=> #rule::<#groups, _>),
         _ => rule,
     }
 }
@@ -2035,7 +2037,9 @@ impl Lowering {
                 return Err(wrong_arity(arity));
             }
             if !args.iter().all(Lowered::is_inactive) {
-                let message = format!("the arguments of `{name}` must not be differentiated");
+                let message = format!(
+                    "the arguments of `{name}` must not be differentiated: wrap a value of a differentiated parameter in `stop_gradient(…)` (a `#[no_derivative]` field read through `self` is one)"
+                );
                 return Err(syn::Error::new(span, message));
             }
             let x = active_receiver("")?;

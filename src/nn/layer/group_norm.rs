@@ -4,8 +4,10 @@
 //! and biased variance of the C/G·H·W values of image b's group g.
 //!
 //! The statistics are each image's own, so the layer acts alike in training and in
-//! evaluation and keeps no state. G = 1 normalises each image as a whole (a layer
-//! normalisation of images), G = C each channel (instance normalisation).
+//! evaluation and keeps no state. G = 1 normalises each image as a whole (with the
+//! gain and shift still per channel, not per element as PyTorch's
+//! `LayerNorm([C, H, W])`), G = C each channel (instance normalisation). Heights and
+//! widths are static; a sequence `(B, C, L)` goes in as `(B, C, L, 1)`.
 
 use super::*;
 use crate::ops::conv::Groups;
@@ -13,8 +15,11 @@ use crate::ops::conv::Groups;
 /// Group normalisation of images `(B, C, H, W)` over G groups of C/G channels
 /// (PyTorch's `GroupNorm(G, C)`): y = γ_c·(x − μ_g)/√(σ_g² + ε) + β_c, with γ =
 /// `weight` (ones at first), β = `bias` (zeros at first) and ε = 10⁻⁵. G must
-/// divide C, which is checked when the program is built. The same in training and in
-/// evaluation (the statistics are each image's own; nothing is kept).
+/// divide C, which is checked when the program is built (`cargo build` reports it,
+/// `cargo check` does not). The same in training and in evaluation (the statistics
+/// are each image's own; nothing is kept). PyTorch's `GroupNorm(32, 256, eps=1e-6)`
+/// is `GroupNorm::<f32, 256, 32> { epsilon: 1e-6, ..GroupNorm::default() }`; with
+/// `affine=False`, call `x.normalize_groups(Groups::<G>, ε)` instead.
 ///
 /// ```
 /// use fluxion::nn::layer::{Conv2d, GroupNorm, Module, Sequential, Silu};
