@@ -502,8 +502,9 @@ mod tensors {
         /// Each image's 3 channels in 3 groups, each normalised.
         normalize_groups((x, x_dot): T4 in real()) -> T4 { x.normalize_groups(Groups::<3>, 1e-5) }
             forward { x.normalize_groups(Groups::<3>, D::constant(1e-5)) }
-        /// Each image's 4 channels in 2 groups of 2, each normalised.
-        normalize_two_groups((x, x_dot): Quads in real()) -> Quads { x.normalize_groups(Groups::<2>, 1e-5) }
+        /// Each image's 4 channels in 2 groups of 2, each normalised (the group count
+        /// from the turbofish).
+        normalize_two_groups((x, x_dot): Quads in real()) -> Quads { x.normalize_groups::<2>(Groups, 1e-5) }
             forward { x.normalize_groups(Groups::<2>, D::constant(1e-5)) }
         /// Each image normalised as a whole (one group).
         normalize_one_group((x, x_dot): T4 in real()) -> T4 { x.normalize_groups(Groups::<1>, 1e-5) }
