@@ -1869,93 +1869,85 @@ where
     }
 }
 
-#[diagnostic::do_not_recommend]
-impl<
-    T: RealScalar,
-    B: Dim,
-    const C: usize,
-    const H: usize,
-    const W: usize,
-    const KS: usize,
-    const HO: usize,
-    const WO: usize,
-    const P: usize,
-    const S: usize,
-    K,
-> UnaryRule<Images<T, B, C, H, W, K>> for MaxPooling<KS, HO, WO, P, S>
-where
-    Const<H>: PoolsTo<KS, HO, P, S>,
-    Const<W>: PoolsTo<KS, WO, P, S>,
-    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
-{
-    type Output = Images<T, B, C, HO, WO, K>;
-    #[inline(always)]
-    fn value(&self, x: &Images<T, B, C, H, W, K>) -> Self::Output {
-        x.max_pool2d_strided(Window::<KS>, Stride::<S>, Padding::<P>)
-    }
-    #[inline(always)]
-    fn push(
-        &self,
-        x: &Images<T, B, C, H, W, K>,
-        _: &Self::Output,
-        x_dot: &Images<T, B, C, H, W, K>,
-    ) -> Self::Output {
-        max_pool2d_push(x, x_dot, (Window::<KS>, Stride::<S>, Padding::<P>))
-    }
-    #[inline(always)]
-    fn pull(
-        &self,
-        x: &Images<T, B, C, H, W, K>,
-        _: &Self::Output,
-        y_bar: &Self::Output,
-    ) -> Images<T, B, C, H, W, K> {
-        max_pool2d_pullback(x, y_bar, (Window::<KS>, Stride::<S>, Padding::<P>))
-    }
+/// The rule of a pooling on images from its value, its push and its pull, each an
+/// expression of `x` (the images), `x_dot` or `y_bar`, and `pooling` (the window,
+/// stride and padding).
+macro_rules! pooling_rule {
+    (
+        $rule:ident,
+        value |$x:ident, $pooling:ident| $value:expr,
+        push |$push_x:pat_param, $x_dot:ident| $push:expr,
+        pull |$pull_x:pat_param, $y_bar:ident| $pull:expr $(,)?
+    ) => {
+        #[diagnostic::do_not_recommend]
+        impl<
+            T: RealScalar,
+            B: Dim,
+            const C: usize,
+            const H: usize,
+            const W: usize,
+            const KS: usize,
+            const HO: usize,
+            const WO: usize,
+            const P: usize,
+            const S: usize,
+            K,
+        > UnaryRule<Images<T, B, C, H, W, K>> for $rule<KS, HO, WO, P, S>
+        where
+            Const<H>: PoolsTo<KS, HO, P, S>,
+            Const<W>: PoolsTo<KS, WO, P, S>,
+            K: Storage<T, (B, Const<C>, Const<H>, Const<W>)>
+                + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
+        {
+            type Output = Images<T, B, C, HO, WO, K>;
+            #[inline(always)]
+            fn value(&self, $x: &Images<T, B, C, H, W, K>) -> Self::Output {
+                let $pooling = (Window::<KS>, Stride::<S>, Padding::<P>);
+                $value
+            }
+            #[inline(always)]
+            fn push(
+                &self,
+                $push_x: &Images<T, B, C, H, W, K>,
+                _: &Self::Output,
+                $x_dot: &Images<T, B, C, H, W, K>,
+            ) -> Self::Output {
+                let $pooling = (Window::<KS>, Stride::<S>, Padding::<P>);
+                $push
+            }
+            #[inline(always)]
+            fn pull(
+                &self,
+                $pull_x: &Images<T, B, C, H, W, K>,
+                _: &Self::Output,
+                $y_bar: &Self::Output,
+            ) -> Images<T, B, C, H, W, K> {
+                let $pooling = (Window::<KS>, Stride::<S>, Padding::<P>);
+                $pull
+            }
+        }
+    };
 }
 
-#[diagnostic::do_not_recommend]
-impl<
-    T: RealScalar,
-    B: Dim,
-    const C: usize,
-    const H: usize,
-    const W: usize,
-    const KS: usize,
-    const HO: usize,
-    const WO: usize,
-    const P: usize,
-    const S: usize,
-    K,
-> UnaryRule<Images<T, B, C, H, W, K>> for AveragePooling<KS, HO, WO, P, S>
-where
-    Const<H>: PoolsTo<KS, HO, P, S>,
-    Const<W>: PoolsTo<KS, WO, P, S>,
-    K: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
-{
-    type Output = Images<T, B, C, HO, WO, K>;
-    #[inline(always)]
-    fn value(&self, x: &Images<T, B, C, H, W, K>) -> Self::Output {
-        x.avg_pool2d_strided(Window::<KS>, Stride::<S>, Padding::<P>)
-    }
-    #[inline(always)]
-    fn push(
-        &self,
-        _: &Images<T, B, C, H, W, K>,
-        _: &Self::Output,
-        x_dot: &Images<T, B, C, H, W, K>,
-    ) -> Self::Output {
-        x_dot.avg_pool2d_strided(Window::<KS>, Stride::<S>, Padding::<P>)
-    }
-    #[inline(always)]
-    fn pull(
-        &self,
-        _: &Images<T, B, C, H, W, K>,
-        _: &Self::Output,
-        y_bar: &Self::Output,
-    ) -> Images<T, B, C, H, W, K> {
-        avg_pool2d_pullback(y_bar, (Window::<KS>, Stride::<S>, Padding::<P>))
-    }
-}
+pooling_rule!(
+    MaxPooling,
+    value | x,
+    pooling | x.max_pool2d_strided(pooling.0, pooling.1, pooling.2),
+    push | x,
+    x_dot | max_pool2d_push(x, x_dot, pooling),
+    pull | x,
+    y_bar | max_pool2d_pullback(x, y_bar, pooling),
+);
+
+pooling_rule!(
+    AveragePooling,
+    value | x,
+    pooling | x.avg_pool2d_strided(pooling.0, pooling.1, pooling.2),
+    push | _,
+    x_dot | x_dot.avg_pool2d_strided(pooling.0, pooling.1, pooling.2),
+    pull | _,
+    y_bar | avg_pool2d_pullback(y_bar, pooling),
+);
 
 #[diagnostic::do_not_recommend]
 impl<T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, const F: usize, K>

@@ -180,104 +180,90 @@ fn filled<T: RealScalar, S: Shape, Kind: Storage<T, S>>(
     out
 }
 
+/// A pooling's two methods on host image batches: `$plain::<K, HO, WO>()` (stride K,
+/// no padding) and `$strided(Window::<K>, Stride::<S>, Padding::<P>)`, whose value
+/// `$value` computes from `x` (the images' elements), `windows` and `out` (the
+/// output's elements, zeros at first).
+macro_rules! pooling_methods {
+    (
+        $(#[$plain_doc:meta])* $plain:ident,
+        $(#[$strided_doc:meta])* $strided:ident,
+        |$x:ident, $windows:ident, $out:ident| $value:expr
+    ) => {
+        $(#[$plain_doc])*
+        pub fn $plain<const K: usize, const HO: usize, const WO: usize>(&self) -> Images<T, B, C, HO, WO, Kind>
+        where
+            Const<H>: PoolsTo<K, HO>,
+            Const<W>: PoolsTo<K, WO>,
+            Kind: Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
+        {
+            self.$strided(Window::<K>, Stride::<K>, Padding::<0>)
+        }
+
+        $(#[$strided_doc])*
+        pub fn $strided<const K: usize, const S: usize, const P: usize, const HO: usize, const WO: usize>(
+            &self,
+            _: Window<K>,
+            _: Stride<S>,
+            _: Padding<P>,
+        ) -> Images<T, B, C, HO, WO, Kind>
+        where
+            Const<H>: PoolsTo<K, HO, P, S>,
+            Const<W>: PoolsTo<K, WO, P, S>,
+            Kind: Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
+        {
+            let ($x, $windows) = (self.as_slice(), Windows::new::<H, W, K, S, P, HO, WO>());
+            filled((self.shape().0, Const, Const, Const), |$out: &mut [T]| $value)
+        }
+    };
+}
+
 impl<T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, Kind> Images<T, B, C, H, W, Kind>
 where
     Kind: Storage<T, (B, Const<C>, Const<H>, Const<W>)>,
 {
-    /// The maximum of each K×K window, with stride K; `(HO, WO) = (⌊H/K⌋, ⌊W/K⌋)` is
-    /// checked at compile time.
-    pub fn max_pool2d<const K: usize, const HO: usize, const WO: usize>(
-        &self,
-    ) -> Images<T, B, C, HO, WO, Kind>
-    where
-        Const<H>: PoolsTo<K, HO>,
-        Const<W>: PoolsTo<K, WO>,
-        Kind: Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
-    {
-        self.max_pool2d_strided(Window::<K>, Stride::<K>, Padding::<0>)
-    }
-
-    /// The maximum of each K×K window moved S positions per output over the images
-    /// padded by P (PyTorch's `max_pool2d(x, K, S, P)`); `HO = ⌊(H + 2P − K)/S⌋ + 1`
-    /// is checked at compile time, 2P ≤ K when the program is built.
-    pub fn max_pool2d_strided<
-        const K: usize,
-        const S: usize,
-        const P: usize,
-        const HO: usize,
-        const WO: usize,
-    >(
-        &self,
-        _: Window<K>,
-        _: Stride<S>,
-        _: Padding<P>,
-    ) -> Images<T, B, C, HO, WO, Kind>
-    where
-        Const<H>: PoolsTo<K, HO, P, S>,
-        Const<W>: PoolsTo<K, WO, P, S>,
-        Kind: Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
-    {
-        let windows = Windows::new::<H, W, K, S, P, HO, WO>();
-        let larger =
-            |leader: T, &candidate: &T| if overtakes(candidate, leader) { candidate } else { leader };
-        filled((self.shape().0, Const, Const, Const), |out| {
+    pooling_methods!(
+        /// The maximum of each K×K window, with stride K; `(HO, WO) = (⌊H/K⌋, ⌊W/K⌋)`
+        /// is checked at compile time.
+        max_pool2d,
+        /// The maximum of each K×K window moved S positions per output over the images
+        /// padded by P (PyTorch's `max_pool2d(x, K, S, P)`); `HO = ⌊(H + 2P − K)/S⌋ + 1`
+        /// is checked at compile time, 2P ≤ K when the program is built.
+        max_pool2d_strided,
+        |x, windows, out| {
+            let larger = |leader: T, &candidate: &T| if overtakes(candidate, leader) { candidate } else { leader };
             fold_windows::<T, K, S, P>(
                 &windows,
-                self.as_slice(),
+                x,
                 out,
                 |elements| elements[1..].iter().fold(elements[0], larger),
                 |value, elements| elements.iter().fold(value, larger),
             )
-        })
-    }
+        }
+    );
 
-    /// The mean of each K×K window, with stride K (PyTorch's `avg_pool2d(x, K)`);
-    /// `(HO, WO) = (⌊H/K⌋, ⌊W/K⌋)` is checked at compile time.
-    pub fn avg_pool2d<const K: usize, const HO: usize, const WO: usize>(
-        &self,
-    ) -> Images<T, B, C, HO, WO, Kind>
-    where
-        Const<H>: PoolsTo<K, HO>,
-        Const<W>: PoolsTo<K, WO>,
-        Kind: Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
-    {
-        self.avg_pool2d_strided(Window::<K>, Stride::<K>, Padding::<0>)
-    }
-
-    /// The sum of each K×K window's elements inside the images over K², the window
-    /// moved S positions per output over the images padded by P (PyTorch's
-    /// `avg_pool2d(x, K, S, P)`, padding counted as zeros); sizes as for
-    /// [`max_pool2d_strided`](Self::max_pool2d_strided).
-    pub fn avg_pool2d_strided<
-        const K: usize,
-        const S: usize,
-        const P: usize,
-        const HO: usize,
-        const WO: usize,
-    >(
-        &self,
-        _: Window<K>,
-        _: Stride<S>,
-        _: Padding<P>,
-    ) -> Images<T, B, C, HO, WO, Kind>
-    where
-        Const<H>: PoolsTo<K, HO, P, S>,
-        Const<W>: PoolsTo<K, WO, P, S>,
-        Kind: Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
-    {
-        let (windows, count) = (Windows::new::<H, W, K, S, P, HO, WO>(), window_count::<T, K>());
-        let add = |total: T, &element: &T| total + element;
-        filled((self.shape().0, Const, Const, Const), |out| {
+    pooling_methods!(
+        /// The mean of each K×K window, with stride K (PyTorch's `avg_pool2d(x, K)`);
+        /// `(HO, WO) = (⌊H/K⌋, ⌊W/K⌋)` is checked at compile time.
+        avg_pool2d,
+        /// The sum of each K×K window's elements inside the images over K², the window
+        /// moved S positions per output over the images padded by P (PyTorch's
+        /// `avg_pool2d(x, K, S, P)`, padding counted as zeros); sizes as for
+        /// [`max_pool2d_strided`](Self::max_pool2d_strided).
+        avg_pool2d_strided,
+        |x, windows, out| {
+            let add = |total: T, &element: &T| total + element;
             fold_windows::<T, K, S, P>(
                 &windows,
-                self.as_slice(),
+                x,
                 out,
                 |elements| elements.iter().fold(T::zero(), add),
                 |total, elements| elements.iter().fold(total, add),
             );
+            let count = window_count::<T, K>();
             out.iter_mut().for_each(|total| *total /= count);
-        })
-    }
+        }
+    );
 }
 
 /// K² in the element type.
