@@ -325,7 +325,12 @@
 //! level less deep; pass the tuple, `&net.0`, instead), and a chain whose sizes do
 //! not fit gives three errors for one mistake: the first names the layer and the
 //! input it was given ("the layer `Linear<f64, 6, 3>` does not take `Tensor<f64,
-//! (Dyn, Const<8>), Heap>` as its input in static mode"), the others follow from it.
+//! (Dyn, Const<8>), Heap>` as its input in static mode"), the others follow from it
+//! (an image layer's size mistake is still reported as unmet bounds of `apply_batch`,
+//! its `PoolsTo` or `ConvolvesTo` in the notes: check the chain with `forward` on the
+//! tape for the short message). The batch losses of `nn::loss` are the tape's; in
+//! static mode write the loss (`-logits.log_softmax(Axis::<1>).hadamard(&one_hot).sum()`)
+//! or sum [`nn::per_example`](crate::nn::per_example)'s over the examples.
 //! A chain also takes one example as a vector when every layer takes one (`Linear`,
 //! through `Linear::apply`, and the elementwise activations; not `Softmax`,
 //! `LayerNorm` or the image layers), as the `nostd-check` crate's controller does.
@@ -345,7 +350,10 @@
 //! The pooling layers take K×K windows with stride K by default; like `Conv2d`, their
 //! last two parameters are the padding and the stride: a ResNet stem's
 //! `nn.MaxPool2d(3, stride=2, padding=1)` on 112×112 is `MaxPool2d<3, 56, 56, 1, 2>`
-//! (⌊(112 + 2 − 3)/2⌋ + 1 = 56; the padding may be at most half the window).
+//! (⌊(112 + 2 − 3)/2⌋ + 1 = 56; the padding may be at most half the window, which
+//! `cargo build` checks and `cargo check` does not). `Conv2d` has its storage kind
+//! before padding and stride (`Conv2d<f32, 1, 8, 3, 3, 56, 56, Heap, 1, 2>`); the
+//! pooling layers have none.
 //!
 //! ```
 //! use fluxion::nn::layer::{Conv2d, Flatten, Linear, MaxPool2d, Relu, Sequential};
