@@ -165,8 +165,8 @@ fn window_bounds(indent: &str) -> String {
 }
 
 /// The loop that finds the first largest element `best` (an offset into the image
-/// `xi`) of window (i, j), its first NaN if it has one, as the host's
-/// `Windows::maximum`.
+/// `xi`) of window (i, j), its first NaN if it has one, row by row as the host's
+/// pooling reads it.
 fn window_maximum(indent: &str) -> String {
     let bounds = window_bounds(indent);
     let overtakes = super::codegen::overtakes("xi[at]", "xi[best]");
@@ -183,8 +183,9 @@ fn window_maximum(indent: &str) -> String {
 }
 
 /// The loops over the windows (i, j) that read input element `offset` of image
-/// `image`, in order, as the host's `WindowAxis::read_by`; `body` runs in each with
-/// `window_bar`, the window's cotangent (of type `t`).
+/// `image`, in order: the i with S·i − P ≤ row < S·i − P + K (and the same for j);
+/// `body` runs in each with `window_bar`, the window's cotangent (of type `t`). The
+/// host adds each window's share in the windows' order, so the sums agree to the bit.
 fn windows_reading(indent: &str, t: &str, body: &str) -> String {
     format!(
         "{indent}const unsigned long long row = offset / width, column = offset % width;
