@@ -494,3 +494,51 @@ fn global_average_pooling_in_static_mode_gives_the_tapes_gradient() {
     reals(&model_bar).iter().zip(reals(&tape_model_bar)).for_each(|(a, b)| assert_close(*a, b, 1e-13));
     images_bar.iter().zip(tape_images_bar.iter()).for_each(|(a, b)| assert_close(*a, *b, 1e-13));
 }
+
+/// A classifier trained in static mode on class indices, as on the tape.
+type Classifier = (Linear<f64, 3, 4, Inline>, Tanh, Linear<f64, 4, 3, Inline>);
+type ClassifierBatch = Tensor<f64, (Const<5>, Const<3>), Inline>;
+
+#[differentiable(wrt(model))]
+fn classifier_loss(model: &Classifier, x: &ClassifierBatch, classes: &[usize]) -> f64 {
+    fluxion::nn::per_example::mean_cross_entropy(&model.apply_batch(x), classes)
+}
+
+#[test]
+fn the_mean_cross_entropy_of_static_mode_is_the_tapes() {
+    use fluxion::nn::loss::{Reduction, cross_entropy};
+    let model: Classifier = (Linear::new(11), Tanh, Linear::new(12));
+    let x: ClassifierBatch = Tensor::random_normal(0.0, 1.0, 13);
+    let classes = [2, 0, 1, 1, 2];
+    let (value, gradient) = classifier_loss::value_and_grad(&model, &x, &classes);
+    assert_same_value_and_gradient(
+        (value, gradient.clone()),
+        value_and_grad(
+            |m: <Classifier as Trace>::Traced| cross_entropy(&m.forward(&x), &classes, Reduction::Mean),
+            &model,
+        ),
+    );
+    // Forward mode agrees with reverse mode.
+    let direction = direction(&gradient, 5);
+    let (_, derivative) = classifier_loss::jvp(&model, &x, &classes, &direction);
+    assert_close(derivative, inner(&gradient, &direction), 1e-13);
+    // A masked class (a logit of −∞ other than the row's class) adds nothing, as on
+    // the tape.
+    let mut logits: Tensor<f64, (Const<2>, Const<3>), Inline> = Tensor::random_normal(0.0, 1.0, 14);
+    logits[[0, 1]] = f64::NEG_INFINITY;
+    let (value, logits_bar) = fluxion::nn::per_example::mean_cross_entropy::value_and_grad(&logits, &[2, 0]);
+    let (tape_value, tape_bar) = value_and_grad(
+        |z: Var<Tensor<f64, (Const<2>, Const<3>), Inline>>| cross_entropy(&z, &[2, 0], Reduction::Mean),
+        &logits,
+    );
+    assert_close(value, tape_value, 1e-14);
+    assert!(value.is_finite() && logits_bar[[0, 1]] == 0.0);
+    logits_bar.as_slice().iter().zip(tape_bar.as_slice()).for_each(|(a, b)| assert_close(*a, *b, 1e-14));
+}
+
+#[test]
+#[should_panic(expected = "cross_entropy: class index 3 is out of range for 3 classes")]
+fn the_mean_cross_entropy_refuses_a_class_out_of_range() {
+    let logits: Tensor<f64, (Const<2>, Const<3>), Inline> = Tensor::zeros();
+    fluxion::nn::per_example::mean_cross_entropy(&logits, &[0, 3]);
+}

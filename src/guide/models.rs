@@ -329,8 +329,9 @@
 //! (an image layer's size mistake is still reported as unmet bounds of `apply_batch`,
 //! its `PoolsTo` or `ConvolvesTo` in the notes: check the chain with `forward` on the
 //! tape for the short message). The batch losses of `nn::loss` are the tape's; in
-//! static mode write the loss (`-logits.log_softmax(Axis::<1>).hadamard(&one_hot).sum()`)
-//! or sum [`nn::per_example`](crate::nn::per_example)'s over the examples.
+//! static mode use [`nn::per_example`](crate::nn::per_example)'s:
+//! `mean_cross_entropy(&model.apply_batch(x), &classes)` is the tape's
+//! `cross_entropy(…, Reduction::Mean)`.
 //! A chain also takes one example as a vector when every layer takes one (`Linear`,
 //! through `Linear::apply`, and the elementwise activations; not `Softmax`,
 //! `LayerNorm` or the image layers), as the `nostd-check` crate's controller does.

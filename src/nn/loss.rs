@@ -52,6 +52,7 @@ use crate::autodiff::{Operand, Prediction, Var, record_own_unary};
 #[cfg(feature = "cuda")]
 use crate::backend::cuda::{Cuda, CudaElement};
 use crate::error::or_panic;
+use crate::nn::per_example::check_classes;
 use crate::ops::elementwise::FusedFunction;
 #[cfg(feature = "cuda")]
 use crate::ops::functions::MapFunction;
@@ -141,19 +142,6 @@ pub fn cross_entropy<
     let logits = logits.to_var();
     check_classes(logits.value(), classes);
     P::loss(reduce(K::class_cross_entropy_sum(&logits, classes), logits.value().shape().0.size(), reduction))
-}
-
-/// Checks that there is one class per row of `logits` and each is below `C`.
-#[track_caller]
-fn check_classes<T: RealScalar, B: Dim, C: Dim, K: StorageKind<T, (B, C)>>(
-    logits: &Tensor<T, (B, C), K>,
-    classes: &[usize],
-) {
-    let (rows, columns) = (logits.shape().0.size(), logits.shape().1.size());
-    assert!(classes.len() == rows, "cross_entropy: {} class indices for {rows} rows", classes.len());
-    if let Some(&bad) = classes.iter().find(|&&class| class >= columns) {
-        panic!("cross_entropy: class index {bad} is out of range for {columns} classes");
-    }
 }
 
 /// t·log p of a target probability t against a log-probability: 0 where t is 0,

@@ -7,6 +7,7 @@
 //! | --- | --- |
 //! | [`squared_error`](fn@squared_error) | ½‖y − t‖² |
 //! | [`cross_entropy`](fn@cross_entropy) | −log softmax(z)\[class\], from logits z |
+//! | [`mean_cross_entropy`](fn@mean_cross_entropy) | its mean over a batch of rows of logits, from class indices |
 //! | [`cross_entropy_one_hot`](fn@cross_entropy_one_hot) | −Σ_c t_c·log softmax(z)_c, from logits z |
 //! | [`binary_cross_entropy_with_logits`](fn@binary_cross_entropy_with_logits) | Σᵢ softplus(zᵢ) − zᵢtᵢ, from logits z (independent labels) |
 //!
@@ -33,8 +34,8 @@ use crate::autodiff::differentiable;
 use crate::ops::functions::SoftplusFunction;
 use crate::scalar::RealScalar;
 use crate::shape::constraint::Axis;
-use crate::shape::{Const, Shape};
-use crate::tensor::{Storage, Tensor};
+use crate::shape::{Const, Dim, Shape};
+use crate::tensor::{Storage, StorageKind, Tensor};
 
 /// ½‖y − t‖² of a prediction y against a target t.
 #[differentiable(wrt(prediction))]
@@ -58,6 +59,89 @@ pub fn cross_entropy<T: RealScalar, const C: usize, K: Storage<T, (Const<C>,)> +
 ) -> T {
     assert!(class < C, "cross_entropy: class index {class} is out of range for {C} classes");
     -logits.log_softmax(Axis::<0>)[[class]]
+}
+
+/// The mean over a batch of rows of logits of −log softmax(z_b)\[class_b\]: PyTorch's
+/// `cross_entropy(z, classes)` with its default mean, for static mode (the tape's is
+/// [`loss::cross_entropy`](crate::nn::loss)). Its gradient is
+/// (softmax(z_b) − e_{class_b})/B per row; a logit of −∞ other than the class's adds
+/// nothing (a masked class).
+///
+/// # Panics
+/// When there is not one class per row, or a class is C or more.
+#[differentiable(wrt(logits), vjp = mean_cross_entropy_vjp, jvp = mean_cross_entropy_jvp)]
+pub fn mean_cross_entropy<T: RealScalar, B: Dim, const C: usize, K>(
+    logits: &Tensor<T, (B, Const<C>), K>,
+    classes: &[usize],
+) -> T
+where
+    K: Storage<T, (B, Const<C>)> + Storage<T, (B,)>,
+{
+    check_classes(logits, classes);
+    let log_probabilities = logits.log_softmax(Axis::<1>);
+    let total = classes
+        .iter()
+        .enumerate()
+        .fold(T::zero(), |total, (row, &class)| total - log_probabilities[[row, class]]);
+    total.div_count(classes.len())
+}
+
+/// The gradient of the mean cross-entropy, (softmax(z_b) − e_{class_b})/B per row.
+fn mean_cross_entropy_gradient<
+    T: RealScalar,
+    B: Dim,
+    const C: usize,
+    K: Storage<T, (B, Const<C>)> + Storage<T, (B,)>,
+>(
+    logits: &Tensor<T, (B, Const<C>), K>,
+    classes: &[usize],
+) -> Tensor<T, (B, Const<C>), K> {
+    let mut gradient = logits.softmax(Axis::<1>);
+    for (row, &class) in classes.iter().enumerate() {
+        gradient[[row, class]] -= T::one();
+    }
+    gradient.map(|g| g.div_count(classes.len()))
+}
+
+/// z̄ = ȳ·(softmax(z) − one-hot)/B.
+fn mean_cross_entropy_vjp<
+    T: RealScalar,
+    B: Dim,
+    const C: usize,
+    K: Storage<T, (B, Const<C>)> + Storage<T, (B,)>,
+>(
+    logits: &Tensor<T, (B, Const<C>), K>,
+    classes: &[usize],
+    y_bar: T,
+) -> Tensor<T, (B, Const<C>), K> {
+    mean_cross_entropy_gradient(logits, classes).map(|g| g * y_bar)
+}
+
+/// ẏ = ⟨(softmax(z) − one-hot)/B, ż⟩.
+fn mean_cross_entropy_jvp<
+    T: RealScalar,
+    B: Dim,
+    const C: usize,
+    K: Storage<T, (B, Const<C>)> + Storage<T, (B,)>,
+>(
+    logits: &Tensor<T, (B, Const<C>), K>,
+    classes: &[usize],
+    logits_dot: &Tensor<T, (B, Const<C>), K>,
+) -> T {
+    mean_cross_entropy_gradient(logits, classes).dot(logits_dot)
+}
+
+/// Checks that there is one class per row of `logits` and each is below `C`.
+#[track_caller]
+pub(crate) fn check_classes<T: RealScalar, B: Dim, C: Dim, K: StorageKind<T, (B, C)>>(
+    logits: &Tensor<T, (B, C), K>,
+    classes: &[usize],
+) {
+    let (rows, columns) = (logits.shape().0.size(), logits.shape().1.size());
+    assert!(classes.len() == rows, "cross_entropy: {} class indices for {rows} rows", classes.len());
+    if let Some(&bad) = classes.iter().find(|&&class| class >= columns) {
+        panic!("cross_entropy: class index {bad} is out of range for {columns} classes");
+    }
 }
 
 /// −Σ_c t_c·log softmax(z)_c of logits z against one-hot or probability targets t (a
