@@ -102,6 +102,16 @@ impl Windows {
             }
         }
     }
+
+    /// `visit(output, at)` for every output of the images `x`, in order, with `at` the
+    /// offset in `x` of its window's first largest element (its first NaN if it has
+    /// one).
+    fn each_maximum<T: RealScalar>(&self, x: &[T], mut visit: impl FnMut(usize, usize)) {
+        let size = self.plane_size();
+        self.each_window(x.len(), |output, offset, window| {
+            visit(output, offset + window.maximum(&x[offset..offset + size]))
+        })
+    }
 }
 
 /// The elements of a plane that one window reads: `rows` × `columns` of a plane
@@ -295,12 +305,9 @@ where
     Const<W>: PoolsTo<K, WO, P, S>,
     Kind: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
 {
-    let (xs, tangent, windows) = (x.as_slice(), x_dot.as_slice(), Windows::new::<H, W, K, S, P, HO, WO>());
-    let size = windows.plane_size();
+    let (windows, tangent) = (Windows::new::<H, W, K, S, P, HO, WO>(), x_dot.as_slice());
     filled((x.shape().0, Const, Const, Const), |out| {
-        windows.each_window(xs.len(), |output, offset, window| {
-            out[output] = tangent[offset + window.maximum(&xs[offset..offset + size])];
-        })
+        windows.each_maximum(x.as_slice(), |output, at| out[output] = tangent[at])
     })
 }
 
@@ -328,13 +335,8 @@ where
     Const<W>: PoolsTo<K, WO, P, S>,
     Kind: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
 {
-    let (xs, g, windows) = (x.as_slice(), y_bar.as_slice(), Windows::new::<H, W, K, S, P, HO, WO>());
-    let size = windows.plane_size();
-    filled(x.shape(), |x_bar| {
-        windows.each_window(xs.len(), |output, offset, window| {
-            x_bar[offset + window.maximum(&xs[offset..offset + size])] += g[output];
-        })
-    })
+    let (windows, g) = (Windows::new::<H, W, K, S, P, HO, WO>(), y_bar.as_slice());
+    filled(x.shape(), |x_bar| windows.each_maximum(x.as_slice(), |output, at| x_bar[at] += g[output]))
 }
 
 /// The pullback of `avg_pool2d_strided` (and `avg_pool2d`): each element gets the sum
