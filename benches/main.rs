@@ -14,6 +14,9 @@
 //!   hand-written Jacobian and num-dual;
 //! - `w7/rollout_gradient`: static mode's gradient of a long rollout (a run-time step
 //!   count) beside a hand-written adjoint and the tape;
+//! - `w8/cnn_gradient`: a small CNN's gradient (convolution, ReLU, max pooling, a
+//!   linear read-out, cross-entropy) by static mode and the tape beside hand-written
+//!   backpropagation;
 //! - `checkpoint/residual_tower`: a checkpointed gradient beside the plain tape and the
 //!   forward pass alone;
 //! - `pool/{max_2x2,max_2x2_pullback,max_stem,avg_2x2}`: pooling of a batch of images
@@ -36,6 +39,7 @@ mod w1;
 mod w2;
 mod w6;
 mod w7;
+mod w8;
 
 criterion::criterion_main!(
     gemm::benches,
@@ -47,5 +51,6 @@ criterion::criterion_main!(
     w6::benches,
     w7::benches,
     checkpoint::benches,
-    pool::benches
+    pool::benches,
+    w8::benches
 );

@@ -108,35 +108,12 @@ where
         K: Storage<T, (Const<O>, Const<C>, Const<KH>, Const<KW>)>
             + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
     {
-        let batch = self.shape().0;
-        let mut y = Tensor::zeros_shaped((batch, Const, Const, Const));
-        let (x, w, out) = (self.as_slice(), kernels.as_slice(), y.as_mut_slice());
-        for b in 0..batch.size() {
-            for o in 0..O {
-                let plane = &mut out[(b * O + o) * HO * WO..][..HO * WO];
-                for c in 0..C {
-                    let image = &x[(b * C + c) * H * W..][..H * W];
-                    for p in 0..KH {
-                        for q in 0..KW {
-                            let weight = w[((o * C + c) * KH + p) * KW + q];
-                            let (rows, columns) = (overlap::<S>(H, HO, p, P), overlap::<S>(W, WO, q, P));
-                            if columns.outputs.is_empty() {
-                                // This kernel column reads only padding (a kernel wider
-                                // than the padded image's reach).
-                                continue;
-                            }
-                            for i in rows.outputs.clone() {
-                                let row = &image[rows.input(i) * W..][..W];
-                                let outputs = &mut plane[i * WO..][columns.outputs.clone()];
-                                zip_strided::<S, _, _>(&row[columns.first_input()..], outputs, |&x, y| {
-                                    *y += weight * x
-                                });
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        let mut y = Tensor::zeros_shaped((self.shape().0, Const, Const, Const));
+        correlate::<S, P, T, C, H, W, O, KH, KW, HO, WO>(
+            self.as_slice(),
+            kernels.as_slice(),
+            y.as_mut_slice(),
+        );
         y
     }
 
@@ -189,10 +166,8 @@ where
     /// When a dynamic channel count differs from the bias length.
     #[track_caller]
     pub fn add_channels(&self, bias: &Tensor<T, (C,), K>) -> Self {
-        let (_, channels, height, width) = self.shape();
-        check_channel_vector("add_channels", channels.size(), bias.len());
-        let (x, b, plane) = (self.as_slice(), bias.as_slice(), height.size() * width.size());
-        Tensor::from_flat_fn(self.shape(), |i| x[i] + b[(i / plane) % b.len()])
+        check_channel_vector("add_channels", self.shape().1.size(), bias.len());
+        self.each_plane_with(bias, |y, b| *y += b)
     }
 
     /// y_{b c i j} = x_{b c i j}·g_c: a gain per channel.
@@ -201,10 +176,22 @@ where
     /// When a dynamic channel count differs from the gain's length.
     #[track_caller]
     pub fn mul_channels(&self, gain: &Tensor<T, (C,), K>) -> Self {
-        let (_, channels, height, width) = self.shape();
-        check_channel_vector("mul_channels", channels.size(), gain.len());
-        let (x, g, plane) = (self.as_slice(), gain.as_slice(), height.size() * width.size());
-        Tensor::from_flat_fn(self.shape(), |i| x[i] * g[(i / plane) % g.len()])
+        check_channel_vector("mul_channels", self.shape().1.size(), gain.len());
+        self.each_plane_with(gain, |y, g| *y *= g)
+    }
+
+    /// A copy with `f(y, v_c)` applied to each element y of channel c: one pass per
+    /// image plane, which the compiler vectorises (a channel worked out per element,
+    /// by division, would not be).
+    fn each_plane_with(&self, values: &Tensor<T, (C,), K>, f: impl Fn(&mut T, T)) -> Self {
+        let mut y = self.clone();
+        let (_, _, height, width) = self.shape();
+        let values = values.as_slice();
+        let planes = y.as_mut_slice().chunks_exact_mut((height.size() * width.size()).max(1));
+        for (plane, &value) in planes.zip(values.iter().cycle()) {
+            plane.iter_mut().for_each(|y| f(y, value));
+        }
+        y
     }
 }
 
@@ -335,44 +322,164 @@ where
 {
     let mut x_bar = Tensor::zeros_shaped(x.shape());
     let mut w_bar = Tensor::zeros_shaped(kernels.shape());
-    let (xs, w, g) = (x.as_slice(), kernels.as_slice(), y_bar.as_slice());
-    let (xs_bar, w_bar_slice) = (x_bar.as_mut_slice(), w_bar.as_mut_slice());
-    for b in 0..x.shape().0.size() {
-        for o in 0..O {
-            let plane = &g[(b * O + o) * HO * WO..][..HO * WO];
-            for c in 0..C {
-                let offset = (b * C + c) * H * W;
-                for p in 0..KH {
-                    for q in 0..KW {
-                        let k = ((o * C + c) * KH + p) * KW + q;
-                        let (rows, columns) = (overlap::<S>(H, HO, p, P), overlap::<S>(W, WO, q, P));
-                        if columns.outputs.is_empty() {
-                            continue;
-                        }
-                        let mut total = T::zero();
-                        for i in rows.outputs.clone() {
-                            let start = offset + rows.input(i) * W + columns.first_input();
-                            let gradient_row = &plane[i * WO..][columns.outputs.clone()];
-                            if want_w {
-                                let mut row_total = T::zero();
-                                zip_strided::<S, _, _>(&xs[start..], gradient_row, |&x, &g| {
-                                    row_total += x * g
-                                });
-                                total += row_total;
-                            }
-                            if want_x {
-                                zip_strided::<S, _, _>(&mut xs_bar[start..], gradient_row, |x_bar, &g| {
-                                    *x_bar += w[k] * g
-                                });
-                            }
-                        }
-                        w_bar_slice[k] += total;
-                    }
+    let (x, kernels, y_bar) = (x.as_slice(), kernels.as_slice(), y_bar.as_slice());
+    if want_x {
+        correlate_transposed::<S, P, T, C, H, W, O, KH, KW, HO, WO>(kernels, y_bar, x_bar.as_mut_slice());
+    }
+    if want_w {
+        correlate_outputs::<S, P, T, C, H, W, O, KH, KW, HO, WO>(x, y_bar, w_bar.as_mut_slice());
+    }
+    (x_bar, w_bar)
+}
+
+/// The loops of the cross-correlation with stride S and padding P: `out` (zeros, B
+/// images of O channels of HO×WO) += the kernels `w` over the images `x`, one output
+/// row at a time. Its own function (as the pullback's loops), so the compiler knows
+/// the slices apart and vectorises the rows on every storage. (The chunk sizes are
+/// at least 1 so that an empty axis gives no chunks.)
+fn correlate<
+    const S: usize,
+    const P: usize,
+    T: RealScalar,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const HO: usize,
+    const WO: usize,
+>(
+    x: &[T],
+    w: &[T],
+    out: &mut [T],
+) {
+    for (image, out) in x.chunks_exact((C * H * W).max(1)).zip(out.chunks_exact_mut((O * HO * WO).max(1))) {
+        for (kernels, plane) in
+            w.chunks_exact((C * KH * KW).max(1)).zip(out.chunks_exact_mut((HO * WO).max(1)))
+        {
+            each_kernel_offset::<S, P, C, H, W, KH, KW, HO, WO>(|k, c, rows, columns| {
+                let (weight, image) = (kernels[k], &image[c * H * W..][..H * W]);
+                for i in rows.outputs.clone() {
+                    let row =
+                        &image[rows.input(i) * W + columns.first_input()..][..W - columns.first_input()];
+                    zip_strided::<S, _, _>(row, &mut plane[i * WO..][columns.outputs.clone()], |&x, y| {
+                        *y += weight * x
+                    });
+                }
+            });
+        }
+    }
+}
+
+/// x̄ of the cross-correlation: x̄_{b c (S·i+p−P) (S·j+q−P)} += w_{o c p q}·ȳ_{b o i j},
+/// into `x_bar` (zeros).
+fn correlate_transposed<
+    const S: usize,
+    const P: usize,
+    T: RealScalar,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const HO: usize,
+    const WO: usize,
+>(
+    w: &[T],
+    y_bar: &[T],
+    x_bar: &mut [T],
+) {
+    for (x_bar, y_bar) in
+        x_bar.chunks_exact_mut((C * H * W).max(1)).zip(y_bar.chunks_exact((O * HO * WO).max(1)))
+    {
+        for (kernels, plane) in w.chunks_exact((C * KH * KW).max(1)).zip(y_bar.chunks_exact((HO * WO).max(1)))
+        {
+            each_kernel_offset::<S, P, C, H, W, KH, KW, HO, WO>(|k, c, rows, columns| {
+                let (weight, image) = (kernels[k], &mut x_bar[c * H * W..][..H * W]);
+                for i in rows.outputs.clone() {
+                    let row =
+                        &mut image[rows.input(i) * W + columns.first_input()..][..W - columns.first_input()];
+                    zip_strided::<S, _, _>(row, &plane[i * WO..][columns.outputs.clone()], |x_bar, &g| {
+                        *x_bar += weight * g
+                    });
+                }
+            });
+        }
+    }
+}
+
+/// w̄ of the cross-correlation: w̄_{o c p q} = Σ_{b i j} x_{b c (S·i+p−P) (S·j+q−P)}·ȳ_{b o i j},
+/// into `w_bar` (zeros). Each kernel element's products are added up by output
+/// column over the rows, then across the columns: one sum per kernel element and
+/// plane, not one per row.
+fn correlate_outputs<
+    const S: usize,
+    const P: usize,
+    T: RealScalar,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const HO: usize,
+    const WO: usize,
+>(
+    x: &[T],
+    y_bar: &[T],
+    w_bar: &mut [T],
+) {
+    for (image, y_bar) in x.chunks_exact((C * H * W).max(1)).zip(y_bar.chunks_exact((O * HO * WO).max(1))) {
+        for (kernels_bar, plane) in
+            w_bar.chunks_exact_mut((C * KH * KW).max(1)).zip(y_bar.chunks_exact((HO * WO).max(1)))
+        {
+            each_kernel_offset::<S, P, C, H, W, KH, KW, HO, WO>(|k, c, rows, columns| {
+                let image = &image[c * H * W..][..H * W];
+                let mut by_column = [T::zero(); WO];
+                for i in rows.outputs.clone() {
+                    let row =
+                        &image[rows.input(i) * W + columns.first_input()..][..W - columns.first_input()];
+                    let products = by_column[columns.outputs.clone()]
+                        .iter_mut()
+                        .zip(&plane[i * WO..][columns.outputs.clone()]);
+                    zip_strided::<S, _, _>(row, products, |&x, (total, &g)| *total += x * g);
+                }
+                kernels_bar[k] += by_column.iter().fold(T::zero(), |total, &t| total + t);
+            });
+        }
+    }
+}
+
+/// `visit(k, c, rows, columns)` for every element of one output channel's kernels
+/// (`k` its offset in them, `c` its input channel) that reads inside the image: the
+/// output rows and columns whose inputs at that offset are inside the padded image.
+fn each_kernel_offset<
+    const S: usize,
+    const P: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const KH: usize,
+    const KW: usize,
+    const HO: usize,
+    const WO: usize,
+>(
+    mut visit: impl FnMut(usize, usize, &Overlap<S>, &Overlap<S>),
+) {
+    for c in 0..C {
+        for p in 0..KH {
+            let rows = overlap::<S>(H, HO, p, P);
+            for q in 0..KW {
+                let columns = overlap::<S>(W, WO, q, P);
+                if !columns.outputs.is_empty() {
+                    // (A kernel column reading only padding is skipped.)
+                    visit((c * KH + p) * KW + q, c, &rows, &columns);
                 }
             }
         }
     }
-    (x_bar, w_bar)
 }
 
 /// The pullback of `add_channels`: x̄ = ȳ, b̄_c = Σ_{b i j} ȳ_{b c i j}.

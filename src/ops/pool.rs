@@ -105,12 +105,38 @@ impl Windows {
 
     /// `visit(output, at)` for every output of the images `x`, in order, with `at` the
     /// offset in `x` of its window's first largest element (its first NaN if it has
-    /// one).
-    fn each_maximum<T: RealScalar>(&self, x: &[T], mut visit: impl FnMut(usize, usize)) {
+    /// one). Windows that tile the images (stride K, no padding) are read with the
+    /// window's size known to the compiler.
+    fn each_maximum<const K: usize, T: RealScalar>(&self, x: &[T], mut visit: impl FnMut(usize, usize)) {
         let size = self.plane_size();
-        self.each_window(x.len(), |output, offset, window| {
-            visit(output, offset + window.maximum(&x[offset..offset + size]))
-        })
+        if !self.tiles::<K>() {
+            self.each_window(x.len(), |output, offset, window| {
+                visit(output, offset + window.maximum(&x[offset..offset + size]))
+            });
+            return;
+        }
+        let (width, ho, wo) = (self.columns.inputs, self.rows.outputs, self.columns.outputs);
+        for (index, plane) in x.chunks_exact(size.max(1)).enumerate() {
+            for i in 0..ho {
+                for j in 0..wo {
+                    let corner = K * (i * width + j);
+                    let mut best = corner;
+                    for r in 0..K {
+                        for at in corner + r * width..corner + r * width + K {
+                            if overtakes(plane[at], plane[best]) {
+                                best = at;
+                            }
+                        }
+                    }
+                    visit((index * ho + i) * wo + j, index * size + best);
+                }
+            }
+        }
+    }
+
+    /// Whether the windows are K×K tiles: stride K and no padding.
+    fn tiles<const K: usize>(&self) -> bool {
+        [self.rows, self.columns].iter().all(|axis| axis.window == K && axis.stride == K && axis.padding == 0)
     }
 }
 
@@ -148,7 +174,7 @@ impl WindowReads {
 /// each further row (a fold over the window in row-major order, with the columns of
 /// every output of a row taken at once, as consecutive chunks of K when the windows
 /// tile the row).
-fn fold_windows<T: Copy, const K: usize, const S: usize, const P: usize>(
+fn fold_windows<T: Copy, const K: usize>(
     windows: &Windows,
     x: &[T],
     out: &mut [T],
@@ -156,7 +182,7 @@ fn fold_windows<T: Copy, const K: usize, const S: usize, const P: usize>(
     rest: impl Fn(T, &[T]) -> T,
 ) {
     let (width, wo, size) = (windows.columns.inputs, windows.columns.outputs, windows.plane_size());
-    let tiled = P == 0 && S == K;
+    let tiled = windows.tiles::<K>();
     for (plane, out) in
         x.chunks_exact(size.max(1)).zip(out.chunks_exact_mut((windows.rows.outputs * wo).max(1)))
     {
@@ -242,7 +268,7 @@ where
         max_pool2d_strided,
         |x, windows, out| {
             let larger = |leader: T, &candidate: &T| if overtakes(candidate, leader) { candidate } else { leader };
-            fold_windows::<T, K, S, P>(
+            fold_windows::<T, K>(
                 &windows,
                 x,
                 out,
@@ -263,7 +289,7 @@ where
         avg_pool2d_strided,
         |x, windows, out| {
             let add = |total: T, &element: &T| total + element;
-            fold_windows::<T, K, S, P>(
+            fold_windows::<T, K>(
                 &windows,
                 x,
                 out,
@@ -307,7 +333,7 @@ where
 {
     let (windows, tangent) = (Windows::new::<H, W, K, S, P, HO, WO>(), x_dot.as_slice());
     filled((x.shape().0, Const, Const, Const), |out| {
-        windows.each_maximum(x.as_slice(), |output, at| out[output] = tangent[at])
+        windows.each_maximum::<K, T>(x.as_slice(), |output, at| out[output] = tangent[at])
     })
 }
 
@@ -336,7 +362,7 @@ where
     Kind: Storage<T, (B, Const<C>, Const<H>, Const<W>)> + Storage<T, (B, Const<C>, Const<HO>, Const<WO>)>,
 {
     let (windows, g) = (Windows::new::<H, W, K, S, P, HO, WO>(), y_bar.as_slice());
-    filled(x.shape(), |x_bar| windows.each_maximum(x.as_slice(), |output, at| x_bar[at] += g[output]))
+    filled(x.shape(), |x_bar| windows.each_maximum::<K, T>(x.as_slice(), |output, at| x_bar[at] += g[output]))
 }
 
 /// The pullback of `avg_pool2d_strided` (and `avg_pool2d`): each element gets the sum
