@@ -107,8 +107,9 @@ HEADER = """\
 //! `StepDecay`, five steps each on a quadratic; the losses and their gradients for each
 //! `Reduction` and unreduced, with logits of ±1000; the layers' outputs and gradients
 //! w.r.t. input and parameters; a two-layer MLP's cross-entropy gradient and five Adam
-//! steps on it; `logsumexp`, `softmax`, `log_softmax` along each axis; `global_norm`
-//! and `clip_grad_norm`.
+//! steps on it; `logsumexp`, `softmax`, `log_softmax` along each axis; multi-head
+//! attention (causal, full, self-attention) and its gradients; `global_norm` and
+//! `clip_grad_norm`.
 //!
 //! Left out on purpose (see the script's docstring): tanh′ beyond |x| ≈ 4 and the
 //! softmax gradient at a dominant entry, where neither library is accurate to 1e-12
@@ -817,6 +818,89 @@ for suffix, x in [("", seq(24, 60, 3.0)), ("_big", seq(24, 60, 3.0) + 1000.0)]:
             y, dx = vjp(lambda x, f=f: f(x, axis=ax), (x,), cot)
             g.put(f"{short}_{ax}{suffix}", y)
             g.put(f"d{short}_{ax}{suffix}", dx)
+
+# ------------------------------------------------------------------ attention
+
+g = group(
+    "attention",
+    """
+#[test]
+fn attention() {
+    use fluxion::ops::attention::{Heads, Mask, Tokens, attention_pullback};
+    let mut g = Group::new("attention");
+    // Y: queries.attention(&keys, &values, Heads::<H>, Tokens::<L>, mask), written out in
+    // JAX as rows → (N, L, H, d), s = einsum(q, k)/√d, −∞ where u > t when causal,
+    // jax.nn.softmax over u, einsum with v, back to rows; DQ, DK, DV: the gradients of
+    // Σ r ⊙ Y w.r.t. the three, from the tape (and for the first, attention_pullback).
+    macro_rules! attention {
+        ($q:ident, $k:ident, $v:ident, $r:ident, $h:literal, $l:literal, $mask:expr, [$y:ident, $dq:ident, $dk:ident, $dv:ident]) => {{
+            let (heads, tokens, mask) = (Heads::<$h>, Tokens::<$l>, $mask);
+            check!(g, $q.attention(&$k, &$v, heads, tokens, mask).as_slice(), $y);
+            let (dq, dk, dv) = grad(
+                |(q, k, v)| q.attention(&k, &v, heads, tokens, mask).hadamard(&$r).sum(),
+                &($q.clone(), $k.clone(), $v.clone()),
+            );
+            check!(g, dq.as_slice(), $dq);
+            check!(g, dk.as_slice(), $dk);
+            check!(g, dv.as_slice(), $dv);
+        }};
+    }
+
+    // Causal: 2 sequences of 4 tokens, 6 values in 2 heads of 3; inputs within ±1.5.
+    let (q, k, v): (Rows<6>, Rows<6>, Rows<6>) =
+        (rows(&seq(48, 80, 1.5)), rows(&seq(48, 81, 1.5)), rows(&seq(48, 82, 1.5)));
+    let r: Rows<6> = rows(&seq(48, 83, 1.0));
+    attention!(q, k, v, r, 2, 4, Mask::Causal, [CAUSAL_Y, CAUSAL_DQ, CAUSAL_DK, CAUSAL_DV]);
+    let [dq, dk, dv] = attention_pullback([&q, &k, &v], &r, (Heads::<2>, Tokens::<4>, Mask::Causal));
+    check!(g, dq.as_slice(), CAUSAL_DQ);
+    check!(g, dk.as_slice(), CAUSAL_DK);
+    check!(g, dv.as_slice(), CAUSAL_DV);
+
+    // Full: 1 sequence of 5 tokens, 4 values in 1 head.
+    let (q, k, v): (Rows<4>, Rows<4>, Rows<4>) =
+        (rows(&seq(20, 84, 1.5)), rows(&seq(20, 85, 1.5)), rows(&seq(20, 86, 1.5)));
+    let r: Rows<4> = rows(&seq(20, 87, 1.0));
+    attention!(q, k, v, r, 1, 5, Mask::Full, [FULL_Y, FULL_DQ, FULL_DK, FULL_DV]);
+
+    // Self-attention, full: x as queries, keys and values, 2 sequences of 3 tokens, 6
+    // values in 3 heads of 2; the gradient w.r.t. x sums the three.
+    let (x, r): (Rows<6>, Rows<6>) = (rows(&seq(36, 88, 1.5)), rows(&seq(36, 89, 1.0)));
+    let (heads, tokens) = (Heads::<3>, Tokens::<3>);
+    check!(g, x.attention(&x, &x, heads, tokens, Mask::Full).as_slice(), SELF_Y);
+    let dx = grad(|x: Var<Rows<6>>| x.attention(&x, &x, heads, tokens, Mask::Full).hadamard(&r).sum(), &x);
+    check!(g, dx.as_slice(), SELF_DX);
+    g.finish();
+}
+""",
+)
+
+
+def attention(q, k, v, heads, tokens, causal):
+    """Multi-head scaled dot-product attention on rows, N sequences of `tokens` rows."""
+    rows, width = q.shape
+    n, d = rows // tokens, width // heads
+    q, k, v = (a.reshape(n, tokens, heads, d) for a in (q, k, v))
+    s = jnp.einsum("nthd,nuhd->nhtu", q, k, precision="highest") / jnp.sqrt(d)
+    if causal:
+        s = jnp.where(jnp.tril(jnp.ones((tokens, tokens), dtype=bool)), s, -jnp.inf)
+    p = jax.nn.softmax(s, axis=-1)
+    return jnp.einsum("nhtu,nuhd->nthd", p, v, precision="highest").reshape(rows, width)
+
+
+for name, (n, tokens, width, heads, causal, seed) in {
+    "causal": (2, 4, 6, 2, True, 80),
+    "full": (1, 5, 4, 1, False, 84),
+}.items():
+    q, k, v = (seq(n * tokens * width, seed + i, 1.5).reshape(n * tokens, width) for i in range(3))
+    f = lambda q, k, v, heads=heads, tokens=tokens, causal=causal: attention(q, k, v, heads, tokens, causal)  # noqa: E731
+    y, dq, dk, dv = vjp(f, (q, k, v), seq(n * tokens * width, seed + 3, 1.0))
+    for key, value in [("y", y), ("dq", dq), ("dk", dk), ("dv", dv)]:
+        g.put(f"{name}_{key}", value)
+
+x = seq(36, 88, 1.5).reshape(6, 6)
+y, dx = vjp(lambda x: attention(x, x, x, 3, 3, False), (x,), seq(36, 89, 1.0))
+g.put("self_y", y)
+g.put("self_dx", dx)
 
 # ------------------------------------------------------------------ global_norm, clip_grad_norm
 

@@ -12,6 +12,7 @@ use super::tape::{
 };
 use crate::backend::cpu::{Write, write_elements};
 use crate::error::{ShapeError, or_panic};
+use crate::ops::attention::{Heads, Mask, Tokens, attention_pullback};
 use crate::ops::conv::{
     Groups, Padding, Stride, add_channels_pullback, conv2d_pullback, mul_channels_pullback,
     normalize_groups_pullback,
@@ -1532,6 +1533,36 @@ impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)>> Var<Tensor<T, (R, C), K>>
         let (y, scales) = self.value().normalized_rows(epsilon);
         record_unary_in_place(self, y, move |y, y_bar, x_bar| {
             x_bar.add(|| normalize_rows_pullback(y, &scales, y_bar))
+        })
+    }
+}
+
+impl<T: RealScalar, R: Dim, const D: usize, K: Storage<T, (R, Const<D>)>> Var<Tensor<T, (R, Const<D>), K>> {
+    /// Multi-head scaled dot-product attention with these rows as the queries (see
+    /// [`attention`](crate::ops::attention)), one node for the three operands (each
+    /// traced or plain) whose pullback recomputes the probabilities a query at a time.
+    ///
+    /// # Panics
+    /// When the keys' or values' rows differ from the queries', or the rows are not
+    /// whole sequences of L ≥ 1 tokens (the message names the shapes).
+    #[track_caller]
+    pub fn attention<const H: usize, const L: usize>(
+        &self,
+        keys: &impl Operand<Tensor<T, (R, Const<D>), K>>,
+        values: &impl Operand<Tensor<T, (R, Const<D>), K>>,
+        heads: Heads<H>,
+        tokens: Tokens<L>,
+        mask: Mask,
+    ) -> Self {
+        let (keys, values) = (keys.to_var(), values.to_var());
+        let operands = [self, &keys, &values].map(Var::shared_value);
+        let y = operands[0].attention(&operands[1], &operands[2], heads, tokens, mask);
+        record_many([self, &keys, &values], y, move |_, y_bar, mut adjoints| {
+            let operands = operands.each_ref().map(|operand| &**operand);
+            let bars = attention_pullback(operands, y_bar, (heads, tokens, mask));
+            for (k, bar) in bars.into_iter().enumerate() {
+                adjoints.input(k).add(|| bar);
+            }
         })
     }
 }

@@ -2661,3 +2661,8 @@ mod group_norm;
 pub use group_norm::{GroupNorm, GroupNormLifted, GroupNormStorage, GroupNormTangent};
 #[cfg(feature = "std")]
 pub use group_norm::{GroupNormLiftedTraced, GroupNormTraced};
+
+mod attention;
+pub use attention::{MultiHeadAttention, MultiHeadAttentionLifted, MultiHeadAttentionTangent};
+#[cfg(feature = "std")]
+pub use attention::{MultiHeadAttentionLiftedTraced, MultiHeadAttentionTraced};

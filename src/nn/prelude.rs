@@ -16,7 +16,9 @@
 //! assert!(loss > 0.0);
 //! ```
 //!
-//! Layers, `Module` and `Sequential` (and the convolutions' `Padding` and `Stride`); the optimisers with their settings, gradient
+//! Layers, `Module` and `Sequential` (and the arguments of the convolutions, poolings,
+//! group normalisation and attention: `Padding`, `Stride`, `Window`, `Groups`,
+//! `Heads`, `Tokens`, `Mask`); the optimisers with their settings, gradient
 //! clipping and learning-rate schedules; with `std`, the batch losses, `argmax` and
 //! `accuracy`, the initialisers, `Dropout` (and `evaluation`) and the parameter walk. The per-example
 //! losses of static mode stay under [`nn::per_example`](crate::nn::per_example), whose
@@ -26,8 +28,8 @@
 pub use super::init::Init;
 pub use super::layer::{
     AvgPool2d, Checkpointed, Conv2d, Embedding, Flatten, Gelu, GeluFunction, GeluTanh, GeluTanhFunction,
-    GlobalAvgPool2d, GroupNorm, LayerNorm, Linear, LinearNoBias, MaxPool2d, Module, NoBias, Relu, Residual,
-    Sequential, Sigmoid, Silu, Softmax, Softplus, StaticModule, Tanh, WithBias,
+    GlobalAvgPool2d, GroupNorm, LayerNorm, Linear, LinearNoBias, MaxPool2d, Module, MultiHeadAttention,
+    NoBias, Relu, Residual, Sequential, Sigmoid, Silu, Softmax, Softplus, StaticModule, Tanh, WithBias,
 };
 #[cfg(feature = "std")]
 pub use super::layer::{BatchNorm, Dropout, evaluation, inference};
@@ -41,5 +43,6 @@ pub use super::optim::{
 };
 #[cfg(feature = "std")]
 pub use super::params::Parameters;
+pub use crate::ops::attention::{Heads, Mask, Tokens};
 pub use crate::ops::conv::{Groups, Padding, Stride};
 pub use crate::ops::pool::Window;

@@ -3,6 +3,7 @@
 //! reductions, normalisations along an axis, row-wise operations on batches, image
 //! operations (convolution, pooling), and layout changes.
 
+pub mod attention;
 pub mod conv;
 #[cfg(feature = "cuda")]
 pub mod cuda;

@@ -12,6 +12,7 @@
 //! | [`Broadcastable<Target>`] | `Target` is `Self` with leading axes prepended |
 //! | [`ConvolvesTo<K, P, OUT, S>`] | `OUT = ⌊(Self + 2P − K)/S⌋ + 1`: a convolution's output length (stride S, 1 unless given) |
 //! | [`SplitsInto<G>`] | G divides `Self` (channels into groups of equal size), compared when the program is built |
+//! | [`SplitsIntoHeads<H>`] | H divides `Self` (a token's values into attention heads of equal size), compared when the program is built |
 //! | [`PadsPoolingWindow<K>`] | 2·Self ≤ K: a pooling's padding is at most half its window, compared when the program is built |
 //! | [`PoolsTo<K, OUT, P, S>`] | `OUT = ⌊(Self + 2P − K)/S⌋ + 1` with Self ≥ 1: pooling windows of K with stride S (K unless given) and padding P (0 unless given); `⌊Self / K⌋` by default |
 //!
@@ -421,6 +422,25 @@ impl<const C: usize, const G: usize> SplitsInto<G> for Const<C> {
         message
             .text(" groups: the group count must divide the channel count")
             .require(G > 0 && C.is_multiple_of(G));
+    };
+}
+
+/// A token's `Self` values split into `H` attention heads of equal size (`H`
+/// divides the width); compared when the program is built, with the numbers in the
+/// message ("cannot split 10 values per token into 4 heads").
+pub trait SplitsIntoHeads<const H: usize>: Dim {
+    /// Evaluated where an attention is compiled: fails the build when the heads do
+    /// not divide the width.
+    #[doc(hidden)]
+    const CHECK: ();
+}
+
+#[diagnostic::do_not_recommend]
+impl<const D: usize, const H: usize> SplitsIntoHeads<H> for Const<D> {
+    const CHECK: () = {
+        let message =
+            BuildMessage::new().text("cannot split ").number(D).text(" values per token into ").number(H);
+        message.text(" heads: the head count must divide the width").require(H > 0 && D.is_multiple_of(H));
     };
 }
 

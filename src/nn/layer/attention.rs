@@ -1,0 +1,170 @@
+//! Multi-head self-attention over rows of tokens: the queries, keys and values are
+//! three linear maps of the same rows, attended in H heads over sequences of L
+//! tokens ([`attention`](crate::ops::attention)), then a fourth linear map mixes the
+//! heads: y = W_o·attention(W_q·x, W_k·x, W_v·x) + b_o (PyTorch's
+//! `MultiheadAttention(D, H, batch_first=True)` called on `(x, x, x)`, with its
+//! sequences as L consecutive rows).
+
+use super::*;
+use crate::ops::attention::{Heads, Mask, Tokens};
+
+/// Multi-head self-attention on rows `(R, D)` of N sequences of L tokens (R = N·L,
+/// checked when it runs), in H heads of D/H values (H dividing D is checked when the
+/// program is built): queries, keys and values by their own linear maps, the heads'
+/// results side by side, mixed by `output`. `mask` says which tokens a token sees:
+/// its whole sequence ([`Mask::Full`]) or itself and those before it
+/// ([`Mask::Causal`], a decoder's).
+///
+/// ```
+/// use fluxion::nn::layer::{LayerNorm, Module, MultiHeadAttention, Residual, Sequential};
+/// use fluxion::nn::prelude::Mask;
+/// use fluxion::prelude::*;
+///
+/// // A pre-norm decoder block's attention: 16 values per token in 4 heads, sequences of 8.
+/// let block = Residual(Sequential((
+///     LayerNorm::<f64, 16>::default(),
+///     MultiHeadAttention::<f64, 16, 4, 8>::new(Mask::Causal, 1),
+/// )));
+/// let tokens = Tensor::<f64, (Dyn, Const<16>), Heap>::random_normal_shaped((Dyn(3 * 8), Const), 0.0, 1.0, 2);
+/// assert_eq!(block.forward(&tokens).shape(), (Dyn(24), Const::<16>));
+/// ```
+#[derive(Differentiable, Clone)]
+pub struct MultiHeadAttention<T, const D: usize, const H: usize, const L: usize, K = Heap>
+where
+    T: RealScalar,
+    K: StorageKind<T, (Const<D>, Const<D>)>,
+    WithBias: BiasKind<T, D, K>,
+{
+    /// The queries' map, W_q·x + b_q.
+    pub query: Linear<T, D, D, K>,
+    /// The keys' map.
+    pub key: Linear<T, D, D, K>,
+    /// The values' map.
+    pub value: Linear<T, D, D, K>,
+    /// The map of the heads' results side by side, W_o·a + b_o.
+    pub output: Linear<T, D, D, K>,
+    /// The tokens each token attends to.
+    #[no_derivative]
+    pub mask: Mask,
+}
+
+impl<T: RealScalar, const D: usize, const H: usize, const L: usize, K> MultiHeadAttention<T, D, H, L, K>
+where
+    K: Storage<T, (Const<D>, Const<D>)> + Storage<T, (Const<D>,)>,
+{
+    /// The four maps drawn as [`Linear::new`]'s, seeded, with `mask`.
+    #[cfg(feature = "std")]
+    pub fn new(mask: Mask, seed: u64) -> Self {
+        let map = |k| Linear::new(sub_seed(seed, k));
+        MultiHeadAttention { query: map(0), key: map(1), value: map(2), output: map(3), mask }
+    }
+
+    /// The forward pass on rows, written for static mode (`#[differentiable]`).
+    #[differentiable]
+    pub fn apply_batch<R: Dim>(&self, x: &Tensor<T, (R, Const<D>), K>) -> Tensor<T, (R, Const<D>), K>
+    where
+        K: Storage<T, (R, Const<D>)>,
+    {
+        let (queries, keys, values) =
+            (self.query.apply_batch(x), self.key.apply_batch(x), self.value.apply_batch(x));
+        // The mask is a constant (`#[no_derivative]`), which the macro cannot see from here.
+        let mask = rules::stop_gradient(self.mask);
+        let attended = queries.attention(&keys, &values, Heads::<H>, Tokens::<L>, mask);
+        self.output.apply_batch(&attended)
+    }
+}
+
+crate::static_module!(
+    impl[T: RealScalar, const D: usize, const H: usize, const L: usize, K: Storage<T, (Const<D>, Const<D>)> + Storage<T, (Const<D>,)>, R: Dim]
+        MultiHeadAttention<T, D, H, L, K>:
+        apply_batch(Tensor<T, (R, Const<D>), K>) -> Tensor<T, (R, Const<D>), K>;
+    where [K: Storage<T, (R, Const<D>)>]
+);
+
+debug_and_eq_by_fields!(
+    [T: RealScalar, const D: usize, const H: usize, const L: usize, K: StorageKind<T, (Const<D>, Const<D>)>]
+        MultiHeadAttention<T, D, H, L, K>, "MultiHeadAttention"
+    where [WithBias: BiasKind<T, D, K>,] {
+        query: Linear<T, D, D, K>,
+        key: Linear<T, D, D, K>,
+        value: Linear<T, D, D, K>,
+        output: Linear<T, D, D, K>,
+        mask: Mask
+    }
+);
+
+/// `Module<$input>` for one form of the layer, from one expression: the maps are
+/// that form's `Linear`s, whose forward pass on `$input` the bounds ask for.
+macro_rules! attention_module {
+    (
+        $(#[$attribute:meta])*
+        impl[$($generics:tt)*] $layer:ty: $input:ty;
+        where [$($bounds:tt)*]
+    ) => {
+        $(#[$attribute])*
+        impl<$($generics)*> Module<$input> for $layer
+        where
+            $($bounds)*
+        {
+            type Output = $input;
+
+            #[track_caller]
+            fn forward(&self, x: &$input) -> $input {
+                let (queries, keys, values) = (self.query.forward(x), self.key.forward(x), self.value.forward(x));
+                self.output.forward(&queries.attention(&keys, &values, Heads::<H>, Tokens::<L>, self.mask))
+            }
+        }
+    };
+}
+
+attention_module!(
+    impl[T: RealScalar, const D: usize, const H: usize, const L: usize, K, R: Dim]
+        MultiHeadAttention<T, D, H, L, K>: Tensor<T, (R, Const<D>), K>;
+    where [
+        K: Storage<T, (Const<D>, Const<D>)> + Storage<T, (Const<D>,)> + Storage<T, (R, Const<D>)>,
+        Linear<T, D, D, K>: Module<Tensor<T, (R, Const<D>), K>, Output = Tensor<T, (R, Const<D>), K>>,
+    ]
+);
+
+attention_module!(
+    #[cfg(feature = "std")]
+    impl[T: RealScalar, const D: usize, const H: usize, const L: usize, K, R: Dim]
+        MultiHeadAttentionTraced<T, D, H, L, K>: Var<Tensor<T, (R, Const<D>), K>>;
+    where [
+        K: Storage<T, (Const<D>, Const<D>)> + Storage<T, (Const<D>,)> + Storage<T, (R, Const<D>)>,
+        LinearTraced<T, D, D, K>: Module<Var<Tensor<T, (R, Const<D>), K>>, Output = Var<Tensor<T, (R, Const<D>), K>>>,
+    ]
+);
+
+attention_module!(
+    /// Forward mode: the lifted layer on rows of duals.
+    impl[T: RealScalar, const D: usize, const H: usize, const L: usize, K, R: Dim]
+        MultiHeadAttentionLifted<T, D, H, L, K>: Tensor<Dual<T>, (R, Const<D>), K>;
+    where [
+        K: Storage<T, (Const<D>, Const<D>)> + Storage<T, (Const<D>,)> + Storage<Dual<T>, (Const<D>, Const<D>)> + Storage<Dual<T>, (Const<D>,)> + Storage<Dual<T>, (R, Const<D>)>,
+        LinearLifted<T, D, D, K>: Module<Tensor<Dual<T>, (R, Const<D>), K>, Output = Tensor<Dual<T>, (R, Const<D>), K>>,
+    ]
+);
+
+attention_module!(
+    /// Forward over reverse: the lifted layer traced, on traced rows of duals.
+    #[cfg(feature = "std")]
+    impl[T: RealScalar, const D: usize, const H: usize, const L: usize, K, R: Dim]
+        MultiHeadAttentionLiftedTraced<T, D, H, L, K>: Var<Tensor<Dual<T>, (R, Const<D>), K>>;
+    where [
+        K: Storage<T, (Const<D>, Const<D>)> + Storage<T, (Const<D>,)> + Storage<Dual<T>, (Const<D>, Const<D>)> + Storage<Dual<T>, (Const<D>,)> + Storage<Dual<T>, (R, Const<D>)>,
+        LinearLiftedTraced<T, D, D, K>:
+            Module<Var<Tensor<Dual<T>, (R, Const<D>), K>>, Output = Var<Tensor<Dual<T>, (R, Const<D>), K>>>,
+    ]
+);
+
+constant_input!(
+    [T: RealScalar, const D: usize, const H: usize, const L: usize, K: StorageKind<T, (R, Const<D>)>, R: Dim]
+    MultiHeadAttentionTraced<T, D, H, L, K>, Tensor<T, (R, Const<D>), K>;
+    where [K: StorageKind<T, (Const<D>, Const<D>)>, WithBias: BiasKind<T, D, K>, Linear<T, D, D, K>: Trace,]
+);
+constant_input!(
+    [T: RealScalar, const D: usize, const H: usize, const L: usize, K: Storage<T, (R, Const<D>)> + Storage<Dual<T>, (R, Const<D>)>, R: Dim]
+    MultiHeadAttentionLiftedTraced<T, D, H, L, K>, Tensor<T, (R, Const<D>), K> => Tensor<Dual<T>, (R, Const<D>), K>, |x| x.map(Dual::constant);
+    where [K: StorageKind<T, (Const<D>, Const<D>)>, WithBias: BiasKind<T, D, K>, Linear<T, D, D, K>: Lift<Lifted: Trace>,]
+);

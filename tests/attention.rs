@@ -1,0 +1,275 @@
+//! Multi-head attention: values against the definition (full and causal masks, one
+//! head and several), gradients against finite differences and the adjoint identity,
+//! forward mode against reverse, second order against differences of the gradient,
+//! static mode against the tape, shape errors, and a small decoder that learns.
+
+mod common_grad;
+
+use common_grad::{
+    assert_close, assert_hvp_matches_differences, inner, ok, seeded_direction, some_direction,
+};
+use fluxion::autodiff::check::{CheckOptions, check_grad, check_vjp};
+use fluxion::autodiff::{Dual, Lift, differentiable, hvp, jvp};
+use fluxion::nn::layer::{
+    Embedding, LayerNorm, Linear, Module, MultiHeadAttention, Relu, Residual, Sequential, StaticModule,
+};
+use fluxion::nn::loss::{Reduction, cross_entropy};
+use fluxion::nn::optim::{Adam, AdamConfig, Optimizer};
+use fluxion::nn::params::Parameters;
+use fluxion::nn::prelude::{Heads, Mask, Tokens};
+use fluxion::prelude::*;
+
+/// Rows of 6 values: tokens in 2 heads of 3.
+type Rows = Tensor<f64, (Dyn, Const<6>), Heap>;
+
+fn rows(count: usize, seed: u64) -> Rows {
+    Tensor::random_normal_shaped((Dyn(count), Const), 0.0, 1.0, seed)
+}
+
+/// The attention by the definition, one sequence and head at a time: the score
+/// matrix, its masked softmax row by row, then the weighted values.
+fn reference(q: &Rows, k: &Rows, v: &Rows, heads: usize, tokens: usize, mask: Mask) -> Vec<f64> {
+    let width = 6 / heads;
+    let mut out = vec![0.0; q.len()];
+    let at = |x: &Rows, n: usize, t: usize, h: usize, i: usize| x[[n * tokens + t, h * width + i]];
+    for n in 0..q.shape().0.size() / tokens {
+        for h in 0..heads {
+            for t in 0..tokens {
+                let seen = if mask == Mask::Causal { t + 1 } else { tokens };
+                let scores: Vec<f64> = (0..seen)
+                    .map(|u| (0..width).map(|i| at(q, n, t, h, i) * at(k, n, u, h, i)).sum::<f64>())
+                    .map(|s| s / (width as f64).sqrt())
+                    .collect();
+                let total: f64 = scores.iter().map(|s| s.exp()).sum();
+                for i in 0..width {
+                    let o: f64 = (0..seen).map(|u| scores[u].exp() / total * at(v, n, u, h, i)).sum();
+                    out[(n * tokens + t) * 6 + h * width + i] = o;
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn attention_is_the_definition_for_every_mask_and_head_count() {
+    let (q, k, v) = (rows(8, 1), rows(8, 2), rows(8, 3));
+    for mask in [Mask::Full, Mask::Causal] {
+        let two = q.attention(&k, &v, Heads::<2>, Tokens::<4>, mask);
+        let one = q.attention(&k, &v, Heads::<1>, Tokens::<4>, mask);
+        let six = q.attention(&k, &v, Heads::<6>, Tokens::<2>, mask);
+        for (y, heads, tokens) in [(two, 2, 4), (one, 1, 4), (six, 6, 2)] {
+            let expected = reference(&q, &k, &v, heads, tokens, mask);
+            y.as_slice().iter().zip(&expected).for_each(|(a, b)| assert_close(*a, *b, 1e-14));
+        }
+    }
+}
+
+#[test]
+fn a_causal_token_ignores_the_tokens_after_it() {
+    let (q, k, v) = (rows(8, 4), rows(8, 5), rows(8, 6));
+    let y = q.attention(&k, &v, Heads::<2>, Tokens::<4>, Mask::Causal);
+    // Change the last two tokens of the first sequence: its first two outputs and the
+    // whole second sequence stay as they were.
+    let changed = |x: &Rows| -> Rows {
+        Tensor::from_shape_fn(x.shape(), |[r, c]| if r == 2 || r == 3 { 9.0 } else { x[[r, c]] })
+    };
+    let z = changed(&q).attention(&changed(&k), &changed(&v), Heads::<2>, Tokens::<4>, Mask::Causal);
+    for r in [0, 1, 4, 5, 6, 7] {
+        (0..6).for_each(|c| assert_eq!(y[[r, c]], z[[r, c]], "row {r}"));
+    }
+    assert_ne!(y[[2, 0]], z[[2, 0]]);
+    // Without the mask every output of the sequence sees them.
+    let full = q.attention(&k, &v, Heads::<2>, Tokens::<4>, Mask::Full);
+    let changed_full = changed(&q).attention(&changed(&k), &changed(&v), Heads::<2>, Tokens::<4>, Mask::Full);
+    assert_ne!(full[[0, 0]], changed_full[[0, 0]]);
+}
+
+type Operands = (Rows, Rows, Rows);
+type TracedOperands = (Var<Rows>, Var<Rows>, Var<Rows>);
+
+#[test]
+fn gradients_pass_the_checkers() {
+    let operands: Operands = (rows(8, 7), rows(8, 8), rows(8, 9));
+    for mask in [Mask::Full, Mask::Causal] {
+        let f = move |(q, k, v): TracedOperands| q.attention(&k, &v, Heads::<2>, Tokens::<4>, mask);
+        ok("attention", check_vjp(f, &operands, CheckOptions::f64()));
+        ok(
+            "attention",
+            check_grad(move |x: TracedOperands| f(x).tanh().sum(), &operands, CheckOptions::f64()),
+        );
+    }
+    // Queries alone traced, keys and values plain.
+    let (k, v) = (operands.1.clone(), operands.2.clone());
+    let queries_only =
+        move |q: Var<Rows>| q.attention(&k, &v, Heads::<3>, Tokens::<2>, Mask::Causal).tanh().sum();
+    ok("attention of the queries", check_grad(queries_only, &operands.0, CheckOptions::f64()));
+}
+
+#[test]
+fn forward_mode_agrees_with_reverse_mode() {
+    let operands: Operands = (rows(8, 10), rows(8, 11), rows(8, 12));
+    let loss =
+        |(q, k, v): TracedOperands| q.attention(&k, &v, Heads::<2>, Tokens::<4>, Mask::Causal).tanh().sum();
+    let gradient = grad(loss, &operands);
+    let direction = some_direction(operands.zero_tangent());
+    type Lifted = <Operands as Lift>::Lifted;
+    let (_, derivative) = jvp(
+        |(q, k, v): Lifted| q.attention(&k, &v, Heads::<2>, Tokens::<4>, Mask::Causal).tanh().sum(),
+        &operands,
+        &direction,
+    );
+    assert_close(derivative, inner(&gradient, &direction), 1e-13);
+}
+
+#[differentiable]
+fn static_loss(q: &Rows, k: &Rows, v: &Rows) -> f64 {
+    q.attention(k, v, Heads::<2>, Tokens::<4>, Mask::Causal).tanh().sum()
+}
+
+#[test]
+fn static_mode_gives_the_tapes_value_gradient_and_tangent() {
+    let operands: Operands = (rows(8, 13), rows(8, 14), rows(8, 15));
+    let (q, k, v) = &operands;
+    let (value, gradient) = static_loss::value_and_grad(q, k, v);
+    let (tape_value, tape_gradient) = value_and_grad(
+        |(q, k, v): TracedOperands| q.attention(&k, &v, Heads::<2>, Tokens::<4>, Mask::Causal).tanh().sum(),
+        &operands,
+    );
+    assert_close(value, tape_value, 1e-14);
+    for (a, b) in
+        [(&gradient.0, &tape_gradient.0), (&gradient.1, &tape_gradient.1), (&gradient.2, &tape_gradient.2)]
+    {
+        a.as_slice().iter().zip(b.as_slice()).for_each(|(a, b)| assert_close(*a, *b, 1e-13));
+    }
+    let directions = [0.3, 0.5, 0.7].map(|start| seeded_direction(q.zero_tangent(), start));
+    let (_, derivative) = static_loss::jvp(q, k, v, &directions[0], &directions[1], &directions[2]);
+    let expected = inner(&gradient.0, &directions[0])
+        + inner(&gradient.1, &directions[1])
+        + inner(&gradient.2, &directions[2]);
+    assert_close(derivative, expected, 1e-12);
+}
+
+#[test]
+fn a_mismatch_is_an_error_naming_the_shapes() {
+    let (q, k) = (rows(8, 16), rows(6, 17));
+    let error = q.try_attention(&k, &q, Heads::<2>, Tokens::<2>, Mask::Full).unwrap_err();
+    assert_eq!(error.operation(), "attention");
+    assert!(error.to_string().contains("[8, 6]") && error.to_string().contains("[6, 6]"), "{error}");
+    let error = q.try_attention(&q, &q, Heads::<2>, Tokens::<3>, Mask::Full).unwrap_err();
+    assert!(error.to_string().contains("whole sequences"), "{error}");
+    assert!(q.try_attention(&q, &q, Heads::<2>, Tokens::<0>, Mask::Full).is_err());
+}
+
+#[test]
+#[should_panic(expected = "whole sequences")]
+fn the_panicking_form_panics_with_the_message() {
+    let q = rows(5, 18);
+    let _ = q.attention(&q, &q, Heads::<2>, Tokens::<2>, Mask::Causal);
+}
+
+/// A pre-norm decoder block: attention, then a position-wise MLP, each residual.
+type Block = Sequential<(
+    Residual<Sequential<(LayerNorm<f64, 6>, MultiHeadAttention<f64, 6, 2, 4>)>>,
+    Residual<Sequential<(LayerNorm<f64, 6>, Linear<f64, 6, 12>, Relu, Linear<f64, 12, 6>)>>,
+)>;
+
+fn block(seed: u64) -> Block {
+    let norm = || LayerNorm { weight: Tensor::random_normal(1.0, 0.3, seed), ..LayerNorm::default() };
+    Sequential((
+        Residual(Sequential((norm(), MultiHeadAttention::new(Mask::Causal, seed + 1)))),
+        Residual(Sequential((norm(), Linear::new(seed + 2), Relu, Linear::new(seed + 3)))),
+    ))
+}
+
+#[test]
+fn the_layer_is_its_maps_around_the_attention() {
+    let layer = MultiHeadAttention::<f64, 6, 2, 4>::new(Mask::Full, 19);
+    let x = rows(8, 20);
+    let (q, k, v) = (layer.query.forward(&x), layer.key.forward(&x), layer.value.forward(&x));
+    let expected = layer.output.forward(&q.attention(&k, &v, Heads::<2>, Tokens::<4>, Mask::Full));
+    assert_eq!(layer.forward(&x).as_slice(), expected.as_slice());
+    let mut names = Vec::new();
+    layer.visit_parameters(&mut String::new(), &mut |name, _| names.push(name.to_string()));
+    assert_eq!(names.len(), 8, "{names:?}");
+    assert!(
+        names.contains(&"query.weight".to_string()) && names.contains(&"output.bias".to_string()),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn a_decoder_block_passes_the_checkers_and_second_order_matches_differences() {
+    let (model, x) = (block(21), rows(8, 22));
+    let loss = |m: <Block as Trace>::Traced| m.forward(&x).tanh().sum();
+    ok("block", check_grad(loss, &model, CheckOptions::f64()));
+    let both = (model.clone(), x.clone());
+    ok(
+        "block",
+        check_vjp(|(m, x): (<Block as Trace>::Traced, Var<Rows>)| m.forward(&x), &both, CheckOptions::f64()),
+    );
+    let (v, w) = (some_direction(model.zero_tangent()), seeded_direction(model.zero_tangent(), 0.7));
+    let product = hvp(|m: <<Block as Lift>::Lifted as Trace>::Traced| m.forward(&x).tanh().sum(), &model, &v);
+    assert_hvp_matches_differences(&model, &v, &w, &product, |moved| grad(loss, moved));
+    // Forward mode through the lifted block.
+    let gradient = grad(loss, &model);
+    let x_dual = x.map(Dual::constant);
+    let (_, derivative) = jvp(|m: <Block as Lift>::Lifted| m.forward(&x_dual).tanh().sum(), &model, &v);
+    assert_close(derivative, inner(&gradient, &v), 1e-12);
+}
+
+#[differentiable(wrt(model))]
+fn block_loss(model: &Block, x: &Rows) -> f64 {
+    model.apply_batch(x).tanh().sum()
+}
+
+#[test]
+fn a_decoder_block_in_static_mode_gives_the_tapes_gradient() {
+    let (model, x) = (block(23), rows(12, 24));
+    let (value, gradient) = block_loss::value_and_grad(&model, &x);
+    let (tape_value, tape_gradient) =
+        value_and_grad(|m: <Block as Trace>::Traced| m.forward(&x).tanh().sum(), &model);
+    assert_close(value, tape_value, 1e-13);
+    let direction = some_direction(model.zero_tangent());
+    assert_close(inner(&gradient, &direction), inner(&tape_gradient, &direction), 1e-12);
+    let (_, derivative) = block_loss::jvp(&model, &x, &direction);
+    assert_close(derivative, inner(&gradient, &direction), 1e-12);
+}
+
+/// A one-block decoder over a vocabulary of 4 tokens in sequences of 6: embeddings of
+/// token and position, the block, a read-out to the next token's logits.
+type Decoder = (Embedding<f64, 4, 6>, Embedding<f64, 6, 6>, Block, Linear<f64, 6, 4>);
+
+fn logits(model: &<Decoder as Trace>::Traced, tokens: &[usize]) -> Var<Tensor<f64, (Dyn, Const<4>), Heap>> {
+    let positions: Vec<usize> = (0..tokens.len()).map(|t| t % 6).collect();
+    let x = &model.0.forward(tokens) + &model.1.forward(&positions[..]);
+    model.3.forward(&model.2.forward(&x))
+}
+
+#[test]
+fn a_small_decoder_learns_to_continue_a_pattern() {
+    // Each sequence counts up from its first token modulo 4: the next token is always
+    // the current one plus 1, which needs the token itself (not its position).
+    let inputs: Vec<usize> = (0..4).flat_map(|start| (0..6).map(move |t| (start + t) % 4)).collect();
+    let targets: Vec<usize> = inputs.iter().map(|token| (token + 1) % 4).collect();
+    let block = || {
+        let mut b = block(25);
+        b.0.0.0.0.1 = MultiHeadAttention::new(Mask::Causal, 26);
+        b
+    };
+    let mut model: Decoder = (Embedding::new(27), Embedding::new(28), block(), Linear::new(29));
+    let mut adam = Adam::new(AdamConfig { learning_rate: 0.02, ..AdamConfig::default() });
+    let loss_of = |model: &Decoder| {
+        value_and_grad(
+            |m: <Decoder as Trace>::Traced| cross_entropy(&logits(&m, &inputs), &targets, Reduction::Mean),
+            model,
+        )
+    };
+    let first = loss_of(&model).0;
+    for _ in 0..150 {
+        let (_, gradient) = loss_of(&model);
+        adam.step(&mut model, &gradient);
+    }
+    let last = loss_of(&model).0;
+    assert!(last < 0.05 && last < first / 20.0, "loss {first} → {last}");
+}
