@@ -3,9 +3,9 @@
 pub use crate::autodiff::rules::stop_gradient;
 #[cfg(feature = "cuda")]
 pub use crate::autodiff::{
-    CudaChannelVarOps, CudaComplexElementaryVarOps, CudaComplexMatrixVarOps, CudaComplexVarOps,
-    CudaElementaryVarOps, CudaImageVarOps, CudaMatrixVarOps, CudaRealMatrixVarOps, CudaRealVarOps,
-    CudaVarOps, CudaVectorVarOps,
+    CudaAttentionVarOps, CudaChannelVarOps, CudaComplexElementaryVarOps, CudaComplexMatrixVarOps,
+    CudaComplexVarOps, CudaElementaryVarOps, CudaImageVarOps, CudaMatrixVarOps, CudaRealMatrixVarOps,
+    CudaRealVarOps, CudaVarOps, CudaVectorVarOps,
 };
 pub use crate::autodiff::{Differentiable, Dual, RealLeaves, VectorSpace, differentiable};
 pub use crate::autodiff::{Lift, jacfwd, jvp, linearize};
@@ -18,8 +18,9 @@ pub use crate::error::ShapeError;
 pub use crate::nn::layer::{ToDevice, ToHost};
 #[cfg(feature = "cuda")]
 pub use crate::ops::cuda::{
-    CudaChannelOps, CudaComplexElementaryOps, CudaComplexMatrixOps, CudaComplexOps, CudaElementaryOps,
-    CudaImageOps, CudaMatrixOps, CudaRealMatrixOps, CudaRealOps, CudaTensorOps, CudaVectorOps,
+    CudaAttentionOps, CudaChannelOps, CudaComplexElementaryOps, CudaComplexMatrixOps, CudaComplexOps,
+    CudaElementaryOps, CudaImageOps, CudaMatrixOps, CudaRealMatrixOps, CudaRealOps, CudaTensorOps,
+    CudaVectorOps,
 };
 pub use crate::ops::functions::{ElementwiseFunctions, MapFunction};
 pub use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};

@@ -2713,3 +2713,72 @@ fn broadcast_axis_and_its_rules_match_the_host() {
     let device_wide = z.to_device().broadcast_axis::<1, (Const<3>, Const<4>, Const<2>)>(Axis).to_vec();
     assert_eq!(device_wide, wide.to_vec());
 }
+
+#[test]
+fn attention_and_a_decoder_block_give_the_hosts_values_and_derivatives_on_the_gpu() {
+    use fluxion::autodiff::CudaDual;
+    use fluxion::autodiff::check::{CheckOptions, check_vjp};
+    use fluxion::nn::layer::{Gelu, MultiHeadAttention};
+    use fluxion::nn::prelude::{Heads, Mask, Tokens};
+    use fluxion::ops::attention as host_attention;
+    type Rows<T, K> = Tensor<T, (Dyn, Const<6>), K>;
+    let rows =
+        |seed: u64| -> Rows<f64, Heap> { Tensor::random_normal_shaped((Dyn(8), Const), 0.0, 1.0, seed) };
+    let [q, k, v, q_dot, k_dot, v_dot, y_bar] = [81, 82, 83, 84, 85, 86, 87].map(rows);
+    // A decoder block: causal attention and a position-wise MLP, each residual.
+    type Block<K> = Sequential<(
+        Residual<Sequential<(LayerNorm<f64, 6, K>, MultiHeadAttention<f64, 6, 2, 4, K>)>>,
+        Residual<Sequential<(Linear<f64, 6, 12, K>, Gelu, Linear<f64, 12, 6, K>)>>,
+        Linear<f64, 6, 3, K>,
+    )>;
+    let host: Block<Heap> = Sequential((
+        Residual(Sequential((LayerNorm::default(), MultiHeadAttention::new(Mask::Causal, 88)))),
+        Residual(Sequential((Linear::new(89), Gelu, Linear::new(90)))),
+        Linear::new(91),
+    ));
+    let Some(_gpu) = gpu() else { return };
+    let device = |x: &Rows<f64, Heap>| x.to_device();
+    for mask in [Mask::Full, Mask::Causal] {
+        let args = (Heads::<2>, Tokens::<4>, mask);
+        let y = device(&q).attention(&device(&k), &device(&v), Heads::<2>, Tokens::<4>, mask);
+        assert_close(&y.to_vec(), q.attention(&k, &v, Heads::<2>, Tokens::<4>, mask).as_slice(), F64_TOL);
+        let bars =
+            device_rules::attention_pullback([&device(&q), &device(&k), &device(&v)], &device(&y_bar), args);
+        let host_bars = host_attention::attention_pullback([&q, &k, &v], &y_bar, args);
+        for (bar, host_bar) in bars.iter().zip(&host_bars) {
+            assert_close(&bar.to_vec(), host_bar.as_slice(), F64_TOL);
+        }
+        let tangent = device_rules::attention_push(
+            [&device(&q), &device(&k), &device(&v)],
+            [&device(&q_dot), &device(&k_dot), &device(&v_dot)],
+            args,
+        );
+        let host_tangent = host_attention::attention_push([&q, &k, &v], [&q_dot, &k_dot, &v_dot], args);
+        assert_close(&tangent.to_vec(), host_tangent.as_slice(), F64_TOL);
+        // The dual form carries the same tangent.
+        let dual =
+            |x: &Rows<f64, Heap>, t: &Rows<f64, Heap>| CudaDual { value: device(x), tangent: device(t) };
+        let pushed =
+            dual(&q, &q_dot).attention(&dual(&k, &k_dot), &dual(&v, &v_dot), Heads::<2>, Tokens::<4>, mask);
+        assert_close(&pushed.tangent.to_vec(), host_tangent.as_slice(), F64_TOL);
+    }
+    // The traced GPU attention passes the adjoint check, all three operands traced.
+    let operands = (device(&q), device(&k), device(&v));
+    type Traced = (Var<Rows<f64, Cuda>>, Var<Rows<f64, Cuda>>, Var<Rows<f64, Cuda>>);
+    let attend = |(q, k, v): Traced| q.attention(&k, &v, Heads::<3>, Tokens::<2>, Mask::Causal);
+    if let Err(error) = check_vjp(attend, &operands, CheckOptions::f64()) {
+        panic!("attention: {error}");
+    }
+    // The block's loss and gradient on the GPU are the host's.
+    let classes = [0, 2, 1, 1, 0, 2, 2, 1];
+    let (host_loss, host_gradient) = loss_and_gradient(&host, &q, &classes);
+    let (loss, gradient) = loss_and_gradient(&host.to_device(), &device(&q), &classes);
+    assert_close(&[loss], &[host_loss], F64_TOL);
+    let (attention, host_attention) = (&gradient.0.1, &host_gradient.0.1);
+    for (device_map, host_map) in
+        [(&attention.query, &host_attention.query), (&attention.value, &host_attention.value)]
+    {
+        assert_close(&device_map.weight.to_vec(), host_map.weight.as_slice(), 1e-10);
+    }
+    assert_close(&gradient.2.bias.to_vec(), host_gradient.2.bias.as_slice(), 1e-10);
+}

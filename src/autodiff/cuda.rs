@@ -27,10 +27,11 @@ use super::var_ops::{Operand, TracedArithmetic};
 use crate::backend::cpu::Write;
 use crate::backend::cuda::{CType, Cuda, CudaElement, CudaScalar, UpdateKernel, or_panic_cuda};
 use crate::error::{ShapeError, or_panic};
+use crate::ops::attention::{Heads, Mask, Tokens};
 use crate::ops::conv::{Groups, Padding, Stride};
 use crate::ops::cuda::{
-    self as rules, CudaChannelOps, CudaComplexMatrixOps, CudaComplexOps, CudaElementaryOps, CudaImageOps,
-    CudaMatrixOps, CudaRealMatrixOps, CudaRealOps, CudaTensorOps, CudaVectorOps, RealValued,
+    self as rules, CudaAttentionOps, CudaChannelOps, CudaComplexMatrixOps, CudaComplexOps, CudaElementaryOps,
+    CudaImageOps, CudaMatrixOps, CudaRealMatrixOps, CudaRealOps, CudaTensorOps, CudaVectorOps, RealValued,
 };
 use crate::ops::elementwise::{Elementary, Fusable, FusedFunction, ScalarFunction, elementary_methods};
 use crate::ops::functions::{ElementwiseFunctions, MapFunction};
@@ -473,6 +474,31 @@ impl<T: CudaScalar, R: Dim, C: Dim> CudaDual<T, (R, C)> {
     #[track_caller]
     pub fn gather_rows(&self, indices: &[usize]) -> CudaDual<T, (Dyn, C)> {
         self.linear(|t| t.gather_rows(indices))
+    }
+}
+
+impl<T: CudaElement, R: Dim, const D: usize> CudaDual<T, (R, Const<D>)> {
+    /// Multi-head scaled dot-product attention with these rows as the queries (see
+    /// [`attention`](crate::ops::attention)); ẏ from the pushforward kernel.
+    ///
+    /// # Panics
+    /// As on the host.
+    #[track_caller]
+    pub fn attention<const H: usize, const L: usize>(
+        &self,
+        keys: &Self,
+        values: &Self,
+        heads: Heads<H>,
+        tokens: Tokens<L>,
+        mask: Mask,
+    ) -> Self {
+        let value = self.value.attention(&keys.value, &values.value, heads, tokens, mask);
+        let tangent = rules::attention_push(
+            [&self.value, &keys.value, &values.value],
+            [&self.tangent, &keys.tangent, &values.tangent],
+            (heads, tokens, mask),
+        );
+        CudaDual { value, tangent }
     }
 }
 
@@ -1326,6 +1352,38 @@ impl<T: CudaElement, R: Dim, C: Dim> Var<OnDevice<T, (R, C)>> {
             x_bar.write_or_add(shape, |x_bar, write| {
                 rules::normalize_rows_pullback((y, &scales, y_bar), x_bar, write)
             })
+        })
+    }
+}
+
+/// Multi-head attention of traced GPU rows of tokens.
+#[fluxion_derive::extension_trait(CudaAttentionVarOps: crate::backend::cuda::method_seal::Sealed)]
+impl<T: CudaElement, R: Dim, const D: usize> Var<OnDevice<T, (R, Const<D>)>> {
+    /// Multi-head scaled dot-product attention with these rows as the queries (see
+    /// [`attention`](crate::ops::attention)), one node for the three operands (each
+    /// traced or plain), the pullback running the GPU kernels of q̄, k̄ and v̄.
+    ///
+    /// # Panics
+    /// When the keys' or values' rows differ from the queries', or the rows are not
+    /// whole sequences of L ≥ 1 tokens (the message names the shapes).
+    #[track_caller]
+    pub fn attention<const H: usize, const L: usize>(
+        &self,
+        keys: &impl Operand<OnDevice<T, (R, Const<D>)>>,
+        values: &impl Operand<OnDevice<T, (R, Const<D>)>>,
+        heads: Heads<H>,
+        tokens: Tokens<L>,
+        mask: Mask,
+    ) -> Self {
+        let (keys, values) = (keys.to_var(), values.to_var());
+        let operands = [self, &keys, &values].map(Var::shared_value);
+        let y = operands[0].attention(&operands[1], &operands[2], heads, tokens, mask);
+        record_many([self, &keys, &values], y, move |_, y_bar, mut adjoints| {
+            let operands = operands.each_ref().map(|operand| &**operand);
+            let bars = rules::attention_pullback(operands, y_bar, (heads, tokens, mask));
+            for (k, bar) in bars.into_iter().enumerate() {
+                adjoints.input(k).add(|| bar);
+            }
         })
     }
 }

@@ -54,9 +54,9 @@ pub use checkpoint::Recomputation;
 pub use checkpoint::{TracedOutput, checkpoint, recomputing, replayable_draw};
 #[cfg(feature = "cuda")]
 pub use cuda::{
-    CudaChannelVarOps, CudaComplexElementaryVarOps, CudaComplexMatrixVarOps, CudaComplexVarOps, CudaDual,
-    CudaElementaryVarOps, CudaImageVarOps, CudaMatrixVarOps, CudaRealMatrixVarOps, CudaRealVarOps,
-    CudaVarOps, CudaVectorVarOps,
+    CudaAttentionVarOps, CudaChannelVarOps, CudaComplexElementaryVarOps, CudaComplexMatrixVarOps,
+    CudaComplexVarOps, CudaDual, CudaElementaryVarOps, CudaImageVarOps, CudaMatrixVarOps,
+    CudaRealMatrixVarOps, CudaRealVarOps, CudaVarOps, CudaVectorVarOps,
 };
 pub use dual::Dual;
 pub use fluxion_derive::{Differentiable, differentiable};

@@ -34,7 +34,8 @@
 //! | `torch.no_grad()`, `model.eval()` | — | plain tensors record nothing; `inference(&model, \|m\| m.forward(&x))`, `evaluation(\|\| …)` |
 //! | `torch.autograd.Function` | `jax.custom_vjp`, `custom_jvp` | `record_unary` and the rule traits ([`custom_rules`](super::custom_rules)); `#[differentiable(vjp = …, jvp = …)]` |
 //! | `torch.autograd.gradcheck` | `jax.test_util.check_grads` | `autodiff::check::check_grad` (finite differences and the adjoint identity; `check_pullback` for static mode's `f::vjp`) |
-//! | `nn.Module`, `nn.Sequential`, `nn.Linear`, `Conv2d`, `LayerNorm`, … | Flax, Equinox | `#[derive(Differentiable)]` structs, `Sequential((…))`, `Linear<T, I, O>`, `Conv2d`, `MaxPool2d`, `AvgPool2d`, `GlobalAvgPool2d`, `LayerNorm`, `GroupNorm`, `BatchNorm` (1-D and 2-D), `Embedding`, `Dropout`, `Residual` ([`models`](super::models)) |
+//! | `nn.Module`, `nn.Sequential`, `nn.Linear`, `Conv2d`, `LayerNorm`, … | Flax, Equinox | `#[derive(Differentiable)]` structs, `Sequential((…))`, `Linear<T, I, O>`, `Conv2d`, `MaxPool2d`, `AvgPool2d`, `GlobalAvgPool2d`, `LayerNorm`, `GroupNorm`, `BatchNorm` (1-D and 2-D), `Embedding`, `Dropout`, `Residual`, `MultiHeadAttention` ([`models`](super::models)) |
+//! | `F.scaled_dot_product_attention(q, k, v, is_causal=True)` | `jax.nn.dot_product_attention` | `q.attention(&k, &v, Heads::<H>, Tokens::<L>, Mask::Causal)` on rows `(N·L, D)`, the heads split from each row ([`models`](super::models)) |
 //! | `optim.SGD`, `Adam`, `AdamW` | Optax | `Sgd::new(SgdConfig { … })`, `Adam::new(AdamConfig { … })`, `Adam::new(AdamConfig::adamw())`, `optimizer.step(&mut model, &gradient)`; the usual no-decay group for biases and norms is `decay_vectors: false` |
 //! | `clip_grad_norm_`, `lr_scheduler` | `optax.clip_by_global_norm`, schedules | `clip_grad_norm`, `StepDecay`, `CosineDecay` |
 //! | `F.cross_entropy`, `F.binary_cross_entropy_with_logits`, `F.mse_loss` | `optax.softmax_cross_entropy`, … | `cross_entropy(&logits, &classes, Reduction::Mean)`, `binary_cross_entropy_with_logits`, `mse`; `reduction='none'` is `loss::unreduced` |
@@ -57,6 +58,13 @@
 //! then groups; `affine=False` is `x.normalize_groups(Groups::<32>, 1e-6)`. A scale
 //! and shift per example (AdaGN, `use_scale_shift_norm`) is not offered:
 //! `mul_channels` takes one vector of C.
+//!
+//! `nn.MultiheadAttention(64, 4, batch_first=True)` called as `mha(x, x, x,
+//! is_causal=True)` on `(N, 16, 64)` is `MultiHeadAttention::<f32, 64, 4, 16>::new(
+//! Mask::Causal, seed)` on the rows `x.reshape(N·16, 64)`: width, heads, then the
+//! sequence length, whose rows a sequence's tokens are. Its four maps are `query`,
+//! `key`, `value` and `output` (PyTorch packs the first three in `in_proj_weight`:
+//! rows 0..D, D..2D, 2D..3D).
 //!
 //! A complex gradient follows PyTorch: ∂L/∂x + i·∂L/∂y
 //! ([`complex_numbers`](super::complex_numbers)); JAX returns its conjugate.

@@ -366,3 +366,59 @@
 //! let images = Tensor::<f32, (Dyn, Const<1>, Const<12>, Const<12>), Heap>::zeros_shaped((Dyn(8), Const, Const, Const));
 //! assert_eq!(model.forward(&images).shape(), (Dyn(8), Const::<10>));
 //! ```
+//!
+//! ## Attention
+//!
+//! Sequences travel as rows: a batch of N sequences of L tokens with D values each is
+//! `(N·L, D)`, L consecutive rows per sequence, so `Linear`, `LayerNorm`, `Embedding`
+//! and the activations act on every token as they act on any rows.
+//! [`MultiHeadAttention<T, D, H, L>`](crate::nn::layer::MultiHeadAttention) mixes the
+//! tokens of each sequence: queries, keys and values by three linear maps, scaled
+//! dot-product attention in H heads of D/H values (each token attending to its whole
+//! sequence, `Mask::Full`, or to itself and the tokens before it, `Mask::Causal`),
+//! then a fourth map over the heads side by side. H dividing D is checked when the
+//! program is built, whole sequences (N·L rows) when it runs. Without the maps,
+//! [`q.attention(&k, &v, Heads::<H>, Tokens::<L>, mask)`](crate::Tensor::attention)
+//! is the primitive (PyTorch's `scaled_dot_product_attention` on `(N, H, L, D/H)`),
+//! with its derivatives in every mode; it keeps no L×L matrix (the probabilities of a
+//! query are recomputed, L values on the stack, in each derivative).
+//!
+//! A pre-norm decoder (GPT's block) is layers you already know:
+//!
+//! ```
+//! use fluxion::nn::layer::{Embedding, Gelu, LayerNorm, Linear, Module, MultiHeadAttention, Residual, Sequential};
+//! use fluxion::nn::loss::{Reduction, cross_entropy};
+//! use fluxion::nn::prelude::Mask;
+//! use fluxion::prelude::*;
+//!
+//! // Tokens of a 16-word vocabulary, 8 per sequence, 32 values each in 4 heads.
+//! type Block = Sequential<(
+//!     Residual<Sequential<(LayerNorm<f32, 32>, MultiHeadAttention<f32, 32, 4, 8>)>>,
+//!     Residual<Sequential<(LayerNorm<f32, 32>, Linear<f32, 32, 128>, Gelu, Linear<f32, 128, 32>)>>,
+//! )>;
+//! type Decoder = (Embedding<f32, 16, 32>, Embedding<f32, 8, 32>, Block, LayerNorm<f32, 32>, Linear<f32, 32, 16>);
+//!
+//! let block: Block = Sequential((
+//!     Residual(Sequential((LayerNorm::default(), MultiHeadAttention::new(Mask::Causal, 1)))),
+//!     Residual(Sequential((LayerNorm::default(), Linear::new(2), Gelu, Linear::new(3)))),
+//! ));
+//! let model: Decoder = (Embedding::new(4), Embedding::new(5), block, LayerNorm::default(), Linear::new(6));
+//! // Two sequences; each token's target is the next token.
+//! let tokens: Vec<usize> = (0..16).map(|t| (3 * t) % 16).collect();
+//! let (inputs, targets): (Vec<usize>, Vec<usize>) = (tokens.clone(), tokens.iter().map(|t| (t + 3) % 16).collect());
+//! let positions: Vec<usize> = (0..16).map(|t| t % 8).collect();
+//! let (loss, gradient) = value_and_grad(
+//!     |m: <Decoder as Trace>::Traced| {
+//!         let x = &m.0.forward(&inputs[..]) + &m.1.forward(&positions[..]);
+//!         cross_entropy(&m.4.forward(&m.3.forward(&m.2.forward(&x))), &targets, Reduction::Mean)
+//!     },
+//!     &model,
+//! );
+//! assert!(loss > 0.0 && gradient.2.0.1.query.weight.iter().any(|g| *g != 0.0));
+//! ```
+//!
+//! In static mode the block is a chain like any other (`model.2.apply_batch(&x)`).
+//! Not offered yet: attention on the GPU, cross-attention between sequences of
+//! different lengths, padding masks per sequence, dropout on the probabilities, and
+//! PyTorch's packed `in_proj_weight` in parameter files (the maps are stored as
+//! `query`, `key`, `value` and `output`).

@@ -125,7 +125,7 @@ impl<T: RealScalar, R: Dim, const D: usize, K: Storage<T, (R, Const<D>)>> Rows<T
 
 /// Checks the queries', keys' and values' shapes: the same rows, whole sequences of
 /// L ≥ 1 tokens. (H dividing the width is checked when the program is built.)
-fn check_attention<const L: usize>([queries, keys, values]: [Dims; 3]) -> Result<(), ShapeError> {
+pub(crate) fn check_attention<const L: usize>([queries, keys, values]: [Dims; 3]) -> Result<(), ShapeError> {
     for other in [keys, values] {
         if other != queries {
             return Err(ShapeError::new(

@@ -57,7 +57,7 @@ impl CType {
     }
 
     /// The suffix of the math library's functions for this type (`expf`, `exp`).
-    fn math_suffix(self) -> &'static str {
+    pub(super) fn math_suffix(self) -> &'static str {
         match self {
             CType::F32 => "f",
             CType::F64 => "",

@@ -53,6 +53,7 @@
 //! The CUDA libraries are loaded at run time: a build needs no CUDA, and without a GPU
 //! [`Device::get`] returns [`CudaError::Unavailable`] saying why.
 
+mod attention;
 mod bf16;
 mod codegen;
 mod complex;
@@ -72,6 +73,7 @@ use std::vec::Vec;
 
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
+pub(crate) use attention::{AttentionGeometry, attention, attention_pullback, attention_push};
 pub use codegen::{CType, Combine, Indexing, Store};
 pub(crate) use complex::{ComplexKernel, Kind};
 pub(crate) use device::or_panic_cuda;
@@ -902,6 +904,7 @@ pub fn builtin_kernel_sources(ctype: CType) -> Vec<(String, String)> {
         (kernel.compiled_name(ctype), kernel.source(ctype).expect("fluxion's own kernels record"))
     }));
     sources.extend(image::sources(ctype));
+    sources.extend(attention::sources(ctype));
     sources.extend(gather::sources(ctype));
     sources.extend(bf16::sources(ctype));
     sources

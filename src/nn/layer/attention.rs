@@ -6,7 +6,11 @@
 //! sequences as L consecutive rows).
 
 use super::*;
+#[cfg(feature = "cuda")]
+use crate::autodiff::{CudaAttentionVarOps, CudaDual};
 use crate::ops::attention::{Heads, Mask, Tokens};
+#[cfg(feature = "cuda")]
+use crate::ops::cuda::CudaAttentionOps;
 
 /// Multi-head self-attention on rows `(R, D)` of N sequences of L tokens (R = N·L,
 /// checked when it runs), in H heads of D/H values (H dividing D is checked when the
@@ -167,4 +171,59 @@ constant_input!(
     [T: RealScalar, const D: usize, const H: usize, const L: usize, K: Storage<T, (R, Const<D>)> + Storage<Dual<T>, (R, Const<D>)>, R: Dim]
     MultiHeadAttentionLiftedTraced<T, D, H, L, K>, Tensor<T, (R, Const<D>), K> => Tensor<Dual<T>, (R, Const<D>), K>, |x| x.map(Dual::constant);
     where [K: StorageKind<T, (Const<D>, Const<D>)>, WithBias: BiasKind<T, D, K>, Linear<T, D, D, K>: Lift<Lifted: Trace>,]
+);
+
+#[cfg(feature = "cuda")]
+impl<T: CudaElement, const D: usize, const H: usize, const L: usize> ToDevice
+    for MultiHeadAttention<T, D, H, L, Heap>
+{
+    type OnDevice = MultiHeadAttention<T, D, H, L, Cuda>;
+    fn to_device(&self) -> Self::OnDevice {
+        MultiHeadAttention {
+            query: self.query.to_device(),
+            key: self.key.to_device(),
+            value: self.value.to_device(),
+            output: self.output.to_device(),
+            mask: self.mask,
+        }
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl<T: CudaElement, const D: usize, const H: usize, const L: usize> ToHost
+    for MultiHeadAttention<T, D, H, L, Cuda>
+{
+    type OnHost = MultiHeadAttention<T, D, H, L, Heap>;
+    fn to_host(&self) -> Self::OnHost {
+        MultiHeadAttention {
+            query: self.query.to_host(),
+            key: self.key.to_host(),
+            value: self.value.to_host(),
+            output: self.output.to_host(),
+            mask: self.mask,
+        }
+    }
+}
+
+attention_module!(
+    /// On the GPU, from the same expression (the attention's own kernels).
+    #[cfg(feature = "cuda")]
+    impl[T: CudaElement, const D: usize, const H: usize, const L: usize, R: Dim]
+        MultiHeadAttention<T, D, H, L, Cuda>: Tensor<T, (R, Const<D>), Cuda>;
+    where []
+);
+
+attention_module!(
+    #[cfg(feature = "cuda")]
+    impl[T: CudaElement, const D: usize, const H: usize, const L: usize, R: Dim]
+        MultiHeadAttentionTraced<T, D, H, L, Cuda>: Var<Tensor<T, (R, Const<D>), Cuda>>;
+    where []
+);
+
+attention_module!(
+    /// Forward mode on the GPU: the lifted layer on dual rows.
+    #[cfg(feature = "cuda")]
+    impl[T: CudaElement, const D: usize, const H: usize, const L: usize, R: Dim]
+        MultiHeadAttentionLifted<T, D, H, L, Cuda>: CudaDual<T, (R, Const<D>)>;
+    where []
 );

@@ -47,6 +47,7 @@ use crate::tensor::{Heap, Storage, Tensor, Zeros};
 
 use Indexing::{Element, Line};
 
+mod attention;
 mod complex;
 mod image;
 
@@ -64,6 +65,7 @@ macro_rules! groups_as_rows {
         )
     }};
 }
+pub use attention::{CudaAttentionOps, attention_pullback, attention_push};
 pub use complex::{
     CudaComplexElementaryOps, CudaComplexMatrixOps, CudaComplexOps, RealValued, complex_elementary_pullback,
     complex_elementary_push, complex_fill_pullback, complex_hadamard_pullback, complex_scaled_pullback,
