@@ -20,7 +20,10 @@
 //! - `checkpoint/residual_tower`: a checkpointed gradient beside the plain tape and the
 //!   forward pass alone;
 //! - `pool/{max_2x2,max_2x2_pullback,max_stem,avg_2x2}`: pooling of a batch of images
-//!   beside handwritten loops.
+//!   beside handwritten loops;
+//! - `attention/{primitive,block_gradient}`: multi-head attention and its pullback
+//!   beside loops over fixed-size arrays, and a decoder block's gradient by static mode
+//!   and the tape.
 //!
 //! Run one group with e.g. `cargo bench --bench main -- gemm/f32/1thread`; smoke-test
 //! everything (one iteration each) with `cargo test --benches`.
@@ -28,6 +31,7 @@
 //! The modules live in subdirectories (`gemm/mod.rs`, …) because Cargo would take any
 //! `benches/*.rs` file for a bench target of its own.
 
+mod attention;
 mod checkpoint;
 mod common;
 mod construction;
@@ -52,5 +56,6 @@ criterion::criterion_main!(
     w7::benches,
     checkpoint::benches,
     pool::benches,
-    w8::benches
+    w8::benches,
+    attention::benches
 );

@@ -157,12 +157,12 @@ fn a_mismatch_is_an_error_naming_the_shapes() {
     assert_eq!(error.operation(), "attention");
     assert!(error.to_string().contains("[8, 6]") && error.to_string().contains("[6, 6]"), "{error}");
     let error = q.try_attention(&q, &q, Heads::<2>, Tokens::<3>, Mask::Full).unwrap_err();
-    assert!(error.to_string().contains("whole sequences"), "{error}");
+    assert!(error.to_string().contains("whole number of sequences"), "{error}");
     assert!(q.try_attention(&q, &q, Heads::<2>, Tokens::<0>, Mask::Full).is_err());
 }
 
 #[test]
-#[should_panic(expected = "whole sequences")]
+#[should_panic(expected = "whole number of sequences")]
 fn the_panicking_form_panics_with_the_message() {
     let q = rows(5, 18);
     let _ = q.attention(&q, &q, Heads::<2>, Tokens::<2>, Mask::Causal);
@@ -223,6 +223,11 @@ fn block_loss(model: &Block, x: &Rows) -> f64 {
     model.apply_batch(x).tanh().sum()
 }
 
+#[differentiable]
+fn block_and_input_loss(model: &Block, x: &Rows) -> f64 {
+    model.apply_batch(x).tanh().sum()
+}
+
 #[test]
 fn a_decoder_block_in_static_mode_gives_the_tapes_gradient() {
     let (model, x) = (block(23), rows(12, 24));
@@ -234,6 +239,18 @@ fn a_decoder_block_in_static_mode_gives_the_tapes_gradient() {
     assert_close(inner(&gradient, &direction), inner(&tape_gradient, &direction), 1e-12);
     let (_, derivative) = block_loss::jvp(&model, &x, &direction);
     assert_close(derivative, inner(&gradient, &direction), 1e-12);
+    // With the input differentiated too, every coordinate of both gradients.
+    let (_, (model_bar, x_bar)) = block_and_input_loss::value_and_grad(&model, &x);
+    let both = (model.clone(), x.clone());
+    let (_, (tape_model_bar, tape_x_bar)) =
+        value_and_grad(|(m, x): (<Block as Trace>::Traced, Var<Rows>)| m.forward(&x).tanh().sum(), &both);
+    let reals = |v: &<Block as Differentiable>::Tangent| {
+        let mut out = Vec::new();
+        v.for_each_real(&mut |c| out.push(c));
+        out
+    };
+    reals(&model_bar).iter().zip(reals(&tape_model_bar)).for_each(|(a, b)| assert_close(*a, b, 1e-12));
+    x_bar.as_slice().iter().zip(tape_x_bar.as_slice()).for_each(|(a, b)| assert_close(*a, *b, 1e-12));
 }
 
 /// A one-block decoder over a vocabulary of 4 tokens in sequences of 6: embeddings of

@@ -377,7 +377,10 @@
 //! dot-product attention in H heads of D/H values (each token attending to its whole
 //! sequence, `Mask::Full`, or to itself and the tokens before it, `Mask::Causal`),
 //! then a fourth map over the heads side by side. H dividing D is checked when the
-//! program is built, whole sequences (N·L rows) when it runs. Without the maps,
+//! program is built (`cargo build` reports it, `cargo check` does not), whole
+//! sequences (N·L rows) when it runs. L is the layer's: layers with different
+//! sequence lengths in one model cut the same rows into different sequences without
+//! an error when both lengths divide the row count, so give every layer the same L. Without the maps,
 //! [`q.attention(&k, &v, Heads::<H>, Tokens::<L>, mask)`](crate::Tensor::attention)
 //! is the primitive (PyTorch's `scaled_dot_product_attention` on `(N, H, L, D/H)`),
 //! with its derivatives in every mode; it keeps no L×L matrix (the probabilities of a
@@ -418,6 +421,10 @@
 //! ```
 //!
 //! In static mode the block is a chain like any other (`model.2.apply_batch(&x)`).
+//! To generate under a causal mask, give the model a sequence of L tokens whose first
+//! n are the prompt (any tokens after them, say zeros): row n − 1's logits are the
+//! next token's, exactly, as no earlier token sees the ones after it; write the
+//! chosen token at position n and repeat.
 //! Not offered yet: attention on the GPU, cross-attention between sequences of
 //! different lengths, padding masks per sequence, dropout on the probabilities, and
 //! PyTorch's packed `in_proj_weight` in parameter files (the maps are stored as

@@ -52,6 +52,7 @@ pub enum Mask {
 /// A mask has no derivative: inside `#[differentiable]` code a layer's mask field,
 /// which the macro takes for a differentiated value, is read as
 /// `stop_gradient(self.mask)`.
+#[diagnostic::do_not_recommend]
 impl crate::autodiff::rules::StopGradient for Mask {
     type Stopped = Mask;
     fn stop_gradient(self) -> Mask {
@@ -84,6 +85,7 @@ impl<T: RealScalar, R: Dim, const D: usize, K: Storage<T, (R, Const<D>)>> Rows<T
         _: Tokens<L>,
         mask: Mask,
     ) -> Result<Self, ShapeError> {
+        let () = <Const<D> as SplitsIntoHeads<H>>::CHECK;
         check_attention::<L>([self, keys, values].map(|rows| rows.dims()))?;
         let mut out = Tensor::zeros_shaped(self.shape());
         Geometry::<D, H, L>::attend([self, keys, values].map(Tensor::as_slice), mask, out.as_mut_slice());
@@ -141,7 +143,7 @@ pub(crate) fn check_attention<const L: usize>([queries, keys, values]: [Dims; 3]
             "attention",
             queries,
             Dims::new(&[L]),
-            "the rows must be whole sequences of the token count (at least 1)",
+            "the row count must be a whole number of sequences: a multiple of the token count, which must be at least 1",
         ));
     }
     Ok(())
@@ -229,11 +231,8 @@ where
 struct Geometry<const D: usize, const H: usize, const L: usize>;
 
 impl<const D: usize, const H: usize, const L: usize> Geometry<D, H, L> {
-    /// The values of one head.
-    const WIDTH: usize = {
-        let () = <Const<D> as SplitsIntoHeads<H>>::CHECK;
-        D / H
-    };
+    /// The values of one head (H dividing D is checked where an attention starts).
+    const WIDTH: usize = D / H;
 
     /// Head h of token t in rows starting at a sequence's first.
     fn head<T>(rows: &[T], t: usize, h: usize) -> &[T] {

@@ -8,7 +8,7 @@
 use super::*;
 #[cfg(feature = "cuda")]
 use crate::autodiff::{CudaAttentionVarOps, CudaDual};
-use crate::ops::attention::{Heads, Mask, Tokens};
+use crate::ops::attention::{Heads, Mask, Tokens, attention_pullback};
 #[cfg(feature = "cuda")]
 use crate::ops::cuda::CudaAttentionOps;
 
@@ -78,12 +78,123 @@ where
     }
 }
 
-crate::static_module!(
-    impl[T: RealScalar, const D: usize, const H: usize, const L: usize, K: Storage<T, (Const<D>, Const<D>)> + Storage<T, (Const<D>,)>, R: Dim]
-        MultiHeadAttention<T, D, H, L, K>:
-        apply_batch(Tensor<T, (R, Const<D>), K>) -> Tensor<T, (R, Const<D>), K>;
-    where [K: Storage<T, (R, Const<D>)>]
-);
+/// Rows of tokens on a host storage kind.
+type Rows<T, R, const D: usize, K> = Tensor<T, (R, Const<D>), K>;
+
+impl<T: RealScalar, const D: usize, const H: usize, const L: usize, K> MultiHeadAttention<T, D, H, L, K>
+where
+    K: Storage<T, (Const<D>, Const<D>)> + Storage<T, (Const<D>,)>,
+{
+    /// The forward pass of `apply_batch` keeping what its reverse sweep needs (each
+    /// map its input, the attention its operands), for a chain in static mode: the
+    /// `#[differentiable]` method's own record reruns the forward pass in the
+    /// reverse sweep, its calls borrowing its locals.
+    #[allow(clippy::type_complexity)]
+    fn record<'l, R: Dim>(
+        &'l self,
+        x: Rows<T, R, D, K>,
+        [parameters, input]: [bool; 2],
+    ) -> (
+        Rows<T, R, D, K>,
+        impl FnOnce(Rows<T, R, D, K>) -> (MultiHeadAttentionTangent<T, D, H, L, K>, Rows<T, R, D, K>) + 'l,
+    )
+    where
+        K: Storage<T, (R, Const<D>)>,
+    {
+        let wanted = [parameters, input];
+        let (queries, query_pullback) = self.query.__record_owned_apply_batch(x.clone(), wanted);
+        let (keys, key_pullback) = self.key.__record_owned_apply_batch(x.clone(), wanted);
+        let (values, value_pullback) = self.value.__record_owned_apply_batch(x, wanted);
+        let arguments = (Heads::<H>, Tokens::<L>, self.mask);
+        let attended = queries.attention(&keys, &values, arguments.0, arguments.1, arguments.2);
+        let (y, output_pullback) =
+            self.output.__record_owned_apply_batch(attended, [parameters, parameters || input]);
+        (y, move |y_bar| {
+            let (output, attended_bar) = output_pullback(y_bar);
+            let [q_bar, k_bar, v_bar] =
+                attention_pullback([&queries, &keys, &values], &attended_bar, arguments);
+            let (query, mut x_bar) = query_pullback(q_bar);
+            let ((key, from_keys), (value, from_values)) = (key_pullback(k_bar), value_pullback(v_bar));
+            crate::autodiff::VectorSpace::add_assign(&mut x_bar, &from_keys);
+            crate::autodiff::VectorSpace::add_assign(&mut x_bar, &from_values);
+            (MultiHeadAttentionTangent { query, key, value, output }, x_bar)
+        })
+    }
+}
+
+/// The layer in a static chain: its `#[differentiable]` method's companions, but for
+/// the records ([`MultiHeadAttention::record`]), which keep the forward pass's values.
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar, const D: usize, const H: usize, const L: usize, K, R: Dim> StaticModule<Rows<T, R, D, K>>
+    for MultiHeadAttention<T, D, H, L, K>
+where
+    K: Storage<T, (Const<D>, Const<D>)> + Storage<T, (Const<D>,)> + Storage<T, (R, Const<D>)>,
+{
+    type Output = Rows<T, R, D, K>;
+    type InputTangent = Rows<T, R, D, K>;
+
+    #[inline]
+    fn apply_batch(&self, x: &Rows<T, R, D, K>) -> Rows<T, R, D, K> {
+        <Self>::apply_batch(self, x)
+    }
+
+    #[inline]
+    fn __record_apply_batch<'l>(
+        &'l self,
+        x: &'l Rows<T, R, D, K>,
+        wanted: [bool; 2],
+    ) -> (Rows<T, R, D, K>, impl FnOnce(Rows<T, R, D, K>) -> (Self::Tangent, Rows<T, R, D, K>) + 'l) {
+        self.record(x.clone(), wanted)
+    }
+
+    #[inline]
+    fn __record_owned_apply_batch<'l>(
+        &'l self,
+        x: Rows<T, R, D, K>,
+        wanted: [bool; 2],
+    ) -> (Rows<T, R, D, K>, impl FnOnce(Rows<T, R, D, K>) -> (Self::Tangent, Rows<T, R, D, K>) + 'l)
+    where
+        Rows<T, R, D, K>: 'l,
+    {
+        self.record(x, wanted)
+    }
+
+    #[inline]
+    fn __joint_apply_batch(
+        &self,
+        x: &Rows<T, R, D, K>,
+        seed: Rows<T, R, D, K>,
+    ) -> (Rows<T, R, D, K>, (Self::Tangent, Rows<T, R, D, K>)) {
+        <Self>::__joint_apply_batch(self, x, seed)
+    }
+
+    #[inline]
+    fn __joint_lanes_apply_batch<const N: usize>(
+        &self,
+        x: &Rows<T, R, D, K>,
+        seeds: [Rows<T, R, D, K>; N],
+    ) -> (Rows<T, R, D, K>, ([Self::Tangent; N], [Rows<T, R, D, K>; N])) {
+        <Self>::__joint_lanes_apply_batch(self, x, seeds)
+    }
+
+    #[inline]
+    fn __jvp_apply_batch(
+        &self,
+        x: &Rows<T, R, D, K>,
+        tangents: (Option<&Self::Tangent>, Option<&Rows<T, R, D, K>>),
+    ) -> (Rows<T, R, D, K>, Rows<T, R, D, K>) {
+        <Self>::__jvp_apply_batch(self, x, tangents)
+    }
+
+    #[inline]
+    fn __jvp_lanes_apply_batch<const N: usize>(
+        &self,
+        x: &Rows<T, R, D, K>,
+        tangents: (Option<&[Self::Tangent; N]>, Option<&[Rows<T, R, D, K>; N]>),
+    ) -> (Rows<T, R, D, K>, [Rows<T, R, D, K>; N]) {
+        <Self>::__jvp_lanes_apply_batch(self, x, tangents)
+    }
+}
 
 debug_and_eq_by_fields!(
     [T: RealScalar, const D: usize, const H: usize, const L: usize, K: StorageKind<T, (Const<D>, Const<D>)>]
