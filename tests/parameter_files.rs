@@ -177,6 +177,7 @@ struct EveryLayer {
     groups: fluxion::nn::layer::GroupNorm<f32, 4, 2>,
     table: fluxion::nn::layer::Embedding<f32, 7, 3>,
     fixed: Linear<f64, 2, 3, Inline>,
+    attention: fluxion::nn::layer::MultiHeadAttention<f32, 4, 2, 3>,
 }
 
 fn every_layer(seed: u64) -> EveryLayer {
@@ -196,6 +197,7 @@ fn every_layer(seed: u64) -> EveryLayer {
         groups,
         table: fluxion::nn::layer::Embedding::new(seed + 3),
         fixed: Linear::new(seed + 4),
+        attention: fluxion::nn::layer::MultiHeadAttention::new(fluxion::nn::prelude::Mask::Causal, seed + 7),
     }
 }
 
@@ -213,7 +215,15 @@ fn every_layer_kind_round_trips_bit_exactly() {
             "groups.bias",
             "table.weight",
             "fixed.weight",
-            "fixed.bias"
+            "fixed.bias",
+            "attention.query.weight",
+            "attention.query.bias",
+            "attention.key.weight",
+            "attention.key.bias",
+            "attention.value.weight",
+            "attention.value.bias",
+            "attention.output.weight",
+            "attention.output.bias"
         ]
     );
     let bytes = io::to_bytes(&model).unwrap();

@@ -37,6 +37,7 @@
 //! | `gather_rows` (an embedding lookup) | one thread per element; the indices travel as the element type's bits |
 //! | its pullback | the indices grouped by row on the host, one thread per (row, column) summing its group in order (no atomics) |
 //! | `add_channels` and its pullback | the bias read once per line of H·W; sums over each plane, then over the batch |
+//! | `attention` (multi-head, full or causal), its tangent and its pullback | one thread per query, its scores recomputed in the host's order; the pullback keeps three values per query, then q̄ per query and k̄, v̄ per key over the queries that see it (no atomics) |
 //!
 //! | a [`FusedFunction`](crate::ops::elementwise::FusedFunction) of N tensors | one generated kernel; its pullback one kernel per input and its tangent one kernel, recorded from the same definition run on symbolic duals |
 //!
