@@ -104,6 +104,9 @@ fn gradients_pass_the_checkers() {
     let queries_only =
         move |q: Var<Rows>| q.attention(&k, &v, Heads::<3>, Tokens::<2>, Mask::Causal).tanh().sum();
     ok("attention of the queries", check_grad(queries_only, &operands.0, CheckOptions::f64()));
+    // One value per head.
+    let narrow = |(q, k, v): TracedOperands| q.attention(&k, &v, Heads::<6>, Tokens::<4>, Mask::Full);
+    ok("attention in heads of one", check_vjp(narrow, &operands, CheckOptions::f64()));
 }
 
 #[test]
@@ -168,13 +171,15 @@ fn the_panicking_form_panics_with_the_message() {
     let _ = q.attention(&q, &q, Heads::<2>, Tokens::<2>, Mask::Causal);
 }
 
-/// A pre-norm decoder block: attention, then a position-wise MLP, each residual.
-type Block = Sequential<(
-    Residual<Sequential<(LayerNorm<f64, 6>, MultiHeadAttention<f64, 6, 2, 4>)>>,
+/// A pre-norm decoder block over sequences of L tokens: attention, then a
+/// position-wise MLP, each residual.
+type BlockOf<const L: usize> = Sequential<(
+    Residual<Sequential<(LayerNorm<f64, 6>, MultiHeadAttention<f64, 6, 2, L>)>>,
     Residual<Sequential<(LayerNorm<f64, 6>, Linear<f64, 6, 12>, Relu, Linear<f64, 12, 6>)>>,
 )>;
+type Block = BlockOf<4>;
 
-fn block(seed: u64) -> Block {
+fn block<const L: usize>(seed: u64) -> BlockOf<L> {
     let norm = || LayerNorm { weight: Tensor::random_normal(1.0, 0.3, seed), ..LayerNorm::default() };
     Sequential((
         Residual(Sequential((norm(), MultiHeadAttention::new(Mask::Causal, seed + 1)))),
@@ -200,7 +205,7 @@ fn the_layer_is_its_maps_around_the_attention() {
 
 #[test]
 fn a_decoder_block_passes_the_checkers_and_second_order_matches_differences() {
-    let (model, x) = (block(21), rows(8, 22));
+    let (model, x): (Block, _) = (block(21), rows(8, 22));
     let loss = |m: <Block as Trace>::Traced| m.forward(&x).tanh().sum();
     ok("block", check_grad(loss, &model, CheckOptions::f64()));
     let both = (model.clone(), x.clone());
@@ -230,7 +235,7 @@ fn block_and_input_loss(model: &Block, x: &Rows) -> f64 {
 
 #[test]
 fn a_decoder_block_in_static_mode_gives_the_tapes_gradient() {
-    let (model, x) = (block(23), rows(12, 24));
+    let (model, x): (Block, _) = (block(23), rows(12, 24));
     let (value, gradient) = block_loss::value_and_grad(&model, &x);
     let (tape_value, tape_gradient) =
         value_and_grad(|m: <Block as Trace>::Traced| m.forward(&x).tanh().sum(), &model);
@@ -254,8 +259,8 @@ fn a_decoder_block_in_static_mode_gives_the_tapes_gradient() {
 }
 
 /// A one-block decoder over a vocabulary of 4 tokens in sequences of 6: embeddings of
-/// token and position, the block, a read-out to the next token's logits.
-type Decoder = (Embedding<f64, 4, 6>, Embedding<f64, 6, 6>, Block, Linear<f64, 6, 4>);
+/// token and position, the block, a read-out to each position's logits.
+type Decoder = (Embedding<f64, 4, 6>, Embedding<f64, 6, 6>, BlockOf<6>, Linear<f64, 6, 4>);
 
 fn logits(model: &<Decoder as Trace>::Traced, tokens: &[usize]) -> Var<Tensor<f64, (Dyn, Const<4>), Heap>> {
     let positions: Vec<usize> = (0..tokens.len()).map(|t| t % 6).collect();
@@ -264,17 +269,15 @@ fn logits(model: &<Decoder as Trace>::Traced, tokens: &[usize]) -> Var<Tensor<f6
 }
 
 #[test]
-fn a_small_decoder_learns_to_continue_a_pattern() {
-    // Each sequence counts up from its first token modulo 4: the next token is always
-    // the current one plus 1, which needs the token itself (not its position).
-    let inputs: Vec<usize> = (0..4).flat_map(|start| (0..6).map(move |t| (start + t) % 4)).collect();
-    let targets: Vec<usize> = inputs.iter().map(|token| (token + 1) % 4).collect();
-    let block = || {
-        let mut b = block(25);
-        b.0.0.0.0.1 = MultiHeadAttention::new(Mask::Causal, 26);
-        b
-    };
-    let mut model: Decoder = (Embedding::new(27), Embedding::new(28), block(), Linear::new(29));
+fn a_small_decoder_learns_to_recall_the_first_token() {
+    // Every position's target is its sequence's first token. Sequence s starts with
+    // s mod 4 and continues with (⌊s/4⌋ + t) mod 4: a later token and its position
+    // leave the first token open (each of the 4 comes with them once), so only
+    // attention to position 0 brings the loss below (5/6)·ln 4 ≈ 1.16.
+    let inputs: Vec<usize> =
+        (0..16).flat_map(|s| (0..6).map(move |t| if t == 0 { s % 4 } else { (s / 4 + t) % 4 })).collect();
+    let targets: Vec<usize> = (0..16).flat_map(|s| [s % 4; 6]).collect();
+    let mut model: Decoder = (Embedding::new(27), Embedding::new(28), block(25), Linear::new(29));
     let mut adam = Adam::new(AdamConfig { learning_rate: 0.02, ..AdamConfig::default() });
     let loss_of = |model: &Decoder| {
         value_and_grad(
@@ -283,10 +286,65 @@ fn a_small_decoder_learns_to_continue_a_pattern() {
         )
     };
     let first = loss_of(&model).0;
-    for _ in 0..150 {
+    for _ in 0..200 {
         let (_, gradient) = loss_of(&model);
         adam.step(&mut model, &gradient);
     }
     let last = loss_of(&model).0;
-    assert!(last < 0.05 && last < first / 20.0, "loss {first} → {last}");
+    assert!(last < 0.1, "loss {first} → {last}");
+}
+
+/// One sequence of 4 tokens through the block, as a static matrix.
+type Sequence = Tensor<f64, (Const<4>, Const<6>), Heap>;
+
+#[differentiable(wrt(x))]
+fn block_outputs(model: &Block, x: &Sequence) -> Sequence {
+    model.apply_batch(x)
+}
+
+#[test]
+fn jacfwd_and_jacrev_through_a_decoder_block_agree_with_finite_differences() {
+    let model: Block = block(30);
+    let x: Sequence = Tensor::random_normal(0.0, 1.0, 31);
+    type Jacobian = Tensor<f64, (Const<4>, Const<6>, Const<4>, Const<6>), Heap>;
+    let (forward, reverse): (Jacobian, Jacobian) =
+        (block_outputs::jacfwd(&model, &x), block_outputs::jacrev(&model, &x));
+    let h = 1e-6;
+    for (i, j) in [(0, 0), (1, 4), (3, 2)] {
+        let (mut plus, mut minus) = (x.clone(), x.clone());
+        plus[[i, j]] += h;
+        minus[[i, j]] -= h;
+        let (p, m) = (block_outputs(&model, &plus), block_outputs(&model, &minus));
+        for (a, b) in [(0, 0), (2, 5), (3, 1)] {
+            let numeric = (p[[a, b]] - m[[a, b]]) / (2.0 * h);
+            assert_close(forward[[a, b, i, j]], reverse[[a, b, i, j]], 1e-12);
+            assert!((reverse[[a, b, i, j]] - numeric).abs() < 1e-7, "{} vs {numeric}", reverse[[a, b, i, j]]);
+        }
+    }
+    // Under the causal mask an output does not depend on later tokens.
+    assert!((0..6).all(|b| (0..6).all(|j| forward[[1, b, 2, j]] == 0.0 && forward[[0, b, 3, j]] == 0.0)));
+}
+
+#[test]
+fn one_token_sequences_and_no_rows_are_attended_as_the_definition_says() {
+    let (q, k, v, y_bar) = (rows(4, 32), rows(4, 33), rows(4, 34), rows(4, 35));
+    let args = (Heads::<2>, Tokens::<1>, Mask::Full);
+    // A token alone attends to itself: y = v, and only the values get a cotangent.
+    assert_eq!(q.attention(&k, &v, args.0, args.1, args.2).as_slice(), v.as_slice());
+    let [q_bar, k_bar, v_bar] = fluxion::ops::attention::attention_pullback([&q, &k, &v], &y_bar, args);
+    assert!(q_bar.iter().chain(k_bar.iter()).all(|g| *g == 0.0));
+    assert_eq!(v_bar.as_slice(), y_bar.as_slice());
+    let none = rows(0, 36);
+    assert_eq!(none.attention(&none, &none, Heads::<3>, Tokens::<2>, Mask::Causal).len(), 0);
+}
+
+#[test]
+#[should_panic(expected = "attention_pullback")]
+fn a_cotangent_of_another_shape_is_refused() {
+    let (q, y_bar) = (rows(8, 37), rows(4, 38));
+    let _ = fluxion::ops::attention::attention_pullback(
+        [&q, &q, &q],
+        &y_bar,
+        (Heads::<2>, Tokens::<4>, Mask::Full),
+    );
 }

@@ -2775,10 +2775,16 @@ fn attention_and_a_decoder_block_give_the_hosts_values_and_derivatives_on_the_gp
     let (loss, gradient) = loss_and_gradient(&host.to_device(), &device(&q), &classes);
     assert_close(&[loss], &[host_loss], F64_TOL);
     let (attention, host_attention) = (&gradient.0.1, &host_gradient.0.1);
-    for (device_map, host_map) in
-        [(&attention.query, &host_attention.query), (&attention.value, &host_attention.value)]
-    {
+    let maps = [
+        (&attention.query, &host_attention.query),
+        (&attention.key, &host_attention.key),
+        (&attention.value, &host_attention.value),
+        (&attention.output, &host_attention.output),
+    ];
+    for (device_map, host_map) in maps {
         assert_close(&device_map.weight.to_vec(), host_map.weight.as_slice(), 1e-10);
+        assert_close(&device_map.bias.to_vec(), host_map.bias.as_slice(), 1e-10);
     }
+    assert_close(&gradient.0.0.weight.to_vec(), host_gradient.0.0.weight.as_slice(), 1e-10);
     assert_close(&gradient.2.bias.to_vec(), host_gradient.2.bias.as_slice(), 1e-10);
 }

@@ -60,9 +60,10 @@
 //! `mul_channels` takes one vector of C.
 //!
 //! `nn.MultiheadAttention(64, 4, batch_first=True)` called as `mha(x, x, x,
-//! is_causal=True)` on `(N, 16, 64)` is `MultiHeadAttention::<f32, 64, 4, 16>::new(
-//! Mask::Causal, seed)` on the rows `x.reshape(N·16, 64)`: width, heads, then the
-//! sequence length, whose rows a sequence's tokens are. Its four maps are `query`,
+//! attn_mask=nn.Transformer.generate_square_subsequent_mask(16), is_causal=True)` on
+//! `(N, 16, 64)` is `MultiHeadAttention::<f32, 64, 4, 16>::new(Mask::Causal, seed)`
+//! on the rows `x.reshape(N·16, 64)`: width, heads, then the sequence length, whose
+//! rows a sequence's tokens are (without the mask, `Mask::Full`). Its four maps are `query`,
 //! `key`, `value` and `output` (PyTorch packs the first three in `in_proj_weight`:
 //! rows 0..D, D..2D, 2D..3D).
 //!

@@ -17,8 +17,10 @@
 //! - forward: Ṡ = (Q̇Kᵀ + QK̇ᵀ)/√d, Ṗ = P ⊙ (Ṡ − rowsum(P ⊙ Ṡ)), Ȯ = ṖV + PV̇.
 //!
 //! A masked pair has p = 0 and carries nothing. The probabilities are recomputed one
-//! query at a time (L values on the stack) in the value and in each derivative: no
-//! L×L matrix is kept, and nothing is allocated beyond the results.
+//! query at a time (two arrays of L elements on the stack) in the value and in each
+//! derivative: no L×L matrix is kept, and nothing is allocated beyond the results.
+//! For sequences of many thousands of tokens (or of nested duals), give the thread a
+//! larger stack.
 
 use crate::error::{ShapeError, or_panic};
 use crate::scalar::RealScalar;
@@ -41,6 +43,7 @@ pub struct Tokens<const L: usize>;
 
 /// Which tokens a token attends to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Mask {
     /// Every token of its sequence (an encoder's, BERT's).
     Full,
@@ -149,8 +152,35 @@ pub(crate) fn check_attention<const L: usize>([queries, keys, values]: [Dims; 3]
     Ok(())
 }
 
+/// Checks a derivative's operands as the attention does, and that each of `others`
+/// (the cotangent, or the tangents) has the queries' shape; H dividing D when the
+/// program is built.
+#[track_caller]
+pub(crate) fn check_derivative<const D: usize, const H: usize, const L: usize>(
+    operation: &'static str,
+    operands: [Dims; 3],
+    others: &[Dims],
+) {
+    let () = <Const<D> as SplitsIntoHeads<H>>::CHECK;
+    or_panic(check_attention::<L>(operands));
+    for &other in others {
+        if other != operands[0] {
+            or_panic(Err(ShapeError::new(
+                operation,
+                operands[0],
+                other,
+                "a cotangent or tangent must have the queries' shape",
+            )))
+        }
+    }
+}
+
 /// The pullback of [`attention`](Tensor::attention): (q̄, k̄, v̄) for the output's
 /// cotangent ȳ.
+///
+/// # Panics
+/// As the attention, and when ȳ's shape differs from the queries'.
+#[track_caller]
 pub fn attention_pullback<T: RealScalar, R: Dim, const D: usize, const H: usize, const L: usize, K>(
     [queries, keys, values]: [&Rows<T, R, D, K>; 3],
     y_bar: &Rows<T, R, D, K>,
@@ -159,6 +189,11 @@ pub fn attention_pullback<T: RealScalar, R: Dim, const D: usize, const H: usize,
 where
     K: Storage<T, (R, Const<D>)>,
 {
+    check_derivative::<D, H, L>(
+        "attention_pullback",
+        [queries, keys, values].map(|x| x.dims()),
+        &[y_bar.dims()],
+    );
     let mut bars = [(); 3].map(|()| Tensor::zeros_shaped(queries.shape()));
     let [q_bar, k_bar, v_bar] = &mut bars;
     Geometry::<D, H, L>::pullback(
@@ -172,6 +207,10 @@ where
 
 /// The pushforward of [`attention`](Tensor::attention): ẏ for the operands'
 /// tangents (q̇, k̇, v̇).
+///
+/// # Panics
+/// As the attention, and when a tangent's shape differs from the queries'.
+#[track_caller]
 pub fn attention_push<T: RealScalar, R: Dim, const D: usize, const H: usize, const L: usize, K>(
     operands: [&Rows<T, R, D, K>; 3],
     tangents: [&Rows<T, R, D, K>; 3],
@@ -180,6 +219,7 @@ pub fn attention_push<T: RealScalar, R: Dim, const D: usize, const H: usize, con
 where
     K: Storage<T, (R, Const<D>)>,
 {
+    check_derivative::<D, H, L>("attention_push", operands.map(|x| x.dims()), &tangents.map(|x| x.dims()));
     let mut out = Tensor::zeros_shaped(operands[0].shape());
     Geometry::<D, H, L>::push(
         operands.map(Tensor::as_slice),

@@ -188,12 +188,12 @@ fn attention_push_source(name: &str, ctype: CType) -> String {
     per_token_kernel(name, &parameters(ty, &buffers), &body)
 }
 
-/// `p_bar = ō_t·v_u` inside a loop over u.
-fn output_bar_dot_value(indent: &str, ctype: CType) -> String {
+/// `p_bar = ō_t·v_u` for query `t` inside a loop over u.
+fn output_bar_dot_value(t: &str, indent: &str, ctype: CType) -> String {
     let ty = ctype.name();
     format!(
         "{indent}{ty} p_bar = ({ty})0;
-{indent}for (unsigned long long i = 0; i < d; ++i) p_bar += y_bar[base + t * width + i] * v[base + u * width + i];
+{indent}for (unsigned long long i = 0; i < d; ++i) p_bar += y_bar[base + {t} * width + i] * v[base + u * width + i];
 "
     )
 }
@@ -214,14 +214,14 @@ fn attention_stats_source(name: &str, ctype: CType) -> String {
 ",
         totals = softmax_totals("t", "        ", ctype),
         p = probability("t", inner, ctype),
-        p_bar = output_bar_dot_value(inner, ctype),
+        p_bar = output_bar_dot_value("t", inner, ctype),
     );
     let buffers = [("q", false), ("k", false), ("v", false), ("y_bar", false), ("stats", true)];
     per_token_kernel(name, &parameters(ty, &buffers), &body)
 }
 
-/// `largest`, `total` and `centre` of query `t` (thread `e` of its head), from
-/// `stats`.
+/// `largest`, `total` and `centre` of query `query` of the thread's sequence and
+/// head, from `stats`.
 fn read_stats(query: &str, indent: &str, ctype: CType) -> String {
     let ty = ctype.name();
     format!(
@@ -245,7 +245,7 @@ fn attention_queries_pullback_source(name: &str, ctype: CType) -> String {
 ",
         stats = read_stats("t", "        ", ctype),
         p = probability("t", inner, ctype),
-        p_bar = output_bar_dot_value(inner, ctype),
+        p_bar = output_bar_dot_value("t", inner, ctype),
     );
     let buffers =
         [("q", false), ("k", false), ("v", false), ("y_bar", false), ("stats", false), ("q_bar", true)];
@@ -259,22 +259,24 @@ fn attention_keys_pullback_source(name: &str, ctype: CType) -> String {
     let ty = ctype.name();
     let inner = "            ";
     let body = format!(
-        "        const unsigned long long u = t;
+        "        // This thread's token is key u; its queries t run from u (causal) or 0
+        // (`seen` is not used here).
+        const unsigned long long u = t;
         for (unsigned long long i = 0; i < d; ++i) {{
             k_bar[base + u * width + i] = 0;
             v_bar[base + u * width + i] = 0;
         }}
-        for (unsigned long long t = causal ? u : 0; t < tokens; ++t) {{
+        for (unsigned long long query = causal ? u : 0; query < tokens; ++query) {{
 {stats}{p}{p_bar}            const {ty} s_bar = p * (p_bar - centre) * scale;
             for (unsigned long long i = 0; i < d; ++i) {{
-                v_bar[base + u * width + i] += p * y_bar[base + t * width + i];
-                k_bar[base + u * width + i] += s_bar * q[base + t * width + i];
+                v_bar[base + u * width + i] += p * y_bar[base + query * width + i];
+                k_bar[base + u * width + i] += s_bar * q[base + query * width + i];
             }}
         }}
 ",
-        stats = read_stats("t", inner, ctype),
-        p = probability("t", inner, ctype),
-        p_bar = output_bar_dot_value(inner, ctype),
+        stats = read_stats("query", inner, ctype),
+        p = probability("query", inner, ctype),
+        p_bar = output_bar_dot_value("query", inner, ctype),
     );
     let buffers = [
         ("q", false),
@@ -322,7 +324,8 @@ unsafe fn launch<T: CudaElement, R: Runner<T>>(
 ) -> Result<(), CudaError> {
     let source = KERNELS.iter().find(|(name, _)| *name == operation).expect("an attention kernel").1;
     let name = kernel_name(operation, None, T::C_TYPE);
-    let scale = T::from_f64(1.0 / ((geometry.width / geometry.heads) as f64).sqrt());
+    // 1/√d as the host computes it.
+    let scale = T::one() / T::from_f64((geometry.width / geometry.heads) as f64).sqrt();
     let config = grid_stride_launch(geometry.queries(), runner.multiprocessors());
     // SAFETY: the caller's buffers; the scale and sizes complete the parameter list.
     unsafe {

@@ -819,57 +819,72 @@ mod tests {
         assert_eq!(rounded[201], 1.0 + 4.0 * 2f32.powi(-8));
     }
 
-    #[test]
-    fn the_attention_kernels_compute_the_hosts_values_and_derivatives() {
+    /// The attention kernels on `sequences` of L tokens of W values in H heads, against
+    /// the host's value, tangent and cotangents.
+    fn check_attention<const W: usize, const H: usize, const L: usize>(
+        emulator: &Emulator,
+        values: &mut Values,
+        sequences: usize,
+        mask: crate::ops::attention::Mask,
+    ) {
         use crate::ops::attention::{Heads, Mask, Tokens, attention_pullback, attention_push};
         use crate::shape::{Const, Dyn};
         use crate::tensor::{Heap, Tensor};
-        type Rows = Tensor<f64, (Dyn, Const<6>), Heap>;
+        type Rows<const W: usize> = Tensor<f64, (Dyn, Const<W>), Heap>;
+        let n = sequences * L * W;
+        let host = |elements: &[f64]| -> Rows<W> {
+            Tensor::from_flat_fn((Dyn(sequences * L), Const), |i| elements[i])
+        };
+        let [q, k, v, q_dot, k_dot, v_dot, y_bar] = [(); 7].map(|()| values.take::<f64>(n));
+        let geometry =
+            AttentionGeometry { sequences, tokens: L, width: W, heads: H, causal: mask == Mask::Causal };
+        let what = |name: &str| format!("{name}, {geometry:?}");
+        let args = (Heads::<H>, Tokens::<L>, mask);
+        let (hq, hk, hv) = (host(&q), host(&k), host(&v));
+        let mut y = vec![f64::NAN; n];
+        attention_on(emulator, [&q, &k, &v], &mut y, geometry).unwrap();
+        assert_close(&y, hq.attention(&hk, &hv, args.0, args.1, mask).as_slice(), 1e-14, &what("attention"));
+        let mut y_dot = vec![f64::NAN; n];
+        attention_push_on(emulator, [&q, &k, &v], [&q_dot, &k_dot, &v_dot], &mut y_dot, geometry).unwrap();
+        let dots = [host(&q_dot), host(&k_dot), host(&v_dot)];
+        let expected = attention_push([&hq, &hk, &hv], [&dots[0], &dots[1], &dots[2]], args);
+        assert_close(&y_dot, expected.as_slice(), 1e-14, &what("attention_push"));
+        let mut bars = [(); 3].map(|()| vec![f64::NAN; n]);
+        let [q_bar, k_bar, v_bar] = &mut bars;
+        attention_pullback_on(emulator, [&q, &k, &v], &y_bar, [q_bar, k_bar, v_bar], geometry).unwrap();
+        let expected = attention_pullback([&hq, &hk, &hv], &host(&y_bar), args);
+        for (name, (device, host)) in ["q̄", "k̄", "v̄"].iter().zip(bars.iter().zip(&expected)) {
+            assert_close(device, host.as_slice(), 1e-13, &what(name));
+        }
+    }
+
+    #[test]
+    fn the_attention_kernels_compute_the_hosts_values_and_derivatives() {
+        use crate::ops::attention::{Heads, Mask, Tokens};
+        use crate::shape::{Const, Dyn};
+        use crate::tensor::{Heap, Tensor};
 
         let Some(emulator) = Emulator::get() else { return };
         let mut values = Values(15);
-        let rows = |values: &mut Values| -> Vec<f64> { values.take(8 * 6) };
-        let host = |elements: &[f64]| -> Rows { Tensor::from_flat_fn((Dyn(8), Const), |i| elements[i]) };
-        let [q, k, v, q_dot, k_dot, v_dot, y_bar] = [(); 7].map(|()| rows(&mut values));
         for mask in [Mask::Full, Mask::Causal] {
-            // Two sequences of 4 tokens of 6 values in 2 heads of 3.
-            let geometry = AttentionGeometry {
-                sequences: 2,
-                tokens: 4,
-                width: 6,
-                heads: 2,
-                causal: mask == Mask::Causal,
-            };
-            let what = |name: &str| format!("{name}, {mask:?}");
-            let args = (Heads::<2>, Tokens::<4>, mask);
-            let (hq, hk, hv) = (host(&q), host(&k), host(&v));
-            let mut y = vec![f64::NAN; q.len()];
-            attention_on(&*emulator, [&q, &k, &v], &mut y, geometry).unwrap();
-            let expected = hq.attention(&hk, &hv, args.0, args.1, mask);
-            assert_close(&y, expected.as_slice(), 1e-14, &what("attention"));
-            let mut y_dot = vec![f64::NAN; q.len()];
-            attention_push_on(&*emulator, [&q, &k, &v], [&q_dot, &k_dot, &v_dot], &mut y_dot, geometry)
-                .unwrap();
-            let dots = [host(&q_dot), host(&k_dot), host(&v_dot)];
-            let expected = attention_push([&hq, &hk, &hv], [&dots[0], &dots[1], &dots[2]], args);
-            assert_close(&y_dot, expected.as_slice(), 1e-14, &what("attention_push"));
-            let mut bars = [(); 3].map(|()| vec![f64::NAN; q.len()]);
-            let [q_bar, k_bar, v_bar] = &mut bars;
-            attention_pullback_on(&*emulator, [&q, &k, &v], &y_bar, [q_bar, k_bar, v_bar], geometry).unwrap();
-            let expected = attention_pullback([&hq, &hk, &hv], &host(&y_bar), args);
-            for (name, (device, host)) in ["q̄", "k̄", "v̄"].iter().zip(bars.iter().zip(&expected)) {
-                assert_close(device, host.as_slice(), 1e-13, &what(name));
-            }
+            // Two sequences of 4 tokens of 6 values in 2 heads of 3; one-token
+            // sequences in heads of one value; no sequence; 320 queries, so that the
+            // grid-stride loop of a 256-thread block runs more than once.
+            check_attention::<6, 2, 4>(&emulator, &mut values, 2, mask);
+            check_attention::<3, 3, 1>(&emulator, &mut values, 3, mask);
+            check_attention::<6, 2, 4>(&emulator, &mut values, 0, mask);
+            check_attention::<8, 4, 16>(&emulator, &mut values, 5, mask);
         }
         // f32 against the host in f64.
+        type Rows = Tensor<f64, (Dyn, Const<6>), Heap>;
+        let q: Vec<f32> = values.take(8 * 6);
+        let (k, v): (Vec<f32>, Vec<f32>) = (values.take(8 * 6), values.take(8 * 6));
         let geometry = AttentionGeometry { sequences: 2, tokens: 4, width: 6, heads: 3, causal: true };
-        let narrow = |x: &[f64]| -> Vec<f32> { x.iter().map(|&x| x as f32).collect() };
-        let (q32, k32, v32) = (narrow(&q), narrow(&k), narrow(&v));
-        let mut y32 = vec![f32::NAN; q.len()];
-        attention_on(&*emulator, [&q32, &k32, &v32], &mut y32, geometry).unwrap();
+        let mut y = vec![f32::NAN; q.len()];
+        attention_on(&*emulator, [&q, &k, &v], &mut y, geometry).unwrap();
         let wide = |x: &[f32]| -> Rows { Tensor::from_flat_fn((Dyn(8), Const), |i| x[i] as f64) };
-        let expected = wide(&q32).attention(&wide(&k32), &wide(&v32), Heads::<3>, Tokens::<4>, Mask::Causal);
-        let y32: Vec<f64> = y32.iter().map(|&y| y as f64).collect();
-        assert_close(&y32, expected.as_slice(), 1e-5, "attention in f32");
+        let expected = wide(&q).attention(&wide(&k), &wide(&v), Heads::<3>, Tokens::<4>, Mask::Causal);
+        let y: Vec<f64> = y.iter().map(|&y| y as f64).collect();
+        assert_close(&y, expected.as_slice(), 1e-5, "attention in f32");
     }
 }

@@ -14,7 +14,8 @@ use crate::ops::cuda::CudaAttentionOps;
 
 /// Multi-head self-attention on rows `(R, D)` of N sequences of L tokens (R = N·L,
 /// checked when it runs), in H heads of D/H values (H dividing D is checked when the
-/// program is built): queries, keys and values by their own linear maps, the heads'
+/// program with a forward pass of the layer is built; `cargo check` does not see it,
+/// as for `GroupNorm`'s groups): queries, keys and values by their own linear maps, the heads'
 /// results side by side, mixed by `output`. `mask` says which tokens a token sees:
 /// its whole sequence ([`Mask::Full`]) or itself and those before it
 /// ([`Mask::Causal`], a decoder's).

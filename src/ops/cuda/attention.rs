@@ -9,7 +9,7 @@ use crate::backend::cuda::{
     attention_push as push_kernel, or_panic_cuda,
 };
 use crate::error::{ShapeError, or_panic};
-use crate::ops::attention::{Heads, Mask, Tokens, check_attention};
+use crate::ops::attention::{Heads, Mask, Tokens, check_attention, check_derivative};
 use crate::shape::constraint::SplitsIntoHeads;
 use crate::shape::{Const, Dim};
 
@@ -71,8 +71,7 @@ pub fn attention_pullback<T: CudaElement, R: Dim, const D: usize, const H: usize
     (_, _, mask): (Heads<H>, Tokens<L>, Mask),
 ) -> [Rows<T, R, D>; 3] {
     let shape = y_bar.shape();
-    or_panic(check_attention::<L>(operands.map(|rows| rows.dims())));
-    or_panic(operands[0].check_same_shape(y_bar, "attention_pullback"));
+    check_derivative::<D, H, L>("attention_pullback", operands.map(|rows| rows.dims()), &[y_bar.dims()]);
     let geometry = geometry::<D, H, L>(shape.0.size(), mask);
     let mut bars = [(); 3].map(|()| OnDevice::device_zeros(shape));
     let [q_bar, k_bar, v_bar] = &mut bars;
@@ -96,10 +95,11 @@ pub fn attention_push<T: CudaElement, R: Dim, const D: usize, const H: usize, co
     tangents: [&Rows<T, R, D>; 3],
     (_, _, mask): (Heads<H>, Tokens<L>, Mask),
 ) -> Rows<T, R, D> {
-    or_panic(check_attention::<L>(operands.map(|rows| rows.dims())));
-    for tangent in tangents {
-        or_panic(operands[0].check_same_shape(tangent, "attention_push"));
-    }
+    check_derivative::<D, H, L>(
+        "attention_push",
+        operands.map(|rows| rows.dims()),
+        &tangents.map(|rows| rows.dims()),
+    );
     let geometry = geometry::<D, H, L>(operands[0].shape().0.size(), mask);
     let (operands_slices, tangent_slices) =
         (operands.map(|rows| rows.slice()), tangents.map(|rows| rows.slice()));
