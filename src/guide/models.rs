@@ -291,8 +291,8 @@
 //! `BENCHMARKS.md`); inside a branch or a loop, and for `jacrev`, the layers run
 //! again, as any call there does. The kept inputs are values: an `Inline` tensor is
 //! copied as it moves (a batch of 16 images of 4×10×10 `f32` is 25 KB), so for image
-//! batches and long sequences prefer `Heap` (W8, a small CNN's gradient: 26 µs on
-//! `Heap`, 34 µs on `Inline`):
+//! batches and long sequences prefer `Heap` (W8, a small CNN's gradient: 27 µs on
+//! `Heap`, 36 µs on `Inline`):
 //!
 //! ```
 //! use fluxion::nn::layer::{Linear, Sequential, StaticModule, Tanh};
