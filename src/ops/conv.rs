@@ -109,7 +109,7 @@ where
             + Storage<T, (B, Const<O>, Const<HO>, Const<WO>)>,
     {
         let mut y = Tensor::zeros_shaped((self.shape().0, Const, Const, Const));
-        correlate::<S, P, T, C, H, W, O, KH, KW, HO, WO>(
+        Correlation::<S, P, C, H, W, O, KH, KW, HO, WO>::values(
             self.as_slice(),
             kernels.as_slice(),
             y.as_mut_slice(),
@@ -324,23 +324,30 @@ where
     let mut w_bar = Tensor::zeros_shaped(kernels.shape());
     let (x, kernels, y_bar) = (x.as_slice(), kernels.as_slice(), y_bar.as_slice());
     if want_x {
-        correlate_transposed::<S, P, T, C, H, W, O, KH, KW, HO, WO>(kernels, y_bar, x_bar.as_mut_slice());
+        Correlation::<S, P, C, H, W, O, KH, KW, HO, WO>::input_cotangent(
+            kernels,
+            y_bar,
+            x_bar.as_mut_slice(),
+        );
     }
     if want_w {
-        correlate_outputs::<S, P, T, C, H, W, O, KH, KW, HO, WO>(x, y_bar, w_bar.as_mut_slice());
+        Correlation::<S, P, C, H, W, O, KH, KW, HO, WO>::kernel_cotangent(x, y_bar, w_bar.as_mut_slice());
     }
     (x_bar, w_bar)
 }
 
-/// The loops of the cross-correlation with stride S and padding P: `out` (zeros, B
-/// images of O channels of HO×WO) += the kernels `w` over the images `x`, one output
-/// row at a time. Its own function (as the pullback's loops), so the compiler knows
-/// the slices apart and vectorises the rows on every storage. (The chunk sizes are
-/// at least 1 so that an empty axis gives no chunks.)
-fn correlate<
+/// `n`, or 1 for 0: a chunk size.
+const fn at_least_one(n: usize) -> usize {
+    if n == 0 { 1 } else { n }
+}
+
+/// The loops of a cross-correlation with stride S and padding P of images `(C, H,
+/// W)` with O kernels of `KH × KW`, giving `(O, HO, WO)`: methods over slices, so that
+/// the compiler knows the input's and the output's elements apart and vectorises the
+/// rows on every storage kind.
+struct Correlation<
     const S: usize,
     const P: usize,
-    T: RealScalar,
     const C: usize,
     const H: usize,
     const W: usize,
@@ -349,35 +356,11 @@ fn correlate<
     const KW: usize,
     const HO: usize,
     const WO: usize,
->(
-    x: &[T],
-    w: &[T],
-    out: &mut [T],
-) {
-    for (image, out) in x.chunks_exact((C * H * W).max(1)).zip(out.chunks_exact_mut((O * HO * WO).max(1))) {
-        for (kernels, plane) in
-            w.chunks_exact((C * KH * KW).max(1)).zip(out.chunks_exact_mut((HO * WO).max(1)))
-        {
-            each_kernel_offset::<S, P, C, H, W, KH, KW, HO, WO>(|k, c, rows, columns| {
-                let (weight, image) = (kernels[k], &image[c * H * W..][..H * W]);
-                for i in rows.outputs.clone() {
-                    let row =
-                        &image[rows.input(i) * W + columns.first_input()..][..W - columns.first_input()];
-                    zip_strided::<S, _, _>(row, &mut plane[i * WO..][columns.outputs.clone()], |&x, y| {
-                        *y += weight * x
-                    });
-                }
-            });
-        }
-    }
-}
+>;
 
-/// x̄ of the cross-correlation: x̄_{b c (S·i+p−P) (S·j+q−P)} += w_{o c p q}·ȳ_{b o i j},
-/// into `x_bar` (zeros).
-fn correlate_transposed<
+impl<
     const S: usize,
     const P: usize,
-    T: RealScalar,
     const C: usize,
     const H: usize,
     const W: usize,
@@ -386,96 +369,99 @@ fn correlate_transposed<
     const KW: usize,
     const HO: usize,
     const WO: usize,
->(
-    w: &[T],
-    y_bar: &[T],
-    x_bar: &mut [T],
-) {
-    for (x_bar, y_bar) in
-        x_bar.chunks_exact_mut((C * H * W).max(1)).zip(y_bar.chunks_exact((O * HO * WO).max(1)))
-    {
-        for (kernels, plane) in w.chunks_exact((C * KH * KW).max(1)).zip(y_bar.chunks_exact((HO * WO).max(1)))
-        {
-            each_kernel_offset::<S, P, C, H, W, KH, KW, HO, WO>(|k, c, rows, columns| {
-                let (weight, image) = (kernels[k], &mut x_bar[c * H * W..][..H * W]);
-                for i in rows.outputs.clone() {
-                    let row =
-                        &mut image[rows.input(i) * W + columns.first_input()..][..W - columns.first_input()];
-                    zip_strided::<S, _, _>(row, &plane[i * WO..][columns.outputs.clone()], |x_bar, &g| {
-                        *x_bar += weight * g
-                    });
-                }
-            });
+> Correlation<S, P, C, H, W, O, KH, KW, HO, WO>
+{
+    /// The values of one image, of one output channel's kernels, of one output image
+    /// and of one output plane (at least 1, so that an empty axis gives no chunks).
+    const IMAGE: usize = at_least_one(C * H * W);
+    const KERNELS: usize = at_least_one(C * KH * KW);
+    const OUTPUT: usize = at_least_one(O * HO * WO);
+    const PLANE: usize = at_least_one(HO * WO);
+
+    /// `out` (zeros, images of O channels of HO×WO) += the kernels `w` over the
+    /// images `x`, one output row at a time.
+    fn values<T: RealScalar>(x: &[T], w: &[T], out: &mut [T]) {
+        for (image, out) in x.chunks_exact(Self::IMAGE).zip(out.chunks_exact_mut(Self::OUTPUT)) {
+            for (kernels, plane) in w.chunks_exact(Self::KERNELS).zip(out.chunks_exact_mut(Self::PLANE)) {
+                Self::each_kernel_offset(|k, c, rows, columns| {
+                    let (weight, image) = (kernels[k], &image[c * H * W..][..H * W]);
+                    for i in rows.outputs.clone() {
+                        let outputs = &mut plane[i * WO..][columns.outputs.clone()];
+                        zip_strided::<S, _, _>(&image[Self::row(rows, columns, i)], outputs, |&x, y| {
+                            *y += weight * x
+                        });
+                    }
+                });
+            }
         }
     }
-}
 
-/// w̄ of the cross-correlation: w̄_{o c p q} = Σ_{b i j} x_{b c (S·i+p−P) (S·j+q−P)}·ȳ_{b o i j},
-/// into `w_bar` (zeros). Each kernel element's products are added up by output
-/// column over the rows, then across the columns: one sum per kernel element and
-/// plane, not one per row.
-fn correlate_outputs<
-    const S: usize,
-    const P: usize,
-    T: RealScalar,
-    const C: usize,
-    const H: usize,
-    const W: usize,
-    const O: usize,
-    const KH: usize,
-    const KW: usize,
-    const HO: usize,
-    const WO: usize,
->(
-    x: &[T],
-    y_bar: &[T],
-    w_bar: &mut [T],
-) {
-    for (image, y_bar) in x.chunks_exact((C * H * W).max(1)).zip(y_bar.chunks_exact((O * HO * WO).max(1))) {
-        for (kernels_bar, plane) in
-            w_bar.chunks_exact_mut((C * KH * KW).max(1)).zip(y_bar.chunks_exact((HO * WO).max(1)))
-        {
-            each_kernel_offset::<S, P, C, H, W, KH, KW, HO, WO>(|k, c, rows, columns| {
-                let image = &image[c * H * W..][..H * W];
-                let mut by_column = [T::zero(); WO];
-                for i in rows.outputs.clone() {
-                    let row =
-                        &image[rows.input(i) * W + columns.first_input()..][..W - columns.first_input()];
-                    let products = by_column[columns.outputs.clone()]
-                        .iter_mut()
-                        .zip(&plane[i * WO..][columns.outputs.clone()]);
-                    zip_strided::<S, _, _>(row, products, |&x, (total, &g)| *total += x * g);
-                }
-                kernels_bar[k] += by_column.iter().fold(T::zero(), |total, &t| total + t);
-            });
+    /// x̄_{c (S·i+p−P) (S·j+q−P)} += w_{o c p q}·ȳ_{o i j}, into `x_bar` (zeros).
+    fn input_cotangent<T: RealScalar>(w: &[T], y_bar: &[T], x_bar: &mut [T]) {
+        for (x_bar, y_bar) in x_bar.chunks_exact_mut(Self::IMAGE).zip(y_bar.chunks_exact(Self::OUTPUT)) {
+            for (kernels, plane) in w.chunks_exact(Self::KERNELS).zip(y_bar.chunks_exact(Self::PLANE)) {
+                Self::each_kernel_offset(|k, c, rows, columns| {
+                    let (weight, image) = (kernels[k], &mut x_bar[c * H * W..][..H * W]);
+                    for i in rows.outputs.clone() {
+                        let cotangents = &plane[i * WO..][columns.outputs.clone()];
+                        zip_strided::<S, _, _>(
+                            &mut image[Self::row(rows, columns, i)],
+                            cotangents,
+                            |x_bar, &g| *x_bar += weight * g,
+                        );
+                    }
+                });
+            }
         }
     }
-}
 
-/// `visit(k, c, rows, columns)` for every element of one output channel's kernels
-/// (`k` its offset in them, `c` its input channel) that reads inside the image: the
-/// output rows and columns whose inputs at that offset are inside the padded image.
-fn each_kernel_offset<
-    const S: usize,
-    const P: usize,
-    const C: usize,
-    const H: usize,
-    const W: usize,
-    const KH: usize,
-    const KW: usize,
-    const HO: usize,
-    const WO: usize,
->(
-    mut visit: impl FnMut(usize, usize, &Overlap<S>, &Overlap<S>),
-) {
-    for c in 0..C {
-        for p in 0..KH {
-            let rows = overlap::<S>(H, HO, p, P);
-            for q in 0..KW {
-                let columns = overlap::<S>(W, WO, q, P);
-                if !columns.outputs.is_empty() {
-                    // (A kernel column reading only padding is skipped.)
-                    visit((c * KH + p) * KW + q, c, &rows, &columns);
+    /// w̄_{o c p q} = Σ_{b i j} x_{b c (S·i+p−P) (S·j+q−P)}·ȳ_{b o i j}, into `w_bar`
+    /// (zeros). Each kernel element's products are added up by output column over the
+    /// rows, then across the columns: one sum per kernel element and plane, not one
+    /// per row.
+    fn kernel_cotangent<T: RealScalar>(x: &[T], y_bar: &[T], w_bar: &mut [T]) {
+        for (image, y_bar) in x.chunks_exact(Self::IMAGE).zip(y_bar.chunks_exact(Self::OUTPUT)) {
+            for (kernels_bar, plane) in
+                w_bar.chunks_exact_mut(Self::KERNELS).zip(y_bar.chunks_exact(Self::PLANE))
+            {
+                Self::each_kernel_offset(|k, c, rows, columns| {
+                    let image = &image[c * H * W..][..H * W];
+                    let mut by_column = [T::zero(); WO];
+                    for i in rows.outputs.clone() {
+                        let products = by_column[columns.outputs.clone()]
+                            .iter_mut()
+                            .zip(&plane[i * WO..][columns.outputs.clone()]);
+                        zip_strided::<S, _, _>(
+                            &image[Self::row(rows, columns, i)],
+                            products,
+                            |&x, (total, &g)| *total += x * g,
+                        );
+                    }
+                    kernels_bar[k] += by_column.iter().fold(T::zero(), |total, &t| total + t);
+                });
+            }
+        }
+    }
+
+    /// The input elements of an image plane that output row `i` reads at a kernel
+    /// offset: from the first column in range to the end of the row.
+    fn row(rows: &Overlap<S>, columns: &Overlap<S>, i: usize) -> core::ops::Range<usize> {
+        rows.input(i) * W + columns.first_input()..(rows.input(i) + 1) * W
+    }
+
+    /// `visit(k, c, rows, columns)` for every element of one output channel's kernels
+    /// (`k` its offset in them, `c` its input channel) that reads inside the image:
+    /// the output rows and columns whose inputs at that offset are inside the padded
+    /// image. (A kernel column reading only padding is skipped.)
+    fn each_kernel_offset(mut visit: impl FnMut(usize, usize, &Overlap<S>, &Overlap<S>)) {
+        for c in 0..C {
+            for p in 0..KH {
+                let rows = overlap::<S>(H, HO, p, P);
+                for q in 0..KW {
+                    let columns = overlap::<S>(W, WO, q, P);
+                    if !columns.outputs.is_empty() {
+                        visit((c * KH + p) * KW + q, c, &rows, &columns);
+                    }
                 }
             }
         }
