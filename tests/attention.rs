@@ -233,6 +233,29 @@ fn block_and_input_loss(model: &Block, x: &Rows) -> f64 {
     model.apply_batch(x).tanh().sum()
 }
 
+type Layer = MultiHeadAttention<f64, 6, 2, 4>;
+
+#[differentiable]
+fn layer_loss(layer: &Layer, x: &Rows) -> f64 {
+    layer.apply_batch(x).tanh().sum()
+}
+
+#[test]
+fn the_layer_called_alone_in_static_mode_gives_the_tapes_gradient() {
+    let (layer, x) = (Layer::new(Mask::Causal, 39), rows(8, 40));
+    let (value, (layer_bar, x_bar)) = layer_loss::value_and_grad(&layer, &x);
+    let both = (layer.clone(), x.clone());
+    let (tape_value, (tape_layer_bar, tape_x_bar)) =
+        value_and_grad(|(m, x): (<Layer as Trace>::Traced, Var<Rows>)| m.forward(&x).tanh().sum(), &both);
+    assert_close(value, tape_value, 1e-13);
+    let direction = seeded_direction(layer.zero_tangent(), 0.2);
+    assert_close(inner(&layer_bar, &direction), inner(&tape_layer_bar, &direction), 1e-12);
+    x_bar.as_slice().iter().zip(tape_x_bar.as_slice()).for_each(|(a, b)| assert_close(*a, *b, 1e-12));
+    let x_direction = seeded_direction(x.clone(), 0.4);
+    let (_, derivative) = layer_loss::jvp(&layer, &x, &direction, &x_direction);
+    assert_close(derivative, inner(&layer_bar, &direction) + inner(&x_bar, &x_direction), 1e-12);
+}
+
 #[test]
 fn a_decoder_block_in_static_mode_gives_the_tapes_gradient() {
     let (model, x): (Block, _) = (block(23), rows(12, 24));
@@ -263,7 +286,7 @@ fn a_decoder_block_in_static_mode_gives_the_tapes_gradient() {
 type Decoder = (Embedding<f64, 4, 6>, Embedding<f64, 6, 6>, BlockOf<6>, Linear<f64, 6, 4>);
 
 fn logits(model: &<Decoder as Trace>::Traced, tokens: &[usize]) -> Var<Tensor<f64, (Dyn, Const<4>), Heap>> {
-    let positions: Vec<usize> = (0..tokens.len()).map(|t| t % 6).collect();
+    let positions: Vec<usize> = Tokens::<6>.positions(tokens.len()).collect();
     let x = &model.0.forward(tokens) + &model.1.forward(&positions[..]);
     model.3.forward(&model.2.forward(&x))
 }

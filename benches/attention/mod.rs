@@ -4,11 +4,14 @@
 //! fixed-size arrays and keep its probability matrix (`handwritten/{value,gradient}`). Group
 //! `attention/block_gradient`: a pre-norm decoder block's gradient (attention and a
 //! 64→256→64 GELU MLP, each residual, on the same rows) by static mode (`static`)
-//! and the tape (`tape`).
+//! and the tape (`tape`), and its attention layer's alone (`layer_static`,
+//! `layer_tape`).
 
 use criterion::{BenchmarkId, Criterion, black_box, criterion_group};
 use fluxion::autodiff::{Trace, differentiable, value_and_grad};
-use fluxion::nn::layer::{Gelu, LayerNorm, Linear, MultiHeadAttention, Residual, Sequential, StaticModule};
+use fluxion::nn::layer::{
+    Gelu, LayerNorm, Linear, Module, MultiHeadAttention, Residual, Sequential, StaticModule,
+};
 use fluxion::nn::prelude::{Heads, Mask, Tokens};
 use fluxion::ops::attention::attention_pullback;
 use fluxion::prelude::*;
@@ -155,6 +158,13 @@ fn block_loss(model: &Block, x: &Rows) -> f32 {
     model.apply_batch(x).tanh().sum()
 }
 
+type Layer = MultiHeadAttention<f32, WIDTH, HEADS, TOKENS>;
+
+#[differentiable(wrt(layer))]
+fn layer_loss(layer: &Layer, x: &Rows) -> f32 {
+    layer.apply_batch(x).tanh().sum()
+}
+
 fn block_gradient(c: &mut Criterion) {
     let model: Block = Sequential((
         Residual(Sequential((LayerNorm::default(), MultiHeadAttention::new(Mask::Causal, 5)))),
@@ -165,6 +175,12 @@ fn block_gradient(c: &mut Criterion) {
     group.bench_function("static", |b| b.iter(|| block_loss::value_and_grad(black_box(&model), &x)));
     group.bench_function("tape", |b| {
         b.iter(|| value_and_grad(|m: <Block as Trace>::Traced| m.forward(&x).tanh().sum(), black_box(&model)))
+    });
+    // The attention layer alone, called directly.
+    let layer = &model.0.0.0.0.1;
+    group.bench_function("layer_static", |b| b.iter(|| layer_loss::value_and_grad(black_box(layer), &x)));
+    group.bench_function("layer_tape", |b| {
+        b.iter(|| value_and_grad(|m: <Layer as Trace>::Traced| m.forward(&x).tanh().sum(), black_box(layer)))
     });
     group.finish();
 }

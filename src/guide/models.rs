@@ -394,7 +394,7 @@
 //! ```
 //! use fluxion::nn::layer::{Embedding, Gelu, LayerNorm, Linear, Module, MultiHeadAttention, Residual, Sequential};
 //! use fluxion::nn::loss::{Reduction, cross_entropy};
-//! use fluxion::nn::prelude::Mask;
+//! use fluxion::nn::prelude::{Mask, Tokens};
 //! use fluxion::prelude::*;
 //!
 //! // Tokens of a 16-word vocabulary, 8 per sequence, 32 values each in 4 heads.
@@ -412,7 +412,7 @@
 //! // Two sequences; each token's target is the next token.
 //! let tokens: Vec<usize> = (0..16).map(|t| (3 * t) % 16).collect();
 //! let (inputs, targets): (Vec<usize>, Vec<usize>) = (tokens.clone(), tokens.iter().map(|t| (t + 3) % 16).collect());
-//! let positions: Vec<usize> = (0..16).map(|t| t % 8).collect();
+//! let positions: Vec<usize> = Tokens::<8>.positions(16).collect();
 //! let (loss, gradient) = value_and_grad(
 //!     |m: <Decoder as Trace>::Traced| {
 //!         let x = &m.0.forward(&inputs[..]) + &m.1.forward(&positions[..]);

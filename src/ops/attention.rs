@@ -41,6 +41,24 @@ pub struct Heads<const H: usize>;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Tokens<const L: usize>;
 
+impl<const L: usize> Tokens<L> {
+    /// Each of `rows` rows' position in its sequence, 0, 1, …, L − 1, 0, 1, …: the
+    /// indices of a position embedding.
+    ///
+    /// ```
+    /// use fluxion::nn::prelude::Tokens;
+    /// let positions: Vec<usize> = Tokens::<3>.positions(7).collect();
+    /// assert_eq!(positions, [0, 1, 2, 0, 1, 2, 0]);
+    /// ```
+    ///
+    /// # Panics
+    /// When L is 0.
+    pub fn positions(self, rows: usize) -> impl Iterator<Item = usize> {
+        assert!(L > 0, "Tokens::positions: a sequence of 0 tokens");
+        (0..rows).map(|row| row % L)
+    }
+}
+
 /// Which tokens a token attends to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

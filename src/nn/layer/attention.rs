@@ -64,9 +64,11 @@ where
         MultiHeadAttention { query: map(0), key: map(1), value: map(2), output: map(3), mask }
     }
 
-    /// The forward pass on rows, written for static mode (`#[differentiable]`).
+    /// The forward pass on rows, differentiated by `#[differentiable]`: the body of
+    /// [`apply_batch`](Self::apply_batch), whose companions use this one's but for the
+    /// records ([`record`](Self::record)).
     #[differentiable]
-    pub fn apply_batch<R: Dim>(&self, x: &Tensor<T, (R, Const<D>), K>) -> Tensor<T, (R, Const<D>), K>
+    fn attend_rows<R: Dim>(&self, x: &Tensor<T, (R, Const<D>), K>) -> Tensor<T, (R, Const<D>), K>
     where
         K: Storage<T, (R, Const<D>)>,
     {
@@ -87,9 +89,8 @@ where
     K: Storage<T, (Const<D>, Const<D>)> + Storage<T, (Const<D>,)>,
 {
     /// The forward pass of `apply_batch` keeping what its reverse sweep needs (each
-    /// map its input, the attention its operands), for a chain in static mode: the
-    /// `#[differentiable]` method's own record reruns the forward pass in the
-    /// reverse sweep, its calls borrowing its locals.
+    /// map its input, the attention its operands): `attend_rows`'s own record would
+    /// rerun the forward pass in the reverse sweep, its calls borrowing its locals.
     #[allow(clippy::type_complexity)]
     fn record<'l, R: Dim>(
         &'l self,
@@ -123,79 +124,108 @@ where
     }
 }
 
-/// The layer in a static chain: its `#[differentiable]` method's companions, but for
-/// the records ([`MultiHeadAttention::record`]), which keep the forward pass's values.
-#[diagnostic::do_not_recommend]
-impl<T: RealScalar, const D: usize, const H: usize, const L: usize, K, R: Dim> StaticModule<Rows<T, R, D, K>>
-    for MultiHeadAttention<T, D, H, L, K>
+/// The forward pass for static mode: `apply_batch` and the companions that
+/// `#[differentiable]` code calls, those of `attend_rows` but for the records.
+#[allow(clippy::type_complexity)]
+impl<T: RealScalar, const D: usize, const H: usize, const L: usize, K> MultiHeadAttention<T, D, H, L, K>
 where
-    K: Storage<T, (Const<D>, Const<D>)> + Storage<T, (Const<D>,)> + Storage<T, (R, Const<D>)>,
+    K: Storage<T, (Const<D>, Const<D>)> + Storage<T, (Const<D>,)>,
 {
-    type Output = Rows<T, R, D, K>;
-    type InputTangent = Rows<T, R, D, K>;
-
-    #[inline]
-    fn apply_batch(&self, x: &Rows<T, R, D, K>) -> Rows<T, R, D, K> {
-        <Self>::apply_batch(self, x)
+    /// The forward pass on rows, written for static mode: `mha.apply_batch(&x)` inside
+    /// `#[differentiable]` code, alone or in a chain, keeps the values its reverse
+    /// sweep needs.
+    pub fn apply_batch<R: Dim>(&self, x: &Rows<T, R, D, K>) -> Rows<T, R, D, K>
+    where
+        K: Storage<T, (R, Const<D>)>,
+    {
+        self.attend_rows(x)
     }
 
-    #[inline]
-    fn __record_apply_batch<'l>(
+    #[doc(hidden)]
+    pub fn __record_apply_batch<'l, R: Dim>(
         &'l self,
         x: &'l Rows<T, R, D, K>,
         wanted: [bool; 2],
-    ) -> (Rows<T, R, D, K>, impl FnOnce(Rows<T, R, D, K>) -> (Self::Tangent, Rows<T, R, D, K>) + 'l) {
+    ) -> (
+        Rows<T, R, D, K>,
+        impl FnOnce(Rows<T, R, D, K>) -> (MultiHeadAttentionTangent<T, D, H, L, K>, Rows<T, R, D, K>) + 'l,
+    )
+    where
+        K: Storage<T, (R, Const<D>)>,
+    {
         self.record(x.clone(), wanted)
     }
 
-    #[inline]
-    fn __record_owned_apply_batch<'l>(
+    #[doc(hidden)]
+    pub fn __record_owned_apply_batch<'l, R: Dim>(
         &'l self,
         x: Rows<T, R, D, K>,
         wanted: [bool; 2],
-    ) -> (Rows<T, R, D, K>, impl FnOnce(Rows<T, R, D, K>) -> (Self::Tangent, Rows<T, R, D, K>) + 'l)
+    ) -> (
+        Rows<T, R, D, K>,
+        impl FnOnce(Rows<T, R, D, K>) -> (MultiHeadAttentionTangent<T, D, H, L, K>, Rows<T, R, D, K>) + 'l,
+    )
     where
-        Rows<T, R, D, K>: 'l,
+        K: Storage<T, (R, Const<D>)>,
     {
         self.record(x, wanted)
     }
 
-    #[inline]
-    fn __joint_apply_batch(
+    #[doc(hidden)]
+    pub fn __joint_apply_batch<R: Dim>(
         &self,
         x: &Rows<T, R, D, K>,
         seed: Rows<T, R, D, K>,
-    ) -> (Rows<T, R, D, K>, (Self::Tangent, Rows<T, R, D, K>)) {
-        <Self>::__joint_apply_batch(self, x, seed)
+    ) -> (Rows<T, R, D, K>, (MultiHeadAttentionTangent<T, D, H, L, K>, Rows<T, R, D, K>))
+    where
+        K: Storage<T, (R, Const<D>)>,
+    {
+        self.__joint_attend_rows(x, seed)
     }
 
-    #[inline]
-    fn __joint_lanes_apply_batch<const N: usize>(
+    #[doc(hidden)]
+    pub fn __joint_lanes_apply_batch<R: Dim, const N: usize>(
         &self,
         x: &Rows<T, R, D, K>,
         seeds: [Rows<T, R, D, K>; N],
-    ) -> (Rows<T, R, D, K>, ([Self::Tangent; N], [Rows<T, R, D, K>; N])) {
-        <Self>::__joint_lanes_apply_batch(self, x, seeds)
+    ) -> (Rows<T, R, D, K>, ([MultiHeadAttentionTangent<T, D, H, L, K>; N], [Rows<T, R, D, K>; N]))
+    where
+        K: Storage<T, (R, Const<D>)>,
+    {
+        self.__joint_lanes_attend_rows(x, seeds)
     }
 
-    #[inline]
-    fn __jvp_apply_batch(
+    #[doc(hidden)]
+    pub fn __jvp_apply_batch<R: Dim>(
         &self,
         x: &Rows<T, R, D, K>,
-        tangents: (Option<&Self::Tangent>, Option<&Rows<T, R, D, K>>),
-    ) -> (Rows<T, R, D, K>, Rows<T, R, D, K>) {
-        <Self>::__jvp_apply_batch(self, x, tangents)
+        tangents: (Option<&MultiHeadAttentionTangent<T, D, H, L, K>>, Option<&Rows<T, R, D, K>>),
+    ) -> (Rows<T, R, D, K>, Rows<T, R, D, K>)
+    where
+        K: Storage<T, (R, Const<D>)>,
+    {
+        self.__jvp_attend_rows(x, tangents)
     }
 
-    #[inline]
-    fn __jvp_lanes_apply_batch<const N: usize>(
+    #[doc(hidden)]
+    pub fn __jvp_lanes_apply_batch<R: Dim, const N: usize>(
         &self,
         x: &Rows<T, R, D, K>,
-        tangents: (Option<&[Self::Tangent; N]>, Option<&[Rows<T, R, D, K>; N]>),
-    ) -> (Rows<T, R, D, K>, [Rows<T, R, D, K>; N]) {
-        <Self>::__jvp_lanes_apply_batch(self, x, tangents)
+        tangents: (Option<&[MultiHeadAttentionTangent<T, D, H, L, K>; N]>, Option<&[Rows<T, R, D, K>; N]>),
+    ) -> (Rows<T, R, D, K>, [Rows<T, R, D, K>; N])
+    where
+        K: Storage<T, (R, Const<D>)>,
+    {
+        self.__jvp_lanes_attend_rows(x, tangents)
     }
 }
+
+crate::static_module!(
+    impl[T: RealScalar, const D: usize, const H: usize, const L: usize, K: Storage<T, (Const<D>, Const<D>)> + Storage<T, (Const<D>,)>, R: Dim]
+        MultiHeadAttention<T, D, H, L, K>:
+        apply_batch(Tensor<T, (R, Const<D>), K>) -> Tensor<T, (R, Const<D>), K>;
+    where [K: Storage<T, (R, Const<D>)>]
+);
 
 debug_and_eq_by_fields!(
     [T: RealScalar, const D: usize, const H: usize, const L: usize, K: StorageKind<T, (Const<D>, Const<D>)>]
