@@ -424,6 +424,15 @@
 //! plainly forward and through its joint function in the reverse sweep
 //! (checkpointing: its forward sweep runs twice, and every cotangent is computed).
 //!
+//! The same holds one level down: a `#[differentiable]` method whose body calls other
+//! differentiable functions on values it computes (a layer built from layers: maps
+//! of its input, then an operation on their results) cannot keep their reverse
+//! sweeps, which would borrow its own locals, so when its caller keeps *its* reverse
+//! sweep it reruns its forward pass there. A layer on a hot path can write its record
+//! by hand, keeping the values instead: `MultiHeadAttention` does (four maps and an
+//! attention per call; its static gradient costs what the tape's does, where the
+//! rerun cost 1.5×); see its `apply_batch` companions in `src/nn/layer/attention.rs`.
+//!
 //! ## Rules for new operations
 //!
 //! A function can bring its own derivative: `#[differentiable(vjp = g_vjp, jvp =
