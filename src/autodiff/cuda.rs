@@ -23,7 +23,7 @@ use super::dual::Dual;
 use super::forward::{Lift, Unlift};
 use super::tangent::{CoordinateUpdate, Differentiable, Leaf, LeafVisitor, VectorSpace};
 use super::tape::{Var, record_binary_in_place, record_many, record_unary_in_place};
-use super::var_ops::{Operand, TracedArithmetic};
+use super::var_ops::{Operand, TracedArithmetic, record_attention};
 use crate::backend::cpu::Write;
 use crate::backend::cuda::{CType, Cuda, CudaElement, CudaScalar, UpdateKernel, or_panic_cuda};
 use crate::error::{ShapeError, or_panic};
@@ -1375,16 +1375,11 @@ impl<T: CudaElement, R: Dim, const D: usize> Var<OnDevice<T, (R, Const<D>)>> {
         tokens: Tokens<L>,
         mask: Mask,
     ) -> Self {
-        let (keys, values) = (keys.to_var(), values.to_var());
-        let operands = [self, &keys, &values].map(Var::shared_value);
-        let y = operands[0].attention(&operands[1], &operands[2], heads, tokens, mask);
-        record_many([self, &keys, &values], y, move |_, y_bar, mut adjoints| {
-            let operands = operands.each_ref().map(|operand| &**operand);
-            let bars = rules::attention_pullback(operands, y_bar, (heads, tokens, mask));
-            for (k, bar) in bars.into_iter().enumerate() {
-                adjoints.input(k).add(|| bar);
-            }
-        })
+        record_attention(
+            [self, &keys.to_var(), &values.to_var()],
+            |[q, k, v]| q.attention(k, v, heads, tokens, mask),
+            move |operands, y_bar| rules::attention_pullback(operands, y_bar, (heads, tokens, mask)),
+        )
     }
 }
 

@@ -1554,17 +1554,33 @@ impl<T: RealScalar, R: Dim, const D: usize, K: Storage<T, (R, Const<D>)>> Var<Te
         tokens: Tokens<L>,
         mask: Mask,
     ) -> Self {
-        let (keys, values) = (keys.to_var(), values.to_var());
-        let operands = [self, &keys, &values].map(Var::shared_value);
-        let y = operands[0].attention(&operands[1], &operands[2], heads, tokens, mask);
-        record_many([self, &keys, &values], y, move |_, y_bar, mut adjoints| {
-            let operands = operands.each_ref().map(|operand| &**operand);
-            let bars = attention_pullback(operands, y_bar, (heads, tokens, mask));
-            for (k, bar) in bars.into_iter().enumerate() {
-                adjoints.input(k).add(|| bar);
-            }
-        })
+        record_attention(
+            [self, &keys.to_var(), &values.to_var()],
+            |[q, k, v]| q.attention(k, v, heads, tokens, mask),
+            move |operands, y_bar| attention_pullback(operands, y_bar, (heads, tokens, mask)),
+        )
     }
+}
+
+/// An attention of three traced operands as one node (the host's and the GPU's):
+/// `forward` gives its value from theirs, `pullback` their cotangents for ȳ, each
+/// added to a traced operand's adjoint.
+pub(crate) fn record_attention<X: Differentiable + 'static>(
+    operands: [&Var<X>; 3],
+    forward: impl FnOnce([&X; 3]) -> X,
+    pullback: impl Fn([&X; 3], &X::Tangent) -> [X::Tangent; 3] + 'static,
+) -> Var<X>
+where
+    X::Tangent: VectorSpace,
+{
+    let values = operands.map(Var::shared_value);
+    let y = forward(values.each_ref().map(|value| &**value));
+    record_many(operands, y, move |_, y_bar, mut adjoints| {
+        let bars = pullback(values.each_ref().map(|value| &**value), y_bar);
+        for (k, bar) in bars.into_iter().enumerate() {
+            adjoints.input(k).add(|| bar);
+        }
+    })
 }
 
 impl<T: RealScalar, B: Dim, const C: usize, const H: usize, const W: usize, K>
