@@ -23,7 +23,9 @@
 //!   beside handwritten loops;
 //! - `attention/{primitive,block_gradient}`: multi-head attention and its pullback
 //!   beside loops over fixed-size arrays, and a decoder block's gradient by static mode
-//!   and the tape.
+//!   and the tape;
+//! - `composite/block_gradient`: static mode through a layer built from layers (a
+//!   struct's `#[differentiable]` method) beside the same body written out in the loss.
 //!
 //! Run one group with e.g. `cargo bench --bench main -- gemm/f32/1thread`; smoke-test
 //! everything (one iteration each) with `cargo test --benches`.
@@ -34,6 +36,7 @@
 mod attention;
 mod checkpoint;
 mod common;
+mod composite;
 mod construction;
 mod elementwise;
 mod gemm;
@@ -57,5 +60,6 @@ criterion::criterion_main!(
     checkpoint::benches,
     pool::benches,
     w8::benches,
-    attention::benches
+    attention::benches,
+    composite::benches
 );

@@ -542,3 +542,112 @@ fn the_mean_cross_entropy_refuses_a_class_out_of_range() {
     let logits: Tensor<f64, (Const<2>, Const<3>), Inline> = Tensor::zeros();
     fluxion::nn::per_example::mean_cross_entropy(&logits, &[0, 3]);
 }
+
+/// Counts its forward passes, as `Shift` does (a counter of its own: tests run at once).
+#[derive(Clone, Debug, Differentiable)]
+struct Counted {
+    by: Tensor<f64, (Const<4>,), Heap>,
+}
+
+static COUNTED_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Counted {
+    #[differentiable]
+    fn apply_batch(&self, x: &Batch<4>) -> Batch<4> {
+        COUNTED_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        x.add_rows(&self.by).tanh()
+    }
+}
+
+/// A layer built from layers (a gated feed-forward block with a skip connection):
+/// its method calls its layers on its input and on values it computes.
+#[derive(Clone, Debug, Differentiable)]
+struct Block {
+    norm: LayerNorm<f64, 3>,
+    up: Linear<f64, 3, 4>,
+    gate: Linear<f64, 3, 4>,
+    counted: Counted,
+    down: Linear<f64, 4, 3>,
+}
+
+impl Block {
+    fn new(seed: u64) -> Self {
+        Block {
+            norm: LayerNorm {
+                weight: Tensor::random_normal(1.0, 0.3, seed),
+                bias: Tensor::random_normal(0.0, 0.3, seed + 1),
+                ..LayerNorm::default()
+            },
+            up: Linear::new(seed + 2),
+            gate: Linear::new(seed + 3),
+            counted: Counted { by: Tensor::random_normal(0.0, 0.5, seed + 4) },
+            down: Linear::new(seed + 5),
+        }
+    }
+
+    #[differentiable]
+    fn apply_batch(&self, x: &Batch<3>) -> Batch<3> {
+        let h = self.norm.apply_batch(x);
+        let up = self.counted.apply_batch(&self.up.apply_batch(&h));
+        let gated = up.hadamard(&self.gate.apply_batch(&h).sigmoid());
+        self.down.apply_batch(&gated) + x
+    }
+}
+
+fluxion::static_module!(impl[] Block: apply_batch(Batch<3>) -> Batch<3>);
+
+type Blocks = (Linear<f64, 3, 3>, Block, Block);
+
+#[differentiable]
+fn blocks_loss(model: &Blocks, x: &Batch<3>) -> f64 {
+    model.apply_batch(x).tanh().sum()
+}
+
+/// `blocks_loss` with each block's body written out in the loss.
+#[differentiable]
+fn blocks_loss_by_hand(model: &Blocks, x: &Batch<3>) -> f64 {
+    let y = model.0.apply_batch(x);
+    let h = model.1.norm.apply_batch(&y);
+    let up = model.1.counted.apply_batch(&model.1.up.apply_batch(&h));
+    let gated = up.hadamard(&model.1.gate.apply_batch(&h).sigmoid());
+    let y = model.1.down.apply_batch(&gated) + y;
+    let h = model.2.norm.apply_batch(&y);
+    let up = model.2.counted.apply_batch(&model.2.up.apply_batch(&h));
+    let gated = up.hadamard(&model.2.gate.apply_batch(&h).sigmoid());
+    let y = model.2.down.apply_batch(&gated) + y;
+    y.tanh().sum()
+}
+
+#[test]
+fn a_layer_built_from_layers_keeps_their_pullbacks_and_runs_each_forward_pass_once() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let model: Blocks = (Linear::new(20), Block::new(21), Block::new(31));
+    let x = batch::<3>(5, 41);
+    let before = COUNTED_CALLS.load(Relaxed);
+    let (value, (gradient, x_bar)) = blocks_loss::value_and_grad(&model, &x);
+    // Each block's forward pass ran once: its pullback kept its layers' pullbacks
+    // (the second block's input a local of the chain, its norm's a local of the block).
+    assert_eq!(COUNTED_CALLS.load(Relaxed) - before, 2);
+    let (by_hand, (by_hand_gradient, by_hand_x_bar)) = blocks_loss_by_hand::value_and_grad(&model, &x);
+    assert_close(value, by_hand, 1e-13);
+    for (a, b) in reals(&gradient).iter().zip(reals(&by_hand_gradient)) {
+        assert_close(*a, b, 1e-12);
+    }
+    for (a, b) in x_bar.iter().zip(by_hand_x_bar.iter()) {
+        assert_close(*a, *b, 1e-12);
+    }
+    // Finite differences along a direction of the parameters and of the input, and
+    // forward mode by the adjoint identity.
+    let (v, u) = (direction(&gradient, 43), direction(&x_bar, 44));
+    let h = 1e-6;
+    let moved = |sign: f64| {
+        let (mut m, mut y) = (model.clone(), x.clone());
+        m.move_by(&v.scaled(sign * h));
+        y.move_by(&u.scaled(sign * h));
+        blocks_loss(&m, &y)
+    };
+    let along = inner(&gradient, &v) + inner(&x_bar, &u);
+    assert!((along - (moved(1.0) - moved(-1.0)) / (2.0 * h)).abs() < 1e-7, "{along}");
+    let (_, tangent) = blocks_loss::jvp(&model, &x, &v, &u);
+    assert_close(tangent, along, 1e-12);
+}

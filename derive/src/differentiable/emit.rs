@@ -580,33 +580,92 @@ fn forward_loop(body: &Body, index: usize, mode: Mode) -> TokenStream {
 /// The primal value of each operation, in program order, with the user's own
 /// statements between them.
 fn forward_statements(body: &Body, stmts: &[Stmt], mode: Mode) -> TokenStream {
-    forward_sweep(body, stmts, mode, &[])
+    forward_sweep(body, stmts, mode, &[], &[])
 }
 
-/// Which operations of the joint function's forward sweep are calls whose pullback
-/// is kept (`recorded[op]`): those at the top level of the body, outside branches and
-/// loops, so that the reverse sweep sees the pullback's name. (A call inside a branch
-/// or a loop recomputes its forward pass in the reverse sweep instead.)
-fn recorded_calls(body: &Body) -> Vec<bool> {
-    let mut recorded = vec![false; body.ops.len()];
+/// How the forward sweep runs a call: plainly (the reverse sweep runs the callee's
+/// joint function, recomputing its forward pass), or through a companion that returns
+/// the value with the callee's pullback, which the reverse sweep calls.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kept {
+    /// Run plainly.
+    Not,
+    /// `__record`: the pullback borrows the call's arguments.
+    Borrowing,
+    /// `__record_owned` (a method taking one input by reference): the input is cloned
+    /// and the pullback keeps the clone, borrowing only the receiver.
+    Owning,
+}
+
+/// How the joint function's forward sweep runs each operation that is a call
+/// (`kept[op]`): the calls at the top level of the body, outside branches and loops,
+/// keep their pullbacks, so that the reverse sweep sees the pullback's name. (A call
+/// inside a branch or a loop recomputes its forward pass in the reverse sweep
+/// instead.)
+fn kept_calls(body: &Body) -> Vec<Kept> {
+    let mut kept = vec![Kept::Not; body.ops.len()];
     for stmt in &body.stmts {
         if let Stmt::Op(index) = stmt
             && matches!(body.ops[*index].kind, OpKind::Call { .. })
         {
-            recorded[*index] = true;
+            kept[*index] = Kept::Borrowing;
         }
     }
-    recorded
+    kept
+}
+
+/// [`kept_calls`] for a `__record` companion, whose pullback closure owns the
+/// function's locals and so cannot hold a callee's pullback that borrows one: a
+/// top-level call keeps its pullback when every argument it borrows outlives the
+/// companion (a parameter taken by reference, a field of one, a constant such a
+/// parameter holds), or, for a method with one input, when only that input is a
+/// local (the callee keeps a clone of it: a copy instead of its forward pass run
+/// again). `owned_input`: the value of the input that a `__record_owned` companion
+/// takes by value (a local there).
+fn kept_calls_in_record(body: &Body, owned_input: Option<usize>) -> Vec<Kept> {
+    let outlives = |arg: &CallArg| match arg.operand {
+        _ if !arg.by_ref => true,
+        Operand::Active(mut id) => {
+            while let Def::Field { base, .. } = body.values[id] {
+                id = base;
+            }
+            matches!(body.values[id], Def::Param { by_ref: true, .. }) && owned_input != Some(id)
+        }
+        // In a `__record` companion only a reference parameter is held by reference.
+        Operand::Constant { owned, .. } => !owned,
+    };
+    let mut kept = kept_calls(body);
+    for (op, kept) in body.ops.iter().zip(&mut kept) {
+        let OpKind::Call { callee, args } = &op.kind else { continue };
+        *kept = match (*kept, &callee.callee, args.as_slice()) {
+            (Kept::Not, ..) => Kept::Not,
+            _ if args.iter().all(outlives) => Kept::Borrowing,
+            (_, Callee::Method(_), [receiver, input])
+                if outlives(receiver) && matches!(input.operand, Operand::Active(_)) =>
+            {
+                Kept::Owning
+            }
+            _ => Kept::Not,
+        };
+    }
+    kept
 }
 
 fn pullback_name(op: usize) -> syn::Ident {
     format_ident!("__pb{}", op)
 }
 
-/// [`forward_statements`], with the calls marked in `recorded` run through their
-/// `__record` companion, which returns the value and the pullback to call in the
-/// reverse sweep (no forward pass recomputed there).
-fn forward_sweep(body: &Body, stmts: &[Stmt], mode: Mode, recorded: &[bool]) -> TokenStream {
+/// [`forward_statements`], with the calls marked in `kept` run through their
+/// `__record` or `__record_owned` companion, which returns the value and the pullback
+/// to call in the reverse sweep (no forward pass recomputed there). `guards`: in a
+/// `__record` companion, when each value's adjoint is needed (see [`Reverse::guards`]).
+fn forward_sweep(
+    body: &Body,
+    stmts: &[Stmt],
+    mode: Mode,
+    kept: &[Kept],
+    guards: &[Option<TokenStream>],
+) -> TokenStream {
     let mut outer = TokenStream::new();
     for stmt in stmts {
         let index = match stmt {
@@ -752,11 +811,24 @@ fn forward_sweep(body: &Body, stmts: &[Stmt], mode: Mode, recorded: &[bool]) -> 
                 let call = call_expression(body, callee, args, Some(companion), quote!((#(#seeds,)*)));
                 out.extend(quote_spanned!(*span=> let (#value, #tangent) = #call;));
             }
-            OpKind::Call { callee, args } if recorded.get(*index).copied().unwrap_or(false) => {
+            OpKind::Call { callee, args } if kept.get(*index).is_some_and(|kept| *kept != Kept::Not) => {
                 let pullback = pullback_name(*index);
-                // Which arguments this caller differentiates: the callee skips the rest.
-                let wanted = args.iter().map(|arg| matches!(arg.operand, Operand::Active(_)));
-                let call = call_expression(body, callee, args, Some("__record"), quote!([#(#wanted),*]));
+                // Which arguments this caller needs cotangents of: the callee skips the
+                // rest.
+                let wanted = args.iter().map(|arg| match arg.operand {
+                    Operand::Active(id) => guards.get(id).cloned().flatten().unwrap_or_else(|| quote!(true)),
+                    Operand::Constant { .. } => quote!(false),
+                });
+                let call = if kept[*index] == Kept::Owning {
+                    let owned: Vec<_> = args
+                        .iter()
+                        .enumerate()
+                        .map(|(position, arg)| CallArg { by_ref: position == 0, ..arg.clone() })
+                        .collect();
+                    call_expression(body, callee, &owned, Some("__record_owned"), quote!([#(#wanted),*]))
+                } else {
+                    call_expression(body, callee, args, Some("__record"), quote!([#(#wanted),*]))
+                };
                 out.extend(quote_spanned!(*span=> let (#value, #pullback) = #call;));
             }
             OpKind::Call { callee, args } => {
@@ -843,8 +915,8 @@ struct Reverse<'a> {
     /// Lanes mode: every adjoint is an array of `__N` (one per cotangent pulled at
     /// once); writes run lane by lane.
     lanes: bool,
-    /// The calls whose pullback the forward sweep kept (see [`recorded_calls`]).
-    recorded: Vec<bool>,
+    /// The calls whose pullback the forward sweep kept (see [`kept_calls`]).
+    kept: Vec<Kept>,
     /// In a `__record` companion: for each value, the condition on `__wanted` (the
     /// caller's differentiated arguments) under which its adjoint is needed; `None`
     /// where it always is.
@@ -879,7 +951,7 @@ impl<'a> Reverse<'a> {
             written_whole: vec![false; count],
             lanes,
             // Lanes pull many cotangents per sweep: calls recompute their forward pass.
-            recorded: if lanes { Vec::new() } else { recorded_calls(body) },
+            kept: if lanes { Vec::new() } else { kept_calls(body) },
             guards: Vec::new(),
             out: TokenStream::new(),
         }
@@ -1146,7 +1218,7 @@ impl<'a> Reverse<'a> {
             parents: self.parents.clone(),
             written_whole: self.written_whole.clone(),
             lanes: self.lanes,
-            recorded: self.recorded.clone(),
+            kept: self.kept.clone(),
             guards: self.guards.clone(),
             out: TokenStream::new(),
         }
@@ -1501,7 +1573,7 @@ impl<'a> Reverse<'a> {
                 let outer = core::mem::take(&mut self.out);
                 let pulled = format_ident!("__pulled{}", index);
                 let whole = adjoint_name(*result);
-                if self.recorded.get(index).copied().unwrap_or(false) {
+                if self.kept.get(index).is_some_and(|kept| *kept != Kept::Not) {
                     let pullback = pullback_name(index);
                     self.out.extend(quote_spanned!(*span=> let #pulled = #pullback(#whole);));
                 } else {
@@ -1549,23 +1621,24 @@ pub struct JointParts {
 }
 
 /// The two parts of the joint function (see [`JointParts`]); with `recording`, the
-/// top-level calls keep their pullbacks from the forward sweep (see
-/// [`recorded_calls`]). A `__record` companion does not record its own calls: its
-/// pullback closure cannot hold closures that borrow its locals.
+/// top-level calls keep their pullbacks from the forward sweep (see [`kept_calls`]).
 pub fn joint_parts(body: &Body, params: &[Option<usize>], lanes: bool, recording: bool) -> JointParts {
     let mut reverse = Reverse::new(body, params, lanes);
     if !recording {
-        reverse.recorded.clear();
+        reverse.kept.clear();
     }
     JointParts::from_sweep(body, params, lanes, reverse)
 }
 
 /// The parts of a `__record` companion: the joint function's, with every pullback
 /// whose adjoint leads only to parameters the caller does not differentiate skipped
-/// (`__wanted[position]` says which it does).
-pub fn record_parts(body: &Body, params: &[Option<usize>]) -> JointParts {
+/// (`__wanted[position]` says which it does), and the calls kept as
+/// [`kept_calls_in_record`] says. `owned_input`: for `__record_owned`, the position
+/// of the input it takes by value.
+pub fn record_parts(body: &Body, params: &[Option<usize>], owned_input: Option<usize>) -> JointParts {
     let mut reverse = Reverse::new(body, params, false);
-    reverse.recorded.clear();
+    reverse.kept =
+        kept_calls_in_record(body, owned_input.and_then(|position| params.get(position).copied().flatten()));
     reverse.guards = dependency_guards(body, params);
     JointParts::from_sweep(body, params, false, reverse)
 }
@@ -1647,7 +1720,7 @@ impl JointParts {
         lanes: bool,
         mut reverse: Reverse<'_>,
     ) -> JointParts {
-        let forward = forward_sweep(body, &body.stmts, Mode::Reverse, &reverse.recorded);
+        let forward = forward_sweep(body, &body.stmts, Mode::Reverse, &reverse.kept, &reverse.guards);
         let value = match &body.output {
             Lowered::Active(id) => {
                 reverse.write_value(*id, quote!(__seed));

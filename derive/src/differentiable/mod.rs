@@ -13,9 +13,12 @@
 //! call of another differentiable function at the top level of a joint function
 //! runs through its `__record` companion (the forward sweep, returning the value and the reverse sweep as a
 //! closure; the caller says which arguments it differentiates, and the callee skips
-//! the pullbacks that lead only to the others); a call inside a branch or a loop, or
-//! in a `__record` or lanes body, runs plainly forward and through its `__joint` in
-//! the reverse sweep (recomputing its forward pass). Forward mode calls `__jvp`.
+//! the pullbacks that lead only to the others). A `__record` body, whose closure
+//! owns its locals, keeps a call's pullback only where the call borrows nothing of
+//! them, or passes one local input to a method (through the callee's
+//! `__record_owned`, with a clone). Any other call, and one inside a branch or a loop
+//! or in a lanes body, runs plainly forward and through its `__joint` in the reverse
+//! sweep (recomputing its forward pass). Forward mode calls `__jvp`.
 
 mod emit;
 mod lower;
@@ -274,7 +277,13 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
         (Some(vjp), Some(jvp)) => {
             let (joint, joint_lanes, tangent, lanes) =
                 given_derivative(&function, &parameters, kind, (vjp, jvp));
-            (joint.clone(), Some(joint), joint_lanes, tangent, lanes)
+            (
+                joint.clone(),
+                Some(Records { borrowed: joint.clone(), owned: joint }),
+                joint_lanes,
+                tangent,
+                lanes,
+            )
         }
         _ => {
             let lowered_params: Vec<Param> = parameters
@@ -293,7 +302,10 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
             let record_body = lower::lower(&lowered_params, &type_params, &block, true)?;
             (
                 emit::joint_parts(&body, &ids, false, true),
-                (!record_body.keeps_borrows).then(|| emit::record_parts(&record_body, &ids)),
+                (!record_body.keeps_borrows).then(|| Records {
+                    borrowed: emit::record_parts(&record_body, &ids, None),
+                    owned: emit::record_parts(&record_body, &ids, Some(1)),
+                }),
                 emit::joint_body(&body, &ids, true),
                 emit::tangent_body(&body, &ids, emit::Mode::Tangent),
                 emit::tangent_body(&body, &ids, emit::Mode::Lanes),
@@ -309,6 +321,21 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
         #generated
     };
     Ok(result)
+}
+
+/// The parts of the `__record` companions: `borrowed` for `__record`, which borrows
+/// its arguments, and `owned` for `__record_owned`, which owns its input (see
+/// [`Companions::owned_input`]): a call passing that input by reference passes a
+/// local there.
+struct Records {
+    borrowed: emit::JointParts,
+    owned: emit::JointParts,
+}
+
+impl Records {
+    fn get(&self, owned: bool) -> &emit::JointParts {
+        if owned { &self.owned } else { &self.borrowed }
+    }
 }
 
 /// The joint function's parts and the joint-lanes, tangent and lanes bodies of a
@@ -543,13 +570,14 @@ impl Companions<'_> {
     }
 
     /// For `__record_owned`, of a method `(&self, x: &X)` with `x` differentiated
-    /// (what a layer of a chain has): the declarations with `x` taken by value
+    /// (what a layer of a chain has, and what a caller's record passes a clone of its
+    /// local to; see `emit::kept_calls_in_record`): the declarations with `x` taken by value
     /// (`__owned_x: X`), and the statement that binds `x` back to a reference (`let x =
     /// &__owned_x;`). `None` for any other method, and where `X` may be unsized or
     /// borrow (a slice, a trait object, a lifetime, a `?Sized` parameter).
     fn owned_input(&self) -> Option<(Vec<TokenStream>, TokenStream)> {
         let [receiver, input] = self.parameters else { return None };
-        if self.kind != Kind::Method || !receiver.by_ref || !input.by_ref || !input.differentiated {
+        if self.kind != Kind::Method || !input.by_ref || !input.differentiated {
             return None;
         }
         let mut ty = &input.ty;
@@ -847,8 +875,16 @@ impl Companions<'_> {
             None => quote!(where #outlived),
         };
         let parameter_count = self.parameters.len();
-        let (jvp_seeds, bodies) = match self.dual_scalar() {
-            Some(scalar) => (quote!((#(#seeds,)*)), self.nested_gradient_bodies(scalar, &point)),
+        let vis = self.companion_visibility();
+        let owned_input = self.owned_input();
+        let (jvp_seeds, bodies, owned_record_body) = match self.dual_scalar() {
+            Some(scalar) => {
+                let owned_record_body = owned_input.as_ref().map(|(_, rebind)| {
+                    let [.., record] = self.nested_gradient_bodies(scalar, &point, Some(rebind));
+                    quote!(#rebind #record)
+                });
+                (quote!((#(#seeds,)*)), self.nested_gradient_bodies(scalar, &point, None), owned_record_body)
+            }
             None => {
                 // The seeds as `impl Trait`, so that a turbofish names the function's
                 // own generic parameters as it does on the real companion.
@@ -857,12 +893,25 @@ impl Companions<'_> {
                 let record = quote!((#never, move |_| #never));
                 (
                     quote!(impl ::fluxion::autodiff::rules::NestedGradientCompanion),
-                    [never.clone(), never.clone(), never.clone(), never, record],
+                    [never.clone(), never.clone(), never.clone(), never, record.clone()],
+                    Some(record),
                 )
             }
         };
+        // `__record_owned`, for a caller's `__record` passing a local input (see
+        // `emit::kept_calls_in_record`).
+        let owned_record = owned_input.zip(owned_record_body).map(|((declarations, _), body)| {
+            let name = self.nested_name("__record_owned");
+            quote! {
+                #[doc(hidden)]
+                #[inline]
+                #[allow(unused_variables, unreachable_code, clippy::multiple_bound_locations)]
+                #vis fn #name #record_impl_generics (#(#declarations,)* __wanted: [bool; #parameter_count]) -> (#gradient, impl FnOnce(#gradient) -> (#(#slots,)*) + '__l) #record_where {
+                    #body
+                }
+            }
+        });
         let [jvp_body, jvp_lanes_body, joint_body, joint_lanes_body, record_body] = bodies;
-        let vis = self.companion_visibility();
         let [jvp, jvp_lanes, joint, joint_lanes, record] =
             ["__jvp", "__jvp_lanes", "__joint", "__joint_lanes", "__record"]
                 .map(|companion| self.nested_name(companion));
@@ -901,13 +950,20 @@ impl Companions<'_> {
             #vis fn #record #record_impl_generics (#(#record_declarations,)* __wanted: [bool; #parameter_count]) -> (#gradient, impl FnOnce(#gradient) -> (#(#slots,)*) + '__l) #record_where {
                 #record_body
             }
+
+            #owned_record
         }
     }
 
     /// The bodies of [`nested_gradient`](Self::nested_gradient)'s companions, for a
     /// function that runs at dual numbers of `scalar`, whose differentiated
     /// parameters are at `point`.
-    fn nested_gradient_bodies(&self, scalar: &Ident, point: &[usize]) -> [TokenStream; 5] {
+    fn nested_gradient_bodies(
+        &self,
+        scalar: &Ident,
+        point: &[usize],
+        rebind: Option<&TokenStream>,
+    ) -> [TokenStream; 5] {
         // The point (the differentiated parameters' values, owned) and the direction
         // from the seeds (a zero tangent where a seed is `None`).
         let (values, directions): (Vec<_>, Vec<_>) = self
@@ -981,7 +1037,7 @@ impl Companions<'_> {
                 let __pulled: [_; __N] = ::core::array::from_fn(|__lane| #lane_joint.1);
                 (#plain_gradient, (#(::core::array::from_fn(|__lane| ::core::clone::Clone::clone(&__pulled[__lane].#positions)),)*))
             },
-            quote!((#plain_gradient, move |__seed| #joint_in_pullback.1)),
+            quote!((#plain_gradient, move |__seed| { #rebind #joint_in_pullback.1 })),
         ]
     }
 
@@ -1096,12 +1152,12 @@ impl Companions<'_> {
     }
 
     /// The companions, from the parts of the joint function and of the `__record`
-    /// companion (`None`: it recomputes) and the joint-lanes, tangent and
+    /// companions (`None`: they recompute) and the joint-lanes, tangent and
     /// tangent-lanes bodies.
     fn generate(
         &self,
         joint: emit::JointParts,
-        record: Option<emit::JointParts>,
+        record: Option<Records>,
         [joint_lanes_body, tangent_body, lanes_body]: [TokenStream; 3],
     ) -> TokenStream {
         let emit::JointParts { forward: joint_forward, reverse: joint_reverse } = joint;
@@ -1232,35 +1288,37 @@ impl Companions<'_> {
         // The `__record` body: the forward sweep, then the value with the reverse sweep
         // as a closure; `rebind` first in both (see `owned_input`). The zero cotangents
         // are made before the forward sweep, whose `let`s may shadow a parameter.
-        let record_body = |rebind: &TokenStream| match &record {
-            Some(emit::JointParts { forward, reverse }) => quote! {
-                #rebind
-                let __zero_stores = (#(#zeros,)*);
-                #forward
-                (__value, move |__seed: #output_tangent| {
+        let record_body =
+            |rebind: Option<&TokenStream>| match record.as_ref().map(|records| records.get(rebind.is_some()))
+            {
+                Some(emit::JointParts { forward, reverse }) => quote! {
                     #rebind
-                    let (#(mut #stores,)*) = __zero_stores;
-                    {
-                        #(let #outs = &mut #stores;)*
-                        #reverse
-                    }
-                    (#(#stores,)*)
-                })
-            },
-            // The forward sweep may borrow the function's locals: the pullback
-            // recomputes it from the arguments, as `vjp`'s does.
-            None => {
-                let recomputed = self.call(Some("__joint"), &self.arguments(true), quote!(__seed));
-                quote! {
-                    #rebind
-                    let __value = #forward_call;
+                    let __zero_stores = (#(#zeros,)*);
+                    #forward
                     (__value, move |__seed: #output_tangent| {
                         #rebind
-                        #recomputed.1
+                        let (#(mut #stores,)*) = __zero_stores;
+                        {
+                            #(let #outs = &mut #stores;)*
+                            #reverse
+                        }
+                        (#(#stores,)*)
                     })
+                },
+                // The forward sweep may borrow the function's locals: the pullback
+                // recomputes it from the arguments, as `vjp`'s does.
+                None => {
+                    let recomputed = self.call(Some("__joint"), &self.arguments(true), quote!(__seed));
+                    quote! {
+                        #rebind
+                        let __value = #forward_call;
+                        (__value, move |__seed: #output_tangent| {
+                            #rebind
+                            #recomputed.1
+                        })
+                    }
                 }
-            }
-        };
+            };
         // `__record_owned`: `__record` with the input taken by value and kept by the
         // pullback, which then borrows nothing the caller made: a chain of layers
         // keeps each layer's input in that layer's pullback
@@ -1268,7 +1326,7 @@ impl Companions<'_> {
         // `owned_input`).
         let owned_record = self.owned_input().map(|(declarations, rebind)| {
             let record_owned_name = self.name("__record_owned");
-            let body = record_body(&rebind);
+            let body = record_body(Some(&rebind));
             quote! {
                 #[doc(hidden)]
                 #[inline]
@@ -1278,7 +1336,7 @@ impl Companions<'_> {
                 }
             }
         });
-        let record_body = record_body(&TokenStream::new());
+        let record_body = record_body(None);
         let captured_call =
             self.call(Some("__joint"), &self.arguments(true), quote!(::core::clone::Clone::clone(__seed)));
         let vjp_select = self.select_gradient(quote!(__tangents));

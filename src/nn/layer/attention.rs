@@ -90,7 +90,8 @@ where
 {
     /// The forward pass of `apply_batch` keeping what its reverse sweep needs (each
     /// map its input, the attention its operands): `attend_rows`'s own record would
-    /// rerun the forward pass in the reverse sweep, its calls borrowing its locals.
+    /// run the attention again in the reverse sweep (a method of a value it computes,
+    /// which a record cannot keep).
     #[allow(clippy::type_complexity)]
     fn record<'l, R: Dim>(
         &'l self,
