@@ -9,6 +9,7 @@ mod differentiable;
 mod expand;
 mod extension_trait;
 mod fallback;
+mod module;
 
 use proc_macro::TokenStream;
 use syn::{DeriveInput, parse_macro_input};
@@ -72,6 +73,21 @@ pub fn derive_differentiable(input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
     differentiable::expand(attr.into(), item.into()).into()
+}
+
+/// A layer's forward pass written once, for every form of the layer.
+///
+/// On an inherent `impl Name { fn forward(&self, x: &Input) -> Output { … } }` of a
+/// struct that derives `Differentiable`, implements `Module<Input>` for `Name`
+/// (inference), `Module<Var<Input>>` for its traced twin `NameTraced` (training on the
+/// tape: the same body over traced tensors), and a `#[differentiable]` method
+/// `apply_batch` with `StaticModule<Input>` (static mode: the same body with each
+/// `.forward(` call read as the layer's static form). The body must compile for plain and
+/// traced tensors alike (the tensor methods, operators, layers' `forward`) and be
+/// code that static mode differentiates. The `nn` guide has an example.
+#[proc_macro_attribute]
+pub fn module(attr: TokenStream, item: TokenStream) -> TokenStream {
+    module::expand(attr.into(), item.into()).into()
 }
 
 /// Moves an inherent `impl` block's public methods into a trait `Name` of the same

@@ -105,9 +105,14 @@
 //! block takes (plain, traced, dual, GPU tensors, static mode). A block of your own
 //! joins a [`Sequential`](crate::nn::layer::Sequential) (or a
 //! [`Checkpointed`](crate::nn::layer::Checkpointed) or a `Residual`) as a
-//! [`Module`](crate::nn::layer::Module): implement it for the plain struct
-//! (inference) and for its traced twin (training), each from the same expression.
-//! A gated block:
+//! [`Module`](crate::nn::layer::Module). Write its forward pass once, as a method
+//! `forward` in an `impl` block marked [`#[module]`](crate::nn::layer::module): it
+//! becomes `Module` for the plain struct (inference), `Module` of traced tensors for
+//! its traced twin (training on the tape; a plain input is taken as a constant, as
+//! the library's layers take it) and the layer's static form, `apply_batch` inside
+//! `#[differentiable]` code with [`StaticModule`](crate::nn::layer::StaticModule)
+//! (each `.forward(` call of a layer in the body is read as that layer's static
+//! form). A gated block:
 //!
 //! ```
 //! use fluxion::nn::layer::Checkpointed;
@@ -122,16 +127,9 @@
 //!     gate: Linear<f64, 4, 4>,
 //! }
 //!
-//! impl Module<Rows> for Gated {
-//!     type Output = Rows;
+//! #[module]
+//! impl Gated {
 //!     fn forward(&self, x: &Rows) -> Rows {
-//!         x.hadamard(&self.gate.forward(x).sigmoid())
-//!     }
-//! }
-//!
-//! impl Module<Var<Rows>> for GatedTraced {
-//!     type Output = Var<Rows>;
-//!     fn forward(&self, x: &Var<Rows>) -> Var<Rows> {
 //!         x.hadamard(&self.gate.forward(x).sigmoid())
 //!     }
 //! }
@@ -139,11 +137,30 @@
 //! let block = |seed| Gated { gate: Linear::new(seed) };
 //! let net = Sequential((block(1), Residual(Checkpointed(block(2))), Linear::<f64, 4, 2>::new(3)));
 //! let x = Rows::full_shaped((Dyn(3), Const), 0.5);
-//! let rows = Var::constant(x.clone());
-//! let (loss, gradient) = value_and_grad(|n| cross_entropy(&n.forward(&rows), &[0, 1, 0], Reduction::Mean), &net);
+//! let (loss, gradient) = value_and_grad(|n| cross_entropy(&n.forward(&x), &[0, 1, 0], Reduction::Mean), &net);
 //! assert!(loss > 0.0 && gradient.1.gate.weight.as_slice().iter().any(|g| *g != 0.0));
 //! assert_eq!(net.forward(&x).dims().as_slice(), &[3, 2]);
+//!
+//! // The same block in static mode, alone or in a chain.
+//! #[differentiable(wrt(block))]
+//! fn gated_loss(block: &Gated, x: &Rows) -> f64 {
+//!     block.apply_batch(x).sum()
+//! }
+//! let (value, _) = gated_loss::value_and_grad(&block(1), &x);
+//! assert_eq!(value, block(1).forward(&x).sum());
 //! ```
+//!
+//! The body must compile for plain and traced tensors alike (the tensor methods and
+//! operators both have, layers' `forward`) and be code that static mode
+//! differentiates; the struct may be generic (`#[module] impl<T: RealScalar>
+//! Gated<T>`). A mistake in it is reported once per form — the first error names
+//! the layer and the input it was given. A layer whose forms must differ (one that
+//! draws random numbers, or runs differently in training) implements `Module` for
+//! the struct and for its traced twin by hand, and joins static mode through
+//! [`static_module!`](crate::static_module) from a `#[differentiable]` method.
+//! In static mode such a block keeps its layers' reverse sweeps, as the library's
+//! chains do: the [static mode guide](crate::guide::static_mode) says which calls
+//! do.
 //!
 //! ## Optimisers
 //!
@@ -322,7 +339,8 @@
 //! naming the tuple with `Dropout` in it). Multiply by
 //! [`Dropout::mask`](crate::nn::layer::Dropout::mask), taken outside and passed in
 //! as a constant (ones in evaluation). A layer of your own joins a chain through
-//! [`static_module!`](crate::static_module), from its `#[differentiable]` method. Two
+//! `#[module]` (above), or [`static_module!`](crate::static_module) from its
+//! `#[differentiable]` method. Two
 //! limits: inside `#[differentiable]` code a layer's field cannot be read through a
 //! `Sequential` (`net.0.0.weight` does not compile: its tangent is the tuple's, one
 //! level less deep; pass the tuple, `&net.0`, instead), and a chain whose sizes do

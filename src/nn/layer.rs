@@ -111,7 +111,8 @@ use crate::shape::{Const, Dim, Shape};
 use crate::tensor::Zeros;
 use crate::tensor::{Heap, Storage, StorageKind, Tensor};
 
-pub use super::static_module::{DropoutInStaticMode, StaticModule};
+pub use super::static_module::{DropoutInStaticMode, StaticForward, StaticModule};
+pub use fluxion_derive::module;
 
 /// A forward pass: the output of `self` on the input `X`.
 #[diagnostic::on_unimplemented(

@@ -125,6 +125,77 @@ pub trait StaticModule<X: ?Sized>: Differentiable {
     ) -> (Self::Output, [OutputTangent<Self, X>; N]);
 }
 
+/// A layer's static form under one name for every layer and input, for the bodies
+/// that [`module`](super::layer::module) writes: `layer.forward(x)` there reads as
+/// `layer.static_forward(x)`, which no layer shadows with a method of its own
+/// (`Linear::apply_batch` takes batches only, `BatchNorm::apply_batch` rows only).
+#[doc(hidden)]
+pub trait StaticForward<X: ?Sized>: StaticModule<X> {
+    #[inline]
+    fn static_forward(&self, x: &X) -> Self::Output {
+        self.apply_batch(x)
+    }
+
+    #[inline]
+    fn __record_static_forward<'l>(
+        &'l self,
+        x: &'l X,
+        wanted: [bool; 2],
+    ) -> (Self::Output, impl FnOnce(OutputTangent<Self, X>) -> (Self::Tangent, Self::InputTangent) + 'l) {
+        self.__record_apply_batch(x, wanted)
+    }
+
+    #[inline]
+    fn __record_owned_static_forward<'l>(
+        &'l self,
+        x: X,
+        wanted: [bool; 2],
+    ) -> (Self::Output, impl FnOnce(OutputTangent<Self, X>) -> (Self::Tangent, Self::InputTangent) + 'l)
+    where
+        X: Sized + 'l,
+    {
+        self.__record_owned_apply_batch(x, wanted)
+    }
+
+    #[inline]
+    fn __joint_static_forward(
+        &self,
+        x: &X,
+        seed: OutputTangent<Self, X>,
+    ) -> (Self::Output, (Self::Tangent, Self::InputTangent)) {
+        self.__joint_apply_batch(x, seed)
+    }
+
+    #[inline]
+    fn __joint_lanes_static_forward<const N: usize>(
+        &self,
+        x: &X,
+        seeds: [OutputTangent<Self, X>; N],
+    ) -> (Self::Output, ([Self::Tangent; N], [Self::InputTangent; N])) {
+        self.__joint_lanes_apply_batch(x, seeds)
+    }
+
+    #[inline]
+    fn __jvp_static_forward(
+        &self,
+        x: &X,
+        tangents: (Option<&Self::Tangent>, Option<&Self::InputTangent>),
+    ) -> (Self::Output, OutputTangent<Self, X>) {
+        self.__jvp_apply_batch(x, tangents)
+    }
+
+    #[inline]
+    fn __jvp_lanes_static_forward<const N: usize>(
+        &self,
+        x: &X,
+        tangents: (Option<&[Self::Tangent; N]>, Option<&[Self::InputTangent; N]>),
+    ) -> (Self::Output, [OutputTangent<Self, X>; N]) {
+        self.__jvp_lanes_apply_batch(x, tangents)
+    }
+}
+
+impl<X: ?Sized, L: StaticModule<X>> StaticForward<X> for L {}
+
 /// Implements [`StaticModule`] for a layer from the companions of its
 /// `#[differentiable]` method `apply_batch` (or `apply`, for a layer whose static
 /// method is named so), with the generics and bounds of that method:

@@ -1,0 +1,179 @@
+//! `#[module]`: a layer's forward pass written once, as an inherent `forward`
+//! method, implemented for every form the layer takes: `Module` for the plain
+//! struct (inference), `Module` of traced tensors for its traced twin (training on
+//! the tape; a plain input is taken as a constant, as the library's layers take it),
+//! and a `#[differentiable]` `apply_batch` with `StaticModule` (static mode), whose
+//! body is the same with each `.forward(` call of a layer read as that layer's
+//! static form (`.static_forward(`, of the hidden `StaticForward` trait).
+
+use proc_macro2::{Group, TokenStream, TokenTree};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{FnArg, ImplItem, ImplItemFn, ItemImpl, Pat, PathArguments, ReturnType, Type, parse2};
+
+pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    if !attr.is_empty() {
+        return syn::Error::new(attr.span(), "`#[module]` takes no arguments").to_compile_error();
+    }
+    match parse2::<ItemImpl>(item).and_then(|block| module(&block)) {
+        Ok(tokens) => tokens,
+        Err(error) => error.to_compile_error(),
+    }
+}
+
+/// The one method of the block: `fn forward(&self, x: &Input) -> Output`.
+struct Forward<'a> {
+    method: &'a ImplItemFn,
+    input_name: &'a syn::Ident,
+    input: &'a Type,
+    output: &'a Type,
+}
+
+fn forward_method(block: &ItemImpl) -> syn::Result<Forward<'_>> {
+    let shape = "`#[module]` takes an `impl` block of one method, `fn forward(&self, x: &Input) -> Output`";
+    if let Some((_, path, _)) = &block.trait_ {
+        return Err(syn::Error::new(path.span(), shape));
+    }
+    let [ImplItem::Fn(method)] = block.items.as_slice() else {
+        return Err(syn::Error::new(block.self_ty.span(), shape));
+    };
+    let signature = &method.sig;
+    let inputs: Vec<&FnArg> = signature.inputs.iter().collect();
+    let ("forward", [FnArg::Receiver(receiver), FnArg::Typed(input)], ReturnType::Type(_, output), true) = (
+        signature.ident.to_string().as_str(),
+        inputs.as_slice(),
+        &signature.output,
+        signature.generics.params.is_empty(),
+    ) else {
+        return Err(syn::Error::new(signature.span(), shape));
+    };
+    let (Some(_), None, Type::Reference(input_type), Pat::Ident(input_name)) =
+        (&receiver.reference, &receiver.mutability, &*input.ty, &*input.pat)
+    else {
+        return Err(syn::Error::new(signature.inputs.span(), shape));
+    };
+    if input_type.mutability.is_some() {
+        return Err(syn::Error::new(input_type.span(), shape));
+    }
+    Ok(Forward { method, input_name: &input_name.ident, input: &input_type.elem, output })
+}
+
+/// `Name<…>` as `NameTraced<…>`: the traced twin that `#[derive(Differentiable)]`
+/// defines beside the struct, with the same generic arguments.
+fn traced_twin(self_type: &Type) -> syn::Result<Type> {
+    let Type::Path(path) = self_type else {
+        return Err(syn::Error::new(self_type.span(), "`#[module]` needs a struct named by a path"));
+    };
+    let mut twin = path.clone();
+    let last = twin.path.segments.last_mut().expect("a path has a segment");
+    if matches!(last.arguments, PathArguments::Parenthesized(_)) {
+        return Err(syn::Error::new(self_type.span(), "`#[module]` needs a struct named by a path"));
+    }
+    last.ident = format_ident!("{}Traced", last.ident);
+    Ok(Type::Path(twin))
+}
+
+/// `tokens` with each method call `.forward(` (or `.forward::<…>(`) read as
+/// `.static_forward(` (`StaticForward`: any layer's static form), at the same place.
+fn static_calls(tokens: TokenStream) -> TokenStream {
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut out = Vec::with_capacity(trees.len());
+    for (index, tree) in trees.iter().enumerate() {
+        let after_dot = index > 0 && matches!(&trees[index - 1], TokenTree::Punct(p) if p.as_char() == '.');
+        let called = matches!(trees.get(index + 1), Some(TokenTree::Group(g)) if g.delimiter() == proc_macro2::Delimiter::Parenthesis)
+            || matches!(trees.get(index + 1), Some(TokenTree::Punct(p)) if p.as_char() == ':');
+        out.push(match tree {
+            TokenTree::Ident(ident) if ident == "forward" && after_dot && called => {
+                TokenTree::Ident(syn::Ident::new("static_forward", ident.span()))
+            }
+            TokenTree::Group(group) => {
+                let mut inner = Group::new(group.delimiter(), static_calls(group.stream()));
+                inner.set_span(group.span());
+                TokenTree::Group(inner)
+            }
+            other => other.clone(),
+        });
+    }
+    out.into_iter().collect()
+}
+
+fn module(block: &ItemImpl) -> syn::Result<TokenStream> {
+    let Forward { method, input_name, input, output } = forward_method(block)?;
+    let self_type = &block.self_ty;
+    let traced = traced_twin(self_type)?;
+    let (impl_generics, _, where_clause) = block.generics.split_for_impl();
+    let generic_params = &block.generics.params;
+    let bounds = where_clause.map(|clause| &clause.predicates);
+    let attrs = &method.attrs;
+    let body = &method.block;
+    let static_body = static_calls(quote!(#body));
+    let span = method.sig.ident.span();
+    let layer = quote_spanned!(span=> ::fluxion::nn::layer);
+    let var = quote!(::fluxion::autodiff::Var);
+    Ok(quote! {
+        #[allow(unused_imports)]
+        use #layer::{Module as _, StaticForward as _};
+
+        impl #impl_generics #layer::Module<#input> for #self_type #where_clause {
+            type Output = #output;
+            #(#attrs)*
+            fn forward(&self, #input_name: &#input) -> #output #body
+        }
+
+        ::fluxion::__private::with_reverse_mode! {
+            impl #impl_generics #layer::Module<#var<#input>> for #traced #where_clause {
+                type Output = #var<#output>;
+                #(#attrs)*
+                fn forward(&self, #input_name: &#var<#input>) -> #var<#output> #body
+            }
+
+            /// A plain input, taken as a constant of the tape.
+            impl #impl_generics #layer::Module<#input> for #traced #where_clause {
+                type Output = #var<#output>;
+                fn forward(&self, #input_name: &#input) -> #var<#output> {
+                    #layer::Module::<#var<#input>>::forward(self, &#var::constant(::core::clone::Clone::clone(#input_name)))
+                }
+            }
+        }
+
+        impl #impl_generics #self_type #where_clause {
+            #(#attrs)*
+            ///
+            /// Static mode's form (`#[module]`): inside `#[differentiable]` code.
+            #[::fluxion::autodiff::differentiable]
+            pub fn apply_batch(&self, #input_name: &#input) -> #output #static_body
+        }
+
+        ::fluxion::static_module!(impl[#generic_params] #self_type: apply_batch(#input) -> #output; where [#bounds]);
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_method_calls_of_forward_are_read_as_static_calls() {
+        let body = quote!({
+            let forward = 1;
+            self.a.forward(x).tanh() + self.b.forward::<T>(&self.c.forward(y)) + forward
+        });
+        let rewritten = static_calls(body).to_string();
+        assert_eq!(rewritten.matches("static_forward").count(), 3, "{rewritten}");
+        assert!(rewritten.contains("let forward = 1") && rewritten.ends_with("+ forward }"), "{rewritten}");
+    }
+
+    #[test]
+    fn a_block_of_another_shape_is_refused_with_the_shape_it_needs() {
+        for block in [
+            quote!(impl Net { fn forward(&self, x: &X, y: &Y) -> Z { x } }),
+            quote!(impl Net { fn apply(&self, x: &X) -> Z { x } }),
+            quote!(impl Net { fn forward(&self, x: X) -> Z { x } }),
+            quote!(impl Module<X> for Net { fn forward(&self, x: &X) -> Z { x } }),
+            quote!(impl Net { fn forward(&self, x: &X) -> Z { x } fn other(&self) {} }),
+        ] {
+            let error = expand(TokenStream::new(), block).to_string();
+            assert!(error.contains("takes an `impl` block of one method"), "{error}");
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! A layer of one's own written once with `#[module]`: its plain forward pass, its
+//! traced twin's on the tape and its static form agree (value, gradient, finite
+//! differences, forward mode by the adjoint identity), alone, inside library chains
+//! and inside another `#[module]` layer.
+
+mod common_grad;
+
+use common_grad::assert_close;
+use fluxion::autodiff::{Trace, differentiable, value_and_grad};
+use fluxion::nn::prelude::*;
+use fluxion::prelude::*;
+
+type Rows<const F: usize> = Tensor<f64, (Dyn, Const<F>), Heap>;
+
+fn rows<const F: usize>(count: usize, seed: u64) -> Rows<F> {
+    Tensor::random_normal_shaped((Dyn(count), Const), 0.0, 1.0, seed)
+}
+
+/// x + W_d·(W_u·n(x) ⊙ σ(W_g·n(x))): a pre-norm gated feed-forward block.
+#[derive(Clone, Debug, Differentiable)]
+struct Gated {
+    norm: LayerNorm<f64, 3>,
+    up: Linear<f64, 3, 5>,
+    gate: Linear<f64, 3, 5>,
+    down: Linear<f64, 5, 3>,
+}
+
+#[module]
+impl Gated {
+    /// The block on rows of 3 features.
+    fn forward(&self, x: &Rows<3>) -> Rows<3> {
+        let h = self.norm.forward(x);
+        let gated = self.up.forward(&h).hadamard(&self.gate.forward(&h).sigmoid());
+        self.down.forward(&gated) + x
+    }
+}
+
+impl Gated {
+    fn new(seed: u64) -> Self {
+        Gated {
+            norm: LayerNorm {
+                weight: Tensor::random_normal(1.0, 0.3, seed),
+                bias: Tensor::random_normal(0.0, 0.3, seed + 1),
+                ..LayerNorm::default()
+            },
+            up: Linear::new(seed + 2),
+            gate: Linear::new(seed + 3),
+            down: Linear::new(seed + 4),
+        }
+    }
+}
+
+/// Two blocks and a read-out, itself a `#[module]` layer calling the blocks' `forward`.
+#[derive(Clone, Debug, Differentiable)]
+struct Tower {
+    blocks: (Gated, Gated),
+    head: Linear<f64, 3, 2>,
+}
+
+#[module]
+impl Tower {
+    fn forward(&self, x: &Rows<3>) -> Rows<2> {
+        self.head.forward(&self.blocks.forward(x).tanh())
+    }
+}
+
+#[differentiable]
+fn tower_loss(tower: &Tower, x: &Rows<3>) -> f64 {
+    let y = tower.apply_batch(x);
+    y.hadamard(&y).sum()
+}
+
+fn tower() -> Tower {
+    Tower { blocks: (Gated::new(1), Gated::new(11)), head: Linear::new(21) }
+}
+
+fn reals<V: RealLeaves>(value: &V) -> Vec<f64> {
+    let mut reals = Vec::new();
+    value.for_each_real(&mut |c| reals.push(c));
+    reals
+}
+
+#[test]
+fn the_plain_traced_and_static_forms_give_one_value_and_gradient() {
+    let (model, x) = (tower(), rows::<3>(6, 31));
+    let plain = model.forward(&x);
+    assert_eq!(plain.shape(), (Dyn(6), Const::<2>));
+    assert_eq!(plain.as_slice(), model.apply_batch(&x).as_slice());
+    let (value, (gradient, x_bar)) = tower_loss::value_and_grad(&model, &x);
+    assert_close(value, plain.hadamard(&plain).sum(), 1e-13);
+    let (tape_value, tape_gradient) = value_and_grad(
+        |m: <Tower as Trace>::Traced| {
+            let y = m.forward(&x);
+            y.hadamard(&y).sum()
+        },
+        &model,
+    );
+    assert_close(tape_value, value, 1e-13);
+    for (a, b) in reals(&gradient).iter().zip(reals(&tape_gradient)) {
+        assert_close(*a, b, 1e-12);
+    }
+    // Finite differences along a direction of the parameters and one of the input,
+    // and forward mode by the adjoint identity.
+    let (v, u) = (gradient.scaled(0.0), x_bar.scaled(0.0));
+    let (mut v, mut u) = (v, u);
+    let mut state = 7u64;
+    let mut next = || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    };
+    v.map_reals(&mut |_| next());
+    u.map_reals(&mut |_| next());
+    let along: f64 = reals(&gradient).iter().zip(reals(&v)).map(|(g, v)| g * v).sum::<f64>()
+        + x_bar.iter().zip(u.iter()).map(|(g, u)| g * u).sum::<f64>();
+    let h = 1e-6;
+    let moved = |sign: f64| {
+        let (mut m, mut y) = (model.clone(), x.clone());
+        m.move_by(&v.scaled(sign * h));
+        y.move_by(&u.scaled(sign * h));
+        tower_loss(&m, &y)
+    };
+    assert!((along - (moved(1.0) - moved(-1.0)) / (2.0 * h)).abs() < 1e-7, "{along}");
+    assert_close(tower_loss::jvp(&model, &x, &v, &u).1, along, 1e-12);
+}
+
+#[differentiable(wrt(model))]
+fn chain_loss(model: &Sequential<(Linear<f64, 4, 3>, Gated, Relu, Gated)>, x: &Rows<4>) -> f64 {
+    model.apply_batch(x).sum()
+}
+
+#[test]
+fn a_module_layer_joins_library_chains_in_every_form() {
+    let model = Sequential((Linear::new(41), Gated::new(42), Relu, Gated::new(43)));
+    let x = rows::<4>(5, 44);
+    let (value, gradient) = chain_loss::value_and_grad(&model, &x);
+    assert_close(value, model.forward(&x).sum(), 1e-13);
+    let (tape_value, tape_gradient) = value_and_grad(
+        |m: <Sequential<(Linear<f64, 4, 3>, Gated, Relu, Gated)> as Trace>::Traced| m.forward(&x).sum(),
+        &model,
+    );
+    assert_close(tape_value, value, 1e-13);
+    for (a, b) in reals(&gradient).iter().zip(reals(&tape_gradient)) {
+        assert_close(*a, b, 1e-12);
+    }
+    // Inference runs the plain form, as a library layer's.
+    assert_eq!(inference(&model, |m| m.forward(&x)).as_slice(), model.forward(&x).as_slice());
+}
+
+type Images = Tensor<f64, (Dyn, Const<2>, Const<5>, Const<5>), Heap>;
+
+/// ResNet's basic block: x + BN(conv(ReLU(BN(conv(x))))), then ReLU; padded 3×3
+/// convolutions keep the 5×5 images. Its `forward` calls image layers
+/// (`BatchNorm`'s static form on images is not its rows' `apply_batch`).
+#[derive(Clone, Debug, Differentiable)]
+struct Basic {
+    first: Conv2d<f64, 2, 2, 3, 3, 5, 5, Heap, 1>,
+    first_norm: BatchNorm<f64, 2>,
+    second: Conv2d<f64, 2, 2, 3, 3, 5, 5, Heap, 1>,
+    second_norm: BatchNorm<f64, 2>,
+}
+
+#[module]
+impl Basic {
+    fn forward(&self, x: &Images) -> Images {
+        let h = self.first_norm.forward(&self.first.forward(x)).relu();
+        (self.second_norm.forward(&self.second.forward(&h)) + x).relu()
+    }
+}
+
+#[differentiable(wrt(block))]
+fn basic_loss(block: &Basic, x: &Images) -> f64 {
+    block.apply_batch(x).tanh().sum()
+}
+
+#[test]
+fn an_image_block_with_batch_norm_gives_the_tapes_gradient() {
+    let block = Basic {
+        first: Conv2d::new(51),
+        first_norm: BatchNorm::new(),
+        second: Conv2d::new(52),
+        second_norm: BatchNorm::new(),
+    };
+    let x: Images = Tensor::random_normal_shaped((Dyn(3), Const, Const, Const), 0.0, 1.0, 53);
+    let (value, gradient) = basic_loss::value_and_grad(&block, &x);
+    let (tape_value, tape_gradient) =
+        value_and_grad(|b: <Basic as Trace>::Traced| b.forward(&x).tanh().sum(), &block);
+    assert_close(value, tape_value, 1e-13);
+    let (ours, tape) = (reals(&gradient), reals(&tape_gradient));
+    assert_eq!(ours.len(), tape.len());
+    ours.iter().zip(&tape).for_each(|(a, b)| assert_close(*a, *b, 1e-12));
+}
+
+/// A generic layer: the attribute keeps the block's generics and bounds.
+#[derive(Clone, Debug, Differentiable)]
+struct Gate<T: RealScalar> {
+    gate: Linear<T, 3, 3>,
+}
+
+#[module]
+impl<T: RealScalar> Gate<T> {
+    fn forward(&self, x: &Tensor<T, (Dyn, Const<3>), Heap>) -> Tensor<T, (Dyn, Const<3>), Heap> {
+        x.hadamard(&self.gate.forward(x).sigmoid())
+    }
+}
+
+#[differentiable(wrt(gate))]
+fn gate_loss<T: RealScalar>(gate: &Gate<T>, x: &Tensor<T, (Dyn, Const<3>), Heap>) -> T {
+    gate.apply_batch(x).sum()
+}
+
+#[test]
+fn a_generic_layer_has_every_form_at_each_scalar_type() {
+    let gate = Gate::<f64> { gate: Linear::new(71) };
+    let x = rows::<3>(4, 72);
+    let (value, gradient) = gate_loss::value_and_grad(&gate, &x);
+    let (tape_value, tape_gradient) =
+        value_and_grad(|g: <Gate<f64> as Trace>::Traced| g.forward(&x).sum(), &gate);
+    assert_close(value, tape_value, 1e-14);
+    reals(&gradient).iter().zip(reals(&tape_gradient)).for_each(|(a, b)| assert_close(*a, b, 1e-13));
+    let single = Gate::<f32> { gate: Linear::new(71) };
+    let x32 = x.map(|v| v as f32);
+    assert!((single.forward(&x32).sum() - value as f32).abs() < 1e-4);
+    assert_eq!(gate_loss::value_and_grad(&single, &x32).0, single.forward(&x32).sum());
+}
