@@ -591,6 +591,50 @@ fn batch_normalisation_keeps_its_running_estimates_as_buffers() {
     assert_eq!(other.0.1, before);
 }
 
+/// `bytes` with more tensors added: (name, dtype, shape, little-endian data).
+fn with_entries(bytes: &[u8], extra: &[(&str, safetensors::Dtype, Vec<usize>, Vec<u8>)]) -> Vec<u8> {
+    use safetensors::tensor::TensorView;
+    let file = safetensors::SafeTensors::deserialize(bytes).unwrap();
+    let mut views: Vec<(String, TensorView<'_>)> = file.tensors();
+    for (name, dtype, shape, data) in extra {
+        views.push((name.to_string(), TensorView::new(*dtype, shape.clone(), data).unwrap()));
+    }
+    safetensors::serialize(views, None).unwrap()
+}
+
+#[test]
+fn pytorchs_count_of_batch_normalisation_batches_is_read_and_ignored() {
+    use fluxion::nn::layer::BatchNorm;
+    use safetensors::Dtype;
+    type Net = Sequential<(Linear<f64, 3, 4>, BatchNorm<f64, 4>)>;
+    let net: Net = Sequential((Linear::new(1), BatchNorm::new()));
+    net.forward(&Tensor::<f64, (Dyn, Const<3>), Heap>::random_normal_shaped((Dyn(5), Const), 0.0, 2.0, 2));
+    let count = 7i64.to_le_bytes().to_vec();
+    // As PyTorch's `state_dict()` has it: a 0-dimensional int64 beside the estimates.
+    let pytorch = with_entries(
+        &io::to_bytes(&net).unwrap(),
+        &[("1.num_batches_tracked", Dtype::I64, vec![], count.clone())],
+    );
+    let mut fresh: Net = Sequential((Linear::new(3), BatchNorm::new()));
+    io::load_bytes(&mut fresh, &pytorch).unwrap();
+    assert_eq!(fresh, net);
+    // Not beside a batch normalisation's estimates, or not a count: still unexpected.
+    for (name, dtype, shape, data) in [
+        ("0.num_batches_tracked", Dtype::I64, vec![], count.clone()),
+        ("1.num_batches_tracked", Dtype::F64, vec![], 7f64.to_le_bytes().to_vec()),
+        ("1.num_batches_tracked", Dtype::I64, vec![1], count.clone()),
+    ] {
+        let file = with_entries(&io::to_bytes(&net).unwrap(), &[(name, dtype, shape, data)]);
+        match io::load_bytes(&mut fresh, &file) {
+            Err(ParameterFileError::Names { missing, unexpected }) => {
+                assert!(missing.is_empty());
+                assert_eq!(unexpected, [name]);
+            }
+            other => panic!("expected {name} to be unexpected, got {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn a_refused_checkpoint_leaves_shared_buffers_as_they_were() {
     use fluxion::nn::layer::BatchNorm;

@@ -228,7 +228,8 @@
 //!
 //! The running estimates are *buffers* ([`Buffer`](crate::nn::params::Buffer)):
 //! state saved in parameter files beside the parameters (`1.running_mean`) but
-//! not trained. A forward pass takes the model by reference, so a buffer sits behind
+//! not trained. A PyTorch file's `num_batches_tracked` counts are read and ignored
+//! (the momentum here is fixed), so a PyTorch `state_dict` of the same layers loads. A forward pass takes the model by reference, so a buffer sits behind
 //! a lock, shared by the traced copy a gradient makes: a training step updates the
 //! model's estimates. `model.clone()` copies them (PyTorch's `copy.deepcopy`): a
 //! snapshot that further training leaves as it is. A field of your own struct marked

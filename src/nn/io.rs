@@ -422,7 +422,9 @@ fn load_file<M: Parameters>(
     let mut unexpected: Vec<String> = file
         .names()
         .into_iter()
-        .filter(|name| (in_scope(name) || !scoped) && !seen.contains(*name))
+        .filter(|name| {
+            (in_scope(name) || !scoped) && !seen.contains(*name) && !batches_tracked(file, name, &seen)
+        })
         .map(|name| name.to_owned())
         .collect();
     if !missing.is_empty() || !unexpected.is_empty() {
@@ -438,6 +440,19 @@ fn load_file<M: Parameters>(
         decode(leaf.elements, file.tensor(name).expect("checked above").data());
     });
     Ok(())
+}
+
+/// PyTorch's count of the batches a batch normalisation has seen in training (a
+/// 0-dimensional `int64` tensor `prefix.num_batches_tracked`, beside that layer's
+/// `running_mean` and `running_var`): read and ignored, as fluxion's layer moves its
+/// running estimates by a fixed momentum and keeps no count. PyTorch's
+/// `load_state_dict` adds the entry itself when a file (without version metadata)
+/// lacks it, so fluxion's files do not write it.
+fn batches_tracked(file: &SafeTensors<'_>, name: &str, seen: &BTreeSet<String>) -> bool {
+    let Some(prefix) = name.strip_suffix("num_batches_tracked") else { return false };
+    let count =
+        file.tensor(name).is_ok_and(|tensor| tensor.dtype() == Dtype::I64 && tensor.shape().is_empty());
+    count && ["running_mean", "running_var"].iter().all(|buffer| seen.contains(&format!("{prefix}{buffer}")))
 }
 
 /// Reads the safetensors file at `path` into the model's parameters, or returns

@@ -32,8 +32,8 @@ use crate::nn::params::Buffer;
 ///
 /// The running estimates are [`Buffer`]s: saved and loaded with the parameters
 /// (`running_mean`, `running_var`, as PyTorch names them; PyTorch's
-/// `num_batches_tracked` is not kept, so a PyTorch file is refused naming those
-/// entries as unexpected until they are dropped from it). The copies of a model that
+/// `num_batches_tracked` count is read and ignored — the momentum here is fixed — and
+/// not written, which PyTorch's `load_state_dict` accepts). The copies of a model that
 /// a gradient or forward mode makes share them, so a training step's statistics
 /// reach the model; `clone` copies them, so a clone is a snapshot that further
 /// training leaves as it is (also a model cloned into a tuple, `(model.clone(), x)`,
