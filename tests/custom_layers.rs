@@ -222,3 +222,36 @@ fn a_generic_layer_has_every_form_at_each_scalar_type() {
     assert!((single.forward(&x32).sum() - value as f32).abs() < 1e-4);
     assert_eq!(gate_loss::value_and_grad(&single, &x32).0, single.forward(&x32).sum());
 }
+
+/// A layer static mode has no form for (dropout draws a mask per call): the plain
+/// and traced forms only.
+#[derive(Clone, Debug, Differentiable)]
+struct Regularised {
+    map: Linear<f64, 3, 3>,
+    dropout: Dropout,
+}
+
+#[module(no_static)]
+impl Regularised {
+    fn forward(&self, x: &Rows<3>) -> Rows<3> {
+        self.dropout.forward(&self.map.forward(x))
+    }
+}
+
+#[test]
+fn a_layer_without_a_static_form_has_the_plain_and_traced_ones() {
+    let layer = Regularised { map: Linear::new(81), dropout: Dropout::new(0.5, 82) };
+    let x = rows::<3>(4, 83);
+    // In evaluation the dropout lets everything through: the map alone.
+    assert_eq!(evaluation(|| layer.forward(&x)).as_slice(), layer.map.forward(&x).as_slice());
+    let (value, gradient) =
+        evaluation(|| value_and_grad(|l: <Regularised as Trace>::Traced| l.forward(&x).sum(), &layer));
+    let (map_value, map_gradient) =
+        value_and_grad(|m: <Linear<f64, 3, 3> as Trace>::Traced| m.forward(&x).sum(), &layer.map);
+    assert_eq!(value, map_value);
+    assert_eq!(reals(&gradient.map), reals(&map_gradient));
+    // In training about half the values are dropped, the others doubled.
+    let trained = layer.forward(&x);
+    let kept = trained.as_slice().iter().filter(|v| **v != 0.0).count();
+    assert!((2..=10).contains(&kept), "{kept} of 12 kept");
+}

@@ -84,7 +84,8 @@ pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// `apply_batch` with `StaticModule<Input>` (static mode: the same body with each
 /// `.forward(` call read as the layer's static form). The body must compile for plain and
 /// traced tensors alike (the tensor methods, operators, layers' `forward`) and be
-/// code that static mode differentiates. The `nn` guide has an example.
+/// code that static mode differentiates; `#[module(no_static)]` leaves the static
+/// form out (a body with dropout, say). The models guide has an example.
 #[proc_macro_attribute]
 pub fn module(attr: TokenStream, item: TokenStream) -> TokenStream {
     module::expand(attr.into(), item.into()).into()

@@ -4,7 +4,8 @@
 //! the tape; a plain input is taken as a constant, as the library's layers take it),
 //! and a `#[differentiable]` `apply_batch` with `StaticModule` (static mode), whose
 //! body is the same with each `.forward(` call of a layer read as that layer's
-//! static form (`.static_forward(`, of the hidden `StaticForward` trait).
+//! static form (`.static_forward(`, of the hidden `StaticForward` trait);
+//! `#[module(no_static)]` leaves the static form out.
 
 use proc_macro2::{Group, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
@@ -12,10 +13,15 @@ use syn::spanned::Spanned;
 use syn::{FnArg, ImplItem, ImplItemFn, ItemImpl, Pat, PathArguments, ReturnType, Type, parse2};
 
 pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
-    if !attr.is_empty() {
-        return syn::Error::new(attr.span(), "`#[module]` takes no arguments").to_compile_error();
-    }
-    match parse2::<ItemImpl>(item).and_then(|block| module(&block)) {
+    let with_static = match attr.to_string().as_str() {
+        "" => true,
+        "no_static" => false,
+        _ => {
+            let message = "`#[module]` takes no argument but `no_static` (the plain and traced forms only)";
+            return syn::Error::new(attr.span(), message).to_compile_error();
+        }
+    };
+    match parse2::<ItemImpl>(item).and_then(|block| module(&block, with_static)) {
         Ok(tokens) => tokens,
         Err(error) => error.to_compile_error(),
     }
@@ -97,7 +103,7 @@ fn static_calls(tokens: TokenStream) -> TokenStream {
     out.into_iter().collect()
 }
 
-fn module(block: &ItemImpl) -> syn::Result<TokenStream> {
+fn module(block: &ItemImpl, with_static: bool) -> syn::Result<TokenStream> {
     let Forward { method, input_name, input, output } = forward_method(block)?;
     let self_type = &block.self_ty;
     let traced = traced_twin(self_type)?;
@@ -106,13 +112,29 @@ fn module(block: &ItemImpl) -> syn::Result<TokenStream> {
     let bounds = where_clause.map(|clause| &clause.predicates);
     let attrs = &method.attrs;
     let body = &method.block;
-    let static_body = static_calls(quote!(#body));
     let span = method.sig.ident.span();
     let layer = quote_spanned!(span=> ::fluxion::nn::layer);
     let var = quote!(::fluxion::autodiff::Var);
+    let static_form = with_static.then(|| {
+        let static_body = static_calls(quote!(#body));
+        quote! {
+            #[allow(unused_imports)]
+            use #layer::StaticForward as _;
+
+            impl #impl_generics #self_type #where_clause {
+                #(#attrs)*
+                ///
+                /// Static mode's form (`#[module]`): inside `#[differentiable]` code.
+                #[::fluxion::autodiff::differentiable]
+                pub fn apply_batch(&self, #input_name: &#input) -> #output #static_body
+            }
+
+            ::fluxion::static_module!(impl[#generic_params] #self_type: apply_batch(#input) -> #output; where [#bounds]);
+        }
+    });
     Ok(quote! {
         #[allow(unused_imports)]
-        use #layer::{Module as _, StaticForward as _};
+        use #layer::Module as _;
 
         impl #impl_generics #layer::Module<#input> for #self_type #where_clause {
             type Output = #output;
@@ -136,15 +158,7 @@ fn module(block: &ItemImpl) -> syn::Result<TokenStream> {
             }
         }
 
-        impl #impl_generics #self_type #where_clause {
-            #(#attrs)*
-            ///
-            /// Static mode's form (`#[module]`): inside `#[differentiable]` code.
-            #[::fluxion::autodiff::differentiable]
-            pub fn apply_batch(&self, #input_name: &#input) -> #output #static_body
-        }
-
-        ::fluxion::static_module!(impl[#generic_params] #self_type: apply_batch(#input) -> #output; where [#bounds]);
+        #static_form
     })
 }
 
@@ -175,5 +189,16 @@ mod tests {
             let error = expand(TokenStream::new(), block).to_string();
             assert!(error.contains("takes an `impl` block of one method"), "{error}");
         }
+    }
+
+    #[test]
+    fn no_static_is_the_only_argument_and_leaves_the_static_form_out() {
+        let block = quote!(impl Net { fn forward(&self, x: &X) -> X { self.a.forward(x) } });
+        let error = expand(quote!(static), block.clone()).to_string();
+        assert!(error.contains("takes no argument but `no_static`"), "{error}");
+        let plain_and_traced = expand(quote!(no_static), block.clone()).to_string();
+        let every_form = expand(TokenStream::new(), block).to_string();
+        assert!(!plain_and_traced.contains("static_forward") && !plain_and_traced.contains("static_module"));
+        assert!(every_form.contains("static_forward") && every_form.contains("static_module"));
     }
 }

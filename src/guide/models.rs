@@ -154,10 +154,11 @@
 //! operators both have, layers' `forward`) and be code that static mode
 //! differentiates; the struct may be generic (`#[module] impl<T: RealScalar>
 //! Gated<T>`). A mistake in it is reported once per form — the first error names
-//! the layer and the input it was given. A layer whose forms must differ (one that
-//! draws random numbers, or runs differently in training) implements `Module` for
-//! the struct and for its traced twin by hand, and joins static mode through
-//! [`static_module!`](crate::static_module) from a `#[differentiable]` method.
+//! the layer and the input it was given. A body static mode does not differentiate
+//! (one with a `Dropout`, which draws a mask per call) takes `#[module(no_static)]`:
+//! the plain and traced forms only. A layer whose forms must differ implements
+//! `Module` for the struct and for its traced twin by hand, and joins static mode
+//! through [`static_module!`](crate::static_module) from a `#[differentiable]` method.
 //! In static mode such a block keeps its layers' reverse sweeps, as the library's
 //! chains do: the [static mode guide](crate::guide::static_mode) says which calls
 //! do.
