@@ -5,7 +5,7 @@
 //! training step included.
 #![no_std]
 
-use fluxion::nn::layer::{Linear, Sequential, StaticModule, Tanh};
+use fluxion::nn::layer::{Linear, Sequential, StaticModule, Tanh, module};
 use fluxion::nn::optim::{Adam, Optimizer};
 use fluxion::prelude::*;
 
@@ -116,6 +116,29 @@ pub fn labels_loss(
     fluxion::nn::per_example::binary_cross_entropy_with_logits(&classifier.apply(x), labels)
 }
 
+/// A gated layer of the batch, written once (`#[module]`): its plain forward pass
+/// and its static form, without std (the traced form needs the tape, and std).
+#[derive(Differentiable, Clone, Debug)]
+pub struct GatedHidden {
+    /// The values.
+    pub map: Linear<f32, 2, 4, Inline>,
+    /// The gates.
+    pub gate: Linear<f32, 2, 4, Inline>,
+}
+
+#[module]
+impl GatedHidden {
+    fn forward(&self, x: &Matrix<f32, 3, 2>) -> Matrix<f32, 3, 4> {
+        self.map.forward(x).hadamard(&self.gate.forward(x).sigmoid())
+    }
+}
+
+/// The sum of the gated layer's outputs, differentiated at compile time.
+#[differentiable(wrt(layer))]
+pub fn gated_loss(layer: &GatedHidden, x: &Matrix<f32, 3, 2>) -> f32 {
+    layer.apply_batch(x).sum()
+}
+
 #[cfg(test)]
 mod tests {
     use fluxion::nn::optim::{AdamConfig, Sgd, SgdConfig};
@@ -166,6 +189,18 @@ mod tests {
         let y = 0.6f32.tanh();
         assert!((loss - 0.5 * (y * y + (y - 1.0) * (y - 1.0))).abs() < 1e-6);
         assert!((gradient.b[[1]] - (y - 1.0) * (1.0 - y * y)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_layer_written_once_runs_plainly_and_in_static_mode_without_std() {
+        let layer =
+            GatedHidden { map: net().hidden, gate: Linear { weight: Matrix::ones(), bias: Vector::zeros() } };
+        let x: Matrix<f32, 3, 2> = Matrix::from_array([[1.0, 0.0], [0.0, 1.0], [0.5, -0.5]]);
+        let (value, gradient) = gated_loss::value_and_grad(&layer, &x);
+        assert_eq!(value, layer.forward(&x).sum());
+        // ∂L/∂b_map,j = Σ_rows σ(gate_j(x)), each gate's output the row's sum.
+        let expected: f32 = [1.0f32, 1.0, 0.0].iter().map(|s| 1.0 / (1.0 + (-s).exp())).sum();
+        assert!((gradient.map.bias[[0]] - expected).abs() < 1e-6);
     }
 
     fn net() -> Net {

@@ -5,7 +5,10 @@
 //! - inline tensors of static shape and every operation on them;
 //! - `#[derive(Differentiable)]`, with the tangent and forward-mode twins;
 //! - forward mode: `Dual`, `jvp`, `linearize`, `jacfwd` (nothing is allocated on
-//!   inline tensors, which a counting allocator asserts in the tests).
+//!   inline tensors, which a counting allocator asserts in the tests);
+//! - static mode (`#[differentiable]`), the layers' plain and static forms (a
+//!   `Sequential` of layers, a layer of one's own written once with `#[module]`),
+//!   the per-example losses and the optimisers.
 //!
 //! Reverse mode (`Var`, `grad`, `hessian`) needs `std`: the tape lives in the heap,
 //! per thread. The feature `alloc` adds heap tensors and dynamic dimensions without
