@@ -64,8 +64,9 @@ type OutputTangent<M, X> = <<M as StaticModule<X>>::Output as Differentiable>::T
     note = "in a chain `(a, b, …)` each layer must take the previous layer's output; `Dropout` has no static form (multiply by its `mask`)"
 )]
 pub trait StaticModule<X: ?Sized>: Differentiable {
-    /// The output on an input `X`.
-    type Output: Differentiable + 'static;
+    /// The output on an input `X` (`Clone`: a layer built from layers keeps a copy of
+    /// a value it passes on in static mode).
+    type Output: Differentiable + Clone + 'static;
     /// The input's tangent: `X`'s, or `NotDifferentiated` for indices.
     type InputTangent: Clone;
 
@@ -696,7 +697,7 @@ pub trait DropoutInStaticMode {
 // (and the compiler sees the code after it as unreachable, its names as unused).
 #[cfg(feature = "std")]
 #[allow(unreachable_code, unused_variables)]
-impl<X: Differentiable + DropoutInStaticMode + 'static> StaticModule<X> for super::layer::Dropout {
+impl<X: Differentiable + Clone + DropoutInStaticMode + 'static> StaticModule<X> for super::layer::Dropout {
     type Output = X;
     type InputTangent = X::Tangent;
 

@@ -592,8 +592,8 @@ enum Kept {
     Not,
     /// `__record`: the pullback borrows the call's arguments.
     Borrowing,
-    /// `__record_owned` (a method taking one input by reference): the input is cloned
-    /// and the pullback keeps the clone, borrowing only the receiver.
+    /// `__record_owned` (a layer's call): the input is cloned and the pullback keeps
+    /// the clone, borrowing only the receiver.
     Owning,
 }
 
@@ -614,34 +614,48 @@ fn kept_calls(body: &Body) -> Vec<Kept> {
     kept
 }
 
+/// The methods through which a layer is called in static mode (`StaticModule`'s and
+/// the layers' own): their `__record_owned` companions exist for any sized input,
+/// and their outputs are `Clone` (`StaticModule::Output`).
+const LAYER_CALLS: [&str; 4] = ["apply_batch", "apply", "apply_images", "static_forward"];
+
 /// [`kept_calls`] for a `__record` companion, whose pullback closure owns the
 /// function's locals and so cannot hold a callee's pullback that borrows one: a
 /// top-level call keeps its pullback when every argument it borrows outlives the
 /// companion (a parameter taken by reference, a field of one, a constant such a
-/// parameter holds), or, for a method with one input, when only that input is a
-/// local (the callee keeps a clone of it: a copy instead of its forward pass run
-/// again). `owned_input`: the value of the input that a `__record_owned` companion
-/// takes by value (a local there).
+/// parameter holds), or, for a layer's call ([`LAYER_CALLS`]) on a value the body
+/// computed, through the callee's `__record_owned` with a clone of that value (a
+/// copy instead of its forward pass run again). `owned_input`: the value of the input
+/// that a `__record_owned` companion takes by value (a local there, which is not
+/// cloned: its type need not be `Clone`).
 fn kept_calls_in_record(body: &Body, owned_input: Option<usize>) -> Vec<Kept> {
+    let root = |mut id: usize| {
+        while let Def::Field { base, .. } = body.values[id] {
+            id = base;
+        }
+        id
+    };
     let outlives = |arg: &CallArg| match arg.operand {
         _ if !arg.by_ref => true,
-        Operand::Active(mut id) => {
-            while let Def::Field { base, .. } = body.values[id] {
-                id = base;
-            }
+        Operand::Active(id) => {
+            let id = root(id);
             matches!(body.values[id], Def::Param { by_ref: true, .. }) && owned_input != Some(id)
         }
         // In a `__record` companion only a reference parameter is held by reference.
         Operand::Constant { owned, .. } => !owned,
     };
+    let computed =
+        |arg: &CallArg| matches!(arg.operand, Operand::Active(id) if matches!(body.values[id], Def::Op));
     let mut kept = kept_calls(body);
     for (op, kept) in body.ops.iter().zip(&mut kept) {
         let OpKind::Call { callee, args } = &op.kind else { continue };
         *kept = match (*kept, &callee.callee, args.as_slice()) {
             (Kept::Not, ..) => Kept::Not,
             _ if args.iter().all(outlives) => Kept::Borrowing,
-            (_, Callee::Method(_), [receiver, input])
-                if outlives(receiver) && matches!(input.operand, Operand::Active(_)) =>
+            (_, Callee::Method(name), [receiver, input])
+                if LAYER_CALLS.contains(&name.to_string().as_str())
+                    && outlives(receiver)
+                    && computed(input) =>
             {
                 Kept::Owning
             }
@@ -1636,11 +1650,21 @@ pub fn joint_parts(body: &Body, params: &[Option<usize>], lanes: bool, recording
 /// [`kept_calls_in_record`] says. `owned_input`: for `__record_owned`, the position
 /// of the input it takes by value.
 pub fn record_parts(body: &Body, params: &[Option<usize>], owned_input: Option<usize>) -> JointParts {
+    let owned_input = owned_input.and_then(|position| params.get(position).copied().flatten());
     let mut reverse = Reverse::new(body, params, false);
-    reverse.kept =
-        kept_calls_in_record(body, owned_input.and_then(|position| params.get(position).copied().flatten()));
+    reverse.kept = kept_calls_in_record(body, owned_input);
     reverse.guards = dependency_guards(body, params);
-    JointParts::from_sweep(body, params, false, reverse)
+    let mut parts = JointParts::from_sweep(body, params, false, reverse);
+    // An owned input that the body rebinds is read through its alias, bound in the
+    // forward sweep to the companion's local: the reverse sweep binds it again, so
+    // that the closure takes the input itself rather than a borrow of it.
+    if let Some(id) = owned_input
+        && let Def::Param { ident, aliased: true, .. } = &body.values[id]
+    {
+        let (alias, reverse) = (format_ident!("__p{}", id), parts.reverse);
+        parts.reverse = quote!(let #alias = #ident; #reverse);
+    }
+    parts
 }
 
 /// For each value, the condition under which a caller needs its adjoint: some

@@ -787,7 +787,7 @@ impl Companions<'_> {
         let scalar_hessian = scalar_input.then(|| quote! {
             #[doc = concat!("The second derivative of `", stringify!(#function), "`: forward mode over its static derivative.")]
             #[inline]
-            #[allow(clippy::multiple_bound_locations)]
+            #[allow(clippy::multiple_bound_locations, clippy::too_many_arguments)]
             #vis fn #hessian #impl_generics (#(#declarations,)*) -> #scalar #where_clause {
                 let __one = <#scalar as ::fluxion::RealScalar>::from_f64(1.0);
                 ::fluxion::autodiff::jvp(|__point| #hvp_call, #reference, &__one).1
@@ -796,7 +796,7 @@ impl Companions<'_> {
         let hessian_item = (!scalar_input && !above_rank_two(&parameter.ty)).then(|| quote! {
             #[doc = concat!("The Hessian of `", stringify!(#function), "` (shape `S ++ S`): forward mode over its static gradient, eight directions per pass.")]
             #[inline]
-            #[allow(clippy::multiple_bound_locations)]
+            #[allow(clippy::multiple_bound_locations, clippy::too_many_arguments)]
             #vis fn #hessian #impl_generics (#(#declarations,)*) -> <#input as ::fluxion::autodiff::rules::HessianShape>::Matrix #where_clause {
                 ::fluxion::autodiff::jacfwd(|__point| #hessian_call, #reference)
             }
@@ -804,7 +804,7 @@ impl Companions<'_> {
         quote! {
             #[doc = concat!("H·v for `", stringify!(#function), "`: forward mode over its static gradient, at `Dual` numbers.")]
             #[inline]
-            #[allow(clippy::multiple_bound_locations)]
+            #[allow(clippy::multiple_bound_locations, clippy::too_many_arguments)]
             #vis fn #hvp #impl_generics (#(#declarations,)* __direction: &#input_tangent) -> #input_tangent #where_clause {
                 ::fluxion::autodiff::jvp(|__point| #hvp_call, #reference, __direction).1
             }
@@ -905,7 +905,7 @@ impl Companions<'_> {
             quote! {
                 #[doc(hidden)]
                 #[inline]
-                #[allow(unused_variables, unreachable_code, clippy::multiple_bound_locations)]
+                #[allow(unused_variables, unreachable_code, clippy::multiple_bound_locations, clippy::too_many_arguments)]
                 #vis fn #name #record_impl_generics (#(#declarations,)* __wanted: [bool; #parameter_count]) -> (#gradient, impl FnOnce(#gradient) -> (#(#slots,)*) + '__l) #record_where {
                     #body
                 }
@@ -918,35 +918,35 @@ impl Companions<'_> {
         quote! {
             #[doc(hidden)]
             #[inline]
-            #[allow(unused_variables, clippy::multiple_bound_locations)]
+            #[allow(unused_variables, clippy::multiple_bound_locations, clippy::too_many_arguments)]
             #vis fn #jvp #impl_generics (#(#declarations,)* __tangents: #jvp_seeds) -> (#gradient, #gradient) #where_clause {
                 #jvp_body
             }
 
             #[doc(hidden)]
             #[inline]
-            #[allow(unused_variables, clippy::multiple_bound_locations)]
+            #[allow(unused_variables, clippy::multiple_bound_locations, clippy::too_many_arguments)]
             #vis fn #jvp_lanes #with_lanes (#(#declarations,)* __tangents: (#(#lane_seeds,)*)) -> (#gradient, [#gradient; __N]) #where_clause {
                 #jvp_lanes_body
             }
 
             #[doc(hidden)]
             #[inline]
-            #[allow(unused_variables, clippy::multiple_bound_locations)]
+            #[allow(unused_variables, clippy::multiple_bound_locations, clippy::too_many_arguments)]
             #vis fn #joint #impl_generics (#(#declarations,)* __seed: #gradient) -> (#gradient, (#(#slots,)*)) #where_clause {
                 #joint_body
             }
 
             #[doc(hidden)]
             #[inline]
-            #[allow(unused_variables, clippy::multiple_bound_locations)]
+            #[allow(unused_variables, clippy::multiple_bound_locations, clippy::too_many_arguments)]
             #vis fn #joint_lanes #with_lanes (#(#declarations,)* __seed: [#gradient; __N]) -> (#gradient, (#([#slots; __N],)*)) #where_clause {
                 #joint_lanes_body
             }
 
             #[doc(hidden)]
             #[inline]
-            #[allow(unused_variables, unreachable_code, clippy::multiple_bound_locations)]
+            #[allow(unused_variables, unreachable_code, clippy::multiple_bound_locations, clippy::too_many_arguments)]
             #vis fn #record #record_impl_generics (#(#record_declarations,)* __wanted: [bool; #parameter_count]) -> (#gradient, impl FnOnce(#gradient) -> (#(#slots,)*) + '__l) #record_where {
                 #record_body
             }
@@ -1126,7 +1126,7 @@ impl Companions<'_> {
         quote! {
             #[doc = concat!("The Jacobian of `", stringify!(#function), "` by static forward mode (one pass per input coordinate), of shape `Out ++ In`.")]
             #[inline]
-            #[allow(clippy::multiple_bound_locations)]
+            #[allow(clippy::multiple_bound_locations, clippy::too_many_arguments)]
             #vis fn #jacfwd #with_j (#(#declarations,)*) -> __J #where_j {
                 let __point = #point;
                 ::fluxion::autodiff::rules::Jacobian::jacobian_forward(&__point, |__directions: &[__X; ::fluxion::autodiff::rules::JACOBIAN_LANES]| {
@@ -1138,7 +1138,7 @@ impl Companions<'_> {
 
             #[doc = concat!("The Jacobian of `", stringify!(#function), "` by static reverse mode (one pass per output coordinate), of shape `Out ++ In`.")]
             #[inline]
-            #[allow(clippy::multiple_bound_locations)]
+            #[allow(clippy::multiple_bound_locations, clippy::too_many_arguments)]
             #vis fn #jacrev #with_j (#(#declarations,)*) -> __J #where_j {
                 let __point = #point;
                 let __output = || ::fluxion::autodiff::rules::Is::<__Y>::cast(#forward_call);
@@ -1424,7 +1424,7 @@ impl Companions<'_> {
 
             #[doc = concat!("The value of `", stringify!(#ident), "` and its gradient (static mode).")]
             #[inline]
-            #[allow(clippy::multiple_bound_locations)]
+            #[allow(clippy::multiple_bound_locations, clippy::too_many_arguments)]
             #vis fn #value_and_grad #with_y (#(#declarations,)*) -> (__Y, #gradient) #where_y {
                 let (__value, __tangents) = #gradient_call;
                 (#rules::Is::cast(__value), #select)
@@ -1432,7 +1432,7 @@ impl Companions<'_> {
 
             #[doc = concat!("The gradient of `", stringify!(#ident), "` (static mode).")]
             #[inline]
-            #[allow(clippy::multiple_bound_locations)]
+            #[allow(clippy::multiple_bound_locations, clippy::too_many_arguments)]
             #vis fn #grad #with_y (#(#declarations,)*) -> #gradient #where_y {
                 let (_, __tangents) = #gradient_call;
                 #select
@@ -1440,7 +1440,7 @@ impl Companions<'_> {
 
             #[doc = concat!("The value of `", stringify!(#ident), "`, with its gradient written into the last argument (static mode).")]
             #[inline]
-            #[allow(clippy::multiple_bound_locations)]
+            #[allow(clippy::multiple_bound_locations, clippy::too_many_arguments)]
             #vis fn #into #with_y (#(#declarations,)* __gradient: &mut #gradient) -> __Y #where_y {
                 #(let #unused_outs = &mut ::fluxion::autodiff::rules::NotDifferentiated;)*
                 #(#fitted_buffers)*
@@ -1449,7 +1449,7 @@ impl Companions<'_> {
 
             #[doc = concat!("The value of `", stringify!(#ident), "` and its pullback ȳ ↦ x̄ (static mode; the pullback recomputes the forward sweep).")]
             #[inline]
-            #[allow(clippy::multiple_bound_locations)]
+            #[allow(clippy::multiple_bound_locations, clippy::too_many_arguments)]
             #vis fn #vjp #vjp_impl_generics (#(#vjp_declarations,)*) -> (#output, impl Fn(&#output_tangent) -> #gradient + '__l) #vjp_where {
                 let __value = #forward_call;
                 (__value, move |__seed: &#output_tangent| {
@@ -1460,13 +1460,14 @@ impl Companions<'_> {
 
             #[doc = concat!("The value of `", stringify!(#ident), "` and its derivative along the given tangents (static forward mode).")]
             #[inline]
+            #[allow(clippy::too_many_arguments)]
             #vis fn #jvp #impl_generics (#(#declarations,)* #(#dots: &#dot_types,)*) -> (#output, #output_tangent) #where_clause {
                 #jvp_call
             }
 
             #[doc = concat!("The value of `", stringify!(#ident), "` and its linear map, the differentiated parameters' tangents ↦ the output's (static forward mode; each call of the map runs the tangent code once more).")]
             #[inline]
-            #[allow(clippy::multiple_bound_locations)]
+            #[allow(clippy::multiple_bound_locations, clippy::too_many_arguments)]
             #vis fn #linearize #vjp_impl_generics (#(#vjp_declarations,)*) -> (#output, impl Fn(#(&#dot_types,)*) -> #output_tangent + '__l) #vjp_where {
                 let __value = #forward_call;
                 (__value, move |#(#dots: &#dot_types,)*| {
