@@ -2024,11 +2024,11 @@ where
     }
     #[inline(always)]
     fn push(&self, x: &Self::Output, y: &Self::Output, x_dot: &Self::Output) -> Self::Output {
-        normalize_rows_pullback(y, &x.normalized_rows(self.epsilon).1, x_dot)
+        normalize_rows_pullback(y, &x.row_scales(self.epsilon), x_dot)
     }
     #[inline(always)]
     fn pull(&self, x: &Self::Output, y: &Self::Output, y_bar: &Self::Output) -> Self::Output {
-        normalize_rows_pullback(y, &x.normalized_rows(self.epsilon).1, y_bar)
+        normalize_rows_pullback(y, &x.row_scales(self.epsilon), y_bar)
     }
 }
 
@@ -2045,11 +2045,11 @@ where
     }
     #[inline(always)]
     fn push(&self, x: &Self::Output, y: &Self::Output, x_dot: &Self::Output) -> Self::Output {
-        normalize_groups_pullback(y, &x.normalized_groups(Groups::<G>, self.epsilon).1, x_dot)
+        normalize_groups_pullback(y, &x.group_scales(Groups::<G>, self.epsilon), x_dot)
     }
     #[inline(always)]
     fn pull(&self, x: &Self::Output, y: &Self::Output, y_bar: &Self::Output) -> Self::Output {
-        normalize_groups_pullback(y, &x.normalized_groups(Groups::<G>, self.epsilon).1, y_bar)
+        normalize_groups_pullback(y, &x.group_scales(Groups::<G>, self.epsilon), y_bar)
     }
 }
 

@@ -27,7 +27,7 @@
 //! r = 1/√(σ² + ε), x̄ = r·(ȳ − mean(ȳ) − y·mean(ȳ ⊙ y)) over each group;
 //! `flatten_images` only reshapes. Pooling is in [`pool`](super::pool).
 
-use crate::ops::rows::{normalize_lines, normalize_lines_pullback};
+use crate::ops::rows::{line_statistics, normalize_lines, normalize_lines_pullback};
 use crate::scalar::RealScalar;
 use crate::shape::constraint::{ConvolvesTo, SameElementCount, SplitsInto};
 use crate::shape::{Const, Dim};
@@ -141,6 +141,16 @@ where
     {
         let () = <Const<C> as SplitsInto<G>>::CHECK;
         normalize_lines(self, (self.shape().0, Const), C / G * H * W, epsilon)
+    }
+
+    /// 1/√(σ² + ε) per image and group alone: what a static pullback computes again
+    /// from the input it keeps (not the normalised groups).
+    pub(crate) fn group_scales<const G: usize>(&self, _: Groups<G>, epsilon: T) -> Tensor<T, (B, Const<G>), K>
+    where
+        K: Storage<T, (B, Const<G>)>,
+    {
+        let () = <Const<C> as SplitsInto<G>>::CHECK;
+        line_statistics(self, (self.shape().0, Const), C / G * H * W, epsilon).1
     }
 
     /// Each example's C·H·W values as one row (row-major: channel, then row, then

@@ -107,6 +107,12 @@ impl<T: RealScalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (R,)>> Te
     pub(crate) fn normalized_rows(&self, epsilon: T) -> (Self, Tensor<T, (R,), K>) {
         normalize_lines(self, (self.shape().0,), self.shape().1.size(), epsilon)
     }
+
+    /// 1/√(σᵢ² + ε) per row alone: what a static pullback computes again from the
+    /// input it keeps (not the normalised rows).
+    pub(crate) fn row_scales(&self, epsilon: T) -> Tensor<T, (R,), K> {
+        line_statistics(self, (self.shape().0,), self.shape().1.size(), epsilon).1
+    }
 }
 
 /// Each line of `length` consecutive elements of x (`lines` of them) normalised:
@@ -118,7 +124,21 @@ pub(crate) fn normalize_lines<T: RealScalar, S: Shape, L: Shape, K: Storage<T, S
     length: usize,
     epsilon: T,
 ) -> (Tensor<T, S, K>, Tensor<T, L, K>) {
+    let (means, scales) = line_statistics(x, lines, length, epsilon);
+    let (mean, scale) = (means.as_slice(), scales.as_slice());
     let (shape, x) = (x.shape(), x.as_slice());
+    let y = Tensor::from_flat_fn(shape, |i| (x[i] - mean[i / length]) * scale[i / length]);
+    (y, scales)
+}
+
+/// The mean μ and r = 1/√(σ² + ε) of each line of [`normalize_lines`].
+pub(crate) fn line_statistics<T: RealScalar, S: Shape, L: Shape, K: Storage<T, S> + Storage<T, L>>(
+    x: &Tensor<T, S, K>,
+    lines: L,
+    length: usize,
+    epsilon: T,
+) -> (Tensor<T, L, K>, Tensor<T, L, K>) {
+    let x = x.as_slice();
     let line = |k: usize| &x[k * length..(k + 1) * length];
     let means = Tensor::<T, L, K>::from_flat_fn(lines, |k| pairwise_sum(line(k)).div_count(length));
     let (mean, count) = (means.as_slice(), T::from_f64(length as f64));
@@ -126,9 +146,7 @@ pub(crate) fn normalize_lines<T: RealScalar, S: Shape, L: Shape, K: Storage<T, S
         let variance = pairwise_sum_by(line(k), |v| (v - mean[k]) * (v - mean[k])) / count;
         T::one() / (variance + epsilon).sqrt()
     });
-    let scale = scales.as_slice();
-    let y = Tensor::from_flat_fn(shape, |i| (x[i] - mean[i / length]) * scale[i / length]);
-    (y, scales)
+    (means, scales)
 }
 
 /// The pullback of [`normalize_lines`] given its output y and the scales r per line:
