@@ -150,6 +150,26 @@ pub mod __private {
     }
 
     pub use crate::__with_reverse_mode as with_reverse_mode;
+
+    /// Expands to its input with the `cuda` feature, to nothing otherwise, so
+    /// derived code compiles either way.
+    #[cfg(feature = "cuda")]
+    #[macro_export]
+    #[doc(hidden)]
+    macro_rules! __with_cuda {
+        ($($tokens:tt)*) => { $($tokens)* };
+    }
+
+    /// Expands to its input with the `cuda` feature, to nothing otherwise, so
+    /// derived code compiles either way.
+    #[cfg(not(feature = "cuda"))]
+    #[macro_export]
+    #[doc(hidden)]
+    macro_rules! __with_cuda {
+        ($($tokens:tt)*) => {};
+    }
+
+    pub use crate::__with_cuda as with_cuda;
 }
 
 pub use error::ShapeError;

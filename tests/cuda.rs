@@ -502,6 +502,43 @@ fn a_derived_model_trains_on_the_gpu_with_the_host_loss_curve() {
     assert_close(&device.w1.to_vec(), host.w1.as_slice(), 1e-10);
 }
 
+/// A struct of layers generic over its storage kind (`#[storage_kind(K)]`): one
+/// definition on the host and on the GPU, moved field by field.
+#[derive(Clone, fluxion::autodiff::Differentiable)]
+#[storage_kind(K)]
+struct Encoder<K>
+where
+    K: StorageKind<f64, (Const<4>, Const<3>)> + StorageKind<f64, (Const<4>,)>,
+    fluxion::nn::layer::WithBias: fluxion::nn::layer::BiasKind<f64, 4, K>,
+{
+    embed: Linear<f64, 3, 4, K>,
+    norm: LayerNorm<f64, 4, K>,
+    scale: Tensor<f64, (Const<4>,), K>,
+    #[no_derivative]
+    steps: usize,
+}
+
+#[test]
+fn a_struct_generic_over_its_storage_kind_moves_to_the_gpu_and_back() {
+    let Some(_gpu) = gpu() else { return };
+    let host = Encoder::<Heap> {
+        embed: Linear::new(91),
+        norm: LayerNorm { weight: Tensor::random_normal(1.0, 0.3, 92), ..LayerNorm::default() },
+        scale: Tensor::random_normal(0.0, 1.0, 93),
+        steps: 7,
+    };
+    let device: Encoder<Cuda> = host.to_device();
+    assert_eq!(device.steps, 7);
+    let x: Tensor<f64, (Dyn, Const<3>), Heap> = Tensor::random_normal_shaped((Dyn(5), Const), 0.0, 1.0, 94);
+    let y = host.norm.forward(&host.embed.forward(&x)).mul_rows(&host.scale);
+    let y_device = device.norm.forward(&device.embed.forward(&x.to_device())).mul_rows(&device.scale);
+    assert_close(&y_device.to_vec(), y.as_slice(), F64_TOL);
+    let back: Encoder<Heap> = device.to_host();
+    assert_eq!(back.embed.weight.as_slice(), host.embed.weight.as_slice());
+    assert_eq!(back.norm.weight.as_slice(), host.norm.weight.as_slice());
+    assert_eq!((back.scale.as_slice(), back.steps), (host.scale.as_slice(), host.steps));
+}
+
 #[test]
 fn row_operations_and_their_pullbacks_match_the_host() {
     let Some(_gpu) = gpu() else { return };

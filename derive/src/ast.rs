@@ -29,6 +29,8 @@ pub struct Input<'a> {
     pub generics: &'a Generics,
     pub style: Style,
     pub fields: Vec<Field<'a>>,
+    /// `#[storage_kind(K)]`: the type parameter that is the struct's storage kind.
+    pub storage_kind: Option<Ident>,
 }
 
 impl<'a> Input<'a> {
@@ -79,7 +81,15 @@ impl<'a> Input<'a> {
                 })
             })
             .collect::<Result<_>>()?;
-        Ok(Input { ident: &input.ident, vis: &input.vis, generics: &input.generics, style, fields })
+        let storage_kind = attr::storage_kind(&input.attrs, &input.generics)?;
+        Ok(Input {
+            ident: &input.ident,
+            vis: &input.vis,
+            generics: &input.generics,
+            style,
+            fields,
+            storage_kind,
+        })
     }
 
     /// The fields that have a tangent, in order.

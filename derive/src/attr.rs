@@ -1,6 +1,7 @@
-//! The field attributes `#[no_derivative]` and `#[buffer]`.
+//! The field attributes `#[no_derivative]` and `#[buffer]`, and the struct's
+//! `#[storage_kind(K)]`.
 
-use syn::{Attribute, Error, Meta, Result};
+use syn::{Attribute, Error, GenericParam, Generics, Ident, Meta, Result};
 
 /// What a field is to the derivative.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -40,4 +41,29 @@ pub fn field_kind(attrs: &[Attribute]) -> Result<FieldKind> {
         kind = found;
     }
     Ok(kind)
+}
+
+/// The struct's storage-kind parameter from `#[storage_kind(K)]`: one of its type
+/// parameters, named once.
+pub fn storage_kind(attrs: &[Attribute], generics: &Generics) -> Result<Option<Ident>> {
+    let mut found = None;
+    for attr in attrs.iter().filter(|attr| attr.path().is_ident("storage_kind")) {
+        let kind: Ident = attr.parse_args().map_err(|_| {
+            Error::new_spanned(attr, "`#[storage_kind(K)]` names the struct's storage-kind type parameter")
+        })?;
+        let is_parameter =
+            generics.params.iter().any(|param| matches!(param, GenericParam::Type(ty) if ty.ident == kind));
+        if !is_parameter {
+            return Err(Error::new_spanned(
+                &kind,
+                format!(
+                    "`{kind}` is not a type parameter of the struct: `#[storage_kind(K)]` names the one its tensors and layers take as their storage kind"
+                ),
+            ));
+        }
+        if found.replace(kind).is_some() {
+            return Err(Error::new_spanned(attr, "duplicate `#[storage_kind]`"));
+        }
+    }
+    Ok(found)
 }

@@ -18,9 +18,11 @@ pub fn differentiable(input: &Input) -> TokenStream {
     let parameters = parameters(input);
     let checks = field_checks(input);
     let sharing = buffer_sharing(input);
+    let copies = crate::device::copies(input, input.storage_kind.as_ref());
     quote! {
         #checks
         #sharing
+        #copies
         #tangent
         #tangent_impls
         #differentiable_impl
@@ -250,7 +252,7 @@ fn tangent_members<'a>(input: &'a Input) -> impl Iterator<Item = (&'a Field<'a>,
 }
 
 /// `Name { a: e, b: e }`, `Name(e, e)` or `Name`, from (member, expression) pairs.
-fn construct(ident: &Ident, style: Style, parts: Vec<(Member, TokenStream)>) -> TokenStream {
+pub(crate) fn construct(ident: &Ident, style: Style, parts: Vec<(Member, TokenStream)>) -> TokenStream {
     match style {
         Style::Named => {
             let fields = parts.into_iter().map(|(member, value)| quote!(#member: #value));

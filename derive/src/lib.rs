@@ -5,6 +5,7 @@
 
 mod ast;
 mod attr;
+mod device;
 mod differentiable;
 mod expand;
 mod extension_trait;
@@ -46,7 +47,12 @@ use syn::{DeriveInput, parse_macro_input};
 /// parameter nor buffer: a layer kept there (frozen) is not saved, buffers included,
 /// and the twins get a clone of it (a `BatchNorm` there should be in evaluation).
 /// `Clone` stays the user's (`#[derive(Clone)]` copies a `Buffer`'s value).
-#[proc_macro_derive(Differentiable, attributes(no_derivative, buffer))]
+///
+/// `#[storage_kind(K)]` on a struct generic over its storage kind `K` (its fields
+/// `Linear<T, I, O, K>`, `Tensor<T, S, K>`, …) gives it, with the `cuda` feature,
+/// `ToDevice` for `Name<…, Heap>` (`to_device()`, each field that names `K` copied
+/// to the GPU, the others cloned) and `ToHost` for `Name<…, Cuda>`.
+#[proc_macro_derive(Differentiable, attributes(no_derivative, buffer, storage_kind))]
 pub fn derive_differentiable(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     match ast::Input::from_syn(&input) {

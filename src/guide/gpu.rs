@@ -28,7 +28,36 @@
 //! take GPU models, and `argmax` and `accuracy` take GPU scores (one kernel; only
 //! the picked columns are copied back). `to_device()` (`nn::layer::ToDevice`, in the
 //! prelude) copies a host layer, a tuple of layers or a whole `Sequential`, and
-//! `to_host()` (`ToHost`) copies a GPU one back (PyTorch's `model.cpu()`). Parameter
+//! `to_host()` (`ToHost`) copies a GPU one back (PyTorch's `model.cpu()`). A model
+//! struct of your own, generic over its storage kind, gets both from
+//! `#[derive(Differentiable)]` with `#[storage_kind(K)]` (each field that names `K`
+//! copied, the others cloned):
+//!
+//! ```
+//! use fluxion::nn::layer::{BiasKind, LayerNorm, Linear, WithBias};
+//! use fluxion::prelude::*;
+//!
+//! #[derive(Clone, Differentiable)]
+//! #[storage_kind(K)]
+//! struct Encoder<K>
+//! where
+//!     K: StorageKind<f32, (Const<8>, Const<4>)> + StorageKind<f32, (Const<8>,)>,
+//!     WithBias: BiasKind<f32, 8, K>,
+//! {
+//!     embed: Linear<f32, 4, 8, K>,
+//!     norm: LayerNorm<f32, 8, K>,
+//! }
+//!
+//! let host = Encoder::<Heap> { embed: Linear::new(1), norm: LayerNorm::default() };
+//! # #[cfg(feature = "cuda")]
+//! # if fluxion::backend::cuda::Device::get().is_ok() {
+//! let device: Encoder<Cuda> = host.to_device();
+//! let back: Encoder<Heap> = device.to_host();
+//! assert_eq!(back.embed.weight.as_slice(), host.embed.weight.as_slice());
+//! # }
+//! ```
+//!
+//! Parameter
 //! files and checkpoints (`nn::io::save`, `load`, `save_checkpoint`, …) take GPU
 //! models and optimisers as they are, through host copies: a file saved from the GPU
 //! loads into the host model and back.

@@ -429,12 +429,15 @@
 //! its reverse sweep, it keeps its callees' in turn. Its reverse sweep is a closure
 //! that owns its locals, so a callee's cannot borrow one: a call whose borrowed
 //! arguments outlive the method (its reference parameters, fields of `self`) keeps the
-//! callee's reverse sweep as it is, and a method called on one value the body made
-//! (`self.down.apply_batch(&h)`) is given a clone of that value to keep — a copy,
-//! where the alternative is running the callee forward again. A call on values the
-//! body made that is not of that shape (a method *of* a computed value,
-//! `q.attention(&k, &v, …)`; a free function of two of them) runs plainly and
-//! recomputes its forward pass in the reverse sweep. Two gated feed-forward blocks
+//! callee's reverse sweep as it is, and a layer called on a value the body made
+//! (`self.down.apply_batch(&h)`, or `.forward(&h)` in a [`#[module]`](crate::nn::layer::module)
+//! body) is given a clone of that value to keep — a copy, where the alternative is
+//! running the layer forward again (a layer's output is `Clone`:
+//! `StaticModule::Output`). Any other call on values the body made (a method *of* a
+//! computed value, `q.attention(&k, &v, …)`; a function of them, whose types need
+//! not be `Clone`) runs plainly and recomputes its forward pass in the reverse sweep,
+//! and so does a layer called on a layer's own input when the layer is not first in
+//! a chain (the chain hands that input over, and its type need not be `Clone`). Two gated feed-forward blocks
 //! written as a struct's method cost 1.02× the same body written out in the loss
 //! (`composite/block_gradient`; 1.32× when every call in the method was rerun).
 //! `MultiHeadAttention` writes its records by hand so that its attention call, which

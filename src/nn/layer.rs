@@ -347,6 +347,15 @@ impl<T: CudaElement, const I: usize, const O: usize, B: DeviceBias<T, O>> ToDevi
     }
 }
 
+/// A tensor's copy on the GPU, as a field of a model moves (`#[storage_kind(K)]`).
+#[cfg(feature = "cuda")]
+impl<T: crate::backend::cuda::CudaScalar, S: Shape> ToDevice for Tensor<T, S, Heap> {
+    type OnDevice = Tensor<T, S, Cuda>;
+    fn to_device(&self) -> Self::OnDevice {
+        Tensor::<T, S, Heap>::to_device(self)
+    }
+}
+
 /// A GPU layer, or a model of them, and its copy in host memory (`Heap`):
 /// `model.to_host()` after training on the GPU, for inference or saving on the host
 /// (PyTorch's `model.cpu()`). Layers without parameters are their own copy; a tuple
@@ -366,6 +375,15 @@ pub trait ToHost {
     /// # Panics
     /// When the copy from the GPU fails (the message names the CUDA error).
     fn to_host(&self) -> Self::OnHost;
+}
+
+/// A tensor's copy in host memory, as a field of a model moves (`#[storage_kind(K)]`).
+#[cfg(feature = "cuda")]
+impl<T: crate::backend::cuda::CudaScalar, S: Shape> ToHost for Tensor<T, S, Cuda> {
+    type OnHost = Tensor<T, S, Heap>;
+    fn to_host(&self) -> Self::OnHost {
+        Tensor::<T, S, Cuda>::to_host::<Heap>(self)
+    }
 }
 
 #[cfg(feature = "cuda")]
