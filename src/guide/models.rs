@@ -151,9 +151,13 @@
 //! ```
 //!
 //! The body must compile for plain and traced tensors alike (the tensor methods and
-//! operators both have, layers' `forward`) and be code that static mode
-//! differentiates; the struct may be generic (`#[module] impl<T: RealScalar>
-//! Gated<T>`). A mistake in it is reported once per form — the first error names
+//! operators both have, any layer's `forward`: `Gelu.forward(&h)` too) and be code
+//! that static mode differentiates; the struct may be generic (`#[module]
+//! impl<T: RealScalar> Gated<T>`). Split a long body into layers, not helper
+//! methods: a field that is itself a `#[module]` struct (or a tuple of layers) is
+//! called with `.forward` like any layer, while a plain method called from the body
+//! has no static form (static mode asks for companions it does not have, such as
+//! `__joint_feed_forward`). A mistake in it is reported once per form — the first error names
 //! the layer and the input it was given. A body static mode does not differentiate
 //! (one with a `Dropout`, which draws a mask per call) takes `#[module(no_static)]`:
 //! the plain and traced forms only. A layer whose forms must differ implements
