@@ -506,7 +506,7 @@ fn a_derived_model_trains_on_the_gpu_with_the_host_loss_curve() {
 /// definition on the host and on the GPU, moved field by field.
 #[derive(Clone, fluxion::autodiff::Differentiable)]
 #[storage_kind(K)]
-struct Encoder<K>
+struct Encoder<K, S: RealScalar = f64>
 where
     K: StorageKind<f64, (Const<4>, Const<3>)> + StorageKind<f64, (Const<4>,)>,
     fluxion::nn::layer::WithBias: fluxion::nn::layer::BiasKind<f64, 4, K>,
@@ -514,6 +514,10 @@ where
     embed: Linear<f64, 3, 4, K>,
     norm: LayerNorm<f64, 4, K>,
     scale: Tensor<f64, (Const<4>,), K>,
+    temperature: S,
+    dropout: Dropout,
+    #[buffer]
+    seen: fluxion::nn::params::Buffer<Tensor<f64, (Const<4>,), K>>,
     #[no_derivative]
     steps: usize,
 }
@@ -525,10 +529,14 @@ fn a_struct_generic_over_its_storage_kind_moves_to_the_gpu_and_back() {
         embed: Linear::new(91),
         norm: LayerNorm { weight: Tensor::random_normal(1.0, 0.3, 92), ..LayerNorm::default() },
         scale: Tensor::random_normal(0.0, 1.0, 93),
+        temperature: 0.7,
+        dropout: Dropout::new(0.5, 95),
+        seen: fluxion::nn::params::Buffer::new(Tensor::random_normal(0.0, 1.0, 96)),
         steps: 7,
     };
     let device: Encoder<Cuda> = host.to_device();
-    assert_eq!(device.steps, 7);
+    assert_eq!((device.steps, device.temperature), (7, 0.7));
+    assert_close(&device.seen.get().to_vec(), host.seen.get().as_slice(), 0.0);
     let x: Tensor<f64, (Dyn, Const<3>), Heap> = Tensor::random_normal_shaped((Dyn(5), Const), 0.0, 1.0, 94);
     let y = host.norm.forward(&host.embed.forward(&x)).mul_rows(&host.scale);
     let y_device = device.norm.forward(&device.embed.forward(&x.to_device())).mul_rows(&device.scale);
@@ -537,6 +545,9 @@ fn a_struct_generic_over_its_storage_kind_moves_to_the_gpu_and_back() {
     assert_eq!(back.embed.weight.as_slice(), host.embed.weight.as_slice());
     assert_eq!(back.norm.weight.as_slice(), host.norm.weight.as_slice());
     assert_eq!((back.scale.as_slice(), back.steps), (host.scale.as_slice(), host.steps));
+    // The buffer is a copy of its own, not shared with the host model's.
+    assert!(!back.seen.is_shared_with(&host.seen));
+    assert_eq!(back.seen.get().as_slice(), host.seen.get().as_slice());
 }
 
 #[test]

@@ -255,3 +255,30 @@ fn a_layer_without_a_static_form_has_the_plain_and_traced_ones() {
     let kept = trained.as_slice().iter().filter(|v| **v != 0.0).count();
     assert!((2..=10).contains(&kept), "{kept} of 12 kept");
 }
+
+/// A layer generic over its input's width only (the struct names no parameter).
+#[derive(Clone, Debug, Differentiable)]
+struct Squash;
+
+#[module]
+impl<const F: usize> Squash {
+    fn forward(&self, x: &Rows<F>) -> Rows<F> {
+        x.tanh().hadamard(x)
+    }
+}
+
+#[differentiable(wrt(x))]
+fn squash_loss(layer: &Squash, x: &Rows<3>) -> f64 {
+    layer.apply_batch(x).sum()
+}
+
+#[test]
+fn a_layer_generic_over_its_input_width_has_its_static_form() {
+    let x = rows::<3>(3, 91);
+    let (value, x_bar) = squash_loss::value_and_grad(&Squash, &x);
+    assert_close(value, Squash.forward(&x).sum(), 1e-14);
+    // d(x·tanh x)/dx = tanh x + x·(1 − tanh² x).
+    for (g, &v) in x_bar.iter().zip(x.as_slice()) {
+        assert_close(*g, v.tanh() + v * (1.0 - v.tanh() * v.tanh()), 1e-14);
+    }
+}

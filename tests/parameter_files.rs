@@ -623,6 +623,7 @@ fn pytorchs_count_of_batch_normalisation_batches_is_read_and_ignored() {
         ("0.num_batches_tracked", Dtype::I64, vec![], count.clone()),
         ("1.num_batches_tracked", Dtype::F64, vec![], 7f64.to_le_bytes().to_vec()),
         ("1.num_batches_tracked", Dtype::I64, vec![1], count.clone()),
+        ("1.xnum_batches_tracked", Dtype::I64, vec![], count.clone()),
     ] {
         let file = with_entries(&io::to_bytes(&net).unwrap(), &[(name, dtype, shape, data)]);
         match io::load_bytes(&mut fresh, &file) {

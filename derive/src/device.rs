@@ -1,7 +1,8 @@
 //! `#[storage_kind(K)]`: a struct of layers generic over its storage kind `K` moves
 //! between the host and the GPU as the library's layers do, field by field:
 //! `ToDevice` for `Name<…, Heap, …>` and `ToHost` for `Name<…, Cuda, …>` (with the
-//! `cuda` feature; nothing without it).
+//! `cuda` feature; nothing without it). `K` is substituted where it is named as a
+//! type (`Tensor<T, S, K>`), not inside a path (`K::Assoc`).
 
 use proc_macro2::{Group, TokenStream, TokenTree};
 use quote::{ToTokens, quote};
@@ -44,25 +45,37 @@ pub fn copies(input: &Input, kind: Option<&Ident>) -> TokenStream {
     let (_, ty_generics, _) = input.generics.split_for_impl();
     let at = |to: &TokenStream| substitute(ty_generics.to_token_stream(), kind, to);
     let (on_host, on_device) = (at(&heap), at(&cuda));
-    // The other parameters as they are; the kind's bounds and the struct's
-    // predicates at both kinds (the struct is well-formed at each).
-    let params = input
-        .generics
-        .params
-        .iter()
-        .filter(|param| !matches!(param, GenericParam::Type(ty) if ty.ident == *kind));
-    let mut predicates = Vec::new();
+    // The other parameters by name (no defaults); every bound — the kind's, the
+    // others' inline ones, the struct's predicates — at both kinds (the struct is
+    // well-formed at each).
+    let mut params = Vec::new();
+    let mut bounds = Vec::new();
     for param in &input.generics.params {
-        if let GenericParam::Type(ty) = param
-            && ty.ident == *kind
-            && !ty.bounds.is_empty()
-        {
-            let bounds = &ty.bounds;
-            predicates.extend([quote!(#heap: #bounds), quote!(#cuda: #bounds)]);
+        match param {
+            GenericParam::Type(ty) if ty.ident == *kind => {
+                let own = &ty.bounds;
+                if !own.is_empty() {
+                    bounds.push(quote!(#kind: #own));
+                }
+            }
+            GenericParam::Type(ty) => {
+                let (ident, own) = (&ty.ident, &ty.bounds);
+                params.push(quote!(#ident));
+                if !own.is_empty() {
+                    bounds.push(quote!(#ident: #own));
+                }
+            }
+            GenericParam::Const(constant) => {
+                let (ident, ty) = (&constant.ident, &constant.ty);
+                params.push(quote!(const #ident: #ty));
+            }
+            GenericParam::Lifetime(lifetime) => params.push(lifetime.lifetime.to_token_stream()),
         }
     }
-    for predicate in input.generics.where_clause.iter().flat_map(|clause| &clause.predicates) {
-        let tokens = predicate.to_token_stream();
+    let clause = input.generics.where_clause.iter().flat_map(|clause| &clause.predicates);
+    bounds.extend(clause.map(ToTokens::to_token_stream));
+    let mut predicates = Vec::new();
+    for tokens in bounds {
         if mentions(tokens.clone(), kind) {
             predicates.extend([substitute(tokens.clone(), kind, &heap), substitute(tokens, kind, &cuda)]);
         } else {
@@ -81,7 +94,10 @@ pub fn copies(input: &Input, kind: Option<&Ident>) -> TokenStream {
             .iter()
             .map(|field| {
                 let (member, ty) = (&field.member, field.ty.to_token_stream());
-                let value = if mentions(ty.clone(), kind) {
+                // A constant that names no `K` is cloned; anything else is copied as
+                // its own type says (a layer with a stream of its own, `Dropout`,
+                // forks it; a buffer gets a buffer of its own).
+                let value = if mentions(ty.clone(), kind) || field.differentiable || field.buffer {
                     let (source, target) = (substitute(ty.clone(), kind, from), substitute(ty, kind, to));
                     bounds.push(quote!(#source: #layer::#to_trait<#associated = #target>));
                     quote!(#layer::#to_trait::#method(&self.#member))

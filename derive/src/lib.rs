@@ -50,8 +50,9 @@ use syn::{DeriveInput, parse_macro_input};
 ///
 /// `#[storage_kind(K)]` on a struct generic over its storage kind `K` (its fields
 /// `Linear<T, I, O, K>`, `Tensor<T, S, K>`, …) gives it, with the `cuda` feature,
-/// `ToDevice` for `Name<…, Heap>` (`to_device()`, each field that names `K` copied
-/// to the GPU, the others cloned) and `ToHost` for `Name<…, Cuda>`.
+/// `ToDevice` for `Name<…, Heap>` (`to_device()`: each field that names `K`, each
+/// differentiable field and each buffer by its own `to_device`, the other constants
+/// cloned) and `ToHost` for `Name<…, Cuda>`.
 #[proc_macro_derive(Differentiable, attributes(no_derivative, buffer, storage_kind))]
 pub fn derive_differentiable(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

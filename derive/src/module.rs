@@ -10,7 +10,9 @@
 use proc_macro2::{Group, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{FnArg, ImplItem, ImplItemFn, ItemImpl, Pat, PathArguments, ReturnType, Type, parse2};
+use syn::{
+    FnArg, GenericParam, ImplItem, ImplItemFn, ItemImpl, Pat, PathArguments, ReturnType, Type, parse2,
+};
 
 pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let with_static = match attr.to_string().as_str() {
@@ -30,6 +32,8 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// The one method of the block: `fn forward(&self, x: &Input) -> Output`.
 struct Forward<'a> {
     method: &'a ImplItemFn,
+    /// The input's binding as written (`x`, `mut x`) and its name.
+    input_pattern: &'a syn::PatIdent,
     input_name: &'a syn::Ident,
     input: &'a Type,
     output: &'a Type,
@@ -44,6 +48,15 @@ fn forward_method(block: &ItemImpl) -> syn::Result<Forward<'_>> {
         return Err(syn::Error::new(block.self_ty.span(), shape));
     };
     let signature = &method.sig;
+    let qualified = signature.constness.is_some()
+        || signature.asyncness.is_some()
+        || signature.unsafety.is_some()
+        || signature.abi.is_some()
+        || signature.generics.where_clause.is_some();
+    if qualified {
+        let message = "`#[module]`'s `forward` is a plain method: no `const`, `async`, `unsafe`, `extern` or `where` of its own (put bounds on the `impl`)";
+        return Err(syn::Error::new(signature.span(), message));
+    }
     let inputs: Vec<&FnArg> = signature.inputs.iter().collect();
     let ("forward", [FnArg::Receiver(receiver), FnArg::Typed(input)], ReturnType::Type(_, output), true) = (
         signature.ident.to_string().as_str(),
@@ -58,10 +71,16 @@ fn forward_method(block: &ItemImpl) -> syn::Result<Forward<'_>> {
     else {
         return Err(syn::Error::new(signature.inputs.span(), shape));
     };
-    if input_type.mutability.is_some() {
+    if input_type.mutability.is_some() || input_name.by_ref.is_some() || input_name.subpat.is_some() {
         return Err(syn::Error::new(input_type.span(), shape));
     }
-    Ok(Forward { method, input_name: &input_name.ident, input: &input_type.elem, output })
+    Ok(Forward {
+        method,
+        input_pattern: input_name,
+        input_name: &input_name.ident,
+        input: &input_type.elem,
+        output,
+    })
 }
 
 /// `Name<…>` as `NameTraced<…>`: the traced twin that `#[derive(Differentiable)]`
@@ -85,7 +104,12 @@ fn static_calls(tokens: TokenStream) -> TokenStream {
     let trees: Vec<TokenTree> = tokens.into_iter().collect();
     let mut out = Vec::with_capacity(trees.len());
     for (index, tree) in trees.iter().enumerate() {
-        let after_dot = index > 0 && matches!(&trees[index - 1], TokenTree::Punct(p) if p.as_char() == '.');
+        let is_dot = |at: usize| matches!(&trees[at], TokenTree::Punct(p) if p.as_char() == '.');
+        // A method call's `.`, not a range's `..` (whose first dot is joint).
+        let after_dot = index > 0
+            && is_dot(index - 1)
+            && !(index > 1
+                && matches!(&trees[index - 2], TokenTree::Punct(p) if p.as_char() == '.' && p.spacing() == proc_macro2::Spacing::Joint));
         let called = matches!(trees.get(index + 1), Some(TokenTree::Group(g)) if g.delimiter() == proc_macro2::Delimiter::Parenthesis)
             || matches!(trees.get(index + 1), Some(TokenTree::Punct(p)) if p.as_char() == ':');
         out.push(match tree {
@@ -103,8 +127,26 @@ fn static_calls(tokens: TokenStream) -> TokenStream {
     out.into_iter().collect()
 }
 
+/// A generic parameter's name.
+fn param_ident(param: &GenericParam) -> &syn::Ident {
+    match param {
+        GenericParam::Type(ty) => &ty.ident,
+        GenericParam::Const(constant) => &constant.ident,
+        GenericParam::Lifetime(lifetime) => &lifetime.lifetime.ident,
+    }
+}
+
+/// Whether `tokens` name `ident`.
+fn names(tokens: TokenStream, ident: &syn::Ident) -> bool {
+    tokens.into_iter().any(|tree| match tree {
+        TokenTree::Ident(found) => found == *ident,
+        TokenTree::Group(group) => names(group.stream(), ident),
+        _ => false,
+    })
+}
+
 fn module(block: &ItemImpl, with_static: bool) -> syn::Result<TokenStream> {
-    let Forward { method, input_name, input, output } = forward_method(block)?;
+    let Forward { method, input_pattern, input_name, input, output } = forward_method(block)?;
     let self_type = &block.self_ty;
     let traced = traced_twin(self_type)?;
     let (impl_generics, _, where_clause) = block.generics.split_for_impl();
@@ -117,16 +159,20 @@ fn module(block: &ItemImpl, with_static: bool) -> syn::Result<TokenStream> {
     let var = quote!(::fluxion::autodiff::Var);
     let static_form = with_static.then(|| {
         let static_body = static_calls(quote!(#body));
+        // The parameters the struct's type names stay on the `impl`; the others (an
+        // input's width, say) go on the method, where its input constrains them.
+        let (own, method_params): (Vec<&GenericParam>, Vec<&GenericParam>) =
+            block.generics.params.iter().partition(|param| names(quote!(#self_type), param_ident(param)));
         quote! {
             #[allow(unused_imports)]
             use #layer::StaticForward as _;
 
-            impl #impl_generics #self_type #where_clause {
+            impl<#(#own),*> #self_type {
                 #(#attrs)*
                 ///
                 /// Static mode's form (`#[module]`): inside `#[differentiable]` code.
                 #[::fluxion::autodiff::differentiable]
-                pub fn apply_batch(&self, #input_name: &#input) -> #output #static_body
+                pub fn apply_batch<#(#method_params),*>(&self, #input_pattern: &#input) -> #output #where_clause #static_body
             }
 
             ::fluxion::static_module!(impl[#generic_params] #self_type: apply_batch(#input) -> #output; where [#bounds]);
@@ -139,14 +185,14 @@ fn module(block: &ItemImpl, with_static: bool) -> syn::Result<TokenStream> {
         impl #impl_generics #layer::Module<#input> for #self_type #where_clause {
             type Output = #output;
             #(#attrs)*
-            fn forward(&self, #input_name: &#input) -> #output #body
+            fn forward(&self, #input_pattern: &#input) -> #output #body
         }
 
         ::fluxion::__private::with_reverse_mode! {
             impl #impl_generics #layer::Module<#var<#input>> for #traced #where_clause {
                 type Output = #var<#output>;
                 #(#attrs)*
-                fn forward(&self, #input_name: &#var<#input>) -> #var<#output> #body
+                fn forward(&self, #input_pattern: &#var<#input>) -> #var<#output> #body
             }
 
             /// A plain input, taken as a constant of the tape.
@@ -170,11 +216,15 @@ mod tests {
     fn only_method_calls_of_forward_are_read_as_static_calls() {
         let body = quote!({
             let forward = 1;
-            self.a.forward(x).tanh() + self.b.forward::<T>(&self.c.forward(y)) + forward
+            self.a.forward(x).tanh()
+                + self.b.forward::<T>(&self.c.forward(y))
+                + forward
+                + (0..forward(n)).len()
         });
         let rewritten = static_calls(body).to_string();
         assert_eq!(rewritten.matches("static_forward").count(), 3, "{rewritten}");
-        assert!(rewritten.contains("let forward = 1") && rewritten.ends_with("+ forward }"), "{rewritten}");
+        assert!(rewritten.contains(".. forward (n)"), "a range's end is not a method call: {rewritten}");
+        assert!(rewritten.contains("let forward = 1") && rewritten.contains("+ forward +"), "{rewritten}");
     }
 
     #[test]
@@ -185,9 +235,22 @@ mod tests {
             quote!(impl Net { fn forward(&self, x: X) -> Z { x } }),
             quote!(impl Module<X> for Net { fn forward(&self, x: &X) -> Z { x } }),
             quote!(impl Net { fn forward(&self, x: &X) -> Z { x } fn other(&self) {} }),
+            quote!(impl Net { fn forward(&self, ref x: &X) -> Z { x } }),
         ] {
             let error = expand(TokenStream::new(), block).to_string();
             assert!(error.contains("takes an `impl` block of one method"), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_forward_with_qualifiers_or_bounds_of_its_own_is_refused() {
+        for block in [
+            quote!(impl Net { unsafe fn forward(&self, x: &X) -> Z { x } }),
+            quote!(impl Net { const fn forward(&self, x: &X) -> Z { x } }),
+            quote!(impl Net { fn forward(&self, x: &X) -> Z where X: Clone { x } }),
+        ] {
+            let error = expand(TokenStream::new(), block).to_string();
+            assert!(error.contains("is a plain method"), "{error}");
         }
     }
 

@@ -30,8 +30,9 @@
 //! prelude) copies a host layer, a tuple of layers or a whole `Sequential`, and
 //! `to_host()` (`ToHost`) copies a GPU one back (PyTorch's `model.cpu()`). A model
 //! struct of your own, generic over its storage kind, gets both from
-//! `#[derive(Differentiable)]` with `#[storage_kind(K)]` (each field that names `K`
-//! copied, the others cloned):
+//! `#[derive(Differentiable)]` with `#[storage_kind(K)]` (each field that names `K`,
+//! each layer or parameter and each buffer copied by its own `to_device`, the other
+//! constants cloned):
 //!
 //! ```
 //! use fluxion::nn::layer::{BiasKind, LayerNorm, Linear, WithBias};

@@ -157,7 +157,9 @@
 //! methods: a field that is itself a `#[module]` struct (or a tuple of layers) is
 //! called with `.forward` like any layer, while a plain method called from the body
 //! has no static form (static mode asks for companions it does not have, such as
-//! `__joint_feed_forward`). A mistake in it is reported once per form — the first error names
+//! `__joint_feed_forward`). One `#[module]` block per struct gets the static form
+//! (its method is the struct's `apply_batch`): a second block for another input type
+//! takes `#[module(no_static)]`. A mistake in it is reported once per form — the first error names
 //! the layer and the input it was given. A body static mode does not differentiate
 //! (one with a `Dropout`, which draws a mask per call) takes `#[module(no_static)]`:
 //! the plain and traced forms only. A layer whose forms must differ implements

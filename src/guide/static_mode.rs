@@ -444,11 +444,12 @@
 //! gradient, where the tape reuses its nodes' adjoints from one gradient to the next:
 //! with a working set of many megabytes (a transformer's activations), glibc's
 //! `malloc` hands the memory back to the system after each gradient and takes page
-//! faults to get it again. A decoder of two blocks (720 rows of 32) took 8.6 ms per
-//! static gradient against the tape's 3.9 ms, and 5.3 ms with
-//! `MALLOC_TOP_PAD_=67108864` (or `MALLOC_MMAP_THRESHOLD_` and
-//! `MALLOC_TRIM_THRESHOLD_` raised) in the environment, 5.6 ms with the `mimalloc`
-//! crate as the program's global allocator (the tape's time unchanged).
+//! faults to get it again. A glibc setting that keeps the memory
+//! (`MALLOC_TOP_PAD_=67108864` in the environment, or `MALLOC_MMAP_THRESHOLD_` and
+//! `MALLOC_TRIM_THRESHOLD_` raised) or a caching allocator as the program's global
+//! allocator (the `mimalloc` crate) removes most of that cost; the tape's time does
+//! not change. `BENCHMARKS.md` has a decoder's figures (static 2.2× the tape's time
+//! under glibc's defaults, 1.4× with either).
 //!
 //! `MultiHeadAttention` writes its records by hand so that its attention call, which
 //! is of the second kind, is not rerun; see its `apply_batch` companions in

@@ -449,7 +449,10 @@ fn load_file<M: Parameters>(
 /// `load_state_dict` adds the entry itself when a file (without version metadata)
 /// lacks it, so fluxion's files do not write it.
 fn batches_tracked(file: &SafeTensors<'_>, name: &str, seen: &BTreeSet<String>) -> bool {
-    let Some(prefix) = name.strip_suffix("num_batches_tracked") else { return false };
+    let Some(prefix) = name.strip_suffix("num_batches_tracked").filter(|p| p.is_empty() || p.ends_with('.'))
+    else {
+        return false;
+    };
     let count =
         file.tensor(name).is_ok_and(|tensor| tensor.dtype() == Dtype::I64 && tensor.shape().is_empty());
     count && ["running_mean", "running_var"].iter().all(|buffer| seen.contains(&format!("{prefix}{buffer}")))

@@ -356,6 +356,38 @@ impl<T: crate::backend::cuda::CudaScalar, S: Shape> ToDevice for Tensor<T, S, He
     }
 }
 
+/// A buffer's copy on the GPU: a buffer of its own (as `BatchNorm`'s estimates move).
+#[cfg(feature = "cuda")]
+impl<X: Clone + ToDevice> ToDevice for crate::nn::params::Buffer<X> {
+    type OnDevice = crate::nn::params::Buffer<X::OnDevice>;
+    fn to_device(&self) -> Self::OnDevice {
+        crate::nn::params::Buffer::new(self.get().to_device())
+    }
+}
+
+/// A scalar parameter stays on the host: its copy is itself.
+macro_rules! host_scalar_copies {
+    ($($scalar:ty),*) => {$(
+        #[cfg(feature = "cuda")]
+        impl ToDevice for $scalar {
+            type OnDevice = $scalar;
+            fn to_device(&self) -> $scalar {
+                *self
+            }
+        }
+
+        #[cfg(feature = "cuda")]
+        impl ToHost for $scalar {
+            type OnHost = $scalar;
+            fn to_host(&self) -> $scalar {
+                *self
+            }
+        }
+    )*};
+}
+
+host_scalar_copies!(f32, f64, crate::Complex32, crate::Complex64);
+
 /// A GPU layer, or a model of them, and its copy in host memory (`Heap`):
 /// `model.to_host()` after training on the GPU, for inference or saving on the host
 /// (PyTorch's `model.cpu()`). Layers without parameters are their own copy; a tuple
@@ -375,6 +407,15 @@ pub trait ToHost {
     /// # Panics
     /// When the copy from the GPU fails (the message names the CUDA error).
     fn to_host(&self) -> Self::OnHost;
+}
+
+/// A buffer's copy in host memory: a buffer of its own.
+#[cfg(feature = "cuda")]
+impl<X: Clone + ToHost> ToHost for crate::nn::params::Buffer<X> {
+    type OnHost = crate::nn::params::Buffer<X::OnHost>;
+    fn to_host(&self) -> Self::OnHost {
+        crate::nn::params::Buffer::new(self.get().to_host())
+    }
 }
 
 /// A tensor's copy in host memory, as a field of a model moves (`#[storage_kind(K)]`).

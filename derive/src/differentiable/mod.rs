@@ -574,7 +574,8 @@ impl Companions<'_> {
     /// local to; see `emit::kept_calls_in_record`): the declarations with `x` taken by value
     /// (`__owned_x: X`), and the statement that binds `x` back to a reference (`let x =
     /// &__owned_x;`). `None` for any other method, and where `X` may be unsized or
-    /// borrow (a slice, a trait object, a lifetime, a `?Sized` parameter).
+    /// borrow (a slice, a trait object, a lifetime; a `?Sized` parameter is bounded
+    /// `Sized` there).
     fn owned_input(&self) -> Option<(Vec<TokenStream>, TokenStream)> {
         let [receiver, input] = self.parameters else { return None };
         if self.kind != Kind::Method || !input.by_ref || !input.differentiated {
@@ -588,18 +589,20 @@ impl Companions<'_> {
             Type::Slice(_) | Type::TraitObject(_) | Type::ImplTrait(_) => true,
             Type::Path(path) => path.path.is_ident("str"),
             _ => false,
-        } || quote!(#ty).to_string().contains('\'')
-            || {
-                let generics = &self.function.sig.generics;
-                let where_clause = &generics.where_clause;
-                quote!(#generics #where_clause).to_string().contains('?')
-            };
+        } || quote!(#ty).to_string().contains('\'');
         if unsized_or_borrowing {
             return None;
         }
         let (ident, receiver_declaration) = (&input.ident, &receiver.declaration_with_lifetime);
         let owned = format_ident!("__owned_{}", ident.to_string().trim_start_matches("r#"));
         Some((vec![receiver_declaration.clone(), quote!(#owned: #ty)], quote!(let #ident = &#owned;)))
+    }
+
+    /// The predicate of a `__record_owned` companion: its input is sized (a
+    /// generic input may be `?Sized` elsewhere).
+    fn owned_input_sized(&self) -> TokenStream {
+        let ty = &self.parameters[1].ty;
+        quote!(#ty: ::core::marker::Sized,)
     }
 
     fn differentiated(&self) -> Vec<(usize, &Parameter)> {
@@ -902,6 +905,14 @@ impl Companions<'_> {
         // `emit::kept_calls_in_record`).
         let owned_record = owned_input.zip(owned_record_body).map(|((declarations, _), body)| {
             let name = self.nested_name("__record_owned");
+            let with_sized = {
+                let sized = self.owned_input_sized();
+                quote!(#outlived #sized)
+            };
+            let record_where = match where_clause {
+                Some(clause) => extended_where(&clause.predicates, &with_sized),
+                None => quote!(where #with_sized),
+            };
             quote! {
                 #[doc(hidden)]
                 #[inline]
@@ -1327,11 +1338,18 @@ impl Companions<'_> {
         let owned_record = self.owned_input().map(|(declarations, rebind)| {
             let record_owned_name = self.name("__record_owned");
             let body = record_body(Some(&rebind));
+            let sized = self.owned_input_sized();
+            let owned_where = {
+                let predicates = where_clause.map(|clause| &clause.predicates);
+                let comma = predicates.filter(|p| !p.empty_or_trailing()).map(|_| quote!(,));
+                let receiver = self.siblings().then(|| quote!(Self: '__l,));
+                quote!(where #predicates #comma #(#outlived: '__l,)* #receiver #sized)
+            };
             quote! {
                 #[doc(hidden)]
                 #[inline]
                 #[allow(unused_mut, unused_variables, unused_assignments, clippy::all)]
-                #vis fn #record_owned_name #vjp_impl_generics (#(#declarations,)* __wanted: [bool; #parameter_count]) -> (#output, impl FnOnce(#output_tangent) -> (#(#all_tangents,)*) + '__l) #vjp_where {
+                #vis fn #record_owned_name #vjp_impl_generics (#(#declarations,)* __wanted: [bool; #parameter_count]) -> (#output, impl FnOnce(#output_tangent) -> (#(#all_tangents,)*) + '__l) #owned_where {
                     #body
                 }
             }
