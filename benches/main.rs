@@ -24,8 +24,10 @@
 //! - `attention/{primitive,block_gradient}`: multi-head attention and its pullback
 //!   beside loops over fixed-size arrays, and a decoder block's gradient by static mode
 //!   and the tape;
-//! - `composite/block_gradient`: static mode through a layer built from layers (a
-//!   struct's `#[differentiable]` method) beside the same body written out in the loss.
+//! - `composite/{block_gradient,layer_norm_gradient}`: static mode through a layer
+//!   built from layers (a struct's `#[differentiable]` method) beside the same body
+//!   written out in the loss; a layer normalisation's gradient by static mode and the
+//!   tape.
 //!
 //! Run one group with e.g. `cargo bench --bench main -- gemm/f32/1thread`; smoke-test
 //! everything (one iteration each) with `cargo test --benches`.

@@ -4,11 +4,12 @@
 //! `composite/block_gradient`: the loss's gradient through the blocks' method
 //! (`method`), beside the same loss with both blocks' bodies written out in it
 //! (`inlined`, where every call keeps its pullback: what the method's record should
-//! cost).
+//! cost). Group `composite/layer_norm_gradient`: a layer normalisation's gradient
+//! with respect to its parameters and its input, by static mode and the tape.
 
 use criterion::{Criterion, black_box, criterion_group};
-use fluxion::autodiff::differentiable;
-use fluxion::nn::layer::{LayerNorm, Linear, StaticModule};
+use fluxion::autodiff::{Trace, differentiable, value_and_grad};
+use fluxion::nn::layer::{LayerNorm, Linear, Module, StaticModule};
 use fluxion::prelude::*;
 
 use crate::common::config;
@@ -16,7 +17,7 @@ use crate::common::config;
 criterion_group! {
     name = benches;
     config = config();
-    targets = block_gradient
+    targets = block_gradient, layer_norm_gradient
 }
 
 const WIDTH: usize = 64;
@@ -83,5 +84,34 @@ fn block_gradient(c: &mut Criterion) {
     let mut group = c.benchmark_group("composite/block_gradient");
     group.bench_function("method", |b| b.iter(|| method_loss::value_and_grad(black_box(&model), &x)));
     group.bench_function("inlined", |b| b.iter(|| inlined_loss::value_and_grad(black_box(&model), &x)));
+    group.finish();
+}
+
+type Norm = LayerNorm<f32, WIDTH>;
+
+#[differentiable]
+fn norm_loss(norm: &Norm, x: &Rows) -> f32 {
+    norm.apply_batch(x).tanh().sum()
+}
+
+fn layer_norm_gradient(c: &mut Criterion) {
+    let norm: Norm = LayerNorm {
+        weight: Tensor::random_normal(1.0, 0.3, 8),
+        bias: Tensor::random_normal(0.0, 0.3, 9),
+        ..LayerNorm::default()
+    };
+    let x: Rows = Tensor::random_normal_shaped((Dyn(ROWS), Const), 0.0, 1.0, 10);
+    let mut group = c.benchmark_group("composite/layer_norm_gradient");
+    group.bench_function("static", |b| b.iter(|| norm_loss::value_and_grad(black_box(&norm), &x)));
+    // The tape differentiates the pair (layer, input).
+    let pair = (norm.clone(), x.clone());
+    group.bench_function("tape", |b| {
+        b.iter(|| {
+            value_and_grad(
+                |(n, x): (<Norm as Trace>::Traced, fluxion::autodiff::Var<Rows>)| n.forward(&x).tanh().sum(),
+                black_box(&pair),
+            )
+        })
+    });
     group.finish();
 }
