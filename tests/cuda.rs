@@ -550,6 +550,57 @@ fn a_struct_generic_over_its_storage_kind_moves_to_the_gpu_and_back() {
     assert_eq!(back.seen.get().as_slice(), host.seen.get().as_slice());
 }
 
+/// A layer of one's own written once for both storage kinds
+/// (`#[module(storage_kind(K))]`): the same forward pass, the tape's gradient, on
+/// the host and on the GPU; static mode on the host.
+#[derive(Clone, fluxion::autodiff::Differentiable)]
+#[storage_kind(K)]
+struct GatedOn<K>
+where
+    K: StorageKind<f64, (Const<4>, Const<4>)> + StorageKind<f64, (Const<4>,)>,
+    fluxion::nn::layer::WithBias: fluxion::nn::layer::BiasKind<f64, 4, K>,
+{
+    gate: Linear<f64, 4, 4, K>,
+    map: Linear<f64, 4, 4, K>,
+}
+
+#[fluxion::nn::layer::module(storage_kind(K))]
+impl<K> GatedOn<K>
+where
+    K: StorageKind<f64, (Const<4>, Const<4>)> + StorageKind<f64, (Const<4>,)>,
+    fluxion::nn::layer::WithBias: fluxion::nn::layer::BiasKind<f64, 4, K>,
+{
+    fn forward(&self, x: &Tensor<f64, (Dyn, Const<4>), K>) -> Tensor<f64, (Dyn, Const<4>), K> {
+        self.map.forward(x).hadamard(&self.gate.forward(x).sigmoid())
+    }
+}
+
+#[fluxion::autodiff::differentiable(wrt(layer))]
+fn gated_on_loss(layer: &GatedOn<Heap>, x: &Tensor<f64, (Dyn, Const<4>), Heap>) -> f64 {
+    layer.apply_batch(x).sum()
+}
+
+#[test]
+fn a_layer_written_once_for_both_kinds_gives_the_hosts_gradient_on_the_gpu() {
+    let Some(_gpu) = gpu() else { return };
+    let host = GatedOn::<Heap> { gate: Linear::new(101), map: Linear::new(102) };
+    let device: GatedOn<Cuda> = host.to_device();
+    let x: Tensor<f64, (Dyn, Const<4>), Heap> = Tensor::random_normal_shaped((Dyn(6), Const), 0.0, 1.0, 103);
+    let x_device = x.to_device();
+    assert_close(&device.forward(&x_device).to_vec(), host.forward(&x).as_slice(), F64_TOL);
+    let (value, gradient) =
+        fluxion::autodiff::value_and_grad(|l: GatedOnTraced<Heap>| l.forward(&x).sum(), &host);
+    let (device_value, device_gradient) =
+        fluxion::autodiff::value_and_grad(|l: GatedOnTraced<Cuda>| l.forward(&x_device).sum(), &device);
+    assert!((value - device_value).abs() <= 1e-12 * value.abs());
+    assert_close(&device_gradient.gate.weight.to_vec(), gradient.gate.weight.as_slice(), F64_TOL);
+    assert_close(&device_gradient.map.bias.to_vec(), gradient.map.bias.as_slice(), F64_TOL);
+    // Static mode, on the host, agrees with the tape.
+    let (static_value, static_gradient) = gated_on_loss::value_and_grad(&host, &x);
+    assert!((static_value - value).abs() <= 1e-12 * value.abs());
+    assert_close(static_gradient.gate.weight.as_slice(), gradient.gate.weight.as_slice(), F64_TOL);
+}
+
 #[test]
 fn row_operations_and_their_pullbacks_match_the_host() {
     let Some(_gpu) = gpu() else { return };

@@ -11,7 +11,7 @@ use syn::{GenericParam, Ident};
 use crate::ast::Input;
 
 /// `tokens` with every `from` replaced by `to`.
-fn substitute(tokens: TokenStream, from: &Ident, to: &TokenStream) -> TokenStream {
+pub(crate) fn substitute(tokens: TokenStream, from: &Ident, to: &TokenStream) -> TokenStream {
     tokens
         .into_iter()
         .flat_map(|tree| -> Vec<TokenTree> {

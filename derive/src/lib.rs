@@ -92,7 +92,10 @@ pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// `.forward(` call read as the layer's static form). The body must compile for plain and
 /// traced tensors alike (the tensor methods, operators, layers' `forward`) and be
 /// code that static mode differentiates; `#[module(no_static)]` leaves the static
-/// form out (a body with dropout, say). The models guide has an example.
+/// form out (a body with dropout, say). `#[module(storage_kind(K))]` on a block
+/// generic over its storage kind `K` writes it out for `Heap` (every form) and, with
+/// the `cuda` feature, for `Cuda` (plain and traced). The models and GPU guides have
+/// examples.
 #[proc_macro_attribute]
 pub fn module(attr: TokenStream, item: TokenStream) -> TokenStream {
     module::expand(attr.into(), item.into()).into()

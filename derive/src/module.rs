@@ -5,7 +5,8 @@
 //! and a `#[differentiable]` `apply_batch` with `StaticModule` (static mode), whose
 //! body is the same with each `.forward(` call of a layer read as that layer's
 //! static form (`.static_forward(`, of the hidden `StaticForward` trait);
-//! `#[module(no_static)]` leaves the static form out.
+//! `#[module(no_static)]` leaves the static form out; `#[module(storage_kind(K))]`
+//! writes a block generic over its storage kind out for `Heap` and `Cuda`.
 
 use proc_macro2::{Group, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
@@ -15,18 +16,66 @@ use syn::{
 };
 
 pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let with_static = match attr.to_string().as_str() {
-        "" => true,
-        "no_static" => false,
-        _ => {
-            let message = "`#[module]` takes no argument but `no_static` (the plain and traced forms only)";
-            return syn::Error::new(attr.span(), message).to_compile_error();
+    match options(attr).and_then(|options| Ok((options, parse2::<ItemImpl>(item)?))) {
+        Ok((Options { with_static, storage_kind: None }, block)) => {
+            module(&block, with_static).unwrap_or_else(syn::Error::into_compile_error)
         }
-    };
-    match parse2::<ItemImpl>(item).and_then(|block| module(&block, with_static)) {
-        Ok(tokens) => tokens,
+        Ok((Options { with_static, storage_kind: Some(kind) }, block)) => {
+            every_kind(&block, &kind, with_static).unwrap_or_else(syn::Error::into_compile_error)
+        }
         Err(error) => error.to_compile_error(),
     }
+}
+
+/// The attribute's arguments: `no_static`, `storage_kind(K)`.
+struct Options {
+    with_static: bool,
+    storage_kind: Option<syn::Ident>,
+}
+
+fn options(attr: TokenStream) -> syn::Result<Options> {
+    let message = "`#[module]` takes `no_static` (the plain and traced forms only) and `storage_kind(K)` (the block for host and GPU tensors), nothing else";
+    let arguments = syn::parse::Parser::parse2(
+        syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated,
+        attr,
+    )?;
+    let mut options = Options { with_static: true, storage_kind: None };
+    for argument in arguments {
+        match &argument {
+            syn::Meta::Path(path) if path.is_ident("no_static") => options.with_static = false,
+            syn::Meta::List(list) if list.path.is_ident("storage_kind") => {
+                options.storage_kind =
+                    Some(list.parse_args().map_err(|_| syn::Error::new(list.span(), message))?);
+            }
+            other => return Err(syn::Error::new(other.span(), message)),
+        }
+    }
+    Ok(options)
+}
+
+/// A block generic over its storage kind `K` (`storage_kind(K)`), written out for
+/// `Heap` (every form) and, with the `cuda` feature, for `Cuda` (the plain and traced
+/// forms: static mode runs on the host): no bound on `K` need say what each form's
+/// layers take.
+fn every_kind(block: &ItemImpl, kind: &syn::Ident, with_static: bool) -> syn::Result<TokenStream> {
+    let is_kind = |param: &GenericParam| matches!(param, GenericParam::Type(ty) if ty.ident == *kind);
+    if !block.generics.params.iter().any(is_kind) {
+        let message = format!(
+            "`{kind}` is not a type parameter of this `impl`: `storage_kind(K)` names the one that is the storage kind"
+        );
+        return Err(syn::Error::new(kind.span(), message));
+    }
+    let mut without = block.clone();
+    without.generics.params = block.generics.params.iter().filter(|param| !is_kind(param)).cloned().collect();
+    let at = |to: TokenStream| -> syn::Result<ItemImpl> {
+        parse2(crate::device::substitute(quote!(#without), kind, &to))
+    };
+    let host = module(&at(quote!(::fluxion::Heap))?, with_static)?;
+    let device = module(&at(quote!(::fluxion::Cuda))?, false)?;
+    Ok(quote! {
+        #host
+        ::fluxion::__private::with_cuda! { #device }
+    })
 }
 
 /// The one method of the block: `fn forward(&self, x: &Input) -> Output`.
@@ -255,13 +304,31 @@ mod tests {
     }
 
     #[test]
-    fn no_static_is_the_only_argument_and_leaves_the_static_form_out() {
+    fn the_arguments_choose_the_forms_and_kinds() {
         let block = quote!(impl Net { fn forward(&self, x: &X) -> X { self.a.forward(x) } });
-        let error = expand(quote!(static), block.clone()).to_string();
-        assert!(error.contains("takes no argument but `no_static`"), "{error}");
+        let error = expand(quote!(statics), block.clone()).to_string();
+        assert!(error.contains("takes `no_static`"), "{error}");
         let plain_and_traced = expand(quote!(no_static), block.clone()).to_string();
         let every_form = expand(TokenStream::new(), block).to_string();
         assert!(!plain_and_traced.contains("static_forward") && !plain_and_traced.contains("static_module"));
         assert!(every_form.contains("static_forward") && every_form.contains("static_module"));
+        // Generic over its storage kind: written out for `Heap` (every form) and
+        // `Cuda` (behind the `cuda` feature, no static form).
+        let generic = quote!(
+            impl<K> Net<K> {
+                fn forward(&self, x: &X<K>) -> X<K> {
+                    self.a.forward(x)
+                }
+            }
+        );
+        let kinds = expand(quote!(storage_kind(K)), generic.clone()).to_string();
+        let (host, device) = kinds.split_once("with_cuda !").expect("the GPU's block");
+        assert!(host.contains("Net < :: fluxion :: Heap >") && host.contains("static_module"), "{host}");
+        assert!(
+            device.contains("Net < :: fluxion :: Cuda >") && !device.contains("static_module"),
+            "{device}"
+        );
+        let error = expand(quote!(storage_kind(T)), generic).to_string();
+        assert!(error.contains("`T` is not a type parameter of this `impl`"), "{error}");
     }
 }

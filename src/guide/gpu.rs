@@ -35,7 +35,7 @@
 //! constants cloned):
 //!
 //! ```
-//! use fluxion::nn::layer::{BiasKind, LayerNorm, Linear, WithBias};
+//! use fluxion::nn::layer::{BiasKind, LayerNorm, Linear, Module, WithBias, module};
 //! use fluxion::prelude::*;
 //!
 //! #[derive(Clone, Differentiable)]
@@ -49,10 +49,26 @@
 //!     norm: LayerNorm<f32, 8, K>,
 //! }
 //!
+//! /// The forward pass once, for host and GPU tensors (`storage_kind(K)`: no bound
+//! /// on `K` need say what the layers take; static mode on the host).
+//! #[module(storage_kind(K))]
+//! impl<K> Encoder<K>
+//! where
+//!     K: StorageKind<f32, (Const<8>, Const<4>)> + StorageKind<f32, (Const<8>,)>,
+//!     WithBias: BiasKind<f32, 8, K>,
+//! {
+//!     fn forward(&self, x: &Tensor<f32, (Dyn, Const<4>), K>) -> Tensor<f32, (Dyn, Const<8>), K> {
+//!         self.norm.forward(&self.embed.forward(x)).tanh()
+//!     }
+//! }
+//!
 //! let host = Encoder::<Heap> { embed: Linear::new(1), norm: LayerNorm::default() };
+//! let x = Tensor::<f32, (Dyn, Const<4>), Heap>::full_shaped((Dyn(3), Const), 0.5);
 //! # #[cfg(feature = "cuda")]
 //! # if fluxion::backend::cuda::Device::get().is_ok() {
 //! let device: Encoder<Cuda> = host.to_device();
+//! let on_the_gpu = device.forward(&x.to_device()).to_host::<Heap>();
+//! assert!(on_the_gpu.iter().zip(host.forward(&x).iter()).all(|(a, b)| (a - b).abs() < 1e-5));
 //! let back: Encoder<Heap> = device.to_host();
 //! assert_eq!(back.embed.weight.as_slice(), host.embed.weight.as_slice());
 //! # }

@@ -159,7 +159,10 @@
 //! has no static form (static mode asks for companions it does not have, such as
 //! `__joint_feed_forward`). One `#[module]` block per struct gets the static form
 //! (its method is the struct's `apply_batch`): a second block for another input type
-//! takes `#[module(no_static)]`. A mistake in it is reported once per form — the first error names
+//! takes `#[module(no_static)]`. A block generic over its storage kind takes
+//! `#[module(storage_kind(K))]`: it is written out for `Heap` and `Cuda`, so its
+//! bounds need not say what each form's layers take (the GPU guide shows one, with
+//! the struct's `#[storage_kind(K)]` for `to_device`). A mistake in it is reported once per form — the first error names
 //! the layer and the input it was given. A body static mode does not differentiate
 //! (one with a `Dropout`, which draws a mask per call) takes `#[module(no_static)]`:
 //! the plain and traced forms only. A layer whose forms must differ implements
