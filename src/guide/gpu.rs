@@ -80,6 +80,8 @@
 //! loads into the host model and back.
 //!
 //! ```
+//! # #[cfg(feature = "cuda")]
+//! # fn main() {
 //! # if fluxion::backend::cuda::Device::get().is_err() {
 //! #     assert!(std::env::var_os("FLUXION_REQUIRE_GPU").is_none(), "a GPU is required here");
 //! #     return; // no GPU here: the example is compiled, not run
@@ -99,6 +101,9 @@
 //! let (loss, gradient) =
 //!     value_and_grad(|m: <Mlp as Trace>::Traced| cross_entropy(&m.forward(&batch), &classes, Reduction::Mean), &model);
 //! sgd.step(&mut model, &gradient);
+//! # }
+//! # #[cfg(not(feature = "cuda"))]
+//! # fn main() {}
 //! ```
 //!
 //! ## One training loop for every storage kind
@@ -182,6 +187,8 @@
 //! `model.lift(&model.zero_tangent())` (`Lift` is in the prelude):
 //!
 //! ```
+//! # #[cfg(feature = "cuda")]
+//! # fn main() {
 //! # if fluxion::backend::cuda::Device::get().is_err() {
 //! #     assert!(std::env::var_os("FLUXION_REQUIRE_GPU").is_none(), "a GPU is required here");
 //! #     return; // no GPU here: the example is compiled, not run
@@ -198,6 +205,9 @@
 //! let direction = batch.clone();
 //! // d/dε Σ model(x + ε·v) at ε = 0: the logits' sum and its directional derivative.
 //! let (total, derivative) = jvp(|x: CudaDual<f32, (Dyn, Const<4>)>| lifted.forward(&x).sum(), &batch, &direction);
+//! # }
+//! # #[cfg(not(feature = "cuda"))]
+//! # fn main() {}
 //! ```
 //!
 //! ## Complex tensors on the GPU
@@ -237,6 +247,8 @@
 //! (Re(conj(z)·ż)/|z| and 2·Re(conj(z)·ż)):
 //!
 //! ```
+//! # #[cfg(feature = "cuda")]
+//! # fn main() {
 //! # if fluxion::backend::cuda::Device::get().is_err() {
 //! #     assert!(std::env::var_os("FLUXION_REQUIRE_GPU").is_none(), "a GPU is required here");
 //! #     return; // no GPU here: the example is compiled, not run
@@ -249,6 +261,9 @@
 //! // Σ exp(zᵢ)·zᵢ and its complex derivative along ż = 1: Σ exp(zᵢ)·(zᵢ + 1).
 //! let (value, derivative) =
 //!     jvp(|z: CudaDual<Complex64, (Const<3>,)>| z.exp().hadamard(&z).sum(), &z.to_device(), &ones);
+//! # }
+//! # #[cfg(not(feature = "cuda"))]
+//! # fn main() {}
 //! ```
 //!
 //! ## Matrix-product precision
