@@ -1,8 +1,8 @@
 //! What a `#[differentiable]` function's record keeps when its body calls other
 //! differentiable functions (its caller keeps the record's reverse sweep): bodies
 //! whose locals are not `Clone`, layers generic over their layers, callees with an
-//! unsized input, inputs rebound in the body — each compiles and gives the derivative
-//! that central finite differences give.
+//! unsized input, inputs rebound in the body, layers that are unit values (`Gelu`) —
+//! each compiles and gives the derivative that central finite differences give.
 
 mod common_grad;
 
@@ -213,4 +213,57 @@ fn callees_with_unsized_or_rebound_inputs_keep_their_records() {
     // d sin(s(a + 1))/da = cos(·)·s, d/ds = cos(·)·(a + 1).
     assert_close(g_bar.a, (s * 2.3f64).cos() * s, 1e-14);
     assert_close(s_bar, (s * 2.3f64).cos() * 2.3, 1e-14);
+}
+
+/// A layer that is a unit value, as `Gelu` is, counting its forward passes.
+#[derive(Clone, Copy, Debug, Differentiable)]
+struct Tally;
+
+static TALLIED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Tally {
+    #[differentiable]
+    fn apply_batch(&self, x: &Batch) -> Batch {
+        TALLIED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        x.tanh()
+    }
+}
+
+fluxion::static_module!(impl[] Tally: apply_batch(Batch) -> Batch);
+
+/// Calls the unit layer by its name, on a value it computes.
+#[derive(Clone, Debug, Differentiable)]
+struct Squashed {
+    map: Linear<f64, 3, 3>,
+}
+
+impl Squashed {
+    #[differentiable]
+    fn apply_batch(&self, x: &Batch) -> Batch {
+        let h = self.map.apply_batch(x);
+        Tally.apply_batch(&h) + x
+    }
+}
+
+fluxion::static_module!(impl[] Squashed: apply_batch(Batch) -> Batch);
+
+#[differentiable]
+fn squashed_loss(model: &(Squashed, Squashed), x: &Batch) -> f64 {
+    model.apply_batch(x).sum()
+}
+
+#[test]
+fn a_unit_layer_called_by_name_keeps_its_record() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let model = (Squashed { map: Linear::new(8) }, Squashed { map: Linear::new(9) });
+    let x = batch(10);
+    let before = TALLIED.load(Relaxed);
+    let (_, (gradient, x_bar)) = squashed_loss::value_and_grad(&model, &x);
+    // Each block's `Tally` ran forward once: the blocks' records kept its pullback
+    // instead of running the blocks again in the reverse sweep.
+    assert_eq!(TALLIED.load(Relaxed) - before, 2);
+    let numeric = along_each(&model, |m| squashed_loss(m, &x));
+    reals(&gradient).iter().zip(&numeric).for_each(|(a, b)| assert!((a - b).abs() < 1e-7, "{a} vs {b}"));
+    let numeric = along_each(&x, |y| squashed_loss(&model, y));
+    x_bar.iter().zip(&numeric).for_each(|(a, b)| assert!((a - b).abs() < 1e-7, "{a} vs {b}"));
 }

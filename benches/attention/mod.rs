@@ -4,13 +4,14 @@
 //! fixed-size arrays and keep its probability matrix (`handwritten/{value,gradient}`). Group
 //! `attention/block_gradient`: a pre-norm decoder block's gradient (attention and a
 //! 64→256→64 GELU MLP, each residual, on the same rows) by static mode (`static`)
-//! and the tape (`tape`), and its attention layer's alone (`layer_static`,
-//! `layer_tape`).
+//! and the tape (`tape`), the same block as a struct with a `#[module]` body calling
+//! `Gelu.forward` (`module_static`, `module_tape`), and its attention layer's alone
+//! (`layer_static`, `layer_tape`).
 
 use criterion::{BenchmarkId, Criterion, black_box, criterion_group};
 use fluxion::autodiff::{Trace, differentiable, value_and_grad};
 use fluxion::nn::layer::{
-    Gelu, LayerNorm, Linear, Module, MultiHeadAttention, Residual, Sequential, StaticModule,
+    Gelu, LayerNorm, Linear, Module, MultiHeadAttention, Residual, Sequential, StaticModule, module,
 };
 use fluxion::nn::prelude::{Heads, Mask, Tokens};
 use fluxion::ops::attention::attention_pullback;
@@ -158,6 +159,29 @@ fn block_loss(model: &Block, x: &Rows) -> f32 {
     model.apply_batch(x).tanh().sum()
 }
 
+/// `Block` written as a struct of its own, as a model author writes one.
+#[derive(Clone, Differentiable)]
+struct ModuleBlock {
+    norm1: LayerNorm<f32, WIDTH>,
+    attention: MultiHeadAttention<f32, WIDTH, HEADS, TOKENS>,
+    norm2: LayerNorm<f32, WIDTH>,
+    up: Linear<f32, WIDTH, 256>,
+    down: Linear<f32, 256, WIDTH>,
+}
+
+#[module]
+impl ModuleBlock {
+    fn forward(&self, x: &Rows) -> Rows {
+        let h = x + self.attention.forward(&self.norm1.forward(x));
+        &h + &self.down.forward(&Gelu.forward(&self.up.forward(&self.norm2.forward(&h))))
+    }
+}
+
+#[differentiable(wrt(model))]
+fn module_block_loss(model: &ModuleBlock, x: &Rows) -> f32 {
+    model.apply_batch(x).tanh().sum()
+}
+
 type Layer = MultiHeadAttention<f32, WIDTH, HEADS, TOKENS>;
 
 #[differentiable(wrt(layer))]
@@ -175,6 +199,21 @@ fn block_gradient(c: &mut Criterion) {
     group.bench_function("static", |b| b.iter(|| block_loss::value_and_grad(black_box(&model), &x)));
     group.bench_function("tape", |b| {
         b.iter(|| value_and_grad(|m: <Block as Trace>::Traced| m.forward(&x).tanh().sum(), black_box(&model)))
+    });
+    let block = ModuleBlock {
+        norm1: LayerNorm::default(),
+        attention: MultiHeadAttention::new(Mask::Causal, 5),
+        norm2: LayerNorm::default(),
+        up: Linear::new(6),
+        down: Linear::new(7),
+    };
+    // The same parameters as `model`'s: the same value.
+    assert_eq!(module_block_loss(&block, &x), block_loss(&model, &x));
+    group.bench_function("module_static", |b| {
+        b.iter(|| module_block_loss::value_and_grad(black_box(&block), &x))
+    });
+    group.bench_function("module_tape", |b| {
+        b.iter(|| value_and_grad(|m: ModuleBlockTraced| m.forward(&x).tanh().sum(), black_box(&block)))
     });
     // The attention layer alone, called directly.
     let layer = &model.0.0.0.0.1;

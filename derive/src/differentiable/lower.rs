@@ -1272,6 +1272,13 @@ impl Lowering {
     fn constant(&mut self, tokens: TokenStream, by_ref: bool, span: Span) -> Operand {
         let name = format_ident!("__c{}", self.constants, span = span);
         self.constants += 1;
+        // A unit value (`Gelu`) is bound as a `'static` reference: a call's pullback
+        // may borrow it however long it lives.
+        if syn::parse2::<Expr>(tokens.clone()).is_ok_and(|expr| self.names_a_unit_value(&expr)) {
+            self.stmts.push(Stmt::Plain(quote_spanned!(span=> let #name = &#tokens;)));
+            self.remember(name.clone());
+            return Operand::Constant { name, owned: false };
+        }
         let reference_param = by_ref && self.reference_params.contains(&tokens.to_string());
         // A variable the function assigns is copied: a borrow held for the reverse
         // sweep would forbid the assignment.
@@ -1306,6 +1313,19 @@ impl Lowering {
     /// pullback), by its name.
     fn names_a_reference_parameter(&self, lowered: &Lowered) -> bool {
         matches!(lowered, Lowered::Inactive { tokens, by_ref: true } if self.reference_params.contains(&tokens.to_string()))
+    }
+
+    /// Whether `expr` names a unit struct or a unit enum variant (`Gelu`,
+    /// `Heads::<4>`, `Mask::Causal`), by the naming convention of types: a constant
+    /// whose reference Rust promotes to `'static`, so that a pullback may keep it.
+    fn names_a_unit_value(&self, expr: &Expr) -> bool {
+        let Expr::Path(path) = expr else { return false };
+        let Some(last) = path.path.segments.last() else { return false };
+        let name = last.ident.to_string();
+        let camel_case = name.starts_with(|c: char| c.is_ascii_uppercase())
+            && name.chars().any(|c| c.is_ascii_lowercase());
+        let local = path.path.segments.len() == 1 && self.names.contains_key(&name);
+        path.qself.is_none() && camel_case && name != "Self" && !local
     }
 
     /// Binds a name of the user's code (a parameter shadowed by it is no longer one).
@@ -2095,14 +2115,17 @@ impl Lowering {
                 ),
             ));
         }
-        if !self.names_a_reference_parameter(&receiver) {
+        if !self.names_a_reference_parameter(&receiver) && !self.names_a_unit_value(&call.receiver) {
             self.keeps_borrows |= receiver.is_inactive();
         }
         let mut call_args =
             vec![CallArg { operand: self.operand(receiver, call.receiver.span()), by_ref: true }];
         for (lowered, arg) in args.into_iter().zip(&call.args) {
             let by_ref = is_reference(arg) || self.names_a_reference(arg);
-            if !self.names_a_reference_parameter(&lowered) && !is_literal(arg) {
+            if !self.names_a_reference_parameter(&lowered)
+                && !is_literal(arg)
+                && !self.names_a_unit_value(arg)
+            {
                 self.keeps_borrows |= lowered.is_inactive();
             }
             call_args.push(CallArg { operand: self.operand(lowered, arg.span()), by_ref });
@@ -2222,7 +2245,10 @@ impl Lowering {
         let mut call_args = Vec::new();
         for (lowered, arg) in args.into_iter().zip(&call.args) {
             let by_ref = is_reference(arg) || self.names_a_reference(arg);
-            if !self.names_a_reference_parameter(&lowered) && !is_literal(arg) {
+            if !self.names_a_reference_parameter(&lowered)
+                && !is_literal(arg)
+                && !self.names_a_unit_value(arg)
+            {
                 self.keeps_borrows |= lowered.is_inactive();
             }
             call_args.push(CallArg { operand: self.operand(lowered, arg.span()), by_ref });
