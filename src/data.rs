@@ -55,7 +55,7 @@ use crate::tensor::{Heap, Inline, Storage, Tensor};
 /// Labelled examples: features `[n, F]` (one example per row) and one class index per
 /// example.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Dataset<T: Copy, const F: usize> {
+pub struct Dataset<T: Copy + 'static, const F: usize> {
     features: Tensor<T, (Dyn, Const<F>), Heap>,
     labels: Vec<usize>,
 }
@@ -69,7 +69,7 @@ pub enum Order {
     Shuffled(u64),
 }
 
-impl<T: Copy, const F: usize> Dataset<T, F> {
+impl<T: Copy + 'static, const F: usize> Dataset<T, F> {
     /// A data set of the rows of `features`, example i labelled `labels[i]`.
     ///
     /// # Errors
@@ -271,14 +271,14 @@ impl<T: Copy, const F: usize> Dataset<T, F> {
 
 /// The iterator of [`Dataset::batches`].
 #[derive(Clone, Debug)]
-pub struct Batches<'a, T: Copy, const F: usize> {
+pub struct Batches<'a, T: Copy + 'static, const F: usize> {
     data: &'a Dataset<T, F>,
     order: Vec<usize>,
     batch_size: usize,
     next: usize,
 }
 
-impl<T: Copy, const F: usize> Iterator for Batches<'_, T, F> {
+impl<T: Copy + 'static, const F: usize> Iterator for Batches<'_, T, F> {
     type Item = (Tensor<T, (Dyn, Const<F>), Heap>, Vec<usize>);
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -298,21 +298,21 @@ impl<T: Copy, const F: usize> Iterator for Batches<'_, T, F> {
     }
 }
 
-impl<T: Copy, const F: usize> ExactSizeIterator for Batches<'_, T, F> {}
+impl<T: Copy + 'static, const F: usize> ExactSizeIterator for Batches<'_, T, F> {}
 
-impl<T: Copy, const F: usize> core::iter::FusedIterator for Batches<'_, T, F> {}
+impl<T: Copy + 'static, const F: usize> core::iter::FusedIterator for Batches<'_, T, F> {}
 
 /// The iterator of [`Dataset::batches_static`] and [`Dataset::batches_inline`]:
 /// batches of storage `K`.
 #[derive(Clone, Debug)]
-pub struct StaticBatches<'a, T: Copy, const F: usize, const B: usize, K> {
+pub struct StaticBatches<'a, T: Copy + 'static, const F: usize, const B: usize, K> {
     data: &'a Dataset<T, F>,
     order: Vec<usize>,
     next: usize,
     storage: core::marker::PhantomData<K>,
 }
 
-impl<T: Copy, const F: usize, const B: usize, K: Storage<T, (Const<B>, Const<F>)>> Iterator
+impl<T: Copy + 'static, const F: usize, const B: usize, K: Storage<T, (Const<B>, Const<F>)>> Iterator
     for StaticBatches<'_, T, F, B, K>
 {
     type Item = (Tensor<T, (Const<B>, Const<F>), K>, [usize; B]);
@@ -330,12 +330,12 @@ impl<T: Copy, const F: usize, const B: usize, K: Storage<T, (Const<B>, Const<F>)
     }
 }
 
-impl<T: Copy, const F: usize, const B: usize, K: Storage<T, (Const<B>, Const<F>)>> ExactSizeIterator
+impl<T: Copy + 'static, const F: usize, const B: usize, K: Storage<T, (Const<B>, Const<F>)>> ExactSizeIterator
     for StaticBatches<'_, T, F, B, K>
 {
 }
 
-impl<T: Copy, const F: usize, const B: usize, K: Storage<T, (Const<B>, Const<F>)>> core::iter::FusedIterator
-    for StaticBatches<'_, T, F, B, K>
+impl<T: Copy + 'static, const F: usize, const B: usize, K: Storage<T, (Const<B>, Const<F>)>>
+    core::iter::FusedIterator for StaticBatches<'_, T, F, B, K>
 {
 }

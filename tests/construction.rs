@@ -418,3 +418,39 @@ fn random_constructors_refuse_invalid_distributions() {
     let constant = DVector::<f64>::random_uniform_shaped((Dyn(3),), 2.0, 2.0, 7);
     assert_eq!(constant.as_slice(), [2.0; 3]);
 }
+
+/// A large heap buffer whose last tensor is dropped is kept by its thread and reused
+/// by the next heap tensor of about its size: only the new elements are seen in it.
+#[test]
+fn a_dropped_heap_buffer_is_reused_with_only_the_new_elements() {
+    type Long = Tensor<f64, (Dyn,), Heap>;
+    Heap::release_spares();
+    let first = Long::full_shaped((Dyn(4096),), 7.0);
+    let address = first.as_slice().as_ptr();
+    drop(first);
+    // Zeros in the kept buffer, a few fewer of them.
+    let zeros = Long::zeros_shaped((Dyn(4000),));
+    assert_eq!(zeros.as_slice().as_ptr(), address);
+    assert!(zeros.len() == 4000 && zeros.iter().all(|x| *x == 0.0));
+    // A copy on write takes a spare buffer too, and leaves the shared one alone.
+    let shared = Long::from_shape_fn((Dyn(4000),), |[i]| i as f64);
+    drop(zeros);
+    let mut written = shared.clone();
+    written[[0]] = -1.0;
+    assert_eq!(written.as_slice().as_ptr(), address);
+    assert_eq!((written[[0]], written[[3999]], shared[[0]]), (-1.0, 3999.0, 0.0));
+    assert_eq!(
+        written.clone().into_vec(),
+        [-1.0].into_iter().chain((1..4000).map(|i| i as f64)).collect::<Vec<_>>()
+    );
+    // A buffer shared by a clone is not kept when one of them is dropped.
+    let kept = written.clone();
+    drop(written);
+    let other = Long::zeros_shaped((Dyn(4000),));
+    assert_ne!(other.as_slice().as_ptr(), address);
+    assert_eq!(kept[[0]], -1.0);
+    // The elements of a kept buffer, taken out whole.
+    drop(other);
+    let elements = kept.into_vec();
+    assert_eq!((elements.len(), elements[0], elements[3999]), (4000, -1.0, 3999.0));
+}

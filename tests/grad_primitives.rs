@@ -47,19 +47,19 @@ fn complex_wave(n: usize) -> Vec<C64> {
     (0..n).map(|i| C64::new((0.7 * i as f64 + 0.3).sin(), (0.45 * i as f64 - 0.2).cos())).collect()
 }
 
-fn dmatrix<T: Copy>(rows: usize, cols: usize, values: &[T]) -> DMatrix<T> {
+fn dmatrix<T: Copy + 'static>(rows: usize, cols: usize, values: &[T]) -> DMatrix<T> {
     Tensor::from_shape_vec((Dyn(rows), Dyn(cols)), values[..rows * cols].to_vec()).unwrap()
 }
 
-fn dvector<T: Copy>(len: usize, values: &[T]) -> DVector<T> {
+fn dvector<T: Copy + 'static>(len: usize, values: &[T]) -> DVector<T> {
     Tensor::from_shape_vec((Dyn(len),), values[..len].to_vec()).unwrap()
 }
 
-fn dbatch<T: Copy>((b, m, n): (usize, usize, usize), values: &[T]) -> DynBatch<T> {
+fn dbatch<T: Copy + 'static>((b, m, n): (usize, usize, usize), values: &[T]) -> DynBatch<T> {
     Tensor::from_shape_vec((Dyn(b), Dyn(m), Dyn(n)), values[..b * m * n].to_vec()).unwrap()
 }
 
-fn rows3<T: Copy>(rows: usize, values: &[T]) -> Rows3<T> {
+fn rows3<T: Copy + 'static>(rows: usize, values: &[T]) -> Rows3<T> {
     Tensor::from_shape_vec((Dyn(rows), Const::<3>), values[..rows * 3].to_vec()).unwrap()
 }
 

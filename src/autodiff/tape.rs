@@ -403,11 +403,14 @@ impl Drop for Tape {
 }
 
 /// Frees the nodes that the last gradient computation on this thread left for reuse
-/// (their values and adjoint buffers). The next gradient then allocates them anew;
-/// call this after the last of a series of gradients to give their memory back.
+/// (their values and adjoint buffers), and the thread's spare heap buffers
+/// ([`Heap::release_spares`](crate::tensor::Heap::release_spares)). The next gradient
+/// then allocates them anew; call this after the last of a series of gradients to
+/// give their memory back.
 pub fn release_tape_memory() {
     let kept = SPARE.with_borrow_mut(core::mem::take);
     drop(kept);
+    crate::tensor::Heap::release_spares();
 }
 
 impl Tape {

@@ -448,16 +448,17 @@
 //! (`composite/block_gradient`; 1.32× when every call in the method was rerun), and
 //! a `#[module]` decoder block calling `Gelu.forward` 1.02–1.05× the tape
 //! (`attention/block_gradient/module_*`; 1.40× when `Gelu` made it rerun).
-//! On `Heap` tensors static mode allocates each value and each cotangent afresh per
-//! gradient, where the tape reuses its nodes' adjoints from one gradient to the next:
-//! with a working set of many megabytes (a transformer's activations), glibc's
-//! `malloc` hands the memory back to the system after each gradient and takes page
-//! faults to get it again. A glibc setting that keeps the memory
-//! (`MALLOC_TOP_PAD_=67108864` in the environment, or `MALLOC_MMAP_THRESHOLD_` and
-//! `MALLOC_TRIM_THRESHOLD_` raised) or a caching allocator as the program's global
-//! allocator (the `mimalloc` crate) removes most of that cost; the tape's time does
-//! not change. `BENCHMARKS.md` has a decoder's figures (static 2.2× the tape's time
-//! under glibc's defaults, 1.4× with either).
+//! On `Heap` tensors static mode makes each value and each cotangent afresh per
+//! gradient, where the tape reuses its nodes' adjoints from one gradient to the next.
+//! Freed to the system allocator, such a working set of many megabytes (a
+//! transformer's activations) goes back to the system under glibc's `malloc` and
+//! comes back one page fault at a time. So a heap buffer of 16 KiB or more is not
+//! freed when its last tensor is dropped: its thread keeps it (up to 256 MiB, the
+//! least recently used sizes freed first) for its next heap tensor of the same
+//! element type and about its size, and the next gradient reuses the previous one's
+//! memory. [`Heap::release_spares`](crate::tensor::Heap::release_spares) hands a
+//! thread's spares back. A character-level decoder's static gradient went from 1.9×
+//! the tape's time to 1.1× with it (`BENCHMARKS.md`).
 //!
 //! `MultiHeadAttention` writes its records by hand so that its attention call, which
 //! is of the second kind, is not rerun; see its `apply_batch` companions in

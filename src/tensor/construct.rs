@@ -73,18 +73,18 @@ impl<T: Scalar, const N: usize, K: Storage<T, (Const<N>, Const<N>)>> Tensor<T, (
 }
 
 #[cfg(feature = "alloc")]
-impl<T: Copy, S: Shape> Tensor<T, S, Heap> {
+impl<T: Copy + 'static, S: Shape> Tensor<T, S, Heap> {
     /// A heap tensor of `shape` that takes ownership of `data` (row-major); an error
     /// names both shapes when the lengths differ.
     pub fn from_shape_vec(shape: S, data: alloc::vec::Vec<T>) -> Result<Self, ShapeError> {
         check_len(&shape, data.len())?;
-        Ok(Tensor { shape, data: alloc::sync::Arc::new(data) })
+        Ok(Tensor { shape, data: super::storage::HeapBuffer::new(data) })
     }
 
     /// The elements in row-major order, without copying unless a clone of this
     /// tensor still shares them.
     pub fn into_vec(self) -> alloc::vec::Vec<T> {
-        alloc::sync::Arc::unwrap_or_clone(self.data)
+        self.data.into_vec()
     }
 }
 

@@ -9,10 +9,14 @@ mod construct;
 #[cfg(feature = "nalgebra")]
 mod nalgebra;
 pub(crate) mod show;
+#[cfg(feature = "std")]
+mod spares;
 mod storage;
 
 use core::ops::{Index, IndexMut};
 
+#[cfg(feature = "alloc")]
+pub use storage::HeapBuffer;
 pub use storage::{Heap, HostMemory, Inline, SameKind, Storage, StorageKind, Zeros};
 
 use crate::error::ShapeError;

@@ -184,34 +184,207 @@ impl<T: Copy, S: StaticShape> Storage<T, S> for Inline {
     }
 }
 
+/// A [`Heap`] tensor's elements: a `Vec` shared by the tensor's clones until one of
+/// them writes. With `std`, a large buffer whose last owner drops it is kept for the
+/// thread's next heap tensor instead of being freed (see [`Heap::release_spares`]).
 #[cfg(feature = "alloc")]
-#[diagnostic::do_not_recommend]
-impl<T: Copy, S: Shape> StorageKind<T, S> for Heap {
-    type Buffer = Arc<Vec<T>>;
+#[derive(Clone, Debug)]
+pub struct HeapBuffer<T: Copy + 'static> {
+    elements: Arc<Vec<T>>,
+    /// Where the tensor's elements begin in `elements`: a buffer laid out for reuse
+    /// starts with padding (see [`HeapBuffer::page_padded`]).
+    start: usize,
 }
 
 #[cfg(feature = "alloc")]
-impl<T: Copy, S: Shape> Storage<T, S> for Heap {
-    fn from_flat_fn(shape: &S, f: impl FnMut(usize) -> T) -> Arc<Vec<T>> {
-        Arc::new((0..shape.num_elements()).map(f).collect())
+impl<T: Copy + 'static> HeapBuffer<T> {
+    /// A buffer that owns `elements`.
+    pub(crate) fn new(elements: Vec<T>) -> Self {
+        HeapBuffer { elements: Arc::new(elements), start: 0 }
     }
-    fn from_elements(shape: &S, elements: impl Iterator<Item = T>) -> Arc<Vec<T>> {
+
+    /// The elements.
+    #[inline(always)]
+    fn as_slice(&self) -> &[T] {
+        &self.elements[self.start..]
+    }
+
+    /// The elements, copied only when another buffer shares them.
+    pub(crate) fn into_vec(mut self) -> Vec<T> {
+        let start = self.start;
+        match Arc::get_mut(&mut self.elements) {
+            Some(elements) => {
+                let mut elements = core::mem::take(elements);
+                elements.drain(..start);
+                elements
+            }
+            None => self.as_slice().to_vec(),
+        }
+    }
+
+    /// Replaces the elements, which another buffer shares, by a copy of its own.
+    #[cold]
+    fn unshare(&mut self) {
+        let elements = self.as_slice();
+        *self = Self::collect(elements.len(), elements.iter().copied());
+    }
+
+    /// A buffer of exactly `len` elements.
+    ///
+    /// # Panics
+    /// When `elements` yields another number of elements.
+    fn collect(len: usize, elements: impl Iterator<Item = T>) -> Self {
+        #[cfg(feature = "std")]
+        if super::spares::worth_keeping::<T>(len) && elements.size_hint() == (len, Some(len)) {
+            let (buffer, start) = match super::spares::take(len) {
+                Some(mut spare) => {
+                    let start = spare.len();
+                    let written = write_slots(&mut spare.spare_capacity_mut()[..len], elements);
+                    // SAFETY: `write_slots` initialised the `written` slots that follow
+                    // the spare's padding.
+                    unsafe { spare.set_len(start + written) };
+                    (spare, start)
+                }
+                None => Self::laid_out(len, elements),
+            };
+            assert_eq!(buffer.len() - start, len, "one element per position of the shape");
+            return HeapBuffer { elements: Arc::new(buffer), start };
+        }
         let buffer: Vec<T> = elements.collect();
-        assert_eq!(buffer.len(), shape.num_elements(), "one element per position of the shape");
-        Arc::new(buffer)
+        assert_eq!(buffer.len(), len, "one element per position of the shape");
+        Self::new(buffer)
     }
-    /// `vec![value; n]`, which the standard library turns into a zeroed allocation
-    /// (no fill pass) when `value` is zero.
-    fn filled(shape: &S, value: T) -> Arc<Vec<T>> {
-        Arc::new(alloc::vec![value; shape.num_elements()])
+
+    /// A buffer of `len` elements equal to `value`.
+    fn filled(len: usize, value: T) -> Self {
+        #[cfg(feature = "std")]
+        if super::spares::worth_keeping::<T>(len) {
+            let (mut buffer, start) = match super::spares::take(len) {
+                Some(spare) => {
+                    let start = spare.len();
+                    (spare, start)
+                }
+                None => Self::page_padded(len),
+            };
+            buffer.resize(start + len, value);
+            return HeapBuffer { elements: Arc::new(buffer), start };
+        }
+        // The standard library turns this into a zeroed allocation (no fill pass) when
+        // `value` is zero.
+        Self::new(alloc::vec![value; len])
+    }
+
+    /// A new empty `Vec` with room for `len` elements after up to a page of padding,
+    /// and the padding that puts the first element at the thread's next offset within
+    /// a page ([`spares::padding`](super::spares::padding)). Buffers that the system
+    /// allocates alike start at one offset within their pages, and a loop reading one
+    /// while writing another at that offset stalls on the processor's 4 KiB address
+    /// aliasing (30 % on `x * c`); freed, they would move, and kept ones do not.
+    #[cfg(feature = "std")]
+    fn page_padded(len: usize) -> (Vec<T>, usize) {
+        let buffer = Vec::with_capacity(len + super::spares::PAGE_BYTES / size_of::<T>());
+        let padding = super::spares::padding(buffer.as_ptr());
+        (buffer, padding)
+    }
+
+    /// `elements` (up to `len`) in a new `Vec` laid out by [`HeapBuffer::page_padded`],
+    /// the padding copies of the first element; with the padding's length.
+    #[cfg(feature = "std")]
+    fn laid_out(len: usize, elements: impl Iterator<Item = T>) -> (Vec<T>, usize) {
+        let (mut buffer, padding) = Self::page_padded(len);
+        let slots = buffer.spare_capacity_mut();
+        let written = write_slots(&mut slots[padding..padding + len], elements);
+        if written == 0 {
+            return (buffer, 0);
+        }
+        // SAFETY: `write_slots` initialised `slots[padding]`, the first of `written`.
+        let first = unsafe { slots[padding].assume_init() };
+        slots[..padding].iter_mut().for_each(|slot| {
+            slot.write(first);
+        });
+        // SAFETY: the `padding` slots were just written, and the `written` after them
+        // by `write_slots`.
+        unsafe { buffer.set_len(padding + written) };
+        (buffer, padding)
+    }
+}
+
+/// Writes `elements` into `slots`, as many as fit; returns how many. A zip of two
+/// slice iterators is one counted loop, which the compiler vectorises; `Vec::extend`
+/// into a buffer it did not just allocate is not when a map's closure reads a captured
+/// reference (`x * c` reloads `c` per element: 5× slower).
+#[cfg(feature = "std")]
+#[inline(never)]
+fn write_slots<T>(slots: &mut [core::mem::MaybeUninit<T>], elements: impl Iterator<Item = T>) -> usize {
+    let mut written = 0;
+    for (slot, element) in slots.iter_mut().zip(elements) {
+        slot.write(element);
+        written += 1;
+    }
+    written
+}
+
+#[cfg(feature = "alloc")]
+impl<T: Copy + 'static> Drop for HeapBuffer<T> {
+    /// The last owner's allocation goes to the thread's spares (with `std`).
+    fn drop(&mut self) {
+        #[cfg(feature = "std")]
+        if super::spares::worth_keeping::<T>(self.elements.capacity())
+            && let Some(elements) = Arc::get_mut(&mut self.elements)
+        {
+            super::spares::give(core::mem::take(elements), self.start);
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl Heap {
+    /// Frees the spare buffers this thread keeps.
+    ///
+    /// A heap buffer of at least 16 KiB whose last tensor is dropped is not freed: the
+    /// thread that drops it keeps it (up to 256 MiB per thread, the sizes used least
+    /// recently freed first) for its next heap tensor of the same element type and a
+    /// length up to a quarter less, so that a gradient's values and cotangents reuse
+    /// the memory of the previous gradient's. Such a tensor's buffer (and
+    /// [`into_vec`](crate::Tensor::into_vec)'s `Vec`) may then have up to a quarter
+    /// more capacity than elements. Call this when a thread is done with large tensors
+    /// (a worker that consumed batches, the end of training) and should hand their
+    /// memory back; [`release_tape_memory`](crate::autodiff::release_tape_memory)
+    /// calls it too.
+    pub fn release_spares() {
+        super::spares::release();
+    }
+}
+
+#[cfg(feature = "alloc")]
+#[diagnostic::do_not_recommend]
+impl<T: Copy + 'static, S: Shape> StorageKind<T, S> for Heap {
+    type Buffer = HeapBuffer<T>;
+}
+
+#[cfg(feature = "alloc")]
+impl<T: Copy + 'static, S: Shape> Storage<T, S> for Heap {
+    fn from_flat_fn(shape: &S, f: impl FnMut(usize) -> T) -> HeapBuffer<T> {
+        let len = shape.num_elements();
+        HeapBuffer::collect(len, (0..len).map(f))
+    }
+    fn from_elements(shape: &S, elements: impl Iterator<Item = T>) -> HeapBuffer<T> {
+        HeapBuffer::collect(shape.num_elements(), elements)
+    }
+    fn filled(shape: &S, value: T) -> HeapBuffer<T> {
+        HeapBuffer::filled(shape.num_elements(), value)
     }
     #[inline(always)]
-    fn as_slice(buffer: &Arc<Vec<T>>) -> &[T] {
-        buffer
+    fn as_slice(buffer: &HeapBuffer<T>) -> &[T] {
+        buffer.as_slice()
     }
     /// The elements to write: copied first when another tensor shares them.
     #[inline(always)]
-    fn as_mut_slice(buffer: &mut Arc<Vec<T>>) -> &mut [T] {
-        Arc::make_mut(buffer).as_mut_slice()
+    fn as_mut_slice(buffer: &mut HeapBuffer<T>) -> &mut [T] {
+        if Arc::get_mut(&mut buffer.elements).is_none() {
+            buffer.unshare();
+        }
+        let start = buffer.start;
+        &mut Arc::get_mut(&mut buffer.elements).expect("a buffer of its own")[start..]
     }
 }
