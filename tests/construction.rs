@@ -454,3 +454,39 @@ fn a_dropped_heap_buffer_is_reused_with_only_the_new_elements() {
     let elements = kept.into_vec();
     assert_eq!((elements.len(), elements[0], elements[3999]), (4000, -1.0, 3999.0));
 }
+
+/// An iterator that says it has `claimed` elements and yields `actual`.
+struct Claiming {
+    claimed: usize,
+    actual: usize,
+}
+
+impl Iterator for Claiming {
+    type Item = f64;
+    fn next(&mut self) -> Option<f64> {
+        self.actual = self.actual.checked_sub(1)?;
+        self.claimed = self.claimed.saturating_sub(1);
+        Some(self.actual as f64)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.claimed, Some(self.claimed))
+    }
+}
+
+/// A large heap tensor from an iterator with a wrong length is refused, whether its
+/// buffer is new or kept, even when the iterator claims the right length.
+#[test]
+fn a_large_heap_tensor_from_too_few_or_too_many_elements_is_refused() {
+    type Long = Tensor<f64, (Dyn,), Heap>;
+    let shape = (Dyn(4096),);
+    for round in 0..2 {
+        for actual in [4095, 4097, 5000] {
+            let message = panic_message(|| Long::from_elements(shape, Claiming { claimed: 4096, actual }));
+            assert!(message.contains("one element per position"), "round {round}, {actual}: {message}");
+        }
+        // A tensor dropped: the second round takes its buffer.
+        drop(Long::from_elements(shape, Claiming { claimed: 4096, actual: 4096 }));
+    }
+    let right = Long::from_elements(shape, Claiming { claimed: 4096, actual: 4096 });
+    assert_eq!((right[[0]], right[[4095]]), (4095.0, 0.0));
+}

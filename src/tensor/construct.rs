@@ -81,8 +81,9 @@ impl<T: Copy + 'static, S: Shape> Tensor<T, S, Heap> {
         Ok(Tensor { shape, data: super::storage::HeapBuffer::new(data) })
     }
 
-    /// The elements in row-major order, without copying unless a clone of this
-    /// tensor still shares them.
+    /// The elements in row-major order, in the tensor's own allocation (its capacity
+    /// may exceed the length) unless a clone of this tensor still shares them, when
+    /// they are copied.
     pub fn into_vec(self) -> alloc::vec::Vec<T> {
         self.data.into_vec()
     }

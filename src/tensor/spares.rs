@@ -31,10 +31,13 @@ pub const PAGE_BYTES: usize = 4096;
 /// lines, which visits the 64 lines of a page in a scattered order.
 const OFFSET_STEP_BYTES: usize = 37 * 64;
 
-/// Whether a buffer of `len` elements of `T` is worth keeping.
+/// Whether a buffer of `len` elements of `T` is worth keeping: from
+/// [`SMALLEST_BYTES`] to what fits the spares with a page of padding (a larger one is
+/// left to the allocator, which gives zeros without writing them).
 #[inline(always)]
 pub fn worth_keeping<T>(len: usize) -> bool {
-    size_of::<T>() > 0 && len.saturating_mul(size_of::<T>()) >= SMALLEST_BYTES
+    let bytes = len.saturating_mul(size_of::<T>());
+    size_of::<T>() > 0 && (SMALLEST_BYTES..=MOST_BYTES - 2 * PAGE_BYTES).contains(&bytes)
 }
 
 /// The elements of padding that put the first element after them at this thread's
@@ -129,7 +132,7 @@ std::thread_local! {
     static SPARES: RefCell<Spares> = const { RefCell::new(Spares { bytes: 0, clock: 0, offsets: 0, shelves: Vec::new() }) };
 }
 
-/// A buffer with room for at least `len` elements after its own (its padding), at
+/// A buffer with room for more than `len` elements after its own (its padding), at
 /// most a quarter more, if this thread keeps one.
 pub fn take<T: 'static>(len: usize) -> Option<Vec<T>> {
     if !worth_keeping::<T>(len) {
@@ -141,7 +144,8 @@ pub fn take<T: 'static>(len: usize) -> Option<Vec<T>> {
             spares.clock += 1;
             let now = spares.clock;
             let shelf = spares.shelf::<T>();
-            let (&room, (used, stack)) = shelf.stacks.range_mut(len..=len.saturating_add(len / 4)).next()?;
+            let (&room, (used, stack)) =
+                shelf.stacks.range_mut(len + 1..=len.saturating_add(len / 4 + 1)).next()?;
             *used = now;
             let buffer = stack.pop().expect("a shelf keeps no empty stacks");
             if stack.is_empty() {
@@ -206,19 +210,20 @@ mod tests {
         // Kept with its 3 elements of padding: room for 8192.
         give(buffer, 3);
         assert_eq!(kept_bytes(), 8195 * 8);
-        // Another element type, a longer length or one under 4/5 of the capacity: none.
-        assert!(take::<f32>(8192).is_none());
-        assert!(take::<u64>(8192).is_none());
-        assert!(take::<f64>(8193).is_none());
-        assert!(take::<f64>(6553).is_none());
-        let again = take::<f64>(6554).expect("the spare fits 6554 elements");
+        // Another element type, a length without a slot to spare or one under 4/5 of
+        // the room: none.
+        assert!(take::<f32>(8191).is_none());
+        assert!(take::<u64>(8191).is_none());
+        assert!(take::<f64>(8192).is_none());
+        assert!(take::<f64>(6552).is_none());
+        let again = take::<f64>(6553).expect("the spare fits 6553 elements and one more");
         assert_eq!((again.as_ptr(), again.as_slice(), again.capacity()), (address, &[1.0; 3][..], 8195));
         assert_eq!(kept_bytes(), 0);
-        assert!(take::<f64>(6554).is_none());
+        assert!(take::<f64>(6553).is_none());
         give(again, 3);
         release();
         assert_eq!(kept_bytes(), 0);
-        assert!(take::<f64>(8192).is_none());
+        assert!(take::<f64>(8191).is_none());
     }
 
     #[test]
@@ -232,11 +237,13 @@ mod tests {
         give(Vec::<f64>::with_capacity(MOST_BYTES / 2 / 8), 0);
         assert_eq!(kept_bytes(), MOST_BYTES / 4 * 3);
         // The f32 buffer, given first, made room for the last.
-        assert!(take::<f32>(MOST_BYTES / 2 / 4).is_none());
+        assert!(take::<f32>(MOST_BYTES / 2 / 4 - 1).is_none());
         // A buffer past the limit is freed without emptying the spares.
         give(Vec::<f64>::with_capacity(MOST_BYTES / 8 + 1), 0);
         assert_eq!(kept_bytes(), MOST_BYTES / 4 * 3);
-        assert!(take::<f64>(MOST_BYTES / 2 / 8).is_some() && take::<f64>(MOST_BYTES / 4 / 8).is_some());
+        assert!(
+            take::<f64>(MOST_BYTES / 2 / 8 - 1).is_some() && take::<f64>(MOST_BYTES / 4 / 8 - 1).is_some()
+        );
         assert_eq!(kept_bytes(), 0);
     }
 

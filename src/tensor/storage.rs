@@ -188,7 +188,7 @@ impl<T: Copy, S: StaticShape> Storage<T, S> for Inline {
 /// them writes. With `std`, a large buffer whose last owner drops it is kept for the
 /// thread's next heap tensor instead of being freed (see [`Heap::release_spares`]).
 #[cfg(feature = "alloc")]
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct HeapBuffer<T: Copy + 'static> {
     elements: Arc<Vec<T>>,
     /// Where the tensor's elements begin in `elements`: a buffer laid out for reuse
@@ -209,7 +209,8 @@ impl<T: Copy + 'static> HeapBuffer<T> {
         &self.elements[self.start..]
     }
 
-    /// The elements, copied only when another buffer shares them.
+    /// The elements: in this buffer's own allocation (moved to its start when it had
+    /// padding) unless another buffer shares them, then copied.
     pub(crate) fn into_vec(mut self) -> Vec<T> {
         let start = self.start;
         match Arc::get_mut(&mut self.elements) {
@@ -239,7 +240,9 @@ impl<T: Copy + 'static> HeapBuffer<T> {
             let (buffer, start) = match super::spares::take(len) {
                 Some(mut spare) => {
                     let start = spare.len();
-                    let written = write_slots(&mut spare.spare_capacity_mut()[..len], elements);
+                    // One slot more than `len` (a spare has it): an element too many
+                    // lands there and is caught below.
+                    let written = write_slots(&mut spare.spare_capacity_mut()[..=len], elements);
                     // SAFETY: `write_slots` initialised the `written` slots that follow
                     // the spare's padding.
                     unsafe { spare.set_len(start + written) };
@@ -274,7 +277,8 @@ impl<T: Copy + 'static> HeapBuffer<T> {
         Self::new(alloc::vec![value; len])
     }
 
-    /// A new empty `Vec` with room for `len` elements after up to a page of padding,
+    /// A new empty `Vec` with room for `len` elements and one more (see
+    /// [`HeapBuffer::collect`]) after up to a page of padding,
     /// and the padding that puts the first element at the thread's next offset within
     /// a page ([`spares::padding`](super::spares::padding)). Buffers that the system
     /// allocates alike start at one offset within their pages, and a loop reading one
@@ -282,7 +286,7 @@ impl<T: Copy + 'static> HeapBuffer<T> {
     /// aliasing (30 % on `x * c`); freed, they would move, and kept ones do not.
     #[cfg(feature = "std")]
     fn page_padded(len: usize) -> (Vec<T>, usize) {
-        let buffer = Vec::with_capacity(len + super::spares::PAGE_BYTES / size_of::<T>());
+        let buffer = Vec::with_capacity(len + 1 + super::spares::PAGE_BYTES / size_of::<T>());
         let padding = super::spares::padding(buffer.as_ptr());
         (buffer, padding)
     }
@@ -293,7 +297,7 @@ impl<T: Copy + 'static> HeapBuffer<T> {
     fn laid_out(len: usize, elements: impl Iterator<Item = T>) -> (Vec<T>, usize) {
         let (mut buffer, padding) = Self::page_padded(len);
         let slots = buffer.spare_capacity_mut();
-        let written = write_slots(&mut slots[padding..padding + len], elements);
+        let written = write_slots(&mut slots[padding..=padding + len], elements);
         if written == 0 {
             return (buffer, 0);
         }
@@ -306,6 +310,14 @@ impl<T: Copy + 'static> HeapBuffer<T> {
         // by `write_slots`.
         unsafe { buffer.set_len(padding + written) };
         (buffer, padding)
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<T: Copy + 'static + core::fmt::Debug> core::fmt::Debug for HeapBuffer<T> {
+    /// The tensor's elements (not the padding before them).
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
     }
 }
 
