@@ -356,7 +356,7 @@ impl Heap {
     /// A heap buffer of at least 16 KiB whose last tensor is dropped is not freed: the
     /// thread that drops it keeps it (up to 256 MiB per thread, the sizes used least
     /// recently freed first) for its next heap tensor of the same element type and a
-    /// length up to a quarter less, so that a gradient's values and cotangents reuse
+    /// length up to a fifth less, so that a gradient's values and cotangents reuse
     /// the memory of the previous gradient's. Such a tensor's buffer (and
     /// [`into_vec`](crate::Tensor::into_vec)'s `Vec`) may then have up to a quarter
     /// more capacity than elements. Call this when a thread is done with large tensors
