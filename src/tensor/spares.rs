@@ -97,6 +97,11 @@ struct Spares {
 }
 
 impl Spares {
+    /// No spares.
+    const fn new() -> Self {
+        Spares { bytes: 0, clock: 0, offsets: 0, shelves: Vec::new() }
+    }
+
     fn shelf<T: 'static>(&mut self) -> &mut Shelf<T> {
         let id = TypeId::of::<T>();
         let index = match self.shelves.iter().position(|(of, _)| *of == id) {
@@ -129,7 +134,7 @@ impl Spares {
 }
 
 std::thread_local! {
-    static SPARES: RefCell<Spares> = const { RefCell::new(Spares { bytes: 0, clock: 0, offsets: 0, shelves: Vec::new() }) };
+    static SPARES: RefCell<Spares> = const { RefCell::new(Spares::new()) };
 }
 
 /// A buffer with room for more than `len` elements after its own (its padding), at
@@ -186,7 +191,7 @@ pub fn give<T: Copy + 'static>(mut buffer: Vec<T>, padding: usize) {
 pub fn release() {
     let _ = SPARES.try_with(|spares| {
         if let Ok(mut spares) = spares.try_borrow_mut() {
-            *spares = Spares { bytes: 0, clock: 0, offsets: 0, shelves: Vec::new() };
+            *spares = Spares::new();
         }
     });
 }

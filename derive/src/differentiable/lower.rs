@@ -1328,6 +1328,16 @@ impl Lowering {
         path.qself.is_none() && camel_case && name != "Self" && !local
     }
 
+    /// Whether a call's receiver or argument `lowered` (written `expr`) is a constant
+    /// that may borrow the function's locals: not a reference parameter, a literal or
+    /// a unit value.
+    fn may_borrow_a_local(&self, lowered: &Lowered, expr: &Expr) -> bool {
+        lowered.is_inactive()
+            && !self.names_a_reference_parameter(lowered)
+            && !is_literal(expr)
+            && !self.names_a_unit_value(expr)
+    }
+
     /// Binds a name of the user's code (a parameter shadowed by it is no longer one).
     fn bind_name(&mut self, name: String, binding: Binding) {
         self.reference_params.remove(&name);
@@ -2115,19 +2125,12 @@ impl Lowering {
                 ),
             ));
         }
-        if !self.names_a_reference_parameter(&receiver) && !self.names_a_unit_value(&call.receiver) {
-            self.keeps_borrows |= receiver.is_inactive();
-        }
+        self.keeps_borrows |= self.may_borrow_a_local(&receiver, &call.receiver);
         let mut call_args =
             vec![CallArg { operand: self.operand(receiver, call.receiver.span()), by_ref: true }];
         for (lowered, arg) in args.into_iter().zip(&call.args) {
             let by_ref = is_reference(arg) || self.names_a_reference(arg);
-            if !self.names_a_reference_parameter(&lowered)
-                && !is_literal(arg)
-                && !self.names_a_unit_value(arg)
-            {
-                self.keeps_borrows |= lowered.is_inactive();
-            }
+            self.keeps_borrows |= self.may_borrow_a_local(&lowered, arg);
             call_args.push(CallArg { operand: self.operand(lowered, arg.span()), by_ref });
         }
         let callee = CallTarget {
@@ -2245,12 +2248,7 @@ impl Lowering {
         let mut call_args = Vec::new();
         for (lowered, arg) in args.into_iter().zip(&call.args) {
             let by_ref = is_reference(arg) || self.names_a_reference(arg);
-            if !self.names_a_reference_parameter(&lowered)
-                && !is_literal(arg)
-                && !self.names_a_unit_value(arg)
-            {
-                self.keeps_borrows |= lowered.is_inactive();
-            }
+            self.keeps_borrows |= self.may_borrow_a_local(&lowered, arg);
             call_args.push(CallArg { operand: self.operand(lowered, arg.span()), by_ref });
         }
         // The callee's companions are items of its own name (`f::__record`): generic
