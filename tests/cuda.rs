@@ -551,7 +551,7 @@ fn a_struct_generic_over_its_storage_kind_moves_to_the_gpu_and_back() {
 }
 
 /// A layer of one's own written once for both storage kinds
-/// (`#[module(storage_kind(K))]`): the same forward pass, the tape's gradient, on
+/// (`#[module(storage_kind(K))]`, with a helper method): the same forward pass, the tape's gradient, on
 /// the host and on the GPU; static mode on the host.
 #[derive(Clone, fluxion::autodiff::Differentiable)]
 #[storage_kind(K)]
@@ -571,7 +571,12 @@ where
     fluxion::nn::layer::WithBias: fluxion::nn::layer::BiasKind<f64, 4, K>,
 {
     fn forward(&self, x: &Tensor<f64, (Dyn, Const<4>), K>) -> Tensor<f64, (Dyn, Const<4>), K> {
-        self.map.forward(x).hadamard(&self.gate.forward(x).sigmoid())
+        self.map.forward(x).hadamard(&self.opening(x))
+    }
+
+    /// How far the gate opens: a helper method, written out for each kind too.
+    fn opening(&self, x: &Tensor<f64, (Dyn, Const<4>), K>) -> Tensor<f64, (Dyn, Const<4>), K> {
+        self.gate.forward(x).sigmoid()
     }
 }
 

@@ -256,14 +256,19 @@ fn a_layer_without_a_static_form_has_the_plain_and_traced_ones() {
     assert!((2..=10).contains(&kept), "{kept} of 12 kept");
 }
 
-/// A layer generic over its input's width only (the struct names no parameter).
+/// A layer generic over its input's width only (the struct names no parameter),
+/// with a helper method generic over it too.
 #[derive(Clone, Debug, Differentiable)]
 struct Squash;
 
 #[module]
 impl<const F: usize> Squash {
     fn forward(&self, x: &Rows<F>) -> Rows<F> {
-        x.tanh().hadamard(x)
+        self.squashed(x).hadamard(x)
+    }
+
+    fn squashed(&self, x: &Rows<F>) -> Rows<F> {
+        x.tanh()
     }
 }
 
@@ -281,4 +286,91 @@ fn a_layer_generic_over_its_input_width_has_its_static_form() {
     for (g, &v) in x_bar.iter().zip(x.as_slice()) {
         assert_close(*g, v.tanh() + v * (1.0 - v.tanh() * v.tanh()), 1e-14);
     }
+}
+
+static FEED_FORWARD_PASSES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A block split into helper methods: one of two outputs, a gate of two inputs and
+/// a constant, a feed-forward helper calling another helper, each called on values
+/// the body made.
+#[derive(Clone, Debug, Differentiable)]
+struct Helped {
+    norm: LayerNorm<f64, 3>,
+    mix: Linear<f64, 3, 3>,
+    up: Linear<f64, 3, 5>,
+    down: Linear<f64, 5, 3>,
+}
+
+#[module]
+impl Helped {
+    fn forward(&self, x: &Rows<3>) -> Rows<3> {
+        let (mixed, squashed) = self.mixed(x);
+        let h = self.gate(&squashed, &mixed, 2);
+        &h + &self.feed_forward(&h)
+    }
+
+    fn mixed(&self, x: &Rows<3>) -> (Rows<3>, Rows<3>) {
+        (self.mix.forward(x), x.tanh())
+    }
+
+    /// a ⊙ σ(b)ⁿ (n a constant).
+    fn gate(&self, a: &Rows<3>, b: &Rows<3>, n: i32) -> Rows<3> {
+        a.hadamard(&b.sigmoid().powi(n))
+    }
+
+    fn feed_forward(&self, h: &Rows<3>) -> Rows<3> {
+        FEED_FORWARD_PASSES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.down.forward(&self.expand(&self.norm.forward(h)))
+    }
+
+    fn expand(&self, h: &Rows<3>) -> Rows<5> {
+        self.up.forward(h).tanh()
+    }
+}
+
+#[differentiable]
+fn helped_loss(block: &Helped, x: &Rows<3>) -> f64 {
+    let y = block.apply_batch(x);
+    y.hadamard(&y).sum()
+}
+
+#[test]
+fn helper_methods_have_every_form() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let norm = LayerNorm { weight: Tensor::random_normal(1.0, 0.3, 61), ..LayerNorm::default() };
+    let block = Helped { norm, mix: Linear::new(62), up: Linear::new(63), down: Linear::new(64) };
+    let x = rows::<3>(4, 65);
+    let plain = block.forward(&x);
+    assert_eq!(plain.as_slice(), block.apply_batch(&x).as_slice());
+    let before = FEED_FORWARD_PASSES.load(Relaxed);
+    let (value, (gradient, x_bar)) = helped_loss::value_and_grad(&block, &x);
+    // The helper called on a value the body made ran forward once: the block's
+    // record kept its reverse sweep (with a clone of that value).
+    assert_eq!(FEED_FORWARD_PASSES.load(Relaxed) - before, 1);
+    assert_close(value, plain.hadamard(&plain).sum(), 1e-13);
+    let (tape_value, tape_gradient) = value_and_grad(
+        |b: <Helped as Trace>::Traced| {
+            let y = b.forward(&x);
+            y.hadamard(&y).sum()
+        },
+        &block,
+    );
+    assert_close(tape_value, value, 1e-13);
+    for (a, b) in reals(&gradient).iter().zip(reals(&tape_gradient)) {
+        assert_close(*a, b, 1e-12);
+    }
+    // Central differences along each coordinate of the input, and forward mode by
+    // the adjoint identity.
+    let h = 1e-6;
+    for index in 0..x.len() {
+        let moved = |step: f64| {
+            let mut y = x.clone();
+            y.as_mut_slice()[index] += step;
+            helped_loss(&block, &y)
+        };
+        assert!((x_bar.as_slice()[index] - (moved(h) - moved(-h)) / (2.0 * h)).abs() < 1e-7);
+    }
+    let v = gradient.scaled(0.5);
+    let along: f64 = reals(&gradient).iter().zip(reals(&v)).map(|(g, v)| g * v).sum();
+    assert_close(helped_loss::jvp(&block, &x, &v, &x_bar.scaled(0.0)).1, along, 1e-12);
 }

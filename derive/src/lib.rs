@@ -91,7 +91,10 @@ pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// `apply_batch` with `StaticModule<Input>` (static mode: the same body with each
 /// `.forward(` call read as the layer's static form). The body must compile for plain and
 /// traced tensors alike (the tensor methods, operators, layers' `forward`) and be
-/// code that static mode differentiates; `#[module(no_static)]` leaves the static
+/// code that static mode differentiates. Helper methods `fn name(&self, …) -> Output`
+/// in the block, called as `self.name(…)`, get every form too (reference arguments
+/// traced and differentiated, arguments by value and slices constant).
+/// `#[module(no_static)]` leaves the static
 /// form out (a body with dropout, say). `#[module(storage_kind(K))]` on a block
 /// generic over its storage kind `K` writes it out for `Heap` (every form) and, with
 /// the `cuda` feature, for `Cuda` (plain and traced). The models and GPU guides have

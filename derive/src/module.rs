@@ -4,9 +4,12 @@
 //! the tape; a plain input is taken as a constant, as the library's layers take it),
 //! and a `#[differentiable]` `apply_batch` with `StaticModule` (static mode), whose
 //! body is the same with each `.forward(` call of a layer read as that layer's
-//! static form (`.static_forward(`, of the hidden `StaticForward` trait);
-//! `#[module(no_static)]` leaves the static form out; `#[module(storage_kind(K))]`
-//! writes a block generic over its storage kind out for `Heap` and `Cuda`.
+//! static form (`.static_forward(`, of the hidden `StaticForward` trait). Helper
+//! methods in the block get the same three forms: plain, over traced values (their
+//! reference arguments and outputs), and `#[differentiable]` as `__module_name`,
+//! which the static bodies call. `#[module(no_static)]` leaves the static form out;
+//! `#[module(storage_kind(K))]` writes a block generic over its storage kind out for
+//! `Heap` and `Cuda`.
 
 use proc_macro2::{Group, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
@@ -78,7 +81,7 @@ fn every_kind(block: &ItemImpl, kind: &syn::Ident, with_static: bool) -> syn::Re
     })
 }
 
-/// The one method of the block: `fn forward(&self, x: &Input) -> Output`.
+/// The block's `forward`: `fn forward(&self, x: &Input) -> Output`.
 struct Forward<'a> {
     method: &'a ImplItemFn,
     /// The input's binding as written (`x`, `mut x`) and its name.
@@ -88,14 +91,28 @@ struct Forward<'a> {
     output: &'a Type,
 }
 
-fn forward_method(block: &ItemImpl) -> syn::Result<Forward<'_>> {
-    let shape = "`#[module]` takes an `impl` block of one method, `fn forward(&self, x: &Input) -> Output`";
-    if let Some((_, path, _)) = &block.trait_ {
-        return Err(syn::Error::new(path.span(), shape));
-    }
-    let [ImplItem::Fn(method)] = block.items.as_slice() else {
-        return Err(syn::Error::new(block.self_ty.span(), shape));
-    };
+/// A helper method the body calls, `fn name(&self, a: &A, n: usize, …) -> Output`:
+/// written out for every form as `forward` is, its reference arguments traced on
+/// the tape and differentiated in static mode (slices and arguments taken by value
+/// are constants).
+struct Helper<'a> {
+    method: &'a ImplItemFn,
+    arguments: Vec<Argument<'a>>,
+    output: &'a Type,
+}
+
+struct Argument<'a> {
+    pattern: &'a syn::PatIdent,
+    /// The type as written (`&A`, `usize`, `&[usize]`).
+    ty: &'a Type,
+    /// `A` of a traced argument `&A`.
+    traced: Option<&'a Type>,
+}
+
+const SHAPE: &str = "`#[module]` takes an `impl` block of a method `fn forward(&self, x: &Input) -> Output` and any helper methods `fn name(&self, …) -> Output` that it calls";
+
+/// A method's signature without qualifiers, generics of its own or `self` by value.
+fn plain_signature(method: &ImplItemFn) -> syn::Result<&FnArg> {
     let signature = &method.sig;
     let qualified = signature.constness.is_some()
         || signature.asyncness.is_some()
@@ -103,33 +120,77 @@ fn forward_method(block: &ItemImpl) -> syn::Result<Forward<'_>> {
         || signature.abi.is_some()
         || signature.generics.where_clause.is_some();
     if qualified {
-        let message = "`#[module]`'s `forward` is a plain method: no `const`, `async`, `unsafe`, `extern` or `where` of its own (put bounds on the `impl`)";
+        let message = format!(
+            "`#[module]`'s `{}` is a plain method: no `const`, `async`, `unsafe`, `extern` or `where` of its own (put bounds on the `impl`)",
+            signature.ident
+        );
         return Err(syn::Error::new(signature.span(), message));
     }
-    let inputs: Vec<&FnArg> = signature.inputs.iter().collect();
-    let ("forward", [FnArg::Receiver(receiver), FnArg::Typed(input)], ReturnType::Type(_, output), true) = (
-        signature.ident.to_string().as_str(),
-        inputs.as_slice(),
-        &signature.output,
-        signature.generics.params.is_empty(),
-    ) else {
-        return Err(syn::Error::new(signature.span(), shape));
-    };
-    let (Some(_), None, Type::Reference(input_type), Pat::Ident(input_name)) =
-        (&receiver.reference, &receiver.mutability, &*input.ty, &*input.pat)
-    else {
-        return Err(syn::Error::new(signature.inputs.span(), shape));
-    };
-    if input_type.mutability.is_some() || input_name.by_ref.is_some() || input_name.subpat.is_some() {
-        return Err(syn::Error::new(input_type.span(), shape));
+    match signature.inputs.first() {
+        Some(receiver @ FnArg::Receiver(syn::Receiver { reference: Some(_), mutability: None, .. }))
+            if signature.generics.params.is_empty() =>
+        {
+            Ok(receiver)
+        }
+        _ => Err(syn::Error::new(signature.span(), SHAPE)),
     }
-    Ok(Forward {
-        method,
-        input_pattern: input_name,
-        input_name: &input_name.ident,
-        input: &input_type.elem,
-        output,
-    })
+}
+
+/// An argument bound to a name, not `&mut`, `ref` or a pattern.
+fn named_argument(argument: &FnArg) -> syn::Result<(&syn::PatIdent, &Type)> {
+    match argument {
+        FnArg::Typed(typed) => match (&*typed.pat, &*typed.ty) {
+            (Pat::Ident(pattern), ty)
+                if pattern.by_ref.is_none()
+                    && pattern.subpat.is_none()
+                    && !matches!(ty, Type::Reference(reference) if reference.mutability.is_some()) =>
+            {
+                Ok((pattern, ty))
+            }
+            _ => Err(syn::Error::new(typed.span(), SHAPE)),
+        },
+        FnArg::Receiver(receiver) => Err(syn::Error::new(receiver.span(), SHAPE)),
+    }
+}
+
+fn methods(block: &ItemImpl) -> syn::Result<(Forward<'_>, Vec<Helper<'_>>)> {
+    if let Some((_, path, _)) = &block.trait_ {
+        return Err(syn::Error::new(path.span(), SHAPE));
+    }
+    let mut forward = None;
+    let mut helpers = Vec::new();
+    for item in &block.items {
+        let ImplItem::Fn(method) = item else {
+            return Err(syn::Error::new(item.span(), SHAPE));
+        };
+        plain_signature(method)?;
+        let ReturnType::Type(_, output) = &method.sig.output else {
+            return Err(syn::Error::new(method.sig.span(), SHAPE));
+        };
+        let mut arguments = Vec::new();
+        for argument in method.sig.inputs.iter().skip(1) {
+            let (pattern, ty) = named_argument(argument)?;
+            let traced = match ty {
+                Type::Reference(reference) if !matches!(*reference.elem, Type::Slice(_)) => {
+                    Some(&*reference.elem)
+                }
+                _ => None,
+            };
+            arguments.push(Argument { pattern, ty, traced });
+        }
+        if method.sig.ident != "forward" {
+            helpers.push(Helper { method, arguments, output });
+            continue;
+        }
+        let ([Argument { pattern, ty: Type::Reference(input), .. }], None) = (arguments.as_slice(), &forward)
+        else {
+            return Err(syn::Error::new(method.sig.span(), SHAPE));
+        };
+        let input = &input.elem;
+        forward = Some(Forward { method, input_pattern: pattern, input_name: &pattern.ident, input, output });
+    }
+    let forward = forward.ok_or_else(|| syn::Error::new(block.self_ty.span(), SHAPE))?;
+    Ok((forward, helpers))
 }
 
 /// `Name<…>` as `NameTraced<…>`: the traced twin that `#[derive(Differentiable)]`
@@ -194,8 +255,106 @@ fn names(tokens: TokenStream, ident: &syn::Ident) -> bool {
     })
 }
 
+/// `tokens` with each call `self.name(` of a helper read as `self.__module_name(`,
+/// the helper's static form.
+fn static_helper_calls(tokens: TokenStream, helpers: &[syn::Ident]) -> TokenStream {
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut out = Vec::with_capacity(trees.len());
+    for (index, tree) in trees.iter().enumerate() {
+        let on_self = index > 1
+            && matches!(&trees[index - 1], TokenTree::Punct(p) if p.as_char() == '.')
+            && matches!(&trees[index - 2], TokenTree::Ident(receiver) if receiver == "self");
+        let called = matches!(trees.get(index + 1), Some(TokenTree::Group(g)) if g.delimiter() == proc_macro2::Delimiter::Parenthesis);
+        out.push(match tree {
+            TokenTree::Ident(ident) if on_self && called && helpers.contains(ident) => {
+                TokenTree::Ident(static_helper_name(ident))
+            }
+            TokenTree::Group(group) => {
+                let mut inner = Group::new(group.delimiter(), static_helper_calls(group.stream(), helpers));
+                inner.set_span(group.span());
+                TokenTree::Group(inner)
+            }
+            other => other.clone(),
+        });
+    }
+    out.into_iter().collect()
+}
+
+/// A helper's static form's name, `__module_name` (static mode keeps the reverse
+/// sweep of such a call on a computed value, as of a layer's).
+fn static_helper_name(helper: &syn::Ident) -> syn::Ident {
+    format_ident!("__module_{}", helper, span = helper.span())
+}
+
+/// `Output` of the tape, `Var<Output>`, or a tuple of them for a tuple of outputs.
+fn traced_output(output: &Type) -> TokenStream {
+    let var = quote!(::fluxion::autodiff::Var);
+    match output {
+        Type::Tuple(tuple) if !tuple.elems.is_empty() => {
+            let elements = tuple.elems.iter();
+            quote!((#(#var<#elements>,)*))
+        }
+        other => quote!(#var<#other>),
+    }
+}
+
+/// The form of a helper method that one of the block's forms calls.
+#[derive(Clone, Copy)]
+enum HelperForm {
+    Plain,
+    Traced,
+    Static,
+}
+
+/// A helper method in an `impl` of the struct's own generic parameters: the
+/// block's other parameters (`method_params`) that its signature names go on the
+/// method, with the bounds that name no other. `body`: the body of this form.
+fn helper_method(
+    helper: &Helper<'_>,
+    block: &ItemImpl,
+    method_params: &[&GenericParam],
+    form: HelperForm,
+    body: TokenStream,
+) -> TokenStream {
+    let Helper { method, arguments, output } = helper;
+    let signature = &method.sig;
+    let (inputs, signature_output) = (&signature.inputs, &signature.output);
+    let named = quote!(#inputs #signature_output);
+    let (params, left_out): (Vec<&GenericParam>, Vec<&GenericParam>) =
+        method_params.iter().partition(|param| names(named.clone(), param_ident(param)));
+    let bounds = block
+        .generics
+        .where_clause
+        .iter()
+        .flat_map(|clause| &clause.predicates)
+        .filter(|bound| !left_out.iter().any(|param| names(quote!(#bound), param_ident(param))));
+    let (attrs, vis, name) = (&method.attrs, &method.vis, &signature.ident);
+    let declarations = arguments.iter().map(|Argument { pattern, ty, traced }| match (&form, traced) {
+        (HelperForm::Traced, Some(traced)) => quote!(#pattern: &::fluxion::autodiff::Var<#traced>),
+        _ => quote!(#pattern: #ty),
+    });
+    let head = quote!(<#(#params),*>(&self, #(#declarations),*));
+    match form {
+        HelperForm::Plain => quote!(#(#attrs)* #vis fn #name #head -> #output where #(#bounds,)* #body),
+        HelperForm::Traced => {
+            let output = traced_output(output);
+            quote!(#(#attrs)* #vis fn #name #head -> #output where #(#bounds,)* #body)
+        }
+        HelperForm::Static => {
+            let static_name = static_helper_name(name);
+            let differentiated =
+                arguments.iter().filter(|argument| argument.traced.is_some()).map(|a| &a.pattern.ident);
+            quote! {
+                #[doc(hidden)]
+                #[::fluxion::autodiff::differentiable(wrt(self, #(#differentiated),*))]
+                fn #static_name #head -> #output where #(#bounds,)* #body
+            }
+        }
+    }
+}
+
 fn module(block: &ItemImpl, with_static: bool) -> syn::Result<TokenStream> {
-    let Forward { method, input_pattern, input_name, input, output } = forward_method(block)?;
+    let (Forward { method, input_pattern, input_name, input, output }, helpers) = methods(block)?;
     let self_type = &block.self_ty;
     let traced = traced_twin(self_type)?;
     let (impl_generics, _, where_clause) = block.generics.split_for_impl();
@@ -206,12 +365,26 @@ fn module(block: &ItemImpl, with_static: bool) -> syn::Result<TokenStream> {
     let span = method.sig.ident.span();
     let layer = quote_spanned!(span=> ::fluxion::nn::layer);
     let var = quote!(::fluxion::autodiff::Var);
+    // The parameters the struct's type names stay on the `impl`; the others (an
+    // input's width, say) go on the methods, where their inputs constrain them.
+    let (own, method_params): (Vec<&GenericParam>, Vec<&GenericParam>) =
+        block.generics.params.iter().partition(|param| names(quote!(#self_type), param_ident(param)));
+    let helper_names: Vec<syn::Ident> =
+        helpers.iter().map(|helper| helper.method.sig.ident.clone()).collect();
+    let static_body = |body: &syn::Block| static_helper_calls(static_calls(quote!(#body)), &helper_names);
+    let forms = |form: HelperForm| -> Vec<TokenStream> {
+        helpers
+            .iter()
+            .map(|helper| {
+                let body = &helper.method.block;
+                let body = if matches!(form, HelperForm::Static) { static_body(body) } else { quote!(#body) };
+                helper_method(helper, block, &method_params, form, body)
+            })
+            .collect()
+    };
+    let (plain_helpers, traced_helpers) = (forms(HelperForm::Plain), forms(HelperForm::Traced));
     let static_form = with_static.then(|| {
-        let static_body = static_calls(quote!(#body));
-        // The parameters the struct's type names stay on the `impl`; the others (an
-        // input's width, say) go on the method, where its input constrains them.
-        let (own, method_params): (Vec<&GenericParam>, Vec<&GenericParam>) =
-            block.generics.params.iter().partition(|param| names(quote!(#self_type), param_ident(param)));
+        let (static_body, static_helpers) = (static_body(body), forms(HelperForm::Static));
         quote! {
             #[allow(unused_imports)]
             use #layer::StaticForward as _;
@@ -222,6 +395,13 @@ fn module(block: &ItemImpl, with_static: bool) -> syn::Result<TokenStream> {
                 /// Static mode's form (`#[module]`): inside `#[differentiable]` code.
                 #[::fluxion::autodiff::differentiable]
                 pub fn apply_batch<#(#method_params),*>(&self, #input_pattern: &#input) -> #output #where_clause #static_body
+            }
+
+            // The helpers' static forms, called from `apply_batch` (not every
+            // companion is; theirs are named `__joint___module_name`, …).
+            #[allow(dead_code, non_snake_case)]
+            impl<#(#own),*> #self_type {
+                #(#static_helpers)*
             }
 
             ::fluxion::static_module!(impl[#generic_params] #self_type: apply_batch(#input) -> #output; where [#bounds]);
@@ -237,6 +417,10 @@ fn module(block: &ItemImpl, with_static: bool) -> syn::Result<TokenStream> {
             fn forward(&self, #input_pattern: &#input) -> #output #body
         }
 
+        impl<#(#own),*> #self_type {
+            #(#plain_helpers)*
+        }
+
         ::fluxion::__private::with_reverse_mode! {
             impl #impl_generics #layer::Module<#var<#input>> for #traced #where_clause {
                 type Output = #var<#output>;
@@ -250,6 +434,10 @@ fn module(block: &ItemImpl, with_static: bool) -> syn::Result<TokenStream> {
                 fn forward(&self, #input_name: &#input) -> #var<#output> {
                     #layer::Module::<#var<#input>>::forward(self, &#var::constant(::core::clone::Clone::clone(#input_name)))
                 }
+            }
+
+            impl<#(#own),*> #traced {
+                #(#traced_helpers)*
             }
         }
 
@@ -285,10 +473,56 @@ mod tests {
             quote!(impl Module<X> for Net { fn forward(&self, x: &X) -> Z { x } }),
             quote!(impl Net { fn forward(&self, x: &X) -> Z { x } fn other(&self) {} }),
             quote!(impl Net { fn forward(&self, ref x: &X) -> Z { x } }),
+            quote!(impl Net { fn forward(&self, x: &X) -> Z { x } fn forward(&self, x: &X) -> Z { x } }),
+            quote!(impl Net { fn helper(&self, x: &X) -> Z { x } }),
+            quote!(impl Net { fn forward(&self, x: &X) -> Z { x } fn helper(self, x: &X) -> Z { x } }),
+            quote!(impl Net { fn forward(&self, x: &X) -> Z { x } fn helper<A>(&self, x: &A) -> Z { x } }),
+            quote!(impl Net { fn forward(&self, x: &X) -> Z { x } fn helper(&self, x: &mut X) -> Z { x } }),
+            quote!(impl Net { fn forward(&self, x: &X) -> Z { x } fn helper(&self, (a, b): (X, X)) -> Z { a } }),
+            quote!(impl Net { fn forward(&self, x: &X) -> Z { x } const N: usize = 1; }),
         ] {
-            let error = expand(TokenStream::new(), block).to_string();
-            assert!(error.contains("takes an `impl` block of one method"), "{error}");
+            let error = expand(TokenStream::new(), block.clone()).to_string();
+            assert!(error.contains("takes an `impl` block of a method `fn forward"), "{block}: {error}");
         }
+    }
+
+    #[test]
+    fn helper_methods_get_every_form_and_their_calls_on_self_the_static_one() {
+        let block = quote!(
+            impl Net {
+                fn forward(&self, x: &X) -> X {
+                    let (a, b) = self.pair(x);
+                    self.gate(&a, &b, 2, &[1, 2])
+                }
+                fn pair(&self, x: &X) -> (X, X) {
+                    (self.a.forward(x), self.gate(x, x, 1, &[]))
+                }
+                fn gate(&self, a: &X, b: &X, n: i32, picks: &[usize]) -> X {
+                    a.hadamard(&b.powi(n))
+                }
+            }
+        );
+        let expanded = expand(TokenStream::new(), block).to_string();
+        // The traced twin's helpers take and return values of the tape, except the
+        // constants (by value, slices).
+        assert!(
+            expanded.contains("fn pair < > (& self , x : & :: fluxion :: autodiff :: Var < X >) -> (:: fluxion :: autodiff :: Var < X > , :: fluxion :: autodiff :: Var < X > ,)"),
+            "{expanded}"
+        );
+        assert!(
+            expanded.contains("n : i32 , picks : & [usize]) -> :: fluxion :: autodiff :: Var < X >"),
+            "{expanded}"
+        );
+        // The static forms differentiate `self` and the traced arguments, and call
+        // each other's static forms.
+        assert!(expanded.contains("differentiable (wrt (self , a , b))] fn __module_gate"), "{expanded}");
+        assert!(expanded.contains("self . __module_gate (x , x , 1 , & [])"), "{expanded}");
+        assert!(expanded.contains("self . __module_pair (x)"), "{expanded}");
+        // The plain forms call the plain helpers.
+        assert!(
+            expanded.contains("fn forward (& self , x : & X) -> X { let (a , b) = self . pair (x) ;"),
+            "{expanded}"
+        );
     }
 
     #[test]

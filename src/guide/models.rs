@@ -153,10 +153,15 @@
 //! The body must compile for plain and traced tensors alike (the tensor methods and
 //! operators both have, any layer's `forward`: `Gelu.forward(&h)` too) and be code
 //! that static mode differentiates; the struct may be generic (`#[module]
-//! impl<T: RealScalar> Gated<T>`). Split a long body into layers, not helper
-//! methods: a field that is itself a `#[module]` struct (or a tuple of layers) is
-//! called with `.forward` like any layer, while a plain method called from the body
-//! has no static form (static mode asks for companions it does not have, such as
+//! impl<T: RealScalar> Gated<T>`). A long body splits into layers (a field that is
+//! itself a `#[module]` struct, or a tuple of layers, is called with `.forward` like
+//! any layer) or into helper methods in the same block, `fn name(&self, …) ->
+//! Output`, called as `self.name(…)`: each is written out for every form as
+//! `forward` is — its reference arguments are traced on the tape and differentiated
+//! in static mode, its arguments by value and its slices (`&[usize]`) are
+//! constants, and a tuple of outputs is a tuple of traced values on the tape (`let
+//! (q, k) = self.project(x)`). A method outside the block has no static form
+//! (static mode asks for companions it does not have, such as
 //! `__joint_feed_forward`). One `#[module]` block per struct gets the static form
 //! (its method is the struct's `apply_batch`): a second block for another input type
 //! takes `#[module(no_static)]`. A block generic over its storage kind takes

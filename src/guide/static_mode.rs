@@ -431,7 +431,8 @@
 //! arguments outlive the method (its reference parameters, fields of `self`) keeps the
 //! callee's reverse sweep as it is, and a layer called on a value the body made
 //! (`self.down.apply_batch(&h)`, or `.forward(&h)` in a [`#[module]`](crate::nn::layer::module)
-//! body) is given a clone of that value to keep — a copy, where the alternative is
+//! body, as is a `#[module]` block's helper method of one input, `self.feed_forward(&h)`)
+//! is given a clone of that value to keep — a copy, where the alternative is
 //! running the layer forward again (a layer's output is `Clone`:
 //! `StaticModule::Output`). Any other call on values the body made (a method *of* a
 //! computed value, `q.attention(&k, &v, …)`; a function of them, whose types need

@@ -619,11 +619,18 @@ fn kept_calls(body: &Body) -> Vec<Kept> {
 /// and their outputs are `Clone` (`StaticModule::Output`).
 const LAYER_CALLS: [&str; 4] = ["apply_batch", "apply", "apply_images", "static_forward"];
 
+/// Whether a method is a layer's static form ([`LAYER_CALLS`]) or the static form of
+/// a `#[module]` block's helper (`__module_name`, whose one input is a tensor).
+fn is_layer_call(method: &syn::Ident) -> bool {
+    let name = method.to_string();
+    LAYER_CALLS.contains(&name.as_str()) || name.starts_with("__module_")
+}
+
 /// [`kept_calls`] for a `__record` companion, whose pullback closure owns the
 /// function's locals and so cannot hold a callee's pullback that borrows one: a
 /// top-level call keeps its pullback when every argument it borrows outlives the
 /// companion (a parameter taken by reference, a field of one, a constant such a
-/// parameter holds), or, for a layer's call ([`LAYER_CALLS`]) on a value the body
+/// parameter holds), or, for a layer's call ([`is_layer_call`]) on a value the body
 /// computed, through the callee's `__record_owned` with a clone of that value (a
 /// copy instead of its forward pass run again). `owned_input`: the value of the input
 /// that a `__record_owned` companion takes by value (a local there, which is not
@@ -653,9 +660,7 @@ fn kept_calls_in_record(body: &Body, owned_input: Option<usize>) -> Vec<Kept> {
             (Kept::Not, ..) => Kept::Not,
             _ if args.iter().all(outlives) => Kept::Borrowing,
             (_, Callee::Method(name), [receiver, input])
-                if LAYER_CALLS.contains(&name.to_string().as_str())
-                    && outlives(receiver)
-                    && computed(input) =>
+                if is_layer_call(name) && outlives(receiver) && computed(input) =>
             {
                 Kept::Owning
             }
