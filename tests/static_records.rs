@@ -221,6 +221,9 @@ struct Tally;
 
 static TALLIED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
+/// Held by each test that counts `Tally`'s passes (tests run on several threads).
+static TALLY_COUNT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl Tally {
     #[differentiable]
     fn apply_batch(&self, x: &Batch) -> Batch {
@@ -257,6 +260,7 @@ fn a_unit_layer_called_by_name_keeps_its_record() {
     use std::sync::atomic::Ordering::Relaxed;
     let model = (Squashed { map: Linear::new(8) }, Squashed { map: Linear::new(9) });
     let x = batch(10);
+    let _counting = TALLY_COUNT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let before = TALLIED.load(Relaxed);
     let (_, (gradient, x_bar)) = squashed_loss::value_and_grad(&model, &x);
     // Each block's `Tally` ran forward once: the blocks' records kept its pullback
@@ -265,5 +269,45 @@ fn a_unit_layer_called_by_name_keeps_its_record() {
     let numeric = along_each(&model, |m| squashed_loss(m, &x));
     reals(&gradient).iter().zip(&numeric).for_each(|(a, b)| assert!((a - b).abs() < 1e-7, "{a} vs {b}"));
     let numeric = along_each(&x, |y| squashed_loss(&model, y));
+    x_bar.iter().zip(&numeric).for_each(|(a, b)| assert!((a - b).abs() < 1e-7, "{a} vs {b}"));
+}
+
+/// Calls the unit layer on its own input, which its bounds say is `Clone`.
+#[derive(Clone, Debug, Differentiable)]
+struct TallyFirst {
+    map: Linear<f64, 3, 3>,
+}
+
+impl TallyFirst {
+    #[differentiable]
+    fn apply_batch(&self, x: &Batch) -> Batch
+    where
+        Batch: Clone,
+    {
+        self.map.apply_batch(&Tally.apply_batch(x))
+    }
+}
+
+fluxion::static_module!(impl[] TallyFirst: apply_batch(Batch) -> Batch);
+
+#[differentiable]
+fn tally_first_loss(model: &(Linear<f64, 3, 3>, TallyFirst), x: &Batch) -> f64 {
+    model.apply_batch(x).sum()
+}
+
+#[test]
+fn a_layer_called_on_an_input_bounded_clone_keeps_its_record_in_a_chain() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let model = (Linear::new(11), TallyFirst { map: Linear::new(12) });
+    let x = batch(13);
+    let _counting = TALLY_COUNT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let before = TALLIED.load(Relaxed);
+    let (_, (gradient, x_bar)) = tally_first_loss::value_and_grad(&model, &x);
+    // The chain hands the first layer's output to the second, which gives `Tally` a
+    // clone of it to keep: `Tally` ran forward once, not again in the reverse sweep.
+    assert_eq!(TALLIED.load(Relaxed) - before, 1);
+    let numeric = along_each(&model, |m| tally_first_loss(m, &x));
+    reals(&gradient).iter().zip(&numeric).for_each(|(a, b)| assert!((a - b).abs() < 1e-7, "{a} vs {b}"));
+    let numeric = along_each(&x, |y| tally_first_loss(&model, y));
     x_bar.iter().zip(&numeric).for_each(|(a, b)| assert!((a - b).abs() < 1e-7, "{a} vs {b}"));
 }

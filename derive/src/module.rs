@@ -344,10 +344,16 @@ fn helper_method(
             let static_name = static_helper_name(name);
             let differentiated =
                 arguments.iter().filter(|argument| argument.traced.is_some()).map(|a| &a.pattern.ident);
+            // A helper of one input keeps its layers' reverse sweeps where a caller
+            // passes it a clone (`__record_owned`): the bound says it may clone it.
+            let cloned = match arguments.as_slice() {
+                [Argument { traced: Some(input), .. }] => Some(quote!(#input: ::core::clone::Clone,)),
+                _ => None,
+            };
             quote! {
                 #[doc(hidden)]
                 #[::fluxion::autodiff::differentiable(wrt(self, #(#differentiated),*))]
-                fn #static_name #head -> #output where #(#bounds,)* #body
+                fn #static_name #head -> #output where #(#bounds,)* #cloned #body
             }
         }
     }
@@ -360,6 +366,8 @@ fn module(block: &ItemImpl, with_static: bool) -> syn::Result<TokenStream> {
     let (impl_generics, _, where_clause) = block.generics.split_for_impl();
     let generic_params = &block.generics.params;
     let bounds = where_clause.map(|clause| &clause.predicates);
+    let bounds_comma =
+        bounds.map(|bounds| if bounds.empty_or_trailing() { quote!(#bounds) } else { quote!(#bounds,) });
     let attrs = &method.attrs;
     let body = &method.block;
     let span = method.sig.ident.span();
@@ -394,7 +402,9 @@ fn module(block: &ItemImpl, with_static: bool) -> syn::Result<TokenStream> {
                 ///
                 /// Static mode's form (`#[module]`): inside `#[differentiable]` code.
                 #[::fluxion::autodiff::differentiable]
-                pub fn apply_batch<#(#method_params),*>(&self, #input_pattern: &#input) -> #output #where_clause #static_body
+                pub fn apply_batch<#(#method_params),*>(&self, #input_pattern: &#input) -> #output
+                where #bounds_comma #input: ::core::clone::Clone
+                #static_body
             }
 
             // The helpers' static forms, called from `apply_batch` (not every

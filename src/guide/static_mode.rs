@@ -438,7 +438,9 @@
 //! computed value, `q.attention(&k, &v, …)`; a function of them, whose types need
 //! not be `Clone`) runs plainly and recomputes its forward pass in the reverse sweep,
 //! and so does a layer called on a layer's own input when the layer is not first in
-//! a chain (the chain hands that input over, and its type need not be `Clone`). A
+//! a chain (the chain hands that input over, and its type need not be `Clone`),
+//! unless the method's bounds say that input is `Clone` (`where X: Clone`, as
+//! `#[module]` writes): then that layer, too, is given a clone to keep. A
 //! layer that is a unit value (`Gelu.forward(&h)`, a receiver or argument named like
 //! a type: `Gelu`, `Mask::Causal`) is a `'static` constant that a kept reverse sweep
 //! may borrow. Other constants the body passes to a call (a local that is not

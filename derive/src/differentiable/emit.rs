@@ -633,9 +633,10 @@ fn is_layer_call(method: &syn::Ident) -> bool {
 /// parameter holds), or, for a layer's call ([`is_layer_call`]) on a value the body
 /// computed, through the callee's `__record_owned` with a clone of that value (a
 /// copy instead of its forward pass run again). `owned_input`: the value of the input
-/// that a `__record_owned` companion takes by value (a local there, which is not
-/// cloned: its type need not be `Clone`).
-fn kept_calls_in_record(body: &Body, owned_input: Option<usize>) -> Vec<Kept> {
+/// that a `__record_owned` companion takes by value (a local there), and whether its
+/// type is bounded `Clone`: a layer called on it is then given a clone, as on a
+/// computed value; otherwise it runs plainly.
+fn kept_calls_in_record(body: &Body, owned_input: Option<(usize, bool)>) -> Vec<Kept> {
     let root = |mut id: usize| {
         while let Def::Field { base, .. } = body.values[id] {
             id = base;
@@ -646,13 +647,13 @@ fn kept_calls_in_record(body: &Body, owned_input: Option<usize>) -> Vec<Kept> {
         _ if !arg.by_ref => true,
         Operand::Active(id) => {
             let id = root(id);
-            matches!(body.values[id], Def::Param { by_ref: true, .. }) && owned_input != Some(id)
+            matches!(body.values[id], Def::Param { by_ref: true, .. })
+                && owned_input.is_none_or(|(owned, _)| owned != id)
         }
         // In a `__record` companion only a reference parameter is held by reference.
         Operand::Constant { owned, .. } => !owned,
     };
-    let computed =
-        |arg: &CallArg| matches!(arg.operand, Operand::Active(id) if matches!(body.values[id], Def::Op));
+    let computed = |arg: &CallArg| matches!(arg.operand, Operand::Active(id) if matches!(body.values[id], Def::Op) || owned_input == Some((id, true)));
     let mut kept = kept_calls(body);
     for (op, kept) in body.ops.iter().zip(&mut kept) {
         let OpKind::Call { callee, args } = &op.kind else { continue };
@@ -1653,11 +1654,16 @@ pub fn joint_parts(body: &Body, params: &[Option<usize>], lanes: bool, recording
 /// whose adjoint leads only to parameters the caller does not differentiate skipped
 /// (`__wanted[position]` says which it does), and the calls kept as
 /// [`kept_calls_in_record`] says. `owned_input`: for `__record_owned`, the position
-/// of the input it takes by value.
-pub fn record_parts(body: &Body, params: &[Option<usize>], owned_input: Option<usize>) -> JointParts {
+/// of the input it takes by value, and whether that input's type is bounded `Clone`.
+pub fn record_parts(
+    body: &Body,
+    params: &[Option<usize>],
+    owned_input: Option<usize>,
+    owned_input_clone: bool,
+) -> JointParts {
     let owned_input = owned_input.and_then(|position| params.get(position).copied().flatten());
     let mut reverse = Reverse::new(body, params, false);
-    reverse.kept = kept_calls_in_record(body, owned_input);
+    reverse.kept = kept_calls_in_record(body, owned_input.map(|id| (id, owned_input_clone)));
     reverse.guards = dependency_guards(body, params);
     let mut parts = JointParts::from_sweep(body, params, false, reverse);
     // An owned input that the body rebinds is read through its alias, bound in the

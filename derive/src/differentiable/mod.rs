@@ -303,8 +303,15 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
             (
                 emit::joint_parts(&body, &ids, false, true),
                 (!record_body.keeps_borrows).then(|| Records {
-                    borrowed: emit::record_parts(&record_body, &ids, None),
-                    owned: emit::record_parts(&record_body, &ids, Some(1)),
+                    borrowed: emit::record_parts(&record_body, &ids, None, false),
+                    owned: emit::record_parts(
+                        &record_body,
+                        &ids,
+                        Some(1),
+                        parameters
+                            .get(1)
+                            .is_some_and(|input| bounded_clone(&function.sig.generics, &input.ty)),
+                    ),
                 }),
                 emit::joint_body(&body, &ids, true),
                 emit::tangent_body(&body, &ids, emit::Mode::Tangent),
@@ -321,6 +328,23 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
         #generated
     };
     Ok(result)
+}
+
+/// Whether the function's bounds say that `ty` is `Clone` (`where X: Clone`, or a
+/// type parameter `X: Clone`): a `__record_owned` companion then gives a layer called
+/// on its input a clone of that input to keep.
+fn bounded_clone(generics: &syn::Generics, ty: &Type) -> bool {
+    let is_clone = |bound: &syn::TypeParamBound| matches!(bound, syn::TypeParamBound::Trait(t) if t.path.segments.last().is_some_and(|last| last.ident == "Clone"));
+    let ty = quote!(#ty).to_string();
+    let in_where = generics.where_clause.iter().flat_map(|clause| &clause.predicates).any(|predicate| {
+        matches!(predicate, syn::WherePredicate::Type(p) if {
+            let bounded = &p.bounded_ty;
+            quote!(#bounded).to_string() == ty && p.bounds.iter().any(is_clone)
+        })
+    });
+    let in_params =
+        generics.type_params().any(|param| param.ident == ty && param.bounds.iter().any(is_clone));
+    in_where || in_params
 }
 
 /// The parts of the `__record` companions: `borrowed` for `__record`, which borrows
