@@ -5,7 +5,8 @@
 //! `attention/block_gradient`: a pre-norm decoder block's gradient (attention and a
 //! 64→256→64 GELU MLP, each residual, on the same rows) by static mode (`static`)
 //! and the tape (`tape`), the same block as a struct with a `#[module]` body calling
-//! `Gelu.forward` (`module_static`, `module_tape`), and its attention layer's alone
+//! `Gelu.forward` (`module_static`, `module_tape`), that struct's body split into
+//! two helper methods (`helpers_static`), and its attention layer's alone
 //! (`layer_static`, `layer_tape`).
 
 use criterion::{BenchmarkId, Criterion, black_box, criterion_group};
@@ -182,6 +183,37 @@ fn module_block_loss(model: &ModuleBlock, x: &Rows) -> f32 {
     model.apply_batch(x).tanh().sum()
 }
 
+/// `ModuleBlock` again, its body split into helper methods.
+#[derive(Clone, Differentiable)]
+struct HelperBlock {
+    norm1: LayerNorm<f32, WIDTH>,
+    attention: MultiHeadAttention<f32, WIDTH, HEADS, TOKENS>,
+    norm2: LayerNorm<f32, WIDTH>,
+    up: Linear<f32, WIDTH, 256>,
+    down: Linear<f32, 256, WIDTH>,
+}
+
+#[module]
+impl HelperBlock {
+    fn forward(&self, x: &Rows) -> Rows {
+        let h = x + self.attend(x);
+        &h + &self.feed_forward(&h)
+    }
+
+    fn attend(&self, x: &Rows) -> Rows {
+        self.attention.forward(&self.norm1.forward(x))
+    }
+
+    fn feed_forward(&self, h: &Rows) -> Rows {
+        self.down.forward(&Gelu.forward(&self.up.forward(&self.norm2.forward(h))))
+    }
+}
+
+#[differentiable(wrt(model))]
+fn helper_block_loss(model: &HelperBlock, x: &Rows) -> f32 {
+    model.apply_batch(x).tanh().sum()
+}
+
 type Layer = MultiHeadAttention<f32, WIDTH, HEADS, TOKENS>;
 
 #[differentiable(wrt(layer))]
@@ -214,6 +246,12 @@ fn block_gradient(c: &mut Criterion) {
     });
     group.bench_function("module_tape", |b| {
         b.iter(|| value_and_grad(|m: ModuleBlockTraced| m.forward(&x).tanh().sum(), black_box(&block)))
+    });
+    let ModuleBlock { norm1, attention, norm2, up, down } = block;
+    let helpers = HelperBlock { norm1, attention, norm2, up, down };
+    assert_eq!(helper_block_loss(&helpers, &x), block_loss(&model, &x));
+    group.bench_function("helpers_static", |b| {
+        b.iter(|| helper_block_loss::value_and_grad(black_box(&helpers), &x))
     });
     // The attention layer alone, called directly.
     let layer = &model.0.0.0.0.1;
