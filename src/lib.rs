@@ -105,6 +105,25 @@ pub mod __private {
     #[cfg(not(feature = "std"))]
     pub fn recomputation() {}
 
+    /// What a `let` annotation of a [`#[module]`](crate::nn::layer::module) body says
+    /// in the body's traced form: the value is of the annotated type `T` or a traced
+    /// `T` (through [`annotated`]).
+    #[cfg(feature = "std")]
+    pub trait Annotated<T> {}
+
+    #[cfg(feature = "std")]
+    impl<T> Annotated<T> for T {}
+
+    #[cfg(feature = "std")]
+    impl<T> Annotated<T> for crate::autodiff::Var<T> {}
+
+    /// `let x: T = value;` of a `#[module]` body, in its traced form.
+    #[cfg(feature = "std")]
+    #[inline(always)]
+    pub fn annotated<T, V: Annotated<T>>(value: V) -> V {
+        value
+    }
+
     /// [`Plain`] of anything else: itself.
     pub trait AsPlain<'a> {
         /// The value itself.

@@ -320,7 +320,9 @@ impl Helped {
 
     fn feed_forward(&self, h: &Rows<3>) -> Rows<3> {
         FEED_FORWARD_PASSES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.down.forward(&self.expand(&self.norm.forward(h)))
+        // An annotation holds in every form (a traced value in the traced one).
+        let normed: Rows<3> = self.norm.forward(h);
+        self.down.forward(&self.expand(&normed))
     }
 
     fn expand(&self, h: &Rows<3>) -> Rows<5> {
@@ -373,4 +375,54 @@ fn helper_methods_have_every_form() {
     let v = gradient.scaled(0.5);
     let along: f64 = reals(&gradient).iter().zip(reals(&v)).map(|(g, v)| g * v).sum();
     assert_close(helped_loss::jvp(&block, &x, &v, &x_bar.scaled(0.0)).1, along, 1e-12);
+}
+
+/// Adds a position embedding to each sequence of 4 rows, reading the batch's size.
+#[derive(Clone, Debug, Differentiable)]
+struct Positioned {
+    positions: Embedding<f64, 4, 3>,
+}
+
+#[module]
+impl Positioned {
+    fn forward(&self, x: &Rows<3>) -> Rows<3> {
+        let rows = x.dims().as_slice()[0];
+        let positions: Vec<usize> = Tokens::<4>.positions(rows).collect();
+        x + self.positions.forward(&positions[..])
+    }
+}
+
+#[differentiable]
+fn positioned_loss(layer: &Positioned, x: &Rows<3>) -> f64 {
+    layer.apply_batch(x).tanh().sum()
+}
+
+#[test]
+fn a_body_reads_its_batch_size_in_every_form() {
+    let layer = Positioned { positions: Embedding::new(71) };
+    let x = rows::<3>(8, 72);
+    let plain = layer.forward(&x);
+    let table = layer.positions.weight.as_slice();
+    for (index, (y, x)) in plain.as_slice().iter().zip(x.as_slice()).enumerate() {
+        let (row, column) = (index / 3, index % 3);
+        assert_eq!(*y, x + table[(row % 4) * 3 + column]);
+    }
+    let (value, (gradient, _)) = positioned_loss::value_and_grad(&layer, &x);
+    let (tape_value, tape_gradient) =
+        value_and_grad(|l: <Positioned as Trace>::Traced| l.forward(&x).tanh().sum(), &layer);
+    assert_close(value, tape_value, 1e-13);
+    for (a, b) in reals(&gradient).iter().zip(reals(&tape_gradient)) {
+        assert_close(*a, b, 1e-13);
+    }
+    // Each position's row of the table: the sum over the rows it was added to of
+    // 1 − tanh², as central differences give.
+    let h = 1e-6;
+    for index in 0..table.len() {
+        let moved = |step: f64| {
+            let mut l = layer.clone();
+            l.positions.weight.as_mut_slice()[index] += step;
+            positioned_loss(&l, &x)
+        };
+        assert!((reals(&gradient)[index] - (moved(h) - moved(-h)) / (2.0 * h)).abs() < 1e-7);
+    }
 }

@@ -12,22 +12,26 @@
 //! `Heap` and `Cuda`.
 
 use proc_macro2::{Group, TokenStream, TokenTree};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{
     FnArg, GenericParam, ImplItem, ImplItemFn, ItemImpl, Pat, PathArguments, ReturnType, Type, parse2,
 };
 
+/// The block's forms, or the error beside the block as written (so that its methods
+/// still exist and the error is not followed by one at each call).
 pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
-    match options(attr).and_then(|options| Ok((options, parse2::<ItemImpl>(item)?))) {
-        Ok((Options { with_static, storage_kind: None }, block)) => {
-            module(&block, with_static).unwrap_or_else(syn::Error::into_compile_error)
+    let expanded = options(attr).and_then(|options| {
+        let block = parse2::<ItemImpl>(item.clone())?;
+        match options {
+            Options { with_static, storage_kind: None } => module(&block, with_static),
+            Options { with_static, storage_kind: Some(kind) } => every_kind(&block, &kind, with_static),
         }
-        Ok((Options { with_static, storage_kind: Some(kind) }, block)) => {
-            every_kind(&block, &kind, with_static).unwrap_or_else(syn::Error::into_compile_error)
-        }
-        Err(error) => error.to_compile_error(),
-    }
+    });
+    expanded.unwrap_or_else(|error| {
+        let error = error.into_compile_error();
+        quote!(#error #item)
+    })
 }
 
 /// The attribute's arguments: `no_static`, `storage_kind(K)`.
@@ -109,11 +113,18 @@ struct Argument<'a> {
     traced: Option<&'a Type>,
 }
 
+/// The block's shape, said in every error about it.
 const SHAPE: &str = "`#[module]` takes an `impl` block of a method `fn forward(&self, x: &Input) -> Output` and any helper methods `fn name(&self, …) -> Output` that it calls";
 
+/// An error at `span` saying what is wrong and the shape the block needs.
+fn shape_error(span: proc_macro2::Span, what: &str) -> syn::Error {
+    syn::Error::new(span, format!("{what}: {SHAPE}"))
+}
+
 /// A method's signature without qualifiers, generics of its own or `self` by value.
-fn plain_signature(method: &ImplItemFn) -> syn::Result<&FnArg> {
+fn plain_signature(method: &ImplItemFn) -> syn::Result<()> {
     let signature = &method.sig;
+    let name = &signature.ident;
     let qualified = signature.constness.is_some()
         || signature.asyncness.is_some()
         || signature.unsafety.is_some()
@@ -121,55 +132,69 @@ fn plain_signature(method: &ImplItemFn) -> syn::Result<&FnArg> {
         || signature.generics.where_clause.is_some();
     if qualified {
         let message = format!(
-            "`#[module]`'s `{}` is a plain method: no `const`, `async`, `unsafe`, `extern` or `where` of its own (put bounds on the `impl`)",
-            signature.ident
+            "`#[module]`'s `{name}` is a plain method: no `const`, `async`, `unsafe`, `extern` or `where` of its own (put bounds on the `impl`)"
         );
         return Err(syn::Error::new(signature.span(), message));
     }
+    if !signature.generics.params.is_empty() {
+        let what = format!("`{name}` has generic parameters of its own (put them on the `impl`)");
+        return Err(shape_error(signature.generics.span(), &what));
+    }
     match signature.inputs.first() {
-        Some(receiver @ FnArg::Receiver(syn::Receiver { reference: Some(_), mutability: None, .. }))
-            if signature.generics.params.is_empty() =>
-        {
-            Ok(receiver)
-        }
-        _ => Err(syn::Error::new(signature.span(), SHAPE)),
+        Some(FnArg::Receiver(syn::Receiver { reference: Some(_), mutability: None, .. })) => Ok(()),
+        Some(FnArg::Receiver(receiver)) => Err(shape_error(
+            receiver.span(),
+            &format!("`{name}` takes `self` by value or `&mut self`, not `&self`"),
+        )),
+        _ => Err(shape_error(signature.ident.span(), &format!("`{name}` takes no `&self`"))),
     }
 }
 
 /// An argument bound to a name, not `&mut`, `ref` or a pattern.
-fn named_argument(argument: &FnArg) -> syn::Result<(&syn::PatIdent, &Type)> {
-    match argument {
-        FnArg::Typed(typed) => match (&*typed.pat, &*typed.ty) {
-            (Pat::Ident(pattern), ty)
-                if pattern.by_ref.is_none()
-                    && pattern.subpat.is_none()
-                    && !matches!(ty, Type::Reference(reference) if reference.mutability.is_some()) =>
-            {
-                Ok((pattern, ty))
-            }
-            _ => Err(syn::Error::new(typed.span(), SHAPE)),
-        },
-        FnArg::Receiver(receiver) => Err(syn::Error::new(receiver.span(), SHAPE)),
+fn named_argument<'a>(
+    method: &syn::Ident,
+    argument: &'a FnArg,
+) -> syn::Result<(&'a syn::PatIdent, &'a Type)> {
+    let FnArg::Typed(typed) = argument else {
+        return Err(shape_error(argument.span(), &format!("`{method}` takes `self` twice")));
+    };
+    if let Type::Reference(reference) = &*typed.ty
+        && reference.mutability.is_some()
+    {
+        let what = format!(
+            "`{method}` takes an argument by `&mut` (a traced value is taken by `&`, a constant by value)"
+        );
+        return Err(shape_error(typed.ty.span(), &what));
+    }
+    match &*typed.pat {
+        Pat::Ident(pattern) if pattern.by_ref.is_none() && pattern.subpat.is_none() => {
+            Ok((pattern, &typed.ty))
+        }
+        pattern => Err(shape_error(
+            pattern.span(),
+            &format!("`{method}` binds an argument to a pattern, not a name"),
+        )),
     }
 }
 
 fn methods(block: &ItemImpl) -> syn::Result<(Forward<'_>, Vec<Helper<'_>>)> {
     if let Some((_, path, _)) = &block.trait_ {
-        return Err(syn::Error::new(path.span(), SHAPE));
+        return Err(shape_error(path.span(), "this is a trait's `impl`"));
     }
     let mut forward = None;
     let mut helpers = Vec::new();
     for item in &block.items {
         let ImplItem::Fn(method) = item else {
-            return Err(syn::Error::new(item.span(), SHAPE));
+            return Err(shape_error(item.span(), "the block holds an item that is not a method"));
         };
         plain_signature(method)?;
+        let name = &method.sig.ident;
         let ReturnType::Type(_, output) = &method.sig.output else {
-            return Err(syn::Error::new(method.sig.span(), SHAPE));
+            return Err(shape_error(method.sig.span(), &format!("`{name}` returns nothing")));
         };
         let mut arguments = Vec::new();
         for argument in method.sig.inputs.iter().skip(1) {
-            let (pattern, ty) = named_argument(argument)?;
+            let (pattern, ty) = named_argument(name, argument)?;
             let traced = match ty {
                 Type::Reference(reference) if !matches!(*reference.elem, Type::Slice(_)) => {
                     Some(&*reference.elem)
@@ -178,18 +203,23 @@ fn methods(block: &ItemImpl) -> syn::Result<(Forward<'_>, Vec<Helper<'_>>)> {
             };
             arguments.push(Argument { pattern, ty, traced });
         }
-        if method.sig.ident != "forward" {
+        if name != "forward" {
             helpers.push(Helper { method, arguments, output });
             continue;
         }
-        let ([Argument { pattern, ty: Type::Reference(input), .. }], None) = (arguments.as_slice(), &forward)
-        else {
-            return Err(syn::Error::new(method.sig.span(), SHAPE));
+        if forward.is_some() {
+            return Err(shape_error(name.span(), "a second `forward`"));
+        }
+        let [Argument { pattern, ty: Type::Reference(input), .. }] = arguments.as_slice() else {
+            let what =
+                "`forward` takes one input, by reference (a layer has one input: several travel as a tuple)";
+            let at = method.sig.inputs.iter().nth(2).or(method.sig.inputs.iter().nth(1));
+            return Err(shape_error(at.map_or(name.span(), Spanned::span), what));
         };
         let input = &input.elem;
         forward = Some(Forward { method, input_pattern: pattern, input_name: &pattern.ident, input, output });
     }
-    let forward = forward.ok_or_else(|| syn::Error::new(block.self_ty.span(), SHAPE))?;
+    let forward = forward.ok_or_else(|| shape_error(block.self_ty.span(), "the block has no `forward`"))?;
     Ok((forward, helpers))
 }
 
@@ -280,10 +310,76 @@ fn static_helper_calls(tokens: TokenStream, helpers: &[syn::Ident]) -> TokenStre
     out.into_iter().collect()
 }
 
+/// The first call `self.name(…)` in `tokens` of a method that is not one of
+/// `helpers`.
+fn call_of_another_method(tokens: TokenStream, helpers: &[syn::Ident]) -> Option<syn::Ident> {
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    trees.iter().enumerate().find_map(|(index, tree)| match tree {
+        TokenTree::Ident(name)
+            if index > 1
+                && matches!(&trees[index - 1], TokenTree::Punct(p) if p.as_char() == '.')
+                && matches!(&trees[index - 2], TokenTree::Ident(receiver) if receiver == "self")
+                && matches!(trees.get(index + 1), Some(TokenTree::Group(g)) if g.delimiter() == proc_macro2::Delimiter::Parenthesis)
+                && !helpers.contains(name) =>
+        {
+            Some(name.clone())
+        }
+        TokenTree::Group(group) => call_of_another_method(group.stream(), helpers),
+        _ => None,
+    })
+}
+
 /// A helper's static form's name, `__module_name` (static mode keeps the reverse
 /// sweep of such a call on a computed value, as of a layer's).
 fn static_helper_name(helper: &syn::Ident) -> syn::Ident {
     format_ident!("__module_{}", helper, span = helper.span())
+}
+
+/// Types a body's value never has traced: integers, `bool`, `char`, strings,
+/// `Vec`s, `Option`s, `Box`es, arrays, slices and references (their annotations often
+/// drive inference, as of `collect()`, and stay as written).
+fn never_traced(ty: &Type) -> bool {
+    const NEVER: &[&str] = &[
+        "bool", "char", "str", "String", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
+        "i64", "i128", "isize", "Vec", "Option", "Box",
+    ];
+    match ty {
+        Type::Path(path) => {
+            path.path.segments.last().is_some_and(|last| NEVER.contains(&last.ident.to_string().as_str()))
+        }
+        Type::Array(_) | Type::Slice(_) | Type::Reference(_) => true,
+        Type::Paren(inner) => never_traced(&inner.elem),
+        Type::Group(inner) => never_traced(&inner.elem),
+        _ => false,
+    }
+}
+
+/// A body in its traced form: each `let x: T = value;` read as `let x =
+/// annotated::<T, _>(value);`, which takes a `T` or a traced `T`, so that an
+/// annotation written for the plain form holds in both (a tuple's annotation is left
+/// out; one of a type that is [`never_traced`] stays).
+fn traced_body(body: &syn::Block) -> TokenStream {
+    struct Annotations;
+    impl syn::visit_mut::VisitMut for Annotations {
+        fn visit_local_mut(&mut self, local: &mut syn::Local) {
+            syn::visit_mut::visit_local_mut(self, local);
+            let (Pat::Type(typed), Some(init)) = (&local.pat, &mut local.init) else { return };
+            let (pattern, ty) = ((*typed.pat).clone(), &*typed.ty);
+            if never_traced(ty) {
+                return;
+            }
+            if !matches!(ty, Type::Tuple(_)) {
+                let value = &init.expr;
+                *init.expr = syn::parse_quote!(::fluxion::__private::annotated::<#ty, _>(#value));
+            }
+            local.pat = pattern;
+        }
+
+        fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+    }
+    let mut body = body.clone();
+    syn::visit_mut::VisitMut::visit_block_mut(&mut Annotations, &mut body);
+    quote!(#body)
 }
 
 /// `Output` of the tape, `Var<Output>`, or a tuple of them for a tuple of outputs.
@@ -379,13 +475,28 @@ fn module(block: &ItemImpl, with_static: bool) -> syn::Result<TokenStream> {
         block.generics.params.iter().partition(|param| names(quote!(#self_type), param_ident(param)));
     let helper_names: Vec<syn::Ident> =
         helpers.iter().map(|helper| helper.method.sig.ident.clone()).collect();
+    // A method of the struct's outside the block has no static form (and, unless
+    // written for the traced twin too, no traced one).
+    let mut bodies = std::iter::once(method).chain(helpers.iter().map(|helper| helper.method));
+    let other = bodies.find_map(|m| call_of_another_method(m.block.to_token_stream(), &helper_names));
+    if let Some(name) = other.filter(|_| with_static) {
+        let message = format!(
+            "`self.{name}(…)`: a method that a `#[module]` body calls on `self` is a helper of the block, written out for every form: move `{name}` into this block"
+        );
+        return Err(syn::Error::new(name.span(), message));
+    }
+    let traced_forward_body = traced_body(body);
     let static_body = |body: &syn::Block| static_helper_calls(static_calls(quote!(#body)), &helper_names);
     let forms = |form: HelperForm| -> Vec<TokenStream> {
         helpers
             .iter()
             .map(|helper| {
                 let body = &helper.method.block;
-                let body = if matches!(form, HelperForm::Static) { static_body(body) } else { quote!(#body) };
+                let body = match form {
+                    HelperForm::Plain => quote!(#body),
+                    HelperForm::Traced => traced_body(body),
+                    HelperForm::Static => static_body(body),
+                };
                 helper_method(helper, block, &method_params, form, body)
             })
             .collect()
@@ -435,7 +546,7 @@ fn module(block: &ItemImpl, with_static: bool) -> syn::Result<TokenStream> {
             impl #impl_generics #layer::Module<#var<#input>> for #traced #where_clause {
                 type Output = #var<#output>;
                 #(#attrs)*
-                fn forward(&self, #input_pattern: &#var<#input>) -> #var<#output> #body
+                fn forward(&self, #input_pattern: &#var<#input>) -> #var<#output> #traced_forward_body
             }
 
             /// A plain input, taken as a constant of the tape.
@@ -475,25 +586,91 @@ mod tests {
     }
 
     #[test]
-    fn a_block_of_another_shape_is_refused_with_the_shape_it_needs() {
-        for block in [
-            quote!(impl Net { fn forward(&self, x: &X, y: &Y) -> Z { x } }),
-            quote!(impl Net { fn apply(&self, x: &X) -> Z { x } }),
-            quote!(impl Net { fn forward(&self, x: X) -> Z { x } }),
-            quote!(impl Module<X> for Net { fn forward(&self, x: &X) -> Z { x } }),
-            quote!(impl Net { fn forward(&self, x: &X) -> Z { x } fn other(&self) {} }),
-            quote!(impl Net { fn forward(&self, ref x: &X) -> Z { x } }),
-            quote!(impl Net { fn forward(&self, x: &X) -> Z { x } fn forward(&self, x: &X) -> Z { x } }),
-            quote!(impl Net { fn helper(&self, x: &X) -> Z { x } }),
-            quote!(impl Net { fn forward(&self, x: &X) -> Z { x } fn helper(self, x: &X) -> Z { x } }),
-            quote!(impl Net { fn forward(&self, x: &X) -> Z { x } fn helper<A>(&self, x: &A) -> Z { x } }),
-            quote!(impl Net { fn forward(&self, x: &X) -> Z { x } fn helper(&self, x: &mut X) -> Z { x } }),
-            quote!(impl Net { fn forward(&self, x: &X) -> Z { x } fn helper(&self, (a, b): (X, X)) -> Z { a } }),
-            quote!(impl Net { fn forward(&self, x: &X) -> Z { x } const N: usize = 1; }),
+    fn a_block_of_another_shape_is_refused_saying_what_and_the_shape_it_needs() {
+        for (block, what) in [
+            (quote!(impl Net { fn forward(&self, x: &X, y: &Y) -> Z { x } }), "`forward` takes one input"),
+            (quote!(impl Net { fn apply(&self, x: &X) -> Z { x } }), "the block has no `forward`"),
+            (
+                quote!(impl Net { fn forward(&self, x: X) -> Z { x } }),
+                "`forward` takes one input, by reference",
+            ),
+            (quote!(impl Module<X> for Net { fn forward(&self, x: &X) -> Z { x } }), "a trait's `impl`"),
+            (
+                quote!(impl Net { fn forward(&self, x: &X) -> Z { x } fn other(&self) {} }),
+                "`other` returns nothing",
+            ),
+            (quote!(impl Net { fn forward(&self, ref x: &X) -> Z { x } }), "binds an argument to a pattern"),
+            (
+                quote!(impl Net { fn forward(&self, x: &X) -> Z { x } fn forward(&self, x: &X) -> Z { x } }),
+                "a second `forward`",
+            ),
+            (
+                quote!(impl Net { fn forward(&self, x: &X) -> Z { x } fn helper(self, x: &X) -> Z { x } }),
+                "`helper` takes `self` by value",
+            ),
+            (
+                quote!(impl Net { fn forward(&self, x: &X) -> Z { x } fn helper(x: &X) -> Z { x } }),
+                "takes no `&self`",
+            ),
+            (
+                quote!(impl Net { fn forward(&self, x: &X) -> Z { x } fn helper<A>(&self, x: &A) -> Z { x } }),
+                "`helper` has generic parameters of its own",
+            ),
+            (
+                quote!(impl Net { fn forward(&self, x: &X) -> Z { x } fn helper(&self, x: &mut X) -> Z { x } }),
+                "`helper` takes an argument by `&mut`",
+            ),
+            (
+                quote!(impl Net { fn forward(&self, x: &X) -> Z { x } fn helper(&self, (a, b): (X, X)) -> Z { a } }),
+                "binds an argument to a pattern",
+            ),
+            (quote!(impl Net { fn forward(&self, x: &X) -> Z { x } const N: usize = 1; }), "not a method"),
         ] {
             let error = expand(TokenStream::new(), block.clone()).to_string();
+            assert!(error.contains(what), "{block}: {error}");
             assert!(error.contains("takes an `impl` block of a method `fn forward"), "{block}: {error}");
+            // The block as written follows the error: its methods exist, so calls of
+            // them report nothing more.
+            assert!(error.ends_with(&block.to_string()), "{block}: {error}");
         }
+    }
+
+    #[test]
+    fn annotations_hold_a_traced_value_in_the_traced_form() {
+        let body: syn::Block = syn::parse_quote!({
+            let h: Rows = self.a.forward(x);
+            let (p, q): (Rows, Rows) = self.pair(&h);
+            let picks: Vec<usize> = (0..4).collect();
+            let n: usize = 2;
+            let later: Rows;
+            p
+        });
+        let traced = traced_body(&body).to_string();
+        assert!(
+            traced.contains(
+                "let h = :: fluxion :: __private :: annotated :: < Rows , _ > (self . a . forward (x))"
+            ),
+            "{traced}"
+        );
+        assert!(traced.contains("let (p , q) = self . pair (& h)"), "{traced}");
+        for kept in
+            ["let picks : Vec < usize > = (0 .. 4) . collect ()", "let n : usize = 2", "let later : Rows ;"]
+        {
+            assert!(traced.contains(kept), "{kept}: {traced}");
+        }
+    }
+
+    #[test]
+    fn a_body_calling_a_method_outside_the_block_is_told_to_move_it_in() {
+        let block =
+            quote!(impl Net { fn forward(&self, x: &X) -> X { self.layer.forward(&self.outside(x)) } });
+        let error = expand(TokenStream::new(), block.clone()).to_string();
+        assert!(
+            error.contains("`self.outside(…)`") && error.contains("move `outside` into this block"),
+            "{error}"
+        );
+        // Without a static form, the traced twin may have a method of that name.
+        assert!(!expand(quote!(no_static), block).to_string().contains("compile_error"));
     }
 
     #[test]

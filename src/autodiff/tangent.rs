@@ -130,7 +130,7 @@ pub trait VectorSpace: Clone + 'static {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not differentiable",
     label = "no tangent space for this type",
-    note = "scalars, tensors, arrays, tuples, `Vec`s and `#[derive(Differentiable)]` structs are (a reference such as `&f64` from `.iter()` is not: dereference it); mark a constant struct field `#[no_derivative]`, and leave a constant parameter of a `#[differentiable]` function out of its `wrt(…)`"
+    note = "scalars, tensors, arrays, tuples, `Vec`s and `#[derive(Differentiable)]` structs are (a reference such as `&f64` from `.iter()` is not: dereference it); mark a constant struct field `#[no_derivative]`, leave a constant parameter of a `#[differentiable]` function out of its `wrt(…)`, and pass a `#[module]` helper a constant by value or as a slice (`&[usize]`): its other reference arguments are traced"
 )]
 pub trait Differentiable {
     /// The type of directions in which a value moves (a tangent's tangent is itself).

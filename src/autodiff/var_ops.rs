@@ -43,6 +43,31 @@ use crate::shape::constraint::{
 use crate::shape::{Const, Dim, Dyn, Shape, StaticShape};
 use crate::tensor::{SameKind, Storage, StorageKind, Tensor, Zeros};
 
+/// A traced tensor's sizes, its value's: a body written once for plain and traced
+/// tensors (a [`#[module]`](crate::nn::layer::module) block) reads its batch size as
+/// `x.dims()` in both.
+impl<T, S: Shape, K: StorageKind<T, S>> Var<Tensor<T, S, K>> {
+    /// The shape.
+    pub fn shape(&self) -> S {
+        self.value().shape()
+    }
+
+    /// The run-time sizes of the shape.
+    pub fn dims(&self) -> crate::shape::Dims {
+        self.value().dims()
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.value().shape().num_elements()
+    }
+
+    /// Whether the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     /// f(x) elementwise, with x̄ = conj(f′(x))·ȳ.
     pub fn elementary(&self, f: Elementary<T::Real>) -> Self {

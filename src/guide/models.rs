@@ -151,31 +151,46 @@
 //! ```
 //!
 //! The body must compile for plain and traced tensors alike (the tensor methods and
-//! operators both have, any layer's `forward`: `Gelu.forward(&h)` too) and be code
+//! operators both have, any layer's `forward`: `Gelu.forward(&h)` too; `x.dims()`,
+//! `shape()` and `len()` read a traced tensor's sizes as a plain one's) and be code
 //! that static mode differentiates; the struct may be generic (`#[module]
-//! impl<T: RealScalar> Gated<T>`). A long body splits into layers (a field that is
-//! itself a `#[module]` struct, or a tuple of layers, is called with `.forward` like
-//! any layer) or into helper methods in the same block, `fn name(&self, …) ->
-//! Output`, called as `self.name(…)`: each is written out for every form as
-//! `forward` is — its reference arguments are traced on the tape and differentiated
-//! in static mode, its arguments by value and its slices (`&[usize]`) are
-//! constants, and a tuple of outputs is a tuple of traced values on the tape (`let
-//! (q, k) = self.project(x)`). A method outside the block has no static form
-//! (static mode asks for companions it does not have, such as
-//! `__joint_feed_forward`). One `#[module]` block per struct gets the static form
-//! (its method is the struct's `apply_batch`): a second block for another input type
-//! takes `#[module(no_static)]`. A block generic over its storage kind takes
+//! impl<T: RealScalar> Gated<T>`). A `let` annotation holds in every form (`let h:
+//! Rows = …` is a traced `Rows` on the tape; one of a type never traced — an
+//! integer, a `Vec`, an array — stays as written). A long body splits into layers (a
+//! field that is itself a `#[module]` struct, or a tuple of layers, is called with
+//! `.forward` like any layer) or into helper methods in the same block:
+//!
+//! - a helper is `fn name(&self, …) -> Output`, with no generic parameters of its own
+//!   (the block's are its), called as `self.name(…)` from `forward` or another helper;
+//! - its reference arguments are traced on the tape and differentiated in static mode;
+//!   its arguments by value and its slices (`&[usize]`) are constants (a constant
+//!   number goes by value, `scale: f64`, not `&f64`);
+//! - a tuple of outputs is a tuple of traced values on the tape (`let (q, k) =
+//!   self.project(x)`);
+//! - in static mode a helper of one input keeps its reverse sweep as a layer's call
+//!   does; a call of a helper of several inputs on values the body made runs forward
+//!   again in the reverse sweep (the [static mode guide](crate::guide::static_mode)
+//!   says which calls do);
+//! - a method outside the block has no traced or static form: a body calling one on
+//!   `self` is refused ("move `name` into this block").
+//!
+//! One `#[module]` block per struct gets the static form (its method is the struct's
+//! `apply_batch`): a second block for another input type takes
+//! `#[module(no_static)]`. A block generic over its storage kind takes
 //! `#[module(storage_kind(K))]`: it is written out for `Heap` and `Cuda`, so its
 //! bounds need not say what each form's layers take (the GPU guide shows one, with
-//! the struct's `#[storage_kind(K)]` for `to_device`). A mistake in it is reported once per form — the first error names
-//! the layer and the input it was given. A body static mode does not differentiate
-//! (one with a `Dropout`, which draws a mask per call) takes `#[module(no_static)]`:
-//! the plain and traced forms only. A layer whose forms must differ implements
-//! `Module` for the struct and for its traced twin by hand, and joins static mode
-//! through [`static_module!`](crate::static_module) from a `#[differentiable]` method.
-//! In static mode such a block keeps its layers' reverse sweeps, as the library's
-//! chains do: the [static mode guide](crate::guide::static_mode) says which calls
-//! do.
+//! the struct's `#[storage_kind(K)]` for `to_device`). A size mistake in a block is
+//! reported by each form and by each of the static form's companions (about ten
+//! errors for one mistake): the first names the layer and the input it was given, in
+//! static mode, and the plain form's says which sizes differ ("this layer takes
+//! `Const<6>` features per example, but its input has `Const<8>`"). A body static
+//! mode does not differentiate (one with a `Dropout`, which draws a mask per call)
+//! takes `#[module(no_static)]`: the plain and traced forms only. A layer whose forms
+//! must differ implements `Module` for the struct and for its traced twin by hand,
+//! and joins static mode through [`static_module!`](crate::static_module) from a
+//! `#[differentiable]` method. In static mode such a block keeps its layers' reverse
+//! sweeps, as the library's chains do: the [static mode guide](crate::guide::static_mode)
+//! says which calls do.
 //!
 //! ## Optimisers
 //!
