@@ -289,6 +289,7 @@ fn a_layer_generic_over_its_input_width_has_its_static_form() {
 }
 
 static FEED_FORWARD_PASSES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static GATE_PASSES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// A block split into helper methods: one of two outputs, a gate of two inputs and
 /// a constant, a feed-forward helper calling another helper, each called on values
@@ -315,6 +316,7 @@ impl Helped {
 
     /// a ⊙ σ(b)ⁿ (n a constant).
     fn gate(&self, a: &Rows<3>, b: &Rows<3>, n: i32) -> Rows<3> {
+        GATE_PASSES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         a.hadamard(&b.sigmoid().powi(n))
     }
 
@@ -344,11 +346,15 @@ fn helper_methods_have_every_form() {
     let x = rows::<3>(4, 65);
     let plain = block.forward(&x);
     assert_eq!(plain.as_slice(), block.apply_batch(&x).as_slice());
-    let before = FEED_FORWARD_PASSES.load(Relaxed);
+    let before = [FEED_FORWARD_PASSES.load(Relaxed), GATE_PASSES.load(Relaxed)];
     let (value, (gradient, x_bar)) = helped_loss::value_and_grad(&block, &x);
-    // The helper called on a value the body made ran forward once: the block's
-    // record kept its reverse sweep (with a clone of that value).
-    assert_eq!(FEED_FORWARD_PASSES.load(Relaxed) - before, 1);
+    // The helpers called on values the body made (of one input, and of two with a
+    // constant) ran forward once: the block's record kept their reverse sweeps (with
+    // clones of those values).
+    assert_eq!(
+        [FEED_FORWARD_PASSES.load(Relaxed) - before[0], GATE_PASSES.load(Relaxed) - before[1]],
+        [1, 1]
+    );
     assert_close(value, plain.hadamard(&plain).sum(), 1e-13);
     let (tape_value, tape_gradient) = value_and_grad(
         |b: <Helped as Trace>::Traced| {

@@ -285,9 +285,9 @@ fn names(tokens: TokenStream, ident: &syn::Ident) -> bool {
     })
 }
 
-/// `tokens` with each call `self.name(` of a helper read as `self.__module_name(`,
-/// the helper's static form.
-fn static_helper_calls(tokens: TokenStream, helpers: &[syn::Ident]) -> TokenStream {
+/// `tokens` with each call `self.name(` of a helper read as a call of the helper's
+/// static form (`helpers`: each name with its static form's).
+fn static_helper_calls(tokens: TokenStream, helpers: &[(syn::Ident, syn::Ident)]) -> TokenStream {
     let trees: Vec<TokenTree> = tokens.into_iter().collect();
     let mut out = Vec::with_capacity(trees.len());
     for (index, tree) in trees.iter().enumerate() {
@@ -296,8 +296,10 @@ fn static_helper_calls(tokens: TokenStream, helpers: &[syn::Ident]) -> TokenStre
             && matches!(&trees[index - 2], TokenTree::Ident(receiver) if receiver == "self");
         let called = matches!(trees.get(index + 1), Some(TokenTree::Group(g)) if g.delimiter() == proc_macro2::Delimiter::Parenthesis);
         out.push(match tree {
-            TokenTree::Ident(ident) if on_self && called && helpers.contains(ident) => {
-                TokenTree::Ident(static_helper_name(ident))
+            TokenTree::Ident(ident) if on_self && called => {
+                let static_name =
+                    helpers.iter().find(|(name, _)| name == ident).map(|(_, static_name)| static_name);
+                TokenTree::Ident(static_name.unwrap_or(ident).clone())
             }
             TokenTree::Group(group) => {
                 let mut inner = Group::new(group.delimiter(), static_helper_calls(group.stream(), helpers));
@@ -329,10 +331,24 @@ fn call_of_another_method(tokens: TokenStream, helpers: &[syn::Ident]) -> Option
     })
 }
 
-/// A helper's static form's name, `__module_name` (static mode keeps the reverse
-/// sweep of such a call on a computed value, as of a layer's).
-fn static_helper_name(helper: &syn::Ident) -> syn::Ident {
-    format_ident!("__module_{}", helper, span = helper.span())
+impl Helper<'_> {
+    /// Whether each reference argument is traced (not a slice), and there is one: the
+    /// static form then takes clones of its inputs where a caller's record keeps its
+    /// reverse sweep.
+    fn owns_its_inputs(&self) -> bool {
+        let references = self.arguments.iter().filter(|argument| matches!(argument.ty, Type::Reference(_)));
+        self.arguments.iter().any(|argument| argument.traced.is_some())
+            && references.clone().all(|argument| argument.traced.is_some())
+    }
+
+    /// The static form's name: `__module_name` for one that owns its inputs (the
+    /// prefix static mode reads as such a call; see `owns_its_inputs`), `__helper_name`
+    /// for another.
+    fn static_name(&self) -> syn::Ident {
+        let name = &self.method.sig.ident;
+        let prefix = if self.owns_its_inputs() { "__module" } else { "__helper" };
+        format_ident!("{}_{}", prefix, name, span = name.span())
+    }
 }
 
 /// Types a body's value never has traced: integers, `bool`, `char`, strings,
@@ -437,15 +453,14 @@ fn helper_method(
             quote!(#(#attrs)* #vis fn #name #head -> #output where #(#bounds,)* #body)
         }
         HelperForm::Static => {
-            let static_name = static_helper_name(name);
+            let static_name = helper.static_name();
             let differentiated =
                 arguments.iter().filter(|argument| argument.traced.is_some()).map(|a| &a.pattern.ident);
-            // A helper of one input keeps its layers' reverse sweeps where a caller
-            // passes it a clone (`__record_owned`): the bound says it may clone it.
-            let cloned = match arguments.as_slice() {
-                [Argument { traced: Some(input), .. }] => Some(quote!(#input: ::core::clone::Clone,)),
-                _ => None,
-            };
+            // A helper that owns its inputs keeps its layers' reverse sweeps where a
+            // caller passes it clones (`__record_owned`): the bounds say it may clone
+            // them in turn.
+            let traced = arguments.iter().filter_map(|argument| argument.traced);
+            let cloned = helper.owns_its_inputs().then(|| quote!(#(#traced: ::core::clone::Clone,)*));
             quote! {
                 #[doc(hidden)]
                 #[::fluxion::autodiff::differentiable(wrt(self, #(#differentiated),*))]
@@ -486,7 +501,9 @@ fn module(block: &ItemImpl, with_static: bool) -> syn::Result<TokenStream> {
         return Err(syn::Error::new(name.span(), message));
     }
     let traced_forward_body = traced_body(body);
-    let static_body = |body: &syn::Block| static_helper_calls(static_calls(quote!(#body)), &helper_names);
+    let static_names: Vec<(syn::Ident, syn::Ident)> =
+        helpers.iter().map(|helper| (helper.method.sig.ident.clone(), helper.static_name())).collect();
+    let static_body = |body: &syn::Block| static_helper_calls(static_calls(quote!(#body)), &static_names);
     let forms = |form: HelperForm| -> Vec<TokenStream> {
         helpers
             .iter()
@@ -702,9 +719,17 @@ mod tests {
         );
         // The static forms differentiate `self` and the traced arguments, and call
         // each other's static forms.
-        assert!(expanded.contains("differentiable (wrt (self , a , b))] fn __module_gate"), "{expanded}");
-        assert!(expanded.contains("self . __module_gate (x , x , 1 , & [])"), "{expanded}");
+        // A helper whose reference arguments are all traced owns them in a caller's
+        // record (`__module_`, bounded `Clone`); one taking a slice does not.
+        assert!(expanded.contains("differentiable (wrt (self , a , b))] fn __helper_gate"), "{expanded}");
+        assert!(expanded.contains("self . __helper_gate (x , x , 1 , & [])"), "{expanded}");
         assert!(expanded.contains("self . __module_pair (x)"), "{expanded}");
+        assert!(
+            expanded.contains(
+                "fn __module_pair < > (& self , x : & X) -> (X , X) where X : :: core :: clone :: Clone ,"
+            ),
+            "{expanded}"
+        );
         // The plain forms call the plain helpers.
         assert!(
             expanded.contains("fn forward (& self , x : & X) -> X { let (a , b) = self . pair (x) ;"),

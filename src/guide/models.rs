@@ -167,10 +167,12 @@
 //!   number goes by value, `scale: f64`, not `&f64`);
 //! - a tuple of outputs is a tuple of traced values on the tape (`let (q, k) =
 //!   self.project(x)`);
-//! - in static mode a helper of one input keeps its reverse sweep as a layer's call
-//!   does; a call of a helper of several inputs on values the body made runs forward
-//!   again in the reverse sweep (the [static mode guide](crate::guide::static_mode)
-//!   says which calls do);
+//! - in static mode a helper called on values the body made keeps its reverse sweep,
+//!   as a layer's call does, with clones of its reference arguments (one that also
+//!   takes a slice runs forward again in the reverse sweep instead; the [static mode
+//!   guide](crate::guide::static_mode) says which calls do): worth it for a helper
+//!   that does real work, not for one that adds two tensors, which costs less
+//!   written inline;
 //! - a method outside the block has no traced or static form: a body calling one on
 //!   `self` is refused ("move `name` into this block").
 //!

@@ -619,11 +619,16 @@ fn kept_calls(body: &Body) -> Vec<Kept> {
 /// and their outputs are `Clone` (`StaticModule::Output`).
 const LAYER_CALLS: [&str; 4] = ["apply_batch", "apply", "apply_images", "static_forward"];
 
-/// Whether a method is a layer's static form ([`LAYER_CALLS`]) or the static form of
-/// a `#[module]` block's helper (`__module_name`, whose one input is a tensor).
+/// The prefix of the static form of a `#[module]` block's helper whose reference
+/// arguments are all differentiated and `Clone` (`__module_name`): its
+/// `__record_owned` companion takes each by value.
+const OWNING_HELPER: &str = "__module_";
+
+/// Whether a method is a layer's static form ([`LAYER_CALLS`]) or that of a
+/// `#[module]` block's helper ([`OWNING_HELPER`]).
 fn is_layer_call(method: &syn::Ident) -> bool {
     let name = method.to_string();
-    LAYER_CALLS.contains(&name.as_str()) || name.starts_with("__module_")
+    LAYER_CALLS.contains(&name.as_str()) || name.starts_with(OWNING_HELPER)
 }
 
 /// [`kept_calls`] for a `__record` companion, whose pullback closure owns the
@@ -632,11 +637,13 @@ fn is_layer_call(method: &syn::Ident) -> bool {
 /// companion (a parameter taken by reference, a field of one, a constant such a
 /// parameter holds), or, for a layer's call ([`is_layer_call`]) on a value the body
 /// computed, through the callee's `__record_owned` with a clone of that value (a
-/// copy instead of its forward pass run again). `owned_input`: the value of the input
-/// that a `__record_owned` companion takes by value (a local there), and whether its
-/// type is bounded `Clone`: a layer called on it is then given a clone, as on a
-/// computed value; otherwise it runs plainly.
-fn kept_calls_in_record(body: &Body, owned_input: Option<(usize, bool)>) -> Vec<Kept> {
+/// copy instead of its forward pass run again). A `#[module]` helper's call
+/// ([`OWNING_HELPER`]) of several inputs does the same when one of them is computed,
+/// passing a clone of each. `owned_inputs`: the value of each input that a
+/// `__record_owned` companion takes by value (a local there), and whether its type is
+/// bounded `Clone`: a layer called on it is then given a clone, as on a computed
+/// value; otherwise it runs plainly.
+fn kept_calls_in_record(body: &Body, owned_inputs: &[(usize, bool)]) -> Vec<Kept> {
     let root = |mut id: usize| {
         while let Def::Field { base, .. } = body.values[id] {
             id = base;
@@ -648,12 +655,13 @@ fn kept_calls_in_record(body: &Body, owned_input: Option<(usize, bool)>) -> Vec<
         Operand::Active(id) => {
             let id = root(id);
             matches!(body.values[id], Def::Param { by_ref: true, .. })
-                && owned_input.is_none_or(|(owned, _)| owned != id)
+                && owned_inputs.iter().all(|&(input, _)| input != id)
         }
         // In a `__record` companion only a reference parameter is held by reference.
         Operand::Constant { owned, .. } => !owned,
     };
-    let computed = |arg: &CallArg| matches!(arg.operand, Operand::Active(id) if matches!(body.values[id], Def::Op) || owned_input == Some((id, true)));
+    // A value the body made, or a field of one (a tuple's element).
+    let computed = |arg: &CallArg| matches!(arg.operand, Operand::Active(id) if matches!(body.values[root(id)], Def::Op) || owned_inputs.contains(&(id, true)));
     let mut kept = kept_calls(body);
     for (op, kept) in body.ops.iter().zip(&mut kept) {
         let OpKind::Call { callee, args } = &op.kind else { continue };
@@ -662,6 +670,14 @@ fn kept_calls_in_record(body: &Body, owned_input: Option<(usize, bool)>) -> Vec<
             _ if args.iter().all(outlives) => Kept::Borrowing,
             (_, Callee::Method(name), [receiver, input])
                 if is_layer_call(name) && outlives(receiver) && computed(input) =>
+            {
+                Kept::Owning
+            }
+            (_, Callee::Method(name), [receiver, inputs @ ..])
+                if name.to_string().starts_with(OWNING_HELPER)
+                    && outlives(receiver)
+                    && inputs.iter().any(computed)
+                    && inputs.iter().all(|input| computed(input) || outlives(input)) =>
             {
                 Kept::Owning
             }
@@ -1654,26 +1670,25 @@ pub fn joint_parts(body: &Body, params: &[Option<usize>], lanes: bool, recording
 /// whose adjoint leads only to parameters the caller does not differentiate skipped
 /// (`__wanted[position]` says which it does), and the calls kept as
 /// [`kept_calls_in_record`] says. `owned_input`: for `__record_owned`, the position
-/// of the input it takes by value, and whether that input's type is bounded `Clone`.
-pub fn record_parts(
-    body: &Body,
-    params: &[Option<usize>],
-    owned_input: Option<usize>,
-    owned_input_clone: bool,
-) -> JointParts {
-    let owned_input = owned_input.and_then(|position| params.get(position).copied().flatten());
+/// of each input it takes by value, with whether that input's type is bounded
+/// `Clone`.
+pub fn record_parts(body: &Body, params: &[Option<usize>], owned_inputs: &[(usize, bool)]) -> JointParts {
+    let owned_inputs: Vec<(usize, bool)> = owned_inputs
+        .iter()
+        .filter_map(|&(position, clone)| params.get(position).copied().flatten().map(|id| (id, clone)))
+        .collect();
     let mut reverse = Reverse::new(body, params, false);
-    reverse.kept = kept_calls_in_record(body, owned_input.map(|id| (id, owned_input_clone)));
+    reverse.kept = kept_calls_in_record(body, &owned_inputs);
     reverse.guards = dependency_guards(body, params);
     let mut parts = JointParts::from_sweep(body, params, false, reverse);
     // An owned input that the body rebinds is read through its alias, bound in the
     // forward sweep to the companion's local: the reverse sweep binds it again, so
     // that the closure takes the input itself rather than a borrow of it.
-    if let Some(id) = owned_input
-        && let Def::Param { ident, aliased: true, .. } = &body.values[id]
-    {
-        let (alias, reverse) = (format_ident!("__p{}", id), parts.reverse);
-        parts.reverse = quote!(let #alias = #ident; #reverse);
+    for &(id, _) in &owned_inputs {
+        if let Def::Param { ident, aliased: true, .. } = &body.values[id] {
+            let (alias, reverse) = (format_ident!("__p{}", id), parts.reverse);
+            parts.reverse = quote!(let #alias = #ident; #reverse);
+        }
     }
     parts
 }

@@ -303,14 +303,17 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
             (
                 emit::joint_parts(&body, &ids, false, true),
                 (!record_body.keeps_borrows).then(|| Records {
-                    borrowed: emit::record_parts(&record_body, &ids, None, false),
+                    borrowed: emit::record_parts(&record_body, &ids, &[]),
                     owned: emit::record_parts(
                         &record_body,
                         &ids,
-                        Some(1),
-                        parameters
-                            .get(1)
-                            .is_some_and(|input| bounded_clone(&function.sig.generics, &input.ty)),
+                        &owned_positions(kind, &parameters)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|position| {
+                                (position, bounded_clone(&function.sig.generics, &parameters[position].ty))
+                            })
+                            .collect::<Vec<_>>(),
                     ),
                 }),
                 emit::joint_body(&body, &ids, true),
@@ -328,6 +331,39 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
         #generated
     };
     Ok(result)
+}
+
+/// The parameters a `__record_owned` companion takes by value, which a caller's
+/// `__record` passes clones of its locals to (see `emit::kept_calls_in_record`): of a
+/// method, those after `self` taken by reference, when there is one and every one is
+/// differentiated and of a type that may be taken by value (not unsized, not
+/// borrowing: a slice, a trait object, a lifetime; a `?Sized` parameter is bounded
+/// `Sized` there).
+fn owned_positions(kind: Kind, parameters: &[Parameter]) -> Option<Vec<usize>> {
+    if kind != Kind::Method {
+        return None;
+    }
+    let positions: Vec<usize> =
+        (1..parameters.len()).filter(|&position| parameters[position].by_ref).collect();
+    let owned = |parameter: &Parameter| {
+        let ty = ungrouped(&parameter.ty);
+        let unsized_or_borrowing = match ty {
+            Type::Slice(_) | Type::TraitObject(_) | Type::ImplTrait(_) => true,
+            Type::Path(path) => path.path.is_ident("str"),
+            _ => false,
+        } || quote!(#ty).to_string().contains('\'');
+        parameter.differentiated && !unsized_or_borrowing
+    };
+    (!positions.is_empty() && positions.iter().all(|&position| owned(&parameters[position])))
+        .then_some(positions)
+}
+
+/// `ty` without the invisible groups of a macro's expansion.
+fn ungrouped(mut ty: &Type) -> &Type {
+    while let Type::Group(group) = ty {
+        ty = &group.elem;
+    }
+    ty
 }
 
 /// Whether the function's bounds say that `ty` is `Clone` (`where X: Clone`, or a
@@ -593,40 +629,35 @@ impl Companions<'_> {
             .collect()
     }
 
-    /// For `__record_owned`, of a method `(&self, x: &X)` with `x` differentiated
-    /// (what a layer of a chain has, and what a caller's record passes a clone of its
-    /// local to; see `emit::kept_calls_in_record`): the declarations with `x` taken by value
-    /// (`__owned_x: X`), and the statement that binds `x` back to a reference (`let x =
-    /// &__owned_x;`). `None` for any other method, and where `X` may be unsized or
-    /// borrow (a slice, a trait object, a lifetime; a `?Sized` parameter is bounded
-    /// `Sized` there).
+    /// For `__record_owned` (see [`owned_positions`]): the declarations with each
+    /// input `x` it owns taken by value (`__owned_x: X`), and the statements that bind
+    /// each back to a reference (`let x = &__owned_x;`).
     fn owned_input(&self) -> Option<(Vec<TokenStream>, TokenStream)> {
-        let [receiver, input] = self.parameters else { return None };
-        if self.kind != Kind::Method || !input.by_ref || !input.differentiated {
-            return None;
-        }
-        let mut ty = &input.ty;
-        while let Type::Group(group) = ty {
-            ty = &group.elem;
-        }
-        let unsized_or_borrowing = match ty {
-            Type::Slice(_) | Type::TraitObject(_) | Type::ImplTrait(_) => true,
-            Type::Path(path) => path.path.is_ident("str"),
-            _ => false,
-        } || quote!(#ty).to_string().contains('\'');
-        if unsized_or_borrowing {
-            return None;
-        }
-        let (ident, receiver_declaration) = (&input.ident, &receiver.declaration_with_lifetime);
-        let owned = format_ident!("__owned_{}", ident.to_string().trim_start_matches("r#"));
-        Some((vec![receiver_declaration.clone(), quote!(#owned: #ty)], quote!(let #ident = &#owned;)))
+        let positions = owned_positions(self.kind, self.parameters)?;
+        let mut rebinds = TokenStream::new();
+        let declarations = self
+            .parameters
+            .iter()
+            .enumerate()
+            .map(|(position, parameter)| {
+                if !positions.contains(&position) {
+                    return parameter.declaration_with_lifetime.clone();
+                }
+                let (ident, ty) = (&parameter.ident, ungrouped(&parameter.ty));
+                let owned = format_ident!("__owned_{}", ident.to_string().trim_start_matches("r#"));
+                rebinds.extend(quote!(let #ident = &#owned;));
+                quote!(#owned: #ty)
+            })
+            .collect();
+        Some((declarations, rebinds))
     }
 
-    /// The predicate of a `__record_owned` companion: its input is sized (a
+    /// The predicates of a `__record_owned` companion: its inputs are sized (a
     /// generic input may be `?Sized` elsewhere).
     fn owned_input_sized(&self) -> TokenStream {
-        let ty = &self.parameters[1].ty;
-        quote!(#ty: ::core::marker::Sized,)
+        let positions = owned_positions(self.kind, self.parameters).unwrap_or_default();
+        let types = positions.iter().map(|&position| &self.parameters[position].ty);
+        quote!(#(#types: ::core::marker::Sized,)*)
     }
 
     fn differentiated(&self) -> Vec<(usize, &Parameter)> {
