@@ -257,14 +257,14 @@ fn a_layer_without_a_static_form_has_the_plain_and_traced_ones() {
 }
 
 /// A layer generic over its input's width only (the struct names no parameter),
-/// with a helper method generic over it too.
+/// with a helper method generic over it too, called through `Self`.
 #[derive(Clone, Debug, Differentiable)]
 struct Squash;
 
 #[module]
 impl<const F: usize> Squash {
     fn forward(&self, x: &Rows<F>) -> Rows<F> {
-        self.squashed(x).hadamard(x)
+        Self::squashed(self, x).hadamard(x)
     }
 
     fn squashed(&self, x: &Rows<F>) -> Rows<F> {

@@ -285,8 +285,8 @@ fn names(tokens: TokenStream, ident: &syn::Ident) -> bool {
     })
 }
 
-/// `tokens` with each call `self.name(` of a helper read as a call of the helper's
-/// static form (`helpers`: each name with its static form's).
+/// `tokens` with each call `self.name(` (or `Self::name(`) of a helper read as a
+/// call of the helper's static form (`helpers`: each name with its static form's).
 fn static_helper_calls(tokens: TokenStream, helpers: &[(syn::Ident, syn::Ident)]) -> TokenStream {
     let trees: Vec<TokenTree> = tokens.into_iter().collect();
     let mut out = Vec::with_capacity(trees.len());
@@ -294,9 +294,13 @@ fn static_helper_calls(tokens: TokenStream, helpers: &[(syn::Ident, syn::Ident)]
         let on_self = index > 1
             && matches!(&trees[index - 1], TokenTree::Punct(p) if p.as_char() == '.')
             && matches!(&trees[index - 2], TokenTree::Ident(receiver) if receiver == "self");
+        let through_self = index > 2
+            && matches!(&trees[index - 1], TokenTree::Punct(p) if p.as_char() == ':')
+            && matches!(&trees[index - 2], TokenTree::Punct(p) if p.as_char() == ':')
+            && matches!(&trees[index - 3], TokenTree::Ident(owner) if owner == "Self");
         let called = matches!(trees.get(index + 1), Some(TokenTree::Group(g)) if g.delimiter() == proc_macro2::Delimiter::Parenthesis);
         out.push(match tree {
-            TokenTree::Ident(ident) if on_self && called => {
+            TokenTree::Ident(ident) if (on_self || through_self) && called => {
                 let static_name =
                     helpers.iter().find(|(name, _)| name == ident).map(|(_, static_name)| static_name);
                 TokenTree::Ident(static_name.unwrap_or(ident).clone())
@@ -327,6 +331,26 @@ fn call_of_another_method(tokens: TokenStream, helpers: &[syn::Ident]) -> Option
             Some(name.clone())
         }
         TokenTree::Group(group) => call_of_another_method(group.stream(), helpers),
+        _ => None,
+    })
+}
+
+/// The first call `Type::name(…)` in `tokens` of one of `helpers` through a type
+/// other than `Self` (which the traced form, on the traced twin, cannot call).
+fn helper_called_through_its_type(tokens: TokenStream, helpers: &[syn::Ident]) -> Option<syn::Ident> {
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    trees.iter().enumerate().find_map(|(index, tree)| match tree {
+        TokenTree::Ident(name)
+            if index > 2
+                && helpers.contains(name)
+                && matches!(&trees[index - 1], TokenTree::Punct(p) if p.as_char() == ':')
+                && matches!(&trees[index - 2], TokenTree::Punct(p) if p.as_char() == ':')
+                && matches!(&trees[index - 3], TokenTree::Ident(owner) if owner != "Self")
+                && matches!(trees.get(index + 1), Some(TokenTree::Group(g)) if g.delimiter() == proc_macro2::Delimiter::Parenthesis) =>
+        {
+            Some(name.clone())
+        }
+        TokenTree::Group(group) => helper_called_through_its_type(group.stream(), helpers),
         _ => None,
     })
 }
@@ -492,11 +516,22 @@ fn module(block: &ItemImpl, with_static: bool) -> syn::Result<TokenStream> {
         helpers.iter().map(|helper| helper.method.sig.ident.clone()).collect();
     // A method of the struct's outside the block has no static form (and, unless
     // written for the traced twin too, no traced one).
-    let mut bodies = std::iter::once(method).chain(helpers.iter().map(|helper| helper.method));
-    let other = bodies.find_map(|m| call_of_another_method(m.block.to_token_stream(), &helper_names));
+    let bodies: Vec<TokenStream> = std::iter::once(method)
+        .chain(helpers.iter().map(|helper| helper.method))
+        .map(|m| m.block.to_token_stream())
+        .collect();
+    let other = bodies.iter().find_map(|body| call_of_another_method(body.clone(), &helper_names));
     if let Some(name) = other.filter(|_| with_static) {
         let message = format!(
             "`self.{name}(…)`: a method that a `#[module]` body calls on `self` is a helper of the block, written out for every form: move `{name}` into this block"
+        );
+        return Err(syn::Error::new(name.span(), message));
+    }
+    if let Some(name) =
+        bodies.iter().find_map(|body| helper_called_through_its_type(body.clone(), &helper_names))
+    {
+        let message = format!(
+            "call the helper `{name}` as `self.{name}(…)`, which each form of the block reads as its own"
         );
         return Err(syn::Error::new(name.span(), message));
     }
@@ -675,6 +710,23 @@ mod tests {
         {
             assert!(traced.contains(kept), "{kept}: {traced}");
         }
+    }
+
+    #[test]
+    fn a_helper_is_called_through_self() {
+        let helper = quote!(
+            fn squash(&self, x: &X) -> X {
+                x.tanh()
+            }
+        );
+        let through_self =
+            quote!(impl Net { fn forward(&self, x: &X) -> X { Self::squash(self, x) } #helper });
+        let expanded = expand(TokenStream::new(), through_self).to_string();
+        assert!(expanded.contains("Self :: __module_squash (self , x)"), "{expanded}");
+        let through_type =
+            quote!(impl Net { fn forward(&self, x: &X) -> X { Net::squash(self, x) } #helper });
+        let error = expand(TokenStream::new(), through_type).to_string();
+        assert!(error.contains("call the helper `squash` as `self.squash(…)`"), "{error}");
     }
 
     #[test]

@@ -161,7 +161,8 @@
 //! `.forward` like any layer) or into helper methods in the same block:
 //!
 //! - a helper is `fn name(&self, …) -> Output`, with no generic parameters of its own
-//!   (the block's are its), called as `self.name(…)` from `forward` or another helper;
+//!   (the block's are its), called as `self.name(…)` (or `Self::name(self, …)`) from
+//!   `forward` or another helper;
 //! - its reference arguments are traced on the tape and differentiated in static mode;
 //!   its arguments by value and its slices (`&[usize]`) are constants (a constant
 //!   number goes by value, `scale: f64`, not `&f64`);
