@@ -196,10 +196,18 @@ struct Gate<T: RealScalar> {
     gate: Linear<T, 3, 3>,
 }
 
+// Its bound in a `where` clause, which the `impl`s of its forms' methods keep.
 #[module]
-impl<T: RealScalar> Gate<T> {
+impl<T> Gate<T>
+where
+    T: RealScalar,
+{
     fn forward(&self, x: &Tensor<T, (Dyn, Const<3>), Heap>) -> Tensor<T, (Dyn, Const<3>), Heap> {
-        x.hadamard(&self.gate.forward(x).sigmoid())
+        x.hadamard(&self.opening(x))
+    }
+
+    fn opening(&self, x: &Tensor<T, (Dyn, Const<3>), Heap>) -> Tensor<T, (Dyn, Const<3>), Heap> {
+        self.gate.forward(x).sigmoid()
     }
 }
 
@@ -307,7 +315,14 @@ impl Helped {
     fn forward(&self, x: &Rows<3>) -> Rows<3> {
         let (mixed, squashed) = self.mixed(x);
         let h = self.gate(&squashed, &mixed, 2);
+        // One value as both inputs: their cotangents add up.
+        let h = (&h + &self.gate(&h, &h, 1)).mul_rows(&self.gain());
         &h + &self.feed_forward(&h)
+    }
+
+    /// A helper of no traced argument: 2γ of the normalisation.
+    fn gain(&self) -> Tensor<f64, (Const<3>,), Heap> {
+        self.norm.weight.scale(2.0)
     }
 
     fn mixed(&self, x: &Rows<3>) -> (Rows<3>, Rows<3>) {
@@ -317,7 +332,9 @@ impl Helped {
     /// a ⊙ σ(b)ⁿ (n a constant).
     fn gate(&self, a: &Rows<3>, b: &Rows<3>, n: i32) -> Rows<3> {
         GATE_PASSES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        a.hadamard(&b.sigmoid().powi(n))
+        // An input shadowed in the body.
+        let b = b.sigmoid();
+        a.hadamard(&b.powi(n))
     }
 
     fn feed_forward(&self, h: &Rows<3>) -> Rows<3> {
@@ -353,7 +370,7 @@ fn helper_methods_have_every_form() {
     // clones of those values).
     assert_eq!(
         [FEED_FORWARD_PASSES.load(Relaxed) - before[0], GATE_PASSES.load(Relaxed) - before[1]],
-        [1, 1]
+        [1, 2]
     );
     assert_close(value, plain.hadamard(&plain).sum(), 1e-13);
     let (tape_value, tape_gradient) = value_and_grad(
@@ -431,4 +448,44 @@ fn a_body_reads_its_batch_size_in_every_form() {
         };
         assert!((reals(&gradient)[index] - (moved(h) - moved(-h)) / (2.0 * h)).abs() < 1e-7);
     }
+}
+
+#[differentiable(wrt(model))]
+fn helped_chain_loss(model: &(Linear<f64, 3, 3>, Helped), x: &Rows<3>) -> f64 {
+    model.apply_batch(x).tanh().sum()
+}
+
+#[test]
+fn a_block_with_helpers_second_in_a_chain_gives_the_tapes_gradient() {
+    let norm = LayerNorm { weight: Tensor::random_normal(1.0, 0.3, 66), ..LayerNorm::default() };
+    let block = Helped { norm, mix: Linear::new(67), up: Linear::new(68), down: Linear::new(69) };
+    let model = (Linear::<f64, 3, 3>::new(70), block);
+    let x = rows::<3>(5, 71);
+    // The chain hands the block its input, which the block's helpers take clones of.
+    let (value, gradient) = helped_chain_loss::value_and_grad(&model, &x);
+    let (tape_value, tape_gradient) = value_and_grad(
+        |m: <(Linear<f64, 3, 3>, Helped) as Trace>::Traced| m.forward(&x).tanh().sum(),
+        &model,
+    );
+    assert_close(value, tape_value, 1e-13);
+    let (ours, tape) = (reals(&gradient), reals(&tape_gradient));
+    assert_eq!(ours.len(), tape.len());
+    for (a, b) in ours.iter().zip(&tape) {
+        assert_close(*a, *b, 1e-12);
+    }
+    // Central differences along a direction of the parameters.
+    let mut direction = gradient.scaled(0.0);
+    let mut state = 3u64;
+    direction.map_reals(&mut |_| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    });
+    let along: f64 = ours.iter().zip(reals(&direction)).map(|(g, v)| g * v).sum();
+    let h = 1e-6;
+    let moved = |sign: f64| {
+        let mut m = model.clone();
+        m.move_by(&direction.scaled(sign * h));
+        helped_chain_loss(&m, &x)
+    };
+    assert!((along - (moved(1.0) - moved(-1.0)) / (2.0 * h)).abs() < 1e-7, "{along}");
 }

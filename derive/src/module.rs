@@ -319,6 +319,7 @@ fn static_helper_calls(tokens: TokenStream, helpers: &[(syn::Ident, syn::Ident)]
 /// The first call `self.name(…)` in `tokens` of a method that is not one of
 /// `helpers`.
 fn call_of_another_method(tokens: TokenStream, helpers: &[syn::Ident]) -> Option<syn::Ident> {
+    // `forward` is the block's own (its static form, `static_forward`).
     let trees: Vec<TokenTree> = tokens.into_iter().collect();
     trees.iter().enumerate().find_map(|(index, tree)| match tree {
         TokenTree::Ident(name)
@@ -326,7 +327,8 @@ fn call_of_another_method(tokens: TokenStream, helpers: &[syn::Ident]) -> Option
                 && matches!(&trees[index - 1], TokenTree::Punct(p) if p.as_char() == '.')
                 && matches!(&trees[index - 2], TokenTree::Ident(receiver) if receiver == "self")
                 && matches!(trees.get(index + 1), Some(TokenTree::Group(g)) if g.delimiter() == proc_macro2::Delimiter::Parenthesis)
-                && !helpers.contains(name) =>
+                && !helpers.contains(name)
+                && name != "forward" =>
         {
             Some(name.clone())
         }
@@ -335,9 +337,13 @@ fn call_of_another_method(tokens: TokenStream, helpers: &[syn::Ident]) -> Option
     })
 }
 
-/// The first call `Type::name(…)` in `tokens` of one of `helpers` through a type
-/// other than `Self` (which the traced form, on the traced twin, cannot call).
-fn helper_called_through_its_type(tokens: TokenStream, helpers: &[syn::Ident]) -> Option<syn::Ident> {
+/// The first call `Name::helper(…)` in `tokens` of one of `helpers` through the
+/// struct's name `owner` (which the traced form, on the traced twin, cannot call).
+fn helper_called_through_its_type(
+    tokens: TokenStream,
+    owner: &syn::Ident,
+    helpers: &[syn::Ident],
+) -> Option<syn::Ident> {
     let trees: Vec<TokenTree> = tokens.into_iter().collect();
     trees.iter().enumerate().find_map(|(index, tree)| match tree {
         TokenTree::Ident(name)
@@ -345,24 +351,26 @@ fn helper_called_through_its_type(tokens: TokenStream, helpers: &[syn::Ident]) -
                 && helpers.contains(name)
                 && matches!(&trees[index - 1], TokenTree::Punct(p) if p.as_char() == ':')
                 && matches!(&trees[index - 2], TokenTree::Punct(p) if p.as_char() == ':')
-                && matches!(&trees[index - 3], TokenTree::Ident(owner) if owner != "Self")
+                && matches!(&trees[index - 3], TokenTree::Ident(named) if named == owner)
                 && matches!(trees.get(index + 1), Some(TokenTree::Group(g)) if g.delimiter() == proc_macro2::Delimiter::Parenthesis) =>
         {
             Some(name.clone())
         }
-        TokenTree::Group(group) => helper_called_through_its_type(group.stream(), helpers),
+        TokenTree::Group(group) => helper_called_through_its_type(group.stream(), owner, helpers),
         _ => None,
     })
 }
 
 impl Helper<'_> {
-    /// Whether each reference argument is traced (not a slice), and there is one: the
-    /// static form then takes clones of its inputs where a caller's record keeps its
-    /// reverse sweep.
+    /// Whether each reference argument is traced (not a slice) and may be taken by
+    /// value (the rule of static mode's `__record_owned`), and there is one: the static
+    /// form then takes clones of its inputs where a caller's record keeps its reverse
+    /// sweep.
     fn owns_its_inputs(&self) -> bool {
-        let references = self.arguments.iter().filter(|argument| matches!(argument.ty, Type::Reference(_)));
+        let mut references =
+            self.arguments.iter().filter(|argument| matches!(argument.ty, Type::Reference(_)));
         self.arguments.iter().any(|argument| argument.traced.is_some())
-            && references.clone().all(|argument| argument.traced.is_some())
+            && references.all(|argument| argument.traced.is_some_and(crate::differentiable::may_be_owned))
     }
 
     /// The static form's name: `__module_name` for one that owns its inputs (the
@@ -376,28 +384,77 @@ impl Helper<'_> {
 }
 
 /// Types a body's value never has traced: integers, `bool`, `char`, strings,
-/// `Vec`s, `Option`s, `Box`es, arrays, slices and references (their annotations often
-/// drive inference, as of `collect()`, and stay as written).
+/// `Vec`s, `Option`s, `Box`es, arrays, slices, references, function pointers, trait
+/// objects and `_`; and any type that names a trait object (`Rc<dyn Trait>`, a
+/// coercion the annotation drives).
 fn never_traced(ty: &Type) -> bool {
     const NEVER: &[&str] = &[
         "bool", "char", "str", "String", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
         "i64", "i128", "isize", "Vec", "Option", "Box",
     ];
-    match ty {
-        Type::Path(path) => {
-            path.path.segments.last().is_some_and(|last| NEVER.contains(&last.ident.to_string().as_str()))
+    let names_a_trait_object =
+        quote!(#ty).into_iter().any(|tree| matches!(tree, TokenTree::Ident(ident) if ident == "dyn"));
+    names_a_trait_object
+        || match ty {
+            Type::Path(path) => {
+                path.path.segments.last().is_some_and(|last| NEVER.contains(&last.ident.to_string().as_str()))
+            }
+            Type::Array(_)
+            | Type::Slice(_)
+            | Type::Reference(_)
+            | Type::Ptr(_)
+            | Type::BareFn(_)
+            | Type::TraitObject(_)
+            | Type::ImplTrait(_)
+            | Type::Infer(_)
+            | Type::Never(_) => true,
+            Type::Paren(inner) => never_traced(&inner.elem),
+            Type::Group(inner) => never_traced(&inner.elem),
+            _ => false,
         }
-        Type::Array(_) | Type::Slice(_) | Type::Reference(_) => true,
-        Type::Paren(inner) => never_traced(&inner.elem),
-        Type::Group(inner) => never_traced(&inner.elem),
+}
+
+/// Whether `value`'s type comes from its annotation: its last step is a call whose
+/// result type is generic (`collect()`, `sum()`, `into()`, `parse()`,
+/// `Default::default()`, `unwrap()` of such a call, …), which `annotated` would
+/// leave ambiguous between a value and a traced one.
+fn inferred_from_annotation(value: &syn::Expr) -> bool {
+    const GENERIC_RETURNS: &[&str] = &[
+        "collect",
+        "sum",
+        "product",
+        "into",
+        "try_into",
+        "parse",
+        "default",
+        "from",
+        "try_from",
+        "cast",
+        "fold",
+        "unwrap",
+        "expect",
+        "unwrap_or",
+        "unwrap_or_default",
+        "unwrap_or_else",
+    ];
+    let named = |ident: &syn::Ident| GENERIC_RETURNS.contains(&ident.to_string().as_str());
+    match value {
+        syn::Expr::MethodCall(call) => named(&call.method),
+        syn::Expr::Call(call) => match &*call.func {
+            syn::Expr::Path(path) => path.path.segments.last().is_some_and(|last| named(&last.ident)),
+            _ => false,
+        },
+        syn::Expr::Try(attempt) => inferred_from_annotation(&attempt.expr),
+        syn::Expr::Paren(inner) => inferred_from_annotation(&inner.expr),
         _ => false,
     }
 }
 
 /// A body in its traced form: each `let x: T = value;` read as `let x =
 /// annotated::<T, _>(value);`, which takes a `T` or a traced `T`, so that an
-/// annotation written for the plain form holds in both (a tuple's annotation is left
-/// out; one of a type that is [`never_traced`] stays).
+/// annotation written for the plain form holds in both. A tuple's annotation is left
+/// out; one of a type that is [`never_traced`], one whose value's type comes from it
+/// ([`inferred_from_annotation`]) and one without a value stay as written.
 fn traced_body(body: &syn::Block) -> TokenStream {
     struct Annotations;
     impl syn::visit_mut::VisitMut for Annotations {
@@ -405,7 +462,7 @@ fn traced_body(body: &syn::Block) -> TokenStream {
             syn::visit_mut::visit_local_mut(self, local);
             let (Pat::Type(typed), Some(init)) = (&local.pat, &mut local.init) else { return };
             let (pattern, ty) = ((*typed.pat).clone(), &*typed.ty);
-            if never_traced(ty) {
+            if never_traced(ty) || inferred_from_annotation(&init.expr) {
                 return;
             }
             if !matches!(ty, Type::Tuple(_)) {
@@ -486,6 +543,7 @@ fn helper_method(
             let traced = arguments.iter().filter_map(|argument| argument.traced);
             let cloned = helper.owns_its_inputs().then(|| quote!(#(#traced: ::core::clone::Clone,)*));
             quote! {
+                #(#attrs)*
                 #[doc(hidden)]
                 #[::fluxion::autodiff::differentiable(wrt(self, #(#differentiated),*))]
                 fn #static_name #head -> #output where #(#bounds,)* #cloned #body
@@ -498,6 +556,17 @@ fn module(block: &ItemImpl, with_static: bool) -> syn::Result<TokenStream> {
     let (Forward { method, input_pattern, input_name, input, output }, helpers) = methods(block)?;
     let self_type = &block.self_ty;
     let traced = traced_twin(self_type)?;
+    let Type::Path(self_path) = &**self_type else { unreachable!("`traced_twin` takes a path only") };
+    let struct_name = &self_path.path.segments.last().expect("a path has a segment").ident;
+    if let Some(helper) =
+        helpers.iter().find(|helper| helper.method.sig.ident == "apply_batch" && with_static)
+    {
+        let name = &helper.method.sig.ident;
+        return Err(shape_error(
+            name.span(),
+            "a helper named `apply_batch`, the name of the block's static form",
+        ));
+    }
     let (impl_generics, _, where_clause) = block.generics.split_for_impl();
     let generic_params = &block.generics.params;
     let bounds = where_clause.map(|clause| &clause.predicates);
@@ -527,8 +596,9 @@ fn module(block: &ItemImpl, with_static: bool) -> syn::Result<TokenStream> {
         );
         return Err(syn::Error::new(name.span(), message));
     }
-    if let Some(name) =
-        bodies.iter().find_map(|body| helper_called_through_its_type(body.clone(), &helper_names))
+    if let Some(name) = bodies
+        .iter()
+        .find_map(|body| helper_called_through_its_type(body.clone(), struct_name, &helper_names))
     {
         let message = format!(
             "call the helper `{name}` as `self.{name}(…)`, which each form of the block reads as its own"
@@ -553,14 +623,37 @@ fn module(block: &ItemImpl, with_static: bool) -> syn::Result<TokenStream> {
             })
             .collect()
     };
-    let (plain_helpers, traced_helpers) = (forms(HelperForm::Plain), forms(HelperForm::Traced));
+    // The bounds that name only the struct's own parameters, for the `impl`s of its
+    // methods (which must satisfy the struct's and its traced twin's bounds).
+    let own_bounds = block
+        .generics
+        .where_clause
+        .iter()
+        .flat_map(|clause| &clause.predicates)
+        .filter(|bound| !method_params.iter().any(|param| names(quote!(#bound), param_ident(param))));
+    let own_where = quote!(where #(#own_bounds,)*);
+    let helper_impl = |of: &dyn ToTokens, methods: Vec<TokenStream>| {
+        (!methods.is_empty()).then(|| quote!(impl<#(#own),*> #of #own_where { #(#methods)* }))
+    };
+    let plain_helpers = helper_impl(self_type, forms(HelperForm::Plain));
+    let traced_helpers = helper_impl(&traced, forms(HelperForm::Traced));
     let static_form = with_static.then(|| {
         let (static_body, static_helpers) = (static_body(body), forms(HelperForm::Static));
+        // The helpers' static forms, called from `apply_batch` (not every companion
+        // is; theirs are named `__joint___module_name`, …).
+        let static_helpers = (!helpers.is_empty()).then(|| {
+            quote! {
+                #[allow(dead_code, non_snake_case)]
+                impl<#(#own),*> #self_type #own_where {
+                    #(#static_helpers)*
+                }
+            }
+        });
         quote! {
             #[allow(unused_imports)]
             use #layer::StaticForward as _;
 
-            impl<#(#own),*> #self_type {
+            impl<#(#own),*> #self_type #own_where {
                 #(#attrs)*
                 ///
                 /// Static mode's form (`#[module]`): inside `#[differentiable]` code.
@@ -570,12 +663,7 @@ fn module(block: &ItemImpl, with_static: bool) -> syn::Result<TokenStream> {
                 #static_body
             }
 
-            // The helpers' static forms, called from `apply_batch` (not every
-            // companion is; theirs are named `__joint___module_name`, …).
-            #[allow(dead_code, non_snake_case)]
-            impl<#(#own),*> #self_type {
-                #(#static_helpers)*
-            }
+            #static_helpers
 
             ::fluxion::static_module!(impl[#generic_params] #self_type: apply_batch(#input) -> #output; where [#bounds]);
         }
@@ -590,9 +678,7 @@ fn module(block: &ItemImpl, with_static: bool) -> syn::Result<TokenStream> {
             fn forward(&self, #input_pattern: &#input) -> #output #body
         }
 
-        impl<#(#own),*> #self_type {
-            #(#plain_helpers)*
-        }
+        #plain_helpers
 
         ::fluxion::__private::with_reverse_mode! {
             impl #impl_generics #layer::Module<#var<#input>> for #traced #where_clause {
@@ -609,9 +695,7 @@ fn module(block: &ItemImpl, with_static: bool) -> syn::Result<TokenStream> {
                 }
             }
 
-            impl<#(#own),*> #traced {
-                #(#traced_helpers)*
-            }
+            #traced_helpers
         }
 
         #static_form
@@ -695,6 +779,11 @@ mod tests {
             let picks: Vec<usize> = (0..4).collect();
             let n: usize = 2;
             let later: Rows;
+            let total: f64 = picks.iter().map(|&i| i as f64).sum();
+            let ids: Ids = (0..4).collect();
+            let shared: Rc<dyn Shape> = Rc::new(Square);
+            let e: T = num_traits::cast(n).unwrap();
+            let f: fn(f64) -> f64 = f64::tanh;
             p
         });
         let traced = traced_body(&body).to_string();
@@ -705,9 +794,16 @@ mod tests {
             "{traced}"
         );
         assert!(traced.contains("let (p , q) = self . pair (& h)"), "{traced}");
-        for kept in
-            ["let picks : Vec < usize > = (0 .. 4) . collect ()", "let n : usize = 2", "let later : Rows ;"]
-        {
+        for kept in [
+            "let picks : Vec < usize > = (0 .. 4) . collect ()",
+            "let n : usize = 2",
+            "let later : Rows ;",
+            "let total : f64 = picks",
+            "let ids : Ids = (0 .. 4) . collect ()",
+            "let shared : Rc < dyn Shape > = Rc :: new (Square)",
+            "let e : T = num_traits :: cast (n) . unwrap ()",
+            "let f : fn (f64) -> f64 = f64 :: tanh",
+        ] {
             assert!(traced.contains(kept), "{kept}: {traced}");
         }
     }

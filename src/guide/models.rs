@@ -154,15 +154,18 @@
 //! operators both have, any layer's `forward`: `Gelu.forward(&h)` too; `x.dims()`,
 //! `shape()` and `len()` read a traced tensor's sizes as a plain one's) and be code
 //! that static mode differentiates; the struct may be generic (`#[module]
-//! impl<T: RealScalar> Gated<T>`). A `let` annotation holds in every form (`let h:
-//! Rows = …` is a traced `Rows` on the tape; one of a type never traced — an
-//! integer, a `Vec`, an array — stays as written). A long body splits into layers (a
+//! impl<T: RealScalar> Gated<T>`). A `let` annotation with a value holds in every
+//! form (`let h: Rows = …` is a traced `Rows` on the tape); one of a type never
+//! traced (an integer, a `Vec`, an array, a reference) or of a value whose type comes
+//! from it (`collect()`, `sum()`, `into()`, `parse()`, `unwrap()` of one) stays as
+//! written, as in the plain form. A long body splits into layers (a
 //! field that is itself a `#[module]` struct, or a tuple of layers, is called with
 //! `.forward` like any layer) or into helper methods in the same block:
 //!
 //! - a helper is `fn name(&self, …) -> Output`, with no generic parameters of its own
-//!   (the block's are its), called as `self.name(…)` (or `Self::name(self, …)`) from
-//!   `forward` or another helper;
+//!   (the block's are its), called as `self.name(…)` from `forward` or another
+//!   helper (`Self::name(self, …)` works too, but static mode runs such a call
+//!   forward again in the reverse sweep);
 //! - its reference arguments are traced on the tape and differentiated in static mode;
 //!   its arguments by value and its slices (`&[usize]`) are constants (a constant
 //!   number goes by value, `scale: f64`, not `&f64`);
@@ -174,8 +177,14 @@
 //!   guide](crate::guide::static_mode) says which calls do): worth it for a helper
 //!   that does real work, not for one that adds two tensors, which costs less
 //!   written inline;
-//! - a method outside the block has no traced or static form: a body calling one on
-//!   `self` is refused ("move `name` into this block").
+//! - a helper returns traced values: a size (`usize`) is read in the body with
+//!   `x.dims()`, and a constant tensor (a `#[no_derivative]` field, `Tensor::zeros`)
+//!   goes to a helper by value only where the helper's argument is not traced;
+//! - a method outside the block has no traced or static form: a block with a static
+//!   form refuses a body calling one on `self` ("move `name` into this block"), and
+//!   a helper may not be named `apply_batch`; two blocks of one struct (a static one
+//!   and a `no_static` one) share the struct's methods, so their helpers need names
+//!   of their own.
 //!
 //! One `#[module]` block per struct gets the static form (its method is the struct's
 //! `apply_batch`): a second block for another input type takes

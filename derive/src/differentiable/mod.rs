@@ -345,17 +345,22 @@ fn owned_positions(kind: Kind, parameters: &[Parameter]) -> Option<Vec<usize>> {
     }
     let positions: Vec<usize> =
         (1..parameters.len()).filter(|&position| parameters[position].by_ref).collect();
-    let owned = |parameter: &Parameter| {
-        let ty = ungrouped(&parameter.ty);
-        let unsized_or_borrowing = match ty {
-            Type::Slice(_) | Type::TraitObject(_) | Type::ImplTrait(_) => true,
-            Type::Path(path) => path.path.is_ident("str"),
-            _ => false,
-        } || quote!(#ty).to_string().contains('\'');
-        parameter.differentiated && !unsized_or_borrowing
-    };
+    let owned = |parameter: &Parameter| parameter.differentiated && may_be_owned(&parameter.ty);
     (!positions.is_empty() && positions.iter().all(|&position| owned(&parameters[position])))
         .then_some(positions)
+}
+
+/// Whether a parameter taken by reference as `&ty` may be taken by value instead:
+/// `ty` is not unsized (a slice, `str`, a trait object) and borrows nothing (names
+/// no lifetime).
+pub(crate) fn may_be_owned(ty: &Type) -> bool {
+    let ty = ungrouped(ty);
+    let unsized_or_borrowing = match ty {
+        Type::Slice(_) | Type::TraitObject(_) | Type::ImplTrait(_) => true,
+        Type::Path(path) => path.path.is_ident("str"),
+        _ => false,
+    } || quote!(#ty).to_string().contains('\'');
+    !unsized_or_borrowing
 }
 
 /// `ty` without the invisible groups of a macro's expansion.
