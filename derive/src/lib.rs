@@ -93,7 +93,7 @@ pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// traced tensors alike (the tensor methods, operators, layers' `forward`) and be
 /// code that static mode differentiates. Helper methods `fn name(&self, …) -> Output`
 /// in the block, called as `self.name(…)`, get every form too (reference arguments
-/// traced and differentiated, arguments by value and slices constant).
+/// traced and differentiated; arguments by value, slices and `&Vec<usize>` constant).
 /// `#[module(no_static)]` leaves the static
 /// form out (a body with dropout, say). `#[module(storage_kind(K))]` on a block
 /// generic over its storage kind `K` writes it out for `Heap` (every form) and, with

@@ -97,8 +97,9 @@ struct Forward<'a> {
 
 /// A helper method the body calls, `fn name(&self, a: &A, n: usize, …) -> Output`:
 /// written out for every form as `forward` is, its reference arguments traced on
-/// the tape and differentiated in static mode (slices and arguments taken by value
-/// are constants).
+/// the tape and differentiated in static mode (arguments taken by value, and
+/// references to slices and to values never traced, `&[usize]`, `&Vec<usize>`, are
+/// constants).
 struct Helper<'a> {
     method: &'a ImplItemFn,
     arguments: Vec<Argument<'a>>,
@@ -196,9 +197,7 @@ fn methods(block: &ItemImpl) -> syn::Result<(Forward<'_>, Vec<Helper<'_>>)> {
         for argument in method.sig.inputs.iter().skip(1) {
             let (pattern, ty) = named_argument(name, argument)?;
             let traced = match ty {
-                Type::Reference(reference) if !matches!(*reference.elem, Type::Slice(_)) => {
-                    Some(&*reference.elem)
-                }
+                Type::Reference(reference) if !never_traced(&reference.elem) => Some(&*reference.elem),
                 _ => None,
             };
             arguments.push(Argument { pattern, ty, traced });
@@ -806,6 +805,24 @@ mod tests {
         ] {
             assert!(traced.contains(kept), "{kept}: {traced}");
         }
+    }
+
+    #[test]
+    fn references_to_values_never_traced_are_constants() {
+        let block = quote!(
+            impl Net {
+                fn forward(&self, x: &X) -> X { self.pick(x, &vec![0], &1) }
+                fn pick(&self, x: &X, rows: &Vec<usize>, count: &usize) -> X { x.clone() }
+            }
+        );
+        let expanded = expand(TokenStream::new(), block).to_string();
+        assert!(
+            expanded.contains(
+                "x : & :: fluxion :: autodiff :: Var < X > , rows : & Vec < usize > , count : & usize"
+            ),
+            "{expanded}"
+        );
+        assert!(expanded.contains("differentiable (wrt (self , x))] fn __helper_pick"), "{expanded}");
     }
 
     #[test]

@@ -167,8 +167,9 @@
 //!   helper (`Self::name(self, …)` works too, but static mode runs such a call
 //!   forward again in the reverse sweep);
 //! - its reference arguments are traced on the tape and differentiated in static mode;
-//!   its arguments by value and its slices (`&[usize]`) are constants (a constant
-//!   number goes by value, `scale: f64`, not `&f64`);
+//!   its arguments by value, its slices and its references to values never traced
+//!   (`&[usize]`, `&Vec<usize>`, `&usize`) are constants (a constant real number goes
+//!   by value, `scale: f64`, not `&f64`);
 //! - a tuple of outputs is a tuple of traced values on the tape (`let (q, k) =
 //!   self.project(x)`);
 //! - in static mode a helper called on values the body made keeps its reverse sweep,
