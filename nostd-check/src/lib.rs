@@ -116,8 +116,8 @@ pub fn labels_loss(
     fluxion::nn::per_example::binary_cross_entropy_with_logits(&classifier.apply(x), labels)
 }
 
-/// A gated layer of the batch, written once (`#[module]`): its plain forward pass
-/// and its static form, without std (the traced form needs the tape, and std).
+/// A gated layer of the batch, written once (`#[module]`, with a helper method): its
+/// plain forward pass and its static form, without std (the traced form needs the tape, and std).
 #[derive(Differentiable, Clone, Debug)]
 pub struct GatedHidden {
     /// The values.
@@ -129,7 +129,12 @@ pub struct GatedHidden {
 #[module]
 impl GatedHidden {
     fn forward(&self, x: &Matrix<f32, 3, 2>) -> Matrix<f32, 3, 4> {
-        self.map.forward(x).hadamard(&self.gate.forward(x).sigmoid())
+        self.map.forward(x).hadamard(&self.opening(x))
+    }
+
+    /// How far each gate opens: a helper method, with its static form too.
+    fn opening(&self, x: &Matrix<f32, 3, 2>) -> Matrix<f32, 3, 4> {
+        self.gate.forward(x).sigmoid()
     }
 }
 
