@@ -498,6 +498,15 @@ enum HelperForm {
     Static,
 }
 
+/// The block's `where` bounds that name none of `params`.
+fn bounds_naming_none_of<'a>(
+    block: &'a ItemImpl,
+    params: &'a [&GenericParam],
+) -> impl Iterator<Item = &'a syn::WherePredicate> + Clone {
+    let predicates = block.generics.where_clause.iter().flat_map(|clause| &clause.predicates);
+    predicates.filter(|bound| !params.iter().any(|param| names(quote!(#bound), param_ident(param))))
+}
+
 /// A helper method in an `impl` of the struct's own generic parameters: the
 /// block's other parameters (`method_params`) that its signature names go on the
 /// method, with the bounds that name no other. `body`: the body of this form.
@@ -514,12 +523,7 @@ fn helper_method(
     let named = quote!(#inputs #signature_output);
     let (params, left_out): (Vec<&GenericParam>, Vec<&GenericParam>) =
         method_params.iter().partition(|param| names(named.clone(), param_ident(param)));
-    let bounds = block
-        .generics
-        .where_clause
-        .iter()
-        .flat_map(|clause| &clause.predicates)
-        .filter(|bound| !left_out.iter().any(|param| names(quote!(#bound), param_ident(param))));
+    let bounds = bounds_naming_none_of(block, &left_out);
     let (attrs, vis, name) = (&method.attrs, &method.vis, &signature.ident);
     let declarations = arguments.iter().map(|Argument { pattern, ty, traced }| match (&form, traced) {
         (HelperForm::Traced, Some(traced)) => quote!(#pattern: &::fluxion::autodiff::Var<#traced>),
@@ -624,12 +628,7 @@ fn module(block: &ItemImpl, with_static: bool) -> syn::Result<TokenStream> {
     };
     // The bounds that name only the struct's own parameters, for the `impl`s of its
     // methods (which must satisfy the struct's and its traced twin's bounds).
-    let own_bounds = block
-        .generics
-        .where_clause
-        .iter()
-        .flat_map(|clause| &clause.predicates)
-        .filter(|bound| !method_params.iter().any(|param| names(quote!(#bound), param_ident(param))));
+    let own_bounds = bounds_naming_none_of(block, &method_params);
     let own_where = quote!(where #(#own_bounds,)*);
     let helper_impl = |of: &dyn ToTokens, methods: Vec<TokenStream>| {
         (!methods.is_empty()).then(|| quote!(impl<#(#own),*> #of #own_where { #(#methods)* }))
