@@ -284,22 +284,41 @@ fn names(tokens: TokenStream, ident: &syn::Ident) -> bool {
     })
 }
 
+/// Whether `trees[index]` is called: `( … )` follows it.
+fn is_called(trees: &[TokenTree], index: usize) -> bool {
+    matches!(trees.get(index + 1), Some(TokenTree::Group(g)) if g.delimiter() == proc_macro2::Delimiter::Parenthesis)
+}
+
+/// The identifier `trees[index]` follows as `receiver.name`.
+fn receiver_of(trees: &[TokenTree], index: usize) -> Option<&syn::Ident> {
+    match trees.get(index.checked_sub(2)?..index)? {
+        [TokenTree::Ident(receiver), TokenTree::Punct(dot)] if dot.as_char() == '.' => Some(receiver),
+        _ => None,
+    }
+}
+
+/// The identifier `trees[index]` follows as `Owner::name`.
+fn owner_of(trees: &[TokenTree], index: usize) -> Option<&syn::Ident> {
+    match trees.get(index.checked_sub(3)?..index)? {
+        [TokenTree::Ident(owner), TokenTree::Punct(first), TokenTree::Punct(second)]
+            if first.as_char() == ':' && second.as_char() == ':' =>
+        {
+            Some(owner)
+        }
+        _ => None,
+    }
+}
+
 /// `tokens` with each call `self.name(` (or `Self::name(`) of a helper read as a
 /// call of the helper's static form (`helpers`: each name with its static form's).
 fn static_helper_calls(tokens: TokenStream, helpers: &[(syn::Ident, syn::Ident)]) -> TokenStream {
     let trees: Vec<TokenTree> = tokens.into_iter().collect();
     let mut out = Vec::with_capacity(trees.len());
     for (index, tree) in trees.iter().enumerate() {
-        let on_self = index > 1
-            && matches!(&trees[index - 1], TokenTree::Punct(p) if p.as_char() == '.')
-            && matches!(&trees[index - 2], TokenTree::Ident(receiver) if receiver == "self");
-        let through_self = index > 2
-            && matches!(&trees[index - 1], TokenTree::Punct(p) if p.as_char() == ':')
-            && matches!(&trees[index - 2], TokenTree::Punct(p) if p.as_char() == ':')
-            && matches!(&trees[index - 3], TokenTree::Ident(owner) if owner == "Self");
-        let called = matches!(trees.get(index + 1), Some(TokenTree::Group(g)) if g.delimiter() == proc_macro2::Delimiter::Parenthesis);
+        let on_self = receiver_of(&trees, index).is_some_and(|receiver| receiver == "self")
+            || owner_of(&trees, index).is_some_and(|owner| owner == "Self");
         out.push(match tree {
-            TokenTree::Ident(ident) if (on_self || through_self) && called => {
+            TokenTree::Ident(ident) if on_self && is_called(&trees, index) => {
                 let static_name =
                     helpers.iter().find(|(name, _)| name == ident).map(|(_, static_name)| static_name);
                 TokenTree::Ident(static_name.unwrap_or(ident).clone())
@@ -322,10 +341,8 @@ fn call_of_another_method(tokens: TokenStream, helpers: &[syn::Ident]) -> Option
     let trees: Vec<TokenTree> = tokens.into_iter().collect();
     trees.iter().enumerate().find_map(|(index, tree)| match tree {
         TokenTree::Ident(name)
-            if index > 1
-                && matches!(&trees[index - 1], TokenTree::Punct(p) if p.as_char() == '.')
-                && matches!(&trees[index - 2], TokenTree::Ident(receiver) if receiver == "self")
-                && matches!(trees.get(index + 1), Some(TokenTree::Group(g)) if g.delimiter() == proc_macro2::Delimiter::Parenthesis)
+            if receiver_of(&trees, index).is_some_and(|receiver| receiver == "self")
+                && is_called(&trees, index)
                 && !helpers.contains(name)
                 && name != "forward" =>
         {
@@ -346,12 +363,9 @@ fn helper_called_through_its_type(
     let trees: Vec<TokenTree> = tokens.into_iter().collect();
     trees.iter().enumerate().find_map(|(index, tree)| match tree {
         TokenTree::Ident(name)
-            if index > 2
-                && helpers.contains(name)
-                && matches!(&trees[index - 1], TokenTree::Punct(p) if p.as_char() == ':')
-                && matches!(&trees[index - 2], TokenTree::Punct(p) if p.as_char() == ':')
-                && matches!(&trees[index - 3], TokenTree::Ident(named) if named == owner)
-                && matches!(trees.get(index + 1), Some(TokenTree::Group(g)) if g.delimiter() == proc_macro2::Delimiter::Parenthesis) =>
+            if helpers.contains(name)
+                && owner_of(&trees, index) == Some(owner)
+                && is_called(&trees, index) =>
         {
             Some(name.clone())
         }
