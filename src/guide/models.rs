@@ -173,14 +173,16 @@
 //! - a tuple of outputs is a tuple of traced values on the tape (`let (q, k) =
 //!   self.project(x)`);
 //! - in static mode a helper called on values the body made keeps its reverse sweep,
-//!   as a layer's call does, with clones of its reference arguments (one that also
-//!   takes a slice runs forward again in the reverse sweep instead; the [static mode
-//!   guide](crate::guide::static_mode) says which calls do): worth it for a helper
+//!   as a layer's call does, with clones of its reference arguments (one with a
+//!   constant reference argument, a slice or a `&Vec<usize>`, runs forward again in
+//!   the reverse sweep instead; the [static mode guide](crate::guide::static_mode)
+//!   says which calls do): worth it for a helper
 //!   that does real work, not for one that adds two tensors, which costs less
 //!   written inline;
-//! - a helper returns traced values: a size (`usize`) is read in the body with
-//!   `x.dims()`, and a constant tensor (a `#[no_derivative]` field, `Tensor::zeros`)
-//!   goes to a helper by value only where the helper's argument is not traced;
+//! - a helper returns traced values (a size, `usize`, is read where it is needed
+//!   with `x.dims()`), and its traced arguments take traced values: a constant
+//!   tensor (a `#[no_derivative]` field, `Tensor::zeros`) goes to a helper as an
+//!   argument taken by value;
 //! - a method outside the block has no traced or static form: a block with a static
 //!   form refuses a body calling one on `self` ("move `name` into this block"), and
 //!   a helper may not be named `apply_batch`; two blocks of one struct (a static one

@@ -432,7 +432,7 @@
 //! callee's reverse sweep as it is, and a layer called on a value the body made
 //! (`self.down.apply_batch(&h)`, or `.forward(&h)` in a [`#[module]`](crate::nn::layer::module)
 //! body, as is a `#[module]` block's helper method, `self.feed_forward(&h, 0.5)`, with
-//! a clone of each of its reference arguments, unless one is a slice)
+//! a clone of each of its reference arguments, unless one is a constant, such as a slice)
 //! is given a clone of that value to keep — a copy, where the alternative is
 //! running the layer forward again (a layer's output is `Clone`:
 //! `StaticModule::Output`). Any other call on values the body made (a method *of* a
