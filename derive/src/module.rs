@@ -396,22 +396,22 @@ impl Helper<'_> {
     }
 }
 
-/// Types a body's value never has traced: integers, `bool`, `char`, strings,
-/// `Vec`s, `Option`s, `Box`es, arrays, slices, references, function pointers, trait
-/// objects and `_`; and any type that names a trait object (`Rc<dyn Trait>`, a
-/// coercion the annotation drives).
+/// Types a body's value never has traced: those static mode never differentiates
+/// (integers, `bool`, `char`, strings), `Vec`s, `Option`s, `Box`es, arrays, slices,
+/// references, function pointers, trait objects and `_`; and any type that names a
+/// trait object (`Rc<dyn Trait>`, a coercion the annotation drives).
 fn never_traced(ty: &Type) -> bool {
-    const NEVER: &[&str] = &[
-        "bool", "char", "str", "String", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
-        "i64", "i128", "isize", "Vec", "Option", "Box",
-    ];
+    const CONTAINERS: &[&str] = &["Vec", "Option", "Box"];
     let names_a_trait_object =
         quote!(#ty).into_iter().any(|tree| matches!(tree, TokenTree::Ident(ident) if ident == "dyn"));
     names_a_trait_object
+        || crate::differentiable::plain_type(ty)
         || match ty {
-            Type::Path(path) => {
-                path.path.segments.last().is_some_and(|last| NEVER.contains(&last.ident.to_string().as_str()))
-            }
+            Type::Path(path) => path
+                .path
+                .segments
+                .last()
+                .is_some_and(|last| CONTAINERS.contains(&last.ident.to_string().as_str())),
             Type::Array(_)
             | Type::Slice(_)
             | Type::Reference(_)

@@ -624,22 +624,15 @@ const LAYER_CALLS: [&str; 4] = ["apply_batch", "apply", "apply_images", "static_
 /// `__record_owned` companion takes each by value.
 const OWNING_HELPER: &str = "__module_";
 
-/// Whether a method is a layer's static form ([`LAYER_CALLS`]) or that of a
-/// `#[module]` block's helper ([`OWNING_HELPER`]).
-fn is_layer_call(method: &syn::Ident) -> bool {
-    let name = method.to_string();
-    LAYER_CALLS.contains(&name.as_str()) || name.starts_with(OWNING_HELPER)
-}
-
 /// [`kept_calls`] for a `__record` companion, whose pullback closure owns the
 /// function's locals and so cannot hold a callee's pullback that borrows one: a
 /// top-level call keeps its pullback when every argument it borrows outlives the
 /// companion (a parameter taken by reference, a field of one, a constant such a
-/// parameter holds), or, for a layer's call ([`is_layer_call`]) on a value the body
+/// parameter holds), or, for a layer's call ([`LAYER_CALLS`]) on a value the body
 /// computed, through the callee's `__record_owned` with a clone of that value (a
 /// copy instead of its forward pass run again). A `#[module]` helper's call
-/// ([`OWNING_HELPER`]) of several inputs does the same when one of them is computed,
-/// passing a clone of each. `owned_inputs`: the value of each input that a
+/// ([`OWNING_HELPER`]) does the same when one of its inputs is computed, passing a
+/// clone of each. `owned_inputs`: the value of each input that a
 /// `__record_owned` companion takes by value (a local there), and whether its type is
 /// bounded `Clone`: a layer called on it is then given a clone, as on a computed
 /// value; otherwise it runs plainly.
@@ -669,7 +662,9 @@ fn kept_calls_in_record(body: &Body, owned_inputs: &[(usize, bool)]) -> Vec<Kept
             (Kept::Not, ..) => Kept::Not,
             _ if args.iter().all(outlives) => Kept::Borrowing,
             (_, Callee::Method(name), [receiver, input])
-                if is_layer_call(name) && outlives(receiver) && computed(input) =>
+                if LAYER_CALLS.contains(&name.to_string().as_str())
+                    && outlives(receiver)
+                    && computed(input) =>
             {
                 Kept::Owning
             }

@@ -529,7 +529,7 @@ fn tensor_or_scalar(ty: &Type, scalar: &Ident) -> bool {
 
 /// Types that are never differentiated (integers, `bool`, `char`, strings): without
 /// `wrt`, parameters of these types are constants.
-fn plain_type(ty: &Type) -> bool {
+pub(crate) fn plain_type(ty: &Type) -> bool {
     const PLAIN: &[&str] = &[
         "bool", "char", "str", "String", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
         "i64", "i128", "isize",
