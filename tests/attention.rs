@@ -29,21 +29,41 @@ fn rows(count: usize, seed: u64) -> Rows {
 /// The attention by the definition, one sequence and head at a time: the score
 /// matrix, its masked softmax row by row, then the weighted values.
 fn reference(q: &Rows, k: &Rows, v: &Rows, heads: usize, tokens: usize, mask: Mask) -> Vec<f64> {
+    reference_of(q, (k, v), heads, (tokens, tokens), (mask == Mask::Causal, None))
+}
+
+/// [`reference`] for sequences of `query_tokens` queries and `key_tokens` keys, each
+/// query seeing the keys up to itself when `causal` and of sequence n only the first
+/// `lengths[n]`.
+fn reference_of(
+    q: &Rows,
+    (k, v): (&Rows, &Rows),
+    heads: usize,
+    (query_tokens, key_tokens): (usize, usize),
+    (causal, lengths): (bool, Option<&[usize]>),
+) -> Vec<f64> {
     let width = 6 / heads;
     let mut out = vec![0.0; q.len()];
-    let at = |x: &Rows, n: usize, t: usize, h: usize, i: usize| x[[n * tokens + t, h * width + i]];
-    for n in 0..q.shape().0.size() / tokens {
+    let at =
+        |x: &Rows, tokens: usize, n: usize, t: usize, h: usize, i: usize| x[[n * tokens + t, h * width + i]];
+    for n in 0..q.shape().0.size() / query_tokens {
+        let length = lengths.map_or(key_tokens, |lengths| lengths[n]);
         for h in 0..heads {
-            for t in 0..tokens {
-                let seen = if mask == Mask::Causal { t + 1 } else { tokens };
+            for t in 0..query_tokens {
+                let seen = if causal { (t + 1).min(length) } else { length };
                 let scores: Vec<f64> = (0..seen)
-                    .map(|u| (0..width).map(|i| at(q, n, t, h, i) * at(k, n, u, h, i)).sum::<f64>())
+                    .map(|u| {
+                        (0..width)
+                            .map(|i| at(q, query_tokens, n, t, h, i) * at(k, key_tokens, n, u, h, i))
+                            .sum::<f64>()
+                    })
                     .map(|s| s / (width as f64).sqrt())
                     .collect();
                 let total: f64 = scores.iter().map(|s| s.exp()).sum();
                 for i in 0..width {
-                    let o: f64 = (0..seen).map(|u| scores[u].exp() / total * at(v, n, u, h, i)).sum();
-                    out[(n * tokens + t) * 6 + h * width + i] = o;
+                    let o: f64 =
+                        (0..seen).map(|u| scores[u].exp() / total * at(v, key_tokens, n, u, h, i)).sum();
+                    out[(n * query_tokens + t) * 6 + h * width + i] = o;
                 }
             }
         }
@@ -370,4 +390,231 @@ fn a_cotangent_of_another_shape_is_refused() {
         &y_bar,
         (Heads::<2>, Tokens::<4>, Mask::Full),
     );
+}
+
+/// Three sequences of 4 tokens with 2, 4 and 1 of them real.
+const LENGTHS: [usize; 3] = [2, 4, 1];
+
+#[test]
+fn padded_attention_is_the_definition_and_ignores_the_padding() {
+    let (q, k, v) = (rows(12, 41), rows(12, 42), rows(12, 43));
+    for mask in [Mask::Full, Mask::Causal] {
+        let y = q.padded_attention(&k, &v, Heads::<2>, Tokens::<4>, mask, &LENGTHS);
+        let expected = reference_of(&q, (&k, &v), 2, (4, 4), (mask == Mask::Causal, Some(&LENGTHS)));
+        y.as_slice().iter().zip(&expected).for_each(|(a, b)| assert_close(*a, *b, 1e-14));
+        // The padding keys and values change nothing, and their rows get no cotangent.
+        let padding = |r: usize| matches!(r, 2 | 3 | 9 | 10 | 11);
+        let noise = |x: &Rows| -> Rows {
+            Tensor::from_shape_fn(x.shape(), |[r, c]| if padding(r) { 50.0 + c as f64 } else { x[[r, c]] })
+        };
+        let z = q.padded_attention(&noise(&k), &noise(&v), Heads::<2>, Tokens::<4>, mask, &LENGTHS);
+        assert_eq!(y.as_slice(), z.as_slice());
+        let [_, k_bar, v_bar] = grad(
+            |[q, k, v]: [Var<Rows>; 3]| {
+                q.padded_attention(&k, &v, Heads::<2>, Tokens::<4>, mask, &LENGTHS).sum()
+            },
+            &[q.clone(), k.clone(), v.clone()],
+        );
+        for r in (0..12).filter(|&r| padding(r)) {
+            (0..6).for_each(|c| assert!(k_bar[[r, c]] == 0.0 && v_bar[[r, c]] == 0.0, "row {r}"));
+        }
+        assert!(v_bar[[0, 0]] != 0.0);
+    }
+    // Every key real: the attention without padding.
+    let full = q.padded_attention(&k, &v, Heads::<3>, Tokens::<4>, Mask::Causal, &[4, 4, 4]);
+    assert_eq!(full.as_slice(), q.attention(&k, &v, Heads::<3>, Tokens::<4>, Mask::Causal).as_slice());
+}
+
+/// Queries: 3 sequences of 2 tokens; keys and values: 3 sequences of 5.
+fn cross_operands(seed: u64) -> Operands {
+    (rows(6, seed), rows(15, seed + 1), rows(15, seed + 2))
+}
+
+const KEY_LENGTHS: [usize; 3] = [5, 1, 3];
+
+#[test]
+fn cross_attention_is_the_definition() {
+    let (q, k, v) = cross_operands(44);
+    for (mask, lengths) in [Mask::Full, Mask::Causal]
+        .into_iter()
+        .flat_map(|mask| [None, Some(&KEY_LENGTHS[..])].map(|lengths| (mask, lengths)))
+    {
+        for (heads, y) in [
+            (2, q.cross_attention(&k, &v, Heads::<2>, Tokens::<2>, Tokens::<5>, mask, lengths)),
+            (6, q.cross_attention(&k, &v, Heads::<6>, Tokens::<2>, Tokens::<5>, mask, lengths)),
+        ] {
+            let expected = reference_of(&q, (&k, &v), heads, (2, 5), (mask == Mask::Causal, lengths));
+            y.as_slice().iter().zip(&expected).for_each(|(a, b)| assert_close(*a, *b, 1e-14));
+        }
+    }
+    // Queries as many as keys: the same as a full self-attention of the same rows.
+    let (k, v) = (rows(6, 47), rows(6, 48));
+    let cross = q.cross_attention(&k, &v, Heads::<2>, Tokens::<2>, Tokens::<2>, Mask::Full, None);
+    assert_eq!(cross.as_slice(), q.attention(&k, &v, Heads::<2>, Tokens::<2>, Mask::Full).as_slice());
+}
+
+#[test]
+fn padded_and_cross_attention_gradients_pass_the_checkers() {
+    let operands: Operands = (rows(12, 49), rows(12, 50), rows(12, 51));
+    for mask in [Mask::Full, Mask::Causal] {
+        let f = move |(q, k, v): TracedOperands| {
+            q.padded_attention(&k, &v, Heads::<2>, Tokens::<4>, mask, &LENGTHS)
+        };
+        ok("padded attention", check_vjp(f, &operands, CheckOptions::f64()));
+        ok("padded attention", check_grad(move |x| f(x).tanh().sum(), &operands, CheckOptions::f64()));
+    }
+    let operands = cross_operands(52);
+    for (mask, lengths) in [(Mask::Full, None), (Mask::Full, Some(&KEY_LENGTHS[..])), (Mask::Causal, None)] {
+        let f = move |(q, k, v): TracedOperands| {
+            q.cross_attention(&k, &v, Heads::<3>, Tokens::<2>, Tokens::<5>, mask, lengths)
+        };
+        ok("cross-attention", check_vjp(f, &operands, CheckOptions::f64()));
+        ok("cross-attention", check_grad(move |x| f(x).tanh().sum(), &operands, CheckOptions::f64()));
+    }
+    // The keys and the values one traced memory, the queries a constant.
+    let (q, memory) = (operands.0.clone(), operands.1.clone());
+    let attend_memory = move |m: Var<Rows>| {
+        Var::constant(q.clone())
+            .cross_attention(&m, &m, Heads::<2>, Tokens::<2>, Tokens::<5>, Mask::Full, Some(&KEY_LENGTHS))
+            .tanh()
+            .sum()
+    };
+    ok("cross-attention to one memory", check_grad(attend_memory, &memory, CheckOptions::f64()));
+}
+
+#[test]
+fn forward_mode_of_padded_and_cross_attention_agrees_with_reverse_mode() {
+    type Lifted = <Operands as Lift>::Lifted;
+    let operands: Operands = (rows(12, 53), rows(12, 54), rows(12, 55));
+    let direction = some_direction(operands.zero_tangent());
+    let padded = |(q, k, v): TracedOperands| {
+        q.padded_attention(&k, &v, Heads::<2>, Tokens::<4>, Mask::Causal, &LENGTHS).tanh().sum()
+    };
+    let (_, derivative) = jvp(
+        |(q, k, v): Lifted| {
+            q.padded_attention(&k, &v, Heads::<2>, Tokens::<4>, Mask::Causal, &LENGTHS).tanh().sum()
+        },
+        &operands,
+        &direction,
+    );
+    assert_close(derivative, inner(&grad(padded, &operands), &direction), 1e-13);
+    let operands = cross_operands(56);
+    let direction = some_direction(operands.zero_tangent());
+    let cross = |(q, k, v): TracedOperands| {
+        q.cross_attention(&k, &v, Heads::<2>, Tokens::<2>, Tokens::<5>, Mask::Full, Some(&KEY_LENGTHS))
+            .tanh()
+            .sum()
+    };
+    let (_, derivative) = jvp(
+        |(q, k, v): Lifted| {
+            q.cross_attention(&k, &v, Heads::<2>, Tokens::<2>, Tokens::<5>, Mask::Full, Some(&KEY_LENGTHS))
+                .tanh()
+                .sum()
+        },
+        &operands,
+        &direction,
+    );
+    assert_close(derivative, inner(&grad(cross, &operands), &direction), 1e-13);
+}
+
+#[differentiable]
+fn padded_loss(q: &Rows, k: &Rows, v: &Rows, lengths: &[usize]) -> f64 {
+    q.padded_attention(k, v, Heads::<2>, Tokens::<4>, Mask::Causal, lengths).tanh().sum()
+}
+
+#[differentiable]
+fn cross_loss(q: &Rows, k: &Rows, v: &Rows, lengths: Option<&[usize]>) -> f64 {
+    q.cross_attention(k, v, Heads::<2>, Tokens::<2>, Tokens::<5>, Mask::Full, lengths).tanh().sum()
+}
+
+/// The static gradient equals the tape's, and the static jvp its inner product with
+/// the directions.
+fn assert_static_matches_tape(
+    operands: &Operands,
+    (value, gradient): (f64, Operands),
+    tape: impl Fn(TracedOperands) -> Var<f64>,
+    static_jvp: impl Fn([&Rows; 3]) -> f64,
+) {
+    let (tape_value, tape_gradient) = value_and_grad(tape, operands);
+    assert_close(value, tape_value, 1e-14);
+    for (a, b) in
+        [(&gradient.0, &tape_gradient.0), (&gradient.1, &tape_gradient.1), (&gradient.2, &tape_gradient.2)]
+    {
+        a.as_slice().iter().zip(b.as_slice()).for_each(|(a, b)| assert_close(*a, *b, 1e-13));
+    }
+    let directions = [
+        seeded_direction(operands.0.zero_tangent(), 0.3),
+        seeded_direction(operands.1.zero_tangent(), 0.5),
+        seeded_direction(operands.2.zero_tangent(), 0.7),
+    ];
+    let expected = inner(&gradient.0, &directions[0])
+        + inner(&gradient.1, &directions[1])
+        + inner(&gradient.2, &directions[2]);
+    assert_close(static_jvp([&directions[0], &directions[1], &directions[2]]), expected, 1e-12);
+}
+
+#[test]
+fn static_mode_of_padded_and_cross_attention_gives_the_tapes_gradient_and_tangent() {
+    let operands: Operands = (rows(12, 57), rows(12, 58), rows(12, 59));
+    let (q, k, v) = &operands;
+    assert_static_matches_tape(
+        &operands,
+        padded_loss::value_and_grad(q, k, v, &LENGTHS),
+        |(q, k, v)| q.padded_attention(&k, &v, Heads::<2>, Tokens::<4>, Mask::Causal, &LENGTHS).tanh().sum(),
+        |[dq, dk, dv]| padded_loss::jvp(q, k, v, &LENGTHS, dq, dk, dv).1,
+    );
+    let operands = cross_operands(60);
+    let (q, k, v) = &operands;
+    for lengths in [None, Some(&KEY_LENGTHS[..])] {
+        assert_static_matches_tape(
+            &operands,
+            cross_loss::value_and_grad(q, k, v, lengths),
+            |(q, k, v)| {
+                q.cross_attention(&k, &v, Heads::<2>, Tokens::<2>, Tokens::<5>, Mask::Full, lengths)
+                    .tanh()
+                    .sum()
+            },
+            |[dq, dk, dv]| cross_loss::jvp(q, k, v, lengths, dq, dk, dv).1,
+        );
+    }
+}
+
+#[test]
+fn wrong_lengths_and_sequence_counts_are_errors_naming_them() {
+    let q = rows(12, 61);
+    let message = |lengths: &[usize]| {
+        let error = q.try_padded_attention(&q, &q, Heads::<2>, Tokens::<4>, Mask::Full, lengths).unwrap_err();
+        assert_eq!(error.operation(), "padded_attention");
+        error.to_string()
+    };
+    let count = message(&[2, 4]);
+    assert!(
+        count.contains("[2]") && count.contains("[3]") && count.contains("one key length per sequence"),
+        "{count}"
+    );
+    let zero = message(&[2, 0, 1]);
+    assert!(zero.contains("[1, 0]") && zero.contains("from 1 to the key tokens"), "{zero}");
+    let long = message(&[2, 5, 1]);
+    assert!(long.contains("[1, 5]") && long.contains("[4]"), "{long}");
+    let (k, v) = (rows(15, 62), rows(10, 63));
+    let error =
+        q.try_cross_attention(&k, &k, Heads::<2>, Tokens::<2>, Tokens::<5>, Mask::Full, None).unwrap_err();
+    assert!(error.to_string().contains("as many sequences"), "{error}");
+    let error =
+        q.try_cross_attention(&k, &v, Heads::<2>, Tokens::<4>, Tokens::<5>, Mask::Full, None).unwrap_err();
+    assert!(
+        error.to_string().contains("[15, 6]") && error.to_string().contains("the keys and values"),
+        "{error}"
+    );
+    let error = q
+        .try_cross_attention(&k, &k, Heads::<2>, Tokens::<4>, Tokens::<5>, Mask::Full, Some(&[5, 5, 6]))
+        .unwrap_err();
+    assert!(error.to_string().contains("[2, 6]"), "{error}");
+}
+
+#[test]
+#[should_panic(expected = "one key length per sequence")]
+fn the_traced_padded_attention_panics_with_the_message() {
+    let q = Var::constant(rows(8, 64));
+    let _ = q.padded_attention(&q, &q, Heads::<2>, Tokens::<4>, Mask::Full, &[1, 2, 3]);
 }

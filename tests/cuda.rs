@@ -2818,6 +2818,90 @@ fn broadcast_axis_and_its_rules_match_the_host() {
     assert_eq!(device_wide, wide.to_vec());
 }
 
+/// Rows of 6 values on the host or the GPU, plain or traced.
+type AttentionRows<K> = Tensor<f64, (Dyn, Const<6>), K>;
+/// Host rows of duals.
+type DualRows = Tensor<Dual<f64>, (Dyn, Const<6>), Heap>;
+type AttentionOperands<K> = (Var<AttentionRows<K>>, Var<AttentionRows<K>>, Var<AttentionRows<K>>);
+
+/// Host rows of `count` random values.
+fn attention_rows(count: usize, seed: u64) -> AttentionRows<Heap> {
+    Tensor::random_normal_shaped((Dyn(count), Const), 0.0, 1.0, seed)
+}
+
+/// One attention, traced, on the GPU against the host: the value and gradient of
+/// Σ tanh(y), the adjoint check, and the dual form's tangent against the host's
+/// duals.
+fn assert_gpu_attention_is_the_hosts(
+    operands: [&AttentionRows<Heap>; 3],
+    dots: [&AttentionRows<Heap>; 3],
+    on_host: impl Fn(AttentionOperands<Heap>) -> Var<AttentionRows<Heap>>,
+    on_gpu: impl Fn(AttentionOperands<Cuda>) -> Var<AttentionRows<Cuda>> + Copy,
+    on_duals: impl Fn([&DualRows; 3]) -> DualRows,
+    on_gpu_duals: impl Fn(
+        [&fluxion::autodiff::CudaDual<f64, (Dyn, Const<6>)>; 3],
+    ) -> fluxion::autodiff::CudaDual<f64, (Dyn, Const<6>)>,
+) {
+    use fluxion::autodiff::CudaDual;
+    use fluxion::autodiff::check::{CheckOptions, check_vjp};
+    let [q, k, v] = operands;
+    let host_operands = (q.clone(), k.clone(), v.clone());
+    let gpu_operands = (q.to_device(), k.to_device(), v.to_device());
+    let (host_value, host_gradient) = value_and_grad(|x| on_host(x).tanh().sum(), &host_operands);
+    let (value, gradient) = value_and_grad(|x| on_gpu(x).tanh().sum(), &gpu_operands);
+    assert_close(&[value], &[host_value], F64_TOL);
+    assert_close(&gradient.0.to_vec(), host_gradient.0.as_slice(), F64_TOL);
+    assert_close(&gradient.1.to_vec(), host_gradient.1.as_slice(), F64_TOL);
+    assert_close(&gradient.2.to_vec(), host_gradient.2.as_slice(), F64_TOL);
+    if let Err(error) = check_vjp(on_gpu, &gpu_operands, CheckOptions::f64()) {
+        panic!("{error}");
+    }
+    let host_duals = [0, 1, 2].map(|i| {
+        Tensor::from_flat_fn(operands[i].shape(), |e| {
+            Dual::new(operands[i].as_slice()[e], [dots[i].as_slice()[e]])
+        })
+    });
+    let host_tangent: Vec<f64> =
+        on_duals([&host_duals[0], &host_duals[1], &host_duals[2]]).iter().map(|y| y.tangent()[0]).collect();
+    let gpu_duals =
+        [0, 1, 2].map(|i| CudaDual { value: operands[i].to_device(), tangent: dots[i].to_device() });
+    let pushed = on_gpu_duals([&gpu_duals[0], &gpu_duals[1], &gpu_duals[2]]);
+    assert_close(&pushed.tangent.to_vec(), &host_tangent, F64_TOL);
+}
+
+#[test]
+fn padded_and_cross_attention_give_the_hosts_values_and_derivatives_on_the_gpu() {
+    use fluxion::nn::prelude::{Heads, Mask, Tokens};
+    // Three sequences: 4 tokens each for the self-attention (2, 4 and 1 real), 2
+    // queries to 5 keys each for the cross-attention (5, 1 and 3 real).
+    const LENGTHS: [usize; 3] = [2, 4, 1];
+    const KEY_LENGTHS: [usize; 3] = [5, 1, 3];
+    let [q, k, v, q_dot, k_dot, v_dot] = [92, 93, 94, 95, 96, 97].map(|seed| attention_rows(12, seed));
+    let (cq, cq_dot) = (attention_rows(6, 98), attention_rows(6, 99));
+    let [ck, cv, ck_dot, cv_dot] = [100, 101, 102, 103].map(|seed| attention_rows(15, seed));
+    let Some(_gpu) = gpu() else { return };
+    for mask in [Mask::Full, Mask::Causal] {
+        assert_gpu_attention_is_the_hosts(
+            [&q, &k, &v],
+            [&q_dot, &k_dot, &v_dot],
+            |(q, k, v)| q.padded_attention(&k, &v, Heads::<2>, Tokens::<4>, mask, &LENGTHS),
+            move |(q, k, v)| q.padded_attention(&k, &v, Heads::<2>, Tokens::<4>, mask, &LENGTHS),
+            |[q, k, v]| q.padded_attention(k, v, Heads::<2>, Tokens::<4>, mask, &LENGTHS),
+            |[q, k, v]| q.padded_attention(k, v, Heads::<2>, Tokens::<4>, mask, &LENGTHS),
+        );
+    }
+    for (mask, lengths) in [(Mask::Full, None), (Mask::Full, Some(&KEY_LENGTHS[..])), (Mask::Causal, None)] {
+        assert_gpu_attention_is_the_hosts(
+            [&cq, &ck, &cv],
+            [&cq_dot, &ck_dot, &cv_dot],
+            |(q, k, v)| q.cross_attention(&k, &v, Heads::<3>, Tokens::<2>, Tokens::<5>, mask, lengths),
+            move |(q, k, v)| q.cross_attention(&k, &v, Heads::<3>, Tokens::<2>, Tokens::<5>, mask, lengths),
+            |[q, k, v]| q.cross_attention(k, v, Heads::<3>, Tokens::<2>, Tokens::<5>, mask, lengths),
+            |[q, k, v]| q.cross_attention(k, v, Heads::<3>, Tokens::<2>, Tokens::<5>, mask, lengths),
+        );
+    }
+}
+
 #[test]
 fn attention_and_a_decoder_block_give_the_hosts_values_and_derivatives_on_the_gpu() {
     use fluxion::autodiff::CudaDual;

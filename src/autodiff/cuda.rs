@@ -27,11 +27,12 @@ use super::var_ops::{Operand, TracedArithmetic, record_attention};
 use crate::backend::cpu::Write;
 use crate::backend::cuda::{CType, Cuda, CudaElement, CudaScalar, UpdateKernel, or_panic_cuda};
 use crate::error::{ShapeError, or_panic};
-use crate::ops::attention::{Heads, Mask, Tokens};
+use crate::ops::attention::{Heads, Mask, Seen, Tokens};
 use crate::ops::conv::{Groups, Padding, Stride};
+use crate::ops::cuda::attention as device_attention;
 use crate::ops::cuda::{
-    self as rules, CudaAttentionOps, CudaChannelOps, CudaComplexMatrixOps, CudaComplexOps, CudaElementaryOps,
-    CudaImageOps, CudaMatrixOps, CudaRealMatrixOps, CudaRealOps, CudaTensorOps, CudaVectorOps, RealValued,
+    self as rules, CudaChannelOps, CudaComplexMatrixOps, CudaComplexOps, CudaElementaryOps, CudaImageOps,
+    CudaMatrixOps, CudaRealMatrixOps, CudaRealOps, CudaTensorOps, CudaVectorOps, RealValued,
 };
 use crate::ops::elementwise::{Elementary, Fusable, FusedFunction, ScalarFunction, elementary_methods};
 use crate::ops::functions::{ElementwiseFunctions, MapFunction};
@@ -41,6 +42,7 @@ use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};
 use crate::scalar::RealScalar;
 use crate::shape::constraint::{
     AddsUpTo, Axis, Broadcastable, ConvolvesTo, FitsSlice, HasAxis, InsertsAxis, PoolsTo, SameElementCount,
+    SplitsIntoHeads,
 };
 use crate::shape::{Const, Dim, Dyn, Shape, StaticShape};
 use crate::tensor::Tensor;
@@ -488,15 +490,78 @@ impl<T: CudaElement, R: Dim, const D: usize> CudaDual<T, (R, Const<D>)> {
         &self,
         keys: &Self,
         values: &Self,
-        heads: Heads<H>,
-        tokens: Tokens<L>,
+        _: Heads<H>,
+        _: Tokens<L>,
         mask: Mask,
     ) -> Self {
-        let value = self.value.attention(&keys.value, &values.value, heads, tokens, mask);
-        let tangent = rules::attention_push(
-            [&self.value, &keys.value, &values.value],
-            [&self.tangent, &keys.tangent, &values.tangent],
-            (heads, tokens, mask),
+        self.any_attention::<R, H, L, L>(
+            ["attention", "attention_push"],
+            [keys, values],
+            Seen::new(mask, None),
+        )
+    }
+
+    /// Attention over padded sequences (see
+    /// [`padded_attention`](crate::Tensor::padded_attention)); ẏ from the
+    /// pushforward kernel.
+    ///
+    /// # Panics
+    /// As on the host.
+    #[track_caller]
+    pub fn padded_attention<const H: usize, const L: usize>(
+        &self,
+        keys: &Self,
+        values: &Self,
+        _: Heads<H>,
+        _: Tokens<L>,
+        mask: Mask,
+        lengths: &[usize],
+    ) -> Self {
+        let names = ["padded_attention", "padded_attention_push"];
+        self.any_attention::<R, H, L, L>(names, [keys, values], Seen::new(mask, Some(lengths)))
+    }
+
+    /// Cross-attention to keys and values in sequences of LK tokens (see
+    /// [`cross_attention`](crate::Tensor::cross_attention)); ẏ from the pushforward
+    /// kernel.
+    ///
+    /// # Panics
+    /// As on the host.
+    #[allow(clippy::too_many_arguments)]
+    #[track_caller]
+    pub fn cross_attention<const H: usize, const LQ: usize, const LK: usize, RK: Dim>(
+        &self,
+        keys: &CudaDual<T, (RK, Const<D>)>,
+        values: &CudaDual<T, (RK, Const<D>)>,
+        _: Heads<H>,
+        _: Tokens<LQ>,
+        _: Tokens<LK>,
+        mask: Mask,
+        lengths: Option<&[usize]>,
+    ) -> Self {
+        let names = ["cross_attention", "cross_attention_push"];
+        self.any_attention::<RK, H, LQ, LK>(names, [keys, values], Seen::new(mask, lengths))
+    }
+
+    /// Any of the attentions: `names` are its own and its pushforward's.
+    #[track_caller]
+    fn any_attention<RK: Dim, const H: usize, const LQ: usize, const LK: usize>(
+        &self,
+        [name, push_name]: [&'static str; 2],
+        [keys, values]: [&CudaDual<T, (RK, Const<D>)>; 2],
+        seen: Seen<'_>,
+    ) -> Self {
+        let value = or_panic(device_attention::attend::<T, R, RK, D, H, LQ, LK>(
+            name,
+            &self.value,
+            [&keys.value, &values.value],
+            seen,
+        ));
+        let tangent = device_attention::push::<T, R, RK, D, H, LQ, LK>(
+            push_name,
+            (&self.value, [&keys.value, &values.value]),
+            (&self.tangent, [&keys.tangent, &values.tangent]),
+            seen,
         );
         CudaDual { value, tangent }
     }
@@ -1371,16 +1436,105 @@ impl<T: CudaElement, R: Dim, const D: usize> Var<OnDevice<T, (R, Const<D>)>> {
         &self,
         keys: &impl Operand<OnDevice<T, (R, Const<D>)>>,
         values: &impl Operand<OnDevice<T, (R, Const<D>)>>,
-        heads: Heads<H>,
-        tokens: Tokens<L>,
+        _: Heads<H>,
+        _: Tokens<L>,
         mask: Mask,
     ) -> Self {
-        record_attention(
-            [self, &keys.to_var(), &values.to_var()],
-            |[q, k, v]| q.attention(k, v, heads, tokens, mask),
-            move |operands, y_bar| rules::attention_pullback(operands, y_bar, (heads, tokens, mask)),
+        let operands = [&keys.to_var(), &values.to_var()];
+        traced_attention::<T, R, R, D, H, L, L>(
+            self,
+            ["attention", "attention_pullback"],
+            operands,
+            mask,
+            None,
         )
     }
+
+    /// Attention over padded sequences (see
+    /// [`padded_attention`](crate::Tensor::padded_attention)), one node for the three
+    /// operands.
+    ///
+    /// # Panics
+    /// As on the host.
+    #[track_caller]
+    pub fn padded_attention<const H: usize, const L: usize>(
+        &self,
+        keys: &impl Operand<OnDevice<T, (R, Const<D>)>>,
+        values: &impl Operand<OnDevice<T, (R, Const<D>)>>,
+        _: Heads<H>,
+        _: Tokens<L>,
+        mask: Mask,
+        lengths: &[usize],
+    ) -> Self {
+        let operands = [&keys.to_var(), &values.to_var()];
+        let names = ["padded_attention", "padded_attention_pullback"];
+        traced_attention::<T, R, R, D, H, L, L>(self, names, operands, mask, Some(lengths))
+    }
+
+    /// Cross-attention to keys and values in sequences of LK tokens (see
+    /// [`cross_attention`](crate::Tensor::cross_attention)), one node for the three
+    /// operands.
+    ///
+    /// # Panics
+    /// As on the host.
+    #[allow(clippy::too_many_arguments)]
+    #[track_caller]
+    pub fn cross_attention<const H: usize, const LQ: usize, const LK: usize, RK: Dim>(
+        &self,
+        keys: &impl Operand<OnDevice<T, (RK, Const<D>)>>,
+        values: &impl Operand<OnDevice<T, (RK, Const<D>)>>,
+        _: Heads<H>,
+        _: Tokens<LQ>,
+        _: Tokens<LK>,
+        mask: Mask,
+        lengths: Option<&[usize]>,
+    ) -> Self {
+        let operands = [&keys.to_var(), &values.to_var()];
+        let names = ["cross_attention", "cross_attention_pullback"];
+        traced_attention::<T, R, RK, D, H, LQ, LK>(self, names, operands, mask, lengths)
+    }
+}
+
+/// Any of the attentions of traced GPU rows as one node: `names` are its own and its
+/// pullback's.
+#[track_caller]
+fn traced_attention<
+    T: CudaElement,
+    R: Dim,
+    RK: Dim,
+    const D: usize,
+    const H: usize,
+    const LQ: usize,
+    const LK: usize,
+>(
+    queries: &Var<OnDevice<T, (R, Const<D>)>>,
+    [name, pullback_name]: [&'static str; 2],
+    operands: [&Var<OnDevice<T, (RK, Const<D>)>>; 2],
+    mask: Mask,
+    lengths: Option<&[usize]>,
+) -> Var<OnDevice<T, (R, Const<D>)>> {
+    let () = <Const<D> as SplitsIntoHeads<H>>::CHECK;
+    let kept: Option<Vec<usize>> = lengths.map(<[usize]>::to_vec);
+    record_attention(
+        queries,
+        operands,
+        |q, keys| {
+            or_panic(device_attention::attend::<T, R, RK, D, H, LQ, LK>(
+                name,
+                q,
+                keys,
+                Seen::new(mask, lengths),
+            ))
+        },
+        move |operands, y_bar| {
+            device_attention::pullback::<T, R, RK, D, H, LQ, LK>(
+                pullback_name,
+                operands,
+                y_bar,
+                Seen::new(mask, kept.as_deref()),
+            )
+        },
+    )
 }
 
 /// The rules of convolution, pooling and flattening of traced GPU image batches.

@@ -959,6 +959,34 @@ where
     push_node(&active[..count], Some(pullback), moved(y))
 }
 
+/// Records `y = f(a, b₁, b₂)` of an input and two inputs of another type (queries,
+/// keys and values), with the pullback `(ā, [b̄₁, b̄₂]) = pullback(ȳ)`; constant
+/// inputs receive nothing, and an input given twice gets both cotangents.
+pub(crate) fn record_one_and_pair<A, B, Y>(
+    a: &Var<A>,
+    [b1, b2]: [&Var<B>; 2],
+    y: Y,
+    pullback: impl Fn(&Y::Tangent) -> (A::Tangent, [B::Tangent; 2]) + 'static,
+) -> Var<Y>
+where
+    A: Differentiable,
+    B: Differentiable,
+    Y: Differentiable + 'static,
+{
+    let parents = [a.node, b1.node, b2.node];
+    let active: Vec<NodeRef> = parents.iter().flatten().copied().collect();
+    if active.is_empty() {
+        return Var::constant(y);
+    }
+    let pullback = move |_: &Y, y_bar: &Y::Tangent, earlier: &mut Earlier<'_, '_>| {
+        let (a_bar, [b1_bar, b2_bar]) = pullback(y_bar);
+        adjoint_of(earlier, parents[0]).add(|| a_bar);
+        adjoint_of(earlier, parents[1]).add(|| b1_bar);
+        adjoint_of(earlier, parents[2]).add(|| b2_bar);
+    };
+    push_node(&active, Some(pullback), moved(y))
+}
+
 /// Where the leaves of a traced input sit on the tape, in the order of
 /// [`Trace::trace`](super::Trace::trace), `None` for a constant: what
 /// [`Trace::untrace`](super::Trace::untrace) notes, so that

@@ -8,11 +8,12 @@ use num_traits::Zero;
 use super::rules::{self, BinaryRule, UnaryRule};
 use super::tangent::{Differentiable, VectorSpace};
 use super::tape::{
-    Var, record_binary_in_place, record_many, record_own_binary, record_own_unary, record_unary_in_place,
+    Var, record_binary_in_place, record_many, record_one_and_pair, record_own_binary, record_own_unary,
+    record_unary_in_place,
 };
 use crate::backend::cpu::{Write, write_elements};
 use crate::error::{ShapeError, or_panic};
-use crate::ops::attention::{Heads, Mask, Tokens, attention_pullback};
+use crate::ops::attention::{self, Heads, Mask, Seen, Tokens};
 use crate::ops::conv::{
     Groups, Padding, Stride, add_channels_pullback, conv2d_pullback, mul_channels_pullback,
     normalize_groups_pullback,
@@ -39,6 +40,7 @@ use crate::product::{MatMul, MatMulTransposed, ScalarFactor, TransposedMatMul};
 use crate::scalar::{RealDot, RealScalar, Scalar};
 use crate::shape::constraint::{
     AddsUpTo, Axis, Broadcastable, ConvolvesTo, FitsSlice, HasAxis, InsertsAxis, PoolsTo, SameElementCount,
+    SplitsIntoHeads,
 };
 use crate::shape::{Const, Dim, Dyn, Shape, StaticShape};
 use crate::tensor::{SameKind, Storage, StorageKind, Tensor, Zeros};
@@ -1575,36 +1577,114 @@ impl<T: RealScalar, R: Dim, const D: usize, K: Storage<T, (R, Const<D>)>> Var<Te
         &self,
         keys: &impl Operand<Tensor<T, (R, Const<D>), K>>,
         values: &impl Operand<Tensor<T, (R, Const<D>), K>>,
-        heads: Heads<H>,
-        tokens: Tokens<L>,
+        _: Heads<H>,
+        _: Tokens<L>,
         mask: Mask,
     ) -> Self {
+        let operands = [&keys.to_var(), &values.to_var()];
+        self.traced_attention::<R, H, L, L>(["attention", "attention_pullback"], operands, mask, None)
+    }
+
+    /// Attention over padded sequences (see
+    /// [`padded_attention`](Tensor::padded_attention)), one node for the three
+    /// operands (each traced or plain).
+    ///
+    /// # Panics
+    /// As [`attention`](Self::attention), and when there is not one length per
+    /// sequence or one is not from 1 to L (the message names them).
+    #[track_caller]
+    pub fn padded_attention<const H: usize, const L: usize>(
+        &self,
+        keys: &impl Operand<Tensor<T, (R, Const<D>), K>>,
+        values: &impl Operand<Tensor<T, (R, Const<D>), K>>,
+        _: Heads<H>,
+        _: Tokens<L>,
+        mask: Mask,
+        lengths: &[usize],
+    ) -> Self {
+        let operands = [&keys.to_var(), &values.to_var()];
+        let names = ["padded_attention", "padded_attention_pullback"];
+        self.traced_attention::<R, H, L, L>(names, operands, mask, Some(lengths))
+    }
+
+    /// Cross-attention to keys and values in sequences of LK tokens (see
+    /// [`cross_attention`](Tensor::cross_attention)), one node for the three
+    /// operands (each traced or plain; the keys and values may be one value).
+    ///
+    /// # Panics
+    /// As [`cross_attention`](Tensor::cross_attention) (the message names the
+    /// shapes).
+    #[allow(clippy::too_many_arguments)]
+    #[track_caller]
+    pub fn cross_attention<const H: usize, const LQ: usize, const LK: usize, RK: Dim>(
+        &self,
+        keys: &impl Operand<Tensor<T, (RK, Const<D>), K>>,
+        values: &impl Operand<Tensor<T, (RK, Const<D>), K>>,
+        _: Heads<H>,
+        _: Tokens<LQ>,
+        _: Tokens<LK>,
+        mask: Mask,
+        lengths: Option<&[usize]>,
+    ) -> Self
+    where
+        K: Storage<T, (RK, Const<D>)>,
+    {
+        let operands = [&keys.to_var(), &values.to_var()];
+        let names = ["cross_attention", "cross_attention_pullback"];
+        self.traced_attention::<RK, H, LQ, LK>(names, operands, mask, lengths)
+    }
+
+    /// Any of the attentions as one node: `names` are its own and its pullback's.
+    #[track_caller]
+    fn traced_attention<RK: Dim, const H: usize, const LQ: usize, const LK: usize>(
+        &self,
+        [name, pullback_name]: [&'static str; 2],
+        operands: [&Var<Tensor<T, (RK, Const<D>), K>>; 2],
+        mask: Mask,
+        lengths: Option<&[usize]>,
+    ) -> Self
+    where
+        K: Storage<T, (RK, Const<D>)>,
+    {
+        let () = <Const<D> as SplitsIntoHeads<H>>::CHECK;
+        let kept: Option<std::vec::Vec<usize>> = lengths.map(<[usize]>::to_vec);
         record_attention(
-            [self, &keys.to_var(), &values.to_var()],
-            |[q, k, v]| q.attention(k, v, heads, tokens, mask),
-            move |operands, y_bar| attention_pullback(operands, y_bar, (heads, tokens, mask)),
+            self,
+            operands,
+            |q, keys| {
+                or_panic(attention::attend::<T, R, RK, D, H, LQ, LK, K>(
+                    name,
+                    q,
+                    keys,
+                    Seen::new(mask, lengths),
+                ))
+            },
+            move |operands, y_bar| {
+                attention::pullback::<T, R, RK, D, H, LQ, LK, K>(
+                    pullback_name,
+                    operands,
+                    y_bar,
+                    Seen::new(mask, kept.as_deref()),
+                )
+            },
         )
     }
 }
 
-/// An attention of three traced operands as one node (the host's and the GPU's):
-/// `forward` gives its value from theirs, `pullback` their cotangents for ȳ, each
-/// added to a traced operand's adjoint.
-pub(crate) fn record_attention<X: Differentiable + 'static>(
-    operands: [&Var<X>; 3],
-    forward: impl FnOnce([&X; 3]) -> X,
-    pullback: impl Fn([&X; 3], &X::Tangent) -> [X::Tangent; 3] + 'static,
-) -> Var<X>
-where
-    X::Tangent: VectorSpace,
-{
-    let values = operands.map(Var::shared_value);
-    let y = forward(values.each_ref().map(|value| &**value));
-    record_many(operands, y, move |_, y_bar, mut adjoints| {
-        let bars = pullback(values.each_ref().map(|value| &**value), y_bar);
-        for (k, bar) in bars.into_iter().enumerate() {
-            adjoints.input(k).add(|| bar);
-        }
+/// An attention of traced operands as one node (the host's and the GPU's): the
+/// queries and the keys and values, of their own type; `forward` gives its value
+/// from theirs, `pullback` their cotangents for ȳ, each added to a traced operand's
+/// adjoint.
+pub(crate) fn record_attention<Q: Differentiable + 'static, KV: Differentiable + 'static>(
+    queries: &Var<Q>,
+    [keys, values]: [&Var<KV>; 2],
+    forward: impl FnOnce(&Q, [&KV; 2]) -> Q,
+    pullback: impl Fn((&Q, [&KV; 2]), &Q::Tangent) -> (Q::Tangent, [KV::Tangent; 2]) + 'static,
+) -> Var<Q> {
+    let (q, kv) = (queries.shared_value(), [keys, values].map(Var::shared_value));
+    let y = forward(&q, kv.each_ref().map(|value| &**value));
+    record_one_and_pair(queries, [keys, values], y, move |y_bar| {
+        pullback((&q, kv.each_ref().map(|value| &**value)), y_bar)
     })
 }
 

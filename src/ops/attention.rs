@@ -81,17 +81,32 @@ impl crate::autodiff::rules::StopGradient for Mask {
     }
 }
 
-impl Mask {
-    /// How many tokens token `t` of a sequence of `tokens` sees: the first ones.
-    fn seen(self, t: usize, tokens: usize) -> usize {
-        match self {
-            Mask::Full => tokens,
-            Mask::Causal => t + 1,
-        }
+/// Which keys each query sees: the mask's, and of sequence n only its first
+/// `lengths[n]` keys when the sequences are padded (the rest are padding).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Seen<'a> {
+    pub(crate) causal: bool,
+    pub(crate) lengths: Option<&'a [usize]>,
+}
+
+impl<'a> Seen<'a> {
+    /// The keys seen under `mask`, trimmed to `lengths` when given.
+    pub(crate) fn new(mask: Mask, lengths: Option<&'a [usize]>) -> Self {
+        Seen { causal: mask == Mask::Causal, lengths }
+    }
+
+    /// How many keys token `t` of sequence `n` sees, of `keys` per sequence: the
+    /// first ones.
+    fn count(self, n: usize, t: usize, keys: usize) -> usize {
+        let unpadded = if self.causal { (t + 1).min(keys) } else { keys };
+        self.lengths.map_or(unpadded, |lengths| unpadded.min(lengths[n]))
     }
 }
 
-// The companions that `#[differentiable]` generates take the six arguments and more.
+/// The keys' and values' rows of a cross-attention, `(RK, D)`.
+type KeyRows<T, RK, const D: usize, K> = Tensor<T, (RK, Const<D>), K>;
+
+// The companions that `#[differentiable]` generates take the arguments and more.
 #[allow(clippy::too_many_arguments)]
 impl<T: RealScalar, R: Dim, const D: usize, K: Storage<T, (R, Const<D>)>> Rows<T, R, D, K> {
     /// Multi-head scaled dot-product attention with these rows as the queries (see
@@ -107,10 +122,7 @@ impl<T: RealScalar, R: Dim, const D: usize, K: Storage<T, (R, Const<D>)>> Rows<T
         mask: Mask,
     ) -> Result<Self, ShapeError> {
         let () = <Const<D> as SplitsIntoHeads<H>>::CHECK;
-        check_attention::<L>([self, keys, values].map(|rows| rows.dims()))?;
-        let mut out = Tensor::zeros_shaped(self.shape());
-        Geometry::<D, H, L>::attend([self, keys, values].map(Tensor::as_slice), mask, out.as_mut_slice());
-        Ok(out)
+        attend::<T, R, R, D, H, L, L, K>("attention", self, [keys, values], Seen::new(mask, None))
     }
 
     /// [`try_attention`](Self::try_attention) that panics on a mismatch: the
@@ -144,53 +156,248 @@ impl<T: RealScalar, R: Dim, const D: usize, K: Storage<T, (R, Const<D>)>> Rows<T
     ) -> Self {
         or_panic(self.try_attention(keys, values, heads, tokens, mask))
     }
+
+    /// [`try_attention`](Self::try_attention) over padded sequences: the tokens of
+    /// sequence n after its first `lengths[n]` are padding, which no token attends
+    /// to (PyTorch's `key_padding_mask`). The padding rows still get outputs — of the
+    /// real tokens they see — for a loss to leave out. An error names the shapes as
+    /// `try_attention`'s does, and the lengths when there is not one per sequence or
+    /// one is not from 1 to L.
+    pub fn try_padded_attention<const H: usize, const L: usize>(
+        &self,
+        keys: &Self,
+        values: &Self,
+        _: Heads<H>,
+        _: Tokens<L>,
+        mask: Mask,
+        lengths: &[usize],
+    ) -> Result<Self, ShapeError> {
+        let () = <Const<D> as SplitsIntoHeads<H>>::CHECK;
+        attend::<T, R, R, D, H, L, L, K>(
+            "padded_attention",
+            self,
+            [keys, values],
+            Seen::new(mask, Some(lengths)),
+        )
+    }
+
+    /// [`try_padded_attention`](Self::try_padded_attention) that panics on a
+    /// mismatch. Differentiable in static mode with respect to the queries, keys and
+    /// values (the lengths are a constant).
+    ///
+    /// ```
+    /// use fluxion::nn::prelude::{Heads, Mask, Tokens};
+    /// use fluxion::prelude::*;
+    ///
+    /// // Two sequences of 4 tokens; the first has 2 real tokens, the second 3.
+    /// let x = Tensor::<f64, (Dyn, Const<4>), Heap>::random_normal_shaped((Dyn(8), Const), 0.0, 1.0, 1);
+    /// let y = x.padded_attention(&x, &x, Heads::<2>, Tokens::<4>, Mask::Full, &[2, 3]);
+    /// // The first sequence's real tokens see only each other: as if it were cut at 2.
+    /// let cut = Tensor::<f64, (Dyn, Const<4>), Heap>::from_flat_fn((Dyn(2), Const), |i| x.as_slice()[i]);
+    /// let alone = cut.attention(&cut, &cut, Heads::<2>, Tokens::<2>, Mask::Full);
+    /// assert_eq!(y.as_slice()[..8], alone.as_slice()[..]);
+    /// ```
+    ///
+    /// # Panics
+    /// As [`attention`](Self::attention), and when there is not one length per
+    /// sequence or one is not from 1 to L (the message names them).
+    #[track_caller]
+    #[crate::autodiff::differentiable(
+        wrt(self, keys, values),
+        vjp = padded_attention_vjp,
+        jvp = padded_attention_jvp
+    )]
+    pub fn padded_attention<const H: usize, const L: usize>(
+        &self,
+        keys: &Self,
+        values: &Self,
+        heads: Heads<H>,
+        tokens: Tokens<L>,
+        mask: Mask,
+        lengths: &[usize],
+    ) -> Self {
+        or_panic(self.try_padded_attention(keys, values, heads, tokens, mask, lengths))
+    }
+
+    /// Cross-attention: these rows, sequences of LQ tokens, attend to `keys`,
+    /// averaging `values`, sequences of LK tokens (an encoder's output, say),
+    /// sequence n of the queries to sequence n of the keys: s_tu = q_t·k_u/√d,
+    /// p_t = softmax(s_t), o_t = Σ_u p_tu·v_u over the keys query t sees — every key
+    /// under [`Mask::Full`], keys 0 to t under [`Mask::Causal`] (aligned at the first
+    /// token, as PyTorch's `is_causal`), and with `lengths` of sequence n only the
+    /// first `lengths[n]` (the rest padding). An error names the shapes when the
+    /// keys' and values' differ, the rows are not whole sequences, the queries' and
+    /// keys' sequence counts differ, or the lengths are not one per sequence from 1
+    /// to LK.
+    pub fn try_cross_attention<const H: usize, const LQ: usize, const LK: usize, RK: Dim>(
+        &self,
+        keys: &KeyRows<T, RK, D, K>,
+        values: &KeyRows<T, RK, D, K>,
+        _: Heads<H>,
+        _: Tokens<LQ>,
+        _: Tokens<LK>,
+        mask: Mask,
+        lengths: Option<&[usize]>,
+    ) -> Result<Self, ShapeError>
+    where
+        K: Storage<T, (RK, Const<D>)>,
+    {
+        let () = <Const<D> as SplitsIntoHeads<H>>::CHECK;
+        attend::<T, R, RK, D, H, LQ, LK, K>("cross_attention", self, [keys, values], Seen::new(mask, lengths))
+    }
+
+    /// [`try_cross_attention`](Self::try_cross_attention) that panics on a mismatch.
+    /// Differentiable in static mode with respect to the queries, keys and values.
+    ///
+    /// ```
+    /// use fluxion::nn::prelude::{Heads, Mask, Tokens};
+    /// use fluxion::prelude::*;
+    ///
+    /// type Rows = Tensor<f64, (Dyn, Const<4>), Heap>;
+    /// // Two sequences: 3 queries each, attending to 5 keys each (4 and 5 of them real).
+    /// let queries = Rows::random_normal_shaped((Dyn(6), Const), 0.0, 1.0, 1);
+    /// let memory = Rows::random_normal_shaped((Dyn(10), Const), 0.0, 1.0, 2);
+    /// let lengths = [4, 5];
+    /// let y = queries.cross_attention(&memory, &memory, Heads::<2>, Tokens::<3>, Tokens::<5>, Mask::Full, Some(&lengths));
+    /// assert_eq!(y.shape(), queries.shape());
+    /// ```
+    ///
+    /// # Panics
+    /// As [`try_cross_attention`](Self::try_cross_attention) (the message names the
+    /// shapes).
+    #[track_caller]
+    #[crate::autodiff::differentiable(
+        wrt(self, keys, values),
+        vjp = cross_attention_vjp,
+        jvp = cross_attention_jvp
+    )]
+    pub fn cross_attention<const H: usize, const LQ: usize, const LK: usize, RK: Dim>(
+        &self,
+        keys: &KeyRows<T, RK, D, K>,
+        values: &KeyRows<T, RK, D, K>,
+        heads: Heads<H>,
+        query_tokens: Tokens<LQ>,
+        key_tokens: Tokens<LK>,
+        mask: Mask,
+        lengths: Option<&[usize]>,
+    ) -> Self
+    where
+        K: Storage<T, (RK, Const<D>)>,
+    {
+        or_panic(self.try_cross_attention(keys, values, heads, query_tokens, key_tokens, mask, lengths))
+    }
 }
 
-/// Checks the queries', keys' and values' shapes: the same rows, whole sequences of
-/// L ≥ 1 tokens. (H dividing the width is checked when the program is built.)
-pub(crate) fn check_attention<const L: usize>([queries, keys, values]: [Dims; 3]) -> Result<(), ShapeError> {
-    for other in [keys, values] {
-        if other != queries {
+/// Checks the operands and runs the attention's loops (the callers check that H
+/// divides D, so that a compile-time error names them).
+pub(crate) fn attend<
+    T: RealScalar,
+    R: Dim,
+    RK: Dim,
+    const D: usize,
+    const H: usize,
+    const LQ: usize,
+    const LK: usize,
+    K,
+>(
+    operation: &'static str,
+    queries: &Rows<T, R, D, K>,
+    [keys, values]: [&KeyRows<T, RK, D, K>; 2],
+    seen: Seen<'_>,
+) -> Result<Rows<T, R, D, K>, ShapeError>
+where
+    K: Storage<T, (R, Const<D>)> + Storage<T, (RK, Const<D>)>,
+{
+    let sequences =
+        check_operands::<LQ, LK>(operation, [queries.dims(), keys.dims(), values.dims()], seen.lengths)?;
+    let mut out = Tensor::zeros_shaped(queries.shape());
+    let operands = (queries.as_slice(), [keys.as_slice(), values.as_slice()]);
+    Geometry::<D, H, LQ, LK>::attend(operands, sequences, seen, out.as_mut_slice());
+    Ok(out)
+}
+
+/// Checks the queries', keys' and values' shapes and the key lengths: the keys and
+/// values alike (and like the queries in a self-attention, where LQ = LK), whole
+/// sequences of LQ ≥ 1 and LK ≥ 1 tokens, as many of the queries as of the keys, and
+/// one length per sequence from 1 to LK. The sequence count when they hold.
+pub(crate) fn check_operands<const LQ: usize, const LK: usize>(
+    operation: &'static str,
+    [queries, keys, values]: [Dims; 3],
+    lengths: Option<&[usize]>,
+) -> Result<usize, ShapeError> {
+    let same = |other: Dims, requirement| {
+        if other == keys { Ok(()) } else { Err(ShapeError::new(operation, other, keys, requirement)) }
+    };
+    same(values, "the keys and values must have the same shape")?;
+    if LQ == LK {
+        same(queries, "queries, keys and values must have the same shape")?;
+    }
+    let rows = |dims: Dims| dims.as_slice()[0];
+    for (dims, tokens) in [(queries, LQ), (keys, LK)] {
+        if tokens == 0 || !rows(dims).is_multiple_of(tokens) {
             return Err(ShapeError::new(
-                "attention",
-                queries,
-                other,
-                "queries, keys and values must have the same shape",
+                operation,
+                dims,
+                Dims::new(&[tokens]),
+                "the row count must be a whole number of sequences: a multiple of the token count, which must be at least 1",
             ));
         }
     }
-    if L == 0 || !queries.as_slice()[0].is_multiple_of(L) {
+    let sequences = rows(queries) / LQ;
+    if rows(keys) / LK != sequences {
         return Err(ShapeError::new(
-            "attention",
+            operation,
             queries,
-            Dims::new(&[L]),
-            "the row count must be a whole number of sequences: a multiple of the token count, which must be at least 1",
+            keys,
+            "the queries and the keys must hold as many sequences (of their own token counts)",
         ));
     }
-    Ok(())
-}
-
-/// Checks a derivative's operands as the attention does, and that each of `others`
-/// (the cotangent, or the tangents) has the queries' shape; H dividing D when the
-/// program is built.
-#[track_caller]
-pub(crate) fn check_derivative<const D: usize, const H: usize, const L: usize>(
-    operation: &'static str,
-    operands: [Dims; 3],
-    others: &[Dims],
-) {
-    let () = <Const<D> as SplitsIntoHeads<H>>::CHECK;
-    or_panic(check_attention::<L>(operands));
-    for &other in others {
-        if other != operands[0] {
-            or_panic(Err(ShapeError::new(
+    if let Some(lengths) = lengths {
+        if lengths.len() != sequences {
+            return Err(ShapeError::new(
                 operation,
-                operands[0],
-                other,
-                "a cotangent or tangent must have the queries' shape",
-            )))
+                Dims::new(&[lengths.len()]),
+                Dims::new(&[sequences]),
+                "one key length per sequence: the lengths' count and the sequence count",
+            ));
+        }
+        if let Some(n) = lengths.iter().position(|&length| length == 0 || length > LK) {
+            return Err(ShapeError::new(
+                operation,
+                Dims::new(&[n, lengths[n]]),
+                Dims::new(&[LK]),
+                "a key length, [sequence, length], must be from 1 to the key tokens per sequence",
+            ));
         }
     }
+    Ok(sequences)
+}
+
+/// Checks a derivative's operands as the attention does, and that each cotangent or
+/// tangent has its operand's shape: `of_queries` the queries', `of_keys` the keys'.
+/// The sequence count.
+#[track_caller]
+pub(crate) fn check_derivative<const D: usize, const H: usize, const LQ: usize, const LK: usize>(
+    operation: &'static str,
+    operands: [Dims; 3],
+    seen: Seen<'_>,
+    [of_queries, of_keys]: [&[Dims]; 2],
+) -> usize {
+    let () = <Const<D> as SplitsIntoHeads<H>>::CHECK;
+    let sequences = or_panic(check_operands::<LQ, LK>(operation, operands, seen.lengths));
+    for (others, operand) in [(of_queries, operands[0]), (of_keys, operands[1])] {
+        for &other in others {
+            if other != operand {
+                or_panic(Err(ShapeError::new(
+                    operation,
+                    operand,
+                    other,
+                    "a cotangent or tangent must have its operand's shape",
+                )))
+            }
+        }
+    }
+    sequences
 }
 
 /// The pullback of [`attention`](Tensor::attention): (q̄, k̄, v̄) for the output's
@@ -207,20 +414,13 @@ pub fn attention_pullback<T: RealScalar, R: Dim, const D: usize, const H: usize,
 where
     K: Storage<T, (R, Const<D>)>,
 {
-    check_derivative::<D, H, L>(
+    let (q_bar, [k_bar, v_bar]) = pullback::<T, R, R, D, H, L, L, K>(
         "attention_pullback",
-        [queries, keys, values].map(|x| x.dims()),
-        &[y_bar.dims()],
+        (queries, [keys, values]),
+        y_bar,
+        Seen::new(mask, None),
     );
-    let mut bars = [(); 3].map(|()| Tensor::zeros_shaped(queries.shape()));
-    let [q_bar, k_bar, v_bar] = &mut bars;
-    Geometry::<D, H, L>::pullback(
-        [queries, keys, values].map(Tensor::as_slice),
-        y_bar.as_slice(),
-        mask,
-        [q_bar.as_mut_slice(), k_bar.as_mut_slice(), v_bar.as_mut_slice()],
-    );
-    bars
+    [q_bar, k_bar, v_bar]
 }
 
 /// The pushforward of [`attention`](Tensor::attention): ẏ for the operands'
@@ -230,19 +430,87 @@ where
 /// As the attention, and when a tangent's shape differs from the queries'.
 #[track_caller]
 pub fn attention_push<T: RealScalar, R: Dim, const D: usize, const H: usize, const L: usize, K>(
-    operands: [&Rows<T, R, D, K>; 3],
-    tangents: [&Rows<T, R, D, K>; 3],
+    [queries, keys, values]: [&Rows<T, R, D, K>; 3],
+    [q_dot, k_dot, v_dot]: [&Rows<T, R, D, K>; 3],
     (_, _, mask): (Heads<H>, Tokens<L>, Mask),
 ) -> Rows<T, R, D, K>
 where
     K: Storage<T, (R, Const<D>)>,
 {
-    check_derivative::<D, H, L>("attention_push", operands.map(|x| x.dims()), &tangents.map(|x| x.dims()));
-    let mut out = Tensor::zeros_shaped(operands[0].shape());
-    Geometry::<D, H, L>::push(
-        operands.map(Tensor::as_slice),
-        tangents.map(Tensor::as_slice),
-        mask,
+    push::<T, R, R, D, H, L, L, K>(
+        "attention_push",
+        (queries, [keys, values]),
+        (q_dot, [k_dot, v_dot]),
+        Seen::new(mask, None),
+    )
+}
+
+/// (q̄, [k̄, v̄]) of any of the attentions for the output's cotangent ȳ.
+#[track_caller]
+pub(crate) fn pullback<
+    T: RealScalar,
+    R: Dim,
+    RK: Dim,
+    const D: usize,
+    const H: usize,
+    const LQ: usize,
+    const LK: usize,
+    K,
+>(
+    operation: &'static str,
+    (queries, [keys, values]): (&Rows<T, R, D, K>, [&KeyRows<T, RK, D, K>; 2]),
+    y_bar: &Rows<T, R, D, K>,
+    seen: Seen<'_>,
+) -> (Rows<T, R, D, K>, [KeyRows<T, RK, D, K>; 2])
+where
+    K: Storage<T, (R, Const<D>)> + Storage<T, (RK, Const<D>)>,
+{
+    let operands = [queries.dims(), keys.dims(), values.dims()];
+    let sequences = check_derivative::<D, H, LQ, LK>(operation, operands, seen, [&[y_bar.dims()], &[]]);
+    let mut q_bar = Tensor::zeros_shaped(queries.shape());
+    let mut key_bars = [(); 2].map(|()| Tensor::zeros_shaped(keys.shape()));
+    let [k_bar, v_bar] = &mut key_bars;
+    Geometry::<D, H, LQ, LK>::pullback(
+        (queries.as_slice(), [keys.as_slice(), values.as_slice()]),
+        y_bar.as_slice(),
+        (sequences, seen),
+        [q_bar.as_mut_slice(), k_bar.as_mut_slice(), v_bar.as_mut_slice()],
+    );
+    (q_bar, key_bars)
+}
+
+/// ẏ of any of the attentions for the operands' tangents.
+#[track_caller]
+pub(crate) fn push<
+    T: RealScalar,
+    R: Dim,
+    RK: Dim,
+    const D: usize,
+    const H: usize,
+    const LQ: usize,
+    const LK: usize,
+    K,
+>(
+    operation: &'static str,
+    (queries, [keys, values]): (&Rows<T, R, D, K>, [&KeyRows<T, RK, D, K>; 2]),
+    (q_dot, [k_dot, v_dot]): (&Rows<T, R, D, K>, [&KeyRows<T, RK, D, K>; 2]),
+    seen: Seen<'_>,
+) -> Rows<T, R, D, K>
+where
+    K: Storage<T, (R, Const<D>)> + Storage<T, (RK, Const<D>)>,
+{
+    let operands = [queries.dims(), keys.dims(), values.dims()];
+    let sequences = check_derivative::<D, H, LQ, LK>(
+        operation,
+        operands,
+        seen,
+        [&[q_dot.dims()], &[k_dot.dims(), v_dot.dims()]],
+    );
+    let mut out = Tensor::zeros_shaped(queries.shape());
+    Geometry::<D, H, LQ, LK>::push(
+        (queries.as_slice(), [keys.as_slice(), values.as_slice()]),
+        (q_dot.as_slice(), [k_dot.as_slice(), v_dot.as_slice()]),
+        (sequences, seen),
         out.as_mut_slice(),
     );
     out
@@ -285,10 +553,136 @@ where
     attention_push([queries, keys, values], [q_dot, k_dot, v_dot], (heads, tokens, mask))
 }
 
-/// The sizes of one attention: sequences of L rows of D values, H heads of D/H.
-struct Geometry<const D: usize, const H: usize, const L: usize>;
+/// `padded_attention`'s derivative for static mode's reverse sweep.
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
+fn padded_attention_vjp<T: RealScalar, R: Dim, const D: usize, const H: usize, const L: usize, K>(
+    queries: &Rows<T, R, D, K>,
+    keys: &Rows<T, R, D, K>,
+    values: &Rows<T, R, D, K>,
+    _: Heads<H>,
+    _: Tokens<L>,
+    mask: Mask,
+    lengths: &[usize],
+    y_bar: Rows<T, R, D, K>,
+) -> (Rows<T, R, D, K>, Rows<T, R, D, K>, Rows<T, R, D, K>)
+where
+    K: Storage<T, (R, Const<D>)>,
+{
+    let seen = Seen::new(mask, Some(lengths));
+    let (q_bar, [k_bar, v_bar]) = pullback::<T, R, R, D, H, L, L, K>(
+        "padded_attention_pullback",
+        (queries, [keys, values]),
+        &y_bar,
+        seen,
+    );
+    (q_bar, k_bar, v_bar)
+}
 
-impl<const D: usize, const H: usize, const L: usize> Geometry<D, H, L> {
+/// `padded_attention`'s derivative for static mode's forward mode.
+#[allow(clippy::too_many_arguments)]
+fn padded_attention_jvp<T: RealScalar, R: Dim, const D: usize, const H: usize, const L: usize, K>(
+    queries: &Rows<T, R, D, K>,
+    keys: &Rows<T, R, D, K>,
+    values: &Rows<T, R, D, K>,
+    _: Heads<H>,
+    _: Tokens<L>,
+    mask: Mask,
+    lengths: &[usize],
+    q_dot: &Rows<T, R, D, K>,
+    k_dot: &Rows<T, R, D, K>,
+    v_dot: &Rows<T, R, D, K>,
+) -> Rows<T, R, D, K>
+where
+    K: Storage<T, (R, Const<D>)>,
+{
+    let seen = Seen::new(mask, Some(lengths));
+    push::<T, R, R, D, H, L, L, K>(
+        "padded_attention_push",
+        (queries, [keys, values]),
+        (q_dot, [k_dot, v_dot]),
+        seen,
+    )
+}
+
+/// `cross_attention`'s derivative for static mode's reverse sweep.
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
+fn cross_attention_vjp<
+    T: RealScalar,
+    R: Dim,
+    RK: Dim,
+    const D: usize,
+    const H: usize,
+    const LQ: usize,
+    const LK: usize,
+    K,
+>(
+    queries: &Rows<T, R, D, K>,
+    keys: &KeyRows<T, RK, D, K>,
+    values: &KeyRows<T, RK, D, K>,
+    _: Heads<H>,
+    _: Tokens<LQ>,
+    _: Tokens<LK>,
+    mask: Mask,
+    lengths: Option<&[usize]>,
+    y_bar: Rows<T, R, D, K>,
+) -> (Rows<T, R, D, K>, KeyRows<T, RK, D, K>, KeyRows<T, RK, D, K>)
+where
+    K: Storage<T, (R, Const<D>)> + Storage<T, (RK, Const<D>)>,
+{
+    let seen = Seen::new(mask, lengths);
+    let (q_bar, [k_bar, v_bar]) = pullback::<T, R, RK, D, H, LQ, LK, K>(
+        "cross_attention_pullback",
+        (queries, [keys, values]),
+        &y_bar,
+        seen,
+    );
+    (q_bar, k_bar, v_bar)
+}
+
+/// `cross_attention`'s derivative for static mode's forward mode.
+#[allow(clippy::too_many_arguments)]
+fn cross_attention_jvp<
+    T: RealScalar,
+    R: Dim,
+    RK: Dim,
+    const D: usize,
+    const H: usize,
+    const LQ: usize,
+    const LK: usize,
+    K,
+>(
+    queries: &Rows<T, R, D, K>,
+    keys: &KeyRows<T, RK, D, K>,
+    values: &KeyRows<T, RK, D, K>,
+    _: Heads<H>,
+    _: Tokens<LQ>,
+    _: Tokens<LK>,
+    mask: Mask,
+    lengths: Option<&[usize]>,
+    q_dot: &Rows<T, R, D, K>,
+    k_dot: &KeyRows<T, RK, D, K>,
+    v_dot: &KeyRows<T, RK, D, K>,
+) -> Rows<T, R, D, K>
+where
+    K: Storage<T, (R, Const<D>)> + Storage<T, (RK, Const<D>)>,
+{
+    let seen = Seen::new(mask, lengths);
+    push::<T, R, RK, D, H, LQ, LK, K>(
+        "cross_attention_push",
+        (queries, [keys, values]),
+        (q_dot, [k_dot, v_dot]),
+        seen,
+    )
+}
+
+/// The sizes of one attention: sequences of LQ query rows and LK key rows of D values
+/// each, H heads of D/H.
+struct Geometry<const D: usize, const H: usize, const LQ: usize, const LK: usize>;
+
+/// The queries' rows and the keys' and values' rows, as slices.
+type Operands<'a, T> = (&'a [T], [&'a [T]; 2]);
+
+impl<const D: usize, const H: usize, const LQ: usize, const LK: usize> Geometry<D, H, LQ, LK> {
     /// The values of one head (H dividing D is checked where an attention starts).
     const WIDTH: usize = D / H;
 
@@ -307,92 +701,101 @@ impl<const D: usize, const H: usize, const L: usize> Geometry<D, H, L> {
         T::one() / T::from_f64(Self::WIDTH as f64).sqrt()
     }
 
-    /// `visit(at, h, t, seen)` for every head h of every token t of the sequences in
-    /// `len` values: `at` is the offset of the sequence's first value and `seen` the
-    /// tokens t attends to.
-    fn each_query(len: usize, mask: Mask, mut visit: impl FnMut(usize, usize, usize, usize)) {
-        let sequence = L * D;
-        for at in (0..len / sequence.max(1)).map(|n| n * sequence) {
+    /// `visit(at, h, t, count)` for every head h of every query t of `sequences`:
+    /// `at` is the offsets of the sequence's first query and first key, `count` the
+    /// keys t sees.
+    fn each_query(
+        sequences: usize,
+        seen: Seen<'_>,
+        mut visit: impl FnMut((usize, usize), usize, usize, usize),
+    ) {
+        for n in 0..sequences {
+            let at = (n * LQ * D, n * LK * D);
             for h in 0..H {
-                for t in 0..L {
-                    visit(at, h, t, mask.seen(t, L));
+                for t in 0..LQ {
+                    visit(at, h, t, seen.count(n, t, LK));
                 }
             }
         }
     }
 
-    /// The attention's loops: `out` (zeros) += Σ_u p_tu·v_u per head and token.
-    fn attend<T: RealScalar>([queries, keys, values]: [&[T]; 3], mask: Mask, out: &mut [T]) {
-        Self::each_query(out.len(), mask, |at, h, t, seen| {
-            let p = Self::probabilities(&queries[at..], &keys[at..], t, h, seen);
+    /// The attention's loops: `out` (zeros) += Σ_u p_tu·v_u per head and query.
+    fn attend<T: RealScalar>(
+        (queries, [keys, values]): Operands<'_, T>,
+        sequences: usize,
+        seen: Seen<'_>,
+        out: &mut [T],
+    ) {
+        Self::each_query(sequences, seen, |(at, key_at), h, t, count| {
+            let p = Self::probabilities(&queries[at..], &keys[key_at..], t, h, count);
             let o = Self::head_mut(&mut out[at..], t, h);
-            for (u, &p) in p[..seen].iter().enumerate() {
-                add_scaled(o, p, Self::head(&values[at..], u, h));
+            for (u, &p) in p[..count].iter().enumerate() {
+                add_scaled(o, p, Self::head(&values[key_at..], u, h));
             }
         });
     }
 
     /// The pullback's loops: (q̄, k̄, v̄) (zeros) += the cotangents for ȳ.
     fn pullback<T: RealScalar>(
-        [queries, keys, values]: [&[T]; 3],
+        (queries, [keys, values]): Operands<'_, T>,
         y_bar: &[T],
-        mask: Mask,
+        (sequences, seen): (usize, Seen<'_>),
         [q_bar, k_bar, v_bar]: [&mut [T]; 3],
     ) {
         let scale = Self::scale::<T>();
-        Self::each_query(y_bar.len(), mask, |at, h, t, seen| {
-            let (q, k, v) = (&queries[at..], &keys[at..], &values[at..]);
-            let p = Self::probabilities(q, k, t, h, seen);
+        Self::each_query(sequences, seen, |(at, key_at), h, t, count| {
+            let (q, k, v) = (&queries[at..], &keys[key_at..], &values[key_at..]);
+            let p = Self::probabilities(q, k, t, h, count);
             let o_bar = Self::head(&y_bar[at..], t, h);
             // V̄_u += p_tu·ō_t and P̄_tu = ō_t·v_u.
-            let mut p_bar = [T::zero(); L];
-            for u in 0..seen {
-                add_scaled(Self::head_mut(&mut v_bar[at..], u, h), p[u], o_bar);
+            let mut p_bar = [T::zero(); LK];
+            for u in 0..count {
+                add_scaled(Self::head_mut(&mut v_bar[key_at..], u, h), p[u], o_bar);
                 p_bar[u] = dot(o_bar, Self::head(v, u, h));
             }
-            let centre = dot(&p[..seen], &p_bar[..seen]);
+            let centre = dot(&p[..count], &p_bar[..count]);
             // S̄_tu/√d, into Q̄_t += Σ_u S̄_tu·k_u/√d and K̄_u += S̄_tu·q_t/√d.
-            for u in 0..seen {
+            for u in 0..count {
                 let s_bar = p[u] * (p_bar[u] - centre) * scale;
                 add_scaled(Self::head_mut(&mut q_bar[at..], t, h), s_bar, Self::head(k, u, h));
-                add_scaled(Self::head_mut(&mut k_bar[at..], u, h), s_bar, Self::head(q, t, h));
+                add_scaled(Self::head_mut(&mut k_bar[key_at..], u, h), s_bar, Self::head(q, t, h));
             }
         });
     }
 
     /// The pushforward's loops: `out` (zeros) += ȯ_t = Σ_u ṗ_tu·v_u + p_tu·v̇_u.
     fn push<T: RealScalar>(
-        [queries, keys, values]: [&[T]; 3],
-        [q_dot, k_dot, v_dot]: [&[T]; 3],
-        mask: Mask,
+        (queries, [keys, values]): Operands<'_, T>,
+        (q_dot, [k_dot, v_dot]): Operands<'_, T>,
+        (sequences, seen): (usize, Seen<'_>),
         out: &mut [T],
     ) {
         let scale = Self::scale::<T>();
-        Self::each_query(out.len(), mask, |at, h, t, seen| {
-            let (q, k, v) = (&queries[at..], &keys[at..], &values[at..]);
-            let p = Self::probabilities(q, k, t, h, seen);
+        Self::each_query(sequences, seen, |(at, key_at), h, t, count| {
+            let (q, k, v) = (&queries[at..], &keys[key_at..], &values[key_at..]);
+            let p = Self::probabilities(q, k, t, h, count);
             let (query, query_dot) = (Self::head(q, t, h), Self::head(&q_dot[at..], t, h));
             // Ṡ_tu = (q̇_t·k_u + q_t·k̇_u)/√d.
-            let mut s_dot = [T::zero(); L];
-            for (u, s_dot) in s_dot[..seen].iter_mut().enumerate() {
-                let (key, key_dot) = (Self::head(k, u, h), Self::head(&k_dot[at..], u, h));
+            let mut s_dot = [T::zero(); LK];
+            for (u, s_dot) in s_dot[..count].iter_mut().enumerate() {
+                let (key, key_dot) = (Self::head(k, u, h), Self::head(&k_dot[key_at..], u, h));
                 *s_dot = (dot(query_dot, key) + dot(query, key_dot)) * scale;
             }
-            let centre = dot(&p[..seen], &s_dot[..seen]);
+            let centre = dot(&p[..count], &s_dot[..count]);
             let o_dot = Self::head_mut(&mut out[at..], t, h);
-            for u in 0..seen {
+            for u in 0..count {
                 add_scaled(o_dot, p[u] * (s_dot[u] - centre), Self::head(v, u, h));
-                add_scaled(o_dot, p[u], Self::head(&v_dot[at..], u, h));
+                add_scaled(o_dot, p[u], Self::head(&v_dot[key_at..], u, h));
             }
         });
     }
 
-    /// Token t's probabilities over the first `seen` tokens in head h (the rest 0):
+    /// Query t's probabilities over the first `count` keys in head h (the rest 0):
     /// the softmax of q_t·k_u/√d, shifted by the largest score.
-    fn probabilities<T: RealScalar>(queries: &[T], keys: &[T], t: usize, h: usize, seen: usize) -> [T; L] {
+    fn probabilities<T: RealScalar>(queries: &[T], keys: &[T], t: usize, h: usize, count: usize) -> [T; LK] {
         let (query, scale) = (Self::head(queries, t, h), Self::scale::<T>());
-        let mut p = [T::zero(); L];
-        let scores = &mut p[..seen];
+        let mut p = [T::zero(); LK];
+        let scores = &mut p[..count];
         for (u, score) in scores.iter_mut().enumerate() {
             *score = dot(query, Self::head(keys, u, h)) * scale;
         }

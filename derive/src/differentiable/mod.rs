@@ -180,13 +180,9 @@ fn parameters(function: &ItemFn, wrt: Option<&Vec<Ident>>) -> syn::Result<Vec<Pa
                         ));
                     }
                     Type::Reference(reference) => {
-                        let mut with_lifetime = reference.clone();
-                        if with_lifetime.lifetime.is_none() {
-                            with_lifetime.lifetime = Some(syn::Lifetime::new("'__l", Span::call_site()));
-                        }
-                        ((*reference.elem).clone(), true, quote!(#with_lifetime))
+                        ((*reference.elem).clone(), true, with_named_lifetimes(&typed.ty))
                     }
-                    other => (other.clone(), false, quote!(#other)),
+                    other => (other.clone(), false, with_named_lifetimes(other)),
                 };
                 let declared = &typed.ty;
                 Parameter {
@@ -529,17 +525,60 @@ fn tensor_or_scalar(ty: &Type, scalar: &Ident) -> bool {
 
 /// Types that are never differentiated (integers, `bool`, `char`, strings): without
 /// `wrt`, parameters of these types are constants.
+/// `ty` with each elided reference lifetime (`&T`, `'_`) named `'__l`, the lifetime
+/// of a record's captured arguments; those of `fn` pointers and `Fn(…)` bounds stay
+/// elided (they are the function's own).
+fn with_named_lifetimes(ty: &Type) -> TokenStream {
+    struct Name;
+    impl syn::visit_mut::VisitMut for Name {
+        fn visit_type_reference_mut(&mut self, reference: &mut syn::TypeReference) {
+            if reference.lifetime.is_none() {
+                reference.lifetime = Some(syn::Lifetime::new("'__l", Span::call_site()));
+            }
+            syn::visit_mut::visit_type_reference_mut(self, reference);
+        }
+        fn visit_lifetime_mut(&mut self, lifetime: &mut syn::Lifetime) {
+            if lifetime.ident == "_" {
+                *lifetime = syn::Lifetime::new("'__l", Span::call_site());
+            }
+        }
+        fn visit_type_bare_fn_mut(&mut self, _: &mut syn::TypeBareFn) {}
+        fn visit_parenthesized_generic_arguments_mut(&mut self, _: &mut syn::ParenthesizedGenericArguments) {}
+    }
+    let mut named = ty.clone();
+    syn::visit_mut::VisitMut::visit_type_mut(&mut Name, &mut named);
+    named.into_token_stream()
+}
+
+/// Whether a parameter of type `ty` is a constant that is never differentiated:
+/// integers, `bool`, `char`, strings, and references, slices, arrays, tuples,
+/// `Option`s, `Vec`s and `Box`es of them (`&[usize]`, `Option<&[usize]>`).
 pub(crate) fn plain_type(ty: &Type) -> bool {
     const PLAIN: &[&str] = &[
         "bool", "char", "str", "String", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
         "i64", "i128", "isize",
     ];
+    const CONTAINERS: &[&str] = &["Option", "Vec", "Box"];
     match ty {
-        Type::Path(path) => {
-            path.path.segments.last().is_some_and(|last| PLAIN.contains(&last.ident.to_string().as_str()))
-        }
+        Type::Path(path) => path.path.segments.last().is_some_and(|last| {
+            let name = last.ident.to_string();
+            match &last.arguments {
+                syn::PathArguments::None => PLAIN.contains(&name.as_str()),
+                syn::PathArguments::AngleBracketed(arguments) if CONTAINERS.contains(&name.as_str()) => {
+                    arguments
+                        .args
+                        .iter()
+                        .all(|argument| matches!(argument, syn::GenericArgument::Type(ty) if plain_type(ty)))
+                }
+                _ => false,
+            }
+        }),
         Type::Reference(reference) => plain_type(&reference.elem),
+        Type::Slice(slice) => plain_type(&slice.elem),
+        Type::Array(array) => plain_type(&array.elem),
+        Type::Tuple(tuple) => !tuple.elems.is_empty() && tuple.elems.iter().all(plain_type),
         Type::Paren(inner) => plain_type(&inner.elem),
+        Type::Group(inner) => plain_type(&inner.elem),
         _ => false,
     }
 }

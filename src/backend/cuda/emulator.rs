@@ -819,69 +819,115 @@ mod tests {
         assert_eq!(rounded[201], 1.0 + 4.0 * 2f32.powi(-8));
     }
 
-    /// The attention kernels on `sequences` of L tokens of W values in H heads, against
-    /// the host's value, tangent and cotangents.
-    fn check_attention<const W: usize, const H: usize, const L: usize>(
+    /// The attention kernels on `sequences` of LQ queries and LK keys of W values in H
+    /// heads, against the host's value, tangent and cotangents.
+    fn check_attention<const W: usize, const H: usize, const LQ: usize, const LK: usize>(
         emulator: &Emulator,
         values: &mut Values,
         sequences: usize,
-        mask: crate::ops::attention::Mask,
+        seen: crate::ops::attention::Seen<'_>,
     ) {
-        use crate::ops::attention::{Heads, Mask, Tokens, attention_pullback, attention_push};
+        use crate::ops::attention::{attend, pullback, push};
         use crate::shape::{Const, Dyn};
         use crate::tensor::{Heap, Tensor};
         type Rows<const W: usize> = Tensor<f64, (Dyn, Const<W>), Heap>;
-        let n = sequences * L * W;
+        let sizes = [LQ, LK].map(|tokens| sequences * tokens * W);
         let host = |elements: &[f64]| -> Rows<W> {
-            Tensor::from_flat_fn((Dyn(sequences * L), Const), |i| elements[i])
+            Tensor::from_flat_fn((Dyn(elements.len() / W), Const), |i| elements[i])
         };
-        let [q, k, v, q_dot, k_dot, v_dot, y_bar] = [(); 7].map(|()| values.take::<f64>(n));
-        let geometry =
-            AttentionGeometry { sequences, tokens: L, width: W, heads: H, causal: mask == Mask::Causal };
-        let what = |name: &str| format!("{name}, {geometry:?}");
-        let args = (Heads::<H>, Tokens::<L>, mask);
+        let [q, q_dot, y_bar] = [(); 3].map(|()| values.take::<f64>(sizes[0]));
+        let [k, v, k_dot, v_dot] = [(); 4].map(|()| values.take::<f64>(sizes[1]));
+        let geometry = AttentionGeometry {
+            sequences,
+            query_tokens: LQ,
+            key_tokens: LK,
+            width: W,
+            heads: H,
+            causal: seen.causal,
+        };
+        let lengths = seen
+            .lengths
+            .map(|lengths| lengths.iter().map(|&length| f64::from_index(length)).collect::<Vec<f64>>());
+        let launched = (geometry, lengths.as_ref());
+        let what = |name: &str| format!("{name}, {geometry:?}, {:?}", seen.lengths);
         let (hq, hk, hv) = (host(&q), host(&k), host(&v));
-        let mut y = vec![f64::NAN; n];
-        attention_on(emulator, [&q, &k, &v], &mut y, geometry).unwrap();
-        assert_close(&y, hq.attention(&hk, &hv, args.0, args.1, mask).as_slice(), 1e-14, &what("attention"));
-        let mut y_dot = vec![f64::NAN; n];
-        attention_push_on(emulator, [&q, &k, &v], [&q_dot, &k_dot, &v_dot], &mut y_dot, geometry).unwrap();
-        let dots = [host(&q_dot), host(&k_dot), host(&v_dot)];
-        let expected = attention_push([&hq, &hk, &hv], [&dots[0], &dots[1], &dots[2]], args);
+        let mut y = vec![f64::NAN; sizes[0]];
+        attention_on(emulator, [&q, &k, &v], &mut y, launched).unwrap();
+        let expected =
+            attend::<f64, Dyn, Dyn, W, H, LQ, LK, Heap>("attention", &hq, [&hk, &hv], seen).unwrap();
+        assert_close(&y, expected.as_slice(), 1e-14, &what("attention"));
+        let mut y_dot = vec![f64::NAN; sizes[0]];
+        attention_push_on(emulator, [&q, &k, &v], [&q_dot, &k_dot, &v_dot], &mut y_dot, launched).unwrap();
+        let dots = (host(&q_dot), [host(&k_dot), host(&v_dot)]);
+        let expected = push::<f64, Dyn, Dyn, W, H, LQ, LK, Heap>(
+            "attention_push",
+            (&hq, [&hk, &hv]),
+            (&dots.0, [&dots.1[0], &dots.1[1]]),
+            seen,
+        );
         assert_close(&y_dot, expected.as_slice(), 1e-14, &what("attention_push"));
-        let mut bars = [(); 3].map(|()| vec![f64::NAN; n]);
-        let [q_bar, k_bar, v_bar] = &mut bars;
-        attention_pullback_on(emulator, [&q, &k, &v], &y_bar, [q_bar, k_bar, v_bar], geometry).unwrap();
-        let expected = attention_pullback([&hq, &hk, &hv], &host(&y_bar), args);
-        for (name, (device, host)) in ["q̄", "k̄", "v̄"].iter().zip(bars.iter().zip(&expected)) {
+        let (mut q_bar, mut key_bars) =
+            (vec![f64::NAN; sizes[0]], [(); 2].map(|()| vec![f64::NAN; sizes[1]]));
+        let [k_bar, v_bar] = &mut key_bars;
+        attention_pullback_on(emulator, [&q, &k, &v], &y_bar, [&mut q_bar, k_bar, v_bar], launched).unwrap();
+        let (host_q_bar, host_key_bars) = pullback::<f64, Dyn, Dyn, W, H, LQ, LK, Heap>(
+            "attention_pullback",
+            (&hq, [&hk, &hv]),
+            &host(&y_bar),
+            seen,
+        );
+        assert_close(&q_bar, host_q_bar.as_slice(), 1e-13, &what("q̄"));
+        for (name, (device, host)) in ["k̄", "v̄"].iter().zip(key_bars.iter().zip(&host_key_bars)) {
             assert_close(device, host.as_slice(), 1e-13, &what(name));
         }
     }
 
     #[test]
     fn the_attention_kernels_compute_the_hosts_values_and_derivatives() {
-        use crate::ops::attention::{Heads, Mask, Tokens};
+        use crate::ops::attention::{Heads, Mask, Seen, Tokens};
         use crate::shape::{Const, Dyn};
         use crate::tensor::{Heap, Tensor};
 
         let Some(emulator) = Emulator::get() else { return };
         let mut values = Values(15);
         for mask in [Mask::Full, Mask::Causal] {
+            let seen = Seen::new(mask, None);
             // Two sequences of 4 tokens of 6 values in 2 heads of 3; one-token
             // sequences in heads of one value; no sequence; 320 queries, so that the
             // grid-stride loop of a 256-thread block runs more than once.
-            check_attention::<6, 2, 4>(&emulator, &mut values, 2, mask);
-            check_attention::<3, 3, 1>(&emulator, &mut values, 3, mask);
-            check_attention::<6, 2, 4>(&emulator, &mut values, 0, mask);
-            check_attention::<8, 4, 16>(&emulator, &mut values, 5, mask);
+            check_attention::<6, 2, 4, 4>(&emulator, &mut values, 2, seen);
+            check_attention::<3, 3, 1, 1>(&emulator, &mut values, 3, seen);
+            check_attention::<6, 2, 4, 4>(&emulator, &mut values, 0, seen);
+            check_attention::<8, 4, 16, 16>(&emulator, &mut values, 5, seen);
+            // Padded sequences: 2 and 4 of 4 real keys, then 1 of 1.
+            check_attention::<6, 2, 4, 4>(&emulator, &mut values, 2, Seen::new(mask, Some(&[2, 4])));
+            check_attention::<3, 3, 1, 1>(&emulator, &mut values, 1, Seen::new(mask, Some(&[1])));
         }
+        // Cross-attention: 3 queries to 5 keys, and 6 queries to 2 keys, each with and
+        // without padding and the causal mask; 320 keys in the keys' pullback.
+        for mask in [Mask::Full, Mask::Causal] {
+            for lengths in [None, Some(&[5, 1, 3][..])] {
+                check_attention::<6, 2, 3, 5>(&emulator, &mut values, 3, Seen::new(mask, lengths));
+            }
+            for lengths in [None, Some(&[2, 1][..])] {
+                check_attention::<4, 2, 6, 2>(&emulator, &mut values, 2, Seen::new(mask, lengths));
+            }
+        }
+        check_attention::<8, 4, 2, 16>(&emulator, &mut values, 5, Seen::new(Mask::Full, None));
         // f32 against the host in f64.
         type Rows = Tensor<f64, (Dyn, Const<6>), Heap>;
         let q: Vec<f32> = values.take(8 * 6);
         let (k, v): (Vec<f32>, Vec<f32>) = (values.take(8 * 6), values.take(8 * 6));
-        let geometry = AttentionGeometry { sequences: 2, tokens: 4, width: 6, heads: 3, causal: true };
+        let geometry = AttentionGeometry {
+            sequences: 2,
+            query_tokens: 4,
+            key_tokens: 4,
+            width: 6,
+            heads: 3,
+            causal: true,
+        };
         let mut y = vec![f32::NAN; q.len()];
-        attention_on(&*emulator, [&q, &k, &v], &mut y, geometry).unwrap();
+        attention_on(&*emulator, [&q, &k, &v], &mut y, (geometry, None)).unwrap();
         let wide = |x: &[f32]| -> Rows { Tensor::from_flat_fn((Dyn(8), Const), |i| x[i] as f64) };
         let expected = wide(&q).attention(&wide(&k), &wide(&v), Heads::<3>, Tokens::<4>, Mask::Causal);
         let y: Vec<f64> = y.iter().map(|&y| y as f64).collect();

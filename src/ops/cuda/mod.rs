@@ -47,7 +47,7 @@ use crate::tensor::{Heap, Storage, Tensor, Zeros};
 
 use Indexing::{Element, Line};
 
-mod attention;
+pub(crate) mod attention;
 mod complex;
 mod image;
 
