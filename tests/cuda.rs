@@ -2976,3 +2976,48 @@ fn attention_and_a_decoder_block_give_the_hosts_values_and_derivatives_on_the_gp
     assert_close(&gradient.0.0.weight.to_vec(), host_gradient.0.0.weight.as_slice(), 1e-10);
     assert_close(&gradient.2.bias.to_vec(), host_gradient.2.bias.as_slice(), 1e-10);
 }
+
+#[test]
+fn the_attention_layer_over_padded_sequences_and_to_a_memory_gives_the_hosts_derivatives_on_the_gpu() {
+    use fluxion::autodiff::{CudaDual, Lift, jvp};
+    use fluxion::nn::layer::{AttentionModule, MultiHeadAttention};
+    use fluxion::nn::prelude::{Mask, Tokens};
+    type Layer<K> = MultiHeadAttention<f64, 6, 2, 4, K>;
+    type Traced<K> = (<Layer<K> as Trace>::Traced, Var<AttentionRows<K>>, Var<AttentionRows<K>>);
+    const LENGTHS: [usize; 3] = [2, 4, 1];
+    const KEY_LENGTHS: [usize; 3] = [5, 1, 3];
+    // Sequences of 4 tokens attending among themselves (2, 4 and 1 real), then to a
+    // memory of 5 tokens (5, 1 and 3 real).
+    macro_rules! loss {
+        ($m:expr, $x:expr, $memory:expr) => {{
+            let attended = $m.forward_padded($x, &LENGTHS);
+            $m.forward_to(&attended, $memory, Tokens::<5>, Some(&KEY_LENGTHS)).tanh().sum()
+        }};
+    }
+    let layer: Layer<Heap> = MultiHeadAttention::new(Mask::Causal, 104);
+    let (x, memory) = (attention_rows(12, 105), attention_rows(15, 106));
+    let Some(_gpu) = gpu() else { return };
+    let (host_value, host_gradient) = value_and_grad(
+        |(m, x, memory): Traced<Heap>| loss!(m, &x, &memory),
+        &(layer.clone(), x.clone(), memory.clone()),
+    );
+    let on_device = (layer.to_device(), x.to_device(), memory.to_device());
+    let (value, gradient) = value_and_grad(|(m, x, memory): Traced<Cuda>| loss!(m, &x, &memory), &on_device);
+    assert_close(&[value], &[host_value], F64_TOL);
+    assert_close(&gradient.1.to_vec(), host_gradient.1.as_slice(), F64_TOL);
+    assert_close(&gradient.2.to_vec(), host_gradient.2.as_slice(), F64_TOL);
+    for (device_map, host_map) in
+        [(&gradient.0.query, &host_gradient.0.query), (&gradient.0.key, &host_gradient.0.key)]
+    {
+        assert_close(&device_map.weight.to_vec(), host_map.weight.as_slice(), F64_TOL);
+    }
+    // Forward mode through the lifted layer on the GPU, in the direction of the
+    // layer's own gradient: ⟨g, g⟩.
+    let (x_dual, memory_dual) =
+        (CudaDual::constant(on_device.1.clone()), CudaDual::constant(on_device.2.clone()));
+    let (_, derivative) =
+        jvp(|m: <Layer<Cuda> as Lift>::Lifted| loss!(m, &x_dual, &memory_dual), &on_device.0, &gradient.0);
+    let mut squared = 0.0;
+    host_gradient.0.for_each_real(&mut |g| squared += g * g);
+    assert_close(&[derivative], &[squared], 1e-10);
+}

@@ -2723,6 +2723,8 @@ pub use group_norm::{GroupNorm, GroupNormLifted, GroupNormStorage, GroupNormTang
 pub use group_norm::{GroupNormLiftedTraced, GroupNormTraced};
 
 mod attention;
-pub use attention::{MultiHeadAttention, MultiHeadAttentionLifted, MultiHeadAttentionTangent};
+pub use attention::{
+    AttentionModule, MultiHeadAttention, MultiHeadAttentionLifted, MultiHeadAttentionTangent,
+};
 #[cfg(feature = "std")]
 pub use attention::{MultiHeadAttentionLiftedTraced, MultiHeadAttentionTraced};

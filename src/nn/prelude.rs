@@ -27,10 +27,10 @@
 #[cfg(feature = "std")]
 pub use super::init::Init;
 pub use super::layer::{
-    AvgPool2d, Checkpointed, Conv2d, Embedding, Flatten, Gelu, GeluFunction, GeluTanh, GeluTanhFunction,
-    GlobalAvgPool2d, GroupNorm, LayerNorm, Linear, LinearNoBias, MaxPool2d, Module, MultiHeadAttention,
-    NoBias, Relu, Residual, Sequential, Sigmoid, Silu, Softmax, Softplus, StaticModule, Tanh, WithBias,
-    module,
+    AttentionModule, AvgPool2d, Checkpointed, Conv2d, Embedding, Flatten, Gelu, GeluFunction, GeluTanh,
+    GeluTanhFunction, GlobalAvgPool2d, GroupNorm, LayerNorm, Linear, LinearNoBias, MaxPool2d, Module,
+    MultiHeadAttention, NoBias, Relu, Residual, Sequential, Sigmoid, Silu, Softmax, Softplus, StaticModule,
+    Tanh, WithBias, module,
 };
 #[cfg(feature = "std")]
 pub use super::layer::{BatchNorm, Dropout, evaluation, inference};

@@ -1688,6 +1688,28 @@ mod tests {
         assert!(!reports_error("", "fn f(x: f64) -> f64 { let p = Polar(x, 1.0); p.0 }"));
     }
 
+    /// Constants: integers, strings and the references, slices, arrays, tuples,
+    /// `Option`s, `Vec`s and `Box`es of them; a container of a float is not one.
+    #[test]
+    fn constant_parameter_types() {
+        let plain = |ty: &str| super::plain_type(&syn::parse_str(ty).expect("a type"));
+        for constant in
+            ["usize", "&[usize]", "Option<&[usize]>", "(usize, bool)", "[u8; 4]", "Vec<String>", "&&str"]
+        {
+            assert!(plain(constant), "{constant}");
+        }
+        for differentiated in
+            ["f64", "[f64; 3]", "Option<f64>", "(usize, f64)", "Vec<T>", "()", "Tensor<f64, S>"]
+        {
+            assert!(!plain(differentiated), "{differentiated}");
+        }
+        // Named in the record's lifetime, so that its closures may keep it.
+        let expanded =
+            expand(tokens(""), tokens("fn f(x: f64, lengths: Option<&[usize]>) -> f64 { x * 2.0 }"))
+                .to_string();
+        assert!(expanded.contains("lengths : Option < & '__l [usize] >"), "{expanded}");
+    }
+
     /// `associated`: the companions are the function's siblings, named as a method's
     /// (no struct, which an `impl` cannot hold); `Self::h(x)` and `Arm::k(x)` are
     /// calls of associated functions, through their sibling companions, and

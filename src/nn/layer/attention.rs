@@ -84,6 +84,79 @@ where
 /// Rows of tokens on a host storage kind.
 type Rows<T, R, const D: usize, K> = Tensor<T, (R, Const<D>), K>;
 
+/// The calls of [`MultiHeadAttention`] beyond [`Module::forward`], for every form
+/// of the layer (plain, traced, lifted, on the GPU): self-attention over padded
+/// sequences, and cross-attention to the rows of other sequences (a memory: an
+/// encoder's output). On the plain host layer, inherent methods of the same names
+/// are `#[differentiable]` (static mode); this trait serves the other forms.
+pub trait AttentionModule<X> {
+    /// Self-attention in which the tokens of sequence n after its first `lengths[n]`
+    /// are padding: no token attends to them (PyTorch's `key_padding_mask`); the
+    /// padding rows still get outputs, for a loss to leave out.
+    ///
+    /// # Panics
+    /// As [`forward`](Module::forward), and when there is not one length per sequence
+    /// or one is not from 1 to L (the message names them).
+    fn forward_padded(&self, x: &X, lengths: &[usize]) -> X;
+
+    /// Cross-attention: queries from `x` (sequences of the layer's L tokens), keys
+    /// and values from `memory` (as many sequences, of LK tokens), by the layer's
+    /// maps; the layer's mask applies (causal: query t sees memory tokens 0 to t),
+    /// and with `lengths` of sequence n only the first `lengths[n]` memory tokens
+    /// (PyTorch's `MultiheadAttention(x, memory, memory, key_padding_mask)`).
+    ///
+    /// # Panics
+    /// When the rows are not whole sequences, the sequence counts differ, or the
+    /// lengths are not one per sequence from 1 to LK (the message names them).
+    fn forward_to<const LK: usize>(
+        &self,
+        x: &X,
+        memory: &X,
+        memory_tokens: Tokens<LK>,
+        lengths: Option<&[usize]>,
+    ) -> X;
+}
+
+impl<T: RealScalar, const D: usize, const H: usize, const L: usize, K> MultiHeadAttention<T, D, H, L, K>
+where
+    K: Storage<T, (Const<D>, Const<D>)> + Storage<T, (Const<D>,)>,
+{
+    /// [`AttentionModule::forward_padded`], differentiable in static mode with
+    /// respect to the layer and the rows (the lengths are a constant).
+    #[differentiable(wrt(self, x))]
+    pub fn forward_padded<R: Dim>(&self, x: &Rows<T, R, D, K>, lengths: &[usize]) -> Rows<T, R, D, K>
+    where
+        K: Storage<T, (R, Const<D>)>,
+    {
+        let (queries, keys, values) =
+            (self.query.apply_batch(x), self.key.apply_batch(x), self.value.apply_batch(x));
+        let mask = rules::stop_gradient(self.mask);
+        let attended = queries.padded_attention(&keys, &values, Heads::<H>, Tokens::<L>, mask, lengths);
+        self.output.apply_batch(&attended)
+    }
+
+    /// [`AttentionModule::forward_to`], differentiable in static mode with respect to
+    /// the layer, the rows and the memory.
+    #[differentiable(wrt(self, x, memory))]
+    pub fn forward_to<R: Dim, const LK: usize>(
+        &self,
+        x: &Rows<T, R, D, K>,
+        memory: &Rows<T, R, D, K>,
+        memory_tokens: Tokens<LK>,
+        lengths: Option<&[usize]>,
+    ) -> Rows<T, R, D, K>
+    where
+        K: Storage<T, (R, Const<D>)>,
+    {
+        let queries = self.query.apply_batch(x);
+        let (keys, values) = (self.key.apply_batch(memory), self.value.apply_batch(memory));
+        let mask = rules::stop_gradient(self.mask);
+        let attended =
+            queries.cross_attention(&keys, &values, Heads::<H>, Tokens::<L>, memory_tokens, mask, lengths);
+        self.output.apply_batch(&attended)
+    }
+}
+
 impl<T: RealScalar, const D: usize, const H: usize, const L: usize, K> MultiHeadAttention<T, D, H, L, K>
 where
     K: Storage<T, (Const<D>, Const<D>)> + Storage<T, (Const<D>,)>,
@@ -240,8 +313,9 @@ debug_and_eq_by_fields!(
     }
 );
 
-/// `Module<$input>` for one form of the layer, from one expression: the maps are
-/// that form's `Linear`s, whose forward pass on `$input` the bounds ask for.
+/// `Module<$input>` and `AttentionModule<$input>` for one form of the layer, from one
+/// expression each: the maps are that form's `Linear`s, whose forward pass on
+/// `$input` the bounds ask for.
 macro_rules! attention_module {
     (
         $(#[$attribute:meta])*
@@ -259,6 +333,33 @@ macro_rules! attention_module {
             fn forward(&self, x: &$input) -> $input {
                 let (queries, keys, values) = (self.query.forward(x), self.key.forward(x), self.value.forward(x));
                 self.output.forward(&queries.attention(&keys, &values, Heads::<H>, Tokens::<L>, self.mask))
+            }
+        }
+
+        $(#[$attribute])*
+        impl<$($generics)*> AttentionModule<$input> for $layer
+        where
+            $($bounds)*
+        {
+            #[track_caller]
+            fn forward_padded(&self, x: &$input, lengths: &[usize]) -> $input {
+                let (queries, keys, values) = (self.query.forward(x), self.key.forward(x), self.value.forward(x));
+                let attended = queries.padded_attention(&keys, &values, Heads::<H>, Tokens::<L>, self.mask, lengths);
+                self.output.forward(&attended)
+            }
+
+            #[track_caller]
+            fn forward_to<const LK: usize>(
+                &self,
+                x: &$input,
+                memory: &$input,
+                memory_tokens: Tokens<LK>,
+                lengths: Option<&[usize]>,
+            ) -> $input {
+                let queries = self.query.forward(x);
+                let (keys, values) = (self.key.forward(memory), self.value.forward(memory));
+                let (heads, tokens) = (Heads::<H>, Tokens::<L>);
+                self.output.forward(&queries.cross_attention(&keys, &values, heads, tokens, memory_tokens, self.mask, lengths))
             }
         }
     };
