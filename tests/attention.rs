@@ -677,6 +677,9 @@ fn the_layers_padded_and_cross_forms_agree_in_every_mode() {
     let direction = seeded_direction(layer.zero_tangent(), 0.2);
     assert_close(inner(&layer_bar, &direction), inner(&tape_layer_bar, &direction), 1e-12);
     x_bar.as_slice().iter().zip(tape_x_bar.as_slice()).for_each(|(a, b)| assert_close(*a, *b, 1e-12));
+    // The traced layer takes plain rows as constants.
+    let (_, layer_only) = value_and_grad(|m: Traced| m.forward_padded(&x, &LENGTHS).tanh().sum(), &layer);
+    assert_close(inner(&layer_only, &direction), inner(&tape_layer_bar, &direction), 1e-12);
     let x_direction = seeded_direction(x.clone(), 0.4);
     let (_, derivative) = padded_layer_loss::jvp(&layer, &x, &LENGTHS, &direction, &x_direction);
     assert_close(derivative, inner(&layer_bar, &direction) + inner(&x_bar, &x_direction), 1e-12);

@@ -7,12 +7,13 @@
 //! and the tape (`tape`), the same block as a struct with a `#[module]` body calling
 //! `Gelu.forward` (`module_static`, `module_tape`), that struct's body split into
 //! two helper methods (`helpers_static`), and its attention layer's alone
-//! (`layer_static`, `layer_tape`).
+//! (`layer_static`, `layer_tape`), also over padded sequences (`padded_layer_*`).
 
 use criterion::{BenchmarkId, Criterion, black_box, criterion_group};
 use fluxion::autodiff::{Trace, differentiable, value_and_grad};
 use fluxion::nn::layer::{
-    Gelu, LayerNorm, Linear, Module, MultiHeadAttention, Residual, Sequential, StaticModule, module,
+    AttentionModule, Gelu, LayerNorm, Linear, Module, MultiHeadAttention, Residual, Sequential, StaticModule,
+    module,
 };
 use fluxion::nn::prelude::{Heads, Mask, Tokens};
 use fluxion::ops::attention::attention_pullback;
@@ -215,6 +216,11 @@ fn layer_loss(layer: &Layer, x: &Rows) -> f32 {
     layer.apply_batch(x).tanh().sum()
 }
 
+#[differentiable(wrt(layer))]
+fn padded_layer_loss(layer: &Layer, x: &Rows, lengths: &[usize]) -> f32 {
+    layer.forward_padded(x, lengths).tanh().sum()
+}
+
 fn block_gradient(c: &mut Criterion) {
     let model: Block = Sequential((
         Residual(Sequential((LayerNorm::default(), MultiHeadAttention::new(Mask::Causal, 5)))),
@@ -251,6 +257,19 @@ fn block_gradient(c: &mut Criterion) {
     group.bench_function("layer_static", |b| b.iter(|| layer_loss::value_and_grad(black_box(layer), &x)));
     group.bench_function("layer_tape", |b| {
         b.iter(|| value_and_grad(|m: <Layer as Trace>::Traced| m.forward(&x).tanh().sum(), black_box(layer)))
+    });
+    // Over padded sequences (32 down to 4 real tokens of 32).
+    let lengths: Vec<usize> = (0..SEQUENCES).map(|n| TOKENS - 4 * n).collect();
+    group.bench_function("padded_layer_static", |b| {
+        b.iter(|| padded_layer_loss::value_and_grad(black_box(layer), &x, &lengths))
+    });
+    group.bench_function("padded_layer_tape", |b| {
+        b.iter(|| {
+            value_and_grad(
+                |m: <Layer as Trace>::Traced| m.forward_padded(&x, &lengths).tanh().sum(),
+                black_box(layer),
+            )
+        })
     });
     group.finish();
 }

@@ -492,6 +492,40 @@
 //! n are the prompt (any tokens after them, say zeros): row n − 1's logits are the
 //! next token's, exactly, as no earlier token sees the ones after it; write the
 //! chosen token at position n and repeat.
-//! Not offered yet: cross-attention between sequences of different lengths, padding masks per sequence, dropout on the probabilities, and
+//!
+//! Sequences of different lengths share a batch padded to L tokens: with
+//! `lengths[n]` the real tokens of sequence n,
+//! [`mha.forward_padded(&x, &lengths)`](crate::nn::layer::AttentionModule::forward_padded)
+//! keeps every token from attending to the padding (PyTorch's
+//! `key_padding_mask`; the padding rows still get outputs, which a loss leaves out).
+//! An encoder–decoder's decoder reads the encoder's output, a memory of LK tokens
+//! per sequence, by cross-attention:
+//! [`mha.forward_to(&x, &memory, Tokens::<LK>, Some(&lengths))`](crate::nn::layer::AttentionModule::forward_to)
+//! takes its queries from `x` (the layer's L tokens per sequence) and its keys and
+//! values from `memory` (PyTorch's `mha(x, memory, memory, key_padding_mask=…)`;
+//! `None` when no memory token is padding). Both come from the trait
+//! [`AttentionModule`](crate::nn::layer::AttentionModule) (in `nn::prelude`) for
+//! every form of the layer, traced, lifted and on the GPU; on the plain layer they
+//! are `#[differentiable]` methods of the same names, for static mode. The
+//! primitives are [`q.padded_attention(&k, &v, Heads::<H>, Tokens::<L>, mask, &lengths)`](crate::Tensor::padded_attention)
+//! and [`q.cross_attention(&k, &v, Heads::<H>, Tokens::<LQ>, Tokens::<LK>, mask, lengths)`](crate::Tensor::cross_attention).
+//!
+//! ```
+//! use fluxion::nn::layer::{AttentionModule, MultiHeadAttention};
+//! use fluxion::nn::prelude::{Mask, Tokens};
+//! use fluxion::prelude::*;
+//!
+//! type Rows = Tensor<f32, (Dyn, Const<16>), Heap>;
+//! // Two source sentences padded to 6 tokens (4 and 6 real), two targets of 3 tokens.
+//! let (encoder, decoder) = (MultiHeadAttention::<f32, 16, 2, 6>::new(Mask::Full, 1), MultiHeadAttention::<f32, 16, 2, 3>::new(Mask::Full, 2));
+//! let (source, target) = (Rows::random_normal_shaped((Dyn(12), Const), 0.0, 1.0, 3), Rows::random_normal_shaped((Dyn(6), Const), 0.0, 1.0, 4));
+//! let lengths = [4, 6];
+//! let memory = encoder.forward_padded(&source, &lengths);
+//! let read = decoder.forward_to(&target, &memory, Tokens::<6>, Some(&lengths));
+//! assert_eq!(read.shape(), target.shape());
+//! ```
+//!
+//! Not offered yet: dropout on the probabilities, a memory whose rows are of
+//! another type than the queries' in `forward_to` (the primitive takes any), and
 //! PyTorch's packed `in_proj_weight` in parameter files (the maps are stored as
 //! `query`, `key`, `value` and `output`).

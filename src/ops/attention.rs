@@ -10,17 +10,23 @@
 //!
 //! and its output row holds the heads' o_t side by side (PyTorch's
 //! `scaled_dot_product_attention` on `(N, H, L, d)` with the heads merged back).
+//! Over padded sequences ([`padded_attention`](Tensor::padded_attention)) token t of
+//! sequence n sees only the first `lengths[n]` of those (PyTorch's
+//! `key_padding_mask`); in a cross-attention
+//! ([`cross_attention`](Tensor::cross_attention)) the queries come in sequences of
+//! LQ tokens and the keys and values in as many sequences of LK, sequence n's queries
+//! attending to sequence n's keys.
 //!
 //! Derivatives, per sequence and head, with P the probabilities (rows t):
 //! - reverse: V̄ = PᵀŌ, P̄ = ŌVᵀ, S̄ = P ⊙ (P̄ − rowsum(P ⊙ P̄)), Q̄ = S̄K/√d,
 //!   K̄ = S̄ᵀQ/√d;
 //! - forward: Ṡ = (Q̇Kᵀ + QK̇ᵀ)/√d, Ṗ = P ⊙ (Ṡ − rowsum(P ⊙ Ṡ)), Ȯ = ṖV + PV̇.
 //!
-//! A masked pair has p = 0 and carries nothing. The probabilities are recomputed one
-//! query at a time (two arrays of L elements on the stack) in the value and in each
-//! derivative: no L×L matrix is kept, and nothing is allocated beyond the results.
-//! For sequences of many thousands of tokens (or of nested duals), give the thread a
-//! larger stack.
+//! A masked or padding pair has p = 0 and carries nothing (a padding key and value
+//! get zero cotangents). The probabilities are recomputed one query at a time (two
+//! arrays of LK elements on the stack) in the value and in each derivative: no
+//! LQ×LK matrix is kept, and nothing is allocated beyond the results. For sequences
+//! of many thousands of tokens (or of nested duals), give the thread a larger stack.
 
 use crate::error::{ShapeError, or_panic};
 use crate::scalar::RealScalar;

@@ -71,13 +71,15 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// What the attribute says: the differentiated parameters, a derivative given by
-/// hand (`vjp = path, jvp = path`), and whether the function is an associated
-/// function of an `impl` (`associated`).
+/// hand (`vjp = path, jvp = path`), a forward sweep that keeps what its reverse
+/// sweep needs, given by hand (`record = path`), and whether the function is an
+/// associated function of an `impl` (`associated`).
 #[derive(Default)]
 struct Options {
     wrt: Option<Vec<Ident>>,
     vjp: Option<syn::Path>,
     jvp: Option<syn::Path>,
+    record: Option<syn::Path>,
     associated: bool,
 }
 
@@ -112,16 +114,25 @@ fn parse_options(attr: TokenStream) -> syn::Result<Options> {
         } else if meta.path.is_ident("jvp") {
             options.jvp = Some(meta.value()?.parse()?);
             Ok(())
+        } else if meta.path.is_ident("record") {
+            options.record = Some(meta.value()?.parse()?);
+            Ok(())
         } else if meta.path.is_ident("associated") {
             options.associated = true;
             Ok(())
         } else {
             Err(meta.error(
-                "`#[differentiable]` takes `wrt(a, b, …)` (the arguments to differentiate), `associated` (on an associated function without `self`, inside an `impl`) and, for a derivative given by hand, `vjp = path, jvp = path`",
+                "`#[differentiable]` takes `wrt(a, b, …)` (the arguments to differentiate), `associated` (on an associated function without `self`, inside an `impl`), for a derivative given by hand `vjp = path, jvp = path`, and for a forward sweep that keeps what its reverse sweep needs `record = path`",
             ))
         }
     });
     syn::parse::Parser::parse2(parser, attr.clone())?;
+    if options.record.is_some() && options.vjp.is_some() {
+        return Err(syn::Error::new_spanned(
+            attr,
+            "`record = …` stands in for the record of a body the macro differentiates; with `vjp = …` the records come from the derivative given by hand",
+        ));
+    }
     if options.vjp.is_some() != options.jvp.is_some() {
         return Err(syn::Error::new_spanned(
             attr,
@@ -318,7 +329,13 @@ fn expand_function(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
             )
         }
     };
-    let companions = Companions { function: &function, parameters: &parameters, output, kind };
+    let companions = Companions {
+        function: &function,
+        parameters: &parameters,
+        output,
+        kind,
+        custom_record: options.record.as_ref(),
+    };
     let generated = companions.generate(joint, record, [joint_lanes_body, tangent_body, lanes_body]);
     // Used through its companions only, the function itself is not dead code.
     let result = quote! {
@@ -490,6 +507,9 @@ struct Companions<'a> {
     parameters: &'a [Parameter],
     output: &'a Type,
     kind: Kind,
+    /// `record = path`: the function that records the forward sweep in place of the
+    /// body's own record.
+    custom_record: Option<&'a syn::Path>,
 }
 
 /// `Ty::Tangent`, spanned at the type so that a type with no tangent is reported there.
@@ -671,6 +691,28 @@ impl Companions<'_> {
                 }
             })
             .collect()
+    }
+
+    /// The body of `__record` (or of `__record_owned`, when `owned`) for `record =
+    /// path`: `path(arguments…, __wanted)`, each differentiated reference parameter
+    /// but the receiver given by value (a clone, or the owned input).
+    fn custom_record_call(&self, owned: bool) -> TokenStream {
+        let path = self.custom_record.expect("a record given by hand");
+        let positions =
+            if owned { owned_positions(self.kind, self.parameters).unwrap_or_default() } else { Vec::new() };
+        let arguments = self.parameters.iter().enumerate().map(|(position, parameter)| {
+            let ident = &parameter.ident;
+            let receiver = position == 0 && self.kind == Kind::Method;
+            if positions.contains(&position) {
+                let owned = format_ident!("__owned_{}", ident.to_string().trim_start_matches("r#"));
+                quote!(#owned)
+            } else if parameter.differentiated && parameter.by_ref && !receiver {
+                quote!(::core::clone::Clone::clone(#ident))
+            } else {
+                quote!(#ident)
+            }
+        });
+        quote!(#path(#(#arguments,)* __wanted))
     }
 
     /// For `__record_owned` (see [`owned_positions`]): the declarations with each
@@ -1401,6 +1443,7 @@ impl Companions<'_> {
         let record_body =
             |rebind: Option<&TokenStream>| match record.as_ref().map(|records| records.get(rebind.is_some()))
             {
+                _ if self.custom_record.is_some() => self.custom_record_call(rebind.is_some()),
                 Some(emit::JointParts { forward, reverse }) => quote! {
                     #rebind
                     let __zero_stores = (#(#zeros,)*);
@@ -1708,6 +1751,21 @@ mod tests {
             expand(tokens(""), tokens("fn f(x: f64, lengths: Option<&[usize]>) -> f64 { x * 2.0 }"))
                 .to_string();
         assert!(expanded.contains("lengths : Option < & '__l [usize] >"), "{expanded}");
+    }
+
+    /// `record = path`: `__record` calls it with the differentiated reference
+    /// arguments by value, `__record_owned` with the owned ones; not beside `vjp`.
+    #[test]
+    fn a_record_given_by_hand() {
+        let item = "fn m(&self, x: &Rows, memory: &Rows, n: usize) -> Rows { self.w.apply_batch(x) }";
+        let expanded = expand(tokens("wrt(self, x, memory), record = Self::kept"), tokens(item)).to_string();
+        let borrowed = "Self :: kept (self , :: core :: clone :: Clone :: clone (x) , :: core :: clone :: Clone :: clone (memory) , n , __wanted)";
+        assert!(expanded.contains(borrowed), "{expanded}");
+        assert!(
+            expanded.contains("Self :: kept (self , __owned_x , __owned_memory , n , __wanted)"),
+            "{expanded}"
+        );
+        assert!(reports_error("vjp = a, jvp = b, record = c", "fn f(x: f64) -> f64 { x }"));
     }
 
     /// `associated`: the companions are the function's siblings, named as a method's

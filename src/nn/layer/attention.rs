@@ -6,11 +6,14 @@
 //! sequences as L consecutive rows).
 
 use super::*;
+use crate::autodiff::rules::NotDifferentiated;
 #[cfg(feature = "cuda")]
 use crate::autodiff::{CudaAttentionVarOps, CudaDual};
-use crate::ops::attention::{Heads, Mask, Tokens, attention_pullback};
+use crate::error::or_panic;
+use crate::ops::attention::{self, Heads, Mask, Seen, Tokens};
 #[cfg(feature = "cuda")]
 use crate::ops::cuda::CudaAttentionOps;
+use crate::shape::constraint::SplitsIntoHeads;
 
 /// Multi-head self-attention on rows `(R, D)` of N sequences of L tokens (R = N·L,
 /// checked when it runs), in H heads of D/H values (H dividing D is checked when the
@@ -63,22 +66,6 @@ where
         let map = |k| Linear::new(sub_seed(seed, k));
         MultiHeadAttention { query: map(0), key: map(1), value: map(2), output: map(3), mask }
     }
-
-    /// The forward pass on rows, differentiated by `#[differentiable]`: the body of
-    /// [`apply_batch`](Self::apply_batch), whose companions use this one's but for the
-    /// records ([`record`](Self::record)).
-    #[differentiable]
-    fn attend_rows<R: Dim>(&self, x: &Tensor<T, (R, Const<D>), K>) -> Tensor<T, (R, Const<D>), K>
-    where
-        K: Storage<T, (R, Const<D>)>,
-    {
-        let (queries, keys, values) =
-            (self.query.apply_batch(x), self.key.apply_batch(x), self.value.apply_batch(x));
-        // The mask is a constant (`#[no_derivative]`), which the macro cannot see from here.
-        let mask = rules::stop_gradient(self.mask);
-        let attended = queries.attention(&keys, &values, Heads::<H>, Tokens::<L>, mask);
-        self.output.apply_batch(&attended)
-    }
 }
 
 /// Rows of tokens on a host storage kind.
@@ -89,7 +76,7 @@ type Rows<T, R, const D: usize, K> = Tensor<T, (R, Const<D>), K>;
 /// sequences, and cross-attention to the rows of other sequences (a memory: an
 /// encoder's output). On the plain host layer, inherent methods of the same names
 /// are `#[differentiable]` (static mode); this trait serves the other forms.
-pub trait AttentionModule<X> {
+pub trait AttentionModule<X>: Module<X> {
     /// Self-attention in which the tokens of sequence n after its first `lengths[n]`
     /// are padding: no token attends to them (PyTorch's `key_padding_mask`); the
     /// padding rows still get outputs, for a loss to leave out.
@@ -97,7 +84,7 @@ pub trait AttentionModule<X> {
     /// # Panics
     /// As [`forward`](Module::forward), and when there is not one length per sequence
     /// or one is not from 1 to L (the message names them).
-    fn forward_padded(&self, x: &X, lengths: &[usize]) -> X;
+    fn forward_padded(&self, x: &X, lengths: &[usize]) -> Self::Output;
 
     /// Cross-attention: queries from `x` (sequences of the layer's L tokens), keys
     /// and values from `memory` (as many sequences, of LK tokens), by the layer's
@@ -114,16 +101,38 @@ pub trait AttentionModule<X> {
         memory: &X,
         memory_tokens: Tokens<LK>,
         lengths: Option<&[usize]>,
-    ) -> X;
+    ) -> Self::Output;
 }
 
+/// The forward passes for static mode: `apply_batch` (as `forward`),
+/// `forward_padded` and `forward_to` (as [`AttentionModule`]'s), each
+/// `#[differentiable]` with a record written by hand
+/// (`record_attention`) that keeps the attention's
+/// operands, where the body's own record would run the attention again in the
+/// reverse sweep (a method of a value the body computes).
 impl<T: RealScalar, const D: usize, const H: usize, const L: usize, K> MultiHeadAttention<T, D, H, L, K>
 where
     K: Storage<T, (Const<D>, Const<D>)> + Storage<T, (Const<D>,)>,
 {
+    /// The forward pass on rows, written for static mode: `mha.apply_batch(&x)` inside
+    /// `#[differentiable]` code, alone or in a chain, keeps the values its reverse
+    /// sweep needs.
+    #[differentiable(record = Self::record_rows)]
+    pub fn apply_batch<R: Dim>(&self, x: &Rows<T, R, D, K>) -> Rows<T, R, D, K>
+    where
+        K: Storage<T, (R, Const<D>)>,
+    {
+        let (queries, keys, values) =
+            (self.query.apply_batch(x), self.key.apply_batch(x), self.value.apply_batch(x));
+        // The mask is a constant (`#[no_derivative]`), which the macro cannot see from here.
+        let mask = rules::stop_gradient(self.mask);
+        let attended = queries.attention(&keys, &values, Heads::<H>, Tokens::<L>, mask);
+        self.output.apply_batch(&attended)
+    }
+
     /// [`AttentionModule::forward_padded`], differentiable in static mode with
     /// respect to the layer and the rows (the lengths are a constant).
-    #[differentiable(wrt(self, x))]
+    #[differentiable(wrt(self, x), record = Self::record_padded)]
     pub fn forward_padded<R: Dim>(&self, x: &Rows<T, R, D, K>, lengths: &[usize]) -> Rows<T, R, D, K>
     where
         K: Storage<T, (R, Const<D>)>,
@@ -137,7 +146,7 @@ where
 
     /// [`AttentionModule::forward_to`], differentiable in static mode with respect to
     /// the layer, the rows and the memory.
-    #[differentiable(wrt(self, x, memory))]
+    #[differentiable(wrt(self, x, memory), record = Self::record_to)]
     pub fn forward_to<R: Dim, const LK: usize>(
         &self,
         x: &Rows<T, R, D, K>,
@@ -155,18 +164,10 @@ where
             queries.cross_attention(&keys, &values, Heads::<H>, Tokens::<L>, memory_tokens, mask, lengths);
         self.output.apply_batch(&attended)
     }
-}
 
-impl<T: RealScalar, const D: usize, const H: usize, const L: usize, K> MultiHeadAttention<T, D, H, L, K>
-where
-    K: Storage<T, (Const<D>, Const<D>)> + Storage<T, (Const<D>,)>,
-{
-    /// The forward pass of `apply_batch` keeping what its reverse sweep needs (each
-    /// map its input, the attention its operands): `attend_rows`'s own record would
-    /// run the attention again in the reverse sweep (a method of a value it computes,
-    /// which a record cannot keep).
+    /// `apply_batch`'s record.
     #[allow(clippy::type_complexity)]
-    fn record<'l, R: Dim>(
+    fn record_rows<'l, R: Dim>(
         &'l self,
         x: Rows<T, R, D, K>,
         [parameters, input]: [bool; 2],
@@ -177,120 +178,129 @@ where
     where
         K: Storage<T, (R, Const<D>)>,
     {
-        let wanted = [parameters, input];
-        let (queries, query_pullback) = self.query.__record_owned_apply_batch(x.clone(), wanted);
-        let (keys, key_pullback) = self.key.__record_owned_apply_batch(x.clone(), wanted);
-        let (values, value_pullback) = self.value.__record_owned_apply_batch(x, wanted);
-        let arguments = (Heads::<H>, Tokens::<L>, self.mask);
-        let attended = queries.attention(&keys, &values, arguments.0, arguments.1, arguments.2);
-        let (y, output_pullback) =
-            self.output.__record_owned_apply_batch(attended, [parameters, parameters || input]);
+        let (y, pullback) =
+            self.record_attention::<R, L>((x, None), Seen::new(self.mask, None), [parameters, input, false]);
         (y, move |y_bar| {
-            let (output, attended_bar) = output_pullback(y_bar);
-            let [q_bar, k_bar, v_bar] =
-                attention_pullback([&queries, &keys, &values], &attended_bar, arguments);
-            let (query, mut x_bar) = query_pullback(q_bar);
-            let ((key, from_keys), (value, from_values)) = (key_pullback(k_bar), value_pullback(v_bar));
-            crate::autodiff::VectorSpace::add_assign(&mut x_bar, &from_keys);
-            crate::autodiff::VectorSpace::add_assign(&mut x_bar, &from_values);
-            (MultiHeadAttentionTangent { query, key, value, output }, x_bar)
+            let (tangent, x_bar, _) = pullback(y_bar);
+            (tangent, x_bar)
         })
     }
-}
 
-/// The forward pass for static mode: `apply_batch` and the companions that
-/// `#[differentiable]` code calls, those of `attend_rows` but for the records.
-#[allow(clippy::type_complexity)]
-impl<T: RealScalar, const D: usize, const H: usize, const L: usize, K> MultiHeadAttention<T, D, H, L, K>
-where
-    K: Storage<T, (Const<D>, Const<D>)> + Storage<T, (Const<D>,)>,
-{
-    /// The forward pass on rows, written for static mode: `mha.apply_batch(&x)` inside
-    /// `#[differentiable]` code, alone or in a chain, keeps the values its reverse
-    /// sweep needs.
-    pub fn apply_batch<R: Dim>(&self, x: &Rows<T, R, D, K>) -> Rows<T, R, D, K>
-    where
-        K: Storage<T, (R, Const<D>)>,
-    {
-        self.attend_rows(x)
-    }
-
-    #[doc(hidden)]
-    pub fn __record_apply_batch<'l, R: Dim>(
-        &'l self,
-        x: &'l Rows<T, R, D, K>,
-        wanted: [bool; 2],
-    ) -> (
-        Rows<T, R, D, K>,
-        impl FnOnce(Rows<T, R, D, K>) -> (MultiHeadAttentionTangent<T, D, H, L, K>, Rows<T, R, D, K>) + 'l,
-    )
-    where
-        K: Storage<T, (R, Const<D>)>,
-    {
-        self.record(x.clone(), wanted)
-    }
-
-    #[doc(hidden)]
-    pub fn __record_owned_apply_batch<'l, R: Dim>(
+    /// `forward_padded`'s record.
+    #[allow(clippy::type_complexity)]
+    fn record_padded<'l, R: Dim>(
         &'l self,
         x: Rows<T, R, D, K>,
-        wanted: [bool; 2],
+        lengths: &'l [usize],
+        [parameters, input, _]: [bool; 3],
     ) -> (
         Rows<T, R, D, K>,
-        impl FnOnce(Rows<T, R, D, K>) -> (MultiHeadAttentionTangent<T, D, H, L, K>, Rows<T, R, D, K>) + 'l,
+        impl FnOnce(
+            Rows<T, R, D, K>,
+        ) -> (MultiHeadAttentionTangent<T, D, H, L, K>, Rows<T, R, D, K>, NotDifferentiated)
+        + 'l,
     )
     where
         K: Storage<T, (R, Const<D>)>,
     {
-        self.record(x, wanted)
+        let seen = Seen::new(self.mask, Some(lengths));
+        let (y, pullback) = self.record_attention::<R, L>((x, None), seen, [parameters, input, false]);
+        (y, move |y_bar| {
+            let (tangent, x_bar, _) = pullback(y_bar);
+            (tangent, x_bar, NotDifferentiated)
+        })
     }
 
-    #[doc(hidden)]
-    pub fn __joint_apply_batch<R: Dim>(
-        &self,
-        x: &Rows<T, R, D, K>,
-        seed: Rows<T, R, D, K>,
-    ) -> (Rows<T, R, D, K>, (MultiHeadAttentionTangent<T, D, H, L, K>, Rows<T, R, D, K>))
+    /// `forward_to`'s record.
+    #[allow(clippy::type_complexity)]
+    fn record_to<'l, R: Dim, const LK: usize>(
+        &'l self,
+        x: Rows<T, R, D, K>,
+        memory: Rows<T, R, D, K>,
+        _: Tokens<LK>,
+        lengths: Option<&'l [usize]>,
+        [parameters, input, from_memory, ..]: [bool; 5],
+    ) -> (
+        Rows<T, R, D, K>,
+        impl FnOnce(
+            Rows<T, R, D, K>,
+        ) -> (
+            MultiHeadAttentionTangent<T, D, H, L, K>,
+            Rows<T, R, D, K>,
+            Rows<T, R, D, K>,
+            NotDifferentiated,
+            NotDifferentiated,
+        ) + 'l,
+    )
     where
         K: Storage<T, (R, Const<D>)>,
     {
-        self.__joint_attend_rows(x, seed)
+        let seen = Seen::new(self.mask, lengths);
+        let (y, pullback) =
+            self.record_attention::<R, LK>((x, Some(memory)), seen, [parameters, input, from_memory]);
+        (y, move |y_bar| {
+            let (tangent, x_bar, memory_bar) = pullback(y_bar);
+            let memory_bar = memory_bar.expect("a cross-attention's memory gets a cotangent");
+            (tangent, x_bar, memory_bar, NotDifferentiated, NotDifferentiated)
+        })
     }
 
-    #[doc(hidden)]
-    pub fn __joint_lanes_apply_batch<R: Dim, const N: usize>(
-        &self,
-        x: &Rows<T, R, D, K>,
-        seeds: [Rows<T, R, D, K>; N],
-    ) -> (Rows<T, R, D, K>, ([MultiHeadAttentionTangent<T, D, H, L, K>; N], [Rows<T, R, D, K>; N]))
+    /// The forward pass keeping what its reverse sweep needs (each map its input,
+    /// the attention its operands), queries from `x` and keys and values from the
+    /// memory (`x` itself when there is none), for the parameters, `x` and the
+    /// memory as `wanted`; the reverse sweep gives the layer's tangent, x̄ and the
+    /// memory's cotangent (when there is a memory).
+    #[allow(clippy::type_complexity)]
+    fn record_attention<'l, R: Dim, const LK: usize>(
+        &'l self,
+        (x, memory): (Rows<T, R, D, K>, Option<Rows<T, R, D, K>>),
+        seen: Seen<'l>,
+        [parameters, input, from_memory]: [bool; 3],
+    ) -> (
+        Rows<T, R, D, K>,
+        impl FnOnce(
+            Rows<T, R, D, K>,
+        )
+            -> (MultiHeadAttentionTangent<T, D, H, L, K>, Rows<T, R, D, K>, Option<Rows<T, R, D, K>>)
+        + 'l,
+    )
     where
         K: Storage<T, (R, Const<D>)>,
     {
-        self.__joint_lanes_attend_rows(x, seeds)
-    }
-
-    #[doc(hidden)]
-    pub fn __jvp_apply_batch<R: Dim>(
-        &self,
-        x: &Rows<T, R, D, K>,
-        tangents: (Option<&MultiHeadAttentionTangent<T, D, H, L, K>>, Option<&Rows<T, R, D, K>>),
-    ) -> (Rows<T, R, D, K>, Rows<T, R, D, K>)
-    where
-        K: Storage<T, (R, Const<D>)>,
-    {
-        self.__jvp_attend_rows(x, tangents)
-    }
-
-    #[doc(hidden)]
-    pub fn __jvp_lanes_apply_batch<R: Dim, const N: usize>(
-        &self,
-        x: &Rows<T, R, D, K>,
-        tangents: (Option<&[MultiHeadAttentionTangent<T, D, H, L, K>; N]>, Option<&[Rows<T, R, D, K>; N]>),
-    ) -> (Rows<T, R, D, K>, [Rows<T, R, D, K>; N])
-    where
-        K: Storage<T, (R, Const<D>)>,
-    {
-        self.__jvp_lanes_attend_rows(x, tangents)
+        let () = <Const<D> as SplitsIntoHeads<H>>::CHECK;
+        let crossing = memory.is_some();
+        let source_wanted = if crossing { from_memory } else { input };
+        let (queries, query_pullback) = self.query.__record_owned_apply_batch(x.clone(), [parameters, input]);
+        let source = memory.unwrap_or(x);
+        let (keys, key_pullback) =
+            self.key.__record_owned_apply_batch(source.clone(), [parameters, source_wanted]);
+        let (values, value_pullback) =
+            self.value.__record_owned_apply_batch(source, [parameters, source_wanted]);
+        let name = if crossing { "cross_attention" } else { "attention" };
+        let attended =
+            or_panic(attention::attend::<T, R, R, D, H, L, LK, K>(name, &queries, [&keys, &values], seen));
+        let wanted_attended = parameters || input || from_memory;
+        let (y, output_pullback) =
+            self.output.__record_owned_apply_batch(attended, [parameters, wanted_attended]);
+        (y, move |y_bar| {
+            let (output, attended_bar) = output_pullback(y_bar);
+            let (q_bar, [k_bar, v_bar]) = attention::pullback::<T, R, R, D, H, L, LK, K>(
+                "attention_pullback",
+                (&queries, [&keys, &values]),
+                &attended_bar,
+                seen,
+            );
+            let (query, mut x_bar) = query_pullback(q_bar);
+            let ((key, mut source_bar), (value, from_values)) = (key_pullback(k_bar), value_pullback(v_bar));
+            crate::autodiff::VectorSpace::add_assign(&mut source_bar, &from_values);
+            let memory_bar = if crossing {
+                Some(source_bar)
+            } else {
+                crate::autodiff::VectorSpace::add_assign(&mut x_bar, &source_bar);
+                None
+            };
+            (MultiHeadAttentionTangent { query, key, value, output }, x_bar, memory_bar)
+        })
     }
 }
 
@@ -406,12 +416,45 @@ attention_module!(
     ]
 );
 
-constant_input!(
+/// `Module` and `AttentionModule` of plain rows for a traced form of the layer: the
+/// rows (and the memory) taken as constants.
+macro_rules! attention_constant_input {
+    ([$($generics:tt)*] $traced:ty, $input:ty => $traced_input:ty, |$x:ident| $constant:expr; where [$($bounds:tt)*]) => {
+        constant_input!([$($generics)*] $traced, $input => $traced_input, |$x| $constant; where [$($bounds)*]);
+
+        #[cfg(feature = "std")]
+        impl<$($generics)*> AttentionModule<$input> for $traced
+        where
+            $($bounds)*
+            $traced: AttentionModule<Var<$traced_input>>,
+        {
+            #[track_caller]
+            fn forward_padded(&self, $x: &$input, lengths: &[usize]) -> Self::Output {
+                <$traced as AttentionModule<Var<$traced_input>>>::forward_padded(self, &Var::constant($constant), lengths)
+            }
+
+            #[track_caller]
+            fn forward_to<const LK: usize>(
+                &self,
+                x: &$input,
+                memory: &$input,
+                memory_tokens: Tokens<LK>,
+                lengths: Option<&[usize]>,
+            ) -> Self::Output {
+                let constant = |$x: &$input| Var::constant($constant);
+                let (x, memory) = (constant(x), constant(memory));
+                <$traced as AttentionModule<Var<$traced_input>>>::forward_to(self, &x, &memory, memory_tokens, lengths)
+            }
+        }
+    };
+}
+
+attention_constant_input!(
     [T: RealScalar, const D: usize, const H: usize, const L: usize, K: StorageKind<T, (R, Const<D>)>, R: Dim]
-    MultiHeadAttentionTraced<T, D, H, L, K>, Tensor<T, (R, Const<D>), K>;
+    MultiHeadAttentionTraced<T, D, H, L, K>, Tensor<T, (R, Const<D>), K> => Tensor<T, (R, Const<D>), K>, |x| x.clone();
     where [K: StorageKind<T, (Const<D>, Const<D>)>, WithBias: BiasKind<T, D, K>, Linear<T, D, D, K>: Trace,]
 );
-constant_input!(
+attention_constant_input!(
     [T: RealScalar, const D: usize, const H: usize, const L: usize, K: Storage<T, (R, Const<D>)> + Storage<Dual<T>, (R, Const<D>)>, R: Dim]
     MultiHeadAttentionLiftedTraced<T, D, H, L, K>, Tensor<T, (R, Const<D>), K> => Tensor<Dual<T>, (R, Const<D>), K>, |x| x.map(Dual::constant);
     where [K: StorageKind<T, (Const<D>, Const<D>)>, WithBias: BiasKind<T, D, K>, Linear<T, D, D, K>: Lift<Lifted: Trace>,]
