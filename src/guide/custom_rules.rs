@@ -26,6 +26,10 @@
 //!   [`check_pullback`](crate::autodiff::check::check_pullback)`(f, f::vjp(x).1, &x, …)`
 //!   and the jvp with
 //!   [`check_pushforward`](crate::autodiff::check::check_pushforward)`(f, |ẋ| f::jvp(x, ẋ).1, &x, …)`.
+//!   Where the body's derivatives are right but its record would run part of the
+//!   forward pass again in the reverse sweep, `#[differentiable(record = path)]`
+//!   keeps the body for every other companion and records with `path` (see the
+//!   static-mode guide, and `MultiHeadAttention`'s `record_attention`).
 //!
 //! ```
 //! use fluxion::autodiff::check::{CheckOptions, check_grad};

@@ -22,7 +22,8 @@
 //!
 //! Every library layer takes GPU batches, plain and traced: `Linear`, `LayerNorm`, `GroupNorm`,
 //! `Conv2d` and the pooling layers (any window, stride and padding), `GlobalAvgPool2d`, `Flatten`,
-//! `Embedding` (the same host slice of indices), `MultiHeadAttention`, the elementwise layers, `Softmax`,
+//! `Embedding` (the same host slice of indices), `MultiHeadAttention` (with `forward_padded` and
+//! `forward_to`: the key lengths stay a host slice), the elementwise layers, `Softmax`,
 //! `Dropout` (the host's mask stream, copied), `Sequential`, `Residual` and
 //! `Checkpointed`; the `nn::loss` losses and the optimisers
 //! take GPU models, and `argmax` and `accuracy` take GPU scores (one kernel; only
