@@ -756,3 +756,36 @@ fn a_decoder_learns_to_read_its_memory_through_cross_attention() {
     // Without reading the memory the loss stays near ln 4 ≈ 1.39.
     assert!(last < 0.1, "loss {first} → {last}");
 }
+
+#[differentiable(wrt(logits))]
+fn real_tokens_loss(logits: &Rows, rows: &[usize], classes: &[usize]) -> f64 {
+    fluxion::nn::per_example::mean_cross_entropy(&logits.gather_rows(rows), classes)
+}
+
+#[test]
+fn a_loss_over_the_real_tokens_gathers_their_rows() {
+    let real: Vec<usize> = Tokens::<4>.unpadded_rows(&LENGTHS).collect();
+    assert_eq!(real, [0, 1, 4, 5, 6, 7, 8]);
+    let (logits, targets) = (rows(12, 76), [3, 1, 0, 0, 2, 5, 4, 1, 0, 0, 0, 0]);
+    let classes: Vec<usize> = real.iter().map(|&row| targets[row]).collect();
+    let (value, gradient) = value_and_grad(
+        |z: Var<Rows>| cross_entropy(&z.gather_rows(&real), &classes, Reduction::Mean),
+        &logits,
+    );
+    // The mean over the real rows alone; the padding rows get no gradient.
+    let p = logits.log_softmax(Axis::<1>);
+    let expected = -real.iter().zip(&classes).map(|(&row, &class)| p[[row, class]]).sum::<f64>() / 7.0;
+    assert_close(value, expected, 1e-14);
+    assert!([2, 3, 9, 10, 11].iter().all(|&row| (0..6).all(|c| gradient[[row, c]] == 0.0)));
+    assert!(gradient[[0, 3]] < 0.0);
+    // Static mode gathers the same rows.
+    let (static_value, static_gradient) = real_tokens_loss::value_and_grad(&logits, &real, &classes);
+    assert_close(static_value, value, 1e-14);
+    static_gradient.as_slice().iter().zip(gradient.as_slice()).for_each(|(a, b)| assert_close(*a, *b, 1e-14));
+}
+
+#[test]
+#[should_panic(expected = "sequence 1 has 5 tokens, more than 4")]
+fn a_length_beyond_the_sequence_is_refused_when_gathering() {
+    let _ = Tokens::<4>.unpadded_rows(&[2, 5]).count();
+}

@@ -1514,27 +1514,22 @@ fn traced_attention<
     lengths: Option<&[usize]>,
 ) -> Var<OnDevice<T, (R, Const<D>)>> {
     let () = <Const<D> as SplitsIntoHeads<H>>::CHECK;
+    let [keys, values] = operands.map(Var::value);
+    let y = or_panic(device_attention::attend::<T, R, RK, D, H, LQ, LK>(
+        name,
+        queries.value(),
+        [keys, values],
+        Seen::new(mask, lengths),
+    ));
     let kept: Option<Vec<usize>> = lengths.map(<[usize]>::to_vec);
-    record_attention(
-        queries,
-        operands,
-        |q, keys| {
-            or_panic(device_attention::attend::<T, R, RK, D, H, LQ, LK>(
-                name,
-                q,
-                keys,
-                Seen::new(mask, lengths),
-            ))
-        },
-        move |operands, y_bar| {
-            device_attention::pullback::<T, R, RK, D, H, LQ, LK>(
-                pullback_name,
-                operands,
-                y_bar,
-                Seen::new(mask, kept.as_deref()),
-            )
-        },
-    )
+    record_attention(queries, operands, y, move |operands, y_bar| {
+        device_attention::pullback::<T, R, RK, D, H, LQ, LK>(
+            pullback_name,
+            operands,
+            y_bar,
+            Seen::new(mask, kept.as_deref()),
+        )
+    })
 }
 
 /// The rules of convolution, pooling and flattening of traced GPU image batches.

@@ -1647,42 +1647,35 @@ impl<T: RealScalar, R: Dim, const D: usize, K: Storage<T, (R, Const<D>)>> Var<Te
         K: Storage<T, (RK, Const<D>)>,
     {
         let () = <Const<D> as SplitsIntoHeads<H>>::CHECK;
+        let [keys, values] = operands.map(Var::value);
+        let y = or_panic(attention::attend::<T, R, RK, D, H, LQ, LK, K>(
+            name,
+            self.value(),
+            [keys, values],
+            Seen::new(mask, lengths),
+        ));
         let kept: Option<std::vec::Vec<usize>> = lengths.map(<[usize]>::to_vec);
-        record_attention(
-            self,
-            operands,
-            |q, keys| {
-                or_panic(attention::attend::<T, R, RK, D, H, LQ, LK, K>(
-                    name,
-                    q,
-                    keys,
-                    Seen::new(mask, lengths),
-                ))
-            },
-            move |operands, y_bar| {
-                attention::pullback::<T, R, RK, D, H, LQ, LK, K>(
-                    pullback_name,
-                    operands,
-                    y_bar,
-                    Seen::new(mask, kept.as_deref()),
-                )
-            },
-        )
+        record_attention(self, operands, y, move |operands, y_bar| {
+            attention::pullback::<T, R, RK, D, H, LQ, LK, K>(
+                pullback_name,
+                operands,
+                y_bar,
+                Seen::new(mask, kept.as_deref()),
+            )
+        })
     }
 }
 
 /// An attention of traced operands as one node (the host's and the GPU's): the
-/// queries and the keys and values, of their own type; `forward` gives its value
-/// from theirs, `pullback` their cotangents for ȳ, each added to a traced operand's
-/// adjoint.
+/// queries and the keys and values, of their own type, and its value `y`;
+/// `pullback` gives their cotangents for ȳ, each added to a traced operand's adjoint.
 pub(crate) fn record_attention<Q: Differentiable + 'static, KV: Differentiable + 'static>(
     queries: &Var<Q>,
     [keys, values]: [&Var<KV>; 2],
-    forward: impl FnOnce(&Q, [&KV; 2]) -> Q,
+    y: Q,
     pullback: impl Fn((&Q, [&KV; 2]), &Q::Tangent) -> (Q::Tangent, [KV::Tangent; 2]) + 'static,
 ) -> Var<Q> {
     let (q, kv) = (queries.shared_value(), [keys, values].map(Var::shared_value));
-    let y = forward(&q, kv.each_ref().map(|value| &**value));
     record_one_and_pair(queries, [keys, values], y, move |y_bar| {
         pullback((&q, kv.each_ref().map(|value| &**value)), y_bar)
     })

@@ -497,7 +497,10 @@
 //! `lengths[n]` the real tokens of sequence n,
 //! [`mha.forward_padded(&x, &lengths)`](crate::nn::layer::AttentionModule::forward_padded)
 //! keeps every token from attending to the padding (PyTorch's
-//! `key_padding_mask`; the padding rows still get outputs, which a loss leaves out).
+//! `key_padding_mask`; the padding rows still get outputs, which a loss leaves out:
+//! [`Tokens::<L>.unpadded_rows(&lengths)`](crate::nn::prelude::Tokens::unpadded_rows)
+//! are the real tokens' rows, and `logits.gather_rows(&rows)` their logits — in
+//! every mode, static included — where PyTorch has `ignore_index`).
 //! An encoder–decoder's decoder reads the encoder's output, a memory of LK tokens
 //! per sequence, by cross-attention:
 //! [`mha.forward_to(&x, &memory, Tokens::<LK>, Some(&lengths))`](crate::nn::layer::AttentionModule::forward_to)

@@ -63,6 +63,35 @@ impl<const L: usize> Tokens<L> {
         assert!(L > 0, "Tokens::positions: a sequence of 0 tokens");
         (0..rows).map(|row| row % L)
     }
+
+    /// The rows of the real tokens of sequences padded to L tokens, sequence n
+    /// holding `lengths[n]`: n·L + t for t < `lengths[n]`, in order. A loss over the
+    /// real tokens alone gathers them (PyTorch's `ignore_index`, or `logits[mask]`):
+    ///
+    /// ```
+    /// use fluxion::nn::loss::{Reduction, cross_entropy};
+    /// use fluxion::nn::prelude::Tokens;
+    /// use fluxion::prelude::*;
+    ///
+    /// // Two sequences padded to 3 tokens, with 2 and 1 real ones.
+    /// let lengths = [2, 1];
+    /// let rows: Vec<usize> = Tokens::<3>.unpadded_rows(&lengths).collect();
+    /// assert_eq!(rows, [0, 1, 3]);
+    /// let logits = Tensor::<f64, (Dyn, Const<4>), Heap>::random_normal_shaped((Dyn(6), Const), 0.0, 1.0, 1);
+    /// let targets = [2, 0, 9, 1, 9, 9]; // 9 on the padding: never read
+    /// let real_targets: Vec<usize> = rows.iter().map(|&row| targets[row]).collect();
+    /// let loss = cross_entropy(&logits.gather_rows(&rows), &real_targets, Reduction::Mean);
+    /// assert!(loss > 0.0);
+    /// ```
+    ///
+    /// # Panics
+    /// When a length exceeds L.
+    pub fn unpadded_rows(self, lengths: &[usize]) -> impl Iterator<Item = usize> + '_ {
+        lengths.iter().enumerate().flat_map(|(n, &length)| {
+            assert!(length <= L, "Tokens::unpadded_rows: sequence {n} has {length} tokens, more than {L}");
+            (0..length).map(move |t| n * L + t)
+        })
+    }
 }
 
 /// Which tokens a token attends to.

@@ -79,7 +79,8 @@ type Rows<T, R, const D: usize, K> = Tensor<T, (R, Const<D>), K>;
 pub trait AttentionModule<X>: Module<X> {
     /// Self-attention in which the tokens of sequence n after its first `lengths[n]`
     /// are padding: no token attends to them (PyTorch's `key_padding_mask`); the
-    /// padding rows still get outputs, for a loss to leave out.
+    /// padding rows still get outputs, for a loss to leave out
+    /// ([`Tokens::unpadded_rows`] gives the rows to keep).
     ///
     /// # Panics
     /// As [`forward`](Module::forward), and when there is not one length per sequence
