@@ -13,12 +13,44 @@ pub struct ShapeError {
     lhs: Dims,
     rhs: Dims,
     requirement: &'static str,
+    subject: Subject,
+}
+
+/// What a [`ShapeError`]'s two shapes describe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Subject {
+    /// Two operands' shapes.
+    Shapes,
+    /// Key lengths of padded sequences: `[count]` against `[sequences]`.
+    LengthCount,
+    /// One sequence's key length: `[sequence, length]` against `[tokens]`.
+    KeyLength,
 }
 
 impl ShapeError {
     /// A mismatch in `operation` between `lhs` and `rhs`, which violates `requirement`.
     pub fn new(operation: &'static str, lhs: Dims, rhs: Dims, requirement: &'static str) -> Self {
-        ShapeError { operation, lhs, rhs, requirement }
+        ShapeError { operation, lhs, rhs, requirement, subject: Subject::Shapes }
+    }
+
+    /// `count` key lengths given for `sequences` sequences in `operation` (shapes
+    /// `[count]` and `[sequences]`).
+    pub(crate) fn length_count(operation: &'static str, count: usize, sequences: usize) -> Self {
+        let requirement = "one key length per sequence";
+        ShapeError {
+            subject: Subject::LengthCount,
+            ..Self::new(operation, Dims::new(&[count]), Dims::new(&[sequences]), requirement)
+        }
+    }
+
+    /// Sequence `sequence`'s key length `length` is not from 1 to `tokens` in
+    /// `operation` (shapes `[sequence, length]` and `[tokens]`).
+    pub(crate) fn key_length(operation: &'static str, [sequence, length]: [usize; 2], tokens: usize) -> Self {
+        let requirement = "the key tokens per sequence";
+        ShapeError {
+            subject: Subject::KeyLength,
+            ..Self::new(operation, Dims::new(&[sequence, length]), Dims::new(&[tokens]), requirement)
+        }
     }
 
     /// The operation that failed, e.g. `"matmul"`.
@@ -39,11 +71,19 @@ impl ShapeError {
 
 impl fmt::Display for ShapeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: shapes {} and {} are incompatible ({})",
-            self.operation, self.lhs, self.rhs, self.requirement
-        )
+        let (operation, requirement, lhs, rhs) = (self.operation, self.requirement, self.lhs, self.rhs);
+        match (self.subject, lhs.as_slice(), rhs.as_slice()) {
+            (Subject::LengthCount, [count], [sequences]) => {
+                write!(f, "{operation}: {count} key lengths for {sequences} sequences ({requirement})")
+            }
+            (Subject::KeyLength, [sequence, length], [tokens]) => {
+                write!(
+                    f,
+                    "{operation}: sequence {sequence} has key length {length}, not from 1 to {tokens} ({requirement})"
+                )
+            }
+            _ => write!(f, "{operation}: shapes {lhs} and {rhs} are incompatible ({requirement})"),
+        }
     }
 }
 

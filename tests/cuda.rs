@@ -2890,7 +2890,12 @@ fn padded_and_cross_attention_give_the_hosts_values_and_derivatives_on_the_gpu()
             |[q, k, v]| q.padded_attention(k, v, Heads::<2>, Tokens::<4>, mask, &LENGTHS),
         );
     }
-    for (mask, lengths) in [(Mask::Full, None), (Mask::Full, Some(&KEY_LENGTHS[..])), (Mask::Causal, None)] {
+    for (mask, lengths) in [
+        (Mask::Full, None),
+        (Mask::Full, Some(&KEY_LENGTHS[..])),
+        (Mask::Causal, None),
+        (Mask::Causal, Some(&KEY_LENGTHS[..])),
+    ] {
         assert_gpu_attention_is_the_hosts(
             [&cq, &ck, &cv],
             [&cq_dot, &ck_dot, &cv_dot],

@@ -401,17 +401,14 @@ impl Helper<'_> {
 /// references, function pointers, trait objects and `_`; and any type that names a
 /// trait object (`Rc<dyn Trait>`, a coercion the annotation drives).
 fn never_traced(ty: &Type) -> bool {
-    const CONTAINERS: &[&str] = &["Vec", "Option", "Box"];
     let names_a_trait_object =
         quote!(#ty).into_iter().any(|tree| matches!(tree, TokenTree::Ident(ident) if ident == "dyn"));
     names_a_trait_object
         || crate::differentiable::plain_type(ty)
         || match ty {
-            Type::Path(path) => path
-                .path
-                .segments
-                .last()
-                .is_some_and(|last| CONTAINERS.contains(&last.ident.to_string().as_str())),
+            Type::Path(path) => path.path.segments.last().is_some_and(|last| {
+                crate::differentiable::OWNING_CONTAINERS.contains(&last.ident.to_string().as_str())
+            }),
             Type::Array(_)
             | Type::Slice(_)
             | Type::Reference(_)

@@ -974,9 +974,11 @@ where
     Y: Differentiable + 'static,
 {
     let parents = [a.node, b1.node, b2.node];
-    let active: Vec<NodeRef> = parents.iter().flatten().copied().collect();
-    if active.is_empty() {
-        return Var::constant(y);
+    let Some(first) = parents.iter().flatten().next().copied() else { return Var::constant(y) };
+    let (mut active, mut count) = ([first; 3], 0);
+    for parent in parents.iter().flatten() {
+        active[count] = *parent;
+        count += 1;
     }
     let pullback = move |_: &Y, y_bar: &Y::Tangent, earlier: &mut Earlier<'_, '_>| {
         let (a_bar, [b1_bar, b2_bar]) = pullback(y_bar);
@@ -984,7 +986,7 @@ where
         adjoint_of(earlier, parents[1]).add(|| b1_bar);
         adjoint_of(earlier, parents[2]).add(|| b2_bar);
     };
-    push_node(&active, Some(pullback), moved(y))
+    push_node(&active[..count], Some(pullback), moved(y))
 }
 
 /// Where the leaves of a traced input sit on the tape, in the order of

@@ -352,20 +352,16 @@ where
 }
 
 /// Checks the queries', keys' and values' shapes and the key lengths: the keys and
-/// values alike (and like the queries in a self-attention, where LQ = LK), whole
-/// sequences of LQ ≥ 1 and LK ≥ 1 tokens, as many of the queries as of the keys, and
-/// one length per sequence from 1 to LK. The sequence count when they hold.
+/// values alike, whole sequences of LQ ≥ 1 and LK ≥ 1 tokens, as many of the queries
+/// as of the keys (in a self-attention, LQ = LK: the queries' shape), and one length
+/// per sequence from 1 to LK. The sequence count when they hold.
 pub(crate) fn check_operands<const LQ: usize, const LK: usize>(
     operation: &'static str,
     [queries, keys, values]: [Dims; 3],
     lengths: Option<&[usize]>,
 ) -> Result<usize, ShapeError> {
-    let same = |other: Dims, requirement| {
-        if other == keys { Ok(()) } else { Err(ShapeError::new(operation, other, keys, requirement)) }
-    };
-    same(values, "the keys and values must have the same shape")?;
-    if LQ == LK {
-        same(queries, "queries, keys and values must have the same shape")?;
+    if values != keys {
+        return Err(ShapeError::new(operation, values, keys, "the keys and values must have the same shape"));
     }
     let rows = |dims: Dims| dims.as_slice()[0];
     for (dims, tokens) in [(queries, LQ), (keys, LK)] {
@@ -389,20 +385,10 @@ pub(crate) fn check_operands<const LQ: usize, const LK: usize>(
     }
     if let Some(lengths) = lengths {
         if lengths.len() != sequences {
-            return Err(ShapeError::new(
-                operation,
-                Dims::new(&[lengths.len()]),
-                Dims::new(&[sequences]),
-                "one key length per sequence: the lengths' count and the sequence count",
-            ));
+            return Err(ShapeError::length_count(operation, lengths.len(), sequences));
         }
         if let Some(n) = lengths.iter().position(|&length| length == 0 || length > LK) {
-            return Err(ShapeError::new(
-                operation,
-                Dims::new(&[n, lengths[n]]),
-                Dims::new(&[LK]),
-                "a key length, [sequence, length], must be from 1 to the key tokens per sequence",
-            ));
+            return Err(ShapeError::key_length(operation, [n, lengths[n]], LK));
         }
     }
     Ok(sequences)
@@ -588,14 +574,15 @@ where
     attention_push([queries, keys, values], [q_dot, k_dot, v_dot], (heads, tokens, mask))
 }
 
-/// `padded_attention`'s derivative for static mode's reverse sweep.
+/// `padded_attention`'s derivative for static mode's reverse sweep: the
+/// cross-attention's, of the same rows.
 #[allow(clippy::type_complexity, clippy::too_many_arguments)]
 fn padded_attention_vjp<T: RealScalar, R: Dim, const D: usize, const H: usize, const L: usize, K>(
     queries: &Rows<T, R, D, K>,
     keys: &Rows<T, R, D, K>,
     values: &Rows<T, R, D, K>,
-    _: Heads<H>,
-    _: Tokens<L>,
+    heads: Heads<H>,
+    tokens: Tokens<L>,
     mask: Mask,
     lengths: &[usize],
     y_bar: Rows<T, R, D, K>,
@@ -603,24 +590,18 @@ fn padded_attention_vjp<T: RealScalar, R: Dim, const D: usize, const H: usize, c
 where
     K: Storage<T, (R, Const<D>)>,
 {
-    let seen = Seen::new(mask, Some(lengths));
-    let (q_bar, [k_bar, v_bar]) = pullback::<T, R, R, D, H, L, L, K>(
-        "padded_attention_pullback",
-        (queries, [keys, values]),
-        &y_bar,
-        seen,
-    );
-    (q_bar, k_bar, v_bar)
+    cross_attention_vjp(queries, keys, values, heads, tokens, tokens, mask, Some(lengths), y_bar)
 }
 
-/// `padded_attention`'s derivative for static mode's forward mode.
+/// `padded_attention`'s derivative for static mode's forward mode: the
+/// cross-attention's, of the same rows.
 #[allow(clippy::too_many_arguments)]
 fn padded_attention_jvp<T: RealScalar, R: Dim, const D: usize, const H: usize, const L: usize, K>(
     queries: &Rows<T, R, D, K>,
     keys: &Rows<T, R, D, K>,
     values: &Rows<T, R, D, K>,
-    _: Heads<H>,
-    _: Tokens<L>,
+    heads: Heads<H>,
+    tokens: Tokens<L>,
     mask: Mask,
     lengths: &[usize],
     q_dot: &Rows<T, R, D, K>,
@@ -630,12 +611,18 @@ fn padded_attention_jvp<T: RealScalar, R: Dim, const D: usize, const H: usize, c
 where
     K: Storage<T, (R, Const<D>)>,
 {
-    let seen = Seen::new(mask, Some(lengths));
-    push::<T, R, R, D, H, L, L, K>(
-        "padded_attention_push",
-        (queries, [keys, values]),
-        (q_dot, [k_dot, v_dot]),
-        seen,
+    cross_attention_jvp(
+        queries,
+        keys,
+        values,
+        heads,
+        tokens,
+        tokens,
+        mask,
+        Some(lengths),
+        q_dot,
+        k_dot,
+        v_dot,
     )
 }
 

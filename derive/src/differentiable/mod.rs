@@ -543,8 +543,6 @@ fn tensor_or_scalar(ty: &Type, scalar: &Ident) -> bool {
     })
 }
 
-/// Types that are never differentiated (integers, `bool`, `char`, strings): without
-/// `wrt`, parameters of these types are constants.
 /// `ty` with each elided reference lifetime (`&T`, `'_`) named `'__l`, the lifetime
 /// of a record's captured arguments; those of `fn` pointers and `Fn(…)` bounds stay
 /// elided (they are the function's own).
@@ -570,6 +568,10 @@ fn with_named_lifetimes(ty: &Type) -> TokenStream {
     named.into_token_stream()
 }
 
+/// The containers that hold values of one type: a constant when what they hold is
+/// one ([`plain_type`]).
+pub(crate) const OWNING_CONTAINERS: &[&str] = &["Option", "Vec", "Box"];
+
 /// Whether a parameter of type `ty` is a constant that is never differentiated:
 /// integers, `bool`, `char`, strings, and references, slices, arrays, tuples,
 /// `Option`s, `Vec`s and `Box`es of them (`&[usize]`, `Option<&[usize]>`).
@@ -578,13 +580,14 @@ pub(crate) fn plain_type(ty: &Type) -> bool {
         "bool", "char", "str", "String", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
         "i64", "i128", "isize",
     ];
-    const CONTAINERS: &[&str] = &["Option", "Vec", "Box"];
     match ty {
         Type::Path(path) => path.path.segments.last().is_some_and(|last| {
             let name = last.ident.to_string();
             match &last.arguments {
                 syn::PathArguments::None => PLAIN.contains(&name.as_str()),
-                syn::PathArguments::AngleBracketed(arguments) if CONTAINERS.contains(&name.as_str()) => {
+                syn::PathArguments::AngleBracketed(arguments)
+                    if OWNING_CONTAINERS.contains(&name.as_str()) =>
+                {
                     arguments
                         .args
                         .iter()

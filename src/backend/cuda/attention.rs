@@ -68,6 +68,7 @@ impl AttentionGeometry {
             self.heads,
             self.width
         );
+        assert!(self.key_tokens > 0 || self.queries() == 0, "{operation}: queries with no keys, {self:?}");
         for (lens, elements) in [of_queries, of_keys].into_iter().zip(self.elements()) {
             for &len in lens {
                 assert!(len >= elements, "{operation}: a buffer of {len} elements for {self:?}");
@@ -103,12 +104,17 @@ enum Threads {
 
 /// A kernel with one thread per query (or key) `t` of head `h` of sequence `n`;
 /// `q_base` and `k_base` are the offsets of head h of the sequence's first query and
-/// first key, `d` the head's width, `length` the sequence's keys not padded and
-/// `seen` the keys query t sees.
+/// first key, `d` the head's width, `length` the sequence's keys not padded and, for
+/// a query's thread, `seen` the keys query t sees.
 fn per_token_kernel(name: &str, parameters: &str, threads: Threads, body: &str) -> String {
-    let tokens = match threads {
-        Threads::Queries => "query_tokens",
-        Threads::Keys => "key_tokens",
+    let (tokens, seen) = match threads {
+        Threads::Queries => (
+            "query_tokens",
+            "        const unsigned long long unpadded = causal && t + 1 < key_tokens ? t + 1 : key_tokens;
+        const unsigned long long seen = unpadded < length ? unpadded : length;
+",
+        ),
+        Threads::Keys => ("key_tokens", ""),
     };
     format!(
         "extern \"C\" __global__ void {name}({parameters}) {{
@@ -118,9 +124,7 @@ fn per_token_kernel(name: &str, parameters: &str, threads: Threads, body: &str) 
         const unsigned long long t = e % {tokens}, h = (e / {tokens}) % heads, n = e / ({tokens} * heads);
         const unsigned long long q_base = n * query_tokens * width + h * d, k_base = n * key_tokens * width + h * d;
         const unsigned long long length = padded ? (unsigned long long)lengths[n] : key_tokens;
-        const unsigned long long unpadded = causal && t + 1 < key_tokens ? t + 1 : key_tokens;
-        const unsigned long long seen = unpadded < length ? unpadded : length;
-{body}    }}
+{seen}{body}    }}
 }}
 "
     )
@@ -294,7 +298,7 @@ fn attention_keys_pullback_source(name: &str, ctype: CType) -> String {
     let inner = "            ";
     let body = format!(
         "        // This thread's token is key u; the queries that see it run from u
-        // (causal) or 0, and none does when it is padding (`seen` is not used here).
+        // (causal) or 0, and none does when it is padding.
         const unsigned long long u = t;
         for (unsigned long long i = 0; i < d; ++i) {{
             k_bar[k_base + u * width + i] = 0;
@@ -351,8 +355,10 @@ pub(super) fn sources(ctype: CType) -> Vec<(String, String)> {
 ///
 /// # Safety
 /// `buffers` must be the kernel's buffers, in its parameter list's order, each
-/// holding the geometry's operand (or 3 values per query, for `stats`), and
-/// `lengths` one length from 1 to the key tokens per sequence.
+/// holding the geometry's operand (or 3 values per query, for `stats`), the keys at
+/// least one per sequence, and `lengths` one length per sequence (a kernel reads no
+/// key past the key tokens whatever the lengths say; a length of 0 gives NaNs, so
+/// the callers check them from 1 to the key tokens).
 unsafe fn launch<T: CudaElement, R: Runner<T>>(
     runner: &R,
     operation: &str,

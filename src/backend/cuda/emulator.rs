@@ -932,5 +932,13 @@ mod tests {
         let expected = wide(&q).attention(&wide(&k), &wide(&v), Heads::<3>, Tokens::<4>, Mask::Causal);
         let y: Vec<f64> = y.iter().map(|&y| y as f64).collect();
         assert_close(&y, expected.as_slice(), 1e-5, "attention in f32");
+        // Padded, the lengths as f32 bits.
+        let lengths: Vec<f32> = [3, 1].map(f32::from_index).to_vec();
+        let mut y = vec![f32::NAN; q.len()];
+        attention_on(&*emulator, [&q, &k, &v], &mut y, (geometry, Some(&lengths))).unwrap();
+        let expected =
+            wide(&q).padded_attention(&wide(&k), &wide(&v), Heads::<3>, Tokens::<4>, Mask::Causal, &[3, 1]);
+        let y: Vec<f64> = y.iter().map(|&y| y as f64).collect();
+        assert_close(&y, expected.as_slice(), 1e-5, "padded attention in f32");
     }
 }

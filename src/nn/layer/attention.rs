@@ -74,8 +74,10 @@ type Rows<T, R, const D: usize, K> = Tensor<T, (R, Const<D>), K>;
 /// The calls of [`MultiHeadAttention`] beyond [`Module::forward`], for every form
 /// of the layer (plain, traced, lifted, on the GPU): self-attention over padded
 /// sequences, and cross-attention to the rows of other sequences (a memory: an
-/// encoder's output). On the plain host layer, inherent methods of the same names
-/// are `#[differentiable]` (static mode); this trait serves the other forms.
+/// encoder's output). The plain host layer also has inherent methods of the same
+/// names, `#[differentiable]` (static mode), which a call on it picks. A block of
+/// layers (`Sequential`, `Residual`) does not pass the lengths or the memory on:
+/// call the attention layer itself, from a `#[module]` helper or a loss.
 pub trait AttentionModule<X>: Module<X> {
     /// Self-attention in which the tokens of sequence n after its first `lengths[n]`
     /// are padding: no token attends to them (PyTorch's `key_padding_mask`); the
@@ -179,8 +181,9 @@ where
     where
         K: Storage<T, (R, Const<D>)>,
     {
-        let (y, pullback) =
-            self.record_attention::<R, L>((x, None), Seen::new(self.mask, None), [parameters, input, false]);
+        let names = ["attention", "attention_pullback"];
+        let seen = Seen::new(self.mask, None);
+        let (y, pullback) = self.record_attention::<R, L>(names, (x, None), seen, [parameters, input, false]);
         (y, move |y_bar| {
             let (tangent, x_bar, _) = pullback(y_bar);
             (tangent, x_bar)
@@ -204,8 +207,9 @@ where
     where
         K: Storage<T, (R, Const<D>)>,
     {
+        let names = ["padded_attention", "padded_attention_pullback"];
         let seen = Seen::new(self.mask, Some(lengths));
-        let (y, pullback) = self.record_attention::<R, L>((x, None), seen, [parameters, input, false]);
+        let (y, pullback) = self.record_attention::<R, L>(names, (x, None), seen, [parameters, input, false]);
         (y, move |y_bar| {
             let (tangent, x_bar, _) = pullback(y_bar);
             (tangent, x_bar, NotDifferentiated)
@@ -236,9 +240,10 @@ where
     where
         K: Storage<T, (R, Const<D>)>,
     {
+        let names = ["cross_attention", "cross_attention_pullback"];
         let seen = Seen::new(self.mask, lengths);
-        let (y, pullback) =
-            self.record_attention::<R, LK>((x, Some(memory)), seen, [parameters, input, from_memory]);
+        let wanted = [parameters, input, from_memory];
+        let (y, pullback) = self.record_attention::<R, LK>(names, (x, Some(memory)), seen, wanted);
         (y, move |y_bar| {
             let (tangent, x_bar, memory_bar) = pullback(y_bar);
             let memory_bar = memory_bar.expect("a cross-attention's memory gets a cotangent");
@@ -250,10 +255,12 @@ where
     /// the attention its operands), queries from `x` and keys and values from the
     /// memory (`x` itself when there is none), for the parameters, `x` and the
     /// memory as `wanted`; the reverse sweep gives the layer's tangent, x̄ and the
-    /// memory's cotangent (when there is a memory).
+    /// memory's cotangent (when there is a memory). `names` are the attention's and
+    /// its pullback's, for errors.
     #[allow(clippy::type_complexity)]
     fn record_attention<'l, R: Dim, const LK: usize>(
         &'l self,
+        [name, pullback_name]: [&'static str; 2],
         (x, memory): (Rows<T, R, D, K>, Option<Rows<T, R, D, K>>),
         seen: Seen<'l>,
         [parameters, input, from_memory]: [bool; 3],
@@ -277,7 +284,6 @@ where
             self.key.__record_owned_apply_batch(source.clone(), [parameters, source_wanted]);
         let (values, value_pullback) =
             self.value.__record_owned_apply_batch(source, [parameters, source_wanted]);
-        let name = if crossing { "cross_attention" } else { "attention" };
         let attended =
             or_panic(attention::attend::<T, R, R, D, H, L, LK, K>(name, &queries, [&keys, &values], seen));
         let wanted_attended = parameters || input || from_memory;
@@ -286,7 +292,7 @@ where
         (y, move |y_bar| {
             let (output, attended_bar) = output_pullback(y_bar);
             let (q_bar, [k_bar, v_bar]) = attention::pullback::<T, R, R, D, H, L, LK, K>(
-                "attention_pullback",
+                pullback_name,
                 (&queries, [&keys, &values]),
                 &attended_bar,
                 seen,
