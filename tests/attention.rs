@@ -797,3 +797,28 @@ fn a_loss_over_the_real_tokens_gathers_their_rows() {
 fn a_length_beyond_the_sequence_is_refused_when_gathering() {
     let _ = Tokens::<4>.unpadded_rows(&[2, 5]).count();
 }
+
+#[test]
+fn the_public_cross_attention_derivatives_serve_the_padded_attention_too() {
+    use fluxion::ops::attention::{cross_attention_pullback, cross_attention_push};
+    let ([q, k, v], y_bar) = ([79, 80, 81].map(|seed| rows(12, seed)), rows(12, 82));
+    let arguments = (Heads::<2>, Tokens::<4>, Tokens::<4>, Mask::Causal, Some(&LENGTHS[..]));
+    let (q_bar, [k_bar, v_bar]) = cross_attention_pullback((&q, [&k, &v]), &y_bar, arguments);
+    // ⟨ȳ, y⟩'s gradient on the tape.
+    let [tape_q, tape_k, tape_v] = grad(
+        |[q, k, v]: [Var<Rows>; 3]| {
+            q.padded_attention(&k, &v, Heads::<2>, Tokens::<4>, Mask::Causal, &LENGTHS)
+                .dot(&Var::constant(y_bar.clone()))
+        },
+        &[q.clone(), k.clone(), v.clone()],
+    );
+    for (bar, tape) in [(&q_bar, &tape_q), (&k_bar, &tape_k), (&v_bar, &tape_v)] {
+        bar.as_slice().iter().zip(tape.as_slice()).for_each(|(a, b)| assert_close(*a, *b, 1e-14));
+    }
+    // The adjoint identity: ⟨ȳ, ẏ⟩ = ⟨q̄, q̇⟩ + ⟨k̄, k̇⟩ + ⟨v̄, v̇⟩.
+    let dots = [83, 84, 85].map(|seed| rows(12, seed));
+    let y_dot = cross_attention_push((&q, [&k, &v]), (&dots[0], [&dots[1], &dots[2]]), arguments);
+    let pushed = y_bar.dot(&y_dot);
+    let pulled = q_bar.dot(&dots[0]) + k_bar.dot(&dots[1]) + v_bar.dot(&dots[2]);
+    assert_close(pushed, pulled, 1e-13);
+}

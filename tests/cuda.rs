@@ -2880,6 +2880,25 @@ fn padded_and_cross_attention_give_the_hosts_values_and_derivatives_on_the_gpu()
     let (cq, cq_dot) = (attention_rows(6, 98), attention_rows(6, 99));
     let [ck, cv, ck_dot, cv_dot] = [100, 101, 102, 103].map(|seed| attention_rows(15, seed));
     let Some(_gpu) = gpu() else { return };
+    // The public derivatives of the cross-attention, padded, against the host's.
+    let arguments = (Heads::<2>, Tokens::<2>, Tokens::<5>, Mask::Causal, Some(&KEY_LENGTHS[..]));
+    let (cq_device, ck_device, cv_device) = (cq.to_device(), ck.to_device(), cv.to_device());
+    let operands = (&cq_device, [&ck_device, &cv_device]);
+    let (q_bar, [k_bar, v_bar]) =
+        device_rules::cross_attention_pullback(operands, &cq_dot.to_device(), arguments);
+    let (host_q_bar, [host_k_bar, host_v_bar]) =
+        fluxion::ops::attention::cross_attention_pullback((&cq, [&ck, &cv]), &cq_dot, arguments);
+    for (device_bar, host_bar) in [(&q_bar, &host_q_bar), (&k_bar, &host_k_bar), (&v_bar, &host_v_bar)] {
+        assert_close(&device_bar.to_vec(), host_bar.as_slice(), F64_TOL);
+    }
+    let tangents = (&cq_dot.to_device(), [&ck_dot.to_device(), &cv_dot.to_device()]);
+    let y_dot = device_rules::cross_attention_push(operands, tangents, arguments);
+    let host_y_dot = fluxion::ops::attention::cross_attention_push(
+        (&cq, [&ck, &cv]),
+        (&cq_dot, [&ck_dot, &cv_dot]),
+        arguments,
+    );
+    assert_close(&y_dot.to_vec(), host_y_dot.as_slice(), F64_TOL);
     for mask in [Mask::Full, Mask::Causal] {
         assert_gpu_attention_is_the_hosts(
             [&q, &k, &v],

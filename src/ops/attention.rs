@@ -466,6 +466,62 @@ where
     )
 }
 
+/// The pullback of [`cross_attention`](Tensor::cross_attention) — and of
+/// [`padded_attention`](Tensor::padded_attention), with the keys' rows the
+/// queries' and LK = LQ: (q̄, [k̄, v̄]) for the output's cotangent ȳ.
+///
+/// # Panics
+/// As the attention, and when ȳ's shape differs from the queries'.
+#[track_caller]
+pub fn cross_attention_pullback<
+    T,
+    R,
+    RK,
+    const D: usize,
+    const H: usize,
+    const LQ: usize,
+    const LK: usize,
+    K,
+>(
+    operands: (&Rows<T, R, D, K>, [&KeyRows<T, RK, D, K>; 2]),
+    y_bar: &Rows<T, R, D, K>,
+    (_, _, _, mask, lengths): (Heads<H>, Tokens<LQ>, Tokens<LK>, Mask, Option<&[usize]>),
+) -> (Rows<T, R, D, K>, [KeyRows<T, RK, D, K>; 2])
+where
+    T: RealScalar,
+    R: Dim,
+    RK: Dim,
+    K: Storage<T, (R, Const<D>)> + Storage<T, (RK, Const<D>)>,
+{
+    pullback::<T, R, RK, D, H, LQ, LK, K>(
+        "cross_attention_pullback",
+        operands,
+        y_bar,
+        Seen::new(mask, lengths),
+    )
+}
+
+/// The pushforward of [`cross_attention`](Tensor::cross_attention) (and of
+/// [`padded_attention`](Tensor::padded_attention), as for the pullback): ẏ for the
+/// operands' tangents.
+///
+/// # Panics
+/// As the attention, and when a tangent's shape differs from its operand's.
+#[track_caller]
+pub fn cross_attention_push<T, R, RK, const D: usize, const H: usize, const LQ: usize, const LK: usize, K>(
+    operands: (&Rows<T, R, D, K>, [&KeyRows<T, RK, D, K>; 2]),
+    tangents: (&Rows<T, R, D, K>, [&KeyRows<T, RK, D, K>; 2]),
+    (_, _, _, mask, lengths): (Heads<H>, Tokens<LQ>, Tokens<LK>, Mask, Option<&[usize]>),
+) -> Rows<T, R, D, K>
+where
+    T: RealScalar,
+    R: Dim,
+    RK: Dim,
+    K: Storage<T, (R, Const<D>)> + Storage<T, (RK, Const<D>)>,
+{
+    push::<T, R, RK, D, H, LQ, LK, K>("cross_attention_push", operands, tangents, Seen::new(mask, lengths))
+}
+
 /// (q̄, [k̄, v̄]) of any of the attentions for the output's cotangent ȳ.
 #[track_caller]
 pub(crate) fn pullback<
@@ -641,9 +697,9 @@ fn cross_attention_vjp<
     queries: &Rows<T, R, D, K>,
     keys: &KeyRows<T, RK, D, K>,
     values: &KeyRows<T, RK, D, K>,
-    _: Heads<H>,
-    _: Tokens<LQ>,
-    _: Tokens<LK>,
+    heads: Heads<H>,
+    query_tokens: Tokens<LQ>,
+    key_tokens: Tokens<LK>,
     mask: Mask,
     lengths: Option<&[usize]>,
     y_bar: Rows<T, R, D, K>,
@@ -651,13 +707,8 @@ fn cross_attention_vjp<
 where
     K: Storage<T, (R, Const<D>)> + Storage<T, (RK, Const<D>)>,
 {
-    let seen = Seen::new(mask, lengths);
-    let (q_bar, [k_bar, v_bar]) = pullback::<T, R, RK, D, H, LQ, LK, K>(
-        "cross_attention_pullback",
-        (queries, [keys, values]),
-        &y_bar,
-        seen,
-    );
+    let arguments = (heads, query_tokens, key_tokens, mask, lengths);
+    let (q_bar, [k_bar, v_bar]) = cross_attention_pullback((queries, [keys, values]), &y_bar, arguments);
     (q_bar, k_bar, v_bar)
 }
 
@@ -676,9 +727,9 @@ fn cross_attention_jvp<
     queries: &Rows<T, R, D, K>,
     keys: &KeyRows<T, RK, D, K>,
     values: &KeyRows<T, RK, D, K>,
-    _: Heads<H>,
-    _: Tokens<LQ>,
-    _: Tokens<LK>,
+    heads: Heads<H>,
+    query_tokens: Tokens<LQ>,
+    key_tokens: Tokens<LK>,
     mask: Mask,
     lengths: Option<&[usize]>,
     q_dot: &Rows<T, R, D, K>,
@@ -688,13 +739,8 @@ fn cross_attention_jvp<
 where
     K: Storage<T, (R, Const<D>)> + Storage<T, (RK, Const<D>)>,
 {
-    let seen = Seen::new(mask, lengths);
-    push::<T, R, RK, D, H, LQ, LK, K>(
-        "cross_attention_push",
-        (queries, [keys, values]),
-        (q_dot, [k_dot, v_dot]),
-        seen,
-    )
+    let arguments = (heads, query_tokens, key_tokens, mask, lengths);
+    cross_attention_push((queries, [keys, values]), (q_dot, [k_dot, v_dot]), arguments)
 }
 
 /// The sizes of one attention: sequences of LQ query rows and LK key rows of D values

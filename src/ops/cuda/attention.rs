@@ -186,6 +186,53 @@ pub fn attention_push<T: CudaElement, R: Dim, const D: usize, const H: usize, co
     push::<T, R, R, D, H, L, L>("attention_push", (queries, [keys, values]), (q_dot, [k_dot, v_dot]), seen)
 }
 
+/// The pullback of the cross-attention on the GPU (and of the padded attention, with
+/// the keys' rows the queries' and LK = LQ): (q̄, [k̄, v̄]) for the output's cotangent
+/// ȳ (the host's
+/// [`cross_attention_pullback`](crate::ops::attention::cross_attention_pullback)).
+///
+/// # Panics
+/// As the attention, and when ȳ's shape differs from the queries'.
+#[track_caller]
+pub fn cross_attention_pullback<
+    T: CudaElement,
+    R: Dim,
+    RK: Dim,
+    const D: usize,
+    const H: usize,
+    const LQ: usize,
+    const LK: usize,
+>(
+    operands: (&Rows<T, R, D>, [&Rows<T, RK, D>; 2]),
+    y_bar: &Rows<T, R, D>,
+    (_, _, _, mask, lengths): (Heads<H>, Tokens<LQ>, Tokens<LK>, Mask, Option<&[usize]>),
+) -> (Rows<T, R, D>, [Rows<T, RK, D>; 2]) {
+    pullback::<T, R, RK, D, H, LQ, LK>("cross_attention_pullback", operands, y_bar, Seen::new(mask, lengths))
+}
+
+/// The pushforward of the cross-attention on the GPU (and of the padded attention, as
+/// for the pullback): ẏ for the operands' tangents.
+///
+/// # Panics
+/// As [`cross_attention_pullback`], and when a tangent's shape differs from its
+/// operand's.
+#[track_caller]
+pub fn cross_attention_push<
+    T: CudaElement,
+    R: Dim,
+    RK: Dim,
+    const D: usize,
+    const H: usize,
+    const LQ: usize,
+    const LK: usize,
+>(
+    operands: (&Rows<T, R, D>, [&Rows<T, RK, D>; 2]),
+    tangents: (&Rows<T, R, D>, [&Rows<T, RK, D>; 2]),
+    (_, _, _, mask, lengths): (Heads<H>, Tokens<LQ>, Tokens<LK>, Mask, Option<&[usize]>),
+) -> Rows<T, R, D> {
+    push::<T, R, RK, D, H, LQ, LK>("cross_attention_push", operands, tangents, Seen::new(mask, lengths))
+}
+
 /// (q̄, [k̄, v̄]) of any of the attentions on the GPU for the output's cotangent ȳ.
 #[track_caller]
 pub(crate) fn pullback<

@@ -65,7 +65,9 @@ macro_rules! groups_as_rows {
         )
     }};
 }
-pub use attention::{CudaAttentionOps, attention_pullback, attention_push};
+pub use attention::{
+    CudaAttentionOps, attention_pullback, attention_push, cross_attention_pullback, cross_attention_push,
+};
 pub use complex::{
     CudaComplexElementaryOps, CudaComplexMatrixOps, CudaComplexOps, RealValued, complex_elementary_pullback,
     complex_elementary_push, complex_fill_pullback, complex_hadamard_pullback, complex_scaled_pullback,
