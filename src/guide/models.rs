@@ -528,6 +528,9 @@
 //! assert_eq!(read.shape(), target.shape());
 //! ```
 //!
+//! `examples/reverse.rs` trains such an encoder–decoder to reverse sequences of 1 to
+//! 8 tokens, its loss over the real tokens alone.
+//!
 //! Not offered yet: dropout on the probabilities, a memory whose rows are of
 //! another type than the queries' in `forward_to` (the primitive takes any), and
 //! PyTorch's packed `in_proj_weight` in parameter files (the maps are stored as
