@@ -531,7 +531,9 @@
 //! `examples/reverse.rs` trains such an encoder–decoder to reverse sequences of 1 to
 //! 8 tokens, its loss over the real tokens alone.
 //!
-//! Not offered yet: dropout on the probabilities, a memory whose rows are of
+//! Not offered yet: padding before a sequence's tokens (the lengths say how many come
+//! first; a length of 0 is an error, where PyTorch gives rows of NaN), arbitrary
+//! attention masks, dropout on the probabilities, a memory whose rows are of
 //! another type than the queries' in `forward_to` (the primitive takes any), and
 //! PyTorch's packed `in_proj_weight` in parameter files (the maps are stored as
 //! `query`, `key`, `value` and `output`).
