@@ -489,3 +489,51 @@ fn a_block_with_helpers_second_in_a_chain_gives_the_tapes_gradient() {
     };
     assert!((along - (moved(1.0) - moved(-1.0)) / (2.0 * h)).abs() < 1e-7, "{along}");
 }
+
+/// Every sequence of 4 rows with its first 3 tokens real.
+const THREE_OF_FOUR: [usize; 2] = [3, 3];
+
+/// A pre-norm encoder block over padded sequences: its helper passes the key
+/// lengths to the attention layer in every form.
+#[derive(Clone, Debug, Differentiable)]
+struct PaddedEncoder {
+    norm: LayerNorm<f64, 4>,
+    attention: MultiHeadAttention<f64, 4, 2, 4>,
+}
+
+#[module]
+impl PaddedEncoder {
+    fn forward(&self, x: &Rows<4>) -> Rows<4> {
+        self.encode(x, &THREE_OF_FOUR)
+    }
+
+    fn encode(&self, x: &Rows<4>, lengths: &[usize]) -> Rows<4> {
+        x + &self.attention.forward_padded(&self.norm.forward(x), lengths)
+    }
+}
+
+#[differentiable]
+fn padded_encoder_loss(block: &PaddedEncoder, x: &Rows<4>) -> f64 {
+    block.apply_batch(x).tanh().sum()
+}
+
+#[test]
+fn a_module_helper_passes_key_lengths_in_every_form() {
+    let block =
+        PaddedEncoder { norm: LayerNorm::default(), attention: MultiHeadAttention::new(Mask::Full, 66) };
+    let x = rows::<4>(8, 67);
+    let plain = block.forward(&x);
+    // The padding rows (3 and 7) change no real token's output.
+    let mut padded = x.clone();
+    (0..4).for_each(|c| padded[[3, c]] = 9.0);
+    let moved = block.forward(&padded);
+    assert!([0, 1, 2, 4, 5, 6].iter().all(|&r| (0..4).all(|c| moved[[r, c]] == plain[[r, c]])));
+    let (value, (gradient, _)) = padded_encoder_loss::value_and_grad(&block, &x);
+    let (tape_value, tape_gradient) =
+        value_and_grad(|b: <PaddedEncoder as Trace>::Traced| b.forward(&x).tanh().sum(), &block);
+    assert_close(value, tape_value, 1e-13);
+    assert_close(value, plain.tanh().sum(), 1e-13);
+    for (a, b) in reals(&gradient).iter().zip(reals(&tape_gradient)) {
+        assert_close(*a, b, 1e-12);
+    }
+}

@@ -529,7 +529,11 @@
 //! ```
 //!
 //! `examples/reverse.rs` trains such an encoder–decoder to reverse sequences of 1 to
-//! 8 tokens, its loss over the real tokens alone.
+//! 8 tokens, its loss over the real tokens alone. In a
+//! [`#[module]`](crate::nn::layer::module) block the lengths (or a memory) go to a
+//! helper method, `fn encode(&self, x: &Rows, lengths: &[usize]) -> Rows` calling
+//! `self.attention.forward_padded(…, lengths)`, which has every form as the block
+//! does (`tests/custom_layers.rs`).
 //!
 //! Not offered yet: padding before a sequence's tokens (the lengths say how many come
 //! first; a length of 0 is an error, where PyTorch gives rows of NaN), arbitrary
