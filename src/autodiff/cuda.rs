@@ -1779,9 +1779,11 @@ impl<T: CudaScalar, S: Shape> TracedArithmetic<T, S> for Cuda {
 struct AbsoluteValue;
 
 impl ScalarFunction for AbsoluteValue {
+    #[inline(always)]
     fn value<T: RealScalar>(&self, x: T) -> T {
         x.abs()
     }
+    #[inline(always)]
     fn derivative<T: RealScalar>(&self, x: T, _: T) -> T {
         T::select_positive(x, T::one(), T::select_positive(-x, -T::one(), T::zero()))
     }

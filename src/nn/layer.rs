@@ -763,17 +763,20 @@ pub struct GeluFunction;
 
 impl GeluFunction {
     /// Φ(x) = ½erfc(−x/√2).
+    #[inline(always)]
     fn distribution<T: RealScalar>(x: T) -> T {
         T::from_f64(0.5) * (-x * T::from_f64(core::f64::consts::FRAC_1_SQRT_2)).erfc()
     }
 }
 
 impl ScalarFunction for GeluFunction {
+    #[inline(always)]
     fn value<T: RealScalar>(&self, x: T) -> T {
         x * Self::distribution(x)
     }
 
     /// Φ(x) + x·φ(x), with φ(x) = e^(−x²/2)/√(2π).
+    #[inline(always)]
     fn derivative<T: RealScalar>(&self, x: T, _: T) -> T {
         let half = T::from_f64(0.5);
         let distribution = Self::distribution(x);
@@ -796,12 +799,14 @@ impl GeluTanhFunction {
 }
 
 impl ScalarFunction for GeluTanhFunction {
+    #[inline(always)]
     fn value<T: RealScalar>(&self, x: T) -> T {
         let u = T::from_f64(Self::SCALE) * (x + T::from_f64(Self::CUBIC) * x * x * x);
         T::from_f64(0.5) * x * (T::one() + u.tanh())
     }
 
     /// ½(1 + tanh u) + ½x(1 − tanh²u)·√(2/π)(1 + 3·0.044715x²).
+    #[inline(always)]
     fn derivative<T: RealScalar>(&self, x: T, _: T) -> T {
         let half = T::from_f64(0.5);
         let cubic = T::from_f64(Self::CUBIC);

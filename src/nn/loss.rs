@@ -151,6 +151,7 @@ pub fn cross_entropy<
 pub(crate) struct TargetTerm;
 
 impl FusedFunction<2> for TargetTerm {
+    #[inline(always)]
     fn value<T: RealScalar>(&self, [log_probability, target]: [T; 2]) -> T {
         let term = target * log_probability;
         T::select_positive(target, term, T::select_positive(-target, term, target * T::zero()))

@@ -29,6 +29,7 @@
 //! of many thousands of tokens (or of nested duals), give the thread a larger stack.
 
 use crate::error::{ShapeError, or_panic};
+use crate::ops::softmax::exponentiate_shifted;
 use crate::scalar::RealScalar;
 use crate::shape::constraint::SplitsIntoHeads;
 use crate::shape::{Const, Dim, Dims};
@@ -868,11 +869,7 @@ impl<const D: usize, const H: usize, const LQ: usize, const LK: usize> Geometry<
             *score = dot(query, Self::head(keys, u, h)) * scale;
         }
         let largest = scores.iter().fold(T::neg_infinity(), |m, &s| m.max(s));
-        let mut total = T::zero();
-        for score in scores.iter_mut() {
-            *score = (*score - largest).exp();
-            total += *score;
-        }
+        let total = exponentiate_shifted(scores, largest);
         scores.iter_mut().for_each(|p| *p /= total);
         p
     }

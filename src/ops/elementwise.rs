@@ -20,11 +20,11 @@ use crate::tensor::{SameKind, Storage, StorageKind, Tensor};
 impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// Applies `f` to every element.
     #[inline(always)]
-    pub fn map<U>(&self, mut f: impl FnMut(T) -> U) -> Tensor<U, S, K>
+    pub fn map<U>(&self, f: impl FnMut(T) -> U) -> Tensor<U, S, K>
     where
         K: Storage<U, S>,
     {
-        Tensor::from_elements(self.shape(), self.iter().map(|&x| f(x)))
+        Tensor::from_mapped(self.shape(), self.as_slice(), f)
     }
 
     /// Combines two tensors of the same shape element by element; an error names both
@@ -230,7 +230,10 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// derivative, as the other modes use it).
     #[inline(always)]
     pub fn map_function<F: ScalarFunction>(&self, f: F) -> Self {
-        self.map(|x| x.apply_function(f))
+        self.map(
+            #[inline(always)]
+            |x| x.apply_function(f),
+        )
     }
 }
 
@@ -412,9 +415,14 @@ pub fn function_pullback<T: RealScalar, S: Shape, K: Storage<T, S>, F: ScalarFun
     or_panic(x.check_same_shape(y, "function_pullback"));
     or_panic(x.check_same_shape(y_bar, "function_pullback"));
     let mut x_bar = y_bar.clone();
-    for ((x_bar, &x), &y) in x_bar.iter_mut().zip(x.iter()).zip(y.iter()) {
-        *x_bar = f.chain(x, y, *x_bar);
-    }
+    crate::backend::wide::wide::<T, _>(
+        #[inline(always)]
+        || {
+            for ((x_bar, &x), &y) in x_bar.iter_mut().zip(x.iter()).zip(y.iter()) {
+                *x_bar = f.chain(x, y, *x_bar);
+            }
+        },
+    );
     x_bar
 }
 
@@ -483,10 +491,19 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// f(x) elementwise for an elementary function `f`.
     #[inline(always)]
     pub fn elementary(&self, f: Elementary<T::Real>) -> Self {
-        f.specialize(
-            #[inline(always)]
-            |f| self.map(|x| f.apply(x)),
-        )
+        // A function of its own type per arm: each loop is compiled for one formula
+        // (vectorised where the formula allows), with no choice left inside it.
+        match f {
+            Elementary::Exp => self.map(T::exp),
+            Elementary::Ln => self.map(T::ln),
+            Elementary::Sin => self.map(T::sin),
+            Elementary::Cos => self.map(T::cos),
+            Elementary::Tanh => self.map(T::tanh),
+            Elementary::Sqrt => self.map(T::sqrt),
+            Elementary::Sigmoid => self.map(T::sigmoid),
+            Elementary::Powi(n) => self.map(|x| x.powi(n)),
+            Elementary::Powf(p) => self.map(|x| x.powf(p)),
+        }
     }
 
     /// Complex conjugate elementwise (the identity on real tensors).

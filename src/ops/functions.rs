@@ -51,9 +51,11 @@ use crate::tensor::{Storage, StorageKind, Tensor};
 pub struct SoftplusFunction;
 
 impl ScalarFunction for SoftplusFunction {
+    #[inline(always)]
     fn value<T: RealScalar>(&self, x: T) -> T {
         x.max(T::zero()) + ln_1p((-x.abs()).exp())
     }
+    #[inline(always)]
     fn derivative<T: RealScalar>(&self, x: T, _: T) -> T {
         x.sigmoid()
     }
@@ -73,9 +75,11 @@ fn ln_1p<T: RealScalar>(u: T) -> T {
 pub struct SiluFunction;
 
 impl ScalarFunction for SiluFunction {
+    #[inline(always)]
     fn value<T: RealScalar>(&self, x: T) -> T {
         x * x.sigmoid()
     }
+    #[inline(always)]
     fn derivative<T: RealScalar>(&self, x: T, y: T) -> T {
         let sigmoid = x.sigmoid();
         sigmoid + y * (T::one() - sigmoid)
@@ -91,9 +95,11 @@ pub struct LeakyReluFunction {
 }
 
 impl ScalarFunction for LeakyReluFunction {
+    #[inline(always)]
     fn value<T: RealScalar>(&self, x: T) -> T {
         T::select_positive(x, x, T::from_f64(self.slope) * x)
     }
+    #[inline(always)]
     fn derivative<T: RealScalar>(&self, x: T, _: T) -> T {
         T::select_positive(x, T::one(), T::from_f64(self.slope))
     }
@@ -111,9 +117,11 @@ pub struct ClampFunction {
 }
 
 impl ScalarFunction for ClampFunction {
+    #[inline(always)]
     fn value<T: RealScalar>(&self, x: T) -> T {
         x.max(T::from_f64(self.low)).min(T::from_f64(self.high))
     }
+    #[inline(always)]
     fn derivative<T: RealScalar>(&self, x: T, _: T) -> T {
         // 0 below `low`, above `high` or at NaN (|x| + 1 > 0 fails only there), else 1.
         let number = T::select_positive(x.abs() + T::one(), T::one(), T::zero());
@@ -133,6 +141,7 @@ pub(crate) struct Larger;
 
 impl FusedFunction<2> for Larger {
     const NAME: &'static str = "maximum";
+    #[inline(always)]
     fn value<T: RealScalar>(&self, [a, b]: [T; 2]) -> T {
         a.max(b)
     }
@@ -145,6 +154,7 @@ pub(crate) struct Smaller;
 
 impl FusedFunction<2> for Smaller {
     const NAME: &'static str = "minimum";
+    #[inline(always)]
     fn value<T: RealScalar>(&self, [a, b]: [T; 2]) -> T {
         a.min(b)
     }

@@ -8,6 +8,7 @@
 //! keep full relative precision there. A line whose maximum is ±∞ gives logsumexp ±∞;
 //! softmax and log_softmax of such a line are NaN, as in NumPy and PyTorch.
 
+use crate::backend::wide::wide;
 use crate::ops::reduce::{contiguous_max, line_argmax, spread_along};
 use crate::scalar::{RealScalar, Scalar};
 use crate::shape::Shape;
@@ -106,12 +107,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
             // them (the same numbers as the general form below).
             let mut y = self.clone();
             for row in y.as_mut_slice().chunks_exact_mut(len) {
-                let m = contiguous_max(row);
-                let mut total = T::zero();
-                for x in row.iter_mut() {
-                    *x = (*x - m).exp();
-                    total += *x;
-                }
+                let total = exponentiate_shifted(row, contiguous_max(row));
                 row.iter_mut().for_each(|x| *x /= total);
             }
             return y;
@@ -120,6 +116,18 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         let (max, totals) = (max.as_slice(), totals.as_slice());
         spread_along(self, AXIS, max, |flat, line, _, m| (self.as_slice()[flat] - m).exp() / totals[line])
     }
+}
+
+/// xᵢ ← e^(xᵢ − m) for every element of `row`, then their sum (added in order): a
+/// softmax's numerators and denominator. The exponentials run in one loop of their
+/// own (vectorised for `f32` where [`wide`] finds wide vectors); the sum's order is
+/// kept.
+pub(crate) fn exponentiate_shifted<T: RealScalar>(row: &mut [T], m: T) -> T {
+    wide::<T, _>(
+        #[inline(always)]
+        || row.iter_mut().for_each(|x| *x = (*x - m).exp()),
+    );
+    row.iter().fold(T::zero(), |total, &x| total + x)
 }
 
 // Reverse-mode rules; `ȳ` is summed along the axis through `sum_axis`.

@@ -132,6 +132,13 @@ impl<T, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         Tensor { shape, data: K::from_elements(&shape, elements) }
     }
 
+    /// A tensor of `shape` holding `f` of each of `elements` (see
+    /// [`Storage::mapped`]).
+    #[inline(always)]
+    pub(crate) fn from_mapped<U: Copy>(shape: S, elements: &[U], f: impl FnMut(U) -> T) -> Self {
+        Tensor { shape, data: K::mapped(&shape, elements, f) }
+    }
+
     /// The number of elements.
     #[inline(always)]
     pub fn len(&self) -> usize {

@@ -64,6 +64,16 @@ pub trait Storage<T, S: Shape>: StorageKind<T, S> + HostMemory {
         buffer
     }
 
+    /// A buffer of `f` applied to each of `elements` in order (as many as `shape` has
+    /// positions): a map's result.
+    ///
+    /// # Panics
+    /// When `elements` has another length.
+    #[inline(always)]
+    fn mapped<U: Copy>(shape: &S, elements: &[U], mut f: impl FnMut(U) -> T) -> Self::Buffer {
+        Self::from_elements(shape, elements.iter().map(|&x| f(x)))
+    }
+
     /// A buffer for `shape` with every element `value`.
     fn filled(shape: &S, value: T) -> Self::Buffer
     where
@@ -150,7 +160,7 @@ impl<T: Copy, S: StaticShape> StorageKind<T, S> for Inline {
 }
 
 #[diagnostic::do_not_recommend]
-impl<T: Copy, S: StaticShape> Storage<T, S> for Inline {
+impl<T: Copy + 'static, S: StaticShape> Storage<T, S> for Inline {
     #[inline(always)]
     fn from_flat_fn(_: &S, f: impl FnMut(usize) -> T) -> Self::Buffer {
         <S::Array<T>>::from_flat_fn(f)
@@ -171,6 +181,25 @@ impl<T: Copy, S: StaticShape> Storage<T, S> for Inline {
         assert!(
             written + usize::from(first.is_some()) == slots.len() && elements.next().is_none(),
             "one element per position of the shape"
+        );
+        buffer
+    }
+    /// Fills the array with `f` of the first element, then writes every element in one
+    /// loop (for `f32`, compiled for the processor's widest vectors).
+    #[inline(always)]
+    fn mapped<U: Copy>(_: &S, elements: &[U], mut f: impl FnMut(U) -> T) -> Self::Buffer {
+        let first = elements.first().map(|&x| f(x));
+        let mut buffer =
+            <S::Array<T>>::from_flat_fn(|_| first.expect("one element per position of the shape"));
+        let slots = buffer.as_flat_mut();
+        assert_eq!(elements.len(), slots.len(), "one element per position of the shape");
+        crate::backend::wide::wide::<T, _>(
+            #[inline(always)]
+            || {
+                for (slot, &x) in slots.iter_mut().zip(elements) {
+                    *slot = f(x);
+                }
+            },
         );
         buffer
     }
@@ -237,25 +266,59 @@ impl<T: Copy + 'static> HeapBuffer<T> {
     fn collect(len: usize, elements: impl Iterator<Item = T>) -> Self {
         #[cfg(feature = "std")]
         if super::spares::worth_keeping::<T>(len) && elements.size_hint() == (len, Some(len)) {
-            let (buffer, start) = match super::spares::take(len) {
-                Some(mut spare) => {
-                    let start = spare.len();
-                    // One slot more than `len` (a spare has it): an element too many
-                    // lands there and is caught below.
-                    let written = write_slots(&mut spare.spare_capacity_mut()[..=len], elements);
-                    // SAFETY: `write_slots` initialised the `written` slots that follow
-                    // the spare's padding.
-                    unsafe { spare.set_len(start + written) };
-                    (spare, start)
-                }
-                None => Self::laid_out(len, elements),
-            };
-            assert_eq!(buffer.len() - start, len, "one element per position of the shape");
-            return HeapBuffer { elements: Arc::new(buffer), start };
+            return Self::written(len, |slots| write_slots(slots, elements));
         }
         let buffer: Vec<T> = elements.collect();
         assert_eq!(buffer.len(), len, "one element per position of the shape");
         Self::new(buffer)
+    }
+
+    /// `f` of each of `elements`, written straight into the new buffer's slots: for
+    /// `f32`, in a loop compiled for the processor's widest vectors
+    /// ([`wide`](crate::backend::wide::wide)).
+    fn mapped<U: Copy>(elements: &[U], f: impl FnMut(U) -> T) -> Self {
+        #[cfg(feature = "std")]
+        {
+            let len = elements.len();
+            let write = |slots: &mut [core::mem::MaybeUninit<T>]| write_mapped(slots, elements, f);
+            if super::spares::worth_keeping::<T>(len) {
+                return Self::written(len, write);
+            }
+            let mut buffer = Vec::with_capacity(len);
+            let written = write(buffer.spare_capacity_mut());
+            // SAFETY: `write_mapped` initialised the first `written` slots.
+            unsafe { buffer.set_len(written) };
+            Self::new(buffer)
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            let mut f = f;
+            Self::new(elements.iter().map(|&x| f(x)).collect())
+        }
+    }
+
+    /// A buffer of `len` elements that `write` puts into the slots it is given (one
+    /// more than `len`, so that an element too many is caught) and counts: a spare
+    /// buffer when the thread has one, else a new one laid out by
+    /// [`HeapBuffer::page_padded`].
+    ///
+    /// # Panics
+    /// When `write` writes another number of elements.
+    #[cfg(feature = "std")]
+    fn written(len: usize, write: impl FnOnce(&mut [core::mem::MaybeUninit<T>]) -> usize) -> Self {
+        let (buffer, start) = match super::spares::take(len) {
+            Some(mut spare) => {
+                let start = spare.len();
+                let written = write(&mut spare.spare_capacity_mut()[..=len]);
+                // SAFETY: `write` initialised the `written` slots that follow the
+                // spare's padding.
+                unsafe { spare.set_len(start + written) };
+                (spare, start)
+            }
+            None => Self::laid_out(len, write),
+        };
+        assert_eq!(buffer.len() - start, len, "one element per position of the shape");
+        HeapBuffer { elements: Arc::new(buffer), start }
     }
 
     /// A buffer of `len` elements equal to `value`.
@@ -291,23 +354,27 @@ impl<T: Copy + 'static> HeapBuffer<T> {
         (buffer, padding)
     }
 
-    /// `elements` (up to `len`) in a new `Vec` laid out by [`HeapBuffer::page_padded`],
-    /// the padding copies of the first element; with the padding's length.
+    /// What `write` puts into up to `len + 1` slots in a new `Vec` laid out by
+    /// [`HeapBuffer::page_padded`], the padding copies of the first element; with the
+    /// padding's length.
     #[cfg(feature = "std")]
-    fn laid_out(len: usize, elements: impl Iterator<Item = T>) -> (Vec<T>, usize) {
+    fn laid_out(
+        len: usize,
+        write: impl FnOnce(&mut [core::mem::MaybeUninit<T>]) -> usize,
+    ) -> (Vec<T>, usize) {
         let (mut buffer, padding) = Self::page_padded(len);
         let slots = buffer.spare_capacity_mut();
-        let written = write_slots(&mut slots[padding..=padding + len], elements);
+        let written = write(&mut slots[padding..=padding + len]);
         if written == 0 {
             return (buffer, 0);
         }
-        // SAFETY: `write_slots` initialised `slots[padding]`, the first of `written`.
+        // SAFETY: `write` initialised `slots[padding]`, the first of `written`.
         let first = unsafe { slots[padding].assume_init() };
         slots[..padding].iter_mut().for_each(|slot| {
             slot.write(first);
         });
         // SAFETY: the `padding` slots were just written, and the `written` after them
-        // by `write_slots`.
+        // by `write`.
         unsafe { buffer.set_len(padding + written) };
         (buffer, padding)
     }
@@ -334,6 +401,31 @@ fn write_slots<T>(slots: &mut [core::mem::MaybeUninit<T>], elements: impl Iterat
         written += 1;
     }
     written
+}
+
+/// Writes `f` of each of `elements` into `slots`, as many as fit; returns how many.
+/// `f` is called in the loop's body (not inside an iterator's `next`), so that the
+/// loop inlines it however long it is, and vectorises it where [`wide`] compiles the
+/// loop for wide vectors.
+///
+/// [`wide`]: crate::backend::wide::wide
+#[cfg(feature = "std")]
+#[inline(never)]
+fn write_mapped<U: Copy, T: 'static>(
+    slots: &mut [core::mem::MaybeUninit<T>],
+    elements: &[U],
+    mut f: impl FnMut(U) -> T,
+) -> usize {
+    let count = slots.len().min(elements.len());
+    crate::backend::wide::wide::<T, _>(
+        #[inline(always)]
+        || {
+            for (slot, &x) in slots[..count].iter_mut().zip(&elements[..count]) {
+                slot.write(f(x));
+            }
+        },
+    );
+    count
 }
 
 #[cfg(feature = "alloc")]
@@ -382,6 +474,10 @@ impl<T: Copy + 'static, S: Shape> Storage<T, S> for Heap {
     }
     fn from_elements(shape: &S, elements: impl Iterator<Item = T>) -> HeapBuffer<T> {
         HeapBuffer::collect(shape.num_elements(), elements)
+    }
+    fn mapped<U: Copy>(shape: &S, elements: &[U], f: impl FnMut(U) -> T) -> HeapBuffer<T> {
+        assert_eq!(elements.len(), shape.num_elements(), "one element per position of the shape");
+        HeapBuffer::mapped(elements, f)
     }
     fn filled(shape: &S, value: T) -> HeapBuffer<T> {
         HeapBuffer::filled(shape.num_elements(), value)

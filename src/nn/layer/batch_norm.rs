@@ -259,10 +259,12 @@ pub struct InverseDeviation {
 }
 
 impl ScalarFunction for InverseDeviation {
+    #[inline(always)]
     fn value<T: RealScalar>(&self, v: T) -> T {
         T::one() / (v + T::from_f64(self.epsilon)).sqrt()
     }
 
+    #[inline(always)]
     fn derivative<T: RealScalar>(&self, _: T, y: T) -> T {
         T::from_f64(-0.5) * y * y * y
     }

@@ -1,0 +1,43 @@
+//! Loops compiled for the widest vector unit the processor has.
+//!
+//! The crate is built for the baseline of its target (SSE2 on x86-64), where a loop of
+//! `f32` elementary functions ([`exp`](crate::scalar::Scalar::exp), `tanh`, `erf`,
+//! `erfc`: branch-free polynomials in `f64`) runs two lanes at a time or none. The
+//! hot elementwise loops of `f32` tensors on the host run inside [`wide`], which
+//! calls them from a copy of itself compiled for AVX-512 or for AVX2 with FMA when
+//! the processor has them (checked once, then cached by std): the loop is inlined
+//! there and vectorised 8 or 4 `f64` lanes wide. The results are the same bits on
+//! every path: Rust never fuses a multiply and an add the code did not ask for.
+
+/// `body()`, run where the processor's widest vector unit is enabled (with `std` on
+/// x86-64; elsewhere, and without `std`, simply `body()`). For `f32` loops only: other
+/// element types call no function that vectorises better there, and each copy is code.
+#[inline(always)]
+// Elsewhere the element type picks nothing.
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), allow(clippy::extra_unused_type_parameters))]
+pub(crate) fn wide<T: 'static, R>(body: impl FnOnce() -> R) -> R {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>() {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the processor has AVX-512F, checked just above.
+            return unsafe { with_avx512(body) };
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the processor has AVX2 and FMA, checked just above.
+            return unsafe { with_avx2(body) };
+        }
+    }
+    body()
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx512f")]
+fn with_avx512<R>(body: impl FnOnce() -> R) -> R {
+    body()
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2,fma")]
+fn with_avx2<R>(body: impl FnOnce() -> R) -> R {
+    body()
+}
