@@ -51,6 +51,7 @@ use crate::autodiff::{CudaRealVarOps, CudaVarOps};
 use crate::autodiff::{Operand, Prediction, Var, record_own_unary};
 #[cfg(feature = "cuda")]
 use crate::backend::cuda::{Cuda, CudaElement};
+use crate::backend::wide::wide;
 use crate::error::or_panic;
 use crate::nn::per_example::check_classes;
 use crate::ops::elementwise::FusedFunction;
@@ -475,6 +476,7 @@ trait RowTargets<T: RealScalar>: 'static {
 
 /// ∂TargetTerm/∂p as the fused rule's dual evaluation gives it: 0 where t is 0, else
 /// t + 0·p (NaN for a NaN target, or a positive target on a masked −∞ logit).
+#[inline(always)]
 fn target_slope<T: RealScalar>(p: T, t: T) -> T {
     if t == T::zero() { T::zero() } else { t + T::zero() * p }
 }
@@ -500,10 +502,15 @@ impl<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)>> RowTargets<T> for Den
         z_row.iter().zip(self.row(b)).filter(|&(_, &t)| t != T::zero()).map(move |(&z, &t)| ((z - m) - l, t))
     }
     fn write_pullback(&self, b: usize, z_row: &[T], (m, l): (T, T), (g, w): (T, T), out: &mut [T]) {
-        for (out, (&z, &t)) in out.iter_mut().zip(z_row.iter().zip(self.row(b))) {
-            let p = (z - m) - l;
-            *out = g * (p.exp() * w - target_slope(p, t));
-        }
+        wide::<T, _>(
+            #[inline(always)]
+            || {
+                for (out, (&z, &t)) in out.iter_mut().zip(z_row.iter().zip(self.row(b))) {
+                    let p = (z - m) - l;
+                    *out = g * (p.exp() * w - target_slope(p, t));
+                }
+            },
+        );
     }
 }
 
@@ -566,9 +573,14 @@ impl<T: RealScalar> RowTargets<T> for ClassTargets {
     }
     fn write_pullback(&self, b: usize, z_row: &[T], (m, l): (T, T), (g, w): (T, T), out: &mut [T]) {
         // τ is 0 off the class, where g·(exp(p)·w − 0) = g·(exp(p)·w).
-        for (out, &z) in out.iter_mut().zip(z_row) {
-            *out = g * (((z - m) - l).exp() * w);
-        }
+        wide::<T, _>(
+            #[inline(always)]
+            || {
+                for (out, &z) in out.iter_mut().zip(z_row) {
+                    *out = g * (((z - m) - l).exp() * w);
+                }
+            },
+        );
         let (class, p) = (self.0[b], (z_row[self.0[b]] - m) - l);
         out[class] = g * (p.exp() * w - target_slope(p, T::one()));
     }

@@ -31,7 +31,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
             let m = max_data[line];
             if inner == 1 {
                 // A contiguous line: a slice, without an index per element.
-                data[line * len..][..len].iter().fold(T::zero(), |acc, &x| acc + (x - m).exp())
+                sum_exp_shifted(&data[line * len..][..len], m)
             } else {
                 let start = (line / inner) * len * inner + line % inner;
                 (0..len).fold(T::zero(), |acc, k| acc + (data[start + k * inner] - m).exp())
@@ -118,16 +118,33 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     }
 }
 
-/// xᵢ ← e^(xᵢ − m) for every element of `row`, then their sum (added in order): a
-/// softmax's numerators and denominator. The exponentials run in one loop of their
-/// own (vectorised for `f32` where [`wide`] finds wide vectors); the sum's order is
-/// kept.
-pub(crate) fn exponentiate_shifted<T: RealScalar>(row: &mut [T], m: T) -> T {
+/// xᵢ ← e^(xᵢ − m) for every element of `values`, in one loop of its own
+/// (vectorised for `f32` where [`wide`] finds wide vectors).
+fn exponentiate<T: RealScalar>(values: &mut [T], m: T) {
     wide::<T, _>(
         #[inline(always)]
-        || row.iter_mut().for_each(|x| *x = (*x - m).exp()),
+        || values.iter_mut().for_each(|x| *x = (*x - m).exp()),
     );
+}
+
+/// xᵢ ← e^(xᵢ − m) for every element of `row`, then their sum, added in order: a
+/// softmax's numerators and denominator.
+pub(crate) fn exponentiate_shifted<T: RealScalar>(row: &mut [T], m: T) -> T {
+    exponentiate(row, m);
     row.iter().fold(T::zero(), |total, &x| total + x)
+}
+
+/// Σ e^(xᵢ − m) over `line`, added in order, the exponentials computed a chunk at a
+/// time on the stack by [`exponentiate`].
+pub(crate) fn sum_exp_shifted<T: RealScalar>(line: &[T], m: T) -> T {
+    const CHUNK: usize = 64;
+    let mut exponentials = [T::zero(); CHUNK];
+    line.chunks(CHUNK).fold(T::zero(), |total, chunk| {
+        let exponentials = &mut exponentials[..chunk.len()];
+        exponentials.copy_from_slice(chunk);
+        exponentiate(exponentials, m);
+        exponentials.iter().fold(total, |total, &x| total + x)
+    })
 }
 
 // Reverse-mode rules; `ȳ` is summed along the axis through `sum_axis`.
