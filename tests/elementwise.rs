@@ -215,6 +215,28 @@ fn map_and_zip_map_apply_the_closure_per_position() {
     assert_eq!(flags.to_array(), [[true; 2]; 2]);
 }
 
+/// `map` calls its closure once per element, in order, on every storage kind: a
+/// closure with state (a counter, a random stream) sees each element once.
+#[test]
+fn map_calls_the_closure_once_per_element_in_order() {
+    fn check(elements: &[f32], map: impl FnOnce(&mut dyn FnMut(f32) -> f32) -> Vec<f32>) {
+        let mut seen = Vec::new();
+        let result = map(&mut |x| {
+            seen.push(x);
+            seen.len() as f32
+        });
+        assert_eq!(seen, elements);
+        assert!(result.iter().enumerate().all(|(i, &n)| n == (i + 1) as f32));
+    }
+    let inline: Matrix<f32, 2, 3> = Matrix::from_fn(|[r, c]| (r * 3 + c) as f32);
+    let heap: Matrix<f32, 2, 3, Heap> = Matrix::from_fn(|[r, c]| (r * 3 + c) as f32);
+    let large =
+        DMatrix::from_shape_vec((Dyn(64), Dyn(96)), (0..64 * 96).map(|i| i as f32).collect()).unwrap();
+    check(inline.as_slice(), |f| inline.map(f).as_slice().to_vec());
+    check(heap.as_slice(), |f| heap.map(f).as_slice().to_vec());
+    check(large.as_slice(), |f| large.map(f).as_slice().to_vec());
+}
+
 /// Random operands for the arithmetic tests: static inline, static heap and dynamic.
 fn operands(seed: u64) -> (Vec<f64>, Vec<f64>) {
     let mut rng = TestRng::new(seed);

@@ -7,7 +7,8 @@
 //! calls them from a copy of itself compiled for AVX-512 or for AVX2 with FMA when
 //! the processor has them (checked once, then cached by std): the loop is inlined
 //! there and vectorised 8 or 4 `f64` lanes wide. The results are the same bits on
-//! every path: Rust never fuses a multiply and an add the code did not ask for.
+//! every path (Rust never fuses a multiply and an add the code did not ask for),
+//! except that a NaN's sign and payload may differ, as IEEE 754 allows.
 
 /// `body()`, run where the processor's widest vector unit is enabled (with `std` on
 /// x86-64; elsewhere, and without `std`, simply `body()`). For `f32` loops only: other

@@ -184,8 +184,9 @@ impl<T: Copy + 'static, S: StaticShape> Storage<T, S> for Inline {
         );
         buffer
     }
-    /// Fills the array with `f` of the first element, then writes every element in one
-    /// loop (for `f32`, compiled for the processor's widest vectors).
+    /// Fills the array with `f` of the first element, then writes the others in one
+    /// loop (for `f32`, compiled for the processor's widest vectors): `f` is called
+    /// once per element, in order.
     #[inline(always)]
     fn mapped<U: Copy>(_: &S, elements: &[U], mut f: impl FnMut(U) -> T) -> Self::Buffer {
         let first = elements.first().map(|&x| f(x));
@@ -193,10 +194,11 @@ impl<T: Copy + 'static, S: StaticShape> Storage<T, S> for Inline {
             <S::Array<T>>::from_flat_fn(|_| first.expect("one element per position of the shape"));
         let slots = buffer.as_flat_mut();
         assert_eq!(elements.len(), slots.len(), "one element per position of the shape");
+        let (slots, others) = (slots.get_mut(1..).unwrap_or_default(), elements.get(1..).unwrap_or_default());
         crate::backend::wide::wide::<T, _>(
             #[inline(always)]
             || {
-                for (slot, &x) in slots.iter_mut().zip(elements) {
+                for (slot, &x) in slots.iter_mut().zip(others) {
                     *slot = f(x);
                 }
             },
