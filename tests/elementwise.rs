@@ -378,6 +378,7 @@ fn f32_maps_give_the_scalar_functions_bits_on_every_path() {
     let bits = |x: f32| if x.is_nan() { f32::NAN.to_bits() } else { x.to_bits() };
     for (name, tensor_function, scalar_function) in [
         ("exp", Tensor::exp as fn(&_) -> _, <f32 as Scalar>::exp as fn(f32) -> f32),
+        ("ln", Tensor::ln, <f32 as Scalar>::ln),
         ("tanh", Tensor::tanh, <f32 as Scalar>::tanh),
         ("sigmoid", Tensor::sigmoid, <f32 as Scalar>::sigmoid),
         ("erf", Tensor::erf, RealScalar::erf),

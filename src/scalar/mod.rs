@@ -5,7 +5,7 @@
 //! component type for complex numbers. `conj` is the identity on reals, so generic code
 //! can write the conjugating inner product ⟨a, b⟩ = Σ conj(aᵢ) bᵢ once for both kinds.
 //! Elementary functions go through num-traits / num-complex, which fall back to `libm`
-//! without `std`, except `exp`, `tanh`, `erf` and `erfc` of `f32`: branch-free
+//! without `std`, except `exp`, `ln`, `tanh`, `erf` and `erfc` of `f32`: branch-free
 //! polynomials computed in `f64` (module `branch_free`), which vectorise.
 
 mod branch_free;
@@ -222,7 +222,7 @@ impl<T: RealScalar> RealDot for T {}
 pub trait ComplexScalar: Scalar {}
 
 macro_rules! impl_real {
-    ($t:ty, $exp:path, $tanh:path, $erf:path, $erfc:path, $atan2:path, $hypot:path) => {
+    ($t:ty, $exp:path, $ln:path, $tanh:path, $erf:path, $erfc:path, $atan2:path, $hypot:path) => {
         impl Scalar for $t {
             type Real = $t;
             const IS_COMPLEX: bool = false;
@@ -261,7 +261,7 @@ macro_rules! impl_real {
             }
             #[inline(always)]
             fn ln(self) -> $t {
-                Float::ln(self)
+                $ln(self)
             }
             #[inline(always)]
             fn sin(self) -> $t {
@@ -359,13 +359,14 @@ macro_rules! impl_real {
 impl_real!(
     f32,
     branch_free::exp_f32,
+    branch_free::ln_f32,
     branch_free::tanh_f32,
     branch_free::erf_f32,
     branch_free::erfc_f32,
     libm::atan2f,
     libm::hypotf
 );
-impl_real!(f64, Float::exp, Float::tanh, libm::erf, libm::erfc, libm::atan2, libm::hypot);
+impl_real!(f64, Float::exp, Float::ln, Float::tanh, libm::erf, libm::erfc, libm::atan2, libm::hypot);
 
 /// e^(a + ib) as (real, imaginary) parts: e^a·(cos b + i·sin b), with C99's cexp's
 /// special cases for an infinite a: the imaginary part b itself where b = 0 (e^800 is
