@@ -235,6 +235,15 @@ fn map_calls_the_closure_once_per_element_in_order() {
     check(inline.as_slice(), |f| inline.map(f).as_slice().to_vec());
     check(heap.as_slice(), |f| heap.map(f).as_slice().to_vec());
     check(large.as_slice(), |f| large.map(f).as_slice().to_vec());
+    // Inline f64 fills its array from the first element (f32 from zeros).
+    let inline_f64: Matrix<f64, 2, 3> = Matrix::from_fn(|[r, c]| (r * 3 + c) as f64);
+    let mut seen = Vec::new();
+    let counted = inline_f64.map(|x| {
+        seen.push(x);
+        seen.len() as f64
+    });
+    assert_eq!(seen, inline_f64.as_slice());
+    assert_eq!(counted.as_slice(), &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
 }
 
 /// Random operands for the arithmetic tests: static inline, static heap and dynamic.
@@ -389,18 +398,28 @@ fn f32_maps_give_the_scalar_functions_bits_on_every_path() {
             assert_eq!(bits(y), bits(scalar_function(x)), "{name}({x:e})");
         }
     }
-    for (&x, &y) in inline.as_slice().iter().zip(inline.tanh().as_slice()) {
-        assert_eq!(bits(y), bits(<f32 as Scalar>::tanh(x)), "tanh({x:e}) inline");
+    for (name, inline_function, scalar_function) in [
+        ("exp", Vector::exp as fn(&_) -> _, <f32 as Scalar>::exp as fn(f32) -> f32),
+        ("tanh", Vector::tanh, <f32 as Scalar>::tanh),
+        ("erf", Vector::erf, RealScalar::erf),
+    ] {
+        for (&x, &y) in inline.as_slice().iter().zip(inline_function(&inline).as_slice()) {
+            assert_eq!(bits(y), bits(scalar_function(x)), "{name}({x:e}) inline");
+        }
     }
-    let rows: Matrix<f32, 4, 300, Heap> = Matrix::from_fn(|[r, c]| values[(r * 300 + c) % 4000]);
-    let softmax = rows.softmax(Axis::<1>);
-    for r in 0..4 {
-        let row: Vec<f32> = (0..300).map(|c| rows[[r, c]]).collect();
-        let largest = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-        let exps: Vec<f32> = row.iter().map(|&x| <f32 as Scalar>::exp(x - largest)).collect();
-        let total = exps.iter().fold(0.0, |t, &e| t + e);
-        for c in 0..300 {
-            assert_eq!(bits(softmax[[r, c]]), bits(exps[c] / total), "softmax row {r}, column {c}");
+    // Rows of 300 (one to a block of exponentials) and of 5 (many rows to a block, 60
+    // rows making two blocks).
+    for columns in [300, 5] {
+        let rows = DMatrix::from_shape_fn((Dyn(60), Dyn(columns)), |[r, c]| values[(r * columns + c) % 4000]);
+        let softmax = rows.softmax(Axis::<1>);
+        for r in 0..60 {
+            let row: Vec<f32> = (0..columns).map(|c| rows[[r, c]]).collect();
+            let largest = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+            let exps: Vec<f32> = row.iter().map(|&x| <f32 as Scalar>::exp(x - largest)).collect();
+            let total = exps.iter().fold(0.0, |t, &e| t + e);
+            for c in 0..columns {
+                assert_eq!(bits(softmax[[r, c]]), bits(exps[c] / total), "softmax row {r}, column {c}");
+            }
         }
     }
 }

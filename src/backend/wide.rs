@@ -31,6 +31,15 @@ pub(crate) fn wide<T: 'static, R>(body: impl FnOnce() -> R) -> R {
     body()
 }
 
+/// A value of `T` to fill a buffer with before a [`wide`] loop writes every slot: zero
+/// for `f32`, the one element type `wide` vectorises; `None` for the others. Filled
+/// first, a fixed-size array is written by one loop over all of its slots, which the
+/// compiler vectorises with no scalar remainder.
+#[inline(always)]
+pub(crate) fn placeholder<T: Copy + 'static>() -> Option<T> {
+    (&0.0_f32 as &dyn core::any::Any).downcast_ref::<T>().copied()
+}
+
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f")]
 fn with_avx512<R>(body: impl FnOnce() -> R) -> R {

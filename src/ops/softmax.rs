@@ -103,12 +103,20 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     {
         let (_, len, inner) = self.dims().split_at_axis(AXIS);
         if inner == 1 && len > 0 {
-            // The last axis: each row's exponentials once, then their total divides
-            // them (the same numbers as the general form below).
+            // The last axis, a block of rows at a time: each row shifted by its
+            // maximum, the block's exponentials in one loop (short rows share it, so
+            // that it runs full vectors), then each row divided by its total (the
+            // same numbers as the general form below).
             let mut y = self.clone();
-            for row in y.as_mut_slice().chunks_exact_mut(len) {
-                let total = exponentiate_shifted(row, contiguous_max(row));
-                row.iter_mut().for_each(|x| *x /= total);
+            for block in y.as_mut_slice().chunks_mut(len * (SHORT_ROWS_BLOCK / len).max(1)) {
+                for row in block.chunks_exact_mut(len) {
+                    shift(row, contiguous_max(row));
+                }
+                exponentiate(block);
+                for row in block.chunks_exact_mut(len) {
+                    let total = row.iter().fold(T::zero(), |total, &x| total + x);
+                    row.iter_mut().for_each(|x| *x /= total);
+                }
             }
             return y;
         }
@@ -118,19 +126,29 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     }
 }
 
-/// xᵢ ← e^(xᵢ − m) for every element of `values`, in one loop of its own
-/// (vectorised for `f32` where [`wide`] finds wide vectors).
-fn exponentiate<T: RealScalar>(values: &mut [T], m: T) {
+/// The number of elements below which softmax rows along the last axis are
+/// exponentiated several at a time.
+const SHORT_ROWS_BLOCK: usize = 256;
+
+/// xᵢ ← xᵢ − m for every element of `values`.
+fn shift<T: RealScalar>(values: &mut [T], m: T) {
+    values.iter_mut().for_each(|x| *x -= m);
+}
+
+/// xᵢ ← e^xᵢ for every element of `values`, in one loop of its own (vectorised for
+/// `f32` where [`wide`] finds wide vectors).
+fn exponentiate<T: RealScalar>(values: &mut [T]) {
     wide::<T, _>(
         #[inline(always)]
-        || values.iter_mut().for_each(|x| *x = (*x - m).exp()),
+        || values.iter_mut().for_each(|x| *x = x.exp()),
     );
 }
 
 /// xᵢ ← e^(xᵢ − m) for every element of `row`, then their sum, added in order: a
 /// softmax's numerators and denominator.
 pub(crate) fn exponentiate_shifted<T: RealScalar>(row: &mut [T], m: T) -> T {
-    exponentiate(row, m);
+    shift(row, m);
+    exponentiate(row);
     row.iter().fold(T::zero(), |total, &x| total + x)
 }
 
@@ -141,8 +159,8 @@ pub(crate) fn sum_exp_shifted<T: RealScalar>(line: &[T], m: T) -> T {
     let mut exponentials = [T::zero(); CHUNK];
     line.chunks(CHUNK).fold(T::zero(), |total, chunk| {
         let exponentials = &mut exponentials[..chunk.len()];
-        exponentials.copy_from_slice(chunk);
-        exponentiate(exponentials, m);
+        exponentials.iter_mut().zip(chunk).for_each(|(e, &x)| *e = x - m);
+        exponentiate(exponentials);
         exponentials.iter().fold(total, |total, &x| total + x)
     })
 }

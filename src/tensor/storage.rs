@@ -184,17 +184,25 @@ impl<T: Copy + 'static, S: StaticShape> Storage<T, S> for Inline {
         );
         buffer
     }
-    /// Fills the array with `f` of the first element, then writes the others in one
-    /// loop (for `f32`, compiled for the processor's widest vectors): `f` is called
-    /// once per element, in order.
+    /// `f` of every element written in one loop (for `f32`, compiled for the
+    /// processor's widest vectors, over an array first filled with zeros so that the
+    /// loop covers every slot); for other element types, the array is filled with `f`
+    /// of the first element and the others are written after it. Either way `f` is
+    /// called once per element, in order.
     #[inline(always)]
     fn mapped<U: Copy>(_: &S, elements: &[U], mut f: impl FnMut(U) -> T) -> Self::Buffer {
-        let first = elements.first().map(|&x| f(x));
-        let mut buffer =
-            <S::Array<T>>::from_flat_fn(|_| first.expect("one element per position of the shape"));
-        let slots = buffer.as_flat_mut();
-        assert_eq!(elements.len(), slots.len(), "one element per position of the shape");
-        let (slots, others) = (slots.get_mut(1..).unwrap_or_default(), elements.get(1..).unwrap_or_default());
+        assert_eq!(elements.len(), S::NUM_ELEMENTS, "one element per position of the shape");
+        let (mut buffer, skipped) = match crate::backend::wide::placeholder::<T>() {
+            Some(zero) => (<S::Array<T>>::filled(zero), 0),
+            None => match elements.first() {
+                Some(&x) => (<S::Array<T>>::filled(f(x)), 1),
+                None => {
+                    return <S::Array<T>>::from_flat_fn(|_| unreachable!("an empty shape has no element"));
+                }
+            },
+        };
+        let slots = buffer.as_flat_mut().get_mut(skipped..).unwrap_or_default();
+        let others = elements.get(skipped..).unwrap_or_default();
         crate::backend::wide::wide::<T, _>(
             #[inline(always)]
             || {
