@@ -125,9 +125,10 @@ pub(crate) fn normalize_lines<T: RealScalar, S: Shape, L: Shape, K: Storage<T, S
     epsilon: T,
 ) -> (Tensor<T, S, K>, Tensor<T, L, K>) {
     let (means, scales) = line_statistics(x, lines, length, epsilon);
-    let (mean, scale) = (means.as_slice(), scales.as_slice());
-    let (shape, x) = (x.shape(), x.as_slice());
-    let y = Tensor::from_flat_fn(shape, |i| (x[i] - mean[i / length]) * scale[i / length]);
+    let mut y = x.clone();
+    for ((line, &mean), &scale) in each_line(&mut y, length).zip(means.as_slice()).zip(scales.as_slice()) {
+        line.iter_mut().for_each(|v| *v = (*v - mean) * scale);
+    }
     (y, scales)
 }
 
@@ -168,12 +169,23 @@ pub(crate) fn normalize_lines_pullback<
         |values: &[T], k: usize| pairwise_sum(&values[k * length..(k + 1) * length]).div_count(length);
     let mean_g = Tensor::<T, L, K>::from_flat_fn(scales.shape(), |k| line_mean(g, k));
     let mean_gy = Tensor::<T, L, K>::from_flat_fn(scales.shape(), |k| line_mean(gy, k));
-    let (y, scale, mean_g, mean_gy) =
-        (y.as_slice(), scales.as_slice(), mean_g.as_slice(), mean_gy.as_slice());
-    Tensor::from_flat_fn(y_bar.shape(), |i| {
-        let line = i / length;
-        scale[line] * (g[i] - mean_g[line] - y[i] * mean_gy[line])
-    })
+    let mut x_bar = y_bar.clone();
+    let statistics = scales.as_slice().iter().zip(mean_g.as_slice()).zip(mean_gy.as_slice());
+    for ((x_bar, y), ((&scale, &mean_g), &mean_gy)) in
+        each_line(&mut x_bar, length).zip(y.as_slice().chunks_exact(length.max(1))).zip(statistics)
+    {
+        x_bar.iter_mut().zip(y).for_each(|(g, &y)| *g = scale * (*g - mean_g - y * mean_gy));
+    }
+    x_bar
+}
+
+/// The lines of `length` elements of `x`, in order, to write (a tensor of lines of
+/// length 0 is empty).
+fn each_line<T: Scalar, S: Shape, K: Storage<T, S>>(
+    x: &mut Tensor<T, S, K>,
+    length: usize,
+) -> core::slice::ChunksExactMut<'_, T> {
+    x.as_mut_slice().chunks_exact_mut(length.max(1))
 }
 
 /// The pullback of `add_rows`: x̄ = ȳ, b̄ = Σᵢ ȳᵢ (column sums).
