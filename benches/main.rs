@@ -5,6 +5,8 @@
 //! - `products/{dot,inner,hadamard,outer,matvec}`: the other products beside loops;
 //! - `elementwise/{exp,tanh,relu,add,scale,sum,softmax,transpose,cross_entropy_grad}`: maps
 //!   and reductions beside loops;
+//! - `layout/{narrow_range,concat,gather_rows,broadcast_axis}`: layout changes beside
+//!   copies a block at a time;
 //! - `construction/{from_fn,zeros,ones,full,from_array,to_array}`: small static
 //!   tensors beside the arrays built directly;
 //! - `w1/mlp_gradient`: reverse mode on an MLP beside hand-written backpropagation;
@@ -42,6 +44,7 @@ mod composite;
 mod construction;
 mod elementwise;
 mod gemm;
+mod layout;
 mod pool;
 mod products;
 mod w1;
@@ -54,6 +57,7 @@ criterion::criterion_main!(
     gemm::benches,
     products::benches,
     elementwise::benches,
+    layout::benches,
     construction::benches,
     w1::benches,
     w2::benches,

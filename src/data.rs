@@ -265,7 +265,7 @@ impl<T: Copy + 'static, const F: usize> Dataset<T, F> {
     ) -> Tensor<T, (B, Const<F>), K> {
         debug_assert_eq!(rows.size(), indices.len());
         let x = self.features.as_slice();
-        Tensor::from_flat_fn((rows, Const), |i| x[indices[i / F] * F + i % F])
+        Tensor::from_runs((rows, Const), indices.iter().map(|&row| &x[row * F..][..F]))
     }
 }
 

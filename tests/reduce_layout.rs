@@ -625,3 +625,55 @@ fn index_select_picks_entries_in_order_along_any_axis() {
     let error = images.try_index_select(Axis::<1>, &[1, 2]).unwrap_err();
     assert_names_shapes(&error, &[5, 2, 2, 3], &[2, 1]);
 }
+
+/// A dynamic rank-3 tensor with element (i, j, k) = 100i + 10j + k + `offset`.
+fn labelled_dyn(dims: [usize; 3], offset: f64) -> Tensor<f64, (Dyn, Dyn, Dyn), Heap> {
+    Tensor::from_shape_fn((Dyn(dims[0]), Dyn(dims[1]), Dyn(dims[2])), |[i, j, k]| {
+        (100 * i + 10 * j + k) as f64 + offset
+    })
+}
+
+#[test]
+fn layout_changes_along_the_middle_axis_copy_every_element_including_empty_parts() {
+    use fluxion::ops::layout::{broadcast_pullback, concat_pullback};
+    for (len_a, len_b) in [(2, 3), (0, 3), (2, 0), (0, 0)] {
+        let (a, b) = (labelled_dyn([2, len_a, 3], 0.0), labelled_dyn([2, len_b, 3], 0.5));
+        let joined = a.concat::<1, Dyn, Dyn>(Axis::<1>, &b);
+        assert_eq!(joined.dims().as_slice(), &[2, len_a + len_b, 3]);
+        for [i, j, k] in
+            (0..2).flat_map(|i| (0..len_a + len_b).flat_map(move |j| (0..3).map(move |k| [i, j, k])))
+        {
+            let expected = if j < len_a { a[[i, j, k]] } else { b[[i, j - len_a, k]] };
+            assert_eq!(joined[[i, j, k]], expected, "concat ({len_a}, {len_b}) at {i}, {j}, {k}");
+        }
+        let (a_bar, b_bar) = concat_pullback::<1, _, _, Dyn, Dyn, _>(&a, &b, &joined);
+        assert_eq!((a_bar.as_slice(), b_bar.as_slice()), (a.as_slice(), b.as_slice()));
+    }
+    let x = labelled_dyn([2, 4, 3], 0.0);
+    for range in [1..3, 2..2, 0..4] {
+        let window = x.narrow_range(Axis::<1>, range.clone());
+        let expected: Tensor<f64, _, Heap> =
+            Tensor::from_shape_fn((Dyn(2), Dyn(range.len()), Dyn(3)), |[i, j, k]| x[[i, range.start + j, k]]);
+        assert_eq!(window.as_slice(), expected.as_slice(), "narrow_range {range:?}");
+    }
+    for indices in [&[3, 0, 3][..], &[]] {
+        let selected = x.index_select(Axis::<1>, indices);
+        let expected: Tensor<f64, _, Heap> =
+            Tensor::from_shape_fn((Dyn(2), Dyn(indices.len()), Dyn(3)), |[i, j, k]| x[[i, indices[j], k]]);
+        assert_eq!(selected.as_slice(), expected.as_slice(), "index_select {indices:?}");
+    }
+    let rows = labelled_dyn([1, 4, 3], 0.0).try_reshape((Dyn(4), Dyn(3))).unwrap();
+    let gathered = rows.gather_rows(&[2, 2, 0]);
+    assert_eq!(
+        gathered.as_slice(),
+        [&rows.as_slice()[6..9], &rows.as_slice()[6..9], &rows.as_slice()[..3]].concat()
+    );
+    // Broadcasting a line into every row of a matrix, and the sum that undoes it.
+    let line: Vector<f64, 3> = Vector::from_array([1.0, 2.0, 3.0]);
+    let repeated: Matrix<f64, 4, 3> = line.broadcast_axis(Axis::<0>);
+    assert_eq!(repeated.to_array(), [[1.0, 2.0, 3.0]; 4]);
+    let columns: Matrix<f64, 3, 4> = line.broadcast_axis(Axis::<1>);
+    assert_eq!(columns.to_array(), [[1.0; 4], [2.0; 4], [3.0; 4]]);
+    let tiles: Matrix<f64, 4, 3> = Matrix::from_fn(|[r, c]| (10 * r + c) as f64);
+    assert_eq!(broadcast_pullback(&line, &tiles).to_array(), [60.0, 64.0, 68.0]);
+}

@@ -119,8 +119,7 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         K: Storage<T, Target>,
     {
         check_element_count(self.dims(), shape.dims())?;
-        let data = self.as_slice();
-        Ok(Tensor::from_flat_fn(shape, |i| data[i]))
+        Ok(Tensor::from_runs(shape, core::iter::once(self.as_slice())))
     }
 
     /// The elements as a vector of static length `N` (row-major order).
@@ -160,8 +159,8 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     {
         check_broadcast(self.dims(), shape.dims(), Target::RANK - S::RANK)?;
         let data = self.as_slice();
-        let len = data.len();
-        Ok(Tensor::from_flat_fn(shape, |i| data[i % len]))
+        let copies = shape.num_elements().checked_div(data.len()).unwrap_or(0);
+        Ok(Tensor::from_runs(shape, core::iter::repeat_n(data, copies)))
     }
 
     /// The tensor repeated along a new axis at position `AXIS` of the static shape
@@ -195,9 +194,9 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         K: Storage<T, Target>,
     {
         check_broadcast_axis::<AXIS, S, Target>(self.shape(), shape)?;
-        let (_, len, inner) = shape.dims().split_at_axis(AXIS);
-        let data = self.as_slice();
-        Ok(Tensor::from_flat_fn(shape, |flat| data[(flat / (len * inner)) * inner + flat % inner]))
+        let (outer, len, inner) = shape.dims().split_at_axis(AXIS);
+        let lines = blocks(self.as_slice(), outer, inner);
+        Ok(Tensor::from_runs(shape, lines.flat_map(|line| core::iter::repeat_n(line, len))))
     }
 
     /// Concatenation with `other` along `AXIS`; an error names both shapes when another
@@ -233,19 +232,11 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         check_concat(AXIS, lhs, rhs)?;
         let out_shape =
             self.shape().replaced(self.shape().axis_dim().add_dims(S::axis_of_replaced(&other.shape())));
-        let (_, len_a, inner) = lhs.split_at_axis(AXIS);
+        let (outer, len_a, inner) = lhs.split_at_axis(AXIS);
         let len_b = rhs.as_slice()[AXIS];
-        let (a, b) = (self.as_slice(), other.as_slice());
-        Ok(Tensor::from_flat_fn(out_shape, |flat| {
-            let block = len_a + len_b;
-            let (outer, rest) = (flat / (block * inner), flat % (block * inner));
-            let (k, i) = (rest / inner, rest % inner);
-            if k < len_a {
-                a[(outer * len_a + k) * inner + i]
-            } else {
-                b[(outer * len_b + k - len_a) * inner + i]
-            }
-        }))
+        let a = blocks(self.as_slice(), outer, len_a * inner);
+        let b = blocks(other.as_slice(), outer, len_b * inner);
+        Ok(Tensor::from_runs(out_shape, a.zip(b).flat_map(|(a, b)| [a, b])))
     }
 
     /// Concatenation with `other` along `AXIS`. For static lengths the output length is
@@ -301,12 +292,10 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         if !self.shape().axis_dim().fits() {
             return Err(narrow_error(self.dims(), AXIS, START, LEN));
         }
-        let (_, len, inner) = self.dims().split_at_axis(AXIS);
-        let data = self.as_slice();
-        Ok(Tensor::from_flat_fn(self.shape().replaced(Const::<LEN>), |flat| {
-            let (outer, rest) = (flat / (LEN * inner), flat % (LEN * inner));
-            data[(outer * len + START) * inner + rest]
-        }))
+        let (outer, len, inner) = self.dims().split_at_axis(AXIS);
+        let windows =
+            blocks(self.as_slice(), outer, len * inner).map(|block| &block[START * inner..][..LEN * inner]);
+        Ok(Tensor::from_runs(self.shape().replaced(Const::<LEN>), windows))
     }
 
     /// The entries `range` along `AXIS`, with offsets known at run time: the axis
@@ -321,16 +310,13 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         S: HasAxis<AXIS>,
         K: Storage<T, S::Replaced<Dyn>>,
     {
-        let (_, len, inner) = self.dims().split_at_axis(AXIS);
+        let (outer, len, inner) = self.dims().split_at_axis(AXIS);
         if range.start > range.end || range.end > len {
             return Err(narrow_error(self.dims(), AXIS, range.start, range.end.saturating_sub(range.start)));
         }
-        let (start, taken) = (range.start, range.end - range.start);
-        let data = self.as_slice();
-        Ok(Tensor::from_flat_fn(self.shape().replaced(Dyn(taken)), |flat| {
-            let (outer, rest) = (flat / (taken * inner), flat % (taken * inner));
-            data[(outer * len + start) * inner + rest]
-        }))
+        let window = range.start * inner..range.end * inner;
+        let windows = blocks(self.as_slice(), outer, len * inner).map(|block| &block[window.clone()]);
+        Ok(Tensor::from_runs(self.shape().replaced(Dyn(range.len())), windows))
     }
 
     /// [`Tensor::try_narrow_range`] that panics when the range does not fit.
@@ -382,15 +368,13 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         S: HasAxis<AXIS>,
         K: Storage<T, S::Replaced<Dyn>>,
     {
-        let (_, len, inner) = self.dims().split_at_axis(AXIS);
+        let (outer, len, inner) = self.dims().split_at_axis(AXIS);
         if let Some(&past) = indices.iter().find(|&&index| index >= len) {
             return Err(narrow_error(self.dims(), AXIS, past, 1));
         }
-        let (taken, data) = (indices.len(), self.as_slice());
-        Ok(Tensor::from_flat_fn(self.shape().replaced(Dyn(taken)), |flat| {
-            let (outer, rest) = (flat / (taken * inner), flat % (taken * inner));
-            data[(outer * len + indices[rest / inner]) * inner + rest % inner]
-        }))
+        let selected = blocks(self.as_slice(), outer, len * inner)
+            .flat_map(|block| indices.iter().map(move |&index| &block[index * inner..][..inner]));
+        Ok(Tensor::from_runs(self.shape().replaced(Dyn(indices.len())), selected))
     }
 
     /// [`Tensor::try_index_select`] that panics on an index past the axis.
@@ -431,6 +415,11 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
 
 /// Checks that two shapes agree on every axis except `axis`, as concatenation along
 /// it needs.
+/// The first `count` consecutive blocks of `size` elements of `data`.
+fn blocks<T>(data: &[T], count: usize, size: usize) -> impl Iterator<Item = &[T]> + Clone {
+    (0..count).map(move |block| &data[block * size..][..size])
+}
+
 pub(crate) fn check_concat(axis: usize, lhs: Dims, rhs: Dims) -> Result<(), ShapeError> {
     let others_agree =
         lhs.as_slice().iter().zip(rhs.as_slice()).enumerate().all(|(index, (a, b))| index == axis || a == b);
@@ -539,11 +528,13 @@ pub fn broadcast_pullback<T: Scalar, S: Shape, Target: Shape, K>(
 where
     K: Storage<T, S> + Storage<T, Target>,
 {
-    let len = x.len();
-    let tiles = y_bar.as_slice();
-    Tensor::from_flat_fn(x.shape(), |j| {
-        tiles.iter().skip(j).step_by(len.max(1)).fold(T::zero(), |acc, &g| acc + g)
-    })
+    let mut x_bar = Tensor::full_shaped(x.shape(), T::zero());
+    let sums = x_bar.as_mut_slice();
+    let tiles = y_bar.len().checked_div(sums.len()).unwrap_or(0);
+    for tile in blocks(y_bar.as_slice(), tiles, sums.len()) {
+        sums.iter_mut().zip(tile).for_each(|(sum, &g)| *sum += g);
+    }
+    x_bar
 }
 
 /// (ā, b̄): the two parts of ȳ along `AXIS`, for y = concat(a, b).
@@ -555,16 +546,11 @@ pub fn concat_pullback<const AXIS: usize, T: Copy, S: HasAxis<AXIS>, B: Dim, C: 
 where
     K: Storage<T, S> + Storage<T, S::Replaced<B>> + Storage<T, S::Replaced<C>>,
 {
-    let (_, len_a, inner) = a.dims().split_at_axis(AXIS);
+    let (outer, len_a, inner) = a.dims().split_at_axis(AXIS);
     let len_b = b.dims().as_slice()[AXIS];
-    let g = y_bar.as_slice();
-    let part = |offset: usize, len: usize| {
-        move |flat: usize| {
-            let (outer, rest) = (flat / (len * inner), flat % (len * inner));
-            g[outer * (len_a + len_b) * inner + offset * inner + rest]
-        }
-    };
-    (Tensor::from_flat_fn(a.shape(), part(0, len_a)), Tensor::from_flat_fn(b.shape(), part(len_a, len_b)))
+    let joined = || blocks(y_bar.as_slice(), outer, (len_a + len_b) * inner);
+    let a_bar = Tensor::from_runs(a.shape(), joined().map(|block| &block[..len_a * inner]));
+    (a_bar, Tensor::from_runs(b.shape(), joined().map(|block| &block[len_a * inner..])))
 }
 
 /// x̄ = ȳ inside the slice `[START, START + LEN)` along `AXIS`, zero elsewhere.
@@ -576,10 +562,11 @@ where
     S: HasAxis<AXIS>,
     K: Storage<T, S> + Storage<T, S::Replaced<Const<LEN>>>,
 {
-    let (_, len, inner) = x.dims().split_at_axis(AXIS);
-    let g = y_bar.as_slice();
-    Tensor::from_flat_fn(x.shape(), |flat| {
-        let (outer, k, i) = (flat / (len * inner), flat / inner % len, flat % inner);
-        if (START..START + LEN).contains(&k) { g[(outer * LEN + k - START) * inner + i] } else { T::zero() }
-    })
+    let (outer, len, inner) = x.dims().split_at_axis(AXIS);
+    let mut x_bar = Tensor::full_shaped(x.shape(), T::zero());
+    let sums = x_bar.as_mut_slice();
+    for (block, window) in blocks(y_bar.as_slice(), outer, LEN * inner).enumerate() {
+        sums[(block * len + START) * inner..][..LEN * inner].copy_from_slice(window);
+    }
+    x_bar
 }

@@ -90,9 +90,8 @@ impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)>> Tensor<T, (R, C), K> {
         let (rows, columns) = (self.shape().0.size(), self.shape().1.size());
         check_row_indices("gather_rows", indices, rows);
         let x = self.as_slice();
-        Tensor::from_flat_fn((Dyn(indices.len()), self.shape().1), |i| {
-            x[indices[i / columns] * columns + i % columns]
-        })
+        let gathered = indices.iter().map(|&row| &x[row * columns..][..columns]);
+        Tensor::from_runs((Dyn(indices.len()), self.shape().1), gathered)
     }
 }
 

@@ -132,6 +132,16 @@ impl<T, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         Tensor { shape, data: K::from_elements(&shape, elements) }
     }
 
+    /// A tensor of `shape` made of the slices `runs` yields, one after another (see
+    /// [`Storage::from_runs`]).
+    #[inline(always)]
+    pub(crate) fn from_runs<'a>(shape: S, runs: impl Iterator<Item = &'a [T]>) -> Self
+    where
+        T: Copy + 'a,
+    {
+        Tensor { shape, data: K::from_runs(&shape, runs) }
+    }
+
     /// A tensor of `shape` holding `f` of each of `elements` (see
     /// [`Storage::mapped`]).
     #[inline(always)]

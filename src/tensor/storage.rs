@@ -74,6 +74,19 @@ pub trait Storage<T, S: Shape>: StorageKind<T, S> + HostMemory {
         Self::from_elements(shape, elements.iter().map(|&x| f(x)))
     }
 
+    /// A buffer of the slices `runs` yields, one after another (as many elements in
+    /// all as `shape` has positions): a layout change copied a contiguous run at a
+    /// time, with no index arithmetic per element.
+    ///
+    /// # Panics
+    /// When the runs hold another number of elements.
+    fn from_runs<'a>(shape: &S, runs: impl Iterator<Item = &'a [T]>) -> Self::Buffer
+    where
+        T: Copy + 'a,
+    {
+        Self::from_elements(shape, runs.flat_map(|run| run.iter().copied()))
+    }
+
     /// A buffer for `shape` with every element `value`.
     fn filled(shape: &S, value: T) -> Self::Buffer
     where
@@ -331,6 +344,21 @@ impl<T: Copy + 'static> HeapBuffer<T> {
         HeapBuffer { elements: Arc::new(buffer), start }
     }
 
+    /// A buffer of exactly `len` elements, copied from `runs` one after another.
+    ///
+    /// # Panics
+    /// When the runs hold another number of elements.
+    fn copied_runs<'a>(len: usize, runs: impl Iterator<Item = &'a [T]>) -> Self {
+        #[cfg(feature = "std")]
+        if super::spares::worth_keeping::<T>(len) {
+            return Self::written(len, |slots| write_runs(slots, runs));
+        }
+        let mut buffer = Vec::with_capacity(len);
+        runs.for_each(|run| buffer.extend_from_slice(run));
+        assert_eq!(buffer.len(), len, "one element per position of the shape");
+        Self::new(buffer)
+    }
+
     /// A buffer of `len` elements equal to `value`.
     fn filled(len: usize, value: T) -> Self {
         #[cfg(feature = "std")]
@@ -413,6 +441,28 @@ fn write_slots<T>(slots: &mut [core::mem::MaybeUninit<T>], elements: impl Iterat
     written
 }
 
+/// Copies `runs` one after another into `slots`, as many elements as fit; returns how
+/// many.
+#[cfg(feature = "std")]
+fn write_runs<'a, T: Copy + 'a>(
+    slots: &mut [core::mem::MaybeUninit<T>],
+    runs: impl Iterator<Item = &'a [T]>,
+) -> usize {
+    let mut written = 0;
+    for run in runs {
+        let free = &mut slots[written..];
+        let count = run.len().min(free.len());
+        for (slot, &x) in free[..count].iter_mut().zip(run) {
+            slot.write(x);
+        }
+        written += count;
+        if count < run.len() {
+            break;
+        }
+    }
+    written
+}
+
 /// Writes `f` of each of `elements` into `slots`, as many as fit; returns how many.
 /// `f` is called in the loop's body (not inside an iterator's `next`), so that the
 /// loop inlines it however long it is, and vectorises it where [`wide`] compiles the
@@ -488,6 +538,12 @@ impl<T: Copy + 'static, S: Shape> Storage<T, S> for Heap {
     fn mapped<U: Copy>(shape: &S, elements: &[U], f: impl FnMut(U) -> T) -> HeapBuffer<T> {
         assert_eq!(elements.len(), shape.num_elements(), "one element per position of the shape");
         HeapBuffer::mapped(elements, f)
+    }
+    fn from_runs<'a>(shape: &S, runs: impl Iterator<Item = &'a [T]>) -> HeapBuffer<T>
+    where
+        T: 'a,
+    {
+        HeapBuffer::copied_runs(shape.num_elements(), runs)
     }
     fn filled(shape: &S, value: T) -> HeapBuffer<T> {
         HeapBuffer::filled(shape.num_elements(), value)
