@@ -4,7 +4,8 @@
 //!
 //! Groups `elementwise/{exp,tanh,relu,add,scale,sum,softmax,transpose}`, ids
 //! `{ours,handwritten}/{inline-16,heap-1024,heap-65536}`; softmax uses square matrices,
-//! `{inline-4x4,heap-32x32,heap-256x256}`, and transpose a 256×784 heap matrix (W₁ of
+//! `{inline-4x4,heap-32x32,heap-256x256}` (and along axis 0, `heap-256x256-columns`),
+//! and transpose a 256×784 heap matrix (W₁ of
 //! workload W2), `heap-256x784`. Throughput counts elements.
 //!
 //! `elementwise/cross_entropy_grad`, id `{ours,handwritten}/heap-32x32768`: the mean
@@ -177,7 +178,37 @@ fn softmax(c: &mut Criterion) {
             },
         );
     }
+    let side = HEAP_SIDES[1];
+    let tensor = heap_matrix::<f32>(side, side, 1);
+    let plain = tensor.to_vec();
+    compare(
+        &mut group,
+        &format!("heap-{side}x{side}-columns"),
+        side * side,
+        || black_box(&tensor).softmax(Axis::<0>),
+        || softmax_columns(black_box(&plain), side),
+    );
     group.finish();
+}
+
+/// The softmax of each column of a `side`-wide row-major matrix, a row at a time
+/// (each pass over a row vectorises across the columns).
+fn softmax_columns(x: &[f32], side: usize) -> Vec<f32> {
+    let mut largest = vec![f32::NEG_INFINITY; side];
+    for row in x.chunks_exact(side) {
+        largest.iter_mut().zip(row).for_each(|(m, &x)| *m = m.max(x));
+    }
+    let (mut out, mut totals) = (x.to_vec(), vec![0.0f32; side]);
+    for row in out.chunks_exact_mut(side) {
+        for ((x, &m), total) in row.iter_mut().zip(&largest).zip(&mut totals) {
+            *x = (*x - m).exp();
+            *total += *x;
+        }
+    }
+    for row in out.chunks_exact_mut(side) {
+        row.iter_mut().zip(&totals).for_each(|(x, &total)| *x /= total);
+    }
+    out
 }
 
 /// `elementwise/cross_entropy_grad`: a large vocabulary's loss and gradient (see the

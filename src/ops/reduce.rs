@@ -340,37 +340,47 @@ pub(crate) fn line_argmax<T: RealScalar>(data: &[T], line: usize, len: usize, in
     first_argmax(data, (line / inner) * len * inner + line % inner, len, inner)
 }
 
-/// A tensor of x's shape whose element at flat index `flat`, entry `k` of line `line`
-/// along `axis`, is `f(flat, line, k, per_line[line])`; `line` indexes the shape
+/// A tensor of x's shape whose element at flat index `flat`, on line `line` along
+/// `axis`, is `f(flat, line, x[flat], per_line[line])`; `line` indexes the shape
 /// without the axis.
 pub(crate) fn spread_along<T: Copy + 'static, U: Copy, S: Shape, K: Storage<T, S>>(
     x: &Tensor<T, S, K>,
     axis: usize,
     per_line: &[U],
-    mut f: impl FnMut(usize, usize, usize, U) -> T,
+    mut f: impl FnMut(usize, usize, T, U) -> T,
 ) -> Tensor<T, S, K> {
     let (_, len, inner) = x.dims().split_at_axis(axis);
-    if inner == 1 && len > 0 {
-        // The last axis: lines are contiguous rows, written in place of a copy (no
-        // division per element), in a loop that vectorises `f32` exponentials.
-        let mut y = x.clone();
-        let rows = y.as_mut_slice();
-        wide::<T, _>(
-            #[inline(always)]
-            || {
-                for (line, row) in rows.chunks_exact_mut(len).enumerate() {
-                    for (k, out) in row.iter_mut().enumerate() {
-                        *out = f(line * len + k, line, k, per_line[line]);
-                    }
-                }
-            },
-        );
+    // Written in place of a copy, with no division per element, in loops that
+    // vectorise `f32` exponentials.
+    let mut y = x.clone();
+    if len == 0 || inner == 0 {
         return y;
     }
-    Tensor::from_flat_fn(x.shape(), |flat| {
-        let (block, i) = (flat / inner, flat % inner);
-        let (outer, k) = (block / len, block % len);
-        let line = outer * inner + i;
-        f(flat, line, k, per_line[line])
-    })
+    let values = y.as_mut_slice();
+    wide::<T, _>(
+        #[inline(always)]
+        || {
+            if inner == 1 {
+                // The last axis: lines are contiguous rows.
+                for (line, row) in values.chunks_exact_mut(len).enumerate() {
+                    for (k, out) in row.iter_mut().enumerate() {
+                        *out = f(line * len + k, line, *out, per_line[line]);
+                    }
+                }
+                return;
+            }
+            // Another axis: block by block, entry k of the axis a run of `inner`
+            // elements of consecutive lines.
+            for (outer, block) in values.chunks_exact_mut(len * inner).enumerate() {
+                let lines = &per_line[outer * inner..][..inner];
+                for (k, run) in block.chunks_exact_mut(inner).enumerate() {
+                    let first = (outer * len + k) * inner;
+                    for (i, (out, &value)) in run.iter_mut().zip(lines).enumerate() {
+                        *out = f(first + i, outer * inner + i, *out, value);
+                    }
+                }
+            }
+        },
+    );
+    y
 }

@@ -27,16 +27,32 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         let max = self.max_axis(Axis::<AXIS>);
         let (_, len, inner) = self.dims().split_at_axis(AXIS);
         let (data, max_data) = (self.as_slice(), max.as_slice());
-        let totals = Tensor::from_flat_fn(max.shape(), |line| {
-            let m = max_data[line];
-            if inner == 1 {
-                // A contiguous line: a slice, without an index per element.
-                sum_exp_shifted(&data[line * len..][..len], m)
-            } else {
-                let start = (line / inner) * len * inner + line % inner;
-                (0..len).fold(T::zero(), |acc, k| acc + (data[start + k * inner] - m).exp())
-            }
-        });
+        if inner == 1 {
+            // Contiguous lines: each a slice.
+            let totals = Tensor::from_flat_fn(max.shape(), |line| {
+                sum_exp_shifted(&data[line * len..][..len], max_data[line])
+            });
+            return (max, totals);
+        }
+        // Another axis: the totals of a block's `inner` lines side by side, entry k of
+        // the axis added to each in turn (each line's sum in order).
+        let mut totals = Tensor::from_flat_fn(max.shape(), |_| T::zero());
+        if len == 0 || inner == 0 {
+            return (max, totals);
+        }
+        let lines = totals.as_mut_slice().chunks_exact_mut(inner).zip(max_data.chunks_exact(inner));
+        wide::<T, _>(
+            #[inline(always)]
+            || {
+                for ((sums, m), block) in lines.zip(data.chunks_exact(len * inner)) {
+                    for run in block.chunks_exact(inner) {
+                        for ((sum, &m), &x) in sums.iter_mut().zip(m).zip(run) {
+                            *sum += (x - m).exp();
+                        }
+                    }
+                }
+            },
+        );
         (max, totals)
     }
 
@@ -91,7 +107,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     {
         let (max, log_totals) = self.shifted_log_totals::<AXIS>();
         let (max, log_totals) = (max.as_slice(), log_totals.as_slice());
-        spread_along(self, AXIS, max, |flat, line, _, m| (self.as_slice()[flat] - m) - log_totals[line])
+        spread_along(self, AXIS, max, |_, line, x, m| (x - m) - log_totals[line])
     }
 
     /// exp(x − m) / Σ exp(x − m) along `AXIS`: every line along the axis sums to 1.
@@ -122,7 +138,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         }
         let (max, totals) = self.shifted_totals::<AXIS>();
         let (max, totals) = (max.as_slice(), totals.as_slice());
-        spread_along(self, AXIS, max, |flat, line, _, m| (self.as_slice()[flat] - m).exp() / totals[line])
+        spread_along(self, AXIS, max, |_, line, x, m| (x - m).exp() / totals[line])
     }
 }
 
@@ -181,7 +197,7 @@ where
     let (max, totals) = x.shifted_totals::<AXIS>();
     let (data, max, totals) = (x.as_slice(), max.as_slice(), totals.as_slice());
     let (_, len, inner) = x.dims().split_at_axis(AXIS);
-    spread_along(x, AXIS, y_bar.as_slice(), |flat, line, _, g| {
+    spread_along(x, AXIS, y_bar.as_slice(), |flat, line, x, g| {
         let m = max[line];
         if m <= T::neg_infinity() {
             T::zero()
@@ -190,7 +206,7 @@ where
             // NaN there).
             if line_argmax(data, line, len, inner) == Some(flat) { g } else { T::zero() }
         } else {
-            g * (data[flat] - m).exp() / totals[line]
+            g * (x - m).exp() / totals[line]
         }
     })
 }
@@ -204,8 +220,8 @@ where
     K: Storage<T, S> + Storage<T, S::Removed>,
 {
     let totals = y_bar.sum_axis(Axis::<AXIS>);
-    let (y, g) = (y.as_slice(), y_bar.as_slice());
-    spread_along(y_bar, AXIS, totals.as_slice(), |flat, _, _, total| g[flat] - y[flat].exp() * total)
+    let y = y.as_slice();
+    spread_along(y_bar, AXIS, totals.as_slice(), |flat, _, g, total| g - y[flat].exp() * total)
 }
 
 /// ẏ = ẋ − Σ softmax(x) ⊙ ẋ along the axis, for y = log_softmax(x) (softmax(x) =
@@ -218,8 +234,7 @@ where
     K: Storage<T, S> + Storage<T, S::Removed>,
 {
     let totals = y.map(|v| v.exp()).hadamard(x_dot).sum_axis(Axis::<AXIS>);
-    let x_dot_values = x_dot.as_slice();
-    spread_along(x_dot, AXIS, totals.as_slice(), |flat, _, _, total| x_dot_values[flat] - total)
+    spread_along(x_dot, AXIS, totals.as_slice(), |_, _, x_dot, total| x_dot - total)
 }
 
 /// x̄ = y ⊙ (ȳ − Σ ȳ ⊙ y), for y = softmax(x).
@@ -231,6 +246,6 @@ where
     K: Storage<T, S> + Storage<T, S::Removed>,
 {
     let totals = y_bar.hadamard(y).sum_axis(Axis::<AXIS>);
-    let (y, g) = (y.as_slice(), y_bar.as_slice());
-    spread_along(y_bar, AXIS, totals.as_slice(), |flat, _, _, total| y[flat] * (g[flat] - total))
+    let y = y.as_slice();
+    spread_along(y_bar, AXIS, totals.as_slice(), |flat, _, g, total| y[flat] * (g - total))
 }
