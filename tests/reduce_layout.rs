@@ -676,4 +676,18 @@ fn layout_changes_along_the_middle_axis_copy_every_element_including_empty_parts
     assert_eq!(columns.to_array(), [[1.0; 4], [2.0; 4], [3.0; 4]]);
     let tiles: Matrix<f64, 4, 3> = Matrix::from_fn(|[r, c]| (10 * r + c) as f64);
     assert_eq!(broadcast_pullback(&line, &tiles).to_array(), [60.0, 64.0, 68.0]);
+    // Large enough (over 16 KiB) to be written into buffers kept for reuse.
+    let (a, b) = (labelled_dyn([3, 40, 50], 0.0), labelled_dyn([3, 10, 50], 0.5));
+    for _ in 0..2 {
+        let joined = a.concat::<1, Dyn, Dyn>(Axis::<1>, &b);
+        let expected: Tensor<f64, _, Heap> =
+            Tensor::from_shape_fn((Dyn(3), Dyn(50), Dyn(50)), |[i, j, k]| {
+                if j < 40 { a[[i, j, k]] } else { b[[i, j - 40, k]] }
+            });
+        assert_eq!(joined.as_slice(), expected.as_slice());
+        let window = a.narrow_range(Axis::<1>, 5..35);
+        let expected: Tensor<f64, _, Heap> =
+            Tensor::from_shape_fn((Dyn(3), Dyn(30), Dyn(50)), |[i, j, k]| a[[i, 5 + j, k]]);
+        assert_eq!(window.as_slice(), expected.as_slice());
+    }
 }

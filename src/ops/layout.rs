@@ -108,8 +108,7 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         Target: StaticShape,
         K: Storage<T, Target>,
     {
-        let data = self.as_slice();
-        Tensor::from_flat_fn(Target::default(), |i| data[i])
+        Tensor::from_runs(Target::default(), core::iter::once(self.as_slice()))
     }
 
     /// The same elements under `shape`; an error names both shapes when the element
@@ -413,13 +412,13 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     }
 }
 
-/// Checks that two shapes agree on every axis except `axis`, as concatenation along
-/// it needs.
 /// The first `count` consecutive blocks of `size` elements of `data`.
 fn blocks<T>(data: &[T], count: usize, size: usize) -> impl Iterator<Item = &[T]> + Clone {
     (0..count).map(move |block| &data[block * size..][..size])
 }
 
+/// Checks that two shapes agree on every axis except `axis`, as concatenation along
+/// it needs.
 pub(crate) fn check_concat(axis: usize, lhs: Dims, rhs: Dims) -> Result<(), ShapeError> {
     let others_agree =
         lhs.as_slice().iter().zip(rhs.as_slice()).enumerate().all(|(index, (a, b))| index == axis || a == b);

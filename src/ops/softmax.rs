@@ -36,7 +36,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         }
         // Another axis: the totals of a block's `inner` lines side by side, entry k of
         // the axis added to each in turn (each line's sum in order).
-        let mut totals = Tensor::from_flat_fn(max.shape(), |_| T::zero());
+        let mut totals = Tensor::full_shaped(max.shape(), T::zero());
         if len == 0 || inner == 0 {
             return (max, totals);
         }
@@ -142,8 +142,8 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     }
 }
 
-/// The number of elements below which softmax rows along the last axis are
-/// exponentiated several at a time.
+/// The most elements of softmax rows along the last axis exponentiated in one loop:
+/// rows of up to half as many share it (a longer row has a loop of its own).
 const SHORT_ROWS_BLOCK: usize = 256;
 
 /// xᵢ ← xᵢ − m for every element of `values`.
