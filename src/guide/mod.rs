@@ -13,6 +13,7 @@
 //! | [`custom_rules`] | a new primitive with its own derivative, mode by mode |
 //! | [`complex_numbers`] | what a gradient of a complex input means |
 //! | [`no_std`] | what works without the standard library or an allocator |
+//! | [`performance`] | what costs what: modes, storage, element types, threads |
 //! | [`gpu`] | `Cuda` tensors: moving data, kernels, training on the GPU |
 
 pub mod complex_numbers;
@@ -23,5 +24,6 @@ pub mod gpu;
 pub mod higher_order;
 pub mod models;
 pub mod no_std;
+pub mod performance;
 pub mod reverse_mode;
 pub mod static_mode;
