@@ -3,7 +3,7 @@
 //! - `gemm/{f32,f64}/{1thread,2threads}` and `gemm/c64/1thread`: square matrix products
 //!   beside the `gemm` and `matrixmultiply` crates, a naive loop and a handwritten one;
 //! - `products/{dot,inner,hadamard,outer,matvec}`: the other products beside loops;
-//! - `elementwise/{exp,tanh,relu,add,scale,sum,softmax,transpose,cross_entropy_grad}`: maps
+//! - `elementwise/{exp,tanh,relu,add,maximum,scale,sum,softmax,transpose,cross_entropy_grad}`: maps
 //!   and reductions beside loops;
 //! - `layout/{narrow_range,concat,gather_rows,broadcast_axis}`: layout changes beside
 //!   copies a block at a time;

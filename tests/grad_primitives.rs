@@ -1350,6 +1350,37 @@ fn a_fused_function_of_three_tensors_agrees_with_its_parts_and_finite_difference
     assert!(message.contains("[2, 3]") && message.contains("[3, 2]"), "{message}");
 }
 
+#[test]
+fn a_fused_pullback_over_several_chunks_is_each_elements_partials_times_the_cotangent() {
+    use fluxion::ops::elementwise::fused_pullback;
+    // 150 elements (the pullback goes 64 at a time), every third a tie of max(x, r).
+    let n = 150;
+    let x = DVector::from_shape_vec((Dyn(n),), mixed_values(n)).unwrap();
+    let g = DVector::from_shape_vec((Dyn(n),), mixed_values(n + 7)[7..].to_vec()).unwrap();
+    let r = x.zip_map_indexed(&g, |i, x, g| if i % 3 == 0 { x } else { g });
+    let y_bar = DVector::from_shape_vec((Dyn(n),), positive_values(n)).unwrap();
+    let bars = fused_pullback(GatedSquare, [&x, &g, &r], &y_bar);
+    for i in 0..n {
+        let partials = fused_partials(GatedSquare, [x[[i]], g[[i]], r[[i]]]);
+        for (k, bar) in bars.iter().enumerate() {
+            assert_eq!(bar[[i]], partials[k] * y_bar[[i]], "input {k}, element {i}");
+        }
+    }
+    let constant = Var::constant(r.clone());
+    let grad_x =
+        grad(|x: Var<DVector<f64>>| x.maximum(&constant).hadamard(&Var::constant(y_bar.clone())).sum(), &x);
+    for i in 0..n {
+        let share = if x[[i]] > r[[i]] {
+            1.0
+        } else if x[[i]] == r[[i]] {
+            0.5
+        } else {
+            0.0
+        };
+        assert_eq!(grad_x[[i]], share * y_bar[[i]], "maximum, element {i}");
+    }
+}
+
 /// atan2, asin, acos, atan and tan of traced scalars: gradients against finite
 /// differences, and equal to static mode's (the same rules).
 #[test]

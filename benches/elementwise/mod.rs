@@ -8,6 +8,10 @@
 //! and transpose a 256×784 heap matrix (W₁ of
 //! workload W2), `heap-256x784`. Throughput counts elements.
 //!
+//! `elementwise/maximum`, ids `{ours,handwritten}/{heap-65536,pullback-heap-65536}`:
+//! the larger of two vectors by a fused function of one's own (as a library author
+//! adds an operation) and its pullback, beside a loop and a branch-free loop.
+//!
 //! `elementwise/cross_entropy_grad`, id `{ours,handwritten}/heap-32x32768`: the mean
 //! cross-entropy of 32 rows of 32768 logits against class indices and its gradient
 //! (`value_and_grad` on the tape), beside one fused pass per row (its maximum, the
@@ -22,7 +26,7 @@ use crate::common::{HEAP_LENS, compare, config, heap_matrix, heap_vector, inline
 criterion_group! {
     name = benches;
     config = config();
-    targets = exp, tanh, relu, add, scale, sum, softmax, transpose, cross_entropy_grad
+    targets = exp, tanh, relu, add, maximum, scale, sum, softmax, transpose, cross_entropy_grad
 }
 
 /// Length of the inline vectors.
@@ -50,6 +54,49 @@ fn tanh(c: &mut Criterion) {
 /// `elementwise/relu`: max(x, 0).
 fn relu(c: &mut Criterion) {
     unary(c, "relu", |t| t.relu(), |t| t.relu(), |x| if x > 0.0 { x } else { 0.0 });
+}
+
+/// The larger of two elements, as a library author writes a custom elementwise
+/// operation (its derivative comes from duals).
+#[derive(Clone, Copy, Debug)]
+struct Larger;
+
+impl fluxion::ops::elementwise::FusedFunction<2> for Larger {
+    const NAME: &'static str = "larger";
+    fn value<T: RealScalar>(&self, [a, b]: [T; 2]) -> T {
+        a.max(b)
+    }
+}
+
+/// `elementwise/maximum`: the larger of two elements by a custom fused function of
+/// two inputs, and its pullback (`ȳ` to the larger, split on a tie), on 65536
+/// elements.
+fn maximum(c: &mut Criterion) {
+    use fluxion::ops::elementwise::{FusedFunction, fused_pullback};
+    let mut group = c.benchmark_group("elementwise/maximum");
+    let len = HEAP_LENS[1];
+    let (a, b, g) = (heap_vector::<f32>(len, 1), heap_vector::<f32>(len, 2), heap_vector::<f32>(len, 3));
+    let (pa, pb, pg) = (a.to_vec(), b.to_vec(), g.to_vec());
+    compare(
+        &mut group,
+        &format!("heap-{len}"),
+        len,
+        || Larger.apply([black_box(&a), black_box(&b)]),
+        || black_box(&pa).iter().zip(black_box(&pb)).map(|(x, y)| x.max(*y)).collect::<Vec<_>>(),
+    );
+    let ours = || fused_pullback(Larger, [black_box(&a), black_box(&b)], &g);
+    let handwritten = || {
+        // The share of ȳ that goes to a: 1, ½ on a tie, 0 (no branch).
+        let share = |(&x, &y): (&f32, &f32)| (f32::from(u8::from(x > y)) + f32::from(u8::from(x >= y))) * 0.5;
+        let pairs = || black_box(&pa).iter().zip(&pb).map(share).zip(&pg);
+        let a_bar: Vec<f32> = pairs().map(|(share, &g)| g * share).collect();
+        let b_bar: Vec<f32> = pairs().map(|(share, &g)| g * (1.0 - share)).collect();
+        (a_bar, b_bar)
+    };
+    let ([a_bar, b_bar], expected) = (ours(), handwritten());
+    assert_eq!((a_bar.as_slice(), b_bar.as_slice()), (&expected.0[..], &expected.1[..]));
+    compare(&mut group, &format!("pullback-heap-{len}"), len, ours, handwritten);
+    group.finish();
 }
 
 /// `elementwise/scale`: `t * 2.0`.

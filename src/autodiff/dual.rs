@@ -373,6 +373,7 @@ impl<T: RealScalar, const N: usize> RealScalar for Dual<T, N> {
     /// The larger value (NaN-propagating) with the tangents of the argument it came
     /// from: the mean of both tangents on a tie (as PyTorch's `maximum` and JAX's
     /// `max`), the first NaN's; chosen without a branch on the values.
+    #[inline(always)]
     fn max(self, other: Self) -> Self {
         // 1 for NaN, else 0 (|x| + 1 > 0 fails only for NaN).
         let nan = |x: T| T::select_positive(x.abs() + T::one(), T::zero(), T::one());
@@ -397,6 +398,7 @@ impl<T: RealScalar, const N: usize> RealScalar for Dual<T, N> {
     /// `self` held to [`low`, `high`] (the value as `RealScalar::clamp` gives it, NaN
     /// propagating), keeping its own tangent on the bounds (as PyTorch's `clamp` does
     /// there), the bound's outside them, and none at a NaN.
+    #[inline(always)]
     fn clamp(self, low: Self, high: Self) -> Self {
         let raised = Self::select_positive(low - self, low, self);
         let held = Self::select_positive(raised - high, high, raised);
@@ -457,6 +459,7 @@ impl<T: RealScalar, const N: usize> RealScalar for Dual<T, N> {
     fn trunc(self) -> Self {
         Dual::constant(self.value.trunc())
     }
+    #[inline(always)]
     fn select_positive(condition: Self, positive: Self, otherwise: Self) -> Self {
         let choose = |a: T, b: T| T::select_positive(condition.value, a, b);
         Dual {

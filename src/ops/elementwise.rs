@@ -11,6 +11,7 @@ use num_traits::Zero;
 
 use crate::autodiff::Dual;
 use crate::backend::cpu::{Write, write_elements};
+use crate::backend::wide::wide;
 use crate::error::{ShapeError, or_panic};
 use crate::product::ScalarFactor;
 use crate::scalar::{Complex32, Complex64, RealScalar, Scalar};
@@ -398,14 +399,31 @@ pub(crate) fn fused_pullback_of<
         core::array::from_fn(|k| wanted[k].then(|| Tensor::zeros_shaped(y_bar.shape())));
     let slices = inputs.map(Tensor::as_slice);
     let mut outputs = cotangents.each_mut().map(|cotangent| cotangent.as_mut().map(Tensor::as_mut_slice));
-    for (i, &g) in y_bar.as_slice().iter().enumerate() {
-        let partials = fused_partials(f, slices.map(|x| x[i]));
-        for (output, partial) in outputs.iter_mut().zip(partials) {
-            if let Some(output) = output {
-                output[i] = times_partial(partial, g);
+    // A chunk at a time: the partials into arrays on the stack, one per input (a loop
+    // that reads the inputs alone, so that it vectorises), then each wanted cotangent
+    // from its array.
+    const CHUNK: usize = 64;
+    let mut partials = [[T::zero(); CHUNK]; N];
+    wide::<T, _>(
+        #[inline(always)]
+        || {
+            for (start, g) in (0..).step_by(CHUNK).zip(y_bar.as_slice().chunks(CHUNK)) {
+                let inputs = slices.map(|x| &x[start..][..g.len()]);
+                for j in 0..g.len() {
+                    let at = fused_partials(f, inputs.map(|x| x[j]));
+                    for (partials, at) in partials.iter_mut().zip(at) {
+                        partials[j] = at;
+                    }
+                }
+                for (output, partials) in outputs.iter_mut().zip(&partials) {
+                    if let Some(output) = output {
+                        let slots = output[start..][..g.len()].iter_mut().zip(partials).zip(g);
+                        slots.for_each(|((slot, &partial), &g)| *slot = times_partial(partial, g));
+                    }
+                }
             }
-        }
-    }
+        },
+    );
     cotangents
 }
 
