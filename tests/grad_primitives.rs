@@ -1353,12 +1353,12 @@ fn a_fused_function_of_three_tensors_agrees_with_its_parts_and_finite_difference
 #[test]
 fn a_fused_pullback_over_several_chunks_is_each_elements_partials_times_the_cotangent() {
     use fluxion::ops::elementwise::fused_pullback;
-    // 150 elements (the pullback goes 64 at a time), every third a tie of max(x, r).
+    // 150 elements: the pullback goes 64 at a time, the last chunk short.
     let n = 150;
     let x = DVector::from_shape_vec((Dyn(n),), mixed_values(n)).unwrap();
     let g = DVector::from_shape_vec((Dyn(n),), mixed_values(n + 7)[7..].to_vec()).unwrap();
-    let r = x.zip_map_indexed(&g, |i, x, g| if i % 3 == 0 { x } else { g });
-    let y_bar = DVector::from_shape_vec((Dyn(n),), positive_values(n)).unwrap();
+    let r = DVector::from_shape_vec((Dyn(n),), positive_values(n)).unwrap();
+    let y_bar = DVector::from_shape_vec((Dyn(n),), positive_values(n + 3)[3..].to_vec()).unwrap();
     let bars = fused_pullback(GatedSquare, [&x, &g, &r], &y_bar);
     for i in 0..n {
         let partials = fused_partials(GatedSquare, [x[[i]], g[[i]], r[[i]]]);
@@ -1366,18 +1366,38 @@ fn a_fused_pullback_over_several_chunks_is_each_elements_partials_times_the_cota
             assert_eq!(bar[[i]], partials[k] * y_bar[[i]], "input {k}, element {i}");
         }
     }
-    let constant = Var::constant(r.clone());
-    let grad_x =
-        grad(|x: Var<DVector<f64>>| x.maximum(&constant).hadamard(&Var::constant(y_bar.clone())).sum(), &x);
-    for i in 0..n {
-        let share = if x[[i]] > r[[i]] {
-            1.0
-        } else if x[[i]] == r[[i]] {
-            0.5
-        } else {
-            0.0
-        };
-        assert_eq!(grad_x[[i]], share * y_bar[[i]], "maximum, element {i}");
+}
+
+#[test]
+fn maximum_splits_its_cotangent_on_ties_in_every_chunk_for_f32_and_f64() {
+    /// The gradient of Σ ȳ ⊙ max(a, b) with respect to a, or to b (the other a
+    /// constant): ȳ where it is larger, ȳ/2 on a tie, 0 elsewhere.
+    fn check<T: RealScalar>(n: usize) {
+        let value = |i: usize, seed: usize| T::from_f64(((i * seed) % 17) as f64 - 8.0);
+        let a = DVector::<T>::from_shape_fn((Dyn(n),), |[i]| value(i, 7));
+        // Every third element a tie (the first of each 64 among them).
+        let b = DVector::<T>::from_shape_fn((Dyn(n),), |[i]| if i % 3 == 0 { a[[i]] } else { value(i, 5) });
+        let y_bar = DVector::<T>::from_shape_fn((Dyn(n),), |[i]| T::from_f64(1.0 + (i % 5) as f64));
+        let weights = Var::constant(y_bar.clone());
+        let (a_constant, b_constant) = (Var::constant(a.clone()), Var::constant(b.clone()));
+        let a_bar = grad(|a: Var<DVector<T>>| a.maximum(&b_constant).hadamard(&weights).sum(), &a);
+        let b_bar = grad(|b: Var<DVector<T>>| a_constant.maximum(&b).hadamard(&weights).sum(), &b);
+        for i in 0..n {
+            let (x, y, g) = (a[[i]], b[[i]], y_bar[[i]]);
+            let share = if x > y {
+                1.0
+            } else if x == y {
+                0.5
+            } else {
+                0.0
+            };
+            assert_eq!(a_bar[[i]], g * T::from_f64(share), "a, element {i} of {n}");
+            assert_eq!(b_bar[[i]], g * T::from_f64(1.0 - share), "b, element {i} of {n}");
+        }
+    }
+    for n in [0, 1, 64, 128, 150] {
+        check::<f32>(n);
+        check::<f64>(n);
     }
 }
 
