@@ -8,6 +8,8 @@
 //! and transpose a 256×784 heap matrix (W₁ of
 //! workload W2), `heap-256x784`. Throughput counts elements.
 //!
+//! `elementwise/tanh_f64`, ids `{ours,handwritten}/heap-65536`: tanh of `f64`.
+//!
 //! `elementwise/maximum`, ids `{ours,handwritten}/{heap-65536,pullback-heap-65536}`:
 //! the larger of two vectors by a fused function of one's own (as a library author
 //! adds an operation) and its pullback, beside a loop and a branch-free loop.
@@ -46,9 +48,22 @@ fn exp(c: &mut Criterion) {
     unary(c, "exp", |t| t.exp(), |t| t.exp(), f32::exp);
 }
 
-/// `elementwise/tanh`: tanh x.
+/// `elementwise/tanh`: tanh x; and `elementwise/tanh_f64`, on `f64` (fluxion's own
+/// tanh there, the C library's in the loop beside it).
 fn tanh(c: &mut Criterion) {
     unary(c, "tanh", |t| t.tanh(), |t| t.tanh(), f32::tanh);
+    let mut group = c.benchmark_group("elementwise/tanh_f64");
+    let len = HEAP_LENS[1];
+    let tensor = heap_vector::<f64>(len, 1);
+    let plain = tensor.to_vec();
+    compare(
+        &mut group,
+        &format!("heap-{len}"),
+        len,
+        || black_box(&tensor).tanh(),
+        || black_box(&plain).iter().map(|x| x.tanh()).collect::<Vec<_>>(),
+    );
+    group.finish();
 }
 
 /// `elementwise/relu`: max(x, 0).

@@ -1,43 +1,48 @@
 //! Loops compiled for the widest vector unit the processor has.
 //!
 //! The crate is built for the baseline of its target (SSE2 on x86-64), where a loop of
-//! `f32` elementary functions ([`exp`](crate::scalar::Scalar::exp), `tanh`, `erf`,
-//! `erfc`: branch-free polynomials in `f64`) runs two lanes at a time or none. The
-//! hot elementwise loops of `f32` tensors on the host run inside [`wide`], which
-//! calls them from a copy of itself compiled for AVX-512 or for AVX2 with FMA when
-//! the processor has them (checked once, then cached by std): the loop is inlined
-//! there and vectorised 8 or 4 `f64` lanes wide. The results are the same bits on
-//! every path (Rust never fuses a multiply and an add the code did not ask for),
+//! elementary functions (`f32`'s [`exp`](crate::scalar::Scalar::exp), `tanh`, `erf`,
+//! `erfc` and `f64`'s `tanh`: branch-free polynomials in `f64`) runs two lanes at a
+//! time or none. The hot elementwise loops of `f32` and `f64` tensors on the host run
+//! inside [`wide`], which calls them from a copy of itself compiled for AVX-512 or for
+//! AVX2 with FMA when the processor has them (checked once, then cached by std): the
+//! loop is inlined there and vectorised 8 or 4 `f64` lanes wide. The results are the
+//! same bits on every path (Rust never fuses a multiply and an add the code did not ask for),
 //! except that a NaN's sign and payload may differ, as IEEE 754 allows.
 
 /// `body()`, run where the processor's widest vector unit is enabled (with `std` on
-/// x86-64; elsewhere, and without `std`, simply `body()`). For `f32` loops only: other
-/// element types call no function that vectorises better there, and each copy is code.
+/// x86-64; elsewhere, and without `std`, simply `body()`). For `f32` and `f64` loops
+/// only: other element types call no function that vectorises better there, and each
+/// copy is code.
 #[inline(always)]
 // Elsewhere the element type picks nothing.
 #[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), allow(clippy::extra_unused_type_parameters))]
 pub(crate) fn wide<T: 'static, R>(body: impl FnOnce() -> R) -> R {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>() {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the processor has AVX-512F, checked just above.
-            return unsafe { with_avx512(body) };
-        }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: the processor has AVX2 and FMA, checked just above.
-            return unsafe { with_avx2(body) };
+    {
+        let element = core::any::TypeId::of::<T>();
+        if element == core::any::TypeId::of::<f32>() || element == core::any::TypeId::of::<f64>() {
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the processor has AVX-512F, checked just above.
+                return unsafe { with_avx512(body) };
+            }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the processor has AVX2 and FMA, checked just above.
+                return unsafe { with_avx2(body) };
+            }
         }
     }
     body()
 }
 
 /// A value of `T` to fill a buffer with before a [`wide`] loop writes every slot: zero
-/// for `f32`, the one element type `wide` vectorises; `None` for the others. Filled
+/// for `f32` and `f64`, the element types `wide` vectorises; `None` for the others. Filled
 /// first, a fixed-size array is written by one loop over all of its slots, which the
 /// compiler vectorises with no scalar remainder.
 #[inline(always)]
 pub(crate) fn placeholder<T: Copy + 'static>() -> Option<T> {
-    (&0.0_f32 as &dyn core::any::Any).downcast_ref::<T>().copied()
+    let zeros: [&dyn core::any::Any; 2] = [&0.0_f32, &0.0_f64];
+    zeros.into_iter().find_map(|zero| zero.downcast_ref::<T>()).copied()
 }
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]

@@ -1,5 +1,5 @@
-//! `exp`, `ln`, `tanh`, `erf` and `erfc` of `f32`, written without branches or tables so
-//! that a loop of them over a slice vectorises.
+//! `exp`, `ln`, `tanh`, `erf` and `erfc` of `f32`, and `tanh` of `f64`, written without
+//! branches or tables so that a loop of them over a slice vectorises.
 //!
 //! Each is computed in `f64` to about 2⁻³¹ relative and rounded once to `f32`: within
 //! 1 ulp of the correctly rounded value, and that value itself but for about one
@@ -31,7 +31,10 @@
 //! A scalar call costs more than the platform's `expf` (a table and a short
 //! polynomial) but less than its `tanhf` and libm's `erfcf`; in a loop compiled for
 //! wide vectors ([`wide`](crate::backend::wide::wide): AVX-512 or AVX2) every one of
-//! them is several times faster. `f64` keeps libm's functions.
+//! them is several times faster. `f64` keeps libm's functions but tanh ([`tanh_f64`]),
+//! as fast as the C library's in a scalar loop and 5× faster in a wide one. (A
+//! branch-free `f64` exp needs a polynomial of degree 13: in a scalar loop, where
+//! dual numbers call it, 1.5× slower than the C library's table.)
 
 /// 1.5·2⁵²: adding it to a float of magnitude below 2⁵¹ rounds to an integer,
 /// which stands in the low bits of the sum.
@@ -121,6 +124,23 @@ fn polynomial<const N: usize>(coefficients: &[f64; N], x: f64) -> f64 {
     sum
 }
 
+/// Σ coefficients[j]·xʲ by Estrin's scheme: neighbouring terms paired with x, the
+/// pairs paired with x², and so on, a dependency chain of log₂ N steps instead of
+/// Horner's N (the same operations, in a different order).
+#[inline(always)]
+fn polynomial_estrin<const N: usize>(coefficients: &[f64; N], x: f64) -> f64 {
+    let (mut terms, mut count, mut power) = (*coefficients, N, x);
+    while count > 1 {
+        let pairs = count.div_ceil(2);
+        for i in 0..pairs {
+            let high = if 2 * i + 1 < count { terms[2 * i + 1] } else { 0.0 };
+            terms[i] = terms[2 * i] + high * power;
+        }
+        (count, power) = (pairs, power * power);
+    }
+    terms[0]
+}
+
 /// eˣ in `f64` to 2⁻³¹ relative (eʳ's Taylor polynomial of degree 8 after the
 /// reduction): enough for a result rounded to `f32`.
 #[inline(always)]
@@ -185,6 +205,89 @@ fn erfc_of_magnitude(a: f64) -> f64 {
     let a = clamp(a, 0.0, ERFC_LAST_ARGUMENT);
     let t = 1.0 / (1.0 + 0.4 * a);
     exp_for_f32(-(a * a)) * polynomial(&ERFCX_FIT, t * ERFCX_SCALE - ERFCX_SHIFT)
+}
+
+/// ln 2 = `LN_2_HIGH` + `LN_2_LOW` to about 2⁻⁸⁸: the high part's last 21 bits are
+/// zero, so k·`LN_2_HIGH` is exact for every |k| < 2²¹.
+const LN_2_HIGH: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+const LN_2_LOW: f64 = 1.908_214_929_270_587_7e-10;
+
+/// 1/(j + 2)! for j = 0..16: eʳ − 1 = r + r²·Σ rʲ/(j + 2)!, to r¹⁷, whose next term
+/// is below 2⁻⁵⁶ of the sum for r ∈ [0, ln 2].
+const EXPM1_TAYLOR_TAIL: [f64; 16] = {
+    let mut coefficients = [0.5; 16];
+    let mut j = 1;
+    while j < 16 {
+        coefficients[j] = coefficients[j - 1] / (j + 2) as f64;
+        j += 1;
+    }
+    coefficients
+};
+
+/// tanh's Taylor coefficients c₁ … c₁₃ of x³ … x²⁷ (tanh x = Σ cₖ·x²ᵏ⁺¹), from
+/// y' = 1 − y²: (2k + 1)·cₖ = −Σ cᵢ·cₖ₋₁₋ᵢ over i < k, with c₀ = 1. For |x| ≤ 0.35 the
+/// next term is below 2⁻⁵⁴ of tanh x.
+const TANH_SERIES: [f64; 13] = {
+    let mut c = [0.0; 14];
+    c[0] = 1.0;
+    let mut k = 1;
+    while k < 14 {
+        let (mut sum, mut i) = (0.0, 0);
+        while i < k {
+            sum += c[i] * c[k - 1 - i];
+            i += 1;
+        }
+        c[k] = -sum / (2 * k + 1) as f64;
+        k += 1;
+    }
+    let (mut series, mut k) = ([0.0; 13], 0);
+    while k < 13 {
+        series[k] = c[k + 1];
+        k += 1;
+    }
+    series
+};
+
+/// Beyond this |x|, tanh x is ±1 in `f64` (1 − tanh 20 ≈ 8.5·10⁻¹⁸ < 2⁻⁵⁴).
+const TANH_LAST_ARGUMENT: f64 = 20.0;
+/// From this |x| on (tanh x > 1/2), tanh x = 1 − 2/(e²ˣ + 1) loses nothing to the
+/// subtraction.
+const TANH_FAR: f64 = 0.55;
+
+/// 2ᵏ for an integer-valued `k` from −1022 to 1023, from its bits.
+#[inline(always)]
+fn power_of_two(k: f64) -> f64 {
+    let biased = (k + ROUNDING_SHIFT).to_bits().wrapping_sub(ROUNDING_SHIFT.to_bits()).wrapping_add(1023);
+    f64::from_bits(biased << 52)
+}
+
+/// tanh x in `f64`, within 1.5 ulp (the GNU C library states 2 for its own; 1.41 the
+/// worst found against a double-double reference). With a = min(|x|, 20):
+/// - a < ln 2 / 2 ≈ 0.347 (where k below is 0): its Taylor series, a + a·a²·s(a²);
+/// - beyond, from u = e²ᵃ − 1: 2a = k·ln 2 + r with k = ⌊2a/ln 2⌋ and r ∈ [0, ln 2),
+///   m = eʳ − 1 from its Taylor series (as the exact r's leading part plus a small
+///   rest) and u = (2ᵏ − 1) + 2ᵏ·m, whose two terms never cancel; tanh a = u/(u + 2)
+///   below 0.55, 1 − 2/(u + 2) from there on.
+///
+/// The sign is x's: tanh(−0) = −0, and NaN stays NaN. The polynomials go by Estrin's
+/// scheme: as fast as the C library's tanh in a scalar loop, 5× faster in a wide one.
+#[inline(always)]
+pub(crate) fn tanh_f64(x: f64) -> f64 {
+    let a = clamp(x.abs(), 0.0, TANH_LAST_ARGUMENT);
+    let t = a * a;
+    let near_zero = a + a * (t * polynomial_estrin(&TANH_SERIES, t));
+    let y = a + a;
+    // ⌊y/ln 2⌋ as y/ln 2 − 1/2 rounded (k ≥ 0: the least is −0.5, rounded to −0).
+    let k = (y * core::f64::consts::LOG2_E - 0.5 + ROUNDING_SHIFT) - ROUNDING_SHIFT;
+    // r = leading − low, exactly but for k·LN_2_LOW's rounding: only the small rest
+    // rounds before m's final sum.
+    let (leading, low) = (y - k * LN_2_HIGH, k * LN_2_LOW);
+    let r = leading - low;
+    let rest = r * r * polynomial_estrin(&EXPM1_TAYLOR_TAIL, r) - low;
+    let scale = power_of_two(k);
+    let u = (scale - 1.0) + scale * (leading + rest);
+    let far = if a < TANH_FAR { u / (u + 2.0) } else { 1.0 - 2.0 / (u + 2.0) };
+    (if k == 0.0 { near_zero } else { far }).copysign(x)
 }
 
 /// erfc x = 1 − erf x.
@@ -270,5 +373,129 @@ mod tests {
         // The smallest subnormal; overflow just above ln f32::MAX = 88.72284.
         assert_eq!(exp_f32(-103.27893), f32::from_bits(1));
         assert!(exp_f32(88.72283).is_finite() && exp_f32(88.7229).is_infinite());
+    }
+
+    /// A double-double value hi + lo (about 106 bits), for reference values.
+    #[derive(Clone, Copy)]
+    struct DoubleDouble {
+        hi: f64,
+        lo: f64,
+    }
+
+    impl DoubleDouble {
+        fn new(x: f64) -> Self {
+            DoubleDouble { hi: x, lo: 0.0 }
+        }
+        fn renormalised(self) -> Self {
+            let hi = self.hi + self.lo;
+            DoubleDouble { hi, lo: self.lo - (hi - self.hi) }
+        }
+        fn add(self, other: Self) -> Self {
+            let hi = self.hi + other.hi;
+            let other_part = hi - self.hi;
+            let error = (self.hi - (hi - other_part)) + (other.hi - other_part);
+            DoubleDouble { hi, lo: error + self.lo + other.lo }.renormalised()
+        }
+        fn neg(self) -> Self {
+            DoubleDouble { hi: -self.hi, lo: -self.lo }
+        }
+        fn mul(self, other: Self) -> Self {
+            let hi = self.hi * other.hi;
+            let lo = libm::fma(self.hi, other.hi, -hi) + self.hi * other.lo + self.lo * other.hi;
+            DoubleDouble { hi, lo }.renormalised()
+        }
+        fn div(self, other: Self) -> Self {
+            let quotient = |rest: Self| DoubleDouble::new(rest.hi / other.hi);
+            let first = quotient(self);
+            let rest = self.add(other.mul(first).neg());
+            let second = quotient(rest);
+            let third = quotient(rest.add(other.mul(second).neg()));
+            first.add(second).add(third)
+        }
+    }
+
+    /// eʸ − 1: its Taylor series for |y| ≤ 1; beyond, (e^(y/1024))^1024 − 1 from it.
+    fn expm1_reference(y: f64) -> DoubleDouble {
+        let series = |y: DoubleDouble| {
+            let (mut term, mut total) = (y, y);
+            for n in 2..40 {
+                term = term.mul(y).div(DoubleDouble::new(f64::from(n)));
+                total = total.add(term);
+            }
+            total
+        };
+        if y.abs() <= 1.0 {
+            return series(DoubleDouble::new(y));
+        }
+        let mut power = series(DoubleDouble::new(y / 1024.0)).add(DoubleDouble::new(1.0));
+        for _ in 0..10 {
+            power = power.mul(power);
+        }
+        power.add(DoubleDouble::new(-1.0))
+    }
+
+    /// `actual`'s distance from `expected` in units of the last place at `expected`.
+    fn ulp_error(actual: f64, expected: DoubleDouble) -> f64 {
+        let magnitude = expected.hi.abs();
+        let ulp = f64::from_bits(magnitude.to_bits() + 1) - magnitude;
+        ((actual - expected.hi) - expected.lo).abs() / ulp
+    }
+
+    #[test]
+    fn f64_tanh_is_within_one_and_a_half_ulps_of_a_double_double_reference() {
+        // A xorshift sequence over each branch's range, both signs, and magnitudes
+        // from 10⁻³⁰⁰ to 1.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut uniform = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1_u64 << 53) as f64
+        };
+        let mut worst = (0.0, 0.0);
+        for i in 0..60_000 {
+            let u = uniform();
+            let x = match i % 4 {
+                0 => (u - 0.5) * 0.7,
+                1 => (u - 0.5) * 2.2,
+                2 => (u - 0.5) * 44.0,
+                _ => libm::pow(10.0, -300.0 * u) * if i % 8 == 3 { 1.0 } else { -1.0 },
+            };
+            let u = expm1_reference(2.0 * x);
+            let error = ulp_error(tanh_f64(x), u.div(u.add(DoubleDouble::new(2.0))));
+            if error > worst.0 {
+                worst = (error, x);
+            }
+        }
+        assert!(worst.0 <= 1.5, "tanh: {} ulps at {:e}", worst.0, worst.1);
+        // The reference itself, against the C library's tanh (2 ulp, by its manual).
+        let reference = |x: f64| {
+            let u = expm1_reference(2.0 * x);
+            u.div(u.add(DoubleDouble::new(2.0)))
+        };
+        for x in [1e-20, 0.1, 0.3, 0.5, 0.7, 3.0, 15.0] {
+            assert!(ulp_error(libm::tanh(x), reference(x)) <= 2.5, "reference at {x}");
+        }
+    }
+
+    #[test]
+    fn f64_tanh_special_values() {
+        let tiny = f64::from_bits(1);
+        for (x, expected) in [
+            (f64::INFINITY, 1.0),
+            (f64::NEG_INFINITY, -1.0),
+            (0.0, 0.0),
+            (tiny, tiny),
+            (-1e-300, -1e-300),
+            (20.0, 1.0),
+            (1e300, 1.0),
+            (-19.0, -(1.0 - f64::EPSILON / 2.0)),
+        ] {
+            assert_eq!(tanh_f64(x), expected, "tanh({x:e})");
+        }
+        assert!(tanh_f64(-0.0) == 0.0 && tanh_f64(-0.0).is_sign_negative());
+        assert!(tanh_f64(f64::NAN).is_nan());
+        // The last bits of ln 2's split.
+        assert_eq!(LN_2_HIGH + LN_2_LOW, core::f64::consts::LN_2);
     }
 }

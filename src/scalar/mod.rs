@@ -366,7 +366,16 @@ impl_real!(
     libm::atan2f,
     libm::hypotf
 );
-impl_real!(f64, Float::exp, Float::ln, Float::tanh, libm::erf, libm::erfc, libm::atan2, libm::hypot);
+impl_real!(
+    f64,
+    Float::exp,
+    Float::ln,
+    branch_free::tanh_f64,
+    libm::erf,
+    libm::erfc,
+    libm::atan2,
+    libm::hypot
+);
 
 /// e^(a + ib) as (real, imaginary) parts: e^a·(cos b + i·sin b), with C99's cexp's
 /// special cases for an infinite a: the imaginary part b itself where b = 0 (e^800 is

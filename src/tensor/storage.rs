@@ -197,7 +197,7 @@ impl<T: Copy + 'static, S: StaticShape> Storage<T, S> for Inline {
         );
         buffer
     }
-    /// `f` of every element written in one loop (for `f32`, compiled for the
+    /// `f` of every element written in one loop (for `f32` and `f64`, compiled for the
     /// processor's widest vectors, over an array first filled with zeros so that the
     /// loop covers every slot); for other element types, the array is filled with `f`
     /// of the first element and the others are written after it. Either way `f` is
@@ -297,7 +297,7 @@ impl<T: Copy + 'static> HeapBuffer<T> {
     }
 
     /// `f` of each of `elements`, written straight into the new buffer's slots: for
-    /// `f32`, in a loop compiled for the processor's widest vectors
+    /// `f32` and `f64`, in a loop compiled for the processor's widest vectors
     /// ([`wide`](crate::backend::wide::wide)).
     fn mapped<U: Copy>(elements: &[U], f: impl FnMut(U) -> T) -> Self {
         #[cfg(feature = "std")]
