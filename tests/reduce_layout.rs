@@ -223,6 +223,23 @@ fn softmax_along_the_middle_axis_of_a_rank3_tensor() {
 }
 
 #[test]
+fn softmax_along_columns_gives_the_bits_of_softmax_along_rows_of_the_transpose() {
+    // Columns read their maximum and total as runs beside the elements; rows take
+    // another loop. Both shift, exponentiate, add in order and divide alike.
+    let mut rng = TestRng::new(7);
+    for (rows, cols) in [(3, 1), (5, 19), (40, 37)] {
+        let data: Vec<f64> = (0..rows * cols).map(|_| 30.0 * rng.signed_unit()).collect();
+        let m = Tensor::<f64, (Dyn, Dyn), Heap>::from_shape_slice((Dyn(rows), Dyn(cols)), &data).unwrap();
+        let (along_columns, along_rows) =
+            (m.softmax(Axis::<0>).transpose(), m.transpose().softmax(Axis::<1>));
+        assert_eq!(along_columns.as_slice(), along_rows.as_slice(), "softmax of {rows}×{cols}");
+        let (along_columns, along_rows) =
+            (m.log_softmax(Axis::<0>).transpose(), m.transpose().log_softmax(Axis::<1>));
+        assert_eq!(along_columns.as_slice(), along_rows.as_slice(), "log_softmax of {rows}×{cols}");
+    }
+}
+
+#[test]
 fn softmax_in_f32_does_not_overflow_at_large_inputs() {
     let v: Vector<f32, 3> = Vector::from_array([1000.0, 1000.0, -1000.0]);
     let sm = v.softmax(Axis::<0>);

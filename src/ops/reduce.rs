@@ -284,7 +284,7 @@ pub fn sum_axis_pullback<const AXIS: usize, T: Scalar, S: HasAxis<AXIS>, K>(
 where
     K: Storage<T, S> + Storage<T, S::Removed>,
 {
-    spread_along(x, AXIS, y_bar.as_slice(), |_, _, _, g| g)
+    spread_along(x, AXIS, [y_bar.as_slice()], |_, _, _, [g]| g)
 }
 
 /// x̄[o, k, i] = ȳ[o, i]/len for the mean along `AXIS`.
@@ -296,7 +296,7 @@ where
     K: Storage<T, S> + Storage<T, S::Removed>,
 {
     let len = x.shape().axis_dim().size();
-    spread_along(x, AXIS, y_bar.as_slice(), |_, _, _, g| g.div_count(len))
+    spread_along(x, AXIS, [y_bar.as_slice()], |_, _, _, [g]| g.div_count(len))
 }
 
 /// ȳ[o, i] flows to the first largest element of each line along `AXIS`.
@@ -315,8 +315,8 @@ where
     spread_along(
         x,
         AXIS,
-        y_bar.as_slice(),
-        |flat, line, _, g| if winners[line] == Some(flat) { g } else { T::zero() },
+        [y_bar.as_slice()],
+        |flat, line, _, [g]| if winners[line] == Some(flat) { g } else { T::zero() },
     )
 }
 
@@ -341,17 +341,17 @@ pub(crate) fn line_argmax<T: RealScalar>(data: &[T], line: usize, len: usize, in
 }
 
 /// A tensor of x's shape whose element at flat index `flat`, on line `line` along
-/// `axis`, is `f(flat, line, x[flat], per_line[line])`; `line` indexes the shape
-/// without the axis.
-pub(crate) fn spread_along<T: Copy + 'static, U: Copy, S: Shape, K: Storage<T, S>>(
+/// `axis`, is `f(flat, line, x[flat], [per_line[0][line], …])`; `line` indexes the
+/// shape without the axis.
+pub(crate) fn spread_along<T: Copy + 'static, U: Copy, const N: usize, S: Shape, K: Storage<T, S>>(
     x: &Tensor<T, S, K>,
     axis: usize,
-    per_line: &[U],
-    mut f: impl FnMut(usize, usize, T, U) -> T,
+    per_line: [&[U]; N],
+    mut f: impl FnMut(usize, usize, T, [U; N]) -> T,
 ) -> Tensor<T, S, K> {
     let (_, len, inner) = x.dims().split_at_axis(axis);
     // Written in place of a copy, with no division per element, in loops that
-    // vectorise `f32` exponentials.
+    // vectorise `f32` and `f64` elementary functions.
     let mut y = x.clone();
     if len == 0 || inner == 0 {
         return y;
@@ -363,20 +363,21 @@ pub(crate) fn spread_along<T: Copy + 'static, U: Copy, S: Shape, K: Storage<T, S
             if inner == 1 {
                 // The last axis: lines are contiguous rows.
                 for (line, row) in values.chunks_exact_mut(len).enumerate() {
+                    let at_line = per_line.map(|values| values[line]);
                     for (k, out) in row.iter_mut().enumerate() {
-                        *out = f(line * len + k, line, *out, per_line[line]);
+                        *out = f(line * len + k, line, *out, at_line);
                     }
                 }
                 return;
             }
             // Another axis: block by block, entry k of the axis a run of `inner`
-            // elements of consecutive lines.
+            // elements of consecutive lines, whose per-line values are a run too.
             for (outer, block) in values.chunks_exact_mut(len * inner).enumerate() {
-                let lines = &per_line[outer * inner..][..inner];
+                let lines = per_line.map(|values| &values[outer * inner..][..inner]);
                 for (k, run) in block.chunks_exact_mut(inner).enumerate() {
                     let first = (outer * len + k) * inner;
-                    for (i, (out, &value)) in run.iter_mut().zip(lines).enumerate() {
-                        *out = f(first + i, outer * inner + i, *out, value);
+                    for (i, out) in run.iter_mut().enumerate() {
+                        *out = f(first + i, outer * inner + i, *out, lines.map(|values| values[i]));
                     }
                 }
             }

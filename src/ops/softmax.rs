@@ -107,7 +107,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     {
         let (max, log_totals) = self.shifted_log_totals::<AXIS>();
         let (max, log_totals) = (max.as_slice(), log_totals.as_slice());
-        spread_along(self, AXIS, max, |_, line, x, m| (x - m) - log_totals[line])
+        spread_along(self, AXIS, [max, log_totals], |_, _, x, [m, log_total]| (x - m) - log_total)
     }
 
     /// exp(x − m) / Σ exp(x − m) along `AXIS`: every line along the axis sums to 1.
@@ -138,7 +138,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         }
         let (max, totals) = self.shifted_totals::<AXIS>();
         let (max, totals) = (max.as_slice(), totals.as_slice());
-        spread_along(self, AXIS, max, |_, line, x, m| (x - m).exp() / totals[line])
+        spread_along(self, AXIS, [max, totals], |_, _, x, [m, total]| (x - m).exp() / total)
     }
 }
 
@@ -197,8 +197,7 @@ where
     let (max, totals) = x.shifted_totals::<AXIS>();
     let (data, max, totals) = (x.as_slice(), max.as_slice(), totals.as_slice());
     let (_, len, inner) = x.dims().split_at_axis(AXIS);
-    spread_along(x, AXIS, y_bar.as_slice(), |flat, line, x, g| {
-        let m = max[line];
+    spread_along(x, AXIS, [y_bar.as_slice(), max, totals], |flat, line, x, [g, m, total]| {
         if m <= T::neg_infinity() {
             T::zero()
         } else if m >= -T::neg_infinity() {
@@ -206,7 +205,7 @@ where
             // NaN there).
             if line_argmax(data, line, len, inner) == Some(flat) { g } else { T::zero() }
         } else {
-            g * (x - m).exp() / totals[line]
+            g * (x - m).exp() / total
         }
     })
 }
@@ -221,7 +220,7 @@ where
 {
     let totals = y_bar.sum_axis(Axis::<AXIS>);
     let y = y.as_slice();
-    spread_along(y_bar, AXIS, totals.as_slice(), |flat, _, g, total| g - y[flat].exp() * total)
+    spread_along(y_bar, AXIS, [totals.as_slice()], |flat, _, g, [total]| g - y[flat].exp() * total)
 }
 
 /// ẏ = ẋ − Σ softmax(x) ⊙ ẋ along the axis, for y = log_softmax(x) (softmax(x) =
@@ -234,7 +233,7 @@ where
     K: Storage<T, S> + Storage<T, S::Removed>,
 {
     let totals = y.map(|v| v.exp()).hadamard(x_dot).sum_axis(Axis::<AXIS>);
-    spread_along(x_dot, AXIS, totals.as_slice(), |_, _, x_dot, total| x_dot - total)
+    spread_along(x_dot, AXIS, [totals.as_slice()], |_, _, x_dot, [total]| x_dot - total)
 }
 
 /// x̄ = y ⊙ (ȳ − Σ ȳ ⊙ y), for y = softmax(x).
@@ -247,5 +246,5 @@ where
 {
     let totals = y_bar.hadamard(y).sum_axis(Axis::<AXIS>);
     let y = y.as_slice();
-    spread_along(y_bar, AXIS, totals.as_slice(), |flat, _, g, total| y[flat] * (g - total))
+    spread_along(y_bar, AXIS, [totals.as_slice()], |flat, _, g, [total]| y[flat] * (g - total))
 }
