@@ -130,7 +130,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
                 }
                 exponentiate(block);
                 for row in block.chunks_exact_mut(len) {
-                    let total = row.iter().fold(T::zero(), |total, &x| total + x);
+                    let total = add_in_order(T::zero(), row);
                     row.iter_mut().for_each(|x| *x /= total);
                 }
             }
@@ -165,7 +165,14 @@ fn exponentiate<T: RealScalar>(values: &mut [T]) {
 pub(crate) fn exponentiate_shifted<T: RealScalar>(row: &mut [T], m: T) -> T {
     shift(row, m);
     exponentiate(row);
-    row.iter().fold(T::zero(), |total, &x| total + x)
+    add_in_order(T::zero(), row)
+}
+
+/// `start` + Σ `values`, added one after another from the first (the order every
+/// softmax total keeps, so that the forms agree bit for bit).
+#[inline(always)]
+fn add_in_order<T: RealScalar>(start: T, values: &[T]) -> T {
+    values.iter().fold(start, |total, &x| total + x)
 }
 
 /// Σ e^(xᵢ − m) over `line`, added in order, the exponentials computed a chunk at a
@@ -177,7 +184,7 @@ pub(crate) fn sum_exp_shifted<T: RealScalar>(line: &[T], m: T) -> T {
         let exponentials = &mut exponentials[..chunk.len()];
         exponentials.iter_mut().zip(chunk).for_each(|(e, &x)| *e = x - m);
         exponentiate(exponentials);
-        exponentials.iter().fold(total, |total, &x| total + x)
+        add_in_order(total, exponentials)
     })
 }
 
