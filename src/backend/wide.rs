@@ -15,24 +15,39 @@
 /// only: other element types call no function that vectorises better there, and each
 /// copy is code.
 #[inline(always)]
+pub(crate) fn wide<T: 'static, R>(body: impl FnOnce() -> R) -> R {
+    wide_with::<T, _, _>(
+        (),
+        #[inline(always)]
+        |()| body(),
+    )
+}
+
+/// `body(output)`, run as [`wide`] runs its body, with `output` (the slice a loop
+/// writes) handed to the wide copy as an argument of its own. A `&mut` argument
+/// overlaps nothing else while the call lasts, so the compiler may keep a value that
+/// the loop reads through another reference (a factor a map's closure captures) in a
+/// register, and vectorise the loop; reached through the body's captures instead, the
+/// output might overlap that value, which is then read again after every store.
+#[inline(always)]
 // Elsewhere the element type picks nothing.
 #[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), allow(clippy::extra_unused_type_parameters))]
-pub(crate) fn wide<T: 'static, R>(body: impl FnOnce() -> R) -> R {
+pub(crate) fn wide_with<T: 'static, O, R>(output: O, body: impl FnOnce(O) -> R) -> R {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     {
         let element = core::any::TypeId::of::<T>();
         if element == core::any::TypeId::of::<f32>() || element == core::any::TypeId::of::<f64>() {
             if std::is_x86_feature_detected!("avx512f") {
                 // SAFETY: the processor has AVX-512F, checked just above.
-                return unsafe { with_avx512(body) };
+                return unsafe { with_avx512(output, body) };
             }
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                 // SAFETY: the processor has AVX2 and FMA, checked just above.
-                return unsafe { with_avx2(body) };
+                return unsafe { with_avx2(output, body) };
             }
         }
     }
-    body()
+    body(output)
 }
 
 /// A value of `T` to fill a buffer with before a [`wide`] loop writes every slot: zero
@@ -47,12 +62,12 @@ pub(crate) fn placeholder<T: Copy + 'static>() -> Option<T> {
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f")]
-fn with_avx512<R>(body: impl FnOnce() -> R) -> R {
-    body()
+fn with_avx512<O, R>(output: O, body: impl FnOnce(O) -> R) -> R {
+    body(output)
 }
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma")]
-fn with_avx2<R>(body: impl FnOnce() -> R) -> R {
-    body()
+fn with_avx2<O, R>(output: O, body: impl FnOnce(O) -> R) -> R {
+    body(output)
 }

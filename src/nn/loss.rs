@@ -51,7 +51,7 @@ use crate::autodiff::{CudaRealVarOps, CudaVarOps};
 use crate::autodiff::{Operand, Prediction, Var, record_own_unary};
 #[cfg(feature = "cuda")]
 use crate::backend::cuda::{Cuda, CudaElement};
-use crate::backend::wide::wide;
+use crate::backend::wide::wide_with;
 use crate::error::or_panic;
 use crate::nn::per_example::check_classes;
 use crate::ops::elementwise::FusedFunction;
@@ -502,9 +502,10 @@ impl<T: RealScalar, B: Dim, C: Dim, K: Storage<T, (B, C)>> RowTargets<T> for Den
         z_row.iter().zip(self.row(b)).filter(|&(_, &t)| t != T::zero()).map(move |(&z, &t)| ((z - m) - l, t))
     }
     fn write_pullback(&self, b: usize, z_row: &[T], (m, l): (T, T), (g, w): (T, T), out: &mut [T]) {
-        wide::<T, _>(
+        wide_with::<T, _, _>(
+            out,
             #[inline(always)]
-            || {
+            |out| {
                 for (out, (&z, &t)) in out.iter_mut().zip(z_row.iter().zip(self.row(b))) {
                     let p = (z - m) - l;
                     *out = g * (p.exp() * w - target_slope(p, t));
@@ -573,9 +574,10 @@ impl<T: RealScalar> RowTargets<T> for ClassTargets {
     }
     fn write_pullback(&self, b: usize, z_row: &[T], (m, l): (T, T), (g, w): (T, T), out: &mut [T]) {
         // τ is 0 off the class, where g·(exp(p)·w − 0) = g·(exp(p)·w).
-        wide::<T, _>(
+        wide_with::<T, _, _>(
+            &mut *out,
             #[inline(always)]
-            || {
+            |out| {
                 for (out, &z) in out.iter_mut().zip(z_row) {
                     *out = g * (((z - m) - l).exp() * w);
                 }

@@ -440,10 +440,11 @@ pub fn function_pullback<T: RealScalar, S: Shape, K: Storage<T, S>, F: ScalarFun
     or_panic(x.check_same_shape(y, "function_pullback"));
     or_panic(x.check_same_shape(y_bar, "function_pullback"));
     let mut x_bar = y_bar.clone();
-    crate::backend::wide::wide::<T, _>(
+    crate::backend::wide::wide_with::<T, _, _>(
+        x_bar.as_mut_slice(),
         #[inline(always)]
-        || {
-            for ((x_bar, &x), &y) in x_bar.iter_mut().zip(x.iter()).zip(y.iter()) {
+        |x_bar| {
+            for ((x_bar, &x), &y) in x_bar.iter_mut().zip(x.as_slice()).zip(y.as_slice()) {
                 *x_bar = f.chain(x, y, *x_bar);
             }
         },

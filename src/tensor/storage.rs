@@ -216,9 +216,10 @@ impl<T: Copy + 'static, S: StaticShape> Storage<T, S> for Inline {
         };
         let slots = buffer.as_flat_mut().get_mut(skipped..).unwrap_or_default();
         let others = elements.get(skipped..).unwrap_or_default();
-        crate::backend::wide::wide::<T, _>(
+        crate::backend::wide::wide_with::<T, _, _>(
+            slots,
             #[inline(always)]
-            || {
+            |slots| {
                 for (slot, &x) in slots.iter_mut().zip(others) {
                     *slot = f(x);
                 }
@@ -477,10 +478,11 @@ fn write_mapped<U: Copy, T: 'static>(
     mut f: impl FnMut(U) -> T,
 ) -> usize {
     let count = slots.len().min(elements.len());
-    crate::backend::wide::wide::<T, _>(
+    crate::backend::wide::wide_with::<T, _, _>(
+        &mut slots[..count],
         #[inline(always)]
-        || {
-            for (slot, &x) in slots[..count].iter_mut().zip(&elements[..count]) {
+        |slots| {
+            for (slot, &x) in slots.iter_mut().zip(elements) {
                 slot.write(f(x));
             }
         },
