@@ -205,9 +205,9 @@ impl<R: RealScalar> Elementary<R> {
 /// The library's own (softplus, SiLU, leaky ReLU, clamp, GELU) are in
 /// [`functions`](crate::ops::functions) and [`nn::layer`](crate::nn::layer).
 ///
-/// On `f32` host tensors the map and its pullback run in a loop compiled for the
-/// processor's widest vectors (AVX-512 or AVX2), where `exp`, `tanh`, `erf` and `erfc`
-/// vectorise. A long function (GELU's two error functions) is vectorised only when the
+/// On `f32` and `f64` host tensors the map and its pullback run in a loop compiled for
+/// the processor's widest vectors (AVX-512 or AVX2), where `f32`'s `exp`, `tanh`, `erf`
+/// and `erfc` and `f64`'s `tanh` vectorise. A long function (GELU's two error functions) is vectorised only when the
 /// compiler inlines it into that loop: mark `value` and `derivative`
 /// `#[inline(always)]`, as the library's own are (without it, a transformer block's
 /// gradient took 1.35× as long).

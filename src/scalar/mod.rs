@@ -5,8 +5,8 @@
 //! component type for complex numbers. `conj` is the identity on reals, so generic code
 //! can write the conjugating inner product ⟨a, b⟩ = Σ conj(aᵢ) bᵢ once for both kinds.
 //! Elementary functions go through num-traits / num-complex, which fall back to `libm`
-//! without `std`, except `exp`, `ln`, `tanh`, `erf` and `erfc` of `f32`: branch-free
-//! polynomials computed in `f64` (module `branch_free`), which vectorise.
+//! without `std`, except `exp`, `ln`, `tanh`, `erf` and `erfc` of `f32` and `tanh` of
+//! `f64`: branch-free polynomials (module `branch_free`), which vectorise.
 
 mod branch_free;
 
