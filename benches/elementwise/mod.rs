@@ -53,16 +53,7 @@ fn exp(c: &mut Criterion) {
 fn tanh(c: &mut Criterion) {
     unary(c, "tanh", |t| t.tanh(), |t| t.tanh(), f32::tanh);
     let mut group = c.benchmark_group("elementwise/tanh_f64");
-    let len = HEAP_LENS[1];
-    let tensor = heap_vector::<f64>(len, 1);
-    let plain = tensor.to_vec();
-    compare(
-        &mut group,
-        &format!("heap-{len}"),
-        len,
-        || black_box(&tensor).tanh(),
-        || black_box(&plain).iter().map(|x| x.tanh()).collect::<Vec<_>>(),
-    );
+    heap_map(&mut group, HEAP_LENS[1], |t| t.tanh(), f64::tanh);
     group.finish();
 }
 
@@ -139,17 +130,28 @@ fn unary(
         || black_box(plain).map(f),
     );
     for len in HEAP_LENS {
-        let tensor = heap_vector::<f32>(len, 1);
-        let plain = tensor.to_vec();
-        compare(
-            &mut group,
-            &format!("heap-{len}"),
-            len,
-            || heap(black_box(&tensor)),
-            || black_box(&plain).iter().map(|&x| f(x)).collect::<Vec<_>>(),
-        );
+        heap_map(&mut group, len, &heap, f);
     }
     group.finish();
+}
+
+/// Id `heap-{len}`: `heap` on a heap vector of `len` elements beside `f` mapped over a
+/// `Vec`.
+fn heap_map<T: Scalar>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    len: usize,
+    heap: impl Fn(&DVector<T>) -> DVector<T>,
+    f: impl Fn(T) -> T + Copy,
+) {
+    let tensor = heap_vector::<T>(len, 1);
+    let plain = tensor.to_vec();
+    compare(
+        group,
+        &format!("heap-{len}"),
+        len,
+        || heap(black_box(&tensor)),
+        || black_box(&plain).iter().map(|&x| f(x)).collect::<Vec<_>>(),
+    );
 }
 
 /// `elementwise/add`: `&a + &b`.
