@@ -207,10 +207,10 @@ impl<R: RealScalar> Elementary<R> {
 ///
 /// On `f32` and `f64` host tensors the map and its pullback run in a loop compiled for
 /// the processor's widest vectors (AVX-512 or AVX2), where `f32`'s `exp`, `tanh`, `erf`
-/// and `erfc` and `f64`'s `tanh` vectorise. A long function (GELU's two error functions) is vectorised only when the
-/// compiler inlines it into that loop: mark `value` and `derivative`
-/// `#[inline(always)]`, as the library's own are (without it, a transformer block's
-/// gradient took 1.35× as long).
+/// and `erfc` and `f64`'s `tanh` vectorise. A long function (GELU's two error
+/// functions) is vectorised only when the compiler inlines it into that loop: mark
+/// `value` and `derivative` `#[inline(always)]`, as the library's own are (without
+/// it, a transformer block's gradient took 1.35× as long).
 pub trait ScalarFunction: Copy + core::fmt::Debug + 'static {
     /// f(x).
     fn value<T: RealScalar>(&self, x: T) -> T;

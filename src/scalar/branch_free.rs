@@ -32,7 +32,7 @@
 //! polynomial) but less than its `tanhf` and libm's `erfcf`; in a loop compiled for
 //! wide vectors ([`wide`](crate::backend::wide::wide): AVX-512 or AVX2) every one of
 //! them is several times faster. `f64` keeps libm's functions but tanh ([`tanh_f64`]),
-//! as fast as the C library's in a scalar loop and 5× faster in a wide one. (A
+//! as fast as the C library's in a scalar loop and 9× faster on 65536 elements. (A
 //! branch-free `f64` exp needs a polynomial of degree 13: in a scalar loop, where
 //! dual numbers call it, 1.5× slower than the C library's table.)
 
