@@ -6,7 +6,7 @@
 //!    the elementary functions, relu, abs, a library's scalar function, sum, mean,
 //!    transpose, flatten, reshape, outer, the reductions and
 //!    normalisations along an axis, matmul, hadamard, dot, the row and image
-//!    operations) on
+//!    operations, a library's fused function of several tensors) on
 //!    scalars and on tensors, with both operands differentiated, with a constant on
 //!    either side and with one operand used twice, at random points: static mode's
 //!    value and pullback of a random cotangent equal the tape's, its tangent along a
@@ -14,8 +14,9 @@
 //!    ⟨x̄(w), v⟩ = ⟨w, ẏ(v)⟩. `value_and_grad_into` overwrites whatever the gradient
 //!    held.
 //! 2. Gradients of composite functions (scalar → scalar, tensors → scalar, through a
-//!    call of another differentiable function, on heap tensors) equal central finite
-//!    differences.
+//!    call of another differentiable function, on heap tensors, through a fused
+//!    function with some inputs constant) equal central finite differences, and so do
+//!    a fused function's Jacobians.
 //! 3. The fused and `_into` forms of every rule (`pull_both`, `push_both`,
 //!    `pull_lhs_into`, `pull_rhs_into`, `pull_both_into`, `pull_into`) equal the plain
 //!    forms, overwriting or accumulating as their `Write` says.
@@ -33,7 +34,7 @@ use fluxion::autodiff::rules::{
 };
 use fluxion::autodiff::{Lift, differentiable, jvp, vjp};
 use fluxion::ops::conv::{Groups, Padding, Stride};
-use fluxion::ops::elementwise::Elementary;
+use fluxion::ops::elementwise::{Elementary, FusedFunction};
 use fluxion::ops::pool::Window;
 use fluxion::prelude::*;
 use proptest::collection::vec;
@@ -69,6 +70,16 @@ type Quads = Tensor<f64, (Const<2>, Const<4>, Const<2>, Const<2>), Inline>;
 type Rows12 = Matrix<f64, 2, 12>;
 type CV2 = Vector<C64, 2>;
 type CM22 = Matrix<C64, 2, 2>;
+
+/// x·σ(g) + r elementwise: a library author's fused function of three tensors.
+#[derive(Clone, Copy, Debug)]
+struct GatedResidual;
+
+impl FusedFunction<3> for GatedResidual {
+    fn value<T: RealScalar>(&self, [x, g, r]: [T; 3]) -> T {
+        x / (T::one() + (-g).exp()) + r
+    }
+}
 
 /// Relative tolerance of a comparison of two exact derivatives.
 const TOL: f64 = 1e-12;
@@ -478,6 +489,14 @@ mod tensors {
         clamp_tensor((a, a_dot): V3 in real()) -> V3 { (&a * 0.45).clamp(-1.0, 1.0) + a.clamp(-0.5, 0.5) }
         /// A library's scalar function (GELU, tanh form) elementwise.
         map_function((a, a_dot): M23 in real()) -> M23 { a.map_function(fluxion::nn::layer::GeluTanhFunction) }
+        /// A library's fused function of three tensors.
+        fused((a, a_dot): M23 in real(), (g, g_dot): M23 in real(), (r, r_dot): M23 in real()) -> M23 {
+            GatedResidual.apply([&a, &g, &r])
+        }
+        /// Fused functions with a constant input and with one input twice.
+        fused_constant_and_repeated((a, a_dot): V3 in real(); c: V3 in real()) -> V3 {
+            GatedResidual.apply([&a, &c, &a.tanh()]) + GatedResidual.apply([&c, &a, &a])
+        }
         /// Σa of a vector.
         sum((a, a_dot): V3 in real()) -> f64 { a.sum() }
         /// Σa of a matrix.
@@ -932,8 +951,110 @@ fn layered(w: M23, x: V3) -> f64 {
     h.dot(&h) + squash(h).sum()
 }
 
+/// (x·σ(g) + x) ⊙ r of its arguments, one of which the caller below leaves constant:
+/// its record computes only the cotangents asked for.
+#[differentiable]
+fn gate(x: DVector<f64>, g: DVector<f64>, r: DVector<f64>) -> DVector<f64> {
+    GatedResidual.apply([&x, &g, &x]).hadamard(&r)
+}
+
+/// A fused function inside a composite on heap tensors with a constant input, and
+/// through a call of another differentiable function with one argument constant.
+#[differentiable(wrt(w, x))]
+fn gated(w: &DMatrix<f64>, x: DVector<f64>, r: &DVector<f64>) -> f64 {
+    let h = w.matmul(&x);
+    let y = GatedResidual.apply([&h, &h.tanh(), r]);
+    let z = gate(y.clone(), r.clone(), h);
+    y.dot(&y) + z.dot(&z)
+}
+
+/// A fused function of one differentiated input used twice and a constant one.
+#[differentiable(wrt(a))]
+fn gated_twice(a: V3, g: V3) -> V3 {
+    GatedResidual.apply([&a, &g, &a])
+}
+
+/// Fused functions inside a loop's body and the arms of an `if`.
+#[differentiable]
+fn gated_steps(a: V3, g: V3) -> f64 {
+    let mut h = a;
+    for step in 0..4 {
+        h = if step % 2 == 0 {
+            GatedResidual.apply([&h, &g, &a])
+        } else {
+            GatedResidual.apply([&h.tanh(), &h, &g])
+        };
+    }
+    h.dot(&h)
+}
+
+/// Its Jacobians (lanes of tangents and of cotangents at once) against differences.
+#[test]
+fn fused_jacobians_match_finite_differences() {
+    let (a, g) = (V3::from_array([0.4, -1.2, 0.9]), V3::from_array([-0.3, 0.8, 1.5]));
+    let (forward, reverse): (M33, M33) = (gated_twice::jacfwd(a, g), gated_twice::jacrev(a, g));
+    for j in 0..3 {
+        let moved = |sign: f64| {
+            let mut a = a;
+            a[[j]] += sign * STEP;
+            gated_twice(a, g)
+        };
+        let (plus, minus) = (moved(1.0), moved(-1.0));
+        for i in 0..3 {
+            let numeric = (plus[[i]] - minus[[i]]) / (2.0 * STEP);
+            assert!((forward[[i, j]] - reverse[[i, j]]).abs() < 1e-14, "{forward:?} vs {reverse:?}");
+            assert!((reverse[[i, j]] - numeric).abs() < 1e-8, "{} vs {numeric}", reverse[[i, j]]);
+        }
+    }
+    // Elementwise: nothing off the diagonal.
+    assert!((0..3).all(|i| (0..3).all(|j| i == j || reverse[[i, j]] == 0.0)));
+}
+
 proptest! {
     #![proptest_config(config())]
+
+    /// A fused function in a composite and in a called function.
+    #[test]
+    fn fused_composite_matches_finite_differences(
+        w in vec(real(), 6),
+        x in vec(real(), 3),
+        x_dot in vec(real(), 3),
+        r in vec(real(), 2),
+    ) {
+        let (w, x, x_dot, r) = (heap_matrix(2, 3, &w), heap_vector(&x), heap_vector(&x_dot), heap_vector(&r));
+        let (value, (w_bar, x_bar)) = gated::value_and_grad(&w, x.clone(), &r);
+        matches_differences(
+            (value, x_bar),
+            gated::jvp(&w, x.clone(), &r, &w.scale(0.0), &x_dot),
+            |x: &DVector<f64>| gated(&w, x.clone(), &r),
+            &x,
+            &x_dot,
+        )?;
+        // In w: one direction's differences, against the gradient and the tangent.
+        let w_dot = heap_matrix(2, 3, &[0.3, -0.1, 0.7, 0.2, -0.5, 0.4]);
+        let moved = |sign: f64| gated(&(&w + &w_dot.scale(sign * STEP)), x.clone(), &r);
+        let numeric = (moved(1.0) - moved(-1.0)) / (2.0 * STEP);
+        let ((analytic, scale), (_, tangent)) = (inner(&w_bar, &w_dot), gated::jvp(&w, x.clone(), &r, &w_dot, &x.scale(0.0)));
+        prop_assert!((analytic - numeric).abs() <= FD_TOL * (1.0 + scale), "{} vs {}", analytic, numeric);
+        prop_assert!((tangent - analytic).abs() <= TOL * (1.0 + scale), "{} vs {}", tangent, analytic);
+    }
+
+    /// Fused functions in a loop and in branches.
+    #[test]
+    fn fused_steps_match_finite_differences(
+        a in draw::<V3>(real()),
+        g in draw::<V3>(real()),
+        tangent in direction::<(V3, V3)>(),
+    ) {
+        let (a_dot, g_dot) = tangent;
+        matches_differences(
+            gated_steps::value_and_grad(a, g),
+            gated_steps::jvp(a, g, &a_dot, &g_dot),
+            |&(a, g): &(V3, V3)| gated_steps(a, g),
+            &(a, g),
+            &tangent,
+        )?;
+    }
 
     /// Scalar to scalar.
     #[test]

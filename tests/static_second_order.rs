@@ -4,6 +4,7 @@
 //! `hvp` equals the Hessian times the direction; and `f::grad` called inside another
 //! `#[differentiable]` body, whose derivative is that Hessian.
 
+use fluxion::ops::elementwise::FusedFunction;
 use fluxion::prelude::*;
 
 /// Central differences of `gradient` along each coordinate: a finite-difference
@@ -84,6 +85,23 @@ fn layout<T: RealScalar>(v: &Vector<T, 3>) -> T {
     t.sin().mean() + m.sum() * v.exp().sum()
 }
 
+/// a·tanh(b) + eᵃ·b² elementwise: a library author's fused function of two tensors.
+#[derive(Clone, Copy, Debug)]
+struct Blend;
+
+impl FusedFunction<2> for Blend {
+    fn value<T: RealScalar>(&self, [a, b]: [T; 2]) -> T {
+        a * b.tanh() + a.exp() * b * b
+    }
+}
+
+/// A fused function of the input, a function of it, and the input again.
+#[differentiable]
+fn fused<T: RealScalar>(v: &Vector<T, 3>) -> T {
+    let blended = Blend.apply([v, &v.sin()]);
+    Blend.apply([&blended, v]).sum()
+}
+
 #[test]
 fn arithmetic_second_order() {
     let x = Vector::from_array([0.7, -0.4, 1.3]);
@@ -106,6 +124,23 @@ fn products_second_order() {
 fn layout_second_order() {
     let x = Vector::from_array([0.7, -0.4, 1.3]);
     check(layout::hessian(&x), |d| layout::hvp(&x, d), layout::grad, &x);
+}
+
+#[test]
+fn fused_second_order() {
+    // At 0 every partial of `Blend` is 0 and its derivatives are not.
+    for x in [Vector::from_array([0.7, -0.4, 1.3]), Vector::zeros()] {
+        check(fused::hessian(&x), |d| fused::hvp(&x, d), fused::grad, &x);
+        // The tape's, over duals, agrees.
+        let taped: Matrix<f64, 3, 3> = hessian(|v: Var<Vector<Dual<f64>, 3>>| fused_traced(&v), &x);
+        assert!(taped.iter().zip(fused::hessian(&x).iter()).all(|(a, b)| (a - b).abs() < 1e-12), "{taped:?}");
+    }
+}
+
+/// [`fused`] on the tape.
+fn fused_traced(v: &Var<Vector<Dual<f64>, 3>>) -> Var<Dual<f64>> {
+    let blended = Blend.apply([v, &v.sin()]);
+    Blend.apply([&blended, v]).sum()
 }
 
 /// Generic over the size as well as the scalar: ‖q‖³, and a weight `K` that no

@@ -10,9 +10,12 @@
 //!
 //! `elementwise/tanh_f64`, ids `{ours,handwritten}/heap-65536`: tanh of `f64`.
 //!
-//! `elementwise/maximum`, ids `{ours,handwritten}/{heap-65536,pullback-heap-65536}`:
+//! `elementwise/maximum`, ids
+//! `{ours,handwritten}/{heap-65536,pullback-heap-65536,static-gradient-heap-65536}`:
 //! the larger of two vectors by a fused function of one's own (as a library author
-//! adds an operation) and its pullback, beside a loop and a branch-free loop.
+//! adds an operation), its pullback, and the gradient of ⟨max(a, b), g⟩ in static
+//! mode (`#[differentiable]`), beside a loop, a branch-free loop and one branch-free
+//! pass for the value and both gradients.
 //!
 //! `elementwise/cross_entropy_grad`, id `{ours,handwritten}/heap-32x32768`: the mean
 //! cross-entropy of 32 rows of 32768 logits against class indices and its gradient
@@ -21,6 +24,7 @@
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, black_box, criterion_group};
+use fluxion::ops::elementwise::FusedFunction;
 use fluxion::prelude::*;
 
 use crate::common::{HEAP_LENS, compare, config, heap_matrix, heap_vector, inline_tensor};
@@ -67,7 +71,7 @@ fn relu(c: &mut Criterion) {
 #[derive(Clone, Copy, Debug)]
 struct Larger;
 
-impl fluxion::ops::elementwise::FusedFunction<2> for Larger {
+impl FusedFunction<2> for Larger {
     const NAME: &'static str = "larger";
     fn value<T: RealScalar>(&self, [a, b]: [T; 2]) -> T {
         a.max(b)
@@ -78,7 +82,7 @@ impl fluxion::ops::elementwise::FusedFunction<2> for Larger {
 /// two inputs, and its pullback (`ȳ` to the larger, split on a tie), on 65536
 /// elements.
 fn maximum(c: &mut Criterion) {
-    use fluxion::ops::elementwise::{FusedFunction, fused_pullback};
+    use fluxion::ops::elementwise::fused_pullback;
     let mut group = c.benchmark_group("elementwise/maximum");
     let len = HEAP_LENS[1];
     let (a, b, g) = (heap_vector::<f32>(len, 1), heap_vector::<f32>(len, 2), heap_vector::<f32>(len, 3));
@@ -102,7 +106,28 @@ fn maximum(c: &mut Criterion) {
     let ([a_bar, b_bar], expected) = (ours(), handwritten());
     assert_eq!((a_bar.as_slice(), b_bar.as_slice()), (&expected.0[..], &expected.1[..]));
     compare(&mut group, &format!("pullback-heap-{len}"), len, ours, handwritten);
+    let ours = || larger_total::value_and_grad(black_box(&a), black_box(&b), &g);
+    let handwritten = || {
+        let (mut a_bar, mut b_bar) = (vec![0.0; len], vec![0.0; len]);
+        let mut total = 0.0;
+        let elements = black_box(&pa).iter().zip(&pb).zip(&pg).zip(a_bar.iter_mut().zip(&mut b_bar));
+        for (((&x, &y), &g), (x_bar, y_bar)) in elements {
+            total += x.max(y) * g;
+            let share = (f32::from(u8::from(x > y)) + f32::from(u8::from(x >= y))) * 0.5;
+            (*x_bar, *y_bar) = (g * share, g * (1.0 - share));
+        }
+        (total, a_bar, b_bar)
+    };
+    let ((_, (a_bar, b_bar)), expected) = (ours(), handwritten());
+    assert_eq!((a_bar.as_slice(), b_bar.as_slice()), (&expected.1[..], &expected.2[..]));
+    compare(&mut group, &format!("static-gradient-heap-{len}"), len, ours, handwritten);
     group.finish();
+}
+
+/// ⟨max(a, b), g⟩ by the fused function, differentiated in static mode.
+#[differentiable(wrt(a, b))]
+fn larger_total(a: &DVector<f32>, b: &DVector<f32>, g: &DVector<f32>) -> f32 {
+    Larger.apply([a, b]).dot(g)
 }
 
 /// `elementwise/scale`: `t * 2.0`.

@@ -13,6 +13,9 @@
 //! A binary rule has the two partial maps of each kind, and fused forms
 //! (`push_both`, `pull_both`) that a rule overrides when one pass computes both (a
 //! matrix–vector product reads the matrix once for Ā and x̄).
+//! A library's [`FusedFunction`] of N tensors, `f.apply([&x₁, …, &x_N])`, goes
+//! through [`FusedOperand`]: its value, its tangent and every wanted cotangent, each
+//! in one pass.
 //!
 //! The pullbacks call the same rule functions as the tape (`ops::*::*_pullback`,
 //! `MatMul::matmul_pullback`), so the two reverse modes share one source of truth per
@@ -38,7 +41,8 @@ use crate::ops::conv::{
 };
 use crate::ops::elementwise::{
     Elementary, FusedFunction, ScalarFunction, abs_pullback, conj_pullback, elementary_pullback,
-    function_pullback, fused_pullback_of, im_pullback, norm_sqr_pullback, re_pullback, relu_pullback,
+    function_pullback, fused_pullback_of, fused_tangent, im_pullback, norm_sqr_pullback, re_pullback,
+    relu_pullback,
 };
 use crate::ops::functions::{ClampFunction, Larger, Smaller};
 use crate::ops::layout::{concat_pullback, narrow_pullback, reshape_pullback, transpose_pullback};
@@ -1176,6 +1180,65 @@ impl<F: ScalarFunction, T: RealScalar, S: Shape, K: Storage<T, S>> UnaryRule<Ten
     fn pull(&self, x: &Self::Output, y: &Self::Output, y_bar: &Self::Output) -> Self::Output {
         function_pullback(self.0, (x, y, y_bar))
     }
+}
+
+/// What a [`FusedFunction`] applies to in static mode, where `#[differentiable]`
+/// reads `f.apply([&x₁, …, &x_N])` through it: y = f(x₁, …, x_N) elementwise,
+/// ẏ = Σₖ ∂f/∂xₖ·ẋₖ and x̄ₖ = ∂f/∂xₖ·ȳ (a rule of N operands, which [`UnaryRule`]
+/// and [`BinaryRule`] are not). Host tensors of real elements have it.
+#[diagnostic::on_unimplemented(
+    message = "a fused function cannot be applied to `{Self}`",
+    label = "fused functions take tensors of f32 or f64 (host tensors in static mode)",
+    note = "a `FusedFunction` is written over `RealScalar`: complex data goes through `.re()`/`.im()` or the complex operations"
+)]
+pub trait FusedOperand<const N: usize>: Differentiable + Sized {
+    /// y = f(x₁, …, x_N) elementwise.
+    fn fused_value<F: FusedFunction<N>>(f: &F, inputs: [&Self; N]) -> Self;
+    /// ẏ = Σₖ ∂f/∂xₖ·ẋₖ over the inputs with a tangent (`None`: a constant).
+    fn fused_push<F: FusedFunction<N>>(
+        f: &F,
+        inputs: [&Self; N],
+        tangents: [Option<&TangentOf<Self>>; N],
+    ) -> TangentOf<Self>;
+    /// x̄ₖ = ∂f/∂xₖ·ȳ for the inputs marked `wanted` (`None` for the others), in one
+    /// pass; [`take_pulled`] hands each on.
+    fn fused_pull<F: FusedFunction<N>>(
+        f: &F,
+        inputs: [&Self; N],
+        y_bar: &TangentOf<Self>,
+        wanted: [bool; N],
+    ) -> [Option<TangentOf<Self>>; N];
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar, S: Shape, K: Storage<T, S>, const N: usize> FusedOperand<N> for Tensor<T, S, K> {
+    #[inline(always)]
+    #[track_caller]
+    fn fused_value<F: FusedFunction<N>>(f: &F, inputs: [&Self; N]) -> Self {
+        f.apply(inputs)
+    }
+    #[inline(always)]
+    #[track_caller]
+    fn fused_push<F: FusedFunction<N>>(f: &F, inputs: [&Self; N], tangents: [Option<&Self>; N]) -> Self {
+        fused_tangent(*f, inputs, tangents)
+    }
+    #[inline(always)]
+    #[track_caller]
+    fn fused_pull<F: FusedFunction<N>>(
+        f: &F,
+        inputs: [&Self; N],
+        y_bar: &Self,
+        wanted: [bool; N],
+    ) -> [Option<Self>; N] {
+        fused_pullback_of(*f, inputs, y_bar, wanted)
+    }
+}
+
+/// The cotangent [`FusedOperand::fused_pull`] computed for an input it was asked
+/// for.
+#[inline(always)]
+pub fn take_pulled<V>(slot: &mut Option<V>) -> V {
+    slot.take().expect("a fused function's pullback computes every cotangent asked for")
 }
 
 /// A reduction to a scalar (Σ xᵢ or their mean): ẏ reduces ẋ the same way, x̄ comes

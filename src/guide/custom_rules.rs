@@ -17,8 +17,8 @@
 //! - **A fused elementwise function of several tensors**, written once over
 //!   `RealScalar` as a [`FusedFunction`](crate::ops::elementwise::FusedFunction) —
 //!   the value only: its partial derivatives come from forward mode on duals — runs
-//!   in one pass on every storage kind, on the tape and in forward mode
-//!   (`f.apply([&a, &b])`); not yet inside `#[differentiable]` code.
+//!   in one pass on every storage kind, on the tape, in forward mode and inside
+//!   `#[differentiable]` code (host tensors), as `f.apply([&a, &b])` in each.
 //! - **Forward mode:** a function generic over the scalar runs on duals as is.
 //! - **Static mode:** `#[differentiable(vjp = …, jvp = …)]` takes a hand-written pair.
 //!   Nothing checks the two against each other: test each against finite differences

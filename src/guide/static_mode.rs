@@ -236,6 +236,9 @@
 //!   ([`functions`](crate::ops::functions)),
 //!   `map_function(f)` (a library's
 //!   [`ScalarFunction`](crate::ops::elementwise::ScalarFunction), GELU's included),
+//!   `f.apply([&a, &b, …])` (a library's
+//!   [`FusedFunction`](crate::ops::elementwise::FusedFunction) of several tensors,
+//!   any of them constant),
 //!   `scale`, `clone`, `max()` of a real tensor, along an axis `sum_axis`,
 //!   `mean_axis`, `max_axis` (real; at ties the first largest, as the tape),
 //!   `broadcast_axis` (its shape from the result's use or a type on its `let`),

@@ -11,7 +11,7 @@ use num_traits::Zero;
 
 use crate::autodiff::Dual;
 use crate::backend::cpu::{Write, write_elements};
-use crate::backend::wide::wide;
+use crate::backend::wide::{wide, wide_with};
 use crate::error::{ShapeError, or_panic};
 use crate::product::ScalarFactor;
 use crate::scalar::{Complex32, Complex64, RealScalar, Scalar};
@@ -252,7 +252,9 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
 /// of `N` tangents ([`fused_partials`]), on the host and — recorded on symbolic
 /// duals — in the GPU's pullback kernels. Apply it with [`FusedFunction::apply`] to
 /// host or GPU tensors, their `Var`s (reverse mode) or `CudaDual`s (forward mode on
-/// the GPU). As for [`ScalarFunction`], write it without comparisons: a choice by
+/// the GPU); inside `#[differentiable]` code (static mode, host tensors) `apply` is
+/// its rule, one pass for the value, one for the tangent and one for the cotangents
+/// wanted. As for [`ScalarFunction`], write it without comparisons: a choice by
 /// value goes through `RealScalar::max`, `abs` or `RealScalar::select_positive`,
 /// which symbolic duals record (`powf` too, with an exponent computed from the
 /// inputs).
@@ -277,6 +279,13 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
 /// // Reverse mode through it: ∂/∂x Σ (x·σ(g) + r) = σ(g) = ½.
 /// let dx = grad(|x: Var<Vector<f64, 2>>| GatedResidual.apply([&x, &Var::constant(g.clone()), &Var::constant(r.clone())]).sum(), &x);
 /// assert_eq!(dx.to_array(), [0.5, 0.5]);
+///
+/// // The same in static mode, g and r constants.
+/// #[differentiable(wrt(x))]
+/// fn gated_total(x: &Vector<f64, 2>, g: &Vector<f64, 2>, r: &Vector<f64, 2>) -> f64 {
+///     GatedResidual.apply([x, g, r]).sum()
+/// }
+/// assert_eq!(gated_total::grad(&x, &g, &r).to_array(), [0.5, 0.5]);
 /// ```
 pub trait FusedFunction<const N: usize>: Copy + core::fmt::Debug + 'static {
     /// What a shape error calls the operation (`"fused"` unless set).
@@ -320,13 +329,17 @@ pub trait Fusable<const N: usize>: Sized {
     fn check_operand_shape(&self, other: &Self, operation: &'static str) -> Result<(), ShapeError>;
 }
 
-/// `partial`·`factor` with an exact 0 where the partial is 0, even for an infinite
-/// or NaN factor (a choice such as `maximum` passes nothing to the operand it did not
-/// pick, as PyTorch's and JAX's do); NaN where the partial is NaN. Chosen without a
-/// branch, so that the GPU's kernels record the same rule.
+/// `partial`·`factor`, and an exact 0 where the partial is 0 and the factor infinite
+/// or NaN (a choice such as `maximum` passes nothing to the operand it did not pick,
+/// as PyTorch's and JAX's do); NaN where the partial is NaN. Chosen without a branch,
+/// so that the GPU's kernels record the same rule. With a finite factor it is the
+/// product itself, so that on duals (a Hessian through a pullback) a partial whose
+/// value is 0 keeps its derivative.
 #[inline(always)]
 pub(crate) fn times_partial<T: RealScalar>(partial: T, factor: T) -> T {
-    T::select_positive(partial.abs(), partial * factor, partial * T::zero())
+    // 1 for a finite factor (0·f is 0), else 0 (0·f is NaN).
+    let finite = T::select_positive(factor * T::zero() + T::one(), T::one(), T::zero());
+    T::select_positive(partial.abs() + finite, partial * factor, partial * T::zero())
 }
 
 /// The partial derivatives ∂f/∂xₖ at x, by one forward-mode pass of `f` on duals of
@@ -391,40 +404,111 @@ pub(crate) fn fused_pullback_of<
     y_bar: &Tensor<T, S, K>,
     wanted: [bool; N],
 ) -> [Option<Tensor<T, S, K>>; N] {
+    let () = const { assert!(N > 0, "a fused function takes at least one input") };
     check_fused_shapes(F::NAME, &inputs);
     for input in &inputs {
         or_panic(input.check_same_shape(y_bar, "fused_pullback"));
     }
     let mut cotangents: [Option<Tensor<T, S, K>>; N] =
         core::array::from_fn(|k| wanted[k].then(|| Tensor::zeros_shaped(y_bar.shape())));
+    if !wanted.contains(&true) {
+        return cotangents;
+    }
     let slices = inputs.map(Tensor::as_slice);
     let mut outputs = cotangents.each_mut().map(|cotangent| cotangent.as_mut().map(Tensor::as_mut_slice));
-    // A chunk at a time: the partials into arrays on the stack, one per input (a loop
-    // that reads the inputs alone, so that it vectorises), then each wanted cotangent
-    // from its array.
-    const CHUNK: usize = 64;
-    let mut partials = [[T::zero(); CHUNK]; N];
+    let y_bar = y_bar.as_slice();
     wide::<T, _>(
         #[inline(always)]
         || {
-            for (start, g) in (0..).step_by(CHUNK).zip(y_bar.as_slice().chunks(CHUNK)) {
-                let inputs = slices.map(|x| &x[start..][..g.len()]);
-                for j in 0..g.len() {
-                    let at = fused_partials(f, inputs.map(|x| x[j]));
-                    for (partials, at) in partials.iter_mut().zip(at) {
-                        partials[j] = at;
+            partials_by_chunk(
+                f,
+                slices,
+                #[inline(always)]
+                |start, partials| {
+                    for (output, partials) in outputs.iter_mut().zip(partials) {
+                        if let Some(output) = output {
+                            let slots = output[start..].iter_mut().zip(partials).zip(&y_bar[start..]);
+                            slots.for_each(|((slot, &partial), &g)| *slot = times_partial(partial, g));
+                        }
                     }
-                }
-                for (output, partials) in outputs.iter_mut().zip(&partials) {
-                    if let Some(output) = output {
-                        let slots = output[start..][..g.len()].iter_mut().zip(partials).zip(g);
-                        slots.for_each(|((slot, &partial), &g)| *slot = times_partial(partial, g));
-                    }
-                }
-            }
+                },
+            );
         },
     );
     cotangents
+}
+
+/// ẏ = Σₖ ∂f/∂xₖ·ẋₖ for y = f(x₁, …, x_N) elementwise, over the inputs with a
+/// tangent (`None`: a constant, which adds nothing even where its partial is infinite
+/// or NaN, as in the pullback), each term as the pullback's (0 where the partial is 0
+/// and the tangent infinite or NaN): a fused function's tangent in static mode.
+///
+/// # Panics
+/// When the shapes of the inputs and the tangents differ.
+#[track_caller]
+pub fn fused_tangent<T: RealScalar, S: Shape, K: Storage<T, S>, F: FusedFunction<N>, const N: usize>(
+    f: F,
+    inputs: [&Tensor<T, S, K>; N],
+    tangents: [Option<&Tensor<T, S, K>>; N],
+) -> Tensor<T, S, K> {
+    let () = const { assert!(N > 0, "a fused function takes at least one input") };
+    check_fused_shapes(F::NAME, &inputs);
+    for tangent in tangents.iter().flatten() {
+        or_panic(inputs[0].check_same_shape(tangent, "fused_tangent"));
+    }
+    let mut y_dot = Tensor::zeros_shaped(inputs[0].shape());
+    let (slices, tangents) =
+        (inputs.map(Tensor::as_slice), tangents.map(|tangent| tangent.map(Tensor::as_slice)));
+    wide_with::<T, _, _>(
+        y_dot.as_mut_slice(),
+        #[inline(always)]
+        |y_dot: &mut [T]| {
+            partials_by_chunk(
+                f,
+                slices,
+                #[inline(always)]
+                |start, partials| {
+                    let mut first = true;
+                    for (tangent, partials) in tangents.iter().zip(partials) {
+                        let Some(tangent) = tangent else { continue };
+                        let terms = y_dot[start..].iter_mut().zip(partials).zip(&tangent[start..]);
+                        for ((slot, &partial), &x_dot) in terms {
+                            let term = times_partial(partial, x_dot);
+                            *slot = if first { term } else { *slot + term };
+                        }
+                        first = false;
+                    }
+                },
+            );
+        },
+    );
+    y_dot
+}
+
+/// The partials ∂f/∂xₖ over the elements of `inputs` (of one length), a chunk at a
+/// time into arrays on the stack, one per input (a loop that reads the inputs
+/// alone, so that it vectorises): `each(start, partials)` with `partials[k][j]` =
+/// ∂f/∂xₖ at element `start + j`, each slice as long as the chunk.
+#[inline(always)]
+fn partials_by_chunk<T: RealScalar, F: FusedFunction<N>, const N: usize>(
+    f: F,
+    inputs: [&[T]; N],
+    mut each: impl FnMut(usize, [&[T]; N]),
+) {
+    const CHUNK: usize = 64;
+    let mut partials = [[T::zero(); CHUNK]; N];
+    let len = inputs[0].len();
+    for start in (0..len).step_by(CHUNK) {
+        let count = CHUNK.min(len - start);
+        let chunk = inputs.map(|x| &x[start..][..count]);
+        for j in 0..count {
+            let at = fused_partials(f, chunk.map(|x| x[j]));
+            for (partials, at) in partials.iter_mut().zip(at) {
+                partials[j] = at;
+            }
+        }
+        each(start, partials.each_ref().map(|partials| &partials[..count]));
+    }
 }
 
 /// x̄ = f′(x)·ȳ for y = f(x) elementwise, for a [`ScalarFunction`] `f` (its
@@ -440,7 +524,7 @@ pub fn function_pullback<T: RealScalar, S: Shape, K: Storage<T, S>, F: ScalarFun
     or_panic(x.check_same_shape(y, "function_pullback"));
     or_panic(x.check_same_shape(y_bar, "function_pullback"));
     let mut x_bar = y_bar.clone();
-    crate::backend::wide::wide_with::<T, _, _>(
+    wide_with::<T, _, _>(
         x_bar.as_mut_slice(),
         #[inline(always)]
         |x_bar| {

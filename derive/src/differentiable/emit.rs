@@ -826,6 +826,26 @@ fn forward_sweep(
                     out.extend(quote!(let #tangent = #push;));
                 }
             }
+            OpKind::Fused { function, inputs } => {
+                let function = operand_reference(body, function);
+                let inputs_ref: Vec<_> = inputs.iter().map(|input| operand_reference(body, input)).collect();
+                out.extend(quote_spanned! {*span=>
+                    let #value = #rules::FusedOperand::fused_value(#function, [#(#inputs_ref),*]);
+                });
+                if mode.tangents() {
+                    let dots = inputs.iter().map(|input| match input {
+                        Operand::Active(id) => {
+                            let dot = dot(body, mode, *id);
+                            quote!(::core::option::Option::Some(#dot))
+                        }
+                        Operand::Constant { .. } => quote!(::core::option::Option::None),
+                    });
+                    let push = mode.per_lane(
+                        quote_spanned!(*span=> #rules::FusedOperand::fused_push(#function, [#(#inputs_ref),*], [#(#dots),*])),
+                    );
+                    out.extend(quote!(let #tangent = #push;));
+                }
+            }
             OpKind::Call { callee, args } if mode.tangents() => {
                 let seeds = args.iter().map(|arg| match arg.operand {
                     Operand::Active(id) => {
@@ -1586,6 +1606,30 @@ impl<'a> Reverse<'a> {
                     _ => unreachable!("an active operation has an active operand"),
                 }
             }
+            OpKind::Fused { function, inputs } => {
+                let function = operand_reference(body, function);
+                let inputs_ref: Vec<_> = inputs.iter().map(|input| operand_reference(body, input)).collect();
+                // One pass for every cotangent wanted; each then written as a rule's.
+                let wanted = inputs.iter().map(|input| match input {
+                    Operand::Active(id) => self.guard(*id).unwrap_or_else(|| quote!(true)),
+                    Operand::Constant { .. } => quote!(false),
+                });
+                let pulled = format_ident!("__pulled{}", index);
+                let pull = self.per_lane(
+                    quote_spanned!(*span=> #rules::FusedOperand::fused_pull(#function, [#(#inputs_ref),*], &#adjoint, [#(#wanted),*])),
+                );
+                self.out.extend(quote!(let mut #pulled = #pull;));
+                let slots = if self.lanes { quote!(#pulled[__lane]) } else { quote!(#pulled) };
+                for (position, input) in inputs.iter().enumerate() {
+                    if let Operand::Active(id) = input {
+                        let position = Index::from(position);
+                        let take = quote_spanned!(*span=> #rules::take_pulled(&mut #slots[#position]));
+                        self.write_rule(*id, take.clone(), |destination, write| {
+                            quote_spanned!(*span=> #rules::write_tangent(#destination, #take, #write))
+                        });
+                    }
+                }
+            }
             OpKind::Call { callee, args } => {
                 // In a `__record` companion, a call whose result no wanted parameter
                 // depends on is skipped whole; the adjoints it would add to are
@@ -1734,6 +1778,7 @@ fn dependency_guards(body: &Body, params: &[Option<usize>]) -> Vec<Option<TokenS
                 let operands = match &body.ops[index].kind {
                     OpKind::Unary { x, .. } => vec![*x],
                     OpKind::Binary { a, b, .. } => actives(&[a, b]),
+                    OpKind::Fused { inputs, .. } => actives(&inputs.iter().collect::<Vec<_>>()),
                     OpKind::Gather { elements, .. } => actives(&elements.iter().collect::<Vec<_>>()),
                     OpKind::Lift(_) => Vec::new(),
                     OpKind::Call { args, .. } => {

@@ -52,6 +52,9 @@ pub enum OpKind {
     Unary { rule: TokenStream, x: usize },
     /// A primitive with a `BinaryRule`.
     Binary { rule: TokenStream, a: Operand, b: Operand },
+    /// `function.apply([&x₁, …, &x_N])`: a `FusedFunction` (a constant) of N
+    /// operands, by the rule `FusedOperand`.
+    Fused { function: Operand, inputs: Vec<Operand> },
     /// An array, tuple or struct of values, some differentiated.
     Gather { into: Collection, elements: Vec<Operand> },
     /// A plain value taken as a differentiated one (zero tangent, no pullback): a
@@ -1888,6 +1891,15 @@ impl Lowering {
     fn method_call(&mut self, call: &syn::ExprMethodCall) -> syn::Result<Lowered> {
         let span = call.method.span();
         let receiver = self.expr(&call.receiver)?;
+        // `f.apply([&x, &y])` of a plain `f`: a fused function's call, its operands
+        // the array's elements.
+        if call.method == "apply"
+            && receiver.is_inactive()
+            && call.args.len() == 1
+            && let Some(Expr::Array(array)) = call.args.first().map(without_parentheses)
+        {
+            return self.fused(receiver, call.receiver.span(), array, span);
+        }
         let args = call.args.iter().map(|arg| self.expr(arg)).collect::<syn::Result<Vec<_>>>()?;
         if receiver.is_inactive() && args.iter().all(Lowered::is_inactive) {
             let receiver = self.value_expression(&receiver);
@@ -1916,14 +1928,6 @@ impl Lowering {
             let args = args.iter().map(|arg| self.argument_expression(arg));
             let method = &call.method;
             return Ok(Lowered::plain(quote!(#receiver.#method(#(#args),*))));
-        }
-        // `f.apply([&x, &y])` of a plain `f`: a fused function's call.
-        let fused_call = matches!(call.args.first(), Some(Expr::Array(_))) && call.args.len() == 1;
-        if name == "apply" && receiver.is_inactive() && fused_call {
-            return Err(syn::Error::new(
-                span,
-                "a `FusedFunction`'s `apply` has no derivative rule in static mode yet; write its formula inline (its operations differentiate), or give the function a derivative by hand (`#[differentiable(vjp = …, jvp = …)]`)",
-            ));
         }
         if name == "max" && args.is_empty() {
             let x = active_receiver("")?;
@@ -2138,6 +2142,31 @@ impl Lowering {
             generics: turbofish_arguments(call.turbofish.as_ref()),
         };
         Ok(self.push_op(OpKind::Call { callee, args: call_args }, span))
+    }
+
+    /// `function.apply([&x₁, …, &x_N])`: one operation when an element is
+    /// differentiated, else plain code.
+    fn fused(
+        &mut self,
+        function: Lowered,
+        function_span: Span,
+        array: &syn::ExprArray,
+        span: Span,
+    ) -> syn::Result<Lowered> {
+        let inputs: Vec<(&Expr, Lowered)> = array
+            .elems
+            .iter()
+            .map(|element| Ok((element, self.expr(element)?)))
+            .collect::<syn::Result<_>>()?;
+        if inputs.iter().all(|(_, lowered)| lowered.is_inactive()) {
+            let function = self.value_expression(&function);
+            let inputs = inputs.iter().map(|(_, lowered)| self.argument_expression(lowered));
+            return Ok(Lowered::plain(quote_spanned!(span=> #function.apply([#(#inputs),*]))));
+        }
+        let function = self.operand(function, function_span);
+        let inputs =
+            inputs.into_iter().map(|(element, lowered)| self.operand(lowered, element.span())).collect();
+        Ok(self.push_op(OpKind::Fused { function, inputs }, span))
     }
 
     fn call(&mut self, call: &syn::ExprCall, expr: &Expr) -> syn::Result<Lowered> {
@@ -2561,6 +2590,15 @@ fn compound_assignment(op: &BinOp) -> Option<&BinOp> {
 
 fn is_reference(expr: &Expr) -> bool {
     matches!(expr, Expr::Reference(_))
+}
+
+/// `expr` without the parentheses or invisible groups (a macro's `$e:expr`) around it.
+fn without_parentheses(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Paren(inner) => without_parentheses(&inner.expr),
+        Expr::Group(inner) => without_parentheses(&inner.expr),
+        other => other,
+    }
 }
 
 /// The name of a construct in an error message.
