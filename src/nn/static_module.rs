@@ -130,8 +130,67 @@ pub trait StaticModule<X: ?Sized>: Differentiable {
 /// that [`module`](super::layer::module) writes: `layer.forward(x)` there reads as
 /// `layer.static_forward(x)`, which no layer shadows with a method of its own
 /// (`Linear::apply_batch` takes batches only, `BatchNorm::apply_batch` rows only).
+/// Every [`StaticModule`] has it through one `impl`, whose bound a layer that does
+/// not take the input fails: each call in a body then gives the same error, which
+/// the compiler reports once.
 #[doc(hidden)]
-pub trait StaticForward<X: ?Sized>: StaticModule<X> {
+pub trait StaticForward<X: ?Sized> {
+    /// [`StaticModule::Output`].
+    type Output;
+    /// The layer's tangent.
+    type LayerTangent;
+    /// [`StaticModule::InputTangent`].
+    type InputTangent;
+    /// The output's tangent.
+    type OutputTangent;
+
+    fn static_forward(&self, x: &X) -> Self::Output;
+
+    fn __record_static_forward<'l>(
+        &'l self,
+        x: &'l X,
+        wanted: [bool; 2],
+    ) -> (Self::Output, impl FnOnce(Self::OutputTangent) -> (Self::LayerTangent, Self::InputTangent) + 'l);
+
+    fn __record_owned_static_forward<'l>(
+        &'l self,
+        x: X,
+        wanted: [bool; 2],
+    ) -> (Self::Output, impl FnOnce(Self::OutputTangent) -> (Self::LayerTangent, Self::InputTangent) + 'l)
+    where
+        X: Sized + 'l;
+
+    fn __joint_static_forward(
+        &self,
+        x: &X,
+        seed: Self::OutputTangent,
+    ) -> (Self::Output, (Self::LayerTangent, Self::InputTangent));
+
+    fn __joint_lanes_static_forward<const N: usize>(
+        &self,
+        x: &X,
+        seeds: [Self::OutputTangent; N],
+    ) -> (Self::Output, ([Self::LayerTangent; N], [Self::InputTangent; N]));
+
+    fn __jvp_static_forward(
+        &self,
+        x: &X,
+        tangents: (Option<&Self::LayerTangent>, Option<&Self::InputTangent>),
+    ) -> (Self::Output, Self::OutputTangent);
+
+    fn __jvp_lanes_static_forward<const N: usize>(
+        &self,
+        x: &X,
+        tangents: (Option<&[Self::LayerTangent; N]>, Option<&[Self::InputTangent; N]>),
+    ) -> (Self::Output, [Self::OutputTangent; N]);
+}
+
+impl<X: ?Sized, L: StaticModule<X>> StaticForward<X> for L {
+    type Output = L::Output;
+    type LayerTangent = L::Tangent;
+    type InputTangent = L::InputTangent;
+    type OutputTangent = OutputTangent<L, X>;
+
     #[inline]
     fn static_forward(&self, x: &X) -> Self::Output {
         self.apply_batch(x)
@@ -142,7 +201,8 @@ pub trait StaticForward<X: ?Sized>: StaticModule<X> {
         &'l self,
         x: &'l X,
         wanted: [bool; 2],
-    ) -> (Self::Output, impl FnOnce(OutputTangent<Self, X>) -> (Self::Tangent, Self::InputTangent) + 'l) {
+    ) -> (Self::Output, impl FnOnce(Self::OutputTangent) -> (Self::LayerTangent, Self::InputTangent) + 'l)
+    {
         self.__record_apply_batch(x, wanted)
     }
 
@@ -151,7 +211,7 @@ pub trait StaticForward<X: ?Sized>: StaticModule<X> {
         &'l self,
         x: X,
         wanted: [bool; 2],
-    ) -> (Self::Output, impl FnOnce(OutputTangent<Self, X>) -> (Self::Tangent, Self::InputTangent) + 'l)
+    ) -> (Self::Output, impl FnOnce(Self::OutputTangent) -> (Self::LayerTangent, Self::InputTangent) + 'l)
     where
         X: Sized + 'l,
     {
@@ -162,8 +222,8 @@ pub trait StaticForward<X: ?Sized>: StaticModule<X> {
     fn __joint_static_forward(
         &self,
         x: &X,
-        seed: OutputTangent<Self, X>,
-    ) -> (Self::Output, (Self::Tangent, Self::InputTangent)) {
+        seed: Self::OutputTangent,
+    ) -> (Self::Output, (Self::LayerTangent, Self::InputTangent)) {
         self.__joint_apply_batch(x, seed)
     }
 
@@ -171,8 +231,8 @@ pub trait StaticForward<X: ?Sized>: StaticModule<X> {
     fn __joint_lanes_static_forward<const N: usize>(
         &self,
         x: &X,
-        seeds: [OutputTangent<Self, X>; N],
-    ) -> (Self::Output, ([Self::Tangent; N], [Self::InputTangent; N])) {
+        seeds: [Self::OutputTangent; N],
+    ) -> (Self::Output, ([Self::LayerTangent; N], [Self::InputTangent; N])) {
         self.__joint_lanes_apply_batch(x, seeds)
     }
 
@@ -180,8 +240,8 @@ pub trait StaticForward<X: ?Sized>: StaticModule<X> {
     fn __jvp_static_forward(
         &self,
         x: &X,
-        tangents: (Option<&Self::Tangent>, Option<&Self::InputTangent>),
-    ) -> (Self::Output, OutputTangent<Self, X>) {
+        tangents: (Option<&Self::LayerTangent>, Option<&Self::InputTangent>),
+    ) -> (Self::Output, Self::OutputTangent) {
         self.__jvp_apply_batch(x, tangents)
     }
 
@@ -189,13 +249,11 @@ pub trait StaticForward<X: ?Sized>: StaticModule<X> {
     fn __jvp_lanes_static_forward<const N: usize>(
         &self,
         x: &X,
-        tangents: (Option<&[Self::Tangent; N]>, Option<&[Self::InputTangent; N]>),
-    ) -> (Self::Output, [OutputTangent<Self, X>; N]) {
+        tangents: (Option<&[Self::LayerTangent; N]>, Option<&[Self::InputTangent; N]>),
+    ) -> (Self::Output, [Self::OutputTangent; N]) {
         self.__jvp_lanes_apply_batch(x, tangents)
     }
 }
-
-impl<X: ?Sized, L: StaticModule<X>> StaticForward<X> for L {}
 
 /// Implements [`StaticModule`] for a layer from the companions of its
 /// `#[differentiable]` method `apply_batch` (or `apply`, for a layer whose static
