@@ -37,7 +37,7 @@
 //! | `f::grad(args)` | the gradient |
 //! | `f::value_and_grad_into(args, &mut g)` | the value, the gradient written into `g` (no allocation) |
 //! | `f::vjp(args)` | the value and its pullback, called `pullback(&ȳ)` |
-//! | `f::jvp(args, &ẋ…)` | the value and its derivative along the tangents |
+//! | `f::jvp(args, &ẋ…)` | the value and its derivative along the tangents, one per differentiated parameter in order (none for a constant) |
 //! | `f::linearize(args)` | the value and the linear map `(&ẋ…) ↦ ẏ` (each call runs the tangent code) |
 //! | `f::jacfwd(args)`, `f::jacrev(args)` | the Jacobian (one tensor in, one out), shape `Out ++ In` |
 //! | `f::hvp(args, &v)`, `f::hessian(args)` | second order, for a function generic over its scalar: the product H·v, the Hessian (`hessian` for a scalar or a tensor input of rank 1 or 2: a scalar's is its second derivative) |
