@@ -2,7 +2,7 @@
 //! sweep, then the reverse sweep with one adjoint local per active value) and the
 //! tangent (forward-mode) function.
 
-use proc_macro2::{Ident, Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
 use syn::Index;
 
@@ -19,21 +19,46 @@ fn rules() -> TokenStream {
 
 /// `tokens` located at `span`, each keeping how its names resolve (an operation's code
 /// points at the user's expression, and the compiler reports one error there instead
-/// of one per use).
-fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
+/// of one per use). A call's argument keeps its own span (see [`written_at`]).
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    map_spans(tokens, &|own| own.located_at(span), true)
+}
+
+/// `tokens` with each token's span `span_of` its own; with `keep_arguments`,
+/// invisible groups (calls' arguments, see [`written_at`]) kept as they are.
+fn map_spans(tokens: TokenStream, span_of: &impl Fn(Span) -> Span, keep_arguments: bool) -> TokenStream {
     tokens
         .into_iter()
         .map(|mut token| {
-            if let proc_macro2::TokenTree::Group(group) = &token {
-                let mut inner = proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
-                inner.set_span(group.span().located_at(span));
-                token = proc_macro2::TokenTree::Group(inner);
-            } else {
-                token.set_span(token.span().located_at(span));
+            match &token {
+                TokenTree::Group(group) if keep_arguments && group.delimiter() == Delimiter::None => {}
+                TokenTree::Group(group) => {
+                    let mut inner =
+                        Group::new(group.delimiter(), map_spans(group.stream(), span_of, keep_arguments));
+                    inner.set_span(span_of(group.span()));
+                    token = TokenTree::Group(inner);
+                }
+                _ => token.set_span(span_of(token.span())),
             }
             token
         })
         .collect()
+}
+
+/// An argument of a companion's call given the spans of the argument the user wrote
+/// (`written`: its first and last tokens'): the first token the first, the rest the
+/// last, so that the compiler's span of the argument is the user's, and an unmet
+/// bound that the call puts on the argument is reported as the plain call's is, which
+/// the compiler then reports once. (The user's spans themselves, not spans merely
+/// located there: those are reported at the macro's call when it is in another
+/// macro's output, `#[module]`'s.) In an invisible group, which [`respan`] keeps.
+fn written_at(tokens: TokenStream, (first, last): (Span, Span)) -> TokenStream {
+    let mut tokens = tokens.into_iter();
+    let head = tokens.next().map(|token| map_spans(token.into(), &|_| first, false));
+    let located = head.into_iter().flatten().chain(map_spans(tokens.collect(), &|_| last, false));
+    let mut group = Group::new(Delimiter::None, located.collect());
+    group.set_span(first);
+    TokenTree::Group(group).into()
 }
 
 /// Which sweep forward code serves: the reverse sweep's forward pass (values only),
@@ -92,7 +117,9 @@ fn call_arguments(body: &Body, args: &[CallArg]) -> Vec<TokenStream> {
     args.iter()
         .map(|arg| {
             let reference = operand_reference(body, &arg.operand);
-            if arg.by_ref { reference } else { quote!(::core::clone::Clone::clone(#reference)) }
+            let argument =
+                if arg.by_ref { reference } else { quote!(::core::clone::Clone::clone(#reference)) };
+            written_at(argument, arg.written)
         })
         .collect()
 }

@@ -43,6 +43,17 @@ pub struct CallArg {
     /// Written `&x` by the user (passed by reference), else passed by value (a clone
     /// of an active value, which the reverse sweep still needs).
     pub by_ref: bool,
+    /// Where the user wrote it: its first and last tokens' spans, which the argument
+    /// in a companion's call takes, so that an unmet bound the call puts on the
+    /// argument is reported as at the user's call, once.
+    pub written: (Span, Span),
+}
+
+/// The spans of `tokens`' first and last tokens (a group's whole span for a group).
+pub fn first_and_last_spans(tokens: impl ToTokens) -> (Span, Span) {
+    let mut tokens = tokens.into_token_stream().into_iter();
+    let first = tokens.next().map_or_else(Span::call_site, |token| token.span());
+    (first, tokens.last().map_or(first, |token| token.span()))
 }
 
 /// What an active operation does.
@@ -2130,12 +2141,16 @@ impl Lowering {
             ));
         }
         self.keeps_borrows |= self.may_borrow_a_local(&receiver, &call.receiver);
-        let mut call_args =
-            vec![CallArg { operand: self.operand(receiver, call.receiver.span()), by_ref: true }];
+        let mut call_args = vec![CallArg {
+            operand: self.operand(receiver, call.receiver.span()),
+            by_ref: true,
+            written: first_and_last_spans(&call.receiver),
+        }];
         for (lowered, arg) in args.into_iter().zip(&call.args) {
             let by_ref = is_reference(arg) || self.names_a_reference(arg);
             self.keeps_borrows |= self.may_borrow_a_local(&lowered, arg);
-            call_args.push(CallArg { operand: self.operand(lowered, arg.span()), by_ref });
+            let written = first_and_last_spans(arg);
+            call_args.push(CallArg { operand: self.operand(lowered, arg.span()), by_ref, written });
         }
         let callee = CallTarget {
             callee: Callee::Method(call.method.clone()),
@@ -2278,7 +2293,8 @@ impl Lowering {
         for (lowered, arg) in args.into_iter().zip(&call.args) {
             let by_ref = is_reference(arg) || self.names_a_reference(arg);
             self.keeps_borrows |= self.may_borrow_a_local(&lowered, arg);
-            call_args.push(CallArg { operand: self.operand(lowered, arg.span()), by_ref });
+            let written = first_and_last_spans(arg);
+            call_args.push(CallArg { operand: self.operand(lowered, arg.span()), by_ref, written });
         }
         // The callee's companions are items of its own name (`f::__record`): generic
         // arguments written on the call (`f::<T>(x)`) go to the companion
