@@ -18,7 +18,9 @@
 //!   `RealScalar` as a [`FusedFunction`](crate::ops::elementwise::FusedFunction) —
 //!   the value only: its partial derivatives come from forward mode on duals — runs
 //!   in one pass on every storage kind, on the tape, in forward mode and inside
-//!   `#[differentiable]` code (host tensors), as `f.apply([&a, &b])` in each.
+//!   `#[differentiable]` code (host tensors), as `f.apply([&a, &b])` in each
+//!   (`use fluxion::ops::elementwise::{FusedFunction, ScalarFunction}`: neither is in
+//!   the prelude).
 //! - **Forward mode:** a function generic over the scalar runs on duals as is.
 //! - **Static mode:** `#[differentiable(vjp = …, jvp = …)]` takes a hand-written pair.
 //!   Nothing checks the two against each other: test each against finite differences

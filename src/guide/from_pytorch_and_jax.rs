@@ -12,6 +12,7 @@
 //! | PyTorch | JAX | fluxion |
 //! | --- | --- | --- |
 //! | `torch.tensor([[1., 2.]])` | `jnp.array(…)` | `Matrix::from_array([[1., 2.]])`, `Matrix::from_fn(\|[r, c]\| …)`, `Tensor::from_shape_fn`, `Tensor::from_shape_slice` (a `Result`: the slice's length is checked) |
+//! | `torch.tensor(values)`, `torch.arange(n)` (length known when it runs) | `jnp.array(values)`, `jnp.arange(n)` | `Tensor::<f64, (Dyn,), Heap>::from_shape_slice((Dyn(values.len()),), &values)?`, `from_shape_fn((Dyn(n),), \|[i]\| i as f64)`: a rank-1 shape is a one-element tuple, its index a one-element array |
 //! | `torch.zeros(2, 3)`, `torch.randn(…)`, `torch.eye(n)` | `jnp.zeros`, `random.normal`, `jnp.eye` | `Matrix::<f32, 2, 3>::zeros()`, `zeros_shaped(shape)`, `random_normal(mean, std, seed)`, `Matrix::identity()`, `identity_sized(Dyn(n))` |
 //! | `a @ b` | `a @ b` | `a.matmul(&b)` (a batch by one matrix too; also `matmul_transposed`, `transposed_matmul`) |
 //! | `a * b` | `a * b` | `a.hadamard(&b)`; `a * 2.0` scales |

@@ -257,7 +257,9 @@ impl<T: RealScalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
 /// wanted. As for [`ScalarFunction`], write it without comparisons: a choice by
 /// value goes through `RealScalar::max`, `abs` or `RealScalar::select_positive`,
 /// which symbolic duals record (`powf` too, with an exponent computed from the
-/// inputs).
+/// inputs). As for [`ScalarFunction`], a long `value` vectorises in the host's wide
+/// loops only when inlined there: mark it `#[inline(always)]`. The trait is not in
+/// the prelude: `use fluxion::ops::elementwise::FusedFunction`.
 ///
 /// ```
 /// use fluxion::prelude::*;
