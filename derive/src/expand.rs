@@ -757,6 +757,7 @@ fn traced(input: &Input) -> TokenStream {
             #trace_methods
         }
 
+        #[diagnostic::do_not_recommend]
         impl #impl_generics ::fluxion::__private::TracedInput for #traced #ty_generics #bounds {
             type Value = #ident #ty_generics;
         }
@@ -931,6 +932,7 @@ fn lifted_traced(input: &Input) -> TokenStream {
             #trace_methods
         }
 
+        #[diagnostic::do_not_recommend]
         impl #impl_generics ::fluxion::__private::TracedInput for #traced #ty_generics #trace_bounds {
             type Value = #lifted #ty_generics;
         }

@@ -73,9 +73,10 @@ pub fn derive_differentiable(input: TokenStream) -> TokenStream {
 /// `wrt(a, b)` differentiates those parameters only; `vjp = path, jvp = path` gives
 /// the derivative by hand; `associated` says the function is an associated function
 /// without `self` inside an `impl` (which the attribute cannot see). The body may use `let`, operators and the primitive
-/// methods with rules, fields, calls of other differentiable functions, `if`/`match`
-/// on plain conditions (early `return`s from their arms too) and `for` loops;
-/// anything else is a compile error naming the construct. The static-mode guide in
+/// methods with rules, fields, struct literals and blocks, calls of other
+/// differentiable functions, `if`/`match` on plain conditions (early `return`s from
+/// their arms too), `for` and `while` loops and `loop` with a `break` under a plain
+/// condition; anything else is a compile error naming the construct. The static-mode guide in
 /// `fluxion::guide` has the details.
 #[proc_macro_attribute]
 pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {

@@ -141,6 +141,9 @@ impl<V: Differentiable + Clone + 'static> TracedOutput for Var<V> {
 
 macro_rules! tuple_output {
     ($($A:ident $i:tt),+) => {
+        // Left out of an unmet bound's list of the types that implement the trait,
+        // which then shows `Var`'s.
+        #[diagnostic::do_not_recommend]
         impl<$($A: Differentiable + Clone + 'static),+> TracedOutput for ($(Var<$A>,)+)
         where
             ($($A,)+): Differentiable<Tangent = ($($A::Tangent,)+)>,

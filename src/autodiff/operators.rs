@@ -90,14 +90,19 @@ impl<V: Differentiable + Clone + 'static> TracedInput for Var<V> {
     type Value = Whole<V>;
 }
 
+// The containers are left out of an unmet bound's list of the types that implement
+// the trait (`do_not_recommend`), which then shows `Var`'s.
+#[diagnostic::do_not_recommend]
 impl TracedInput for () {
     type Value = ();
 }
 
+#[diagnostic::do_not_recommend]
 impl<X: TracedInput, const N: usize> TracedInput for [X; N] {
     type Value = [X::Value; N];
 }
 
+#[diagnostic::do_not_recommend]
 impl<X: TracedInput> TracedInput for Vec<X> {
     type Value = Vec<X::Value>;
 }
@@ -275,6 +280,7 @@ macro_rules! tuple_trace {
             }
         }
 
+        #[diagnostic::do_not_recommend]
         impl<$($X: TracedInput),+> TracedInput for ($($X,)+) {
             type Value = ($($X::Value,)+);
         }

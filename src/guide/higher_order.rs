@@ -28,6 +28,36 @@
 //! `f::grad` of an `f` generic over its real scalar is differentiated inside a
 //! `#[differentiable]` body (its Hessian product).
 //!
+//! In static mode a function generic over its real scalar has `f::hessian` and
+//! `f::hvp` of its own, with no tape: forward mode over the generated gradient. A
+//! parameter left out of `wrt(…)` is passed as a plain value (of `f64` here), and the
+//! functions it calls must be generic too:
+//!
+//! ```
+//! use fluxion::prelude::*;
+//!
+//! #[differentiable]
+//! fn tip<T: RealScalar>(q: &Vector<T, 2>) -> Vector<T, 2> {
+//!     let (a, b) = (q[[0]], q[[0]] + q[[1]]);
+//!     Vector::from_array([a.cos() + b.cos(), a.sin() + b.sin()])
+//! }
+//!
+//! // c(q) = |tip(q) − target|².
+//! #[differentiable(wrt(q))]
+//! fn cost<T: RealScalar>(q: &Vector<T, 2>, target: &Vector<T, 2>) -> T {
+//!     let miss = tip(q) - target;
+//!     miss.dot(&miss)
+//! }
+//!
+//! let (q, target) = (Vector::from_array([0.3, 0.5]), Vector::from_array([1.0, 1.0]));
+//! let h: Matrix<f64, 2, 2> = cost::hessian(&q, &target);
+//! let hv: Vector<f64, 2> = cost::hvp(&q, &target, &Vector::from_array([1.0, 0.0]));
+//! assert_eq!(hv.to_array(), [h[[0, 0]], h[[1, 0]]]);
+//! // Newton's step solves H·s = −∇c.
+//! let g: Vector<f64, 2> = cost::grad(&q, &target);
+//! assert!(h[[0, 0]] > 0.0 && g.dot(&g) > 0.0);
+//! ```
+//!
 //! `hvp` also takes a tuple or array of tensors (a layer's `(w, b)`), or a derived
 //! struct of tensors and scalars, and returns its tangent. For such an input,
 //! `coordinate_hessian` gives the whole Hessian as a dense matrix over the real

@@ -214,7 +214,8 @@
 //! model and update each tensor in one fused pass. A step either applies to every
 //! parameter or returns an error and changes nothing; `try_step` reports it, `step`
 //! panics with it. [`clip_grad_norm`](crate::nn::optim::clip_grad_norm) bounds the
-//! gradient's global norm, and [`StepDecay`](crate::nn::optim::StepDecay) and
+//! gradient's global norm ([`global_norm`](crate::nn::optim::global_norm) measures it:
+//! √Σ of every parameter's squared derivative), and [`StepDecay`](crate::nn::optim::StepDecay) and
 //! [`CosineDecay`](crate::nn::optim::CosineDecay) give a learning rate per epoch,
 //! set with `set_learning_rate`. None of this needs std or a heap: a fixed-size net
 //! of `Inline` tensors trains in static mode on a microcontroller, through
@@ -399,9 +400,10 @@
 //! static mode use [`nn::per_example`](crate::nn::per_example)'s:
 //! `mean_cross_entropy(&model.apply_batch(x), &classes)` is the tape's
 //! `cross_entropy(…, Reduction::Mean)`.
-//! A chain also takes one example as a vector when every layer takes one (`Linear`,
-//! through `Linear::apply`, and the elementwise activations; not `Softmax`,
-//! `LayerNorm` or the image layers), as the `nostd-check` crate's controller does.
+//! A chain's `apply_batch` also takes one example as a vector when every layer takes
+//! one (`Linear`, which runs `Linear::apply` on it, and the elementwise activations;
+//! not `Softmax`, `LayerNorm` or the image layers), as the `nostd-check` crate's
+//! controller does.
 //!
 //! ## Image layers
 //!

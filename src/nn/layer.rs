@@ -875,7 +875,9 @@ macro_rules! parameter_free {
             }
         }
 
+        // Left out of an unmet bound's list of the types that implement the trait.
         #[cfg(feature = "std")]
+        #[diagnostic::do_not_recommend]
         impl<$($generics)*> TracedInput for $layer {
             type Value = Self;
         }
@@ -1317,6 +1319,7 @@ macro_rules! transparent_layer {
         }
 
         #[cfg(feature = "std")]
+        #[diagnostic::do_not_recommend]
         impl<L: TracedInput> TracedInput for $wrapper<L> {
             type Value = $wrapper<L::Value>;
         }

@@ -38,9 +38,10 @@
 //! assert!(pairs.into_iter().all(|(a, b)| (a - b).abs() < 1e-12));
 //! ```
 //!
-//! A chain takes a batch `(B, Const<F>)`, or one example as a vector `(Const<F>,)`
-//! when every layer takes one (`Linear`, through `Linear::apply`, and the elementwise
-//! activations; not `Softmax`, `LayerNorm` or the image layers).
+//! A chain's `apply_batch` takes a batch `(B, Const<F>)`, or one example as a vector
+//! `(Const<F>,)` when every layer takes one (`Linear`, which runs `Linear::apply` on
+//! it, and the elementwise activations; not `Softmax`, `LayerNorm` or the image
+//! layers).
 //!
 //! The library's layers implement it (but [`Dropout`](super::layer::Dropout), whose
 //! static form takes its mask as an argument: `x.hadamard(&mask)`;
