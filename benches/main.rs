@@ -29,7 +29,9 @@
 //! - `composite/{block_gradient,layer_norm_gradient}`: static mode through a layer
 //!   built from layers (a struct's `#[differentiable]` method) beside the same body
 //!   written out in the loss; a layer normalisation's gradient by static mode and the
-//!   tape.
+//!   tape;
+//! - `linalg/{solve,solve_gradient}`: linear solves and the gradient through one
+//!   beside Gaussian elimination written by hand.
 //!
 //! Run one group with e.g. `cargo bench --bench main -- gemm/f32/1thread`; smoke-test
 //! everything (one iteration each) with `cargo test --benches`.
@@ -45,6 +47,7 @@ mod construction;
 mod elementwise;
 mod gemm;
 mod layout;
+mod linalg;
 mod pool;
 mod products;
 mod w1;
@@ -67,5 +70,6 @@ criterion::criterion_main!(
     pool::benches,
     w8::benches,
     attention::benches,
-    composite::benches
+    composite::benches,
+    linalg::benches
 );

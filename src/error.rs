@@ -92,7 +92,7 @@ impl core::error::Error for ShapeError {}
 /// Unwraps a checked result, panicking with the error's message.
 #[track_caller]
 #[inline(always)]
-pub(crate) fn or_panic<T>(result: Result<T, ShapeError>) -> T {
+pub(crate) fn or_panic<T, E: fmt::Display>(result: Result<T, E>) -> T {
     match result {
         Ok(value) => value,
         Err(error) => panic!("{error}"),

@@ -29,8 +29,8 @@
 use fluxion::autodiff::check::coordinates;
 use fluxion::autodiff::rules::{
     Addition, BinaryRule, Conjugation, Division, DotProduct, ElementwiseMaximum, ElementwiseMinimum,
-    HadamardProduct, ImaginaryPart, InnerProduct, MatrixProduct, Mean, Multiplication, Negation, NormSquared,
-    RealPart, Relu, Subtraction, Summation, TangentOf, Transposition, UnaryRule, Write,
+    HadamardProduct, ImaginaryPart, InnerProduct, LinearSolve, MatrixProduct, Mean, Multiplication, Negation,
+    NormSquared, RealPart, Relu, Subtraction, Summation, TangentOf, Transposition, UnaryRule, Write,
 };
 use fluxion::autodiff::{Lift, differentiable, jvp, vjp};
 use fluxion::ops::conv::{Groups, Padding, Stride};
@@ -1323,6 +1323,10 @@ proptest! {
         check!(MatrixProduct, p.reals::<(Const<2>, Const<3>)>(), p.reals::<(Const<3>, Const<2>)>());
         check!(MatrixProduct, p.reals::<(Const<2>, Const<3>)>(), p.reals::<(Const<3>,)>());
         check!(MatrixProduct, p.heap_matrix(2, 3), p.heap_matrix(3, 4));
+        // A diagonally dominant matrix: well conditioned.
+        let dominant = |p: &mut Pool| p.reals::<(Const<3>, Const<3>)>() + M33::identity() * 8.0;
+        check!(LinearSolve, dominant(&mut p), p.reals::<(Const<3>,)>());
+        check!(LinearSolve, dominant(&mut p), p.reals::<(Const<3>, Const<2>)>());
         check!(MatrixProduct, p.heap_matrix(3, 2), p.heap_vector(2));
         check!(MatrixProduct, p.tensor::<C64, (Const<2>, Const<2>)>(Pool::complex), p.tensor::<C64, (Const<2>,)>(Pool::complex));
         check!(HadamardProduct, p.reals::<(Const<2>, Const<3>)>(), p.reals::<(Const<2>, Const<3>)>());

@@ -46,6 +46,7 @@ use crate::ops::elementwise::{
 };
 use crate::ops::functions::{ClampFunction, Larger, Smaller};
 use crate::ops::layout::{concat_pullback, narrow_pullback, reshape_pullback, transpose_pullback};
+use crate::ops::linalg::{solve_pullback, solve_push, transposed_solve};
 use crate::ops::pool::{Window, avg_pool2d_pullback, max_pool2d_pullback, max_pool2d_push};
 #[cfg(feature = "alloc")]
 use crate::ops::reduce::max_axis_pullback;
@@ -63,7 +64,8 @@ use crate::scalar::{RealDot, RealScalar, Scalar};
 #[cfg(feature = "alloc")]
 use crate::shape::Dyn;
 use crate::shape::constraint::{
-    AddsUpTo, Axis, ConcatShapes, ConvolvesTo, FitsSlice, HasAxis, InsertsAxis, PoolsTo, SameElementCount,
+    AddsUpTo, Axis, ConcatShapes, ConvolvesTo, FitsSlice, HasAxis, InsertsAxis, PoolsTo, RightHandSide,
+    SameElementCount,
 };
 use crate::shape::{Const, Dim, Shape};
 use crate::tensor::{Storage, Tensor};
@@ -447,6 +449,10 @@ pub struct MatrixTransposedProduct;
 /// `a.transposed_matmul(&b)` (see [`TransposedMatMul`]): Y = Aᵀ·B.
 #[derive(Clone, Copy, Debug)]
 pub struct TransposedMatrixProduct;
+/// `a.solve(&b)`: x = A⁻¹b, ẋ = A⁻¹(ḃ − Ȧ·x), b̄ = A⁻ᵀx̄, Ā = −b̄·xᵀ (see
+/// [`linalg`](crate::ops::linalg)); both cotangents from one elimination on Aᵀ.
+#[derive(Clone, Copy, Debug)]
+pub struct LinearSolve;
 /// `x.add_rows(&b)`: yᵢⱼ = xᵢⱼ + bⱼ, ẏ = ẋ + 1·ḃᵀ, x̄ = ȳ, b̄ = the column sums of ȳ.
 #[derive(Clone, Copy, Debug)]
 pub struct RowAddition;
@@ -1705,6 +1711,69 @@ macro_rules! product_rule {
 product_rule!(MatrixProduct, MatMul, try_matmul, matmul_pullback);
 product_rule!(MatrixTransposedProduct, MatMulTransposed, try_matmul_transposed, matmul_transposed_pullback);
 product_rule!(TransposedMatrixProduct, TransposedMatMul, try_transposed_matmul, transposed_matmul_pullback);
+
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar, N: Dim, B: RightHandSide<N>, K> BinaryRule<Tensor<T, (N, N), K>, Tensor<T, B, K>>
+    for LinearSolve
+where
+    K: Storage<T, (N, N)> + Storage<T, B>,
+{
+    type Output = Tensor<T, B, K>;
+    #[inline(always)]
+    #[track_caller]
+    fn value(&self, a: &Tensor<T, (N, N), K>, b: &Tensor<T, B, K>) -> Self::Output {
+        a.solve(b)
+    }
+    #[inline(always)]
+    fn push_lhs(
+        &self,
+        (a, _, x): Operands<'_, Tensor<T, (N, N), K>, Tensor<T, B, K>, Self::Output>,
+        a_dot: &Tensor<T, (N, N), K>,
+    ) -> Self::Output {
+        solve_push(a, x, Some(a_dot), None)
+    }
+    #[inline(always)]
+    fn push_rhs(
+        &self,
+        (a, _, x): Operands<'_, Tensor<T, (N, N), K>, Tensor<T, B, K>, Self::Output>,
+        b_dot: &Self::Output,
+    ) -> Self::Output {
+        solve_push(a, x, None, Some(b_dot))
+    }
+    #[inline(always)]
+    fn push_both(
+        &self,
+        (a, _, x): Operands<'_, Tensor<T, (N, N), K>, Tensor<T, B, K>, Self::Output>,
+        a_dot: &Tensor<T, (N, N), K>,
+        b_dot: &Self::Output,
+    ) -> Self::Output {
+        solve_push(a, x, Some(a_dot), Some(b_dot))
+    }
+    #[inline(always)]
+    fn pull_lhs(
+        &self,
+        (a, _, x): Operands<'_, Tensor<T, (N, N), K>, Tensor<T, B, K>, Self::Output>,
+        x_bar: &Self::Output,
+    ) -> Tensor<T, (N, N), K> {
+        solve_pullback(a, x, x_bar).0
+    }
+    #[inline(always)]
+    fn pull_rhs(
+        &self,
+        (a, ..): Operands<'_, Tensor<T, (N, N), K>, Tensor<T, B, K>, Self::Output>,
+        x_bar: &Self::Output,
+    ) -> Self::Output {
+        transposed_solve(a, x_bar)
+    }
+    #[inline(always)]
+    fn pull_both(
+        &self,
+        (a, _, x): Operands<'_, Tensor<T, (N, N), K>, Tensor<T, B, K>, Self::Output>,
+        x_bar: &Self::Output,
+    ) -> (Tensor<T, (N, N), K>, Self::Output) {
+        solve_pullback(a, x, x_bar)
+    }
+}
 
 #[diagnostic::do_not_recommend]
 impl<T: Scalar, R: Dim, C: Dim, K> BinaryRule<Tensor<T, (R, C), K>, Tensor<T, (C,), K>> for RowAddition

@@ -55,7 +55,8 @@
 //! assert_eq!(hv.to_array(), [h[[0, 0]], h[[1, 0]]]);
 //! // Newton's step solves H·s = −∇c.
 //! let g: Vector<f64, 2> = cost::grad(&q, &target);
-//! assert!(h[[0, 0]] > 0.0 && g.dot(&g) > 0.0);
+//! let step = h.solve(&(g * -1.0));
+//! assert!(cost(&(q + step), &target) < cost(&q, &target));
 //! ```
 //!
 //! `hvp` also takes a tuple or array of tensors (a layer's `(w, b)`), or a derived

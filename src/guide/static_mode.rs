@@ -225,7 +225,8 @@
 //!   `exp`, `ln`, `sin`, `cos`, `tanh`, `sqrt`, `powi(n)`, `powf(p)` (scalars and
 //!   tensors), `sigmoid` and `relu` (tensors), `sum`, `mean`, `transpose`, `matmul`,
 //!   `matmul_transposed`, `transposed_matmul`, `add_rows`, `mul_rows`, `add_channels`,
-//!   `normalize_rows(ε)`, `hadamard`, `dot`, `outer`, `abs` (tensors, real or complex),
+//!   `normalize_rows(ε)`, `hadamard`, `dot`, `outer`, `solve` (x = A⁻¹b, real),
+//!   `abs` (tensors, real or complex),
 //!   `flatten` and `reshape` (their shapes from a turbofish, a type on the `let` or
 //!   the result's use), `narrow::<AXIS, START, LEN>()`, `a.concat(Axis::<k>, &b)`
 //!   (its length from the result's use or a type on its `let`), on complex scalars and tensors `conj`,

@@ -10,6 +10,7 @@ pub mod cuda;
 pub mod elementwise;
 pub mod functions;
 pub mod layout;
+pub mod linalg;
 pub mod pool;
 pub mod reduce;
 pub mod rows;

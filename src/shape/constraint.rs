@@ -505,3 +505,20 @@ impl BuildMessage {
         }
     }
 }
+
+/// A right-hand side of a linear system whose matrix has `N` rows
+/// ([`solve`](crate::tensor::Tensor::solve)): a vector `(N,)`, or a matrix `(N, M)`
+/// whose columns are solved together.
+#[diagnostic::on_unimplemented(
+    message = "a tensor of shape `{Self}` is not a right-hand side for a matrix of `{N}` rows",
+    label = "a vector or a matrix with as many rows as the matrix",
+    note = "`a.solve(&b)` solves A·x = b for a square A: b's first axis is A's rows (both `Const<N>`, or both `Dyn`)"
+)]
+pub trait RightHandSide<N: Dim>: Shape {}
+
+// Left out of an unmet bound's list of candidates: the note says it in words.
+#[diagnostic::do_not_recommend]
+impl<N: Dim> RightHandSide<N> for (N,) {}
+
+#[diagnostic::do_not_recommend]
+impl<N: Dim, M: Dim> RightHandSide<N> for (N, M) {}

@@ -646,6 +646,7 @@ const BINARY_METHODS: &[(&str, &str)] = &[
     ("hypot", "Hypotenuse"),
     ("rem_euclid", "EuclideanRemainder"),
     ("copysign", "SignCopy"),
+    ("solve", "LinearSolve"),
 ];
 
 /// The companions of a `#[differentiable]` function other than `grad`, which a body

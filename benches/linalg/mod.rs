@@ -1,0 +1,162 @@
+//! Linear solves beside Gaussian elimination written by hand (partial pivoting on
+//! fixed-size arrays, or on a `Vec` for the heap size), and the gradient of
+//! ½|A⁻¹b|² in static mode beside the hand-written one (one elimination for x, one
+//! with Aᵀ for b̄ = A⁻ᵀx, then Ā = −b̄·xᵀ).
+//!
+//! Groups `linalg/solve` (ids `{ours,handwritten}/{inline-6,heap-64}`) and
+//! `linalg/solve_gradient` (`{ours,handwritten}/inline-6`); throughput counts the
+//! matrix's elements.
+
+use criterion::{Criterion, black_box, criterion_group};
+use fluxion::prelude::*;
+
+use crate::common::{compare, config};
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = solve, solve_gradient
+}
+
+/// A diagonally dominant n×n matrix (well conditioned), row by row.
+fn dominant(n: usize) -> Vec<f64> {
+    (0..n * n)
+        .map(|k| {
+            let (i, j) = (k / n, k % n);
+            ((i * 7 + j * 3) % 11) as f64 / 11.0 - 0.5 + if i == j { 4.0 } else { 0.0 }
+        })
+        .collect()
+}
+
+/// x with A·x = b (or Aᵀ·x = b when `transposed`), A row-major n×n: partial pivoting,
+/// then back substitution, as `solve` computes it.
+fn eliminate<const N: usize>(a: &[[f64; N]; N], b: &[f64; N], transposed: bool) -> [f64; N] {
+    let mut m = *a;
+    if transposed {
+        for i in 0..N {
+            for j in 0..N {
+                m[i][j] = a[j][i];
+            }
+        }
+    }
+    let mut x = *b;
+    for k in 0..N {
+        let mut p = k;
+        for i in k + 1..N {
+            if m[i][k].abs() > m[p][k].abs() {
+                p = i;
+            }
+        }
+        m.swap(k, p);
+        x.swap(k, p);
+        let (top, below) = m.split_at_mut(k + 1);
+        let pivot_row = &top[k];
+        for (offset, row) in below.iter_mut().enumerate() {
+            let factor = row[k] / pivot_row[k];
+            for (entry, &above) in row[k + 1..].iter_mut().zip(&pivot_row[k + 1..]) {
+                *entry -= factor * above;
+            }
+            x[k + 1 + offset] -= factor * x[k];
+        }
+    }
+    for i in (0..N).rev() {
+        let mut total = x[i];
+        for j in i + 1..N {
+            total -= m[i][j] * x[j];
+        }
+        x[i] = total / m[i][i];
+    }
+    x
+}
+
+/// [`eliminate`] on a `Vec`: A row-major n×n.
+fn eliminate_heap(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
+    let (mut m, mut x) = (a.to_vec(), b.to_vec());
+    for k in 0..n {
+        let p = (k + 1..n).fold(k, |p, i| if m[i * n + k].abs() > m[p * n + k].abs() { i } else { p });
+        for j in 0..n {
+            m.swap(k * n + j, p * n + j);
+        }
+        x.swap(k, p);
+        let (upper, lower) = m.split_at_mut((k + 1) * n);
+        let pivot_row = &upper[k * n..];
+        for (r, row) in lower.chunks_exact_mut(n).enumerate() {
+            let factor = row[k] / pivot_row[k];
+            for (entry, &above) in row[k + 1..].iter_mut().zip(&pivot_row[k + 1..]) {
+                *entry -= factor * above;
+            }
+            x[k + 1 + r] -= factor * x[k];
+        }
+    }
+    for i in (0..n).rev() {
+        let total = (i + 1..n).fold(x[i], |total, j| total - m[i * n + j] * x[j]);
+        x[i] = total / m[i * n + i];
+    }
+    x
+}
+
+/// `linalg/solve`: one right-hand side.
+fn solve(c: &mut Criterion) {
+    let mut group = c.benchmark_group("linalg/solve");
+    let entries = dominant(6);
+    let a: Matrix<f64, 6, 6> = Matrix::from_fn(|[i, j]| entries[i * 6 + j]);
+    let b: Vector<f64, 6> = Vector::from_fn(|[i]| i as f64 - 2.5);
+    let (arrays, rhs) = (a.to_array(), b.to_array());
+    compare(
+        &mut group,
+        "inline-6",
+        36,
+        || black_box(&a).solve(black_box(&b)),
+        || eliminate(black_box(&arrays), black_box(&rhs), false),
+    );
+    let n = 64;
+    let entries = dominant(n);
+    let a = Tensor::<f64, (Dyn, Dyn), Heap>::from_shape_fn((Dyn(n), Dyn(n)), |[i, j]| entries[i * n + j]);
+    let b = Tensor::<f64, (Dyn,), Heap>::from_shape_fn((Dyn(n),), |[i]| i as f64 - 30.0);
+    let rhs = b.to_vec();
+    compare(
+        &mut group,
+        "heap-64",
+        n * n,
+        || black_box(&a).solve(black_box(&b)),
+        || eliminate_heap(black_box(&entries), black_box(&rhs), n),
+    );
+    group.finish();
+}
+
+/// ½|A⁻¹b|², differentiated in A and b.
+#[differentiable]
+fn energy(a: &Matrix<f64, 6, 6>, b: &Vector<f64, 6>) -> f64 {
+    let x = a.solve(b);
+    x.dot(&x) * 0.5
+}
+
+/// The gradient of ½|A⁻¹b|² by hand: x, b̄ = A⁻ᵀx, Ā = −b̄·xᵀ.
+fn energy_gradient(a: &[[f64; 6]; 6], b: &[f64; 6]) -> (f64, [[f64; 6]; 6], [f64; 6]) {
+    let x = eliminate(a, b, false);
+    let b_bar = eliminate(a, &x, true);
+    let mut a_bar = [[0.0; 6]; 6];
+    for (row, &bi) in a_bar.iter_mut().zip(&b_bar) {
+        for (entry, &xj) in row.iter_mut().zip(&x) {
+            *entry = -bi * xj;
+        }
+    }
+    (x.iter().map(|v| v * v).sum::<f64>() * 0.5, a_bar, b_bar)
+}
+
+/// `linalg/solve_gradient`: static mode beside the hand-written gradient.
+fn solve_gradient(c: &mut Criterion) {
+    let mut group = c.benchmark_group("linalg/solve_gradient");
+    let entries = dominant(6);
+    let a: Matrix<f64, 6, 6> = Matrix::from_fn(|[i, j]| entries[i * 6 + j]);
+    let b: Vector<f64, 6> = Vector::from_fn(|[i]| i as f64 - 2.5);
+    let (arrays, rhs) = (a.to_array(), b.to_array());
+    compare(
+        &mut group,
+        "inline-6",
+        36,
+        || energy::value_and_grad(black_box(&a), black_box(&b)),
+        || energy_gradient(black_box(&arrays), black_box(&rhs)),
+    );
+    group.finish();
+}
