@@ -39,23 +39,6 @@ fn end_effector(q: &Vector<f64, 6>) -> Vector<f64, 3> {
     Vector::from_array([x, y, z])
 }
 
-/// Solves M u = r for a symmetric positive definite 3×3 M (Cramer's rule).
-fn solve3(m: &Matrix<f64, 3, 3>, r: &Vector<f64, 3>) -> Vector<f64, 3> {
-    let m = m.to_array();
-    let det = |m: [[f64; 3]; 3]| {
-        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
-            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
-    };
-    let whole = det(m);
-    Vector::from_fn(|[k]| {
-        let mut replaced = m;
-        for row in 0..3 {
-            replaced[row][k] = r[[row]];
-        }
-        det(replaced) / whole
-    })
-}
-
 fn main() {
     let reachable: Vector<f64, 6> = Vector::from_array([0.4, -1.1, 1.3, -0.6, 0.9, 0.2]);
     let target = end_effector(&reachable);
@@ -72,9 +55,9 @@ fn main() {
         }
         let jacobian: Matrix<f64, 3, 6> = end_effector::jacfwd(&q);
         let jacobian_t = jacobian.transpose();
-        let system = jacobian.matmul(&jacobian_t)
-            + Matrix::<f64, 3, 3>::from_fn(|[r, c]| if r == c { damping * damping } else { 0.0 });
-        q += jacobian_t.matmul(&solve3(&system, &residual));
+        // Damped least squares: Δq = Jᵀ(JJᵀ + λ²I)⁻¹·e, a 3×3 solve on the stack.
+        let system = jacobian.matmul(&jacobian_t) + Matrix::<f64, 3, 3>::identity() * (damping * damping);
+        q += jacobian_t.matmul(&system.solve(&residual));
     }
     assert!(error < 1e-9, "the solver reached the target: error {error:e}");
     println!("joint angles: {q}");

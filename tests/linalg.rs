@@ -117,9 +117,36 @@ fn mismatched_run_time_shapes_are_errors() {
         error.to_string(),
         "solve: shapes [3, 3] and [4, 2] are incompatible (a right-hand side with as many rows as the matrix)"
     );
-    // Nothing to solve: the empty system.
+    // Nothing to solve: the empty system, and no right-hand side (A not looked at).
     let empty = Tensor::<f64, (Dyn, Dyn), Heap>::zeros_shaped((Dyn(0), Dyn(0)));
-    assert_eq!(empty.solve(&Tensor::<f64, (Dyn,), Heap>::zeros_shaped((Dyn(0),))).len(), 0);
+    let nothing = Tensor::<f64, (Dyn,), Heap>::zeros_shaped((Dyn(0),));
+    assert_eq!(empty.solve(&nothing).len(), 0);
+    let gradient =
+        grad(|b: Var<Tensor<f64, (Dyn,), Heap>>| Var::constant(empty.clone()).solve(&b).sum(), &nothing);
+    assert_eq!(gradient.len(), 0);
+    let singular = Tensor::<f64, (Dyn, Dyn), Heap>::zeros_shaped((Dyn(2), Dyn(2)));
+    let no_columns = Tensor::<f64, (Dyn, Dyn), Heap>::zeros_shaped((Dyn(2), Dyn(0)));
+    assert_eq!(singular.try_solve(&no_columns).unwrap().dims().as_slice(), &[2, 0]);
+}
+
+#[test]
+fn heap_gradients_match_finite_differences() {
+    let n = 5;
+    let a = Tensor::<f64, (Dyn, Dyn), Heap>::from_shape_fn((Dyn(n), Dyn(n)), |[i, j]| {
+        ((i * 5 + j * 2) % 7) as f64 / 7.0 - 0.4 + if i == j { 3.0 } else { 0.0 }
+    });
+    let b =
+        Tensor::<f64, (Dyn, Dyn), Heap>::from_shape_fn((Dyn(n), Dyn(2)), |[i, j]| i as f64 * 0.3 - j as f64);
+    type Square = Tensor<f64, (Dyn, Dyn), Heap>;
+    check_grad(
+        |(a, b): (Var<Square>, Var<Square>)| {
+            let x = a.solve(&b);
+            x.dot(&x)
+        },
+        &(a, b),
+        CheckOptions::f64(),
+    )
+    .unwrap();
 }
 
 /// ½|A⁻¹b|² in static mode, generic over the scalar for its Hessian.
@@ -133,6 +160,12 @@ fn energy<T: RealScalar>(a: &Matrix<T, 3, 3>, b: &Vector<T, 3>) -> T {
 #[differentiable]
 fn weighted(a: &M33, b: &M32, w: &M32) -> f64 {
     a.solve(b).dot(w)
+}
+
+/// A⁻¹B, columns together, for its Jacobian-vector products.
+#[differentiable]
+fn solutions(a: &M33, b: &M32) -> M32 {
+    a.solve(b)
 }
 
 /// A⁻¹b itself, for its Jacobian-vector products.
@@ -210,6 +243,12 @@ proptest! {
         let (_, tangent) = solution::jvp(&a, &b, &a_dot, &b_dot);
         let (_, dual_tangent) = jvp(|(a, b): (Matrix<Dual<f64>, 3, 3>, Vector<Dual<f64>, 3>)| a.solve(&b), &(a, b), &(a_dot, b_dot));
         for (s, d) in tangent.as_slice().iter().zip(dual_tangent.as_slice()) {
+            prop_assert!((s - d).abs() <= 1e-13 * d.abs().max(1.0), "{s} against {d}");
+        }
+        let bb_dot = Matrix::from_fn(|[i, j]| b_dot[[i]] * (j as f64 + 0.5));
+        let (_, tangents) = solutions::jvp(&a, &bb, &a_dot, &bb_dot);
+        let (_, dual_tangents) = jvp(|(a, b): (Matrix<Dual<f64>, 3, 3>, Matrix<Dual<f64>, 3, 2>)| a.solve(&b), &(a, bb), &(a_dot, bb_dot));
+        for (s, d) in tangents.as_slice().iter().zip(dual_tangents.as_slice()) {
             prop_assert!((s - d).abs() <= 1e-13 * d.abs().max(1.0), "{s} against {d}");
         }
         // The pullback and the tangent against finite differences and each other.

@@ -3045,7 +3045,9 @@ fn a_call_with_a_turbofish_differentiates_through_the_callee() {
 }
 
 /// Differentiable functions written by a `macro_rules!` macro, whose bodies open
-/// scopes of their own (a block with a `let`, a branch).
+/// scopes of their own (a block with a `let`, a branch) or pass a computed value to
+/// another differentiable function (a local of the generated code, which the
+/// caller's tokens must not rename).
 macro_rules! smooth_step {
     ($name:ident, $x:ident, $($body:tt)*) => {
         #[differentiable]
@@ -3055,7 +3057,14 @@ macro_rules! smooth_step {
     };
 }
 
+/// sin t, called from a function a macro writes.
+#[differentiable]
+fn macro_helper(t: f64) -> f64 {
+    t.sin()
+}
+
 smooth_step!(macro_block, x, let a = { let t = x * x; t.sin() }; a * x);
+smooth_step!(macro_call, x, macro_helper(x * x) * x);
 smooth_step!(
     macro_branch,
     x,
@@ -3073,6 +3082,9 @@ fn functions_written_by_a_macro_differentiate_through_their_scopes() {
     let expected = (x * x).sin() + 2.0 * x * x * (x * x).cos();
     assert!((macro_block::grad(x) - expected).abs() < 1e-15);
     assert_eq!(macro_block::jvp(x, &1.0).1, macro_block::grad(x));
+    // d/dx (sin(x²)·x) is the same function.
+    assert!((macro_call::grad(x) - expected).abs() < 1e-15);
+    assert_eq!(macro_call::jvp(x, &1.0).1, macro_call::grad(x));
     assert!((macro_branch::grad(x) - x.exp() * (1.0 + x)).abs() < 1e-15);
     assert_eq!(macro_branch::grad(-x), -2.0 * x);
 }

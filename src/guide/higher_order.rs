@@ -49,14 +49,16 @@
 //!     miss.dot(&miss)
 //! }
 //!
-//! let (q, target) = (Vector::from_array([0.3, 0.5]), Vector::from_array([1.0, 1.0]));
+//! // Near the solution q = (0, π/2), where H is positive definite.
+//! let (q, target) = (Vector::from_array([0.1, 1.4]), Vector::from_array([1.0, 1.0]));
 //! let h: Matrix<f64, 2, 2> = cost::hessian(&q, &target);
+//! assert!(h[[0, 0]] > 0.0 && h[[0, 0]] * h[[1, 1]] - h[[0, 1]] * h[[1, 0]] > 0.0);
 //! let hv: Vector<f64, 2> = cost::hvp(&q, &target, &Vector::from_array([1.0, 0.0]));
 //! assert_eq!(hv.to_array(), [h[[0, 0]], h[[1, 0]]]);
 //! // Newton's step solves H·s = −∇c.
 //! let g: Vector<f64, 2> = cost::grad(&q, &target);
 //! let step = h.solve(&(g * -1.0));
-//! assert!(cost(&(q + step), &target) < cost(&q, &target));
+//! assert!(cost(&(q + step), &target) < 0.05 * cost(&q, &target));
 //! ```
 //!
 //! `hvp` also takes a tuple or array of tensors (a layer's `(w, b)`), or a derived

@@ -42,8 +42,8 @@ pub enum SolveError {
     /// The matrix is not square, or the right-hand side has another number of rows
     /// (sizes known only when it runs).
     Shape(ShapeError),
-    /// The elimination found only zeros for the pivot of a column: the matrix is
-    /// singular.
+    /// The elimination found only zeros for the pivot of a column (NaN is never
+    /// taken as a pivot): the matrix is singular.
     Singular {
         /// The first column without a pivot.
         column: usize,
@@ -220,12 +220,13 @@ fn eliminate<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T,
 /// b̄ = A⁻ᵀx̄.
 ///
 /// # Panics
-/// When Aᵀ has a zero pivot (A, whose elimination succeeded, is then singular in
+/// When the shapes do not fit (as [`Tensor::solve`]'s) or Aᵀ has a zero pivot (A, whose elimination succeeded, is then singular in
 /// all but rounding).
 pub(crate) fn transposed_solve<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
     a: &Tensor<T, (N, N), K>,
     x_bar: &Tensor<T, B, K>,
 ) -> Tensor<T, B, K> {
+    or_panic(check_system(a.dims(), x_bar.dims()));
     let mut b_bar = x_bar.clone();
     if let Err(error) = eliminate(a, Orientation::Transposed, &mut b_bar) {
         panic!("{error} (in the pullback, with the transpose)");
@@ -263,7 +264,7 @@ pub fn solve_pullback<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + S
     x: &Tensor<T, B, K>,
     x_bar: &Tensor<T, B, K>,
 ) -> (Tensor<T, (N, N), K>, Tensor<T, B, K>) {
-    or_panic(check_system(a.dims(), x_bar.dims()));
+    or_panic(x.check_same_shape(x_bar, "solve_pullback"));
     let b_bar = transposed_solve(a, x_bar);
     (matrix_cotangent(a, &b_bar, x), b_bar)
 }
@@ -279,12 +280,21 @@ pub fn solve_push<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Stora
     b_dot: Option<&Tensor<T, B, K>>,
 ) -> Tensor<T, B, K> {
     or_panic(check_system(a.dims(), x.dims()));
-    let mut x_dot = b_dot.cloned().unwrap_or_else(|| Tensor::zeros_shaped(x.shape()));
-    let n = a.shape().0.size();
-    if let Some(a_dot) = a_dot.filter(|_| n > 0) {
-        let m = x.as_slice().len() / n;
-        let (a_dot, x) = (a_dot.as_slice(), x.as_slice());
-        for (i, row) in x_dot.as_mut_slice().chunks_exact_mut(m.max(1)).enumerate() {
+    let mut x_dot = match b_dot {
+        Some(b_dot) => {
+            or_panic(x.check_same_shape(b_dot, "solve_push"));
+            b_dot.clone()
+        }
+        None => Tensor::zeros_shaped(x.shape()),
+    };
+    if let Some(a_dot) = a_dot {
+        or_panic(a.check_same_shape(a_dot, "solve_push"));
+    }
+    // ḃ − Ȧ·x, row by row (nothing to do without elements).
+    if let Some(a_dot) = a_dot.filter(|_| !x.is_empty()) {
+        let (n, elements) = (a.shape().0.size(), x.len());
+        let (m, a_dot, x) = (elements / n, a_dot.as_slice(), x.as_slice());
+        for (i, row) in x_dot.as_mut_slice().chunks_exact_mut(m).enumerate() {
             for (c, entry) in row.iter_mut().enumerate() {
                 *entry = (0..n).fold(*entry, |total, j| total - a_dot[i * n + j] * x[j * m + c]);
             }

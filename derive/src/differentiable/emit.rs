@@ -45,17 +45,18 @@ fn map_spans(tokens: TokenStream, span_of: &impl Fn(Span) -> Span, keep_argument
         .collect()
 }
 
-/// An argument of a companion's call given the spans of the argument the user wrote
-/// (`written`: its first and last tokens'): the first token the first, the rest the
-/// last, so that the compiler's span of the argument is the user's, and an unmet
-/// bound that the call puts on the argument is reported as the plain call's is, which
-/// the compiler then reports once. (The user's spans themselves, not spans merely
-/// located there: those are reported at the macro's call when it is in another
-/// macro's output, `#[module]`'s.) In an invisible group, which [`respan`] keeps.
+/// An argument of a companion's call located where the user wrote the argument
+/// (`written`: its first and last tokens' spans): the first token at the first, the
+/// rest at the last, so that the compiler's span of the argument is the user's, and
+/// an unmet bound that the call puts on the argument is reported as the plain call's
+/// is, which the compiler then reports once. Each token keeps how it resolves (a
+/// local of the generated code must not take the hygiene of a `macro_rules!`
+/// caller's tokens). In an invisible group, which [`respan`] keeps.
 fn written_at(tokens: TokenStream, (first, last): (Span, Span)) -> TokenStream {
+    let at = |place: Span| move |own: Span| own.located_at(place);
     let mut tokens = tokens.into_iter();
-    let head = tokens.next().map(|token| map_spans(token.into(), &|_| first, false));
-    let located = head.into_iter().flatten().chain(map_spans(tokens.collect(), &|_| last, false));
+    let head = tokens.next().map(|token| map_spans(token.into(), &at(first), false));
+    let located = head.into_iter().flatten().chain(map_spans(tokens.collect(), &at(last), false));
     let mut group = Group::new(Delimiter::None, located.collect());
     group.set_span(first);
     TokenTree::Group(group).into()
