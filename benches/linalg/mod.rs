@@ -95,13 +95,19 @@ fn eliminate_heap(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
     x
 }
 
-/// `linalg/solve`: one right-hand side.
-fn solve(c: &mut Criterion) {
-    let mut group = c.benchmark_group("linalg/solve");
+/// The 6×6 system of the inline benchmarks, as tensors and as arrays.
+fn inline_system() -> (Matrix<f64, 6, 6>, Vector<f64, 6>, [[f64; 6]; 6], [f64; 6]) {
     let entries = dominant(6);
     let a: Matrix<f64, 6, 6> = Matrix::from_fn(|[i, j]| entries[i * 6 + j]);
     let b: Vector<f64, 6> = Vector::from_fn(|[i]| i as f64 - 2.5);
     let (arrays, rhs) = (a.to_array(), b.to_array());
+    (a, b, arrays, rhs)
+}
+
+/// `linalg/solve`: one right-hand side.
+fn solve(c: &mut Criterion) {
+    let mut group = c.benchmark_group("linalg/solve");
+    let (a, b, arrays, rhs) = inline_system();
     compare(
         &mut group,
         "inline-6",
@@ -147,10 +153,7 @@ fn energy_gradient(a: &[[f64; 6]; 6], b: &[f64; 6]) -> (f64, [[f64; 6]; 6], [f64
 /// `linalg/solve_gradient`: static mode beside the hand-written gradient.
 fn solve_gradient(c: &mut Criterion) {
     let mut group = c.benchmark_group("linalg/solve_gradient");
-    let entries = dominant(6);
-    let a: Matrix<f64, 6, 6> = Matrix::from_fn(|[i, j]| entries[i * 6 + j]);
-    let b: Vector<f64, 6> = Vector::from_fn(|[i]| i as f64 - 2.5);
-    let (arrays, rhs) = (a.to_array(), b.to_array());
+    let (a, b, arrays, rhs) = inline_system();
     compare(
         &mut group,
         "inline-6",
