@@ -4,6 +4,16 @@
 //! its gradient is its `Tangent`, with the same fields. The pieces in
 //! [`crate::nn`] are built that way, so they compose with your own structs.
 //!
+//! Which mode trains it: the tape (`value_and_grad_into` in the loop) takes any
+//! model and any code over `Var`s, and is the place to start; a model written as a
+//! chain or a [`#[module]`](crate::nn::layer::module) block also has a static form
+//! (`model.apply_batch(&x)` inside `#[differentiable]` code, "Models in static mode"
+//! below), 2.4× as fast on a small MLP, as fast once products dominate, and with no
+//! heap on inline tensors (the [performance guide](super::performance) has the
+//! numbers). Writing one parameter for a finite-difference check is
+//! `model.layer.weight[[i, j]] += h` on a clone (a heap buffer shared by clones is
+//! copied on the first write).
+//!
 //! ## Layers and their sizes
 //!
 //! [`Linear<T, I, O>`](crate::nn::layer::Linear) takes batches `(B, Const<I>)` (one
@@ -61,7 +71,8 @@
 //! the same fields) and gets a traced twin, `NetTraced`, whose fields are the traced
 //! layers. Write the forward pass once, over the twin: training runs it inside
 //! `value_and_grad`, and inference runs it on `net.as_constant()`, which puts nothing
-//! on the tape:
+//! on the tape (or write it once in a `#[module]` block, below, for `net.forward(&x)`
+//! on plain tensors, the twin's and the static form from one body):
 //!
 //! ```
 //! use fluxion::nn::prelude::*;
