@@ -9,7 +9,7 @@
 
 use fluxion::autodiff::check::{CheckOptions, check_grad, check_pullback, check_pushforward};
 use fluxion::autodiff::{differentiable, jvp};
-use fluxion::ops::linalg::SolveError;
+use fluxion::ops::linalg::LinAlgError;
 use fluxion::prelude::*;
 use proptest::prelude::*;
 
@@ -90,10 +90,13 @@ fn solves_heap_and_f32_systems() {
 fn singular_matrices_are_errors() {
     let a: Matrix<f64, 2, 2> = Matrix::from_array([[1.0, 2.0], [2.0, 4.0]]);
     let error = a.try_solve(&Vector::from_array([1.0, 1.0])).unwrap_err();
-    assert_eq!(error, SolveError::Singular { column: 1 });
+    assert_eq!(error, LinAlgError::Singular { operation: "solve", column: 1 });
     assert_eq!(error.to_string(), "solve: the matrix is singular (no nonzero pivot in column 1)");
     let zero = M33::zeros();
-    assert_eq!(zero.try_solve(&V3::zeros()).unwrap_err(), SolveError::Singular { column: 0 });
+    assert_eq!(
+        zero.try_solve(&V3::zeros()).unwrap_err(),
+        LinAlgError::Singular { operation: "solve", column: 0 }
+    );
     let message = std::panic::catch_unwind(|| a.solve(&Vector::from_array([1.0, 1.0])))
         .unwrap_err()
         .downcast::<String>()
@@ -112,7 +115,7 @@ fn mismatched_run_time_shapes_are_errors() {
     let square = Tensor::<f64, (Dyn, Dyn), Heap>::identity_sized(Dyn(3));
     let long = Tensor::<f64, (Dyn, Dyn), Heap>::zeros_shaped((Dyn(4), Dyn(2)));
     let error = square.try_solve(&long).unwrap_err();
-    assert!(matches!(error, SolveError::Shape(_)));
+    assert!(matches!(error, LinAlgError::Shape(_)));
     assert_eq!(
         error.to_string(),
         "solve: shapes [3, 3] and [4, 2] are incompatible (a right-hand side with as many rows as the matrix)"

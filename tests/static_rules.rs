@@ -28,9 +28,10 @@
 
 use fluxion::autodiff::check::coordinates;
 use fluxion::autodiff::rules::{
-    Addition, BinaryRule, Conjugation, Division, DotProduct, ElementwiseMaximum, ElementwiseMinimum,
-    HadamardProduct, ImaginaryPart, InnerProduct, LinearSolve, MatrixProduct, Mean, Multiplication, Negation,
-    NormSquared, RealPart, Relu, Subtraction, Summation, TangentOf, Transposition, UnaryRule, Write,
+    Addition, BinaryRule, CholeskyFactor, Conjugation, Determinant, Division, DotProduct, ElementwiseMaximum,
+    ElementwiseMinimum, HadamardProduct, ImaginaryPart, InnerProduct, LinearSolve, LogAbsDeterminant,
+    MatrixInverse, MatrixProduct, Mean, Multiplication, Negation, NormSquared, RealPart, Relu, Subtraction,
+    Summation, TangentOf, Transposition, UnaryRule, Write,
 };
 use fluxion::autodiff::{Lift, differentiable, jvp, vjp};
 use fluxion::ops::conv::{Groups, Padding, Stride};
@@ -1370,6 +1371,12 @@ proptest! {
         check!(Mean, p.reals::<(Const<3>,)>());
         check!(Transposition, p.reals::<(Const<2>, Const<3>)>());
         check!(Transposition, p.heap_matrix(3, 2));
+        // Diagonally dominant: well conditioned, and its symmetric part positive definite.
+        let dominant = |p: &mut Pool| p.reals::<(Const<3>, Const<3>)>() + M33::identity() * 8.0;
+        check!(MatrixInverse, dominant(&mut p));
+        check!(Determinant, dominant(&mut p));
+        check!(LogAbsDeterminant, dominant(&mut p));
+        check!(CholeskyFactor, dominant(&mut p));
         check!(Conjugation, p.complex());
         check!(Conjugation, p.tensor::<C64, (Const<2>,)>(Pool::complex));
         check!(RealPart, p.complex());

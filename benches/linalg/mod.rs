@@ -1,11 +1,14 @@
 //! Linear solves beside Gaussian elimination written by hand (partial pivoting on
-//! fixed-size arrays, or on a `Vec` for the heap size), and the gradient of
-//! ½|A⁻¹b|² in static mode beside the hand-written one (one elimination for x, one
-//! with Aᵀ for b̄ = A⁻ᵀx, then Ā = −b̄·xᵀ).
+//! fixed-size arrays, or on a `Vec` for the heap size), the gradient of ½|A⁻¹b|² in
+//! static mode beside the hand-written one (one elimination for x, one with Aᵀ for
+//! b̄ = A⁻ᵀx, then Ā = −b̄·xᵀ), the Cholesky factor beside the textbook loop on
+//! arrays, and the gradient of ln|det A| (A⁻ᵀ) beside one that keeps the LU factors
+//! of the value for the triangular solves of A⁻ᵀ.
 //!
-//! Groups `linalg/solve` (ids `{ours,handwritten}/{inline-6,heap-64}`) and
-//! `linalg/solve_gradient` (`{ours,handwritten}/inline-6`); throughput counts the
-//! matrix's elements.
+//! Groups `linalg/solve` (ids `{ours,handwritten}/{inline-6,heap-64}`),
+//! `linalg/solve_gradient`, `linalg/cholesky` and
+//! `linalg/log_abs_determinant_gradient` (`{ours,handwritten}/inline-6`);
+//! throughput counts the matrix's elements.
 
 use criterion::{Criterion, black_box, criterion_group};
 use fluxion::prelude::*;
@@ -15,7 +18,7 @@ use crate::common::{compare, config};
 criterion_group! {
     name = benches;
     config = config();
-    targets = solve, solve_gradient
+    targets = solve, solve_gradient, cholesky, log_abs_determinant_gradient
 }
 
 /// A diagonally dominant n×n matrix (well conditioned), row by row.
@@ -160,6 +163,103 @@ fn solve_gradient(c: &mut Criterion) {
         36,
         || energy::value_and_grad(black_box(&a), black_box(&b)),
         || energy_gradient(black_box(&arrays), black_box(&rhs)),
+    );
+    group.finish();
+}
+
+/// Asserts that ours and the hand-written computation agree to rounding.
+fn assert_agree(ours: &[f64], handwritten: &[f64]) {
+    for (a, b) in ours.iter().zip(handwritten) {
+        assert!((a - b).abs() <= 1e-13 * (1.0 + b.abs()), "{a} vs {b}");
+    }
+}
+
+/// The lower-triangular L with L·Lᵀ = A for a symmetric positive definite A, by
+/// the Cholesky–Banachiewicz loop on its lower triangle.
+fn cholesky_by_hand(a: &[[f64; 6]; 6]) -> [[f64; 6]; 6] {
+    let mut l = [[0.0; 6]; 6];
+    for j in 0..6 {
+        let pivot = (0..j).fold(a[j][j], |total, k| total - l[j][k] * l[j][k]).sqrt();
+        l[j][j] = pivot;
+        for i in j + 1..6 {
+            l[i][j] = (0..j).fold(a[i][j], |total, k| total - l[i][k] * l[j][k]) / pivot;
+        }
+    }
+    l
+}
+
+/// `linalg/cholesky`: the factor of the symmetric part of the inline system's
+/// matrix (positive definite, being diagonally dominant).
+fn cholesky(c: &mut Criterion) {
+    let mut group = c.benchmark_group("linalg/cholesky");
+    let (a, ..) = inline_system();
+    let symmetric = (a + a.transpose()).scale(0.5);
+    let arrays = symmetric.to_array();
+    assert_agree(symmetric.cholesky().as_slice(), cholesky_by_hand(&arrays).as_flattened());
+    compare(
+        &mut group,
+        "inline-6",
+        36,
+        || black_box(&symmetric).cholesky(),
+        || cholesky_by_hand(black_box(&arrays)),
+    );
+    group.finish();
+}
+
+/// ln|det A|, differentiated.
+#[differentiable]
+fn log_abs_determinant(a: &Matrix<f64, 6, 6>) -> f64 {
+    a.log_abs_determinant()
+}
+
+/// ln|det A| and its gradient A⁻ᵀ by hand: P·A = L·U once, then each row of A⁻ᵀ
+/// by two triangular solves with the same factors.
+fn log_abs_determinant_by_hand(a: &[[f64; 6]; 6]) -> (f64, [[f64; 6]; 6]) {
+    let (mut lu, mut rows) = (*a, [0, 1, 2, 3, 4, 5]);
+    for k in 0..6 {
+        let p = (k + 1..6).fold(k, |p, i| if lu[i][k].abs() > lu[p][k].abs() { i } else { p });
+        lu.swap(k, p);
+        rows.swap(k, p);
+        let (top, below) = lu.split_at_mut(k + 1);
+        for row in below {
+            let factor = row[k] / top[k][k];
+            row[k] = factor;
+            for (entry, &above) in row[k + 1..].iter_mut().zip(&top[k][k + 1..]) {
+                *entry -= factor * above;
+            }
+        }
+    }
+    let value = (0..6).map(|i| lu[i][i].abs().ln()).sum();
+    // Row r of A⁻ᵀ is column r of A⁻¹, x with L·U·x = P·eᵣ: forward with L's unit
+    // diagonal, then back with U.
+    let mut gradient = [[0.0; 6]; 6];
+    for (r, x) in gradient.iter_mut().enumerate() {
+        for i in 0..6 {
+            let permuted = if rows[i] == r { 1.0 } else { 0.0 };
+            x[i] = (0..i).fold(permuted, |total, k| total - lu[i][k] * x[k]);
+        }
+        for i in (0..6).rev() {
+            x[i] = (i + 1..6).fold(x[i], |total, k| total - lu[i][k] * x[k]) / lu[i][i];
+        }
+    }
+    (value, gradient)
+}
+
+/// `linalg/log_abs_determinant_gradient`: static mode beside the hand-written
+/// gradient.
+fn log_abs_determinant_gradient(c: &mut Criterion) {
+    let mut group = c.benchmark_group("linalg/log_abs_determinant_gradient");
+    let (a, _, arrays, _) = inline_system();
+    let ((value, gradient), (hand_value, hand_gradient)) =
+        (log_abs_determinant::value_and_grad(&a), log_abs_determinant_by_hand(&arrays));
+    assert_agree(&[value], &[hand_value]);
+    assert_agree(gradient.as_slice(), hand_gradient.as_flattened());
+    compare(
+        &mut group,
+        "inline-6",
+        36,
+        || log_abs_determinant::value_and_grad(black_box(&a)),
+        || log_abs_determinant_by_hand(black_box(&arrays)),
     );
     group.finish();
 }

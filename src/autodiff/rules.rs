@@ -46,7 +46,10 @@ use crate::ops::elementwise::{
 };
 use crate::ops::functions::{ClampFunction, Larger, Smaller};
 use crate::ops::layout::{concat_pullback, narrow_pullback, reshape_pullback, transpose_pullback};
-use crate::ops::linalg::{solve_pullback, solve_push, transposed_solve};
+use crate::ops::linalg::{
+    cholesky_pullback, cholesky_push, determinant_pullback, determinant_push, inverse_pullback, inverse_push,
+    log_abs_determinant_pullback, log_abs_determinant_push, solve_pullback, solve_push, transposed_solve,
+};
 use crate::ops::pool::{Window, avg_pool2d_pullback, max_pool2d_pullback, max_pool2d_push};
 #[cfg(feature = "alloc")]
 use crate::ops::reduce::max_axis_pullback;
@@ -453,6 +456,22 @@ pub struct TransposedMatrixProduct;
 /// [`linalg`](crate::ops::linalg)); both cotangents from one elimination on Aᵀ.
 #[derive(Clone, Copy, Debug)]
 pub struct LinearSolve;
+/// `a.inverse()`: Y = A⁻¹, Ẏ = −Y·Ȧ·Y, Ā = −Yᵀ·Ȳ·Yᵀ (see
+/// [`linalg`](crate::ops::linalg)).
+#[derive(Clone, Copy, Debug)]
+pub struct MatrixInverse;
+/// `a.determinant()`: y = det A, ẏ = y·⟨A⁻ᵀ, Ȧ⟩, Ā = ȳ·y·A⁻ᵀ (see
+/// [`linalg`](crate::ops::linalg)).
+#[derive(Clone, Copy, Debug)]
+pub struct Determinant;
+/// `a.log_abs_determinant()`: y = ln|det A|, ẏ = ⟨A⁻ᵀ, Ȧ⟩, Ā = ȳ·A⁻ᵀ (see
+/// [`linalg`](crate::ops::linalg)).
+#[derive(Clone, Copy, Debug)]
+pub struct LogAbsDeterminant;
+/// `a.cholesky()`: L with L·Lᵀ = sym(A), L̇ = L·Φ(L⁻¹·sym(Ȧ)·L⁻ᵀ),
+/// Ā = sym(L⁻ᵀ·Φ(Lᵀ·L̄)·L⁻¹) (see [`linalg`](crate::ops::linalg)).
+#[derive(Clone, Copy, Debug)]
+pub struct CholeskyFactor;
 /// `x.add_rows(&b)`: yᵢⱼ = xᵢⱼ + bⱼ, ẏ = ẋ + 1·ḃᵀ, x̄ = ȳ, b̄ = the column sums of ȳ.
 #[derive(Clone, Copy, Debug)]
 pub struct RowAddition;
@@ -1774,6 +1793,67 @@ where
         solve_pullback(a, x, x_bar)
     }
 }
+
+/// The rule of a function of one square matrix, `$rule`: `$value` its value, `$push`
+/// its tangent from (A, Y, Ȧ), `$pull` its cotangent from (A, Y, Ȳ).
+macro_rules! square_matrix_rule {
+    ($rule:ident -> $Output:ty, $value:expr, $push:expr, $pull:expr) => {
+        #[diagnostic::do_not_recommend]
+        impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> UnaryRule<Tensor<T, (N, N), K>> for $rule {
+            type Output = $Output;
+            #[inline(always)]
+            #[track_caller]
+            fn value(&self, a: &Tensor<T, (N, N), K>) -> Self::Output {
+                $value(a)
+            }
+            #[inline(always)]
+            #[track_caller]
+            fn push(
+                &self,
+                a: &Tensor<T, (N, N), K>,
+                y: &Self::Output,
+                a_dot: &Tensor<T, (N, N), K>,
+            ) -> Self::Output {
+                $push(a, y, a_dot)
+            }
+            #[inline(always)]
+            #[track_caller]
+            fn pull(
+                &self,
+                a: &Tensor<T, (N, N), K>,
+                y: &Self::Output,
+                y_bar: &Self::Output,
+            ) -> Tensor<T, (N, N), K> {
+                $pull(a, y, y_bar)
+            }
+        }
+    };
+}
+
+square_matrix_rule!(
+    MatrixInverse -> Tensor<T, (N, N), K>,
+    Tensor::inverse,
+    |_, y, a_dot| inverse_push(y, a_dot),
+    |_, y, y_bar| inverse_pullback(y, y_bar)
+);
+square_matrix_rule!(
+    Determinant -> T,
+    Tensor::determinant,
+    |a, y: &T, a_dot| determinant_push(a, *y, a_dot),
+    |a, y: &T, y_bar: &T| determinant_pullback(a, *y, *y_bar)
+);
+square_matrix_rule!(
+    LogAbsDeterminant -> T,
+    Tensor::log_abs_determinant,
+    |a, _, a_dot| log_abs_determinant_push(a, a_dot),
+    |a, _, y_bar: &T| log_abs_determinant_pullback(a, *y_bar)
+);
+square_matrix_rule!(
+    CholeskyFactor -> Tensor<T, (N, N), K>,
+    Tensor::cholesky,
+    |_, l, a_dot| cholesky_push(l, a_dot),
+    |_, l, l_bar| cholesky_pullback(l, l_bar)
+);
 
 #[diagnostic::do_not_recommend]
 impl<T: Scalar, R: Dim, C: Dim, K> BinaryRule<Tensor<T, (R, C), K>, Tensor<T, (C,), K>> for RowAddition

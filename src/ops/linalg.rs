@@ -1,17 +1,30 @@
-//! Linear systems: x = A⁻¹b for a square matrix A and a right-hand side b with as
-//! many rows — a vector, or a matrix whose columns are solved together — by Gaussian
-//! elimination with partial pivoting (LAPACK's `gesv`, `torch.linalg.solve`,
-//! `jnp.linalg.solve`), on any real scalar, duals included.
+//! Linear algebra of square real matrices, on any real scalar (duals included):
+//! - `a.solve(&b)`: x = A⁻¹b for b a vector or a matrix whose columns are solved
+//!   together, by Gaussian elimination with partial pivoting (LAPACK's `gesv`,
+//!   `torch.linalg.solve`, `jnp.linalg.solve`);
+//! - `a.inverse()`: A⁻¹, the same elimination on the identity;
+//! - `a.determinant()` and `a.log_abs_determinant()`: det A = ±∏ uᵢᵢ and ln|det A| =
+//!   Σ ln|uᵢᵢ| from the pivots uᵢᵢ of that elimination (±: the parity of its row
+//!   swaps); 0 and −∞ for a singular matrix;
+//! - `a.cholesky()`: the lower-triangular L with L·Lᵀ = ½(A + Aᵀ) for a symmetric
+//!   positive definite A (LAPACK's `potrf`; the symmetrised input as
+//!   `jax.numpy.linalg.cholesky`'s, so a derivative in A is symmetric).
 //!
-//! Derivatives, from A·x = b:
-//! - reverse: b̄ = A⁻ᵀx̄ (a second elimination, on Aᵀ), Ā = −b̄·xᵀ;
-//! - forward: ẋ = A⁻¹(ḃ − Ȧ·x).
+//! Derivatives (⟨X, Y⟩ = Σᵢⱼ XᵢⱼYᵢⱼ, Φ(X) the lower triangle of X with its diagonal
+//! halved, sym(X) = ½(X + Xᵀ)):
+//! - x = A⁻¹b: ẋ = A⁻¹(ḃ − Ȧ·x); b̄ = A⁻ᵀx̄ (a second elimination, on Aᵀ), Ā = −b̄·xᵀ;
+//! - Y = A⁻¹: Ẏ = −Y·Ȧ·Y; Ā = −Yᵀ·Ȳ·Yᵀ (products only);
+//! - y = det A: ẏ = y·⟨A⁻ᵀ, Ȧ⟩, Ā = ȳ·y·A⁻ᵀ; y = ln|det A|: ẏ = ⟨A⁻ᵀ, Ȧ⟩, Ā = ȳ·A⁻ᵀ;
+//! - L = chol(A): L̇ = L·Φ(L⁻¹·sym(Ȧ)·L⁻ᵀ); Ā = sym(L⁻ᵀ·Φ(Lᵀ·L̄)·L⁻¹) (triangular
+//!   solves and products).
 //!
-//! A pivot that is exactly zero is an error ([`SolveError::Singular`]); a nearly
-//! singular matrix gives the large values its conditioning implies, as LAPACK's
-//! does. The elimination works in copies of A and b and allocates nothing else
-//! (inline tensors: nothing on the heap); the pullback eliminates on Aᵀ anew instead
-//! of keeping A's factors.
+//! A pivot that is exactly zero is an error ([`LinAlgError::Singular`]) for `solve`
+//! and `inverse`; a nearly singular matrix gives the large values its conditioning
+//! implies, as LAPACK's does. A determinant's derivative needs A⁻¹ and panics at an
+//! exactly singular matrix (where it is the adjugate, which is not computed). The
+//! factorisations work in copies of their inputs and allocate nothing else (inline
+//! tensors: nothing on the heap); a pullback factorises anew instead of keeping
+//! the factors.
 //!
 //! ```
 //! use fluxion::prelude::*;
@@ -20,52 +33,74 @@
 //! let b: Vector<f64, 2> = Vector::from_array([3.0, 5.0]);
 //! let x = a.solve(&b);
 //! assert!((x.to_array()[0] - 0.8).abs() < 1e-15 && (x.to_array()[1] - 1.4).abs() < 1e-15);
+//! assert!((a.determinant() - 5.0).abs() < 1e-15);
+//! let l = a.cholesky();
+//! assert!((l.matmul_transposed(&l).to_array()[0][1] - 1.0).abs() < 1e-15);
 //! // The gradient of Σx with respect to b is A⁻ᵀ·1.
 //! let gb = grad(|b: Var<Vector<f64, 2>>| Var::constant(a.clone()).solve(&b).sum(), &b);
 //! assert!((gb.to_array()[0] - 0.4).abs() < 1e-15 && (gb.to_array()[1] - 0.2).abs() < 1e-15);
+//! // The gradient of ln|det A| is A⁻ᵀ.
+//! let ga = grad(|a: Var<Matrix<f64, 2, 2>>| a.log_abs_determinant(), &a);
+//! assert!((ga.to_array()[0][1] + 0.2).abs() < 1e-15);
 //! ```
 
+use core::cmp::Ordering;
 use core::fmt;
 
 #[cfg(feature = "std")]
-use crate::autodiff::{Operand, Var, record_binary_in_place};
+use crate::autodiff::{Operand, Var, record_binary_in_place, record_unary_in_place};
 use crate::error::{ShapeError, or_panic};
+use crate::product::MatMul;
 use crate::scalar::RealScalar;
 use crate::shape::constraint::RightHandSide;
 use crate::shape::{Dim, Dims, Shape};
 use crate::tensor::{Storage, Tensor};
 
-/// Why [`try_solve`](Tensor::try_solve) gave no solution.
+/// Why a factorisation of a matrix gave no result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum SolveError {
+pub enum LinAlgError {
     /// The matrix is not square, or the right-hand side has another number of rows
     /// (sizes known only when it runs).
     Shape(ShapeError),
     /// The elimination found only zeros for the pivot of a column (NaN is never
     /// taken as a pivot): the matrix is singular.
     Singular {
+        /// The operation that eliminated (`solve`, `inverse`, …).
+        operation: &'static str,
         /// The first column without a pivot.
+        column: usize,
+    },
+    /// The Cholesky factorisation met a diagonal entry that is not positive (or is
+    /// NaN): the matrix is not positive definite.
+    NotPositiveDefinite {
+        /// The first column whose diagonal entry is not positive.
         column: usize,
     },
 }
 
-impl fmt::Display for SolveError {
+impl fmt::Display for LinAlgError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SolveError::Shape(error) => error.fmt(f),
-            SolveError::Singular { column } => {
-                write!(f, "solve: the matrix is singular (no nonzero pivot in column {column})")
+            LinAlgError::Shape(error) => error.fmt(f),
+            LinAlgError::Singular { operation, column } => {
+                write!(f, "{operation}: the matrix is singular (no nonzero pivot in column {column})")
+            }
+            LinAlgError::NotPositiveDefinite { column } => {
+                write!(
+                    f,
+                    "cholesky: the matrix is not positive definite (its pivot in column {column} is not positive)"
+                )
             }
         }
     }
 }
 
-impl core::error::Error for SolveError {}
+impl core::error::Error for LinAlgError {}
 
-impl From<ShapeError> for SolveError {
+impl From<ShapeError> for LinAlgError {
     fn from(error: ShapeError) -> Self {
-        SolveError::Shape(error)
+        LinAlgError::Shape(error)
     }
 }
 
@@ -76,13 +111,13 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
     /// `Dyn` matrix that is not square, a right-hand side with another number of
     /// rows), or the column without a pivot when the matrix is singular. A
     /// right-hand side of no columns gives an empty x without looking at A.
-    pub fn try_solve<B: RightHandSide<N>>(&self, b: &Tensor<T, B, K>) -> Result<Tensor<T, B, K>, SolveError>
+    pub fn try_solve<B: RightHandSide<N>>(&self, b: &Tensor<T, B, K>) -> Result<Tensor<T, B, K>, LinAlgError>
     where
         K: Storage<T, B>,
     {
-        check_system(self.dims(), b.dims())?;
+        check_system("solve", self.dims(), b.dims())?;
         let mut x = b.clone();
-        eliminate(self, Orientation::AsIs, &mut x)?;
+        eliminate("solve", self, Orientation::AsIs, &mut x)?;
         Ok(x)
     }
 
@@ -97,6 +132,96 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
         K: Storage<T, B>,
     {
         or_panic(self.try_solve(b))
+    }
+
+    /// A⁻¹, by the elimination of [`try_solve`](Self::try_solve) on the identity; an
+    /// error for a `Dyn` matrix that is not square or a singular one.
+    pub fn try_inverse(&self) -> Result<Self, LinAlgError> {
+        check_square("inverse", self.dims())?;
+        let mut inverse = Self::identity_sized(self.shape().0);
+        eliminate("inverse", self, Orientation::AsIs, &mut inverse)?;
+        Ok(inverse)
+    }
+
+    /// [`try_inverse`](Self::try_inverse)'s A⁻¹. To apply A⁻¹ to a vector or a few
+    /// columns, [`solve`](Self::solve) is cheaper and more accurate.
+    ///
+    /// # Panics
+    /// With `try_inverse`'s error message.
+    #[track_caller]
+    pub fn inverse(&self) -> Self {
+        or_panic(self.try_inverse())
+    }
+
+    /// det A, from the pivots of Gaussian elimination with partial pivoting: 0 for
+    /// a singular matrix, ±∞ past the scalar's range (see
+    /// [`log_abs_determinant`](Self::log_abs_determinant)).
+    ///
+    /// # Panics
+    /// For a `Dyn` matrix that is not square.
+    #[track_caller]
+    pub fn determinant(&self) -> T {
+        or_panic(check_square("determinant", self.dims()));
+        let mut lu = self.clone();
+        match lu_in_place(&mut lu) {
+            Ok(odd_swaps) => {
+                let product = diagonal(&lu).fold(T::one(), |product, pivot| product * pivot);
+                if odd_swaps { -product } else { product }
+            }
+            Err(_) => T::zero(),
+        }
+    }
+
+    /// ln|det A| (`torch.linalg.slogdet`'s second value), which neither overflows
+    /// nor underflows where det A does: −∞ for a singular matrix. Its sign is
+    /// [`determinant`](Self::determinant)'s.
+    ///
+    /// # Panics
+    /// For a `Dyn` matrix that is not square.
+    #[track_caller]
+    pub fn log_abs_determinant(&self) -> T {
+        or_panic(check_square("log_abs_determinant", self.dims()));
+        let mut lu = self.clone();
+        match lu_in_place(&mut lu) {
+            Ok(_) => diagonal(&lu).fold(T::zero(), |total, pivot| total + pivot.abs().ln()),
+            Err(_) => T::neg_infinity(),
+        }
+    }
+
+    /// The lower-triangular L with positive diagonal and L·Lᵀ = ½(A + Aᵀ) (A itself
+    /// when symmetric), by the Cholesky–Banachiewicz order; an error for a `Dyn`
+    /// matrix that is not square or one that is not positive definite.
+    pub fn try_cholesky(&self) -> Result<Self, LinAlgError> {
+        check_square("cholesky", self.dims())?;
+        let (n, half) = (self.shape().0.size(), T::from_f64(0.5));
+        let mut factor = Self::zeros_shaped(self.shape());
+        let (a, l) = (self.as_slice(), factor.as_mut_slice());
+        // Row by row: lᵢⱼ = (sᵢⱼ − Σₖ₍<ⱼ₎ lᵢₖ·lⱼₖ) / lⱼⱼ, then lᵢᵢ = √(aᵢᵢ − Σₖ₍<ᵢ₎ lᵢₖ²).
+        for i in 0..n {
+            let (done, rest) = l.split_at_mut(i * n);
+            let row = &mut rest[..n];
+            for j in 0..i {
+                let above = &done[j * n..j * n + j + 1];
+                let products = row[..j].iter().zip(above).fold(T::zero(), |total, (&x, &y)| total + x * y);
+                row[j] = ((a[i * n + j] + a[j * n + i]) * half - products) / above[j];
+            }
+            let pivot = a[i * n + i] - row[..i].iter().fold(T::zero(), |total, &x| total + x * x);
+            // Not greater than zero: zero, negative or NaN.
+            if pivot.partial_cmp(&T::zero()) != Some(Ordering::Greater) {
+                return Err(LinAlgError::NotPositiveDefinite { column: i });
+            }
+            row[i] = pivot.sqrt();
+        }
+        Ok(factor)
+    }
+
+    /// [`try_cholesky`](Self::try_cholesky)'s L.
+    ///
+    /// # Panics
+    /// With `try_cholesky`'s error message.
+    #[track_caller]
+    pub fn cholesky(&self) -> Self {
+        or_panic(self.try_cholesky())
     }
 }
 
@@ -121,6 +246,56 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Var<Tensor<T, (N, N), K>> {
             adjoints.rhs().add(|| b_bar);
         })
     }
+
+    /// A⁻¹, recorded with its pullback Ā = −Yᵀ·Ȳ·Yᵀ (see [`Tensor::inverse`]).
+    ///
+    /// # Panics
+    /// As [`Tensor::inverse`].
+    #[track_caller]
+    pub fn inverse(&self) -> Self {
+        record_unary_in_place(self, self.value().inverse(), |y, y_bar, x_bar| {
+            x_bar.add(|| inverse_pullback(y, y_bar));
+        })
+    }
+
+    /// det A, recorded with its pullback Ā = ȳ·det A·A⁻ᵀ (see
+    /// [`Tensor::determinant`]).
+    ///
+    /// # Panics
+    /// As [`Tensor::determinant`]; the backward pass at an exactly singular matrix.
+    #[track_caller]
+    pub fn determinant(&self) -> Var<T> {
+        let a = self.shared_value();
+        record_unary_in_place(self, a.determinant(), move |y, y_bar, x_bar| {
+            x_bar.add(|| determinant_pullback(&a, *y, *y_bar));
+        })
+    }
+
+    /// ln|det A|, recorded with its pullback Ā = ȳ·A⁻ᵀ (see
+    /// [`Tensor::log_abs_determinant`]).
+    ///
+    /// # Panics
+    /// As [`Tensor::log_abs_determinant`]; the backward pass at an exactly
+    /// singular matrix.
+    #[track_caller]
+    pub fn log_abs_determinant(&self) -> Var<T> {
+        let a = self.shared_value();
+        record_unary_in_place(self, a.log_abs_determinant(), move |_, y_bar, x_bar| {
+            x_bar.add(|| log_abs_determinant_pullback(&a, *y_bar));
+        })
+    }
+
+    /// The Cholesky factor L, recorded with its pullback Ā = sym(L⁻ᵀ·Φ(Lᵀ·L̄)·L⁻¹)
+    /// (see [`Tensor::cholesky`]).
+    ///
+    /// # Panics
+    /// As [`Tensor::cholesky`].
+    #[track_caller]
+    pub fn cholesky(&self) -> Self {
+        record_unary_in_place(self, self.value().cholesky(), |l, l_bar, x_bar| {
+            x_bar.add(|| cholesky_pullback(l, l_bar));
+        })
+    }
 }
 
 /// Which matrix an elimination solves with: A, or Aᵀ (the pullback's).
@@ -130,15 +305,23 @@ enum Orientation {
     Transposed,
 }
 
-/// Checks that `matrix` is square and `rhs` has as many rows.
-fn check_system(matrix: Dims, rhs: Dims) -> Result<(), ShapeError> {
+/// Checks that `matrix` is square.
+fn check_square(operation: &'static str, matrix: Dims) -> Result<(), ShapeError> {
     let (rows, columns) = (matrix.as_slice()[0], matrix.as_slice()[1]);
     if rows != columns {
-        return Err(ShapeError::new("solve", matrix, rhs, "a square matrix"));
+        return Err(ShapeError::new(operation, matrix, matrix, "a square matrix"));
     }
-    if rhs.as_slice()[0] != rows {
+    Ok(())
+}
+
+/// Checks that `matrix` is square and `rhs` has as many rows.
+fn check_system(operation: &'static str, matrix: Dims, rhs: Dims) -> Result<(), ShapeError> {
+    if matrix.as_slice()[0] != matrix.as_slice()[1] {
+        return Err(ShapeError::new(operation, matrix, rhs, "a square matrix"));
+    }
+    if rhs.as_slice()[0] != matrix.as_slice()[0] {
         return Err(ShapeError::new(
-            "solve",
+            operation,
             matrix,
             rhs,
             "a right-hand side with as many rows as the matrix",
@@ -147,16 +330,92 @@ fn check_system(matrix: Dims, rhs: Dims) -> Result<(), ShapeError> {
     Ok(())
 }
 
-/// Overwrites `x` (n rows of m values, row-major) with y solving A·y = x, or
-/// Aᵀ·y = x, by Gaussian elimination with partial pivoting in a copy of A: the
-/// largest pivot of each column in magnitude (the first of equal ones), its row
-/// swapped up with the right-hand side's, the rows below cleared, then back
-/// substitution.
+/// The diagonal entries of a square matrix.
+fn diagonal<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+    matrix: &Tensor<T, (N, N), K>,
+) -> impl Iterator<Item = T> + '_ {
+    let n = matrix.shape().0.size();
+    matrix.as_slice().iter().step_by(n + 1).copied()
+}
+
+/// Replaces `matrix` by its LU factors in place (partial pivoting; L's unit
+/// diagonal implied, U on and above the diagonal) and tells whether the row swaps
+/// were odd, or the first column without a pivot.
+#[inline(always)]
+fn lu_in_place<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+    matrix: &mut Tensor<T, (N, N), K>,
+) -> Result<bool, usize> {
+    let n = matrix.shape().0.size();
+    eliminate_forward(matrix.as_mut_slice(), n, &mut [], 0)
+}
+
+/// Forward elimination with partial pivoting of `lu` (n×n, row-major) in place,
+/// the same row operations applied to `x` (n rows of m values): for each column
+/// the largest pivot in magnitude (the first of equal ones), its row swapped up,
+/// the rows below cleared (their multipliers kept below the diagonal). Returns
+/// whether the row swaps were odd, or the first column without a pivot.
+#[inline(always)]
+fn eliminate_forward<T: RealScalar>(lu: &mut [T], n: usize, x: &mut [T], m: usize) -> Result<bool, usize> {
+    let mut odd_swaps = false;
+    for k in 0..n {
+        let pivot_row =
+            (k + 1..n).fold(k, |best, i| if lu[i * n + k].abs() > lu[best * n + k].abs() { i } else { best });
+        if lu[pivot_row * n + k] == T::zero() {
+            return Err(k);
+        }
+        if pivot_row != k {
+            odd_swaps = !odd_swaps;
+            for j in 0..n {
+                lu.swap(k * n + j, pivot_row * n + j);
+            }
+            for c in 0..m {
+                x.swap(k * m + c, pivot_row * m + c);
+            }
+        }
+        // Row i −= (its column-k entry / the pivot) · row k, for the rows below.
+        let ((upper, lower), (x_upper, x_lower)) =
+            (lu.split_at_mut((k + 1) * n), x.split_at_mut((k + 1) * m));
+        let (pivot_row, x_pivot_row) = (&upper[k * n..], &x_upper[k * m..]);
+        for (r, row) in lower.chunks_exact_mut(n).enumerate() {
+            let factor = row[k] / pivot_row[k];
+            row[k] = factor;
+            for (entry, &above) in row[k + 1..].iter_mut().zip(&pivot_row[k + 1..]) {
+                *entry -= factor * above;
+            }
+            for (entry, &above) in x_lower[r * m..(r + 1) * m].iter_mut().zip(x_pivot_row) {
+                *entry -= factor * above;
+            }
+        }
+    }
+    Ok(odd_swaps)
+}
+
+/// Overwrites `x` (n rows of m values) with U⁻¹x, U the upper triangle of `lu`:
+/// xᵢ = (xᵢ − Σⱼ₍>ᵢ₎ uᵢⱼ·xⱼ) / uᵢᵢ, from the last row up.
+#[inline(always)]
+fn substitute_back<T: RealScalar>(lu: &[T], n: usize, x: &mut [T], m: usize) {
+    for i in (0..n).rev() {
+        let (head, solved) = x.split_at_mut((i + 1) * m);
+        let (x_row, row) = (&mut head[i * m..], &lu[i * n..(i + 1) * n]);
+        for (&coefficient, x_solved) in row[i + 1..].iter().zip(solved.chunks_exact(m)) {
+            for (entry, &value) in x_row.iter_mut().zip(x_solved) {
+                *entry -= coefficient * value;
+            }
+        }
+        for entry in x_row {
+            *entry /= row[i];
+        }
+    }
+}
+
+/// Overwrites `x` (a vector or a matrix of n rows) with y solving A·y = x, or
+/// Aᵀ·y = x, by forward elimination and back substitution in a copy of A.
 fn eliminate<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
+    operation: &'static str,
     a: &Tensor<T, (N, N), K>,
     orientation: Orientation,
     x: &mut Tensor<T, B, K>,
-) -> Result<(), SolveError> {
+) -> Result<(), LinAlgError> {
     // The sizes: constants for static shapes, for loops the compiler unrolls.
     let (n, elements) = (a.shape().0.size(), x.len());
     // No right-hand side (n or m zero): nothing to solve.
@@ -173,62 +432,23 @@ fn eliminate<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T,
             }
         }
     }
-    for k in 0..n {
-        let pivot_row =
-            (k + 1..n).fold(k, |best, i| if lu[i * n + k].abs() > lu[best * n + k].abs() { i } else { best });
-        if lu[pivot_row * n + k] == T::zero() {
-            return Err(SolveError::Singular { column: k });
-        }
-        if pivot_row != k {
-            for j in k..n {
-                lu.swap(k * n + j, pivot_row * n + j);
-            }
-            for c in 0..m {
-                x.swap(k * m + c, pivot_row * m + c);
-            }
-        }
-        // Row i −= (its column-k entry / the pivot) · row k, for the rows below.
-        let ((upper, lower), (x_upper, x_lower)) =
-            (lu.split_at_mut((k + 1) * n), x.split_at_mut((k + 1) * m));
-        let (pivot_row, x_pivot_row) = (&upper[k * n..], &x_upper[k * m..]);
-        for (row, x_row) in lower.chunks_exact_mut(n).zip(x_lower.chunks_exact_mut(m)) {
-            let factor = row[k] / pivot_row[k];
-            for (entry, &above) in row[k + 1..].iter_mut().zip(&pivot_row[k + 1..]) {
-                *entry -= factor * above;
-            }
-            for (entry, &above) in x_row.iter_mut().zip(x_pivot_row) {
-                *entry -= factor * above;
-            }
-        }
-    }
-    // Back substitution: xᵢ = (xᵢ − Σⱼ₍>ᵢ₎ uᵢⱼ·xⱼ) / uᵢᵢ, from the last row up.
-    for i in (0..n).rev() {
-        let (head, solved) = x.split_at_mut((i + 1) * m);
-        let (x_row, row) = (&mut head[i * m..], &lu[i * n..(i + 1) * n]);
-        for (&coefficient, x_solved) in row[i + 1..].iter().zip(solved.chunks_exact(m)) {
-            for (entry, &value) in x_row.iter_mut().zip(x_solved) {
-                *entry -= coefficient * value;
-            }
-        }
-        for entry in x_row {
-            *entry /= row[i];
-        }
-    }
+    eliminate_forward(lu, n, x, m).map_err(|column| LinAlgError::Singular { operation, column })?;
+    substitute_back(lu, n, x, m);
     Ok(())
 }
 
 /// b̄ = A⁻ᵀx̄.
 ///
 /// # Panics
-/// When the shapes do not fit (as [`Tensor::solve`]'s) or Aᵀ has a zero pivot (A, whose elimination succeeded, is then singular in
-/// all but rounding).
+/// When the shapes do not fit (as [`Tensor::solve`]'s) or Aᵀ has a zero pivot (A,
+/// whose elimination succeeded, is then singular in all but rounding).
 pub(crate) fn transposed_solve<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
     a: &Tensor<T, (N, N), K>,
     x_bar: &Tensor<T, B, K>,
 ) -> Tensor<T, B, K> {
-    or_panic(check_system(a.dims(), x_bar.dims()));
+    or_panic(check_system("solve", a.dims(), x_bar.dims()));
     let mut b_bar = x_bar.clone();
-    if let Err(error) = eliminate(a, Orientation::Transposed, &mut b_bar) {
+    if let Err(error) = eliminate("solve", a, Orientation::Transposed, &mut b_bar) {
         panic!("{error} (in the pullback, with the transpose)");
     }
     b_bar
@@ -279,7 +499,7 @@ pub fn solve_push<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Stora
     a_dot: Option<&Tensor<T, (N, N), K>>,
     b_dot: Option<&Tensor<T, B, K>>,
 ) -> Tensor<T, B, K> {
-    or_panic(check_system(a.dims(), x.dims()));
+    or_panic(check_system("solve", a.dims(), x.dims()));
     let mut x_dot = match b_dot {
         Some(b_dot) => {
             or_panic(x.check_same_shape(b_dot, "solve_push"));
@@ -300,6 +520,202 @@ pub fn solve_push<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Stora
             }
         }
     }
-    or_panic(eliminate(a, Orientation::AsIs, &mut x_dot));
+    or_panic(eliminate("solve", a, Orientation::AsIs, &mut x_dot));
     x_dot
+}
+
+/// The cotangent of Y = A⁻¹ given Y: Ā = −Yᵀ·Ȳ·Yᵀ.
+///
+/// # Panics
+/// When the shapes differ.
+pub fn inverse_pullback<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+    y: &Tensor<T, (N, N), K>,
+    y_bar: &Tensor<T, (N, N), K>,
+) -> Tensor<T, (N, N), K> {
+    or_panic(y.check_same_shape(y_bar, "inverse_pullback"));
+    -y.transposed_matmul(&y_bar.matmul_transposed(y))
+}
+
+/// The tangent of Y = A⁻¹ given Y: Ẏ = −Y·Ȧ·Y.
+///
+/// # Panics
+/// When the shapes differ.
+pub fn inverse_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+    y: &Tensor<T, (N, N), K>,
+    a_dot: &Tensor<T, (N, N), K>,
+) -> Tensor<T, (N, N), K> {
+    or_panic(y.check_same_shape(a_dot, "inverse_push"));
+    -y.matmul(&a_dot.matmul(y))
+}
+
+/// A⁻ᵀ, for the derivatives of `operation` (a determinant's).
+///
+/// # Panics
+/// When A is not square, or singular: the derivative there is the adjugate, not
+/// computed.
+#[track_caller]
+fn inverse_transposed<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+    operation: &'static str,
+    a: &Tensor<T, (N, N), K>,
+) -> Tensor<T, (N, N), K> {
+    or_panic(check_square(operation, a.dims()));
+    let mut inverse = Tensor::identity_sized(a.shape().0);
+    if let Err(error) = eliminate(operation, a, Orientation::Transposed, &mut inverse) {
+        panic!("{error}; its derivative at a singular matrix is not computed");
+    }
+    inverse
+}
+
+/// The cotangent of y = det A given y: Ā = ȳ·y·A⁻ᵀ.
+///
+/// # Panics
+/// When A is not square or is singular.
+#[track_caller]
+pub fn determinant_pullback<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+    a: &Tensor<T, (N, N), K>,
+    y: T,
+    y_bar: T,
+) -> Tensor<T, (N, N), K> {
+    inverse_transposed("determinant", a).scale(y_bar * y)
+}
+
+/// The tangent of y = det A given y: ẏ = y·⟨A⁻ᵀ, Ȧ⟩.
+///
+/// # Panics
+/// When the shapes differ, A is not square or is singular.
+#[track_caller]
+pub fn determinant_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+    a: &Tensor<T, (N, N), K>,
+    y: T,
+    a_dot: &Tensor<T, (N, N), K>,
+) -> T {
+    or_panic(a.check_same_shape(a_dot, "determinant_push"));
+    y * inverse_transposed("determinant", a).dot(a_dot)
+}
+
+/// The cotangent of y = ln|det A|: Ā = ȳ·A⁻ᵀ.
+///
+/// # Panics
+/// When A is not square or is singular.
+#[track_caller]
+pub fn log_abs_determinant_pullback<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+    a: &Tensor<T, (N, N), K>,
+    y_bar: T,
+) -> Tensor<T, (N, N), K> {
+    inverse_transposed("log_abs_determinant", a).scale(y_bar)
+}
+
+/// The tangent of y = ln|det A|: ẏ = ⟨A⁻ᵀ, Ȧ⟩.
+///
+/// # Panics
+/// When the shapes differ, A is not square or is singular.
+#[track_caller]
+pub fn log_abs_determinant_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+    a: &Tensor<T, (N, N), K>,
+    a_dot: &Tensor<T, (N, N), K>,
+) -> T {
+    or_panic(a.check_same_shape(a_dot, "log_abs_determinant_push"));
+    inverse_transposed("log_abs_determinant", a).dot(a_dot)
+}
+
+/// The cotangent of L = chol(A) given L: Ā = sym(L⁻ᵀ·Φ(Lᵀ·L̄)·L⁻¹).
+///
+/// # Panics
+/// When the shapes differ or L is not square.
+pub fn cholesky_pullback<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+    l: &Tensor<T, (N, N), K>,
+    l_bar: &Tensor<T, (N, N), K>,
+) -> Tensor<T, (N, N), K> {
+    or_panic(check_square("cholesky_pullback", l.dims()));
+    or_panic(l.check_same_shape(l_bar, "cholesky_pullback"));
+    let n = l.shape().0.size();
+    // W = L⁻ᵀ·Φ(Lᵀ·L̄), then L⁻ᵀ·Wᵀ = (W·L⁻¹)ᵀ, whose symmetric part is Ā.
+    let mut w = l.transposed_matmul(l_bar);
+    lower_with_half_diagonal(w.as_mut_slice(), n);
+    substitute_back_transposed(l.as_slice(), n, w.as_mut_slice(), n);
+    let mut a_bar = w.transpose();
+    substitute_back_transposed(l.as_slice(), n, a_bar.as_mut_slice(), n);
+    symmetrize(a_bar.as_mut_slice(), n);
+    a_bar
+}
+
+/// The tangent of L = chol(A) given L: L̇ = L·Φ(L⁻¹·sym(Ȧ)·L⁻ᵀ).
+///
+/// # Panics
+/// When the shapes differ or L is not square.
+pub fn cholesky_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+    l: &Tensor<T, (N, N), K>,
+    a_dot: &Tensor<T, (N, N), K>,
+) -> Tensor<T, (N, N), K> {
+    or_panic(check_square("cholesky_push", l.dims()));
+    or_panic(l.check_same_shape(a_dot, "cholesky_push"));
+    let n = l.shape().0.size();
+    // Z = L⁻¹·S for S = sym(Ȧ); then L⁻¹·Zᵀ = L⁻¹·S·L⁻ᵀ, S being symmetric.
+    let mut z = a_dot.clone();
+    symmetrize(z.as_mut_slice(), n);
+    substitute_forward(l.as_slice(), n, z.as_mut_slice(), n);
+    let mut middle = z.transpose();
+    substitute_forward(l.as_slice(), n, middle.as_mut_slice(), n);
+    lower_with_half_diagonal(middle.as_mut_slice(), n);
+    l.matmul(&middle)
+}
+
+/// Overwrites `x` (n rows of m values) with L⁻¹x, L the lower triangle of `l`
+/// (n×n): xᵢ = (xᵢ − Σₖ₍<ᵢ₎ lᵢₖ·xₖ) / lᵢᵢ, from the first row down.
+#[inline(always)]
+fn substitute_forward<T: RealScalar>(l: &[T], n: usize, x: &mut [T], m: usize) {
+    for i in 0..n {
+        for k in 0..i {
+            let coefficient = l[i * n + k];
+            for c in 0..m {
+                x[i * m + c] -= coefficient * x[k * m + c];
+            }
+        }
+        for c in 0..m {
+            x[i * m + c] /= l[i * n + i];
+        }
+    }
+}
+
+/// Overwrites `x` (n rows of m values) with L⁻ᵀx, L the lower triangle of `l`
+/// (n×n): xᵢ = (xᵢ − Σₖ₍>ᵢ₎ lₖᵢ·xₖ) / lᵢᵢ, from the last row up.
+#[inline(always)]
+fn substitute_back_transposed<T: RealScalar>(l: &[T], n: usize, x: &mut [T], m: usize) {
+    for i in (0..n).rev() {
+        for k in i + 1..n {
+            let coefficient = l[k * n + i];
+            for c in 0..m {
+                x[i * m + c] -= coefficient * x[k * m + c];
+            }
+        }
+        for c in 0..m {
+            x[i * m + c] /= l[i * n + i];
+        }
+    }
+}
+
+/// Φ in place on an n×n matrix: the strict upper triangle zeroed, the diagonal
+/// halved.
+#[inline(always)]
+fn lower_with_half_diagonal<T: RealScalar>(matrix: &mut [T], n: usize) {
+    let half = T::from_f64(0.5);
+    for i in 0..n {
+        matrix[i * n + i] *= half;
+        for entry in &mut matrix[i * n + i + 1..(i + 1) * n] {
+            *entry = T::zero();
+        }
+    }
+}
+
+/// sym in place on an n×n matrix: each entry and its mirror replaced by their mean.
+#[inline(always)]
+fn symmetrize<T: RealScalar>(matrix: &mut [T], n: usize) {
+    let half = T::from_f64(0.5);
+    for i in 0..n {
+        for j in i + 1..n {
+            let mean = (matrix[i * n + j] + matrix[j * n + i]) * half;
+            matrix[i * n + j] = mean;
+            matrix[j * n + i] = mean;
+        }
+    }
 }

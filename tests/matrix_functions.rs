@@ -1,0 +1,264 @@
+//! Inverse, determinants and the Cholesky factor: values against known results and
+//! identities (A·A⁻¹ = I, det(AB) = det A·det B, ln|det A|, L·Lᵀ = A), the errors
+//! for singular, indefinite and non-square matrices, and derivatives in every mode
+//! against independent references: the tape's gradients against finite differences
+//! and the adjoint identity (`check_grad`), static mode's pullbacks and tangents
+//! against finite differences (`check_pullback`, `check_pushforward`), its tangents
+//! against forward mode on duals (which differentiates the factorisations
+//! themselves), and second derivatives against differences of the gradient.
+
+use fluxion::autodiff::check::{CheckOptions, check_grad, check_pullback, check_pushforward};
+use fluxion::autodiff::{differentiable, jvp};
+use fluxion::ops::linalg::LinAlgError;
+use fluxion::prelude::*;
+use proptest::prelude::*;
+
+type M33 = Matrix<f64, 3, 3>;
+type DynMatrix = Tensor<f64, (Dyn, Dyn), Heap>;
+
+/// A well-conditioned 3×3 matrix: `entries` (in [−1, 1]) plus 4·I.
+fn well_conditioned(entries: [f64; 9]) -> M33 {
+    Matrix::from_fn(|[i, j]| entries[i * 3 + j] + if i == j { 4.0 } else { 0.0 })
+}
+
+/// A symmetric positive definite 3×3 matrix: M·Mᵀ + I.
+fn positive_definite(entries: [f64; 9]) -> M33 {
+    let m: M33 = Matrix::from_fn(|[i, j]| entries[i * 3 + j]);
+    m.matmul_transposed(&m) + M33::identity()
+}
+
+fn matrices() -> impl Strategy<Value = M33> {
+    prop::array::uniform9(-1.0..1.0f64).prop_map(well_conditioned)
+}
+
+fn spd_matrices() -> impl Strategy<Value = M33> {
+    prop::array::uniform9(-1.0..1.0f64).prop_map(positive_definite)
+}
+
+fn directions() -> impl Strategy<Value = M33> {
+    prop::array::uniform9(-1.0..1.0f64).prop_map(|e| Matrix::from_fn(|[i, j]| e[i * 3 + j]))
+}
+
+/// The largest |xᵢ − yᵢ|.
+fn distance<S: Shape, K: Storage<f64, S>>(x: &Tensor<f64, S, K>, y: &Tensor<f64, S, K>) -> f64 {
+    x.as_slice().iter().zip(y.as_slice()).fold(0.0, |worst, (a, b)| worst.max((a - b).abs()))
+}
+
+#[test]
+fn known_values() {
+    let a: Matrix<f64, 2, 2> = Matrix::from_array([[2.0, 1.0], [1.0, 3.0]]);
+    assert!(distance(&a.inverse(), &Matrix::from_array([[0.6, -0.2], [-0.2, 0.4]])) < 1e-15);
+    assert!((a.determinant() - 5.0).abs() < 1e-15);
+    assert!((a.log_abs_determinant() - 5f64.ln()).abs() < 1e-15);
+    let l = a.cholesky().to_array();
+    let expected = [[2f64.sqrt(), 0.0], [1.0 / 2f64.sqrt(), (2.5f64).sqrt()]];
+    for (row, expected_row) in l.iter().zip(expected) {
+        for (x, e) in row.iter().zip(expected_row) {
+            assert!((x - e).abs() < 1e-15, "{l:?}");
+        }
+    }
+    // One row swap flips the sign; the zero first pivot needs it.
+    let swap: Matrix<f64, 2, 2> = Matrix::from_array([[0.0, 1.0], [1.0, 0.0]]);
+    assert_eq!(swap.determinant(), -1.0);
+    assert_eq!(swap.log_abs_determinant(), 0.0);
+    assert_eq!(swap.inverse(), swap);
+    // A triangular matrix: the product of its diagonal.
+    let upper: M33 = Matrix::from_array([[2.0, 5.0, -1.0], [0.0, -3.0, 7.0], [0.0, 0.0, 0.5]]);
+    assert!((upper.determinant() + 3.0).abs() < 1e-15);
+    // The empty matrix: det 1, ln|det| 0, empty inverse and factor.
+    let empty = DynMatrix::zeros_shaped((Dyn(0), Dyn(0)));
+    assert_eq!(empty.determinant(), 1.0);
+    assert_eq!(empty.log_abs_determinant(), 0.0);
+    assert_eq!(empty.inverse().len(), 0);
+    assert_eq!(empty.cholesky().len(), 0);
+}
+
+#[test]
+fn heap_and_f32_matrices() {
+    let n = 6;
+    let a = DynMatrix::from_shape_fn((Dyn(n), Dyn(n)), |[i, j]| {
+        ((i * 5 + j * 3) % 7) as f64 / 7.0 - 0.4 + if i == j { 3.0 } else { 0.0 }
+    });
+    let identity = DynMatrix::identity_sized(Dyn(n));
+    assert!(distance(&a.matmul(&a.inverse()), &identity) < 1e-14);
+    let spd = a.matmul_transposed(&a);
+    let l = spd.cholesky();
+    assert!(distance(&l.matmul_transposed(&l), &spd) < 1e-13);
+    assert!((spd.log_abs_determinant() - 2.0 * a.log_abs_determinant()).abs() < 1e-13);
+    let b: Matrix<f32, 2, 2> = Matrix::from_array([[4.0, 2.0], [2.0, 3.0]]);
+    assert!((b.determinant() - 8.0).abs() < 1e-6);
+    assert!((b.cholesky().to_array()[1][1] - 2.0f32.sqrt()).abs() < 1e-6);
+}
+
+#[test]
+fn singular_indefinite_and_non_square_matrices() {
+    let singular: Matrix<f64, 2, 2> = Matrix::from_array([[1.0, 2.0], [2.0, 4.0]]);
+    assert_eq!(singular.determinant(), 0.0);
+    assert_eq!(singular.log_abs_determinant(), f64::NEG_INFINITY);
+    let error = singular.try_inverse().unwrap_err();
+    assert_eq!(error, LinAlgError::Singular { operation: "inverse", column: 1 });
+    assert_eq!(error.to_string(), "inverse: the matrix is singular (no nonzero pivot in column 1)");
+    // Indefinite, and NaN: not positive definite, at the first column that shows it.
+    let indefinite: Matrix<f64, 2, 2> = Matrix::from_array([[1.0, 2.0], [2.0, 1.0]]);
+    let error = indefinite.try_cholesky().unwrap_err();
+    assert_eq!(error, LinAlgError::NotPositiveDefinite { column: 1 });
+    assert_eq!(
+        error.to_string(),
+        "cholesky: the matrix is not positive definite (its pivot in column 1 is not positive)"
+    );
+    let nan: Matrix<f64, 2, 2> = Matrix::from_array([[f64::NAN, 0.0], [0.0, 1.0]]);
+    assert_eq!(nan.try_cholesky().unwrap_err(), LinAlgError::NotPositiveDefinite { column: 0 });
+    let message =
+        std::panic::catch_unwind(|| indefinite.cholesky()).unwrap_err().downcast::<String>().unwrap();
+    assert_eq!(
+        *message,
+        "cholesky: the matrix is not positive definite (its pivot in column 1 is not positive)"
+    );
+    // The derivative of a determinant at a singular matrix is not computed: a panic
+    // that says so, not a wrong number.
+    let message = std::panic::catch_unwind(|| grad(|a: Var<Matrix<f64, 2, 2>>| a.determinant(), &singular))
+        .unwrap_err()
+        .downcast::<String>()
+        .unwrap();
+    assert_eq!(
+        *message,
+        "determinant: the matrix is singular (no nonzero pivot in column 1); its derivative at a singular matrix is not computed"
+    );
+    let wide = DynMatrix::zeros_shaped((Dyn(2), Dyn(3)));
+    assert_eq!(
+        wide.try_inverse().unwrap_err().to_string(),
+        "inverse: shapes [2, 3] and [2, 3] are incompatible (a square matrix)"
+    );
+    assert!(matches!(wide.try_cholesky().unwrap_err(), LinAlgError::Shape(_)));
+    let message = std::panic::catch_unwind(|| wide.determinant()).unwrap_err().downcast::<String>().unwrap();
+    assert_eq!(*message, "determinant: shapes [2, 3] and [2, 3] are incompatible (a square matrix)");
+}
+
+/// ⟨W, A⁻¹⟩.
+#[differentiable]
+fn weighted_inverse(a: &M33, w: &M33) -> f64 {
+    a.inverse().dot(w)
+}
+
+/// A⁻¹ itself, for its tangents.
+#[differentiable]
+fn inverse(a: &M33) -> M33 {
+    a.inverse()
+}
+
+/// det A.
+#[differentiable]
+fn determinant(a: &M33) -> f64 {
+    a.determinant()
+}
+
+/// ln|det A|, generic over the scalar for its Hessian.
+#[differentiable]
+fn log_abs_determinant<T: RealScalar>(a: &Matrix<T, 3, 3>) -> T {
+    a.log_abs_determinant()
+}
+
+/// The Cholesky factor, for its tangents.
+#[differentiable]
+fn cholesky(a: &M33) -> M33 {
+    a.cholesky()
+}
+
+/// A Gaussian's negative log-likelihood up to a constant, ½ ln det Σ + ½ |L⁻¹x|²
+/// through the Cholesky factor L of Σ, in Σ, generic over the scalar for its
+/// Hessian.
+#[differentiable(wrt(sigma))]
+fn negative_log_likelihood<T: RealScalar>(sigma: &Matrix<T, 3, 3>, x: &Vector<T, 3>) -> T {
+    let l = sigma.cholesky();
+    let z = l.solve(x);
+    let half = T::from_f64(0.5);
+    sigma.log_abs_determinant() * half + z.dot(&z) * half
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn identities(a in matrices(), b in matrices(), s in spd_matrices()) {
+        prop_assert!(distance(&a.matmul(&a.inverse()), &M33::identity()) < 1e-14);
+        prop_assert!(distance(&a.inverse().matmul(&a), &M33::identity()) < 1e-14);
+        let product = a.matmul(&b).determinant();
+        prop_assert!((product - a.determinant() * b.determinant()).abs() <= 1e-12 * product.abs());
+        prop_assert!((a.log_abs_determinant() - a.determinant().abs().ln()).abs() < 1e-13);
+        prop_assert!((a.transpose().determinant() - a.determinant()).abs() <= 1e-12 * a.determinant().abs());
+        let l = s.cholesky();
+        prop_assert!(distance(&l.matmul_transposed(&l), &s) < 1e-14);
+        for i in 0..3 {
+            prop_assert!(l[[i, i]] > 0.0);
+            for j in i + 1..3 {
+                prop_assert_eq!(l[[i, j]], 0.0);
+            }
+        }
+        // ln det Σ = 2 Σ ln lᵢᵢ.
+        let from_factor: f64 = (0..3).map(|i| 2.0 * l[[i, i]].ln()).sum();
+        prop_assert!((s.log_abs_determinant() - from_factor).abs() < 1e-13);
+        // A non-symmetric input is factorised as its symmetric part.
+        let skew = Matrix::from_fn(|[i, j]| if i < j { 0.3 } else if i > j { -0.3 } else { 0.0 });
+        prop_assert!(distance(&(s + skew).cholesky(), &l) < 1e-15);
+    }
+
+    #[test]
+    fn tape_gradients_match_finite_differences(a in matrices(), s in spd_matrices(), w in directions()) {
+        let options = CheckOptions::f64();
+        let fail = |e: fluxion::autodiff::check::GradientError| TestCaseError::fail(e.to_string());
+        check_grad(|a: Var<M33>| a.inverse().dot(&Var::constant(w)), &a, options).map_err(fail)?;
+        check_grad(|a: Var<M33>| a.determinant(), &a, options).map_err(fail)?;
+        check_grad(|a: Var<M33>| a.log_abs_determinant(), &a, options).map_err(fail)?;
+        check_grad(|s: Var<M33>| s.cholesky().dot(&Var::constant(w)), &s, options).map_err(fail)?;
+        // Composed: det of an inverse times ln|det| of the same matrix.
+        check_grad(|a: Var<M33>| a.inverse().determinant() * a.log_abs_determinant(), &a, options).map_err(fail)?;
+    }
+
+    #[test]
+    fn static_mode_agrees_with_finite_differences_the_tape_and_duals(
+        a in matrices(), s in spd_matrices(), w in directions(), direction in directions(),
+    ) {
+        let options = CheckOptions::f64();
+        let fail = |e: fluxion::autodiff::check::GradientError| TestCaseError::fail(e.to_string());
+        check_pullback(|a: &M33| a.inverse(), inverse::vjp(&a).1, &a, options).map_err(fail)?;
+        check_pushforward(|a: &M33| a.inverse(), |a_dot| inverse::jvp(&a, a_dot).1, &a, options).map_err(fail)?;
+        check_pullback(|a: &M33| a.determinant(), determinant::vjp(&a).1, &a, options).map_err(fail)?;
+        check_pushforward(|a: &M33| a.determinant(), |a_dot| determinant::jvp(&a, a_dot).1, &a, options).map_err(fail)?;
+        check_pullback(|a: &M33| a.log_abs_determinant(), log_abs_determinant::vjp(&a).1, &a, options).map_err(fail)?;
+        check_pushforward(|a: &M33| a.log_abs_determinant(), |a_dot| log_abs_determinant::jvp(&a, a_dot).1, &a, options)
+            .map_err(fail)?;
+        check_pullback(|s: &M33| s.cholesky(), cholesky::vjp(&s).1, &s, options).map_err(fail)?;
+        check_pushforward(|s: &M33| s.cholesky(), |s_dot| cholesky::jvp(&s, s_dot).1, &s, options).map_err(fail)?;
+        // The gradient against the tape's.
+        let (_, (static_gradient, _)) = weighted_inverse::value_and_grad(&a, &w);
+        let tape_gradient = grad(|a: Var<M33>| a.inverse().dot(&Var::constant(w)), &a);
+        prop_assert!(distance(&static_gradient, &tape_gradient) <= 1e-13);
+        // Tangents against forward mode on duals, which runs the factorisations on them.
+        let on_duals = |f: fn(&Matrix<Dual<f64>, 3, 3>) -> Matrix<Dual<f64>, 3, 3>, at: &M33| {
+            jvp(|a: Matrix<Dual<f64>, 3, 3>| f(&a), at, &direction).1
+        };
+        prop_assert!(distance(&inverse::jvp(&a, &direction).1, &on_duals(|a| a.inverse(), &a)) <= 1e-12);
+        prop_assert!(distance(&cholesky::jvp(&s, &direction).1, &on_duals(|s| s.cholesky(), &s)) <= 1e-12);
+        let (_, det_tangent) = determinant::jvp(&a, &direction);
+        let (_, dual_tangent) = jvp(|a: Matrix<Dual<f64>, 3, 3>| a.determinant(), &a, &direction);
+        prop_assert!((det_tangent - dual_tangent).abs() <= 1e-12 * dual_tangent.abs().max(1.0));
+    }
+
+    #[test]
+    fn second_derivatives(a in matrices(), s in spd_matrices(), x in prop::array::uniform3(-2.0..2.0f64), direction in directions()) {
+        // H·V of ln|det A| is −A⁻ᵀVᵀA⁻ᵀ, in closed form.
+        let inverse_transposed = a.inverse().transpose();
+        let expected = -inverse_transposed.matmul(&direction.transpose()).matmul(&inverse_transposed);
+        let hv: M33 = log_abs_determinant::hvp(&a, &direction);
+        prop_assert!(distance(&hv, &expected) <= 1e-13, "{hv:?} against {expected:?}");
+        // The Gaussian's negative log-likelihood in Σ: H·V against central
+        // differences of the gradient (a symmetric direction keeps Σ symmetric).
+        let x = Vector::from_array(x);
+        let symmetric = direction + direction.transpose();
+        let hv: M33 = negative_log_likelihood::hvp(&s, &x, &symmetric);
+        let step = 1e-5;
+        let at = |t: f64| negative_log_likelihood::grad(&(s + symmetric.scale(t)), &x);
+        let difference = (at(step) - at(-step)).scale(0.5 / step);
+        prop_assert!(distance(&hv, &difference) <= 1e-6 * difference.as_slice().iter().fold(1.0f64, |m, v| m.max(v.abs())));
+    }
+}
