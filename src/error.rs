@@ -25,6 +25,8 @@ enum Subject {
     LengthCount,
     /// One sequence's key length: `[sequence, length]` against `[tokens]`.
     KeyLength,
+    /// One matrix's shape (both shapes), which is not square.
+    NotSquare,
 }
 
 impl ShapeError {
@@ -51,6 +53,12 @@ impl ShapeError {
             subject: Subject::KeyLength,
             ..Self::new(operation, Dims::new(&[sequence, length]), Dims::new(&[tokens]), requirement)
         }
+    }
+
+    /// A matrix of `shape` given to `operation`, which needs a square one (both
+    /// shapes `shape`).
+    pub(crate) fn not_square(operation: &'static str, shape: Dims) -> Self {
+        ShapeError { subject: Subject::NotSquare, ..Self::new(operation, shape, shape, "a square matrix") }
     }
 
     /// The operation that failed, e.g. `"matmul"`.
@@ -82,6 +90,7 @@ impl fmt::Display for ShapeError {
                     "{operation}: sequence {sequence} has key length {length}, not from 1 to {tokens} ({requirement})"
                 )
             }
+            (Subject::NotSquare, ..) => write!(f, "{operation}: a matrix of shape {lhs} is not square"),
             _ => write!(f, "{operation}: shapes {lhs} and {rhs} are incompatible ({requirement})"),
         }
     }

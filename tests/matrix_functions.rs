@@ -9,7 +9,7 @@
 
 use fluxion::autodiff::check::{CheckOptions, check_grad, check_pullback, check_pushforward};
 use fluxion::autodiff::{differentiable, jvp};
-use fluxion::ops::linalg::LinAlgError;
+use fluxion::ops::linalg::{LinAlgError, cholesky_push, inverse_pullback};
 use fluxion::prelude::*;
 use proptest::prelude::*;
 
@@ -27,8 +27,14 @@ fn positive_definite(entries: [f64; 9]) -> M33 {
     m.matmul_transposed(&m) + M33::identity()
 }
 
+/// Well-conditioned matrices with their rows in one of the six orders, so that
+/// elimination swaps rows (none, one or two swaps).
 fn matrices() -> impl Strategy<Value = M33> {
-    prop::array::uniform9(-1.0..1.0f64).prop_map(well_conditioned)
+    const ORDERS: [[usize; 3]; 6] = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+    (prop::array::uniform9(-1.0..1.0f64), 0..6usize).prop_map(|(entries, order)| {
+        let dominant = well_conditioned(entries);
+        Matrix::from_fn(|[i, j]| dominant[[ORDERS[order][i], j]])
+    })
 }
 
 fn spd_matrices() -> impl Strategy<Value = M33> {
@@ -57,11 +63,17 @@ fn known_values() {
             assert!((x - e).abs() < 1e-15, "{l:?}");
         }
     }
-    // One row swap flips the sign; the zero first pivot needs it.
+    // One row swap flips the sign; the zero first pivot needs it. A cyclic
+    // permutation takes two swaps.
     let swap: Matrix<f64, 2, 2> = Matrix::from_array([[0.0, 1.0], [1.0, 0.0]]);
     assert_eq!(swap.determinant(), -1.0);
     assert_eq!(swap.log_abs_determinant(), 0.0);
     assert_eq!(swap.inverse(), swap);
+    let cycle: M33 = Matrix::from_array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]);
+    assert_eq!(cycle.determinant(), 1.0);
+    assert_eq!(cycle.inverse(), cycle.transpose());
+    let scaled_cycle: M33 = Matrix::from_array([[0.0, 2.0, 0.0], [0.0, 0.0, 3.0], [5.0, 0.0, 0.0]]);
+    assert_eq!(scaled_cycle.determinant(), 30.0);
     // A triangular matrix: the product of its diagonal.
     let upper: M33 = Matrix::from_array([[2.0, 5.0, -1.0], [0.0, -3.0, 7.0], [0.0, 0.0, 0.5]]);
     assert!((upper.determinant() + 3.0).abs() < 1e-15);
@@ -71,6 +83,21 @@ fn known_values() {
     assert_eq!(empty.log_abs_determinant(), 0.0);
     assert_eq!(empty.inverse().len(), 0);
     assert_eq!(empty.cholesky().len(), 0);
+}
+
+#[test]
+fn heap_gradients_match_finite_differences() {
+    let n = 5;
+    let a = DynMatrix::from_shape_fn((Dyn(n), Dyn(n)), |[i, j]| {
+        ((i * 5 + j * 2) % 7) as f64 / 7.0 - 0.4 + if i == (j + 2) % n { 3.0 } else { 0.0 }
+    });
+    let w = DynMatrix::from_shape_fn((Dyn(n), Dyn(n)), |[i, j]| (i as f64 - j as f64) * 0.3);
+    let spd = a.matmul_transposed(&a);
+    let options = CheckOptions::f64();
+    check_grad(|a: Var<DynMatrix>| a.inverse().dot(&Var::constant(w.clone())), &a, options).unwrap();
+    check_grad(|a: Var<DynMatrix>| a.determinant(), &a, options).unwrap();
+    check_grad(|a: Var<DynMatrix>| a.log_abs_determinant(), &a, options).unwrap();
+    check_grad(|s: Var<DynMatrix>| s.cholesky().dot(&Var::constant(w.clone())), &spd, options).unwrap();
 }
 
 #[test]
@@ -94,6 +121,12 @@ fn heap_and_f32_matrices() {
 fn singular_indefinite_and_non_square_matrices() {
     let singular: Matrix<f64, 2, 2> = Matrix::from_array([[1.0, 2.0], [2.0, 4.0]]);
     assert_eq!(singular.determinant(), 0.0);
+    assert_eq!(M33::zeros().determinant(), 0.0);
+    // A NaN is a pivot before a zero: NaN results, not a singular matrix.
+    let with_nan: Matrix<f64, 2, 2> = Matrix::from_array([[0.0, 1.0], [f64::NAN, 1.0]]);
+    assert!(with_nan.determinant().is_nan() && with_nan.log_abs_determinant().is_nan());
+    assert!(with_nan.inverse().as_slice().iter().all(|x| x.is_nan()));
+    assert!(with_nan.solve(&Vector::from_array([1.0, 1.0])).as_slice().iter().all(|x| x.is_nan()));
     assert_eq!(singular.log_abs_determinant(), f64::NEG_INFINITY);
     let error = singular.try_inverse().unwrap_err();
     assert_eq!(error, LinAlgError::Singular { operation: "inverse", column: 1 });
@@ -127,11 +160,53 @@ fn singular_indefinite_and_non_square_matrices() {
     let wide = DynMatrix::zeros_shaped((Dyn(2), Dyn(3)));
     assert_eq!(
         wide.try_inverse().unwrap_err().to_string(),
-        "inverse: shapes [2, 3] and [2, 3] are incompatible (a square matrix)"
+        "inverse: a matrix of shape [2, 3] is not square"
     );
     assert!(matches!(wide.try_cholesky().unwrap_err(), LinAlgError::Shape(_)));
-    let message = std::panic::catch_unwind(|| wide.determinant()).unwrap_err().downcast::<String>().unwrap();
-    assert_eq!(*message, "determinant: shapes [2, 3] and [2, 3] are incompatible (a square matrix)");
+    let panic_message = |f: &dyn Fn()| {
+        *std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err().downcast::<String>().unwrap()
+    };
+    assert_eq!(
+        panic_message(&|| _ = wide.determinant()),
+        "determinant: a matrix of shape [2, 3] is not square"
+    );
+    assert_eq!(
+        panic_message(&|| _ = wide.log_abs_determinant()),
+        "log_abs_determinant: a matrix of shape [2, 3] is not square"
+    );
+    assert_eq!(panic_message(&|| _ = wide.cholesky()), "cholesky: a matrix of shape [2, 3] is not square");
+    // The public pullbacks check their shapes too.
+    assert_eq!(
+        panic_message(&|| _ = inverse_pullback(&wide, &wide)),
+        "inverse_pullback: a matrix of shape [2, 3] is not square"
+    );
+    assert_eq!(
+        panic_message(&|| _ = cholesky_push(&wide, &wide)),
+        "cholesky_push: a matrix of shape [2, 3] is not square"
+    );
+}
+
+#[test]
+fn determinants_of_singular_matrices_on_duals_have_the_adjugate_as_derivative() {
+    // det [[a, b], [c, d]] = ad − bc: its gradient at [[1, 2], [2, 4]] is [[4, −2], [−2, 1]].
+    let singular: Matrix<f64, 2, 2> = Matrix::from_array([[1.0, 2.0], [2.0, 4.0]]);
+    for (direction, expected) in
+        [([[1.0, 0.0], [0.0, 0.0]], 4.0), ([[0.0, 1.0], [0.0, 0.0]], -2.0), ([[0.5, 0.0], [0.0, 2.0]], 4.0)]
+    {
+        let (value, tangent) =
+            jvp(|a: Matrix<Dual<f64>, 2, 2>| a.determinant(), &singular, &Matrix::from_array(direction));
+        assert_eq!((value, tangent), (0.0, expected));
+    }
+    // A 3×3 matrix of rank 2 against central differences.
+    let rank_two: M33 = Matrix::from_array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]);
+    let direction: M33 = Matrix::from_array([[0.3, -0.1, 0.2], [0.5, 0.4, -0.7], [-0.2, 0.9, 0.1]]);
+    let (value, tangent) = jvp(|a: Matrix<Dual<f64>, 3, 3>| a.determinant(), &rank_two, &direction);
+    let step = 1e-6;
+    let difference = ((rank_two + direction.scale(step)).determinant()
+        - (rank_two - direction.scale(step)).determinant())
+        / (2.0 * step);
+    assert!(value.abs() < 1e-14, "{value}");
+    assert!((tangent - difference).abs() < 1e-8, "{tangent} against {difference}");
 }
 
 /// ⟨W, A⁻¹⟩.
@@ -199,7 +274,7 @@ proptest! {
         prop_assert!((s.log_abs_determinant() - from_factor).abs() < 1e-13);
         // A non-symmetric input is factorised as its symmetric part.
         let skew = Matrix::from_fn(|[i, j]| if i < j { 0.3 } else if i > j { -0.3 } else { 0.0 });
-        prop_assert!(distance(&(s + skew).cholesky(), &l) < 1e-15);
+        prop_assert!(distance(&(s + skew).cholesky(), &l) < 1e-14);
     }
 
     #[test]
@@ -210,6 +285,10 @@ proptest! {
         check_grad(|a: Var<M33>| a.determinant(), &a, options).map_err(fail)?;
         check_grad(|a: Var<M33>| a.log_abs_determinant(), &a, options).map_err(fail)?;
         check_grad(|s: Var<M33>| s.cholesky().dot(&Var::constant(w)), &s, options).map_err(fail)?;
+        // At a non-symmetric matrix the gradient is still symmetric.
+        let skew = Matrix::from_fn(|[i, j]| if i < j { 0.3 } else if i > j { -0.3 } else { 0.0 });
+        let gradient = grad(|s: Var<M33>| s.cholesky().dot(&Var::constant(w)), &(s + skew));
+        prop_assert!(distance(&gradient, &gradient.transpose()) < 1e-14);
         // Composed: det of an inverse times ln|det| of the same matrix.
         check_grad(|a: Var<M33>| a.inverse().determinant() * a.log_abs_determinant(), &a, options).map_err(fail)?;
     }

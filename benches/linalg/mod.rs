@@ -174,8 +174,8 @@ fn assert_agree(ours: &[f64], handwritten: &[f64]) {
     }
 }
 
-/// The lower-triangular L with L·Lᵀ = A for a symmetric positive definite A, by
-/// the Cholesky–Banachiewicz loop on its lower triangle.
+/// The lower-triangular L with L·Lᵀ = A for a symmetric positive definite A,
+/// column by column (the Cholesky–Crout order) from its lower triangle.
 fn cholesky_by_hand(a: &[[f64; 6]; 6]) -> [[f64; 6]; 6] {
     let mut l = [[0.0; 6]; 6];
     for j in 0..6 {

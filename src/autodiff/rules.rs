@@ -1807,7 +1807,6 @@ macro_rules! square_matrix_rule {
                 $value(a)
             }
             #[inline(always)]
-            #[track_caller]
             fn push(
                 &self,
                 a: &Tensor<T, (N, N), K>,
@@ -1817,7 +1816,6 @@ macro_rules! square_matrix_rule {
                 $push(a, y, a_dot)
             }
             #[inline(always)]
-            #[track_caller]
             fn pull(
                 &self,
                 a: &Tensor<T, (N, N), K>,

@@ -17,7 +17,8 @@
 //! | `a @ b` | `a @ b` | `a.matmul(&b)` (a batch by one matrix too; also `matmul_transposed`, `transposed_matmul`) |
 //! | `a * b` | `a * b` | `a.hadamard(&b)`; `a * 2.0` scales |
 //! | `torch.dot`, `torch.vdot` | `jnp.dot`, `jnp.vdot` | `a.dot(&b)` (real), `a.inner(&b)` (aᴴb), `a.dotu(&b)`, `a.outer(&b)` |
-//! | `torch.linalg.solve(A, b)` | `jnp.linalg.solve(a, b)` | `a.solve(&b)`: a square real matrix, b a vector or a matrix of right-hand sides (`try_solve`: a `SolveError` for a singular matrix); every mode differentiates it. No `inv`: `a.solve(&Matrix::identity())` |
+//! | `torch.linalg.solve(A, b)` | `jnp.linalg.solve(a, b)` | `a.solve(&b)`: a square real matrix, b a vector or a matrix of right-hand sides (`try_solve`: a `LinAlgError` for a singular matrix); every mode differentiates it |
+//! | `torch.linalg.inv`, `torch.linalg.det`, `torch.linalg.slogdet`, `torch.linalg.cholesky` | `jnp.linalg.inv`, `det`, `slogdet`, `cholesky` | `a.inverse()`, `a.determinant()`, `a.log_abs_determinant()` (ln\|det A\|; the sign is `determinant().signum()`), `a.cholesky()` (of ½(A + Aᵀ), as JAX's; `try_cholesky` for an indefinite matrix): real matrices, every mode |
 //! | `x.T`, `x.reshape(…)`, `torch.cat`, `x[:, 2:5]` | `x.T`, `reshape`, `concatenate`, slicing | `x.transpose()`, `x.reshape::<S>()` (a copy; `try_reshape(shape)` for `Dyn` sizes), `a.concat(Axis::<1>, &b)`, `narrow::<AXIS, START, LEN>()`; with offsets known at run time `narrow_range(Axis::<0>, 32..64)`, and `x[idx]` is `index_select(Axis::<0>, &idx)` (a `Dyn` axis) |
 //! | `x + bias` (broadcast) | `x + bias` | `x.add_rows(&bias)`, `x.mul_rows(&gain)`, `x.broadcast::<S>()` |
 //! | `x.sum(1)`, `x.amax(1)`, `softmax(x, 1)` | `jnp.sum(x, 1)`, `jax.nn.softmax` | `x.sum_axis(Axis::<1>)`, `max_axis`, `mean_axis`, `softmax(Axis::<1>)`, `log_softmax`, `logsumexp` (`max_axis` and `max` give a tie's derivative to the first maximum, as `x.max(1)` does; `amax` and JAX split it) |

@@ -226,6 +226,7 @@
 //!   tensors), `sigmoid` and `relu` (tensors), `sum`, `mean`, `transpose`, `matmul`,
 //!   `matmul_transposed`, `transposed_matmul`, `add_rows`, `mul_rows`, `add_channels`,
 //!   `normalize_rows(ε)`, `hadamard`, `dot`, `outer`, `solve` (x = A⁻¹b, real),
+//!   `inverse`, `determinant`, `log_abs_determinant`, `cholesky` (real),
 //!   `abs` (tensors, real or complex),
 //!   `flatten` and `reshape` (their shapes from a turbofish, a type on the `let` or
 //!   the result's use), `narrow::<AXIS, START, LEN>()`, `a.concat(Axis::<k>, &b)`

@@ -20,11 +20,13 @@
 //!
 //! A pivot that is exactly zero is an error ([`LinAlgError::Singular`]) for `solve`
 //! and `inverse`; a nearly singular matrix gives the large values its conditioning
-//! implies, as LAPACK's does. A determinant's derivative needs A⁻¹ and panics at an
-//! exactly singular matrix (where it is the adjugate, which is not computed). The
-//! factorisations work in copies of their inputs and allocate nothing else (inline
-//! tensors: nothing on the heap); a pullback factorises anew instead of keeping
-//! the factors.
+//! implies, as LAPACK's does; a NaN gives NaN. Where elimination meets a zero
+//! pivot, `determinant` evaluates det A without division instead, so on duals its
+//! tangent stays exact there; the tape's and static mode's derivatives of a
+//! determinant need A⁻¹ and panic at an exactly singular matrix (where they are the
+//! adjugate, which they do not compute). The factorisations work in copies of
+//! their inputs and allocate nothing else (inline tensors: nothing on the heap); a
+//! pullback factorises anew instead of keeping the factors.
 //!
 //! ```
 //! use fluxion::prelude::*;
@@ -51,7 +53,7 @@ use core::fmt;
 use crate::autodiff::{Operand, Var, record_binary_in_place, record_unary_in_place};
 use crate::error::{ShapeError, or_panic};
 use crate::product::MatMul;
-use crate::scalar::RealScalar;
+use crate::scalar::{RealScalar, overtakes};
 use crate::shape::constraint::RightHandSide;
 use crate::shape::{Dim, Dims, Shape};
 use crate::tensor::{Storage, Tensor};
@@ -63,8 +65,9 @@ pub enum LinAlgError {
     /// The matrix is not square, or the right-hand side has another number of rows
     /// (sizes known only when it runs).
     Shape(ShapeError),
-    /// The elimination found only zeros for the pivot of a column (NaN is never
-    /// taken as a pivot): the matrix is singular.
+    /// The elimination found only zeros for the pivot of a column: the matrix is
+    /// singular. (A NaN is taken as a pivot before any number, so a matrix with NaN
+    /// gives NaN results rather than this error.)
     Singular {
         /// The operation that eliminated (`solve`, `inverse`, …).
         operation: &'static str,
@@ -153,43 +156,47 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
         or_panic(self.try_inverse())
     }
 
-    /// det A, from the pivots of Gaussian elimination with partial pivoting: 0 for
-    /// a singular matrix, ±∞ past the scalar's range (see
-    /// [`log_abs_determinant`](Self::log_abs_determinant)).
+    /// det A, ±∏ uᵢᵢ from the pivots of Gaussian elimination with partial
+    /// pivoting (±∞ past the scalar's range: see
+    /// [`log_abs_determinant`](Self::log_abs_determinant)). Where the elimination
+    /// meets a zero pivot, det A is evaluated without division instead (Bird's
+    /// algorithm, O(n⁴)): 0 up to rounding, and on duals the exact derivative, the
+    /// adjugate's, which the pivots cannot give there.
     ///
     /// # Panics
     /// For a `Dyn` matrix that is not square.
     #[track_caller]
     pub fn determinant(&self) -> T {
         or_panic(check_square("determinant", self.dims()));
-        let mut lu = self.clone();
-        match lu_in_place(&mut lu) {
+        let mut upper = self.clone();
+        match triangularize(&mut upper) {
             Ok(odd_swaps) => {
-                let product = diagonal(&lu).fold(T::one(), |product, pivot| product * pivot);
+                let product = diagonal(&upper).fold(T::one(), |product, pivot| product * pivot);
                 if odd_swaps { -product } else { product }
             }
-            Err(_) => T::zero(),
+            Err(_) => division_free_determinant(self),
         }
     }
 
-    /// ln|det A| (`torch.linalg.slogdet`'s second value), which neither overflows
-    /// nor underflows where det A does: −∞ for a singular matrix. Its sign is
-    /// [`determinant`](Self::determinant)'s.
+    /// ln|det A| (`torch.linalg.slogdet`'s second value), Σ ln|uᵢᵢ| over the pivots,
+    /// which neither overflows nor underflows where det A does: −∞ for a singular
+    /// matrix. The sign of det A is [`determinant`](Self::determinant)'s where that
+    /// does not underflow to 0.
     ///
     /// # Panics
     /// For a `Dyn` matrix that is not square.
     #[track_caller]
     pub fn log_abs_determinant(&self) -> T {
         or_panic(check_square("log_abs_determinant", self.dims()));
-        let mut lu = self.clone();
-        match lu_in_place(&mut lu) {
-            Ok(_) => diagonal(&lu).fold(T::zero(), |total, pivot| total + pivot.abs().ln()),
+        let mut upper = self.clone();
+        match triangularize(&mut upper) {
+            Ok(_) => diagonal(&upper).fold(T::zero(), |total, pivot| total + pivot.abs().ln()),
             Err(_) => T::neg_infinity(),
         }
     }
 
     /// The lower-triangular L with positive diagonal and L·Lᵀ = ½(A + Aᵀ) (A itself
-    /// when symmetric), by the Cholesky–Banachiewicz order; an error for a `Dyn`
+    /// when symmetric), row by row (the Cholesky–Banachiewicz order); an error for a `Dyn`
     /// matrix that is not square or one that is not positive definite.
     pub fn try_cholesky(&self) -> Result<Self, LinAlgError> {
         check_square("cholesky", self.dims())?;
@@ -309,7 +316,7 @@ enum Orientation {
 fn check_square(operation: &'static str, matrix: Dims) -> Result<(), ShapeError> {
     let (rows, columns) = (matrix.as_slice()[0], matrix.as_slice()[1]);
     if rows != columns {
-        return Err(ShapeError::new(operation, matrix, matrix, "a square matrix"));
+        return Err(ShapeError::not_square(operation, matrix));
     }
     Ok(())
 }
@@ -338,34 +345,60 @@ fn diagonal<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     matrix.as_slice().iter().step_by(n + 1).copied()
 }
 
-/// Replaces `matrix` by its LU factors in place (partial pivoting; L's unit
-/// diagonal implied, U on and above the diagonal) and tells whether the row swaps
-/// were odd, or the first column without a pivot.
+/// Brings `matrix` to the upper-triangular U of P·A = L·U in place (partial
+/// pivoting; what is left below the diagonal is not L) and tells whether the row
+/// swaps were odd, or the first column without a pivot.
 #[inline(always)]
-fn lu_in_place<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+fn triangularize<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     matrix: &mut Tensor<T, (N, N), K>,
 ) -> Result<bool, usize> {
     let n = matrix.shape().0.size();
     eliminate_forward(matrix.as_mut_slice(), n, &mut [], 0)
 }
 
+/// det A by Bird's division-free algorithm: X ← μ(X)·A, n − 1 times from X = A,
+/// where μ(X) keeps X's strict upper triangle, zeroes the lower one and puts
+/// −Σₖ₍>ᵢ₎ xₖₖ at (i, i); then det A = (−1)ⁿ⁻¹·x₁₁. A polynomial in A's entries
+/// (O(n⁴)), so exact on duals where elimination divides by zero.
+fn division_free_determinant<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(a: &Tensor<T, (N, N), K>) -> T {
+    let n = a.shape().0.size();
+    if n == 0 {
+        return T::one();
+    }
+    let mut x = a.clone();
+    for _ in 1..n {
+        let entries = x.as_mut_slice();
+        let mut below = T::zero();
+        for i in (0..n).rev() {
+            let diagonal = entries[i * n + i];
+            entries[i * n + i] = -below;
+            below += diagonal;
+            entries[i * n..i * n + i].fill(T::zero());
+        }
+        x = x.matmul(a);
+    }
+    let first = x.as_slice()[0];
+    if n.is_multiple_of(2) { -first } else { first }
+}
+
 /// Forward elimination with partial pivoting of `lu` (n×n, row-major) in place,
 /// the same row operations applied to `x` (n rows of m values): for each column
-/// the largest pivot in magnitude (the first of equal ones), its row swapped up,
-/// the rows below cleared (their multipliers kept below the diagonal). Returns
-/// whether the row swaps were odd, or the first column without a pivot.
+/// the largest pivot in magnitude (the first of equal ones; a NaN before any
+/// number), its row swapped up, the rows below cleared (only right of the column:
+/// nothing reads the entries below the diagonal again). Returns whether the row
+/// swaps were odd, or the first column without a pivot.
 #[inline(always)]
 fn eliminate_forward<T: RealScalar>(lu: &mut [T], n: usize, x: &mut [T], m: usize) -> Result<bool, usize> {
     let mut odd_swaps = false;
     for k in 0..n {
-        let pivot_row =
-            (k + 1..n).fold(k, |best, i| if lu[i * n + k].abs() > lu[best * n + k].abs() { i } else { best });
+        let pivot_row = (k + 1..n)
+            .fold(k, |best, i| if overtakes(lu[i * n + k].abs(), lu[best * n + k].abs()) { i } else { best });
         if lu[pivot_row * n + k] == T::zero() {
             return Err(k);
         }
         if pivot_row != k {
             odd_swaps = !odd_swaps;
-            for j in 0..n {
+            for j in k..n {
                 lu.swap(k * n + j, pivot_row * n + j);
             }
             for c in 0..m {
@@ -378,7 +411,6 @@ fn eliminate_forward<T: RealScalar>(lu: &mut [T], n: usize, x: &mut [T], m: usiz
         let (pivot_row, x_pivot_row) = (&upper[k * n..], &x_upper[k * m..]);
         for (r, row) in lower.chunks_exact_mut(n).enumerate() {
             let factor = row[k] / pivot_row[k];
-            row[k] = factor;
             for (entry, &above) in row[k + 1..].iter_mut().zip(&pivot_row[k + 1..]) {
                 *entry -= factor * above;
             }
@@ -527,11 +559,12 @@ pub fn solve_push<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Stora
 /// The cotangent of Y = A⁻¹ given Y: Ā = −Yᵀ·Ȳ·Yᵀ.
 ///
 /// # Panics
-/// When the shapes differ.
+/// When Y is not square or the shapes differ.
 pub fn inverse_pullback<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     y: &Tensor<T, (N, N), K>,
     y_bar: &Tensor<T, (N, N), K>,
 ) -> Tensor<T, (N, N), K> {
+    or_panic(check_square("inverse_pullback", y.dims()));
     or_panic(y.check_same_shape(y_bar, "inverse_pullback"));
     -y.transposed_matmul(&y_bar.matmul_transposed(y))
 }
@@ -539,11 +572,12 @@ pub fn inverse_pullback<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
 /// The tangent of Y = A⁻¹ given Y: Ẏ = −Y·Ȧ·Y.
 ///
 /// # Panics
-/// When the shapes differ.
+/// When Y is not square or the shapes differ.
 pub fn inverse_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     y: &Tensor<T, (N, N), K>,
     a_dot: &Tensor<T, (N, N), K>,
 ) -> Tensor<T, (N, N), K> {
+    or_panic(check_square("inverse_push", y.dims()));
     or_panic(y.check_same_shape(a_dot, "inverse_push"));
     -y.matmul(&a_dot.matmul(y))
 }
