@@ -1,6 +1,7 @@
-//! Inverse, determinants and the Cholesky factor: values against known results and
-//! identities (A·A⁻¹ = I, det(AB) = det A·det B, ln|det A|, L·Lᵀ = A), the errors
-//! for singular, indefinite and non-square matrices, and derivatives in every mode
+//! Inverse, determinants, the Cholesky factor, triangular solves and the diagonal:
+//! values against known results and identities (A·A⁻¹ = I, det(AB) = det A·det B,
+//! ln|det A|, L·Lᵀ = A, T·x = b), the errors for singular, indefinite and
+//! non-square matrices, and derivatives in every mode
 //! against independent references: the tape's gradients against finite differences
 //! and the adjoint identity (`check_grad`), static mode's pullbacks and tangents
 //! against finite differences (`check_pullback`, `check_pushforward`), its tangents
@@ -9,7 +10,9 @@
 
 use fluxion::autodiff::check::{CheckOptions, check_grad, check_pullback, check_pushforward};
 use fluxion::autodiff::{differentiable, jvp};
-use fluxion::ops::linalg::{LinAlgError, cholesky_push, inverse_pullback};
+use fluxion::ops::linalg::{
+    LinAlgError, Triangle, cholesky_push, inverse_pullback, triangular_solve_pullback,
+};
 use fluxion::prelude::*;
 use proptest::prelude::*;
 
@@ -209,6 +212,107 @@ fn determinants_of_singular_matrices_on_duals_have_the_adjugate_as_derivative() 
     assert!((tangent - difference).abs() < 1e-8, "{tangent} against {difference}");
 }
 
+/// `t` with `garbage` added to the strict triangle opposite `triangle`, which a
+/// triangular solve must not read.
+fn with_garbage(t: &M33, triangle: Triangle, garbage: f64) -> M33 {
+    Matrix::from_fn(|[i, j]| {
+        let opposite = match triangle {
+            Triangle::Lower => j > i,
+            Triangle::Upper => j < i,
+        };
+        t[[i, j]] + if opposite { garbage * (1.0 + i as f64 - j as f64) } else { 0.0 }
+    })
+}
+
+/// The `triangle` of `a`, zeros elsewhere.
+fn triangular(a: &M33, triangle: Triangle) -> M33 {
+    *a - opposite_part(a, triangle)
+}
+
+/// The strict triangle of `a` opposite `triangle`, zeros elsewhere.
+fn opposite_part(a: &M33, triangle: Triangle) -> M33 {
+    Matrix::from_fn(|[i, j]| match triangle {
+        Triangle::Lower if j > i => a[[i, j]],
+        Triangle::Upper if j < i => a[[i, j]],
+        _ => 0.0,
+    })
+}
+
+#[test]
+fn triangular_solves() {
+    let l: M33 = Matrix::from_array([[2.0, 0.0, 0.0], [1.0, 4.0, 0.0], [-1.0, 3.0, 0.5]]);
+    let b = Vector::from_array([2.0, 5.0, 3.5]);
+    // 2x₁ = 2, x₁ + 4x₂ = 5, −x₁ + 3x₂ + ½x₃ = 3.5: x = (1, 1, 3).
+    assert_eq!(l.solve_lower_triangular(&b).to_array(), [1.0, 1.0, 3.0]);
+    // The upper triangle is not read.
+    assert_eq!(with_garbage(&l, Triangle::Lower, 7.0).solve_lower_triangular(&b).to_array(), [1.0, 1.0, 3.0]);
+    let u = l.transpose();
+    let x = with_garbage(&u, Triangle::Upper, -2.0).solve_upper_triangular(&b);
+    assert!(distance(&u.matmul(&x), &b) < 1e-15);
+    // Columns solved together, on the heap.
+    let heap = DynMatrix::from_shape_fn((Dyn(3), Dyn(3)), |[i, j]| l[[i, j]]);
+    let columns = DynMatrix::from_shape_fn((Dyn(3), Dyn(2)), |[i, j]| b[[i]] * (j as f64 + 1.0));
+    let solved = heap.solve_lower_triangular(&columns);
+    assert!(distance(&heap.matmul(&solved), &columns) < 1e-15);
+    // A zero on the diagonal.
+    let mut singular = l;
+    singular[[1, 1]] = 0.0;
+    let error = singular.try_solve_lower_triangular(&b).unwrap_err();
+    assert_eq!(error, LinAlgError::Singular { operation: "solve_lower_triangular", column: 1 });
+    assert_eq!(
+        error.to_string(),
+        "solve_lower_triangular: the matrix is singular (no nonzero pivot in column 1)"
+    );
+    let message = std::panic::catch_unwind(|| triangular_solve_pullback(&singular, Triangle::Lower, &b, &b))
+        .unwrap_err()
+        .downcast::<String>()
+        .unwrap();
+    assert!(message.starts_with("solve_lower_triangular: the matrix is singular"), "{message}");
+}
+
+#[test]
+fn diagonals() {
+    let a: M33 = Matrix::from_fn(|[i, j]| (i * 3 + j) as f64);
+    assert_eq!(a.diagonal().to_array(), [0.0, 4.0, 8.0]);
+    let z: Matrix<Complex64, 2, 2> = Matrix::from_fn(|[i, j]| Complex64::new(i as f64, j as f64));
+    assert_eq!(z.diagonal().to_array(), [Complex64::new(0.0, 0.0), Complex64::new(1.0, 1.0)]);
+    let wide = DynMatrix::zeros_shaped((Dyn(2), Dyn(3)));
+    let message = std::panic::catch_unwind(|| wide.diagonal()).unwrap_err().downcast::<String>().unwrap();
+    assert_eq!(*message, "diagonal: a matrix of shape [2, 3] is not square");
+    let w = Vector::from_array([0.5, -1.0, 2.0]);
+    check_grad(|a: Var<M33>| a.diagonal().dot(&Var::constant(w)), &a, CheckOptions::f64()).unwrap();
+    check_pullback(|a: &M33| a.diagonal(), diagonal::vjp(&a).1, &a, CheckOptions::f64()).unwrap();
+    check_pushforward(|a: &M33| a.diagonal(), |a_dot| diagonal::jvp(&a, a_dot).1, &a, CheckOptions::f64())
+        .unwrap();
+}
+
+/// The diagonal, for its derivatives in static mode.
+#[differentiable]
+fn diagonal(a: &M33) -> Vector<f64, 3> {
+    a.diagonal()
+}
+
+/// L⁻¹b.
+#[differentiable]
+fn lower_solution(l: &M33, b: &Matrix<f64, 3, 2>) -> Matrix<f64, 3, 2> {
+    l.solve_lower_triangular(b)
+}
+
+/// U⁻¹b.
+#[differentiable]
+fn upper_solution(u: &M33, b: &Vector<f64, 3>) -> Vector<f64, 3> {
+    u.solve_upper_triangular(b)
+}
+
+/// The Gaussian's negative log-likelihood of [`negative_log_likelihood`] the way a
+/// GP is written: ½|L⁻¹x|² + Σ ln lᵢᵢ, one factorisation.
+#[differentiable(wrt(sigma))]
+fn by_triangular_solve<T: RealScalar>(sigma: &Matrix<T, 3, 3>, x: &Vector<T, 3>) -> T {
+    let l = sigma.cholesky();
+    let z = l.solve_lower_triangular(x);
+    z.dot(&z) * T::from_f64(0.5) + l.diagonal().ln().sum()
+}
+
 /// ⟨W, A⁻¹⟩.
 #[differentiable]
 fn weighted_inverse(a: &M33, w: &M33) -> f64 {
@@ -321,6 +425,48 @@ proptest! {
         let (_, det_tangent) = determinant::jvp(&a, &direction);
         let (_, dual_tangent) = jvp(|a: Matrix<Dual<f64>, 3, 3>| a.determinant(), &a, &direction);
         prop_assert!((det_tangent - dual_tangent).abs() <= 1e-12 * dual_tangent.abs().max(1.0));
+    }
+
+    #[test]
+    fn triangular_solve_derivatives(
+        a in matrices(), garbage in -3.0..3.0f64, bb in prop::array::uniform6(-2.0..2.0f64), direction in directions(),
+    ) {
+        let options = CheckOptions::f64();
+        let fail = |e: fluxion::autodiff::check::GradientError| TestCaseError::fail(e.to_string());
+        // Triangles with diagonals from 3 to 5: well conditioned.
+        let a = Matrix::from_fn(|[i, j]| a[[i, j]] + if i == j { 4.0 } else { 0.0 });
+        let (lower, upper) = (with_garbage(&triangular(&a, Triangle::Lower), Triangle::Lower, garbage), with_garbage(&triangular(&a, Triangle::Upper), Triangle::Upper, garbage));
+        let b: Matrix<f64, 3, 2> = Matrix::from_fn(|[i, j]| bb[i * 2 + j]);
+        let v = Vector::from_fn(|[i]| bb[i]);
+        check_grad(|(l, b): (Var<M33>, Var<Matrix<f64, 3, 2>>)| { let x = l.solve_lower_triangular(&b); x.dot(&x) }, &(lower, b), options).map_err(fail)?;
+        check_grad(|(u, v): (Var<M33>, Var<Vector<f64, 3>>)| { let x = u.solve_upper_triangular(&v); x.dot(&x) }, &(upper, v), options).map_err(fail)?;
+        check_pullback(|(l, b): &(M33, Matrix<f64, 3, 2>)| l.solve_lower_triangular(b), lower_solution::vjp(&lower, &b).1, &(lower, b), options).map_err(fail)?;
+        check_pushforward(|(l, b): &(M33, Matrix<f64, 3, 2>)| l.solve_lower_triangular(b), |(l_dot, b_dot)| lower_solution::jvp(&lower, &b, l_dot, b_dot).1, &(lower, b), options).map_err(fail)?;
+        check_pullback(|(u, v): &(M33, Vector<f64, 3>)| u.solve_upper_triangular(v), upper_solution::vjp(&upper, &v).1, &(upper, v), options).map_err(fail)?;
+        check_pushforward(|(u, v): &(M33, Vector<f64, 3>)| u.solve_upper_triangular(v), |(u_dot, v_dot)| upper_solution::jvp(&upper, &v, u_dot, v_dot).1, &(upper, v), options).map_err(fail)?;
+        // The tangent against forward mode on duals, which runs the substitution on them.
+        let (_, tangent) = upper_solution::jvp(&upper, &v, &direction, &v);
+        let (_, dual_tangent) = jvp(|(u, v): (Matrix<Dual<f64>, 3, 3>, Vector<Dual<f64>, 3>)| u.solve_upper_triangular(&v), &(upper, v), &(direction, v));
+        prop_assert!(distance(&tangent, &dual_tangent) <= 1e-12);
+    }
+
+    #[test]
+    fn a_gaussian_likelihood_two_ways(s in spd_matrices(), x in prop::array::uniform3(-2.0..2.0f64), direction in directions()) {
+        let x = Vector::from_array(x);
+        let (value, gradient) = by_triangular_solve::value_and_grad(&s, &x);
+        let (expected, expected_gradient) = negative_log_likelihood::value_and_grad(&s, &x);
+        prop_assert!((value - expected).abs() <= 1e-13 * expected.abs().max(1.0));
+        prop_assert!(distance(&gradient, &expected_gradient) <= 1e-12);
+        let tape = grad(|s: Var<M33>| {
+            let l = s.cholesky();
+            let z = l.solve_lower_triangular(&Var::constant(x));
+            z.dot(&z) * 0.5 + l.diagonal().ln().sum()
+        }, &s);
+        prop_assert!(distance(&tape, &expected_gradient) <= 1e-12);
+        let symmetric = direction + direction.transpose();
+        let hv: M33 = by_triangular_solve::hvp(&s, &x, &symmetric);
+        let expected_hv: M33 = negative_log_likelihood::hvp(&s, &x, &symmetric);
+        prop_assert!(distance(&hv, &expected_hv) <= 1e-11);
     }
 
     #[test]

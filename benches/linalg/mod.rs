@@ -5,10 +5,12 @@
 //! arrays, and the gradient of ln|det A| (A⁻ᵀ) beside one that keeps the LU factors
 //! of the value for the triangular solves of A⁻ᵀ.
 //!
+//! Triangular solves beside forward substitution on arrays.
+//!
 //! Groups `linalg/solve` (ids `{ours,handwritten}/{inline-6,heap-64}`),
-//! `linalg/solve_gradient`, `linalg/cholesky` and
-//! `linalg/log_abs_determinant_gradient` (`{ours,handwritten}/inline-6`);
-//! throughput counts the matrix's elements.
+//! `linalg/solve_gradient`, `linalg/cholesky`,
+//! `linalg/log_abs_determinant_gradient` and `linalg/solve_lower_triangular`
+//! (`{ours,handwritten}/inline-6`); throughput counts the matrix's elements.
 
 use criterion::{Criterion, black_box, criterion_group};
 use fluxion::prelude::*;
@@ -18,7 +20,7 @@ use crate::common::{compare, config};
 criterion_group! {
     name = benches;
     config = config();
-    targets = solve, solve_gradient, cholesky, log_abs_determinant_gradient
+    targets = solve, solve_gradient, cholesky, log_abs_determinant_gradient, triangular_solve
 }
 
 /// A diagonally dominant n×n matrix (well conditioned), row by row.
@@ -260,6 +262,30 @@ fn log_abs_determinant_gradient(c: &mut Criterion) {
         36,
         || log_abs_determinant::value_and_grad(black_box(&a)),
         || log_abs_determinant_by_hand(black_box(&arrays)),
+    );
+    group.finish();
+}
+
+/// x with L·x = b, L the lower triangle of `l`, by forward substitution.
+fn forward_substitution(l: &[[f64; 6]; 6], b: &[f64; 6]) -> [f64; 6] {
+    let mut x = [0.0; 6];
+    for i in 0..6 {
+        x[i] = (0..i).fold(b[i], |total, k| total - l[i][k] * x[k]) / l[i][i];
+    }
+    x
+}
+
+/// `linalg/solve_lower_triangular`: the inline system's lower triangle.
+fn triangular_solve(c: &mut Criterion) {
+    let mut group = c.benchmark_group("linalg/solve_lower_triangular");
+    let (a, b, arrays, rhs) = inline_system();
+    assert_agree(a.solve_lower_triangular(&b).as_slice(), &forward_substitution(&arrays, &rhs));
+    compare(
+        &mut group,
+        "inline-6",
+        36,
+        || black_box(&a).solve_lower_triangular(black_box(&b)),
+        || forward_substitution(black_box(&arrays), black_box(&rhs)),
     );
     group.finish();
 }

@@ -47,8 +47,9 @@ use crate::ops::elementwise::{
 use crate::ops::functions::{ClampFunction, Larger, Smaller};
 use crate::ops::layout::{concat_pullback, narrow_pullback, reshape_pullback, transpose_pullback};
 use crate::ops::linalg::{
-    cholesky_pullback, cholesky_push, determinant_pullback, determinant_push, inverse_pullback, inverse_push,
-    log_abs_determinant_pullback, log_abs_determinant_push, solve_pullback, solve_push, transposed_solve,
+    System, Triangle, cholesky_pullback, cholesky_push, determinant_pullback, determinant_push,
+    diagonal_pullback, inverse_pullback, inverse_push, log_abs_determinant_pullback,
+    log_abs_determinant_push, solve_system, system_pullback, system_push, transposed_system_solve,
 };
 use crate::ops::pool::{Window, avg_pool2d_pullback, max_pool2d_pullback, max_pool2d_push};
 #[cfg(feature = "alloc")]
@@ -456,6 +457,19 @@ pub struct TransposedMatrixProduct;
 /// [`linalg`](crate::ops::linalg)); both cotangents from one elimination on Aᵀ.
 #[derive(Clone, Copy, Debug)]
 pub struct LinearSolve;
+/// `l.solve_lower_triangular(&b)`: x = L⁻¹b for L the lower triangle, ẋ =
+/// L⁻¹(ḃ − L̇·x), b̄ = L⁻ᵀx̄, L̄ = −b̄·xᵀ's lower triangle (see
+/// [`linalg`](crate::ops::linalg)).
+#[derive(Clone, Copy, Debug)]
+pub struct LowerTriangularSolve;
+/// `u.solve_upper_triangular(&b)`: as [`LowerTriangularSolve`] with the upper
+/// triangle.
+#[derive(Clone, Copy, Debug)]
+pub struct UpperTriangularSolve;
+/// `a.diagonal()`: y = (a₁₁, …, aₙₙ), ẏ = ȧ's diagonal, Ā = ȳ on the diagonal of a
+/// zero matrix.
+#[derive(Clone, Copy, Debug)]
+pub struct Diagonal;
 /// `a.inverse()`: Y = A⁻¹, Ẏ = −Y·Ȧ·Y, Ā = −Yᵀ·Ȳ·Yᵀ (see
 /// [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
@@ -1731,66 +1745,97 @@ product_rule!(MatrixProduct, MatMul, try_matmul, matmul_pullback);
 product_rule!(MatrixTransposedProduct, MatMulTransposed, try_matmul_transposed, matmul_transposed_pullback);
 product_rule!(TransposedMatrixProduct, TransposedMatMul, try_transposed_matmul, transposed_matmul_pullback);
 
+/// The rule of a linear system `$rule` that reads its matrix as `$system` does:
+/// x = A⁻¹b, ẋ = A⁻¹(ḃ − Ȧ·x), b̄ = A⁻ᵀx̄, Ā = −b̄·xᵀ (on the entries read); both
+/// cotangents from one solve with Aᵀ.
+macro_rules! system_rule {
+    ($rule:ident, $system:expr) => {
+        #[diagnostic::do_not_recommend]
+        impl<T: RealScalar, N: Dim, B: RightHandSide<N>, K> BinaryRule<Tensor<T, (N, N), K>, Tensor<T, B, K>>
+            for $rule
+        where
+            K: Storage<T, (N, N)> + Storage<T, B>,
+        {
+            type Output = Tensor<T, B, K>;
+            #[inline(always)]
+            #[track_caller]
+            fn value(&self, a: &Tensor<T, (N, N), K>, b: &Tensor<T, B, K>) -> Self::Output {
+                or_panic(solve_system($system, a, b))
+            }
+            #[inline(always)]
+            fn push_lhs(
+                &self,
+                (a, _, x): Operands<'_, Tensor<T, (N, N), K>, Tensor<T, B, K>, Self::Output>,
+                a_dot: &Tensor<T, (N, N), K>,
+            ) -> Self::Output {
+                system_push($system, a, x, Some(a_dot), None)
+            }
+            #[inline(always)]
+            fn push_rhs(
+                &self,
+                (a, _, x): Operands<'_, Tensor<T, (N, N), K>, Tensor<T, B, K>, Self::Output>,
+                b_dot: &Self::Output,
+            ) -> Self::Output {
+                system_push($system, a, x, None, Some(b_dot))
+            }
+            #[inline(always)]
+            fn push_both(
+                &self,
+                (a, _, x): Operands<'_, Tensor<T, (N, N), K>, Tensor<T, B, K>, Self::Output>,
+                a_dot: &Tensor<T, (N, N), K>,
+                b_dot: &Self::Output,
+            ) -> Self::Output {
+                system_push($system, a, x, Some(a_dot), Some(b_dot))
+            }
+            #[inline(always)]
+            fn pull_lhs(
+                &self,
+                (a, _, x): Operands<'_, Tensor<T, (N, N), K>, Tensor<T, B, K>, Self::Output>,
+                x_bar: &Self::Output,
+            ) -> Tensor<T, (N, N), K> {
+                system_pullback($system, a, x, x_bar).0
+            }
+            #[inline(always)]
+            fn pull_rhs(
+                &self,
+                (a, ..): Operands<'_, Tensor<T, (N, N), K>, Tensor<T, B, K>, Self::Output>,
+                x_bar: &Self::Output,
+            ) -> Self::Output {
+                transposed_system_solve($system, a, x_bar)
+            }
+            #[inline(always)]
+            fn pull_both(
+                &self,
+                (a, _, x): Operands<'_, Tensor<T, (N, N), K>, Tensor<T, B, K>, Self::Output>,
+                x_bar: &Self::Output,
+            ) -> (Tensor<T, (N, N), K>, Self::Output) {
+                system_pullback($system, a, x, x_bar)
+            }
+        }
+    };
+}
+
+system_rule!(LinearSolve, System::General);
+system_rule!(LowerTriangularSolve, System::Triangular(Triangle::Lower));
+system_rule!(UpperTriangularSolve, System::Triangular(Triangle::Upper));
+
 #[diagnostic::do_not_recommend]
-impl<T: RealScalar, N: Dim, B: RightHandSide<N>, K> BinaryRule<Tensor<T, (N, N), K>, Tensor<T, B, K>>
-    for LinearSolve
-where
-    K: Storage<T, (N, N)> + Storage<T, B>,
+impl<T: Scalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>> UnaryRule<Tensor<T, (N, N), K>>
+    for Diagonal
 {
-    type Output = Tensor<T, B, K>;
+    type Output = Tensor<T, (N,), K>;
     #[inline(always)]
     #[track_caller]
-    fn value(&self, a: &Tensor<T, (N, N), K>, b: &Tensor<T, B, K>) -> Self::Output {
-        a.solve(b)
+    fn value(&self, a: &Tensor<T, (N, N), K>) -> Self::Output {
+        a.diagonal()
     }
     #[inline(always)]
-    fn push_lhs(
-        &self,
-        (a, _, x): Operands<'_, Tensor<T, (N, N), K>, Tensor<T, B, K>, Self::Output>,
-        a_dot: &Tensor<T, (N, N), K>,
-    ) -> Self::Output {
-        solve_push(a, x, Some(a_dot), None)
+    fn push(&self, _: &Tensor<T, (N, N), K>, _: &Self::Output, a_dot: &Tensor<T, (N, N), K>) -> Self::Output {
+        a_dot.diagonal()
     }
     #[inline(always)]
-    fn push_rhs(
-        &self,
-        (a, _, x): Operands<'_, Tensor<T, (N, N), K>, Tensor<T, B, K>, Self::Output>,
-        b_dot: &Self::Output,
-    ) -> Self::Output {
-        solve_push(a, x, None, Some(b_dot))
-    }
-    #[inline(always)]
-    fn push_both(
-        &self,
-        (a, _, x): Operands<'_, Tensor<T, (N, N), K>, Tensor<T, B, K>, Self::Output>,
-        a_dot: &Tensor<T, (N, N), K>,
-        b_dot: &Self::Output,
-    ) -> Self::Output {
-        solve_push(a, x, Some(a_dot), Some(b_dot))
-    }
-    #[inline(always)]
-    fn pull_lhs(
-        &self,
-        (a, _, x): Operands<'_, Tensor<T, (N, N), K>, Tensor<T, B, K>, Self::Output>,
-        x_bar: &Self::Output,
-    ) -> Tensor<T, (N, N), K> {
-        solve_pullback(a, x, x_bar).0
-    }
-    #[inline(always)]
-    fn pull_rhs(
-        &self,
-        (a, ..): Operands<'_, Tensor<T, (N, N), K>, Tensor<T, B, K>, Self::Output>,
-        x_bar: &Self::Output,
-    ) -> Self::Output {
-        transposed_solve(a, x_bar)
-    }
-    #[inline(always)]
-    fn pull_both(
-        &self,
-        (a, _, x): Operands<'_, Tensor<T, (N, N), K>, Tensor<T, B, K>, Self::Output>,
-        x_bar: &Self::Output,
-    ) -> (Tensor<T, (N, N), K>, Self::Output) {
-        solve_pullback(a, x, x_bar)
+    fn pull(&self, _: &Tensor<T, (N, N), K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, (N, N), K> {
+        diagonal_pullback(y_bar)
     }
 }
 

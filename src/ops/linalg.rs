@@ -8,7 +8,15 @@
 //!   swaps); 0 and −∞ for a singular matrix;
 //! - `a.cholesky()`: the lower-triangular L with L·Lᵀ = ½(A + Aᵀ) for a symmetric
 //!   positive definite A (LAPACK's `potrf`; the symmetrised input as
-//!   `jax.numpy.linalg.cholesky`'s, so a derivative in A is symmetric).
+//!   `jax.numpy.linalg.cholesky`'s, so a derivative in A is symmetric);
+//! - `t.solve_lower_triangular(&b)`, `t.solve_upper_triangular(&b)`: x = T⁻¹b for T
+//!   one triangle of t (the other not read), by substitution in O(n²) per column
+//!   (`jax.scipy.linalg.solve_triangular`, LAPACK's `trtrs`);
+//! - `a.diagonal()`: (a₁₁, …, aₙₙ), on any scalar.
+//!
+//! A Gaussian's log-density, or a Gaussian process's marginal likelihood, takes one
+//! factorisation: with L = chol(Σ), z = L⁻¹x gives ½xᵀΣ⁻¹x = ½|z|² and ½ ln det Σ =
+//! Σᵢ ln lᵢᵢ (`l.diagonal().ln().sum()`).
 //!
 //! Derivatives (⟨X, Y⟩ = Σᵢⱼ XᵢⱼYᵢⱼ, Φ(X) the lower triangle of X with its diagonal
 //! halved, sym(X) = ½(X + Xᵀ)):
@@ -16,10 +24,13 @@
 //! - Y = A⁻¹: Ẏ = −Y·Ȧ·Y; Ā = −Yᵀ·Ȳ·Yᵀ (products only);
 //! - y = det A: ẏ = y·⟨A⁻ᵀ, Ȧ⟩, Ā = ȳ·y·A⁻ᵀ; y = ln|det A|: ẏ = ⟨A⁻ᵀ, Ȧ⟩, Ā = ȳ·A⁻ᵀ;
 //! - L = chol(A): L̇ = L·Φ(L⁻¹·sym(Ȧ)·L⁻ᵀ); Ā = sym(L⁻ᵀ·Φ(Lᵀ·L̄)·L⁻¹) (triangular
-//!   solves and products).
+//!   solves and products);
+//! - x = T⁻¹b, T triangular: as for `solve`, with T̄ = −b̄·xᵀ kept on T's triangle
+//!   (the other is not read: its cotangent is 0) and Ṫ read on it;
+//! - y = diag A: ẏ = diag Ȧ, Ā = ȳ on the diagonal of a zero matrix.
 //!
-//! A pivot that is exactly zero is an error ([`LinAlgError::Singular`]) for `solve`
-//! and `inverse`; a nearly singular matrix gives the large values its conditioning
+//! A pivot that is exactly zero is an error ([`LinAlgError::Singular`]) for `solve`,
+//! `inverse` and the triangular solves (a zero on the diagonal); a nearly singular matrix gives the large values its conditioning
 //! implies, as LAPACK's does; a NaN gives NaN. Where elimination meets a zero
 //! pivot, `determinant` evaluates det A without division instead, so on duals its
 //! tangent stays exact there; the tape's and static mode's derivatives of a
@@ -44,16 +55,20 @@
 //! // The gradient of ln|det A| is A⁻ᵀ.
 //! let ga = grad(|a: Var<Matrix<f64, 2, 2>>| a.log_abs_determinant(), &a);
 //! assert!((ga.to_array()[0][1] + 0.2).abs() < 1e-15);
+//! // ½ ln det A from the Cholesky factor, and A⁻¹b by two triangular solves.
+//! assert!((l.diagonal().ln().sum() - 0.5 * 5f64.ln()).abs() < 1e-15);
+//! let y = l.transpose().solve_upper_triangular(&l.solve_lower_triangular(&b));
+//! assert!((y.to_array()[1] - 1.4).abs() < 1e-15);
 //! ```
 
 use core::cmp::Ordering;
 use core::fmt;
 
 #[cfg(feature = "std")]
-use crate::autodiff::{Operand, Var, record_binary_in_place, record_unary_in_place};
+use crate::autodiff::{Operand, Var, record_binary_in_place, record_unary, record_unary_in_place};
 use crate::error::{ShapeError, or_panic};
 use crate::product::MatMul;
-use crate::scalar::{RealScalar, overtakes};
+use crate::scalar::{RealScalar, Scalar, overtakes};
 use crate::shape::constraint::RightHandSide;
 use crate::shape::{Dim, Dims, Shape};
 use crate::tensor::{Storage, Tensor};
@@ -107,6 +122,44 @@ impl From<ShapeError> for LinAlgError {
     }
 }
 
+/// The triangle of a matrix that a triangular solve reads, its diagonal included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Triangle {
+    /// On and below the diagonal.
+    Lower,
+    /// On and above the diagonal.
+    Upper,
+}
+
+/// How a linear system reads its matrix: all of it, by elimination, or one
+/// triangle, by substitution.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum System {
+    General,
+    Triangular(Triangle),
+}
+
+impl System {
+    /// The method that solves it, for messages.
+    fn operation(self) -> &'static str {
+        match self {
+            System::General => "solve",
+            System::Triangular(Triangle::Lower) => "solve_lower_triangular",
+            System::Triangular(Triangle::Upper) => "solve_upper_triangular",
+        }
+    }
+
+    /// The columns of row `i` that it reads from an n×n matrix.
+    #[inline(always)]
+    fn columns(self, i: usize, n: usize) -> core::ops::Range<usize> {
+        match self {
+            System::General => 0..n,
+            System::Triangular(Triangle::Lower) => 0..i + 1,
+            System::Triangular(Triangle::Upper) => i..n,
+        }
+    }
+}
+
 impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
     /// x with A·x = b, A this square matrix, b a vector or a matrix with as many rows
     /// (its columns solved together), by Gaussian elimination with partial pivoting.
@@ -118,10 +171,7 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
     where
         K: Storage<T, B>,
     {
-        check_system("solve", self.dims(), b.dims())?;
-        let mut x = b.clone();
-        eliminate("solve", self, Orientation::AsIs, &mut x)?;
-        Ok(x)
+        solve_system(System::General, self, b)
     }
 
     /// [`try_solve`](Self::try_solve)'s x.
@@ -135,6 +185,58 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
         K: Storage<T, B>,
     {
         or_panic(self.try_solve(b))
+    }
+
+    /// x with L·x = b for L the lower triangle of this matrix (its diagonal
+    /// included; the entries above it are not read), by forward substitution:
+    /// O(n²) per column of b. An error for shapes that do not fit or a zero on the
+    /// diagonal (`Singular`, naming its column).
+    pub fn try_solve_lower_triangular<B: RightHandSide<N>>(
+        &self,
+        b: &Tensor<T, B, K>,
+    ) -> Result<Tensor<T, B, K>, LinAlgError>
+    where
+        K: Storage<T, B>,
+    {
+        solve_system(System::Triangular(Triangle::Lower), self, b)
+    }
+
+    /// [`try_solve_lower_triangular`](Self::try_solve_lower_triangular)'s x.
+    ///
+    /// # Panics
+    /// With its error message.
+    #[track_caller]
+    pub fn solve_lower_triangular<B: RightHandSide<N>>(&self, b: &Tensor<T, B, K>) -> Tensor<T, B, K>
+    where
+        K: Storage<T, B>,
+    {
+        or_panic(self.try_solve_lower_triangular(b))
+    }
+
+    /// x with U·x = b for U the upper triangle of this matrix (its diagonal
+    /// included), by back substitution; as
+    /// [`try_solve_lower_triangular`](Self::try_solve_lower_triangular). With a
+    /// Cholesky factor L, `l.transpose().solve_upper_triangular(&z)` is L⁻ᵀz.
+    pub fn try_solve_upper_triangular<B: RightHandSide<N>>(
+        &self,
+        b: &Tensor<T, B, K>,
+    ) -> Result<Tensor<T, B, K>, LinAlgError>
+    where
+        K: Storage<T, B>,
+    {
+        solve_system(System::Triangular(Triangle::Upper), self, b)
+    }
+
+    /// [`try_solve_upper_triangular`](Self::try_solve_upper_triangular)'s x.
+    ///
+    /// # Panics
+    /// With its error message.
+    #[track_caller]
+    pub fn solve_upper_triangular<B: RightHandSide<N>>(&self, b: &Tensor<T, B, K>) -> Tensor<T, B, K>
+    where
+        K: Storage<T, B>,
+    {
+        or_panic(self.try_solve_upper_triangular(b))
     }
 
     /// A⁻¹, by the elimination of [`try_solve`](Self::try_solve) on the identity; an
@@ -171,7 +273,7 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
         let mut upper = self.clone();
         match triangularize(&mut upper) {
             Ok(odd_swaps) => {
-                let product = diagonal(&upper).fold(T::one(), |product, pivot| product * pivot);
+                let product = diagonal_entries(&upper).fold(T::one(), |product, pivot| product * pivot);
                 if odd_swaps { -product } else { product }
             }
             Err(_) => division_free_determinant(self),
@@ -190,7 +292,7 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
         or_panic(check_square("log_abs_determinant", self.dims()));
         let mut upper = self.clone();
         match triangularize(&mut upper) {
-            Ok(_) => diagonal(&upper).fold(T::zero(), |total, pivot| total + pivot.abs().ln()),
+            Ok(_) => diagonal_entries(&upper).fold(T::zero(), |total, pivot| total + pivot.abs().ln()),
             Err(_) => T::neg_infinity(),
         }
     }
@@ -232,6 +334,48 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
     }
 }
 
+impl<T: Scalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>> Tensor<T, (N, N), K> {
+    /// The diagonal (a₁₁, …, aₙₙ) of this square matrix (`torch.diagonal`,
+    /// `jnp.diag`): with a Cholesky factor L of A, `l.diagonal().ln().sum()` is
+    /// ½ ln det A.
+    ///
+    /// # Panics
+    /// For a `Dyn` matrix that is not square.
+    #[track_caller]
+    pub fn diagonal(&self) -> Tensor<T, (N,), K> {
+        or_panic(check_square("diagonal", self.dims()));
+        let (n, entries) = (self.shape().0.size(), self.as_slice());
+        Tensor::from_shape_fn((self.shape().0,), |[i]| entries[i * (n + 1)])
+    }
+}
+
+/// The square matrix with `diagonal` on its diagonal and zeros elsewhere: the
+/// adjoint of [`Tensor::diagonal`], its pullback.
+pub fn diagonal_pullback<T: Scalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>>(
+    diagonal: &Tensor<T, (N,), K>,
+) -> Tensor<T, (N, N), K> {
+    let size = diagonal.shape().0;
+    let (n, entries) = (size.size(), diagonal.as_slice());
+    let mut matrix = Tensor::zeros_shaped((size, size));
+    for (i, &entry) in entries.iter().enumerate() {
+        matrix.as_mut_slice()[i * (n + 1)] = entry;
+    }
+    matrix
+}
+
+#[cfg(feature = "std")]
+impl<T: Scalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>> Var<Tensor<T, (N, N), K>> {
+    /// The diagonal, recorded with its pullback: ȳ on the diagonal of a zero
+    /// matrix (see [`Tensor::diagonal`]).
+    ///
+    /// # Panics
+    /// As [`Tensor::diagonal`].
+    #[track_caller]
+    pub fn diagonal(&self) -> Var<Tensor<T, (N,), K>> {
+        record_unary(self, self.value().diagonal(), diagonal_pullback)
+    }
+}
+
 #[cfg(feature = "std")]
 impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Var<Tensor<T, (N, N), K>> {
     /// x with A·x = b, recorded with its pullback b̄ = A⁻ᵀx̄, Ā = −b̄·xᵀ (see
@@ -244,12 +388,59 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Var<Tensor<T, (N, N), K>> {
     where
         K: Storage<T, B>,
     {
+        self.record_system(System::General, b)
+    }
+
+    /// x with L·x = b, L the lower triangle, recorded with its pullback
+    /// b̄ = L⁻ᵀx̄, L̄ = −(b̄·xᵀ)'s lower triangle (see
+    /// [`Tensor::solve_lower_triangular`]).
+    ///
+    /// # Panics
+    /// As [`Tensor::solve_lower_triangular`].
+    #[track_caller]
+    pub fn solve_lower_triangular<B: RightHandSide<N>>(
+        &self,
+        b: &impl Operand<Tensor<T, B, K>>,
+    ) -> Var<Tensor<T, B, K>>
+    where
+        K: Storage<T, B>,
+    {
+        self.record_system(System::Triangular(Triangle::Lower), b)
+    }
+
+    /// x with U·x = b, U the upper triangle, recorded with its pullback
+    /// b̄ = U⁻ᵀx̄, Ū = −(b̄·xᵀ)'s upper triangle (see
+    /// [`Tensor::solve_upper_triangular`]).
+    ///
+    /// # Panics
+    /// As [`Tensor::solve_upper_triangular`].
+    #[track_caller]
+    pub fn solve_upper_triangular<B: RightHandSide<N>>(
+        &self,
+        b: &impl Operand<Tensor<T, B, K>>,
+    ) -> Var<Tensor<T, B, K>>
+    where
+        K: Storage<T, B>,
+    {
+        self.record_system(System::Triangular(Triangle::Upper), b)
+    }
+
+    /// The solution of `system` recorded with its pullback.
+    #[track_caller]
+    fn record_system<B: RightHandSide<N>>(
+        &self,
+        system: System,
+        b: &impl Operand<Tensor<T, B, K>>,
+    ) -> Var<Tensor<T, B, K>>
+    where
+        K: Storage<T, B>,
+    {
         let b = b.to_var();
         let a = self.shared_value();
-        let x = a.solve(b.value());
+        let x = or_panic(solve_system(system, &a, b.value()));
         record_binary_in_place(self, &b, x, move |x, x_bar, mut adjoints| {
-            let b_bar = transposed_solve(&a, x_bar);
-            adjoints.lhs().add(|| matrix_cotangent(&a, &b_bar, x));
+            let b_bar = transposed_system_solve(system, &a, x_bar);
+            adjoints.lhs().add(|| system_matrix_cotangent(system, &a, &b_bar, x));
             adjoints.rhs().add(|| b_bar);
         })
     }
@@ -313,6 +504,7 @@ enum Orientation {
 }
 
 /// Checks that `matrix` is square.
+#[inline(always)]
 fn check_square(operation: &'static str, matrix: Dims) -> Result<(), ShapeError> {
     let (rows, columns) = (matrix.as_slice()[0], matrix.as_slice()[1]);
     if rows != columns {
@@ -322,6 +514,7 @@ fn check_square(operation: &'static str, matrix: Dims) -> Result<(), ShapeError>
 }
 
 /// Checks that `matrix` is square and `rhs` has as many rows.
+#[inline(always)]
 fn check_system(operation: &'static str, matrix: Dims, rhs: Dims) -> Result<(), ShapeError> {
     if matrix.as_slice()[0] != matrix.as_slice()[1] {
         return Err(ShapeError::new(operation, matrix, rhs, "a square matrix"));
@@ -338,7 +531,7 @@ fn check_system(operation: &'static str, matrix: Dims, rhs: Dims) -> Result<(), 
 }
 
 /// The diagonal entries of a square matrix.
-fn diagonal<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+fn diagonal_entries<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     matrix: &Tensor<T, (N, N), K>,
 ) -> impl Iterator<Item = T> + '_ {
     let n = matrix.shape().0.size();
@@ -422,20 +615,23 @@ fn eliminate_forward<T: RealScalar>(lu: &mut [T], n: usize, x: &mut [T], m: usiz
     Ok(odd_swaps)
 }
 
-/// Overwrites `x` (n rows of m values) with U⁻¹x, U the upper triangle of `lu`:
-/// xᵢ = (xᵢ − Σⱼ₍>ᵢ₎ uᵢⱼ·xⱼ) / uᵢᵢ, from the last row up.
+/// Overwrites `x` (n rows of m values) with T⁻¹x for T the `triangle` of the n×n
+/// `t` (its diagonal included), or with T⁻ᵀx when `transposed`: xᵢ = (xᵢ −
+/// Σₖ cᵢₖ·xₖ) / tᵢᵢ over the rows k already solved, cᵢₖ the entry of T (or Tᵀ), from
+/// the first row down when the matrix solved with is lower triangular, from the
+/// last up when it is upper.
 #[inline(always)]
-fn substitute_back<T: RealScalar>(lu: &[T], n: usize, x: &mut [T], m: usize) {
-    for i in (0..n).rev() {
-        let (head, solved) = x.split_at_mut((i + 1) * m);
-        let (x_row, row) = (&mut head[i * m..], &lu[i * n..(i + 1) * n]);
-        for (&coefficient, x_solved) in row[i + 1..].iter().zip(solved.chunks_exact(m)) {
-            for (entry, &value) in x_row.iter_mut().zip(x_solved) {
-                *entry -= coefficient * value;
-            }
-        }
-        for entry in x_row {
-            *entry /= row[i];
+fn substitute<T: RealScalar>(t: &[T], n: usize, triangle: Triangle, transposed: bool, x: &mut [T], m: usize) {
+    let descending = (triangle == Triangle::Upper) != transposed;
+    for step in 0..n {
+        let i = if descending { n - 1 - step } else { step };
+        let solved = if descending { i + 1..n } else { 0..i };
+        for c in 0..m {
+            let known = solved.clone().fold(x[i * m + c], |total, k| {
+                let coefficient = if transposed { t[k * n + i] } else { t[i * n + k] };
+                total - coefficient * x[k * m + c]
+            });
+            x[i * m + c] = known / t[i * n + i];
         }
     }
 }
@@ -465,29 +661,79 @@ fn eliminate<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T,
         }
     }
     eliminate_forward(lu, n, x, m).map_err(|column| LinAlgError::Singular { operation, column })?;
-    substitute_back(lu, n, x, m);
+    substitute(lu, n, Triangle::Upper, false, x, m);
     Ok(())
 }
 
-/// b̄ = A⁻ᵀx̄.
+/// x with A·x = b for `system`'s reading of A (an error as
+/// [`Tensor::try_solve`]'s, named after the system's method).
+#[inline(always)]
+pub(crate) fn solve_system<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
+    system: System,
+    a: &Tensor<T, (N, N), K>,
+    b: &Tensor<T, B, K>,
+) -> Result<Tensor<T, B, K>, LinAlgError> {
+    check_system(system.operation(), a.dims(), b.dims())?;
+    let mut x = b.clone();
+    solve_in_place(system, a, Orientation::AsIs, &mut x)?;
+    Ok(x)
+}
+
+/// Overwrites `x` (a vector or a matrix of n rows, its shape checked) with A⁻¹x or
+/// A⁻ᵀx for `system`'s reading of A: by elimination, or by substitution after
+/// checking the diagonal for a zero. A right-hand side without elements is left
+/// as it is, A not looked at.
+#[inline(always)]
+fn solve_in_place<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
+    system: System,
+    a: &Tensor<T, (N, N), K>,
+    orientation: Orientation,
+    x: &mut Tensor<T, B, K>,
+) -> Result<(), LinAlgError> {
+    let operation = system.operation();
+    let triangle = match system {
+        System::General => return eliminate(operation, a, orientation, x),
+        System::Triangular(triangle) => triangle,
+    };
+    let (n, elements) = (a.shape().0.size(), x.len());
+    if elements == 0 {
+        return Ok(());
+    }
+    if let Some(column) = diagonal_entries(a).position(|entry| entry == T::zero()) {
+        return Err(LinAlgError::Singular { operation, column });
+    }
+    let transposed = orientation == Orientation::Transposed;
+    substitute(a.as_slice(), n, triangle, transposed, x.as_mut_slice(), elements / n);
+    Ok(())
+}
+
+/// b̄ = A⁻ᵀx̄ for `system`'s reading of A.
 ///
 /// # Panics
 /// When the shapes do not fit (as [`Tensor::solve`]'s) or Aᵀ has a zero pivot (A,
-/// whose elimination succeeded, is then singular in all but rounding).
-pub(crate) fn transposed_solve<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
+/// whose solve succeeded, is then singular in all but rounding).
+pub(crate) fn transposed_system_solve<
+    T: RealScalar,
+    N: Dim,
+    B: Shape,
+    K: Storage<T, (N, N)> + Storage<T, B>,
+>(
+    system: System,
     a: &Tensor<T, (N, N), K>,
     x_bar: &Tensor<T, B, K>,
 ) -> Tensor<T, B, K> {
-    or_panic(check_system("solve", a.dims(), x_bar.dims()));
+    or_panic(check_system(system.operation(), a.dims(), x_bar.dims()));
     let mut b_bar = x_bar.clone();
-    if let Err(error) = eliminate("solve", a, Orientation::Transposed, &mut b_bar) {
+    if let Err(error) = solve_in_place(system, a, Orientation::Transposed, &mut b_bar) {
         panic!("{error} (in the pullback, with the transpose)");
     }
     b_bar
 }
 
-/// Ā = −b̄·xᵀ (over the right-hand side's columns).
-fn matrix_cotangent<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
+/// Ā = −b̄·xᵀ (over the right-hand side's columns) on the entries `system` reads,
+/// 0 elsewhere.
+fn system_matrix_cotangent<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
+    system: System,
     a: &Tensor<T, (N, N), K>,
     b_bar: &Tensor<T, B, K>,
     x: &Tensor<T, B, K>,
@@ -500,38 +746,41 @@ fn matrix_cotangent<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Sto
     let m = x.as_slice().len() / n;
     let (b_bar, x) = (b_bar.as_slice(), x.as_slice());
     for (i, row) in a_bar.as_mut_slice().chunks_exact_mut(n).enumerate() {
-        for (j, entry) in row.iter_mut().enumerate() {
-            *entry = -(0..m).fold(T::zero(), |total, c| total + b_bar[i * m + c] * x[j * m + c]);
+        for j in system.columns(i, n) {
+            row[j] = -(0..m).fold(T::zero(), |total, c| total + b_bar[i * m + c] * x[j * m + c]);
         }
     }
     a_bar
 }
 
-/// The cotangents of x = A⁻¹b given x and x̄: (Ā, b̄) = (−b̄·xᵀ, A⁻ᵀx̄).
+/// The cotangents of x = A⁻¹b for `system`'s reading of A.
 ///
 /// # Panics
-/// When the shapes do not fit (as [`Tensor::solve`]'s) or Aᵀ has a zero pivot.
-pub fn solve_pullback<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
+/// When the shapes do not fit or Aᵀ has a zero pivot.
+pub(crate) fn system_pullback<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
+    system: System,
     a: &Tensor<T, (N, N), K>,
     x: &Tensor<T, B, K>,
     x_bar: &Tensor<T, B, K>,
 ) -> (Tensor<T, (N, N), K>, Tensor<T, B, K>) {
     or_panic(x.check_same_shape(x_bar, "solve_pullback"));
-    let b_bar = transposed_solve(a, x_bar);
-    (matrix_cotangent(a, &b_bar, x), b_bar)
+    let b_bar = transposed_system_solve(system, a, x_bar);
+    (system_matrix_cotangent(system, a, &b_bar, x), b_bar)
 }
 
-/// The tangent of x = A⁻¹b given x: ẋ = A⁻¹(ḃ − Ȧ·x), a missing tangent zero.
+/// The tangent of x = A⁻¹b for `system`'s reading of A: ẋ = A⁻¹(ḃ − Ȧ·x), Ȧ read
+/// as A is, a missing tangent zero.
 ///
 /// # Panics
-/// When the shapes do not fit (as [`Tensor::solve`]'s) or A has a zero pivot.
-pub fn solve_push<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
+/// When the shapes do not fit or A has a zero pivot.
+pub(crate) fn system_push<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
+    system: System,
     a: &Tensor<T, (N, N), K>,
     x: &Tensor<T, B, K>,
     a_dot: Option<&Tensor<T, (N, N), K>>,
     b_dot: Option<&Tensor<T, B, K>>,
 ) -> Tensor<T, B, K> {
-    or_panic(check_system("solve", a.dims(), x.dims()));
+    or_panic(check_system(system.operation(), a.dims(), x.dims()));
     let mut x_dot = match b_dot {
         Some(b_dot) => {
             or_panic(x.check_same_shape(b_dot, "solve_push"));
@@ -548,12 +797,67 @@ pub fn solve_push<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Stora
         let (m, a_dot, x) = (elements / n, a_dot.as_slice(), x.as_slice());
         for (i, row) in x_dot.as_mut_slice().chunks_exact_mut(m).enumerate() {
             for (c, entry) in row.iter_mut().enumerate() {
-                *entry = (0..n).fold(*entry, |total, j| total - a_dot[i * n + j] * x[j * m + c]);
+                *entry =
+                    system.columns(i, n).fold(*entry, |total, j| total - a_dot[i * n + j] * x[j * m + c]);
             }
         }
     }
-    or_panic(eliminate("solve", a, Orientation::AsIs, &mut x_dot));
+    or_panic(solve_in_place(system, a, Orientation::AsIs, &mut x_dot));
     x_dot
+}
+
+/// The cotangents of x = A⁻¹b given x and x̄: (Ā, b̄) = (−b̄·xᵀ, A⁻ᵀx̄).
+///
+/// # Panics
+/// When the shapes do not fit (as [`Tensor::solve`]'s) or Aᵀ has a zero pivot.
+pub fn solve_pullback<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
+    a: &Tensor<T, (N, N), K>,
+    x: &Tensor<T, B, K>,
+    x_bar: &Tensor<T, B, K>,
+) -> (Tensor<T, (N, N), K>, Tensor<T, B, K>) {
+    system_pullback(System::General, a, x, x_bar)
+}
+
+/// The tangent of x = A⁻¹b given x: ẋ = A⁻¹(ḃ − Ȧ·x), a missing tangent zero.
+///
+/// # Panics
+/// When the shapes do not fit (as [`Tensor::solve`]'s) or A has a zero pivot.
+pub fn solve_push<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
+    a: &Tensor<T, (N, N), K>,
+    x: &Tensor<T, B, K>,
+    a_dot: Option<&Tensor<T, (N, N), K>>,
+    b_dot: Option<&Tensor<T, B, K>>,
+) -> Tensor<T, B, K> {
+    system_push(System::General, a, x, a_dot, b_dot)
+}
+
+/// The cotangents of x = T⁻¹b for T the `triangle` of `t`: (T̄, b̄) = (−b̄·xᵀ on
+/// that triangle, T⁻ᵀx̄).
+///
+/// # Panics
+/// When the shapes do not fit or T has a zero on its diagonal.
+pub fn triangular_solve_pullback<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
+    t: &Tensor<T, (N, N), K>,
+    triangle: Triangle,
+    x: &Tensor<T, B, K>,
+    x_bar: &Tensor<T, B, K>,
+) -> (Tensor<T, (N, N), K>, Tensor<T, B, K>) {
+    system_pullback(System::Triangular(triangle), t, x, x_bar)
+}
+
+/// The tangent of x = T⁻¹b for T the `triangle` of `t`: ẋ = T⁻¹(ḃ − Ṫ·x), Ṫ's
+/// same triangle, a missing tangent zero.
+///
+/// # Panics
+/// When the shapes do not fit or T has a zero on its diagonal.
+pub fn triangular_solve_push<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
+    t: &Tensor<T, (N, N), K>,
+    triangle: Triangle,
+    x: &Tensor<T, B, K>,
+    t_dot: Option<&Tensor<T, (N, N), K>>,
+    b_dot: Option<&Tensor<T, B, K>>,
+) -> Tensor<T, B, K> {
+    system_push(System::Triangular(triangle), t, x, t_dot, b_dot)
 }
 
 /// The cotangent of Y = A⁻¹ given Y: Ā = −Yᵀ·Ȳ·Yᵀ.
@@ -666,9 +970,9 @@ pub fn cholesky_pullback<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     // W = L⁻ᵀ·Φ(Lᵀ·L̄), then L⁻ᵀ·Wᵀ = (W·L⁻¹)ᵀ, whose symmetric part is Ā.
     let mut w = l.transposed_matmul(l_bar);
     lower_with_half_diagonal(w.as_mut_slice(), n);
-    substitute_back_transposed(l.as_slice(), n, w.as_mut_slice(), n);
+    substitute(l.as_slice(), n, Triangle::Lower, true, w.as_mut_slice(), n);
     let mut a_bar = w.transpose();
-    substitute_back_transposed(l.as_slice(), n, a_bar.as_mut_slice(), n);
+    substitute(l.as_slice(), n, Triangle::Lower, true, a_bar.as_mut_slice(), n);
     symmetrize(a_bar.as_mut_slice(), n);
     a_bar
 }
@@ -687,45 +991,11 @@ pub fn cholesky_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     // Z = L⁻¹·S for S = sym(Ȧ); then L⁻¹·Zᵀ = L⁻¹·S·L⁻ᵀ, S being symmetric.
     let mut z = a_dot.clone();
     symmetrize(z.as_mut_slice(), n);
-    substitute_forward(l.as_slice(), n, z.as_mut_slice(), n);
+    substitute(l.as_slice(), n, Triangle::Lower, false, z.as_mut_slice(), n);
     let mut middle = z.transpose();
-    substitute_forward(l.as_slice(), n, middle.as_mut_slice(), n);
+    substitute(l.as_slice(), n, Triangle::Lower, false, middle.as_mut_slice(), n);
     lower_with_half_diagonal(middle.as_mut_slice(), n);
     l.matmul(&middle)
-}
-
-/// Overwrites `x` (n rows of m values) with L⁻¹x, L the lower triangle of `l`
-/// (n×n): xᵢ = (xᵢ − Σₖ₍<ᵢ₎ lᵢₖ·xₖ) / lᵢᵢ, from the first row down.
-#[inline(always)]
-fn substitute_forward<T: RealScalar>(l: &[T], n: usize, x: &mut [T], m: usize) {
-    for i in 0..n {
-        for k in 0..i {
-            let coefficient = l[i * n + k];
-            for c in 0..m {
-                x[i * m + c] -= coefficient * x[k * m + c];
-            }
-        }
-        for c in 0..m {
-            x[i * m + c] /= l[i * n + i];
-        }
-    }
-}
-
-/// Overwrites `x` (n rows of m values) with L⁻ᵀx, L the lower triangle of `l`
-/// (n×n): xᵢ = (xᵢ − Σₖ₍>ᵢ₎ lₖᵢ·xₖ) / lᵢᵢ, from the last row up.
-#[inline(always)]
-fn substitute_back_transposed<T: RealScalar>(l: &[T], n: usize, x: &mut [T], m: usize) {
-    for i in (0..n).rev() {
-        for k in i + 1..n {
-            let coefficient = l[k * n + i];
-            for c in 0..m {
-                x[i * m + c] -= coefficient * x[k * m + c];
-            }
-        }
-        for c in 0..m {
-            x[i * m + c] /= l[i * n + i];
-        }
-    }
 }
 
 /// Φ in place on an n×n matrix: the strict upper triangle zeroed, the diagonal

@@ -563,6 +563,7 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("sum", "Summation"),
     ("mean", "Mean"),
     ("transpose", "Transposition"),
+    ("diagonal", "Diagonal"),
     ("inverse", "MatrixInverse"),
     ("determinant", "Determinant"),
     ("log_abs_determinant", "LogAbsDeterminant"),
@@ -651,6 +652,8 @@ const BINARY_METHODS: &[(&str, &str)] = &[
     ("rem_euclid", "EuclideanRemainder"),
     ("copysign", "SignCopy"),
     ("solve", "LinearSolve"),
+    ("solve_lower_triangular", "LowerTriangularSolve"),
+    ("solve_upper_triangular", "UpperTriangularSolve"),
 ];
 
 /// The companions of a `#[differentiable]` function other than `grad`, which a body
