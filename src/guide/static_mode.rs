@@ -226,7 +226,8 @@
 //!   tensors), `sigmoid` and `relu` (tensors), `sum`, `mean`, `transpose`, `matmul`,
 //!   `matmul_transposed`, `transposed_matmul`, `add_rows`, `mul_rows`, `add_channels`,
 //!   `normalize_rows(ε)`, `hadamard`, `dot`, `outer`, `solve` (x = A⁻¹b, real),
-//!   `inverse`, `determinant`, `log_abs_determinant`, `cholesky` (real),
+//!   `inverse`, `determinant`, `log_abs_determinant`, `cholesky`,
+//!   `solve_lower_triangular`, `solve_upper_triangular` (real), `diagonal`,
 //!   `abs` (tensors, real or complex),
 //!   `flatten` and `reshape` (their shapes from a turbofish, a type on the `let` or
 //!   the result's use), `narrow::<AXIS, START, LEN>()`, `a.concat(Axis::<k>, &b)`
