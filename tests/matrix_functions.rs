@@ -1,4 +1,4 @@
-//! Inverse, determinants, the Cholesky factor, triangular solves and the diagonal:
+//! Inverse, determinants, the Cholesky factor, triangular solves and diagonals:
 //! values against known results and identities (A·A⁻¹ = I, det(AB) = det A·det B,
 //! ln|det A|, L·Lᵀ = A, T·x = b), the errors for singular, indefinite and
 //! non-square matrices, and derivatives in every mode
@@ -268,6 +268,24 @@ fn triangular_solves() {
         .downcast::<String>()
         .unwrap();
     assert!(message.starts_with("solve_lower_triangular: the matrix is singular"), "{message}");
+    let mut singular = u;
+    singular[[2, 2]] = 0.0;
+    assert_eq!(
+        singular.try_solve_upper_triangular(&b).unwrap_err(),
+        LinAlgError::Singular { operation: "solve_upper_triangular", column: 2 }
+    );
+    // Columns of the upper triangle together.
+    let columns: Matrix<f64, 3, 2> = Matrix::from_fn(|[i, j]| b[[i]] - j as f64);
+    let solved = with_garbage(&u, Triangle::Upper, 5.0).solve_upper_triangular(&columns);
+    assert!(distance(&u.matmul(&solved), &columns) < 1e-14);
+    // Shapes known when it runs, and nothing to solve (the diagonal not read).
+    let long = DynMatrix::zeros_shaped((Dyn(4), Dyn(1)));
+    assert_eq!(
+        heap.try_solve_upper_triangular(&long).unwrap_err().to_string(),
+        "solve_upper_triangular: shapes [3, 3] and [4, 1] are incompatible (a right-hand side with as many rows as the matrix)"
+    );
+    let zero = DynMatrix::zeros_shaped((Dyn(3), Dyn(3)));
+    assert_eq!(zero.solve_lower_triangular(&DynMatrix::zeros_shaped((Dyn(3), Dyn(0)))).len(), 0);
 }
 
 #[test]
@@ -284,6 +302,31 @@ fn diagonals() {
     check_pullback(|a: &M33| a.diagonal(), diagonal::vjp(&a).1, &a, CheckOptions::f64()).unwrap();
     check_pushforward(|a: &M33| a.diagonal(), |a_dot| diagonal::jvp(&a, a_dot).1, &a, CheckOptions::f64())
         .unwrap();
+    // Its adjoint, the diagonal matrix of a vector.
+    assert_eq!(w.diagonal_matrix(), Matrix::from_array([[0.5, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, 2.0]]));
+    assert_eq!(w.diagonal_matrix().diagonal(), w);
+    check_grad(|v: Var<Vector<f64, 3>>| v.diagonal_matrix().dot(&Var::constant(a)), &w, CheckOptions::f64())
+        .unwrap();
+    check_pullback(
+        |v: &Vector<f64, 3>| v.diagonal_matrix(),
+        diagonal_matrix::vjp(&w).1,
+        &w,
+        CheckOptions::f64(),
+    )
+    .unwrap();
+    check_pushforward(
+        |v: &Vector<f64, 3>| v.diagonal_matrix(),
+        |v_dot| diagonal_matrix::jvp(&w, v_dot).1,
+        &w,
+        CheckOptions::f64(),
+    )
+    .unwrap();
+}
+
+/// The diagonal matrix of a vector, for its derivatives in static mode.
+#[differentiable]
+fn diagonal_matrix(v: &Vector<f64, 3>) -> M33 {
+    v.diagonal_matrix()
 }
 
 /// The diagonal, for its derivatives in static mode.
@@ -433,7 +476,7 @@ proptest! {
     ) {
         let options = CheckOptions::f64();
         let fail = |e: fluxion::autodiff::check::GradientError| TestCaseError::fail(e.to_string());
-        // Triangles with diagonals from 3 to 5: well conditioned.
+        // Triangles of well-conditioned matrices with 4 more on the diagonal (3 to 9).
         let a = Matrix::from_fn(|[i, j]| a[[i, j]] + if i == j { 4.0 } else { 0.0 });
         let (lower, upper) = (with_garbage(&triangular(&a, Triangle::Lower), Triangle::Lower, garbage), with_garbage(&triangular(&a, Triangle::Upper), Triangle::Upper, garbage));
         let b: Matrix<f64, 3, 2> = Matrix::from_fn(|[i, j]| bb[i * 2 + j]);

@@ -28,10 +28,11 @@
 
 use fluxion::autodiff::check::coordinates;
 use fluxion::autodiff::rules::{
-    Addition, BinaryRule, CholeskyFactor, Conjugation, Determinant, Division, DotProduct, ElementwiseMaximum,
-    ElementwiseMinimum, HadamardProduct, ImaginaryPart, InnerProduct, LinearSolve, LogAbsDeterminant,
-    MatrixInverse, MatrixProduct, Mean, Multiplication, Negation, NormSquared, RealPart, Relu, Subtraction,
-    Summation, TangentOf, Transposition, UnaryRule, Write,
+    Addition, BinaryRule, CholeskyFactor, Conjugation, Determinant, Diagonal, DiagonalMatrix, Division,
+    DotProduct, ElementwiseMaximum, ElementwiseMinimum, HadamardProduct, ImaginaryPart, InnerProduct,
+    LinearSolve, LogAbsDeterminant, LowerTriangularSolve, MatrixInverse, MatrixProduct, Mean, Multiplication,
+    Negation, NormSquared, RealPart, Relu, Subtraction, Summation, TangentOf, Transposition, UnaryRule,
+    UpperTriangularSolve, Write,
 };
 use fluxion::autodiff::{Lift, differentiable, jvp, vjp};
 use fluxion::ops::conv::{Groups, Padding, Stride};
@@ -1330,6 +1331,8 @@ proptest! {
         let dominant = |p: &mut Pool| p.reals::<(Const<3>, Const<3>)>() + M33::identity() * 8.0;
         check!(LinearSolve, dominant(&mut p), p.reals::<(Const<3>,)>());
         check!(LinearSolve, dominant(&mut p), p.reals::<(Const<3>, Const<2>)>());
+        check!(LowerTriangularSolve, dominant(&mut p), p.reals::<(Const<3>,)>());
+        check!(UpperTriangularSolve, dominant(&mut p), p.reals::<(Const<3>, Const<2>)>());
         check!(HadamardProduct, p.reals::<(Const<2>, Const<3>)>(), p.reals::<(Const<2>, Const<3>)>());
         check!(HadamardProduct, p.tensor::<C64, (Const<2>,)>(Pool::complex), p.tensor::<C64, (Const<2>,)>(Pool::complex));
         check!(DotProduct, p.reals::<(Const<3>,)>(), p.reals::<(Const<3>,)>());
@@ -1377,6 +1380,8 @@ proptest! {
         check!(Determinant, dominant(&mut p));
         check!(LogAbsDeterminant, dominant(&mut p));
         check!(CholeskyFactor, dominant(&mut p));
+        check!(Diagonal, p.reals::<(Const<3>, Const<3>)>());
+        check!(DiagonalMatrix, p.heap_vector(3));
         check!(Conjugation, p.complex());
         check!(Conjugation, p.tensor::<C64, (Const<2>,)>(Pool::complex));
         check!(RealPart, p.complex());

@@ -48,8 +48,8 @@ use crate::ops::functions::{ClampFunction, Larger, Smaller};
 use crate::ops::layout::{concat_pullback, narrow_pullback, reshape_pullback, transpose_pullback};
 use crate::ops::linalg::{
     System, Triangle, cholesky_pullback, cholesky_push, determinant_pullback, determinant_push,
-    diagonal_pullback, inverse_pullback, inverse_push, log_abs_determinant_pullback,
-    log_abs_determinant_push, solve_system, system_pullback, system_push, transposed_system_solve,
+    inverse_pullback, inverse_push, log_abs_determinant_pullback, log_abs_determinant_push, solve_system,
+    system_pullback, system_push, transposed_system_solve,
 };
 use crate::ops::pool::{Window, avg_pool2d_pullback, max_pool2d_pullback, max_pool2d_push};
 #[cfg(feature = "alloc")]
@@ -470,6 +470,9 @@ pub struct UpperTriangularSolve;
 /// zero matrix.
 #[derive(Clone, Copy, Debug)]
 pub struct Diagonal;
+/// `v.diagonal_matrix()`: Y = diag(v), Ẏ = diag(v̇), v̄ = Ȳ's diagonal.
+#[derive(Clone, Copy, Debug)]
+pub struct DiagonalMatrix;
 /// `a.inverse()`: Y = A⁻¹, Ẏ = −Y·Ȧ·Y, Ā = −Yᵀ·Ȳ·Yᵀ (see
 /// [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
@@ -1830,12 +1833,34 @@ impl<T: Scalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>> UnaryRule<Tens
         a.diagonal()
     }
     #[inline(always)]
-    fn push(&self, _: &Tensor<T, (N, N), K>, _: &Self::Output, a_dot: &Tensor<T, (N, N), K>) -> Self::Output {
+    #[track_caller]
+    fn push(&self, a: &Tensor<T, (N, N), K>, _: &Self::Output, a_dot: &Tensor<T, (N, N), K>) -> Self::Output {
+        or_panic(a.check_same_shape(a_dot, "diagonal"));
         a_dot.diagonal()
     }
     #[inline(always)]
     fn pull(&self, _: &Tensor<T, (N, N), K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, (N, N), K> {
-        diagonal_pullback(y_bar)
+        y_bar.diagonal_matrix()
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, N: Dim, K: Storage<T, (N,)> + Storage<T, (N, N)>> UnaryRule<Tensor<T, (N,), K>>
+    for DiagonalMatrix
+{
+    type Output = Tensor<T, (N, N), K>;
+    #[inline(always)]
+    fn value(&self, v: &Tensor<T, (N,), K>) -> Self::Output {
+        v.diagonal_matrix()
+    }
+    #[inline(always)]
+    fn push(&self, _: &Tensor<T, (N,), K>, _: &Self::Output, v_dot: &Tensor<T, (N,), K>) -> Self::Output {
+        v_dot.diagonal_matrix()
+    }
+    #[inline(always)]
+    #[track_caller]
+    fn pull(&self, _: &Tensor<T, (N,), K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, (N,), K> {
+        y_bar.diagonal()
     }
 }
 

@@ -39,7 +39,7 @@
 //! | `f::vjp(args)` | the value and its pullback, called `pullback(&ȳ)` |
 //! | `f::jvp(args, &ẋ…)` | the value and its derivative along the tangents, one per differentiated parameter in order (none for a constant) |
 //! | `f::linearize(args)` | the value and the linear map `(&ẋ…) ↦ ẏ` (each call runs the tangent code) |
-//! | `f::jacfwd(args)`, `f::jacrev(args)` | the Jacobian (one tensor in, one out), shape `Out ++ In` |
+//! | `f::jacfwd(args)`, `f::jacrev(args)` | the Jacobian (one differentiated tensor or scalar in, one out; other parameters are constants, `#[differentiable(wrt(x))]`), shape `Out ++ In`; heap-free and, in a function generic over its scalar, usable at duals too (the prelude's `jacfwd`/`jacrev` take a closure instead: over duals, and over the tape's `Var`s) |
 //! | `f::hvp(args, &v)`, `f::hessian(args)` | second order, for a function generic over its scalar: the product H·v, the Hessian (`hessian` for a scalar or a tensor input of rank 1 or 2: a scalar's is its second derivative) |
 //!
 //! The gradient is the differentiated parameter's tangent, or a tuple of them in
@@ -228,6 +228,7 @@
 //!   `normalize_rows(ε)`, `hadamard`, `dot`, `outer`, `solve` (x = A⁻¹b, real),
 //!   `inverse`, `determinant`, `log_abs_determinant`, `cholesky`,
 //!   `solve_lower_triangular`, `solve_upper_triangular` (real), `diagonal`,
+//!   `diagonal_matrix`,
 //!   `abs` (tensors, real or complex),
 //!   `flatten` and `reshape` (their shapes from a turbofish, a type on the `let` or
 //!   the result's use), `narrow::<AXIS, START, LEN>()`, `a.concat(Axis::<k>, &b)`

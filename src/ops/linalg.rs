@@ -65,7 +65,7 @@ use core::cmp::Ordering;
 use core::fmt;
 
 #[cfg(feature = "std")]
-use crate::autodiff::{Operand, Var, record_binary_in_place, record_unary, record_unary_in_place};
+use crate::autodiff::{Operand, Var, record_binary_in_place, record_own_unary, record_unary_in_place};
 use crate::error::{ShapeError, or_panic};
 use crate::product::MatMul;
 use crate::scalar::{RealScalar, Scalar, overtakes};
@@ -146,6 +146,22 @@ impl System {
             System::General => "solve",
             System::Triangular(Triangle::Lower) => "solve_lower_triangular",
             System::Triangular(Triangle::Upper) => "solve_upper_triangular",
+        }
+    }
+
+    /// Its pullback's name, for messages.
+    fn pullback(self) -> &'static str {
+        match self {
+            System::General => "solve_pullback",
+            System::Triangular(_) => "triangular_solve_pullback",
+        }
+    }
+
+    /// Its tangent's name, for messages.
+    fn push(self) -> &'static str {
+        match self {
+            System::General => "solve_push",
+            System::Triangular(_) => "triangular_solve_push",
         }
     }
 
@@ -349,18 +365,19 @@ impl<T: Scalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>> Tensor<T, (N, 
     }
 }
 
-/// The square matrix with `diagonal` on its diagonal and zeros elsewhere: the
-/// adjoint of [`Tensor::diagonal`], its pullback.
-pub fn diagonal_pullback<T: Scalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>>(
-    diagonal: &Tensor<T, (N,), K>,
-) -> Tensor<T, (N, N), K> {
-    let size = diagonal.shape().0;
-    let (n, entries) = (size.size(), diagonal.as_slice());
-    let mut matrix = Tensor::zeros_shaped((size, size));
-    for (i, &entry) in entries.iter().enumerate() {
-        matrix.as_mut_slice()[i * (n + 1)] = entry;
+impl<T: Scalar, N: Dim, K: Storage<T, (N,)> + Storage<T, (N, N)>> Tensor<T, (N,), K> {
+    /// The square matrix with this vector on its diagonal and zeros elsewhere
+    /// (nalgebra's `Matrix::from_diagonal`, `torch.diag(v)`, `jnp.diag(v)`): the
+    /// adjoint of [`Tensor::diagonal`].
+    pub fn diagonal_matrix(&self) -> Tensor<T, (N, N), K> {
+        let size = self.shape().0;
+        let n = size.size();
+        let mut matrix = Tensor::zeros_shaped((size, size));
+        for (i, &entry) in self.as_slice().iter().enumerate() {
+            matrix.as_mut_slice()[i * (n + 1)] = entry;
+        }
+        matrix
     }
-    matrix
 }
 
 #[cfg(feature = "std")]
@@ -372,7 +389,16 @@ impl<T: Scalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>> Var<Tensor<T, 
     /// As [`Tensor::diagonal`].
     #[track_caller]
     pub fn diagonal(&self) -> Var<Tensor<T, (N,), K>> {
-        record_unary(self, self.value().diagonal(), diagonal_pullback)
+        record_own_unary(self, self.value().diagonal(), Tensor::diagonal_matrix)
+    }
+}
+
+#[cfg(feature = "std")]
+impl<T: Scalar, N: Dim, K: Storage<T, (N,)> + Storage<T, (N, N)>> Var<Tensor<T, (N,), K>> {
+    /// The diagonal matrix of this vector, recorded with its pullback: the
+    /// diagonal of Ȳ (see [`Tensor::diagonal_matrix`]).
+    pub fn diagonal_matrix(&self) -> Var<Tensor<T, (N, N), K>> {
+        record_own_unary(self, self.value().diagonal_matrix(), Tensor::diagonal)
     }
 }
 
@@ -625,13 +651,33 @@ fn substitute<T: RealScalar>(t: &[T], n: usize, triangle: Triangle, transposed: 
     let descending = (triangle == Triangle::Upper) != transposed;
     for step in 0..n {
         let i = if descending { n - 1 - step } else { step };
+        // Row i apart from the solved rows, which lie after it or before it.
+        let (x_row, solved_rows) = if descending {
+            let (head, tail) = x.split_at_mut((i + 1) * m);
+            (&mut head[i * m..], &*tail)
+        } else {
+            let (head, tail) = x.split_at_mut(i * m);
+            (&mut tail[..m], &*head)
+        };
         let solved = if descending { i + 1..n } else { 0..i };
-        for c in 0..m {
-            let known = solved.clone().fold(x[i * m + c], |total, k| {
-                let coefficient = if transposed { t[k * n + i] } else { t[i * n + k] };
-                total - coefficient * x[k * m + c]
-            });
-            x[i * m + c] = known / t[i * n + i];
+        let coefficient = |k: usize| if transposed { t[k * n + i] } else { t[i * n + k] };
+        let pivot = t[i * n + i];
+        if m == 1 {
+            // One column: its sum kept in a register.
+            let known =
+                solved.zip(solved_rows).fold(x_row[0], |total, (k, &value)| total - coefficient(k) * value);
+            x_row[0] = known / pivot;
+            continue;
+        }
+        // Several: row i updated by each solved row in turn, along the columns.
+        for (k, x_solved) in solved.zip(solved_rows.chunks_exact(m)) {
+            let coefficient = coefficient(k);
+            for (entry, &value) in x_row.iter_mut().zip(x_solved) {
+                *entry -= coefficient * value;
+            }
+        }
+        for entry in x_row {
+            *entry /= pivot;
         }
     }
 }
@@ -763,7 +809,7 @@ pub(crate) fn system_pullback<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N,
     x: &Tensor<T, B, K>,
     x_bar: &Tensor<T, B, K>,
 ) -> (Tensor<T, (N, N), K>, Tensor<T, B, K>) {
-    or_panic(x.check_same_shape(x_bar, "solve_pullback"));
+    or_panic(x.check_same_shape(x_bar, system.pullback()));
     let b_bar = transposed_system_solve(system, a, x_bar);
     (system_matrix_cotangent(system, a, &b_bar, x), b_bar)
 }
@@ -783,13 +829,13 @@ pub(crate) fn system_push<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)>
     or_panic(check_system(system.operation(), a.dims(), x.dims()));
     let mut x_dot = match b_dot {
         Some(b_dot) => {
-            or_panic(x.check_same_shape(b_dot, "solve_push"));
+            or_panic(x.check_same_shape(b_dot, system.push()));
             b_dot.clone()
         }
         None => Tensor::zeros_shaped(x.shape()),
     };
     if let Some(a_dot) = a_dot {
-        or_panic(a.check_same_shape(a_dot, "solve_push"));
+        or_panic(a.check_same_shape(a_dot, system.push()));
     }
     // ḃ − Ȧ·x, row by row (nothing to do without elements).
     if let Some(a_dot) = a_dot.filter(|_| !x.is_empty()) {

@@ -564,6 +564,7 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("mean", "Mean"),
     ("transpose", "Transposition"),
     ("diagonal", "Diagonal"),
+    ("diagonal_matrix", "DiagonalMatrix"),
     ("inverse", "MatrixInverse"),
     ("determinant", "Determinant"),
     ("log_abs_determinant", "LogAbsDeterminant"),
