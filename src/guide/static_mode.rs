@@ -221,64 +221,72 @@
 //!   scalar, tensor by scalar either way, tensor ± tensor), compound assignment,
 //!   tuple assignment (`(x, v) = (x + dt * v, v - dt * x);` evaluates the right side
 //!   first), block expressions (`let a = { let t = x * y; t.sin() };`, their names
-//!   kept inside);
-//!   `exp`, `ln`, `sin`, `cos`, `tanh`, `sqrt`, `powi(n)`, `powf(p)` (scalars and
-//!   tensors), `sigmoid` and `relu` (tensors), `sum`, `mean`, `transpose`, `matmul`,
-//!   `matmul_transposed`, `transposed_matmul`, `add_rows`, `mul_rows`, `add_channels`,
-//!   `normalize_rows(ε)`, `hadamard`, `dot`, `outer`, `solve` (x = A⁻¹b, real),
-//!   `inverse`, `determinant`, `log_abs_determinant`, `cholesky`,
-//!   `solve_lower_triangular`, `solve_upper_triangular` (real), `diagonal`,
-//!   `diagonal_matrix`,
-//!   `abs` (tensors, real or complex),
-//!   `flatten` and `reshape` (their shapes from a turbofish, a type on the `let` or
-//!   the result's use), `narrow::<AXIS, START, LEN>()`, `a.concat(Axis::<k>, &b)`
-//!   (its length from the result's use or a type on its `let`), on complex scalars and tensors `conj`,
-//!   `re`, `im`, `norm_sqr` and `inner` (the
-//!   [complex numbers guide](crate::guide::complex_numbers) has an example), on
-//!   real tensors `softplus`, `silu`, `leaky_relu(a)`, `clamp(low, high)`,
-//!   `maximum(&b)` and `minimum(&b)`
-//!   ([`functions`](crate::ops::functions)),
-//!   `map_function(f)` (a library's
-//!   [`ScalarFunction`](crate::ops::elementwise::ScalarFunction), GELU's included),
-//!   `f.apply([&a, &b, …])` (a library's
-//!   [`FusedFunction`](crate::ops::elementwise::FusedFunction) of several tensors,
-//!   any of them constant),
-//!   `scale`, `clone`, `max()` of a real tensor, along an axis `sum_axis`,
-//!   `mean_axis`, `max_axis` (real; at ties the first largest, as the tape),
-//!   `broadcast_axis` (its shape from the result's use or a type on its `let`),
-//!   `logsumexp`, `softmax` and `log_softmax` (a cross-entropy is
-//!   `-z.log_softmax(Axis::<0>)[[class]]`), on `f32`/`f64` scalars (not in
-//!   scalar-generic code) `recip`, `cbrt`, `sinh`, `cosh`, `asinh`, `acosh`, `atanh`,
-//!   `ln_1p`, `exp_m1`, `exp2`, `log2`, `log10`, `to_radians`, `to_degrees`,
-//!   `a.rem_euclid(b)` (∂/∂b = −⌊a/b⌋ for b > 0), `a.mul_add(b, c)` (rounded once,
-//!   as in the plain function), `a.copysign(b)` (∂/∂b = 0), `signum` (derivative 0,
-//!   as JAX and PyTorch), and on real scalars and real tensors (elementwise; all also
-//!   in scalar-generic code) `floor`, `ceil`, `round`, `trunc` (derivative 0) and
-//!   `fract` (derivative 1), `erf`, `erfc` (on `f64` write `RealScalar::erf(x)`: std
-//!   has an unstable `f64::erf` of the same name, which a method call warns of),
-//!   `tan`, `atan`, `asin`, `acos`, and on real scalars `abs`, `a.atan2(b)`,
-//!   `a.hypot(b)` (derivative 0 at the origin),
-//!   `x.clamp(low, high)` (constant bounds; derivative 1 on the closed interval, as
-//!   PyTorch's), `let (s, c) = x.sin_cos();` (all also in scalar-generic code) and
-//!   the binary `a.max(b)`, `a.min(b)` (the picked operand's derivative; at a tie,
-//!   half to each, as PyTorch and JAX, so `x.max(0.0)` has derivative ½ at 0 where
-//!   `relu` has 0; a NaN is
-//!   picked, as `RealScalar::max` propagates it: in a function on concrete `f64`
-//!   the plain call is `f64::max`, which ignores a NaN, so there the plain value and
-//!   the companions' can differ); `len`, `shape`,
-//!   `dims`, `is_empty` read plain sizes (`x.len() as f64` is a plain number). The
-//!   associated-function forms `f64::atan2(y, x)`, `f64::sin(x)` and `T::sqrt(x)`
-//!   (`T` the function's own type parameter bounded by `RealScalar`; in a method
-//!   of a generic `impl`, write `x.sqrt()`) are the method calls. Fields of differentiated structs
-//!   (`self.w.matmul(&x)`), element access (`v[[i]]`), arrays and tuples of values,
-//!   `Vector::from_array([…])`, `let (a, b) = …` (of a tuple expression or a
-//!   differentiated tuple). Struct literals of derived structs
-//!   (`State { pos: p, vel }`, `Polar(r, θ)`), so a function can return a new
-//!   state: the fields a literal does not name, and `#[no_derivative]` ones, take
-//!   plain values (`State { pos, vel, ..stop_gradient(s.clone()) }` carries the
-//!   counts of `s` along; `steps: stop_gradient(s.clone()).steps + 1` updates one:
-//!   written `s.steps`, the field of a differentiated `s` is differentiated, and
-//!   the tangent has no such field).
+//!   kept inside).
+//! - Methods, by kind:
+//!   - elementwise on scalars and tensors: `exp`, `ln`, `sin`, `cos`, `tanh`,
+//!     `sqrt`, `powi(n)`, `powf(p)`; on tensors `sigmoid`, `relu`, `abs` (real or
+//!     complex), `scale`, `clone`;
+//!   - products and reductions: `matmul`, `matmul_transposed`,
+//!     `transposed_matmul`, `hadamard`, `dot`, `outer`, `add_rows`, `mul_rows`,
+//!     `add_channels`, `normalize_rows(ε)`, `sum`, `mean`, `max()` of a real
+//!     tensor, along an axis `sum_axis`, `mean_axis`, `max_axis` (real; at ties the
+//!     first largest, as the tape), `logsumexp`, `softmax` and `log_softmax` (a
+//!     cross-entropy is `-z.log_softmax(Axis::<0>)[[class]]`);
+//!   - linear algebra ([`linalg`](crate::ops::linalg)): `solve` (x = A⁻¹b),
+//!     `inverse`, `determinant`, `log_abs_determinant`, `cholesky`,
+//!     `solve_lower_triangular`, `solve_upper_triangular` (real), `diagonal`,
+//!     `diagonal_matrix`;
+//!   - shapes: `transpose`, `flatten` and `reshape` (their shapes from a turbofish,
+//!     a type on the `let` or the result's use), `narrow::<AXIS, START, LEN>()`,
+//!     `a.concat(Axis::<k>, &b)` (its length from the result's use or a type on its
+//!     `let`), `broadcast_axis` (its shape from the result's use or a type on its
+//!     `let`);
+//!   - on complex scalars and tensors `conj`, `re`, `im`, `norm_sqr` and `inner`
+//!     (the [complex numbers guide](crate::guide::complex_numbers) has an
+//!     example);
+//!   - on real tensors `softplus`, `silu`, `leaky_relu(a)`, `clamp(low, high)`,
+//!     `maximum(&b)` and `minimum(&b)` ([`functions`](crate::ops::functions)),
+//!     `map_function(f)` (a library's
+//!     [`ScalarFunction`](crate::ops::elementwise::ScalarFunction), GELU's
+//!     included), `f.apply([&a, &b, …])` (a library's
+//!     [`FusedFunction`](crate::ops::elementwise::FusedFunction) of several
+//!     tensors, any of them constant);
+//!   - on real scalars and real tensors, elementwise and also in scalar-generic
+//!     code: `floor`, `ceil`, `round`, `trunc` (derivative 0) and `fract`
+//!     (derivative 1), `erf`, `erfc` (on `f64` write `RealScalar::erf(x)`: std has
+//!     an unstable `f64::erf` of the same name, which a method call warns of),
+//!     `tan`, `atan`, `asin`, `acos`;
+//!   - on real scalars, also in scalar-generic code: `abs`, `a.atan2(b)`,
+//!     `a.hypot(b)` (derivative 0 at the origin), `x.clamp(low, high)` (constant
+//!     bounds; derivative 1 on the closed interval, as PyTorch's),
+//!     `let (s, c) = x.sin_cos();` and the binary `a.max(b)`, `a.min(b)` (the picked operand's
+//!     derivative; at a tie, half to each, as PyTorch and JAX, so `x.max(0.0)` has
+//!     derivative ½ at 0 where `relu` has 0; a NaN is picked, as `RealScalar::max`
+//!     propagates it: in a function on concrete `f64` the plain call is
+//!     `f64::max`, which ignores a NaN, so there the plain value and the
+//!     companions' can differ);
+//!   - on `f32`/`f64` scalars only (not in scalar-generic code): `recip`, `cbrt`,
+//!     `sinh`, `cosh`, `asinh`, `acosh`, `atanh`, `ln_1p`, `exp_m1`, `exp2`,
+//!     `log2`, `log10`, `to_radians`, `to_degrees`, `a.rem_euclid(b)` (∂/∂b =
+//!     −⌊a/b⌋ for b > 0), `a.mul_add(b, c)` (rounded once, as in the plain
+//!     function), `a.copysign(b)` (∂/∂b = 0), `signum` (derivative 0, as JAX and
+//!     PyTorch);
+//!   - `len`, `shape`, `dims`, `is_empty` read plain sizes (`x.len() as f64` is a
+//!     plain number).
+//!
+//!   The associated-function forms `f64::atan2(y, x)`, `f64::sin(x)` and
+//!   `T::sqrt(x)` (`T` the function's own type parameter bounded by `RealScalar`;
+//!   in a method of a generic `impl`, write `x.sqrt()`) are the method calls.
+//! - Values: fields of differentiated structs (`self.w.matmul(&x)`), element
+//!   access (`v[[i]]`), arrays and tuples of values, `Vector::from_array([…])`,
+//!   `let (a, b) = …` (of a tuple expression or a differentiated tuple). Struct
+//!   literals of derived structs (`State { pos: p, vel }`, `Polar(r, θ)`), so a
+//!   function can return a new state: the fields a literal does not name, and
+//!   `#[no_derivative]` ones, take plain values
+//!   (`State { pos, vel, ..stop_gradient(s.clone()) }` carries the counts of `s`
+//!   along; `steps: stop_gradient(s.clone()).steps + 1` updates one: written
+//!   `s.steps`, the field of a differentiated `s` is differentiated, and the
+//!   tangent has no such field).
 //! - Calls of other `#[differentiable]` functions (by path, in other modules and
 //!   crates too) and methods; functions with a derivative given by hand (below). A
 //!   turbofish on such a call (`f::<T, 3>(x)`) goes to the callee's companions.
