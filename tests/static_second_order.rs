@@ -203,7 +203,8 @@ fn stop_gradient_stops_static_second_derivatives() {
 }
 
 /// A scalar-generic function with a vector output: its Jacobians (no Hessian
-/// companions, which need a real output), at `f64` and at duals.
+/// companions, which need a real output), at `f64` and at duals (a Jacobian's own
+/// derivative).
 #[differentiable]
 fn planar_arm<T: RealScalar>(angles: &Vector<T, 2>) -> Vector<T, 2> {
     let (a, b) = (angles[[0]], angles[[0]] + angles[[1]]);
@@ -217,6 +218,23 @@ fn a_scalar_generic_function_with_a_vector_output_has_its_jacobians() {
     let (s, s12) = (q[[0]].sin(), (q[[0]] + q[[1]]).sin());
     assert!((jacobian[[0, 0]] - (-s - s12)).abs() < 1e-15 && (jacobian[[0, 1]] + s12).abs() < 1e-15);
     assert_eq!(planar_arm::jacrev(&q), jacobian);
+    // At duals: the values are the Jacobian, the tangents its derivative along the
+    // first angle (against central differences).
+    let along_first: Vector<Dual<f64>, 2> =
+        Vector::from_fn(|[i]| Dual::new(q[[i]], [if i == 0 { 1.0 } else { 0.0 }]));
+    let at_duals = planar_arm::jacfwd(&along_first);
+    let reverse_at_duals = planar_arm::jacrev(&along_first);
+    let step = 1e-6;
+    let shifted = |h: f64| planar_arm::jacfwd(&Vector::from_array([q[[0]] + h, q[[1]]]));
+    let (plus, minus) = (shifted(step), shifted(-step));
+    for k in 0..4 {
+        let dual = at_duals.as_slice()[k];
+        let difference = (plus.as_slice()[k] - minus.as_slice()[k]) / (2.0 * step);
+        assert_eq!(dual.value(), jacobian.as_slice()[k]);
+        let reverse = reverse_at_duals.as_slice()[k];
+        assert!((reverse.tangent()[0] - dual.tangent()[0]).abs() < 1e-14 && reverse.value() == dual.value());
+        assert!((dual.tangent()[0] - difference).abs() < 1e-8, "{} against {difference}", dual.tangent()[0]);
+    }
 }
 
 /// `min` in scalar-generic code (`RealScalar::min`): first and second derivatives of
