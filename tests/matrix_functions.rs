@@ -190,6 +190,34 @@ fn singular_indefinite_and_non_square_matrices() {
 }
 
 #[test]
+fn the_tape_returns_errors_with_nothing_recorded() {
+    type M22 = Matrix<f64, 2, 2>;
+    let singular: M22 = Matrix::from_array([[1.0, 2.0], [2.0, 4.0]]);
+    let b = Vector::from_array([1.0, 1.0]);
+    // A fallback taken on the error: the gradient is the fallback's alone.
+    let gradient = grad(
+        |a: Var<M22>| match a.try_solve(&Var::constant(b)) {
+            Ok(x) => x.sum(),
+            Err(error) => {
+                assert_eq!(error, LinAlgError::Singular { operation: "solve", column: 1 });
+                assert!(a.try_inverse().is_err());
+                a.sum()
+            }
+        },
+        &singular,
+    );
+    assert_eq!(gradient, M22::from_array([[1.0, 1.0], [1.0, 1.0]]));
+    // An indefinite matrix factorised after adding jitter: checked against differences.
+    let indefinite: M22 = Matrix::from_array([[1.0, 2.0], [2.0, 1.0]]);
+    let with_jitter = |a: Var<M22>| {
+        let l =
+            a.try_cholesky().or_else(|_| (a + Var::constant(M22::identity() * 3.0)).try_cholesky()).unwrap();
+        l.diagonal().ln().sum()
+    };
+    check_grad(with_jitter, &indefinite, CheckOptions::f64()).unwrap();
+}
+
+#[test]
 fn determinants_of_singular_matrices_on_duals_have_the_adjugate_as_derivative() {
     // det [[a, b], [c, d]] = ad − bc: its gradient at [[1, 2], [2, 4]] is [[4, −2], [−2, 1]].
     let singular: Matrix<f64, 2, 2> = Matrix::from_array([[1.0, 2.0], [2.0, 4.0]]);

@@ -414,6 +414,18 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Var<Tensor<T, (N, N), K>> {
     where
         K: Storage<T, B>,
     {
+        or_panic(self.try_solve(b))
+    }
+
+    /// [`solve`](Self::solve), or [`Tensor::try_solve`]'s error with nothing
+    /// recorded: a singular matrix met while differentiating can be handled.
+    pub fn try_solve<B: RightHandSide<N>>(
+        &self,
+        b: &impl Operand<Tensor<T, B, K>>,
+    ) -> Result<Var<Tensor<T, B, K>>, LinAlgError>
+    where
+        K: Storage<T, B>,
+    {
         self.record_system(System::General, b)
     }
 
@@ -431,7 +443,7 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Var<Tensor<T, (N, N), K>> {
     where
         K: Storage<T, B>,
     {
-        self.record_system(System::Triangular(Triangle::Lower), b)
+        or_panic(self.record_system(System::Triangular(Triangle::Lower), b))
     }
 
     /// x with U·x = b, U the upper triangle, recorded with its pullback
@@ -448,27 +460,27 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Var<Tensor<T, (N, N), K>> {
     where
         K: Storage<T, B>,
     {
-        self.record_system(System::Triangular(Triangle::Upper), b)
+        or_panic(self.record_system(System::Triangular(Triangle::Upper), b))
     }
 
-    /// The solution of `system` recorded with its pullback.
-    #[track_caller]
+    /// The solution of `system` recorded with its pullback, or its error with
+    /// nothing recorded.
     fn record_system<B: RightHandSide<N>>(
         &self,
         system: System,
         b: &impl Operand<Tensor<T, B, K>>,
-    ) -> Var<Tensor<T, B, K>>
+    ) -> Result<Var<Tensor<T, B, K>>, LinAlgError>
     where
         K: Storage<T, B>,
     {
         let b = b.to_var();
         let a = self.shared_value();
-        let x = or_panic(solve_system(system, &a, b.value()));
-        record_binary_in_place(self, &b, x, move |x, x_bar, mut adjoints| {
+        let x = solve_system(system, &a, b.value())?;
+        Ok(record_binary_in_place(self, &b, x, move |x, x_bar, mut adjoints| {
             let b_bar = transposed_system_solve(system, &a, x_bar);
             adjoints.lhs().add(|| system_matrix_cotangent(system, &a, &b_bar, x));
             adjoints.rhs().add(|| b_bar);
-        })
+        }))
     }
 
     /// A⁻¹, recorded with its pullback Ā = −Yᵀ·Ȳ·Yᵀ (see [`Tensor::inverse`]).
@@ -477,9 +489,16 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Var<Tensor<T, (N, N), K>> {
     /// As [`Tensor::inverse`].
     #[track_caller]
     pub fn inverse(&self) -> Self {
-        record_unary_in_place(self, self.value().inverse(), |y, y_bar, x_bar| {
+        or_panic(self.try_inverse())
+    }
+
+    /// [`inverse`](Self::inverse), or [`Tensor::try_inverse`]'s error with nothing
+    /// recorded.
+    pub fn try_inverse(&self) -> Result<Self, LinAlgError> {
+        let y = self.value().try_inverse()?;
+        Ok(record_unary_in_place(self, y, |y, y_bar, x_bar| {
             x_bar.add(|| inverse_pullback(y, y_bar));
-        })
+        }))
     }
 
     /// det A, recorded with its pullback Ā = ȳ·det A·A⁻ᵀ (see
@@ -516,9 +535,18 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Var<Tensor<T, (N, N), K>> {
     /// As [`Tensor::cholesky`].
     #[track_caller]
     pub fn cholesky(&self) -> Self {
-        record_unary_in_place(self, self.value().cholesky(), |l, l_bar, x_bar| {
+        or_panic(self.try_cholesky())
+    }
+
+    /// [`cholesky`](Self::cholesky), or [`Tensor::try_cholesky`]'s error with
+    /// nothing recorded: an indefinite matrix met while differentiating (a
+    /// covariance that lost definiteness) can be handled, by adding jitter and
+    /// retrying, say.
+    pub fn try_cholesky(&self) -> Result<Self, LinAlgError> {
+        let l = self.value().try_cholesky()?;
+        Ok(record_unary_in_place(self, l, |l, l_bar, x_bar| {
             x_bar.add(|| cholesky_pullback(l, l_bar));
-        })
+        }))
     }
 }
 
