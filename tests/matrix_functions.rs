@@ -1,4 +1,5 @@
-//! Inverse, determinants, the Cholesky factor, triangular solves and diagonals:
+//! Inverse, determinants, the Cholesky factor, triangular solves, diagonals and
+//! symmetric eigenvalues:
 //! values against known results and identities (A·A⁻¹ = I, det(AB) = det A·det B,
 //! ln|det A|, L·Lᵀ = A, T·x = b), the errors for singular, indefinite and
 //! non-square matrices, and derivatives in every mode
@@ -187,6 +188,46 @@ fn singular_indefinite_and_non_square_matrices() {
         panic_message(&|| _ = cholesky_push(&wide, &wide)),
         "cholesky_push: a matrix of shape [2, 3] is not square"
     );
+}
+
+/// A symmetric matrix with well separated eigenvalues: M·Mᵀ plus 0, 3 and 6 on the
+/// diagonal.
+fn spread_eigenvalues(entries: [f64; 9]) -> M33 {
+    positive_definite(entries) + Matrix::from_fn(|[i, j]| if i == j { 3.0 * i as f64 } else { 0.0 })
+}
+
+#[test]
+fn symmetric_eigenvalues_of_known_matrices() {
+    let close = |x: Vector<f64, 3>, expected: [f64; 3]| {
+        assert!(
+            x.as_slice().iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-14),
+            "{x:?} against {expected:?}"
+        )
+    };
+    let two: Matrix<f64, 2, 2> = Matrix::from_array([[2.0, 1.0], [1.0, 2.0]]);
+    let values = two.symmetric_eigenvalues().to_array();
+    assert!((values[0] - 1.0).abs() < 1e-15 && (values[1] - 3.0).abs() < 1e-15, "{values:?}");
+    let diagonal: M33 = Matrix::from_array([[3.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, 2.0]]);
+    assert_eq!(diagonal.symmetric_eigenvalues().to_array(), [-1.0, 2.0, 3.0]);
+    let second_difference: M33 = Matrix::from_array([[2.0, -1.0, 0.0], [-1.0, 2.0, -1.0], [0.0, -1.0, 2.0]]);
+    let root = 2f64.sqrt();
+    close(second_difference.symmetric_eigenvalues(), [2.0 - root, 2.0, 2.0 + root]);
+    // A repeated eigenvalue, and the symmetric part of a matrix that is not symmetric.
+    close(M33::identity().scale(4.0).symmetric_eigenvalues(), [4.0, 4.0, 4.0]);
+    let skewed = second_difference + Matrix::from_fn(|[i, j]| (i as f64 - j as f64) * 0.7);
+    close(skewed.symmetric_eigenvalues(), [2.0 - root, 2.0, 2.0 + root]);
+    let with_nan: M33 = Matrix::from_fn(|[i, j]| if i == 1 && j == 2 { f64::NAN } else { 1.0 });
+    assert!(with_nan.symmetric_eigenvalues().as_slice().iter().any(|x| x.is_nan()));
+    let heap = DynMatrix::from_shape_fn((Dyn(5), Dyn(5)), |[i, j]| 1.0 / (i + j + 1) as f64);
+    let values = heap.symmetric_eigenvalues();
+    let trace: f64 = (0..5).map(|i| heap[[i, i]]).sum();
+    assert!((values.sum() - trace).abs() < 1e-14 && values.as_slice().windows(2).all(|w| w[0] <= w[1]));
+    check_grad(
+        |a: Var<DynMatrix>| a.symmetric_eigenvalues().dot(&Var::constant(values.clone())),
+        &heap,
+        CheckOptions::f64(),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -384,6 +425,12 @@ fn by_triangular_solve<T: RealScalar>(sigma: &Matrix<T, 3, 3>, x: &Vector<T, 3>)
     z.dot(&z) * T::from_f64(0.5) + l.diagonal().ln().sum()
 }
 
+/// The eigenvalues of a symmetric matrix, for their derivatives in static mode.
+#[differentiable]
+fn eigenvalues(a: &M33) -> Vector<f64, 3> {
+    a.symmetric_eigenvalues()
+}
+
 /// ⟨W, A⁻¹⟩.
 #[differentiable]
 fn weighted_inverse(a: &M33, w: &M33) -> f64 {
@@ -538,6 +585,35 @@ proptest! {
         let hv: M33 = by_triangular_solve::hvp(&s, &x, &symmetric);
         let expected_hv: M33 = negative_log_likelihood::hvp(&s, &x, &symmetric);
         prop_assert!(distance(&hv, &expected_hv) <= 1e-11);
+    }
+
+    #[test]
+    fn symmetric_eigenvalue_identities_and_derivatives(
+        entries in prop::array::uniform9(-1.0..1.0f64), order in 0..6usize, w in prop::array::uniform3(-1.0..1.0f64),
+        direction in directions(),
+    ) {
+        let a = spread_eigenvalues(entries);
+        let values = a.symmetric_eigenvalues();
+        // Σλ = trace, Πλ = det, ascending, and the same for P·A·Pᵀ (P a permutation).
+        let trace: f64 = (0..3).map(|i| a[[i, i]]).sum();
+        prop_assert!((values.sum() - trace).abs() < 1e-13);
+        let product: f64 = values.as_slice().iter().product();
+        prop_assert!((product - a.determinant()).abs() <= 1e-12 * product.abs());
+        prop_assert!(values[[0]] <= values[[1]] && values[[1]] <= values[[2]]);
+        const ORDERS: [[usize; 3]; 6] = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+        let permuted: M33 = Matrix::from_fn(|[i, j]| a[[ORDERS[order][i], ORDERS[order][j]]]);
+        prop_assert!(distance(&permuted.symmetric_eigenvalues(), &values) < 1e-13);
+        // Derivatives: the tape, static mode's pullback and tangent against finite
+        // differences; the tangent against forward mode on duals (the rotations run on them).
+        let options = CheckOptions::f64();
+        let fail = |e: fluxion::autodiff::check::GradientError| TestCaseError::fail(e.to_string());
+        let w = Vector::from_array(w);
+        check_grad(|a: Var<M33>| a.symmetric_eigenvalues().dot(&Var::constant(w)), &a, options).map_err(fail)?;
+        check_pullback(|a: &M33| a.symmetric_eigenvalues(), eigenvalues::vjp(&a).1, &a, options).map_err(fail)?;
+        check_pushforward(|a: &M33| a.symmetric_eigenvalues(), |a_dot| eigenvalues::jvp(&a, a_dot).1, &a, options).map_err(fail)?;
+        let (_, tangent) = eigenvalues::jvp(&a, &direction);
+        let (_, dual_tangent) = jvp(|a: Matrix<Dual<f64>, 3, 3>| a.symmetric_eigenvalues(), &a, &direction);
+        prop_assert!(distance(&tangent, &dual_tangent) <= 1e-11, "{tangent:?} against {dual_tangent:?}");
     }
 
     #[test]

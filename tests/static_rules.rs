@@ -31,8 +31,8 @@ use fluxion::autodiff::rules::{
     Addition, BinaryRule, CholeskyFactor, Conjugation, Determinant, Diagonal, DiagonalMatrix, Division,
     DotProduct, ElementwiseMaximum, ElementwiseMinimum, HadamardProduct, ImaginaryPart, InnerProduct,
     LinearSolve, LogAbsDeterminant, LowerTriangularSolve, MatrixInverse, MatrixProduct, Mean, Multiplication,
-    Negation, NormSquared, RealPart, Relu, Subtraction, Summation, TangentOf, Transposition, UnaryRule,
-    UpperTriangularSolve, Write,
+    Negation, NormSquared, RealPart, Relu, Subtraction, Summation, SymmetricEigenvalues, TangentOf,
+    Transposition, UnaryRule, UpperTriangularSolve, Write,
 };
 use fluxion::autodiff::{Lift, differentiable, jvp, vjp};
 use fluxion::ops::conv::{Groups, Padding, Stride};
@@ -1382,6 +1382,7 @@ proptest! {
         check!(CholeskyFactor, dominant(&mut p));
         check!(Diagonal, p.reals::<(Const<3>, Const<3>)>());
         check!(DiagonalMatrix, p.heap_vector(3));
+        check!(SymmetricEigenvalues, dominant(&mut p));
         check!(Conjugation, p.complex());
         check!(Conjugation, p.tensor::<C64, (Const<2>,)>(Pool::complex));
         check!(RealPart, p.complex());

@@ -49,7 +49,8 @@ use crate::ops::layout::{concat_pullback, narrow_pullback, reshape_pullback, tra
 use crate::ops::linalg::{
     System, Triangle, cholesky_pullback, cholesky_push, determinant_pullback, determinant_push,
     inverse_pullback, inverse_push, log_abs_determinant_pullback, log_abs_determinant_push, solve_system,
-    system_pullback, system_push, transposed_system_solve,
+    symmetric_eigenvalues_pullback, symmetric_eigenvalues_push, system_pullback, system_push,
+    transposed_system_solve,
 };
 use crate::ops::pool::{Window, avg_pool2d_pullback, max_pool2d_pullback, max_pool2d_push};
 #[cfg(feature = "alloc")]
@@ -473,6 +474,10 @@ pub struct Diagonal;
 /// `v.diagonal_matrix()`: Y = diag(v), Ẏ = diag(v̇), v̄ = Ȳ's diagonal.
 #[derive(Clone, Copy, Debug)]
 pub struct DiagonalMatrix;
+/// `a.symmetric_eigenvalues()`: λ the eigenvalues of sym(A), ascending, λ̇ᵢ =
+/// vᵢᵀ·Ȧ·vᵢ, Ā = V·diag(λ̄)·Vᵀ (see [`linalg`](crate::ops::linalg)).
+#[derive(Clone, Copy, Debug)]
+pub struct SymmetricEigenvalues;
 /// `a.inverse()`: Y = A⁻¹, Ẏ = −Y·Ȧ·Y, Ā = −Yᵀ·Ȳ·Yᵀ (see
 /// [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
@@ -1861,6 +1866,26 @@ impl<T: Scalar, N: Dim, K: Storage<T, (N,)> + Storage<T, (N, N)>> UnaryRule<Tens
     #[track_caller]
     fn pull(&self, _: &Tensor<T, (N,), K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, (N,), K> {
         y_bar.diagonal()
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>> UnaryRule<Tensor<T, (N, N), K>>
+    for SymmetricEigenvalues
+{
+    type Output = Tensor<T, (N,), K>;
+    #[inline(always)]
+    #[track_caller]
+    fn value(&self, a: &Tensor<T, (N, N), K>) -> Self::Output {
+        a.symmetric_eigenvalues()
+    }
+    #[inline(always)]
+    fn push(&self, a: &Tensor<T, (N, N), K>, _: &Self::Output, a_dot: &Tensor<T, (N, N), K>) -> Self::Output {
+        symmetric_eigenvalues_push(a, a_dot)
+    }
+    #[inline(always)]
+    fn pull(&self, a: &Tensor<T, (N, N), K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, (N, N), K> {
+        symmetric_eigenvalues_pullback(a, y_bar)
     }
 }
 

@@ -12,7 +12,10 @@
 //! - `t.solve_lower_triangular(&b)`, `t.solve_upper_triangular(&b)`: x = T⁻¹b for T
 //!   one triangle of t (the other not read), by substitution in O(n²) per column
 //!   (`jax.scipy.linalg.solve_triangular`, LAPACK's `trtrs`);
-//! - `a.diagonal()`: (a₁₁, …, aₙₙ), on any scalar.
+//! - `a.symmetric_eigenvalues()`: the eigenvalues of ½(A + Aᵀ), ascending, by cyclic
+//!   Jacobi rotations (`torch.linalg.eigvalsh`);
+//! - `a.diagonal()`: (a₁₁, …, aₙₙ), and `v.diagonal_matrix()`, its adjoint, on any
+//!   scalar.
 //!
 //! A Gaussian's log-density, or a Gaussian process's marginal likelihood, takes one
 //! factorisation: with L = chol(Σ), z = L⁻¹x gives ½xᵀΣ⁻¹x = ½|z|² and ½ ln det Σ =
@@ -27,6 +30,9 @@
 //!   solves and products);
 //! - x = T⁻¹b, T triangular: as for `solve`, with T̄ = −b̄·xᵀ kept on T's triangle
 //!   (the other is not read: its cotangent is 0) and Ṫ read on it;
+//! - λ = eig(sym(A)) with orthonormal eigenvectors vᵢ (the columns of V): λ̇ᵢ =
+//!   vᵢᵀ·Ȧ·vᵢ, Ā = V·diag(λ̄)·Vᵀ (where the eigenvalues are distinct; at a repeated
+//!   one the sorted eigenvalues have no derivative and these formulas pick one);
 //! - y = diag A: ẏ = diag Ȧ, Ā = ȳ on the diagonal of a zero matrix.
 //!
 //! A pivot that is exactly zero is an error ([`LinAlgError::Singular`]) for `solve`,
@@ -350,6 +356,22 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
     }
 }
 
+impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>> Tensor<T, (N, N), K> {
+    /// The eigenvalues of ½(A + Aᵀ) (A itself when symmetric) in ascending order
+    /// (`torch.linalg.eigvalsh`, `jnp.linalg.eigvalsh`, nalgebra's
+    /// `symmetric_eigenvalues`), by cyclic Jacobi rotations to the scalar's
+    /// precision: accurate to rounding relative to the matrix's norm, at O(n³) per
+    /// sweep (a handful of sweeps). NaN entries give NaN.
+    ///
+    /// # Panics
+    /// For a `Dyn` matrix that is not square.
+    #[track_caller]
+    pub fn symmetric_eigenvalues(&self) -> Tensor<T, (N,), K> {
+        or_panic(check_square("symmetric_eigenvalues", self.dims()));
+        symmetric_eigen(self).0
+    }
+}
+
 impl<T: Scalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>> Tensor<T, (N, N), K> {
     /// The diagonal (a₁₁, …, aₙₙ) of this square matrix (`torch.diagonal`,
     /// `jnp.diag`): with a Cholesky factor L of A, `l.diagonal().ln().sum()` is
@@ -390,6 +412,22 @@ impl<T: Scalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>> Var<Tensor<T, 
     #[track_caller]
     pub fn diagonal(&self) -> Var<Tensor<T, (N,), K>> {
         record_own_unary(self, self.value().diagonal(), Tensor::diagonal_matrix)
+    }
+}
+
+#[cfg(feature = "std")]
+impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>> Var<Tensor<T, (N, N), K>> {
+    /// The eigenvalues of ½(A + Aᵀ), ascending, recorded with their pullback
+    /// Ā = V·diag(λ̄)·Vᵀ (see [`Tensor::symmetric_eigenvalues`]).
+    ///
+    /// # Panics
+    /// As [`Tensor::symmetric_eigenvalues`].
+    #[track_caller]
+    pub fn symmetric_eigenvalues(&self) -> Var<Tensor<T, (N,), K>> {
+        let a = self.shared_value();
+        record_unary_in_place(self, a.symmetric_eigenvalues(), move |_, y_bar, x_bar| {
+            x_bar.add(|| symmetric_eigenvalues_pullback(&a, y_bar));
+        })
     }
 }
 
@@ -1070,6 +1108,105 @@ pub fn cholesky_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     substitute(l.as_slice(), n, Triangle::Lower, false, middle.as_mut_slice(), n);
     lower_with_half_diagonal(middle.as_mut_slice(), n);
     l.matmul(&middle)
+}
+
+/// The eigenvalues of sym(A) in ascending order and their eigenvectors, the
+/// columns of V (orthonormal), by the cyclic Jacobi method: each sweep rotates
+/// every off-diagonal pair (p, q) to zero, S ← JᵀSJ and V ← VJ with J the rotation
+/// by tan φ = sgn(θ)/(|θ| + √(θ² + 1)), θ = (s_qq − s_pp)/2s_pq, until the
+/// off-diagonal part is below rounding (at most 64 sweeps).
+fn symmetric_eigen<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>>(
+    a: &Tensor<T, (N, N), K>,
+) -> (Tensor<T, (N,), K>, Tensor<T, (N, N), K>) {
+    let size = a.shape().0;
+    let n = size.size();
+    let mut matrix = a.clone();
+    let mut vectors = Tensor::<T, (N, N), K>::identity_sized(size);
+    let (s, v) = (matrix.as_mut_slice(), vectors.as_mut_slice());
+    symmetrize(s, n);
+    let (zero, one, two) = (T::zero(), T::one(), T::from_f64(2.0));
+    let norm_squared = s.iter().fold(zero, |total, &x| total + x * x);
+    let tolerance = T::epsilon() * T::epsilon() * norm_squared;
+    for _ in 0..64 {
+        let off_diagonal =
+            (0..n).fold(zero, |total, p| (p + 1..n).fold(total, |t, q| t + s[p * n + q] * s[p * n + q]));
+        // Converged (never with a NaN, which the rotations then spread).
+        if off_diagonal <= tolerance {
+            break;
+        }
+        for p in 0..n {
+            for q in p + 1..n {
+                let pivot = s[p * n + q];
+                if pivot == zero {
+                    continue;
+                }
+                let theta = (s[q * n + q] - s[p * n + p]) / (two * pivot);
+                let magnitude = one / (theta.abs() + (theta * theta + one).sqrt());
+                let tangent = if theta < zero { -magnitude } else { magnitude };
+                let cosine = one / (tangent * tangent + one).sqrt();
+                let sine = tangent * cosine;
+                let rotate = |x: &mut [T], first: usize, second: usize| {
+                    let (a, b) = (x[first], x[second]);
+                    x[first] = cosine * a - sine * b;
+                    x[second] = sine * a + cosine * b;
+                };
+                for k in 0..n {
+                    rotate(s, k * n + p, k * n + q);
+                    rotate(v, k * n + p, k * n + q);
+                }
+                for k in 0..n {
+                    rotate(s, p * n + k, q * n + k);
+                }
+                s[p * n + q] = zero;
+                s[q * n + p] = zero;
+            }
+        }
+    }
+    // Ascending, by selection: each smallest remaining value and its vector swapped
+    // into place.
+    for i in 0..n {
+        let smallest = (i + 1..n).fold(i, |best, j| if s[j * n + j] < s[best * n + best] { j } else { best });
+        if smallest != i {
+            s.swap(i * n + i, smallest * n + smallest);
+            for k in 0..n {
+                v.swap(k * n + i, k * n + smallest);
+            }
+        }
+    }
+    let values = Tensor::from_shape_fn((size,), |[i]| s[i * (n + 1)]);
+    (values, vectors)
+}
+
+/// The cotangent of λ = the eigenvalues of sym(A): Ā = V·diag(λ̄)·Vᵀ, V the
+/// eigenvectors (found anew).
+///
+/// # Panics
+/// When A is not square or λ̄ has another length.
+#[track_caller]
+pub fn symmetric_eigenvalues_pullback<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>>(
+    a: &Tensor<T, (N, N), K>,
+    values_bar: &Tensor<T, (N,), K>,
+) -> Tensor<T, (N, N), K> {
+    or_panic(check_square("symmetric_eigenvalues_pullback", a.dims()));
+    let (values, vectors) = symmetric_eigen(a);
+    or_panic(values.check_same_shape(values_bar, "symmetric_eigenvalues_pullback"));
+    vectors.matmul(&values_bar.diagonal_matrix()).matmul_transposed(&vectors)
+}
+
+/// The tangent of λ = the eigenvalues of sym(A): λ̇ᵢ = vᵢᵀ·Ȧ·vᵢ, the diagonal of
+/// Vᵀ·Ȧ·V.
+///
+/// # Panics
+/// When A is not square or the shapes differ.
+#[track_caller]
+pub fn symmetric_eigenvalues_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>>(
+    a: &Tensor<T, (N, N), K>,
+    a_dot: &Tensor<T, (N, N), K>,
+) -> Tensor<T, (N,), K> {
+    or_panic(check_square("symmetric_eigenvalues_push", a.dims()));
+    or_panic(a.check_same_shape(a_dot, "symmetric_eigenvalues_push"));
+    let vectors = symmetric_eigen(a).1;
+    vectors.transposed_matmul(&a_dot.matmul(&vectors)).diagonal()
 }
 
 /// Φ in place on an n×n matrix: the strict upper triangle zeroed, the diagonal

@@ -565,6 +565,7 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("transpose", "Transposition"),
     ("diagonal", "Diagonal"),
     ("diagonal_matrix", "DiagonalMatrix"),
+    ("symmetric_eigenvalues", "SymmetricEigenvalues"),
     ("inverse", "MatrixInverse"),
     ("determinant", "Determinant"),
     ("log_abs_determinant", "LogAbsDeterminant"),
