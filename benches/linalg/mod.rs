@@ -5,12 +5,14 @@
 //! arrays, and the gradient of ln|det A| (A⁻ᵀ) beside one that keeps the LU factors
 //! of the value for the triangular solves of A⁻ᵀ.
 //!
-//! Triangular solves beside forward substitution on arrays.
+//! Triangular solves beside forward substitution on arrays, and the eigenvalues of
+//! a symmetric matrix beside the same cyclic Jacobi method on arrays.
 //!
 //! Groups `linalg/solve` (ids `{ours,handwritten}/{inline-6,heap-64}`),
 //! `linalg/solve_gradient`, `linalg/cholesky`,
-//! `linalg/log_abs_determinant_gradient` and `linalg/solve_lower_triangular`
-//! (`{ours,handwritten}/inline-6`); throughput counts the matrix's elements.
+//! `linalg/log_abs_determinant_gradient`, `linalg/solve_lower_triangular` and
+//! `linalg/symmetric_eigenvalues` (`{ours,handwritten}/inline-6`); throughput
+//! counts the matrix's elements.
 
 use criterion::{Criterion, black_box, criterion_group};
 use fluxion::prelude::*;
@@ -20,7 +22,7 @@ use crate::common::{compare, config};
 criterion_group! {
     name = benches;
     config = config();
-    targets = solve, solve_gradient, cholesky, log_abs_determinant_gradient, triangular_solve
+    targets = solve, solve_gradient, cholesky, log_abs_determinant_gradient, triangular_solve, symmetric_eigenvalues
 }
 
 /// A diagonally dominant n×n matrix (well conditioned), row by row.
@@ -286,6 +288,66 @@ fn triangular_solve(c: &mut Criterion) {
         36,
         || black_box(&a).solve_lower_triangular(black_box(&b)),
         || forward_substitution(black_box(&arrays), black_box(&rhs)),
+    );
+    group.finish();
+}
+
+/// The eigenvalues of a symmetric A, ascending, by cyclic Jacobi sweeps until the
+/// off-diagonal part is below rounding, as `symmetric_eigenvalues` stops.
+fn jacobi_eigenvalues(a: &[[f64; 6]; 6]) -> [f64; 6] {
+    let mut s = *a;
+    let tolerance = f64::EPSILON * f64::EPSILON * s.as_flattened().iter().map(|x| x * x).sum::<f64>();
+    for _ in 0..64 {
+        let off: f64 = (0..6).map(|p| (p + 1..6).map(|q| s[p][q] * s[p][q]).sum::<f64>()).sum();
+        if off <= tolerance {
+            break;
+        }
+        for p in 0..6 {
+            for q in p + 1..6 {
+                if s[p][q] == 0.0 {
+                    continue;
+                }
+                let theta = (s[q][q] - s[p][p]) / (2.0 * s[p][q]);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let sn = t * c;
+                for row in s.iter_mut() {
+                    let (x, y) = (row[p], row[q]);
+                    row[p] = c * x - sn * y;
+                    row[q] = sn * x + c * y;
+                }
+                let (row_p, row_q) = (s[p], s[q]);
+                for k in 0..6 {
+                    s[p][k] = c * row_p[k] - sn * row_q[k];
+                    s[q][k] = sn * row_p[k] + c * row_q[k];
+                }
+                s[p][q] = 0.0;
+                s[q][p] = 0.0;
+            }
+        }
+    }
+    let mut values = [0.0; 6];
+    for (i, value) in values.iter_mut().enumerate() {
+        *value = s[i][i];
+    }
+    values.sort_by(f64::total_cmp);
+    values
+}
+
+/// `linalg/symmetric_eigenvalues`: a symmetric 6×6 matrix with entries of both
+/// signs (no dominant diagonal).
+fn symmetric_eigenvalues(c: &mut Criterion) {
+    let mut group = c.benchmark_group("linalg/symmetric_eigenvalues");
+    let a: Matrix<f64, 6, 6> =
+        Matrix::from_fn(|[i, j]| ((i * 7 + j * 3) % 11 + (j * 7 + i * 3) % 11) as f64 / 11.0 - 1.0);
+    let arrays = a.to_array();
+    assert_agree(a.symmetric_eigenvalues().as_slice(), &jacobi_eigenvalues(&arrays));
+    compare(
+        &mut group,
+        "inline-6",
+        36,
+        || black_box(&a).symmetric_eigenvalues(),
+        || jacobi_eigenvalues(black_box(&arrays)),
     );
     group.finish();
 }

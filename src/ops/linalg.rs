@@ -368,7 +368,9 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>> Tensor<T, 
     #[track_caller]
     pub fn symmetric_eigenvalues(&self) -> Tensor<T, (N,), K> {
         or_panic(check_square("symmetric_eigenvalues", self.dims()));
-        symmetric_eigen(self).0
+        let mut matrix = self.clone();
+        diagonalize(matrix.as_mut_slice(), self.shape().0.size(), None);
+        matrix.diagonal()
     }
 }
 
@@ -1111,22 +1113,34 @@ pub fn cholesky_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
 }
 
 /// The eigenvalues of sym(A) in ascending order and their eigenvectors, the
-/// columns of V (orthonormal), by the cyclic Jacobi method: each sweep rotates
-/// every off-diagonal pair (p, q) to zero, S ← JᵀSJ and V ← VJ with J the rotation
-/// by tan φ = sgn(θ)/(|θ| + √(θ² + 1)), θ = (s_qq − s_pp)/2s_pq, until the
-/// off-diagonal part is below rounding (at most 64 sweeps).
+/// columns of V (orthonormal).
 fn symmetric_eigen<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>>(
     a: &Tensor<T, (N, N), K>,
 ) -> (Tensor<T, (N,), K>, Tensor<T, (N, N), K>) {
     let size = a.shape().0;
-    let n = size.size();
     let mut matrix = a.clone();
     let mut vectors = Tensor::<T, (N, N), K>::identity_sized(size);
-    let (s, v) = (matrix.as_mut_slice(), vectors.as_mut_slice());
+    diagonalize(matrix.as_mut_slice(), size.size(), Some(vectors.as_mut_slice()));
+    (matrix.diagonal(), vectors)
+}
+
+/// Brings sym(S) (`s`, n×n) to diagonal form in place by the cyclic Jacobi method,
+/// the rotations applied to the columns of `vectors` too when given (V ← V·J):
+/// each sweep rotates every off-diagonal pair (p, q) to zero, S ← JᵀSJ with J the
+/// rotation by tan φ = sgn(θ)/(|θ| + √(θ² + 1)), θ = (s_qq − s_pp)/2s_pq, until the
+/// off-diagonal part is below rounding (at most 64 sweeps); then sorts the
+/// diagonal ascending, the vectors' columns with it.
+#[inline(always)]
+fn diagonalize<T: RealScalar>(s: &mut [T], n: usize, mut vectors: Option<&mut [T]>) {
     symmetrize(s, n);
     let (zero, one, two) = (T::zero(), T::one(), T::from_f64(2.0));
     let norm_squared = s.iter().fold(zero, |total, &x| total + x * x);
     let tolerance = T::epsilon() * T::epsilon() * norm_squared;
+    let rotate = |x: &mut [T], (first, second): (usize, usize), (cosine, sine): (T, T)| {
+        let (a, b) = (x[first], x[second]);
+        x[first] = cosine * a - sine * b;
+        x[second] = sine * a + cosine * b;
+    };
     for _ in 0..64 {
         let off_diagonal =
             (0..n).fold(zero, |total, p| (p + 1..n).fold(total, |t, q| t + s[p * n + q] * s[p * n + q]));
@@ -1144,37 +1158,36 @@ fn symmetric_eigen<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,
                 let magnitude = one / (theta.abs() + (theta * theta + one).sqrt());
                 let tangent = if theta < zero { -magnitude } else { magnitude };
                 let cosine = one / (tangent * tangent + one).sqrt();
-                let sine = tangent * cosine;
-                let rotate = |x: &mut [T], first: usize, second: usize| {
-                    let (a, b) = (x[first], x[second]);
-                    x[first] = cosine * a - sine * b;
-                    x[second] = sine * a + cosine * b;
-                };
+                let rotation = (cosine, tangent * cosine);
                 for k in 0..n {
-                    rotate(s, k * n + p, k * n + q);
-                    rotate(v, k * n + p, k * n + q);
+                    rotate(s, (k * n + p, k * n + q), rotation);
                 }
                 for k in 0..n {
-                    rotate(s, p * n + k, q * n + k);
+                    rotate(s, (p * n + k, q * n + k), rotation);
+                }
+                if let Some(v) = vectors.as_deref_mut() {
+                    for k in 0..n {
+                        rotate(v, (k * n + p, k * n + q), rotation);
+                    }
                 }
                 s[p * n + q] = zero;
                 s[q * n + p] = zero;
             }
         }
     }
-    // Ascending, by selection: each smallest remaining value and its vector swapped
-    // into place.
+    // Ascending, by selection: each smallest remaining value (and its vector)
+    // swapped into place.
     for i in 0..n {
         let smallest = (i + 1..n).fold(i, |best, j| if s[j * n + j] < s[best * n + best] { j } else { best });
         if smallest != i {
             s.swap(i * n + i, smallest * n + smallest);
-            for k in 0..n {
-                v.swap(k * n + i, k * n + smallest);
+            if let Some(v) = vectors.as_deref_mut() {
+                for k in 0..n {
+                    v.swap(k * n + i, k * n + smallest);
+                }
             }
         }
     }
-    let values = Tensor::from_shape_fn((size,), |[i]| s[i * (n + 1)]);
-    (values, vectors)
 }
 
 /// The cotangent of λ = the eigenvalues of sym(A): Ā = V·diag(λ̄)·Vᵀ, V the
