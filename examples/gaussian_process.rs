@@ -68,15 +68,14 @@ fn main() {
 
     // Gradient descent on θ.
     let rate = 0.05;
-    let mut nll = start;
     for iteration in 0..200 {
         let (value, gradient) = negative_log_likelihood::value_and_grad(&theta, &distances, &y);
         if iteration % 40 == 0 {
             println!("iteration {iteration:3}: −log p(y) = {value:.6}");
         }
-        nll = value;
         theta -= gradient * rate;
     }
+    let nll = negative_log_likelihood(&theta, &distances, &y);
     let (length_scale, signal) = (theta[[0]].exp(), theta[[1]].exp());
     println!("fitted: length scale {length_scale:.4}, signal variance {signal:.4}, −log p(y) = {nll:.6}");
     assert!(nll < start - 1.0, "the fit improved the likelihood: {start} → {nll}");

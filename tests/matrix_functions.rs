@@ -216,8 +216,34 @@ fn symmetric_eigenvalues_of_known_matrices() {
     close(M33::identity().scale(4.0).symmetric_eigenvalues(), [4.0, 4.0, 4.0]);
     let skewed = second_difference + Matrix::from_fn(|[i, j]| (i as f64 - j as f64) * 0.7);
     close(skewed.symmetric_eigenvalues(), [2.0 - root, 2.0, 2.0 + root]);
-    let with_nan: M33 = Matrix::from_fn(|[i, j]| if i == 1 && j == 2 { f64::NAN } else { 1.0 });
-    assert!(with_nan.symmetric_eigenvalues().as_slice().iter().any(|x| x.is_nan()));
+    // A repeated eigenvalue that takes rotations to find.
+    let ones_plus_identity: M33 = Matrix::from_fn(|[i, j]| if i == j { 2.0 } else { 1.0 });
+    close(ones_plus_identity.symmetric_eigenvalues(), [1.0, 1.0, 4.0]);
+    // NaN or infinite entries: every value NaN.
+    for bad in [f64::NAN, f64::INFINITY] {
+        let with_bad: M33 = Matrix::from_fn(|[i, j]| if i == 1 && j == 2 { bad } else { 1.0 });
+        assert!(with_bad.symmetric_eigenvalues().as_slice().iter().all(|x| x.is_nan()));
+    }
+    // Entries whose squares overflow or underflow.
+    let huge: Matrix<f64, 2, 2> = Matrix::from_array([[1e200, 1e200], [1e200, 1e200]]);
+    let values = huge.symmetric_eigenvalues().to_array();
+    assert!(values[0].abs() < 1e185 && (values[1] / 2e200 - 1.0).abs() < 1e-15, "{values:?}");
+    let tiny: Matrix<f64, 2, 2> = Matrix::from_array([[0.0, 1e-170], [1e-170, 0.0]]);
+    let values = tiny.symmetric_eigenvalues().to_array();
+    assert!(
+        (values[0] / -1e-170 - 1.0).abs() < 1e-15 && (values[1] / 1e-170 - 1.0).abs() < 1e-15,
+        "{values:?}"
+    );
+    let single: Matrix<f32, 2, 2> = Matrix::from_array([[2.0, 1.0], [1.0, 2.0]]);
+    let values = single.symmetric_eigenvalues().to_array();
+    assert!((values[0] - 1.0).abs() < 1e-6 && (values[1] - 3.0).abs() < 1e-6);
+    // Equal diagonal entries (θ = 0 in every first rotation): the tangent on duals
+    // against the closed form vᵢᵀ·Ȧ·vᵢ, for Ȧ = E₀₀ (v = (½, √½, ½), (√½, 0, −√½), …).
+    let first_entry: M33 = Matrix::from_fn(|[i, j]| if i == 0 && j == 0 { 1.0 } else { 0.0 });
+    let (_, on_duals) =
+        jvp(|a: Matrix<Dual<f64>, 3, 3>| a.symmetric_eigenvalues(), &second_difference, &first_entry);
+    close(on_duals, [0.25, 0.5, 0.25]);
+    close(eigenvalues::jvp(&second_difference, &first_entry).1, [0.25, 0.5, 0.25]);
     let heap = DynMatrix::from_shape_fn((Dyn(5), Dyn(5)), |[i, j]| 1.0 / (i + j + 1) as f64);
     let values = heap.symmetric_eigenvalues();
     let trace: f64 = (0..5).map(|i| heap[[i, i]]).sum();

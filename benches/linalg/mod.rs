@@ -6,7 +6,8 @@
 //! of the value for the triangular solves of A⁻ᵀ.
 //!
 //! Triangular solves beside forward substitution on arrays, and the eigenvalues of
-//! a symmetric matrix beside the same cyclic Jacobi method on arrays.
+//! a symmetric matrix beside the same cyclic Jacobi method on arrays and beside
+//! nalgebra's (id `nalgebra/inline-6`).
 //!
 //! Groups `linalg/solve` (ids `{ours,handwritten}/{inline-6,heap-64}`),
 //! `linalg/solve_gradient`, `linalg/cholesky`,
@@ -14,7 +15,7 @@
 //! `linalg/symmetric_eigenvalues` (`{ours,handwritten}/inline-6`); throughput
 //! counts the matrix's elements.
 
-use criterion::{Criterion, black_box, criterion_group};
+use criterion::{BenchmarkId, Criterion, black_box, criterion_group};
 use fluxion::prelude::*;
 
 use crate::common::{compare, config};
@@ -349,5 +350,13 @@ fn symmetric_eigenvalues(c: &mut Criterion) {
         || black_box(&a).symmetric_eigenvalues(),
         || jacobi_eigenvalues(black_box(&arrays)),
     );
+    // nalgebra's (Householder tridiagonalisation, then implicit QR), for scale.
+    let matrix = nalgebra::Matrix6::from_fn(|i, j| arrays[i][j]);
+    let mut theirs: Vec<f64> = matrix.symmetric_eigenvalues().iter().copied().collect();
+    theirs.sort_by(f64::total_cmp);
+    assert_agree(a.symmetric_eigenvalues().as_slice(), &theirs);
+    group.bench_function(BenchmarkId::new("nalgebra", "inline-6"), |bencher| {
+        bencher.iter(|| black_box(&matrix).symmetric_eigenvalues())
+    });
     group.finish();
 }

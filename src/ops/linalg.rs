@@ -360,8 +360,9 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>> Tensor<T, 
     /// The eigenvalues of ½(A + Aᵀ) (A itself when symmetric) in ascending order
     /// (`torch.linalg.eigvalsh`, `jnp.linalg.eigvalsh`, nalgebra's
     /// `symmetric_eigenvalues`), by cyclic Jacobi rotations to the scalar's
-    /// precision: accurate to rounding relative to the matrix's norm, at O(n³) per
-    /// sweep (a handful of sweeps). NaN entries give NaN.
+    /// precision: accurate to rounding relative to the matrix's largest entry, at
+    /// O(n³) per sweep (a handful of sweeps). An entry that is NaN or infinite
+    /// makes every eigenvalue NaN.
     ///
     /// # Panics
     /// For a `Dyn` matrix that is not square.
@@ -483,7 +484,19 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Var<Tensor<T, (N, N), K>> {
     where
         K: Storage<T, B>,
     {
-        or_panic(self.record_system(System::Triangular(Triangle::Lower), b))
+        or_panic(self.try_solve_lower_triangular(b))
+    }
+
+    /// [`solve_lower_triangular`](Self::solve_lower_triangular), or its error with
+    /// nothing recorded.
+    pub fn try_solve_lower_triangular<B: RightHandSide<N>>(
+        &self,
+        b: &impl Operand<Tensor<T, B, K>>,
+    ) -> Result<Var<Tensor<T, B, K>>, LinAlgError>
+    where
+        K: Storage<T, B>,
+    {
+        self.record_system(System::Triangular(Triangle::Lower), b)
     }
 
     /// x with U·x = b, U the upper triangle, recorded with its pullback
@@ -500,7 +513,19 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Var<Tensor<T, (N, N), K>> {
     where
         K: Storage<T, B>,
     {
-        or_panic(self.record_system(System::Triangular(Triangle::Upper), b))
+        or_panic(self.try_solve_upper_triangular(b))
+    }
+
+    /// [`solve_upper_triangular`](Self::solve_upper_triangular), or its error with
+    /// nothing recorded.
+    pub fn try_solve_upper_triangular<B: RightHandSide<N>>(
+        &self,
+        b: &impl Operand<Tensor<T, B, K>>,
+    ) -> Result<Var<Tensor<T, B, K>>, LinAlgError>
+    where
+        K: Storage<T, B>,
+    {
+        self.record_system(System::Triangular(Triangle::Upper), b)
     }
 
     /// The solution of `system` recorded with its pullback, or its error with
@@ -1130,10 +1155,30 @@ fn symmetric_eigen<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,
 /// rotation by tan φ = sgn(θ)/(|θ| + √(θ² + 1)), θ = (s_qq − s_pp)/2s_pq, until the
 /// off-diagonal part is below rounding (at most 64 sweeps); then sorts the
 /// diagonal ascending, the vectors' columns with it.
+///
+/// The rotations work on S/m, m = maxᵢⱼ |sᵢⱼ|, so that no square overflows or
+/// underflows; an entry that is NaN or infinite makes every value NaN.
 #[inline(always)]
 fn diagonalize<T: RealScalar>(s: &mut [T], n: usize, mut vectors: Option<&mut [T]>) {
     symmetrize(s, n);
     let (zero, one, two) = (T::zero(), T::one(), T::from_f64(2.0));
+    let largest =
+        s.iter().fold(zero, |largest, &x| if overtakes(x.abs(), largest) { x.abs() } else { largest });
+    if largest == zero {
+        return;
+    }
+    // Not below infinity: infinite or NaN.
+    if largest.partial_cmp(&-T::neg_infinity()) != Some(Ordering::Less) {
+        let nan = T::from_f64(f64::NAN);
+        s.fill(nan);
+        if let Some(v) = vectors {
+            v.fill(nan);
+        }
+        return;
+    }
+    for x in s.iter_mut() {
+        *x /= largest;
+    }
     let norm_squared = s.iter().fold(zero, |total, &x| total + x * x);
     let tolerance = T::epsilon() * T::epsilon() * norm_squared;
     let rotate = |x: &mut [T], (first, second): (usize, usize), (cosine, sine): (T, T)| {
@@ -1144,7 +1189,6 @@ fn diagonalize<T: RealScalar>(s: &mut [T], n: usize, mut vectors: Option<&mut [T
     for _ in 0..64 {
         let off_diagonal =
             (0..n).fold(zero, |total, p| (p + 1..n).fold(total, |t, q| t + s[p * n + q] * s[p * n + q]));
-        // Converged (never with a NaN, which the rotations then spread).
         if off_diagonal <= tolerance {
             break;
         }
@@ -1154,9 +1198,11 @@ fn diagonalize<T: RealScalar>(s: &mut [T], n: usize, mut vectors: Option<&mut [T
                 if pivot == zero {
                     continue;
                 }
+                // The smaller root of t² + 2θt − 1 = 0, written without |θ| so
+                // that duals get its derivative at θ = 0 (equal diagonal entries).
                 let theta = (s[q * n + q] - s[p * n + p]) / (two * pivot);
-                let magnitude = one / (theta.abs() + (theta * theta + one).sqrt());
-                let tangent = if theta < zero { -magnitude } else { magnitude };
+                let root = (theta * theta + one).sqrt();
+                let tangent = one / (if theta < zero { theta - root } else { theta + root });
                 let cosine = one / (tangent * tangent + one).sqrt();
                 let rotation = (cosine, tangent * cosine);
                 for k in 0..n {
@@ -1174,6 +1220,9 @@ fn diagonalize<T: RealScalar>(s: &mut [T], n: usize, mut vectors: Option<&mut [T
                 s[q * n + p] = zero;
             }
         }
+    }
+    for i in 0..n {
+        s[i * (n + 1)] *= largest;
     }
     // Ascending, by selection: each smallest remaining value (and its vector)
     // swapped into place.
@@ -1201,9 +1250,19 @@ pub fn symmetric_eigenvalues_pullback<T: RealScalar, N: Dim, K: Storage<T, (N, N
     values_bar: &Tensor<T, (N,), K>,
 ) -> Tensor<T, (N, N), K> {
     or_panic(check_square("symmetric_eigenvalues_pullback", a.dims()));
-    let (values, vectors) = symmetric_eigen(a);
-    or_panic(values.check_same_shape(values_bar, "symmetric_eigenvalues_pullback"));
-    vectors.matmul(&values_bar.diagonal_matrix()).matmul_transposed(&vectors)
+    if values_bar.len() != a.shape().0.size() {
+        panic!(
+            "{}",
+            ShapeError::new(
+                "symmetric_eigenvalues_pullback",
+                a.dims(),
+                values_bar.dims(),
+                "one cotangent per eigenvalue"
+            )
+        );
+    }
+    let vectors = symmetric_eigen(a).1;
+    vectors.mul_rows(values_bar).matmul_transposed(&vectors)
 }
 
 /// The tangent of λ = the eigenvalues of sym(A): λ̇ᵢ = vᵢᵀ·Ȧ·vᵢ, the diagonal of
