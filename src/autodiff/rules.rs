@@ -1869,32 +1869,15 @@ impl<T: Scalar, N: Dim, K: Storage<T, (N,)> + Storage<T, (N, N)>> UnaryRule<Tens
     }
 }
 
-#[diagnostic::do_not_recommend]
-impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>> UnaryRule<Tensor<T, (N, N), K>>
-    for SymmetricEigenvalues
-{
-    type Output = Tensor<T, (N,), K>;
-    #[inline(always)]
-    #[track_caller]
-    fn value(&self, a: &Tensor<T, (N, N), K>) -> Self::Output {
-        a.symmetric_eigenvalues()
-    }
-    #[inline(always)]
-    fn push(&self, a: &Tensor<T, (N, N), K>, _: &Self::Output, a_dot: &Tensor<T, (N, N), K>) -> Self::Output {
-        symmetric_eigenvalues_push(a, a_dot)
-    }
-    #[inline(always)]
-    fn pull(&self, a: &Tensor<T, (N, N), K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, (N, N), K> {
-        symmetric_eigenvalues_pullback(a, y_bar)
-    }
-}
-
 /// The rule of a function of one square matrix, `$rule`: `$value` its value, `$push`
-/// its tangent from (A, Y, Ȧ), `$pull` its cotangent from (A, Y, Ȳ).
+/// its tangent from (A, Y, Ȧ), `$pull` its cotangent from (A, Y, Ȳ); `$storage`,
+/// the storage its output needs besides the matrix's.
 macro_rules! square_matrix_rule {
-    ($rule:ident -> $Output:ty, $value:expr, $push:expr, $pull:expr) => {
+    ($rule:ident -> $Output:ty, [$($storage:path)?], $value:expr, $push:expr, $pull:expr) => {
         #[diagnostic::do_not_recommend]
-        impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> UnaryRule<Tensor<T, (N, N), K>> for $rule {
+        impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)> $(+ $storage)?> UnaryRule<Tensor<T, (N, N), K>>
+            for $rule
+        {
             type Output = $Output;
             #[inline(always)]
             #[track_caller]
@@ -1925,27 +1908,38 @@ macro_rules! square_matrix_rule {
 
 square_matrix_rule!(
     MatrixInverse -> Tensor<T, (N, N), K>,
+    [],
     Tensor::inverse,
     |_, y, a_dot| inverse_push(y, a_dot),
     |_, y, y_bar| inverse_pullback(y, y_bar)
 );
 square_matrix_rule!(
     Determinant -> T,
+    [],
     Tensor::determinant,
     |a, y: &T, a_dot| determinant_push(a, *y, a_dot),
     |a, y: &T, y_bar: &T| determinant_pullback(a, *y, *y_bar)
 );
 square_matrix_rule!(
     LogAbsDeterminant -> T,
+    [],
     Tensor::log_abs_determinant,
     |a, _, a_dot| log_abs_determinant_push(a, a_dot),
     |a, _, y_bar: &T| log_abs_determinant_pullback(a, *y_bar)
 );
 square_matrix_rule!(
     CholeskyFactor -> Tensor<T, (N, N), K>,
+    [],
     Tensor::cholesky,
     |_, l, a_dot| cholesky_push(l, a_dot),
     |_, l, l_bar| cholesky_pullback(l, l_bar)
+);
+square_matrix_rule!(
+    SymmetricEigenvalues -> Tensor<T, (N,), K>,
+    [Storage<T, (N,)>],
+    Tensor::symmetric_eigenvalues,
+    |a, _, a_dot| symmetric_eigenvalues_push(a, a_dot),
+    |a, _, y_bar| symmetric_eigenvalues_pullback(a, y_bar)
 );
 
 #[diagnostic::do_not_recommend]

@@ -1137,24 +1137,24 @@ pub fn cholesky_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     l.matmul(&middle)
 }
 
-/// The eigenvalues of sym(A) in ascending order and their eigenvectors, the
-/// columns of V (orthonormal).
-fn symmetric_eigen<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>>(
+/// The orthonormal eigenvectors of sym(A), the columns of V, in the order of the
+/// ascending eigenvalues.
+fn symmetric_eigenvectors<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     a: &Tensor<T, (N, N), K>,
-) -> (Tensor<T, (N,), K>, Tensor<T, (N, N), K>) {
+) -> Tensor<T, (N, N), K> {
     let size = a.shape().0;
     let mut matrix = a.clone();
     let mut vectors = Tensor::<T, (N, N), K>::identity_sized(size);
     diagonalize(matrix.as_mut_slice(), size.size(), Some(vectors.as_mut_slice()));
-    (matrix.diagonal(), vectors)
+    vectors
 }
 
 /// Brings sym(S) (`s`, n×n) to diagonal form in place by the cyclic Jacobi method,
 /// the rotations applied to the columns of `vectors` too when given (V ← V·J):
 /// each sweep rotates every off-diagonal pair (p, q) to zero, S ← JᵀSJ with J the
-/// rotation by tan φ = sgn(θ)/(|θ| + √(θ² + 1)), θ = (s_qq − s_pp)/2s_pq, until the
-/// off-diagonal part is below rounding (at most 64 sweeps); then sorts the
-/// diagonal ascending, the vectors' columns with it.
+/// rotation by tan φ = 1/(θ ± √(θ² + 1)) (the smaller root, ± the sign of θ),
+/// θ = (s_qq − s_pp)/2s_pq, until the off-diagonal part is below rounding (at most
+/// 64 sweeps); then sorts the diagonal ascending, the vectors' columns with it.
 ///
 /// The rotations work on S/m, m = maxᵢⱼ |sᵢⱼ|, so that no square overflows or
 /// underflows; an entry that is NaN or infinite makes every value NaN.
@@ -1261,7 +1261,7 @@ pub fn symmetric_eigenvalues_pullback<T: RealScalar, N: Dim, K: Storage<T, (N, N
             )
         );
     }
-    let vectors = symmetric_eigen(a).1;
+    let vectors = symmetric_eigenvectors(a);
     vectors.mul_rows(values_bar).matmul_transposed(&vectors)
 }
 
@@ -1277,7 +1277,7 @@ pub fn symmetric_eigenvalues_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)> +
 ) -> Tensor<T, (N,), K> {
     or_panic(check_square("symmetric_eigenvalues_push", a.dims()));
     or_panic(a.check_same_shape(a_dot, "symmetric_eigenvalues_push"));
-    let vectors = symmetric_eigen(a).1;
+    let vectors = symmetric_eigenvectors(a);
     vectors.transposed_matmul(&a_dot.matmul(&vectors)).diagonal()
 }
 
