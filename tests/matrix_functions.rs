@@ -12,7 +12,8 @@
 use fluxion::autodiff::check::{CheckOptions, check_grad, check_pullback, check_pushforward};
 use fluxion::autodiff::{differentiable, jvp};
 use fluxion::ops::linalg::{
-    LinAlgError, Triangle, cholesky_push, inverse_pullback, triangular_solve_pullback,
+    LinAlgError, Triangle, cholesky_push, inverse_pullback, matrix_exp_pullback, matrix_exp_push,
+    triangular_solve_pullback,
 };
 use fluxion::prelude::*;
 use proptest::prelude::*;
@@ -658,5 +659,170 @@ proptest! {
         let at = |t: f64| negative_log_likelihood::grad(&(s + symmetric.scale(t)), &x);
         let difference = (at(step) - at(-step)).scale(0.5 / step);
         prop_assert!(distance(&hv, &difference) <= 1e-6 * difference.as_slice().iter().fold(1.0f64, |m, v| m.max(v.abs())));
+    }
+}
+
+/// The rotation about the axis (1, 2, 2)/3 by 0.7: an orthogonal Q for matrices
+/// Q·diag(d)·Qᵀ with known exponentials Q·diag(eᵈ)·Qᵀ.
+fn orthogonal() -> M33 {
+    let (axis, angle) = ([1.0 / 3.0, 2.0 / 3.0, 2.0 / 3.0], 0.7f64);
+    let cross: M33 =
+        Matrix::from_array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]]);
+    let outer: M33 = Matrix::from_fn(|[i, j]| axis[i] * axis[j]);
+    M33::identity().scale(angle.cos()) + cross.scale(angle.sin()) + outer.scale(1.0 - angle.cos())
+}
+
+/// The largest |xᵢⱼ − yᵢⱼ| relative to the largest |yᵢⱼ|.
+fn relative_distance<S: Shape, K: Storage<f64, S>>(x: &Tensor<f64, S, K>, y: &Tensor<f64, S, K>) -> f64 {
+    distance(x, y) / y.as_slice().iter().fold(0.0f64, |largest, v| largest.max(v.abs()))
+}
+
+#[test]
+fn matrix_exponentials_of_known_matrices() {
+    type M22 = Matrix<f64, 2, 2>;
+    assert_eq!(M33::zeros().matrix_exp(), M33::identity());
+    // Norms from 0.01 to 300: every Padé degree, and scaling and squaring.
+    for scale in [0.01, 0.1, 0.5, 1.5, 4.0, 12.0, 300.0] {
+        // Each squaring doubles the relative error the approximant leaves.
+        let tolerance = 2e-15 * scale.max(1.0);
+        // A diagonal matrix, and one similar to it by a rotation.
+        let d = [-scale, 0.3 * scale, 0.7 * scale];
+        let exponential = M33::from_fn(|[i, j]| if i == j { d[i].exp() } else { 0.0 });
+        let diagonal = M33::from_fn(|[i, j]| if i == j { d[i] } else { 0.0 });
+        let error = relative_distance(&diagonal.matrix_exp(), &exponential);
+        assert!(error < tolerance, "{scale}: {error}");
+        let q = orthogonal();
+        let similar = q.matmul(&diagonal).matmul_transposed(&q);
+        let expected = q.matmul(&exponential).matmul_transposed(&q);
+        let error = relative_distance(&similar.matrix_exp(), &expected);
+        assert!(error < tolerance, "{scale}: {error}");
+        // A rotation and growth: e^(σI + ωJ) = e^σ·R(ω).
+        let (sigma, omega) = (0.1 * scale, scale);
+        let generator: M22 = Matrix::from_array([[sigma, -omega], [omega, sigma]]);
+        let growth = sigma.exp();
+        let expected: M22 = Matrix::from_array([
+            [growth * omega.cos(), -growth * omega.sin()],
+            [growth * omega.sin(), growth * omega.cos()],
+        ]);
+        let error = relative_distance(&generator.matrix_exp(), &expected);
+        assert!(error < tolerance, "{scale}: {error}");
+        // Triangular, not normal: [[a, b], [0, c]] ↦ [[eᵃ, b(eᵃ − eᶜ)/(a − c)], [0, eᶜ]].
+        let (a, b, c) = (0.5 * scale, 2.0 * scale, -0.25 * scale);
+        let triangular: M22 = Matrix::from_array([[a, b], [0.0, c]]);
+        let expected: M22 =
+            Matrix::from_array([[a.exp(), b * (a.exp() - c.exp()) / (a - c)], [0.0, c.exp()]]);
+        let error = relative_distance(&triangular.matrix_exp(), &expected);
+        assert!(error < tolerance, "{scale}: {error}");
+    }
+    // Nilpotent: e^N = I + N.
+    let nilpotent: M33 = Matrix::from_array([[0.0, 3.0, -2.0], [0.0, 0.0, 5.0], [0.0, 0.0, 0.0]]);
+    let expected = M33::identity() + nilpotent + nilpotent.matmul(&nilpotent).scale(0.5);
+    assert!(distance(&nilpotent.matrix_exp(), &expected) < 1e-14);
+    // NaN or infinite entries: NaN everywhere.
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        for fill in [0.5, 1e-3] {
+            let with_bad: M33 = Matrix::from_fn(|[i, j]| if i == 2 && j == 0 { bad } else { fill });
+            assert!(with_bad.matrix_exp().as_slice().iter().all(|x| x.is_nan()), "{bad} among {fill}");
+        }
+    }
+    // f32, the heap, the empty matrix, and a matrix that is not square.
+    let single: Matrix<f32, 2, 2> = Matrix::from_array([[0.0, -1.0], [1.0, 0.0]]);
+    let rotation = single.matrix_exp().to_array();
+    assert!((rotation[0][0] - 1f32.cos()).abs() < 1e-6 && (rotation[1][0] - 1f32.sin()).abs() < 1e-6);
+    let heap = DynMatrix::from_shape_fn((Dyn(5), Dyn(5)), |[i, j]| (i as f64 - 2.0 * j as f64) * 0.4);
+    let product = heap.matrix_exp().matmul(&heap.scale(-1.0).matrix_exp());
+    assert!(distance(&product, &DynMatrix::identity_sized(Dyn(5))) < 1e-11);
+    assert_eq!(DynMatrix::zeros_shaped((Dyn(0), Dyn(0))).matrix_exp().len(), 0);
+    let wide = DynMatrix::zeros_shaped((Dyn(2), Dyn(3)));
+    let message = std::panic::catch_unwind(|| wide.matrix_exp()).unwrap_err().downcast::<String>().unwrap();
+    assert_eq!(*message, "matrix_exp: a matrix of shape [2, 3] is not square");
+    let message = std::panic::catch_unwind(|| matrix_exp_pullback(&wide, &wide))
+        .unwrap_err()
+        .downcast::<String>()
+        .unwrap();
+    assert_eq!(*message, "matrix_exp_pullback: a matrix of shape [2, 3] is not square");
+}
+
+#[test]
+fn matrix_exponential_derivatives_against_closed_forms() {
+    // For a diagonal A, L(A, E)ᵢⱼ = Eᵢⱼ·(e^aᵢ − e^aⱼ)/(aᵢ − aⱼ) (eᵃⁱ where aᵢ = aⱼ).
+    for scale in [0.05, 1.0, 30.0] {
+        let d = [-0.6 * scale, 0.2 * scale, scale];
+        let a = M33::from_fn(|[i, j]| if i == j { d[i] } else { 0.0 });
+        let e: M33 = Matrix::from_fn(|[i, j]| 1.0 + i as f64 - 0.5 * j as f64);
+        let divided = |i: usize, j: usize| {
+            if i == j { d[i].exp() } else { (d[i].exp() - d[j].exp()) / (d[i] - d[j]) }
+        };
+        let expected = M33::from_fn(|[i, j]| e[[i, j]] * divided(i, j));
+        let error = relative_distance(&matrix_exp_push(&a, &e), &expected);
+        assert!(error < 1e-13, "{scale}: {error}");
+        // A diagonal matrix is its own transpose: the cotangent is the same map.
+        let error = relative_distance(&matrix_exp_pullback(&a, &e), &expected);
+        assert!(error < 1e-13, "{scale}: {error}");
+    }
+    // d/dt e^(tA) = A·e^(tA): the tangent in the direction A itself.
+    let a: M33 = Matrix::from_array([[0.3, -1.2, 0.5], [2.0, -0.4, 0.1], [-0.7, 0.9, 0.2]]);
+    for t in [0.01, 1.0, 7.0] {
+        let at = a.scale(t);
+        let expected = a.matmul(&at.matrix_exp());
+        assert!(relative_distance(&matrix_exp_push(&at, &a), &expected) < 1e-13, "{t}");
+    }
+}
+
+#[differentiable]
+fn exponential(a: &M33) -> M33 {
+    a.matrix_exp()
+}
+
+/// ‖e^A − I‖² weighted, with a second derivative through the algorithm (generic for
+/// `hvp`).
+#[differentiable]
+fn exponential_energy<T: RealScalar>(a: &Matrix<T, 3, 3>) -> T {
+    let y = a.matrix_exp();
+    y.dot(&y)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn matrix_exponential_identities_and_derivatives(
+        entries in prop::array::uniform9(-1.0..1.0f64),
+        scale in prop::sample::select(vec![0.004, 0.08, 0.3, 0.7, 1.5, 6.0]),
+        w in directions(),
+        direction in directions(),
+    ) {
+        // Norms from 0.004 to 18: every degree, and up to three squarings.
+        let a = M33::from_fn(|[i, j]| entries[i * 3 + j] * scale);
+        let y = a.matrix_exp();
+        // e^(2A) = (e^A)², A·e^A = e^A·A.
+        let error = relative_distance(&a.scale(2.0).matrix_exp(), &y.matmul(&y));
+        prop_assert!(error < 1e-13, "{error}");
+        let error = relative_distance(&a.matmul(&y), &y.matmul(&a));
+        prop_assert!(error < 1e-13, "{error}");
+        // The tape, static mode's pullback and tangent against finite differences.
+        let options = CheckOptions::f64();
+        let fail = |e: fluxion::autodiff::check::GradientError| TestCaseError::fail(e.to_string());
+        check_grad(|a: Var<M33>| a.matrix_exp().dot(&Var::constant(w)), &a, options).map_err(fail)?;
+        check_pullback(|a: &M33| a.matrix_exp(), exponential::vjp(&a).1, &a, options).map_err(fail)?;
+        check_pushforward(|a: &M33| a.matrix_exp(), |a_dot| exponential::jvp(&a, a_dot).1, &a, options).map_err(fail)?;
+        // The adjoint identity ⟨L(A, Ȧ), W⟩ = ⟨Ȧ, L(Aᵀ, W)⟩, to rounding.
+        let (tangent, cotangent) = (matrix_exp_push(&a, &direction), matrix_exp_pullback(&a, &w));
+        let (lhs, rhs) = (tangent.dot(&w), direction.dot(&cotangent));
+        prop_assert!((lhs - rhs).abs() <= 1e-13 * (tangent.dot(&tangent) * w.dot(&w)).sqrt(), "{lhs} against {rhs}");
+        // The tangent against forward mode on duals, which runs the algorithm on them,
+        // and the static gradient against the tape's.
+        let (_, dual_tangent) = jvp(|a: Matrix<Dual<f64>, 3, 3>| a.matrix_exp(), &a, &direction);
+        prop_assert!(relative_distance(&exponential::jvp(&a, &direction).1, &dual_tangent) < 1e-13);
+        let (_, static_gradient) = exponential_energy::value_and_grad(&a);
+        let tape_gradient = grad(|a: Var<M33>| { let y = a.matrix_exp(); y.dot(&y) }, &a);
+        prop_assert!(relative_distance(&static_gradient, &tape_gradient) < 1e-13);
+        // Its Hessian-vector product against central differences of the gradient.
+        let hv: M33 = exponential_energy::hvp(&a, &direction);
+        let step = 1e-5;
+        let (_, ahead) = exponential_energy::value_and_grad(&(a + direction.scale(step)));
+        let (_, behind) = exponential_energy::value_and_grad(&(a - direction.scale(step)));
+        let difference = (ahead - behind).scale(0.5 / step);
+        prop_assert!(relative_distance(&hv, &difference) < 1e-6, "{hv:?} against {difference:?}");
     }
 }

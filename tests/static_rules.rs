@@ -30,9 +30,9 @@ use fluxion::autodiff::check::coordinates;
 use fluxion::autodiff::rules::{
     Addition, BinaryRule, CholeskyFactor, Conjugation, Determinant, Diagonal, DiagonalMatrix, Division,
     DotProduct, ElementwiseMaximum, ElementwiseMinimum, HadamardProduct, ImaginaryPart, InnerProduct,
-    LinearSolve, LogAbsDeterminant, LowerTriangularSolve, MatrixInverse, MatrixProduct, Mean, Multiplication,
-    Negation, NormSquared, RealPart, Relu, Subtraction, Summation, SymmetricEigenvalues, TangentOf,
-    Transposition, UnaryRule, UpperTriangularSolve, Write,
+    LinearSolve, LogAbsDeterminant, LowerTriangularSolve, MatrixExponential, MatrixInverse, MatrixProduct,
+    Mean, Multiplication, Negation, NormSquared, RealPart, Relu, Subtraction, Summation,
+    SymmetricEigenvalues, TangentOf, Transposition, UnaryRule, UpperTriangularSolve, Write,
 };
 use fluxion::autodiff::{Lift, differentiable, jvp, vjp};
 use fluxion::ops::conv::{Groups, Padding, Stride};
@@ -1380,6 +1380,8 @@ proptest! {
         check!(Determinant, dominant(&mut p));
         check!(LogAbsDeterminant, dominant(&mut p));
         check!(CholeskyFactor, dominant(&mut p));
+        check!(MatrixExponential, p.reals::<(Const<3>, Const<3>)>());
+        check!(MatrixExponential, p.reals::<(Const<3>, Const<3>)>() * 3.0);
         check!(Diagonal, p.reals::<(Const<3>, Const<3>)>());
         check!(DiagonalMatrix, p.heap_vector(3));
         check!(SymmetricEigenvalues, dominant(&mut p));

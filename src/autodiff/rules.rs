@@ -48,9 +48,9 @@ use crate::ops::functions::{ClampFunction, Larger, Smaller};
 use crate::ops::layout::{concat_pullback, narrow_pullback, reshape_pullback, transpose_pullback};
 use crate::ops::linalg::{
     System, Triangle, cholesky_pullback, cholesky_push, determinant_pullback, determinant_push,
-    inverse_pullback, inverse_push, log_abs_determinant_pullback, log_abs_determinant_push, solve_system,
-    symmetric_eigenvalues_pullback, symmetric_eigenvalues_push, system_pullback, system_push,
-    transposed_system_solve,
+    inverse_pullback, inverse_push, log_abs_determinant_pullback, log_abs_determinant_push,
+    matrix_exp_pullback, matrix_exp_push, solve_system, symmetric_eigenvalues_pullback,
+    symmetric_eigenvalues_push, system_pullback, system_push, transposed_system_solve,
 };
 use crate::ops::pool::{Window, avg_pool2d_pullback, max_pool2d_pullback, max_pool2d_push};
 #[cfg(feature = "alloc")]
@@ -482,6 +482,10 @@ pub struct SymmetricEigenvalues;
 /// [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
 pub struct MatrixInverse;
+/// `a.matrix_exp()`: Y = e^A, Ẏ = L(A, Ȧ), the Fréchet derivative, Ā = L(Aᵀ, Ȳ)
+/// (see [`linalg`](crate::ops::linalg)).
+#[derive(Clone, Copy, Debug)]
+pub struct MatrixExponential;
 /// `a.determinant()`: y = det A, ẏ = y·⟨A⁻ᵀ, Ȧ⟩, Ā = ȳ·y·A⁻ᵀ (see
 /// [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
@@ -1912,6 +1916,13 @@ square_matrix_rule!(
     Tensor::inverse,
     |_, y, a_dot| inverse_push(y, a_dot),
     |_, y, y_bar| inverse_pullback(y, y_bar)
+);
+square_matrix_rule!(
+    MatrixExponential -> Tensor<T, (N, N), K>,
+    [],
+    Tensor::matrix_exp,
+    |a, _, a_dot| matrix_exp_push(a, a_dot),
+    |a, _, y_bar| matrix_exp_pullback(a, y_bar)
 );
 square_matrix_rule!(
     Determinant -> T,

@@ -567,6 +567,7 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("diagonal_matrix", "DiagonalMatrix"),
     ("symmetric_eigenvalues", "SymmetricEigenvalues"),
     ("inverse", "MatrixInverse"),
+    ("matrix_exp", "MatrixExponential"),
     ("determinant", "Determinant"),
     ("log_abs_determinant", "LogAbsDeterminant"),
     ("cholesky", "CholeskyFactor"),

@@ -14,6 +14,9 @@
 //!   (`jax.scipy.linalg.solve_triangular`, LAPACK's `trtrs`);
 //! - `a.symmetric_eigenvalues()`: the eigenvalues of ½(A + Aᵀ), ascending, by cyclic
 //!   Jacobi rotations (`torch.linalg.eigvalsh`);
+//! - `a.matrix_exp()`: e^A = Σₖ Aᵏ/k!, by scaling and squaring the [m/m] Padé
+//!   approximant r: e^A = r(A/2ˢ)^(2ˢ), m ≤ 13 and s read from ‖A‖₁ as in SciPy's
+//!   `expm` (Higham, 2005; `torch.linalg.matrix_exp`, `jax.scipy.linalg.expm`);
 //! - `a.diagonal()`: (a₁₁, …, aₙₙ), and `v.diagonal_matrix()`, its adjoint, on any
 //!   scalar.
 //!
@@ -33,11 +36,16 @@
 //! - λ = eig(sym(A)) with orthonormal eigenvectors vᵢ (the columns of V): λ̇ᵢ =
 //!   vᵢᵀ·Ȧ·vᵢ, Ā = V·diag(λ̄)·Vᵀ (where the eigenvalues are distinct; at a repeated
 //!   one the sorted eigenvalues have no derivative and these formulas pick one);
+//! - Y = e^A: Ẏ = L(A, Ȧ), the Fréchet derivative, computed by the product rule
+//!   run through the algorithm beside its values (Ẋ·Y + X·Ẏ for each product,
+//!   Q⁻¹(Ṗ − Q̇·R) for R = Q⁻¹P); Ā = L(Aᵀ, Ȳ), as ⟨L(A, E), G⟩ = ⟨E, L(Aᵀ, G)⟩ for
+//!   a rational function with real coefficients (the m and s of A kept for Aᵀ);
 //! - y = diag A: ẏ = diag Ȧ, Ā = ȳ on the diagonal of a zero matrix.
 //!
 //! A pivot that is exactly zero is an error ([`LinAlgError::Singular`]) for `solve`,
-//! `inverse` and the triangular solves (a zero on the diagonal); a nearly singular matrix gives the large values its conditioning
-//! implies, as LAPACK's does; a NaN gives NaN. Where elimination meets a zero
+//! `inverse` and the triangular solves (a zero on the diagonal); a nearly singular
+//! matrix gives the large values its conditioning implies, as LAPACK's does; a NaN
+//! gives NaN. Where elimination meets a zero
 //! pivot, `determinant` evaluates det A without division instead, so on duals its
 //! tangent stays exact there; the tape's and static mode's derivatives of a
 //! determinant need A⁻¹ and panic at an exactly singular matrix (where they are the
@@ -78,6 +86,9 @@ use crate::scalar::{RealScalar, Scalar, overtakes};
 use crate::shape::constraint::RightHandSide;
 use crate::shape::{Dim, Dims, Shape};
 use crate::tensor::{Storage, Tensor};
+
+mod exponential;
+pub use exponential::{matrix_exp_pullback, matrix_exp_push};
 
 /// Why a factorisation of a matrix gave no result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
