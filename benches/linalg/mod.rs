@@ -7,12 +7,16 @@
 //!
 //! Triangular solves beside forward substitution on arrays, and the eigenvalues of
 //! a symmetric matrix beside the same cyclic Jacobi method on arrays and beside
-//! nalgebra's (id `nalgebra/inline-6`).
+//! nalgebra's (id `nalgebra/inline-6`). The matrix exponential beside the same
+//! scaling and squaring on arrays and beside nalgebra's `exp`, at a small norm
+//! (degree 7, no squaring) and a large one (degree 13, two squarings), with the
+//! gradient of ⟨e^A, W⟩ in static mode for its cost over the value.
 //!
 //! Groups `linalg/solve` (ids `{ours,handwritten}/{inline-6,heap-64}`),
 //! `linalg/solve_gradient`, `linalg/cholesky`,
 //! `linalg/log_abs_determinant_gradient`, `linalg/solve_lower_triangular` and
-//! `linalg/symmetric_eigenvalues` (`{ours,handwritten}/inline-6`); throughput
+//! `linalg/symmetric_eigenvalues` (`{ours,handwritten}/inline-6`), `linalg/matrix_exp`
+//! (`{ours,handwritten,nalgebra}/{norm-0.8,norm-20}`, `gradient/…`); throughput
 //! counts the matrix's elements.
 
 use criterion::{BenchmarkId, Criterion, black_box, criterion_group};
@@ -23,7 +27,8 @@ use crate::common::{compare, config};
 criterion_group! {
     name = benches;
     config = config();
-    targets = solve, solve_gradient, cholesky, log_abs_determinant_gradient, triangular_solve, symmetric_eigenvalues
+    targets = solve, solve_gradient, cholesky, log_abs_determinant_gradient, triangular_solve, symmetric_eigenvalues,
+        matrix_exp
 }
 
 /// A diagonally dominant n×n matrix (well conditioned), row by row.
@@ -359,4 +364,162 @@ fn symmetric_eigenvalues(c: &mut Criterion) {
         bencher.iter(|| black_box(&matrix).symmetric_eigenvalues())
     });
     group.finish();
+}
+
+type Array6 = [[f64; 6]; 6];
+
+/// A·B on arrays, row by row.
+fn array_product(a: &Array6, b: &Array6) -> Array6 {
+    let mut c = [[0.0; 6]; 6];
+    for i in 0..6 {
+        for k in 0..6 {
+            let aik = a[i][k];
+            for j in 0..6 {
+                c[i][j] += aik * b[k][j];
+            }
+        }
+    }
+    c
+}
+
+/// Σₖ cₖ·Xₖ + d·I on arrays, a term at a time.
+fn array_combination(terms: &[(f64, &Array6)], identity: f64) -> Array6 {
+    let mut sum = [[0.0; 6]; 6];
+    for (i, row) in sum.iter_mut().enumerate() {
+        row[i] = identity;
+    }
+    for &(c, x) in terms {
+        for (row, x_row) in sum.iter_mut().zip(x) {
+            for (entry, x) in row.iter_mut().zip(x_row) {
+                *entry += c * x;
+            }
+        }
+    }
+    sum
+}
+
+/// e^A on arrays by the algorithm of `matrix_exp` (Higham's scaling and squaring of
+/// the [m/m] Padé approximant, m and s from ‖A‖₁), Q⁻¹P by elimination with partial
+/// pivoting.
+fn exponential_by_hand(a: &Array6) -> Array6 {
+    const DEGREES: [(usize, f64); 5] = [
+        (3, 1.495585217958292e-2),
+        (5, 2.53939833006323e-1),
+        (7, 9.504178996162932e-1),
+        (9, 2.097847961257068),
+        (13, 5.371920351148152),
+    ];
+    let norm = (0..6).map(|j| (0..6).map(|i| a[i][j].abs()).sum::<f64>()).fold(0.0, f64::max);
+    let (degree, squarings) = match DEGREES.iter().find(|(_, bound)| norm <= *bound) {
+        Some(&(degree, _)) => (degree, 0),
+        None => (13, (norm / DEGREES[4].1).log2().ceil() as i32),
+    };
+    let mut c = [0.0; 14];
+    c[0] = 1.0;
+    let m = degree as f64;
+    for j in 1..=degree {
+        c[j] = c[j - 1] * (m - j as f64 + 1.0) / (j as f64 * (2.0 * m - j as f64 + 1.0));
+    }
+    let a = array_combination(&[(0.5f64.powi(squarings), a)], 0.0);
+    let a2 = array_product(&a, &a);
+    let a4 = array_product(&a2, &a2);
+    let a6 = array_product(&a4, &a2);
+    let (odd, even) = if degree == 13 {
+        let high_odd =
+            array_product(&a6, &array_combination(&[(c[13], &a6), (c[11], &a4), (c[9], &a2)], 0.0));
+        let high_even =
+            array_product(&a6, &array_combination(&[(c[12], &a6), (c[10], &a4), (c[8], &a2)], 0.0));
+        (
+            array_combination(&[(1.0, &high_odd), (c[7], &a6), (c[5], &a4), (c[3], &a2)], c[1]),
+            array_combination(&[(1.0, &high_even), (c[6], &a6), (c[4], &a4), (c[2], &a2)], c[0]),
+        )
+    } else {
+        assert_eq!(degree, 7, "the benchmark's small matrix takes degree 7");
+        (
+            array_combination(&[(c[7], &a6), (c[5], &a4), (c[3], &a2)], c[1]),
+            array_combination(&[(c[6], &a6), (c[4], &a4), (c[2], &a2)], c[0]),
+        )
+    };
+    let u = array_product(&a, &odd);
+    let mut q = array_combination(&[(1.0, &even), (-1.0, &u)], 0.0);
+    let mut r = array_combination(&[(1.0, &even), (1.0, &u)], 0.0);
+    // Q·R = P by elimination with partial pivoting, then back substitution, a row
+    // of R at a time.
+    for k in 0..6 {
+        let pivot = (k..6).max_by(|&i, &j| q[i][k].abs().total_cmp(&q[j][k].abs())).unwrap();
+        q.swap(k, pivot);
+        r.swap(k, pivot);
+        let ((q_top, q_below), (r_top, r_below)) = (q.split_at_mut(k + 1), r.split_at_mut(k + 1));
+        for (q_row, r_row) in q_below.iter_mut().zip(r_below) {
+            let factor = q_row[k] / q_top[k][k];
+            for (entry, &above) in q_row[k + 1..].iter_mut().zip(&q_top[k][k + 1..]) {
+                *entry -= factor * above;
+            }
+            for (entry, &above) in r_row.iter_mut().zip(&r_top[k]) {
+                *entry -= factor * above;
+            }
+        }
+    }
+    for k in (0..6).rev() {
+        let (r_top, r_below) = r.split_at_mut(k + 1);
+        let row = &mut r_top[k];
+        for (&coefficient, solved) in q[k][k + 1..].iter().zip(r_below.iter()) {
+            for (entry, &x) in row.iter_mut().zip(solved) {
+                *entry -= coefficient * x;
+            }
+        }
+        let pivot = q[k][k];
+        for entry in row.iter_mut() {
+            *entry /= pivot;
+        }
+    }
+    for _ in 0..squarings {
+        r = array_product(&r, &r);
+    }
+    r
+}
+
+/// `linalg/matrix_exp`: a 6×6 matrix with entries of both signs at 1-norms 0.8
+/// (degree 7) and 20 (degree 13, two squarings); and the gradient of ⟨e^A, W⟩.
+fn matrix_exp(c: &mut Criterion) {
+    let mut group = c.benchmark_group("linalg/matrix_exp");
+    let pattern: Matrix<f64, 6, 6> = Matrix::from_fn(|[i, j]| ((i * 7 + j * 3) % 11) as f64 / 11.0 - 0.45);
+    let norm = (0..6).map(|j| (0..6).map(|i| pattern[[i, j]].abs()).sum::<f64>()).fold(0.0, f64::max);
+    for target in [0.8, 20.0] {
+        let a = pattern.scale(target / norm);
+        let arrays = a.to_array();
+        let expected = a.matrix_exp();
+        let scale = expected.as_slice().iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        let agree = |theirs: &[f64]| {
+            for (x, y) in expected.as_slice().iter().zip(theirs) {
+                assert!((x - y).abs() <= 1e-13 * scale, "{x} vs {y}");
+            }
+        };
+        agree(exponential_by_hand(&arrays).as_flattened());
+        let param = format!("norm-{target}");
+        compare(
+            &mut group,
+            &param,
+            36,
+            || black_box(&a).matrix_exp(),
+            || exponential_by_hand(black_box(&arrays)),
+        );
+        let matrix = nalgebra::Matrix6::from_fn(|i, j| arrays[i][j]);
+        let theirs = matrix.exp();
+        agree(&(0..36).map(|k| theirs[(k / 6, k % 6)]).collect::<Vec<_>>());
+        group.bench_function(BenchmarkId::new("nalgebra", &param), |bencher| {
+            bencher.iter(|| black_box(&matrix).exp())
+        });
+        let w = pattern.transpose();
+        group.bench_function(BenchmarkId::new("gradient", &param), |bencher| {
+            bencher.iter(|| weighted_exponential::value_and_grad(black_box(&a), black_box(&w)))
+        });
+    }
+    group.finish();
+}
+
+/// ⟨e^A, W⟩.
+#[differentiable(wrt(a))]
+fn weighted_exponential(a: &Matrix<f64, 6, 6>, w: &Matrix<f64, 6, 6>) -> f64 {
+    a.matrix_exp().dot(w)
 }
