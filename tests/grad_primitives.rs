@@ -101,6 +101,7 @@ where
     ok(&what("div by scalar"), check_vjp(|x: Var<Tensor<T, S, K>>| &x / factor, mixed, opts));
     ok(&what("sum"), check_vjp(|x: Var<Tensor<T, S, K>>| x.sum(), mixed, opts));
     ok(&what("mean"), check_vjp(|x: Var<Tensor<T, S, K>>| x.mean(), mixed, opts));
+    ok(&what("norm"), check_vjp(|x: Var<Tensor<T, S, K>>| x.norm(), mixed, opts));
     ok(
         &what("composite exp(x) ⊙ conj(x) then sum"),
         check_vjp(|x: Var<Tensor<T, S, K>>| x.exp().hadamard(&x.conj()).sum(), mixed, opts),
@@ -1528,4 +1529,58 @@ fn scalar_functions_on_the_tape_agree_with_finite_differences_and_static_mode() 
     }
     assert_eq!(value_and_grad(|x: Var<f64>| x.softplus(), &1000.0), (1000.0, 1.0));
     assert_eq!(value_and_grad(|x: Var<f64>| x.softplus(), &-1000.0), (0.0, 0.0));
+}
+
+/// The distance |a − b| between two points.
+#[differentiable]
+fn distance(a: &V3, b: &V3) -> f64 {
+    (*a - *b).norm()
+}
+
+/// |x|, generic for its Hessian.
+#[differentiable]
+fn length<T: RealScalar>(x: &Vector<T, 3>) -> T {
+    x.norm()
+}
+
+#[test]
+fn norm_in_every_mode_and_its_subgradient_at_zero() {
+    let (a, b) = (V3::from_array([1.0, -2.0, 0.5]), V3::from_array([0.25, 1.0, 3.0]));
+    let difference = a - b;
+    let length = difference.norm();
+    let unit = difference.scale(1.0 / length);
+    // ∇ₐ|a − b| = u, ∇_b = −u, on the tape and in static mode; ḋ = ⟨u, ȧ − ḃ⟩
+    // against duals.
+    let tape = grad(|(a, b): (Var<V3>, Var<V3>)| (a - b).norm(), &(a, b));
+    assert_close_slices(tape.0.as_slice(), unit.as_slice(), 1e-15);
+    assert_close_slices(tape.1.as_slice(), (-unit).as_slice(), 1e-15);
+    let (value, (ga, gb)) = distance::value_and_grad(&a, &b);
+    assert_eq!(value, length);
+    assert_close_slices(ga.as_slice(), unit.as_slice(), 1e-15);
+    assert_close_slices(gb.as_slice(), (-unit).as_slice(), 1e-15);
+    let (da, db) = (V3::from_array([0.3, 0.1, -0.2]), V3::from_array([-0.5, 0.4, 0.0]));
+    let (_, tangent) = distance::jvp(&a, &b, &da, &db);
+    let (_, dual_tangent) = fluxion::autodiff::jvp(
+        |(a, b): (Vector<Dual<f64>, 3>, Vector<Dual<f64>, 3>)| (a - b).norm(),
+        &(a, b),
+        &(da, db),
+    );
+    assert_close(tangent, (da - db).dot(&unit), 1e-15);
+    assert_close(dual_tangent, tangent, 1e-15);
+    // The Hessian of |x|: (I − u·uᵀ)/|x|.
+    let hessian: Matrix<f64, 3, 3> = length::hessian(&difference);
+    let expected = (Matrix::<f64, 3, 3>::identity() - unit.outer(&unit)).scale(1.0 / length);
+    assert_close_slices(hessian.as_slice(), expected.as_slice(), 1e-14);
+    // At a = b every mode takes the subgradient 0, as PyTorch does.
+    let zero = V3::zeros();
+    let tape = grad(|(a, b): (Var<V3>, Var<V3>)| (a - b).norm(), &(a, a));
+    assert_eq!((tape.0, tape.1), (zero, zero));
+    assert_eq!(distance::value_and_grad(&a, &a), (0.0, (zero, zero)));
+    assert_eq!(distance::jvp(&a, &a, &da, &db), (0.0, 0.0));
+    let (_, dual_tangent) = fluxion::autodiff::jvp(|x: Vector<Dual<f64>, 3>| x.norm(), &zero, &da);
+    assert_eq!(dual_tangent, 0.0);
+    // A traced complex vector: z̄ = ȳ·z/|z|.
+    let z = Vector::<C64, 2>::from_array([C64::new(3.0, 4.0), C64::new(0.0, 0.0)]);
+    let gradient = grad(|z: Var<Vector<C64, 2>>| z.norm(), &z);
+    assert_eq!(gradient.as_slice(), [C64::new(0.6, 0.8), C64::new(0.0, 0.0)]);
 }

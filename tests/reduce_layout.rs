@@ -708,3 +708,36 @@ fn layout_changes_along_the_middle_axis_copy_every_element_including_empty_parts
         assert_eq!(window.as_slice(), expected.as_slice());
     }
 }
+
+#[test]
+fn euclidean_norms_at_every_scale() {
+    assert_eq!(vector([3.0, 4.0]).norm(), 5.0);
+    let m: Matrix<f64, 2, 2> = Matrix::from_array([[1.0, -2.0], [2.0, 4.0]]);
+    assert_eq!(m.norm(), 5.0);
+    let z: Vector<Complex64, 2> = Vector::from_array([Complex64::new(3.0, 4.0), Complex64::new(0.0, 0.0)]);
+    assert_eq!(z.norm(), 5.0);
+    assert_eq!(DVector::<f64>::zeros_shaped((Dyn(0),)).norm(), 0.0);
+    assert_eq!(Vector::<f64, 3>::zeros().norm(), 0.0);
+    // Squares that overflow or underflow, in f64 and f32; a subnormal element.
+    for scale in [1e300, 1e-200] {
+        assert_close(vector([scale, scale]).norm(), scale * 2f64.sqrt(), RTOL);
+    }
+    assert_eq!(vector([5e-324, 0.0]).norm(), 5e-324);
+    assert_close(vector([3e-170, 4e-170]).norm(), 5e-170, RTOL);
+    let single: Vector<f32, 2> = Vector::from_array([3e30, 4e30]);
+    assert!((single.norm() / 5e30 - 1.0).abs() < 1e-6);
+    let single: Vector<f32, 2> = Vector::from_array([3e-30, 4e-30]);
+    assert!((single.norm() / 5e-30 - 1.0).abs() < 1e-6);
+    let huge_complex: Vector<Complex64, 1> = Vector::from_array([Complex64::new(3e200, 4e200)]);
+    assert_close(huge_complex.norm(), 5e200, RTOL);
+    // An infinite element gives ∞, a NaN gives NaN (before or beside an infinity).
+    assert_eq!(vector([1.0, f64::NEG_INFINITY]).norm(), f64::INFINITY);
+    assert!(vector([1.0, f64::NAN]).norm().is_nan());
+    assert!(vector([f64::INFINITY, f64::NAN]).norm().is_nan());
+    assert!(vector([f64::NAN, f64::INFINITY]).norm().is_nan());
+}
+
+/// An inline vector of `f64`.
+fn vector<const N: usize>(elements: [f64; N]) -> Vector<f64, N> {
+    Vector::from_array(elements)
+}

@@ -29,9 +29,9 @@
 use fluxion::autodiff::check::coordinates;
 use fluxion::autodiff::rules::{
     Addition, BinaryRule, CholeskyFactor, Conjugation, Determinant, Diagonal, DiagonalMatrix, Division,
-    DotProduct, ElementwiseMaximum, ElementwiseMinimum, HadamardProduct, ImaginaryPart, InnerProduct,
-    LinearSolve, LogAbsDeterminant, LowerTriangularSolve, MatrixExponential, MatrixInverse, MatrixProduct,
-    Mean, Multiplication, Negation, NormSquared, RealPart, Relu, Subtraction, Summation,
+    DotProduct, ElementwiseMaximum, ElementwiseMinimum, EuclideanNorm, HadamardProduct, ImaginaryPart,
+    InnerProduct, LinearSolve, LogAbsDeterminant, LowerTriangularSolve, MatrixExponential, MatrixInverse,
+    MatrixProduct, Mean, Multiplication, Negation, NormSquared, RealPart, Relu, Subtraction, Summation,
     SymmetricEigenvalues, TangentOf, Transposition, UnaryRule, UpperTriangularSolve, Write,
 };
 use fluxion::autodiff::{Lift, differentiable, jvp, vjp};
@@ -1372,6 +1372,9 @@ proptest! {
         check!(Summation, p.reals::<(Const<2>, Const<3>)>());
         check!(Summation, p.heap_vector(3));
         check!(Mean, p.reals::<(Const<3>,)>());
+        check!(EuclideanNorm, p.reals::<(Const<2>, Const<3>)>());
+        check!(EuclideanNorm, p.heap_vector(4));
+        check!(EuclideanNorm, p.tensor::<C64, (Const<3>,)>(Pool::complex));
         check!(Transposition, p.reals::<(Const<2>, Const<3>)>());
         check!(Transposition, p.heap_matrix(3, 2));
         // Diagonally dominant: well conditioned, and its symmetric part positive definite.

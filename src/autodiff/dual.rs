@@ -409,6 +409,9 @@ impl<T: RealScalar, const N: usize> RealScalar for Dual<T, N> {
     fn epsilon() -> Self {
         Dual::constant(T::epsilon())
     }
+    fn min_positive() -> Self {
+        Dual::constant(T::min_positive())
+    }
     /// f(x) with ẏ = f′(x)·ẋ from the function's written derivative (its value is
     /// applied to the primal, itself a dual for nested duals).
     fn apply_function<F: crate::ops::elementwise::ScalarFunction>(self, f: F) -> Self {

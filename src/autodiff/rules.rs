@@ -55,7 +55,10 @@ use crate::ops::linalg::{
 use crate::ops::pool::{Window, avg_pool2d_pullback, max_pool2d_pullback, max_pool2d_push};
 #[cfg(feature = "alloc")]
 use crate::ops::reduce::max_axis_pullback;
-use crate::ops::reduce::{max_pullback, mean_axis_pullback, mean_pullback, sum_axis_pullback, sum_pullback};
+use crate::ops::reduce::{
+    max_pullback, mean_axis_pullback, mean_pullback, norm_pullback, norm_push, sum_axis_pullback,
+    sum_pullback,
+};
 #[cfg(feature = "alloc")]
 use crate::ops::rows::gather_rows_pullback;
 use crate::ops::rows::{mul_rows_pullback, normalize_rows_pullback};
@@ -1317,6 +1320,29 @@ macro_rules! reduction_rule {
 
 reduction_rule!(Summation, sum, sum_pullback);
 reduction_rule!(Mean, mean, mean_pullback);
+
+/// The Euclidean norm of a tensor (`x.norm()`): y = √Σ|xᵢ|², ẏ = Re⟨u, ẋ⟩ and
+/// x̄ = ȳ·u for u = x/y (0 at x = 0, the subgradient PyTorch takes).
+#[derive(Clone, Copy, Debug)]
+pub struct EuclideanNorm;
+
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, S: Shape, K: Storage<T, S>> UnaryRule<Tensor<T, S, K>> for EuclideanNorm {
+    type Output = T::Real;
+    #[inline(always)]
+    fn value(&self, x: &Tensor<T, S, K>) -> T::Real {
+        x.norm()
+    }
+    #[inline(always)]
+    #[track_caller]
+    fn push(&self, x: &Tensor<T, S, K>, y: &T::Real, x_dot: &Tensor<T, S, K>) -> T::Real {
+        norm_push(x, *y, x_dot)
+    }
+    #[inline(always)]
+    fn pull(&self, x: &Tensor<T, S, K>, y: &T::Real, y_bar: &T::Real) -> Tensor<T, S, K> {
+        norm_pullback(x, *y, *y_bar)
+    }
+}
 
 /// The largest element of a real tensor (`x.max()`): ẏ = ẋ at the first largest
 /// element, x̄ = ȳ there (the tape's choice at ties too; PyTorch's whole-tensor `max()`

@@ -28,7 +28,8 @@ use crate::ops::layout::{
 };
 use crate::ops::pool::{Window, avg_pool2d_pullback, max_pool2d_pullback};
 use crate::ops::reduce::{
-    max_axis_pullback, max_pullback, mean_axis_pullback, mean_pullback, sum_axis_pullback, sum_pullback,
+    max_axis_pullback, max_pullback, mean_axis_pullback, mean_pullback, norm_pullback, sum_axis_pullback,
+    sum_pullback,
 };
 use crate::ops::rows::{add_rows_pullback, gather_rows_pullback, mul_rows_pullback, normalize_rows_pullback};
 use crate::ops::softmax::{log_softmax_pullback, logsumexp_pullback, softmax_pullback};
@@ -185,6 +186,14 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     pub fn sum(&self) -> Var<T> {
         let x = self.shared_value();
         record_own_unary(self, x.sum(), move |&s_bar| sum_pullback(&x, s_bar))
+    }
+
+    /// ‖x‖ = √Σ|xᵢ|² (see [`Tensor::norm`]), with x̄ = ȳ·x/‖x‖ (0 at x = 0, where
+    /// the norm has no derivative: the subgradient PyTorch takes).
+    pub fn norm(&self) -> Var<T::Real> {
+        let x = self.shared_value();
+        let y = x.norm();
+        record_own_unary(self, y, move |&y_bar: &T::Real| norm_pullback(&x, y, y_bar))
     }
 
     /// Mean of all elements.

@@ -228,7 +228,7 @@
 //!     complex), `scale`, `clone`;
 //!   - products and reductions: `matmul`, `matmul_transposed`,
 //!     `transposed_matmul`, `hadamard`, `dot`, `outer`, `add_rows`, `mul_rows`,
-//!     `add_channels`, `normalize_rows(ε)`, `sum`, `mean`, `max()` of a real
+//!     `add_channels`, `normalize_rows(ε)`, `sum`, `mean`, `norm`, `max()` of a real
 //!     tensor, along an axis `sum_axis`, `mean_axis`, `max_axis` (real; at ties the
 //!     first largest, as the tape), `logsumexp`, `softmax` and `log_softmax` (a
 //!     cross-entropy is `-z.log_softmax(Axis::<0>)[[class]]`);

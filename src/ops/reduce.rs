@@ -1,12 +1,16 @@
-//! Reductions: Σ, mean and max over all elements or along one axis.
+//! Reductions: Σ, mean and max over all elements or along one axis, and the
+//! Euclidean norm ‖x‖ = √Σ|xᵢ|² of all elements.
 //!
 //! Along axis `k`, the output has the shape with axis `k` removed (typed:
 //! `Matrix<R, C>::sum_axis(Axis::<1>)` is a `Vector<R>`), and
 //! out[…, i_{k-1}, i_{k+1}, …] = Σ_{i_k} x[…, i_k, …]. `max` propagates NaN; the max of
 //! an empty axis is −∞.
 
+use num_traits::Zero;
+
 use crate::backend::wide::wide;
-use crate::scalar::{RealScalar, Scalar, overtakes};
+use crate::error::or_panic;
+use crate::scalar::{RealScalar, Scalar, is_nan, overtakes};
 use crate::shape::constraint::{Axis, HasAxis};
 use crate::shape::{Dim, Shape};
 use crate::tensor::{Storage, Tensor};
@@ -57,6 +61,39 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// Mean of all elements (NaN for an empty tensor).
     pub fn mean(&self) -> T {
         self.sum().div_count(self.len())
+    }
+
+    /// ‖x‖ = √Σ|xᵢ|², the Euclidean norm of all the elements (a matrix's Frobenius
+    /// norm; `torch.linalg.norm`, `jnp.linalg.norm`, nalgebra's `norm`): 0 for an
+    /// empty tensor, ∞ with an infinite element, NaN with a NaN. The squares are
+    /// summed as they are where their sum is safely inside the scalar's range, else
+    /// again with each element divided by the largest |xᵢ| first, so no square
+    /// overflows or underflows.
+    ///
+    /// ```
+    /// use fluxion::prelude::*;
+    ///
+    /// assert_eq!(Vector::from_array([3.0, 4.0]).norm(), 5.0);
+    /// // Squares past f64's range: 1e300·√2, not ∞.
+    /// let huge: Vector<f64, 2> = Vector::from_array([1e300, 1e300]);
+    /// assert!((huge.norm() / 1e300 - 2f64.sqrt()).abs() < 1e-15);
+    /// ```
+    pub fn norm(&self) -> T::Real {
+        let infinity = -T::Real::neg_infinity();
+        let sum_of_squares = self.iter().fold(T::Real::zero(), |sum, x| sum + x.norm_sqr());
+        // Below this a term that underflowed would matter; at ∞ one overflowed.
+        if sum_of_squares >= T::Real::min_positive() / T::Real::epsilon() && sum_of_squares < infinity {
+            return sum_of_squares.sqrt();
+        }
+        let largest = self.iter().fold(T::Real::zero(), |largest, x| largest.max(x.abs()));
+        // 0, ∞ or NaN is the norm itself.
+        if largest == T::Real::zero() || largest == infinity || is_nan(largest) {
+            return largest;
+        }
+        let scaled = self.iter().fold(T::Real::zero(), |sum, x| {
+            sum + T::from_parts(x.re() / largest, x.im() / largest).norm_sqr()
+        });
+        largest * scaled.sqrt()
     }
 
     /// Σ along `AXIS`.
@@ -174,6 +211,39 @@ pub fn mean_pullback<T: Scalar, S: Shape, K: Storage<T, S>>(
     s_bar: T,
 ) -> Tensor<T, S, K> {
     Tensor::full_shaped(x.shape(), s_bar.div_count(x.len()))
+}
+
+/// x/‖x‖ given y = ‖x‖, each part divided by y (no reciprocal to overflow), or 0 at
+/// x = 0.
+fn unit_direction<T: Scalar, S: Shape, K: Storage<T, S>>(x: &Tensor<T, S, K>, y: T::Real) -> Tensor<T, S, K> {
+    if y == T::Real::zero() {
+        return Tensor::zeros_shaped(x.shape());
+    }
+    x.map(|x| T::from_parts(x.re() / y, x.im() / y))
+}
+
+/// The tangent of y = ‖x‖ given y: ẏ = Re⟨u, ẋ⟩ with u = x/‖x‖; 0 at x = 0, where the
+/// norm has no derivative (the subgradient 0, as PyTorch's).
+///
+/// # Panics
+/// When the shapes differ.
+#[track_caller]
+pub fn norm_push<T: Scalar, S: Shape, K: Storage<T, S>>(
+    x: &Tensor<T, S, K>,
+    y: T::Real,
+    x_dot: &Tensor<T, S, K>,
+) -> T::Real {
+    or_panic(x.check_same_shape(x_dot, "norm_push"));
+    unit_direction(x, y).inner(x_dot).re()
+}
+
+/// The cotangent of y = ‖x‖ given y: x̄ = ȳ·x/‖x‖, 0 at x = 0.
+pub fn norm_pullback<T: Scalar, S: Shape, K: Storage<T, S>>(
+    x: &Tensor<T, S, K>,
+    y: T::Real,
+    y_bar: T::Real,
+) -> Tensor<T, S, K> {
+    unit_direction(x, y).scale(T::from_real(y_bar))
 }
 
 /// s̄ flows to the first largest element of x.

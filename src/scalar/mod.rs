@@ -134,6 +134,8 @@ pub trait RealScalar: Scalar<Real = Self> + PartialOrd {
     }
     /// Machine epsilon.
     fn epsilon() -> Self;
+    /// The smallest positive normal value.
+    fn min_positive() -> Self;
     /// The error function erf x = (2/√π)∫₀ˣ e^(−t²) dt.
     fn erf(self) -> Self;
     /// The complementary error function erfc x = 1 − erf x, accurate where erf x is
@@ -320,6 +322,10 @@ macro_rules! impl_real {
             #[inline(always)]
             fn epsilon() -> $t {
                 <$t>::EPSILON
+            }
+            #[inline(always)]
+            fn min_positive() -> $t {
+                <$t>::MIN_POSITIVE
             }
             #[inline(always)]
             fn erf(self) -> $t {

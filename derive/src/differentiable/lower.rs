@@ -562,6 +562,7 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("relu", "Relu"),
     ("sum", "Summation"),
     ("mean", "Mean"),
+    ("norm", "EuclideanNorm"),
     ("transpose", "Transposition"),
     ("diagonal", "Diagonal"),
     ("diagonal_matrix", "DiagonalMatrix"),

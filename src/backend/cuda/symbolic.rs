@@ -592,6 +592,10 @@ impl RealScalar for Sym {
         Sym::unrecordable("asks for the machine epsilon, which depends on the element type");
         Sym::constant(f64::NAN)
     }
+    fn min_positive() -> Sym {
+        Sym::unrecordable("asks for the smallest positive normal value, which depends on the element type");
+        Sym::constant(f64::NAN)
+    }
     fn erf(self) -> Sym {
         self.unary(UnaryOp::Erf)
     }
