@@ -73,7 +73,8 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// ```
     /// use fluxion::prelude::*;
     ///
-    /// assert_eq!(Vector::from_array([3.0, 4.0]).norm(), 5.0);
+    /// let x: Vector<f64, 2> = Vector::from_array([3.0, 4.0]);
+    /// assert_eq!(x.norm(), 5.0);
     /// // Squares past f64's range: 1e300·√2, not ∞.
     /// let huge: Vector<f64, 2> = Vector::from_array([1e300, 1e300]);
     /// assert!((huge.norm() / 1e300 - 2f64.sqrt()).abs() < 1e-15);
