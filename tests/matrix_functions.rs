@@ -826,3 +826,92 @@ proptest! {
         prop_assert!(relative_distance(&hv, &difference) < 1e-6, "{hv:?} against {difference:?}");
     }
 }
+
+#[differentiable]
+fn eigenvectors(a: &M33) -> M33 {
+    a.symmetric_eigenvectors()
+}
+
+/// ⟨V, W⟩ for the eigenvectors V, generic for second order.
+#[differentiable(wrt(a))]
+fn weighted_eigenvectors<T: RealScalar>(a: &Matrix<T, 3, 3>, w: &Matrix<T, 3, 3>) -> T {
+    a.symmetric_eigenvectors().dot(w)
+}
+
+#[test]
+fn symmetric_eigenvectors_of_known_matrices() {
+    // A diagonal matrix: the unit vectors, in the order of ascending values.
+    let diagonal: M33 = Matrix::from_array([[3.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, 2.0]]);
+    let expected: M33 = Matrix::from_array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]);
+    assert_eq!(diagonal.symmetric_eigenvectors(), expected);
+    // The second difference matrix: vₖ ∝ (sin kπ/4, sin 2kπ/4, sin 3kπ/4), signs fixed
+    // by the largest entry; the skew part of a non-symmetric matrix is not read.
+    let second_difference: M33 = Matrix::from_array([[2.0, -1.0, 0.0], [-1.0, 2.0, -1.0], [0.0, -1.0, 2.0]]);
+    let half = 0.5f64.sqrt();
+    let expected: M33 = Matrix::from_array([[0.5, half, -0.5], [half, 0.0, half], [0.5, -half, -0.5]]);
+    let vectors = second_difference.symmetric_eigenvectors();
+    assert!(distance(&vectors, &expected) < 1e-15, "{vectors:?}");
+    let skewed = second_difference + Matrix::from_fn(|[i, j]| (i as f64 - j as f64) * 0.7);
+    assert!(distance(&skewed.symmetric_eigenvectors(), &expected) < 1e-15);
+    // NaN or infinite entries: NaN everywhere; a matrix that is not square.
+    for bad in [f64::NAN, f64::INFINITY] {
+        let with_bad: M33 = Matrix::from_fn(|[i, j]| if i == 0 && j == 2 { bad } else { 1.0 });
+        assert!(with_bad.symmetric_eigenvectors().as_slice().iter().all(|x| x.is_nan()));
+    }
+    let wide = DynMatrix::zeros_shaped((Dyn(2), Dyn(3)));
+    let message =
+        std::panic::catch_unwind(|| wide.symmetric_eigenvectors()).unwrap_err().downcast::<String>().unwrap();
+    assert_eq!(*message, "symmetric_eigenvectors: a matrix of shape [2, 3] is not square");
+    // On the heap: A·V = V·diag(λ) and VᵀV = I.
+    let heap = DynMatrix::from_shape_fn((Dyn(6), Dyn(6)), |[i, j]| {
+        1.0 / (i + j + 1) as f64 + if i == j { i as f64 } else { 0.0 }
+    });
+    let (values, vectors) = (heap.symmetric_eigenvalues(), heap.symmetric_eigenvectors());
+    assert!(distance(&heap.matmul(&vectors), &vectors.mul_rows(&values)) < 1e-13);
+    assert!(distance(&vectors.transposed_matmul(&vectors), &DynMatrix::identity_sized(Dyn(6))) < 1e-14);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn symmetric_eigenvector_identities_and_derivatives(
+        entries in prop::array::uniform9(-1.0..1.0f64), w in directions(), direction in directions(),
+    ) {
+        let a = spread_eigenvalues(entries);
+        let (values, vectors) = (a.symmetric_eigenvalues(), a.symmetric_eigenvectors());
+        // A·V = V·diag(λ), VᵀV = I, each column's largest entry positive.
+        prop_assert!(distance(&a.matmul(&vectors), &vectors.mul_rows(&values)) < 1e-13);
+        prop_assert!(distance(&vectors.transposed_matmul(&vectors), &M33::identity()) < 1e-14);
+        for j in 0..3 {
+            let largest = (0..3).map(|i| vectors[[i, j]]).fold(0.0f64, |m, x| if x.abs() > m.abs() { x } else { m });
+            prop_assert!(largest > 0.0);
+        }
+        // The tape, static mode's pullback and tangent against finite differences.
+        let options = CheckOptions::f64();
+        let fail = |e: fluxion::autodiff::check::GradientError| TestCaseError::fail(e.to_string());
+        check_grad(|a: Var<M33>| a.symmetric_eigenvectors().dot(&Var::constant(w)), &a, options).map_err(fail)?;
+        check_pullback(|a: &M33| a.symmetric_eigenvectors(), eigenvectors::vjp(&a).1, &a, options).map_err(fail)?;
+        check_pushforward(|a: &M33| a.symmetric_eigenvectors(), |a_dot| eigenvectors::jvp(&a, a_dot).1, &a, options)
+            .map_err(fail)?;
+        // The tangent keeps VᵀV = I to first order (VᵀV̇ antisymmetric), and agrees
+        // with forward mode on duals, which runs the rotations on them.
+        let (_, tangent) = eigenvectors::jvp(&a, &direction);
+        let product = vectors.transposed_matmul(&tangent);
+        prop_assert!(distance(&product, &-product.transpose()) < 1e-12);
+        let (_, dual_tangent) = jvp(|a: Matrix<Dual<f64>, 3, 3>| a.symmetric_eigenvectors(), &a, &direction);
+        prop_assert!(distance(&tangent, &dual_tangent) < 1e-10, "{tangent:?} against {dual_tangent:?}");
+        // The static gradient against the tape's, and its Hessian-vector product
+        // against central differences of the gradient.
+        let (_, static_gradient) = weighted_eigenvectors::value_and_grad(&a, &w);
+        let tape_gradient = grad(|a: Var<M33>| a.symmetric_eigenvectors().dot(&Var::constant(w)), &a);
+        prop_assert!(distance(&static_gradient, &tape_gradient) < 1e-13);
+        let symmetric = direction + direction.transpose();
+        let hv: M33 = weighted_eigenvectors::hvp(&a, &w, &symmetric);
+        let step = 1e-5;
+        let (_, ahead) = weighted_eigenvectors::value_and_grad(&(a + symmetric.scale(step)), &w);
+        let (_, behind) = weighted_eigenvectors::value_and_grad(&(a - symmetric.scale(step)), &w);
+        let difference = (ahead - behind).scale(0.5 / step);
+        prop_assert!(distance(&hv, &difference) < 1e-6, "{hv:?} against {difference:?}");
+    }
+}

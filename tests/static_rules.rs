@@ -32,7 +32,8 @@ use fluxion::autodiff::rules::{
     DotProduct, ElementwiseMaximum, ElementwiseMinimum, EuclideanNorm, HadamardProduct, ImaginaryPart,
     InnerProduct, LinearSolve, LogAbsDeterminant, LowerTriangularSolve, MatrixExponential, MatrixInverse,
     MatrixProduct, Mean, Multiplication, Negation, NormSquared, RealPart, Relu, Subtraction, Summation,
-    SymmetricEigenvalues, TangentOf, Transposition, UnaryRule, UpperTriangularSolve, Write,
+    SymmetricEigenvalues, SymmetricEigenvectors, TangentOf, Transposition, UnaryRule, UpperTriangularSolve,
+    Write,
 };
 use fluxion::autodiff::{Lift, differentiable, jvp, vjp};
 use fluxion::ops::conv::{Groups, Padding, Stride};
@@ -1388,6 +1389,9 @@ proptest! {
         check!(Diagonal, p.reals::<(Const<3>, Const<3>)>());
         check!(DiagonalMatrix, p.heap_vector(3));
         check!(SymmetricEigenvalues, dominant(&mut p));
+        // Eigenvalues a few units apart: well-conditioned eigenvectors.
+        let spread = M33::from_array([[0.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 6.0]]);
+        check!(SymmetricEigenvectors, p.reals::<(Const<3>, Const<3>)>() + spread);
         check!(Conjugation, p.complex());
         check!(Conjugation, p.tensor::<C64, (Const<2>,)>(Pool::complex));
         check!(RealPart, p.complex());

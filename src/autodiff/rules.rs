@@ -50,7 +50,8 @@ use crate::ops::linalg::{
     System, Triangle, cholesky_pullback, cholesky_push, determinant_pullback, determinant_push,
     inverse_pullback, inverse_push, log_abs_determinant_pullback, log_abs_determinant_push,
     matrix_exp_pullback, matrix_exp_push, solve_system, symmetric_eigenvalues_pullback,
-    symmetric_eigenvalues_push, system_pullback, system_push, transposed_system_solve,
+    symmetric_eigenvalues_push, symmetric_eigenvectors_pullback, symmetric_eigenvectors_push,
+    system_pullback, system_push, transposed_system_solve,
 };
 use crate::ops::pool::{Window, avg_pool2d_pullback, max_pool2d_pullback, max_pool2d_push};
 #[cfg(feature = "alloc")]
@@ -481,6 +482,11 @@ pub struct DiagonalMatrix;
 /// vᵢᵀ·Ȧ·vᵢ, Ā = V·diag(λ̄)·Vᵀ (see [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
 pub struct SymmetricEigenvalues;
+/// `a.symmetric_eigenvectors()`: V the eigenvectors of sym(A), V̇ =
+/// V·(F∘(Vᵀ·sym(Ȧ)·V)), Ā = sym(V·(F∘(Vᵀ·V̄))·Vᵀ), F the reciprocal eigenvalue gaps
+/// (see [`linalg`](crate::ops::linalg)).
+#[derive(Clone, Copy, Debug)]
+pub struct SymmetricEigenvectors;
 /// `a.inverse()`: Y = A⁻¹, Ẏ = −Y·Ȧ·Y, Ā = −Yᵀ·Ȳ·Yᵀ (see
 /// [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
@@ -1942,6 +1948,13 @@ square_matrix_rule!(
     Tensor::inverse,
     |_, y, a_dot| inverse_push(y, a_dot),
     |_, y, y_bar| inverse_pullback(y, y_bar)
+);
+square_matrix_rule!(
+    SymmetricEigenvectors -> Tensor<T, (N, N), K>,
+    [],
+    Tensor::symmetric_eigenvectors,
+    |a, v, a_dot| symmetric_eigenvectors_push(a, v, a_dot),
+    |a, v, v_bar| symmetric_eigenvectors_pullback(a, v, v_bar)
 );
 square_matrix_rule!(
     MatrixExponential -> Tensor<T, (N, N), K>,

@@ -567,6 +567,7 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("diagonal", "Diagonal"),
     ("diagonal_matrix", "DiagonalMatrix"),
     ("symmetric_eigenvalues", "SymmetricEigenvalues"),
+    ("symmetric_eigenvectors", "SymmetricEigenvectors"),
     ("inverse", "MatrixInverse"),
     ("matrix_exp", "MatrixExponential"),
     ("determinant", "Determinant"),

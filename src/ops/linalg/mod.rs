@@ -13,7 +13,9 @@
 //!   one triangle of t (the other not read), by substitution in O(n²) per column
 //!   (`jax.scipy.linalg.solve_triangular`, LAPACK's `trtrs`);
 //! - `a.symmetric_eigenvalues()`: the eigenvalues of ½(A + Aᵀ), ascending, by cyclic
-//!   Jacobi rotations (`torch.linalg.eigvalsh`);
+//!   Jacobi rotations (`torch.linalg.eigvalsh`), and `a.symmetric_eigenvectors()`,
+//!   the orthonormal eigenvectors in their order, each column's largest entry
+//!   positive (`torch.linalg.eigh`'s second output);
 //! - `a.matrix_exp()`: e^A = Σₖ Aᵏ/k!, by scaling and squaring the [m/m] Padé
 //!   approximant r: e^A = r(A/2ˢ)^(2ˢ), m ≤ 13 and s read from ‖A‖₁ as in SciPy's
 //!   `expm` (Higham, 2005; `torch.linalg.matrix_exp`, `jax.scipy.linalg.expm`);
@@ -36,6 +38,10 @@
 //! - λ = eig(sym(A)) with orthonormal eigenvectors vᵢ (the columns of V): λ̇ᵢ =
 //!   vᵢᵀ·Ȧ·vᵢ, Ā = V·diag(λ̄)·Vᵀ (where the eigenvalues are distinct; at a repeated
 //!   one the sorted eigenvalues have no derivative and these formulas pick one);
+//! - V, those eigenvectors: V̇ = V·(F∘(Vᵀ·sym(Ȧ)·V)), Ā = sym(V·(F∘(Vᵀ·V̄))·Vᵀ), with
+//!   F the reciprocal gaps fᵢⱼ = 1/(λⱼ − λᵢ) off the diagonal and 0 on it (the
+//!   derivative of unit vectors whose signs stay fixed; infinite at a repeated
+//!   eigenvalue, where the vectors have none);
 //! - Y = e^A: Ẏ = L(A, Ȧ), the Fréchet derivative, computed by the product rule
 //!   run through the algorithm beside its values (Ẋ·Y + X·Ẏ for each product,
 //!   Q⁻¹(Ṗ − Q̇·R) for R = Q⁻¹P); Ā = L(Aᵀ, Ȳ), as ⟨L(A, E), G⟩ = ⟨E, L(Aᵀ, G)⟩ for
@@ -87,7 +93,9 @@ use crate::shape::constraint::RightHandSide;
 use crate::shape::{Dim, Dims, Shape};
 use crate::tensor::{Storage, Tensor};
 
+mod eigenvectors;
 mod exponential;
+pub use eigenvectors::{symmetric_eigenvectors_pullback, symmetric_eigenvectors_push};
 pub use exponential::{matrix_exp_pullback, matrix_exp_push};
 
 /// Why a factorisation of a matrix gave no result.
@@ -1148,18 +1156,6 @@ pub fn cholesky_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     l.matmul(&middle)
 }
 
-/// The orthonormal eigenvectors of sym(A), the columns of V, in the order of the
-/// ascending eigenvalues.
-fn symmetric_eigenvectors<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
-    a: &Tensor<T, (N, N), K>,
-) -> Tensor<T, (N, N), K> {
-    let size = a.shape().0;
-    let mut matrix = a.clone();
-    let mut vectors = Tensor::<T, (N, N), K>::identity_sized(size);
-    diagonalize(matrix.as_mut_slice(), size.size(), Some(vectors.as_mut_slice()));
-    vectors
-}
-
 /// Brings sym(S) (`s`, n×n) to diagonal form in place by the cyclic Jacobi method,
 /// the rotations applied to the columns of `vectors` too when given (V ← V·J):
 /// each sweep rotates every off-diagonal pair (p, q) to zero, S ← JᵀSJ with J the
@@ -1272,7 +1268,7 @@ pub fn symmetric_eigenvalues_pullback<T: RealScalar, N: Dim, K: Storage<T, (N, N
             )
         );
     }
-    let vectors = symmetric_eigenvectors(a);
+    let vectors = a.symmetric_eigenvectors();
     vectors.mul_rows(values_bar).matmul_transposed(&vectors)
 }
 
@@ -1288,7 +1284,7 @@ pub fn symmetric_eigenvalues_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)> +
 ) -> Tensor<T, (N,), K> {
     or_panic(check_square("symmetric_eigenvalues_push", a.dims()));
     or_panic(a.check_same_shape(a_dot, "symmetric_eigenvalues_push"));
-    let vectors = symmetric_eigenvectors(a);
+    let vectors = a.symmetric_eigenvectors();
     vectors.transposed_matmul(&a_dot.matmul(&vectors)).diagonal()
 }
 
