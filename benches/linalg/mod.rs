@@ -6,8 +6,8 @@
 //! of the value for the triangular solves of A⁻ᵀ.
 //!
 //! Triangular solves beside forward substitution on arrays, and the eigenvalues of
-//! a symmetric matrix beside the same cyclic Jacobi method on arrays and beside
-//! nalgebra's (id `nalgebra/inline-6`). The matrix exponential beside the same
+//! a symmetric matrix, and its eigenvectors, beside the same cyclic Jacobi method on
+//! arrays and beside nalgebra's (id `nalgebra/inline-6`). The matrix exponential beside the same
 //! scaling and squaring on arrays and beside nalgebra's `exp`, at a small norm
 //! (degree 7, no squaring) and a large one (degree 13, two squarings), with the
 //! gradient of ⟨e^A, W⟩ in static mode for its cost over the value.
@@ -15,7 +15,8 @@
 //! Groups `linalg/solve` (ids `{ours,handwritten}/{inline-6,heap-64}`),
 //! `linalg/solve_gradient`, `linalg/cholesky`,
 //! `linalg/log_abs_determinant_gradient`, `linalg/solve_lower_triangular` and
-//! `linalg/symmetric_eigenvalues` (`{ours,handwritten}/inline-6`), `linalg/matrix_exp`
+//! `linalg/symmetric_eigenvalues` and `linalg/symmetric_eigenvectors`
+//! (`{ours,handwritten,nalgebra}/inline-6`, `gradient/inline-6`), `linalg/matrix_exp`
 //! (`{ours,handwritten,nalgebra}/{norm-0.8,norm-20}`, `gradient/…`); throughput
 //! counts the matrix's elements.
 
@@ -301,7 +302,18 @@ fn triangular_solve(c: &mut Criterion) {
 /// The eigenvalues of a symmetric A, ascending, by cyclic Jacobi sweeps until the
 /// off-diagonal part is below rounding, as `symmetric_eigenvalues` stops.
 fn jacobi_eigenvalues(a: &[[f64; 6]; 6]) -> [f64; 6] {
+    jacobi::<false>(a).0
+}
+
+/// [`jacobi_eigenvalues`] with, when `VECTORS`, the rotations accumulated into V
+/// (its columns reordered with the values), each column's largest entry made
+/// positive as `symmetric_eigenvectors` does.
+fn jacobi<const VECTORS: bool>(a: &[[f64; 6]; 6]) -> ([f64; 6], [[f64; 6]; 6]) {
     let mut s = *a;
+    let mut v = [[0.0; 6]; 6];
+    for (i, row) in v.iter_mut().enumerate() {
+        row[i] = 1.0;
+    }
     let tolerance = f64::EPSILON * f64::EPSILON * s.as_flattened().iter().map(|x| x * x).sum::<f64>();
     for _ in 0..64 {
         let off: f64 = (0..6).map(|p| (p + 1..6).map(|q| s[p][q] * s[p][q]).sum::<f64>()).sum();
@@ -329,15 +341,31 @@ fn jacobi_eigenvalues(a: &[[f64; 6]; 6]) -> [f64; 6] {
                 }
                 s[p][q] = 0.0;
                 s[q][p] = 0.0;
+                if VECTORS {
+                    for row in v.iter_mut() {
+                        let (x, y) = (row[p], row[q]);
+                        row[p] = c * x - sn * y;
+                        row[q] = sn * x + c * y;
+                    }
+                }
             }
         }
     }
-    let mut values = [0.0; 6];
-    for (i, value) in values.iter_mut().enumerate() {
-        *value = s[i][i];
+    let mut order = [0, 1, 2, 3, 4, 5];
+    order.sort_by(|&i, &j| s[i][i].total_cmp(&s[j][j]));
+    let values = order.map(|i| s[i][i]);
+    let mut vectors = [[0.0; 6]; 6];
+    if VECTORS {
+        for (column, &from) in order.iter().enumerate() {
+            let largest =
+                (0..6).fold(0, |best, i| if v[i][from].abs() > v[best][from].abs() { i } else { best });
+            let sign = if v[largest][from] < 0.0 { -1.0 } else { 1.0 };
+            for (row, v_row) in vectors.iter_mut().zip(&v) {
+                row[column] = sign * v_row[from];
+            }
+        }
     }
-    values.sort_by(f64::total_cmp);
-    values
+    (values, vectors)
 }
 
 /// `linalg/symmetric_eigenvalues`: a symmetric 6×6 matrix with entries of both
@@ -364,6 +392,30 @@ fn symmetric_eigenvalues(c: &mut Criterion) {
         bencher.iter(|| black_box(&matrix).symmetric_eigenvalues())
     });
     group.finish();
+    // The eigenvectors (values found beside them), and the gradient of ⟨V, W⟩.
+    let mut group = c.benchmark_group("linalg/symmetric_eigenvectors");
+    assert_agree(a.symmetric_eigenvectors().as_slice(), jacobi::<true>(&arrays).1.as_flattened());
+    compare(
+        &mut group,
+        "inline-6",
+        36,
+        || black_box(&a).symmetric_eigenvectors(),
+        || jacobi::<true>(black_box(&arrays)),
+    );
+    group.bench_function(BenchmarkId::new("nalgebra", "inline-6"), |bencher| {
+        bencher.iter(|| black_box(matrix).symmetric_eigen())
+    });
+    let w = a.transpose().scale(0.5);
+    group.bench_function(BenchmarkId::new("gradient", "inline-6"), |bencher| {
+        bencher.iter(|| weighted_eigenvectors::value_and_grad(black_box(&a), black_box(&w)))
+    });
+    group.finish();
+}
+
+/// ⟨V, W⟩ for the eigenvectors V.
+#[differentiable(wrt(a))]
+fn weighted_eigenvectors(a: &Matrix<f64, 6, 6>, w: &Matrix<f64, 6, 6>) -> f64 {
+    a.symmetric_eigenvectors().dot(w)
 }
 
 type Array6 = [[f64; 6]; 6];
