@@ -1537,6 +1537,12 @@ fn distance(a: &V3, b: &V3) -> f64 {
     (*a - *b).norm()
 }
 
+/// |z| of a complex scalar, written as num-complex names it.
+#[differentiable]
+fn modulus(z: &C64) -> f64 {
+    z.norm()
+}
+
 /// |x|, generic for its Hessian.
 #[differentiable]
 fn length<T: RealScalar>(x: &Vector<T, 3>) -> T {
@@ -1579,7 +1585,8 @@ fn norm_in_every_mode_and_its_subgradient_at_zero() {
     assert_eq!(distance::jvp(&a, &a, &da, &db), (0.0, 0.0));
     let (_, dual_tangent) = fluxion::autodiff::jvp(|x: Vector<Dual<f64>, 3>| x.norm(), &zero, &da);
     assert_eq!(dual_tangent, 0.0);
-    // A traced complex vector: z̄ = ȳ·z/|z|.
+    // A complex scalar in static mode, and a traced complex vector: z̄ = ȳ·z/|z|.
+    assert_eq!(modulus::value_and_grad(&C64::new(3.0, 4.0)), (5.0, C64::new(0.6, 0.8)));
     let z = Vector::<C64, 2>::from_array([C64::new(3.0, 4.0), C64::new(0.0, 0.0)]);
     let gradient = grad(|z: Var<Vector<C64, 2>>| z.norm(), &z);
     assert_eq!(gradient.as_slice(), [C64::new(0.6, 0.8), C64::new(0.0, 0.0)]);

@@ -845,14 +845,21 @@ fn symmetric_eigenvectors_of_known_matrices() {
     let expected: M33 = Matrix::from_array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]);
     assert_eq!(diagonal.symmetric_eigenvectors(), expected);
     // The second difference matrix: vₖ ∝ (sin kπ/4, sin 2kπ/4, sin 3kπ/4), signs fixed
-    // by the largest entry; the skew part of a non-symmetric matrix is not read.
+    // by the largest entry; the skew part of a non-symmetric matrix is not read. The
+    // middle vector (√½, 0, −√½) has two entries of equal magnitude, where rounding
+    // decides the sign: it is compared up to sign.
     let second_difference: M33 = Matrix::from_array([[2.0, -1.0, 0.0], [-1.0, 2.0, -1.0], [0.0, -1.0, 2.0]]);
     let half = 0.5f64.sqrt();
     let expected: M33 = Matrix::from_array([[0.5, half, -0.5], [half, 0.0, half], [0.5, -half, -0.5]]);
-    let vectors = second_difference.symmetric_eigenvectors();
-    assert!(distance(&vectors, &expected) < 1e-15, "{vectors:?}");
-    let skewed = second_difference + Matrix::from_fn(|[i, j]| (i as f64 - j as f64) * 0.7);
-    assert!(distance(&skewed.symmetric_eigenvectors(), &expected) < 1e-15);
+    let up_to_middle_sign = |vectors: M33| {
+        let flipped = M33::from_fn(|[i, j]| if j == 1 { -vectors[[i, j]] } else { vectors[[i, j]] });
+        let error = distance(&vectors, &expected).min(distance(&flipped, &expected));
+        assert!(error < 1e-15, "{vectors:?}");
+    };
+    up_to_middle_sign(second_difference.symmetric_eigenvectors());
+    up_to_middle_sign(
+        (second_difference + Matrix::from_fn(|[i, j]| (i as f64 - j as f64) * 0.7)).symmetric_eigenvectors(),
+    );
     // NaN or infinite entries: NaN everywhere; a matrix that is not square.
     for bad in [f64::NAN, f64::INFINITY] {
         let with_bad: M33 = Matrix::from_fn(|[i, j]| if i == 0 && j == 2 { bad } else { 1.0 });
@@ -862,6 +869,29 @@ fn symmetric_eigenvectors_of_known_matrices() {
     let message =
         std::panic::catch_unwind(|| wide.symmetric_eigenvectors()).unwrap_err().downcast::<String>().unwrap();
     assert_eq!(*message, "symmetric_eigenvectors: a matrix of shape [2, 3] is not square");
+    // Diagonal and block-diagonal matrices, where Jacobi rotates nothing (or not
+    // every pair): the tangent on duals and the Hessian-vector product of ⟨V, W⟩
+    // against the closed form and central differences.
+    let block: M33 = Matrix::from_array([[1.0, 0.0, 0.0], [0.0, 2.0, 1.0], [0.0, 1.0, 4.0]]);
+    let direction: M33 = Matrix::from_array([[0.3, -0.5, 0.2], [0.1, -0.4, 0.7], [0.6, 0.2, 0.25]]);
+    let w: M33 = Matrix::from_fn(|[i, j]| 0.5 + i as f64 - 0.3 * j as f64);
+    for at in [diagonal, block] {
+        let (_, tangent) = eigenvectors::jvp(&at, &direction);
+        let (_, dual_tangent) = jvp(|a: Matrix<Dual<f64>, 3, 3>| a.symmetric_eigenvectors(), &at, &direction);
+        assert!(distance(&tangent, &dual_tangent) < 1e-14, "{tangent:?} against {dual_tangent:?}");
+        let symmetric = direction + direction.transpose();
+        let hv: M33 = weighted_eigenvectors::hvp(&at, &w, &symmetric);
+        let step = 1e-5;
+        let (_, ahead) = weighted_eigenvectors::value_and_grad(&(at + symmetric.scale(step)), &w);
+        let (_, behind) = weighted_eigenvectors::value_and_grad(&(at - symmetric.scale(step)), &w);
+        assert!(distance(&hv, &(ahead - behind).scale(0.5 / step)) < 1e-7, "{hv:?}");
+    }
+    // A repeated eigenvalue that the cotangent does not involve: the gradient of the
+    // separated eigenvector's entries is finite.
+    let repeated: M33 = Matrix::from_array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 5.0]]);
+    let only_last = M33::from_fn(|[i, j]| if j == 2 { 1.0 + i as f64 } else { 0.0 });
+    let (_, gradient) = weighted_eigenvectors::value_and_grad(&repeated, &only_last);
+    assert!(gradient.as_slice().iter().all(|x| x.is_finite()), "{gradient:?}");
     // On the heap: A·V = V·diag(λ) and VᵀV = I.
     let heap = DynMatrix::from_shape_fn((Dyn(6), Dyn(6)), |[i, j]| {
         1.0 / (i + j + 1) as f64 + if i == j { i as f64 } else { 0.0 }

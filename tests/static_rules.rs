@@ -28,12 +28,12 @@
 
 use fluxion::autodiff::check::coordinates;
 use fluxion::autodiff::rules::{
-    Addition, BinaryRule, CholeskyFactor, Conjugation, Determinant, Diagonal, DiagonalMatrix, Division,
-    DotProduct, ElementwiseMaximum, ElementwiseMinimum, EuclideanNorm, HadamardProduct, ImaginaryPart,
-    InnerProduct, LinearSolve, LogAbsDeterminant, LowerTriangularSolve, MatrixExponential, MatrixInverse,
-    MatrixProduct, Mean, Multiplication, Negation, NormSquared, RealPart, Relu, Subtraction, Summation,
-    SymmetricEigenvalues, SymmetricEigenvectors, TangentOf, Transposition, UnaryRule, UpperTriangularSolve,
-    Write,
+    Addition, BinaryRule, CholeskyFactor, Conjugation, CrossMatrix, CrossProduct, Determinant, Diagonal,
+    DiagonalMatrix, Division, DotProduct, ElementwiseMaximum, ElementwiseMinimum, EuclideanNorm,
+    HadamardProduct, ImaginaryPart, InnerProduct, LinearSolve, LogAbsDeterminant, LowerTriangularSolve,
+    MatrixExponential, MatrixInverse, MatrixProduct, Mean, Multiplication, Negation, NormSquared, RealPart,
+    Relu, Subtraction, Summation, SymmetricEigenvalues, SymmetricEigenvectors, TangentOf, Transposition,
+    UnaryRule, UpperTriangularSolve, Write,
 };
 use fluxion::autodiff::{Lift, differentiable, jvp, vjp};
 use fluxion::ops::conv::{Groups, Padding, Stride};
@@ -1337,6 +1337,8 @@ proptest! {
         check!(HadamardProduct, p.reals::<(Const<2>, Const<3>)>(), p.reals::<(Const<2>, Const<3>)>());
         check!(HadamardProduct, p.tensor::<C64, (Const<2>,)>(Pool::complex), p.tensor::<C64, (Const<2>,)>(Pool::complex));
         check!(DotProduct, p.reals::<(Const<3>,)>(), p.reals::<(Const<3>,)>());
+        check!(CrossProduct, p.reals::<(Const<3>,)>(), p.reals::<(Const<3>,)>());
+        check!(CrossProduct, p.tensor::<C64, (Const<3>,)>(Pool::complex), p.tensor::<C64, (Const<3>,)>(Pool::complex));
         check!(DotProduct, p.reals::<(Const<2>, Const<3>)>(), p.reals::<(Const<2>, Const<3>)>());
         check!(DotProduct, p.heap_vector(5), p.heap_vector(5));
         check!(InnerProduct, p.tensor::<C64, (Const<2>,)>(Pool::complex), p.tensor::<C64, (Const<2>,)>(Pool::complex));
@@ -1388,6 +1390,8 @@ proptest! {
         check!(MatrixExponential, p.reals::<(Const<3>, Const<3>)>() * 3.0);
         check!(Diagonal, p.reals::<(Const<3>, Const<3>)>());
         check!(DiagonalMatrix, p.heap_vector(3));
+        check!(CrossMatrix, p.reals::<(Const<3>,)>());
+        check!(CrossMatrix, p.tensor::<C64, (Const<3>,)>(Pool::complex));
         check!(SymmetricEigenvalues, dominant(&mut p));
         // Eigenvalues a few units apart: well-conditioned eigenvectors.
         let spread = M33::from_array([[0.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 6.0]]);

@@ -73,11 +73,11 @@ pub use tangent::{
     VectorSpace,
 };
 #[cfg(feature = "std")]
-pub(crate) use tape::record_own_unary;
-#[cfg(feature = "std")]
 pub use tape::{
     Adjoint, BinaryAdjoints, ManyAdjoints, TracedLeaves, Var, record_binary, record_binary_in_place,
     record_many, record_unary, record_unary_in_place, release_tape_memory,
 };
+#[cfg(feature = "std")]
+pub(crate) use tape::{record_own_binary, record_own_unary};
 #[cfg(feature = "std")]
 pub use var_ops::{Operand, Prediction, SameTracedShape, TracedArithmetic};

@@ -64,6 +64,7 @@ use crate::ops::reduce::{
 use crate::ops::rows::gather_rows_pullback;
 use crate::ops::rows::{mul_rows_pullback, normalize_rows_pullback};
 use crate::ops::softmax::{log_softmax_pullback, log_softmax_push, logsumexp_pullback, softmax_pullback};
+use crate::product::cross::{ThreeElements, cross_matrix_pullback, cross_pullback};
 use crate::product::dot::dotu_pullback;
 use crate::product::hadamard::hadamard_pullback;
 use crate::product::inner::inner_pullback;
@@ -2491,6 +2492,85 @@ where
     }
 }
 
+/// c = a × b: ċ = ȧ × b + a × ḃ, ā = conj(b) × c̄, b̄ = c̄ × conj(a).
+#[derive(Clone, Copy, Debug)]
+pub struct CrossProduct;
+
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, D: ThreeElements, K: Storage<T, (D,)>> BinaryRule<Tensor<T, (D,), K>, Tensor<T, (D,), K>>
+    for CrossProduct
+{
+    type Output = Tensor<T, (D,), K>;
+    #[inline(always)]
+    fn value(&self, a: &Self::Output, b: &Self::Output) -> Self::Output {
+        a.cross(b)
+    }
+    #[inline(always)]
+    fn push_lhs(
+        &self,
+        (_, b, _): Operands<'_, Self::Output, Self::Output, Self::Output>,
+        a_dot: &Self::Output,
+    ) -> Self::Output {
+        a_dot.cross(b)
+    }
+    #[inline(always)]
+    fn push_rhs(
+        &self,
+        (a, _, _): Operands<'_, Self::Output, Self::Output, Self::Output>,
+        b_dot: &Self::Output,
+    ) -> Self::Output {
+        a.cross(b_dot)
+    }
+    #[inline(always)]
+    fn pull_lhs(
+        &self,
+        (a, b, _): Operands<'_, Self::Output, Self::Output, Self::Output>,
+        c_bar: &Self::Output,
+    ) -> Self::Output {
+        cross_pullback(a, b, c_bar).0
+    }
+    #[inline(always)]
+    fn pull_rhs(
+        &self,
+        (a, b, _): Operands<'_, Self::Output, Self::Output, Self::Output>,
+        c_bar: &Self::Output,
+    ) -> Self::Output {
+        cross_pullback(a, b, c_bar).1
+    }
+    #[inline(always)]
+    fn pull_both(
+        &self,
+        (a, b, _): Operands<'_, Self::Output, Self::Output, Self::Output>,
+        c_bar: &Self::Output,
+    ) -> (Self::Output, Self::Output) {
+        cross_pullback(a, b, c_bar)
+    }
+}
+
+/// Y = \[a\]× (`a.cross_matrix()`), linear in a: Ẏ = \[ȧ\]×,
+/// ā = (Ȳ₃₂ − Ȳ₂₃, Ȳ₁₃ − Ȳ₃₁, Ȳ₂₁ − Ȳ₁₂).
+#[derive(Clone, Copy, Debug)]
+pub struct CrossMatrix;
+
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, D: ThreeElements, K: Storage<T, (D,)> + Storage<T, (D, D)>> UnaryRule<Tensor<T, (D,), K>>
+    for CrossMatrix
+{
+    type Output = Tensor<T, (D, D), K>;
+    #[inline(always)]
+    fn value(&self, a: &Tensor<T, (D,), K>) -> Self::Output {
+        a.cross_matrix()
+    }
+    #[inline(always)]
+    fn push(&self, _: &Tensor<T, (D,), K>, _: &Self::Output, a_dot: &Tensor<T, (D,), K>) -> Self::Output {
+        a_dot.cross_matrix()
+    }
+    #[inline(always)]
+    fn pull(&self, _: &Tensor<T, (D,), K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, (D,), K> {
+        cross_matrix_pullback(y_bar)
+    }
+}
+
 /// The rules of the sums of products s = Σ aᵢ·bᵢ (`dot`, real) and Σ conj(aᵢ)·bᵢ
 /// (`inner`): ṡ = the product of (ȧ, b) plus that of (a, ḃ), ā = b·conj(s̄), b̄ = a·s̄
 /// (conj is the identity on reals).
@@ -3106,6 +3186,28 @@ where
     #[inline(always)]
     fn pull(&self, x: &num_complex::Complex<R>, _: &R, y_bar: &R) -> num_complex::Complex<R> {
         crate::ops::elementwise::abs_cotangent(*x, *y_bar)
+    }
+}
+
+/// ‖z‖ of a complex scalar, `z.norm()` as num-complex names |z|: [`Absolute`]'s rule.
+#[diagnostic::do_not_recommend]
+impl<R: RealScalar> UnaryRule<num_complex::Complex<R>> for EuclideanNorm
+where
+    num_complex::Complex<R>: Scalar<Real = R> + Differentiable<Tangent = num_complex::Complex<R>>,
+    R: Differentiable<Tangent = R>,
+{
+    type Output = R;
+    #[inline(always)]
+    fn value(&self, z: &num_complex::Complex<R>) -> R {
+        Absolute.value(z)
+    }
+    #[inline(always)]
+    fn push(&self, z: &num_complex::Complex<R>, y: &R, z_dot: &num_complex::Complex<R>) -> R {
+        Absolute.push(z, y, z_dot)
+    }
+    #[inline(always)]
+    fn pull(&self, z: &num_complex::Complex<R>, y: &R, y_bar: &R) -> num_complex::Complex<R> {
+        Absolute.pull(z, y, y_bar)
     }
 }
 

@@ -18,7 +18,8 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
     /// (`torch.linalg.eigh`'s and `jnp.linalg.eigh`'s second output). Each column's
     /// entry of largest magnitude (the first of equal ones) is positive, so that
     /// the sign, which the matrix leaves free, is fixed, and its derivative is this
-    /// choice's. By the same Jacobi rotations as the eigenvalues; NaN everywhere
+    /// choice's; where two entries of a column have equal magnitude, rounding picks
+    /// the one made positive. By the same Jacobi rotations as the eigenvalues; NaN everywhere
     /// for a matrix with a NaN or infinite entry. A repeated eigenvalue leaves its
     /// eigenvectors free within their space: any orthonormal basis of it may come.
     ///
@@ -42,8 +43,31 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
         let mut matrix = self.clone();
         let mut vectors = Self::identity_sized(size);
         diagonalize(matrix.as_mut_slice(), size.size(), Some(vectors.as_mut_slice()));
+        if T::CARRIES_TANGENT {
+            first_order_tangents(self, &mut vectors);
+        }
         fix_signs(vectors.as_mut_slice(), size.size());
         vectors
+    }
+}
+
+/// On duals, sets V's tangents to the first-order ones by adding the tangent, not
+/// the value, of V·C for C = F∘offdiag(Vᵀ·sym(A)·V). Jacobi chooses its rotations by
+/// values, so a rotation that only a tangent calls for (a diagonal or block-diagonal
+/// A with Ȧ off its blocks) never runs; but its rotations keep VᵀV̇ = Ω
+/// antisymmetric, and then Ċ = F∘offdiag(Vᵀ·sym(Ȧ)·V + ΛΩ − ΩΛ) at Vᵀ·sym(A)·V = Λ,
+/// whose second part is −Ω off the diagonal: V̇ + V·Ċ = V·(F∘offdiag(Vᵀ·sym(Ȧ)·V)),
+/// whatever Jacobi's V̇ was.
+fn first_order_tangents<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+    a: &Tensor<T, (N, N), K>,
+    vectors: &mut Tensor<T, (N, N), K>,
+) {
+    let values = projected(a, vectors);
+    let mut projected = values.clone();
+    symmetrize(projected.as_mut_slice(), a.shape().0.size());
+    let correction = vectors.matmul(&over_eigenvalue_gaps(&values, projected));
+    for (entry, &change) in vectors.iter_mut().zip(correction.iter()) {
+        *entry += change - change.without_tangent();
     }
 }
 
@@ -61,21 +85,29 @@ fn fix_signs<T: RealScalar>(vectors: &mut [T], n: usize) {
     }
 }
 
-/// F∘M for the eigenvectors V of sym(A): mᵢⱼ/(λⱼ − λᵢ) off the diagonal, 0 on it,
-/// with λᵢ = vᵢᵀ·A·vᵢ (the diagonal of Vᵀ·A·V).
+/// F∘M: mᵢⱼ/(λⱼ − λᵢ) off the diagonal, 0 on it and where both mᵢⱼ and the gap are
+/// 0 (a repeated eigenvalue that the cotangent or tangent does not involve), with λᵢ
+/// the diagonal of `projected`, Vᵀ·A·V.
 fn over_eigenvalue_gaps<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
-    a: &Tensor<T, (N, N), K>,
-    vectors: &Tensor<T, (N, N), K>,
+    projected: &Tensor<T, (N, N), K>,
     mut m: Tensor<T, (N, N), K>,
 ) -> Tensor<T, (N, N), K> {
-    let n = a.shape().0.size();
-    let projected = vectors.transposed_matmul(&a.matmul(vectors));
+    let n = projected.shape().0.size();
     let value = |i: usize| projected.as_slice()[i * (n + 1)];
     for (k, entry) in m.as_mut_slice().iter_mut().enumerate() {
         let (i, j) = (k / n, k % n);
-        *entry = if i == j { T::zero() } else { *entry / (value(j) - value(i)) };
+        let gap = value(j) - value(i);
+        *entry = if i == j || (*entry == T::zero() && gap == T::zero()) { T::zero() } else { *entry / gap };
     }
     m
+}
+
+/// Vᵀ·A·V, whose diagonal holds the eigenvalues λᵢ = vᵢᵀ·A·vᵢ.
+fn projected<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+    a: &Tensor<T, (N, N), K>,
+    vectors: &Tensor<T, (N, N), K>,
+) -> Tensor<T, (N, N), K> {
+    vectors.transposed_matmul(&a.matmul(vectors))
 }
 
 /// Checks that A is square and V and the other matrix have its shape.
@@ -103,9 +135,9 @@ pub fn symmetric_eigenvectors_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>
     a_dot: &Tensor<T, (N, N), K>,
 ) -> Tensor<T, (N, N), K> {
     check_shapes("symmetric_eigenvectors_push", a, vectors, a_dot);
-    let mut projected = vectors.transposed_matmul(&a_dot.matmul(vectors));
-    symmetrize(projected.as_mut_slice(), a.shape().0.size());
-    vectors.matmul(&over_eigenvalue_gaps(a, vectors, projected))
+    let mut direction = projected(a_dot, vectors);
+    symmetrize(direction.as_mut_slice(), a.shape().0.size());
+    vectors.matmul(&over_eigenvalue_gaps(&projected(a, vectors), direction))
 }
 
 /// The cotangent of V, the eigenvectors of sym(A), given V: Ā = sym(V·(F∘(Vᵀ·V̄))·Vᵀ).
@@ -119,7 +151,7 @@ pub fn symmetric_eigenvectors_pullback<T: RealScalar, N: Dim, K: Storage<T, (N, 
     vectors_bar: &Tensor<T, (N, N), K>,
 ) -> Tensor<T, (N, N), K> {
     check_shapes("symmetric_eigenvectors_pullback", a, vectors, vectors_bar);
-    let coupled = over_eigenvalue_gaps(a, vectors, vectors.transposed_matmul(vectors_bar));
+    let coupled = over_eigenvalue_gaps(&projected(a, vectors), vectors.transposed_matmul(vectors_bar));
     let mut a_bar = vectors.matmul(&coupled).matmul_transposed(vectors);
     symmetrize(a_bar.as_mut_slice(), a.shape().0.size());
     a_bar

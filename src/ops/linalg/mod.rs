@@ -17,8 +17,9 @@
 //!   the orthonormal eigenvectors in their order, each column's largest entry
 //!   positive (`torch.linalg.eigh`'s second output);
 //! - `a.matrix_exp()`: e^A = Σₖ Aᵏ/k!, by scaling and squaring the [m/m] Padé
-//!   approximant r: e^A = r(A/2ˢ)^(2ˢ), m ≤ 13 and s read from ‖A‖₁ as in SciPy's
-//!   `expm` (Higham, 2005; `torch.linalg.matrix_exp`, `jax.scipy.linalg.expm`);
+//!   approximant r: e^A = r(A/2ˢ)^(2ˢ), m ≤ 13 and s read from ‖A‖₁ (Higham, 2005,
+//!   as `jax.scipy.linalg.expm`; `torch.linalg.matrix_exp`); a matrix whose 1-norm
+//!   overflows (entries near the largest finite value) gives NaN;
 //! - `a.diagonal()`: (a₁₁, …, aₙₙ), and `v.diagonal_matrix()`, its adjoint, on any
 //!   scalar.
 //!
@@ -40,8 +41,12 @@
 //!   one the sorted eigenvalues have no derivative and these formulas pick one);
 //! - V, those eigenvectors: V̇ = V·(F∘(Vᵀ·sym(Ȧ)·V)), Ā = sym(V·(F∘(Vᵀ·V̄))·Vᵀ), with
 //!   F the reciprocal gaps fᵢⱼ = 1/(λⱼ − λᵢ) off the diagonal and 0 on it (the
-//!   derivative of unit vectors whose signs stay fixed; infinite at a repeated
-//!   eigenvalue, where the vectors have none);
+//!   derivative of unit vectors whose signs stay fixed). At a repeated eigenvalue
+//!   its vectors have no derivative: a tangent or cotangent that couples them is
+//!   infinite or NaN, one that does not (a loss of the other vectors) stays finite;
+//!   on duals, V's tangent is set to this first-order one after the rotations,
+//!   which choose their angles by values and so skip the pairs a tangent alone
+//!   would rotate;
 //! - Y = e^A: Ẏ = L(A, Ȧ), the Fréchet derivative, computed by the product rule
 //!   run through the algorithm beside its values (Ẋ·Y + X·Ẏ for each product,
 //!   Q⁻¹(Ṗ − Q̇·R) for R = Q⁻¹P); Ā = L(Aᵀ, Ȳ), as ⟨L(A, E), G⟩ = ⟨E, L(Aᵀ, G)⟩ for
