@@ -45,6 +45,43 @@ fn pointing_error<T: RealScalar>(omega: &Vector<T, 3>, p: &Vector<T, 3>, q: &Vec
     error.dot(&error)
 }
 
+/// The sum of e^[ω]×·p's entries with [ω]× written out entry by entry: a matrix
+/// built from differentiated scalars in static mode.
+#[differentiable(wrt(omega))]
+fn rotated_by_hand(omega: &V3, p: &V3) -> f64 {
+    let (x, y, z) = (omega[[0]], omega[[1]], omega[[2]]);
+    let hat: M33 = Matrix::from_array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]]);
+    hat.matrix_exp().matmul(p).sum()
+}
+
+/// The same through `cross_matrix`.
+#[differentiable(wrt(omega))]
+fn rotated(omega: &V3, p: &V3) -> f64 {
+    omega.cross_matrix().matrix_exp().matmul(p).sum()
+}
+
+#[test]
+fn a_matrix_of_differentiated_scalars_agrees_with_cross_matrix() {
+    let (omega, p) = (V3::from_array([0.4, -1.1, 0.7]), V3::from_array([0.5, 2.0, -1.0]));
+    let (value, gradient) = rotated_by_hand::value_and_grad(&omega, &p);
+    let (expected, expected_gradient) = rotated::value_and_grad(&omega, &p);
+    assert_eq!(value, expected);
+    assert!(distance(&gradient, &expected_gradient) < 1e-15);
+    // On the tape: the entries stacked into a vector, reshaped into the matrix.
+    let tape = grad(
+        |omega: Var<V3>| {
+            let (x, y, z) = (omega.at([0]), omega.at([1]), omega.at([2]));
+            let zero = Var::constant(0.0);
+            let entries: Var<Vector<f64, 9>> =
+                Var::stack([&zero, &-&z, &y, &z, &zero, &-&x, &-&y, &x, &zero]);
+            let hat: Var<M33> = entries.reshape();
+            hat.matrix_exp().matmul(&Var::constant(p)).sum()
+        },
+        &omega,
+    );
+    assert!(distance(&tape, &expected_gradient) < 1e-14);
+}
+
 #[test]
 fn cross_products_of_known_vectors() {
     let (x, y, z): (V3, V3, V3) = (

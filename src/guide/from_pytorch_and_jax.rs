@@ -16,7 +16,8 @@
 //! | `torch.zeros(2, 3)`, `torch.randn(…)`, `torch.eye(n)` | `jnp.zeros`, `random.normal`, `jnp.eye` | `Matrix::<f32, 2, 3>::zeros()`, `zeros_shaped(shape)`, `random_normal(mean, std, seed)`, `Matrix::identity()`, `identity_sized(Dyn(n))` |
 //! | `a @ b` | `a @ b` | `a.matmul(&b)` (a batch by one matrix too; also `matmul_transposed`, `transposed_matmul`) |
 //! | `a * b` | `a * b` | `a.hadamard(&b)`; `a * 2.0` scales; on the tape a tensor times a differentiated scalar is `x.scale_by(&s)` (`x * s` in static mode) |
-//! | `x[i]`, `x[i, j]` (one element) | `x[i]` | `x[[i]]`, `x[[i, j]]` on tensors and in static mode; `x.at([i])` on the tape (a `Var<T>`) |
+//! | `x[i]`, `x[i, j]` (one element) | `x[i]` | `x[[i]]`, `x[[i, j]]` on tensors and in static mode; `x.at([i])`, `x.at([i, j])` on the tape (a `Var<T>`) |
+//! | `torch.stack([a, b, c])` of scalars, a matrix built from them | `jnp.stack`, `jnp.array([[a, b], [c, d]])` | on the tape `Var::stack([&a, &b, &c])` (a vector; `.reshape()` gives a matrix of its elements by rows); in static mode `Vector::from_array([a, b, c])` and `Matrix::from_array([[a, b], [c, d]])` with differentiated scalars |
 //! | `torch.dot`, `torch.vdot` | `jnp.dot`, `jnp.vdot` | `a.dot(&b)` (real), `a.inner(&b)` (aᴴb), `a.dotu(&b)`, `a.outer(&b)` |
 //! | `torch.linalg.cross(a, b)`, a rotation from a rotation vector | `jnp.cross(a, b)`, `Rotation.from_rotvec` | `a.cross(&b)` (`Vector<T, 3>` only: other lengths do not compile), `w.cross_matrix()` (\[w\]×), `w.cross_matrix().matrix_exp()` (the rotation by \|w\| about w); every mode |
 //! | `torch.linalg.solve(A, b)` | `jnp.linalg.solve(a, b)` | `a.solve(&b)`: a square real matrix, b a vector or a matrix of right-hand sides (`try_solve`: a `LinAlgError` for a singular matrix); every mode differentiates it |

@@ -280,8 +280,8 @@
 //!   `T::sqrt(x)` (`T` the function's own type parameter bounded by `RealScalar`;
 //!   in a method of a generic `impl`, write `x.sqrt()`) are the method calls.
 //! - Values: fields of differentiated structs (`self.w.matmul(&x)`), element
-//!   access (`v[[i]]`), arrays and tuples of values, `Vector::from_array([…])`,
-//!   `let (a, b) = …` (of a tuple expression or a differentiated tuple). Struct
+//!   access (`v[[i]]`), arrays and tuples of values, `Vector::from_array([…])` and
+//!   `Matrix::from_array([[…], …])` of differentiated scalars, `let (a, b) = …` (of a tuple expression or a differentiated tuple). Struct
 //!   literals of derived structs (`State { pos: p, vel }`, `Polar(r, θ)`), so a
 //!   function can return a new state: the fields a literal does not name, and
 //!   `#[no_derivative]` ones, take plain values
