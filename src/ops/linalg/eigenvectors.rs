@@ -62,10 +62,10 @@ fn first_order_tangents<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     a: &Tensor<T, (N, N), K>,
     vectors: &mut Tensor<T, (N, N), K>,
 ) {
-    let values = projected(a, vectors);
-    let mut projected = values.clone();
-    symmetrize(projected.as_mut_slice(), a.shape().0.size());
-    let correction = vectors.matmul(&over_eigenvalue_gaps(&values, projected));
+    let rotated = projected(a, vectors);
+    let mut symmetric = rotated.clone();
+    symmetrize(symmetric.as_mut_slice(), a.shape().0.size());
+    let correction = vectors.matmul(&over_eigenvalue_gaps(&rotated, symmetric));
     for (entry, &change) in vectors.iter_mut().zip(correction.iter()) {
         *entry += change - change.without_tangent();
     }
