@@ -201,7 +201,8 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
     /// e^A = Σₖ Aᵏ/k! by scaling and squaring a Padé approximant (see
     /// [`linalg`](crate::ops::linalg)), accurate to about f64's rounding times the
     /// condition of the exponential; NaN everywhere for a matrix with a NaN or
-    /// infinite entry. x(t) = e^(tA)·x₀ solves ẋ = A·x; e^S is the rotation for a
+    /// infinite entry, or whose 1-norm overflows (entries near the largest finite
+    /// value). x(t) = e^(tA)·x₀ solves ẋ = A·x; e^S is the rotation for a
     /// skew-symmetric S.
     ///
     /// ```
@@ -222,9 +223,14 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
         or_panic(check_square("matrix_exp", self.dims()));
         match degree_and_squarings(one_norm(self)) {
             Some((degree, squarings)) => scaled_pade(self, degree, squarings),
-            None => self.map(|_| T::from_f64(f64::NAN)),
+            None => nan_like(self),
         }
     }
+}
+
+/// A matrix of NaN of `x`'s shape.
+fn nan_like<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(x: &Tensor<T, (N, N), K>) -> Tensor<T, (N, N), K> {
+    x.map(|_| T::from_f64(f64::NAN))
 }
 
 /// e^A with its tangent L(A, Ȧ), by the degree and squarings of a matrix of 1-norm
@@ -238,10 +244,7 @@ fn exponential_with_tangent<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
         Some((degree, squarings)) => {
             scaled_pade(&WithTangent { value: a, tangent: a_dot }, degree, squarings)
         }
-        None => WithTangent {
-            value: a.map(|_| T::from_f64(f64::NAN)),
-            tangent: a_dot.map(|_| T::from_f64(f64::NAN)),
-        },
+        None => WithTangent { value: nan_like(&a), tangent: nan_like(&a_dot) },
     }
 }
 
