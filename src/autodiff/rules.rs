@@ -239,8 +239,7 @@ type Same<'a, X> = Operands<'a, X, X, X>;
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(
     message = "this `#[differentiable]` function has no `hvp` or `hessian` companion",
-    label = "second order needs one differentiated parameter and the function generic over its real scalar alone: `fn f<T: RealScalar>(x: Vector<T, 3>) -> T`",
-    note = "the type parameter must be the function's own: inside `impl<T> Type<T>`, give the function its own (`fn f<S: RealScalar>(x: Vector<S, 3>) -> S`)"
+    label = "second order needs one differentiated parameter and the function generic over its own real scalar alone: `fn f<T: RealScalar>(x: Vector<T, 3>) -> T` (inside `impl<T> Type<T>`, a parameter of its own: `fn f<S: RealScalar>…`)"
 )]
 pub trait SecondOrderCompanion {}
 

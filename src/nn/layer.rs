@@ -539,8 +539,7 @@ macro_rules! linear_forward {
 /// written as a bound so that a mismatch is one error naming both counts.
 #[diagnostic::on_unimplemented(
     message = "this layer takes `{Expected}` features per example, but its input has `{Self}`",
-    label = "the input's feature count differs from the layer's",
-    note = "a batch must have the first layer's input size as its feature count, and in a sequence `(a, b, …)` each layer's input size must equal the previous layer's output size"
+    label = "the input's feature count differs from the layer's (a batch has the first layer's input size; in a sequence `(a, b, …)`, each layer takes the previous one's output size)"
 )]
 pub trait SameFeatureCount<Expected> {
     /// A batch with these features, seen with the expected ones (one type).
@@ -581,8 +580,7 @@ impl<const N: usize> SameFeatureCount<Const<N>> for Const<N> {
 /// written as a bound so that a mismatch is one error naming both counts.
 #[diagnostic::on_unimplemented(
     message = "this layer takes `{Expected}` channels per image, but its input has `{Self}`",
-    label = "the input's channel count differs from the layer's",
-    note = "in a sequence `(a, b, …)` each layer's input channels must be the previous layer's output channels"
+    label = "the input's channel count differs from the layer's (in a sequence `(a, b, …)`, each layer takes the previous one's output channels)"
 )]
 pub trait SameChannelCount<Expected> {
     /// Images with these channels, seen with the expected ones (one type).

@@ -114,8 +114,7 @@ pub(crate) fn overtakes<T: PartialOrd + Copy>(candidate: T, leader: T) -> bool {
 /// require it.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a real scalar type",
-    label = "this operation is defined for real (f32, f64) data only",
-    note = "complex numbers have no order: `relu`, `max`, `softmax` and the like need f32 or f64 data (take `.re()`, `.abs()` or `.norm_sqr()` first)"
+    label = "complex numbers have no order: this needs f32 or f64 data (take `.re()`, `.abs()` or `.norm_sqr()` first)"
 )]
 pub trait RealScalar: Scalar<Real = Self> + PartialOrd {
     /// Converts from `f64` (rounding for `f32`).
@@ -212,8 +211,7 @@ pub trait RealScalar: Scalar<Real = Self> + PartialOrd {
 /// must say which product it means: `inner` (conjugating) or `dotu`.
 #[diagnostic::on_unimplemented(
     message = "`dot` is the real inner product; `{Self}` is complex",
-    label = "`dot` needs f32 or f64 data",
-    note = "for complex data use `.inner()` (⟨a, b⟩ = Σ conj(aᵢ)·bᵢ) or `.dotu()` (Σ aᵢ·bᵢ, unconjugated)"
+    label = "for complex data use `.inner()` (⟨a, b⟩ = Σ conj(aᵢ)·bᵢ) or `.dotu()` (Σ aᵢ·bᵢ, unconjugated)"
 )]
 pub trait RealDot: RealScalar {}
 

@@ -39,8 +39,7 @@ pub struct Axis<const N: usize>;
 /// The shape has an axis `AXIS`; gives the shapes with that axis removed or replaced.
 #[diagnostic::on_unimplemented(
     message = "axis {AXIS} is out of range for a tensor of shape `{Self}`",
-    label = "this shape has no axis {AXIS}",
-    note = "axes are numbered from 0; a rank-r shape has axes 0 to r-1"
+    label = "this shape has no axis {AXIS} (a rank-r shape has axes 0 to r − 1)"
 )]
 pub trait HasAxis<const AXIS: usize>: Shape {
     /// The dimension at `AXIS`.
@@ -64,8 +63,7 @@ pub trait HasAxis<const AXIS: usize>: Shape {
 /// `broadcast_axis(Axis::<AXIS>)` turns a tensor of shape `S` into.
 #[diagnostic::on_unimplemented(
     message = "a tensor of shape `{S}` cannot gain an axis {AXIS} to become `{Self}`",
-    label = "the target without axis {AXIS} must be the source's shape",
-    note = "`broadcast_axis(Axis::<k>)` inserts axis k: `(A, C)` along axis 1 becomes `(A, B, C)`"
+    label = "the target without axis {AXIS} must be the source's shape (`(A, C)` along axis 1 becomes `(A, B, C)`)"
 )]
 pub trait InsertsAxis<const AXIS: usize, S: Shape>: HasAxis<AXIS, Removed = S> {}
 
@@ -256,8 +254,7 @@ impl<const START: usize, const LEN: usize> FitsSlice<START, LEN> for Dyn {
 /// missing axes): every element of `Self` is repeated along the new axes.
 #[diagnostic::on_unimplemented(
     message = "cannot broadcast a tensor of shape `{Self}` to shape `{Target}`",
-    label = "the trailing dimensions of the target must equal the source's",
-    note = "broadcasting prepends axes: `(N,)` broadcasts to `(M, N)` and `(B, M, N)`"
+    label = "broadcasting prepends axes (`(N,)` to `(M, N)` or `(B, M, N)`): the target must end with the source's dimensions"
 )]
 pub trait Broadcastable<Target: Shape>: Shape {}
 
