@@ -894,6 +894,15 @@ fn symmetric_eigenvectors_of_known_matrices() {
     let only_last = M33::from_fn(|[i, j]| if j == 2 { 1.0 + i as f64 } else { 0.0 });
     let (_, gradient) = weighted_eigenvectors::value_and_grad(&repeated, &only_last);
     assert!(gradient.as_slice().iter().all(|x| x.is_finite()), "{gradient:?}");
+    // On duals, a tangent that couples the repeated pair leaves the values exact and
+    // that coupling 0 (there is no derivative); the separated vector's tangent is right.
+    let (values, tangent) =
+        jvp(|a: Matrix<Dual<f64>, 3, 3>| a.symmetric_eigenvectors(), &repeated, &direction);
+    assert_eq!(values, repeated.symmetric_eigenvectors());
+    assert!(tangent.as_slice().iter().all(|x| x.is_finite()), "{tangent:?}");
+    let separated = |m: &M33| Vector::<f64, 3>::from_fn(|[i]| m[[i, 2]]);
+    let (_, pushed) = eigenvectors::jvp(&repeated, &direction);
+    assert!(distance(&separated(&tangent), &separated(&pushed)) < 1e-15, "{tangent:?} against {pushed:?}");
     // On the heap: A·V = V·diag(λ) and VᵀV = I.
     let heap = DynMatrix::from_shape_fn((Dyn(6), Dyn(6)), |[i, j]| {
         1.0 / (i + j + 1) as f64 + if i == j { i as f64 } else { 0.0 }

@@ -113,7 +113,10 @@ fn cross_products_of_known_vectors() {
     )
     .unwrap();
     check_grad(
-        |a: Var<Vector<Complex64, 3>>| a.cross_matrix().norm_sqr().sum() + a.cross_matrix().re().sum(),
+        |a: Var<Vector<Complex64, 3>>| {
+            let weights: M33 = Matrix::from_fn(|[i, j]| (1 + 3 * i + j) as f64);
+            a.cross_matrix().norm_sqr().sum() + a.cross_matrix().re().dot(&Var::constant(weights))
+        },
         &complex_b,
         CheckOptions::f64(),
     )

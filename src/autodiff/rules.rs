@@ -64,7 +64,9 @@ use crate::ops::reduce::{
 use crate::ops::rows::gather_rows_pullback;
 use crate::ops::rows::{mul_rows_pullback, normalize_rows_pullback};
 use crate::ops::softmax::{log_softmax_pullback, log_softmax_push, logsumexp_pullback, softmax_pullback};
-use crate::product::cross::{ThreeElements, cross_matrix_pullback, cross_pullback};
+use crate::product::cross::{
+    ThreeElements, cross_lhs_cotangent, cross_matrix_pullback, cross_pullback, cross_rhs_cotangent,
+};
 use crate::product::dot::dotu_pullback;
 use crate::product::hadamard::hadamard_pullback;
 use crate::product::inner::inner_pullback;
@@ -239,7 +241,7 @@ type Same<'a, X> = Operands<'a, X, X, X>;
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(
     message = "this `#[differentiable]` function has no `hvp` or `hessian` companion",
-    label = "second order needs one differentiated parameter and the function generic over its own real scalar alone: `fn f<T: RealScalar>(x: Vector<T, 3>) -> T` (inside `impl<T> Type<T>`, a parameter of its own: `fn f<S: RealScalar>…`)"
+    label = "second order needs one differentiated parameter and the function generic over its own real scalar alone: `fn f<T: RealScalar>(x: Vector<T, 3>) -> T` (inside `impl<T> Type<T>`, give it its own type parameter: `fn f<S: RealScalar>(x: Vector<S, 3>) -> S`)"
 )]
 pub trait SecondOrderCompanion {}
 
@@ -2523,18 +2525,18 @@ impl<T: Scalar, D: ThreeElements, K: Storage<T, (D,)>> BinaryRule<Tensor<T, (D,)
     #[inline(always)]
     fn pull_lhs(
         &self,
-        (a, b, _): Operands<'_, Self::Output, Self::Output, Self::Output>,
+        (_, b, _): Operands<'_, Self::Output, Self::Output, Self::Output>,
         c_bar: &Self::Output,
     ) -> Self::Output {
-        cross_pullback(a, b, c_bar).0
+        cross_lhs_cotangent(b, c_bar)
     }
     #[inline(always)]
     fn pull_rhs(
         &self,
-        (a, b, _): Operands<'_, Self::Output, Self::Output, Self::Output>,
+        (a, _, _): Operands<'_, Self::Output, Self::Output, Self::Output>,
         c_bar: &Self::Output,
     ) -> Self::Output {
-        cross_pullback(a, b, c_bar).1
+        cross_rhs_cotangent(a, c_bar)
     }
     #[inline(always)]
     fn pull_both(

@@ -243,7 +243,8 @@
 //!     `a.concat(Axis::<k>, &b)` (its length from the result's use or a type on its
 //!     `let`), `broadcast_axis` (its shape from the result's use or a type on its
 //!     `let`);
-//!   - on complex scalars and tensors `conj`, `re`, `im`, `norm_sqr` and `inner`
+//!   - on complex scalars and tensors `conj`, `re`, `im`, `norm_sqr`, `norm` (|z|
+//!     of a scalar) and `inner`
 //!     (the [complex numbers guide](crate::guide::complex_numbers) has an
 //!     example);
 //!   - on real tensors `softplus`, `silu`, `leaky_relu(a)`, `clamp(low, high)`,

@@ -539,7 +539,7 @@ macro_rules! linear_forward {
 /// written as a bound so that a mismatch is one error naming both counts.
 #[diagnostic::on_unimplemented(
     message = "this layer takes `{Expected}` features per example, but its input has `{Self}`",
-    label = "the input's feature count differs from the layer's (a batch has the first layer's input size; in a sequence `(a, b, …)`, each layer takes the previous one's output size)"
+    label = "the input's feature count differs from the layer's (the batch's feature count must be the first layer's input size; in a sequence `(a, b, …)`, each layer takes the previous one's output size)"
 )]
 pub trait SameFeatureCount<Expected> {
     /// A batch with these features, seen with the expected ones (one type).

@@ -16,7 +16,7 @@ use crate::tensor::{Storage, Tensor};
 /// A dimension of three elements, the only one `cross` and `cross_matrix` take.
 #[diagnostic::on_unimplemented(
     message = "`cross` and `cross_matrix` take vectors of 3 elements, not `{Self}`",
-    label = "a `Vector<T, 3>` is needed here (a `Dyn` vector: convert it to one first)"
+    label = "a `Vector<T, 3>` is needed here (a `Dyn` vector of 3: `v.try_reshape((Const::<3>,))?` first)"
 )]
 pub trait ThreeElements: Dim {}
 
@@ -78,7 +78,23 @@ pub fn cross_pullback<T: Scalar, D: ThreeElements, K: Storage<T, (D,)>>(
     b: &Tensor<T, (D,), K>,
     c_bar: &Tensor<T, (D,), K>,
 ) -> (Tensor<T, (D,), K>, Tensor<T, (D,), K>) {
-    (b.map(T::conj).cross(c_bar), c_bar.cross(&a.map(T::conj)))
+    (cross_lhs_cotangent(b, c_bar), cross_rhs_cotangent(a, c_bar))
+}
+
+/// ā = conj(b) × c̄ for c = a × b.
+pub(crate) fn cross_lhs_cotangent<T: Scalar, D: ThreeElements, K: Storage<T, (D,)>>(
+    b: &Tensor<T, (D,), K>,
+    c_bar: &Tensor<T, (D,), K>,
+) -> Tensor<T, (D,), K> {
+    b.map(T::conj).cross(c_bar)
+}
+
+/// b̄ = c̄ × conj(a) for c = a × b.
+pub(crate) fn cross_rhs_cotangent<T: Scalar, D: ThreeElements, K: Storage<T, (D,)>>(
+    a: &Tensor<T, (D,), K>,
+    c_bar: &Tensor<T, (D,), K>,
+) -> Tensor<T, (D,), K> {
+    c_bar.cross(&a.map(T::conj))
 }
 
 /// The cotangent of Y = \[a\]×: ā = (Ȳ₃₂ − Ȳ₂₃, Ȳ₁₃ − Ȳ₃₁, Ȳ₂₁ − Ȳ₁₂).

@@ -114,7 +114,7 @@ pub(crate) fn overtakes<T: PartialOrd + Copy>(candidate: T, leader: T) -> bool {
 /// require it.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a real scalar type",
-    label = "complex numbers have no order: this needs f32 or f64 data (take `.re()`, `.abs()` or `.norm_sqr()` first)"
+    label = "this needs real (f32 or f64) data; complex numbers have no order (take `.re()`, `.abs()` or `.norm_sqr()` first)"
 )]
 pub trait RealScalar: Scalar<Real = Self> + PartialOrd {
     /// Converts from `f64` (rounding for `f32`).

@@ -63,7 +63,7 @@ pub trait HasAxis<const AXIS: usize>: Shape {
 /// `broadcast_axis(Axis::<AXIS>)` turns a tensor of shape `S` into.
 #[diagnostic::on_unimplemented(
     message = "a tensor of shape `{S}` cannot gain an axis {AXIS} to become `{Self}`",
-    label = "the target without axis {AXIS} must be the source's shape (`(A, C)` along axis 1 becomes `(A, B, C)`)"
+    label = "the target without axis {AXIS} must be the source's shape (inserting axis 1 turns `(A, C)` into `(A, B, C)`)"
 )]
 pub trait InsertsAxis<const AXIS: usize, S: Shape>: HasAxis<AXIS, Removed = S> {}
 

@@ -51,23 +51,27 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
     }
 }
 
-/// On duals, sets V's tangents to the first-order ones by adding the tangent, not
-/// the value, of V·C for C = F∘offdiag(Vᵀ·sym(A)·V). Jacobi chooses its rotations by
-/// values, so a rotation that only a tangent calls for (a diagonal or block-diagonal
-/// A with Ȧ off its blocks) never runs; but its rotations keep VᵀV̇ = Ω
-/// antisymmetric, and then Ċ = F∘offdiag(Vᵀ·sym(Ȧ)·V + ΛΩ − ΩΛ) at Vᵀ·sym(A)·V = Λ,
-/// whose second part is −Ω off the diagonal: V̇ + V·Ċ = V·(F∘offdiag(Vᵀ·sym(Ȧ)·V)),
-/// whatever Jacobi's V̇ was.
+/// On duals, sets V's tangents to the first-order ones by adding V·C for
+/// C = F∘offdiag(M), M the tangent part of Vᵀ·sym(A)·V (its value, the rounding left
+/// off the diagonal, dropped: C's value is exactly 0, V's values stay as they are).
+/// Jacobi chooses its rotations by values, so a rotation that only a tangent calls
+/// for (a diagonal or block-diagonal A with Ȧ off its blocks) never runs; but its
+/// rotations keep VᵀV̇ = Ω antisymmetric, and then Ṁ = Vᵀ·sym(Ȧ)·V + ΛΩ − ΩΛ at
+/// Vᵀ·sym(A)·V = Λ, and F∘offdiag(ΛΩ − ΩΛ) = −Ω: V̇ + V·Ċ = V·(F∘offdiag(Vᵀ·sym(Ȧ)·V)),
+/// whatever Jacobi's V̇ was. At an exactly repeated eigenvalue the coupling of its
+/// pair is left 0 (there is no derivative). Only first-order tangents are set: on
+/// nested duals (forward over forward), second derivatives are Jacobi's, which miss
+/// the rotations only a tangent calls for.
 fn first_order_tangents<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     a: &Tensor<T, (N, N), K>,
     vectors: &mut Tensor<T, (N, N), K>,
 ) {
     let rotated = projected(a, vectors);
-    let mut symmetric = rotated.clone();
-    symmetrize(symmetric.as_mut_slice(), a.shape().0.size());
-    let correction = vectors.matmul(&over_eigenvalue_gaps(&rotated, symmetric));
+    let mut tangent_part = rotated.map(|x| x - x.without_tangent());
+    symmetrize(tangent_part.as_mut_slice(), a.shape().0.size());
+    let correction = vectors.matmul(&over_eigenvalue_gaps(&rotated, tangent_part));
     for (entry, &change) in vectors.iter_mut().zip(correction.iter()) {
-        *entry += change - change.without_tangent();
+        *entry += change;
     }
 }
 

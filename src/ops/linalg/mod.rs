@@ -43,10 +43,13 @@
 //!   F the reciprocal gaps fᵢⱼ = 1/(λⱼ − λᵢ) off the diagonal and 0 on it (the
 //!   derivative of unit vectors whose signs stay fixed). At a repeated eigenvalue
 //!   its vectors have no derivative: a tangent or cotangent that couples them is
-//!   infinite or NaN, one that does not (a loss of the other vectors) stays finite;
-//!   on duals, V's tangent is set to this first-order one after the rotations,
+//!   infinite or NaN, one that does not (a loss of the other vectors) stays finite.
+//!   On duals, V's tangent is set to this first-order one after the rotations,
 //!   which choose their angles by values and so skip the pairs a tangent alone
-//!   would rotate;
+//!   would rotate (an exactly repeated pair's coupling is left 0 there); nested
+//!   duals' second-order parts are the rotations', which miss those pairs at
+//!   diagonal or block-diagonal matrices: take Hessians there with `hvp` or
+//!   `hessian` (forward over reverse), not forward over forward;
 //! - Y = e^A: Ẏ = L(A, Ȧ), the Fréchet derivative, computed by the product rule
 //!   run through the algorithm beside its values (Ẋ·Y + X·Ẏ for each product,
 //!   Q⁻¹(Ṗ − Q̇·R) for R = Q⁻¹P); Ā = L(Aᵀ, Ȳ), as ⟨L(A, E), G⟩ = ⟨E, L(Aᵀ, G)⟩ for
