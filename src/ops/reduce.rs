@@ -91,9 +91,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         if largest == T::Real::zero() || largest == infinity || is_nan(largest) {
             return largest;
         }
-        let scaled = self.iter().fold(T::Real::zero(), |sum, x| {
-            sum + T::from_parts(x.re() / largest, x.im() / largest).norm_sqr()
-        });
+        let scaled = self.iter().fold(T::Real::zero(), |sum, &x| sum + divided_by(x, largest).norm_sqr());
         largest * scaled.sqrt()
     }
 
@@ -214,13 +212,19 @@ pub fn mean_pullback<T: Scalar, S: Shape, K: Storage<T, S>>(
     Tensor::full_shaped(x.shape(), s_bar.div_count(x.len()))
 }
 
+/// x/r for a real r, each part divided by r (no reciprocal to overflow).
+#[inline(always)]
+fn divided_by<T: Scalar>(x: T, r: T::Real) -> T {
+    T::from_parts(x.re() / r, x.im() / r)
+}
+
 /// x/‖x‖ given y = ‖x‖, each part divided by y (no reciprocal to overflow), or 0 at
 /// x = 0.
 fn unit_direction<T: Scalar, S: Shape, K: Storage<T, S>>(x: &Tensor<T, S, K>, y: T::Real) -> Tensor<T, S, K> {
     if y == T::Real::zero() {
         return Tensor::zeros_shaped(x.shape());
     }
-    x.map(|x| T::from_parts(x.re() / y, x.im() / y))
+    x.map(|x| divided_by(x, y))
 }
 
 /// The tangent of y = ‖x‖ given y: ẏ = Re⟨u, ẋ⟩ with u = x/‖x‖; 0 at x = 0, where the
