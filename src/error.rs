@@ -27,6 +27,8 @@ enum Subject {
     KeyLength,
     /// One matrix's shape (both shapes), which is not square.
     NotSquare,
+    /// One matrix's shape (both shapes), which has fewer rows than columns.
+    Wide,
 }
 
 impl ShapeError {
@@ -61,6 +63,13 @@ impl ShapeError {
         ShapeError { subject: Subject::NotSquare, ..Self::new(operation, shape, shape, "a square matrix") }
     }
 
+    /// A matrix of `shape` given to `operation`, which needs at least as many rows as
+    /// columns (both shapes `shape`).
+    pub(crate) fn wide(operation: &'static str, shape: Dims) -> Self {
+        let requirement = "at least as many rows as columns";
+        ShapeError { subject: Subject::Wide, ..Self::new(operation, shape, shape, requirement) }
+    }
+
     /// The operation that failed, e.g. `"matmul"`.
     pub fn operation(&self) -> &'static str {
         self.operation
@@ -91,6 +100,9 @@ impl fmt::Display for ShapeError {
                 )
             }
             (Subject::NotSquare, ..) => write!(f, "{operation}: a matrix of shape {lhs} is not square"),
+            (Subject::Wide, ..) => {
+                write!(f, "{operation}: a matrix of shape {lhs} has fewer rows than columns ({requirement})")
+            }
             _ => write!(f, "{operation}: shapes {lhs} and {rhs} are incompatible ({requirement})"),
         }
     }

@@ -30,10 +30,10 @@ use fluxion::autodiff::check::coordinates;
 use fluxion::autodiff::rules::{
     Addition, BinaryRule, CholeskyFactor, Conjugation, CrossMatrix, CrossProduct, Determinant, Diagonal,
     DiagonalMatrix, Division, DotProduct, ElementwiseMaximum, ElementwiseMinimum, EuclideanNorm,
-    HadamardProduct, ImaginaryPart, InnerProduct, LinearSolve, LogAbsDeterminant, LowerTriangularSolve,
-    MatrixExponential, MatrixInverse, MatrixProduct, Mean, Multiplication, Negation, NormSquared, RealPart,
-    Relu, Subtraction, Summation, SymmetricEigenvalues, SymmetricEigenvectors, TangentOf, Transposition,
-    UnaryRule, UpperTriangularSolve, Write,
+    HadamardProduct, ImaginaryPart, InnerProduct, LeastSquares, LinearSolve, LogAbsDeterminant,
+    LowerTriangularSolve, MatrixExponential, MatrixInverse, MatrixProduct, Mean, Multiplication, Negation,
+    NormSquared, QrDecomposition, RealPart, Relu, Subtraction, Summation, SymmetricEigenvalues,
+    SymmetricEigenvectors, TangentOf, Transposition, UnaryRule, UpperTriangularSolve, Write,
 };
 use fluxion::autodiff::{Lift, differentiable, jvp, vjp};
 use fluxion::ops::conv::{Groups, Padding, Stride};
@@ -1334,6 +1334,10 @@ proptest! {
         check!(LinearSolve, dominant(&mut p), p.reals::<(Const<3>, Const<2>)>());
         check!(LowerTriangularSolve, dominant(&mut p), p.reals::<(Const<3>,)>());
         check!(UpperTriangularSolve, dominant(&mut p), p.reals::<(Const<3>, Const<2>)>());
+        // Tall, with 8 on its top diagonal: well-conditioned columns.
+        let tall = |p: &mut Pool| p.reals::<(Const<4>, Const<3>)>() + Matrix::<f64, 4, 3>::from_fn(|[i, j]| if i == j { 8.0 } else { 0.0 });
+        check!(LeastSquares, tall(&mut p), p.reals::<(Const<4>,)>());
+        check!(LeastSquares, tall(&mut p), p.reals::<(Const<4>, Const<2>)>());
         check!(HadamardProduct, p.reals::<(Const<2>, Const<3>)>(), p.reals::<(Const<2>, Const<3>)>());
         check!(HadamardProduct, p.tensor::<C64, (Const<2>,)>(Pool::complex), p.tensor::<C64, (Const<2>,)>(Pool::complex));
         check!(DotProduct, p.reals::<(Const<3>,)>(), p.reals::<(Const<3>,)>());
@@ -1386,6 +1390,7 @@ proptest! {
         check!(Determinant, dominant(&mut p));
         check!(LogAbsDeterminant, dominant(&mut p));
         check!(CholeskyFactor, dominant(&mut p));
+        check!(QrDecomposition, p.reals::<(Const<4>, Const<3>)>() + Matrix::<f64, 4, 3>::from_fn(|[i, j]| if i == j { 8.0 } else { 0.0 }));
         check!(MatrixExponential, p.reals::<(Const<3>, Const<3>)>());
         check!(MatrixExponential, p.reals::<(Const<3>, Const<3>)>() * 3.0);
         check!(Diagonal, p.reals::<(Const<3>, Const<3>)>());

@@ -47,9 +47,10 @@ use crate::ops::elementwise::{
 use crate::ops::functions::{ClampFunction, Larger, Smaller};
 use crate::ops::layout::{concat_pullback, narrow_pullback, reshape_pullback, transpose_pullback};
 use crate::ops::linalg::{
-    System, Triangle, cholesky_pullback, cholesky_push, determinant_pullback, determinant_push,
-    inverse_pullback, inverse_push, log_abs_determinant_pullback, log_abs_determinant_push,
-    matrix_exp_pullback, matrix_exp_push, solve_system, symmetric_eigenvalues_pullback,
+    LeastSquaresSolution, System, Triangle, cholesky_pullback, cholesky_push, determinant_pullback,
+    determinant_push, inverse_pullback, inverse_push, least_squares_pullback, least_squares_push,
+    least_squares_rhs_pullback, log_abs_determinant_pullback, log_abs_determinant_push, matrix_exp_pullback,
+    matrix_exp_push, qr_pullback, qr_push, solve_system, symmetric_eigenvalues_pullback,
     symmetric_eigenvalues_push, symmetric_eigenvectors_pullback, symmetric_eigenvectors_push,
     system_pullback, system_push, transposed_system_solve,
 };
@@ -76,8 +77,8 @@ use crate::scalar::{RealDot, RealScalar, Scalar};
 #[cfg(feature = "alloc")]
 use crate::shape::Dyn;
 use crate::shape::constraint::{
-    AddsUpTo, Axis, ConcatShapes, ConvolvesTo, FitsSlice, HasAxis, InsertsAxis, PoolsTo, RightHandSide,
-    SameElementCount,
+    AddsUpTo, Axis, ConcatShapes, ConvolvesTo, FitsSlice, HasAxis, InsertsAxis, NoFewerRowsThan, PoolsTo,
+    RightHandSide, SameElementCount,
 };
 use crate::shape::{Const, Dim, Shape};
 use crate::tensor::{Storage, Tensor};
@@ -464,6 +465,15 @@ pub struct TransposedMatrixProduct;
 /// [`linalg`](crate::ops::linalg)); both cotangents from one elimination on Aᵀ.
 #[derive(Clone, Copy, Debug)]
 pub struct LinearSolve;
+/// `a.least_squares(&b)`: x minimising ‖A·x − b‖, ẋ = A⁺(ḃ − Ȧ·x) +
+/// (AᵀA)⁻¹Ȧᵀr, b̄ = Q·R⁻ᵀx̄, Ā = r·zᵀ − b̄·xᵀ with r = b − A·x and z = (AᵀA)⁻¹x̄ (see
+/// [`linalg`](crate::ops::linalg)).
+#[derive(Clone, Copy, Debug)]
+pub struct LeastSquares;
+/// `a.qr()`: (Q, R) with A = Q·R, Q̇ = E − Q·U, Ṙ = U·R, Ā = (Q̄ + Q·S)·R⁻ᵀ (see
+/// [`linalg`](crate::ops::linalg)).
+#[derive(Clone, Copy, Debug)]
+pub struct QrDecomposition;
 /// `l.solve_lower_triangular(&b)`: x = L⁻¹b for L the lower triangle, ẋ =
 /// L⁻¹(ḃ − L̇·x), b̄ = L⁻ᵀx̄, L̄ = −b̄·xᵀ's lower triangle (see
 /// [`linalg`](crate::ops::linalg)).
@@ -1864,6 +1874,99 @@ macro_rules! system_rule {
 system_rule!(LinearSolve, System::General);
 system_rule!(LowerTriangularSolve, System::Triangular(Triangle::Lower));
 system_rule!(UpperTriangularSolve, System::Triangular(Triangle::Upper));
+
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar, M: NoFewerRowsThan<N>, N: Dim, B: RightHandSide<M>, K>
+    BinaryRule<Tensor<T, (M, N), K>, Tensor<T, B, K>> for LeastSquares
+where
+    K: Storage<T, (M, N)> + Storage<T, B> + Storage<T, LeastSquaresSolution<B, M, N>>,
+{
+    type Output = Tensor<T, LeastSquaresSolution<B, M, N>, K>;
+    #[inline(always)]
+    #[track_caller]
+    fn value(&self, a: &Tensor<T, (M, N), K>, b: &Tensor<T, B, K>) -> Self::Output {
+        a.least_squares(b)
+    }
+    #[inline(always)]
+    fn push_lhs(
+        &self,
+        (a, b, x): Operands<'_, Tensor<T, (M, N), K>, Tensor<T, B, K>, Self::Output>,
+        a_dot: &Tensor<T, (M, N), K>,
+    ) -> Self::Output {
+        least_squares_push(a, b, x, Some(a_dot), None)
+    }
+    #[inline(always)]
+    fn push_rhs(
+        &self,
+        (a, b, x): Operands<'_, Tensor<T, (M, N), K>, Tensor<T, B, K>, Self::Output>,
+        b_dot: &Tensor<T, B, K>,
+    ) -> Self::Output {
+        least_squares_push(a, b, x, None, Some(b_dot))
+    }
+    #[inline(always)]
+    fn push_both(
+        &self,
+        (a, b, x): Operands<'_, Tensor<T, (M, N), K>, Tensor<T, B, K>, Self::Output>,
+        a_dot: &Tensor<T, (M, N), K>,
+        b_dot: &Tensor<T, B, K>,
+    ) -> Self::Output {
+        least_squares_push(a, b, x, Some(a_dot), Some(b_dot))
+    }
+    #[inline(always)]
+    fn pull_lhs(
+        &self,
+        (a, b, x): Operands<'_, Tensor<T, (M, N), K>, Tensor<T, B, K>, Self::Output>,
+        x_bar: &Self::Output,
+    ) -> Tensor<T, (M, N), K> {
+        least_squares_pullback(a, b, x, x_bar).0
+    }
+    #[inline(always)]
+    fn pull_rhs(
+        &self,
+        (a, b, _): Operands<'_, Tensor<T, (M, N), K>, Tensor<T, B, K>, Self::Output>,
+        x_bar: &Self::Output,
+    ) -> Tensor<T, B, K> {
+        least_squares_rhs_pullback(a, b, x_bar)
+    }
+    #[inline(always)]
+    fn pull_both(
+        &self,
+        (a, b, x): Operands<'_, Tensor<T, (M, N), K>, Tensor<T, B, K>, Self::Output>,
+        x_bar: &Self::Output,
+    ) -> (Tensor<T, (M, N), K>, Tensor<T, B, K>) {
+        least_squares_pullback(a, b, x, x_bar)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar, M: NoFewerRowsThan<N>, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N, N)>>
+    UnaryRule<Tensor<T, (M, N), K>> for QrDecomposition
+{
+    type Output = (Tensor<T, (M, N), K>, Tensor<T, (N, N), K>);
+    #[inline(always)]
+    #[track_caller]
+    fn value(&self, a: &Tensor<T, (M, N), K>) -> Self::Output {
+        a.qr()
+    }
+    #[inline(always)]
+    fn push(
+        &self,
+        _: &Tensor<T, (M, N), K>,
+        (q, r): &Self::Output,
+        a_dot: &Tensor<T, (M, N), K>,
+    ) -> Self::Output {
+        qr_push(q, r, a_dot)
+    }
+    #[inline(always)]
+    fn pull(
+        &self,
+        _: &Tensor<T, (M, N), K>,
+        (q, r): &Self::Output,
+        (q_bar, r_bar): &Self::Output,
+    ) -> Tensor<T, (M, N), K> {
+        qr_pullback(q, r, q_bar, r_bar)
+    }
+}
 
 #[diagnostic::do_not_recommend]
 impl<T: Scalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>> UnaryRule<Tensor<T, (N, N), K>>

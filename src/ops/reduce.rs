@@ -80,19 +80,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// assert!((huge.norm() / 1e300 - 2f64.sqrt()).abs() < 1e-15);
     /// ```
     pub fn norm(&self) -> T::Real {
-        let infinity = -T::Real::neg_infinity();
-        let sum_of_squares = self.iter().fold(T::Real::zero(), |sum, x| sum + x.norm_sqr());
-        // Below this a term that underflowed would matter; at ∞ one overflowed.
-        if sum_of_squares >= T::Real::min_positive() / T::Real::epsilon() && sum_of_squares < infinity {
-            return sum_of_squares.sqrt();
-        }
-        let largest = self.iter().fold(T::Real::zero(), |largest, x| largest.max(x.abs()));
-        // 0, ∞ or NaN is the norm itself.
-        if largest == T::Real::zero() || largest == infinity || is_nan(largest) {
-            return largest;
-        }
-        let scaled = self.iter().fold(T::Real::zero(), |sum, &x| sum + divided_by(x, largest).norm_sqr());
-        largest * scaled.sqrt()
+        euclidean_norm(self.iter().copied())
     }
 
     /// Σ along `AXIS`.
@@ -210,6 +198,25 @@ pub fn mean_pullback<T: Scalar, S: Shape, K: Storage<T, S>>(
     s_bar: T,
 ) -> Tensor<T, S, K> {
     Tensor::full_shaped(x.shape(), s_bar.div_count(x.len()))
+}
+
+/// √Σ|xᵢ|² of `values` (see [`Tensor::norm`]): the squares summed as they are where
+/// their sum is safely inside the scalar's range, else again divided by the
+/// largest |xᵢ| first.
+pub(crate) fn euclidean_norm<T: Scalar>(values: impl Iterator<Item = T> + Clone) -> T::Real {
+    let infinity = -T::Real::neg_infinity();
+    let sum_of_squares = values.clone().fold(T::Real::zero(), |sum, x| sum + x.norm_sqr());
+    // Below this a term that underflowed would matter; at ∞ one overflowed.
+    if sum_of_squares >= T::Real::min_positive() / T::Real::epsilon() && sum_of_squares < infinity {
+        return sum_of_squares.sqrt();
+    }
+    let largest = values.clone().fold(T::Real::zero(), |largest, x| largest.max(x.abs()));
+    // 0, ∞ or NaN is the norm itself.
+    if largest == T::Real::zero() || largest == infinity || is_nan(largest) {
+        return largest;
+    }
+    let scaled = values.fold(T::Real::zero(), |sum, x| sum + divided_by(x, largest).norm_sqr());
+    largest * scaled.sqrt()
 }
 
 /// x/r for a real r, each part divided by r (no reciprocal to overflow).

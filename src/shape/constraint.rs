@@ -13,6 +13,7 @@
 //! | [`ConvolvesTo<K, P, OUT, S>`] | `OUT = ⌊(Self + 2P − K)/S⌋ + 1`: a convolution's output length (stride S, 1 unless given) |
 //! | [`SplitsInto<G>`] | G divides `Self` (channels into groups of equal size), compared when the program is built |
 //! | [`SplitsIntoHeads<H>`] | H divides `Self` (a token's values into attention heads of equal size), compared when the program is built |
+//! | [`NoFewerRowsThan<N>`] | Self ≥ N: a matrix's rows against its columns, for QR and least squares, compared when the program is built |
 //! | [`PadsPoolingWindow<K>`] | 2·Self ≤ K: a pooling's padding is at most half its window, compared when the program is built |
 //! | [`PoolsTo<K, OUT, P, S>`] | `OUT = ⌊(Self + 2P − K)/S⌋ + 1` with Self ≥ 1: pooling windows of K with stride S (K unless given) and padding P (0 unless given); `⌊Self / K⌋` by default |
 //!
@@ -504,18 +505,70 @@ impl BuildMessage {
 }
 
 /// A right-hand side of a linear system whose matrix has `N` rows
-/// ([`solve`](crate::tensor::Tensor::solve)): a vector `(N,)`, or a matrix `(N, M)`
-/// whose columns are solved together.
+/// ([`solve`](crate::tensor::Tensor::solve),
+/// [`least_squares`](crate::tensor::Tensor::least_squares)): a vector `(N,)`, or a
+/// matrix `(N, M)` whose columns are solved together.
 #[diagnostic::on_unimplemented(
     message = "a tensor of shape `{Self}` is not a right-hand side for a matrix of `{N}` rows",
-    label = "a vector or a matrix with as many rows as the matrix",
-    note = "`a.solve(&b)` solves A·x = b for a square A: b's first axis is A's rows (both `Const<N>`, or both `Dyn`)"
+    label = "a vector or a matrix with as many rows as the matrix (both `Const<N>`, or both `Dyn`)"
 )]
-pub trait RightHandSide<N: Dim>: Shape {}
+pub trait RightHandSide<N: Dim>: Shape {
+    /// This shape with `R` rows instead of `N`: the shape of the solution of a
+    /// system whose matrix has `R` columns
+    /// ([`least_squares`](crate::tensor::Tensor::least_squares)).
+    type WithRows<R: Dim>: RightHandSide<R>;
+
+    /// This shape with `rows` rows.
+    fn with_rows<R: Dim>(self, rows: R) -> Self::WithRows<R>;
+}
 
 // Left out of an unmet bound's list of candidates: the note says it in words.
 #[diagnostic::do_not_recommend]
-impl<N: Dim> RightHandSide<N> for (N,) {}
+impl<N: Dim> RightHandSide<N> for (N,) {
+    type WithRows<R: Dim> = (R,);
+
+    #[inline(always)]
+    fn with_rows<R: Dim>(self, rows: R) -> (R,) {
+        (rows,)
+    }
+}
 
 #[diagnostic::do_not_recommend]
-impl<N: Dim, M: Dim> RightHandSide<N> for (N, M) {}
+impl<N: Dim, M: Dim> RightHandSide<N> for (N, M) {
+    type WithRows<R: Dim> = (R, M);
+
+    #[inline(always)]
+    fn with_rows<R: Dim>(self, rows: R) -> (R, M) {
+        (rows, self.1)
+    }
+}
+
+/// A matrix of `Self` rows and `N` columns has at least as many rows as columns,
+/// as a QR factorisation and a least-squares problem need
+/// ([`qr`](crate::tensor::Tensor::qr),
+/// [`least_squares`](crate::tensor::Tensor::least_squares)); static sizes are
+/// compared when the program is built ("a matrix of 2 rows and 3 columns"), a `Dyn`
+/// one when the operation runs.
+pub trait NoFewerRowsThan<N: Dim>: Dim {
+    /// Evaluated where the operation is compiled: fails the build when static rows
+    /// are fewer than static columns.
+    #[doc(hidden)]
+    const CHECK: () = ();
+}
+
+#[diagnostic::do_not_recommend]
+impl<const M: usize, const N: usize> NoFewerRowsThan<Const<N>> for Const<M> {
+    const CHECK: () = {
+        let message = BuildMessage::new().text("a matrix of ").number(M).text(" rows and ").number(N);
+        message.text(" columns: qr and least_squares need at least as many rows as columns").require(M >= N);
+    };
+}
+
+#[diagnostic::do_not_recommend]
+impl<const M: usize> NoFewerRowsThan<Dyn> for Const<M> {}
+
+#[diagnostic::do_not_recommend]
+impl<const N: usize> NoFewerRowsThan<Const<N>> for Dyn {}
+
+#[diagnostic::do_not_recommend]
+impl NoFewerRowsThan<Dyn> for Dyn {}

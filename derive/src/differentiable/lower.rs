@@ -574,6 +574,7 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("determinant", "Determinant"),
     ("log_abs_determinant", "LogAbsDeterminant"),
     ("cholesky", "CholeskyFactor"),
+    ("qr", "QrDecomposition"),
     ("abs", "Absolute"),
     ("tan", "Tan"),
     ("atan", "ArcTan"),
@@ -661,6 +662,7 @@ const BINARY_METHODS: &[(&str, &str)] = &[
     ("solve", "LinearSolve"),
     ("solve_lower_triangular", "LowerTriangularSolve"),
     ("solve_upper_triangular", "UpperTriangularSolve"),
+    ("least_squares", "LeastSquares"),
 ];
 
 /// The companions of a `#[differentiable]` function other than `grad`, which a body

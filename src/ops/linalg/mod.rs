@@ -103,8 +103,11 @@ use crate::tensor::{Storage, Tensor};
 
 mod eigenvectors;
 mod exponential;
+mod qr;
 pub use eigenvectors::{symmetric_eigenvectors_pullback, symmetric_eigenvectors_push};
 pub use exponential::{matrix_exp_pullback, matrix_exp_push};
+pub(crate) use qr::least_squares_rhs_pullback;
+pub use qr::{LeastSquaresSolution, least_squares_pullback, least_squares_push, qr_pullback, qr_push};
 
 /// Why a factorisation of a matrix gave no result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,6 +125,15 @@ pub enum LinAlgError {
         /// The first column without a pivot.
         column: usize,
     },
+    /// A least-squares problem's matrix has a column that is a combination of the
+    /// earlier ones (its QR factor R has an exact zero on the diagonal there), so the
+    /// solution is not unique.
+    RankDeficient {
+        /// The operation (`least_squares`).
+        operation: &'static str,
+        /// The first column that depends on the earlier ones.
+        column: usize,
+    },
     /// The Cholesky factorisation met a diagonal entry that is not positive (or is
     /// NaN): the matrix is not positive definite.
     NotPositiveDefinite {
@@ -137,6 +149,10 @@ impl fmt::Display for LinAlgError {
             LinAlgError::Singular { operation, column } => {
                 write!(f, "{operation}: the matrix is singular (no nonzero pivot in column {column})")
             }
+            LinAlgError::RankDeficient { operation, column } => write!(
+                f,
+                "{operation}: the matrix's columns are linearly dependent (column {column} is a combination of the earlier ones)"
+            ),
             LinAlgError::NotPositiveDefinite { column } => {
                 write!(
                     f,
