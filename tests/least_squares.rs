@@ -80,6 +80,17 @@ fn known_factors() {
     let (q_flipped, r_flipped) = flipped.qr();
     assert!(distance(&r_flipped, &Matrix::from_array([[5.0, 2.2], [0.0, rest]])) < 1e-15);
     assert!(distance(&q_flipped, &expected_q.scale(-1.0)) < 1e-15);
+    // A column that is nearly a negative unit vector: the reflection that maps it
+    // to its length adds magnitudes (the other one would cancel −1 + 1 and leave
+    // the 1e-10 below the diagonal).
+    let nearly_axis: Matrix<f64, 3, 2> = Matrix::from_array([[-1.0, 2.0], [1e-10, 1.0], [0.0, 3.0]]);
+    let (q, r) = nearly_axis.qr();
+    assert_factors(
+        &nearly_axis.to_storage::<Heap>(),
+        &q.to_storage::<Heap>(),
+        &r.to_storage::<Heap>(),
+        1e-15,
+    );
     // A square upper-triangular matrix with a positive diagonal is its own R.
     let upper: Square = Matrix::from_array([[2.0, 1.0, -1.0], [0.0, 3.0, 0.5], [0.0, 0.0, 1.5]]);
     let (q, r) = upper.qr();

@@ -10,15 +10,20 @@
 //! arrays and beside nalgebra's (id `nalgebra/inline-6`). The matrix exponential beside the same
 //! scaling and squaring on arrays and beside nalgebra's `exp`, at a small norm
 //! (degree 7, no squaring) and a large one (degree 13, two squarings), with the
-//! gradient of ⟨e^A, W⟩ in static mode for its cost over the value.
+//! gradient of ⟨e^A, W⟩ in static mode for its cost over the value. The QR
+//! factors of a 12×4 matrix and the least-squares solution through them beside the
+//! same Householder reflections on arrays (τ kept per column, the reflections fused
+//! into one pass over the remaining columns) and beside nalgebra's QR, with the
+//! gradient of |x|² in static mode.
 //!
 //! Groups `linalg/solve` (ids `{ours,handwritten}/{inline-6,heap-64}`),
 //! `linalg/solve_gradient`, `linalg/cholesky`,
 //! `linalg/log_abs_determinant_gradient`, `linalg/solve_lower_triangular` and
 //! `linalg/symmetric_eigenvalues` and `linalg/symmetric_eigenvectors`
 //! (`{ours,handwritten,nalgebra}/inline-6`, `gradient/inline-6`), `linalg/matrix_exp`
-//! (`{ours,handwritten,nalgebra}/{norm-0.8,norm-20}`, `gradient/…`); throughput
-//! counts the matrix's elements.
+//! (`{ours,handwritten,nalgebra}/{norm-0.8,norm-20}`, `gradient/…`), `linalg/qr` and
+//! `linalg/least_squares` (`{ours,handwritten,nalgebra}/inline-12x4`,
+//! `gradient/inline-12x4`); throughput counts the matrix's elements.
 
 use criterion::{BenchmarkId, Criterion, black_box, criterion_group};
 use fluxion::prelude::*;
@@ -29,7 +34,7 @@ criterion_group! {
     name = benches;
     config = config();
     targets = solve, solve_gradient, cholesky, log_abs_determinant_gradient, triangular_solve, symmetric_eigenvalues,
-        matrix_exp
+        matrix_exp, least_squares
 }
 
 /// A diagonally dominant n×n matrix (well conditioned), row by row.
@@ -574,4 +579,132 @@ fn matrix_exp(c: &mut Criterion) {
 #[differentiable(wrt(a))]
 fn weighted_exponential(a: &Matrix<f64, 6, 6>, w: &Matrix<f64, 6, 6>) -> f64 {
     a.matrix_exp().dot(w)
+}
+
+type Tall = [[f64; 4]; 12];
+
+/// Householder QR of a 12×4 matrix on arrays: R on and above the diagonal, reflector
+/// k's v (v₀ = 1) below it, and τₖ = 2/vᵀv = (|x₀| + ‖x‖)/‖x‖ kept per column.
+fn householder_by_hand(a: &Tall) -> (Tall, [f64; 4]) {
+    let (mut m, mut tau) = (*a, [0.0; 4]);
+    for k in 0..4 {
+        let norm = (k..12).map(|i| m[i][k] * m[i][k]).sum::<f64>().sqrt();
+        let alpha = if m[k][k] < 0.0 { norm } else { -norm };
+        let reciprocal = 1.0 / (m[k][k] - alpha);
+        for row in &mut m[k + 1..] {
+            row[k] *= reciprocal;
+        }
+        m[k][k] = alpha;
+        tau[k] = -1.0 / (reciprocal * alpha);
+        for j in k + 1..4 {
+            let w = tau[k] * (k + 1..12).fold(m[k][j], |w, i| w + m[i][k] * m[i][j]);
+            m[k][j] -= w;
+            for row in &mut m[k + 1..] {
+                row[j] -= w * row[k];
+            }
+        }
+    }
+    (m, tau)
+}
+
+/// Q (12×4) and R (4×4) with R's diagonal non-negative, as `qr` returns them.
+fn qr_by_hand(a: &Tall) -> (Tall, [[f64; 4]; 4]) {
+    let (m, tau) = householder_by_hand(a);
+    let mut q = [[0.0; 4]; 12];
+    for (k, row) in q.iter_mut().enumerate().take(4) {
+        row[k] = 1.0;
+    }
+    for k in (0..4).rev() {
+        for j in k..4 {
+            let w = tau[k] * (k + 1..12).fold(q[k][j], |w, i| w + m[i][k] * q[i][j]);
+            q[k][j] -= w;
+            for i in k + 1..12 {
+                q[i][j] -= w * m[i][k];
+            }
+        }
+    }
+    let mut r = [[0.0; 4]; 4];
+    for i in 0..4 {
+        let sign = if m[i][i] < 0.0 { -1.0 } else { 1.0 };
+        for j in i..4 {
+            r[i][j] = sign * m[i][j];
+        }
+        for row in &mut q {
+            row[i] *= sign;
+        }
+    }
+    (q, r)
+}
+
+/// The least-squares x: the reflections applied to b, then back substitution.
+fn least_squares_by_hand(a: &Tall, b: &[f64; 12]) -> [f64; 4] {
+    let (m, tau) = householder_by_hand(a);
+    let mut y = *b;
+    for k in 0..4 {
+        let w = tau[k] * (k + 1..12).fold(y[k], |w, i| w + m[i][k] * y[i]);
+        y[k] -= w;
+        for i in k + 1..12 {
+            y[i] -= w * m[i][k];
+        }
+    }
+    let mut x = [0.0; 4];
+    for i in (0..4).rev() {
+        x[i] = (i + 1..4).fold(y[i], |total, j| total - m[i][j] * x[j]) / m[i][i];
+    }
+    x
+}
+
+/// `linalg/qr` and `linalg/least_squares`: a 12×4 matrix with entries of both signs
+/// (twelve observations of four parameters), b alike; and the gradient of |x|² in A.
+fn least_squares(c: &mut Criterion) {
+    let a: Matrix<f64, 12, 4> = Matrix::from_fn(|[i, j]| ((i * 7 + j * 3) % 11) as f64 / 11.0 - 0.45);
+    let b: Vector<f64, 12> = Vector::from_fn(|[i]| ((i * 5) % 7) as f64 / 7.0 - 0.5);
+    let (arrays, b_array) = (a.to_array(), b.to_array());
+    let matrix = nalgebra::SMatrix::<f64, 12, 4>::from_fn(|i, j| arrays[i][j]);
+    let (q, r) = a.qr();
+    let (q_hand, r_hand) = qr_by_hand(&arrays);
+    assert_agree(q.as_slice(), q_hand.as_flattened());
+    assert_agree(r.as_slice(), r_hand.as_flattened());
+    let mut group = c.benchmark_group("linalg/qr");
+    compare(&mut group, "inline-12x4", 48, || black_box(&a).qr(), || qr_by_hand(black_box(&arrays)));
+    group.bench_function(BenchmarkId::new("nalgebra", "inline-12x4"), |bencher| {
+        bencher.iter(|| {
+            let factors = black_box(matrix).qr();
+            (factors.q(), factors.r())
+        })
+    });
+    group.finish();
+    let mut group = c.benchmark_group("linalg/least_squares");
+    let x = a.least_squares(&b);
+    assert_agree(x.as_slice(), &least_squares_by_hand(&arrays, &b_array));
+    let by_nalgebra = |matrix: nalgebra::SMatrix<f64, 12, 4>, b: nalgebra::SVector<f64, 12>| {
+        let factors = matrix.qr();
+        let mut rotated = b;
+        factors.q_tr_mul(&mut rotated);
+        factors.r().solve_upper_triangular(&rotated.fixed_rows::<4>(0).into_owned())
+    };
+    let b_vector = nalgebra::SVector::<f64, 12>::from_fn(|i, _| b_array[i]);
+    let theirs = by_nalgebra(matrix, b_vector).expect("R is invertible");
+    assert_agree(x.as_slice(), theirs.as_slice());
+    compare(
+        &mut group,
+        "inline-12x4",
+        48,
+        || black_box(&a).least_squares(black_box(&b)),
+        || least_squares_by_hand(black_box(&arrays), black_box(&b_array)),
+    );
+    group.bench_function(BenchmarkId::new("nalgebra", "inline-12x4"), |bencher| {
+        bencher.iter(|| by_nalgebra(black_box(matrix), black_box(b_vector)))
+    });
+    group.bench_function(BenchmarkId::new("gradient", "inline-12x4"), |bencher| {
+        bencher.iter(|| squared_solution::value_and_grad(black_box(&a), black_box(&b)))
+    });
+    group.finish();
+}
+
+/// |x|² for the least-squares x of A·x ≈ b.
+#[differentiable(wrt(a))]
+fn squared_solution(a: &Matrix<f64, 12, 4>, b: &Vector<f64, 12>) -> f64 {
+    let x = a.least_squares(b);
+    x.dot(&x)
 }

@@ -203,6 +203,7 @@ pub fn mean_pullback<T: Scalar, S: Shape, K: Storage<T, S>>(
 /// √Σ|xᵢ|² of `values` (see [`Tensor::norm`]): the squares summed as they are where
 /// their sum is safely inside the scalar's range, else again divided by the
 /// largest |xᵢ| first.
+#[inline(always)]
 pub(crate) fn euclidean_norm<T: Scalar>(values: impl Iterator<Item = T> + Clone) -> T::Real {
     let infinity = -T::Real::neg_infinity();
     let sum_of_squares = values.clone().fold(T::Real::zero(), |sum, x| sum + x.norm_sqr());

@@ -1,4 +1,4 @@
-//! Linear algebra of square real matrices, on any real scalar (duals included):
+//! Linear algebra of real matrices, on any real scalar (duals included):
 //! - `a.solve(&b)`: x = A⁻¹b for b a vector or a matrix whose columns are solved
 //!   together, by Gaussian elimination with partial pivoting (LAPACK's `gesv`,
 //!   `torch.linalg.solve`, `jnp.linalg.solve`);
@@ -20,6 +20,11 @@
 //!   approximant r: e^A = r(A/2ˢ)^(2ˢ), m ≤ 13 and s read from ‖A‖₁ (Higham, 2005,
 //!   as `jax.scipy.linalg.expm`; `torch.linalg.matrix_exp`); a matrix whose 1-norm
 //!   overflows (entries near the largest finite value) gives NaN;
+//! - `a.qr()`: A = Q·R for an m×n A with m ≥ n, Q with orthonormal columns and R
+//!   upper triangular with a non-negative diagonal, by Householder reflections
+//!   (LAPACK's `geqrf`, `torch.linalg.qr`'s reduced mode), and
+//!   `a.least_squares(&b)`: x minimising ‖A·x − b‖, x = R⁻¹·Qᵀb for A of full column
+//!   rank (LAPACK's `gels`, `torch.linalg.lstsq`), never forming AᵀA;
 //! - `a.diagonal()`: (a₁₁, …, aₙₙ), and `v.diagonal_matrix()`, its adjoint, on any
 //!   scalar.
 //!
@@ -54,10 +59,20 @@
 //!   run through the algorithm beside its values (Ẋ·Y + X·Ẏ for each product,
 //!   Q⁻¹(Ṗ − Q̇·R) for R = Q⁻¹P); Ā = L(Aᵀ, Ȳ), as ⟨L(A, E), G⟩ = ⟨E, L(Aᵀ, G)⟩ for
 //!   a rational function with real coefficients (the m and s of A kept for Aᵀ);
+//! - (Q, R) = qr(A): with E = Ȧ·R⁻¹, C = Qᵀ·E and U the upper-triangular matrix
+//!   with uᵢⱼ = cᵢⱼ + cⱼᵢ above the diagonal and uᵢᵢ = cᵢᵢ (so that QᵀQ̇ = C − U is
+//!   antisymmetric and Ṙ·R⁻¹ = U upper triangular), Q̇ = E − Q·U and Ṙ = U·R; Ā =
+//!   (Q̄ + Q·S)·R⁻ᵀ, S the symmetric matrix whose upper triangle is that of
+//!   R̄·Rᵀ − Qᵀ·Q̄ (triangular solves and products; R must have no zero on its
+//!   diagonal);
+//! - x = A⁺b, the least-squares solution (A⁺ = R⁻¹Qᵀ), r = b − A·x: ẋ = A⁺(ḃ − Ȧ·x) +
+//!   (AᵀA)⁻¹Ȧᵀr; b̄ = Q·R⁻ᵀx̄ and, with z = (AᵀA)⁻¹x̄ = R⁻¹R⁻ᵀx̄, Ā = r·zᵀ − b̄·xᵀ (the
+//!   second terms vanish for a consistent system, r = 0);
 //! - y = diag A: ẏ = diag Ȧ, Ā = ȳ on the diagonal of a zero matrix.
 //!
 //! A pivot that is exactly zero is an error ([`LinAlgError::Singular`]) for `solve`,
-//! `inverse` and the triangular solves (a zero on the diagonal); a nearly singular
+//! `inverse` and the triangular solves (a zero on the diagonal), and a zero on R's
+//! diagonal one for `least_squares` ([`LinAlgError::RankDeficient`]); a nearly singular
 //! matrix gives the large values its conditioning implies, as LAPACK's does; a NaN
 //! gives NaN. Where elimination meets a zero
 //! pivot, `determinant` evaluates det A without division instead, so on duals its

@@ -92,11 +92,7 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Tensor<T, (M, N), K> 
     {
         let () = <M as NoFewerRowsThan<N>>::CHECK;
         check_problem(self.dims(), b.dims())?;
-        let factors = Householder::new(self);
-        if let Some(column) = factors.zero_pivot() {
-            return Err(LinAlgError::RankDeficient { operation: "least_squares", column });
-        }
-        Ok(factors.solve(b))
+        Ok(least_squares_factors(self, b)?.1)
     }
 
     /// [`try_least_squares`](Self::try_least_squares)'s x.
@@ -115,6 +111,27 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Tensor<T, (M, N), K> 
     {
         or_panic(self.try_least_squares(b))
     }
+}
+
+/// A's factors and the least-squares x = R⁻¹·(Qᵀb)'s first n rows, the
+/// reflections applied to b as they are found; an error for a zero on R's diagonal
+/// (shapes checked by the caller).
+#[inline(always)]
+fn least_squares_factors<T: RealScalar, M: Dim, N: Dim, B: RightHandSide<M>, K>(
+    a: &Tensor<T, (M, N), K>,
+    b: &Tensor<T, B, K>,
+) -> Result<(Householder<T, M, N, K>, Tensor<T, LeastSquaresSolution<B, M, N>, K>), LinAlgError>
+where
+    K: Storage<T, (M, N)> + Storage<T, B> + Storage<T, LeastSquaresSolution<B, M, N>>,
+{
+    let (mut rotated, c) = (b.clone(), columns_of(b));
+    let factors = Householder::reflecting(a, rotated.as_mut_slice(), c);
+    if let Some(column) = factors.zero_pivot() {
+        return Err(LinAlgError::RankDeficient { operation: "least_squares", column });
+    }
+    let mut x = factors.top_rows(&rotated);
+    factors.solve_with_r(false, x.as_mut_slice(), c);
+    Ok((factors, x))
 }
 
 /// Checks that `matrix` has at least as many rows as columns.
@@ -147,11 +164,19 @@ pub(super) struct Householder<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N
 }
 
 impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, K> {
-    /// Factorises A (m ≥ n, checked by the caller). For column k, x its entries
-    /// from row k down: Hₖ·x = α·e₁ with α = −sign(x₀)·‖x‖, so v = x − α·e₁ adds
-    /// magnitudes in its first entry (nothing cancels), and v/v₀ is stored. A column
-    /// of zeros keeps v = e₁ (τ = 2, a reflection still).
+    /// Factorises A (m ≥ n, checked by the caller).
+    #[inline(always)]
     fn new(a: &Tensor<T, (M, N), K>) -> Self {
+        Self::reflecting(a, &mut [], 0)
+    }
+
+    /// Factorises A (m ≥ n, checked by the caller), applying each reflection to y
+    /// (m rows of c values) as it is found: y becomes Qᵀ-reflected, Hₙ₋₁·…·H₀·y. For
+    /// column k, x its entries from row k down: Hₖ·x = α·e₁ with α = −sign(x₀)·‖x‖,
+    /// so v = x − α·e₁ adds magnitudes in its first entry (nothing cancels), and v/v₀
+    /// is stored. A column of zeros keeps v = e₁ (τ = 2, a reflection still).
+    #[inline(always)]
+    fn reflecting(a: &Tensor<T, (M, N), K>, y: &mut [T], c: usize) -> Self {
         let (m, n) = (a.shape().0.size(), a.shape().1.size());
         let mut packed = a.clone();
         let entries = packed.as_mut_slice();
@@ -161,13 +186,16 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, 
             let alpha = if head < T::zero() { length } else { -length };
             let lead = head - alpha;
             if lead != T::zero() {
+                let reciprocal = T::one() / lead;
                 for i in k + 1..m {
-                    entries[i * n + k] /= lead;
+                    entries[i * n + k] *= reciprocal;
                 }
             }
             entries[k * n + k] = alpha;
-            let scale = reflector_scale(entries, m, n, k);
-            reflect(entries, n, k..m, k + 1..n, scale, |entries, i| entries[i * n + k]);
+            // τ = 2/vᵀv = (|x₀| + ‖x‖)/‖x‖; 2 for a column of zeros (v = e₁).
+            let scale = if alpha == T::zero() { T::from_f64(2.0) } else { -lead / alpha };
+            reflect(entries, n, k, k + 1..n, scale, |row, _| row[k]);
+            reflect(y, c, k, 0..c, scale, |_, i| entries[i * n + k]);
         }
         Householder { packed }
     }
@@ -185,35 +213,23 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, 
 
     /// Overwrites x (m rows of c values) with Hₖ·x, for each k from `reflectors`
     /// in turn.
+    #[inline(always)]
     fn apply(&self, reflectors: impl Iterator<Item = usize>, x: &mut [T], c: usize) {
         let ((m, n), packed) = (self.sizes(), self.packed.as_slice());
         for k in reflectors {
             let scale = reflector_scale(packed, m, n, k);
-            reflect(x, c, k..m, 0..c, scale, |_, i| packed[i * n + k]);
+            reflect(x, c, k, 0..c, scale, |_, i| packed[i * n + k]);
         }
     }
 
     /// Overwrites x (n rows of c values) with R⁻¹x, or R⁻ᵀx when `transposed`.
+    #[inline(always)]
     fn solve_with_r(&self, transposed: bool, x: &mut [T], c: usize) {
         let (_, n) = self.sizes();
         if x.is_empty() {
             return;
         }
         substitute(&self.packed.as_slice()[..n * n], n, Triangle::Upper, transposed, x, c);
-    }
-
-    /// x = R⁻¹·(Qᵀb)'s first n rows, the least-squares solution (full rank checked
-    /// by the caller).
-    fn solve<B: RightHandSide<M>>(&self, b: &Tensor<T, B, K>) -> Tensor<T, LeastSquaresSolution<B, M, N>, K>
-    where
-        K: Storage<T, B> + Storage<T, LeastSquaresSolution<B, M, N>>,
-    {
-        let mut rotated = b.clone();
-        let c = columns_of(b);
-        self.apply(0..self.sizes().1, rotated.as_mut_slice(), c);
-        let mut x = self.top_rows(&rotated);
-        self.solve_with_r(false, x.as_mut_slice(), c);
-        x
     }
 
     /// The first n rows of y (m rows).
@@ -265,7 +281,7 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, 
         // different from the identity's zeros.
         for k in (0..n).rev() {
             let scale = reflector_scale(packed, m, n, k);
-            reflect(q.as_mut_slice(), n, k..m, k..n, scale, |_, i| packed[i * n + k]);
+            reflect(q.as_mut_slice(), n, k, k..n, scale, |_, i| packed[i * n + k]);
         }
         let (r_entries, q_entries) = (r.as_mut_slice(), q.as_mut_slice());
         for k in 0..n {
@@ -284,26 +300,31 @@ fn reflector_scale<T: RealScalar>(packed: &[T], m: usize, n: usize, k: usize) ->
     T::from_f64(2.0) / squares
 }
 
-/// Overwrites the `columns` of x (rows of c values) with H·x on `rows` (k..m), H =
-/// I − τ·v·vᵀ, v = (1, vₖ₊₁, …) with vᵢ = `vector(x, i)` (read from x itself while
-/// factorising, from the factors otherwise): each column minus τ·(vᵀ·column)·v.
+/// Overwrites the `columns` of x (rows of c values) with H·x from row k down, H =
+/// I − τ·v·vᵀ, v = (1, vₖ₊₁, …) with vᵢ = `vector(row i, i)` (read from the row itself
+/// while factorising, from the factors otherwise): each column minus
+/// τ·(vᵀ·column)·v.
 #[inline(always)]
 fn reflect<T: RealScalar>(
     x: &mut [T],
     c: usize,
-    rows: Range<usize>,
+    k: usize,
     columns: Range<usize>,
     scale: T,
     vector: impl Fn(&[T], usize) -> T,
 ) {
-    let k = rows.start;
+    let (head, below) = x.split_at_mut((k + 1) * c);
+    let top = &mut head[k * c..];
     for j in columns {
-        let projection = (k + 1..rows.end).fold(x[k * c + j], |total, i| total + vector(x, i) * x[i * c + j]);
+        let projection = below
+            .chunks_exact(c)
+            .enumerate()
+            .fold(top[j], |total, (r, row)| total + vector(row, k + 1 + r) * row[j]);
         let step = scale * projection;
-        x[k * c + j] -= step;
-        for i in k + 1..rows.end {
-            let v = vector(x, i);
-            x[i * c + j] -= step * v;
+        top[j] -= step;
+        for (r, row) in below.chunks_exact_mut(c).enumerate() {
+            let v = vector(row, k + 1 + r);
+            row[j] -= step * v;
         }
     }
 }
@@ -665,10 +686,11 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Var<Tensor<T, (M, N),
         M: NoFewerRowsThan<N>,
         K: Storage<T, B> + Storage<T, LeastSquaresSolution<B, M, N>>,
     {
+        let () = <M as NoFewerRowsThan<N>>::CHECK;
         let b = b.to_var();
         let (a_value, b_value) = (self.shared_value(), b.shared_value());
-        let x = self.value().try_least_squares(b.value())?;
-        let factors = Householder::new(&a_value);
+        check_problem(a_value.dims(), b_value.dims())?;
+        let (factors, x) = least_squares_factors(&a_value, &b_value)?;
         Ok(record_binary_in_place(self, &b, x, move |x, x_bar, mut adjoints| {
             let (b_bar, z) = factors.pull(b_value.shape(), x_bar);
             adjoints.lhs().add(|| matrix_cotangent((&a_value, &b_value, x), &b_bar, &z));
