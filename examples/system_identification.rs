@@ -7,9 +7,11 @@
 //! Φ = e^(A·Δt), sₖ₊₁ = Φ·sₖ, exactly (no integration error). The residuals
 //! rₖ(θ) = x̂ₖ(θ) − xₖ compare the model's positions with the measured ones,
 //! θ = (ln ω, ln ζ) keeping both positive. Levenberg–Marquardt steps solve
-//! (JᵀJ + λ·diag JᵀJ)·δθ = −Jᵀr, the Jacobian J of the residuals taken in reverse
-//! mode one row at a time (`f::jacrev`), checked against central differences first. Everything is
-//! on 2×2 and 2×12 inline tensors: nothing on the heap.
+//! (JᵀJ + λ·diag JᵀJ)·δθ = −Jᵀr as the least-squares problem
+//! [J; √(λ·diag JᵀJ)]·δθ ≈ [−r; 0] (QR, never forming JᵀJ's square of J's condition
+//! number in the solve), the Jacobian J of the residuals taken in reverse mode one
+//! row at a time (`f::jacrev`), checked against central differences first.
+//! Everything is on inline tensors of at most 14×2: nothing on the heap.
 
 use fluxion::prelude::*;
 
@@ -65,15 +67,18 @@ fn main() {
         assert!(error < 1e-7, "the Jacobian agrees with differences");
     }
 
-    // Levenberg–Marquardt: Gauss–Newton steps (JᵀJ + λ·diag JᵀJ)·δθ = −Jᵀr, λ shrunk
-    // after a step that lowers |r|² and grown (the step refused) after one that does not.
+    // Levenberg–Marquardt: Gauss–Newton steps (JᵀJ + λ·diag JᵀJ)·δθ = −Jᵀr, solved as
+    // the least-squares problem [J; √(λ·diag JᵀJ)]·δθ ≈ [−r; 0]; λ shrunk after a step
+    // that lowers |r|² and grown (the step refused) after one that does not.
     let mut damping = 1e-2;
     let mut r = residuals(&theta, &measured);
     for iteration in 0..20 {
         let j: Matrix<f64, SAMPLES, 2> = residuals::jacrev(&theta, &measured);
-        let normal = j.transposed_matmul(&j);
-        let damped = normal + normal.diagonal().diagonal_matrix().scale(damping);
-        let candidate = theta - damped.solve(&j.transpose().matmul(&r));
+        let column_lengths = j.transposed_matmul(&j).diagonal().map(|d| (damping * d).sqrt());
+        let stacked: Matrix<f64, { SAMPLES + 2 }, 2> = j.concat(Axis::<0>, &column_lengths.diagonal_matrix());
+        let target: Vector<f64, { SAMPLES + 2 }> =
+            r.scale(-1.0).concat(Axis::<0>, &Vector::<f64, 2>::zeros());
+        let candidate = theta + stacked.least_squares(&target);
         let candidate_residuals = residuals(&candidate, &measured);
         if candidate_residuals.dot(&candidate_residuals) < r.dot(&r) {
             (theta, r, damping) = (candidate, candidate_residuals, damping / 3.0);

@@ -40,9 +40,12 @@ fn right_hand_sides() -> impl Strategy<Value = Matrix<f64, 5, 2>> {
     prop::array::uniform10(-2.0..2.0f64).prop_map(|e| Matrix::from_fn(|[i, j]| e[i * 2 + j]))
 }
 
-/// The largest |xᵢ − yᵢ|.
+/// The largest |xᵢ − yᵢ|, NaN if any is (so that a NaN fails a comparison).
 fn distance<S: Shape, K: Storage<f64, S>>(x: &Tensor<f64, S, K>, y: &Tensor<f64, S, K>) -> f64 {
-    x.as_slice().iter().zip(y.as_slice()).fold(0.0, |worst, (a, b)| worst.max((a - b).abs()))
+    x.as_slice().iter().zip(y.as_slice()).fold(0.0, |worst, (a, b)| {
+        let gap = (a - b).abs();
+        if gap.is_nan() || gap > worst { gap } else { worst }
+    })
 }
 
 /// Checks A = Q·R, QᵀQ = I and R upper triangular with a non-negative diagonal.
@@ -153,9 +156,31 @@ fn dynamic_shapes_f32_and_errors() {
     });
     let (q, r) = a.qr();
     assert_factors(&a, &q, &r, 1e-14);
-    let b = Tensor::<f64, (Dyn,), Heap>::from_shape_fn((Dyn(4),), |[i]| i as f64);
+    let b = Tensor::<f64, (Dyn,), Heap>::from_shape_fn((Dyn(4),), |[i]| (i * i) as f64);
     let x = a.least_squares(&b);
     assert_eq!(x.shape(), (Dyn(2),));
+    let residual = b.clone() - a.matmul(&x);
+    assert!(a.transpose().matmul(&residual).as_slice().iter().all(|v| v.abs() < 1e-13));
+    // The gradient on heap tensors of sizes known when it runs.
+    let fail = |e: GradientError| panic!("{e}");
+    check_grad(
+        |a: Var<DynMatrix>| {
+            let x = a.least_squares(&Var::constant(b.clone()));
+            x.dot(&x)
+        },
+        &a,
+        CheckOptions::f64(),
+    )
+    .unwrap_or_else(fail);
+    check_grad(
+        |a: Var<DynMatrix>| {
+            let (q, r) = a.qr();
+            q.sum() + r.sum()
+        },
+        &a,
+        CheckOptions::f64(),
+    )
+    .unwrap_or_else(fail);
     // Fewer rows than columns, and a right-hand side of another length.
     let wide = DynMatrix::zeros_shaped((Dyn(2), Dyn(3)));
     let message = std::panic::catch_unwind(|| wide.qr()).unwrap_err();
@@ -180,6 +205,25 @@ fn dynamic_shapes_f32_and_errors() {
     let (q, r) = single.qr();
     assert!((q.matmul(&r) - single).norm() < 1e-6);
     assert!((r[[0, 0]] - 5.0).abs() < 1e-6);
+    let line: Matrix<f32, 3, 2> = Matrix::from_array([[1.0, 0.0], [1.0, 1.0], [1.0, 2.0]]);
+    let fitted = line.least_squares(&Vector::from_array([1.0, 3.0, 4.0]));
+    assert!((fitted[[0]] - 7.0 / 6.0).abs() < 1e-6 && (fitted[[1]] - 1.5).abs() < 1e-6);
+}
+
+#[test]
+fn entries_near_the_ends_of_the_range() {
+    // |x₀| + ‖x‖ past f64's largest value, and a reflector lead whose reciprocal
+    // would be: the factors still reproduce A with orthonormal Q.
+    for magnitude in [1e308, 1e-310, 1e-320] {
+        let a: Matrix<f64, 3, 2> =
+            Matrix::from_array([[1.0, 0.5], [1.0, -0.25], [0.5, 1.0]]).scale(magnitude);
+        let (q, r) = a.qr();
+        assert!(distance(&q.transposed_matmul(&q), &Matrix::identity()) < 1e-14, "{magnitude}: {q:?}");
+        let error = distance(&q.matmul(&r), &a) / magnitude;
+        // Subnormal entries keep fewer digits.
+        let tolerance = if magnitude < 1e-300 { 1e-3 } else { 1e-14 };
+        assert!(error < tolerance, "{magnitude}: {error}");
+    }
 }
 
 #[test]
@@ -197,7 +241,24 @@ fn dependent_columns() {
     let (q, r) = a.qr();
     assert_factors(&a.to_storage::<Heap>(), &q.to_storage::<Heap>(), &r.to_storage::<Heap>(), 1e-15);
     assert_eq!(r[[2, 2]], 0.0);
-    // Its derivative does not exist: the pullback says so.
+    // The tape records nothing for the error.
+    let b = Vector::from_array([1.0, 2.0, 3.0, 4.0]);
+    let outcome = grad(
+        |a: Var<Matrix<f64, 4, 3>>| {
+            assert!(a.try_least_squares(&b).is_err());
+            a.sum()
+        },
+        &a,
+    );
+    assert_eq!(outcome, Matrix::from_fn(|_| 1.0));
+    // Its derivative does not exist: the tangent and the pullback say so.
+    let message = std::panic::catch_unwind(|| qr_push(&q, &r, &q)).unwrap_err();
+    assert!(
+        message
+            .downcast_ref::<String>()
+            .unwrap()
+            .contains("qr_push: the matrix's columns are linearly dependent (column 2")
+    );
     let message = std::panic::catch_unwind(|| qr_pullback(&q, &r, &q, &r)).unwrap_err();
     assert!(
         message

@@ -128,8 +128,9 @@ pub use qr::{LeastSquaresSolution, least_squares_pullback, least_squares_push, q
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LinAlgError {
-    /// The matrix is not square, or the right-hand side has another number of rows
-    /// (sizes known only when it runs).
+    /// The matrix is not square (or, for `qr` and `least_squares`, has fewer rows
+    /// than columns), or the right-hand side has another number of rows (sizes
+    /// known only when it runs).
     Shape(ShapeError),
     /// The elimination found only zeros for the pivot of a column: the matrix is
     /// singular. (A NaN is taken as a pivot before any number, so a matrix with NaN
@@ -142,9 +143,10 @@ pub enum LinAlgError {
     },
     /// A least-squares problem's matrix has a column that is a combination of the
     /// earlier ones (its QR factor R has an exact zero on the diagonal there), so the
-    /// solution is not unique.
+    /// solution is not unique; also the QR and least-squares derivatives' error,
+    /// which do not exist there.
     RankDeficient {
-        /// The operation (`least_squares`).
+        /// The operation (`least_squares`, `qr_pullback`, …).
         operation: &'static str,
         /// The first column that depends on the earlier ones.
         column: usize,

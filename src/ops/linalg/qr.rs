@@ -69,18 +69,26 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Tensor<T, (M, N), K> 
     /// of full column rank). For a square A it is A⁻¹b. An error names the shapes
     /// when a size known only when it runs does not fit (a `Dyn` matrix with fewer
     /// rows than columns, a right-hand side with another number of rows), or the
-    /// first column that is a combination of the earlier ones (R has an exact zero
-    /// on its diagonal there; nearly dependent columns give the large values their
-    /// conditioning implies).
+    /// first column that is a combination of the earlier ones where R has an exact
+    /// zero on its diagonal (a column of zeros, or dependence that rounding leaves
+    /// exact; columns dependent only up to rounding give the large values their
+    /// conditioning implies: there is no `rcond` cutoff, and no minimum-norm
+    /// solution of a rank-deficient or wide system).
     ///
     /// ```
+    /// use fluxion::ops::linalg::LinAlgError;
     /// use fluxion::prelude::*;
     ///
     /// // The line c₀ + c₁·t through (0, 1), (1, 3), (2, 4) closest in squares.
     /// let a: Matrix<f64, 3, 2> = Matrix::from_array([[1.0, 0.0], [1.0, 1.0], [1.0, 2.0]]);
     /// let b: Vector<f64, 3> = Vector::from_array([1.0, 3.0, 4.0]);
-    /// let c = a.least_squares(&b).to_array();
+    /// let c = a.try_least_squares(&b)?.to_array();
     /// assert!((c[0] - 7.0 / 6.0).abs() < 1e-15 && (c[1] - 1.5).abs() < 1e-15);
+    /// // The second column is twice the first.
+    /// let twice: Matrix<f64, 3, 2> = Matrix::from_array([[1.0, 2.0], [0.0, 0.0], [0.0, 0.0]]);
+    /// let error = twice.try_least_squares(&b).unwrap_err();
+    /// assert_eq!(error, LinAlgError::RankDeficient { operation: "least_squares", column: 1 });
+    /// # Ok::<(), LinAlgError>(())
     /// ```
     pub fn try_least_squares<B: RightHandSide<M>>(
         &self,
@@ -134,6 +142,12 @@ where
     Ok((factors, x))
 }
 
+/// The first of the n diagonal entries of a row-major matrix of n columns that is
+/// exactly zero.
+fn zero_on_diagonal<T: RealScalar>(entries: &[T], n: usize) -> Option<usize> {
+    (0..n).find(|&k| entries[k * n + k] == T::zero())
+}
+
 /// Checks that `matrix` has at least as many rows as columns.
 fn check_tall(operation: &'static str, matrix: Dims) -> Result<(), ShapeError> {
     if matrix.as_slice()[0] < matrix.as_slice()[1] {
@@ -184,16 +198,12 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, 
             let length = euclidean_norm((k..m).map(|i| entries[i * n + k]));
             let head = entries[k * n + k];
             let alpha = if head < T::zero() { length } else { -length };
-            let lead = head - alpha;
-            if lead != T::zero() {
-                let reciprocal = T::one() / lead;
-                for i in k + 1..m {
-                    entries[i * n + k] *= reciprocal;
-                }
-            }
+            let scale = if length == T::zero() {
+                T::from_f64(2.0)
+            } else {
+                store_reflector(entries, (m, n, k), alpha)
+            };
             entries[k * n + k] = alpha;
-            // τ = 2/vᵀv = (|x₀| + ‖x‖)/‖x‖; 2 for a column of zeros (v = e₁).
-            let scale = if alpha == T::zero() { T::from_f64(2.0) } else { -lead / alpha };
             reflect(entries, n, k, k + 1..n, scale, |row, _| row[k]);
             reflect(y, c, k, 0..c, scale, |_, i| entries[i * n + k]);
         }
@@ -207,8 +217,7 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, 
 
     /// The first column whose diagonal entry of R is exactly zero.
     fn zero_pivot(&self) -> Option<usize> {
-        let (_, n) = self.sizes();
-        (0..n).find(|&k| self.packed.as_slice()[k * n + k] == T::zero())
+        zero_on_diagonal(self.packed.as_slice(), self.sizes().1)
     }
 
     /// Overwrites x (m rows of c values) with Hₖ·x, for each k from `reflectors`
@@ -294,6 +303,32 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, 
     }
 }
 
+/// Replaces column k of `entries` (m×n) below the diagonal by v/v₀ for the reflector
+/// of the column from row k down, x, to α·e₁ (‖x‖ = |α| > 0): v₀ = x₀ − α, which
+/// adds magnitudes (|v₀| = |x₀| + ‖x‖), and returns τ = 2/vᵀv = −v₀/α. Where v₀ or
+/// its reciprocal would leave the scalar's range (entries near the largest or
+/// smallest finite values), each entry is divided by ‖x‖ first and τ is
+/// 1 + |x₀|/‖x‖.
+#[inline(always)]
+fn store_reflector<T: RealScalar>(entries: &mut [T], (m, n, k): (usize, usize, usize), alpha: T) -> T {
+    let (head, infinity) = (entries[k * n + k], -T::neg_infinity());
+    let lead = head - alpha;
+    if lead.abs() >= T::min_positive() && lead.abs() < infinity {
+        let reciprocal = T::one() / lead;
+        for i in k + 1..m {
+            entries[i * n + k] *= reciprocal;
+        }
+        return -lead / alpha;
+    }
+    // v₀/‖x‖ = sign(x₀)·τ, with sign(x₀) = −α/‖x‖.
+    let (length, scale) = (alpha.abs(), T::one() + head.abs() / alpha.abs());
+    let lead_over_length = -alpha / length * scale;
+    for i in k + 1..m {
+        entries[i * n + k] = entries[i * n + k] / length / lead_over_length;
+    }
+    scale
+}
+
 /// τₖ = 2/vᵀv for reflector k of `packed` (m×n): v = (1, vₖ₊₁, …), each |vᵢ| ≤ 1.
 fn reflector_scale<T: RealScalar>(packed: &[T], m: usize, n: usize, k: usize) -> T {
     let squares = (k + 1..m).fold(T::one(), |sum, i| sum + packed[i * n + k] * packed[i * n + k]);
@@ -370,7 +405,8 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, 
         }
         self.apply(0..n, change.as_mut_slice(), c);
         let mut x_dot = self.top_rows(&change);
-        if let Some(a_dot) = a_dot {
+        // (Nothing to add without elements: n or c is 0.)
+        if let Some(a_dot) = a_dot.filter(|_| !x.is_empty()) {
             let residual = residual(a, b, x);
             // Ȧᵀ·r, row by row of Ȧ and r.
             let mut moved: Tensor<T, _, K> = Tensor::zeros_shaped(x.shape());
@@ -562,8 +598,7 @@ fn check_factors<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<
     }
     or_panic(q.check_same_shape(q_other, operation));
     or_panic(r.check_same_shape(r_other, operation));
-    let n = q.shape().1.size();
-    if let Some(column) = (0..n).find(|&k| r.as_slice()[k * n + k] == T::zero()) {
+    if let Some(column) = zero_on_diagonal(r.as_slice(), q.shape().1.size()) {
         panic!("{}", LinAlgError::RankDeficient { operation, column });
     }
 }
