@@ -14,7 +14,9 @@
 //! factors of a 12×4 matrix and the least-squares solution through them beside the
 //! same Householder reflections on arrays (τ kept per column, the reflections fused
 //! into one pass over the remaining columns) and beside nalgebra's QR, with the
-//! gradient of |x|² in static mode.
+//! gradient of |x|² in static mode. The singular values of that matrix beside the
+//! same one-sided Jacobi rotations on arrays and beside nalgebra's (bidiagonal
+//! QR), with the gradient of the nuclear norm Σσ.
 //!
 //! Groups `linalg/solve` (ids `{ours,handwritten}/{inline-6,heap-64}`),
 //! `linalg/solve_gradient`, `linalg/cholesky`,
@@ -22,8 +24,9 @@
 //! `linalg/symmetric_eigenvalues` and `linalg/symmetric_eigenvectors`
 //! (`{ours,handwritten,nalgebra}/inline-6`, `gradient/inline-6`), `linalg/matrix_exp`
 //! (`{ours,handwritten,nalgebra}/{norm-0.8,norm-20}`, `gradient/…`), `linalg/qr` and
-//! `linalg/least_squares` (`{ours,handwritten,nalgebra}/inline-12x4`,
-//! `gradient/inline-12x4`); throughput counts the matrix's elements.
+//! `linalg/least_squares` and `linalg/singular_values`
+//! (`{ours,handwritten,nalgebra}/inline-12x4`, `gradient/inline-12x4`); throughput
+//! counts the matrix's elements.
 
 use criterion::{BenchmarkId, Criterion, black_box, criterion_group};
 use fluxion::prelude::*;
@@ -34,7 +37,7 @@ criterion_group! {
     name = benches;
     config = config();
     targets = solve, solve_gradient, cholesky, log_abs_determinant_gradient, triangular_solve, symmetric_eigenvalues,
-        matrix_exp, least_squares
+        matrix_exp, least_squares, singular_values
 }
 
 /// A diagonally dominant n×n matrix (well conditioned), row by row.
@@ -710,4 +713,87 @@ fn least_squares(c: &mut Criterion) {
 fn squared_solution(a: &Matrix<f64, 12, 4>, b: &Vector<f64, 12>) -> f64 {
     let x = a.least_squares(b);
     x.dot(&x)
+}
+
+/// The singular values of a 12×4 matrix on arrays, descending: one-sided Jacobi
+/// rotations of its columns (scaled by the largest |entry|), the Gram entries of each
+/// pair summed in one pass, until every pair is orthogonal to working precision.
+fn singular_values_by_hand(a: &Tall) -> [f64; 4] {
+    let largest = a.as_flattened().iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    let mut w = *a;
+    for row in &mut w {
+        for x in row {
+            *x /= largest;
+        }
+    }
+    for _ in 0..64 {
+        let mut rotated = false;
+        for p in 0..4 {
+            for q in p + 1..4 {
+                let (mut first, mut second, mut pivot) = (0.0, 0.0, 0.0);
+                for row in &w {
+                    first += row[p] * row[p];
+                    second += row[q] * row[q];
+                    pivot += row[p] * row[q];
+                }
+                if f64::abs(pivot) <= f64::EPSILON * (first * second).sqrt() {
+                    continue;
+                }
+                rotated = true;
+                let theta = (second - first) / (2.0 * pivot);
+                let root = (theta * theta + 1.0).sqrt();
+                let t = 1.0 / if theta < 0.0 { theta - root } else { theta + root };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for row in &mut w {
+                    let (x, y) = (row[p], row[q]);
+                    row[p] = c * x - s * y;
+                    row[q] = s * x + c * y;
+                }
+            }
+        }
+        if !rotated {
+            break;
+        }
+    }
+    let mut sigma = [0.0; 4];
+    for (j, value) in sigma.iter_mut().enumerate() {
+        *value = largest * w.iter().map(|row| row[j] * row[j]).sum::<f64>().sqrt();
+    }
+    sigma.sort_by(|x, y| y.total_cmp(x));
+    sigma
+}
+
+/// `linalg/singular_values`: the 12×4 matrix of `linalg/least_squares`, and the
+/// gradient of the nuclear norm.
+fn singular_values(c: &mut Criterion) {
+    let a: Matrix<f64, 12, 4> = Matrix::from_fn(|[i, j]| ((i * 7 + j * 3) % 11) as f64 / 11.0 - 0.45);
+    let arrays = a.to_array();
+    let matrix = nalgebra::SMatrix::<f64, 12, 4>::from_fn(|i, j| arrays[i][j]);
+    let sigma = a.singular_values();
+    assert_agree(sigma.as_slice(), &singular_values_by_hand(&arrays));
+    let mut theirs: Vec<f64> = matrix.singular_values().iter().copied().collect();
+    theirs.sort_by(|x, y| y.total_cmp(x));
+    assert_agree(sigma.as_slice(), &theirs);
+    let mut group = c.benchmark_group("linalg/singular_values");
+    compare(
+        &mut group,
+        "inline-12x4",
+        48,
+        || black_box(&a).singular_values(),
+        || singular_values_by_hand(black_box(&arrays)),
+    );
+    group.bench_function(BenchmarkId::new("nalgebra", "inline-12x4"), |bencher| {
+        bencher.iter(|| black_box(matrix).singular_values())
+    });
+    group.bench_function(BenchmarkId::new("gradient", "inline-12x4"), |bencher| {
+        bencher.iter(|| nuclear_norm::value_and_grad(black_box(&a)))
+    });
+    group.finish();
+}
+
+/// Σσ, the nuclear norm.
+#[differentiable]
+fn nuclear_norm(a: &Matrix<f64, 12, 4>) -> f64 {
+    a.singular_values().sum()
 }

@@ -50,9 +50,9 @@ use crate::ops::linalg::{
     LeastSquaresSolution, System, Triangle, cholesky_pullback, cholesky_push, determinant_pullback,
     determinant_push, inverse_pullback, inverse_push, least_squares_pullback, least_squares_push,
     least_squares_rhs_pullback, log_abs_determinant_pullback, log_abs_determinant_push, matrix_exp_pullback,
-    matrix_exp_push, qr_pullback, qr_push, solve_system, symmetric_eigenvalues_pullback,
-    symmetric_eigenvalues_push, symmetric_eigenvectors_pullback, symmetric_eigenvectors_push,
-    system_pullback, system_push, transposed_system_solve,
+    matrix_exp_push, qr_pullback, qr_push, singular_values_pullback, singular_values_push, solve_system,
+    symmetric_eigenvalues_pullback, symmetric_eigenvalues_push, symmetric_eigenvectors_pullback,
+    symmetric_eigenvectors_push, system_pullback, system_push, transposed_system_solve,
 };
 use crate::ops::pool::{Window, avg_pool2d_pullback, max_pool2d_pullback, max_pool2d_push};
 #[cfg(feature = "alloc")]
@@ -474,6 +474,10 @@ pub struct LeastSquares;
 /// [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
 pub struct QrDecomposition;
+/// `a.singular_values()`: σ descending, σ̇ᵢ = uᵢᵀ·Ȧ·vᵢ, Ā = U·diag(σ̄)·Vᵀ (see
+/// [`linalg`](crate::ops::linalg)).
+#[derive(Clone, Copy, Debug)]
+pub struct SingularValues;
 /// `l.solve_lower_triangular(&b)`: x = L⁻¹b for L the lower triangle, ẋ =
 /// L⁻¹(ḃ − L̇·x), b̄ = L⁻ᵀx̄, L̄ = −b̄·xᵀ's lower triangle (see
 /// [`linalg`](crate::ops::linalg)).
@@ -1965,6 +1969,32 @@ impl<T: RealScalar, M: NoFewerRowsThan<N>, N: Dim, K: Storage<T, (M, N)> + Stora
         (q_bar, r_bar): &Self::Output,
     ) -> Tensor<T, (M, N), K> {
         qr_pullback(q, r, q_bar, r_bar)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar, M: NoFewerRowsThan<N>, N: Dim, K> UnaryRule<Tensor<T, (M, N), K>> for SingularValues
+where
+    K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
+{
+    type Output = Tensor<T, (N,), K>;
+    #[inline(always)]
+    #[track_caller]
+    fn value(&self, a: &Tensor<T, (M, N), K>) -> Self::Output {
+        a.singular_values()
+    }
+    #[inline(always)]
+    fn push(&self, a: &Tensor<T, (M, N), K>, _: &Self::Output, a_dot: &Tensor<T, (M, N), K>) -> Self::Output {
+        singular_values_push(a, a_dot)
+    }
+    #[inline(always)]
+    fn pull(
+        &self,
+        a: &Tensor<T, (M, N), K>,
+        _: &Self::Output,
+        sigma_bar: &Self::Output,
+    ) -> Tensor<T, (M, N), K> {
+        singular_values_pullback(a, sigma_bar)
     }
 }
 

@@ -575,6 +575,7 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("log_abs_determinant", "LogAbsDeterminant"),
     ("cholesky", "CholeskyFactor"),
     ("qr", "QrDecomposition"),
+    ("singular_values", "SingularValues"),
     ("abs", "Absolute"),
     ("tan", "Tan"),
     ("atan", "ArcTan"),

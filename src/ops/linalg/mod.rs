@@ -25,6 +25,8 @@
 //!   (LAPACK's `geqrf`, `torch.linalg.qr`'s reduced mode), and
 //!   `a.least_squares(&b)`: x minimising ‖A·x − b‖, x = R⁻¹·Qᵀb for A of full column
 //!   rank (LAPACK's `gels`, `torch.linalg.lstsq`), never forming AᵀA;
+//! - `a.singular_values()`: σ₁ ≥ … ≥ σₙ ≥ 0 of an m×n A with m ≥ n, A = U·diag(σ)·Vᵀ,
+//!   by one-sided Jacobi rotations of A's columns (Hestenes; `torch.linalg.svdvals`);
 //! - `a.diagonal()`: (a₁₁, …, aₙₙ), and `v.diagonal_matrix()`, its adjoint, on any
 //!   scalar.
 //!
@@ -68,6 +70,9 @@
 //! - x = A⁺b, the least-squares solution (A⁺ = R⁻¹Qᵀ), r = b − A·x: ẋ = A⁺(ḃ − Ȧ·x) +
 //!   (AᵀA)⁻¹Ȧᵀr; b̄ = Q·R⁻ᵀx̄ and, with z = (AᵀA)⁻¹x̄ = R⁻¹R⁻ᵀx̄, Ā = r·zᵀ − b̄·xᵀ (the
 //!   second terms vanish for a consistent system, r = 0);
+//! - σ = svdvals(A), with U and V from the same rotations: σ̇ᵢ = uᵢᵀ·Ȧ·vᵢ, Ā =
+//!   U·diag(σ̄)·Vᵀ (where the σᵢ are distinct; at a repeated one the sorted values
+//!   have no derivative and these formulas pick one; at σᵢ = 0 the subgradient uᵢ = 0);
 //! - y = diag A: ẏ = diag Ȧ, Ā = ȳ on the diagonal of a zero matrix.
 //!
 //! A pivot that is exactly zero is an error ([`LinAlgError::Singular`]) for `solve`,
@@ -119,10 +124,12 @@ use crate::tensor::{Storage, Tensor};
 mod eigenvectors;
 mod exponential;
 mod qr;
+mod singular;
 pub use eigenvectors::{symmetric_eigenvectors_pullback, symmetric_eigenvectors_push};
 pub use exponential::{matrix_exp_pullback, matrix_exp_push};
 pub(crate) use qr::least_squares_rhs_pullback;
 pub use qr::{LeastSquaresSolution, least_squares_pullback, least_squares_push, qr_pullback, qr_push};
+pub use singular::{singular_values_pullback, singular_values_push};
 
 /// Why a factorisation of a matrix gave no result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1209,7 +1216,7 @@ pub fn cholesky_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
 #[inline(always)]
 fn diagonalize<T: RealScalar>(s: &mut [T], n: usize, mut vectors: Option<&mut [T]>) {
     symmetrize(s, n);
-    let (zero, one, two) = (T::zero(), T::one(), T::from_f64(2.0));
+    let zero = T::zero();
     let largest =
         s.iter().fold(zero, |largest, &x| if overtakes(x.abs(), largest) { x.abs() } else { largest });
     if largest == zero {
@@ -1229,11 +1236,6 @@ fn diagonalize<T: RealScalar>(s: &mut [T], n: usize, mut vectors: Option<&mut [T
     }
     let norm_squared = s.iter().fold(zero, |total, &x| total + x * x);
     let tolerance = T::epsilon() * T::epsilon() * norm_squared;
-    let rotate = |x: &mut [T], (first, second): (usize, usize), (cosine, sine): (T, T)| {
-        let (a, b) = (x[first], x[second]);
-        x[first] = cosine * a - sine * b;
-        x[second] = sine * a + cosine * b;
-    };
     for _ in 0..64 {
         let off_diagonal =
             (0..n).fold(zero, |total, p| (p + 1..n).fold(total, |t, q| t + s[p * n + q] * s[p * n + q]));
@@ -1246,22 +1248,16 @@ fn diagonalize<T: RealScalar>(s: &mut [T], n: usize, mut vectors: Option<&mut [T
                 if pivot == zero {
                     continue;
                 }
-                // The smaller root of t² + 2θt − 1 = 0, written without |θ| so
-                // that duals get its derivative at θ = 0 (equal diagonal entries).
-                let theta = (s[q * n + q] - s[p * n + p]) / (two * pivot);
-                let root = (theta * theta + one).sqrt();
-                let tangent = one / (if theta < zero { theta - root } else { theta + root });
-                let cosine = one / (tangent * tangent + one).sqrt();
-                let rotation = (cosine, tangent * cosine);
+                let rotation = jacobi_rotation(s[p * n + p], s[q * n + q], pivot);
                 for k in 0..n {
-                    rotate(s, (k * n + p, k * n + q), rotation);
+                    rotate_pair(s, (k * n + p, k * n + q), rotation);
                 }
                 for k in 0..n {
-                    rotate(s, (p * n + k, q * n + k), rotation);
+                    rotate_pair(s, (p * n + k, q * n + k), rotation);
                 }
                 if let Some(v) = vectors.as_deref_mut() {
                     for k in 0..n {
-                        rotate(v, (k * n + p, k * n + q), rotation);
+                        rotate_pair(v, (k * n + p, k * n + q), rotation);
                     }
                 }
                 s[p * n + q] = zero;
@@ -1285,6 +1281,34 @@ fn diagonalize<T: RealScalar>(s: &mut [T], n: usize, mut vectors: Option<&mut [T
             }
         }
     }
+}
+
+/// The rotation (c, s) that zeroes the off-diagonal entry `pivot` (nonzero) of the
+/// symmetric 2×2 matrix [[`first`, `pivot`], [`pivot`, `second`]] by JᵀMJ, J =
+/// [[c, s], [−s, c]]: t = s/c the smaller root of t² + 2θt − 1 = 0, θ =
+/// (`second` − `first`)/(2·`pivot`), written without |θ| so that duals get its
+/// derivative at θ = 0 (equal diagonal entries).
+#[inline(always)]
+pub(super) fn jacobi_rotation<T: RealScalar>(first: T, second: T, pivot: T) -> (T, T) {
+    let one = T::one();
+    let theta = (second - first) / (T::from_f64(2.0) * pivot);
+    let root = (theta * theta + one).sqrt();
+    let tangent = one / (if theta < T::zero() { theta - root } else { theta + root });
+    let cosine = one / (tangent * tangent + one).sqrt();
+    (cosine, tangent * cosine)
+}
+
+/// (x_first, x_second) ← (c·x_first − s·x_second, s·x_first + c·x_second): one
+/// entry pair of a Jacobi rotation (c, s).
+#[inline(always)]
+pub(super) fn rotate_pair<T: RealScalar>(
+    x: &mut [T],
+    (first, second): (usize, usize),
+    (cosine, sine): (T, T),
+) {
+    let (a, b) = (x[first], x[second]);
+    x[first] = cosine * a - sine * b;
+    x[second] = sine * a + cosine * b;
 }
 
 /// The cotangent of λ = the eigenvalues of sym(A): Ā = V·diag(λ̄)·Vᵀ, V the

@@ -149,7 +149,7 @@ fn zero_on_diagonal<T: RealScalar>(entries: &[T], n: usize) -> Option<usize> {
 }
 
 /// Checks that `matrix` has at least as many rows as columns.
-fn check_tall(operation: &'static str, matrix: Dims) -> Result<(), ShapeError> {
+pub(super) fn check_tall(operation: &'static str, matrix: Dims) -> Result<(), ShapeError> {
     if matrix.as_slice()[0] < matrix.as_slice()[1] {
         return Err(ShapeError::wide(operation, matrix));
     }
@@ -185,7 +185,8 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, 
     }
 
     /// Factorises A (m ≥ n, checked by the caller), applying each reflection to y
-    /// (m rows of c values) as it is found: y becomes Qᵀ-reflected, Hₙ₋₁·…·H₀·y. For
+    /// (m rows of c values) as it is found: y becomes Hₙ₋₁·…·H₀·y, whose first n rows
+    /// are Qᵀy. For
     /// column k, x its entries from row k down: Hₖ·x = α·e₁ with α = −sign(x₀)·‖x‖,
     /// so v = x − α·e₁ adds magnitudes in its first entry (nothing cancels), and v/v₀
     /// is stored. A column of zeros keeps v = e₁ (τ = 2, a reflection still).
