@@ -24,8 +24,9 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N,)>> Te
     /// is orthogonal to working precision relative to their lengths (Hestenes'
     /// method; it never forms AᵀA, whose eigenvalues would lose the singular
     /// values below √ε·σ₁); σᵢ the lengths of the columns. NaN everywhere for a
-    /// matrix with a NaN or infinite entry. In a copy of A and an n×n matrix (inline
-    /// tensors: nothing on the heap), on any real scalar, duals included.
+    /// matrix with a NaN or infinite entry. In a copy of A (inline tensors: nothing
+    /// on the heap; the derivatives also accumulate V, n×n), on any real scalar,
+    /// duals included.
     ///
     /// ```
     /// use fluxion::prelude::*;
@@ -44,38 +45,40 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N,)>> Te
     pub fn singular_values(&self) -> Tensor<T, (N,), K>
     where
         M: NoFewerRowsThan<N>,
-        K: Storage<T, (N, N)>,
     {
         let () = <M as NoFewerRowsThan<N>>::CHECK;
         or_panic(check_tall("singular_values", self.dims()));
-        column_lengths(&orthogonalize(self).0)
+        column_lengths(&orthogonalize(self, None))
     }
 }
 
-/// (W, V) with W = A·V: V orthogonal, the columns of W orthogonal to working
-/// precision and in order of descending length (the singular values, with W's
-/// columns the left singular vectors scaled by them). The columns are scaled by
-/// A's largest |entry| while they rotate, so that no square overflows.
-fn orthogonalize<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N, N)>>(
+/// W = A·V, V orthogonal, the columns of W orthogonal to working precision and in
+/// order of descending length (the singular values, with W's columns the left
+/// singular vectors scaled by them); V accumulated into `vectors` (the identity
+/// given, n×n) when asked for. The columns are scaled by A's largest |entry| while they
+/// rotate, so that no square overflows.
+fn orthogonalize<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>>(
     a: &Tensor<T, (M, N), K>,
-) -> (Tensor<T, (M, N), K>, Tensor<T, (N, N), K>) {
-    let (rows, columns) = a.shape();
-    let (m, n) = (rows.size(), columns.size());
-    let (mut w, mut v) = (a.clone(), Tensor::identity_sized(columns));
+    mut vectors: Option<&mut [T]>,
+) -> Tensor<T, (M, N), K> {
+    let (m, n) = (a.shape().0.size(), a.shape().1.size());
+    let mut w = a.clone();
     let zero = T::zero();
     let largest =
         w.iter().fold(zero, |largest, &x| if overtakes(x.abs(), largest) { x.abs() } else { largest });
     if largest == zero {
-        return (w, v);
+        return w;
     }
     // Not below infinity: infinite or NaN.
     if largest.partial_cmp(&-T::neg_infinity()) != Some(Ordering::Less) {
         let nan = T::from_f64(f64::NAN);
         w.as_mut_slice().fill(nan);
-        v.as_mut_slice().fill(nan);
-        return (w, v);
+        if let Some(v) = vectors {
+            v.fill(nan);
+        }
+        return w;
     }
-    let (entries, vectors) = (w.as_mut_slice(), v.as_mut_slice());
+    let entries = w.as_mut_slice();
     for x in entries.iter_mut() {
         *x /= largest;
     }
@@ -97,8 +100,10 @@ fn orthogonalize<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<
                 for i in 0..m {
                     rotate_pair(entries, (i * n + p, i * n + q), rotation);
                 }
-                for i in 0..n {
-                    rotate_pair(vectors, (i * n + p, i * n + q), rotation);
+                if let Some(v) = vectors.as_deref_mut() {
+                    for i in 0..n {
+                        rotate_pair(v, (i * n + p, i * n + q), rotation);
+                    }
                 }
             }
         }
@@ -121,12 +126,14 @@ fn orthogonalize<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<
             for i in 0..m {
                 entries.swap(i * n + j, i * n + longest);
             }
-            for i in 0..n {
-                vectors.swap(i * n + j, i * n + longest);
+            if let Some(v) = vectors.as_deref_mut() {
+                for i in 0..n {
+                    v.swap(i * n + j, i * n + longest);
+                }
             }
         }
     }
-    (w, v)
+    w
 }
 
 /// The lengths of W's columns.
@@ -163,7 +170,8 @@ where
     K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
 {
     or_panic(check_tall(operation, a.dims()));
-    let (w, v) = orthogonalize(a);
+    let mut v = Tensor::identity_sized(a.shape().1);
+    let w = orthogonalize(a, Some(v.as_mut_slice()));
     (left_vectors(&w, &column_lengths(&w)), v)
 }
 
@@ -248,7 +256,8 @@ where
     {
         let () = <M as NoFewerRowsThan<N>>::CHECK;
         or_panic(check_tall("singular_values", self.value().dims()));
-        let (w, v) = orthogonalize(self.value());
+        let mut v = Tensor::identity_sized(self.value().shape().1);
+        let w = orthogonalize(self.value(), Some(v.as_mut_slice()));
         let sigma = column_lengths(&w);
         let u = left_vectors(&w, &sigma);
         record_unary_in_place(self, sigma, move |_, sigma_bar, a_bar| {
