@@ -237,6 +237,26 @@ fn dependent_columns() {
         error.to_string(),
         "least_squares: the matrix's columns are linearly dependent (column 2 is a combination of the earlier ones)"
     );
+    // Columns dependent up to rounding: a repeated column, one proportional to
+    // another, a repeated constant; R's diagonal keeps about ε·‖A‖ there, not 0.
+    let t = |i: usize| i as f64 * 0.37 - 1.0;
+    let designs: [(Matrix<f64, 8, 3>, usize); 3] = [
+        (Matrix::from_fn(|[i, j]| [1.0, t(i), t(i)][j]), 2),
+        (Matrix::from_fn(|[i, j]| [1.0, t(i), 2.0 * t(i)][j]), 2),
+        (Matrix::from_fn(|[i, j]| [1.0, 1.0, t(i)][j]), 1),
+    ];
+    let y = Vector::<f64, 8>::from_fn(|[i]| t(i) * t(i));
+    for (design, column) in designs {
+        assert_eq!(
+            design.try_least_squares(&y),
+            Err(LinAlgError::RankDeficient { operation: "least_squares", column })
+        );
+    }
+    // Badly scaled but independent columns are solved (a column of 1e-10s).
+    let scaled: Matrix<f64, 8, 2> = Matrix::from_fn(|[i, j]| if j == 0 { 1.0 } else { 1e-10 * t(i) });
+    let x = scaled.least_squares(&y);
+    let residual = y - scaled.matmul(&x);
+    assert!(scaled.transpose().matmul(&residual).as_slice().iter().all(|v| v.abs() < 1e-14 * 8.0));
     // QR still factorises it, with a zero on R's diagonal and Q orthonormal.
     let (q, r) = a.qr();
     assert_factors(&a.to_storage::<Heap>(), &q.to_storage::<Heap>(), &r.to_storage::<Heap>(), 1e-15);

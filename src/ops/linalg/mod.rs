@@ -76,8 +76,9 @@
 //! - y = diag A: ẏ = diag Ȧ, Ā = ȳ on the diagonal of a zero matrix.
 //!
 //! A pivot that is exactly zero is an error ([`LinAlgError::Singular`]) for `solve`,
-//! `inverse` and the triangular solves (a zero on the diagonal), and a zero on R's
-//! diagonal one for `least_squares` ([`LinAlgError::RankDeficient`]); a nearly singular
+//! `inverse` and the triangular solves (a zero on the diagonal), and a diagonal
+//! entry of R at most max(m, n)·ε times the largest one for `least_squares`
+//! ([`LinAlgError::RankDeficient`], the `rcond` of PyTorch's and JAX's `lstsq`); a nearly singular
 //! matrix gives the large values its conditioning implies, as LAPACK's does; a NaN
 //! gives NaN. Where elimination meets a zero
 //! pivot, `determinant` evaluates det A without division instead, so on duals its
@@ -149,9 +150,10 @@ pub enum LinAlgError {
         column: usize,
     },
     /// A least-squares problem's matrix has a column that is a combination of the
-    /// earlier ones (its QR factor R has an exact zero on the diagonal there), so the
-    /// solution is not unique; also the QR and least-squares derivatives' error,
-    /// which do not exist there.
+    /// earlier ones to working precision (its QR factor R's diagonal entry there is
+    /// at most max(m, n)·ε times the largest), so the solution is not determined;
+    /// also the error of the QR derivatives at an exact zero on R's diagonal, where
+    /// they do not exist.
     RankDeficient {
         /// The operation (`least_squares`, `qr_pullback`, …).
         operation: &'static str,

@@ -10,7 +10,7 @@ use crate::ops::reduce::euclidean_norm;
 use crate::product::MatMul;
 use crate::scalar::RealScalar;
 use crate::shape::constraint::{NoFewerRowsThan, RightHandSide};
-use crate::shape::{Dim, Dims};
+use crate::shape::{Dim, Dims, Shape};
 use crate::tensor::{Storage, Tensor};
 
 use super::{LinAlgError, Triangle, substitute};
@@ -69,11 +69,12 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Tensor<T, (M, N), K> 
     /// of full column rank). For a square A it is A⁻¹b. An error names the shapes
     /// when a size known only when it runs does not fit (a `Dyn` matrix with fewer
     /// rows than columns, a right-hand side with another number of rows), or the
-    /// first column that is a combination of the earlier ones where R has an exact
-    /// zero on its diagonal (a column of zeros, or dependence that rounding leaves
-    /// exact; columns dependent only up to rounding give the large values their
-    /// conditioning implies: there is no `rcond` cutoff, and no minimum-norm
-    /// solution of a rank-deficient or wide system).
+    /// first column that is a combination of the earlier ones to working precision:
+    /// its diagonal entry of R is at most max(m, n)·ε times R's largest, the `rcond`
+    /// of `torch.linalg.lstsq` and `jnp.linalg.lstsq` (which then return a
+    /// minimum-norm solution, which this does not compute). Without column pivoting
+    /// this test can miss a nearly dependent column whose dependence R's diagonal
+    /// does not show; such a matrix gives the large values its conditioning implies.
     ///
     /// ```
     /// use fluxion::ops::linalg::LinAlgError;
@@ -84,10 +85,10 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Tensor<T, (M, N), K> 
     /// let b: Vector<f64, 3> = Vector::from_array([1.0, 3.0, 4.0]);
     /// let c = a.try_least_squares(&b)?.to_array();
     /// assert!((c[0] - 7.0 / 6.0).abs() < 1e-15 && (c[1] - 1.5).abs() < 1e-15);
-    /// // The second column is twice the first.
-    /// let twice: Matrix<f64, 3, 2> = Matrix::from_array([[1.0, 2.0], [0.0, 0.0], [0.0, 0.0]]);
+    /// // A design with its t column twice: the third column repeats the second.
+    /// let twice: Matrix<f64, 3, 3> = Matrix::from_array([[1.0, 0.0, 0.0], [1.0, 1.0, 1.0], [1.0, 2.0, 2.0]]);
     /// let error = twice.try_least_squares(&b).unwrap_err();
-    /// assert_eq!(error, LinAlgError::RankDeficient { operation: "least_squares", column: 1 });
+    /// assert_eq!(error, LinAlgError::RankDeficient { operation: "least_squares", column: 2 });
     /// # Ok::<(), LinAlgError>(())
     /// ```
     pub fn try_least_squares<B: RightHandSide<M>>(
@@ -122,8 +123,8 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Tensor<T, (M, N), K> 
 }
 
 /// A's factors and the least-squares x = R⁻¹·(Qᵀb)'s first n rows, the
-/// reflections applied to b as they are found; an error for a zero on R's diagonal
-/// (shapes checked by the caller).
+/// reflections applied to b as they are found; an error for a column that depends
+/// on the earlier ones (shapes checked by the caller).
 #[inline(always)]
 fn least_squares_factors<T: RealScalar, M: Dim, N: Dim, B: RightHandSide<M>, K>(
     a: &Tensor<T, (M, N), K>,
@@ -134,18 +135,12 @@ where
 {
     let (mut rotated, c) = (b.clone(), columns_of(b));
     let factors = Householder::reflecting(a, rotated.as_mut_slice(), c);
-    if let Some(column) = factors.zero_pivot() {
+    if let Some(column) = factors.dependent_column() {
         return Err(LinAlgError::RankDeficient { operation: "least_squares", column });
     }
     let mut x = factors.top_rows(&rotated);
     factors.solve_with_r(false, x.as_mut_slice(), c);
     Ok((factors, x))
-}
-
-/// The first of the n diagonal entries of a row-major matrix of n columns that is
-/// exactly zero.
-fn zero_on_diagonal<T: RealScalar>(entries: &[T], n: usize) -> Option<usize> {
-    (0..n).find(|&k| entries[k * n + k] == T::zero())
 }
 
 /// Checks that `matrix` has at least as many rows as columns.
@@ -216,9 +211,17 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, 
         (self.packed.shape().0.size(), self.packed.shape().1.size())
     }
 
-    /// The first column whose diagonal entry of R is exactly zero.
-    fn zero_pivot(&self) -> Option<usize> {
-        zero_on_diagonal(self.packed.as_slice(), self.sizes().1)
+    /// The first column that depends on the earlier ones to working precision: its
+    /// diagonal entry of R at most max(m, n)·ε times R's largest (the `rcond` of
+    /// `torch.linalg.lstsq` and `jnp.linalg.lstsq`). R's smallest diagonal entry
+    /// bounds A's smallest singular value from above, so such a column makes A
+    /// numerically rank-deficient (the test can miss one, as any without pivoting).
+    fn dependent_column(&self) -> Option<usize> {
+        let ((m, n), packed) = (self.sizes(), self.packed.as_slice());
+        let diagonal = |k: usize| packed[k * n + k].abs();
+        let largest = (0..n).fold(T::zero(), |largest, k| largest.max(diagonal(k)));
+        let threshold = T::from_f64(m.max(n) as f64) * T::epsilon() * largest;
+        (0..n).find(|&k| diagonal(k) <= threshold)
     }
 
     /// Overwrites x (m rows of c values) with Hₖ·x, for each k from `reflectors`
@@ -366,7 +369,7 @@ fn reflect<T: RealScalar>(
 }
 
 /// The columns of a right-hand side: 1 for a vector, its second size for a matrix.
-fn columns_of<T: RealScalar, B: crate::shape::Shape, K: Storage<T, B>>(b: &Tensor<T, B, K>) -> usize {
+fn columns_of<T: RealScalar, B: Shape, K: Storage<T, B>>(b: &Tensor<T, B, K>) -> usize {
     b.dims().as_slice().get(1).copied().unwrap_or(1)
 }
 
@@ -411,8 +414,7 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, 
             let residual = residual(a, b, x);
             // Ȧᵀ·r, row by row of Ȧ and r.
             let mut moved: Tensor<T, _, K> = Tensor::zeros_shaped(x.shape());
-            let rows =
-                a_dot.as_slice().chunks_exact(n.max(1)).zip(residual.as_slice().chunks_exact(c.max(1)));
+            let rows = a_dot.as_slice().chunks_exact(n).zip(residual.as_slice().chunks_exact(c));
             for (a_dot_row, residual_row) in rows {
                 for (&derivative, moved_row) in a_dot_row.iter().zip(moved.as_mut_slice().chunks_exact_mut(c))
                 {
@@ -580,7 +582,7 @@ fn full_rank_factors<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>>(
     a: &Tensor<T, (M, N), K>,
 ) -> Householder<T, M, N, K> {
     let factors = Householder::new(a);
-    if let Some(column) = factors.zero_pivot() {
+    if let Some(column) = factors.dependent_column() {
         panic!("{}", LinAlgError::RankDeficient { operation, column });
     }
     factors
@@ -599,7 +601,8 @@ fn check_factors<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<
     }
     or_panic(q.check_same_shape(q_other, operation));
     or_panic(r.check_same_shape(r_other, operation));
-    if let Some(column) = zero_on_diagonal(r.as_slice(), q.shape().1.size()) {
+    let n = q.shape().1.size();
+    if let Some(column) = (0..n).find(|&k| r.as_slice()[k * n + k] == T::zero()) {
         panic!("{}", LinAlgError::RankDeficient { operation, column });
     }
 }
