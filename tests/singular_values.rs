@@ -102,6 +102,8 @@ fn edge_cases() {
     let huge: Matrix<f64, 2, 2> = Matrix::from_array([[3e200, 0.0], [4e200, 1e200]]);
     let sigma = huge.singular_values();
     assert!((sigma[[0]] / 1e200 * sigma[[1]] / 1e200 - 3.0).abs() < 1e-14);
+    let ascending: Matrix<f64, 2, 2> = Matrix::from_array([[1e200, 0.0], [0.0, 3e200]]);
+    assert_eq!(ascending.singular_values().to_array(), [3e200, 1e200]);
     // Dyn on the heap, and the wide error.
     let dynamic =
         Tensor::<f64, (Dyn, Dyn), Heap>::from_shape_fn((Dyn(4), Dyn(2)), |[i, j]| (i + 2 * j) as f64);

@@ -609,13 +609,14 @@ fn check_factors<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<
 
 /// Overwrites each row y of x (rows of n values) with y·R⁻¹, or y·R⁻ᵀ when
 /// `transposed`, R (n×n) upper triangular.
-fn rows_over_r<T: RealScalar, S: crate::shape::Shape, K: Storage<T, S>>(
+fn rows_over_r<T: RealScalar, S: Shape, K: Storage<T, S>>(
     r: &[T],
     n: usize,
     transposed: bool,
     x: &mut Tensor<T, S, K>,
 ) {
-    // y·R⁻¹ solves Rᵀ·yᵀ = ..., y·R⁻ᵀ solves R·yᵀ = ...
+    // z = y·R⁻¹ solves Rᵀ·zᵀ = yᵀ (substitution with R transposed), z = y·R⁻ᵀ
+    // solves R·zᵀ = yᵀ.
     for row in x.as_mut_slice().chunks_exact_mut(n.max(1)) {
         substitute(r, n, Triangle::Upper, !transposed, row, 1);
     }

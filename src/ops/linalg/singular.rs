@@ -111,11 +111,9 @@ fn orthogonalize<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>>(
             break;
         }
     }
-    for x in entries.iter_mut() {
-        *x *= largest;
-    }
-    // Descending lengths, by selection: each longest remaining column (and its
-    // column of V) swapped into place.
+    // Descending lengths, by selection while the columns are still scaled (their
+    // squares finite): each longest remaining column (and its column of V)
+    // swapped into place.
     let squared_length =
         |x: &[T], k: usize| (0..m).fold(zero, |total, i| total + x[i * n + k] * x[i * n + k]);
     for j in 0..n {
@@ -132,6 +130,9 @@ fn orthogonalize<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>>(
                 }
             }
         }
+    }
+    for x in entries.iter_mut() {
+        *x *= largest;
     }
     w
 }
@@ -160,19 +161,23 @@ fn left_vectors<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T
     u
 }
 
-/// (U, V) of A = U·diag(σ)·Vᵀ from the rotations.
+/// (U, σ, V) of A = U·diag(σ)·Vᵀ from the rotations.
+///
+/// # Panics
+/// When A has fewer rows than columns.
 #[track_caller]
-fn singular_vectors<T: RealScalar, M: Dim, N: Dim, K>(
+fn decompose<T: RealScalar, M: Dim, N: Dim, K>(
     operation: &'static str,
     a: &Tensor<T, (M, N), K>,
-) -> (Tensor<T, (M, N), K>, Tensor<T, (N, N), K>)
+) -> (Tensor<T, (M, N), K>, Tensor<T, (N,), K>, Tensor<T, (N, N), K>)
 where
     K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
 {
     or_panic(check_tall(operation, a.dims()));
     let mut v = Tensor::identity_sized(a.shape().1);
     let w = orthogonalize(a, Some(v.as_mut_slice()));
-    (left_vectors(&w, &column_lengths(&w)), v)
+    let sigma = column_lengths(&w);
+    (left_vectors(&w, &sigma), sigma, v)
 }
 
 /// The tangent of σ, A's singular values: σ̇ᵢ = uᵢᵀ·Ȧ·vᵢ (where σ is distinct; at
@@ -189,7 +194,7 @@ where
     K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
 {
     or_panic(a.check_same_shape(a_dot, "singular_values_push"));
-    let (u, v) = singular_vectors("singular_values_push", a);
+    let (u, _, v) = decompose("singular_values_push", a);
     let moved = a_dot.matmul(&v);
     let n = v.shape().0.size();
     Tensor::from_shape_fn((v.shape().0,), |[j]| {
@@ -214,7 +219,7 @@ pub fn singular_values_pullback<T: RealScalar, M: Dim, N: Dim, K>(
 where
     K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
 {
-    let (u, v) = singular_vectors("singular_values_pullback", a);
+    let (u, _, v) = decompose("singular_values_pullback", a);
     if sigma_bar.len() != v.shape().0.size() {
         let requirement = "a cotangent with one entry per column";
         panic!("{}", ShapeError::new("singular_values_pullback", a.dims(), sigma_bar.dims(), requirement));
@@ -255,11 +260,7 @@ where
         M: NoFewerRowsThan<N>,
     {
         let () = <M as NoFewerRowsThan<N>>::CHECK;
-        or_panic(check_tall("singular_values", self.value().dims()));
-        let mut v = Tensor::identity_sized(self.value().shape().1);
-        let w = orthogonalize(self.value(), Some(v.as_mut_slice()));
-        let sigma = column_lengths(&w);
-        let u = left_vectors(&w, &sigma);
+        let (u, sigma, v) = decompose("singular_values", self.value());
         record_unary_in_place(self, sigma, move |_, sigma_bar, a_bar| {
             a_bar.add(|| recombine(&u, sigma_bar, &v));
         })
