@@ -32,9 +32,9 @@ use fluxion::autodiff::rules::{
     DiagonalMatrix, Division, DotProduct, ElementwiseMaximum, ElementwiseMinimum, EuclideanNorm,
     HadamardProduct, ImaginaryPart, InnerProduct, LeastSquares, LinearSolve, LogAbsDeterminant,
     LowerTriangularSolve, MatrixExponential, MatrixInverse, MatrixProduct, Mean, Multiplication, Negation,
-    NormSquared, QrDecomposition, RealPart, Relu, SingularValues, Subtraction, Summation,
-    SymmetricEigenvalues, SymmetricEigenvectors, TangentOf, Transposition, UnaryRule, UpperTriangularSolve,
-    Write,
+    NormSquared, QrDecomposition, RealPart, Relu, SingularValueDecomposition, SingularValues, Subtraction,
+    Summation, SymmetricEigenvalues, SymmetricEigenvectors, TangentOf, Transposition, UnaryRule,
+    UpperTriangularSolve, Write,
 };
 use fluxion::autodiff::{Lift, differentiable, jvp, vjp};
 use fluxion::ops::conv::{Groups, Padding, Stride};
@@ -1394,6 +1394,8 @@ proptest! {
         check!(QrDecomposition, p.reals::<(Const<4>, Const<3>)>() + Matrix::<f64, 4, 3>::from_fn(|[i, j]| if i == j { 8.0 } else { 0.0 }));
         // Singular values about 8, 4 and 2: apart, so derivatives exist.
         check!(SingularValues, p.reals::<(Const<4>, Const<3>)>() * 0.3 + Matrix::<f64, 4, 3>::from_fn(|[i, j]| if i == j { [8.0, 4.0, 2.0][i] } else { 0.0 }));
+        check!(SingularValueDecomposition, p.reals::<(Const<4>, Const<3>)>() * 0.3 + Matrix::<f64, 4, 3>::from_fn(|[i, j]| if i == j { [8.0, 4.0, 2.0][i] } else { 0.0 }));
+        check!(SingularValueDecomposition, p.reals::<(Const<3>, Const<3>)>() * 0.3 + Matrix::<f64, 3, 3>::from_fn(|[i, j]| if i == j { [8.0, 4.0, 2.0][i] } else { 0.0 }));
         check!(MatrixExponential, p.reals::<(Const<3>, Const<3>)>());
         check!(MatrixExponential, p.reals::<(Const<3>, Const<3>)>() * 3.0);
         check!(Diagonal, p.reals::<(Const<3>, Const<3>)>());

@@ -51,8 +51,9 @@ use crate::ops::linalg::{
     determinant_push, inverse_pullback, inverse_push, least_squares_pullback, least_squares_push,
     least_squares_rhs_pullback, log_abs_determinant_pullback, log_abs_determinant_push, matrix_exp_pullback,
     matrix_exp_push, qr_pullback, qr_push, singular_values_pullback, singular_values_push, solve_system,
-    symmetric_eigenvalues_pullback, symmetric_eigenvalues_push, symmetric_eigenvectors_pullback,
-    symmetric_eigenvectors_push, system_pullback, system_push, transposed_system_solve,
+    svd_pullback, svd_push, symmetric_eigenvalues_pullback, symmetric_eigenvalues_push,
+    symmetric_eigenvectors_pullback, symmetric_eigenvectors_push, system_pullback, system_push,
+    transposed_system_solve,
 };
 use crate::ops::pool::{Window, avg_pool2d_pullback, max_pool2d_pullback, max_pool2d_push};
 #[cfg(feature = "alloc")]
@@ -478,6 +479,11 @@ pub struct QrDecomposition;
 /// [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
 pub struct SingularValues;
+/// `a.svd()`: (U, σ, Vᵀ) with A = U·diag(σ)·Vᵀ; with P = Uᵀ·Ȧ·V, σ̇ = diag P, U̇ and V̇
+/// from P over the gaps σⱼ ∓ σᵢ, Ā = U·P̄·Vᵀ + (I − U·Uᵀ)·Ū·diag(σ)⁻¹·Vᵀ (see
+/// [`linalg`](crate::ops::linalg)).
+#[derive(Clone, Copy, Debug)]
+pub struct SingularValueDecomposition;
 /// `l.solve_lower_triangular(&b)`: x = L⁻¹b for L the lower triangle, ẋ =
 /// L⁻¹(ḃ − L̇·x), b̄ = L⁻ᵀx̄, L̄ = −b̄·xᵀ's lower triangle (see
 /// [`linalg`](crate::ops::linalg)).
@@ -1995,6 +2001,38 @@ where
         sigma_bar: &Self::Output,
     ) -> Tensor<T, (M, N), K> {
         singular_values_pullback(a, sigma_bar)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar, M: NoFewerRowsThan<N>, N: Dim, K> UnaryRule<Tensor<T, (M, N), K>>
+    for SingularValueDecomposition
+where
+    K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
+{
+    type Output = (Tensor<T, (M, N), K>, Tensor<T, (N,), K>, Tensor<T, (N, N), K>);
+    #[inline(always)]
+    #[track_caller]
+    fn value(&self, a: &Tensor<T, (M, N), K>) -> Self::Output {
+        a.svd()
+    }
+    #[inline(always)]
+    fn push(
+        &self,
+        _: &Tensor<T, (M, N), K>,
+        (u, sigma, v_t): &Self::Output,
+        a_dot: &Tensor<T, (M, N), K>,
+    ) -> Self::Output {
+        svd_push(u, sigma, v_t, a_dot)
+    }
+    #[inline(always)]
+    fn pull(
+        &self,
+        _: &Tensor<T, (M, N), K>,
+        (u, sigma, v_t): &Self::Output,
+        (u_bar, sigma_bar, v_t_bar): &Self::Output,
+    ) -> Tensor<T, (M, N), K> {
+        svd_pullback(u, sigma, v_t, u_bar, sigma_bar, v_t_bar)
     }
 }
 

@@ -576,6 +576,7 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("cholesky", "CholeskyFactor"),
     ("qr", "QrDecomposition"),
     ("singular_values", "SingularValues"),
+    ("svd", "SingularValueDecomposition"),
     ("abs", "Absolute"),
     ("tan", "Tan"),
     ("atan", "ArcTan"),

@@ -9,7 +9,7 @@ use crate::scalar::RealScalar;
 use crate::shape::Dim;
 use crate::tensor::{Storage, Tensor};
 
-use super::{check_square, diagonalize, symmetrize};
+use super::{check_square, diagonalize, divided_by_gap, symmetrize};
 
 impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
     /// The orthonormal eigenvectors of ½(A + Aᵀ) (A itself when symmetric), the
@@ -46,7 +46,7 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
         if T::CARRIES_TANGENT {
             first_order_tangents(self, &mut vectors);
         }
-        fix_signs(vectors.as_mut_slice(), size.size());
+        fix_signs(vectors.as_mut_slice(), size.size(), None);
         vectors
     }
 }
@@ -76,14 +76,17 @@ fn first_order_tangents<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
 }
 
 /// Negates each column of V (n×n) whose entry of largest magnitude (the first of
-/// equal ones) is negative.
-fn fix_signs<T: RealScalar>(vectors: &mut [T], n: usize) {
+/// equal ones) is negative, and the same column of `partner` (n columns) with it.
+pub(super) fn fix_signs<T: RealScalar>(vectors: &mut [T], n: usize, mut partner: Option<&mut [T]>) {
     for j in 0..n {
         let largest = (1..n)
             .fold(0, |best, i| if vectors[i * n + j].abs() > vectors[best * n + j].abs() { i } else { best });
         if vectors[largest * n + j] < T::zero() {
-            for i in 0..n {
-                vectors[i * n + j] = -vectors[i * n + j];
+            for x in vectors.iter_mut().skip(j).step_by(n) {
+                *x = -*x;
+            }
+            for x in partner.iter_mut().flat_map(|partner| partner.iter_mut().skip(j).step_by(n)) {
+                *x = -*x;
             }
         }
     }
@@ -100,8 +103,7 @@ fn over_eigenvalue_gaps<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     let value = |i: usize| projected.as_slice()[i * (n + 1)];
     for (k, entry) in m.as_mut_slice().iter_mut().enumerate() {
         let (i, j) = (k / n, k % n);
-        let gap = value(j) - value(i);
-        *entry = if i == j || (*entry == T::zero() && gap == T::zero()) { T::zero() } else { *entry / gap };
+        *entry = if i == j { T::zero() } else { divided_by_gap(*entry, value(j) - value(i)) };
     }
     m
 }

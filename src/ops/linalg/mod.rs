@@ -26,7 +26,10 @@
 //!   `a.least_squares(&b)`: x minimising ‖A·x − b‖, x = R⁻¹·Qᵀb for A of full column
 //!   rank (LAPACK's `gels`, `torch.linalg.lstsq`), never forming AᵀA;
 //! - `a.singular_values()`: σ₁ ≥ … ≥ σₙ ≥ 0 of an m×n A with m ≥ n, A = U·diag(σ)·Vᵀ,
-//!   by one-sided Jacobi rotations of A's columns (Hestenes; `torch.linalg.svdvals`);
+//!   by one-sided Jacobi rotations of A's columns (Hestenes; `torch.linalg.svdvals`),
+//!   and `a.svd()`: (U, σ, Vᵀ), the thin decomposition, V accumulated from the same
+//!   rotations and each column of V's largest entry positive (`torch.linalg.svd`
+//!   with `full_matrices=False`);
 //! - `a.diagonal()`: (a₁₁, …, aₙₙ), and `v.diagonal_matrix()`, its adjoint, on any
 //!   scalar.
 //!
@@ -73,6 +76,15 @@
 //! - σ = svdvals(A), with U and V from the same rotations: σ̇ᵢ = uᵢᵀ·Ȧ·vᵢ, Ā =
 //!   U·diag(σ̄)·Vᵀ (where the σᵢ are distinct; at a repeated one the sorted values
 //!   have no derivative and these formulas pick one; at σᵢ = 0 the subgradient uᵢ = 0);
+//! - (U, σ, Vᵀ) = svd(A): with P = Uᵀ·Ȧ·V, G and H the reciprocal gaps gᵢⱼ = 1/(σⱼ − σᵢ)
+//!   and hᵢⱼ = 1/(σⱼ + σᵢ) off the diagonal (0 on it), σ̇ = diag P, U̇ = U·(G∘sym(P) +
+//!   H∘asym(P)) + (I − U·Uᵀ)·Ȧ·V·diag(σ)⁻¹ and V̇ = V·(G∘sym(P) − H∘asym(P)) (asym(X) =
+//!   ½(X − Xᵀ)); with J = Uᵀ·Ū and L = Vᵀ·V̄, Ā = (U·(diag(σ̄) + G∘asym(J + L) +
+//!   H∘asym(J − L)) + (I − U·Uᵀ)·Ū·diag(σ)⁻¹)·Vᵀ. The vectors have a derivative
+//!   where the σᵢ are distinct and, for U's last term (absent when m = n), nonzero;
+//!   a tangent or cotangent that couples two equal values is infinite or NaN, as
+//!   for the eigenvectors, and on duals the vectors' tangents are set to these
+//!   first-order ones after the rotations in the same way;
 //! - y = diag A: ẏ = diag Ȧ, Ā = ȳ on the diagonal of a zero matrix.
 //!
 //! A pivot that is exactly zero is an error ([`LinAlgError::Singular`]) for `solve`,
@@ -130,7 +142,7 @@ pub use eigenvectors::{symmetric_eigenvectors_pullback, symmetric_eigenvectors_p
 pub use exponential::{matrix_exp_pullback, matrix_exp_push};
 pub(crate) use qr::least_squares_rhs_pullback;
 pub use qr::{LeastSquaresSolution, least_squares_pullback, least_squares_push, qr_pullback, qr_push};
-pub use singular::{singular_values_pullback, singular_values_push};
+pub use singular::{singular_values_pullback, singular_values_push, svd_pullback, svd_push};
 
 /// Why a factorisation of a matrix gave no result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1298,6 +1310,15 @@ pub(super) fn jacobi_rotation<T: RealScalar>(first: T, second: T, pivot: T) -> (
     let tangent = one / (if theta < T::zero() { theta - root } else { theta + root });
     let cosine = one / (tangent * tangent + one).sqrt();
     (cosine, tangent * cosine)
+}
+
+/// x/gap, or 0 where both are 0: a coupling of two equal eigenvalues or singular
+/// values that the tangent or cotangent leaves out stays finite (one it involves
+/// is infinite or NaN: there is no derivative). Compared by value, so that on
+/// duals a tangent over a nonzero gap is kept.
+#[inline(always)]
+pub(super) fn divided_by_gap<T: RealScalar>(x: T, gap: T) -> T {
+    if x == T::zero() && gap == T::zero() { T::zero() } else { x / gap }
 }
 
 /// (x_first, x_second) ← (c·x_first − s·x_second, s·x_first + c·x_second): one

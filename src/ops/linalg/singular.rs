@@ -1,10 +1,11 @@
-//! The singular values of a matrix with at least as many rows as columns and their
-//! derivatives (see [`linalg`](super) for the formulas).
+//! The singular values and the thin singular value decomposition of a matrix with
+//! at least as many rows as columns, and their derivatives (see [`linalg`](super)
+//! for the formulas).
 
 use core::cmp::Ordering;
 
 #[cfg(feature = "std")]
-use crate::autodiff::{Var, record_unary_in_place};
+use crate::autodiff::{TracedOutput, Var, record_unary_in_place};
 use crate::error::{ShapeError, or_panic};
 use crate::ops::reduce::euclidean_norm;
 use crate::product::MatMul;
@@ -13,8 +14,9 @@ use crate::shape::Dim;
 use crate::shape::constraint::NoFewerRowsThan;
 use crate::tensor::{Storage, Tensor};
 
+use super::eigenvectors::fix_signs;
 use super::qr::check_tall;
-use super::{jacobi_rotation, rotate_pair};
+use super::{divided_by_gap, jacobi_rotation, rotate_pair, symmetrize};
 
 impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N,)>> Tensor<T, (M, N), K> {
     /// The singular values σ₁ ≥ … ≥ σₙ ≥ 0 of this m×n matrix, m ≥ n: A = U·diag(σ)·Vᵀ
@@ -50,6 +52,150 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N,)>> Te
         or_panic(check_tall("singular_values", self.dims()));
         column_lengths(&orthogonalize(self, None))
     }
+
+    /// The thin singular value decomposition A = U·diag(σ)·Vᵀ of this m×n matrix, m ≥
+    /// n, as (U, σ, Vᵀ): U m×n and V n×n with orthonormal columns, σ descending as
+    /// in [`singular_values`](Self::singular_values) (`torch.linalg.svd(a,
+    /// full_matrices=False)`, `jnp.linalg.svd(a, full_matrices=False)`, nalgebra's
+    /// `svd`; for fewer rows, take the transpose's). Each column of V has its entry of
+    /// largest magnitude (the first of equal ones) positive, U's column negated with
+    /// it, so that the signs the matrix leaves free are fixed and differentiable; a
+    /// column of U for σᵢ = 0 is completed to an orthonormal basis. By the same
+    /// rotations as the singular values (V accumulated, U = A·V·diag(σ)⁻¹); NaN
+    /// everywhere for a matrix with a NaN or infinite entry. Where two singular values are
+    /// equal, their vectors are any orthonormal basis of their space; the
+    /// derivatives need the σᵢ distinct and, for U when m > n, nonzero (see
+    /// [`svd_push`]).
+    ///
+    /// ```
+    /// use fluxion::prelude::*;
+    ///
+    /// let a: Matrix<f64, 3, 2> = Matrix::from_array([[3.0, 1.0], [1.0, 3.0], [0.0, 0.0]]);
+    /// let (u, sigma, v_t) = a.svd();
+    /// // σ = (4, 2), along (1, 1)/√2 and (1, −1)/√2.
+    /// assert!((sigma[[0]] - 4.0).abs() < 1e-15 && (sigma[[1]] - 2.0).abs() < 1e-15);
+    /// let back = u.mul_rows(&sigma).matmul(&v_t);
+    /// assert!((back - a).as_slice().iter().all(|x| x.abs() < 1e-14));
+    /// // The best rank-1 approximation: σ₁·u₁·v₁ᵀ.
+    /// let rank_one = u.narrow::<1, 0, 1>().scale(sigma[[0]]).matmul(&v_t.narrow::<0, 0, 1>());
+    /// assert!((rank_one[[0, 1]] - 2.0).abs() < 1e-14);
+    /// ```
+    ///
+    /// # Panics
+    /// For a `Dyn` matrix with fewer rows than columns.
+    #[track_caller]
+    pub fn svd(&self) -> (Self, Tensor<T, (N,), K>, Tensor<T, (N, N), K>)
+    where
+        M: NoFewerRowsThan<N>,
+        K: Storage<T, (N, N)>,
+    {
+        let () = <M as NoFewerRowsThan<N>>::CHECK;
+        or_panic(check_tall("svd", self.dims()));
+        let n = self.shape().1;
+        let mut v = Tensor::identity_sized(n);
+        let mut w = orthogonalize(self, Some(v.as_mut_slice()));
+        if T::CARRIES_TANGENT {
+            first_order_tangents(&mut w, &mut v);
+        }
+        let sigma = column_lengths(&w);
+        let mut u = left_vectors(&w, &sigma);
+        complete_left_vectors(&mut u, &sigma);
+        fix_signs(v.as_mut_slice(), n.size(), Some(u.as_mut_slice()));
+        (u, sigma, v.transpose())
+    }
+}
+
+/// On duals, sets W = A·V's and V's tangents to the first-order ones by adding
+/// W·C and V·C, C = G∘sym(Q) − H∘asym(Q) for Q = Uᵀ·Ẇ (U's values; gᵢⱼ = 1/(σⱼ −
+/// σᵢ), hᵢⱼ = 1/(σⱼ + σᵢ)), whose values are 0. The rotations choose their angles
+/// by values, so a rotation that only a tangent calls for (columns already
+/// orthogonal, Ȧ mixing them) never runs; but they keep VᵀV̇ = Ω antisymmetric and
+/// Ẇ = Ȧ·V + W·Ω, so that Q = P + diag(σ)·Ω with P = Uᵀ·Ȧ·V, and C = (G∘sym(P) −
+/// H∘asym(P)) − Ω: V̇ + V·C is V·Ω_V, the derivative, whatever Ω was (and so is W's,
+/// from which U and σ follow). First order only, as for the eigenvectors.
+fn first_order_tangents<T: RealScalar, M: Dim, N: Dim, K>(
+    w: &mut Tensor<T, (M, N), K>,
+    v: &mut Tensor<T, (N, N), K>,
+) where
+    K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
+{
+    let values = w.map(|x| x.without_tangent());
+    let sigma = column_lengths(&values);
+    let moved = left_vectors(&values, &sigma).transposed_matmul(&w.map(|x| x - x.without_tangent()));
+    let correction = over_gaps(&symmetric_part(&moved), &antisymmetric_part(&moved).scale(-T::one()), &sigma);
+    let (w_change, v_change) = (w.matmul(&correction), v.matmul(&correction));
+    for (entry, &change) in w.iter_mut().zip(w_change.iter()).chain(v.iter_mut().zip(v_change.iter())) {
+        *entry += change;
+    }
+}
+
+/// Replaces U's zero columns (σⱼ = 0, the last ones, as σ descends) by unit
+/// vectors orthogonal to the columns before them: for column j, the coordinate
+/// axis eₖ that those columns leave longest (the row k of least Σ uₖc², whose
+/// residual |eₖ − Σ uₖc·u_c|² = 1 − Σ uₖc² is at least (m − j)/m, so that one
+/// Gram–Schmidt pass keeps it orthogonal to working precision), the projections
+/// removed one column at a time and the rest normalised.
+fn complete_left_vectors<T: RealScalar, M: Dim, N: Dim, K>(
+    u: &mut Tensor<T, (M, N), K>,
+    sigma: &Tensor<T, (N,), K>,
+) where
+    K: Storage<T, (M, N)> + Storage<T, (N,)>,
+{
+    let (m, n) = (u.shape().0.size(), u.shape().1.size());
+    let entries = u.as_mut_slice();
+    for (j, _) in sigma.iter().enumerate().filter(|(_, s)| **s == T::zero()) {
+        let covered = |entries: &[T], k: usize| {
+            (0..j).fold(T::zero(), |total, c| total + entries[k * n + c] * entries[k * n + c])
+        };
+        let axis =
+            (1..m).fold(0, |best, k| if covered(entries, k) < covered(entries, best) { k } else { best });
+        entries[axis * n + j] = T::one();
+        for c in 0..j {
+            let overlap = (0..m).fold(T::zero(), |total, i| total + entries[i * n + c] * entries[i * n + j]);
+            for i in 0..m {
+                let part = overlap * entries[i * n + c];
+                entries[i * n + j] -= part;
+            }
+        }
+        let length = euclidean_norm(entries.iter().skip(j).step_by(n).copied());
+        for x in entries.iter_mut().skip(j).step_by(n) {
+            *x /= length;
+        }
+    }
+}
+
+/// sym(X) = ½(X + Xᵀ) of a square matrix.
+fn symmetric_part<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+    x: &Tensor<T, (N, N), K>,
+) -> Tensor<T, (N, N), K> {
+    let mut part = x.clone();
+    symmetrize(part.as_mut_slice(), x.shape().0.size());
+    part
+}
+
+/// asym(X) = ½(X − Xᵀ) of a square matrix.
+fn antisymmetric_part<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+    x: &Tensor<T, (N, N), K>,
+) -> Tensor<T, (N, N), K> {
+    x - &symmetric_part(x)
+}
+
+/// G∘X + H∘Y: xᵢⱼ/(σⱼ − σᵢ) + yᵢⱼ/(σⱼ + σᵢ) off the diagonal, 0 on it (a zero
+/// numerator over a zero gap gives 0: see [`divided_by_gap`]).
+fn over_gaps<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>>(
+    by_difference: &Tensor<T, (N, N), K>,
+    by_sum: &Tensor<T, (N, N), K>,
+    sigma: &Tensor<T, (N,), K>,
+) -> Tensor<T, (N, N), K> {
+    let sigma = sigma.as_slice();
+    Tensor::from_shape_fn(by_difference.shape(), |[i, j]| {
+        if i == j {
+            T::zero()
+        } else {
+            divided_by_gap(by_difference[[i, j]], sigma[j] - sigma[i])
+                + divided_by_gap(by_sum[[i, j]], sigma[j] + sigma[i])
+        }
+    })
 }
 
 /// W = A·V, V orthogonal, the columns of W orthogonal to working precision and in
@@ -244,6 +390,113 @@ where
     scaled.matmul_transposed(v)
 }
 
+/// Checks (U, σ, Vᵀ) against each other and the shapes of the tangent or cotangent.
+#[track_caller]
+fn check_factors<T: RealScalar, M: Dim, N: Dim, K>(
+    operation: &'static str,
+    (u, sigma, v_t): (&Tensor<T, (M, N), K>, &Tensor<T, (N,), K>, &Tensor<T, (N, N), K>),
+    (u_other, sigma_other, v_t_other): (&Tensor<T, (M, N), K>, &Tensor<T, (N,), K>, &Tensor<T, (N, N), K>),
+) where
+    K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
+{
+    or_panic(check_tall(operation, u.dims()));
+    or_panic(u.check_same_shape(u_other, operation));
+    or_panic(v_t.check_same_shape(v_t_other, operation));
+    or_panic(sigma.check_same_shape(sigma_other, operation));
+    let n = u.shape().1.size();
+    for (factor, requirement) in
+        [(sigma.dims(), "one singular value per column of U"), (v_t.dims(), "Vᵀ with U's column count")]
+    {
+        if factor.as_slice().iter().any(|&size| size != n) {
+            panic!("{}", ShapeError::new(operation, u.dims(), factor, requirement));
+        }
+    }
+}
+
+/// The part of U̇ or Ā outside U's columns, X·diag(σ)⁻¹ (a column 0 where σⱼ = 0,
+/// which has no derivative), added to `onto` when m > n; for m = n, U is square
+/// and X = (I − U·Uᵀ)·Y is rounding only, which the division would magnify.
+fn add_over_sigma<T: RealScalar, M: Dim, N: Dim, K>(
+    onto: &mut Tensor<T, (M, N), K>,
+    x: &Tensor<T, (M, N), K>,
+    sigma: &Tensor<T, (N,), K>,
+) where
+    K: Storage<T, (M, N)> + Storage<T, (N,)>,
+{
+    let (m, n) = (x.shape().0.size(), sigma.len());
+    if m == n {
+        return;
+    }
+    for (k, (entry, &part)) in onto.iter_mut().zip(x.iter()).enumerate() {
+        let length = sigma.as_slice()[k % n];
+        if length != T::zero() {
+            *entry += part / length;
+        }
+    }
+}
+
+/// The tangent of (U, σ, Vᵀ) = svd(A), given the factors: with P = Uᵀ·Ȧ·V, σ̇ =
+/// diag P, U̇ = U·(G∘sym(P) + H∘asym(P)) + (I − U·Uᵀ)·Ȧ·V·diag(σ)⁻¹ and V̇ = V·(G∘sym(P)
+/// − H∘asym(P)), gᵢⱼ = 1/(σⱼ − σᵢ), hᵢⱼ = 1/(σⱼ + σᵢ) off the diagonal (see
+/// [`linalg`](super)). The σᵢ must be distinct (a tangent coupling two equal ones
+/// gives infinities or NaN) and, for U's last term when m > n, nonzero (a column
+/// where σᵢ = 0 leaves that term out).
+///
+/// # Panics
+/// When the shapes do not fit.
+#[track_caller]
+pub fn svd_push<T: RealScalar, M: Dim, N: Dim, K>(
+    u: &Tensor<T, (M, N), K>,
+    sigma: &Tensor<T, (N,), K>,
+    v_t: &Tensor<T, (N, N), K>,
+    a_dot: &Tensor<T, (M, N), K>,
+) -> (Tensor<T, (M, N), K>, Tensor<T, (N,), K>, Tensor<T, (N, N), K>)
+where
+    K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
+{
+    check_factors("svd_push", (u, sigma, v_t), (a_dot, sigma, v_t));
+    let moved = a_dot.matmul_transposed(v_t);
+    let p = u.transposed_matmul(&moved);
+    let (symmetric, antisymmetric) = (symmetric_part(&p), antisymmetric_part(&p));
+    let mut u_dot = u.matmul(&over_gaps(&symmetric, &antisymmetric, sigma));
+    add_over_sigma(&mut u_dot, &(moved - u.matmul(&p)), sigma);
+    // (V·Ω)ᵀ = −Ω·Vᵀ, Ω antisymmetric.
+    let v_t_dot = over_gaps(&symmetric, &antisymmetric.scale(-T::one()), sigma).matmul(v_t).scale(-T::one());
+    (u_dot, p.diagonal(), v_t_dot)
+}
+
+/// The cotangent of (U, σ, Vᵀ) = svd(A), given the factors: with J = Uᵀ·Ū and L =
+/// Vᵀ·V̄, Ā = (U·(diag(σ̄) + G∘asym(J + L) + H∘asym(J − L)) + (I − U·Uᵀ)·Ū·diag(σ)⁻¹)·Vᵀ
+/// (see [`svd_push`] for G, H and where the derivative exists).
+///
+/// # Panics
+/// When the shapes do not fit.
+#[track_caller]
+pub fn svd_pullback<T: RealScalar, M: Dim, N: Dim, K>(
+    u: &Tensor<T, (M, N), K>,
+    sigma: &Tensor<T, (N,), K>,
+    v_t: &Tensor<T, (N, N), K>,
+    u_bar: &Tensor<T, (M, N), K>,
+    sigma_bar: &Tensor<T, (N,), K>,
+    v_t_bar: &Tensor<T, (N, N), K>,
+) -> Tensor<T, (M, N), K>
+where
+    K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
+{
+    check_factors("svd_pullback", (u, sigma, v_t), (u_bar, sigma_bar, v_t_bar));
+    let j = u.transposed_matmul(u_bar);
+    let l = v_t.matmul_transposed(v_t_bar);
+    let (sum, difference) = (antisymmetric_part(&(&j + &l)), antisymmetric_part(&(&j - &l)));
+    let mut inner = over_gaps(&sum, &difference, sigma);
+    let n = sigma.len();
+    for (k, &s) in sigma_bar.iter().enumerate() {
+        inner.as_mut_slice()[k * (n + 1)] += s;
+    }
+    let mut a_bar = u.matmul(&inner);
+    add_over_sigma(&mut a_bar, &(u_bar - &u.matmul(&j)), sigma);
+    a_bar.matmul(v_t)
+}
+
 #[cfg(feature = "std")]
 impl<T: RealScalar, M: Dim, N: Dim, K> Var<Tensor<T, (M, N), K>>
 where
@@ -264,5 +517,22 @@ where
         record_unary_in_place(self, sigma, move |_, sigma_bar, a_bar| {
             a_bar.add(|| recombine(&u, sigma_bar, &v));
         })
+    }
+
+    /// The thin singular value decomposition (U, σ, Vᵀ) (see [`Tensor::svd`]),
+    /// recorded with its pullback ([`svd_pullback`]; a factor that does not reach the
+    /// result contributes a zero cotangent).
+    ///
+    /// # Panics
+    /// As [`Tensor::svd`].
+    #[track_caller]
+    pub fn svd(&self) -> (Self, Var<Tensor<T, (N,), K>>, Var<Tensor<T, (N, N), K>>)
+    where
+        M: NoFewerRowsThan<N>,
+    {
+        let factors = record_unary_in_place(self, self.value().svd(), |(u, sigma, v_t), bars, a_bar| {
+            a_bar.add(|| svd_pullback(u, sigma, v_t, &bars.0, &bars.1, &bars.2));
+        });
+        TracedOutput::split(factors)
     }
 }
