@@ -16,7 +16,9 @@
 //! into one pass over the remaining columns) and beside nalgebra's QR, with the
 //! gradient of |x|² in static mode. The singular values of that matrix beside the
 //! same one-sided Jacobi rotations on arrays and beside nalgebra's (bidiagonal
-//! QR), with the gradient of the nuclear norm Σσ.
+//! QR), with the gradient of the nuclear norm Σσ; its thin SVD beside the rotations
+//! with V accumulated on arrays and nalgebra's SVD, with the gradient of a loss of
+//! every factor.
 //!
 //! Groups `linalg/solve` (ids `{ours,handwritten}/{inline-6,heap-64}`),
 //! `linalg/solve_gradient`, `linalg/cholesky`,
@@ -24,7 +26,7 @@
 //! `linalg/symmetric_eigenvalues` and `linalg/symmetric_eigenvectors`
 //! (`{ours,handwritten,nalgebra}/inline-6`, `gradient/inline-6`), `linalg/matrix_exp`
 //! (`{ours,handwritten,nalgebra}/{norm-0.8,norm-20}`, `gradient/…`), `linalg/qr` and
-//! `linalg/least_squares` and `linalg/singular_values`
+//! `linalg/least_squares` and `linalg/singular_values` and `linalg/svd`
 //! (`{ours,handwritten,nalgebra}/inline-12x4`, `gradient/inline-12x4`); throughput
 //! counts the matrix's elements.
 
@@ -37,7 +39,7 @@ criterion_group! {
     name = benches;
     config = config();
     targets = solve, solve_gradient, cholesky, log_abs_determinant_gradient, triangular_solve, symmetric_eigenvalues,
-        matrix_exp, least_squares, singular_values
+        matrix_exp, least_squares, singular_values, svd
 }
 
 /// A diagonally dominant n×n matrix (well conditioned), row by row.
@@ -715,10 +717,11 @@ fn squared_solution(a: &Matrix<f64, 12, 4>, b: &Vector<f64, 12>) -> f64 {
     x.dot(&x)
 }
 
-/// The singular values of a 12×4 matrix on arrays, descending: one-sided Jacobi
-/// rotations of its columns (scaled by the largest |entry|), the Gram entries of each
-/// pair summed in one pass, until every pair is orthogonal to working precision.
-fn singular_values_by_hand(a: &Tall) -> [f64; 4] {
+/// One-sided Jacobi rotations of a 12×4 matrix's columns on arrays (scaled by the
+/// largest |entry|), the Gram entries of each pair summed in one pass, until every
+/// pair is orthogonal to working precision; V accumulated when given. Returns the
+/// rotated columns, still scaled, and the scale.
+fn rotate_columns_by_hand(a: &Tall, mut v: Option<&mut [[f64; 4]; 4]>) -> (Tall, f64) {
     let largest = a.as_flattened().iter().fold(0.0f64, |m, x| m.max(x.abs()));
     let mut w = *a;
     for row in &mut w {
@@ -745,7 +748,8 @@ fn singular_values_by_hand(a: &Tall) -> [f64; 4] {
                 let t = 1.0 / if theta < 0.0 { theta - root } else { theta + root };
                 let c = 1.0 / (t * t + 1.0).sqrt();
                 let s = t * c;
-                for row in &mut w {
+                let rows = w.iter_mut().chain(v.iter_mut().flat_map(|v| v.iter_mut()));
+                for row in rows {
                     let (x, y) = (row[p], row[q]);
                     row[p] = c * x - s * y;
                     row[q] = s * x + c * y;
@@ -756,12 +760,51 @@ fn singular_values_by_hand(a: &Tall) -> [f64; 4] {
             break;
         }
     }
+    (w, largest)
+}
+
+/// The singular values of a 12×4 matrix on arrays, descending: the lengths of the
+/// rotated columns.
+fn singular_values_by_hand(a: &Tall) -> [f64; 4] {
+    let (w, largest) = rotate_columns_by_hand(a, None);
     let mut sigma = [0.0; 4];
     for (j, value) in sigma.iter_mut().enumerate() {
         *value = largest * w.iter().map(|row| row[j] * row[j]).sum::<f64>().sqrt();
     }
     sigma.sort_by(|x, y| y.total_cmp(x));
     sigma
+}
+
+/// The thin SVD (U, σ, Vᵀ) of a 12×4 matrix on arrays: the rotations with V
+/// accumulated, the columns ordered by length, U the rotated columns over their
+/// lengths (all nonzero here), and each pair's sign fixed by V's largest entry.
+fn svd_by_hand(a: &Tall) -> (Tall, [f64; 4], [[f64; 4]; 4]) {
+    let mut v = [[0.0; 4]; 4];
+    for (k, row) in v.iter_mut().enumerate() {
+        row[k] = 1.0;
+    }
+    let (w, largest) = rotate_columns_by_hand(a, Some(&mut v));
+    let mut lengths = [0.0; 4];
+    for (j, length) in lengths.iter_mut().enumerate() {
+        *length = w.iter().map(|row| row[j] * row[j]).sum::<f64>().sqrt();
+    }
+    let mut order = [0, 1, 2, 3];
+    order.sort_by(|&x, &y| lengths[y].total_cmp(&lengths[x]));
+    let (mut u, mut sigma, mut v_t) = ([[0.0; 4]; 12], [0.0; 4], [[0.0; 4]; 4]);
+    for (k, &j) in order.iter().enumerate() {
+        let largest_entry =
+            (0..4).map(|i| v[i][j]).fold(0.0f64, |m, x| if x.abs() > m.abs() { x } else { m });
+        let sign = if largest_entry < 0.0 { -1.0 } else { 1.0 };
+        sigma[k] = largest * lengths[j];
+        for i in 0..4 {
+            v_t[k][i] = sign * v[i][j];
+        }
+        let scale = sign / lengths[j];
+        for (u_row, w_row) in u.iter_mut().zip(&w) {
+            u_row[k] = w_row[j] * scale;
+        }
+    }
+    (u, sigma, v_t)
 }
 
 /// `linalg/singular_values`: the 12×4 matrix of `linalg/least_squares`, and the
@@ -790,6 +833,35 @@ fn singular_values(c: &mut Criterion) {
         bencher.iter(|| nuclear_norm::value_and_grad(black_box(&a)))
     });
     group.finish();
+}
+
+/// `linalg/svd`: the thin decomposition of the same 12×4 matrix, and the gradient
+/// of ΣU + Σσ + ΣVᵀ (every factor's cotangent).
+fn svd(c: &mut Criterion) {
+    let a: Matrix<f64, 12, 4> = Matrix::from_fn(|[i, j]| ((i * 7 + j * 3) % 11) as f64 / 11.0 - 0.45);
+    let arrays = a.to_array();
+    let matrix = nalgebra::SMatrix::<f64, 12, 4>::from_fn(|i, j| arrays[i][j]);
+    let (u, sigma, v_t) = a.svd();
+    let (their_u, their_sigma, their_v_t) = svd_by_hand(&arrays);
+    assert_agree(u.as_slice(), their_u.as_flattened());
+    assert_agree(sigma.as_slice(), &their_sigma);
+    assert_agree(v_t.as_slice(), their_v_t.as_flattened());
+    let mut group = c.benchmark_group("linalg/svd");
+    compare(&mut group, "inline-12x4", 48, || black_box(&a).svd(), || svd_by_hand(black_box(&arrays)));
+    group.bench_function(BenchmarkId::new("nalgebra", "inline-12x4"), |bencher| {
+        bencher.iter(|| black_box(matrix).svd(true, true))
+    });
+    group.bench_function(BenchmarkId::new("gradient", "inline-12x4"), |bencher| {
+        bencher.iter(|| factor_sums::value_and_grad(black_box(&a)))
+    });
+    group.finish();
+}
+
+/// ΣU + Σσ + ΣVᵀ for A's thin SVD.
+#[differentiable]
+fn factor_sums(a: &Matrix<f64, 12, 4>) -> f64 {
+    let (u, sigma, v_t) = a.svd();
+    u.sum() + sigma.sum() + v_t.sum()
 }
 
 /// Σσ, the nuclear norm.
