@@ -119,7 +119,7 @@ fn rank_deficient_and_edge_cases() {
     // Rank 1 and the zero matrix: U still has orthonormal columns.
     let rank_one: Tall = Matrix::from_fn(|[i, j]| (i as f64 - 2.0) * (j as f64 + 1.0));
     let factors = rank_one.svd();
-    assert_eq!(&factors.1.as_slice()[1..], &[0.0, 0.0]);
+    assert!(factors.1[[1]] < 1e-15 * factors.1[[0]] && factors.1[[2]] < 1e-15 * factors.1[[0]]);
     assert_decomposition(
         &rank_one.to_storage(),
         &(factors.0.to_storage(), factors.1.to_storage(), factors.2.to_storage()),
@@ -139,6 +139,18 @@ fn rank_deficient_and_edge_cases() {
     let (u, sigma, v_t) = huge.svd();
     let back = u.mul_rows(&sigma).matmul(&v_t);
     assert!(distance(&back.scale(1e-200), &huge.scale(1e-200)) < 1e-15);
+    assert!(distance(&u.transposed_matmul(&u), &Matrix::identity()) < 1e-15);
+    // Entries near the smallest subnormal: U from the scaled columns, still orthonormal.
+    let tiny: Matrix<f64, 3, 2> = Matrix::from_array([[3e-315, 1e-315], [1e-315, 3e-315], [0.0, 2e-315]]);
+    let (u, _, _) = tiny.svd();
+    assert!(distance(&u.transposed_matmul(&u), &Matrix::identity()) < 1e-15, "{u:?}");
+    // Columns of lengths 1 and about 1e-160, whose squares' product underflows:
+    // σ₂ = |det A|/σ₁, and the rotation still runs.
+    let graded: Matrix<f64, 2, 2> = Matrix::from_array([[1.0, 1e-160], [0.0, 1e-160]]);
+    let (u, sigma, _) = graded.svd();
+    assert!((sigma[[0]] - 1.0).abs() < 1e-15 && (sigma[[1]] / 1e-160 - 1.0).abs() < 1e-14, "{sigma:?}");
+    assert!(distance(&u.transposed_matmul(&u), &Matrix::identity()) < 1e-15, "{u:?}");
+    assert_eq!(graded.singular_values(), sigma);
     // Dyn on the heap as the static form; no columns; the wide error.
     let dynamic = DMatrix::from_shape_fn((Dyn(4), Dyn(2)), |[i, j]| (i + 2 * j) as f64 + 0.5);
     let fixed: Matrix<f64, 4, 2> = Matrix::from_fn(|[i, j]| (i + 2 * j) as f64 + 0.5);
@@ -146,6 +158,8 @@ fn rank_deficient_and_edge_cases() {
     assert_eq!((dynamic.0.as_slice(), dynamic.2.as_slice()), (fixed.0.as_slice(), fixed.2.as_slice()));
     let empty = DMatrix::<f64>::zeros_shaped((Dyn(3), Dyn(0))).svd();
     assert_eq!((empty.0.shape(), empty.1.len(), empty.2.shape()), ((Dyn(3), Dyn(0)), 0, (Dyn(0), Dyn(0))));
+    let nothing = DMatrix::<f64>::zeros_shaped((Dyn(0), Dyn(0))).svd();
+    assert!(nothing.0.is_empty() && nothing.1.is_empty() && nothing.2.is_empty());
     let wide = DMatrix::<f64>::zeros_shaped((Dyn(2), Dyn(3)));
     let message = std::panic::catch_unwind(|| wide.svd()).unwrap_err();
     assert_eq!(
@@ -188,6 +202,43 @@ fn tangents_at_orthogonal_columns() {
     let (plus, minus) = ((a + direction.scale(step)).svd(), (a - direction.scale(step)).svd());
     assert!(distance(&(plus.0 - minus.0).scale(0.5 / step), &u_dot) < 1e-8);
     assert!(distance(&(plus.2 - minus.2).scale(0.5 / step), &v_t_dot) < 1e-8);
+}
+
+#[test]
+fn a_zero_singular_value_has_the_subgradient_zero_in_every_mode() {
+    // The third column is zero: σ₃ = 0 exactly (no rotation touches it), and U's
+    // third column is a completion. σ₃'s tangent and cotangent are 0 in every mode.
+    let a: Matrix<f64, 4, 3> = Matrix::from_fn(|[i, j]| if j == 2 { 0.0 } else { (i * 2 + j + 1) as f64 });
+    let direction: Matrix<f64, 4, 3> = Matrix::from_fn(|[i, j]| ((i * 5 + j * 3) % 7) as f64 / 7.0 - 0.4);
+    let (u, sigma, v_t) = a.svd();
+    assert_eq!(sigma[[2]], 0.0);
+    assert!(distance(&u.transposed_matmul(&u), &Matrix::identity()) < 1e-15);
+    let (_, sigma_dot, _) = svd_push(&u, &sigma, &v_t, &direction);
+    let third = Vector::from_array([0.0, 0.0, 1.0]);
+    let zero = Matrix::<f64, 3, 3>::zeros();
+    let a_bar = svd_pullback(&u, &sigma, &v_t, &Matrix::zeros(), &third, &zero);
+    let (_, (_, sigma_dual, _)) = jvp(|a: Matrix<Dual<f64>, 4, 3>| a.svd(), &a, &direction);
+    let by_tape = grad(|a: Var<Matrix<f64, 4, 3>>| a.svd().1.at([2]), &a);
+    let values_alone = fluxion::ops::linalg::singular_values_pullback(&a, &third);
+    assert_eq!((sigma_dot[[2]], sigma_dual[[2]]), (0.0, 0.0));
+    assert!(a_bar.iter().chain(by_tape.iter()).chain(values_alone.iter()).all(|x| *x == 0.0));
+}
+
+#[test]
+fn second_derivatives_on_nested_duals() {
+    // Forward over forward: vᵀ·H·v from Dual<Dual<f64>> against the reverse-over-
+    // forward H·v, at a matrix whose rotations run.
+    let a = separated([0.3, -0.2, 0.5, 0.1, 0.9, -0.7, 0.4, 0.0, -0.3, 0.8, -0.6, 0.2, 0.7, -0.1, 0.6]);
+    let v: Tall = Matrix::from_fn(|[i, j]| ((i * 3 + j * 5) % 7) as f64 / 7.0 - 0.5);
+    let lifted: Matrix<Dual<Dual<f64>>, 5, 3> =
+        Matrix::from_fn(|[i, j]| Dual::new(Dual::new(a[[i, j]], [v[[i, j]]]), [Dual::new(v[[i, j]], [0.0])]));
+    let forward_over_forward = energy(&lifted).tangent()[0].tangent()[0];
+    let reverse_over_forward = v.dot(&energy::hvp(&a, &v));
+    let gap = (forward_over_forward - reverse_over_forward).abs();
+    assert!(
+        gap < 1e-10 * reverse_over_forward.abs().max(1.0),
+        "{forward_over_forward} against {reverse_over_forward}"
+    );
 }
 
 #[test]

@@ -479,9 +479,9 @@ pub struct QrDecomposition;
 /// [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
 pub struct SingularValues;
-/// `a.svd()`: (U, σ, Vᵀ) with A = U·diag(σ)·Vᵀ; with P = Uᵀ·Ȧ·V, σ̇ = diag P, U̇ and V̇
-/// from P over the gaps σⱼ ∓ σᵢ, Ā = U·P̄·Vᵀ + (I − U·Uᵀ)·Ū·diag(σ)⁻¹·Vᵀ (see
-/// [`linalg`](crate::ops::linalg)).
+/// `a.svd()`: (U, σ, Vᵀ) with A = U·diag(σ)·Vᵀ; with P = Uᵀ·Ȧ·V, σ̇ = diag P and U̇,
+/// V̇ from P over the gaps σⱼ ∓ σᵢ; Ā from the same couplings of Uᵀ·Ū and Vᵀ·V̄ (see
+/// [`linalg`](crate::ops::linalg) and [`svd_pullback`]).
 #[derive(Clone, Copy, Debug)]
 pub struct SingularValueDecomposition;
 /// `l.solve_lower_triangular(&b)`: x = L⁻¹b for L the lower triangle, ẋ =

@@ -9,7 +9,7 @@ use crate::scalar::RealScalar;
 use crate::shape::Dim;
 use crate::tensor::{Storage, Tensor};
 
-use super::{check_square, diagonalize, divided_by_gap, symmetrize};
+use super::{check_square, diagonalize, divided_by_gap, fix_signs, symmetrize};
 
 impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
     /// The orthonormal eigenvectors of ½(A + Aᵀ) (A itself when symmetric), the
@@ -72,23 +72,6 @@ fn first_order_tangents<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     let correction = vectors.matmul(&over_eigenvalue_gaps(&rotated, tangent_part));
     for (entry, &change) in vectors.iter_mut().zip(correction.iter()) {
         *entry += change;
-    }
-}
-
-/// Negates each column of V (n×n) whose entry of largest magnitude (the first of
-/// equal ones) is negative, and the same column of `partner` (n columns) with it.
-pub(super) fn fix_signs<T: RealScalar>(vectors: &mut [T], n: usize, mut partner: Option<&mut [T]>) {
-    for j in 0..n {
-        let largest = (1..n)
-            .fold(0, |best, i| if vectors[i * n + j].abs() > vectors[best * n + j].abs() { i } else { best });
-        if vectors[largest * n + j] < T::zero() {
-            for x in vectors.iter_mut().skip(j).step_by(n) {
-                *x = -*x;
-            }
-            for x in partner.iter_mut().flat_map(|partner| partner.iter_mut().skip(j).step_by(n)) {
-                *x = -*x;
-            }
-        }
     }
 }
 

@@ -77,14 +77,18 @@
 //!   U·diag(σ̄)·Vᵀ (where the σᵢ are distinct; at a repeated one the sorted values
 //!   have no derivative and these formulas pick one; at σᵢ = 0 the subgradient uᵢ = 0);
 //! - (U, σ, Vᵀ) = svd(A): with P = Uᵀ·Ȧ·V, G and H the reciprocal gaps gᵢⱼ = 1/(σⱼ − σᵢ)
-//!   and hᵢⱼ = 1/(σⱼ + σᵢ) off the diagonal (0 on it), σ̇ = diag P, U̇ = U·(G∘sym(P) +
-//!   H∘asym(P)) + (I − U·Uᵀ)·Ȧ·V·diag(σ)⁻¹ and V̇ = V·(G∘sym(P) − H∘asym(P)) (asym(X) =
-//!   ½(X − Xᵀ)); with J = Uᵀ·Ū and L = Vᵀ·V̄, Ā = (U·(diag(σ̄) + G∘asym(J + L) +
-//!   H∘asym(J − L)) + (I − U·Uᵀ)·Ū·diag(σ)⁻¹)·Vᵀ. The vectors have a derivative
-//!   where the σᵢ are distinct and, for U's last term (absent when m = n), nonzero;
-//!   a tangent or cotangent that couples two equal values is infinite or NaN, as
-//!   for the eigenvectors, and on duals the vectors' tangents are set to these
-//!   first-order ones after the rotations in the same way;
+//!   and hᵢⱼ = 1/(σⱼ + σᵢ) off the diagonal (0 on it) and asym(X) = ½(X − Xᵀ), σ̇ =
+//!   diag P, U̇ = U·(G∘sym(P) + H∘asym(P)) + (I − U·Uᵀ)·Ȧ·V·diag(σ)⁻¹ and V̇ = V·Ω for
+//!   Ω = G∘sym(P) − H∘asym(P), so that the third output moves by −Ω·Vᵀ; with V̄ the
+//!   transpose of that output's cotangent, J = Uᵀ·Ū and L = Vᵀ·V̄, Ā = (U·(diag(σ̄) +
+//!   G∘asym(J + L) + H∘asym(J − L)) + (I − U·Uᵀ)·Ū·diag(σ)⁻¹)·Vᵀ. At σᵢ = 0, σ̇ᵢ and
+//!   σ̄ᵢ's part are 0 (the subgradient, as for `singular_values`) and U's last term
+//!   (absent when m = n) leaves that column out. The vectors have a derivative where
+//!   the σᵢ are distinct: a tangent or cotangent that couples two equal values is
+//!   infinite or NaN, except on duals, where an exactly repeated pair's coupling is
+//!   left 0; there the vectors' tangents are set to these first-order ones after
+//!   the rotations, from the tangent of the rotated columns' Gram matrix, which is 0
+//!   where the rotations converged in every tangent (nested duals too);
 //! - y = diag A: ẏ = diag Ȧ, Ā = ȳ on the diagonal of a zero matrix.
 //!
 //! A pivot that is exactly zero is an error ([`LinAlgError::Singular`]) for `solve`,
@@ -1304,10 +1308,15 @@ fn diagonalize<T: RealScalar>(s: &mut [T], n: usize, mut vectors: Option<&mut [T
 /// derivative at θ = 0 (equal diagonal entries).
 #[inline(always)]
 pub(super) fn jacobi_rotation<T: RealScalar>(first: T, second: T, pivot: T) -> (T, T) {
-    let one = T::one();
-    let theta = (second - first) / (T::from_f64(2.0) * pivot);
-    let root = (theta * theta + one).sqrt();
-    let tangent = one / (if theta < T::zero() { theta - root } else { theta + root });
+    let (one, two) = (T::one(), T::from_f64(2.0));
+    let theta = (second - first) / (two * pivot);
+    // Past 1/√ε, t = 1/(2θ) to working precision, where θ² would overflow.
+    let tangent = if theta.abs() > one / T::epsilon().sqrt() {
+        one / (two * theta)
+    } else {
+        let root = (theta * theta + one).sqrt();
+        one / (if theta < T::zero() { theta - root } else { theta + root })
+    };
     let cosine = one / (tangent * tangent + one).sqrt();
     (cosine, tangent * cosine)
 }
@@ -1319,6 +1328,23 @@ pub(super) fn jacobi_rotation<T: RealScalar>(first: T, second: T, pivot: T) -> (
 #[inline(always)]
 pub(super) fn divided_by_gap<T: RealScalar>(x: T, gap: T) -> T {
     if x == T::zero() && gap == T::zero() { T::zero() } else { x / gap }
+}
+
+/// Negates each column of V (n×n) whose entry of largest magnitude (the first of
+/// equal ones) is negative, and the same column of `partner` (n columns) with it.
+pub(super) fn fix_signs<T: RealScalar>(vectors: &mut [T], n: usize, mut partner: Option<&mut [T]>) {
+    for j in 0..n {
+        let largest = (1..n)
+            .fold(0, |best, i| if vectors[i * n + j].abs() > vectors[best * n + j].abs() { i } else { best });
+        if vectors[largest * n + j] < T::zero() {
+            for x in vectors.iter_mut().skip(j).step_by(n) {
+                *x = -*x;
+            }
+            for x in partner.iter_mut().flat_map(|partner| partner.iter_mut().skip(j).step_by(n)) {
+                *x = -*x;
+            }
+        }
+    }
 }
 
 /// (x_first, x_second) ← (c·x_first − s·x_second, s·x_first + c·x_second): one

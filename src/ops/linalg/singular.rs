@@ -14,9 +14,8 @@ use crate::shape::Dim;
 use crate::shape::constraint::NoFewerRowsThan;
 use crate::tensor::{Storage, Tensor};
 
-use super::eigenvectors::fix_signs;
 use super::qr::check_tall;
-use super::{divided_by_gap, jacobi_rotation, rotate_pair, symmetrize};
+use super::{divided_by_gap, fix_signs, jacobi_rotation, rotate_pair, symmetrize};
 
 impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N,)>> Tensor<T, (M, N), K> {
     /// The singular values σ₁ ≥ … ≥ σₙ ≥ 0 of this m×n matrix, m ≥ n: A = U·diag(σ)·Vᵀ
@@ -50,7 +49,8 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N,)>> Te
     {
         let () = <M as NoFewerRowsThan<N>>::CHECK;
         or_panic(check_tall("singular_values", self.dims()));
-        column_lengths(&orthogonalize(self, None))
+        let (w, scale) = orthogonalize(self, None);
+        column_lengths(&w).scale(scale)
     }
 
     /// The thin singular value decomposition A = U·diag(σ)·Vᵀ of this m×n matrix, m ≥
@@ -90,39 +90,34 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N,)>> Te
         K: Storage<T, (N, N)>,
     {
         let () = <M as NoFewerRowsThan<N>>::CHECK;
-        or_panic(check_tall("svd", self.dims()));
-        let n = self.shape().1;
-        let mut v = Tensor::identity_sized(n);
-        let mut w = orthogonalize(self, Some(v.as_mut_slice()));
-        if T::CARRIES_TANGENT {
-            first_order_tangents(&mut w, &mut v);
-        }
-        let sigma = column_lengths(&w);
-        let mut u = left_vectors(&w, &sigma);
-        complete_left_vectors(&mut u, &sigma);
-        fix_signs(v.as_mut_slice(), n.size(), Some(u.as_mut_slice()));
+        let (u, sigma, v) = decompose("svd", self);
         (u, sigma, v.transpose())
     }
 }
 
-/// On duals, sets W = A·V's and V's tangents to the first-order ones by adding
-/// W·C and V·C, C = G∘sym(Q) − H∘asym(Q) for Q = Uᵀ·Ẇ (U's values; gᵢⱼ = 1/(σⱼ −
-/// σᵢ), hᵢⱼ = 1/(σⱼ + σᵢ)), whose values are 0. The rotations choose their angles
-/// by values, so a rotation that only a tangent calls for (columns already
-/// orthogonal, Ȧ mixing them) never runs; but they keep VᵀV̇ = Ω antisymmetric and
-/// Ẇ = Ȧ·V + W·Ω, so that Q = P + diag(σ)·Ω with P = Uᵀ·Ȧ·V, and C = (G∘sym(P) −
-/// H∘asym(P)) − Ω: V̇ + V·C is V·Ω_V, the derivative, whatever Ω was (and so is W's,
-/// from which U and σ follow). First order only, as for the eigenvectors.
+/// On duals, sets W = A·V/s's and V's tangents to the first-order ones by adding
+/// W·C and V·C, cᵢⱼ = Ġᵢⱼ/(σⱼ² − σᵢ²) off the diagonal for Ġ the tangent part of
+/// the Gram matrix WᵀW (σ² its diagonal's values; C's values are 0). The rotations
+/// choose their angles by values, so a rotation that only a tangent calls for
+/// (columns already orthogonal, Ȧ mixing them) never runs; but they keep VᵀV̇ = Ω
+/// antisymmetric and Ẇ = Ȧ·V + W·Ω, so that Ġ = diag(σ)·P + Pᵀ·diag(σ) + diag(σ)²·Ω −
+/// Ω·diag(σ)² for P = Uᵀ·Ȧ·V, and C is V's derivative coupling (σᵢpᵢⱼ +
+/// σⱼpⱼᵢ)/(σⱼ² − σᵢ²) less Ω: V̇ + V·C is the derivative whatever Ω was, and so
+/// is W's, from which U and σ follow. Where the rotations did converge in every
+/// tangent (nested duals included), Ġ is 0 off the diagonal and nothing changes.
+/// An exactly repeated pair's coupling is left 0 (see [`divided_by_gap`]).
 fn first_order_tangents<T: RealScalar, M: Dim, N: Dim, K>(
     w: &mut Tensor<T, (M, N), K>,
     v: &mut Tensor<T, (N, N), K>,
 ) where
-    K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
+    K: Storage<T, (M, N)> + Storage<T, (N, N)>,
 {
-    let values = w.map(|x| x.without_tangent());
-    let sigma = column_lengths(&values);
-    let moved = left_vectors(&values, &sigma).transposed_matmul(&w.map(|x| x - x.without_tangent()));
-    let correction = over_gaps(&symmetric_part(&moved), &antisymmetric_part(&moved).scale(-T::one()), &sigma);
+    let gram = w.transposed_matmul(w);
+    let square = |i: usize| gram[[i, i]].without_tangent();
+    let correction = Tensor::from_shape_fn(gram.shape(), |[i, j]| {
+        let x = gram[[i, j]];
+        if i == j { T::zero() } else { divided_by_gap(x - x.without_tangent(), square(j) - square(i)) }
+    });
     let (w_change, v_change) = (w.matmul(&correction), v.matmul(&correction));
     for (entry, &change) in w.iter_mut().zip(w_change.iter()).chain(v.iter_mut().zip(v_change.iter())) {
         *entry += change;
@@ -198,22 +193,23 @@ fn over_gaps<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>>(
     })
 }
 
-/// W = A·V, V orthogonal, the columns of W orthogonal to working precision and in
-/// order of descending length (the singular values, with W's columns the left
-/// singular vectors scaled by them); V accumulated into `vectors` (the identity
-/// given, n×n) when asked for. The columns are scaled by A's largest |entry| while they
-/// rotate, so that no square overflows.
+/// (W, s) with W = A·V/s, s A's largest |entry| (so that no square overflows), V
+/// orthogonal, the columns of W orthogonal to working precision and in order of
+/// descending length (s times the lengths are the singular values, and W's columns
+/// over their lengths the left singular vectors); V accumulated into `vectors` (the
+/// identity given, n×n) when asked for. s = 0 for a zero matrix, NaN (and W and V
+/// NaN) for one with a NaN or infinite entry.
 fn orthogonalize<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>>(
     a: &Tensor<T, (M, N), K>,
     mut vectors: Option<&mut [T]>,
-) -> Tensor<T, (M, N), K> {
+) -> (Tensor<T, (M, N), K>, T) {
     let (m, n) = (a.shape().0.size(), a.shape().1.size());
     let mut w = a.clone();
     let zero = T::zero();
     let largest =
         w.iter().fold(zero, |largest, &x| if overtakes(x.abs(), largest) { x.abs() } else { largest });
     if largest == zero {
-        return w;
+        return (w, largest);
     }
     // Not below infinity: infinite or NaN.
     if largest.partial_cmp(&-T::neg_infinity()) != Some(Ordering::Less) {
@@ -222,7 +218,7 @@ fn orthogonalize<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>>(
         if let Some(v) = vectors {
             v.fill(nan);
         }
-        return w;
+        return (w, nan);
     }
     let entries = w.as_mut_slice();
     for x in entries.iter_mut() {
@@ -237,8 +233,9 @@ fn orthogonalize<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>>(
                     let (x, y) = (entries[i * n + p], entries[i * n + q]);
                     (first + x * x, second + y * y, pivot + x * y)
                 });
-                // Orthogonal to working precision relative to the two lengths.
-                if pivot.abs() <= T::epsilon() * (first * second).sqrt() {
+                // Orthogonal to working precision relative to the two lengths (each
+                // root taken alone: their product may underflow).
+                if pivot.abs() <= T::epsilon() * first.sqrt() * second.sqrt() {
                     continue;
                 }
                 rotated = true;
@@ -257,9 +254,9 @@ fn orthogonalize<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>>(
             break;
         }
     }
-    // Descending lengths, by selection while the columns are still scaled (their
-    // squares finite): each longest remaining column (and its column of V)
-    // swapped into place.
+    // Descending lengths, by selection (the squares of the scaled columns are
+    // finite): each longest remaining column (and its column of V) swapped into
+    // place.
     let squared_length =
         |x: &[T], k: usize| (0..m).fold(zero, |total, i| total + x[i * n + k] * x[i * n + k]);
     for j in 0..n {
@@ -277,10 +274,7 @@ fn orthogonalize<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>>(
             }
         }
     }
-    for x in entries.iter_mut() {
-        *x *= largest;
-    }
-    w
+    (w, largest)
 }
 
 /// The lengths of W's columns.
@@ -293,26 +287,42 @@ fn column_lengths<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage
     })
 }
 
-/// U = W·diag(σ)⁻¹, the left singular vectors, with a zero column where σᵢ = 0.
-fn left_vectors<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N,)>>(
-    w: &Tensor<T, (M, N), K>,
+/// X·diag(σ)⁻¹, with a zero column where σⱼ = 0.
+fn over_sigma<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N,)>>(
+    x: &Tensor<T, (M, N), K>,
     sigma: &Tensor<T, (N,), K>,
 ) -> Tensor<T, (M, N), K> {
-    let mut u = w.clone();
+    let mut divided = x.clone();
     let n = sigma.len();
-    for (k, entry) in u.as_mut_slice().iter_mut().enumerate() {
+    for (k, entry) in divided.as_mut_slice().iter_mut().enumerate() {
         let length = sigma.as_slice()[k % n];
         *entry = if length == T::zero() { T::zero() } else { *entry / length };
     }
-    u
+    divided
 }
 
-/// (U, σ, V) of A = U·diag(σ)·Vᵀ from the rotations.
+/// dᵢ where σᵢ ≠ 0 and 0 where σᵢ = 0: the subgradient chosen there, in every mode.
+fn where_nonzero<T: RealScalar, N: Dim, K: Storage<T, (N,)>>(
+    sigma: &Tensor<T, (N,), K>,
+    mut d: Tensor<T, (N,), K>,
+) -> Tensor<T, (N,), K> {
+    for (entry, &s) in d.iter_mut().zip(sigma.iter()) {
+        if s == T::zero() {
+            *entry = T::zero();
+        }
+    }
+    d
+}
+
+/// (U, σ, V) of A = U·diag(σ)·Vᵀ from the rotations (U from the scaled columns, so
+/// that a matrix of tiny entries keeps its precision), in [`Tensor::svd`]'s form:
+/// on duals the first-order tangents, each column of V's largest entry positive,
+/// U completed where σᵢ = 0.
 ///
 /// # Panics
 /// When A has fewer rows than columns.
 #[track_caller]
-fn decompose<T: RealScalar, M: Dim, N: Dim, K>(
+pub(super) fn decompose<T: RealScalar, M: Dim, N: Dim, K>(
     operation: &'static str,
     a: &Tensor<T, (M, N), K>,
 ) -> (Tensor<T, (M, N), K>, Tensor<T, (N,), K>, Tensor<T, (N, N), K>)
@@ -320,10 +330,17 @@ where
     K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
 {
     or_panic(check_tall(operation, a.dims()));
-    let mut v = Tensor::identity_sized(a.shape().1);
-    let w = orthogonalize(a, Some(v.as_mut_slice()));
-    let sigma = column_lengths(&w);
-    (left_vectors(&w, &sigma), sigma, v)
+    let n = a.shape().1;
+    let mut v = Tensor::identity_sized(n);
+    let (mut w, scale) = orthogonalize(a, Some(v.as_mut_slice()));
+    if T::CARRIES_TANGENT {
+        first_order_tangents(&mut w, &mut v);
+    }
+    let lengths = column_lengths(&w);
+    let mut u = over_sigma(&w, &lengths);
+    fix_signs(v.as_mut_slice(), n.size(), Some(u.as_mut_slice()));
+    complete_left_vectors(&mut u, &lengths);
+    (u, lengths.scale(scale), v)
 }
 
 /// The tangent of σ, A's singular values: σ̇ᵢ = uᵢᵀ·Ȧ·vᵢ (where σ is distinct; at
@@ -340,17 +357,18 @@ where
     K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
 {
     or_panic(a.check_same_shape(a_dot, "singular_values_push"));
-    let (u, _, v) = decompose("singular_values_push", a);
+    let (u, sigma, v) = decompose("singular_values_push", a);
     let moved = a_dot.matmul(&v);
     let n = v.shape().0.size();
-    Tensor::from_shape_fn((v.shape().0,), |[j]| {
+    let tangent = Tensor::from_shape_fn((v.shape().0,), |[j]| {
         u.as_slice()
             .iter()
             .zip(moved.as_slice())
             .skip(j)
             .step_by(n.max(1))
             .fold(T::zero(), |total, (&x, &y)| total + x * y)
-    })
+    });
+    where_nonzero(&sigma, tangent)
 }
 
 /// The cotangent of σ, A's singular values: Ā = U·diag(σ̄)·Vᵀ.
@@ -365,29 +383,25 @@ pub fn singular_values_pullback<T: RealScalar, M: Dim, N: Dim, K>(
 where
     K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
 {
-    let (u, _, v) = decompose("singular_values_pullback", a);
+    let (u, sigma, v) = decompose("singular_values_pullback", a);
     if sigma_bar.len() != v.shape().0.size() {
         let requirement = "a cotangent with one entry per column";
         panic!("{}", ShapeError::new("singular_values_pullback", a.dims(), sigma_bar.dims(), requirement));
     }
-    recombine(&u, sigma_bar, &v)
+    values_cotangent(&u, &sigma, &v, sigma_bar)
 }
 
-/// U·diag(d)·Vᵀ.
-fn recombine<T: RealScalar, M: Dim, N: Dim, K>(
+/// Ā = U·diag(σ̄)·Vᵀ, σ̄ᵢ taken as 0 where σᵢ = 0.
+fn values_cotangent<T: RealScalar, M: Dim, N: Dim, K>(
     u: &Tensor<T, (M, N), K>,
-    d: &Tensor<T, (N,), K>,
+    sigma: &Tensor<T, (N,), K>,
     v: &Tensor<T, (N, N), K>,
+    sigma_bar: &Tensor<T, (N,), K>,
 ) -> Tensor<T, (M, N), K>
 where
     K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
 {
-    let mut scaled = u.clone();
-    let n = d.len();
-    for (k, entry) in scaled.as_mut_slice().iter_mut().enumerate() {
-        *entry *= d.as_slice()[k % n];
-    }
-    scaled.matmul_transposed(v)
+    u.mul_rows(&where_nonzero(sigma, sigma_bar.clone())).matmul_transposed(v)
 }
 
 /// Checks (U, σ, Vᵀ) against each other and the shapes of the tangent or cotangent.
@@ -423,24 +437,20 @@ fn add_over_sigma<T: RealScalar, M: Dim, N: Dim, K>(
 ) where
     K: Storage<T, (M, N)> + Storage<T, (N,)>,
 {
-    let (m, n) = (x.shape().0.size(), sigma.len());
-    if m == n {
+    if x.shape().0.size() == sigma.len() {
         return;
     }
-    for (k, (entry, &part)) in onto.iter_mut().zip(x.iter()).enumerate() {
-        let length = sigma.as_slice()[k % n];
-        if length != T::zero() {
-            *entry += part / length;
-        }
+    for (entry, &part) in onto.iter_mut().zip(over_sigma(x, sigma).iter()) {
+        *entry += part;
     }
 }
 
 /// The tangent of (U, σ, Vᵀ) = svd(A), given the factors: with P = Uᵀ·Ȧ·V, σ̇ =
-/// diag P, U̇ = U·(G∘sym(P) + H∘asym(P)) + (I − U·Uᵀ)·Ȧ·V·diag(σ)⁻¹ and V̇ = V·(G∘sym(P)
-/// − H∘asym(P)), gᵢⱼ = 1/(σⱼ − σᵢ), hᵢⱼ = 1/(σⱼ + σᵢ) off the diagonal (see
-/// [`linalg`](super)). The σᵢ must be distinct (a tangent coupling two equal ones
-/// gives infinities or NaN) and, for U's last term when m > n, nonzero (a column
-/// where σᵢ = 0 leaves that term out).
+/// diag P (0 where σᵢ = 0), U̇ = U·(G∘sym(P) + H∘asym(P)) + (I − U·Uᵀ)·Ȧ·V·diag(σ)⁻¹
+/// and the third output's −Ω·Vᵀ, Ω = G∘sym(P) − H∘asym(P), with gᵢⱼ = 1/(σⱼ − σᵢ)
+/// and hᵢⱼ = 1/(σⱼ + σᵢ) off the diagonal (see [`linalg`](super)). The σᵢ must be
+/// distinct (a tangent coupling two equal ones gives infinities or NaN); U's last
+/// term, present when m > n, leaves out a column where σᵢ = 0.
 ///
 /// # Panics
 /// When the shapes do not fit.
@@ -462,12 +472,13 @@ where
     add_over_sigma(&mut u_dot, &(moved - u.matmul(&p)), sigma);
     // (V·Ω)ᵀ = −Ω·Vᵀ, Ω antisymmetric.
     let v_t_dot = over_gaps(&symmetric, &antisymmetric.scale(-T::one()), sigma).matmul(v_t).scale(-T::one());
-    (u_dot, p.diagonal(), v_t_dot)
+    (u_dot, where_nonzero(sigma, p.diagonal()), v_t_dot)
 }
 
-/// The cotangent of (U, σ, Vᵀ) = svd(A), given the factors: with J = Uᵀ·Ū and L =
-/// Vᵀ·V̄, Ā = (U·(diag(σ̄) + G∘asym(J + L) + H∘asym(J − L)) + (I − U·Uᵀ)·Ū·diag(σ)⁻¹)·Vᵀ
-/// (see [`svd_push`] for G, H and where the derivative exists).
+/// The cotangent of (U, σ, Vᵀ) = svd(A), given the factors and the cotangents
+/// (Ū, σ̄, V̄ᵀ) of the three outputs: with J = Uᵀ·Ū and L = Vᵀ·V̄, Ā = (U·(diag(σ̄) +
+/// G∘asym(J + L) + H∘asym(J − L)) + (I − U·Uᵀ)·Ū·diag(σ)⁻¹)·Vᵀ, σ̄ᵢ taken as 0 where
+/// σᵢ = 0 (see [`svd_push`] for G, H and where the derivative exists).
 ///
 /// # Panics
 /// When the shapes do not fit.
@@ -489,7 +500,7 @@ where
     let (sum, difference) = (antisymmetric_part(&(&j + &l)), antisymmetric_part(&(&j - &l)));
     let mut inner = over_gaps(&sum, &difference, sigma);
     let n = sigma.len();
-    for (k, &s) in sigma_bar.iter().enumerate() {
+    for (k, &s) in where_nonzero(sigma, sigma_bar.clone()).iter().enumerate() {
         inner.as_mut_slice()[k * (n + 1)] += s;
     }
     let mut a_bar = u.matmul(&inner);
@@ -514,8 +525,8 @@ where
     {
         let () = <M as NoFewerRowsThan<N>>::CHECK;
         let (u, sigma, v) = decompose("singular_values", self.value());
-        record_unary_in_place(self, sigma, move |_, sigma_bar, a_bar| {
-            a_bar.add(|| recombine(&u, sigma_bar, &v));
+        record_unary_in_place(self, sigma, move |sigma, sigma_bar, a_bar| {
+            a_bar.add(|| values_cotangent(&u, sigma, &v, sigma_bar));
         })
     }
 
