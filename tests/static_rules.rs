@@ -32,8 +32,8 @@ use fluxion::autodiff::rules::{
     DiagonalMatrix, Division, DotProduct, ElementwiseMaximum, ElementwiseMinimum, EuclideanNorm,
     HadamardProduct, ImaginaryPart, InnerProduct, LeastSquares, LinearSolve, LogAbsDeterminant,
     LowerTriangularSolve, MatrixExponential, MatrixInverse, MatrixProduct, Mean, Multiplication, Negation,
-    NormSquared, QrDecomposition, RealPart, Relu, SingularValueDecomposition, SingularValues, Subtraction,
-    Summation, SymmetricEigenvalues, SymmetricEigenvectors, TangentOf, Transposition, UnaryRule,
+    NormSquared, PseudoInverse, QrDecomposition, RealPart, Relu, SingularValueDecomposition, SingularValues,
+    Subtraction, Summation, SymmetricEigenvalues, SymmetricEigenvectors, TangentOf, Transposition, UnaryRule,
     UpperTriangularSolve, Write,
 };
 use fluxion::autodiff::{Lift, differentiable, jvp, vjp};
@@ -1396,6 +1396,8 @@ proptest! {
         check!(SingularValues, p.reals::<(Const<4>, Const<3>)>() * 0.3 + Matrix::<f64, 4, 3>::from_fn(|[i, j]| if i == j { [8.0, 4.0, 2.0][i] } else { 0.0 }));
         check!(SingularValueDecomposition, p.reals::<(Const<4>, Const<3>)>() * 0.3 + Matrix::<f64, 4, 3>::from_fn(|[i, j]| if i == j { [8.0, 4.0, 2.0][i] } else { 0.0 }));
         check!(SingularValueDecomposition, p.reals::<(Const<3>, Const<3>)>() * 0.3 + Matrix::<f64, 3, 3>::from_fn(|[i, j]| if i == j { [8.0, 4.0, 2.0][i] } else { 0.0 }));
+        check!(PseudoInverse, p.reals::<(Const<4>, Const<3>)>() + Matrix::<f64, 4, 3>::from_fn(|[i, j]| if i == j { 3.0 } else { 0.0 }));
+        check!(PseudoInverse, p.reals::<(Const<2>, Const<3>)>() + Matrix::<f64, 2, 3>::from_fn(|[i, j]| if i == j { 3.0 } else { 0.0 }));
         check!(MatrixExponential, p.reals::<(Const<3>, Const<3>)>());
         check!(MatrixExponential, p.reals::<(Const<3>, Const<3>)>() * 3.0);
         check!(Diagonal, p.reals::<(Const<3>, Const<3>)>());

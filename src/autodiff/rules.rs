@@ -47,13 +47,13 @@ use crate::ops::elementwise::{
 use crate::ops::functions::{ClampFunction, Larger, Smaller};
 use crate::ops::layout::{concat_pullback, narrow_pullback, reshape_pullback, transpose_pullback};
 use crate::ops::linalg::{
-    LeastSquaresSolution, System, Triangle, cholesky_pullback, cholesky_push, determinant_pullback,
-    determinant_push, inverse_pullback, inverse_push, least_squares_pullback, least_squares_push,
-    least_squares_rhs_pullback, log_abs_determinant_pullback, log_abs_determinant_push, matrix_exp_pullback,
-    matrix_exp_push, qr_pullback, qr_push, singular_values_pullback, singular_values_push, solve_system,
-    svd_pullback, svd_push, symmetric_eigenvalues_pullback, symmetric_eigenvalues_push,
-    symmetric_eigenvectors_pullback, symmetric_eigenvectors_push, system_pullback, system_push,
-    transposed_system_solve,
+    LeastSquaresSolution, PseudoInverseStorage, System, Triangle, cholesky_pullback, cholesky_push,
+    determinant_pullback, determinant_push, inverse_pullback, inverse_push, least_squares_pullback,
+    least_squares_push, least_squares_rhs_pullback, log_abs_determinant_pullback, log_abs_determinant_push,
+    matrix_exp_pullback, matrix_exp_push, pseudo_inverse_pullback, pseudo_inverse_push, qr_pullback, qr_push,
+    singular_values_pullback, singular_values_push, solve_system, svd_pullback, svd_push,
+    symmetric_eigenvalues_pullback, symmetric_eigenvalues_push, symmetric_eigenvectors_pullback,
+    symmetric_eigenvectors_push, system_pullback, system_push, transposed_system_solve,
 };
 use crate::ops::pool::{Window, avg_pool2d_pullback, max_pool2d_pullback, max_pool2d_push};
 #[cfg(feature = "alloc")]
@@ -484,6 +484,10 @@ pub struct SingularValues;
 /// [`linalg`](crate::ops::linalg) and [`svd_pullback`]).
 #[derive(Clone, Copy, Debug)]
 pub struct SingularValueDecomposition;
+/// `a.pseudo_inverse()`: Y = A⁺, Ẏ = −Y·Ȧ·Y + Y·Yᵀ·Ȧᵀ·(I − A·Y) + (I − Y·A)·Ȧᵀ·Yᵀ·Y
+/// (constant rank; see [`linalg`](crate::ops::linalg)).
+#[derive(Clone, Copy, Debug)]
+pub struct PseudoInverse;
 /// `l.solve_lower_triangular(&b)`: x = L⁻¹b for L the lower triangle, ẋ =
 /// L⁻¹(ḃ − L̇·x), b̄ = L⁻ᵀx̄, L̄ = −b̄·xᵀ's lower triangle (see
 /// [`linalg`](crate::ops::linalg)).
@@ -2033,6 +2037,25 @@ where
         (u_bar, sigma_bar, v_t_bar): &Self::Output,
     ) -> Tensor<T, (M, N), K> {
         svd_pullback(u, sigma, v_t, u_bar, sigma_bar, v_t_bar)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>> UnaryRule<Tensor<T, (M, N), K>>
+    for PseudoInverse
+{
+    type Output = Tensor<T, (N, M), K>;
+    #[inline(always)]
+    fn value(&self, a: &Tensor<T, (M, N), K>) -> Self::Output {
+        a.pseudo_inverse()
+    }
+    #[inline(always)]
+    fn push(&self, a: &Tensor<T, (M, N), K>, y: &Self::Output, a_dot: &Tensor<T, (M, N), K>) -> Self::Output {
+        pseudo_inverse_push(a, y, a_dot)
+    }
+    #[inline(always)]
+    fn pull(&self, a: &Tensor<T, (M, N), K>, y: &Self::Output, y_bar: &Self::Output) -> Tensor<T, (M, N), K> {
+        pseudo_inverse_pullback(a, y, y_bar)
     }
 }
 

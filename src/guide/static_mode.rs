@@ -238,7 +238,7 @@
 //!     `solve_lower_triangular`, `solve_upper_triangular`, `symmetric_eigenvalues`
 //!     and `symmetric_eigenvectors` (real), `matrix_exp`, `let (q, r) = a.qr();`,
 //!     `a.least_squares(&b)`, `singular_values`, `let (u, sigma, v_t) = a.svd();`,
-//!     `diagonal`, `diagonal_matrix`;
+//!     `pseudo_inverse`, `diagonal`, `diagonal_matrix`;
 //!   - shapes: `transpose`, `flatten` and `reshape` (their shapes from a turbofish,
 //!     a type on the `let` or the result's use), `narrow::<AXIS, START, LEN>()`,
 //!     `a.concat(Axis::<k>, &b)` (its length from the result's use or a type on its

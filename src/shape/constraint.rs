@@ -544,9 +544,11 @@ impl<N: Dim, M: Dim> RightHandSide<N> for (N, M) {
 }
 
 /// A matrix of `Self` rows and `N` columns has at least as many rows as columns,
-/// as a QR factorisation and a least-squares problem need
-/// ([`qr`](crate::tensor::Tensor::qr),
-/// [`least_squares`](crate::tensor::Tensor::least_squares)); static sizes are
+/// as a QR factorisation, a least-squares problem and the singular value
+/// decomposition need ([`qr`](crate::tensor::Tensor::qr),
+/// [`least_squares`](crate::tensor::Tensor::least_squares),
+/// [`singular_values`](crate::tensor::Tensor::singular_values),
+/// [`svd`](crate::tensor::Tensor::svd)); static sizes are
 /// compared when the program is built ("a matrix of 2 rows and 3 columns"), a `Dyn`
 /// one when the operation runs.
 pub trait NoFewerRowsThan<N: Dim>: Dim {
@@ -560,7 +562,8 @@ pub trait NoFewerRowsThan<N: Dim>: Dim {
 impl<const M: usize, const N: usize> NoFewerRowsThan<Const<N>> for Const<M> {
     const CHECK: () = {
         let message = BuildMessage::new().text("a matrix of ").number(M).text(" rows and ").number(N);
-        message.text(" columns: qr and least_squares need at least as many rows as columns").require(M >= N);
+        let needs = " columns: qr, least_squares, singular_values and svd need at least as many rows";
+        message.text(needs).text(" (for fewer, take the transpose's)").require(M >= N);
     };
 }
 

@@ -577,6 +577,7 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("qr", "QrDecomposition"),
     ("singular_values", "SingularValues"),
     ("svd", "SingularValueDecomposition"),
+    ("pseudo_inverse", "PseudoInverse"),
     ("abs", "Absolute"),
     ("tan", "Tan"),
     ("atan", "ArcTan"),

@@ -30,6 +30,9 @@
 //!   and `a.svd()`: (U, σ, Vᵀ), the thin decomposition, V accumulated from the same
 //!   rotations and each column of V's largest entry positive (`torch.linalg.svd`
 //!   with `full_matrices=False`);
+//! - `a.pseudo_inverse()`: A⁺ = V·diag(σ⁺)·Uᵀ for A of any shape (the SVD of Aᵀ when
+//!   it is wide), σ at most max(m, n)·ε·σ₁ taken as 0 (`torch.linalg.pinv`); A⁺·b is
+//!   the least-squares solution of least norm;
 //! - `a.diagonal()`: (a₁₁, …, aₙₙ), and `v.diagonal_matrix()`, its adjoint, on any
 //!   scalar.
 //!
@@ -89,6 +92,11 @@
 //!   left 0; there the vectors' tangents are set to these first-order ones after
 //!   the rotations, from the tangent of the rotated columns' Gram matrix, which is 0
 //!   where the rotations converged in every tangent (nested duals too);
+//! - Y = A⁺, where the rank of A does not change (Golub and Pereyra): Ẏ = −Y·Ȧ·Y +
+//!   Y·Yᵀ·Ȧᵀ·(I − A·Y) + (I − Y·A)·Ȧᵀ·Yᵀ·Y; Ā = −Yᵀ·Ȳ·Yᵀ + (I − A·Y)·Ȳᵀ·Y·Yᵀ +
+//!   Yᵀ·Y·Ȳᵀ·(I − Y·A) (products only, from A and Y; on duals, Y of the values with
+//!   this tangent, so that repeated singular values, where the vectors have no
+//!   derivative, are no obstacle);
 //! - y = diag A: ẏ = diag Ȧ, Ā = ȳ on the diagonal of a zero matrix.
 //!
 //! A pivot that is exactly zero is an error ([`LinAlgError::Singular`]) for `solve`,
@@ -140,10 +148,12 @@ use crate::tensor::{Storage, Tensor};
 
 mod eigenvectors;
 mod exponential;
+mod pseudo_inverse;
 mod qr;
 mod singular;
 pub use eigenvectors::{symmetric_eigenvectors_pullback, symmetric_eigenvectors_push};
 pub use exponential::{matrix_exp_pullback, matrix_exp_push};
+pub use pseudo_inverse::{PseudoInverseStorage, pseudo_inverse_pullback, pseudo_inverse_push};
 pub(crate) use qr::least_squares_rhs_pullback;
 pub use qr::{LeastSquaresSolution, least_squares_pullback, least_squares_push, qr_pullback, qr_push};
 pub use singular::{singular_values_pullback, singular_values_push, svd_pullback, svd_push};

@@ -65,7 +65,10 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N,)>> Te
     /// everywhere for a matrix with a NaN or infinite entry. Where two singular values are
     /// equal, their vectors are any orthonormal basis of their space; the
     /// derivatives need the σᵢ distinct and, for U when m > n, nonzero (see
-    /// [`svd_push`]).
+    /// [`svd_push`]): there is no threshold, so a σᵢ that is zero but for rounding
+    /// (a matrix of lower rank than its shape, σᵢ ≈ 1e-16·σ₁) gives U's derivative
+    /// that size's reciprocal, as PyTorch's and JAX's do. `u.mul_rows(&sigma)` is
+    /// U·diag(σ) (each row times σ, entry by entry).
     ///
     /// ```
     /// use fluxion::prelude::*;

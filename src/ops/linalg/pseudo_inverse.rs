@@ -1,0 +1,166 @@
+//! The Moore–Penrose pseudo-inverse of a matrix of any shape and its derivatives
+//! (see [`linalg`](super) for the formulas).
+
+#[cfg(feature = "std")]
+use crate::autodiff::{Var, record_unary_in_place};
+use crate::error::{ShapeError, or_panic};
+use crate::product::MatMul;
+use crate::scalar::RealScalar;
+use crate::shape::Dim;
+use crate::tensor::{Storage, Tensor};
+
+use super::singular::decompose;
+
+/// The storage a pseudo-inverse needs: the matrix, its transpose and the factors of
+/// whichever of the two has at least as many rows as columns.
+pub trait PseudoInverseStorage<T, M: Dim, N: Dim>:
+    Storage<T, (M, N)>
+    + Storage<T, (N, M)>
+    + Storage<T, (M,)>
+    + Storage<T, (N,)>
+    + Storage<T, (M, M)>
+    + Storage<T, (N, N)>
+{
+}
+
+impl<T, M: Dim, N: Dim, K> PseudoInverseStorage<T, M, N> for K where
+    K: Storage<T, (M, N)>
+        + Storage<T, (N, M)>
+        + Storage<T, (M,)>
+        + Storage<T, (N,)>
+        + Storage<T, (M, M)>
+        + Storage<T, (N, N)>
+{
+}
+
+impl<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>> Tensor<T, (M, N), K> {
+    /// A⁺, the Moore–Penrose pseudo-inverse of this m×n matrix (n×m;
+    /// `torch.linalg.pinv`, `jnp.linalg.pinv`, `numpy.linalg.pinv`): V·diag(σ⁺)·Uᵀ
+    /// from the thin SVD of A, or of Aᵀ when A has fewer rows than columns, with
+    /// σᵢ⁺ = 1/σᵢ and 0 for a singular value at most max(m, n)·ε·σ₁ (PyTorch's
+    /// default `rtol`; the rank test of [`try_least_squares`](Self::try_least_squares)).
+    /// A⁺·b is the least-squares solution of least norm, for a wide or rank-deficient
+    /// system too; for a tall one of full rank, `least_squares` is cheaper and as
+    /// accurate. NaN everywhere for a matrix with a NaN or infinite entry. On duals,
+    /// the pseudo-inverse of the values with the first-order tangent of
+    /// [`pseudo_inverse_push`] (defined where the rank does not change, also at
+    /// repeated singular values).
+    ///
+    /// ```
+    /// use fluxion::prelude::*;
+    ///
+    /// // x₁ + x₂ = 2 has many solutions; the one of least norm is (1, 1).
+    /// let a: Matrix<f64, 1, 2> = Matrix::from_array([[1.0, 1.0]]);
+    /// let x = a.pseudo_inverse().matmul(&Vector::from_array([2.0]));
+    /// assert!((x[[0]] - 1.0).abs() < 1e-15 && (x[[1]] - 1.0).abs() < 1e-15);
+    /// // A rank-deficient matrix: A·A⁺·A = A.
+    /// let b: Matrix<f64, 3, 2> = Matrix::from_array([[1.0, 2.0], [2.0, 4.0], [3.0, 6.0]]);
+    /// let back = b.matmul(&b.pseudo_inverse()).matmul(&b);
+    /// assert!((back - b).as_slice().iter().all(|x| x.abs() < 1e-14));
+    /// ```
+    pub fn pseudo_inverse(&self) -> Tensor<T, (N, M), K> {
+        if !T::CARRIES_TANGENT {
+            return pseudo_inverse_of(self);
+        }
+        let values = self.map(|x| x.without_tangent());
+        let y = pseudo_inverse_of(&values);
+        let tangent = pseudo_inverse_push(&values, &y, &(self - &values));
+        y + tangent
+    }
+}
+
+/// A⁺ from the thin SVD of A (m ≥ n) or of Aᵀ.
+fn pseudo_inverse_of<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>>(
+    a: &Tensor<T, (M, N), K>,
+) -> Tensor<T, (N, M), K> {
+    let (m, n) = (a.shape().0.size(), a.shape().1.size());
+    let cutoff = T::from_f64(m.max(n) as f64) * T::epsilon();
+    if m >= n {
+        // A = U·diag(σ)·Vᵀ: A⁺ = V·diag(σ⁺)·Uᵀ.
+        let (u, sigma, v) = decompose("pseudo_inverse", a);
+        v.mul_rows(&reciprocals(sigma, cutoff)).matmul_transposed(&u)
+    } else {
+        // Aᵀ = U·diag(σ)·Vᵀ: A⁺ = ((Aᵀ)⁺)ᵀ = U·diag(σ⁺)·Vᵀ.
+        let (u, sigma, v) = decompose("pseudo_inverse", &a.transpose());
+        u.mul_rows(&reciprocals(sigma, cutoff)).matmul_transposed(&v)
+    }
+}
+
+/// σᵢ⁺: 1/σᵢ, or 0 where σᵢ ≤ `relative`·σ₁ (NaN stays NaN).
+fn reciprocals<T: RealScalar, N: Dim, K: Storage<T, (N,)>>(
+    mut sigma: Tensor<T, (N,), K>,
+    relative: T,
+) -> Tensor<T, (N,), K> {
+    let threshold = relative * sigma.as_slice().first().copied().unwrap_or(T::zero());
+    for s in sigma.iter_mut() {
+        *s = if *s <= threshold { T::zero() } else { T::one() / *s };
+    }
+    sigma
+}
+
+/// Checks that Y has A's transposed shape and X, the tangent, A's.
+#[track_caller]
+fn check_shapes<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>>(
+    operation: &'static str,
+    a: &Tensor<T, (M, N), K>,
+    y: &Tensor<T, (N, M), K>,
+) {
+    let (m, n) = (a.shape().0.size(), a.shape().1.size());
+    if y.shape().0.size() != n || y.shape().1.size() != m {
+        panic!(
+            "{}",
+            ShapeError::new(operation, a.dims(), y.dims(), "a pseudo-inverse of the transposed shape")
+        );
+    }
+}
+
+/// The tangent of Y = A⁺ given Y, for A of constant rank (Golub and Pereyra): Ẏ =
+/// −Y·Ȧ·Y + Y·Yᵀ·Ȧᵀ·(I − A·Y) + (I − Y·A)·Ȧᵀ·Yᵀ·Y (products only; the last terms
+/// vanish for a matrix of full column, or row, rank).
+///
+/// # Panics
+/// When the shapes do not fit.
+#[track_caller]
+pub fn pseudo_inverse_push<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>>(
+    a: &Tensor<T, (M, N), K>,
+    y: &Tensor<T, (N, M), K>,
+    a_dot: &Tensor<T, (M, N), K>,
+) -> Tensor<T, (N, M), K> {
+    check_shapes("pseudo_inverse_push", a, y);
+    or_panic(a.check_same_shape(a_dot, "pseudo_inverse_push"));
+    let a_dot_t = a_dot.transpose();
+    let through = y.matmul(&a_dot.matmul(y));
+    // Ȧᵀ·(I − A·Y) and (I − Y·A)·Ȧᵀ, without forming either projector.
+    let off_range = &a_dot_t - &a_dot_t.matmul(a).matmul(y);
+    let off_rows = &a_dot_t - &y.matmul(&a.matmul(&a_dot_t));
+    y.matmul(&y.transposed_matmul(&off_range)) + off_rows.matmul(&y.transposed_matmul(y)) - through
+}
+
+/// The cotangent of Y = A⁺ given Y: Ā = −Yᵀ·Ȳ·Yᵀ + (I − A·Y)·Ȳᵀ·Y·Yᵀ + Yᵀ·Y·Ȳᵀ·(I −
+/// Y·A), which is [`pseudo_inverse_push`] at Ȧ = Ȳᵀ, transposed (A·Y and Y·A are
+/// symmetric).
+///
+/// # Panics
+/// When the shapes do not fit.
+#[track_caller]
+pub fn pseudo_inverse_pullback<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>>(
+    a: &Tensor<T, (M, N), K>,
+    y: &Tensor<T, (N, M), K>,
+    y_bar: &Tensor<T, (N, M), K>,
+) -> Tensor<T, (M, N), K> {
+    check_shapes("pseudo_inverse_pullback", a, y);
+    or_panic(y.check_same_shape(y_bar, "pseudo_inverse_pullback"));
+    pseudo_inverse_push(a, y, &y_bar.transpose()).transpose()
+}
+
+#[cfg(feature = "std")]
+impl<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>> Var<Tensor<T, (M, N), K>> {
+    /// A⁺ (see [`Tensor::pseudo_inverse`]), recorded with its pullback
+    /// ([`pseudo_inverse_pullback`], from A and A⁺: no factorisation again).
+    pub fn pseudo_inverse(&self) -> Var<Tensor<T, (N, M), K>> {
+        let a = self.shared_value();
+        record_unary_in_place(self, a.pseudo_inverse(), move |y, y_bar, a_bar| {
+            a_bar.add(|| pseudo_inverse_pullback(&a, y, y_bar));
+        })
+    }
+}
