@@ -18,7 +18,8 @@
 //! same one-sided Jacobi rotations on arrays and beside nalgebra's (bidiagonal
 //! QR), with the gradient of the nuclear norm Σσ; its thin SVD beside the rotations
 //! with V accumulated on arrays and nalgebra's SVD, with the gradient of a loss of
-//! every factor.
+//! every factor; its pseudo-inverse beside V·diag(σ⁺)·Uᵀ from that SVD on arrays and
+//! nalgebra's, with the gradient of |A⁺|².
 //!
 //! Groups `linalg/solve` (ids `{ours,handwritten}/{inline-6,heap-64}`),
 //! `linalg/solve_gradient`, `linalg/cholesky`,
@@ -26,7 +27,7 @@
 //! `linalg/symmetric_eigenvalues` and `linalg/symmetric_eigenvectors`
 //! (`{ours,handwritten,nalgebra}/inline-6`, `gradient/inline-6`), `linalg/matrix_exp`
 //! (`{ours,handwritten,nalgebra}/{norm-0.8,norm-20}`, `gradient/…`), `linalg/qr` and
-//! `linalg/least_squares` and `linalg/singular_values` and `linalg/svd`
+//! `linalg/least_squares`, `linalg/singular_values`, `linalg/svd` and `linalg/pseudo_inverse`
 //! (`{ours,handwritten,nalgebra}/inline-12x4`, `gradient/inline-12x4`); throughput
 //! counts the matrix's elements.
 
@@ -39,7 +40,7 @@ criterion_group! {
     name = benches;
     config = config();
     targets = solve, solve_gradient, cholesky, log_abs_determinant_gradient, triangular_solve, symmetric_eigenvalues,
-        matrix_exp, least_squares, singular_values, svd
+        matrix_exp, least_squares, singular_values, svd, pseudo_inverse
 }
 
 /// A diagonally dominant n×n matrix (well conditioned), row by row.
@@ -855,6 +856,57 @@ fn svd(c: &mut Criterion) {
         bencher.iter(|| factor_sums::value_and_grad(black_box(&a)))
     });
     group.finish();
+}
+
+/// A⁺ of a 12×4 matrix on arrays: the SVD by hand, then V·diag(σ⁺)·Uᵀ with σ⁺ 0
+/// below 12·ε·σ₁.
+fn pseudo_inverse_by_hand(a: &Tall) -> [[f64; 12]; 4] {
+    let (u, sigma, v_t) = svd_by_hand(a);
+    let cutoff = 12.0 * f64::EPSILON * sigma[0];
+    let inverse = sigma.map(|s| if s <= cutoff { 0.0 } else { 1.0 / s });
+    let mut y = [[0.0; 12]; 4];
+    for (i, row) in y.iter_mut().enumerate() {
+        for (j, entry) in row.iter_mut().enumerate() {
+            *entry = (0..4).map(|k| v_t[k][i] * inverse[k] * u[j][k]).sum();
+        }
+    }
+    y
+}
+
+/// `linalg/pseudo_inverse`: A⁺ of the same 12×4 matrix, and the gradient of |A⁺|².
+fn pseudo_inverse(c: &mut Criterion) {
+    let a: Matrix<f64, 12, 4> = Matrix::from_fn(|[i, j]| ((i * 7 + j * 3) % 11) as f64 / 11.0 - 0.45);
+    let arrays = a.to_array();
+    let matrix = nalgebra::SMatrix::<f64, 12, 4>::from_fn(|i, j| arrays[i][j]);
+    let ours = a.pseudo_inverse();
+    assert_agree(ours.as_slice(), pseudo_inverse_by_hand(&arrays).as_flattened());
+    let theirs = matrix.pseudo_inverse(12.0 * f64::EPSILON).unwrap();
+    assert_agree(
+        ours.as_slice(),
+        &Matrix::<f64, 4, 12>::from_fn(|[i, j]| theirs[(i, j)]).to_array().concat(),
+    );
+    let mut group = c.benchmark_group("linalg/pseudo_inverse");
+    compare(
+        &mut group,
+        "inline-12x4",
+        48,
+        || black_box(&a).pseudo_inverse(),
+        || pseudo_inverse_by_hand(black_box(&arrays)),
+    );
+    group.bench_function(BenchmarkId::new("nalgebra", "inline-12x4"), |bencher| {
+        bencher.iter(|| black_box(matrix).pseudo_inverse(12.0 * f64::EPSILON))
+    });
+    group.bench_function(BenchmarkId::new("gradient", "inline-12x4"), |bencher| {
+        bencher.iter(|| squared_pseudo_inverse::value_and_grad(black_box(&a)))
+    });
+    group.finish();
+}
+
+/// |A⁺|².
+#[differentiable]
+fn squared_pseudo_inverse(a: &Matrix<f64, 12, 4>) -> f64 {
+    let y = a.pseudo_inverse();
+    y.dot(&y)
 }
 
 /// ΣU + Σσ + ΣVᵀ for A's thin SVD.
