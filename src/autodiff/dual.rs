@@ -256,6 +256,16 @@ impl<T: Scalar, const N: usize> Scalar for Dual<T, N> {
         Dual::constant(self.value.without_tangent())
     }
 
+    const TANGENT_LEVELS: usize = T::TANGENT_LEVELS + 1;
+
+    fn keep_inner_tangents(self, levels: usize) -> Self {
+        if levels >= Self::TANGENT_LEVELS {
+            self
+        } else {
+            Dual::constant(self.value.keep_inner_tangents(levels))
+        }
+    }
+
     fn from_real(re: Self::Real) -> Self {
         re.map_parts(T::from_real)
     }

@@ -95,6 +95,21 @@ pub trait Scalar:
     fn without_tangent(self) -> Self {
         self
     }
+
+    /// How many levels of tangents a value carries: 0 for a number, one more than
+    /// its value's for a dual (2 for `Dual<Dual<f64>>`).
+    #[doc(hidden)]
+    const TANGENT_LEVELS: usize = 0;
+
+    /// The value with the tangents of its innermost `levels` levels kept and those
+    /// of the levels outside them set to zero (`without_tangent` at 0): an operation
+    /// defined by its first-order rule builds a nested dual's result one level at
+    /// a time.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn keep_inner_tangents(self, _levels: usize) -> Self {
+        self
+    }
 }
 
 /// Whether `x` is NaN (unordered even with itself).

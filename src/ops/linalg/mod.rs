@@ -94,9 +94,11 @@
 //!   where the rotations converged in every tangent (nested duals too);
 //! - Y = A⁺, where the rank of A does not change (Golub and Pereyra): Ẏ = −Y·Ȧ·Y +
 //!   Y·Yᵀ·Ȧᵀ·(I − A·Y) + (I − Y·A)·Ȧᵀ·Yᵀ·Y; Ā = −Yᵀ·Ȳ·Yᵀ + (I − A·Y)·Ȳᵀ·Y·Yᵀ +
-//!   Yᵀ·Y·Ȳᵀ·(I − Y·A) (products only, from A and Y; on duals, Y of the values with
-//!   this tangent, so that repeated singular values, where the vectors have no
-//!   derivative, are no obstacle);
+//!   Yᵀ·Y·Ȳᵀ·(I − Y·A) (products only, from A and Y; where the cutoff drops a σ that
+//!   is not exactly 0, the truncated matrix's). On duals, Y of the values with each
+//!   level of tangents added by Ẏ at the levels inside it: nested duals get every
+//!   order, and repeated singular values, where the vectors have no derivative,
+//!   are no obstacle;
 //! - y = diag A: ẏ = diag Ȧ, Ā = ȳ on the diagonal of a zero matrix.
 //!
 //! A pivot that is exactly zero is an error ([`LinAlgError::Singular`]) for `solve`,

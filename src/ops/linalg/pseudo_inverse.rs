@@ -35,16 +35,24 @@ impl<T, M: Dim, N: Dim, K> PseudoInverseStorage<T, M, N> for K where
 
 impl<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>> Tensor<T, (M, N), K> {
     /// A⁺, the Moore–Penrose pseudo-inverse of this m×n matrix (n×m;
-    /// `torch.linalg.pinv`, `jnp.linalg.pinv`, `numpy.linalg.pinv`): V·diag(σ⁺)·Uᵀ
-    /// from the thin SVD of A, or of Aᵀ when A has fewer rows than columns, with
-    /// σᵢ⁺ = 1/σᵢ and 0 for a singular value at most max(m, n)·ε·σ₁ (PyTorch's
-    /// default `rtol`; the rank test of [`try_least_squares`](Self::try_least_squares)).
-    /// A⁺·b is the least-squares solution of least norm, for a wide or rank-deficient
-    /// system too; for a tall one of full rank, `least_squares` is cheaper and as
-    /// accurate. NaN everywhere for a matrix with a NaN or infinite entry. On duals,
-    /// the pseudo-inverse of the values with the first-order tangent of
-    /// [`pseudo_inverse_push`] (defined where the rank does not change, also at
-    /// repeated singular values).
+    /// `torch.linalg.pinv`, `jnp.linalg.pinv`): V·diag(σ⁺)·Uᵀ from the thin SVD of
+    /// A, or of Aᵀ when A has fewer rows than columns, with σᵢ⁺ = 1/σᵢ and 0 for a
+    /// singular value at most max(m, n)·ε·σ₁ (PyTorch's default `rtol` and the rank
+    /// test of [`try_least_squares`](Self::try_least_squares); JAX's is 10 times
+    /// larger, NumPy's a fixed 1e-15). A⁺·b is the least-squares solution of least
+    /// norm, for a wide or rank-deficient system too; for a tall one of full rank,
+    /// `least_squares` is cheaper and as accurate. Worked out on A scaled by its
+    /// largest |entry|, so that subnormal entries give infinities only where A⁺'s
+    /// entries are; NaN everywhere for a matrix with a NaN or infinite entry.
+    ///
+    /// The derivatives ([`pseudo_inverse_push`]) are those of A ↦ A⁺ at the rank the
+    /// cutoff leaves: where it drops a σ that is not exactly 0, they are the
+    /// derivatives of the truncated matrix's pseudo-inverse, as PyTorch's and JAX's
+    /// are (A⁺ itself jumps where the rank changes). On duals, the value is the
+    /// pseudo-inverse of the values and each level of tangents is added by the
+    /// first-order formula at the levels inside it, so nested duals (forward over
+    /// forward) get every order, and repeated singular values, where the vectors
+    /// have no derivative, are no obstacle.
     ///
     /// ```
     /// use fluxion::prelude::*;
@@ -58,32 +66,44 @@ impl<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>> Tensor<T, 
     /// let back = b.matmul(&b.pseudo_inverse()).matmul(&b);
     /// assert!((back - b).as_slice().iter().all(|x| x.abs() < 1e-14));
     /// ```
+    #[doc(alias = "pinv")]
     pub fn pseudo_inverse(&self) -> Tensor<T, (N, M), K> {
         if !T::CARRIES_TANGENT {
             return pseudo_inverse_of(self);
         }
-        let values = self.map(|x| x.without_tangent());
-        let y = pseudo_inverse_of(&values);
-        let tangent = pseudo_inverse_push(&values, &y, &(self - &values));
-        y + tangent
+        // With Y = (A at the inner levels)⁺, the next level's tangent enters only
+        // linearly (its square is 0), by the push at those levels.
+        let mut inner = self.map(|x| x.without_tangent());
+        let mut y = pseudo_inverse_of(&inner);
+        for levels in 1..=T::TANGENT_LEVELS {
+            let with_level = self.map(|x| x.keep_inner_tangents(levels));
+            y = &y + &pseudo_inverse_push(&inner, &y, &(&with_level - &inner));
+            inner = with_level;
+        }
+        y
     }
 }
 
-/// A⁺ from the thin SVD of A (m ≥ n) or of Aᵀ.
+/// A⁺ from the thin SVD of A/s (m ≥ n) or of its transpose, divided by s, A's
+/// largest |entry| (1 for a zero matrix or one with a NaN or infinite entry).
 fn pseudo_inverse_of<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>>(
     a: &Tensor<T, (M, N), K>,
 ) -> Tensor<T, (N, M), K> {
     let (m, n) = (a.shape().0.size(), a.shape().1.size());
     let cutoff = T::from_f64(m.max(n) as f64) * T::epsilon();
-    if m >= n {
+    let largest = a.iter().fold(T::zero(), |largest, &x| if x.abs() > largest { x.abs() } else { largest });
+    let scale = if largest > T::zero() && largest < -T::neg_infinity() { largest } else { T::one() };
+    let scaled = a.map(|x| x / scale);
+    let y = if m >= n {
         // A = U·diag(σ)·Vᵀ: A⁺ = V·diag(σ⁺)·Uᵀ.
-        let (u, sigma, v) = decompose("pseudo_inverse", a);
+        let (u, sigma, v) = decompose("pseudo_inverse", &scaled);
         v.mul_rows(&reciprocals(sigma, cutoff)).matmul_transposed(&u)
     } else {
         // Aᵀ = U·diag(σ)·Vᵀ: A⁺ = ((Aᵀ)⁺)ᵀ = U·diag(σ⁺)·Vᵀ.
-        let (u, sigma, v) = decompose("pseudo_inverse", &a.transpose());
+        let (u, sigma, v) = decompose("pseudo_inverse", &scaled.transpose());
         u.mul_rows(&reciprocals(sigma, cutoff)).matmul_transposed(&v)
-    }
+    };
+    y.map(|x| x / scale)
 }
 
 /// σᵢ⁺: 1/σᵢ, or 0 where σᵢ ≤ `relative`·σ₁ (NaN stays NaN).
@@ -115,8 +135,10 @@ fn check_shapes<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>>
 }
 
 /// The tangent of Y = A⁺ given Y, for A of constant rank (Golub and Pereyra): Ẏ =
-/// −Y·Ȧ·Y + Y·Yᵀ·Ȧᵀ·(I − A·Y) + (I − Y·A)·Ȧᵀ·Yᵀ·Y (products only; the last terms
-/// vanish for a matrix of full column, or row, rank).
+/// −Y·Ȧ·Y + Y·Yᵀ·Ȧᵀ·(I − A·Y) + (I − Y·A)·Ȧᵀ·Yᵀ·Y (products only; the second term
+/// vanishes for a matrix of full row rank, the third for one of full column
+/// rank). The products are grouped so that no m×m matrix is formed when m ≥ n (a
+/// wide A goes through its transpose: (Aᵀ)⁺ = (A⁺)ᵀ).
 ///
 /// # Panics
 /// When the shapes do not fit.
@@ -128,17 +150,28 @@ pub fn pseudo_inverse_push<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorag
 ) -> Tensor<T, (N, M), K> {
     check_shapes("pseudo_inverse_push", a, y);
     or_panic(a.check_same_shape(a_dot, "pseudo_inverse_push"));
+    if a.shape().0.size() < a.shape().1.size() {
+        return tall_push(&a.transpose(), &y.transpose(), &a_dot.transpose()).transpose();
+    }
+    tall_push(a, y, a_dot)
+}
+
+/// [`pseudo_inverse_push`]'s products for m ≥ n, each intermediate n×n or n×m.
+fn tall_push<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>>(
+    a: &Tensor<T, (M, N), K>,
+    y: &Tensor<T, (N, M), K>,
+    a_dot: &Tensor<T, (M, N), K>,
+) -> Tensor<T, (N, M), K> {
     let a_dot_t = a_dot.transpose();
-    let through = y.matmul(&a_dot.matmul(y));
+    let through = y.matmul(a_dot).matmul(y);
     // Ȧᵀ·(I − A·Y) and (I − Y·A)·Ȧᵀ, without forming either projector.
     let off_range = &a_dot_t - &a_dot_t.matmul(a).matmul(y);
-    let off_rows = &a_dot_t - &y.matmul(&a.matmul(&a_dot_t));
-    y.matmul(&y.transposed_matmul(&off_range)) + off_rows.matmul(&y.transposed_matmul(y)) - through
+    let off_rows = &a_dot_t - &y.matmul(a).matmul(&a_dot_t);
+    y.matmul_transposed(y).matmul(&off_range) + off_rows.matmul_transposed(y).matmul(y) - through
 }
 
 /// The cotangent of Y = A⁺ given Y: Ā = −Yᵀ·Ȳ·Yᵀ + (I − A·Y)·Ȳᵀ·Y·Yᵀ + Yᵀ·Y·Ȳᵀ·(I −
-/// Y·A), which is [`pseudo_inverse_push`] at Ȧ = Ȳᵀ, transposed (A·Y and Y·A are
-/// symmetric).
+/// Y·A), grouped as the tangent is.
 ///
 /// # Panics
 /// When the shapes do not fit.
@@ -150,7 +183,24 @@ pub fn pseudo_inverse_pullback<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseSt
 ) -> Tensor<T, (M, N), K> {
     check_shapes("pseudo_inverse_pullback", a, y);
     or_panic(y.check_same_shape(y_bar, "pseudo_inverse_pullback"));
-    pseudo_inverse_push(a, y, &y_bar.transpose()).transpose()
+    if a.shape().0.size() < a.shape().1.size() {
+        return tall_pullback(&a.transpose(), &y.transpose(), &y_bar.transpose()).transpose();
+    }
+    tall_pullback(a, y, y_bar)
+}
+
+/// [`pseudo_inverse_pullback`]'s products for m ≥ n, each intermediate n×n or m×n.
+fn tall_pullback<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>>(
+    a: &Tensor<T, (M, N), K>,
+    y: &Tensor<T, (N, M), K>,
+    y_bar: &Tensor<T, (N, M), K>,
+) -> Tensor<T, (M, N), K> {
+    let y_bar_t = y_bar.transpose();
+    let through = y.transposed_matmul(&y_bar.matmul_transposed(y));
+    // (I − A·Y)·Ȳᵀ and Ȳᵀ·(I − Y·A).
+    let off_range = &y_bar_t - &a.matmul(&y.matmul(&y_bar_t));
+    let off_rows = &y_bar_t - &y_bar_t.matmul(&y.matmul(a));
+    off_range.matmul(&y.matmul_transposed(y)) + y.transposed_matmul(&y.matmul(&off_rows)) - through
 }
 
 #[cfg(feature = "std")]

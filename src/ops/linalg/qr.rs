@@ -111,6 +111,7 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Tensor<T, (M, N), K> 
     /// With `try_least_squares`'s error message: shapes that do not fit, or
     /// linearly dependent columns.
     #[track_caller]
+    #[doc(alias = "lstsq")]
     pub fn least_squares<B: RightHandSide<M>>(
         &self,
         b: &Tensor<T, B, K>,

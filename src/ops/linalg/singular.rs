@@ -43,6 +43,7 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N,)>> Te
     /// # Panics
     /// For a `Dyn` matrix with fewer rows than columns.
     #[track_caller]
+    #[doc(alias = "svdvals")]
     pub fn singular_values(&self) -> Tensor<T, (N,), K>
     where
         M: NoFewerRowsThan<N>,
