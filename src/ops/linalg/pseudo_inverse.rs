@@ -9,7 +9,7 @@ use crate::scalar::RealScalar;
 use crate::shape::Dim;
 use crate::tensor::{Storage, Tensor};
 
-use super::singular::decompose;
+use super::singular::decompose_scaled;
 
 /// The storage a pseudo-inverse needs: the matrix, its transpose and the factors of
 /// whichever of the two has at least as many rows as columns.
@@ -84,26 +84,25 @@ impl<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>> Tensor<T, 
     }
 }
 
-/// A⁺ from the thin SVD of A/s (m ≥ n) or of its transpose, divided by s, A's
-/// largest |entry| (1 for a zero matrix or one with a NaN or infinite entry).
+/// A⁺ from the thin SVD of A (m ≥ n) or of Aᵀ, with σ⁺ worked out for A/s, s A's
+/// largest |entry|, and the result divided by s (so that 1/σ does not overflow
+/// where A⁺'s entries need not).
 fn pseudo_inverse_of<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>>(
     a: &Tensor<T, (M, N), K>,
 ) -> Tensor<T, (N, M), K> {
     let (m, n) = (a.shape().0.size(), a.shape().1.size());
     let cutoff = T::from_f64(m.max(n) as f64) * T::epsilon();
-    let largest = a.iter().fold(T::zero(), |largest, &x| if x.abs() > largest { x.abs() } else { largest });
-    let scale = if largest > T::zero() && largest < -T::neg_infinity() { largest } else { T::one() };
-    let scaled = a.map(|x| x / scale);
-    let y = if m >= n {
+    let (y, scale) = if m >= n {
         // A = U·diag(σ)·Vᵀ: A⁺ = V·diag(σ⁺)·Uᵀ.
-        let (u, sigma, v) = decompose("pseudo_inverse", &scaled);
-        v.mul_rows(&reciprocals(sigma, cutoff)).matmul_transposed(&u)
+        let (u, sigma, v, scale) = decompose_scaled("pseudo_inverse", a);
+        (v.mul_rows(&reciprocals(sigma, cutoff)).matmul_transposed(&u), scale)
     } else {
         // Aᵀ = U·diag(σ)·Vᵀ: A⁺ = ((Aᵀ)⁺)ᵀ = U·diag(σ⁺)·Vᵀ.
-        let (u, sigma, v) = decompose("pseudo_inverse", &scaled.transpose());
-        u.mul_rows(&reciprocals(sigma, cutoff)).matmul_transposed(&v)
+        let (u, sigma, v, scale) = decompose_scaled("pseudo_inverse", &a.transpose());
+        (u.mul_rows(&reciprocals(sigma, cutoff)).matmul_transposed(&v), scale)
     };
-    y.map(|x| x / scale)
+    // A zero matrix's A⁺ is 0 as it stands.
+    if scale == T::zero() { y } else { y.map(|x| x / scale) }
 }
 
 /// σᵢ⁺: 1/σᵢ, or 0 where σᵢ ≤ `relative`·σ₁ (NaN stays NaN).

@@ -318,18 +318,35 @@ fn where_nonzero<T: RealScalar, N: Dim, K: Storage<T, (N,)>>(
     d
 }
 
-/// (U, σ, V) of A = U·diag(σ)·Vᵀ from the rotations (U from the scaled columns, so
-/// that a matrix of tiny entries keeps its precision), in [`Tensor::svd`]'s form:
-/// on duals the first-order tangents, each column of V's largest entry positive,
-/// U completed where σᵢ = 0.
+/// (U, σ, V) of A = U·diag(σ)·Vᵀ from the rotations, in [`Tensor::svd`]'s form: on
+/// duals the first-order tangents, each column of V's largest entry positive, U
+/// completed where σᵢ = 0.
 ///
 /// # Panics
 /// When A has fewer rows than columns.
 #[track_caller]
-pub(super) fn decompose<T: RealScalar, M: Dim, N: Dim, K>(
+fn decompose<T: RealScalar, M: Dim, N: Dim, K>(
     operation: &'static str,
     a: &Tensor<T, (M, N), K>,
 ) -> (Tensor<T, (M, N), K>, Tensor<T, (N,), K>, Tensor<T, (N, N), K>)
+where
+    K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
+{
+    let (u, sigma_over_scale, v, scale) = decompose_scaled(operation, a);
+    (u, sigma_over_scale.scale(scale), v)
+}
+
+/// [`decompose`]'s factors with σ still divided by s, A's largest |entry| (U from
+/// the scaled columns, so that a matrix of tiny entries keeps its precision), and s
+/// (0 for a zero matrix, NaN for one with a NaN or infinite entry).
+///
+/// # Panics
+/// When A has fewer rows than columns.
+#[track_caller]
+pub(super) fn decompose_scaled<T: RealScalar, M: Dim, N: Dim, K>(
+    operation: &'static str,
+    a: &Tensor<T, (M, N), K>,
+) -> (Tensor<T, (M, N), K>, Tensor<T, (N,), K>, Tensor<T, (N, N), K>, T)
 where
     K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
 {
@@ -344,7 +361,7 @@ where
     let mut u = over_sigma(&w, &lengths);
     fix_signs(v.as_mut_slice(), n.size(), Some(u.as_mut_slice()));
     complete_left_vectors(&mut u, &lengths);
-    (u, lengths.scale(scale), v)
+    (u, lengths, v, scale)
 }
 
 /// The tangent of σ, A's singular values: σ̇ᵢ = uᵢᵀ·Ȧ·vᵢ (where σ is distinct; at
