@@ -312,6 +312,10 @@ fn display_shows_nested_values_and_shape() {
     // A precision applies to every element.
     let p: Vector<f64, 2> = Vector::from_array([1.0 / 3.0, 2.0]);
     assert_eq!(format!("{p:.2}"), "[0.33, 2.00] (shape [2])");
+    // Scientific notation, both cases, with a precision.
+    let small: Matrix<f64, 1, 2> = Matrix::from_array([[2.5e-12, -3.0e8]]);
+    assert_eq!(format!("{small:e}"), "[[2.5e-12, -3e8]] (shape [1, 2])");
+    assert_eq!(format!("{small:.2E}"), "[[2.50E-12, -3.00E8]] (shape [1, 2])");
 }
 
 #[test]
