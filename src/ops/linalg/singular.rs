@@ -85,6 +85,28 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N,)>> Te
     /// assert!((rank_one[[0, 1]] - 2.0).abs() < 1e-14);
     /// ```
     ///
+    /// Orthogonal Procrustes: the rotation R minimising ‖R·X − Y‖ for point sets X,
+    /// Y (one point per column) is U·Vᵀ from the SVD of Y·Xᵀ, with U's last column
+    /// negated when det(U·Vᵀ) = −1 (that product is then a reflection, which a
+    /// rotation cannot be; Kabsch's correction):
+    ///
+    /// ```
+    /// use fluxion::prelude::*;
+    ///
+    /// // Points rotated by a quarter turn about z.
+    /// let x: Matrix<f64, 3, 4> = Matrix::from_array([[1.0, 0.0, 0.0, 1.0], [0.0, 2.0, 0.0, 1.0], [0.0, 0.0, 3.0, 1.0]]);
+    /// let turn: Matrix<f64, 3, 3> = Matrix::from_array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]);
+    /// let y = turn.matmul(&x);
+    /// let (mut u, _, v_t) = y.matmul_transposed(&x).svd();
+    /// if u.matmul(&v_t).determinant() < 0.0 {
+    ///     for i in 0..3 {
+    ///         u[[i, 2]] = -u[[i, 2]];
+    ///     }
+    /// }
+    /// let r = u.matmul(&v_t);
+    /// assert!((r - turn).as_slice().iter().all(|e| e.abs() < 1e-14));
+    /// ```
+    ///
     /// # Panics
     /// For a `Dyn` matrix with fewer rows than columns.
     #[track_caller]
