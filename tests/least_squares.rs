@@ -14,6 +14,9 @@ use fluxion::ops::linalg::{LinAlgError, least_squares_pullback, least_squares_pu
 use fluxion::prelude::*;
 use proptest::prelude::*;
 
+mod common;
+use common::distance;
+
 type Tall = Matrix<f64, 5, 3>;
 type Square = Matrix<f64, 3, 3>;
 type DynMatrix = Tensor<f64, (Dyn, Dyn), Heap>;
@@ -38,14 +41,6 @@ fn square_directions() -> impl Strategy<Value = Square> {
 
 fn right_hand_sides() -> impl Strategy<Value = Matrix<f64, 5, 2>> {
     prop::array::uniform10(-2.0..2.0f64).prop_map(|e| Matrix::from_fn(|[i, j]| e[i * 2 + j]))
-}
-
-/// The largest |xᵢ − yᵢ|, NaN if any is (so that a NaN fails a comparison).
-fn distance<S: Shape, K: Storage<f64, S>>(x: &Tensor<f64, S, K>, y: &Tensor<f64, S, K>) -> f64 {
-    x.as_slice().iter().zip(y.as_slice()).fold(0.0, |worst, (a, b)| {
-        let gap = (a - b).abs();
-        if gap.is_nan() || gap > worst { gap } else { worst }
-    })
 }
 
 /// Checks A = Q·R, QᵀQ = I and R upper triangular with a non-negative diagonal.

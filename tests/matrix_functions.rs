@@ -18,6 +18,9 @@ use fluxion::ops::linalg::{
 use fluxion::prelude::*;
 use proptest::prelude::*;
 
+mod common;
+use common::distance;
+
 type M33 = Matrix<f64, 3, 3>;
 type DynMatrix = Tensor<f64, (Dyn, Dyn), Heap>;
 
@@ -48,11 +51,6 @@ fn spd_matrices() -> impl Strategy<Value = M33> {
 
 fn directions() -> impl Strategy<Value = M33> {
     prop::array::uniform9(-1.0..1.0f64).prop_map(|e| Matrix::from_fn(|[i, j]| e[i * 3 + j]))
-}
-
-/// The largest |xᵢ − yᵢ|.
-fn distance<S: Shape, K: Storage<f64, S>>(x: &Tensor<f64, S, K>, y: &Tensor<f64, S, K>) -> f64 {
-    x.as_slice().iter().zip(y.as_slice()).fold(0.0, |worst, (a, b)| worst.max((a - b).abs()))
 }
 
 #[test]

@@ -14,14 +14,8 @@ use fluxion::ops::linalg::{pseudo_inverse_pullback, pseudo_inverse_push};
 use fluxion::prelude::*;
 use proptest::prelude::*;
 
-/// The largest |xᵢ − yᵢ| relative to the largest |yᵢ| (at least 1), NaN if any is.
-fn distance<S: Shape, K: Storage<f64, S>>(x: &Tensor<f64, S, K>, y: &Tensor<f64, S, K>) -> f64 {
-    let scale = y.as_slice().iter().fold(1.0f64, |m, v| m.max(v.abs()));
-    x.as_slice().iter().zip(y.as_slice()).fold(0.0, |worst, (a, b)| {
-        let gap = (a - b).abs() / scale;
-        if gap.is_nan() || gap > worst { gap } else { worst }
-    })
-}
+mod common;
+use common::relative_distance;
 
 /// A·Y·A = A, Y·A·Y = Y, and A·Y, Y·A symmetric, to `tolerance`.
 fn assert_penrose<const M: usize, const N: usize>(
@@ -29,10 +23,13 @@ fn assert_penrose<const M: usize, const N: usize>(
     y: &Matrix<f64, N, M>,
     tolerance: f64,
 ) {
-    assert!(distance(&a.matmul(y).matmul(a), a) < tolerance, "A·Y·A ≠ A");
-    assert!(distance(&y.matmul(a).matmul(y), y) < tolerance, "Y·A·Y ≠ Y");
+    assert!(relative_distance(&a.matmul(y).matmul(a), a) < tolerance, "A·Y·A ≠ A");
+    assert!(relative_distance(&y.matmul(a).matmul(y), y) < tolerance, "Y·A·Y ≠ Y");
     let (ay, ya) = (a.matmul(y), y.matmul(a));
-    assert!(distance(&ay, &ay.transpose()) < tolerance && distance(&ya, &ya.transpose()) < tolerance);
+    assert!(
+        relative_distance(&ay, &ay.transpose()) < tolerance
+            && relative_distance(&ya, &ya.transpose()) < tolerance
+    );
 }
 
 fn theirs<const M: usize, const N: usize>(a: &Matrix<f64, M, N>) -> Matrix<f64, N, M> {
@@ -56,14 +53,16 @@ fn penrose_conditions_and_nalgebra() {
     assert_penrose(&wide, &wide.pseudo_inverse(), 1e-14);
     assert_penrose(&deficient, &deficient.pseudo_inverse(), 1e-14);
     assert_penrose(&deficient.transpose(), &deficient.transpose().pseudo_inverse(), 1e-14);
-    assert!(distance(&tall.pseudo_inverse(), &theirs(&tall)) < 1e-13);
-    assert!(distance(&wide.pseudo_inverse(), &theirs(&wide)) < 1e-13);
-    assert!(distance(&deficient.pseudo_inverse(), &theirs(&deficient)) < 1e-13);
-    assert!(distance(&deficient.transpose().pseudo_inverse(), &theirs(&deficient.transpose())) < 1e-13);
+    assert!(relative_distance(&tall.pseudo_inverse(), &theirs(&tall)) < 1e-13);
+    assert!(relative_distance(&wide.pseudo_inverse(), &theirs(&wide)) < 1e-13);
+    assert!(relative_distance(&deficient.pseudo_inverse(), &theirs(&deficient)) < 1e-13);
+    assert!(
+        relative_distance(&deficient.transpose().pseudo_inverse(), &theirs(&deficient.transpose())) < 1e-13
+    );
     // (Aᵀ)⁺ = (A⁺)ᵀ, and a square invertible matrix's is its inverse.
-    assert!(distance(&wide.pseudo_inverse(), &tall.pseudo_inverse().transpose()) < 1e-14);
+    assert!(relative_distance(&wide.pseudo_inverse(), &tall.pseudo_inverse().transpose()) < 1e-14);
     let square: Matrix<f64, 3, 3> = Matrix::from_array([[2.0, -1.0, 0.5], [0.3, 1.5, -0.7], [1.1, 0.2, 2.5]]);
-    assert!(distance(&square.pseudo_inverse(), &square.inverse()) < 1e-14);
+    assert!(relative_distance(&square.pseudo_inverse(), &square.inverse()) < 1e-14);
 }
 
 #[test]
@@ -73,13 +72,13 @@ fn least_norm_and_least_squares_solutions() {
     let a: Matrix<f64, 2, 4> = Matrix::from_array([[1.0, 2.0, 0.0, -1.0], [0.0, 1.0, 3.0, 1.0]]);
     let b = Vector::from_array([1.0, -2.0]);
     let x = a.pseudo_inverse().matmul(&b);
-    assert!(distance(&a.matmul(&x), &b) < 1e-15);
+    assert!(relative_distance(&a.matmul(&x), &b) < 1e-15);
     let z = a.matmul_transposed(&a).solve(&b);
-    assert!(distance(&x, &a.transpose().matmul(&z)) < 1e-15);
+    assert!(relative_distance(&x, &a.transpose().matmul(&z)) < 1e-15);
     // A tall full-rank system: the least-squares solution.
     let tall: Matrix<f64, 5, 3> = Matrix::from_fn(|[i, j]| ((i * 7 + j * 3) % 11) as f64 / 11.0 - 0.45);
     let c = Vector::from_array([1.0, 0.5, -1.0, 2.0, 0.0]);
-    assert!(distance(&tall.pseudo_inverse().matmul(&c), &tall.least_squares(&c)) < 1e-14);
+    assert!(relative_distance(&tall.pseudo_inverse().matmul(&c), &tall.least_squares(&c)) < 1e-14);
 }
 
 #[test]
@@ -103,7 +102,7 @@ fn edge_cases() {
     // A singular value below max(m, n)·ε·σ₁ counts as zero: rank 1.
     let nearly: Matrix<f64, 2, 2> = Matrix::from_array([[1.0, 1.0], [1.0, 1.0 + 1e-15]]);
     let rank_one: Matrix<f64, 2, 2> = Matrix::from_array([[0.25, 0.25], [0.25, 0.25]]);
-    assert!(distance(&nearly.pseudo_inverse(), &rank_one) < 1e-14);
+    assert!(relative_distance(&nearly.pseudo_inverse(), &rank_one) < 1e-14);
     // Dyn on the heap, both orientations, and no rows.
     let dynamic = DMatrix::from_shape_fn((Dyn(2), Dyn(3)), |[i, j]| (i * 3 + j) as f64 - 2.0);
     let fixed: Matrix<f64, 2, 3> = Matrix::from_fn(|[i, j]| (i * 3 + j) as f64 - 2.0);
@@ -164,24 +163,24 @@ proptest! {
         let (lhs, rhs) = (y_dot.dot(&w.transpose()), direction.dot(&a_bar));
         prop_assert!((lhs - rhs).abs() <= 1e-13 * lhs.abs().max(1.0), "{lhs} against {rhs}");
         let (_, dual_tangent) = jvp(|a: Matrix<Dual<f64>, 5, 3>| a.pseudo_inverse(), &a, &direction);
-        prop_assert!(distance(&y_dot, &dual_tangent) < 1e-13);
+        prop_assert!(relative_distance(&y_dot, &dual_tangent) < 1e-13);
         let step = 1e-6;
         let difference = ((a + direction.scale(step)).pseudo_inverse() - (a - direction.scale(step)).pseudo_inverse()).scale(0.5 / step);
-        prop_assert!(distance(&difference, &y_dot) < 1e-8, "{difference:?} against {y_dot:?}");
+        prop_assert!(relative_distance(&difference, &y_dot) < 1e-8, "{difference:?} against {y_dot:?}");
         // Static mode against the tape, and H·Ȧ against differences of the gradient.
         let wt = w.transpose();
         let (_, static_gradient) = energy::value_and_grad(&a, &wt);
         let tape_gradient = grad(|a: Var<Tall>| { let y = a.pseudo_inverse(); y.dot(&Var::constant(wt)) + y.dot(&y) }, &a);
-        prop_assert!(distance(&static_gradient, &tape_gradient) < 1e-13);
+        prop_assert!(relative_distance(&static_gradient, &tape_gradient) < 1e-13);
         let hv: Tall = energy::hvp(&a, &wt, &direction);
         let hv_wide: Wide = hvp(|a: Var<Matrix<Dual<f64>, 3, 5>>| { let y = a.pseudo_inverse(); y.dot(&y) }, &wide, &direction.transpose());
         let hv_tall: Tall = hvp(|a: Var<Matrix<Dual<f64>, 5, 3>>| { let y = a.pseudo_inverse(); y.dot(&y) }, &a, &direction);
-        prop_assert!(distance(&hv_wide, &hv_tall.transpose()) < 1e-12);
+        prop_assert!(relative_distance(&hv_wide, &hv_tall.transpose()) < 1e-12);
         let step = 1e-5;
         let gradient_at = |t: f64| energy::value_and_grad(&(a + direction.scale(t)), &wt).1;
         let difference = (gradient_at(step) - gradient_at(-step)).scale(0.5 / step);
         let size = difference.as_slice().iter().fold(1.0f64, |m, x| m.max(x.abs()));
-        prop_assert!(distance(&hv, &difference) < 1e-6 * size, "{hv:?} against {difference:?}");
+        prop_assert!(relative_distance(&hv, &difference) < 1e-6 * size, "{hv:?} against {difference:?}");
     }
 
     #[test]
@@ -203,16 +202,16 @@ proptest! {
         let y_dot = pseudo_inverse_push(&a, &y, &a_dot);
         let step = 1e-6;
         let difference = (a_at(step).pseudo_inverse() - a_at(-step).pseudo_inverse()).scale(0.5 / step);
-        prop_assert!(distance(&difference, &y_dot) < 1e-7, "{difference:?} against {y_dot:?}");
+        prop_assert!(relative_distance(&difference, &y_dot) < 1e-7, "{difference:?} against {y_dot:?}");
         let (_, dual_tangent) = jvp(|a: Matrix<Dual<f64>, 4, 3>| a.pseudo_inverse(), &a, &a_dot);
-        prop_assert!(distance(&dual_tangent, &y_dot) < 1e-12);
+        prop_assert!(relative_distance(&dual_tangent, &y_dot) < 1e-12);
         let a_bar = pseudo_inverse_pullback(&a, &y, &w);
         let (lhs, rhs) = (y_dot.dot(&w), a_dot.dot(&a_bar));
         prop_assert!((lhs - rhs).abs() <= 1e-12 * lhs.abs().max(1.0), "{lhs} against {rhs}");
         let wide_dot = pseudo_inverse_push(&a.transpose(), &y.transpose(), &a_dot.transpose());
-        prop_assert!(distance(&wide_dot, &y_dot.transpose()) < 1e-13);
+        prop_assert!(relative_distance(&wide_dot, &y_dot.transpose()) < 1e-13);
         let wide_bar = pseudo_inverse_pullback(&a.transpose(), &y.transpose(), &w.transpose());
-        prop_assert!(distance(&wide_bar, &a_bar.transpose()) < 1e-13);
+        prop_assert!(relative_distance(&wide_bar, &a_bar.transpose()) < 1e-13);
     }
 }
 
@@ -225,12 +224,12 @@ fn tangents_at_repeated_singular_values() {
     let y = a.pseudo_inverse();
     let y_dot = pseudo_inverse_push(&a, &y, &direction);
     let (_, dual_tangent) = jvp(|a: Matrix<Dual<f64>, 3, 2>| a.pseudo_inverse(), &a, &direction);
-    assert!(distance(&dual_tangent, &y_dot) < 1e-15 && dual_tangent.iter().all(|x| x.is_finite()));
+    assert!(relative_distance(&dual_tangent, &y_dot) < 1e-15 && dual_tangent.iter().all(|x| x.is_finite()));
     let step = 1e-6;
     let difference = ((a + direction.scale(step)).pseudo_inverse()
         - (a - direction.scale(step)).pseudo_inverse())
     .scale(0.5 / step);
-    assert!(distance(&difference, &y_dot) < 1e-9, "{difference:?} against {y_dot:?}");
+    assert!(relative_distance(&difference, &y_dot) < 1e-9, "{difference:?} against {y_dot:?}");
 }
 
 #[test]

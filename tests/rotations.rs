@@ -9,16 +9,14 @@ use fluxion::autodiff::{differentiable, jvp};
 use fluxion::prelude::*;
 use proptest::prelude::*;
 
+mod common;
+use common::distance;
+
 type V3 = Vector<f64, 3>;
 type M33 = Matrix<f64, 3, 3>;
 
 fn vectors() -> impl Strategy<Value = V3> {
     prop::array::uniform3(-2.0..2.0f64).prop_map(Vector::from_array)
-}
-
-/// The largest |xᵢ − yᵢ|.
-fn distance<S: Shape, K: Storage<f64, S>>(x: &Tensor<f64, S, K>, y: &Tensor<f64, S, K>) -> f64 {
-    x.as_slice().iter().zip(y.as_slice()).fold(0.0, |worst, (a, b)| worst.max((a - b).abs()))
 }
 
 /// R = I + sin θ·[k]× + (1 − cos θ)·[k]×² for the rotation vector θk (Rodrigues).

@@ -13,26 +13,10 @@ use fluxion::ops::linalg::{singular_values_pullback, singular_values_push};
 use fluxion::prelude::*;
 use proptest::prelude::*;
 
+mod common;
+use common::{orthonormal_factors, relative_distance};
+
 type Tall = Matrix<f64, 5, 3>;
-
-/// A 5×3 matrix with orthonormal columns and a 3×3 orthogonal matrix, from the QR
-/// factors of fixed well-conditioned matrices.
-fn orthonormal_factors() -> (Tall, Matrix<f64, 3, 3>) {
-    let left: Tall =
-        Matrix::from_fn(|[i, j]| ((i * 7 + j * 3) % 11) as f64 / 11.0 + if i == j { 1.0 } else { 0.0 });
-    let right: Matrix<f64, 3, 3> =
-        Matrix::from_fn(|[i, j]| ((i * 5 + j * 2) % 7) as f64 / 7.0 + if i == j { 1.0 } else { 0.0 });
-    (left.qr().0, right.qr().0)
-}
-
-/// The largest |xᵢ − yᵢ| relative to the largest |yᵢ| (at least 1), NaN if any is.
-fn relative_distance<S: Shape, K: Storage<f64, S>>(x: &Tensor<f64, S, K>, y: &Tensor<f64, S, K>) -> f64 {
-    let scale = y.as_slice().iter().fold(1.0f64, |m, v| m.max(v.abs()));
-    x.as_slice().iter().zip(y.as_slice()).fold(0.0, |worst, (a, b)| {
-        let gap = (a - b).abs() / scale;
-        if gap.is_nan() || gap > worst { gap } else { worst }
-    })
-}
 
 fn tall_matrices() -> impl Strategy<Value = Tall> {
     prop::array::uniform15(-1.0..1.0f64).prop_map(|e| Matrix::from_fn(|[i, j]| e[i * 3 + j]))

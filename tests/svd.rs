@@ -15,28 +15,12 @@ use fluxion::ops::linalg::{svd_pullback, svd_push};
 use fluxion::prelude::*;
 use proptest::prelude::*;
 
+mod common;
+use common::{orthonormal_factors, relative_distance};
+
 type Tall = Matrix<f64, 5, 3>;
 type Square = Matrix<f64, 3, 3>;
 type Factors = (Tall, Vector<f64, 3>, Square);
-
-/// A 5×3 matrix with orthonormal columns and a 3×3 orthogonal matrix, from the QR
-/// factors of fixed well-conditioned matrices.
-fn orthonormal_factors() -> (Tall, Square) {
-    let left: Tall =
-        Matrix::from_fn(|[i, j]| ((i * 7 + j * 3) % 11) as f64 / 11.0 + if i == j { 1.0 } else { 0.0 });
-    let right: Square =
-        Matrix::from_fn(|[i, j]| ((i * 5 + j * 2) % 7) as f64 / 7.0 + if i == j { 1.0 } else { 0.0 });
-    (left.qr().0, right.qr().0)
-}
-
-/// The largest |xᵢ − yᵢ| relative to the largest |yᵢ| (at least 1), NaN if any is.
-fn distance<S: Shape, K: Storage<f64, S>>(x: &Tensor<f64, S, K>, y: &Tensor<f64, S, K>) -> f64 {
-    let scale = y.as_slice().iter().fold(1.0f64, |m, v| m.max(v.abs()));
-    x.as_slice().iter().zip(y.as_slice()).fold(0.0, |worst, (a, b)| {
-        let gap = (a - b).abs() / scale;
-        if gap.is_nan() || gap > worst { gap } else { worst }
-    })
-}
 
 /// Checks A = U·diag(σ)·Vᵀ, UᵀU = I, VᵀV = I (to `tolerance` relative to σ₁), σ
 /// descending, and the sign convention: each column of V has its entry of largest
@@ -48,11 +32,18 @@ fn assert_decomposition<M: Dim, N: Dim>(
 ) {
     let scale = sigma.as_slice().first().copied().unwrap_or(0.0).max(f64::MIN_POSITIVE);
     let back = u.mul_rows(sigma).matmul(v_t);
-    assert!(distance(&back.scale(1.0 / scale), &a.scale(1.0 / scale)) < tolerance, "{back:?} against {a:?}");
+    assert!(
+        relative_distance(&back.scale(1.0 / scale), &a.scale(1.0 / scale)) < tolerance,
+        "{back:?} against {a:?}"
+    );
     let n = sigma.len();
     let identity = Tensor::<f64, (N, N), Heap>::identity_sized(sigma.shape().0);
-    assert!(distance(&u.transposed_matmul(u), &identity) < tolerance, "UᵀU = {:?}", u.transposed_matmul(u));
-    assert!(distance(&v_t.matmul_transposed(v_t), &identity) < tolerance);
+    assert!(
+        relative_distance(&u.transposed_matmul(u), &identity) < tolerance,
+        "UᵀU = {:?}",
+        u.transposed_matmul(u)
+    );
+    assert!(relative_distance(&v_t.matmul_transposed(v_t), &identity) < tolerance);
     assert!(sigma.as_slice().windows(2).all(|pair| pair[0] >= pair[1]) && sigma.iter().all(|s| *s >= 0.0));
     for row in 0..n {
         let entries = &v_t.as_slice()[row * n..(row + 1) * n];
@@ -128,7 +119,7 @@ fn rank_deficient_and_edge_cases() {
     let (u, sigma, v_t) = Tall::zeros().svd();
     assert_eq!(sigma.to_array(), [0.0; 3]);
     assert_eq!(v_t, Square::identity());
-    assert!(distance(&u.transposed_matmul(&u), &Square::identity()) < 1e-15);
+    assert!(relative_distance(&u.transposed_matmul(&u), &Square::identity()) < 1e-15);
     // NaN or infinity: NaN everywhere.
     let mut with_nan = Tall::zeros();
     with_nan[[2, 1]] = f64::NAN;
@@ -138,18 +129,18 @@ fn rank_deficient_and_edge_cases() {
     let huge: Matrix<f64, 2, 2> = Matrix::from_array([[3e200, 0.0], [4e200, 1e200]]);
     let (u, sigma, v_t) = huge.svd();
     let back = u.mul_rows(&sigma).matmul(&v_t);
-    assert!(distance(&back.scale(1e-200), &huge.scale(1e-200)) < 1e-15);
-    assert!(distance(&u.transposed_matmul(&u), &Matrix::identity()) < 1e-15);
+    assert!(relative_distance(&back.scale(1e-200), &huge.scale(1e-200)) < 1e-15);
+    assert!(relative_distance(&u.transposed_matmul(&u), &Matrix::identity()) < 1e-15);
     // Entries near the smallest subnormal: U from the scaled columns, still orthonormal.
     let tiny: Matrix<f64, 3, 2> = Matrix::from_array([[3e-315, 1e-315], [1e-315, 3e-315], [0.0, 2e-315]]);
     let (u, _, _) = tiny.svd();
-    assert!(distance(&u.transposed_matmul(&u), &Matrix::identity()) < 1e-15, "{u:?}");
+    assert!(relative_distance(&u.transposed_matmul(&u), &Matrix::identity()) < 1e-15, "{u:?}");
     // Columns of lengths 1 and about 1e-160, whose squares' product underflows:
     // σ₂ = |det A|/σ₁, and the rotation still runs.
     let graded: Matrix<f64, 2, 2> = Matrix::from_array([[1.0, 1e-160], [0.0, 1e-160]]);
     let (u, sigma, _) = graded.svd();
     assert!((sigma[[0]] - 1.0).abs() < 1e-15 && (sigma[[1]] / 1e-160 - 1.0).abs() < 1e-14, "{sigma:?}");
-    assert!(distance(&u.transposed_matmul(&u), &Matrix::identity()) < 1e-15, "{u:?}");
+    assert!(relative_distance(&u.transposed_matmul(&u), &Matrix::identity()) < 1e-15, "{u:?}");
     assert_eq!(graded.singular_values(), sigma);
     // Dyn on the heap as the static form; no columns; the wide error.
     let dynamic = DMatrix::from_shape_fn((Dyn(4), Dyn(2)), |[i, j]| (i + 2 * j) as f64 + 0.5);
@@ -196,12 +187,12 @@ fn tangents_at_orthogonal_columns() {
     let (u, sigma, v_t) = a.svd();
     let (u_dot, sigma_dot, v_t_dot) = svd_push(&u, &sigma, &v_t, &direction);
     let (_, (u_dual, sigma_dual, v_t_dual)) = jvp(|a: Matrix<Dual<f64>, 5, 3>| a.svd(), &a, &direction);
-    assert!(distance(&u_dual, &u_dot) < 1e-14 && distance(&sigma_dual, &sigma_dot) < 1e-14);
-    assert!(distance(&v_t_dual, &v_t_dot) < 1e-14, "{v_t_dual:?} against {v_t_dot:?}");
+    assert!(relative_distance(&u_dual, &u_dot) < 1e-14 && relative_distance(&sigma_dual, &sigma_dot) < 1e-14);
+    assert!(relative_distance(&v_t_dual, &v_t_dot) < 1e-14, "{v_t_dual:?} against {v_t_dot:?}");
     let step = 1e-6;
     let (plus, minus) = ((a + direction.scale(step)).svd(), (a - direction.scale(step)).svd());
-    assert!(distance(&(plus.0 - minus.0).scale(0.5 / step), &u_dot) < 1e-8);
-    assert!(distance(&(plus.2 - minus.2).scale(0.5 / step), &v_t_dot) < 1e-8);
+    assert!(relative_distance(&(plus.0 - minus.0).scale(0.5 / step), &u_dot) < 1e-8);
+    assert!(relative_distance(&(plus.2 - minus.2).scale(0.5 / step), &v_t_dot) < 1e-8);
 }
 
 #[test]
@@ -212,7 +203,7 @@ fn a_zero_singular_value_has_the_subgradient_zero_in_every_mode() {
     let direction: Matrix<f64, 4, 3> = Matrix::from_fn(|[i, j]| ((i * 5 + j * 3) % 7) as f64 / 7.0 - 0.4);
     let (u, sigma, v_t) = a.svd();
     assert_eq!(sigma[[2]], 0.0);
-    assert!(distance(&u.transposed_matmul(&u), &Matrix::identity()) < 1e-15);
+    assert!(relative_distance(&u.transposed_matmul(&u), &Matrix::identity()) < 1e-15);
     let (_, sigma_dot, _) = svd_push(&u, &sigma, &v_t, &direction);
     let third = Vector::from_array([0.0, 0.0, 1.0]);
     let zero = Matrix::<f64, 3, 3>::zeros();
@@ -259,7 +250,7 @@ fn low_rank_approximation_gradient() {
     );
     let (u, sigma, v_t) = a.svd();
     let expected = (a - u.narrow::<1, 0, 1>().scale(sigma[[0]]).matmul(&v_t.narrow::<0, 0, 1>())).scale(2.0);
-    assert!(distance(&gradient, &expected) < 1e-13, "{gradient:?} against {expected:?}");
+    assert!(relative_distance(&gradient, &expected) < 1e-13, "{gradient:?} against {expected:?}");
 }
 
 /// Singular values kept apart (about 3, 1.5 and 0.5 plus a random part of at most
@@ -323,7 +314,7 @@ proptest! {
         prop_assert!((lhs - rhs).abs() <= 1e-13 * lhs.abs().max(1.0), "{lhs} against {rhs}");
         // The tangents against forward mode on duals.
         let (_, (u_dual, sigma_dual, v_t_dual)) = jvp(|a: Matrix<Dual<f64>, 5, 3>| a.svd(), &a, &direction);
-        prop_assert!(distance(&u_dot, &u_dual) < 1e-12 && distance(&sigma_dot, &sigma_dual) < 1e-12 && distance(&v_t_dot, &v_t_dual) < 1e-12);
+        prop_assert!(relative_distance(&u_dot, &u_dual) < 1e-12 && relative_distance(&sigma_dot, &sigma_dual) < 1e-12 && relative_distance(&v_t_dot, &v_t_dual) < 1e-12);
     }
 
     #[test]
@@ -341,7 +332,7 @@ proptest! {
         let (u, sigma, v_t) = a.svd();
         let (u_dot, _, v_t_dot) = svd_push(&u, &sigma, &v_t, &direction);
         let (_, (u_dual, _, v_t_dual)) = jvp(|a: Matrix<Dual<f64>, 3, 3>| a.svd(), &a, &direction);
-        prop_assert!(distance(&u_dot, &u_dual) < 1e-12 && distance(&v_t_dot, &v_t_dual) < 1e-12);
+        prop_assert!(relative_distance(&u_dot, &u_dual) < 1e-12 && relative_distance(&v_t_dot, &v_t_dual) < 1e-12);
     }
 
     #[test]
@@ -353,13 +344,13 @@ proptest! {
             let (u, sigma, v_t) = a.svd();
             u.hadamard(&u).hadamard(&u).sum() + sigma.dot(&sigma) + v_t.hadamard(&v_t).hadamard(&v_t).sum()
         }, &a);
-        prop_assert!(distance(&static_gradient, &tape_gradient) < 1e-13);
+        prop_assert!(relative_distance(&static_gradient, &tape_gradient) < 1e-13);
         // H·Ȧ against central differences of the gradient.
         let hv: Tall = energy::hvp(&a, &direction);
         let step = 1e-5;
         let gradient_at = |t: f64| energy::value_and_grad(&(a + direction.scale(t))).1;
         let difference = (gradient_at(step) - gradient_at(-step)).scale(0.5 / step);
         let size = difference.as_slice().iter().fold(1.0f64, |m, x| m.max(x.abs()));
-        prop_assert!(distance(&hv, &difference) < 1e-6 * size, "{hv:?} against {difference:?}");
+        prop_assert!(relative_distance(&hv, &difference) < 1e-6 * size, "{hv:?} against {difference:?}");
     }
 }

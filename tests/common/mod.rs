@@ -144,3 +144,28 @@ pub fn assert_names_shapes(error: &ShapeError, lhs: &[usize], rhs: &[usize]) {
     assert_eq!(error.lhs().as_slice(), lhs, "lhs of {message:?}");
     assert_eq!(error.rhs().as_slice(), rhs, "rhs of {message:?}");
 }
+
+/// The largest |xᵢ − yᵢ| of two tensors, NaN if any difference is NaN (so that a
+/// NaN fails a `<` test).
+pub fn distance<S: Shape, K: Storage<f64, S>>(x: &Tensor<f64, S, K>, y: &Tensor<f64, S, K>) -> f64 {
+    x.as_slice().iter().zip(y.as_slice()).fold(0.0, |worst, (a, b)| {
+        let gap = (a - b).abs();
+        if gap.is_nan() || gap > worst { gap } else { worst }
+    })
+}
+
+/// [`distance`] relative to the largest |yᵢ|, or absolute where that is below 1.
+pub fn relative_distance<S: Shape, K: Storage<f64, S>>(x: &Tensor<f64, S, K>, y: &Tensor<f64, S, K>) -> f64 {
+    distance(x, y) / y.as_slice().iter().fold(1.0f64, |largest, v| largest.max(v.abs()))
+}
+
+/// A 5×3 matrix with orthonormal columns and a 3×3 orthogonal matrix, the Q factors
+/// of fixed well-conditioned matrices: singular vectors for matrices of known
+/// singular values.
+pub fn orthonormal_factors() -> (Matrix<f64, 5, 3>, Matrix<f64, 3, 3>) {
+    let left: Matrix<f64, 5, 3> =
+        Matrix::from_fn(|[i, j]| ((i * 7 + j * 3) % 11) as f64 / 11.0 + if i == j { 1.0 } else { 0.0 });
+    let right: Matrix<f64, 3, 3> =
+        Matrix::from_fn(|[i, j]| ((i * 5 + j * 2) % 7) as f64 / 7.0 + if i == j { 1.0 } else { 0.0 });
+    (left.qr().0, right.qr().0)
+}
