@@ -528,6 +528,10 @@ fn f64_layout() {
     let x: M23 = static_tensor(&m[..6]);
     let t: T223 = static_tensor(&m[..12]);
     ok("transpose M23", check_vjp(|x: Var<M23>| x.transpose(), &x, o));
+    ok("row 1 of M23", check_vjp(|x: Var<M23>| x.row(1), &x, o));
+    ok("column 2 of M23", check_vjp(|x: Var<M23>| x.column(2), &x, o));
+    ok("row 0 of DMatrix", check_vjp(|x: Var<DMatrix<f64>>| x.row(0), &dmatrix(2, 3, &m), o));
+    ok("column 1 of (Dyn,3)", check_vjp(|x: Var<Rows3<f64>>| x.column(1), &rows3(2, &m), o));
     ok("transpose DMatrix", check_vjp(|x: Var<DMatrix<f64>>| x.transpose(), &dmatrix(2, 3, &m), o));
     ok("transpose (Dyn,3)", check_vjp(|x: Var<Rows3<f64>>| x.transpose(), &rows3(2, &m), o));
     ok("reshape M23 → M32", check_vjp(|x: Var<M23>| x.reshape::<(Const<3>, Const<2>)>(), &x, o));

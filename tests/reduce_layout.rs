@@ -741,3 +741,25 @@ fn euclidean_norms_at_every_scale() {
 fn vector<const N: usize>(elements: [f64; N]) -> Vector<f64, N> {
     Vector::from_array(elements)
 }
+
+#[test]
+fn rows_and_columns_as_vectors() {
+    let m: Matrix<f64, 2, 3> = Matrix::from_array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
+    assert_eq!(m.row(0).to_array(), [1.0, 2.0, 3.0]);
+    assert_eq!(m.column(1).to_array(), [2.0, 5.0]);
+    let dynamic = DMatrix::from_shape_vec((Dyn(2), Dyn(3)), m.as_slice().to_vec()).unwrap();
+    assert_eq!(
+        (dynamic.row(1).as_slice(), dynamic.column(2).as_slice()),
+        (&[4.0, 5.0, 6.0][..], &[3.0, 6.0][..])
+    );
+    assert_names_shapes(&m.try_row(2).unwrap_err(), &[2, 3], &[2]);
+    assert_names_shapes(&m.try_column(3).unwrap_err(), &[2, 3], &[3]);
+    let message = std::panic::catch_unwind(|| m.column(3)).unwrap_err();
+    assert_eq!(
+        message.downcast_ref::<String>().unwrap(),
+        "column: shapes [2, 3] and [3] are incompatible (an index below the column count)"
+    );
+    // A matrix without columns has empty rows.
+    let empty = DMatrix::<f64>::zeros_shaped((Dyn(2), Dyn(0)));
+    assert!(empty.row(1).is_empty() && empty.try_column(0).is_err());
+}

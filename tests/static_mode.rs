@@ -781,6 +781,26 @@ fn functions_that_borrow_their_locals_compile_and_differentiate() {
     assert!((gradient.as_slice()[0] - d(0.1)).abs() < 1e-15);
 }
 
+/// The first row of M dotted with its last column, the index of the latter a
+/// runtime argument.
+#[differentiable(wrt(m))]
+fn row_times_column(m: &Matrix<f64, 3, 3>, last: usize) -> f64 {
+    m.row(0).dot(&m.column(last))
+}
+
+#[test]
+fn rows_and_columns_in_static_mode() {
+    let m: Matrix<f64, 3, 3> = Matrix::from_fn(|[i, j]| (i * 3 + j) as f64 + 1.0);
+    // m₀₀m₀₂ + m₀₁m₁₂ + m₀₂m₂₂ = (1, 2, 3)·(3, 6, 9) = 42, whose derivative in m₀₂
+    // is m₀₀ + m₂₂ (m₀₂ is in both the row and the column).
+    let (value, gradient) = row_times_column::value_and_grad(&m, 2);
+    assert_eq!(value, 42.0);
+    assert_eq!(gradient.to_array(), [[3.0, 6.0, 1.0 + 9.0], [0.0, 0.0, 2.0], [0.0, 0.0, 3.0]]);
+    let direction: Matrix<f64, 3, 3> = Matrix::from_fn(|[i, j]| if i == 0 { 1.0 } else { j as f64 });
+    let (_, tangent) = row_times_column::jvp(&m, 2, &direction);
+    assert_eq!(tangent, gradient.dot(&direction));
+}
+
 /// A branch whose arms give heap tensors (not `Copy`).
 #[fluxion::autodiff::differentiable]
 fn heap_branch(x: &Vector<f64, 3, Heap>, smooth: bool) -> f64 {

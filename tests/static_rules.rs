@@ -28,13 +28,13 @@
 
 use fluxion::autodiff::check::coordinates;
 use fluxion::autodiff::rules::{
-    Addition, BinaryRule, CholeskyFactor, Conjugation, CrossMatrix, CrossProduct, Determinant, Diagonal,
-    DiagonalMatrix, Division, DotProduct, ElementwiseMaximum, ElementwiseMinimum, EuclideanNorm,
-    HadamardProduct, ImaginaryPart, InnerProduct, LeastSquares, LinearSolve, LogAbsDeterminant,
-    LowerTriangularSolve, MatrixExponential, MatrixInverse, MatrixProduct, Mean, Multiplication, Negation,
-    NormSquared, PseudoInverse, QrDecomposition, RealPart, Relu, SingularValueDecomposition, SingularValues,
-    Subtraction, Summation, SymmetricEigenvalues, SymmetricEigenvectors, TangentOf, Transposition, UnaryRule,
-    UpperTriangularSolve, Write,
+    Addition, BinaryRule, CholeskyFactor, ColumnSelection, Conjugation, CrossMatrix, CrossProduct,
+    Determinant, Diagonal, DiagonalMatrix, Division, DotProduct, ElementwiseMaximum, ElementwiseMinimum,
+    EuclideanNorm, HadamardProduct, ImaginaryPart, InnerProduct, LeastSquares, LinearSolve,
+    LogAbsDeterminant, LowerTriangularSolve, MatrixExponential, MatrixInverse, MatrixProduct, Mean,
+    Multiplication, Negation, NormSquared, PseudoInverse, QrDecomposition, RealPart, Relu, RowSelection,
+    SingularValueDecomposition, SingularValues, Subtraction, Summation, SymmetricEigenvalues,
+    SymmetricEigenvectors, TangentOf, Transposition, UnaryRule, UpperTriangularSolve, Write,
 };
 use fluxion::autodiff::{Lift, differentiable, jvp, vjp};
 use fluxion::ops::conv::{Groups, Padding, Stride};
@@ -1384,6 +1384,10 @@ proptest! {
         check!(EuclideanNorm, p.heap_vector(4));
         check!(EuclideanNorm, p.tensor::<C64, (Const<3>,)>(Pool::complex));
         check!(Transposition, p.reals::<(Const<2>, Const<3>)>());
+        check!(RowSelection::from(1), p.reals::<(Const<2>, Const<3>)>());
+        check!(ColumnSelection::from(2), p.reals::<(Const<2>, Const<3>)>());
+        check!(ColumnSelection::from(0), p.tensor::<C64, (Const<3>, Const<2>)>(Pool::complex));
+        check!(RowSelection::from(2), p.heap_matrix(3, 2));
         check!(Transposition, p.heap_matrix(3, 2));
         // Diagonally dominant: well conditioned, and its symmetric part positive definite.
         let dominant = |p: &mut Pool| p.reals::<(Const<3>, Const<3>)>() + M33::identity() * 8.0;

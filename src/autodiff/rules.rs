@@ -64,7 +64,7 @@ use crate::ops::reduce::{
 };
 #[cfg(feature = "alloc")]
 use crate::ops::rows::gather_rows_pullback;
-use crate::ops::rows::{mul_rows_pullback, normalize_rows_pullback};
+use crate::ops::rows::{column_pullback, mul_rows_pullback, normalize_rows_pullback, row_pullback};
 use crate::ops::softmax::{log_softmax_pullback, log_softmax_push, logsumexp_pullback, softmax_pullback};
 use crate::product::cross::{
     ThreeElements, cross_lhs_cotangent, cross_matrix_pullback, cross_pullback, cross_rhs_cotangent,
@@ -654,6 +654,26 @@ pub struct RowGathering<'a> {
 impl<'a, I: AsRef<[usize]> + ?Sized> From<&'a I> for RowGathering<'a> {
     fn from(indices: &'a I) -> Self {
         RowGathering { indices: indices.as_ref() }
+    }
+}
+/// `m.row(i)`: ẏ = row i of ṁ; m̄ = ȳ in row i, 0 elsewhere.
+#[derive(Clone, Copy, Debug)]
+pub struct RowSelection {
+    index: usize,
+}
+impl From<usize> for RowSelection {
+    fn from(index: usize) -> Self {
+        RowSelection { index }
+    }
+}
+/// `m.column(j)`: ẏ = column j of ṁ; m̄ = ȳ in column j, 0 elsewhere.
+#[derive(Clone, Copy, Debug)]
+pub struct ColumnSelection {
+    index: usize,
+}
+impl From<usize> for ColumnSelection {
+    fn from(index: usize) -> Self {
+        ColumnSelection { index }
     }
 }
 /// `x.normalize_rows(ε)`: its Jacobian r·(I − 11ᵀ/n − y·yᵀ/n) per row is symmetric,
@@ -2522,6 +2542,46 @@ where
         y_bar: &Self::Output,
     ) -> Images<T, B, C, H, W, K> {
         reshape_pullback(x, y_bar)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>> UnaryRule<Tensor<T, (R, C), K>>
+    for RowSelection
+{
+    type Output = Tensor<T, (C,), K>;
+    #[inline(always)]
+    #[track_caller]
+    fn value(&self, m: &Tensor<T, (R, C), K>) -> Self::Output {
+        m.row(self.index)
+    }
+    #[inline(always)]
+    fn push(&self, _: &Tensor<T, (R, C), K>, _: &Self::Output, m_dot: &Tensor<T, (R, C), K>) -> Self::Output {
+        m_dot.row(self.index)
+    }
+    #[inline(always)]
+    fn pull(&self, m: &Tensor<T, (R, C), K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, (R, C), K> {
+        row_pullback(m.shape(), self.index, y_bar)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (R,)>> UnaryRule<Tensor<T, (R, C), K>>
+    for ColumnSelection
+{
+    type Output = Tensor<T, (R,), K>;
+    #[inline(always)]
+    #[track_caller]
+    fn value(&self, m: &Tensor<T, (R, C), K>) -> Self::Output {
+        m.column(self.index)
+    }
+    #[inline(always)]
+    fn push(&self, _: &Tensor<T, (R, C), K>, _: &Self::Output, m_dot: &Tensor<T, (R, C), K>) -> Self::Output {
+        m_dot.column(self.index)
+    }
+    #[inline(always)]
+    fn pull(&self, m: &Tensor<T, (R, C), K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, (R, C), K> {
+        column_pullback(m.shape(), self.index, y_bar)
     }
 }
 

@@ -31,7 +31,10 @@ use crate::ops::reduce::{
     max_axis_pullback, max_pullback, mean_axis_pullback, mean_pullback, norm_pullback, sum_axis_pullback,
     sum_pullback,
 };
-use crate::ops::rows::{add_rows_pullback, gather_rows_pullback, mul_rows_pullback, normalize_rows_pullback};
+use crate::ops::rows::{
+    add_rows_pullback, column_pullback, gather_rows_pullback, mul_rows_pullback, normalize_rows_pullback,
+    row_pullback,
+};
 use crate::ops::softmax::{log_softmax_pullback, logsumexp_pullback, softmax_pullback};
 use crate::product::dot::dotu_pullback;
 use crate::product::hadamard::hadamard_pullback;
@@ -1544,6 +1547,33 @@ impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>> Var<Te
 }
 
 impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)>> Var<Tensor<T, (R, C), K>> {
+    /// Row `i` as a vector (see [`Tensor::row`]); ȳ flows back into that row.
+    ///
+    /// # Panics
+    /// When there is no row `i`.
+    #[track_caller]
+    pub fn row(&self, i: usize) -> Var<Tensor<T, (C,), K>>
+    where
+        K: Storage<T, (C,)>,
+    {
+        let (y, shape) = (self.value().row(i), self.value().shape());
+        record_own_unary(self, y, move |y_bar| row_pullback(shape, i, y_bar))
+    }
+
+    /// Column `j` as a vector (see [`Tensor::column`]); ȳ flows back into that
+    /// column.
+    ///
+    /// # Panics
+    /// When there is no column `j`.
+    #[track_caller]
+    pub fn column(&self, j: usize) -> Var<Tensor<T, (R,), K>>
+    where
+        K: Storage<T, (R,)>,
+    {
+        let (y, shape) = (self.value().column(j), self.value().shape());
+        record_own_unary(self, y, move |y_bar| column_pullback(shape, j, y_bar))
+    }
+
     /// The rows at `indices`, in order (an embedding lookup); each row of ȳ flows
     /// back to the row it was read from.
     ///

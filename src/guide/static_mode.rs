@@ -241,6 +241,7 @@
 //!     `pseudo_inverse`, `diagonal`, `diagonal_matrix`;
 //!   - shapes: `transpose`, `flatten` and `reshape` (their shapes from a turbofish,
 //!     a type on the `let` or the result's use), `narrow::<AXIS, START, LEN>()`,
+//!     `m.row(i)` and `m.column(j)` (the index a plain value),
 //!     `a.concat(Axis::<k>, &b)` (its length from the result's use or a type on its
 //!     `let`), `broadcast_axis` (its shape from the result's use or a type on its
 //!     `let`);

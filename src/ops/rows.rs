@@ -5,12 +5,14 @@
 //! - `mul_rows(g)`: yᵢⱼ = xᵢⱼ·gⱼ (a per-feature gain);
 //! - `normalize_rows(ε)`: yᵢⱼ = (xᵢⱼ − μᵢ)/√(σᵢ² + ε), with μᵢ and σᵢ² the mean and
 //!   (biased) variance of row i;
-//! - `gather_rows(indices)`: yₖⱼ = x_{indices\[k\], j} (an embedding lookup).
+//! - `gather_rows(indices)`: yₖⱼ = x_{indices\[k\], j} (an embedding lookup);
+//! - `row(i)` and `column(j)`: one row or column as a vector (`m[i]`, `m[:, j]`).
 //!
 //! Their pullbacks: for `add_rows`, x̄ = ȳ and b̄ = Σᵢ ȳᵢ; for `mul_rows`,
 //! x̄ᵢⱼ = ȳᵢⱼ·conj(gⱼ) and ḡⱼ = Σᵢ conj(xᵢⱼ)·ȳᵢⱼ (conj the identity on real data); for `normalize_rows`, with r = 1/√(σ² + ε),
 //! x̄ = r·(ȳ − mean(ȳ) − y·mean(ȳ ⊙ y)) per row; for `gather_rows`, each ȳ row is
-//! added to the row it was read from.
+//! added to the row it was read from; for `row` and `column`, x̄ is ȳ in that row or
+//! column and 0 elsewhere.
 
 use crate::error::{ShapeError, or_panic};
 use crate::ops::reduce::{pairwise_sum, pairwise_sum_by};
@@ -18,7 +20,7 @@ use crate::scalar::{RealScalar, Scalar};
 #[cfg(feature = "alloc")]
 use crate::shape::Dyn;
 use crate::shape::constraint::Axis;
-use crate::shape::{Dim, Shape};
+use crate::shape::{Dim, Dims, Shape};
 use crate::tensor::{Storage, Tensor};
 
 /// An error naming both shapes unless a row of `row`'s shape has one element per
@@ -74,6 +76,80 @@ impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>> Tensor
     pub fn mul_rows(&self, row: &Tensor<T, (C,), K>) -> Self {
         or_panic(self.try_mul_rows(row))
     }
+}
+
+impl<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)>> Tensor<T, (R, C), K> {
+    /// Row `i` as a vector (`m[i]` in PyTorch, JAX and NumPy); an error names the
+    /// shape and the index when there is no row `i`.
+    ///
+    /// ```
+    /// use fluxion::prelude::*;
+    /// let m: Matrix<f64, 2, 3> = Matrix::from_array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
+    /// assert_eq!(m.row(1).to_array(), [4.0, 5.0, 6.0]);
+    /// assert_eq!(m.column(2).to_array(), [3.0, 6.0]);
+    /// assert!(m.try_row(2).is_err());
+    /// ```
+    pub fn try_row(&self, i: usize) -> Result<Tensor<T, (C,), K>, ShapeError>
+    where
+        K: Storage<T, (C,)>,
+    {
+        let columns = self.shape().1;
+        check_line_index("row", self.dims(), i, 0)?;
+        Ok(Tensor::from_runs(
+            (columns,),
+            core::iter::once(&self.as_slice()[i * columns.size()..][..columns.size()]),
+        ))
+    }
+
+    /// [`try_row`](Self::try_row)'s row.
+    ///
+    /// # Panics
+    /// When there is no row `i` (the message names the shape and the index).
+    #[track_caller]
+    pub fn row(&self, i: usize) -> Tensor<T, (C,), K>
+    where
+        K: Storage<T, (C,)>,
+    {
+        or_panic(self.try_row(i))
+    }
+
+    /// Column `j` as a vector (`m[:, j]`); an error names the shape and the index
+    /// when there is no column `j`.
+    pub fn try_column(&self, j: usize) -> Result<Tensor<T, (R,), K>, ShapeError>
+    where
+        K: Storage<T, (R,)>,
+    {
+        check_line_index("column", self.dims(), j, 1)?;
+        let columns = self.shape().1.size();
+        Ok(Tensor::from_shape_fn((self.shape().0,), |[i]| self.as_slice()[i * columns + j]))
+    }
+
+    /// [`try_column`](Self::try_column)'s column.
+    ///
+    /// # Panics
+    /// When there is no column `j` (the message names the shape and the index).
+    #[track_caller]
+    pub fn column(&self, j: usize) -> Tensor<T, (R,), K>
+    where
+        K: Storage<T, (R,)>,
+    {
+        or_panic(self.try_column(j))
+    }
+}
+
+/// An error naming the matrix's shape and the index unless `index` is a row (`axis`
+/// 0) or a column (1) of it.
+fn check_line_index(
+    operation: &'static str,
+    matrix: Dims,
+    index: usize,
+    axis: usize,
+) -> Result<(), ShapeError> {
+    if index < matrix.as_slice()[axis] {
+        return Ok(());
+    }
+    let requirement = ["an index below the row count", "an index below the column count"][axis];
+    Err(ShapeError::new(operation, matrix, Dims::new(&[index]), requirement))
 }
 
 #[cfg(feature = "alloc")]
@@ -215,6 +291,47 @@ pub fn normalize_rows_pullback<T: RealScalar, R: Dim, C: Dim, K: Storage<T, (R, 
     y_bar: &Tensor<T, (R, C), K>,
 ) -> Tensor<T, (R, C), K> {
     normalize_lines_pullback(y, scales, y_bar, y.shape().1.size())
+}
+
+/// The pullback of `row(i)` on a matrix of `shape`: ȳ in row i, 0 elsewhere.
+///
+/// # Panics
+/// When there is no row `i` or ȳ's length is not the column count.
+#[track_caller]
+pub fn row_pullback<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (C,)>>(
+    shape: (R, C),
+    i: usize,
+    y_bar: &Tensor<T, (C,), K>,
+) -> Tensor<T, (R, C), K> {
+    or_panic(check_line_index("row_pullback", shape.dims(), i, 0));
+    or_panic(check_row(shape, y_bar.shape(), "row_pullback"));
+    let mut x_bar = Tensor::zeros_shaped(shape);
+    let columns = shape.1.size();
+    x_bar.as_mut_slice()[i * columns..][..columns].copy_from_slice(y_bar.as_slice());
+    x_bar
+}
+
+/// The pullback of `column(j)` on a matrix of `shape`: ȳ in column j, 0 elsewhere.
+///
+/// # Panics
+/// When there is no column `j` or ȳ's length is not the row count.
+#[track_caller]
+pub fn column_pullback<T: Scalar, R: Dim, C: Dim, K: Storage<T, (R, C)> + Storage<T, (R,)>>(
+    shape: (R, C),
+    j: usize,
+    y_bar: &Tensor<T, (R,), K>,
+) -> Tensor<T, (R, C), K> {
+    or_panic(check_line_index("column_pullback", shape.dims(), j, 1));
+    if y_bar.len() != shape.0.size() {
+        let requirement = "the column's length must equal the row count";
+        panic!("{}", ShapeError::new("column_pullback", shape.dims(), y_bar.dims(), requirement));
+    }
+    let mut x_bar = Tensor::zeros_shaped(shape);
+    let columns = shape.1.size();
+    for (i, &g) in y_bar.iter().enumerate() {
+        x_bar.as_mut_slice()[i * columns + j] = g;
+    }
+    x_bar
 }
 
 #[cfg(feature = "alloc")]

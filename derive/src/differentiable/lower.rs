@@ -631,6 +631,8 @@ const ARGUMENT_METHODS: &[(&str, &str)] = &[
     ("log_softmax", "LogSoftmaxAlong"),
     ("max_axis", "MaxAxis"),
     ("gather_rows", "RowGathering"),
+    ("row", "RowSelection"),
+    ("column", "ColumnSelection"),
     ("map_function", "FunctionMap"),
 ];
 
