@@ -13,7 +13,7 @@ use fluxion::autodiff::check::{CheckOptions, check_grad, check_pullback, check_p
 use fluxion::autodiff::{differentiable, jvp};
 use fluxion::ops::linalg::{
     LinAlgError, Triangle, cholesky_push, inverse_pullback, matrix_exp_pullback, matrix_exp_push,
-    triangular_solve_pullback,
+    symmetric_eigen_pullback, symmetric_eigen_push, triangular_solve_pullback,
 };
 use fluxion::prelude::*;
 use proptest::prelude::*;
@@ -951,6 +951,73 @@ proptest! {
         let (_, ahead) = weighted_eigenvectors::value_and_grad(&(a + symmetric.scale(step)), &w);
         let (_, behind) = weighted_eigenvectors::value_and_grad(&(a - symmetric.scale(step)), &w);
         let difference = (ahead - behind).scale(0.5 / step);
+        prop_assert!(distance(&hv, &difference) < 1e-6, "{hv:?} against {difference:?}");
+    }
+}
+
+#[differentiable]
+fn eigen(a: &M33) -> (Vector<f64, 3>, M33) {
+    a.symmetric_eigen()
+}
+
+/// ⟨λ, s⟩ + ⟨V, W⟩ from one decomposition, generic for second order.
+#[differentiable(wrt(a))]
+fn weighted_eigen<T: RealScalar>(a: &Matrix<T, 3, 3>, s: &Vector<T, 3>, w: &Matrix<T, 3, 3>) -> T {
+    let (values, vectors) = a.symmetric_eigen();
+    values.dot(s) + vectors.dot(w)
+}
+
+#[test]
+fn symmetric_eigen_is_both_at_once() {
+    let a = spread_eigenvalues([0.3, -0.2, 0.5, 0.1, 0.9, -0.7, 0.4, 0.0, -0.3]);
+    let (values, vectors) = a.symmetric_eigen();
+    assert_eq!((values, vectors), (a.symmetric_eigenvalues(), a.symmetric_eigenvectors()));
+    let heap = DynMatrix::from_shape_fn((Dyn(5), Dyn(5)), |[i, j]| 1.0 / (i + j + 1) as f64);
+    let (values, vectors) = heap.symmetric_eigen();
+    assert!(distance(&heap.matmul(&vectors), &vectors.mul_rows(&values)) < 1e-15);
+    let wide = DynMatrix::zeros_shaped((Dyn(2), Dyn(3)));
+    let message =
+        std::panic::catch_unwind(|| wide.symmetric_eigen()).unwrap_err().downcast::<String>().unwrap();
+    assert_eq!(*message, "symmetric_eigen: a matrix of shape [2, 3] is not square");
+    let short = Tensor::<f64, (Dyn,), Heap>::zeros_shaped((Dyn(4),));
+    let square = DynMatrix::identity_sized(Dyn(5));
+    let message = std::panic::catch_unwind(|| symmetric_eigen_push(&short, &square, &square)).unwrap_err();
+    assert!(message.downcast_ref::<String>().unwrap().starts_with("symmetric_eigen_push: "));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn symmetric_eigen_derivatives(
+        entries in prop::array::uniform9(-1.0..1.0f64), s in prop::array::uniform3(-1.0..1.0f64), w in directions(), direction in directions(),
+    ) {
+        let a = spread_eigenvalues(entries);
+        let s = Vector::from_array(s);
+        let options = CheckOptions::f64();
+        let fail = |e: fluxion::autodiff::check::GradientError| TestCaseError::fail(e.to_string());
+        // Through both outputs and through each alone (the other's cotangent zero).
+        check_grad(|a: Var<M33>| { let (values, vectors) = a.symmetric_eigen(); values.dot(&Var::constant(s)) + vectors.dot(&Var::constant(w)) }, &a, options).map_err(fail)?;
+        check_grad(|a: Var<M33>| a.symmetric_eigen().1.dot(&Var::constant(w)), &a, options).map_err(fail)?;
+        check_pullback(|a: &M33| a.symmetric_eigen(), eigen::vjp(&a).1, &a, options).map_err(fail)?;
+        check_pushforward(|a: &M33| a.symmetric_eigen(), |a_dot| eigen::jvp(&a, a_dot).1, &a, options).map_err(fail)?;
+        // The adjoint identity, and the tangents against duals.
+        let (values, vectors) = a.symmetric_eigen();
+        let (values_dot, vectors_dot) = symmetric_eigen_push(&values, &vectors, &direction);
+        let a_bar = symmetric_eigen_pullback(&values, &vectors, &s, &w);
+        let (lhs, rhs) = (values_dot.dot(&s) + vectors_dot.dot(&w), direction.dot(&a_bar));
+        prop_assert!((lhs - rhs).abs() <= 1e-12 * lhs.abs().max(1.0), "{lhs} against {rhs}");
+        let (_, (values_dual, vectors_dual)) = jvp(|a: Matrix<Dual<f64>, 3, 3>| a.symmetric_eigen(), &a, &direction);
+        prop_assert!(distance(&values_dot, &values_dual) < 1e-12 && distance(&vectors_dot, &vectors_dual) < 1e-10);
+        // Static mode against the tape, and H·Ȧ against differences of the gradient.
+        let (_, static_gradient) = weighted_eigen::value_and_grad(&a, &s, &w);
+        let tape_gradient = grad(|a: Var<M33>| { let (values, vectors) = a.symmetric_eigen(); values.dot(&Var::constant(s)) + vectors.dot(&Var::constant(w)) }, &a);
+        prop_assert!(distance(&static_gradient, &tape_gradient) < 1e-13);
+        let symmetric = direction + direction.transpose();
+        let hv: M33 = weighted_eigen::hvp(&a, &s, &w, &symmetric);
+        let step = 1e-5;
+        let gradient_at = |t: f64| weighted_eigen::value_and_grad(&(a + symmetric.scale(t)), &s, &w).1;
+        let difference = (gradient_at(step) - gradient_at(-step)).scale(0.5 / step);
         prop_assert!(distance(&hv, &difference) < 1e-6, "{hv:?} against {difference:?}");
     }
 }

@@ -33,8 +33,9 @@ use fluxion::autodiff::rules::{
     EuclideanNorm, HadamardProduct, ImaginaryPart, InnerProduct, LeastSquares, LinearSolve,
     LogAbsDeterminant, LowerTriangularSolve, MatrixExponential, MatrixInverse, MatrixProduct, Mean,
     Multiplication, Negation, NormSquared, PseudoInverse, QrDecomposition, RealPart, Relu, RowSelection,
-    SingularValueDecomposition, SingularValues, Subtraction, Summation, SymmetricEigenvalues,
-    SymmetricEigenvectors, TangentOf, Transposition, UnaryRule, UpperTriangularSolve, Write,
+    SingularValueDecomposition, SingularValues, Subtraction, Summation, SymmetricEigendecomposition,
+    SymmetricEigenvalues, SymmetricEigenvectors, TangentOf, Transposition, UnaryRule, UpperTriangularSolve,
+    Write,
 };
 use fluxion::autodiff::{Lift, differentiable, jvp, vjp};
 use fluxion::ops::conv::{Groups, Padding, Stride};
@@ -1395,6 +1396,7 @@ proptest! {
         check!(Determinant, dominant(&mut p));
         check!(LogAbsDeterminant, dominant(&mut p));
         check!(CholeskyFactor, dominant(&mut p));
+        check!(SymmetricEigendecomposition, dominant(&mut p) + Matrix::<f64, 3, 3>::from_fn(|[i, j]| if i == j { 4.0 * i as f64 } else { 0.0 }));
         check!(QrDecomposition, p.reals::<(Const<4>, Const<3>)>() + Matrix::<f64, 4, 3>::from_fn(|[i, j]| if i == j { 8.0 } else { 0.0 }));
         // Singular values about 8, 4 and 2: apart, so derivatives exist.
         check!(SingularValues, p.reals::<(Const<4>, Const<3>)>() * 0.3 + Matrix::<f64, 4, 3>::from_fn(|[i, j]| if i == j { [8.0, 4.0, 2.0][i] } else { 0.0 }));

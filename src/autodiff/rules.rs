@@ -52,8 +52,9 @@ use crate::ops::linalg::{
     least_squares_push, least_squares_rhs_pullback, log_abs_determinant_pullback, log_abs_determinant_push,
     matrix_exp_pullback, matrix_exp_push, pseudo_inverse_pullback, pseudo_inverse_push, qr_pullback, qr_push,
     singular_values_pullback, singular_values_push, solve_system, svd_pullback, svd_push,
-    symmetric_eigenvalues_pullback, symmetric_eigenvalues_push, symmetric_eigenvectors_pullback,
-    symmetric_eigenvectors_push, system_pullback, system_push, transposed_system_solve,
+    symmetric_eigen_pullback, symmetric_eigen_push, symmetric_eigenvalues_pullback,
+    symmetric_eigenvalues_push, symmetric_eigenvectors_pullback, symmetric_eigenvectors_push,
+    system_pullback, system_push, transposed_system_solve,
 };
 use crate::ops::pool::{Window, avg_pool2d_pullback, max_pool2d_pullback, max_pool2d_push};
 #[cfg(feature = "alloc")]
@@ -513,6 +514,11 @@ pub struct SymmetricEigenvalues;
 /// (see [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
 pub struct SymmetricEigenvectors;
+/// `let (values, vectors) = a.symmetric_eigen();`: with P = Vᵀ·sym(Ȧ)·V, λ̇ = diag P,
+/// V̇ = V·(F∘P); Ā = sym(V·(diag(λ̄) + F∘(Vᵀ·V̄))·Vᵀ) (see
+/// [`linalg`](crate::ops::linalg)).
+#[derive(Clone, Copy, Debug)]
+pub struct SymmetricEigendecomposition;
 /// `a.inverse()`: Y = A⁻¹, Ẏ = −Y·Ȧ·Y, Ā = −Yᵀ·Ȳ·Yᵀ (see
 /// [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
@@ -2171,6 +2177,15 @@ square_matrix_rule!(
     Tensor::symmetric_eigenvectors,
     |a, v, a_dot| symmetric_eigenvectors_push(a, v, a_dot),
     |a, v, v_bar| symmetric_eigenvectors_pullback(a, v, v_bar)
+);
+square_matrix_rule!(
+    SymmetricEigendecomposition -> (Tensor<T, (N,), K>, Tensor<T, (N, N), K>),
+    [Storage<T, (N,)>],
+    Tensor::symmetric_eigen,
+    |_, y: &(Tensor<T, (N,), K>, Tensor<T, (N, N), K>), a_dot| symmetric_eigen_push(&y.0, &y.1, a_dot),
+    |_, y: &(Tensor<T, (N,), K>, Tensor<T, (N, N), K>), bars: &(Tensor<T, (N,), K>, Tensor<T, (N, N), K>)| {
+        symmetric_eigen_pullback(&y.0, &y.1, &bars.0, &bars.1)
+    }
 );
 square_matrix_rule!(
     MatrixExponential -> Tensor<T, (N, N), K>,

@@ -236,7 +236,8 @@
 //!   - linear algebra ([`linalg`](crate::ops::linalg)): `solve` (x = A⁻¹b),
 //!     `inverse`, `determinant`, `log_abs_determinant`, `cholesky`,
 //!     `solve_lower_triangular`, `solve_upper_triangular`, `symmetric_eigenvalues`
-//!     and `symmetric_eigenvectors` (real), `matrix_exp`, `let (q, r) = a.qr();`,
+//!     and `symmetric_eigenvectors` (real), `let (values, vectors) =
+//!     a.symmetric_eigen();`, `matrix_exp`, `let (q, r) = a.qr();`,
 //!     `a.least_squares(&b)`, `singular_values`, `let (u, sigma, v_t) = a.svd();`,
 //!     `pseudo_inverse`, `diagonal`, `diagonal_matrix`;
 //!   - shapes: `transpose`, `flatten` and `reshape` (their shapes from a turbofish,

@@ -569,6 +569,7 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("diagonal_matrix", "DiagonalMatrix"),
     ("symmetric_eigenvalues", "SymmetricEigenvalues"),
     ("symmetric_eigenvectors", "SymmetricEigenvectors"),
+    ("symmetric_eigen", "SymmetricEigendecomposition"),
     ("inverse", "MatrixInverse"),
     ("matrix_exp", "MatrixExponential"),
     ("determinant", "Determinant"),

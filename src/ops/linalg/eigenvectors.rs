@@ -1,9 +1,9 @@
-//! The eigenvectors of a symmetric matrix and their derivatives (see
-//! [`linalg`](super) for the formulas).
+//! The eigenvectors of a symmetric matrix, alone or with the eigenvalues, and
+//! their derivatives (see [`linalg`](super) for the formulas).
 
 #[cfg(feature = "std")]
-use crate::autodiff::{Var, record_unary_in_place};
-use crate::error::or_panic;
+use crate::autodiff::{TracedOutput, Var, record_unary_in_place};
+use crate::error::{ShapeError, or_panic};
 use crate::product::MatMul;
 use crate::scalar::RealScalar;
 use crate::shape::Dim;
@@ -39,16 +39,56 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
     #[track_caller]
     pub fn symmetric_eigenvectors(&self) -> Self {
         or_panic(check_square("symmetric_eigenvectors", self.dims()));
-        let size = self.shape().0;
-        let mut matrix = self.clone();
-        let mut vectors = Self::identity_sized(size);
-        diagonalize(matrix.as_mut_slice(), size.size(), Some(vectors.as_mut_slice()));
-        if T::CARRIES_TANGENT {
-            first_order_tangents(self, &mut vectors);
-        }
-        fix_signs(vectors.as_mut_slice(), size.size(), None);
-        vectors
+        eigendecomposition(self).1
     }
+
+    /// The eigenvalues and eigenvectors of ½(A + Aᵀ) together, (λ, V) with λ
+    /// ascending and A = V·diag(λ)·Vᵀ (`torch.linalg.eigh`, `jnp.linalg.eigh`): one
+    /// run of the rotations for both, equal to
+    /// [`symmetric_eigenvalues`](Self::symmetric_eigenvalues) and
+    /// [`symmetric_eigenvectors`](Self::symmetric_eigenvectors) (the same signs).
+    ///
+    /// ```
+    /// use fluxion::prelude::*;
+    ///
+    /// let a: Matrix<f64, 2, 2> = Matrix::from_array([[2.0, 1.0], [1.0, 2.0]]);
+    /// let (values, vectors) = a.symmetric_eigen();
+    /// assert!((values[[0]] - 1.0).abs() < 1e-15 && (values[[1]] - 3.0).abs() < 1e-15);
+    /// // A·V = V·diag(λ).
+    /// let gap = a.matmul(&vectors) - vectors.mul_rows(&values);
+    /// assert!(gap.as_slice().iter().all(|x| x.abs() < 1e-15));
+    /// ```
+    ///
+    /// # Panics
+    /// For a `Dyn` matrix that is not square.
+    #[track_caller]
+    #[doc(alias = "eigh")]
+    pub fn symmetric_eigen(&self) -> (Tensor<T, (N,), K>, Self)
+    where
+        K: Storage<T, (N,)>,
+    {
+        or_panic(check_square("symmetric_eigen", self.dims()));
+        let (rotated, vectors) = eigendecomposition(self);
+        (rotated.diagonal(), vectors)
+    }
+}
+
+/// (Vᵀ·sym(A)·V, V): the rotated matrix, diagonal to working precision with the
+/// eigenvalues on its diagonal (on duals with their tangents), and the
+/// eigenvectors, on duals with the first-order tangents, each column's largest
+/// entry positive.
+fn eigendecomposition<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+    a: &Tensor<T, (N, N), K>,
+) -> (Tensor<T, (N, N), K>, Tensor<T, (N, N), K>) {
+    let size = a.shape().0;
+    let mut rotated = a.clone();
+    let mut vectors = Tensor::identity_sized(size);
+    diagonalize(rotated.as_mut_slice(), size.size(), Some(vectors.as_mut_slice()));
+    if T::CARRIES_TANGENT {
+        first_order_tangents(a, &mut vectors);
+    }
+    fix_signs(vectors.as_mut_slice(), size.size(), None);
+    (rotated, vectors)
 }
 
 /// On duals, sets V's tangents to the first-order ones by adding V·C for
@@ -69,21 +109,21 @@ fn first_order_tangents<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     let rotated = projected(a, vectors);
     let mut tangent_part = rotated.map(|x| x - x.without_tangent());
     symmetrize(tangent_part.as_mut_slice(), a.shape().0.size());
-    let correction = vectors.matmul(&over_eigenvalue_gaps(&rotated, tangent_part));
+    let n = a.shape().0.size();
+    let correction = vectors.matmul(&over_eigenvalue_gaps(|i| rotated.as_slice()[i * (n + 1)], tangent_part));
     for (entry, &change) in vectors.iter_mut().zip(correction.iter()) {
         *entry += change;
     }
 }
 
 /// F∘M: mᵢⱼ/(λⱼ − λᵢ) off the diagonal, 0 on it and where both mᵢⱼ and the gap are
-/// 0 (a repeated eigenvalue that the cotangent or tangent does not involve), with λᵢ
-/// the diagonal of `projected`, Vᵀ·A·V.
+/// 0 (a repeated eigenvalue that the cotangent or tangent does not involve), λᵢ =
+/// `value(i)`.
 fn over_eigenvalue_gaps<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
-    projected: &Tensor<T, (N, N), K>,
+    value: impl Fn(usize) -> T,
     mut m: Tensor<T, (N, N), K>,
 ) -> Tensor<T, (N, N), K> {
-    let n = projected.shape().0.size();
-    let value = |i: usize| projected.as_slice()[i * (n + 1)];
+    let n = m.shape().0.size();
     for (k, entry) in m.as_mut_slice().iter_mut().enumerate() {
         let (i, j) = (k / n, k % n);
         *entry = if i == j { T::zero() } else { divided_by_gap(*entry, value(j) - value(i)) };
@@ -112,6 +152,44 @@ fn check_shapes<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     or_panic(a.check_same_shape(other, operation));
 }
 
+/// λᵢ = (Vᵀ·A·V)ᵢᵢ, read by [`over_eigenvalue_gaps`] from the rotated matrix.
+fn diagonal_of<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+    m: &Tensor<T, (N, N), K>,
+) -> impl Fn(usize) -> T {
+    let n = m.shape().0.size();
+    move |i| m.as_slice()[i * (n + 1)]
+}
+
+/// P = Vᵀ·sym(Ȧ)·V and V̇ = V·(F∘P), F the reciprocal gaps of λᵢ = `value(i)`.
+fn push_through<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+    value: impl Fn(usize) -> T,
+    vectors: &Tensor<T, (N, N), K>,
+    a_dot: &Tensor<T, (N, N), K>,
+) -> (Tensor<T, (N, N), K>, Tensor<T, (N, N), K>) {
+    let mut p = projected(a_dot, vectors);
+    symmetrize(p.as_mut_slice(), vectors.shape().0.size());
+    let vectors_dot = vectors.matmul(&over_eigenvalue_gaps(value, p.clone()));
+    (p, vectors_dot)
+}
+
+/// Ā = sym(V·(diag(λ̄) + F∘(Vᵀ·V̄))·Vᵀ), F the reciprocal gaps of λᵢ = `value(i)`,
+/// λ̄ = `values_bar` (0 when there is none).
+fn pull_through<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+    value: impl Fn(usize) -> T,
+    vectors: &Tensor<T, (N, N), K>,
+    values_bar: Option<&[T]>,
+    vectors_bar: &Tensor<T, (N, N), K>,
+) -> Tensor<T, (N, N), K> {
+    let n = vectors.shape().0.size();
+    let mut inner = over_eigenvalue_gaps(value, vectors.transposed_matmul(vectors_bar));
+    for (k, &bar) in values_bar.into_iter().flatten().enumerate() {
+        inner.as_mut_slice()[k * (n + 1)] += bar;
+    }
+    let mut a_bar = vectors.matmul(&inner).matmul_transposed(vectors);
+    symmetrize(a_bar.as_mut_slice(), n);
+    a_bar
+}
+
 /// The tangent of V, the eigenvectors of sym(A), given V: V̇ = V·(F∘(Vᵀ·sym(Ȧ)·V)),
 /// F the reciprocal eigenvalue gaps (see [`linalg`](super)).
 ///
@@ -124,9 +202,7 @@ pub fn symmetric_eigenvectors_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>
     a_dot: &Tensor<T, (N, N), K>,
 ) -> Tensor<T, (N, N), K> {
     check_shapes("symmetric_eigenvectors_push", a, vectors, a_dot);
-    let mut direction = projected(a_dot, vectors);
-    symmetrize(direction.as_mut_slice(), a.shape().0.size());
-    vectors.matmul(&over_eigenvalue_gaps(&projected(a, vectors), direction))
+    push_through(diagonal_of(&projected(a, vectors)), vectors, a_dot).1
 }
 
 /// The cotangent of V, the eigenvectors of sym(A), given V: Ā = sym(V·(F∘(Vᵀ·V̄))·Vᵀ).
@@ -140,10 +216,55 @@ pub fn symmetric_eigenvectors_pullback<T: RealScalar, N: Dim, K: Storage<T, (N, 
     vectors_bar: &Tensor<T, (N, N), K>,
 ) -> Tensor<T, (N, N), K> {
     check_shapes("symmetric_eigenvectors_pullback", a, vectors, vectors_bar);
-    let coupled = over_eigenvalue_gaps(&projected(a, vectors), vectors.transposed_matmul(vectors_bar));
-    let mut a_bar = vectors.matmul(&coupled).matmul_transposed(vectors);
-    symmetrize(a_bar.as_mut_slice(), a.shape().0.size());
-    a_bar
+    pull_through(diagonal_of(&projected(a, vectors)), vectors, None, vectors_bar)
+}
+
+/// Checks that V is square, the other matrix has its shape and λ one entry per
+/// column.
+#[track_caller]
+fn check_decomposition<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>>(
+    operation: &'static str,
+    values: &Tensor<T, (N,), K>,
+    vectors: &Tensor<T, (N, N), K>,
+    other: &Tensor<T, (N, N), K>,
+) {
+    check_shapes(operation, vectors, vectors, other);
+    if values.len() != vectors.shape().0.size() {
+        panic!("{}", ShapeError::new(operation, vectors.dims(), values.dims(), "one eigenvalue per column"));
+    }
+}
+
+/// The tangent of (λ, V) = eigh(sym(A)) given them: with P = Vᵀ·sym(Ȧ)·V, λ̇ = diag P
+/// and V̇ = V·(F∘P).
+///
+/// # Panics
+/// When the shapes do not fit.
+#[track_caller]
+pub fn symmetric_eigen_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>>(
+    values: &Tensor<T, (N,), K>,
+    vectors: &Tensor<T, (N, N), K>,
+    a_dot: &Tensor<T, (N, N), K>,
+) -> (Tensor<T, (N,), K>, Tensor<T, (N, N), K>) {
+    check_decomposition("symmetric_eigen_push", values, vectors, a_dot);
+    let (p, vectors_dot) = push_through(|i| values.as_slice()[i], vectors, a_dot);
+    (p.diagonal(), vectors_dot)
+}
+
+/// The cotangent of (λ, V) = eigh(sym(A)) given them and (λ̄, V̄): Ā =
+/// sym(V·(diag(λ̄) + F∘(Vᵀ·V̄))·Vᵀ).
+///
+/// # Panics
+/// When the shapes do not fit.
+#[track_caller]
+pub fn symmetric_eigen_pullback<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>>(
+    values: &Tensor<T, (N,), K>,
+    vectors: &Tensor<T, (N, N), K>,
+    values_bar: &Tensor<T, (N,), K>,
+    vectors_bar: &Tensor<T, (N, N), K>,
+) -> Tensor<T, (N, N), K> {
+    check_decomposition("symmetric_eigen_pullback", values, vectors, vectors_bar);
+    check_decomposition("symmetric_eigen_pullback", values_bar, vectors, vectors_bar);
+    pull_through(|i| values.as_slice()[i], vectors, Some(values_bar.as_slice()), vectors_bar)
 }
 
 #[cfg(feature = "std")]
@@ -159,5 +280,23 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Var<Tensor<T, (N, N), K>> {
         record_unary_in_place(self, a.symmetric_eigenvectors(), move |v, v_bar, x_bar| {
             x_bar.add(|| symmetric_eigenvectors_pullback(&a, v, v_bar));
         })
+    }
+    /// The eigenvalues and eigenvectors of ½(A + Aᵀ) (see
+    /// [`Tensor::symmetric_eigen`]), recorded as one node with the pullback
+    /// Ā = sym(V·(diag(λ̄) + F∘(Vᵀ·V̄))·Vᵀ); an output that does not reach the result
+    /// contributes a zero cotangent.
+    ///
+    /// # Panics
+    /// As [`Tensor::symmetric_eigen`].
+    #[track_caller]
+    pub fn symmetric_eigen(&self) -> (Var<Tensor<T, (N,), K>>, Self)
+    where
+        K: Storage<T, (N,)>,
+    {
+        let decomposition =
+            record_unary_in_place(self, self.value().symmetric_eigen(), |(values, vectors), bars, a_bar| {
+                a_bar.add(|| symmetric_eigen_pullback(values, vectors, &bars.0, &bars.1));
+            });
+        TracedOutput::split(decomposition)
     }
 }

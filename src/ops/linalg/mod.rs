@@ -15,7 +15,8 @@
 //! - `a.symmetric_eigenvalues()`: the eigenvalues of ½(A + Aᵀ), ascending, by cyclic
 //!   Jacobi rotations (`torch.linalg.eigvalsh`), and `a.symmetric_eigenvectors()`,
 //!   the orthonormal eigenvectors in their order, each column's largest entry
-//!   positive (`torch.linalg.eigh`'s second output);
+//!   positive (`torch.linalg.eigh`'s second output), and `a.symmetric_eigen()`,
+//!   both from one run of the rotations (`torch.linalg.eigh`);
 //! - `a.matrix_exp()`: e^A = Σₖ Aᵏ/k!, by scaling and squaring the [m/m] Padé
 //!   approximant r: e^A = r(A/2ˢ)^(2ˢ), m ≤ 13 and s read from ‖A‖₁ (Higham, 2005,
 //!   as `jax.scipy.linalg.expm`; `torch.linalg.matrix_exp`); a matrix whose 1-norm
@@ -52,7 +53,8 @@
 //! - λ = eig(sym(A)) with orthonormal eigenvectors vᵢ (the columns of V): λ̇ᵢ =
 //!   vᵢᵀ·Ȧ·vᵢ, Ā = V·diag(λ̄)·Vᵀ (where the eigenvalues are distinct; at a repeated
 //!   one the sorted eigenvalues have no derivative and these formulas pick one);
-//! - V, those eigenvectors: V̇ = V·(F∘(Vᵀ·sym(Ȧ)·V)), Ā = sym(V·(F∘(Vᵀ·V̄))·Vᵀ), with
+//! - V, those eigenvectors: V̇ = V·(F∘(Vᵀ·sym(Ȧ)·V)), Ā = sym(V·(F∘(Vᵀ·V̄))·Vᵀ) (both
+//!   together: Ā = sym(V·(diag(λ̄) + F∘(Vᵀ·V̄))·Vᵀ), with F read from λ), with
 //!   F the reciprocal gaps fᵢⱼ = 1/(λⱼ − λᵢ) off the diagonal and 0 on it (the
 //!   derivative of unit vectors whose signs stay fixed). At a repeated eigenvalue
 //!   its vectors have no derivative: a tangent or cotangent that couples them is
@@ -153,7 +155,10 @@ mod exponential;
 mod pseudo_inverse;
 mod qr;
 mod singular;
-pub use eigenvectors::{symmetric_eigenvectors_pullback, symmetric_eigenvectors_push};
+pub use eigenvectors::{
+    symmetric_eigen_pullback, symmetric_eigen_push, symmetric_eigenvectors_pullback,
+    symmetric_eigenvectors_push,
+};
 pub use exponential::{matrix_exp_pullback, matrix_exp_push};
 pub use pseudo_inverse::{PseudoInverseStorage, pseudo_inverse_pullback, pseudo_inverse_push};
 pub(crate) use qr::least_squares_rhs_pullback;
