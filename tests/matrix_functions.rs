@@ -19,7 +19,7 @@ use fluxion::prelude::*;
 use proptest::prelude::*;
 
 mod common;
-use common::distance;
+use common::{distance, relative_distance};
 
 type M33 = Matrix<f64, 3, 3>;
 type DynMatrix = Tensor<f64, (Dyn, Dyn), Heap>;
@@ -670,11 +670,6 @@ fn orthogonal() -> M33 {
     M33::identity().scale(angle.cos()) + cross.scale(angle.sin()) + outer.scale(1.0 - angle.cos())
 }
 
-/// The largest |xᵢⱼ − yᵢⱼ| relative to the largest |yᵢⱼ|.
-fn relative_distance<S: Shape, K: Storage<f64, S>>(x: &Tensor<f64, S, K>, y: &Tensor<f64, S, K>) -> f64 {
-    distance(x, y) / y.as_slice().iter().fold(0.0f64, |largest, v| largest.max(v.abs()))
-}
-
 #[test]
 fn matrix_exponentials_of_known_matrices() {
     type M22 = Matrix<f64, 2, 2>;
@@ -1019,5 +1014,37 @@ proptest! {
         let gradient_at = |t: f64| weighted_eigen::value_and_grad(&(a + symmetric.scale(t)), &s, &w).1;
         let difference = (gradient_at(step) - gradient_at(-step)).scale(0.5 / step);
         prop_assert!(distance(&hv, &difference) < 1e-6, "{hv:?} against {difference:?}");
+    }
+}
+
+#[test]
+fn symmetric_eigen_second_derivatives_on_nested_duals() {
+    // diag(1, 2) moved by t·[[0, 1], [1, 0]]: λ = (3 ∓ √(1 + 4t²))/2, λ″ = ∓2 at t = 0,
+    // where no rotation runs on the values.
+    let lifted: Matrix<Dual<Dual<f64>>, 2, 2> = Matrix::from_fn(|[i, j]| {
+        let (value, tangent) = if i == j { ((i + 1) as f64, 0.0) } else { (0.0, 1.0) };
+        Dual::new(Dual::new(value, [tangent]), [Dual::new(tangent, [0.0])])
+    });
+    let (values, _) = lifted.symmetric_eigen();
+    let second = |k: usize| values[[k]].tangent()[0].tangent()[0];
+    assert!((second(0) + 2.0).abs() < 1e-14 && (second(1) - 2.0).abs() < 1e-14, "{values:?}");
+    assert_eq!(lifted.symmetric_eigenvalues(), values);
+    // vᵀ·H·v of ⟨λ, s⟩ + ⟨V, W⟩, forward over forward against reverse over forward, at
+    // a diagonal and at a general matrix.
+    let s = Vector::from_array([0.5, -1.0, 2.0]);
+    let w: M33 = Matrix::from_fn(|[i, j]| 0.5 + i as f64 - 0.3 * j as f64);
+    let v: M33 = Matrix::from_array([[0.3, -0.5, 0.2], [-0.5, -0.4, 0.7], [0.2, 0.7, 0.25]]);
+    let lift = |m: &M33| -> Matrix<Dual<Dual<f64>>, 3, 3> {
+        Matrix::from_fn(|[i, j]| Dual::new(Dual::new(m[[i, j]], [v[[i, j]]]), [Dual::new(v[[i, j]], [0.0])]))
+    };
+    let constant = |m: &M33| m.map(|x| Dual::constant(Dual::constant(x)));
+    let general = spread_eigenvalues([0.3, -0.2, 0.5, 0.1, 0.9, -0.7, 0.4, 0.0, -0.3]);
+    let diagonal: M33 = Matrix::from_fn(|[i, j]| if i == j { [3.0, -1.0, 2.0][i] } else { 0.0 });
+    for at in [diagonal, general] {
+        let forward =
+            weighted_eigen(&lift(&at), &s.map(|x| Dual::constant(Dual::constant(x))), &constant(&w));
+        let reverse = v.dot(&weighted_eigen::hvp(&at, &s, &w, &v));
+        let second = forward.tangent()[0].tangent()[0];
+        assert!((second - reverse).abs() < 1e-10 * reverse.abs().max(1.0), "{second} against {reverse}");
     }
 }

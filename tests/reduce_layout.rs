@@ -757,7 +757,7 @@ fn rows_and_columns_as_vectors() {
     let message = std::panic::catch_unwind(|| m.column(3)).unwrap_err();
     assert_eq!(
         message.downcast_ref::<String>().unwrap(),
-        "column: shapes [2, 3] and [3] are incompatible (an index below the column count)"
+        "column: shapes [2, 3] and [3] are incompatible (the index (the second) must be below the column count)"
     );
     // A matrix without columns has empty rows.
     let empty = DMatrix::<f64>::zeros_shaped((Dyn(2), Dyn(0)));

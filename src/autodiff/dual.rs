@@ -249,7 +249,6 @@ impl<T: Scalar, const N: usize> Num for Dual<T, N> {
 impl<T: Scalar, const N: usize> Scalar for Dual<T, N> {
     type Real = Dual<T::Real, N>;
     const IS_COMPLEX: bool = T::IS_COMPLEX;
-    const CARRIES_TANGENT: bool = true;
 
     /// The value alone, as a constant (its own tangents, if it is a dual, zeroed too).
     fn without_tangent(self) -> Self {

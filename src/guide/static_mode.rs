@@ -282,7 +282,10 @@
 //!
 //!   The associated-function forms `f64::atan2(y, x)`, `f64::sin(x)` and
 //!   `T::sqrt(x)` (`T` the function's own type parameter bounded by `RealScalar`;
-//!   in a method of a generic `impl`, write `x.sqrt()`) are the method calls.
+//!   in a method of a generic `impl`, write `x.sqrt()`) are the method calls. A
+//!   method call on a differentiated value is read by its name: a method of your
+//!   own type named like one of these operations (`row`, `sum`, `scale`, …) is
+//!   called as `Grid::row(&g, i)`, which goes to its own companions.
 //! - Values: fields of differentiated structs (`self.w.matmul(&x)`), element
 //!   access (`v[[i]]`), arrays and tuples of values, `Vector::from_array([…])` and
 //!   `Matrix::from_array([[…], …])` of differentiated scalars, `let (a, b) = …` (of a tuple expression or a differentiated tuple). Struct

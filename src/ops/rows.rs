@@ -148,7 +148,10 @@ fn check_line_index(
     if index < matrix.as_slice()[axis] {
         return Ok(());
     }
-    let requirement = ["an index below the row count", "an index below the column count"][axis];
+    let requirement = [
+        "the index (the second) must be below the row count",
+        "the index (the second) must be below the column count",
+    ][axis];
     Err(ShapeError::new(operation, matrix, Dims::new(&[index]), requirement))
 }
 

@@ -83,11 +83,6 @@ pub trait Scalar:
         self / Self::from_real(Self::Real::from_f64(n as f64))
     }
 
-    /// Whether values of this type carry tangents (duals), which
-    /// [`without_tangent`](Self::without_tangent) sets to zero.
-    #[doc(hidden)]
-    const CARRIES_TANGENT: bool = false;
-
     /// The value with every tangent it carries set to zero (a dual's, at every
     /// level; a plain number carries none): `stop_gradient` in forward mode.
     #[doc(hidden)]
@@ -100,6 +95,11 @@ pub trait Scalar:
     /// its value's for a dual (2 for `Dual<Dual<f64>>`).
     #[doc(hidden)]
     const TANGENT_LEVELS: usize = 0;
+
+    /// Whether values of this type carry tangents (duals), which
+    /// [`without_tangent`](Self::without_tangent) sets to zero.
+    #[doc(hidden)]
+    const CARRIES_TANGENT: bool = Self::TANGENT_LEVELS > 0;
 
     /// The value with the tangents of its innermost `levels` levels kept and those
     /// of the levels outside them set to zero (`without_tangent` at 0): an operation

@@ -73,47 +73,36 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
     }
 }
 
-/// (Vᵀ·sym(A)·V, V): the rotated matrix, diagonal to working precision with the
-/// eigenvalues on its diagonal (on duals with their tangents), and the
-/// eigenvectors, on duals with the first-order tangents, each column's largest
-/// entry positive.
-fn eigendecomposition<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+/// (D, V): a matrix whose diagonal holds the eigenvalues in ascending order (its
+/// other entries are not meaningful) and the eigenvectors, each column's largest
+/// entry positive. The rotations run on the values; on duals, each level of
+/// tangents is then added by the first-order formulas (λ̇ = diag P, V̇ = V·(F∘P), P =
+/// Vᵀ·sym(Ȧ)·V) at the levels inside it, where it enters linearly: every order of
+/// nested duals is exact, including where the rotations have nothing to rotate (a
+/// diagonal A whose tangent is not), and an exactly repeated pair's coupling is
+/// left 0 (see [`divided_by_gap`]).
+pub(super) fn eigendecomposition<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     a: &Tensor<T, (N, N), K>,
 ) -> (Tensor<T, (N, N), K>, Tensor<T, (N, N), K>) {
     let size = a.shape().0;
-    let mut rotated = a.clone();
+    let n = size.size();
+    let mut inner = if T::CARRIES_TANGENT { a.map(|x| x.without_tangent()) } else { a.clone() };
+    let mut rotated = inner.clone();
     let mut vectors = Tensor::identity_sized(size);
-    diagonalize(rotated.as_mut_slice(), size.size(), Some(vectors.as_mut_slice()));
-    if T::CARRIES_TANGENT {
-        first_order_tangents(a, &mut vectors);
+    diagonalize(rotated.as_mut_slice(), n, Some(vectors.as_mut_slice()));
+    fix_signs(vectors.as_mut_slice(), n, None);
+    for levels in 1..=T::TANGENT_LEVELS {
+        let with_level = a.map(|x| x.keep_inner_tangents(levels));
+        let (p, vectors_dot) = push_through(diagonal_of(&rotated), &vectors, &(&with_level - &inner));
+        for k in 0..n {
+            rotated.as_mut_slice()[k * (n + 1)] += p.as_slice()[k * (n + 1)];
+        }
+        for (entry, &change) in vectors.iter_mut().zip(vectors_dot.iter()) {
+            *entry += change;
+        }
+        inner = with_level;
     }
-    fix_signs(vectors.as_mut_slice(), size.size(), None);
     (rotated, vectors)
-}
-
-/// On duals, sets V's tangents to the first-order ones by adding V·C for
-/// C = F∘offdiag(M), M the tangent part of Vᵀ·sym(A)·V (its value, the rounding left
-/// off the diagonal, dropped: C's value is exactly 0, V's values stay as they are).
-/// Jacobi chooses its rotations by values, so a rotation that only a tangent calls
-/// for (a diagonal or block-diagonal A with Ȧ off its blocks) never runs; but its
-/// rotations keep VᵀV̇ = Ω antisymmetric, and then Ṁ = Vᵀ·sym(Ȧ)·V + ΛΩ − ΩΛ at
-/// Vᵀ·sym(A)·V = Λ, and F∘offdiag(ΛΩ − ΩΛ) = −Ω: V̇ + V·Ċ = V·(F∘offdiag(Vᵀ·sym(Ȧ)·V)),
-/// whatever Jacobi's V̇ was. At an exactly repeated eigenvalue the coupling of its
-/// pair is left 0 (there is no derivative). Only first-order tangents are set: on
-/// nested duals (forward over forward), second derivatives are Jacobi's, which miss
-/// the rotations only a tangent calls for.
-fn first_order_tangents<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
-    a: &Tensor<T, (N, N), K>,
-    vectors: &mut Tensor<T, (N, N), K>,
-) {
-    let rotated = projected(a, vectors);
-    let mut tangent_part = rotated.map(|x| x - x.without_tangent());
-    symmetrize(tangent_part.as_mut_slice(), a.shape().0.size());
-    let n = a.shape().0.size();
-    let correction = vectors.matmul(&over_eigenvalue_gaps(|i| rotated.as_slice()[i * (n + 1)], tangent_part));
-    for (entry, &change) in vectors.iter_mut().zip(correction.iter()) {
-        *entry += change;
-    }
 }
 
 /// F∘M: mᵢⱼ/(λⱼ − λᵢ) off the diagonal, 0 on it and where both mᵢⱼ and the gap are
@@ -224,13 +213,13 @@ pub fn symmetric_eigenvectors_pullback<T: RealScalar, N: Dim, K: Storage<T, (N, 
 #[track_caller]
 fn check_decomposition<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>>(
     operation: &'static str,
-    values: &Tensor<T, (N,), K>,
+    (values, requirement): (&Tensor<T, (N,), K>, &'static str),
     vectors: &Tensor<T, (N, N), K>,
     other: &Tensor<T, (N, N), K>,
 ) {
     check_shapes(operation, vectors, vectors, other);
     if values.len() != vectors.shape().0.size() {
-        panic!("{}", ShapeError::new(operation, vectors.dims(), values.dims(), "one eigenvalue per column"));
+        panic!("{}", ShapeError::new(operation, vectors.dims(), values.dims(), requirement));
     }
 }
 
@@ -245,7 +234,7 @@ pub fn symmetric_eigen_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Stora
     vectors: &Tensor<T, (N, N), K>,
     a_dot: &Tensor<T, (N, N), K>,
 ) -> (Tensor<T, (N,), K>, Tensor<T, (N, N), K>) {
-    check_decomposition("symmetric_eigen_push", values, vectors, a_dot);
+    check_decomposition("symmetric_eigen_push", (values, "one eigenvalue per column"), vectors, a_dot);
     let (p, vectors_dot) = push_through(|i| values.as_slice()[i], vectors, a_dot);
     (p.diagonal(), vectors_dot)
 }
@@ -262,8 +251,18 @@ pub fn symmetric_eigen_pullback<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + S
     values_bar: &Tensor<T, (N,), K>,
     vectors_bar: &Tensor<T, (N, N), K>,
 ) -> Tensor<T, (N, N), K> {
-    check_decomposition("symmetric_eigen_pullback", values, vectors, vectors_bar);
-    check_decomposition("symmetric_eigen_pullback", values_bar, vectors, vectors_bar);
+    check_decomposition(
+        "symmetric_eigen_pullback",
+        (values, "one eigenvalue per column"),
+        vectors,
+        vectors_bar,
+    );
+    check_decomposition(
+        "symmetric_eigen_pullback",
+        (values_bar, "one cotangent per eigenvalue"),
+        vectors,
+        vectors_bar,
+    );
     pull_through(|i| values.as_slice()[i], vectors, Some(values_bar.as_slice()), vectors_bar)
 }
 

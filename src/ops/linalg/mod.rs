@@ -54,17 +54,16 @@
 //!   vᵢᵀ·Ȧ·vᵢ, Ā = V·diag(λ̄)·Vᵀ (where the eigenvalues are distinct; at a repeated
 //!   one the sorted eigenvalues have no derivative and these formulas pick one);
 //! - V, those eigenvectors: V̇ = V·(F∘(Vᵀ·sym(Ȧ)·V)), Ā = sym(V·(F∘(Vᵀ·V̄))·Vᵀ) (both
-//!   together: Ā = sym(V·(diag(λ̄) + F∘(Vᵀ·V̄))·Vᵀ), with F read from λ), with
-//!   F the reciprocal gaps fᵢⱼ = 1/(λⱼ − λᵢ) off the diagonal and 0 on it (the
+//!   together: Ā = sym(V·(diag(λ̄) + F∘(Vᵀ·V̄))·Vᵀ)), with F the reciprocal gaps
+//!   fᵢⱼ = 1/(λⱼ − λᵢ) off the diagonal and 0 on it (the
 //!   derivative of unit vectors whose signs stay fixed). At a repeated eigenvalue
 //!   its vectors have no derivative: a tangent or cotangent that couples them is
 //!   infinite or NaN, one that does not (a loss of the other vectors) stays finite.
-//!   On duals, V's tangent is set to this first-order one after the rotations,
-//!   which choose their angles by values and so skip the pairs a tangent alone
-//!   would rotate (an exactly repeated pair's coupling is left 0 there); nested
-//!   duals' second-order parts are the rotations', which miss those pairs at
-//!   diagonal or block-diagonal matrices: take Hessians there with `hvp` or
-//!   `hessian` (forward over reverse), not forward over forward;
+//!   On duals (the eigenvalues' too), the rotations run on the values and each
+//!   level of tangents is added by these formulas at the levels inside it, where
+//!   it enters linearly: nested duals (forward over forward) get every order, also
+//!   at diagonal matrices whose tangent is not, where no rotation runs (an exactly
+//!   repeated pair's coupling is left 0);
 //! - Y = e^A: Ẏ = L(A, Ȧ), the Fréchet derivative, computed by the product rule
 //!   run through the algorithm beside its values (Ẋ·Y + X·Ẏ for each product,
 //!   Q⁻¹(Ṗ − Q̇·R) for R = Q⁻¹P); Ā = L(Aᵀ, Ȳ), as ⟨L(A, E), G⟩ = ⟨E, L(Aᵀ, G)⟩ for
@@ -93,7 +92,10 @@
 //!   infinite or NaN, except on duals, where an exactly repeated pair's coupling is
 //!   left 0; there the vectors' tangents are set to these first-order ones after
 //!   the rotations, from the tangent of the rotated columns' Gram matrix, which is 0
-//!   where the rotations converged in every tangent (nested duals too);
+//!   where the rotations converged in every tangent (nested duals too). At columns
+//!   already orthogonal, where no rotation runs, nested duals' second-order parts
+//!   miss the rotations only a tangent calls for: take Hessians there with `hvp` or
+//!   `hessian` (forward over reverse);
 //! - Y = A⁺, where the rank of A does not change (Golub and Pereyra): Ẏ = −Y·Ȧ·Y +
 //!   Y·Yᵀ·Ȧᵀ·(I − A·Y) + (I − Y·A)·Ȧᵀ·Yᵀ·Y; Ā = −Yᵀ·Ȳ·Yᵀ + (I − A·Y)·Ȳᵀ·Y·Yᵀ +
 //!   Yᵀ·Y·Ȳᵀ·(I − Y·A) (products only, from A and Y; where the cutoff drops a σ that
@@ -113,8 +115,11 @@
 //! tangent stays exact there; the tape's and static mode's derivatives of a
 //! determinant need A⁻¹ and panic at an exactly singular matrix (where they are the
 //! adjugate, which they do not compute). The factorisations work in copies of
-//! their inputs and allocate nothing else (inline tensors: nothing on the heap); a
-//! pullback factorises anew instead of keeping the factors.
+//! their inputs and allocate nothing else (inline tensors: nothing on the heap).
+//! The pullbacks of `solve`, the determinants, the eigenvalues and (in static
+//! mode) the singular values and `least_squares` factorise anew instead of keeping
+//! the factors; those of `inverse`, `cholesky`, `qr`, `svd`, `symmetric_eigen`,
+//! `symmetric_eigenvectors` and `pseudo_inverse` work from their outputs.
 //!
 //! ```
 //! use fluxion::prelude::*;
@@ -471,6 +476,9 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>> Tensor<T, 
     #[track_caller]
     pub fn symmetric_eigenvalues(&self) -> Tensor<T, (N,), K> {
         or_panic(check_square("symmetric_eigenvalues", self.dims()));
+        if T::CARRIES_TANGENT {
+            return eigenvectors::eigendecomposition(self).0.diagonal();
+        }
         let mut matrix = self.clone();
         diagonalize(matrix.as_mut_slice(), self.shape().0.size(), None);
         matrix.diagonal()
