@@ -218,18 +218,32 @@ fn a_zero_singular_value_has_the_subgradient_zero_in_every_mode() {
 #[test]
 fn second_derivatives_on_nested_duals() {
     // Forward over forward: vᵀ·H·v from Dual<Dual<f64>> against the reverse-over-
-    // forward H·v, at a matrix whose rotations run.
-    let a = separated([0.3, -0.2, 0.5, 0.1, 0.9, -0.7, 0.4, 0.0, -0.3, 0.8, -0.6, 0.2, 0.7, -0.1, 0.6]);
+    // forward H·v, at a matrix whose rotations run and at one whose columns are
+    // orthogonal already (no rotation runs on the values), of full and of lower
+    // rank (two completed columns of U, whose coupling is left 0).
     let v: Tall = Matrix::from_fn(|[i, j]| ((i * 3 + j * 5) % 7) as f64 / 7.0 - 0.5);
-    let lifted: Matrix<Dual<Dual<f64>>, 5, 3> =
-        Matrix::from_fn(|[i, j]| Dual::new(Dual::new(a[[i, j]], [v[[i, j]]]), [Dual::new(v[[i, j]], [0.0])]));
-    let forward_over_forward = energy(&lifted).tangent()[0].tangent()[0];
-    let reverse_over_forward = v.dot(&energy::hvp(&a, &v));
-    let gap = (forward_over_forward - reverse_over_forward).abs();
-    assert!(
-        gap < 1e-10 * reverse_over_forward.abs().max(1.0),
-        "{forward_over_forward} against {reverse_over_forward}"
-    );
+    let general = separated([0.3, -0.2, 0.5, 0.1, 0.9, -0.7, 0.4, 0.0, -0.3, 0.8, -0.6, 0.2, 0.7, -0.1, 0.6]);
+    let orthogonal: Tall = Matrix::from_fn(|[i, j]| if i == j { [1.0, 3.0, 2.0][i] } else { 0.0 });
+    for a in [general, orthogonal] {
+        let lifted: Matrix<Dual<Dual<f64>>, 5, 3> = Matrix::from_fn(|[i, j]| {
+            Dual::new(Dual::new(a[[i, j]], [v[[i, j]]]), [Dual::new(v[[i, j]], [0.0])])
+        });
+        let forward_over_forward = energy(&lifted).tangent()[0].tangent()[0];
+        let reverse_over_forward = v.dot(&energy::hvp(&a, &v));
+        let gap = (forward_over_forward - reverse_over_forward).abs();
+        assert!(
+            gap < 1e-10 * reverse_over_forward.abs().max(1.0),
+            "{forward_over_forward} against {reverse_over_forward}"
+        );
+    }
+    let rank_one: Tall = Matrix::from_fn(|[i, j]| if i == 0 && j == 0 { 2.0 } else { 0.0 });
+    let (_, (u_dot, sigma_dot, v_t_dot)) = jvp(|a: Matrix<Dual<f64>, 5, 3>| a.svd(), &rank_one, &v);
+    assert!(u_dot.iter().chain(sigma_dot.iter()).chain(v_t_dot.iter()).all(|x| x.is_finite()));
+    assert_eq!(sigma_dot[[0]], v[[0, 0]]);
+    let (u, sigma, v_t) = rank_one.svd();
+    let (u_pushed, _, v_t_pushed) = svd_push(&u, &sigma, &v_t, &v);
+    assert!(u_pushed.iter().chain(v_t_pushed.iter()).all(|x| x.is_finite()), "{u_pushed:?}");
+    assert!(relative_distance(&u_pushed.narrow::<1, 0, 1>(), &u_dot.narrow::<1, 0, 1>()) < 1e-15);
 }
 
 #[test]

@@ -87,15 +87,13 @@
 //!   transpose of that output's cotangent, J = Uᵀ·Ū and L = Vᵀ·V̄, Ā = (U·(diag(σ̄) +
 //!   G∘asym(J + L) + H∘asym(J − L)) + (I − U·Uᵀ)·Ū·diag(σ)⁻¹)·Vᵀ. At σᵢ = 0, σ̇ᵢ and
 //!   σ̄ᵢ's part are 0 (the subgradient, as for `singular_values`) and U's last term
-//!   (absent when m = n) leaves that column out. The vectors have a derivative where
-//!   the σᵢ are distinct: a tangent or cotangent that couples two equal values is
+//!   (absent when m = n) leaves that column out; two columns of U completed where
+//!   σᵢ = σⱼ = 0 are not coupled. The vectors have a derivative where the σᵢ are
+//!   distinct: a tangent or cotangent that couples two equal nonzero values is
 //!   infinite or NaN, except on duals, where an exactly repeated pair's coupling is
-//!   left 0; there the vectors' tangents are set to these first-order ones after
-//!   the rotations, from the tangent of the rotated columns' Gram matrix, which is 0
-//!   where the rotations converged in every tangent (nested duals too). At columns
-//!   already orthogonal, where no rotation runs, nested duals' second-order parts
-//!   miss the rotations only a tangent calls for: take Hessians there with `hvp` or
-//!   `hessian` (forward over reverse);
+//!   left 0. On duals the rotations run on the values and each level of tangents
+//!   is added by these formulas at the levels inside it, as for the eigenvectors:
+//!   nested duals get every order, at columns already orthogonal too;
 //! - Y = A⁺, where the rank of A does not change (Golub and Pereyra): Ẏ = −Y·Ȧ·Y +
 //!   Y·Yᵀ·Ȧᵀ·(I − A·Y) + (I − Y·A)·Ȧᵀ·Yᵀ·Y; Ā = −Yᵀ·Ȳ·Yᵀ + (I − A·Y)·Ȳᵀ·Y·Yᵀ +
 //!   Yᵀ·Y·Ȳᵀ·(I − Y·A) (products only, from A and Y; where the cutoff drops a σ that

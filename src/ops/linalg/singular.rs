@@ -27,7 +27,9 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N,)>> Te
     /// values below √ε·σ₁); σᵢ the lengths of the columns. NaN everywhere for a
     /// matrix with a NaN or infinite entry. In a copy of A (inline tensors: nothing
     /// on the heap; the derivatives also accumulate V, n×n), on any real scalar,
-    /// duals included.
+    /// duals included (the rotations run on them: on nested duals, at columns
+    /// already orthogonal, the second-order parts miss the rotations only a
+    /// tangent calls for; [`svd`](Self::svd)'s σ has every order).
     ///
     /// ```
     /// use fluxion::prelude::*;
@@ -121,35 +123,6 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N,)>> Te
     }
 }
 
-/// On duals, sets W = A·V/s's and V's tangents to the first-order ones by adding
-/// W·C and V·C, cᵢⱼ = Ġᵢⱼ/(σⱼ² − σᵢ²) off the diagonal for Ġ the tangent part of
-/// the Gram matrix WᵀW (σ² its diagonal's values; C's values are 0). The rotations
-/// choose their angles by values, so a rotation that only a tangent calls for
-/// (columns already orthogonal, Ȧ mixing them) never runs; but they keep VᵀV̇ = Ω
-/// antisymmetric and Ẇ = Ȧ·V + W·Ω, so that Ġ = diag(σ)·P + Pᵀ·diag(σ) + diag(σ)²·Ω −
-/// Ω·diag(σ)² for P = Uᵀ·Ȧ·V, and C is V's derivative coupling (σᵢpᵢⱼ +
-/// σⱼpⱼᵢ)/(σⱼ² − σᵢ²) less Ω: V̇ + V·C is the derivative whatever Ω was, and so
-/// is W's, from which U and σ follow. Where the rotations did converge in every
-/// tangent (nested duals included), Ġ is 0 off the diagonal and nothing changes.
-/// An exactly repeated pair's coupling is left 0 (see [`divided_by_gap`]).
-fn first_order_tangents<T: RealScalar, M: Dim, N: Dim, K>(
-    w: &mut Tensor<T, (M, N), K>,
-    v: &mut Tensor<T, (N, N), K>,
-) where
-    K: Storage<T, (M, N)> + Storage<T, (N, N)>,
-{
-    let gram = w.transposed_matmul(w);
-    let square = |i: usize| gram[[i, i]].without_tangent();
-    let correction = Tensor::from_shape_fn(gram.shape(), |[i, j]| {
-        let x = gram[[i, j]];
-        if i == j { T::zero() } else { divided_by_gap(x - x.without_tangent(), square(j) - square(i)) }
-    });
-    let (w_change, v_change) = (w.matmul(&correction), v.matmul(&correction));
-    for (entry, &change) in w.iter_mut().zip(w_change.iter()).chain(v.iter_mut().zip(v_change.iter())) {
-        *entry += change;
-    }
-}
-
 /// Replaces U's zero columns (σⱼ = 0, the last ones, as σ descends) by unit
 /// vectors orthogonal to the columns before them: for column j, the coordinate
 /// axis eₖ that those columns leave longest (the row k of least Σ uₖc², whose
@@ -201,8 +174,10 @@ fn antisymmetric_part<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     x - &symmetric_part(x)
 }
 
-/// G∘X + H∘Y: xᵢⱼ/(σⱼ − σᵢ) + yᵢⱼ/(σⱼ + σᵢ) off the diagonal, 0 on it (a zero
-/// numerator over a zero gap gives 0: see [`divided_by_gap`]).
+/// G∘X + H∘Y: xᵢⱼ/(σⱼ − σᵢ) + yᵢⱼ/(σⱼ + σᵢ) off the diagonal, 0 on it and where σᵢ =
+/// σⱼ = 0 (two columns of U completed where A has none: there is no derivative to
+/// give, and the other columns do not depend on it); a zero numerator over a zero
+/// gap gives 0 (see [`divided_by_gap`]).
 fn over_gaps<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>>(
     by_difference: &Tensor<T, (N, N), K>,
     by_sum: &Tensor<T, (N, N), K>,
@@ -210,7 +185,7 @@ fn over_gaps<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>>(
 ) -> Tensor<T, (N, N), K> {
     let sigma = sigma.as_slice();
     Tensor::from_shape_fn(by_difference.shape(), |[i, j]| {
-        if i == j {
+        if i == j || (sigma[i] == T::zero() && sigma[j] == T::zero()) {
             T::zero()
         } else {
             divided_by_gap(by_difference[[i, j]], sigma[j] - sigma[i])
@@ -340,9 +315,9 @@ fn where_nonzero<T: RealScalar, N: Dim, K: Storage<T, (N,)>>(
     d
 }
 
-/// (U, σ, V) of A = U·diag(σ)·Vᵀ from the rotations, in [`Tensor::svd`]'s form: on
-/// duals the first-order tangents, each column of V's largest entry positive, U
-/// completed where σᵢ = 0.
+/// (U, σ, V) of A = U·diag(σ)·Vᵀ from the rotations, in [`Tensor::svd`]'s form: each
+/// column of V's largest entry positive, U completed where σᵢ = 0, on duals every
+/// level of tangents from [`svd_push`].
 ///
 /// # Panics
 /// When A has fewer rows than columns.
@@ -375,14 +350,35 @@ where
     or_panic(check_tall(operation, a.dims()));
     let n = a.shape().1;
     let mut v = Tensor::identity_sized(n);
-    let (mut w, scale) = orthogonalize(a, Some(v.as_mut_slice()));
-    if T::CARRIES_TANGENT {
-        first_order_tangents(&mut w, &mut v);
-    }
-    let lengths = column_lengths(&w);
+    let values = T::CARRIES_TANGENT.then(|| a.map(|x| x.without_tangent()));
+    let (w, scale) = orthogonalize(values.as_ref().unwrap_or(a), Some(v.as_mut_slice()));
+    let mut lengths = column_lengths(&w);
     let mut u = over_sigma(&w, &lengths);
     fix_signs(v.as_mut_slice(), n.size(), Some(u.as_mut_slice()));
     complete_left_vectors(&mut u, &lengths);
+    if let Some(mut inner) = values {
+        // Each level of tangents enters linearly at the levels inside it (its
+        // square is 0): added by the first-order formulas there, on A/s.
+        let mut v_t = v.transpose();
+        // A zero matrix (s = 0): every tangent is the subgradient 0 (σ·s stays 0).
+        let divisor = if scale == T::zero() { T::one() } else { scale };
+        for levels in 1..=T::TANGENT_LEVELS {
+            let with_level = a.map(|x| x.keep_inner_tangents(levels));
+            let change = (&with_level - &inner).map(|x| x / divisor);
+            let (u_dot, lengths_dot, v_t_dot) = svd_push(&u, &lengths, &v_t, &change);
+            for (entry, &step) in u.iter_mut().zip(u_dot.iter()) {
+                *entry += step;
+            }
+            for (entry, &step) in lengths.iter_mut().zip(lengths_dot.iter()) {
+                *entry += step;
+            }
+            for (entry, &step) in v_t.iter_mut().zip(v_t_dot.iter()) {
+                *entry += step;
+            }
+            inner = with_level;
+        }
+        v = v_t.transpose();
+    }
     (u, lengths, v, scale)
 }
 
