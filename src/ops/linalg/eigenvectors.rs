@@ -86,21 +86,23 @@ pub(super) fn eigendecomposition<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
 ) -> (Tensor<T, (N, N), K>, Tensor<T, (N, N), K>) {
     let size = a.shape().0;
     let n = size.size();
-    let mut inner = if T::CARRIES_TANGENT { a.map(|x| x.without_tangent()) } else { a.clone() };
-    let mut rotated = inner.clone();
+    let mut rotated = if T::CARRIES_TANGENT { a.map(|x| x.without_tangent()) } else { a.clone() };
     let mut vectors = Tensor::identity_sized(size);
+    let values = T::CARRIES_TANGENT.then(|| rotated.clone());
     diagonalize(rotated.as_mut_slice(), n, Some(vectors.as_mut_slice()));
     fix_signs(vectors.as_mut_slice(), n, None);
-    for levels in 1..=T::TANGENT_LEVELS {
-        let with_level = a.map(|x| x.keep_inner_tangents(levels));
-        let (p, vectors_dot) = push_through(diagonal_of(&rotated), &vectors, &(&with_level - &inner));
-        for k in 0..n {
-            rotated.as_mut_slice()[k * (n + 1)] += p.as_slice()[k * (n + 1)];
+    if let Some(mut inner) = values {
+        for levels in 1..=T::TANGENT_LEVELS {
+            let with_level = a.map(|x| x.keep_inner_tangents(levels));
+            let (p, vectors_dot) = push_through(diagonal_of(&rotated), &vectors, &(&with_level - &inner));
+            for k in 0..n {
+                rotated.as_mut_slice()[k * (n + 1)] += p.as_slice()[k * (n + 1)];
+            }
+            for (entry, &change) in vectors.iter_mut().zip(vectors_dot.iter()) {
+                *entry += change;
+            }
+            inner = with_level;
         }
-        for (entry, &change) in vectors.iter_mut().zip(vectors_dot.iter()) {
-            *entry += change;
-        }
-        inner = with_level;
     }
     (rotated, vectors)
 }
