@@ -180,7 +180,7 @@ fn public_derivatives_check_their_shapes() {
 #[test]
 fn tangents_at_orthogonal_columns() {
     // The columns are orthogonal already, so the rotations do not run on the duals:
-    // their tangents come from the first-order correction, checked against the
+    // their tangents come from the first-order formulas, checked against the
     // formulas and against central differences.
     let a: Tall = Matrix::from_fn(|[i, j]| if i == j { [1.0, 3.0, 2.0][i] } else { 0.0 });
     let direction: Tall = Matrix::from_fn(|[i, j]| ((i * 5 + j * 3) % 7) as f64 / 7.0 - 0.4);

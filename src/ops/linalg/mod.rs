@@ -79,7 +79,7 @@
 //!   second terms vanish for a consistent system, r = 0);
 //! - σ = svdvals(A), with U and V from the same rotations: σ̇ᵢ = uᵢᵀ·Ȧ·vᵢ, Ā =
 //!   U·diag(σ̄)·Vᵀ (where the σᵢ are distinct; at a repeated one the sorted values
-//!   have no derivative and these formulas pick one; at σᵢ = 0 the subgradient uᵢ = 0);
+//!   have no derivative and these formulas pick one; at σᵢ = 0 the subgradient 0);
 //! - (U, σ, Vᵀ) = svd(A): with P = Uᵀ·Ȧ·V, G and H the reciprocal gaps gᵢⱼ = 1/(σⱼ − σᵢ)
 //!   and hᵢⱼ = 1/(σⱼ + σᵢ) off the diagonal (0 on it) and asym(X) = ½(X − Xᵀ), σ̇ =
 //!   diag P, U̇ = U·(G∘sym(P) + H∘asym(P)) + (I − U·Uᵀ)·Ȧ·V·diag(σ)⁻¹ and V̇ = V·Ω for
