@@ -9,7 +9,7 @@ use crate::scalar::RealScalar;
 use crate::shape::Dim;
 use crate::tensor::{Storage, Tensor};
 
-use super::{check_square, diagonalize, divided_by_gap, fix_signs, symmetrize};
+use super::{check_square, diagonalize, divided_by_gap, each_tangent_level, fix_signs, symmetrize};
 
 impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
     /// The orthonormal eigenvectors of ½(A + Aᵀ) (A itself when symmetric), the
@@ -91,18 +91,14 @@ pub(super) fn eigendecomposition<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     let values = T::CARRIES_TANGENT.then(|| rotated.clone());
     diagonalize(rotated.as_mut_slice(), n, Some(vectors.as_mut_slice()));
     fix_signs(vectors.as_mut_slice(), n, None);
-    if let Some(mut inner) = values {
-        for levels in 1..=T::TANGENT_LEVELS {
-            let with_level = a.map(|x| x.keep_inner_tangents(levels));
-            let (p, vectors_dot) = push_through(diagonal_of(&rotated), &vectors, &(&with_level - &inner));
+    if let Some(values) = values {
+        each_tangent_level(a, values, |_, change| {
+            let (p, vectors_dot) = push_through(diagonal_of(&rotated), &vectors, change);
             for k in 0..n {
                 rotated.as_mut_slice()[k * (n + 1)] += p.as_slice()[k * (n + 1)];
             }
-            for (entry, &change) in vectors.iter_mut().zip(vectors_dot.iter()) {
-                *entry += change;
-            }
-            inner = with_level;
-        }
+            vectors = &vectors + &vectors_dot;
+        });
     }
     (rotated, vectors)
 }

@@ -1344,6 +1344,26 @@ pub(super) fn jacobi_rotation<T: RealScalar>(first: T, second: T, pivot: T) -> (
     (cosine, tangent * cosine)
 }
 
+/// For a tensor of duals, `add(inner, change)` for each level of its tangents from
+/// the innermost out: `inner` is A with the tangents of the levels inside that one
+/// (`values`, A's values, at the first) and `change` that level's part. A change's
+/// square is 0, so a result defined by a first-order rule gains exactly that
+/// level's part by its tangent at `inner` along `change`: the decompositions build
+/// a nested dual's result so, one level at a time, with the factorisation itself
+/// run on the values only.
+pub(super) fn each_tangent_level<T: Scalar, S: Shape, K: Storage<T, S>>(
+    a: &Tensor<T, S, K>,
+    values: Tensor<T, S, K>,
+    mut add: impl FnMut(&Tensor<T, S, K>, &Tensor<T, S, K>),
+) {
+    let mut inner = values;
+    for levels in 1..=T::TANGENT_LEVELS {
+        let with_level = a.map(|x| x.keep_inner_tangents(levels));
+        add(&inner, &(&with_level - &inner));
+        inner = with_level;
+    }
+}
+
 /// x/gap, or 0 where both are 0: a coupling of two equal eigenvalues or singular
 /// values that the tangent or cotangent leaves out stays finite (one it involves
 /// is infinite or NaN: there is no derivative). Compared by value, so that on

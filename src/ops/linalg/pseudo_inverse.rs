@@ -9,6 +9,7 @@ use crate::scalar::RealScalar;
 use crate::shape::Dim;
 use crate::tensor::{Storage, Tensor};
 
+use super::each_tangent_level;
 use super::singular::decompose_scaled;
 
 /// The storage a pseudo-inverse needs: the matrix, its transpose and the factors of
@@ -71,15 +72,9 @@ impl<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>> Tensor<T, 
         if !T::CARRIES_TANGENT {
             return pseudo_inverse_of(self);
         }
-        // With Y = (A at the inner levels)⁺, the next level's tangent enters only
-        // linearly (its square is 0), by the push at those levels.
-        let mut inner = self.map(|x| x.without_tangent());
-        let mut y = pseudo_inverse_of(&inner);
-        for levels in 1..=T::TANGENT_LEVELS {
-            let with_level = self.map(|x| x.keep_inner_tangents(levels));
-            y = &y + &pseudo_inverse_push(&inner, &y, &(&with_level - &inner));
-            inner = with_level;
-        }
+        let values = self.map(|x| x.without_tangent());
+        let mut y = pseudo_inverse_of(&values);
+        each_tangent_level(self, values, |inner, change| y = &y + &pseudo_inverse_push(inner, &y, change));
         y
     }
 }

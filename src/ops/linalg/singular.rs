@@ -15,7 +15,7 @@ use crate::shape::constraint::NoFewerRowsThan;
 use crate::tensor::{Storage, Tensor};
 
 use super::qr::check_tall;
-use super::{divided_by_gap, fix_signs, jacobi_rotation, rotate_pair, symmetrize};
+use super::{divided_by_gap, each_tangent_level, fix_signs, jacobi_rotation, rotate_pair, symmetrize};
 
 impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N,)>> Tensor<T, (M, N), K> {
     /// The singular values σ₁ ≥ … ≥ σₙ ≥ 0 of this m×n matrix, m ≥ n: A = U·diag(σ)·Vᵀ
@@ -356,27 +356,16 @@ where
     let mut u = over_sigma(&w, &lengths);
     fix_signs(v.as_mut_slice(), n.size(), Some(u.as_mut_slice()));
     complete_left_vectors(&mut u, &lengths);
-    if let Some(mut inner) = values {
-        // Each level of tangents enters linearly at the levels inside it (its
-        // square is 0): added by the first-order formulas there, on A/s.
+    if let Some(values) = values {
+        // Each level of tangents added by the first-order formulas, on A/s.
         let mut v_t = v.transpose();
         // A zero matrix (s = 0): every tangent is the subgradient 0 (σ·s stays 0).
         let divisor = if scale == T::zero() { T::one() } else { scale };
-        for levels in 1..=T::TANGENT_LEVELS {
-            let with_level = a.map(|x| x.keep_inner_tangents(levels));
-            let change = (&with_level - &inner).map(|x| x / divisor);
+        each_tangent_level(a, values, |_, change| {
+            let change = change.map(|x| x / divisor);
             let (u_dot, lengths_dot, v_t_dot) = svd_push(&u, &lengths, &v_t, &change);
-            for (entry, &step) in u.iter_mut().zip(u_dot.iter()) {
-                *entry += step;
-            }
-            for (entry, &step) in lengths.iter_mut().zip(lengths_dot.iter()) {
-                *entry += step;
-            }
-            for (entry, &step) in v_t.iter_mut().zip(v_t_dot.iter()) {
-                *entry += step;
-            }
-            inner = with_level;
-        }
+            (u, lengths, v_t) = (&u + &u_dot, &lengths + &lengths_dot, &v_t + &v_t_dot);
+        });
         v = v_t.transpose();
     }
     (u, lengths, v, scale)
