@@ -47,14 +47,14 @@ use crate::ops::elementwise::{
 use crate::ops::functions::{ClampFunction, Larger, Smaller};
 use crate::ops::layout::{concat_pullback, narrow_pullback, reshape_pullback, transpose_pullback};
 use crate::ops::linalg::{
-    LeastSquaresSolution, PseudoInverseStorage, System, Triangle, cholesky_pullback, cholesky_push,
-    determinant_pullback, determinant_push, inverse_pullback, inverse_push, least_squares_pullback,
-    least_squares_push, least_squares_rhs_pullback, log_abs_determinant_pullback, log_abs_determinant_push,
-    matrix_exp_pullback, matrix_exp_push, pseudo_inverse_pullback, pseudo_inverse_push, qr_pullback, qr_push,
-    singular_values_pullback, singular_values_push, solve_system, svd_pullback, svd_push,
-    symmetric_eigen_pullback, symmetric_eigen_push, symmetric_eigenvalues_pullback,
+    LeastSquaresSolution, PseudoInverseStorage, System, Triangle, adjoint_system_solve, cholesky_pullback,
+    cholesky_push, determinant_pullback, determinant_push, inverse_pullback, inverse_push,
+    least_squares_pullback, least_squares_push, least_squares_rhs_pullback, log_abs_determinant_pullback,
+    log_abs_determinant_push, matrix_exp_pullback, matrix_exp_push, pseudo_inverse_pullback,
+    pseudo_inverse_push, qr_pullback, qr_push, singular_values_pullback, singular_values_push, solve_system,
+    svd_pullback, svd_push, symmetric_eigen_pullback, symmetric_eigen_push, symmetric_eigenvalues_pullback,
     symmetric_eigenvalues_push, symmetric_eigenvectors_pullback, symmetric_eigenvectors_push,
-    system_pullback, system_push, transposed_system_solve,
+    system_pullback, system_push,
 };
 use crate::ops::pool::{Window, avg_pool2d_pullback, max_pool2d_pullback, max_pool2d_push};
 #[cfg(feature = "alloc")]
@@ -463,8 +463,9 @@ pub struct MatrixTransposedProduct;
 /// `a.transposed_matmul(&b)` (see [`TransposedMatMul`]): Y = Aᵀ·B.
 #[derive(Clone, Copy, Debug)]
 pub struct TransposedMatrixProduct;
-/// `a.solve(&b)`: x = A⁻¹b, ẋ = A⁻¹(ḃ − Ȧ·x), b̄ = A⁻ᵀx̄, Ā = −b̄·xᵀ (see
-/// [`linalg`](crate::ops::linalg)); both cotangents from one elimination on Aᵀ.
+/// `a.solve(&b)`: x = A⁻¹b, ẋ = A⁻¹(ḃ − Ȧ·x), b̄ = A⁻ᴴx̄, Ā = −b̄·xᴴ (Aᵀ and xᵀ for
+/// real data; see [`linalg`](crate::ops::linalg)); both cotangents from one
+/// elimination on Aᴴ.
 #[derive(Clone, Copy, Debug)]
 pub struct LinearSolve;
 /// `a.least_squares(&b)`: x minimising ‖A·x − b‖, ẋ = A⁺(ḃ − Ȧ·x) +
@@ -490,7 +491,7 @@ pub struct SingularValueDecomposition;
 #[derive(Clone, Copy, Debug)]
 pub struct PseudoInverse;
 /// `l.solve_lower_triangular(&b)`: x = L⁻¹b for L the lower triangle, ẋ =
-/// L⁻¹(ḃ − L̇·x), b̄ = L⁻ᵀx̄, L̄ = −b̄·xᵀ's lower triangle (see
+/// L⁻¹(ḃ − L̇·x), b̄ = L⁻ᴴx̄, L̄ = −b̄·xᴴ's lower triangle (see
 /// [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
 pub struct LowerTriangularSolve;
@@ -519,7 +520,7 @@ pub struct SymmetricEigenvectors;
 /// [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
 pub struct SymmetricEigendecomposition;
-/// `a.inverse()`: Y = A⁻¹, Ẏ = −Y·Ȧ·Y, Ā = −Yᵀ·Ȳ·Yᵀ (see
+/// `a.inverse()`: Y = A⁻¹, Ẏ = −Y·Ȧ·Y, Ā = −Yᴴ·Ȳ·Yᴴ (see
 /// [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
 pub struct MatrixInverse;
@@ -527,16 +528,16 @@ pub struct MatrixInverse;
 /// (see [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
 pub struct MatrixExponential;
-/// `a.determinant()`: y = det A, ẏ = y·⟨A⁻ᵀ, Ȧ⟩, Ā = ȳ·y·A⁻ᵀ (see
+/// `a.determinant()`: y = det A, ẏ = y·tr(A⁻¹·Ȧ), Ā = ȳ·conj(y)·A⁻ᴴ (see
 /// [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
 pub struct Determinant;
-/// `a.log_abs_determinant()`: y = ln|det A|, ẏ = ⟨A⁻ᵀ, Ȧ⟩, Ā = ȳ·A⁻ᵀ (see
+/// `a.log_abs_determinant()`: y = ln|det A|, ẏ = Re tr(A⁻¹·Ȧ), Ā = ȳ·A⁻ᴴ (see
 /// [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
 pub struct LogAbsDeterminant;
-/// `a.cholesky()`: L with L·Lᵀ = sym(A), L̇ = L·Φ(L⁻¹·sym(Ȧ)·L⁻ᵀ),
-/// Ā = sym(L⁻ᵀ·Φ(Lᵀ·L̄)·L⁻¹) (see [`linalg`](crate::ops::linalg)).
+/// `a.cholesky()`: L with L·Lᴴ = herm(A), L̇ = L·Φ(L⁻¹·herm(Ȧ)·L⁻ᴴ),
+/// Ā = herm(L⁻ᴴ·Φ(Lᴴ·L̄)·L⁻¹) (see [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
 pub struct CholeskyFactor;
 /// `x.add_rows(&b)`: yᵢⱼ = xᵢⱼ + bⱼ, ẏ = ẋ + 1·ḃᵀ, x̄ = ȳ, b̄ = the column sums of ȳ.
@@ -1847,7 +1848,7 @@ product_rule!(TransposedMatrixProduct, TransposedMatMul, try_transposed_matmul, 
 macro_rules! system_rule {
     ($rule:ident, $system:expr) => {
         #[diagnostic::do_not_recommend]
-        impl<T: RealScalar, N: Dim, B: RightHandSide<N>, K> BinaryRule<Tensor<T, (N, N), K>, Tensor<T, B, K>>
+        impl<T: Scalar, N: Dim, B: RightHandSide<N>, K> BinaryRule<Tensor<T, (N, N), K>, Tensor<T, B, K>>
             for $rule
         where
             K: Storage<T, (N, N)> + Storage<T, B>,
@@ -1897,7 +1898,7 @@ macro_rules! system_rule {
                 (a, ..): Operands<'_, Tensor<T, (N, N), K>, Tensor<T, B, K>, Self::Output>,
                 x_bar: &Self::Output,
             ) -> Self::Output {
-                transposed_system_solve($system, a, x_bar)
+                adjoint_system_solve($system, a, x_bar)
             }
             #[inline(always)]
             fn pull_both(
@@ -2127,13 +2128,13 @@ impl<T: Scalar, N: Dim, K: Storage<T, (N,)> + Storage<T, (N, N)>> UnaryRule<Tens
     }
 }
 
-/// The rule of a function of one square matrix, `$rule`: `$value` its value, `$push`
-/// its tangent from (A, Y, Ȧ), `$pull` its cotangent from (A, Y, Ȳ); `$storage`,
-/// the storage its output needs besides the matrix's.
+/// The rule of a function of one square matrix of `$scalar`s, `$rule`: `$value` its
+/// value, `$push` its tangent from (A, Y, Ȧ), `$pull` its cotangent from (A, Y, Ȳ);
+/// `$storage`, the storage its output needs besides the matrix's.
 macro_rules! square_matrix_rule {
-    ($rule:ident -> $Output:ty, [$($storage:path)?], $value:expr, $push:expr, $pull:expr) => {
+    ($rule:ident -> $Output:ty, $scalar:ident, [$($storage:path)?], $value:expr, $push:expr, $pull:expr) => {
         #[diagnostic::do_not_recommend]
-        impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)> $(+ $storage)?> UnaryRule<Tensor<T, (N, N), K>>
+        impl<T: $scalar, N: Dim, K: Storage<T, (N, N)> $(+ $storage)?> UnaryRule<Tensor<T, (N, N), K>>
             for $rule
         {
             type Output = $Output;
@@ -2166,6 +2167,7 @@ macro_rules! square_matrix_rule {
 
 square_matrix_rule!(
     MatrixInverse -> Tensor<T, (N, N), K>,
+    Scalar,
     [],
     Tensor::inverse,
     |_, y, a_dot| inverse_push(y, a_dot),
@@ -2173,6 +2175,7 @@ square_matrix_rule!(
 );
 square_matrix_rule!(
     SymmetricEigenvectors -> Tensor<T, (N, N), K>,
+    RealScalar,
     [],
     Tensor::symmetric_eigenvectors,
     |a, v, a_dot| symmetric_eigenvectors_push(a, v, a_dot),
@@ -2180,6 +2183,7 @@ square_matrix_rule!(
 );
 square_matrix_rule!(
     SymmetricEigendecomposition -> (Tensor<T, (N,), K>, Tensor<T, (N, N), K>),
+    RealScalar,
     [Storage<T, (N,)>],
     Tensor::symmetric_eigen,
     |_, y: &(Tensor<T, (N,), K>, Tensor<T, (N, N), K>), a_dot| symmetric_eigen_push(&y.0, &y.1, a_dot),
@@ -2189,6 +2193,7 @@ square_matrix_rule!(
 );
 square_matrix_rule!(
     MatrixExponential -> Tensor<T, (N, N), K>,
+    RealScalar,
     [],
     Tensor::matrix_exp,
     |a, _, a_dot| matrix_exp_push(a, a_dot),
@@ -2196,20 +2201,23 @@ square_matrix_rule!(
 );
 square_matrix_rule!(
     Determinant -> T,
+    Scalar,
     [],
     Tensor::determinant,
     |a, y: &T, a_dot| determinant_push(a, *y, a_dot),
     |a, y: &T, y_bar: &T| determinant_pullback(a, *y, *y_bar)
 );
 square_matrix_rule!(
-    LogAbsDeterminant -> T,
+    LogAbsDeterminant -> T::Real,
+    Scalar,
     [],
     Tensor::log_abs_determinant,
     |a, _, a_dot| log_abs_determinant_push(a, a_dot),
-    |a, _, y_bar: &T| log_abs_determinant_pullback(a, *y_bar)
+    |a, _, y_bar: &T::Real| log_abs_determinant_pullback(a, *y_bar)
 );
 square_matrix_rule!(
     CholeskyFactor -> Tensor<T, (N, N), K>,
+    Scalar,
     [],
     Tensor::cholesky,
     |_, l, a_dot| cholesky_push(l, a_dot),
@@ -2217,6 +2225,7 @@ square_matrix_rule!(
 );
 square_matrix_rule!(
     SymmetricEigenvalues -> Tensor<T, (N,), K>,
+    RealScalar,
     [Storage<T, (N,)>],
     Tensor::symmetric_eigenvalues,
     |a, _, a_dot| symmetric_eigenvalues_push(a, a_dot),

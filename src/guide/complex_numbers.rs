@@ -45,3 +45,27 @@
 //! let by_tape = grad(|z: Var<V>| (&Var::constant(a).matmul(&z) - &Var::constant(b)).norm_sqr().sum(), &z);
 //! assert!(by_static.iter().zip(by_tape.iter()).all(|(s, t)| (s - t).norm() < 1e-12));
 //! ```
+//!
+//! ## Complex linear algebra
+//!
+//! `solve`, `inverse`, `determinant`, `log_abs_determinant` (a real number),
+//! `cholesky` (L·Lᴴ = ½(A + Aᴴ) for a Hermitian positive definite A, with a real
+//! positive diagonal) and the triangular solves take complex matrices, in every
+//! mode: their derivatives are the real ones with each transpose conjugated
+//! ([`ops::linalg`](crate::ops::linalg) states them). A complex system is the real
+//! one of twice the size, and its gradient is that system's:
+//!
+//! ```
+//! use fluxion::prelude::*;
+//!
+//! let c = Complex64::new;
+//! let a: Matrix<Complex64, 2, 2> = Matrix::from_array([[c(2.0, 1.0), c(0.0, 1.0)], [c(1.0, 0.0), c(3.0, -1.0)]]);
+//! let b: Vector<Complex64, 2> = Vector::from_array([c(1.0, 0.0), c(0.0, 2.0)]);
+//! let x = a.solve(&b);
+//! assert!((a.matmul(&x) - b).iter().all(|r| r.norm() < 1e-15));
+//! // d|x|²/db = 2·A⁻ᴴx, the cotangent ∂/∂Re b + i·∂/∂Im b.
+//! let gradient = grad(|b: Var<Vector<Complex64, 2>>| Var::constant(a).solve(&b).norm_sqr().sum(), &b);
+//! let inverse_adjoint = a.inverse().transpose().conj();
+//! let expected = inverse_adjoint.matmul(&x).scale(c(2.0, 0.0));
+//! assert!(gradient.iter().zip(expected.iter()).all(|(g, e)| (g - e).norm() < 1e-14));
+//! ```

@@ -9,7 +9,7 @@ use crate::scalar::RealScalar;
 use crate::shape::Dim;
 use crate::tensor::{Storage, Tensor};
 
-use super::{check_square, diagonalize, divided_by_gap, each_tangent_level, fix_signs, symmetrize};
+use super::{check_square, diagonalize, divided_by_gap, each_tangent_level, fix_signs, hermitize};
 
 impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
     /// The orthonormal eigenvectors of ½(A + Aᵀ) (A itself when symmetric), the
@@ -154,7 +154,7 @@ fn push_through<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     a_dot: &Tensor<T, (N, N), K>,
 ) -> (Tensor<T, (N, N), K>, Tensor<T, (N, N), K>) {
     let mut p = projected(a_dot, vectors);
-    symmetrize(p.as_mut_slice(), vectors.shape().0.size());
+    hermitize(p.as_mut_slice(), vectors.shape().0.size());
     let vectors_dot = vectors.matmul(&over_eigenvalue_gaps(value, p.clone()));
     (p, vectors_dot)
 }
@@ -173,7 +173,7 @@ fn pull_through<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
         inner.as_mut_slice()[k * (n + 1)] += bar;
     }
     let mut a_bar = vectors.matmul(&inner).matmul_transposed(vectors);
-    symmetrize(a_bar.as_mut_slice(), n);
+    hermitize(a_bar.as_mut_slice(), n);
     a_bar
 }
 

@@ -1,4 +1,6 @@
-//! Linear algebra of real matrices, on any real scalar (duals included):
+//! Linear algebra of matrices, on any real scalar (duals included) and, for
+//! `solve`, `inverse`, the determinants, `cholesky` and the triangular solves, on
+//! complex ones too (`Complex32`, `Complex64`, complex duals):
 //! - `a.solve(&b)`: x = A⁻¹b for b a vector or a matrix whose columns are solved
 //!   together, by Gaussian elimination with partial pivoting (LAPACK's `gesv`,
 //!   `torch.linalg.solve`, `jnp.linalg.solve`);
@@ -8,7 +10,8 @@
 //!   swaps); 0 and −∞ for a singular matrix;
 //! - `a.cholesky()`: the lower-triangular L with L·Lᵀ = ½(A + Aᵀ) for a symmetric
 //!   positive definite A (LAPACK's `potrf`; the symmetrised input as
-//!   `jax.numpy.linalg.cholesky`'s, so a derivative in A is symmetric);
+//!   `jax.numpy.linalg.cholesky`'s, so a derivative in A is symmetric), and for a
+//!   complex A, L·Lᴴ = ½(A + Aᴴ) with a real positive diagonal (Hermitian);
 //! - `t.solve_lower_triangular(&b)`, `t.solve_upper_triangular(&b)`: x = T⁻¹b for T
 //!   one triangle of t (the other not read), by substitution in O(n²) per column
 //!   (`jax.scipy.linalg.solve_triangular`, LAPACK's `trtrs`);
@@ -42,7 +45,11 @@
 //! Σᵢ ln lᵢᵢ (`l.diagonal().ln().sum()`).
 //!
 //! Derivatives (⟨X, Y⟩ = Σᵢⱼ XᵢⱼYᵢⱼ, Φ(X) the lower triangle of X with its diagonal
-//! halved, sym(X) = ½(X + Xᵀ)):
+//! halved, sym(X) = ½(X + Xᵀ)), for real matrices; on complex ones, with the
+//! crate's convention (a cotangent is ∂L/∂Re + i·∂L/∂Im, the adjoint under ⟨X, Y⟩ =
+//! Re Σᵢⱼ conj(Xᵢⱼ)·Yᵢⱼ), the same formulas with each transpose conjugated (Aᴴ for
+//! Aᵀ, herm(X) = ½(X + Xᴴ) for sym), the determinant's as Ā = ȳ·conj(y)·A⁻ᴴ and
+//! ln|det A|'s tangent as Re tr(A⁻¹·Ȧ):
 //! - x = A⁻¹b: ẋ = A⁻¹(ḃ − Ȧ·x); b̄ = A⁻ᵀx̄ (a second elimination, on Aᵀ), Ā = −b̄·xᵀ;
 //! - Y = A⁻¹: Ẏ = −Y·Ȧ·Y; Ā = −Yᵀ·Ȳ·Yᵀ (products only);
 //! - y = det A: ẏ = y·⟨A⁻ᵀ, Ȧ⟩, Ā = ȳ·y·A⁻ᵀ; y = ln|det A|: ẏ = ⟨A⁻ᵀ, Ȧ⟩, Ā = ȳ·A⁻ᵀ;
@@ -143,6 +150,8 @@
 
 use core::cmp::Ordering;
 use core::fmt;
+
+use num_traits::Zero;
 
 #[cfg(feature = "std")]
 use crate::autodiff::{Operand, Var, record_binary_in_place, record_own_unary, record_unary_in_place};
@@ -287,7 +296,7 @@ impl System {
     }
 }
 
-impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
+impl<T: Scalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
     /// x with A·x = b, A this square matrix, b a vector or a matrix with as many rows
     /// (its columns solved together), by Gaussian elimination with partial pivoting.
     /// An error names the shapes when a size known only when it runs differs (a
@@ -415,38 +424,42 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
     /// # Panics
     /// For a `Dyn` matrix that is not square.
     #[track_caller]
-    pub fn log_abs_determinant(&self) -> T {
+    pub fn log_abs_determinant(&self) -> T::Real {
         or_panic(check_square("log_abs_determinant", self.dims()));
         let mut upper = self.clone();
         match triangularize(&mut upper) {
-            Ok(_) => diagonal_entries(&upper).fold(T::zero(), |total, pivot| total + pivot.abs().ln()),
-            Err(_) => T::neg_infinity(),
+            Ok(_) => diagonal_entries(&upper).fold(T::Real::zero(), |total, pivot| total + pivot.abs().ln()),
+            Err(_) => T::Real::neg_infinity(),
         }
     }
 
-    /// The lower-triangular L with positive diagonal and L·Lᵀ = ½(A + Aᵀ) (A itself
-    /// when symmetric), row by row (the Cholesky–Banachiewicz order); an error for a `Dyn`
-    /// matrix that is not square or one that is not positive definite.
+    /// The lower-triangular L with positive diagonal and L·Lᴴ = ½(A + Aᴴ) (A itself
+    /// when Hermitian; Lᵀ and Aᵀ for real A), row by row (the Cholesky–Banachiewicz
+    /// order); an error for a `Dyn` matrix that is not square or one that is not
+    /// positive definite.
     pub fn try_cholesky(&self) -> Result<Self, LinAlgError> {
         check_square("cholesky", self.dims())?;
-        let (n, half) = (self.shape().0.size(), T::from_f64(0.5));
+        let (n, half) = (self.shape().0.size(), T::from_real(T::Real::from_f64(0.5)));
         let mut factor = Self::zeros_shaped(self.shape());
         let (a, l) = (self.as_slice(), factor.as_mut_slice());
-        // Row by row: lᵢⱼ = (sᵢⱼ − Σₖ₍<ⱼ₎ lᵢₖ·lⱼₖ) / lⱼⱼ, then lᵢᵢ = √(aᵢᵢ − Σₖ₍<ᵢ₎ lᵢₖ²).
+        // Row by row: lᵢⱼ = (sᵢⱼ − Σₖ₍<ⱼ₎ lᵢₖ·conj(lⱼₖ)) / lⱼⱼ, then lᵢᵢ = √(Re aᵢᵢ −
+        // Σₖ₍<ᵢ₎ |lᵢₖ|²).
         for i in 0..n {
             let (done, rest) = l.split_at_mut(i * n);
             let row = &mut rest[..n];
             for j in 0..i {
                 let above = &done[j * n..j * n + j + 1];
-                let products = row[..j].iter().zip(above).fold(T::zero(), |total, (&x, &y)| total + x * y);
-                row[j] = ((a[i * n + j] + a[j * n + i]) * half - products) / above[j];
+                let products =
+                    row[..j].iter().zip(above).fold(T::zero(), |total, (&x, &y)| total + x * y.conj());
+                row[j] = ((a[i * n + j] + a[j * n + i].conj()) * half - products) / above[j];
             }
-            let pivot = a[i * n + i] - row[..i].iter().fold(T::zero(), |total, &x| total + x * x);
+            let pivot =
+                (a[i * n + i] - row[..i].iter().fold(T::zero(), |total, &x| total + x.conj() * x)).re();
             // Not greater than zero: zero, negative or NaN.
-            if pivot.partial_cmp(&T::zero()) != Some(Ordering::Greater) {
+            if pivot.partial_cmp(&T::Real::zero()) != Some(Ordering::Greater) {
                 return Err(LinAlgError::NotPositiveDefinite { column: i });
             }
-            row[i] = pivot.sqrt();
+            row[i] = T::from_real(pivot.sqrt());
         }
         Ok(factor)
     }
@@ -552,7 +565,7 @@ impl<T: Scalar, N: Dim, K: Storage<T, (N,)> + Storage<T, (N, N)>> Var<Tensor<T, 
 }
 
 #[cfg(feature = "std")]
-impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Var<Tensor<T, (N, N), K>> {
+impl<T: Scalar, N: Dim, K: Storage<T, (N, N)>> Var<Tensor<T, (N, N), K>> {
     /// x with A·x = b, recorded with its pullback b̄ = A⁻ᵀx̄, Ā = −b̄·xᵀ (see
     /// [`Tensor::solve`]); `b` a `Var` or a constant tensor.
     ///
@@ -650,7 +663,7 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Var<Tensor<T, (N, N), K>> {
         let a = self.shared_value();
         let x = solve_system(system, &a, b.value())?;
         Ok(record_binary_in_place(self, &b, x, move |x, x_bar, mut adjoints| {
-            let b_bar = transposed_system_solve(system, &a, x_bar);
+            let b_bar = adjoint_system_solve(system, &a, x_bar);
             adjoints.lhs().add(|| system_matrix_cotangent(system, &a, &b_bar, x));
             adjoints.rhs().add(|| b_bar);
         }))
@@ -694,14 +707,14 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Var<Tensor<T, (N, N), K>> {
     /// As [`Tensor::log_abs_determinant`]; the backward pass at an exactly
     /// singular matrix.
     #[track_caller]
-    pub fn log_abs_determinant(&self) -> Var<T> {
+    pub fn log_abs_determinant(&self) -> Var<T::Real> {
         let a = self.shared_value();
         record_unary_in_place(self, a.log_abs_determinant(), move |_, y_bar, x_bar| {
             x_bar.add(|| log_abs_determinant_pullback(&a, *y_bar));
         })
     }
 
-    /// The Cholesky factor L, recorded with its pullback Ā = sym(L⁻ᵀ·Φ(Lᵀ·L̄)·L⁻¹)
+    /// The Cholesky factor L, recorded with its pullback Ā = herm(L⁻ᴴ·Φ(Lᴴ·L̄)·L⁻¹)
     /// (see [`Tensor::cholesky`]).
     ///
     /// # Panics
@@ -723,11 +736,12 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Var<Tensor<T, (N, N), K>> {
     }
 }
 
-/// Which matrix an elimination solves with: A, or Aᵀ (the pullback's).
+/// Which matrix an elimination solves with: A, or Aᴴ, its conjugate transpose (the
+/// pullback's; Aᵀ for real A).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Orientation {
     AsIs,
-    Transposed,
+    Adjoint,
 }
 
 /// Checks that `matrix` is square.
@@ -758,7 +772,7 @@ fn check_system(operation: &'static str, matrix: Dims, rhs: Dims) -> Result<(), 
 }
 
 /// The diagonal entries of a square matrix.
-fn diagonal_entries<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+fn diagonal_entries<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
     matrix: &Tensor<T, (N, N), K>,
 ) -> impl Iterator<Item = T> + '_ {
     let n = matrix.shape().0.size();
@@ -769,7 +783,7 @@ fn diagonal_entries<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
 /// pivoting; what is left below the diagonal is not L) and tells whether the row
 /// swaps were odd, or the first column without a pivot.
 #[inline(always)]
-fn triangularize<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+fn triangularize<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
     matrix: &mut Tensor<T, (N, N), K>,
 ) -> Result<bool, usize> {
     let n = matrix.shape().0.size();
@@ -780,7 +794,7 @@ fn triangularize<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
 /// where μ(X) keeps X's strict upper triangle, zeroes the lower one and puts
 /// −Σₖ₍>ᵢ₎ xₖₖ at (i, i); then det A = (−1)ⁿ⁻¹·x₁₁. A polynomial in A's entries
 /// (O(n⁴)), so exact on duals where elimination divides by zero.
-fn division_free_determinant<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(a: &Tensor<T, (N, N), K>) -> T {
+fn division_free_determinant<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(a: &Tensor<T, (N, N), K>) -> T {
     let n = a.shape().0.size();
     if n == 0 {
         return T::one();
@@ -808,7 +822,7 @@ fn division_free_determinant<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(a: &T
 /// nothing reads the entries below the diagonal again). Returns whether the row
 /// swaps were odd, or the first column without a pivot.
 #[inline(always)]
-fn eliminate_forward<T: RealScalar>(lu: &mut [T], n: usize, x: &mut [T], m: usize) -> Result<bool, usize> {
+fn eliminate_forward<T: Scalar>(lu: &mut [T], n: usize, x: &mut [T], m: usize) -> Result<bool, usize> {
     let mut odd_swaps = false;
     for k in 0..n {
         let pivot_row = (k + 1..n)
@@ -843,13 +857,13 @@ fn eliminate_forward<T: RealScalar>(lu: &mut [T], n: usize, x: &mut [T], m: usiz
 }
 
 /// Overwrites `x` (n rows of m values) with T⁻¹x for T the `triangle` of the n×n
-/// `t` (its diagonal included), or with T⁻ᵀx when `transposed`: xᵢ = (xᵢ −
-/// Σₖ cᵢₖ·xₖ) / tᵢᵢ over the rows k already solved, cᵢₖ the entry of T (or Tᵀ), from
-/// the first row down when the matrix solved with is lower triangular, from the
-/// last up when it is upper.
+/// `t` (its diagonal included), or with T⁻ᴴx (T⁻ᵀx for real T) when `adjoint`: xᵢ =
+/// (xᵢ − Σₖ cᵢₖ·xₖ) / cᵢᵢ over the rows k already solved, cᵢₖ the entry of T (or
+/// Tᴴ), from the first row down when the matrix solved with is lower triangular,
+/// from the last up when it is upper.
 #[inline(always)]
-fn substitute<T: RealScalar>(t: &[T], n: usize, triangle: Triangle, transposed: bool, x: &mut [T], m: usize) {
-    let descending = (triangle == Triangle::Upper) != transposed;
+fn substitute<T: Scalar>(t: &[T], n: usize, triangle: Triangle, adjoint: bool, x: &mut [T], m: usize) {
+    let descending = (triangle == Triangle::Upper) != adjoint;
     for step in 0..n {
         let i = if descending { n - 1 - step } else { step };
         // Row i apart from the solved rows, which lie after it or before it.
@@ -861,8 +875,8 @@ fn substitute<T: RealScalar>(t: &[T], n: usize, triangle: Triangle, transposed: 
             (&mut tail[..m], &*head)
         };
         let solved = if descending { i + 1..n } else { 0..i };
-        let coefficient = |k: usize| if transposed { t[k * n + i] } else { t[i * n + k] };
-        let pivot = t[i * n + i];
+        let coefficient = |k: usize| if adjoint { t[k * n + i].conj() } else { t[i * n + k] };
+        let pivot = coefficient(i);
         if m == 1 {
             // One column: its sum kept in a register.
             let known =
@@ -885,7 +899,7 @@ fn substitute<T: RealScalar>(t: &[T], n: usize, triangle: Triangle, transposed: 
 
 /// Overwrites `x` (a vector or a matrix of n rows) with y solving A·y = x, or
 /// Aᵀ·y = x, by forward elimination and back substitution in a copy of A.
-fn eliminate<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
+fn eliminate<T: Scalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
     operation: &'static str,
     a: &Tensor<T, (N, N), K>,
     orientation: Orientation,
@@ -900,10 +914,12 @@ fn eliminate<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T,
     let (m, x) = (elements / n, x.as_mut_slice());
     let mut matrix = a.clone();
     let lu = matrix.as_mut_slice();
-    if orientation == Orientation::Transposed {
+    if orientation == Orientation::Adjoint {
         for i in 0..n {
+            lu[i * n + i] = lu[i * n + i].conj();
             for j in i + 1..n {
-                lu.swap(i * n + j, j * n + i);
+                let (upper, lower) = (lu[i * n + j], lu[j * n + i]);
+                (lu[i * n + j], lu[j * n + i]) = (lower.conj(), upper.conj());
             }
         }
     }
@@ -915,7 +931,7 @@ fn eliminate<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T,
 /// x with A·x = b for `system`'s reading of A (an error as
 /// [`Tensor::try_solve`]'s, named after the system's method).
 #[inline(always)]
-pub(crate) fn solve_system<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
+pub(crate) fn solve_system<T: Scalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
     system: System,
     a: &Tensor<T, (N, N), K>,
     b: &Tensor<T, B, K>,
@@ -931,7 +947,7 @@ pub(crate) fn solve_system<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)
 /// checking the diagonal for a zero. A right-hand side without elements is left
 /// as it is, A not looked at.
 #[inline(always)]
-fn solve_in_place<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
+fn solve_in_place<T: Scalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
     system: System,
     a: &Tensor<T, (N, N), K>,
     orientation: Orientation,
@@ -949,8 +965,8 @@ fn solve_in_place<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Stora
     if let Some(column) = diagonal_entries(a).position(|entry| entry == T::zero()) {
         return Err(LinAlgError::Singular { operation, column });
     }
-    let transposed = orientation == Orientation::Transposed;
-    substitute(a.as_slice(), n, triangle, transposed, x.as_mut_slice(), elements / n);
+    let adjoint = orientation == Orientation::Adjoint;
+    substitute(a.as_slice(), n, triangle, adjoint, x.as_mut_slice(), elements / n);
     Ok(())
 }
 
@@ -959,27 +975,22 @@ fn solve_in_place<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Stora
 /// # Panics
 /// When the shapes do not fit (as [`Tensor::solve`]'s) or Aᵀ has a zero pivot (A,
 /// whose solve succeeded, is then singular in all but rounding).
-pub(crate) fn transposed_system_solve<
-    T: RealScalar,
-    N: Dim,
-    B: Shape,
-    K: Storage<T, (N, N)> + Storage<T, B>,
->(
+pub(crate) fn adjoint_system_solve<T: Scalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
     system: System,
     a: &Tensor<T, (N, N), K>,
     x_bar: &Tensor<T, B, K>,
 ) -> Tensor<T, B, K> {
     or_panic(check_system(system.operation(), a.dims(), x_bar.dims()));
     let mut b_bar = x_bar.clone();
-    if let Err(error) = solve_in_place(system, a, Orientation::Transposed, &mut b_bar) {
+    if let Err(error) = solve_in_place(system, a, Orientation::Adjoint, &mut b_bar) {
         panic!("{error} (in the pullback, with the transpose)");
     }
     b_bar
 }
 
-/// Ā = −b̄·xᵀ (over the right-hand side's columns) on the entries `system` reads,
-/// 0 elsewhere.
-fn system_matrix_cotangent<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
+/// Ā = −b̄·xᴴ (over the right-hand side's columns; −b̄·xᵀ for real x) on the
+/// entries `system` reads, 0 elsewhere.
+fn system_matrix_cotangent<T: Scalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
     system: System,
     a: &Tensor<T, (N, N), K>,
     b_bar: &Tensor<T, B, K>,
@@ -994,7 +1005,7 @@ fn system_matrix_cotangent<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)
     let (b_bar, x) = (b_bar.as_slice(), x.as_slice());
     for (i, row) in a_bar.as_mut_slice().chunks_exact_mut(n).enumerate() {
         for j in system.columns(i, n) {
-            row[j] = -(0..m).fold(T::zero(), |total, c| total + b_bar[i * m + c] * x[j * m + c]);
+            row[j] = -(0..m).fold(T::zero(), |total, c| total + b_bar[i * m + c] * x[j * m + c].conj());
         }
     }
     a_bar
@@ -1004,14 +1015,14 @@ fn system_matrix_cotangent<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)
 ///
 /// # Panics
 /// When the shapes do not fit or Aᵀ has a zero pivot.
-pub(crate) fn system_pullback<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
+pub(crate) fn system_pullback<T: Scalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
     system: System,
     a: &Tensor<T, (N, N), K>,
     x: &Tensor<T, B, K>,
     x_bar: &Tensor<T, B, K>,
 ) -> (Tensor<T, (N, N), K>, Tensor<T, B, K>) {
     or_panic(x.check_same_shape(x_bar, system.pullback()));
-    let b_bar = transposed_system_solve(system, a, x_bar);
+    let b_bar = adjoint_system_solve(system, a, x_bar);
     (system_matrix_cotangent(system, a, &b_bar, x), b_bar)
 }
 
@@ -1020,7 +1031,7 @@ pub(crate) fn system_pullback<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N,
 ///
 /// # Panics
 /// When the shapes do not fit or A has a zero pivot.
-pub(crate) fn system_push<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
+pub(crate) fn system_push<T: Scalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
     system: System,
     a: &Tensor<T, (N, N), K>,
     x: &Tensor<T, B, K>,
@@ -1057,7 +1068,7 @@ pub(crate) fn system_push<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)>
 ///
 /// # Panics
 /// When the shapes do not fit (as [`Tensor::solve`]'s) or Aᵀ has a zero pivot.
-pub fn solve_pullback<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
+pub fn solve_pullback<T: Scalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
     a: &Tensor<T, (N, N), K>,
     x: &Tensor<T, B, K>,
     x_bar: &Tensor<T, B, K>,
@@ -1069,7 +1080,7 @@ pub fn solve_pullback<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + S
 ///
 /// # Panics
 /// When the shapes do not fit (as [`Tensor::solve`]'s) or A has a zero pivot.
-pub fn solve_push<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
+pub fn solve_push<T: Scalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
     a: &Tensor<T, (N, N), K>,
     x: &Tensor<T, B, K>,
     a_dot: Option<&Tensor<T, (N, N), K>>,
@@ -1083,7 +1094,7 @@ pub fn solve_push<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Stora
 ///
 /// # Panics
 /// When the shapes do not fit or T has a zero on its diagonal.
-pub fn triangular_solve_pullback<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
+pub fn triangular_solve_pullback<T: Scalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
     t: &Tensor<T, (N, N), K>,
     triangle: Triangle,
     x: &Tensor<T, B, K>,
@@ -1097,7 +1108,7 @@ pub fn triangular_solve_pullback<T: RealScalar, N: Dim, B: Shape, K: Storage<T, 
 ///
 /// # Panics
 /// When the shapes do not fit or T has a zero on its diagonal.
-pub fn triangular_solve_push<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
+pub fn triangular_solve_push<T: Scalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
     t: &Tensor<T, (N, N), K>,
     triangle: Triangle,
     x: &Tensor<T, B, K>,
@@ -1107,24 +1118,24 @@ pub fn triangular_solve_push<T: RealScalar, N: Dim, B: Shape, K: Storage<T, (N, 
     system_push(System::Triangular(triangle), t, x, t_dot, b_dot)
 }
 
-/// The cotangent of Y = A⁻¹ given Y: Ā = −Yᵀ·Ȳ·Yᵀ.
+/// The cotangent of Y = A⁻¹ given Y: Ā = −Yᴴ·Ȳ·Yᴴ (−Yᵀ·Ȳ·Yᵀ for real Y).
 ///
 /// # Panics
 /// When Y is not square or the shapes differ.
-pub fn inverse_pullback<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+pub fn inverse_pullback<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
     y: &Tensor<T, (N, N), K>,
     y_bar: &Tensor<T, (N, N), K>,
 ) -> Tensor<T, (N, N), K> {
     or_panic(check_square("inverse_pullback", y.dims()));
     or_panic(y.check_same_shape(y_bar, "inverse_pullback"));
-    -y.transposed_matmul(&y_bar.matmul_transposed(y))
+    with_conjugate(y, |conjugate| -conjugate.transposed_matmul(&y_bar.matmul_transposed(conjugate)))
 }
 
 /// The tangent of Y = A⁻¹ given Y: Ẏ = −Y·Ȧ·Y.
 ///
 /// # Panics
 /// When Y is not square or the shapes differ.
-pub fn inverse_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+pub fn inverse_push<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
     y: &Tensor<T, (N, N), K>,
     a_dot: &Tensor<T, (N, N), K>,
 ) -> Tensor<T, (N, N), K> {
@@ -1133,116 +1144,134 @@ pub fn inverse_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     -y.matmul(&a_dot.matmul(y))
 }
 
-/// A⁻ᵀ, for the derivatives of `operation` (a determinant's).
+/// `f` of conj(M): M itself for real data (no copy), a conjugated copy for complex.
+#[inline(always)]
+fn with_conjugate<T: Scalar, S: Shape, K: Storage<T, S>, R>(
+    m: &Tensor<T, S, K>,
+    f: impl FnOnce(&Tensor<T, S, K>) -> R,
+) -> R {
+    if T::IS_COMPLEX { f(&m.conj()) } else { f(m) }
+}
+
+/// A⁻ᴴ (A⁻ᵀ for real A), for the derivatives of `operation` (a determinant's).
 ///
 /// # Panics
 /// When A is not square, or singular: the derivative there is the adjugate, not
 /// computed.
 #[track_caller]
-fn inverse_transposed<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+fn inverse_adjoint<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
     operation: &'static str,
     a: &Tensor<T, (N, N), K>,
 ) -> Tensor<T, (N, N), K> {
     or_panic(check_square(operation, a.dims()));
     let mut inverse = Tensor::identity_sized(a.shape().0);
-    if let Err(error) = eliminate(operation, a, Orientation::Transposed, &mut inverse) {
+    if let Err(error) = eliminate(operation, a, Orientation::Adjoint, &mut inverse) {
         panic!("{error}; its derivative at a singular matrix is not computed");
     }
     inverse
 }
 
-/// The cotangent of y = det A given y: Ā = ȳ·y·A⁻ᵀ.
+/// The cotangent of y = det A given y: Ā = ȳ·conj(y)·A⁻ᴴ (ȳ·y·A⁻ᵀ for real A).
 ///
 /// # Panics
 /// When A is not square or is singular.
 #[track_caller]
-pub fn determinant_pullback<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+pub fn determinant_pullback<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
     a: &Tensor<T, (N, N), K>,
     y: T,
     y_bar: T,
 ) -> Tensor<T, (N, N), K> {
-    inverse_transposed("determinant", a).scale(y_bar * y)
+    inverse_adjoint("determinant", a).scale(y_bar * y.conj())
 }
 
-/// The tangent of y = det A given y: ẏ = y·⟨A⁻ᵀ, Ȧ⟩.
+/// The tangent of y = det A given y: ẏ = y·tr(A⁻¹·Ȧ) = y·⟨A⁻ᴴ, Ȧ⟩.
 ///
 /// # Panics
 /// When the shapes differ, A is not square or is singular.
 #[track_caller]
-pub fn determinant_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+pub fn determinant_push<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
     a: &Tensor<T, (N, N), K>,
     y: T,
     a_dot: &Tensor<T, (N, N), K>,
 ) -> T {
     or_panic(a.check_same_shape(a_dot, "determinant_push"));
-    y * inverse_transposed("determinant", a).dot(a_dot)
+    y * inverse_adjoint("determinant", a).inner(a_dot)
 }
 
-/// The cotangent of y = ln|det A|: Ā = ȳ·A⁻ᵀ.
+/// The cotangent of y = ln|det A| (ȳ real): Ā = ȳ·A⁻ᴴ (ȳ·A⁻ᵀ for real A).
 ///
 /// # Panics
 /// When A is not square or is singular.
 #[track_caller]
-pub fn log_abs_determinant_pullback<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+pub fn log_abs_determinant_pullback<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
     a: &Tensor<T, (N, N), K>,
-    y_bar: T,
+    y_bar: T::Real,
 ) -> Tensor<T, (N, N), K> {
-    inverse_transposed("log_abs_determinant", a).scale(y_bar)
+    inverse_adjoint("log_abs_determinant", a).scale(T::from_real(y_bar))
 }
 
-/// The tangent of y = ln|det A|: ẏ = ⟨A⁻ᵀ, Ȧ⟩.
+/// The tangent of y = ln|det A|: ẏ = Re tr(A⁻¹·Ȧ) = Re⟨A⁻ᴴ, Ȧ⟩.
 ///
 /// # Panics
 /// When the shapes differ, A is not square or is singular.
 #[track_caller]
-pub fn log_abs_determinant_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+pub fn log_abs_determinant_push<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
     a: &Tensor<T, (N, N), K>,
     a_dot: &Tensor<T, (N, N), K>,
-) -> T {
+) -> T::Real {
     or_panic(a.check_same_shape(a_dot, "log_abs_determinant_push"));
-    inverse_transposed("log_abs_determinant", a).dot(a_dot)
+    inverse_adjoint("log_abs_determinant", a).inner(a_dot).re()
 }
 
-/// The cotangent of L = chol(A) given L: Ā = sym(L⁻ᵀ·Φ(Lᵀ·L̄)·L⁻¹).
+/// The cotangent of L = chol(A) given L: Ā = herm(L⁻ᴴ·Φ(Lᴴ·L̄)·L⁻¹) (sym, ᵀ for
+/// real L).
 ///
 /// # Panics
 /// When the shapes differ or L is not square.
-pub fn cholesky_pullback<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+pub fn cholesky_pullback<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
     l: &Tensor<T, (N, N), K>,
     l_bar: &Tensor<T, (N, N), K>,
 ) -> Tensor<T, (N, N), K> {
     or_panic(check_square("cholesky_pullback", l.dims()));
     or_panic(l.check_same_shape(l_bar, "cholesky_pullback"));
     let n = l.shape().0.size();
-    // W = L⁻ᵀ·Φ(Lᵀ·L̄), then L⁻ᵀ·Wᵀ = (W·L⁻¹)ᵀ, whose symmetric part is Ā.
-    let mut w = l.transposed_matmul(l_bar);
+    // W = L⁻ᴴ·Φ(Lᴴ·L̄), then L⁻ᴴ·Wᴴ = (W·L⁻¹)ᴴ, whose Hermitian part is Ā.
+    let mut w = with_conjugate(l, |conjugate| conjugate.transposed_matmul(l_bar));
     lower_with_half_diagonal(w.as_mut_slice(), n);
     substitute(l.as_slice(), n, Triangle::Lower, true, w.as_mut_slice(), n);
-    let mut a_bar = w.transpose();
+    let mut a_bar = conjugate_transpose(&w);
     substitute(l.as_slice(), n, Triangle::Lower, true, a_bar.as_mut_slice(), n);
-    symmetrize(a_bar.as_mut_slice(), n);
+    hermitize(a_bar.as_mut_slice(), n);
     a_bar
 }
 
-/// The tangent of L = chol(A) given L: L̇ = L·Φ(L⁻¹·sym(Ȧ)·L⁻ᵀ).
+/// The tangent of L = chol(A) given L: L̇ = L·Φ(L⁻¹·herm(Ȧ)·L⁻ᴴ).
 ///
 /// # Panics
 /// When the shapes differ or L is not square.
-pub fn cholesky_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+pub fn cholesky_push<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
     l: &Tensor<T, (N, N), K>,
     a_dot: &Tensor<T, (N, N), K>,
 ) -> Tensor<T, (N, N), K> {
     or_panic(check_square("cholesky_push", l.dims()));
     or_panic(l.check_same_shape(a_dot, "cholesky_push"));
     let n = l.shape().0.size();
-    // Z = L⁻¹·S for S = sym(Ȧ); then L⁻¹·Zᵀ = L⁻¹·S·L⁻ᵀ, S being symmetric.
+    // Z = L⁻¹·S for S = herm(Ȧ); then L⁻¹·Zᴴ = L⁻¹·S·L⁻ᴴ, S being Hermitian.
     let mut z = a_dot.clone();
-    symmetrize(z.as_mut_slice(), n);
+    hermitize(z.as_mut_slice(), n);
     substitute(l.as_slice(), n, Triangle::Lower, false, z.as_mut_slice(), n);
-    let mut middle = z.transpose();
+    let mut middle = conjugate_transpose(&z);
     substitute(l.as_slice(), n, Triangle::Lower, false, middle.as_mut_slice(), n);
     lower_with_half_diagonal(middle.as_mut_slice(), n);
     l.matmul(&middle)
+}
+
+/// Mᴴ, the conjugate transpose (Mᵀ for real M).
+fn conjugate_transpose<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
+    m: &Tensor<T, (N, N), K>,
+) -> Tensor<T, (N, N), K> {
+    let transpose = m.transpose();
+    if T::IS_COMPLEX { transpose.conj() } else { transpose }
 }
 
 /// Brings sym(S) (`s`, n×n) to diagonal form in place by the cyclic Jacobi method,
@@ -1256,7 +1285,7 @@ pub fn cholesky_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
 /// underflows; an entry that is NaN or infinite makes every value NaN.
 #[inline(always)]
 fn diagonalize<T: RealScalar>(s: &mut [T], n: usize, mut vectors: Option<&mut [T]>) {
-    symmetrize(s, n);
+    hermitize(s, n);
     let zero = T::zero();
     let largest =
         s.iter().fold(zero, |largest, &x| if overtakes(x.abs(), largest) { x.abs() } else { largest });
@@ -1448,8 +1477,8 @@ pub fn symmetric_eigenvalues_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)> +
 /// Φ in place on an n×n matrix: the strict upper triangle zeroed, the diagonal
 /// halved.
 #[inline(always)]
-fn lower_with_half_diagonal<T: RealScalar>(matrix: &mut [T], n: usize) {
-    let half = T::from_f64(0.5);
+fn lower_with_half_diagonal<T: Scalar>(matrix: &mut [T], n: usize) {
+    let half = T::from_real(T::Real::from_f64(0.5));
     for i in 0..n {
         matrix[i * n + i] *= half;
         for entry in &mut matrix[i * n + i + 1..(i + 1) * n] {
@@ -1458,15 +1487,20 @@ fn lower_with_half_diagonal<T: RealScalar>(matrix: &mut [T], n: usize) {
     }
 }
 
-/// sym in place on an n×n matrix: each entry and its mirror replaced by their mean.
+/// herm(M) = ½(M + Mᴴ) in place on an n×n matrix (sym for real M): each entry
+/// replaced by the mean of itself and its mirror's conjugate, the diagonal by its
+/// real part.
 #[inline(always)]
-fn symmetrize<T: RealScalar>(matrix: &mut [T], n: usize) {
-    let half = T::from_f64(0.5);
+fn hermitize<T: Scalar>(matrix: &mut [T], n: usize) {
+    let half = T::from_real(T::Real::from_f64(0.5));
     for i in 0..n {
+        if T::IS_COMPLEX {
+            matrix[i * n + i] = T::from_real(matrix[i * n + i].re());
+        }
         for j in i + 1..n {
-            let mean = (matrix[i * n + j] + matrix[j * n + i]) * half;
+            let mean = (matrix[i * n + j] + matrix[j * n + i].conj()) * half;
             matrix[i * n + j] = mean;
-            matrix[j * n + i] = mean;
+            matrix[j * n + i] = mean.conj();
         }
     }
 }

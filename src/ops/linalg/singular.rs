@@ -15,7 +15,7 @@ use crate::shape::constraint::NoFewerRowsThan;
 use crate::tensor::{Storage, Tensor};
 
 use super::qr::check_tall;
-use super::{divided_by_gap, each_tangent_level, fix_signs, jacobi_rotation, rotate_pair, symmetrize};
+use super::{divided_by_gap, each_tangent_level, fix_signs, hermitize, jacobi_rotation, rotate_pair};
 
 impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N,)>> Tensor<T, (M, N), K> {
     /// The singular values σ₁ ≥ … ≥ σₙ ≥ 0 of this m×n matrix, m ≥ n: A = U·diag(σ)·Vᵀ
@@ -163,7 +163,7 @@ fn symmetric_part<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     x: &Tensor<T, (N, N), K>,
 ) -> Tensor<T, (N, N), K> {
     let mut part = x.clone();
-    symmetrize(part.as_mut_slice(), x.shape().0.size());
+    hermitize(part.as_mut_slice(), x.shape().0.size());
     part
 }
 

@@ -1,0 +1,302 @@
+//! Linear systems, inverses and determinants of complex matrices: values against
+//! independent references (the real system of twice the size that a complex one
+//! is, det by cofactors, A·A⁻¹ = I, T·x = b), the singular case, and derivatives
+//! in every mode under the crate's complex convention (a cotangent is ∂L/∂a +
+//! i·∂L/∂b): the tape's and static mode's against finite differences over the real
+//! and imaginary parts and the adjoint identity, static mode's tangents against
+//! forward mode on complex duals (which runs the elimination on them).
+
+use fluxion::autodiff::check::{
+    CheckOptions, GradientError, check_grad, check_pullback, check_pushforward, check_vjp,
+};
+use fluxion::autodiff::{differentiable, jvp};
+use fluxion::ops::linalg::LinAlgError;
+use fluxion::prelude::*;
+use proptest::prelude::*;
+
+mod common;
+
+type C = Complex64;
+type M = Matrix<C, 3, 3>;
+type V = Vector<C, 3>;
+type DualMatrix = Matrix<Dual<C>, 3, 3>;
+
+/// `re + i·im` plus 4·I, its rows in one of the six orders, so that elimination
+/// swaps rows.
+fn well_conditioned(re: [f64; 9], im: [f64; 9], order: usize) -> M {
+    const ORDERS: [[usize; 3]; 6] = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+    Matrix::from_fn(|[i, j]| {
+        let row = ORDERS[order][i];
+        C::new(re[row * 3 + j] + if row == j { 4.0 } else { 0.0 }, im[row * 3 + j])
+    })
+}
+
+fn matrices() -> impl Strategy<Value = M> {
+    (prop::array::uniform9(-1.0..1.0f64), prop::array::uniform9(-1.0..1.0f64), 0..6usize)
+        .prop_map(|(re, im, order)| well_conditioned(re, im, order))
+}
+
+/// A Hermitian positive definite matrix: B·Bᴴ + I.
+fn positive_definite() -> impl Strategy<Value = M> {
+    directions().prop_map(|b| b.matmul(&conjugate_transpose(&b)) + M::identity())
+}
+
+fn conjugate_transpose(a: &M) -> M {
+    a.transpose().conj()
+}
+
+fn directions() -> impl Strategy<Value = M> {
+    (prop::array::uniform9(-1.0..1.0f64), prop::array::uniform9(-1.0..1.0f64))
+        .prop_map(|(re, im)| Matrix::from_fn(|[i, j]| C::new(re[i * 3 + j], im[i * 3 + j])))
+}
+
+fn vectors() -> impl Strategy<Value = V> {
+    (prop::array::uniform3(-2.0..2.0f64), prop::array::uniform3(-2.0..2.0f64))
+        .prop_map(|(re, im)| Vector::from_fn(|[i]| C::new(re[i], im[i])))
+}
+
+/// The real 6×6 matrix [[X, −Y], [Y, X]] of A = X + iY: it maps (Re z, Im z) to
+/// (Re Az, Im Az).
+fn real_form(a: &M) -> Matrix<f64, 6, 6> {
+    Matrix::from_fn(|[i, j]| {
+        let z = a[[i % 3, j % 3]];
+        match (i < 3, j < 3) {
+            (true, true) | (false, false) => z.re,
+            (true, false) => -z.im,
+            (false, true) => z.im,
+        }
+    })
+}
+
+/// (Re z, Im z).
+fn stacked(z: &V) -> Vector<f64, 6> {
+    Vector::from_fn(|[i]| if i < 3 { z[[i]].re } else { z[[i - 3]].im })
+}
+
+/// det A by cofactors along the first row.
+fn cofactor_determinant(a: &M) -> C {
+    let minor = |j: usize, k: usize| a[[1, j]] * a[[2, k]] - a[[1, k]] * a[[2, j]];
+    a[[0, 0]] * minor(1, 2) - a[[0, 1]] * minor(0, 2) + a[[0, 2]] * minor(0, 1)
+}
+
+fn lower_part(a: &M) -> M {
+    Matrix::from_fn(|[i, j]| if j <= i { a[[i, j]] } else { C::new(0.0, 0.0) })
+}
+
+fn real_distance(a: &Vector<f64, 6>, b: &Vector<f64, 6>) -> f64 {
+    common::distance(a, b)
+}
+
+fn distance(a: &[C], b: &[C]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y).norm()).fold(0.0, |m, d| if d.is_nan() || d > m { d } else { m })
+}
+
+#[test]
+fn known_values() {
+    let i = C::i();
+    let one = C::new(1.0, 0.0);
+    // A = [[1, i], [0, 2]]: det A = 2, A⁻¹ = [[1, −i/2], [0, 1/2]].
+    let a: Matrix<C, 2, 2> = Matrix::from_array([[one, i], [C::new(0.0, 0.0), one * 2.0]]);
+    assert_eq!(a.determinant(), one * 2.0);
+    assert_eq!(a.inverse().to_array(), [[one, -i * 0.5], [C::new(0.0, 0.0), one * 0.5]]);
+    assert!((a.log_abs_determinant() - 2f64.ln()).abs() < 1e-15);
+    // The rows of [[i, 1], [1, i]] sum to 1 + i: x = (1, 1) solves it for (1 + i, 1 + i).
+    let b: Matrix<C, 2, 2> = Matrix::from_array([[i, one], [one, i]]);
+    let x = b.solve(&Vector::from_array([one + i, one + i]));
+    assert!(distance(x.as_slice(), &[one, one]) < 1e-15);
+    assert_eq!(b.determinant(), C::new(-2.0, 0.0));
+    // The triangular solves read one triangle: the other may hold anything.
+    let t: Matrix<C, 2, 2> = Matrix::from_array([[i, C::new(9.0, 9.0)], [one, one * 2.0]]);
+    let y = t.solve_lower_triangular(&Vector::from_array([-one, one]));
+    // i·y₀ = −1 gives y₀ = i; y₀ + 2y₁ = 1 gives y₁ = (1 − i)/2.
+    assert!(distance(y.as_slice(), &[i, (one - i) * 0.5]) < 1e-15);
+    // Single precision.
+    let a32: Matrix<Complex32, 2, 2> = Matrix::from_array([
+        [Complex32::new(1.0, 0.0), Complex32::i()],
+        [Complex32::new(0.0, 0.0), Complex32::new(2.0, 0.0)],
+    ]);
+    assert_eq!(a32.determinant(), Complex32::new(2.0, 0.0));
+}
+
+#[test]
+fn singular_complex_matrices() {
+    let i = C::i();
+    let one = C::new(1.0, 0.0);
+    // [[1, i], [i, −1]]: the second row is i times the first.
+    let a: Matrix<C, 2, 2> = Matrix::from_array([[one, i], [i, -one]]);
+    let b = Vector::from_array([one, one]);
+    assert_eq!(a.try_solve(&b), Err(LinAlgError::Singular { operation: "solve", column: 1 }));
+    assert!(matches!(a.try_inverse(), Err(LinAlgError::Singular { operation: "inverse", .. })));
+    assert_eq!(a.determinant(), C::new(0.0, 0.0));
+    assert_eq!(a.log_abs_determinant(), f64::NEG_INFINITY);
+    // On the tape: the error, with nothing recorded.
+    let gradient = grad(
+        |a: Var<Matrix<C, 2, 2>>| match a.try_solve(&Var::constant(b)) {
+            Ok(x) => x.norm_sqr().sum(),
+            Err(_) => a.norm_sqr().sum(),
+        },
+        &a,
+    );
+    assert_eq!(gradient, a.scale(C::new(2.0, 0.0)));
+}
+
+#[differentiable]
+fn solution(a: &M, b: &V) -> V {
+    a.solve(b)
+}
+
+#[differentiable]
+fn inverse(a: &M) -> M {
+    a.inverse()
+}
+
+#[differentiable]
+fn determinant(a: &M) -> C {
+    a.determinant()
+}
+
+#[differentiable]
+fn log_abs_determinant(a: &M) -> f64 {
+    a.log_abs_determinant()
+}
+
+#[differentiable]
+fn cholesky(a: &M) -> M {
+    a.cholesky()
+}
+
+#[differentiable]
+fn lower_solution(l: &M, b: &V) -> V {
+    l.solve_lower_triangular(b)
+}
+
+#[differentiable]
+fn upper_solution(u: &M, b: &V) -> V {
+    u.solve_upper_triangular(b)
+}
+
+/// A real loss of a complex solution: |A⁻¹b − c|².
+#[differentiable(wrt(a, b))]
+fn residual(a: &M, b: &V, c: &V) -> f64 {
+    (a.solve(b) - c).norm_sqr().sum()
+}
+
+fn fail(error: GradientError) -> TestCaseError {
+    TestCaseError::fail(error.to_string())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    #[test]
+    fn values_against_the_real_form_and_cofactors(a in matrices(), b in matrices(), v in vectors()) {
+        // A complex system is the real one of twice the size.
+        let x = a.solve(&v);
+        let real = real_form(&a).solve(&stacked(&v));
+        prop_assert!(real_distance(&stacked(&x), &real) < 1e-14);
+        // A matrix of right-hand sides, column by column.
+        let columns = a.solve(&b);
+        for j in 0..3 {
+            let column = a.solve(&Vector::from_fn(|[i]| b[[i, j]]));
+            prop_assert!(distance(&(0..3).map(|i| columns[[i, j]]).collect::<Vec<_>>(), column.as_slice()) < 1e-14);
+        }
+        prop_assert!(distance(a.matmul(&a.inverse()).as_slice(), M::identity().as_slice()) < 1e-14);
+        let det = a.determinant();
+        prop_assert!((det - cofactor_determinant(&a)).norm() <= 1e-13 * det.norm());
+        // det of the real form is |det A|².
+        prop_assert!((real_form(&a).determinant() - det.norm_sqr()).abs() <= 1e-12 * det.norm_sqr());
+        prop_assert!((a.log_abs_determinant() - det.norm().ln()).abs() < 1e-13);
+        prop_assert!((a.matmul(&b).determinant() - det * b.determinant()).norm() <= 1e-12 * (det * b.determinant()).norm());
+        // Triangular solves: L·x = v with L the lower triangle, U·x = v with the upper.
+        let l = a.solve_lower_triangular(&v);
+        prop_assert!(distance(lower_part(&a).matmul(&l).as_slice(), v.as_slice()) < 1e-13);
+        let upper = lower_part(&a.transpose()).transpose();
+        let u = a.solve_upper_triangular(&v);
+        prop_assert!(distance(upper.matmul(&u).as_slice(), v.as_slice()) < 1e-13);
+    }
+
+    #[test]
+    fn hermitian_cholesky_factors(s in positive_definite(), skew in directions()) {
+        let l = s.cholesky();
+        prop_assert!(distance(l.matmul(&conjugate_transpose(&l)).as_slice(), s.as_slice()) < 1e-13);
+        for i in 0..3 {
+            // A real, positive diagonal; nothing above it.
+            prop_assert!(l[[i, i]].im == 0.0 && l[[i, i]].re > 0.0);
+            for j in i + 1..3 {
+                prop_assert_eq!(l[[i, j]], C::new(0.0, 0.0));
+            }
+        }
+        // ln det S = 2 Σ ln lᵢᵢ.
+        let from_factor: f64 = (0..3).map(|i| 2.0 * l[[i, i]].re.ln()).sum();
+        prop_assert!((s.log_abs_determinant() - from_factor).abs() < 1e-13);
+        // A matrix that is not Hermitian is factorised as its Hermitian part.
+        let anti_hermitian = skew - conjugate_transpose(&skew);
+        prop_assert!(distance((s + anti_hermitian).cholesky().as_slice(), l.as_slice()) < 1e-13);
+        // x = S⁻¹b by two triangular solves with L and Lᴴ.
+        let b = Vector::from_fn(|[i]| C::new(i as f64, 1.0));
+        let x = conjugate_transpose(&l).solve_upper_triangular(&l.solve_lower_triangular(&b));
+        prop_assert!(distance(x.as_slice(), s.solve(&b).as_slice()) < 1e-13);
+    }
+
+    #[test]
+    fn tape_derivatives_match_finite_differences(a in matrices(), w in directions(), v in vectors()) {
+        let options = CheckOptions::f64();
+        check_grad(|(a, v): (Var<M>, Var<V>)| a.solve(&v).norm_sqr().sum(), &(a, v), options).map_err(fail)?;
+        check_grad(|a: Var<M>| (a.inverse() - Var::constant(w)).norm_sqr().sum(), &a, options).map_err(fail)?;
+        check_grad(|a: Var<M>| a.log_abs_determinant(), &a, options).map_err(fail)?;
+        // Complex outputs: every cotangent direction, real and imaginary.
+        check_vjp(|a: Var<M>| a.determinant(), &a, options).map_err(fail)?;
+        check_vjp(|a: Var<M>| a.inverse(), &a, options).map_err(fail)?;
+        check_vjp(|(a, v): (Var<M>, Var<V>)| a.solve(&v), &(a, v), options).map_err(fail)?;
+        check_vjp(|(l, v): (Var<M>, Var<V>)| l.solve_lower_triangular(&v), &(a, v), options).map_err(fail)?;
+        check_vjp(|(u, v): (Var<M>, Var<V>)| u.solve_upper_triangular(&v), &(a, v), options).map_err(fail)?;
+        // Cholesky at a Hermitian positive definite matrix; its gradient is Hermitian.
+        let s = a.matmul(&conjugate_transpose(&a));
+        check_vjp(|s: Var<M>| s.cholesky(), &s, options).map_err(fail)?;
+        let gradient = grad(|s: Var<M>| (s.cholesky() - Var::constant(w)).norm_sqr().sum(), &s);
+        prop_assert!(distance(gradient.as_slice(), conjugate_transpose(&gradient).as_slice()) < 1e-13);
+    }
+
+    #[test]
+    fn static_mode_agrees_with_finite_differences_the_tape_and_duals(
+        a in matrices(), direction in directions(), v in vectors(), v_dot in vectors(), c in vectors(),
+    ) {
+        let options = CheckOptions::f64();
+        check_pullback(|(a, v): &(M, V)| a.solve(v), solution::vjp(&a, &v).1, &(a, v), options).map_err(fail)?;
+        check_pushforward(|(a, v): &(M, V)| a.solve(v), |(a_dot, v_dot)| solution::jvp(&a, &v, a_dot, v_dot).1, &(a, v), options).map_err(fail)?;
+        check_pullback(|a: &M| a.inverse(), inverse::vjp(&a).1, &a, options).map_err(fail)?;
+        check_pushforward(|a: &M| a.inverse(), |a_dot| inverse::jvp(&a, a_dot).1, &a, options).map_err(fail)?;
+        check_pullback(|a: &M| a.determinant(), determinant::vjp(&a).1, &a, options).map_err(fail)?;
+        check_pushforward(|a: &M| a.determinant(), |a_dot| determinant::jvp(&a, a_dot).1, &a, options).map_err(fail)?;
+        check_pullback(|a: &M| a.log_abs_determinant(), log_abs_determinant::vjp(&a).1, &a, options).map_err(fail)?;
+        check_pushforward(|a: &M| a.log_abs_determinant(), |a_dot| log_abs_determinant::jvp(&a, a_dot).1, &a, options).map_err(fail)?;
+        let s = a.matmul(&conjugate_transpose(&a));
+        check_pullback(|s: &M| s.cholesky(), cholesky::vjp(&s).1, &s, options).map_err(fail)?;
+        check_pushforward(|s: &M| s.cholesky(), |s_dot| cholesky::jvp(&s, s_dot).1, &s, options).map_err(fail)?;
+        let (_, tangent) = cholesky::jvp(&s, &direction);
+        let (_, dual_tangent) = jvp(|s: DualMatrix| s.cholesky(), &s, &direction);
+        prop_assert!(distance(tangent.as_slice(), dual_tangent.as_slice()) <= 1e-12);
+        check_pullback(|(l, v): &(M, V)| l.solve_lower_triangular(v), lower_solution::vjp(&a, &v).1, &(a, v), options).map_err(fail)?;
+        check_pushforward(|(u, v): &(M, V)| u.solve_upper_triangular(v), |(u_dot, v_dot)| upper_solution::jvp(&a, &v, u_dot, v_dot).1, &(a, v), options).map_err(fail)?;
+        // A real loss: static mode's gradient is the tape's.
+        let (value, (a_bar, v_bar)) = residual::value_and_grad(&a, &v, &c);
+        let (tape_value, (tape_a_bar, tape_v_bar)) =
+            value_and_grad(|(a, v): (Var<M>, Var<V>)| (a.solve(&v) - Var::constant(c)).norm_sqr().sum(), &(a, v));
+        prop_assert!((value - tape_value).abs() <= 1e-13 * value.abs().max(1.0));
+        prop_assert!(distance(a_bar.as_slice(), tape_a_bar.as_slice()) <= 1e-12);
+        prop_assert!(distance(v_bar.as_slice(), tape_v_bar.as_slice()) <= 1e-12);
+        // Tangents against forward mode on complex duals, which eliminates on them.
+        let (_, tangent) = solution::jvp(&a, &v, &direction, &v_dot);
+        let (_, dual_tangent) = jvp(|(a, v): (DualMatrix, Vector<Dual<C>, 3>)| a.solve(&v), &(a, v), &(direction, v_dot));
+        prop_assert!(distance(tangent.as_slice(), dual_tangent.as_slice()) <= 1e-12);
+        let (_, tangent) = inverse::jvp(&a, &direction);
+        let (_, dual_tangent) = jvp(|a: DualMatrix| a.inverse(), &a, &direction);
+        prop_assert!(distance(tangent.as_slice(), dual_tangent.as_slice()) <= 1e-12);
+        let (det, tangent) = determinant::jvp(&a, &direction);
+        let (_, dual_tangent) = jvp(|a: DualMatrix| a.determinant(), &a, &direction);
+        prop_assert!((tangent - dual_tangent).norm() <= 1e-12 * det.norm());
+        let (_, tangent) = log_abs_determinant::jvp(&a, &direction);
+        let (_, dual_tangent) = jvp(|a: DualMatrix| a.log_abs_determinant(), &a, &direction);
+        prop_assert!((tangent - dual_tangent).abs() <= 1e-12);
+    }
+}
