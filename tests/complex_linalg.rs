@@ -1,6 +1,8 @@
-//! Linear systems, inverses and determinants of complex matrices: values against
-//! independent references (the real system of twice the size that a complex one
-//! is, det by cofactors, A·A⁻¹ = I, T·x = b), the singular case, and derivatives
+//! Linear systems, inverses, determinants, Cholesky factors and Hermitian
+//! eigendecompositions of complex matrices: values against independent references
+//! (the real system of twice the size that a complex one is, whose eigenvalues are
+//! the Hermitian matrix's, each twice; det by cofactors, A·A⁻¹ = I, T·x = b, L·Lᴴ =
+//! A, H·V = V·diag(λ)), the singular case, and derivatives
 //! in every mode under the crate's complex convention (a cotangent is ∂L/∂a +
 //! i·∂L/∂b): the tape's and static mode's against finite differences over the real
 //! and imaginary parts and the adjoint identity, static mode's tangents against
@@ -45,6 +47,14 @@ fn conjugate_transpose(a: &M) -> M {
     a.transpose().conj()
 }
 
+/// A Hermitian matrix with its eigenvalues apart: B + Bᴴ + diag(−4, 0, 4).
+fn hermitian() -> impl Strategy<Value = M> {
+    directions().prop_map(|b| {
+        let spread = Matrix::from_fn(|[i, j]| C::new(if i == j { 4.0 * (i as f64 - 1.0) } else { 0.0 }, 0.0));
+        b + conjugate_transpose(&b) + spread
+    })
+}
+
 fn directions() -> impl Strategy<Value = M> {
     (prop::array::uniform9(-1.0..1.0f64), prop::array::uniform9(-1.0..1.0f64))
         .prop_map(|(re, im)| Matrix::from_fn(|[i, j]| C::new(re[i * 3 + j], im[i * 3 + j])))
@@ -79,11 +89,23 @@ fn cofactor_determinant(a: &M) -> C {
     a[[0, 0]] * minor(1, 2) - a[[0, 1]] * minor(0, 2) + a[[0, 2]] * minor(0, 1)
 }
 
+/// `a` with each diagonal entry moved 4 + |aᵢᵢ| along the real axis: triangles of
+/// it are well conditioned (the rows of `a` may be permuted).
+fn triangular_friendly(a: &M) -> M {
+    Matrix::from_fn(|[i, j]| {
+        a[[i, j]] + if i == j { C::new(4.0 + a[[i, i]].norm(), 0.0) } else { C::new(0.0, 0.0) }
+    })
+}
+
 fn lower_part(a: &M) -> M {
     Matrix::from_fn(|[i, j]| if j <= i { a[[i, j]] } else { C::new(0.0, 0.0) })
 }
 
 fn real_distance(a: &Vector<f64, 6>, b: &Vector<f64, 6>) -> f64 {
+    common::distance(a, b)
+}
+
+fn real_distance3(a: &Vector<f64, 3>, b: &Vector<f64, 3>) -> f64 {
     common::distance(a, b)
 }
 
@@ -181,6 +203,24 @@ fn residual(a: &M, b: &V, c: &V) -> f64 {
     (a.solve(b) - c).norm_sqr().sum()
 }
 
+#[differentiable]
+fn hermitian_values(a: &M) -> Vector<f64, 3> {
+    a.hermitian_eigenvalues()
+}
+
+#[differentiable]
+fn hermitian_decomposition(a: &M) -> (Vector<f64, 3>, M) {
+    a.hermitian_eigen()
+}
+
+/// Each column's entry of largest magnitude is real and positive.
+fn anchored(v: &M) -> bool {
+    (0..3).all(|j| {
+        let anchor = (0..3).fold(0, |best, i| if v[[i, j]].norm() > v[[best, j]].norm() { i } else { best });
+        v[[anchor, j]].im == 0.0 && v[[anchor, j]].re > 0.0
+    })
+}
+
 fn fail(error: GradientError) -> TestCaseError {
     TestCaseError::fail(error.to_string())
 }
@@ -208,10 +248,11 @@ proptest! {
         prop_assert!((a.log_abs_determinant() - det.norm().ln()).abs() < 1e-13);
         prop_assert!((a.matmul(&b).determinant() - det * b.determinant()).norm() <= 1e-12 * (det * b.determinant()).norm());
         // Triangular solves: L·x = v with L the lower triangle, U·x = v with the upper.
-        let l = a.solve_lower_triangular(&v);
-        prop_assert!(distance(lower_part(&a).matmul(&l).as_slice(), v.as_slice()) < 1e-13);
-        let upper = lower_part(&a.transpose()).transpose();
-        let u = a.solve_upper_triangular(&v);
+        let t = triangular_friendly(&a);
+        let l = t.solve_lower_triangular(&v);
+        prop_assert!(distance(lower_part(&t).matmul(&l).as_slice(), v.as_slice()) < 1e-13);
+        let upper = lower_part(&t.transpose()).transpose();
+        let u = t.solve_upper_triangular(&v);
         prop_assert!(distance(upper.matmul(&u).as_slice(), v.as_slice()) < 1e-13);
     }
 
@@ -239,6 +280,62 @@ proptest! {
     }
 
     #[test]
+    fn hermitian_eigendecompositions(h in hermitian(), skew in directions()) {
+        let (values, vectors) = h.hermitian_eigen();
+        prop_assert_eq!(values, h.hermitian_eigenvalues());
+        prop_assert!(values[[0]] < values[[1]] && values[[1]] < values[[2]]);
+        // The real form's eigenvalues are these, each twice.
+        let real = real_form(&h).symmetric_eigenvalues();
+        for k in 0..6 {
+            prop_assert!((real[[k]] - values[[k / 2]]).abs() < 1e-13, "{real:?} against {values:?}");
+        }
+        // V unitary, H·V = V·diag(λ), each column anchored.
+        prop_assert!(distance(conjugate_transpose(&vectors).matmul(&vectors).as_slice(), M::identity().as_slice()) < 1e-14);
+        let scaled = vectors.mul_rows(&values.map(|x| C::new(x, 0.0)));
+        prop_assert!(distance(h.matmul(&vectors).as_slice(), scaled.as_slice()) < 1e-13);
+        prop_assert!(anchored(&vectors));
+        // A matrix that is not Hermitian is taken as its Hermitian part.
+        let anti_hermitian = skew - conjugate_transpose(&skew);
+        let (shifted_values, shifted_vectors) = (h + anti_hermitian).hermitian_eigen();
+        prop_assert!(shifted_values.as_slice().iter().zip(values.as_slice()).all(|(a, b)| (a - b).abs() < 1e-13));
+        prop_assert!(distance(shifted_vectors.as_slice(), vectors.as_slice()) < 1e-12);
+        // A real symmetric matrix as complex: the real eigenvalues.
+        let symmetric = real_form(&h).symmetric_eigenvalues();
+        let as_complex: Matrix<C, 6, 6> = real_form(&h).map(|x| C::new(x, 0.0));
+        prop_assert!(as_complex.hermitian_eigenvalues().as_slice().iter().zip(symmetric.as_slice()).all(|(a, b)| (a - b).abs() < 1e-13));
+    }
+
+    #[test]
+    fn hermitian_eigen_derivatives(h in hermitian(), w in prop::array::uniform3(-1.0..1.0f64), direction in directions()) {
+        let options = CheckOptions::f64();
+        let w = Vector::from_array(w);
+        check_grad(|h: Var<M>| h.hermitian_eigenvalues().dot(&Var::constant(w)), &h, options).map_err(fail)?;
+        // The vectors in every cotangent direction: the phase convention's term too.
+        check_vjp(|h: Var<M>| h.hermitian_eigen().1, &h, options).map_err(fail)?;
+        check_grad(|h: Var<M>| {
+            let (values, vectors) = h.hermitian_eigen();
+            values.dot(&Var::constant(w)) + (vectors - Var::constant(direction)).norm_sqr().sum()
+        }, &h, options).map_err(fail)?;
+        check_pullback(|h: &M| h.hermitian_eigenvalues(), hermitian_values::vjp(&h).1, &h, options).map_err(fail)?;
+        check_pushforward(|h: &M| h.hermitian_eigenvalues(), |h_dot| hermitian_values::jvp(&h, h_dot).1, &h, options).map_err(fail)?;
+        check_pullback(|h: &M| h.hermitian_eigen(), hermitian_decomposition::vjp(&h).1, &h, options).map_err(fail)?;
+        check_pushforward(|h: &M| h.hermitian_eigen(), |h_dot| hermitian_decomposition::jvp(&h, h_dot).1, &h, options).map_err(fail)?;
+        // Tangents against forward mode on complex duals.
+        let (_, (values_dot, vectors_dot)) = hermitian_decomposition::jvp(&h, &direction);
+        let (_, (dual_values_dot, dual_vectors_dot)) = jvp(|h: DualMatrix| h.hermitian_eigen(), &h, &direction);
+        prop_assert!(real_distance3(&values_dot, &dual_values_dot) <= 1e-12);
+        prop_assert!(distance(vectors_dot.as_slice(), dual_vectors_dot.as_slice()) <= 1e-12);
+        let (_, dual_values_dot) = jvp(|h: DualMatrix| h.hermitian_eigenvalues(), &h, &direction);
+        prop_assert!(real_distance3(&values_dot, &dual_values_dot) <= 1e-12);
+        // The anchors stay real along the tangent.
+        let (_, vectors) = h.hermitian_eigen();
+        for j in 0..3 {
+            let anchor = (0..3).fold(0, |best, i| if vectors[[i, j]].norm() > vectors[[best, j]].norm() { i } else { best });
+            prop_assert!(vectors_dot[[anchor, j]].im.abs() < 1e-14);
+        }
+    }
+
+    #[test]
     fn tape_derivatives_match_finite_differences(a in matrices(), w in directions(), v in vectors()) {
         let options = CheckOptions::f64();
         check_grad(|(a, v): (Var<M>, Var<V>)| a.solve(&v).norm_sqr().sum(), &(a, v), options).map_err(fail)?;
@@ -248,8 +345,9 @@ proptest! {
         check_vjp(|a: Var<M>| a.determinant(), &a, options).map_err(fail)?;
         check_vjp(|a: Var<M>| a.inverse(), &a, options).map_err(fail)?;
         check_vjp(|(a, v): (Var<M>, Var<V>)| a.solve(&v), &(a, v), options).map_err(fail)?;
-        check_vjp(|(l, v): (Var<M>, Var<V>)| l.solve_lower_triangular(&v), &(a, v), options).map_err(fail)?;
-        check_vjp(|(u, v): (Var<M>, Var<V>)| u.solve_upper_triangular(&v), &(a, v), options).map_err(fail)?;
+        let t = triangular_friendly(&a);
+        check_vjp(|(l, v): (Var<M>, Var<V>)| l.solve_lower_triangular(&v), &(t, v), options).map_err(fail)?;
+        check_vjp(|(u, v): (Var<M>, Var<V>)| u.solve_upper_triangular(&v), &(t, v), options).map_err(fail)?;
         // Cholesky at a Hermitian positive definite matrix; its gradient is Hermitian.
         let s = a.matmul(&conjugate_transpose(&a));
         check_vjp(|s: Var<M>| s.cholesky(), &s, options).map_err(fail)?;
@@ -276,8 +374,9 @@ proptest! {
         let (_, tangent) = cholesky::jvp(&s, &direction);
         let (_, dual_tangent) = jvp(|s: DualMatrix| s.cholesky(), &s, &direction);
         prop_assert!(distance(tangent.as_slice(), dual_tangent.as_slice()) <= 1e-12);
-        check_pullback(|(l, v): &(M, V)| l.solve_lower_triangular(v), lower_solution::vjp(&a, &v).1, &(a, v), options).map_err(fail)?;
-        check_pushforward(|(u, v): &(M, V)| u.solve_upper_triangular(v), |(u_dot, v_dot)| upper_solution::jvp(&a, &v, u_dot, v_dot).1, &(a, v), options).map_err(fail)?;
+        let t = triangular_friendly(&a);
+        check_pullback(|(l, v): &(M, V)| l.solve_lower_triangular(v), lower_solution::vjp(&t, &v).1, &(t, v), options).map_err(fail)?;
+        check_pushforward(|(u, v): &(M, V)| u.solve_upper_triangular(v), |(u_dot, v_dot)| upper_solution::jvp(&t, &v, u_dot, v_dot).1, &(t, v), options).map_err(fail)?;
         // A real loss: static mode's gradient is the tape's.
         let (value, (a_bar, v_bar)) = residual::value_and_grad(&a, &v, &c);
         let (tape_value, (tape_a_bar, tape_v_bar)) =
@@ -298,5 +397,49 @@ proptest! {
         let (_, tangent) = log_abs_determinant::jvp(&a, &direction);
         let (_, dual_tangent) = jvp(|a: DualMatrix| a.log_abs_determinant(), &a, &direction);
         prop_assert!((tangent - dual_tangent).abs() <= 1e-12);
+    }
+}
+
+#[test]
+fn hermitian_second_derivatives_on_nested_duals() {
+    // diag(1, 2) moved by t·[[0, i], [−i, 0]]: λ = (3 ∓ √(1 + 4t²))/2, λ″ = ∓2 at t = 0,
+    // where no rotation runs on the values.
+    let i = C::i();
+    let lifted: Matrix<Dual<Dual<C>>, 2, 2> = Matrix::from_fn(|[r, c]| {
+        let (value, tangent) = match (r, c) {
+            (0, 1) => (C::new(0.0, 0.0), i),
+            (1, 0) => (C::new(0.0, 0.0), -i),
+            _ => (C::new((r + 1) as f64, 0.0), C::new(0.0, 0.0)),
+        };
+        Dual::new(Dual::new(value, [tangent]), [Dual::new(tangent, [C::new(0.0, 0.0)])])
+    });
+    let (values, _) = lifted.hermitian_eigen();
+    let second = |k: usize| values[[k]].tangent()[0].tangent()[0];
+    assert!((second(0) + 2.0).abs() < 1e-14 && (second(1) - 2.0).abs() < 1e-14, "{values:?}");
+    assert_eq!(lifted.hermitian_eigenvalues(), values);
+    // At a general Hermitian matrix, the second derivatives of λ and V along E against
+    // central differences of their first derivatives.
+    let h: M = Matrix::from_fn(|[r, c]| {
+        let base = C::new(0.3 * r as f64 - 0.2 * c as f64, 0.4 * (r as f64 - c as f64));
+        base + if r == c { C::new(3.0 * r as f64, 0.0) } else { C::new(0.0, 0.0) }
+    });
+    let h = (h + conjugate_transpose(&h)).scale(C::new(0.5, 0.0));
+    let e: M = Matrix::from_fn(|[r, c]| C::new(0.5 - 0.1 * (r + c) as f64, 0.3 * (c as f64 - r as f64)));
+    let lift: Matrix<Dual<Dual<C>>, 3, 3> = Matrix::from_fn(|[r, c]| {
+        Dual::new(Dual::new(h[[r, c]], [e[[r, c]]]), [Dual::new(e[[r, c]], [C::new(0.0, 0.0)])])
+    });
+    let (values, vectors) = lift.hermitian_eigen();
+    let step = 1e-5;
+    let first = |t: f64| hermitian_decomposition::jvp(&(h + e.scale(C::new(t, 0.0))), &e).1;
+    let ((plus_values, plus_vectors), (minus_values, minus_vectors)) = (first(step), first(-step));
+    for k in 0..3 {
+        let difference = (plus_values[[k]] - minus_values[[k]]) / (2.0 * step);
+        let second = values[[k]].tangent()[0].tangent()[0];
+        assert!((second - difference).abs() < 1e-6, "λ{k}″ = {second}, differences {difference}");
+        for r in 0..3 {
+            let difference = (plus_vectors[[r, k]] - minus_vectors[[r, k]]) / (2.0 * step);
+            let second = vectors[[r, k]].tangent()[0].tangent()[0];
+            assert!((second - difference).norm() < 1e-6, "V″[{r}, {k}] = {second}, differences {difference}");
+        }
     }
 }

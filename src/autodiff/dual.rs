@@ -38,7 +38,7 @@ use num_traits::{Num, One, Zero};
 
 use crate::ops::elementwise::Elementary;
 use crate::product::ScalarFactor;
-use crate::scalar::{RealScalar, Scalar};
+use crate::scalar::{ComplexScalar, RealScalar, Scalar};
 use crate::shape::Shape;
 use crate::tensor::{Storage, Tensor};
 
@@ -367,6 +367,10 @@ impl<T: RealScalar, const N: usize> PartialOrd for Dual<T, N> {
         self.value.partial_cmp(&other.value)
     }
 }
+
+/// A dual number of complex values is complex: the operations of complex matrices
+/// (`hermitian_eigen`, …) take it.
+impl<T: ComplexScalar, const N: usize> ComplexScalar for Dual<T, N> {}
 
 #[diagnostic::do_not_recommend]
 impl<T: RealScalar, const N: usize> RealScalar for Dual<T, N> {

@@ -48,7 +48,8 @@ use crate::ops::functions::{ClampFunction, Larger, Smaller};
 use crate::ops::layout::{concat_pullback, narrow_pullback, reshape_pullback, transpose_pullback};
 use crate::ops::linalg::{
     LeastSquaresSolution, PseudoInverseStorage, System, Triangle, adjoint_system_solve, cholesky_pullback,
-    cholesky_push, determinant_pullback, determinant_push, inverse_pullback, inverse_push,
+    cholesky_push, determinant_pullback, determinant_push, hermitian_eigen_pullback, hermitian_eigen_push,
+    hermitian_eigenvalues_pullback, hermitian_eigenvalues_push, inverse_pullback, inverse_push,
     least_squares_pullback, least_squares_push, least_squares_rhs_pullback, log_abs_determinant_pullback,
     log_abs_determinant_push, matrix_exp_pullback, matrix_exp_push, pseudo_inverse_pullback,
     pseudo_inverse_push, qr_pullback, qr_push, singular_values_pullback, singular_values_push, solve_system,
@@ -75,7 +76,7 @@ use crate::product::hadamard::hadamard_pullback;
 use crate::product::inner::inner_pullback;
 use crate::product::outer::outer_pullback;
 use crate::product::{MatMul, MatMulTransposed, ScalarFactor, TransposedMatMul};
-use crate::scalar::{RealDot, RealScalar, Scalar};
+use crate::scalar::{ComplexScalar, RealDot, RealScalar, Scalar};
 #[cfg(feature = "alloc")]
 use crate::shape::Dyn;
 use crate::shape::constraint::{
@@ -524,6 +525,15 @@ pub struct SymmetricEigendecomposition;
 /// [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
 pub struct MatrixInverse;
+/// `a.hermitian_eigenvalues()`: λ the eigenvalues of herm(A) for complex A,
+/// ascending, λ̇ᵢ = Re vᵢᴴ·Ȧ·vᵢ, Ā = V·diag(λ̄)·Vᴴ (see [`linalg`](crate::ops::linalg)).
+#[derive(Clone, Copy, Debug)]
+pub struct HermitianEigenvalues;
+/// `let (values, vectors) = a.hermitian_eigen();` for complex A: with P =
+/// Vᴴ·herm(Ȧ)·V, λ̇ = diag P, V̇ = V·(F∘P) plus the phase turn that keeps each
+/// column's anchor real (see [`linalg`](crate::ops::linalg)).
+#[derive(Clone, Copy, Debug)]
+pub struct HermitianEigendecomposition;
 /// `a.matrix_exp()`: Y = e^A, Ẏ = L(A, Ȧ), the Fréchet derivative, Ā = L(Aᵀ, Ȳ)
 /// (see [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
@@ -2132,9 +2142,9 @@ impl<T: Scalar, N: Dim, K: Storage<T, (N,)> + Storage<T, (N, N)>> UnaryRule<Tens
 /// value, `$push` its tangent from (A, Y, Ȧ), `$pull` its cotangent from (A, Y, Ȳ);
 /// `$storage`, the storage its output needs besides the matrix's.
 macro_rules! square_matrix_rule {
-    ($rule:ident -> $Output:ty, $scalar:ident, [$($storage:path)?], $value:expr, $push:expr, $pull:expr) => {
+    ($rule:ident -> $Output:ty, $scalar:ident, [$($storage:path),*], $value:expr, $push:expr, $pull:expr) => {
         #[diagnostic::do_not_recommend]
-        impl<T: $scalar, N: Dim, K: Storage<T, (N, N)> $(+ $storage)?> UnaryRule<Tensor<T, (N, N), K>>
+        impl<T: $scalar, N: Dim, K: Storage<T, (N, N)> $(+ $storage)*> UnaryRule<Tensor<T, (N, N), K>>
             for $rule
         {
             type Output = $Output;
@@ -2189,6 +2199,24 @@ square_matrix_rule!(
     |_, y: &(Tensor<T, (N,), K>, Tensor<T, (N, N), K>), a_dot| symmetric_eigen_push(&y.0, &y.1, a_dot),
     |_, y: &(Tensor<T, (N,), K>, Tensor<T, (N, N), K>), bars: &(Tensor<T, (N,), K>, Tensor<T, (N, N), K>)| {
         symmetric_eigen_pullback(&y.0, &y.1, &bars.0, &bars.1)
+    }
+);
+square_matrix_rule!(
+    HermitianEigenvalues -> Tensor<T::Real, (N,), K>,
+    ComplexScalar,
+    [Storage<T, (N,)>, Storage<T::Real, (N,)>],
+    Tensor::hermitian_eigenvalues,
+    |a, _, a_dot| hermitian_eigenvalues_push(a, a_dot),
+    |a, _, y_bar| hermitian_eigenvalues_pullback(a, y_bar)
+);
+square_matrix_rule!(
+    HermitianEigendecomposition -> (Tensor<T::Real, (N,), K>, Tensor<T, (N, N), K>),
+    ComplexScalar,
+    [Storage<T, (N,)>, Storage<T::Real, (N,)>],
+    Tensor::hermitian_eigen,
+    |_, y: &(Tensor<T::Real, (N,), K>, Tensor<T, (N, N), K>), a_dot| hermitian_eigen_push(&y.0, &y.1, a_dot),
+    |_, y: &(Tensor<T::Real, (N,), K>, Tensor<T, (N, N), K>), bars: &(Tensor<T::Real, (N,), K>, Tensor<T, (N, N), K>)| {
+        hermitian_eigen_pullback(&y.0, &y.1, &bars.0, &bars.1)
     }
 );
 square_matrix_rule!(

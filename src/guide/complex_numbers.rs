@@ -52,8 +52,10 @@
 //! `cholesky` (L·Lᴴ = ½(A + Aᴴ) for a Hermitian positive definite A, with a real
 //! positive diagonal) and the triangular solves take complex matrices, in every
 //! mode: their derivatives are the real ones with each transpose conjugated
-//! ([`ops::linalg`](crate::ops::linalg) states them). A complex system is the real
-//! one of twice the size, and its gradient is that system's:
+//! ([`ops::linalg`](crate::ops::linalg) states them). `hermitian_eigenvalues` and
+//! `hermitian_eigen` diagonalise a Hermitian matrix (real eigenvalues, unitary V,
+//! each column's largest entry made real and positive to fix its phase). A complex
+//! system is the real one of twice the size, and its gradient is that system's:
 //!
 //! ```
 //! use fluxion::prelude::*;
@@ -68,4 +70,22 @@
 //! let inverse_adjoint = a.inverse().transpose().conj();
 //! let expected = inverse_adjoint.matmul(&x).scale(c(2.0, 0.0));
 //! assert!(gradient.iter().zip(expected.iter()).all(|(g, e)| (g - e).norm() < 1e-14));
+//! ```
+//!
+//! A Hamiltonian's ground-state energy and its gradient, the expectation of each
+//! coupling's operator in the ground state (Hellmann–Feynman): ∂E₀/∂H = v₀·v₀ᴴ.
+//!
+//! ```
+//! use fluxion::prelude::*;
+//!
+//! let c = Complex64::new;
+//! let h: Matrix<Complex64, 2, 2> = Matrix::from_array([[c(1.0, 0.0), c(0.5, -0.5)], [c(0.5, 0.5), c(-1.0, 0.0)]]);
+//! let gradient = grad(|h: Var<Matrix<Complex64, 2, 2>>| h.hermitian_eigenvalues().at([0]), &h);
+//! let (_, vectors) = h.hermitian_eigen();
+//! let ground = [vectors[[0, 0]], vectors[[1, 0]]];
+//! for i in 0..2 {
+//!     for j in 0..2 {
+//!         assert!((gradient[[i, j]] - ground[i] * ground[j].conj()).norm() < 1e-15);
+//!     }
+//! }
 //! ```

@@ -570,6 +570,8 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("symmetric_eigenvalues", "SymmetricEigenvalues"),
     ("symmetric_eigenvectors", "SymmetricEigenvectors"),
     ("symmetric_eigen", "SymmetricEigendecomposition"),
+    ("hermitian_eigenvalues", "HermitianEigenvalues"),
+    ("hermitian_eigen", "HermitianEigendecomposition"),
     ("inverse", "MatrixInverse"),
     ("matrix_exp", "MatrixExponential"),
     ("determinant", "Determinant"),

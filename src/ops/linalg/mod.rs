@@ -1,6 +1,7 @@
 //! Linear algebra of matrices, on any real scalar (duals included) and, for
-//! `solve`, `inverse`, the determinants, `cholesky` and the triangular solves, on
-//! complex ones too (`Complex32`, `Complex64`, complex duals):
+//! `solve`, `inverse`, the determinants, `cholesky`, the triangular solves and the
+//! Hermitian eigendecomposition, on complex ones too (`Complex32`, `Complex64`,
+//! complex duals):
 //! - `a.solve(&b)`: x = A⁻¹b for b a vector or a matrix whose columns are solved
 //!   together, by Gaussian elimination with partial pivoting (LAPACK's `gesv`,
 //!   `torch.linalg.solve`, `jnp.linalg.solve`);
@@ -19,7 +20,11 @@
 //!   Jacobi rotations (`torch.linalg.eigvalsh`), and `a.symmetric_eigenvectors()`,
 //!   the orthonormal eigenvectors in their order, each column's largest entry
 //!   positive (`torch.linalg.eigh`'s second output), and `a.symmetric_eigen()`,
-//!   both from one run of the rotations (`torch.linalg.eigh`);
+//!   both from one run of the rotations (`torch.linalg.eigh`); for a complex A,
+//!   `a.hermitian_eigenvalues()` and `a.hermitian_eigen()`, of ½(A + Aᴴ), λ real,
+//!   each rotation preceded by the phase that makes its pivot real, and each
+//!   eigenvector's phase fixed by its entry of largest magnitude, made real and
+//!   positive;
 //! - `a.matrix_exp()`: e^A = Σₖ Aᵏ/k!, by scaling and squaring the [m/m] Padé
 //!   approximant r: e^A = r(A/2ˢ)^(2ˢ), m ≤ 13 and s read from ‖A‖₁ (Higham, 2005,
 //!   as `jax.scipy.linalg.expm`; `torch.linalg.matrix_exp`); a matrix whose 1-norm
@@ -71,6 +76,12 @@
 //!   it enters linearly: nested duals (forward over forward) get every order, also
 //!   at diagonal matrices whose tangent is not, where no rotation runs (an exactly
 //!   repeated pair's coupling is left 0);
+//! - (λ, V) = eigh(herm(A)) for complex A: with P = Vᴴ·herm(Ȧ)·V, λ̇ = diag P and V̇ =
+//!   V·(F∘P) + V·diag(iω), where iωⱼ turns column j's phase so that its anchor vᵣⱼ
+//!   (the entry made real) stays real: ωⱼ = −Im(V·(F∘P))ᵣⱼ/vᵣⱼ; with J = Vᴴ·V̄ and G
+//!   the matrix whose column j is −i·Im(jⱼⱼ)/vᵣⱼ times conj of V's row r, Ā =
+//!   herm(V·(diag(λ̄) + F∘(J + G))·Vᴴ). A loss that does not depend on the phases has
+//!   Im(jⱼⱼ) = 0, and G = 0;
 //! - Y = e^A: Ẏ = L(A, Ȧ), the Fréchet derivative, computed by the product rule
 //!   run through the algorithm beside its values (Ẋ·Y + X·Ẏ for each product,
 //!   Q⁻¹(Ṗ − Q̇·R) for R = Q⁻¹P); Ā = L(Aᵀ, Ȳ), as ⟨L(A, E), G⟩ = ⟨E, L(Aᵀ, G)⟩ for
@@ -168,8 +179,9 @@ mod pseudo_inverse;
 mod qr;
 mod singular;
 pub use eigenvectors::{
-    symmetric_eigen_pullback, symmetric_eigen_push, symmetric_eigenvectors_pullback,
-    symmetric_eigenvectors_push,
+    hermitian_eigen_pullback, hermitian_eigen_push, hermitian_eigenvalues_pullback,
+    hermitian_eigenvalues_push, symmetric_eigen_pullback, symmetric_eigen_push,
+    symmetric_eigenvectors_pullback, symmetric_eigenvectors_push,
 };
 pub use exponential::{matrix_exp_pullback, matrix_exp_push};
 pub use pseudo_inverse::{PseudoInverseStorage, pseudo_inverse_pullback, pseudo_inverse_push};
@@ -487,12 +499,7 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>> Tensor<T, 
     #[track_caller]
     pub fn symmetric_eigenvalues(&self) -> Tensor<T, (N,), K> {
         or_panic(check_square("symmetric_eigenvalues", self.dims()));
-        if T::CARRIES_TANGENT {
-            return eigenvectors::eigendecomposition(self).0.diagonal();
-        }
-        let mut matrix = self.clone();
-        diagonalize(matrix.as_mut_slice(), self.shape().0.size(), None);
-        matrix.diagonal()
+        eigenvectors::eigenvalues_on_diagonal(self).diagonal()
     }
 }
 
@@ -1284,17 +1291,17 @@ fn conjugate_transpose<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
 /// The rotations work on S/m, m = maxᵢⱼ |sᵢⱼ|, so that no square overflows or
 /// underflows; an entry that is NaN or infinite makes every value NaN.
 #[inline(always)]
-fn diagonalize<T: RealScalar>(s: &mut [T], n: usize, mut vectors: Option<&mut [T]>) {
+fn diagonalize<T: Scalar>(s: &mut [T], n: usize, mut vectors: Option<&mut [T]>) {
     hermitize(s, n);
-    let zero = T::zero();
+    let zero = T::Real::zero();
     let largest =
         s.iter().fold(zero, |largest, &x| if overtakes(x.abs(), largest) { x.abs() } else { largest });
     if largest == zero {
         return;
     }
     // Not below infinity: infinite or NaN.
-    if largest.partial_cmp(&-T::neg_infinity()) != Some(Ordering::Less) {
-        let nan = T::from_f64(f64::NAN);
+    if largest.partial_cmp(&-T::Real::neg_infinity()) != Some(Ordering::Less) {
+        let nan = T::from_real(T::Real::from_f64(f64::NAN));
         s.fill(nan);
         if let Some(v) = vectors {
             v.fill(nan);
@@ -1302,23 +1309,26 @@ fn diagonalize<T: RealScalar>(s: &mut [T], n: usize, mut vectors: Option<&mut [T
         return;
     }
     for x in s.iter_mut() {
-        *x /= largest;
+        *x = over_real(*x, largest);
     }
-    let norm_squared = s.iter().fold(zero, |total, &x| total + x * x);
-    let tolerance = T::epsilon() * T::epsilon() * norm_squared;
+    let norm_squared = s.iter().fold(zero, |total, &x| total + x.norm_sqr());
+    let tolerance = T::Real::epsilon() * T::Real::epsilon() * norm_squared;
     for _ in 0..64 {
         let off_diagonal =
-            (0..n).fold(zero, |total, p| (p + 1..n).fold(total, |t, q| t + s[p * n + q] * s[p * n + q]));
+            (0..n).fold(zero, |total, p| (p + 1..n).fold(total, |t, q| t + s[p * n + q].norm_sqr()));
         if off_diagonal <= tolerance {
             break;
         }
         for p in 0..n {
             for q in p + 1..n {
                 let pivot = s[p * n + q];
-                if pivot == zero {
+                if pivot == T::zero() {
                     continue;
                 }
-                let rotation = jacobi_rotation(s[p * n + p], s[q * n + q], pivot);
+                let pivot =
+                    if T::IS_COMPLEX { rephase(s, n, (p, q), vectors.as_deref_mut()) } else { pivot.re() };
+                let (cosine, sine) = jacobi_rotation(s[p * n + p].re(), s[q * n + q].re(), pivot);
+                let rotation = (T::from_real(cosine), T::from_real(sine));
                 for k in 0..n {
                     rotate_pair(s, (k * n + p, k * n + q), rotation);
                 }
@@ -1330,18 +1340,19 @@ fn diagonalize<T: RealScalar>(s: &mut [T], n: usize, mut vectors: Option<&mut [T
                         rotate_pair(v, (k * n + p, k * n + q), rotation);
                     }
                 }
-                s[p * n + q] = zero;
-                s[q * n + p] = zero;
+                s[p * n + q] = T::zero();
+                s[q * n + p] = T::zero();
             }
         }
     }
     for i in 0..n {
-        s[i * (n + 1)] *= largest;
+        s[i * (n + 1)] *= T::from_real(largest);
     }
     // Ascending, by selection: each smallest remaining value (and its vector)
     // swapped into place.
     for i in 0..n {
-        let smallest = (i + 1..n).fold(i, |best, j| if s[j * n + j] < s[best * n + best] { j } else { best });
+        let smallest =
+            (i + 1..n).fold(i, |best, j| if s[j * n + j].re() < s[best * n + best].re() { j } else { best });
         if smallest != i {
             s.swap(i * n + i, smallest * n + smallest);
             if let Some(v) = vectors.as_deref_mut() {
@@ -1351,6 +1362,32 @@ fn diagonalize<T: RealScalar>(s: &mut [T], n: usize, mut vectors: Option<&mut [T
             }
         }
     }
+}
+
+/// S ← Dᴴ·S·D and V ← V·D for the Hermitian S (n×n) and D the identity with
+/// d_qq = conj(s_pq)/|s_pq|: the pivot s_pq becomes real, |s_pq|, which this
+/// returns, so that a real rotation of (p, q) can zero it. The diagonal, real, is
+/// left as it is (|d_qq| = 1).
+fn rephase<T: Scalar>(s: &mut [T], n: usize, (p, q): (usize, usize), vectors: Option<&mut [T]>) -> T::Real {
+    let modulus = s[p * n + q].abs();
+    let phase = over_real(s[p * n + q], modulus).conj();
+    for k in (0..n).filter(|&k| k != q) {
+        s[k * n + q] *= phase;
+        s[q * n + k] *= phase.conj();
+    }
+    for x in vectors.into_iter().flat_map(|v| v.iter_mut().skip(q).step_by(n)) {
+        *x *= phase;
+    }
+    s[p * n + q] = T::from_real(modulus);
+    s[q * n + p] = T::from_real(modulus);
+    modulus
+}
+
+/// x/r for a real r, part by part on complex x (a complex division by r + 0i would
+/// square r).
+#[inline(always)]
+pub(super) fn over_real<T: Scalar>(x: T, r: T::Real) -> T {
+    if T::IS_COMPLEX { T::from_parts(x.re() / r, x.im() / r) } else { x / T::from_real(r) }
 }
 
 /// The rotation (c, s) that zeroes the off-diagonal entry `pivot` (nonzero) of the
@@ -1398,35 +1435,49 @@ pub(super) fn each_tangent_level<T: Scalar, S: Shape, K: Storage<T, S>>(
 /// is infinite or NaN: there is no derivative). Compared by value, so that on
 /// duals a tangent over a nonzero gap is kept.
 #[inline(always)]
-pub(super) fn divided_by_gap<T: RealScalar>(x: T, gap: T) -> T {
-    if x == T::zero() && gap == T::zero() { T::zero() } else { x / gap }
+pub(super) fn divided_by_gap<T: Scalar>(x: T, gap: T::Real) -> T {
+    if x == T::zero() && gap == T::Real::zero() { T::zero() } else { over_real(x, gap) }
 }
 
-/// Negates each column of V (n×n) whose entry of largest magnitude (the first of
-/// equal ones) is negative, and the same column of `partner` (n columns) with it.
-pub(super) fn fix_signs<T: RealScalar>(vectors: &mut [T], n: usize, mut partner: Option<&mut [T]>) {
+/// Fixes each column of V (n×n) so that its entry of largest magnitude (the first
+/// of equal ones, [`largest_entry_row`]) is real and positive: negates it where
+/// that entry is negative, or for complex V multiplies it by the conjugate of that
+/// entry's phase; the same column of `partner` (n columns) with it.
+pub(super) fn fix_signs<T: Scalar>(vectors: &mut [T], n: usize, mut partner: Option<&mut [T]>) {
     for j in 0..n {
-        let largest = (1..n)
-            .fold(0, |best, i| if vectors[i * n + j].abs() > vectors[best * n + j].abs() { i } else { best });
-        if vectors[largest * n + j] < T::zero() {
-            for x in vectors.iter_mut().skip(j).step_by(n) {
-                *x = -*x;
+        let row = largest_entry_row(vectors, n, j);
+        let (anchor, modulus) = (vectors[row * n + j], vectors[row * n + j].abs());
+        let factor = if T::IS_COMPLEX {
+            if modulus == T::Real::zero() {
+                continue;
             }
-            for x in partner.iter_mut().flat_map(|partner| partner.iter_mut().skip(j).step_by(n)) {
-                *x = -*x;
-            }
+            over_real(anchor, modulus).conj()
+        } else if anchor.re() < T::Real::zero() {
+            -T::one()
+        } else {
+            continue;
+        };
+        for x in vectors.iter_mut().skip(j).step_by(n) {
+            *x = if T::IS_COMPLEX { *x * factor } else { -*x };
         }
+        for x in partner.iter_mut().flat_map(|partner| partner.iter_mut().skip(j).step_by(n)) {
+            *x = if T::IS_COMPLEX { *x * factor } else { -*x };
+        }
+        // Exactly real, where the product may leave a rounding error.
+        vectors[row * n + j] = T::from_real(modulus);
     }
+}
+
+/// The row of column j's entry of largest magnitude in V (n×n), the first of
+/// equal ones: the entry that [`fix_signs`] makes real and positive.
+pub(super) fn largest_entry_row<T: Scalar>(vectors: &[T], n: usize, j: usize) -> usize {
+    (1..n).fold(0, |best, i| if vectors[i * n + j].abs() > vectors[best * n + j].abs() { i } else { best })
 }
 
 /// (x_first, x_second) ← (c·x_first − s·x_second, s·x_first + c·x_second): one
 /// entry pair of a Jacobi rotation (c, s).
 #[inline(always)]
-pub(super) fn rotate_pair<T: RealScalar>(
-    x: &mut [T],
-    (first, second): (usize, usize),
-    (cosine, sine): (T, T),
-) {
+pub(super) fn rotate_pair<T: Scalar>(x: &mut [T], (first, second): (usize, usize), (cosine, sine): (T, T)) {
     let (a, b) = (x[first], x[second]);
     x[first] = cosine * a - sine * b;
     x[second] = sine * a + cosine * b;
