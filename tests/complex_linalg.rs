@@ -12,7 +12,7 @@ use fluxion::autodiff::check::{
     CheckOptions, GradientError, check_grad, check_pullback, check_pushforward, check_vjp,
 };
 use fluxion::autodiff::{differentiable, jvp};
-use fluxion::ops::linalg::LinAlgError;
+use fluxion::ops::linalg::{LinAlgError, hermitian_eigen_push};
 use fluxion::prelude::*;
 use proptest::prelude::*;
 
@@ -442,4 +442,133 @@ fn hermitian_second_derivatives_on_nested_duals() {
             assert!((second - difference).norm() < 1e-6, "V″[{r}, {k}] = {second}, differences {difference}");
         }
     }
+}
+
+/// Each column's anchor, the entry of largest real part: real, positive and of the
+/// column's largest magnitude up to rounding.
+fn anchors<const N: usize>(v: &Matrix<C, N, N>) -> [usize; N] {
+    core::array::from_fn(|j| {
+        let anchor = (0..N).fold(0, |best, i| if v[[i, j]].re > v[[best, j]].re { i } else { best });
+        let largest = (0..N).map(|i| v[[i, j]].norm()).fold(0.0, f64::max);
+        assert!(
+            v[[anchor, j]].im == 0.0 && v[[anchor, j]].re >= largest * (1.0 - 1e-15),
+            "column {j} of {v:?}"
+        );
+        anchor
+    })
+}
+
+#[test]
+fn eigenvectors_whose_entries_have_equal_magnitudes() {
+    // A ring of four sites threaded by a flux (hopping t = e^(0.3i)) and, beside it,
+    // [[a, b], [b̄, a]]: every eigenvector's entries have one magnitude, so that
+    // which is largest is a matter of rounding.
+    let t = C::from_polar(1.0, 0.3);
+    let zero = C::new(0.0, 0.0);
+    let ring: Matrix<C, 4, 4> = Matrix::from_fn(|[i, j]| match (j + 4 - i) % 4 {
+        1 => t,
+        3 => t.conj(),
+        _ => zero,
+    });
+    let pair: Matrix<C, 2, 2> =
+        Matrix::from_array([[C::new(0.5, 0.0), C::new(0.3, -0.7)], [C::new(0.3, 0.7), C::new(0.5, 0.0)]]);
+    let (values, vectors) = ring.hermitian_eigen();
+    // λₖ = 2cos(0.3 + πk/2), ascending.
+    let mut expected: Vec<f64> =
+        (0..4).map(|k| 2.0 * (0.3 + std::f64::consts::FRAC_PI_2 * k as f64).cos()).collect();
+    expected.sort_by(f64::total_cmp);
+    assert!(values.as_slice().iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-14), "{values:?}");
+    let direction: Matrix<C, 4, 4> =
+        Matrix::from_fn(|[i, j]| C::new(0.1 * (i + 2 * j) as f64, 0.05 * (i as f64 - j as f64)));
+    let (_, vectors_dot) = hermitian_eigen_push(&values, &vectors, &direction);
+    for (j, anchor) in anchors(&vectors).into_iter().enumerate() {
+        // The tangent keeps the anchor real (and is finite).
+        assert!(vectors_dot[[anchor, j]].im.abs() < 1e-13, "{vectors_dot:?}");
+    }
+    assert!(vectors_dot.iter().all(|z| z.re.is_finite() && z.im.is_finite()));
+    let (values, vectors) = pair.hermitian_eigen();
+    assert!(
+        (values[[0]] - (0.5 - 0.58f64.sqrt())).abs() < 1e-15
+            && (values[[1]] - (0.5 + 0.58f64.sqrt())).abs() < 1e-15
+    );
+    let direction =
+        Matrix::from_array([[C::new(0.3, 0.0), C::new(-0.2, 0.4)], [C::new(0.1, 0.1), C::new(0.7, 0.0)]]);
+    let (_, vectors_dot) = hermitian_eigen_push(&values, &vectors, &direction);
+    for (j, anchor) in anchors(&vectors).into_iter().enumerate() {
+        assert!(vectors_dot[[anchor, j]].im.abs() < 1e-13, "{vectors_dot:?}");
+    }
+}
+
+#[test]
+fn extreme_magnitudes() {
+    // A subnormal pivot: its phase still has modulus 1, so the rotation is unitary.
+    let tiny = C::new(5e-324, 5e-324);
+    let one = |x: f64| C::new(x, 0.0);
+    let h: M = Matrix::from_array([
+        [one(0.5), tiny, one(0.0)],
+        [tiny.conj(), one(0.7), one(1.0)],
+        [one(0.0), one(1.0), one(0.2)],
+    ]);
+    let (values, vectors) = h.hermitian_eigen();
+    let root = (0.0625f64 + 1.0).sqrt();
+    let expected = [0.45 - root, 0.5, 0.45 + root];
+    assert!(values.as_slice().iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-14), "{values:?}");
+    assert!(
+        distance(conjugate_transpose(&vectors).matmul(&vectors).as_slice(), M::identity().as_slice()) < 1e-15
+    );
+    // Entries near the largest and the smallest normal numbers: the solve and the
+    // eigenvalues scale with them (a complex division by |b|² would overflow or
+    // underflow, and so would |z| of an entry whose parts are both near the largest).
+    let a = well_conditioned(
+        [0.3, -0.2, 0.5, 0.1, 0.9, -0.7, 0.4, 0.0, -0.3],
+        [0.2, 0.6, -0.1, -0.5, 0.3, 0.8, -0.4, 0.1, 0.7],
+        3,
+    );
+    let b = Vector::from_fn(|[i]| C::new(1.0 - i as f64, 0.5 * i as f64));
+    let (x, hermitian) = (a.solve(&b), a.matmul(&conjugate_transpose(&a)));
+    let values = hermitian.hermitian_eigenvalues();
+    for scale in [1e300, 1e-300] {
+        let scaled = a.scale(C::new(scale, scale));
+        let x_scaled = scaled.solve(&b.scale(C::new(scale, scale)));
+        assert!(distance(x_scaled.as_slice(), x.as_slice()) < 1e-14, "{x_scaled:?}");
+        let values_scaled = hermitian.scale(C::new(scale, 0.0)).hermitian_eigenvalues();
+        assert!(
+            values_scaled
+                .as_slice()
+                .iter()
+                .zip(values.as_slice())
+                .all(|(s, v)| (s / scale - v).abs() < 1e-13 * v.abs().max(1.0))
+        );
+    }
+}
+
+#[test]
+fn single_precision_and_dynamic_sizes() {
+    // Complex32: the solve's gradient against finite differences in f32.
+    let a: Matrix<Complex32, 2, 2> = Matrix::from_array([
+        [Complex32::new(3.0, 0.5), Complex32::new(0.2, -1.0)],
+        [Complex32::new(-0.4, 0.3), Complex32::new(2.5, -0.2)],
+    ]);
+    let b = Vector::from_array([Complex32::new(1.0, -1.0), Complex32::new(0.5, 2.0)]);
+    check_grad(
+        |(a, b): (Var<Matrix<Complex32, 2, 2>>, Var<Vector<Complex32, 2>>)| a.solve(&b).norm_sqr().sum(),
+        &(a, b),
+        CheckOptions::f32(),
+    )
+    .unwrap();
+    let (values, _) = a.matmul(&a.transpose().conj()).hermitian_eigen();
+    assert!(values[[0]] > 0.0 && values[[0]] < values[[1]]);
+    // Dyn: 0×0 and 1×1.
+    let empty = Tensor::<C, (Dyn, Dyn), Heap>::zeros_shaped((Dyn(0), Dyn(0)));
+    let (values, vectors) = empty.hermitian_eigen();
+    assert_eq!((values.len(), vectors.len()), (0, 0));
+    assert_eq!(empty.determinant(), C::new(1.0, 0.0));
+    let single = Tensor::<C, (Dyn, Dyn), Heap>::from_shape_fn((Dyn(1), Dyn(1)), |_| C::new(2.0, 0.0));
+    let (values, vectors) = single.hermitian_eigen();
+    assert_eq!((values.to_vec(), vectors.to_vec()), (vec![2.0], vec![C::new(1.0, 0.0)]));
+    let x = single.solve(&Tensor::<C, (Dyn,), Heap>::from_shape_fn((Dyn(1),), |_| C::new(0.0, 4.0)));
+    assert_eq!(x.to_vec(), vec![C::new(0.0, 2.0)]);
+    let wide = Tensor::<C, (Dyn, Dyn), Heap>::zeros_shaped((Dyn(2), Dyn(3)));
+    let message = common::panic_message(|| wide.hermitian_eigen());
+    assert!(message.contains("hermitian_eigen") && message.contains("[2, 3]"), "{message}");
 }

@@ -21,6 +21,11 @@
 //! every factor; its pseudo-inverse beside V·diag(σ⁺)·Uᵀ from that SVD on arrays and
 //! nalgebra's, with the gradient of |A⁺|².
 //!
+//! Complex matrices: a 6×6 `Complex64` solve beside the same elimination on arrays
+//! and nalgebra's LU, and the eigendecomposition of a 6×6 Hermitian matrix beside
+//! the same phased Jacobi rotations on arrays and nalgebra's `symmetric_eigen`,
+//! with the gradient of ⟨λ, w⟩ + |V − W|² in static mode.
+//!
 //! Groups `linalg/solve` (ids `{ours,handwritten}/{inline-6,heap-64}`),
 //! `linalg/solve_gradient`, `linalg/cholesky`,
 //! `linalg/log_abs_determinant_gradient`, `linalg/solve_lower_triangular` and
@@ -28,8 +33,10 @@
 //! (`{ours,handwritten,nalgebra}/inline-6`, `gradient/inline-6`), `linalg/matrix_exp`
 //! (`{ours,handwritten,nalgebra}/{norm-0.8,norm-20}`, `gradient/…`), `linalg/qr` and
 //! `linalg/least_squares`, `linalg/singular_values`, `linalg/svd` and `linalg/pseudo_inverse`
-//! (`{ours,handwritten,nalgebra}/inline-12x4`, `gradient/inline-12x4`); throughput
-//! counts the matrix's elements.
+//! (`{ours,handwritten,nalgebra}/inline-12x4`, `gradient/inline-12x4`),
+//! `linalg/complex_solve` (`{ours,handwritten,nalgebra}/inline-6`) and
+//! `linalg/hermitian_eigen` (`{ours,handwritten,nalgebra}/inline-6`,
+//! `gradient/inline-6`); throughput counts the matrix's elements.
 
 use criterion::{BenchmarkId, Criterion, black_box, criterion_group};
 use fluxion::prelude::*;
@@ -40,7 +47,7 @@ criterion_group! {
     name = benches;
     config = config();
     targets = solve, solve_gradient, cholesky, log_abs_determinant_gradient, triangular_solve, symmetric_eigenvalues,
-        matrix_exp, least_squares, singular_values, svd, pseudo_inverse
+        matrix_exp, least_squares, singular_values, svd, pseudo_inverse, complex_solve, hermitian_eigen
 }
 
 /// A diagonally dominant n×n matrix (well conditioned), row by row.
@@ -920,4 +927,173 @@ fn factor_sums(a: &Matrix<f64, 12, 4>) -> f64 {
 #[differentiable]
 fn nuclear_norm(a: &Matrix<f64, 12, 4>) -> f64 {
     a.singular_values().sum()
+}
+
+type C = Complex64;
+
+/// A 6×6 complex matrix with entries of both signs in both parts: `dominant(6)`
+/// plus i times a second pattern, Hermitian when `hermitian` (its Hermitian part).
+fn complex_matrix(hermitian: bool) -> Matrix<C, 6, 6> {
+    let entries = dominant(6);
+    let a: Matrix<C, 6, 6> =
+        Matrix::from_fn(|[i, j]| C::new(entries[i * 6 + j], ((i * 5 + j * 2) % 7) as f64 / 7.0 - 0.4));
+    if hermitian { (a + a.transpose().conj()).scale(C::new(0.5, 0.0)) } else { a }
+}
+
+/// x with A·x = b for complex A by partial pivoting on |Re aᵢₖ| + |Im aᵢₖ|, as
+/// `solve` computes it, with num-complex's division (by |b|², which `solve` avoids).
+fn eliminate_complex(a: &[[C; 6]; 6], b: &[C; 6]) -> [C; 6] {
+    let (mut m, mut x) = (*a, *b);
+    let size = |z: C| z.re.abs() + z.im.abs();
+    for k in 0..6 {
+        let pivot = (k + 1..6).fold(k, |best, i| if size(m[i][k]) > size(m[best][k]) { i } else { best });
+        m.swap(k, pivot);
+        x.swap(k, pivot);
+        let (upper, lower) = m.split_at_mut(k + 1);
+        let (pivot_row, x_k) = (&upper[k], x[k]);
+        for (row, x_i) in lower.iter_mut().zip(&mut x[k + 1..]) {
+            let factor = row[k] / pivot_row[k];
+            for (entry, &above) in row[k + 1..].iter_mut().zip(&pivot_row[k + 1..]) {
+                *entry -= factor * above;
+            }
+            *x_i -= factor * x_k;
+        }
+    }
+    for i in (0..6).rev() {
+        let known = (i + 1..6).fold(x[i], |total, j| total - m[i][j] * x[j]);
+        x[i] = known / m[i][i];
+    }
+    x
+}
+
+/// `linalg/complex_solve`: a 6×6 `Complex64` system.
+fn complex_solve(c: &mut Criterion) {
+    let mut group = c.benchmark_group("linalg/complex_solve");
+    let a = complex_matrix(false);
+    let b: Vector<C, 6> = Vector::from_fn(|[i]| C::new(i as f64 - 2.5, 1.0 - 0.3 * i as f64));
+    let (arrays, rhs) = (a.to_array(), b.to_array());
+    let parts = |z: &[C]| z.iter().flat_map(|z| [z.re, z.im]).collect::<Vec<_>>();
+    assert_agree(&parts(a.solve(&b).as_slice()), &parts(&eliminate_complex(&arrays, &rhs)));
+    compare(
+        &mut group,
+        "inline-6",
+        36,
+        || black_box(&a).solve(black_box(&b)),
+        || eliminate_complex(black_box(&arrays), black_box(&rhs)),
+    );
+    let matrix = nalgebra::Matrix6::from_fn(|i, j| nalgebra::Complex::new(arrays[i][j].re, arrays[i][j].im));
+    let vector = nalgebra::Vector6::from_fn(|i, _| nalgebra::Complex::new(rhs[i].re, rhs[i].im));
+    let theirs = matrix.lu().solve(&vector).expect("nonsingular");
+    assert_agree(
+        &parts(a.solve(&b).as_slice()),
+        &theirs.iter().flat_map(|z| [z.re, z.im]).collect::<Vec<_>>(),
+    );
+    group.bench_function(BenchmarkId::new("nalgebra", "inline-6"), |bencher| {
+        bencher.iter(|| black_box(&matrix).lu().solve(black_box(&vector)))
+    });
+    group.finish();
+}
+
+/// The eigenvalues and eigenvectors of a Hermitian 6×6 matrix by the cyclic Jacobi
+/// method with each pivot made real by a phase first, as `hermitian_eigen`
+/// computes them: values ascending, each vector's largest entry real and positive.
+fn complex_jacobi(a: &[[C; 6]; 6]) -> ([f64; 6], [[C; 6]; 6]) {
+    let (zero, one) = (C::new(0.0, 0.0), C::new(1.0, 0.0));
+    let mut s = *a;
+    let mut v = [[zero; 6]; 6];
+    for (i, row) in v.iter_mut().enumerate() {
+        row[i] = one;
+    }
+    let tolerance = f64::EPSILON * f64::EPSILON * s.as_flattened().iter().map(|x| x.norm_sqr()).sum::<f64>();
+    for _ in 0..64 {
+        let off: f64 = (0..6).map(|p| (p + 1..6).map(|q| s[p][q].norm_sqr()).sum::<f64>()).sum();
+        if off <= tolerance {
+            break;
+        }
+        for p in 0..6 {
+            for q in p + 1..6 {
+                if s[p][q] == zero {
+                    continue;
+                }
+                let modulus = s[p][q].norm();
+                let phase = (s[p][q] / modulus).conj();
+                for k in (0..6).filter(|&k| k != q) {
+                    s[k][q] *= phase;
+                    s[q][k] *= phase.conj();
+                }
+                for row in v.iter_mut() {
+                    row[q] *= phase;
+                }
+                let theta = (s[q][q].re - s[p][p].re) / (2.0 * modulus);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let sn = t * c;
+                s[p][q] = C::new(modulus, 0.0);
+                s[q][p] = C::new(modulus, 0.0);
+                for row in s.iter_mut().chain(v.iter_mut()) {
+                    let (x, y) = (row[p], row[q]);
+                    row[p] = x * c - y * sn;
+                    row[q] = x * sn + y * c;
+                }
+                let (row_p, row_q) = (s[p], s[q]);
+                for k in 0..6 {
+                    s[p][k] = row_p[k] * c - row_q[k] * sn;
+                    s[q][k] = row_p[k] * sn + row_q[k] * c;
+                }
+                s[p][q] = zero;
+                s[q][p] = zero;
+            }
+        }
+    }
+    let mut order = [0, 1, 2, 3, 4, 5];
+    order.sort_by(|&i, &j| s[i][i].re.total_cmp(&s[j][j].re));
+    let mut vectors = [[zero; 6]; 6];
+    for (column, &from) in order.iter().enumerate() {
+        let largest =
+            (0..6).fold(0, |best, i| if v[i][from].norm() > v[best][from].norm() { i } else { best });
+        let phase = (v[largest][from] / v[largest][from].norm()).conj();
+        for (row, v_row) in vectors.iter_mut().zip(&v) {
+            row[column] = v_row[from] * phase;
+        }
+    }
+    (order.map(|i| s[i][i].re), vectors)
+}
+
+/// `linalg/hermitian_eigen`: a Hermitian 6×6 `Complex64` matrix.
+fn hermitian_eigen(c: &mut Criterion) {
+    let mut group = c.benchmark_group("linalg/hermitian_eigen");
+    let a = complex_matrix(true);
+    let arrays = a.to_array();
+    let (values, vectors) = a.hermitian_eigen();
+    let (hand_values, hand_vectors) = complex_jacobi(&arrays);
+    assert_agree(values.as_slice(), &hand_values);
+    let parts = |z: &[C]| z.iter().flat_map(|z| [z.re, z.im]).collect::<Vec<_>>();
+    assert_agree(&parts(vectors.as_slice()), &parts(hand_vectors.as_flattened()));
+    compare(
+        &mut group,
+        "inline-6",
+        36,
+        || black_box(&a).hermitian_eigen(),
+        || complex_jacobi(black_box(&arrays)),
+    );
+    // nalgebra's (Householder tridiagonalisation, then implicit QR), for scale.
+    let matrix = nalgebra::Matrix6::from_fn(|i, j| nalgebra::Complex::new(arrays[i][j].re, arrays[i][j].im));
+    let mut theirs: Vec<f64> = matrix.symmetric_eigen().eigenvalues.iter().copied().collect();
+    theirs.sort_by(f64::total_cmp);
+    assert_agree(values.as_slice(), &theirs);
+    group.bench_function(BenchmarkId::new("nalgebra", "inline-6"), |bencher| {
+        bencher.iter(|| black_box(matrix).symmetric_eigen())
+    });
+    let (w, target) = (values.map(|x| 0.5 - x), vectors.transpose());
+    group.bench_function(BenchmarkId::new("gradient", "inline-6"), |bencher| {
+        bencher.iter(|| eigen_loss::value_and_grad(black_box(&a), black_box(&w), black_box(&target)))
+    });
+    group.finish();
+}
+
+/// ⟨λ, w⟩ + |V − W|² for the Hermitian eigendecomposition (λ, V).
+#[differentiable(wrt(a))]
+fn eigen_loss(a: &Matrix<C, 6, 6>, w: &Vector<f64, 6>, target: &Matrix<C, 6, 6>) -> f64 {
+    let (values, vectors) = a.hermitian_eigen();
+    values.dot(w) + (vectors - target).norm_sqr().sum()
 }

@@ -233,7 +233,8 @@ pub trait RealDot: RealScalar {}
 #[diagnostic::do_not_recommend]
 impl<T: RealScalar> RealDot for T {}
 
-/// A complex element type: [`Complex32`] or [`Complex64`].
+/// A complex element type: [`Complex32`] or [`Complex64`] (and dual numbers of
+/// them, for forward mode).
 pub trait ComplexScalar: Scalar {}
 
 macro_rules! impl_real {

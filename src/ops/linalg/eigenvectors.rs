@@ -13,7 +13,7 @@ use crate::shape::Dim;
 use crate::tensor::{Storage, Tensor};
 
 use super::{
-    check_square, diagonalize, divided_by_gap, each_tangent_level, fix_signs, hermitize, largest_entry_row,
+    anchor_row, check_square, diagonalize, divided_by_gap, each_tangent_level, fix_signs, hermitize,
     with_conjugate,
 };
 
@@ -237,7 +237,7 @@ fn diagonal_of<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
 
 /// P = Vᴴ·herm(Ȧ)·V and V̇ = V·(F∘P), F the reciprocal gaps of λᵢ = `value(i)`;
 /// for complex V, plus vⱼ·iωⱼ, the turn of each column's phase that keeps its
-/// anchor (the entry [`fix_signs`] made real, vᵣⱼ) real: ωⱼ = −Im(V·(F∘P))ᵣⱼ / vᵣⱼ.
+/// anchor (the entry [`fix_signs`] made real, vᵣⱼ, found by [`anchor_row`]) real: ωⱼ = −Im(V·(F∘P))ᵣⱼ / vᵣⱼ.
 fn push_through<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
     value: impl Fn(usize) -> T::Real,
     vectors: &Tensor<T, (N, N), K>,
@@ -250,7 +250,7 @@ fn push_through<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
     if T::IS_COMPLEX {
         let (v, v_dot) = (vectors.as_slice(), vectors_dot.as_mut_slice());
         for j in 0..n {
-            let anchor = largest_entry_row(v, n, j);
+            let anchor = anchor_row(v, n, j);
             let turn = phase_turn(v_dot[anchor * n + j].im(), v[anchor * n + j]);
             for i in 0..n {
                 v_dot[i * n + j] += v[i * n + j] * turn;
@@ -282,7 +282,7 @@ fn pull_through<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
         let (v, entries) = (vectors.as_slice(), j.as_mut_slice());
         // Column c of G, from jcc before column c changes (no other column's does).
         for c in 0..n {
-            let anchor = largest_entry_row(v, n, c);
+            let anchor = anchor_row(v, n, c);
             let turn = phase_turn(entries[c * (n + 1)].im(), v[anchor * n + c]);
             for k in 0..n {
                 entries[k * n + c] += turn * v[anchor * n + k].conj();

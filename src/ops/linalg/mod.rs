@@ -135,7 +135,8 @@
 //! The pullbacks of `solve`, the determinants, the eigenvalues and (in static
 //! mode) the singular values and `least_squares` factorise anew instead of keeping
 //! the factors; those of `inverse`, `cholesky`, `qr`, `svd`, `symmetric_eigen`,
-//! `symmetric_eigenvectors` and `pseudo_inverse` work from their outputs.
+//! `symmetric_eigenvectors`, `hermitian_eigen` and `pseudo_inverse` work from their
+//! outputs.
 //!
 //! ```
 //! use fluxion::prelude::*;
@@ -172,9 +173,11 @@ use crate::scalar::{RealScalar, Scalar, overtakes};
 use crate::shape::constraint::RightHandSide;
 use crate::shape::{Dim, Dims, Shape};
 use crate::tensor::{Storage, Tensor};
+use parts::{largest_part, over_real, pivot_size, polar, quotient, times_real};
 
 mod eigenvectors;
 mod exponential;
+mod parts;
 mod pseudo_inverse;
 mod qr;
 mod singular;
@@ -463,7 +466,7 @@ impl<T: Scalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
                 let above = &done[j * n..j * n + j + 1];
                 let products =
                     row[..j].iter().zip(above).fold(T::zero(), |total, (&x, &y)| total + x * y.conj());
-                row[j] = ((a[i * n + j] + a[j * n + i].conj()) * half - products) / above[j];
+                row[j] = over_real((a[i * n + j] + a[j * n + i].conj()) * half - products, above[j].re());
             }
             let pivot =
                 (a[i * n + i] - row[..i].iter().fold(T::zero(), |total, &x| total + x.conj() * x)).re();
@@ -497,6 +500,7 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>> Tensor<T, 
     /// # Panics
     /// For a `Dyn` matrix that is not square.
     #[track_caller]
+    #[doc(alias = "eigvalsh")]
     pub fn symmetric_eigenvalues(&self) -> Tensor<T, (N,), K> {
         or_panic(check_square("symmetric_eigenvalues", self.dims()));
         eigenvectors::eigenvalues_on_diagonal(self).diagonal()
@@ -573,7 +577,7 @@ impl<T: Scalar, N: Dim, K: Storage<T, (N,)> + Storage<T, (N, N)>> Var<Tensor<T, 
 
 #[cfg(feature = "std")]
 impl<T: Scalar, N: Dim, K: Storage<T, (N, N)>> Var<Tensor<T, (N, N), K>> {
-    /// x with A·x = b, recorded with its pullback b̄ = A⁻ᵀx̄, Ā = −b̄·xᵀ (see
+    /// x with A·x = b, recorded with its pullback b̄ = A⁻ᴴx̄, Ā = −b̄·xᴴ (A⁻ᵀ, xᵀ for real data; see
     /// [`Tensor::solve`]); `b` a `Var` or a constant tensor.
     ///
     /// # Panics
@@ -599,7 +603,7 @@ impl<T: Scalar, N: Dim, K: Storage<T, (N, N)>> Var<Tensor<T, (N, N), K>> {
     }
 
     /// x with L·x = b, L the lower triangle, recorded with its pullback
-    /// b̄ = L⁻ᵀx̄, L̄ = −(b̄·xᵀ)'s lower triangle (see
+    /// b̄ = L⁻ᴴx̄, L̄ = −(b̄·xᴴ)'s lower triangle (see
     /// [`Tensor::solve_lower_triangular`]).
     ///
     /// # Panics
@@ -628,7 +632,7 @@ impl<T: Scalar, N: Dim, K: Storage<T, (N, N)>> Var<Tensor<T, (N, N), K>> {
     }
 
     /// x with U·x = b, U the upper triangle, recorded with its pullback
-    /// b̄ = U⁻ᵀx̄, Ū = −(b̄·xᵀ)'s upper triangle (see
+    /// b̄ = U⁻ᴴx̄, Ū = −(b̄·xᴴ)'s upper triangle (see
     /// [`Tensor::solve_upper_triangular`]).
     ///
     /// # Panics
@@ -676,7 +680,7 @@ impl<T: Scalar, N: Dim, K: Storage<T, (N, N)>> Var<Tensor<T, (N, N), K>> {
         }))
     }
 
-    /// A⁻¹, recorded with its pullback Ā = −Yᵀ·Ȳ·Yᵀ (see [`Tensor::inverse`]).
+    /// A⁻¹, recorded with its pullback Ā = −Yᴴ·Ȳ·Yᴴ (see [`Tensor::inverse`]).
     ///
     /// # Panics
     /// As [`Tensor::inverse`].
@@ -694,7 +698,7 @@ impl<T: Scalar, N: Dim, K: Storage<T, (N, N)>> Var<Tensor<T, (N, N), K>> {
         }))
     }
 
-    /// det A, recorded with its pullback Ā = ȳ·det A·A⁻ᵀ (see
+    /// det A, recorded with its pullback Ā = ȳ·conj(det A)·A⁻ᴴ (see
     /// [`Tensor::determinant`]).
     ///
     /// # Panics
@@ -707,7 +711,7 @@ impl<T: Scalar, N: Dim, K: Storage<T, (N, N)>> Var<Tensor<T, (N, N), K>> {
         })
     }
 
-    /// ln|det A|, recorded with its pullback Ā = ȳ·A⁻ᵀ (see
+    /// ln|det A|, recorded with its pullback Ā = ȳ·A⁻ᴴ (see
     /// [`Tensor::log_abs_determinant`]).
     ///
     /// # Panics
@@ -832,8 +836,9 @@ fn division_free_determinant<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(a: &Tenso
 fn eliminate_forward<T: Scalar>(lu: &mut [T], n: usize, x: &mut [T], m: usize) -> Result<bool, usize> {
     let mut odd_swaps = false;
     for k in 0..n {
-        let pivot_row = (k + 1..n)
-            .fold(k, |best, i| if overtakes(lu[i * n + k].abs(), lu[best * n + k].abs()) { i } else { best });
+        let pivot_row = (k + 1..n).fold(k, |best, i| {
+            if overtakes(pivot_size(lu[i * n + k]), pivot_size(lu[best * n + k])) { i } else { best }
+        });
         if lu[pivot_row * n + k] == T::zero() {
             return Err(k);
         }
@@ -851,7 +856,7 @@ fn eliminate_forward<T: Scalar>(lu: &mut [T], n: usize, x: &mut [T], m: usize) -
             (lu.split_at_mut((k + 1) * n), x.split_at_mut((k + 1) * m));
         let (pivot_row, x_pivot_row) = (&upper[k * n..], &x_upper[k * m..]);
         for (r, row) in lower.chunks_exact_mut(n).enumerate() {
-            let factor = row[k] / pivot_row[k];
+            let factor = quotient(row[k], pivot_row[k]);
             for (entry, &above) in row[k + 1..].iter_mut().zip(&pivot_row[k + 1..]) {
                 *entry -= factor * above;
             }
@@ -888,7 +893,7 @@ fn substitute<T: Scalar>(t: &[T], n: usize, triangle: Triangle, adjoint: bool, x
             // One column: its sum kept in a register.
             let known =
                 solved.zip(solved_rows).fold(x_row[0], |total, (k, &value)| total - coefficient(k) * value);
-            x_row[0] = known / pivot;
+            x_row[0] = quotient(known, pivot);
             continue;
         }
         // Several: row i updated by each solved row in turn, along the columns.
@@ -899,13 +904,13 @@ fn substitute<T: Scalar>(t: &[T], n: usize, triangle: Triangle, adjoint: bool, x
             }
         }
         for entry in x_row {
-            *entry /= pivot;
+            *entry = quotient(*entry, pivot);
         }
     }
 }
 
 /// Overwrites `x` (a vector or a matrix of n rows) with y solving A·y = x, or
-/// Aᵀ·y = x, by forward elimination and back substitution in a copy of A.
+/// Aᴴ·y = x, by forward elimination and back substitution in a copy of A.
 fn eliminate<T: Scalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
     operation: &'static str,
     a: &Tensor<T, (N, N), K>,
@@ -950,7 +955,7 @@ pub(crate) fn solve_system<T: Scalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + 
 }
 
 /// Overwrites `x` (a vector or a matrix of n rows, its shape checked) with A⁻¹x or
-/// A⁻ᵀx for `system`'s reading of A: by elimination, or by substitution after
+/// A⁻ᴴx for `system`'s reading of A: by elimination, or by substitution after
 /// checking the diagonal for a zero. A right-hand side without elements is left
 /// as it is, A not looked at.
 #[inline(always)]
@@ -977,10 +982,10 @@ fn solve_in_place<T: Scalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T
     Ok(())
 }
 
-/// b̄ = A⁻ᵀx̄ for `system`'s reading of A.
+/// b̄ = A⁻ᴴx̄ (A⁻ᵀx̄ for real A) for `system`'s reading of A.
 ///
 /// # Panics
-/// When the shapes do not fit (as [`Tensor::solve`]'s) or Aᵀ has a zero pivot (A,
+/// When the shapes do not fit (as [`Tensor::solve`]'s) or Aᴴ has a zero pivot (A,
 /// whose solve succeeded, is then singular in all but rounding).
 pub(crate) fn adjoint_system_solve<T: Scalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
     system: System,
@@ -990,7 +995,7 @@ pub(crate) fn adjoint_system_solve<T: Scalar, N: Dim, B: Shape, K: Storage<T, (N
     or_panic(check_system(system.operation(), a.dims(), x_bar.dims()));
     let mut b_bar = x_bar.clone();
     if let Err(error) = solve_in_place(system, a, Orientation::Adjoint, &mut b_bar) {
-        panic!("{error} (in the pullback, with the transpose)");
+        panic!("{error} (in the pullback, with the conjugate transpose)");
     }
     b_bar
 }
@@ -1021,7 +1026,7 @@ fn system_matrix_cotangent<T: Scalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + 
 /// The cotangents of x = A⁻¹b for `system`'s reading of A.
 ///
 /// # Panics
-/// When the shapes do not fit or Aᵀ has a zero pivot.
+/// When the shapes do not fit or Aᴴ has a zero pivot.
 pub(crate) fn system_pullback<T: Scalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
     system: System,
     a: &Tensor<T, (N, N), K>,
@@ -1071,10 +1076,10 @@ pub(crate) fn system_push<T: Scalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + S
     x_dot
 }
 
-/// The cotangents of x = A⁻¹b given x and x̄: (Ā, b̄) = (−b̄·xᵀ, A⁻ᵀx̄).
+/// The cotangents of x = A⁻¹b given x and x̄: (Ā, b̄) = (−b̄·xᴴ, A⁻ᴴx̄).
 ///
 /// # Panics
-/// When the shapes do not fit (as [`Tensor::solve`]'s) or Aᵀ has a zero pivot.
+/// When the shapes do not fit (as [`Tensor::solve`]'s) or Aᴴ has a zero pivot.
 pub fn solve_pullback<T: Scalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>(
     a: &Tensor<T, (N, N), K>,
     x: &Tensor<T, B, K>,
@@ -1096,8 +1101,8 @@ pub fn solve_push<T: Scalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T
     system_push(System::General, a, x, a_dot, b_dot)
 }
 
-/// The cotangents of x = T⁻¹b for T the `triangle` of `t`: (T̄, b̄) = (−b̄·xᵀ on
-/// that triangle, T⁻ᵀx̄).
+/// The cotangents of x = T⁻¹b for T the `triangle` of `t`: (T̄, b̄) = (−b̄·xᴴ on
+/// that triangle, T⁻ᴴx̄).
 ///
 /// # Panics
 /// When the shapes do not fit or T has a zero on its diagonal.
@@ -1281,21 +1286,26 @@ fn conjugate_transpose<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
     if T::IS_COMPLEX { transpose.conj() } else { transpose }
 }
 
-/// Brings sym(S) (`s`, n×n) to diagonal form in place by the cyclic Jacobi method,
-/// the rotations applied to the columns of `vectors` too when given (V ← V·J):
-/// each sweep rotates every off-diagonal pair (p, q) to zero, S ← JᵀSJ with J the
-/// rotation by tan φ = 1/(θ ± √(θ² + 1)) (the smaller root, ± the sign of θ),
-/// θ = (s_qq − s_pp)/2s_pq, until the off-diagonal part is below rounding (at most
-/// 64 sweeps); then sorts the diagonal ascending, the vectors' columns with it.
+/// Brings herm(S) (`s`, n×n; sym(S) for real S) to diagonal form in place by the
+/// cyclic Jacobi method, the rotations applied to the columns of `vectors` too when
+/// given (V ← V·J): each sweep rotates every off-diagonal pair (p, q) to zero, S ←
+/// JᴴSJ with J the rotation by tan φ = 1/(θ ± √(θ² + 1)) (the smaller root, ± the
+/// sign of θ), θ = (s_qq − s_pp)/2s_pq, until the off-diagonal part is below
+/// rounding (at most 64 sweeps); then sorts the diagonal ascending, the vectors'
+/// columns with it. On complex S, each rotation is preceded by [`rephase`], which
+/// makes s_pq real.
 ///
-/// The rotations work on S/m, m = maxᵢⱼ |sᵢⱼ|, so that no square overflows or
-/// underflows; an entry that is NaN or infinite makes every value NaN.
+/// The rotations work on S/m, m the largest part |Re sᵢⱼ| or |Im sᵢⱼ|, so that no
+/// square overflows or underflows; an entry that is NaN or infinite makes every
+/// value NaN.
 #[inline(always)]
 fn diagonalize<T: Scalar>(s: &mut [T], n: usize, mut vectors: Option<&mut [T]>) {
     hermitize(s, n);
     let zero = T::Real::zero();
-    let largest =
-        s.iter().fold(zero, |largest, &x| if overtakes(x.abs(), largest) { x.abs() } else { largest });
+    let largest = s.iter().fold(zero, |largest, &x| {
+        let size = largest_part(x);
+        if overtakes(size, largest) { size } else { largest }
+    });
     if largest == zero {
         return;
     }
@@ -1327,8 +1337,7 @@ fn diagonalize<T: Scalar>(s: &mut [T], n: usize, mut vectors: Option<&mut [T]>) 
                 }
                 let pivot =
                     if T::IS_COMPLEX { rephase(s, n, (p, q), vectors.as_deref_mut()) } else { pivot.re() };
-                let (cosine, sine) = jacobi_rotation(s[p * n + p].re(), s[q * n + q].re(), pivot);
-                let rotation = (T::from_real(cosine), T::from_real(sine));
+                let rotation = jacobi_rotation(s[p * n + p].re(), s[q * n + q].re(), pivot);
                 for k in 0..n {
                     rotate_pair(s, (k * n + p, k * n + q), rotation);
                 }
@@ -1369,8 +1378,8 @@ fn diagonalize<T: Scalar>(s: &mut [T], n: usize, mut vectors: Option<&mut [T]>) 
 /// returns, so that a real rotation of (p, q) can zero it. The diagonal, real, is
 /// left as it is (|d_qq| = 1).
 fn rephase<T: Scalar>(s: &mut [T], n: usize, (p, q): (usize, usize), vectors: Option<&mut [T]>) -> T::Real {
-    let modulus = s[p * n + q].abs();
-    let phase = over_real(s[p * n + q], modulus).conj();
+    let (modulus, unit) = polar(s[p * n + q]);
+    let phase = unit.conj();
     for k in (0..n).filter(|&k| k != q) {
         s[k * n + q] *= phase;
         s[q * n + k] *= phase.conj();
@@ -1381,13 +1390,6 @@ fn rephase<T: Scalar>(s: &mut [T], n: usize, (p, q): (usize, usize), vectors: Op
     s[p * n + q] = T::from_real(modulus);
     s[q * n + p] = T::from_real(modulus);
     modulus
-}
-
-/// x/r for a real r, part by part on complex x (a complex division by r + 0i would
-/// square r).
-#[inline(always)]
-pub(super) fn over_real<T: Scalar>(x: T, r: T::Real) -> T {
-    if T::IS_COMPLEX { T::from_parts(x.re() / r, x.im() / r) } else { x / T::from_real(r) }
 }
 
 /// The rotation (c, s) that zeroes the off-diagonal entry `pivot` (nonzero) of the
@@ -1442,45 +1444,62 @@ pub(super) fn divided_by_gap<T: Scalar>(x: T, gap: T::Real) -> T {
 /// Fixes each column of V (n×n) so that its entry of largest magnitude (the first
 /// of equal ones, [`largest_entry_row`]) is real and positive: negates it where
 /// that entry is negative, or for complex V multiplies it by the conjugate of that
-/// entry's phase; the same column of `partner` (n columns) with it.
+/// entry's phase (the entry set to its modulus, exactly real); the same column of
+/// `partner` (n columns) with it.
 pub(super) fn fix_signs<T: Scalar>(vectors: &mut [T], n: usize, mut partner: Option<&mut [T]>) {
     for j in 0..n {
         let row = largest_entry_row(vectors, n, j);
-        let (anchor, modulus) = (vectors[row * n + j], vectors[row * n + j].abs());
+        let anchor = vectors[row * n + j];
         let factor = if T::IS_COMPLEX {
-            if modulus == T::Real::zero() {
+            if anchor == T::zero() {
                 continue;
             }
-            over_real(anchor, modulus).conj()
+            let (modulus, unit) = polar(anchor);
+            vectors[row * n + j] = T::from_real(modulus);
+            unit.conj()
         } else if anchor.re() < T::Real::zero() {
             -T::one()
         } else {
             continue;
         };
-        for x in vectors.iter_mut().skip(j).step_by(n) {
+        let turned =
+            vectors.iter_mut().enumerate().filter(|(k, _)| k % n == j && k / n != row).map(|(_, x)| x);
+        let partner_column = partner.iter_mut().flat_map(|partner| partner.iter_mut().skip(j).step_by(n));
+        for x in turned.chain(partner_column) {
             *x = if T::IS_COMPLEX { *x * factor } else { -*x };
         }
-        for x in partner.iter_mut().flat_map(|partner| partner.iter_mut().skip(j).step_by(n)) {
-            *x = if T::IS_COMPLEX { *x * factor } else { -*x };
+        if !T::IS_COMPLEX {
+            vectors[row * n + j] = -anchor;
         }
-        // Exactly real, where the product may leave a rounding error.
-        vectors[row * n + j] = T::from_real(modulus);
     }
 }
 
 /// The row of column j's entry of largest magnitude in V (n×n), the first of
 /// equal ones: the entry that [`fix_signs`] makes real and positive.
-pub(super) fn largest_entry_row<T: Scalar>(vectors: &[T], n: usize, j: usize) -> usize {
+fn largest_entry_row<T: Scalar>(vectors: &[T], n: usize, j: usize) -> usize {
     (1..n).fold(0, |best, i| if vectors[i * n + j].abs() > vectors[best * n + j].abs() { i } else { best })
+}
+
+/// The row of column j's anchor in V (n×n) after [`fix_signs`]: the entry of
+/// largest real part, the first of equal ones. The anchor, real and of largest
+/// magnitude, has it; finding it again by magnitude could pick another entry of
+/// equal magnitude up to rounding (the entries of a circulant's eigenvectors all
+/// have one), which the phase made complex.
+pub(super) fn anchor_row<T: Scalar>(vectors: &[T], n: usize, j: usize) -> usize {
+    (1..n).fold(0, |best, i| if vectors[i * n + j].re() > vectors[best * n + j].re() { i } else { best })
 }
 
 /// (x_first, x_second) ← (c·x_first − s·x_second, s·x_first + c·x_second): one
 /// entry pair of a Jacobi rotation (c, s).
 #[inline(always)]
-pub(super) fn rotate_pair<T: Scalar>(x: &mut [T], (first, second): (usize, usize), (cosine, sine): (T, T)) {
+pub(super) fn rotate_pair<T: Scalar>(
+    x: &mut [T],
+    (first, second): (usize, usize),
+    (cosine, sine): (T::Real, T::Real),
+) {
     let (a, b) = (x[first], x[second]);
-    x[first] = cosine * a - sine * b;
-    x[second] = sine * a + cosine * b;
+    x[first] = times_real(a, cosine) - times_real(b, sine);
+    x[second] = times_real(a, sine) + times_real(b, cosine);
 }
 
 /// The cotangent of λ = the eigenvalues of sym(A): Ā = V·diag(λ̄)·Vᵀ, V the
