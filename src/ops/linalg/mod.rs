@@ -173,7 +173,7 @@ use crate::scalar::{RealScalar, Scalar, overtakes};
 use crate::shape::constraint::RightHandSide;
 use crate::shape::{Dim, Dims, Shape};
 use crate::tensor::{Storage, Tensor};
-use parts::{largest_part, over_real, pivot_size, polar, quotient, times_real};
+use parts::{Divisor, largest_part, over_real, pivot_size, polar, times_real};
 
 mod eigenvectors;
 mod exponential;
@@ -855,8 +855,9 @@ fn eliminate_forward<T: Scalar>(lu: &mut [T], n: usize, x: &mut [T], m: usize) -
         let ((upper, lower), (x_upper, x_lower)) =
             (lu.split_at_mut((k + 1) * n), x.split_at_mut((k + 1) * m));
         let (pivot_row, x_pivot_row) = (&upper[k * n..], &x_upper[k * m..]);
+        let pivot = Divisor::new(pivot_row[k]);
         for (r, row) in lower.chunks_exact_mut(n).enumerate() {
-            let factor = quotient(row[k], pivot_row[k]);
+            let factor = pivot.divide(row[k]);
             for (entry, &above) in row[k + 1..].iter_mut().zip(&pivot_row[k + 1..]) {
                 *entry -= factor * above;
             }
@@ -888,12 +889,12 @@ fn substitute<T: Scalar>(t: &[T], n: usize, triangle: Triangle, adjoint: bool, x
         };
         let solved = if descending { i + 1..n } else { 0..i };
         let coefficient = |k: usize| if adjoint { t[k * n + i].conj() } else { t[i * n + k] };
-        let pivot = coefficient(i);
+        let pivot = Divisor::new(coefficient(i));
         if m == 1 {
             // One column: its sum kept in a register.
             let known =
                 solved.zip(solved_rows).fold(x_row[0], |total, (k, &value)| total - coefficient(k) * value);
-            x_row[0] = quotient(known, pivot);
+            x_row[0] = pivot.divide(known);
             continue;
         }
         // Several: row i updated by each solved row in turn, along the columns.
@@ -904,7 +905,7 @@ fn substitute<T: Scalar>(t: &[T], n: usize, triangle: Triangle, adjoint: bool, x
             }
         }
         for entry in x_row {
-            *entry = quotient(*entry, pivot);
+            *entry = pivot.divide(*entry);
         }
     }
 }

@@ -39,6 +39,36 @@ pub(super) fn quotient<T: Scalar>(a: T, b: T) -> T {
     }
 }
 
+/// Division by one number b, many times: a/b on real numbers; on complex ones a
+/// product by 1/b, worked out once by Smith's method (LAPACK's elimination
+/// multiplies by the pivot's reciprocal too), or [`quotient`] where 1/b overflows.
+#[derive(Clone, Copy)]
+pub(super) struct Divisor<T> {
+    divisor: T,
+    reciprocal: Option<T>,
+}
+
+impl<T: Scalar> Divisor<T> {
+    #[inline(always)]
+    pub(super) fn new(divisor: T) -> Self {
+        if !T::IS_COMPLEX {
+            return Divisor { divisor, reciprocal: None };
+        }
+        let reciprocal = quotient(T::one(), divisor);
+        let infinity = -T::Real::neg_infinity();
+        let finite = reciprocal.re().abs() < infinity && reciprocal.im().abs() < infinity;
+        Divisor { divisor, reciprocal: finite.then_some(reciprocal) }
+    }
+
+    #[inline(always)]
+    pub(super) fn divide(self, a: T) -> T {
+        match self.reciprocal {
+            Some(reciprocal) => a * reciprocal,
+            None => quotient(a, self.divisor),
+        }
+    }
+}
+
 /// (|z|, z/|z|) for a nonzero z, the phase of modulus 1 also where |z| is subnormal
 /// or past the largest number: z scaled by its larger part first.
 #[inline(always)]
