@@ -141,6 +141,19 @@ fn known_values() {
 }
 
 #[test]
+fn exponentials_of_known_complex_matrices() {
+    // e^(−iθσₓ) = cos θ·I − i sin θ·σₓ, and e^diag(iφ) = diag(e^(iφ)).
+    let (theta, zero, one) = (0.8f64, C::new(0.0, 0.0), C::new(1.0, 0.0));
+    let sigma_x: Matrix<C, 2, 2> = Matrix::from_array([[zero, one], [one, zero]]);
+    let rotation = sigma_x.scale(C::new(0.0, -theta)).matrix_exp();
+    let expected = [[C::new(theta.cos(), 0.0), C::new(0.0, -theta.sin())], [C::new(0.0, -theta.sin()), C::new(theta.cos(), 0.0)]];
+    assert!(distance(rotation.as_slice(), expected.as_flattened()) < 1e-15, "{rotation:?}");
+    let phases: Matrix<C, 2, 2> = Matrix::from_array([[C::new(0.0, 0.4), zero], [zero, C::new(0.0, -2.5)]]);
+    let diagonal = phases.matrix_exp();
+    assert!(distance(diagonal.as_slice(), &[C::from_polar(1.0, 0.4), zero, zero, C::from_polar(1.0, -2.5)]) < 1e-15);
+}
+
+#[test]
 fn singular_complex_matrices() {
     let i = C::i();
     let one = C::new(1.0, 0.0);
@@ -201,6 +214,11 @@ fn upper_solution(u: &M, b: &V) -> V {
 #[differentiable(wrt(a, b))]
 fn residual(a: &M, b: &V, c: &V) -> f64 {
     (a.solve(b) - c).norm_sqr().sum()
+}
+
+#[differentiable]
+fn exponential(a: &M) -> M {
+    a.matrix_exp()
 }
 
 #[differentiable]
@@ -333,6 +351,33 @@ proptest! {
             let anchor = (0..3).fold(0, |best, i| if vectors[[i, j]].norm() > vectors[[best, j]].norm() { i } else { best });
             prop_assert!(vectors_dot[[anchor, j]].im.abs() < 1e-14);
         }
+    }
+
+    #[test]
+    fn complex_matrix_exponentials(h in hermitian(), a in directions(), direction in directions(), scale in 0.1..3.0f64) {
+        // e^A through the real form, whose exponential is the real form of e^A.
+        let a = a.scale(C::new(scale, 0.0));
+        let exponential_of_a = a.matrix_exp();
+        let through_real = real_form(&a).matrix_exp();
+        prop_assert!(common::distance(&real_form(&exponential_of_a), &through_real) < 1e-12 * scale.exp().powi(2));
+        // e^(−iHt) = V·diag(e^(−iλt))·Vᴴ, unitary.
+        let t = 0.7;
+        let evolution = h.scale(C::new(0.0, -t)).matrix_exp();
+        let (values, vectors) = h.hermitian_eigen();
+        let phases = values.map(|l| C::from_polar(1.0, -l * t));
+        let expected = vectors.mul_rows(&phases).matmul(&conjugate_transpose(&vectors));
+        prop_assert!(distance(evolution.as_slice(), expected.as_slice()) < 1e-12);
+        prop_assert!(distance(conjugate_transpose(&evolution).matmul(&evolution).as_slice(), M::identity().as_slice()) < 1e-12);
+        // Derivatives: the tape and static mode against finite differences, static
+        // mode's tangent against complex duals.
+        let options = CheckOptions::f64();
+        check_vjp(|a: Var<M>| a.matrix_exp(), &a, options).map_err(fail)?;
+        check_grad(|h: Var<M>| (h.scale(C::new(0.0, -t)).matrix_exp() - Var::constant(direction)).norm_sqr().sum(), &h, options).map_err(fail)?;
+        check_pullback(|a: &M| a.matrix_exp(), exponential::vjp(&a).1, &a, options).map_err(fail)?;
+        check_pushforward(|a: &M| a.matrix_exp(), |a_dot| exponential::jvp(&a, a_dot).1, &a, options).map_err(fail)?;
+        let (_, tangent) = exponential::jvp(&a, &direction);
+        let (_, dual_tangent) = jvp(|a: DualMatrix| a.matrix_exp(), &a, &direction);
+        prop_assert!(distance(tangent.as_slice(), dual_tangent.as_slice()) <= 1e-11 * scale.exp().powi(2));
     }
 
     #[test]

@@ -534,7 +534,7 @@ pub struct HermitianEigenvalues;
 /// column's anchor real (see [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
 pub struct HermitianEigendecomposition;
-/// `a.matrix_exp()`: Y = e^A, Ẏ = L(A, Ȧ), the Fréchet derivative, Ā = L(Aᵀ, Ȳ)
+/// `a.matrix_exp()`: Y = e^A, Ẏ = L(A, Ȧ), the Fréchet derivative, Ā = L(Aᴴ, Ȳ)
 /// (see [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
 pub struct MatrixExponential;
@@ -2221,7 +2221,7 @@ square_matrix_rule!(
 );
 square_matrix_rule!(
     MatrixExponential -> Tensor<T, (N, N), K>,
-    RealScalar,
+    Scalar,
     [],
     Tensor::matrix_exp,
     |a, _, a_dot| matrix_exp_push(a, a_dot),

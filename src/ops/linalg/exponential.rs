@@ -10,11 +10,11 @@
 use crate::autodiff::{Var, record_unary_in_place};
 use crate::error::or_panic;
 use crate::product::MatMul;
-use crate::scalar::RealScalar;
+use crate::scalar::{RealScalar, Scalar};
 use crate::shape::Dim;
 use crate::tensor::{Storage, Tensor};
 
-use super::{Orientation, check_square, eliminate};
+use super::{Orientation, check_square, conjugate_transpose, eliminate};
 
 /// The Padé degrees with the largest ‖A‖₁ for which each approximant's backward
 /// error is below f64's unit roundoff (Higham, 2005, Table 2.3), ascending.
@@ -47,10 +47,10 @@ fn degree_and_squarings(norm: f64) -> Option<(usize, u32)> {
 
 /// ‖A‖₁ = maxⱼ Σᵢ |aᵢⱼ|, the largest column sum (of the values, on duals; a NaN
 /// entry is passed over, and spreads through the products instead).
-fn one_norm<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(a: &Tensor<T, (N, N), K>) -> f64 {
+fn one_norm<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(a: &Tensor<T, (N, N), K>) -> f64 {
     let n = a.shape().0.size();
     let entries = a.as_slice();
-    (0..n).map(|j| (0..n).map(|i| entries[i * n + j].to_f64().abs()).sum::<f64>()).fold(0.0, f64::max)
+    (0..n).map(|j| (0..n).map(|i| entries[i * n + j].abs().to_f64()).sum::<f64>()).fold(0.0, f64::max)
 }
 
 /// The coefficients c₀, …, cₘ of the [m/m] Padé approximant's numerator.
@@ -67,7 +67,7 @@ fn pade_coefficients(degree: usize) -> impl Iterator<Item = f64> {
 
 /// A matrix the exponential's algorithm computes with: a matrix alone, or a matrix
 /// with its tangent, whose operations carry the product rule.
-trait ExponentialOperand<T: RealScalar>: Sized {
+trait ExponentialOperand<T: Scalar>: Sized {
     /// X·Y.
     fn product(&self, other: &Self) -> Self;
     /// Σₖ cₖ·Xₖ + d·I (one term or more).
@@ -77,7 +77,7 @@ trait ExponentialOperand<T: RealScalar>: Sized {
 }
 
 /// Σₖ cₖ·Xₖ + d·I for square matrices of one shape (one term or more).
-fn combination<'a, T: RealScalar, N: Dim, K: Storage<T, (N, N)> + 'a>(
+fn combination<'a, T: Scalar, N: Dim, K: Storage<T, (N, N)> + 'a>(
     mut terms: impl Iterator<Item = (T, &'a Tensor<T, (N, N), K>)>,
     identity: T,
 ) -> Tensor<T, (N, N), K> {
@@ -98,7 +98,7 @@ fn combination<'a, T: RealScalar, N: Dim, K: Storage<T, (N, N)> + 'a>(
 }
 
 /// Overwrites `numerator` with Q⁻¹·numerator, Q the Padé denominator.
-fn divide_in_place<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+fn divide_in_place<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
     denominator: &Tensor<T, (N, N), K>,
     numerator: &mut Tensor<T, (N, N), K>,
 ) {
@@ -109,7 +109,7 @@ fn divide_in_place<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     }
 }
 
-impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> ExponentialOperand<T> for Tensor<T, (N, N), K> {
+impl<T: Scalar, N: Dim, K: Storage<T, (N, N)>> ExponentialOperand<T> for Tensor<T, (N, N), K> {
     fn product(&self, other: &Self) -> Self {
         self.matmul(other)
     }
@@ -130,9 +130,7 @@ struct WithTangent<M> {
     tangent: M,
 }
 
-impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> ExponentialOperand<T>
-    for WithTangent<Tensor<T, (N, N), K>>
-{
+impl<T: Scalar, N: Dim, K: Storage<T, (N, N)>> ExponentialOperand<T> for WithTangent<Tensor<T, (N, N), K>> {
     fn product(&self, other: &Self) -> Self {
         let mut tangent = self.tangent.matmul(&other.value);
         tangent += self.value.matmul(&other.tangent);
@@ -159,11 +157,12 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> ExponentialOperand<T>
 /// r(A/2ˢ)^(2ˢ) for r the [m/m] Padé approximant, on a matrix alone or with its
 /// tangent: U = A·Σₖ c₂ₖ₊₁A²ᵏ and V = Σₖ c₂ₖA²ᵏ give p = V + U and q = V − U (for
 /// m = 13 with A⁶ factored out of the high powers, six products in all).
-fn scaled_pade<T: RealScalar, M: ExponentialOperand<T>>(a: &M, degree: usize, squarings: u32) -> M {
-    let a = M::combination(&[(T::from_f64(0.5).powi(squarings as i32), a)], T::zero());
+fn scaled_pade<T: Scalar, M: ExponentialOperand<T>>(a: &M, degree: usize, squarings: u32) -> M {
+    let real = |x: f64| T::from_real(T::Real::from_f64(x));
+    let a = M::combination(&[(real(0.5f64.powi(squarings as i32)), a)], T::zero());
     let mut c = [T::zero(); 14];
     for (slot, coefficient) in c.iter_mut().zip(pade_coefficients(degree)) {
-        *slot = T::from_f64(coefficient);
+        *slot = real(coefficient);
     }
     let a2 = a.product(&a);
     let (odd, even) = if degree == 13 {
@@ -197,13 +196,14 @@ fn scaled_pade<T: RealScalar, M: ExponentialOperand<T>>(a: &M, degree: usize, sq
     r
 }
 
-impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
+impl<T: Scalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
     /// e^A = Σₖ Aᵏ/k! by scaling and squaring a Padé approximant (see
-    /// [`linalg`](crate::ops::linalg)), accurate to about f64's rounding times the
-    /// condition of the exponential; NaN everywhere for a matrix with a NaN or
-    /// infinite entry, or whose 1-norm overflows (entries near the largest finite
-    /// value). x(t) = e^(tA)·x₀ solves ẋ = A·x; e^S is the rotation for a
-    /// skew-symmetric S.
+    /// [`linalg`](crate::ops::linalg)), real or complex, accurate to about f64's
+    /// rounding times the condition of the exponential; NaN everywhere for a
+    /// matrix with a NaN or infinite entry, or whose 1-norm overflows (entries near
+    /// the largest finite value). x(t) = e^(tA)·x₀ solves ẋ = A·x; e^S is the
+    /// rotation for a skew-symmetric S, and e^(−iHt) the unitary evolution of a
+    /// Hermitian H.
     ///
     /// ```
     /// use fluxion::prelude::*;
@@ -229,13 +229,13 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
 }
 
 /// A matrix of NaN of `x`'s shape.
-fn nan_like<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(x: &Tensor<T, (N, N), K>) -> Tensor<T, (N, N), K> {
-    x.map(|_| T::from_f64(f64::NAN))
+fn nan_like<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(x: &Tensor<T, (N, N), K>) -> Tensor<T, (N, N), K> {
+    x.map(|_| T::from_real(T::Real::from_f64(f64::NAN)))
 }
 
 /// e^A with its tangent L(A, Ȧ), by the degree and squarings of a matrix of 1-norm
-/// `norm` (A's, also where the cotangent takes Aᵀ); NaN for an infinite norm.
-fn exponential_with_tangent<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+/// `norm` (A's, also where the cotangent takes Aᴴ); NaN for an infinite norm.
+fn exponential_with_tangent<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
     a: Tensor<T, (N, N), K>,
     a_dot: Tensor<T, (N, N), K>,
     norm: f64,
@@ -254,7 +254,7 @@ fn exponential_with_tangent<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
 /// # Panics
 /// When A is not square or the shapes differ.
 #[track_caller]
-pub fn matrix_exp_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+pub fn matrix_exp_push<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
     a: &Tensor<T, (N, N), K>,
     a_dot: &Tensor<T, (N, N), K>,
 ) -> Tensor<T, (N, N), K> {
@@ -263,24 +263,24 @@ pub fn matrix_exp_push<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     exponential_with_tangent(a.clone(), a_dot.clone(), one_norm(a)).tangent
 }
 
-/// The cotangent of Y = e^A: Ā = L(Aᵀ, Ȳ), the tangent at Aᵀ in the direction Ȳ
-/// (with the degree and squarings of A).
+/// The cotangent of Y = e^A: Ā = L(Aᴴ, Ȳ), the tangent at Aᴴ (Aᵀ for real A) in the
+/// direction Ȳ (with the degree and squarings of A).
 ///
 /// # Panics
 /// When A is not square or the shapes differ.
 #[track_caller]
-pub fn matrix_exp_pullback<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+pub fn matrix_exp_pullback<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
     a: &Tensor<T, (N, N), K>,
     y_bar: &Tensor<T, (N, N), K>,
 ) -> Tensor<T, (N, N), K> {
     or_panic(check_square("matrix_exp_pullback", a.dims()));
     or_panic(a.check_same_shape(y_bar, "matrix_exp_pullback"));
-    exponential_with_tangent(a.transpose(), y_bar.clone(), one_norm(a)).tangent
+    exponential_with_tangent(conjugate_transpose(a), y_bar.clone(), one_norm(a)).tangent
 }
 
 #[cfg(feature = "std")]
-impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Var<Tensor<T, (N, N), K>> {
-    /// e^A, recorded with its pullback Ā = L(Aᵀ, Ȳ) (see [`Tensor::matrix_exp`]).
+impl<T: Scalar, N: Dim, K: Storage<T, (N, N)>> Var<Tensor<T, (N, N), K>> {
+    /// e^A, recorded with its pullback Ā = L(Aᴴ, Ȳ) (see [`Tensor::matrix_exp`]).
     ///
     /// # Panics
     /// As [`Tensor::matrix_exp`].
