@@ -146,11 +146,17 @@ fn exponentials_of_known_complex_matrices() {
     let (theta, zero, one) = (0.8f64, C::new(0.0, 0.0), C::new(1.0, 0.0));
     let sigma_x: Matrix<C, 2, 2> = Matrix::from_array([[zero, one], [one, zero]]);
     let rotation = sigma_x.scale(C::new(0.0, -theta)).matrix_exp();
-    let expected = [[C::new(theta.cos(), 0.0), C::new(0.0, -theta.sin())], [C::new(0.0, -theta.sin()), C::new(theta.cos(), 0.0)]];
+    let expected = [
+        [C::new(theta.cos(), 0.0), C::new(0.0, -theta.sin())],
+        [C::new(0.0, -theta.sin()), C::new(theta.cos(), 0.0)],
+    ];
     assert!(distance(rotation.as_slice(), expected.as_flattened()) < 1e-15, "{rotation:?}");
     let phases: Matrix<C, 2, 2> = Matrix::from_array([[C::new(0.0, 0.4), zero], [zero, C::new(0.0, -2.5)]]);
     let diagonal = phases.matrix_exp();
-    assert!(distance(diagonal.as_slice(), &[C::from_polar(1.0, 0.4), zero, zero, C::from_polar(1.0, -2.5)]) < 1e-15);
+    assert!(
+        distance(diagonal.as_slice(), &[C::from_polar(1.0, 0.4), zero, zero, C::from_polar(1.0, -2.5)])
+            < 1e-15
+    );
 }
 
 #[test]
@@ -214,6 +220,15 @@ fn upper_solution(u: &M, b: &V) -> V {
 #[differentiable(wrt(a, b))]
 fn residual(a: &M, b: &V, c: &V) -> f64 {
     (a.solve(b) - c).norm_sqr().sum()
+}
+
+/// e^(−iΣₖ xₖHₖ) applied to v, |·|² summed: real parameters into a complex
+/// computation through `to_complex`, scalar and tensor.
+#[differentiable(wrt(x))]
+fn evolved_weight(x: &Vector<f64, 3>, h: &M, v: &V) -> f64 {
+    let phases = x.to_complex();
+    let generator = h.scale(C::new(0.0, -1.0)).scale(x[[0]].to_complex()) + h.matmul(h).scale(phases.sum());
+    generator.matrix_exp().matmul(v).hadamard(&phases).norm_sqr().sum()
 }
 
 #[differentiable]
@@ -378,6 +393,28 @@ proptest! {
         let (_, tangent) = exponential::jvp(&a, &direction);
         let (_, dual_tangent) = jvp(|a: DualMatrix| a.matrix_exp(), &a, &direction);
         prop_assert!(distance(tangent.as_slice(), dual_tangent.as_slice()) <= 1e-11 * scale.exp().powi(2));
+    }
+
+    #[test]
+    fn real_parameters_of_complex_computations(h in hermitian(), v in vectors(), x in prop::array::uniform3(-1.0..1.0f64), direction in prop::array::uniform3(-1.0..1.0f64)) {
+        let (x, direction) = (Vector::from_array(x), Vector::from_array(direction));
+        let h = h.scale(C::new(0.2, 0.0));
+        let options = CheckOptions::f64();
+        let plain = |x: &Vector<f64, 3>| evolved_weight(x, &h, &v);
+        check_pullback(plain, |&y_bar: &f64| evolved_weight::vjp(&x, &h, &v).1(&y_bar), &x, options).map_err(fail)?;
+        check_pushforward(plain, |x_dot| evolved_weight::jvp(&x, &h, &v, x_dot).1, &x, options).map_err(fail)?;
+        // The tape's gradient, and forward mode on duals, agree with static mode's.
+        let tape = grad(|x: Var<Vector<f64, 3>>| {
+            let phases = x.to_complex();
+            let generator = Var::constant(h.scale(C::new(0.0, -1.0))).scale_by(&x.at([0]).to_complex())
+                + Var::constant(h.matmul(&h)).scale_by(&phases.sum());
+            generator.matrix_exp().matmul(&Var::constant(v)).hadamard(&phases).norm_sqr().sum()
+        }, &x);
+        let (_, static_gradient) = evolved_weight::value_and_grad(&x, &h, &v);
+        prop_assert!(common::distance(&tape, &static_gradient) < 1e-12);
+        let (_, tangent) = evolved_weight::jvp(&x, &h, &v, &direction);
+        let along: f64 = static_gradient.as_slice().iter().zip(direction.as_slice()).map(|(g, d)| g * d).sum();
+        prop_assert!((tangent - along).abs() < 1e-12 * along.abs().max(1.0));
     }
 
     #[test]

@@ -374,6 +374,7 @@ impl<T: ComplexScalar, const N: usize> ComplexScalar for Dual<T, N> {}
 
 #[diagnostic::do_not_recommend]
 impl<T: RealScalar, const N: usize> RealScalar for Dual<T, N> {
+    type Complex = Dual<T::Complex, N>;
     fn from_f64(x: f64) -> Self {
         Dual::constant(T::from_f64(x))
     }

@@ -3243,6 +3243,47 @@ pub struct ImaginaryPart;
 #[derive(Clone, Copy, Debug)]
 pub struct NormSquared;
 
+/// x + 0i, a real scalar or tensor as a complex one (`to_complex`): ẏ = ẋ + 0i,
+/// x̄ = Re ȳ.
+#[derive(Clone, Copy, Debug)]
+pub struct ToComplex;
+
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar> UnaryRule<T> for ToComplex {
+    type Output = T::Complex;
+    #[inline(always)]
+    fn value(&self, x: &T) -> T::Complex {
+        T::Complex::from_real(*x)
+    }
+    #[inline(always)]
+    fn push(&self, _: &T, _: &T::Complex, x_dot: &T) -> T::Complex {
+        T::Complex::from_real(*x_dot)
+    }
+    #[inline(always)]
+    fn pull(&self, _: &T, _: &T::Complex, y_bar: &T::Complex) -> T {
+        y_bar.re()
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar, S: Shape, K: Storage<T, S> + Storage<T::Complex, S>> UnaryRule<Tensor<T, S, K>>
+    for ToComplex
+{
+    type Output = Tensor<T::Complex, S, K>;
+    #[inline(always)]
+    fn value(&self, x: &Tensor<T, S, K>) -> Self::Output {
+        x.to_complex()
+    }
+    #[inline(always)]
+    fn push(&self, _: &Tensor<T, S, K>, _: &Self::Output, x_dot: &Tensor<T, S, K>) -> Self::Output {
+        x_dot.to_complex()
+    }
+    #[inline(always)]
+    fn pull(&self, _: &Tensor<T, S, K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, S, K> {
+        y_bar.re()
+    }
+}
+
 /// The rules of the parts of complex scalars: `$rule` computes `$value` and pushes
 /// `$push` (from x and ẋ), pulls `$pull` (from x and ȳ).
 macro_rules! scalar_part_rule {

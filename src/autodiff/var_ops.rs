@@ -881,6 +881,24 @@ impl<T: Scalar> Var<T> {
     }
 }
 
+impl<T: RealScalar, S: Shape, K> Var<Tensor<T, S, K>>
+where
+    K: Storage<T, S> + Storage<T::Complex, S>,
+{
+    /// x + 0i elementwise, real numbers as complex ones (see [`Tensor::to_complex`]),
+    /// with x̄ = Re ȳ.
+    pub fn to_complex(&self) -> Var<Tensor<T::Complex, S, K>> {
+        record_own_unary(self, self.value().to_complex(), |y_bar: &Tensor<T::Complex, S, K>| y_bar.re())
+    }
+}
+
+impl<T: RealScalar> Var<T> {
+    /// x + 0i, a real number as a complex one, with x̄ = Re ȳ.
+    pub fn to_complex(&self) -> Var<T::Complex> {
+        record_own_unary(self, T::Complex::from_real(*self.value()), |&y_bar: &T::Complex| y_bar.re())
+    }
+}
+
 // Operators. The work is done on references: `+` and `−` between Vars of one type,
 // `*` and `/` between scalar Vars, and every arithmetic operator with a constant
 // scalar. Owned operands and a constant on the left forward to those.

@@ -54,8 +54,12 @@
 //! mode: their derivatives are the real ones with each transpose conjugated
 //! ([`ops::linalg`](crate::ops::linalg) states them). `hermitian_eigenvalues` and
 //! `hermitian_eigen` diagonalise a Hermitian matrix (real eigenvalues, unitary V,
-//! each column's largest entry made real and positive to fix its phase). A complex
-//! system is the real one of twice the size, and its gradient is that system's:
+//! each column's largest entry made real and positive to fix its phase), and
+//! `matrix_exp` takes complex matrices (e^(−iHt), a unitary evolution). Real
+//! parameters enter a complex computation by `x.to_complex()` (x + 0i, x̄ = Re ȳ;
+//! `examples/quantum_control.rs` shapes a qubit's drive so, through e^(−iHΔt)). A
+//! complex system is the real one of twice the size, and its gradient is that
+//! system's:
 //!
 //! ```
 //! use fluxion::prelude::*;

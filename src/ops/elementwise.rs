@@ -651,6 +651,23 @@ real_valued_ops! {
     norm_sqr => Scalar::norm_sqr;
 }
 
+impl<T: RealScalar, S: Shape, K: Storage<T, S> + Storage<T::Complex, S>> Tensor<T, S, K> {
+    /// x + 0i elementwise: real numbers as complex ones (`Complex64` for `f64`;
+    /// `x.astype(complex)` in NumPy, `torch.complex(x, zeros)`), the way real
+    /// parameters enter a complex computation. Its cotangent is Re ȳ.
+    ///
+    /// ```
+    /// use fluxion::prelude::*;
+    ///
+    /// let x: Vector<f64, 2> = Vector::from_array([1.5, -2.0]);
+    /// let z: Vector<Complex64, 2> = x.to_complex();
+    /// assert_eq!(z.to_array(), [Complex64::new(1.5, 0.0), Complex64::new(-2.0, 0.0)]);
+    /// ```
+    pub fn to_complex(&self) -> Tensor<T::Complex, S, K> {
+        self.map(T::Complex::from_real)
+    }
+}
+
 impl<T: Scalar, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// max(x, 0) elementwise.
     pub fn relu(&self) -> Self

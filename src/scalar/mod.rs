@@ -132,6 +132,14 @@ pub(crate) fn overtakes<T: PartialOrd + Copy>(candidate: T, leader: T) -> bool {
     label = "this needs real (f32 or f64) data; complex numbers have no order (take `.re()`, `.abs()` or `.norm_sqr()` first)"
 )]
 pub trait RealScalar: Scalar<Real = Self> + PartialOrd {
+    /// The complex numbers over this type (`Complex64` for `f64`; for a dual number,
+    /// a dual of complex numbers), which `to_complex` lifts to.
+    type Complex: Scalar<Real = Self>;
+    /// x + 0i, this number as a complex one (see `Tensor::to_complex`).
+    #[inline(always)]
+    fn to_complex(self) -> Self::Complex {
+        Self::Complex::from_real(self)
+    }
     /// Converts from `f64` (rounding for `f32`).
     fn from_f64(x: f64) -> Self;
     /// Converts to `f64`.
@@ -311,6 +319,7 @@ macro_rules! impl_real {
 
         #[diagnostic::do_not_recommend]
         impl RealScalar for $t {
+            type Complex = Complex<$t>;
             #[inline(always)]
             fn from_f64(x: f64) -> $t {
                 x as $t

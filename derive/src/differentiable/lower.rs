@@ -614,6 +614,7 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("flatten_images", "ImageFlattening"),
     ("conj", "Conjugation"),
     ("re", "RealPart"),
+    ("to_complex", "ToComplex"),
     ("im", "ImaginaryPart"),
     ("norm_sqr", "NormSquared"),
     ("narrow", "Narrowing"),

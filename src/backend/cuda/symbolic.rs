@@ -575,6 +575,7 @@ impl Sym {
 
 #[diagnostic::do_not_recommend]
 impl RealScalar for Sym {
+    type Complex = Complex<Sym>;
     fn from_f64(x: f64) -> Sym {
         Sym::constant(x)
     }

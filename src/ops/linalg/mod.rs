@@ -1,7 +1,7 @@
 //! Linear algebra of matrices, on any real scalar (duals included) and, for
-//! `solve`, `inverse`, the determinants, `cholesky`, the triangular solves and the
-//! Hermitian eigendecomposition, on complex ones too (`Complex32`, `Complex64`,
-//! complex duals):
+//! `solve`, `inverse`, the determinants, `cholesky`, the triangular solves,
+//! `matrix_exp` and the Hermitian eigendecomposition, on complex ones too
+//! (`Complex32`, `Complex64`, complex duals):
 //! - `a.solve(&b)`: x = A⁻¹b for b a vector or a matrix whose columns are solved
 //!   together, by Gaussian elimination with partial pivoting (LAPACK's `gesv`,
 //!   `torch.linalg.solve`, `jnp.linalg.solve`);
