@@ -231,6 +231,12 @@ fn evolved_weight(x: &Vector<f64, 3>, h: &M, v: &V) -> f64 {
     generator.matrix_exp().matmul(v).hadamard(&phases).norm_sqr().sum()
 }
 
+/// |Bᴴ·A·B|² for a 3×2 B: the conjugate transpose in static mode.
+#[differentiable]
+fn projected_weight(a: &M, b: &Matrix<C, 3, 2>) -> f64 {
+    b.conj_transpose().matmul(&a.matmul(b)).norm_sqr().sum()
+}
+
 #[differentiable]
 fn exponential(a: &M) -> M {
     a.matrix_exp()
@@ -415,6 +421,22 @@ proptest! {
         let (_, tangent) = evolved_weight::jvp(&x, &h, &v, &direction);
         let along: f64 = static_gradient.as_slice().iter().zip(direction.as_slice()).map(|(g, d)| g * d).sum();
         prop_assert!((tangent - along).abs() < 1e-12 * along.abs().max(1.0));
+    }
+
+    #[test]
+    fn conjugate_transposes(a in directions(), b in directions()) {
+        let b: Matrix<C, 3, 2> = Matrix::from_fn(|[i, j]| b[[i, j]]);
+        prop_assert_eq!(b.conj_transpose(), b.transpose().conj());
+        prop_assert_eq!(b.conj_transpose().conj_transpose(), b);
+        let real = real_form(&a);
+        prop_assert_eq!(real.conj_transpose(), real.transpose());
+        let options = CheckOptions::f64();
+        check_vjp(|b: Var<Matrix<C, 3, 2>>| b.conj_transpose(), &b, options).map_err(fail)?;
+        check_pullback(|(a, b): &(M, Matrix<C, 3, 2>)| projected_weight(a, b), |y_bar: &f64| projected_weight::vjp(&a, &b).1(y_bar), &(a, b), options).map_err(fail)?;
+        check_pushforward(|(a, b): &(M, Matrix<C, 3, 2>)| projected_weight(a, b), |(a_dot, b_dot)| projected_weight::jvp(&a, &b, a_dot, b_dot).1, &(a, b), options).map_err(fail)?;
+        let tape = grad(|(a, b): (Var<M>, Var<Matrix<C, 3, 2>>)| b.conj_transpose().matmul(&a.matmul(&b)).norm_sqr().sum(), &(a, b));
+        let (_, (a_bar, b_bar)) = projected_weight::value_and_grad(&a, &b);
+        prop_assert!(distance(tape.0.as_slice(), a_bar.as_slice()) < 1e-12 && distance(tape.1.as_slice(), b_bar.as_slice()) < 1e-12);
     }
 
     #[test]

@@ -452,6 +452,9 @@ pub struct Mean;
 /// xᵀ of a matrix.
 #[derive(Clone, Copy, Debug)]
 pub struct Transposition;
+/// xᴴ of a matrix (`conj_transpose`): ẏ = ẋᴴ, x̄ = ȳᴴ.
+#[derive(Clone, Copy, Debug)]
+pub struct ConjugateTransposition;
 /// `a.matmul(&b)` (see [`MatMul`]): Y = A·B, Ẏ = Ȧ·B + A·Ḃ, Ā = Ȳ·Bᴴ, B̄ = Aᴴ·Ȳ
 /// (through [`MatMul::matmul_pullback`], which reads A once for both when B is a
 /// vector).
@@ -1735,6 +1738,26 @@ where
     #[inline(always)]
     fn pull(&self, _: &Tensor<T, (R, C), K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, (R, C), K> {
         transpose_pullback(y_bar)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, R: Dim, C: Dim, K> UnaryRule<Tensor<T, (R, C), K>> for ConjugateTransposition
+where
+    K: Storage<T, (R, C)> + Storage<T, (C, R)>,
+{
+    type Output = Tensor<T, (C, R), K>;
+    #[inline(always)]
+    fn value(&self, x: &Tensor<T, (R, C), K>) -> Self::Output {
+        x.conj_transpose()
+    }
+    #[inline(always)]
+    fn push(&self, _: &Tensor<T, (R, C), K>, _: &Self::Output, x_dot: &Tensor<T, (R, C), K>) -> Self::Output {
+        x_dot.conj_transpose()
+    }
+    #[inline(always)]
+    fn pull(&self, _: &Tensor<T, (R, C), K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, (R, C), K> {
+        y_bar.conj_transpose()
     }
 }
 

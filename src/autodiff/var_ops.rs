@@ -657,6 +657,11 @@ where
     pub fn transpose(&self) -> Var<Tensor<T, (C, R), K>> {
         record_own_unary(self, self.value().transpose(), transpose_pullback)
     }
+
+    /// The conjugate transpose Aᴴ (see [`Tensor::conj_transpose`]), with Ā = Ȳᴴ.
+    pub fn conj_transpose(&self) -> Var<Tensor<T, (C, R), K>> {
+        record_own_unary(self, self.value().conj_transpose(), Tensor::conj_transpose)
+    }
 }
 
 impl<T: Scalar, M: Dim, K: Storage<T, (M,)>> Var<Tensor<T, (M,), K>> {

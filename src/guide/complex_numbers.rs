@@ -71,7 +71,7 @@
 //! assert!((a.matmul(&x) - b).iter().all(|r| r.norm() < 1e-15));
 //! // d|x|²/db = 2·A⁻ᴴx, the cotangent ∂/∂Re b + i·∂/∂Im b.
 //! let gradient = grad(|b: Var<Vector<Complex64, 2>>| Var::constant(a).solve(&b).norm_sqr().sum(), &b);
-//! let inverse_adjoint = a.inverse().transpose().conj();
+//! let inverse_adjoint = a.inverse().conj_transpose();
 //! let expected = inverse_adjoint.matmul(&x).scale(c(2.0, 0.0));
 //! assert!(gradient.iter().zip(expected.iter()).all(|(g, e)| (g - e).norm() < 1e-14));
 //! ```

@@ -480,6 +480,30 @@ pub(crate) fn check_broadcast(source: Dims, target: Dims, rank_difference: usize
     check_countable("broadcast", source, target)
 }
 
+impl<T: Scalar, R: Dim, C: Dim, K> Tensor<T, (R, C), K>
+where
+    K: Storage<T, (R, C)> + Storage<T, (C, R)>,
+{
+    /// The conjugate transpose Aᴴ, yᵢⱼ = conj(xⱼᵢ) (PyTorch's `A.mH`, JAX's
+    /// `A.conj().T`, nalgebra's `adjoint`); the transpose on real matrices. Its
+    /// cotangent is ȳᴴ.
+    ///
+    /// ```
+    /// use fluxion::prelude::*;
+    ///
+    /// let c = Complex64::new;
+    /// let a: Matrix<Complex64, 1, 2> = Matrix::from_array([[c(1.0, 2.0), c(0.0, -1.0)]]);
+    /// assert_eq!(a.conj_transpose().to_array(), [[c(1.0, -2.0)], [c(0.0, 1.0)]]);
+    /// ```
+    #[doc(alias = "adjoint")]
+    #[doc(alias = "mH")]
+    #[doc(alias = "dagger")]
+    pub fn conj_transpose(&self) -> Tensor<T, (C, R), K> {
+        let transpose = self.transpose();
+        if T::IS_COMPLEX { transpose.conj() } else { transpose }
+    }
+}
+
 // Reverse-mode rules: each moves the cotangent back to where the element came from.
 
 /// x̄ = ȳᵀ for y = xᵀ.

@@ -564,6 +564,7 @@ const UNARY_METHODS: &[(&str, &str)] = &[
     ("mean", "Mean"),
     ("norm", "EuclideanNorm"),
     ("transpose", "Transposition"),
+    ("conj_transpose", "ConjugateTransposition"),
     ("diagonal", "Diagonal"),
     ("cross_matrix", "CrossMatrix"),
     ("diagonal_matrix", "DiagonalMatrix"),

@@ -115,10 +115,11 @@ impl<T: ComplexScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
     /// together, (λ, V) with λ real and ascending and A = V·diag(λ)·Vᴴ
     /// (`torch.linalg.eigh`, `jnp.linalg.eigh` on complex matrices), from one run
     /// of the rotations. An eigenvector's phase is free (any e^(iθ)·v is one): each
-    /// column's entry of largest magnitude (the first of equal ones) is made real
-    /// and positive, which fixes it, and V's derivative is this choice's (a loss that
-    /// does not depend on the phases, such as |vᵢⱼ|² or V·diag(f(λ))·Vᴴ, gets the
-    /// same gradient under any choice). A repeated eigenvalue leaves its
+    /// column's entry of largest magnitude (the first of equal ones; where entries
+    /// have one magnitude, as a circulant's eigenvectors do, rounding picks) is made
+    /// real and positive, which fixes it, and V's derivative is this choice's (a
+    /// loss that does not depend on the phases, such as |vᵢⱼ|² or V·diag(f(λ))·Vᴴ,
+    /// gets the same gradient under any choice). A repeated eigenvalue leaves its
     /// eigenvectors free within their space.
     ///
     /// ```

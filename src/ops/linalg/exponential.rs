@@ -14,7 +14,7 @@ use crate::scalar::{RealScalar, Scalar};
 use crate::shape::Dim;
 use crate::tensor::{Storage, Tensor};
 
-use super::{Orientation, check_square, conjugate_transpose, eliminate};
+use super::{Orientation, check_square, eliminate};
 
 /// The Padé degrees with the largest ‖A‖₁ for which each approximant's backward
 /// error is below f64's unit roundoff (Higham, 2005, Table 2.3), ascending.
@@ -275,7 +275,7 @@ pub fn matrix_exp_pullback<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
 ) -> Tensor<T, (N, N), K> {
     or_panic(check_square("matrix_exp_pullback", a.dims()));
     or_panic(a.check_same_shape(y_bar, "matrix_exp_pullback"));
-    exponential_with_tangent(conjugate_transpose(a), y_bar.clone(), one_norm(a)).tangent
+    exponential_with_tangent(a.conj_transpose(), y_bar.clone(), one_norm(a)).tangent
 }
 
 #[cfg(feature = "std")]

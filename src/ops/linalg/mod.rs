@@ -1252,7 +1252,7 @@ pub fn cholesky_pullback<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
     let mut w = with_conjugate(l, |conjugate| conjugate.transposed_matmul(l_bar));
     lower_with_half_diagonal(w.as_mut_slice(), n);
     substitute(l.as_slice(), n, Triangle::Lower, true, w.as_mut_slice(), n);
-    let mut a_bar = conjugate_transpose(&w);
+    let mut a_bar = w.conj_transpose();
     substitute(l.as_slice(), n, Triangle::Lower, true, a_bar.as_mut_slice(), n);
     hermitize(a_bar.as_mut_slice(), n);
     a_bar
@@ -1273,18 +1273,10 @@ pub fn cholesky_push<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
     let mut z = a_dot.clone();
     hermitize(z.as_mut_slice(), n);
     substitute(l.as_slice(), n, Triangle::Lower, false, z.as_mut_slice(), n);
-    let mut middle = conjugate_transpose(&z);
+    let mut middle = z.conj_transpose();
     substitute(l.as_slice(), n, Triangle::Lower, false, middle.as_mut_slice(), n);
     lower_with_half_diagonal(middle.as_mut_slice(), n);
     l.matmul(&middle)
-}
-
-/// Mᴴ, the conjugate transpose (Mᵀ for real M).
-fn conjugate_transpose<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
-    m: &Tensor<T, (N, N), K>,
-) -> Tensor<T, (N, N), K> {
-    let transpose = m.transpose();
-    if T::IS_COMPLEX { transpose.conj() } else { transpose }
 }
 
 /// Brings herm(S) (`s`, n×n; sym(S) for real S) to diagonal form in place by the
