@@ -3,7 +3,10 @@
 //! fluxion follows PyTorch. The tangent inner product is ⟨u, v⟩ = Re Σ conj(uᵢ)·vᵢ,
 //! and for a real loss L of z = x + iy the gradient is ∂L/∂x + i·∂L/∂y, so
 //! `z − rate·gradient` descends. Every pullback is the adjoint of the differential
-//! under that inner product; for a holomorphic f it is x̄ = conj(f′(x))·ȳ.
+//! under that inner product; for a holomorphic f it is x̄ = conj(f′(x))·ȳ. JAX's
+//! `grad` returns the conjugate, ∂L/∂x − i·∂L/∂y: code ported from JAX takes
+//! `.conj()` of its gradients (the ground-state energy's gradient in a Hamiltonian
+//! H is v₀·v₀ᴴ here, its conjugate in JAX).
 //!
 //! ```
 //! use fluxion::prelude::*;
@@ -22,7 +25,10 @@
 //! Static mode (`#[differentiable]`) has the same rules: the arithmetic, the
 //! elementary functions, the products, `conj`, `re`, `im`, `norm_sqr`, `abs` (x̄ =
 //! ȳ·x/|x|, 0 at 0, also where |x|² underflows), `inner`, `sum_axis` and `mean_axis`
-//! of complex scalars and tensors.
+//! of complex scalars and tensors. Real numbers enter with `to_complex()` (x + 0i);
+//! a complex number built from two differentiated reals is
+//! `re.to_complex() + im.to_complex() * Complex64::i()` (`Complex64::new(re, im)`
+//! has no rule: its arguments are fields, not operations).
 //!
 //! ```
 //! use fluxion::autodiff::differentiable;
