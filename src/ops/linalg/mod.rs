@@ -925,11 +925,18 @@ fn eliminate<T: Scalar, N: Dim, B: Shape, K: Storage<T, (N, N)> + Storage<T, B>>
         return Ok(());
     }
     let (m, x) = (elements / n, x.as_mut_slice());
-    let mut matrix = match orientation {
-        Orientation::AsIs => a.clone(),
-        Orientation::Adjoint => a.conj_transpose(),
-    };
+    let mut matrix = a.clone();
     let lu = matrix.as_mut_slice();
+    if orientation == Orientation::Adjoint {
+        // Aᴴ in place (a transposing copy is slower at small sizes).
+        for i in 0..n {
+            lu[i * n + i] = lu[i * n + i].conj();
+            for j in i + 1..n {
+                let (upper, lower) = (lu[i * n + j], lu[j * n + i]);
+                (lu[i * n + j], lu[j * n + i]) = (lower.conj(), upper.conj());
+            }
+        }
+    }
     eliminate_forward(lu, n, x, m).map_err(|column| LinAlgError::Singular { operation, column })?;
     substitute(lu, n, Triangle::Upper, false, x, m);
     Ok(())
