@@ -370,6 +370,7 @@ impl<T: RealScalar, const N: usize> PartialOrd for Dual<T, N> {
 
 /// A dual number of complex values is complex: the operations of complex matrices
 /// (`hermitian_eigen`, …) take it.
+#[diagnostic::do_not_recommend]
 impl<T: ComplexScalar, const N: usize> ComplexScalar for Dual<T, N> {}
 
 #[diagnostic::do_not_recommend]

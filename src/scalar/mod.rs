@@ -243,6 +243,10 @@ impl<T: RealScalar> RealDot for T {}
 
 /// A complex element type: [`Complex32`] or [`Complex64`] (and dual numbers of
 /// them, for forward mode).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a complex scalar type",
+    label = "this needs complex data: a real symmetric matrix has `symmetric_eigen` (`symmetric_eigenvalues`), or lift it with `.to_complex()`"
+)]
 pub trait ComplexScalar: Scalar {}
 
 macro_rules! impl_real {
@@ -529,6 +533,7 @@ macro_rules! impl_complex {
             }
         }
 
+        #[diagnostic::do_not_recommend]
         impl ComplexScalar for Complex<$r> {}
     };
 }

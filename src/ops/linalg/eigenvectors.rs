@@ -79,7 +79,10 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
     }
 }
 
-impl<T: ComplexScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
+impl<T: Scalar, N: Dim, K> Tensor<T, (N, N), K>
+where
+    K: Storage<T, (N, N)> + Storage<T, (N,)> + Storage<T::Real, (N,)>,
+{
     /// The eigenvalues of the Hermitian ½(A + Aᴴ) (A itself when Hermitian), real and
     /// ascending (`torch.linalg.eigvalsh` and `jnp.linalg.eigvalsh` on complex
     /// matrices; a Hamiltonian's energy levels), by cyclic Jacobi rotations, each
@@ -103,10 +106,8 @@ impl<T: ComplexScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
     /// For a `Dyn` matrix that is not square.
     #[track_caller]
     #[doc(alias = "eigvalsh")]
-    pub fn hermitian_eigenvalues(&self) -> Tensor<T::Real, (N,), K>
-    where
-        K: Storage<T, (N,)> + Storage<T::Real, (N,)>,
-    {
+    #[rustfmt::skip] // The bound on one line: its error quotes it.
+    pub fn hermitian_eigenvalues(&self) -> Tensor<T::Real, (N,), K> where T: ComplexScalar {
         or_panic(check_square("hermitian_eigenvalues", self.dims()));
         eigenvalues_on_diagonal(self).diagonal().re()
     }
@@ -138,10 +139,8 @@ impl<T: ComplexScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
     /// For a `Dyn` matrix that is not square.
     #[track_caller]
     #[doc(alias = "eigh")]
-    pub fn hermitian_eigen(&self) -> (Tensor<T::Real, (N,), K>, Self)
-    where
-        K: Storage<T, (N,)> + Storage<T::Real, (N,)>,
-    {
+    #[rustfmt::skip] // The bound on one line: its error quotes it.
+    pub fn hermitian_eigen(&self) -> (Tensor<T::Real, (N,), K>, Self) where T: ComplexScalar {
         or_panic(check_square("hermitian_eigen", self.dims()));
         let (rotated, vectors) = eigendecomposition(self);
         (rotated.diagonal().re(), vectors)
