@@ -1444,27 +1444,25 @@ pub(super) fn fix_signs<T: Scalar>(vectors: &mut [T], n: usize, mut partner: Opt
     for j in 0..n {
         let row = largest_entry_row(vectors, n, j);
         let anchor = vectors[row * n + j];
-        let factor = if T::IS_COMPLEX {
+        // The factor, and the anchor's value after it (exactly real: the product may
+        // leave a rounding error in its imaginary part).
+        let (factor, fixed) = if T::IS_COMPLEX {
             if anchor == T::zero() {
                 continue;
             }
             let (modulus, unit) = polar(anchor);
-            vectors[row * n + j] = T::from_real(modulus);
-            unit.conj()
+            (unit.conj(), T::from_real(modulus))
         } else if anchor.re() < T::Real::zero() {
-            -T::one()
+            (-T::one(), -anchor)
         } else {
             continue;
         };
-        let turned =
-            vectors.iter_mut().enumerate().filter(|(k, _)| k % n == j && k / n != row).map(|(_, x)| x);
+        let column = vectors.iter_mut().skip(j).step_by(n);
         let partner_column = partner.iter_mut().flat_map(|partner| partner.iter_mut().skip(j).step_by(n));
-        for x in turned.chain(partner_column) {
+        for x in column.chain(partner_column) {
             *x = if T::IS_COMPLEX { *x * factor } else { -*x };
         }
-        if !T::IS_COMPLEX {
-            vectors[row * n + j] = -anchor;
-        }
+        vectors[row * n + j] = fixed;
     }
 }
 
