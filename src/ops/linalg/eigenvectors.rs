@@ -25,7 +25,8 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
     /// entry of largest magnitude (the first of equal ones) is positive, so that
     /// the sign, which the matrix leaves free, is fixed, and its derivative is this
     /// choice's; where two entries of a column have equal magnitude, rounding picks
-    /// the one made positive. By the same Jacobi rotations as the eigenvalues; NaN everywhere
+    /// the one made positive. From the same reduction and QR steps as the
+    /// eigenvalues, their transformations accumulated; NaN everywhere
     /// for a matrix with a NaN or infinite entry. A repeated eigenvalue leaves its
     /// eigenvectors free within their space: any orthonormal basis of it may come.
     ///
@@ -50,7 +51,7 @@ impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
 
     /// The eigenvalues and eigenvectors of ½(A + Aᵀ) together, (λ, V) with λ
     /// ascending and A = V·diag(λ)·Vᵀ (`torch.linalg.eigh`, `jnp.linalg.eigh`): one
-    /// run of the rotations for both, equal to
+    /// run of the reduction and QR steps for both, equal to
     /// [`symmetric_eigenvalues`](Self::symmetric_eigenvalues) and
     /// [`symmetric_eigenvectors`](Self::symmetric_eigenvectors) (the same signs).
     ///
@@ -85,9 +86,10 @@ where
 {
     /// The eigenvalues of the Hermitian ½(A + Aᴴ) (A itself when Hermitian), real and
     /// ascending (`torch.linalg.eigvalsh` and `jnp.linalg.eigvalsh` on complex
-    /// matrices; a Hamiltonian's energy levels), by cyclic Jacobi rotations, each
-    /// preceded by the phase that makes its pivot real: accurate to rounding
-    /// relative to the largest entry. An entry that is NaN or infinite makes every
+    /// matrices; a Hamiltonian's energy levels), by Householder reflections to a
+    /// tridiagonal matrix made real by phases, then implicit QR steps (LAPACK's
+    /// `hetrd` and `steqr`): accurate to rounding relative to the largest entry, in
+    /// O(n³). An entry that is NaN or infinite makes every
     /// eigenvalue NaN. For real matrices, see
     /// [`symmetric_eigenvalues`](Self::symmetric_eigenvalues).
     ///
@@ -115,7 +117,7 @@ where
     /// The eigenvalues and orthonormal eigenvectors of the Hermitian ½(A + Aᴴ)
     /// together, (λ, V) with λ real and ascending and A = V·diag(λ)·Vᴴ
     /// (`torch.linalg.eigh`, `jnp.linalg.eigh` on complex matrices), from one run
-    /// of the rotations. An eigenvector's phase is free (any e^(iθ)·v is one): each
+    /// of the reduction and QR steps. An eigenvector's phase is free (any e^(iθ)·v is one): each
     /// column's entry of largest magnitude (the first of equal ones; where entries
     /// have one magnitude, as a circulant's eigenvectors do, rounding picks) is made
     /// real and positive, which fixes it, and V's derivative is this choice's (a
@@ -148,8 +150,8 @@ where
 }
 
 /// A matrix whose diagonal holds the eigenvalues of herm(A) in ascending order
-/// (its other entries are not meaningful): the rotations without the vectors, or
-/// with them on duals, whose tangents are added by the formulas that need them.
+/// (its other entries 0): the reduction and QR steps without the vectors, or with
+/// them on duals, whose tangents are added by the formulas that need them.
 pub(super) fn eigenvalues_on_diagonal<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
     a: &Tensor<T, (N, N), K>,
 ) -> Tensor<T, (N, N), K> {
@@ -162,12 +164,12 @@ pub(super) fn eigenvalues_on_diagonal<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
 }
 
 /// (D, V): a matrix whose diagonal holds the eigenvalues in ascending order (real;
-/// its other entries are not meaningful) and the eigenvectors, each column's
-/// largest entry real and positive. The rotations run on the values; on duals, each
+/// its other entries 0) and the eigenvectors, each column's largest entry real and
+/// positive. The reduction and QR steps run on the values; on duals, each
 /// level of tangents is then added by the first-order formulas (λ̇ = diag P, V̇ =
 /// V·(F∘P) and, complex, the phase term; P = Vᴴ·herm(Ȧ)·V) at the levels inside it,
 /// where it enters linearly: every order of nested duals is exact, including where
-/// the rotations have nothing to rotate (a diagonal A whose tangent is not), and an
+/// A is already diagonal and its tangent is not, and an
 /// exactly repeated pair's coupling is left 0 (see [`divided_by_gap`]).
 pub(super) fn eigendecomposition<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
     a: &Tensor<T, (N, N), K>,
