@@ -291,7 +291,7 @@ fn plain_loop<T: Scalar>(
 /// independent chains of additions that the processor overlaps (one chain would wait
 /// for each addition in turn) and that the compiler vectorises.
 #[inline(always)]
-fn dot<T: Scalar>(a: &[T], b: &[T], op_a: impl Fn(T) -> T, op_b: impl Fn(T) -> T) -> T {
+pub(crate) fn dot<T: Scalar>(a: &[T], b: &[T], op_a: impl Fn(T) -> T, op_b: impl Fn(T) -> T) -> T {
     const LANES: usize = 4;
     let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let tail = a_chunks.remainder().iter().zip(b_chunks.remainder());

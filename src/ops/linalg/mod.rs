@@ -1306,13 +1306,23 @@ fn diagonalize<T: Scalar>(s: &mut [T], n: usize, mut vectors: Option<&mut [T]>) 
     let nan = T::from_real(T::Real::from_f64(f64::NAN));
     // Not below infinity: infinite or NaN.
     let finite = largest.partial_cmp(&-T::Real::neg_infinity()) == Some(Ordering::Less);
-    if finite {
+    let converged = finite && {
         for x in s.iter_mut() {
             *x = over_real(*x, largest);
         }
         tridiagonal::tridiagonalize(s, n, vectors.as_deref_mut());
-    }
-    if !finite || !tridiagonal::tridiagonal_qr(s, n, vectors.as_deref_mut()) {
+        // The QR steps' rotations combine columns of V: rows of Vᵀ, which lie in
+        // memory together.
+        if let Some(v) = vectors.as_deref_mut() {
+            transpose_in_place(v, n);
+        }
+        let converged = tridiagonal::tridiagonal_qr(s, n, vectors.as_deref_mut());
+        if let Some(v) = vectors.as_deref_mut() {
+            transpose_in_place(v, n);
+        }
+        converged
+    };
+    if !converged {
         s.fill(nan);
         if let Some(v) = vectors {
             v.fill(nan);
@@ -1337,6 +1347,15 @@ fn diagonalize<T: Scalar>(s: &mut [T], n: usize, mut vectors: Option<&mut [T]>) 
                     v.swap(k * n + i, k * n + smallest);
                 }
             }
+        }
+    }
+}
+
+/// M ← Mᵀ for a square M (n×n).
+fn transpose_in_place<T>(m: &mut [T], n: usize) {
+    for i in 0..n {
+        for j in i + 1..n {
+            m.swap(i * n + j, j * n + i);
         }
     }
 }

@@ -17,10 +17,11 @@ use num_traits::{One, Zero};
 
 use super::parts::{Divisor, polar, times_real};
 use super::rotated;
+use crate::backend::cpu::dot;
 use crate::scalar::{RealScalar, Scalar};
 
 /// The columns of one pass of [`tridiagonalize`]'s rank-2 update, whose q entries
-/// it copies to the stack (q is held down a column).
+/// (held down a column) it copies to the stack, so that the update runs along rows.
 const UPDATE_BLOCK: usize = 32;
 
 /// Reduces the Hermitian `s` (n×n) to tridiagonal form in place: afterwards its
@@ -30,12 +31,15 @@ const UPDATE_BLOCK: usize = 32;
 ///
 /// Step k reflects x = S[k+1.., k] onto −φ|x|·e₁ (φ = x₀/|x₀|, 1 for x₀ = 0) with
 /// u = x + φ|x|·e₁ scaled to u₀ = 1, and updates the trailing block as
-/// S ← P·S·P = S − u·qᴴ − q·uᴴ, p = β·S·u, q = p − ½β(uᴴp)·u. The step keeps u in
-/// row k right of the diagonal and q (but q₀) in column k below the subdiagonal,
-/// places whose values the tridiagonal matrix does not need.
+/// S ← P·S·P = S − u·qᴴ − q·uᴴ, p = β·S·u, q = p − ½β(uᴴp)·u; then
+/// V ← V·P = V − β·(V·u)·uᴴ. The step keeps u in row k right of the diagonal and q
+/// (but q₀) in column k below the subdiagonal, places whose values the tridiagonal
+/// matrix does not need.
 pub(super) fn tridiagonalize<T: Scalar>(s: &mut [T], n: usize, mut vectors: Option<&mut [T]>) {
     let zero = T::Real::zero();
     let (one, half) = (T::Real::one(), T::Real::from_f64(0.5));
+    let same = |x: T| x;
+    let mut q_columns = [T::zero(); UPDATE_BLOCK];
     for k in 0..n.saturating_sub(2) {
         // The reflection acts on rows and columns `first..n`.
         let (first, m) = (k + 1, n - k - 1);
@@ -58,10 +62,8 @@ pub(super) fn tridiagonalize<T: Scalar>(s: &mut [T], n: usize, mut vectors: Opti
         // p = β·S·u, p₀ in a local and the rest in column k below the subdiagonal.
         let (above, block) = s.split_at_mut(first * n);
         let u = &above[k * n + first..k * n + n];
-        let row_times_u = |block: &[T], i: usize| {
-            let row = &block[i * n + first..(i + 1) * n];
-            times_real(row.iter().zip(u).fold(T::zero(), |total, (&x, &u)| total + x * u), beta)
-        };
+        let row_times_u =
+            |block: &[T], i: usize| times_real(dot(&block[i * n + first..(i + 1) * n], u, same, same), beta);
         let p_head = row_times_u(block, 0);
         let mut u_p = p_head.re();
         for i in 1..m {
@@ -75,9 +77,8 @@ pub(super) fn tridiagonalize<T: Scalar>(s: &mut [T], n: usize, mut vectors: Opti
         for i in 1..m {
             block[i * n + k] -= times_real(u[i], along_u);
         }
-        // S ← S − u·qᴴ − q·uᴴ, UPDATE_BLOCK columns at a time with their q on the stack.
+        // S ← S − u·qᴴ − q·uᴴ, UPDATE_BLOCK columns at a time with their q̄ on the stack.
         let q_at = |block: &[T], i: usize| if i == 0 { q_head } else { block[i * n + k] };
-        let mut q_columns = [T::zero(); UPDATE_BLOCK];
         for start in (0..m).step_by(UPDATE_BLOCK) {
             let width = UPDATE_BLOCK.min(m - start);
             for (j, q) in q_columns[..width].iter_mut().enumerate() {
@@ -92,13 +93,12 @@ pub(super) fn tridiagonalize<T: Scalar>(s: &mut [T], n: usize, mut vectors: Opti
                 }
             }
         }
-        // V ← V·P = V − β·(V·u)·uᴴ, row by row.
+        // V ← V − β·(V·u)·uᴴ, row by row.
         if let Some(v) = vectors.as_deref_mut() {
             let u = &s[k * n + first..k * n + n];
             for row in v.chunks_exact_mut(n) {
                 let row = &mut row[first..];
-                let vu = row.iter().zip(u).fold(T::zero(), |total, (&x, &u)| total + x * u);
-                let scaled = times_real(vu, beta);
+                let scaled = times_real(dot(row, u, same, same), beta);
                 for (x, &u) in row.iter_mut().zip(u) {
                     *x -= scaled * u.conj();
                 }
@@ -130,37 +130,17 @@ fn make_subdiagonal_real<T: Scalar>(s: &mut [T], n: usize, mut vectors: Option<&
 
 /// Diagonalises the real symmetric tridiagonal matrix that [`tridiagonalize`]
 /// leaves in `s` (its diagonal and subdiagonal; n×n) in place, the rotations
-/// applied to the columns of `vectors` too when given (V ← V·J). Returns whether
-/// every subdiagonal entry fell below rounding within 30n steps (Wilkinson's shift
-/// converges, in practice in two or three steps per eigenvalue).
+/// applied to `transposed` = Vᵀ too when given (V ← V·J: J combines columns of V,
+/// rows of Vᵀ, which lie in memory together). Returns whether every subdiagonal
+/// entry fell below rounding within 30n steps (Wilkinson's shift converges, in
+/// practice in two or three steps per eigenvalue).
 ///
 /// A subdiagonal entry eᵢ is negligible, and set to 0, where |eᵢ| ≤ ε(|dᵢ| + |dᵢ₊₁|)
 /// or eᵢ is below the smallest normal number. Each step runs on the last unreduced
 /// block [low, high]: the shift μ is the eigenvalue of its trailing 2×2 nearer its
 /// last entry, and the rotations J (c, s) of (k, k + 1), k = low, …, high − 1, chase
 /// the bulge that the first (from (d_low − μ, e_low)) makes down the band.
-pub(super) fn tridiagonal_qr<T: Scalar>(s: &mut [T], n: usize, mut vectors: Option<&mut [T]>) -> bool {
-    // The rotations combine columns of V: rows of Vᵀ, which lie in memory together.
-    if let Some(v) = vectors.as_deref_mut() {
-        transpose_in_place(v, n);
-    }
-    let converged = diagonalize_tridiagonal(s, n, vectors.as_deref_mut());
-    if let Some(v) = vectors {
-        transpose_in_place(v, n);
-    }
-    converged
-}
-
-fn transpose_in_place<T>(v: &mut [T], n: usize) {
-    for i in 0..n {
-        for j in i + 1..n {
-            v.swap(i * n + j, j * n + i);
-        }
-    }
-}
-
-/// [`tridiagonal_qr`] with `transposed` = Vᵀ.
-fn diagonalize_tridiagonal<T: Scalar>(s: &mut [T], n: usize, mut transposed: Option<&mut [T]>) -> bool {
+pub(super) fn tridiagonal_qr<T: Scalar>(s: &mut [T], n: usize, mut transposed: Option<&mut [T]>) -> bool {
     let diagonal = |i: usize| i * (n + 1);
     let below = |i: usize| (i + 1) * n + i;
     let (zero, one, two) = (T::Real::zero(), T::Real::one(), T::Real::from_f64(2.0));
