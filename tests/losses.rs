@@ -167,6 +167,14 @@ fn argmax_takes_the_first_largest_and_accuracy_counts_matches() {
 }
 
 #[test]
+#[should_panic(expected = "accuracy: class index 3 is out of range for 3 classes")]
+fn accuracy_reports_a_class_index_out_of_range() {
+    // Labels numbered from 1: the last row's 3 names no column.
+    let scores: Matrix<f64, 3, 3> = Matrix::from_array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]);
+    let _ = accuracy(&scores, &[1, 2, 3]);
+}
+
+#[test]
 #[should_panic(expected = "class index 4 is out of range for 4 classes")]
 fn a_class_index_out_of_range_is_reported() {
     let _ = value_and_grad(|z: Var<M>| cross_entropy(&z, &[0, 4, 1], Reduction::Mean), &logits());

@@ -2,7 +2,10 @@
 //!
 //! A model is a value deriving [`Differentiable`](crate::autodiff::Differentiable):
 //! its gradient is its `Tangent`, with the same fields. The pieces in
-//! [`crate::nn`] are built that way, so they compose with your own structs.
+//! [`crate::nn`] are built that way, so they compose with your own structs. A
+//! [`Sequential`](crate::nn::layer::Sequential) is its tuple to a gradient: the
+//! tangent of `model.0.0.weight` is `gradient.0.weight`, one level less deep (a
+//! parameter file names it `0.weight` too).
 //!
 //! Which mode trains it: the tape (`value_and_grad_into` in the loop) takes any
 //! model and any code over `Var`s, and is the place to start; a model written as a

@@ -14,7 +14,11 @@
 //! tensors under a prefix into a part of a model, with the same checks within the
 //! prefix: a pretrained body under a new head, or the model of a checkpoint;
 //! [`save_part`] writes a part under a prefix. [`contents`] lists a file's tensors
-//! with their shapes and element types.
+//! with their shapes and element types. Settings that are not tensors are the
+//! model's as built, not the file's: a `Dropout`'s probability and seed, which its
+//! `==` compares, so a model loaded into one built with other dropout seeds holds
+//! equal parameters and buffers but compares unequal (build both with the same seeds
+//! to check a round trip with `==`).
 //!
 //! An optimiser's checkpoint ([`save_optimizer`], [`load_optimizer`]) holds its
 //! settings and step count in the file's header and its state tangents as tensors

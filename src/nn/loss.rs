@@ -141,7 +141,7 @@ pub fn cross_entropy<
     reduction: Reduction,
 ) -> P::Loss<T> {
     let logits = logits.to_var();
-    check_classes(logits.value(), classes);
+    check_classes("cross_entropy", logits.value(), classes);
     P::loss(reduce(K::class_cross_entropy_sum(&logits, classes), logits.value().shape().0.size(), reduction))
 }
 
@@ -260,7 +260,7 @@ pub mod unreduced {
         P: Prediction<Tensor<T, (B, C), K>>,
     {
         let logits = logits.to_var();
-        check_classes(logits.value(), classes);
+        check_classes("cross_entropy", logits.value(), classes);
         P::loss(K::class_cross_entropies(&logits, classes))
     }
 
@@ -606,19 +606,16 @@ pub fn argmax<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C>>(
 /// The fraction of rows whose [`argmax`] is the given class (NaN for no rows).
 ///
 /// # Panics
-/// When `classes` does not hold one index per row.
+/// When `classes` does not hold one index per row, or holds an index past the
+/// columns (as `cross_entropy` does: labels numbered from 1 would otherwise count
+/// as wrong predictions).
 #[track_caller]
 pub fn accuracy<T: RealScalar, B: Dim, C: Dim, K: RowLosses<T, B, C>>(
     scores: &Tensor<T, (B, C), K>,
     classes: &[usize],
 ) -> f64 {
+    check_classes("accuracy", scores, classes);
     let predicted = argmax(scores);
-    assert!(
-        classes.len() == predicted.len(),
-        "accuracy: {} classes for {} rows",
-        classes.len(),
-        predicted.len()
-    );
     let correct = predicted.iter().zip(classes).filter(|(p, c)| p == c).count();
     correct as f64 / predicted.len() as f64
 }

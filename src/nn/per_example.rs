@@ -77,7 +77,7 @@ pub fn mean_cross_entropy<T: RealScalar, B: Dim, const C: usize, K>(
 where
     K: Storage<T, (B, Const<C>)> + Storage<T, (B,)>,
 {
-    check_classes(logits, classes);
+    check_classes("cross_entropy", logits, classes);
     let log_probabilities = logits.log_softmax(Axis::<1>);
     let total = classes
         .iter()
@@ -134,13 +134,14 @@ fn mean_cross_entropy_jvp<
 /// Checks that there is one class per row of `logits` and each is below `C`.
 #[track_caller]
 pub(crate) fn check_classes<T: RealScalar, B: Dim, C: Dim, K: StorageKind<T, (B, C)>>(
+    operation: &str,
     logits: &Tensor<T, (B, C), K>,
     classes: &[usize],
 ) {
     let (rows, columns) = (logits.shape().0.size(), logits.shape().1.size());
-    assert!(classes.len() == rows, "cross_entropy: {} class indices for {rows} rows", classes.len());
+    assert!(classes.len() == rows, "{operation}: {} class indices for {rows} rows", classes.len());
     if let Some(&bad) = classes.iter().find(|&&class| class >= columns) {
-        panic!("cross_entropy: class index {bad} is out of range for {columns} classes");
+        panic!("{operation}: class index {bad} is out of range for {columns} classes");
     }
 }
 

@@ -768,7 +768,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> KindArithmetic<T, S> for K {
 #[diagnostic::on_unimplemented(
     message = "the shapes `{Self}` and `{Rhs}` differ",
     label = "`+` and `-` need operands of one shape",
-    note = "transpose, reshape or broadcast one operand first"
+    note = "transpose, reshape or broadcast one operand first; a vector added to each row of a batch is `.add_rows(&v)`"
 )]
 pub trait SameShape<Rhs: Shape>: Shape {
     /// `rhs` as a tensor of shape `Self` (the shapes are one type).
@@ -803,36 +803,51 @@ macro_rules! binary_operator {
             }
         }
 
-        impl<T: Scalar, S: SameShape<S2>, S2: Shape, K: KindArithmetic<T, S> + StorageKind<T, S2>>
-            $Trait<Tensor<T, S2, K>> for Tensor<T, S, K>
+        impl<T, S, S2, K, K2> $Trait<Tensor<T, S2, K2>> for Tensor<T, S, K>
+        where
+            T: Scalar,
+            S: SameShape<S2>,
+            S2: Shape,
+            K: KindArithmetic<T, S> + StorageKind<T, S2> + SameKind<K2>,
+            K2: StorageKind<T, S2>,
         {
             type Output = Tensor<T, S, K>;
             #[track_caller]
             #[inline(always)]
-            fn $method(self, rhs: Tensor<T, S2, K>) -> Tensor<T, S, K> {
-                or_panic(K::$try_method(&self, S::same_shape(&rhs)))
+            fn $method(self, rhs: Tensor<T, S2, K2>) -> Tensor<T, S, K> {
+                or_panic(K::$try_method(&self, S::same_shape(K::same_kind(&rhs))))
             }
         }
 
-        impl<T: Scalar, S: SameShape<S2>, S2: Shape, K: KindArithmetic<T, S> + StorageKind<T, S2>>
-            $Trait<&Tensor<T, S2, K>> for Tensor<T, S, K>
+        impl<T, S, S2, K, K2> $Trait<&Tensor<T, S2, K2>> for Tensor<T, S, K>
+        where
+            T: Scalar,
+            S: SameShape<S2>,
+            S2: Shape,
+            K: KindArithmetic<T, S> + StorageKind<T, S2> + SameKind<K2>,
+            K2: StorageKind<T, S2>,
         {
             type Output = Tensor<T, S, K>;
             #[track_caller]
             #[inline(always)]
-            fn $method(self, rhs: &Tensor<T, S2, K>) -> Tensor<T, S, K> {
-                or_panic(K::$try_method(&self, S::same_shape(rhs)))
+            fn $method(self, rhs: &Tensor<T, S2, K2>) -> Tensor<T, S, K> {
+                or_panic(K::$try_method(&self, S::same_shape(K::same_kind(rhs))))
             }
         }
 
-        impl<T: Scalar, S: SameShape<S2>, S2: Shape, K: KindArithmetic<T, S> + StorageKind<T, S2>>
-            $Trait<Tensor<T, S2, K>> for &Tensor<T, S, K>
+        impl<T, S, S2, K, K2> $Trait<Tensor<T, S2, K2>> for &Tensor<T, S, K>
+        where
+            T: Scalar,
+            S: SameShape<S2>,
+            S2: Shape,
+            K: KindArithmetic<T, S> + StorageKind<T, S2> + SameKind<K2>,
+            K2: StorageKind<T, S2>,
         {
             type Output = Tensor<T, S, K>;
             #[track_caller]
             #[inline(always)]
-            fn $method(self, rhs: Tensor<T, S2, K>) -> Tensor<T, S, K> {
-                or_panic(K::$try_method(self, S::same_shape(&rhs)))
+            fn $method(self, rhs: Tensor<T, S2, K2>) -> Tensor<T, S, K> {
+                or_panic(K::$try_method(self, S::same_shape(K::same_kind(&rhs))))
             }
         }
 

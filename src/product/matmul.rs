@@ -14,9 +14,9 @@ use crate::tensor::{Storage, StorageKind, Tensor};
 /// The matrix product of `Self` by `Rhs`.
 #[diagnostic::on_unimplemented(
     message = "cannot matmul `{Self}` by `{Rhs}`",
-    label = "the inner (and batch) dimensions must agree, and both operands be alike: plain, traced or dual, on one device",
+    label = "the inner (and batch) dimensions must agree, and both operands be alike: of one storage kind, plain, traced or dual",
     note = "matmul takes [M, K]×[K, N] → [M, N], [M, K]×[K] → [M], [B, M, K]×[B, K, N] → [B, M, N] and [B, M, K]×[K, N] → [B, M, N]: the left's last dimension must equal the right's first matrix dimension, and batch sizes must agree",
-    note = "both operands must be in the same storage kind (a GPU tensor multiplies only a GPU tensor: copy one with `.to_device()` or `.to_host()`), and both plain, traced or dual (a plain tensor beside a traced or dual one is `Var::constant(t)` or `CudaDual::constant(t)`)"
+    note = "both operands must be in the same storage kind: `Matrix<T, M, N>` and `Vector<T, N>` are `Inline` unless their last parameter says `Heap`, batches and layers' weights are `Heap` (convert with `.to_storage::<Heap>()`), and a GPU tensor multiplies only a GPU tensor (`.to_device()`, `.to_host()`); and both plain, traced or dual (a plain tensor beside a traced or dual one is `Var::constant(t)` or `CudaDual::constant(t)`)"
 )]
 pub trait MatMul<Rhs> {
     /// The product's type.

@@ -117,7 +117,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Zeros<T, S> for K {
 /// Two storage kinds that elementwise operators accept together: one kind. A host
 /// tensor and a GPU tensor do not mix; copying is explicit.
 #[diagnostic::on_unimplemented(
-    message = "a `{Self}` tensor and a `{Other}` tensor do not mix",
+    message = "tensors of the storage kinds `{Self}` and `{Other}` do not mix",
     label = "both operands must be in one storage kind",
     note = "copy one first: `.to_device()` to the GPU, `.to_host()` back, `.to_storage()` between host kinds"
 )]
