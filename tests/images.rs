@@ -7,7 +7,7 @@ mod common_grad;
 use common_grad::{assert_close, ok};
 use fluxion::autodiff::check::{CheckOptions, check_grad};
 use fluxion::nn::layer::Module;
-use fluxion::nn::layer::{Conv2d, Flatten, Linear, MaxPool2d, Relu, Sequential, Tanh};
+use fluxion::nn::layer::{Conv2d, Flatten, Linear, MaxPool2d, Relu, Sequential, Tanh, output_size};
 use fluxion::ops::conv::{Padding, Stride};
 use fluxion::ops::pool::{Window, avg_pool2d_pullback};
 use fluxion::prelude::*;
@@ -543,4 +543,44 @@ fn padding_wider_than_the_image_reads_only_zeros_there() {
             CheckOptions::f64(),
         ),
     );
+}
+
+/// `output_size` against sizes counted by sliding the window: every length, kernel,
+/// padding and stride up to 9, 5, 2 and 3 where the window fits.
+#[test]
+fn output_size_counts_the_window_positions() {
+    for length in 1..=9 {
+        for kernel in 1..=5 {
+            for padding in 0..=2 {
+                for stride in 1..=3 {
+                    let padded = length + 2 * padding;
+                    if kernel > padded {
+                        continue;
+                    }
+                    let positions =
+                        (0..padded).step_by(stride).filter(|&start| start + kernel <= padded).count();
+                    assert_eq!(
+                        output_size(length, kernel, padding, stride),
+                        positions,
+                        "{length} {kernel} {padding} {stride}"
+                    );
+                }
+            }
+        }
+    }
+    const POOLED: usize = output_size(output_size(28, 3, 1, 2), 2, 0, 2);
+    assert_eq!(POOLED, 7);
+}
+
+#[test]
+#[should_panic(expected = "output_size: the window is longer than the padded axis")]
+fn output_size_refuses_a_window_that_does_not_fit() {
+    let length = std::hint::black_box(2);
+    let _ = output_size(length, 5, 1, 1);
+}
+
+#[test]
+#[should_panic(expected = "output_size: a stride of 0")]
+fn output_size_refuses_a_stride_of_0() {
+    let _ = output_size(std::hint::black_box(8), 3, 0, 0);
 }

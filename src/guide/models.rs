@@ -428,7 +428,9 @@
 //! (`Flatten`'s F = C·H·W when the program is built, as for every static reshape).
 //! `Conv2d`'s last two parameters are its padding P and stride S (0 and 1 unless
 //! given), as PyTorch's `padding` and `stride`: `Conv2d<f32, 1, 8, 3, 3, 14, 14, Heap,
-//! 1, 2>` takes 28×28 images to ⌊(28 + 2·1 − 3)/2⌋ + 1 = 14.
+//! 1, 2>` takes 28×28 images to ⌊(28 + 2·1 − 3)/2⌋ + 1 = 14, which
+//! [`output_size(28, 3, 1, 2)`](crate::nn::layer::output_size), a `const fn`, works
+//! out in a constant or a type (`{ output_size(28, 3, 1, 2) }`).
 //! [`GlobalAvgPool2d`](crate::nn::layer::GlobalAvgPool2d) ends a convolutional body
 //! with each channel's mean, `(B, C, H, W)` → `(B, C)`, whatever H and W.
 //! The pooling layers take K×K windows with stride K by default; like `Conv2d`, their

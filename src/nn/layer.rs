@@ -34,7 +34,8 @@
 //!
 //! Image layers carry their output size in their type (`Conv2d<f32, 1, 8, 3, 3, 26,
 //! 26>` on 28×28 inputs); the compiler checks it against the input size, so a network
-//! whose sizes do not fit does not compile.
+//! whose sizes do not fit does not compile. [`output_size`] works a size out where
+//! the type is written (`{ output_size(28, 3, 0, 1) }` is 26).
 //!
 //! A tuple `(a, b, c)` of layers is a layer: a then b then c. [`Sequential`] wraps
 //! one: its input is the first layer's, and each next layer must take the previous
@@ -2125,6 +2126,47 @@ impl<T: CudaElement, S: Shape> Module<Var<Tensor<T, S, Cuda>>> for Dropout {
             None => x.clone(),
         }
     }
+}
+
+/// The number of positions of a window of `kernel` moved `stride` at a time over an
+/// axis of `length` padded by `padding` at both ends: ⌊(length + 2·padding −
+/// kernel)/stride⌋ + 1, the output size of a convolution or pooling (PyTorch's
+/// formula without dilation), for the sizes written in [`Conv2d`]'s, [`MaxPool2d`]'s
+/// and [`AvgPool2d`]'s types. A `const fn`: in a type, a block `{ … }` of it, or a
+/// constant.
+///
+/// ```
+/// use fluxion::nn::layer::{Conv2d, Flatten, Linear, MaxPool2d, Module, Relu, Sequential, output_size};
+/// use fluxion::prelude::*;
+///
+/// // 28×28 images: a 5×5 convolution with padding 2, then 2×2 max pooling.
+/// const CONV: usize = output_size(28, 5, 2, 1);
+/// const POOLED: usize = output_size(CONV, 2, 0, 2);
+/// type Net = Sequential<(
+///     Conv2d<f32, 1, 6, 5, 5, CONV, CONV, Heap, 2>,
+///     Relu,
+///     MaxPool2d<2, POOLED, POOLED>,
+///     Flatten<{ 6 * POOLED * POOLED }>,
+///     Linear<f32, { 6 * POOLED * POOLED }, 10>,
+/// )>;
+/// let net: Net = Sequential((Conv2d::new(1), Relu, MaxPool2d, Flatten, Linear::new(2)));
+/// let images: Tensor<f32, (Dyn, Const<1>, Const<28>, Const<28>), Heap> =
+///     Tensor::zeros_shaped((Dyn(3), Const, Const, Const));
+/// assert_eq!((CONV, POOLED), (28, 14));
+/// assert_eq!(net.forward(&images).shape(), (Dyn(3), Const::<10>));
+/// ```
+///
+/// # Panics
+/// When the window does not fit once (`kernel` is 0 or more than `length + 2·padding`)
+/// or `stride` is 0: in a type or a constant, a compile-time error with this message.
+#[track_caller]
+pub const fn output_size(length: usize, kernel: usize, padding: usize, stride: usize) -> usize {
+    assert!(stride > 0, "output_size: a stride of 0");
+    assert!(
+        kernel > 0 && kernel <= length + 2 * padding,
+        "output_size: the window is longer than the padded axis (or 0)"
+    );
+    (length + 2 * padding - kernel) / stride + 1
 }
 
 /// A 2-D convolution layer on `(B, C, H, W)` images: O kernels of shape

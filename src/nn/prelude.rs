@@ -30,7 +30,7 @@ pub use super::layer::{
     AttentionModule, AvgPool2d, Checkpointed, Conv2d, Embedding, Flatten, Gelu, GeluFunction, GeluTanh,
     GeluTanhFunction, GlobalAvgPool2d, GroupNorm, LayerNorm, Linear, LinearNoBias, MaxPool2d, Module,
     MultiHeadAttention, NoBias, Relu, Residual, Sequential, Sigmoid, Silu, Softmax, Softplus, StaticModule,
-    Tanh, WithBias, module,
+    Tanh, WithBias, module, output_size,
 };
 #[cfg(feature = "std")]
 pub use super::layer::{BatchNorm, Dropout, evaluation, inference};
