@@ -241,6 +241,18 @@ pub trait RealDot: RealScalar {}
 #[diagnostic::do_not_recommend]
 impl<T: RealScalar> RealDot for T {}
 
+/// The element type of `symmetric_eigenvalues`, `symmetric_eigenvectors` and
+/// `symmetric_eigen`: a real scalar. A complex matrix's counterparts are the
+/// Hermitian ones.
+#[diagnostic::on_unimplemented(
+    message = "`symmetric_eigen` takes real symmetric matrices; `{Self}` is complex",
+    label = "a complex Hermitian matrix has `hermitian_eigen` (`hermitian_eigenvalues`): real eigenvalues, unitary eigenvectors"
+)]
+pub trait RealSymmetric: RealScalar {}
+
+#[diagnostic::do_not_recommend]
+impl<T: RealScalar> RealSymmetric for T {}
+
 /// A complex element type: [`Complex32`] or [`Complex64`] (and dual numbers of
 /// them, for forward mode).
 #[diagnostic::on_unimplemented(

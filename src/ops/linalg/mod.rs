@@ -492,24 +492,6 @@ impl<T: Scalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
     }
 }
 
-impl<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>> Tensor<T, (N, N), K> {
-    /// The eigenvalues of ½(A + Aᵀ) (A itself when symmetric) in ascending order
-    /// (`torch.linalg.eigvalsh`, `jnp.linalg.eigvalsh`, nalgebra's
-    /// `symmetric_eigenvalues`), by Householder tridiagonalisation and implicit QR
-    /// steps (LAPACK's `sytrd` and `steqr`): accurate to rounding relative to the
-    /// matrix's largest entry, in about 4n³/3 operations. An entry that is NaN or
-    /// infinite makes every eigenvalue NaN.
-    ///
-    /// # Panics
-    /// For a `Dyn` matrix that is not square.
-    #[track_caller]
-    #[doc(alias = "eigvalsh")]
-    pub fn symmetric_eigenvalues(&self) -> Tensor<T, (N,), K> {
-        or_panic(check_square("symmetric_eigenvalues", self.dims()));
-        eigenvectors::eigenvalues_on_diagonal(self).diagonal()
-    }
-}
-
 impl<T: Scalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>> Tensor<T, (N, N), K> {
     /// The diagonal (a₁₁, …, aₙₙ) of this square matrix (`torch.diagonal`,
     /// `jnp.diag`): with a Cholesky factor L of A, `l.diagonal().ln().sum()` is
