@@ -1,4 +1,4 @@
-//! Symmetric and Hermitian eigendecompositions at every size from 1 to 48 and on
+//! Symmetric and Hermitian eigendecompositions at every size from 0 to 48 and on
 //! matrices that test a tridiagonal QR: eigenvalues against nalgebra's (an
 //! independent implementation), A·V = V·diag(λ) and VᴴV = I to rounding relative to
 //! ‖A‖, ascending order and each eigenvector's largest entry real and positive;
@@ -67,6 +67,9 @@ fn check_decomposition<T: Scalar>(a: &[T], values: &[T::Real], v: &[T], n: usize
 
 fn nalgebra_eigenvalues(a: &Real) -> Vec<f64> {
     let n = a.shape().0.size();
+    if n == 0 {
+        return Vec::new(); // nalgebra refuses an empty matrix
+    }
     let matrix = nalgebra::DMatrix::from_row_slice(n, n, a.as_slice());
     let mut values: Vec<f64> = matrix.symmetric_eigenvalues().iter().copied().collect();
     values.sort_by(f64::total_cmp);
@@ -83,7 +86,7 @@ fn assert_close(ours: &[f64], reference: &[f64], tolerance: f64, what: &str) {
 #[test]
 fn real_symmetric_matrices_of_every_size() {
     let mut numbers = Numbers(1);
-    for n in 1..=48 {
+    for n in 0..=48 {
         let a = symmetric(n, &mut numbers);
         let (values, vectors) = a.symmetric_eigen();
         check_decomposition(a.as_slice(), values.as_slice(), vectors.as_slice(), n, 1e-14);
@@ -96,7 +99,7 @@ fn real_symmetric_matrices_of_every_size() {
 #[test]
 fn hermitian_matrices_of_every_size() {
     let mut numbers = Numbers(2);
-    for n in 1..=32 {
+    for n in 0..=40 {
         let h = hermitian(n, &mut numbers);
         let (values, vectors) = h.hermitian_eigen();
         check_decomposition(h.as_slice(), values.as_slice(), vectors.as_slice(), n, 1e-14);
@@ -172,6 +175,23 @@ fn repeated_eigenvalues_and_decoupled_blocks() {
     let (values, vectors) = blocks.symmetric_eigen();
     check_decomposition(blocks.as_slice(), values.as_slice(), vectors.as_slice(), 12, 1e-14);
     assert_close(values.as_slice(), &nalgebra_eigenvalues(&blocks), 1e-13, "blocks");
+
+    // Complex blocks: a zero on the subdiagonal, which takes no phase.
+    let block = hermitian(3, &mut numbers);
+    let blocks = Hermitian::from_flat_fn((Dyn(6), Dyn(6)), |k| {
+        let (i, j) = (k / 6, k % 6);
+        if i / 3 == j / 3 {
+            block.as_slice()[(i % 3) * 3 + j % 3] * (1 + i / 3) as f64
+        } else {
+            Complex64::new(0.0, 0.0)
+        }
+    });
+    let (values, vectors) = blocks.hermitian_eigen();
+    check_decomposition(blocks.as_slice(), values.as_slice(), vectors.as_slice(), 6, 1e-14);
+    let (block_values, _) = block.hermitian_eigen();
+    let mut expected: Vec<f64> = block_values.as_slice().iter().flat_map(|&x| [x, 2.0 * x]).collect();
+    expected.sort_by(f64::total_cmp);
+    assert_close(values.as_slice(), &expected, 1e-14, "complex blocks");
 }
 
 #[test]
@@ -187,8 +207,9 @@ fn graded_and_badly_scaled_matrices() {
     check_decomposition(graded.as_slice(), values.as_slice(), vectors.as_slice(), n, 1e-14);
     assert_close(values.as_slice(), &nalgebra_eigenvalues(&graded), 1e-14, "graded");
 
-    // Scaled by 2^±1000: the eigenvalues scale exactly (powers of two), the vectors
-    // do not change.
+    // Scaled by 2¹⁰⁰⁰, 2⁻¹⁰⁰⁰ and 2⁻¹⁰²⁰ (where the smaller entries become
+    // subnormal and lose digits): the eigenvalues scale with the matrix, the vectors
+    // do not change, to rounding.
     let mut numbers = Numbers(4);
     let a = symmetric(10, &mut numbers);
     let (values, vectors) = a.symmetric_eigen();
@@ -202,11 +223,49 @@ fn graded_and_badly_scaled_matrices() {
             assert!((x - y).abs() <= 1e-13, "{factor:e}: a vector entry {x} against {y}");
         }
     }
+}
 
-    // A tiny coupling of equal diagonal entries: eigenvalues 1 ± 10⁻³⁰⁰.
-    let tiny = Real::from_flat_fn((Dyn(2), Dyn(2)), |k| if k == 0 || k == 3 { 1.0 } else { 1e-300 });
-    let (values, vectors) = tiny.symmetric_eigen();
-    check_decomposition(tiny.as_slice(), values.as_slice(), vectors.as_slice(), 2, 1e-15);
+fn real(rows: &[&[f64]]) -> Real {
+    let n = rows.len();
+    Real::from_flat_fn((Dyn(n), Dyn(n)), |k| rows[k / n][k % n])
+}
+
+/// Blocks whose coupling is far below the largest entry: a shift from b² would
+/// underflow (and a QR step on equal diagonal entries then only swap them), and
+/// Householder vectors whose squares are subnormal.
+#[test]
+fn couplings_far_below_the_largest_entry() {
+    // Eigenvalues 0, 2 and 10²⁰⁰; then ±10⁻³⁰⁰ and 1.
+    let cases: [(Real, [f64; 3]); 3] = [
+        (real(&[&[1e200, 0.0, 0.0], &[0.0, 1.0, 1.0], &[0.0, 1.0, 1.0]]), [0.0, 2.0, 1e200]),
+        (real(&[&[1.0, 0.0, 0.0], &[0.0, 0.0, 1e-300], &[0.0, 1e-300, 0.0]]), [-1e-300, 1e-300, 1.0]),
+        (real(&[&[0.0, 1e-200, 0.0], &[1e-200, 0.0, 0.0], &[0.0, 0.0, 1.0]]), [-1e-200, 1e-200, 1.0]),
+    ];
+    for (a, expected) in &cases {
+        let (values, vectors) = a.symmetric_eigen();
+        check_decomposition(a.as_slice(), values.as_slice(), vectors.as_slice(), 3, 1e-15);
+        for (x, y) in values.as_slice().iter().zip(expected) {
+            assert!((x - y).abs() <= 1e-15 * y.abs().max(1e-300), "{x:e} against {y:e}");
+        }
+    }
+    // [[0, a, a], [a, 1, 0], [a, 0, 0]], a = 10⁻¹⁶¹: the reflection of (a, a) squares
+    // subnormal numbers. Eigenvalues 1 + a² ≈ 1 and two of size about a.
+    let a = 1e-161;
+    let subnormal = real(&[&[0.0, a, a], &[a, 1.0, 0.0], &[a, 0.0, 0.0]]);
+    let (values, vectors) = subnormal.symmetric_eigen();
+    check_decomposition(subnormal.as_slice(), values.as_slice(), vectors.as_slice(), 3, 1e-15);
+    assert!((values.as_slice()[2] - 1.0).abs() <= 1e-15, "{}", values.as_slice()[2]);
+    // The same in single precision.
+    let single: Tensor<f32, (Dyn, Dyn), Heap> =
+        real(&[&[1e30, 0.0, 0.0], &[0.0, 1.0, 1.0], &[0.0, 1.0, 1.0]]).map(|x| x as f32);
+    let (values, _) = single.symmetric_eigen();
+    for (x, y) in values.as_slice().iter().zip([0.0, 2.0, 1e30f32]) {
+        assert!((x - y).abs() <= 1e-6 * y.abs().max(1.0), "{:?}", values.as_slice());
+    }
+    let single: Tensor<f32, (Dyn, Dyn), Heap> =
+        real(&[&[1.0, 1.0, 1.0], &[1.0, 1e22, 0.0], &[1.0, 0.0, 0.0]]).map(|x| x as f32);
+    let (values, vectors) = single.symmetric_eigen();
+    check_decomposition(single.as_slice(), values.as_slice(), vectors.as_slice(), 3, 3e-7);
 }
 
 #[test]

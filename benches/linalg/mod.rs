@@ -541,7 +541,15 @@ fn symmetric_eigenvalues(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("gradient", "inline-6"), |bencher| {
         bencher.iter(|| weighted_eigenvectors::value_and_grad(black_box(&a), black_box(&w)))
     });
-    let entries = dominant(64);
+    // B + Bᵀ for B of pseudo-random entries in [−1, 1): eigenvalues spread out, as
+    // `dominant`'s periodic pattern would not have them (most equal).
+    let mut state = 1u64;
+    let entries: Vec<f64> = (0..64 * 64)
+        .map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+        })
+        .collect();
     let large = Tensor::<f64, (Dyn, Dyn), Heap>::from_flat_fn((Dyn(64), Dyn(64)), |k| {
         entries[k] + entries[(k % 64) * 64 + k / 64]
     });

@@ -60,7 +60,8 @@ where
     /// `symmetric_eigenvalues`), by Householder tridiagonalisation and implicit QR
     /// steps (LAPACK's `sytrd` and `steqr`): accurate to rounding relative to the
     /// matrix's largest entry, in about 4n³/3 operations. An entry that is NaN or
-    /// infinite makes every eigenvalue NaN.
+    /// infinite makes every eigenvalue NaN, as would QR steps that had not converged
+    /// after 30n (two or three per eigenvalue are the rule).
     ///
     /// # Panics
     /// For a `Dyn` matrix that is not square.

@@ -1272,8 +1272,10 @@ pub fn cholesky_push<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
 /// it, and sets the other entries to 0.
 ///
 /// Both stages work on S/m, m the largest part |Re sᵢⱼ| or |Im sᵢⱼ|, so that no
-/// square overflows or underflows; an entry that is NaN or infinite makes every
-/// value NaN.
+/// square overflows, and take lengths from squares only where those are normal
+/// numbers (else from values divided by the largest part); an entry that is NaN or
+/// infinite makes every value NaN, as do QR steps that have not converged after 30n
+/// (Wilkinson's shift converges, in two or three steps per eigenvalue in practice).
 #[inline(always)]
 fn diagonalize<T: Scalar>(s: &mut [T], n: usize, mut vectors: Option<&mut [T]>) {
     hermitize(s, n);
@@ -1520,7 +1522,8 @@ fn hermitize<T: Scalar>(matrix: &mut [T], n: usize) {
             matrix[i * n + i] = T::from_real(matrix[i * n + i].re());
         }
         for j in i + 1..n {
-            let mean = (matrix[i * n + j] + matrix[j * n + i].conj()) * half;
+            // Halves first: a sum of two entries past half the largest number overflows.
+            let mean = matrix[i * n + j] * half + matrix[j * n + i].conj() * half;
             matrix[i * n + j] = mean;
             matrix[j * n + i] = mean.conj();
         }

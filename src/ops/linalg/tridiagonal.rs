@@ -9,13 +9,14 @@
 //!   band (Golub and Van Loan, *Matrix Computations*, §8.3); V ← V·J for each
 //!   rotation J.
 //!
-//! LAPACK's `sytrd` and `steqr` (behind `numpy.linalg.eigh`) work so: about 4n³/3
+//! LAPACK's `sytrd` and `steqr` work so (its `syevd` ends in divide and conquer
+//! instead of the QR steps): about 4n³/3
 //! real operations for the reflections and O(n²) for the values; with the vectors,
 //! 6n³ or so more for the rotations' updates of V. A Jacobi sweep alone takes ~4n³.
 
 use num_traits::{One, Zero};
 
-use super::parts::{Divisor, polar, times_real};
+use super::parts::{Divisor, largest_part, over_real, polar, times_real};
 use super::rotated;
 use crate::backend::cpu::dot;
 use crate::scalar::{RealScalar, Scalar};
@@ -44,19 +45,20 @@ pub(super) fn tridiagonalize<T: Scalar>(s: &mut [T], n: usize, mut vectors: Opti
         // The reflection acts on rows and columns `first..n`.
         let (first, m) = (k + 1, n - k - 1);
         let head = s[first * n + k];
-        let tail = (first + 1..n).fold(zero, |total, i| total + s[i * n + k].norm_sqr());
         let (head_size, phase) = if head == T::zero() { (zero, T::one()) } else { polar(head) };
-        let length = (head_size * head_size + tail).sqrt();
+        let length = column_length(s, n, k);
         // u = x/u₀ with u₀ = φ(|x₀| + |x|); for x = 0, u = e₁ (P flips one sign).
         let leading = times_real(phase, head_size + length);
-        let (scale, tail_scale) =
-            if length == zero { (T::one(), one) } else { (leading, head_size + length) };
-        let divisor = Divisor::new(scale);
+        let divisor = Divisor::new(if length == zero { T::one() } else { leading });
         s[k * n + first] = T::one();
+        let mut u_squares = zero;
         for j in 1..m {
-            s[k * n + first + j] = divisor.divide(s[(first + j) * n + k]);
+            let u = divisor.divide(s[(first + j) * n + k]);
+            s[k * n + first + j] = u;
+            u_squares += u.norm_sqr();
         }
-        let beta = T::Real::from_f64(2.0) / (one + tail / (tail_scale * tail_scale));
+        // β = 2/|u|² from the stored u (|uⱼ| ≤ 1), so that P is unitary to rounding.
+        let beta = T::Real::from_f64(2.0) / (one + u_squares);
         s[first * n + k] = -times_real(phase, length);
 
         // p = β·S·u, p₀ in a local and the rest in column k below the subdiagonal.
@@ -108,6 +110,24 @@ pub(super) fn tridiagonalize<T: Scalar>(s: &mut [T], n: usize, mut vectors: Opti
     if T::IS_COMPLEX {
         make_subdiagonal_real(s, n, vectors);
     }
+}
+
+/// |x| for x = S[k+1.., k]: from the squares where their sum is at least min/ε²
+/// (each square that matters then normal), else from x divided by its largest part
+/// (a column whose squares are subnormal would lose digits).
+fn column_length<T: Scalar>(s: &[T], n: usize, k: usize) -> T::Real {
+    let column = || (k + 1..n).map(|i| s[i * n + k]);
+    let squares = column().fold(T::Real::zero(), |total, x| total + x.norm_sqr());
+    let epsilon = T::Real::epsilon();
+    if squares >= T::Real::min_positive() / (epsilon * epsilon) {
+        return squares.sqrt();
+    }
+    let largest = column().fold(T::Real::zero(), |largest, x| largest.max(largest_part(x)));
+    if largest == T::Real::zero() {
+        return largest;
+    }
+    let scaled = column().fold(T::Real::zero(), |total, x| total + over_real(x, largest).norm_sqr());
+    largest * scaled.sqrt()
 }
 
 /// T ← DᴴTD and V ← V·D for the tridiagonal T of [`tridiagonalize`] and D =
@@ -169,7 +189,10 @@ pub(super) fn tridiagonal_qr<T: Scalar>(s: &mut [T], n: usize, mut transposed: O
         let (a, b, c) = (s[diagonal(high - 1)].re(), s[below(high - 1)].re(), s[diagonal(high)].re());
         let delta = (a - c) / two;
         let root = hypot(delta, b);
-        let shift = c - b * b / (if delta < zero { delta - root } else { delta + root });
+        // b·(b/(δ ± r)), not b²/(δ ± r): the ratio is at most 1 in size, where b² can
+        // underflow (a QR step on a block of equal diagonal entries would then only
+        // swap them).
+        let shift = c - b * (b / (if delta < zero { delta - root } else { delta + root }));
         let mut x = s[diagonal(low)].re() - shift;
         let mut z = s[below(low)].re();
         for k in low..high {
