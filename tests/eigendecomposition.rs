@@ -297,3 +297,50 @@ fn infinite_and_nan_entries_give_nan() {
         assert!(values.as_slice().iter().chain(vectors.as_slice()).all(|x| x.is_nan()));
     }
 }
+
+/// Matrices that are tridiagonal already, which the reduction leaves as they are:
+/// negative subdiagonal entries (real) and complex ones, whose phases are taken out.
+#[test]
+fn tridiagonal_inputs_with_signs_and_phases() {
+    let n = 17;
+    let mut numbers = Numbers(7);
+    let mut couplings: Vec<f64> = (0..n).map(|_| numbers.next()).collect();
+    couplings[5] = 0.0;
+    let real = Real::from_flat_fn((Dyn(n), Dyn(n)), |k| {
+        let (i, j) = (k / n, k % n);
+        if i == j {
+            0.1 * i as f64
+        } else if i.abs_diff(j) == 1 {
+            couplings[i.min(j)]
+        } else {
+            0.0
+        }
+    });
+    let (values, vectors) = real.symmetric_eigen();
+    check_decomposition(real.as_slice(), values.as_slice(), vectors.as_slice(), n, 1e-14);
+    assert_close(values.as_slice(), &nalgebra_eigenvalues(&real), 1e-14, "real tridiagonal");
+
+    let phases: Vec<Complex64> =
+        (0..n).map(|_| Complex64::from_polar(numbers.next(), 3.0 * numbers.next())).collect();
+    let complex = Hermitian::from_flat_fn((Dyn(n), Dyn(n)), |k| {
+        let (i, j) = (k / n, k % n);
+        if i == j {
+            Complex64::new(0.1 * i as f64, 0.0)
+        } else if i == j + 1 {
+            phases[j]
+        } else if j == i + 1 {
+            phases[i].conj()
+        } else {
+            Complex64::new(0.0, 0.0)
+        }
+    });
+    let (values, vectors) = complex.hermitian_eigen();
+    check_decomposition(complex.as_slice(), values.as_slice(), vectors.as_slice(), n, 1e-14);
+    // The moduli of the couplings give the same eigenvalues (a diagonal of phases
+    // makes one matrix the other).
+    let moduli = Real::from_flat_fn((Dyn(n), Dyn(n)), |k| complex.as_slice()[k].norm());
+    let moduli = Real::from_flat_fn((Dyn(n), Dyn(n)), |k| {
+        if k / n == k % n { complex.as_slice()[k].re } else { moduli.as_slice()[k] }
+    });
+    assert_close(values.as_slice(), &nalgebra_eigenvalues(&moduli), 1e-14, "complex tridiagonal");
+}
