@@ -785,9 +785,11 @@ impl<S: Shape> SameShape<S> for S {
     }
 }
 
-macro_rules! binary_operator {
-    ($Trait:ident, $method:ident, $try_method:ident, $Assign:ident, $assign:ident, $op:tt) => {
-        impl<T, S, S2, K, K2> $Trait<&Tensor<T, S2, K2>> for &Tensor<T, S, K>
+/// `a op b` for `a` and `b` each a tensor or a reference to one (`[&]` or `[]`),
+/// of one shape and one storage kind (the bounds name both when they differ).
+macro_rules! binary_operator_for {
+    ($Trait:ident, $method:ident, $try_method:ident, [$($lhs:tt)?], [$($rhs:tt)?]) => {
+        impl<T, S, S2, K, K2> $Trait<$($rhs)? Tensor<T, S2, K2>> for $($lhs)? Tensor<T, S, K>
         where
             T: Scalar,
             S: SameShape<S2>,
@@ -798,58 +800,19 @@ macro_rules! binary_operator {
             type Output = Tensor<T, S, K>;
             #[track_caller]
             #[inline(always)]
-            fn $method(self, rhs: &Tensor<T, S2, K2>) -> Tensor<T, S, K> {
-                or_panic(K::$try_method(self, S::same_shape(K::same_kind(rhs))))
-            }
-        }
-
-        impl<T, S, S2, K, K2> $Trait<Tensor<T, S2, K2>> for Tensor<T, S, K>
-        where
-            T: Scalar,
-            S: SameShape<S2>,
-            S2: Shape,
-            K: KindArithmetic<T, S> + StorageKind<T, S2> + SameKind<K2>,
-            K2: StorageKind<T, S2>,
-        {
-            type Output = Tensor<T, S, K>;
-            #[track_caller]
-            #[inline(always)]
-            fn $method(self, rhs: Tensor<T, S2, K2>) -> Tensor<T, S, K> {
+            fn $method(self, rhs: $($rhs)? Tensor<T, S2, K2>) -> Tensor<T, S, K> {
                 or_panic(K::$try_method(&self, S::same_shape(K::same_kind(&rhs))))
             }
         }
+    };
+}
 
-        impl<T, S, S2, K, K2> $Trait<&Tensor<T, S2, K2>> for Tensor<T, S, K>
-        where
-            T: Scalar,
-            S: SameShape<S2>,
-            S2: Shape,
-            K: KindArithmetic<T, S> + StorageKind<T, S2> + SameKind<K2>,
-            K2: StorageKind<T, S2>,
-        {
-            type Output = Tensor<T, S, K>;
-            #[track_caller]
-            #[inline(always)]
-            fn $method(self, rhs: &Tensor<T, S2, K2>) -> Tensor<T, S, K> {
-                or_panic(K::$try_method(&self, S::same_shape(K::same_kind(rhs))))
-            }
-        }
-
-        impl<T, S, S2, K, K2> $Trait<Tensor<T, S2, K2>> for &Tensor<T, S, K>
-        where
-            T: Scalar,
-            S: SameShape<S2>,
-            S2: Shape,
-            K: KindArithmetic<T, S> + StorageKind<T, S2> + SameKind<K2>,
-            K2: StorageKind<T, S2>,
-        {
-            type Output = Tensor<T, S, K>;
-            #[track_caller]
-            #[inline(always)]
-            fn $method(self, rhs: Tensor<T, S2, K2>) -> Tensor<T, S, K> {
-                or_panic(K::$try_method(self, S::same_shape(K::same_kind(&rhs))))
-            }
-        }
+macro_rules! binary_operator {
+    ($Trait:ident, $method:ident, $try_method:ident, $Assign:ident, $assign:ident, $op:tt) => {
+        binary_operator_for!($Trait, $method, $try_method, [&], [&]);
+        binary_operator_for!($Trait, $method, $try_method, [], []);
+        binary_operator_for!($Trait, $method, $try_method, [], [&]);
+        binary_operator_for!($Trait, $method, $try_method, [&], []);
 
         impl<T: Scalar, S: Shape, K: Storage<T, S>> $Assign<&Tensor<T, S, K>> for Tensor<T, S, K> {
             #[track_caller]
