@@ -45,7 +45,7 @@ use crate::ops::elementwise::{
     relu_pullback,
 };
 use crate::ops::functions::{ClampFunction, Larger, Smaller};
-use crate::ops::layout::{concat_pullback, narrow_pullback, reshape_pullback, transpose_pullback};
+use crate::ops::layout::{concat_pullback, narrow_pullback, reshape_pullback};
 use crate::ops::linalg::{
     LeastSquaresSolution, PseudoInverseStorage, System, Triangle, adjoint_system_solve, cholesky_pullback,
     cholesky_push, determinant_pullback, determinant_push, hermitian_eigen_pullback, hermitian_eigen_push,
@@ -1721,45 +1721,45 @@ axis_rule_impl!(RealScalar: LogSoftmaxAlong, log_softmax, Tensor<T, S, K>,
     |_x, y, x_dot| log_softmax_push::<AXIS, _, _, _>(y, x_dot),
     |_x, y, y_bar| log_softmax_pullback::<AXIS, _, _, _>(y, y_bar));
 
-#[diagnostic::do_not_recommend]
-impl<T: Scalar, R: Dim, C: Dim, K> UnaryRule<Tensor<T, (R, C), K>> for Transposition
-where
-    K: Storage<T, (R, C)> + Storage<T, (C, R)>,
-{
-    type Output = Tensor<T, (C, R), K>;
-    #[inline(always)]
-    fn value(&self, x: &Tensor<T, (R, C), K>) -> Self::Output {
-        x.transpose()
-    }
-    #[inline(always)]
-    fn push(&self, _: &Tensor<T, (R, C), K>, _: &Self::Output, x_dot: &Tensor<T, (R, C), K>) -> Self::Output {
-        x_dot.transpose()
-    }
-    #[inline(always)]
-    fn pull(&self, _: &Tensor<T, (R, C), K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, (R, C), K> {
-        transpose_pullback(y_bar)
-    }
+/// The rule of a matrix's (conjugate) transpose `$method`: linear, and its own
+/// adjoint (⟨Y, Xᵀ⟩ = ⟨Yᵀ, X⟩; with conjugation under Re Σ conj(Xᵢⱼ)·Yᵢⱼ), so the
+/// tangent and the cotangent both go through `$method`.
+macro_rules! transposition_rule {
+    ($rule:ident, $method:ident) => {
+        #[diagnostic::do_not_recommend]
+        impl<T: Scalar, R: Dim, C: Dim, K> UnaryRule<Tensor<T, (R, C), K>> for $rule
+        where
+            K: Storage<T, (R, C)> + Storage<T, (C, R)>,
+        {
+            type Output = Tensor<T, (C, R), K>;
+            #[inline(always)]
+            fn value(&self, x: &Tensor<T, (R, C), K>) -> Self::Output {
+                x.$method()
+            }
+            #[inline(always)]
+            fn push(
+                &self,
+                _: &Tensor<T, (R, C), K>,
+                _: &Self::Output,
+                x_dot: &Tensor<T, (R, C), K>,
+            ) -> Self::Output {
+                x_dot.$method()
+            }
+            #[inline(always)]
+            fn pull(
+                &self,
+                _: &Tensor<T, (R, C), K>,
+                _: &Self::Output,
+                y_bar: &Self::Output,
+            ) -> Tensor<T, (R, C), K> {
+                y_bar.$method()
+            }
+        }
+    };
 }
 
-#[diagnostic::do_not_recommend]
-impl<T: Scalar, R: Dim, C: Dim, K> UnaryRule<Tensor<T, (R, C), K>> for ConjugateTransposition
-where
-    K: Storage<T, (R, C)> + Storage<T, (C, R)>,
-{
-    type Output = Tensor<T, (C, R), K>;
-    #[inline(always)]
-    fn value(&self, x: &Tensor<T, (R, C), K>) -> Self::Output {
-        x.conj_transpose()
-    }
-    #[inline(always)]
-    fn push(&self, _: &Tensor<T, (R, C), K>, _: &Self::Output, x_dot: &Tensor<T, (R, C), K>) -> Self::Output {
-        x_dot.conj_transpose()
-    }
-    #[inline(always)]
-    fn pull(&self, _: &Tensor<T, (R, C), K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, (R, C), K> {
-        y_bar.conj_transpose()
-    }
-}
+transposition_rule!(Transposition, transpose);
+transposition_rule!(ConjugateTransposition, conj_transpose);
 
 /// The rule of a matrix product `$rule` through its product trait: Y = op(A, B) is
 /// bilinear, so Ẏ = op(Ȧ, B) + op(A, Ḃ), and Ā, B̄ come from the trait's pullback
