@@ -473,12 +473,12 @@ pub struct TransposedMatrixProduct;
 #[derive(Clone, Copy, Debug)]
 pub struct LinearSolve;
 /// `a.least_squares(&b)`: x minimising ‖A·x − b‖, ẋ = A⁺(ḃ − Ȧ·x) +
-/// (AᵀA)⁻¹Ȧᵀr, b̄ = Q·R⁻ᵀx̄, Ā = r·zᵀ − b̄·xᵀ with r = b − A·x and z = (AᵀA)⁻¹x̄ (see
-/// [`linalg`](crate::ops::linalg)).
+/// (AᴴA)⁻¹Ȧᴴr, b̄ = Q·R⁻ᴴx̄, Ā = r·zᴴ − b̄·xᴴ with r = b − A·x and z = (AᴴA)⁻¹x̄ (ᵀ for
+/// real data; see [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
 pub struct LeastSquares;
-/// `a.qr()`: (Q, R) with A = Q·R, Q̇ = E − Q·U, Ṙ = U·R, Ā = (Q̄ + Q·S)·R⁻ᵀ (see
-/// [`linalg`](crate::ops::linalg)).
+/// `a.qr()`: (Q, R) with A = Q·R, Q̇ = E − Q·U, Ṙ = U·R, Ā = (Q̄ + Q·S)·R⁻ᴴ (R⁻ᵀ for
+/// real data; see [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
 pub struct QrDecomposition;
 /// `a.singular_values()`: σ descending, σ̇ᵢ = uᵢᵀ·Ȧ·vᵢ, Ā = U·diag(σ̄)·Vᵀ (see
@@ -1950,7 +1950,7 @@ system_rule!(LowerTriangularSolve, System::Triangular(Triangle::Lower));
 system_rule!(UpperTriangularSolve, System::Triangular(Triangle::Upper));
 
 #[diagnostic::do_not_recommend]
-impl<T: RealScalar, M: NoFewerRowsThan<N>, N: Dim, B: RightHandSide<M>, K>
+impl<T: Scalar, M: NoFewerRowsThan<N>, N: Dim, B: RightHandSide<M>, K>
     BinaryRule<Tensor<T, (M, N), K>, Tensor<T, B, K>> for LeastSquares
 where
     K: Storage<T, (M, N)> + Storage<T, B> + Storage<T, LeastSquaresSolution<B, M, N>>,
@@ -2013,7 +2013,7 @@ where
 }
 
 #[diagnostic::do_not_recommend]
-impl<T: RealScalar, M: NoFewerRowsThan<N>, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N, N)>>
+impl<T: Scalar, M: NoFewerRowsThan<N>, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N, N)>>
     UnaryRule<Tensor<T, (M, N), K>> for QrDecomposition
 {
     type Output = (Tensor<T, (M, N), K>, Tensor<T, (N, N), K>);

@@ -82,6 +82,27 @@
 //! assert!(gradient.iter().zip(expected.iter()).all(|(g, e)| (g - e).norm() < 1e-14));
 //! ```
 //!
+//! `qr` (Q with orthonormal columns under aᴴb, R with a real non-negative
+//! diagonal) and `least_squares` take complex matrices too, by Hermitian
+//! Householder reflections. The complex amplitudes of two known frequencies in
+//! six samples, fitted in squares:
+//!
+//! ```
+//! use fluxion::prelude::*;
+//!
+//! let c = Complex64::new;
+//! let frequencies = [1.0, 2.5];
+//! let design: Matrix<Complex64, 6, 2> = Matrix::from_fn(|[t, k]| c(0.0, frequencies[k] * t as f64).exp());
+//! let amplitudes = Vector::from_array([c(1.0, -0.5), c(0.25, 2.0)]);
+//! let noise = Vector::from_fn(|[t]| c(0.01 * (t as f64 - 2.5), 0.0));
+//! let fitted = design.least_squares(&(design.matmul(&amplitudes) + noise));
+//! assert!((fitted - amplitudes).iter().all(|e| e.norm() < 0.02));
+//! // Without noise, exactly (to rounding); R's diagonal is real.
+//! let (_, r) = design.qr();
+//! assert!((design.least_squares(&design.matmul(&amplitudes)) - amplitudes).iter().all(|e| e.norm() < 1e-14));
+//! assert!(r[[0, 0]].im == 0.0 && r[[1, 1]].im == 0.0);
+//! ```
+//!
 //! A Hamiltonian's ground-state energy and its gradient, the expectation of each
 //! coupling's operator in the ground state (Hellmann–Feynman): ∂E₀/∂H = v₀·v₀ᴴ.
 //!

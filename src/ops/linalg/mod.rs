@@ -1,7 +1,7 @@
 //! Linear algebra of matrices, on any real scalar (duals included) and, for
 //! `solve`, `inverse`, the determinants, `cholesky`, the triangular solves,
-//! `matrix_exp` and the Hermitian eigendecomposition, on complex ones too
-//! (`Complex32`, `Complex64`, complex duals):
+//! `matrix_exp`, `qr`, `least_squares` and the Hermitian eigendecomposition, on
+//! complex ones too (`Complex32`, `Complex64`, complex duals):
 //! - `a.solve(&b)`: x = A⁻¹b for b a vector or a matrix whose columns are solved
 //!   together, by Gaussian elimination with partial pivoting (LAPACK's `gesv`,
 //!   `torch.linalg.solve`, `jnp.linalg.solve`);
@@ -32,10 +32,11 @@
 //!   as `jax.scipy.linalg.expm`; `torch.linalg.matrix_exp`); a matrix whose 1-norm
 //!   overflows (entries near the largest finite value) gives NaN;
 //! - `a.qr()`: A = Q·R for an m×n A with m ≥ n, Q with orthonormal columns and R
-//!   upper triangular with a non-negative diagonal, by Householder reflections
-//!   (LAPACK's `geqrf`, `torch.linalg.qr`'s reduced mode), and
-//!   `a.least_squares(&b)`: x minimising ‖A·x − b‖, x = R⁻¹·Qᵀb for A of full column
-//!   rank (LAPACK's `gels`, `torch.linalg.lstsq`), never forming AᵀA;
+//!   upper triangular with a real non-negative diagonal, by Householder reflections
+//!   (Hermitian ones, I − τ·v·vᴴ with τ real, on complex A; LAPACK's `geqrf`,
+//!   `torch.linalg.qr`'s reduced mode), and `a.least_squares(&b)`: x minimising
+//!   ‖A·x − b‖, x = R⁻¹·Qᴴb for A of full column rank (LAPACK's `gels`,
+//!   `torch.linalg.lstsq`), never forming AᴴA;
 //! - `a.singular_values()`: σ₁ ≥ … ≥ σₙ ≥ 0 of an m×n A with m ≥ n, A = U·diag(σ)·Vᵀ,
 //!   by one-sided Jacobi rotations of A's columns (Hestenes; `torch.linalg.svdvals`),
 //!   and `a.svd()`: (U, σ, Vᵀ), the thin decomposition, V accumulated from the same
@@ -93,7 +94,9 @@
 //!   antisymmetric and Ṙ·R⁻¹ = U upper triangular), Q̇ = E − Q·U and Ṙ = U·R; Ā =
 //!   (Q̄ + Q·S)·R⁻ᵀ, S the symmetric matrix whose upper triangle is that of
 //!   R̄·Rᵀ − Qᵀ·Q̄ (triangular solves and products; R must have no zero on its
-//!   diagonal);
+//!   diagonal). On complex A, where R's diagonal is kept real, QᴴQ̇ is
+//!   skew-Hermitian with an imaginary diagonal that Ṙ·R⁻¹ has not: uᵢᵢ = Re cᵢᵢ,
+//!   and S's diagonal is the real part of that of R̄·Rᴴ − Qᴴ·Q̄;
 //! - x = A⁺b, the least-squares solution (A⁺ = R⁻¹Qᵀ), r = b − A·x: ẋ = A⁺(ḃ − Ȧ·x) +
 //!   (AᵀA)⁻¹Ȧᵀr; b̄ = Q·R⁻ᵀx̄ and, with z = (AᵀA)⁻¹x̄ = R⁻¹R⁻ᵀx̄, Ā = r·zᵀ − b̄·xᵀ (the
 //!   second terms vanish for a consistent system, r = 0);

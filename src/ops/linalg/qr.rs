@@ -3,31 +3,34 @@
 
 use core::ops::Range;
 
+use num_traits::{One, Zero};
+
 #[cfg(feature = "std")]
 use crate::autodiff::{Operand, TracedOutput, Var, record_binary_in_place, record_unary_in_place};
 use crate::error::{ShapeError, or_panic};
 use crate::ops::reduce::euclidean_norm;
 use crate::product::MatMul;
-use crate::scalar::RealScalar;
+use crate::scalar::{RealScalar, Scalar};
 use crate::shape::constraint::{NoFewerRowsThan, RightHandSide};
 use crate::shape::{Dim, Dims, Shape};
 use crate::tensor::{Storage, Tensor};
 
+use super::parts::{Divisor, over_real, polar, times_real};
 use super::{LinAlgError, Triangle, substitute};
 
 /// The solution of least squares with an `(M, N)` matrix for the right-hand side
 /// shape `B`: `(N,)` for `(M,)`, `(N, C)` for `(M, C)`.
 pub type LeastSquaresSolution<B, M, N> = <B as RightHandSide<M>>::WithRows<N>;
 
-impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Tensor<T, (M, N), K> {
+impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Tensor<T, (M, N), K> {
     /// The reduced QR factorisation A = Q·R of this m×n matrix, m ≥ n: Q (m×n) with
-    /// orthonormal columns (QᵀQ = I) and R (n×n) upper triangular with a
-    /// diagonal that is not negative (`torch.linalg.qr`, `jnp.linalg.qr` in their
-    /// default reduced mode, whose LAPACK factors may differ from these by the signs
-    /// of a column of Q and the matching row of R; these are the unique factors of a
-    /// matrix of full column rank). By Householder reflections, in a copy of A (no
-    /// other memory; inline tensors: nothing on the heap), on any real scalar, duals
-    /// included.
+    /// orthonormal columns (QᴴQ = I; QᵀQ = I for a real A) and R (n×n) upper
+    /// triangular with a diagonal that is real and not negative (`torch.linalg.qr`,
+    /// `jnp.linalg.qr` in their default reduced mode, whose LAPACK factors may differ
+    /// from these by the signs, or phases, of a column of Q and the matching row of
+    /// R; these are the unique factors of a matrix of full column rank). By
+    /// Householder reflections, in a copy of A (no other memory; inline tensors:
+    /// nothing on the heap), on any scalar: real or complex, duals included.
     ///
     /// ```
     /// use fluxion::prelude::*;
@@ -38,6 +41,12 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Tensor<T, (M, N), K> 
     /// assert!((q.matmul(&r) - &a).norm() < 1e-14);
     /// // R's first column is (‖a₁‖, 0): the first column of A has length 5.
     /// assert!((r[[0, 0]] - 5.0).abs() < 1e-15 && r[[1, 0]] == 0.0);
+    ///
+    /// // A complex matrix: Q's columns orthonormal under the inner product aᴴb.
+    /// let i = Complex64::new(0.0, 1.0);
+    /// let c: Matrix<Complex64, 2, 1> = Matrix::from_array([[i * 3.0], [Complex64::new(4.0, 0.0)]]);
+    /// let (q, r) = c.qr();
+    /// assert!((r[[0, 0]] - 5.0).norm() < 1e-15 && (q[[0, 0]] - i * 0.6).norm() < 1e-15);
     /// ```
     ///
     /// A matrix of static shape with fewer rows than columns does not compile:
@@ -64,15 +73,15 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Tensor<T, (M, N), K> 
 
     /// x minimising ‖A·x − b‖ for this m×n matrix A, m ≥ n, of full column rank, and
     /// b a vector of m entries or a matrix of m rows (each column its own problem):
-    /// x = R⁻¹·(Qᵀb) from A's QR factorisation, never forming AᵀA
+    /// x = R⁻¹·(Qᴴb) from A's QR factorisation, never forming AᴴA
     /// (`torch.linalg.lstsq`, `jnp.linalg.lstsq`, LAPACK's `gels`, for a matrix
-    /// of full column rank). For a square A it is A⁻¹b. An error names the shapes
+    /// of full column rank), on real or complex scalars. For a square A it is A⁻¹b. An error names the shapes
     /// when a size known only when it runs does not fit (a `Dyn` matrix with fewer
     /// rows than columns, a right-hand side with another number of rows), or the
     /// first column that is a combination of the earlier ones to working precision:
     /// its diagonal entry of R is at most max(m, n)·ε times R's largest, the `rcond`
     /// of `torch.linalg.lstsq` and `jnp.linalg.lstsq` (which then return a
-    /// minimum-norm solution: here
+    /// minimum-norm solution: here, for a real A,
     /// [`a.pseudo_inverse().matmul(&b)`](Self::pseudo_inverse)). Without column pivoting
     /// this test can miss a nearly dependent column whose dependence R's diagonal
     /// does not show; such a matrix gives the large values its conditioning implies.
@@ -124,11 +133,11 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Tensor<T, (M, N), K> 
     }
 }
 
-/// A's factors and the least-squares x = R⁻¹·(Qᵀb)'s first n rows, the
+/// A's factors and the least-squares x = R⁻¹·(Qᴴb)'s first n rows, the
 /// reflections applied to b as they are found; an error for a column that depends
 /// on the earlier ones (shapes checked by the caller).
 #[inline(always)]
-fn least_squares_factors<T: RealScalar, M: Dim, N: Dim, B: RightHandSide<M>, K>(
+fn least_squares_factors<T: Scalar, M: Dim, N: Dim, B: RightHandSide<M>, K>(
     a: &Tensor<T, (M, N), K>,
     b: &Tensor<T, B, K>,
 ) -> Result<(Householder<T, M, N, K>, Tensor<T, LeastSquaresSolution<B, M, N>, K>), LinAlgError>
@@ -166,15 +175,16 @@ fn check_problem(matrix: Dims, rhs: Dims) -> Result<(), ShapeError> {
 
 /// A = Q·R (m×n, m ≥ n) as Householder reflections leave it, in the layout of
 /// LAPACK's `geqrf`: R on and above the diagonal of `packed`, and below the
-/// diagonal of column k the entries vᵢ (i > k) of reflector k, Hₖ = I − τₖ·v·vᵀ with
-/// vₖ = 1 and τₖ = 2/vᵀv (recomputed where needed, so nothing else is kept).
-/// Q = H₀·H₁·…·Hₙ₋₁'s first n columns; R's diagonal has signs of either kind
-/// ([`factors`](Self::factors) makes it non-negative).
-pub(super) struct Householder<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> {
+/// diagonal of column k the entries vᵢ (i > k) of reflector k, Hₖ = I − τₖ·v·vᴴ with
+/// vₖ = 1 and τₖ = 2/vᴴv real (recomputed where needed, so nothing else is kept),
+/// each Hₖ Hermitian and unitary. Q = H₀·H₁·…·Hₙ₋₁'s first n columns; R's diagonal
+/// has signs (phases) of any kind ([`factors`](Self::factors) makes it real and
+/// non-negative).
+pub(super) struct Householder<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> {
     packed: Tensor<T, (M, N), K>,
 }
 
-impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, K> {
+impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, K> {
     /// Factorises A (m ≥ n, checked by the caller).
     #[inline(always)]
     fn new(a: &Tensor<T, (M, N), K>) -> Self {
@@ -183,10 +193,10 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, 
 
     /// Factorises A (m ≥ n, checked by the caller), applying each reflection to y
     /// (m rows of c values) as it is found: y becomes Hₙ₋₁·…·H₀·y, whose first n rows
-    /// are Qᵀy. For
-    /// column k, x its entries from row k down: Hₖ·x = α·e₁ with α = −sign(x₀)·‖x‖,
-    /// so v = x − α·e₁ adds magnitudes in its first entry (nothing cancels), and v/v₀
-    /// is stored. A column of zeros keeps v = e₁ (τ = 2, a reflection still).
+    /// are Qᴴy. For column k, x its entries from row k down: Hₖ·x = α·e₁ with
+    /// α = −φ·‖x‖, φ = x₀/|x₀| the phase of x₀ (its sign on real numbers; 1 for
+    /// x₀ = 0), so v = x − α·e₁ adds magnitudes in its first entry (nothing cancels),
+    /// and v/v₀ is stored. A column of zeros keeps v = e₁ (τ = 2, a reflection still).
     #[inline(always)]
     fn reflecting(a: &Tensor<T, (M, N), K>, y: &mut [T], c: usize) -> Self {
         let (m, n) = (a.shape().0.size(), a.shape().1.size());
@@ -195,13 +205,14 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, 
         for k in 0..n {
             let length = euclidean_norm((k..m).map(|i| entries[i * n + k]));
             let head = entries[k * n + k];
-            let alpha = if head < T::zero() { length } else { -length };
-            let scale = if length == T::zero() {
-                T::from_f64(2.0)
+            let (head_size, phase) =
+                if head == T::zero() { (T::Real::zero(), T::one()) } else { polar(head) };
+            let scale = if length == T::Real::zero() {
+                T::Real::from_f64(2.0)
             } else {
-                store_reflector(entries, (m, n, k), alpha)
+                store_reflector(entries, (m, n, k), (head_size, phase), length)
             };
-            entries[k * n + k] = alpha;
+            entries[k * n + k] = -times_real(phase, length);
             reflect(entries, n, k, k + 1..n, scale, |row, _| row[k]);
             reflect(y, c, k, 0..c, scale, |_, i| entries[i * n + k]);
         }
@@ -221,8 +232,8 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, 
     fn dependent_column(&self) -> Option<usize> {
         let ((m, n), packed) = (self.sizes(), self.packed.as_slice());
         let diagonal = |k: usize| packed[k * n + k].abs();
-        let largest = (0..n).fold(T::zero(), |largest, k| largest.max(diagonal(k)));
-        let threshold = T::from_f64(m.max(n) as f64) * T::epsilon() * largest;
+        let largest = (0..n).fold(T::Real::zero(), |largest, k| largest.max(diagonal(k)));
+        let threshold = T::Real::from_f64(m.max(n) as f64) * T::Real::epsilon() * largest;
         (0..n).find(|&k| diagonal(k) <= threshold)
     }
 
@@ -237,14 +248,14 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, 
         }
     }
 
-    /// Overwrites x (n rows of c values) with R⁻¹x, or R⁻ᵀx when `transposed`.
+    /// Overwrites x (n rows of c values) with R⁻¹x, or R⁻ᴴx when `adjoint`.
     #[inline(always)]
-    fn solve_with_r(&self, transposed: bool, x: &mut [T], c: usize) {
+    fn solve_with_r(&self, adjoint: bool, x: &mut [T], c: usize) {
         let (_, n) = self.sizes();
         if x.is_empty() {
             return;
         }
-        substitute(&self.packed.as_slice()[..n * n], n, Triangle::Upper, transposed, x, c);
+        substitute(&self.packed.as_slice()[..n * n], n, Triangle::Upper, adjoint, x, c);
     }
 
     /// The first n rows of y (m rows).
@@ -277,8 +288,10 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, 
         y
     }
 
-    /// Q (m×n) and R (n×n), each row of R with a negative diagonal entry negated
-    /// with the matching column of Q, so that R's diagonal is not negative.
+    /// Q (m×n) and R (n×n), each row k of R with a diagonal entry rₖₖ = |rₖₖ|·φ that
+    /// is not real and positive multiplied by conj(φ) and column k of Q by φ (on
+    /// real numbers: both negated where rₖₖ < 0), so that R's diagonal is real and
+    /// not negative.
     fn factors(&self) -> (Tensor<T, (M, N), K>, Tensor<T, (N, N), K>)
     where
         K: Storage<T, (N, N)>,
@@ -300,58 +313,64 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, 
         }
         let (r_entries, q_entries) = (r.as_mut_slice(), q.as_mut_slice());
         for k in 0..n {
-            if r_entries[k * n + k] < T::zero() {
-                r_entries[k * n + k..(k + 1) * n].iter_mut().for_each(|entry| *entry = -*entry);
-                (0..m).for_each(|i| q_entries[i * n + k] = -q_entries[i * n + k]);
+            let diagonal = r_entries[k * n + k];
+            if diagonal == T::zero() {
+                continue;
             }
+            // (Also where φ = 1: on complex duals its tangent need not be 0.)
+            let (size, phase) = polar(diagonal);
+            let turn = phase.conj();
+            r_entries[k * n + k + 1..(k + 1) * n].iter_mut().for_each(|entry| *entry *= turn);
+            (0..m).for_each(|i| q_entries[i * n + k] *= phase);
+            r_entries[k * n + k] = T::from_real(size);
         }
         (q, r)
     }
 }
 
 /// Replaces column k of `entries` (m×n) below the diagonal by v/v₀ for the reflector
-/// of the column from row k down, x, to α·e₁ (‖x‖ = |α| > 0): v₀ = x₀ − α, which
-/// adds magnitudes (|v₀| = |x₀| + ‖x‖), and returns τ = 2/vᵀv = −v₀/α. Where v₀ or
-/// its reciprocal would leave the scalar's range (entries near the largest or
-/// smallest finite values), each entry is divided by ‖x‖ first and τ is
-/// 1 + |x₀|/‖x‖.
+/// of the column from row k down, x (x₀ = |x₀|·φ, ‖x‖ > 0), to α·e₁, α = −φ·‖x‖:
+/// v₀ = x₀ − α = φ·(|x₀| + ‖x‖), which adds magnitudes, and returns
+/// τ = 2/vᴴv·|v₀|² = 1 + |x₀|/‖x‖. Where |v₀| overflows (entries near the largest
+/// finite value), each entry is divided by ‖x‖ first, then by v₀/‖x‖ = φ·τ (the
+/// division itself copes with a subnormal v₀, see [`Divisor`]).
 #[inline(always)]
-fn store_reflector<T: RealScalar>(entries: &mut [T], (m, n, k): (usize, usize, usize), alpha: T) -> T {
-    let (head, infinity) = (entries[k * n + k], -T::neg_infinity());
-    let lead = head - alpha;
-    if lead.abs() >= T::min_positive() && lead.abs() < infinity {
-        let reciprocal = T::one() / lead;
-        for i in k + 1..m {
-            entries[i * n + k] *= reciprocal;
-        }
-        return -lead / alpha;
-    }
-    // v₀/‖x‖ = sign(x₀)·τ, with sign(x₀) = −α/‖x‖.
-    let (length, scale) = (alpha.abs(), T::one() + head.abs() / alpha.abs());
-    let lead_over_length = -alpha / length * scale;
-    for i in k + 1..m {
-        entries[i * n + k] = entries[i * n + k] / length / lead_over_length;
+fn store_reflector<T: Scalar>(
+    entries: &mut [T],
+    (m, n, k): (usize, usize, usize),
+    (head_size, phase): (T::Real, T),
+    length: T::Real,
+) -> T::Real {
+    let scale = T::Real::one() + head_size / length;
+    let lead_size = head_size + length;
+    let column = (k + 1..m).map(|i| i * n + k);
+    if lead_size < -T::Real::neg_infinity() {
+        let lead = Divisor::new(times_real(phase, lead_size));
+        column.for_each(|index| entries[index] = lead.divide(entries[index]));
+    } else {
+        let lead_over_length = Divisor::new(times_real(phase, scale));
+        column.for_each(|index| entries[index] = lead_over_length.divide(over_real(entries[index], length)));
     }
     scale
 }
 
-/// τₖ = 2/vᵀv for reflector k of `packed` (m×n): v = (1, vₖ₊₁, …), each |vᵢ| ≤ 1.
-fn reflector_scale<T: RealScalar>(packed: &[T], m: usize, n: usize, k: usize) -> T {
-    let squares = (k + 1..m).fold(T::one(), |sum, i| sum + packed[i * n + k] * packed[i * n + k]);
-    T::from_f64(2.0) / squares
+/// τₖ = 2/vᴴv for reflector k of `packed` (m×n): v = (1, vₖ₊₁, …), each |vᵢ| ≤ 1.
+fn reflector_scale<T: Scalar>(packed: &[T], m: usize, n: usize, k: usize) -> T::Real {
+    let squares = (k + 1..m).fold(T::Real::one(), |sum, i| sum + packed[i * n + k].norm_sqr());
+    T::Real::from_f64(2.0) / squares
 }
 
 /// Overwrites the `columns` of x (rows of c values) with H·x from row k down, H =
-/// I − τ·v·vᵀ, v = (1, vₖ₊₁, …) with vᵢ = `vector(row i, i)` (read from the row itself
+/// I − τ·v·vᴴ, v = (1, vₖ₊₁, …) with vᵢ = `vector(row i, i)` (read from the row itself
 /// while factorising, from the factors otherwise): each column minus
-/// τ·(vᵀ·column)·v.
+/// τ·(vᴴ·column)·v.
 #[inline(always)]
-fn reflect<T: RealScalar>(
+fn reflect<T: Scalar>(
     x: &mut [T],
     c: usize,
     k: usize,
     columns: Range<usize>,
-    scale: T,
+    scale: T::Real,
     vector: impl Fn(&[T], usize) -> T,
 ) {
     let (head, below) = x.split_at_mut((k + 1) * c);
@@ -360,8 +379,8 @@ fn reflect<T: RealScalar>(
         let projection = below
             .chunks_exact(c)
             .enumerate()
-            .fold(top[j], |total, (r, row)| total + vector(row, k + 1 + r) * row[j]);
-        let step = scale * projection;
+            .fold(top[j], |total, (r, row)| total + vector(row, k + 1 + r).conj() * row[j]);
+        let step = times_real(projection, scale);
         top[j] -= step;
         for (r, row) in below.chunks_exact_mut(c).enumerate() {
             let v = vector(row, k + 1 + r);
@@ -371,12 +390,12 @@ fn reflect<T: RealScalar>(
 }
 
 /// The columns of a right-hand side: 1 for a vector, its second size for a matrix.
-fn columns_of<T: RealScalar, B: Shape, K: Storage<T, B>>(b: &Tensor<T, B, K>) -> usize {
+fn columns_of<T: Scalar, B: Shape, K: Storage<T, B>>(b: &Tensor<T, B, K>) -> usize {
     b.dims().as_slice().get(1).copied().unwrap_or(1)
 }
 
-impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, K> {
-    /// b̄ = Q·R⁻ᵀx̄ = A⁺ᵀx̄ and z = R⁻¹R⁻ᵀx̄ = (AᵀA)⁻¹x̄, for b of `shape`.
+impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, K> {
+    /// b̄ = Q·R⁻ᴴx̄ = A⁺ᴴx̄ and z = R⁻¹R⁻ᴴx̄ = (AᴴA)⁻¹x̄, for b of `shape`.
     fn pull<B: RightHandSide<M>>(
         &self,
         shape: B,
@@ -393,7 +412,7 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, 
         (b_bar, z)
     }
 
-    /// ẋ = R⁻¹·((Qᵀ(ḃ − Ȧ·x))'s first n rows + R⁻ᵀ·Ȧᵀ·r), r = b − A·x, a missing
+    /// ẋ = R⁻¹·((Qᴴ(ḃ − Ȧ·x))'s first n rows + R⁻ᴴ·Ȧᴴ·r), r = b − A·x, a missing
     /// tangent zero.
     fn push<B: RightHandSide<M>>(
         &self,
@@ -414,14 +433,14 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, 
         // (Nothing to add without elements: n or c is 0.)
         if let Some(a_dot) = a_dot.filter(|_| !x.is_empty()) {
             let residual = residual(a, b, x);
-            // Ȧᵀ·r, row by row of Ȧ and r.
+            // Ȧᴴ·r, row by row of Ȧ and r.
             let mut moved: Tensor<T, _, K> = Tensor::zeros_shaped(x.shape());
             let rows = a_dot.as_slice().chunks_exact(n).zip(residual.as_slice().chunks_exact(c));
             for (a_dot_row, residual_row) in rows {
                 for (&derivative, moved_row) in a_dot_row.iter().zip(moved.as_mut_slice().chunks_exact_mut(c))
                 {
                     for (entry, &value) in moved_row.iter_mut().zip(residual_row) {
-                        *entry += derivative * value;
+                        *entry += derivative.conj() * value;
                     }
                 }
             }
@@ -436,7 +455,7 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, 
 }
 
 /// out (m rows of c) −= A·X for A m×n and X n×c.
-fn subtract_product<T: RealScalar>(out: &mut [T], a: &[T], x: &[T], n: usize, c: usize) {
+fn subtract_product<T: Scalar>(out: &mut [T], a: &[T], x: &[T], n: usize, c: usize) {
     if n == 0 || c == 0 {
         return;
     }
@@ -450,7 +469,7 @@ fn subtract_product<T: RealScalar>(out: &mut [T], a: &[T], x: &[T], n: usize, c:
 }
 
 /// r = b − A·x.
-fn residual<T: RealScalar, M: Dim, N: Dim, B: RightHandSide<M>, K>(
+fn residual<T: Scalar, M: Dim, N: Dim, B: RightHandSide<M>, K>(
     a: &Tensor<T, (M, N), K>,
     b: &Tensor<T, B, K>,
     x: &Tensor<T, LeastSquaresSolution<B, M, N>, K>,
@@ -463,8 +482,8 @@ where
     r
 }
 
-/// Ā = r·zᵀ − b̄·xᵀ (summed over the right-hand side's columns), r = b − A·x.
-fn matrix_cotangent<T: RealScalar, M: Dim, N: Dim, B: RightHandSide<M>, K>(
+/// Ā = r·zᴴ − b̄·xᴴ (summed over the right-hand side's columns), r = b − A·x.
+fn matrix_cotangent<T: Scalar, M: Dim, N: Dim, B: RightHandSide<M>, K>(
     (a, b, x): (&Tensor<T, (M, N), K>, &Tensor<T, B, K>, &Tensor<T, LeastSquaresSolution<B, M, N>, K>),
     b_bar: &Tensor<T, B, K>,
     z: &Tensor<T, LeastSquaresSolution<B, M, N>, K>,
@@ -483,8 +502,9 @@ where
         for (entry, (z_row, x_row)) in
             a_bar_row.iter_mut().zip(z.as_slice().chunks_exact(c).zip(x.as_slice().chunks_exact(c)))
         {
-            *entry = (0..c)
-                .fold(T::zero(), |total, k| total + residual_row[k] * z_row[k] - b_bar_row[k] * x_row[k]);
+            *entry = (0..c).fold(T::zero(), |total, k| {
+                total + residual_row[k] * z_row[k].conj() - b_bar_row[k] * x_row[k].conj()
+            });
         }
     }
     a_bar
@@ -492,7 +512,7 @@ where
 
 /// Checks a least-squares problem and its solution's shape.
 #[track_caller]
-fn check_solution<T: RealScalar, M: Dim, N: Dim, B: RightHandSide<M>, K>(
+fn check_solution<T: Scalar, M: Dim, N: Dim, B: RightHandSide<M>, K>(
     operation: &'static str,
     a: &Tensor<T, (M, N), K>,
     b: &Tensor<T, B, K>,
@@ -508,14 +528,14 @@ fn check_solution<T: RealScalar, M: Dim, N: Dim, B: RightHandSide<M>, K>(
 }
 
 /// The cotangents of the least-squares solution x of A·x ≈ b given x and x̄:
-/// (Ā, b̄) = (r·zᵀ − b̄·xᵀ, Q·R⁻ᵀx̄) with z = (AᵀA)⁻¹x̄ and r = b − A·x (see
+/// (Ā, b̄) = (r·zᴴ − b̄·xᴴ, Q·R⁻ᴴx̄) with z = (AᴴA)⁻¹x̄ and r = b − A·x (see
 /// [`linalg`](super)); A factorised again.
 ///
 /// # Panics
 /// When the shapes do not fit (as [`Tensor::least_squares`]'s) or A's columns are
 /// linearly dependent.
 #[track_caller]
-pub fn least_squares_pullback<T: RealScalar, M: Dim, N: Dim, B: RightHandSide<M>, K>(
+pub fn least_squares_pullback<T: Scalar, M: Dim, N: Dim, B: RightHandSide<M>, K>(
     a: &Tensor<T, (M, N), K>,
     b: &Tensor<T, B, K>,
     x: &Tensor<T, LeastSquaresSolution<B, M, N>, K>,
@@ -531,12 +551,12 @@ where
     (matrix_cotangent((a, b, x), &b_bar, &z), b_bar)
 }
 
-/// b̄ = Q·R⁻ᵀx̄ alone, for a constant A.
+/// b̄ = Q·R⁻ᴴx̄ alone, for a constant A.
 ///
 /// # Panics
 /// As [`least_squares_pullback`].
 #[track_caller]
-pub(crate) fn least_squares_rhs_pullback<T: RealScalar, M: Dim, N: Dim, B: RightHandSide<M>, K>(
+pub(crate) fn least_squares_rhs_pullback<T: Scalar, M: Dim, N: Dim, B: RightHandSide<M>, K>(
     a: &Tensor<T, (M, N), K>,
     b: &Tensor<T, B, K>,
     x_bar: &Tensor<T, LeastSquaresSolution<B, M, N>, K>,
@@ -549,12 +569,12 @@ where
 }
 
 /// The tangent of the least-squares solution x of A·x ≈ b given x:
-/// ẋ = A⁺(ḃ − Ȧ·x) + (AᵀA)⁻¹Ȧᵀ(b − A·x), A⁺ = R⁻¹Qᵀ, a missing tangent zero.
+/// ẋ = A⁺(ḃ − Ȧ·x) + (AᴴA)⁻¹Ȧᴴ(b − A·x), A⁺ = R⁻¹Qᴴ, a missing tangent zero.
 ///
 /// # Panics
 /// When the shapes do not fit or A's columns are linearly dependent.
 #[track_caller]
-pub fn least_squares_push<T: RealScalar, M: Dim, N: Dim, B: RightHandSide<M>, K>(
+pub fn least_squares_push<T: Scalar, M: Dim, N: Dim, B: RightHandSide<M>, K>(
     a: &Tensor<T, (M, N), K>,
     b: &Tensor<T, B, K>,
     x: &Tensor<T, LeastSquaresSolution<B, M, N>, K>,
@@ -579,7 +599,7 @@ where
 /// # Panics
 /// When a column depends on the earlier ones.
 #[track_caller]
-fn full_rank_factors<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>>(
+fn full_rank_factors<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>>(
     operation: &'static str,
     a: &Tensor<T, (M, N), K>,
 ) -> Householder<T, M, N, K> {
@@ -592,7 +612,7 @@ fn full_rank_factors<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>>(
 
 /// Checks Q (m×n), R (n×n) and a pair's shapes, and R's diagonal for a zero.
 #[track_caller]
-fn check_factors<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N, N)>>(
+fn check_factors<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N, N)>>(
     operation: &'static str,
     (q, r): (&Tensor<T, (M, N), K>, &Tensor<T, (N, N), K>),
     (q_other, r_other): (&Tensor<T, (M, N), K>, &Tensor<T, (N, N), K>),
@@ -609,30 +629,38 @@ fn check_factors<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<
     }
 }
 
-/// Overwrites each row y of x (rows of n values) with y·R⁻¹, or y·R⁻ᵀ when
-/// `transposed`, R (n×n) upper triangular.
-fn rows_over_r<T: RealScalar, S: Shape, K: Storage<T, S>>(
+/// Overwrites each row y of x (rows of n values) with y·R⁻¹, or y·R⁻ᴴ when
+/// `adjoint`, R (n×n) upper triangular.
+fn rows_over_r<T: Scalar, S: Shape, K: Storage<T, S>>(
     r: &[T],
     n: usize,
-    transposed: bool,
+    adjoint: bool,
     x: &mut Tensor<T, S, K>,
 ) {
-    // z = y·R⁻¹ solves Rᵀ·zᵀ = yᵀ (substitution with R transposed), z = y·R⁻ᵀ
-    // solves R·zᵀ = yᵀ.
+    // z = y·R⁻¹ solves Rᵀ·zᵀ = yᵀ, that is Rᴴ·conj(z)ᵀ = conj(y)ᵀ (substitution with
+    // R's conjugate transpose); z = y·R⁻ᴴ solves R·conj(z)ᵀ = conj(y)ᵀ. Real rows
+    // need no conjugation.
+    let conjugate = |row: &mut [T]| {
+        if T::IS_COMPLEX {
+            row.iter_mut().for_each(|entry| *entry = entry.conj());
+        }
+    };
     for row in x.as_mut_slice().chunks_exact_mut(n.max(1)) {
-        substitute(r, n, Triangle::Upper, !transposed, row, 1);
+        conjugate(row);
+        substitute(r, n, Triangle::Upper, !adjoint, row, 1);
+        conjugate(row);
     }
 }
 
-/// The tangents of A = Q·R given the factors: with E = Ȧ·R⁻¹, C = QᵀE and U upper
-/// triangular with uᵢⱼ = cᵢⱼ + cⱼᵢ above the diagonal and uᵢᵢ = cᵢᵢ, (Q̇, Ṙ) =
-/// (E − Q·U, U·R) (see [`linalg`](super)).
+/// The tangents of A = Q·R given the factors: with E = Ȧ·R⁻¹, C = QᴴE and U upper
+/// triangular with uᵢⱼ = cᵢⱼ + conj(cⱼᵢ) above the diagonal and uᵢᵢ = Re cᵢᵢ,
+/// (Q̇, Ṙ) = (E − Q·U, U·R) (see [`linalg`](super)).
 ///
 /// # Panics
 /// When the shapes do not fit or R has a zero on its diagonal (A's columns are
 /// linearly dependent: the factors have no derivative).
 #[track_caller]
-pub fn qr_push<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N, N)>>(
+pub fn qr_push<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N, N)>>(
     q: &Tensor<T, (M, N), K>,
     r: &Tensor<T, (N, N), K>,
     a_dot: &Tensor<T, (M, N), K>,
@@ -641,25 +669,27 @@ pub fn qr_push<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T,
     let n = r.shape().0.size();
     let mut e = a_dot.clone();
     rows_over_r(r.as_slice(), n, false, &mut e);
-    let mut u = q.transposed_matmul(&e);
+    let mut u = q.conj().transposed_matmul(&e);
     let entries = u.as_mut_slice();
     for i in 0..n {
         for j in 0..i {
-            entries[j * n + i] += entries[i * n + j];
+            entries[j * n + i] += entries[i * n + j].conj();
             entries[i * n + j] = T::zero();
         }
+        entries[i * n + i] = T::from_real(entries[i * n + i].re());
     }
     let q_dot = e - q.matmul(&u);
     (q_dot, u.matmul(r))
 }
 
-/// The cotangent of A = Q·R given the factors: Ā = (Q̄ + Q·S)·R⁻ᵀ, S the symmetric
-/// matrix whose upper triangle is that of R̄·Rᵀ − QᵀQ̄ (see [`linalg`](super)).
+/// The cotangent of A = Q·R given the factors: Ā = (Q̄ + Q·S)·R⁻ᴴ, S the Hermitian
+/// matrix whose upper triangle is that of R̄·Rᴴ − QᴴQ̄ but for its diagonal, which
+/// is the real part of that one's (see [`linalg`](super)).
 ///
 /// # Panics
 /// As [`qr_push`].
 #[track_caller]
-pub fn qr_pullback<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N, N)>>(
+pub fn qr_pullback<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N, N)>>(
     q: &Tensor<T, (M, N), K>,
     r: &Tensor<T, (N, N), K>,
     q_bar: &Tensor<T, (M, N), K>,
@@ -667,12 +697,13 @@ pub fn qr_pullback<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storag
 ) -> Tensor<T, (M, N), K> {
     check_factors("qr_pullback", (q, r), (q_bar, r_bar));
     let n = r.shape().0.size();
-    let mut s = r_bar.matmul_transposed(r) - q.transposed_matmul(q_bar);
+    let mut s = r_bar.matmul_transposed(&r.conj()) - q.conj().transposed_matmul(q_bar);
     let entries = s.as_mut_slice();
     for i in 0..n {
         for j in 0..i {
-            entries[i * n + j] = entries[j * n + i];
+            entries[i * n + j] = entries[j * n + i].conj();
         }
+        entries[i * n + i] = T::from_real(entries[i * n + i].re());
     }
     let mut a_bar = q.matmul(&s) + q_bar;
     rows_over_r(r.as_slice(), n, true, &mut a_bar);
@@ -680,9 +711,9 @@ pub fn qr_pullback<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storag
 }
 
 #[cfg(feature = "std")]
-impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Var<Tensor<T, (M, N), K>> {
+impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Var<Tensor<T, (M, N), K>> {
     /// The QR factors (see [`Tensor::qr`]), recorded with their pullback
-    /// Ā = (Q̄ + Q·S)·R⁻ᵀ ([`qr_pullback`]); a factor that does not reach the result
+    /// Ā = (Q̄ + Q·S)·R⁻ᴴ ([`qr_pullback`]); a factor that does not reach the result
     /// contributes a zero cotangent.
     ///
     /// # Panics
@@ -700,7 +731,7 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Var<Tensor<T, (M, N),
     }
 
     /// The least-squares solution x of A·x ≈ b (see [`Tensor::least_squares`]),
-    /// recorded with its pullback b̄ = Q·R⁻ᵀx̄, Ā = r·zᵀ − b̄·xᵀ
+    /// recorded with its pullback b̄ = Q·R⁻ᴴx̄, Ā = r·zᴴ − b̄·xᴴ
     /// ([`least_squares_pullback`]; the factors kept from the forward pass); `b` a
     /// `Var` or a constant tensor.
     ///
