@@ -481,17 +481,18 @@ pub struct LeastSquares;
 /// real data; see [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
 pub struct QrDecomposition;
-/// `a.singular_values()`: σ descending, σ̇ᵢ = uᵢᵀ·Ȧ·vᵢ, Ā = U·diag(σ̄)·Vᵀ (see
-/// [`linalg`](crate::ops::linalg)).
+/// `a.singular_values()`: σ descending and real, σ̇ᵢ = Re uᵢᴴ·Ȧ·vᵢ, Ā = U·diag(σ̄)·Vᴴ
+/// (ᵀ for real data; see [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
 pub struct SingularValues;
-/// `a.svd()`: (U, σ, Vᵀ) with A = U·diag(σ)·Vᵀ; with P = Uᵀ·Ȧ·V, σ̇ = diag P and U̇,
-/// V̇ from P over the gaps σⱼ ∓ σᵢ; Ā from the same couplings of Uᵀ·Ū and Vᵀ·V̄ (see
+/// `a.svd()`: (U, σ, Vᴴ) with A = U·diag(σ)·Vᴴ; with P = Uᴴ·Ȧ·V, σ̇ = Re diag P and
+/// U̇, V̇ from P over the gaps σⱼ ∓ σᵢ (complex: and the phases that keep V's anchors
+/// real); Ā from the same couplings of Uᴴ·Ū and Vᴴ·V̄ (see
 /// [`linalg`](crate::ops::linalg) and [`svd_pullback`]).
 #[derive(Clone, Copy, Debug)]
 pub struct SingularValueDecomposition;
-/// `a.pseudo_inverse()`: Y = A⁺, Ẏ = −Y·Ȧ·Y + Y·Yᵀ·Ȧᵀ·(I − A·Y) + (I − Y·A)·Ȧᵀ·Yᵀ·Y
-/// (constant rank; see [`linalg`](crate::ops::linalg)).
+/// `a.pseudo_inverse()`: Y = A⁺, Ẏ = −Y·Ȧ·Y + Y·Yᴴ·Ȧᴴ·(I − A·Y) + (I − Y·A)·Ȧᴴ·Yᴴ·Y
+/// (constant rank; ᵀ for real data; see [`linalg`](crate::ops::linalg)).
 #[derive(Clone, Copy, Debug)]
 pub struct PseudoInverse;
 /// `l.solve_lower_triangular(&b)`: x = L⁻¹b for L the lower triangle, ẋ =
@@ -2043,11 +2044,11 @@ impl<T: Scalar, M: NoFewerRowsThan<N>, N: Dim, K: Storage<T, (M, N)> + Storage<T
 }
 
 #[diagnostic::do_not_recommend]
-impl<T: RealScalar, M: NoFewerRowsThan<N>, N: Dim, K> UnaryRule<Tensor<T, (M, N), K>> for SingularValues
+impl<T: Scalar, M: NoFewerRowsThan<N>, N: Dim, K> UnaryRule<Tensor<T, (M, N), K>> for SingularValues
 where
-    K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
+    K: Storage<T, (M, N)> + Storage<T::Real, (N,)> + Storage<T, (N, N)>,
 {
-    type Output = Tensor<T, (N,), K>;
+    type Output = Tensor<T::Real, (N,), K>;
     #[inline(always)]
     #[track_caller]
     fn value(&self, a: &Tensor<T, (M, N), K>) -> Self::Output {
@@ -2069,12 +2070,12 @@ where
 }
 
 #[diagnostic::do_not_recommend]
-impl<T: RealScalar, M: NoFewerRowsThan<N>, N: Dim, K> UnaryRule<Tensor<T, (M, N), K>>
+impl<T: Scalar, M: NoFewerRowsThan<N>, N: Dim, K> UnaryRule<Tensor<T, (M, N), K>>
     for SingularValueDecomposition
 where
-    K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
+    K: Storage<T, (M, N)> + Storage<T::Real, (N,)> + Storage<T, (N, N)>,
 {
-    type Output = (Tensor<T, (M, N), K>, Tensor<T, (N,), K>, Tensor<T, (N, N), K>);
+    type Output = (Tensor<T, (M, N), K>, Tensor<T::Real, (N,), K>, Tensor<T, (N, N), K>);
     #[inline(always)]
     #[track_caller]
     fn value(&self, a: &Tensor<T, (M, N), K>) -> Self::Output {
@@ -2084,24 +2085,24 @@ where
     fn push(
         &self,
         _: &Tensor<T, (M, N), K>,
-        (u, sigma, v_t): &Self::Output,
+        (u, sigma, v_h): &Self::Output,
         a_dot: &Tensor<T, (M, N), K>,
     ) -> Self::Output {
-        svd_push(u, sigma, v_t, a_dot)
+        svd_push(u, sigma, v_h, a_dot)
     }
     #[inline(always)]
     fn pull(
         &self,
         _: &Tensor<T, (M, N), K>,
-        (u, sigma, v_t): &Self::Output,
-        (u_bar, sigma_bar, v_t_bar): &Self::Output,
+        (u, sigma, v_h): &Self::Output,
+        (u_bar, sigma_bar, v_h_bar): &Self::Output,
     ) -> Tensor<T, (M, N), K> {
-        svd_pullback(u, sigma, v_t, u_bar, sigma_bar, v_t_bar)
+        svd_pullback(u, sigma, v_h, u_bar, sigma_bar, v_h_bar)
     }
 }
 
 #[diagnostic::do_not_recommend]
-impl<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>> UnaryRule<Tensor<T, (M, N), K>>
+impl<T: Scalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>> UnaryRule<Tensor<T, (M, N), K>>
     for PseudoInverse
 {
     type Output = Tensor<T, (N, M), K>;

@@ -56,7 +56,8 @@
 //!
 //! `solve`, `inverse`, `determinant`, `log_abs_determinant` (a real number),
 //! `cholesky` (L·Lᴴ = ½(A + Aᴴ) for a Hermitian positive definite A, with a real
-//! positive diagonal) and the triangular solves take complex matrices, in every
+//! positive diagonal), the triangular solves and the factorisations below take
+//! complex matrices, in every
 //! mode: their derivatives are the real ones with each transpose conjugated
 //! ([`ops::linalg`](crate::ops::linalg) states them). `hermitian_eigenvalues` and
 //! `hermitian_eigen` diagonalise a Hermitian matrix (real eigenvalues, unitary V,
@@ -101,6 +102,31 @@
 //! let (_, r) = design.qr();
 //! assert!((design.least_squares(&design.matmul(&amplitudes)) - amplitudes).iter().all(|e| e.norm() < 1e-14));
 //! assert!(r[[0, 0]].im == 0.0 && r[[1, 1]].im == 0.0);
+//! ```
+//!
+//! `singular_values`, `svd` (U, σ, Vᴴ, σ real, each column of V's largest entry
+//! real and positive) and `pseudo_inverse` take complex matrices as well. The
+//! entanglement entropy of two qubits in the state cos θ·|00⟩ + i·sin θ·|11⟩ comes
+//! from its Schmidt coefficients, the singular values of the 2×2 matrix of
+//! amplitudes, and its gradient is U·diag(∂S/∂σ)·Vᴴ:
+//!
+//! ```
+//! use fluxion::prelude::*;
+//!
+//! let (c, s) = (0.3f64.cos(), 0.3f64.sin());
+//! let zero = Complex64::new(0.0, 0.0);
+//! let psi: Matrix<Complex64, 2, 2> = Matrix::from_array([[Complex64::new(c, 0.0), zero], [zero, Complex64::new(0.0, s)]]);
+//! let entropy = |psi: Var<Matrix<Complex64, 2, 2>>| {
+//!     let p = psi.singular_values().powi(2);
+//!     -(p.clone().hadamard(&p.ln())).sum()
+//! };
+//! let (value, gradient) = value_and_grad(entropy, &psi);
+//! let expected = -(c * c) * (c * c).ln() - (s * s) * (s * s).ln();
+//! assert!((value - expected).abs() < 1e-15);
+//! // ∂S/∂σ = −2σ(1 + ln σ²), along U = diag(1, i) and V = I.
+//! let slope = |x: f64| -2.0 * x * (1.0 + (x * x).ln());
+//! assert!((gradient[[0, 0]] - Complex64::new(slope(c), 0.0)).norm() < 1e-14);
+//! assert!((gradient[[1, 1]] - Complex64::new(0.0, slope(s))).norm() < 1e-14);
 //! ```
 //!
 //! A Hamiltonian's ground-state energy and its gradient, the expectation of each

@@ -2,8 +2,6 @@
 //! or with the eigenvalues, and their derivatives (see [`linalg`](super) for the
 //! formulas).
 
-use num_traits::Zero;
-
 #[cfg(feature = "std")]
 use crate::autodiff::{TracedOutput, Var, record_unary_in_place};
 use crate::error::{ShapeError, or_panic};
@@ -14,7 +12,7 @@ use crate::tensor::{Storage, Tensor};
 
 use super::{
     anchor_row, check_square, diagonalize, divided_by_gap, each_tangent_level, fix_signs, hermitize,
-    with_conjugate,
+    phase_turn, with_conjugate,
 };
 
 impl<T: Scalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
@@ -277,12 +275,6 @@ fn push_through<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
         }
     }
     (p, vectors_dot)
-}
-
-/// −i·x/vᵣⱼ for the real part of a column's anchor vᵣⱼ: the column's phase turn
-/// (see [`push_through`]) or its cotangent's weight (see [`pull_through`]).
-fn phase_turn<T: Scalar>(x: T::Real, anchor: T) -> T {
-    T::from_parts(T::Real::zero(), -x / anchor.re())
 }
 
 /// Ā = herm(V·(diag(λ̄) + F∘(J + G))·Vᴴ) with J = Vᴴ·V̄, F the reciprocal gaps of

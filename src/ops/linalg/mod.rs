@@ -1,7 +1,6 @@
-//! Linear algebra of matrices, on any real scalar (duals included) and, for
-//! `solve`, `inverse`, the determinants, `cholesky`, the triangular solves,
-//! `matrix_exp`, `qr`, `least_squares` and the Hermitian eigendecomposition, on
-//! complex ones too (`Complex32`, `Complex64`, complex duals):
+//! Linear algebra of matrices, on any real scalar (duals included) and, for all
+//! but the symmetric eigendecomposition (whose complex form is the Hermitian one),
+//! on complex ones too (`Complex32`, `Complex64`, complex duals):
 //! - `a.solve(&b)`: x = A⁻¹b for b a vector or a matrix whose columns are solved
 //!   together, by Gaussian elimination with partial pivoting (LAPACK's `gesv`,
 //!   `torch.linalg.solve`, `jnp.linalg.solve`);
@@ -37,12 +36,14 @@
 //!   `torch.linalg.qr`'s reduced mode), and `a.least_squares(&b)`: x minimising
 //!   ‖A·x − b‖, x = R⁻¹·Qᴴb for A of full column rank (LAPACK's `gels`,
 //!   `torch.linalg.lstsq`), never forming AᴴA;
-//! - `a.singular_values()`: σ₁ ≥ … ≥ σₙ ≥ 0 of an m×n A with m ≥ n, A = U·diag(σ)·Vᵀ,
-//!   by one-sided Jacobi rotations of A's columns (Hestenes; `torch.linalg.svdvals`),
-//!   and `a.svd()`: (U, σ, Vᵀ), the thin decomposition, V accumulated from the same
-//!   rotations and each column of V's largest entry positive (`torch.linalg.svd`
-//!   with `full_matrices=False`);
-//! - `a.pseudo_inverse()`: A⁺ = V·diag(σ⁺)·Uᵀ for A of any shape (the SVD of Aᵀ when
+//! - `a.singular_values()`: σ₁ ≥ … ≥ σₙ ≥ 0 of an m×n A with m ≥ n, A = U·diag(σ)·Vᴴ,
+//!   by one-sided Jacobi rotations of A's columns (Hestenes; `torch.linalg.svdvals`;
+//!   on complex A each rotation first turns one column's phase so that the pair's
+//!   inner product is real), and `a.svd()`: (U, σ, Vᴴ), the thin decomposition, V
+//!   accumulated from the same rotations and each column of V's largest entry real
+//!   and positive (`torch.linalg.svd` with `full_matrices=False`); σ is real for
+//!   complex A too;
+//! - `a.pseudo_inverse()`: A⁺ = V·diag(σ⁺)·Uᴴ for A of any shape (the SVD of Aᴴ when
 //!   it is wide), σ at most max(m, n)·ε·σ₁ taken as 0 (`torch.linalg.pinv`); A⁺·b is
 //!   the least-squares solution of least norm;
 //! - `a.diagonal()`: (a₁₁, …, aₙₙ), and `v.diagonal_matrix()`, its adjoint, on any
@@ -116,7 +117,13 @@
 //!   infinite or NaN, except on duals, where an exactly repeated pair's coupling is
 //!   left 0. On duals the rotations run on the values and each level of tangents
 //!   is added by these formulas at the levels inside it, as for the eigenvectors:
-//!   nested duals get every order, at columns already orthogonal too;
+//!   nested duals get every order, at columns already orthogonal too. On complex A
+//!   (P = Uᴴ·Ȧ·V, σ̇ = Re diag P, herm and skew for sym and asym), U and V share a
+//!   free phase per column, fixed by V's anchor (its entry made real): V̇ = V·Ω
+//!   gains the diagonal i·ωⱼ, ωⱼ = −Im(V·Ω)ᵣⱼ/vᵣⱼ, that keeps vᵣⱼ real, and U's
+//!   coupling matrix the diagonal i·(ωⱼ + Im pⱼⱼ/σⱼ); in Ā, diag(σ̄) becomes
+//!   diag(σ̄ᵢ + i·Im jᵢᵢ/σᵢ) and L gains lₖⱼ += −i·conj(vᵣₖ)·(Im jⱼⱼ + Im lⱼⱼ)/vᵣⱼ
+//!   (zero for a loss that does not depend on the phases);
 //! - Y = A⁺, where the rank of A does not change (Golub and Pereyra): Ẏ = −Y·Ȧ·Y +
 //!   Y·Yᵀ·Ȧᵀ·(I − A·Y) + (I − Y·A)·Ȧᵀ·Yᵀ·Y; Ā = −Yᵀ·Ȳ·Yᵀ + (I − A·Y)·Ȳᵀ·Y·Yᵀ +
 //!   Yᵀ·Y·Ȳᵀ·(I − Y·A) (products only, from A and Y; where the cutoff drops a σ that
@@ -1440,6 +1447,14 @@ fn largest_entry_row<T: Scalar>(vectors: &[T], n: usize, j: usize) -> usize {
 /// have one), which the phase made complex.
 pub(super) fn anchor_row<T: Scalar>(vectors: &[T], n: usize, j: usize) -> usize {
     (1..n).fold(0, |best, i| if vectors[i * n + j].re() > vectors[best * n + j].re() { i } else { best })
+}
+
+/// −i·x/vᵣⱼ for the real part of a column's anchor vᵣⱼ: the turn of the column's
+/// phase that keeps the anchor real when x is the imaginary part its tangent would
+/// otherwise take, or that turn's cotangent weight (the eigenvectors' and the
+/// singular vectors' derivatives).
+pub(super) fn phase_turn<T: Scalar>(x: T::Real, anchor: T) -> T {
+    T::from_parts(T::Real::zero(), -x / anchor.re())
 }
 
 /// (x_first, x_second) ← (c·x_first − s·x_second, s·x_first + c·x_second): one

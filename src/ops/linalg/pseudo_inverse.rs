@@ -5,39 +5,44 @@
 use crate::autodiff::{Var, record_unary_in_place};
 use crate::error::{ShapeError, or_panic};
 use crate::product::MatMul;
-use crate::scalar::RealScalar;
+use num_traits::Zero;
+
+use crate::scalar::{RealScalar, Scalar};
 use crate::shape::Dim;
 use crate::tensor::{Storage, Tensor};
 
-use super::each_tangent_level;
-use super::singular::decompose_scaled;
+use super::parts::over_real;
+use super::singular::{decompose_scaled, times_columns};
+use super::{each_tangent_level, with_conjugate};
 
 /// The storage a pseudo-inverse needs: the matrix, its transpose and the factors of
-/// whichever of the two has at least as many rows as columns.
-pub trait PseudoInverseStorage<T, M: Dim, N: Dim>:
+/// whichever of the two has at least as many rows as columns (the singular values
+/// real).
+pub trait PseudoInverseStorage<T: Scalar, M: Dim, N: Dim>:
     Storage<T, (M, N)>
     + Storage<T, (N, M)>
-    + Storage<T, (M,)>
-    + Storage<T, (N,)>
+    + Storage<T::Real, (M,)>
+    + Storage<T::Real, (N,)>
     + Storage<T, (M, M)>
     + Storage<T, (N, N)>
 {
 }
 
-impl<T, M: Dim, N: Dim, K> PseudoInverseStorage<T, M, N> for K where
+impl<T: Scalar, M: Dim, N: Dim, K> PseudoInverseStorage<T, M, N> for K where
     K: Storage<T, (M, N)>
         + Storage<T, (N, M)>
-        + Storage<T, (M,)>
-        + Storage<T, (N,)>
+        + Storage<T::Real, (M,)>
+        + Storage<T::Real, (N,)>
         + Storage<T, (M, M)>
         + Storage<T, (N, N)>
 {
 }
 
-impl<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>> Tensor<T, (M, N), K> {
+impl<T: Scalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>> Tensor<T, (M, N), K> {
     /// A⁺, the Moore–Penrose pseudo-inverse of this m×n matrix (n×m;
-    /// `torch.linalg.pinv`, `jnp.linalg.pinv`): V·diag(σ⁺)·Uᵀ from the thin SVD of
-    /// A, or of Aᵀ when A has fewer rows than columns, with σᵢ⁺ = 1/σᵢ and 0 for a
+    /// `torch.linalg.pinv`, `jnp.linalg.pinv`), real or complex: V·diag(σ⁺)·Uᴴ from
+    /// the thin SVD of A, or of Aᴴ when A has fewer rows than columns, with σᵢ⁺ = 1/σᵢ
+    /// and 0 for a
     /// singular value at most max(m, n)·ε·σ₁ (PyTorch's default `rtol` and the rank
     /// test of [`try_least_squares`](Self::try_least_squares); JAX's is 10 times
     /// larger, NumPy's a fixed 1e-15). A⁺·b is the least-squares solution of least
@@ -79,25 +84,27 @@ impl<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>> Tensor<T, 
     }
 }
 
-/// A⁺ from the thin SVD of A (m ≥ n) or of Aᵀ, with σ⁺ worked out for A/s, s A's
+/// A⁺ from the thin SVD of A (m ≥ n) or of Aᴴ, with σ⁺ worked out for A/s, s A's
 /// largest |entry|, and the result divided by s (so that 1/σ does not overflow
 /// where A⁺'s entries need not).
-fn pseudo_inverse_of<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>>(
+fn pseudo_inverse_of<T: Scalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>>(
     a: &Tensor<T, (M, N), K>,
 ) -> Tensor<T, (N, M), K> {
     let (m, n) = (a.shape().0.size(), a.shape().1.size());
-    let cutoff = T::from_f64(m.max(n) as f64) * T::epsilon();
+    let cutoff = T::Real::from_f64(m.max(n) as f64) * T::Real::epsilon();
     let (y, scale) = if m >= n {
-        // A = U·diag(σ)·Vᵀ: A⁺ = V·diag(σ⁺)·Uᵀ.
+        // A = U·diag(σ)·Vᴴ: A⁺ = V·diag(σ⁺)·Uᴴ.
         let (u, sigma, v, scale) = decompose_scaled("pseudo_inverse", a);
-        (v.mul_rows(&reciprocals(sigma, cutoff)).matmul_transposed(&u), scale)
+        let scaled = times_columns(&v, &reciprocals(sigma, cutoff));
+        (with_conjugate(&u, |conjugate| scaled.matmul_transposed(conjugate)), scale)
     } else {
-        // Aᵀ = U·diag(σ)·Vᵀ: A⁺ = ((Aᵀ)⁺)ᵀ = U·diag(σ⁺)·Vᵀ.
-        let (u, sigma, v, scale) = decompose_scaled("pseudo_inverse", &a.transpose());
-        (u.mul_rows(&reciprocals(sigma, cutoff)).matmul_transposed(&v), scale)
+        // Aᴴ = U·diag(σ)·Vᴴ: A⁺ = ((Aᴴ)⁺)ᴴ = U·diag(σ⁺)·Vᴴ.
+        let (u, sigma, v, scale) = decompose_scaled("pseudo_inverse", &a.conj_transpose());
+        let scaled = times_columns(&u, &reciprocals(sigma, cutoff));
+        (with_conjugate(&v, |conjugate| scaled.matmul_transposed(conjugate)), scale)
     };
     // A zero matrix's A⁺ is 0 as it stands.
-    if scale == T::zero() { y } else { y.map(|x| x / scale) }
+    if scale == T::Real::zero() { y } else { y.map(|x| over_real(x, scale)) }
 }
 
 /// σᵢ⁺: 1/σᵢ, or 0 where σᵢ ≤ `relative`·σ₁ (NaN stays NaN).
@@ -114,7 +121,7 @@ fn reciprocals<T: RealScalar, N: Dim, K: Storage<T, (N,)>>(
 
 /// Checks that Y has A's transposed shape and X, the tangent, A's.
 #[track_caller]
-fn check_shapes<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>>(
+fn check_shapes<T: Scalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>>(
     operation: &'static str,
     a: &Tensor<T, (M, N), K>,
     y: &Tensor<T, (N, M), K>,
@@ -129,15 +136,15 @@ fn check_shapes<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>>
 }
 
 /// The tangent of Y = A⁺ given Y, for A of constant rank (Golub and Pereyra): Ẏ =
-/// −Y·Ȧ·Y + Y·Yᵀ·Ȧᵀ·(I − A·Y) + (I − Y·A)·Ȧᵀ·Yᵀ·Y (products only; the second term
-/// vanishes for a matrix of full row rank, the third for one of full column
-/// rank). The products are grouped so that no m×m matrix is formed when m ≥ n (a
-/// wide A goes through its transpose: (Aᵀ)⁺ = (A⁺)ᵀ).
+/// −Y·Ȧ·Y + Y·Yᴴ·Ȧᴴ·(I − A·Y) + (I − Y·A)·Ȧᴴ·Yᴴ·Y (ᵀ for real A; products only; the
+/// second term vanishes for a matrix of full row rank, the third for one of full
+/// column rank). The products are grouped so that no m×m matrix is formed when
+/// m ≥ n (a wide A goes through its conjugate transpose: (Aᴴ)⁺ = (A⁺)ᴴ).
 ///
 /// # Panics
 /// When the shapes do not fit.
 #[track_caller]
-pub fn pseudo_inverse_push<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>>(
+pub fn pseudo_inverse_push<T: Scalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>>(
     a: &Tensor<T, (M, N), K>,
     y: &Tensor<T, (N, M), K>,
     a_dot: &Tensor<T, (M, N), K>,
@@ -145,32 +152,34 @@ pub fn pseudo_inverse_push<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorag
     check_shapes("pseudo_inverse_push", a, y);
     or_panic(a.check_same_shape(a_dot, "pseudo_inverse_push"));
     if a.shape().0.size() < a.shape().1.size() {
-        return tall_push(&a.transpose(), &y.transpose(), &a_dot.transpose()).transpose();
+        return tall_push(&a.conj_transpose(), &y.conj_transpose(), &a_dot.conj_transpose()).conj_transpose();
     }
     tall_push(a, y, a_dot)
 }
 
 /// [`pseudo_inverse_push`]'s products for m ≥ n, each intermediate n×n or n×m.
-fn tall_push<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>>(
+fn tall_push<T: Scalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>>(
     a: &Tensor<T, (M, N), K>,
     y: &Tensor<T, (N, M), K>,
     a_dot: &Tensor<T, (M, N), K>,
 ) -> Tensor<T, (N, M), K> {
-    let a_dot_t = a_dot.transpose();
+    let a_dot_h = a_dot.conj_transpose();
     let through = y.matmul(a_dot).matmul(y);
-    // Ȧᵀ·(I − A·Y) and (I − Y·A)·Ȧᵀ, without forming either projector.
-    let off_range = &a_dot_t - &a_dot_t.matmul(a).matmul(y);
-    let off_rows = &a_dot_t - &y.matmul(a).matmul(&a_dot_t);
-    y.matmul_transposed(y).matmul(&off_range) + off_rows.matmul_transposed(y).matmul(y) - through
+    // Ȧᴴ·(I − A·Y) and (I − Y·A)·Ȧᴴ, without forming either projector.
+    let off_range = &a_dot_h - &a_dot_h.matmul(a).matmul(y);
+    let off_rows = &a_dot_h - &y.matmul(a).matmul(&a_dot_h);
+    with_conjugate(y, |conjugate| {
+        y.matmul_transposed(conjugate).matmul(&off_range) + off_rows.matmul_transposed(conjugate).matmul(y)
+    }) - through
 }
 
-/// The cotangent of Y = A⁺ given Y: Ā = −Yᵀ·Ȳ·Yᵀ + (I − A·Y)·Ȳᵀ·Y·Yᵀ + Yᵀ·Y·Ȳᵀ·(I −
-/// Y·A), grouped as the tangent is.
+/// The cotangent of Y = A⁺ given Y: Ā = −Yᴴ·Ȳ·Yᴴ + (I − A·Y)·Ȳᴴ·Y·Yᴴ + Yᴴ·Y·Ȳᴴ·(I −
+/// Y·A) (ᵀ for real A), grouped as the tangent is.
 ///
 /// # Panics
 /// When the shapes do not fit.
 #[track_caller]
-pub fn pseudo_inverse_pullback<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>>(
+pub fn pseudo_inverse_pullback<T: Scalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>>(
     a: &Tensor<T, (M, N), K>,
     y: &Tensor<T, (N, M), K>,
     y_bar: &Tensor<T, (N, M), K>,
@@ -178,27 +187,31 @@ pub fn pseudo_inverse_pullback<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseSt
     check_shapes("pseudo_inverse_pullback", a, y);
     or_panic(y.check_same_shape(y_bar, "pseudo_inverse_pullback"));
     if a.shape().0.size() < a.shape().1.size() {
-        return tall_pullback(&a.transpose(), &y.transpose(), &y_bar.transpose()).transpose();
+        return tall_pullback(&a.conj_transpose(), &y.conj_transpose(), &y_bar.conj_transpose())
+            .conj_transpose();
     }
     tall_pullback(a, y, y_bar)
 }
 
 /// [`pseudo_inverse_pullback`]'s products for m ≥ n, each intermediate n×n or m×n.
-fn tall_pullback<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>>(
+fn tall_pullback<T: Scalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>>(
     a: &Tensor<T, (M, N), K>,
     y: &Tensor<T, (N, M), K>,
     y_bar: &Tensor<T, (N, M), K>,
 ) -> Tensor<T, (M, N), K> {
-    let y_bar_t = y_bar.transpose();
-    let through = y.transposed_matmul(&y_bar.matmul_transposed(y));
-    // (I − A·Y)·Ȳᵀ and Ȳᵀ·(I − Y·A).
-    let off_range = &y_bar_t - &a.matmul(&y.matmul(&y_bar_t));
-    let off_rows = &y_bar_t - &y_bar_t.matmul(&y.matmul(a));
-    off_range.matmul(&y.matmul_transposed(y)) + y.transposed_matmul(&y.matmul(&off_rows)) - through
+    let y_bar_h = y_bar.conj_transpose();
+    // (I − A·Y)·Ȳᴴ and Ȳᴴ·(I − Y·A).
+    let off_range = &y_bar_h - &a.matmul(&y.matmul(&y_bar_h));
+    let off_rows = &y_bar_h - &y_bar_h.matmul(&y.matmul(a));
+    with_conjugate(y, |conjugate| {
+        let through = conjugate.transposed_matmul(&y_bar.matmul_transposed(conjugate));
+        off_range.matmul(&y.matmul_transposed(conjugate)) + conjugate.transposed_matmul(&y.matmul(&off_rows))
+            - through
+    })
 }
 
 #[cfg(feature = "std")]
-impl<T: RealScalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>> Var<Tensor<T, (M, N), K>> {
+impl<T: Scalar, M: Dim, N: Dim, K: PseudoInverseStorage<T, M, N>> Var<Tensor<T, (M, N), K>> {
     /// A⁺ (see [`Tensor::pseudo_inverse`]), recorded with its pullback
     /// ([`pseudo_inverse_pullback`], from A and A⁺: no factorisation again).
     pub fn pseudo_inverse(&self) -> Var<Tensor<T, (N, M), K>> {

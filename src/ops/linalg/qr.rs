@@ -81,7 +81,7 @@ impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Tensor<T, (M, N), K> {
     /// first column that is a combination of the earlier ones to working precision:
     /// its diagonal entry of R is at most max(m, n)·ε times R's largest, the `rcond`
     /// of `torch.linalg.lstsq` and `jnp.linalg.lstsq` (which then return a
-    /// minimum-norm solution: here, for a real A,
+    /// minimum-norm solution: here
     /// [`a.pseudo_inverse().matmul(&b)`](Self::pseudo_inverse)). Without column pivoting
     /// this test can miss a nearly dependent column whose dependence R's diagonal
     /// does not show; such a matrix gives the large values its conditioning implies.

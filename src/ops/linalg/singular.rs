@@ -9,25 +9,33 @@ use crate::autodiff::{TracedOutput, Var, record_unary_in_place};
 use crate::error::{ShapeError, or_panic};
 use crate::ops::reduce::euclidean_norm;
 use crate::product::MatMul;
-use crate::scalar::{RealScalar, overtakes};
+use num_traits::{One, Zero};
+
+use crate::scalar::{RealScalar, Scalar, overtakes};
 use crate::shape::Dim;
 use crate::shape::constraint::NoFewerRowsThan;
 use crate::tensor::{Storage, Tensor};
 
+use super::parts::{over_real, polar, times_real};
 use super::qr::check_tall;
-use super::{divided_by_gap, each_tangent_level, fix_signs, hermitize, jacobi_rotation, rotate_pair};
+use super::{
+    anchor_row, divided_by_gap, each_tangent_level, fix_signs, hermitize, jacobi_rotation, phase_turn,
+    rotate_pair, with_conjugate,
+};
 
-impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N,)>> Tensor<T, (M, N), K> {
-    /// The singular values σ₁ ≥ … ≥ σₙ ≥ 0 of this m×n matrix, m ≥ n: A = U·diag(σ)·Vᵀ
+impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T::Real, (N,)>> Tensor<T, (M, N), K> {
+    /// The singular values σ₁ ≥ … ≥ σₙ ≥ 0 of this m×n matrix, m ≥ n: A = U·diag(σ)·Vᴴ
     /// with U (m×n) and V (n×n) orthonormal columns (`torch.linalg.svdvals`,
     /// `jnp.linalg.svd(a, compute_uv=False)`; for a matrix with fewer rows, take its
     /// transpose's). By one-sided Jacobi rotations of A's columns until each pair
     /// is orthogonal to working precision relative to their lengths (Hestenes'
-    /// method; it never forms AᵀA, whose eigenvalues would lose the singular
-    /// values below √ε·σ₁); σᵢ the lengths of the columns. NaN everywhere for a
+    /// method; it never forms AᴴA, whose eigenvalues would lose the singular
+    /// values below √ε·σ₁); σᵢ the lengths of the columns, real also for a complex
+    /// A (whose rotations turn one column's phase first, so that the pair's inner
+    /// product is real). NaN everywhere for a
     /// matrix with a NaN or infinite entry. In a copy of A (inline tensors: nothing
-    /// on the heap; the derivatives also accumulate V, n×n), on any real scalar,
-    /// duals included (the rotations run on them: on nested duals, at columns
+    /// on the heap; the derivatives also accumulate V, n×n), on any scalar, real or
+    /// complex, duals included (the rotations run on them: on nested duals, at columns
     /// already orthogonal, the second-order parts miss the rotations only a
     /// tangent calls for; [`svd`](Self::svd)'s σ has every order).
     ///
@@ -46,7 +54,7 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N,)>> Te
     /// For a `Dyn` matrix with fewer rows than columns.
     #[track_caller]
     #[doc(alias = "svdvals")]
-    pub fn singular_values(&self) -> Tensor<T, (N,), K>
+    pub fn singular_values(&self) -> Tensor<T::Real, (N,), K>
     where
         M: NoFewerRowsThan<N>,
     {
@@ -56,13 +64,16 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N,)>> Te
         column_lengths(&w).scale(scale)
     }
 
-    /// The thin singular value decomposition A = U·diag(σ)·Vᵀ of this m×n matrix, m ≥
-    /// n, as (U, σ, Vᵀ): U m×n and V n×n with orthonormal columns, σ descending as
+    /// The thin singular value decomposition A = U·diag(σ)·Vᴴ of this m×n matrix, m ≥
+    /// n, as (U, σ, Vᴴ) (Vᵀ for a real A): U m×n and V n×n with orthonormal columns, σ
+    /// real and descending as
     /// in [`singular_values`](Self::singular_values) (`torch.linalg.svd(a,
     /// full_matrices=False)`, `jnp.linalg.svd(a, full_matrices=False)`, nalgebra's
     /// `svd`; for fewer rows, take the transpose's). Each column of V has its entry of
-    /// largest magnitude (the first of equal ones) positive, U's column negated with
-    /// it, so that the signs the matrix leaves free are fixed and differentiable; a
+    /// largest magnitude (the first of equal ones) real and positive, U's column
+    /// multiplied by the same sign or phase, so that the signs (phases) the matrix
+    /// leaves free are fixed and differentiable (a loss that does not depend on them,
+    /// such as U·diag(σ)·Vᴴ or |uᵢⱼ|², gets the same gradient under any choice); a
     /// column of U for σᵢ = 0 is completed to an orthonormal basis. By the same
     /// rotations as the singular values (V accumulated, U = A·V·diag(σ)⁻¹); NaN
     /// everywhere for a matrix with a NaN or infinite entry. Where two singular values are
@@ -112,14 +123,14 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N,)>> Te
     /// # Panics
     /// For a `Dyn` matrix with fewer rows than columns.
     #[track_caller]
-    pub fn svd(&self) -> (Self, Tensor<T, (N,), K>, Tensor<T, (N, N), K>)
+    pub fn svd(&self) -> (Self, Tensor<T::Real, (N,), K>, Tensor<T, (N, N), K>)
     where
         M: NoFewerRowsThan<N>,
         K: Storage<T, (N, N)>,
     {
         let () = <M as NoFewerRowsThan<N>>::CHECK;
         let (u, sigma, v) = decompose("svd", self);
-        (u, sigma, v.transpose())
+        (u, sigma, v.conj_transpose())
     }
 }
 
@@ -129,23 +140,24 @@ impl<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N,)>> Te
 /// residual |eₖ − Σ uₖc·u_c|² = 1 − Σ uₖc² is at least (m − j)/m, so that one
 /// Gram–Schmidt pass keeps it orthogonal to working precision), the projections
 /// removed one column at a time and the rest normalised.
-fn complete_left_vectors<T: RealScalar, M: Dim, N: Dim, K>(
+fn complete_left_vectors<T: Scalar, M: Dim, N: Dim, K>(
     u: &mut Tensor<T, (M, N), K>,
-    sigma: &Tensor<T, (N,), K>,
+    sigma: &Tensor<T::Real, (N,), K>,
 ) where
-    K: Storage<T, (M, N)> + Storage<T, (N,)>,
+    K: Storage<T, (M, N)> + Storage<T::Real, (N,)>,
 {
     let (m, n) = (u.shape().0.size(), u.shape().1.size());
     let entries = u.as_mut_slice();
-    for (j, _) in sigma.iter().enumerate().filter(|(_, s)| **s == T::zero()) {
+    for (j, _) in sigma.iter().enumerate().filter(|(_, s)| **s == T::Real::zero()) {
         let covered = |entries: &[T], k: usize| {
-            (0..j).fold(T::zero(), |total, c| total + entries[k * n + c] * entries[k * n + c])
+            (0..j).fold(T::Real::zero(), |total, c| total + entries[k * n + c].norm_sqr())
         };
         let axis =
             (1..m).fold(0, |best, k| if covered(entries, k) < covered(entries, best) { k } else { best });
         entries[axis * n + j] = T::one();
         for c in 0..j {
-            let overlap = (0..m).fold(T::zero(), |total, i| total + entries[i * n + c] * entries[i * n + j]);
+            let overlap =
+                (0..m).fold(T::zero(), |total, i| total + entries[i * n + c].conj() * entries[i * n + j]);
             for i in 0..m {
                 let part = overlap * entries[i * n + c];
                 entries[i * n + j] -= part;
@@ -153,13 +165,13 @@ fn complete_left_vectors<T: RealScalar, M: Dim, N: Dim, K>(
         }
         let length = euclidean_norm(entries.iter().skip(j).step_by(n).copied());
         for x in entries.iter_mut().skip(j).step_by(n) {
-            *x /= length;
+            *x = over_real(*x, length);
         }
     }
 }
 
-/// sym(X) = ½(X + Xᵀ) of a square matrix.
-fn symmetric_part<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+/// herm(X) = ½(X + Xᴴ) of a square matrix (sym(X) = ½(X + Xᵀ) on real ones).
+fn hermitian_part<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
     x: &Tensor<T, (N, N), K>,
 ) -> Tensor<T, (N, N), K> {
     let mut part = x.clone();
@@ -167,25 +179,26 @@ fn symmetric_part<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
     part
 }
 
-/// asym(X) = ½(X − Xᵀ) of a square matrix.
-fn antisymmetric_part<T: RealScalar, N: Dim, K: Storage<T, (N, N)>>(
+/// skew(X) = ½(X − Xᴴ) of a square matrix (asym(X) = ½(X − Xᵀ) on real ones).
+fn skew_hermitian_part<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
     x: &Tensor<T, (N, N), K>,
 ) -> Tensor<T, (N, N), K> {
-    x - &symmetric_part(x)
+    x - &hermitian_part(x)
 }
 
 /// G∘X + H∘Y: xᵢⱼ/(σⱼ − σᵢ) + yᵢⱼ/(σⱼ + σᵢ) off the diagonal, 0 on it and where σᵢ =
 /// σⱼ = 0 (two columns of U completed where A has none: there is no derivative to
 /// give, and the other columns do not depend on it); a zero numerator over a zero
 /// gap gives 0 (see [`divided_by_gap`]).
-fn over_gaps<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>>(
+fn over_gaps<T: Scalar, N: Dim, K: Storage<T, (N, N)> + Storage<T::Real, (N,)>>(
     by_difference: &Tensor<T, (N, N), K>,
     by_sum: &Tensor<T, (N, N), K>,
-    sigma: &Tensor<T, (N,), K>,
+    sigma: &Tensor<T::Real, (N,), K>,
 ) -> Tensor<T, (N, N), K> {
     let sigma = sigma.as_slice();
+    let zero = T::Real::zero();
     Tensor::from_shape_fn(by_difference.shape(), |[i, j]| {
-        if i == j || (sigma[i] == T::zero() && sigma[j] == T::zero()) {
+        if i == j || (sigma[i] == zero && sigma[j] == zero) {
             T::zero()
         } else {
             divided_by_gap(by_difference[[i, j]], sigma[j] - sigma[i])
@@ -195,59 +208,72 @@ fn over_gaps<T: RealScalar, N: Dim, K: Storage<T, (N, N)> + Storage<T, (N,)>>(
 }
 
 /// (W, s) with W = A·V/s, s A's largest |entry| (so that no square overflows), V
-/// orthogonal, the columns of W orthogonal to working precision and in order of
+/// unitary (orthogonal for real A), the columns of W orthogonal to working precision and in order of
 /// descending length (s times the lengths are the singular values, and W's columns
 /// over their lengths the left singular vectors); V accumulated into `vectors` (the
 /// identity given, n×n) when asked for. s = 0 for a zero matrix, NaN (and W and V
 /// NaN) for one with a NaN or infinite entry.
-fn orthogonalize<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>>(
+fn orthogonalize<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>>(
     a: &Tensor<T, (M, N), K>,
     mut vectors: Option<&mut [T]>,
-) -> (Tensor<T, (M, N), K>, T) {
+) -> (Tensor<T, (M, N), K>, T::Real) {
     let (m, n) = (a.shape().0.size(), a.shape().1.size());
     let mut w = a.clone();
-    let zero = T::zero();
+    let zero = T::Real::zero();
     let largest =
         w.iter().fold(zero, |largest, &x| if overtakes(x.abs(), largest) { x.abs() } else { largest });
     if largest == zero {
         return (w, largest);
     }
     // Not below infinity: infinite or NaN.
-    if largest.partial_cmp(&-T::neg_infinity()) != Some(Ordering::Less) {
-        let nan = T::from_f64(f64::NAN);
-        w.as_mut_slice().fill(nan);
+    if largest.partial_cmp(&-T::Real::neg_infinity()) != Some(Ordering::Less) {
+        let nan = T::Real::from_f64(f64::NAN);
+        w.as_mut_slice().fill(T::from_real(nan));
         if let Some(v) = vectors {
-            v.fill(nan);
+            v.fill(T::from_real(nan));
         }
         return (w, nan);
     }
     let entries = w.as_mut_slice();
     for x in entries.iter_mut() {
-        *x /= largest;
+        *x = over_real(*x, largest);
     }
     for _ in 0..64 {
         let mut rotated = false;
         for p in 0..n {
             for q in p + 1..n {
                 // The pair's Gram entries, in one pass over the rows.
-                let (first, second, pivot) = (0..m).fold((zero, zero, zero), |(first, second, pivot), i| {
-                    let (x, y) = (entries[i * n + p], entries[i * n + q]);
-                    (first + x * x, second + y * y, pivot + x * y)
-                });
+                let (first, second, pivot) =
+                    (0..m).fold((zero, zero, T::zero()), |(first, second, pivot), i| {
+                        let (x, y) = (entries[i * n + p], entries[i * n + q]);
+                        (first + x.norm_sqr(), second + y.norm_sqr(), pivot + x.conj() * y)
+                    });
                 // Orthogonal to working precision relative to the two lengths (each
                 // root taken alone: their product may underflow).
-                if pivot.abs() <= T::epsilon() * first.sqrt() * second.sqrt() {
+                if pivot.abs() <= T::Real::epsilon() * first.sqrt() * second.sqrt() {
                     continue;
                 }
                 rotated = true;
-                let rotation = jacobi_rotation(first, second, pivot);
-                for i in 0..m {
-                    rotate_pair(entries, (i * n + p, i * n + q), rotation);
-                }
-                if let Some(v) = vectors.as_deref_mut() {
-                    for i in 0..n {
-                        rotate_pair(v, (i * n + p, i * n + q), rotation);
+                // A complex pivot |γ|·φ: column q turned by conj(φ) first makes it |γ|,
+                // and the rotation real.
+                let (coupling, turn) = if T::IS_COMPLEX {
+                    let (size, phase) = polar(pivot);
+                    (size, phase.conj())
+                } else {
+                    (pivot.re(), T::one())
+                };
+                let rotation = jacobi_rotation(first, second, coupling);
+                let rotate = |x: &mut [T], rows: usize| {
+                    for i in 0..rows {
+                        if T::IS_COMPLEX {
+                            x[i * n + q] *= turn;
+                        }
+                        rotate_pair(x, (i * n + p, i * n + q), rotation);
                     }
+                };
+                rotate(entries, m);
+                if let Some(v) = vectors.as_deref_mut() {
+                    rotate(v, n);
                 }
             }
         }
@@ -258,8 +284,7 @@ fn orthogonalize<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>>(
     // Descending lengths, by selection (the squares of the scaled columns are
     // finite): each longest remaining column (and its column of V) swapped into
     // place.
-    let squared_length =
-        |x: &[T], k: usize| (0..m).fold(zero, |total, i| total + x[i * n + k] * x[i * n + k]);
+    let squared_length = |x: &[T], k: usize| (0..m).fold(zero, |total, i| total + x[i * n + k].norm_sqr());
     for j in 0..n {
         let longest = (j + 1..n).fold(j, |best, k| {
             if squared_length(entries, k) > squared_length(entries, best) { k } else { best }
@@ -279,9 +304,9 @@ fn orthogonalize<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)>>(
 }
 
 /// The lengths of W's columns.
-fn column_lengths<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N,)>>(
+fn column_lengths<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T::Real, (N,)>>(
     w: &Tensor<T, (M, N), K>,
-) -> Tensor<T, (N,), K> {
+) -> Tensor<T::Real, (N,), K> {
     let n = w.shape().1.size();
     Tensor::from_shape_fn((w.shape().1,), |[j]| {
         euclidean_norm(w.as_slice().iter().skip(j).step_by(n.max(1)).copied())
@@ -289,15 +314,15 @@ fn column_lengths<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage
 }
 
 /// X·diag(σ)⁻¹, with a zero column where σⱼ = 0.
-fn over_sigma<T: RealScalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N,)>>(
+fn over_sigma<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T::Real, (N,)>>(
     x: &Tensor<T, (M, N), K>,
-    sigma: &Tensor<T, (N,), K>,
+    sigma: &Tensor<T::Real, (N,), K>,
 ) -> Tensor<T, (M, N), K> {
     let mut divided = x.clone();
     let n = sigma.len();
     for (k, entry) in divided.as_mut_slice().iter_mut().enumerate() {
         let length = sigma.as_slice()[k % n];
-        *entry = if length == T::zero() { T::zero() } else { *entry / length };
+        *entry = if length == T::Real::zero() { T::zero() } else { over_real(*entry, length) };
     }
     divided
 }
@@ -315,19 +340,19 @@ fn where_nonzero<T: RealScalar, N: Dim, K: Storage<T, (N,)>>(
     d
 }
 
-/// (U, σ, V) of A = U·diag(σ)·Vᵀ from the rotations, in [`Tensor::svd`]'s form: each
-/// column of V's largest entry positive, U completed where σᵢ = 0, on duals every
-/// level of tangents from [`svd_push`].
+/// (U, σ, V) of A = U·diag(σ)·Vᴴ from the rotations, in [`Tensor::svd`]'s form:
+/// each column of V's largest entry real and positive, U completed where σᵢ = 0, on
+/// duals every level of tangents from [`svd_push`].
 ///
 /// # Panics
 /// When A has fewer rows than columns.
 #[track_caller]
-fn decompose<T: RealScalar, M: Dim, N: Dim, K>(
+fn decompose<T: Scalar, M: Dim, N: Dim, K>(
     operation: &'static str,
     a: &Tensor<T, (M, N), K>,
-) -> (Tensor<T, (M, N), K>, Tensor<T, (N,), K>, Tensor<T, (N, N), K>)
+) -> (Tensor<T, (M, N), K>, Tensor<T::Real, (N,), K>, Tensor<T, (N, N), K>)
 where
-    K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
+    K: Storage<T, (M, N)> + Storage<T::Real, (N,)> + Storage<T, (N, N)>,
 {
     let (u, sigma_over_scale, v, scale) = decompose_scaled(operation, a);
     (u, sigma_over_scale.scale(scale), v)
@@ -340,12 +365,12 @@ where
 /// # Panics
 /// When A has fewer rows than columns.
 #[track_caller]
-pub(super) fn decompose_scaled<T: RealScalar, M: Dim, N: Dim, K>(
+pub(super) fn decompose_scaled<T: Scalar, M: Dim, N: Dim, K>(
     operation: &'static str,
     a: &Tensor<T, (M, N), K>,
-) -> (Tensor<T, (M, N), K>, Tensor<T, (N,), K>, Tensor<T, (N, N), K>, T)
+) -> (Tensor<T, (M, N), K>, Tensor<T::Real, (N,), K>, Tensor<T, (N, N), K>, T::Real)
 where
-    K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
+    K: Storage<T, (M, N)> + Storage<T::Real, (N,)> + Storage<T, (N, N)>,
 {
     or_panic(check_tall(operation, a.dims()));
     let n = a.shape().1;
@@ -358,31 +383,31 @@ where
     complete_left_vectors(&mut u, &lengths);
     if let Some(values) = values {
         // Each level of tangents added by the first-order formulas, on A/s.
-        let mut v_t = v.transpose();
+        let mut v_h = v.conj_transpose();
         // A zero matrix (s = 0): every tangent is the subgradient 0 (σ·s stays 0).
-        let divisor = if scale == T::zero() { T::one() } else { scale };
+        let divisor = if scale == T::Real::zero() { T::Real::one() } else { scale };
         each_tangent_level(a, values, |_, change| {
-            let change = change.map(|x| x / divisor);
-            let (u_dot, lengths_dot, v_t_dot) = svd_push(&u, &lengths, &v_t, &change);
-            (u, lengths, v_t) = (&u + &u_dot, &lengths + &lengths_dot, &v_t + &v_t_dot);
+            let change = change.map(|x| over_real(x, divisor));
+            let (u_dot, lengths_dot, v_h_dot) = svd_push(&u, &lengths, &v_h, &change);
+            (u, lengths, v_h) = (&u + &u_dot, &lengths + &lengths_dot, &v_h + &v_h_dot);
         });
-        v = v_t.transpose();
+        v = v_h.conj_transpose();
     }
     (u, lengths, v, scale)
 }
 
-/// The tangent of σ, A's singular values: σ̇ᵢ = uᵢᵀ·Ȧ·vᵢ (where σ is distinct; at
+/// The tangent of σ, A's singular values: σ̇ᵢ = Re uᵢᴴ·Ȧ·vᵢ (where σ is distinct; at
 /// σᵢ = 0 the subgradient 0).
 ///
 /// # Panics
 /// When A has fewer rows than columns or Ȧ another shape.
 #[track_caller]
-pub fn singular_values_push<T: RealScalar, M: Dim, N: Dim, K>(
+pub fn singular_values_push<T: Scalar, M: Dim, N: Dim, K>(
     a: &Tensor<T, (M, N), K>,
     a_dot: &Tensor<T, (M, N), K>,
-) -> Tensor<T, (N,), K>
+) -> Tensor<T::Real, (N,), K>
 where
-    K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
+    K: Storage<T, (M, N)> + Storage<T::Real, (N,)> + Storage<T, (N, N)>,
 {
     or_panic(a.check_same_shape(a_dot, "singular_values_push"));
     let (u, sigma, v) = decompose("singular_values_push", a);
@@ -394,22 +419,22 @@ where
             .zip(moved.as_slice())
             .skip(j)
             .step_by(n.max(1))
-            .fold(T::zero(), |total, (&x, &y)| total + x * y)
+            .fold(T::Real::zero(), |total, (&x, &y)| total + (x.conj() * y).re())
     });
     where_nonzero(&sigma, tangent)
 }
 
-/// The cotangent of σ, A's singular values: Ā = U·diag(σ̄)·Vᵀ.
+/// The cotangent of σ, A's singular values: Ā = U·diag(σ̄)·Vᴴ.
 ///
 /// # Panics
 /// When A has fewer rows than columns or σ̄ another length.
 #[track_caller]
-pub fn singular_values_pullback<T: RealScalar, M: Dim, N: Dim, K>(
+pub fn singular_values_pullback<T: Scalar, M: Dim, N: Dim, K>(
     a: &Tensor<T, (M, N), K>,
-    sigma_bar: &Tensor<T, (N,), K>,
+    sigma_bar: &Tensor<T::Real, (N,), K>,
 ) -> Tensor<T, (M, N), K>
 where
-    K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
+    K: Storage<T, (M, N)> + Storage<T::Real, (N,)> + Storage<T, (N, N)>,
 {
     let (u, sigma, v) = decompose("singular_values_pullback", a);
     if sigma_bar.len() != v.shape().0.size() {
@@ -419,35 +444,53 @@ where
     values_cotangent(&u, &sigma, &v, sigma_bar)
 }
 
-/// Ā = U·diag(σ̄)·Vᵀ, σ̄ᵢ taken as 0 where σᵢ = 0.
-fn values_cotangent<T: RealScalar, M: Dim, N: Dim, K>(
+/// Ā = U·diag(σ̄)·Vᴴ, σ̄ᵢ taken as 0 where σᵢ = 0.
+fn values_cotangent<T: Scalar, M: Dim, N: Dim, K>(
     u: &Tensor<T, (M, N), K>,
-    sigma: &Tensor<T, (N,), K>,
+    sigma: &Tensor<T::Real, (N,), K>,
     v: &Tensor<T, (N, N), K>,
-    sigma_bar: &Tensor<T, (N,), K>,
+    sigma_bar: &Tensor<T::Real, (N,), K>,
 ) -> Tensor<T, (M, N), K>
 where
-    K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
+    K: Storage<T, (M, N)> + Storage<T::Real, (N,)> + Storage<T, (N, N)>,
 {
-    u.mul_rows(&where_nonzero(sigma, sigma_bar.clone())).matmul_transposed(v)
+    let scaled = times_columns(u, &where_nonzero(sigma, sigma_bar.clone()));
+    with_conjugate(v, |conjugate| scaled.matmul_transposed(conjugate))
 }
 
-/// Checks (U, σ, Vᵀ) against each other and the shapes of the tangent or cotangent.
+/// X·diag(w) for real weights w: column j of X times wⱼ.
+pub(super) fn times_columns<T: Scalar, R: Dim, N: Dim, K: Storage<T, (R, N)> + Storage<T::Real, (N,)>>(
+    x: &Tensor<T, (R, N), K>,
+    weights: &Tensor<T::Real, (N,), K>,
+) -> Tensor<T, (R, N), K> {
+    let mut scaled = x.clone();
+    let n = weights.len();
+    for (k, entry) in scaled.as_mut_slice().iter_mut().enumerate() {
+        *entry = times_real(*entry, weights.as_slice()[k % n]);
+    }
+    scaled
+}
+
+/// Checks (U, σ, Vᴴ) against each other and the shapes of the tangent or cotangent.
 #[track_caller]
-fn check_factors<T: RealScalar, M: Dim, N: Dim, K>(
+fn check_factors<T: Scalar, M: Dim, N: Dim, K>(
     operation: &'static str,
-    (u, sigma, v_t): (&Tensor<T, (M, N), K>, &Tensor<T, (N,), K>, &Tensor<T, (N, N), K>),
-    (u_other, sigma_other, v_t_other): (&Tensor<T, (M, N), K>, &Tensor<T, (N,), K>, &Tensor<T, (N, N), K>),
+    (u, sigma, v_h): (&Tensor<T, (M, N), K>, &Tensor<T::Real, (N,), K>, &Tensor<T, (N, N), K>),
+    (u_other, sigma_other, v_h_other): (
+        &Tensor<T, (M, N), K>,
+        &Tensor<T::Real, (N,), K>,
+        &Tensor<T, (N, N), K>,
+    ),
 ) where
-    K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
+    K: Storage<T, (M, N)> + Storage<T::Real, (N,)> + Storage<T, (N, N)>,
 {
     or_panic(check_tall(operation, u.dims()));
     or_panic(u.check_same_shape(u_other, operation));
-    or_panic(v_t.check_same_shape(v_t_other, operation));
+    or_panic(v_h.check_same_shape(v_h_other, operation));
     or_panic(sigma.check_same_shape(sigma_other, operation));
     let n = u.shape().1.size();
     for (factor, requirement) in
-        [(sigma.dims(), "one singular value per column of U"), (v_t.dims(), "Vᵀ with U's column count")]
+        [(sigma.dims(), "one singular value per column of U"), (v_h.dims(), "Vᴴ with U's column count")]
     {
         if factor.as_slice().iter().any(|&size| size != n) {
             panic!("{}", ShapeError::new(operation, u.dims(), factor, requirement));
@@ -457,13 +500,13 @@ fn check_factors<T: RealScalar, M: Dim, N: Dim, K>(
 
 /// The part of U̇ or Ā outside U's columns, X·diag(σ)⁻¹ (a column 0 where σⱼ = 0,
 /// which has no derivative), added to `onto` when m > n; for m = n, U is square
-/// and X = (I − U·Uᵀ)·Y is rounding only, which the division would magnify.
-fn add_over_sigma<T: RealScalar, M: Dim, N: Dim, K>(
+/// and X = (I − U·Uᴴ)·Y is rounding only, which the division would magnify.
+fn add_over_sigma<T: Scalar, M: Dim, N: Dim, K>(
     onto: &mut Tensor<T, (M, N), K>,
     x: &Tensor<T, (M, N), K>,
-    sigma: &Tensor<T, (N,), K>,
+    sigma: &Tensor<T::Real, (N,), K>,
 ) where
-    K: Storage<T, (M, N)> + Storage<T, (N,)>,
+    K: Storage<T, (M, N)> + Storage<T::Real, (N,)>,
 {
     if x.shape().0.size() == sigma.len() {
         return;
@@ -473,81 +516,118 @@ fn add_over_sigma<T: RealScalar, M: Dim, N: Dim, K>(
     }
 }
 
-/// The tangent of (U, σ, Vᵀ) = svd(A), given the factors: with P = Uᵀ·Ȧ·V, σ̇ =
-/// diag P (0 where σᵢ = 0), U̇ = U·(G∘sym(P) + H∘asym(P)) + (I − U·Uᵀ)·Ȧ·V·diag(σ)⁻¹
-/// and the third output's −Ω·Vᵀ, Ω = G∘sym(P) − H∘asym(P), with gᵢⱼ = 1/(σⱼ − σᵢ)
-/// and hᵢⱼ = 1/(σⱼ + σᵢ) off the diagonal (see [`linalg`](super)). The σᵢ must be
-/// distinct (a tangent coupling two equal ones gives infinities or NaN); U's last
-/// term, present when m > n, leaves out a column where σᵢ = 0.
+/// The tangent of (U, σ, Vᴴ) = svd(A), given the factors: with P = Uᴴ·Ȧ·V, σ̇ =
+/// Re diag P (0 where σᵢ = 0), U̇ = U·X + (I − U·Uᴴ)·Ȧ·V·diag(σ)⁻¹ and the third
+/// output's −Y·Vᴴ, where off the diagonal X = G∘herm(P) + H∘skew(P) and
+/// Y = G∘herm(P) − H∘skew(P), gᵢⱼ = 1/(σⱼ − σᵢ) and hᵢⱼ = 1/(σⱼ + σᵢ) (see
+/// [`linalg`](super)). For complex A, Y's diagonal is i·ωⱼ, the turn of the pair's
+/// phase that keeps V's anchor vᵣⱼ real, ωⱼ = −Im(V·Y)ᵣⱼ/vᵣⱼ, and X's is
+/// i·(ωⱼ + Im pⱼⱼ/σⱼ); on real A both are 0. The σᵢ must be distinct (a tangent
+/// coupling two equal ones gives infinities or NaN); U's last term, present when
+/// m > n, leaves out a column where σᵢ = 0.
 ///
 /// # Panics
 /// When the shapes do not fit.
 #[track_caller]
-pub fn svd_push<T: RealScalar, M: Dim, N: Dim, K>(
+pub fn svd_push<T: Scalar, M: Dim, N: Dim, K>(
     u: &Tensor<T, (M, N), K>,
-    sigma: &Tensor<T, (N,), K>,
-    v_t: &Tensor<T, (N, N), K>,
+    sigma: &Tensor<T::Real, (N,), K>,
+    v_h: &Tensor<T, (N, N), K>,
     a_dot: &Tensor<T, (M, N), K>,
-) -> (Tensor<T, (M, N), K>, Tensor<T, (N,), K>, Tensor<T, (N, N), K>)
+) -> (Tensor<T, (M, N), K>, Tensor<T::Real, (N,), K>, Tensor<T, (N, N), K>)
 where
-    K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
+    K: Storage<T, (M, N)> + Storage<T::Real, (N,)> + Storage<T, (N, N)>,
 {
-    check_factors("svd_push", (u, sigma, v_t), (a_dot, sigma, v_t));
-    let moved = a_dot.matmul_transposed(v_t);
-    let p = u.transposed_matmul(&moved);
-    let (symmetric, antisymmetric) = (symmetric_part(&p), antisymmetric_part(&p));
-    let mut u_dot = u.matmul(&over_gaps(&symmetric, &antisymmetric, sigma));
+    check_factors("svd_push", (u, sigma, v_h), (a_dot, sigma, v_h));
+    let moved = with_conjugate(v_h, |v_conjugate_t| a_dot.matmul_transposed(v_conjugate_t));
+    let p = with_conjugate(u, |conjugate| conjugate.transposed_matmul(&moved));
+    let (hermitian, skew) = (hermitian_part(&p), skew_hermitian_part(&p));
+    let mut x = over_gaps(&hermitian, &skew, sigma);
+    let mut y = over_gaps(&hermitian, &-&skew, sigma);
+    if T::IS_COMPLEX {
+        let v = v_h.conj_transpose();
+        let off_diagonal = v.matmul(&y);
+        let n = sigma.len();
+        for j in 0..n {
+            let anchor = anchor_row(v.as_slice(), n, j);
+            let turn = phase_turn(off_diagonal[[anchor, j]].im(), v[[anchor, j]]);
+            y.as_mut_slice()[j * (n + 1)] = turn;
+            let s = sigma.as_slice()[j];
+            let own = if s == T::Real::zero() {
+                T::zero()
+            } else {
+                T::from_parts(T::Real::zero(), p[[j, j]].im() / s)
+            };
+            x.as_mut_slice()[j * (n + 1)] = turn + own;
+        }
+    }
+    let mut u_dot = u.matmul(&x);
     add_over_sigma(&mut u_dot, &(moved - u.matmul(&p)), sigma);
-    // (V·Ω)ᵀ = −Ω·Vᵀ, Ω antisymmetric.
-    let v_t_dot = over_gaps(&symmetric, &antisymmetric.scale(-T::one()), sigma).matmul(v_t).scale(-T::one());
-    (u_dot, where_nonzero(sigma, p.diagonal()), v_t_dot)
+    // (V·Y)ᴴ = −Y·Vᴴ, Y skew-Hermitian.
+    let v_h_dot = -y.matmul(v_h);
+    let sigma_dot = Tensor::from_shape_fn(sigma.shape(), |[j]| p[[j, j]].re());
+    (u_dot, where_nonzero(sigma, sigma_dot), v_h_dot)
 }
 
-/// The cotangent of (U, σ, Vᵀ) = svd(A), given the factors and the cotangents
-/// (Ū, σ̄, V̄ᵀ) of the three outputs: with J = Uᵀ·Ū and L = Vᵀ·V̄, Ā = (U·(diag(σ̄) +
-/// G∘asym(J + L) + H∘asym(J − L)) + (I − U·Uᵀ)·Ū·diag(σ)⁻¹)·Vᵀ, σ̄ᵢ taken as 0 where
-/// σᵢ = 0 (see [`svd_push`] for G, H and where the derivative exists).
+/// The cotangent of (U, σ, Vᴴ) = svd(A), given the factors and the cotangents
+/// (Ū, σ̄, W̄) of the three outputs: with J = Uᴴ·Ū and L = Vᴴ·W̄ᴴ (Vᵀ·V̄ for real A,
+/// V̄ = W̄ᵀ), Ā = (U·(diag(σ̄ + i·Im jᵢᵢ/σᵢ) + G∘skew(J + L) + H∘skew(J − L)) + (I −
+/// U·Uᴴ)·Ū·diag(σ)⁻¹)·Vᴴ, σ̄ᵢ taken as 0 where σᵢ = 0; for complex A, L gains the
+/// anchors' part lₖⱼ += −i·conj(vᵣₖ)·(Im jⱼⱼ + Im lⱼⱼ)/vᵣⱼ (see [`svd_push`] for G, H
+/// and where the derivative exists).
 ///
 /// # Panics
 /// When the shapes do not fit.
 #[track_caller]
-pub fn svd_pullback<T: RealScalar, M: Dim, N: Dim, K>(
+pub fn svd_pullback<T: Scalar, M: Dim, N: Dim, K>(
     u: &Tensor<T, (M, N), K>,
-    sigma: &Tensor<T, (N,), K>,
-    v_t: &Tensor<T, (N, N), K>,
+    sigma: &Tensor<T::Real, (N,), K>,
+    v_h: &Tensor<T, (N, N), K>,
     u_bar: &Tensor<T, (M, N), K>,
-    sigma_bar: &Tensor<T, (N,), K>,
-    v_t_bar: &Tensor<T, (N, N), K>,
+    sigma_bar: &Tensor<T::Real, (N,), K>,
+    v_h_bar: &Tensor<T, (N, N), K>,
 ) -> Tensor<T, (M, N), K>
 where
-    K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
+    K: Storage<T, (M, N)> + Storage<T::Real, (N,)> + Storage<T, (N, N)>,
 {
-    check_factors("svd_pullback", (u, sigma, v_t), (u_bar, sigma_bar, v_t_bar));
-    let j = u.transposed_matmul(u_bar);
-    let l = v_t.matmul_transposed(v_t_bar);
-    let (sum, difference) = (antisymmetric_part(&(&j + &l)), antisymmetric_part(&(&j - &l)));
-    let mut inner = over_gaps(&sum, &difference, sigma);
+    check_factors("svd_pullback", (u, sigma, v_h), (u_bar, sigma_bar, v_h_bar));
     let n = sigma.len();
-    for (k, &s) in where_nonzero(sigma, sigma_bar.clone()).iter().enumerate() {
-        inner.as_mut_slice()[k * (n + 1)] += s;
+    let j = with_conjugate(u, |conjugate| conjugate.transposed_matmul(u_bar));
+    let mut l = with_conjugate(v_h_bar, |conjugate| v_h.matmul_transposed(conjugate));
+    if T::IS_COMPLEX {
+        let v = v_h.conj_transpose();
+        for c in 0..n {
+            let anchor = anchor_row(v.as_slice(), n, c);
+            let turn = phase_turn(j[[c, c]].im() + l[[c, c]].im(), v[[anchor, c]]);
+            for k in 0..n {
+                l.as_mut_slice()[k * n + c] += turn * v[[anchor, k]].conj();
+            }
+        }
+    }
+    let (sum, difference) = (skew_hermitian_part(&(&j + &l)), skew_hermitian_part(&(&j - &l)));
+    let mut inner = over_gaps(&sum, &difference, sigma);
+    let weights = where_nonzero(sigma, sigma_bar.clone());
+    for (k, (&weight, &s)) in weights.iter().zip(sigma.iter()).enumerate() {
+        let phase = if s == T::Real::zero() { T::Real::zero() } else { j[[k, k]].im() / s };
+        inner.as_mut_slice()[k * (n + 1)] += T::from_parts(weight, phase);
     }
     let mut a_bar = u.matmul(&inner);
     add_over_sigma(&mut a_bar, &(u_bar - &u.matmul(&j)), sigma);
-    a_bar.matmul(v_t)
+    a_bar.matmul(v_h)
 }
 
 #[cfg(feature = "std")]
-impl<T: RealScalar, M: Dim, N: Dim, K> Var<Tensor<T, (M, N), K>>
+impl<T: Scalar, M: Dim, N: Dim, K> Var<Tensor<T, (M, N), K>>
 where
-    K: Storage<T, (M, N)> + Storage<T, (N,)> + Storage<T, (N, N)>,
+    K: Storage<T, (M, N)> + Storage<T::Real, (N,)> + Storage<T, (N, N)>,
 {
     /// The singular values (see [`Tensor::singular_values`]), recorded with their
-    /// pullback Ā = U·diag(σ̄)·Vᵀ (U and V kept from the forward pass).
+    /// pullback Ā = U·diag(σ̄)·Vᴴ (U and V kept from the forward pass).
     ///
     /// # Panics
     /// As [`Tensor::singular_values`].
     #[track_caller]
-    pub fn singular_values(&self) -> Var<Tensor<T, (N,), K>>
+    pub fn singular_values(&self) -> Var<Tensor<T::Real, (N,), K>>
     where
         M: NoFewerRowsThan<N>,
     {
@@ -558,19 +638,19 @@ where
         })
     }
 
-    /// The thin singular value decomposition (U, σ, Vᵀ) (see [`Tensor::svd`]),
+    /// The thin singular value decomposition (U, σ, Vᴴ) (see [`Tensor::svd`]),
     /// recorded with its pullback ([`svd_pullback`]; a factor that does not reach the
     /// result contributes a zero cotangent).
     ///
     /// # Panics
     /// As [`Tensor::svd`].
     #[track_caller]
-    pub fn svd(&self) -> (Self, Var<Tensor<T, (N,), K>>, Var<Tensor<T, (N, N), K>>)
+    pub fn svd(&self) -> (Self, Var<Tensor<T::Real, (N,), K>>, Var<Tensor<T, (N, N), K>>)
     where
         M: NoFewerRowsThan<N>,
     {
-        let factors = record_unary_in_place(self, self.value().svd(), |(u, sigma, v_t), bars, a_bar| {
-            a_bar.add(|| svd_pullback(u, sigma, v_t, &bars.0, &bars.1, &bars.2));
+        let factors = record_unary_in_place(self, self.value().svd(), |(u, sigma, v_h), bars, a_bar| {
+            a_bar.add(|| svd_pullback(u, sigma, v_h, &bars.0, &bars.1, &bars.2));
         });
         TracedOutput::split(factors)
     }
