@@ -7,8 +7,9 @@
 //! (a cotangent is ∂L/∂Re + i·∂L/∂Im): the tape's against finite differences over
 //! the real and imaginary parts in every cotangent direction, static mode's
 //! pullbacks and tangents against finite differences, the public tangents and
-//! cotangents against each other (Re⟨push(Ȧ), W⟩ = Re⟨Ȧ, pull(W)⟩), and tangents
-//! against forward mode on complex duals, which runs the reflections on them.
+//! cotangents against each other (Re⟨push(Ȧ), W⟩ = Re⟨Ȧ, pull(W)⟩), and forward
+//! mode on duals (which takes its tangents from those at the values) against
+//! the public tangents and, where a head entry is 0, central differences.
 
 use fluxion::autodiff::check::{
     CheckOptions, GradientError, check_grad, check_pullback, check_pushforward, check_vjp,
@@ -20,6 +21,7 @@ use fluxion::shape::constraint::NoFewerRowsThan;
 use proptest::prelude::*;
 
 mod common;
+use common::{complex_distance, real_inner};
 
 type C = Complex64;
 type Tall = Matrix<C, 5, 3>;
@@ -45,18 +47,6 @@ fn square_directions() -> impl Strategy<Value = Square> {
 fn right_hand_sides() -> impl Strategy<Value = Sides> {
     (prop::array::uniform10(-2.0..2.0f64), prop::array::uniform10(-2.0..2.0f64))
         .prop_map(|(re, im)| Matrix::from_fn(|[i, j]| C::new(re[i * 2 + j], im[i * 2 + j])))
-}
-
-/// The largest |xᵢ − yᵢ|; ∞ where one is NaN.
-fn distance(x: &[C], y: &[C]) -> f64 {
-    assert_eq!(x.len(), y.len());
-    let apart = |(a, b): (&C, &C)| if (a - b).norm().is_nan() { f64::INFINITY } else { (a - b).norm() };
-    x.iter().zip(y).map(apart).fold(0.0, f64::max)
-}
-
-/// Re Σ conj(xᵢ)·yᵢ, the real inner product under which cotangents are adjoints.
-fn real_inner(x: &[C], y: &[C]) -> f64 {
-    x.iter().zip(y).map(|(a, b)| (a.conj() * b).re).sum()
 }
 
 /// Q and R by classical Gram–Schmidt, each column orthogonalised twice: rᵢⱼ = qᵢᴴaⱼ,
@@ -90,10 +80,10 @@ fn gram_schmidt<M: Dim, N: Dim>(
 fn assert_factors<M: NoFewerRowsThan<N>, N: Dim>(a: &Tensor<C, (M, N), Heap>, tolerance: f64) {
     let (q, r) = a.qr();
     let n = r.shape().0.size();
-    assert!(distance(q.matmul(&r).as_slice(), a.as_slice()) < tolerance, "Q·R differs from A");
+    assert!(complex_distance(q.matmul(&r).as_slice(), a.as_slice()) < tolerance, "Q·R differs from A");
     let gram = q.conj().transposed_matmul(&q);
     assert!(
-        distance(gram.as_slice(), Tensor::<C, (N, N), Heap>::identity_sized(r.shape().0).as_slice())
+        complex_distance(gram.as_slice(), Tensor::<C, (N, N), Heap>::identity_sized(r.shape().0).as_slice())
             < tolerance,
         "QᴴQ = {gram:?}"
     );
@@ -103,8 +93,14 @@ fn assert_factors<M: NoFewerRowsThan<N>, N: Dim>(a: &Tensor<C, (M, N), Heap>, to
         assert!((0..i).all(|j| r.as_slice()[i * n + j] == C::new(0.0, 0.0)), "R = {r:?}");
     }
     let (q_expected, r_expected) = gram_schmidt(a);
-    assert!(distance(q.as_slice(), q_expected.as_slice()) < tolerance, "{q:?} against {q_expected:?}");
-    assert!(distance(r.as_slice(), r_expected.as_slice()) < tolerance, "{r:?} against {r_expected:?}");
+    assert!(
+        complex_distance(q.as_slice(), q_expected.as_slice()) < tolerance,
+        "{q:?} against {q_expected:?}"
+    );
+    assert!(
+        complex_distance(r.as_slice(), r_expected.as_slice()) < tolerance,
+        "{r:?} against {r_expected:?}"
+    );
 }
 
 #[test]
@@ -116,13 +112,13 @@ fn known_factors() {
     let (q, r) = a.qr();
     let root = 2f64.sqrt();
     let expected_q = [one / root, i / root, i / root, one / root];
-    assert!(distance(q.as_slice(), &expected_q) < 1e-15, "{q:?}");
-    assert!(distance(r.as_slice(), &[one * root, 0.0 * one, 0.0 * one, one * root]) < 1e-15, "{r:?}");
+    assert!(complex_distance(q.as_slice(), &expected_q) < 1e-15, "{q:?}");
+    assert!(complex_distance(r.as_slice(), &[one * root, 0.0 * one, 0.0 * one, one * root]) < 1e-15, "{r:?}");
     // A column whose first entry is imaginary: its phase moves into Q.
     let column: Matrix<C, 2, 1> = Matrix::from_array([[i * 3.0], [one * 4.0]]);
     let (q, r) = column.qr();
     assert_eq!(r[[0, 0]], one * 5.0);
-    assert!(distance(q.as_slice(), &[i * 0.6, one * 0.8]) < 1e-15, "{q:?}");
+    assert!(complex_distance(q.as_slice(), &[i * 0.6, one * 0.8]) < 1e-15, "{q:?}");
 }
 
 #[test]
@@ -139,7 +135,7 @@ fn dependent_columns_and_rank_errors() {
     );
     // The factors exist still: R's last diagonal entry is 0 to rounding.
     let (q, r) = a.qr();
-    assert!(distance(q.matmul(&r).as_slice(), a.as_slice()) < 1e-13);
+    assert!(complex_distance(q.matmul(&r).as_slice(), a.as_slice()) < 1e-13);
     assert!(r[[2, 2]].norm() < 1e-14 * r[[0, 0]].norm(), "{r:?}");
     let message = common::panic_message(|| {
         qr_pullback(&q, &r.map(|x| if x == r[[2, 2]] { C::new(0.0, 0.0) } else { x }), &q, &r)
@@ -170,11 +166,11 @@ fn magnitudes_near_both_ends_of_the_range() {
         let size = 2f64.powi(exponent);
         let (q_scaled, r_scaled) = a.scale(C::new(size, 0.0)).qr();
         assert!(
-            distance(q_scaled.as_slice(), q.scale(phase).as_slice()) < 1e-15,
+            complex_distance(q_scaled.as_slice(), q.scale(phase).as_slice()) < 1e-15,
             "2^{exponent}: {q_scaled:?}"
         );
         assert!(
-            distance(r_scaled.scale(C::new(1.0 / size, 0.0)).as_slice(), r.as_slice()) < 1e-14,
+            complex_distance(r_scaled.scale(C::new(1.0 / size, 0.0)).as_slice(), r.as_slice()) < 1e-14,
             "2^{exponent}"
         );
     }
@@ -182,14 +178,14 @@ fn magnitudes_near_both_ends_of_the_range() {
     let column: Matrix<C, 2, 1> = Matrix::from_array([[C::new(0.0, 3.0 * tiny)], [C::new(4.0 * tiny, 0.0)]]);
     let (q, r) = column.qr();
     assert_eq!(r[[0, 0]], C::new(5.0 * tiny, 0.0));
-    assert!(distance(q.as_slice(), &[C::new(0.0, 0.6), C::new(0.8, 0.0)]) < 1e-15, "{q:?}");
+    assert!(complex_distance(q.as_slice(), &[C::new(0.0, 0.6), C::new(0.8, 0.0)]) < 1e-15, "{q:?}");
     // Least squares scales too: x of (c·A, c·b) is x of (A, b).
     let b = Vector::from_fn(|[i]| C::new(1.0 - i as f64, 0.5 * i as f64));
     let x = a.least_squares(&b);
     for exponent in [1000, -1000] {
         let c = C::new(2f64.powi(exponent), 0.0) * C::new(0.0, 1.0);
         let x_scaled = a.scale(c).least_squares(&b.scale(c));
-        assert!(distance(x_scaled.as_slice(), x.as_slice()) < 1e-14, "2^{exponent}: {x_scaled:?}");
+        assert!(complex_distance(x_scaled.as_slice(), x.as_slice()) < 1e-14, "2^{exponent}: {x_scaled:?}");
     }
 }
 
@@ -233,6 +229,54 @@ fn single_precision_dynamic_sizes_and_storage_kinds() {
     assert!(message.contains("qr") && message.contains("[2, 3]"), "{message}");
 }
 
+/// Central differences of `f` at `a` along `direction`, step 1e-6.
+fn central_difference<T: Scalar, const M: usize, const N: usize, const P: usize, const Q: usize>(
+    f: impl Fn(&Matrix<T, M, N>) -> Matrix<T, P, Q>,
+    a: &Matrix<T, M, N>,
+    direction: &Matrix<T, M, N>,
+) -> Matrix<T, P, Q> {
+    let step = T::from_real(T::Real::from_f64(1e-6));
+    let half = T::from_real(T::Real::from_f64(0.5e6));
+    (f(&(a + direction.scale(step))) - f(&(a - direction.scale(step)))).scale(half)
+}
+
+#[test]
+fn duals_where_a_head_entry_is_zero() {
+    // a₀₀ = 0: the first reflection's sign (phase) there has no derivative, but the
+    // factors and the solution do; the tangents on duals against central
+    // differences, for real and complex A.
+    let mut a: Tall = Matrix::from_fn(|[i, j]| {
+        let shift = if i == j { 2.0 } else { 0.0 };
+        C::new(((i * 3 + j * 5) % 7) as f64 / 7.0 - 0.4 + shift, ((i + 2 * j) % 5) as f64 / 5.0 - 0.3)
+    });
+    a[[0, 0]] = C::new(0.0, 0.0);
+    let direction: Tall =
+        Matrix::from_fn(|[i, j]| C::new(((i + j) % 3) as f64 - 1.0, ((2 * i + j) % 4) as f64 / 4.0));
+    let b = Vector::from_fn(|[i]| C::new(1.0 - i as f64, 0.5));
+    let (_, (q_dot, r_dot)) = jvp(|a: Matrix<Dual<C>, 5, 3>| a.qr(), &a, &direction);
+    assert!(
+        complex_distance(q_dot.as_slice(), central_difference(|a| a.qr().0, &a, &direction).as_slice())
+            < 1e-8
+    );
+    assert!(
+        complex_distance(r_dot.as_slice(), central_difference(|a| a.qr().1, &a, &direction).as_slice())
+            < 1e-8
+    );
+    let b_dual = b.map(Dual::constant);
+    let (_, x_dot) = jvp(|a: Matrix<Dual<C>, 5, 3>| a.least_squares(&b_dual), &a, &direction);
+    let solution = |a: &Tall| Matrix::<C, 3, 1>::from_fn(|[i, _]| a.least_squares(&b)[[i]]);
+    assert!(
+        complex_distance(x_dot.as_slice(), central_difference(solution, &a, &direction).as_slice()) < 1e-8
+    );
+    let (real, real_direction) = (a.map(|z| z.re), direction.map(|z| z.re));
+    let (_, (q_dot, r_dot)) = jvp(|a: Matrix<Dual<f64>, 5, 3>| a.qr(), &real, &real_direction);
+    let expected = (
+        central_difference(|a| a.qr().0, &real, &real_direction),
+        central_difference(|a| a.qr().1, &real, &real_direction),
+    );
+    assert!(common::distance(&q_dot, &expected.0) < 1e-8 && common::distance(&r_dot, &expected.1) < 1e-8);
+}
+
 #[differentiable]
 fn factors(a: &Tall) -> (Tall, Square) {
     a.qr()
@@ -260,14 +304,14 @@ proptest! {
         let x = a.least_squares(&b);
         let adjoint = a.conj().transpose();
         let normal = adjoint.matmul(&a).solve(&adjoint.matmul(&b));
-        prop_assert!(distance(x.as_slice(), normal.as_slice()) < 1e-13, "{x:?} against {normal:?}");
+        prop_assert!(complex_distance(x.as_slice(), normal.as_slice()) < 1e-13, "{x:?} against {normal:?}");
         // The residual is orthogonal to A's columns.
         let residual = b - a.matmul(&x);
         prop_assert!(adjoint.matmul(&residual).as_slice().iter().all(|z| z.norm() < 1e-13));
         // A vector right-hand side is a column of the matrix one.
         let column = Vector::from_fn(|[i]| b[[i, 1]]);
         let x_column = a.least_squares(&column);
-        prop_assert!(distance(x_column.as_slice(), &[x[[0, 1]], x[[1, 1]], x[[2, 1]]]) < 1e-15);
+        prop_assert!(complex_distance(x_column.as_slice(), &[x[[0, 1]], x[[1, 1]], x[[2, 1]]]) < 1e-15);
     }
 
     #[test]
@@ -298,8 +342,8 @@ proptest! {
             let (q, r) = a.qr();
             let (q_dot, r_dot) = qr_push(&q, &r, &direction);
             let (_, (q_dual, r_dual)) = jvp(|a: Matrix<Dual<C>, 5, 3>| a.qr(), &a, &direction);
-            prop_assert!(distance(q_dot.as_slice(), q_dual.as_slice()) < 1e-12);
-            prop_assert!(distance(r_dot.as_slice(), r_dual.as_slice()) < 1e-12);
+            prop_assert!(complex_distance(q_dot.as_slice(), q_dual.as_slice()) < 1e-12);
+            prop_assert!(complex_distance(r_dot.as_slice(), r_dual.as_slice()) < 1e-12);
         }
     }
 
@@ -323,6 +367,6 @@ proptest! {
         let rhs = real_inner(a_dot.as_slice(), a_bar.as_slice()) + real_inner(b_dot.as_slice(), b_bar.as_slice());
         prop_assert!((lhs - rhs).abs() <= 1e-13 * lhs.abs().max(1.0), "{lhs} against {rhs}");
         let (_, dual_tangent) = jvp(|(a, b): (Matrix<Dual<C>, 5, 3>, Matrix<Dual<C>, 5, 2>)| a.least_squares(&b), &(a, b), &(a_dot, b_dot));
-        prop_assert!(distance(x_dot.as_slice(), dual_tangent.as_slice()) < 1e-12);
+        prop_assert!(complex_distance(x_dot.as_slice(), dual_tangent.as_slice()) < 1e-12);
     }
 }

@@ -9,8 +9,9 @@
 //! included (their phases are fixed by V's anchors, and those derivatives carry the
 //! turn that keeps the anchors real), static mode's pullbacks and tangents against
 //! finite differences, the public tangents and cotangents against each other
-//! (Re⟨push(Ȧ), W⟩ = Re⟨Ȧ, pull(W)⟩), and tangents against forward mode on complex
-//! duals.
+//! (Re⟨push(Ȧ), W⟩ = Re⟨Ȧ, pull(W)⟩), and forward mode on complex duals (which
+//! adds each level of tangents by those formulas) against the public tangents; a
+//! square matrix's factors too, where U has no part outside its columns.
 
 use fluxion::autodiff::check::{CheckOptions, GradientError, check_pullback, check_pushforward, check_vjp};
 use fluxion::autodiff::{differentiable, jvp};
@@ -23,6 +24,7 @@ use fluxion::shape::constraint::NoFewerRowsThan;
 use proptest::prelude::*;
 
 mod common;
+use common::{complex_distance, real_distance, real_inner};
 
 type C = Complex64;
 type Tall = Matrix<C, 4, 3>;
@@ -35,28 +37,11 @@ fn complex_matrices<const M: usize, const N: usize>() -> impl Strategy<Value = M
         .prop_map(|(re, im)| Matrix::from_fn(|[i, j]| C::new(re[i * N + j], im[i * N + j])))
 }
 
-/// A tall matrix with its singular values apart: `d` plus diag(3, 1.5, 0) on the top.
+/// A tall matrix with its singular values apart and away from 0: `d` plus
+/// diag(8, 5, 2) on the top.
 fn tall_matrices() -> impl Strategy<Value = Tall> {
     complex_matrices::<4, 3>().prop_map(|d| {
-        d + Tall::from_fn(|[i, j]| C::new(if i == j { 3.0 - 1.5 * i as f64 } else { 0.0 }, 0.0))
-    })
-}
-
-/// The largest |xᵢ − yᵢ|; ∞ where one is NaN.
-fn distance(x: &[C], y: &[C]) -> f64 {
-    assert_eq!(x.len(), y.len());
-    let apart = |(a, b): (&C, &C)| if (a - b).norm().is_nan() { f64::INFINITY } else { (a - b).norm() };
-    x.iter().zip(y).map(apart).fold(0.0, f64::max)
-}
-
-/// Re Σ conj(xᵢ)·yᵢ, the real inner product under which cotangents are adjoints.
-fn real_inner(x: &[C], y: &[C]) -> f64 {
-    x.iter().zip(y).map(|(a, b)| (a.conj() * b).re).sum()
-}
-
-fn real_distance(x: &[f64], y: &[f64]) -> f64 {
-    x.iter().zip(y).fold(0.0, |largest, (a, b)| {
-        largest.max(if (a - b).is_nan() { f64::INFINITY } else { (a - b).abs() })
+        d + Tall::from_fn(|[i, j]| C::new(if i == j { 8.0 - 3.0 * i as f64 } else { 0.0 }, 0.0))
     })
 }
 
@@ -67,10 +52,16 @@ fn assert_decomposition<M: NoFewerRowsThan<N>, N: Dim>(a: &Tensor<C, (M, N), Hea
     let n = sigma.len();
     let back =
         u.matmul(&Tensor::from_shape_fn((v_h.shape().0, v_h.shape().1), |[i, j]| v_h[[i, j]] * sigma[[i]]));
-    assert!(distance(back.as_slice(), a.as_slice()) < tolerance, "U·diag(σ)·Vᴴ differs from A");
+    assert!(complex_distance(back.as_slice(), a.as_slice()) < tolerance, "U·diag(σ)·Vᴴ differs from A");
     let identity = Tensor::<C, (N, N), Heap>::identity_sized(sigma.shape().0);
-    assert!(distance(u.conj_transpose().matmul(&u).as_slice(), identity.as_slice()) < tolerance, "UᴴU");
-    assert!(distance(v_h.matmul(&v_h.conj_transpose()).as_slice(), identity.as_slice()) < tolerance, "VᴴV");
+    assert!(
+        complex_distance(u.conj_transpose().matmul(&u).as_slice(), identity.as_slice()) < tolerance,
+        "UᴴU"
+    );
+    assert!(
+        complex_distance(v_h.matmul(&v_h.conj_transpose()).as_slice(), identity.as_slice()) < tolerance,
+        "VᴴV"
+    );
     for j in 0..n {
         // Column j of V is row j of Vᴴ conjugated: its largest entry real, positive.
         let largest =
@@ -89,10 +80,10 @@ fn assert_decomposition<M: NoFewerRowsThan<N>, N: Dim>(a: &Tensor<C, (M, N), Hea
 /// The four Penrose conditions for Y = A⁺.
 fn assert_penrose<M: Dim, N: Dim>(a: &Tensor<C, (M, N), Heap>, y: &Tensor<C, (N, M), Heap>, tolerance: f64) {
     let (ay, ya) = (a.matmul(y), y.matmul(a));
-    assert!(distance(ay.matmul(a).as_slice(), a.as_slice()) < tolerance, "A·A⁺·A");
-    assert!(distance(ya.matmul(y).as_slice(), y.as_slice()) < tolerance, "A⁺·A·A⁺");
-    assert!(distance(ay.conj_transpose().as_slice(), ay.as_slice()) < tolerance, "(A·A⁺)ᴴ");
-    assert!(distance(ya.conj_transpose().as_slice(), ya.as_slice()) < tolerance, "(A⁺·A)ᴴ");
+    assert!(complex_distance(ay.matmul(a).as_slice(), a.as_slice()) < tolerance, "A·A⁺·A");
+    assert!(complex_distance(ya.matmul(y).as_slice(), y.as_slice()) < tolerance, "A⁺·A·A⁺");
+    assert!(complex_distance(ay.conj_transpose().as_slice(), ay.as_slice()) < tolerance, "(A·A⁺)ᴴ");
+    assert!(complex_distance(ya.conj_transpose().as_slice(), ya.as_slice()) < tolerance, "(A⁺·A)ᴴ");
 }
 
 #[test]
@@ -102,8 +93,8 @@ fn known_decompositions() {
     let a: Matrix<C, 2, 2> = Matrix::from_array([[i * 2.0, 0.0 * one], [0.0 * one, i]]);
     let (u, sigma, v_h) = a.svd();
     assert_eq!(sigma.to_array(), [2.0, 1.0]);
-    assert!(distance(u.as_slice(), &[i, 0.0 * one, 0.0 * one, i]) < 1e-16, "{u:?}");
-    assert!(distance(v_h.as_slice(), &[one, 0.0 * one, 0.0 * one, one]) < 1e-16, "{v_h:?}");
+    assert!(complex_distance(u.as_slice(), &[i, 0.0 * one, 0.0 * one, i]) < 1e-16, "{u:?}");
+    assert!(complex_distance(v_h.as_slice(), &[one, 0.0 * one, 0.0 * one, one]) < 1e-16, "{v_h:?}");
     // Columns (1, i) and (i, 1) are orthogonal under aᴴb: σ = (√2, √2).
     let b: Matrix<C, 2, 2> = Matrix::from_array([[one, i], [i, one]]);
     let sigma = b.singular_values();
@@ -114,7 +105,7 @@ fn known_decompositions() {
     let sigma = rank_one.singular_values();
     assert!((sigma[[0]] - 12f64.sqrt()).abs() < 1e-14 && sigma[[1]].abs() < 1e-14, "{sigma:?}");
     let expected = Matrix::<C, 2, 3>::from_fn(|[r, c]| y[r] * x[c].conj() / 12.0);
-    assert!(distance(rank_one.pseudo_inverse().as_slice(), expected.as_slice()) < 1e-15);
+    assert!(complex_distance(rank_one.pseudo_inverse().as_slice(), expected.as_slice()) < 1e-15);
 }
 
 #[test]
@@ -182,7 +173,7 @@ proptest! {
         assert_decomposition(&a.to_storage::<Heap>(), 1e-13);
         let y = a.pseudo_inverse();
         assert_penrose(&a.to_storage::<Heap>(), &y.to_storage::<Heap>(), 1e-13);
-        prop_assert!(distance(y.matmul(&b).as_slice(), a.least_squares(&b).as_slice()) < 1e-13);
+        prop_assert!(complex_distance(y.matmul(&b).as_slice(), a.least_squares(&b).as_slice()) < 1e-13);
         assert_penrose(&wide.to_storage::<Heap>(), &wide.pseudo_inverse().to_storage::<Heap>(), 1e-13);
     }
 
@@ -211,6 +202,9 @@ proptest! {
         check_vjp(|a: Var<Tall>| a.svd().0, &a, options).map_err(fail)?;
         check_vjp(|a: Var<Tall>| a.svd().1, &a, options).map_err(fail)?;
         check_vjp(|a: Var<Tall>| a.svd().2, &a, options).map_err(fail)?;
+        let square = Square::from_fn(|[i, j]| a[[i, j]]);
+        check_vjp(|a: Var<Square>| a.svd().0, &square, options).map_err(fail)?;
+        check_vjp(|a: Var<Square>| a.svd().2, &square, options).map_err(fail)?;
         check_pullback(|a: &Tall| a.svd(), factors::vjp(&a).1, &a, options).map_err(fail)?;
         check_pushforward(|a: &Tall| a.svd(), |a_dot| factors::jvp(&a, a_dot).1, &a, options).map_err(fail)?;
         // The adjoint identity between the public tangent and cotangent.
@@ -224,13 +218,13 @@ proptest! {
         prop_assert!((lhs - rhs).abs() <= 1e-12 * lhs.abs().max(1.0), "{lhs} against {rhs}");
         // The tangents against forward mode on complex duals.
         let (_, (u_dual, sigma_dual, v_h_dual)) = jvp(|a: Matrix<Dual<C>, 4, 3>| a.svd(), &a, &direction);
-        prop_assert!(distance(u_dot.as_slice(), u_dual.as_slice()) < 1e-12);
+        prop_assert!(complex_distance(u_dot.as_slice(), u_dual.as_slice()) < 1e-12);
         prop_assert!(real_distance(sigma_dot.as_slice(), sigma_dual.as_slice()) < 1e-12);
-        prop_assert!(distance(v_h_dot.as_slice(), v_h_dual.as_slice()) < 1e-12);
+        prop_assert!(complex_distance(v_h_dot.as_slice(), v_h_dual.as_slice()) < 1e-12);
         // A loss that does not depend on the phases: U·diag(σ)·Vᴴ's gradient is the
         // identity's, W itself.
         let gradient = grad(|a: Var<Tall>| { let (u, sigma, v_h) = a.svd(); u.mul_rows(&sigma.to_complex()).matmul(&v_h).norm_sqr().sum() }, &a);
-        prop_assert!(distance(gradient.as_slice(), a.scale(C::new(2.0, 0.0)).as_slice()) < 1e-12);
+        prop_assert!(complex_distance(gradient.as_slice(), a.scale(C::new(2.0, 0.0)).as_slice()) < 1e-12);
     }
 
     #[test]
@@ -246,6 +240,6 @@ proptest! {
         let (lhs, rhs) = (real_inner(y_dot.as_slice(), w.as_slice()), real_inner(direction.as_slice(), a_bar.as_slice()));
         prop_assert!((lhs - rhs).abs() <= 1e-12 * lhs.abs().max(1.0), "{lhs} against {rhs}");
         let (_, dual_tangent) = jvp(|a: Matrix<Dual<C>, 2, 4>| a.pseudo_inverse(), &wide, &direction);
-        prop_assert!(distance(y_dot.as_slice(), dual_tangent.as_slice()) < 1e-12);
+        prop_assert!(complex_distance(y_dot.as_slice(), dual_tangent.as_slice()) < 1e-12);
     }
 }

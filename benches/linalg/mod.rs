@@ -25,7 +25,9 @@
 //! Complex matrices: a 6×6 `Complex64` solve beside the same elimination on arrays
 //! and nalgebra's LU, and the eigendecomposition of a 6×6 Hermitian matrix beside
 //! the same reflections and QR steps on arrays and nalgebra's `symmetric_eigen`,
-//! with the gradient of ⟨λ, w⟩ + |V − W|² in static mode.
+//! with the gradient of ⟨λ, w⟩ + |V − W|² in static mode. The QR factors and the
+//! thin SVD of a 12×4 `Complex64` matrix beside the real ones' array code, generic
+//! over the entry, and nalgebra's, with the gradient of a loss of every SVD factor.
 //!
 //! Groups `linalg/solve` (ids `{ours,handwritten}/{inline-6,heap-64}`),
 //! `linalg/solve_gradient`, `linalg/cholesky`,
@@ -36,9 +38,11 @@
 //! (`{ours,handwritten,nalgebra}/{norm-0.8,norm-20}`, `gradient/…`), `linalg/qr` and
 //! `linalg/least_squares`, `linalg/singular_values`, `linalg/svd` and `linalg/pseudo_inverse`
 //! (`{ours,handwritten,nalgebra}/inline-12x4`, `gradient/inline-12x4`),
-//! `linalg/complex_solve` (`{ours,handwritten,nalgebra}/inline-6`) and
+//! `linalg/complex_solve` (`{ours,handwritten,nalgebra}/inline-6`),
 //! `linalg/hermitian_eigen` (`{ours,handwritten,nalgebra}/inline-6`,
-//! `gradient/inline-6`); throughput counts the matrix's elements.
+//! `gradient/inline-6`), `linalg/complex_qr` (`{ours,handwritten,nalgebra}/inline-12x4`)
+//! and `linalg/complex_svd` (the same and `gradient/inline-12x4`); throughput counts
+//! the matrix's elements.
 
 use criterion::{BenchmarkId, Criterion, black_box, criterion_group};
 use fluxion::prelude::*;
@@ -49,7 +53,8 @@ criterion_group! {
     name = benches;
     config = config();
     targets = solve, solve_gradient, cholesky, log_abs_determinant_gradient, triangular_solve, symmetric_eigenvalues,
-        matrix_exp, least_squares, singular_values, svd, pseudo_inverse, complex_solve, hermitian_eigen
+        matrix_exp, least_squares, singular_values, svd, pseudo_inverse, complex_solve, hermitian_eigen,
+        complex_factorisations
 }
 
 /// A diagonally dominant n×n matrix (well conditioned), row by row.
@@ -329,10 +334,13 @@ trait Entry:
 {
     const ZERO: Self;
     const ONE: Self;
+    const COMPLEX: bool;
     fn conj(self) -> Self;
     fn re(self) -> f64;
     fn norm_sqr(self) -> f64;
+    fn modulus(self) -> f64;
     fn times(self, r: f64) -> Self;
+    fn over(self, r: f64) -> Self;
     /// (|x|, x/|x|), (0, 1) at 0.
     fn polar(self) -> (f64, Self);
 }
@@ -340,6 +348,7 @@ trait Entry:
 impl Entry for f64 {
     const ZERO: f64 = 0.0;
     const ONE: f64 = 1.0;
+    const COMPLEX: bool = false;
     fn conj(self) -> f64 {
         self
     }
@@ -349,8 +358,14 @@ impl Entry for f64 {
     fn norm_sqr(self) -> f64 {
         self * self
     }
+    fn modulus(self) -> f64 {
+        self.abs()
+    }
     fn times(self, r: f64) -> f64 {
         self * r
+    }
+    fn over(self, r: f64) -> f64 {
+        self / r
     }
     fn polar(self) -> (f64, f64) {
         (self.abs(), if self < 0.0 { -1.0 } else { 1.0 })
@@ -360,6 +375,7 @@ impl Entry for f64 {
 impl Entry for C {
     const ZERO: C = C::new(0.0, 0.0);
     const ONE: C = C::new(1.0, 0.0);
+    const COMPLEX: bool = true;
     fn conj(self) -> C {
         C::conj(&self)
     }
@@ -369,8 +385,14 @@ impl Entry for C {
     fn norm_sqr(self) -> f64 {
         C::norm_sqr(&self)
     }
+    fn modulus(self) -> f64 {
+        self.norm()
+    }
     fn times(self, r: f64) -> C {
         C::new(self.re * r, self.im * r)
+    }
+    fn over(self, r: f64) -> C {
+        C::new(self.re / r, self.im / r)
     }
     fn polar(self) -> (f64, C) {
         let modulus = self.norm();
@@ -727,59 +749,63 @@ fn weighted_exponential(a: &Matrix<f64, 6, 6>, w: &Matrix<f64, 6, 6>) -> f64 {
     a.matrix_exp().dot(w)
 }
 
-type Tall = [[f64; 4]; 12];
+type Tall<E = f64> = [[E; 4]; 12];
 
 /// Householder QR of a 12×4 matrix on arrays: R on and above the diagonal, reflector
-/// k's v (v₀ = 1) below it, and τₖ = 2/vᵀv = (|x₀| + ‖x‖)/‖x‖ kept per column.
-fn householder_by_hand(a: &Tall) -> (Tall, [f64; 4]) {
+/// k's v (v₀ = 1) below it, and τₖ = 2/vᴴv = (|x₀| + ‖x‖)/‖x‖ kept per column; for
+/// column x, v = x − α·e₁ with α = −φ‖x‖, φ the phase (sign) of x₀.
+fn householder_by_hand<E: Entry>(a: &Tall<E>) -> (Tall<E>, [f64; 4]) {
     let (mut m, mut tau) = (*a, [0.0; 4]);
     for k in 0..4 {
-        let norm = (k..12).map(|i| m[i][k] * m[i][k]).sum::<f64>().sqrt();
-        let alpha = if m[k][k] < 0.0 { norm } else { -norm };
-        let reciprocal = 1.0 / (m[k][k] - alpha);
+        let norm = (k..12).map(|i| m[i][k].norm_sqr()).sum::<f64>().sqrt();
+        let (size, phase) = m[k][k].polar();
+        // 1/v₀ = conj(φ)/(|x₀| + ‖x‖).
+        let reciprocal = phase.conj().times(1.0 / (size + norm));
         for row in &mut m[k + 1..] {
-            row[k] *= reciprocal;
+            row[k] = row[k] * reciprocal;
         }
-        m[k][k] = alpha;
-        tau[k] = -1.0 / (reciprocal * alpha);
+        m[k][k] = phase.times(-norm);
+        tau[k] = (size + norm) / norm;
         for j in k + 1..4 {
-            let w = tau[k] * (k + 1..12).fold(m[k][j], |w, i| w + m[i][k] * m[i][j]);
-            m[k][j] -= w;
+            let w = (k + 1..12).fold(m[k][j], |w, i| w + m[i][k].conj() * m[i][j]).times(tau[k]);
+            m[k][j] = m[k][j] - w;
             for row in &mut m[k + 1..] {
-                row[j] -= w * row[k];
+                row[j] = row[j] - w * row[k];
             }
         }
     }
     (m, tau)
 }
 
-/// Q (12×4) and R (4×4) with R's diagonal non-negative, as `qr` returns them.
+/// Q (12×4) and R (4×4) with R's diagonal real and non-negative, as `qr` returns
+/// them.
 // Indexed loops: the form of this baseline that runs fastest (row iterators over
 // the column took 1.3× as long).
 #[allow(clippy::needless_range_loop)]
-fn qr_by_hand(a: &Tall) -> (Tall, [[f64; 4]; 4]) {
+fn qr_by_hand<E: Entry>(a: &Tall<E>) -> (Tall<E>, [[E; 4]; 4]) {
     let (m, tau) = householder_by_hand(a);
-    let mut q = [[0.0; 4]; 12];
+    let mut q = [[E::ZERO; 4]; 12];
     for (k, row) in q.iter_mut().enumerate().take(4) {
-        row[k] = 1.0;
+        row[k] = E::ONE;
     }
     for k in (0..4).rev() {
         for j in k..4 {
-            let w = tau[k] * (k + 1..12).fold(q[k][j], |w, i| w + m[i][k] * q[i][j]);
-            q[k][j] -= w;
+            let w = (k + 1..12).fold(q[k][j], |w, i| w + m[i][k].conj() * q[i][j]).times(tau[k]);
+            q[k][j] = q[k][j] - w;
             for i in k + 1..12 {
-                q[i][j] -= w * m[i][k];
+                q[i][j] = q[i][j] - w * m[i][k];
             }
         }
     }
-    let mut r = [[0.0; 4]; 4];
+    let mut r = [[E::ZERO; 4]; 4];
     for i in 0..4 {
-        let sign = if m[i][i] < 0.0 { -1.0 } else { 1.0 };
-        for j in i..4 {
-            r[i][j] = sign * m[i][j];
+        let (size, phase) = m[i][i].polar();
+        r[i][i] = E::ONE.times(size);
+        for j in i + 1..4 {
+            r[i][j] = phase.conj() * m[i][j];
         }
         for row in &mut q {
-            row[i] *= sign;
+            row[i] = row[i] * phase;
         }
     }
     (q, r)
@@ -860,40 +886,47 @@ fn squared_solution(a: &Matrix<f64, 12, 4>, b: &Vector<f64, 12>) -> f64 {
 
 /// One-sided Jacobi rotations of a 12×4 matrix's columns on arrays (scaled by the
 /// largest |entry|), the Gram entries of each pair summed in one pass, until every
-/// pair is orthogonal to working precision; V accumulated when given. Returns the
-/// rotated columns, still scaled, and the scale.
-fn rotate_columns_by_hand(a: &Tall, mut v: Option<&mut [[f64; 4]; 4]>) -> (Tall, f64) {
-    let largest = a.as_flattened().iter().fold(0.0f64, |m, x| m.max(x.abs()));
+/// pair is orthogonal to working precision; V accumulated when given. A complex
+/// pair's inner product |γ|·φ is made real first by turning column q by conj(φ).
+/// Returns the rotated columns, still scaled, and the scale.
+fn rotate_columns_by_hand<E: Entry>(a: &Tall<E>, mut v: Option<&mut [[E; 4]; 4]>) -> (Tall<E>, f64) {
+    let largest = a.as_flattened().iter().fold(0.0f64, |m, x| m.max(x.modulus()));
     let mut w = *a;
     for row in &mut w {
         for x in row {
-            *x /= largest;
+            *x = x.over(largest);
         }
     }
     for _ in 0..64 {
         let mut rotated = false;
         for p in 0..4 {
             for q in p + 1..4 {
-                let (mut first, mut second, mut pivot) = (0.0, 0.0, 0.0);
+                let (mut first, mut second, mut pivot) = (0.0, 0.0, E::ZERO);
                 for row in &w {
-                    first += row[p] * row[p];
-                    second += row[q] * row[q];
-                    pivot += row[p] * row[q];
+                    first += row[p].norm_sqr();
+                    second += row[q].norm_sqr();
+                    pivot = pivot + row[p].conj() * row[q];
                 }
-                if f64::abs(pivot) <= f64::EPSILON * (first * second).sqrt() {
+                if pivot.modulus() <= f64::EPSILON * (first * second).sqrt() {
                     continue;
                 }
                 rotated = true;
-                let theta = (second - first) / (2.0 * pivot);
+                let (coupling, turn) = if E::COMPLEX {
+                    let (size, phase) = pivot.polar();
+                    (size, phase.conj())
+                } else {
+                    (pivot.re(), E::ONE)
+                };
+                let theta = (second - first) / (2.0 * coupling);
                 let root = (theta * theta + 1.0).sqrt();
                 let t = 1.0 / if theta < 0.0 { theta - root } else { theta + root };
                 let c = 1.0 / (t * t + 1.0).sqrt();
                 let s = t * c;
                 let rows = w.iter_mut().chain(v.iter_mut().flat_map(|v| v.iter_mut()));
                 for row in rows {
-                    let (x, y) = (row[p], row[q]);
-                    row[p] = c * x - s * y;
-                    row[q] = s * x + c * y;
+                    let (x, y) = (row[p], if E::COMPLEX { row[q] * turn } else { row[q] });
+                    row[p] = x.times(c) - y.times(s);
+                    row[q] = x.times(s) + y.times(c);
                 }
             }
         }
@@ -906,46 +939,47 @@ fn rotate_columns_by_hand(a: &Tall, mut v: Option<&mut [[f64; 4]; 4]>) -> (Tall,
 
 /// The singular values of a 12×4 matrix on arrays, descending: the lengths of the
 /// rotated columns.
-fn singular_values_by_hand(a: &Tall) -> [f64; 4] {
+fn singular_values_by_hand<E: Entry>(a: &Tall<E>) -> [f64; 4] {
     let (w, largest) = rotate_columns_by_hand(a, None);
     let mut sigma = [0.0; 4];
     for (j, value) in sigma.iter_mut().enumerate() {
-        *value = largest * w.iter().map(|row| row[j] * row[j]).sum::<f64>().sqrt();
+        *value = largest * w.iter().map(|row| row[j].norm_sqr()).sum::<f64>().sqrt();
     }
     sigma.sort_by(|x, y| y.total_cmp(x));
     sigma
 }
 
-/// The thin SVD (U, σ, Vᵀ) of a 12×4 matrix on arrays: the rotations with V
+/// The thin SVD (U, σ, Vᴴ) of a 12×4 matrix on arrays: the rotations with V
 /// accumulated, the columns ordered by length, U the rotated columns over their
-/// lengths (all nonzero here), and each pair's sign fixed by V's largest entry.
-fn svd_by_hand(a: &Tall) -> (Tall, [f64; 4], [[f64; 4]; 4]) {
-    let mut v = [[0.0; 4]; 4];
+/// lengths (all nonzero here), and each pair's sign (phase) fixed by V's largest
+/// entry, made real and positive.
+fn svd_by_hand<E: Entry>(a: &Tall<E>) -> (Tall<E>, [f64; 4], [[E; 4]; 4]) {
+    let mut v = [[E::ZERO; 4]; 4];
     for (k, row) in v.iter_mut().enumerate() {
-        row[k] = 1.0;
+        row[k] = E::ONE;
     }
     let (w, largest) = rotate_columns_by_hand(a, Some(&mut v));
     let mut lengths = [0.0; 4];
     for (j, length) in lengths.iter_mut().enumerate() {
-        *length = w.iter().map(|row| row[j] * row[j]).sum::<f64>().sqrt();
+        *length = w.iter().map(|row| row[j].norm_sqr()).sum::<f64>().sqrt();
     }
     let mut order = [0, 1, 2, 3];
     order.sort_by(|&x, &y| lengths[y].total_cmp(&lengths[x]));
-    let (mut u, mut sigma, mut v_t) = ([[0.0; 4]; 12], [0.0; 4], [[0.0; 4]; 4]);
+    let (mut u, mut sigma, mut v_h) = ([[E::ZERO; 4]; 12], [0.0; 4], [[E::ZERO; 4]; 4]);
     for (k, &j) in order.iter().enumerate() {
         let largest_entry =
-            (0..4).map(|i| v[i][j]).fold(0.0f64, |m, x| if x.abs() > m.abs() { x } else { m });
-        let sign = if largest_entry < 0.0 { -1.0 } else { 1.0 };
+            (0..4).map(|i| v[i][j]).fold(E::ZERO, |m, x| if x.modulus() > m.modulus() { x } else { m });
+        let turn = largest_entry.polar().1.conj();
         sigma[k] = largest * lengths[j];
         for i in 0..4 {
-            v_t[k][i] = sign * v[i][j];
+            v_h[k][i] = (v[i][j] * turn).conj();
         }
-        let scale = sign / lengths[j];
+        let scale = turn.times(1.0 / lengths[j]);
         for (u_row, w_row) in u.iter_mut().zip(&w) {
             u_row[k] = w_row[j] * scale;
         }
     }
-    (u, sigma, v_t)
+    (u, sigma, v_h)
 }
 
 /// `linalg/singular_values`: the 12×4 matrix of `linalg/least_squares`, and the
@@ -1105,7 +1139,6 @@ fn complex_solve(c: &mut Criterion) {
     let a = complex_matrix(false);
     let b: Vector<C, 6> = Vector::from_fn(|[i]| C::new(i as f64 - 2.5, 1.0 - 0.3 * i as f64));
     let (arrays, rhs) = (a.to_array(), b.to_array());
-    let parts = |z: &[C]| z.iter().flat_map(|z| [z.re, z.im]).collect::<Vec<_>>();
     assert_agree(&parts(a.solve(&b).as_slice()), &parts(&eliminate_complex(&arrays, &rhs)));
     compare(
         &mut group,
@@ -1135,7 +1168,6 @@ fn hermitian_eigen(c: &mut Criterion) {
     let (values, vectors) = a.hermitian_eigen();
     let (hand_values, hand_vectors) = householder_qr::<C, true>(&arrays);
     assert_agree(values.as_slice(), &hand_values);
-    let parts = |z: &[C]| z.iter().flat_map(|z| [z.re, z.im]).collect::<Vec<_>>();
     assert_agree(&parts(vectors.as_slice()), &parts(hand_vectors.as_flattened()));
     compare(
         &mut group,
@@ -1164,4 +1196,58 @@ fn hermitian_eigen(c: &mut Criterion) {
 fn eigen_loss(a: &Matrix<C, 6, 6>, w: &Vector<f64, 6>, target: &Matrix<C, 6, 6>) -> f64 {
     let (values, vectors) = a.hermitian_eigen();
     values.dot(w) + (vectors - target).norm_sqr().sum()
+}
+
+/// Complex parts as a flat list of reals, for [`assert_agree`].
+fn parts(z: &[C]) -> Vec<f64> {
+    z.iter().flat_map(|z| [z.re, z.im]).collect()
+}
+
+/// `linalg/complex_qr` and `linalg/complex_svd`: a 12×4 `Complex64` matrix, the
+/// real one of `linalg/least_squares` plus an imaginary part.
+fn complex_factorisations(c: &mut Criterion) {
+    let a: Matrix<C, 12, 4> = Matrix::from_fn(|[i, j]| {
+        C::new(((i * 7 + j * 3) % 11) as f64 / 11.0 - 0.45, ((i * 5 + j * 2) % 7) as f64 / 7.0 - 0.4)
+    });
+    let arrays = a.to_array();
+    let matrix = nalgebra::SMatrix::<nalgebra::Complex<f64>, 12, 4>::from_fn(|i, j| {
+        nalgebra::Complex::new(arrays[i][j].re, arrays[i][j].im)
+    });
+    let (q, r) = a.qr();
+    let (q_hand, r_hand) = qr_by_hand(&arrays);
+    assert_agree(&parts(q.as_slice()), &parts(q_hand.as_flattened()));
+    assert_agree(&parts(r.as_slice()), &parts(r_hand.as_flattened()));
+    let mut group = c.benchmark_group("linalg/complex_qr");
+    compare(&mut group, "inline-12x4", 48, || black_box(&a).qr(), || qr_by_hand(black_box(&arrays)));
+    group.bench_function(BenchmarkId::new("nalgebra", "inline-12x4"), |bencher| {
+        bencher.iter(|| {
+            let factors = black_box(matrix).qr();
+            (factors.q(), factors.r())
+        })
+    });
+    group.finish();
+    let (u, sigma, v_h) = a.svd();
+    let (u_hand, sigma_hand, v_h_hand) = svd_by_hand(&arrays);
+    assert_agree(&parts(u.as_slice()), &parts(u_hand.as_flattened()));
+    assert_agree(sigma.as_slice(), &sigma_hand);
+    assert_agree(&parts(v_h.as_slice()), &parts(v_h_hand.as_flattened()));
+    let mut theirs: Vec<f64> = matrix.singular_values().iter().copied().collect();
+    theirs.sort_by(|x, y| y.total_cmp(x));
+    assert_agree(sigma.as_slice(), &theirs);
+    let mut group = c.benchmark_group("linalg/complex_svd");
+    compare(&mut group, "inline-12x4", 48, || black_box(&a).svd(), || svd_by_hand(black_box(&arrays)));
+    group.bench_function(BenchmarkId::new("nalgebra", "inline-12x4"), |bencher| {
+        bencher.iter(|| black_box(matrix).svd(true, true))
+    });
+    group.bench_function(BenchmarkId::new("gradient", "inline-12x4"), |bencher| {
+        bencher.iter(|| complex_factor_sums::value_and_grad(black_box(&a)))
+    });
+    group.finish();
+}
+
+/// Re ΣU + Σσ + Re ΣVᴴ for A's thin SVD: a loss of every factor, phases included.
+#[differentiable]
+fn complex_factor_sums(a: &Matrix<C, 12, 4>) -> f64 {
+    let (u, sigma, v_h) = a.svd();
+    u.re().sum() + sigma.sum() + v_h.re().sum()
 }

@@ -148,10 +148,30 @@ pub fn assert_names_shapes(error: &ShapeError, lhs: &[usize], rhs: &[usize]) {
 /// The largest |xᵢ − yᵢ| of two tensors, NaN if any difference is NaN (so that a
 /// NaN fails a `<` test).
 pub fn distance<S: Shape, K: Storage<f64, S>>(x: &Tensor<f64, S, K>, y: &Tensor<f64, S, K>) -> f64 {
-    x.as_slice().iter().zip(y.as_slice()).fold(0.0, |worst, (a, b)| {
-        let gap = (a - b).abs();
-        if gap.is_nan() || gap > worst { gap } else { worst }
-    })
+    real_distance(x.as_slice(), y.as_slice())
+}
+
+/// [`distance`] of two lists of numbers of one length.
+pub fn real_distance(x: &[f64], y: &[f64]) -> f64 {
+    assert_eq!(x.len(), y.len());
+    largest_gap(x.iter().zip(y).map(|(a, b)| (a - b).abs()))
+}
+
+/// [`distance`] of two lists of complex numbers of one length: the largest |xᵢ − yᵢ|.
+pub fn complex_distance(x: &[Complex64], y: &[Complex64]) -> f64 {
+    assert_eq!(x.len(), y.len());
+    largest_gap(x.iter().zip(y).map(|(a, b)| (a - b).norm()))
+}
+
+/// The largest gap, NaN if any is NaN.
+fn largest_gap(gaps: impl Iterator<Item = f64>) -> f64 {
+    gaps.fold(0.0, |worst, gap| if gap.is_nan() || gap > worst { gap } else { worst })
+}
+
+/// Re Σ conj(xᵢ)·yᵢ, the real inner product under which the crate's complex
+/// cotangents are adjoints of tangents.
+pub fn real_inner(x: &[Complex64], y: &[Complex64]) -> f64 {
+    x.iter().zip(y).map(|(a, b)| (a.conj() * b).re).sum()
 }
 
 /// [`distance`] relative to the largest |yᵢ|, or absolute where that is below 1.

@@ -2,6 +2,8 @@
 //! or with the eigenvalues, and their derivatives (see [`linalg`](super) for the
 //! formulas).
 
+use num_traits::Zero;
+
 #[cfg(feature = "std")]
 use crate::autodiff::{TracedOutput, Var, record_unary_in_place};
 use crate::error::{ShapeError, or_panic};
@@ -11,8 +13,8 @@ use crate::shape::Dim;
 use crate::tensor::{Storage, Tensor};
 
 use super::{
-    anchor_row, check_square, diagonalize, divided_by_gap, each_tangent_level, fix_signs, hermitize,
-    phase_turn, with_conjugate,
+    add_phase_cotangent, anchor_row, check_square, diagonalize, divided_by_gap, each_tangent_level,
+    fix_signs, hermitize, phase_turn, with_conjugate,
 };
 
 impl<T: Scalar, N: Dim, K: Storage<T, (N, N)>> Tensor<T, (N, N), K> {
@@ -290,15 +292,7 @@ fn pull_through<T: Scalar, N: Dim, K: Storage<T, (N, N)>>(
     let n = vectors.shape().0.size();
     let mut j = with_conjugate(vectors, |conjugate| conjugate.transposed_matmul(vectors_bar));
     if T::IS_COMPLEX {
-        let (v, entries) = (vectors.as_slice(), j.as_mut_slice());
-        // Column c of G, from jcc before column c changes (no other column's does).
-        for c in 0..n {
-            let anchor = anchor_row(v, n, c);
-            let turn = phase_turn(entries[c * (n + 1)].im(), v[anchor * n + c]);
-            for k in 0..n {
-                entries[k * n + c] += turn * v[anchor * n + k].conj();
-            }
-        }
+        add_phase_cotangent(vectors.as_slice(), n, j.as_mut_slice(), |_| T::Real::zero());
     }
     let mut inner = over_eigenvalue_gaps(value, j);
     for (k, &bar) in values_bar.into_iter().flatten().enumerate() {

@@ -1457,6 +1457,25 @@ pub(super) fn phase_turn<T: Scalar>(x: T::Real, anchor: T) -> T {
     T::from_parts(T::Real::zero(), -x / anchor.re())
 }
 
+/// Adds to `target` (n×n) the cotangent of the phase turns that keep the anchors of
+/// V (`vectors`, n×n) real: column j gains −i·conj(vᵣₖ)·wⱼ/vᵣⱼ in row k, r column
+/// j's anchor, with wⱼ the imaginary part of `target`'s jth diagonal entry (read
+/// before column j changes; no other column's changes it) plus `extra(j)`.
+pub(super) fn add_phase_cotangent<T: Scalar>(
+    vectors: &[T],
+    n: usize,
+    target: &mut [T],
+    extra: impl Fn(usize) -> T::Real,
+) {
+    for j in 0..n {
+        let anchor = anchor_row(vectors, n, j);
+        let turn = phase_turn(target[j * (n + 1)].im() + extra(j), vectors[anchor * n + j]);
+        for k in 0..n {
+            target[k * n + j] += turn * vectors[anchor * n + k].conj();
+        }
+    }
+}
+
 /// (x_first, x_second) ← (c·x_first − s·x_second, s·x_first + c·x_second): one
 /// entry pair of a Jacobi rotation (c, s).
 #[inline(always)]

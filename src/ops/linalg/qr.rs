@@ -16,7 +16,7 @@ use crate::shape::{Dim, Dims, Shape};
 use crate::tensor::{Storage, Tensor};
 
 use super::parts::{Divisor, over_real, polar, times_real};
-use super::{LinAlgError, Triangle, substitute};
+use super::{LinAlgError, Triangle, each_tangent_level, substitute, with_conjugate};
 
 /// The solution of least squares with an `(M, N)` matrix for the right-hand side
 /// shape `B`: `(N,)` for `(M,)`, `(N, C)` for `(M, C)`.
@@ -30,7 +30,9 @@ impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Tensor<T, (M, N), K> {
     /// from these by the signs, or phases, of a column of Q and the matching row of
     /// R; these are the unique factors of a matrix of full column rank). By
     /// Householder reflections, in a copy of A (no other memory; inline tensors:
-    /// nothing on the heap), on any scalar: real or complex, duals included.
+    /// nothing on the heap), on any scalar: real or complex, duals included (the
+    /// factors of the values, each level of tangents added by [`qr_push`] at the
+    /// levels inside it, so that nested duals get every order).
     ///
     /// ```
     /// use fluxion::prelude::*;
@@ -59,7 +61,8 @@ impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Tensor<T, (M, N), K> {
     /// ```
     ///
     /// # Panics
-    /// For a `Dyn` matrix with fewer rows than columns.
+    /// For a `Dyn` matrix with fewer rows than columns; on duals, also where R has a
+    /// zero on its diagonal (linearly dependent columns: no derivative).
     #[track_caller]
     pub fn qr(&self) -> (Self, Tensor<T, (N, N), K>)
     where
@@ -68,23 +71,34 @@ impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Tensor<T, (M, N), K> {
     {
         let () = <M as NoFewerRowsThan<N>>::CHECK;
         or_panic(check_tall("qr", self.dims()));
-        Householder::new(self).factors()
+        if !T::CARRIES_TANGENT {
+            return Householder::new(self).factors();
+        }
+        let values = self.map(|x| x.without_tangent());
+        let (mut q, mut r) = Householder::new(&values).factors();
+        each_tangent_level(self, values, |_, change| {
+            let (q_dot, r_dot) = qr_push(&q, &r, change);
+            (q, r) = (&q + &q_dot, &r + &r_dot);
+        });
+        (q, r)
     }
 
     /// x minimising ‖A·x − b‖ for this m×n matrix A, m ≥ n, of full column rank, and
     /// b a vector of m entries or a matrix of m rows (each column its own problem):
     /// x = R⁻¹·(Qᴴb) from A's QR factorisation, never forming AᴴA
-    /// (`torch.linalg.lstsq`, `jnp.linalg.lstsq`, LAPACK's `gels`, for a matrix
-    /// of full column rank), on real or complex scalars. For a square A it is A⁻¹b. An error names the shapes
-    /// when a size known only when it runs does not fit (a `Dyn` matrix with fewer
-    /// rows than columns, a right-hand side with another number of rows), or the
-    /// first column that is a combination of the earlier ones to working precision:
-    /// its diagonal entry of R is at most max(m, n)·ε times R's largest, the `rcond`
-    /// of `torch.linalg.lstsq` and `jnp.linalg.lstsq` (which then return a
-    /// minimum-norm solution: here
-    /// [`a.pseudo_inverse().matmul(&b)`](Self::pseudo_inverse)). Without column pivoting
-    /// this test can miss a nearly dependent column whose dependence R's diagonal
-    /// does not show; such a matrix gives the large values its conditioning implies.
+    /// (`torch.linalg.lstsq`, `jnp.linalg.lstsq`, LAPACK's `gels`, for a matrix of
+    /// full column rank), on real or complex scalars (on duals, x of the values and
+    /// each level of tangents from [`least_squares_push`]). For a square A it is
+    /// A⁻¹b. An error names the shapes when a size known only when it runs does not
+    /// fit (a `Dyn` matrix with fewer rows than columns, a right-hand side with
+    /// another number of rows), or the first column that is a combination of the
+    /// earlier ones to working precision: its diagonal entry of R is at most
+    /// max(m, n)·ε times R's largest, the `rcond` of `torch.linalg.lstsq` and
+    /// `jnp.linalg.lstsq` (which then return a minimum-norm solution: here
+    /// [`a.pseudo_inverse().matmul(&b)`](Self::pseudo_inverse)). Without column
+    /// pivoting this test can miss a nearly dependent column whose dependence R's
+    /// diagonal does not show; such a matrix gives the large values its
+    /// conditioning implies.
     ///
     /// ```
     /// use fluxion::ops::linalg::LinAlgError;
@@ -111,6 +125,9 @@ impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Tensor<T, (M, N), K> {
     {
         let () = <M as NoFewerRowsThan<N>>::CHECK;
         check_problem(self.dims(), b.dims())?;
+        if T::CARRIES_TANGENT {
+            return least_squares_of_duals(self, b);
+        }
         Ok(least_squares_factors(self, b)?.1)
     }
 
@@ -152,6 +169,27 @@ where
     let mut x = factors.top_rows(&rotated);
     factors.solve_with_r(false, x.as_mut_slice(), c);
     Ok((factors, x))
+}
+
+/// x on duals: that of the values (an error for dependent columns), each level of
+/// tangents of A and b added by [`least_squares_push`] at the levels inside it.
+fn least_squares_of_duals<T: Scalar, M: Dim, N: Dim, B: RightHandSide<M>, K>(
+    a: &Tensor<T, (M, N), K>,
+    b: &Tensor<T, B, K>,
+) -> Result<Tensor<T, LeastSquaresSolution<B, M, N>, K>, LinAlgError>
+where
+    K: Storage<T, (M, N)> + Storage<T, B> + Storage<T, LeastSquaresSolution<B, M, N>>,
+{
+    let values = a.map(|x| x.without_tangent());
+    let mut x = least_squares_factors(&values, &b.map(|x| x.without_tangent()))?.1;
+    let mut levels = 0;
+    each_tangent_level(a, values, |a_inner, a_change| {
+        let b_inner = b.map(|x| x.keep_inner_tangents(levels));
+        levels += 1;
+        let b_change = b.map(|x| x.keep_inner_tangents(levels)) - &b_inner;
+        x = &x + &least_squares_push(a_inner, &b_inner, &x, Some(a_change), Some(&b_change));
+    });
+    Ok(x)
 }
 
 /// Checks that `matrix` has at least as many rows as columns.
@@ -205,8 +243,7 @@ impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, K> {
         for k in 0..n {
             let length = euclidean_norm((k..m).map(|i| entries[i * n + k]));
             let head = entries[k * n + k];
-            let (head_size, phase) =
-                if head == T::zero() { (T::Real::zero(), T::one()) } else { polar(head) };
+            let (head_size, phase) = head_polar(head);
             let scale = if length == T::Real::zero() {
                 T::Real::from_f64(2.0)
             } else {
@@ -313,27 +350,41 @@ impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Householder<T, M, N, K> {
         }
         let (r_entries, q_entries) = (r.as_mut_slice(), q.as_mut_slice());
         for k in 0..n {
-            let diagonal = r_entries[k * n + k];
-            if diagonal == T::zero() {
-                continue;
+            let (size, phase) = head_polar(r_entries[k * n + k]);
+            if phase != T::one() {
+                let turn = phase.conj();
+                r_entries[k * n + k + 1..(k + 1) * n].iter_mut().for_each(|entry| *entry *= turn);
+                (0..m).for_each(|i| q_entries[i * n + k] *= phase);
             }
-            // (Also where φ = 1: on complex duals its tangent need not be 0.)
-            let (size, phase) = polar(diagonal);
-            let turn = phase.conj();
-            r_entries[k * n + k + 1..(k + 1) * n].iter_mut().for_each(|entry| *entry *= turn);
-            (0..m).for_each(|i| q_entries[i * n + k] *= phase);
             r_entries[k * n + k] = T::from_real(size);
         }
         (q, r)
     }
 }
 
+/// (|x₀|, φ) for a column's head x₀ = |x₀|·φ, φ = 1 at x₀ = 0. On real numbers φ is
+/// x₀'s sign and |x₀| = φ·x₀, which keeps a dual's tangent also where its value is
+/// 0, so that the reflections stay smooth on duals (`least_squares_push` factorises
+/// the inner levels of nested duals). On complex numbers the phase of a head that
+/// is exactly 0 has no derivative: duals take their tangents from [`qr_push`] and
+/// [`least_squares_push`] at the values, all but those inner levels of nested
+/// complex duals.
+#[inline(always)]
+fn head_polar<T: Scalar>(head: T) -> (T::Real, T) {
+    if !T::IS_COMPLEX {
+        let sign = if head.re() < T::Real::zero() { -T::one() } else { T::one() };
+        return ((head * sign).re(), sign);
+    }
+    if head == T::zero() { (T::Real::zero(), T::one()) } else { polar(head) }
+}
+
 /// Replaces column k of `entries` (m×n) below the diagonal by v/v₀ for the reflector
 /// of the column from row k down, x (x₀ = |x₀|·φ, ‖x‖ > 0), to α·e₁, α = −φ·‖x‖:
 /// v₀ = x₀ − α = φ·(|x₀| + ‖x‖), which adds magnitudes, and returns
-/// τ = 2/vᴴv·|v₀|² = 1 + |x₀|/‖x‖. Where |v₀| overflows (entries near the largest
+/// τ = 2|v₀|²/vᴴv = 1 + |x₀|/‖x‖. Where |v₀| overflows (entries near the largest
 /// finite value), each entry is divided by ‖x‖ first, then by v₀/‖x‖ = φ·τ (the
-/// division itself copes with a subnormal v₀, see [`Divisor`]).
+/// division itself copes with a subnormal v₀, see [`Divisor`]; a column of
+/// subnormal numbers keeps only the precision those numbers have).
 #[inline(always)]
 fn store_reflector<T: Scalar>(
     entries: &mut [T],
@@ -345,8 +396,15 @@ fn store_reflector<T: Scalar>(
     let lead_size = head_size + length;
     let column = (k + 1..m).map(|i| i * n + k);
     if lead_size < -T::Real::neg_infinity() {
-        let lead = Divisor::new(times_real(phase, lead_size));
-        column.for_each(|index| entries[index] = lead.divide(entries[index]));
+        let lead = times_real(phase, lead_size);
+        if !T::IS_COMPLEX && lead_size >= T::Real::min_positive() {
+            // One division and products: the reciprocal of a normal number is finite.
+            let reciprocal = T::one() / lead;
+            column.for_each(|index| entries[index] *= reciprocal);
+        } else {
+            let lead = Divisor::new(lead);
+            column.for_each(|index| entries[index] = lead.divide(entries[index]));
+        }
     } else {
         let lead_over_length = Divisor::new(times_real(phase, scale));
         column.for_each(|index| entries[index] = lead_over_length.divide(over_real(entries[index], length)));
@@ -669,7 +727,7 @@ pub fn qr_push<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (N,
     let n = r.shape().0.size();
     let mut e = a_dot.clone();
     rows_over_r(r.as_slice(), n, false, &mut e);
-    let mut u = q.conj().transposed_matmul(&e);
+    let mut u = with_conjugate(q, |conjugate| conjugate.transposed_matmul(&e));
     let entries = u.as_mut_slice();
     for i in 0..n {
         for j in 0..i {
@@ -697,7 +755,8 @@ pub fn qr_pullback<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T,
 ) -> Tensor<T, (M, N), K> {
     check_factors("qr_pullback", (q, r), (q_bar, r_bar));
     let n = r.shape().0.size();
-    let mut s = r_bar.matmul_transposed(&r.conj()) - q.conj().transposed_matmul(q_bar);
+    let mut s = with_conjugate(r, |conjugate| r_bar.matmul_transposed(conjugate))
+        - with_conjugate(q, |conjugate| conjugate.transposed_matmul(q_bar));
     let entries = s.as_mut_slice();
     for i in 0..n {
         for j in 0..i {

@@ -16,18 +16,18 @@ use crate::shape::Dim;
 use crate::shape::constraint::NoFewerRowsThan;
 use crate::tensor::{Storage, Tensor};
 
-use super::parts::{over_real, polar, times_real};
+use super::parts::{largest_part, over_real, polar, times_real};
 use super::qr::check_tall;
 use super::{
-    anchor_row, divided_by_gap, each_tangent_level, fix_signs, hermitize, jacobi_rotation, phase_turn,
-    rotate_pair, with_conjugate,
+    add_phase_cotangent, anchor_row, divided_by_gap, each_tangent_level, fix_signs, hermitize,
+    jacobi_rotation, phase_turn, rotate_pair, with_conjugate,
 };
 
 impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T::Real, (N,)>> Tensor<T, (M, N), K> {
     /// The singular values σ₁ ≥ … ≥ σₙ ≥ 0 of this m×n matrix, m ≥ n: A = U·diag(σ)·Vᴴ
     /// with U (m×n) and V (n×n) orthonormal columns (`torch.linalg.svdvals`,
     /// `jnp.linalg.svd(a, compute_uv=False)`; for a matrix with fewer rows, take its
-    /// transpose's). By one-sided Jacobi rotations of A's columns until each pair
+    /// conjugate transpose's, `a.conj_transpose()`). By one-sided Jacobi rotations of A's columns until each pair
     /// is orthogonal to working precision relative to their lengths (Hestenes'
     /// method; it never forms AᴴA, whose eigenvalues would lose the singular
     /// values below √ε·σ₁); σᵢ the lengths of the columns, real also for a complex
@@ -69,7 +69,8 @@ impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T::Real, (N,)>> 
     /// real and descending as
     /// in [`singular_values`](Self::singular_values) (`torch.linalg.svd(a,
     /// full_matrices=False)`, `jnp.linalg.svd(a, full_matrices=False)`, nalgebra's
-    /// `svd`; for fewer rows, take the transpose's). Each column of V has its entry of
+    /// `svd`; for fewer rows, take the conjugate transpose's, whose factors are V, σ
+    /// and Uᴴ). Each column of V has its entry of
     /// largest magnitude (the first of equal ones) real and positive, U's column
     /// multiplied by the same sign or phase, so that the signs (phases) the matrix
     /// leaves free are fixed and differentiable (a loss that does not depend on them,
@@ -82,7 +83,8 @@ impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T::Real, (N,)>> 
     /// [`svd_push`]): there is no threshold, so a σᵢ that is zero but for rounding
     /// (a matrix of lower rank than its shape, σᵢ ≈ 1e-16·σ₁) gives U's derivative
     /// that size's reciprocal, as PyTorch's and JAX's do. `u.mul_rows(&sigma)` is
-    /// U·diag(σ) (each row times σ, entry by entry).
+    /// U·diag(σ) (each row times σ, entry by entry; `&sigma.to_complex()` for a
+    /// complex U).
     ///
     /// ```
     /// use fluxion::prelude::*;
@@ -207,11 +209,12 @@ fn over_gaps<T: Scalar, N: Dim, K: Storage<T, (N, N)> + Storage<T::Real, (N,)>>(
     })
 }
 
-/// (W, s) with W = A·V/s, s A's largest |entry| (so that no square overflows), V
-/// unitary (orthogonal for real A), the columns of W orthogonal to working precision and in order of
-/// descending length (s times the lengths are the singular values, and W's columns
-/// over their lengths the left singular vectors); V accumulated into `vectors` (the
-/// identity given, n×n) when asked for. s = 0 for a zero matrix, NaN (and W and V
+/// (W, s) with W = A·V/s, s the largest |entry| of A (of its real and imaginary
+/// parts, complex; so that no square overflows), V unitary (orthogonal for real
+/// A), the columns of W orthogonal to working precision and in order of descending
+/// length (s times the lengths are the singular values, and W's columns over their
+/// lengths the left singular vectors); V accumulated into `vectors` (the identity
+/// given, n×n) when asked for. s = 0 for a zero matrix, NaN (and W and V
 /// NaN) for one with a NaN or infinite entry.
 fn orthogonalize<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>>(
     a: &Tensor<T, (M, N), K>,
@@ -220,8 +223,11 @@ fn orthogonalize<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>>(
     let (m, n) = (a.shape().0.size(), a.shape().1.size());
     let mut w = a.clone();
     let zero = T::Real::zero();
-    let largest =
-        w.iter().fold(zero, |largest, &x| if overtakes(x.abs(), largest) { x.abs() } else { largest });
+    // max(|Re|, |Im|): |z| of finite parts near the largest number overflows.
+    let largest = w.iter().fold(zero, |largest, &x| {
+        let size = largest_part(x);
+        if overtakes(size, largest) { size } else { largest }
+    });
     if largest == zero {
         return (w, largest);
     }
@@ -464,9 +470,10 @@ pub(super) fn times_columns<T: Scalar, R: Dim, N: Dim, K: Storage<T, (R, N)> + S
     weights: &Tensor<T::Real, (N,), K>,
 ) -> Tensor<T, (R, N), K> {
     let mut scaled = x.clone();
-    let n = weights.len();
-    for (k, entry) in scaled.as_mut_slice().iter_mut().enumerate() {
-        *entry = times_real(*entry, weights.as_slice()[k % n]);
+    for row in scaled.as_mut_slice().chunks_exact_mut(weights.len().max(1)) {
+        for (entry, &weight) in row.iter_mut().zip(weights.iter()) {
+            *entry = times_real(*entry, weight);
+        }
     }
     scaled
 }
@@ -595,14 +602,7 @@ where
     let j = with_conjugate(u, |conjugate| conjugate.transposed_matmul(u_bar));
     let mut l = with_conjugate(v_h_bar, |conjugate| v_h.matmul_transposed(conjugate));
     if T::IS_COMPLEX {
-        let v = v_h.conj_transpose();
-        for c in 0..n {
-            let anchor = anchor_row(v.as_slice(), n, c);
-            let turn = phase_turn(j[[c, c]].im() + l[[c, c]].im(), v[[anchor, c]]);
-            for k in 0..n {
-                l.as_mut_slice()[k * n + c] += turn * v[[anchor, k]].conj();
-            }
-        }
+        add_phase_cotangent(v_h.conj_transpose().as_slice(), n, l.as_mut_slice(), |c| j[[c, c]].im());
     }
     let (sum, difference) = (skew_hermitian_part(&(&j + &l)), skew_hermitian_part(&(&j - &l)));
     let mut inner = over_gaps(&sum, &difference, sigma);
