@@ -337,6 +337,7 @@ trait Entry:
     const COMPLEX: bool;
     fn conj(self) -> Self;
     fn re(self) -> f64;
+    fn im(self) -> f64;
     fn norm_sqr(self) -> f64;
     fn modulus(self) -> f64;
     fn times(self, r: f64) -> Self;
@@ -354,6 +355,9 @@ impl Entry for f64 {
     }
     fn re(self) -> f64 {
         self
+    }
+    fn im(self) -> f64 {
+        0.0
     }
     fn norm_sqr(self) -> f64 {
         self * self
@@ -381,6 +385,9 @@ impl Entry for C {
     }
     fn re(self) -> f64 {
         self.re
+    }
+    fn im(self) -> f64 {
+        self.im
     }
     fn norm_sqr(self) -> f64 {
         C::norm_sqr(&self)
@@ -829,19 +836,16 @@ fn least_squares_by_hand(a: &Tall, b: &[f64; 12]) -> [f64; 4] {
     x
 }
 
-/// `linalg/qr` and `linalg/least_squares`: a 12×4 matrix with entries of both signs
-/// (twelve observations of four parameters), b alike; and the gradient of |x|² in A.
-fn least_squares(c: &mut Criterion) {
-    let a: Matrix<f64, 12, 4> = Matrix::from_fn(|[i, j]| ((i * 7 + j * 3) % 11) as f64 / 11.0 - 0.45);
-    let b: Vector<f64, 12> = Vector::from_fn(|[i]| ((i * 5) % 7) as f64 / 7.0 - 0.5);
-    let (arrays, b_array) = (a.to_array(), b.to_array());
-    let matrix = nalgebra::SMatrix::<f64, 12, 4>::from_fn(|i, j| arrays[i][j]);
+/// `name`: the QR factors of a 12×4 matrix beside [`qr_by_hand`] and nalgebra's.
+fn qr_group<E: Entry + Scalar + nalgebra::ComplexField>(c: &mut Criterion, name: &str, a: &Matrix<E, 12, 4>) {
+    let arrays = a.to_array();
+    let matrix = nalgebra::SMatrix::<E, 12, 4>::from_fn(|i, j| arrays[i][j]);
     let (q, r) = a.qr();
     let (q_hand, r_hand) = qr_by_hand(&arrays);
-    assert_agree(q.as_slice(), q_hand.as_flattened());
-    assert_agree(r.as_slice(), r_hand.as_flattened());
-    let mut group = c.benchmark_group("linalg/qr");
-    compare(&mut group, "inline-12x4", 48, || black_box(&a).qr(), || qr_by_hand(black_box(&arrays)));
+    assert_agree(&parts(q.as_slice()), &parts(q_hand.as_flattened()));
+    assert_agree(&parts(r.as_slice()), &parts(r_hand.as_flattened()));
+    let mut group = c.benchmark_group(name);
+    compare(&mut group, "inline-12x4", 48, || black_box(a).qr(), || qr_by_hand(black_box(&arrays)));
     group.bench_function(BenchmarkId::new("nalgebra", "inline-12x4"), |bencher| {
         bencher.iter(|| {
             let factors = black_box(matrix).qr();
@@ -849,6 +853,16 @@ fn least_squares(c: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+/// `linalg/qr` and `linalg/least_squares`: a 12×4 matrix with entries of both signs
+/// (twelve observations of four parameters), b alike; and the gradient of |x|² in A.
+fn least_squares(c: &mut Criterion) {
+    let a: Matrix<f64, 12, 4> = Matrix::from_fn(|[i, j]| ((i * 7 + j * 3) % 11) as f64 / 11.0 - 0.45);
+    let b: Vector<f64, 12> = Vector::from_fn(|[i]| ((i * 5) % 7) as f64 / 7.0 - 0.5);
+    let (arrays, b_array) = (a.to_array(), b.to_array());
+    let matrix = nalgebra::SMatrix::<f64, 12, 4>::from_fn(|i, j| arrays[i][j]);
+    qr_group(c, "linalg/qr", &a);
     let mut group = c.benchmark_group("linalg/least_squares");
     let x = a.least_squares(&b);
     assert_agree(x.as_slice(), &least_squares_by_hand(&arrays, &b_array));
@@ -1198,9 +1212,9 @@ fn eigen_loss(a: &Matrix<C, 6, 6>, w: &Vector<f64, 6>, target: &Matrix<C, 6, 6>)
     values.dot(w) + (vectors - target).norm_sqr().sum()
 }
 
-/// Complex parts as a flat list of reals, for [`assert_agree`].
-fn parts(z: &[C]) -> Vec<f64> {
-    z.iter().flat_map(|z| [z.re, z.im]).collect()
+/// The real and imaginary parts of entries as a flat list, for [`assert_agree`].
+fn parts<E: Entry>(z: &[E]) -> Vec<f64> {
+    z.iter().flat_map(|&z| [z.re(), z.im()]).collect()
 }
 
 /// `linalg/complex_qr` and `linalg/complex_svd`: a 12×4 `Complex64` matrix, the
@@ -1209,23 +1223,9 @@ fn complex_factorisations(c: &mut Criterion) {
     let a: Matrix<C, 12, 4> = Matrix::from_fn(|[i, j]| {
         C::new(((i * 7 + j * 3) % 11) as f64 / 11.0 - 0.45, ((i * 5 + j * 2) % 7) as f64 / 7.0 - 0.4)
     });
+    qr_group(c, "linalg/complex_qr", &a);
     let arrays = a.to_array();
-    let matrix = nalgebra::SMatrix::<nalgebra::Complex<f64>, 12, 4>::from_fn(|i, j| {
-        nalgebra::Complex::new(arrays[i][j].re, arrays[i][j].im)
-    });
-    let (q, r) = a.qr();
-    let (q_hand, r_hand) = qr_by_hand(&arrays);
-    assert_agree(&parts(q.as_slice()), &parts(q_hand.as_flattened()));
-    assert_agree(&parts(r.as_slice()), &parts(r_hand.as_flattened()));
-    let mut group = c.benchmark_group("linalg/complex_qr");
-    compare(&mut group, "inline-12x4", 48, || black_box(&a).qr(), || qr_by_hand(black_box(&arrays)));
-    group.bench_function(BenchmarkId::new("nalgebra", "inline-12x4"), |bencher| {
-        bencher.iter(|| {
-            let factors = black_box(matrix).qr();
-            (factors.q(), factors.r())
-        })
-    });
-    group.finish();
+    let matrix = nalgebra::SMatrix::<C, 12, 4>::from_fn(|i, j| arrays[i][j]);
     let (u, sigma, v_h) = a.svd();
     let (u_hand, sigma_hand, v_h_hand) = svd_by_hand(&arrays);
     assert_agree(&parts(u.as_slice()), &parts(u_hand.as_flattened()));
