@@ -87,6 +87,27 @@ fn known_factors() {
 }
 
 #[test]
+fn larger_sizes_against_nalgebra() {
+    // Pseudo-random matrices up to 48×40: σ against nalgebra's (bidiagonal QR), and
+    // the factors' identities.
+    let mut random = common::TestRng::new(41);
+    for (m, n) in [(1, 1), (9, 2), (16, 16), (33, 12), (48, 40)] {
+        let a = DMatrix::from_shape_fn((Dyn(m), Dyn(n)), |_| random.signed_unit());
+        let factors = a.svd();
+        assert_decomposition(&a, &factors, 1e-13 * m as f64);
+        let mut theirs: Vec<f64> =
+            nalgebra::DMatrix::from_row_slice(m, n, a.as_slice()).singular_values().iter().copied().collect();
+        theirs.sort_by(|x, y| y.total_cmp(x));
+        let largest = theirs[0];
+        assert!(
+            factors.1.iter().zip(&theirs).all(|(s, t)| (s - t).abs() < 1e-13 * m as f64 * largest),
+            "{m}×{n}: {:?} against {theirs:?}",
+            factors.1
+        );
+    }
+}
+
+#[test]
 fn against_nalgebra() {
     let a: Tall = Matrix::from_fn(|[i, j]| ((i * 7 + j * 3) % 11) as f64 / 11.0 - 0.45);
     let (u, sigma, v_t) = a.svd();

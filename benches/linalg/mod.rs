@@ -19,7 +19,8 @@
 //! same one-sided Jacobi rotations on arrays and beside nalgebra's (bidiagonal
 //! QR), with the gradient of the nuclear norm Σσ; its thin SVD beside the rotations
 //! with V accumulated on arrays and nalgebra's SVD, with the gradient of a loss of
-//! every factor; its pseudo-inverse beside V·diag(σ⁺)·Uᵀ from that SVD on arrays and
+//! every factor (and, for scale, `{ours,nalgebra}/heap-64` of a pseudo-random 64×64
+//! matrix); its pseudo-inverse beside V·diag(σ⁺)·Uᵀ from that SVD on arrays and
 //! nalgebra's, with the gradient of |A⁺|².
 //!
 //! Complex matrices: a 6×6 `Complex64` solve beside the same elimination on arrays
@@ -570,15 +571,9 @@ fn symmetric_eigenvalues(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("gradient", "inline-6"), |bencher| {
         bencher.iter(|| weighted_eigenvectors::value_and_grad(black_box(&a), black_box(&w)))
     });
-    // B + Bᵀ for B of pseudo-random entries in [−1, 1): eigenvalues spread out, as
+    // B + Bᵀ for B of pseudo-random entries: eigenvalues spread out, as
     // `dominant`'s periodic pattern would not have them (most equal).
-    let mut state = 1u64;
-    let entries: Vec<f64> = (0..64 * 64)
-        .map(|_| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (state >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-        })
-        .collect();
+    let entries = pseudo_random(64 * 64);
     let large = Tensor::<f64, (Dyn, Dyn), Heap>::from_flat_fn((Dyn(64), Dyn(64)), |k| {
         entries[k] + entries[(k % 64) * 64 + k / 64]
     });
@@ -590,6 +585,17 @@ fn symmetric_eigenvalues(c: &mut Criterion) {
         bencher.iter(|| black_box(&theirs).clone().symmetric_eigen())
     });
     group.finish();
+}
+
+/// `count` pseudo-random numbers in [−1, 1) (a linear congruential generator).
+fn pseudo_random(count: usize) -> Vec<f64> {
+    let mut state = 1u64;
+    (0..count)
+        .map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+        })
+        .collect()
 }
 
 /// ⟨V, W⟩ for the eigenvectors V.
@@ -1042,6 +1048,16 @@ fn svd(c: &mut Criterion) {
     });
     group.bench_function(BenchmarkId::new("gradient", "inline-12x4"), |bencher| {
         bencher.iter(|| factor_sums::value_and_grad(black_box(&a)))
+    });
+    // A 64×64 matrix of pseudo-random entries, for scale.
+    let entries = pseudo_random(64 * 64);
+    let large = Tensor::<f64, (Dyn, Dyn), Heap>::from_flat_fn((Dyn(64), Dyn(64)), |k| entries[k]);
+    let theirs = nalgebra::DMatrix::from_row_slice(64, 64, large.as_slice());
+    group.bench_function(BenchmarkId::new("ours", "heap-64"), |bencher| {
+        bencher.iter(|| black_box(&large).svd())
+    });
+    group.bench_function(BenchmarkId::new("nalgebra", "heap-64"), |bencher| {
+        bencher.iter(|| black_box(&theirs).clone().svd(true, true))
     });
     group.finish();
 }

@@ -1476,17 +1476,6 @@ pub(super) fn add_phase_cotangent<T: Scalar>(
     }
 }
 
-/// (x_first, x_second) ← (c·x_first − s·x_second, s·x_first + c·x_second): one
-/// entry pair of a Jacobi rotation (c, s).
-#[inline(always)]
-pub(super) fn rotate_pair<T: Scalar>(
-    x: &mut [T],
-    (first, second): (usize, usize),
-    rotation: (T::Real, T::Real),
-) {
-    (x[first], x[second]) = rotated((x[first], x[second]), rotation);
-}
-
 /// (c·a − s·b, s·a + c·b).
 #[inline(always)]
 pub(super) fn rotated<T: Scalar>((a, b): (T, T), (cosine, sine): (T::Real, T::Real)) -> (T, T) {

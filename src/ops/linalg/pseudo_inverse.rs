@@ -1,12 +1,12 @@
 //! The Moore–Penrose pseudo-inverse of a matrix of any shape and its derivatives
 //! (see [`linalg`](super) for the formulas).
 
+use num_traits::Zero;
+
 #[cfg(feature = "std")]
 use crate::autodiff::{Var, record_unary_in_place};
 use crate::error::{ShapeError, or_panic};
 use crate::product::MatMul;
-use num_traits::Zero;
-
 use crate::scalar::{RealScalar, Scalar};
 use crate::shape::Dim;
 use crate::tensor::{Storage, Tensor};

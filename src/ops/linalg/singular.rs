@@ -4,13 +4,14 @@
 
 use core::cmp::Ordering;
 
+use num_traits::{One, Zero};
+
 #[cfg(feature = "std")]
 use crate::autodiff::{TracedOutput, Var, record_unary_in_place};
+use crate::backend::cpu::dot;
 use crate::error::{ShapeError, or_panic};
 use crate::ops::reduce::euclidean_norm;
 use crate::product::MatMul;
-use num_traits::{One, Zero};
-
 use crate::scalar::{RealScalar, Scalar, overtakes};
 use crate::shape::Dim;
 use crate::shape::constraint::NoFewerRowsThan;
@@ -20,7 +21,7 @@ use super::parts::{largest_part, over_real, polar, times_real};
 use super::qr::check_tall;
 use super::{
     add_phase_cotangent, anchor_row, divided_by_gap, each_tangent_level, fix_signs, hermitize,
-    jacobi_rotation, phase_turn, rotate_pair, with_conjugate,
+    jacobi_rotation, phase_turn, rotated, transpose_in_place, with_conjugate,
 };
 
 impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T::Real, (N,)>> Tensor<T, (M, N), K> {
@@ -240,20 +241,18 @@ fn orthogonalize<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>>(
         }
         return (w, nan);
     }
-    let entries = w.as_mut_slice();
-    for x in entries.iter_mut() {
-        *x = over_real(*x, largest);
+    // The columns of A/s as the n rows of `columns` (m entries each, in W's buffer),
+    // and V as the rows of Vᵀ: a rotation combines two rows, which lie in memory
+    // together.
+    let columns = w.as_mut_slice();
+    for (k, &x) in a.as_slice().iter().enumerate() {
+        columns[(k % n) * m + k / n] = over_real(x, largest);
     }
     for _ in 0..64 {
         let mut rotated = false;
         for p in 0..n {
             for q in p + 1..n {
-                // The pair's Gram entries, in one pass over the rows.
-                let (first, second, pivot) =
-                    (0..m).fold((zero, zero, T::zero()), |(first, second, pivot), i| {
-                        let (x, y) = (entries[i * n + p], entries[i * n + q]);
-                        (first + x.norm_sqr(), second + y.norm_sqr(), pivot + x.conj() * y)
-                    });
+                let (first, second, pivot) = gram_entries(columns, m, (p, q));
                 // Orthogonal to working precision relative to the two lengths (each
                 // root taken alone: their product may underflow).
                 if pivot.abs() <= T::Real::epsilon() * first.sqrt() * second.sqrt() {
@@ -269,17 +268,9 @@ fn orthogonalize<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>>(
                     (pivot.re(), T::one())
                 };
                 let rotation = jacobi_rotation(first, second, coupling);
-                let rotate = |x: &mut [T], rows: usize| {
-                    for i in 0..rows {
-                        if T::IS_COMPLEX {
-                            x[i * n + q] *= turn;
-                        }
-                        rotate_pair(x, (i * n + p, i * n + q), rotation);
-                    }
-                };
-                rotate(entries, m);
+                rotate_rows(columns, m, (p, q), turn, rotation);
                 if let Some(v) = vectors.as_deref_mut() {
-                    rotate(v, n);
+                    rotate_rows(v, n, (p, q), turn, rotation);
                 }
             }
         }
@@ -290,23 +281,56 @@ fn orthogonalize<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>>(
     // Descending lengths, by selection (the squares of the scaled columns are
     // finite): each longest remaining column (and its column of V) swapped into
     // place.
-    let squared_length = |x: &[T], k: usize| (0..m).fold(zero, |total, i| total + x[i * n + k].norm_sqr());
+    let squared_length =
+        |x: &[T], k: usize| x[k * m..(k + 1) * m].iter().fold(zero, |total, x| total + x.norm_sqr());
     for j in 0..n {
         let longest = (j + 1..n).fold(j, |best, k| {
-            if squared_length(entries, k) > squared_length(entries, best) { k } else { best }
+            if squared_length(columns, k) > squared_length(columns, best) { k } else { best }
         });
         if longest != j {
-            for i in 0..m {
-                entries.swap(i * n + j, i * n + longest);
-            }
+            swap_rows(columns, m, (j, longest));
             if let Some(v) = vectors.as_deref_mut() {
-                for i in 0..n {
-                    v.swap(i * n + j, i * n + longest);
-                }
+                swap_rows(v, n, (j, longest));
             }
         }
     }
-    (w, largest)
+    if let Some(v) = vectors {
+        transpose_in_place(v, n);
+    }
+    let mut rotated = a.clone();
+    for (k, entry) in rotated.as_mut_slice().iter_mut().enumerate() {
+        *entry = columns[(k % n) * m + k / n];
+    }
+    (rotated, largest)
+}
+
+/// (|x|², |y|², xᴴy) for rows p and q of `rows` (each `width` entries).
+fn gram_entries<T: Scalar>(rows: &[T], width: usize, (p, q): (usize, usize)) -> (T::Real, T::Real, T) {
+    let (x, y) = (&rows[p * width..(p + 1) * width], &rows[q * width..(q + 1) * width]);
+    let (conjugate, same) = (|x: T| x.conj(), |x: T| x);
+    (dot(x, x, conjugate, same).re(), dot(y, y, conjugate, same).re(), dot(x, y, conjugate, same))
+}
+
+/// Rows p < q of `rows` (each `width` entries) ← (c·x − s·y, s·x + c·y) for x row p
+/// and y row q turned by `turn` (a complex rotation's phase; 1 on real rows).
+fn rotate_rows<T: Scalar>(
+    rows: &mut [T],
+    width: usize,
+    (p, q): (usize, usize),
+    turn: T,
+    rotation: (T::Real, T::Real),
+) {
+    let (head, tail) = rows.split_at_mut(q * width);
+    for (x, y) in head[p * width..(p + 1) * width].iter_mut().zip(&mut tail[..width]) {
+        let turned = if T::IS_COMPLEX { *y * turn } else { *y };
+        (*x, *y) = rotated((*x, turned), rotation);
+    }
+}
+
+/// Swaps rows p < q of `rows` (each `width` entries).
+fn swap_rows<T>(rows: &mut [T], width: usize, (p, q): (usize, usize)) {
+    let (head, tail) = rows.split_at_mut(q * width);
+    head[p * width..(p + 1) * width].swap_with_slice(&mut tail[..width]);
 }
 
 /// The lengths of W's columns.
