@@ -624,6 +624,43 @@ fn narrow_range_takes_run_time_offsets_along_any_axis() {
 }
 
 #[test]
+fn narrow_range_on_the_tape() {
+    use fluxion::autodiff::check::{CheckOptions, check_grad};
+    use fluxion::ops::layout::narrow_range_pullback;
+    let x: Tensor<f64, (Const<2>, Const<3>, Const<4>), Heap> =
+        Tensor::from_shape_fn((Const, Const, Const), |[i, j, k]| (i * 12 + j * 4 + k) as f64 / 7.0 - 1.0);
+    let weights =
+        Tensor::<f64, (Const<2>, Dyn, Const<4>), Heap>::from_shape_fn((Const, Dyn(2), Const), |[i, j, k]| {
+            (i + 2 * j + 3 * k) as f64 - 2.5
+        });
+    // ⟨w, x[:, 1:3, :]⟩ + |x[:, 1:3, :]|²: its gradient against finite differences and
+    // the adjoint identity.
+    let loss = |x: Var<Tensor<f64, (Const<2>, Const<3>, Const<4>), Heap>>| {
+        let window = x.narrow_range(Axis::<1>, 1..3);
+        window.dot(&Var::constant(weights.clone())) + window.dot(&window)
+    };
+    check_grad(loss, &x, CheckOptions::f64()).unwrap();
+    // The pullback places ȳ inside the range and zeros elsewhere.
+    let placed = narrow_range_pullback::<1, _, _, _>(&x, 1..3, &weights);
+    for (i, j, k) in (0..2).flat_map(|i| (0..3).flat_map(move |j| (0..4).map(move |k| (i, j, k)))) {
+        let expected = if j == 0 { 0.0 } else { weights[[i, j - 1, k]] };
+        assert_eq!(placed[[i, j, k]], expected);
+    }
+    // A range that does not fit: an error on the tape with nothing recorded, a panic
+    // naming both shapes from the pullback given a cotangent of another shape.
+    let error = Var::constant(x.clone()).try_narrow_range(Axis::<1>, 2..4).unwrap_err();
+    assert_names_shapes(&error, &[2, 3, 4], &[2, 2]);
+    let wrong = Tensor::<f64, (Const<2>, Dyn, Const<4>), Heap>::zeros_shaped((Const, Dyn(3), Const));
+    let message = common::panic_message(|| narrow_range_pullback::<1, _, _, _>(&x, 1..3, &wrong));
+    assert!(
+        message.contains("narrow_range_pullback")
+            && message.contains("[2, 2, 4]")
+            && message.contains("[2, 3, 4]"),
+        "{message}"
+    );
+}
+
+#[test]
 fn index_select_picks_entries_in_order_along_any_axis() {
     let images: Tensor<f64, (Dyn, Const<2>, Const<2>, Const<3>), Heap> =
         Tensor::from_shape_fn((Dyn(5), Const, Const, Const), |[b, c, h, w]| {

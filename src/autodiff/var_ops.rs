@@ -24,7 +24,8 @@ use crate::ops::elementwise::{
     im_pullback, norm_sqr_pullback, re_pullback, relu_pullback,
 };
 use crate::ops::layout::{
-    broadcast_pullback, concat_pullback, narrow_pullback, reshape_pullback, transpose_pullback,
+    broadcast_pullback, concat_pullback, narrow_pullback, narrow_range_pullback, reshape_pullback,
+    transpose_pullback,
 };
 use crate::ops::pool::{Window, avg_pool2d_pullback, max_pool2d_pullback};
 use crate::ops::reduce::{
@@ -396,6 +397,67 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         let x = self.shared_value();
         let y = or_panic(x.window_along::<AXIS, START, LEN>());
         record_own_unary(self, y, move |y_bar| narrow_pullback::<AXIS, START, LEN, _, _, _>(&x, y_bar))
+    }
+
+    /// The entries `range` along `AXIS`, with offsets known at run time (see
+    /// [`Tensor::narrow_range`]; the axis becomes `Dyn`), recorded with its pullback
+    /// ([`narrow_range_pullback`]: ȳ placed into zeros): a mini-batch, or the
+    /// leading k singular vectors for a k chosen as the program runs.
+    ///
+    /// ```
+    /// use fluxion::prelude::*;
+    ///
+    /// // ‖A − A_k‖² for the rank-k truncation A_k = U_k·diag(σ_k)·V_kᵀ: its gradient
+    /// // is −2(A − A_k).
+    /// let a = Tensor::<f64, (Dyn, Dyn), Heap>::from_shape_fn((Dyn(4), Dyn(3)), |[i, j]| (i * 3 + j) as f64 % 5.0 - 1.5);
+    /// let k = 2;
+    /// let (value, gradient) = value_and_grad(
+    ///     |a: Var<Tensor<f64, (Dyn, Dyn), Heap>>| {
+    ///         let (u, sigma, v_t) = a.svd();
+    ///         let (u, sigma, v_t) =
+    ///             (u.narrow_range(Axis::<1>, 0..k), sigma.narrow_range(Axis::<0>, 0..k), v_t.narrow_range(Axis::<0>, 0..k));
+    ///         (&a - &u.mul_rows(&sigma).matmul(&v_t)).norm_sqr().sum()
+    ///     },
+    ///     &a,
+    /// );
+    /// let sigma = a.singular_values();
+    /// assert!((value - sigma[[2]] * sigma[[2]]).abs() < 1e-12);
+    /// let (u, s, v_t) = a.svd();
+    /// let rest = u.narrow_range(Axis::<1>, 2..3).scale(s[[2]]).matmul(&v_t.narrow_range(Axis::<0>, 2..3));
+    /// assert!((gradient - rest.scale(2.0)).iter().all(|x| x.abs() < 1e-12));
+    /// ```
+    ///
+    /// # Panics
+    /// When the range does not fit.
+    #[track_caller]
+    pub fn narrow_range<const AXIS: usize>(
+        &self,
+        axis: Axis<AXIS>,
+        range: core::ops::Range<usize>,
+    ) -> Var<Tensor<T, S::Replaced<Dyn>, K>>
+    where
+        S: HasAxis<AXIS>,
+        K: Storage<T, S::Replaced<Dyn>>,
+    {
+        or_panic(self.try_narrow_range(axis, range))
+    }
+
+    /// [`narrow_range`](Self::narrow_range), or [`Tensor::try_narrow_range`]'s error
+    /// with nothing recorded.
+    pub fn try_narrow_range<const AXIS: usize>(
+        &self,
+        axis: Axis<AXIS>,
+        range: core::ops::Range<usize>,
+    ) -> Result<Var<Tensor<T, S::Replaced<Dyn>, K>>, ShapeError>
+    where
+        S: HasAxis<AXIS>,
+        K: Storage<T, S::Replaced<Dyn>>,
+    {
+        let x = self.shared_value();
+        let y = x.try_narrow_range(axis, range.clone())?;
+        Ok(record_own_unary(self, y, move |y_bar| {
+            narrow_range_pullback::<AXIS, _, _, _>(&x, range.clone(), y_bar)
+        }))
     }
 }
 

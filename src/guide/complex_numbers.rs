@@ -118,7 +118,7 @@
 //! let psi: Matrix<Complex64, 2, 2> = Matrix::from_array([[Complex64::new(c, 0.0), zero], [zero, Complex64::new(0.0, s)]]);
 //! let entropy = |psi: Var<Matrix<Complex64, 2, 2>>| {
 //!     let p = psi.singular_values().powi(2);
-//!     -(p.clone().hadamard(&p.ln())).sum()
+//!     -(p.hadamard(&p.ln())).sum()
 //! };
 //! let (value, gradient) = value_and_grad(entropy, &psi);
 //! let expected = -(c * c) * (c * c).ln() - (s * s) * (s * s).ln();

@@ -238,9 +238,11 @@
 //!     `solve_lower_triangular`, `solve_upper_triangular`, `symmetric_eigenvalues`
 //!     and `symmetric_eigenvectors` (real), `let (values, vectors) =
 //!     a.symmetric_eigen();`, `matrix_exp`, `let (q, r) = a.qr();`,
-//!     `a.least_squares(&b)`, `singular_values`, `let (u, sigma, v_t) = a.svd();`,
-//!     `pseudo_inverse`, `diagonal`, `diagonal_matrix`;
-//!   - shapes: `transpose`, `flatten` and `reshape` (their shapes from a turbofish,
+//!     `a.least_squares(&b)`, `singular_values`, `let (u, sigma, v_h) = a.svd();`,
+//!     `pseudo_inverse`, `diagonal`, `diagonal_matrix` (real or complex but for
+//!     the symmetric ones, whose complex form is `hermitian_eigenvalues` and
+//!     `let (values, vectors) = a.hermitian_eigen();`);
+//!   - shapes: `transpose`, `conj_transpose`, `flatten` and `reshape` (their shapes from a turbofish,
 //!     a type on the `let` or the result's use), `narrow::<AXIS, START, LEN>()`,
 //!     `m.row(i)` and `m.column(j)` (the index a plain value),
 //!     `a.concat(Axis::<k>, &b)` (its length from the result's use or a type on its

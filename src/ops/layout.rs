@@ -585,11 +585,50 @@ where
     S: HasAxis<AXIS>,
     K: Storage<T, S> + Storage<T, S::Replaced<Const<LEN>>>,
 {
-    let (outer, len, inner) = x.dims().split_at_axis(AXIS);
+    window_pullback(x, AXIS, START..START + LEN, y_bar.as_slice())
+}
+
+/// x̄ = ȳ inside `range` along `AXIS` (the slice `narrow_range` took), zero
+/// elsewhere.
+///
+/// # Panics
+/// When ȳ's shape is not x's with `range.len()` along `AXIS`, or the range does not
+/// fit.
+#[track_caller]
+pub fn narrow_range_pullback<const AXIS: usize, T: Scalar, S, K>(
+    x: &Tensor<T, S, K>,
+    range: core::ops::Range<usize>,
+    y_bar: &Tensor<T, S::Replaced<Dyn>, K>,
+) -> Tensor<T, S, K>
+where
+    S: HasAxis<AXIS>,
+    K: Storage<T, S> + Storage<T, S::Replaced<Dyn>>,
+{
+    let expected = x.shape().replaced(Dyn(range.len()));
+    let (_, len, _) = x.dims().split_at_axis(AXIS);
+    if range.start > range.end || range.end > len {
+        panic!("{}", narrow_error(x.dims(), AXIS, range.start, range.end.saturating_sub(range.start)));
+    }
+    if y_bar.shape() != expected {
+        let requirement = "a cotangent of the slice's shape";
+        panic!("{}", ShapeError::new("narrow_range_pullback", expected.dims(), y_bar.dims(), requirement));
+    }
+    window_pullback(x, AXIS, range, y_bar.as_slice())
+}
+
+/// x̄ = `window` (the entries `range` along `axis`, in order) placed into zeros of
+/// x's shape.
+fn window_pullback<T: Scalar, S: Shape, K: Storage<T, S>>(
+    x: &Tensor<T, S, K>,
+    axis: usize,
+    range: core::ops::Range<usize>,
+    window: &[T],
+) -> Tensor<T, S, K> {
+    let (outer, len, inner) = x.dims().split_at_axis(axis);
     let mut x_bar = Tensor::full_shaped(x.shape(), T::zero());
     let sums = x_bar.as_mut_slice();
-    for (block, window) in blocks(y_bar.as_slice(), outer, LEN * inner).enumerate() {
-        sums[(block * len + START) * inner..][..LEN * inner].copy_from_slice(window);
+    for (block, part) in blocks(window, outer, range.len() * inner).enumerate() {
+        sums[(block * len + range.start) * inner..][..range.len() * inner].copy_from_slice(part);
     }
     x_bar
 }
