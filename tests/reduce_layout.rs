@@ -4,6 +4,7 @@
 mod common;
 
 use common::{TestRng, assert_all_close, assert_close, assert_names_shapes};
+use fluxion::autodiff::differentiable;
 use fluxion::prelude::*;
 
 const RTOL: f64 = 8.0 * f64::EPSILON;
@@ -623,9 +624,20 @@ fn narrow_range_takes_run_time_offsets_along_any_axis() {
     assert!(images.try_narrow_range(Axis::<1>, start..end).is_err());
 }
 
+/// ⟨w, x[:, s..s + 2, :]⟩ + |x[:, s..s + 2, :]|², the slice's offset a plain value.
+#[differentiable(wrt(x))]
+fn window_energy(
+    x: &Tensor<f64, (Const<2>, Const<3>, Const<4>), Heap>,
+    weights: &Tensor<f64, (Const<2>, Dyn, Const<4>), Heap>,
+    start: usize,
+) -> f64 {
+    let window = x.narrow_range(Axis::<1>, start..start + 2);
+    window.dot(weights) + window.dot(&window)
+}
+
 #[test]
-fn narrow_range_on_the_tape() {
-    use fluxion::autodiff::check::{CheckOptions, check_grad};
+fn narrow_range_on_the_tape_and_in_static_mode() {
+    use fluxion::autodiff::check::{CheckOptions, check_grad, check_pullback, check_pushforward};
     use fluxion::ops::layout::narrow_range_pullback;
     let x: Tensor<f64, (Const<2>, Const<3>, Const<4>), Heap> =
         Tensor::from_shape_fn((Const, Const, Const), |[i, j, k]| (i * 12 + j * 4 + k) as f64 / 7.0 - 1.0);
@@ -648,6 +660,16 @@ fn narrow_range_on_the_tape() {
     }
     // A range that does not fit: an error on the tape with nothing recorded, a panic
     // naming both shapes from the pullback given a cotangent of another shape.
+    // Static mode: the same loss, its gradient the tape's, its pullback and tangent
+    // against finite differences.
+    let (value, gradient) = window_energy::value_and_grad(&x, &weights, 1);
+    let (tape_value, tape_gradient) = value_and_grad(loss, &x);
+    assert!((value - tape_value).abs() < 1e-13);
+    assert_all_close(gradient.as_slice(), tape_gradient.as_slice(), 1e-14);
+    let plain = |x: &Tensor<f64, (Const<2>, Const<3>, Const<4>), Heap>| window_energy(x, &weights, 1);
+    check_pullback(plain, window_energy::vjp(&x, &weights, 1).1, &x, CheckOptions::f64()).unwrap();
+    let (_, pushforward) = window_energy::linearize(&x, &weights, 1);
+    check_pushforward(plain, pushforward, &x, CheckOptions::f64()).unwrap();
     let error = Var::constant(x.clone()).try_narrow_range(Axis::<1>, 2..4).unwrap_err();
     assert_names_shapes(&error, &[2, 3, 4], &[2, 2]);
     let wrong = Tensor::<f64, (Const<2>, Dyn, Const<4>), Heap>::zeros_shaped((Const, Dyn(3), Const));

@@ -45,7 +45,7 @@ use crate::ops::elementwise::{
     relu_pullback,
 };
 use crate::ops::functions::{ClampFunction, Larger, Smaller};
-use crate::ops::layout::{concat_pullback, narrow_pullback, reshape_pullback};
+use crate::ops::layout::{concat_pullback, narrow_pullback, narrow_range_pullback, reshape_pullback};
 use crate::ops::linalg::{
     LeastSquaresSolution, PseudoInverseStorage, System, Triangle, adjoint_system_solve, cholesky_pullback,
     cholesky_push, determinant_pullback, determinant_push, hermitian_eigen_pullback, hermitian_eigen_push,
@@ -77,7 +77,6 @@ use crate::product::inner::inner_pullback;
 use crate::product::outer::outer_pullback;
 use crate::product::{MatMul, MatMulTransposed, ScalarFactor, TransposedMatMul};
 use crate::scalar::{ComplexScalar, RealDot, RealScalar, Scalar};
-#[cfg(feature = "alloc")]
 use crate::shape::Dyn;
 use crate::shape::constraint::{
     AddsUpTo, Axis, ConcatShapes, ConvolvesTo, FitsSlice, HasAxis, InsertsAxis, NoFewerRowsThan, PoolsTo,
@@ -1554,6 +1553,43 @@ where
     #[inline(always)]
     fn pull(&self, x: &Tensor<T, S, K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, S, K> {
         reshape_pullback(x, y_bar)
+    }
+}
+
+/// The entries `start..end` along `AXIS`, known as the program runs
+/// (`x.narrow_range(Axis::<AXIS>, start..end)`, the axis becoming `Dyn`): ẏ = ẋ
+/// narrowed the same way; x̄ = ȳ in the slice, 0 elsewhere.
+#[derive(Clone, Copy, Debug)]
+pub struct RangeNarrowing<const AXIS: usize> {
+    start: usize,
+    end: usize,
+}
+
+impl<const AXIS: usize> From<(Axis<AXIS>, core::ops::Range<usize>)> for RangeNarrowing<AXIS> {
+    fn from((_, range): (Axis<AXIS>, core::ops::Range<usize>)) -> Self {
+        RangeNarrowing { start: range.start, end: range.end }
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, S, K, const AXIS: usize> UnaryRule<Tensor<T, S, K>> for RangeNarrowing<AXIS>
+where
+    S: HasAxis<AXIS>,
+    K: Storage<T, S> + Storage<T, S::Replaced<Dyn>>,
+{
+    type Output = Tensor<T, S::Replaced<Dyn>, K>;
+    #[inline(always)]
+    #[track_caller]
+    fn value(&self, x: &Tensor<T, S, K>) -> Self::Output {
+        x.narrow_range(Axis::<AXIS>, self.start..self.end)
+    }
+    #[inline(always)]
+    fn push(&self, _: &Tensor<T, S, K>, _: &Self::Output, x_dot: &Tensor<T, S, K>) -> Self::Output {
+        x_dot.narrow_range(Axis::<AXIS>, self.start..self.end)
+    }
+    #[inline(always)]
+    fn pull(&self, x: &Tensor<T, S, K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, S, K> {
+        narrow_range_pullback::<AXIS, _, _, _>(x, self.start..self.end, y_bar)
     }
 }
 

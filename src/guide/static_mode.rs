@@ -244,6 +244,7 @@
 //!     `let (values, vectors) = a.hermitian_eigen();`);
 //!   - shapes: `transpose`, `conj_transpose`, `flatten` and `reshape` (their shapes from a turbofish,
 //!     a type on the `let` or the result's use), `narrow::<AXIS, START, LEN>()`,
+//!     `narrow_range(Axis::<k>, start..end)` (plain offsets; the axis becomes `Dyn`),
 //!     `m.row(i)` and `m.column(j)` (the index a plain value),
 //!     `a.concat(Axis::<k>, &b)` (its length from the result's use or a type on its
 //!     `let`), `broadcast_axis` (its shape from the result's use or a type on its

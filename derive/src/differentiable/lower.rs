@@ -2036,6 +2036,19 @@ impl Lowering {
             let rule = rule_path("FunctionMap", span);
             return Ok(self.unary(quote_spanned!(span=> #rule::from(#function)), x, span));
         }
+        // `x.narrow_range(Axis::<k>, range)`: the rule built from both arguments.
+        if name == "narrow_range" {
+            let [axis @ Lowered::Inactive { .. }, range @ Lowered::Inactive { .. }] = args.as_slice() else {
+                return Err(syn::Error::new(
+                    span,
+                    "`narrow_range` takes an axis and a range, which must not be differentiated",
+                ));
+            };
+            let x = active_receiver("")?;
+            let (axis, range) = (self.value_expression(axis), self.value_expression(range));
+            let rule = rule_path("RangeNarrowing", span);
+            return Ok(self.unary(quote_spanned!(span=> #rule::from((#axis, #range))), x, span));
+        }
         if let Some((_, rule)) = ARGUMENT_METHODS.iter().find(|(method, _)| *method == name) {
             let [argument @ Lowered::Inactive { .. }] = args.as_slice() else {
                 return Err(syn::Error::new(
