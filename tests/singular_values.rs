@@ -97,7 +97,7 @@ fn edge_cases() {
     let message = std::panic::catch_unwind(|| wide.singular_values()).unwrap_err();
     assert_eq!(
         message.downcast_ref::<String>().unwrap(),
-        "singular_values: a matrix of shape [2, 3] has fewer rows than columns (at least as many rows as columns)"
+        "singular_values: a matrix of shape [2, 3] has fewer rows than columns (at least as many rows as columns; factorise the conjugate transpose)"
     );
     // f32.
     let single: Matrix<f32, 3, 2> = Matrix::from_array([[3.0, 0.0], [4.0, 0.0], [0.0, 2.0]]);

@@ -176,7 +176,7 @@ fn rank_deficient_and_edge_cases() {
     let message = std::panic::catch_unwind(|| wide.svd()).unwrap_err();
     assert_eq!(
         message.downcast_ref::<String>().unwrap(),
-        "svd: a matrix of shape [2, 3] has fewer rows than columns (at least as many rows as columns)"
+        "svd: a matrix of shape [2, 3] has fewer rows than columns (at least as many rows as columns; factorise the conjugate transpose)"
     );
     // f32.
     let single: Matrix<f32, 3, 2> = Matrix::from_array([[3.0, 1.0], [1.0, 3.0], [0.0, 0.0]]);

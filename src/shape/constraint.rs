@@ -563,7 +563,7 @@ impl<const M: usize, const N: usize> NoFewerRowsThan<Const<N>> for Const<M> {
     const CHECK: () = {
         let message = BuildMessage::new().text("a matrix of ").number(M).text(" rows and ").number(N);
         let needs = " columns: qr, least_squares, singular_values and svd need at least as many rows";
-        message.text(needs).text(" (for fewer, take the conjugate transpose's)").require(M >= N);
+        message.text(needs).text(" (for fewer: the conjugate transpose, or pseudo_inverse)").require(M >= N);
     };
 }
 

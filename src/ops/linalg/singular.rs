@@ -25,20 +25,19 @@ use super::{
 };
 
 impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T::Real, (N,)>> Tensor<T, (M, N), K> {
-    /// The singular values σ₁ ≥ … ≥ σₙ ≥ 0 of this m×n matrix, m ≥ n: A = U·diag(σ)·Vᴴ
-    /// with U (m×n) and V (n×n) orthonormal columns (`torch.linalg.svdvals`,
-    /// `jnp.linalg.svd(a, compute_uv=False)`; for a matrix with fewer rows, take its
-    /// conjugate transpose's, `a.conj_transpose()`). By one-sided Jacobi rotations of A's columns until each pair
-    /// is orthogonal to working precision relative to their lengths (Hestenes'
-    /// method; it never forms AᴴA, whose eigenvalues would lose the singular
-    /// values below √ε·σ₁); σᵢ the lengths of the columns, real also for a complex
-    /// A (whose rotations turn one column's phase first, so that the pair's inner
-    /// product is real). NaN everywhere for a
-    /// matrix with a NaN or infinite entry. In a copy of A (inline tensors: nothing
-    /// on the heap; the derivatives also accumulate V, n×n), on any scalar, real or
-    /// complex, duals included (the rotations run on them: on nested duals, at columns
-    /// already orthogonal, the second-order parts miss the rotations only a
-    /// tangent calls for; [`svd`](Self::svd)'s σ has every order).
+    /// The singular values σ₁ ≥ … ≥ σₙ ≥ 0 of this m×n matrix, m ≥ n: A = U·diag(σ)·Vᴴ with
+    /// U (m×n) and V (n×n) orthonormal columns (`torch.linalg.svdvals`, `jnp.linalg.svd(a,
+    /// compute_uv=False)`; for a matrix with fewer rows, take its conjugate transpose's,
+    /// `a.conj_transpose()`). By one-sided Jacobi rotations of A's columns until each pair
+    /// is orthogonal to working precision relative to their lengths (Hestenes' method; it
+    /// never forms AᴴA, whose eigenvalues would lose the singular values below √ε·σ₁); σᵢ
+    /// the lengths of the columns, real also for a complex A (whose rotations turn one
+    /// column's phase first, so that the pair's inner product is real). NaN everywhere for
+    /// a matrix with a NaN or infinite entry. In a copy of A (inline tensors: nothing on
+    /// the heap; the derivatives also accumulate V, n×n), on any scalar, real or complex,
+    /// duals included (the rotations run on them: on nested duals, at columns already
+    /// orthogonal, the second-order parts miss the rotations only a tangent calls for;
+    /// [`svd`](Self::svd)'s σ has every order).
     ///
     /// ```
     /// use fluxion::prelude::*;
@@ -65,27 +64,24 @@ impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T::Real, (N,)>> 
         column_lengths(&w).scale(scale)
     }
 
-    /// The thin singular value decomposition A = U·diag(σ)·Vᴴ of this m×n matrix, m ≥
-    /// n, as (U, σ, Vᴴ) (Vᵀ for a real A): U m×n and V n×n with orthonormal columns, σ
-    /// real and descending as
-    /// in [`singular_values`](Self::singular_values) (`torch.linalg.svd(a,
-    /// full_matrices=False)`, `jnp.linalg.svd(a, full_matrices=False)`, nalgebra's
-    /// `svd`; for fewer rows, take the conjugate transpose's, whose factors are V, σ
-    /// and Uᴴ). Each column of V has its entry of
-    /// largest magnitude (the first of equal ones) real and positive, U's column
-    /// multiplied by the same sign or phase, so that the signs (phases) the matrix
-    /// leaves free are fixed and differentiable (a loss that does not depend on them,
-    /// such as U·diag(σ)·Vᴴ or |uᵢⱼ|², gets the same gradient under any choice); a
-    /// column of U for σᵢ = 0 is completed to an orthonormal basis. By the same
-    /// rotations as the singular values (V accumulated, U = A·V·diag(σ)⁻¹); NaN
-    /// everywhere for a matrix with a NaN or infinite entry. Where two singular values are
-    /// equal, their vectors are any orthonormal basis of their space; the
-    /// derivatives need the σᵢ distinct and, for U when m > n, nonzero (see
-    /// [`svd_push`]): there is no threshold, so a σᵢ that is zero but for rounding
-    /// (a matrix of lower rank than its shape, σᵢ ≈ 1e-16·σ₁) gives U's derivative
-    /// that size's reciprocal, as PyTorch's and JAX's do. `u.mul_rows(&sigma)` is
-    /// U·diag(σ) (each row times σ, entry by entry; `&sigma.to_complex()` for a
-    /// complex U).
+    /// The thin singular value decomposition A = U·diag(σ)·Vᴴ of this m×n matrix, m ≥ n, as
+    /// (U, σ, Vᴴ) (Vᵀ for a real A): U m×n and V n×n with orthonormal columns, σ real and
+    /// descending as in [`singular_values`](Self::singular_values) (`torch.linalg.svd(a,
+    /// full_matrices=False)`, `jnp.linalg.svd(a, full_matrices=False)`, nalgebra's `svd`;
+    /// for fewer rows, take the conjugate transpose's, whose factors are V, σ and Uᴴ). Each
+    /// column of V has its entry of largest magnitude (the first of equal ones) real and
+    /// positive, U's column multiplied by the same sign or phase, so that the signs
+    /// (phases) the matrix leaves free are fixed and differentiable (a loss that does not
+    /// depend on them, such as U·diag(σ)·Vᴴ or |uᵢⱼ|², gets the same gradient under any
+    /// choice); a column of U for σᵢ = 0 is completed to an orthonormal basis. By the same
+    /// rotations as the singular values (V accumulated, U = A·V·diag(σ)⁻¹); NaN everywhere
+    /// for a matrix with a NaN or infinite entry. Where two singular values are equal,
+    /// their vectors are any orthonormal basis of their space; the derivatives need the σᵢ
+    /// distinct and, for U when m > n, nonzero (see [`svd_push`]): there is no threshold,
+    /// so a σᵢ that is zero but for rounding (a matrix of lower rank than its shape, σᵢ ≈
+    /// 1e-16·σ₁) gives U's derivative that size's reciprocal, as PyTorch's and JAX's do.
+    /// `u.mul_rows(&sigma)` is U·diag(σ) (each row times σ, entry by entry;
+    /// `&sigma.to_complex()` for a complex U).
     ///
     /// ```
     /// use fluxion::prelude::*;
