@@ -64,13 +64,8 @@ impl ShapeError {
     }
 
     /// A matrix of `shape` given to `operation`, which needs at least as many rows as
-    /// columns (both shapes `shape`).
-    pub(crate) fn wide(operation: &'static str, shape: Dims) -> Self {
-        let requirement = if operation.starts_with("least_squares") {
-            "at least as many rows as columns; a wide system's least-norm solution is a.pseudo_inverse().matmul(&b)"
-        } else {
-            "at least as many rows as columns; factorise the conjugate transpose"
-        };
+    /// columns, as `requirement` says (both shapes `shape`).
+    pub(crate) fn wide(operation: &'static str, shape: Dims, requirement: &'static str) -> Self {
         ShapeError { subject: Subject::Wide, ..Self::new(operation, shape, shape, requirement) }
     }
 

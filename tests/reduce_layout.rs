@@ -658,8 +658,6 @@ fn narrow_range_on_the_tape_and_in_static_mode() {
         let expected = if j == 0 { 0.0 } else { weights[[i, j - 1, k]] };
         assert_eq!(placed[[i, j, k]], expected);
     }
-    // A range that does not fit: an error on the tape with nothing recorded, a panic
-    // naming both shapes from the pullback given a cotangent of another shape.
     // Static mode: the same loss, its gradient the tape's, its pullback and tangent
     // against finite differences.
     let (value, gradient) = window_energy::value_and_grad(&x, &weights, 1);
@@ -670,6 +668,8 @@ fn narrow_range_on_the_tape_and_in_static_mode() {
     check_pullback(plain, window_energy::vjp(&x, &weights, 1).1, &x, CheckOptions::f64()).unwrap();
     let (_, pushforward) = window_energy::linearize(&x, &weights, 1);
     check_pushforward(plain, pushforward, &x, CheckOptions::f64()).unwrap();
+    // A range that does not fit: an error on the tape; a panic naming both shapes
+    // from the pullback given a cotangent of another shape.
     let error = Var::constant(x.clone()).try_narrow_range(Axis::<1>, 2..4).unwrap_err();
     assert_names_shapes(&error, &[2, 3, 4], &[2, 2]);
     let wrong = Tensor::<f64, (Const<2>, Dyn, Const<4>), Heap>::zeros_shaped((Const, Dyn(3), Const));

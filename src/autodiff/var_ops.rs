@@ -408,7 +408,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     /// use fluxion::prelude::*;
     ///
     /// // ‖A − A_k‖² for the rank-k truncation A_k = U_k·diag(σ_k)·V_kᵀ: its gradient
-    /// // is −2(A − A_k).
+    /// // is 2(A − A_k), here 2σ₃·u₃·v₃ᵀ.
     /// let a = Tensor::<f64, (Dyn, Dyn), Heap>::from_shape_fn((Dyn(4), Dyn(3)), |[i, j]| (i * 3 + j) as f64 % 5.0 - 1.5);
     /// let k = 2;
     /// let (value, gradient) = value_and_grad(

@@ -70,7 +70,7 @@ impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Tensor<T, (M, N), K> {
         K: Storage<T, (N, N)>,
     {
         let () = <M as NoFewerRowsThan<N>>::CHECK;
-        or_panic(check_tall("qr", self.dims()));
+        or_panic(check_tall("qr", self.dims(), FACTORISABLE));
         if !T::CARRIES_TANGENT {
             return Householder::new(self).factors();
         }
@@ -192,10 +192,22 @@ where
     Ok(x)
 }
 
-/// Checks that `matrix` has at least as many rows as columns.
-pub(super) fn check_tall(operation: &'static str, matrix: Dims) -> Result<(), ShapeError> {
+/// The requirement of a factorisation (`qr`, `svd`, …) given a wide matrix.
+pub(super) const FACTORISABLE: &str = "at least as many rows as columns; factorise the conjugate transpose";
+
+/// The requirement of the derivatives of a factorisation given factors of the
+/// wrong shape.
+pub(super) const TALL_FACTORS: &str = "at least as many rows as columns";
+
+/// Checks that `matrix` has at least as many rows as columns, else an error with
+/// `requirement`.
+pub(super) fn check_tall(
+    operation: &'static str,
+    matrix: Dims,
+    requirement: &'static str,
+) -> Result<(), ShapeError> {
     if matrix.as_slice()[0] < matrix.as_slice()[1] {
-        return Err(ShapeError::wide(operation, matrix));
+        return Err(ShapeError::wide(operation, matrix, requirement));
     }
     Ok(())
 }
@@ -203,7 +215,9 @@ pub(super) fn check_tall(operation: &'static str, matrix: Dims) -> Result<(), Sh
 /// Checks a least-squares problem: a matrix with at least as many rows as columns,
 /// a right-hand side with as many rows.
 fn check_problem(matrix: Dims, rhs: Dims) -> Result<(), ShapeError> {
-    check_tall("least_squares", matrix)?;
+    let wide_system = "at least as many rows as columns; a wide system's least-norm solution is \
+        a.pseudo_inverse().matmul(&b)";
+    check_tall("least_squares", matrix, wide_system)?;
     if rhs.as_slice()[0] != matrix.as_slice()[0] {
         let requirement = "a right-hand side with as many rows as the matrix";
         return Err(ShapeError::new("least_squares", matrix, rhs, requirement));
@@ -675,7 +689,7 @@ fn check_factors<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T, (
     (q, r): (&Tensor<T, (M, N), K>, &Tensor<T, (N, N), K>),
     (q_other, r_other): (&Tensor<T, (M, N), K>, &Tensor<T, (N, N), K>),
 ) {
-    or_panic(check_tall(operation, q.dims()));
+    or_panic(check_tall(operation, q.dims(), TALL_FACTORS));
     if r.dims().as_slice() != [q.shape().1.size(); 2] {
         panic!("{}", ShapeError::new(operation, q.dims(), r.dims(), "Q of m×n and R of n×n"));
     }

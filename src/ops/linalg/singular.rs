@@ -18,7 +18,7 @@ use crate::shape::constraint::NoFewerRowsThan;
 use crate::tensor::{Storage, Tensor};
 
 use super::parts::{largest_part, over_real, polar, times_real};
-use super::qr::check_tall;
+use super::qr::{FACTORISABLE, TALL_FACTORS, check_tall};
 use super::{
     add_phase_cotangent, anchor_row, divided_by_gap, each_tangent_level, fix_signs, hermitize,
     jacobi_rotation, phase_turn, rotated, transpose_in_place, with_conjugate,
@@ -33,8 +33,8 @@ impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T::Real, (N,)>> 
     /// never forms AᴴA, whose eigenvalues would lose the singular values below √ε·σ₁); σᵢ
     /// the lengths of the columns, real also for a complex A (whose rotations turn one
     /// column's phase first, so that the pair's inner product is real). NaN everywhere for
-    /// a matrix with a NaN or infinite entry. In a copy of A (inline tensors: nothing on
-    /// the heap; the derivatives also accumulate V, n×n), on any scalar, real or complex,
+    /// a matrix with a NaN or infinite entry. In two copies of A, one transposed (inline
+    /// tensors: nothing on the heap; the derivatives also accumulate V, n×n), on any scalar, real or complex,
     /// duals included (the rotations run on them: on nested duals, at columns already
     /// orthogonal, the second-order parts miss the rotations only a tangent calls for;
     /// [`svd`](Self::svd)'s σ has every order).
@@ -59,7 +59,7 @@ impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)> + Storage<T::Real, (N,)>> 
         M: NoFewerRowsThan<N>,
     {
         let () = <M as NoFewerRowsThan<N>>::CHECK;
-        or_panic(check_tall("singular_values", self.dims()));
+        or_panic(check_tall("singular_values", self.dims(), FACTORISABLE));
         let (w, scale) = orthogonalize(self, None);
         column_lengths(&w).scale(scale)
     }
@@ -211,7 +211,7 @@ fn over_gaps<T: Scalar, N: Dim, K: Storage<T, (N, N)> + Storage<T::Real, (N,)>>(
 /// A), the columns of W orthogonal to working precision and in order of descending
 /// length (s times the lengths are the singular values, and W's columns over their
 /// lengths the left singular vectors); V accumulated into `vectors` (the identity
-/// given, n×n) when asked for. s = 0 for a zero matrix, NaN (and W and V
+/// given, n×n, read as Vᵀ, which it is too) when asked for. s = 0 for a zero matrix, NaN (and W and V
 /// NaN) for one with a NaN or infinite entry.
 fn orthogonalize<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>>(
     a: &Tensor<T, (M, N), K>,
@@ -398,7 +398,7 @@ pub(super) fn decompose_scaled<T: Scalar, M: Dim, N: Dim, K>(
 where
     K: Storage<T, (M, N)> + Storage<T::Real, (N,)> + Storage<T, (N, N)>,
 {
-    or_panic(check_tall(operation, a.dims()));
+    or_panic(check_tall(operation, a.dims(), FACTORISABLE));
     let n = a.shape().1;
     let mut v = Tensor::identity_sized(n);
     let values = T::CARRIES_TANGENT.then(|| a.map(|x| x.without_tangent()));
@@ -511,7 +511,7 @@ fn check_factors<T: Scalar, M: Dim, N: Dim, K>(
 ) where
     K: Storage<T, (M, N)> + Storage<T::Real, (N,)> + Storage<T, (N, N)>,
 {
-    or_panic(check_tall(operation, u.dims()));
+    or_panic(check_tall(operation, u.dims(), TALL_FACTORS));
     or_panic(u.check_same_shape(u_other, operation));
     or_panic(v_h.check_same_shape(v_h_other, operation));
     or_panic(sigma.check_same_shape(sigma_other, operation));
