@@ -2041,7 +2041,7 @@ impl Lowering {
             let [axis @ Lowered::Inactive { .. }, range @ Lowered::Inactive { .. }] = args.as_slice() else {
                 return Err(syn::Error::new(
                     span,
-                    "`narrow_range` takes an axis and a range, which must not be differentiated",
+                    "`narrow_range` takes an axis and a range, neither differentiated: `x.narrow_range(Axis::<0>, start..end)`",
                 ));
             };
             let x = active_receiver("")?;

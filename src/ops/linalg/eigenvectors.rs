@@ -12,6 +12,7 @@ use crate::scalar::{ComplexScalar, RealScalar, RealSymmetric, Scalar};
 use crate::shape::Dim;
 use crate::tensor::{Storage, Tensor};
 
+use super::singular::times_columns;
 use super::{
     add_phase_cotangent, anchor_row, check_square, diagonalize, divided_by_gap, each_tangent_level,
     fix_signs, hermitize, phase_turn, with_conjugate,
@@ -508,11 +509,7 @@ where
     or_panic(check_square("hermitian_eigenvalues_pullback", a.dims()));
     check_decomposition("hermitian_eigenvalues_pullback", (values_bar, "one cotangent per eigenvalue"), a, a);
     let vectors = eigendecomposition(a).1;
-    let mut scaled = vectors.clone();
-    let n = a.shape().0.size();
-    for (k, x) in scaled.as_mut_slice().iter_mut().enumerate() {
-        *x *= T::from_real(values_bar.as_slice()[k % n]);
-    }
+    let scaled = times_columns(&vectors, values_bar);
     with_conjugate(&vectors, |conjugate| scaled.matmul_transposed(conjugate))
 }
 
