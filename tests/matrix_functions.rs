@@ -795,8 +795,12 @@ proptest! {
         prop_assert!(error < 1e-13, "{error}");
         let error = relative_distance(&a.matmul(&y), &y.matmul(&a));
         prop_assert!(error < 1e-13, "{error}");
-        // The tape, static mode's pullback and tangent against finite differences.
-        let options = CheckOptions::f64();
+        // The tape, static mode's pullback and tangent against finite differences. At
+        // norm 18, e^A's entries reach 10⁴ and more, and a difference's rounding error
+        // grows with them (≈ 3e-6 at ε = 1e-6 for entries near 3000): a longer step, and
+        // an absolute tolerance of 10⁻⁹ of the largest entry (10⁻⁶ below 1000).
+        let largest = y.as_slice().iter().fold(1000.0f64, |m, x| m.max(x.abs()));
+        let options = CheckOptions { step: 1e-5, abs_tol: 1e-9 * largest, ..CheckOptions::f64() };
         let fail = |e: fluxion::autodiff::check::GradientError| TestCaseError::fail(e.to_string());
         check_grad(|a: Var<M33>| a.matrix_exp().dot(&Var::constant(w)), &a, options).map_err(fail)?;
         check_pullback(|a: &M33| a.matrix_exp(), exponential::vjp(&a).1, &a, options).map_err(fail)?;
