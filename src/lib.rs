@@ -194,7 +194,7 @@ pub mod __private {
 pub use error::ShapeError;
 pub use product::{MatMul, MatMulTransposed, TransposedMatMul};
 pub use scalar::{Complex32, Complex64, ComplexScalar, RealScalar, Scalar};
-pub use shape::constraint::Axis;
+pub use shape::constraint::{Axes, Axis};
 pub use shape::{Const, Dim, Dyn, Shape, StaticShape};
 #[cfg(feature = "alloc")]
 pub use tensor::{DMatrix, DVector};

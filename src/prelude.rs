@@ -25,7 +25,7 @@ pub use crate::ops::cuda::{
 pub use crate::ops::functions::{ElementwiseFunctions, MapFunction};
 pub use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};
 pub use crate::scalar::{Complex32, Complex64, ComplexScalar, RealScalar, Scalar};
-pub use crate::shape::constraint::Axis;
+pub use crate::shape::constraint::{Axes, Axis};
 pub use crate::shape::{Const, Dim, Dyn, Shape, StaticShape};
 #[cfg(feature = "alloc")]
 pub use crate::tensor::{DMatrix, DVector};

@@ -1,11 +1,12 @@
 //! Reductions (sum, mean, max), normalisations (softmax, log_softmax, logsumexp) and
-//! layout changes (transpose, reshape, flatten, broadcast, concat, narrow).
+//! layout changes (transpose, permute, reshape, flatten, broadcast, concat, narrow).
 
 mod common;
 
 use common::{TestRng, assert_all_close, assert_close, assert_names_shapes};
 use fluxion::autodiff::differentiable;
 use fluxion::prelude::*;
+use fluxion::shape::constraint::PermutesAxes;
 
 const RTOL: f64 = 8.0 * f64::EPSILON;
 
@@ -821,4 +822,125 @@ fn rows_and_columns_as_vectors() {
     // A matrix without columns has empty rows.
     let empty = DMatrix::<f64>::zeros_shaped((Dyn(2), Dyn(0)));
     assert!(empty.row(1).is_empty() && empty.try_column(0).is_err());
+}
+
+/// Checks `x.permute(axes)` element by element against y[i] = x[j] with
+/// j_{order[k]} = i_k, and that the pullback puts every element back.
+fn assert_permuted<T, S, P, K>(x: &Tensor<T, S, K>, axes: P)
+where
+    T: Scalar,
+    S: Shape,
+    P: PermutesAxes<S>,
+    K: Storage<T, S> + Storage<T, P::Output>,
+{
+    use fluxion::ops::layout::permute_pullback;
+    let y = x.permute(axes);
+    let (x_dims, y_dims, order) = (x.dims(), y.dims(), P::ORDER);
+    for (k, &axis) in order.iter().enumerate() {
+        assert_eq!(y_dims.as_slice()[k], x_dims.as_slice()[axis], "{order:?}: axis {k}");
+    }
+    let strides = |dims: &[usize]| -> Vec<usize> {
+        (0..dims.len()).map(|axis| dims[axis + 1..].iter().product()).collect()
+    };
+    let x_strides = strides(x_dims.as_slice());
+    for (flat, &element) in y.as_slice().iter().enumerate() {
+        let mut rest = flat;
+        let mut offset = 0;
+        for (k, &axis) in order.iter().enumerate().rev() {
+            offset += rest % y_dims.as_slice()[k] * x_strides[axis];
+            rest /= y_dims.as_slice()[k];
+        }
+        assert!(element == x.as_slice()[offset], "{order:?}: element {flat}");
+    }
+    assert!(permute_pullback(axes, &y).as_slice() == x.as_slice(), "{order:?}: the pullback");
+}
+
+#[test]
+fn permute_moves_each_axis_to_its_place() {
+    // Rank 4, every order, with a dynamic axis (it moves with its type).
+    let x = Tensor::<f64, (Dyn, Const<3>, Const<4>, Const<5>), Heap>::from_shape_fn(
+        (Dyn(2), Const, Const, Const),
+        |[a, b, c, d]| (1000 * a + 100 * b + 10 * c + d) as f64,
+    );
+    macro_rules! every_order {
+        ($($a:literal $b:literal $c:literal $d:literal),+) => {
+            $(assert_permuted(&x, Axes::<$a, $b, $c, $d>);)+
+        };
+    }
+    every_order!(
+        0 1 2 3, 0 1 3 2, 0 2 1 3, 0 2 3 1, 0 3 1 2, 0 3 2 1, 1 0 2 3, 1 0 3 2, 1 2 0 3, 1 2 3 0, 1 3 0 2,
+        1 3 2 0, 2 0 1 3, 2 0 3 1, 2 1 0 3, 2 1 3 0, 2 3 0 1, 2 3 1 0, 3 0 1 2, 3 0 2 1, 3 1 0 2, 3 1 2 0,
+        3 2 0 1, 3 2 1 0
+    );
+    let y: Tensor<f64, (Const<5>, Dyn, Const<4>, Const<3>), Heap> = x.permute(Axes::<3, 0, 2, 1>);
+    assert_eq!((y.shape(), y[[4, 1, 2, 0]]), ((Const, Dyn(2), Const, Const), 1024.0));
+    // Rank 3, every order, sizes past the transpose's 16×16 tiles (the batch of
+    // transposes when the last two axes swap), in complex numbers.
+    let mut rng = TestRng::new(11);
+    let z =
+        Tensor::<Complex64, (Const<2>, Dyn, Const<37>), Heap>::from_shape_fn((Const, Dyn(19), Const), |_| {
+            Complex64::new(rng.signed_unit(), rng.signed_unit())
+        });
+    macro_rules! every_order_of_three {
+        ($($a:literal $b:literal $c:literal),+) => {
+            $(assert_permuted(&z, Axes::<$a, $b, $c>);)+
+        };
+    }
+    every_order_of_three!(0 1 2, 0 2 1, 1 0 2, 1 2 0, 2 0 1, 2 1 0);
+    // Rank 2: `Axes::<1, 0>` is the transpose; inline storage keeps static shapes.
+    let (m, _) = labelled3();
+    let m: Matrix<f64, 6, 4> = m.reshape();
+    assert_eq!(m.permute(Axes::<1, 0>).to_array(), m.transpose().to_array());
+    assert_eq!(m.permute(Axes::<0, 1>).to_array(), m.to_array());
+    assert_permuted(&m, Axes::<1, 0>);
+    // Empty axes stay empty, wherever they move.
+    let empty = Tensor::<f32, (Const<3>, Dyn, Const<2>), Heap>::zeros_shaped((Const, Dyn(0), Const));
+    let moved = empty.permute(Axes::<1, 2, 0>);
+    assert_eq!((moved.shape(), moved.len()), ((Dyn(0), Const, Const), 0));
+}
+
+/// sin(xᵀ⁽²⁰¹⁾) weighted, for static mode: the permuted tensor feeds an elementwise
+/// function and a product.
+#[differentiable(wrt(x))]
+fn permuted_energy(
+    x: &Tensor<f64, (Const<2>, Const<3>, Const<4>), Heap>,
+    weights: &Tensor<f64, (Const<4>, Const<2>, Const<3>), Heap>,
+) -> f64 {
+    let y = x.permute(Axes::<2, 0, 1>);
+    y.sin().dot(weights) + y.dot(&y)
+}
+
+#[test]
+fn permute_on_the_tape_in_static_mode_and_on_duals() {
+    use fluxion::autodiff::check::{CheckOptions, check_grad, check_pullback, check_pushforward};
+    use fluxion::ops::layout::permute_pullback;
+    type X = Tensor<f64, (Const<2>, Const<3>, Const<4>), Heap>;
+    type W = Tensor<f64, (Const<4>, Const<2>, Const<3>), Heap>;
+    let mut rng = TestRng::new(5);
+    let x = X::from_shape_fn((Const, Const, Const), |_| rng.signed_unit());
+    let weights = W::from_shape_fn((Const, Const, Const), |_| rng.signed_unit());
+    let loss = |x: Var<X>| {
+        let y = x.permute(Axes::<2, 0, 1>);
+        y.sin().dot(&Var::constant(weights.clone())) + y.dot(&y)
+    };
+    check_grad(loss, &x, CheckOptions::f64()).unwrap();
+    // The adjoint identity ⟨P v, w⟩ = ⟨v, Pᵀ w⟩, exactly (a permutation adds nothing).
+    let v = X::from_shape_fn((Const, Const, Const), |_| rng.signed_unit());
+    let (lhs, rhs) =
+        (v.permute(Axes::<2, 0, 1>).dot(&weights), v.dot(&permute_pullback(Axes::<2, 0, 1>, &weights)));
+    assert!((lhs - rhs).abs() <= 1e-15 * lhs.abs().max(1.0), "{lhs} against {rhs}");
+    // Static mode: the tape's value and gradient; its pullback and tangent against
+    // finite differences.
+    let (value, gradient) = permuted_energy::value_and_grad(&x, &weights);
+    let (tape_value, tape_gradient) = value_and_grad(loss, &x);
+    assert!((value - tape_value).abs() < 1e-13);
+    assert_all_close(gradient.as_slice(), tape_gradient.as_slice(), 1e-14);
+    let plain = |x: &X| permuted_energy(x, &weights);
+    check_pullback(plain, permuted_energy::vjp(&x, &weights).1, &x, CheckOptions::f64()).unwrap();
+    let (_, pushforward) = permuted_energy::linearize(&x, &weights);
+    check_pushforward(plain, pushforward, &x, CheckOptions::f64()).unwrap();
+    // Duals: the tangent is the direction, permuted.
+    let (_, tangent) =
+        jvp(|x: Tensor<Dual<f64>, (Const<2>, Const<3>, Const<4>), Heap>| x.permute(Axes::<1, 2, 0>), &x, &v);
+    assert_eq!(tangent.as_slice(), v.permute(Axes::<1, 2, 0>).as_slice());
 }

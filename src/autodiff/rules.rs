@@ -45,7 +45,9 @@ use crate::ops::elementwise::{
     relu_pullback,
 };
 use crate::ops::functions::{ClampFunction, Larger, Smaller};
-use crate::ops::layout::{concat_pullback, narrow_pullback, narrow_range_pullback, reshape_pullback};
+use crate::ops::layout::{
+    concat_pullback, narrow_pullback, narrow_range_pullback, permute_pullback, reshape_pullback,
+};
 use crate::ops::linalg::{
     LeastSquaresSolution, PseudoInverseStorage, System, Triangle, adjoint_system_solve, cholesky_pullback,
     cholesky_push, determinant_pullback, determinant_push, hermitian_eigen_pullback, hermitian_eigen_push,
@@ -79,8 +81,8 @@ use crate::product::{MatMul, MatMulTransposed, ScalarFactor, TransposedMatMul};
 use crate::scalar::{ComplexScalar, RealDot, RealScalar, Scalar};
 use crate::shape::Dyn;
 use crate::shape::constraint::{
-    AddsUpTo, Axis, ConcatShapes, ConvolvesTo, FitsSlice, HasAxis, InsertsAxis, NoFewerRowsThan, PoolsTo,
-    RightHandSide, SameElementCount,
+    AddsUpTo, Axis, ConcatShapes, ConvolvesTo, FitsSlice, HasAxis, InsertsAxis, NoFewerRowsThan,
+    PermutesAxes, PoolsTo, RightHandSide, SameElementCount,
 };
 use crate::shape::{Const, Dim, Shape};
 use crate::tensor::{Storage, Tensor};
@@ -1590,6 +1592,37 @@ where
     #[inline(always)]
     fn pull(&self, x: &Tensor<T, S, K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, S, K> {
         narrow_range_pullback::<AXIS, _, _, _>(x, self.start..self.end, y_bar)
+    }
+}
+
+/// The axes in a new order (`x.permute(Axes::<2, 0, 1>)`, the order `P`): ẏ is ẋ
+/// permuted the same way; x̄ is ȳ with its axes put back.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AxisPermutation<P>(P);
+
+impl<P> From<P> for AxisPermutation<P> {
+    fn from(axes: P) -> Self {
+        AxisPermutation(axes)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, S: Shape, P: PermutesAxes<S>, K> UnaryRule<Tensor<T, S, K>> for AxisPermutation<P>
+where
+    K: Storage<T, S> + Storage<T, P::Output>,
+{
+    type Output = Tensor<T, P::Output, K>;
+    #[inline(always)]
+    fn value(&self, x: &Tensor<T, S, K>) -> Self::Output {
+        x.permute(self.0)
+    }
+    #[inline(always)]
+    fn push(&self, _: &Tensor<T, S, K>, _: &Self::Output, x_dot: &Tensor<T, S, K>) -> Self::Output {
+        x_dot.permute(self.0)
+    }
+    #[inline(always)]
+    fn pull(&self, _: &Tensor<T, S, K>, _: &Self::Output, y_bar: &Self::Output) -> Tensor<T, S, K> {
+        permute_pullback(self.0, y_bar)
     }
 }
 

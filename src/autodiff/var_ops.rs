@@ -24,8 +24,8 @@ use crate::ops::elementwise::{
     im_pullback, norm_sqr_pullback, re_pullback, relu_pullback,
 };
 use crate::ops::layout::{
-    broadcast_pullback, concat_pullback, narrow_pullback, narrow_range_pullback, reshape_pullback,
-    transpose_pullback,
+    broadcast_pullback, concat_pullback, narrow_pullback, narrow_range_pullback, permute_pullback,
+    reshape_pullback, transpose_pullback,
 };
 use crate::ops::pool::{Window, avg_pool2d_pullback, max_pool2d_pullback};
 use crate::ops::reduce::{
@@ -44,8 +44,8 @@ use crate::product::outer::outer_pullback;
 use crate::product::{MatMul, MatMulTransposed, ScalarFactor, TransposedMatMul};
 use crate::scalar::{RealDot, RealScalar, Scalar};
 use crate::shape::constraint::{
-    AddsUpTo, Axis, Broadcastable, ConvolvesTo, FitsSlice, HasAxis, InsertsAxis, PoolsTo, SameElementCount,
-    SplitsIntoHeads,
+    AddsUpTo, Axis, Broadcastable, ConvolvesTo, FitsSlice, HasAxis, InsertsAxis, PermutesAxes, PoolsTo,
+    SameElementCount, SplitsIntoHeads,
 };
 use crate::shape::{Const, Dim, Dyn, Shape, StaticShape};
 use crate::tensor::{SameKind, Storage, StorageKind, Tensor, Zeros};
@@ -381,6 +381,15 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
         let (a, b) = (self.shared_value(), other.shared_value());
         let y = or_panic(a.join_along(axis, &b));
         record_own_binary(self, other, y, move |y_bar| concat_pullback::<AXIS, _, _, _, _, _>(&a, &b, y_bar))
+    }
+
+    /// The axes in a new order (see [`Tensor::permute`]), with x̄ = ȳ's axes put
+    /// back ([`permute_pullback`]).
+    pub fn permute<P: PermutesAxes<S>>(&self, axes: P) -> Var<Tensor<T, P::Output, K>>
+    where
+        K: Storage<T, P::Output>,
+    {
+        record_own_unary(self, self.value().permute(axes), move |y_bar| permute_pullback(axes, y_bar))
     }
 
     /// The `LEN` entries from `START` along `AXIS`.

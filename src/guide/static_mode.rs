@@ -242,7 +242,7 @@
 //!     `pseudo_inverse`, `diagonal`, `diagonal_matrix` (real or complex but for
 //!     the symmetric ones, whose complex form is `hermitian_eigenvalues` and
 //!     `let (values, vectors) = a.hermitian_eigen();`);
-//!   - shapes: `transpose`, `conj_transpose`, `flatten` and `reshape` (their shapes from a turbofish,
+//!   - shapes: `transpose`, `conj_transpose`, `permute(Axes::<2, 0, 1>)`, `flatten` and `reshape` (their shapes from a turbofish,
 //!     a type on the `let` or the result's use), `narrow::<AXIS, START, LEN>()`,
 //!     `narrow_range(Axis::<k>, start..end)` (plain offsets; the axis becomes `Dyn`),
 //!     `m.row(i)` and `m.column(j)` (the index a plain value),

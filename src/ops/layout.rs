@@ -10,13 +10,16 @@
 //!   PyTorch's `keepdim`/`unsqueeze(k).expand(…)`).
 //! - `concat` along axis k: the other axes must agree; the lengths along k add up.
 //! - `narrow::<AXIS, START, LEN>`: the `LEN` entries from `START` along `AXIS`.
+//! - `permute(Axes::<…>)`: the axes in a new order, y\[i₀, …, i_{r−1}\] = x\[j\] with
+//!   j_{order\[k\]} = i_k (the matrix transpose is `Axes::<1, 0>`); its cotangent is ȳ
+//!   permuted back by the inverse order.
 
 use crate::error::{ShapeError, or_panic};
 use crate::scalar::Scalar;
 use crate::shape::constraint::{
-    AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis, InsertsAxis, SameElementCount,
+    AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis, InsertsAxis, PermutesAxes, SameElementCount,
 };
-use crate::shape::{Const, Dim, Dims, Dyn, Shape, StaticShape};
+use crate::shape::{Const, Dim, Dims, Dyn, MAX_RANK, Shape, StaticShape};
 use crate::tensor::{Storage, Tensor};
 
 impl<T: Copy, R: Dim, C: Dim, K> Tensor<T, (R, C), K>
@@ -35,6 +38,69 @@ where
         let mut out = Tensor::full_shaped(shape, first);
         transpose_into(data, (rows, cols), first, out.as_mut_slice());
         out
+    }
+}
+
+/// A tensor of `shape` holding `data` (row-major, `dims`) with its axes in `order`.
+fn reordered<T: Copy, Out: Shape, K: Storage<T, Out>>(
+    data: &[T],
+    dims: Dims,
+    order: &[usize],
+    shape: Out,
+) -> Tensor<T, Out, K> {
+    let Some(&first) = data.first() else {
+        return Tensor::from_buffer(shape, K::from_elements(&shape, core::iter::empty()));
+    };
+    let mut out = Tensor::full_shaped(shape, first);
+    permute_into(data, dims.as_slice(), order, out.as_mut_slice());
+    out
+}
+
+/// `out` ← `data` (row-major, `dims`, not empty) with its axes in `order`: output
+/// axis k is input axis `order[k]`. Swapping the last two axes alone is a batch of
+/// tiled transposes; any other order reads each output line with its input stride (a
+/// plain copy when the last axis stays last).
+fn permute_into<T: Copy>(data: &[T], dims: &[usize], order: &[usize], out: &mut [T]) {
+    let last = dims.len() - 1;
+    let keeps_leading = order[..last - 1].iter().enumerate().all(|(k, &axis)| k == axis);
+    if keeps_leading && order[last] == last - 1 {
+        let (rows, cols) = (dims[last - 1], dims[last]);
+        for (block, out_block) in data.chunks_exact(rows * cols).zip(out.chunks_exact_mut(rows * cols)) {
+            transpose_into(block, (rows, cols), data[0], out_block);
+        }
+        return;
+    }
+    let mut input_strides = [0; MAX_RANK];
+    let mut stride = 1;
+    for (axis, &size) in dims.iter().enumerate().rev() {
+        input_strides[axis] = stride;
+        stride *= size;
+    }
+    // The output's sizes, and each output axis's stride through the input.
+    let (mut sizes, mut strides) = ([0; MAX_RANK], [0; MAX_RANK]);
+    for (k, &axis) in order.iter().enumerate() {
+        (sizes[k], strides[k]) = (dims[axis], input_strides[axis]);
+    }
+    let (length, step) = (sizes[last], strides[last]);
+    let (mut index, mut start) = ([0; MAX_RANK], 0);
+    for line in out.chunks_exact_mut(length) {
+        if step == 1 {
+            line.copy_from_slice(&data[start..][..length]);
+        } else {
+            for (j, element) in line.iter_mut().enumerate() {
+                *element = data[start + j * step];
+            }
+        }
+        // The next line: the leading output indices count up like an odometer.
+        for k in (0..last).rev() {
+            index[k] += 1;
+            start += strides[k];
+            if index[k] < sizes[k] {
+                break;
+            }
+            start -= index[k] * strides[k];
+            index[k] = 0;
+        }
     }
 }
 
@@ -77,6 +143,29 @@ fn transpose_into<T: Copy>(data: &[T], (rows, cols): (usize, usize), fill: T, ou
 }
 
 impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
+    /// The axes in the order `axes` names: axis k of the result is axis `axes[k]` of
+    /// `self` (PyTorch's `x.permute(2, 0, 1)`, NumPy's `x.transpose(2, 0, 1)`); for a
+    /// matrix, `Axes::<1, 0>` is the [transpose](Self::transpose). Static and dynamic
+    /// axes move with their types. An axis past the rank does not compile, and one
+    /// named twice stops the build.
+    ///
+    /// ```
+    /// use fluxion::prelude::*;
+    ///
+    /// // A batch of 2 sequences of 3 tokens with 4 features each, as (token, batch, feature).
+    /// let x = Tensor::<f32, (Const<2>, Const<3>, Const<4>), Inline>::from_fn(|[b, t, f]| (100 * b + 10 * t + f) as f32);
+    /// let y: Tensor<f32, (Const<3>, Const<2>, Const<4>), Inline> = x.permute(Axes::<1, 0, 2>);
+    /// assert_eq!(y[[2, 1, 3]], 123.0);
+    /// ```
+    #[inline]
+    pub fn permute<P: PermutesAxes<S>>(&self, _: P) -> Tensor<T, P::Output, K>
+    where
+        K: Storage<T, P::Output>,
+    {
+        let () = P::CHECK;
+        reordered(self.as_slice(), self.dims(), P::ORDER, P::permuted(&self.shape()))
+    }
+
     /// The same elements under the static shape `Target`, of any size; the element
     /// counts are compared by the compiler when it builds the program.
     ///
@@ -512,6 +601,25 @@ where
     K: Storage<T, (R, C)> + Storage<T, (C, R)>,
 {
     y_bar.transpose()
+}
+
+/// x̄ for y = `x.permute(axes)`: ȳ with its axes put back, by the inverse order
+/// (a permutation's adjoint is its inverse).
+pub fn permute_pullback<T: Copy, S: Shape, P: PermutesAxes<S>, K>(
+    _: P,
+    y_bar: &Tensor<T, P::Output, K>,
+) -> Tensor<T, S, K>
+where
+    K: Storage<T, S> + Storage<T, P::Output>,
+{
+    let (order, y_dims) = (P::ORDER, y_bar.dims());
+    let (mut inverse, mut sizes) = ([0; MAX_RANK], [0; MAX_RANK]);
+    for (k, &axis) in order.iter().enumerate() {
+        (inverse[axis], sizes[axis]) = (k, y_dims.as_slice()[k]);
+    }
+    let shape =
+        S::from_dims(&sizes[..order.len()]).expect("a permuted shape's axes, put back, are the input's");
+    reordered(y_bar.as_slice(), y_dims, &inverse[..order.len()], shape)
 }
 
 /// x̄ = ȳ under x's shape, for any reshape (and flatten) of x.

@@ -71,6 +71,74 @@ pub trait InsertsAxis<const AXIS: usize, S: Shape>: HasAxis<AXIS, Removed = S> {
 #[diagnostic::do_not_recommend]
 impl<const AXIS: usize, S: Shape, Target: HasAxis<AXIS, Removed = S>> InsertsAxis<AXIS, S> for Target {}
 
+/// An order of a tensor's axes, for [`permute`](crate::tensor::Tensor::permute):
+/// axis k of the result is axis number k of the list, `[A, B, C, D][k]`, of the
+/// input (`x.permute(Axes::<2, 0, 1>)` is PyTorch's `x.permute(2, 0, 1)` and NumPy's
+/// `x.transpose(2, 0, 1)`). A matrix's order names two axes, a rank-3 tensor's three;
+/// the places after them are left out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Axes<
+    const A: usize,
+    const B: usize,
+    const C: usize = { usize::MAX },
+    const D: usize = { usize::MAX },
+>;
+
+/// `Self` names each axis of shape `S` once, in a new order; the reordered shape is
+/// `Output`. An axis past the rank is a type error; an axis named twice stops the
+/// build (`CHECK`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an order of the axes of a tensor of shape `{S}`",
+    label = "name each axis from 0 to rank − 1 once: `Axes::<1, 0>` for a matrix, `Axes::<2, 0, 1>` for rank 3"
+)]
+pub trait PermutesAxes<S: Shape>: Copy + Send + Sync + 'static {
+    /// The shape with its axes in this order.
+    type Output: Shape;
+    /// Axis k of the output is axis `ORDER[k]` of the input.
+    const ORDER: &'static [usize];
+    /// Evaluated where a permutation is compiled: fails the build when an axis is
+    /// named twice (each entry is below the rank, which the `HasAxis` bounds have
+    /// checked, so distinct entries are a permutation).
+    #[doc(hidden)]
+    const CHECK: () = {
+        let (order, mut first) = (Self::ORDER, 0);
+        while first < order.len() {
+            let mut second = first + 1;
+            while second < order.len() {
+                let message = BuildMessage::new().text("axis ").number(order[first]).text(" is named twice");
+                message.text(": an order names each axis once").require(order[first] != order[second]);
+                second += 1;
+            }
+            first += 1;
+        }
+    };
+
+    /// The shape with its axes in this order.
+    fn permuted(shape: &S) -> Self::Output;
+}
+
+macro_rules! impl_permutes_axes {
+    ($shape:ty; $($dim:ident),+; $($axis:ident),+) => {
+        #[diagnostic::do_not_recommend]
+        impl<$($dim: Dim,)+ $(const $axis: usize,)+> PermutesAxes<$shape> for Axes<$($axis),+>
+        where
+            $shape: $(HasAxis<$axis> +)+ Shape,
+        {
+            type Output = ($(<$shape as HasAxis<$axis>>::Axis,)+);
+            const ORDER: &'static [usize] = &[$($axis),+];
+
+            #[inline(always)]
+            fn permuted(shape: &$shape) -> Self::Output {
+                ($(<$shape as HasAxis<$axis>>::axis_dim(shape),)+)
+            }
+        }
+    };
+}
+
+impl_permutes_axes!((D0, D1); D0, D1; A, B);
+impl_permutes_axes!((D0, D1, D2); D0, D1, D2; A, B, C);
+impl_permutes_axes!((D0, D1, D2, D3); D0, D1, D2, D3; A, B, C, D);
+
 macro_rules! impl_has_axis {
     ($axis:literal; $($pre:ident $pi:tt),*; $X:ident $xi:tt; $($post:ident $qi:tt),*) => {
         #[diagnostic::do_not_recommend]

@@ -629,6 +629,7 @@ const RESHAPES: &[(&str, &str)] = &[("reshape", "Reshaping"), ("flatten", "Flatt
 const ARGUMENT_METHODS: &[(&str, &str)] = &[
     ("normalize_rows", "RowNormalization"),
     ("broadcast_axis", "AxisBroadcast"),
+    ("permute", "AxisPermutation"),
     ("sum_axis", "SumAxis"),
     ("mean_axis", "MeanAxis"),
     ("logsumexp", "LogSumExp"),
