@@ -857,10 +857,11 @@ where
 
 #[test]
 fn permute_moves_each_axis_to_its_place() {
-    // Rank 4, every order, with a dynamic axis (it moves with its type).
-    let x = Tensor::<f64, (Dyn, Const<3>, Const<4>, Const<5>), Heap>::from_shape_fn(
+    // Rank 4, every order, with a dynamic axis (it moves with its type) and two axes
+    // past the transpose's 16×16 tiles; each element is its offset.
+    let x = Tensor::<f64, (Dyn, Const<3>, Const<17>, Const<18>), Heap>::from_shape_fn(
         (Dyn(2), Const, Const, Const),
-        |[a, b, c, d]| (1000 * a + 100 * b + 10 * c + d) as f64,
+        |[a, b, c, d]| (((a * 3 + b) * 17 + c) * 18 + d) as f64,
     );
     macro_rules! every_order {
         ($($a:literal $b:literal $c:literal $d:literal),+) => {
@@ -872,8 +873,8 @@ fn permute_moves_each_axis_to_its_place() {
         1 3 2 0, 2 0 1 3, 2 0 3 1, 2 1 0 3, 2 1 3 0, 2 3 0 1, 2 3 1 0, 3 0 1 2, 3 0 2 1, 3 1 0 2, 3 1 2 0,
         3 2 0 1, 3 2 1 0
     );
-    let y: Tensor<f64, (Const<5>, Dyn, Const<4>, Const<3>), Heap> = x.permute(Axes::<3, 0, 2, 1>);
-    assert_eq!((y.shape(), y[[4, 1, 2, 0]]), ((Const, Dyn(2), Const, Const), 1024.0));
+    let y: Tensor<f64, (Const<18>, Dyn, Const<17>, Const<3>), Heap> = x.permute(Axes::<3, 0, 2, 1>);
+    assert_eq!((y.shape(), y[[4, 1, 2, 0]]), ((Const, Dyn(2), Const, Const), 958.0));
     // Rank 3, every order, sizes past the transpose's 16×16 tiles (the batch of
     // transposes when the last two axes swap), in complex numbers.
     let mut rng = TestRng::new(11);

@@ -5,7 +5,11 @@
 //! - `layout/concat`: two 256×256 matrices side by side (along axis 1);
 //! - `layout/gather_rows`: 256 rows of a 1024×256 table at scattered indices (an
 //!   embedding lookup);
-//! - `layout/broadcast_axis`: a vector of 256 repeated into the rows of 256×256.
+//! - `layout/broadcast_axis`: a vector of 256 repeated into the rows of 256×256;
+//! - `layout/permute`: a 32×64×8×64 batch of attention heads to 32×8×64×64 (axes
+//!   0, 2, 1, 3: runs of 64 copied), the last two axes of 64×128×128 swapped (a batch
+//!   of transposes), and 64×128×128 as axes 2, 0, 1 (128×64×128: each matrix
+//!   transposed into rows 128 apart), the last two beside 16×16 blocks written out.
 //!
 //! Ids `{ours,handwritten}/<shape>`. Throughput counts the elements written.
 
@@ -17,7 +21,7 @@ use crate::common::{compare, config, heap_matrix};
 criterion_group! {
     name = benches;
     config = config();
-    targets = narrow_range, concat, gather_rows, broadcast_axis
+    targets = narrow_range, concat, gather_rows, broadcast_axis, permute
 }
 
 /// `layout/narrow_range`: a block of rows.
@@ -87,5 +91,87 @@ fn broadcast_axis(c: &mut Criterion) {
     assert_eq!(ours().as_slice(), handwritten());
     let mut group = c.benchmark_group("layout/broadcast_axis");
     compare(&mut group, "heap-256x256", SIDE * SIDE, ours, handwritten);
+    group.finish();
+}
+
+/// Sizes of the batch of attention heads: batch, tokens, heads, width.
+const HEADS: [usize; 4] = [32, 64, 8, 64];
+/// Sizes of the rank-3 tensor whose axes are swapped or rotated.
+const CUBE: [usize; 3] = [64, 128, 128];
+/// Side of the blocks of the written-out transposes.
+const BLOCK: usize = 16;
+
+/// `layout/permute`: three orders of a tensor's axes.
+fn permute(c: &mut Criterion) {
+    let mut group = c.benchmark_group("layout/permute");
+    let [b, t, h, d] = HEADS;
+    let heads = Tensor::<f32, (Dyn, Dyn, Dyn, Dyn), Heap>::random_uniform_shaped(
+        (Dyn(b), Dyn(t), Dyn(h), Dyn(d)),
+        -1.0,
+        1.0,
+        1,
+    );
+    let handwritten = || {
+        let x = black_box(heads.as_slice());
+        let mut out = Vec::with_capacity(b * t * h * d);
+        for batch in 0..b {
+            for head in 0..h {
+                for token in 0..t {
+                    out.extend_from_slice(&x[((batch * t + token) * h + head) * d..][..d]);
+                }
+            }
+        }
+        out
+    };
+    let ours = || black_box(&heads).permute(Axes::<0, 2, 1, 3>);
+    assert_eq!(ours().as_slice(), handwritten());
+    compare(&mut group, "heap-32x64x8x64-heads", b * t * h * d, ours, handwritten);
+
+    let [n, rows, cols] = CUBE;
+    let cube = Tensor::<f32, (Dyn, Dyn, Dyn), Heap>::random_uniform_shaped(
+        (Dyn(n), Dyn(rows), Dyn(cols)),
+        -1.0,
+        1.0,
+        2,
+    );
+    let handwritten = || {
+        let x = black_box(cube.as_slice());
+        let mut out = vec![0.0f32; n * rows * cols];
+        for (block, out_block) in x.chunks_exact(rows * cols).zip(out.chunks_exact_mut(rows * cols)) {
+            for i0 in (0..rows).step_by(BLOCK) {
+                for j0 in (0..cols).step_by(BLOCK) {
+                    for i in i0..(i0 + BLOCK).min(rows) {
+                        for j in j0..(j0 + BLOCK).min(cols) {
+                            out_block[j * rows + i] = block[i * cols + j];
+                        }
+                    }
+                }
+            }
+        }
+        out
+    };
+    let ours = || black_box(&cube).permute(Axes::<0, 2, 1>);
+    assert_eq!(ours().as_slice(), handwritten());
+    compare(&mut group, "heap-64x128x128-swap", n * rows * cols, ours, handwritten);
+
+    let handwritten = || {
+        let x = black_box(cube.as_slice());
+        let mut out = vec![0.0f32; n * rows * cols];
+        for (batch, block) in x.chunks_exact(rows * cols).enumerate() {
+            for i0 in (0..rows).step_by(BLOCK) {
+                for j0 in (0..cols).step_by(BLOCK) {
+                    for i in i0..(i0 + BLOCK).min(rows) {
+                        for j in j0..(j0 + BLOCK).min(cols) {
+                            out[(j * n + batch) * rows + i] = block[i * cols + j];
+                        }
+                    }
+                }
+            }
+        }
+        out
+    };
+    let ours = || black_box(&cube).permute(Axes::<2, 0, 1>);
+    assert_eq!(ours().as_slice(), handwritten());
+    compare(&mut group, "heap-64x128x128-rotate", n * rows * cols, ours, handwritten);
     group.finish();
 }

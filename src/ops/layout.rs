@@ -36,12 +36,18 @@ where
             return Tensor::from_buffer(shape, K::from_elements(&shape, core::iter::empty()));
         };
         let mut out = Tensor::full_shaped(shape, first);
-        transpose_into(data, (rows, cols), first, out.as_mut_slice());
+        let source = Block { start: 0, row_stride: cols, rows, columns: cols };
+        transpose_block(data, source, first, out.as_mut_slice(), (0, rows));
         out
     }
 }
 
-/// A tensor of `shape` holding `data` (row-major, `dims`) with its axes in `order`.
+/// A tensor of `shape` holding `data` (row-major, `dims`) with its axes in `order`
+/// (output axis k is input axis `order[k]`). When the last axis stays last, each
+/// output line is a run of the input, copied once. Otherwise the two axes that meet
+/// the last places (the input's last, and the one that becomes the output's last) are
+/// transposed tile by tile, for every index of the other axes: reads and writes both
+/// stay contiguous (a batch of matrix transposes when the last two axes swap).
 fn reordered<T: Copy, Out: Shape, K: Storage<T, Out>>(
     data: &[T],
     dims: Dims,
@@ -51,57 +57,97 @@ fn reordered<T: Copy, Out: Shape, K: Storage<T, Out>>(
     let Some(&first) = data.first() else {
         return Tensor::from_buffer(shape, K::from_elements(&shape, core::iter::empty()));
     };
+    let (dims, last) = (dims.as_slice(), order.len() - 1);
+    let input_strides = row_major_strides(dims);
+    let output_strides = row_major_strides(shape.dims().as_slice());
+    // Each output axis's size, its stride through the input and its own stride.
+    let mut sizes = [0; MAX_RANK];
+    let mut strides = [[0; MAX_RANK]; 2];
+    for (k, &axis) in order.iter().enumerate() {
+        (sizes[k], strides[0][k], strides[1][k]) = (dims[axis], input_strides[axis], output_strides[k]);
+    }
+    if order[last] == last {
+        let lines = Odometer::new(&sizes[..last], strides);
+        return Tensor::from_runs(shape, lines.map(|[start, _]| &data[start..][..dims[last]]));
+    }
+    // Output axis `q` runs along the input's last axis, and the output's last axis
+    // along input axis `order[last]`; the other axes are visited one index at a time.
+    let q = order.iter().position(|&axis| axis == last).expect("an order names every axis");
+    let (row_stride, rows, columns) = (input_strides[order[last]], sizes[last], dims[last]);
+    let source = |start| Block { start, row_stride, rows, columns };
+    for k in [last, q] {
+        sizes[k] = 1;
+    }
     let mut out = Tensor::full_shaped(shape, first);
-    permute_into(data, dims.as_slice(), order, out.as_mut_slice());
+    for [input, output] in Odometer::new(&sizes[..=last], strides) {
+        transpose_block(data, source(input), first, out.as_mut_slice(), (output, output_strides[q]));
+    }
     out
 }
 
-/// `out` ← `data` (row-major, `dims`, not empty) with its axes in `order`: output
-/// axis k is input axis `order[k]`. Swapping the last two axes alone is a batch of
-/// tiled transposes; any other order reads each output line with its input stride (a
-/// plain copy when the last axis stays last).
-fn permute_into<T: Copy>(data: &[T], dims: &[usize], order: &[usize], out: &mut [T]) {
-    let last = dims.len() - 1;
-    let keeps_leading = order[..last - 1].iter().enumerate().all(|(k, &axis)| k == axis);
-    if keeps_leading && order[last] == last - 1 {
-        let (rows, cols) = (dims[last - 1], dims[last]);
-        for (block, out_block) in data.chunks_exact(rows * cols).zip(out.chunks_exact_mut(rows * cols)) {
-            transpose_into(block, (rows, cols), data[0], out_block);
-        }
-        return;
-    }
-    let mut input_strides = [0; MAX_RANK];
+/// The strides of a row-major array of sizes `dims`.
+fn row_major_strides(dims: &[usize]) -> [usize; MAX_RANK] {
+    let mut strides = [0; MAX_RANK];
     let mut stride = 1;
     for (axis, &size) in dims.iter().enumerate().rev() {
-        input_strides[axis] = stride;
+        strides[axis] = stride;
         stride *= size;
     }
-    // The output's sizes, and each output axis's stride through the input.
-    let (mut sizes, mut strides) = ([0; MAX_RANK], [0; MAX_RANK]);
-    for (k, &axis) in order.iter().enumerate() {
-        (sizes[k], strides[k]) = (dims[axis], input_strides[axis]);
+    strides
+}
+
+/// Every index of `sizes` in row-major order, as its offsets under two sets of
+/// strides (one index, at offsets [0, 0], when there are no sizes).
+struct Odometer {
+    sizes: [usize; MAX_RANK],
+    strides: [[usize; MAX_RANK]; 2],
+    rank: usize,
+    index: [usize; MAX_RANK],
+    offsets: [usize; 2],
+    remaining: usize,
+}
+
+impl Odometer {
+    fn new(sizes: &[usize], strides: [[usize; MAX_RANK]; 2]) -> Self {
+        let mut all = [0; MAX_RANK];
+        all[..sizes.len()].copy_from_slice(sizes);
+        let remaining = sizes.iter().product();
+        Odometer { sizes: all, strides, rank: sizes.len(), index: [0; MAX_RANK], offsets: [0; 2], remaining }
     }
-    let (length, step) = (sizes[last], strides[last]);
-    let (mut index, mut start) = ([0; MAX_RANK], 0);
-    for line in out.chunks_exact_mut(length) {
-        if step == 1 {
-            line.copy_from_slice(&data[start..][..length]);
-        } else {
-            for (j, element) in line.iter_mut().enumerate() {
-                *element = data[start + j * step];
+}
+
+impl Iterator for Odometer {
+    type Item = [usize; 2];
+
+    #[inline]
+    fn next(&mut self) -> Option<[usize; 2]> {
+        self.remaining = self.remaining.checked_sub(1)?;
+        let current = self.offsets;
+        for k in (0..self.rank).rev() {
+            self.index[k] += 1;
+            for (offset, strides) in self.offsets.iter_mut().zip(&self.strides) {
+                *offset += strides[k];
             }
-        }
-        // The next line: the leading output indices count up like an odometer.
-        for k in (0..last).rev() {
-            index[k] += 1;
-            start += strides[k];
-            if index[k] < sizes[k] {
+            if self.index[k] < self.sizes[k] {
                 break;
             }
-            start -= index[k] * strides[k];
-            index[k] = 0;
+            for (offset, strides) in self.offsets.iter_mut().zip(&self.strides) {
+                *offset -= self.index[k] * strides[k];
+            }
+            self.index[k] = 0;
         }
+        Some(current)
     }
+}
+
+/// A `rows` × `columns` matrix inside a flat array: entry (i, j) at
+/// `start + i·row_stride + j`.
+#[derive(Clone, Copy)]
+struct Block {
+    start: usize,
+    row_stride: usize,
+    rows: usize,
+    columns: usize,
 }
 
 /// The side of the square tiles a transpose copies through: a tile's rows are read
@@ -109,21 +155,24 @@ fn permute_into<T: Copy>(data: &[T], dims: &[usize], order: &[usize], out: &mut 
 /// in 67 µs, against 297 µs element by element in the order of the output).
 const TRANSPOSE_TILE: usize = 16;
 
-/// `out` (row-major cols × rows) ← the transpose of `data` (row-major rows × cols):
-/// whole tiles through a fixed-size array (first filled with `fill`), then the
-/// partial tiles at the right and bottom edges element by element.
+/// Writes the transpose of the `source` block of `data` into `out`, entry (j, i) at
+/// `start + j·stride + i` for `(start, stride)` = `destination`: whole tiles through
+/// a fixed-size array (first filled with `fill`), then the partial tiles at the right
+/// and bottom edges element by element.
 #[inline]
-fn transpose_into<T: Copy>(data: &[T], (rows, cols): (usize, usize), fill: T, out: &mut [T]) {
+fn transpose_block<T: Copy>(data: &[T], source: Block, fill: T, out: &mut [T], destination: (usize, usize)) {
     const B: usize = TRANSPOSE_TILE;
-    let (full_rows, full_cols) = (rows / B * B, cols / B * B);
+    let Block { start, row_stride, rows, columns } = source;
+    let (out_start, out_stride) = destination;
+    let (full_rows, full_columns) = (rows / B * B, columns / B * B);
     let mut tile = [[fill; B]; B];
     for i0 in (0..full_rows).step_by(B) {
-        for j0 in (0..full_cols).step_by(B) {
+        for j0 in (0..full_columns).step_by(B) {
             for (k, row) in tile.iter_mut().enumerate() {
-                row.copy_from_slice(&data[(i0 + k) * cols + j0..][..B]);
+                row.copy_from_slice(&data[start + (i0 + k) * row_stride + j0..][..B]);
             }
             for k in 0..B {
-                let column = &mut out[(j0 + k) * rows + i0..][..B];
+                let column = &mut out[out_start + (j0 + k) * out_stride + i0..][..B];
                 for (l, element) in column.iter_mut().enumerate() {
                     *element = tile[l][k];
                 }
@@ -131,13 +180,13 @@ fn transpose_into<T: Copy>(data: &[T], (rows, cols): (usize, usize), fill: T, ou
         }
     }
     for i in 0..rows {
-        for j in full_cols..cols {
-            out[j * rows + i] = data[i * cols + j];
+        for j in full_columns..columns {
+            out[out_start + j * out_stride + i] = data[start + i * row_stride + j];
         }
     }
     for i in full_rows..rows {
-        for j in 0..full_cols {
-            out[j * rows + i] = data[i * cols + j];
+        for j in 0..full_columns {
+            out[out_start + j * out_stride + i] = data[start + i * row_stride + j];
         }
     }
 }
