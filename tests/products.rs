@@ -1,4 +1,4 @@
-//! Products (`dot`, `inner`, `dotu`, `hadamard`, `outer`, `matmul`) against naive
+//! Products (`dot`, `inner`, `dotu`, `hadamard`, `outer`, `kron`, `matmul`) against naive
 //! reference computations in double precision, for all four element types, at small
 //! static sizes (plain loop) and at sizes above 16³ multiply-adds (the `gemm` crate).
 
@@ -446,4 +446,91 @@ fn split_products_from_several_threads_at_once_finish_and_agree() {
             finished.recv_timeout(Duration::from_secs(120)).expect("a split product did not finish");
         assert_eq!(product, expected);
     }
+}
+
+#[test]
+fn kron_places_the_blocks_and_mixes_products() {
+    // Against the definition, complex, with a dynamic axis on each side.
+    let mut rng = TestRng::new(3);
+    let a = Tensor::<Complex64, (Dyn, Const<3>), Heap>::from_shape_fn((Dyn(2), Const), |_| rng.element());
+    let b = Tensor::<Complex64, (Const<4>, Dyn), Heap>::from_shape_fn((Const, Dyn(5)), |_| rng.element());
+    let k: Tensor<Complex64, (Dyn, Dyn), Heap> = a.kron(&b);
+    assert_eq!(k.shape(), (Dyn(8), Dyn(15)));
+    for (i, j, p, q) in (0..2)
+        .flat_map(|i| (0..3).flat_map(move |j| (0..4).flat_map(move |p| (0..5).map(move |q| (i, j, p, q)))))
+    {
+        assert_eq!(k[[i * 4 + p, j * 5 + q]], a[[i, j]] * b[[p, q]], "{i} {j} {p} {q}");
+    }
+    // Static sizes from the `let`; the mixed product (A ⊗ B)(C ⊗ D) = AC ⊗ BD.
+    let (a, b): (Matrix<f64, 2, 3>, Matrix<f64, 2, 2>) =
+        (Matrix::from_fn(|_| rng.element()), Matrix::from_fn(|_| rng.element()));
+    let (c, d): (Matrix<f64, 3, 2>, Matrix<f64, 2, 1>) =
+        (Matrix::from_fn(|_| rng.element()), Matrix::from_fn(|_| rng.element()));
+    let left: Matrix<f64, 4, 6> = a.kron(&b);
+    let right: Matrix<f64, 6, 2> = c.kron(&d);
+    let mixed: Matrix<f64, 4, 2> = a.matmul(&c).kron(&b.matmul(&d));
+    assert_all_close(left.matmul(&right).as_slice(), mixed.as_slice(), 1e-14);
+    // I ⊗ B is block diagonal; an empty factor gives an empty product.
+    let block: Matrix<f64, 4, 4> = Matrix::<f64, 2, 2>::identity().kron(&b);
+    assert_eq!((block[[2, 3]], block[[0, 3]], block[[3, 2]]), (b[[0, 1]], 0.0, b[[1, 0]]));
+    let empty = Tensor::<f64, (Dyn, Dyn), Heap>::zeros_shaped((Dyn(0), Dyn(3)));
+    let product: Tensor<f64, (Dyn, Dyn), Heap> =
+        empty.kron(&b.to_storage::<Heap>().try_reshape((Dyn(2), Dyn(2))).unwrap());
+    assert_eq!(product.shape(), (Dyn(0), Dyn(6)));
+}
+
+/// ‖A ⊗ B‖² weighted by W, for static mode.
+#[fluxion::autodiff::differentiable(wrt(a, b))]
+fn kron_energy(a: &Matrix<f64, 2, 3>, b: &Matrix<f64, 2, 2>, w: &Matrix<f64, 4, 6>) -> f64 {
+    let k: Matrix<f64, 4, 6> = a.kron(b);
+    k.dot(w) + k.sin().dot(&k)
+}
+
+#[test]
+fn kron_derivatives_on_the_tape_in_static_mode_and_on_duals() {
+    use fluxion::autodiff::check::{CheckOptions, check_grad, check_pullback};
+    use fluxion::product::kron::kron_pullback;
+    let mut rng = TestRng::new(8);
+    let a: Matrix<f64, 2, 3> = Matrix::from_fn(|_| rng.element());
+    let b: Matrix<f64, 2, 2> = Matrix::from_fn(|_| rng.element());
+    let w: Matrix<f64, 4, 6> = Matrix::from_fn(|_| rng.element());
+    let loss = |(a, b): (Var<Matrix<f64, 2, 3>>, Var<Matrix<f64, 2, 2>>)| {
+        let k: Var<Matrix<f64, 4, 6>> = a.kron(&b);
+        k.dot(&Var::constant(w)) + k.sin().dot(&k)
+    };
+    check_grad(loss, &(a, b), CheckOptions::f64()).unwrap();
+    // Static mode against the tape and finite differences.
+    let (value, (a_bar, b_bar)) = kron_energy::value_and_grad(&a, &b, &w);
+    let (tape_value, (tape_a, tape_b)) = value_and_grad(loss, &(a, b));
+    assert!((value - tape_value).abs() < 1e-13);
+    assert_all_close(a_bar.as_slice(), tape_a.as_slice(), 1e-14);
+    assert_all_close(b_bar.as_slice(), tape_b.as_slice(), 1e-14);
+    let plain = |(a, b): &(Matrix<f64, 2, 3>, Matrix<f64, 2, 2>)| kron_energy(a, b, &w);
+    let (_, pullback) = kron_energy::vjp(&a, &b, &w);
+    check_pullback(plain, |y_bar| pullback(y_bar), &(a, b), CheckOptions::f64()).unwrap();
+    // The adjoint identity for complex factors: ⟨Ȧ ⊗ B + A ⊗ Ḃ, W⟩ = ⟨Ȧ, Ā⟩ + ⟨Ḃ, B̄⟩
+    // (real parts, the inner product of the complex plane as ℝ²).
+    let c = |rng: &mut TestRng| Complex64::new(rng.signed_unit(), rng.signed_unit());
+    let a: Matrix<Complex64, 2, 3> = Matrix::from_fn(|_| c(&mut rng));
+    let b: Matrix<Complex64, 3, 2> = Matrix::from_fn(|_| c(&mut rng));
+    let (a_dot, b_dot): (Matrix<Complex64, 2, 3>, Matrix<Complex64, 3, 2>) =
+        (Matrix::from_fn(|_| c(&mut rng)), Matrix::from_fn(|_| c(&mut rng)));
+    let w: Matrix<Complex64, 6, 6> = Matrix::from_fn(|_| c(&mut rng));
+    let tangent: Matrix<Complex64, 6, 6> = a_dot.kron(&b) + a.kron(&b_dot);
+    let (a_bar, b_bar) = kron_pullback(&a, &b, &w);
+    let lhs = tangent.inner(&w).re;
+    let rhs = a_dot.inner(&a_bar).re + b_dot.inner(&b_bar).re;
+    assert!((lhs - rhs).abs() < 1e-13 * lhs.abs().max(1.0), "{lhs} against {rhs}");
+    // Duals: the product rule, (A ⊗ B)˙ = Ȧ ⊗ B + A ⊗ Ḃ.
+    let (a, b): (Matrix<f64, 2, 3>, Matrix<f64, 3, 2>) = (a.re(), b.im());
+    let (a_dot, b_dot): (Matrix<f64, 2, 3>, Matrix<f64, 3, 2>) = (a_dot.im(), b_dot.re());
+    let tangent: Matrix<f64, 6, 6> = a_dot.kron(&b) + a.kron(&b_dot);
+    let (_, tangent_on_duals) = jvp(
+        |(a, b): (Matrix<Dual<f64>, 2, 3>, Matrix<Dual<f64>, 3, 2>)| -> Matrix<Dual<f64>, 6, 6> {
+            a.kron(&b)
+        },
+        &(a, b),
+        &(a_dot, b_dot),
+    );
+    assert_eq!(tangent_on_duals.as_slice(), tangent.as_slice());
 }

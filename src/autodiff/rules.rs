@@ -76,13 +76,14 @@ use crate::product::cross::{
 use crate::product::dot::dotu_pullback;
 use crate::product::hadamard::hadamard_pullback;
 use crate::product::inner::inner_pullback;
+use crate::product::kron::kron_pullback;
 use crate::product::outer::outer_pullback;
 use crate::product::{MatMul, MatMulTransposed, ScalarFactor, TransposedMatMul};
 use crate::scalar::{ComplexScalar, RealDot, RealScalar, Scalar};
 use crate::shape::Dyn;
 use crate::shape::constraint::{
-    AddsUpTo, Axis, ConcatShapes, ConvolvesTo, FitsSlice, HasAxis, InsertsAxis, NoFewerRowsThan,
-    PermutesAxes, PoolsTo, RightHandSide, SameElementCount,
+    AddsUpTo, Axis, ConcatShapes, ConvolvesTo, FitsSlice, HasAxis, InsertsAxis, MultipliesTo,
+    NoFewerRowsThan, PermutesAxes, PoolsTo, RightHandSide, SameElementCount,
 };
 use crate::shape::{Const, Dim, Shape};
 use crate::tensor::{Storage, Tensor};
@@ -718,6 +719,37 @@ pub struct OuterProduct;
 /// `a.dot(&b)`: Σ aᵢbᵢ of real tensors.
 #[derive(Clone, Copy, Debug)]
 pub struct DotProduct;
+/// `a.kron(&b)` of two matrices, the Kronecker product of sizes (MP, NQ) (from how the
+/// result is used, as the method's): ẏ = ȧ ⊗ b + a ⊗ ḃ; ā and b̄ from
+/// [`kron_pullback`].
+pub struct KroneckerProduct<MP, NQ>(core::marker::PhantomData<fn() -> (MP, NQ)>);
+
+impl<MP, NQ> KroneckerProduct<MP, NQ> {
+    /// The rule, its sizes inferred.
+    pub fn new() -> Self {
+        KroneckerProduct(core::marker::PhantomData)
+    }
+}
+
+impl<MP, NQ> Default for KroneckerProduct<MP, NQ> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<MP, NQ> Clone for KroneckerProduct<MP, NQ> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<MP, NQ> Copy for KroneckerProduct<MP, NQ> {}
+
+impl<MP, NQ> core::fmt::Debug for KroneckerProduct<MP, NQ> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("KroneckerProduct")
+    }
+}
 /// `a.inner(&b)`: ⟨a, b⟩ = Σ conj(aᵢ)·bᵢ of tensors.
 #[derive(Clone, Copy, Debug)]
 pub struct InnerProduct;
@@ -2840,6 +2872,53 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, Tensor<T
 
 /// Y = a ⊗ b: Ẏ = ȧ ⊗ b + a ⊗ ḃ, āᵢ = Σⱼ Ȳᵢⱼ·conj(bⱼ), b̄ⱼ = Σᵢ conj(aᵢ)·Ȳᵢⱼ (the tape's
 /// pullback).
+#[diagnostic::do_not_recommend]
+impl<T: Scalar, M: Dim, N: Dim, P: Dim, Q: Dim, MP: Dim, NQ: Dim, K>
+    BinaryRule<Tensor<T, (M, N), K>, Tensor<T, (P, Q), K>> for KroneckerProduct<MP, NQ>
+where
+    M: MultipliesTo<P, MP>,
+    N: MultipliesTo<Q, NQ>,
+    K: Storage<T, (M, N)> + Storage<T, (P, Q)> + Storage<T, (MP, NQ)>,
+{
+    type Output = Tensor<T, (MP, NQ), K>;
+    #[inline(always)]
+    fn value(&self, a: &Tensor<T, (M, N), K>, b: &Tensor<T, (P, Q), K>) -> Self::Output {
+        a.kron(b)
+    }
+    #[inline(always)]
+    fn push_lhs(
+        &self,
+        (_, b, _): Operands<'_, Tensor<T, (M, N), K>, Tensor<T, (P, Q), K>, Self::Output>,
+        a_dot: &Tensor<T, (M, N), K>,
+    ) -> Self::Output {
+        a_dot.kron(b)
+    }
+    #[inline(always)]
+    fn push_rhs(
+        &self,
+        (a, _, _): Operands<'_, Tensor<T, (M, N), K>, Tensor<T, (P, Q), K>, Self::Output>,
+        b_dot: &Tensor<T, (P, Q), K>,
+    ) -> Self::Output {
+        a.kron(b_dot)
+    }
+    #[inline(always)]
+    fn pull_lhs(
+        &self,
+        (a, b, _): Operands<'_, Tensor<T, (M, N), K>, Tensor<T, (P, Q), K>, Self::Output>,
+        y_bar: &Self::Output,
+    ) -> Tensor<T, (M, N), K> {
+        kron_pullback(a, b, y_bar).0
+    }
+    #[inline(always)]
+    fn pull_rhs(
+        &self,
+        (a, b, _): Operands<'_, Tensor<T, (M, N), K>, Tensor<T, (P, Q), K>, Self::Output>,
+        y_bar: &Self::Output,
+    ) -> Tensor<T, (P, Q), K> {
+        kron_pullback(a, b, y_bar).1
+    }
+}
+
 #[diagnostic::do_not_recommend]
 impl<T: Scalar, M: Dim, N: Dim, K> BinaryRule<Tensor<T, (M,), K>, Tensor<T, (N,), K>> for OuterProduct
 where

@@ -40,12 +40,13 @@ use crate::ops::softmax::{log_softmax_pullback, logsumexp_pullback, softmax_pull
 use crate::product::dot::dotu_pullback;
 use crate::product::hadamard::hadamard_pullback;
 use crate::product::inner::inner_pullback;
+use crate::product::kron::kron_pullback;
 use crate::product::outer::outer_pullback;
 use crate::product::{MatMul, MatMulTransposed, ScalarFactor, TransposedMatMul};
 use crate::scalar::{RealDot, RealScalar, Scalar};
 use crate::shape::constraint::{
-    AddsUpTo, Axis, Broadcastable, ConvolvesTo, FitsSlice, HasAxis, InsertsAxis, PermutesAxes, PoolsTo,
-    SameElementCount, SplitsIntoHeads,
+    AddsUpTo, Axis, Broadcastable, ConvolvesTo, FitsSlice, HasAxis, InsertsAxis, MultipliesTo, PermutesAxes,
+    PoolsTo, SameElementCount, SplitsIntoHeads,
 };
 use crate::shape::{Const, Dim, Dyn, Shape, StaticShape};
 use crate::tensor::{SameKind, Storage, StorageKind, Tensor, Zeros};
@@ -743,6 +744,23 @@ impl<T: Scalar, M: Dim, K: Storage<T, (M,)>> Var<Tensor<T, (M,), K>> {
     {
         let (a, b) = (self.shared_value(), other.shared_value());
         record_own_binary(self, other, a.outer(&b), move |y_bar| outer_pullback(&a, &b, y_bar))
+    }
+}
+
+impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Var<Tensor<T, (M, N), K>> {
+    /// The Kronecker product A ⊗ B (see [`Tensor::kron`]), recorded with
+    /// [`kron_pullback`].
+    pub fn kron<P: Dim, Q: Dim, MP: Dim, NQ: Dim>(
+        &self,
+        other: &Var<Tensor<T, (P, Q), K>>,
+    ) -> Var<Tensor<T, (MP, NQ), K>>
+    where
+        M: MultipliesTo<P, MP>,
+        N: MultipliesTo<Q, NQ>,
+        K: Storage<T, (P, Q)> + Storage<T, (MP, NQ)>,
+    {
+        let (a, b) = (self.shared_value(), other.shared_value());
+        record_own_binary(self, other, a.kron(&b), move |y_bar| kron_pullback(&a, &b, y_bar))
     }
 }
 

@@ -227,7 +227,8 @@
 //!     `sqrt`, `powi(n)`, `powf(p)`; on tensors `sigmoid`, `relu`, `abs` (real or
 //!     complex), `scale`, `clone`;
 //!   - products and reductions: `matmul`, `matmul_transposed`,
-//!     `transposed_matmul`, `hadamard`, `dot`, `outer`, `cross`, `cross_matrix`,
+//!     `transposed_matmul`, `hadamard`, `dot`, `outer`, `kron` (its sizes from a
+//!     type on the `let` or the result's use), `cross`, `cross_matrix`,
 //!     `add_rows`, `mul_rows`,
 //!     `add_channels`, `normalize_rows(ε)`, `sum`, `mean`, `norm`, `max()` of a real
 //!     tensor, along an axis `sum_axis`, `mean_axis`, `max_axis` (real; at ties the

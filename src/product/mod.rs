@@ -10,6 +10,7 @@
 //! | [`matmul_transposed`](crate::Tensor::matmul_transposed) | (ABᵀ)ᵢⱼ = Σₖ AᵢₖBⱼₖ, B read in place | `[M, K]×[N, K]` → `[M, N]` |
 //! | [`transposed_matmul`](crate::Tensor::transposed_matmul) | (AᵀB)ᵢⱼ = Σₖ AₖᵢBₖⱼ, A read in place | `[K, M]×[K, N]` → `[M, N]` |
 //! | [`outer`](crate::Tensor::outer) | (a ⊗ b)ᵢⱼ = aᵢbⱼ (no conjugation) | `[M]`, `[N]` → `[M, N]` |
+//! | [`kron`](crate::Tensor::kron) | (A ⊗ B)\[iP + k, jQ + l\] = aᵢⱼbₖₗ (no conjugation) | `[M, N]`, `[P, Q]` → `[MP, NQ]` |
 //! | [`cross`](crate::Tensor::cross) | a × b (no conjugation); [`cross_matrix`](crate::Tensor::cross_matrix) is \[a\]×, with \[a\]×·b = a × b | `[3]`, `[3]` → `[3]` |
 //!
 //! On real data `dot`, `inner` and `dotu` agree; on complex data ⟨a, b⟩ = conj⟨b, a⟩.
@@ -18,6 +19,7 @@ pub mod cross;
 pub mod dot;
 pub mod hadamard;
 pub mod inner;
+pub mod kron;
 pub mod matmul;
 pub mod outer;
 pub mod transposed;

@@ -282,6 +282,58 @@ impl AddsUpTo<Dyn, Dyn> for Dyn {
     }
 }
 
+/// An axis of length `Self` times one of length `Rhs` has length `Out` (the axes of
+/// a Kronecker product).
+#[diagnostic::on_unimplemented(
+    message = "an axis of length `{Self}` times one of length `{Rhs}` does not give length `{Out}`",
+    label = "the output length must be the product of the input lengths",
+    note = "static lengths multiply: `Const<A>` with `Const<B>` gives `Const<A × B>` (compared when the program is built); a `Dyn` on either side gives `Dyn`"
+)]
+pub trait MultipliesTo<Rhs: Dim, Out: Dim>: Dim {
+    /// Evaluated where a Kronecker product is compiled: fails the build when static
+    /// lengths do not multiply to the output's.
+    #[doc(hidden)]
+    const CHECK: () = ();
+
+    /// The product dimension.
+    fn multiply_dims(self, rhs: Rhs) -> Out;
+}
+
+#[diagnostic::do_not_recommend]
+impl<const A: usize, const B: usize, const C: usize> MultipliesTo<Const<B>, Const<C>> for Const<A> {
+    const CHECK: () = {
+        let message = BuildMessage::new().text("a Kronecker product of lengths ").number(A).text(" and ");
+        let message = message.number(B).text(" has length ").number(A * B);
+        message.text(", not ").number(C).require(A * B == C);
+    };
+
+    #[inline(always)]
+    fn multiply_dims(self, _: Const<B>) -> Const<C> {
+        Const
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<const B: usize> MultipliesTo<Const<B>, Dyn> for Dyn {
+    fn multiply_dims(self, _: Const<B>) -> Dyn {
+        Dyn(self.0 * B)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<const A: usize> MultipliesTo<Dyn, Dyn> for Const<A> {
+    fn multiply_dims(self, rhs: Dyn) -> Dyn {
+        Dyn(A * rhs.0)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl MultipliesTo<Dyn, Dyn> for Dyn {
+    fn multiply_dims(self, rhs: Dyn) -> Dyn {
+        Dyn(self.0 * rhs.0)
+    }
+}
+
 /// `LEN` elements starting at index `START` fit inside an axis of length `Self`.
 #[diagnostic::on_unimplemented(
     message = "cannot take {LEN} elements starting at index {START} from an axis of length `{Self}`",

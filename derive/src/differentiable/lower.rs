@@ -658,6 +658,7 @@ const BINARY_METHODS: &[(&str, &str)] = &[
     ("mul_channels", "ChannelMultiplication"),
     ("hadamard", "HadamardProduct"),
     ("outer", "OuterProduct"),
+    ("kron", "KroneckerProduct"),
     ("cross", "CrossProduct"),
     ("dot", "DotProduct"),
     ("inner", "InnerProduct"),
@@ -2168,7 +2169,14 @@ impl Lowering {
             let [arg] = args.as_slice() else {
                 return Err(wrong_arity(1));
             };
-            let rule = rule_path(rule, span);
+            // `a.kron(&b)`'s rule carries its output sizes, inferred as the method's.
+            let rule = match name.as_str() {
+                "kron" => {
+                    let rule = rule_path(rule, span);
+                    quote_spanned!(span=> #rule::new())
+                }
+                _ => rule_path(rule, span),
+            };
             let a = self.operand(receiver, call.receiver.span());
             let b = self.operand(arg.clone(), call.args[0].span());
             return Ok(self.push_op(OpKind::Binary { rule, a, b }, span));
