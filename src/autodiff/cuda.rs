@@ -41,8 +41,8 @@ use crate::ops::rows::check_row;
 use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};
 use crate::scalar::RealScalar;
 use crate::shape::constraint::{
-    AddsUpTo, Axis, Broadcastable, ConvolvesTo, FitsSlice, HasAxis, InsertsAxis, PoolsTo, SameElementCount,
-    SplitsIntoHeads,
+    AddsUpTo, Axis, Broadcastable, ConvolvesTo, FitsSlice, HasAxis, InsertsAxis, PermutesAxes, PoolsTo,
+    SameElementCount, SplitsIntoHeads,
 };
 use crate::shape::{Const, Dim, Dyn, Shape, StaticShape};
 use crate::tensor::Tensor;
@@ -372,6 +372,11 @@ impl<T: CudaScalar, S: Shape> CudaDual<T, S> {
         S::Axis: FitsSlice<START, LEN>,
     {
         self.linear(|t| t.narrow::<AXIS, START, LEN>())
+    }
+
+    /// The axes in the order `axes` names; the tangent permuted the same way.
+    pub fn permute<P: PermutesAxes<S>>(&self, axes: P) -> CudaDual<T, P::Output> {
+        self.linear(|t| t.permute(axes))
     }
 }
 
@@ -1034,6 +1039,14 @@ impl<T: CudaScalar, S: Shape> Var<OnDevice<T, S>> {
                 })
             },
         )
+    }
+
+    /// The axes in the order `axes` names (see [`Tensor::permute`]), with x̄ = ȳ's
+    /// axes put back ([`rules::permute_pullback`]).
+    pub fn permute<P: PermutesAxes<S>>(&self, axes: P) -> Var<OnDevice<T, P::Output>> {
+        record_unary_in_place(self, self.value().permute(axes), move |_, y_bar, x_bar| {
+            x_bar.add(|| rules::permute_pullback(axes, y_bar))
+        })
     }
 
     /// Σ along `AXIS`.

@@ -236,7 +236,7 @@
 //! ```
 //!
 //! The elementary functions (`exp`, `ln`, `sqrt`, …) run on complex GPU tensors as
-//! the host's definitions recorded on complex symbols. Layout changes (`transpose`,
+//! the host's definitions recorded on complex symbols. Layout changes (`transpose`, `permute`,
 //! `reshape`, `concat`, `narrow`, `broadcast`), `add_rows`, `gather_rows`, `outer`,
 //! `matmul_transposed`, `transposed_matmul`, `mul_rows` and `device_full` take
 //! complex elements too.

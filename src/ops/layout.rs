@@ -661,14 +661,20 @@ pub fn permute_pullback<T: Copy, S: Shape, P: PermutesAxes<S>, K>(
 where
     K: Storage<T, S> + Storage<T, P::Output>,
 {
-    let (order, y_dims) = (P::ORDER, y_bar.dims());
+    let (shape, inverse) = permuted_back::<S, P>(y_bar.dims());
+    reordered(y_bar.as_slice(), y_bar.dims(), &inverse[..P::ORDER.len()], shape)
+}
+
+/// The shape whose permutation by `P` has dimensions `y_dims`, and the inverse order
+/// (its first rank entries) that puts them back.
+pub(crate) fn permuted_back<S: Shape, P: PermutesAxes<S>>(y_dims: Dims) -> (S, [usize; MAX_RANK]) {
     let (mut inverse, mut sizes) = ([0; MAX_RANK], [0; MAX_RANK]);
-    for (k, &axis) in order.iter().enumerate() {
+    for (k, &axis) in P::ORDER.iter().enumerate() {
         (inverse[axis], sizes[axis]) = (k, y_dims.as_slice()[k]);
     }
     let shape =
-        S::from_dims(&sizes[..order.len()]).expect("a permuted shape's axes, put back, are the input's");
-    reordered(y_bar.as_slice(), y_dims, &inverse[..order.len()], shape)
+        S::from_dims(&sizes[..P::ORDER.len()]).expect("a permuted shape's axes, put back, are the input's");
+    (shape, inverse)
 }
 
 /// x̄ = ȳ under x's shape, for any reshape (and flatten) of x.

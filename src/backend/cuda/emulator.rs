@@ -131,7 +131,7 @@ mod tests {
     };
     use super::super::bf16::round_to_bf16_on;
     use super::super::codegen::{Combine, Indexing, Store};
-    use super::super::gather::{gather_rows_on, scatter_add_rows_on};
+    use super::super::gather::{gather_rows_on, permute_on, scatter_add_rows_on};
     use super::super::image::{
         avg_pool_on, avg_pool_pullback_on, col2im_on, im2col_on, max_pool_on, max_pool_pullback_on,
         max_pool_push_on,
@@ -767,6 +767,35 @@ mod tests {
         }
         let expected: Vec<f64> = before.iter().zip(&sums).map(|(b, s)| b + s).collect();
         assert_eq!(table_bar, expected, "scatter_add_rows");
+    }
+
+    #[test]
+    fn the_permutation_kernel_reads_each_element_where_the_host_does() {
+        use crate::shape::{Dyn, Shape};
+        use crate::tensor::{Heap, Tensor};
+        let Some(emulator) = Emulator::get() else { return };
+        let mut values = Values(17);
+        // Rank 4, axes 3, 0, 2, 1, against the host's permutation.
+        let shape = (Dyn(2), Dyn(3), Dyn(5), Dyn(7));
+        let x: Vec<f64> = values.take(shape.num_elements());
+        let host = Tensor::<f64, _, Heap>::from_elements(shape, x.iter().copied())
+            .permute(crate::Axes::<3, 0, 2, 1>);
+        let mut out = vec![f64::NAN; x.len()];
+        permute_on(&*emulator, &x, &[2, 3, 5, 7], &[3, 0, 2, 1], 1, &mut out).unwrap();
+        assert_eq!(out, host.as_slice(), "rank 4");
+        // Complex elements (two numbers each), rank 3, axes 2, 0, 1.
+        let z: Vec<f32> = values.take(4 * 6 * 3 * 2);
+        let mut out = vec![f32::NAN; z.len()];
+        permute_on(&*emulator, &z, &[4, 6, 3], &[2, 0, 1], 2, &mut out).unwrap();
+        for (k, i, j, part) in (0..3).flat_map(|k| {
+            (0..4).flat_map(move |i| (0..6).flat_map(move |j| (0..2).map(move |p| (k, i, j, p))))
+        }) {
+            assert_eq!(
+                out[((k * 4 + i) * 6 + j) * 2 + part],
+                z[((i * 6 + j) * 3 + k) * 2 + part],
+                "at {k}, {i}, {j}, {part}"
+            );
+        }
     }
 
     #[test]

@@ -1,4 +1,10 @@
-//! The written-out kernels of a row gather (an embedding lookup) and its pullback.
+//! The written-out kernels of a row gather (an embedding lookup) and its pullback,
+//! and of an axis permutation.
+//!
+//! An axis permutation reads each output element from its input offset: output axis
+//! k has size sₖ and stride tₖ through the input, so element (i₀, …, i₄) is read at
+//! Σ iₖ·tₖ (up to 5 axes: a rank-4 tensor's and the parts of a complex element). The
+//! reads are strided where the last axis moves; the writes are contiguous.
 //!
 //! `y[k, :] = table[indices[k], :]`. The pullback adds each row of ȳ to the table
 //! row it was read from: the indices are grouped by row on the host (positions in
@@ -58,18 +64,119 @@ fn scatter_add_source(name: &str, ctype: CType) -> String {
     )
 }
 
-/// The kernels' names for `ctype`.
-fn names(ctype: CType) -> [String; 2] {
-    ["gather_rows", "scatter_add_rows"].map(|operation| kernel_name(operation, None, ctype))
+/// The axes a permutation kernel reads along: a rank-4 tensor's and a complex
+/// element's parts.
+const PERMUTED_AXES: usize = 5;
+
+/// `name(in, out, n, s0, …, s4, t0, …, t4)`: `out[e] = in[Σ iₖ·tₖ]` for the index
+/// (i₀, …, i₄) of e in sizes s (module docs).
+fn permute_source(name: &str, ctype: CType) -> String {
+    let t = ctype.name();
+    let axes: Vec<usize> = (0..PERMUTED_AXES).collect();
+    let parameters = |letter: &str| {
+        axes.iter().map(|k| format!("const unsigned long long {letter}{k}")).collect::<Vec<_>>().join(", ")
+    };
+    let list = |letter: &str| axes.iter().map(|k| format!("{letter}{k}")).collect::<Vec<_>>().join(", ");
+    let (sizes, strides) = (parameters("s"), parameters("t"));
+    let (size_list, stride_list) = (list("s"), list("t"));
+    format!(
+        "extern \"C\" __global__ void {name}(const {t}* __restrict__ in, {t}* __restrict__ out, const unsigned long long n, {sizes}, {strides}) {{
+    const unsigned long long sizes[{PERMUTED_AXES}] = {{{size_list}}};
+    const unsigned long long strides[{PERMUTED_AXES}] = {{{stride_list}}};
+    const unsigned long long step = (unsigned long long)blockDim.x * gridDim.x;
+    for (unsigned long long e = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += step) {{
+        unsigned long long rest = e, offset = 0;
+        for (int k = {PERMUTED_AXES} - 1; k >= 0; --k) {{
+            offset += rest % sizes[k] * strides[k];
+            rest /= sizes[k];
+        }}
+        out[e] = in[offset];
+    }}
+}}
+"
+    )
 }
 
-/// Both kernels, as `(name, CUDA C)` for `ctype`: for the offline check.
+/// The kernels' names for `ctype`.
+fn names(ctype: CType) -> [String; 3] {
+    ["gather_rows", "scatter_add_rows", "permute"].map(|operation| kernel_name(operation, None, ctype))
+}
+
+/// The kernels, as `(name, CUDA C)` for `ctype`: for the offline check.
 pub(super) fn sources(ctype: CType) -> Vec<(String, String)> {
-    let [gather, scatter] = names(ctype);
+    let [gather, scatter, permute] = names(ctype);
     vec![
         (gather.clone(), gather_source(&gather, ctype)),
         (scatter.clone(), scatter_add_source(&scatter, ctype)),
+        (permute.clone(), permute_source(&permute, ctype)),
     ]
+}
+
+/// `out` ← `x` (row-major, `dims`, each element `parts` numbers) with its axes in
+/// `order`: output axis k is input axis `order[k]`.
+///
+/// # Panics
+/// When `order` is not a permutation of `dims`'s axes (at most 4), or a buffer is
+/// shorter than the tensor.
+pub(crate) fn permute<T: CudaElement>(
+    x: &CudaSlice<T>,
+    dims: &[usize],
+    order: &[usize],
+    parts: usize,
+    out: &mut CudaSlice<T>,
+) -> Result<(), CudaError> {
+    permute_on(Device::get()?, x, dims, order, parts, out)
+}
+
+/// [`permute`] on `runner`.
+pub(super) fn permute_on<T: CudaElement, R: Runner<T>>(
+    runner: &R,
+    x: &R::Buffer,
+    dims: &[usize],
+    order: &[usize],
+    parts: usize,
+    out: &mut R::Buffer,
+) -> Result<(), CudaError> {
+    let rank = dims.len();
+    let mut named = vec![false; rank];
+    for &axis in order {
+        assert!(
+            axis < rank && !core::mem::replace(&mut named[axis], true),
+            "permute: {order:?} is not an order of {rank} axes"
+        );
+    }
+    assert!(order.len() == rank && rank < PERMUTED_AXES, "permute: {order:?} is not an order of {rank} axes");
+    let n = dims.iter().product::<usize>() * parts;
+    assert!(
+        R::len(x) >= n && R::len(out) >= n,
+        "permute: buffers of {} and {} numbers for {n}",
+        R::len(x),
+        R::len(out)
+    );
+    if n == 0 {
+        return Ok(());
+    }
+    // Input strides in numbers; the output's axes, then the parts, padded in front
+    // with axes of size 1.
+    let mut input_strides = vec![parts; rank];
+    for axis in (0..rank.saturating_sub(1)).rev() {
+        input_strides[axis] = input_strides[axis + 1] * dims[axis + 1];
+    }
+    let (mut sizes, mut strides) = ([1u64; PERMUTED_AXES], [0u64; PERMUTED_AXES]);
+    let first = PERMUTED_AXES - 1 - rank;
+    for (k, &axis) in order.iter().enumerate() {
+        (sizes[first + k], strides[first + k]) = (dims[axis] as u64, input_strides[axis] as u64);
+    }
+    (sizes[PERMUTED_AXES - 1], strides[PERMUTED_AXES - 1]) = (parts as u64, 1);
+    let [_, _, name] = names(T::C_TYPE);
+    let source = || Ok(permute_source(&name, T::C_TYPE));
+    let mut buffers = [BufferArg::Read(x), BufferArg::Write(out)];
+    let arguments: Vec<u64> = [n as u64].into_iter().chain(sizes).chain(strides).collect();
+    let config = grid_stride_launch(n, runner.multiprocessors());
+    // SAFETY: `permute_source`'s parameter list; every offset Σ iₖ·tₖ is that of an
+    // element of `x` (the order names each axis once, checked above), which holds n
+    // numbers, as `out` does.
+    unsafe { runner.launch(&name, &source, &mut buffers, &[], &arguments, config) }
 }
 
 /// Checks every index against the table's `rows` (naming the first one out of
@@ -115,7 +222,7 @@ pub(super) fn gather_rows_on<T: CudaElement, R: Runner<T>>(
     assert!(R::len(out) >= n, "gather_rows: an output of {} elements for {n}", R::len(out));
     let index_buffer =
         runner.upload(&indices.iter().map(|&index| T::from_index(index)).collect::<Vec<T>>())?;
-    let [name, _] = names(T::C_TYPE);
+    let [name, _, _] = names(T::C_TYPE);
     let source = || Ok(gather_source(&name, T::C_TYPE));
     let mut buffers = [BufferArg::Read(table), BufferArg::Read(&index_buffer), BufferArg::Write(out)];
     let config = grid_stride_launch(n, runner.multiprocessors());
@@ -176,7 +283,7 @@ pub(super) fn scatter_add_rows_on<T: CudaElement, R: Runner<T>>(
     let plan: Vec<T> =
         rows.iter().chain(&starts).chain(&positions).map(|&index| T::from_index(index)).collect();
     let plan = runner.upload(&plan)?;
-    let [_, name] = names(T::C_TYPE);
+    let [_, name, _] = names(T::C_TYPE);
     let source = || Ok(scatter_add_source(&name, T::C_TYPE));
     let mut buffers = [BufferArg::Read(y_bar), BufferArg::Read(&plan), BufferArg::Write(table_bar)];
     let sizes = [rows.len() as u64, indices.len() as u64, columns as u64];

@@ -80,7 +80,7 @@ pub(crate) use complex::{ComplexKernel, Kind};
 pub(crate) use device::or_panic_cuda;
 pub use device::{CudaElement, CudaError, CudaScalar, Device, MatmulPrecision};
 pub use fusion::{DeviceBuffer, MOST_LEAVES, MOST_NODES};
-pub(crate) use gather::{gather_rows, scatter_add_rows};
+pub(crate) use gather::{gather_rows, permute, scatter_add_rows};
 pub(crate) use image::{
     ConvGeometry, PoolGeometry, avg_pool, avg_pool_pullback, col2im, im2col, max_pool, max_pool_pullback,
     max_pool_push,

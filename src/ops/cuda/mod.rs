@@ -24,7 +24,7 @@ use crate::backend::cuda::{
     AxisRange, AxisSplit, CType, Combine, Cuda, CudaElement, CudaError, CudaScalar, Device, DeviceBuffer,
     Indexing, Kernel, Store, Sym, copy_block, expression_hash, gather_rows as gather_rows_kernel,
     infinite_line_pullback, line_argmax, max_pullback as max_pullback_kernel, or_panic_cuda,
-    scatter_add_rows, transpose_elements,
+    permute as permute_kernel, scatter_add_rows, transpose_elements,
 };
 use crate::error::{ShapeError, or_panic};
 use crate::ops::elementwise::{
@@ -32,14 +32,14 @@ use crate::ops::elementwise::{
     elementary_methods, fused_partials, times_partial,
 };
 use crate::ops::functions::{self, MapFunction};
-use crate::ops::layout::{check_broadcast_axis, check_concat, check_element_count};
+use crate::ops::layout::{check_broadcast_axis, check_concat, check_element_count, permuted_back};
 use crate::ops::rows::check_row;
 use crate::product::matmul::{check_output, inner_mismatch};
 use crate::product::transposed::{columns_mismatch, rows_mismatch};
 use crate::product::{MatMul, MatMulTransposed, TransposedMatMul};
 use crate::scalar::{RealDot, RealScalar, Scalar};
 use crate::shape::constraint::{
-    AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis, InsertsAxis, SameElementCount,
+    AddsUpTo, Axis, Broadcastable, FitsSlice, HasAxis, InsertsAxis, PermutesAxes, SameElementCount,
 };
 use crate::shape::{Const, Dim, Dyn, Shape};
 use crate::tensor::show::write_nested;
@@ -890,7 +890,30 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
         let () = <S::Axis as FitsSlice<START, LEN>>::CHECK;
         or_panic(self.window_along::<AXIS, START, LEN>())
     }
+
+    /// The axes in the order `axes` names, as [`Tensor::permute`] on the host: one
+    /// kernel reading each element from its input offset.
+    pub fn permute<P: PermutesAxes<S>>(&self, _: P) -> OnDevice<T, P::Output> {
+        let () = P::CHECK;
+        OnDevice::new(P::permuted(&self.shape()), |out| {
+            permute_kernel(self.slice(), self.dims().as_slice(), P::ORDER, T::PARTS, out)
+        })
+    }
 }
+
+/// x̄ for y = `x.permute(axes)` on the GPU: ȳ with its axes put back by the inverse
+/// order, as [`crate::ops::layout::permute_pullback`] on the host.
+pub fn permute_pullback<T: CudaScalar, S: Shape, P: PermutesAxes<S>>(
+    _: P,
+    y_bar: &OnDevice<T, P::Output>,
+) -> OnDevice<T, S> {
+    let (shape, inverse) = permuted_back::<S, P>(y_bar.dims());
+    OnDevice::new(shape, |out| {
+        permute_kernel(y_bar.slice(), y_bar.dims().as_slice(), &inverse[..P::ORDER.len()], T::PARTS, out)
+    })
+}
+
+impl<T: CudaScalar, S: Shape> OnDevice<T, S> {}
 
 /// The GPU tensors' own constructors, transfers and in-place update (no host method
 /// has these names, so they stay inherent: no import needed).
