@@ -1,11 +1,15 @@
 //! Products other than matrix × matrix, beside handwritten loops: `dot` (f32), `inner`
-//! (Complex64), `hadamard`, `outer` and matrix × vector (f32).
+//! (Complex64), `hadamard`, `outer`, matrix × vector (f32) and `kron` (f64).
 //!
 //! Groups `products/{dot,inner,hadamard,outer,matvec}`, ids
 //! `{ours,handwritten}/{inline-N,heap-N}`, where N is the vector length: inline 3 and 16;
 //! heap 1024 and 65536 for `dot`, `inner` and `hadamard`, 32 and 256 (so 1024 and 65536
 //! matrix elements) for `outer` and `matvec`. Throughput counts elements of the largest
 //! operand or result.
+//!
+//! `products/kron`, ids `{ours,handwritten}/{inline-4x4,heap-32x32}`: A ⊗ B of two
+//! square f64 matrices of that side (16×16 and 1024×1024 results), beside a loop over
+//! fixed-size arrays and one that extends a `Vec` with each row of B scaled.
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, black_box, criterion_group};
@@ -17,7 +21,7 @@ use crate::common::{HEAP_LENS, compare, config, heap_matrix, heap_vector, inline
 criterion_group! {
     name = benches;
     config = config();
-    targets = dot, inner, hadamard, outer, matvec
+    targets = dot, inner, hadamard, outer, matvec, kron
 }
 
 /// Vector lengths of `outer` and `matvec` on the heap: 32² = 1024 and 256² = 65536.
@@ -202,4 +206,48 @@ fn outer_vec(a: &[f32], b: &[f32]) -> Vec<f32> {
         out.extend(b.iter().map(|y| x * y));
     }
     out
+}
+
+/// `products/kron`: the Kronecker product of two square matrices.
+fn kron(c: &mut Criterion) {
+    let mut group = c.benchmark_group("products/kron");
+    const SIDE: usize = 4;
+    let (a, b): (Matrix<f64, SIDE, SIDE>, Matrix<f64, SIDE, SIDE>) = (inline_tensor(1), inline_tensor(2));
+    let (pa, pb) = (a.to_array(), b.to_array());
+    let by_hand = || {
+        let (pa, pb) = (black_box(&pa), black_box(&pb));
+        let mut out = [[0.0; SIDE * SIDE]; SIDE * SIDE];
+        for (i, a_row) in pa.iter().enumerate() {
+            for (k, b_row) in pb.iter().enumerate() {
+                for (j, &a_ij) in a_row.iter().enumerate() {
+                    for (l, &b_kl) in b_row.iter().enumerate() {
+                        out[i * SIDE + k][j * SIDE + l] = a_ij * b_kl;
+                    }
+                }
+            }
+        }
+        out
+    };
+    let ours = || -> Matrix<f64, { SIDE * SIDE }, { SIDE * SIDE }> { black_box(&a).kron(black_box(&b)) };
+    assert_eq!(ours().to_array(), by_hand());
+    compare(&mut group, "inline-4x4", SIDE.pow(4), ours, by_hand);
+    let side = 32;
+    let (a, b) = (heap_matrix::<f64>(side, side, 1), heap_matrix::<f64>(side, side, 2));
+    let (pa, pb) = (a.to_vec(), b.to_vec());
+    let by_hand = || {
+        let (pa, pb) = (black_box(&pa), black_box(&pb));
+        let mut out = Vec::with_capacity(side.pow(4));
+        for a_row in pa.chunks_exact(side) {
+            for b_row in pb.chunks_exact(side) {
+                for &a_ij in a_row {
+                    out.extend(b_row.iter().map(|&b_kl| a_ij * b_kl));
+                }
+            }
+        }
+        out
+    };
+    let ours = || -> DMatrix<f64> { black_box(&a).kron(black_box(&b)) };
+    assert_eq!(ours().to_vec(), by_hand());
+    compare(&mut group, "heap-32x32", side.pow(4), ours, by_hand);
+    group.finish();
 }

@@ -37,15 +37,21 @@ impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Tensor<T, (M, N), K> {
         let () = <N as MultipliesTo<Q, NQ>>::CHECK;
         let ((m, n), (p, q)) = (self.shape(), other.shape());
         let shape = (m.multiply_dims(p), n.multiply_dims(q));
+        let mut out = Tensor::zeros_shaped(shape);
         let (a, b, n, q) = (self.as_slice(), other.as_slice(), n.size(), q.size());
+        if out.is_empty() {
+            return out;
+        }
         // Row iP + k of the result: row i of A, each entry times row k of B.
-        let rows = a
-            .chunks_exact(n.max(1))
-            .flat_map(|a_row| b.chunks_exact(q.max(1)).map(move |b_row| (a_row, b_row)));
-        let elements = rows.flat_map(|(a_row, b_row)| {
-            a_row.iter().flat_map(move |&a_ij| b_row.iter().map(move |&b_kl| a_ij * b_kl))
-        });
-        Tensor::from_elements(shape, elements)
+        let rows = a.chunks_exact(n).flat_map(|a_row| b.chunks_exact(q).map(move |b_row| (a_row, b_row)));
+        for (out_row, (a_row, b_row)) in out.as_mut_slice().chunks_exact_mut(n * q).zip(rows) {
+            for (block, &a_ij) in out_row.chunks_exact_mut(q).zip(a_row) {
+                for (out_ijkl, &b_kl) in block.iter_mut().zip(b_row) {
+                    *out_ijkl = a_ij * b_kl;
+                }
+            }
+        }
+        out
     }
 }
 
