@@ -499,6 +499,12 @@ fn kron_derivatives_on_the_tape_in_static_mode_and_on_duals() {
         k.dot(&Var::constant(w)) + k.sin().dot(&k)
     };
     check_grad(loss, &(a, b), CheckOptions::f64()).unwrap();
+    // A plain constant on the right: ∂/∂A Σ(A ⊗ B) = (Σ B)·𝟙.
+    let with_constant = |a: Var<Matrix<f64, 2, 3>>| -> Var<f64> {
+        let k: Var<Matrix<f64, 4, 6>> = a.kron(&b);
+        k.sum()
+    };
+    assert_all_close(grad(with_constant, &a).as_slice(), &[b.sum(); 6], 1e-15);
     // Static mode against the tape and finite differences.
     let (value, (a_bar, b_bar)) = kron_energy::value_and_grad(&a, &b, &w);
     let (tape_value, (tape_a, tape_b)) = value_and_grad(loss, &(a, b));

@@ -390,6 +390,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     where
         K: Storage<T, P::Output>,
     {
+        let () = P::CHECK; // here, so that an axis named twice points at the caller
         record_own_unary(self, self.value().permute(axes), move |y_bar| permute_pullback(axes, y_bar))
     }
 
@@ -748,19 +749,22 @@ impl<T: Scalar, M: Dim, K: Storage<T, (M,)>> Var<Tensor<T, (M,), K>> {
 }
 
 impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Var<Tensor<T, (M, N), K>> {
-    /// The Kronecker product A ⊗ B (see [`Tensor::kron`]), recorded with
-    /// [`kron_pullback`].
+    /// The Kronecker product A ⊗ B (see [`Tensor::kron`]; B traced or a plain
+    /// constant), recorded with [`kron_pullback`].
     pub fn kron<P: Dim, Q: Dim, MP: Dim, NQ: Dim>(
         &self,
-        other: &Var<Tensor<T, (P, Q), K>>,
+        other: &impl Operand<Tensor<T, (P, Q), K>>,
     ) -> Var<Tensor<T, (MP, NQ), K>>
     where
         M: MultipliesTo<P, MP>,
         N: MultipliesTo<Q, NQ>,
         K: Storage<T, (P, Q)> + Storage<T, (MP, NQ)>,
     {
+        // Here, so that a wrong size points at the caller.
+        let ((), ()) = (<M as MultipliesTo<P, MP>>::CHECK, <N as MultipliesTo<Q, NQ>>::CHECK);
+        let other = other.to_var();
         let (a, b) = (self.shared_value(), other.shared_value());
-        record_own_binary(self, other, a.kron(&b), move |y_bar| kron_pullback(&a, &b, y_bar))
+        record_own_binary(self, &other, a.kron(&b), move |y_bar| kron_pullback(&a, &b, y_bar))
     }
 }
 

@@ -196,7 +196,8 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
     /// `self` (PyTorch's `x.permute(2, 0, 1)`, NumPy's `x.transpose(2, 0, 1)`); for a
     /// matrix, `Axes::<1, 0>` is the [transpose](Self::transpose). Static and dynamic
     /// axes move with their types. An axis past the rank does not compile, and one
-    /// named twice stops the build.
+    /// named twice stops the build (`cargo build`: `cargo check` stops before
+    /// evaluating that check).
     ///
     /// ```
     /// use fluxion::prelude::*;

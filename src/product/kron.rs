@@ -13,17 +13,24 @@ use crate::tensor::{Storage, Tensor};
 impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Tensor<T, (M, N), K> {
     /// The Kronecker product A ⊗ B, the blocks aᵢⱼ·B side by side. Its static
     /// sizes MP and NQ come from how the result is used (a type on its `let`) and are
-    /// compared with M·P and N·Q when the program is built; a `Dyn` size on either
-    /// side makes that axis `Dyn`.
+    /// compared with M·P and N·Q when the program is built (`cargo build`: `cargo
+    /// check` stops before that step); a `Dyn` size on either side makes that axis
+    /// `Dyn`. A chain of products names the size of each step (a `let` with its type).
     ///
     /// ```
     /// use fluxion::prelude::*;
     ///
-    /// // Two qubit operators on a two-qubit state: σₓ ⊗ I.
+    /// // σₓ on the first of two qubits: σₓ ⊗ I.
     /// let sigma_x: Matrix<f64, 2, 2> = Matrix::from_array([[0.0, 1.0], [1.0, 0.0]]);
-    /// let x_on_first: Matrix<f64, 4, 4> = sigma_x.kron(&Matrix::identity());
+    /// let identity = Matrix::<f64, 2, 2>::identity();
+    /// let x_on_first: Matrix<f64, 4, 4> = sigma_x.kron(&identity);
     /// assert_eq!(x_on_first.to_array()[0], [0.0, 0.0, 1.0, 0.0]);
+    /// // A chain names each step's size: σₓ ⊗ I ⊗ I on three qubits.
+    /// let x_on_first_of_three: Matrix<f64, 8, 8> = x_on_first.kron(&identity);
+    /// assert_eq!(x_on_first_of_three.to_array()[0][4], 1.0);
     /// ```
+    ///
+    /// For vectors, `a.outer(&b).reshape()` is NumPy's `np.kron(a, b)`.
     pub fn kron<P: Dim, Q: Dim, MP: Dim, NQ: Dim>(
         &self,
         other: &Tensor<T, (P, Q), K>,

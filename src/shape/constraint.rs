@@ -88,7 +88,7 @@ pub struct Axes<
 /// `Output`. An axis past the rank is a type error; an axis named twice stops the
 /// build (`CHECK`).
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not an order of the axes of a tensor of shape `{S}`",
+    message = "these axes are not an order of the axes of a tensor of shape `{S}`",
     label = "name each axis from 0 to rank − 1 once: `Axes::<1, 0>` for a matrix, `Axes::<2, 0, 1>` for rank 3"
 )]
 pub trait PermutesAxes<S: Shape>: Copy + Send + Sync + 'static {
