@@ -390,8 +390,8 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     where
         K: Storage<T, P::Output>,
     {
-        let () = P::CHECK; // here, so that an axis named twice points at the caller
-        record_own_unary(self, self.value().permute(axes), move |y_bar| permute_pullback(axes, y_bar))
+        let () = P::CHECK;
+        record_own_unary(self, self.value().reorder_axes::<P>(), move |y_bar| permute_pullback(axes, y_bar))
     }
 
     /// The `LEN` entries from `START` along `AXIS`.
@@ -760,11 +760,10 @@ impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Var<Tensor<T, (M, N), K>>
         N: MultipliesTo<Q, NQ>,
         K: Storage<T, (P, Q)> + Storage<T, (MP, NQ)>,
     {
-        // Here, so that a wrong size points at the caller.
         let ((), ()) = (<M as MultipliesTo<P, MP>>::CHECK, <N as MultipliesTo<Q, NQ>>::CHECK);
         let other = other.to_var();
         let (a, b) = (self.shared_value(), other.shared_value());
-        record_own_binary(self, &other, a.kron(&b), move |y_bar| kron_pullback(&a, &b, y_bar))
+        record_own_binary(self, &other, a.kronecker_blocks(&b), move |y_bar| kron_pullback(&a, &b, y_bar))
     }
 }
 

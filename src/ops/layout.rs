@@ -213,6 +213,15 @@ impl<T: Copy, S: Shape, K: Storage<T, S>> Tensor<T, S, K> {
         K: Storage<T, P::Output>,
     {
         let () = P::CHECK;
+        self.reorder_axes::<P>()
+    }
+
+    /// [`Self::permute`] once the order is known to name each axis once (its callers
+    /// check it, so that a mistake points at their caller).
+    pub(crate) fn reorder_axes<P: PermutesAxes<S>>(&self) -> Tensor<T, P::Output, K>
+    where
+        K: Storage<T, P::Output>,
+    {
         reordered(self.as_slice(), self.dims(), P::ORDER, P::permuted(&self.shape()))
     }
 

@@ -40,8 +40,21 @@ impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Tensor<T, (M, N), K> {
         N: MultipliesTo<Q, NQ>,
         K: Storage<T, (P, Q)> + Storage<T, (MP, NQ)>,
     {
-        let () = <M as MultipliesTo<P, MP>>::CHECK;
-        let () = <N as MultipliesTo<Q, NQ>>::CHECK;
+        let ((), ()) = (<M as MultipliesTo<P, MP>>::CHECK, <N as MultipliesTo<Q, NQ>>::CHECK);
+        self.kronecker_blocks(other)
+    }
+
+    /// [`Self::kron`] once the sizes are known to multiply (its callers check them,
+    /// so that a mistake points at their caller).
+    pub(crate) fn kronecker_blocks<P: Dim, Q: Dim, MP: Dim, NQ: Dim>(
+        &self,
+        other: &Tensor<T, (P, Q), K>,
+    ) -> Tensor<T, (MP, NQ), K>
+    where
+        M: MultipliesTo<P, MP>,
+        N: MultipliesTo<Q, NQ>,
+        K: Storage<T, (P, Q)> + Storage<T, (MP, NQ)>,
+    {
         let ((m, n), (p, q)) = (self.shape(), other.shape());
         let shape = (m.multiply_dims(p), n.multiply_dims(q));
         let mut out = Tensor::zeros_shaped(shape);
