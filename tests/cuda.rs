@@ -323,6 +323,12 @@ fn axis_permutations_match_the_host_in_every_mode() {
     assert_close(&x.to_device().permute(Axes::<3, 0, 2, 1>).to_vec(), host.as_slice(), 0.0);
     let z: Tensor3<Complex64, 4, 6, 3, Heap> = Tensor3::random_uniform(-1.0, 1.0, 71);
     assert_eq!(z.to_device().permute(Axes::<2, 0, 1>).to_vec(), z.permute(Axes::<2, 0, 1>).as_slice());
+    check_vjp(
+        |z: Var<Tensor3<Complex64, 4, 6, 3, Cuda>>| z.permute(Axes::<2, 0, 1>),
+        &z.to_device(),
+        CheckOptions::f64(),
+    )
+    .unwrap();
     // Reverse mode against finite differences and the adjoint identity; forward mode
     // on GPU duals.
     let x3 = signed::<2, 3, 4>(72);

@@ -505,6 +505,15 @@ fn kron_derivatives_on_the_tape_in_static_mode_and_on_duals() {
         k.sum()
     };
     assert_all_close(grad(with_constant, &a).as_slice(), &[b.sum(); 6], 1e-15);
+    // A cotangent of another shape is refused, naming both shapes.
+    let wrong = Tensor::<f64, (Dyn, Dyn), Heap>::zeros_shaped((Dyn(4), Dyn(5)));
+    let (a_dyn, b_dyn) = (a.to_storage::<Heap>(), b.to_storage::<Heap>());
+    let message =
+        common::panic_message(|| kron_pullback::<f64, _, _, _, _, Dyn, Dyn, Heap>(&a_dyn, &b_dyn, &wrong));
+    assert!(
+        message.contains("kron_pullback") && message.contains("[4, 5]") && message.contains("[4, 6]"),
+        "{message}"
+    );
     // Static mode against the tape and finite differences.
     let (value, (a_bar, b_bar)) = kron_energy::value_and_grad(&a, &b, &w);
     let (tape_value, (tape_a, tape_b)) = value_and_grad(loss, &(a, b));

@@ -8,8 +8,9 @@
 //! - `layout/broadcast_axis`: a vector of 256 repeated into the rows of 256×256;
 //! - `layout/permute`: a 32×64×8×64 batch of attention heads to 32×8×64×64 (axes
 //!   0, 2, 1, 3: runs of 64 copied), the last two axes of 64×128×128 swapped (a batch
-//!   of transposes), and 64×128×128 as axes 2, 0, 1 (128×64×128: each matrix
-//!   transposed into rows 128 apart), the last two beside 16×16 blocks written out.
+//!   of transposes), and 64×128×128 as axes 2, 0, 1 (128×64×128: each 128×128
+//!   matrix transposed into rows 64·128 apart), the last two beside 16×16 blocks
+//!   written out.
 //!
 //! Ids `{ours,handwritten}/<shape>`. Throughput counts the elements written.
 

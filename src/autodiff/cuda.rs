@@ -375,8 +375,9 @@ impl<T: CudaScalar, S: Shape> CudaDual<T, S> {
     }
 
     /// The axes in the order `axes` names; the tangent permuted the same way.
-    pub fn permute<P: PermutesAxes<S>>(&self, axes: P) -> CudaDual<T, P::Output> {
-        self.linear(|t| t.permute(axes))
+    pub fn permute<P: PermutesAxes<S>>(&self, _: P) -> CudaDual<T, P::Output> {
+        let () = P::CHECK;
+        self.linear(|t| t.reorder_axes::<P>())
     }
 }
 
@@ -1044,7 +1045,8 @@ impl<T: CudaScalar, S: Shape> Var<OnDevice<T, S>> {
     /// The axes in the order `axes` names (see [`Tensor::permute`]), with x̄ = ȳ's
     /// axes put back ([`rules::permute_pullback`]).
     pub fn permute<P: PermutesAxes<S>>(&self, axes: P) -> Var<OnDevice<T, P::Output>> {
-        record_unary_in_place(self, self.value().permute(axes), move |_, y_bar, x_bar| {
+        let () = P::CHECK;
+        record_unary_in_place(self, self.value().reorder_axes::<P>(), move |_, y_bar, x_bar| {
             x_bar.add(|| rules::permute_pullback(axes, y_bar))
         })
     }

@@ -2870,8 +2870,7 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> BinaryRule<Tensor<T, S, K>, Tensor<T
     }
 }
 
-/// Y = a ⊗ b: Ẏ = ȧ ⊗ b + a ⊗ ḃ, āᵢ = Σⱼ Ȳᵢⱼ·conj(bⱼ), b̄ⱼ = Σᵢ conj(aᵢ)·Ȳᵢⱼ (the tape's
-/// pullback).
+/// Y = A ⊗ B: Ẏ = Ȧ ⊗ B + A ⊗ Ḃ, (Ā, B̄) from [`kron_pullback`] (the tape's).
 #[diagnostic::do_not_recommend]
 impl<T: Scalar, M: Dim, N: Dim, P: Dim, Q: Dim, MP: Dim, NQ: Dim, K>
     BinaryRule<Tensor<T, (M, N), K>, Tensor<T, (P, Q), K>> for KroneckerProduct<MP, NQ>
@@ -2917,8 +2916,18 @@ where
     ) -> Tensor<T, (P, Q), K> {
         kron_pullback(a, b, y_bar).1
     }
+    #[inline(always)]
+    fn pull_both(
+        &self,
+        (a, b, _): Operands<'_, Tensor<T, (M, N), K>, Tensor<T, (P, Q), K>, Self::Output>,
+        y_bar: &Self::Output,
+    ) -> (Tensor<T, (M, N), K>, Tensor<T, (P, Q), K>) {
+        kron_pullback(a, b, y_bar)
+    }
 }
 
+/// Y = a ⊗ b: Ẏ = ȧ ⊗ b + a ⊗ ḃ, āᵢ = Σⱼ Ȳᵢⱼ·conj(bⱼ), b̄ⱼ = Σᵢ conj(aᵢ)·Ȳᵢⱼ (the tape's
+/// pullback).
 #[diagnostic::do_not_recommend]
 impl<T: Scalar, M: Dim, N: Dim, K> BinaryRule<Tensor<T, (M,), K>, Tensor<T, (N,), K>> for OuterProduct
 where

@@ -5,9 +5,10 @@
 //! It is bilinear, so (A ⊗ B)˙ = Ȧ ⊗ B + A ⊗ Ḃ, and its cotangents are
 //! Āᵢⱼ = Σₖₗ Ȳ\[iP + k, jQ + l\]·conj(bₖₗ) and B̄ₖₗ = Σᵢⱼ conj(aᵢⱼ)·Ȳ\[iP + k, jQ + l\].
 
+use crate::error::{ShapeError, or_panic};
 use crate::scalar::Scalar;
-use crate::shape::Dim;
 use crate::shape::constraint::MultipliesTo;
+use crate::shape::{Dim, Dims};
 use crate::tensor::{Storage, Tensor};
 
 impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Tensor<T, (M, N), K> {
@@ -77,6 +78,10 @@ impl<T: Scalar, M: Dim, N: Dim, K: Storage<T, (M, N)>> Tensor<T, (M, N), K> {
 
 /// Reverse-mode rule of `kron` (Y = A ⊗ B): Āᵢⱼ = Σₖₗ Ȳ\[iP + k, jQ + l\]·conj(bₖₗ),
 /// B̄ₖₗ = Σᵢⱼ conj(aᵢⱼ)·Ȳ\[iP + k, jQ + l\].
+///
+/// # Panics
+/// When ȳ's shape is not (MP, NQ) (the message names both shapes).
+#[track_caller]
 pub fn kron_pullback<T: Scalar, M: Dim, N: Dim, P: Dim, Q: Dim, MP: Dim, NQ: Dim, K>(
     a: &Tensor<T, (M, N), K>,
     b: &Tensor<T, (P, Q), K>,
@@ -87,6 +92,15 @@ where
 {
     let (m, n) = (a.shape().0.size(), a.shape().1.size());
     let (p, q) = (b.shape().0.size(), b.shape().1.size());
+    let product = Dims::new(&[m * p, n * q]);
+    if y_bar.dims() != product {
+        or_panic(Err(ShapeError::new(
+            "kron_pullback",
+            y_bar.dims(),
+            product,
+            "the cotangent must have the product's shape",
+        )))
+    }
     let (mut a_bar, mut b_bar) = (Tensor::zeros_shaped(a.shape()), Tensor::zeros_shaped(b.shape()));
     let (a, b, y) = (a.as_slice(), b.as_slice(), y_bar.as_slice());
     for i in 0..m {

@@ -316,22 +316,29 @@ impl<const A: usize, const B: usize, const C: usize> MultipliesTo<Const<B>, Cons
 #[diagnostic::do_not_recommend]
 impl<const B: usize> MultipliesTo<Const<B>, Dyn> for Dyn {
     fn multiply_dims(self, _: Const<B>) -> Dyn {
-        Dyn(self.0 * B)
+        Dyn(multiplied(self.0, B))
     }
 }
 
 #[diagnostic::do_not_recommend]
 impl<const A: usize> MultipliesTo<Dyn, Dyn> for Const<A> {
     fn multiply_dims(self, rhs: Dyn) -> Dyn {
-        Dyn(A * rhs.0)
+        Dyn(multiplied(A, rhs.0))
     }
 }
 
 #[diagnostic::do_not_recommend]
 impl MultipliesTo<Dyn, Dyn> for Dyn {
     fn multiply_dims(self, rhs: Dyn) -> Dyn {
-        Dyn(self.0 * rhs.0)
+        Dyn(multiplied(self.0, rhs.0))
     }
+}
+
+/// `a·b`, or a panic naming both lengths when it overflows (zero-length axes let two
+/// huge lengths meet without any memory behind them).
+#[track_caller]
+fn multiplied(a: usize, b: usize) -> usize {
+    a.checked_mul(b).unwrap_or_else(|| panic!("kron: lengths {a} and {b} multiply past usize::MAX"))
 }
 
 /// `LEN` elements starting at index `START` fit inside an axis of length `Self`.

@@ -895,6 +895,12 @@ impl<T: CudaScalar, S: Shape> OnDevice<T, S> {
     /// kernel reading each element from its input offset.
     pub fn permute<P: PermutesAxes<S>>(&self, _: P) -> OnDevice<T, P::Output> {
         let () = P::CHECK;
+        self.reorder_axes::<P>()
+    }
+
+    /// [`Self::permute`] once the order is known to name each axis once (its callers
+    /// check it, so that a mistake points at their caller).
+    pub(crate) fn reorder_axes<P: PermutesAxes<S>>(&self) -> OnDevice<T, P::Output> {
         OnDevice::new(P::permuted(&self.shape()), |out| {
             permute_kernel(self.slice(), self.dims().as_slice(), P::ORDER, T::PARTS, out)
         })
@@ -907,13 +913,12 @@ pub fn permute_pullback<T: CudaScalar, S: Shape, P: PermutesAxes<S>>(
     _: P,
     y_bar: &OnDevice<T, P::Output>,
 ) -> OnDevice<T, S> {
+    let () = P::CHECK;
     let (shape, inverse) = permuted_back::<S, P>(y_bar.dims());
     OnDevice::new(shape, |out| {
         permute_kernel(y_bar.slice(), y_bar.dims().as_slice(), &inverse[..P::ORDER.len()], T::PARTS, out)
     })
 }
-
-impl<T: CudaScalar, S: Shape> OnDevice<T, S> {}
 
 /// The GPU tensors' own constructors, transfers and in-place update (no host method
 /// has these names, so they stay inherent: no import needed).
