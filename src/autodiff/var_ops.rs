@@ -24,7 +24,7 @@ use crate::ops::elementwise::{
     im_pullback, norm_sqr_pullback, re_pullback, relu_pullback,
 };
 use crate::ops::layout::{
-    broadcast_pullback, concat_pullback, narrow_pullback, narrow_range_pullback, permute_pullback,
+    axes_put_back, broadcast_pullback, concat_pullback, narrow_pullback, narrow_range_pullback,
     reshape_pullback, transpose_pullback,
 };
 use crate::ops::pool::{Window, avg_pool2d_pullback, max_pool2d_pullback};
@@ -385,13 +385,13 @@ impl<T: Scalar, S: Shape, K: Storage<T, S>> Var<Tensor<T, S, K>> {
     }
 
     /// The axes in a new order (see [`Tensor::permute`]), with x̄ = ȳ's axes put
-    /// back ([`permute_pullback`]).
-    pub fn permute<P: PermutesAxes<S>>(&self, axes: P) -> Var<Tensor<T, P::Output, K>>
+    /// back ([`permute_pullback`](crate::ops::layout::permute_pullback)).
+    pub fn permute<P: PermutesAxes<S>>(&self, _: P) -> Var<Tensor<T, P::Output, K>>
     where
         K: Storage<T, P::Output>,
     {
         let () = P::CHECK;
-        record_own_unary(self, self.value().reorder_axes::<P>(), move |y_bar| permute_pullback(axes, y_bar))
+        record_own_unary(self, self.value().reorder_axes::<P>(), |y_bar| axes_put_back::<T, S, P, K>(y_bar))
     }
 
     /// The `LEN` entries from `START` along `AXIS`.

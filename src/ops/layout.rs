@@ -157,26 +157,26 @@ const TRANSPOSE_TILE: usize = 16;
 
 /// Writes the transpose of the `source` block of `data` into `out`, entry (j, i) at
 /// `start + j·stride + i` for `(start, stride)` = `destination`: whole tiles through
-/// a fixed-size array (filled with `fill` when there is a whole tile), then the
-/// partial tiles at the right and bottom edges element by element.
+/// a fixed-size array (first filled with `fill`), then the partial tiles at the right
+/// and bottom edges element by element. (Filling the array only when a whole tile
+/// exists, or lending one array to every block, measured 4–6 % slower on the matrix
+/// transpose; many blocks smaller than a tile each pay for the fill.)
 #[inline]
 fn transpose_block<T: Copy>(data: &[T], source: Block, fill: T, out: &mut [T], destination: (usize, usize)) {
     const B: usize = TRANSPOSE_TILE;
     let Block { start, row_stride, rows, columns } = source;
     let (out_start, out_stride) = destination;
     let (full_rows, full_columns) = (rows / B * B, columns / B * B);
-    if full_rows > 0 && full_columns > 0 {
-        let mut tile = [[fill; B]; B];
-        for i0 in (0..full_rows).step_by(B) {
-            for j0 in (0..full_columns).step_by(B) {
-                for (k, row) in tile.iter_mut().enumerate() {
-                    row.copy_from_slice(&data[start + (i0 + k) * row_stride + j0..][..B]);
-                }
-                for k in 0..B {
-                    let column = &mut out[out_start + (j0 + k) * out_stride + i0..][..B];
-                    for (l, element) in column.iter_mut().enumerate() {
-                        *element = tile[l][k];
-                    }
+    let mut tile = [[fill; B]; B];
+    for i0 in (0..full_rows).step_by(B) {
+        for j0 in (0..full_columns).step_by(B) {
+            for (k, row) in tile.iter_mut().enumerate() {
+                row.copy_from_slice(&data[start + (i0 + k) * row_stride + j0..][..B]);
+            }
+            for k in 0..B {
+                let column = &mut out[out_start + (j0 + k) * out_stride + i0..][..B];
+                for (l, element) in column.iter_mut().enumerate() {
+                    *element = tile[l][k];
                 }
             }
         }
@@ -674,6 +674,16 @@ where
     K: Storage<T, S> + Storage<T, P::Output>,
 {
     let () = P::CHECK;
+    axes_put_back::<T, S, P, K>(y_bar)
+}
+
+/// [`permute_pullback`] once the order is known to name each axis once.
+pub(crate) fn axes_put_back<T: Copy, S: Shape, P: PermutesAxes<S>, K>(
+    y_bar: &Tensor<T, P::Output, K>,
+) -> Tensor<T, S, K>
+where
+    K: Storage<T, S> + Storage<T, P::Output>,
+{
     let (shape, inverse) = permuted_back::<S, P>(y_bar.dims());
     reordered(y_bar.as_slice(), y_bar.dims(), &inverse[..P::ORDER.len()], shape)
 }
