@@ -488,7 +488,7 @@ fn kron_energy(a: &Matrix<f64, 2, 3>, b: &Matrix<f64, 2, 2>, w: &Matrix<f64, 4, 
 
 #[test]
 fn kron_derivatives_on_the_tape_in_static_mode_and_on_duals() {
-    use fluxion::autodiff::check::{CheckOptions, check_grad, check_pullback};
+    use fluxion::autodiff::check::{CheckOptions, check_grad, check_pullback, check_pushforward};
     use fluxion::product::kron::kron_pullback;
     let mut rng = TestRng::new(8);
     let a: Matrix<f64, 2, 3> = Matrix::from_fn(|_| rng.element());
@@ -523,6 +523,9 @@ fn kron_derivatives_on_the_tape_in_static_mode_and_on_duals() {
     let plain = |(a, b): &(Matrix<f64, 2, 3>, Matrix<f64, 2, 2>)| kron_energy(a, b, &w);
     let (_, pullback) = kron_energy::vjp(&a, &b, &w);
     check_pullback(plain, |y_bar| pullback(y_bar), &(a, b), CheckOptions::f64()).unwrap();
+    let (_, pushforward) = kron_energy::linearize(&a, &b, &w);
+    let tangent = |(a_dot, b_dot): &(Matrix<f64, 2, 3>, Matrix<f64, 2, 2>)| pushforward(a_dot, b_dot);
+    check_pushforward(plain, tangent, &(a, b), CheckOptions::f64()).unwrap();
     // The adjoint identity for complex factors: ⟨Ȧ ⊗ B + A ⊗ Ḃ, W⟩ = ⟨Ȧ, Ā⟩ + ⟨Ḃ, B̄⟩
     // (real parts, the inner product of the complex plane as ℝ²).
     let c = |rng: &mut TestRng| Complex64::new(rng.signed_unit(), rng.signed_unit());

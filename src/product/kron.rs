@@ -105,10 +105,9 @@ where
     let (a, b, y) = (a.as_slice(), b.as_slice(), y_bar.as_slice());
     for i in 0..m {
         for k in 0..p {
-            let y_row = &y[(i * p + k) * n * q..][..n * q];
+            let (y_row, b_row) = (&y[(i * p + k) * n * q..][..n * q], &b[k * q..][..q]);
             for (j, y_block) in y_row.chunks_exact(q.max(1)).take(n).enumerate() {
                 let a_ij = a[i * n + j];
-                let b_row = &b[k * q..][..q];
                 let mut a_bar_ij = T::zero();
                 for ((&y_kl, &b_kl), b_bar_kl) in
                     y_block.iter().zip(b_row).zip(&mut b_bar.as_mut_slice()[k * q..][..q])

@@ -139,13 +139,10 @@ pub(super) fn permute_on<T: CudaElement, R: Runner<T>>(
 ) -> Result<(), CudaError> {
     let rank = dims.len();
     let mut named = vec![false; rank];
-    for &axis in order {
-        assert!(
-            axis < rank && !core::mem::replace(&mut named[axis], true),
-            "permute: {order:?} is not an order of {rank} axes"
-        );
-    }
-    assert!(order.len() == rank && rank < PERMUTED_AXES, "permute: {order:?} is not an order of {rank} axes");
+    let each_axis_once = order.len() == rank
+        && rank < PERMUTED_AXES
+        && order.iter().all(|&axis| axis < rank && !core::mem::replace(&mut named[axis], true));
+    assert!(each_axis_once, "permute: {order:?} is not an order of {rank} axes");
     let n = dims.iter().product::<usize>() * parts;
     assert!(
         R::len(x) >= n && R::len(out) >= n,
